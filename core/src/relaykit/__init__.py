@@ -1,0 +1,116 @@
+"""relaykit: one typed async API over many LLM providers, on asyncio and trio.
+
+Names are imported lazily (PEP 562) so ``import relaykit`` stays cheap: a CLI or
+a web app pays for httpx, cattrs and pluggy only when it first uses them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Client": "client",
+    "SyncClient": "sync_client",
+    "ChatStream": "stream",
+    "Message": "messages",
+    "TextPart": "messages",
+    "ImagePart": "messages",
+    "ToolCall": "messages",
+    "ToolResultPart": "messages",
+    "ReasoningPart": "messages",
+    "ChatRequest": "request",
+    "Tool": "request",
+    "ToolChoice": "request",
+    "ResponseFormat": "request",
+    "ChatResponse": "response",
+    "Usage": "response",
+    "ModelInfo": "response",
+    "ModelPrice": "response",
+    "StreamStart": "events",
+    "TextDelta": "events",
+    "ReasoningDelta": "events",
+    "ToolCallDelta": "events",
+    "UsageUpdate": "events",
+    "Finish": "events",
+    "StreamEvent": "events",
+    "RelayError": "errors",
+    "ConfigError": "errors",
+    "InvalidRequestError": "errors",
+    "AuthenticationError": "errors",
+    "NotFoundError": "errors",
+    "RateLimitError": "errors",
+    "ProviderUnavailableError": "errors",
+    "RequestTimeoutError": "errors",
+    "ContextLengthError": "errors",
+    "ContentFilterError": "errors",
+    "StreamError": "errors",
+    "CircuitOpenError": "errors",
+    "QuotaExceededError": "errors",
+    "Config": "config",
+    "load_config": "config",
+    "ProviderSettings": "protocols",
+    "CallRecord": "protocols",
+    "Secret": "secrets",
+    "SSEDecoder": "sse",
+    "to_json": "serialization",
+    "from_json": "serialization",
+    "converter": "serialization",
+    "hookimpl": "_hookimpl",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'relaykit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from ._hookimpl import hookimpl
+    from .client import Client
+    from .config import Config, load_config
+    from .errors import (
+        AuthenticationError,
+        CircuitOpenError,
+        ConfigError,
+        ContentFilterError,
+        ContextLengthError,
+        InvalidRequestError,
+        NotFoundError,
+        ProviderUnavailableError,
+        QuotaExceededError,
+        RateLimitError,
+        RelayError,
+        RequestTimeoutError,
+        StreamError,
+    )
+    from .events import (
+        Finish,
+        ReasoningDelta,
+        StreamEvent,
+        StreamStart,
+        TextDelta,
+        ToolCallDelta,
+        UsageUpdate,
+    )
+    from .messages import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+    from .protocols import CallRecord, ProviderSettings
+    from .request import ChatRequest, ResponseFormat, Tool, ToolChoice
+    from .response import ChatResponse, ModelInfo, ModelPrice, Usage
+    from .secrets import Secret
+    from .serialization import converter, from_json, to_json
+    from .sse import SSEDecoder
+    from .stream import ChatStream
+    from .sync_client import SyncClient

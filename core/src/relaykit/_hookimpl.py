@@ -1,0 +1,5 @@
+"""The marker plugins decorate hook implementations with: ``@relaykit.hookimpl``."""
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("relaykit")

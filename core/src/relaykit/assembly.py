@@ -1,0 +1,103 @@
+"""Build a :class:`ChatResponse` from stream events as they arrive."""
+
+from __future__ import annotations
+
+import attrs
+
+from .events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from .messages import ToolCall
+from .response import ChatResponse, FinishReason, Usage
+
+
+class ResponseAssembler:
+    """Accumulates stream events; :meth:`response` returns the response so far.
+
+    Text and reasoning are kept as lists of chunks and joined once, so a long
+    stream costs linear time.
+    """
+
+    __slots__ = ("_finish", "_id", "_model", "_reasoning", "_signature", "_text", "_tools", "_usage")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._signature: str | None = None
+        self._tools: dict[int, list[str]] = {}  # index -> [id, name, *argument fragments]
+        self._usage = Usage()
+        self._finish: FinishReason | None = None
+        self._id: str | None = None
+        self._model: str | None = None
+
+    def add(self, event: StreamEvent) -> None:
+        """Fold one event into the response."""
+        if isinstance(event, TextDelta):
+            self._text.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            slot = self._tools.get(event.index)
+            if slot is None:
+                slot = self._tools[event.index] = ["", ""]
+            if event.id:
+                slot[0] = event.id
+            if event.name:
+                slot[1] = event.name
+            if event.arguments:
+                slot.append(event.arguments)
+        elif isinstance(event, ReasoningDelta):
+            if event.text:
+                self._reasoning.append(event.text)
+            if event.signature:
+                self._signature = (self._signature or "") + event.signature
+        elif isinstance(event, UsageUpdate):
+            self._usage = _merge_usage(self._usage, event.usage)
+        elif isinstance(event, Finish):
+            self._finish = event.reason
+        elif isinstance(event, StreamStart):
+            self._id = event.id or self._id
+            self._model = event.model or self._model
+
+    @property
+    def has_tool_calls(self) -> bool:
+        """Whether any tool call fragment has arrived."""
+        return bool(self._tools)
+
+    def response(self, *, provider: str = "", model: str = "") -> ChatResponse:
+        """The response assembled from everything seen so far."""
+        calls = tuple(
+            ToolCall.from_json_arguments(slot[0], slot[1], "".join(slot[2:]))
+            for _, slot in sorted(self._tools.items())
+        )
+        finish = self._finish or "other"
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        return ChatResponse(
+            text="".join(self._text),
+            reasoning="".join(self._reasoning),
+            reasoning_signature=self._signature,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=self._usage,
+            model=self._model or model,
+            provider=provider,
+            id=self._id,
+        )
+
+
+def _merge_usage(old: Usage, new: Usage) -> Usage:
+    # Providers report cumulative counts, some in several events (Anthropic sends
+    # input tokens first, output tokens last): take every field that is set.
+    return attrs.evolve(
+        old,
+        **{
+            f.name: getattr(new, f.name)
+            for f in attrs.fields(Usage)
+            if getattr(new, f.name)
+        },
+    )

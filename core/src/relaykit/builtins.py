@@ -1,0 +1,46 @@
+"""Built-in plugins, registered before any entry point.
+
+They use the same hooks as third-party plugins, so replacing one is a matter of
+registering a plugin that answers first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ._hookimpl import hookimpl
+from .secrets import scrub
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .protocols import RateLimiter, Redactor
+
+
+class SecretRedactor:
+    """Masks API keys, tokens and other credentials (see :mod:`relaykit.secrets`)."""
+
+    name = "secrets"
+
+    def redact(self, text: str) -> str:
+        """``text`` with every recognised credential replaced by ``[REDACTED]``."""
+        return scrub(text)
+
+
+class _Secrets:
+    @hookimpl
+    def relaykit_redactors(self, config: Config) -> Sequence[Redactor]:
+        return [SecretRedactor()]
+
+
+class _MemoryLimiter:
+    @hookimpl
+    def relaykit_rate_limiter(self, name: str, config: Config) -> RateLimiter | None:
+        if name != "memory":
+            return None
+        from .memory_limiter import MemoryRateLimiter
+
+        return MemoryRateLimiter()
+
+
+PLUGINS: dict[str, object] = {"secrets": _Secrets(), "memory-limiter": _MemoryLimiter()}

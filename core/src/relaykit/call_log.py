@@ -1,0 +1,77 @@
+"""Hand call records to storage off the request path, without ever dropping one.
+
+Records go through a bounded queue to one writer task that writes them in
+batches. A full queue makes ``put`` wait (backpressure) rather than drop;
+``aclose`` drains what is queued before returning.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .protocols import CallRecord, Storage
+
+log = logging.getLogger("relaykit.call_log")
+
+
+class CallLog:
+    """The queue between clients and a :class:`~relaykit.protocols.Storage`."""
+
+    def __init__(self, storage: Storage, *, max_queue: int = 10_000, max_batch: int = 500) -> None:
+        self.storage = storage
+        self._max_batch = max_batch
+        self._send, self._receive = anyio.create_memory_object_stream[CallRecord](max_queue)
+        self._running = False
+        self._done = anyio.Event()
+
+    def start(self, tg: TaskGroup) -> None:
+        """Run the writer in ``tg``; until then ``put`` writes inline."""
+        self._running = True
+        tg.start_soon(self._writer)
+
+    async def put(self, record: CallRecord) -> None:
+        """Queue ``record``; waits while the queue is full."""
+        if not self._running:
+            await self.storage.write_batch([record])
+            return
+        await self._send.send(record)
+
+    @property
+    def depth(self) -> int:
+        """Records queued and not yet handed to storage."""
+        return self._send.statistics().current_buffer_used
+
+    async def _writer(self) -> None:
+        try:
+            async with self._receive:
+                async for first in self._receive:
+                    batch = [first]
+                    while len(batch) < self._max_batch:
+                        try:
+                            batch.append(self._receive.receive_nowait())
+                        except anyio.WouldBlock:
+                            break
+                    await self._write(batch)
+        finally:
+            self._done.set()
+
+    async def _write(self, batch: list[CallRecord]) -> None:
+        try:
+            await self.storage.write_batch(batch)
+        except Exception:
+            # Storage trouble must not fail the caller's request; say so loudly.
+            log.exception("could not store %d call records", len(batch))
+
+    async def aclose(self) -> None:
+        """Stop accepting records, wait until every queued one is written, close storage."""
+        if self._running:
+            await self._send.aclose()
+            with anyio.CancelScope(shield=True):
+                await self._done.wait()
+            self._running = False
+        await self.storage.aclose()
+
+

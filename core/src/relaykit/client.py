@@ -1,0 +1,339 @@
+"""The async :class:`Client`: one typed call, with everything production needs around it.
+
+A call runs: validate -> route -> rate-limit reserve -> retry(provider call with
+timeouts) -> normalise (cost, latency) -> reconcile limits -> export and log the
+record (redacted) -> return. Each step lives in its own module; this one only
+puts them in order.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from .call_log import CallLog
+from .config import Config, load_config
+from .errors import ConfigError, RelayError, RequestTimeoutError
+from .messages import Message, coerce_messages
+from .plugins import build_plugin_manager, collect
+from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation, Storage
+from .provider_registry import ProviderRegistry
+from .redaction import RedactionChain
+from .request import ChatRequest, build_request
+from .response import ChatResponse, ModelInfo
+from .retry import next_wait
+from .routing import Target, resolve_targets
+from .transport_errors import map_transport_error
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from .stream import ChatStream
+
+log = logging.getLogger("relaykit")
+
+Messages = str | Sequence[Message | Mapping[str, Any]]
+
+
+@attrs.define
+class _Call:
+    """What the pipeline knows about one call while it runs."""
+
+    id: str
+    model_requested: str
+    request: ChatRequest
+    targets: tuple[Target, ...]
+    started: float
+    started_wall: float
+    deadline: float
+    streamed: bool
+    attempts: int = 0
+
+
+class Client:
+    """The relaykit client. Use it as ``async with relaykit.Client() as client:``.
+
+    :param config: a dict, a path to a TOML file, or a :class:`relaykit.config.Config`;
+        by default ``$RELAYKIT_CONFIG``, ``./relaykit.toml`` or the user config dir.
+    :param plugins: extra plugin objects to register after entry points (tests, apps).
+    :param env: the environment to read keys and overrides from (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        plugins: Iterable[object] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if env is None else env
+        self.config = load_config(config, env=env)
+        self.plugin_manager = build_plugin_manager(plugins, env)
+        hook = self.plugin_manager.hook
+        self._registry = ProviderRegistry(self.config, self.plugin_manager, env)
+        self._redaction = RedactionChain(collect(hook.relaykit_redactors(config=self.config)))
+        self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
+        self._limiter: RateLimiter | None = None
+        if self.config.limits:
+            self._limiter = hook.relaykit_rate_limiter(name=self.config.limiter.backend, config=self.config)
+            if self._limiter is None:
+                raise ConfigError(
+                    f"no plugin provides the rate limiter {self.config.limiter.backend!r}",
+                    hint=f"pip install relaykit-{self.config.limiter.backend}, or use limiter = 'memory'",
+                )
+        self._call_log: CallLog | None = None
+        storage = self._open_storage()
+        if storage is not None:
+            self._call_log = CallLog(storage)
+        self._recording = bool(self._exporters or self._call_log)
+        from .model_catalog import ModelCatalog
+
+        self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl)
+        self._tg: TaskGroup | None = None
+        self._closed = False
+
+    def _open_storage(self) -> Storage | None:
+        backend = self.config.storage.backend
+        if backend == "none":
+            return None
+        storage: Storage | None = self.plugin_manager.hook.relaykit_storage(
+            name=backend, config=self.config
+        )
+        if storage is None and self.config.storage_explicit:
+            raise ConfigError(
+                f"no plugin provides the storage backend {backend!r}",
+                hint=f"pip install relaykit-{backend}, or set [storage] backend = 'none'",
+            )
+        return storage
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        if self._call_log is not None:
+            self._call_log.start(self._tg)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            await self.aclose()
+        finally:
+            if self._tg is not None:
+                tg, self._tg = self._tg, None
+                await tg.__aexit__(exc_type, exc, tb)
+        return None
+
+    async def aclose(self) -> None:
+        """Drain the call log, flush exporters, close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            if self._call_log is not None:
+                await self._call_log.aclose()
+            for exporter in self._exporters:
+                await exporter.aclose()
+            await self._registry.aclose()
+
+    # -- the public calls ----------------------------------------------------
+
+    async def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
+        """Send ``messages`` to ``model`` (``provider/model`` or an alias); return the response.
+
+        Parameters: ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
+        ``tools``, ``tool_choice``, ``response_format``, ``timeout`` (seconds, total),
+        ``metadata`` and ``extra`` (merged into the provider's request body).
+        """
+        call = self._start(model, messages, params, streamed=False)
+        error: RelayError | None = None
+        for target in call.targets:
+            provider = self._registry.get(target.provider)
+            request = self._request_for(call, target)
+            attempt = 0
+            while True:
+                attempt += 1
+                call.attempts += 1
+                try:
+                    response = await self._attempt(provider, request, target, call)
+                except RelayError as e:
+                    error = e
+                else:
+                    return await self._finish(call, target, response)
+                wait = next_wait(error, attempt, self.config.retry, call.deadline - time.monotonic())
+                if wait is None:
+                    break
+                log.debug("retrying %s in %.2fs after %s", target, wait, type(error).__name__)
+                await anyio.sleep(wait)
+            if not error.retryable:
+                break
+        assert error is not None
+        await self._fail(call, error)
+        raise error
+
+    def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:
+        """Stream the response: ``async with client.stream(...) as s: async for event in s``.
+
+        Takes the same parameters as :meth:`chat`. Retries and fallbacks happen only
+        before the first event reaches you; ``s.response`` is the assembled response.
+        """
+        from .stream import ChatStream
+
+        return ChatStream(self, self._start(model, messages, params, streamed=True))
+
+    async def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
+        """Models of ``provider`` (or of every usable provider), cached for ``[registry] ttl``."""
+        return await self._catalog.models(provider, refresh=refresh)
+
+    def provider(self, name: str) -> Provider:
+        """The built provider called ``name`` (built on first use)."""
+        return self._registry.get(name)
+
+    @property
+    def queue_depth(self) -> int:
+        """Call records waiting to be written to storage."""
+        return self._call_log.depth if self._call_log else 0
+
+    # -- pipeline steps (shared with ChatStream) -----------------------------
+
+    def _start(self, model: str, messages: Messages, params: Mapping[str, Any], *, streamed: bool) -> _Call:
+        if self._closed:
+            raise RelayError("this client is closed", hint="create a new relaykit.Client")
+        targets = resolve_targets(model, self.config)
+        request = build_request(targets[0].model, coerce_messages(messages), params)
+        now = time.monotonic()
+        total = request.timeout if request.timeout is not None else self.config.timeouts.total
+        return _Call(
+            id=uuid.uuid4().hex,
+            model_requested=model,
+            request=request,
+            targets=targets,
+            started=now,
+            started_wall=time.time(),
+            deadline=now + total,
+            streamed=streamed,
+        )
+
+    @staticmethod
+    def _request_for(call: _Call, target: Target) -> ChatRequest:
+        if target.model == call.request.model:
+            return call.request
+        return attrs.evolve(call.request, model=target.model)
+
+    async def _attempt(
+        self, provider: Provider, request: ChatRequest, target: Target, call: _Call
+    ) -> ChatResponse:
+        reservations = await self._reserve(target, request)
+        response: ChatResponse | None = None
+        try:
+            with anyio.move_on_after(call.deadline - time.monotonic()) as scope:
+                try:
+                    response = await provider.chat(request)
+                except RelayError:
+                    raise
+                except Exception as e:
+                    mapped = map_transport_error(e, target)
+                    if mapped is None:
+                        raise
+                    raise mapped from e
+            if response is None or scope.cancelled_caught:
+                raise RequestTimeoutError(
+                    f"no response within the total timeout of {call.deadline - call.started:g}s",
+                    which="total",
+                    provider=target.provider,
+                    model=target.model,
+                    retryable=False,
+                    hint="raise [timeouts] total or pass timeout=...",
+                )
+            return response
+        finally:
+            if reservations:
+                await self._reconcile(reservations, response)
+
+    async def _reserve(self, target: Target, request: ChatRequest) -> list[Reservation]:
+        if self._limiter is None:
+            return []
+        key = str(target)
+        estimate = sum(len(m.text) for m in request.messages) // 4 + (request.max_tokens or 256)
+        return [
+            await self._limiter.acquire(pattern, limit, estimate)
+            for pattern, limit in self.config.limits.items()
+            if fnmatch.fnmatchcase(key, pattern)
+        ]
+
+    async def _reconcile(self, reservations: list[Reservation], response: ChatResponse | None) -> None:
+        assert self._limiter is not None
+        used = response.usage.total_tokens if response is not None else 0
+        for reservation in reservations:
+            await self._limiter.reconcile(reservation, used)
+
+    async def _finish(self, call: _Call, target: Target, response: ChatResponse) -> ChatResponse:
+        provider = self._registry.get(target.provider)
+        price = provider.price(response.model or target.model) or provider.price(target.model)
+        response = attrs.evolve(
+            response,
+            provider=target.provider,
+            model=response.model or target.model,
+            latency=time.monotonic() - call.started,
+            cost=price.cost(response.usage) if price is not None else None,
+            attempts=call.attempts,
+        )
+        if self._recording:
+            await self._emit(CallRecord.from_response(response, **self._record_fields(call, target)))
+        return response
+
+    async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
+        if not self._recording:
+            return
+        fields = self._record_fields(call, target or Target(error.provider or "", error.model or ""))
+        record = CallRecord(
+            **fields,
+            latency=time.monotonic() - call.started,
+            attempts=call.attempts,
+            error_type=type(error).__name__,
+            error_message=str(error),
+            status=error.status,
+        )
+        await self._emit(record)
+
+    def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
+        request = call.request
+        params = {
+            k: v
+            for k in ("max_tokens", "temperature", "top_p", "seed")
+            if (v := getattr(request, k)) is not None
+        }
+        return {
+            "id": call.id,
+            "started_at": call.started_wall,
+            "operation": "chat",
+            "provider": target.provider,
+            "model_requested": call.model_requested,
+            "model": target.model,
+            "streamed": call.streamed,
+            "messages": request.messages,
+            "params": params,
+            "correlation_id": request.metadata.get("correlation_id"),
+            "conversation_id": request.metadata.get("conversation_id"),
+        }
+
+    async def _emit(self, record: CallRecord) -> None:
+        record = self._redaction.record(record)
+        for exporter in self._exporters:
+            exporter.record(record)
+        if self._call_log is not None:
+            await self._call_log.put(record)

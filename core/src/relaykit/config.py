@@ -1,0 +1,365 @@
+"""Configuration: find it, parse it, validate it, and let the environment override it.
+
+Looked up in order: ``Client(config=...)`` (a dict, a path or a :class:`Config`),
+``$RELAYKIT_CONFIG``, ``./relaykit.toml``, then ``relaykit.toml`` in the user
+config dir. ``RELAYKIT_<SECTION>_<KEY>`` environment variables override file
+values (``RELAYKIT_RETRY_ATTEMPTS=5``). Unknown keys are a :class:`ConfigError`
+naming the key and the nearest valid one, because a typo that is silently
+ignored (``atempts = 10``) is a production incident waiting to happen.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from .errors import ConfigError
+from .secrets import Secret
+
+
+@attrs.frozen
+class RetryConfig:
+    """``[retry]``: how often and how patiently to retry."""
+
+    attempts: int = 3
+    initial_wait: float = 0.5
+    max_wait: float = 10.0
+    max_retry_after: float = 60.0
+
+
+@attrs.frozen
+class BreakerConfig:
+    """``[breaker]``: when a deployment's circuit opens and when to try it again."""
+
+    failures: int = 5
+    reset_after: float = 30.0
+
+
+@attrs.frozen
+class TimeoutConfig:
+    """``[timeouts]`` in seconds: connect, first token, idle gap between events, total."""
+
+    connect: float = 10.0
+    first_token: float = 60.0
+    idle: float = 60.0
+    total: float = 600.0
+
+
+@attrs.frozen
+class StorageConfig:
+    """``[storage]``: where call logs go. ``backend = "none"`` turns logging off."""
+
+    backend: str = "sqlite"
+    path: str | None = None
+
+
+@attrs.frozen
+class CacheConfig:
+    """``[cache]``: the exact response cache."""
+
+    enabled: bool = False
+    ttl: float = 3600.0
+
+
+@attrs.frozen
+class HttpConfig:
+    """``[http]``: connection pool limits of each provider's HTTP client."""
+
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+    keepalive_expiry: float = 30.0
+
+
+@attrs.frozen
+class LimiterConfig:
+    """``[limiter]``: which rate-limiter plugin enforces ``[limits]``."""
+
+    backend: str = "memory"
+
+
+@attrs.frozen
+class RegistryConfig:
+    """``[registry]``: how long a provider's model listing is cached, in seconds."""
+
+    ttl: float = 60.0
+
+
+@attrs.frozen
+class DefaultsConfig:
+    """``[defaults]``: what to use when a caller does not say (the CLI's model)."""
+
+    model: str | None = None
+
+
+@attrs.frozen
+class ProviderConfig:
+    """``[providers.NAME]``: one configured provider.
+
+    ``type`` picks the plugin (defaults to NAME); ``options`` holds the
+    plugin-specific keys, which the plugin validates when it is built.
+    """
+
+    type: str | None = None
+    base_url: str | None = None
+    api_key: Secret | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class RouteConfig:
+    """``[models.ALIAS]``: an alias for one model, or a group of targets with a strategy."""
+
+    targets: tuple[str, ...]
+    strategy: Literal["fallback", "weighted", "least-busy", "latency"] = "fallback"
+    weights: tuple[float, ...] | None = None
+
+
+@attrs.frozen
+class LimitConfig:
+    """``[limits."PATTERN"]``: requests and tokens per minute for matching models."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@attrs.frozen
+class Config:
+    """The whole, validated configuration. Build one with :func:`load_config`."""
+
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    timeouts: TimeoutConfig = TimeoutConfig()
+    storage: StorageConfig = StorageConfig()
+    cache: CacheConfig = CacheConfig()
+    http: HttpConfig = HttpConfig()
+    registry: RegistryConfig = RegistryConfig()
+    limiter: LimiterConfig = LimiterConfig()
+    defaults: DefaultsConfig = DefaultsConfig()
+    providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
+    models: dict[str, RouteConfig] = attrs.field(factory=dict)
+    limits: dict[str, LimitConfig] = attrs.field(factory=dict)
+    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    redactors: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    source: str | None = attrs.field(default=None, eq=False)
+    storage_explicit: bool = attrs.field(default=False, eq=False)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "retry": RetryConfig,
+    "breaker": BreakerConfig,
+    "timeouts": TimeoutConfig,
+    "storage": StorageConfig,
+    "cache": CacheConfig,
+    "http": HttpConfig,
+    "registry": RegistryConfig,
+    "limiter": LimiterConfig,
+    "defaults": DefaultsConfig,
+}
+_TABLES = ("providers", "models", "limits", "exporters", "redactors")
+_PROVIDER_KEYS = ("type", "base_url", "api_key", "api_key_env", "headers")
+
+
+def load_config(
+    config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Find, parse and validate the configuration; see the module docstring for the order."""
+    env = os.environ if env is None else env
+    if isinstance(config, Config):
+        return config
+    source: str | None = None
+    if config is None:
+        path = _find_config_file(env)
+        data: Mapping[str, Any] = _read_toml(path) if path else {}
+        source = str(path) if path else None
+    elif isinstance(config, Mapping):
+        data, source = config, "<dict>"
+    else:
+        data, source = _read_toml(Path(config)), str(config)
+    data = _apply_env_overrides(data, env)
+    return _build(data, source)
+
+
+def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user directory for relaykit's config and data."""
+    env = os.environ if env is None else env
+    if sys.platform == "win32":
+        base = Path(env.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "relaykit"
+
+
+def _find_config_file(env: Mapping[str, str]) -> Path | None:
+    explicit = env.get("RELAYKIT_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"RELAYKIT_CONFIG points to {explicit}, which does not exist",
+                hint="fix the path or unset RELAYKIT_CONFIG",
+            )
+        return path
+    for candidate in (Path("relaykit.toml"), user_config_dir(env) / "relaykit.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def _apply_env_overrides(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for name, value in env.items():
+        if not name.startswith("RELAYKIT_") or name in ("RELAYKIT_CONFIG",):
+            continue
+        rest = name[len("RELAYKIT_") :].lower()
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                key = rest[len(section) + 1 :]
+                if key in attrs.fields_dict(_SECTIONS[section]):
+                    merged.setdefault(section, {})[key] = value
+    return merged
+
+
+def _unknown(key: str, valid: Any, where: str) -> ConfigError:
+    near = difflib.get_close_matches(key, list(valid), n=1)
+    hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(sorted(valid))}"
+    return ConfigError(f"unknown config key {where}{key!r}", hint=hint)
+
+
+def _build(data: Mapping[str, Any], source: str | None) -> Config:
+    valid_top = (*_SECTIONS, *_TABLES)
+    kwargs: dict[str, Any] = {"source": source}
+    for key, value in data.items():
+        if key not in valid_top:
+            raise _unknown(key, valid_top, "")
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key {key!r} must be a table, e.g. [{key}]")
+        if key in _SECTIONS:
+            kwargs[key] = _section(_SECTIONS[key], value, key)
+        elif key == "providers":
+            kwargs[key] = {n: _provider(n, v) for n, v in _tables(value, key)}
+        elif key == "models":
+            kwargs[key] = {n: _route(n, v) for n, v in _tables(value, key)}
+        elif key == "limits":
+            kwargs[key] = {n: _section(LimitConfig, v, f"limits.{n}") for n, v in _tables(value, key)}
+        else:
+            kwargs[key] = {n: dict(v) for n, v in _tables(value, key)}
+    kwargs["storage_explicit"] = "backend" in (data.get("storage") or {})
+    return Config(**kwargs)
+
+
+def _tables(value: Mapping[str, Any], where: str) -> list[tuple[str, Mapping[str, Any]]]:
+    for name, table in value.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"config key {where}.{name} must be a table, e.g. [{where}.{name}]")
+    return list(value.items())
+
+
+def _section(cls: type[Any], value: Mapping[str, Any], where: str) -> Any:
+    fields = attrs.fields_dict(cls)
+    out = {}
+    for key, raw in value.items():
+        if key not in fields:
+            raise _unknown(key, fields, f"{where}.")
+        out[key] = _coerce(raw, fields[key].type, f"{where}.{key}")
+    return cls(**out)
+
+
+def _coerce(raw: Any, annotation: Any, where: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind.startswith("int"):
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw) if not (kind.endswith("None") and raw in ("", None)) else None
+        if kind.startswith("float"):
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        if kind == "bool":
+            if isinstance(raw, str):
+                if raw.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if raw.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if not isinstance(raw, bool):
+                raise ValueError
+            return raw
+        if kind.startswith("str"):
+            if not isinstance(raw, str):
+                raise ValueError
+            return raw
+    except (TypeError, ValueError):
+        expected = kind.split(" ")[0]
+        raise ConfigError(f"config key {where} must be {expected}, not {raw!r}") from None
+    return raw
+
+
+def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
+    general: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key == "api_key":
+            if not isinstance(raw, str):
+                raise ConfigError(f"config key providers.{name}.api_key must be a string")
+            general[key] = Secret(raw)
+        elif key == "headers":
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"config key providers.{name}.headers must be a table")
+            general[key] = {str(k): str(v) for k, v in raw.items()}
+        elif key in _PROVIDER_KEYS:
+            general[key] = _coerce(raw, "str", f"providers.{name}.{key}")
+        else:
+            options[key] = raw  # validated by the plugin that builds the provider
+    return ProviderConfig(options=options, **general)
+
+
+def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
+    fields = attrs.fields_dict(RouteConfig)
+    for key in value:
+        if key not in fields:
+            raise _unknown(key, fields, f"models.{name}.")
+    targets = value.get("targets")
+    if isinstance(targets, str):
+        targets = [targets]
+    if not targets or not all(isinstance(t, str) and "/" in t for t in targets):
+        raise ConfigError(
+            f"models.{name}.targets must list model ids like 'openai/gpt-4o-mini'",
+        )
+    strategy = value.get("strategy", "fallback")
+    strategies = ("fallback", "weighted", "least-busy", "latency")
+    if strategy not in strategies:
+        near = difflib.get_close_matches(str(strategy), strategies, n=1)
+        raise ConfigError(
+            f"models.{name}.strategy {strategy!r} is not a strategy",
+            hint=f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(strategies)}",
+        )
+    weights = value.get("weights")
+    if weights is not None and len(weights) != len(targets):
+        raise ConfigError(f"models.{name}.weights needs one weight per target")
+    return RouteConfig(
+        tuple(targets), strategy, tuple(float(w) for w in weights) if weights else None
+    )

@@ -1,0 +1,198 @@
+"""The relaykit error hierarchy.
+
+Every error relaykit raises is a :class:`RelayError`. Each carries the provider
+and model involved, the HTTP status if there was one, whether retrying could
+help, the provider's own message, and a hint that says how to fix it. Messages
+pass through :func:`relaykit.secrets.scrub` on the way in, so a key a provider
+echoes back never reaches a log or a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .secrets import scrub
+
+if TYPE_CHECKING:
+    from .response import ChatResponse
+
+
+class RelayError(Exception):
+    """Base class of every relaykit error."""
+
+    retryable_default: ClassVar[bool] = False
+    hint_default: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+        provider_message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = scrub(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.retryable = self.retryable_default if retryable is None else retryable
+        self.provider_message = scrub(provider_message) if provider_message else None
+        self.hint = hint if hint is not None else self.hint_default
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        where = "/".join(x for x in (self.provider, self.model) if x)
+        head = f"{where}: " if where else ""
+        status = f"HTTP {self.status}: " if self.status else ""
+        text = f"{head}{status}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not pickle by default; worker threads and
+        # processes (storage, CLI) need to move errors around.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[RelayError], state: dict[str, Any]) -> RelayError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class ConfigError(RelayError):
+    """The configuration is invalid: unknown key, wrong type, missing plugin."""
+
+
+class InvalidRequestError(RelayError):
+    """The request was rejected as malformed (HTTP 400/422, or our own validation)."""
+
+    def __init__(self, message: str, *, param: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.param = param
+
+
+class ContextLengthError(InvalidRequestError):
+    """The prompt plus ``max_tokens`` does not fit the model's context window."""
+
+    hint_default = "shorten the messages, lower max_tokens, or route to a model with a larger window"
+
+
+class ContentFilterError(InvalidRequestError):
+    """The provider refused the request or response on content-policy grounds."""
+
+
+class AuthenticationError(RelayError):
+    """The provider rejected the credentials (HTTP 401/403)."""
+
+    hint_default = "check the provider's API key in the environment or [providers.NAME] api_key"
+
+
+class NotFoundError(RelayError):
+    """The model or endpoint does not exist (HTTP 404)."""
+
+    hint_default = "check the model id; `relaykit models` lists what the provider serves"
+
+
+class RateLimitError(RelayError):
+    """The provider is rate limiting us (HTTP 429); ``retry_after`` is in seconds."""
+
+    retryable_default = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailableError(RelayError):
+    """The provider failed or is overloaded (HTTP 5xx, 529) or could not be reached."""
+
+    retryable_default = True
+
+
+class RequestTimeoutError(RelayError):
+    """A timeout fired; ``which`` names it (connect, first_token, idle, total)."""
+
+    retryable_default = True
+
+    def __init__(self, message: str, *, which: str = "total", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.which = which
+
+
+class StreamError(RelayError):
+    """The stream failed after it had started; ``partial`` holds what had arrived."""
+
+    def __init__(self, message: str, *, partial: ChatResponse | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.partial = partial
+
+
+class CircuitOpenError(RelayError):
+    """The circuit breaker for this deployment is open; no request was sent."""
+
+    retryable_default = True
+
+
+class QuotaExceededError(RelayError):
+    """One of our own rate limits or budgets would be exceeded."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+_CONTEXT_MARKERS = (
+    "context length",
+    "context_length",
+    "context window",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",
+    "input is too long",
+)
+_FILTER_MARKERS = ("content_filter", "content management policy", "content policy", "safety")
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    model: str | None,
+    retry_after: float | None = None,
+    code: str | None = None,
+) -> RelayError:
+    """Map an HTTP error status (and the provider's message) to a typed error."""
+    kw: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "status": status,
+        "provider_message": message,
+    }
+    lowered = f"{code or ''} {message}".lower()
+    if status in (400, 413, 422):
+        if any(m in lowered for m in _CONTEXT_MARKERS):
+            return ContextLengthError(message, **kw)
+        if any(m in lowered for m in _FILTER_MARKERS):
+            return ContentFilterError(message, **kw)
+        return InvalidRequestError(message, **kw)
+    if status in (401, 403):
+        return AuthenticationError(message, **kw)
+    if status == 404:
+        return NotFoundError(message, **kw)
+    if status == 408:
+        return RequestTimeoutError(message, which="server", **kw)
+    if status == 429:
+        return RateLimitError(message, retry_after=retry_after, **kw)
+    if status >= 500:
+        return ProviderUnavailableError(message, **kw)
+    return RelayError(message, **kw)

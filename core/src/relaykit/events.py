@@ -1,0 +1,60 @@
+"""Stream events, as yielded by ``async for event in client.stream(...)``."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import attrs
+
+from .response import FinishReason, Usage
+
+
+@attrs.frozen
+class StreamStart:
+    """The provider accepted the request; carries its response id and model."""
+
+    id: str | None = None
+    model: str | None = None
+
+
+@attrs.frozen
+class TextDelta:
+    """More answer text."""
+
+    text: str
+
+
+@attrs.frozen
+class ReasoningDelta:
+    """More reasoning ("thinking") text, or its signature."""
+
+    text: str = ""
+    signature: str | None = None
+
+
+@attrs.frozen
+class ToolCallDelta:
+    """A fragment of tool call ``index``: its id and name come first, then argument JSON."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@attrs.frozen
+class UsageUpdate:
+    """Token usage so far; later updates replace earlier ones field by field."""
+
+    usage: Usage
+
+
+@attrs.frozen
+class Finish:
+    """The model stopped, and why."""
+
+    reason: FinishReason
+    raw_reason: str | None = None
+
+
+StreamEvent: TypeAlias = StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish

@@ -1,0 +1,147 @@
+"""Hook specifications: every way a plugin extends relaykit.
+
+Hooks are synchronous and declarative. They return objects (or factories of
+objects) that implement the small async protocols in :mod:`relaykit.protocols`;
+pluggy never awaits anything. Implement a hook with ``@relaykit.hookimpl`` in a
+module exposed through the ``relaykit`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    import httpx
+
+    from .config import Config
+    from .protocols import Exporter, ProviderFactory, RateLimiter, Redactor, Storage
+
+hookspec = pluggy.HookspecMarker("relaykit")
+
+# -------------------------------------------------------------------------
+# providers
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def relaykit_providers() -> Sequence[ProviderFactory]:
+    """Return the provider factories this plugin adds.
+
+    A factory is usually a class implementing :class:`relaykit.protocols.Provider`.
+    Its ``type`` attribute is the name users write before the ``/`` in a model id
+    (``openai`` in ``openai/gpt-4o-mini``) or as ``type`` in ``[providers.NAME]``.
+    Factories from every plugin are collected; a later plugin's factory of the
+    same type replaces an earlier one.
+
+    :return: a sequence of provider factories.
+    """
+
+
+# -------------------------------------------------------------------------
+# persistence
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relaykit_storage(name: str, config: Config) -> Storage | None:
+    """Return the storage backend called ``name``, or ``None`` if it is not yours.
+
+    Called once per :class:`relaykit.Client` with ``[storage] backend``.
+
+    Stops at first non-None result.
+
+    :param name: the backend the configuration asks for, e.g. ``"sqlite"``.
+    :param config: the client's validated configuration.
+    :return: an object implementing :class:`relaykit.protocols.Storage`, or ``None``.
+    """
+
+
+# -------------------------------------------------------------------------
+# telemetry and redaction
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def relaykit_exporters(config: Config) -> Sequence[Exporter]:
+    """Return the metrics exporters this plugin contributes for ``config``.
+
+    Called once per client. Return an empty sequence when the plugin is not
+    configured (typically when its ``[exporters.NAME]`` table is absent).
+
+    :param config: the client's validated configuration.
+    :return: objects implementing :class:`relaykit.protocols.Exporter`.
+    """
+
+
+@hookspec
+def relaykit_redactors(config: Config) -> Sequence[Redactor]:
+    """Return the redactors this plugin contributes for ``config``.
+
+    Redactors run in registration order on everything relaykit stores, logs or
+    exports; the built-in secret redactor always runs.
+
+    :param config: the client's validated configuration.
+    :return: objects implementing :class:`relaykit.protocols.Redactor`.
+    """
+
+
+# -------------------------------------------------------------------------
+# limits
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
+    """Return the rate limiter called ``name``, or ``None`` if it is not yours.
+
+    Called once per client when ``[limits]`` is configured.
+
+    Stops at first non-None result.
+
+    :param name: the limiter backend asked for, e.g. ``"memory"`` or ``"redis"``.
+    :param config: the client's validated configuration.
+    :return: an object implementing :class:`relaykit.protocols.RateLimiter`, or ``None``.
+    """
+
+
+# -------------------------------------------------------------------------
+# transport
+# -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relaykit_http_transport(config: Config) -> httpx.AsyncBaseTransport | None:
+    """Return a fresh httpx async transport to use instead of httpx's default.
+
+    Called once for each provider's HTTP client (transports are not shared,
+    because closing a client closes its transport). Return ``None`` to keep
+    httpx's default, for example when the running async library is not yours.
+
+    Stops at first non-None result.
+
+    :param config: the client's validated configuration.
+    :return: an ``httpx.AsyncBaseTransport``, or ``None``.
+    """
+
+
+# -------------------------------------------------------------------------
+# command line
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
+    """Add sub-commands to the ``relaykit`` command line.
+
+    Call ``cli.add_parser(name, help=...)`` and ``set_defaults(func=handler)`` on the
+    parser you add; ``handler(args)`` returns the exit code. Raise a
+    :class:`relaykit.RelayError` for failures the user can fix: the CLI prints it
+    as one line and exits non-zero.
+
+    :param cli: the ``argparse`` sub-parsers object of the ``relaykit`` command.
+    """

@@ -1,0 +1,282 @@
+"""Chat messages and their content parts.
+
+A :class:`Message` is a role plus a tuple of parts. Users may also hand us plain
+dicts, either in relaykit's own JSON shape (what :func:`relaykit.to_json` writes)
+or in the OpenAI Chat Completions shape most code already has lying around;
+:func:`coerce_messages` turns both into :class:`Message` values and names the
+offending field when it cannot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from .errors import InvalidRequestError
+
+Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
+
+
+@attrs.frozen
+class TextPart:
+    """Plain text content."""
+
+    text: str
+    type: Literal["text"] = "text"
+
+
+@attrs.frozen
+class ImagePart:
+    """An image, either by URL or as raw bytes with their MIME type."""
+
+    url: str | None = None
+    data: bytes | None = None
+    media_type: str | None = None
+    type: Literal["image"] = "image"
+
+    def __attrs_post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise InvalidRequestError(
+                "an image part needs exactly one of `url` or `data`",
+                param="content.image",
+            )
+        if self.data is not None and not self.media_type:
+            raise InvalidRequestError(
+                "an image given as bytes needs `media_type`, e.g. 'image/png'",
+                param="content.image.media_type",
+            )
+
+    def data_url(self) -> str:
+        """The image as a URL: its own, or a ``data:`` URL built from the bytes."""
+        if self.url is not None:
+            return self.url
+        assert self.data is not None
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+@attrs.frozen
+class ToolCall:
+    """A call the model asked us to make.
+
+    ``arguments`` is the decoded JSON object. When a model produces arguments that
+    are not valid JSON, ``arguments`` is empty and ``raw_arguments`` keeps the text,
+    so nothing the model said is lost.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = attrs.field(factory=dict)
+    raw_arguments: str | None = None
+    type: Literal["tool_call"] = "tool_call"
+
+    @classmethod
+    def from_json_arguments(cls, id: str, name: str, text: str) -> ToolCall:
+        """Build a call from arguments as the JSON text a provider sent."""
+        if not text.strip():
+            return cls(id=id, name=name)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return cls(id=id, name=name, raw_arguments=text)
+        if not isinstance(value, dict):
+            return cls(id=id, name=name, raw_arguments=text)
+        return cls(id=id, name=name, arguments=value)
+
+
+@attrs.frozen
+class ToolResultPart:
+    """The result of a tool call, sent back to the model."""
+
+    tool_call_id: str
+    content: str
+    is_error: bool = False
+    type: Literal["tool_result"] = "tool_result"
+
+
+@attrs.frozen
+class ReasoningPart:
+    """Reasoning ("thinking") text a model produced, with a provider signature if any."""
+
+    text: str
+    signature: str | None = None
+    type: Literal["reasoning"] = "reasoning"
+
+
+Part: TypeAlias = TextPart | ImagePart | ToolCall | ToolResultPart | ReasoningPart
+PART_TYPES: dict[str, type[Part]] = {
+    "text": TextPart,
+    "image": ImagePart,
+    "tool_call": ToolCall,
+    "tool_result": ToolResultPart,
+    "reasoning": ReasoningPart,
+}
+
+
+def _as_parts(content: str | Sequence[Part]) -> tuple[Part, ...]:
+    return (TextPart(content),) if isinstance(content, str) else tuple(content)
+
+
+@attrs.frozen
+class Message:
+    """One chat turn: a role and its content parts."""
+
+    role: Role
+    content: tuple[Part, ...] = attrs.field(converter=tuple)
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        """A system prompt."""
+        return cls("system", (TextPart(text),))
+
+    @classmethod
+    def user(cls, content: str | Sequence[Part], *images: ImagePart) -> Message:
+        """A user turn: text (or parts), optionally followed by images."""
+        return cls("user", _as_parts(content) + images)
+
+    @classmethod
+    def assistant(
+        cls, content: str | Sequence[Part] = "", tool_calls: Sequence[ToolCall] = ()
+    ) -> Message:
+        """An assistant turn, with the tool calls it made, if any."""
+        parts = _as_parts(content) if content else ()
+        return cls("assistant", parts + tuple(tool_calls))
+
+    @classmethod
+    def tool(cls, tool_call_id: str, content: str, *, is_error: bool = False) -> Message:
+        """The result of the tool call ``tool_call_id``."""
+        return cls("tool", (ToolResultPart(tool_call_id, content, is_error),))
+
+    @property
+    def text(self) -> str:
+        """All text parts joined."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls in this message."""
+        return tuple(p for p in self.content if isinstance(p, ToolCall))
+
+
+# --- coercion from user input -------------------------------------------------
+
+
+def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tuple[Message, ...]:
+    """Turn what a user passed as ``messages`` into a tuple of :class:`Message`.
+
+    Accepts a string (one user turn), :class:`Message` values, and dicts in
+    relaykit's JSON shape or the OpenAI Chat Completions shape.
+    """
+    if isinstance(messages, str):
+        return (Message.user(messages),)
+    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
+        raise InvalidRequestError(
+            f"`messages` must be a string or a list of messages, not {type(messages).__name__}",
+            param="messages",
+        )
+    out = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Message):
+            out.append(m)
+        elif isinstance(m, Mapping):
+            out.append(_message_from_dict(m, f"messages[{i}]"))
+        else:
+            raise InvalidRequestError(
+                f"messages[{i}] must be a relaykit.Message or a dict, not {type(m).__name__}",
+                param=f"messages[{i}]",
+            )
+    if not out:
+        raise InvalidRequestError("`messages` is empty: send at least one message", param="messages")
+    return tuple(out)
+
+
+def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
+    role = d.get("role")
+    if role == "developer":  # OpenAI's newer name for the system role
+        role = "system"
+    if role not in ROLES:
+        raise InvalidRequestError(
+            f"{where}.role is {role!r}; use one of {', '.join(ROLES)}", param=f"{where}.role"
+        )
+    content = d.get("content")
+    parts: list[Part] = []
+    if role == "tool" and "tool_call_id" in d:  # OpenAI shape
+        text = content if isinstance(content, str) else _joined_text(content, where)
+        return Message.tool(str(d["tool_call_id"]), text)
+    if isinstance(content, str):
+        parts.append(TextPart(content))
+    elif isinstance(content, Sequence):
+        parts.extend(_part_from_dict(p, f"{where}.content[{j}]") for j, p in enumerate(content))
+    elif content is not None:
+        raise InvalidRequestError(
+            f"{where}.content must be a string or a list of parts", param=f"{where}.content"
+        )
+    for j, call in enumerate(d.get("tool_calls") or ()):  # OpenAI assistant shape
+        parts.append(_openai_tool_call(call, f"{where}.tool_calls[{j}]"))
+    return Message(role, tuple(parts))
+
+
+def _joined_text(content: Any, where: str) -> str:
+    if not isinstance(content, Sequence):
+        raise InvalidRequestError(f"{where}.content must be text", param=f"{where}.content")
+    parts = [_part_from_dict(p, f"{where}.content[{j}]") for j, p in enumerate(content)]
+    return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+
+def _openai_tool_call(call: Any, where: str) -> ToolCall:
+    try:
+        fn = call["function"]
+        args = fn.get("arguments") or "{}"
+        if isinstance(args, Mapping):
+            return ToolCall(str(call["id"]), str(fn["name"]), dict(args))
+        return ToolCall.from_json_arguments(str(call["id"]), str(fn["name"]), str(args))
+    except (KeyError, TypeError, AttributeError) as e:
+        raise InvalidRequestError(
+            f"{where} must look like {{'id': ..., 'function': {{'name': ..., 'arguments': ...}}}}",
+            param=where,
+        ) from e
+
+
+def _part_from_dict(p: Any, where: str) -> Part:
+    if not isinstance(p, Mapping):
+        raise InvalidRequestError(f"{where} must be a dict with a `type`", param=where)
+    kind = p.get("type")
+    try:
+        if kind == "text":
+            return TextPart(str(p["text"]))
+        if kind == "image_url":  # OpenAI shape
+            url = p["image_url"]["url"] if isinstance(p["image_url"], Mapping) else p["image_url"]
+            return _image_from_url(str(url))
+        if kind == "image":
+            if p.get("data") is not None:
+                data = p["data"]
+                raw = data if isinstance(data, bytes) else base64.b64decode(data, validate=True)
+                return ImagePart(data=raw, media_type=p.get("media_type"))
+            return ImagePart(url=p.get("url"))
+        if kind == "tool_call":
+            args = p.get("arguments") or {}
+            return ToolCall(str(p["id"]), str(p["name"]), dict(args), p.get("raw_arguments"))
+        if kind == "tool_result":
+            return ToolResultPart(str(p["tool_call_id"]), str(p["content"]), bool(p.get("is_error")))
+        if kind == "reasoning":
+            return ReasoningPart(str(p["text"]), p.get("signature"))
+    except KeyError as e:
+        raise InvalidRequestError(f"{where} is missing {e.args[0]!r}", param=where) from e
+    except (binascii.Error, TypeError, ValueError) as e:
+        raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
+    valid = ", ".join([*PART_TYPES, "image_url"])
+    raise InvalidRequestError(f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type")
+
+
+def _image_from_url(url: str) -> ImagePart:
+    # Keep data: URLs as bytes so providers that want raw base64 (Anthropic,
+    # Gemini, Ollama) do not have to parse URLs.
+    if url.startswith("data:") and ";base64," in url:
+        header, _, payload = url.partition(";base64,")
+        return ImagePart(data=base64.b64decode(payload), media_type=header[5:])
+    return ImagePart(url=url)

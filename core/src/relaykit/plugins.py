@@ -1,0 +1,92 @@
+"""Build the plugin manager: hookspecs, then built-ins, then entry points.
+
+``RELAYKIT_PLUGINS=a,b`` loads only the named entry points;
+``RELAYKIT_DISABLE_PLUGINS=a`` blocks some. Built-ins always load.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "relaykit"
+
+
+@attrs.frozen
+class PluginInfo:
+    """One loaded plugin, as ``relaykit plugins`` lists it."""
+
+    name: str
+    version: str | None
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+def _split(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {p.strip() for p in value.split(",") if p.strip()}
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering which distribution each entry point came from."""
+
+    def __init__(self) -> None:
+        super().__init__("relaykit")
+        self.versions: dict[str, str] = {}
+
+
+def build_plugin_manager(
+    extra: Iterable[object] = (), env: Mapping[str, str] | None = None
+) -> PluginManager:
+    """A plugin manager with relaykit's hookspecs, built-ins, entry points and ``extra``.
+
+    ``extra`` plugins (objects or modules with hook implementations) are registered
+    last, so they win over entry points; tests use this to add fakes.
+    """
+    env = os.environ if env is None else env
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    from . import builtins
+
+    for name, plugin in builtins.PLUGINS.items():
+        pm.register(plugin, name=f"relaykit.{name}")
+    only = _split(env.get("RELAYKIT_PLUGINS"))
+    blocked = _split(env.get("RELAYKIT_DISABLE_PLUGINS")) or set()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (only is not None and ep.name not in only) or ep.name in blocked:
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        pm.register(ep.load(), name=ep.name)
+        if ep.dist is not None:
+            pm.versions[ep.name] = ep.dist.version
+    for i, plugin in enumerate(extra):
+        pm.register(plugin, name=getattr(plugin, "__name__", None) or f"extra-{i}")
+    pm.check_pending()
+    return pm
+
+
+def describe_plugins(pm: PluginManager) -> list[PluginInfo]:
+    """Name, version and implemented hooks of every registered plugin."""
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        builtin = name.startswith("relaykit.")
+        version = importlib.metadata.version("relaykit") if builtin else pm.versions.get(name)
+        out.append(PluginInfo(name, version, hooks, builtin))
+    return out
+
+
+def collect(results: Iterable[Iterable[Any] | None]) -> list[Any]:
+    """Flatten the list-of-lists a non-firstresult hook returns."""
+    return [item for group in results if group for item in group]

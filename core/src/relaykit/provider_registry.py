@@ -1,0 +1,144 @@
+"""Turn a provider name into a built provider: find its plugin, settings, key and HTTP client."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, ProviderConfig
+from .errors import ConfigError
+from .plugins import PluginManager, collect
+from .protocols import Provider, ProviderFactory, ProviderSettings
+from .secrets import Secret
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class ProviderRegistry:
+    """Knows every provider factory; builds each configured provider once, on first use."""
+
+    def __init__(self, config: Config, pm: PluginManager, env: Mapping[str, str]) -> None:
+        self._config = config
+        self._pm = pm
+        self._env = env
+        self.factories: dict[str, ProviderFactory] = {}
+        for factory in collect(pm.hook.relaykit_providers()):
+            self.factories[factory.type] = factory
+        self._built: dict[str, Provider] = {}
+        self._http: dict[str, httpx.AsyncClient] = {}
+
+    def names(self) -> list[str]:
+        """Providers a user can call without more configuration: configured, or keyed in env."""
+        names = set(self._config.providers)
+        for type_, factory in self.factories.items():
+            if not factory.requires_api_key or (
+                factory.api_key_env and self._env.get(factory.api_key_env)
+            ):
+                names.add(type_)
+        return sorted(names)
+
+    def settings(self, name: str) -> tuple[ProviderFactory, ProviderSettings]:
+        """The factory and resolved settings for provider ``name``."""
+        pconf = self._config.providers.get(name, ProviderConfig())
+        type_ = pconf.type or name
+        factory = self.factories.get(type_)
+        if factory is None:
+            raise self._unknown(name, type_)
+        for key in pconf.options:
+            if key not in factory.options:
+                valid = ["type", "base_url", "api_key", "api_key_env", "headers", *factory.options]
+                near = difflib.get_close_matches(key, valid, n=1)
+                raise ConfigError(
+                    f"unknown config key providers.{name}.{key!r}",
+                    hint=f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(valid)}",
+                )
+        base_url = pconf.base_url
+        if not base_url and factory.base_url_env and type_ == name:
+            base_url = self._env.get(factory.base_url_env) or None
+        base_url = base_url or factory.default_base_url
+        if not base_url:
+            raise ConfigError(
+                f"provider {name!r} has no base URL",
+                hint=f"set [providers.{name}] base_url = 'http://host:port/v1'",
+            )
+        key = self._api_key(name, pconf, factory, type_)
+        settings = ProviderSettings(
+            name=name,
+            base_url=base_url.rstrip("/"),
+            api_key=key,
+            headers=dict(pconf.headers),
+            options=dict(pconf.options),
+            timeouts=self._config.timeouts,
+        )
+        return factory, settings
+
+    def _api_key(
+        self, name: str, pconf: ProviderConfig, factory: ProviderFactory, type_: str
+    ) -> Secret | None:
+        if pconf.api_key:
+            return pconf.api_key
+        env_names = [pconf.api_key_env] if pconf.api_key_env else []
+        if factory.api_key_env and (type_ == name or not pconf.api_key_env):
+            env_names.append(factory.api_key_env)
+        for var in env_names:
+            if var and self._env.get(var):
+                return Secret(self._env[var])
+        if factory.requires_api_key:
+            var = env_names[0] if env_names else f"{name.upper()}_API_KEY"
+            raise ConfigError(
+                f"no API key for provider {name!r}",
+                hint=f"set {var} or [providers.{name}] api_key",
+            )
+        return None
+
+    def _unknown(self, name: str, type_: str) -> ConfigError:
+        known = sorted({*self.factories, *self._config.providers})
+        near = difflib.get_close_matches(type_, known, n=1)
+        if near:
+            hint = f"did you mean {near[0]!r}?"
+        else:
+            hint = f"install its plugin (pip install relaykit-{type_}) or configure [providers.{name}]"
+        what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
+        return ConfigError(f"no plugin provides {what}", hint=hint)
+
+    def get(self, name: str) -> Provider:
+        """The provider called ``name``, built on first use."""
+        provider = self._built.get(name)
+        if provider is None:
+            factory, settings = self.settings(name)
+            http = self._make_http()
+            provider = factory(settings, http)
+            self._http[name] = http
+            self._built[name] = provider
+        return provider
+
+    def _make_http(self) -> httpx.AsyncClient:
+        import httpx
+
+        cfg = self._config
+        transport: Any = self._pm.hook.relaykit_http_transport(config=cfg)
+        limits = httpx.Limits(
+            max_connections=cfg.http.max_connections,
+            max_keepalive_connections=cfg.http.max_keepalive_connections,
+            keepalive_expiry=cfg.http.keepalive_expiry,
+        )
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(limits=limits)
+        # Read timeouts are ours (first token, idle, total, enforced with cancel
+        # scopes), so httpx only bounds connecting, writing and waiting for the pool.
+        connect = cfg.timeouts.connect
+        timeout = httpx.Timeout(connect=connect, read=None, write=connect, pool=connect)
+        return httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
+
+    async def aclose(self) -> None:
+        """Close every provider's HTTP client."""
+        for provider in self._built.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+        for http in self._http.values():
+            await http.aclose()
+        self._built.clear()
+        self._http.clear()

@@ -1,0 +1,188 @@
+"""What a caller asks for: :class:`ChatRequest` and the values inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from .errors import InvalidRequestError
+from .messages import Message
+
+
+@attrs.frozen
+class Tool:
+    """A function the model may call: its name, purpose and JSON-schema parameters."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+    @classmethod
+    def coerce(cls, value: Tool | Mapping[str, Any], where: str = "tools") -> Tool:
+        """Accept a Tool, an OpenAI ``{"type": "function", "function": {...}}`` dict or a flat one."""
+        if isinstance(value, Tool):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidRequestError(f"{where} must be a relaykit.Tool or a dict", param=where)
+        spec = value.get("function", value)
+        if not isinstance(spec, Mapping) or not spec.get("name"):
+            raise InvalidRequestError(f"{where} needs a `name`", param=f"{where}.name")
+        params = spec.get("parameters") or spec.get("input_schema")
+        return cls(
+            name=str(spec["name"]),
+            description=str(spec.get("description") or ""),
+            parameters=dict(params) if params else {"type": "object", "properties": {}},
+            strict=spec.get("strict"),
+        )
+
+
+@attrs.frozen
+class ToolChoice:
+    """How the model may use tools: ``auto``, ``none``, ``required``, or one named ``tool``."""
+
+    mode: Literal["auto", "none", "required", "tool"]
+    name: str | None = None
+
+    @classmethod
+    def coerce(cls, value: ToolChoice | str | Mapping[str, Any]) -> ToolChoice:
+        """Accept ``"auto"``/``"none"``/``"required"``, a tool name, or an OpenAI-style dict."""
+        if isinstance(value, ToolChoice):
+            return value
+        if isinstance(value, str):
+            if value in ("auto", "none", "required"):
+                return cls(value)  # type: ignore[arg-type]
+            if value == "any":  # Anthropic's word for required
+                return cls("required")
+            return cls("tool", value)
+        if isinstance(value, Mapping):
+            name = value.get("name") or (value.get("function") or {}).get("name")
+            if name:
+                return cls("tool", str(name))
+        raise InvalidRequestError(
+            f"tool_choice {value!r} is not understood; use 'auto', 'none', 'required' or a tool name",
+            param="tool_choice",
+        )
+
+
+@attrs.frozen
+class ResponseFormat:
+    """Structured output: free ``text``, any ``json_object``, or a ``json_schema``."""
+
+    type: Literal["text", "json_object", "json_schema"] = "json_schema"
+    schema: dict[str, Any] | None = None
+    name: str = "response"
+    strict: bool = True
+
+    @classmethod
+    def coerce(cls, value: ResponseFormat | Mapping[str, Any]) -> ResponseFormat:
+        """Accept a ResponseFormat, an OpenAI ``response_format`` dict, or a bare JSON schema."""
+        if isinstance(value, ResponseFormat):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidRequestError("response_format must be a dict", param="response_format")
+        kind = value.get("type")
+        if kind == "json_schema" and isinstance(value.get("json_schema"), Mapping):
+            js = value["json_schema"]
+            return cls(
+                "json_schema",
+                dict(js.get("schema") or {}),
+                str(js.get("name") or "response"),
+                bool(js.get("strict", True)),
+            )
+        if kind in ("text", "json_object"):
+            return cls(kind)
+        if kind == "json_schema" and "schema" in value:
+            return cls("json_schema", dict(value["schema"]), str(value.get("name", "response")))
+        return cls("json_schema", dict(value))  # a bare JSON schema
+
+
+@attrs.frozen(kw_only=True)
+class ChatRequest:
+    """One chat call, as the core hands it to a provider plugin.
+
+    ``model`` is the provider's own model name (without the ``provider/`` prefix).
+    ``extra`` is merged into the provider's request body untouched.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    timeout: float | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def system(self) -> str:
+        """All system messages' text joined by blank lines (for APIs with a separate field)."""
+        return "\n\n".join(m.text for m in self.messages if m.role == "system")
+
+
+PARAMS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "timeout",
+    "metadata",
+    "extra",
+)
+
+
+def build_request(model: str, messages: tuple[Message, ...], params: Mapping[str, Any]) -> ChatRequest:
+    """Validate and normalise user-supplied parameters into a :class:`ChatRequest`."""
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        import difflib
+
+        name = unknown[0]
+        near = difflib.get_close_matches(name, PARAMS, n=1)
+        fix = f"did you mean {near[0]!r}?" if near else "pass provider-specific fields in extra={...}"
+        raise InvalidRequestError(f"unknown parameter {name!r}: {fix}", param=name)
+    p = dict(params)
+    stop = p.get("stop")
+    if isinstance(stop, str):
+        p["stop"] = (stop,)
+    elif stop is not None:
+        p["stop"] = tuple(stop)
+    else:
+        p.pop("stop", None)
+    if p.get("tools") is not None:
+        p["tools"] = tuple(Tool.coerce(t, f"tools[{i}]") for i, t in enumerate(p["tools"]))
+    else:
+        p.pop("tools", None)
+    if p.get("tool_choice") is not None:
+        p["tool_choice"] = ToolChoice.coerce(p["tool_choice"])
+    if p.get("response_format") is not None:
+        p["response_format"] = ResponseFormat.coerce(p["response_format"])
+    for key in ("metadata", "extra"):
+        if p.get(key) is None:
+            p.pop(key, None)
+        elif not isinstance(p[key], Mapping):
+            raise InvalidRequestError(f"`{key}` must be a dict", param=key)
+        else:
+            p[key] = dict(p[key])
+    for key, kind in (("max_tokens", int), ("seed", int)):
+        value = p.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise InvalidRequestError(f"`{key}` must be an integer, not {value!r}", param=key)
+    if p.get("max_tokens") is not None and p["max_tokens"] < 1:
+        raise InvalidRequestError("`max_tokens` must be at least 1", param="max_tokens")
+    for key in ("temperature", "top_p", "timeout"):
+        value = p.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise InvalidRequestError(f"`{key}` must be a number, not {value!r}", param=key)
+    return ChatRequest(model=model, messages=messages, **p)

@@ -1,0 +1,107 @@
+"""What comes back: :class:`ChatResponse`, :class:`Usage`, and model metadata."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, TypeAlias
+
+import attrs
+
+from .messages import Message, ReasoningPart, TextPart, ToolCall
+
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "other"]
+
+
+@attrs.frozen
+class Usage:
+    """Token counts, following the OpenTelemetry GenAI conventions.
+
+    ``input_tokens`` includes ``cached_input_tokens``; ``output_tokens`` includes
+    ``reasoning_tokens``.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@attrs.frozen
+class ModelPrice:
+    """USD per million tokens."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+
+    def cost(self, usage: Usage) -> Decimal:
+        """The USD cost of ``usage`` at this price."""
+        cached = usage.cached_input_tokens
+        cached_rate = self.cached_input if self.cached_input is not None else self.input
+        total = (
+            (usage.input_tokens - cached) * self.input
+            + cached * cached_rate
+            + usage.output_tokens * self.output
+        )
+        return total / Decimal(1_000_000)
+
+
+@attrs.frozen
+class ModelInfo:
+    """A model a provider serves, with what is known about it."""
+
+    id: str
+    provider: str
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    price: ModelPrice | None = None
+    created: int | None = None
+    owned_by: str | None = None
+
+    @property
+    def qualified_id(self) -> str:
+        """``provider/id``, the form :meth:`relaykit.Client.chat` takes."""
+        return f"{self.provider}/{self.id}"
+
+
+@attrs.frozen(kw_only=True)
+class ChatResponse:
+    """The result of one chat call, streamed or not."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: FinishReason = "stop"
+    usage: Usage = Usage()
+    model: str = ""
+    provider: str = ""
+    id: str | None = None
+    cost: Decimal | None = None
+    latency: float | None = None
+    time_to_first_token: float | None = None
+    attempts: int = 1
+    cache_hit: bool = False
+    reasoning_signature: str | None = None
+
+    def to_message(self) -> Message:
+        """This response as an assistant :class:`Message`, to continue the conversation."""
+        parts: list[TextPart | ToolCall | ReasoningPart] = []
+        if self.reasoning or self.reasoning_signature:
+            parts.append(ReasoningPart(self.reasoning, self.reasoning_signature))
+        if self.text:
+            parts.append(TextPart(self.text))
+        parts.extend(self.tool_calls)
+        return Message("assistant", tuple(parts))

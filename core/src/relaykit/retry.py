@@ -1,0 +1,29 @@
+"""How long to wait before the next attempt, and whether to make one at all."""
+
+from __future__ import annotations
+
+import random
+
+from .config import RetryConfig
+from .errors import RateLimitError, RelayError
+
+
+def next_wait(
+    error: RelayError, attempt: int, config: RetryConfig, remaining: float | None
+) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1``, or ``None`` to stop retrying.
+
+    Exponential backoff with full jitter, capped at ``max_wait``; a provider's
+    Retry-After wins but is clamped to ``max_retry_after``. If the wait would not
+    fit in the ``remaining`` total timeout there is no point waiting: stop.
+    """
+    if not error.retryable or attempt >= config.attempts:
+        return None
+    backoff = min(config.max_wait, config.initial_wait * 2 ** (attempt - 1))
+    wait = random.uniform(backoff / 2, backoff) if backoff > 0 else 0.0
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, RateLimitError) and retry_after is not None:
+        wait = min(retry_after, config.max_retry_after)
+    if remaining is not None and wait >= remaining:
+        return None
+    return wait

@@ -1,0 +1,70 @@
+"""One cattrs converter for every relaykit value, and JSON helpers on top of it.
+
+Parts and stream events are tagged unions: each JSON object carries ``type``.
+Bytes travel as base64, Decimals as strings, so ``from_json(to_json(x)) == x``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import cattrs
+
+from . import events
+from .messages import PART_TYPES, Part
+
+T = TypeVar("T")
+
+converter = cattrs.Converter()
+converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode())
+converter.register_structure_hook(bytes, lambda v, _: base64.b64decode(v))
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, lambda v, _: Decimal(v))
+
+
+def _structure_part(value: Any, _: Any) -> Part:
+    cls = PART_TYPES[value["type"]]
+    return converter.structure(value, cls)
+
+
+converter.register_structure_hook(Part, _structure_part)  # type: ignore[arg-type]
+
+_EVENT_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        events.StreamStart,
+        events.TextDelta,
+        events.ReasoningDelta,
+        events.ToolCallDelta,
+        events.UsageUpdate,
+        events.Finish,
+    )
+}
+
+
+def unstructure_event(event: events.StreamEvent) -> dict[str, Any]:
+    """A stream event as a JSON-ready dict tagged with its ``type``."""
+    data: dict[str, Any] = converter.unstructure(event)
+    data["type"] = type(event).__name__
+    return data
+
+
+def structure_event(data: dict[str, Any]) -> events.StreamEvent:
+    """The inverse of :func:`unstructure_event`."""
+    data = dict(data)
+    cls = _EVENT_TYPES[data.pop("type")]
+    result: events.StreamEvent = converter.structure(data, cls)
+    return result
+
+
+def to_json(value: Any) -> str:
+    """Serialise any relaykit value (or a list of them) to JSON."""
+    return json.dumps(converter.unstructure(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def from_json(text: str | bytes, cls: type[T]) -> T:
+    """Parse JSON produced by :func:`to_json` back into ``cls``."""
+    return converter.structure(json.loads(text), cls)

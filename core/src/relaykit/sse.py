@@ -1,0 +1,97 @@
+"""A server-sent events decoder that takes bytes in whatever chunks they arrive.
+
+Follows the WHATWG event-stream rules: lines end in CRLF, LF or CR (a CRLF split
+across two chunks is still one line end); ``data:`` lines accumulate with
+``\\n``; a line starting with ``:`` is a comment; one leading space after the
+colon is dropped; a blank line dispatches the event if it has data.
+
+Providers feed it from ``response.aiter_raw()`` inside their own ``stream``
+generator rather than through a nested async generator, so that closing the
+provider's stream closes everything at once, under asyncio and trio alike.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ServerSentEvent(NamedTuple):
+    """One dispatched event. ``event`` is ``"message"`` unless the server named it."""
+
+    event: str
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Incremental decoder: :meth:`feed` bytes, get the events they complete."""
+
+    __slots__ = ("_buf", "_data", "_event", "_id", "_retry", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._skip_lf = False  # the previous chunk ended in CR; a leading LF is its pair
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode ``chunk``; return the events it completes (often none or one)."""
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._skip_lf = False
+        if not chunk:
+            return []
+        buf = self._buf + chunk if self._buf else chunk
+        lines = buf.splitlines(keepends=True)
+        last = lines[-1]
+        if last.endswith(b"\r"):
+            self._skip_lf = True
+            self._buf = b""
+        elif last.endswith(b"\n"):
+            self._buf = b""
+        else:
+            self._buf = lines.pop()
+        out: list[ServerSentEvent] = []
+        for raw in lines:
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                if self._data:
+                    out.append(self._dispatch())
+                else:
+                    self._event = ""
+                continue
+            self._field(line)
+        return out
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of input: a final line without a line end still counts (many servers omit it)."""
+        if self._buf:
+            self._field(self._buf)
+            self._buf = b""
+        return [self._dispatch()] if self._data else []
+
+    def _field(self, line: bytes) -> None:
+        if line[:1] == b":":
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value.decode("utf-8", "replace"))
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\0" not in value:
+                self._id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():
+            self._retry = int(value)
+
+    def _dispatch(self) -> ServerSentEvent:
+        event = ServerSentEvent(self._event or "message", "\n".join(self._data), self._id, self._retry)
+        self._data = []
+        self._event = ""
+        return event
+

@@ -1,0 +1,240 @@
+"""``client.stream(...)``: a streamed call as an async context manager and iterator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from .assembly import ResponseAssembler
+from .errors import RelayError, RequestTimeoutError, StreamError
+from .events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .protocols import Provider, Reservation
+from .response import ChatResponse
+from .retry import next_wait
+from .routing import Target
+from .transport_errors import map_transport_error
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+_CONTENT = (TextDelta, ToolCallDelta, ReasoningDelta)
+_END: Any = object()
+
+
+class ChatStream:
+    """A streamed chat call. Enter it, iterate it, then read :attr:`response`.
+
+    Entering sends the request and waits for the first event, retrying and
+    falling back as :meth:`Client.chat` does; once an event has reached you the
+    stream is never retried. Leaving the block early closes the connection.
+    """
+
+    def __init__(self, client: Client, call: _Call) -> None:
+        self._client = client
+        self._call = call
+        self._gen: AsyncIterator[StreamEvent] | None = None
+        self._target: Target | None = None
+        self._buffered: StreamEvent | None = None
+        self._assembler = ResponseAssembler()
+        self._reservations: list[Reservation] = []
+        self._attempt_started = 0.0
+        self._first_content_at: float | None = None
+        self._response: ChatResponse | None = None
+        self._finished = False
+
+    # -- opening, with retries and fallbacks ---------------------------------
+
+    async def __aenter__(self) -> ChatStream:
+        client, call = self._client, self._call
+        error: RelayError | None = None
+        for target in call.targets:
+            provider = client._registry.get(target.provider)
+            request = client._request_for(call, target)
+            attempt = 0
+            while True:
+                attempt += 1
+                call.attempts += 1
+                try:
+                    await self._open(provider, request, target)
+                    return self
+                except RelayError as e:
+                    error = e
+                wait = next_wait(error, attempt, client.config.retry, call.deadline - time.monotonic())
+                if wait is None:
+                    break
+                await anyio.sleep(wait)
+            if not error.retryable:
+                break
+        assert error is not None
+        await client._fail(call, error)
+        raise error
+
+    async def _open(self, provider: Provider, request: Any, target: Target) -> None:
+        self._reservations = await self._client._reserve(target, request)
+        self._attempt_started = time.monotonic()
+        self._assembler = ResponseAssembler()
+        gen = provider.stream(request)
+        self._gen, self._target = gen, target
+        try:
+            first = await self._next()
+        except BaseException:
+            await self._close_gen()
+            await self._settle(None)
+            raise
+        self._buffered = first
+
+    # -- iteration -------------------------------------------------------------
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._gen is None and self._buffered is None:
+            if self._finished:
+                raise StopAsyncIteration
+            raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
+        if self._buffered is not None:
+            event, self._buffered = self._buffered, None
+        else:
+            try:
+                event = await self._next()
+            except RelayError as e:
+                error = await self._abort(e)
+                if error is e:
+                    raise
+                raise error from e
+        if event is _END:
+            await self._complete()
+            raise StopAsyncIteration
+        self._assembler.add(event)
+        return event
+
+    async def _next(self) -> StreamEvent:
+        """The provider's next event, within the first-token, idle and total timeouts."""
+        assert self._gen is not None and self._target is not None
+        timeouts = self._client.config.timeouts
+        now = time.monotonic()
+        if self._first_content_at is None:
+            limit, which = self._attempt_started + timeouts.first_token - now, "first_token"
+        else:
+            limit, which = timeouts.idle, "idle"
+        if self._call.deadline - now < limit:
+            limit, which = self._call.deadline - now, "total"
+        event: StreamEvent = _END
+        with anyio.move_on_after(limit) as scope:
+            try:
+                event = await self._gen.__anext__()
+            except StopAsyncIteration:
+                event = _END
+            except RelayError:
+                raise
+            except Exception as e:
+                mapped = map_transport_error(e, self._target)
+                if mapped is None:
+                    raise
+                raise mapped from e
+        if scope.cancelled_caught:
+            t = self._target
+            raise RequestTimeoutError(
+                f"the {which} timeout fired",
+                which=which,
+                provider=t.provider,
+                model=t.model,
+                hint=f"raise [timeouts] {which}" if which != "total" else "raise [timeouts] total",
+            )
+        if self._first_content_at is None and isinstance(event, _CONTENT):
+            self._first_content_at = time.monotonic()
+        return event
+
+    # -- ending ---------------------------------------------------------------
+
+    async def _complete(self) -> None:
+        self._finished = True
+        self._gen = None
+        response = self._assembled()
+        await self._settle(response)
+        assert self._target is not None
+        self._response = await self._client._finish(self._call, self._target, response)
+
+    async def _abort(self, error: RelayError) -> RelayError:
+        """A failure after the stream started: record it; return the error to raise.
+
+        Anything but a timeout becomes a :class:`StreamError` carrying what arrived.
+        """
+        self._finished = True
+        await self._close_gen()
+        await self._settle(None)
+        partial = self._assembled()
+        self._response = partial
+        if isinstance(error, StreamError):
+            if error.partial is None:
+                error.partial = partial
+        elif not isinstance(error, RequestTimeoutError):
+            error = StreamError(
+                f"the stream broke after it started: {error.message}",
+                provider=error.provider,
+                model=error.model,
+                status=error.status,
+                provider_message=error.provider_message,
+                partial=partial,
+            )
+        await self._client._fail(self._call, error, self._target)
+        return error
+
+    def _assembled(self) -> ChatResponse:
+        assert self._target is not None
+        response = self._assembler.response(provider=self._target.provider, model=self._target.model)
+        if self._first_content_at is not None:
+            response = attrs.evolve(
+                response, time_to_first_token=self._first_content_at - self._call.started
+            )
+        return response
+
+    async def _settle(self, response: ChatResponse | None) -> None:
+        if self._reservations:
+            reservations, self._reservations = self._reservations, []
+            await self._client._reconcile(reservations, response)
+
+    async def _close_gen(self) -> None:
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            aclose = getattr(gen, "aclose", None)
+            if aclose is not None:
+                # Shielded: closing must finish even when we leave because of a cancellation.
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        # Left early (break, exception or cancellation): close the connection and
+        # record what arrived.
+        self._finished = True
+        await self._close_gen()
+        with anyio.CancelScope(shield=True):
+            response = self._assembled()
+            await self._settle(response)
+            assert self._target is not None
+            self._response = await self._client._finish(self._call, self._target, response)
+
+    @property
+    def response(self) -> ChatResponse:
+        """The response assembled from the stream (so far, if it was left early)."""
+        if self._response is not None:
+            return self._response
+        return self._assembled()
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return self.response.text

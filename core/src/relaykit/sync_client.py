@@ -1,0 +1,126 @@
+"""A blocking facade over :class:`relaykit.Client`, for scripts and notebooks.
+
+One event loop runs in a background thread (an anyio blocking portal); every
+method hands its coroutine to it. There is no second implementation to drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack
+from types import TracebackType
+from typing import Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .client import Client, Messages
+from .config import Config
+from .events import StreamEvent
+from .response import ChatResponse, ModelInfo
+from .stream import ChatStream
+
+
+class SyncStream:
+    """A streamed call for blocking code: ``with client.stream(...) as s: for event in s``."""
+
+    def __init__(self, portal: BlockingPortal, stream: ChatStream) -> None:
+        self._portal = portal
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        try:
+            return self._portal.call(self._stream.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    @property
+    def response(self) -> ChatResponse:
+        """The response assembled from the stream."""
+        return self._stream.response
+
+
+class SyncClient:
+    """Blocking twin of :class:`relaykit.Client`; use ``with relaykit.SyncClient() as client:``.
+
+    Takes the same arguments as :class:`relaykit.Client`, plus ``backend``
+    (``"asyncio"`` or ``"trio"``) for the loop thread.
+    """
+
+    def __init__(
+        self,
+        config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        plugins: Iterable[object] = (),
+        env: Mapping[str, str] | None = None,
+        backend: str = "asyncio",
+    ) -> None:
+        self._args = (config, tuple(plugins), env)
+        self._backend = backend
+        self._stack = ExitStack()
+        self._portal: BlockingPortal | None = None
+        self._client: Client | None = None
+
+    def __enter__(self) -> SyncClient:
+        config, plugins, env = self._args
+        self._portal = self._stack.enter_context(start_blocking_portal(self._backend))
+        try:
+            # Built inside the loop thread: the client's locks and streams belong to that loop.
+            client = self._portal.call(_build, config, plugins, env)
+            self._client = self._stack.enter_context(self._portal.wrap_async_context_manager(client))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.__exit__(exc_type, exc, tb)
+        self._client = self._portal = None
+
+    def close(self) -> None:
+        """Close the client and stop the loop thread."""
+        self.__exit__(None, None, None)
+
+    def _ready(self) -> tuple[BlockingPortal, Client]:
+        if self._portal is None or self._client is None:
+            raise RuntimeError("use `with relaykit.SyncClient() as client:`")
+        return self._portal, self._client
+
+    def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
+        """Blocking :meth:`relaykit.Client.chat`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.chat(model, messages, **params))
+
+    def stream(self, model: str, messages: Messages, **params: Any) -> AbstractContextManager[SyncStream]:
+        """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
+        portal, client = self._ready()
+        return _SyncStreamContext(portal, client.stream(model, messages, **params))
+
+    def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
+        """Blocking :meth:`relaykit.Client.models`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.models(provider, refresh=refresh))
+
+
+class _SyncStreamContext(AbstractContextManager[SyncStream]):
+    def __init__(self, portal: BlockingPortal, stream: ChatStream) -> None:
+        self._cm = portal.wrap_async_context_manager(stream)
+        self._portal = portal
+
+    def __enter__(self) -> SyncStream:
+        return SyncStream(self._portal, self._cm.__enter__())
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._cm.__exit__(*exc)
+
+
+async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:
+    return Client(config, plugins=plugins, env=env)

@@ -1,0 +1,146 @@
+"""An in-process provider driven by a :class:`~relaykit.testing.script.Script`.
+
+For testing code that uses relaykit without any HTTP at all::
+
+    fake = FakePlugin()
+    fake.script.reply("hello")
+    async with relaykit.Client(plugins=[fake]) as client:
+        await client.chat("fake/any-model", "hi")
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import anyio
+
+from .._hookimpl import hookimpl
+from ..errors import StreamError, error_for_status
+from ..events import Finish, ReasoningDelta, StreamEvent, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from ..messages import ToolCall
+from ..protocols import ProviderSettings
+from ..request import ChatRequest
+from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
+from .script import Reply, Script
+
+
+class FakeProvider:
+    """Answers from its script; echoes the last user message when the script is empty."""
+
+    type: ClassVar[str] = "fake"
+    default_base_url: ClassVar[str] = "fake://"
+    api_key_env: ClassVar[str | None] = None
+    base_url_env: ClassVar[str | None] = None
+    requires_api_key: ClassVar[bool] = False
+    options: ClassVar[tuple[str, ...]] = ()
+    PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"))
+
+    def __init__(self, settings: ProviderSettings, script: Script, calls: list[ChatRequest]) -> None:
+        self.settings = settings
+        self.script = script
+        self.calls = calls
+
+    def _reply(self, request: ChatRequest) -> Reply:
+        self.calls.append(request)
+        last = next((m.text for m in reversed(request.messages) if m.role == "user"), "")
+        return self.script.next(Reply(text=f"echo: {last}"))
+
+    def _usage(self, reply: Reply, request: ChatRequest) -> Usage:
+        inp = reply.input_tokens
+        if inp is None:
+            inp = sum(len(m.text.split()) for m in request.messages)
+        out = reply.output_tokens if reply.output_tokens is not None else len(reply.text.split())
+        return Usage(inp, out, reply.cached_input_tokens, reply.reasoning_tokens)
+
+    def _raise(self, reply: Reply, request: ChatRequest) -> None:
+        if reply.status >= 400:
+            raise error_for_status(
+                reply.status,
+                reply.error,
+                provider=self.settings.name,
+                model=request.model,
+                retry_after=reply.retry_after,
+                code=reply.error_code,
+            )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """The next scripted reply as a response."""
+        reply = self._reply(request)
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        calls = tuple(ToolCall(f"call_{i}", name, dict(args)) for i, (name, args) in enumerate(reply.tool_calls))
+        return ChatResponse(
+            text=reply.text,
+            reasoning=reply.reasoning,
+            tool_calls=calls,
+            finish_reason=reply.finish_reason,  # type: ignore[arg-type]
+            usage=self._usage(reply, request),
+            model=request.model,
+            id="fake-1",
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """The next scripted reply as stream events."""
+        reply = self._reply(request)
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        yield StreamStart("fake-1", request.model)
+        if reply.reasoning:
+            yield ReasoningDelta(reply.reasoning)
+        for piece in reply.chunks():
+            if reply.chunk_delay:
+                await anyio.sleep(reply.chunk_delay)
+            yield TextDelta(piece)
+        for i, (name, args) in enumerate(reply.tool_calls):
+            import json
+
+            yield ToolCallDelta(i, f"call_{i}", name, json.dumps(args))
+        if reply.stream_fault:
+            raise StreamError(reply.error or "scripted stream failure", provider=self.settings.name, model=request.model)
+        yield UsageUpdate(self._usage(reply, request))
+        yield Finish(reply.finish_reason)  # type: ignore[arg-type]
+
+    async def list_models(self) -> list[ModelInfo]:
+        """One model, priced."""
+        return [ModelInfo("fake-model", self.settings.name, context_window=8192, price=self.PRICE)]
+
+    def price(self, model: str) -> ModelPrice | None:
+        """USD 1 per million input tokens, 2 per million output tokens."""
+        return self.PRICE
+
+
+class _Factory:
+    requires_api_key = False
+    api_key_env = None
+    base_url_env = None
+    default_base_url = "fake://"
+    options: tuple[str, ...] = ()
+
+    def __init__(self, plugin: FakePlugin) -> None:
+        self.type = plugin.type
+        self._plugin = plugin
+
+    def __call__(self, settings: ProviderSettings, http: Any) -> FakeProvider:
+        provider = FakeProvider(settings, self._plugin.script, self._plugin.calls)
+        self._plugin.instances.append(provider)
+        return provider
+
+
+class FakePlugin:
+    """A plugin adding the ``fake`` provider type; pass it as ``Client(plugins=[...])``."""
+
+    def __init__(self, type: str = "fake") -> None:
+        self.type = type
+        self.__name__ = f"fake-plugin-{type}"
+        self.script = Script()
+        self.calls: list[ChatRequest] = []
+        self.instances: list[FakeProvider] = []
+
+    @hookimpl
+    def relaykit_providers(self) -> Sequence[Any]:
+        """The fake provider factory."""
+        return [_Factory(self)]

@@ -1,0 +1,233 @@
+"""A small HTTP/1.1 server on 127.0.0.1 for tests, demos and benchmarks.
+
+It runs its own event loop in a background thread, so tests under asyncio and
+trio talk to it over real sockets exactly as they would talk to a vendor. It
+speaks just enough HTTP/1.1 (keep-alive, Content-Length requests, chunked
+responses) and lets a handler misbehave on purpose: pause between chunks, or
+drop the connection mid-response.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from contextlib import ExitStack
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import anyio
+import attrs
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
+}
+
+
+@attrs.frozen
+class Request:
+    """An HTTP request as the server received it. Header names are lower-case."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@attrs.frozen
+class Pause:
+    """In a streamed body: wait this many seconds before the next chunk."""
+
+    seconds: float
+
+
+@attrs.frozen
+class Drop:
+    """In a streamed body: close the connection abruptly, mid-response."""
+
+
+@attrs.frozen
+class Response:
+    """A response. ``body`` as bytes is sent with Content-Length; an iterable is
+    sent chunk by chunk (Transfer-Encoding: chunked) and may contain :class:`Pause`
+    and :class:`Drop` items."""
+
+    status: int = 200
+    headers: dict[str, str] = attrs.field(factory=dict)
+    body: bytes | Iterable[bytes | Pause | Drop] | AsyncIterable[bytes | Pause | Drop] = b""
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        """A JSON response."""
+        return cls(status, {"content-type": "application/json", **(headers or {})}, json.dumps(data).encode())
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@attrs.define
+class ServerStats:
+    """What the server saw; tests assert on it."""
+
+    requests: int = 0
+    connections_opened: int = 0
+    connections_closed: int = 0
+    #: streamed responses the client walked away from before the end
+    streams_abandoned: int = 0
+    streams_completed: int = 0
+
+    @property
+    def connections_open(self) -> int:
+        """Connections currently open."""
+        return self.connections_opened - self.connections_closed
+
+
+class LoopbackServer:
+    """Serve ``handler`` on 127.0.0.1 at a free port: ``with LoopbackServer(h) as s: s.url``."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.stats = ServerStats()
+        self.port = 0
+        self._stack = ExitStack()
+        self._portal: BlockingPortal | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LoopbackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start serving in a background thread; returns once the port is bound."""
+        self._portal = self._stack.enter_context(start_blocking_portal("asyncio"))
+        self.port = self._portal.call(self._bind)
+        self._portal.start_task_soon(self._serve)
+
+    def stop(self) -> None:
+        """Stop serving and close every connection."""
+        if self._portal is not None and self._scope is not None:
+            self._portal.call(self._scope.cancel)
+        self._stack.close()
+        self._portal = None
+
+    async def _bind(self) -> int:
+        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        port: int = self._listener.extra(SocketAttribute.local_port)
+        return port
+
+    async def _serve(self) -> None:
+        with anyio.CancelScope() as self._scope:
+            async with self._listener:
+                await self._listener.serve(self._connection)
+
+    async def _connection(self, stream: SocketStream) -> None:
+        self._count("connections_opened")
+        try:
+            async with stream:
+                buf = b""
+                while True:
+                    request, buf = await _read_request(stream, buf)
+                    if request is None:
+                        return
+                    self._count("requests")
+                    response = await self.handler(request)
+                    if not await self._write(stream, response):
+                        return
+                    if request.headers.get("connection", "").lower() == "close":
+                        return
+        except (anyio.BrokenResourceError, anyio.EndOfStream, ConnectionError, OSError):
+            pass
+        finally:
+            self._count("connections_closed")
+
+    async def _write(self, stream: SocketStream, response: Response) -> bool:
+        """Send ``response``; False when the connection must be closed afterwards."""
+        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if isinstance(response.body, bytes):
+            headers["content-length"] = str(len(response.body))
+            head += [f"{k}: {v}" for k, v in headers.items()]
+            await stream.send(("\r\n".join(head) + "\r\n\r\n").encode() + response.body)
+            return True
+        headers["transfer-encoding"] = "chunked"
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        await stream.send(("\r\n".join(head) + "\r\n\r\n").encode())
+        try:
+            async for item in _aiter(response.body):
+                if isinstance(item, Pause):
+                    await anyio.sleep(item.seconds)
+                elif isinstance(item, Drop):
+                    self._count("streams_abandoned")
+                    return False
+                elif item:
+                    await stream.send(b"%x\r\n%s\r\n" % (len(item), item))
+            await stream.send(b"0\r\n\r\n")
+        except (anyio.BrokenResourceError, ConnectionError, OSError):
+            self._count("streams_abandoned")
+            return False
+        self._count("streams_completed")
+        return True
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+
+async def _aiter(body: Any) -> Any:
+    if hasattr(body, "__aiter__"):
+        async for item in body:
+            yield item
+    else:
+        for item in body:
+            yield item
+
+
+async def _read_request(stream: SocketStream, buf: bytes) -> tuple[Request | None, bytes]:
+    while b"\r\n\r\n" not in buf:
+        try:
+            data = await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            return None, b""
+        buf += data
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _version = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length") or 0)
+    while len(buf) < length:
+        buf += await stream.receive()
+    body, buf = buf[:length], buf[length:]
+    parts = urlsplit(target)
+    return Request(method, parts.path, dict(parse_qsl(parts.query)), headers, body), buf

@@ -1,0 +1,175 @@
+"""A loopback server speaking OpenAI's Chat Completions wire format.
+
+Follows the public API reference: ``chat.completion`` objects, SSE streams of
+``chat.completion.chunk`` objects ending in ``data: [DONE]``, the usage chunk
+with empty ``choices`` when ``stream_options.include_usage`` is set, tool-call
+argument fragments, ``{"error": {...}}`` bodies, and ``GET /v1/models``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+
+from .loopback import Drop, Pause, Request, Response
+from .script import Reply
+from .vendor_mock import VendorMock
+
+MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o4-mini")
+
+
+class OpenAIMock(VendorMock):
+    """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``)."""
+
+    base_path = "/v1"
+
+    def __init__(self, api_key: str | None = None, models: tuple[str, ...] = MODELS) -> None:
+        super().__init__(api_key)
+        self.models = models
+        self._n = 0
+
+    async def route(self, request: Request) -> Response:
+        """Dispatch by path; check the bearer key first, as OpenAI does."""
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if request.method == "GET" and request.path == "/v1/models":
+            return Response.json(
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+                        for m in self.models
+                    ],
+                }
+            )
+        if request.method == "POST" and request.path == "/v1/chat/completions":
+            return await self._chat(request.json())
+        return _error(404, f"Unknown request URL: {request.method} {request.path}.", "invalid_request_error", "unknown_url")
+
+    async def _chat(self, body: dict[str, Any]) -> Response:
+        prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
+        last_user = next(
+            (_text(m.get("content")) for m in reversed(body.get("messages", [])) if m.get("role") == "user"), ""
+        )
+        reply = self.script.next(self.default_reply(last_user))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["retry-after"] = f"{reply.retry_after:g}"
+            return _error(reply.status, reply.error, _error_type(reply.status), reply.error_code, headers)
+        self._n += 1
+        rid = f"chatcmpl-mock{self._n:06d}"
+        model = body.get("model", "gpt-4o-mini")
+        inp, out = self.usage_of(reply, prompt)
+        usage = {
+            "prompt_tokens": inp,
+            "completion_tokens": out,
+            "total_tokens": inp + out,
+            "prompt_tokens_details": {"cached_tokens": reply.cached_input_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens, "audio_tokens": 0},
+        }
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return Response(
+                200,
+                {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
+                self._chunks(reply, rid, model, usage if include_usage else None),
+            )
+        calls = [
+            {
+                "id": f"call_{i}{self._n}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            for i, (name, args) in enumerate(reply.tool_calls)
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        return Response.json(
+            {
+                "id": rid,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}
+                ],
+                "usage": usage,
+                "system_fingerprint": "fp_mock",
+            },
+            headers=dict(reply.headers),
+        )
+
+    def _chunks(
+        self, reply: Reply, rid: str, model: str, usage: dict[str, Any] | None
+    ) -> Iterator[bytes | Pause | Drop]:
+        created = int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            data: dict[str, Any] = {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_mock",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
+            if usage is not None:
+                data["usage"] = None
+            return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        for piece in reply.chunks():
+            if reply.chunk_delay:
+                yield Pause(reply.chunk_delay)
+            yield chunk({"content": piece})
+        for i, (name, args) in enumerate(reply.tool_calls):
+            text = json.dumps(args)
+            yield chunk(
+                {"tool_calls": [{"index": i, "id": f"call_{i}{self._n}", "type": "function",
+                                 "function": {"name": name, "arguments": ""}}]}
+            )
+            for j in range(0, len(text), 5):
+                yield chunk({"tool_calls": [{"index": i, "function": {"arguments": text[j : j + 5]}}]})
+        if reply.stream_fault == "error":
+            err = {"error": {"message": reply.error or "The server had an error while processing your request.",
+                             "type": "server_error", "param": None, "code": None}}
+            yield b"data: " + json.dumps(err).encode() + b"\n\n"
+            return
+        if reply.stream_fault == "drop":
+            yield Drop()
+            return
+        yield chunk({}, reply.finish_reason)
+        if usage is not None:
+            final = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
+                     "system_fingerprint": "fp_mock", "choices": [], "usage": usage}
+            yield b"data: " + json.dumps(final).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _error_type(status: int) -> str:
+    return {401: "invalid_request_error", 429: "requests", 404: "invalid_request_error"}.get(
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
+
+
+def _error(
+    status: int, message: str, type_: str, code: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return Response.json(body, status, headers)

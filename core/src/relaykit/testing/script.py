@@ -1,0 +1,100 @@
+"""Vendor-neutral scripts for mock providers: what the next responses should be.
+
+A test queues :class:`Reply` values on a mock's :class:`Script`; each vendor mock
+renders them in its own wire format. When the queue is empty the mock echoes
+the last user message, so a plain request always gets a sensible answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """One scripted response.
+
+    A success carries ``text``, ``reasoning`` and ``tool_calls`` (name, arguments);
+    a failure carries ``status`` (>= 400) and ``error``; a stream that breaks
+    carries ``stream_fault``: ``"error"`` sends the vendor's in-stream error event
+    after ``text``, ``"drop"`` closes the connection after ``text``.
+    """
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    finish: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    status: int = 200
+    error: str = ""
+    error_code: str | None = None
+    retry_after: float | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    stream_fault: Literal["error", "drop"] | None = None
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+
+    @classmethod
+    def failure(
+        cls, status: int, error: str = "", *, retry_after: float | None = None, code: str | None = None
+    ) -> Reply:
+        """An HTTP error response."""
+        return cls(status=status, error=error or f"mock error {status}", retry_after=retry_after, error_code=code)
+
+    @property
+    def finish_reason(self) -> str:
+        """The finish reason to send (``tool_calls`` when there are calls)."""
+        if self.finish:
+            return self.finish
+        return "tool_calls" if self.tool_calls else "stop"
+
+    def chunks(self, size: int = 8) -> list[str]:
+        """``text`` split the way a model streams it: a few characters at a time."""
+        return [self.text[i : i + size] for i in range(0, len(self.text), size)]
+
+
+class Script:
+    """A thread-safe queue of replies shared by a test and a mock server."""
+
+    def __init__(self) -> None:
+        self._replies: deque[Reply] = deque()
+        self._lock = threading.Lock()
+
+    def push(self, *replies: Reply) -> None:
+        """Queue replies for the next requests, in order."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def reply(self, text: str = "", **kw: Any) -> None:
+        """Queue one successful reply."""
+        self.push(Reply(text=text, **kw))
+
+    def fail(self, status: int, error: str = "", **kw: Any) -> None:
+        """Queue one HTTP failure."""
+        self.push(Reply.failure(status, error, **kw))
+
+    def next(self, default: Reply) -> Reply:
+        """The next queued reply, or ``default``."""
+        with self._lock:
+            return self._replies.popleft() if self._replies else default
+
+    def clear(self) -> None:
+        """Forget queued replies."""
+        with self._lock:
+            self._replies.clear()
+
+    def __len__(self) -> int:
+        return len(self._replies)
+
+
+def count_tokens(text: str) -> int:
+    """A cheap, deterministic stand-in for a tokenizer: one token per word."""
+    return len(text.split())

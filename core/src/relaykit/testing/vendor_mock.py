@@ -1,0 +1,67 @@
+"""The shared shape of every vendor mock: a script, a request log, a loopback server."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .loopback import LoopbackServer, Request, Response
+from .script import Reply, Script, count_tokens
+
+
+class VendorMock:
+    """Base of the mocks that speak one vendor's wire format over loopback HTTP.
+
+    Subclasses implement :meth:`route`. Use as a context manager: ``with
+    OpenAIMock() as mock: mock.base_url``.
+    """
+
+    #: appended to the server URL to give the base URL clients are configured with
+    base_path = ""
+
+    def __init__(self, api_key: str | None = None) -> None:
+        self.api_key = api_key
+        self.script = Script()
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self.server = LoopbackServer(self.handle)
+
+    @property
+    def base_url(self) -> str:
+        """The base URL a client should be configured with."""
+        return self.server.url + self.base_path
+
+    def __enter__(self) -> Any:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+    async def handle(self, request: Request) -> Response:
+        """Log the request, then route it."""
+        with self._lock:
+            self.requests.append(request)
+        return await self.route(request)
+
+    async def route(self, request: Request) -> Response:
+        """Answer ``request``; subclasses override."""
+        raise NotImplementedError
+
+    @property
+    def last_request(self) -> Request:
+        """The most recent request."""
+        return self.requests[-1]
+
+    def default_reply(self, last_user_text: str) -> Reply:
+        """What to answer when nothing is scripted: an echo."""
+        return Reply(text=f"echo: {last_user_text}")
+
+    @staticmethod
+    def usage_of(reply: Reply, prompt_text: str) -> tuple[int, int]:
+        """Input and output token counts for ``reply``, scripted or estimated."""
+        inp = reply.input_tokens if reply.input_tokens is not None else max(1, count_tokens(prompt_text))
+        out = reply.output_tokens
+        if out is None:
+            out = count_tokens(reply.text) + count_tokens(reply.reasoning) + 3 * len(reply.tool_calls)
+        return inp, out

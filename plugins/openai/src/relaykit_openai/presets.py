@@ -1,0 +1,48 @@
+"""OpenAI-compatible services: each is a base URL and the variable holding its key.
+
+Pick one by provider name (``groq/llama-3.3-70b-versatile``) or by ``type`` in
+``[providers.NAME]`` for a second deployment of the same kind.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .provider import OpenAIProvider
+
+# name: (base URL including /v1, key variable, key required)
+_SERVICES: dict[str, tuple[str, str | None, bool]] = {
+    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", True),
+    "xai": ("https://api.x.ai/v1", "XAI_API_KEY", True),
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", True),
+    "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True),
+    "mistral": ("https://api.mistral.ai/v1", "MISTRAL_API_KEY", True),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", True),
+    "fireworks": ("https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY", True),
+    "cerebras": ("https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", True),
+    "vllm": ("http://localhost:8000/v1", "VLLM_API_KEY", False),
+    "lmstudio": ("http://localhost:1234/v1", None, False),
+    "ollama-openai": ("http://localhost:11434/v1", None, False),
+}
+
+
+def preset(name: str, base_url: str, api_key_env: str | None, requires_api_key: bool) -> type[OpenAIProvider]:
+    """A provider type for an OpenAI-compatible service."""
+
+    class Preset(OpenAIProvider):
+        type: ClassVar[str] = name
+        default_base_url: ClassVar[str] = base_url
+        base_url_env: ClassVar[str | None] = None
+        max_tokens_param: ClassVar[str] = "max_tokens"
+        known_models: ClassVar[dict] = {}  # type: ignore[type-arg]
+
+    Preset.api_key_env = api_key_env
+    Preset.requires_api_key = requires_api_key
+    Preset.__name__ = Preset.__qualname__ = f"{name.title().replace('-', '')}Provider"
+    Preset.__doc__ = f"{name}: an OpenAI-compatible service at {base_url}."
+    return Preset
+
+
+PRESETS: dict[str, type[OpenAIProvider]] = {
+    name: preset(name, url, env, required) for name, (url, env, required) in _SERVICES.items()
+}

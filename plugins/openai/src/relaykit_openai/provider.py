@@ -1,0 +1,129 @@
+"""The OpenAI Chat Completions provider (also the base of every compatible preset)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from relaykit import ChatRequest, ChatResponse, ModelInfo, ModelPrice, ProviderSettings, SSEDecoder, StreamError
+from relaykit.events import StreamEvent
+from relaykit.http_errors import error_from_http, parse_error_body
+
+from . import wire
+from .prices import OPENAI_MODELS
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class OpenAIProvider:
+    """Speaks ``/chat/completions`` and ``/models`` at ``base_url`` (which includes ``/v1``)."""
+
+    type: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+    requires_api_key: ClassVar[bool] = True
+    options: ClassVar[tuple[str, ...]] = ("organization", "project", "stream_usage", "max_tokens_param")
+    #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know only the old name.
+    max_tokens_param: ClassVar[str] = "max_completion_tokens"
+    known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+        self._name = settings.name
+        self._chat_url = f"{settings.base_url}/chat/completions"
+        self._models_url = f"{settings.base_url}/models"
+        headers = {"content-type": "application/json", **settings.headers}
+        if settings.api_key:
+            headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+        opts = settings.options
+        if opts.get("organization"):
+            headers["openai-organization"] = str(opts["organization"])
+        if opts.get("project"):
+            headers["openai-project"] = str(opts["project"])
+        self._headers = headers
+        self._stream_usage = bool(opts.get("stream_usage", True))
+        self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+
+    def _body(self, request: ChatRequest, stream: bool) -> bytes:
+        body = wire.request_body(
+            request, max_tokens_param=self._max_tokens_param, stream=stream, stream_usage=self._stream_usage
+        )
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One non-streamed Chat Completions call."""
+        r = await self._http.post(self._chat_url, content=self._body(request, False), headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
+        return wire.response(json.loads(r.content))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``."""
+        body = self._body(request, True)
+        async with self._http.stream("POST", self._chat_url, content=body, headers=self._headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
+            decoder = SSEDecoder()
+            started = False
+            async for raw in r.aiter_bytes():
+                for sse in decoder.feed(raw):
+                    if sse.data == "[DONE]":
+                        return
+                    chunk = json.loads(sse.data)
+                    if "error" in chunk:
+                        message, code, _ = parse_error_body(sse.data)
+                        raise StreamError(
+                            message or "error event in the stream",
+                            provider=self._name,
+                            model=request.model,
+                            provider_message=message,
+                        )
+                    for event in wire.chunk_events(chunk, started):
+                        yield event
+                    started = True
+            if not decoder.flush() and not started:
+                raise StreamError("the stream ended before any event", provider=self._name, model=request.model)
+
+    async def list_models(self) -> list[ModelInfo]:
+        """``GET /models``, with context windows and prices where this plugin knows them."""
+        r = await self._http.get(self._models_url, headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=None)
+        out = []
+        for m in json.loads(r.content).get("data") or ():
+            window, price = self._known(m["id"])
+            out.append(
+                ModelInfo(
+                    id=m["id"],
+                    provider=self._name,
+                    context_window=m.get("context_length") or m.get("context_window") or window,
+                    price=price,
+                    created=m.get("created"),
+                    owned_by=m.get("owned_by"),
+                )
+            )
+        return out
+
+    def price(self, model: str) -> ModelPrice | None:
+        """The list price of ``model`` if this plugin knows it."""
+        return self._known(model)[1]
+
+    def _known(self, model: str) -> tuple[int | None, ModelPrice | None]:
+        # Dated snapshots (gpt-4o-mini-2024-07-18) share their family's price:
+        # match the longest known prefix.
+        best: tuple[int | None, ModelPrice | None] = (None, None)
+        best_len = 0
+        for prefix, info in self.known_models.items():
+            if model.startswith(prefix) and len(prefix) > best_len:
+                best, best_len = info, len(prefix)
+        return best
+
+
