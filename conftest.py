@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# Shipped test helpers get pytest's assertion messages too.
+pytest.register_assert_rewrite("relaykit.testing")
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

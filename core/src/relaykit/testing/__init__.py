@@ -21,6 +21,8 @@ _EXPORTS = {
     "OpenAIMock": "openai_mock",
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
+    "Harness": "provider_contract",
+    "ProviderContract": "provider_contract",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -90,6 +90,8 @@ class OpenAIMock(VendorMock):
             for i, (name, args) in enumerate(reply.tool_calls)
         ]
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
+        if reply.reasoning:  # DeepSeek, vLLM and other compatibles send reasoning here
+            message["reasoning_content"] = reply.reasoning
         if calls:
             message["tool_calls"] = calls
         return Response.json(
@@ -126,6 +128,8 @@ class OpenAIMock(VendorMock):
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
         yield chunk({"role": "assistant", "content": "", "refusal": None})
+        if reply.reasoning:
+            yield chunk({"reasoning_content": reply.reasoning})
         for piece in reply.chunks():
             if reply.chunk_delay:
                 yield Pause(reply.chunk_delay)
@@ -158,7 +162,7 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
     return ""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from relaykit import ChatRequest, ChatResponse, ModelInfo, ModelPrice, ProviderSettings, SSEDecoder, StreamError
@@ -73,24 +74,29 @@ class OpenAIProvider:
                 raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
             decoder = SSEDecoder()
             started = False
-            async for raw in r.aiter_bytes():
-                for sse in decoder.feed(raw):
-                    if sse.data == "[DONE]":
-                        return
-                    chunk = json.loads(sse.data)
-                    if "error" in chunk:
-                        message, code, _ = parse_error_body(sse.data)
-                        raise StreamError(
-                            message or "error event in the stream",
-                            provider=self._name,
-                            model=request.model,
-                            provider_message=message,
-                        )
-                    for event in wire.chunk_events(chunk, started):
-                        yield event
-                    started = True
-            if not decoder.flush() and not started:
-                raise StreamError("the stream ended before any event", provider=self._name, model=request.model)
+            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector.
+            async with aclosing(r.aiter_bytes()) as chunks:
+                async for raw in chunks:
+                    for sse in decoder.feed(raw):
+                        if sse.data == "[DONE]":
+                            return
+                        chunk = json.loads(sse.data)
+                        if "error" in chunk:
+                            message, _, _ = parse_error_body(sse.data)
+                            raise StreamError(
+                                message or "error event in the stream",
+                                provider=self._name,
+                                model=request.model,
+                                provider_message=message,
+                            )
+                        for event in wire.chunk_events(chunk, started):
+                            yield event
+                        started = True
+            # The connection closed without [DONE]: the server or a proxy cut us off.
+            raise StreamError(
+                "the stream ended before [DONE]", provider=self._name, model=request.model
+            )
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""

@@ -1,0 +1,405 @@
+"""The provider contract suite: what every provider plugin must do, as pytest tests.
+
+A plugin's test module subclasses :class:`ProviderContract` and supplies one
+fixture, ``harness``, that starts its vendor mock and says how to reach it::
+
+    class TestOpenAI(ProviderContract):
+        @pytest.fixture
+        def harness(self):
+            with OpenAIMock(api_key="sk-test-0123456789abcdef") as mock:
+                yield Harness(
+                    mock=mock,
+                    model="openai/gpt-4o-mini",
+                    providers={"openai": {"base_url": mock.base_url, "api_key": mock.api_key}},
+                )
+
+Every test runs under asyncio and trio (with the anyio pytest plugin and an
+``anyio_backend`` fixture parametrised over both, as relaykit's conftest has).
+The mock renders scripted :class:`~relaykit.testing.script.Reply` values in the
+vendor's own wire format, so these tests exercise the real parser over real
+loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+import relaykit
+from relaykit import (
+    AuthenticationError,
+    ImagePart,
+    InvalidRequestError,
+    Message,
+    NotFoundError,
+    ProviderUnavailableError,
+    RateLimitError,
+    StreamError,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
+
+from .script import Reply
+from .vendor_mock import VendorMock
+
+# A 1x1 transparent PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+@attrs.frozen
+class Harness:
+    """How the contract reaches one provider: its running mock and client config."""
+
+    mock: VendorMock
+    model: str
+    providers: Mapping[str, Any]
+    #: whether the provider's API can return reasoning separately from text
+    supports_reasoning: bool = True
+    #: whether the provider reports cached input tokens
+    supports_cached_tokens: bool = True
+    #: whether the vendor says how long to wait on 429 (header or error body)
+    supports_retry_after: bool = True
+    #: HTTP statuses this vendor really uses for each error kind
+    statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
+        factory=lambda: {
+            400: InvalidRequestError,
+            401: AuthenticationError,
+            403: AuthenticationError,
+            404: NotFoundError,
+            429: RateLimitError,
+            500: ProviderUnavailableError,
+            503: ProviderUnavailableError,
+        }
+    )
+
+    def config(self, **sections: Any) -> dict[str, Any]:
+        """A client config reaching the mock, with instant single-attempt retries by default."""
+        cfg: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+            "providers": dict(self.providers),
+        }
+        cfg.update(sections)
+        return cfg
+
+
+class ProviderContract:
+    """Tests every provider plugin passes. Subclass it and define the ``harness`` fixture."""
+
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        """Every contract test runs under both backends, whatever the plugin's conftest says."""
+        return str(request.param)
+
+    @pytest.fixture
+    def harness(self) -> Harness:
+        """Start the vendor mock and describe it; subclasses must override."""
+        raise NotImplementedError("define a `harness` fixture returning relaykit.testing.Harness")
+
+    @asynccontextmanager
+    async def client(self, harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
+        """A client configured against the harness."""
+        async with relaykit.Client(harness.config(**sections)) as client:
+            yield client
+
+    # -- plain calls -----------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_chat_returns_text_usage_and_finish(self, harness: Harness) -> None:
+        harness.mock.script.reply("Hello from the mock", input_tokens=12, output_tokens=4)
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "Say hello")
+        assert r.text == "Hello from the mock"
+        assert r.finish_reason == "stop"
+        assert (r.usage.input_tokens, r.usage.output_tokens) == (12, 4)
+        assert r.provider == harness.model.split("/", 1)[0]
+        assert r.model
+        assert r.latency is not None and r.latency > 0
+
+    @pytest.mark.anyio
+    async def test_system_prompt_and_multi_turn(self, harness: Harness) -> None:
+        messages = [
+            Message.system("You are terse."),
+            Message.user("first question"),
+            Message.assistant("first answer"),
+            {"role": "user", "content": "second question"},
+        ]
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, messages)
+        assert r.text == "echo: second question"
+
+    @pytest.mark.anyio
+    async def test_sampling_parameters_are_accepted(self, harness: Harness) -> None:
+        async with self.client(harness) as client:
+            r = await client.chat(
+                harness.model,
+                "params",
+                max_tokens=50,
+                temperature=0.2,
+                top_p=0.9,
+                stop=["END"],
+                seed=7,
+            )
+        assert r.text == "echo: params"
+
+    @pytest.mark.anyio
+    async def test_length_finish_reason(self, harness: Harness) -> None:
+        harness.mock.script.reply("cut sho", finish="length")
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "long please", max_tokens=2)
+        assert r.finish_reason == "length"
+
+    @pytest.mark.anyio
+    async def test_usage_follows_the_conventions(self, harness: Harness) -> None:
+        cached = 4 if harness.supports_cached_tokens else 0
+        reasoning = 2 if harness.supports_reasoning else 0
+        harness.mock.script.reply(
+            "counted",
+            input_tokens=10,
+            output_tokens=5,
+            cached_input_tokens=cached,
+            reasoning_tokens=reasoning,
+        )
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "count")
+        # input includes cached input; output includes reasoning
+        assert r.usage == relaykit.Usage(10, 5, cached, reasoning)
+
+    @pytest.mark.anyio
+    async def test_image_input(self, harness: Harness) -> None:
+        message = Message.user("what is in this image?", ImagePart(data=PNG, media_type="image/png"))
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, [message])
+        assert r.text == "echo: what is in this image?"
+
+    @pytest.mark.anyio
+    async def test_json_schema_response_format(self, harness: Harness) -> None:
+        harness.mock.script.reply('{"answer": 42}')
+        schema = {
+            "type": "object",
+            "properties": {"answer": {"type": "integer"}},
+            "required": ["answer"],
+            "additionalProperties": False,
+        }
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "answer", response_format=schema)
+        assert r.text == '{"answer": 42}'
+
+    # -- tools -----------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_tool_call_and_result_round_trip(self, harness: Harness) -> None:
+        harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Paris"}),))
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "Weather in Paris?", tools=[WEATHER_TOOL])
+            assert r.finish_reason == "tool_calls"
+            assert [(c.name, c.arguments) for c in r.tool_calls] == [("get_weather", {"city": "Paris"})]
+            call = r.tool_calls[0]
+            assert call.id
+            harness.mock.script.reply("It is sunny in Paris.")
+            follow_up = [
+                Message.user("Weather in Paris?"),
+                r.to_message(),
+                Message.tool(call.id, '{"sky": "sunny"}'),
+            ]
+            final = await client.chat(harness.model, follow_up, tools=[WEATHER_TOOL], tool_choice="auto")
+        assert final.text == "It is sunny in Paris."
+
+    @pytest.mark.anyio
+    async def test_streamed_tool_call_arguments_are_assembled(self, harness: Harness) -> None:
+        args = {"city": "São Paulo", "days": 3, "units": {"temp": "C"}}
+        harness.mock.script.reply("", tool_calls=(("get_weather", args), ("get_weather", {"city": "Oslo"})))
+        async with self.client(harness) as client:
+            async with client.stream(harness.model, "two cities", tools=[WEATHER_TOOL]) as s:
+                events = [e async for e in s]
+        assert any(isinstance(e, ToolCallDelta) for e in events)
+        calls = s.response.tool_calls
+        assert [(c.name, c.arguments) for c in calls] == [("get_weather", args), ("get_weather", {"city": "Oslo"})]
+        assert all(isinstance(c, ToolCall) and c.id for c in calls)
+        assert s.response.finish_reason == "tool_calls"
+
+    @pytest.mark.anyio
+    async def test_forced_tool_choice(self, harness: Harness) -> None:
+        harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Rome"}),))
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "Rome", tools=[WEATHER_TOOL], tool_choice="get_weather")
+        assert r.tool_calls[0].arguments == {"city": "Rome"}
+
+    # -- streaming -------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_stream_yields_deltas_and_assembles_the_response(self, harness: Harness) -> None:
+        text = "Streaming works, one small piece at a time."
+        harness.mock.script.reply(text, input_tokens=7, output_tokens=9)
+        async with self.client(harness) as client:
+            async with client.stream(harness.model, "stream please") as s:
+                deltas = [e.text async for e in s if isinstance(e, TextDelta)]
+        assert len(deltas) > 1
+        assert "".join(deltas) == text
+        r = s.response
+        assert r.text == text
+        assert r.finish_reason == "stop"
+        assert (r.usage.input_tokens, r.usage.output_tokens) == (7, 9)
+        assert r.time_to_first_token is not None
+
+    @pytest.mark.anyio
+    async def test_stream_reasoning_is_kept_apart(self, harness: Harness) -> None:
+        if not harness.supports_reasoning:
+            pytest.skip("this provider's API has no separate reasoning output")
+        harness.mock.script.reply("The answer is 4.", reasoning="2 plus 2 is 4")
+        async with self.client(harness) as client:
+            async with client.stream(harness.model, "2+2?") as s:
+                async for _ in s:
+                    pass
+            r = await client.chat(harness.model, "2+2 again?")
+        assert s.response.text == "The answer is 4."
+        assert s.response.reasoning == "2 plus 2 is 4"
+        assert "2 plus 2" not in r.text
+
+    @pytest.mark.anyio
+    async def test_error_event_inside_stream_raises_stream_error(self, harness: Harness) -> None:
+        harness.mock.script.reply("partial answer", stream_fault="error", error="overloaded mid-stream")
+        async with self.client(harness) as client:
+            with pytest.raises(StreamError) as info:
+                async with client.stream(harness.model, "break") as s:
+                    async for _ in s:
+                        pass
+        assert info.value.partial is not None
+        assert info.value.partial.text == "partial answer"
+
+    @pytest.mark.anyio
+    async def test_dropped_connection_raises_stream_error_with_partial(self, harness: Harness) -> None:
+        harness.mock.script.reply("this arrives before the drop", stream_fault="drop")
+        async with self.client(harness) as client:
+            with pytest.raises(StreamError) as info:
+                async with client.stream(harness.model, "drop") as s:
+                    async for _ in s:
+                        pass
+        assert info.value.partial is not None
+        assert info.value.partial.text == "this arrives before the drop"
+
+    @pytest.mark.anyio
+    async def test_leaving_a_stream_early_closes_the_connection(self, harness: Harness) -> None:
+        harness.mock.script.reply("x" * 400, chunk_delay=0.01)
+        stats = harness.mock.server.stats
+        async with self.client(harness) as client:
+            async with client.stream(harness.model, "long") as s:
+                async for event in s:
+                    if isinstance(event, TextDelta):
+                        break
+            assert s.response.text.startswith("x")
+            await _eventually(lambda: stats.streams_abandoned == 1)
+        await _eventually(lambda: stats.connections_open == 0)
+
+    @pytest.mark.anyio
+    async def test_cancelling_a_stream_leaves_no_connection_behind(self, harness: Harness) -> None:
+        harness.mock.script.reply("y" * 400, chunk_delay=0.01)
+        stats = harness.mock.server.stats
+        got_first = anyio.Event()
+        async with self.client(harness) as client:
+
+            async def consume() -> None:
+                async with client.stream(harness.model, "cancel me") as s:
+                    async for _ in s:
+                        got_first.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume)
+                await got_first.wait()
+                tg.cancel_scope.cancel()
+            await _eventually(lambda: stats.streams_abandoned == 1)
+        await _eventually(lambda: stats.connections_open == 0)
+
+    # -- errors ----------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_http_errors_map_to_typed_errors(self, harness: Harness) -> None:
+        async with self.client(harness) as client:
+            for status, error_type in harness.statuses.items():
+                harness.mock.script.fail(status, f"mock failure {status}")
+                with pytest.raises(error_type) as info:
+                    await client.chat(harness.model, "fail")
+                err = info.value
+                assert err.status == status or (status >= 500 and err.status is not None)
+                assert err.provider == harness.model.split("/", 1)[0]
+                assert f"mock failure {status}" in str(err)
+
+    @pytest.mark.anyio
+    async def test_rate_limit_carries_retry_after(self, harness: Harness) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as info:
+                await client.chat(harness.model, "too fast")
+        expected = pytest.approx(7) if harness.supports_retry_after else None
+        assert info.value.retry_after == expected
+        assert info.value.retryable
+
+    @pytest.mark.anyio
+    async def test_errors_before_the_stream_starts_are_typed(self, harness: Harness) -> None:
+        harness.mock.script.fail(401, "bad key")
+        async with self.client(harness) as client:
+            with pytest.raises(AuthenticationError):
+                async with client.stream(harness.model, "no") as s:
+                    async for _ in s:
+                        pass
+
+    @pytest.mark.anyio
+    async def test_retry_after_a_server_error_succeeds(self, harness: Harness) -> None:
+        harness.mock.script.fail(503, "try again")
+        harness.mock.script.reply("second time lucky")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.chat(harness.model, "retry")
+        assert (r.text, r.attempts) == ("second time lucky", 2)
+
+    @pytest.mark.anyio
+    async def test_no_secret_in_errors(self, harness: Harness) -> None:
+        harness.mock.script.fail(401, "Incorrect API key provided: sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA")
+        async with self.client(harness) as client:
+            with pytest.raises(AuthenticationError) as info:
+                await client.chat(harness.model, "leak?")
+        text = f"{info.value} {info.value!r} {info.value.provider_message}"
+        assert "sk-proj-AAAA" not in text
+
+    # -- models ----------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_list_models(self, harness: Harness) -> None:
+        provider = harness.model.split("/", 1)[0]
+        async with self.client(harness) as client:
+            models = await client.models(provider)
+            again = await client.models(provider)
+        assert models
+        assert all(m.provider == provider and m.id for m in models)
+        assert again == models
+        listed = sum(1 for r in harness.mock.requests if r.method == "GET")
+        assert listed == 1, "a second call within the TTL must come from the cache"
+
+
+async def _eventually(predicate: Any, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await anyio.sleep(0.01)
+
+
+__all__ = ["PNG", "WEATHER_TOOL", "Harness", "ProviderContract", "Reply"]
