@@ -52,7 +52,7 @@ class CallLog:
                     while len(batch) < self._max_batch:
                         try:
                             batch.append(self._receive.receive_nowait())
-                        except anyio.WouldBlock:
+                        except (anyio.WouldBlock, anyio.EndOfStream):
                             break
                     await self._write(batch)
         finally:

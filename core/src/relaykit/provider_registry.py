@@ -30,12 +30,14 @@ class ProviderRegistry:
         self._http: dict[str, httpx.AsyncClient] = {}
 
     def names(self) -> list[str]:
-        """Providers a user can call without more configuration: configured, or keyed in env."""
+        """Providers the user has set up: configured under [providers], or keyed in the env.
+
+        Keyless local servers (vllm, lmstudio, ...) count only once configured, so
+        listing every model does not try to reach servers that are not running.
+        """
         names = set(self._config.providers)
         for type_, factory in self.factories.items():
-            if not factory.requires_api_key or (
-                factory.api_key_env and self._env.get(factory.api_key_env)
-            ):
+            if factory.api_key_env and self._env.get(factory.api_key_env):
                 names.add(type_)
         return sorted(names)
 

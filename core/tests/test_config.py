@@ -1,0 +1,148 @@
+"""Configuration: sources in order, environment overrides, errors that name the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import relaykit
+from relaykit import ConfigError
+from relaykit.config import load_config, user_config_dir
+from relaykit.testing import FakePlugin
+
+
+def test_defaults() -> None:
+    cfg = load_config({})
+    assert (cfg.retry.attempts, cfg.breaker.failures, cfg.timeouts.first_token) == (3, 5, 60.0)
+    assert cfg.storage.backend == "sqlite"
+
+
+def test_explicit_file_then_env_var_then_cwd_then_user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    user = user_config_dir()
+    user.mkdir(parents=True)
+    (user / "relaykit.toml").write_text("[retry]\nattempts = 4\n")
+    assert load_config().retry.attempts == 4
+    (tmp_path / "relaykit.toml").write_text("[retry]\nattempts = 5\n")
+    assert load_config().retry.attempts == 5
+    other = tmp_path / "other.toml"
+    other.write_text("[retry]\nattempts = 6\n")
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(other))
+    assert load_config().retry.attempts == 6
+    assert load_config({"retry": {"attempts": 7}}).retry.attempts == 7
+    assert load_config(other).source == str(other)
+
+
+def test_environment_overrides_files(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('[retry]\nattempts = 2\n[storage]\nbackend = "sqlite"\n')
+    cfg = load_config(path, env={"RELAYKIT_RETRY_ATTEMPTS": "9", "RELAYKIT_STORAGE_BACKEND": "none"})
+    assert cfg.retry.attempts == 9
+    assert cfg.storage.backend == "none"
+
+
+def test_full_example_parses() -> None:
+    cfg = load_config(
+        {
+            "retry": {"attempts": 3, "initial_wait": 0.5, "max_wait": 10, "max_retry_after": 60},
+            "breaker": {"failures": 5, "reset_after": 30},
+            "timeouts": {"connect": 10, "first_token": 60, "idle": 60, "total": 600},
+            "storage": {"backend": "sqlite", "path": "/tmp/x.db"},
+            "cache": {"enabled": False, "ttl": 3600},
+            "providers": {"openai": {"base_url": "http://x/v1", "api_key_env": "OPENAI_API_KEY"}},
+            "models": {"fast": {"targets": ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"], "strategy": "fallback"}},
+            "limits": {"openai/*": {"rpm": 500, "tpm": 200000}},
+            "exporters": {"prometheus": {"port": 9464}},
+            "redactors": {"pii": {"enabled": True}},
+        }
+    )
+    assert cfg.models["fast"].targets == ("openai/gpt-4o-mini", "anthropic/claude-haiku-4-5")
+    assert cfg.limits["openai/*"].tpm == 200000
+    assert cfg.exporters["prometheus"] == {"port": 9464}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"retyr": {}}, "unknown config key 'retyr' (did you mean 'retry'?)"),
+        ({"retry": {"atempts": 3}}, "unknown config key retry.'atempts' (did you mean 'attempts'?)"),
+        ({"retry": {"attempts": "many"}}, "retry.attempts must be int"),
+        ({"cache": {"enabled": "perhaps"}}, "cache.enabled must be bool"),
+        ({"retry": 3}, "must be a table"),
+        ({"models": {"fast": {"targets": ["gpt-4o"]}}}, "models.fast.targets must list model ids"),
+        ({"models": {"fast": {"targets": ["a/b"], "strategy": "fallbak"}}}, "did you mean 'fallback'"),
+    ],
+)
+def test_errors_name_the_key_and_the_fix(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(data)
+    assert message in str(info.value)
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[retry\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="RELAYKIT_CONFIG"):
+        load_config(env={"RELAYKIT_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_api_key_in_config_is_a_secret() -> None:
+    cfg = load_config({"providers": {"openai": {"api_key": "sk-live-abcdefghijklmnopqrst"}}})
+    assert "abcdefghij" not in repr(cfg)
+
+
+def test_provider_options_are_checked_against_the_plugin() -> None:
+    client = relaykit.Client(
+        {"storage": {"backend": "none"}, "providers": {"openai": {"api_key": "k", "organisation": "x"}}}
+    )
+    with pytest.raises(ConfigError, match="did you mean 'organization'"):
+        client.provider("openai")
+
+
+def test_unknown_provider_suggests_the_nearest() -> None:
+    client = relaykit.Client({"storage": {"backend": "none"}})
+    with pytest.raises(ConfigError, match="did you mean 'openai'"):
+        client.provider("opneai")
+    with pytest.raises(ConfigError, match="pip install relaykit-zzzz"):
+        client.provider("zzzz")
+
+
+def test_missing_key_names_the_variable() -> None:
+    client = relaykit.Client({"storage": {"backend": "none"}}, env={})
+    with pytest.raises(ConfigError, match="set OPENAI_API_KEY"):
+        client.provider("openai")
+    client = relaykit.Client({"storage": {"backend": "none"}}, env={})
+    with pytest.raises(ConfigError, match="set GROQ_API_KEY"):
+        client.provider("groq")
+
+
+def test_key_precedence_config_then_named_variable_then_default_variable() -> None:
+    env = {"OPENAI_API_KEY": "from-default", "MY_KEY": "from-named"}
+    cfg = {"storage": {"backend": "none"}}
+    _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
+    assert s.api_key is not None and s.api_key.reveal() == "from-default"
+    cfg["providers"] = {"openai": {"api_key_env": "MY_KEY"}}
+    _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
+    assert s.api_key is not None and s.api_key.reveal() == "from-named"
+    cfg["providers"] = {"openai": {"api_key_env": "MY_KEY", "api_key": "literal"}}
+    _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
+    assert s.api_key is not None and s.api_key.reveal() == "literal"
+
+
+def test_base_url_from_vendor_variable_only_for_that_vendor() -> None:
+    env = {"OPENAI_API_KEY": "k", "GROQ_API_KEY": "g", "OPENAI_BASE_URL": "http://proxy/v1/"}
+    client = relaykit.Client({"storage": {"backend": "none"}}, env=env)
+    assert client._registry.settings("openai")[1].base_url == "http://proxy/v1"
+    assert client._registry.settings("groq")[1].base_url == "https://api.groq.com/openai/v1"
+
+
+def test_storage_backend_that_is_not_installed() -> None:
+    with pytest.raises(ConfigError, match="pip install relaykit-nosuch"):
+        relaykit.Client({"storage": {"backend": "nosuch"}})
+    # The default backend is only a preference: without its plugin, logging is off.
+    relaykit.Client({}, plugins=[FakePlugin()])

@@ -1,0 +1,106 @@
+"""Error mapping, Retry-After parsing, and keeping secrets out of errors."""
+
+from __future__ import annotations
+
+import email.utils
+import pickle
+
+import pytest
+
+from relaykit import (
+    AuthenticationError,
+    ContextLengthError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RelayError,
+    RequestTimeoutError,
+    Secret,
+)
+from relaykit.errors import error_for_status
+from relaykit.http_errors import error_from_http
+from relaykit.retry_after import retry_after_seconds
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (400, InvalidRequestError, False),
+        (401, AuthenticationError, False),
+        (403, AuthenticationError, False),
+        (404, NotFoundError, False),
+        (408, RequestTimeoutError, True),
+        (422, InvalidRequestError, False),
+        (429, RateLimitError, True),
+        (500, ProviderUnavailableError, True),
+        (502, ProviderUnavailableError, True),
+        (503, ProviderUnavailableError, True),
+        (529, ProviderUnavailableError, True),
+    ],
+)
+def test_status_mapping(status: int, kind: type[RelayError], retryable: bool) -> None:
+    err = error_for_status(status, "nope", provider="p", model="m")
+    assert type(err) is kind
+    assert (err.status, err.retryable, err.provider, err.model) == (status, retryable, "p", "m")
+    assert "p/m" in str(err) and "nope" in str(err)
+
+
+def test_context_length_is_recognised_from_the_message() -> None:
+    err = error_for_status(400, "This model's maximum context length is 8192 tokens", provider="p", model="m")
+    assert isinstance(err, ContextLengthError)
+    assert isinstance(err, InvalidRequestError)
+
+
+def test_retry_after_variants() -> None:
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after_seconds({"Retry-After": "7"}) == 7
+    assert retry_after_seconds({"retry-after": "0.25"}) == 0.25
+    now = 1_700_000_000.0
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert retry_after_seconds({"retry-after": date}, now=now) == pytest.approx(30)
+    assert retry_after_seconds({"retry-after": email.utils.formatdate(now - 30, usegmt=True)}, now=now) == 0
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
+
+
+def test_error_from_http_reads_vendor_shapes() -> None:
+    openai = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+    err = error_from_http(429, {"retry-after": "3"}, openai, provider="openai", model="m")
+    assert isinstance(err, RateLimitError) and err.retry_after == 3
+    google = (
+        b'{"error": {"code": 429, "message": "Quota", "status": "RESOURCE_EXHAUSTED", "details": '
+        b'[{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]}}'
+    )
+    err = error_from_http(429, {}, google, provider="gemini", model="m")
+    assert isinstance(err, RateLimitError) and err.retry_after == 12
+    assert err.provider_message == "Quota"
+    ollama = b'{"error": "model \'x\' not found"}'
+    assert isinstance(error_from_http(404, {}, ollama, provider="ollama", model="x"), NotFoundError)
+    err = error_from_http(502, {}, b"<html>Bad gateway</html>", provider="p", model="m")
+    assert isinstance(err, ProviderUnavailableError) and "Bad gateway" in str(err)
+    err = error_from_http(
+        400, {}, b'{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}', provider="a", model="m"
+    )
+    assert isinstance(err, ProviderUnavailableError)
+
+
+def test_keys_never_appear_in_errors() -> None:
+    key = "sk-proj-" + "A1b2C3d4" * 4
+    err = error_for_status(401, f"Incorrect API key provided: {key}", provider="openai", model="m")
+    for text in (str(err), repr(err), err.message, err.provider_message or ""):
+        assert key not in text
+        assert "[REDACTED]" in text
+
+
+def test_secret_hides_itself() -> None:
+    s = Secret("sk-ant-api03-verysecretvalue")
+    assert "verysecret" not in repr(s) and "verysecret" not in str(s) and "verysecret" not in f"{s}"
+    assert s.reveal() == "sk-ant-api03-verysecretvalue"
+
+
+def test_errors_pickle_with_their_fields() -> None:
+    err = RateLimitError("slow", provider="p", model="m", status=429, retry_after=2.0)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is RateLimitError
+    assert (back.retry_after, back.status, str(back)) == (2.0, 429, str(err))

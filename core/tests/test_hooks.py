@@ -1,0 +1,298 @@
+"""One test (at least) per hook: each is exercised through a real Client.
+
+tests/test_docs.py checks that every hookspec name appears in a test; these are them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import relaykit
+from relaykit import QuotaExceededError, hookimpl
+from relaykit.call_log import CallLog
+from relaykit.config import Config, LimitConfig
+from relaykit.plugins import build_plugin_manager, describe_plugins
+from relaykit.protocols import CallRecord, Reservation
+from relaykit.testing import FakePlugin, Reply
+
+SECRET = "sk-proj-" + "Zz9" * 8
+
+
+class MemoryStorage:
+    def __init__(self, delay: float = 0) -> None:
+        self.records: list[CallRecord] = []
+        self.batches = 0
+        self.closed = False
+        self.delay = delay
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        if self.delay:
+            await anyio.sleep(self.delay)
+        self.batches += 1
+        self.records.extend(records)
+
+    async def query_logs(self, *, limit: int = 50) -> list[CallRecord]:
+        return self.records[-limit:][::-1]
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class StoragePlugin:
+    def __init__(self, storage: MemoryStorage) -> None:
+        self.storage = storage
+
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Config) -> MemoryStorage | None:
+        return self.storage if name == "memory" else None
+
+
+@pytest.mark.anyio
+async def test_relaykit_providers_adds_a_provider_type() -> None:
+    fake = FakePlugin("scripted")
+    fake.script.reply("from the plugin")
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
+        assert (await client.chat("scripted/x", "hi")).text == "from the plugin"
+
+
+@pytest.mark.anyio
+async def test_relaykit_storage_receives_every_call_redacted() -> None:
+    storage = MemoryStorage()
+    fake = FakePlugin()
+    fake.script.push(Reply(text="fine"), Reply.failure(400, "rejected"))
+    config = {"storage": {"backend": "memory"}}
+    async with relaykit.Client(config, plugins=[fake, StoragePlugin(storage)]) as client:
+        await client.chat("fake/m", f"my key is {SECRET}", metadata={"correlation_id": "c-1"})
+        with pytest.raises(relaykit.InvalidRequestError):
+            await client.chat("fake/m", "second")
+        async with client.stream("fake/m", "third") as s:
+            async for _ in s:
+                pass
+    assert storage.closed
+    ok, failed, streamed = storage.records
+    assert ok.ok and ok.text == "fine" and ok.correlation_id == "c-1"
+    assert SECRET not in json.dumps(relaykit.converter.unstructure(ok))
+    assert "[REDACTED]" in ok.messages[0].text
+    assert (failed.error_type, failed.status) == ("InvalidRequestError", 400)
+    assert streamed.streamed and streamed.text == "echo: third"
+
+
+@pytest.mark.anyio
+async def test_relaykit_storage_queue_applies_backpressure_and_drains_on_close() -> None:
+    storage = MemoryStorage(delay=0.01)
+    log = CallLog(storage, max_queue=2, max_batch=3)
+    record = CallRecord(
+        id="r", started_at=0, operation="chat", provider="p", model_requested="p/m", model="m", streamed=False
+    )
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for _ in range(25):
+            await log.put(record)  # waits whenever two are queued
+            assert log.depth <= 2
+        await log.aclose()
+    assert len(storage.records) == 25
+    assert storage.closed
+
+
+@pytest.mark.anyio
+async def test_relaykit_storage_failure_does_not_fail_the_call(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(MemoryStorage):
+        async def write_batch(self, records: Sequence[CallRecord]) -> None:
+            raise OSError("disk full")
+
+    async with relaykit.Client(
+        {"storage": {"backend": "memory"}}, plugins=[FakePlugin(), StoragePlugin(Broken())]
+    ) as client:
+        assert (await client.chat("fake/m", "hi")).text == "echo: hi"
+    assert "could not store 1 call records" in caplog.text
+
+
+class RecordingExporter:
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
+        self.closed = False
+
+    def record(self, event: CallRecord) -> None:
+        self.records.append(event)
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.anyio
+async def test_relaykit_exporters_see_successes_and_failures() -> None:
+    exporter = RecordingExporter()
+
+    class ExporterPlugin:
+        @hookimpl
+        def relaykit_exporters(self, config: Config) -> Sequence[RecordingExporter]:
+            return [exporter] if "recording" in config.exporters else []
+
+    fake = FakePlugin()
+    fake.script.push(Reply(text="ok", input_tokens=3, output_tokens=2), Reply.failure(404, "no such model"))
+    config = {"storage": {"backend": "none"}, "exporters": {"recording": {}}}
+    async with relaykit.Client(config, plugins=[fake, ExporterPlugin()]) as client:
+        await client.chat("fake/m", "hi")
+        with pytest.raises(relaykit.NotFoundError):
+            await client.chat("fake/m", "hi")
+    assert exporter.closed
+    ok, failed = exporter.records
+    assert ok.usage.total_tokens == 5 and ok.cost is not None
+    assert failed.error_type == "NotFoundError"
+
+
+@pytest.mark.anyio
+async def test_relaykit_redactors_apply_to_stored_records() -> None:
+    class CityRedactor:
+        def redact(self, text: str) -> str:
+            return text.replace("Paris", "[CITY]")
+
+    class RedactorPlugin:
+        @hookimpl
+        def relaykit_redactors(self, config: Config) -> Sequence[CityRedactor]:
+            return [CityRedactor()]
+
+    storage = MemoryStorage()
+    plugins = [FakePlugin(), StoragePlugin(storage), RedactorPlugin()]
+    async with relaykit.Client({"storage": {"backend": "memory"}}, plugins=plugins) as client:
+        r = await client.chat("fake/m", "I live in Paris")
+    assert r.text == "echo: I live in Paris"  # the caller's answer is untouched
+    assert storage.records[0].messages[0].text == "I live in [CITY]"
+    assert storage.records[0].text == "echo: I live in [CITY]"
+
+
+@pytest.mark.anyio
+async def test_relaykit_rate_limiter_builtin_memory_limiter() -> None:
+    config = {"storage": {"backend": "none"}, "limits": {"fake/*": {"rpm": 2}}}
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "1")
+        await client.chat("fake/m", "2")
+        with pytest.raises(QuotaExceededError) as info:
+            await client.chat("fake/m", "3")
+        assert info.value.retry_after is not None and 0 < info.value.retry_after <= 30
+
+
+@pytest.mark.anyio
+async def test_relaykit_rate_limiter_from_a_plugin_reserves_and_reconciles() -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class CountingLimiter:
+        async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+            calls.append(("acquire", (key, limit.tpm, tokens)))
+            return Reservation(key, tokens)
+
+        async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
+            calls.append(("reconcile", actual_tokens))
+
+    class LimiterPlugin:
+        @hookimpl
+        def relaykit_rate_limiter(self, name: str, config: Config) -> CountingLimiter | None:
+            return CountingLimiter() if name == "counting" else None
+
+    fake = FakePlugin()
+    fake.script.reply("x", input_tokens=7, output_tokens=3)
+    config = {"storage": {"backend": "none"}, "limiter": {"backend": "counting"}, "limits": {"fake/*": {"tpm": 100}}}
+    async with relaykit.Client(config, plugins=[fake, LimiterPlugin()]) as client:
+        await client.chat("fake/m", "hello world", max_tokens=20)
+    assert calls == [("acquire", ("fake/*", 100, 2 + 20)), ("reconcile", 10)]
+
+
+def test_memory_limiter_never_overshoots_under_concurrency() -> None:
+    from relaykit.memory_limiter import MemoryRateLimiter
+
+    async def main() -> int:
+        limiter = MemoryRateLimiter(clock=lambda: 0.0)
+        limit = LimitConfig(tpm=1000)
+        admitted = 0
+
+        async def one() -> None:
+            nonlocal admitted
+            try:
+                await limiter.acquire("k", limit, 300)
+                admitted += 1
+            except QuotaExceededError:
+                pass
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(one)
+        return admitted
+
+    assert anyio.run(main) == 3  # 3 x 300 fits in 1000; a fourth would overshoot
+
+
+def test_memory_limiter_reconcile_refunds_unused_tokens() -> None:
+    from relaykit.memory_limiter import MemoryRateLimiter
+
+    async def main() -> None:
+        limiter = MemoryRateLimiter(clock=lambda: 0.0)
+        limit = LimitConfig(tpm=1000)
+        r = await limiter.acquire("k", limit, 900)
+        with pytest.raises(QuotaExceededError):
+            await limiter.acquire("k", limit, 200)
+        await limiter.reconcile(r, 100)  # used far less than reserved
+        await limiter.acquire("k", limit, 800)
+
+    anyio.run(main)
+
+
+@pytest.mark.anyio
+async def test_relaykit_http_transport_replaces_the_transport() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "via transport"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+            },
+        )
+
+    class TransportPlugin:
+        @hookimpl
+        def relaykit_http_transport(self, config: Config) -> httpx.AsyncBaseTransport:
+            return httpx.MockTransport(handler)
+
+    config = {"storage": {"backend": "none"}, "providers": {"openai": {"api_key": SECRET}}}
+    async with relaykit.Client(config, plugins=[TransportPlugin()]) as client:
+        r = await client.chat("openai/gpt-4o-mini", "hi")
+    assert r.text == "via transport"
+    assert str(seen[0].url) == "https://api.openai.com/v1/chat/completions"
+    assert seen[0].headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_plugin_filters_by_environment() -> None:
+    names = lambda env: {i.name for i in describe_plugins(build_plugin_manager(env=env))}  # noqa: E731
+    assert "openai" in names({})
+    assert "openai" not in names({"RELAYKIT_DISABLE_PLUGINS": "openai"})
+    assert "openai" not in names({"RELAYKIT_PLUGINS": "something-else"})
+    assert "openai" in names({"RELAYKIT_PLUGINS": "openai"})
+    # built-ins load whatever the filters say
+    assert {"relaykit.secrets", "relaykit.memory-limiter"} <= names({"RELAYKIT_PLUGINS": ""})
+
+
+def test_describe_plugins_reports_versions_and_hooks() -> None:
+    info = {i.name: i for i in describe_plugins(build_plugin_manager(env={}))}
+    assert info["openai"].version == relaykit.__version__
+    assert info["openai"].hooks == ("relaykit_providers",)
+    assert info["relaykit.secrets"].builtin
+
+
+@pytest.mark.anyio
+async def test_disabled_provider_plugin_is_a_clear_error() -> None:
+    async with relaykit.Client({"storage": {"backend": "none"}}, env={"RELAYKIT_DISABLE_PLUGINS": "openai"}) as client:
+        with pytest.raises(relaykit.ConfigError, match="no plugin provides provider 'openai'"):
+            await client.chat("openai/gpt-4o-mini", "hi")

@@ -1,0 +1,86 @@
+"""The SSE decoder against the WHATWG rules, with input split anywhere."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaykit.sse import ServerSentEvent, SSEDecoder
+
+
+def decode(*chunks: bytes) -> list[ServerSentEvent]:
+    d = SSEDecoder()
+    out = [e for c in chunks for e in d.feed(c)]
+    return out + d.flush()
+
+
+def test_lf_crlf_and_cr_line_ends() -> None:
+    for nl in (b"\n", b"\r\n", b"\r"):
+        body = b"data: one" + nl + nl + b"data: two" + nl + nl
+        assert [e.data for e in decode(body)] == ["one", "two"]
+
+
+def test_multi_line_data_comments_event_names_ids_and_retry() -> None:
+    body = (
+        b": keep-alive comment\n"
+        b"event: message_start\n"
+        b"id: 7\n"
+        b"retry: 1500\n"
+        b"data: first\n"
+        b"data:second\n"
+        b"data:  third\n"
+        b"\n"
+    )
+    assert decode(body) == [ServerSentEvent("message_start", "first\nsecond\n third", "7", 1500)]
+
+
+def test_blank_lines_without_data_dispatch_nothing_and_reset_the_name() -> None:
+    assert decode(b"event: ping\n\n\n") == []
+    assert decode(b"event: x\n\ndata: y\n\n") == [ServerSentEvent("message", "y")]
+
+
+def test_field_without_colon_and_unknown_fields() -> None:
+    assert decode(b"data\nfoo: bar\n\n") == [ServerSentEvent("message", "")]
+
+
+def test_final_event_without_trailing_blank_line() -> None:
+    assert [e.data for e in decode(b"data: [DONE]")] == ["[DONE]"]
+
+
+def test_crlf_split_between_chunks_is_one_line_end() -> None:
+    assert decode(b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n") == [
+        ServerSentEvent("message", "a"),
+        ServerSentEvent("message", "b"),
+    ]
+
+
+def test_utf8_split_inside_a_character() -> None:
+    payload = "data: héllo 🌍\n\n".encode()
+    i = payload.index("🌍".encode()) + 2
+    assert decode(payload[:i], payload[i:]) == [ServerSentEvent("message", "héllo 🌍")]
+
+
+lines = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=12).map(lambda s: "data: " + s),
+        st.text(alphabet="abc", max_size=5).map(lambda s: "event: " + s),
+        st.just(": comment"),
+        st.just(""),
+    ),
+    max_size=12,
+)
+
+
+@given(lines, st.sampled_from(["\n", "\r\n", "\r"]), st.data())
+def test_any_split_gives_the_same_events(body_lines: list[str], nl: str, data: st.DataObject) -> None:
+    body = (nl.join(body_lines) + nl + nl).encode()
+    whole = decode(body)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=6)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    assert decode(*pieces) == whole
+
+
+@given(st.binary(max_size=200))
+def test_every_byte_boundary(body: bytes) -> None:
+    whole = decode(body)
+    assert decode(*[body[i : i + 1] for i in range(len(body))]) == whole

@@ -1,0 +1,255 @@
+"""Values: constructors, coercion from user dicts, lossless JSON round trips."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relaykit import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    InvalidRequestError,
+    Message,
+    ModelInfo,
+    ModelPrice,
+    ReasoningPart,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+    from_json,
+    to_json,
+)
+from relaykit.events import Finish, ReasoningDelta, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from relaykit.messages import coerce_messages
+from relaykit.request import build_request
+from relaykit.serialization import structure_event, unstructure_event
+
+text = st.text(max_size=40)
+json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | text
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+json_objects = st.dictionaries(text, json_values, max_size=3)
+
+tool_calls = st.builds(ToolCall, id=text, name=text, arguments=json_objects, raw_arguments=st.none() | text)
+images = st.one_of(
+    st.builds(ImagePart, url=text.map(lambda s: "https://x/" + s)),
+    st.builds(ImagePart, data=st.binary(max_size=64), media_type=st.sampled_from(["image/png", "image/jpeg"])),
+)
+parts = st.one_of(
+    st.builds(TextPart, text=text),
+    images,
+    tool_calls,
+    st.builds(ToolResultPart, tool_call_id=text, content=text, is_error=st.booleans()),
+    st.builds(ReasoningPart, text=text, signature=st.none() | text),
+)
+messages = st.builds(
+    Message,
+    role=st.sampled_from(["system", "user", "assistant", "tool"]),
+    content=st.lists(parts, max_size=4).map(tuple),
+)
+usages = st.builds(Usage, *(st.integers(0, 10**9) for _ in range(4)))
+decimals = st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=0, max_value=10**6)
+requests = st.builds(
+    ChatRequest,
+    model=text,
+    messages=st.lists(messages, min_size=1, max_size=3).map(tuple),
+    max_tokens=st.none() | st.integers(1, 10**6),
+    temperature=st.none() | st.floats(0, 2),
+    top_p=st.none() | st.floats(0, 1),
+    stop=st.lists(text, max_size=3).map(tuple),
+    seed=st.none() | st.integers(0, 2**31),
+    tools=st.lists(st.builds(Tool, name=text, description=text, parameters=json_objects), max_size=2).map(tuple),
+    tool_choice=st.none()
+    | st.builds(ToolChoice, mode=st.sampled_from(["auto", "none", "required"]))
+    | st.builds(ToolChoice, mode=st.just("tool"), name=text),
+    response_format=st.none()
+    | st.builds(ResponseFormat, type=st.just("json_schema"), schema=json_objects, name=text),
+    timeout=st.none() | st.floats(0.1, 600),
+    metadata=st.dictionaries(text, text, max_size=3),
+    extra=json_objects,
+)
+responses = st.builds(
+    ChatResponse,
+    text=text,
+    reasoning=text,
+    tool_calls=st.lists(tool_calls, max_size=2).map(tuple),
+    finish_reason=st.sampled_from(["stop", "length", "tool_calls", "content_filter", "other"]),
+    usage=usages,
+    model=text,
+    provider=text,
+    id=st.none() | text,
+    cost=st.none() | decimals,
+    latency=st.none() | st.floats(0, 100),
+    attempts=st.integers(1, 10),
+    cache_hit=st.booleans(),
+)
+models = st.builds(
+    ModelInfo,
+    id=text,
+    provider=text,
+    context_window=st.none() | st.integers(1, 10**7),
+    price=st.none() | st.builds(ModelPrice, input=decimals, output=decimals, cached_input=st.none() | decimals),
+)
+events = st.one_of(
+    st.builds(StreamStart, id=st.none() | text, model=st.none() | text),
+    st.builds(TextDelta, text=text),
+    st.builds(ReasoningDelta, text=text, signature=st.none() | text),
+    st.builds(ToolCallDelta, index=st.integers(0, 5), id=st.none() | text, name=st.none() | text, arguments=text),
+    st.builds(UsageUpdate, usage=usages),
+    st.builds(Finish, reason=st.sampled_from(["stop", "length"]), raw_reason=st.none() | text),
+)
+
+
+@given(requests)
+def test_chat_request_json_round_trip_is_lossless(request: ChatRequest) -> None:
+    assert from_json(to_json(request), ChatRequest) == request
+
+
+@given(responses)
+def test_chat_response_json_round_trip_is_lossless(response: ChatResponse) -> None:
+    assert from_json(to_json(response), ChatResponse) == response
+
+
+@given(models)
+def test_model_info_json_round_trip_is_lossless(model: ModelInfo) -> None:
+    assert from_json(to_json(model), ModelInfo) == model
+
+
+@given(events)
+def test_stream_events_round_trip_through_tagged_dicts(event: Any) -> None:
+    assert structure_event(unstructure_event(event)) == event
+
+
+def test_message_constructors() -> None:
+    call = ToolCall("c1", "f", {"x": 1})
+    assert Message.system("be brief") == Message("system", (TextPart("be brief"),))
+    assert Message.user("hi").text == "hi"
+    assert Message.assistant("ok", [call]).tool_calls == (call,)
+    tool = Message.tool("c1", "42", is_error=True)
+    assert tool.content == (ToolResultPart("c1", "42", True),)
+    img = ImagePart(data=b"\x89PNG", media_type="image/png")
+    assert Message.user("look", img).content[1] == img
+    assert img.data_url().startswith("data:image/png;base64,")
+
+
+def test_openai_shaped_dicts_are_accepted() -> None:
+    msgs = coerce_messages(
+        [
+            {"role": "developer", "content": "sys"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ]
+    )
+    assert [m.role for m in msgs] == ["system", "user", "assistant", "tool"]
+    assert msgs[1].content[1] == ImagePart(data=b"\x89\x50\x4e", media_type="image/png")
+    assert msgs[2].tool_calls == (ToolCall("c1", "f", {"a": 1}),)
+    assert msgs[3].content == (ToolResultPart("c1", "done"),)
+
+
+def test_our_own_json_shape_is_accepted() -> None:
+    original = (Message.user("hi", ImagePart(data=b"abc", media_type="image/gif")),)
+    import json
+
+    as_dicts = json.loads(to_json(list(original)))
+    assert coerce_messages(as_dicts) == original
+
+
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ([{"role": "robot", "content": "x"}], "messages[0].role"),
+        ([{"role": "user", "content": [{"type": "video"}]}], "messages[0].content[0].type"),
+        ([{"role": "user", "content": [{"type": "text"}]}], "messages[0].content[0]"),
+        ([{"role": "user", "content": 5}], "messages[0].content"),
+        ([42], "messages[0]"),
+        ([], "messages"),
+        ({"role": "user"}, "messages"),
+    ],
+)
+def test_malformed_messages_name_the_field(messages: Any, field: str) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        coerce_messages(messages)
+    assert info.value.param == field
+    assert field in str(info.value)
+
+
+def test_image_needs_exactly_one_source() -> None:
+    with pytest.raises(InvalidRequestError):
+        ImagePart()
+    with pytest.raises(InvalidRequestError, match="media_type"):
+        ImagePart(data=b"x")
+
+
+def test_invalid_tool_arguments_are_kept_raw() -> None:
+    call = ToolCall.from_json_arguments("c", "f", '{"a": ')
+    assert call.arguments == {}
+    assert call.raw_arguments == '{"a": '
+
+
+def test_build_request_normalises_parameters() -> None:
+    req = build_request(
+        "m",
+        coerce_messages("hi"),
+        {
+            "stop": "END",
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tool_choice": "f",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}},
+        },
+    )
+    assert req.stop == ("END",)
+    assert req.tools == (Tool("f", "", {"type": "object"}),)
+    assert req.tool_choice == ToolChoice("tool", "f")
+    assert req.response_format == ResponseFormat("json_schema", {"type": "object"}, "r", True)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"max_token": 5}, "did you mean 'max_tokens'"),
+        ({"max_tokens": "5"}, "must be an integer"),
+        ({"max_tokens": 0}, "at least 1"),
+        ({"temperature": "hot"}, "must be a number"),
+        ({"tool_choice": 3}, "tool_choice"),
+        ({"extra": [1]}, "`extra` must be a dict"),
+    ],
+)
+def test_bad_parameters_are_named(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        build_request("m", coerce_messages("hi"), params)
+
+
+def test_cost_counts_cached_input_at_its_own_price() -> None:
+    price = ModelPrice(Decimal("2"), Decimal("10"), Decimal("1"))
+    usage = Usage(input_tokens=1_000_000, output_tokens=500_000, cached_input_tokens=400_000)
+    assert price.cost(usage) == Decimal("1.2") + Decimal("0.4") + Decimal("5")
+
+
+def test_response_to_message_continues_the_conversation() -> None:
+    r = ChatResponse(text="hi", reasoning="hmm", reasoning_signature="sig", tool_calls=(ToolCall("c", "f"),))
+    m = r.to_message()
+    assert m.role == "assistant"
+    assert m.content == (ReasoningPart("hmm", "sig"), TextPart("hi"), ToolCall("c", "f"))
