@@ -1,0 +1,91 @@
+"""Keep code, docs and tests in step: every hook documented and tested, docs that run."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+from pathlib import Path
+
+import pytest
+
+import relaykit
+from relaykit import hookspecs
+from relaykit.plugins import PluginManager
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS_DOC = ROOT / "docs" / "plugin-hooks.md"
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("relaykit_"))
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_there_are_seven_hooks() -> None:
+    assert len(HOOKS) == 7
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_section_titled_by_its_signature(hook: str) -> None:
+    params = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert f"\n## {hook}({params})\n" in HOOKS_DOC.read_text()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook: str) -> None:
+    test_files = [*ROOT.glob("core/tests/test_*.py"), *ROOT.glob("plugins/*/tests/test_*.py")]
+    assert any(
+        re.search(rf"def test_{hook}\w*\(", f.read_text()) for f in test_files
+    ), f"no test function named test_{hook}..."
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hookspec_is_documented_pytest_style(hook: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    assert doc.split("\n")[0].endswith(".")
+    opts = getattr(hookspecs, hook).relaykit_spec
+    if opts.get("firstresult"):
+        assert "Stops at first non-None result." in doc
+
+
+@pytest.mark.parametrize("block", python_blocks(HOOKS_DOC), ids=lambda b: b.split("def ")[-1][:30])
+def test_hook_doc_examples_are_valid_plugins(block: str) -> None:
+    module = types.ModuleType("doc_example")
+    exec(compile(block, str(HOOKS_DOC), "exec"), module.__dict__)
+    pm = PluginManager()
+    pm.add_hookspecs(hookspecs)
+    pm.register(module)  # pluggy checks each hookimpl's signature against its spec
+    pm.check_pending()
+    assert pm.get_hookcallers(module)
+
+
+def test_public_names_have_docstrings() -> None:
+    missing = [
+        name
+        for name in relaykit.__all__
+        if name not in ("__version__", "hookimpl", "converter", "StreamEvent")
+        and not (getattr(relaykit, name).__doc__ or "").strip()
+    ]
+    assert missing == []
+
+
+README = ROOT / "README.md"
+
+
+@pytest.mark.parametrize("block", python_blocks(README), ids=lambda b: b.strip().split("\n")[0][:30])
+def test_readme_examples_run(
+    block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from relaykit.testing import OpenAIMock, Reply
+
+    with OpenAIMock(api_key="sk-readme-0123456789abcdef") as mock:
+        monkeypatch.setenv("OPENAI_BASE_URL", mock.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-0123456789abcdef")
+        if "tools=" in block:
+            mock.script.push(Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="Sunny."))
+        exec(compile(block, str(README), "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out
+    assert out.strip(), "the example printed nothing"
+    if "tools=" in block:
+        assert out.strip() == "Sunny."
