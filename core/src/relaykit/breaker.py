@@ -1,0 +1,145 @@
+"""Circuit breakers, one per deployment (provider + model + base URL).
+
+Closed: calls flow; ``failures`` consecutive failures open the circuit.
+Open: calls fail fast with :class:`CircuitOpenError`, touching no network,
+until ``reset_after`` seconds have passed. Half-open: exactly one trial call
+at a time goes through; its success closes the circuit, its failure opens it
+again. What counts as a failure is a retryable error (5xx, 429, timeouts,
+connection errors); a caller's mistake (4xx) says nothing about the service's
+health, and a cancellation says nothing at all: it neither counts nor keeps the
+trial slot.
+
+We do not use pybreaker: its async path is Tornado-only, its ``calling()``
+counts cancellation as a failure, and nothing limits half-open to one trial.
+The state machine below is synchronous, so under cooperative scheduling
+(asyncio or trio) no lock is needed: no await happens between a check and its
+update.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import anyio
+
+from .errors import CircuitOpenError, RelayError
+
+State = Literal["closed", "open", "half-open"]
+
+
+class CircuitBreaker:
+    """The breaker of one deployment."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        failures: int = 5,
+        reset_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.failure_threshold = max(1, failures)
+        self.reset_after = reset_after
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> State:
+        """``closed``, ``open`` or ``half-open`` (open, and the wait is over)."""
+        if self._opened_at is None:
+            return "closed"
+        if self._clock() - self._opened_at >= self.reset_after:
+            return "half-open"
+        return "open"
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failures since the last success."""
+        return self._failures
+
+    def _admit(self, provider: str | None, model: str | None) -> bool:
+        """Let a call through or raise; returns whether it is the half-open trial."""
+        state = self.state
+        if state == "closed":
+            return False
+        if state == "half-open" and not self._trial_running:
+            self._trial_running = True
+            return True
+        assert self._opened_at is not None
+        wait = max(0.0, self.reset_after - (self._clock() - self._opened_at))
+        raise CircuitOpenError(
+            f"circuit open after {self._failures} consecutive failures"
+            + (f"; next trial in {wait:.1f}s" if state == "open" else "; a trial call is in flight"),
+            provider=provider,
+            model=model,
+            hint="relaykit stops calling a failing deployment for a while; configure a fallback route",
+        )
+
+    def _success(self, trial: bool) -> None:
+        self._failures = 0
+        self._opened_at = None
+        if trial:
+            self._trial_running = False
+
+    def _failure(self, trial: bool) -> None:
+        self._failures += 1
+        if trial or self._failures >= self.failure_threshold:
+            self._opened_at = self._clock()
+        if trial:
+            self._trial_running = False
+
+    def _release(self, trial: bool) -> None:
+        if trial:
+            self._trial_running = False
+
+    @contextmanager
+    def guard(self, provider: str | None = None, model: str | None = None) -> Iterator[None]:
+        """Wrap one call: raises :class:`CircuitOpenError` instead of calling when open."""
+        trial = self._admit(provider, model)
+        try:
+            yield
+        except anyio.get_cancelled_exc_class():
+            self._release(trial)
+            raise
+        except RelayError as e:
+            if e.retryable and not isinstance(e, CircuitOpenError):
+                self._failure(trial)
+            else:
+                # The service answered, even if it said no: it is healthy.
+                self._success(trial)
+            raise
+        except BaseException:
+            # Our own bug or an unexpected exception: not the service's health.
+            self._release(trial)
+            raise
+        else:
+            self._success(trial)
+
+
+class BreakerBoard:
+    """All breakers of one client, created on first use."""
+
+    def __init__(self, *, failures: int, reset_after: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._failures = failures
+        self._reset_after = reset_after
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def get(self, deployment: str) -> CircuitBreaker:
+        """The breaker for ``deployment`` (e.g. ``openai/gpt-4o-mini@https://api.openai.com/v1``)."""
+        breaker = self._breakers.get(deployment)
+        if breaker is None:
+            breaker = self._breakers[deployment] = CircuitBreaker(
+                deployment, failures=self._failures, reset_after=self._reset_after, clock=self._clock
+            )
+        return breaker
+
+    def states(self) -> dict[str, State]:
+        """Every known deployment's state, for metrics and ``relaykit demo``."""
+        return {name: b.state for name, b in self._breakers.items()}
