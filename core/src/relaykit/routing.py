@@ -1,13 +1,31 @@
-"""Turn what the caller wrote as ``model`` into the deployments to try, in order."""
+"""Turn what the caller wrote as ``model`` into the deployments to try, in order.
+
+An alias in ``[models.NAME]`` lists targets and a strategy:
+
+- ``fallback``: the configured order.
+- ``weighted``: the first target drawn by weight, the others as fallbacks.
+- ``least-busy``: fewest calls in flight first.
+- ``latency``: lowest moving average of recent latency (and time to first
+  token, for streams) first; unmeasured targets go first so they get measured.
+
+Whatever the strategy, a deployment in cool-down (it just failed with a
+retryable error) moves to the back of the order: it is still tried if
+everything else fails, never skipped.
+"""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 
 import attrs
 
 from .config import Config
 from .errors import ConfigError
+
+#: weight of the newest observation in the latency moving averages
+EWMA_ALPHA = 0.3
 
 
 @attrs.frozen
@@ -32,18 +50,94 @@ class Target:
         return f"{self.provider}/{self.model}"
 
 
-def resolve_targets(model_id: str, config: Config, rng: random.Random | None = None) -> tuple[Target, ...]:
-    """The targets to try for ``model_id``: an alias's targets, or the model itself.
+@attrs.define
+class _Health:
+    in_flight: int = 0
+    latency: float | None = None
+    ttft: float | None = None
+    cool_until: float = 0.0
 
-    ``fallback`` keeps the configured order; ``weighted`` draws the first target by
-    weight and keeps the rest as fallbacks. (Load-aware strategies come later.)
-    """
-    route = config.models.get(model_id)
-    if route is None:
-        return (Target.parse(model_id),)
-    targets = [Target.parse(t) for t in route.targets]
-    if route.strategy == "weighted" and len(targets) > 1:
-        weights = list(route.weights or [1.0] * len(targets))
-        first = (rng or random).choices(range(len(targets)), weights=weights)[0]
-        targets.insert(0, targets.pop(first))
-    return tuple(targets)
+
+class Router:
+    """Plans the order of targets for each call and learns from how calls went."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        cool_down: float = 5.0,
+    ) -> None:
+        self._config = config
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._cool_down = cool_down
+        self._health: dict[Target, _Health] = {}
+        self._parsed: dict[str, tuple[Target, ...]] = {}
+
+    def plan(self, model_id: str) -> tuple[Target, ...]:
+        """The targets to try for ``model_id``, best first."""
+        targets = self._parsed.get(model_id)
+        if targets is None:
+            route = self._config.models.get(model_id)
+            ids = route.targets if route is not None else (model_id,)
+            targets = self._parsed[model_id] = tuple(Target.parse(t) for t in ids)
+        if len(targets) == 1:
+            return targets
+        route = self._config.models[model_id]
+        order = list(targets)
+        if route.strategy == "weighted":
+            weights = list(route.weights or [1.0] * len(order))
+            first = self._rng.choices(range(len(order)), weights=weights)[0]
+            order.insert(0, order.pop(first))
+        elif route.strategy == "least-busy":
+            order.sort(key=lambda t: self._state(t).in_flight)
+        elif route.strategy == "latency":
+            order.sort(key=self._latency_score)
+        now = self._clock()
+        order.sort(key=lambda t: self._state(t).cool_until > now)  # stable: keeps the order within groups
+        return tuple(order)
+
+    def _state(self, target: Target) -> _Health:
+        health = self._health.get(target)
+        if health is None:
+            health = self._health[target] = _Health()
+        return health
+
+    def _latency_score(self, target: Target) -> float:
+        health = self._state(target)
+        if health.latency is None:
+            return -1.0
+        return health.latency + (health.ttft or 0.0)
+
+    def started(self, target: Target) -> None:
+        """A call to ``target`` began."""
+        self._state(target).in_flight += 1
+
+    def finished(
+        self, target: Target, *, ok: bool, latency: float | None = None, ttft: float | None = None
+    ) -> None:
+        """A call to ``target`` ended; failures put it in cool-down."""
+        health = self._state(target)
+        health.in_flight = max(0, health.in_flight - 1)
+        if not ok:
+            health.cool_until = self._clock() + self._cool_down
+            return
+        if latency is not None:
+            health.latency = latency if health.latency is None else _ewma(health.latency, latency)
+        if ttft is not None:
+            health.ttft = ttft if health.ttft is None else _ewma(health.ttft, ttft)
+
+    def in_flight(self, target: Target) -> int:
+        """Calls to ``target`` in flight now."""
+        return self._state(target).in_flight
+
+
+def _ewma(old: float, new: float) -> float:
+    return (1 - EWMA_ALPHA) * old + EWMA_ALPHA * new
+
+
+def resolve_targets(model_id: str, config: Config, rng: random.Random | None = None) -> tuple[Target, ...]:
+    """The targets for ``model_id`` with no learned state (see :class:`Router`)."""
+    return Router(config, rng=rng).plan(model_id)

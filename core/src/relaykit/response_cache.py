@@ -1,0 +1,103 @@
+"""The exact response cache: same canonical request, same answer, within a TTL.
+
+The key is the SHA-256 of the canonical JSON of what determines the answer:
+provider, model, messages and parameters, but not ``metadata`` or ``timeout``.
+By default only deterministic requests are cached (``temperature == 0`` or a
+``seed``), because replaying a sampled answer changes what the caller asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import attrs
+
+from .events import Finish, ReasoningDelta, StreamEvent, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from .request import ChatRequest
+from .response import ChatResponse
+
+_IGNORED = ("metadata", "timeout")
+
+
+def cache_key(provider: str, request: ChatRequest) -> str:
+    """The hex SHA-256 of ``request`` in canonical form, for ``provider``."""
+    from .serialization import converter
+
+    data = converter.unstructure(request)
+    for name in _IGNORED:
+        data.pop(name, None)
+    data["provider"] = provider
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def is_deterministic(request: ChatRequest) -> bool:
+    """Whether the same request should give the same answer."""
+    return request.temperature == 0 or request.seed is not None
+
+
+class CacheBackend(Protocol):
+    """Where cached responses live: in memory by default, storage when configured."""
+
+    async def get(self, key: str) -> ChatResponse | None:
+        """The cached response, or ``None`` if absent or expired."""
+        ...
+
+    async def put(self, key: str, response: ChatResponse, ttl: float) -> None:
+        """Remember ``response`` for ``ttl`` seconds."""
+        ...
+
+
+class MemoryCache:
+    """An in-process LRU cache with per-entry expiry."""
+
+    def __init__(self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, ChatResponse]] = OrderedDict()
+
+    async def get(self, key: str) -> ChatResponse | None:
+        """The cached response, refreshing its recency; ``None`` if absent or expired."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, response = entry
+        if self._clock() >= expires:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return response
+
+    async def put(self, key: str, response: ChatResponse, ttl: float) -> None:
+        """Store ``response``; the least recently used entry goes when full."""
+        self._entries[key] = (self._clock() + ttl, response)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
+    """The stream events that assemble into ``response``, for a cached answer to a stream."""
+    yield StreamStart(response.id, response.model)
+    if response.reasoning or response.reasoning_signature:
+        yield ReasoningDelta(response.reasoning, response.reasoning_signature)
+    for i in range(0, len(response.text), chunk):
+        yield TextDelta(response.text[i : i + chunk])
+    for i, call in enumerate(response.tool_calls):
+        arguments = call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
+        yield ToolCallDelta(i, call.id, call.name, arguments)
+    yield UsageUpdate(response.usage)
+    yield Finish(response.finish_reason)
+
+
+def as_cached(response: ChatResponse) -> ChatResponse:
+    """``response`` marked as served from the cache: no cost, no attempts."""
+    return attrs.evolve(response, cache_hit=True, cost=None, attempts=0)

@@ -1,0 +1,78 @@
+"""Route planning: strategies, cool-down, model id parsing."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from relaykit import ConfigError
+from relaykit.config import load_config
+from relaykit.routing import Router, Target
+
+
+def router(strategy: str, weights: list[float] | None = None, clock: list[float] | None = None) -> Router:
+    route: dict[str, object] = {"targets": ["a/1", "b/2", "c/3"], "strategy": strategy}
+    if weights:
+        route["weights"] = weights
+    t = clock or [0.0]
+    return Router(load_config({"models": {"g": route}}), rng=random.Random(7), clock=lambda: t[0])
+
+
+A, B, C = Target("a", "1"), Target("b", "2"), Target("c", "3")
+
+
+def test_plain_model_ids() -> None:
+    r = router("fallback")
+    assert r.plan("openrouter/meta-llama/llama-3") == (Target("openrouter", "meta-llama/llama-3"),)
+    for bad in ("gpt-4o", "/x", "x/"):
+        with pytest.raises(ConfigError, match="provider/model"):
+            r.plan(bad)
+
+
+def test_fallback_keeps_the_configured_order() -> None:
+    assert router("fallback").plan("g") == (A, B, C)
+
+
+def test_weighted_draws_the_first_target_by_weight() -> None:
+    r = router("weighted", weights=[8, 1, 1])
+    firsts = Counter(r.plan("g")[0] for _ in range(2000))
+    assert firsts[A] > 1400 and firsts[B] > 100 and firsts[C] > 100
+    assert all(len(set(r.plan("g"))) == 3 for _ in range(10))
+
+
+def test_least_busy_prefers_fewest_in_flight() -> None:
+    r = router("least-busy")
+    r.started(A)
+    r.started(A)
+    r.started(B)
+    assert r.plan("g") == (C, B, A)
+    r.finished(A, ok=True)
+    r.finished(A, ok=True)
+    assert r.plan("g") == (A, C, B)
+
+
+def test_latency_prefers_the_fastest_and_measures_the_unknown_first() -> None:
+    r = router("latency")
+    for target, latency in ((A, 0.9), (B, 0.1)):
+        r.started(target)
+        r.finished(target, ok=True, latency=latency)
+    assert r.plan("g") == (C, B, A)  # C has never been measured
+    r.started(C)
+    r.finished(C, ok=True, latency=0.5, ttft=0.2)
+    assert r.plan("g") == (B, C, A)
+    for _ in range(10):  # B gets slow: the moving average follows
+        r.started(B)
+        r.finished(B, ok=True, latency=2.0)
+    assert r.plan("g") == (C, A, B)
+
+
+def test_failed_targets_cool_down_then_return() -> None:
+    clock = [0.0]
+    r = router("fallback", clock=clock)
+    r.started(A)
+    r.finished(A, ok=False)
+    assert r.plan("g") == (B, C, A)
+    clock[0] = 10
+    assert r.plan("g") == (A, B, C)
