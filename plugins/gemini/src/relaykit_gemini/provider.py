@@ -1,0 +1,175 @@
+"""The Gemini API provider: ``generateContent``, ``streamGenerateContent`` and ``models``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from relaykit import (
+    AuthenticationError,
+    ChatRequest,
+    ChatResponse,
+    ConfigError,
+    ContextLengthError,
+    ModelInfo,
+    ModelPrice,
+    ProviderSettings,
+    RelayError,
+)
+from relaykit.events import StreamEvent
+from relaykit.http_errors import error_from_http
+
+from . import wire
+from .prices import known_model
+from .stream_decoder import GeminiStreamDecoder
+
+if TYPE_CHECKING:
+    import httpx
+
+# The listing asks for the largest page Google serves, so one request usually does.
+_PAGE_SIZE = 1000
+
+
+class GeminiProvider:
+    """Speaks the Gemini API at ``base_url`` (no version: ``https://generativelanguage.googleapis.com``).
+
+    Options (``[providers.gemini]``): ``api_version`` (default ``v1beta``),
+    ``include_thoughts`` (ask for thought summaries, which arrive as
+    reasoning) and ``thinking_budget`` (tokens; ``0`` turns thinking off on
+    models that allow it). Anything else Gemini accepts (``safetySettings``,
+    ``cachedContent``, more ``generationConfig`` keys) goes in ``extra``.
+    """
+
+    type: ClassVar[str] = "gemini"
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
+    api_key_env: ClassVar[str | None] = "GEMINI_API_KEY"
+    base_url_env: ClassVar[str | None] = "GOOGLE_GEMINI_BASE_URL"
+    requires_api_key: ClassVar[bool] = True
+    options: ClassVar[tuple[str, ...]] = ("api_version", "include_thoughts", "thinking_budget")
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+        self._name = settings.name
+        opts = settings.options
+        version = str(opts.get("api_version") or "v1beta")
+        self._root = f"{settings.base_url}/{version}"
+        headers = {"content-type": "application/json", **settings.headers}
+        if settings.api_key:
+            headers["x-goog-api-key"] = settings.api_key.reveal()
+        self._headers = headers
+        self._thinking = _thinking_config(opts, settings.name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+
+    def _url(self, model: str, method: str) -> str:
+        # "gemini-2.5-flash" lives under models/; "tunedModels/x" names its own collection.
+        resource = model if "/" in model else f"models/{model}"
+        return f"{self._root}/{resource}:{method}"
+
+    def _body(self, request: ChatRequest) -> bytes:
+        body = wire.request_body(request, thinking=self._thinking)
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One ``generateContent`` call."""
+        url = self._url(request.model, "generateContent")
+        r = await self._http.post(url, content=self._body(request), headers=self._headers)
+        if r.status_code >= 400:
+            raise self._error(r.status_code, r.headers, r.content, request.model)
+        return wire.response(json.loads(r.content))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
+        url = self._url(request.model, "streamGenerateContent") + "?alt=sse"
+        body = self._body(request)
+        async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise self._error(r.status_code, r.headers, r.content, request.model)
+            decoder = GeminiStreamDecoder(provider=self._name, model=request.model)
+            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector. (httpx
+            # types it as a plain AsyncIterator, which has no aclose.)
+            async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
+                async for raw in chunks:
+                    for event in decoder.feed(raw):
+                        yield event
+            # Raises StreamError when the connection closed before the finish reason.
+            for event in decoder.close():
+                yield event
+
+    async def list_models(self) -> list[ModelInfo]:
+        """``GET models``, every page, keeping the models that can chat (``generateContent``)."""
+        out: list[ModelInfo] = []
+        params: dict[str, Any] = {"pageSize": _PAGE_SIZE}
+        while True:
+            r = await self._http.get(f"{self._root}/models", params=params, headers=self._headers)
+            if r.status_code >= 400:
+                raise self._error(r.status_code, r.headers, r.content, None)
+            data = json.loads(r.content)
+            for m in data.get("models") or ():
+                if "generateContent" not in (
+                    m.get("supportedGenerationMethods") or ("generateContent",)
+                ):
+                    continue  # embedding, image and video models answer other methods
+                model_id = str(m.get("name", "")).removeprefix("models/")
+                window, price = known_model(model_id)
+                out.append(
+                    ModelInfo(
+                        id=model_id,
+                        provider=self._name,
+                        context_window=m.get("inputTokenLimit") or window,
+                        max_output_tokens=m.get("outputTokenLimit"),
+                        price=price,
+                        owned_by="google",
+                    )
+                )
+            token = data.get("nextPageToken")
+            if not token:
+                return out
+            params = {"pageSize": _PAGE_SIZE, "pageToken": token}
+
+    def price(self, model: str) -> ModelPrice | None:
+        """The list price of ``model`` if this plugin knows it."""
+        return known_model(model.removeprefix("models/"))[1]
+
+    def _error(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str | None
+    ) -> RelayError:
+        err = error_from_http(status, headers, body, provider=self._name, model=model)
+        text = body.decode("utf-8", "replace")
+        kw: dict[str, Any] = {
+            "provider": self._name,
+            "model": model,
+            "status": status,
+            "provider_message": err.provider_message,
+        }
+        # Google answers a wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+        if status == 400 and "API_KEY_INVALID" in text:
+            return AuthenticationError(err.message, **kw)
+        # "The input token count (N) exceeds the maximum number of tokens allowed (M)."
+        lowered = err.message.lower()
+        if status == 400 and "token count" in lowered and "exceeds" in lowered:
+            return ContextLengthError(err.message, **kw)
+        return err
+
+
+def _thinking_config(opts: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    config: dict[str, Any] = {}
+    include = opts.get("include_thoughts")
+    if include is not None:
+        if not isinstance(include, bool):
+            raise ConfigError(f"providers.{name}.include_thoughts must be true or false")
+        config["includeThoughts"] = include
+    budget = opts.get("thinking_budget")
+    if budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            raise ConfigError(
+                f"providers.{name}.thinking_budget must be an integer (tokens; -1 = dynamic)"
+            )
+        config["thinkingBudget"] = budget
+    return config or None

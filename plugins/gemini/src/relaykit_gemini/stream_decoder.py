@@ -1,0 +1,145 @@
+"""Decode ``streamGenerateContent?alt=sse`` bytes into relaykit stream events.
+
+Gemini streams server-sent events whose ``data`` is a whole
+``GenerateContentResponse`` (Google ends lines with CRLF: ``data: {...}\\r\\n\\r\\n``).
+There is no ``[DONE]``: the chunk carrying ``finishReason`` is the last one,
+so a stream that ends without one was cut off. Function calls arrive whole,
+never split across chunks. An error after the stream started arrives as
+``data: {"error": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from relaykit import SSEDecoder, StreamError, Usage
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from relaykit.http_errors import parse_error_body
+
+from . import wire
+
+
+class GeminiStreamDecoder:
+    """Incremental decoder: :meth:`feed` bytes as they arrive, then :meth:`close`.
+
+    Raises :class:`relaykit.StreamError` for an error chunk, an undecodable
+    chunk, or (from :meth:`close`) a stream that ended before its finish reason.
+    """
+
+    def __init__(self, *, provider: str, model: str | None) -> None:
+        self._sse = SSEDecoder()
+        self._provider = provider
+        self._model = model
+        self._started = False
+        self._calls = 0
+        self._signature_sent = False
+        self._finished = False
+        self._usage = Usage()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the terminal chunk (one with a finish reason) has arrived."""
+        return self._finished
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        """Decode ``data``; return the events of the chunks it completes."""
+        events: list[StreamEvent] = []
+        for sse in self._sse.feed(data):
+            events.extend(self._chunk(sse.data))
+        return events
+
+    def close(self) -> list[StreamEvent]:
+        """The input has ended: decode what is left, and check the stream was whole."""
+        events: list[StreamEvent] = []
+        for sse in self._sse.flush():
+            events.extend(self._chunk(sse.data))
+        if not self._finished:
+            raise StreamError(
+                "the stream ended before Gemini sent a finish reason",
+                provider=self._provider,
+                model=self._model,
+            )
+        return events
+
+    def _chunk(self, data: str) -> list[StreamEvent]:
+        if not data.strip():
+            return []
+        try:
+            chunk: Any = json.loads(data)
+        except ValueError:
+            raise self._error(
+                f"Gemini sent a stream chunk that is not JSON: {data[:200]!r}"
+            ) from None
+        if not isinstance(chunk, dict):
+            raise self._error(f"Gemini sent a stream chunk that is not an object: {data[:200]!r}")
+        if "error" in chunk:
+            message, _, _ = parse_error_body(data)
+            err = chunk["error"]
+            code = err.get("code") if isinstance(err, dict) else None
+            raise StreamError(
+                message or "error event in the stream",
+                provider=self._provider,
+                model=self._model,
+                status=code if isinstance(code, int) else None,
+                provider_message=message,
+            )
+        return self._events(chunk)
+
+    def _events(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            events.append(StreamStart(chunk.get("responseId"), chunk.get("modelVersion")))
+        candidates = chunk.get("candidates") or []
+        candidate: dict[str, Any] = candidates[0] if candidates else {}
+        for part in (candidate.get("content") or {}).get("parts") or ():
+            events.extend(self._part(part))
+        if chunk.get("usageMetadata"):
+            # Every chunk repeats the counts so far; pass on only what changed.
+            usage = wire.usage(chunk["usageMetadata"])
+            if usage != self._usage and (usage.input_tokens or usage.output_tokens):
+                self._usage = usage
+                events.append(UsageUpdate(usage))
+        raw = candidate.get("finishReason")
+        blocked = wire.blocked_reason(chunk)
+        if not self._finished and raw and raw != "FINISH_REASON_UNSPECIFIED":
+            self._finished = True
+            events.append(Finish(wire.finish_reason(raw, has_calls=self._calls > 0), raw))
+        elif not self._finished and blocked and not candidates:
+            self._finished = True
+            events.append(Finish("content_filter", blocked))
+        return events
+
+    def _part(self, part: dict[str, Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        signature = part.get("thoughtSignature")
+        if signature and not self._signature_sent:
+            # One signature per turn (the assembler joins signature fragments,
+            # and two whole signatures joined would be neither).
+            self._signature_sent = True
+            events.append(ReasoningDelta(signature=str(signature)))
+        if "functionCall" in part:
+            call = wire.tool_call(part["functionCall"], self._calls)
+            args = (
+                call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
+            )
+            events.append(ToolCallDelta(self._calls, call.id, call.name, args))
+            self._calls += 1
+        elif part.get("thought"):
+            if part.get("text"):
+                events.append(ReasoningDelta(part["text"]))
+        elif part.get("text"):
+            events.append(TextDelta(part["text"]))
+        return events
+
+    def _error(self, message: str) -> StreamError:
+        return StreamError(message, provider=self._provider, model=self._model)

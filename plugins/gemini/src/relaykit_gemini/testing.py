@@ -1,0 +1,464 @@
+"""A loopback server speaking the Gemini API's wire format, for tests and demos.
+
+Built from Google's public API reference (ai.google.dev/api): ``POST
+/v1beta/models/{model}:generateContent`` returning a
+``GenerateContentResponse``; ``:streamGenerateContent?alt=sse`` returning
+``data: {GenerateContentResponse}\\r\\n\\r\\n`` chunks (CRLF, as Google sends
+them) with ``finishReason`` and the full ``usageMetadata`` on the last one;
+``GET /v1beta/models`` paginated with ``pageSize``/``pageToken``; the key in
+``x-goog-api-key`` (or ``?key=``); and ``{"error": {"code", "message",
+"status", "details"}}`` bodies with ``google.rpc.RetryInfo`` on 429.
+
+It also checks requests the way Gemini does where a provider is easy to get
+wrong: roles, empty parts, named function responses, as many function
+responses as the turn before made calls, and JSON output settings.
+
+Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
+conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
+``cachedContentTokenCount`` beside it; ``output_tokens`` (reasoning included)
+is split into ``candidatesTokenCount`` and ``thoughtsTokenCount``; reasoning
+text becomes a ``thought: true`` part, followed by a ``thoughtSignature``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import anyio
+from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.script import Reply, count_tokens
+from relaykit.testing.vendor_mock import VendorMock
+
+#: (name, input token limit, output token limit, generation methods)
+MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    (
+        "gemini-2.5-flash",
+        1_048_576,
+        65_536,
+        ("generateContent", "countTokens", "createCachedContent"),
+    ),
+    (
+        "gemini-2.5-pro",
+        1_048_576,
+        65_536,
+        ("generateContent", "countTokens", "createCachedContent"),
+    ),
+    (
+        "gemini-2.5-flash-lite",
+        1_048_576,
+        65_536,
+        ("generateContent", "countTokens", "createCachedContent"),
+    ),
+    ("gemini-2.0-flash", 1_048_576, 8_192, ("generateContent", "countTokens")),
+    ("text-embedding-004", 2_048, 1, ("embedContent",)),
+)
+
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "content_filter": "SAFETY"}
+_PART_FIELDS = (
+    "text",
+    "inlineData",
+    "fileData",
+    "functionCall",
+    "functionResponse",
+    "executableCode",
+    "codeExecutionResult",
+)
+_REQUEST_FIELDS = (
+    "contents",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "generationConfig",
+    "safetySettings",
+    "cachedContent",
+)
+_QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+_METHOD = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)")
+
+
+class GeminiMock(VendorMock):
+    """The Gemini API at ``base_url`` (``http://127.0.0.1:PORT``, no version).
+
+    ``call_ids=True`` makes function calls carry an ``id``, as newer Gemini
+    models do; by default they have none, as most responses today.
+    ``page_size`` caps the model listing's pages, to exercise pagination.
+    """
+
+    base_path = ""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        models: Sequence[tuple[str, int, int, tuple[str, ...]]] = MODELS,
+        *,
+        call_ids: bool = False,
+        page_size: int = 1000,
+    ) -> None:
+        super().__init__(api_key)
+        self.models = tuple(models)
+        self.call_ids = call_ids
+        self.page_size = page_size
+        self._n = 0
+
+    async def route(self, request: Request) -> Response:
+        """Check the key as Google does, then dispatch by path."""
+        if self.api_key is not None:
+            key = request.headers.get("x-goog-api-key") or request.query.get("key")
+            if not key:
+                return _error(
+                    403,
+                    "Method doesn't allow unregistered callers (callers without established "
+                    "identity). Please use API Key or other form of API consumer identity to call "
+                    "this API.",
+                )
+            if key != self.api_key:
+                return _error(
+                    400,
+                    "API key not valid. Please pass a valid API key.",
+                    details=[
+                        {
+                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": "API_KEY_INVALID",
+                            "domain": "googleapis.com",
+                            "metadata": {"service": "generativelanguage.googleapis.com"},
+                        }
+                    ],
+                )
+        if request.method == "GET" and request.path == "/v1beta/models":
+            return self._list(request.query)
+        method = _METHOD.fullmatch(request.path)
+        if request.method == "POST" and method:
+            return await self._generate(method.group(1), method.group(2), request)
+        return _error(404, f"Requested entity was not found: {request.method} {request.path}")
+
+    # -- models ----------------------------------------------------------------
+
+    def _list(self, query: Mapping[str, str]) -> Response:
+        try:
+            size = min(int(query.get("pageSize") or 50), self.page_size)
+            start = (
+                int(base64.urlsafe_b64decode(query["pageToken"]).decode())
+                if query.get("pageToken")
+                else 0
+            )
+        except (ValueError, binascii.Error):
+            return _error(400, "Invalid page token or page size.")
+        page = self.models[start : start + size]
+        data: dict[str, Any] = {"models": [_model(*m) for m in page]}
+        if start + size < len(self.models):
+            data["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return Response.json(data)
+
+    # -- generation ------------------------------------------------------------
+
+    async def _generate(self, model: str, method: str, request: Request) -> Response:
+        if not any(m[0] == model and "generateContent" in m[3] for m in self.models):
+            return _error(
+                404,
+                f"models/{model} is not found for API version v1beta, or is not supported for "
+                "generateContent. Call ListModels to see the list of available models and their "
+                "supported methods.",
+            )
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        problem = validate(body)
+        if problem:
+            return _error(400, problem)
+        contents = body.get("contents") or []
+        prompt = " ".join(_texts(c) for c in contents)
+        last_user = next(
+            (_texts(c) for c in reversed(contents) if c.get("role") == "user" and _texts(c)), ""
+        )
+        reply = self.script.next(self.default_reply(last_user))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _scripted_error(reply)
+        self._n += 1
+        turn = _Turn(self, reply, model, prompt)
+        if method == "generateContent":
+            return Response.json(turn.whole(), headers=dict(reply.headers))
+        if request.query.get("alt") != "sse":
+            # Without alt=sse Google streams one JSON array of responses.
+            return Response.json([c for c in turn.chunks() if isinstance(c, dict)])
+        return Response(
+            200,
+            {"content-type": "text/event-stream", **reply.headers},
+            _sse(turn.chunks()),
+        )
+
+
+class _Turn:
+    """One scripted reply rendered as Gemini parts, usage and finish reason."""
+
+    def __init__(self, mock: GeminiMock, reply: Reply, model: str, prompt: str) -> None:
+        self.reply = reply
+        self.model = model
+        self.rid = f"mockResp{mock._n:06d}"
+        inp, out = mock.usage_of(reply, prompt)
+        thoughts = reply.reasoning_tokens
+        if not thoughts and reply.output_tokens is None:
+            thoughts = count_tokens(reply.reasoning)
+        thoughts = min(thoughts, out)
+        self.prompt_tokens = inp
+        self.usage: dict[str, Any] = {
+            "promptTokenCount": inp,
+            "candidatesTokenCount": out - thoughts,
+            "totalTokenCount": inp + out,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": inp}],
+        }
+        if thoughts:
+            self.usage["thoughtsTokenCount"] = thoughts
+        if reply.cached_input_tokens:
+            self.usage["cachedContentTokenCount"] = reply.cached_input_tokens
+            self.usage["cacheTokensDetails"] = [
+                {"modality": "TEXT", "tokenCount": reply.cached_input_tokens}
+            ]
+        self.calls = [
+            {"functionCall": {"name": name, "args": dict(args)}} for name, args in reply.tool_calls
+        ]
+        if mock.call_ids:
+            for i, call in enumerate(self.calls):
+                call["functionCall"]["id"] = f"fc-{mock._n}-{i}"
+        self.signature = (
+            base64.b64encode(f"mock-thought-signature-{mock._n}".encode()).decode()
+            if reply.reasoning
+            else None
+        )
+
+    def _response(self, parts: list[dict[str, Any]], *, last: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if last:
+            candidate["finishReason"] = _FINISH[self.reply.finish_reason]
+        usage = (
+            self.usage
+            if last
+            else {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens}
+        )
+        return {
+            "candidates": [candidate],
+            "usageMetadata": usage,
+            "modelVersion": self.model,
+            "responseId": self.rid,
+        }
+
+    def _sign(self, parts: list[dict[str, Any]]) -> None:
+        # Where Gemini puts it: the first function call, else the turn's last part.
+        if self.signature is None:
+            return
+        target = next((p for p in parts if "functionCall" in p), None)
+        if target is None:
+            parts.append({"text": "", "thoughtSignature": self.signature})
+        else:
+            target["thoughtSignature"] = self.signature
+
+    def whole(self) -> dict[str, Any]:
+        """The non-streamed response."""
+        parts: list[dict[str, Any]] = []
+        if self.reply.reasoning:
+            parts.append({"text": self.reply.reasoning, "thought": True})
+        if self.reply.text:
+            parts.append({"text": self.reply.text})
+        parts.extend(self.calls)
+        self._sign(parts)
+        return self._response(parts or [{"text": ""}], last=True)
+
+    def chunks(self) -> Iterator[dict[str, Any] | Pause | Drop]:
+        """The streamed responses, with pauses and faults as scripted."""
+        reply = self.reply
+        pending: list[dict[str, Any]] | None = None  # held back: the last one carries the finish
+        if reply.reasoning:
+            pending = [{"text": reply.reasoning, "thought": True}]
+        for piece in reply.chunks():
+            if pending is not None:
+                yield self._response(pending, last=False)
+            if reply.chunk_delay:
+                yield Pause(reply.chunk_delay)
+            pending = [{"text": piece}]
+        if reply.stream_fault:
+            if pending is not None:
+                yield self._response(pending, last=False)
+            if reply.stream_fault == "drop":
+                yield Drop()
+                return
+            yield {
+                "error": {
+                    "code": 500,
+                    "message": reply.error or "An internal error has occurred.",
+                    "status": "INTERNAL",
+                }
+            }
+            return
+        if self.calls:
+            if pending is not None:
+                yield self._response(pending, last=False)
+            pending = [dict(c) for c in self.calls]
+        final = pending if pending is not None else [{"text": ""}]
+        self._sign(final)
+        yield self._response(final, last=True)
+
+
+def _sse(chunks: Iterator[dict[str, Any] | Pause | Drop]) -> Iterator[bytes | Pause | Drop]:
+    for chunk in chunks:
+        if isinstance(chunk, Pause | Drop):
+            yield chunk
+        else:
+            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\r\n\r\n"
+
+
+def _model(name: str, inp: int, out: int, methods: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "name": f"models/{name}",
+        "version": "001",
+        "displayName": name.replace("-", " ").title(),
+        "description": f"Mock of {name}",
+        "inputTokenLimit": inp,
+        "outputTokenLimit": out,
+        "supportedGenerationMethods": list(methods),
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+    }
+
+
+def _texts(content: Mapping[str, Any]) -> str:
+    return " ".join(
+        p["text"]
+        for p in content.get("parts") or ()
+        if isinstance(p, dict) and p.get("text") and not p.get("thought")
+    )
+
+
+def validate(body: Any) -> str | None:
+    """Gemini's message for what is wrong with a ``generateContent`` body, or ``None``."""
+    if not isinstance(body, dict):
+        return "Invalid JSON payload received. Expected an object."
+    for key in body:
+        if key not in _REQUEST_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+    contents = body.get("contents")
+    if not contents or not isinstance(contents, list):
+        return "* GenerateContentRequest.contents: contents is not specified"
+    expected_responses = 0
+    for i, content in enumerate(contents):
+        where = f"GenerateContentRequest.contents[{i}]"
+        if content.get("role") not in ("user", "model"):
+            return "Please use a valid role: user, model."
+        parts = content.get("parts")
+        if not parts:
+            return f"* {where}.parts: contents.parts must not be empty."
+        responses = 0
+        for j, part in enumerate(parts):
+            problem = _part_problem(part, f"{where}.parts[{j}]")
+            if problem:
+                return problem
+            responses += "functionResponse" in part
+        if expected_responses and responses != expected_responses:
+            return (
+                "Please ensure that the number of function response parts is equal to the number "
+                "of function call parts of the function call turn."
+            )
+        expected_responses = (
+            sum("functionCall" in p for p in parts) if content["role"] == "model" else 0
+        )
+    config = body.get("generationConfig") or {}
+    if "responseJsonSchema" in config and config.get("responseMimeType") != "application/json":
+        return (
+            "* GenerateContentRequest.generation_config.response_mime_type: "
+            "response_mime_type must be application/json when a response schema is set."
+        )
+    return None
+
+
+def _part_problem(part: Any, where: str) -> str | None:
+    if not isinstance(part, dict):
+        return f"* {where}: a part must be an object"
+    present = [f for f in _PART_FIELDS if f in part]
+    if len(present) != 1:
+        return f"* {where}.data: required oneof field 'data' must have one initialized field"
+    if "inlineData" in part:
+        blob = part["inlineData"]
+        if not blob.get("mimeType"):
+            return f"* {where}.inline_data.mime_type: mime_type is required"
+        try:
+            base64.b64decode(blob.get("data") or "", validate=True)
+        except binascii.Error:
+            return (
+                f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
+            )
+    if "functionCall" in part and not part["functionCall"].get("name"):
+        return f"* {where}.function_call.name: Name cannot be empty."
+    if "functionResponse" in part:
+        fr = part["functionResponse"]
+        if not fr.get("name"):
+            return f"* {where}.function_response.name: Name cannot be empty."
+        if not isinstance(fr.get("response"), dict):
+            return (
+                f"Invalid value at '{where}.function_response.response' "
+                "(type.googleapis.com/google.protobuf.Struct)"
+            )
+    return None
+
+
+def _scripted_error(reply: Reply) -> Response:
+    details: list[dict[str, Any]] = []
+    if reply.status == 429:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": _QUOTA_METRIC,
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                    }
+                ],
+            }
+        )
+        if reply.retry_after is not None:
+            details.append(
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{reply.retry_after:g}s",
+                }
+            )
+    return _error(reply.status, reply.error, details=details, headers=dict(reply.headers))
+
+
+def _error(
+    status: int,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    err: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATUS.get(status, "UNKNOWN"),
+    }
+    if details:
+        err["details"] = details
+    return Response.json({"error": err}, status, headers)
+
+
+__all__ = ["MODELS", "GeminiMock", "validate"]

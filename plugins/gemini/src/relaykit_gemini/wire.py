@@ -1,0 +1,334 @@
+"""Translate between relaykit values and the Gemini ``generateContent`` wire format.
+
+Request side: relaykit messages become ``contents`` (roles ``user`` and
+``model``), the system prompt ``systemInstruction``, tools
+``functionDeclarations`` and sampling parameters ``generationConfig``.
+Response side: ``GenerateContentResponse`` objects become a
+:class:`~relaykit.ChatResponse` (or, chunk by chunk, stream events: see
+:mod:`relaykit_gemini.stream_decoder`).
+
+Gemini pairs a ``functionResponse`` with its call by function *name* (and by
+``id`` when the model sent one); relaykit pairs tool results by call id, so
+the name is looked up in the assistant turns before the result. When Gemini
+sends no call id, one is made up from the call's position in the response
+(``gemini-call-0``, ...), so the same reply always gets the same ids; made-up
+ids are never sent back to Gemini.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import (
+    ChatRequest,
+    ChatResponse,
+    InvalidRequestError,
+    Message,
+    Tool,
+    ToolChoice,
+    Usage,
+)
+from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.response import FinishReason
+
+#: Gemini's finish reasons that relaykit names; the rest are ``other``.
+FINISH_REASONS: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+
+#: Prefix of the call ids made up when Gemini sends none.
+SYNTHETIC_ID_PREFIX = "gemini-call-"
+
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
+
+
+# -- request -------------------------------------------------------------------
+
+
+def request_body(
+    request: ChatRequest, *, thinking: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON body of ``models/{model}:generateContent`` for ``request``."""
+    body: dict[str, Any] = {"contents": contents(request.messages)}
+    system = request.system
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    if request.tools:
+        body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+    if request.tool_choice is not None:
+        body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
+    config = _generation_config(request, thinking)
+    if config:
+        body["generationConfig"] = config
+    if request.extra:
+        merge_extra(body, request.extra)
+    return body
+
+
+def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge ``extra`` into ``body``, one level deep.
+
+    So ``extra={"generationConfig": {"topK": 40}}`` adds to the generation
+    config relaykit built instead of replacing it.
+    """
+    for key, value in extra.items():
+        current = body.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            current.update(value)
+        else:
+            body[key] = value
+
+
+def _generation_config(request: ChatRequest, thinking: Mapping[str, Any] | None) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if request.max_tokens is not None:
+        config["maxOutputTokens"] = request.max_tokens
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    if request.seed is not None:
+        config["seed"] = request.seed
+    rf = request.response_format
+    if rf is not None and rf.type != "text":
+        config["responseMimeType"] = "application/json"
+        if rf.type == "json_schema":
+            # responseJsonSchema takes standard JSON Schema; the older
+            # responseSchema takes only an OpenAPI subset (no additionalProperties).
+            config["responseJsonSchema"] = rf.schema or {}
+    if thinking:
+        config["thinkingConfig"] = dict(thinking)
+    return config
+
+
+def _declaration(tool: Tool) -> dict[str, Any]:
+    decl: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        decl["description"] = tool.description
+    decl["parametersJsonSchema"] = tool.parameters
+    return decl
+
+
+def _calling_config(choice: ToolChoice) -> dict[str, Any]:
+    config: dict[str, Any] = {"mode": _TOOL_MODES[choice.mode]}
+    if choice.mode == "tool" and choice.name:
+        config["allowedFunctionNames"] = [choice.name]
+    return config
+
+
+def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The ``contents`` list for ``messages`` (system messages go elsewhere).
+
+    Consecutive turns with the same Gemini role are merged into one content:
+    Gemini wants the results of parallel calls together in one turn.
+    """
+    out: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}  # call id -> function name, as seen so far
+    for i, m in enumerate(messages):
+        if m.role == "system":
+            continue
+        for call in m.tool_calls:
+            call_names[call.id] = call.name
+        parts = _parts(m, call_names, f"messages[{i}]")
+        if not parts:
+            continue
+        role = "model" if m.role == "assistant" else "user"
+        if out and out[-1]["role"] == role:
+            out[-1]["parts"].extend(parts)
+        else:
+            out.append({"role": role, "parts": parts})
+    return out
+
+
+def _parts(m: Message, call_names: Mapping[str, str], where: str) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    signature: str | None = None
+    for p in m.content:
+        if isinstance(p, TextPart):
+            if p.text:  # Gemini rejects empty text parts in requests
+                parts.append({"text": p.text})
+        elif isinstance(p, ImagePart):
+            parts.append(_image(p))
+        elif isinstance(p, ToolCall):
+            parts.append({"functionCall": _function_call(p)})
+        elif isinstance(p, ToolResultPart):
+            parts.append({"functionResponse": _function_response(p, call_names, where)})
+        elif isinstance(p, ReasoningPart) and p.signature and signature is None:
+            # Thought text is not sent back; the signature is, so the model can
+            # pick up its reasoning where it left off (Gemini 3 requires it on calls).
+            signature = p.signature
+    if signature is not None:
+        _attach_signature(parts, signature)
+    return parts
+
+
+def _attach_signature(parts: list[dict[str, Any]], signature: str) -> None:
+    # Gemini puts the signature on the first function call of a turn, or on the
+    # last part of a turn without calls; put it back where it came from.
+    target = next((p for p in parts if "functionCall" in p), None)
+    if target is None:
+        target = next((p for p in reversed(parts) if "text" in p), None)
+    if target is not None:
+        target["thoughtSignature"] = signature
+
+
+def _image(p: ImagePart) -> dict[str, Any]:
+    if p.data is not None:
+        return {"inlineData": {"mimeType": p.media_type, "data": base64.b64encode(p.data).decode()}}
+    assert p.url is not None
+    if p.url.startswith("data:"):
+        head, _, data = p.url.partition(",")
+        mime = head[len("data:") :].split(";")[0] or p.media_type or "application/octet-stream"
+        if ";base64" not in head:
+            raise InvalidRequestError(
+                "Gemini needs data: URLs base64-encoded", param="content.image.url"
+            )
+        return {"inlineData": {"mimeType": mime, "data": data}}
+    file_data: dict[str, Any] = {"fileUri": p.url}
+    guessed = p.media_type or mimetypes.guess_type(p.url)[0]
+    if guessed:
+        file_data["mimeType"] = guessed
+    return {"fileData": file_data}
+
+
+def _function_call(call: ToolCall) -> dict[str, Any]:
+    args: Any = call.arguments
+    if call.raw_arguments is not None and not call.arguments:
+        # Arguments the model produced as broken JSON: send what it said, as text.
+        args = {"raw_arguments": call.raw_arguments}
+    fc: dict[str, Any] = {"name": call.name, "args": args}
+    if not call.id.startswith(SYNTHETIC_ID_PREFIX):
+        fc["id"] = call.id
+    return fc
+
+
+def _function_response(
+    p: ToolResultPart, call_names: Mapping[str, str], where: str
+) -> dict[str, Any]:
+    name = call_names.get(p.tool_call_id)
+    if name is None:
+        raise InvalidRequestError(
+            f"{where}: the tool result for {p.tool_call_id!r} answers no earlier tool call; "
+            "Gemini needs the function's name, so keep the assistant turn with that call "
+            "in the messages",
+            param=f"{where}.tool_call_id",
+        )
+    fr: dict[str, Any] = {"name": name, "response": _result_object(p)}
+    if not p.tool_call_id.startswith(SYNTHETIC_ID_PREFIX):
+        fr["id"] = p.tool_call_id
+    return fr
+
+
+def _result_object(p: ToolResultPart) -> dict[str, Any]:
+    # `response` must be a JSON object. A result that already is one goes as is;
+    # anything else is wrapped under "output" ("error" for failures), the keys
+    # Google's own SDKs use.
+    try:
+        value: Any = json.loads(p.content)
+    except ValueError:
+        value = p.content
+    if p.is_error:
+        return {"error": value}
+    return value if isinstance(value, dict) else {"output": value}
+
+
+# -- response ------------------------------------------------------------------
+
+
+def finish_reason(raw: str | None, *, has_calls: bool) -> FinishReason:
+    """relaykit's finish reason for Gemini's ``raw`` one.
+
+    Gemini ends a turn that calls functions with ``STOP``; relaykit says ``tool_calls``.
+    """
+    reason = FINISH_REASONS.get(raw or "", "other")
+    if has_calls and reason == "stop":
+        return "tool_calls"
+    return reason
+
+
+def usage(meta: Mapping[str, Any] | None) -> Usage:
+    """Normalise ``usageMetadata``.
+
+    ``promptTokenCount`` already includes ``cachedContentTokenCount``; thinking
+    tokens (``thoughtsTokenCount``) are billed as output but reported apart from
+    ``candidatesTokenCount``, so they are added to output here. Tokens of
+    tool-use prompts (search grounding, code execution) count as input.
+    """
+    if not meta:
+        return Usage()
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    return Usage(
+        input_tokens=int(meta.get("promptTokenCount") or 0)
+        + int(meta.get("toolUsePromptTokenCount") or 0),
+        output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+        cached_input_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+    )
+
+
+def tool_call(fc: Mapping[str, Any], index: int) -> ToolCall:
+    """A :class:`ToolCall` from a ``functionCall`` part, the ``index``-th of its response."""
+    call_id = str(fc.get("id") or f"{SYNTHETIC_ID_PREFIX}{index}")
+    name = str(fc.get("name") or "")
+    args = fc.get("args")
+    if args is None:
+        return ToolCall(id=call_id, name=name)
+    if isinstance(args, dict):
+        return ToolCall(id=call_id, name=name, arguments=args)
+    return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(args))
+
+
+def blocked_reason(data: Mapping[str, Any]) -> str | None:
+    """Why Gemini refused the prompt itself (``promptFeedback.blockReason``), if it did."""
+    feedback = data.get("promptFeedback") or {}
+    reason = feedback.get("blockReason")
+    return str(reason) if reason and reason != "BLOCK_REASON_UNSPECIFIED" else None
+
+
+def response(data: Mapping[str, Any]) -> ChatResponse:
+    """A :class:`ChatResponse` from a non-streamed ``GenerateContentResponse``."""
+    candidates = data.get("candidates") or []
+    candidate: Mapping[str, Any] = candidates[0] if candidates else {}
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ToolCall] = []
+    signature: str | None = None
+    for part in (candidate.get("content") or {}).get("parts") or ():
+        # Only the first signature is kept: relaykit holds one per turn, and
+        # two base64 blobs joined together would be neither.
+        if part.get("thoughtSignature") and signature is None:
+            signature = str(part["thoughtSignature"])
+        if "functionCall" in part:
+            calls.append(tool_call(part["functionCall"], len(calls)))
+        elif part.get("thought"):
+            reasoning.append(part.get("text") or "")
+        elif "text" in part:
+            text.append(part["text"] or "")
+    blocked = blocked_reason(data)
+    if blocked and not candidates:
+        finish: FinishReason = "content_filter"
+    else:
+        finish = finish_reason(candidate.get("finishReason"), has_calls=bool(calls))
+    return ChatResponse(
+        text="".join(text),
+        reasoning="".join(reasoning),
+        reasoning_signature=signature,
+        tool_calls=tuple(calls),
+        finish_reason=finish,
+        usage=usage(data.get("usageMetadata")),
+        model=str(data.get("modelVersion") or ""),
+        id=data.get("responseId"),
+    )

@@ -1,0 +1,33 @@
+"""relaykit-gemini passes the provider contract, with and without Gemini call ids."""
+
+from collections.abc import Iterator
+
+import pytest
+from relaykit.testing import Harness, ProviderContract
+from relaykit_gemini.testing import GeminiMock
+
+KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
+
+
+class TestGemini(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with GeminiMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="gemini/gemini-2.5-flash",
+                providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+            )
+
+
+class TestGeminiWithCallIds(ProviderContract):
+    """Newer models send an id with each function call; it must round-trip."""
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with GeminiMock(api_key=KEY, call_ids=True) as mock:
+            yield Harness(
+                mock=mock,
+                model="gemini/gemini-2.5-pro",
+                providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+            )

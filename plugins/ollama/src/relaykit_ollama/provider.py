@@ -1,0 +1,144 @@
+"""The Ollama provider: native ``/api/chat`` (NDJSON streaming) and ``/api/tags``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from relaykit import ChatRequest, ChatResponse, ConfigError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit.events import StreamEvent
+from relaykit.http_errors import error_from_http
+
+from . import wire
+from .host import base_url_from_host
+from .stream_decoder import OllamaStreamDecoder
+
+if TYPE_CHECKING:
+    import httpx
+
+#: What a local model costs per token. Zero rather than unknown, so ``cost`` says
+#: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
+LOCAL_PRICE = ModelPrice(Decimal(0), Decimal(0), Decimal(0))
+
+_THINK_LEVELS = ("low", "medium", "high")
+
+
+class OllamaProvider:
+    """Speaks Ollama's native API at ``base_url`` (``OLLAMA_HOST``; ``host:port`` is fine).
+
+    No key is needed; one given (``OLLAMA_API_KEY`` or ``api_key``) is sent as a
+    bearer token, for Ollama behind an authenticating proxy or on ollama.com.
+    Options (``[providers.ollama]``): ``num_ctx`` (context window to load the
+    model with; Ollama's default is small), ``think`` (``true``/``false`` or
+    ``"low"``/``"medium"``/``"high"`` for models that reason) and
+    ``keep_alive`` (how long the model stays loaded, e.g. ``"10m"``).
+
+    Every model is priced at zero (:data:`LOCAL_PRICE`): local inference has no
+    per-token bill, so ``response.cost`` is ``Decimal(0)``.
+    """
+
+    type: ClassVar[str] = "ollama"
+    default_base_url: ClassVar[str] = "http://localhost:11434"
+    api_key_env: ClassVar[str | None] = "OLLAMA_API_KEY"
+    base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
+    requires_api_key: ClassVar[bool] = False
+    options: ClassVar[tuple[str, ...]] = ("num_ctx", "think", "keep_alive")
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+        self._name = settings.name
+        self.base_url = base_url_from_host(settings.base_url)
+        headers = {"content-type": "application/json", **settings.headers}
+        if settings.api_key:
+            headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+        self._headers = headers
+        self._options, self._think, self._keep_alive = _parse_options(
+            settings.options, settings.name
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, base_url={self.base_url!r})"
+
+    def _body(self, request: ChatRequest, stream: bool) -> bytes:
+        body = wire.request_body(
+            request,
+            stream=stream,
+            options=self._options,
+            think=self._think,
+            keep_alive=self._keep_alive,
+        )
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One non-streamed ``/api/chat`` call."""
+        url = f"{self.base_url}/api/chat"
+        r = await self._http.post(url, content=self._body(request, False), headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        return wire.response(json.loads(r.content))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""
+        url = f"{self.base_url}/api/chat"
+        body = self._body(request, True)
+        async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=self._name, model=request.model
+                )
+            decoder = OllamaStreamDecoder(provider=self._name, model=request.model)
+            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector. (httpx
+            # types it as a plain AsyncIterator, which has no aclose.)
+            async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
+                async for raw in chunks:
+                    for event in decoder.feed(raw):
+                        yield event
+            # Raises StreamError when the connection closed before the done object.
+            for event in decoder.close():
+                yield event
+
+    async def list_models(self) -> list[ModelInfo]:
+        """``GET /api/tags``: the models pulled onto this Ollama server."""
+        r = await self._http.get(f"{self.base_url}/api/tags", headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=None
+            )
+        return [
+            ModelInfo(id=str(m.get("model") or m["name"]), provider=self._name, price=LOCAL_PRICE)
+            for m in json.loads(r.content).get("models") or ()
+        ]
+
+    def price(self, model: str) -> ModelPrice | None:
+        """Zero for every model: see :data:`LOCAL_PRICE`."""
+        return LOCAL_PRICE
+
+
+def _parse_options(
+    opts: Mapping[str, Any], name: str
+) -> tuple[dict[str, Any], bool | str | None, str | int | None]:
+    model_options: dict[str, Any] = {}
+    num_ctx = opts.get("num_ctx")
+    if num_ctx is not None:
+        if not isinstance(num_ctx, int) or isinstance(num_ctx, bool) or num_ctx < 1:
+            raise ConfigError(f"providers.{name}.num_ctx must be a positive integer (tokens)")
+        model_options["num_ctx"] = num_ctx
+    think = opts.get("think")
+    if think is not None and not isinstance(think, bool) and think not in _THINK_LEVELS:
+        raise ConfigError(
+            f"providers.{name}.think must be true, false, or one of {', '.join(_THINK_LEVELS)}"
+        )
+    keep_alive = opts.get("keep_alive")
+    if keep_alive is not None and (
+        not isinstance(keep_alive, str | int) or isinstance(keep_alive, bool)
+    ):
+        raise ConfigError(f"providers.{name}.keep_alive must be a duration like '10m' or seconds")
+    return model_options, think, keep_alive

@@ -1,0 +1,107 @@
+"""Decode Ollama's streamed ``/api/chat`` bytes into relaykit stream events.
+
+Ollama streams newline-delimited JSON: one object per line, each with a piece
+of ``message`` (``content``, ``thinking``, whole ``tool_calls``), the last with
+``done: true``, ``done_reason`` and the token counts. A failure after the
+stream started arrives as an ``{"error": "..."}`` line.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from relaykit import StreamError
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+
+from . import wire
+from .ndjson import NDJSONDecoder
+
+
+class OllamaStreamDecoder:
+    """Incremental decoder: :meth:`feed` bytes as they arrive, then :meth:`close`.
+
+    Raises :class:`relaykit.StreamError` for an error line, a line that is not
+    JSON, or (from :meth:`close`) a stream that ended before ``done: true``.
+    """
+
+    def __init__(self, *, provider: str, model: str | None) -> None:
+        self._lines = NDJSONDecoder()
+        self._provider = provider
+        self._model = model
+        self._started = False
+        self._calls = 0
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the final (``done: true``) object has arrived."""
+        return self._done
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        """Decode ``data``; return the events of the lines it completes."""
+        try:
+            objects = self._lines.feed(data)
+        except ValueError as e:
+            raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
+        return [event for obj in objects for event in self._object(obj)]
+
+    def close(self) -> list[StreamEvent]:
+        """The input has ended: decode what is left, and check the stream was whole."""
+        try:
+            objects = self._lines.flush()
+        except ValueError as e:
+            raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
+        events = [event for obj in objects for event in self._object(obj)]
+        if not self._done:
+            raise self._error("the stream ended before Ollama sent its final (done) object")
+        return events
+
+    def _object(self, obj: Any) -> list[StreamEvent]:
+        if not isinstance(obj, dict):
+            raise self._error(f"Ollama sent a stream line that is not an object: {obj!r:.200}")
+        if "error" in obj:
+            error = str(obj["error"])
+            raise StreamError(
+                error or "error line in the stream",
+                provider=self._provider,
+                model=self._model,
+                provider_message=error,
+            )
+        events: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            events.append(StreamStart(None, obj.get("model")))
+        message = obj.get("message") or {}
+        if message.get("thinking"):
+            events.append(ReasoningDelta(message["thinking"]))
+        if message.get("content"):
+            events.append(TextDelta(message["content"]))
+        for raw in message.get("tool_calls") or ():
+            call = wire.tool_call(raw, self._calls)
+            args = (
+                call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
+            )
+            events.append(ToolCallDelta(self._calls, call.id, call.name, args))
+            self._calls += 1
+        if obj.get("done") and not self._done:
+            self._done = True
+            usage = wire.usage(obj)
+            if usage.input_tokens or usage.output_tokens:
+                events.append(UsageUpdate(usage))
+            raw_reason = obj.get("done_reason")
+            events.append(
+                Finish(wire.finish_reason(raw_reason, has_calls=self._calls > 0), raw_reason)
+            )
+        return events
+
+    def _error(self, message: str) -> StreamError:
+        return StreamError(message, provider=self._provider, model=self._model)

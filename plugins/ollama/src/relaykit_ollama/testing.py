@@ -1,0 +1,260 @@
+"""A loopback server speaking Ollama's native API, for tests and demos.
+
+Built from Ollama's API reference (docs/api.md in github.com/ollama/ollama):
+``POST /api/chat`` streams newline-delimited JSON objects (``application/x-ndjson``)
+unless the body says ``"stream": false``, each carrying a piece of ``message``
+(``content``, ``thinking``, whole ``tool_calls`` with object arguments), the
+last with ``done: true``, ``done_reason`` and ``prompt_eval_count`` /
+``eval_count``; ``GET /api/tags`` lists the pulled models; errors are
+``{"error": "..."}`` with the HTTP status, also as a line mid-stream.
+
+It checks requests the way Ollama does where a provider is easy to get wrong:
+a known model, valid roles, base64 images, a ``format`` that is ``"json"`` or a
+schema object, and option types.
+
+Scripted replies (:class:`relaykit.testing.Reply`) map onto Ollama's counts:
+``input_tokens`` is ``prompt_eval_count``, ``output_tokens`` (reasoning
+included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.script import Reply
+from relaykit.testing.vendor_mock import VendorMock
+
+#: (name, family, parameter size)
+MODELS: tuple[tuple[str, str, str], ...] = (
+    ("llama3.2:latest", "llama", "3.2B"),
+    ("qwen3:8b", "qwen3", "8.2B"),
+    ("gpt-oss:20b", "gptoss", "20.9B"),
+    ("llava:7b", "llama", "7B"),
+)
+_ROLES = ("system", "user", "assistant", "tool")
+_DONE_REASON = {"stop": "stop", "length": "length", "tool_calls": "stop", "content_filter": "stop"}
+_NUMBER_OPTIONS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "num_predict",
+    "num_ctx",
+    "seed",
+)
+
+
+class OllamaMock(VendorMock):
+    """An Ollama server at ``base_url`` (``http://127.0.0.1:PORT``).
+
+    ``api_key`` makes it demand a bearer token, as Ollama behind a proxy or
+    ollama.com does. ``call_ids=True`` gives tool calls an ``id``, which newer
+    Ollama versions send; by default they have none.
+    """
+
+    base_path = ""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        models: Sequence[tuple[str, str, str]] = MODELS,
+        *,
+        call_ids: bool = False,
+    ) -> None:
+        super().__init__(api_key)
+        self.models = tuple(models)
+        self.call_ids = call_ids
+        self._n = 0
+
+    async def route(self, request: Request) -> Response:
+        """Check the bearer token (if any), then dispatch by path."""
+        if (
+            self.api_key is not None
+            and request.headers.get("authorization") != f"Bearer {self.api_key}"
+        ):
+            return _error(401, "unauthorized")
+        if request.method == "GET" and request.path == "/api/tags":
+            return Response.json({"models": [_model(*m) for m in self.models]})
+        if request.method in ("GET", "HEAD") and request.path == "/":
+            return Response(
+                200, {"content-type": "text/plain; charset=utf-8"}, b"Ollama is running"
+            )
+        if request.method == "POST" and request.path == "/api/chat":
+            return await self._chat(request)
+        return Response(404, {"content-type": "text/plain"}, b"404 page not found")
+
+    def _known(self, model: str) -> bool:
+        # "llama3.2" means "llama3.2:latest", as in the CLI.
+        full = model if ":" in model else f"{model}:latest"
+        return any(m[0] == full for m in self.models)
+
+    async def _chat(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "invalid character in request body")
+        problem = validate(body)
+        if problem:
+            return _error(400, problem)
+        model = body["model"]
+        if not self._known(model):
+            return _error(404, f"model '{model}' not found")
+        messages = body.get("messages") or []
+        prompt = " ".join(str(m.get("content") or "") for m in messages)
+        last_user = next(
+            (m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), ""
+        )
+        reply = self.script.next(self.default_reply(last_user))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _error(reply.status, reply.error, dict(reply.headers))
+        self._n += 1
+        turn = _Turn(self, reply, model, prompt)
+        if body.get("stream", True):  # Ollama streams by default
+            return Response(
+                200, {"content-type": "application/x-ndjson", **reply.headers}, turn.lines()
+            )
+        return Response.json(turn.whole(), headers=dict(reply.headers))
+
+
+class _Turn:
+    """One scripted reply rendered as Ollama chat objects."""
+
+    def __init__(self, mock: OllamaMock, reply: Reply, model: str, prompt: str) -> None:
+        self.reply = reply
+        self.model = model
+        self.prompt_tokens, self.eval_tokens = mock.usage_of(reply, prompt)
+        self.calls: list[dict[str, Any]] = []
+        for i, (name, args) in enumerate(reply.tool_calls):
+            call: dict[str, Any] = {"function": {"index": i, "name": name, "arguments": dict(args)}}
+            if mock.call_ids:
+                call["id"] = f"call_mock{mock._n}{i}"
+            self.calls.append(call)
+
+    def _object(self, message: dict[str, Any], *, done: bool = False) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "model": self.model,
+            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "message": {"role": "assistant", "content": "", **message},
+            "done": done,
+        }
+        if done:
+            obj.update(
+                done_reason=_DONE_REASON[self.reply.finish_reason],
+                total_duration=512_000_000,
+                load_duration=12_000_000,
+                prompt_eval_count=self.prompt_tokens,
+                prompt_eval_duration=40_000_000,
+                eval_count=self.eval_tokens,
+                eval_duration=450_000_000,
+            )
+        return obj
+
+    def whole(self) -> dict[str, Any]:
+        """The non-streamed response."""
+        message: dict[str, Any] = {"content": self.reply.text}
+        if self.reply.reasoning:
+            message["thinking"] = self.reply.reasoning
+        if self.calls:
+            message["tool_calls"] = self.calls
+        return self._object(message, done=True)
+
+    def lines(self) -> Iterator[bytes | Pause | Drop]:
+        """The streamed response, one JSON object per line, with pauses and faults."""
+        reply = self.reply
+        for i in range(0, len(reply.reasoning), 8):
+            yield _line(self._object({"thinking": reply.reasoning[i : i + 8]}))
+        for piece in reply.chunks():
+            if reply.chunk_delay:
+                yield Pause(reply.chunk_delay)
+            yield _line(self._object({"content": piece}))
+        if reply.stream_fault == "drop":
+            yield Drop()
+            return
+        if reply.stream_fault == "error":
+            yield _line(
+                {"error": reply.error or "an error was encountered while running the model"}
+            )
+            return
+        if self.calls:
+            yield _line(self._object({"tool_calls": self.calls}))
+        yield _line(self._object({}, done=True))
+
+
+def _line(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def _model(name: str, family: str, size: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": "2025-06-01T12:00:00.000000000Z",
+        "size": 2_019_393_189,
+        "digest": hashlib.sha256(name.encode()).hexdigest(),
+        "details": {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": [family],
+            "parameter_size": size,
+            "quantization_level": "Q4_K_M",
+        },
+    }
+
+
+def validate(body: Any) -> str | None:
+    """Ollama's message for what is wrong with a ``/api/chat`` body, or ``None``."""
+    if not isinstance(body, dict):
+        return "invalid request body"
+    if not body.get("model"):
+        return "model is required"
+    for m in body.get("messages") or ():
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            role = m.get("role") if isinstance(m, dict) else None
+            return f"json: invalid role {role!r}"
+        if not isinstance(m.get("content", ""), str):
+            return (
+                "json: cannot unmarshal array into Go struct field "
+                "Message.messages.content of type string"
+            )
+        for image in m.get("images") or ():
+            try:
+                base64.b64decode(image, validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                return "illegal base64 data at input byte 0"
+        for call in m.get("tool_calls") or ():
+            if not isinstance((call.get("function") or {}).get("arguments", {}), dict):
+                return (
+                    "json: cannot unmarshal string into Go struct field ToolCallFunction."
+                    "messages.tool_calls.function.arguments of type map[string]interface {}"
+                )
+    fmt = body.get("format")
+    if fmt is not None and fmt != "json" and fmt != "" and not isinstance(fmt, dict):
+        return f'invalid format: "{fmt}"; expected "json" or a valid JSON Schema'
+    options = body.get("options") or {}
+    for key in _NUMBER_OPTIONS:
+        value = options.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            return f'option "{key}" must be of type number'
+    stop = options.get("stop")
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        return 'option "stop" must be of an array of strings'
+    return None
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response.json({"error": message}, status, headers)
+
+
+__all__ = ["MODELS", "OllamaMock", "validate"]

@@ -1,0 +1,218 @@
+"""Translate between relaykit values and Ollama's ``/api/chat`` wire format.
+
+Ollama's messages are flat: ``content`` is a string, images ride beside it as
+base64 strings, tool-call ``arguments`` are JSON *objects* (not text), and a
+tool result is a ``tool`` message naming the tool in ``tool_name``. Ollama
+gives calls no ids, so ids are made up from each call's position in the
+response (``call_0``, ``call_1``, ...): the same reply always gets the same ids.
+Ids go back with the history (``tool_calls[].id``, ``tool_call_id``) for
+servers that know them; older ones ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Tool, Usage
+from relaykit.messages import ImagePart, ReasoningPart, ToolCall, ToolResultPart
+from relaykit.response import FinishReason
+
+FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
+
+#: Prefix of the call ids made up for Ollama's id-less tool calls.
+SYNTHETIC_ID_PREFIX = "call_"
+
+
+# -- request -------------------------------------------------------------------
+
+
+def request_body(
+    request: ChatRequest,
+    *,
+    stream: bool,
+    options: Mapping[str, Any] | None = None,
+    think: bool | str | None = None,
+    keep_alive: str | int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of ``POST /api/chat`` for ``request``.
+
+    ``options`` holds provider-level model options (``num_ctx``) that the
+    request's own sampling parameters add to.
+    """
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": messages(request.messages),
+        "stream": stream,  # Ollama streams unless told not to
+    }
+    tools = _tools(request)
+    if tools:
+        body["tools"] = tools
+    rf = request.response_format
+    if rf is not None and rf.type == "json_schema":
+        body["format"] = rf.schema or {}
+    elif rf is not None and rf.type == "json_object":
+        body["format"] = "json"
+    opts = dict(options or {})
+    if request.max_tokens is not None:
+        opts["num_predict"] = request.max_tokens
+    if request.temperature is not None:
+        opts["temperature"] = request.temperature
+    if request.top_p is not None:
+        opts["top_p"] = request.top_p
+    if request.stop:
+        opts["stop"] = list(request.stop)
+    if request.seed is not None:
+        opts["seed"] = request.seed
+    if opts:
+        body["options"] = opts
+    if think is not None:
+        body["think"] = think
+    if keep_alive is not None:
+        body["keep_alive"] = keep_alive
+    for key, value in request.extra.items():
+        # One level deep, so extra={"options": {"top_k": 20}} adds to the options.
+        current = body.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            current.update(value)
+        else:
+            body[key] = value
+    return body
+
+
+def _tools(request: ChatRequest) -> list[dict[str, Any]]:
+    # Ollama has no tool_choice. "none" is honoured by not offering the tools and
+    # a named tool by offering only that one; "required" cannot be enforced.
+    choice = request.tool_choice
+    if not request.tools or (choice is not None and choice.mode == "none"):
+        return []
+    tools: Sequence[Tool] = request.tools
+    if choice is not None and choice.mode == "tool":
+        tools = [t for t in request.tools if t.name == choice.name] or request.tools
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]
+
+
+def messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The ``messages`` list for ``messages``: one wire message per tool result."""
+    out: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}  # call id -> tool name, as seen so far
+    for i, m in enumerate(messages):
+        for call in m.tool_calls:
+            call_names[call.id] = call.name
+        results = [p for p in m.content if isinstance(p, ToolResultPart)]
+        for p in results:
+            msg: dict[str, Any] = {
+                "role": "tool",
+                "content": p.content,
+                "tool_call_id": p.tool_call_id,
+            }
+            if p.tool_call_id in call_names:
+                msg["tool_name"] = call_names[p.tool_call_id]
+            out.append(msg)
+        if m.role == "tool" or (results and len(results) == len(m.content)):
+            continue  # nothing left to send but the results
+        out.append(_message(m, f"messages[{i}]"))
+    return out
+
+
+def _message(m: Message, where: str) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": m.role, "content": m.text}
+    images = [_image(p, where) for p in m.content if isinstance(p, ImagePart)]
+    if images:
+        msg["images"] = images
+    thinking = "".join(p.text for p in m.content if isinstance(p, ReasoningPart))
+    if thinking:
+        msg["thinking"] = thinking
+    calls = m.tool_calls
+    if calls:
+        msg["tool_calls"] = [
+            {"id": c.id, "function": {"index": i, "name": c.name, "arguments": _arguments(c)}}
+            for i, c in enumerate(calls)
+        ]
+    return msg
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    if call.raw_arguments is not None and not call.arguments:
+        return {"raw_arguments": call.raw_arguments}  # the model's broken JSON, kept as text
+    return call.arguments
+
+
+def _image(p: ImagePart, where: str) -> str:
+    if p.data is not None:
+        return base64.b64encode(p.data).decode()
+    assert p.url is not None
+    head, comma, data = p.url.partition(",")
+    if p.url.startswith("data:") and comma and head.endswith(";base64"):
+        return data
+    raise InvalidRequestError(
+        f"{where}: Ollama takes images as bytes, not URLs; download the image and pass "
+        "ImagePart(data=..., media_type=...)",
+        param=f"{where}.content.image",
+    )
+
+
+# -- response ------------------------------------------------------------------
+
+
+def finish_reason(raw: str | None, *, has_calls: bool) -> FinishReason:
+    """relaykit's finish reason for Ollama's ``done_reason``.
+
+    Ollama ends a turn that calls tools with ``stop``; relaykit says ``tool_calls``.
+    Old servers send no ``done_reason`` at all, which means a natural stop.
+    """
+    reason = FINISH_REASONS.get(raw or "stop", "other")
+    if has_calls and reason == "stop":
+        return "tool_calls"
+    return reason
+
+
+def usage(data: Mapping[str, Any]) -> Usage:
+    """Token counts from a final (``done``) object.
+
+    ``eval_count`` counts every generated token, thinking included, with no
+    separate count of either, so reasoning tokens stay 0. Ollama reports no
+    cache hits either: ``prompt_eval_count`` can shrink when a prompt prefix is
+    reused from the KV cache.
+    """
+    return Usage(
+        input_tokens=int(data.get("prompt_eval_count") or 0),
+        output_tokens=int(data.get("eval_count") or 0),
+    )
+
+
+def tool_call(call: Mapping[str, Any], index: int) -> ToolCall:
+    """A :class:`ToolCall` from one of ``message.tool_calls``, the ``index``-th of its response."""
+    fn = call.get("function") or {}
+    call_id = str(call.get("id") or f"{SYNTHETIC_ID_PREFIX}{index}")
+    name = str(fn.get("name") or "")
+    args = fn.get("arguments")
+    if isinstance(args, str):  # some proxies pass arguments on as JSON text
+        return ToolCall.from_json_arguments(call_id, name, args)
+    if isinstance(args, dict):
+        return ToolCall(id=call_id, name=name, arguments=args)
+    if args is None:
+        return ToolCall(id=call_id, name=name)
+    return ToolCall(id=call_id, name=name, raw_arguments=json.dumps(args))
+
+
+def response(data: Mapping[str, Any]) -> ChatResponse:
+    """A :class:`ChatResponse` from a non-streamed ``/api/chat`` object."""
+    message = data.get("message") or {}
+    calls = tuple(tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or ()))
+    return ChatResponse(
+        text=message.get("content") or "",
+        reasoning=message.get("thinking") or "",
+        tool_calls=calls,
+        finish_reason=finish_reason(data.get("done_reason"), has_calls=bool(calls)),
+        usage=usage(data),
+        model=str(data.get("model") or ""),
+    )

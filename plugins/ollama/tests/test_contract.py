@@ -1,0 +1,46 @@
+"""relaykit-ollama passes the provider contract, locally and behind a keyed proxy."""
+
+from collections.abc import Iterator
+
+import pytest
+from relaykit.testing import Harness, ProviderContract
+from relaykit_ollama.testing import OllamaMock
+
+# Ollama reports neither cached nor reasoning token counts, and never says how
+# long to wait after a 429 (which only proxies in front of it send).
+FLAGS = {
+    "supports_cached_tokens": False,
+    "supports_reasoning_tokens": False,
+    "supports_retry_after": False,
+}
+
+
+class TestOllama(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OllamaMock() as mock:
+            yield Harness(
+                mock=mock,
+                model="ollama/llama3.2",
+                providers={"ollama": {"base_url": mock.base_url}},
+                **FLAGS,
+            )
+
+
+class TestOllamaBehindAProxy(ProviderContract):
+    """A bearer key (ollama.com, or a proxy), tool call ids, and a host given without scheme."""
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OllamaMock(api_key="ollama-test-key-0123456789", call_ids=True) as mock:
+            yield Harness(
+                mock=mock,
+                model="ollama/qwen3:8b",
+                providers={
+                    "ollama": {
+                        "base_url": mock.base_url.removeprefix("http://"),
+                        "api_key": "ollama-test-key-0123456789",
+                    }
+                },
+                **FLAGS,
+            )
