@@ -253,3 +253,11 @@ def test_response_to_message_continues_the_conversation() -> None:
     m = r.to_message()
     assert m.role == "assistant"
     assert m.content == (ReasoningPart("hmm", "sig"), TextPart("hi"), ToolCall("c", "f"))
+
+
+def test_lazy_exports_match_all() -> None:
+    import relaykit
+
+    assert set(relaykit.__all__) == {*relaykit._EXPORTS, "__version__"}
+    for name in relaykit.__all__:
+        assert getattr(relaykit, name) is not None

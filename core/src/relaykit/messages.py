@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -118,6 +118,10 @@ PART_TYPES: dict[str, type[Part]] = {
 }
 
 
+def _to_parts(parts: Iterable[Part]) -> tuple[Part, ...]:
+    return tuple(parts)
+
+
 def _as_parts(content: str | Sequence[Part]) -> tuple[Part, ...]:
     return (TextPart(content),) if isinstance(content, str) else tuple(content)
 
@@ -127,7 +131,7 @@ class Message:
     """One chat turn: a role and its content parts."""
 
     role: Role
-    content: tuple[Part, ...] = attrs.field(converter=tuple)
+    content: tuple[Part, ...] = attrs.field(converter=_to_parts)
 
     @classmethod
     def system(cls, text: str) -> Message:

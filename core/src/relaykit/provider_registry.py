@@ -65,11 +65,11 @@ class ProviderRegistry:
                 f"provider {name!r} has no base URL",
                 hint=f"set [providers.{name}] base_url = 'http://host:port/v1'",
             )
-        key = self._api_key(name, pconf, factory, type_)
+        api_key = self._api_key(name, pconf, factory, type_)
         settings = ProviderSettings(
             name=name,
             base_url=base_url.rstrip("/"),
-            api_key=key,
+            api_key=api_key,
             headers=dict(pconf.headers),
             options=dict(pconf.options),
             timeouts=self._config.timeouts,

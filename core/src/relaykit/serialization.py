@@ -30,7 +30,7 @@ def _structure_part(value: Any, _: Any) -> Part:
     return converter.structure(value, cls)
 
 
-converter.register_structure_hook(Part, _structure_part)  # type: ignore[arg-type]
+converter.register_structure_hook(Part, _structure_part)
 
 _EVENT_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls

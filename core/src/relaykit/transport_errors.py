@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProviderUnavailableError, RelayError, RequestTimeoutError
 
@@ -14,7 +14,7 @@ def map_transport_error(exc: BaseException, target: Target) -> RelayError | None
     """The relaykit error for an httpx exception, or ``None`` if ``exc`` is not one."""
     import httpx
 
-    kw = {"provider": target.provider, "model": target.model}
+    kw: dict[str, Any] = {"provider": target.provider, "model": target.model}
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return RequestTimeoutError(
             f"connecting timed out ({type(exc).__name__})",

@@ -139,7 +139,7 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_system_prompt_and_multi_turn(self, harness: Harness) -> None:
-        messages = [
+        messages: list[Message | dict[str, Any]] = [
             Message.system("You are terse."),
             Message.user("first question"),
             Message.assistant("first answer"),

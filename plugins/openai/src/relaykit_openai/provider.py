@@ -76,7 +76,7 @@ class OpenAIProvider:
             started = False
             # aclosing: httpx's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
-            async with aclosing(r.aiter_bytes()) as chunks:
+            async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
                     for sse in decoder.feed(raw):
                         if sse.data == "[DONE]":
