@@ -1,0 +1,133 @@
+"""Bedrock's errors, over HTTP and inside an event stream, as typed relaykit errors.
+
+Over HTTP an error is a status, a JSON body ``{"message": "..."}`` and the
+error's name in the ``x-amzn-errortype`` header (``ThrottlingException:http://...``).
+Inside ConverseStream it is an event-stream message of type ``exception`` whose
+``:exception-type`` header names it (``throttlingException``) over the same body.
+
+Bedrock sends no Retry-After, so :class:`relaykit.RateLimitError` carries none
+and the core's backoff decides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from relaykit import (
+    AuthenticationError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RelayError,
+    StreamError,
+)
+from relaykit.errors import error_for_status
+from relaykit.http_errors import parse_error_body
+
+#: The HTTP status each error carries when Bedrock reports it inside a stream.
+STREAM_EXCEPTION_STATUS = {
+    "validationexception": 400,
+    "accessdeniedexception": 403,
+    "resourcenotfoundexception": 404,
+    "modeltimeoutexception": 408,
+    "throttlingexception": 429,
+    "modelnotreadyexception": 429,
+    "modelstreamerrorexception": 424,
+    "modelerrorexception": 424,
+    "internalserverexception": 500,
+    "serviceunavailableexception": 503,
+}
+# Credential problems AWS reports with 400 or 403 alike.
+_AUTH_KINDS = {
+    "unrecognizedclientexception",
+    "invalidsignatureexception",
+    "expiredtokenexception",
+    "incompletesignatureexception",
+    "missingauthenticationtokenexception",
+    "accessdeniedexception",
+}
+_AUTH_HINT = (
+    "check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, "
+    "AWS_PROFILE or AWS_BEARER_TOKEN_BEDROCK) and that the account has access to this model"
+)
+
+_QUOTA_HINT = "the account's Bedrock quota is used up: wait, or ask AWS for a higher quota"
+
+
+def error_kind(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The AWS error name of an HTTP error response (``ThrottlingException``), if any."""
+    raw = headers.get("x-amzn-errortype")
+    if not raw:
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        raw = data.get("__type") if isinstance(data, dict) else None
+    if not raw:
+        return None
+    # "ThrottlingException:http://internal.amazon.com/..." or "com.amazon.coral#ThrottlingException"
+    return str(raw).split(":", 1)[0].rsplit("#", 1)[-1] or None
+
+
+def http_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None
+) -> RelayError:
+    """The typed error for a Bedrock HTTP error response whose body has been read."""
+    message, _, _ = parse_error_body(body)
+    return typed_error(status, error_kind(headers, body), message, provider=provider, model=model)
+
+
+def typed_error(
+    status: int, kind: str | None, message: str, *, provider: str, model: str | None
+) -> RelayError:
+    """The typed error for Bedrock error ``kind`` (any case) with ``status`` and ``message``."""
+    message = message or f"HTTP {status} with no error message"
+    text = f"{kind}: {message}" if kind else message
+    key = (kind or "").lower()
+    if key in _AUTH_KINDS:
+        return AuthenticationError(
+            text,
+            provider=provider,
+            model=model,
+            status=status,
+            provider_message=message,
+            hint=_AUTH_HINT,
+        )
+    if key in ("modelerrorexception", "modelstreamerrorexception"):
+        # A failure inside the model, not in the request: worth another try.
+        return ProviderUnavailableError(
+            text, provider=provider, model=model, status=status, provider_message=message
+        )
+    if key == "servicequotaexceededexception":
+        return RateLimitError(
+            text,
+            provider=provider,
+            model=model,
+            status=status,
+            provider_message=message,
+            hint=_QUOTA_HINT,
+        )
+    return error_for_status(status, text, provider=provider, model=model, code=kind)
+
+
+def stream_exception(
+    kind: str, payload: bytes, *, started: bool, provider: str, model: str | None
+) -> RelayError:
+    """The error for an ``exception`` message inside ConverseStream.
+
+    Before any event reached the caller it is the same typed error as over HTTP
+    (so the core can retry a throttled or failed stream); afterwards it is a
+    :class:`relaykit.StreamError` naming the exception, since a stream that has
+    started is never retried.
+    """
+    message, _, _ = parse_error_body(payload)
+    status = STREAM_EXCEPTION_STATUS.get(kind.lower(), 500)
+    if not started:
+        return typed_error(status, kind, message, provider=provider, model=model)
+    return StreamError(
+        f"{kind} in the stream: {message or 'no message'}",
+        provider=provider,
+        model=model,
+        status=status,
+        provider_message=message or None,
+    )

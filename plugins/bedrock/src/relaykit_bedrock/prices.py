@@ -1,0 +1,73 @@
+"""What this plugin knows about common Bedrock models: context window and USD per 1M tokens.
+
+On-demand list prices from aws.amazon.com/bedrock/pricing (US East). A model is
+called by its id (``amazon.nova-pro-v1:0``) or through a cross-region inference
+profile that prefixes a geography (``us.``, ``eu.``, ``apac.``) or ``global.``;
+all of them find the same entry here.
+
+Claude 4.5 models are listed at their ``global.`` price; Bedrock charges 10%
+more for them in-region and through geographic profiles, which :func:`lookup`
+applies. Prompt-cache writes (1.25x input for Claude) are charged at the input
+price here: relaykit's usage does not count them apart. Users can override
+prices in config; a model missing here simply has ``cost = None``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from relaykit import ModelPrice
+
+#: Prefixes of cross-region inference profile ids.
+PROFILE_PREFIXES = ("us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.")
+_REGIONAL_PREMIUM = Decimal("1.1")
+
+
+def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
+    return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
+
+
+# model id prefix: (context window, price, whether the 10% regional premium applies)
+BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
+    "anthropic.claude-opus-4-5": (200_000, _p("5.00", "25.00", "0.50"), True),
+    "anthropic.claude-sonnet-4-5": (200_000, _p("3.00", "15.00", "0.30"), True),
+    "anthropic.claude-haiku-4-5": (200_000, _p("1.00", "5.00", "0.10"), True),
+    "anthropic.claude-sonnet-4-": (200_000, _p("3.00", "15.00", "0.30"), False),
+    "anthropic.claude-3-7-sonnet": (200_000, _p("3.00", "15.00", "0.30"), False),
+    "anthropic.claude-3-5-haiku": (200_000, _p("0.80", "4.00", "0.08"), False),
+    "amazon.nova-premier-v1": (1_000_000, _p("2.50", "12.50"), False),
+    "amazon.nova-pro-v1": (300_000, _p("0.80", "3.20", "0.20"), False),
+    "amazon.nova-lite-v1": (300_000, _p("0.06", "0.24", "0.015"), False),
+    "amazon.nova-micro-v1": (128_000, _p("0.035", "0.14", "0.00875"), False),
+    "meta.llama3-3-70b-instruct-v1": (128_000, _p("0.72", "0.72"), False),
+    "meta.llama3-1-8b-instruct-v1": (128_000, _p("0.22", "0.22"), False),
+    "meta.llama3-1-70b-instruct-v1": (128_000, _p("0.72", "0.72"), False),
+    "mistral.mistral-large-2407-v1": (128_000, _p("2.00", "6.00"), False),
+}
+
+
+def split_profile(model: str) -> tuple[str | None, str]:
+    """``("us.", "anthropic.claude-...")`` for a profile id; ``(None, model)`` otherwise."""
+    for prefix in PROFILE_PREFIXES:
+        if model.startswith(prefix):
+            return prefix, model[len(prefix) :]
+    return None, model
+
+
+def lookup(model: str) -> tuple[int | None, ModelPrice | None]:
+    """Context window and price of ``model`` (a model id or an inference profile id)."""
+    prefix, base = split_profile(model)
+    # Dated snapshots (...-20250929-v1:0) share their family's entry: longest prefix wins.
+    best: tuple[int | None, ModelPrice | None, bool] = (None, None, False)
+    best_len = 0
+    for key, info in BEDROCK_MODELS.items():
+        if base.startswith(key) and len(key) > best_len:
+            best, best_len = info, len(key)
+    window, price, premium = best
+    if price is not None and premium and prefix != "global.":
+        price = ModelPrice(
+            price.input * _REGIONAL_PREMIUM,
+            price.output * _REGIONAL_PREMIUM,
+            price.cached_input * _REGIONAL_PREMIUM if price.cached_input is not None else None,
+        )
+    return window, price

@@ -1,0 +1,184 @@
+"""The Amazon Bedrock provider: the Converse and ConverseStream APIs over httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+from urllib.parse import quote
+
+from relaykit import (
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    ModelPrice,
+    ProviderSettings,
+    RelayError,
+    StreamError,
+)
+from relaykit.events import StreamEvent
+
+from . import wire
+from .auth import BEARER_ENV, BedrockAuth
+from .aws_errors import http_error, stream_exception
+from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
+from .prices import lookup
+from .stream_events import ConverseStreamTranslator
+
+if TYPE_CHECKING:
+    import httpx
+
+#: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
+DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
+CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
+
+
+class BedrockProvider:
+    """Amazon Bedrock Runtime at ``base_url`` (``{region}`` in it is filled in).
+
+    Authenticates with a Bedrock API key when one is configured
+    (``AWS_BEARER_TOKEN_BEDROCK`` or ``[providers.NAME] api_key``), otherwise
+    with SigV4 over the standard AWS credential chain. Options in
+    ``[providers.NAME]``: ``region`` (else ``AWS_REGION``/``AWS_DEFAULT_REGION``
+    or the profile's), ``profile`` (else ``AWS_PROFILE``) and
+    ``control_plane_url`` (where ``GET /foundation-models`` is served; else
+    ``AWS_ENDPOINT_URL_BEDROCK``). Model ids may be foundation model ids,
+    inference profile ids (``us.anthropic.claude-...``) or ARNs.
+    """
+
+    type: ClassVar[str] = "bedrock"
+    default_base_url: ClassVar[str] = "https://bedrock-runtime.{region}.amazonaws.com"
+    api_key_env: ClassVar[str | None] = BEARER_ENV
+    # The AWS SDKs' own service-specific endpoint variable.
+    base_url_env: ClassVar[str | None] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+    requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
+    options: ClassVar[tuple[str, ...]] = ("region", "profile", "control_plane_url")
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+        self._name = settings.name
+        opts = settings.options
+        self._auth = BedrockAuth(
+            region=_opt(opts, "region"), profile=_opt(opts, "profile"), bearer=settings.api_key
+        )
+        self._runtime_url = settings.base_url
+        self._control_url = (
+            _opt(opts, "control_plane_url")
+            or os.environ.get(CONTROL_PLANE_URL_ENV)
+            or DEFAULT_CONTROL_PLANE_URL
+        ).rstrip("/")
+        # Signed: content-type (and the host). User headers ride along unsigned.
+        self._signed = {"content-type": "application/json"}
+        self._unsigned = dict(settings.headers)
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(name={self._name!r}, base_url={self._runtime_url!r}, auth={self._auth!r})"
+
+    async def _url(self, template: str, path: str) -> str:
+        if "{region}" in template:
+            template = template.replace("{region}", await self._auth.region())
+        return template + path
+
+    async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
+        return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
+
+    async def _converse_request(
+        self, request: ChatRequest, operation: str
+    ) -> tuple[str, bytes, dict[str, str]]:
+        # The model id sits in one path segment: ARNs carry '/' and ':' which must be escaped.
+        url = await self._url(
+            self._runtime_url, f"/model/{quote(request.model, safe='')}/{operation}"
+        )
+        body = json.dumps(wire.request_body(request), separators=(",", ":")).encode()
+        return url, body, await self._request_headers("POST", url, body)
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One ``POST /model/{modelId}/converse`` call."""
+        url, body, headers = await self._converse_request(request, "converse")
+        r = await self._http.post(url, content=body, headers=headers)
+        if r.status_code >= 400:
+            raise http_error(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        return wire.response(json.loads(r.content), request.model)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event stream."""
+        url, body, headers = await self._converse_request(request, "converse-stream")
+        async with self._http.stream("POST", url, content=body, headers=headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise http_error(
+                    r.status_code, r.headers, r.content, provider=self._name, model=request.model
+                )
+            decoder = EventStreamDecoder()
+            translator = ConverseStreamTranslator(request.model)
+            started = False
+            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector.
+            chunks_iter = cast("AsyncGenerator[bytes, None]", r.aiter_bytes())
+            async with aclosing(chunks_iter) as chunks:
+                async for raw in chunks:
+                    try:
+                        messages = decoder.feed(raw)
+                    except EventStreamError as e:
+                        raise StreamError(
+                            f"the ConverseStream response is corrupt: {e}",
+                            provider=self._name,
+                            model=request.model,
+                        ) from e
+                    for message in messages:
+                        if message.message_type != "event":
+                            raise self._exception(message, started, request.model)
+                        data = json.loads(message.payload) if message.payload else {}
+                        for event in translator.events(message.event_type, data):
+                            yield event
+                            started = True
+            # messageStop says the answer is whole (metadata with usage follows it);
+            # without it the server or a proxy cut the stream short.
+            if not translator.stopped:
+                raise StreamError(
+                    "the stream ended before messageStop", provider=self._name, model=request.model
+                )
+
+    def _exception(self, message: EventStreamMessage, started: bool, model: str) -> RelayError:
+        if message.message_type == "error":  # the generic form: the error in headers
+            kind = message.header(":error-code") or "UnknownError"
+            payload = json.dumps({"message": message.header(":error-message") or ""}).encode()
+        else:
+            kind = message.exception_type or "UnknownException"
+            payload = message.payload
+        return stream_exception(kind, payload, started=started, provider=self._name, model=model)
+
+    async def list_models(self) -> list[ModelInfo]:
+        """ListFoundationModels (``GET /foundation-models``, control plane): text models only."""
+        url = await self._url(self._control_url, "/foundation-models?byOutputModality=TEXT")
+        r = await self._http.get(url, headers=await self._request_headers("GET", url, b""))
+        if r.status_code >= 400:
+            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
+        out = []
+        for m in json.loads(r.content).get("modelSummaries") or ():
+            window, price = lookup(m["modelId"])
+            out.append(
+                ModelInfo(
+                    id=m["modelId"],
+                    provider=self._name,
+                    context_window=window,
+                    price=price,
+                    owned_by=m.get("providerName"),
+                )
+            )
+        return out
+
+    def price(self, model: str) -> ModelPrice | None:
+        """The list price of ``model`` (a model or inference profile id) if this plugin knows it."""
+        return lookup(model)[1]
+
+
+def _opt(options: Any, key: str) -> str | None:
+    value = options.get(key)
+    return str(value) if value else None

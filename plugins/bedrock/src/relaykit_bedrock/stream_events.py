@@ -1,0 +1,89 @@
+"""ConverseStream events (already unframed and parsed) as relaykit stream events.
+
+The event order Bedrock documents: ``messageStart``; per content block an
+optional ``contentBlockStart`` (tool calls only), ``contentBlockDelta``\\ s and a
+``contentBlockStop``; ``messageStop`` with the stop reason; ``metadata`` with
+usage and metrics last. Every payload may carry a ``p`` padding field, which is
+ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+
+from . import wire
+
+
+class ConverseStreamTranslator:
+    """Turns one ConverseStream's events into relaykit events, keeping the state it needs.
+
+    ``StreamStart`` is held back until the first event after ``messageStart``,
+    so that an exception arriving before any content reaches the caller as a
+    typed, retryable error rather than a broken stream.
+    """
+
+    __slots__ = ("_model", "_start_sent", "_tool_index", "stopped")
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._start_sent = False
+        # content block index -> tool call index (0, 1, ...: text blocks interleave)
+        self._tool_index: dict[int, int] = {}
+        #: whether ``messageStop`` arrived: the answer is whole
+        self.stopped = False
+
+    def events(self, event_type: str | None, data: dict[str, Any]) -> list[StreamEvent]:
+        """The relaykit events for one ConverseStream event."""
+        if event_type == "messageStart":
+            return []
+        out: list[StreamEvent] = []
+        if not self._start_sent:
+            self._start_sent = True
+            out.append(StreamStart(None, self._model))
+        if event_type == "contentBlockDelta":
+            self._delta(data, out)
+        elif event_type == "contentBlockStart":
+            use = (data.get("start") or {}).get("toolUse")
+            if use is not None:
+                index = self._tool(data.get("contentBlockIndex", 0))
+                out.append(ToolCallDelta(index, use.get("toolUseId"), use.get("name")))
+        elif event_type == "messageStop":
+            self.stopped = True
+            raw = data.get("stopReason")
+            reason = wire.finish_reason(raw)
+            if reason == "stop" and self._tool_index:
+                reason = "tool_calls"
+            out.append(Finish(reason, raw))
+        elif event_type == "metadata" and data.get("usage"):
+            out.append(UsageUpdate(wire.usage(data["usage"])))
+        # contentBlockStop and events added to the API later carry nothing we keep.
+        return out
+
+    def _tool(self, block: int) -> int:
+        index = self._tool_index.get(block)
+        if index is None:
+            index = self._tool_index[block] = len(self._tool_index)
+        return index
+
+    def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        delta = data.get("delta") or {}
+        if "text" in delta:
+            if delta["text"]:
+                out.append(TextDelta(delta["text"]))
+        elif "toolUse" in delta:
+            index = self._tool(data.get("contentBlockIndex", 0))
+            out.append(ToolCallDelta(index, arguments=delta["toolUse"].get("input") or ""))
+        elif "reasoningContent" in delta:
+            rc = delta["reasoningContent"]
+            if rc.get("text") or rc.get("signature"):
+                out.append(ReasoningDelta(rc.get("text") or "", rc.get("signature")))

@@ -1,0 +1,52 @@
+"""A loopback server speaking Amazon Bedrock's wire formats, for tests and demos.
+
+Built from the public API reference: Converse responses (``output.message.content``
+blocks, ``stopReason``, ``usage`` with cache reads counted apart from
+``inputTokens``, ``metrics.latencyMs``); ConverseStream as binary
+``application/vnd.amazon.eventstream`` frames with correct CRCs (and the ``p``
+padding field AWS adds to each event); in-stream exceptions; HTTP errors as
+``{"message": ...}`` with ``x-amzn-errortype``; and ListFoundationModels.
+
+It checks authentication as AWS does: a Bedrock API key, or a SigV4
+``Authorization`` header whose signature it recomputes with botocore from the
+known test secret. It also rejects request shapes Converse rejects
+(conversations that do not alternate or start with the user, blank text, tool
+blocks without a ``toolConfig``)::
+
+    with BedrockMock() as mock:
+        config = {"providers": {"bedrock": {
+            "base_url": mock.base_url, "control_plane_url": mock.base_url, "region": mock.region,
+        }}}
+        # with AWS_ACCESS_KEY_ID=ACCESS_KEY and AWS_SECRET_ACCESS_KEY=SECRET_KEY in the environment
+"""
+
+from .frames import (
+    STOP_REASONS,
+    converse_frames,
+    encode_headers,
+    encode_message,
+    event_frame,
+    exception_frame,
+    rechunk,
+)
+from .mock import ACCESS_KEY, MODELS, REGION, SECRET_KEY, BedrockMock, error, validate
+from .sigv4 import Denial, SigV4Verifier
+
+__all__ = [
+    "ACCESS_KEY",
+    "MODELS",
+    "REGION",
+    "SECRET_KEY",
+    "STOP_REASONS",
+    "BedrockMock",
+    "Denial",
+    "SigV4Verifier",
+    "converse_frames",
+    "encode_headers",
+    "encode_message",
+    "error",
+    "event_frame",
+    "exception_frame",
+    "rechunk",
+    "validate",
+]

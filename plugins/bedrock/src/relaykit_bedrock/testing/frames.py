@@ -1,0 +1,159 @@
+"""Writing AWS event-stream frames: the encoder the mock streams ConverseStream with.
+
+The inverse of :class:`relaykit_bedrock.eventstream.EventStreamDecoder`, written
+from the format description (not from the decoder), with both CRC32s computed.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from relaykit.testing.loopback import Drop, Pause
+from relaykit.testing.script import Reply
+
+from ..eventstream import TYPE_BYTES, TYPE_STRING, HeaderValue
+
+#: Converse ``stopReason`` for each scripted finish reason.
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "content_filtered",
+}
+_PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def encode_headers(headers: Mapping[str, HeaderValue]) -> bytes:
+    """Header bytes: str as string (7), bytes as byte array (6), bool, int32/int64, UUID."""
+    out = bytearray()
+    for name, value in headers.items():
+        raw = name.encode()
+        out += bytes([len(raw)]) + raw
+        if isinstance(value, bool):
+            out.append(0 if value else 1)
+        elif isinstance(value, int):
+            if -(2**31) <= value < 2**31:
+                out += b"\x04" + struct.pack(">i", value)
+            else:
+                out += b"\x05" + struct.pack(">q", value)
+        elif isinstance(value, bytes):
+            out += bytes([TYPE_BYTES]) + struct.pack(">H", len(value)) + value
+        elif isinstance(value, uuid.UUID):
+            out += b"\x09" + value.bytes
+        else:
+            data = str(value).encode()
+            out += bytes([TYPE_STRING]) + struct.pack(">H", len(data)) + data
+    return bytes(out)
+
+
+def encode_message(headers: Mapping[str, HeaderValue], payload: bytes) -> bytes:
+    """One event-stream message with both CRCs computed."""
+    head = encode_headers(headers)
+    total = 12 + len(head) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(head))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    body = prelude + head + payload
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def event_frame(event_type: str, data: Mapping[str, Any]) -> bytes:
+    """A ConverseStream event, e.g. ``event_frame("messageStop", {"stopReason": "end_turn"})``."""
+    # AWS pads every event with a "p" field so payload sizes do not reveal content lengths.
+    padding = _PAD[: 1 + len(json.dumps(data)) % len(_PAD)]
+    payload = json.dumps({**data, "p": padding}).encode()
+    headers = {
+        ":event-type": event_type,
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
+    return encode_message(headers, payload)
+
+
+def exception_frame(exception_type: str, message: str, **extra: Any) -> bytes:
+    """A ConverseStream exception, e.g. ``exception_frame("throttlingException", "slow down")``."""
+    payload = json.dumps({"message": message, **extra}).encode()
+    headers = {
+        ":exception-type": exception_type,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    return encode_message(headers, payload)
+
+
+def reasoning_signature(reasoning: str) -> str:
+    """The mock's stand-in for the signature a model puts on its reasoning."""
+    return "sig-" + format(zlib.crc32(reasoning.encode()), "08x")
+
+
+def _delta(index: int, delta: Mapping[str, Any]) -> bytes:
+    return event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
+
+
+def converse_frames(
+    reply: Reply, usage: Mapping[str, Any], tool_id: str = "tooluse_mock_"
+) -> Iterator[bytes | Pause | Drop]:
+    """The frames of one ConverseStream answer to ``reply``, faults included.
+
+    The documented order: ``messageStart``; per content block (reasoning, text,
+    then each tool call) an optional ``contentBlockStart`` (tool calls only),
+    deltas and ``contentBlockStop``; ``messageStop``; ``metadata``.
+    """
+    yield event_frame("messageStart", {"role": "assistant"})
+    index = 0
+    if reply.reasoning:
+        for i in range(0, len(reply.reasoning), 8):
+            yield _delta(index, {"reasoningContent": {"text": reply.reasoning[i : i + 8]}})
+        yield _delta(
+            index, {"reasoningContent": {"signature": reasoning_signature(reply.reasoning)}}
+        )
+        yield event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
+    if reply.text:
+        for piece in reply.chunks():
+            if reply.chunk_delay:
+                yield Pause(reply.chunk_delay)
+            yield _delta(index, {"text": piece})
+        yield event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
+    for n, (name, args) in enumerate(reply.tool_calls):
+        start = {"toolUse": {"toolUseId": f"{tool_id}{n}", "name": name}}
+        yield event_frame("contentBlockStart", {"contentBlockIndex": index, "start": start})
+        text = json.dumps(args)
+        for j in range(0, len(text), 5):
+            yield _delta(index, {"toolUse": {"input": text[j : j + 5]}})
+        yield event_frame("contentBlockStop", {"contentBlockIndex": index})
+        index += 1
+    if reply.stream_fault == "error":
+        kind = reply.error_code or "modelStreamErrorException"
+        yield exception_frame(
+            kind, reply.error or "A streaming error occurred. Retry your request."
+        )
+        return
+    if reply.stream_fault == "drop":
+        yield Drop()
+        return
+    yield event_frame("messageStop", {"stopReason": STOP_REASONS[reply.finish_reason]})
+    yield event_frame("metadata", {"usage": dict(usage), "metrics": {"latencyMs": 321}})
+
+
+def rechunk(items: Iterable[bytes | Pause | Drop], size: int) -> Iterator[bytes | Pause | Drop]:
+    """The same bytes cut into ``size``-byte pieces regardless of frame boundaries."""
+    pending = b""
+    for item in items:
+        if isinstance(item, bytes):
+            pending += item
+            while len(pending) >= size:
+                yield pending[:size]
+                pending = pending[size:]
+        else:
+            if pending:
+                yield pending
+                pending = b""
+            yield item
+    if pending:
+        yield pending

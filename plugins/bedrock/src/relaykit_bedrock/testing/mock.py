@@ -1,0 +1,243 @@
+"""The Bedrock mock server: Converse, ConverseStream and ListFoundationModels over loopback."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from itertools import pairwise
+from typing import Any
+from urllib.parse import unquote
+
+import anyio
+from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.vendor_mock import VendorMock
+
+from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
+from .sigv4 import SigV4Verifier
+
+#: AWS's documented example credentials, which the mock accepts by default.
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+REGION = "us-east-1"
+
+_ERROR_KINDS = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+
+
+def _summary(
+    model_id: str,
+    provider: str,
+    name: str,
+    inputs: tuple[str, ...] = ("TEXT",),
+    outputs: tuple[str, ...] = ("TEXT",),
+    inference: tuple[str, ...] = ("ON_DEMAND",),
+) -> dict[str, Any]:
+    return {
+        "modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/{model_id}",
+        "modelId": model_id,
+        "modelName": name,
+        "providerName": provider,
+        "inputModalities": list(inputs),
+        "outputModalities": list(outputs),
+        "responseStreamingSupported": "TEXT" in outputs,
+        "customizationsSupported": [],
+        "inferenceTypesSupported": list(inference),
+        "modelLifecycle": {"status": "ACTIVE"},
+    }
+
+
+_PROFILE_ONLY = ("INFERENCE_PROFILE",)
+#: ListFoundationModels summaries the mock serves (one embedding model, which a TEXT filter drops).
+MODELS = (
+    _summary("anthropic.claude-sonnet-4-5-20250929-v1:0", "Anthropic", "Claude Sonnet 4.5",
+             ("TEXT", "IMAGE"), inference=_PROFILE_ONLY),
+    _summary("anthropic.claude-haiku-4-5-20251001-v1:0", "Anthropic", "Claude Haiku 4.5",
+             ("TEXT", "IMAGE"), inference=_PROFILE_ONLY),
+    _summary("amazon.nova-pro-v1:0", "Amazon", "Nova Pro", ("TEXT", "IMAGE", "VIDEO")),
+    _summary("amazon.nova-lite-v1:0", "Amazon", "Nova Lite", ("TEXT", "IMAGE", "VIDEO")),
+    _summary("amazon.nova-micro-v1:0", "Amazon", "Nova Micro"),
+    _summary("meta.llama3-3-70b-instruct-v1:0", "Meta", "Llama 3.3 70B Instruct"),
+    _summary("amazon.titan-embed-text-v2:0", "Amazon", "Titan Text Embeddings V2",
+             outputs=("EMBEDDING",)),
+)  # fmt: skip
+
+
+class BedrockMock(VendorMock):
+    """Bedrock Runtime and its control plane (ListFoundationModels) on one loopback server.
+
+    Configure the plugin with ``base_url`` and ``control_plane_url`` set to
+    :attr:`base_url`, ``region`` set to :attr:`region`, and either the SigV4
+    test credentials (:data:`ACCESS_KEY`/:data:`SECRET_KEY`, plus
+    ``session_token`` when given) or ``bearer_token`` as a Bedrock API key.
+    ``chunk_size`` re-cuts streamed bytes so frames straddle HTTP chunks.
+    """
+
+    def __init__(
+        self,
+        *,
+        access_key: str = ACCESS_KEY,
+        secret_key: str = SECRET_KEY,
+        session_token: str | None = None,
+        region: str = REGION,
+        bearer_token: str | None = None,
+        models: tuple[dict[str, Any], ...] = MODELS,
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__(bearer_token)
+        self.region = region
+        self.models = models
+        self.chunk_size = chunk_size
+        self.verifier = SigV4Verifier(access_key, secret_key, session_token, region, "bedrock")
+        self._n = 0
+
+    async def route(self, request: Request) -> Response:
+        """Check authentication, then dispatch by path."""
+        denied = self._check_auth(request)
+        if denied is not None:
+            return denied
+        path = request.path
+        if request.method == "GET" and path == "/foundation-models":
+            wanted = request.query.get("byOutputModality")
+            summaries = [m for m in self.models if not wanted or wanted in m["outputModalities"]]
+            return Response.json({"modelSummaries": summaries})
+        m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream)", path)
+        if request.method == "POST" and m:
+            stream = m.group(2) == "converse-stream"
+            return await self._converse(unquote(m.group(1)), request, stream=stream)
+        return error(404, f"Unknown operation {request.method} {path}", "UnknownOperationException")
+
+    def _check_auth(self, request: Request) -> Response | None:
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Bearer "):
+            if self.api_key is not None and auth == f"Bearer {self.api_key}":
+                return None
+            invalid = "The security token included in the request is invalid."
+            return error(403, invalid, "UnrecognizedClientException")
+        if not auth:
+            return error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        denial = self.verifier.check(request, auth)
+        return None if denial is None else error(403, denial.message, denial.kind)
+
+    async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return error(400, "Content-Type must be application/json", "ValidationException")
+        body = request.json()
+        invalid = validate(body)
+        if invalid:
+            return error(400, invalid, "ValidationException")
+        reply = self.script.next(self.default_reply(_last_user_text(body["messages"])))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            fallback = "InternalServerException" if reply.status >= 500 else "ValidationException"
+            kind = reply.error_code or _ERROR_KINDS.get(reply.status, fallback)
+            return error(reply.status, reply.error, kind, dict(reply.headers))
+        self._n += 1
+        inp, out = self.usage_of(reply, _prompt_text(body))
+        # Bedrock counts cache reads (and writes) apart from inputTokens.
+        usage: dict[str, Any] = {
+            "inputTokens": inp - reply.cached_input_tokens,
+            "outputTokens": out,
+            "totalTokens": inp + out,
+        }
+        if reply.cached_input_tokens:
+            usage["cacheReadInputTokens"] = reply.cached_input_tokens
+            usage["cacheWriteInputTokens"] = 0
+        headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
+        tool_id = f"tooluse_{self._n}_"
+        if stream:
+            frames: Iterable[bytes | Pause | Drop] = converse_frames(reply, usage, tool_id)
+            if self.chunk_size:
+                frames = rechunk(frames, self.chunk_size)
+            headers["content-type"] = "application/vnd.amazon.eventstream"
+            return Response(200, headers, frames)
+        content: list[dict[str, Any]] = []
+        if reply.reasoning:
+            signature = reasoning_signature(reply.reasoning)
+            content.append(
+                {
+                    "reasoningContent": {
+                        "reasoningText": {"text": reply.reasoning, "signature": signature}
+                    }
+                }
+            )
+        if reply.text:
+            content.append({"text": reply.text})
+        for n, (name, args) in enumerate(reply.tool_calls):
+            content.append(
+                {"toolUse": {"toolUseId": f"{tool_id}{n}", "name": name, "input": dict(args)}}
+            )
+        data = {
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": STOP_REASONS[reply.finish_reason],
+            "usage": usage,
+            "metrics": {"latencyMs": 321},
+        }
+        return Response.json(data, headers=headers)
+
+
+def _prompt_text(body: Mapping[str, Any]) -> str:
+    system = [s.get("text", "") for s in body.get("system") or ()]
+    texts = [b["text"] for m in body["messages"] for b in m["content"] if "text" in b]
+    return " ".join(system + texts)
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        texts = [b["text"] for b in m["content"] if "text" in b]
+        if m["role"] == "user" and texts:
+            return " ".join(texts)
+    return ""
+
+
+_MUST_START = "A conversation must start with a user message."
+_MUST_ALTERNATE = "A conversation must alternate between user and assistant roles."
+
+
+def validate(body: Any) -> str | None:
+    """The ValidationException message Converse would give ``body``, or ``None``."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not messages or messages[0].get("role") != "user":
+        return f"{_MUST_START} Try again with a conversation that starts with a user message."
+    if any(a.get("role") == b.get("role") for a, b in pairwise(messages)):
+        return f"{_MUST_ALTERNATE} Make sure the conversation alternates and try again."
+    has_tool_blocks = False
+    for i, m in enumerate(messages):
+        if not m.get("content"):
+            return f"The content field in the Message object at messages.{i} is empty."
+        for block in m["content"]:
+            if "text" in block and not block["text"].strip():
+                return (
+                    f"The text field in the ContentBlock object at messages.{i}.content is blank."
+                )
+            has_tool_blocks = has_tool_blocks or "toolUse" in block or "toolResult" in block
+    if has_tool_blocks and "toolConfig" not in body:
+        return (
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+        )
+    return None
+
+
+def error(
+    status: int, message: str, kind: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A Bedrock error response: ``{"message": ...}`` with ``x-amzn-errortype``."""
+    return Response.json(
+        {"message": message},
+        status,
+        {
+            "x-amzn-errortype": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            "x-amzn-requestid": str(uuid.uuid4()),
+            **(headers or {}),
+        },
+    )

@@ -1,0 +1,276 @@
+"""Translate between relaykit values and the Bedrock Converse wire format.
+
+Choices the Converse API forces on us, each documented here once:
+
+- ``seed`` has no Converse field and is not sent.
+- ``response_format`` with a JSON schema becomes ``outputConfig.textFormat``
+  (Bedrock's structured outputs, ``type: json_schema``, the schema as a JSON
+  *string*). ``json_object`` without a schema has no equivalent and is not sent.
+- ``tool_choice="none"`` has no Converse equivalent: the tools are left out,
+  unless the conversation already holds tool calls (Bedrock then insists on a
+  ``toolConfig``), in which case they are sent without a ``toolChoice``.
+- Images must travel as bytes (or ``s3://`` URIs); Bedrock never fetches URLs.
+- Reasoning goes back to the model only with its signature (Claude rejects
+  unsigned reasoning); ``redactedContent`` reasoning is not kept.
+- A tool result's ``status`` is sent only for errors: only some model
+  families accept the field at all.
+- ``extra`` is merged into the body; a dict merges into the dict already
+  there (``extra={"inferenceConfig": {...}}`` adds keys), anything else replaces.
+  Model-specific switches (Claude's ``thinking``) go in
+  ``extra={"additionalModelRequestFields": {...}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
+from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.response import FinishReason
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+
+IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+_IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "gif": "gif", "webp": "webp"}
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    """relaykit's finish reason for a Converse ``stopReason``."""
+    return FINISH_REASONS.get(raw or "", "other")
+
+
+# -- request ----------------------------------------------------------------------
+
+
+def request_body(request: ChatRequest) -> dict[str, Any]:
+    """The JSON body of ``POST /model/{modelId}/converse`` (and ``converse-stream``)."""
+    body: dict[str, Any] = {"messages": messages(request.messages)}
+    system = [{"text": m.text} for m in request.messages if m.role == "system" and m.text]
+    if system:
+        body["system"] = system
+    inference: dict[str, Any] = {}
+    if request.max_tokens is not None:
+        inference["maxTokens"] = request.max_tokens
+    if request.temperature is not None:
+        inference["temperature"] = request.temperature
+    if request.top_p is not None:
+        inference["topP"] = request.top_p
+    if request.stop:
+        inference["stopSequences"] = list(request.stop)
+    if inference:
+        body["inferenceConfig"] = inference
+    tool_config = _tool_config(request, body["messages"])
+    if tool_config:
+        body["toolConfig"] = tool_config
+    rf = request.response_format
+    if rf is not None and rf.type == "json_schema" and rf.schema is not None:
+        body["outputConfig"] = {
+            "textFormat": {
+                "type": "json_schema",
+                "structure": {"jsonSchema": {"schema": json.dumps(rf.schema), "name": rf.name}},
+            }
+        }
+    for key, value in request.extra.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return body
+
+
+def _tool_config(
+    request: ChatRequest, wire_messages: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    if not request.tools:
+        return None
+    choice = request.tool_choice
+    if choice is not None and choice.mode == "none" and not _has_tool_blocks(wire_messages):
+        return None
+    tools = []
+    for tool in request.tools:
+        spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.parameters}}
+        if tool.description:  # Bedrock rejects an empty description
+            spec["description"] = tool.description
+        if tool.strict is not None:
+            spec["strict"] = tool.strict
+        tools.append({"toolSpec": spec})
+    config: dict[str, Any] = {"tools": tools}
+    if choice is not None:
+        if choice.mode == "auto":
+            config["toolChoice"] = {"auto": {}}
+        elif choice.mode == "required":
+            config["toolChoice"] = {"any": {}}
+        elif choice.mode == "tool":
+            config["toolChoice"] = {"tool": {"name": choice.name}}
+    return config
+
+
+def _has_tool_blocks(wire_messages: list[dict[str, Any]]) -> bool:
+    return any("toolUse" in b or "toolResult" in b for m in wire_messages for b in m["content"])
+
+
+def messages(values: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Converse ``messages``: system turns left out, tool results in user turns, same roles merged.
+
+    Converse wants user and assistant turns to alternate, so consecutive turns
+    that map to the same role (a tool result followed by a user question, say)
+    become one message.
+    """
+    out: list[dict[str, Any]] = []
+    for m in values:
+        if m.role == "system":
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        blocks = [b for b in (_block(p) for p in m.content) if b is not None]
+        if not blocks:  # e.g. only unsigned reasoning: an empty turn is a validation error
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return out
+
+
+def _block(part: Any) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"text": part.text} if part.text else None  # Bedrock rejects blank text blocks
+    if isinstance(part, ImagePart):
+        return {"image": _image(part)}
+    if isinstance(part, ToolCall):
+        arguments: Any = part.arguments if part.raw_arguments is None else part.raw_arguments
+        return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": arguments}}
+    if isinstance(part, ToolResultPart):
+        result: dict[str, Any] = {
+            "toolUseId": part.tool_call_id,
+            "content": [{"text": part.content}],
+        }
+        if part.is_error:
+            result["status"] = "error"
+        return {"toolResult": result}
+    if isinstance(part, ReasoningPart):
+        if not part.signature:
+            return None
+        return {
+            "reasoningContent": {"reasoningText": {"text": part.text, "signature": part.signature}}
+        }
+    raise InvalidRequestError(f"cannot send {type(part).__name__} to Bedrock")
+
+
+def _image(part: ImagePart) -> dict[str, Any]:
+    if part.data is not None:
+        return {
+            "format": _image_format(part.media_type),
+            "source": {"bytes": base64.b64encode(part.data).decode()},
+        }
+    url = part.url or ""
+    if url.startswith("data:") and ";base64," in url:
+        header, _, payload = url.partition(";base64,")
+        return {"format": _image_format(header[5:]), "source": {"bytes": payload}}
+    if url.startswith("s3://"):
+        extension = url.rsplit(".", 1)[-1].lower()
+        fmt = _IMAGE_EXTENSIONS.get(extension)
+        if fmt is None:
+            raise InvalidRequestError(
+                f"cannot tell the image format of {url!r} from its extension",
+                param="content.image.url",
+                hint="name the object .png, .jpg, .gif or .webp, or pass the bytes",
+            )
+        return {"format": fmt, "source": {"s3Location": {"uri": url}}}
+    raise InvalidRequestError(
+        "Bedrock does not fetch images by URL",
+        param="content.image.url",
+        hint="download the image and pass its bytes: ImagePart(data=..., media_type='image/png'), "
+        "or use an s3:// URI",
+    )
+
+
+def _image_format(media_type: str | None) -> str:
+    fmt = IMAGE_FORMATS.get((media_type or "").lower())
+    if fmt is None:
+        raise InvalidRequestError(
+            f"Bedrock does not accept images of type {media_type!r}",
+            param="content.image.media_type",
+            hint="use PNG, JPEG, GIF or WebP",
+        )
+    return fmt
+
+
+# -- response ---------------------------------------------------------------------
+
+
+def usage(data: dict[str, Any] | None) -> Usage:
+    """Normalise a Converse ``usage`` object.
+
+    Bedrock counts cache reads and writes apart from ``inputTokens``; relaykit's
+    input includes both, and reports the reads as cached. Bedrock has no count
+    of reasoning tokens (they are inside ``outputTokens``).
+    """
+    if not data:
+        return Usage()
+    cache_read = data.get("cacheReadInputTokens") or 0
+    cache_write = data.get("cacheWriteInputTokens") or 0
+    return Usage(
+        input_tokens=(data.get("inputTokens") or 0) + cache_read + cache_write,
+        output_tokens=data.get("outputTokens") or 0,
+        cached_input_tokens=cache_read,
+    )
+
+
+def response(data: dict[str, Any], model: str) -> ChatResponse:
+    """A :class:`ChatResponse` from a Converse response body (which carries no id or model)."""
+    content = ((data.get("output") or {}).get("message") or {}).get("content") or ()
+    text: list[str] = []
+    reasoning: list[str] = []
+    signature: str | None = None
+    calls: list[ToolCall] = []
+    for block in content:
+        if "text" in block:
+            text.append(block["text"])
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            calls.append(
+                _tool_call(use.get("toolUseId", ""), use.get("name", ""), use.get("input"))
+            )
+        elif "reasoningContent" in block:
+            rt = block["reasoningContent"].get("reasoningText") or {}
+            reasoning.append(rt.get("text") or "")
+            signature = rt.get("signature") or signature
+    raw = data.get("stopReason")
+    finish = finish_reason(raw)
+    if calls and finish == "stop":
+        finish = "tool_calls"
+    return ChatResponse(
+        text="".join(text),
+        reasoning="".join(reasoning),
+        reasoning_signature=signature,
+        tool_calls=tuple(calls),
+        finish_reason=finish,
+        usage=usage(data.get("usage")),
+        model=model,
+    )
+
+
+def _tool_call(id: str, name: str, arguments: Any) -> ToolCall:
+    if isinstance(arguments, dict):
+        return ToolCall(id, name, arguments)
+    if isinstance(arguments, str):  # some models return the input as JSON text
+        return ToolCall.from_json_arguments(id, name, arguments)
+    if arguments is None:
+        return ToolCall(id, name)
+    return ToolCall(id, name, raw_arguments=json.dumps(arguments))

@@ -1,0 +1,55 @@
+"""relaykit-bedrock passes the provider contract, signed with SigV4 and with a Bedrock API key."""
+
+from collections.abc import Iterator
+
+import pytest
+from relaykit import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from relaykit.testing import Harness, ProviderContract
+from relaykit_bedrock.testing import BedrockMock
+
+MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# Bedrock never answers 401: bad credentials are 403. 424 is ModelErrorException.
+STATUSES = {
+    400: InvalidRequestError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    424: ProviderUnavailableError,
+    429: RateLimitError,
+    500: ProviderUnavailableError,
+    503: ProviderUnavailableError,
+}
+
+
+def harness(mock: BedrockMock, **provider: str) -> Harness:
+    return Harness(
+        mock=mock,
+        model=MODEL,
+        providers={
+            "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
+        },
+        supports_retry_after=False,  # Bedrock sends no Retry-After
+        supports_reasoning_tokens=False,  # reasoning is inside outputTokens
+        statuses=STATUSES,
+    )
+
+
+class TestBedrockSigV4(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with BedrockMock() as mock:
+            yield harness(mock, region=mock.region)
+
+
+class TestBedrockApiKey(ProviderContract):
+    """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION."""
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with BedrockMock(bearer_token="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu") as mock:
+            yield harness(mock, api_key="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu")
