@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY
+import relaykit
+from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY, BedrockMock
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +25,27 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_REGION", REGION)
+
+
+@pytest.fixture
+def mock() -> Iterator[BedrockMock]:
+    """A running Bedrock mock accepting the test credentials."""
+    with BedrockMock() as server:
+        yield server
+
+
+@pytest.fixture
+def make_client(mock: BedrockMock) -> Callable[..., relaykit.Client]:
+    """Build a client reaching ``mock``; keyword arguments override ``[providers.bedrock]``."""
+
+    def make(*, retry: int = 1, **provider: Any) -> relaykit.Client:
+        settings = {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
+        return relaykit.Client(
+            {
+                "storage": {"backend": "none"},
+                "retry": {"attempts": retry, "initial_wait": 0, "max_retry_after": 0},
+                "providers": {"bedrock": {k: v for k, v in settings.items() if v is not None}},
+            }
+        )
+
+    return make

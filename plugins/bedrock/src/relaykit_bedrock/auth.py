@@ -149,4 +149,4 @@ def _sign(
 
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
     SigV4Auth(credentials, SIGNING_SERVICE, region).add_auth(request)
-    return dict(request.headers.items())
+    return {name.lower(): value for name, value in request.headers.items()}

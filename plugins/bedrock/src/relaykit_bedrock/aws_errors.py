@@ -90,13 +90,13 @@ def typed_error(
             provider=provider,
             model=model,
             status=status,
-            provider_message=message,
+            provider_message=text,
             hint=_AUTH_HINT,
         )
     if key in ("modelerrorexception", "modelstreamerrorexception"):
         # A failure inside the model, not in the request: worth another try.
         return ProviderUnavailableError(
-            text, provider=provider, model=model, status=status, provider_message=message
+            text, provider=provider, model=model, status=status, provider_message=text
         )
     if key == "servicequotaexceededexception":
         return RateLimitError(
@@ -104,7 +104,7 @@ def typed_error(
             provider=provider,
             model=model,
             status=status,
-            provider_message=message,
+            provider_message=text,
             hint=_QUOTA_HINT,
         )
     return error_for_status(status, text, provider=provider, model=model, code=kind)
@@ -124,10 +124,11 @@ def stream_exception(
     status = STREAM_EXCEPTION_STATUS.get(kind.lower(), 500)
     if not started:
         return typed_error(status, kind, message, provider=provider, model=model)
+    message = message or "no message"
     return StreamError(
-        f"{kind} in the stream: {message or 'no message'}",
+        f"{kind} in the stream: {message}",
         provider=provider,
         model=model,
         status=status,
-        provider_message=message or None,
+        provider_message=f"{kind}: {message}",
     )

@@ -1,0 +1,290 @@
+"""ConverseStream edge cases and Bedrock's error mapping, over real loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import relaykit
+from relaykit import (
+    AuthenticationError,
+    ContextLengthError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RequestTimeoutError,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from relaykit.events import Finish, ReasoningDelta, StreamStart, UsageUpdate
+from relaykit.testing import LoopbackServer, Reply, Request, Response
+from relaykit_bedrock.aws_errors import error_kind
+from relaykit_bedrock.testing import BedrockMock, encode_message, event_frame, exception_frame
+
+E = TypeVar("E", bound=BaseException)
+MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
+MakeClient = Callable[..., relaykit.Client]
+START = event_frame("messageStart", {"role": "assistant"})
+STOP = event_frame("messageStop", {"stopReason": "end_turn"})
+
+
+def delta(text: str, index: int = 0) -> bytes:
+    return event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": text}})
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Iterable[bytes]], relaykit.Client]]:
+    """A bare loopback server streaming given bytes (no auth check): for malformed streams."""
+    frames: list[bytes] = []
+
+    async def handler(request: Request) -> Response:
+        return Response(200, {"content-type": "application/vnd.amazon.eventstream"}, list(frames))
+
+    with LoopbackServer(handler) as server:
+
+        def client(body: Iterable[bytes]) -> relaykit.Client:
+            frames[:] = list(body)
+            providers = {"bedrock": {"base_url": server.url, "region": "us-east-1"}}
+            return relaykit.Client(
+                {"storage": {"backend": "none"}, "retry": {"attempts": 1}, "providers": providers}
+            )
+
+        yield client
+
+
+async def collect(client: relaykit.Client) -> tuple[list[Any], relaykit.ChatResponse]:
+    async with client, client.stream(MODEL, "go") as s:
+        events = [e async for e in s]
+    return events, s.response
+
+
+async def failure(client: relaykit.Client, error_type: type[E], match: str | None = None) -> E:
+    """The error a stream raises. (Caught inside the client block: an error leaving
+    ``async with relaykit.Client()`` currently arrives wrapped in an ExceptionGroup.)"""
+
+    async def consume() -> None:
+        async with client.stream(MODEL, "go") as s:
+            async for _ in s:
+                pass
+
+    async with client:
+        with pytest.raises(error_type, match=match) as info:
+            await consume()
+    return info.value
+
+
+# -- the happy path in detail ----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_event_sequence(mock: BedrockMock, make_client: MakeClient) -> None:
+    mock.script.push(
+        Reply(
+            text="Hi there",
+            reasoning="think",
+            tool_calls=(("f", {"a": 1}),),
+            input_tokens=9,
+            output_tokens=4,
+            cached_input_tokens=5,
+        )
+    )
+    events, r = await collect(make_client())
+    assert events[0] == StreamStart(None, "us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    assert [e.text for e in events if isinstance(e, ReasoningDelta) and e.text] == ["think"]
+    assert [e.signature for e in events if isinstance(e, ReasoningDelta) and e.signature] == [
+        r.reasoning_signature
+    ]
+    assert next(e for e in events if isinstance(e, ToolCallDelta)) == ToolCallDelta(
+        0, "tooluse_1_0", "f", ""
+    )
+    assert events[-2] == Finish("tool_calls", "tool_use")
+    assert events[-1] == UsageUpdate(Usage(9, 4, 5, 0))
+    assert (r.text, r.reasoning, r.usage) == ("Hi there", "think", Usage(9, 4, 5, 0))
+    assert r.tool_calls[0].arguments == {"a": 1}
+
+
+@pytest.mark.anyio
+async def test_frames_cut_across_http_chunks(make_client: MakeClient) -> None:
+    with BedrockMock(chunk_size=7) as mock:
+        mock.script.push(
+            Reply(
+                text="Cut into seven-byte pieces, frames straddle chunks.",
+                tool_calls=(("f", {"x": "y"}),),
+            )
+        )
+        client = relaykit.Client(
+            {"storage": {"backend": "none"}, "providers": {"bedrock": {"base_url": mock.base_url}}}
+        )
+        events, r = await collect(client)
+    assert r.text == "Cut into seven-byte pieces, frames straddle chunks."
+    assert r.tool_calls[0].arguments == {"x": "y"}
+    assert sum(isinstance(e, TextDelta) for e in events) > 1
+
+
+@pytest.mark.anyio
+async def test_a_stream_without_metadata_is_complete_after_message_stop(raw_server: Any) -> None:
+    _, r = await collect(raw_server([START, delta("done"), STOP]))
+    assert (r.text, r.finish_reason, r.usage) == ("done", "stop", Usage())
+
+
+# -- broken streams ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_ending_before_message_stop_is_a_stream_error(raw_server: Any) -> None:
+    err = await failure(
+        raw_server([START, delta("half an ans")]), StreamError, "before messageStop"
+    )
+    assert err.partial is not None
+    assert err.partial.text == "half an ans"
+
+
+@pytest.mark.anyio
+async def test_a_truncated_frame_is_a_stream_error(raw_server: Any) -> None:
+    await failure(raw_server([START, delta("ok"), STOP[:-5]]), StreamError, "before messageStop")
+
+
+@pytest.mark.anyio
+async def test_a_corrupted_crc_is_a_stream_error(raw_server: Any) -> None:
+    bad = bytearray(delta(" world"))
+    bad[-2] ^= 0x40
+    client = raw_server([START, delta("hello"), bytes(bad), STOP])
+    err = await failure(client, StreamError, "message CRC mismatch")
+    assert err.partial is not None
+    assert err.partial.text == "hello"
+
+
+@pytest.mark.anyio
+async def test_the_generic_error_message_type(raw_server: Any) -> None:
+    generic = encode_message(
+        {":message-type": "error", ":error-code": "InternalFailure", ":error-message": "boom"}, b""
+    )
+    client = raw_server([START, delta("partial"), generic])
+    await failure(client, StreamError, "InternalFailure in the stream: boom")
+
+
+# -- exceptions inside the stream ---------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_throttling_before_content_is_a_typed_error_and_retried(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    mock.script.push(
+        Reply(stream_fault="error", error_code="throttlingException", error="Too many tokens")
+    )
+    mock.script.reply("after the retry")
+    _, r = await collect(make_client(retry=2))
+    assert r.text == "after the retry"
+    assert r.attempts == 2
+    assert len(mock.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "error_type", "status"),
+    [
+        ("throttlingException", RateLimitError, 429),
+        ("serviceUnavailableException", ProviderUnavailableError, 503),
+        ("internalServerException", ProviderUnavailableError, 500),
+        ("modelStreamErrorException", ProviderUnavailableError, 424),
+        ("validationException", InvalidRequestError, 400),
+        ("modelTimeoutException", RequestTimeoutError, 408),
+    ],
+)
+@pytest.mark.anyio
+async def test_exceptions_before_content_are_typed(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    kind: str,
+    error_type: type[relaykit.RelayError],
+    status: int,
+) -> None:
+    mock.script.push(Reply(stream_fault="error", error_code=kind, error="the reason"))
+    err = await failure(make_client(), error_type)
+    assert not isinstance(err, StreamError)
+    assert err.status == status
+    assert kind in str(err)
+
+
+@pytest.mark.anyio
+async def test_exceptions_after_content_are_stream_errors_naming_the_type(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    mock.script.push(
+        Reply(
+            text="some text",
+            stream_fault="error",
+            error_code="throttlingException",
+            error="slow down",
+        )
+    )
+    err = await failure(make_client(retry=3), StreamError)
+    assert "throttlingException" in str(err)
+    assert (err.status, err.provider_message) == (429, "throttlingException: slow down")
+    assert err.partial is not None
+    assert err.partial.text == "some text"
+    assert len(mock.requests) == 1  # a started stream is never retried
+
+
+@pytest.mark.anyio
+async def test_a_context_overflow_inside_the_stream(raw_server: Any) -> None:
+    too_long = exception_frame("validationException", "Input is too long for requested model.")
+    await failure(raw_server([START, too_long]), ContextLengthError)
+
+
+# -- HTTP errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "message", "error_type"),
+    [
+        (400, "ValidationException", "Input is too long for requested model.", ContextLengthError),
+        (400, "ValidationException", "Malformed input request", InvalidRequestError),
+        (400, "ServiceQuotaExceededException", "quota", RateLimitError),
+        (403, "AccessDeniedException", "You don't have access to the model", AuthenticationError),
+        (403, "UnrecognizedClientException", "The security token is invalid.", AuthenticationError),
+        (
+            400,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+            AuthenticationError,
+        ),
+        (408, "ModelTimeoutException", "took too long", RequestTimeoutError),
+        (424, "ModelErrorException", "model failed", ProviderUnavailableError),
+        (429, "ModelNotReadyException", "warming up", RateLimitError),
+        (429, "ThrottlingException", "Too many requests", RateLimitError),
+        (503, "ServiceUnavailableException", "unavailable", ProviderUnavailableError),
+    ],
+)
+@pytest.mark.anyio
+async def test_http_errors(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    status: int,
+    kind: str,
+    message: str,
+    error_type: type[relaykit.RelayError],
+) -> None:
+    mock.script.fail(status, message, code=kind)
+    async with make_client() as client:
+        with pytest.raises(error_type) as info:
+            await client.chat(MODEL, "fail")
+    err = info.value
+    assert (err.status, err.provider_message) == (status, f"{kind}: {message}")
+    assert str(err).count(kind) == 1
+    if isinstance(err, RateLimitError):
+        assert err.retry_after is None  # Bedrock sends no Retry-After
+        assert err.retryable
+
+
+def test_error_kind_from_header_or_body() -> None:
+    header = {
+        "x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"
+    }
+    assert error_kind(header, b"") == "ThrottlingException"
+    body = b'{"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": "x"}'
+    assert error_kind({}, body) == "UnrecognizedClientException"
+    assert error_kind({}, b"not json") is None
