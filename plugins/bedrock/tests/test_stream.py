@@ -92,7 +92,8 @@ async def test_event_sequence(mock: BedrockMock, make_client: MakeClient) -> Non
         )
     )
     events, r = await collect(make_client())
-    assert events[0] == StreamStart(None, "us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    assert events[0] == StreamStart(r.id, "us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    assert r.id  # AWS's request id, from the x-amzn-requestid header
     assert [e.text for e in events if isinstance(e, ReasoningDelta) and e.text] == ["think"]
     assert [e.signature for e in events if isinstance(e, ReasoningDelta) and e.signature] == [
         r.reasoning_signature
@@ -155,6 +156,14 @@ async def test_a_corrupted_crc_is_a_stream_error(raw_server: Any) -> None:
     err = await failure(client, StreamError, "message CRC mismatch")
     assert err.partial is not None
     assert err.partial.text == "hello"
+
+
+@pytest.mark.anyio
+async def test_an_event_that_is_not_json_is_a_stream_error(raw_server: Any) -> None:
+    garbage = encode_message(
+        {":message-type": "event", ":event-type": "contentBlockDelta"}, b"{nope"
+    )
+    await failure(raw_server([START, delta("ok"), garbage]), StreamError, "not JSON")
 
 
 @pytest.mark.anyio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -348,6 +349,8 @@ async def test_reasoning_and_cached_usage_through_the_mock(
         r = await client.chat(MODEL, "2+2?")
     assert (r.text, r.reasoning, r.reasoning_signature) == ("4", "2+2", reasoning_signature("2+2"))
     assert r.usage == Usage(30, 8, 20, 0)
+    assert r.id is not None
+    uuid.UUID(r.id)  # AWS's request id stands in for the response id
     # Haiku 4.5 through a "us." profile: global price plus 10%, cached input at the cache rate.
     assert (
         r.cost

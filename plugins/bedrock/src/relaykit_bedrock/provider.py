@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
 CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
+#: Converse answers carry no id of their own; AWS's request id serves as the response id.
+REQUEST_ID = "x-amzn-requestid"
 
 
 class BedrockProvider:
@@ -104,7 +106,7 @@ class BedrockProvider:
             raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content), request.model)
+        return wire.response(json.loads(r.content), request.model, r.headers.get(REQUEST_ID))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event stream."""
@@ -116,7 +118,7 @@ class BedrockProvider:
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
             decoder = EventStreamDecoder()
-            translator = ConverseStreamTranslator(request.model)
+            translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
             started = False
             # aclosing: httpx's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
@@ -134,7 +136,14 @@ class BedrockProvider:
                     for message in messages:
                         if message.message_type != "event":
                             raise self._exception(message, started, request.model)
-                        data = json.loads(message.payload) if message.payload else {}
+                        try:
+                            data = json.loads(message.payload) if message.payload else {}
+                        except ValueError as e:
+                            raise StreamError(
+                                f"a {message.event_type} event is not JSON",
+                                provider=self._name,
+                                model=request.model,
+                            ) from e
                         for event in translator.events(message.event_type, data):
                             yield event
                             started = True

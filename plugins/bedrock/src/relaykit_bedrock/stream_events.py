@@ -32,10 +32,11 @@ class ConverseStreamTranslator:
     typed, retryable error rather than a broken stream.
     """
 
-    __slots__ = ("_model", "_start_sent", "_tool_index", "stopped")
+    __slots__ = ("_id", "_model", "_start_sent", "_tool_index", "stopped")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, id: str | None = None) -> None:
         self._model = model
+        self._id = id
         self._start_sent = False
         # content block index -> tool call index (0, 1, ...: text blocks interleave)
         self._tool_index: dict[int, int] = {}
@@ -49,7 +50,7 @@ class ConverseStreamTranslator:
         out: list[StreamEvent] = []
         if not self._start_sent:
             self._start_sent = True
-            out.append(StreamStart(None, self._model))
+            out.append(StreamStart(self._id, self._model))
         if event_type == "contentBlockDelta":
             self._delta(data, out)
         elif event_type == "contentBlockStart":

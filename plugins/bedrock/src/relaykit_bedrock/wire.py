@@ -232,7 +232,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
     )
 
 
-def response(data: dict[str, Any], model: str) -> ChatResponse:
+def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
     """A :class:`ChatResponse` from a Converse response body (which carries no id or model)."""
     content = ((data.get("output") or {}).get("message") or {}).get("content") or ()
     text: list[str] = []
@@ -263,6 +263,7 @@ def response(data: dict[str, Any], model: str) -> ChatResponse:
         finish_reason=finish,
         usage=usage(data.get("usage")),
         model=model,
+        id=id,
     )
 
 
