@@ -10,6 +10,7 @@ import os
 import tempfile
 
 import anyio
+
 import relaykit
 from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY, BedrockMock
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import relaykit
 from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY, BedrockMock
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 import relaykit
 from relaykit import AuthenticationError, ConfigError, Secret
 from relaykit_bedrock import auth as auth_module
@@ -106,6 +107,7 @@ async def test_region_sources_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.anyio
 async def test_the_region_fills_the_default_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
+
     from relaykit_bedrock import BedrockProvider
 
     seen: list[str] = []

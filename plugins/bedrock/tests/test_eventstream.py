@@ -11,6 +11,7 @@ from itertools import pairwise
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.testing import Reply
 from relaykit_bedrock import EventStreamDecoder, EventStreamError, EventStreamMessage

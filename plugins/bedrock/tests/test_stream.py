@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+
 import relaykit
 from relaykit import (
     AuthenticationError,

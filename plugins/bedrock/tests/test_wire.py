@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 import relaykit
 from relaykit import (
     ChatRequest,

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+
 from relaykit import ConfigError, Secret
 
 #: The service name in the SigV4 credential scope, for the runtime and control plane alike.

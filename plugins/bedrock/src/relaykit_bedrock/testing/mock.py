@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import anyio
+
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.vendor_mock import VendorMock
 

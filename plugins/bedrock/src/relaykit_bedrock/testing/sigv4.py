@@ -12,6 +12,7 @@ import re
 from urllib.parse import urlencode
 
 import attrs
+
 from relaykit.testing.loopback import Request
 
 _AUTH_RE = re.compile(
