@@ -212,6 +212,19 @@ async def test_refreshable_credentials_refresh_in_a_worker_thread(stale: bool) -
 
 
 @pytest.mark.anyio
+async def test_a_failed_refresh_is_a_retryable_authentication_error() -> None:
+    class Expiring(_Refreshable):
+        def get_frozen_credentials(self) -> _Frozen:
+            raise RuntimeError("Unable to locate credentials: IMDS timed out")
+
+    auth = BedrockAuth(region="us-east-1")
+    auth._credentials = Expiring(stale=True)
+    with pytest.raises(AuthenticationError, match="IMDS timed out") as info:
+        await auth.headers("POST", "https://bedrock-runtime.us-east-1.amazonaws.com/x", b"", {})
+    assert info.value.retryable
+
+
+@pytest.mark.anyio
 async def test_a_bedrock_api_key_replaces_sigv4(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")

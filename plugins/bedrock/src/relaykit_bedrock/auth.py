@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from relaykit import ConfigError, Secret
+from relaykit import AuthenticationError, ConfigError, Secret
 
 #: The service name in the SigV4 credential scope, for the runtime and control plane alike.
 SIGNING_SERVICE = "bedrock"
@@ -92,7 +92,14 @@ class BedrockAuth:
         # common case (still fresh) is a cheap in-memory check.
         refresh_needed = getattr(credentials, "refresh_needed", None)
         if refresh_needed is not None and refresh_needed():
-            return await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
+            try:
+                return await anyio.to_thread.run_sync(credentials.get_frozen_credentials)
+            except Exception as e:  # botocore's STS/SSO/IMDS errors, whatever their type
+                raise AuthenticationError(
+                    f"refreshing the AWS credentials failed: {e}",
+                    retryable=True,  # metadata endpoints and STS have bad moments
+                    hint=_NO_CREDENTIALS_HINT,
+                ) from e
         return credentials.get_frozen_credentials()
 
     async def _resolve(self) -> None:
