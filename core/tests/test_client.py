@@ -273,3 +273,22 @@ def test_sync_client(backend: str) -> None:
 def test_sync_client_must_be_entered() -> None:
     with pytest.raises(RuntimeError, match="with relaykit.SyncClient"):
         relaykit.SyncClient().chat("fake/m", "hi")
+
+
+@pytest.mark.anyio
+async def test_errors_leave_the_client_block_unwrapped() -> None:
+    fake = FakePlugin()
+    fake.script.fail(429, "slow down")
+    with pytest.raises(RateLimitError):  # not an ExceptionGroup
+        async with make(fake, retry={"attempts": 1}) as client:
+            await client.chat("fake/m", "hi")
+
+
+@pytest.mark.anyio
+async def test_cancellation_through_the_client_block() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="slow", delay=5))
+    with anyio.move_on_after(0.05) as scope:
+        async with make(fake) as client:
+            await client.chat("fake/m", "hi")
+    assert scope.cancelled_caught

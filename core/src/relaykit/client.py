@@ -135,7 +135,11 @@ class Client:
         finally:
             if self._tg is not None:
                 tg, self._tg = self._tg, None
-                await tg.__aexit__(exc_type, exc, tb)
+                # The background tasks have finished (aclose drained them), so the
+                # caller's exception is not the task group's business: handing it
+                # over would wrap it in an ExceptionGroup, and `except RateLimitError`
+                # around `async with Client()` would stop matching.
+                await tg.__aexit__(None, None, None)
         return None
 
     async def aclose(self) -> None:
