@@ -135,7 +135,14 @@ class Client:
         finally:
             if self._tg is not None:
                 tg, self._tg = self._tg, None
-                await tg.__aexit__(exc_type, exc, tb)
+                try:
+                    await tg.__aexit__(exc_type, exc, tb)
+                except BaseExceptionGroup as group:
+                    # anyio wraps the block's own exception in a group even when no
+                    # background task failed. Returning lets that exception propagate
+                    # as raised, so `except relaykit.RelayError` around the block works.
+                    if exc is None or len(group.exceptions) != 1 or group.exceptions[0] is not exc:
+                        raise
         return None
 
     async def aclose(self) -> None:
