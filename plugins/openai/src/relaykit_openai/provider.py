@@ -72,11 +72,17 @@ class OpenAIProvider:
                 await r.aread()
                 raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
             decoder = SSEDecoder()
-            started = False
+            started = done = False
             async for raw in r.aiter_bytes():
+                # After [DONE], read on to the end of the body (the server ends it
+                # right away) so httpx's generators finish instead of being dropped
+                # half-way, which trio reports as a ResourceWarning.
+                if done:
+                    continue
                 for sse in decoder.feed(raw):
                     if sse.data == "[DONE]":
-                        return
+                        done = True
+                        break
                     chunk = json.loads(sse.data)
                     if "error" in chunk:
                         message, code, _ = parse_error_body(sse.data)
@@ -89,7 +95,7 @@ class OpenAIProvider:
                     for event in wire.chunk_events(chunk, started):
                         yield event
                     started = True
-            if not decoder.flush() and not started:
+            if not done and not decoder.flush() and not started:
                 raise StreamError("the stream ended before any event", provider=self._name, model=request.model)
 
     async def list_models(self) -> list[ModelInfo]:
