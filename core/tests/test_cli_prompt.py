@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from relaykit.cli import main
 from relaykit.cli.chat_options import parse_param
 from relaykit.testing import OpenAIMock
 
 MODEL = "openai/gpt-4o-mini"
-
-pytestmark = pytest.mark.usefixtures("cli_config")
 
 
 class _Terminal(io.StringIO):
@@ -24,6 +21,7 @@ class _Terminal(io.StringIO):
         return True
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_prompt_streams_the_reply_to_stdout(
     openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -37,6 +35,7 @@ def test_prompt_streams_the_reply_to_stdout(
     assert body["messages"] == [{"role": "user", "content": "Hi there"}]
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_no_stream_sends_one_plain_request(
     openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -46,16 +45,19 @@ def test_no_stream_sends_one_plain_request(
     assert not openai_mock.last_request.json().get("stream")
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_prompt_runs_on_trio(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--backend", "trio", "prompt", "-m", MODEL, "on trio"]) == 0
     assert capsys.readouterr().out == "echo: on trio\n"
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_global_options_may_follow_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "--backend", "trio", "-m", MODEL, "late option"]) == 0
     assert capsys.readouterr().out == "echo: late option\n"
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_prompt_reads_stdin_without_text(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,6 +68,7 @@ def test_prompt_reads_stdin_without_text(
     assert capsys.readouterr().out == "echo: piped\nprompt\n"
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_no_text_and_a_terminal_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -76,6 +79,7 @@ def test_no_text_and_a_terminal_is_a_clear_error(
     assert capsys.readouterr().err.startswith("error: no prompt given (pass it as an argument")
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_system_prompt_comes_first(openai_mock: OpenAIMock) -> None:
     assert main(["prompt", "-m", MODEL, "--system", "Be brief.", "Hi"]) == 0
 
@@ -86,6 +90,7 @@ def test_system_prompt_comes_first(openai_mock: OpenAIMock) -> None:
     ]
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_json_prints_the_whole_response(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "-m", MODEL, "--json", "Hi"]) == 0
 
@@ -98,6 +103,7 @@ def test_json_prints_the_whole_response(capsys: pytest.CaptureFixture[str]) -> N
     assert isinstance(data["cost"], str)  # a Decimal, kept exact
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_json_without_streaming(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "-m", MODEL, "--json", "--no-stream", "Hi"]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "echo: Hi"
@@ -126,6 +132,7 @@ def test_option_without_a_key_is_rejected(text: str) -> None:
         parse_param(text)
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_options_reach_the_request(openai_mock: OpenAIMock) -> None:
     argv = ["prompt", "-m", MODEL, "-o", "max_tokens=5", "-o", "temperature=0.2", "-o", "stop=END"]
 
@@ -137,11 +144,13 @@ def test_options_reach_the_request(openai_mock: OpenAIMock) -> None:
     assert 5 in (body.get("max_tokens"), body.get("max_completion_tokens"))
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_malformed_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "-m", MODEL, "-o", "max_tokens", "Hi"]) == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_unknown_option_names_the_nearest_parameter(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "-m", MODEL, "-o", "max_token=5", "Hi"]) == 1
 
@@ -149,6 +158,7 @@ def test_unknown_option_names_the_nearest_parameter(capsys: pytest.CaptureFixtur
     assert err == "error: unknown parameter 'max_token': did you mean 'max_tokens'?\n"
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_model_defaults_to_the_config(
     write_config: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,6 +170,7 @@ def test_model_defaults_to_the_config(
     assert json.loads(capsys.readouterr().out)["model"] == "gpt-4o"
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_missing_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "Hi"]) == 1
 
@@ -168,6 +179,7 @@ def test_missing_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
     assert "[defaults] model" in err
 
 
+@pytest.mark.usefixtures("cli_config")
 def test_config_option_wins_over_the_environment(
     write_config: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -178,6 +190,9 @@ def test_config_option_wins_over_the_environment(
     assert json.loads(capsys.readouterr().out)["model"] == "o4-mini"
 
 
-def test_config_path_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("cli_config")
+def test_config_path_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["-c", str(tmp_path / "missing.toml"), "prompt", "-m", MODEL, "Hi"]) == 1
     assert capsys.readouterr().err.startswith("error: config file ")
