@@ -118,10 +118,10 @@ def _sole_exception(error: BaseException) -> BaseException:
     return error
 
 
-def _exit_code(exit: SystemExit) -> int:
-    if exit.code is None:
+def _exit_code(stop: SystemExit) -> int:
+    if stop.code is None:
         return 0
-    if isinstance(exit.code, int):
-        return exit.code
-    print(exit.code, file=sys.stderr)  # sys.exit("message") means: print it, fail
+    if isinstance(stop.code, int):
+        return stop.code
+    print(stop.code, file=sys.stderr)  # sys.exit("message") means: print it, fail
     return 1

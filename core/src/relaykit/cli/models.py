@@ -44,8 +44,8 @@ async def run(args: argparse.Namespace) -> int:
         print(models_table(models))
     else:
         print(
-            "no providers to list: set a provider's API key (e.g. OPENAI_API_KEY) "
-            "or configure [providers.NAME]",
+            "no models found: set a provider's API key (e.g. OPENAI_API_KEY) or configure "
+            "[providers.NAME]; `relaykit models NAME` shows why a provider is missing",
             file=sys.stderr,
         )
     return 0
