@@ -28,6 +28,7 @@ class CommandsPlugin:
         cli.add_parser("fail").set_defaults(func=self.fail)
         cli.add_parser("fail-in-group").set_defaults(func=self.fail_in_group)
         cli.add_parser("interrupt").set_defaults(func=self.interrupt)
+        cli.add_parser("pipe").set_defaults(func=self.pipe)
         cli.add_parser("crash").set_defaults(func=self.crash)
 
     def greet(self, args: argparse.Namespace) -> int:
@@ -53,6 +54,9 @@ class CommandsPlugin:
 
     def interrupt(self, args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
+
+    def pipe(self, args: argparse.Namespace) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
 
     def crash(self, args: argparse.Namespace) -> int:
         raise ValueError("a bug, not a user error")
@@ -100,6 +104,11 @@ def test_relay_error_inside_a_task_group_is_one_line_too(
 
 def test_ctrl_c_exits_130_quietly(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["interrupt"], plugins=[CommandsPlugin()]) == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_closed_pipe_exits_141_quietly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pipe"], plugins=[CommandsPlugin()]) == 141
     assert capsys.readouterr() == ("", "")
 
 

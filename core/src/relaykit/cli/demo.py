@@ -105,6 +105,9 @@ async def run_steps(mock: OpenAIMock, plugins: tuple[object, ...], steps: Sequen
     started = time.monotonic()
     # env={}: the user's RELAYKIT_* and OPENAI_* variables must not reshape the demo.
     async with Client(demo_config(mock.base_url, DEMO_KEY), plugins=plugins, env={}) as client:
+        # Build the provider (and import httpx) now, so step 1's latency shows the
+        # call itself rather than one-off start-up work.
+        client.provider("openai")
         demo = Demo(client, mock, plugins)
         for number, step in enumerate(steps, 1):
             print(f"\n{number}. {step.title}")

@@ -2,7 +2,7 @@
 
 This is the one place that turns a :class:`relaykit.RelayError` into the line
 ``error: <message>`` on stderr and exit code 1; commands simply raise. Ctrl-C
-exits with 130 and no traceback.
+exits with 130 and a closed output pipe with 141, both without a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import io
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,10 +39,13 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
         return _run(argv, tuple(plugins))
     except SystemExit as e:  # argparse on --help and usage errors; sys.exit() in a command
         return _exit_code(e)
-    except (RelayError, KeyboardInterrupt, BaseExceptionGroup) as e:
+    except BaseException as e:
         error = _sole_exception(e)
         if isinstance(error, KeyboardInterrupt):
             return 130
+        if isinstance(error, BrokenPipeError):  # the reader left: relaykit models | head
+            _discard_stdout()
+            return 141  # what a shell reports for a process ended by SIGPIPE
         if not isinstance(error, RelayError):
             raise
         # One line, whatever the provider put in its message: scripts grep for it.
@@ -116,6 +121,16 @@ def _sole_exception(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
+
+
+def _discard_stdout() -> None:
+    # Python flushes stdout once more at exit; with the pipe gone that fails
+    # again and prints "Exception ignored ...". Point stdout at /dev/null instead.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (tests): nothing will be flushed to a closed pipe
 
 
 def _exit_code(stop: SystemExit) -> int:
