@@ -1,5 +1,4 @@
 import pytest
-
 import relaykit
 from relaykit.testing import FakePlugin
 

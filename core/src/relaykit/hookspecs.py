@@ -139,9 +139,11 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
     """Add sub-commands to the ``relaykit`` command line.
 
     Call ``cli.add_parser(name, help=...)`` and ``set_defaults(func=handler)`` on the
-    parser you add; ``handler(args)`` returns the exit code. Raise a
-    :class:`relaykit.RelayError` for failures the user can fix: the CLI prints it
-    as one line and exits non-zero.
+    parser you add; ``handler(args)`` returns the exit code. An ``async def`` handler
+    runs on the event loop ``--backend`` chose. ``args.context`` (a
+    :class:`relaykit.cli.context.CliContext`) builds clients that honour ``--config``.
+    Raise a :class:`relaykit.RelayError` for failures the user can fix: the CLI
+    prints it as one line and exits non-zero.
 
     :param cli: the ``argparse`` sub-parsers object of the ``relaykit`` command.
     """

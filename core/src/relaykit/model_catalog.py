@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import anyio
 
-from .errors import RelayError
+from .errors import ProviderUnavailableError, RelayError
 from .provider_registry import ProviderRegistry
 from .response import ModelInfo
 from .routing import Target
@@ -35,11 +35,22 @@ class ModelCatalog:
         self._locks: dict[str, anyio.Lock] = {}
 
     async def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
-        """Every model of ``provider``, or of every usable provider when ``None``."""
-        names = [provider] if provider else self._registry.names()
+        """Every model of ``provider``, or of every usable provider when ``None``.
+
+        Listing every provider is best effort: one that fails is logged and
+        skipped, because keyless local presets (lmstudio, vllm, ...) count as
+        usable and are usually not running. Ask for one provider to get its error.
+        """
+        if provider:
+            return await self._listing(provider, refresh)
         out: list[ModelInfo] = []
-        for name in names:
-            out.extend(await self._listing(name, refresh))
+        for name in self._registry.names():
+            try:
+                out.extend(await self._listing(name, refresh))
+            except RelayError as e:
+                unreachable = isinstance(e, ProviderUnavailableError) and e.status is None
+                level = logging.INFO if unreachable else logging.WARNING
+                log.log(level, "skipped the models of %s: %s", name, e)
         return out
 
     async def _listing(self, name: str, refresh: bool) -> list[ModelInfo]:

@@ -1,6 +1,9 @@
-"""The ``relaykit`` command line (being built)."""
+"""The ``relaykit`` command line: ``relaykit prompt``, ``chat``, ``models``, ``plugins``, ``demo``.
 
+Each command lives in its own module with a ``register(commands, parents)``
+function; plugins add more through the ``relaykit_commands`` hook.
+"""
 
-def main() -> int:
-    """Entry point of the ``relaykit`` command."""
-    raise SystemExit("relaykit CLI: not yet implemented")
+from .main import main
+
+__all__ = ["main"]

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import attrs
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import SocketAttribute, SocketStream, TaskStatus
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 _REASONS = {
@@ -130,7 +130,9 @@ class LoopbackServer:
         """Start serving in a background thread; returns once the port is bound."""
         self._portal = self._stack.enter_context(start_blocking_portal("asyncio"))
         self.port = self._portal.call(self._bind)
-        self._portal.start_task_soon(self._serve)
+        # start_task, not start_task_soon: it returns once _serve holds its cancel
+        # scope, so a stop() right after start() cannot miss it and wait forever.
+        self._portal.start_task(self._serve)
 
     def stop(self) -> None:
         """Stop serving and close every connection."""
@@ -144,8 +146,9 @@ class LoopbackServer:
         port: int = self._listener.extra(SocketAttribute.local_port)
         return port
 
-    async def _serve(self) -> None:
+    async def _serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.CancelScope() as self._scope:
+            task_status.started()
             async with self._listener:
                 await self._listener.serve(self._connection)
 

@@ -73,14 +73,18 @@ class OpenAIProvider:
                 await r.aread()
                 raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
             decoder = SSEDecoder()
-            started = False
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
-            # unexhausted would leave its cleanup to the garbage collector.
+            started = done = False
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
+                    # After [DONE], read on to the end of the body (the server ends it
+                    # right away) so httpx's own nested generators finish instead of
+                    # being dropped half-way, which trio reports as a ResourceWarning.
+                    if done:
+                        continue
                     for sse in decoder.feed(raw):
                         if sse.data == "[DONE]":
-                            return
+                            done = True
+                            break
                         chunk = json.loads(sse.data)
                         if "error" in chunk:
                             message, _, _ = parse_error_body(sse.data)
@@ -93,10 +97,9 @@ class OpenAIProvider:
                         for event in wire.chunk_events(chunk, started):
                             yield event
                         started = True
-            # The connection closed without [DONE]: the server or a proxy cut us off.
-            raise StreamError(
-                "the stream ended before [DONE]", provider=self._name, model=request.model
-            )
+            if not done:
+                # The connection closed without [DONE]: the server or a proxy cut us off.
+                raise StreamError("the stream ended before [DONE]", provider=self._name, model=request.model)
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""

@@ -1,0 +1,76 @@
+"""The options ``prompt`` and ``chat`` share: ``-m MODEL``, ``--system TEXT``, ``-o key=value``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..messages import Message
+
+
+def add_chat_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``-m``, ``--system`` and ``-o`` to a command's parser."""
+    parser.add_argument(
+        "-m",
+        "--model",
+        help="model id such as openai/gpt-4o-mini, or an alias from [models] "
+        "(default: [defaults] model in the config)",
+    )
+    parser.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
+    parser.add_argument(
+        "-o",
+        "--option",
+        dest="params",
+        metavar="KEY=VALUE",
+        action="append",
+        type=parse_param,
+        help="chat parameter, repeatable: -o max_tokens=200 -o temperature=0.2 "
+        "(values are parsed as JSON when they can be, else taken as text)",
+    )
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """Parse one ``-o key=value``: the value as JSON if it parses, else as the plain string.
+
+    JSON first so numbers, booleans, lists and objects arrive typed
+    (``-o stop=["a","b"]``); anything else (``-o stop=END``) stays text, so nobody
+    has to quote strings twice on a shell command line.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def chat_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``-o`` parameters as keyword arguments for ``client.chat``; later ones win."""
+    return dict(args.params or ())
+
+
+def resolve_model(model: str | None, config: Config) -> str:
+    """``-m``, else ``[defaults] model``; a clear error when neither is set."""
+    chosen = model or config.defaults.model
+    if not chosen:
+        raise ConfigError(
+            "no model given",
+            hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini) "
+            "or set [defaults] model in relaykit.toml",
+        )
+    return chosen
+
+
+def first_messages(system: str | None) -> list[Message]:
+    """The conversation before the first user turn: the system prompt, if any."""
+    from ..messages import Message
+
+    return [Message.system(system)] if system else []

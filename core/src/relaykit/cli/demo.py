@@ -1,0 +1,251 @@
+"""``relaykit demo``: the whole request pipeline, offline, in about a second.
+
+A :class:`relaykit.testing.OpenAIMock` serves OpenAI's wire format on loopback
+HTTP from a background thread; a real :class:`relaykit.Client` talks to it. Each
+step is a small async function that scripts the mock when it needs a particular
+answer, sends real requests, and prints what happened. To show something new,
+write a step and add it to :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..errors import RelayError
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..response import ChatResponse
+    from ..testing import OpenAIMock
+    from .context import CliContext
+
+MODEL = "openai/gpt-4o-mini"
+DEMO_KEY = "sk-demo-not-a-real-key-0000"
+INDENT = "   "
+
+
+def register(
+    commands: argparse._SubParsersAction[Any], parents: Sequence[argparse.ArgumentParser]
+) -> None:
+    """Add the ``demo`` command."""
+    parser = commands.add_parser(
+        "demo",
+        parents=parents,
+        help="see relaykit work against a mock OpenAI server (offline, no key)",
+        description="Run chats, a stream, a tool call, retried failures, typed errors and "
+        "a model listing through a real client against a local mock OpenAI server.",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``relaykit demo``."""
+    from ..testing import OpenAIMock
+
+    context: CliContext = args.context
+    with OpenAIMock(api_key=DEMO_KEY) as mock:
+        return context.run(run_steps, mock, context.plugins, STEPS)
+
+
+def demo_config(base_url: str, api_key: str) -> dict[str, Any]:
+    """The demo's configuration: no call log, quick retries, OpenAI at the mock."""
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 3, "initial_wait": 0.05, "max_wait": 0.2},
+        "providers": {"openai": {"base_url": base_url, "api_key": api_key}},
+    }
+
+
+@attrs.frozen
+class Demo:
+    """What a step works with: the client, the mock (to script it), and output helpers."""
+
+    client: Client
+    mock: OpenAIMock
+    plugins: tuple[object, ...]
+
+    def client_with_key(self, api_key: str) -> Client:
+        """A second client against the mock that sends ``api_key``."""
+        from ..client import Client
+
+        return Client(demo_config(self.mock.base_url, api_key), plugins=self.plugins, env={})
+
+    def say(self, line: str = "") -> None:
+        """Print one indented line."""
+        print(INDENT + line, flush=True)
+
+    def write(self, text: str) -> None:
+        """Print ``text`` as is, at once (for stream deltas)."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+@attrs.frozen
+class Step:
+    """One demo step: a title and the async function that shows it."""
+
+    title: str
+    run: Callable[[Demo], Awaitable[None]]
+
+
+async def run_steps(mock: OpenAIMock, plugins: tuple[object, ...], steps: Sequence[Step]) -> int:
+    """Run ``steps`` in order against ``mock`` with a fresh client; print a summary."""
+    from ..client import Client
+
+    print(
+        f"relaykit demo: a mock OpenAI server at {mock.base_url} (loopback, no network, fake key)"
+    )
+    started = time.monotonic()
+    # env={}: the user's RELAYKIT_* and OPENAI_* variables must not reshape the demo.
+    async with Client(demo_config(mock.base_url, DEMO_KEY), plugins=plugins, env={}) as client:
+        # Build the provider (and import httpx) now, so step 1's latency shows the
+        # call itself rather than one-off start-up work.
+        client.provider("openai")
+        demo = Demo(client, mock, plugins)
+        for number, step in enumerate(steps, 1):
+            print(f"\n{number}. {step.title}")
+            await step.run(demo)
+    elapsed = time.monotonic() - started
+    print(f"\n{len(steps)} steps, {len(mock.requests)} HTTP requests, {elapsed:.2f} s.")
+    print(f"Try it for real: OPENAI_API_KEY=... relaykit prompt -m {MODEL} 'Hello'")
+    return 0
+
+
+def _summary(r: ChatResponse) -> str:
+    cost = f"${r.cost:.8f}" if r.cost is not None else "cost unknown"
+    latency = f"{r.latency * 1000:.0f} ms" if r.latency is not None else "?"
+    attempts = "1 attempt" if r.attempts == 1 else f"{r.attempts} attempts"
+    return (
+        f"{r.provider}/{r.model}: {r.usage.input_tokens} in + {r.usage.output_tokens} out tokens, "
+        f"{cost}, {attempts}, {latency}"
+    )
+
+
+# --- the steps ------------------------------------------------------------------
+
+
+async def chat(demo: Demo) -> None:
+    """A plain chat call; the mock echoes the prompt when nothing is scripted."""
+    prompt = "Hello, relaykit!"
+    demo.say(f"> {prompt}")
+    r = await demo.client.chat(MODEL, prompt)
+    demo.say(f"< {r.text}")
+    demo.say(_summary(r))
+
+
+async def stream(demo: Demo) -> None:
+    """A streamed reply, printed delta by delta as the chunks arrive."""
+    from ..events import TextDelta
+
+    demo.mock.script.reply(
+        "Streaming works: each piece is printed the moment it arrives.", chunk_delay=0.02
+    )
+    prompt = "Stream a sentence, please."
+    demo.say(f"> {prompt}")
+    deltas = 0
+    demo.write(INDENT + "< ")
+    async with demo.client.stream(MODEL, prompt) as s:
+        async for event in s:
+            if isinstance(event, TextDelta):
+                deltas += 1
+                demo.write(event.text)
+    demo.write("\n")
+    r = s.response
+    first = f"{r.time_to_first_token * 1000:.0f} ms" if r.time_to_first_token is not None else "?"
+    demo.say(f"{deltas} text deltas, first after {first}; {_summary(r)}")
+
+
+async def tool_call(demo: Demo) -> None:
+    """The model asks for a tool; we run it and send the result back for the answer."""
+    from ..messages import Message
+    from ..testing import Reply
+
+    weather = {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    demo.mock.script.push(
+        Reply(tool_calls=(("get_weather", {"city": "Paris"}),)),
+        Reply(text="It is 18 C and sunny in Paris."),
+    )
+    question = Message.user("What is the weather in Paris?")
+    demo.say(f"> {question.text}")
+    first = await demo.client.chat(MODEL, [question], tools=[weather])
+    call = first.tool_calls[0]
+    demo.say(
+        f"< tool call {call.name}({json.dumps(call.arguments)})  [finish: {first.finish_reason}]"
+    )
+    result = json.dumps({"city": "Paris", "temp_c": 18, "sky": "sunny"})
+    demo.say(f"> tool result {result}")
+    history = [question, first.to_message(), Message.tool(call.id, result)]
+    answer = await demo.client.chat(MODEL, history, tools=[weather])
+    demo.say(f"< {answer.text}")
+
+
+async def rate_limited(demo: Demo) -> None:
+    """A 429 with Retry-After: the client waits as the server asks, then retries."""
+    demo.mock.script.fail(429, "Rate limit reached for gpt-4o-mini", retry_after=0.2)
+    demo.say("server: 429 Too Many Requests, Retry-After: 0.2, then 200 OK")
+    r = await demo.client.chat(MODEL, "Are you busy?")
+    demo.say(f"< {r.text}")
+    demo.say(f"retried after the server's Retry-After: {_summary(r)}")
+
+
+async def server_error(demo: Demo) -> None:
+    """A 500: retryable, so the client backs off briefly and tries again."""
+    demo.mock.script.fail(500, "The server had an error while processing your request.")
+    demo.say("server: 500 Internal Server Error, then 200 OK")
+    r = await demo.client.chat(MODEL, "Still there?")
+    demo.say(f"< {r.text}")
+    demo.say(f"retried with backoff: {_summary(r)}")
+
+
+async def typed_errors(demo: Demo) -> None:
+    """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
+    async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
+        await _show_error(demo, "wrong API key", lambda: wrong.chat(MODEL, "Hi"))
+    demo.mock.script.fail(
+        400,
+        "This model's maximum context length is 128000 tokens.",
+        code="context_length_exceeded",
+    )
+    await _show_error(
+        demo, "prompt too long", lambda: demo.client.chat(MODEL, "A very long prompt")
+    )
+
+
+async def _show_error(demo: Demo, what: str, call: Callable[[], Awaitable[Any]]) -> None:
+    try:
+        await call()
+    except RelayError as e:
+        demo.say(f"{what} -> {type(e).__name__} (status {e.status}, retryable: {e.retryable})")
+        demo.say(f"  {e}")
+    else:
+        raise AssertionError(f"the demo expected {what} to fail")
+
+
+async def models(demo: Demo) -> None:
+    """The provider's model listing, with context windows and prices the plugin knows."""
+    from .models import models_table
+
+    listing = await demo.client.models("openai")
+    print(models_table(listing, indent=INDENT))
+
+
+STEPS: tuple[Step, ...] = (
+    Step("chat", chat),
+    Step("stream", stream),
+    Step("tool call", tool_call),
+    Step("rate limited (429), retried", rate_limited),
+    Step("server error (500), retried", server_error),
+    Step("typed errors", typed_errors),
+    Step("models", models),
+)

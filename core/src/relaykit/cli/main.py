@@ -1,0 +1,142 @@
+"""The ``relaykit`` command: build the parser, run the chosen command, report errors.
+
+This is the one place that turns a :class:`relaykit.RelayError` into the line
+``error: <message>`` on stderr and exit code 1; commands simply raise. Ctrl-C
+exits with 130 and a closed output pipe with 141, both without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import io
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import ConfigError, RelayError
+from .context import CliContext
+
+if TYPE_CHECKING:
+    from ..plugins import PluginManager
+
+#: modules of this package that add a built-in command, in ``--help`` order
+BUILTIN_COMMANDS = ("prompt", "chat", "models", "plugins", "demo")
+BACKENDS = ("asyncio", "trio")
+
+
+def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -> int:
+    """Run the ``relaykit`` command line and return its exit code.
+
+    :param argv: the arguments after the program name (default: ``sys.argv[1:]``).
+    :param plugins: extra plugin objects, registered after entry points as
+        ``relaykit.Client(plugins=...)`` does; they may add providers and commands.
+    """
+    try:
+        return _run(argv, tuple(plugins))
+    except SystemExit as e:  # argparse on --help and usage errors; sys.exit() in a command
+        return _exit_code(e)
+    except BaseException as e:
+        error = _sole_exception(e)
+        if isinstance(error, KeyboardInterrupt):
+            return 130
+        if isinstance(error, BrokenPipeError):  # the reader left: relaykit models | head
+            _discard_stdout()
+            return 141  # what a shell reports for a process ended by SIGPIPE
+        if not isinstance(error, RelayError):
+            raise
+        # One line, whatever the provider put in its message: scripts grep for it.
+        print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
+        return 1
+
+
+def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
+    """The argument parser: global options, built-in commands, then plugins' commands."""
+    parser = argparse.ArgumentParser(
+        prog="relaykit",
+        description="One typed API over many LLM providers. Try: relaykit demo",
+    )
+    parser.add_argument("--version", action="version", version=f"relaykit {__version__}")
+    _add_global_options(parser, suppress=False)
+    # Built-in commands also accept the global options after the command name
+    # (relaykit prompt --backend trio ...). SUPPRESS keeps a sub-command from
+    # resetting a value given before it to the default.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, suppress=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in BUILTIN_COMMANDS:
+        importlib.import_module(f".{name}", __package__).register(commands, [common])
+    try:
+        pm.hook.relaykit_commands(cli=commands)
+    except argparse.ArgumentError as e:
+        raise ConfigError(
+            f"a plugin's command clashes with another command: {e}",
+            hint="run with RELAYKIT_DISABLE_PLUGINS=NAME to find and block the plugin",
+        ) from e
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=default(None),
+        help="config file (default: $RELAYKIT_CONFIG, ./relaykit.toml, then the user config dir)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default("asyncio"),
+        help="event loop to run on (default: asyncio)",
+    )
+
+
+def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
+    from ..plugins import build_plugin_manager
+
+    pm = build_plugin_manager(plugins)
+    parser = build_parser(pm)
+    args = parser.parse_args(argv)
+    handler = getattr(args, "func", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    args.context = CliContext(pm, plugins, args.config, args.backend)
+    if inspect.iscoroutinefunction(handler):
+        result = args.context.run(handler, args)
+    else:
+        result = handler(args)
+    return int(result or 0)
+
+
+def _sole_exception(error: BaseException) -> BaseException:
+    """The exception inside (nested) single-member groups, as task groups raise them."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def _discard_stdout() -> None:
+    # Python flushes stdout once more at exit; with the pipe gone that fails
+    # again and prints "Exception ignored ...". Point stdout at /dev/null instead.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (tests): nothing will be flushed to a closed pipe
+
+
+def _exit_code(stop: SystemExit) -> int:
+    if stop.code is None:
+        return 0
+    if isinstance(stop.code, int):
+        return stop.code
+    print(stop.code, file=sys.stderr)  # sys.exit("message") means: print it, fail
+    return 1

@@ -1,0 +1,102 @@
+"""``relaykit prompt``: send one prompt and stream the reply to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..errors import InvalidRequestError
+from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..response import ChatResponse
+    from .context import CliContext
+
+
+def register(
+    commands: argparse._SubParsersAction[Any], parents: Sequence[argparse.ArgumentParser]
+) -> None:
+    """Add the ``prompt`` command."""
+    parser = commands.add_parser(
+        "prompt",
+        parents=parents,
+        help="send one prompt and print the reply",
+        description="Send one prompt and stream the reply to stdout. "
+        "Without TEXT, the prompt is read from stdin: git diff | relaykit prompt -m MODEL",
+    )
+    parser.add_argument("text", nargs="?", metavar="TEXT", help="the prompt (default: read stdin)")
+    add_chat_options(parser)
+    parser.add_argument(
+        "--json", action="store_true", help="print the whole response as JSON instead of its text"
+    )
+    parser.add_argument(
+        "--no-stream",
+        dest="stream",
+        action="store_false",
+        help="wait for the whole reply instead of streaming it",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``relaykit prompt``."""
+    context: CliContext = args.context
+    # Read the prompt and settle the model before starting the event loop: stdin is
+    # a blocking read, and a missing model should fail before anything connects.
+    text = prompt_text(args.text, sys.stdin)
+    config = context.load_config()
+    model = resolve_model(args.model, config)
+    response = context.run(_send, context, config, model, text, args)
+    if args.json:
+        from ..serialization import to_json
+
+        print(to_json(response))
+    return 0
+
+
+def prompt_text(text: str | None, stdin: TextIO | None) -> str:
+    """The prompt: ``TEXT`` if given, else everything piped on stdin."""
+    if text is None and stdin is not None and not stdin.isatty():
+        text = stdin.read()
+    if not text or not text.strip():
+        raise InvalidRequestError(
+            "no prompt given",
+            hint="pass it as an argument, or pipe it: echo 'Hello' | relaykit prompt -m MODEL",
+        )
+    return text
+
+
+async def _send(
+    context: CliContext, config: Config, model: str, text: str, args: argparse.Namespace
+) -> ChatResponse:
+    from ..events import TextDelta
+    from ..messages import Message
+
+    messages = [*first_messages(args.system), Message.user(text)]
+    params = chat_params(args)
+    show_text = not args.json
+    async with context.client(config) as client:
+        if not args.stream:
+            response = await client.chat(model, messages, **params)
+            if show_text:
+                _write(response.text)
+        else:
+            async with client.stream(model, messages, **params) as stream:
+                async for event in stream:
+                    if show_text and isinstance(event, TextDelta):
+                        _write(event.text)
+            response = stream.response
+    if show_text and not response.text.endswith("\n"):
+        _write("\n")
+    return response
+
+
+def _write(text: str) -> None:
+    # Writing to the terminal from the event loop is a (short) blocking call; a
+    # CLI runs nothing else concurrently that it could starve, and flushing per
+    # delta is what makes the reply appear as it arrives.
+    sys.stdout.write(text)
+    sys.stdout.flush()

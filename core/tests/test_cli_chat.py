@@ -1,0 +1,109 @@
+"""``relaykit chat``: turns read from stdin, history kept across turns."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from relaykit.cli import main
+from relaykit.cli.chat import read_messages
+from relaykit.testing import OpenAIMock
+
+MODEL = "openai/gpt-4o-mini"
+
+
+def _feed(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+
+
+def _lines(*lines: str) -> Iterator[str]:
+    """``read_messages`` over ``lines``, then end of input."""
+    queue = list(lines)
+    return read_messages(lambda prompt: queue.pop(0) if queue else None)
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_two_turns_keep_the_history(
+    backend: str,
+    openai_mock: OpenAIMock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    openai_mock.script.reply("Hi! I am the mock.")
+    _feed(monkeypatch, "Hello\nWhat did you just say?\nexit\n")
+
+    assert main(["--backend", backend, "chat", "-m", MODEL, "--system", "Be nice."]) == 0
+
+    assert capsys.readouterr().out == "Hi! I am the mock.\necho: What did you just say?\n"
+    assert len(openai_mock.requests) == 2
+    assert openai_mock.requests[-1].json()["messages"] == [
+        {"role": "system", "content": "Be nice."},
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi! I am the mock."},
+        {"role": "user", "content": "What did you just say?"},
+    ]
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_end_of_input_ends_the_session(
+    openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _feed(monkeypatch, "only turn")  # no newline, no exit: EOF ends it
+
+    assert main(["chat", "-m", MODEL]) == 0
+
+    assert capsys.readouterr().out == "echo: only turn\n"
+    assert len(openai_mock.requests) == 1
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_multi_line_block_is_one_message(
+    openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _feed(monkeypatch, '"""\nfirst line\n\nthird line\n"""\nquit\n')
+
+    assert main(["chat", "-m", MODEL]) == 0
+
+    messages = openai_mock.last_request.json()["messages"]
+    assert messages == [{"role": "user", "content": "first line\n\nthird line"}]
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_an_error_ends_the_session_with_one_line(
+    openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    openai_mock.script.fail(400, "Invalid 'messages': bad")
+    _feed(monkeypatch, "Hello\nnever sent\n")
+
+    assert main(["chat", "-m", MODEL]) == 1
+
+    err = capsys.readouterr().err
+    assert err == "error: openai/gpt-4o-mini: HTTP 400: Invalid 'messages': bad\n"
+    assert len(openai_mock.requests) == 1
+
+
+def test_one_line_is_one_message() -> None:
+    assert list(_lines("a", "b")) == ["a", "b"]
+
+
+def test_backslash_continues_the_line() -> None:
+    assert list(_lines("one \\", "two\\", "three", "four")) == ["one \ntwo\nthree", "four"]
+
+
+def test_fence_toggles_multi_line_mode() -> None:
+    assert list(_lines('"""', "a", "", "b", ' """ ', "c")) == ["a\n\nb", "c"]
+
+
+def test_unclosed_fence_ends_at_end_of_input() -> None:
+    assert list(_lines('"""', "a", "b")) == ["a\nb"]
+
+
+@pytest.mark.parametrize("word", ["exit", "quit", " QUIT "])
+def test_exit_words_end_the_session(word: str) -> None:
+    assert list(_lines("a", word, "never read")) == ["a"]
+
+
+def test_blank_messages_are_skipped() -> None:
+    assert list(_lines("", "   ", '"""', '"""', "a")) == ["a"]

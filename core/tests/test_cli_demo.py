@@ -1,0 +1,51 @@
+"""``relaykit demo``: offline, quick, exit code 0, and it shows the retries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from relaykit.cli import main
+
+
+def test_demo_runs_in_process_on_trio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--backend", "trio", "demo"]) == 0
+
+    out = capsys.readouterr().out
+    assert "< echo: Hello, relaykit!" in out
+    assert "< Streaming works: each piece is printed the moment it arrives." in out
+    assert '< tool call get_weather({"city": "Paris"})' in out
+    assert "< It is 18 C and sunny in Paris." in out
+    assert out.count("2 attempts") == 2  # the 429 and the 500 were both retried
+    assert "AuthenticationError (status 401" in out
+    assert "ContextLengthError (status 400" in out
+    assert "openai/gpt-4o-mini     128,000" in out
+
+
+def test_demo_ignores_the_users_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAYKIT_RETRY_ATTEMPTS", "1")  # would make the retry steps fail
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+
+    assert main(["demo"]) == 0
+    assert capsys.readouterr().out.count("2 attempts") == 2
+
+
+def test_python_m_relaykit_cli_demo_exits_0() -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    done = subprocess.run(
+        [sys.executable, "-m", "relaykit.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "retried after the server's Retry-After" in done.stdout
+    assert "7 steps" in done.stdout

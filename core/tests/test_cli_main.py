@@ -1,0 +1,166 @@
+"""The ``relaykit`` entry point: dispatch, plugin commands, and how errors are reported."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+import relaykit
+from relaykit.cli import main
+
+MODEL = "openai/gpt-4o-mini"
+
+
+class CommandsPlugin:
+    """A plugin adding commands the way a third-party package would."""
+
+    __name__ = "commands-plugin"
+
+    @relaykit.hookimpl
+    def relaykit_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+        greet = cli.add_parser("greet", help="say hello")
+        greet.add_argument("name")
+        greet.set_defaults(func=self.greet)
+        cli.add_parser("loop").set_defaults(func=self.loop)
+        cli.add_parser("fail").set_defaults(func=self.fail)
+        cli.add_parser("fail-in-group").set_defaults(func=self.fail_in_group)
+        cli.add_parser("interrupt").set_defaults(func=self.interrupt)
+        cli.add_parser("pipe").set_defaults(func=self.pipe)
+        cli.add_parser("crash").set_defaults(func=self.crash)
+
+    def greet(self, args: argparse.Namespace) -> int:
+        print(f"hello {args.name} on {args.context.backend}")
+        return 3
+
+    async def loop(self, args: argparse.Namespace) -> int:
+        await anyio.lowlevel.checkpoint()
+        # asyncio.exceptions or trio: proves which loop runs the async handler
+        print(anyio.get_cancelled_exc_class().__module__.split(".")[0])
+        return 0
+
+    def fail(self, args: argparse.Namespace) -> int:
+        raise relaykit.QuotaExceededError("daily budget spent", hint="raise [budgets] daily")
+
+    async def fail_in_group(self, args: argparse.Namespace) -> int:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._fail_later)
+        return 0
+
+    async def _fail_later(self) -> None:
+        raise relaykit.ProviderUnavailableError("line one\nline two", provider="p")
+
+    def interrupt(self, args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    def pipe(self, args: argparse.Namespace) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def crash(self, args: argparse.Namespace) -> int:
+        raise ValueError("a bug, not a user error")
+
+
+def test_relaykit_commands_plugin_command_runs_with_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["greet", "Ada"], plugins=[CommandsPlugin()]) == 3
+    assert capsys.readouterr().out == "hello Ada on asyncio\n"
+
+
+@pytest.mark.parametrize(("backend", "library"), [("asyncio", "asyncio"), ("trio", "trio")])
+def test_async_plugin_command_runs_on_the_chosen_backend(
+    backend: str, library: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--backend", backend, "loop"], plugins=[CommandsPlugin()]) == 0
+    assert capsys.readouterr().out == f"{library}\n"
+
+
+def test_plugin_commands_are_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"], plugins=[CommandsPlugin()]) == 0
+    out = capsys.readouterr().out
+    assert "greet" in out
+    assert "prompt" in out
+
+
+def test_plugins_lists_a_passed_in_plugin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plugins"], plugins=[CommandsPlugin()]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "commands-plugin" in line)
+    assert row.split() == ["commands-plugin", "-", "relaykit_commands"]
+
+
+def test_relay_error_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fail"], plugins=[CommandsPlugin()]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "error: daily budget spent (raise [budgets] daily)\n"
+    assert captured.out == ""
+
+
+def test_relay_error_inside_a_task_group_is_one_line_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--backend", "trio", "fail-in-group"], plugins=[CommandsPlugin()]) == 1
+    assert capsys.readouterr().err == "error: p: line one line two\n"
+
+
+def test_ctrl_c_exits_130_quietly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["interrupt"], plugins=[CommandsPlugin()]) == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_closed_pipe_exits_141_quietly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pipe"], plugins=[CommandsPlugin()]) == 141
+    assert capsys.readouterr() == ("", "")
+
+
+def test_bugs_keep_their_traceback() -> None:
+    with pytest.raises(ValueError, match="a bug"):
+        main(["crash"], plugins=[CommandsPlugin()])
+
+
+def test_a_plugin_command_may_not_replace_a_builtin(capsys: pytest.CaptureFixture[str]) -> None:
+    class Clash:
+        @relaykit.hookimpl
+        def relaykit_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+            cli.add_parser("prompt")
+
+    assert main(["plugins"], plugins=[Clash()]) == 1
+    assert capsys.readouterr().err.startswith("error: a plugin's command clashes")
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_unknown_provider_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "-m", "nope/x", "Hi"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: no plugin provides provider 'nope'")
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_wrong_key_is_one_error_line_without_the_key(
+    write_config: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(write_config(api_key="sk-wrong-abcdef0123456789")))
+
+    assert main(["prompt", "-m", MODEL, "Hi"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: openai/gpt-4o-mini: HTTP 401: Incorrect API key provided.")
+    assert err.count("\n") == 1
+    assert "sk-wrong" not in err
+    assert "Traceback" not in err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert capsys.readouterr().out.startswith("usage: relaykit")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"relaykit {relaykit.__version__}\n"
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err

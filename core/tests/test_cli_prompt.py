@@ -1,0 +1,198 @@
+"""``relaykit prompt`` against a loopback OpenAI server."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from relaykit.cli import main
+from relaykit.cli.chat_options import parse_param
+from relaykit.testing import OpenAIMock
+
+MODEL = "openai/gpt-4o-mini"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_prompt_streams_the_reply_to_stdout(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    openai_mock.script.reply("Hello from the mock, in several chunks.")
+
+    assert main(["prompt", "-m", MODEL, "Hi there"]) == 0
+
+    assert capsys.readouterr().out == "Hello from the mock, in several chunks.\n"
+    body = openai_mock.last_request.json()
+    assert body["stream"] is True
+    assert body["messages"] == [{"role": "user", "content": "Hi there"}]
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_no_stream_sends_one_plain_request(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prompt", "--no-stream", "-m", MODEL, "Hi"]) == 0
+
+    assert capsys.readouterr().out == "echo: Hi\n"
+    assert not openai_mock.last_request.json().get("stream")
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_prompt_runs_on_trio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--backend", "trio", "prompt", "-m", MODEL, "on trio"]) == 0
+    assert capsys.readouterr().out == "echo: on trio\n"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_global_options_may_follow_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "--backend", "trio", "-m", MODEL, "late option"]) == 0
+    assert capsys.readouterr().out == "echo: late option\n"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_prompt_reads_stdin_without_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("piped\nprompt\n"))
+
+    assert main(["prompt", "-m", MODEL]) == 0
+
+    assert capsys.readouterr().out == "echo: piped\nprompt\n"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_no_text_and_a_terminal_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal())
+
+    assert main(["prompt", "-m", MODEL]) == 1
+
+    assert capsys.readouterr().err.startswith("error: no prompt given (pass it as an argument")
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_system_prompt_comes_first(openai_mock: OpenAIMock) -> None:
+    assert main(["prompt", "-m", MODEL, "--system", "Be brief.", "Hi"]) == 0
+
+    messages = openai_mock.last_request.json()["messages"]
+    assert messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_json_prints_the_whole_response(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "-m", MODEL, "--json", "Hi"]) == 0
+
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["text"] == "echo: Hi"
+    assert data["provider"] == "openai"
+    assert data["model"] == "gpt-4o-mini"
+    assert data["usage"]["output_tokens"] == 2
+    assert isinstance(data["cost"], str)  # a Decimal, kept exact
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_json_without_streaming(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "-m", MODEL, "--json", "--no-stream", "Hi"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "echo: Hi"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max_tokens=200", ("max_tokens", 200)),
+        ("temperature=0.2", ("temperature", 0.2)),
+        ("stop=END", ("stop", "END")),
+        ('stop=["a", "b"]', ("stop", ["a", "b"])),
+        ('metadata={"user": "u1"}', ("metadata", {"user": "u1"})),
+        ("seed=", ("seed", "")),
+        ("extra=a=b", ("extra", "a=b")),
+        (" top_p =1", ("top_p", 1)),
+    ],
+)
+def test_option_values_are_json_when_they_parse(text: str, expected: tuple[str, Any]) -> None:
+    assert parse_param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["max_tokens", "=5", ""])
+def test_option_without_a_key_is_rejected(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
+        parse_param(text)
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_options_reach_the_request(openai_mock: OpenAIMock) -> None:
+    argv = ["prompt", "-m", MODEL, "-o", "max_tokens=5", "-o", "temperature=0.2", "-o", "stop=END"]
+
+    assert main([*argv, "Hi"]) == 0
+
+    body = openai_mock.last_request.json()
+    assert body["temperature"] == 0.2
+    assert body["stop"] == ["END"]
+    assert 5 in (body.get("max_tokens"), body.get("max_completion_tokens"))
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_malformed_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "-m", MODEL, "-o", "max_tokens", "Hi"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_unknown_option_names_the_nearest_parameter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "-m", MODEL, "-o", "max_token=5", "Hi"]) == 1
+
+    err = capsys.readouterr().err
+    assert err == "error: unknown parameter 'max_token': did you mean 'max_tokens'?\n"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_model_defaults_to_the_config(
+    write_config: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(extra='[defaults]\nmodel = "openai/gpt-4o"\n')
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(path))
+
+    assert main(["prompt", "--json", "Hi"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["model"] == "gpt-4o"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_missing_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prompt", "Hi"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: no model given (pass -m provider/model")
+    assert "[defaults] model" in err
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_config_option_wins_over_the_environment(
+    write_config: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = write_config(extra='[defaults]\nmodel = "openai/o4-mini"\n', name="other.toml")
+
+    assert main(["--config", str(other), "prompt", "--json", "Hi"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["model"] == "o4-mini"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_config_path_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-c", str(tmp_path / "missing.toml"), "prompt", "-m", MODEL, "Hi"]) == 1
+    assert capsys.readouterr().err.startswith("error: config file ")
