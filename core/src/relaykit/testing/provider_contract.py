@@ -74,6 +74,8 @@ class Harness:
     providers: Mapping[str, Any]
     #: whether the provider's API can return reasoning separately from text
     supports_reasoning: bool = True
+    #: whether the provider counts reasoning tokens apart (Anthropic streams thinking but does not)
+    reports_reasoning_tokens: bool = True
     #: whether the provider reports cached input tokens
     supports_cached_tokens: bool = True
     #: whether the vendor says how long to wait on 429 (header or error body)
@@ -171,7 +173,7 @@ class ProviderContract:
     @pytest.mark.anyio
     async def test_usage_follows_the_conventions(self, harness: Harness) -> None:
         cached = 4 if harness.supports_cached_tokens else 0
-        reasoning = 2 if harness.supports_reasoning else 0
+        reasoning = 2 if harness.supports_reasoning and harness.reports_reasoning_tokens else 0
         harness.mock.script.reply(
             "counted",
             input_tokens=10,
