@@ -1,4 +1,4 @@
-"""The Anthropic Messages API provider: ``/v1/messages``, ``/v1/messages/count_tokens``, ``/v1/models``."""
+"""The Anthropic Messages API provider: messages, streaming, token counting, model listing."""
 
 from __future__ import annotations
 
@@ -75,13 +75,19 @@ class AnthropicProvider:
         self._count_url = f"{base}/v1/messages/count_tokens"
         self._models_url = f"{base}/v1/models"
         opts = settings.options
-        self._headers = {"content-type": "application/json", **_auth_headers(settings, opts), **settings.headers}
-        self._default_max_tokens = _positive_int(opts, "default_max_tokens", wire.DEFAULT_MAX_TOKENS, settings.name)
+        self._headers = {
+            "content-type": "application/json",
+            **_auth_headers(settings, opts),
+            **settings.headers,
+        }
+        self._default_max_tokens = _positive_int(
+            opts, "default_max_tokens", wire.DEFAULT_MAX_TOKENS, settings.name
+        )
         structured = opts.get("structured_output", "native")
         if structured not in ("native", "tool"):
             raise ConfigError(
                 f"providers.{settings.name}.structured_output is {structured!r}",
-                hint="use 'native' (output_config.format) or 'tool' (a forced tool, for older models)",
+                hint="use 'native' (output_config.format) or 'tool' (a forced tool, old models)",
             )
         self._structured: wire.StructuredOutput = structured
 
@@ -101,29 +107,39 @@ class AnthropicProvider:
         body = _encode(self._body(request, stream=False))
         r = await self._http.post(self._messages_url, content=body, headers=self._headers)
         if r.status_code >= 400:
-            raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
         return wire.response(json.loads(r.content), wire.json_tool_name(request, self._structured))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE events from ``message_start`` to ``message_stop``."""
         body = _encode(self._body(request, stream=True))
         decoder = MessageStreamDecoder(
-            provider=self._name, model=request.model, json_tool=wire.json_tool_name(request, self._structured)
+            provider=self._name,
+            model=request.model,
+            json_tool=wire.json_tool_name(request, self._structured),
         )
-        async with self._http.stream("POST", self._messages_url, content=body, headers=self._headers) as r:
+        async with self._http.stream(
+            "POST", self._messages_url, content=body, headers=self._headers
+        ) as r:
             if r.status_code >= 400:
                 await r.aread()
-                raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=self._name, model=request.model
+                )
             # aclosing: httpx's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
-            async with aclosing(r.aiter_bytes()) as chunks:
+            async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
                     for event in decoder.feed(raw):
                         yield event
                     if decoder.finished:
                         return
             # The connection closed without message_stop: the server or a proxy cut us off.
-            raise StreamError("the stream ended before message_stop", provider=self._name, model=request.model)
+            raise StreamError(
+                "the stream ended before message_stop", provider=self._name, model=request.model
+            )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens ``request`` would use, from ``POST /v1/messages/count_tokens``.
@@ -144,7 +160,9 @@ class AnthropicProvider:
         while True:
             r = await self._http.get(self._models_url, params=params, headers=self._headers)
             if r.status_code >= 400:
-                raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=None)
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=self._name, model=None
+                )
             page = json.loads(r.content)
             for m in page.get("data") or ():
                 known = known_model(m["id"])
@@ -182,7 +200,9 @@ class AnthropicProvider:
                 f"connection failed: {type(e).__name__}: {e}", provider=self._name, model=model
             ) from e
         if r.status_code >= 400:
-            raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=model)
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=model
+            )
         return r
 
 
@@ -190,12 +210,14 @@ def _auth_headers(settings: ProviderSettings, opts: Any) -> dict[str, str]:
     headers = {"anthropic-version": str(opts.get("anthropic_version") or DEFAULT_VERSION)}
     beta = opts.get("anthropic_beta")
     if beta:
-        headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(str(b) for b in beta)
+        headers["anthropic-beta"] = (
+            beta if isinstance(beta, str) else ",".join(str(b) for b in beta)
+        )
     auth = opts.get("auth", "x-api-key")
     if auth not in ("x-api-key", "bearer"):
         raise ConfigError(
             f"providers.{settings.name}.auth is {auth!r}",
-            hint="use 'x-api-key' (Anthropic's default) or 'bearer' (Authorization: Bearer, for gateways)",
+            hint="use 'x-api-key' (Anthropic's default) or 'bearer' (Authorization: Bearer)",
         )
     if settings.api_key:
         if auth == "bearer":

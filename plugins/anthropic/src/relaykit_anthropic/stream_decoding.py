@@ -90,7 +90,9 @@ class MessageStreamDecoder:
         if kind == "error":
             err = data.get("error") or {}
             message = str(err.get("message") or "error event in the stream")
-            raise self._error(message, provider_message=message, retryable=err.get("type") in _RETRYABLE)
+            raise self._error(
+                message, provider_message=message, retryable=err.get("type") in _RETRYABLE
+            )
         return []  # ping, content_block_stop, and event types added after this was written
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:

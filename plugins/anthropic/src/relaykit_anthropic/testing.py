@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
-
-from relaykit.testing import Drop, Pause, Reply, Request, Response, VendorMock
+from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.script import Reply
+from relaykit.testing.vendor_mock import VendorMock
 
 MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-24T00:00:00Z"),
@@ -61,7 +62,15 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 
-_BLOCK_TYPES = {"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking", "document"}
+_BLOCK_TYPES = {
+    "text",
+    "image",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+    "document",
+}
 
 
 class AnthropicMock(VendorMock):
@@ -71,9 +80,13 @@ class AnthropicMock(VendorMock):
         self,
         api_key: str | None = None,
         models: tuple[tuple[str, str, str], ...] = MODELS,
+        page_size: int | None = None,
     ) -> None:
         super().__init__(api_key)
+        #: (id, display_name, created_at) rows served by GET /v1/models
         self.models = models
+        #: caps the ``limit`` a client asks for, to exercise pagination
+        self.page_size = page_size
         self._n = 0
 
     async def route(self, request: Request) -> Response:
@@ -84,7 +97,9 @@ class AnthropicMock(VendorMock):
         ):
             return error_response(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
-            return error_response(400, "invalid_request_error", "anthropic-version: header is required")
+            return error_response(
+                400, "invalid_request_error", "anthropic-version: header is required"
+            )
         if request.method == "GET" and request.path == "/v1/models":
             return self._models(request.query)
         if request.method == "POST" and request.path == "/v1/messages":
@@ -97,6 +112,8 @@ class AnthropicMock(VendorMock):
 
     def _models(self, query: dict[str, str]) -> Response:
         limit = int(query.get("limit") or 20)
+        if self.page_size is not None:
+            limit = min(limit, self.page_size)
         ids = [m[0] for m in self.models]
         start = ids.index(query["after_id"]) + 1 if query.get("after_id") in ids else 0
         page = self.models[start : start + limit]
@@ -113,10 +130,25 @@ class AnthropicMock(VendorMock):
         )
 
     def _count_tokens(self, body: dict[str, Any]) -> Response:
-        extra = sorted(set(body) - {"model", "messages", "system", "tools", "tool_choice", "thinking",
-                                    "output_config", "output_format", "mcp_servers", "context_management"})
+        extra = sorted(
+            set(body)
+            - {
+                "model",
+                "messages",
+                "system",
+                "tools",
+                "tool_choice",
+                "thinking",
+                "output_config",
+                "output_format",
+                "mcp_servers",
+                "context_management",
+            }
+        )
         if extra:
-            return error_response(400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted")
+            return error_response(
+                400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
+            )
         problem = validate_messages(body)
         if problem:
             return error_response(400, "invalid_request_error", problem)
@@ -151,9 +183,15 @@ class AnthropicMock(VendorMock):
         if body.get("stream"):
             return Response(
                 200,
-                {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
-                 "request-id": f"req_mock{self._n:06d}", **reply.headers},
-                render_stream(reply, message_id=message_id, model=model, usage=usage, serial=self._n),
+                {
+                    "content-type": "text/event-stream; charset=utf-8",
+                    "cache-control": "no-cache",
+                    "request-id": f"req_mock{self._n:06d}",
+                    **reply.headers,
+                },
+                render_stream(
+                    reply, message_id=message_id, model=model, usage=usage, serial=self._n
+                ),
             )
         return Response.json(
             render_message(reply, message_id=message_id, model=model, usage=usage, serial=self._n),
@@ -178,11 +216,19 @@ def render_message(
     """A non-streamed ``message`` object for ``reply``."""
     content: list[dict[str, Any]] = []
     if reply.reasoning:
-        content.append({"type": "thinking", "thinking": reply.reasoning, "signature": _signature(reply.reasoning)})
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": reply.reasoning,
+                "signature": _signature(reply.reasoning),
+            }
+        )
     if reply.text:
         content.append({"type": "text", "text": reply.text})
     for i, (name, args) in enumerate(reply.tool_calls):
-        content.append({"type": "tool_use", "id": _tool_id(serial, i), "name": name, "input": dict(args)})
+        content.append(
+            {"type": "tool_use", "id": _tool_id(serial, i), "name": name, "input": dict(args)}
+        )
     return {
         "id": message_id,
         "type": "message",
@@ -207,23 +253,41 @@ def render_stream(
     start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here
     yield sse(
         "message_start",
-        {"type": "message_start", "message": {"id": message_id, "type": "message", "role": "assistant",
-                                              "model": model, "content": [], "stop_reason": None,
-                                              "stop_sequence": None, "usage": start_usage}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": start_usage,
+            },
+        },
     )
     index = 0
     pinged = False
 
-    def block(start: dict[str, Any], deltas: list[dict[str, Any]], close: bool = True) -> Iterator[bytes | Pause]:
+    def block(
+        start: dict[str, Any], deltas: list[dict[str, Any]], close: bool = True
+    ) -> Iterator[bytes | Pause]:
         nonlocal index, pinged
-        yield sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        yield sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
         if not pinged:
             pinged = True
             yield sse("ping", {"type": "ping"})
         for delta in deltas:
             if reply.chunk_delay:
                 yield Pause(reply.chunk_delay)
-            yield sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            yield sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
         if close:
             yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
         index += 1
@@ -244,7 +308,9 @@ def render_stream(
         )
     if reply.stream_fault == "error":
         message = reply.error or "Overloaded"
-        yield sse("error", {"type": "error", "error": {"type": "overloaded_error", "message": message}})
+        yield sse(
+            "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
+        )
         return
     if reply.stream_fault == "drop":
         yield Drop()
@@ -254,15 +320,23 @@ def render_stream(
         yield from block(
             {"type": "tool_use", "id": _tool_id(serial, i), "name": name, "input": {}},
             [{"type": "input_json_delta", "partial_json": ""}]
-            + [{"type": "input_json_delta", "partial_json": text[j : j + 7]} for j in range(0, len(text), 7)],
+            + [
+                {"type": "input_json_delta", "partial_json": text[j : j + 7]}
+                for j in range(0, len(text), 7)
+            ],
         )
     if not pinged:
         yield sse("ping", {"type": "ping"})
     yield sse(
         "message_delta",
-        {"type": "message_delta",
-         "delta": {"stop_reason": STOP_REASONS.get(reply.finish_reason, "end_turn"), "stop_sequence": None},
-         "usage": usage},
+        {
+            "type": "message_delta",
+            "delta": {
+                "stop_reason": STOP_REASONS.get(reply.finish_reason, "end_turn"),
+                "stop_sequence": None,
+            },
+            "usage": usage,
+        },
     )
     yield sse("message_stop", {"type": "message_stop"})
 
@@ -270,9 +344,15 @@ def render_stream(
 # -- request checks -----------------------------------------------------------
 
 
-def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     """An Anthropic error body with ``status``."""
-    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_mock_error"}
+    body = {
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": "req_mock_error",
+    }
     return Response.json(body, status, headers)
 
 
@@ -309,7 +389,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(b.get("text") or "" for b in content if isinstance(b, dict) and b.get("type") == "text")
+        return " ".join(
+            b.get("text") or "" for b in content if isinstance(b, dict) and b.get("type") == "text"
+        )
     return ""
 
 

@@ -45,8 +45,18 @@ FINISH_REASONS: dict[str, FinishReason] = {
 
 # Fields POST /v1/messages/count_tokens accepts; it rejects the sampling ones.
 COUNT_TOKENS_FIELDS = frozenset(
-    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
-     "output_format", "mcp_servers", "context_management"}
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "output_format",
+        "mcp_servers",
+        "context_management",
+    }
 )
 
 
@@ -94,7 +104,9 @@ def request_body(
     if request.tool_choice is not None:
         tc = request.tool_choice
         mode = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[tc.mode]
-        body["tool_choice"] = {"type": "tool", "name": tc.name} if mode == "tool" else {"type": mode}
+        body["tool_choice"] = (
+            {"type": "tool", "name": tc.name} if mode == "tool" else {"type": mode}
+        )
     rf = request.response_format
     if rf is not None and rf.type != "text":
         if json_tool_name(request, structured_output):
@@ -138,7 +150,7 @@ def _emulate_with_tool(body: dict[str, Any], rf: ResponseFormat) -> None:
     body.setdefault("tools", []).append(
         {
             "name": rf.name,
-            "description": "Give the final answer as this tool's input, following its schema exactly.",
+            "description": "Give the final answer as this tool's input, following its schema.",
             "input_schema": schema,
         }
     )
@@ -180,7 +192,11 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
         # Arguments that were not valid JSON cannot be sent back as an object.
         return {"type": "tool_use", "id": p.id, "name": p.name, "input": p.arguments}
     if isinstance(p, ToolResultPart):
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": p.tool_call_id, "content": p.content}
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": p.tool_call_id,
+            "content": p.content,
+        }
         if p.is_error:
             block["is_error"] = True
         return block
@@ -193,7 +209,11 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
 
 def _image_source(p: ImagePart) -> dict[str, Any]:
     if p.data is not None:
-        return {"type": "base64", "media_type": p.media_type, "data": base64.b64encode(p.data).decode()}
+        return {
+            "type": "base64",
+            "media_type": p.media_type,
+            "data": base64.b64encode(p.data).decode(),
+        }
     assert p.url is not None
     if p.url.startswith("data:") and ";base64," in p.url:
         header, _, payload = p.url.partition(";base64,")
@@ -246,7 +266,13 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
                 text.append(json.dumps(block.get("input") or {}))
                 answered_by_tool = True
             else:
-                calls.append(ToolCall(block.get("id") or "", block.get("name") or "", dict(block.get("input") or {})))
+                calls.append(
+                    ToolCall(
+                        block.get("id") or "",
+                        block.get("name") or "",
+                        dict(block.get("input") or {}),
+                    )
+                )
     finish = finish_reason(data.get("stop_reason"))
     if answered_by_tool and not calls and finish == "tool_calls":
         finish = "stop"
