@@ -194,3 +194,11 @@ def test_emulated_structured_output_streams_as_text() -> None:
     assert not any(isinstance(e, ToolCallDelta) for e in events)
     r = assemble(events)
     assert (json.loads(r.text), r.finish_reason, r.tool_calls) == (answer, "stop", ())
+
+
+def test_a_final_event_without_its_blank_line_still_counts() -> None:
+    decoder = MessageStreamDecoder(provider="anthropic", model="m")
+    decoder.feed(START + b'event: message_stop\ndata: {"type": "message_stop"}')
+    assert not decoder.finished
+    decoder.flush()
+    assert decoder.finished

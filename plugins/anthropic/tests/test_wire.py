@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import relaykit
 from relaykit import (
@@ -593,3 +594,26 @@ async def test_model_listing_follows_pages() -> None:
     assert sonnet.price is not None
     assert sonnet.price.cached_input == Decimal("0.30")
     assert sonnet.created == 1_759_104_000  # 2025-09-29T00:00:00Z
+
+
+def test_the_mock_checks_key_and_version_headers(mock: AnthropicMock) -> None:
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    url = f"{mock.base_url}/v1/messages"
+    no_key = httpx.post(url, json=body, headers={"anthropic-version": "2023-06-01"})
+    assert no_key.status_code == 401
+    assert no_key.json()["error"]["type"] == "authentication_error"
+    no_version = httpx.post(url, json=body, headers={"x-api-key": KEY})
+    assert no_version.status_code == 400
+    assert no_version.json()["error"]["message"] == "anthropic-version: header is required"
+    ok = httpx.post(url, json=body, headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"})
+    assert ok.json()["content"] == [{"type": "text", "text": "echo: x"}]
+    no_max = httpx.post(
+        url,
+        json={**body, "max_tokens": None},
+        headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+    )
+    assert no_max.status_code == 400

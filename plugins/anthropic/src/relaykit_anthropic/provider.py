@@ -136,6 +136,10 @@ class AnthropicProvider:
                         yield event
                     if decoder.finished:
                         return
+            for event in decoder.flush():
+                yield event
+            if decoder.finished:
+                return
             # The connection closed without message_stop: the server or a proxy cut us off.
             raise StreamError(
                 "the stream ended before message_stop", provider=self._name, model=request.model
@@ -176,9 +180,10 @@ class AnthropicProvider:
                         created=_epoch(m.get("created_at")),
                     )
                 )
-            if not page.get("has_more") or not page.get("last_id"):
+            last_id = page.get("last_id")
+            if not page.get("has_more") or not last_id or last_id == params.get("after_id"):
                 return out
-            params = {"limit": "1000", "after_id": str(page["last_id"])}
+            params = {"limit": "1000", "after_id": str(last_id)}
 
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` if this plugin knows it."""

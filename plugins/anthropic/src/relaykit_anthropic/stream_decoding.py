@@ -59,6 +59,14 @@ class MessageStreamDecoder:
             out.extend(self._event(sse.event, sse.data))
         return out
 
+    def flush(self) -> list[StreamEvent]:
+        """At end of input: an event whose final blank line never came still counts."""
+        return (
+            []
+            if self.finished
+            else [e for sse in self._sse.flush() for e in self._event(sse.event, sse.data)]
+        )
+
     def _event(self, name: str, raw: str) -> list[StreamEvent]:
         try:
             data = json.loads(raw)
