@@ -62,6 +62,21 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 
+# The server's own list; kept apart from the client's so the mock can catch client bugs.
+_COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "output_format",
+        "mcp_servers",
+        "context_management",
+    }
+)
 _BLOCK_TYPES = {
     "text",
     "image",
@@ -130,21 +145,7 @@ class AnthropicMock(VendorMock):
         )
 
     def _count_tokens(self, body: dict[str, Any]) -> Response:
-        extra = sorted(
-            set(body)
-            - {
-                "model",
-                "messages",
-                "system",
-                "tools",
-                "tool_choice",
-                "thinking",
-                "output_config",
-                "output_format",
-                "mcp_servers",
-                "context_management",
-            }
-        )
+        extra = sorted(set(body) - _COUNT_TOKENS_FIELDS)
         if extra:
             return error_response(
                 400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
