@@ -45,7 +45,16 @@ def bedrock() -> tuple[AbstractContextManager[VendorMock], str, Callable[[Vendor
     }
 
 
-PROVIDERS = {"openai": openai, "gemini": gemini, "ollama": ollama, "bedrock": bedrock}
+def anthropic() -> tuple[AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]]:
+    from relaykit_anthropic.testing import AnthropicMock
+
+    key = "sk-ant-api03-cli-test-0123456789"
+    return AnthropicMock(api_key=key), "anthropic/claude-haiku-4-5", lambda m: {
+        "anthropic": {"base_url": m.base_url, "api_key": key}
+    }
+
+
+PROVIDERS = {"anthropic": anthropic, "openai": openai, "gemini": gemini, "ollama": ollama, "bedrock": bedrock}
 
 
 @pytest.fixture
@@ -100,3 +109,4 @@ def test_prompt_errors_are_one_line(provider: tuple[VendorMock, str, Path], caps
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+

@@ -23,6 +23,8 @@ _EXPORTS = {
     "FakePlugin": "fake_provider",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
+    "WEATHER_TOOL": "provider_contract",
+    "PNG": "provider_contract",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,253 @@
+"""The Anthropic Messages API provider: messages, streaming, token counting, model listing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from relaykit import (
+    ChatRequest,
+    ChatResponse,
+    ConfigError,
+    ModelInfo,
+    ModelPrice,
+    ProviderSettings,
+    ProviderUnavailableError,
+    RequestTimeoutError,
+    StreamError,
+)
+from relaykit.events import StreamEvent
+from relaykit.http_errors import error_from_http
+
+from . import wire
+from .prices import known_model
+from .stream_decoding import MessageStreamDecoder
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_VERSION = "2023-06-01"
+
+
+class AnthropicProvider:
+    """Claude through the Messages API at ``base_url`` (without ``/v1``, as the SDKs take it).
+
+    Options in ``[providers.NAME]``:
+
+    - ``auth``: ``"x-api-key"`` (default) or ``"bearer"`` to send the key as
+      ``Authorization: Bearer`` (gateways, OAuth tokens).
+    - ``anthropic_version``: the ``anthropic-version`` header (default ``2023-06-01``).
+    - ``anthropic_beta``: a beta name or a list of them, sent as ``anthropic-beta``.
+    - ``default_max_tokens``: sent when a call gives no ``max_tokens``, which
+      the API requires (default 4096).
+    - ``structured_output``: ``"native"`` (default; ``output_config.format``)
+      or ``"tool"`` to emulate JSON-schema output with a forced tool on models
+      older than Claude 4.5.
+
+    Extended thinking is turned on per call with
+    ``extra={"thinking": {"type": "enabled", "budget_tokens": N}}``; its text
+    comes back as reasoning, never mixed into the answer.
+    """
+
+    type: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
+    requires_api_key: ClassVar[bool] = True
+    options: ClassVar[tuple[str, ...]] = (
+        "auth",
+        "anthropic_version",
+        "anthropic_beta",
+        "default_max_tokens",
+        "structured_output",
+    )
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+        self._name = settings.name
+        # Tolerate a base URL copied with /v1 on the end (the OpenAI convention).
+        base = settings.base_url.removesuffix("/v1")
+        self._messages_url = f"{base}/v1/messages"
+        self._count_url = f"{base}/v1/messages/count_tokens"
+        self._models_url = f"{base}/v1/models"
+        opts = settings.options
+        self._headers = {
+            "content-type": "application/json",
+            **_auth_headers(settings, opts),
+            **settings.headers,
+        }
+        self._default_max_tokens = _positive_int(
+            opts, "default_max_tokens", wire.DEFAULT_MAX_TOKENS, settings.name
+        )
+        structured = opts.get("structured_output", "native")
+        if structured not in ("native", "tool"):
+            raise ConfigError(
+                f"providers.{settings.name}.structured_output is {structured!r}",
+                hint="use 'native' (output_config.format) or 'tool' (a forced tool, old models)",
+            )
+        self._structured: wire.StructuredOutput = structured
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return wire.request_body(
+            request,
+            stream=stream,
+            default_max_tokens=self._default_max_tokens,
+            structured_output=self._structured,
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One non-streamed Messages API call."""
+        body = _encode(self._body(request, stream=False))
+        r = await self._http.post(self._messages_url, content=body, headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        return wire.response(json.loads(r.content), wire.json_tool_name(request, self._structured))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One streamed call: SSE events from ``message_start`` to ``message_stop``."""
+        body = _encode(self._body(request, stream=True))
+        decoder = MessageStreamDecoder(
+            provider=self._name,
+            model=request.model,
+            json_tool=wire.json_tool_name(request, self._structured),
+        )
+        async with self._http.stream(
+            "POST", self._messages_url, content=body, headers=self._headers
+        ) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=self._name, model=request.model
+                )
+            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector.
+            async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
+                async for raw in chunks:
+                    for event in decoder.feed(raw):
+                        yield event
+                    if decoder.finished:
+                        return
+            for event in decoder.flush():
+                yield event
+            if decoder.finished:
+                return
+            # The connection closed without message_stop: the server or a proxy cut us off.
+            raise StreamError(
+                "the stream ended before message_stop", provider=self._name, model=request.model
+            )
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens ``request`` would use, from ``POST /v1/messages/count_tokens``.
+
+        Counts the system prompt, messages, tools and images as the API would
+        bill them; sampling parameters are left out because the endpoint
+        rejects them. Raises :class:`relaykit.RelayError` subclasses on failure.
+        """
+        full = self._body(request, stream=False)
+        body = {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}
+        r = await self._send("POST", self._count_url, request.model, content=_encode(body))
+        return int(json.loads(r.content)["input_tokens"])
+
+    async def list_models(self) -> list[ModelInfo]:
+        """``GET /v1/models``, every page, with context windows and prices where known."""
+        out: list[ModelInfo] = []
+        params: dict[str, str] = {"limit": "1000"}
+        while True:
+            r = await self._http.get(self._models_url, params=params, headers=self._headers)
+            if r.status_code >= 400:
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=self._name, model=None
+                )
+            page = json.loads(r.content)
+            for m in page.get("data") or ():
+                known = known_model(m["id"])
+                out.append(
+                    ModelInfo(
+                        id=m["id"],
+                        provider=self._name,
+                        context_window=known.context_window if known else None,
+                        max_output_tokens=known.max_output_tokens if known else None,
+                        price=known.price if known else None,
+                        created=_epoch(m.get("created_at")),
+                    )
+                )
+            last_id = page.get("last_id")
+            if not page.get("has_more") or not last_id or last_id == params.get("after_id"):
+                return out
+            params = {"limit": "1000", "after_id": str(last_id)}
+
+    def price(self, model: str) -> ModelPrice | None:
+        """The list price of ``model`` if this plugin knows it."""
+        known = known_model(model)
+        return known.price if known else None
+
+    async def _send(self, method: str, url: str, model: str | None, **kw: Any) -> httpx.Response:
+        """A request outside the core's call path, so transport errors are mapped here."""
+        import httpx
+
+        try:
+            r = await self._http.request(method, url, headers=self._headers, **kw)
+        except httpx.TimeoutException as e:
+            raise RequestTimeoutError(
+                f"request timed out ({type(e).__name__})", provider=self._name, model=model
+            ) from e
+        except httpx.TransportError as e:
+            raise ProviderUnavailableError(
+                f"connection failed: {type(e).__name__}: {e}", provider=self._name, model=model
+            ) from e
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=model
+            )
+        return r
+
+
+def _auth_headers(settings: ProviderSettings, opts: Any) -> dict[str, str]:
+    headers = {"anthropic-version": str(opts.get("anthropic_version") or DEFAULT_VERSION)}
+    beta = opts.get("anthropic_beta")
+    if beta:
+        headers["anthropic-beta"] = (
+            beta if isinstance(beta, str) else ",".join(str(b) for b in beta)
+        )
+    auth = opts.get("auth", "x-api-key")
+    if auth not in ("x-api-key", "bearer"):
+        raise ConfigError(
+            f"providers.{settings.name}.auth is {auth!r}",
+            hint="use 'x-api-key' (Anthropic's default) or 'bearer' (Authorization: Bearer)",
+        )
+    if settings.api_key:
+        if auth == "bearer":
+            headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+        else:
+            headers["x-api-key"] = settings.api_key.reveal()
+    return headers
+
+
+def _positive_int(opts: Any, key: str, default: int, name: str) -> int:
+    value = opts.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"providers.{name}.{key} must be a positive integer, not {value!r}")
+    return value
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _epoch(created_at: Any) -> int | None:
+    # RFC 3339, e.g. "2025-02-19T00:00:00Z"; fromisoformat takes the Z from 3.11 on.
+    if not isinstance(created_at, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(created_at).timestamp())
+    except ValueError:
+        return None

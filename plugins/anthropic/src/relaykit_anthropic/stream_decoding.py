@@ -1,0 +1,150 @@
+"""Decode the Messages API event stream into relaykit stream events.
+
+The stream is SSE with named events (``event: content_block_delta``), in this
+order: ``message_start``; per content block ``content_block_start``,
+``content_block_delta``\\ s, ``content_block_stop``; ``message_delta`` (stop
+reason, cumulative usage); ``message_stop``. ``ping`` may come anywhere, and
+``error`` replaces the rest when the API fails mid-stream. Unknown events are
+ignored, as Anthropic's versioning policy asks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from relaykit import SSEDecoder, StreamError
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+
+from . import wire
+
+# Mid-stream errors worth another attempt (the core retries only before the first event).
+_RETRYABLE = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
+
+
+class MessageStreamDecoder:
+    """Feed it the response bytes as they arrive; it returns the events they complete.
+
+    :attr:`finished` turns true at ``message_stop``; a stream that ends before
+    that was cut off. An ``error`` event raises :class:`relaykit.StreamError`.
+    ``json_tool`` names the tool emulating structured output, whose input is
+    reported as text.
+    """
+
+    def __init__(self, *, provider: str, model: str | None, json_tool: str | None = None) -> None:
+        self.finished = False
+        self._provider = provider
+        self._model = model
+        self._json_tool = json_tool
+        self._sse = SSEDecoder()
+        self._usage: dict[str, Any] = {}  # raw usage fields, merged as they come
+        self._tools: dict[int, int] = {}  # content block index -> tool call ordinal
+        self._json_blocks: set[int] = set()  # blocks carrying the emulated structured answer
+        self._answered_by_tool = False
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        """The events completed by ``chunk``."""
+        out: list[StreamEvent] = []
+        for sse in self._sse.feed(chunk):
+            if self.finished:
+                break
+            out.extend(self._event(sse.event, sse.data))
+        return out
+
+    def flush(self) -> list[StreamEvent]:
+        """At end of input: an event whose final blank line never came still counts."""
+        return (
+            []
+            if self.finished
+            else [e for sse in self._sse.flush() for e in self._event(sse.event, sse.data)]
+        )
+
+    def _event(self, name: str, raw: str) -> list[StreamEvent]:
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise self._error(f"unreadable {name} event in the stream: {raw[:200]!r}") from e
+        if not isinstance(data, dict):
+            return []
+        kind = data.get("type") or name
+        if kind == "content_block_delta":
+            return self._delta(data.get("index", 0), data.get("delta") or {})
+        if kind == "content_block_start":
+            return self._block_start(data.get("index", 0), data.get("content_block") or {})
+        if kind == "message_start":
+            message = data.get("message") or {}
+            events: list[StreamEvent] = [StreamStart(message.get("id"), message.get("model"))]
+            return events + self._usage_update(message.get("usage"))
+        if kind == "message_delta":
+            events = self._usage_update(data.get("usage"))
+            raw_reason = (data.get("delta") or {}).get("stop_reason")
+            if raw_reason:
+                reason = wire.finish_reason(raw_reason)
+                if reason == "tool_calls" and self._answered_by_tool and not self._tools:
+                    reason = "stop"
+                events.append(Finish(reason, raw_reason))
+            return events
+        if kind == "message_stop":
+            self.finished = True
+            return []
+        if kind == "error":
+            err = data.get("error") or {}
+            message = str(err.get("message") or "error event in the stream")
+            raise self._error(
+                message, provider_message=message, retryable=err.get("type") in _RETRYABLE
+            )
+        return []  # ping, content_block_stop, and event types added after this was written
+
+    def _block_start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
+        kind = block.get("type")
+        if kind == "tool_use":
+            if self._json_tool is not None and block.get("name") == self._json_tool:
+                self._json_blocks.add(index)
+                self._answered_by_tool = True
+                return []
+            ordinal = self._tools[index] = len(self._tools)
+            return [ToolCallDelta(ordinal, block.get("id"), block.get("name"))]
+        # Blocks usually start empty, but nothing in the format promises it.
+        if kind == "text" and block.get("text"):
+            return [TextDelta(block["text"])]
+        if kind == "thinking" and (block.get("thinking") or block.get("signature")):
+            return [ReasoningDelta(block.get("thinking") or "", block.get("signature") or None)]
+        return []
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamEvent]:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [TextDelta(delta.get("text") or "")] if delta.get("text") else []
+        if kind == "input_json_delta":
+            fragment = delta.get("partial_json") or ""
+            if not fragment:
+                return []
+            if index in self._json_blocks:
+                return [TextDelta(fragment)]
+            if index in self._tools:
+                return [ToolCallDelta(self._tools[index], arguments=fragment)]
+            return []
+        if kind == "thinking_delta":
+            return [ReasoningDelta(delta.get("thinking") or "")] if delta.get("thinking") else []
+        if kind == "signature_delta":
+            return [ReasoningDelta(signature=delta["signature"])] if delta.get("signature") else []
+        return []  # citations_delta and future kinds
+
+    def _usage_update(self, raw: dict[str, Any] | None) -> list[StreamEvent]:
+        # message_delta usage is cumulative and may repeat or omit the input
+        # counts; merging the raw fields first keeps the normalised sum right.
+        if not raw:
+            return []
+        self._usage.update({k: v for k, v in raw.items() if isinstance(v, int)})
+        return [UsageUpdate(wire.usage(self._usage))]
+
+    def _error(self, message: str, **kw: Any) -> StreamError:
+        return StreamError(message, provider=self._provider, model=self._model, **kw)

@@ -1,0 +1,414 @@
+"""A loopback server speaking the Anthropic Messages API wire format, for tests and demos.
+
+Built from Anthropic's public API reference:
+
+- ``POST /v1/messages``: a ``message`` object, or with ``"stream": true`` SSE
+  framed as ``event: NAME\\ndata: {...}\\n\\n`` in the documented order
+  (``message_start``, per block ``content_block_start`` / ``_delta`` / ``_stop``,
+  a ``ping`` after the first block starts, ``message_delta``, ``message_stop``),
+  with ``text_delta``, ``thinking_delta``, ``signature_delta`` and
+  ``input_json_delta`` deltas, and an ``error`` event for a scripted fault.
+- ``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``.
+- ``GET /v1/models``, paginated with ``limit`` / ``after_id`` / ``has_more`` / ``last_id``.
+- Errors as ``{"type": "error", "error": {"type", "message"}, "request_id"}``;
+  ``401 authentication_error`` without the right ``x-api-key`` (or bearer
+  token), ``400`` without ``anthropic-version`` or ``max_tokens``.
+
+Usage from a :class:`~relaykit.testing.Reply` is rendered in Anthropic's own
+convention: ``input_tokens`` excludes the ``cache_read_input_tokens``.
+Reasoning-token counts have no field in the API and are not sent.
+
+    with AnthropicMock(api_key="sk-ant-test") as mock:
+        mock.script.reply("Hello!")
+        ...  # point [providers.anthropic] base_url at mock.base_url
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.script import Reply
+from relaykit.testing.vendor_mock import VendorMock
+
+MODELS: tuple[tuple[str, str, str], ...] = (
+    ("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-24T00:00:00Z"),
+    ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
+    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
+    ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+    ("claude-opus-4-20250514", "Claude Opus 4", "2025-05-22T00:00:00Z"),
+    ("claude-sonnet-4-20250514", "Claude Sonnet 4", "2025-05-22T00:00:00Z"),
+    ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22T00:00:00Z"),
+)
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+# The server's own list; kept apart from the client's so the mock can catch client bugs.
+_COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "output_format",
+        "mcp_servers",
+        "context_management",
+    }
+)
+_BLOCK_TYPES = {
+    "text",
+    "image",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+    "document",
+}
+
+
+class AnthropicMock(VendorMock):
+    """The Anthropic API at ``base_url`` (``http://127.0.0.1:PORT``, no ``/v1``, like the SDKs)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        models: tuple[tuple[str, str, str], ...] = MODELS,
+        page_size: int | None = None,
+    ) -> None:
+        super().__init__(api_key)
+        #: (id, display_name, created_at) rows served by GET /v1/models
+        self.models = models
+        #: caps the ``limit`` a client asks for, to exercise pagination
+        self.page_size = page_size
+        self._n = 0
+
+    async def route(self, request: Request) -> Response:
+        """Authenticate, check the version header, then dispatch by path."""
+        if self.api_key is not None and self.api_key not in (
+            request.headers.get("x-api-key"),
+            request.headers.get("authorization", "").removeprefix("Bearer "),
+        ):
+            return error_response(401, "authentication_error", "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            return error_response(
+                400, "invalid_request_error", "anthropic-version: header is required"
+            )
+        if request.method == "GET" and request.path == "/v1/models":
+            return self._models(request.query)
+        if request.method == "POST" and request.path == "/v1/messages":
+            return await self._messages(request.json())
+        if request.method == "POST" and request.path == "/v1/messages/count_tokens":
+            return self._count_tokens(request.json())
+        return error_response(404, "not_found_error", f"Not found: {request.method} {request.path}")
+
+    # -- endpoints -------------------------------------------------------------
+
+    def _models(self, query: dict[str, str]) -> Response:
+        limit = int(query.get("limit") or 20)
+        if self.page_size is not None:
+            limit = min(limit, self.page_size)
+        ids = [m[0] for m in self.models]
+        start = ids.index(query["after_id"]) + 1 if query.get("after_id") in ids else 0
+        page = self.models[start : start + limit]
+        return Response.json(
+            {
+                "data": [
+                    {"type": "model", "id": mid, "display_name": name, "created_at": created}
+                    for mid, name, created in page
+                ],
+                "has_more": start + limit < len(self.models),
+                "first_id": page[0][0] if page else None,
+                "last_id": page[-1][0] if page else None,
+            }
+        )
+
+    def _count_tokens(self, body: dict[str, Any]) -> Response:
+        extra = sorted(set(body) - _COUNT_TOKENS_FIELDS)
+        if extra:
+            return error_response(
+                400, "invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"
+            )
+        problem = validate_messages(body)
+        if problem:
+            return error_response(400, "invalid_request_error", problem)
+        return Response.json({"input_tokens": self.usage_of(Reply(), prompt_text(body))[0]})
+
+    async def _messages(self, body: dict[str, Any]) -> Response:
+        problem = validate_messages(body) or (
+            None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required"
+        )
+        if problem:
+            return error_response(400, "invalid_request_error", problem)
+        reply = self.script.next(self.default_reply(last_user_text(body)))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["retry-after"] = f"{reply.retry_after:g}"
+            kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
+            return error_response(reply.status, kind, reply.error, headers)
+        self._n += 1
+        message_id = f"msg_mock{self._n:06d}"
+        model = str(body.get("model") or "claude-haiku-4-5")
+        inp, out = self.usage_of(reply, prompt_text(body))
+        usage = {
+            # Anthropic counts cache reads apart from input_tokens.
+            "input_tokens": max(0, inp - reply.cached_input_tokens),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": reply.cached_input_tokens,
+            "output_tokens": out,
+        }
+        if body.get("stream"):
+            return Response(
+                200,
+                {
+                    "content-type": "text/event-stream; charset=utf-8",
+                    "cache-control": "no-cache",
+                    "request-id": f"req_mock{self._n:06d}",
+                    **reply.headers,
+                },
+                render_stream(
+                    reply, message_id=message_id, model=model, usage=usage, serial=self._n
+                ),
+            )
+        return Response.json(
+            render_message(reply, message_id=message_id, model=model, usage=usage, serial=self._n),
+            headers={"request-id": f"req_mock{self._n:06d}", **reply.headers},
+        )
+
+
+# -- rendering ------------------------------------------------------------------
+
+
+def _tool_id(serial: int, i: int) -> str:
+    return f"toolu_mock{serial:04d}{i:02d}"
+
+
+def _signature(reasoning: str) -> str:
+    return f"sig-mock-{len(reasoning)}"
+
+
+def render_message(
+    reply: Reply, *, message_id: str, model: str, usage: dict[str, int], serial: int = 1
+) -> dict[str, Any]:
+    """A non-streamed ``message`` object for ``reply``."""
+    content: list[dict[str, Any]] = []
+    if reply.reasoning:
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": reply.reasoning,
+                "signature": _signature(reply.reasoning),
+            }
+        )
+    if reply.text:
+        content.append({"type": "text", "text": reply.text})
+    for i, (name, args) in enumerate(reply.tool_calls):
+        content.append(
+            {"type": "tool_use", "id": _tool_id(serial, i), "name": name, "input": dict(args)}
+        )
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": STOP_REASONS.get(reply.finish_reason, "end_turn"),
+        "stop_sequence": None,
+        "usage": {**usage, "service_tier": "standard"},
+    }
+
+
+def sse(name: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event as Anthropic frames it."""
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def render_stream(
+    reply: Reply, *, message_id: str, model: str, usage: dict[str, int], serial: int = 1
+) -> Iterator[bytes | Pause | Drop]:
+    """The SSE body of a streamed response to ``reply``, event by event."""
+    start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here
+    yield sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": start_usage,
+            },
+        },
+    )
+    index = 0
+    pinged = False
+
+    def block(
+        start: dict[str, Any], deltas: list[dict[str, Any]], close: bool = True
+    ) -> Iterator[bytes | Pause]:
+        nonlocal index, pinged
+        yield sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+        if not pinged:
+            pinged = True
+            yield sse("ping", {"type": "ping"})
+        for delta in deltas:
+            if reply.chunk_delay:
+                yield Pause(reply.chunk_delay)
+            yield sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
+        if close:
+            yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
+        index += 1
+
+    if reply.reasoning:
+        pieces = [reply.reasoning[i : i + 12] for i in range(0, len(reply.reasoning), 12)]
+        yield from block(
+            {"type": "thinking", "thinking": "", "signature": ""},
+            [{"type": "thinking_delta", "thinking": p} for p in pieces]
+            + [{"type": "signature_delta", "signature": _signature(reply.reasoning)}],
+        )
+    if reply.text:
+        # A scripted fault strikes after the text, before its block closes.
+        yield from block(
+            {"type": "text", "text": ""},
+            [{"type": "text_delta", "text": p} for p in reply.chunks()],
+            close=not reply.stream_fault,
+        )
+    if reply.stream_fault == "error":
+        message = reply.error or "Overloaded"
+        yield sse(
+            "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
+        )
+        return
+    if reply.stream_fault == "drop":
+        yield Drop()
+        return
+    for i, (name, args) in enumerate(reply.tool_calls):
+        text = json.dumps(dict(args))
+        yield from block(
+            {"type": "tool_use", "id": _tool_id(serial, i), "name": name, "input": {}},
+            [{"type": "input_json_delta", "partial_json": ""}]
+            + [
+                {"type": "input_json_delta", "partial_json": text[j : j + 7]}
+                for j in range(0, len(text), 7)
+            ],
+        )
+    if not pinged:
+        yield sse("ping", {"type": "ping"})
+    yield sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {
+                "stop_reason": STOP_REASONS.get(reply.finish_reason, "end_turn"),
+                "stop_sequence": None,
+            },
+            "usage": usage,
+        },
+    )
+    yield sse("message_stop", {"type": "message_stop"})
+
+
+# -- request checks -----------------------------------------------------------
+
+
+def error_response(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An Anthropic error body with ``status``."""
+    body = {
+        "type": "error",
+        "error": {"type": kind, "message": message},
+        "request_id": "req_mock_error",
+    }
+    return Response.json(body, status, headers)
+
+
+def validate_messages(body: dict[str, Any]) -> str | None:
+    """What the real API would reject in ``body``'s model and messages, or ``None``."""
+    if not body.get("model"):
+        return "model: Field required"
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return "messages: at least one message is required"
+    for i, m in enumerate(msgs):
+        if m.get("role") not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = m.get("content")
+        if isinstance(content, str):
+            continue
+        if not isinstance(content, list) or not content:
+            return f"messages.{i}.content: must be a string or a non-empty list of blocks"
+        for j, b in enumerate(content):
+            if b.get("type") not in _BLOCK_TYPES:
+                return f"messages.{i}.content.{j}.type: unknown block type {b.get('type')!r}"
+            if b["type"] == "text" and not b.get("text"):
+                return f"messages.{i}.content.{j}: text content blocks must be non-empty"
+            if b["type"] == "thinking" and not b.get("signature"):
+                return f"messages.{i}.content.{j}.thinking.signature: Field required"
+            if b["type"] in ("tool_use", "thinking") and m["role"] != "assistant":
+                return f"messages.{i}.content.{j}: {b['type']} blocks belong in assistant turns"
+            if b["type"] == "tool_result" and m["role"] != "user":
+                return f"messages.{i}.content.{j}: tool_result blocks belong in user turns"
+    return None
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            b.get("text") or "" for b in content if isinstance(b, dict) and b.get("type") == "text"
+        )
+    return ""
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """System prompt and message text, for estimating token counts."""
+    system = body.get("system")
+    parts = [_text(system) if system else ""]
+    parts += [_text(m.get("content")) for m in body.get("messages") or ()]
+    return " ".join(p for p in parts if p)
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text of the last user turn that has any (tool results have none)."""
+    for m in reversed(body.get("messages") or ()):
+        if m.get("role") == "user":
+            text = _text(m.get("content"))
+            if text:
+                return text
+    return ""

@@ -1,0 +1,289 @@
+"""Translate between relaykit values and the Anthropic Messages wire format.
+
+Choices this module makes, because the Messages API differs from the common shape:
+
+- ``max_tokens`` is required by the API. When the caller gives none we send
+  ``default_max_tokens`` (4096 unless configured), raised above the thinking
+  budget when ``extra={"thinking": {"budget_tokens": N}}`` is set.
+- System messages go to the top-level ``system`` field, joined by blank lines.
+- ``seed`` is not supported by Anthropic and is ignored; ``metadata`` is
+  relaykit's own and is not sent.
+- A JSON-schema ``response_format`` uses the documented structured-outputs
+  field ``output_config.format`` (models from Claude 4.5 on). With the provider
+  option ``structured_output = "tool"`` it is emulated instead with a forced
+  tool named after the format, whose input comes back as the response text:
+  that works on older models but overrides ``tool_choice``. ``json_object`` has
+  no native equivalent and is always emulated with an object-typed tool.
+- Reasoning parts go back on assistant turns as ``thinking`` blocks only when
+  they carry a signature; the API rejects unsigned thinking.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Literal
+
+from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
+from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.request import ResponseFormat, Tool
+from relaykit.response import FinishReason
+
+StructuredOutput = Literal["native", "tool"]
+
+DEFAULT_MAX_TOKENS = 4096
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    # The context window filled up before max_tokens: the same outcome for a caller.
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Fields POST /v1/messages/count_tokens accepts; it rejects the sampling ones.
+COUNT_TOKENS_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "output_format",
+        "mcp_servers",
+        "context_management",
+    }
+)
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    """The relaykit finish reason for an Anthropic ``stop_reason``."""
+    return FINISH_REASONS.get(raw or "", "other")
+
+
+# -- requests -----------------------------------------------------------------
+
+
+def json_tool_name(request: ChatRequest, structured_output: StructuredOutput) -> str | None:
+    """The name of the tool that carries the answer when structured output is emulated."""
+    rf = request.response_format
+    if rf is None or rf.type == "text":
+        return None
+    if rf.type == "json_object" or structured_output == "tool":
+        return rf.name
+    return None
+
+
+def request_body(
+    request: ChatRequest,
+    *,
+    stream: bool,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    structured_output: StructuredOutput = "native",
+) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/messages`` for ``request``."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens or _default_max_tokens(request, default_max_tokens),
+        "messages": messages(request.messages),
+    }
+    if request.system:
+        body["system"] = request.system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [_tool(t) for t in request.tools]
+    if request.tool_choice is not None:
+        tc = request.tool_choice
+        mode = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[tc.mode]
+        body["tool_choice"] = (
+            {"type": "tool", "name": tc.name} if mode == "tool" else {"type": mode}
+        )
+    rf = request.response_format
+    if rf is not None and rf.type != "text":
+        if json_tool_name(request, structured_output):
+            _emulate_with_tool(body, rf)
+        else:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": rf.schema or {}}}
+    if stream:
+        body["stream"] = True
+    if request.extra:
+        body.update(request.extra)
+    return body
+
+
+def _default_max_tokens(request: ChatRequest, default: int) -> int:
+    # Extended thinking needs max_tokens above its budget, or the API refuses.
+    thinking = request.extra.get("thinking")
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    return default + budget if isinstance(budget, int) else default
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters}
+    if tool.description:
+        out["description"] = tool.description
+    if tool.strict is not None:
+        out["strict"] = tool.strict
+    return out
+
+
+def _emulate_with_tool(body: dict[str, Any], rf: ResponseFormat) -> None:
+    if rf.type == "json_object":
+        schema: dict[str, Any] = {"type": "object"}
+    else:
+        schema = rf.schema or {"type": "object"}
+        if schema.get("type", "object") != "object":
+            raise InvalidRequestError(
+                "a response_format schema emulated with a tool must describe an object",
+                param="response_format",
+                hint="wrap the value in an object, or use structured_output = 'native'",
+            )
+    body.setdefault("tools", []).append(
+        {
+            "name": rf.name,
+            "description": "Give the final answer as this tool's input, following its schema.",
+            "input_schema": schema,
+        }
+    )
+    body["tool_choice"] = {"type": "tool", "name": rf.name}
+
+
+def messages(msgs: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Wire messages: user and assistant turns of content blocks, consecutive roles merged.
+
+    Tool results travel in user turns; merging keeps the results of parallel
+    calls (one relaykit ``tool`` message each) in the single user turn that
+    must follow the assistant's ``tool_use`` blocks.
+    """
+    out: list[dict[str, Any]] = []
+    for m in msgs:
+        if m.role == "system":
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        blocks = [b for p in m.content if (b := _block(p, role)) is not None]
+        if role == "assistant":
+            # The API wants thinking first in an assistant turn.
+            blocks.sort(key=lambda b: b["type"] != "thinking")
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return out
+
+
+def _block(p: Any, role: str) -> dict[str, Any] | None:
+    if isinstance(p, TextPart):
+        # Empty text blocks are a 400 at Anthropic.
+        return {"type": "text", "text": p.text} if p.text else None
+    if isinstance(p, ImagePart):
+        return {"type": "image", "source": _image_source(p)}
+    if isinstance(p, ToolCall):
+        # Arguments that were not valid JSON cannot be sent back as an object.
+        return {"type": "tool_use", "id": p.id, "name": p.name, "input": p.arguments}
+    if isinstance(p, ToolResultPart):
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": p.tool_call_id,
+            "content": p.content,
+        }
+        if p.is_error:
+            block["is_error"] = True
+        return block
+    if isinstance(p, ReasoningPart):
+        if role != "assistant" or not p.signature:
+            return None
+        return {"type": "thinking", "thinking": p.text, "signature": p.signature}
+    raise TypeError(f"cannot send {type(p).__name__} to the Anthropic Messages API")
+
+
+def _image_source(p: ImagePart) -> dict[str, Any]:
+    if p.data is not None:
+        return {
+            "type": "base64",
+            "media_type": p.media_type,
+            "data": base64.b64encode(p.data).decode(),
+        }
+    assert p.url is not None
+    if p.url.startswith("data:") and ";base64," in p.url:
+        header, _, payload = p.url.partition(";base64,")
+        return {"type": "base64", "media_type": header[5:], "data": payload}
+    return {"type": "url", "url": p.url}
+
+
+# -- responses ----------------------------------------------------------------
+
+
+def usage(data: dict[str, Any] | None) -> Usage:
+    """Normalise an Anthropic ``usage`` object.
+
+    Anthropic's ``input_tokens`` counts only the uncached part of the prompt;
+    relaykit's includes the cache reads and writes too. ``output_tokens``
+    already includes thinking, which Anthropic does not count separately.
+    """
+    if not data:
+        return Usage()
+    read = data.get("cache_read_input_tokens") or 0
+    written = data.get("cache_creation_input_tokens") or 0
+    return Usage(
+        input_tokens=(data.get("input_tokens") or 0) + read + written,
+        output_tokens=data.get("output_tokens") or 0,
+        cached_input_tokens=read,
+    )
+
+
+def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse:
+    """A :class:`ChatResponse` from a non-streamed Messages API body.
+
+    ``json_tool`` names the tool that emulates structured output: its input
+    becomes the response text instead of a tool call.
+    """
+    text: list[str] = []
+    reasoning: list[str] = []
+    signature: list[str] = []
+    calls: list[ToolCall] = []
+    answered_by_tool = False
+    for block in data.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            text.append(block.get("text") or "")
+        elif kind == "thinking":
+            reasoning.append(block.get("thinking") or "")
+            if block.get("signature"):
+                signature.append(block["signature"])
+        elif kind == "tool_use":
+            if json_tool is not None and block.get("name") == json_tool:
+                text.append(json.dumps(block.get("input") or {}))
+                answered_by_tool = True
+            else:
+                calls.append(
+                    ToolCall(
+                        block.get("id") or "",
+                        block.get("name") or "",
+                        dict(block.get("input") or {}),
+                    )
+                )
+    finish = finish_reason(data.get("stop_reason"))
+    if answered_by_tool and not calls and finish == "tool_calls":
+        finish = "stop"
+    return ChatResponse(
+        text="".join(text),
+        reasoning="".join(reasoning),
+        # Joined as the stream assembler joins signature deltas, so both paths agree.
+        reasoning_signature="".join(signature) or None,
+        tool_calls=tuple(calls),
+        finish_reason=finish,
+        usage=usage(data.get("usage")),
+        model=data.get("model") or "",
+        id=data.get("id"),
+    )

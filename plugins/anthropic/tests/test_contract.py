@@ -1,0 +1,39 @@
+"""relaykit-anthropic passes the provider contract against the Anthropic wire-format mock."""
+
+from collections.abc import Iterator
+
+import pytest
+from relaykit import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from relaykit.testing import Harness, ProviderContract
+from relaykit_anthropic.testing import AnthropicMock
+
+KEY = "sk-ant-test-0123456789abcdef0123"
+
+
+class TestAnthropic(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with AnthropicMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="anthropic/claude-haiku-4-5",
+                providers={"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
+                # Thinking streams apart from text, but its tokens are not counted apart.
+                supports_reasoning_tokens=False,
+                statuses={
+                    400: InvalidRequestError,
+                    401: AuthenticationError,
+                    403: AuthenticationError,
+                    404: NotFoundError,
+                    413: InvalidRequestError,
+                    429: RateLimitError,
+                    500: ProviderUnavailableError,
+                    529: ProviderUnavailableError,
+                },
+            )
