@@ -69,6 +69,8 @@ def build_plugin_manager(
         if ep.dist is not None:
             pm.versions[ep.name] = ep.dist.version
     for i, plugin in enumerate(extra):
+        if pm.is_registered(plugin):  # e.g. a test passing a plugin that is also installed
+            continue
         pm.register(plugin, name=getattr(plugin, "__name__", None) or f"extra-{i}")
     pm.check_pending()
     return pm

@@ -80,6 +80,8 @@ class Harness:
     supports_cached_tokens: bool = True
     #: whether the vendor says how long to wait on 429 (header or error body)
     supports_retry_after: bool = True
+    #: plugin objects to register directly (a provider not installed as an entry point)
+    plugins: tuple[object, ...] = ()
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -120,7 +122,7 @@ class ProviderContract:
     @asynccontextmanager
     async def client(self, harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
         """A client configured against the harness."""
-        async with relaykit.Client(harness.config(**sections)) as client:
+        async with relaykit.Client(harness.config(**sections), plugins=harness.plugins) as client:
             yield client
 
     # -- plain calls -----------------------------------------------------------
