@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ import attrs
 
 from .assembly import ResponseAssembler
 from .errors import RelayError, RequestTimeoutError, StreamError
-from .events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
 from .protocols import Provider, Reservation
 from .response import ChatResponse
 from .retry import next_wait
@@ -39,7 +40,7 @@ class ChatStream:
         self._call = call
         self._gen: AsyncIterator[StreamEvent] | None = None
         self._target: Target | None = None
-        self._buffered: StreamEvent | None = None
+        self._buffered: deque[StreamEvent] = deque()
         self._assembler = ResponseAssembler()
         self._reservations: list[Reservation] = []
         self._attempt_started = 0.0
@@ -80,13 +81,21 @@ class ChatStream:
         self._assembler = ResponseAssembler()
         gen = provider.stream(request)
         self._gen, self._target = gen, target
+        # Read ahead to the first content event: everything before it (the vendor's
+        # start event, say) has not reached the caller yet, so a slow first token or
+        # an early failure can still be retried or fall back.
+        buffered: deque[StreamEvent] = deque()
         try:
-            first = await self._next()
+            while True:
+                event = await self._next()
+                buffered.append(event)
+                if event is _END or isinstance(event, (*_CONTENT, Finish)):
+                    break
         except BaseException:
             await self._close_gen()
             await self._settle(None)
             raise
-        self._buffered = first
+        self._buffered = buffered
 
     # -- iteration -------------------------------------------------------------
 
@@ -94,12 +103,12 @@ class ChatStream:
         return self
 
     async def __anext__(self) -> StreamEvent:
-        if self._gen is None and self._buffered is None:
+        if self._buffered:
+            event = self._buffered.popleft()
+        elif self._gen is None:
             if self._finished:
                 raise StopAsyncIteration
             raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
-        if self._buffered is not None:
-            event, self._buffered = self._buffered, None
         else:
             try:
                 event = await self._next()

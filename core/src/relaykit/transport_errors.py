@@ -30,4 +30,11 @@ def map_transport_error(exc: BaseException, target: Target) -> RelayError | None
         )
     if isinstance(exc, httpx.TransportError):
         return ProviderUnavailableError(f"connection failed: {type(exc).__name__}: {exc}", **kw)
+    if isinstance(exc, ValueError | KeyError):
+        # Not JSON, or JSON without the fields the vendor documents: a proxy's error
+        # page, a truncated body, a protocol change. The caller gets a typed error
+        # (retryable: such garbage is usually transient); the cause stays attached.
+        return ProviderUnavailableError(
+            f"malformed response from the provider ({type(exc).__name__}: {str(exc)[:200]})", **kw
+        )
     return None

@@ -15,6 +15,8 @@ _EXPORTS = {
     "Response": "loopback",
     "Pause": "loopback",
     "Drop": "loopback",
+    "Reset": "loopback",
+    "Raw": "loopback",
     "Reply": "script",
     "Script": "script",
     "VendorMock": "vendor_mock",

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -67,6 +67,18 @@ class Drop:
 
 
 @attrs.frozen
+class Reset:
+    """In a streamed body, or as the whole body: reset the TCP connection (RST)."""
+
+
+@attrs.frozen
+class Raw:
+    """In a streamed body: bytes written as they are, outside the chunked framing."""
+
+    data: bytes
+
+
+@attrs.frozen
 class Response:
     """A response. ``body`` as bytes is sent with Content-Length; an iterable is
     sent chunk by chunk (Transfer-Encoding: chunked) and may contain :class:`Pause`
@@ -74,7 +86,9 @@ class Response:
 
     status: int = 200
     headers: dict[str, str] = attrs.field(factory=dict)
-    body: bytes | Iterable[bytes | Pause | Drop] | AsyncIterable[bytes | Pause | Drop] = b""
+    body: bytes | Iterable[bytes | Pause | Drop | Reset | Raw] | AsyncIterable[Any] = b""
+    #: misbehave before any response: "reset" the connection, or answer "garbage"
+    abort: Literal["reset", "garbage"] | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -174,6 +188,12 @@ class LoopbackServer:
 
     async def _write(self, stream: SocketStream, response: Response) -> bool:
         """Send ``response``; False when the connection must be closed afterwards."""
+        if response.abort == "reset":
+            _reset(stream)
+            return False
+        if response.abort == "garbage":
+            await stream.send(b"\x00\xffSSH-2.0-not-http\r\n\r\n")
+            return False
         head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
         headers = {k.lower(): v for k, v in response.headers.items()}
         if isinstance(response.body, bytes):
@@ -191,6 +211,12 @@ class LoopbackServer:
                 elif isinstance(item, Drop):
                     self._count("streams_abandoned")
                     return False
+                elif isinstance(item, Reset):
+                    self._count("streams_abandoned")
+                    _reset(stream)
+                    return False
+                elif isinstance(item, Raw):
+                    await stream.send(item.data)
                 elif item:
                     await stream.send(b"%x\r\n%s\r\n" % (len(item), item))
             await stream.send(b"0\r\n\r\n")
@@ -203,6 +229,15 @@ class LoopbackServer:
     def _count(self, name: str) -> None:
         with self._lock:
             setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+
+def _reset(stream: SocketStream) -> None:
+    """Make the coming close send RST instead of FIN: linger on, with a zero timeout."""
+    import socket
+    import struct
+
+    sock = stream.extra(SocketAttribute.raw_socket)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def _aiter(body: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from .loopback import Drop, Pause, Request, Response
+from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
 
@@ -58,6 +58,8 @@ class OpenAIMock(VendorMock):
         reply = self.script.next(self.default_reply(last_user))
         if reply.delay:
             await anyio.sleep(reply.delay)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             headers = dict(reply.headers)
             if reply.retry_after is not None:
@@ -128,6 +130,8 @@ class OpenAIMock(VendorMock):
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
         yield chunk({"role": "assistant", "content": "", "refusal": None})
+        if reply.first_token_delay:
+            yield Pause(reply.first_token_delay)
         if reply.reasoning:
             yield chunk({"reasoning_content": reply.reasoning})
         for piece in reply.chunks():
@@ -149,6 +153,14 @@ class OpenAIMock(VendorMock):
             return
         if reply.stream_fault == "drop":
             yield Drop()
+            return
+        if reply.stream_fault == "reset":
+            yield Reset()
+            return
+        if reply.stream_fault == "truncate":
+            return
+        if reply.stream_fault == "garbage":
+            yield b"data: {this is not json\n\n"
             return
         yield chunk({}, reply.finish_reason)
         if usage is not None:

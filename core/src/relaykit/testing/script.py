@@ -22,7 +22,12 @@ class Reply:
     A success carries ``text``, ``reasoning`` and ``tool_calls`` (name, arguments);
     a failure carries ``status`` (>= 400) and ``error``; a stream that breaks
     carries ``stream_fault``: ``"error"`` sends the vendor's in-stream error event
-    after ``text``, ``"drop"`` closes the connection after ``text``.
+    after ``text``, ``"drop"`` closes the connection after ``text``, ``"reset"``
+    resets it (TCP RST), ``"truncate"`` ends the body cleanly but without the
+    vendor's final event, ``"garbage"`` sends bytes that are not the vendor's format.
+    ``connection_fault`` misbehaves before any response: ``"reset"`` or ``"garbage"``.
+    ``delay`` waits before the response, ``first_token_delay`` after the headers
+    and before the first streamed piece, ``chunk_delay`` between pieces.
     """
 
     text: str = ""
@@ -38,8 +43,10 @@ class Reply:
     error_code: str | None = None
     retry_after: float | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    stream_fault: Literal["error", "drop"] | None = None
+    stream_fault: Literal["error", "drop", "reset", "truncate", "garbage"] | None = None
+    connection_fault: Literal["reset", "garbage"] | None = None
     delay: float = 0.0
+    first_token_delay: float = 0.0
     chunk_delay: float = 0.0
 
     @classmethod

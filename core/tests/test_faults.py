@@ -1,0 +1,122 @@
+"""The pipeline against a misbehaving server: real sockets, injected faults, both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import ProviderUnavailableError, RequestTimeoutError, StreamError
+from relaykit.testing import OpenAIMock, Reply
+
+KEY = "sk-faults-0123456789abcdef"
+MODEL = "openai/gpt-4o-mini"
+
+
+@pytest.fixture
+def mock() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=KEY) as m:
+        yield m
+
+
+def client(mock: OpenAIMock, **sections: Any) -> relaykit.Client:
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 2, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+        **sections,
+    }
+    return relaykit.Client(config)
+
+
+async def drain(c: relaykit.Client, **params: Any) -> relaykit.ChatResponse:
+    async with c.stream(MODEL, "hi", **params) as s:
+        async for _ in s:
+            pass
+    return s.response
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["reset", "garbage"])
+async def test_connection_faults_are_retried(mock: OpenAIMock, fault: str) -> None:
+    mock.script.push(Reply(connection_fault=fault), Reply(text="recovered"))  # type: ignore[arg-type]
+    async with client(mock) as c:
+        r = await c.chat(MODEL, "hi")
+    assert (r.text, r.attempts) == ("recovered", 2)
+
+
+@pytest.mark.anyio
+async def test_connection_fault_without_retries_is_typed(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(connection_fault="reset"))
+    async with client(mock, retry={"attempts": 1}) as c:
+        with pytest.raises(ProviderUnavailableError, match="connection failed"):
+            await c.chat(MODEL, "hi")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [500, 503, 529])
+async def test_server_errors_are_retried(mock: OpenAIMock, status: int) -> None:
+    mock.script.push(Reply.failure(status), Reply(text="ok"))
+    async with client(mock) as c:
+        assert (await c.chat(MODEL, "hi")).attempts == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["truncate", "reset", "garbage", "drop"])
+async def test_broken_streams_raise_stream_error_with_partial(mock: OpenAIMock, fault: str) -> None:
+    mock.script.push(Reply(text="what arrived first", stream_fault=fault))  # type: ignore[arg-type]
+    async with client(mock) as c:
+        with pytest.raises(StreamError) as info:
+            await drain(c)
+    assert info.value.partial is not None
+    assert info.value.partial.text == "what arrived first"
+    assert len(mock.requests) == 1, "a stream that has started is never retried"
+
+
+@pytest.mark.anyio
+async def test_slow_first_token_times_out_and_is_retried(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text="late", first_token_delay=2), Reply(text="on time"))
+    async with client(mock, timeouts={"first_token": 0.2}) as c:
+        r = await drain(c)
+    assert (r.text, r.attempts) == ("on time", 2)
+
+
+@pytest.mark.anyio
+async def test_slow_first_token_names_the_timeout(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text="late", first_token_delay=2))
+    async with client(mock, timeouts={"first_token": 0.2}, retry={"attempts": 1}) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            await drain(c)
+    assert info.value.which == "first_token"
+
+
+@pytest.mark.anyio
+async def test_idle_gap_between_events_times_out(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text="a" * 64, chunk_delay=1))
+    async with client(mock, timeouts={"idle": 0.2}) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            await drain(c)
+    assert info.value.which == "idle"
+
+
+@pytest.mark.anyio
+async def test_latency_beyond_the_total_timeout(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text="slow", delay=2))
+    async with client(mock) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            await c.chat(MODEL, "hi", timeout=0.2)
+    assert info.value.which == "total"
+
+
+@pytest.mark.anyio
+async def test_connect_failure_is_typed() -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"openai": {"base_url": "http://127.0.0.1:9/v1", "api_key": KEY}},
+    }
+    async with relaykit.Client(config) as c:
+        with pytest.raises(ProviderUnavailableError, match="could not connect"):
+            await c.chat(MODEL, "hi")
