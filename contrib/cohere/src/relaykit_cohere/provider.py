@@ -1,0 +1,123 @@
+"""The Cohere provider: HTTP calls, errors and streaming over relaykit's pooled client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from decimal import Decimal
+from typing import Any, ClassVar, cast
+
+import httpx
+
+import relaykit
+from relaykit.events import StreamEvent
+from relaykit.http_errors import error_from_http
+
+from .wire import StreamParser, request_body, response
+
+#: USD per million tokens (Cohere's published prices; check https://cohere.com/pricing).
+PRICES: dict[str, relaykit.ModelPrice] = {
+    "command-a-03-2025": relaykit.ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
+    "command-r-plus-08-2024": relaykit.ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
+    "command-r-08-2024": relaykit.ModelPrice(input=Decimal("0.15"), output=Decimal("0.60")),
+    "command-r7b-12-2024": relaykit.ModelPrice(input=Decimal("0.0375"), output=Decimal("0.15")),
+}
+
+#: Cohere's ``page_size`` maximum for ``GET /v1/models``, and how many pages we follow.
+_PAGE_SIZE = 1000
+_MAX_PAGES = 20
+
+
+class CohereProvider:
+    """Cohere's v2 Chat API (``POST {base}/v2/chat``) and model list (``GET {base}/v1/models``)."""
+
+    type: ClassVar[str] = "cohere"
+    default_base_url: ClassVar[str] = "https://api.cohere.com"
+    api_key_env: ClassVar[str | None] = "CO_API_KEY"
+    base_url_env: ClassVar[str | None] = "CO_API_URL"
+    requires_api_key: ClassVar[bool] = True
+    options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: relaykit.ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+        self._url = f"{settings.base_url}/v2/chat"
+        self._headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            **settings.headers,
+        }
+        if settings.api_key:
+            self._headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+
+    def __repr__(self) -> str:
+        return f"CohereProvider(name={self.settings.name!r}, base_url={self.settings.base_url!r})"
+
+    def _error(self, r: httpx.Response, model: str | None) -> relaykit.RelayError:
+        return error_from_http(
+            r.status_code, r.headers, r.content, provider=self.settings.name, model=model
+        )
+
+    async def chat(self, request: relaykit.ChatRequest) -> relaykit.ChatResponse:
+        """One non-streamed ``/v2/chat`` call."""
+        body = json.dumps(request_body(request, stream=False))
+        r = await self._http.post(self._url, content=body, headers=self._headers)
+        if r.status_code >= 400:
+            raise self._error(r, request.model)
+        return response(r.json(), request.model)
+
+    async def stream(self, request: relaykit.ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One streamed ``/v2/chat`` call, as relaykit events."""
+        body = json.dumps(request_body(request, stream=True))
+        headers = {**self._headers, "accept": "text/event-stream"}
+        parser = StreamParser(provider=self.settings.name, model=request.model)
+        async with self._http.stream("POST", self._url, content=body, headers=headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise self._error(r, request.model)
+            # aiter_bytes() is an async generator; httpx types it as an AsyncIterator.
+            body_bytes = cast(AsyncGenerator[bytes, None], r.aiter_bytes())
+            async with aclosing(body_bytes) as chunks:
+                async for chunk in chunks:
+                    if parser.done:
+                        continue  # read to the end so httpx's generators finish
+                    for event in parser.feed(chunk):
+                        yield event
+            for event in parser.close():
+                yield event
+
+    async def list_models(self) -> list[relaykit.ModelInfo]:
+        """The models that serve the Chat endpoint, following Cohere's pagination."""
+        models: list[relaykit.ModelInfo] = []
+        params: dict[str, Any] = {"endpoint": "chat", "page_size": _PAGE_SIZE}
+        for _ in range(_MAX_PAGES):
+            r = await self._http.get(
+                f"{self.settings.base_url}/v1/models", params=params, headers=self._headers
+            )
+            if r.status_code >= 400:
+                raise self._error(r, None)
+            data = r.json()
+            for m in data.get("models") or ():
+                name = m.get("name")
+                endpoints = m.get("endpoints")
+                if not name or (endpoints is not None and "chat" not in endpoints):
+                    continue
+                context = m.get("context_length")
+                models.append(
+                    relaykit.ModelInfo(
+                        str(name),
+                        self.settings.name,
+                        context_window=int(context) if isinstance(context, int | float) else None,
+                        price=self.price(str(name)),
+                    )
+                )
+            token = data.get("next_page_token")
+            if not token:
+                break
+            params = {**params, "page_token": token}
+        return models
+
+    def price(self, model: str) -> relaykit.ModelPrice | None:
+        """USD per million tokens, or ``None`` when unknown (then cost stays ``None``)."""
+        return PRICES.get(model)

@@ -1,0 +1,333 @@
+"""Translation between relaykit values and Cohere's v2 Chat JSON.
+
+Everything that knows Cohere's field names lives here: the request body, the
+non-streamed response, usage and finish reasons, and :class:`StreamParser`,
+which turns the bytes of a streamed response into relaykit stream events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import relaykit
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from relaykit.messages import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.response import FinishReason
+from relaykit.sse import ServerSentEvent, SSEDecoder
+
+#: Cohere's ``finish_reason`` values, normalised. ``ERROR`` and ``TIMEOUT`` end a
+#: non-streamed response as ``"other"``; inside a stream ``ERROR`` raises StreamError.
+FINISH_REASONS: dict[str, FinishReason] = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_calls",
+    "ERROR": "other",
+    "TIMEOUT": "other",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    """relaykit's finish reason for Cohere's ``finish_reason``."""
+    return FINISH_REASONS.get(raw, "other") if raw else "stop"
+
+
+# -- requests ------------------------------------------------------------------
+
+
+def request_body(request: relaykit.ChatRequest, *, stream: bool) -> dict[str, Any]:
+    """The JSON body of ``POST /v2/chat`` for ``request``."""
+    body: dict[str, Any] = {"model": request.model, "messages": messages(request.messages)}
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    tools = list(request.tools)
+    choice = request.tool_choice
+    if tools and choice is not None:
+        if choice.mode == "none":
+            body["tool_choice"] = "NONE"
+        elif choice.mode == "required":
+            body["tool_choice"] = "REQUIRED"
+        elif choice.mode == "tool":
+            # Cohere cannot force one named tool: offer only that tool, and require a call.
+            tools = [t for t in tools if t.name == choice.name]
+            if not tools:
+                raise relaykit.InvalidRequestError(
+                    f"tool_choice names {choice.name!r}, which is not in `tools`",
+                    param="tool_choice",
+                )
+            body["tool_choice"] = "REQUIRED"
+    if tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                },
+            }
+            for t in tools
+        ]
+    fmt = request.response_format
+    if fmt is not None:
+        if fmt.type == "text":
+            body["response_format"] = {"type": "text"}
+        elif fmt.type == "json_object" or not fmt.schema:
+            body["response_format"] = {"type": "json_object"}
+        else:
+            body["response_format"] = {"type": "json_object", "json_schema": fmt.schema}
+    body["stream"] = stream
+    body.update(request.extra)
+    return body
+
+
+def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """relaykit messages as Cohere's ``messages`` list.
+
+    Tool results become ``tool`` messages wherever they appear. Reasoning sent back
+    on an assistant turn with tool calls becomes its ``tool_plan``; other reasoning
+    is dropped (Cohere does not need it back).
+    """
+    out: list[dict[str, Any]] = []
+    for m in items:
+        for part in m.content:
+            if isinstance(part, ToolResultPart):
+                out.append(
+                    {"role": "tool", "tool_call_id": part.tool_call_id, "content": part.content}
+                )
+        if m.role == "tool":
+            continue
+        if m.role == "system":
+            out.append({"role": "system", "content": m.text})
+        elif m.role == "assistant":
+            out.append(_assistant(m))
+        else:
+            content = _user_content(m)
+            if content is not None:
+                out.append({"role": "user", "content": content})
+    return out
+
+
+def _assistant(m: Message) -> dict[str, Any]:
+    turn: dict[str, Any] = {"role": "assistant"}
+    if m.text or not m.tool_calls:
+        turn["content"] = m.text
+    if m.tool_calls:
+        plan = "".join(p.text for p in m.content if isinstance(p, ReasoningPart))
+        if plan:
+            turn["tool_plan"] = plan
+        turn["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {
+                    "name": c.name,
+                    "arguments": c.raw_arguments
+                    if c.raw_arguments is not None
+                    else json.dumps(c.arguments, ensure_ascii=False),
+                },
+            }
+            for c in m.tool_calls
+        ]
+    return turn
+
+
+def _user_content(m: Message) -> str | list[dict[str, Any]] | None:
+    parts = [p for p in m.content if isinstance(p, TextPart | ImagePart)]
+    if not parts:
+        return None if m.content else ""
+    if all(isinstance(p, TextPart) for p in parts):
+        return m.text
+    return [
+        {"type": "text", "text": p.text}
+        if isinstance(p, TextPart)
+        else {"type": "image_url", "image_url": {"url": p.data_url()}}
+        for p in parts
+    ]
+
+
+# -- responses -----------------------------------------------------------------
+
+
+def _count(units: Mapping[str, Any] | None, key: str) -> int:
+    value = (units or {}).get(key)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def usage(data: Mapping[str, Any] | None) -> relaykit.Usage:
+    """relaykit usage from Cohere's ``usage``.
+
+    Cohere reports ``billed_units`` (what is charged, and so what cost is computed
+    from) and ``tokens`` (everything processed, including its prompt template).
+    Billed units are used when present. Cohere reports neither cached input nor
+    reasoning tokens apart, so those stay 0.
+    """
+    data = data or {}
+    billed = data.get("billed_units") or {}
+    tokens = data.get("tokens") or {}
+    source = billed if ("input_tokens" in billed or "output_tokens" in billed) else tokens
+    return relaykit.Usage(
+        input_tokens=_count(source, "input_tokens"),
+        output_tokens=_count(source, "output_tokens"),
+    )
+
+
+def tool_call(data: Mapping[str, Any]) -> ToolCall:
+    """A ToolCall from one of Cohere's ``tool_calls`` entries."""
+    fn = data.get("function") or {}
+    return ToolCall.from_json_arguments(
+        str(data.get("id") or ""), str(fn.get("name") or ""), str(fn.get("arguments") or "")
+    )
+
+
+def response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
+    """A ChatResponse from a non-streamed ``/v2/chat`` response."""
+    message = data.get("message") or {}
+    content = message.get("content") or []
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    text = "".join(str(c.get("text") or "") for c in content if c.get("type") == "text")
+    thinking = "".join(str(c.get("thinking") or "") for c in content if c.get("type") == "thinking")
+    reasoning = thinking + str(message.get("tool_plan") or "")
+    calls = tuple(tool_call(c) for c in message.get("tool_calls") or ())
+    return relaykit.ChatResponse(
+        text=text,
+        reasoning=reasoning,
+        tool_calls=calls,
+        finish_reason=finish_reason(data.get("finish_reason")),
+        usage=usage(data.get("usage")),
+        model=model,
+        id=data.get("id"),
+    )
+
+
+# -- streams -------------------------------------------------------------------
+
+
+class StreamParser:
+    """Cohere's server-sent events, fed as bytes in any chunking, as relaykit events.
+
+    :meth:`feed` takes the body's bytes as they arrive and returns the events they
+    complete; :attr:`done` turns true at ``message-end``. :meth:`close` is for the
+    end of the body: it decodes a final event the server did not terminate, and
+    raises :class:`relaykit.StreamError` if ``message-end`` never came. An error
+    reported by ``message-end`` raises StreamError too.
+    """
+
+    def __init__(self, *, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.done = False
+        self._sse = SSEDecoder()
+        self._tool_index: dict[int, int] = {}  # Cohere's tool-call index -> ours
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        """Decode ``chunk``; return the events it completes."""
+        out: list[StreamEvent] = []
+        for sse in self._sse.feed(chunk):
+            if self.done:
+                break
+            out.extend(self._event(sse))
+        return out
+
+    def close(self) -> list[StreamEvent]:
+        """The body ended: events still buffered, or StreamError if it ended early."""
+        out: list[StreamEvent] = []
+        if not self.done:
+            for sse in self._sse.flush():
+                out.extend(self._event(sse))
+        if not self.done:
+            raise relaykit.StreamError(
+                "the stream ended before Cohere's message-end event",
+                provider=self.provider,
+                model=self.model,
+            )
+        return out
+
+    def _event(self, sse: ServerSentEvent) -> list[StreamEvent]:
+        try:
+            data = json.loads(sse.data)
+        except ValueError as e:
+            raise relaykit.StreamError(
+                f"Cohere sent an event that is not JSON: {sse.data[:200]!r}",
+                provider=self.provider,
+                model=self.model,
+            ) from e
+        if not isinstance(data, dict):
+            return []
+        kind = data.get("type") or sse.event
+        delta = data.get("delta") or {}
+        message = delta.get("message") or {}
+        if kind == "message-start":
+            return [StreamStart(data.get("id"), self.model)]
+        if kind in ("content-start", "content-delta"):  # a start's text is usually ""
+            content = message.get("content")
+            if not isinstance(content, dict):  # message-start-like empty lists
+                return []
+            out: list[StreamEvent] = []
+            if content.get("thinking"):
+                out.append(ReasoningDelta(str(content["thinking"])))
+            if content.get("text"):
+                out.append(TextDelta(str(content["text"])))
+            return out
+        if kind == "tool-plan-delta":
+            plan = message.get("tool_plan")
+            return [ReasoningDelta(str(plan))] if plan else []
+        if kind == "tool-call-start":
+            call = message.get("tool_calls") or {}
+            fn = call.get("function") or {}
+            index = len(self._tool_index)
+            self._tool_index[_index(data, index)] = index
+            return [
+                ToolCallDelta(
+                    index,
+                    id=call.get("id"),
+                    name=fn.get("name"),
+                    arguments=str(fn.get("arguments") or ""),
+                )
+            ]
+        if kind == "tool-call-delta":
+            fn = (message.get("tool_calls") or {}).get("function") or {}
+            fragment = str(fn.get("arguments") or "")
+            key = _index(data, len(self._tool_index) - 1)
+            index = self._tool_index.get(key, max(len(self._tool_index) - 1, 0))
+            return [ToolCallDelta(index, arguments=fragment)] if fragment else []
+        if kind == "message-end":
+            self.done = True
+            raw = delta.get("finish_reason")
+            if raw == "ERROR" or delta.get("error"):
+                raise relaykit.StreamError(
+                    str(delta.get("error") or "Cohere ended the stream with finish_reason ERROR"),
+                    provider=self.provider,
+                    model=self.model,
+                )
+            out = []
+            if delta.get("usage"):
+                out.append(UsageUpdate(usage(delta["usage"])))
+            out.append(Finish(finish_reason(raw), raw))
+            return out
+        # content-end, tool-call-end, citation-*, debug: nothing to add
+        return []
+
+
+def _index(data: Mapping[str, Any], default: int) -> int:
+    value = data.get("index")
+    return value if isinstance(value, int) else default

@@ -1,0 +1,43 @@
+"""relaykit's provider contract, against CohereMock over loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import relaykit
+from relaykit.testing.provider_contract import Harness, ProviderContract
+from relaykit_cohere import plugin
+from relaykit_cohere.testing import CohereMock
+
+KEY = "co-test-key-0123456789abcdef"
+
+
+class TestCohere(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with CohereMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="cohere/command-a-03-2025",
+                providers={"cohere": {"base_url": mock.base_url, "api_key": KEY}},
+                # tool_plan and thinking content stream apart from text...
+                supports_reasoning=True,
+                # ...but usage has no reasoning or cached-input counts of their own,
+                supports_reasoning_tokens=False,
+                supports_cached_tokens=False,
+                # and Cohere documents no Retry-After on 429.
+                supports_retry_after=False,
+                statuses={
+                    400: relaykit.InvalidRequestError,
+                    401: relaykit.AuthenticationError,
+                    402: relaykit.RelayError,
+                    404: relaykit.NotFoundError,
+                    422: relaykit.InvalidRequestError,
+                    429: relaykit.RateLimitError,
+                    500: relaykit.ProviderUnavailableError,
+                    503: relaykit.ProviderUnavailableError,
+                },
+                plugins=(plugin,),
+            )
