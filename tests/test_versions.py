@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def projects() -> dict[str, dict[str, object]]:
-    paths = [ROOT / "core" / "pyproject.toml", *sorted(ROOT.glob("plugins/*/pyproject.toml"))]
+    paths = [
+        ROOT / "core" / "pyproject.toml",
+        *sorted(ROOT.glob("plugins/*/pyproject.toml")),
+        *sorted(ROOT.glob("contrib/*/pyproject.toml")),
+    ]
     return {str(p.parent.relative_to(ROOT)): tomllib.loads(p.read_text())["project"] for p in paths}
 
 

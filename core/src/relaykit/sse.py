@@ -5,7 +5,7 @@ across two chunks is still one line end); ``data:`` lines accumulate with
 ``\\n``; a line starting with ``:`` is a comment; one leading space after the
 colon is dropped; a blank line dispatches the event if it has data.
 
-Providers feed it from ``response.aiter_raw()`` inside their own ``stream``
+Providers feed it from ``response.aiter_bytes()`` (which undoes gzip) inside their own ``stream``
 generator rather than through a nested async generator, so that closing the
 provider's stream closes everything at once, under asyncio and trio alike.
 """

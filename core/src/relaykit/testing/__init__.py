@@ -7,7 +7,7 @@ from this package (names load lazily, so importing it costs nothing).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "LoopbackServer": "loopback",
@@ -29,7 +29,25 @@ _EXPORTS = {
     "PNG": "provider_contract",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Drop",
+    "FakePlugin",
+    "FakeProvider",
+    "Harness",
+    "LoopbackServer",
+    "OpenAIMock",
+    "PNG",
+    "Pause",
+    "ProviderContract",
+    "Raw",
+    "Reply",
+    "Request",
+    "Reset",
+    "Response",
+    "Script",
+    "VendorMock",
+    "WEATHER_TOOL",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -37,3 +55,12 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'relaykit.testing' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:
+    from .fake_provider import FakePlugin, FakeProvider
+    from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
+    from .openai_mock import OpenAIMock
+    from .provider_contract import Harness, PNG, ProviderContract, WEATHER_TOOL
+    from .script import Reply, Script
+    from .vendor_mock import VendorMock

@@ -113,7 +113,7 @@ class OpenAIMock(VendorMock):
 
     def _chunks(
         self, reply: Reply, rid: str, model: str, usage: dict[str, Any] | None
-    ) -> Iterator[bytes | Pause | Drop]:
+    ) -> Iterator[bytes | Pause | Drop | Reset]:
         created = int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
