@@ -23,6 +23,8 @@ _EXPORTS = {
     "FakePlugin": "fake_provider",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
+    "MemoryStorage": "memory_storage",
+    "StorageContract": "storage_contract",
 }
 
 __all__ = sorted(_EXPORTS)
