@@ -100,14 +100,18 @@ class Client:
         self._recording = bool(self._exporters or self._call_log)
         from .model_catalog import ModelCatalog
 
-        self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl, storage=storage)
+        self._catalog = ModelCatalog(
+            self._registry, ttl=self.config.registry.ttl, storage=storage
+        )
         self._tg: TaskGroup | None = None
         self._closed = False
 
     def _make_call_log(self, storage: Storage) -> CallLog:
         cfg = self.config.storage
         retention = RetentionPolicy(cfg.retention_days) if cfg.retention_days is not None else None
-        return CallLog(storage, max_queue=cfg.queue_size, max_batch=cfg.batch_size, retention=retention)
+        return CallLog(
+            storage, max_queue=cfg.queue_size, max_batch=cfg.batch_size, retention=retention
+        )
 
     @property
     def storage(self) -> Storage | None:

@@ -112,7 +112,9 @@ def _write_key(path: Path, key: Secret) -> None:
         os.fsync(f.fileno())
 
 
-def load_master_key(env: Mapping[str, str] | None = None, *, create: bool = False) -> MasterKey | None:
+def load_master_key(
+    env: Mapping[str, str] | None = None, *, create: bool = False
+) -> MasterKey | None:
     """The master key: ``$RELAYKIT_MASTER_KEY``, else the key file, else ``None``.
 
     With ``create``, a missing key file is generated (mode 0600) instead.
@@ -196,12 +198,16 @@ class KeyVault:
         """Re-encrypt every key under ``new`` in one write; return how many keys."""
         keys = await self.keys()
         fernet = new.fernet()
-        await self._storage.vault_put({name: self._encrypt(name, k, fernet) for name, k in keys.items()})
+        await self._storage.vault_put(
+            {name: self._encrypt(name, k, fernet) for name, k in keys.items()}
+        )
         self._master, self._fernet = new, fernet
         return len(keys)
 
 
-async def rotate_master_key(storage: Storage, env: Mapping[str, str] | None = None) -> tuple[MasterKey, int]:
+async def rotate_master_key(
+    storage: Storage, env: Mapping[str, str] | None = None
+) -> tuple[MasterKey, int]:
     """Move the vault to a new master key; return it and how many keys were re-encrypted.
 
     With ``$RELAYKIT_MASTER_KEY`` the new key must come from
@@ -211,7 +217,9 @@ async def rotate_master_key(storage: Storage, env: Mapping[str, str] | None = No
     env = os.environ if env is None else env
     current = load_master_key(env)
     if current is None:
-        raise ConfigError("there is no key vault to rotate", hint="store a key with `relaykit keys set`")
+        raise ConfigError(
+            "there is no key vault to rotate", hint="store a key with `relaykit keys set`"
+        )
     if current.path is None:
         if not env.get(NEW_MASTER_KEY_ENV):
             raise ConfigError(
@@ -235,7 +243,9 @@ async def rotate_master_key(storage: Storage, env: Mapping[str, str] | None = No
     return MasterKey(new_key, str(path), (), path), count
 
 
-async def load_vault_keys(storage: Storage, env: Mapping[str, str] | None = None) -> dict[str, Secret]:
+async def load_vault_keys(
+    storage: Storage, env: Mapping[str, str] | None = None
+) -> dict[str, Secret]:
     """The vault's keys for a starting client: empty when no master key exists yet."""
     master = load_master_key(env)
     if master is None:

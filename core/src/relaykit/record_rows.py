@@ -77,7 +77,7 @@ def _messages_json(messages: Sequence[Message]) -> str:
 
 
 def record_to_row(record: CallRecord) -> tuple[Any, ...]:
-    """``record`` as a tuple of plain values (str, int, float, bool, None) in :data:`COLUMNS` order."""
+    """``record`` as plain values (str, int, float, bool, None) in :data:`COLUMNS` order."""
     usage = record.usage
     return (
         record.id,

@@ -102,13 +102,18 @@ class StorageContract:
             started_at=T0.timestamp() + 1.123456789,
             messages=(
                 Message.system("You are terse."),
-                Message.user("what is this?", ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")),
+                Message.user(
+                    "what is this?", ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")
+                ),
                 Message.assistant("", [ToolCall("call_1", "lookup", {"q": "x", "n": [1, 2]})]),
                 Message.tool("call_1", '{"found": true}'),
             ),
             params={"max_tokens": 50, "temperature": 0.2, "top_p": 0.9, "seed": 7, "stop": ["END"]},
             text="Zürich, naïve café — 東京 ✓",
-            tool_calls=(ToolCall("call_2", "book", {"city": "Zürich"}), ToolCall("c3", "x", {}, "{bad")),
+            tool_calls=(
+                ToolCall("call_2", "book", {"city": "Zürich"}),
+                ToolCall("c3", "x", {}, "{bad"),
+            ),
             usage=Usage(1200, 300, 1000, 120),
             cost=Decimal("0.000123456789"),
             streamed=True,
@@ -148,12 +153,16 @@ class StorageContract:
         ]
 
     @pytest.mark.anyio
-    async def test_large_batches_and_concurrent_writers_lose_nothing(self, storage: Storage) -> None:
+    async def test_large_batches_and_concurrent_writers_lose_nothing(
+        self, storage: Storage
+    ) -> None:
         await storage.write_batch([make_record(n) for n in range(2000)])
 
         async def writer(w: int) -> None:
             for b in range(5):
-                await storage.write_batch([make_record(10_000 + w * 100 + b * 10 + i) for i in range(10)])
+                await storage.write_batch(
+                    [make_record(10_000 + w * 100 + b * 10 + i) for i in range(10)]
+                )
 
         async with anyio.create_task_group() as tg:
             for w in range(10):
@@ -169,13 +178,20 @@ class StorageContract:
         """Six records across providers, models, an alias and both outcomes."""
         records = [
             make_record(0),
-            make_record(1, provider="anthropic", model="claude-haiku-4-5",
-                        model_requested="anthropic/claude-haiku-4-5"),
+            make_record(
+                1,
+                provider="anthropic",
+                model="claude-haiku-4-5",
+                model_requested="anthropic/claude-haiku-4-5",
+            ),
             make_record(2, model_requested="fast"),
             failed_record(3),
-            make_record(4, provider="groq", model="llama-3.1-8b", model_requested="groq/llama-3.1-8b"),
-            failed_record(5, provider="anthropic", model="claude-haiku-4-5",
-                          model_requested="fast"),
+            make_record(
+                4, provider="groq", model="llama-3.1-8b", model_requested="groq/llama-3.1-8b"
+            ),
+            failed_record(
+                5, provider="anthropic", model="claude-haiku-4-5", model_requested="fast"
+            ),
         ]
         await storage.write_batch(records)
         return records
@@ -225,11 +241,18 @@ class StorageContract:
     async def test_text_search_finds_prompt_and_response_words(self, storage: Storage) -> None:
         await storage.write_batch(
             [
-                make_record(0, messages=(Message.user("Tell me about Zürich trams"),), text="They are blue."),
-                make_record(1, messages=(Message.user("Paris metro"),), text="Mostly underground TRAMS too."),
+                make_record(
+                    0, messages=(Message.user("Tell me about Zürich trams"),), text="They are blue."
+                ),
+                make_record(
+                    1, messages=(Message.user("Paris metro"),), text="Mostly underground TRAMS too."
+                ),
                 make_record(2, messages=(Message.user("Tokyo"),), text="東京 has trains"),
-                make_record(3, messages=(Message.system("secret system words"), Message.user("hi")),
-                            text="hello"),
+                make_record(
+                    3,
+                    messages=(Message.system("secret system words"), Message.user("hi")),
+                    text="hello",
+                ),
             ]
         )
         assert await self.ids(storage, text="trams") == [1, 0]
@@ -272,19 +295,33 @@ class StorageContract:
         totals = await storage.usage_totals()
         d1, d2 = T0.date(), (T0 + timedelta(days=1)).date()
         assert totals == [
-            UsageTotal(day=d1, provider="fake", model="m", calls=1, errors=0, usage=Usage(1, 1), cost=None),
             UsageTotal(
-                day=d1, provider="openai", model="gpt-4o-mini", calls=4, errors=1,
-                usage=Usage(31, 15, 2, 4), cost=Decimal("0.000003501"),
+                day=d1, provider="fake", model="m", calls=1, errors=0, usage=Usage(1, 1), cost=None
             ),
             UsageTotal(
-                day=d2, provider="openai", model="gpt-4o-mini", calls=1, errors=0,
-                usage=Usage(7, 7), cost=Decimal("0.1"),
+                day=d1,
+                provider="openai",
+                model="gpt-4o-mini",
+                calls=4,
+                errors=1,
+                usage=Usage(31, 15, 2, 4),
+                cost=Decimal("0.000003501"),
+            ),
+            UsageTotal(
+                day=d2,
+                provider="openai",
+                model="gpt-4o-mini",
+                calls=1,
+                errors=0,
+                usage=Usage(7, 7),
+                cost=Decimal("0.1"),
             ),
         ]
 
     @pytest.mark.anyio
-    async def test_usage_totals_apply_the_filters(self, storage: Storage, mixed: list[CallRecord]) -> None:
+    async def test_usage_totals_apply_the_filters(
+        self, storage: Storage, mixed: list[CallRecord]
+    ) -> None:
         totals = await storage.usage_totals(LogQuery(provider="anthropic", limit=1))
         assert [(t.model, t.calls, t.errors) for t in totals] == [("claude-haiku-4-5", 2, 1)]
         totals = await storage.usage_totals(LogQuery(status="ok", since=T0 + timedelta(seconds=1)))
@@ -321,8 +358,12 @@ class StorageContract:
     async def test_model_cache(self, storage: Storage) -> None:
         assert await storage.cached_models("openai") is None
         models = (
-            ModelInfo("gpt-4o-mini", "openai", context_window=128_000,
-                      price=ModelPrice(Decimal("0.15"), Decimal("0.6"), Decimal("0.075"))),
+            ModelInfo(
+                "gpt-4o-mini",
+                "openai",
+                context_window=128_000,
+                price=ModelPrice(Decimal("0.15"), Decimal("0.6"), Decimal("0.075")),
+            ),
             ModelInfo("o3", "openai", created=1_700_000_000, owned_by="system"),
         )
         first = CachedModels("openai", T0.timestamp() + 0.5, models)

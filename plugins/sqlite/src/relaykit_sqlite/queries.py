@@ -67,7 +67,10 @@ def select_records(query: LogQuery) -> tuple[str, list[Any]]:
 def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.usage_totals`."""
     sql, params = where(query)
-    return f"{SELECT_TOTALS}{sql} GROUP BY day, provider, model ORDER BY day, provider, model", params
+    return (
+        f"{SELECT_TOTALS}{sql} GROUP BY day, provider, model ORDER BY day, provider, model",
+        params,
+    )
 
 
 def total_from_row(row: tuple[Any, ...]) -> UsageTotal:

@@ -184,7 +184,9 @@ class SQLiteStorage:
 
     async def vault_items(self) -> dict[str, bytes]:
         """Every blob by name."""
-        rows = await self._reading(lambda conn: conn.execute("SELECT name, blob FROM vault").fetchall())
+        rows = await self._reading(
+            lambda conn: conn.execute("SELECT name, blob FROM vault").fetchall()
+        )
         return {name: bytes(blob) for name, blob in rows}
 
     async def vault_delete(self, name: str) -> bool:
@@ -213,7 +215,8 @@ class SQLiteStorage:
         data = json.dumps(converter.unstructure(entry.models))
         await self._writing(
             lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO model_cache (provider, fetched_at, models) VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO model_cache (provider, fetched_at, models)"
+                " VALUES (?, ?, ?)",
                 (entry.provider, entry.fetched_at, data),
             )
         )

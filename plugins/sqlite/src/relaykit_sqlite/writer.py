@@ -70,7 +70,9 @@ class Writer:
         self._conn = conn
         self._max_group = max_group
         self._queue: queue.Queue[_Job] = queue.Queue(max_queued)
-        self._thread = threading.Thread(target=self._run, name="relaykit-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="relaykit-sqlite-writer", daemon=True
+        )
         self._thread.start()
         #: transactions committed so far (for tests and benchmarks)
         self.commits = 0
