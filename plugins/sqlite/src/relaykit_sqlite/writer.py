@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from relaykit.errors import RelayError
 from relaykit.protocols import CallRecord
 from relaykit.record_rows import record_to_row
 
@@ -74,24 +75,33 @@ class Writer:
             target=self._run, name="relaykit-sqlite-writer", daemon=True
         )
         self._thread.start()
+        # Held while putting, so nothing can be queued behind the stop marker.
+        self._put_lock = threading.Lock()
+        self._closed = False
         #: transactions committed so far (for tests and benchmarks)
         self.commits = 0
 
+    def _submit(self, job: _Job) -> Any:
+        with self._put_lock:
+            if self._closed:
+                raise RelayError("the SQLite writer is closed", hint="use a new relaykit.Client")
+            self._queue.put(job)  # blocks while the queue is full: backpressure
+        return job.wait()
+
     def write(self, records: Sequence[CallRecord]) -> None:
         """Insert ``records``; block until committed (or while the queue is full)."""
-        job = _Job(records)
-        self._queue.put(job)
-        job.wait()
+        self._submit(_Job(records))
 
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
-        job = _Job(fn=fn)
-        self._queue.put(job)
-        return job.wait()
+        return self._submit(_Job(fn=fn))
 
     def close(self) -> None:
-        """Write everything queued, then stop the thread and close the connection."""
-        self._queue.put(_STOP)
+        """Write everything queued, then stop the thread and close the connection. Idempotent."""
+        with self._put_lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
         self._thread.join()
 
     # -- the thread --------------------------------------------------------------
