@@ -32,17 +32,16 @@ CHILD = textwrap.dedent(
     from relaykit.testing import FakePlugin
 
 
-    async def main(path: str) -> None:
-        config = {"storage": {"path": path, "queue_size": %d, "batch_size": %d}}
+    async def main(path: str, queue_size: int, batch_size: int) -> None:
+        config = {"storage": {"path": path, "queue_size": queue_size, "batch_size": batch_size}}
         async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
             for i in range(10**9):
                 await client.chat("fake/m", f"call number {i}", metadata={"correlation_id": str(i)})
                 print(i + 1, flush=True)
 
 
-    anyio.run(main, sys.argv[1], backend=sys.argv[2])
+    anyio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), backend=sys.argv[4])
     """
-    % (QUEUE_SIZE, BATCH_SIZE)
 )
 
 
@@ -53,7 +52,7 @@ def test_sigkill_loses_at_most_the_uncommitted_records(tmp_path: Path, backend: 
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(db), backend],
+        [sys.executable, str(script), str(db), str(QUEUE_SIZE), str(BATCH_SIZE), backend],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

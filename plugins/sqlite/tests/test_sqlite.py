@@ -65,11 +65,14 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
     assert conn.execute("SELECT version, name FROM relaykit_migrations").fetchall() == [
         (1, "logs with full-text search, vault, model cache")
     ]
-    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    indexes = {
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
     assert {"logs_started_at", "logs_deployment", "logs_model_requested", "logs_errors"} <= indexes
-    assert "USING FTS5" in conn.execute(
-        "SELECT sql FROM sqlite_master WHERE name = 'logs_fts'"
-    ).fetchone()[0]
+    assert (
+        "USING FTS5"
+        in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
+    )
     plan = " ".join(
         str(row)
         for row in conn.execute(
@@ -181,7 +184,9 @@ def test_database_path_defaults_to_the_user_config_dir(tmp_path: Path) -> None:
     assert database_path(config) == relaykit.config.user_config_dir() / "logs.db"
     config = relaykit.load_config({"storage": {"path": str(tmp_path / "x.db")}})
     assert database_path(config) == tmp_path / "x.db"
-    assert database_path(relaykit.load_config({"storage": {"path": "~/x.db"}})) == Path.home() / "x.db"
+    assert (
+        database_path(relaykit.load_config({"storage": {"path": "~/x.db"}})) == Path.home() / "x.db"
+    )
 
 
 @pytest.mark.anyio
@@ -213,8 +218,10 @@ async def test_client_logs_every_call_to_sqlite(tmp_path: Path) -> None:
     assert (ok.provider, ok.model, ok.model_served, ok.response_id) == ("fake", "a", "a", "fake-1")
     assert ok.conversation_id == "conv-9"
     assert ok.params == {"stop": ["END"]}
-    assert ok.finished_at is not None and ok.finished_at >= ok.started_at
-    assert ok.cost is not None and ok.usage.total_tokens == 5
+    assert ok.finished_at is not None
+    assert ok.finished_at >= ok.started_at
+    assert ok.cost is not None
+    assert ok.usage.total_tokens == 5
     assert (failed.error_type, failed.status, failed.ok) == ("RateLimitError", 429, False)
-    assert streamed.streamed and streamed.text == "echo: streamed"
+    assert (streamed.streamed, streamed.text) == (True, "echo: streamed")
     assert [r.id for r in found] == [ok.id]
