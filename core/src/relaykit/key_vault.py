@@ -87,7 +87,8 @@ class MasterKey:
                     f"the master key from {self.source} is not a valid key",
                     hint=f"it must be 32 url-safe base64-encoded bytes; {_GENERATE_HINT}",
                 ) from None
-        return fernet.MultiFernet(ciphers)
+        multi: MultiFernet = fernet.MultiFernet(ciphers)
+        return multi
 
 
 def key_file(env: Mapping[str, str] | None = None) -> Path:

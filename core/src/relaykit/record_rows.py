@@ -10,6 +10,7 @@ Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -60,20 +61,39 @@ COLUMNS: tuple[str, ...] = (
 JSON_COLUMNS = frozenset({"route", "messages", "params", "tool_calls"})
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every call: json.dumps with options builds a new one each time.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_message_json(message: Message) -> str:
+    return _message_json(message)
+
+
+def _message_json(message: Message) -> str:
+    # Plain text turns are by far the most common; skip cattrs for them.
+    content = message.content
+    if len(content) == 1 and type(content[0]) is TextPart:
+        part = {"text": content[0].text, "type": "text"}
+        return _dumps({"role": message.role, "content": [part]})
+    return _dumps(converter.unstructure(message))
 
 
 def _messages_json(messages: Sequence[Message]) -> str:
-    # Plain text turns are by far the most common; skip cattrs for them (it is
-    # the writer thread's biggest cost per record).
-    out: list[Any] = []
+    parts = []
     for m in messages:
-        if len(m.content) == 1 and type(m.content[0]) is TextPart:
-            out.append({"role": m.role, "content": [{"text": m.content[0].text, "type": "text"}]})
-        else:
-            out.append(converter.unstructure(m))
-    return _dumps(out)
+        # The same system prompt starts most calls: encode it once. Messages
+        # holding tool-call arguments (dicts) are unhashable and skip the cache.
+        try:
+            parts.append(_cached_message_json(m))
+        except TypeError:
+            parts.append(_message_json(m))
+    return "[" + ",".join(parts) + "]"
+
+
+@functools.lru_cache(maxsize=256)
+def _route_json(route: tuple[str, ...]) -> str:
+    return _dumps(list(route))
 
 
 def record_to_row(record: CallRecord) -> tuple[Any, ...]:
@@ -88,7 +108,7 @@ def record_to_row(record: CallRecord) -> tuple[Any, ...]:
         record.model_requested,
         record.model,
         record.model_served,
-        _dumps(list(record.route)),
+        _route_json(record.route),
         record.streamed,
         record.ok,
         prompt_text(record.messages),

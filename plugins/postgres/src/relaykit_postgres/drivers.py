@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
+import attrs
 import psycopg
 import psycopg_pool
 
@@ -39,9 +40,22 @@ class Driver(Protocol):
         """Run one statement per row, pipelined, in one transaction."""
         ...
 
+    async def copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``copy.before``, COPY ``rows`` in, run ``copy.after``: one transaction."""
+        ...
+
     async def close(self) -> None:
         """Close every connection."""
         ...
+
+
+@attrs.frozen
+class Copy:
+    """A ``COPY ... FROM STDIN`` with the statements around it."""
+
+    sql: str
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 class ThreadDriver:
@@ -75,6 +89,16 @@ class ThreadDriver:
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.executemany(sql, rows)
 
+    def _copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            for sql in copy.before:
+                cur.execute(sql)
+            with cur.copy(copy.sql) as stream:
+                for row in rows:
+                    stream.write_row(row)
+            for sql in copy.after:
+                cur.execute(sql)
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""
         return await anyio.to_thread.run_sync(self._fetch, sql, params)
@@ -86,6 +110,10 @@ class ThreadDriver:
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement per row, pipelined, in one transaction."""
         await anyio.to_thread.run_sync(self._execute_many, sql, rows)
+
+    async def copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``copy.before``, COPY ``rows`` in, run ``copy.after``: one transaction."""
+        await anyio.to_thread.run_sync(self._copy_in, copy, rows)
 
     async def close(self) -> None:
         """Close every connection."""
@@ -127,6 +155,17 @@ class AsyncDriver:
         """Run one statement per row, pipelined, in one transaction."""
         async with self._pool.connection() as conn, conn.cursor() as cur:
             await cur.executemany(sql, rows)
+
+    async def copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``copy.before``, COPY ``rows`` in, run ``copy.after``: one transaction."""
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            for sql in copy.before:
+                await cur.execute(sql)
+            async with cur.copy(copy.sql) as stream:
+                for row in rows:
+                    await stream.write_row(row)
+            for sql in copy.after:
+                await cur.execute(sql)
 
     async def close(self) -> None:
         """Close every connection."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from relaykit import ConfigError, hookimpl
+from relaykit import hookimpl
 from relaykit.config import Config
+from relaykit.errors import ConfigError
 
 if TYPE_CHECKING:
     from .storage import PostgresStorage

@@ -9,10 +9,21 @@ from relaykit.protocols import CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import COLUMNS, JSON_COLUMNS, record_to_row
 from relaykit.response import Usage
 
+from .drivers import Copy
+
 SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
-INSERT_RECORD = (
-    f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-    " ON CONFLICT (id) DO NOTHING"
+# Batches arrive by COPY, several times faster than INSERTs. COPY cannot skip
+# rows that exist already, so a batch with a stored id (a retry) is copied
+# again into a per-session staging table and moved over with ON CONFLICT
+# (ON COMMIT DELETE ROWS empties the staging table with every transaction).
+COPY_NEW_RECORDS = Copy(sql=f"COPY logs ({', '.join(COLUMNS)}) FROM STDIN")
+COPY_RECORDS_SKIPPING_DUPLICATES = Copy(
+    sql=f"COPY relaykit_staging ({', '.join(COLUMNS)}) FROM STDIN",
+    before=("CREATE TEMP TABLE IF NOT EXISTS relaykit_staging (LIKE logs) ON COMMIT DELETE ROWS",),
+    after=(
+        f"INSERT INTO logs ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)}"
+        " FROM relaykit_staging ON CONFLICT (id) DO NOTHING",
+    ),
 )
 SELECT_TOTALS = (
     "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
@@ -98,7 +109,8 @@ def rows_for(records: Sequence[CallRecord]) -> list[tuple[Any, ...]]:
     out = []
     for record in records:
         row = record_to_row(record)
-        if any(isinstance(v, str) and ("\x00" in v or "\\u0000" in v) for v in row):
+        text = "".join([v for v in row if type(v) is str])  # one scan instead of 32
+        if "\x00" in text or "\\u0000" in text:
             row = tuple(
                 _clean(v, i in _JSON_INDEXES) if isinstance(v, str) else v
                 for i, v in enumerate(row)

@@ -1,11 +1,12 @@
 """:class:`PostgresStorage`: call logs, usage totals, key vault and model cache in PostgreSQL.
 
-Writes are ``INSERT ... ON CONFLICT (id) DO NOTHING`` pipelined over one
-pooled connection per batch and committed together, so a batch is durable
-when ``write_batch`` returns, a retried batch is not stored twice, and any
-number of processes can write at once (ids are UUIDs; nothing is read back
-to write). Full-text search uses a generated ``tsvector`` column with a GIN
-index. The schema is migrated on first use (see :mod:`relaykit_postgres.schema`).
+A batch is one COPY into ``logs`` in one transaction (or, when it holds a
+record stored before, a COPY into a staging table and ``INSERT ... ON
+CONFLICT (id) DO NOTHING``): it is durable when ``write_batch`` returns, a
+retried batch is not stored twice, and any number of processes can write at
+once (ids are UUIDs; nothing is read back to write). Full-text search uses a
+generated ``tsvector`` column with a GIN index. The schema is migrated on
+first use (see :mod:`relaykit_postgres.schema`).
 
 Connections: ``driver="thread"`` uses psycopg's sync pool from anyio worker
 threads (asyncio and trio); ``driver="async"`` psycopg's asyncio pool;
@@ -35,7 +36,14 @@ from relaykit.response import ModelInfo
 from relaykit.serialization import converter
 
 from .drivers import AsyncDriver, Driver, ThreadDriver, connect_sync
-from .queries import INSERT_RECORD, rows_for, select_records, select_totals, total_from_row
+from .queries import (
+    COPY_NEW_RECORDS,
+    COPY_RECORDS_SKIPPING_DUPLICATES,
+    rows_for,
+    select_records,
+    select_totals,
+    total_from_row,
+)
 from .schema import migrate
 
 DriverName = Literal["auto", "thread", "async"]
@@ -139,7 +147,10 @@ class PostgresStorage:
         # Serialising is CPU work: keep it off the event loop, whichever driver.
         rows = await anyio.to_thread.run_sync(rows_for, list(records))
         async with self._using() as db:
-            await db.execute_many(INSERT_RECORD, rows)
+            try:
+                await db.copy_in(COPY_NEW_RECORDS, rows)
+            except psycopg.errors.UniqueViolation:
+                await db.copy_in(COPY_RECORDS_SKIPPING_DUPLICATES, rows)
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""

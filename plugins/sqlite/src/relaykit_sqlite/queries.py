@@ -15,6 +15,10 @@ SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
 INSERT_RECORD = (
     f"INSERT OR IGNORE INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
+INDEX_NEW_ROWS = (
+    "INSERT INTO logs_fts (rowid, prompt, response)"
+    " SELECT rowid, prompt, response FROM logs WHERE rowid > ?"
+)
 SELECT_TOTALS = (
     "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"

@@ -41,6 +41,7 @@ from relaykit.record_rows import row_to_record
 from relaykit.response import ModelInfo
 from relaykit.serialization import converter
 
+from .checkpoint import Checkpointer
 from .queries import register_functions, select_records, select_totals, total_from_row
 from .schema import migrate
 from .writer import Writer
@@ -94,7 +95,9 @@ class SQLiteStorage:
                 except BaseException:
                     conn.close()
                     raise
-                self._writer = Writer(conn, max_queued=self._max_queued)
+                self._writer = Writer(
+                    conn, max_queued=self._max_queued, checkpointer=Checkpointer(self._connect)
+                )
             return self._writer
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:

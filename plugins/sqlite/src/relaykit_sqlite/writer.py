@@ -23,7 +23,8 @@ from relaykit.errors import RelayError
 from relaykit.protocols import CallRecord
 from relaykit.record_rows import record_to_row
 
-from .queries import INSERT_RECORD
+from .checkpoint import Checkpointer
+from .queries import INDEX_NEW_ROWS, INSERT_RECORD
 
 
 class _Job:
@@ -59,6 +60,9 @@ class Writer:
         the writer closes it.
     :param max_queued: jobs that may wait before submitters block.
     :param max_group: records at most in one transaction.
+    :param checkpointer: runs WAL checkpoints off this thread; without one,
+        SQLite checkpoints inside commits as usual.
+    :param checkpoint_every: records written between two checkpoint requests.
     """
 
     def __init__(
@@ -67,9 +71,16 @@ class Writer:
         *,
         max_queued: int = 64,
         max_group: int = 10_000,
+        checkpointer: Checkpointer | None = None,
+        checkpoint_every: int = 2000,
     ) -> None:
         self._conn = conn
         self._max_group = max_group
+        self._checkpointer = checkpointer
+        self._checkpoint_every = checkpoint_every
+        self._since_checkpoint = 0
+        if checkpointer is not None:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         self._queue: queue.Queue[_Job] = queue.Queue(max_queued)
         self._thread = threading.Thread(
             target=self._run, name="relaykit-sqlite-writer", daemon=True
@@ -103,6 +114,8 @@ class Writer:
                 self._closed = True
                 self._queue.put(_STOP)
         self._thread.join()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
     # -- the thread --------------------------------------------------------------
 
@@ -137,7 +150,17 @@ class Writer:
             conn.close()
 
     def _insert(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
-        conn.executemany(INSERT_RECORD, [record_to_row(r) for job in group for r in job.records])
+        rows = [record_to_row(r) for job in group for r in job.records]
+        # Inside BEGIN IMMEDIATE nobody else inserts: every row above `top` is ours.
+        (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM logs").fetchone()
+        conn.executemany(INSERT_RECORD, rows)
+        conn.execute(INDEX_NEW_ROWS, (top,))
+        self._since_checkpoint += len(rows)
+
+    def _after_commit(self) -> None:
+        if self._checkpointer is not None and self._since_checkpoint >= self._checkpoint_every:
+            self._since_checkpoint = 0
+            self._checkpointer.poke()
 
     def _settle(
         self, group: list[_Job], conn: sqlite3.Connection, work: Callable[..., Any], *args: Any
@@ -159,6 +182,7 @@ class Writer:
             group[0].done.set()
             return False
         self.commits += 1
+        self._after_commit()
         for job in group:
             job.result = result
             job.done.set()
