@@ -3,7 +3,9 @@
 How it writes. ``write_batch`` hands its records, from an anyio worker
 thread, to the one writer thread (:mod:`relaykit_sqlite.writer`) through a
 bounded queue, and returns once they are committed. The writer commits every
-batch waiting in the queue in one transaction. The database runs in WAL mode
+batch waiting in the queue in one transaction, indexing the new rows for
+full-text search in one statement; WAL checkpoints run on a thread of their
+own (:mod:`relaykit_sqlite.checkpoint`). The database runs in WAL mode
 with ``synchronous=NORMAL``: a committed transaction survives the process
 being killed (it is in the WAL, in the OS page cache); a power cut may lose
 the last transactions, never corrupt the file.
