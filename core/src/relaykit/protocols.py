@@ -241,7 +241,7 @@ _WORD = re.compile(r"[^\W_]+")
 
 def prompt_text(messages: Sequence[Message]) -> str:
     """The searchable text of a prompt: every message's text, one per line."""
-    return "\n".join(m.text for m in messages if m.text)
+    return "\n".join(text for m in messages if (text := m.text))
 
 
 @attrs.frozen(kw_only=True)

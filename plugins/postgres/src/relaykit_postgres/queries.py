@@ -57,12 +57,11 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     if query.until is not None:
         clauses.append("started_at < %s")
         params.append(query.until.timestamp())
-    words = query.words()
-    if words:
-        # Words are letters and digits only; quoted as lexemes they can never be
-        # tsquery operators, whatever the user typed around them.
-        clauses.append("search @@ to_tsquery('simple', %s)")
-        params.append(" & ".join(f"'{w}'" for w in words))
+    if query.words():
+        # plainto_tsquery parses the text as the column was parsed (and treats
+        # any operator characters in it as plain text).
+        clauses.append("search @@ plainto_tsquery('simple', %s)")
+        params.append(query.text)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
