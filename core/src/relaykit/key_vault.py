@@ -70,9 +70,9 @@ class MasterKey:
     ``fallbacks`` decrypt (never encrypt): the other key of an interrupted rotation.
     """
 
-    key: Secret
+    key: Secret = attrs.field(repr=False)
     source: str
-    fallbacks: tuple[Secret, ...] = ()
+    fallbacks: tuple[Secret, ...] = attrs.field(default=(), repr=False)
     path: Path | None = None
 
     def fernet(self) -> MultiFernet:

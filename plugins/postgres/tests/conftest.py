@@ -25,7 +25,7 @@ def postgres_dsn() -> str:
         psycopg.connect(dsn, connect_timeout=3).close()
     except psycopg.OperationalError as e:
         where = DEFAULT_DSN if dsn == DEFAULT_DSN else "$RELAYKIT_TEST_POSTGRES_DSN"
-        reason = f"PostgreSQL is unreachable at {where}: {e}"
+        reason = f"PostgreSQL is unreachable at {where}: {' '.join(str(e).split())}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run)")
         pytest.skip(reason)

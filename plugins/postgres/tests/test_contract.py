@@ -10,6 +10,8 @@ import pytest
 from relaykit.testing.storage_contract import StorageContract
 from relaykit_postgres import PostgresStorage
 
+pytestmark = pytest.mark.service("postgres")
+
 
 class TestPostgresThreadDriver(StorageContract):
     driver = "thread"

@@ -19,6 +19,8 @@ from relaykit.testing.storage_contract import make_record
 from relaykit_postgres import PostgresStorage
 from relaykit_postgres.plugin import DSN_ENV, dsn_for
 
+pytestmark = pytest.mark.service("postgres")
+
 
 @pytest.fixture
 def fresh_schema(postgres_dsn: str) -> Iterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,18 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
     )
     assert "logs_deployment" in plan
     conn.close()
+
+
+@pytest.mark.anyio
+async def test_a_new_database_is_private_to_its_owner(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "private" / "logs.db")
+    await storage.write_batch([make_record(0)])
+    try:
+        for name in ("logs.db", "logs.db-wal"):
+            assert stat.S_IMODE((tmp_path / "private" / name).stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+    finally:
+        await storage.aclose()
 
 
 @pytest.mark.anyio

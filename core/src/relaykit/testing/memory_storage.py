@@ -21,6 +21,17 @@ from .._hookimpl import hookimpl
 from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 
 
+class _MemoryStoragePlugin:
+    def __init__(self, storage: MemoryStorage, backend: str) -> None:
+        self.__name__ = f"memory-storage-{backend}"
+        self._storage = storage
+        self._backend = backend
+
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Any) -> MemoryStorage | None:
+        return self._storage if name == self._backend else None
+
+
 class MemoryStorage:
     """Keeps everything in dicts; nothing survives the process."""
 
@@ -33,17 +44,7 @@ class MemoryStorage:
 
     def plugin(self, name: str = "memory") -> object:
         """A plugin answering ``relaykit_storage`` for backend ``name`` with this storage."""
-        storage = self
-
-        class _Plugin:
-            __name__ = f"memory-storage-{name}"
-
-            @hookimpl
-            def relaykit_storage(self, name: str, config: Any) -> MemoryStorage | None:
-                return storage if name == wanted else None
-
-        wanted = name
-        return _Plugin()
+        return _MemoryStoragePlugin(self, name)
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
         """Keep ``records`` (the first record of each id wins)."""

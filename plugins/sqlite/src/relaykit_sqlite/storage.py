@@ -84,13 +84,22 @@ class SQLiteStorage:
         register_functions(conn)
         return conn
 
+    def _create_private_file(self) -> None:
+        # Logs hold prompts and answers: only the owner may read them. SQLite
+        # gives the -wal and -shm files the database file's permissions.
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+
     def _ready_writer(self) -> Writer:
         """Open and migrate the database on first use; return the writer."""
         with self._lock:
             if self._closed:
                 raise RelayError(f"{self!r} is closed", hint="use a new relaykit.Client")
             if self._writer is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._create_private_file()
                 conn = self._connect()
                 try:
                     migrate(conn)
