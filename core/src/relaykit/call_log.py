@@ -2,7 +2,9 @@
 
 Records go through a bounded queue to one writer task that writes them in
 batches. A full queue makes ``put`` wait (backpressure) rather than drop;
-``aclose`` drains what is queued before returning.
+``aclose`` drains what is queued before returning. With a
+:class:`~relaykit.retention.RetentionPolicy` the writer also prunes old
+records when it starts and then at most daily.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import logging
 
 import anyio
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .protocols import CallRecord, Storage
+from .retention import RetentionPolicy
 
 log = logging.getLogger("relaykit.call_log")
 
@@ -20,21 +24,34 @@ log = logging.getLogger("relaykit.call_log")
 class CallLog:
     """The queue between clients and a :class:`~relaykit.protocols.Storage`."""
 
-    def __init__(self, storage: Storage, *, max_queue: int = 10_000, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 500,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
         self.storage = storage
         self._max_batch = max_batch
-        self._send, self._receive = anyio.create_memory_object_stream[CallRecord](max_queue)
+        self._retention = retention
+        self._max_queue = max_queue
+        # Created in start(): a client that is built but never entered leaves no
+        # unclosed streams behind.
+        self._send: MemoryObjectSendStream[CallRecord] | None = None
+        self._receive: MemoryObjectReceiveStream[CallRecord] | None = None
         self._running = False
         self._done = anyio.Event()
 
     def start(self, tg: TaskGroup) -> None:
         """Run the writer in ``tg``; until then ``put`` writes inline."""
+        self._send, self._receive = anyio.create_memory_object_stream[CallRecord](self._max_queue)
         self._running = True
-        tg.start_soon(self._writer)
+        tg.start_soon(self._writer, self._receive)
 
     async def put(self, record: CallRecord) -> None:
         """Queue ``record``; waits while the queue is full."""
-        if not self._running:
+        if self._send is None or not self._running:
             await self.storage.write_batch([record])
             return
         await self._send.send(record)
@@ -42,19 +59,23 @@ class CallLog:
     @property
     def depth(self) -> int:
         """Records queued and not yet handed to storage."""
-        return self._send.statistics().current_buffer_used
+        return self._send.statistics().current_buffer_used if self._send is not None else 0
 
-    async def _writer(self) -> None:
+    async def _writer(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
         try:
-            async with self._receive:
-                async for first in self._receive:
+            if self._retention is not None:
+                await self._retention.apply(self.storage)
+            async with receive:
+                async for first in receive:
                     batch = [first]
                     while len(batch) < self._max_batch:
                         try:
-                            batch.append(self._receive.receive_nowait())
+                            batch.append(receive.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
                     await self._write(batch)
+                    if self._retention is not None and self._retention.due():
+                        await self._retention.apply(self.storage)
         finally:
             self._done.set()
 
@@ -67,7 +88,7 @@ class CallLog:
 
     async def aclose(self) -> None:
         """Stop accepting records, wait until every queued one is written, close storage."""
-        if self._running:
+        if self._running and self._send is not None:
             await self._send.aclose()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()

@@ -30,8 +30,10 @@ from .provider_registry import ProviderRegistry
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
 from .response import ChatResponse, ModelInfo
+from .retention import RetentionPolicy
 from .retry import next_wait
 from .routing import Target, resolve_targets
+from .storage_open import open_storage
 from .transport_errors import map_transport_error
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class Client:
         env: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if env is None else env
+        self._env = env
         self.config = load_config(config, env=env)
         self.plugin_manager = build_plugin_manager(plugins, env)
         hook = self.plugin_manager.hook
@@ -91,38 +94,53 @@ class Client:
                     hint=f"pip install relaykit-{self.config.limiter.backend}, or use limiter = 'memory'",
                 )
         self._call_log: CallLog | None = None
-        storage = self._open_storage()
+        storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:
-            self._call_log = CallLog(storage)
+            self._call_log = self._make_call_log(storage)
         self._recording = bool(self._exporters or self._call_log)
         from .model_catalog import ModelCatalog
 
-        self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl)
+        self._catalog = ModelCatalog(
+            self._registry, ttl=self.config.registry.ttl, storage=storage
+        )
         self._tg: TaskGroup | None = None
         self._closed = False
 
-    def _open_storage(self) -> Storage | None:
-        backend = self.config.storage.backend
-        if backend == "none":
-            return None
-        storage: Storage | None = self.plugin_manager.hook.relaykit_storage(
-            name=backend, config=self.config
+    def _make_call_log(self, storage: Storage) -> CallLog:
+        cfg = self.config.storage
+        retention = RetentionPolicy(cfg.retention_days) if cfg.retention_days is not None else None
+        return CallLog(
+            storage, max_queue=cfg.queue_size, max_batch=cfg.batch_size, retention=retention
         )
-        if storage is None and self.config.storage_explicit:
-            raise ConfigError(
-                f"no plugin provides the storage backend {backend!r}",
-                hint=f"pip install relaykit-{backend}, or set [storage] backend = 'none'",
-            )
-        return storage
+
+    @property
+    def storage(self) -> Storage | None:
+        """The storage backend call records go to, or ``None`` when logging is off."""
+        return self._call_log.storage if self._call_log is not None else None
 
     # -- lifecycle -----------------------------------------------------------
 
     async def __aenter__(self) -> Client:
+        try:
+            await self._load_vault_keys()
+        except BaseException:
+            await self.aclose()
+            raise
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         if self._call_log is not None:
             self._call_log.start(self._tg)
         return self
+
+    async def _load_vault_keys(self) -> None:
+        # Key resolution is synchronous (providers are built on first use), so the
+        # vault is read once here, before any call, rather than on the request path.
+        storage = self.storage
+        if storage is None or not hasattr(storage, "vault_items"):
+            return
+        from .key_vault import load_vault_keys
+
+        self._registry.vault_keys.update(await load_vault_keys(storage, self._env))
 
     async def __aexit__(
         self,
@@ -321,6 +339,8 @@ class Client:
             for k in ("max_tokens", "temperature", "top_p", "seed")
             if (v := getattr(request, k)) is not None
         }
+        if request.stop:
+            params["stop"] = list(request.stop)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -333,6 +353,8 @@ class Client:
             "params": params,
             "correlation_id": request.metadata.get("correlation_id"),
             "conversation_id": request.metadata.get("conversation_id"),
+            "finished_at": time.time(),
+            "route": tuple(map(str, call.targets)),
         }
 
     async def _emit(self, record: CallRecord) -> None:

@@ -54,10 +54,22 @@ class TimeoutConfig:
 
 @attrs.frozen
 class StorageConfig:
-    """``[storage]``: where call logs go. ``backend = "none"`` turns logging off."""
+    """``[storage]``: where call logs go. ``backend = "none"`` turns logging off.
+
+    ``path`` is the SQLite file (default: ``logs.db`` in the user config dir);
+    ``dsn`` the PostgreSQL connection string (default: ``$RELAYKIT_POSTGRES_DSN``).
+    ``retention_days`` deletes older records when a client starts and then at
+    most daily (``None`` keeps everything). ``queue_size`` records may wait in
+    memory for the writer, which takes up to ``batch_size`` at a time.
+    """
 
     backend: str = "sqlite"
     path: str | None = None
+    # repr=False: a DSN may carry a password, and configs end up in logs.
+    dsn: str | None = attrs.field(default=None, repr=False)
+    retention_days: float | None = None
+    queue_size: int = 10_000
+    batch_size: int = 500
 
 
 @attrs.frozen

@@ -6,9 +6,11 @@ protocols. They are structural: a plugin does not subclass anything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -106,6 +108,13 @@ class CallRecord:
     """One call, streamed or not, successful or failed: what storage and exporters see.
 
     Messages and text are already redacted when a record leaves the client.
+    ``id`` is relaykit's own request id; ``response_id`` is the provider's.
+    Times are wall-clock seconds since the epoch (``started_at``, ``finished_at``)
+    or durations in seconds (``latency``, ``time_to_first_token``).
+    ``model_requested`` is what the caller wrote (``openai/gpt-4o-mini`` or an
+    alias), ``provider``/``model`` the deployment that answered (or failed),
+    ``model_served`` the model name the provider reported, ``route`` the
+    deployments planned for the call, in order.
     """
 
     id: str
@@ -131,6 +140,10 @@ class CallRecord:
     cache_hit: bool = False
     correlation_id: str | None = None
     conversation_id: str | None = None
+    finished_at: float | None = None
+    model_served: str | None = None
+    route: tuple[str, ...] = ()
+    response_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -150,6 +163,8 @@ class CallRecord:
             finish_reason=response.finish_reason,
             attempts=response.attempts,
             cache_hit=response.cache_hit,
+            model_served=response.model or None,
+            response_id=response.id,
             **kw,
         )
 
@@ -159,20 +174,156 @@ class CallRecord:
 # -------------------------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class LogQuery:
+    """Which call records :meth:`Storage.query_logs` returns (every filter is optional).
+
+    - ``model``: the model as the caller wrote it (``openai/gpt-4o-mini``, an
+      alias) or as routed (``provider/model``, or the bare model name).
+    - ``status``: ``"ok"`` or ``"error"``.
+    - ``since`` (inclusive) and ``until`` (exclusive) compare with ``started_at``;
+      naive datetimes are local time, as :meth:`datetime.datetime.timestamp` reads them.
+    - ``text``: every word must appear, whole and case-insensitively, in the
+      prompt (the messages' text) or the response text.
+
+    Results are newest first; ``limit`` and ``offset`` page through them.
+    :meth:`Storage.usage_totals` applies the same filters and ignores the paging.
+    """
+
+    model: str | None = None
+    provider: str | None = None
+    status: Literal["ok", "error"] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def words(self) -> list[str]:
+        """The search words of ``text``, lower-cased (what a backend must match)."""
+        return search_words(self.text or "")
+
+    def matches(self, record: CallRecord) -> bool:
+        """Whether ``record`` passes the filters: the reference every backend agrees with."""
+        if self.provider is not None and record.provider != self.provider:
+            return False
+        if self.model is not None and self.model not in (
+            record.model_requested,
+            record.model,
+            f"{record.provider}/{record.model}",
+        ):
+            return False
+        if self.status is not None and record.ok != (self.status == "ok"):
+            return False
+        if self.since is not None and record.started_at < self.since.timestamp():
+            return False
+        if self.until is not None and record.started_at >= self.until.timestamp():
+            return False
+        words = self.words()
+        if words:
+            found = set(search_words(prompt_text(record.messages))) | set(search_words(record.text))
+            if not found.issuperset(words):
+                return False
+        return True
+
+
+def search_words(text: str) -> list[str]:
+    """``text`` split into lower-cased words, as full-text search sees them.
+
+    A word is a run of letters and digits (``foo_bar`` and ``foo-bar`` are two
+    words each), which is what SQLite's FTS5 tokenizer does too.
+    """
+    return _WORD.findall(text.lower())
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    """The searchable text of a prompt: every message's text, one per line."""
+    return "\n".join(text for m in messages if (text := m.text))
+
+
+@attrs.frozen(kw_only=True)
+class UsageTotal:
+    """Tokens and cost of the calls to one deployment on one UTC day."""
+
+    day: date
+    provider: str
+    model: str
+    calls: int
+    errors: int
+    usage: Usage
+    #: USD; ``None`` when no call of the group had a known cost
+    cost: Decimal | None
+
+
+@attrs.frozen
+class CachedModels:
+    """A provider's model listing and when it was fetched (seconds since the epoch)."""
+
+    provider: str
+    fetched_at: float
+    models: tuple[ModelInfo, ...]
+
+
 @runtime_checkable
 class Storage(Protocol):
-    """Where call records go. Writes arrive in batches, off the request path."""
+    """Where call records, encrypted provider keys and model listings persist.
+
+    Every method is async and must not block the event loop (run blocking
+    drivers in worker threads, e.g. with ``anyio.to_thread.run_sync``); every
+    method must work under asyncio and trio. Records arrive in batches from the
+    client's call log, off the request path, already redacted.
+    ``relaykit.testing.storage_contract.StorageContract`` checks all of this.
+    """
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
-        """Persist ``records``; return only when they are durable."""
+        """Persist ``records``; return only when they are durable.
+
+        Writing a record whose ``id`` is already stored keeps the stored one, so
+        a batch retried after an error is not stored twice. While the backend
+        is busy, callers wait (backpressure); records are never dropped.
+        """
         ...
 
-    async def query_logs(self, *, limit: int = 50) -> list[CallRecord]:
-        """The most recent records, newest first."""
+    async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
+        """The records ``query`` selects, newest first."""
+        ...
+
+    async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
+        """Tokens and cost per UTC day and deployment of the records ``query`` selects.
+
+        Ordered by day, provider and model; ``limit`` and ``offset`` are ignored.
+        """
+        ...
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete the records started before ``older_than``; return how many went."""
+        ...
+
+    async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
+        """Store encrypted blobs by name, replacing existing ones, all or none."""
+        ...
+
+    async def vault_items(self) -> dict[str, bytes]:
+        """Every stored blob by name."""
+        ...
+
+    async def vault_delete(self, name: str) -> bool:
+        """Delete one blob; return whether it existed."""
+        ...
+
+    async def cached_models(self, provider: str) -> CachedModels | None:
+        """The last model listing stored for ``provider``, however old, or ``None``."""
+        ...
+
+    async def cache_models(self, entry: CachedModels) -> None:
+        """Store a provider's model listing, replacing the previous one."""
         ...
 
     async def aclose(self) -> None:
-        """Flush and release resources."""
+        """Write what is pending, then release connections and threads. Idempotent."""
         ...
 
 

@@ -28,6 +28,8 @@ class ProviderRegistry:
             self.factories[factory.type] = factory
         self._built: dict[str, Provider] = {}
         self._http: dict[str, httpx.AsyncClient] = {}
+        #: keys from the key vault by provider name, loaded when the client starts
+        self.vault_keys: dict[str, Secret] = {}
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -36,6 +38,7 @@ class ProviderRegistry:
         listing every model does not try to reach servers that are not running.
         """
         names = set(self._config.providers)
+        names.update(n for n in self.vault_keys if n in self.factories)
         for type_, factory in self.factories.items():
             if factory.api_key_env and self._env.get(factory.api_key_env):
                 names.add(type_)
@@ -81,6 +84,8 @@ class ProviderRegistry:
     ) -> Secret | None:
         if pconf.api_key:
             return pconf.api_key
+        if name in self.vault_keys:  # after explicit config, before the environment
+            return self.vault_keys[name]
         env_names = [pconf.api_key_env] if pconf.api_key_env else []
         if factory.api_key_env and (type_ == name or not pconf.api_key_env):
             env_names.append(factory.api_key_env)
@@ -91,7 +96,7 @@ class ProviderRegistry:
             var = env_names[0] if env_names else f"{name.upper()}_API_KEY"
             raise ConfigError(
                 f"no API key for provider {name!r}",
-                hint=f"set {var} or [providers.{name}] api_key",
+                hint=f"set {var}, [providers.{name}] api_key, or `relaykit keys set {name}`",
             )
         return None
 

@@ -27,6 +27,8 @@ _EXPORTS = {
     "ProviderContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
+    "MemoryStorage": "memory_storage",
+    "StorageContract": "storage_contract",
 }
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "FakeProvider",
     "Harness",
     "LoopbackServer",
+    "MemoryStorage",
     "OpenAIMock",
     "PNG",
     "Pause",
@@ -45,6 +48,7 @@ __all__ = [
     "Reset",
     "Response",
     "Script",
+    "StorageContract",
     "VendorMock",
     "WEATHER_TOOL",
 ]
@@ -59,6 +63,8 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .fake_provider import FakePlugin, FakeProvider
+    from .memory_storage import MemoryStorage
+    from .storage_contract import StorageContract
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .openai_mock import OpenAIMock
     from .provider_contract import Harness, PNG, ProviderContract, WEATHER_TOOL

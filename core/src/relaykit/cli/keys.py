@@ -1,0 +1,131 @@
+"""``relaykit keys set|list|rm|rotate``: provider keys in the encrypted key vault."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from ..key_vault import KeyVault, load_master_key, rotate_master_key
+from ..secrets import Secret
+from .storage_session import make_parser, needs, opened_storage, run
+from .table import format_table
+
+VAULT_METHODS = ("vault_put", "vault_items", "vault_delete")
+
+
+def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]) -> None:
+    """Add ``keys`` and its actions."""
+    keys = make_parser(
+        subparsers,
+        "keys",
+        list(parents),
+        help="provider API keys in the encrypted key vault",
+        description="Provider API keys, encrypted at rest in the storage backend. Keys in "
+        "the vault are used after [providers.NAME] api_key and before environment variables.",
+    )
+    actions = keys.add_subparsers(title="actions", metavar="ACTION", required=True)
+    set_ = make_parser(actions, "set", parents, help="store a provider's key (asked for, hidden)")
+    set_.add_argument("provider", help="provider name, e.g. openai")
+    set_.set_defaults(func=keys_set)
+    make_parser(actions, "list", parents, help="stored keys, as prefixes").set_defaults(
+        func=keys_list
+    )
+    rm = make_parser(actions, "rm", parents, help="delete a provider's key")
+    rm.add_argument("provider")
+    rm.set_defaults(func=keys_rm)
+    make_parser(
+        actions, "rotate", parents, help="re-encrypt every key under a new master key"
+    ).set_defaults(func=keys_rotate)
+
+
+def read_key(provider: str) -> Secret:
+    """The key, typed without echo at a terminal, or read from piped standard input."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        text = getpass.getpass(f"API key for {provider} (input hidden): ")
+    else:
+        text = sys.stdin.readline() if sys.stdin is not None else ""
+    text = text.strip()
+    if not text:
+        raise ConfigError(f"no key given for {provider!r}", hint="type or pipe the key")
+    return Secret(text)
+
+
+def keys_set(args: argparse.Namespace) -> int:
+    """Store the key of ``args.provider``."""
+    key = read_key(args.provider)  # before any I/O, so a typo costs nothing
+    return run(args, functools.partial(_set, key=key))
+
+
+async def _set(args: argparse.Namespace, key: Secret) -> int:
+    async with opened_storage(args) as storage:
+        needs(storage, *VAULT_METHODS)
+        master = load_master_key(os.environ, create=True)
+        assert master is not None
+        await KeyVault(storage, master).set(args.provider, key)
+    print(f"stored the key for {args.provider} ({key.hint()}), encrypted with {master.source}")
+    return 0
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    """Print each stored key's provider and prefix."""
+    return run(args, _list)
+
+
+async def _list(args: argparse.Namespace) -> int:
+    master = load_master_key(os.environ)
+    async with opened_storage(args) as storage:
+        needs(storage, *VAULT_METHODS)
+        if master is None:
+            names = sorted(await storage.vault_items())
+            if names:
+                raise ConfigError(
+                    f"the key vault holds keys for {', '.join(names)} but no master key is set",
+                    hint="set RELAYKIT_MASTER_KEY, or restore master.key in the user config dir",
+                )
+            hints: dict[str, str] = {}
+        else:
+            hints = await KeyVault(storage, master).hints()
+    if not hints:
+        print("no keys stored; add one with `relaykit keys set PROVIDER`", file=sys.stderr)
+        return 0
+    print(format_table(["PROVIDER", "KEY"], sorted(hints.items())))
+    return 0
+
+
+def keys_rm(args: argparse.Namespace) -> int:
+    """Delete the key of ``args.provider``."""
+    return run(args, _rm)
+
+
+async def _rm(args: argparse.Namespace) -> int:
+    async with opened_storage(args) as storage:
+        needs(storage, *VAULT_METHODS)
+        removed = await storage.vault_delete(args.provider)
+    if not removed:
+        print(f"no key stored for {args.provider}", file=sys.stderr)
+        return 1
+    print(f"deleted the key for {args.provider}")
+    return 0
+
+
+def keys_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored key under a new master key."""
+    return run(args, _rotate)
+
+
+async def _rotate(args: argparse.Namespace) -> int:
+    async with opened_storage(args) as storage:
+        needs(storage, *VAULT_METHODS)
+        new, count = await rotate_master_key(storage, os.environ)
+    print(f"re-encrypted {count} key{'s' if count != 1 else ''} under a new master key")
+    if new.path is None:
+        print(f"now set RELAYKIT_MASTER_KEY to the value of {new.source}")
+    else:
+        print(f"the new master key is in {new.path}")
+    return 0

@@ -1,0 +1,190 @@
+"""``relaykit logs``: list, search and total the call log; ``relaykit logs prune``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..protocols import CallRecord, LogQuery, UsageTotal
+from ..serialization import converter
+from .storage_session import make_parser, needs, opened_storage, run
+from .table import format_table
+from .when import duration, point_in_time
+
+
+def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]) -> None:
+    """Add ``logs`` and ``logs prune``."""
+    logs = make_parser(
+        subparsers,
+        "logs",
+        list(parents),
+        help="list, search and total logged calls",
+        description="List logged calls, newest first. Filters combine.",
+    )
+    logs.add_argument(
+        "-q", "--query", metavar="TEXT", help="full-text search of prompts and responses"
+    )
+    logs.add_argument("--model", help="model as requested (alias) or routed (provider/model)")
+    logs.add_argument("--provider", help="provider name")
+    logs.add_argument("--status", choices=("ok", "error"), help="only successes or failures")
+    logs.add_argument(
+        "--since", type=point_in_time, metavar="WHEN", help="a duration ago (7d, 12h) or a date"
+    )
+    logs.add_argument(
+        "--until", type=point_in_time, metavar="WHEN", help="a duration ago (7d, 12h) or a date"
+    )
+    logs.add_argument("-n", "--limit", type=int, default=20, help="how many calls (default 20)")
+    logs.add_argument("--offset", type=int, default=0, help="skip this many calls first")
+    logs.add_argument("--json", action="store_true", help="one JSON object per line")
+    logs.add_argument("--totals", action="store_true", help="usage and cost per model and day")
+    logs.set_defaults(func=logs_command)
+    actions = logs.add_subparsers(title="actions", metavar="ACTION")
+    prune = make_parser(
+        actions, "prune", parents, help="delete old calls", description="Delete old logged calls."
+    )
+    prune.add_argument(
+        "--older-than", type=duration, required=True, metavar="AGE", help="e.g. 30d, 12h, 2w"
+    )
+    prune.set_defaults(func=prune_command)
+
+
+def query_from(args: argparse.Namespace) -> LogQuery:
+    """The :class:`LogQuery` the ``logs`` options describe."""
+    return LogQuery(
+        model=args.model,
+        provider=args.provider,
+        status=args.status,
+        since=args.since,
+        until=args.until,
+        text=args.query,
+        limit=args.limit,
+        offset=args.offset,
+    )
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    """List (or total) logged calls."""
+    return run(args, _logs)
+
+
+async def _logs(args: argparse.Namespace) -> int:
+    query = query_from(args)
+    async with opened_storage(args) as storage:
+        if args.totals:
+            needs(storage, "usage_totals")
+            totals = await storage.usage_totals(query)
+        else:
+            records = await storage.query_logs(query)
+    out = sys.stdout
+    if args.totals:
+        if args.json:
+            for t in totals:
+                out.write(json.dumps(_total_json(t)) + "\n")
+        else:
+            out.write(_totals_table(totals) + "\n")
+        return 0
+    if args.json:
+        for r in records:
+            out.write(json.dumps(converter.unstructure(r), ensure_ascii=False) + "\n")
+    elif records:
+        out.write(_records_table(records) + "\n")
+    else:
+        print("no logged calls match", file=sys.stderr)
+    return 0
+
+
+def prune_command(args: argparse.Namespace) -> int:
+    """Delete calls older than ``--older-than``."""
+    return run(args, _prune)
+
+
+async def _prune(args: argparse.Namespace) -> int:
+    cutoff = datetime.now(UTC) - args.older_than
+    async with opened_storage(args) as storage:
+        needs(storage, "prune")
+        deleted = await storage.prune(cutoff)
+    print(f"deleted {deleted} call{'s' if deleted != 1 else ''} started before {_when(cutoff)}")
+    return 0
+
+
+# -- rendering -----------------------------------------------------------------
+
+
+def _when(moment: datetime | float) -> str:
+    if isinstance(moment, float | int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cost(cost: Decimal | None) -> str:
+    return "-" if cost is None else f"${cost:.6f}"
+
+
+def _preview(record: CallRecord, width: int = 48) -> str:
+    prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
+    answer = record.text if record.ok else (record.error_message or "")
+    text = " ".join(f"{prompt} → {answer}".split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _records_table(records: Sequence[CallRecord]) -> str:
+    rows = []
+    for r in records:
+        model = f"{r.provider}/{r.model}"
+        if r.model_requested not in (model, ""):
+            model = f"{r.model_requested} → {model}"
+        latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
+        tokens = f"{r.usage.input_tokens}/{r.usage.output_tokens}"
+        status = "ok" if r.ok else (r.error_type or "error")
+        rows.append(
+            [_when(r.started_at), status, model, tokens, _cost(r.cost), latency, _preview(r)]
+        )
+    headers = ["STARTED", "STATUS", "MODEL", "IN/OUT", "COST", "LATENCY", "PROMPT → RESPONSE"]
+    return format_table(headers, rows, right={3, 4, 5})
+
+
+def _totals_table(totals: Sequence[UsageTotal]) -> str:
+    rows = []
+    costs = [t.cost for t in totals if t.cost is not None]
+    for t in totals:
+        rows.append(
+            [
+                t.day.isoformat(),
+                f"{t.provider}/{t.model}",
+                str(t.calls),
+                str(t.errors),
+                str(t.usage.input_tokens),
+                str(t.usage.output_tokens),
+                _cost(t.cost),
+            ]
+        )
+    rows.append(
+        [
+            "total",
+            "",
+            str(sum(t.calls for t in totals)),
+            str(sum(t.errors for t in totals)),
+            str(sum(t.usage.input_tokens for t in totals)),
+            str(sum(t.usage.output_tokens for t in totals)),
+            _cost(sum(costs, Decimal(0)) if costs else None),
+        ]
+    )
+    headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "OUTPUT", "COST"]
+    return format_table(headers, rows, right={2, 3, 4, 5, 6})
+
+
+def _total_json(t: UsageTotal) -> dict[str, Any]:
+    return {
+        "day": t.day.isoformat(),
+        "provider": t.provider,
+        "model": t.model,
+        "calls": t.calls,
+        "errors": t.errors,
+        "usage": converter.unstructure(t.usage),
+        "cost": str(t.cost) if t.cost is not None else None,
+    }

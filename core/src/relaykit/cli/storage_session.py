@@ -1,0 +1,79 @@
+"""What every storage command needs: the config, the storage backend, an event loop."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from ..config import Config, load_config
+from ..errors import ConfigError
+from ..plugins import build_plugin_manager
+from ..protocols import Storage
+from ..storage_open import open_storage
+
+
+def run(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Awaitable[int]]) -> int:
+    """Run ``fn(args)`` on the event loop the CLI chose (``--backend``, default asyncio)."""
+    context = getattr(args, "context", None)
+    if context is not None:
+        return int(context.run(fn, args))
+    return anyio.run(fn, args, backend=getattr(args, "backend", None) or "asyncio")
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The configuration ``--config`` (or the usual lookup) gives."""
+    context = getattr(args, "context", None)
+    if context is not None:
+        loaded: Config = context.load_config()
+        return loaded
+    return load_config(getattr(args, "config", None))
+
+
+@asynccontextmanager
+async def opened_storage(args: argparse.Namespace) -> AsyncIterator[Storage]:
+    """The configured storage backend, closed afterwards; an error if logging is off."""
+    context = getattr(args, "context", None)
+    pm = (
+        context.plugin_manager
+        if context is not None
+        else build_plugin_manager(getattr(args, "plugins", ()))
+    )
+    config = config_of(args)
+    storage = open_storage(config, pm)
+    if storage is None:
+        backend = config.storage.backend
+        if backend == "none":
+            raise ConfigError(
+                "storage is off ([storage] backend = 'none')",
+                hint="set [storage] backend = 'sqlite' (or another installed backend)",
+            )
+        raise ConfigError(
+            f"no plugin provides the storage backend {backend!r}",
+            hint=f"pip install relaykit-{backend}",
+        )
+    try:
+        yield storage
+    finally:
+        await storage.aclose()
+
+
+def needs(storage: Storage, *methods: str) -> None:
+    """Fail clearly when a (third-party) backend predates part of the storage protocol."""
+    missing = [m for m in methods if not hasattr(storage, m)]
+    if missing:
+        raise ConfigError(
+            f"the storage backend {type(storage).__name__} does not support {', '.join(missing)}",
+            hint="upgrade the storage plugin",
+        )
+
+
+def make_parser(
+    subparsers: argparse._SubParsersAction[Any], name: str, parents: Sequence[Any], **kw: Any
+) -> argparse.ArgumentParser:
+    """A sub-command parser sharing the CLI's global options."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, parents=list(parents), **kw)
+    return parser

@@ -1,0 +1,27 @@
+"""Find the storage backend ``[storage] backend`` names, through the ``relaykit_storage`` hook."""
+
+from __future__ import annotations
+
+from .config import Config
+from .errors import ConfigError
+from .plugins import PluginManager
+from .protocols import Storage
+
+
+def open_storage(config: Config, pm: PluginManager) -> Storage | None:
+    """The configured backend, or ``None`` when logging is off or the default is not installed.
+
+    Naming a backend explicitly that no plugin provides is a :class:`ConfigError`;
+    the implicit default (``sqlite``) quietly turns logging off when its plugin
+    is missing, so the bare core works.
+    """
+    backend = config.storage.backend
+    if backend == "none":
+        return None
+    storage: Storage | None = pm.hook.relaykit_storage(name=backend, config=config)
+    if storage is None and config.storage_explicit:
+        raise ConfigError(
+            f"no plugin provides the storage backend {backend!r}",
+            hint=f"pip install relaykit-{backend}, or set [storage] backend = 'none'",
+        )
+    return storage

@@ -1,0 +1,119 @@
+"""An in-memory :class:`~relaykit.protocols.Storage`: the reference backend.
+
+It passes :class:`~relaykit.testing.storage_contract.StorageContract` and is
+handy in tests of code that reads logs, keys or model listings::
+
+    storage = MemoryStorage()
+    async with relaykit.Client({"storage": {"backend": "memory"}},
+                               plugins=[storage.plugin()]) as client:
+        ...
+    assert storage.records
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from .._hookimpl import hookimpl
+from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal
+
+
+class _MemoryStoragePlugin:
+    def __init__(self, storage: MemoryStorage, backend: str) -> None:
+        self.__name__ = f"memory-storage-{backend}"
+        self._storage = storage
+        self._backend = backend
+
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Any) -> MemoryStorage | None:
+        return self._storage if name == self._backend else None
+
+
+class MemoryStorage:
+    """Keeps everything in dicts; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, CallRecord] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.models: dict[str, CachedModels] = {}
+        self.batches = 0
+        self.closed = False
+
+    def plugin(self, name: str = "memory") -> object:
+        """A plugin answering ``relaykit_storage`` for backend ``name`` with this storage."""
+        return _MemoryStoragePlugin(self, name)
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        """Keep ``records`` (the first record of each id wins)."""
+        self.batches += 1
+        for record in records:
+            self.records.setdefault(record.id, record)
+
+    def _selected(self, query: LogQuery) -> list[CallRecord]:
+        chosen = [r for r in self.records.values() if query.matches(r)]
+        chosen.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        return chosen
+
+    async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
+        """The records ``query`` selects, newest first."""
+        return self._selected(query)[query.offset : query.offset + query.limit]
+
+    async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
+        """Totals per UTC day, provider and model."""
+        groups: dict[tuple[date, str, str], list[CallRecord]] = {}
+        for r in self._selected(query):
+            day = datetime.fromtimestamp(r.started_at, UTC).date()
+            groups.setdefault((day, r.provider, r.model), []).append(r)
+        out = []
+        for (day, provider, model), records in sorted(groups.items()):
+            usage = records[0].usage
+            for r in records[1:]:
+                usage = usage + r.usage
+            costs = [r.cost for r in records if r.cost is not None]
+            out.append(
+                UsageTotal(
+                    day=day,
+                    provider=provider,
+                    model=model,
+                    calls=len(records),
+                    errors=sum(1 for r in records if not r.ok),
+                    usage=usage,
+                    cost=sum(costs, Decimal(0)) if costs else None,
+                )
+            )
+        return out
+
+    async def prune(self, older_than: datetime) -> int:
+        """Forget records started before ``older_than``."""
+        cutoff = older_than.timestamp()
+        old = [k for k, r in self.records.items() if r.started_at < cutoff]
+        for k in old:
+            del self.records[k]
+        return len(old)
+
+    async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
+        """Store blobs by name."""
+        self.blobs.update({k: bytes(v) for k, v in blobs.items()})
+
+    async def vault_items(self) -> dict[str, bytes]:
+        """Every blob by name."""
+        return dict(self.blobs)
+
+    async def vault_delete(self, name: str) -> bool:
+        """Delete one blob."""
+        return self.blobs.pop(name, None) is not None
+
+    async def cached_models(self, provider: str) -> CachedModels | None:
+        """The stored listing of ``provider``."""
+        return self.models.get(provider)
+
+    async def cache_models(self, entry: CachedModels) -> None:
+        """Store a listing."""
+        self.models[entry.provider] = entry
+
+    async def aclose(self) -> None:
+        """Mark closed (the data stays readable, for assertions)."""
+        self.closed = True

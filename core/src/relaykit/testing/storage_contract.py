@@ -1,0 +1,387 @@
+"""The storage contract suite: what every storage backend must do, as pytest tests.
+
+A backend's test module subclasses :class:`StorageContract` and supplies one
+fixture, ``storage``, yielding a fresh, empty backend (and closing it after)::
+
+    class TestSQLite(StorageContract):
+        @pytest.fixture
+        async def storage(self, tmp_path):
+            storage = SQLiteStorage(tmp_path / "logs.db")
+            yield storage
+            await storage.aclose()
+
+Every test runs under asyncio and trio (the suite brings its own
+``anyio_backend`` fixture). :class:`relaykit.testing.MemoryStorage` is the
+reference implementation and passes the suite too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+from ..messages import ImagePart, Message, ToolCall
+from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
+from ..response import ModelInfo, ModelPrice, Usage
+
+#: 2025-03-14 12:00 UTC: records start here, one second apart
+T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
+
+
+def make_record(n: int = 0, **fields: Any) -> CallRecord:
+    """A plausible successful record, ``n`` seconds after :data:`T0`; ``fields`` override."""
+    started = T0.timestamp() + n
+    values: dict[str, Any] = {
+        "id": f"{n:06d}-{uuid.uuid4().hex[:12]}",
+        "started_at": started,
+        "finished_at": started + 0.25,
+        "operation": "chat",
+        "provider": "openai",
+        "model_requested": "openai/gpt-4o-mini",
+        "model": "gpt-4o-mini",
+        "model_served": "gpt-4o-mini-2024-07-18",
+        "route": ("openai/gpt-4o-mini",),
+        "streamed": False,
+        "messages": (Message.system("Be brief."), Message.user(f"question number {n}")),
+        "params": {"max_tokens": 100, "temperature": 0.5},
+        "text": f"answer number {n}",
+        "usage": Usage(10, 5),
+        "cost": Decimal("0.0000045"),
+        "latency": 0.25,
+        "time_to_first_token": 0.125,
+        "finish_reason": "stop",
+        "response_id": f"chatcmpl-{n}",
+    }
+    values.update(fields)
+    return CallRecord(**values)
+
+
+def failed_record(n: int = 0, **fields: Any) -> CallRecord:
+    """A record of a call that failed with HTTP 429."""
+    values: dict[str, Any] = {
+        "text": "",
+        "usage": Usage(),
+        "cost": None,
+        "time_to_first_token": None,
+        "finish_reason": None,
+        "model_served": None,
+        "response_id": None,
+        "error_type": "RateLimitError",
+        "error_message": "openai/gpt-4o-mini: HTTP 429: slow down",
+        "status": 429,
+        "attempts": 3,
+    }
+    values.update(fields)
+    return make_record(n, **values)
+
+
+class StorageContract:
+    """Tests every storage backend passes. Subclass it and define the ``storage`` fixture."""
+
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        """Every contract test runs under both backends, whatever the plugin's conftest says."""
+        return str(request.param)
+
+    @pytest.fixture
+    def storage(self) -> Storage:
+        """A fresh, empty backend; subclasses must override (and close it afterwards)."""
+        raise NotImplementedError("define a `storage` fixture yielding a fresh, empty backend")
+
+    # -- writing and reading back ----------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_records_round_trip_every_field(self, storage: Storage) -> None:
+        rich = make_record(
+            1,
+            started_at=T0.timestamp() + 1.123456789,
+            messages=(
+                Message.system("You are terse."),
+                Message.user(
+                    "what is this?", ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")
+                ),
+                Message.assistant("", [ToolCall("call_1", "lookup", {"q": "x", "n": [1, 2]})]),
+                Message.tool("call_1", '{"found": true}'),
+            ),
+            params={"max_tokens": 50, "temperature": 0.2, "top_p": 0.9, "seed": 7, "stop": ["END"]},
+            text="Zürich, naïve café — 東京 ✓",
+            tool_calls=(
+                ToolCall("call_2", "book", {"city": "Zürich"}),
+                ToolCall("c3", "x", {}, "{bad"),
+            ),
+            usage=Usage(1200, 300, 1000, 120),
+            cost=Decimal("0.000123456789"),
+            streamed=True,
+            finish_reason="tool_calls",
+            attempts=2,
+            cache_hit=True,
+            correlation_id="corr-1",
+            conversation_id="conv-1",
+            model_requested="fast",
+            route=("openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"),
+        )
+        failed = failed_record(0)
+        await storage.write_batch([failed, rich])
+        assert await storage.query_logs() == [rich, failed]
+
+    @pytest.mark.anyio
+    async def test_empty_batch_is_fine(self, storage: Storage) -> None:
+        await storage.write_batch([])
+        assert await storage.query_logs() == []
+
+    @pytest.mark.anyio
+    async def test_a_record_written_twice_is_stored_once(self, storage: Storage) -> None:
+        record, other = make_record(1), make_record(2)
+        await storage.write_batch([record])
+        await storage.write_batch([record, other])
+        assert await storage.query_logs() == [other, record]
+
+    @pytest.mark.anyio
+    async def test_newest_first_with_limit_and_offset(self, storage: Storage) -> None:
+        records = [make_record(n) for n in range(25)]
+        await storage.write_batch(records[::2])
+        await storage.write_batch(records[1::2])
+        newest_first = records[::-1]
+        pages = [await storage.query_logs(LogQuery(limit=10, offset=o)) for o in (0, 10, 20, 30)]
+        assert [[r.id for r in p] for p in pages] == [
+            [r.id for r in newest_first[o : o + 10]] for o in (0, 10, 20, 30)
+        ]
+
+    @pytest.mark.anyio
+    async def test_large_batches_and_concurrent_writers_lose_nothing(
+        self, storage: Storage
+    ) -> None:
+        await storage.write_batch([make_record(n) for n in range(2000)])
+
+        async def writer(w: int) -> None:
+            for b in range(5):
+                await storage.write_batch(
+                    [make_record(10_000 + w * 100 + b * 10 + i) for i in range(10)]
+                )
+
+        async with anyio.create_task_group() as tg:
+            for w in range(10):
+                tg.start_soon(writer, w)
+        stored = await storage.query_logs(LogQuery(limit=10_000))
+        assert len(stored) == 2500
+        assert len({r.id for r in stored}) == 2500
+
+    # -- filters ---------------------------------------------------------------
+
+    @pytest.fixture
+    async def mixed(self, storage: Storage) -> list[CallRecord]:
+        """Six records across providers, models, an alias and both outcomes."""
+        records = [
+            make_record(0),
+            make_record(
+                1,
+                provider="anthropic",
+                model="claude-haiku-4-5",
+                model_requested="anthropic/claude-haiku-4-5",
+            ),
+            make_record(2, model_requested="fast"),
+            failed_record(3),
+            make_record(
+                4, provider="groq", model="llama-3.1-8b", model_requested="groq/llama-3.1-8b"
+            ),
+            failed_record(
+                5, provider="anthropic", model="claude-haiku-4-5", model_requested="fast"
+            ),
+        ]
+        await storage.write_batch(records)
+        return records
+
+    @staticmethod
+    async def ids(storage: Storage, **filters: Any) -> list[int]:
+        """The record numbers (as :func:`make_record` numbered them) a query selects."""
+        return [int(r.id[:6]) for r in await storage.query_logs(LogQuery(**filters))]
+
+    @pytest.mark.anyio
+    async def test_filter_by_provider(self, storage: Storage, mixed: list[CallRecord]) -> None:
+        assert await self.ids(storage, provider="anthropic") == [5, 1]
+        assert await self.ids(storage, provider="nobody") == []
+
+    @pytest.mark.anyio
+    async def test_filter_by_model_as_requested_or_routed(
+        self, storage: Storage, mixed: list[CallRecord]
+    ) -> None:
+        assert await self.ids(storage, model="openai/gpt-4o-mini") == [3, 2, 0]
+        assert await self.ids(storage, model="gpt-4o-mini") == [3, 2, 0]
+        assert await self.ids(storage, model="fast") == [5, 2]
+        assert await self.ids(storage, model="anthropic/claude-haiku-4-5") == [5, 1]
+        assert await self.ids(storage, model="openai/claude-haiku-4-5") == []
+
+    @pytest.mark.anyio
+    async def test_filter_by_status(self, storage: Storage, mixed: list[CallRecord]) -> None:
+        assert await self.ids(storage, status="error") == [5, 3]
+        assert await self.ids(storage, status="ok") == [4, 2, 1, 0]
+
+    @pytest.mark.anyio
+    async def test_filter_by_time_window(self, storage: Storage, mixed: list[CallRecord]) -> None:
+        since, until = T0 + timedelta(seconds=1), T0 + timedelta(seconds=4)
+        assert await self.ids(storage, since=since, until=until) == [3, 2, 1]
+        naive_local = datetime.fromtimestamp(since.timestamp())  # naive means local time
+        assert await self.ids(storage, since=naive_local) == [5, 4, 3, 2, 1]
+        assert await self.ids(storage, until=T0) == []
+
+    @pytest.mark.anyio
+    async def test_filters_combine(self, storage: Storage, mixed: list[CallRecord]) -> None:
+        assert await self.ids(storage, provider="anthropic", status="error") == [5]
+        assert await self.ids(storage, model="fast", since=T0 + timedelta(seconds=3)) == [5]
+        assert await self.ids(storage, provider="openai", text="answer", status="ok") == [2, 0]
+
+    # -- full-text search --------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_text_search_finds_prompt_and_response_words(self, storage: Storage) -> None:
+        await storage.write_batch(
+            [
+                make_record(
+                    0, messages=(Message.user("Tell me about Zürich trams"),), text="They are blue."
+                ),
+                make_record(
+                    1, messages=(Message.user("Paris metro"),), text="Mostly underground TRAMS too."
+                ),
+                make_record(2, messages=(Message.user("Tokyo"),), text="東京 has trains"),
+                make_record(
+                    3,
+                    messages=(Message.system("secret system words"), Message.user("hi")),
+                    text="hello",
+                ),
+            ]
+        )
+        assert await self.ids(storage, text="trams") == [1, 0]
+        assert await self.ids(storage, text="zürich trams") == [0]
+        assert await self.ids(storage, text="TRAMS underground") == [1]
+        assert await self.ids(storage, text="blue paris") == []  # every word must match
+        assert await self.ids(storage, text="tram") == []  # whole words, not prefixes
+        assert await self.ids(storage, text="東京") == [2]
+        assert await self.ids(storage, text="system") == [3]
+
+    @pytest.mark.anyio
+    async def test_text_search_treats_operators_as_words(self, storage: Storage) -> None:
+        await storage.write_batch(
+            [
+                make_record(0, text="foo and bar, not baz or qux"),
+                make_record(1, text="foo only"),
+            ]
+        )
+        assert await self.ids(storage, text='NOT "foo" OR (bar*') == [0]
+        assert await self.ids(storage, text="foo: bar^ -baz") == [0]
+        assert await self.ids(storage, text="foo' ; DROP TABLE logs; --") == []
+        assert await self.ids(storage, text="  ") == [1, 0]  # no words: no text filter
+
+    # -- usage totals ------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_usage_totals_per_model_and_utc_day(self, storage: Storage) -> None:
+        day2 = 24 * 3600
+        await storage.write_batch(
+            [
+                make_record(0, usage=Usage(10, 5, 2, 1), cost=Decimal("0.000001")),
+                make_record(1, usage=Usage(20, 10, 0, 3), cost=Decimal("0.0000025")),
+                failed_record(2),
+                make_record(3, provider="fake", model="m", usage=Usage(1, 1), cost=None),
+                make_record(day2, usage=Usage(7, 7), cost=Decimal("0.1")),
+                # 23:59:59 UTC on T0's day: still the first day
+                make_record(12 * 3600 - 1, usage=Usage(1, 0), cost=Decimal("0.000000001")),
+            ]
+        )
+        totals = await storage.usage_totals()
+        d1, d2 = T0.date(), (T0 + timedelta(days=1)).date()
+        assert totals == [
+            UsageTotal(
+                day=d1, provider="fake", model="m", calls=1, errors=0, usage=Usage(1, 1), cost=None
+            ),
+            UsageTotal(
+                day=d1,
+                provider="openai",
+                model="gpt-4o-mini",
+                calls=4,
+                errors=1,
+                usage=Usage(31, 15, 2, 4),
+                cost=Decimal("0.000003501"),
+            ),
+            UsageTotal(
+                day=d2,
+                provider="openai",
+                model="gpt-4o-mini",
+                calls=1,
+                errors=0,
+                usage=Usage(7, 7),
+                cost=Decimal("0.1"),
+            ),
+        ]
+
+    @pytest.mark.anyio
+    async def test_usage_totals_apply_the_filters(
+        self, storage: Storage, mixed: list[CallRecord]
+    ) -> None:
+        totals = await storage.usage_totals(LogQuery(provider="anthropic", limit=1))
+        assert [(t.model, t.calls, t.errors) for t in totals] == [("claude-haiku-4-5", 2, 1)]
+        totals = await storage.usage_totals(LogQuery(status="ok", since=T0 + timedelta(seconds=1)))
+        assert sum(t.calls for t in totals) == 3
+
+    # -- retention ---------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_prune_deletes_only_older_records(self, storage: Storage) -> None:
+        await storage.write_batch([make_record(n, text=f"keep{n}") for n in range(10)])
+        assert await storage.prune(T0 + timedelta(seconds=4)) == 4
+        assert await self.ids(storage) == [9, 8, 7, 6, 5, 4]
+        assert await self.ids(storage, text="keep2") == []
+        assert await self.ids(storage, text="keep4") == [4]
+        assert sum(t.calls for t in await storage.usage_totals()) == 6
+        assert await storage.prune(T0) == 0
+
+    # -- key vault primitives ----------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_vault_blobs(self, storage: Storage) -> None:
+        every_byte = bytes(range(256))
+        assert await storage.vault_items() == {}
+        await storage.vault_put({"openai": every_byte, "anthropic": b"a"})
+        await storage.vault_put({"anthropic": b"b"})
+        assert await storage.vault_items() == {"openai": every_byte, "anthropic": b"b"}
+        assert await storage.vault_delete("openai") is True
+        assert await storage.vault_delete("openai") is False
+        assert await storage.vault_items() == {"anthropic": b"b"}
+
+    # -- model cache ---------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_model_cache(self, storage: Storage) -> None:
+        assert await storage.cached_models("openai") is None
+        models = (
+            ModelInfo(
+                "gpt-4o-mini",
+                "openai",
+                context_window=128_000,
+                price=ModelPrice(Decimal("0.15"), Decimal("0.6"), Decimal("0.075")),
+            ),
+            ModelInfo("o3", "openai", created=1_700_000_000, owned_by="system"),
+        )
+        first = CachedModels("openai", T0.timestamp() + 0.5, models)
+        await storage.cache_models(first)
+        await storage.cache_models(CachedModels("groq", T0.timestamp(), ()))
+        assert await storage.cached_models("openai") == first
+        newer = CachedModels("openai", T0.timestamp() + 60, models[:1])
+        await storage.cache_models(newer)
+        assert await storage.cached_models("openai") == newer
+        assert await storage.cached_models("groq") == CachedModels("groq", T0.timestamp(), ())
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_aclose_is_idempotent(self, storage: Storage) -> None:
+        await storage.write_batch([make_record(0)])
+        await storage.aclose()
+        await storage.aclose()
+
+
+__all__ = ["T0", "StorageContract", "failed_record", "make_record"]

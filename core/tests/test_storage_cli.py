@@ -1,0 +1,190 @@
+"""The storage commands' handlers: relaykit logs [prune], relaykit keys set|list|rm|rotate."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from decimal import Decimal
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.key_vault import key_file
+from relaykit.response import Usage
+from relaykit.cli import keys, logs
+from relaykit.cli.when import duration, point_in_time
+from relaykit.testing import MemoryStorage
+from relaykit.testing.storage_contract import failed_record, make_record
+
+KEY = "sk-proj-" + "CliKey" * 6
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
+
+
+@pytest.fixture
+def cli(storage: MemoryStorage, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run a storage command against ``storage``; return (exit code, stdout, stderr)."""
+
+    def invoke(*argv: str, backend: str = "asyncio") -> tuple[int, str, str]:
+        parser = argparse.ArgumentParser(prog="relaykit")
+        register(parser.add_subparsers())
+        args = parser.parse_args(argv)
+        args.config = {"storage": {"backend": "memory"}}
+        args.plugins = [storage.plugin()]
+        args.backend = backend
+        code = args.func(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def seed(storage: MemoryStorage) -> None:
+    now = time.time()
+    anyio.run(
+        storage.write_batch,
+        [
+            make_record(0, started_at=now - 40 * 86400, text="ancient history"),
+            make_record(1, started_at=now - 3600, text="the weather is sunny", cost=Decimal("0.5")),
+            failed_record(2, started_at=now - 60),
+            make_record(
+                3,
+                started_at=now - 30,
+                provider="fake",
+                model="m",
+                model_requested="fast",
+                usage=Usage(7, 3),
+                cost=Decimal("0.25"),
+            ),
+        ],
+    )
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_logs_lists_newest_first_with_filters(cli, storage: MemoryStorage, backend: str) -> None:  # type: ignore[no-untyped-def]
+    seed(storage)
+    code, out, _ = cli("logs", backend=backend)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["STARTED", "STATUS", "MODEL"]
+    assert len(lines) == 5
+    assert "fast → fake/m" in lines[1]
+    assert "RateLimitError" in lines[2]
+    assert "sunny" in lines[3]
+    _, out, _ = cli("logs", "-q", "sunny weather")
+    assert len(out.splitlines()) == 2
+    _, out, _ = cli("logs", "--status", "error")
+    assert len(out.splitlines()) == 2
+    _, out, _ = cli("logs", "--since", "2h", "--provider", "openai")
+    assert len(out.splitlines()) == 3
+    _, out, _ = cli("logs", "--model", "fast", "--json")
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert relaykit.converter.structure(record, relaykit.CallRecord).model == "m"
+    code, out, err = cli("logs", "-q", "nothing-like-this")
+    assert (code, out) == (0, "")
+    assert "no logged calls match" in err
+
+
+def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    seed(storage)
+    _, out, _ = cli("logs", "--totals", "--since", "7d")
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "DAY",
+        "(UTC)",
+        "MODEL",
+        "CALLS",
+        "ERRORS",
+        "INPUT",
+        "OUTPUT",
+        "COST",
+    ]
+    assert lines[-1].split() == ["total", "3", "1", "17", "8", "$0.750000"]
+    _, out, _ = cli("logs", "--totals", "--json", "--provider", "fake")
+    (total,) = [json.loads(line) for line in out.splitlines()]
+    assert total["model"] == "m"
+    assert total["cost"] == "0.25"
+    assert total["usage"]["input_tokens"] == 7
+
+
+def test_logs_prune(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    seed(storage)
+    code, out, _ = cli("logs", "prune", "--older-than", "30d")
+    assert code == 0
+    assert out.startswith("deleted 1 call started before ")
+    assert len(storage.records) == 3
+    with pytest.raises(SystemExit):  # argparse: not a duration
+        cli("logs", "prune", "--older-than", "a while")
+
+
+def test_when_parsing() -> None:
+    assert duration("30d").days == 30
+    assert duration("1d12h").total_seconds() == 36 * 3600
+    assert point_in_time("2025-03-14").isoformat() == "2025-03-14T00:00:00"
+    with pytest.raises(argparse.ArgumentTypeError, match="neither a duration"):
+        point_in_time("yesterday-ish")
+
+
+def test_keys_set_list_rm_rotate(
+    cli,
+    storage: MemoryStorage,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    prompts: list[str] = []
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or KEY)
+    code, out, _ = cli("keys", "set", "openai")
+    assert code == 0
+    assert prompts == ["API key for openai (input hidden): "]
+    assert "sk-p…" in out
+    assert KEY not in out
+    assert key_file().exists()
+    assert KEY.encode() not in storage.blobs["openai"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("gsk_" + "p" * 30 + "\n"))  # piped
+    cli("keys", "set", "groq")
+    code, out, _ = cli("keys", "list")
+    assert out.splitlines() == ["PROVIDER  KEY", "groq      gsk_…", "openai    sk-p…"]
+
+    before = dict(storage.blobs)
+    code, out, _ = cli("keys", "rotate")
+    assert code == 0
+    assert "re-encrypted 2 keys" in out
+    assert all(storage.blobs[k] != v for k, v in before.items())
+    assert cli("keys", "list")[1].splitlines()[1:] == ["groq      gsk_…", "openai    sk-p…"]
+
+    assert cli("keys", "rm", "groq")[0] == 0
+    code, _, err = cli("keys", "rm", "groq")
+    assert code == 1
+    assert "no key stored for groq" in err
+
+
+def test_keys_set_refuses_an_empty_key(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    with pytest.raises(relaykit.ConfigError, match="no key given for 'openai'"):
+        cli("keys", "set", "openai")
+
+
+def test_commands_need_storage(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="relaykit")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["logs"])
+    args.config = {"storage": {"backend": "none"}}
+    with pytest.raises(relaykit.ConfigError, match="storage is off"):
+        args.func(args)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The storage commands alone, on a bare parser (no CLI context)."""
+    logs.register(subparsers, ())
+    keys.register(subparsers, ())

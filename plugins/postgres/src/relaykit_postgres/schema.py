@@ -1,0 +1,100 @@
+"""The PostgreSQL schema, as numbered migrations recorded in ``relaykit_migrations``.
+
+Migrations run in one transaction under an advisory lock (per schema), so
+processes starting together take turns and none sees a half-built schema;
+PostgreSQL's DDL is transactional, so a failure leaves nothing behind.
+Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Full-text search: a generated tsvector over prompt and response with the
+# 'simple' configuration (no stemming, no stop words). PostgreSQL's parser
+# keeps URLs, e-mail addresses, paths and numbers such as 3.14 whole, where
+# SQLite's FTS5 splits them into words; for plain words the two agree.
+# (Normalising the text with regexp_replace first would make them agree
+# everywhere, at a third of the write throughput.)
+_V1 = """
+CREATE TABLE logs (
+    id text PRIMARY KEY,
+    started_at double precision NOT NULL,
+    finished_at double precision,
+    operation text NOT NULL,
+    provider text NOT NULL,
+    model_requested text NOT NULL,
+    model text NOT NULL,
+    model_served text,
+    route jsonb NOT NULL,
+    streamed boolean NOT NULL,
+    ok boolean NOT NULL,
+    prompt text NOT NULL,
+    messages jsonb NOT NULL,
+    params jsonb NOT NULL,
+    response text NOT NULL,
+    tool_calls jsonb NOT NULL,
+    input_tokens bigint NOT NULL,
+    output_tokens bigint NOT NULL,
+    cached_input_tokens bigint NOT NULL,
+    reasoning_tokens bigint NOT NULL,
+    cost numeric,
+    latency double precision,
+    time_to_first_token double precision,
+    finish_reason text,
+    attempts integer NOT NULL,
+    error_type text,
+    error_message text,
+    http_status integer,
+    cache_hit boolean NOT NULL,
+    correlation_id text,
+    conversation_id text,
+    response_id text,
+    search tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple'::regconfig, prompt || ' ' || response)
+    ) STORED
+);
+CREATE INDEX logs_started_at ON logs (started_at);
+CREATE INDEX logs_deployment ON logs (provider, model, started_at);
+CREATE INDEX logs_model_requested ON logs (model_requested, started_at);
+CREATE INDEX logs_errors ON logs (started_at) WHERE NOT ok;
+CREATE INDEX logs_search ON logs USING gin (search);
+CREATE TABLE vault (
+    name text PRIMARY KEY,
+    blob bytea NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE model_cache (
+    provider text PRIMARY KEY,
+    fetched_at double precision NOT NULL,
+    models jsonb NOT NULL
+);
+"""
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "logs with full-text search, vault, model cache", _V1),
+]
+
+
+def migrate(conn: Any, schema: str | None) -> list[int]:
+    """Bring the schema up to date on a psycopg (sync) connection; return the versions applied."""
+    with conn.transaction():
+        # First, before even CREATE SCHEMA, which races with itself across sessions.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('relaykit_migrations'))")
+        if schema is not None:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS relaykit_migrations (version integer PRIMARY KEY,"
+            " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")}
+        applied = []
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            conn.execute(sql)
+            conn.execute(
+                "INSERT INTO relaykit_migrations (version, name) VALUES (%s, %s)", (version, name)
+            )
+            applied.append(version)
+    return applied

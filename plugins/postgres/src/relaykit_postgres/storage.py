@@ -1,0 +1,248 @@
+""":class:`PostgresStorage`: call logs, usage totals, key vault and model cache in PostgreSQL.
+
+A batch is one COPY into ``logs`` in one transaction (or, when it holds a
+record stored before, a COPY into a staging table and ``INSERT ... ON
+CONFLICT (id) DO NOTHING``): it is durable when ``write_batch`` returns, a
+retried batch is not stored twice, and any number of processes can write at
+once (ids are UUIDs; nothing is read back to write). Full-text search uses a
+generated ``tsvector`` column with a GIN index. The schema is migrated on
+first use (see :mod:`relaykit_postgres.schema`).
+
+Connections: ``driver="thread"`` uses psycopg's sync pool from anyio worker
+threads (asyncio and trio); ``driver="async"`` psycopg's asyncio pool;
+``"auto"`` (the default) picks the async pool under asyncio and threads
+otherwise. To keep the tables in their own schema, pass ``schema=`` or put
+``options=-csearch_path=NAME`` in the DSN.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+import anyio
+import psycopg
+import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
+
+from relaykit.errors import ConfigError, RelayError
+from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
+from relaykit.record_rows import row_to_record
+from relaykit.response import ModelInfo
+from relaykit.serialization import converter
+
+from .drivers import AsyncDriver, Driver, ThreadDriver, connect_sync
+from .queries import (
+    COPY_NEW_RECORDS,
+    COPY_RECORDS_SKIPPING_DUPLICATES,
+    rows_for,
+    select_records,
+    select_totals,
+    total_from_row,
+)
+from .schema import migrate
+
+DriverName = Literal["auto", "thread", "async"]
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class PostgresStorage:
+    """The PostgreSQL storage backend.
+
+    :param dsn: a libpq connection string or URL (``postgresql://user@host/db``).
+    :param schema: create the tables in this schema (created if missing)
+        instead of the first one on the search path.
+    :param driver: ``"thread"``, ``"async"`` (asyncio only) or ``"auto"``.
+    :param min_size: connections the pool keeps open.
+    :param max_size: connections the pool opens at most.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        driver: DriverName = "auto",
+        min_size: int = 1,
+        max_size: int = 8,
+    ) -> None:
+        if schema is not None and not _IDENTIFIER.fullmatch(schema):
+            raise ConfigError(f"{schema!r} is not a plain PostgreSQL schema name")
+        try:
+            where = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as e:
+            raise ConfigError(f"invalid PostgreSQL connection string: {_scrub(e, dsn)}") from None
+        # What messages may show: never the password (or the DSN, which may hold one).
+        self._where = ", ".join(
+            f"{k}={where[k]}" for k in ("host", "port", "dbname", "user") if where.get(k)
+        ) + (f", schema={schema}" if schema else "")
+        self._dsn = dsn
+        self._schema = schema
+        self._kwargs: dict[str, Any] = {"options": f"-c search_path={schema}"} if schema else {}
+        self._driver_name = driver
+        self._sizes = (min_size, max_size)
+        self._driver: Driver | None = None
+        self._open_lock: anyio.Lock | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self._where})"
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _pick_driver(self) -> Driver:
+        name = self._driver_name
+        if name == "auto":
+            import sniffio
+
+            name = "async" if sniffio.current_async_library() == "asyncio" else "thread"
+        if name == "async":
+            return AsyncDriver(self._dsn, self._kwargs, *self._sizes)
+        if name == "thread":
+            return ThreadDriver(self._dsn, self._kwargs, *self._sizes)
+        raise ConfigError(
+            f"unknown PostgreSQL driver {name!r}", hint="use 'thread', 'async' or 'auto'"
+        )
+
+    def _migrate(self) -> None:
+        with connect_sync(self._dsn, self._kwargs) as conn:
+            migrate(conn, self._schema)
+
+    async def _ready(self) -> Driver:
+        if self._driver is not None:
+            return self._driver
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self._closed:
+                raise RelayError(f"{self!r} is closed", hint="use a new relaykit.Client")
+            if self._driver is None:
+                await anyio.to_thread.run_sync(self._migrate)
+                driver = self._pick_driver()
+                await driver.open()
+                self._driver = driver
+        return self._driver
+
+    @asynccontextmanager
+    async def _using(self) -> AsyncIterator[Driver]:
+        try:
+            yield await self._ready()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+            # One error type for callers (and one line for the CLI), never the DSN.
+            raise RelayError(
+                f"PostgreSQL storage ({self._where}): {_scrub(e, self._dsn)}",
+                hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN",
+            ) from None
+
+    # -- call records ----------------------------------------------------------------
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        """Insert ``records`` in one transaction; duplicates (by id) are skipped."""
+        if not records:
+            return
+        # Serialising is CPU work: keep it off the event loop, whichever driver.
+        rows = await anyio.to_thread.run_sync(rows_for, list(records))
+        async with self._using() as db:
+            try:
+                await db.copy_in(COPY_NEW_RECORDS, rows)
+            except psycopg.errors.UniqueViolation:
+                await db.copy_in(COPY_RECORDS_SKIPPING_DUPLICATES, rows)
+
+    async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
+        """The records ``query`` selects, newest first."""
+        sql, params = select_records(query)
+        async with self._using() as db:
+            rows = await db.fetch(sql, params)
+        return [row_to_record(row) for row in rows]
+
+    async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
+        """Tokens and exact (numeric) cost per UTC day and deployment."""
+        sql, params = select_totals(query)
+        async with self._using() as db:
+            rows = await db.fetch(sql, params)
+        return [total_from_row(row) for row in rows]
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete records started before ``older_than``."""
+        async with self._using() as db:
+            return await db.execute(
+                "DELETE FROM logs WHERE started_at < %s", (older_than.timestamp(),)
+            )
+
+    # -- key vault -----------------------------------------------------------------
+
+    async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
+        """Store blobs by name in one transaction."""
+        rows = [(name, bytes(blob)) for name, blob in blobs.items()]
+        if not rows:
+            return
+        async with self._using() as db:
+            await db.execute_many(
+                "INSERT INTO vault (name, blob) VALUES (%s, %s) ON CONFLICT (name)"
+                " DO UPDATE SET blob = EXCLUDED.blob, updated_at = now()",
+                rows,
+            )
+
+    async def vault_items(self) -> dict[str, bytes]:
+        """Every blob by name."""
+        async with self._using() as db:
+            rows = await db.fetch("SELECT name, blob FROM vault")
+        return {name: bytes(blob) for name, blob in rows}
+
+    async def vault_delete(self, name: str) -> bool:
+        """Delete one blob; return whether it existed."""
+        async with self._using() as db:
+            return await db.execute("DELETE FROM vault WHERE name = %s", (name,)) > 0
+
+    # -- model cache -----------------------------------------------------------------
+
+    async def cached_models(self, provider: str) -> CachedModels | None:
+        """The stored listing of ``provider``, or ``None``."""
+        async with self._using() as db:
+            rows = await db.fetch(
+                "SELECT fetched_at, models FROM model_cache WHERE provider = %s", (provider,)
+            )
+        if not rows:
+            return None
+        fetched_at, models = rows[0]
+        return CachedModels(
+            provider, fetched_at, converter.structure(models, tuple[ModelInfo, ...])
+        )
+
+    async def cache_models(self, entry: CachedModels) -> None:
+        """Store (replace) a provider's listing."""
+        data = json.dumps(converter.unstructure(entry.models))
+        async with self._using() as db:
+            await db.execute(
+                "INSERT INTO model_cache (provider, fetched_at, models) VALUES (%s, %s, %s)"
+                " ON CONFLICT (provider) DO UPDATE"
+                " SET fetched_at = EXCLUDED.fetched_at, models = EXCLUDED.models",
+                (entry.provider, entry.fetched_at, data),
+            )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the pool. Idempotent."""
+        self._closed = True
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            with anyio.CancelScope(shield=True):
+                await driver.close()
+
+
+def _scrub(error: BaseException, dsn: str) -> str:
+    """The first line of ``error``'s message, without the DSN or its password in it."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    for secret in (dsn, password):
+        if secret:
+            text = text.replace(str(secret), "***")
+    return text

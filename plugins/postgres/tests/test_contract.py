@@ -1,0 +1,35 @@
+"""The PostgreSQL backend passes the storage contract, on the real server, both ways:
+psycopg's sync pool in worker threads (asyncio and trio) and its asyncio pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from relaykit.testing.storage_contract import StorageContract
+from relaykit_postgres import PostgresStorage
+
+pytestmark = pytest.mark.service("postgres")
+
+
+class TestPostgresThreadDriver(StorageContract):
+    driver = "thread"
+
+    @pytest.fixture
+    async def storage(
+        self, postgres_dsn: str, postgres_schema: str, empty_tables: Callable[[], None]
+    ) -> AsyncIterator[PostgresStorage]:
+        storage = PostgresStorage(postgres_dsn, schema=postgres_schema, driver=self.driver)  # type: ignore[arg-type]
+        yield storage
+        await storage.aclose()
+        empty_tables()
+
+
+class TestPostgresAsyncDriver(TestPostgresThreadDriver):
+    driver = "async"
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        """psycopg's async API runs on asyncio only."""
+        return "asyncio"

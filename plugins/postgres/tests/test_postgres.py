@@ -1,0 +1,181 @@
+"""What the PostgreSQL backend promises beyond the contract, on the real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import relaykit
+from relaykit.protocols import LogQuery
+from relaykit.testing import FakePlugin
+from relaykit.testing.storage_contract import make_record
+from relaykit_postgres import PostgresStorage
+from relaykit_postgres.plugin import DSN_ENV, dsn_for
+
+pytestmark = pytest.mark.service("postgres")
+
+
+@pytest.fixture
+def fresh_schema(postgres_dsn: str) -> Iterator[str]:
+    """A schema of its own for one test (created by the storage), dropped afterwards."""
+    schema = f"relaykit_test_{uuid.uuid4().hex[:10]}"
+    yield schema
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+async def storage(postgres_dsn: str, fresh_schema: str) -> AsyncIterator[PostgresStorage]:
+    storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
+    yield storage
+    await storage.aclose()
+
+
+def search_path_dsn(dsn: str, schema: str) -> str:
+    return f"{dsn} options='-c search_path={schema}'"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+
+    import anyio
+
+    import relaykit
+    from relaykit.testing import FakePlugin
+
+
+    async def main(dsn: str, worker: str, count: int) -> None:
+        config = {"storage": {"backend": "postgres", "dsn": dsn, "batch_size": 50}}
+        async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+            for i in range(count):
+                await client.chat(
+                    "fake/m", f"worker {worker} call {i}", metadata={"correlation_id": worker}
+                )
+
+
+    anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), backend=sys.argv[4])
+    """
+)
+
+
+def test_several_writer_processes_lose_nothing(
+    postgres_dsn: str, fresh_schema: str, tmp_path: Path
+) -> None:
+    per_process = 400
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    dsn = search_path_dsn(postgres_dsn, fresh_schema)
+    # All four start at once on an empty schema: the migration races too.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), dsn, str(w), str(per_process), backend],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w, backend in enumerate(["asyncio", "trio", "asyncio", "trio"])
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute(
+            f'SELECT correlation_id, count(*), count(DISTINCT id) FROM "{fresh_schema}".logs'
+            " GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        migrations = conn.execute(
+            f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
+        ).fetchall()
+    assert rows == [(str(w), per_process, per_process) for w in range(4)]
+    assert migrations == [(1,)]
+
+
+@pytest.mark.anyio
+async def test_schema_has_migrations_generated_tsvector_and_gin_index(
+    storage: PostgresStorage, postgres_dsn: str, fresh_schema: str
+) -> None:
+    await storage.write_batch([make_record(0)])
+    with psycopg.connect(postgres_dsn) as conn:
+        generated = conn.execute(
+            "SELECT is_generated FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'logs' AND column_name = 'search'",
+            (fresh_schema,),
+        ).fetchone()
+        index = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = 'logs_search'",
+            (fresh_schema,),
+        ).fetchone()
+    assert generated == ("ALWAYS",)
+    assert index is not None
+    assert "USING gin (search)" in index[0]
+
+
+@pytest.mark.anyio
+async def test_nul_characters_do_not_fail_a_batch(storage: PostgresStorage) -> None:
+    nul = make_record(0, text="before\x00after", params={"note": "a\x00b"})
+    fine = make_record(1)
+    await storage.write_batch([nul, fine])
+    stored = {r.id: r for r in await storage.query_logs()}
+    assert stored[fine.id] == fine
+    assert stored[nul.id].text == "before\ufffdafter"
+    assert stored[nul.id].params == {"note": "a\ufffdb"}
+    assert [r.id for r in await storage.query_logs(LogQuery(text="after"))] == [nul.id]
+
+
+def test_dsn_comes_from_config_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = relaykit.load_config({"storage": {"backend": "postgres", "dsn": "host=db1"}})
+    monkeypatch.setenv(DSN_ENV, "host=db2")
+    assert dsn_for(config) == "host=db1"
+    assert dsn_for(relaykit.load_config({"storage": {"backend": "postgres"}})) == "host=db2"
+    monkeypatch.delenv(DSN_ENV)
+    with pytest.raises(relaykit.ConfigError, match=DSN_ENV):
+        relaykit.Client({"storage": {"backend": "postgres"}})
+
+
+@pytest.mark.anyio
+async def test_the_password_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    password = "pw-" + uuid.uuid4().hex
+    dsn = f"postgresql://relaykit:{password}@127.0.0.1:1/nowhere"
+    config = relaykit.load_config({"storage": {"backend": "postgres", "dsn": dsn}})
+    assert password not in repr(config)
+    storage = PostgresStorage(dsn, driver="thread")
+    assert password not in repr(storage)
+    with pytest.raises(relaykit.RelayError) as info:
+        await storage.query_logs()
+    await storage.aclose()
+    text = f"{info.value} {info.value!r}"
+    assert password not in text
+    assert "PostgreSQL storage (host=127.0.0.1, port=1, dbname=nowhere, user=relaykit)" in text
+    assert "RELAYKIT_POSTGRES_DSN" in text  # the hint
+
+
+@pytest.mark.anyio
+async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> None:
+    fake = FakePlugin()
+    config = {
+        "storage": {"backend": "postgres", "dsn": search_path_dsn(postgres_dsn, fresh_schema)}
+    }
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{fresh_schema}"')
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        assert isinstance(client.storage, PostgresStorage)
+        await client.chat("fake/m", "logged in postgres")
+        models = await client.models("fake")
+    storage = PostgresStorage(search_path_dsn(postgres_dsn, fresh_schema), driver="thread")
+    try:
+        (record,) = await storage.query_logs(LogQuery(text="postgres"))
+        cached = await storage.cached_models("fake")
+    finally:
+        await storage.aclose()
+    assert record.text == "echo: logged in postgres"
+    assert cached is not None
+    assert list(cached.models) == models

@@ -1,0 +1,32 @@
+"""The entry point: answers ``relaykit_storage`` for the ``sqlite`` backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from relaykit import hookimpl
+from relaykit.config import Config, user_config_dir
+
+if TYPE_CHECKING:
+    from .storage import SQLiteStorage
+
+#: the file name in the user config dir when ``[storage] path`` is not set
+DEFAULT_FILE = "logs.db"
+
+
+def database_path(config: Config) -> Path:
+    """``[storage] path`` (``~`` expanded), else ``logs.db`` in the user config dir."""
+    if config.storage.path:
+        return Path(config.storage.path).expanduser()
+    return user_config_dir() / DEFAULT_FILE
+
+
+@hookimpl
+def relaykit_storage(name: str, config: Config) -> SQLiteStorage | None:
+    """The SQLite backend, opened lazily on first use."""
+    if name != "sqlite":
+        return None
+    from .storage import SQLiteStorage
+
+    return SQLiteStorage(database_path(config))

@@ -1,0 +1,112 @@
+"""SQL for reading call records: the WHERE clause a :class:`~relaykit.protocols.LogQuery` means."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from relaykit.protocols import LogQuery, UsageTotal
+from relaykit.record_rows import COLUMNS
+from relaykit.response import Usage
+
+SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
+INSERT_RECORD = (
+    f"INSERT OR IGNORE INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+INDEX_NEW_ROWS = (
+    "INSERT INTO logs_fts (rowid, prompt, response)"
+    " SELECT rowid, prompt, response FROM logs WHERE rowid > ?"
+)
+SELECT_TOTALS = (
+    "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
+    " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"
+    " decimal_sum(cost) FROM logs"
+)
+
+
+def where(query: LogQuery) -> tuple[str, list[Any]]:
+    """`` WHERE ...`` (or ``""``) and its parameters, for the filters of ``query``."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.provider is not None:
+        clauses.append("provider = ?")
+        params.append(query.provider)
+    if query.model is not None:
+        if "/" in query.model:
+            provider, model = query.model.split("/", 1)
+            clauses.append("(model_requested = ? OR model = ? OR (provider = ? AND model = ?))")
+            params += [query.model, query.model, provider, model]
+        else:
+            clauses.append("(model_requested = ? OR model = ?)")
+            params += [query.model, query.model]
+    if query.status is not None:
+        clauses.append("ok" if query.status == "ok" else "NOT ok")
+    if query.since is not None:
+        clauses.append("started_at >= ?")
+        params.append(query.since.timestamp())
+    if query.until is not None:
+        clauses.append("started_at < ?")
+        params.append(query.until.timestamp())
+    words = query.words()
+    if words:
+        # Each word quoted as an FTS5 string: operators and punctuation in what
+        # the user typed are plain text, never query syntax.
+        clauses.append("rowid IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
+        params.append(" ".join(f'"{w}"' for w in words))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def select_records(query: LogQuery) -> tuple[str, list[Any]]:
+    """The SELECT for :meth:`~relaykit.protocols.Storage.query_logs`, newest first."""
+    sql, params = where(query)
+    return f"{SELECT_RECORDS}{sql} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?", [
+        *params,
+        query.limit,
+        query.offset,
+    ]
+
+
+def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
+    """The SELECT for :meth:`~relaykit.protocols.Storage.usage_totals`."""
+    sql, params = where(query)
+    return (
+        f"{SELECT_TOTALS}{sql} GROUP BY day, provider, model ORDER BY day, provider, model",
+        params,
+    )
+
+
+def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
+    """One row of :func:`select_totals` as a value."""
+    day, provider, model, calls, errors, inp, out, cached, reasoning, cost = row
+    return UsageTotal(
+        day=date.fromisoformat(day),
+        provider=provider,
+        model=model,
+        calls=calls,
+        errors=errors,
+        usage=Usage(inp, out, cached, reasoning),
+        cost=Decimal(cost) if cost is not None else None,
+    )
+
+
+class DecimalSum:
+    """``decimal_sum(text)``: an exact SQL sum of decimal strings (SQLite has no decimal type)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: str | None) -> None:
+        """Add one value; NULLs are skipped, as ``sum`` does."""
+        if value is not None:
+            self.total = Decimal(value) + (self.total or 0)
+
+    def finalize(self) -> str | None:
+        """The sum as text, or NULL when every value was NULL."""
+        return str(self.total) if self.total is not None else None
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Add the SQL functions the queries above use."""
+    conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]

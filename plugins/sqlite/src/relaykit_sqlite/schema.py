@@ -1,0 +1,97 @@
+"""The SQLite schema, as numbered migrations recorded in ``relaykit_migrations``.
+
+Each migration runs once per database, inside one ``BEGIN IMMEDIATE``
+transaction together with its row in ``relaykit_migrations``, so processes
+opening the same file at once take turns and a crash leaves no half-applied
+schema. Append new migrations; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+from relaykit.record_rows import COLUMNS
+
+
+def _v1_logs_vault_models(db: Database) -> None:
+    text, real, integer = str, float, int
+    types: dict[str, type] = {name: text for name in COLUMNS}
+    types.update(
+        {
+            "started_at": real,
+            "finished_at": real,
+            "latency": real,
+            "time_to_first_token": real,
+            "streamed": integer,
+            "ok": integer,
+            "input_tokens": integer,
+            "output_tokens": integer,
+            "cached_input_tokens": integer,
+            "reasoning_tokens": integer,
+            "attempts": integer,
+            "http_status": integer,
+            "cache_hit": integer,
+        }
+    )
+    logs = db.table("logs")
+    logs.create(
+        types,
+        pk="id",
+        not_null={"id", "started_at", "provider", "model", "model_requested", "ok"},
+        column_order=list(COLUMNS),
+    )
+    # The filters `relaykit logs` offers: time range, deployment, alias, errors.
+    logs.create_index(["started_at"], index_name="logs_started_at")
+    logs.create_index(["provider", "model", "started_at"], index_name="logs_deployment")
+    logs.create_index(["model_requested", "started_at"], index_name="logs_model_requested")
+    db.execute("CREATE INDEX logs_errors ON logs (started_at) WHERE NOT ok")  # errors are rare
+    # The writer indexes new rows itself, one INSERT ... SELECT per transaction
+    # (per-row insert triggers cost three times as much); deletes (prune) keep
+    # the index in step through a trigger.
+    logs.enable_fts(["prompt", "response"], fts_version="FTS5")
+    db.execute(
+        "CREATE TRIGGER logs_ad AFTER DELETE ON logs BEGIN"
+        " INSERT INTO logs_fts (logs_fts, rowid, prompt, response)"
+        " VALUES ('delete', old.rowid, old.prompt, old.response); END"
+    )
+    db.table("vault").create({"name": text, "blob": bytes, "updated_at": real}, pk="name")
+    db.table("model_cache").create(
+        {"provider": text, "fetched_at": real, "models": text}, pk="provider"
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
+    (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Bring the database up to date; return the versions applied now."""
+    conn.execute("PRAGMA journal_mode=WAL")  # persistent; outside any transaction
+    db = Database(conn, execute_plugins=False)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS relaykit_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")}
+        applied = []
+        for version, name, apply in MIGRATIONS:
+            if version in done:
+                continue
+            apply(db)
+            conn.execute(
+                "INSERT INTO relaykit_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, time.time()),
+            )
+            applied.append(version)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied

@@ -1,0 +1,254 @@
+""":class:`SQLiteStorage`: the embedded default backend.
+
+How it writes. ``write_batch`` hands its records, from an anyio worker
+thread, to the one writer thread (:mod:`relaykit_sqlite.writer`) through a
+bounded queue, and returns once they are committed. The writer commits every
+batch waiting in the queue in one transaction, indexing the new rows for
+full-text search in one statement; WAL checkpoints run on a thread of their
+own (:mod:`relaykit_sqlite.checkpoint`). The database runs in WAL mode
+with ``synchronous=NORMAL``: a committed transaction survives the process
+being killed (it is in the WAL, in the OS page cache); a power cut may lose
+the last transactions, never corrupt the file.
+
+What a SIGKILL loses. Exactly the records not yet committed. Between a call
+finishing and its record's commit the record sits in, at most: the client's
+call-log queue (``[storage] queue_size``, 10,000 by default) and the batch the
+call log is writing (``[storage] batch_size``, 500). ``write_batch`` waits for
+the commit, so the writer's own queue holds at most one batch per writing
+client. So a kill loses at most ``queue_size + batch_size`` records per client
+(under steady load, usually one batch), and what survives is whole: every
+committed record with its full-text index entry, in call order.
+
+Reads run in anyio worker threads on their own connections (a small pool),
+so WAL readers never wait for the writer and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from relaykit.errors import RelayError
+from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
+from relaykit.record_rows import row_to_record
+from relaykit.response import ModelInfo
+from relaykit.serialization import converter
+
+from .checkpoint import Checkpointer
+from .queries import register_functions, select_records, select_totals, total_from_row
+from .schema import migrate
+from .writer import Writer
+
+T = TypeVar("T")
+
+#: rows ``prune`` deletes per transaction, so record writes interleave with a big prune
+PRUNE_CHUNK = 5000
+
+
+class SQLiteStorage:
+    """Call logs, usage totals, key vault and model cache in one SQLite file.
+
+    :param path: the database file; its directory is created if missing.
+    :param max_queued: batches that may wait for the writer before callers block.
+    :param busy_timeout: seconds to wait for another process's write lock.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, max_queued: int = 64, busy_timeout: float = 30.0
+    ) -> None:
+        self.path = Path(path)
+        self._max_queued = max_queued
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._writer: Writer | None = None
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable at commit against crashes, in WAL mode
+        register_functions(conn)
+        return conn
+
+    def _create_private_file(self) -> None:
+        # Logs hold prompts and answers: only the owner may read them. SQLite
+        # gives the -wal and -shm files the database file's permissions.
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+
+    def _ready_writer(self) -> Writer:
+        """Open and migrate the database on first use; return the writer."""
+        with self._lock:
+            if self._closed:
+                raise RelayError(f"{self!r} is closed", hint="use a new relaykit.Client")
+            if self._writer is None:
+                self._create_private_file()
+                conn = self._connect()
+                try:
+                    migrate(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+                self._writer = Writer(
+                    conn, max_queued=self._max_queued, checkpointer=Checkpointer(self._connect)
+                )
+            return self._writer
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        self._ready_writer()
+        with self._lock:
+            conn = self._idle_readers.pop() if self._idle_readers else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            return fn(conn, *args)
+        finally:
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                else:
+                    self._idle_readers.append(conn)
+
+    def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except sqlite3.Error as e:
+            # One error type for callers (and one line for the CLI), with the file named.
+            raise RelayError(
+                f"SQLite storage {self.path}: {e}",
+                hint="check the file's permissions and free disk space, or set [storage] path",
+            ) from e
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(self._guarded, fn, *args)
+
+    async def _reading(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._in_thread(self._read, fn, *args)
+
+    async def _writing(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await self._in_thread(lambda: self._ready_writer().run(fn))
+        return result
+
+    # -- call records ----------------------------------------------------------------
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        """Commit ``records`` (through the writer thread); waits while its queue is full."""
+        if records:
+            await self._in_thread(lambda: self._ready_writer().write(list(records)))
+
+    async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
+        """The records ``query`` selects, newest first."""
+        sql, params = select_records(query)
+        rows = await self._reading(lambda conn: conn.execute(sql, params).fetchall())
+        return [row_to_record(row) for row in rows]
+
+    async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
+        """Tokens and exact cost per UTC day and deployment."""
+        sql, params = select_totals(query)
+        rows = await self._reading(lambda conn: conn.execute(sql, params).fetchall())
+        return [total_from_row(row) for row in rows]
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete records started before ``older_than``, a few thousand per transaction."""
+        cutoff = older_than.timestamp()
+
+        def chunk(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM logs WHERE rowid IN "
+                "(SELECT rowid FROM logs WHERE started_at < ? LIMIT ?)",
+                (cutoff, PRUNE_CHUNK),
+            ).rowcount
+
+        total = 0
+        while True:
+            deleted = await self._writing(chunk)
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
+
+    # -- key vault -----------------------------------------------------------------
+
+    async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
+        """Store blobs by name in one transaction."""
+        rows = [(name, bytes(blob), time.time()) for name, blob in blobs.items()]
+        await self._writing(
+            lambda conn: conn.executemany(
+                "INSERT INTO vault (name, blob, updated_at) VALUES (?, ?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET blob = excluded.blob, updated_at = excluded.updated_at",
+                rows,
+            )
+        )
+
+    async def vault_items(self) -> dict[str, bytes]:
+        """Every blob by name."""
+        rows = await self._reading(
+            lambda conn: conn.execute("SELECT name, blob FROM vault").fetchall()
+        )
+        return {name: bytes(blob) for name, blob in rows}
+
+    async def vault_delete(self, name: str) -> bool:
+        """Delete one blob; return whether it existed."""
+        deleted: int = await self._writing(
+            lambda conn: conn.execute("DELETE FROM vault WHERE name = ?", (name,)).rowcount
+        )
+        return deleted > 0
+
+    # -- model cache -----------------------------------------------------------------
+
+    async def cached_models(self, provider: str) -> CachedModels | None:
+        """The stored listing of ``provider``, or ``None``."""
+        row = await self._reading(
+            lambda conn: conn.execute(
+                "SELECT fetched_at, models FROM model_cache WHERE provider = ?", (provider,)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        models = converter.structure(json.loads(row[1]), tuple[ModelInfo, ...])
+        return CachedModels(provider, row[0], models)
+
+    async def cache_models(self, entry: CachedModels) -> None:
+        """Store (replace) a provider's listing."""
+        data = json.dumps(converter.unstructure(entry.models))
+        await self._writing(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO model_cache (provider, fetched_at, models)"
+                " VALUES (?, ?, ?)",
+                (entry.provider, entry.fetched_at, data),
+            )
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Commit everything queued, stop the writer, close every connection. Idempotent."""
+        await anyio.to_thread.run_sync(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            writer, self._writer = self._writer, None
+            readers, self._idle_readers = self._idle_readers, []
+        if writer is not None:
+            writer.close()
+        for conn in readers:
+            conn.close()

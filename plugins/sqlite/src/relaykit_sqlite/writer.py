@@ -1,0 +1,189 @@
+"""The one thread that writes to the SQLite file, fed by a bounded queue.
+
+SQLite allows one writer at a time, and a commit (an fsync of the WAL at
+checkpoints, a lock round trip always) costs far more than inserting a row. So
+every write goes through one thread that owns the write connection, and that
+thread commits everything waiting in its queue in one transaction: under load,
+many batches share a commit. A full queue blocks the submitting thread
+(backpressure, never a drop); :meth:`Writer.close` lets the queue drain first.
+
+Callers are anyio worker threads (see :mod:`relaykit_sqlite.storage`), so the
+event loop never blocks on any of this, under asyncio or trio alike.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from relaykit.errors import RelayError
+from relaykit.protocols import CallRecord
+from relaykit.record_rows import record_to_row
+
+from .checkpoint import Checkpointer
+from .queries import INDEX_NEW_ROWS, INSERT_RECORD
+
+
+class _Job:
+    """Records to insert, or a function to run in its own transaction; and its outcome."""
+
+    __slots__ = ("done", "error", "fn", "records", "result")
+
+    def __init__(
+        self,
+        records: Sequence[CallRecord] = (),
+        fn: Callable[[sqlite3.Connection], Any] | None = None,
+    ) -> None:
+        self.records = records
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def wait(self) -> Any:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+_STOP: Any = object()
+
+
+class Writer:
+    """Owns the write connection; commits queued record batches together.
+
+    :param conn: the write connection (opened with ``check_same_thread=False``);
+        the writer closes it.
+    :param max_queued: jobs that may wait before submitters block.
+    :param max_group: records at most in one transaction.
+    :param checkpointer: runs WAL checkpoints off this thread; without one,
+        SQLite checkpoints inside commits as usual.
+    :param checkpoint_every: records written between two checkpoint requests.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        max_queued: int = 64,
+        max_group: int = 10_000,
+        checkpointer: Checkpointer | None = None,
+        checkpoint_every: int = 2000,
+    ) -> None:
+        self._conn = conn
+        self._max_group = max_group
+        self._checkpointer = checkpointer
+        self._checkpoint_every = checkpoint_every
+        self._since_checkpoint = 0
+        if checkpointer is not None:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._queue: queue.Queue[_Job] = queue.Queue(max_queued)
+        self._thread = threading.Thread(
+            target=self._run, name="relaykit-sqlite-writer", daemon=True
+        )
+        self._thread.start()
+        # Held while putting, so nothing can be queued behind the stop marker.
+        self._put_lock = threading.Lock()
+        self._closed = False
+        #: transactions committed so far (for tests and benchmarks)
+        self.commits = 0
+
+    def _submit(self, job: _Job) -> Any:
+        with self._put_lock:
+            if self._closed:
+                raise RelayError("the SQLite writer is closed", hint="use a new relaykit.Client")
+            self._queue.put(job)  # blocks while the queue is full: backpressure
+        return job.wait()
+
+    def write(self, records: Sequence[CallRecord]) -> None:
+        """Insert ``records``; block until committed (or while the queue is full)."""
+        self._submit(_Job(records))
+
+    def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(connection)`` in its own transaction on the writer thread; return its result."""
+        return self._submit(_Job(fn=fn))
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread and close the connection. Idempotent."""
+        with self._put_lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        self._thread.join()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+
+    # -- the thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = self._conn
+        try:
+            held: _Job | None = None
+            while True:
+                job = held if held is not None else self._queue.get()
+                held = None
+                if job is _STOP:
+                    return
+                if job.fn is not None:
+                    self._settle([job], conn, job.fn, conn)
+                    continue
+                group, count = [job], len(job.records)
+                while count < self._max_group:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP or nxt.fn is not None:
+                        held = nxt  # after this group
+                        break
+                    group.append(nxt)
+                    count += len(nxt.records)
+                if not self._settle(group, conn, self._insert, conn, group) and len(group) > 1:
+                    # One bad batch must not fail the others that shared its transaction.
+                    for single in group:
+                        self._settle([single], conn, self._insert, conn, [single])
+        finally:
+            conn.close()
+
+    def _insert(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
+        rows = [record_to_row(r) for job in group for r in job.records]
+        # Inside BEGIN IMMEDIATE nobody else inserts: every row above `top` is ours.
+        (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM logs").fetchone()
+        conn.executemany(INSERT_RECORD, rows)
+        conn.execute(INDEX_NEW_ROWS, (top,))
+        self._since_checkpoint += len(rows)
+
+    def _after_commit(self) -> None:
+        if self._checkpointer is not None and self._since_checkpoint >= self._checkpoint_every:
+            self._since_checkpoint = 0
+            self._checkpointer.poke()
+
+    def _settle(
+        self, group: list[_Job], conn: sqlite3.Connection, work: Callable[..., Any], *args: Any
+    ) -> bool:
+        """Run ``work(*args)`` in one transaction and tell ``group`` how it went; return success."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(*args)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # some errors (disk full) end the transaction themselves
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as e:
+            if len(group) > 1:
+                return False  # the caller retries each job alone
+            group[0].error = e
+            group[0].done.set()
+            return False
+        self.commits += 1
+        self._after_commit()
+        for job in group:
+            job.result = result
+            job.done.set()
+        return True

@@ -1,0 +1,240 @@
+"""What the SQLite backend promises beyond the contract: schema, writer, backpressure, drain."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.protocols import LogQuery
+from relaykit.testing import FakePlugin
+from relaykit.testing.storage_contract import make_record
+from relaykit_sqlite import SQLiteStorage
+from relaykit_sqlite.plugin import database_path
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    storage = SQLiteStorage(tmp_path / "logs.db", max_queued=2)
+    yield storage
+    await storage.aclose()
+
+
+class WriteLock:
+    """The database's write lock, held by another connection (as another process would)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None)
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.execute("ROLLBACK")
+            self._conn.close()
+            self._conn = None
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[WriteLock]:
+    lock = WriteLock(path)
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM logs").fetchone()[0])
+
+
+@pytest.mark.anyio
+async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dir" / "logs.db"
+    for _ in range(2):  # the second open finds everything in place
+        storage = SQLiteStorage(path)
+        await storage.write_batch([make_record(0)])
+        await storage.aclose()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("SELECT version, name FROM relaykit_migrations").fetchall() == [
+        (1, "logs with full-text search, vault, model cache")
+    ]
+    indexes = {
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
+    assert {"logs_started_at", "logs_deployment", "logs_model_requested", "logs_errors"} <= indexes
+    assert (
+        "USING FTS5"
+        in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
+    )
+    plan = " ".join(
+        str(row)
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM logs WHERE provider = 'p' AND model = 'm'"
+            " ORDER BY started_at DESC"
+        )
+    )
+    assert "logs_deployment" in plan
+    conn.close()
+
+
+@pytest.mark.anyio
+async def test_a_new_database_is_private_to_its_owner(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "private" / "logs.db")
+    await storage.write_batch([make_record(0)])
+    try:
+        for name in ("logs.db", "logs.db-wal"):
+            assert stat.S_IMODE((tmp_path / "private" / name).stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_records_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    first = SQLiteStorage(path)
+    records = [make_record(n) for n in range(3)]
+    await first.write_batch(records)
+    await first.aclose()
+    second = SQLiteStorage(path)
+    try:
+        assert await second.query_logs() == records[::-1]
+    finally:
+        await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_waiting_batches_share_one_transaction(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db", max_queued=100)
+    await storage.write_batch([make_record(0)])
+    writer = storage._writer
+    assert writer is not None
+    before = writer.commits
+    with write_lock(storage.path) as lock:
+        async with anyio.create_task_group() as tg:
+            for b in range(40):
+                tg.start_soon(storage.write_batch, [make_record(1 + b * 10 + i) for i in range(10)])
+            await anyio.sleep(0.3)  # the writer is stuck on one batch; 39 queue behind it
+            lock.release()
+    await storage.aclose()
+    assert count(storage.path) == 401
+    assert writer.commits - before <= 3, "the waiting batches should commit together"
+
+
+@pytest.mark.anyio
+async def test_a_full_queue_makes_writers_wait_and_drops_nothing(storage: SQLiteStorage) -> None:
+    await storage.write_batch([make_record(0)])
+    done: list[int] = []
+
+    async def write(b: int) -> None:
+        await storage.write_batch([make_record(100 + b)])
+        done.append(b)
+
+    with write_lock(storage.path) as lock:
+        async with anyio.create_task_group() as tg:
+            for b in range(8):
+                tg.start_soon(write, b)
+            await anyio.sleep(0.3)
+            assert done == []  # one batch is stuck, two wait in the queue, five block
+            assert storage._writer is not None
+            assert storage._writer._queue.full()
+            lock.release()
+    assert sorted(done) == list(range(8))
+    assert len(await storage.query_logs(LogQuery(limit=100))) == 9
+
+
+@pytest.mark.anyio
+async def test_closing_drains_queued_batches(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db", max_queued=4)
+    await storage.write_batch([make_record(0)])
+    closed = anyio.Event()
+
+    async def close() -> None:
+        await storage.aclose()
+        closed.set()
+
+    with write_lock(storage.path) as lock:
+        async with anyio.create_task_group() as tg:
+            for b in range(4):
+                tg.start_soon(storage.write_batch, [make_record(1 + b * 5 + i) for i in range(5)])
+            await anyio.sleep(0.2)
+            tg.start_soon(close)  # after the writes were queued: they must still be written
+            await anyio.sleep(0.2)
+            assert not closed.is_set()  # closing waits for the queue to drain
+            lock.release()
+    assert closed.is_set()
+    assert count(tmp_path / "logs.db") == 21
+    with pytest.raises(relaykit.RelayError, match="closed"):
+        await storage.write_batch([make_record(99)])
+
+
+@pytest.mark.anyio
+async def test_reads_do_not_wait_for_a_writer(storage: SQLiteStorage) -> None:
+    await storage.write_batch([make_record(0)])
+    with write_lock(storage.path), anyio.fail_after(5):
+        assert len(await storage.query_logs()) == 1  # WAL: readers never block on the writer
+
+
+@pytest.mark.anyio
+async def test_sqlite_errors_become_relay_errors_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "logs.db").mkdir()  # a directory where the file should be
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    with pytest.raises(relaykit.RelayError, match=r"SQLite storage .*logs\.db"):
+        await storage.write_batch([make_record(0)])
+    await storage.aclose()
+
+
+def test_database_path_defaults_to_the_user_config_dir(tmp_path: Path) -> None:
+    config = relaykit.load_config({})
+    assert database_path(config) == relaykit.config.user_config_dir() / "logs.db"
+    config = relaykit.load_config({"storage": {"path": str(tmp_path / "x.db")}})
+    assert database_path(config) == tmp_path / "x.db"
+    assert (
+        database_path(relaykit.load_config({"storage": {"path": "~/x.db"}})) == Path.home() / "x.db"
+    )
+
+
+@pytest.mark.anyio
+async def test_client_logs_every_call_to_sqlite(tmp_path: Path) -> None:
+    fake = FakePlugin()
+    fake.script.reply("first answer", input_tokens=3, output_tokens=2)
+    fake.script.fail(429, "slow down")
+    config = {
+        "storage": {"path": str(tmp_path / "logs.db")},  # the default backend
+        "retry": {"attempts": 1},
+        "models": {"fast": {"targets": ["fake/a", "fake/b"]}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        assert isinstance(client.storage, SQLiteStorage)
+        await client.chat("fast", "hello there", metadata={"conversation_id": "conv-9"}, stop="END")
+        with pytest.raises(relaykit.RateLimitError):
+            await client.chat("fake/a", "again")
+        async with client.stream("fake/a", "streamed") as s:
+            async for _ in s:
+                pass
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    try:
+        streamed, failed, ok = await storage.query_logs()
+        found = await storage.query_logs(LogQuery(text="hello"))
+    finally:
+        await storage.aclose()
+    assert ok.model_requested == "fast"
+    assert ok.route == ("fake/a", "fake/b")
+    assert (ok.provider, ok.model, ok.model_served, ok.response_id) == ("fake", "a", "a", "fake-1")
+    assert ok.conversation_id == "conv-9"
+    assert ok.params == {"stop": ["END"]}
+    assert ok.finished_at is not None
+    assert ok.finished_at >= ok.started_at
+    assert ok.cost is not None
+    assert ok.usage.total_tokens == 5
+    assert (failed.error_type, failed.status, failed.ok) == ("RateLimitError", 429, False)
+    assert (streamed.streamed, streamed.text) == (True, "echo: streamed")
+    assert [r.id for r in found] == [ok.id]
