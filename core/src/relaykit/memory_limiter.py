@@ -21,6 +21,7 @@ from .errors import QuotaExceededError
 from .protocols import Reservation
 
 _PERIOD = 60.0
+_ADJECTIVE = {"day": "daily", "month": "monthly"}
 
 
 class MemoryRateLimiter:
@@ -82,7 +83,7 @@ class MemoryRateLimiter:
             if spent + held > limit.budget_usd:
                 _, left = period_bounds(limit.period, self._wall_clock())
                 raise QuotaExceededError(
-                    f"the {limit.period}ly budget of ${limit.budget_usd} for {key!r} is spent"
+                    f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r} is spent"
                     f" (${spent} used or held; this call may cost ${held:.6f})",
                     retry_after=left,
                     hint="raise budget_usd in [limits] or wait for the next period",
