@@ -23,7 +23,10 @@ async def test_config_prices_override_the_plugins() -> None:
     fake = FakePlugin()
     fake.script.push(Reply(text="x", input_tokens=1_000_000, output_tokens=1_000_000))
     fake.script.push(Reply(text="x", input_tokens=1_000_000, output_tokens=1_000_000))
-    config = {**NONE, "prices": {"fake/cheap": {"input": 0.5, "output": "1.25", "cached_input": 0.1}}}
+    config = {
+        **NONE,
+        "prices": {"fake/cheap": {"input": 0.5, "output": "1.25", "cached_input": 0.1}},
+    }
     async with relaykit.Client(config, plugins=[fake]) as client:
         assert (await client.chat("fake/cheap", "hi")).cost == Decimal("1.75")
         assert (await client.chat("fake/other", "hi")).cost == Decimal("3")  # the plugin's 1 + 2
@@ -60,7 +63,9 @@ def test_periods_are_utc_calendar_days_and_months() -> None:
 async def test_a_budget_refuses_calls_once_spent_with_retry_after_the_period() -> None:
     fake = FakePlugin()  # USD 1 / 2 per million input / output tokens
     for _ in range(3):
-        fake.script.push(Reply(text="x", input_tokens=200_000, output_tokens=200_000))  # USD 0.60 each
+        fake.script.push(
+            Reply(text="x", input_tokens=200_000, output_tokens=200_000)
+        )  # USD 0.60 each
     config = {**NONE, "limits": {"fake/*": {"budget_usd": 1}}}
     async with relaykit.Client(config, plugins=[fake]) as client:
         await client.chat("fake/m", "hi", max_tokens=1000)

@@ -45,10 +45,19 @@ async def test_one_json_line_per_call(json_log: io.StringIO) -> None:
             await client.chat("fake/m", "hi")
     ok, failed = lines(json_log)
     assert ok["logger"] == "relaykit.calls" and ok["level"] == "INFO"
-    assert (ok["provider"], ok["model"], ok["stage"], ok["correlation_id"]) == ("fake", "m", "completed", "corr-9")
+    assert (ok["provider"], ok["model"], ok["stage"], ok["correlation_id"]) == (
+        "fake",
+        "m",
+        "completed",
+        "corr-9",
+    )
     assert len(str(ok["request_id"])) == 32 and float(str(ok["latency"])) >= 0
     assert (ok["input_tokens"], ok["output_tokens"]) == (5, 2)
-    assert (failed["stage"], failed["error_type"], failed["status"]) == ("failed", "AuthenticationError", 401)
+    assert (failed["stage"], failed["error_type"], failed["status"]) == (
+        "failed",
+        "AuthenticationError",
+        401,
+    )
     assert SECRET not in json_log.getvalue()
 
 
@@ -69,7 +78,9 @@ async def test_nothing_is_formatted_when_the_logger_is_off(monkeypatch: pytest.M
     old = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()]) as client:
+        async with relaykit.Client(
+            {"storage": {"backend": "none"}}, plugins=[FakePlugin()]
+        ) as client:
             await client.chat("fake/m", "hi")
     finally:
         logger.setLevel(old)

@@ -38,7 +38,10 @@ def by_name(observations: list[metrics.Observation]) -> dict[str, list[metrics.O
 
 
 def test_bucket_boundaries_follow_the_genai_semantic_conventions() -> None:
-    assert metrics.OPERATION_DURATION.buckets[0] == 0.01 and metrics.OPERATION_DURATION.buckets[-1] == 81.92
+    assert (
+        metrics.OPERATION_DURATION.buckets[0] == 0.01
+        and metrics.OPERATION_DURATION.buckets[-1] == 81.92
+    )
     assert len(metrics.OPERATION_DURATION.buckets) == 14
     assert metrics.TOKEN_USAGE.buckets == (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
                                             4194304, 16777216, 67108864)  # fmt: skip
@@ -58,10 +61,16 @@ def test_a_successful_call() -> None:
             )
         )
     )
-    base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
     assert dict(obs["relaykit.requests"][0].attributes) == base
     assert obs["gen_ai.client.operation.duration"][0].value == 0.5
-    tokens = {dict(o.attributes)["gen_ai.token.type"]: o.value for o in obs["gen_ai.client.token.usage"]}
+    tokens = {
+        dict(o.attributes)["gen_ai.token.type"]: o.value for o in obs["gen_ai.client.token.usage"]
+    }
     assert tokens == {"input": 120, "output": 30}
     assert obs["gen_ai.client.operation.time_to_first_chunk"][0].value == 0.1
     assert obs["relaykit.retries"][0].value == 2
@@ -71,11 +80,16 @@ def test_a_successful_call() -> None:
 
 
 def test_a_failed_call_counts_an_error_by_type() -> None:
-    obs = by_name(metrics.observe(record(error_type="RateLimitError", latency=0.2, provider="gemini")))
+    obs = by_name(
+        metrics.observe(record(error_type="RateLimitError", latency=0.2, provider="gemini"))
+    )
     (error,) = obs["relaykit.errors"]
     assert dict(error.attributes)["error.type"] == "RateLimitError"
     assert dict(error.attributes)["gen_ai.provider.name"] == "gcp.gemini"
-    assert dict(obs["gen_ai.client.operation.duration"][0].attributes)["error.type"] == "RateLimitError"
+    assert (
+        dict(obs["gen_ai.client.operation.duration"][0].attributes)["error.type"]
+        == "RateLimitError"
+    )
     assert "gen_ai.client.token.usage" not in obs
 
 
@@ -135,5 +149,9 @@ async def test_the_client_sends_records_with_fallbacks_and_queue_depth() -> None
     async with relaykit.Client(config, plugins=[fake, exporter, ListStorage()]) as client:
         await client.chat("fast", "hi")
     call, depth = exporter.events
-    assert isinstance(call, CallRecord) and (call.fallbacks, call.attempts, call.model) == (1, 2, "b")
+    assert isinstance(call, CallRecord) and (call.fallbacks, call.attempts, call.model) == (
+        1,
+        2,
+        "b",
+    )
     assert isinstance(depth, QueueDepth)

@@ -19,29 +19,41 @@ def chars(alphabet: str, n: int, m: int | None = None) -> st.SearchStrategy[str]
     return st.text(alphabet, min_size=n, max_size=m or n)
 
 
-fernet_keys = st.binary(min_size=32, max_size=32).map(lambda b: base64.urlsafe_b64encode(b).decode())
+fernet_keys = st.binary(min_size=32, max_size=32).map(
+    lambda b: base64.urlsafe_b64encode(b).decode()
+)
 jwts = st.tuples(chars(B64URL, 8, 40), chars(B64URL, 8, 80), chars(B64URL, 8, 43)).map(
     lambda p: f"eyJ{p[0]}.eyJ{p[1]}.{p[2]}"
 )
 SECRETS = {
-    "openai": st.tuples(st.sampled_from(["sk-", "sk-proj-", "sk-svcacct-", "sk-admin-"]), chars(B64URL, 20, 80)).map(
-        "".join
-    ),
+    "openai": st.tuples(
+        st.sampled_from(["sk-", "sk-proj-", "sk-svcacct-", "sk-admin-"]), chars(B64URL, 20, 80)
+    ).map("".join),
     "anthropic": chars(B64URL, 20, 95).map(lambda s: f"sk-ant-api03-{s}"),
     "google-api-key": chars(B64URL, 35).map(lambda s: f"AIza{s}"),
     "google-oauth": chars(B64URL, 20, 120).map(lambda s: f"ya29.{s}"),
-    "aws-access-key-id": st.tuples(st.sampled_from(["AKIA", "ASIA"]), chars(UPPER, 16)).map("".join),
+    "aws-access-key-id": st.tuples(st.sampled_from(["AKIA", "ASIA"]), chars(UPPER, 16)).map(
+        "".join
+    ),
     "jwt": jwts,
     "fernet-master-key": fernet_keys,
 }
 # Secrets recognised by their label rather than their shape.
 LABELLED = {
     "aws-secret": (
-        st.sampled_from(["AWS_SECRET_ACCESS_KEY=", "aws_secret_access_key = ", '"SecretAccessKey": "']),
+        st.sampled_from(
+            ["AWS_SECRET_ACCESS_KEY=", "aws_secret_access_key = ", '"SecretAccessKey": "']
+        ),
         chars(ALNUM + "/+", 40),
     ),
-    "bearer": (st.sampled_from(["Authorization: Bearer ", "bearer "]), chars(ALNUM + "._-", 16, 200)),
-    "api-key-header": (st.sampled_from(["x-api-key: ", "x-goog-api-key: ", "?api_key="]), chars(ALNUM, 16, 60)),
+    "bearer": (
+        st.sampled_from(["Authorization: Bearer ", "bearer "]),
+        chars(ALNUM + "._-", 16, 200),
+    ),
+    "api-key-header": (
+        st.sampled_from(["x-api-key: ", "x-goog-api-key: ", "?api_key="]),
+        chars(ALNUM, 16, 60),
+    ),
 }
 SEPARATORS = st.sampled_from([" ", "\n", '"', "'", ", ", ": ", "(", ")", "\t"])
 prose = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)

@@ -69,7 +69,11 @@ async def test_a_call_is_one_client_span_with_genai_attributes(tracing: TracingE
     assert a["gen_ai.operation.name"] == "chat"
     assert a["gen_ai.provider.name"] == "fake"
     assert a["gen_ai.request.model"] == "m-1"
-    assert (a["gen_ai.request.max_tokens"], a["gen_ai.request.temperature"], a["gen_ai.request.top_p"]) == (
+    assert (
+        a["gen_ai.request.max_tokens"],
+        a["gen_ai.request.temperature"],
+        a["gen_ai.request.top_p"],
+    ) == (
         50,
         0.2,
         0.9,
@@ -86,7 +90,10 @@ async def test_a_call_is_one_client_span_with_genai_attributes(tracing: TracingE
 async def test_retries_and_fallbacks_are_span_events(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     fake.script.push(Reply.failure(503, "busy"), Reply.failure(503, "busy"), Reply(text="ok"))
-    config = {"models": {"fast": {"targets": ["fake/a", "fake/b"]}}, "retry": {"attempts": 2, "initial_wait": 0}}
+    config = {
+        "models": {"fast": {"targets": ["fake/a", "fake/b"]}},
+        "retry": {"attempts": 2, "initial_wait": 0},
+    }
     async with client([fake, tracing], **config) as c:
         r = await c.chat("fast", "hi")
     assert r.attempts == 3
@@ -100,7 +107,9 @@ async def test_retries_and_fallbacks_are_span_events(tracing: TracingExporter) -
 
 
 @pytest.mark.anyio
-async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(tracing: TracingExporter) -> None:
+async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(
+    tracing: TracingExporter,
+) -> None:
     fake = FakePlugin()
     fake.script.fail(400, f"your key {SECRET} is malformed")
     async with client([fake, tracing]) as c:
@@ -114,7 +123,9 @@ async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(tracing: Trac
 
 
 @pytest.mark.anyio
-async def test_content_is_captured_only_when_enabled_and_then_redacted(tracing: TracingExporter) -> None:
+async def test_content_is_captured_only_when_enabled_and_then_redacted(
+    tracing: TracingExporter,
+) -> None:
     fake = FakePlugin()
     async with client([fake, tracing], telemetry={"capture_content": True}) as c:
         await c.chat("fake/m", f"my key is {SECRET}")
@@ -122,7 +133,9 @@ async def test_content_is_captured_only_when_enabled_and_then_redacted(tracing: 
     assert span.attributes is not None
     inputs = json.loads(str(span.attributes["gen_ai.input.messages"]))
     outputs = json.loads(str(span.attributes["gen_ai.output.messages"]))
-    assert inputs == [{"role": "user", "parts": [{"type": "text", "content": "my key is [REDACTED]"}]}]
+    assert inputs == [
+        {"role": "user", "parts": [{"type": "text", "content": "my key is [REDACTED]"}]}
+    ]
     assert outputs[0]["parts"][0]["content"] == "echo: my key is [REDACTED]"
     assert outputs[0]["finish_reason"] == "stop"
 
@@ -131,10 +144,9 @@ async def test_content_is_captured_only_when_enabled_and_then_redacted(tracing: 
 async def test_a_stream_is_one_span_with_time_to_first_chunk(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     fake.script.reply("streamed words here")
-    async with client([fake, tracing]) as c:
-        async with c.stream("fake/m", "hi") as s:
-            async for _ in s:
-                pass
+    async with client([fake, tracing]) as c, c.stream("fake/m", "hi") as s:
+        async for _ in s:
+            pass
     (span,) = tracing.finished()
     assert span.attributes is not None
     assert span.attributes["relaykit.streamed"] is True
@@ -144,7 +156,9 @@ async def test_a_stream_is_one_span_with_time_to_first_chunk(tracing: TracingExp
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True])
-async def test_traceparent_reaches_the_provider_over_http(tracing: TracingExporter, streamed: bool) -> None:
+async def test_traceparent_reaches_the_provider_over_http(
+    tracing: TracingExporter, streamed: bool
+) -> None:
     with OpenAIMock(api_key=KEY) as mock:
         providers = {"openai": {"base_url": mock.base_url, "api_key": KEY}}
         async with client([tracing], providers=providers) as c:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
-from .messages import Message, TextPart, ToolResultPart
+from .messages import Message, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
 
@@ -30,8 +31,29 @@ class RedactionChain:
                 p = TextPart(self.text(p.text))
             elif isinstance(p, ToolResultPart):
                 p = attrs.evolve(p, content=self.text(p.content))
+            elif isinstance(p, ToolCall):
+                p = self.tool_call(p)
             parts.append(p)
         return Message(message.role, tuple(parts))
+
+    def tool_call(self, call: ToolCall) -> ToolCall:
+        """``call`` with every string in its arguments redacted (models echo prompts into them)."""
+        return attrs.evolve(
+            call,
+            arguments=self._value(call.arguments),
+            raw_arguments=self.text(call.raw_arguments)
+            if call.raw_arguments
+            else call.raw_arguments,
+        )
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self._value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._value(v) for v in value]
+        return value
 
     def record(self, record: CallRecord) -> CallRecord:
         """``record`` as it may be stored or exported."""
@@ -39,5 +61,6 @@ class RedactionChain:
             record,
             messages=tuple(self.message(m) for m in record.messages),
             text=self.text(record.text),
+            tool_calls=tuple(self.tool_call(c) for c in record.tool_calls),
             error_message=self.text(record.error_message) if record.error_message else None,
         )
