@@ -16,7 +16,7 @@ KINDS = ("email", "card", "iban", "ssn", "ipv4", "ipv6", "phone")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PATTERNS = {
     "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
-    "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-])",
+    "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d\-])",
     "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
@@ -84,22 +84,24 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
         if kind not in kinds:
             continue
         if kind in ("card", "iban"):
-            end = _longest_valid(kind, text, start, end)
-        if end > start and _valid(kind, text[start:end]):
+            found = _checksummed_run(kind, text, start, end)
+            if found is not None:
+                yield kind, *found
+        elif _valid(kind, text[start:end]):
             yield kind, start, end
 
 
-def _longest_valid(kind: str, text: str, start: int, end: int) -> int:
-    """The end of the longest checksum-valid run starting at ``start``, or ``start``.
+def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The longest run of whole groups in ``text[start:end]`` that passes the checksum.
 
-    The pattern is greedy, so "DE89 3704 0044 0532 0130 00 42" is one candidate;
-    trimming whole groups back from the right finds the IBAN inside it.
+    The pattern is greedy, so "order 42 4111 1111 1111 1111 42" is one candidate;
+    trying sub-runs that start and end at group boundaries finds the card inside.
     """
-    while end > start:
-        if _valid(kind, text[start:end]):
-            return end
-        cut = max(text.rfind(" ", start, end), text.rfind("-", start, end))
-        if cut <= start:
-            return start
-        end = cut
-    return start
+    seps = [i for i in range(start, end) if text[i] in " -"]
+    starts = [start, *(i + 1 for i in seps)]
+    ends = [*seps, end]
+    runs = sorted(((s, e) for s in starts for e in ends if e > s), key=lambda r: (r[0] - r[1], r[0]))
+    for s, e in runs:
+        if _valid(kind, text[s:e]):
+            return s, e
+    return None
