@@ -236,6 +236,11 @@ class Client:
         return self._registry.get(name)
 
     @property
+    def exporters(self) -> tuple[Exporter, ...]:
+        """The exporters plugins contributed (e.g. to mount a Prometheus app)."""
+        return tuple(self._exporters)
+
+    @property
     def queue_depth(self) -> int:
         """Call records waiting to be written to storage."""
         return self._call_log.depth if self._call_log else 0

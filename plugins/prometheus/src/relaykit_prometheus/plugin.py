@@ -1,0 +1,18 @@
+"""The entry point relaykit loads: a Prometheus exporter when ``[exporters.prometheus]`` exists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from relaykit import hookimpl
+from relaykit.config import Config
+
+from .exporter import from_config
+
+
+@hookimpl
+def relaykit_exporters(config: Config) -> Sequence[Any]:
+    """One :class:`~relaykit_prometheus.PrometheusExporter` per client, when configured."""
+    conf = config.exporters.get("prometheus")
+    return [] if conf is None else [from_config(conf)]
