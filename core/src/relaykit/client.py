@@ -174,6 +174,9 @@ class Client:
                 await self._call_log.aclose()
             for exporter in self._exporters:
                 await exporter.aclose()
+            limiter_close = getattr(self._limiter, "aclose", None)  # shared limiters hold sockets
+            if limiter_close is not None:
+                await limiter_close()
             await self._registry.aclose()
 
     # -- the public calls ----------------------------------------------------

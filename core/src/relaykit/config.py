@@ -81,9 +81,15 @@ class HttpConfig:
 
 @attrs.frozen
 class LimiterConfig:
-    """``[limiter]``: which rate-limiter plugin enforces ``[limits]``."""
+    """``[limiter]``: which rate-limiter plugin enforces ``[limits]``.
+
+    ``url`` and ``prefix`` are for shared backends (relaykit-redis): where the
+    state lives, and the key prefix separating applications that share it.
+    """
 
     backend: str = "memory"
+    url: str | None = None
+    prefix: str = "relaykit"
 
 
 @attrs.frozen

@@ -23,6 +23,8 @@ _EXPORTS = {
     "FakePlugin": "fake_provider",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
+    "require_service": "services",
+    "service_reachable": "services",
 }
 
 __all__ = sorted(_EXPORTS)
