@@ -84,11 +84,23 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
         if kind not in kinds:
             continue
         if kind in ("card", "iban"):
+            # A long digit run may hold a card, or only an SSN or a phone number
+            # next to other digits: what is not the checksummed run is scanned again.
             found = _checksummed_run(kind, text, start, end)
-            if found is not None:
-                yield kind, *found
+            rest = kinds - {kind}
+            if found is None:
+                yield from _within(text, start, end, rest)
+                continue
+            yield from _within(text, start, found[0], rest)
+            yield kind, *found
+            yield from _within(text, found[1], end, rest)
         elif _valid(kind, text[start:end]):
             yield kind, start, end
+
+
+def _within(text: str, start: int, end: int, kinds: frozenset[str]) -> Iterator[tuple[str, int, int]]:
+    for kind, s, e in find_pii(text[start:end], kinds):
+        yield kind, start + s, start + e
 
 
 def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, int] | None:
