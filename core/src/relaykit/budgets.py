@@ -18,8 +18,23 @@ from .response import ModelPrice, Usage
 MICRO_USD = Decimal("0.000001")
 
 
+_CURRENT: dict[str, tuple[float, float, str]] = {}  # period -> (start, end, id): a cache
+
+
 def period_bounds(period: str, now: float) -> tuple[str, float]:
-    """The id of the ``period`` (``"day"`` or ``"month"``) holding ``now``, and seconds left."""
+    """The id of the ``period`` (``"day"`` or ``"month"``) holding ``now``, and seconds left.
+
+    Every budgeted call asks, so the current period is cached until it ends.
+    """
+    cached = _CURRENT.get(period)
+    if cached is not None and cached[0] <= now < cached[1]:
+        return cached[2], cached[1] - now
+    ident, start, end = _period(period, now)
+    _CURRENT[period] = (start, end, ident)
+    return ident, end - now
+
+
+def _period(period: str, now: float) -> tuple[str, float, float]:
     t = dt.datetime.fromtimestamp(now, dt.UTC)
     if period == "day":
         start = t.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -31,7 +46,7 @@ def period_bounds(period: str, now: float) -> tuple[str, float]:
         ident = start.strftime("%Y-%m")
     else:
         raise ValueError(f"unknown budget period {period!r}")
-    return ident, (end - t).total_seconds()
+    return ident, start.timestamp(), end.timestamp()
 
 
 def estimate_cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> Decimal:

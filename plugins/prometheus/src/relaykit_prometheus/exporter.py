@@ -75,6 +75,7 @@ class PrometheusExporter:
         self.registry = CollectorRegistry(auto_describe=True)
         self._cap = ModelCap(max_models)
         self._metrics: dict[str, tuple[Any, tuple[str, ...], Callable[..., None]]] = {}
+        self._children: dict[tuple[str, metrics.Attributes], tuple[Callable[..., None], Any]] = {}
         for instrument in metrics.INSTRUMENTS:
             self._metrics[instrument.name] = self._create(instrument)
         self._server: Any = None
@@ -106,16 +107,30 @@ class PrometheusExporter:
     def record(self, event: object) -> None:
         """Update the metrics for one call record or gauge event."""
         for obs in metrics.observe(event):
-            entry = self._metrics.get(obs.instrument.name)
-            if entry is None:
-                continue
-            metric, attributes, apply = entry
-            if attributes:
-                values = dict(obs.attributes)
-                if MODEL_LABEL in values:
-                    values[MODEL_LABEL] = self._cap(values[MODEL_LABEL])
-                metric = metric.labels(*(values.get(a, "") for a in attributes))
+            key = (obs.instrument.name, obs.attributes)
+            child = self._children.get(key)
+            if child is None:
+                child = self._child(obs)
+                if child is None:
+                    continue
+            apply, metric = child
             apply(metric, obs.value)
+
+    def _child(self, obs: metrics.Observation) -> tuple[Callable[..., None], Any] | None:
+        # labels() parses and validates on every call; children are cached per
+        # attribute set instead (the model cap keeps that set bounded).
+        entry = self._metrics.get(obs.instrument.name)
+        if entry is None:
+            return None
+        metric, attributes, apply = entry
+        if attributes:
+            values = dict(obs.attributes)
+            if MODEL_LABEL in values:
+                values[MODEL_LABEL] = self._cap(values[MODEL_LABEL])
+            metric = metric.labels(*(values.get(a, "") for a in attributes))
+        child = (apply, metric)
+        self._children[(obs.instrument.name, obs.attributes)] = child
+        return child
 
     def asgi_app(self) -> Any:
         """An ASGI app serving this exporter's metrics (mount it at ``/metrics``)."""
