@@ -58,16 +58,13 @@ _LITERALS = (
     "ghs_", "ghr_", "github_pat_", "eyJ", "=", "A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AGPA",
     "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA",
 )  # fmt: skip
-_WORDS = ("key", "token", "secret", "passw", "bearer", "basic")
-
-
-def _may_hold_secret(text: str) -> bool:
-    if any(literal in text for literal in _LITERALS):
-        return True
-    if "://" in text and "@" in text:
-        return True
-    lowered = text.lower()
-    return any(word in lowered for word in _WORDS)
+_WORDS = ("key", "token", "secret", "passw", "bearer", "basic", "://")
+_MAYBE_RE = re.compile(
+    "|".join(re.escape(literal) for literal in _LITERALS)
+    + "|(?i:"
+    + "|".join(re.escape(word) for word in _WORDS)
+    + ")"
+)
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -87,7 +84,7 @@ def scrub(text: str, extra: tuple[str, ...] = ()) -> str:
     for secret in extra:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
-    if not _may_hold_secret(text):
+    if _MAYBE_RE.search(text) is None:
         return text
     return _SECRET_RE.sub(_mask, text)
 

@@ -8,6 +8,8 @@ EVALSHA, EVAL, AUTH and SELECT, which keeps this small.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +17,6 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import SocketStream
 
 Reply = int | bytes | list[Any] | None
 
@@ -34,19 +35,63 @@ def encode(args: tuple[Any, ...]) -> bytes:
 
 
 class Connection:
-    """One TCP connection to Redis, used by one task at a time."""
+    """One TCP connection to Redis, used by one task at a time.
 
-    def __init__(self, stream: SocketStream) -> None:
-        self._stream = stream
+    It drives a non-blocking socket with ``anyio.wait_readable`` rather than an
+    anyio stream: a decision is one small write and one small read, and the
+    stream layer's extra event-loop turns per operation cost more CPU than
+    Redis spends on the script (a third of the throughput under asyncio).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
         self._buf = bytearray()
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        """Connect to ``host:port`` (TCP, no Nagle delay)."""
+        family, kind, proto, _, address = (await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.connect(address)
+            except BlockingIOError:
+                await anyio.wait_writable(sock)
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, os.strerror(error))
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
 
     async def command(self, *args: Any) -> Reply:
         """Send one command and return its reply; error replies raise :class:`RedisError`."""
-        await self._stream.send(encode(args))
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        data = memoryview(encode(args))
+        while data:
+            try:
+                data = data[self._sock.send(data) :]
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
         reply = await self._reply()
         if isinstance(reply, RedisError):
             raise reply
         return reply
+
+    async def _fill(self) -> None:
+        while True:
+            try:
+                chunk = self._sock.recv(65536)
+            except BlockingIOError:
+                await anyio.wait_readable(self._sock)
+                continue
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            self._buf += chunk
+            return
 
     async def _line(self) -> bytes:
         while True:
@@ -55,11 +100,11 @@ class Connection:
                 line = bytes(self._buf[:end])
                 del self._buf[: end + 2]
                 return line
-            self._buf += await self._stream.receive()
+            await self._fill()
 
     async def _exactly(self, n: int) -> bytes:
         while len(self._buf) < n + 2:
-            self._buf += await self._stream.receive()
+            await self._fill()
         data = bytes(self._buf[:n])
         del self._buf[: n + 2]
         return data
@@ -82,8 +127,9 @@ class Connection:
         raise RedisError(f"unexpected reply from Redis: {line[:40]!r}")
 
     async def aclose(self) -> None:
-        """Close the connection."""
-        await self._stream.aclose()
+        """Close the connection (waking any task still waiting on it)."""
+        anyio.notify_closing(self._sock)
+        self._sock.close()
 
 
 class RedisPool:
@@ -110,8 +156,7 @@ class RedisPool:
 
     async def _connect(self) -> Connection:
         with anyio.fail_after(self._connect_timeout):
-            stream = await anyio.connect_tcp(self.host, self.port)
-        conn = Connection(stream)
+            conn = await Connection.open(self.host, self.port)
         try:
             if self._password is not None:
                 auth = (self._username, self._password) if self._username else (self._password,)

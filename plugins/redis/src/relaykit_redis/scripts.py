@@ -12,6 +12,7 @@ integers of micro-dollars.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 # KEYS: rpm slot, tpm slot, budget key
@@ -84,6 +85,7 @@ return 0
 """
 
 
+@functools.cache
 def sha1(script: str) -> str:
-    """The SHA-1 Redis knows a script by (for EVALSHA)."""
+    """The SHA-1 Redis knows a script by (for EVALSHA); computed once per script."""
     return hashlib.sha1(script.encode()).hexdigest()
