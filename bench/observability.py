@@ -140,9 +140,8 @@ def client_overhead(n: int, repeats: int) -> None:
 
 
 async def redis_decisions(seconds: float, concurrency: int) -> float:
-    from relaykit_redis import RedisRateLimiter
-
     from relaykit.config import LimitConfig
+    from relaykit_redis import RedisRateLimiter
 
     limiter = RedisRateLimiter("redis://127.0.0.1:6379/15", prefix=f"bench-{uuid.uuid4().hex[:8]}")
     limit = LimitConfig(rpm=10**9, tpm=10**12, budget_usd=Decimal(10**9))
@@ -170,7 +169,10 @@ def redis_throughput(seconds: float) -> None:
     if not service_reachable("127.0.0.1", 6379):
         print("\nredis: not reachable at 127.0.0.1:6379, skipped")
         return
-    print(f"\nRedis limiter decisions/s from one process ({seconds:g}s each; rpm+tpm+budget per decision):")
+    print(
+        f"\nRedis limiter decisions/s from one process ({seconds:g}s each;"
+        " rpm+tpm+budget per decision):"
+    )
     for backend in ("asyncio", "trio"):
         for concurrency in (1, 16):
             rate = anyio.run(redis_decisions, seconds, concurrency, backend=backend)

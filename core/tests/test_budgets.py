@@ -69,10 +69,11 @@ async def test_a_budget_refuses_calls_once_spent_with_retry_after_the_period() -
     config = {**NONE, "limits": {"fake/*": {"budget_usd": 1}}}
     async with relaykit.Client(config, plugins=[fake]) as client:
         await client.chat("fake/m", "hi", max_tokens=1000)
+        await client.chat("fake/m", "hi", max_tokens=1000)  # held 0.002, but 0.60 was spent...
         with pytest.raises(QuotaExceededError, match="daily budget") as info:
-            await client.chat("fake/m", "hi", max_tokens=1000)  # held 0.002, but 0.60 was spent...
             await client.chat("fake/m", "hi", max_tokens=1000)  # ...and now 1.20 > 1
-    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 86400
+    assert info.value.retry_after is not None
+    assert 0 < info.value.retry_after <= 86400
 
 
 def test_concurrent_reservations_never_overspend() -> None:

@@ -44,14 +44,16 @@ async def test_one_json_line_per_call(json_log: io.StringIO) -> None:
         with pytest.raises(relaykit.AuthenticationError):
             await client.chat("fake/m", "hi")
     ok, failed = lines(json_log)
-    assert ok["logger"] == "relaykit.calls" and ok["level"] == "INFO"
+    assert ok["logger"] == "relaykit.calls"
+    assert ok["level"] == "INFO"
     assert (ok["provider"], ok["model"], ok["stage"], ok["correlation_id"]) == (
         "fake",
         "m",
         "completed",
         "corr-9",
     )
-    assert len(str(ok["request_id"])) == 32 and float(str(ok["latency"])) >= 0
+    assert len(str(ok["request_id"])) == 32
+    assert float(str(ok["latency"])) >= 0
     assert (ok["input_tokens"], ok["output_tokens"]) == (5, 2)
     assert (failed["stage"], failed["error_type"], failed["status"]) == (
         "failed",
@@ -65,7 +67,8 @@ def test_the_formatter_masks_secrets_in_messages_arguments_and_extras() -> None:
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "token %s", (SECRET,), None)
     record.api = f"Bearer {SECRET}"
     out = json.loads(JsonFormatter().format(record))
-    assert out["message"] == "token [REDACTED]" and out["api"] == "Bearer [REDACTED]"
+    assert out["message"] == "token [REDACTED]"
+    assert out["api"] == "Bearer [REDACTED]"
 
 
 @pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""relaykit.metrics: call records and gauge events become the same observations for every exporter."""
+"""relaykit.metrics: records and gauge events become the same observations for every exporter."""
 
 from __future__ import annotations
 
@@ -38,13 +38,11 @@ def by_name(observations: list[metrics.Observation]) -> dict[str, list[metrics.O
 
 
 def test_bucket_boundaries_follow_the_genai_semantic_conventions() -> None:
-    assert (
-        metrics.OPERATION_DURATION.buckets[0] == 0.01
-        and metrics.OPERATION_DURATION.buckets[-1] == 81.92
-    )
+    assert metrics.OPERATION_DURATION.buckets[0] == 0.01
+    assert metrics.OPERATION_DURATION.buckets[-1] == 81.92
     assert len(metrics.OPERATION_DURATION.buckets) == 14
-    assert metrics.TOKEN_USAGE.buckets == (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
-                                            4194304, 16777216, 67108864)  # fmt: skip
+    assert metrics.TOKEN_USAGE.buckets == (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144,
+                                            1048576, 4194304, 16777216, 67108864)  # fmt: skip
 
 
 def test_a_successful_call() -> None:
@@ -149,7 +147,8 @@ async def test_the_client_sends_records_with_fallbacks_and_queue_depth() -> None
     async with relaykit.Client(config, plugins=[fake, exporter, ListStorage()]) as client:
         await client.chat("fast", "hi")
     call, depth = exporter.events
-    assert isinstance(call, CallRecord) and (call.fallbacks, call.attempts, call.model) == (
+    assert isinstance(call, CallRecord)
+    assert (call.fallbacks, call.attempts, call.model) == (
         1,
         2,
         "b",

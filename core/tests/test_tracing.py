@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -47,8 +47,8 @@ class TracingExporter:
 
 
 @pytest.fixture
-def tracing() -> Iterator[TracingExporter]:
-    yield TracingExporter()
+def tracing() -> TracingExporter:
+    return TracingExporter()
 
 
 def client(plugins: list[Any], **config: Any) -> relaykit.Client:
@@ -103,7 +103,8 @@ async def test_retries_and_fallbacks_are_span_events(tracing: TracingExporter) -
     assert events[0][1]["error.type"] == "ProviderUnavailableError"
     assert events[1][1]["relaykit.fallback.from"] == "fake/a"
     assert events[1][1]["gen_ai.request.model"] == "b"
-    assert span.attributes is not None and span.attributes["relaykit.attempts"] == 3
+    assert span.attributes is not None
+    assert span.attributes["relaykit.attempts"] == 3
 
 
 @pytest.mark.anyio
@@ -117,7 +118,8 @@ async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(
             await c.chat("fake/m", "hi")
     (span,) = tracing.finished()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes is not None and span.attributes["error.type"] == "InvalidRequestError"
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "InvalidRequestError"
     assert SECRET not in (span.status.description or "")
     assert SECRET not in json.dumps(dict(span.attributes))
 

@@ -83,7 +83,8 @@ class MemoryRateLimiter:
             if spent + held > limit.budget_usd:
                 _, left = period_bounds(limit.period, self._wall_clock())
                 raise QuotaExceededError(
-                    f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r} is spent"
+                    f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd}"
+                    f" for {key!r} is spent"
                     f" (${spent} used or held; this call may cost ${held:.6f})",
                     retry_after=left,
                     hint="raise budget_usd in [limits] or wait for the next period",

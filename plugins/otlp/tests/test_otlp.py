@@ -11,13 +11,13 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from relaykit_otlp import OtlpExporter
 
 import relaykit
 from relaykit import metrics
 from relaykit.testing import FakePlugin, LoopbackServer, OpenAIMock, Reply
 from relaykit.testing import Request as HttpRequest
 from relaykit.testing import Response as HttpResponse
+from relaykit_otlp import OtlpExporter
 
 
 class Collector:
@@ -44,7 +44,13 @@ class Collector:
         return HttpResponse(200, {"content-type": "application/x-protobuf"}, b"")
 
     def spans(self) -> list[Any]:
-        return [s for r in self.traces for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+        return [
+            s
+            for r in self.traces
+            for rs in r.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
 
     def metric(self, name: str) -> Any:
         found = [
@@ -78,7 +84,9 @@ def collector() -> Iterator[Collector]:
 @pytest.mark.anyio
 async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> None:
     fake = FakePlugin()
-    fake.script.push(Reply(text="ok", input_tokens=100, output_tokens=20), Reply.failure(429, "later"))
+    fake.script.push(
+        Reply(text="ok", input_tokens=100, output_tokens=20), Reply.failure(429, "later")
+    )
     config = {
         "storage": {"backend": "none"},
         "retry": {"attempts": 1},
@@ -90,9 +98,14 @@ async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> No
             await client.chat("fake/m", "hi")
     # closing the client shut the SDK down, which exported everything
     ok, failed = sorted(collector.spans(), key=lambda s: s.start_time_unix_nano)
-    assert ok.name == "chat m" and ok.kind == ok.SPAN_KIND_CLIENT
+    assert ok.name == "chat m"
+    assert ok.kind == ok.SPAN_KIND_CLIENT
     a = attrs_of(ok.attributes)
-    assert (a["gen_ai.provider.name"], a["gen_ai.request.max_tokens"], a["gen_ai.usage.input_tokens"]) == (
+    assert (
+        a["gen_ai.provider.name"],
+        a["gen_ai.request.max_tokens"],
+        a["gen_ai.usage.input_tokens"],
+    ) == (
         "fake",
         64,
         100,
@@ -111,11 +124,15 @@ async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> No
     assert by_type == {"input": 100, "output": 20}
     assert list(tokens[0].explicit_bounds) == list(metrics.TOKEN_BUCKETS)
     errors = collector.metric("relaykit.errors").sum.data_points
-    assert [(attrs_of(p.attributes)["error.type"], p.as_double or p.as_int) for p in errors] == [("RateLimitError", 1)]
+    assert [(attrs_of(p.attributes)["error.type"], p.as_double or p.as_int) for p in errors] == [
+        ("RateLimitError", 1)
+    ]
 
 
 @pytest.mark.anyio
-async def test_the_provider_request_carries_the_exported_spans_trace_context(collector: Collector) -> None:
+async def test_the_provider_request_carries_the_exported_spans_trace_context(
+    collector: Collector,
+) -> None:
     key = "sk-test-0123456789abcdef0123"
     with OpenAIMock(api_key=key) as mock:
         config = {
@@ -136,7 +153,13 @@ async def test_flush_exports_without_closing(collector: Collector) -> None:
     exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
     exporter.record(
         relaykit.CallRecord(
-            id="r", started_at=0, operation="chat", provider="p", model_requested="p/m", model="m", streamed=False
+            id="r",
+            started_at=0,
+            operation="chat",
+            provider="p",
+            model_requested="p/m",
+            model="m",
+            streamed=False,
         )
     )
     await exporter.flush()
@@ -145,5 +168,5 @@ async def test_flush_exports_without_closing(collector: Collector) -> None:
 
 
 def test_unknown_keys_are_config_errors() -> None:
-    with pytest.raises(relaykit.ConfigError, match="exporters.otlp"):
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.otlp"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"otlp": {"endpiont": "x"}}})

@@ -6,21 +6,26 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from relaykit_prometheus import PrometheusExporter, make_asgi_app, prometheus_name
 
 import relaykit
 from relaykit import metrics
 from relaykit.gauge_events import QueueDepth
 from relaykit.testing import FakePlugin, Reply
+from relaykit_prometheus import PrometheusExporter, make_asgi_app, prometheus_name
 
 
-def scrape(url: str) -> dict[str, list[Sample]]:
-    text = httpx.get(url).text
+async def scrape(url: str) -> dict[str, list[Sample]]:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(url)).text
     return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
 
 
 def value(samples: list[Sample], name: str, **labels: str) -> float:
-    found = [s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    found = [
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(found) == 1, (name, labels, samples)
     return found[0]
 
@@ -46,24 +51,34 @@ async def test_calls_are_scraped_from_the_configured_port() -> None:
     }
     async with relaykit.Client(config, plugins=[fake]) as client:
         (exporter,) = client.exporters
-        assert isinstance(exporter, PrometheusExporter) and exporter.port
+        assert isinstance(exporter, PrometheusExporter)
+        assert exporter.port
         await client.chat("fake/m", "hi")
         await client.chat("fake/m", "hi")  # 429, then retried
-        families = scrape(f"http://127.0.0.1:{exporter.port}/metrics")
-    base = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "fake", "gen_ai_request_model": "m"}
+        families = await scrape(f"http://127.0.0.1:{exporter.port}/metrics")
+    base = {
+        "gen_ai_operation_name": "chat",
+        "gen_ai_provider_name": "fake",
+        "gen_ai_request_model": "m",
+    }
     assert value(families["relaykit_requests"], "relaykit_requests_total", **base) == 2
     assert value(families["relaykit_retries"], "relaykit_retries_total", **base) == 1
     tokens = families["gen_ai_client_token_usage"]
     assert value(tokens, "gen_ai_client_token_usage_sum", gen_ai_token_type="input") == 105
-    assert value(tokens, "gen_ai_client_token_usage_bucket", gen_ai_token_type="input", le="64.0") == 1
-    assert value(tokens, "gen_ai_client_token_usage_bucket", gen_ai_token_type="input", le="256.0") == 2
+    assert (
+        value(tokens, "gen_ai_client_token_usage_bucket", gen_ai_token_type="input", le="64.0") == 1
+    )
+    assert (
+        value(tokens, "gen_ai_client_token_usage_bucket", gen_ai_token_type="input", le="256.0")
+        == 2
+    )
     duration = families["gen_ai_client_operation_duration_seconds"]
     buckets = sorted(float(s.labels["le"]) for s in duration if s.name.endswith("_bucket"))
     assert buckets[:-1] == list(metrics.DURATION_BUCKETS)
     assert value(families["relaykit_cost_usd"], "relaykit_cost_usd_total", **base) > 0
     # the server is gone once the client is closed
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{exporter.port}/metrics")
+        await scrape(f"http://127.0.0.1:{exporter.port}/metrics")
 
 
 @pytest.mark.anyio
@@ -75,14 +90,22 @@ async def test_errors_are_counted_by_type() -> None:
         with pytest.raises(relaykit.NotFoundError):
             await client.chat("fake/m", "hi")
         port = client.exporters[0].port  # type: ignore[attr-defined]
-        families = scrape(f"http://127.0.0.1:{port}/metrics")
-    assert value(families["relaykit_errors"], "relaykit_errors_total", error_type="NotFoundError") == 1
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    assert (
+        value(families["relaykit_errors"], "relaykit_errors_total", error_type="NotFoundError") == 1
+    )
 
 
 def test_model_label_cardinality_is_capped() -> None:
     exporter = PrometheusExporter(max_models=3)
     record = relaykit.CallRecord(
-        id="r", started_at=0, operation="chat", provider="p", model_requested="p/x", model="x", streamed=False
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/x",
+        model="x",
+        streamed=False,
     )
     import attrs
 
@@ -91,10 +114,22 @@ def test_model_label_cardinality_is_capped() -> None:
     exporter.record(QueueDepth(4))
     from prometheus_client import generate_latest
 
-    families = {f.name: f.samples for f in text_string_to_metric_families(generate_latest(exporter.registry).decode())}
-    models = {s.labels["gen_ai_request_model"] for s in families["relaykit_requests"] if s.name.endswith("_total")}
+    families = {
+        f.name: f.samples
+        for f in text_string_to_metric_families(generate_latest(exporter.registry).decode())
+    }
+    models = {
+        s.labels["gen_ai_request_model"]
+        for s in families["relaykit_requests"]
+        if s.name.endswith("_total")
+    }
     assert models == {"model-0", "model-1", "model-2", "other"}
-    assert value(families["relaykit_requests"], "relaykit_requests_total", gen_ai_request_model="other") == 7
+    assert (
+        value(
+            families["relaykit_requests"], "relaykit_requests_total", gen_ai_request_model="other"
+        )
+        == 7
+    )
     assert value(families["relaykit_storage_queue_depth"], "relaykit_storage_queue_depth") == 4
 
 
@@ -104,7 +139,9 @@ async def test_the_metrics_mount_in_an_asgi_app() -> None:
     async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
         await client.chat("fake/m", "hi")
         app = make_asgi_app(client)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://app"
+        ) as http:
             response = await http.get("/metrics")
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     assert "relaykit_requests" in families
@@ -122,5 +159,5 @@ def test_a_busy_port_is_a_config_error() -> None:
 
 
 def test_unknown_keys_are_config_errors() -> None:
-    with pytest.raises(relaykit.ConfigError, match="exporters.prometheus"):
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.prometheus"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"prometheus": {"prot": 1}}})

@@ -1,4 +1,4 @@
-"""relaykit-redis against the real Redis on this machine: atomic, shared by processes, both backends."""
+"""relaykit-redis against the real Redis here: atomic, shared by processes, on both backends."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from decimal import Decimal
 
 import anyio
 import pytest
-from relaykit_redis import RedisPool, RedisRateLimiter
 
 import relaykit
 from relaykit import QuotaExceededError
 from relaykit.config import LimitConfig
 from relaykit.testing import FakePlugin, Reply, require_service
+from relaykit_redis import RedisPool, RedisRateLimiter
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
@@ -37,7 +37,8 @@ async def test_rpm_is_enforced_with_retry_after(prefix: str) -> None:
         await limiter.acquire("k", limit, 1)
     with pytest.raises(QuotaExceededError, match="rpm limit") as info:
         await limiter.acquire("k", limit, 1)
-    assert info.value.retry_after is not None and 19 < info.value.retry_after <= 20
+    assert info.value.retry_after is not None
+    assert 19 < info.value.retry_after <= 20
     await limiter.aclose()
 
 
@@ -73,7 +74,8 @@ async def test_reconcile_refunds_tokens_and_settles_cost(prefix: str) -> None:
     await limiter.acquire("k", limit, 800, cost=Decimal("0.85"))
     with pytest.raises(QuotaExceededError, match="daily budget") as info:
         await limiter.acquire("k", limit, 1, cost=Decimal("0.1"))
-    assert info.value.retry_after is not None and info.value.retry_after <= 86400
+    assert info.value.retry_after is not None
+    assert info.value.retry_after <= 86400
     await limiter.aclose()
 
 

@@ -6,10 +6,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from relaykit_statsd import StatsdExporter
 
 import relaykit
 from relaykit.testing import FakePlugin, Reply
+from relaykit_statsd import StatsdExporter
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ def received(sock: socket.socket) -> list[str]:
 @pytest.mark.parametrize("tags", [False, True])
 async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool) -> None:
     fake = FakePlugin()
-    fake.script.push(Reply(text="ok", input_tokens=100, output_tokens=20), Reply.failure(400, "bad"))
+    fake.script.push(
+        Reply(text="ok", input_tokens=100, output_tokens=20), Reply.failure(400, "bad")
+    )
     port = receiver.getsockname()[1]
     config = {"storage": {"backend": "none"}, "exporters": {"statsd": {"port": port, "tags": tags}}}
     async with relaykit.Client(config, plugins=[fake]) as client:
@@ -47,20 +49,32 @@ async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool)
         assert (exporter.sent, exporter.dropped) == (2, 0)
     lines = received(receiver)
     if tags:
-        assert "relaykit.relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake," \
+        assert (
+            "relaykit.relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
             "gen_ai_request_model:gpt-4o-mini" in lines
+        )
         assert any(
-            line.startswith("relaykit.gen_ai.client.token.usage:100|h|#") and "gen_ai_token_type:input" in line
+            line.startswith("relaykit.gen_ai.client.token.usage:100|h|#")
+            and "gen_ai_token_type:input" in line
             for line in lines
         )
-        assert any(line.startswith("relaykit.relaykit.errors:1|c|#") and "error_type:InvalidRequestError" in line for line in lines)
-        timers = [line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration:")]
+        assert any(
+            line.startswith("relaykit.relaykit.errors:1|c|#")
+            and "error_type:InvalidRequestError" in line
+            for line in lines
+        )
+        timers = [
+            line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration:")
+        ]
     else:
         assert "relaykit.relaykit.requests.chat.fake.gpt-4o-mini:1|c" in lines
         assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|h" in lines
         assert "relaykit.relaykit.errors.chat.fake.gpt-4o-mini.InvalidRequestError:1|c" in lines
-        timers = [line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration.")]
-    assert len(timers) == 2 and all("|ms" in t for t in timers)
+        timers = [
+            line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration.")
+        ]
+    assert len(timers) == 2
+    assert all("|ms" in t for t in timers)
 
 
 def test_nobody_listening_drops_instead_of_blocking_or_raising() -> None:
@@ -70,7 +84,13 @@ def test_nobody_listening_drops_instead_of_blocking_or_raising() -> None:
     sock.close()  # now nothing listens there: the OS reports the port unreachable
     exporter = StatsdExporter(port=port)
     record = relaykit.CallRecord(
-        id="r", started_at=0, operation="chat", provider="p", model_requested="p/m", model="m", streamed=False
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/m",
+        model="m",
+        streamed=False,
     )
     for _ in range(50):
         exporter.record(record)
@@ -96,10 +116,12 @@ def test_large_events_are_split_into_packets(receiver: socket.socket) -> None:
     exporter.close()
     assert exporter.sent >= 3
     lines = received(receiver)
-    assert "relaykit.gen_ai.client.operation.duration:250|ms|#gen_ai_operation_name:chat,gen_ai_provider_name:p," \
+    assert (
+        "relaykit.gen_ai.client.operation.duration:250|ms|#gen_ai_operation_name:chat,gen_ai_provider_name:p,"
         "gen_ai_request_model:m" in lines
+    )
 
 
 def test_unknown_keys_are_config_errors() -> None:
-    with pytest.raises(relaykit.ConfigError, match="exporters.statsd"):
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})

@@ -46,13 +46,17 @@ class OtlpExporter:
         self.tracer_provider: TracerProvider | None = None
         if traces:
             self.tracer_provider = TracerProvider(resource=resource)
-            spans = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces", headers=headers, timeout=timeout)
+            spans = OTLPSpanExporter(
+                endpoint=f"{endpoint}/v1/traces", headers=headers, timeout=timeout
+            )
             self.tracer_provider.add_span_processor(BatchSpanProcessor(spans))
         self.meter_provider: MeterProvider | None = None
         self._instruments: dict[str, tuple[str, Any]] = {}
         if metrics_enabled:
             reader = PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics", headers=headers, timeout=timeout),
+                OTLPMetricExporter(
+                    endpoint=f"{endpoint}/v1/metrics", headers=headers, timeout=timeout
+                ),
                 export_interval_millis=export_interval * 1000,
             )
             self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
@@ -99,7 +103,10 @@ def _create(meter: Any, instrument: metrics.Instrument) -> tuple[str, Any]:
     name, unit, doc = instrument.name, instrument.unit, instrument.description
     if instrument.kind == "histogram":
         histogram = meter.create_histogram(
-            name, unit=unit, description=doc, explicit_bucket_boundaries_advisory=list(instrument.buckets)
+            name,
+            unit=unit,
+            description=doc,
+            explicit_bucket_boundaries_advisory=list(instrument.buckets),
         )
         return "histogram", histogram
     if instrument.kind == "counter":
@@ -109,10 +116,20 @@ def _create(meter: Any, instrument: metrics.Instrument) -> tuple[str, Any]:
 
 def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
     """Build the exporter from ``[exporters.otlp]``; unknown keys are errors."""
-    valid = ("endpoint", "headers", "service_name", "traces", "metrics", "export_interval", "timeout")
+    valid = (
+        "endpoint",
+        "headers",
+        "service_name",
+        "traces",
+        "metrics",
+        "export_interval",
+        "timeout",
+    )
     for key in conf:
         if key not in valid:
-            raise ConfigError(f"unknown config key exporters.otlp.{key!r}", hint=f"valid keys: {', '.join(valid)}")
+            raise ConfigError(
+                f"unknown config key exporters.otlp.{key!r}", hint=f"valid keys: {', '.join(valid)}"
+            )
     headers = conf.get("headers", {})
     if not isinstance(headers, Mapping):
         raise ConfigError("exporters.otlp.headers must be a table of header names to values")

@@ -16,12 +16,14 @@ KINDS = ("email", "card", "iban", "ssn", "ipv4", "ipv6", "phone")
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PATTERNS = {
-    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
+    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
     "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
     "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
     "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d\-])",
     "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
-    "ipv6": r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
+    "ipv6": r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
     # international (+CC ...) or North American ((415) 555-0100, 415-555-0100)
     "phone": r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){2,4}"
     r"|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})(?!\w)",
@@ -30,7 +32,7 @@ _PATTERNS = {
 
 @functools.lru_cache(maxsize=128)
 def _regex(kinds: frozenset[str]) -> re.Pattern[str]:
-    """One alternation of the patterns of ``kinds``, in :data:`KINDS` order (most specific first)."""
+    """One alternation of the patterns of ``kinds``, most specific first (:data:`KINDS` order)."""
     return re.compile("|".join(f"(?P<{kind}>{_PATTERNS[kind]})" for kind in KINDS if kind in kinds))
 
 
@@ -122,7 +124,9 @@ def _plausible(text: str, kinds: frozenset[str]) -> frozenset[str]:
     return kinds
 
 
-def _within(text: str, start: int, end: int, kinds: frozenset[str]) -> Iterator[tuple[str, int, int]]:
+def _within(
+    text: str, start: int, end: int, kinds: frozenset[str]
+) -> Iterator[tuple[str, int, int]]:
     for kind, s, e in find_pii(text[start:end], kinds):
         yield kind, start + s, start + e
 
@@ -138,7 +142,9 @@ def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, i
     seps = [i for i in range(start, end) if text[i] in " -"]
     starts = [start, *(i + 1 for i in seps)]
     ends = [*seps, end]
-    runs = sorted(((s, e) for s in starts for e in ends if e > s), key=lambda r: (r[0] - r[1], r[0]))
+    runs = sorted(
+        ((s, e) for s in starts for e in ends if e > s), key=lambda r: (r[0] - r[1], r[0])
+    )
     for s, e in runs:
         if _valid(kind, text[s:e]):
             return s, e

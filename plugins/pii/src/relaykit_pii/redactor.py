@@ -27,7 +27,8 @@ _TAGS = {
 
 
 class PiiRedactor:
-    """Replaces personal data with ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[SSN]``, ``[IBAN]``, ``[IP]``."""
+    """Replaces personal data with ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[SSN]``, ``[IBAN]``,
+    ``[IP]``."""
 
     name = "pii"
 

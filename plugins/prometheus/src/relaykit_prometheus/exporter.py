@@ -71,7 +71,9 @@ class PrometheusExporter:
     lock-protected and fast), so it never blocks the request path.
     """
 
-    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1", max_models: int = 50) -> None:
+    def __init__(
+        self, *, port: int | None = None, host: str = "127.0.0.1", max_models: int = 50
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._cap = ModelCap(max_models)
         self._metrics: dict[str, tuple[Any, tuple[str, ...], Callable[..., None]]] = {}
@@ -86,17 +88,22 @@ class PrometheusExporter:
             except OSError as e:
                 raise ConfigError(
                     f"cannot serve Prometheus metrics on {host}:{port}: {e.strerror}",
-                    hint="pick a free [exporters.prometheus] port, or leave it out and mount make_asgi_app()",
+                    hint="pick a free [exporters.prometheus] port,"
+                    " or leave it out and mount make_asgi_app()",
                 ) from None
             self.port = self._server.server_port
 
-    def _create(self, instrument: metrics.Instrument) -> tuple[Any, tuple[str, ...], Callable[..., None]]:
+    def _create(
+        self, instrument: metrics.Instrument
+    ) -> tuple[Any, tuple[str, ...], Callable[..., None]]:
         attributes = _LABELS.get(instrument.name, _BASE)
         labels = [_label(a) for a in attributes]
         name, doc = prometheus_name(instrument), instrument.description
         metric: Any
         if instrument.kind == "histogram":
-            metric = Histogram(name, doc, labels, registry=self.registry, buckets=instrument.buckets)
+            metric = Histogram(
+                name, doc, labels, registry=self.registry, buckets=instrument.buckets
+            )
             return metric, attributes, lambda m, v: m.observe(v)
         if instrument.kind == "counter":
             metric = Counter(name, doc, labels, registry=self.registry)
@@ -152,7 +159,10 @@ def from_config(conf: Mapping[str, Any]) -> PrometheusExporter:
     valid = ("port", "host", "max_models")
     for key in conf:
         if key not in valid:
-            raise ConfigError(f"unknown config key exporters.prometheus.{key!r}", hint=f"valid keys: {', '.join(valid)}")
+            raise ConfigError(
+                f"unknown config key exporters.prometheus.{key!r}",
+                hint=f"valid keys: {', '.join(valid)}",
+            )
     port = conf.get("port")
     return PrometheusExporter(
         port=int(port) if port is not None else None,
@@ -167,5 +177,6 @@ def make_asgi_app(client: Any) -> Any:
         if isinstance(exporter, PrometheusExporter):
             return exporter.asgi_app()
     raise ConfigError(
-        "this client has no Prometheus exporter", hint="add an [exporters.prometheus] table to the config"
+        "this client has no Prometheus exporter",
+        hint="add an [exporters.prometheus] table to the config",
     )

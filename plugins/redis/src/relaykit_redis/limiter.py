@@ -54,8 +54,13 @@ class RedisRateLimiter:
                 # First use on this server (or after SCRIPT FLUSH): send the body once.
                 return await conn.command("EVAL", script, len(keys), *keys, *args)
 
-    async def acquire(self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None) -> Reservation:
-        """Reserve one request, ``tokens`` tokens and ``cost`` USD, or raise :class:`QuotaExceededError`."""
+    async def acquire(
+        self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
+    ) -> Reservation:
+        """Reserve one request, ``tokens`` tokens and ``cost`` USD.
+
+        Raise :class:`QuotaExceededError` (with ``retry_after``) when they do not fit.
+        """
         budget_key, left, held = "", 0.0, None
         if limit.budget_usd is not None:
             period_id, left = period_bounds(limit.period, self._wall_clock())
@@ -91,7 +96,8 @@ class RedisRateLimiter:
         wait = float(detail)
         if wait < 0:
             raise QuotaExceededError(
-                f"a call estimated at {tokens} tokens can never fit the tpm limit of {limit.tpm} for {key!r}",
+                f"a call estimated at {tokens} tokens can never fit"
+                f" the tpm limit of {limit.tpm} for {key!r}",
                 hint="lower max_tokens or raise the limit in [limits]",
             )
         raise QuotaExceededError(
@@ -100,7 +106,9 @@ class RedisRateLimiter:
             hint="raise the limit in [limits] or retry after retry_after seconds",
         )
 
-    async def reconcile(self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None) -> None:
+    async def reconcile(
+        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
+    ) -> None:
         """Refund or charge the difference between what was reserved and what was used."""
         tpm = self._tpm.get(reservation.key, 0)
         delta_tokens = actual_tokens - reservation.tokens if reservation.tokens and tpm else 0
@@ -112,7 +120,9 @@ class RedisRateLimiter:
             delta_usd = to_micro_usd(cost or Decimal(0)) - to_micro_usd(reservation.cost)
         if delta_tokens or delta_usd:
             await self._eval(
-                RECONCILE, [self._key(reservation.key, "tpm"), budget_key], [tpm, delta_tokens, delta_usd]
+                RECONCILE,
+                [self._key(reservation.key, "tpm"), budget_key],
+                [tpm, delta_tokens, delta_usd],
             )
 
     async def aclose(self) -> None:

@@ -15,7 +15,7 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 @hookimpl
 def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
-    """The Redis limiter, configured by ``[limiter] url`` / ``prefix`` or ``$RELAYKIT_REDIS_URL``."""
+    """The Redis limiter: ``[limiter] url`` (or ``$RELAYKIT_REDIS_URL``) and ``prefix``."""
     if name != "redis":
         return None
     url = config.limiter.url or os.environ.get("RELAYKIT_REDIS_URL") or DEFAULT_URL

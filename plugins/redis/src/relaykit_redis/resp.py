@@ -50,7 +50,9 @@ class Connection:
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
         """Connect to ``host:port`` (TCP, no Nagle delay)."""
-        family, kind, proto, _, address = (await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+        family, kind, proto, _, address = (
+            await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        )[0]
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
@@ -61,7 +63,7 @@ class Connection:
                 await anyio.wait_writable(sock)
                 error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if error:
-                    raise OSError(error, os.strerror(error))
+                    raise OSError(error, os.strerror(error)) from None
         except BaseException:
             sock.close()
             raise
@@ -141,7 +143,9 @@ class RedisPool:
     new loop (a second ``anyio.run``) starts afresh.
     """
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", *, connect_timeout: float = 5.0
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", ""):
             raise ValueError(f"only redis:// URLs are supported, not {parts.scheme}://")

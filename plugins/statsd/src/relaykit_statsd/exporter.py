@@ -46,7 +46,9 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     if tags:
         line = f"{name}:{number}|{kind}"
         if obs.attributes:
-            line += "|#" + ",".join(f"{_tag_name(k)}:{_TAG_UNSAFE.sub('_', v)}" for k, v in obs.attributes)
+            line += "|#" + ",".join(
+                f"{_tag_name(k)}:{_TAG_UNSAFE.sub('_', v)}" for k, v in obs.attributes
+            )
         return line
     parts = [_UNSAFE.sub("_", v.replace(".", "_")) for _, v in obs.attributes if v]
     return f"{'.'.join([name, *parts])}:{number}|{kind}"
@@ -74,7 +76,10 @@ class StatsdExporter:
             # Resolve once here: a DNS lookup per datagram would block the event loop.
             family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
         except OSError as e:
-            raise ConfigError(f"cannot resolve the StatsD host {host!r}: {e}", hint="check [exporters.statsd] host") from None
+            raise ConfigError(
+                f"cannot resolve the StatsD host {host!r}: {e}",
+                hint="check [exporters.statsd] host",
+            ) from None
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         self._sock.connect(address)
@@ -117,7 +122,10 @@ def from_config(conf: Mapping[str, Any]) -> StatsdExporter:
     valid = ("host", "port", "prefix", "tags", "max_packet")
     for key in conf:
         if key not in valid:
-            raise ConfigError(f"unknown config key exporters.statsd.{key!r}", hint=f"valid keys: {', '.join(valid)}")
+            raise ConfigError(
+                f"unknown config key exporters.statsd.{key!r}",
+                hint=f"valid keys: {', '.join(valid)}",
+            )
     return StatsdExporter(
         host=str(conf.get("host", "127.0.0.1")),
         port=int(conf.get("port", 8125)),
