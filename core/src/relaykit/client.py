@@ -338,8 +338,9 @@ class Client:
             if reservation.cost is None:
                 await self._limiter.reconcile(reservation, used)
             else:
-                price = self._price(target, response.model if response is not None else "")
-                cost = price.cost(response.usage) if price is not None and response is not None else Decimal(0)
+                cost = Decimal(0)
+                if response is not None and (price := self._price(target, response.model)) is not None:
+                    cost = price.cost(response.usage)
                 budgeted: Any = self._limiter
                 await budgeted.reconcile(reservation, used, cost=cost)
 

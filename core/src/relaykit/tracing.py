@@ -151,6 +151,8 @@ class CallTracer:
     def finish(self, call: _Call, response: ChatResponse) -> None:
         """Record what came back and end the span."""
         span = call.span
+        if not span.is_recording():
+            return  # ended already: the call was cancelled while the answer was settled
         usage = response.usage
         attributes: dict[str, Any] = {
             "gen_ai.response.model": response.model,

@@ -78,7 +78,7 @@ class Connection:
                 data = data[self._sock.send(data) :]
             except BlockingIOError:
                 await anyio.wait_writable(self._sock)
-        reply = await self._reply()
+        reply: Reply | RedisError = await self._reply()
         if isinstance(reply, RedisError):
             raise reply
         return reply
