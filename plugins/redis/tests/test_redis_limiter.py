@@ -16,7 +16,7 @@ import relaykit
 from relaykit import QuotaExceededError
 from relaykit.config import LimitConfig
 from relaykit.testing import FakePlugin, Reply, require_service
-from relaykit_redis import RedisPool, RedisRateLimiter
+from relaykit_redis import RedisClient, RedisRateLimiter
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
@@ -105,13 +105,54 @@ async def test_the_client_uses_it_through_the_hook(prefix: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_connection_interrupted_mid_command_is_not_reused(prefix: str) -> None:
-    pool = RedisPool(URL)
-    with anyio.move_on_after(0.05):
-        await pool.command("BLPOP", f"{prefix}:never", 5)  # blocks server-side; we give up
-    assert pool._idle == []  # its reply may still arrive: it was closed, not pooled
-    assert await pool.command("PING") == b"PONG"
-    await pool.aclose()
+async def test_concurrent_commands_share_one_pipelined_connection(prefix: str) -> None:
+    redis = RedisClient(URL)
+    replies: dict[int, object] = {}
+
+    async def one(i: int) -> None:
+        replies[i] = await redis.command("ECHO", f"{prefix}-{i}")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(200):
+            tg.start_soon(one, i)
+    assert replies == {i: f"{prefix}-{i}".encode() for i in range(200)}
+    await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_cancelled_waiters_do_not_disturb_the_others(prefix: str) -> None:
+    redis = RedisClient(URL)
+    results: list[object] = []
+
+    async def one(i: int, cancel: bool) -> None:
+        with anyio.CancelScope() as scope:
+            if cancel:
+                scope.cancel()  # cancelled before or while waiting for its reply
+            results.append(await redis.command("ECHO", str(i)))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(one, i, i % 3 == 0)
+    assert sorted(int(r) for r in results) == [i for i in range(100) if i % 3]  # type: ignore[call-overload]
+    assert await redis.command("PING") == b"PONG"
+    await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_reply_that_never_comes_breaks_the_connection_not_the_client(prefix: str) -> None:
+    redis = RedisClient(URL, reply_timeout=0.2)
+    with anyio.move_on_after(0.05), pytest.raises(ConnectionError):
+        await redis.command("BLPOP", f"{prefix}:never", 5)  # blocks server-side past the timeout
+    assert await redis.command("PING") == b"PONG"  # a fresh connection
+    await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_redis_is_a_clear_error() -> None:
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
+    with pytest.raises(relaykit.RelayError, match="Redis rate limiter at 127.0.0.1:1 failed"):
+        await limiter.acquire("k", LimitConfig(rpm=1), 1)
+    await limiter.aclose()
 
 
 HAMMER = textwrap.dedent(

@@ -5,7 +5,8 @@
 several workers of one app share one limit.
 """
 
+from .client import RedisClient
 from .limiter import RedisRateLimiter
-from .resp import RedisError, RedisPool
+from .resp import RedisError
 
-__all__ = ["RedisError", "RedisPool", "RedisRateLimiter"]
+__all__ = ["RedisClient", "RedisError", "RedisRateLimiter"]

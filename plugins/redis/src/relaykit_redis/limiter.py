@@ -7,12 +7,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from relaykit import QuotaExceededError
+from relaykit import QuotaExceededError, RelayError
 from relaykit.budgets import MICRO_USD, period_bounds, to_micro_usd
 from relaykit.config import LimitConfig
 from relaykit.protocols import Reservation
 
-from .resp import RedisError, RedisPool
+from .client import RedisClient
+from .resp import RedisError
 from .scripts import ACQUIRE, RECONCILE, sha1
 
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
@@ -35,7 +36,7 @@ class RedisRateLimiter:
         prefix: str = "relaykit",
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.pool = RedisPool(url)
+        self.redis = RedisClient(url)
         self.prefix = prefix
         self._wall_clock = wall_clock
         self._tpm: dict[str, int] = {}  # pattern -> its tpm limit, for reconcile
@@ -45,14 +46,20 @@ class RedisRateLimiter:
         return f"{self.prefix}:limit:{key}:{what}"
 
     async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        async with self.pool.connection() as conn:
+        try:
             try:
-                return await conn.command("EVALSHA", sha1(script), len(keys), *keys, *args)
+                return await self.redis.command("EVALSHA", sha1(script), len(keys), *keys, *args)
             except RedisError as e:
                 if not str(e).startswith("NOSCRIPT"):
                     raise
                 # First use on this server (or after SCRIPT FLUSH): send the body once.
-                return await conn.command("EVAL", script, len(keys), *keys, *args)
+                return await self.redis.command("EVAL", script, len(keys), *keys, *args)
+        except (OSError, TimeoutError, RedisError) as e:  # ConnectionError is an OSError
+            # Fail closed: without Redis nobody can tell whether the limit has room.
+            raise RelayError(
+                f"the Redis rate limiter at {self.redis.host}:{self.redis.port} failed: {e}",
+                hint="check that Redis is running and [limiter] url points to it",
+            ) from e
 
     async def acquire(
         self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
@@ -126,5 +133,5 @@ class RedisRateLimiter:
             )
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
-        await self.pool.aclose()
+        """Close the connection to Redis."""
+        await self.redis.aclose()

@@ -1,19 +1,13 @@
-"""A small Redis client on anyio streams: RESP2 commands over pooled connections.
+"""The Redis wire protocol (RESP2) over one non-blocking socket, on anyio.
 
-Written on anyio rather than on redis-py so that one code path serves asyncio
-and trio alike (redis-py's asyncio client cannot run under trio, and its sync
-client would cost a worker-thread hop per decision). The limiter needs only
-EVALSHA, EVAL, AUTH and SELECT, which keeps this small.
+The limiter needs only EVALSHA, EVAL, AUTH and SELECT, which keeps this small.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.lowlevel
@@ -70,17 +64,30 @@ class Connection:
         return cls(sock)
 
     async def command(self, *args: Any) -> Reply:
-        """Send one command and return its reply; error replies raise :class:`RedisError`."""
+        """Send one command and return its reply; error replies raise :class:`RedisError`.
+
+        For a connection used by one task (setting it up); shared use goes
+        through :class:`Pipeline`.
+        """
         await anyio.lowlevel.checkpoint_if_cancelled()
-        data = memoryview(encode(args))
-        while data:
-            try:
-                data = data[self._sock.send(data) :]
-            except BlockingIOError:
-                await anyio.wait_writable(self._sock)
-        reply: Reply | RedisError = await self._reply()
+        await self.send(encode(args))
+        reply = await self.read_reply()
         if isinstance(reply, RedisError):
             raise reply
+        return reply
+
+    async def send(self, data: bytes) -> None:
+        """Write ``data`` (encoded commands) completely."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._sock.send(view) :]
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
+
+    async def read_reply(self) -> Reply | RedisError:
+        """The next reply; an error reply is returned (not raised) as a :class:`RedisError`."""
+        reply: Reply | RedisError = await self._reply()
         return reply
 
     async def _fill(self) -> None:
@@ -132,68 +139,3 @@ class Connection:
         """Close the connection (waking any task still waiting on it)."""
         anyio.notify_closing(self._sock)
         self._sock.close()
-
-
-class RedisPool:
-    """Connections to one Redis server, reused across calls.
-
-    A connection whose command was interrupted (cancelled, timed out, broken)
-    may have a reply still in flight, so it is closed rather than reused.
-    Connections belong to the event loop that opened them; a pool used from a
-    new loop (a second ``anyio.run``) starts afresh.
-    """
-
-    def __init__(
-        self, url: str = "redis://127.0.0.1:6379/0", *, connect_timeout: float = 5.0
-    ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", ""):
-            raise ValueError(f"only redis:// URLs are supported, not {parts.scheme}://")
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 6379
-        self.db = int(parts.path.lstrip("/") or 0)
-        self._username = unquote(parts.username) if parts.username else None
-        self._password = unquote(parts.password) if parts.password else None
-        self._connect_timeout = connect_timeout
-        self._idle: list[Connection] = []
-        self._loop: object = None
-
-    async def _connect(self) -> Connection:
-        with anyio.fail_after(self._connect_timeout):
-            conn = await Connection.open(self.host, self.port)
-        try:
-            if self._password is not None:
-                auth = (self._username, self._password) if self._username else (self._password,)
-                await conn.command("AUTH", *auth)
-            if self.db:
-                await conn.command("SELECT", self.db)
-        except BaseException:
-            await conn.aclose()
-            raise
-        return conn
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A connection for one command or a few, returned to the pool afterwards."""
-        loop = anyio.lowlevel.current_token()
-        if loop != self._loop:
-            self._idle, self._loop = [], loop  # the old loop's sockets cannot be used here
-        conn = self._idle.pop() if self._idle else await self._connect()
-        try:
-            yield conn
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await conn.aclose()
-            raise
-        self._idle.append(conn)
-
-    async def command(self, *args: Any) -> Reply:
-        """Run one command on a pooled connection."""
-        async with self.connection() as conn:
-            return await conn.command(*args)
-
-    async def aclose(self) -> None:
-        """Close every idle connection."""
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.aclose()
