@@ -150,7 +150,7 @@ async def test_a_reply_that_never_comes_breaks_the_connection_not_the_client(pre
 @pytest.mark.anyio
 async def test_an_unreachable_redis_is_a_clear_error() -> None:
     limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
-    with pytest.raises(relaykit.RelayError, match="Redis rate limiter at 127.0.0.1:1 failed"):
+    with pytest.raises(relaykit.RelayError, match=r"Redis rate limiter at 127\.0\.0\.1:1 failed"):
         await limiter.acquire("k", LimitConfig(rpm=1), 1)
     await limiter.aclose()
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .resp import Reply, RedisError, encode
+from .resp import RedisError, Reply, encode
 
 if TYPE_CHECKING:
     from .resp import Connection
