@@ -221,3 +221,26 @@ async def test_a_cancelled_call_still_ends_its_span(tracing: TracingExporter) ->
             await c.chat("fake/m", "hi")
     (span,) = tracing.finished()
     assert span.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.anyio
+async def test_a_call_to_an_unknown_provider_still_ends_its_span(tracing: TracingExporter) -> None:
+    async with client([FakePlugin(), tracing]) as c:
+        with pytest.raises(relaykit.ConfigError):
+            await c.chat("nosuchprovider/m", "hi")
+    (span,) = tracing.finished()
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "ConfigError"
+
+
+@pytest.mark.anyio
+async def test_a_retried_stream_is_still_one_span(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503), Reply(text="second time lucky"))
+    async with client([fake, tracing]) as c:
+        async with c.stream("fake/m", "hi") as s:
+            text = "".join([e.text async for e in s if isinstance(e, relaykit.TextDelta)])
+    assert text == "second time lucky"
+    (span,) = tracing.finished()
+    assert [e.name for e in span.events] == ["relaykit.retry"]
+    assert span.status.status_code is StatusCode.UNSET

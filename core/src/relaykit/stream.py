@@ -87,7 +87,8 @@ class ChatStream:
             gen = client._outbound.events(gen)
         self._gen, self._target = gen, target
         try:
-            with current(client._tracer, self._call):  # the request goes out now: propagate the span
+            # The request goes out now: make the span current so it propagates.
+            with current(client._tracer, self._call, final=False):
                 first = await self._next()
         except BaseException:
             await self._close_gen()
