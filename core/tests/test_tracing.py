@@ -237,9 +237,8 @@ async def test_a_call_to_an_unknown_provider_still_ends_its_span(tracing: Tracin
 async def test_a_retried_stream_is_still_one_span(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     fake.script.push(Reply.failure(503), Reply(text="second time lucky"))
-    async with client([fake, tracing]) as c:
-        async with c.stream("fake/m", "hi") as s:
-            text = "".join([e.text async for e in s if isinstance(e, relaykit.TextDelta)])
+    async with client([fake, tracing]) as c, c.stream("fake/m", "hi") as s:
+        text = "".join([e.text async for e in s if isinstance(e, relaykit.TextDelta)])
     assert text == "second time lucky"
     (span,) = tracing.finished()
     assert [e.name for e in span.events] == ["relaykit.retry"]

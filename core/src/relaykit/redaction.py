@@ -77,4 +77,6 @@ class RedactionChain:
             and tool_calls == record.tool_calls
         ):
             return record  # attrs.evolve costs more than the redaction when nothing matched
-        return attrs.evolve(record, messages=messages, text=text, tool_calls=tool_calls, error_message=error)
+        return attrs.evolve(
+            record, messages=messages, text=text, tool_calls=tool_calls, error_message=error
+        )
