@@ -136,3 +136,15 @@ def test_a_call_that_can_never_fit_says_so() -> None:
         assert info.value.retry_after is None
 
     anyio.run(main)
+
+
+def test_credentials_in_plugin_config_stay_out_of_reprs() -> None:
+    config = relaykit.load_config(
+        {
+            "limiter": {"backend": "redis", "url": "redis://app:s3cr3t-pass@10.0.0.5:6379/0"},
+            "exporters": {"otlp": {"headers": {"Authorization": "Bearer abcdefghijklmnop"}}},
+        }
+    )
+    text = repr(config)
+    assert "s3cr3t-pass" not in text
+    assert "abcdefghijklmnop" not in text

@@ -23,7 +23,7 @@ import attrs
 
 from .errors import ConfigError
 from .response import ModelPrice
-from .secrets import Secret
+from .secrets import Secret, scrub
 
 
 @attrs.frozen
@@ -88,7 +88,7 @@ class LimiterConfig:
     """
 
     backend: str = "memory"
-    url: str | None = None
+    url: str | None = attrs.field(default=None, repr=lambda v: scrub(repr(v)))  # may hold a password
     prefix: str = "relaykit"
 
 
@@ -196,7 +196,8 @@ class Config:
     providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
     models: dict[str, RouteConfig] = attrs.field(factory=dict)
     limits: dict[str, LimitConfig] = attrs.field(factory=dict)
-    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # plugin tables may hold credentials (an OTLP collector's auth header): masked in reprs
+    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     redactors: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     telemetry: TelemetryConfig = TelemetryConfig()
     prices: dict[str, ModelPrice] = attrs.field(factory=dict)
