@@ -5,6 +5,27 @@
 tracer and meter providers, so it neither needs nor touches the global ones.
 """
 
-from .exporter import OtlpExporter
+from __future__ import annotations
 
-__all__ = ["OtlpExporter"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use: relaykit imports every installed plugin's entry point
+# when a client is built, and a plugin that is installed but not configured
+# should not cost its dependencies' import time.
+_EXPORTS = {
+    "OtlpExporter": "exporter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:
+    from .exporter import OtlpExporter as OtlpExporter

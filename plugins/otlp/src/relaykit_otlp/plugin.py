@@ -8,11 +8,15 @@ from typing import Any
 from relaykit import hookimpl
 from relaykit.config import Config
 
-from .exporter import from_config
-
 
 @hookimpl
 def relaykit_exporters(config: Config) -> Sequence[Any]:
     """One :class:`~relaykit_otlp.OtlpExporter` per client, when configured."""
     conf = config.exporters.get("otlp")
-    return [] if conf is None else [from_config(conf)]
+    if conf is None:
+        return []
+    # Imported only when configured: entry points load for every client, and an
+    # installed-but-unused exporter should not cost its dependencies' import time.
+    from .exporter import from_config
+
+    return [from_config(conf)]

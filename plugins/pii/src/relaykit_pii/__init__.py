@@ -6,7 +6,33 @@ sent to the provider carries placeholders (``<EMAIL_qhdkzmxa>``) that the client
 turns back into the originals in the answer, streams included.
 """
 
-from .detectors import KINDS, find_pii
-from .redactor import PiiRedactor, ReversiblePiiRedactor
+from __future__ import annotations
 
-__all__ = ["KINDS", "PiiRedactor", "ReversiblePiiRedactor", "find_pii"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use: relaykit imports every installed plugin's entry point
+# when a client is built, and a plugin that is installed but not configured
+# should not cost its dependencies' import time.
+_EXPORTS = {
+    "KINDS": "detectors",
+    "find_pii": "detectors",
+    "PiiRedactor": "redactor",
+    "ReversiblePiiRedactor": "redactor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:
+    from .detectors import KINDS as KINDS
+    from .detectors import find_pii as find_pii
+    from .redactor import PiiRedactor as PiiRedactor
+    from .redactor import ReversiblePiiRedactor as ReversiblePiiRedactor

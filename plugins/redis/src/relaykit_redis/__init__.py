@@ -5,8 +5,31 @@
 several workers of one app share one limit.
 """
 
-from .client import RedisClient
-from .limiter import RedisRateLimiter
-from .resp import RedisError
+from __future__ import annotations
 
-__all__ = ["RedisClient", "RedisError", "RedisRateLimiter"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use: relaykit imports every installed plugin's entry point
+# when a client is built, and a plugin that is installed but not configured
+# should not cost its dependencies' import time.
+_EXPORTS = {
+    "RedisClient": "client",
+    "RedisError": "resp",
+    "RedisRateLimiter": "limiter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:
+    from .client import RedisClient as RedisClient
+    from .limiter import RedisRateLimiter as RedisRateLimiter
+    from .resp import RedisError as RedisError

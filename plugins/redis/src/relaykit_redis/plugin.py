@@ -8,8 +8,6 @@ from relaykit import hookimpl
 from relaykit.config import Config
 from relaykit.protocols import RateLimiter
 
-from .limiter import RedisRateLimiter
-
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -18,5 +16,7 @@ def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
     """The Redis limiter: ``[limiter] url`` (or ``$RELAYKIT_REDIS_URL``) and ``prefix``."""
     if name != "redis":
         return None
+    from .limiter import RedisRateLimiter  # only when asked for: entry points load for every client
+
     url = config.limiter.url or os.environ.get("RELAYKIT_REDIS_URL") or DEFAULT_URL
     return RedisRateLimiter(url, prefix=config.limiter.prefix)
