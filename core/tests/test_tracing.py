@@ -243,3 +243,13 @@ async def test_a_retried_stream_is_still_one_span(tracing: TracingExporter) -> N
     (span,) = tracing.finished()
     assert [e.name for e in span.events] == ["relaykit.retry"]
     assert span.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.anyio
+async def test_a_stream_to_an_unknown_provider_ends_its_span(tracing: TracingExporter) -> None:
+    async with client([FakePlugin(), tracing]) as c:
+        with pytest.raises(relaykit.ConfigError):
+            async with c.stream("nosuchprovider/m", "hi"):
+                pass
+    (span,) = tracing.finished()
+    assert span.status.status_code is StatusCode.ERROR

@@ -51,6 +51,13 @@ class ChatStream:
     # -- opening, with retries and fallbacks ---------------------------------
 
     async def __aenter__(self) -> ChatStream:
+        if self._call.span is None:
+            return await self._enter()
+        # The span is current while the request goes out, so it propagates.
+        with current(self._client._tracer, self._call):
+            return await self._enter()
+
+    async def _enter(self) -> ChatStream:
         client, call = self._client, self._call
         error: RelayError | None = None
         for target in call.targets:
@@ -87,9 +94,7 @@ class ChatStream:
             gen = client._outbound.events(gen)
         self._gen, self._target = gen, target
         try:
-            # The request goes out now: make the span current so it propagates.
-            with current(client._tracer, self._call, final=False):
-                first = await self._next()
+            first = await self._next()
         except BaseException:
             await self._close_gen()
             await self._settle(None)

@@ -186,7 +186,7 @@ class CallTracer:
         span.end()
 
     @contextmanager
-    def _activated(self, span: Any, final: bool) -> Iterator[None]:
+    def _activated(self, span: Any) -> Iterator[None]:
         with self._trace.use_span(
             span, end_on_exit=False, record_exception=False, set_status_on_exception=False
         ):
@@ -195,19 +195,18 @@ class CallTracer:
             except BaseException as e:
                 # The client's failure path records its own errors and ends the span;
                 # anything else (a cancellation, a config error found late) ends it here.
-                # A stream's opening attempt is not final: its errors may be retried.
-                if span.is_recording() and (final or not isinstance(e, RelayError)):
+                if span.is_recording():
                     span.set_attribute("error.type", type(e).__name__)
                     span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
                     span.end()
                 raise
 
-    def activate(self, call: _Call, *, final: bool = True) -> Any:
+    def activate(self, call: _Call) -> Any:
         """A context manager making the call's span current (for child spans and propagation).
 
-        With ``final`` an exception leaving the block ends the span if nothing did.
+        An exception leaving the block ends the span, if nothing else did.
         """
-        return self._activated(call.span, final)
+        return self._activated(call.span)
 
     # -- propagation ---------------------------------------------------------
 
@@ -259,8 +258,8 @@ class CallTracer:
         return {"role": message.role, "parts": parts}
 
 
-def current(tracer: CallTracer | None, call: _Call, *, final: bool = True) -> Any:
+def current(tracer: CallTracer | None, call: _Call) -> Any:
     """``tracer.activate(call)``, or a no-op context when the call is not traced."""
     if tracer is None or call.span is None:
         return nullcontext()
-    return tracer.activate(call, final=final)
+    return tracer.activate(call)
