@@ -62,7 +62,10 @@ def test_utf8_split_inside_a_character() -> None:
 
 lines = st.lists(
     st.one_of(
-        st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12).map(lambda s: "data: " + s),
+        # no lone surrogates: they cannot be UTF-8 encoded, so no server could send them
+        st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12).map(
+            lambda s: "data: " + s
+        ),
         st.text(alphabet="abc", max_size=5).map(lambda s: "event: " + s),
         st.just(": comment"),
         st.just(""),

@@ -14,17 +14,23 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 
+from .budgets import estimate_cost
 from .call_log import CallLog
 from .config import Config, load_config
 from .errors import ConfigError, RelayError, RequestTimeoutError
+from .gauge_events import QueueDepth
+from .log_format import CALLS_LOGGER, call_fields
 from .messages import Message, coerce_messages
+from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
+from .pricing import PriceBook
 from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation, Storage
 from .provider_registry import ProviderRegistry
 from .redaction import RedactionChain
@@ -34,6 +40,7 @@ from .retention import RetentionPolicy
 from .retry import next_wait
 from .routing import Target, resolve_targets
 from .storage_open import open_storage
+from .tracing import CallTracer, current
 from .transport_errors import map_transport_error
 
 if TYPE_CHECKING:
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     from .stream import ChatStream
 
 log = logging.getLogger("relaykit")
+calls_log = logging.getLogger(CALLS_LOGGER)
 
 Messages = str | Sequence[Message | Mapping[str, Any]]
 
@@ -59,6 +67,11 @@ class _Call:
     deadline: float
     streamed: bool
     attempts: int = 0
+    # observability: the call's span (None when untraced), the target it last
+    # went to, and the error that made the client try again
+    span: Any = None
+    span_target: Target | None = None
+    last_error: RelayError | None = None
 
 
 class Client:
@@ -98,6 +111,19 @@ class Client:
         if storage is not None:
             self._call_log = self._make_call_log(storage)
         self._recording = bool(self._exporters or self._call_log)
+        # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
+        self._prices = PriceBook(self.config.prices)
+        self._outbound = OutboundRedaction.create(self._redaction.redactors)
+        self._tracer = CallTracer.create(self.config, self._exporters, self._redaction, self._registry)
+        if self._tracer is not None:
+            self._registry.request_hooks.append(self._tracer.inject_headers)
+        if self._limiter is not None and any(
+            limit.budget_usd is not None for limit in self.config.limits.values()
+        ) and not getattr(self._limiter, "supports_budgets", False):
+            raise ConfigError(
+                f"the rate limiter {self.config.limiter.backend!r} does not enforce budget_usd",
+                hint="use limiter = 'memory' or 'redis', or remove budget_usd from [limits]",
+            )
         from .model_catalog import ModelCatalog
 
         self._catalog = ModelCatalog(
@@ -170,6 +196,9 @@ class Client:
                 await self._call_log.aclose()
             for exporter in self._exporters:
                 await exporter.aclose()
+            limiter_close = getattr(self._limiter, "aclose", None)  # shared limiters hold sockets
+            if limiter_close is not None:
+                await limiter_close()
             await self._registry.aclose()
 
     # -- the public calls ----------------------------------------------------
@@ -182,6 +211,12 @@ class Client:
         ``metadata`` and ``extra`` (merged into the provider's request body).
         """
         call = self._start(model, messages, params, streamed=False)
+        if call.span is None:
+            return await self._chat(call)
+        with current(self._tracer, call):
+            return await self._chat(call)
+
+    async def _chat(self, call: _Call) -> ChatResponse:
         error: RelayError | None = None
         for target in call.targets:
             provider = self._registry.get(target.provider)
@@ -193,7 +228,7 @@ class Client:
                 try:
                     response = await self._attempt(provider, request, target, call)
                 except RelayError as e:
-                    error = e
+                    error = call.last_error = e
                 else:
                     return await self._finish(call, target, response)
                 wait = next_wait(error, attempt, self.config.retry, call.deadline - time.monotonic())
@@ -226,6 +261,11 @@ class Client:
         return self._registry.get(name)
 
     @property
+    def exporters(self) -> tuple[Exporter, ...]:
+        """The exporters plugins contributed (e.g. to mount a Prometheus app)."""
+        return tuple(self._exporters)
+
+    @property
     def queue_depth(self) -> int:
         """Call records waiting to be written to storage."""
         return self._call_log.depth if self._call_log else 0
@@ -237,9 +277,11 @@ class Client:
             raise RelayError("this client is closed", hint="create a new relaykit.Client")
         targets = resolve_targets(model, self.config)
         request = build_request(targets[0].model, coerce_messages(messages), params)
+        if self._outbound is not None:
+            request = self._outbound.request(request)
         now = time.monotonic()
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
-        return _Call(
+        call = _Call(
             id=uuid.uuid4().hex,
             model_requested=model,
             request=request,
@@ -249,6 +291,9 @@ class Client:
             deadline=now + total,
             streamed=streamed,
         )
+        if self._tracer is not None:
+            call.span = self._tracer.start(call)
+        return call
 
     @staticmethod
     def _request_for(call: _Call, target: Target) -> ChatRequest:
@@ -260,6 +305,8 @@ class Client:
         self, provider: Provider, request: ChatRequest, target: Target, call: _Call
     ) -> ChatResponse:
         reservations = await self._reserve(target, request)
+        if call.span is not None:
+            self._tracer.attempt(call, target)  # type: ignore[union-attr]
         response: ChatResponse | None = None
         try:
             with anyio.move_on_after(call.deadline - time.monotonic()) as scope:
@@ -284,28 +331,49 @@ class Client:
             return response
         finally:
             if reservations:
-                await self._reconcile(reservations, response)
+                await self._reconcile(reservations, response, target)
 
     async def _reserve(self, target: Target, request: ChatRequest) -> list[Reservation]:
         if self._limiter is None:
             return []
         key = str(target)
-        estimate = sum(len(m.text) for m in request.messages) // 4 + (request.max_tokens or 256)
-        return [
-            await self._limiter.acquire(pattern, limit, estimate)
-            for pattern, limit in self.config.limits.items()
-            if fnmatch.fnmatchcase(key, pattern)
-        ]
+        prompt = sum(len(m.text) for m in request.messages) // 4
+        output = request.max_tokens or 256
+        reservations = []
+        for pattern, limit in self.config.limits.items():
+            if not fnmatch.fnmatchcase(key, pattern):
+                continue
+            if limit.budget_usd is None:
+                reservations.append(await self._limiter.acquire(pattern, limit, prompt + output))
+            else:  # a budget holds the most this call may cost
+                cost = estimate_cost(self._price(target), prompt, output)
+                budgeted: Any = self._limiter  # checked for supports_budgets in __init__
+                reservations.append(await budgeted.acquire(pattern, limit, prompt + output, cost=cost))
+        return reservations
 
-    async def _reconcile(self, reservations: list[Reservation], response: ChatResponse | None) -> None:
+    async def _reconcile(
+        self, reservations: list[Reservation], response: ChatResponse | None, target: Target
+    ) -> None:
         assert self._limiter is not None
         used = response.usage.total_tokens if response is not None else 0
         for reservation in reservations:
-            await self._limiter.reconcile(reservation, used)
+            if reservation.cost is None:
+                await self._limiter.reconcile(reservation, used)
+            else:
+                cost = Decimal(0)
+                if response is not None and (price := self._price(target, response.model)) is not None:
+                    cost = price.cost(response.usage)
+                budgeted: Any = self._limiter
+                await budgeted.reconcile(reservation, used, cost=cost)
+
+    def _price(self, target: Target, model: str = "") -> Any:
+        """The price of ``target`` (as ``model`` if the provider named one): config first."""
+        return self._prices.price(target.provider, self._registry.get(target.provider), model, target.model)
 
     async def _finish(self, call: _Call, target: Target, response: ChatResponse) -> ChatResponse:
-        provider = self._registry.get(target.provider)
-        price = provider.price(response.model or target.model) or provider.price(target.model)
+        if self._outbound is not None and not call.streamed:  # streams restore event by event
+            response = self._outbound.response(response)
+        price = self._price(target, response.model)
         response = attrs.evolve(
             response,
             provider=target.provider,
@@ -314,11 +382,20 @@ class Client:
             cost=price.cost(response.usage) if price is not None else None,
             attempts=call.attempts,
         )
+        if call.span is not None:
+            self._tracer.finish(call, response)  # type: ignore[union-attr]
+        if calls_log.isEnabledFor(logging.INFO):
+            self._log_call(call, target, response.latency or 0.0, response=response)
         if self._recording:
             await self._emit(CallRecord.from_response(response, **self._record_fields(call, target)))
         return response
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
+        if call.span is not None:
+            self._tracer.fail(call, error)  # type: ignore[union-attr]
+        if calls_log.isEnabledFor(logging.INFO):
+            where = target or Target(error.provider or "", error.model or "")
+            self._log_call(call, where, time.monotonic() - call.started, error=error)
         if not self._recording:
             return
         fields = self._record_fields(call, target or Target(error.provider or "", error.model or ""))
@@ -349,6 +426,7 @@ class Client:
             "model_requested": call.model_requested,
             "model": target.model,
             "streamed": call.streamed,
+            "fallbacks": next((i for i, t in enumerate(call.targets) if t == target), 0),
             "messages": request.messages,
             "params": params,
             "correlation_id": request.metadata.get("correlation_id"),
@@ -363,3 +441,38 @@ class Client:
             exporter.record(record)
         if self._call_log is not None:
             await self._call_log.put(record)
+            if self._exporters:
+                depth = QueueDepth(self._call_log.depth)
+                for exporter in self._exporters:
+                    exporter.record(depth)
+
+    def _log_call(
+        self,
+        call: _Call,
+        target: Target,
+        latency: float,
+        *,
+        response: ChatResponse | None = None,
+        error: RelayError | None = None,
+    ) -> None:
+        """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`)."""
+        fields = call_fields(
+            request_id=call.id,
+            correlation_id=call.request.metadata.get("correlation_id"),
+            provider=target.provider,
+            model=target.model,
+            stage="completed" if error is None else "failed",
+            latency=latency,
+            attempts=call.attempts,
+            streamed=call.streamed,
+        )
+        if response is not None:
+            usage = response.usage
+            fields.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+            if response.cost is not None:
+                fields["cost_usd"] = float(response.cost)
+            calls_log.info("%s completed in %.3fs", target, latency, extra=fields)
+        elif error is not None:
+            fields.update(error_type=type(error).__name__, status=error.status)
+            fields = {k: v for k, v in fields.items() if v is not None}
+            calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)

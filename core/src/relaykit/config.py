@@ -15,13 +15,15 @@ import os
 import sys
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from .errors import ConfigError
-from .secrets import Secret
+from .response import ModelPrice
+from .secrets import Secret, scrub
 
 
 @attrs.frozen
@@ -91,9 +93,15 @@ class HttpConfig:
 
 @attrs.frozen
 class LimiterConfig:
-    """``[limiter]``: which rate-limiter plugin enforces ``[limits]``."""
+    """``[limiter]``: which rate-limiter plugin enforces ``[limits]``.
+
+    ``url`` and ``prefix`` are for shared backends (relaykit-redis): where the
+    state lives, and the key prefix separating applications that share it.
+    """
 
     backend: str = "memory"
+    url: str | None = attrs.field(default=None, repr=lambda v: scrub(repr(v)))  # may hold a password
+    prefix: str = "relaykit"
 
 
 @attrs.frozen
@@ -135,12 +143,53 @@ class RouteConfig:
     weights: tuple[float, ...] | None = None
 
 
+def _usd(raw: Any) -> Decimal | None:
+    """A USD amount from TOML (int, float or string) as an exact Decimal."""
+    if raw is None or isinstance(raw, Decimal):
+        return raw
+    if isinstance(raw, bool):
+        raise ConfigError(f"a USD amount must be a number, not {raw!r}")
+    try:
+        value = Decimal(str(raw))
+    except ArithmeticError:
+        raise ConfigError(f"a USD amount must be a number, not {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigError(f"a USD amount must be a finite number >= 0, not {raw!r}")
+    return value
+
+
+BUDGET_PERIODS = ("day", "month")
+
+
 @attrs.frozen
 class LimitConfig:
-    """``[limits."PATTERN"]``: requests and tokens per minute for matching models."""
+    """``[limits."PATTERN"]``: requests and tokens per minute for matching models,
+    and optionally a spending budget in USD per calendar ``period`` (UTC)."""
 
     rpm: int | None = None
     tpm: int | None = None
+    budget_usd: Decimal | None = attrs.field(default=None, converter=_usd)
+    period: str = "day"
+
+    def __attrs_post_init__(self) -> None:
+        if self.period not in BUDGET_PERIODS:
+            raise ConfigError(
+                f"limits period {self.period!r} is not a budget period",
+                hint="use period = 'day' or period = 'month'",
+            )
+
+
+@attrs.frozen
+class TelemetryConfig:
+    """``[telemetry]``: tracing through OpenTelemetry, and whether spans carry content.
+
+    ``tracing`` traces calls when an OpenTelemetry tracer provider is configured
+    (by an exporter plugin such as relaykit-otlp, or by the application);
+    ``capture_content`` adds the messages and the answer to spans, redacted.
+    """
+
+    tracing: bool = True
+    capture_content: bool = False
 
 
 @attrs.frozen
@@ -159,8 +208,11 @@ class Config:
     providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
     models: dict[str, RouteConfig] = attrs.field(factory=dict)
     limits: dict[str, LimitConfig] = attrs.field(factory=dict)
-    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # plugin tables may hold credentials (an OTLP collector's auth header): masked in reprs
+    exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     redactors: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    telemetry: TelemetryConfig = TelemetryConfig()
+    prices: dict[str, ModelPrice] = attrs.field(factory=dict)
     source: str | None = attrs.field(default=None, eq=False)
     storage_explicit: bool = attrs.field(default=False, eq=False)
 
@@ -175,8 +227,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "registry": RegistryConfig,
     "limiter": LimiterConfig,
     "defaults": DefaultsConfig,
+    "telemetry": TelemetryConfig,
 }
-_TABLES = ("providers", "models", "limits", "exporters", "redactors")
+_TABLES = ("providers", "models", "limits", "exporters", "redactors", "prices")
 _PROVIDER_KEYS = ("type", "base_url", "api_key", "api_key_env", "headers")
 
 
@@ -276,6 +329,8 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
             kwargs[key] = {n: _route(n, v) for n, v in _tables(value, key)}
         elif key == "limits":
             kwargs[key] = {n: _section(LimitConfig, v, f"limits.{n}") for n, v in _tables(value, key)}
+        elif key == "prices":
+            kwargs[key] = {n: _price(n, v) for n, v in _tables(value, key)}
         else:
             kwargs[key] = {n: dict(v) for n, v in _tables(value, key)}
     kwargs["storage_explicit"] = "backend" in (data.get("storage") or {})
@@ -347,6 +402,27 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
         else:
             options[key] = raw  # validated by the plugin that builds the provider
     return ProviderConfig(options=options, **general)
+
+
+def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
+    """``[prices."provider/model"]``: USD per million tokens, overriding the plugin's price."""
+    valid = ("input", "output", "cached_input")
+    for key in value:
+        if key not in valid:
+            raise _unknown(key, valid, f"prices.{name}.")
+    if "/" not in name:
+        raise ConfigError(
+            f"prices.{name!r} must name a model as 'provider/model'",
+            hint=f'write [prices."openai/{name}"]',
+        )
+    missing = [k for k in ("input", "output") if k not in value]
+    if missing:
+        raise ConfigError(f"prices.{name!r} needs {' and '.join(missing)} (USD per million tokens)")
+    try:
+        amounts = {k: _usd(v) for k, v in value.items()}
+    except ConfigError as e:
+        raise ConfigError(f"prices.{name!r}: {e.message}") from None
+    return ModelPrice(amounts["input"], amounts["output"], amounts.get("cached_input"))  # type: ignore[arg-type]
 
 
 def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:

@@ -72,6 +72,8 @@ def relaykit_exporters(config: Config) -> Sequence[Exporter]:
 
     Called once per client. Return an empty sequence when the plugin is not
     configured (typically when its ``[exporters.NAME]`` table is absent).
+    Exporters receive call records and :mod:`relaykit.gauge_events`;
+    :func:`relaykit.metrics.observe` turns either into metric observations.
 
     :param config: the client's validated configuration.
     :return: objects implementing :class:`relaykit.protocols.Exporter`.
@@ -82,8 +84,10 @@ def relaykit_exporters(config: Config) -> Sequence[Exporter]:
 def relaykit_redactors(config: Config) -> Sequence[Redactor]:
     """Return the redactors this plugin contributes for ``config``.
 
-    Redactors run in registration order on everything relaykit stores, logs or
-    exports; the built-in secret redactor always runs.
+    Redactors run in registration order on everything relaykit stores, logs,
+    traces or exports; the built-in secret redactor always runs. A redactor
+    with ``restore`` is reversible: it also redacts outbound prompts, and
+    its placeholders are restored in the answer.
 
     :param config: the client's validated configuration.
     :return: objects implementing :class:`relaykit.protocols.Redactor`.

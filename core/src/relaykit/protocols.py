@@ -24,6 +24,8 @@ from .secrets import Secret
 if TYPE_CHECKING:
     import httpx
 
+    from .gauge_events import GaugeEvent
+
 # -------------------------------------------------------------------------
 # providers
 # -------------------------------------------------------------------------
@@ -134,6 +136,8 @@ class CallRecord:
     time_to_first_token: float | None = None
     finish_reason: FinishReason | None = None
     attempts: int = 1
+    #: targets given up on before this one (0 when the first target answered)
+    fallbacks: int = 0
     error_type: str | None = None
     error_message: str | None = None
     status: int | None = None
@@ -329,14 +333,19 @@ class Storage(Protocol):
 
 @runtime_checkable
 class Exporter(Protocol):
-    """Receives one :class:`CallRecord` per call, for metrics.
+    """Receives one :class:`CallRecord` per call, and gauge events, for metrics.
 
     ``record`` is synchronous and must not block (it runs on the request path);
-    buffer and send from ``flush``.
+    buffer and send from ``flush``. Events are a :class:`CallRecord` or one of
+    :mod:`relaykit.gauge_events`; ignore types you do not know.
+    :func:`relaykit.metrics.observe` turns any of them into metric observations.
+
+    An exporter may also have a ``tracer_provider`` attribute (an OpenTelemetry
+    SDK ``TracerProvider``): the client then traces calls with it.
     """
 
-    def record(self, event: CallRecord) -> None:
-        """Take note of one call."""
+    def record(self, event: CallRecord | GaugeEvent) -> None:
+        """Take note of one call or gauge value."""
         ...
 
     async def flush(self) -> None:
@@ -350,7 +359,16 @@ class Exporter(Protocol):
 
 @runtime_checkable
 class Redactor(Protocol):
-    """Masks sensitive text. ``restore`` (optional) undoes reversible placeholders."""
+    """Masks sensitive text.
+
+    A redactor that also has ``restore(text) -> str`` is *reversible*: its
+    ``redact`` writes placeholders that ``restore`` turns back into the
+    original. The client then redacts outbound prompts with it and restores
+    the provider's answer (see :mod:`relaykit.outbound_redaction`). For
+    streams it may also have ``holdback(text) -> int``: how many trailing
+    characters of ``text`` could be the start of a placeholder split across
+    chunks, so they are held back until the next chunk.
+    """
 
     def redact(self, text: str) -> str:
         """``text`` with what this redactor recognises masked."""
@@ -359,15 +377,25 @@ class Redactor(Protocol):
 
 @attrs.frozen
 class Reservation:
-    """Capacity held by a limiter between ``acquire`` and ``reconcile``."""
+    """Capacity held by a limiter between ``acquire`` and ``reconcile``.
+
+    ``cost`` is the USD held against a budget (``None`` when no budget applies).
+    """
 
     key: str
     tokens: int
+    cost: Decimal | None = None
 
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    """Reserve-then-reconcile rate limiting, so concurrent calls cannot overshoot."""
+    """Reserve-then-reconcile rate limiting, so concurrent calls cannot overshoot.
+
+    Limiters that enforce ``budget_usd`` set ``supports_budgets = True`` and
+    accept a keyword ``cost`` (a USD ``Decimal``) in both methods: the
+    estimate on ``acquire``, the actual cost on ``reconcile``. The client only
+    passes it for limits with a budget.
+    """
 
     async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
         """Reserve one request and ``tokens`` tokens under ``limit``.

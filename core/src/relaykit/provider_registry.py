@@ -30,6 +30,9 @@ class ProviderRegistry:
         self._http: dict[str, httpx.AsyncClient] = {}
         #: keys from the key vault by provider name, loaded when the client starts
         self.vault_keys: dict[str, Secret] = {}
+        #: async httpx request hooks every provider's HTTP client runs (the client's
+        #: tracer adds W3C trace-context propagation here, so providers need no change)
+        self.request_hooks: list[Any] = []
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -137,7 +140,8 @@ class ProviderRegistry:
         # scopes), so httpx only bounds connecting, writing and waiting for the pool.
         connect = cfg.timeouts.connect
         timeout = httpx.Timeout(connect=connect, read=None, write=connect, pool=connect)
-        return httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits)
+        hooks = {"request": list(self.request_hooks)} if self.request_hooks else None
+        return httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits, event_hooks=hooks)
 
     async def aclose(self) -> None:
         """Close every provider's HTTP client."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
-from .messages import Message, TextPart, ToolResultPart
+from .messages import Message, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
 
@@ -23,21 +24,59 @@ class RedactionChain:
         return text
 
     def message(self, message: Message) -> Message:
-        """``message`` with its text and tool results redacted."""
+        """``message`` with its text and tool results redacted (itself when nothing changed)."""
         parts = []
+        changed = False
         for p in message.content:
             if isinstance(p, TextPart):
-                p = TextPart(self.text(p.text))
+                text = self.text(p.text)
+                if text != p.text:
+                    p, changed = TextPart(text), True
             elif isinstance(p, ToolResultPart):
-                p = attrs.evolve(p, content=self.text(p.content))
+                content = self.text(p.content)
+                if content != p.content:
+                    p, changed = attrs.evolve(p, content=content), True
+            elif isinstance(p, ToolCall):
+                redacted = self.tool_call(p)
+                changed = changed or redacted != p
+                p = redacted
             parts.append(p)
-        return Message(message.role, tuple(parts))
+        return Message(message.role, tuple(parts)) if changed else message
+
+    def tool_call(self, call: ToolCall) -> ToolCall:
+        """``call`` with every string in its arguments redacted (models echo prompts into them)."""
+        if not call.arguments and not call.raw_arguments:
+            return call
+        return attrs.evolve(
+            call,
+            arguments=self._value(call.arguments),
+            raw_arguments=self.text(call.raw_arguments)
+            if call.raw_arguments
+            else call.raw_arguments,
+        )
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self._value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._value(v) for v in value]
+        return value
 
     def record(self, record: CallRecord) -> CallRecord:
-        """``record`` as it may be stored or exported."""
+        """``record`` as it may be stored or exported (itself when nothing changed)."""
+        messages = tuple(self.message(m) for m in record.messages)
+        text = self.text(record.text)
+        tool_calls = tuple(self.tool_call(c) for c in record.tool_calls)
+        error = self.text(record.error_message) if record.error_message else record.error_message
+        if (
+            text == record.text
+            and error == record.error_message
+            and all(a is b for a, b in zip(messages, record.messages, strict=True))
+            and tool_calls == record.tool_calls
+        ):
+            return record  # attrs.evolve costs more than the redaction when nothing matched
         return attrs.evolve(
-            record,
-            messages=tuple(self.message(m) for m in record.messages),
-            text=self.text(record.text),
-            error_message=self.text(record.error_message) if record.error_message else None,
+            record, messages=messages, text=text, tool_calls=tool_calls, error_message=error
         )

@@ -11,31 +11,86 @@ import re
 
 MASK = "[REDACTED]"
 
-# Ordered most specific first; each pattern matches the whole secret.
+_B64URL = r"[A-Za-z0-9_\-]"
+# Labels after which whatever follows is a credential, in env, INI, YAML, JSON,
+# header and query-string spellings: ``AWS_SECRET_ACCESS_KEY=...``,
+# ``"SecretAccessKey": "..."``, ``x-api-key: ...``, ``?api_key=...``.
+_LABELS = (
+    r"aws_?secret_?access_?key|secret_?access_?key|aws_?session_?token|"
+    r"x-api-key|x-goog-api-key|api-key|api_?key|access_?token|refresh_?token|"
+    r"client_?secret|secret_?key|password|passwd|relaykit_master_key"
+)
+
+# Ordered most specific first; each pattern matches the whole secret. A named
+# group ``keepN`` marks a prefix (a label, "Bearer ") that stays readable.
 _PATTERNS = [
-    r"sk-ant-[A-Za-z0-9_\-]{16,}",  # Anthropic
-    r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}",  # OpenAI and most compatibles
-    r"AIza[0-9A-Za-z_\-]{35}",  # Google API keys
-    r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",  # AWS access key ids
-    r"(?i:(?<=aws_secret_access_key)[\s\"'=:]+)[A-Za-z0-9/+]{40}",  # AWS secret, labelled
+    r"sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_\-]{20,}",  # Anthropic
+    r"sk-ant-[A-Za-z0-9_\-]{16,}",  # Anthropic, older or unknown shapes
+    r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{16,}",  # OpenAI and most compatibles
+    r"AIza[0-9A-Za-z_\-]{35}",  # Google API keys (Gemini, Maps, ...)
+    r"ya29\.[0-9A-Za-z_\-]{20,}",  # Google OAuth access tokens
+    r"GOCSPX-[0-9A-Za-z_\-]{20,}",  # Google OAuth client secrets
+    r"1//0[0-9A-Za-z_\-]{30,}",  # Google OAuth refresh tokens
+    # AWS access key ids
+    r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}",
     r"gsk_[A-Za-z0-9]{20,}",  # Groq
     r"xai-[A-Za-z0-9]{20,}",  # xAI
-    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWTs
-    r"(?i:(?<=bearer ))[A-Za-z0-9._~+/\-]{8,}=*",  # bearer tokens
-    r"(?i:(?<=x-api-key: ))\S{8,}",
+    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})",  # GitHub
+    r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",  # JWTs
+    # a Fernet key (RELAYKIT_MASTER_KEY): 32 bytes as 44 urlsafe-base64 chars ending in "="
+    rf"(?<!{_B64URL}){_B64URL}{{43}}=(?![A-Za-z0-9_\-=])",
+    r"(?P<keep1>(?i:\bbearer)\s+)[A-Za-z0-9._~+/\-]{8,}=*",  # bearer tokens
+    r"(?P<keep2>(?i:basic)\s+)[A-Za-z0-9+/]{12,}=*",  # HTTP basic credentials
+    r"(?P<keep3>://)[^/\s:@\[\]]{1,64}:[^/\s@\[\]]{1,128}(?=@)",  # user:password@ in URLs
+    # labelled secrets: the label and separator stay, the value goes
+    rf"(?P<keep4>(?i:\b(?:{_LABELS}))[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;\[\]{{}}]{{6,}}",
 ]
 _SECRET_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
+_KEEP = [f"keep{i}" for i in range(1, 5)]
+
+
+# Scrubbing runs on every stored record, log line and span, and almost no text
+# holds a credential. Every pattern above needs one of these literals (or, for
+# the labelled, bearer and URL patterns, one of the lower-case words), so text
+# with none of them skips the regex; ``in`` on a str is a fast C scan.
+_LITERALS = (
+    "sk-", "AIza", "ya29.", "GOCSPX-", "1//0", "gsk_", "xai-", "hf_", "ghp_", "gho_", "ghu_",
+    "ghs_", "ghr_", "github_pat_", "eyJ", "=", "A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AGPA",
+    "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA",
+)  # fmt: skip
+_WORDS = ("key", "token", "secret", "passw", "bearer", "basic", "://")
+_LITERAL_RE = re.compile("|".join(re.escape(literal) for literal in _LITERALS))
+
+
+def _may_hold_secret(text: str) -> bool:
+    # A literal alternation scans in C; one case-insensitive group would not.
+    if _LITERAL_RE.search(text) is not None:
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _WORDS)
+
+
+def _mask(match: re.Match[str]) -> str:
+    for name in _KEEP:
+        kept = match.group(name)
+        if kept is not None:
+            return kept + MASK
+    return MASK
 
 
 def scrub(text: str, extra: tuple[str, ...] = ()) -> str:
     """Return ``text`` with every recognised credential replaced by ``[REDACTED]``.
 
     ``extra`` lists literal secrets (configured keys) to mask whatever their shape.
+    Scrubbing is idempotent: scrubbing scrubbed text changes nothing.
     """
     for secret in extra:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
-    return _SECRET_RE.sub(MASK, text)
+    if not _may_hold_secret(text):
+        return text
+    return _SECRET_RE.sub(_mask, text)
 
 
 class Secret:

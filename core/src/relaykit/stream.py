@@ -18,6 +18,7 @@ from .protocols import Provider, Reservation
 from .response import ChatResponse
 from .retry import next_wait
 from .routing import Target
+from .tracing import current
 from .transport_errors import map_transport_error
 
 if TYPE_CHECKING:
@@ -51,6 +52,13 @@ class ChatStream:
     # -- opening, with retries and fallbacks ---------------------------------
 
     async def __aenter__(self) -> ChatStream:
+        if self._call.span is None:
+            return await self._enter()
+        # The span is current while the request goes out, so it propagates.
+        with current(self._client._tracer, self._call):
+            return await self._enter()
+
+    async def _enter(self) -> ChatStream:
         client, call = self._client, self._call
         error: RelayError | None = None
         for target in call.targets:
@@ -64,7 +72,7 @@ class ChatStream:
                     await self._open(provider, request, target)
                     return self
                 except RelayError as e:
-                    error = e
+                    error = call.last_error = e
                 wait = next_wait(error, attempt, client.config.retry, call.deadline - time.monotonic())
                 if wait is None:
                     break
@@ -76,10 +84,15 @@ class ChatStream:
         raise error
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
-        self._reservations = await self._client._reserve(target, request)
+        client = self._client
+        self._reservations = await client._reserve(target, request)
+        if self._call.span is not None:
+            client._tracer.attempt(self._call, target)  # type: ignore[union-attr]
         self._attempt_started = time.monotonic()
         self._assembler = ResponseAssembler()
         gen = provider.stream(request)
+        if client._outbound is not None:
+            gen = client._outbound.events(gen)
         self._gen, self._target = gen, target
         # Read ahead to the first content event: everything before it (the vendor's
         # start event, say) has not reached the caller yet, so a slow first token or
@@ -207,7 +220,8 @@ class ChatStream:
     async def _settle(self, response: ChatResponse | None) -> None:
         if self._reservations:
             reservations, self._reservations = self._reservations, []
-            await self._client._reconcile(reservations, response)
+            assert self._target is not None
+            await self._client._reconcile(reservations, response, self._target)
 
     async def _close_gen(self) -> None:
         gen, self._gen = self._gen, None

@@ -69,14 +69,20 @@ async def test_request_body_has_the_chat_completions_shape(mock: OpenAIMock) -> 
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "cats"}'}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"q": "cats"}'},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "cats are great"},
     ]
     assert body["max_completion_tokens"] == 10 and "max_tokens" not in body
     assert (body["temperature"], body["stop"], body["seed"]) == (0.5, ["END"], 1)
-    assert body["tools"] == [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    assert body["tools"] == [
+        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    ]
     assert body["tool_choice"] == {"type": "function", "function": {"name": "lookup"}}
     assert body["response_format"] == {
         "type": "json_schema",
@@ -88,7 +94,10 @@ async def test_request_body_has_the_chat_completions_shape(mock: OpenAIMock) -> 
 
 @pytest.mark.anyio
 async def test_streaming_asks_for_usage(mock: OpenAIMock) -> None:
-    async with relaykit.Client(config(mock)) as client, client.stream("openai/gpt-4o-mini", "hi") as s:
+    async with (
+        relaykit.Client(config(mock)) as client,
+        client.stream("openai/gpt-4o-mini", "hi") as s,
+    ):
         async for _ in s:
             pass
     body = mock.last_request.json()
@@ -108,7 +117,15 @@ async def test_compatible_presets_use_max_tokens_and_their_own_key(mock: OpenAIM
 
 @pytest.mark.anyio
 async def test_organization_and_project_headers(mock: OpenAIMock) -> None:
-    cfg = config(mock, openai={"base_url": mock.base_url, "api_key": KEY, "organization": "org-1", "project": "p-1"})
+    cfg = config(
+        mock,
+        openai={
+            "base_url": mock.base_url,
+            "api_key": KEY,
+            "organization": "org-1",
+            "project": "p-1",
+        },
+    )
     async with relaykit.Client(cfg) as client:
         await client.chat("openai/gpt-4o-mini", "hi")
     headers = mock.last_request.headers
@@ -133,7 +150,9 @@ def test_presets_cover_the_common_services() -> None:
 
 
 def test_preset_key_comes_from_its_own_variable() -> None:
-    client = relaykit.Client({"storage": {"backend": "none"}}, env={"XAI_API_KEY": "xai-key", "OPENAI_API_KEY": "no"})
+    client = relaykit.Client(
+        {"storage": {"backend": "none"}}, env={"XAI_API_KEY": "xai-key", "OPENAI_API_KEY": "no"}
+    )
     _, settings = client._registry.settings("xai")
     assert settings.api_key is not None and settings.api_key.reveal() == "xai-key"
     assert "xai-key" not in repr(client.provider("xai"))
@@ -163,26 +182,76 @@ def test_usage_details_are_normalised() -> None:
 
 def test_finish_reasons_are_normalised() -> None:
     def finish(raw: str | None) -> str:
-        return wire.response({"choices": [{"message": {"content": "x"}, "finish_reason": raw}]}).finish_reason
+        return wire.response(
+            {"choices": [{"message": {"content": "x"}, "finish_reason": raw}]}
+        ).finish_reason
 
-    assert [finish(r) for r in ("stop", "length", "tool_calls", "function_call", "content_filter", None)] == [
-        "stop", "length", "tool_calls", "tool_calls", "content_filter", "other",
+    assert [
+        finish(r) for r in ("stop", "length", "tool_calls", "function_call", "content_filter", None)
+    ] == [
+        "stop",
+        "length",
+        "tool_calls",
+        "tool_calls",
+        "content_filter",
+        "other",
     ]
 
 
 def _sample_stream() -> bytes:
     chunks = [
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+        },
         {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "Hé"}}]},
         {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "llo 🌍"}}]},
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}}]},
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 0, "function": {"arguments": '{"a": 1}'}}]}}]},
-        {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
-        {"id": "c", "model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": ""},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1}'}}]},
+                }
+            ],
+        },
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+        },
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+        },
     ]
-    return b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks) + b"data: [DONE]\r\n\r\n"
+    return (
+        b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks)
+        + b"data: [DONE]\r\n\r\n"
+    )
 
 
 def _events(pieces: list[bytes]) -> list[Any]:

@@ -29,6 +29,8 @@ _EXPORTS = {
     "PNG": "provider_contract",
     "MemoryStorage": "memory_storage",
     "StorageContract": "storage_contract",
+    "require_service": "services",
+    "service_reachable": "services",
 }
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "StorageContract",
     "VendorMock",
     "WEATHER_TOOL",
+    "require_service",
+    "service_reachable",
 ]
 
 
@@ -69,4 +73,5 @@ if TYPE_CHECKING:
     from .openai_mock import OpenAIMock
     from .provider_contract import Harness, PNG, ProviderContract, WEATHER_TOOL
     from .script import Reply, Script
+    from .services import require_service, service_reachable
     from .vendor_mock import VendorMock

@@ -26,7 +26,9 @@ _SERVICES: dict[str, tuple[str, str | None, bool]] = {
 }
 
 
-def preset(name: str, base_url: str, api_key_env: str | None, requires_api_key: bool) -> type[OpenAIProvider]:
+def preset(
+    name: str, base_url: str, api_key_env: str | None, requires_api_key: bool
+) -> type[OpenAIProvider]:
     """A provider type for an OpenAI-compatible service."""
 
     class Preset(OpenAIProvider):

@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from relaykit import ChatRequest, ChatResponse, ModelInfo, ModelPrice, ProviderSettings, SSEDecoder, StreamError
+from relaykit import (
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    ModelPrice,
+    ProviderSettings,
+    SSEDecoder,
+    StreamError,
+)
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http, parse_error_body
 
@@ -26,7 +34,12 @@ class OpenAIProvider:
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     requires_api_key: ClassVar[bool] = True
-    options: ClassVar[tuple[str, ...]] = ("organization", "project", "stream_usage", "max_tokens_param")
+    options: ClassVar[tuple[str, ...]] = (
+        "organization",
+        "project",
+        "stream_usage",
+        "max_tokens_param",
+    )
     #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know only the old name.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
@@ -54,24 +67,35 @@ class OpenAIProvider:
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
         body = wire.request_body(
-            request, max_tokens_param=self._max_tokens_param, stream=stream, stream_usage=self._stream_usage
+            request,
+            max_tokens_param=self._max_tokens_param,
+            stream=stream,
+            stream_usage=self._stream_usage,
         )
         return json.dumps(body, separators=(",", ":")).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed Chat Completions call."""
-        r = await self._http.post(self._chat_url, content=self._body(request, False), headers=self._headers)
+        r = await self._http.post(
+            self._chat_url, content=self._body(request, False), headers=self._headers
+        )
         if r.status_code >= 400:
-            raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
         return wire.response(json.loads(r.content))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``."""
         body = self._body(request, True)
-        async with self._http.stream("POST", self._chat_url, content=body, headers=self._headers) as r:
+        async with self._http.stream(
+            "POST", self._chat_url, content=body, headers=self._headers
+        ) as r:
             if r.status_code >= 400:
                 await r.aread()
-                raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
+                raise error_from_http(
+                    r.status_code, r.headers, r.content, provider=self._name, model=request.model
+                )
             decoder = SSEDecoder()
             started = done = False
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
@@ -105,7 +129,9 @@ class OpenAIProvider:
         """``GET /models``, with context windows and prices where this plugin knows them."""
         r = await self._http.get(self._models_url, headers=self._headers)
         if r.status_code >= 400:
-            raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=None)
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=None
+            )
         out = []
         for m in json.loads(r.content).get("data") or ():
             window, price = self._known(m["id"])
@@ -134,5 +160,3 @@ class OpenAIProvider:
             if model.startswith(prefix) and len(prefix) > best_len:
                 best, best_len = info, len(prefix)
         return best
-
-

@@ -6,7 +6,15 @@ import json
 from typing import Any
 
 from relaykit import ChatRequest, ChatResponse, Message, Usage
-from relaykit.events import Finish, ReasoningDelta, StreamEvent, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
 from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.response import FinishReason
 
@@ -19,7 +27,9 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-def request_body(request: ChatRequest, *, max_tokens_param: str, stream: bool, stream_usage: bool) -> dict[str, Any]:
+def request_body(
+    request: ChatRequest, *, max_tokens_param: str, stream: bool, stream_usage: bool
+) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``."""
     body: dict[str, Any] = {"model": request.model, "messages": _messages(request.messages)}
     if request.max_tokens is not None:
@@ -73,7 +83,9 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
             # One wire message per result: that is how Chat Completions pairs them.
             for p in m.content:
                 if isinstance(p, ToolResultPart):
-                    out.append({"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content})
+                    out.append(
+                        {"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
+                    )
             continue
         parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart)]
         msg: dict[str, Any] = {"role": m.role}
@@ -89,7 +101,9 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                     "type": "function",
                     "function": {
                         "name": c.name,
-                        "arguments": c.raw_arguments if c.raw_arguments is not None else json.dumps(c.arguments),
+                        "arguments": c.raw_arguments
+                        if c.raw_arguments is not None
+                        else json.dumps(c.arguments),
                     },
                 }
                 for c in calls
@@ -167,7 +181,9 @@ def chunk_events(chunk: dict[str, Any], started: bool) -> list[StreamEvent]:
         for tc in delta.get("tool_calls") or ():
             fn = tc.get("function") or {}
             events.append(
-                ToolCallDelta(tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments") or "")
+                ToolCallDelta(
+                    tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments") or ""
+                )
             )
         raw = choice.get("finish_reason")
         if raw:

@@ -1,0 +1,194 @@
+"""Client CPU per request with observability on vs off, and Redis limiter decisions/s.
+
+    uv run python bench/observability.py            # everything, ~1 minute
+    uv run python bench/observability.py --quick    # fewer requests, for a smoke run
+
+Each scenario runs N sequential ``client.chat`` calls and measures the CPU time
+of the thread running the event loop (``time.thread_time``), so the loopback
+server's own thread is not counted. Two providers:
+
+- ``fake``: relaykit.testing.FakePlugin, in process; the call costs almost
+  nothing, so this is the worst case for relative overhead.
+- ``http``: the OpenAIMock loopback server over real HTTP with httpx: what a
+  call to a real provider costs the client.
+
+Scenarios: plain (no storage, no exporters), then each feature alone, then all
+together: tracing (OpenTelemetry SDK, in-memory span exporter), metrics
+(relaykit-prometheus, no scrape), redaction (secret + relaykit-pii, applied to
+each record handed to a no-op exporter), limiter (built-in memory limiter with
+RPM, TPM and a budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import anyio
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.config import Config
+from relaykit.testing import FakePlugin, OpenAIMock
+
+KEY = "sk-bench-0123456789abcdef0123"
+PROMPT = "Summarise: my email is jane@example.com and my card is 4111 1111 1111 1111. Thanks!"
+
+
+class NoOpExporter:
+    """Receives records (so redaction runs) and does nothing with them."""
+
+    def record(self, event: object) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self] if "noop" in config.exporters else []
+
+
+class InMemoryTracing:
+    """An exporter plugin bringing an SDK tracer provider with an in-memory span exporter."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    def record(self, event: object) -> None:
+        pass
+
+    async def flush(self) -> None:
+        self.spans.clear()
+
+    async def aclose(self) -> None:
+        self.tracer_provider.shutdown()
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self] if "tracing" in config.exporters else []
+
+
+FEATURES: dict[str, dict[str, Any]] = {
+    "tracing": {"exporters": {"tracing": {}}},
+    "metrics": {"exporters": {"prometheus": {}}},
+    "redaction": {"exporters": {"noop": {}}, "redactors": {"pii": {"enabled": True}}},
+    "limiter": {"limits": {"*": {"rpm": 10**9, "tpm": 10**12, "budget_usd": 10**9}}},
+}
+
+
+def scenario(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = {**base, "exporters": {}, "redactors": {}}
+    for name in names:
+        for key, value in FEATURES[name].items():
+            config[key] = {**config.get(key, {}), **value}
+    return config
+
+
+async def run(config: dict[str, Any], model: str, n: int) -> float:
+    """CPU seconds of this thread per call, over ``n`` sequential calls (after a warm-up)."""
+    tracing = InMemoryTracing()
+    async with relaykit.Client(config, plugins=[FakePlugin(), NoOpExporter(), tracing]) as client:
+        for _ in range(50):
+            await client.chat(model, PROMPT, max_tokens=64)
+        start = time.thread_time()
+        for i in range(n):
+            await client.chat(model, PROMPT, max_tokens=64)
+            if i % 500 == 499:
+                await tracing.flush()  # keep the in-memory exporter from growing
+        return (time.thread_time() - start) / n
+
+
+def client_overhead(n: int, repeats: int) -> None:
+    scenarios = [("plain", []), *((name, [name]) for name in FEATURES), ("all", list(FEATURES))]
+    with OpenAIMock(api_key=KEY) as mock:
+        providers = {
+            "fake": {"storage": {"backend": "none"}},
+            "http": {
+                "storage": {"backend": "none"},
+                "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+            },
+        }
+        for provider, base in providers.items():
+            model = "fake/m" if provider == "fake" else "openai/gpt-4o-mini"
+            calls = n if provider == "fake" else max(200, n // 5)
+            results: dict[str, float] = {}
+            for label, names in scenarios:
+                config = scenario(names, base)
+                samples = [anyio.run(run, config, model, calls) for _ in range(repeats)]
+                results[label] = statistics.median(samples)
+            plain = results["plain"]
+            print(f"\n{provider} provider, {calls} calls x {repeats} runs (median), CPU per call:")
+            print(f"  {'scenario':<10} {'us/call':>9} {'overhead':>9}")
+            for label, value in results.items():
+                over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
+                print(f"  {label:<10} {value * 1e6:9.1f} {over:>9}")
+
+
+async def redis_decisions(seconds: float, concurrency: int) -> float:
+    from relaykit.config import LimitConfig
+    from relaykit_redis import RedisRateLimiter
+
+    limiter = RedisRateLimiter("redis://127.0.0.1:6379/15", prefix=f"bench-{uuid.uuid4().hex[:8]}")
+    limit = LimitConfig(rpm=10**9, tpm=10**12, budget_usd=Decimal(10**9))
+    count = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal count
+        while time.perf_counter() < deadline:
+            await limiter.acquire("bench", limit, 100, cost=Decimal("0.001"))
+            count += 1
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
+    elapsed = time.perf_counter() - start
+    await limiter.aclose()
+    return count / elapsed
+
+
+def redis_throughput(seconds: float) -> None:
+    from relaykit.testing import service_reachable
+
+    if not service_reachable("127.0.0.1", 6379):
+        print("\nredis: not reachable at 127.0.0.1:6379, skipped")
+        return
+    print(
+        f"\nRedis limiter decisions/s from one process ({seconds:g}s each;"
+        " rpm+tpm+budget per decision):"
+    )
+    for backend in ("asyncio", "trio"):
+        for concurrency in (1, 16):
+            rate = anyio.run(redis_decisions, seconds, concurrency, backend=backend)
+            print(f"  {backend:<8} {concurrency:>2} task(s): {rate:9,.0f} /s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls, one run each")
+    args = parser.parse_args(argv)
+    n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
+    print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}")
+    client_overhead(n, repeats)
+    redis_throughput(seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Structured JSON logs through the standard ``logging`` module.
+
+The client logs one line per call at INFO on the ``relaykit.calls`` logger,
+with the call's fields in ``extra``. :class:`JsonFormatter` writes any record
+as one JSON object per line, with those fields at the top level and every
+string passed through the secret redactor, so a key that ends up in a message
+or an argument never reaches the log::
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(relaykit.log_format.JsonFormatter())
+    logging.getLogger("relaykit").addHandler(handler)
+    logging.getLogger("relaykit.calls").setLevel(logging.INFO)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from .secrets import scrub
+
+CALLS_LOGGER = "relaykit.calls"
+
+#: ``extra`` fields a call line carries, in the order they are written
+CALL_FIELDS = (
+    "request_id",
+    "correlation_id",
+    "provider",
+    "model",
+    "stage",
+    "latency",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "error_type",
+    "status",
+)
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats log records as single-line JSON objects, secrets masked.
+
+    Every ``extra`` field is included; call fields (:data:`CALL_FIELDS`) come
+    first. Strings are scrubbed with :func:`relaykit.secrets.scrub`, and so is
+    the message, exception text and stack.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        out: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        extra = {
+            k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")
+        }
+        for key in CALL_FIELDS:
+            if key in extra:
+                out[key] = _clean(extra.pop(key))
+        for key, value in extra.items():
+            out[key] = _clean(value)
+        if record.exc_info:
+            out["exception"] = scrub(self.formatException(record.exc_info))
+        if record.stack_info:
+            out["stack"] = scrub(self.formatStack(record.stack_info))
+        return json.dumps(out, ensure_ascii=False, default=lambda v: scrub(str(v)))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return scrub(str(value))  # Decimal, Secret (whose str is already masked), anything else
+
+
+def call_fields(
+    *,
+    request_id: str,
+    correlation_id: str | None,
+    provider: str,
+    model: str,
+    stage: str,
+    latency: float,
+    attempts: int,
+    **more: Any,
+) -> dict[str, Any]:
+    """The ``extra`` of a call line; ``None`` values are left out."""
+    fields = {
+        "request_id": request_id,
+        "correlation_id": correlation_id,
+        "provider": provider,
+        "model": model,
+        "stage": stage,
+        "latency": round(latency, 6),
+        "attempts": attempts,
+        **more,
+    }
+    return {k: v for k, v in fields.items() if v is not None}

@@ -1,0 +1,198 @@
+"""Turn what exporters receive into metric observations, once, for every exporter.
+
+An exporter's ``record(event)`` gets a :class:`~relaykit.protocols.CallRecord`
+per call and :mod:`gauge events <relaykit.gauge_events>` now and then.
+:func:`observe` maps either to :class:`Observation` values of the instruments
+below, so a Prometheus, StatsD or OTLP exporter only translates observations
+into its own wire format and never re-derives a metric::
+
+    def record(self, event):
+        for obs in relaykit.metrics.observe(event):
+            self.send(obs.instrument.name, obs.value, dict(obs.attributes))
+
+Names, units and histogram buckets follow the OpenTelemetry GenAI semantic
+conventions where they define a metric; relaykit's own counters are named
+``relaykit.*``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from .gauge_events import BreakerState, QueueDepth
+from .protocols import CallRecord
+
+# Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
+DURATION_BUCKETS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+
+
+@attrs.frozen
+class Instrument:
+    """A metric: its name, kind, unit, what it means, and histogram buckets."""
+
+    name: str
+    kind: Literal["histogram", "counter", "gauge"]
+    unit: str
+    description: str
+    buckets: tuple[float, ...] = ()
+
+
+OPERATION_DURATION = Instrument(
+    "gen_ai.client.operation.duration",
+    "histogram",
+    "s",
+    "GenAI operation duration.",
+    DURATION_BUCKETS,
+)
+TOKEN_USAGE = Instrument(
+    "gen_ai.client.token.usage",
+    "histogram",
+    "{token}",
+    "Number of input and output tokens used.",
+    TOKEN_BUCKETS,
+)
+TIME_TO_FIRST_CHUNK = Instrument(
+    "gen_ai.client.operation.time_to_first_chunk",
+    "histogram",
+    "s",
+    "Time from the request to the first content chunk of a streamed response.",
+    DURATION_BUCKETS,
+)
+REQUESTS = Instrument("relaykit.requests", "counter", "{request}", "Calls made, successful or not.")
+ERRORS = Instrument("relaykit.errors", "counter", "{error}", "Calls that failed, by error.type.")
+RETRIES = Instrument(
+    "relaykit.retries", "counter", "{retry}", "Attempts beyond the first (retries and fallbacks)."
+)
+FALLBACKS = Instrument(
+    "relaykit.fallbacks",
+    "counter",
+    "{fallback}",
+    "Calls answered (or failed) by a fallback target.",
+)
+CACHE_HITS = Instrument(
+    "relaykit.cache.hits", "counter", "{hit}", "Calls answered from the response cache."
+)
+COST = Instrument("relaykit.cost", "counter", "USD", "Spend in US dollars.")
+QUEUE_DEPTH = Instrument(
+    "relaykit.storage.queue_depth", "gauge", "{record}", "Call records waiting for storage."
+)
+BREAKER_STATE = Instrument(
+    "relaykit.breaker.state", "gauge", "1", "Circuit breaker state: 0 closed, 1 half-open, 2 open."
+)
+
+INSTRUMENTS = (
+    OPERATION_DURATION,
+    TOKEN_USAGE,
+    TIME_TO_FIRST_CHUNK,
+    REQUESTS,
+    ERRORS,
+    RETRIES,
+    FALLBACKS,
+    CACHE_HITS,
+    COST,
+    QUEUE_DEPTH,
+    BREAKER_STATE,
+)
+
+Attributes = tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class Observation:
+    """One value for one instrument, with its attributes (sorted ``(key, value)`` pairs)."""
+
+    instrument: Instrument
+    value: float
+    attributes: Attributes = ()
+
+
+# relaykit provider names whose GenAI semantic-convention name differs.
+_GENAI_PROVIDER_NAMES = {
+    "gemini": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "xai": "x_ai",
+    "mistral": "mistral_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+
+def genai_provider_name(provider: str) -> str:
+    """The ``gen_ai.provider.name`` value for a relaykit provider name."""
+    return _GENAI_PROVIDER_NAMES.get(provider, provider)
+
+
+_BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+
+
+def observe(event: Any) -> list[Observation]:
+    """The observations an exporter should record for ``event``; ``[]`` for unknown events."""
+    if isinstance(event, CallRecord):
+        return _call(event)
+    if isinstance(event, QueueDepth):
+        return [Observation(QUEUE_DEPTH, float(event.depth))]
+    if isinstance(event, BreakerState):
+        attrs_ = (
+            ("gen_ai.provider.name", genai_provider_name(event.provider)),
+            ("gen_ai.request.model", event.model),
+        )
+        return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
+    return []
+
+
+def _call(record: CallRecord) -> list[Observation]:
+    base: Attributes = (
+        ("gen_ai.operation.name", record.operation),
+        ("gen_ai.provider.name", genai_provider_name(record.provider)),
+        ("gen_ai.request.model", record.model),
+    )
+    out = [Observation(REQUESTS, 1.0, base)]
+    if record.error_type is not None:
+        failed = (*base, ("error.type", record.error_type))
+        out.append(Observation(ERRORS, 1.0, failed))
+        if record.latency is not None:
+            out.append(Observation(OPERATION_DURATION, record.latency, failed))
+    elif record.latency is not None:
+        out.append(Observation(OPERATION_DURATION, record.latency, base))
+    usage = record.usage
+    if usage.input_tokens or usage.output_tokens:
+        out.append(
+            Observation(
+                TOKEN_USAGE, float(usage.input_tokens), (*base, ("gen_ai.token.type", "input"))
+            )
+        )
+        out.append(
+            Observation(
+                TOKEN_USAGE, float(usage.output_tokens), (*base, ("gen_ai.token.type", "output"))
+            )
+        )
+    if record.streamed and record.time_to_first_token is not None:
+        out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
+    if record.attempts > 1:
+        out.append(Observation(RETRIES, float(record.attempts - 1), base))
+    if record.fallbacks:
+        out.append(Observation(FALLBACKS, float(record.fallbacks), base))
+    if record.cache_hit:
+        out.append(Observation(CACHE_HITS, 1.0, base))
+    if record.cost:
+        out.append(Observation(COST, float(record.cost), base))
+    return out

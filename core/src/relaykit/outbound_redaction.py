@@ -1,0 +1,162 @@
+"""Redact what goes to the provider, and restore what comes back.
+
+Reversible redactors (those with ``restore``, e.g. relaykit-pii with
+``[redactors.pii] outbound = true``) replace sensitive values in the prompt
+with placeholders before the provider sees it; the answer's placeholders are
+turned back into the originals before the caller sees it. In a stream a
+placeholder can arrive split over two chunks, so :class:`StreamRestorer` holds
+back a tail that could still become one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import attrs
+
+from .events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .messages import Message, Part, TextPart, ToolCall, ToolResultPart
+from .protocols import Redactor
+from .request import ChatRequest
+from .response import ChatResponse
+
+
+def reversible(redactors: Sequence[Redactor]) -> list[Any]:
+    """The redactors that can restore what they redact."""
+    return [r for r in redactors if callable(getattr(r, "restore", None))]
+
+
+class StreamRestorer:
+    """Restores placeholders in text that arrives in pieces.
+
+    ``feed`` returns what can be passed on now; a tail that may be the start of
+    a placeholder (each redactor's ``holdback``) waits for the next piece.
+    ``flush`` returns whatever is left at the end of the stream.
+    """
+
+    def __init__(
+        self, restore: Callable[[str], str], holdbacks: Sequence[Callable[[str], int]]
+    ) -> None:
+        self._restore = restore
+        self._holdbacks = holdbacks
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        """Restore what is safe to restore of everything received so far."""
+        text = self._pending + text
+        hold = max((h(text) for h in self._holdbacks), default=0)
+        if hold <= 0:
+            self._pending = ""
+            return self._restore(text)
+        self._pending = text[-hold:]
+        return self._restore(text[:-hold])
+
+    def flush(self) -> str:
+        """The held-back tail, restored as far as it can be."""
+        text, self._pending = self._pending, ""
+        return self._restore(text) if text else ""
+
+
+class OutboundRedaction:
+    """The redact-outbound and restore-inbound steps of the pipeline."""
+
+    def __init__(self, redactors: Sequence[Any]) -> None:
+        self._redactors = tuple(redactors)
+        self._holdbacks = [r.holdback for r in redactors if callable(getattr(r, "holdback", None))]
+
+    @classmethod
+    def create(cls, redactors: Sequence[Redactor]) -> OutboundRedaction | None:
+        """The step for the reversible ``redactors``, or ``None`` when there is none."""
+        found = reversible(redactors)
+        return cls(found) if found else None
+
+    # -- text ---------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """``text`` with every reversible redactor's placeholders in."""
+        for r in self._redactors:
+            text = r.redact(text)
+        return text
+
+    def restore(self, text: str) -> str:
+        """``text`` with placeholders turned back into the originals (last redactor first)."""
+        for r in reversed(self._redactors):
+            text = r.restore(text)
+        return text
+
+    def _value(self, value: Any, fix: Callable[[str], str]) -> Any:
+        if isinstance(value, str):
+            return fix(value)
+        if isinstance(value, dict):
+            return {k: self._value(v, fix) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._value(v, fix) for v in value]
+        return value
+
+    def _part(self, part: Part, fix: Callable[[str], str]) -> Part:
+        if isinstance(part, TextPart):
+            return TextPart(fix(part.text))
+        if isinstance(part, ToolResultPart):
+            return attrs.evolve(part, content=fix(part.content))
+        if isinstance(part, ToolCall):
+            return attrs.evolve(part, arguments=self._value(part.arguments, fix))
+        return part
+
+    # -- pipeline steps -----------------------------------------------------
+
+    def request(self, request: ChatRequest) -> ChatRequest:
+        """The request as the provider may see it."""
+        return attrs.evolve(request, messages=tuple(self._message(m) for m in request.messages))
+
+    def _message(self, message: Message) -> Message:
+        parts: tuple[Part, ...] = tuple(self._part(p, self.redact) for p in message.content)
+        return Message(message.role, parts)
+
+    def response(self, response: ChatResponse) -> ChatResponse:
+        """The response as the caller should see it."""
+        calls = tuple(
+            attrs.evolve(c, arguments=self._value(c.arguments, self.restore))
+            for c in response.tool_calls
+        )
+        return attrs.evolve(
+            response,
+            text=self.restore(response.text),
+            reasoning=self.restore(response.reasoning),
+            tool_calls=calls,
+        )
+
+    async def events(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+        """``events`` with placeholders restored, even when split across chunks."""
+        text = StreamRestorer(self.restore, self._holdbacks)
+        reasoning = StreamRestorer(self.restore, self._holdbacks)
+        tools: dict[int, StreamRestorer] = {}
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if out := text.feed(event.text):
+                        yield TextDelta(out)
+                    continue
+                if isinstance(event, ReasoningDelta) and event.text:
+                    event = attrs.evolve(event, text=reasoning.feed(event.text))
+                elif isinstance(event, ToolCallDelta) and event.arguments:
+                    restorer = tools.setdefault(
+                        event.index, StreamRestorer(self.restore, self._holdbacks)
+                    )
+                    event = attrs.evolve(event, arguments=restorer.feed(event.arguments))
+                else:
+                    # Anything else (usage, finish) ends a run of text: release what is held.
+                    if rest := text.flush():
+                        yield TextDelta(rest)
+                    if rest := reasoning.flush():
+                        yield ReasoningDelta(rest)
+                    for index, restorer in tools.items():
+                        if rest := restorer.flush():
+                            yield ToolCallDelta(index, arguments=rest)
+                yield event
+            if rest := text.flush():
+                yield TextDelta(rest)
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()

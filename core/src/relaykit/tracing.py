@@ -1,0 +1,265 @@
+"""OpenTelemetry tracing of calls, through ``opentelemetry-api`` only.
+
+One ``CLIENT`` span per call, named ``{operation} {model}`` (``chat gpt-4o-mini``),
+with the GenAI semantic-convention attributes; retries and fallbacks are span
+events; the W3C ``traceparent`` of the span goes out in the provider's HTTP
+request headers, so a provider (or gateway) that traces joins the same trace.
+
+Nothing here runs unless a tracer provider is configured: by an exporter
+plugin that exposes ``tracer_provider`` (relaykit-otlp), or by the application
+setting the global one before it creates the client. Without one the client
+keeps ``None`` instead of a tracer and pays one ``is None`` check per step.
+OpenTelemetry itself is imported only then, so ``import relaykit`` stays cheap.
+
+Message content goes on spans only with ``[telemetry] capture_content = true``,
+and then through the client's redactors (secrets always, PII when enabled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import RelayError
+from .messages import Message, TextPart, ToolCall, ToolResultPart
+from .metrics import genai_provider_name
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .client import _Call
+    from .config import Config
+    from .provider_registry import ProviderRegistry
+    from .redaction import RedactionChain
+    from .response import ChatResponse
+    from .routing import Target
+
+
+def configured_tracer_provider(exporters: Sequence[object]) -> Any | None:
+    """The tracer provider to use: an exporter's own, else a configured global one, else None."""
+    for exporter in exporters:
+        provider = getattr(exporter, "tracer_provider", None)
+        if provider is not None:
+            return provider
+    # If nothing imported the OpenTelemetry API, nobody can have configured it;
+    # skipping the import keeps clients of untraced apps cheap to build.
+    if "opentelemetry.trace" not in sys.modules and not os.environ.get(
+        "OTEL_PYTHON_TRACER_PROVIDER"
+    ):
+        return None
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return None
+    return provider
+
+
+class CallTracer:
+    """Creates and completes the span of each call; built only when tracing is on."""
+
+    def __init__(
+        self,
+        tracer_provider: Any,
+        config: Config,
+        redaction: RedactionChain,
+        registry: ProviderRegistry,
+    ) -> None:
+        from opentelemetry import propagate, trace
+
+        from . import __version__
+
+        self._trace = trace
+        self._propagate = propagate
+        self._tracer = tracer_provider.get_tracer("relaykit", __version__)
+        self._capture = config.telemetry.capture_content
+        self._redaction = redaction
+        self._registry = registry
+        self._servers: dict[str, tuple[str, int] | None] = {}
+
+    @classmethod
+    def create(
+        cls,
+        config: Config,
+        exporters: Sequence[object],
+        redaction: RedactionChain,
+        registry: ProviderRegistry,
+    ) -> CallTracer | None:
+        """A tracer when ``[telemetry] tracing`` is on and a tracer provider is configured."""
+        if not config.telemetry.tracing:
+            return None
+        provider = configured_tracer_provider(exporters)
+        return None if provider is None else cls(provider, config, redaction, registry)
+
+    # -- span lifecycle ------------------------------------------------------
+
+    def start(self, call: _Call) -> Any:
+        """Start the span of ``call`` (not yet current: see :meth:`activate`)."""
+        target = call.targets[0]
+        request = call.request
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": genai_provider_name(target.provider),
+            "gen_ai.request.model": target.model,
+        }
+        for name, value in (
+            ("gen_ai.request.max_tokens", request.max_tokens),
+            ("gen_ai.request.temperature", request.temperature),
+            ("gen_ai.request.top_p", request.top_p),
+            ("gen_ai.request.seed", request.seed),
+            ("gen_ai.conversation.id", request.metadata.get("conversation_id")),
+        ):
+            if value is not None:
+                attributes[name] = value
+        if request.stop:
+            attributes["gen_ai.request.stop_sequences"] = list(request.stop)
+        attributes.update(self._server(target.provider))
+        if call.streamed:
+            attributes["relaykit.streamed"] = True
+        if self._capture:
+            attributes["gen_ai.input.messages"] = self._messages_json(request.messages)
+        call.span_target = target
+        return self._tracer.start_span(
+            f"chat {target.model}", kind=self._trace.SpanKind.CLIENT, attributes=attributes
+        )
+
+    def attempt(self, call: _Call, target: Target) -> None:
+        """Note an attempt beyond the first as a ``retry`` or ``fallback`` span event."""
+        if call.attempts <= 1:
+            return
+        attributes: dict[str, Any] = {
+            "relaykit.attempt": call.attempts,
+            "gen_ai.provider.name": genai_provider_name(target.provider),
+            "gen_ai.request.model": target.model,
+        }
+        if call.last_error is not None:
+            attributes["error.type"] = type(call.last_error).__name__
+        previous = call.span_target
+        if previous is not None and previous != target:
+            attributes["relaykit.fallback.from"] = str(previous)
+            call.span.add_event("relaykit.fallback", attributes)
+            call.span.set_attributes(self._server(target.provider))
+        else:
+            call.span.add_event("relaykit.retry", attributes)
+        call.span_target = target
+
+    def finish(self, call: _Call, response: ChatResponse) -> None:
+        """Record what came back and end the span."""
+        span = call.span
+        if not span.is_recording():
+            return  # ended already: the call was cancelled while the answer was settled
+        usage = response.usage
+        attributes: dict[str, Any] = {
+            "gen_ai.response.model": response.model,
+            "gen_ai.response.finish_reasons": [response.finish_reason],
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "relaykit.attempts": call.attempts,
+        }
+        if response.id:
+            attributes["gen_ai.response.id"] = response.id
+        if response.cost is not None:
+            attributes["relaykit.cost_usd"] = float(response.cost)
+        if response.time_to_first_token is not None:
+            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_token
+        if self._capture:
+            attributes["gen_ai.output.messages"] = self._output_json(response)
+        span.set_attributes(attributes)
+        span.end()
+
+    def fail(self, call: _Call, error: RelayError) -> None:
+        """Mark the span failed with ``error`` (message already scrubbed) and end it."""
+        span = call.span
+        if not span.is_recording():
+            return
+        span.set_attribute("error.type", type(error).__name__)
+        span.set_attribute("relaykit.attempts", call.attempts)
+        if error.status is not None:
+            span.set_attribute("http.response.status_code", error.status)
+        description = self._redaction.text(f"{type(error).__name__}: {error.message}")
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
+        span.end()
+
+    @contextmanager
+    def _activated(self, span: Any) -> Iterator[None]:
+        with self._trace.use_span(
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
+            try:
+                yield
+            except BaseException as e:
+                # The client's failure path records its own errors and ends the span;
+                # anything else (a cancellation, a config error found late) ends it here.
+                if span.is_recording():
+                    span.set_attribute("error.type", type(e).__name__)
+                    span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
+                    span.end()
+                raise
+
+    def activate(self, call: _Call) -> Any:
+        """A context manager making the call's span current (for child spans and propagation).
+
+        An exception leaving the block ends the span, if nothing else did.
+        """
+        return self._activated(call.span)
+
+    # -- propagation ---------------------------------------------------------
+
+    async def inject_headers(self, request: httpx.Request) -> None:
+        """httpx request hook: add ``traceparent`` (and ``tracestate``) of the current span."""
+        self._propagate.inject(request.headers)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _server(self, provider: str) -> dict[str, Any]:
+        if provider not in self._servers:
+            try:
+                _, settings = self._registry.settings(provider)
+                url = urlsplit(settings.base_url)
+                port = url.port or (443 if url.scheme == "https" else 80)
+                self._servers[provider] = (url.hostname, port) if url.hostname else None
+            except RelayError:
+                self._servers[provider] = None
+        server = self._servers[provider]
+        return {} if server is None else {"server.address": server[0], "server.port": server[1]}
+
+    def _messages_json(self, messages: Sequence[Message]) -> str:
+        return json.dumps([self._message(m) for m in messages], ensure_ascii=False)
+
+    def _output_json(self, response: ChatResponse) -> str:
+        message = self._message(response.to_message())
+        message["finish_reason"] = response.finish_reason
+        return json.dumps([message], ensure_ascii=False)
+
+    def _message(self, message: Message) -> dict[str, Any]:
+        text = self._redaction.text
+        parts: list[dict[str, Any]] = []
+        for p in message.content:
+            if isinstance(p, TextPart):
+                parts.append({"type": "text", "content": text(p.text)})
+            elif isinstance(p, ToolCall):
+                args = text(json.dumps(p.arguments, ensure_ascii=False))
+                parts.append({"type": "tool_call", "id": p.id, "name": p.name, "arguments": args})
+            elif isinstance(p, ToolResultPart):
+                parts.append(
+                    {
+                        "type": "tool_call_response",
+                        "id": p.tool_call_id,
+                        "response": text(p.content),
+                    }
+                )
+            else:
+                parts.append({"type": p.type})  # images and reasoning: the kind only
+        return {"role": message.role, "parts": parts}
+
+
+def current(tracer: CallTracer | None, call: _Call) -> Any:
+    """``tracer.activate(call)``, or a no-op context when the call is not traced."""
+    if tracer is None or call.span is None:
+        return nullcontext()
+    return tracer.activate(call)

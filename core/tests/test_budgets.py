@@ -1,0 +1,150 @@
+"""Price overrides from config, and USD budgets: reserve an estimate, settle the real cost."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import QuotaExceededError
+from relaykit.budgets import period_bounds
+from relaykit.config import LimitConfig
+from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.testing import FakePlugin, Reply
+
+NONE = {"storage": {"backend": "none"}}
+
+
+@pytest.mark.anyio
+async def test_config_prices_override_the_plugins() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="x", input_tokens=1_000_000, output_tokens=1_000_000))
+    fake.script.push(Reply(text="x", input_tokens=1_000_000, output_tokens=1_000_000))
+    config = {
+        **NONE,
+        "prices": {"fake/cheap": {"input": 0.5, "output": "1.25", "cached_input": 0.1}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        assert (await client.chat("fake/cheap", "hi")).cost == Decimal("1.75")
+        assert (await client.chat("fake/other", "hi")).cost == Decimal("3")  # the plugin's 1 + 2
+
+
+@pytest.mark.parametrize(
+    ("prices", "message"),
+    [
+        ({"gpt-4o": {"input": 1, "output": 2}}, "provider/model"),
+        ({"openai/gpt-4o": {"input": 1}}, "needs output"),
+        ({"openai/gpt-4o": {"input": 1, "output": 2, "cache": 1}}, "cached_input"),
+        ({"openai/gpt-4o": {"input": -1, "output": 2}}, ">= 0"),
+    ],
+)
+def test_bad_prices_are_config_errors(prices: dict[str, object], message: str) -> None:
+    with pytest.raises(relaykit.ConfigError, match=message):
+        relaykit.load_config({"prices": prices})
+
+
+def test_budget_config_is_validated() -> None:
+    config = relaykit.load_config({"limits": {"openai/*": {"budget_usd": 10, "period": "month"}}})
+    assert config.limits["openai/*"].budget_usd == Decimal("10")
+    with pytest.raises(relaykit.ConfigError, match="'day' or period = 'month'"):
+        relaykit.load_config({"limits": {"openai/*": {"budget_usd": 10, "period": "week"}}})
+
+
+def test_periods_are_utc_calendar_days_and_months() -> None:
+    now = dt.datetime(2026, 2, 28, 23, 0, tzinfo=dt.UTC).timestamp()
+    assert period_bounds("day", now) == ("2026-02-28", 3600.0)
+    assert period_bounds("month", now) == ("2026-02", 3600.0)
+
+
+@pytest.mark.anyio
+async def test_a_budget_refuses_calls_once_spent_with_retry_after_the_period() -> None:
+    fake = FakePlugin()  # USD 1 / 2 per million input / output tokens
+    for _ in range(3):
+        fake.script.push(
+            Reply(text="x", input_tokens=200_000, output_tokens=200_000)
+        )  # USD 0.60 each
+    config = {**NONE, "limits": {"fake/*": {"budget_usd": 1}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "hi", max_tokens=1000)
+        await client.chat("fake/m", "hi", max_tokens=1000)  # held 0.002, but 0.60 was spent...
+        with pytest.raises(QuotaExceededError, match="daily budget") as info:
+            await client.chat("fake/m", "hi", max_tokens=1000)  # ...and now 1.20 > 1
+    assert info.value.retry_after is not None
+    assert 0 < info.value.retry_after <= 86400
+
+
+def test_concurrent_reservations_never_overspend() -> None:
+    async def main() -> int:
+        limiter = MemoryRateLimiter()
+        limit = LimitConfig(budget_usd=Decimal("1"))
+        admitted = 0
+
+        async def one() -> None:
+            nonlocal admitted
+            try:
+                await limiter.acquire("k", limit, 0, cost=Decimal("0.3"))
+                admitted += 1
+            except QuotaExceededError:
+                pass
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(one)
+        return admitted
+
+    assert anyio.run(main) == 3
+
+
+def test_reconcile_settles_the_real_cost() -> None:
+    async def main() -> None:
+        limiter = MemoryRateLimiter()
+        limit = LimitConfig(budget_usd=Decimal("1"))
+        held = await limiter.acquire("k", limit, 0, cost=Decimal("0.9"))
+        with pytest.raises(QuotaExceededError):
+            await limiter.acquire("k", limit, 0, cost=Decimal("0.2"))
+        await limiter.reconcile(held, 0, cost=Decimal("0.1"))
+        await limiter.acquire("k", limit, 0, cost=Decimal("0.8"))
+
+    anyio.run(main)
+
+
+@pytest.mark.anyio
+async def test_a_limiter_without_budgets_is_a_config_error() -> None:
+    from relaykit import hookimpl
+
+    class Plain:
+        async def acquire(self, key: object, limit: object, tokens: int) -> None: ...
+        async def reconcile(self, reservation: object, actual_tokens: int) -> None: ...
+
+    class Plugin:
+        @hookimpl
+        def relaykit_rate_limiter(self, name: str, config: object) -> Plain:
+            return Plain()
+
+    config = {**NONE, "limiter": {"backend": "plain"}, "limits": {"x/*": {"budget_usd": 1}}}
+    with pytest.raises(relaykit.ConfigError, match="does not enforce budget_usd"):
+        relaykit.Client(config, plugins=[Plugin()])
+
+
+def test_a_call_that_can_never_fit_says_so() -> None:
+    async def main() -> None:
+        with pytest.raises(QuotaExceededError, match="can never fit") as info:
+            await MemoryRateLimiter().acquire("k", LimitConfig(tpm=100), 500)
+        assert info.value.retry_after is None
+
+    anyio.run(main)
+
+
+def test_credentials_in_plugin_config_stay_out_of_reprs() -> None:
+    config = relaykit.load_config(
+        {
+            "limiter": {"backend": "redis", "url": "redis://app:s3cr3t-pass@10.0.0.5:6379/0"},
+            "exporters": {"otlp": {"headers": {"Authorization": "Bearer abcdefghijklmnop"}}},
+        }
+    )
+    text = repr(config)
+    assert "s3cr3t-pass" not in text
+    assert "abcdefghijklmnop" not in text

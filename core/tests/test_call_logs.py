@@ -1,0 +1,90 @@
+"""JSON call logs on relaykit.calls: one line per call, secrets masked, cheap when off."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+import relaykit
+from relaykit.log_format import JsonFormatter
+from relaykit.testing import FakePlugin
+
+SECRET = "sk-proj-" + "Kk4" * 8
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("relaykit.calls")
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield out
+    logger.removeHandler(handler)
+    logger.setLevel(old)
+
+
+def lines(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.mark.anyio
+async def test_one_json_line_per_call(json_log: io.StringIO) -> None:
+    fake = FakePlugin()
+    fake.script.reply("fine", input_tokens=5, output_tokens=2)
+    fake.script.fail(401, f"bad key {SECRET}")
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
+        await client.chat("fake/m", "hi", metadata={"correlation_id": "corr-9"})
+        with pytest.raises(relaykit.AuthenticationError):
+            await client.chat("fake/m", "hi")
+    ok, failed = lines(json_log)
+    assert ok["logger"] == "relaykit.calls"
+    assert ok["level"] == "INFO"
+    assert (ok["provider"], ok["model"], ok["stage"], ok["correlation_id"]) == (
+        "fake",
+        "m",
+        "completed",
+        "corr-9",
+    )
+    assert len(str(ok["request_id"])) == 32
+    assert float(str(ok["latency"])) >= 0
+    assert (ok["input_tokens"], ok["output_tokens"]) == (5, 2)
+    assert (failed["stage"], failed["error_type"], failed["status"]) == (
+        "failed",
+        "AuthenticationError",
+        401,
+    )
+    assert SECRET not in json_log.getvalue()
+
+
+def test_the_formatter_masks_secrets_in_messages_arguments_and_extras() -> None:
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "token %s", (SECRET,), None)
+    record.api = f"Bearer {SECRET}"
+    out = json.loads(JsonFormatter().format(record))
+    assert out["message"] == "token [REDACTED]"
+    assert out["api"] == "Bearer [REDACTED]"
+
+
+@pytest.mark.anyio
+async def test_nothing_is_formatted_when_the_logger_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relaykit import client as client_module
+
+    called: list[object] = []
+    monkeypatch.setattr(client_module, "call_fields", lambda **kw: called.append(kw) or kw)
+    logger = logging.getLogger("relaykit.calls")
+    old = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        async with relaykit.Client(
+            {"storage": {"backend": "none"}}, plugins=[FakePlugin()]
+        ) as client:
+            await client.chat("fake/m", "hi")
+    finally:
+        logger.setLevel(old)
+    assert called == []

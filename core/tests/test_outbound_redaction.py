@@ -1,0 +1,81 @@
+"""The redact-outbound / restore-inbound pipeline step, with a reversible redactor plugin."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.config import Config
+from relaykit.outbound_redaction import StreamRestorer
+from relaykit.testing import FakePlugin, Reply
+
+
+class TicketRedactor:
+    """Replaces TICKET-123 with <T0>, <T1>, ... and back."""
+
+    pattern = re.compile(r"TICKET-\d+")
+    placeholder = re.compile(r"<T(\d+)>")
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+
+    def redact(self, text: str) -> str:
+        def swap(match: re.Match[str]) -> str:
+            if match.group() not in self.values:
+                self.values.append(match.group())
+            return f"<T{self.values.index(match.group())}>"
+
+        return self.pattern.sub(swap, text)
+
+    def restore(self, text: str) -> str:
+        return self.placeholder.sub(lambda m: self.values[int(m.group(1))], text)
+
+    def holdback(self, text: str) -> int:
+        match = re.search(r"<(T\d*)?$", text)
+        return len(text) - match.start() if match else 0
+
+    @hookimpl
+    def relaykit_redactors(self, config: Config) -> Sequence[Any]:
+        return [self]
+
+
+def test_the_stream_restorer_holds_back_split_placeholders() -> None:
+    tickets = TicketRedactor()
+    tickets.redact("TICKET-7 TICKET-8")
+    restorer = StreamRestorer(tickets.restore, [tickets.holdback])
+    pieces = [restorer.feed(c) for c in ["see <", "T", "0> and <T1", "> ok <"]]
+    assert pieces == ["see ", "", "TICKET-7 and ", "TICKET-8 ok "]
+    assert restorer.flush() == "<"
+
+
+@pytest.mark.anyio
+async def test_relaykit_redactors_reversible_redacts_prompts_and_restores_answers() -> None:
+    fake, tickets = FakePlugin(), TicketRedactor()
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
+        r = await client.chat("fake/m", "about TICKET-42 please")
+        assert fake.calls[-1].messages[0].text == "about <T0> please"
+        assert r.text == "echo: about TICKET-42 please"
+
+        class OneCharChunks(Reply):
+            def chunks(self, size: int = 8) -> list[str]:
+                return list(self.text)
+
+        fake.script.push(
+            OneCharChunks(text="closing <T0> now", tool_calls=(("close", {"id": "<T0>"}),))
+        )
+        async with client.stream("fake/m", "close TICKET-42") as s:
+            events = [e async for e in s]
+    text = "".join(e.text for e in events if isinstance(e, relaykit.TextDelta))
+    assert text == "closing TICKET-42 now"
+    assert s.response.tool_calls[0].arguments == {"id": "TICKET-42"}
+
+
+@pytest.mark.anyio
+async def test_without_a_reversible_redactor_there_is_no_outbound_step() -> None:
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()]) as client:
+        assert client._outbound is None

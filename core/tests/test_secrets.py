@@ -1,0 +1,117 @@
+"""The built-in secret redactor: every known credential shape is masked, idempotently."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from relaykit.secrets import MASK, scrub
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def chars(alphabet: str, n: int, m: int | None = None) -> st.SearchStrategy[str]:
+    return st.text(alphabet, min_size=n, max_size=m or n)
+
+
+fernet_keys = st.binary(min_size=32, max_size=32).map(
+    lambda b: base64.urlsafe_b64encode(b).decode()
+)
+jwts = st.tuples(chars(B64URL, 8, 40), chars(B64URL, 8, 80), chars(B64URL, 8, 43)).map(
+    lambda p: f"eyJ{p[0]}.eyJ{p[1]}.{p[2]}"
+)
+SECRETS = {
+    "openai": st.tuples(
+        st.sampled_from(["sk-", "sk-proj-", "sk-svcacct-", "sk-admin-"]), chars(B64URL, 20, 80)
+    ).map("".join),
+    "anthropic": chars(B64URL, 20, 95).map(lambda s: f"sk-ant-api03-{s}"),
+    "google-api-key": chars(B64URL, 35).map(lambda s: f"AIza{s}"),
+    "google-oauth": chars(B64URL, 20, 120).map(lambda s: f"ya29.{s}"),
+    "aws-access-key-id": st.tuples(st.sampled_from(["AKIA", "ASIA"]), chars(UPPER, 16)).map(
+        "".join
+    ),
+    "jwt": jwts,
+    "fernet-master-key": fernet_keys,
+}
+# Secrets recognised by their label rather than their shape.
+LABELLED = {
+    "aws-secret": (
+        st.sampled_from(
+            ["AWS_SECRET_ACCESS_KEY=", "aws_secret_access_key = ", '"SecretAccessKey": "']
+        ),
+        chars(ALNUM + "/+", 40),
+    ),
+    "bearer": (
+        st.sampled_from(["Authorization: Bearer ", "bearer "]),
+        chars(ALNUM + "._-", 16, 200),
+    ),
+    "api-key-header": (
+        st.sampled_from(["x-api-key: ", "x-goog-api-key: ", "?api_key="]),
+        chars(ALNUM, 16, 60),
+    ),
+}
+SEPARATORS = st.sampled_from([" ", "\n", '"', "'", ", ", ": ", "(", ")", "\t"])
+prose = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@pytest.mark.parametrize("kind", sorted(SECRETS))
+@given(data=st.data())
+def test_no_generated_secret_survives(kind: str, data: st.DataObject) -> None:
+    secret = data.draw(SECRETS[kind])
+    before, after = data.draw(prose), data.draw(prose)
+    assume(secret not in before + after)
+    text = before + data.draw(SEPARATORS) + secret + data.draw(SEPARATORS) + after
+    out = scrub(text)
+    assert secret not in out
+    assert MASK in out
+    assert scrub(out) == out
+
+
+@pytest.mark.parametrize("kind", sorted(LABELLED))
+@given(data=st.data())
+def test_no_labelled_secret_survives(kind: str, data: st.DataObject) -> None:
+    label, values = LABELLED[kind]
+    prefix, secret, before = data.draw(label), data.draw(values), data.draw(prose)
+    assume(secret not in before)
+    out = scrub(before + " " + prefix + secret + data.draw(SEPARATORS))
+    assert secret not in out
+    assert prefix.strip() in out  # the label stays, so the log still says what was masked
+
+
+@given(prose)
+def test_scrubbing_is_idempotent(text: str) -> None:
+    once = scrub(text)
+    assert scrub(once) == once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_tokens=1000 and temperature: 0.7",
+        "The quick brown fox jumps over the lazy dog.",
+        "see https://example.com/path?q=1",
+        "skip-this-is-not-a-key",
+        "an ordinary base64 blob: aGVsbG8gd29ybGQ=",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_url_credentials_are_masked() -> None:
+    assert scrub("redis://admin:hunter2@127.0.0.1:6379/0") == "redis://[REDACTED]@127.0.0.1:6379/0"
+
+
+def test_errors_never_carry_a_key() -> None:
+    import relaykit
+
+    key = "sk-ant-api03-" + "x" * 40
+    err = relaykit.AuthenticationError(f"bad key {key}", provider_message=f"got {key}")
+    assert key not in str(err)
+    assert key not in repr(err)
+    assert key not in (err.provider_message or "")

@@ -1,0 +1,255 @@
+"""Tracing: one CLIENT span per call with GenAI attributes, events, propagation, content."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.config import Config
+from relaykit.testing import FakePlugin, OpenAIMock, Reply
+
+KEY = "sk-test-0123456789abcdef0123"
+SECRET = "sk-proj-" + "Qq7" * 8
+
+
+class TracingExporter:
+    """An exporter plugin that brings its own SDK tracer provider (as relaykit-otlp does)."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    def record(self, event: Any) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.tracer_provider.shutdown()
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self]
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+
+@pytest.fixture
+def tracing() -> TracingExporter:
+    return TracingExporter()
+
+
+def client(plugins: list[Any], **config: Any) -> relaykit.Client:
+    base: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
+    return relaykit.Client({**base, **config}, plugins=plugins)
+
+
+@pytest.mark.anyio
+async def test_a_call_is_one_client_span_with_genai_attributes(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.reply("hello there", input_tokens=11, output_tokens=4)
+    async with client([fake, tracing]) as c:
+        await c.chat("fake/m-1", "hi", max_tokens=50, temperature=0.2, top_p=0.9)
+    (span,) = tracing.finished()
+    assert span.name == "chat m-1"
+    assert span.kind is SpanKind.CLIENT
+    a = dict(span.attributes or {})
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.provider.name"] == "fake"
+    assert a["gen_ai.request.model"] == "m-1"
+    assert (
+        a["gen_ai.request.max_tokens"],
+        a["gen_ai.request.temperature"],
+        a["gen_ai.request.top_p"],
+    ) == (
+        50,
+        0.2,
+        0.9,
+    )
+    assert a["gen_ai.response.model"] == "m-1"
+    assert a["gen_ai.response.id"] == "fake-1"
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (11, 4)
+    assert "gen_ai.input.messages" not in a  # content is opt-in
+    assert span.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.anyio
+async def test_retries_and_fallbacks_are_span_events(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503, "busy"), Reply.failure(503, "busy"), Reply(text="ok"))
+    config = {
+        "models": {"fast": {"targets": ["fake/a", "fake/b"]}},
+        "retry": {"attempts": 2, "initial_wait": 0},
+    }
+    async with client([fake, tracing], **config) as c:
+        r = await c.chat("fast", "hi")
+    assert r.attempts == 3
+    (span,) = tracing.finished()
+    events = [(e.name, dict(e.attributes or {})) for e in span.events]
+    assert [name for name, _ in events] == ["relaykit.retry", "relaykit.fallback"]
+    assert events[0][1]["error.type"] == "ProviderUnavailableError"
+    assert events[1][1]["relaykit.fallback.from"] == "fake/a"
+    assert events[1][1]["gen_ai.request.model"] == "b"
+    assert span.attributes is not None
+    assert span.attributes["relaykit.attempts"] == 3
+
+
+@pytest.mark.anyio
+async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(
+    tracing: TracingExporter,
+) -> None:
+    fake = FakePlugin()
+    fake.script.fail(400, f"your key {SECRET} is malformed")
+    async with client([fake, tracing]) as c:
+        with pytest.raises(relaykit.InvalidRequestError):
+            await c.chat("fake/m", "hi")
+    (span,) = tracing.finished()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "InvalidRequestError"
+    assert SECRET not in (span.status.description or "")
+    assert SECRET not in json.dumps(dict(span.attributes))
+
+
+@pytest.mark.anyio
+async def test_content_is_captured_only_when_enabled_and_then_redacted(
+    tracing: TracingExporter,
+) -> None:
+    fake = FakePlugin()
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        await c.chat("fake/m", f"my key is {SECRET}")
+    (span,) = tracing.finished()
+    assert span.attributes is not None
+    inputs = json.loads(str(span.attributes["gen_ai.input.messages"]))
+    outputs = json.loads(str(span.attributes["gen_ai.output.messages"]))
+    assert inputs == [
+        {"role": "user", "parts": [{"type": "text", "content": "my key is [REDACTED]"}]}
+    ]
+    assert outputs[0]["parts"][0]["content"] == "echo: my key is [REDACTED]"
+    assert outputs[0]["finish_reason"] == "stop"
+
+
+@pytest.mark.anyio
+async def test_a_stream_is_one_span_with_time_to_first_chunk(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.reply("streamed words here")
+    async with client([fake, tracing]) as c, c.stream("fake/m", "hi") as s:
+        async for _ in s:
+            pass
+    (span,) = tracing.finished()
+    assert span.attributes is not None
+    assert span.attributes["relaykit.streamed"] is True
+    assert span.attributes["gen_ai.usage.output_tokens"] == 3
+    assert float(str(span.attributes["relaykit.time_to_first_chunk"])) >= 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_traceparent_reaches_the_provider_over_http(
+    tracing: TracingExporter, streamed: bool
+) -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        providers = {"openai": {"base_url": mock.base_url, "api_key": KEY}}
+        async with client([tracing], providers=providers) as c:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", "hi") as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", "hi")
+        headers = mock.last_request.headers
+    (span,) = tracing.finished()
+    ctx = span.get_span_context()
+    assert ctx is not None
+    version, trace_id, parent_id, flags = headers["traceparent"].split("-")
+    assert (version, trace_id, parent_id) == ("00", f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}")
+    assert int(flags, 16) & 1  # sampled
+    assert span.attributes is not None
+    assert span.attributes["server.address"] == "127.0.0.1"
+    assert span.attributes["server.port"] == int(mock.base_url.split(":")[2].split("/")[0])
+
+
+@pytest.mark.anyio
+async def test_no_tracer_provider_means_no_tracer_and_no_header() -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        providers = {"openai": {"base_url": mock.base_url, "api_key": KEY}}
+        async with client([], providers=providers) as c:
+            assert c._tracer is None
+            await c.chat("openai/gpt-4o-mini", "hi")
+        assert "traceparent" not in mock.last_request.headers
+
+
+def test_a_global_sdk_tracer_provider_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import trace
+
+    from relaykit.tracing import configured_tracer_provider
+
+    assert configured_tracer_provider([]) is None  # only the API's proxy so far
+    provider = TracerProvider()
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    assert configured_tracer_provider([]) is provider
+
+
+@pytest.mark.anyio
+async def test_tracing_can_be_turned_off(tracing: TracingExporter) -> None:
+    async with client([FakePlugin(), tracing], telemetry={"tracing": False}) as c:
+        await c.chat("fake/m", "hi")
+    assert tracing.finished() == []
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_call_still_ends_its_span(tracing: TracingExporter) -> None:
+    import anyio
+
+    fake = FakePlugin()
+    fake.script.push(Reply(text="slow", delay=5))
+    async with client([fake, tracing]) as c:
+        with anyio.move_on_after(0.05):
+            await c.chat("fake/m", "hi")
+    (span,) = tracing.finished()
+    assert span.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.anyio
+async def test_a_call_to_an_unknown_provider_still_ends_its_span(tracing: TracingExporter) -> None:
+    async with client([FakePlugin(), tracing]) as c:
+        with pytest.raises(relaykit.ConfigError):
+            await c.chat("nosuchprovider/m", "hi")
+    (span,) = tracing.finished()
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "ConfigError"
+
+
+@pytest.mark.anyio
+async def test_a_retried_stream_is_still_one_span(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503), Reply(text="second time lucky"))
+    async with client([fake, tracing]) as c, c.stream("fake/m", "hi") as s:
+        text = "".join([e.text async for e in s if isinstance(e, relaykit.TextDelta)])
+    assert text == "second time lucky"
+    (span,) = tracing.finished()
+    assert [e.name for e in span.events] == ["relaykit.retry"]
+    assert span.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.anyio
+async def test_a_stream_to_an_unknown_provider_ends_its_span(tracing: TracingExporter) -> None:
+    async with client([FakePlugin(), tracing]) as c:
+        with pytest.raises(relaykit.ConfigError):
+            async with c.stream("nosuchprovider/m", "hi"):
+                pass
+    (span,) = tracing.finished()
+    assert span.status.status_code is StatusCode.ERROR

@@ -1,0 +1,22 @@
+"""The entry point relaykit loads: an OTLP exporter when ``[exporters.otlp]`` exists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from relaykit import hookimpl
+from relaykit.config import Config
+
+
+@hookimpl
+def relaykit_exporters(config: Config) -> Sequence[Any]:
+    """One :class:`~relaykit_otlp.OtlpExporter` per client, when configured."""
+    conf = config.exporters.get("otlp")
+    if conf is None:
+        return []
+    # Imported only when configured: entry points load for every client, and an
+    # installed-but-unused exporter should not cost its dependencies' import time.
+    from .exporter import from_config
+
+    return [from_config(conf)]

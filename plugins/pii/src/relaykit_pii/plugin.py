@@ -1,0 +1,41 @@
+"""The entry point relaykit loads: the PII redactor, when ``[redactors.pii]`` enables it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from relaykit import ConfigError, hookimpl
+from relaykit.config import Config
+
+from .detectors import KINDS
+from .redactor import PiiRedactor, ReversiblePiiRedactor
+
+_KEYS = ("enabled", "outbound", "kinds", "max_values")
+
+
+@hookimpl
+def relaykit_redactors(config: Config) -> Sequence[Any]:
+    """``[redactors.pii] enabled = true`` masks PII in what is stored, logged and traced;
+    ``outbound = true`` also swaps it for placeholders in prompts, restored in answers."""
+    conf = config.redactors.get("pii")
+    if not conf:
+        return []
+    for key in conf:
+        if key not in _KEYS:
+            near = difflib.get_close_matches(key, _KEYS, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(_KEYS)}"
+            raise ConfigError(f"unknown config key redactors.pii.{key!r}", hint=hint)
+    if not conf.get("enabled", False):
+        return []
+    kinds = conf.get("kinds", KINDS)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ConfigError(
+            f"redactors.pii.kinds: unknown kind {unknown[0]!r}",
+            hint=f"use some of {', '.join(KINDS)}",
+        )
+    if conf.get("outbound", False):
+        return [ReversiblePiiRedactor(kinds, max_values=int(conf.get("max_values", 100_000)))]
+    return [PiiRedactor(kinds)]

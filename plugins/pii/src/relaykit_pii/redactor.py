@@ -1,0 +1,95 @@
+"""The redactors: masks for what is stored, reversible placeholders for what is sent."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from .detectors import KINDS, find_pii
+
+_PLACEHOLDER = re.compile(r"<([A-Z0-9]+)_([a-z]{8})>")
+# What the start of a placeholder looks like when a stream cuts it short.
+_PARTIAL = re.compile(r"<(?:[A-Z0-9]{1,5}(?:_[a-z]{0,8})?)?$")
+_TAGS = {
+    "email": "EMAIL",
+    "card": "CARD",
+    "iban": "IBAN",
+    "ssn": "SSN",
+    "ipv4": "IP",
+    "ipv6": "IP",
+    "phone": "PHONE",
+}
+
+
+class PiiRedactor:
+    """Replaces personal data with ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[SSN]``, ``[IBAN]``,
+    ``[IP]``."""
+
+    name = "pii"
+
+    def __init__(self, kinds: Iterable[str] = KINDS) -> None:
+        self.kinds = frozenset(kinds)
+
+    def _replace(self, text: str, label: str, kind: str) -> str:
+        return f"[{label}]"
+
+    def redact(self, text: str) -> str:
+        """``text`` with every piece of personal data masked."""
+        out: list[str] = []
+        last = 0
+        for kind, start, end in find_pii(text, self.kinds):
+            out.append(text[last:start])
+            out.append(self._replace(text[start:end], _TAGS[kind], kind))
+            last = end
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
+
+
+class ReversiblePiiRedactor(PiiRedactor):
+    """Replaces personal data with placeholders like ``<EMAIL_qhdkzmxa>`` and restores them.
+
+    A placeholder is a keyed hash of the value (the key is random per process),
+    so the same value always gets the same placeholder, concurrent calls need no
+    shared session, and a placeholder reveals nothing about a low-entropy value
+    like a phone number. The originals are kept in memory, at most
+    ``max_values`` of them (least recently used go first).
+    """
+
+    def __init__(
+        self, kinds: Iterable[str] = KINDS, *, max_values: int = 100_000, key: bytes | None = None
+    ) -> None:
+        super().__init__(kinds)
+        self._key = key if key is not None else os.urandom(32)
+        self._max = max_values
+        self._values: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()  # the SyncClient and worker threads may share a redactor
+
+    def _replace(self, text: str, label: str, kind: str) -> str:
+        digest = hmac.new(self._key, f"{label}\0{text}".encode(), hashlib.sha256).digest()
+        placeholder = f"<{label}_{''.join(chr(97 + b % 26) for b in digest[:8])}>"
+        with self._lock:
+            self._values[placeholder] = text
+            self._values.move_to_end(placeholder)
+            while len(self._values) > self._max:
+                self._values.popitem(last=False)
+        return placeholder
+
+    def restore(self, text: str) -> str:
+        """``text`` with every placeholder this redactor made turned back into its value."""
+        if "<" not in text:
+            return text
+        with self._lock:
+            values = self._values
+            return _PLACEHOLDER.sub(lambda m: values.get(m.group(), m.group()), text)
+
+    def holdback(self, text: str) -> int:
+        """How many trailing characters of ``text`` may be a placeholder cut short."""
+        match = _PARTIAL.search(text, max(0, len(text) - 16))
+        return len(text) - match.start() if match else 0

@@ -1,0 +1,286 @@
+"""relaykit-pii: checksummed detection, masks, reversible placeholders, streams split anywhere."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.config import Config
+from relaykit.outbound_redaction import StreamRestorer
+from relaykit.protocols import CallRecord
+from relaykit.testing import FakePlugin, Reply
+from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
+from relaykit_pii.detectors import iban_ok, luhn_ok
+
+# -- generators of valid personal data ----------------------------------------------
+
+
+def with_luhn(body: str) -> str:
+    for check in "0123456789":
+        if luhn_ok(body + check):
+            return body + check
+    raise AssertionError
+
+
+def with_iban_check(country: str, bban: str) -> str:
+    n = int("".join(str(int(c, 36)) for c in bban + country + "00"))
+    return f"{country}{98 - n % 97:02d}{bban}"
+
+
+DIGITS = "0123456789"
+cards = st.sampled_from(["4", "51", "37", "6011"]).flatmap(
+    lambda p: st.text(DIGITS, min_size=15 - len(p), max_size=15 - len(p)).map(
+        lambda b: with_luhn(p + b)
+    )
+)
+spaced_cards = cards.map(lambda c: " ".join(c[i : i + 4] for i in range(0, len(c), 4)))
+ibans = st.tuples(
+    st.sampled_from(["DE", "FR", "GB", "NL", "ES"]),
+    st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ" + DIGITS, min_size=14, max_size=26),
+).map(lambda t: with_iban_check(*t))
+ssns = st.tuples(
+    st.integers(1, 899).filter(lambda a: a != 666), st.integers(1, 99), st.integers(1, 9999)
+).map(lambda t: f"{t[0]:03d}-{t[1]:02d}-{t[2]:04d}")
+emails = st.tuples(
+    st.from_regex(r"[a-z][a-z0-9._+\-]{0,15}[a-z0-9]", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9\-]{0,10}[a-z0-9]", fullmatch=True),
+    st.sampled_from(["com", "org", "co.uk", "io", "de"]),
+).map(lambda t: f"{t[0]}@{t[1]}.{t[2]}")
+phones = st.one_of(
+    st.tuples(st.integers(200, 999), st.integers(200, 999), st.integers(0, 9999)).map(
+        lambda t: f"({t[0]}) {t[1]}-{t[2]:04d}"
+    ),
+    st.tuples(
+        st.sampled_from(["+1", "+44", "+33", "+49"]),
+        st.integers(10, 999),
+        st.integers(1000, 9999),
+        st.integers(1000, 9999),
+    ).map(lambda t: f"{t[0]} {t[1]} {t[2]} {t[3]}"),
+)
+ipv4s = st.ip_addresses(v=4).map(str)
+ipv6s = (
+    st.ip_addresses(v=6)
+    .map(lambda a: a.exploded if a.ipv4_mapped else str(a))
+    .filter(lambda s: len(s) >= 6 and sum(1 for g in s.split(":") if g) >= 2)
+)
+PII = {
+    "email": emails,
+    "card": st.one_of(cards, spaced_cards),
+    "iban": ibans,
+    "ssn": ssns,
+    "ipv4": ipv4s,
+    "ipv6": ipv6s,
+    "phone": phones,
+}
+SEPARATORS = st.sampled_from([" ", "\n", ", ", ": ", " (", ") ", "\t"])
+words = st.lists(
+    st.sampled_from(["the", "order", "Paris", "is", "ready", "for", "you", "42", "ok"]), max_size=6
+).map(" ".join)
+any_pii = st.one_of(*PII.values())
+
+
+@st.composite
+def texts_with_pii(draw: st.DrawFn) -> tuple[str, list[str]]:
+    pieces, secrets = [draw(words)], []
+    for _ in range(draw(st.integers(1, 4))):
+        value = draw(any_pii)
+        secrets.append(value)
+        pieces += [draw(SEPARATORS), value, draw(SEPARATORS), draw(words)]
+    return "".join(pieces), secrets
+
+
+# -- detectors ---------------------------------------------------------------------
+
+
+def test_checksums() -> None:
+    assert luhn_ok("4111111111111111")
+    assert not luhn_ok("4111111111111112")
+    assert iban_ok("DE89 3704 0044 0532 0130 00")
+    assert not iban_ok("DE88 3704 0044 0532 0130 00")
+    assert iban_ok("GB82WEST12345698765432")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 4111 1111 1111 1112 shipped",  # fails Luhn
+        "DE88 3704 0044 0532 0130 00",  # fails mod 97
+        "at 12:30:45 on 2026-11-22",
+        "std::vector<int> and a::b",
+        "version 1.2.3 of 10.0",
+        "999-12-3456 is not an SSN",
+    ],
+)
+def test_lookalikes_are_left_alone(text: str) -> None:
+    assert list(find_pii(text)) == []
+
+
+@pytest.mark.parametrize("kind", sorted(PII))
+@given(data=st.data())
+def test_each_kind_is_found(kind: str, data: st.DataObject) -> None:
+    value = data.draw(PII[kind])
+    found = [(k, s, e) for k, s, e in find_pii(f"see {value} now")]
+    assert [("ipv4" if k == "ipv4" else k) for k, _, _ in found] == [kind]
+
+
+# -- redaction properties ------------------------------------------------------------
+
+
+@given(texts_with_pii())
+def test_no_generated_pii_survives_and_masking_is_idempotent(case: tuple[str, list[str]]) -> None:
+    text, values = case
+    redactor = PiiRedactor()
+    out = redactor.redact(text)
+    for value in values:
+        assert value not in out
+    assert redactor.redact(out) == out
+
+
+REVERSIBLE = ReversiblePiiRedactor()
+
+
+@given(texts_with_pii())
+def test_placeholders_restore_exactly_and_redaction_is_idempotent(
+    case: tuple[str, list[str]],
+) -> None:
+    text, values = case
+    out = REVERSIBLE.redact(text)
+    for value in values:
+        assert value not in out
+    assert REVERSIBLE.redact(out) == out
+    assert REVERSIBLE.restore(out) == text
+
+
+@given(st.text(max_size=60))
+def test_restore_of_redact_is_identity_on_any_text(text: str) -> None:
+    assume("<" not in text)  # text that already holds our own placeholders is not user text
+    assert REVERSIBLE.restore(REVERSIBLE.redact(text)) == text
+
+
+@given(texts_with_pii(), st.lists(st.integers(0, 200), max_size=12))
+def test_streamed_restore_matches_whole_restore_wherever_chunks_split(
+    case: tuple[str, list[str]], cuts: list[int]
+) -> None:
+    text, _ = case
+    redacted = REVERSIBLE.redact(text)
+    points = sorted({c % (len(redacted) + 1) for c in cuts})
+    chunks = [redacted[a:b] for a, b in zip([0, *points], [*points, len(redacted)], strict=True)]
+    restorer = StreamRestorer(REVERSIBLE.restore, [REVERSIBLE.holdback])
+    assert "".join(restorer.feed(c) for c in chunks) + restorer.flush() == text
+
+
+def test_same_value_same_placeholder_different_process_key() -> None:
+    a, b = ReversiblePiiRedactor(key=b"k" * 32), ReversiblePiiRedactor(key=b"j" * 32)
+    assert a.redact("x@example.com") == a.redact("x@example.com") != b.redact("x@example.com")
+
+
+# -- through the client ------------------------------------------------------------
+
+
+class ListStorage:
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        self.records.extend(records)
+
+    async def query_logs(self, *, limit: int = 50) -> list[CallRecord]:
+        return self.records
+
+    async def aclose(self) -> None:
+        pass
+
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Config) -> Any:
+        return self
+
+
+EMAIL = "jane.doe@example.com"
+CARD = "4111 1111 1111 1111"
+
+
+def config(outbound: bool) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "list"},
+        "redactors": {"pii": {"enabled": True, "outbound": outbound}},
+    }
+
+
+@pytest.mark.anyio
+async def test_stored_records_are_masked_but_the_prompt_is_sent_as_is() -> None:
+    fake, storage = FakePlugin(), ListStorage()
+    async with relaykit.Client(config(False), plugins=[fake, storage]) as client:
+        r = await client.chat("fake/m", f"mail {EMAIL} card {CARD}")
+    assert fake.calls[0].messages[0].text == f"mail {EMAIL} card {CARD}"
+    assert r.text == f"echo: mail {EMAIL} card {CARD}"
+    (record,) = storage.records
+    assert record.messages[0].text == "mail [EMAIL] card [CARD]"
+    assert EMAIL not in json.dumps(relaykit.converter.unstructure(record))
+
+
+@pytest.mark.anyio
+async def test_outbound_placeholders_are_restored_in_the_answer_and_tool_calls() -> None:
+    fake, storage = FakePlugin(), ListStorage()
+    async with relaykit.Client(config(True), plugins=[fake, storage]) as client:
+        r = await client.chat("fake/m", f"mail {EMAIL}")
+        sent = fake.calls[0].messages[0].text
+        assert EMAIL not in sent
+        assert sent.startswith("mail <EMAIL_")
+        assert r.text == f"echo: mail {EMAIL}"
+        placeholder = sent.removeprefix("mail ")
+        fake.script.push(Reply(tool_calls=(("send", {"to": placeholder, "cc": [placeholder]}),)))
+        r = await client.chat("fake/m", f"write to {EMAIL}")
+        assert r.tool_calls[0].arguments == {"to": EMAIL, "cc": [EMAIL]}
+    assert all(
+        EMAIL not in json.dumps(relaykit.converter.unstructure(rec)) for rec in storage.records
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+async def test_outbound_placeholders_are_restored_in_streams_split_across_chunks(
+    chunk: int,
+) -> None:
+    class ChunkedReply(Reply):
+        def chunks(self, size: int = 8) -> list[str]:
+            return super().chunks(chunk)
+
+    fake, storage = FakePlugin(), ListStorage()
+    async with relaykit.Client(config(True), plugins=[fake, storage]) as client:
+        async with client.stream("fake/m", f"hi {EMAIL} <3") as s:
+            placeholder = fake.calls[0].messages[0].text.split()[1]
+            fake.script.push(ChunkedReply(text=f"to {placeholder} and {placeholder} <"))
+        async with client.stream("fake/m", f"hi {EMAIL} <3") as s:
+            texts = [e.text async for e in s if isinstance(e, relaykit.TextDelta)]
+    assert "".join(texts) == f"to {EMAIL} and {EMAIL} <"
+    assert s.response.text == f"to {EMAIL} and {EMAIL} <"
+    assert EMAIL not in json.dumps([relaykit.converter.unstructure(r) for r in storage.records])
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(relaykit.ConfigError, match="did you mean 'outbound'"):
+        relaykit.Client(
+            {
+                "storage": {"backend": "none"},
+                "redactors": {"pii": {"enabled": True, "outbond": True}},
+            }
+        )
+    with pytest.raises(relaykit.ConfigError, match="unknown kind 'passport'"):
+        relaykit.Client(
+            {
+                "storage": {"backend": "none"},
+                "redactors": {"pii": {"enabled": True, "kinds": ["passport"]}},
+            }
+        )
+
+
+def test_ipv6_helper_agrees_with_ipaddress() -> None:
+    assert next(find_pii(f"host {ipaddress.IPv6Address('2001:db8::8a2e:370:7334')}"))[0] == "ipv6"

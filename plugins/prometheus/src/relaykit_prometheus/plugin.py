@@ -1,0 +1,22 @@
+"""The entry point relaykit loads: a Prometheus exporter when ``[exporters.prometheus]`` exists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from relaykit import hookimpl
+from relaykit.config import Config
+
+
+@hookimpl
+def relaykit_exporters(config: Config) -> Sequence[Any]:
+    """One :class:`~relaykit_prometheus.PrometheusExporter` per client, when configured."""
+    conf = config.exporters.get("prometheus")
+    if conf is None:
+        return []
+    # Imported only when configured: entry points load for every client, and an
+    # installed-but-unused exporter should not cost its dependencies' import time.
+    from .exporter import from_config
+
+    return [from_config(conf)]

@@ -1,0 +1,163 @@
+"""relaykit-prometheus, scraped over real HTTP and parsed with prometheus_client's parser."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+import relaykit
+from relaykit import metrics
+from relaykit.gauge_events import QueueDepth
+from relaykit.testing import FakePlugin, Reply
+from relaykit_prometheus import PrometheusExporter, make_asgi_app, prometheus_name
+
+
+async def scrape(url: str) -> dict[str, list[Sample]]:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(url)).text
+    return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    found = [
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    assert len(found) == 1, (name, labels, samples)
+    return found[0]
+
+
+def test_names_follow_opentelemetrys_prometheus_conventions() -> None:
+    assert prometheus_name(metrics.OPERATION_DURATION) == "gen_ai_client_operation_duration_seconds"
+    assert prometheus_name(metrics.TOKEN_USAGE) == "gen_ai_client_token_usage"
+    assert prometheus_name(metrics.COST) == "relaykit_cost_usd"
+
+
+@pytest.mark.anyio
+async def test_calls_are_scraped_from_the_configured_port() -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(text="ok", input_tokens=100, output_tokens=20),
+        Reply.failure(429, "slow down"),
+        Reply(text="ok", input_tokens=5, output_tokens=1),
+    )
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 2, "initial_wait": 0},
+        "exporters": {"prometheus": {"port": 0}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        (exporter,) = client.exporters
+        assert isinstance(exporter, PrometheusExporter)
+        assert exporter.port
+        await client.chat("fake/m", "hi")
+        await client.chat("fake/m", "hi")  # 429, then retried
+        families = await scrape(f"http://127.0.0.1:{exporter.port}/metrics")
+    base = {
+        "gen_ai_operation_name": "chat",
+        "gen_ai_provider_name": "fake",
+        "gen_ai_request_model": "m",
+    }
+    assert value(families["relaykit_requests"], "relaykit_requests_total", **base) == 2
+    assert value(families["relaykit_retries"], "relaykit_retries_total", **base) == 1
+    tokens = families["gen_ai_client_token_usage"]
+    assert value(tokens, "gen_ai_client_token_usage_sum", gen_ai_token_type="input") == 105
+    assert (
+        value(tokens, "gen_ai_client_token_usage_bucket", gen_ai_token_type="input", le="64.0") == 1
+    )
+    assert (
+        value(tokens, "gen_ai_client_token_usage_bucket", gen_ai_token_type="input", le="256.0")
+        == 2
+    )
+    duration = families["gen_ai_client_operation_duration_seconds"]
+    buckets = sorted(float(s.labels["le"]) for s in duration if s.name.endswith("_bucket"))
+    assert buckets[:-1] == list(metrics.DURATION_BUCKETS)
+    assert value(families["relaykit_cost_usd"], "relaykit_cost_usd_total", **base) > 0
+    # the server is gone once the client is closed
+    with pytest.raises(httpx.ConnectError):
+        await scrape(f"http://127.0.0.1:{exporter.port}/metrics")
+
+
+@pytest.mark.anyio
+async def test_errors_are_counted_by_type() -> None:
+    fake = FakePlugin()
+    fake.script.fail(404, "no such model")
+    config = {"storage": {"backend": "none"}, "exporters": {"prometheus": {"port": 0}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        with pytest.raises(relaykit.NotFoundError):
+            await client.chat("fake/m", "hi")
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+    assert (
+        value(families["relaykit_errors"], "relaykit_errors_total", error_type="NotFoundError") == 1
+    )
+
+
+def test_model_label_cardinality_is_capped() -> None:
+    exporter = PrometheusExporter(max_models=3)
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/x",
+        model="x",
+        streamed=False,
+    )
+    import attrs
+
+    for i in range(10):
+        exporter.record(attrs.evolve(record, model=f"model-{i}"))
+    exporter.record(QueueDepth(4))
+    from prometheus_client import generate_latest
+
+    families = {
+        f.name: f.samples
+        for f in text_string_to_metric_families(generate_latest(exporter.registry).decode())
+    }
+    models = {
+        s.labels["gen_ai_request_model"]
+        for s in families["relaykit_requests"]
+        if s.name.endswith("_total")
+    }
+    assert models == {"model-0", "model-1", "model-2", "other"}
+    assert (
+        value(
+            families["relaykit_requests"], "relaykit_requests_total", gen_ai_request_model="other"
+        )
+        == 7
+    )
+    assert value(families["relaykit_storage_queue_depth"], "relaykit_storage_queue_depth") == 4
+
+
+@pytest.mark.anyio
+async def test_the_metrics_mount_in_an_asgi_app() -> None:
+    config = {"storage": {"backend": "none"}, "exporters": {"prometheus": {}}}
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        await client.chat("fake/m", "hi")
+        app = make_asgi_app(client)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://app"
+        ) as http:
+            response = await http.get("/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    assert "relaykit_requests" in families
+
+
+def test_a_busy_port_is_a_config_error() -> None:
+    first = PrometheusExporter(port=0)
+    try:
+        with pytest.raises(relaykit.ConfigError, match="cannot serve Prometheus metrics"):
+            PrometheusExporter(port=first.port)
+    finally:
+        import anyio
+
+        anyio.run(first.aclose)
+
+
+def test_unknown_keys_are_config_errors() -> None:
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.prometheus"):
+        relaykit.Client({"storage": {"backend": "none"}, "exporters": {"prometheus": {"prot": 1}}})

@@ -1,0 +1,35 @@
+"""relaykit-redis: rate limits and USD budgets shared by every process through Redis.
+
+``[limiter] backend = "redis"`` with ``url = "redis://127.0.0.1:6379/0"``
+(or ``$RELAYKIT_REDIS_URL``) enforces ``[limits]`` atomically in Redis, so
+several workers of one app share one limit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use: relaykit imports every installed plugin's entry point
+# when a client is built, and a plugin that is installed but not configured
+# should not cost its dependencies' import time.
+_EXPORTS = {
+    "RedisClient": "client",
+    "RedisError": "resp",
+    "RedisRateLimiter": "limiter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:
+    from .client import RedisClient as RedisClient
+    from .limiter import RedisRateLimiter as RedisRateLimiter
+    from .resp import RedisError as RedisError

@@ -1,0 +1,91 @@
+"""The Redis client the limiter uses: one pipelined connection per event loop.
+
+Written on anyio rather than on redis-py so that one code path serves asyncio
+and trio alike (redis-py's asyncio client cannot run under trio, and its sync
+client would cost a worker-thread hop per decision).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import anyio
+import anyio.lowlevel
+
+from .pipeline import Pipeline
+from .resp import Connection, Reply
+
+
+class RedisClient:
+    """Runs commands on one Redis server over one pipelined connection.
+
+    Every task shares the connection (see :class:`~relaykit_redis.pipeline.Pipeline`),
+    so concurrent decisions travel together instead of each paying for its
+    own round trip. A connection belongs to the event loop that opened it; a
+    client used from a new loop (a second ``anyio.run``) opens a new one, and
+    a broken connection is replaced on the next command.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        connect_timeout: float = 5.0,
+        reply_timeout: float = 5.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", ""):
+            raise ValueError(f"only redis:// URLs are supported, not {parts.scheme}://")
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+        self.db = int(parts.path.lstrip("/") or 0)
+        self._username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._connect_timeout = connect_timeout
+        self._reply_timeout = reply_timeout
+        self._pipeline: Pipeline | None = None
+        self._loop: object = None
+        self._connecting: anyio.Lock | None = None
+
+    async def _connect(self) -> Connection:
+        with anyio.fail_after(self._connect_timeout):
+            conn = await Connection.open(self.host, self.port)
+            try:
+                if self._password is not None:
+                    auth = (self._username, self._password) if self._username else (self._password,)
+                    await conn.command("AUTH", *auth)
+                if self.db:
+                    await conn.command("SELECT", self.db)
+            except BaseException:
+                await conn.aclose()
+                raise
+        return conn
+
+    async def pipeline(self) -> Pipeline:
+        """The live pipelined connection of this event loop, opened on first use."""
+        loop = anyio.lowlevel.current_token()
+        if loop != self._loop:
+            # The old loop's socket cannot be used (or even closed) from here.
+            self._pipeline, self._loop, self._connecting = None, loop, anyio.Lock()
+        pipeline = self._pipeline
+        if pipeline is not None and not pipeline.broken:
+            return pipeline
+        assert self._connecting is not None
+        async with self._connecting:  # one task connects; the others wait for it
+            if self._pipeline is None or self._pipeline.broken:
+                if self._pipeline is not None:
+                    await self._pipeline.aclose()
+                self._pipeline = Pipeline(await self._connect(), reply_timeout=self._reply_timeout)
+            return self._pipeline
+
+    async def command(self, *args: Any) -> Reply:
+        """Run one command; an error reply raises :class:`RedisError`."""
+        pipeline = await self.pipeline()
+        return await pipeline.command(*args)
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            await pipeline.aclose()

@@ -1,0 +1,137 @@
+"""A :class:`relaykit.protocols.RateLimiter` whose state lives in Redis, shared by processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from relaykit import QuotaExceededError, RelayError
+from relaykit.budgets import MICRO_USD, period_bounds, to_micro_usd
+from relaykit.config import LimitConfig
+from relaykit.protocols import Reservation
+
+from .client import RedisClient
+from .resp import RedisError
+from .scripts import ACQUIRE, RECONCILE, sha1
+
+_ADJECTIVE = {"day": "daily", "month": "monthly"}
+
+
+class RedisRateLimiter:
+    """RPM, TPM and USD budgets per ``[limits]`` pattern, enforced atomically in Redis.
+
+    Every process using the same Redis and ``prefix`` shares the limits: a
+    decision is one Lua script, so however many processes ask at once, they
+    together admit no more than the limit.
+    """
+
+    supports_budgets = True
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "relaykit",
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = RedisClient(url)
+        self.prefix = prefix
+        self._wall_clock = wall_clock
+        self._tpm: dict[str, int] = {}  # pattern -> its tpm limit, for reconcile
+        self._periods: dict[str, str] = {}  # pattern -> its budget period, for reconcile
+
+    def _key(self, key: str, what: str) -> str:
+        return f"{self.prefix}:limit:{key}:{what}"
+
+    async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            try:
+                return await self.redis.command("EVALSHA", sha1(script), len(keys), *keys, *args)
+            except RedisError as e:
+                if not str(e).startswith("NOSCRIPT"):
+                    raise
+                # First use on this server (or after SCRIPT FLUSH): send the body once.
+                return await self.redis.command("EVAL", script, len(keys), *keys, *args)
+        except (OSError, TimeoutError, RedisError) as e:  # ConnectionError is an OSError
+            # Fail closed: without Redis nobody can tell whether the limit has room.
+            raise RelayError(
+                f"the Redis rate limiter at {self.redis.host}:{self.redis.port} failed: {e}",
+                hint="check that Redis is running and [limiter] url points to it",
+            ) from e
+
+    async def acquire(
+        self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
+    ) -> Reservation:
+        """Reserve one request, ``tokens`` tokens and ``cost`` USD.
+
+        Raise :class:`QuotaExceededError` (with ``retry_after``) when they do not fit.
+        """
+        budget_key, left, held = "", 0.0, None
+        if limit.budget_usd is not None:
+            period_id, left = period_bounds(limit.period, self._wall_clock())
+            budget_key = self._key(key, f"usd:{period_id}")
+            held = cost or Decimal(0)
+            self._periods[key] = limit.period
+        if limit.tpm:
+            self._tpm[key] = limit.tpm
+        code, detail = await self._eval(
+            ACQUIRE,
+            [self._key(key, "rpm"), self._key(key, "tpm"), budget_key or self._key(key, "usd")],
+            [
+                limit.rpm or 0,
+                limit.tpm or 0,
+                tokens,
+                to_micro_usd(limit.budget_usd) if limit.budget_usd is not None else -1,
+                to_micro_usd(held) if held is not None else 0,
+                left,
+            ],
+        )
+        if code == 0:
+            return Reservation(key, tokens if limit.tpm else 0, held)
+        detail = detail.decode() if isinstance(detail, bytes) else str(detail)
+        if code == 3:
+            spent = Decimal(int(float(detail))) * MICRO_USD
+            raise QuotaExceededError(
+                f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r} is spent"
+                f" (${spent.normalize()} used or held)",
+                retry_after=left,
+                hint="raise budget_usd in [limits] or wait for the next period",
+            )
+        which = "rpm" if code == 1 else "tpm"
+        wait = float(detail)
+        if wait < 0:
+            raise QuotaExceededError(
+                f"a call estimated at {tokens} tokens can never fit"
+                f" the tpm limit of {limit.tpm} for {key!r}",
+                hint="lower max_tokens or raise the limit in [limits]",
+            )
+        raise QuotaExceededError(
+            f"{which} limit for {key!r} reached",
+            retry_after=wait / 1000,
+            hint="raise the limit in [limits] or retry after retry_after seconds",
+        )
+
+    async def reconcile(
+        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
+    ) -> None:
+        """Refund or charge the difference between what was reserved and what was used."""
+        tpm = self._tpm.get(reservation.key, 0)
+        delta_tokens = actual_tokens - reservation.tokens if reservation.tokens and tpm else 0
+        delta_usd = 0
+        budget_key = self._key(reservation.key, "usd")
+        if reservation.cost is not None and reservation.key in self._periods:
+            period_id, _ = period_bounds(self._periods[reservation.key], self._wall_clock())
+            budget_key = self._key(reservation.key, f"usd:{period_id}")
+            delta_usd = to_micro_usd(cost or Decimal(0)) - to_micro_usd(reservation.cost)
+        if delta_tokens or delta_usd:
+            await self._eval(
+                RECONCILE,
+                [self._key(reservation.key, "tpm"), budget_key],
+                [tpm, delta_tokens, delta_usd],
+            )
+
+    async def aclose(self) -> None:
+        """Close the connection to Redis."""
+        await self.redis.aclose()

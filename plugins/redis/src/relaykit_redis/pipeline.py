@@ -1,0 +1,118 @@
+"""Share one Redis connection among every task: write commands as they come, match replies in order.
+
+Redis answers commands on a connection in the order it received them, so
+concurrent tasks can write to one socket and each take the reply at its
+position. Whoever is waiting while nobody reads becomes the reader: it reads
+replies, hands each to its task, and stops once its own has come; then it wakes
+the oldest task still waiting, which reads on. Under load one receive brings
+many replies and one event-loop turn serves many decisions.
+
+Reading is shielded from cancellation (with a timeout): a reply half-read
+would leave the socket mid-message for every other task. A cancelled task that
+is not reading simply abandons its place; its reply is read and dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .resp import RedisError, Reply, encode
+
+if TYPE_CHECKING:
+    from .resp import Connection
+
+
+class _Waiter:
+    __slots__ = ("abandoned", "done", "event", "reply")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.done = False
+        self.abandoned = False
+        self.reply: Any = None
+
+
+class Pipeline:
+    """One :class:`~relaykit_redis.resp.Connection` used by many tasks at once."""
+
+    def __init__(self, conn: Connection, *, reply_timeout: float = 5.0) -> None:
+        self._conn = conn
+        self._reply_timeout = reply_timeout
+        self._waiting: deque[_Waiter] = deque()  # in the order their commands were written
+        self._write_lock = anyio.Lock()
+        self._reading = False
+        self.broken: BaseException | None = None
+
+    async def command(self, *args: Any) -> Reply:
+        """Run one command; an error reply raises :class:`RedisError`."""
+        if self.broken is not None:
+            raise ConnectionError(f"the Redis connection broke: {self.broken!r}")
+        me = _Waiter()
+        async with self._write_lock:  # writes and queue order must agree
+            self._waiting.append(me)
+            try:
+                await self._conn.send(encode(args))
+            except BaseException as e:
+                self._break(e)  # maybe half a command on the wire: nobody can use it now
+                raise
+        try:
+            while not me.done:
+                if not self._reading:
+                    await self._read_until(me)
+                else:
+                    await me.event.wait()
+                    me.event = anyio.Event()  # woken to read on, or with the reply
+        except BaseException:
+            me.abandoned = True
+            if not self._reading:
+                self._wake_next()
+            raise
+        if isinstance(me.reply, BaseException):
+            raise me.reply
+        return me.reply  # type: ignore[no-any-return]
+
+    async def _read_until(self, me: _Waiter) -> None:
+        self._reading = True
+        try:
+            with anyio.CancelScope(shield=True), anyio.fail_after(self._reply_timeout):
+                while not me.done:
+                    reply = await self._conn.read_reply()
+                    waiter = self._waiting.popleft()
+                    waiter.reply, waiter.done = reply, True
+                    if waiter is not me and not waiter.abandoned:
+                        waiter.event.set()
+        except BaseException as e:
+            self._break(e)
+            raise ConnectionError(f"reading from Redis failed: {e!r}") from e
+        finally:
+            self._reading = False
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Hand reading to the oldest task still waiting, if any."""
+        for waiter in self._waiting:
+            if not waiter.abandoned:
+                waiter.event.set()
+                return
+
+    def _break(self, error: BaseException) -> None:
+        if self.broken is None:
+            self.broken = error
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            waiter.reply, waiter.done = (
+                ConnectionError(f"the Redis connection broke: {error!r}"),
+                True,
+            )
+            waiter.event.set()
+
+    async def aclose(self) -> None:
+        """Close the connection; tasks still waiting get a ``ConnectionError``."""
+        self._break(ConnectionError("closed"))
+        await self._conn.aclose()
+
+
+__all__ = ["Pipeline", "RedisError"]

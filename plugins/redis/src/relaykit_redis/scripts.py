@@ -1,0 +1,91 @@
+"""The Lua scripts that make each decision atomic inside Redis.
+
+A script runs alone on the server, so checking every limit and charging them
+all is one indivisible step, whichever process, thread or task sent it: the
+same reserve-then-reconcile GCRA as relaykit's in-memory limiter, with state
+shared by every process pointing at the same Redis. Time comes from the Redis
+server (``TIME``), so clients with skewed clocks still agree.
+
+Rate state per slot is a theoretical arrival time in milliseconds; budgets are
+integers of micro-dollars.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+# KEYS: rpm slot, tpm slot, budget key
+# ARGV: rpm limit (0: none), tpm limit (0: none), tokens, budget in micro-USD (-1: none),
+#       cost in micro-USD, seconds until the budget period ends
+# -> {0, ""} admitted; {1|2, wait_ms} rpm|tpm refused (wait "-1": never fits);
+#    {3, spent} budget refused
+ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local period = 60000
+local function check(key, limit, amount)
+  if limit <= 0 then return 0, nil end
+  if amount > limit then return -1, nil end
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local new_tat = tat + period / limit * amount
+  local wait = new_tat - period - now
+  if wait > 0 then return wait, nil end
+  return 0, new_tat
+end
+local rpm_wait, rpm_tat = check(KEYS[1], tonumber(ARGV[1]), 1)
+if rpm_wait ~= 0 then return {1, tostring(rpm_wait)} end
+local tpm_wait, tpm_tat = check(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
+if tpm_wait ~= 0 then return {2, tostring(tpm_wait)} end
+local budget = tonumber(ARGV[4])
+local cost = tonumber(ARGV[5])
+if budget >= 0 then
+  local spent = tonumber(redis.call('GET', KEYS[3])) or 0
+  if spent + cost > budget then return {3, tostring(spent)} end
+end
+if rpm_tat then
+  redis.call('SET', KEYS[1], string.format('%.6f', rpm_tat), 'PX', math.ceil(rpm_tat - now) + 1000)
+end
+if tpm_tat then
+  redis.call('SET', KEYS[2], string.format('%.6f', tpm_tat), 'PX', math.ceil(tpm_tat - now) + 1000)
+end
+if budget >= 0 then
+  redis.call('INCRBY', KEYS[3], cost)
+  redis.call('EXPIRE', KEYS[3], math.ceil(tonumber(ARGV[6])) + 3600)
+end
+return {0, ''}
+"""
+
+# KEYS: tpm slot, budget key
+# ARGV: tpm limit (0: none), token difference (actual - reserved),
+#       micro-USD difference (actual - held; 0: none)
+RECONCILE = """
+local limit = tonumber(ARGV[1])
+local delta = tonumber(ARGV[2])
+if limit > 0 and delta ~= 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]))
+  if tat then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+    tat = tat + 60000 / limit * delta
+    if tat > now then
+      redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
+    else
+      redis.call('DEL', KEYS[1])
+    end
+  end
+end
+local usd = tonumber(ARGV[3])
+if usd ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  local spent = redis.call('INCRBY', KEYS[2], usd)
+  if spent < 0 then redis.call('SET', KEYS[2], 0, 'KEEPTTL') end
+end
+return 0
+"""
+
+
+@functools.cache
+def sha1(script: str) -> str:
+    """The SHA-1 Redis knows a script by (for EVALSHA); computed once per script."""
+    return hashlib.sha1(script.encode()).hexdigest()

@@ -1,0 +1,222 @@
+"""relaykit-redis against the real Redis here: atomic, shared by processes, on both backends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from decimal import Decimal
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import QuotaExceededError
+from relaykit.config import LimitConfig
+from relaykit.testing import FakePlugin, Reply, require_service
+from relaykit_redis import RedisClient, RedisRateLimiter
+
+URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
+START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A fresh key prefix per test, so tests never see each other's state."""
+    require_service("redis", "127.0.0.1", 6379, start=START)
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.anyio
+async def test_rpm_is_enforced_with_retry_after(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limit = LimitConfig(rpm=3)
+    for _ in range(3):
+        await limiter.acquire("k", limit, 1)
+    with pytest.raises(QuotaExceededError, match="rpm limit") as info:
+        await limiter.acquire("k", limit, 1)
+    assert info.value.retry_after is not None
+    assert 19 < info.value.retry_after <= 20
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_concurrent_tasks_never_overshoot_a_tpm_limit(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limit = LimitConfig(tpm=10_000)
+    admitted = 0
+
+    async def one() -> None:
+        nonlocal admitted
+        try:
+            await limiter.acquire("k", limit, 1000)
+            admitted += 1
+        except QuotaExceededError:
+            pass
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(40):
+            tg.start_soon(one)
+    assert admitted == 10
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_reconcile_refunds_tokens_and_settles_cost(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limit = LimitConfig(tpm=1000, budget_usd=Decimal("1"))
+    held = await limiter.acquire("k", limit, 900, cost=Decimal("0.9"))
+    with pytest.raises(QuotaExceededError, match="tpm"):
+        await limiter.acquire("k", limit, 200, cost=Decimal("0.05"))
+    await limiter.reconcile(held, 100, cost=Decimal("0.1"))  # used far less than held
+    await limiter.acquire("k", limit, 800, cost=Decimal("0.85"))
+    with pytest.raises(QuotaExceededError, match="daily budget") as info:
+        await limiter.acquire("k", limit, 1, cost=Decimal("0.1"))
+    assert info.value.retry_after is not None
+    assert info.value.retry_after <= 86400
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_call_that_can_never_fit_says_so(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    with pytest.raises(QuotaExceededError, match="never fit") as info:
+        await limiter.acquire("k", LimitConfig(tpm=100), 500)
+    assert info.value.retry_after is None
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_client_uses_it_through_the_hook(prefix: str) -> None:
+    fake = FakePlugin()
+    fake.script.push(*[Reply(text="x", input_tokens=1, output_tokens=1)] * 3)
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "redis", "url": URL, "prefix": prefix},
+        "limits": {"fake/*": {"rpm": 2}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "1")
+        await client.chat("fake/m", "2")
+        with pytest.raises(QuotaExceededError):
+            await client.chat("fake/m", "3")
+
+
+@pytest.mark.anyio
+async def test_concurrent_commands_share_one_pipelined_connection(prefix: str) -> None:
+    redis = RedisClient(URL)
+    replies: dict[int, object] = {}
+
+    async def one(i: int) -> None:
+        replies[i] = await redis.command("ECHO", f"{prefix}-{i}")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(200):
+            tg.start_soon(one, i)
+    assert replies == {i: f"{prefix}-{i}".encode() for i in range(200)}
+    await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_cancelled_waiters_do_not_disturb_the_others(prefix: str) -> None:
+    redis = RedisClient(URL)
+    results: list[object] = []
+
+    async def one(i: int, cancel: bool) -> None:
+        with anyio.CancelScope() as scope:
+            if cancel:
+                scope.cancel()  # cancelled before or while waiting for its reply
+            results.append(await redis.command("ECHO", str(i)))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(one, i, i % 3 == 0)
+    assert sorted(int(r) for r in results) == [i for i in range(100) if i % 3]  # type: ignore[call-overload]
+    assert await redis.command("PING") == b"PONG"
+    await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_reply_that_never_comes_breaks_the_connection_not_the_client(prefix: str) -> None:
+    redis = RedisClient(URL, reply_timeout=0.2)
+    with anyio.move_on_after(0.05), pytest.raises(ConnectionError):
+        await redis.command("BLPOP", f"{prefix}:never", 5)  # blocks server-side past the timeout
+    assert await redis.command("PING") == b"PONG"  # a fresh connection
+    await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_redis_is_a_clear_error() -> None:
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0")
+    with pytest.raises(relaykit.RelayError, match=r"Redis rate limiter at 127\.0\.0\.1:1 failed"):
+        await limiter.acquire("k", LimitConfig(rpm=1), 1)
+    await limiter.aclose()
+
+
+HAMMER = textwrap.dedent(
+    """
+    import sys, time
+    from decimal import Decimal
+    import anyio
+    from relaykit import QuotaExceededError
+    from relaykit.config import LimitConfig
+    from relaykit_redis import RedisRateLimiter
+
+    url, prefix, start, backend = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    limits = {
+        "tpm": (LimitConfig(tpm=10_000), 1000, None),
+        "budget": (LimitConfig(budget_usd=Decimal("1")), 0, Decimal("0.01")),
+    }
+
+    async def main():
+        limiter = RedisRateLimiter(url, prefix=prefix)
+        admitted = {name: 0 for name in limits}
+
+        async def worker(name):
+            limit, tokens, cost = limits[name]
+            for _ in range(50):
+                try:
+                    await limiter.acquire(name, limit, tokens, cost=cost)
+                    admitted[name] += 1
+                except QuotaExceededError:
+                    pass
+
+        await anyio.sleep(max(0.0, start - time.time()))  # every process starts together
+        async with anyio.create_task_group() as tg:
+            for name in limits:
+                for _ in range(4):
+                    tg.start_soon(worker, name)
+        await limiter.aclose()
+        print(admitted["tpm"], admitted["budget"])
+
+    anyio.run(main, backend=backend)
+    """
+)
+
+
+def test_four_processes_together_admit_exactly_the_limit(prefix: str) -> None:
+    """4 processes x 4 tasks x 50 tries at each limit; the limits admit 10 and 100 in total.
+
+    The TPM limit refills 1,000 tokens every 6 s, far longer than the run, so
+    "exactly" is exact; the budget never refills within the day.
+    """
+    start = time.time() + 3.0  # time for every interpreter to start and connect
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HAMMER, URL, prefix, str(start), backend],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for backend in ("asyncio", "trio", "asyncio", "trio")
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        results.append(tuple(int(x) for x in out.split()))
+    assert sum(r[0] for r in results) == 10
+    assert sum(r[1] for r in results) == 100
+    assert sum(1 for r in results if r[1]) >= 2, results  # the processes really competed

@@ -1,0 +1,127 @@
+"""relaykit-statsd, received by a real UDP socket."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+import relaykit
+from relaykit.testing import FakePlugin, Reply
+from relaykit_statsd import StatsdExporter
+
+
+@pytest.fixture
+def receiver() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    yield sock
+    sock.close()
+
+
+def received(sock: socket.socket) -> list[str]:
+    lines: list[str] = []
+    sock.settimeout(0.2)
+    try:
+        while True:
+            lines += sock.recv(65536).decode().split("\n")
+    except TimeoutError:
+        return lines
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tags", [False, True])
+async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool) -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(text="ok", input_tokens=100, output_tokens=20), Reply.failure(400, "bad")
+    )
+    port = receiver.getsockname()[1]
+    config = {"storage": {"backend": "none"}, "exporters": {"statsd": {"port": port, "tags": tags}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/gpt-4o-mini", "hi")
+        with pytest.raises(relaykit.InvalidRequestError):
+            await client.chat("fake/gpt-4o-mini", "hi")
+        (exporter,) = client.exporters
+        assert isinstance(exporter, StatsdExporter)
+        assert (exporter.sent, exporter.dropped) == (2, 0)
+    lines = received(receiver)
+    if tags:
+        assert (
+            "relaykit.relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
+            "gen_ai_request_model:gpt-4o-mini" in lines
+        )
+        assert any(
+            line.startswith("relaykit.gen_ai.client.token.usage:100|h|#")
+            and "gen_ai_token_type:input" in line
+            for line in lines
+        )
+        assert any(
+            line.startswith("relaykit.relaykit.errors:1|c|#")
+            and "error_type:InvalidRequestError" in line
+            for line in lines
+        )
+        timers = [
+            line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration:")
+        ]
+    else:
+        assert "relaykit.relaykit.requests.chat.fake.gpt-4o-mini:1|c" in lines
+        assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|h" in lines
+        assert "relaykit.relaykit.errors.chat.fake.gpt-4o-mini.InvalidRequestError:1|c" in lines
+        timers = [
+            line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration.")
+        ]
+    assert len(timers) == 2
+    assert all("|ms" in t for t in timers)
+
+
+def test_nobody_listening_drops_instead_of_blocking_or_raising() -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # now nothing listens there: the OS reports the port unreachable
+    exporter = StatsdExporter(port=port)
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/m",
+        model="m",
+        streamed=False,
+    )
+    for _ in range(50):
+        exporter.record(record)
+    exporter.close()
+    assert exporter.sent + exporter.dropped == 50
+    assert exporter.dropped >= 1
+
+
+def test_large_events_are_split_into_packets(receiver: socket.socket) -> None:
+    exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True, max_packet=120)
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/m",
+        model="m",
+        streamed=False,
+        latency=0.25,
+        attempts=3,
+    )
+    exporter.record(record)
+    exporter.close()
+    assert exporter.sent >= 3
+    lines = received(receiver)
+    assert (
+        "relaykit.gen_ai.client.operation.duration:250|ms|#gen_ai_operation_name:chat,gen_ai_provider_name:p,"
+        "gen_ai_request_model:m" in lines
+    )
+
+
+def test_unknown_keys_are_config_errors() -> None:
+    with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
+        relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})
