@@ -145,7 +145,7 @@ async def test_relaykit_exporters_see_successes_and_failures() -> None:
         with pytest.raises(relaykit.NotFoundError):
             await client.chat("fake/m", "hi")
     assert exporter.closed
-    ok, failed = exporter.records
+    ok, failed = [r for r in exporter.records if isinstance(r, CallRecord)]
     assert ok.usage.total_tokens == 5 and ok.cost is not None
     assert failed.error_type == "NotFoundError"
 

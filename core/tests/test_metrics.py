@@ -146,7 +146,9 @@ async def test_the_client_sends_records_with_fallbacks_and_queue_depth() -> None
     }
     async with relaykit.Client(config, plugins=[fake, exporter, ListStorage()]) as client:
         await client.chat("fast", "hi")
-    call, depth = exporter.events
+    breakers = [e for e in exporter.events if isinstance(e, BreakerState)]
+    assert {(b.model, b.state) for b in breakers} == {("a", "closed"), ("b", "closed")}
+    call, depth = [e for e in exporter.events if not isinstance(e, BreakerState)]
     assert isinstance(call, CallRecord)
     assert (call.fallbacks, call.attempts, call.model) == (
         1,

@@ -35,10 +35,15 @@ from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation,
 from .provider_registry import ProviderRegistry
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import ChatResponse, ModelInfo
+from .response import ChatResponse, ModelInfo, Usage
 from .retention import RetentionPolicy
-from .retry import next_wait
-from .routing import Target, resolve_targets
+from .attempts import run_attempts
+from .breaker import BreakerBoard, CircuitBreaker
+from .gauge_events import BreakerState
+from .hedging import hedge_delay, hedged
+from .response_cache import CacheBackend, MemoryCache, as_cached, cache_key, is_deterministic
+from .routing import Router, Target
+from .validation import check_size
 from .storage_open import open_storage
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error
@@ -67,6 +72,11 @@ class _Call:
     deadline: float
     streamed: bool
     attempts: int = 0
+    #: targets given up on before the one that served (or the last that failed)
+    fallbacks: int = 0
+    #: the response-cache key, when this call may be answered from or stored in the cache
+    cache_key: str | None = None
+    cache_hit: bool = False
     # observability: the call's span (None when untraced), the target it last
     # went to, and the error that made the client try again
     span: Any = None
@@ -129,6 +139,13 @@ class Client:
         self._catalog = ModelCatalog(
             self._registry, ttl=self.config.registry.ttl, storage=storage
         )
+        # -- resilience (see attempts.py, routing.py, breaker.py, response_cache.py)
+        self._router = Router(self.config, cool_down=self.config.breaker.cool_down)
+        self._breakers = BreakerBoard(
+            failures=self.config.breaker.failures, reset_after=self.config.breaker.reset_after
+        )
+        self._breaker_states: dict[str, str] = {}
+        self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
         self._tg: TaskGroup | None = None
         self._closed = False
 
@@ -217,30 +234,29 @@ class Client:
             return await self._chat(call)
 
     async def _chat(self, call: _Call) -> ChatResponse:
-        error: RelayError | None = None
-        for target in call.targets:
-            provider = self._registry.get(target.provider)
-            request = self._request_for(call, target)
-            attempt = 0
-            while True:
-                attempt += 1
-                call.attempts += 1
-                try:
-                    response = await self._attempt(provider, request, target, call)
-                except RelayError as e:
-                    error = call.last_error = e
-                else:
-                    return await self._finish(call, target, response)
-                wait = next_wait(error, attempt, self.config.retry, call.deadline - time.monotonic())
-                if wait is None:
-                    break
-                log.debug("retrying %s in %.2fs after %s", target, wait, type(error).__name__)
-                await anyio.sleep(wait)
-            if not error.retryable:
-                break
-        assert error is not None
-        await self._fail(call, error)
-        raise error
+        if call.cache_key is not None:
+            cached = await self._cache.get(call.cache_key)
+            if cached is not None:
+                call.cache_hit = True
+                return await self._finish(call, Target(cached.provider, cached.model), cached)
+
+        async def attempt(provider: Provider, request: ChatRequest, target: Target) -> tuple[Target, ChatResponse]:
+            return target, await self._attempt(provider, request, target, call)
+
+        route = self.config.models.get(call.model_requested)
+        try:
+            if route is not None and route.hedge_after is not None and len(call.targets) > 1:
+                delay = hedge_delay(self, call, route.hedge_after)
+                target, response = await hedged(self, call, attempt, delay)
+            else:
+                target, response = await run_attempts(self, call, attempt)
+        except RelayError as error:
+            await self._fail(call, error)
+            raise
+        response = await self._finish(call, target, response)
+        if call.cache_key is not None:
+            await self._cache.put(call.cache_key, response, self.config.cache.ttl)
+        return response
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:
         """Stream the response: ``async with client.stream(...) as s: async for event in s``.
@@ -275,8 +291,11 @@ class Client:
     def _start(self, model: str, messages: Messages, params: Mapping[str, Any], *, streamed: bool) -> _Call:
         if self._closed:
             raise RelayError("this client is closed", hint="create a new relaykit.Client")
-        targets = resolve_targets(model, self.config)
+        params = dict(params)
+        use_cache = params.pop("cache", None)
+        targets = self._router.plan(model)
         request = build_request(targets[0].model, coerce_messages(messages), params)
+        check_size(request, self.config.validation.max_chars)
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()
@@ -291,6 +310,9 @@ class Client:
             deadline=now + total,
             streamed=streamed,
         )
+        cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
+        if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
+            call.cache_key = cache_key(model, request)
         if self._tracer is not None:
             call.span = self._tracer.start(call)
         return call
@@ -373,15 +395,18 @@ class Client:
     async def _finish(self, call: _Call, target: Target, response: ChatResponse) -> ChatResponse:
         if self._outbound is not None and not call.streamed:  # streams restore event by event
             response = self._outbound.response(response)
-        price = self._price(target, response.model)
-        response = attrs.evolve(
-            response,
-            provider=target.provider,
-            model=response.model or target.model,
-            latency=time.monotonic() - call.started,
-            cost=price.cost(response.usage) if price is not None else None,
-            attempts=call.attempts,
-        )
+        if call.cache_hit:
+            response = attrs.evolve(as_cached(response), latency=time.monotonic() - call.started)
+        else:
+            price = self._price(target, response.model)
+            response = attrs.evolve(
+                response,
+                provider=target.provider,
+                model=response.model or target.model,
+                latency=time.monotonic() - call.started,
+                cost=price.cost(response.usage) if price is not None else None,
+                attempts=call.attempts,
+            )
         if call.span is not None:
             self._tracer.finish(call, response)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
@@ -426,7 +451,7 @@ class Client:
             "model_requested": call.model_requested,
             "model": target.model,
             "streamed": call.streamed,
-            "fallbacks": next((i for i, t in enumerate(call.targets) if t == target), 0),
+            "fallbacks": call.fallbacks,
             "messages": request.messages,
             "params": params,
             "correlation_id": request.metadata.get("correlation_id"),
@@ -434,6 +459,43 @@ class Client:
             "finished_at": time.time(),
             "route": tuple(map(str, call.targets)),
         }
+
+    async def _context_window(self, target: Target) -> int | None:
+        """``target``'s context window from the provider's (cached) listing, if it says."""
+        try:
+            models = await self._catalog.models(target.provider)
+        except RelayError:
+            return None
+        return next((m.context_window for m in models if m.id == target.model), None)
+
+    def _note_breaker(self, breaker: CircuitBreaker) -> None:
+        """Tell exporters when a deployment's circuit changes state."""
+        state = breaker.state
+        if self._breaker_states.get(breaker.name) == state:
+            return
+        self._breaker_states[breaker.name] = state
+        if self._exporters:
+            target = Target.parse(breaker.name.split("@", 1)[0])
+            event = BreakerState(target.provider, target.model, "half_open" if state == "half-open" else state)
+            for exporter in self._exporters:
+                exporter.record(event)
+
+    async def _record_hedge_loser(self, call: _Call, target: Target) -> None:
+        """Record the hedged attempt that lost the race, with the prompt cost it likely ran up."""
+        if not self._recording:
+            return
+        price = self._price(target)
+        prompt_tokens = sum(len(m.text) for m in call.request.messages) // 4
+        record = CallRecord(
+            **self._record_fields(call, target),
+            latency=time.monotonic() - call.started,
+            attempts=call.attempts,
+            usage=Usage(input_tokens=prompt_tokens),
+            cost=price.cost(Usage(input_tokens=prompt_tokens)) if price is not None else None,
+            error_type="HedgeCancelled",
+            error_message="cancelled: another target answered first",
+        )
+        await self._emit(record)
 
     async def _emit(self, record: CallRecord) -> None:
         record = self._redaction.record(record)

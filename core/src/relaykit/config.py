@@ -42,6 +42,8 @@ class BreakerConfig:
 
     failures: int = 5
     reset_after: float = 30.0
+    #: seconds a deployment that just failed moves to the back of its routes
+    cool_down: float = 5.0
 
 
 @attrs.frozen
@@ -80,6 +82,17 @@ class CacheConfig:
 
     enabled: bool = False
     ttl: float = 3600.0
+    #: cache only requests that should give the same answer (temperature 0 or a seed)
+    deterministic_only: bool = True
+    max_entries: int = 1024
+
+
+@attrs.frozen
+class ValidationConfig:
+    """``[validation]``: checks made before anything is sent."""
+
+    #: the most characters of message text one request may carry
+    max_chars: int = 1_000_000
 
 
 @attrs.frozen
@@ -141,6 +154,9 @@ class RouteConfig:
     targets: tuple[str, ...]
     strategy: Literal["fallback", "weighted", "least-busy", "latency"] = "fallback"
     weights: tuple[float, ...] | None = None
+    #: hedging (non-streamed calls): after this many seconds without an answer, or
+    #: after the first target's observed p95 latency ("p95"), also ask the next target
+    hedge_after: float | Literal["p95"] | None = None
 
 
 def _usd(raw: Any) -> Decimal | None:
@@ -203,6 +219,7 @@ class Config:
     cache: CacheConfig = CacheConfig()
     http: HttpConfig = HttpConfig()
     registry: RegistryConfig = RegistryConfig()
+    validation: ValidationConfig = ValidationConfig()
     limiter: LimiterConfig = LimiterConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
@@ -225,6 +242,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "cache": CacheConfig,
     "http": HttpConfig,
     "registry": RegistryConfig,
+    "validation": ValidationConfig,
     "limiter": LimiterConfig,
     "defaults": DefaultsConfig,
     "telemetry": TelemetryConfig,
@@ -448,6 +466,16 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     weights = value.get("weights")
     if weights is not None and len(weights) != len(targets):
         raise ConfigError(f"models.{name}.weights needs one weight per target")
+    hedge = value.get("hedge_after")
+    if hedge is not None and hedge != "p95" and (
+        isinstance(hedge, bool) or not isinstance(hedge, int | float) or hedge < 0
+    ):
+        raise ConfigError(f"models.{name}.hedge_after must be seconds (a number) or 'p95'")
+    if hedge is not None and len(targets) < 2:
+        raise ConfigError(f"models.{name}.hedge_after needs at least two targets to hedge between")
     return RouteConfig(
-        tuple(targets), strategy, tuple(float(w) for w in weights) if weights else None
+        tuple(targets),
+        strategy,
+        tuple(float(w) for w in weights) if weights else None,
+        hedge if hedge in (None, "p95") else float(hedge),
     )

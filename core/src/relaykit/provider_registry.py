@@ -27,6 +27,8 @@ class ProviderRegistry:
         for factory in collect(pm.hook.relaykit_providers()):
             self.factories[factory.type] = factory
         self._built: dict[str, Provider] = {}
+        #: base URL of each built provider: with provider and model it names a deployment
+        self.base_urls: dict[str, str] = {}
         self._http: dict[str, httpx.AsyncClient] = {}
         #: keys from the key vault by provider name, loaded when the client starts
         self.vault_keys: dict[str, Secret] = {}
@@ -122,6 +124,7 @@ class ProviderRegistry:
             provider = factory(settings, http)
             self._http[name] = http
             self._built[name] = provider
+            self.base_urls[name] = settings.base_url
         return provider
 
     def _make_http(self) -> httpx.AsyncClient:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from decimal import Decimal
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -99,5 +100,5 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
 
 
 def as_cached(response: ChatResponse) -> ChatResponse:
-    """``response`` marked as served from the cache: no cost, no attempts."""
-    return attrs.evolve(response, cache_hit=True, cost=None, attempts=0)
+    """``response`` marked as served from the cache: it cost nothing and took no attempt."""
+    return attrs.evolve(response, cache_hit=True, cost=Decimal(0), attempts=0)

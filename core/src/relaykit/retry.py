@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from .config import RetryConfig
-from .errors import RateLimitError, RelayError
+from .errors import CircuitOpenError, RateLimitError, RelayError
 
 
 def next_wait(
@@ -19,6 +19,9 @@ def next_wait(
     """
     if not error.retryable or attempt >= config.attempts:
         return None
+    if isinstance(error, CircuitOpenError):
+        return None  # the same deployment will refuse again: move on to a fallback
+
     backoff = min(config.max_wait, config.initial_wait * 2 ** (attempt - 1))
     wait = random.uniform(backoff / 2, backoff) if backoff > 0 else 0.0
     retry_after = getattr(error, "retry_after", None)

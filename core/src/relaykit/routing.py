@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 
 import attrs
@@ -56,6 +57,8 @@ class _Health:
     latency: float | None = None
     ttft: float | None = None
     cool_until: float = 0.0
+    #: recent latencies, for the p95 a hedge waits
+    recent: deque[float] = attrs.field(factory=lambda: deque(maxlen=200))
 
 
 class Router:
@@ -126,8 +129,16 @@ class Router:
             return
         if latency is not None:
             health.latency = latency if health.latency is None else _ewma(health.latency, latency)
+            health.recent.append(latency)
         if ttft is not None:
             health.ttft = ttft if health.ttft is None else _ewma(health.ttft, ttft)
+
+    def latency_p95(self, target: Target, min_samples: int = 5) -> float | None:
+        """The 95th percentile of ``target``'s recent latencies, once there are a few."""
+        recent = sorted(self._state(target).recent)
+        if len(recent) < min_samples:
+            return None
+        return recent[min(len(recent) - 1, int(0.95 * len(recent)))]
 
     def in_flight(self, target: Target) -> int:
         """Calls to ``target`` in flight now."""

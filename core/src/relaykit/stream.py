@@ -16,7 +16,8 @@ from .errors import RelayError, RequestTimeoutError, StreamError
 from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
 from .protocols import Provider, Reservation
 from .response import ChatResponse
-from .retry import next_wait
+from .attempts import run_attempts
+from .response_cache import replay
 from .routing import Target
 from .tracing import current
 from .transport_errors import map_transport_error
@@ -60,28 +61,21 @@ class ChatStream:
 
     async def _enter(self) -> ChatStream:
         client, call = self._client, self._call
-        error: RelayError | None = None
-        for target in call.targets:
-            provider = client._registry.get(target.provider)
-            request = client._request_for(call, target)
-            attempt = 0
-            while True:
-                attempt += 1
-                call.attempts += 1
-                try:
-                    await self._open(provider, request, target)
-                    return self
-                except RelayError as e:
-                    error = call.last_error = e
-                wait = next_wait(error, attempt, client.config.retry, call.deadline - time.monotonic())
-                if wait is None:
-                    break
-                await anyio.sleep(wait)
-            if not error.retryable:
-                break
-        assert error is not None
-        await client._fail(call, error)
-        raise error
+        if call.cache_key is not None:
+            cached = await client._cache.get(call.cache_key)
+            if cached is not None:
+                # A cached answer to a stream is replayed as a stream.
+                call.cache_hit = True
+                self._gen = _replay(cached)
+                self._target = Target(cached.provider, cached.model)
+                self._attempt_started = time.monotonic()
+                return self
+        try:
+            await run_attempts(client, call, self._open)
+        except RelayError as error:
+            await client._fail(call, error)
+            raise
+        return self
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
         client = self._client
@@ -181,7 +175,12 @@ class ChatStream:
         response = self._assembled()
         await self._settle(response)
         assert self._target is not None
-        self._response = await self._client._finish(self._call, self._target, response)
+        client, call = self._client, self._call
+        if call.cache_hit:
+            response = attrs.evolve(response, id=response.id, provider=self._target.provider)
+        self._response = await client._finish(call, self._target, response)
+        if call.cache_key is not None and not call.cache_hit:
+            await client._cache.put(call.cache_key, self._response, client.config.cache.ttl)
 
     async def _abort(self, error: RelayError) -> RelayError:
         """A failure after the stream started: record it; return the error to raise.
@@ -261,3 +260,8 @@ class ChatStream:
     def text(self) -> str:
         """The text received so far."""
         return self.response.text
+
+
+async def _replay(response: ChatResponse) -> AsyncIterator[StreamEvent]:
+    for event in replay(response):
+        yield event

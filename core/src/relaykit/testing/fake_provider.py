@@ -37,10 +37,17 @@ class FakeProvider:
     options: ClassVar[tuple[str, ...]] = ()
     PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"))
 
-    def __init__(self, settings: ProviderSettings, script: Script, calls: list[ChatRequest]) -> None:
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        script: Script,
+        calls: list[ChatRequest],
+        context_window: int = 8192,
+    ) -> None:
         self.settings = settings
         self.script = script
         self.calls = calls
+        self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
         self.calls.append(request)
@@ -106,7 +113,7 @@ class FakeProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
-        return [ModelInfo("fake-model", self.settings.name, context_window=8192, price=self.PRICE)]
+        return [ModelInfo("fake-model", self.settings.name, context_window=self.context_window, price=self.PRICE)]
 
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens."""
@@ -125,7 +132,9 @@ class _Factory:
         self._plugin = plugin
 
     def __call__(self, settings: ProviderSettings, http: Any) -> FakeProvider:
-        provider = FakeProvider(settings, self._plugin.script, self._plugin.calls)
+        provider = FakeProvider(
+            settings, self._plugin.script, self._plugin.calls, self._plugin.context_window
+        )
         self._plugin.instances.append(provider)
         return provider
 
@@ -133,8 +142,9 @@ class _Factory:
 class FakePlugin:
     """A plugin adding the ``fake`` provider type; pass it as ``Client(plugins=[...])``."""
 
-    def __init__(self, type: str = "fake") -> None:
+    def __init__(self, type: str = "fake", *, context_window: int = 8192) -> None:
         self.type = type
+        self.context_window = context_window
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
         self.calls: list[ChatRequest] = []

@@ -1,0 +1,79 @@
+"""Hedged requests: when the first target is slow, also ask the next, and take the first answer.
+
+Opt-in per route (``[models.NAME] hedge_after = 0.5`` or ``"p95"``), for
+non-streamed calls only: a stream's first token is the thing a hedge would race,
+and a duplicate stream would double the bill for every token.
+
+The loser is cancelled. Providers still bill the prompt a cancelled request
+had sent, so the loser is recorded too (error type ``HedgeCancelled``) with the
+input-token cost it is likely to have incurred.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+
+from .attempts import Attempt, run_attempts
+from .errors import RelayError
+from .routing import Target
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+T = TypeVar("T")
+
+#: the hedge delay for "p95" until enough latencies have been seen
+DEFAULT_HEDGE_DELAY = 1.0
+
+
+def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
+    """Seconds to wait for the first target before hedging."""
+    if setting == "p95":
+        p95 = client._router.latency_p95(call.targets[0])
+        return DEFAULT_HEDGE_DELAY if p95 is None else p95
+    return float(setting)
+
+
+async def hedged(client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float) -> tuple[Target, T]:
+    """Run the first target; after ``delay`` without an answer, race the rest against it."""
+    winner: list[tuple[Target, T]] = []
+    errors: list[RelayError] = []
+    in_flight: dict[int, Target] = {}  # branch -> the target it is calling now
+
+    def tracked(branch: int) -> Attempt[tuple[Target, T]]:
+        async def run(provider, request, target):  # type: ignore[no-untyped-def]
+            in_flight[branch] = target
+            result = await attempt(provider, request, target)
+            del in_flight[branch]
+            return result
+
+        return run
+
+    async with anyio.create_task_group() as tg:
+        first_done = anyio.Event()
+
+        async def branch(number: int, targets: tuple[Target, ...], done: anyio.Event) -> None:
+            try:
+                result = await run_attempts(client, call, tracked(number), targets)
+            except RelayError as e:
+                errors.append(e)
+            else:
+                if not winner:
+                    winner.append(result)
+                    tg.cancel_scope.cancel()
+            finally:
+                done.set()
+
+        tg.start_soon(branch, 0, call.targets[:1], first_done)
+        with anyio.move_on_after(delay):
+            await first_done.wait()
+        if not winner:
+            call.fallbacks += 1
+            tg.start_soon(branch, 1, call.targets[1:], anyio.Event())
+    if winner:
+        for target in in_flight.values():  # cancelled mid-call: it still cost something
+            await client._record_hedge_loser(call, target)
+        return winner[0]
+    raise errors[-1]

@@ -1,0 +1,34 @@
+"""Checks made before anything is sent: a request too big to be sensible is refused here."""
+
+from __future__ import annotations
+
+from .errors import InvalidRequestError
+from .messages import TextPart, ToolResultPart
+from .request import ChatRequest
+
+
+def request_size(request: ChatRequest) -> int:
+    """Characters of text the request carries (message text and tool results)."""
+    size = 0
+    for message in request.messages:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                size += len(part.text)
+            elif isinstance(part, ToolResultPart):
+                size += len(part.content)
+    return size
+
+
+def check_size(request: ChatRequest, limit: int) -> None:
+    """Raise :class:`InvalidRequestError` when the request's text exceeds ``limit`` characters.
+
+    A runaway loop that keeps appending to a conversation should fail fast and
+    cheaply here, not after uploading megabytes to a provider that bills for them.
+    """
+    size = request_size(request)
+    if size > limit:
+        raise InvalidRequestError(
+            f"the request carries {size:,} characters of text, over the limit of {limit:,}",
+            param="messages",
+            hint="trim the conversation, or raise [validation] max_chars",
+        )

@@ -1,0 +1,269 @@
+"""Breakers, fallbacks, routing, hedging, caching and validation through the client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import (
+    CircuitOpenError,
+    ContextLengthError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    TextDelta,
+)
+from relaykit.protocols import CallRecord
+from relaykit.testing import FakePlugin, Reply
+
+from .test_hooks import MemoryStorage, StoragePlugin
+
+INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
+
+
+def make(*plugins: object, **sections: Any) -> relaykit.Client:
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "retry": INSTANT, **sections}
+    return relaykit.Client(config, plugins=plugins)
+
+
+# -- circuit breakers -----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_open_circuit_fails_fast_without_calling_the_provider() -> None:
+    fake = FakePlugin()
+    fake.script.push(*[Reply.failure(503, "down")] * 2)
+    async with make(fake, breaker={"failures": 2, "reset_after": 60}) as client:
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailableError):
+                await client.chat("fake/m", "hi")
+        with pytest.raises(CircuitOpenError) as info:
+            await client.chat("fake/m", "hi")
+    assert len(fake.calls) == 2, "an open circuit must not reach the provider"
+    assert info.value.provider == "fake"
+
+
+@pytest.mark.anyio
+async def test_open_circuit_falls_back_to_the_next_target() -> None:
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(503, "down"))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    breaker = {"failures": 1, "reset_after": 60, "cool_down": 0}  # no cool-down: keep the order
+    async with make(main, backup, breaker=breaker, models=routes) as client:
+        first = await client.chat("g", "one")
+        second = await client.chat("g", "two")
+    assert (first.provider, first.attempts) == ("backup", 2)
+    assert (second.provider, second.attempts) == ("backup", 2)  # the open circuit counted, not called
+    assert len(main.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_failed_deployment_cools_down_to_the_back_of_the_route() -> None:
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(503, "down"))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    async with make(main, backup, models=routes) as client:
+        await client.chat("g", "one")
+        second = await client.chat("g", "two")
+    assert (second.provider, second.attempts) == ("backup", 1)
+
+
+@pytest.mark.anyio
+async def test_caller_errors_do_not_open_the_circuit() -> None:
+    fake = FakePlugin()
+    fake.script.push(*[Reply.failure(400, "bad")] * 3, Reply(text="fine"))
+    async with make(fake, breaker={"failures": 1}) as client:
+        for _ in range(3):
+            with pytest.raises(InvalidRequestError):
+                await client.chat("fake/m", "hi")
+        assert (await client.chat("fake/m", "hi")).text == "fine"
+
+
+@pytest.mark.anyio
+async def test_half_open_lets_one_trial_through_the_client() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503), Reply(text="trial", delay=0.2), *[Reply(text="after")] * 3)
+    async with make(fake, breaker={"failures": 1, "reset_after": 0.05}) as client:
+        with pytest.raises(ProviderUnavailableError):
+            await client.chat("fake/m", "hi")
+        await anyio.sleep(0.06)
+        outcomes: list[str] = []
+
+        async def one() -> None:
+            try:
+                outcomes.append((await client.chat("fake/m", "hi")).text)
+            except CircuitOpenError:
+                outcomes.append("refused")
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(one)
+        assert sorted(outcomes) == ["refused", "refused", "trial"]
+        assert (await client.chat("fake/m", "hi")).text == "after"  # closed again
+
+
+# -- fallbacks and routing -------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_context_length_falls_back_only_to_a_larger_window() -> None:
+    small, big = FakePlugin("small", context_window=8_000), FakePlugin("big", context_window=128_000)
+    small.script.push(*[Reply.failure(400, "maximum context length is 8000 tokens")] * 2)
+    routes = {
+        "up": {"targets": ["small/fake-model", "big/fake-model"]},
+        "down": {"targets": ["small/fake-model", "small/fake-model"]},
+    }
+    async with make(small, big, models=routes) as client:
+        r = await client.chat("up", "a long prompt")
+        assert r.provider == "big"
+        with pytest.raises(ContextLengthError):
+            await client.chat("down", "a long prompt")
+
+
+@pytest.mark.anyio
+async def test_our_own_quota_moves_on_to_the_next_target() -> None:
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    async with make(main, backup, models=routes, limits={"fake/*": {"rpm": 1}}) as client:
+        assert (await client.chat("g", "1")).provider == "fake"
+        assert (await client.chat("g", "2")).provider == "backup"
+
+
+@pytest.mark.anyio
+async def test_least_busy_spreads_concurrent_calls() -> None:
+    a, b = FakePlugin("a"), FakePlugin("b")
+    a.script.push(*[Reply(text="a", delay=0.1)] * 4)
+    b.script.push(*[Reply(text="b", delay=0.1)] * 4)
+    routes = {"g": {"targets": ["a/m", "b/m"], "strategy": "least-busy"}}
+    served: list[str] = []
+    async with make(a, b, models=routes) as client:
+
+        async def one() -> None:
+            served.append((await client.chat("g", "hi")).provider)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(one)
+    assert sorted(served) == ["a", "a", "b", "b"]
+
+
+# -- hedging ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_hedge_takes_the_faster_answer_and_records_the_loser() -> None:
+    slow, fast = FakePlugin("slow"), FakePlugin("fast")
+    slow.script.push(Reply(text="slow", delay=5))
+    fast.script.push(Reply(text="fast"))
+    storage = MemoryStorage()
+    routes = {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.05}}
+    config_plugins = (slow, fast, StoragePlugin(storage))
+    async with make(*config_plugins, models=routes, storage={"backend": "memory"}) as client:
+        with anyio.fail_after(2):
+            r = await client.chat("g", "race me")
+    assert (r.text, r.provider) == ("fast", "fast")
+    records = {rec.provider: rec for rec in storage.records}
+    assert records["fast"].ok and records["fast"].fallbacks == 1
+    loser = records["slow"]
+    assert loser.error_type == "HedgeCancelled"
+    assert loser.cost is not None and loser.cost > 0
+
+
+@pytest.mark.anyio
+async def test_no_hedge_when_the_first_answers_in_time() -> None:
+    first, second = FakePlugin("first"), FakePlugin("second")
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 1}}
+    async with make(first, second, models=routes) as client:
+        r = await client.chat("g", "hi")
+    assert r.provider == "first" and not second.calls
+
+
+def test_hedge_after_is_validated() -> None:
+    with pytest.raises(relaykit.ConfigError, match="hedge_after"):
+        relaykit.load_config({"models": {"g": {"targets": ["a/b", "c/d"], "hedge_after": "soon"}}})
+    with pytest.raises(relaykit.ConfigError, match="two targets"):
+        relaykit.load_config({"models": {"g": {"targets": ["a/b"], "hedge_after": 1}}})
+
+
+# -- the response cache ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_deterministic_requests_are_cached() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="first", input_tokens=10, output_tokens=5), Reply(text="second"))
+    async with make(fake, cache={"enabled": True}) as client:
+        a = await client.chat("fake/m", "hi", temperature=0)
+        b = await client.chat("fake/m", "hi", temperature=0, metadata={"user": "x"})
+    assert (a.text, a.cache_hit) == ("first", False)
+    assert (b.text, b.cache_hit, b.cost) == ("first", True, 0)
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_sampled_requests_and_cache_false_bypass_the_cache() -> None:
+    fake = FakePlugin()
+    async with make(fake, cache={"enabled": True}) as client:
+        await client.chat("fake/m", "hi")
+        await client.chat("fake/m", "hi")
+        await client.chat("fake/m", "hi", temperature=0)
+        r = await client.chat("fake/m", "hi", temperature=0, cache=False)
+    assert not r.cache_hit
+    assert len(fake.calls) == 4
+
+
+@pytest.mark.anyio
+async def test_a_cached_answer_replays_as_a_stream() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="cached words " * 10, tool_calls=(("f", {"x": 1}),)))
+    async with make(fake, cache={"enabled": True}) as client:
+        original = await client.chat("fake/m", "hi", seed=1)
+        async with client.stream("fake/m", "hi", seed=1) as s:
+            deltas = [e.text async for e in s if isinstance(e, TextDelta)]
+    assert "".join(deltas) == original.text
+    assert s.response.cache_hit and s.response.tool_calls == original.tool_calls
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_streamed_answer_fills_the_cache() -> None:
+    fake = FakePlugin()
+    async with make(fake, cache={"enabled": True}) as client:
+        async with client.stream("fake/m", "hi", temperature=0) as s:
+            async for _ in s:
+                pass
+        r = await client.chat("fake/m", "hi", temperature=0)
+    assert r.cache_hit and r.text == s.response.text
+
+
+@pytest.mark.anyio
+async def test_cache_hits_are_recorded() -> None:
+    storage = MemoryStorage()
+    async with make(FakePlugin(), StoragePlugin(storage), cache={"enabled": True}, storage={"backend": "memory"}) as c:
+        await c.chat("fake/m", "hi", temperature=0)
+        await c.chat("fake/m", "hi", temperature=0)
+    assert [r.cache_hit for r in storage.records if isinstance(r, CallRecord)] == [False, True]
+
+
+# -- validation ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_size_guard_refuses_before_sending() -> None:
+    fake = FakePlugin()
+    async with make(fake, validation={"max_chars": 100}) as client:
+        with pytest.raises(InvalidRequestError) as info:
+            await client.chat("fake/m", "x" * 101)
+    assert "101 characters" in str(info.value) and "limit of 100" in str(info.value)
+    assert info.value.param == "messages"
+    assert not fake.calls
+
+
+@pytest.mark.anyio
+async def test_size_guard_default_is_a_million_characters() -> None:
+    async with make(FakePlugin()) as client:
+        await client.chat("fake/m", "x" * 1_000_000)
+        with pytest.raises(InvalidRequestError, match="1,000,001"):
+            await client.chat("fake/m", "x" * 1_000_001)
