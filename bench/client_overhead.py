@@ -69,9 +69,9 @@ class RawHttpx:
     """The baseline: what a careful user writes with httpx alone.
 
     Same pool limits and timeouts as relaykit's defaults, compact JSON body,
-    ``json.loads`` of the response; streams are read with ``aiter_bytes`` and
-    split into lines by hand (cheaper than ``aiter_lines``), and each ``data:``
-    line is JSON-decoded and its text collected.
+    ``json.loads`` of the response; streams are read with ``aiter_bytes`` to the
+    end of the body, split into lines by hand (a little cheaper than
+    ``aiter_lines``), and each ``data:`` line is JSON-decoded and its text kept.
     """
 
     name = "raw httpx"
@@ -118,10 +118,11 @@ class RawHttpx:
             async for raw in r.aiter_bytes():
                 *lines, buf = (buf + raw).split(b"\n")
                 for line in lines:
-                    if not line.startswith(b"data: "):
+                    # Not stopping at [DONE]: reading on to the end of the body (just
+                    # after it) lets httpx put the connection back in its pool; leaving
+                    # early closes it, and the next call pays for a new connection.
+                    if not line.startswith(b"data: ") or line == b"data: [DONE]":
                         continue
-                    if line == b"data: [DONE]":
-                        return "".join(parts)
                     for choice in json.loads(line[6:])["choices"]:
                         if content := choice["delta"].get("content"):
                             parts.append(content)
@@ -141,10 +142,8 @@ class RawHttpxLines(RawHttpx):
         async with self._http.stream("POST", self._url, content=body, headers=self._headers) as r:
             r.raise_for_status()
             async for line in r.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                if line == "data: [DONE]":
-                    break
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue  # read to the end: see RawHttpx.stream
                 for choice in json.loads(line[6:])["choices"]:
                     if content := choice["delta"].get("content"):
                         parts.append(content)
@@ -436,6 +435,7 @@ def markdown(result: dict[str, Any]) -> str:
     head += [f"{label} CPU µs/req" for label in labels]
     head += [f"{label} / {labels[0]}" for label in labels[1:]]
     head += [f"{label} req/s" for label in labels]
+    head.append("new connections/req")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell in result["cells"]:
         rs = [cell["clients"][k] for k in keys]
@@ -443,6 +443,7 @@ def markdown(result: dict[str, Any]) -> str:
         row += [f"{r['cpu_us_per_request']:.0f}" for r in rs]
         row += [f"{r['ratio']:.2f}x" for r in rs[1:]]
         row += [f"{r['requests_per_second']:.0f}" for r in rs]
+        row.append(" / ".join(f"{r['connections_per_request']:.2f}" for r in rs))
         lines.append("| " + " | ".join(row) + " |")
     if result.get("imports"):
         lines += ["", "| probe | in-process ms | RSS MB | whole process ms |", "|---|---|---|---|"]
