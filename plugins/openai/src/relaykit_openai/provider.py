@@ -16,6 +16,9 @@ from .prices import OPENAI_MODELS
 if TYPE_CHECKING:
     import httpx
 
+#: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
+END_OF_BODY_GRACE = 0.25
+
 
 class OpenAIProvider:
     """Speaks ``/chat/completions`` and ``/models`` at ``base_url`` (which includes ``/v1``)."""
@@ -73,9 +76,11 @@ class OpenAIProvider:
                 raise error_from_http(r.status_code, r.headers, r.content, provider=self._name, model=request.model)
             decoder = SSEDecoder()
             started = False
-            async for raw in r.aiter_bytes():
+            chunks = r.aiter_bytes()
+            async for raw in chunks:
                 for sse in decoder.feed(raw):
                     if sse.data == "[DONE]":
+                        await _read_to_end(chunks)
                         return
                     chunk = json.loads(sse.data)
                     if "error" in chunk:
@@ -127,3 +132,23 @@ class OpenAIProvider:
         return best
 
 
+async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows ``[DONE]``: normally just the end of the chunked body.
+
+    httpx puts a connection back in its pool only when the response was read to
+    its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
+    TCP (and TLS) connection. A server that sends nothing more and keeps the body
+    open gets a short grace, after which the connection is closed as before; a
+    broken end of body is ignored too, since the answer is already complete.
+    """
+    # Imported here, not at the top, to keep `import relaykit_openai` light;
+    # both are loaded by the time a stream runs.
+    import anyio
+    import httpx
+
+    with anyio.move_on_after(END_OF_BODY_GRACE):
+        try:
+            async for _ in chunks:
+                pass
+        except httpx.HTTPError:
+            pass
