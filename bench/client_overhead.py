@@ -21,7 +21,7 @@ Examples::
     uv run python bench/client_overhead.py                  # everything, ~2 min
     uv run python bench/client_overhead.py --backend trio
     uv run python bench/client_overhead.py --modes stream --concurrency 20 --seconds 2
-    uv run python bench/client_overhead.py --profile bench/results/prof  # cProfile relaykit
+    uv run python bench/client_overhead.py --profile /tmp/prof  # cProfile each round
 
 This is a benchmark, not a test: it never fails on a number.
 """
@@ -276,13 +276,13 @@ async def measure_cell(
             order = list(zip(args.clients, calls, strict=True))
             for name, call in order if r % 2 == 0 else order[::-1]:
                 before = await server.stats()
-                profiler = _profiler(args, name)
+                profiler = _profiler(args)
                 if profiler:
                     profiler.enable()
                 cpu, wall = await run_batch(call, n, concurrency)
                 if profiler:
                     profiler.disable()
-                    profiler.dump_stats(args.profile / f"{mode}-c{concurrency}-{r}.pstats")
+                    profiler.dump_stats(args.profile / f"{name}-{mode}-c{concurrency}-{r}.pstats")
                 after = await server.stats()
                 rounds[name].append(_round_result(n, cpu, wall, before, after))
     finally:
@@ -308,8 +308,8 @@ def _round_result(
     }
 
 
-def _profiler(args: argparse.Namespace, client: str) -> cProfile.Profile | None:
-    if args.profile is None or client != "relaykit":
+def _profiler(args: argparse.Namespace) -> cProfile.Profile | None:
+    if args.profile is None:
         return None
     args.profile.mkdir(parents=True, exist_ok=True)
     return cProfile.Profile()
@@ -496,7 +496,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--server-url", help="use a running mock_server.py instead of starting one")
     p.add_argument("--event-writes", action="store_true", help="server writes each SSE event alone")
     p.add_argument("--no-pin", action="store_true", help="do not pin client and server to cores")
-    p.add_argument("--profile", type=Path, help="write cProfile stats of relaykit's rounds here")
+    p.add_argument("--profile", type=Path, help="write cProfile stats of every round here")
     p.add_argument("--label", default="", help="added to the results file name")
     p.add_argument("--out", type=Path, default=HERE / "results")
     args = p.parse_args(argv)
