@@ -312,7 +312,9 @@ def _profiler(args: argparse.Namespace) -> cProfile.Profile | None:
     if args.profile is None:
         return None
     args.profile.mkdir(parents=True, exist_ok=True)
-    return cProfile.Profile()
+    # CPU time, not wall time: waiting for the server (epoll) is not client work,
+    # and other processes on the machine should not inflate the numbers.
+    return cProfile.Profile(time.process_time)
 
 
 async def measure_clients(args: argparse.Namespace, server: Server) -> list[dict[str, Any]]:
