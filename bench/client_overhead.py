@@ -9,7 +9,9 @@ routing, retries, timeouts, cost, response assembly).
 For each mode (``chat``, ``stream``) and concurrency (1, 20, 100 by default) the
 clients run the same number of requests in alternating rounds, after a warm-up,
 and we report the median over rounds of client CPU microseconds per request and
-of requests per second (wall). The first client is the baseline of the ratio.
+of requests per second (wall). The first client is the baseline of the ratio,
+which is the median of the per-round ratios (adjacent rounds share the machine's
+mood). ``instructions.py`` counts instructions instead, for busy machines.
 
 It also measures, in fresh subprocesses, what ``import relaykit, relaykit_openai``
 costs in wall time and RSS (next to ``python -c pass``), and what constructing a
@@ -323,9 +325,14 @@ async def measure_clients(args: argparse.Namespace, server: Server) -> list[dict
     for mode in args.modes:
         for concurrency in args.concurrency:
             cell = await measure_cell(args, server, mode, concurrency)
-            base = cell["clients"][args.clients[0]]["cpu_us_per_request"]
+            base = cell["clients"][args.clients[0]]["rounds"]
             for name, result in cell["clients"].items():
-                result["ratio"] = result["cpu_us_per_request"] / base
+                # The median of per-round ratios: each round of a client ran right
+                # next to the baseline's, so load from other processes mostly cancels.
+                result["ratio"] = statistics.median(
+                    r["cpu_us_per_request"] / b["cpu_us_per_request"]
+                    for r, b in zip(result["rounds"], base, strict=True)
+                )
                 print(
                     f"  {mode:6} c={concurrency:<3} {name:24} "
                     f"{result['cpu_us_per_request']:8.1f} us/req  x{result['ratio']:.2f}  "
@@ -426,6 +433,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": {d: version(d) for d in ("relaykit", "httpx", "httpcore", "anyio", "trio")},
         "git": git,
+        "load_average_before": os.getloadavg(),
     }
 
 
@@ -519,6 +527,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"
         },
     }
+    if os.getloadavg()[0] > 0.5:
+        print(
+            f"warning: load average {os.getloadavg()[0]:.1f}: other processes will add noise",
+            file=sys.stderr,
+        )
     if not args.no_imports:
         print("measuring import cost ...", file=sys.stderr, flush=True)
         result["imports"] = measure_imports(args.import_runs)
@@ -529,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result["cells"] = anyio.run(measure_clients, args, server, backend=args.backend)
     finally:
         server.close()
+    result["machine"]["load_average_after"] = os.getloadavg()
     print(markdown(result))
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
