@@ -10,8 +10,8 @@ For each mode (``chat``, ``stream``) and concurrency (1, 20, 100 by default) the
 clients run the same number of requests in alternating rounds, after a warm-up,
 and we report the median over rounds of client CPU microseconds per request and
 of requests per second (wall). The first client is the baseline of the ratio,
-which is the median of the per-round ratios (adjacent rounds share the machine's
-mood). ``instructions.py`` counts instructions instead, for busy machines.
+which is the median of the per-round ratios (adjacent rounds see the same load
+from other processes). ``instructions.py`` counts instructions, for busy machines.
 
 It also measures, in fresh subprocesses, what ``import relaykit, relaykit_openai``
 costs in wall time and RSS (next to ``python -c pass``), and what constructing a
@@ -497,8 +497,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=["raw", "relaykit"],
         help=f"from {','.join(CLIENTS)}; the first is the baseline of the ratio",
     )
-    p.add_argument("--seconds", type=float, default=5.0, help="target time per client per cell")
-    p.add_argument("--rounds", type=int, default=5, help="alternating rounds per cell (median)")
+    p.add_argument("--seconds", type=float, default=6.0, help="target time per client per cell")
+    p.add_argument("--rounds", type=int, default=9, help="alternating rounds per cell (median)")
     p.add_argument("--requests", type=int, default=0, help="requests per round (0: from --seconds)")
     p.add_argument("--warmup", type=int, default=200, help="warm-up requests per client per cell")
     p.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import probe")
