@@ -20,7 +20,7 @@ then httpx, lazily).
 
 Examples::
 
-    uv run python bench/client_overhead.py                  # everything, ~2 min
+    uv run python bench/client_overhead.py                  # everything, ~3 min
     uv run python bench/client_overhead.py --backend trio
     uv run python bench/client_overhead.py --modes stream --concurrency 20 --seconds 2
     uv run python bench/client_overhead.py --profile /tmp/prof  # cProfile each round
