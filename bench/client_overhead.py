@@ -380,12 +380,19 @@ def _probe_source(statements: list[str]) -> str:
 def measure_imports(runs: int) -> list[dict[str, Any]]:
     """Median wall time and RSS of each probe, each run in a fresh interpreter.
 
-    ``process ms`` is the whole ``python -c`` run as the parent sees it
-    (interpreter start-up included); ``ms`` is the statement alone, timed inside.
+    ``process_ms`` is the whole ``python -c`` run as the parent sees it
+    (interpreter start-up included); ``stageN_ms`` is statement N alone, timed inside.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYKIT_")}
+    # Bytecode is allowed to be written and read, as in a normal install (pip
+    # compiles it): with PYTHONDONTWRITEBYTECODE every run would compile every
+    # module from source, which roughly doubles the numbers.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RELAYKIT_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     samples: dict[str, list[tuple[float, dict[str, list[float]]]]] = {k: [] for k in _STAGES}
-    for _ in range(runs + 1):  # the first run only warms the bytecode and file caches
+    for _ in range(runs + 1):  # the first run only writes the bytecode and warms caches
         for name, statements in _STAGES.items():
             t = time.perf_counter()
             out = subprocess.run(
@@ -446,7 +453,7 @@ def markdown(result: dict[str, Any]) -> str:
     head += [f"{label} / {labels[0]}" for label in labels[1:]]
     head += [f"{label} req/s" for label in labels]
     head.append("new connections/req")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] if result["cells"] else []
     for cell in result["cells"]:
         rs = [cell["clients"][k] for k in keys]
         row = [cell["mode"], str(cell["concurrency"]), str(cell["requests"])]
@@ -456,7 +463,9 @@ def markdown(result: dict[str, Any]) -> str:
         row.append(" / ".join(f"{r['connections_per_request']:.2f}" for r in rs))
         lines.append("| " + " | ".join(row) + " |")
     if result.get("imports"):
-        lines += ["", "| probe | in-process ms | RSS MB | whole process ms |", "|---|---|---|---|"]
+        if lines:
+            lines.append("")
+        lines += ["| probe | in-process ms | RSS MB | whole process ms |", "|---|---|---|---|"]
         for row in result["imports"]:
             name = row["probe"]
             if name == "relaykit.Client(config)":
@@ -503,6 +512,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200, help="warm-up requests per client per cell")
     p.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import probe")
     p.add_argument("--no-imports", action="store_true", help="skip the import measurements")
+    p.add_argument("--only-imports", action="store_true", help="measure the import cost only")
     p.add_argument("--server-url", help="use a running mock_server.py instead of starting one")
     p.add_argument("--event-writes", action="store_true", help="server writes each SSE event alone")
     p.add_argument("--no-pin", action="store_true", help="do not pin client and server to cores")
@@ -535,13 +545,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.no_imports:
         print("measuring import cost ...", file=sys.stderr, flush=True)
         result["imports"] = measure_imports(args.import_runs)
-    server = Server(args.server_url, event_writes=args.event_writes, pin=not args.no_pin)
-    result["machine"]["pinned"] = server.pinned
-    try:
-        print(f"measuring clients against {server.base_url} ...", file=sys.stderr, flush=True)
-        result["cells"] = anyio.run(measure_clients, args, server, backend=args.backend)
-    finally:
-        server.close()
+    result["cells"] = []
+    if not args.only_imports:
+        server = Server(args.server_url, event_writes=args.event_writes, pin=not args.no_pin)
+        result["machine"]["pinned"] = server.pinned
+        try:
+            print(f"measuring clients against {server.base_url} ...", file=sys.stderr, flush=True)
+            result["cells"] = anyio.run(measure_clients, args, server, backend=args.backend)
+        finally:
+            server.close()
     result["machine"]["load_average_after"] = os.getloadavg()
     print(markdown(result))
     args.out.mkdir(parents=True, exist_ok=True)
