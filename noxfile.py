@@ -34,8 +34,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff's lints and its formatter, checking only."""
-    session.install("ruff")
+    """ruff's lints and its formatter, checking only (ruff at uv.lock's version)."""
+    sync(session)
     session.run("ruff", "check", *session.posargs, ".")
     session.run("ruff", "format", "--check", ".")
 
