@@ -45,18 +45,19 @@ class SSEDecoder:
         if not chunk:
             return []
         buf = self._buf + chunk if self._buf else chunk
-        lines = buf.splitlines(keepends=True)
-        last = lines[-1]
-        if last.endswith(b"\r"):
+        # bytes.splitlines() ends lines at CR, LF and CRLF, as the rules say; whether
+        # the last line is complete shows in the last byte of the buffer.
+        lines = buf.splitlines()
+        end = buf[-1:]
+        if end == b"\r":
             self._skip_lf = True
             self._buf = b""
-        elif last.endswith(b"\n"):
+        elif end == b"\n":
             self._buf = b""
         else:
             self._buf = lines.pop()
         out: list[ServerSentEvent] = []
-        for raw in lines:
-            line = raw.rstrip(b"\r\n")
+        for line in lines:
             if not line:
                 if self._data:
                     out.append(self._dispatch())
@@ -74,6 +75,10 @@ class SSEDecoder:
         return [self._dispatch()] if self._data else []
 
     def _field(self, line: bytes) -> None:
+        # Nearly every line of an LLM stream; the general case below gives the same.
+        if line.startswith(b"data: "):
+            self._data.append(line[6:].decode("utf-8", "replace"))
+            return
         if line[:1] == b":":
             return
         name, sep, value = line.partition(b":")

@@ -25,6 +25,9 @@ from .prices import OPENAI_MODELS
 if TYPE_CHECKING:
     import httpx
 
+#: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
+END_OF_BODY_GRACE = 0.25
+
 
 class OpenAIProvider:
     """Speaks ``/chat/completions`` and ``/models`` at ``base_url`` (which includes ``/v1``)."""
@@ -97,18 +100,15 @@ class OpenAIProvider:
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
             decoder = SSEDecoder()
-            started = done = False
+            started = False
+            # aclosing: httpx's byte iterator is an async generator; closing it
+            # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
-                    # After [DONE], read on to the end of the body (the server ends it
-                    # right away) so httpx's own nested generators finish instead of
-                    # being dropped half-way, which trio reports as a ResourceWarning.
-                    if done:
-                        continue
                     for sse in decoder.feed(raw):
                         if sse.data == "[DONE]":
-                            done = True
-                            break
+                            await _read_to_end(chunks)
+                            return
                         chunk = json.loads(sse.data)
                         if "error" in chunk:
                             message, _, _ = parse_error_body(sse.data)
@@ -121,9 +121,10 @@ class OpenAIProvider:
                         for event in wire.chunk_events(chunk, started):
                             yield event
                         started = True
-            if not done:
-                # The connection closed without [DONE]: the server or a proxy cut us off.
-                raise StreamError("the stream ended before [DONE]", provider=self._name, model=request.model)
+            # The body ended without [DONE]: the server or a proxy cut us off.
+            raise StreamError(
+                "the stream ended before [DONE]", provider=self._name, model=request.model
+            )
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""
@@ -160,3 +161,25 @@ class OpenAIProvider:
             if model.startswith(prefix) and len(prefix) > best_len:
                 best, best_len = info, len(prefix)
         return best
+
+
+async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows ``[DONE]``: normally just the end of the chunked body.
+
+    httpx puts a connection back in its pool only when the response was read to
+    its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
+    TCP (and TLS) connection. A server that sends nothing more and keeps the body
+    open gets a short grace, after which the connection is closed as before; a
+    broken end of body is ignored too, since the answer is already complete.
+    """
+    # Imported here, not at the top, to keep `import relaykit_openai` light;
+    # both are loaded by the time a stream runs.
+    import anyio
+    import httpx
+
+    with anyio.move_on_after(END_OF_BODY_GRACE):
+        try:
+            async for _ in chunks:
+                pass
+        except httpx.HTTPError:
+            pass

@@ -1,0 +1,270 @@
+"""A cheap loopback server speaking OpenAI's Chat Completions wire format, for benchmarks.
+
+It runs as its own process so that a benchmark measuring the *client's* CPU time
+does not also count the server's. Every response is precomputed bytes: a fixed
+``chat.completion`` body, or a fixed SSE stream of ``chat.completion.chunk``
+events (role chunk, content chunks, finish chunk, the ``include_usage`` chunk
+with empty ``choices``, then ``data: [DONE]``) sent with chunked
+transfer-encoding, as OpenAI sends it. Parsing is the least that HTTP/1.1
+keep-alive needs: read the head up to CRLFCRLF, then ``Content-Length`` bytes of
+body, and look for ``"stream":true`` in the body with a bytes search.
+
+This is not :class:`relaykit.testing.OpenAIMock` (which scripts replies, checks
+keys and injects faults, in a thread of the test process); it is a fixed-cost
+peer so client-side numbers are comparable between runs.
+
+Run it alone::
+
+    python bench/mock_server.py --port 8089
+    # -> listening on http://127.0.0.1:8089/v1
+
+``GET /__stats`` returns the server's request and connection counts and its own
+CPU seconds, so a benchmark can check the server is not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+from typing import Any
+
+CREATED = 1_700_000_000
+MODEL = "gpt-4o-mini-2024-07-18"
+FINGERPRINT = "fp_bench"
+#: The answer, one content chunk per word when streamed.
+WORDS = tuple(f" word{i}" for i in range(20))
+USAGE = {
+    "prompt_tokens": 24,
+    "completion_tokens": len(WORDS),
+    "total_tokens": 24 + len(WORDS),
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+
+
+def _json(value: Any) -> bytes:
+    # OpenAI sends compact JSON.
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def completion_body(words: tuple[str, ...] = WORDS) -> bytes:
+    """The non-streamed ``chat.completion`` JSON body."""
+    return _json(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "".join(words).lstrip(),
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": USAGE,
+            "service_tier": "default",
+            "system_fingerprint": FINGERPRINT,
+        }
+    )
+
+
+def stream_events(words: tuple[str, ...] = WORDS) -> list[bytes]:
+    """The SSE events of a streamed answer, each ``data: ...\\n\\n``, ending in ``[DONE]``."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": MODEL,
+            "service_tier": "default",
+            "system_fingerprint": FINGERPRINT,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            # With stream_options.include_usage every chunk carries "usage": null ...
+            "usage": None,
+        }
+
+    chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    chunks += [chunk({"content": w.lstrip() if i == 0 else w}) for i, w in enumerate(words)]
+    chunks.append(chunk({}, "stop"))
+    # ... and one last chunk has no choices and the whole call's usage.
+    chunks.append({**chunk({}), "choices": [], "usage": USAGE})
+    return [b"data: " + _json(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+# Roughly what api.openai.com sends; the exact set does not matter to a client.
+COMMON_HEADERS = {
+    "date": "Tue, 14 Nov 2023 22:13:20 GMT",
+    "connection": "keep-alive",
+    "openai-processing-ms": "1",
+    "x-request-id": "req_bench",
+}
+
+
+def _head(status: str, content_type: str, **headers: str) -> bytes:
+    fields = {"content-type": content_type, **headers, **COMMON_HEADERS}
+    lines = [f"HTTP/1.1 {status}", *(f"{k.replace('_', '-')}: {v}" for k, v in fields.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _json_response(status: str, body: bytes) -> bytes:
+    return _head(status, "application/json", content_length=str(len(body))) + body
+
+
+class Responses:
+    """Every response the server can send, as ready-to-write bytes."""
+
+    def __init__(self, *, event_writes: bool = False) -> None:
+        self.chat = _json_response("200 OK", completion_body())
+        head = _head(
+            "200 OK",
+            "text/event-stream; charset=utf-8",
+            transfer_encoding="chunked",
+            cache_control="no-cache",
+        )
+        # One HTTP chunk per SSE event, as a streaming server flushes them, then the
+        # zero-length terminator. Written in one go unless event_writes is set.
+        parts = [_http_chunk(e) for e in stream_events()]
+        parts[0] = head + parts[0]
+        parts[-1] += b"0\r\n\r\n"
+        self.stream_parts = parts if event_writes else [b"".join(parts)]
+        error = {"message": "Unknown request URL.", "type": "invalid_request_error"}
+        self.not_found = _json_response(
+            "404 Not Found", _json({"error": {**error, "param": None, "code": "unknown_url"}})
+        )
+        error = {"message": "send the body with a Content-Length", "type": "invalid_request_error"}
+        self.bad_request = _json_response("400 Bad Request", _json({"error": error}))
+
+
+class Stats:
+    """What the server has done so far (read through ``GET /__stats``)."""
+
+    requests = 0
+    connections = 0
+
+    @classmethod
+    def response(cls) -> bytes:
+        """The stats as a JSON response; ``cpu_seconds`` is this process's user+system time."""
+        t = os.times()
+        stats = {"requests": cls.requests, "connections": cls.connections}
+        return _json_response("200 OK", _json({**stats, "cpu_seconds": t.user + t.system}))
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection: answers each complete request in its buffer, in order."""
+
+    def __init__(self, responses: Responses) -> None:
+        self._responses = responses
+        self._buf = bytearray()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        Stats.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        # A loop, not an if: a client may pipeline several requests in one read.
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buf[:end]).lower()
+            length = _content_length(head)
+            if length is None:
+                self._reply(self._responses.bad_request, close=True)
+                return
+            if len(buf) < end + 4 + length:
+                return  # the body has not fully arrived yet
+            body = bytes(buf[end + 4 : end + 4 + length])
+            del buf[: end + 4 + length]
+            self._answer(head, body)
+
+    def _answer(self, head: bytes, body: bytes) -> None:
+        Stats.requests += 1
+        close = b"\r\nconnection: close" in head
+        if head.startswith(b"post /v1/chat/completions "):
+            if b'"stream":true' in body or b'"stream": true' in body:
+                self._reply(*self._responses.stream_parts, close=close)
+            else:
+                self._reply(self._responses.chat, close=close)
+        elif head.startswith(b"get /__stats "):
+            self._reply(Stats.response(), close=close)
+        else:
+            self._reply(self._responses.not_found, close=close)
+
+    def _reply(self, *parts: bytes, close: bool) -> None:
+        assert self._transport is not None
+        for data in parts:
+            self._transport.write(data)
+        if close:
+            self._transport.close()
+
+
+def _content_length(head: bytes) -> int | None:
+    """The request's body length from its lower-cased head; ``None`` if we cannot tell."""
+    i = head.find(b"\r\ncontent-length:")
+    if i < 0:
+        # No body (GET) unless it is chunked, which this server does not take.
+        return None if b"\r\ntransfer-encoding:" in head else 0
+    j = head.find(b"\r\n", i + 2)
+    value = head[i + 17 : j if j >= 0 else None].strip()
+    return int(value) if value.isdigit() else None
+
+
+async def serve(host: str, port: int, *, event_writes: bool = False) -> None:
+    """Serve until cancelled; print the base URL on stdout once listening."""
+    responses = Responses(event_writes=event_writes)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Connection(responses), host, port, backlog=1024)
+    bound = server.sockets[0].getsockname()[1]
+    print(f"listening on http://{host}:{bound}/v1", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and serve (with uvloop if it is installed and not disabled)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--event-writes", action="store_true", help="one write per SSE event")
+    parser.add_argument("--no-uvloop", action="store_true")
+    args = parser.parse_args(argv)
+    loop_factory = None
+    if not args.no_uvloop:
+        # Optional: not a dependency of the workspace (imported by name so type
+        # checkers do not need its stubs).
+        with contextlib.suppress(ImportError):
+            loop_factory = importlib.import_module("uvloop").new_event_loop
+    with (
+        asyncio.Runner(loop_factory=loop_factory) as runner,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        runner.run(serve(args.host, args.port, event_writes=args.event_writes))
+
+
+if __name__ == "__main__":
+    main()

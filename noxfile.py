@@ -1,0 +1,57 @@
+"""Development tasks. ``nox`` runs tests, lint and typing; ``nox -s bench`` the benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typing"]
+
+PLUGINS = sorted(str(p) for p in Path("plugins").glob("*/src/relaykit_*"))
+TYPED = ["core/src/relaykit", *PLUGINS, "bench", "noxfile.py"]
+
+
+def sync(session: nox.Session) -> None:
+    """Install the workspace (core and every plugin) and the dev tools at uv.lock's versions."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        f"--python={session.virtualenv.location}",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest; the root conftest runs every async test under asyncio and trio."""
+    sync(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff's lints and its formatter, checking only (ruff at uv.lock's version)."""
+    sync(session)
+    session.run("ruff", "check", *session.posargs, ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict (configured in pyproject.toml) over the sources, the bench and this file."""
+    sync(session)
+    session.run("mypy", *(session.posargs or TYPED))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Client CPU per request and import cost; see docs/benchmarks.md.
+
+    Arguments go to the benchmark: ``nox -s bench -- --backend trio --seconds 2``.
+    """
+    sync(session)
+    session.run("python", "bench/client_overhead.py", *session.posargs)

@@ -1,0 +1,63 @@
+"""A finished stream returns its connection to the pool, whatever follows [DONE]."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import relaykit
+from relaykit.testing import Drop, LoopbackServer, OpenAIMock, Pause, Request, Response
+
+KEY = "sk-test-0123456789abcdef"
+
+
+def _config(base_url: str) -> dict[str, object]:
+    return {
+        "storage": {"backend": "none"},
+        "providers": {"openai": {"base_url": base_url, "api_key": KEY}},
+    }
+
+
+async def _stream_text(client: relaykit.Client) -> str:
+    async with client.stream("openai/gpt-4o-mini", "hi") as s:
+        async for _ in s:
+            pass
+    return s.response.text
+
+
+@pytest.mark.anyio
+async def test_streams_reuse_one_connection() -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        async with relaykit.Client(_config(mock.base_url)) as client:
+            texts = [await _stream_text(client) for _ in range(3)]
+        assert texts == ["echo: hi"] * 3
+        assert mock.server.stats.connections_opened == 1
+        assert mock.server.stats.streams_completed == 3
+
+
+def _after_done(tail: list[Pause | Drop]) -> LoopbackServer:
+    """A server whose stream says "ok", then [DONE], then does ``tail`` instead of ending."""
+    chunk = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}],
+    }
+
+    async def handler(request: Request) -> Response:
+        body = [b"data: " + json.dumps(chunk).encode() + b"\n\n", b"data: [DONE]\n\n", *tail]
+        return Response(200, {"content-type": "text/event-stream"}, body)
+
+    return LoopbackServer(handler)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tail", [[Pause(5)], [Drop()]], ids=["stalls", "drops"])
+async def test_stream_ends_at_done_whatever_follows(tail: list[Pause | Drop]) -> None:
+    with _after_done(tail) as server:
+        async with relaykit.Client(_config(server.url + "/v1")) as client:
+            started = time.monotonic()
+            assert await _stream_text(client) == "ok"
+            assert time.monotonic() - started < 2  # a short grace, not the server's 5 s
