@@ -120,3 +120,31 @@ async def test_connect_failure_is_typed() -> None:
     async with relaykit.Client(config) as c:
         with pytest.raises(ProviderUnavailableError, match="could not connect"):
             await c.chat(MODEL, "hi")
+
+
+@pytest.mark.anyio
+async def test_idle_timeout_rides_on_the_read_timeout(mock: OpenAIMock) -> None:
+    """With first_token <= idle the connection's read timeout enforces idle: no scope per event."""
+    import httpx
+
+    mock.script.push(Reply(text="a" * 64, chunk_delay=1))
+    async with client(mock, timeouts={"idle": 0.2, "first_token": 0.2}) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            await drain(c)
+    assert info.value.which == "idle"
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+@pytest.mark.anyio
+async def test_fake_providers_keep_the_scoped_idle_timeout() -> None:
+    from relaykit.testing import FakePlugin
+
+    fake = FakePlugin()
+    fake.script.push(Reply(text="a" * 40, chunk_delay=1))
+    config = {"storage": {"backend": "none"}, "timeouts": {"idle": 0.1, "first_token": 0.1}}
+    async with relaykit.Client(config, plugins=[fake]) as c:
+        with pytest.raises(RequestTimeoutError) as info:
+            async with c.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+    assert info.value.which == "idle"

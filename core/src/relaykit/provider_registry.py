@@ -143,7 +143,9 @@ class ProviderRegistry:
         # scopes), so httpx only bounds connecting, writing and waiting for the pool.
         connect = cfg.timeouts.connect
         timeout = httpx.Timeout(connect=connect, read=None, write=connect, pool=connect)
-        hooks = {"request": list(self.request_hooks)} if self.request_hooks else None
+        from .stream_read_timeout import apply_read_timeout
+
+        hooks = {"request": [apply_read_timeout, *self.request_hooks]}
         return httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits, event_hooks=hooks)
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ from .attempts import run_attempts
 from .response_cache import replay
 from .routing import Target
 from .tracing import current
+from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .transport_errors import map_transport_error
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class ChatStream:
         self._reservations: list[Reservation] = []
         self._attempt_started = 0.0
         self._first_content_at: float | None = None
+        self._read_timeout: ReadTimeout | None = None
         self._response: ChatResponse | None = None
         self._finished = False
 
@@ -88,6 +90,12 @@ class ChatStream:
         if client._outbound is not None:
             gen = client._outbound.events(gen)
         self._gen, self._target = gen, target
+        # The request goes out during the read-ahead below; see stream_read_timeout.
+        # One read timeout covers the whole request, so it can stand for the idle
+        # timeout only when it cannot cut the first-token wait short.
+        timeouts = client.config.timeouts
+        self._read_timeout = ReadTimeout(timeouts.idle) if timeouts.first_token <= timeouts.idle else None
+        token = STREAM_READ_TIMEOUT.set(self._read_timeout)
         # Read ahead to the first content event: everything before it (the vendor's
         # start event, say) has not reached the caller yet, so a slow first token or
         # an early failure can still be retried or fall back.
@@ -102,6 +110,8 @@ class ChatStream:
             await self._close_gen()
             await self._settle(None)
             raise
+        finally:
+            STREAM_READ_TIMEOUT.reset(token)
         self._buffered = buffered
 
     # -- iteration -------------------------------------------------------------
@@ -142,6 +152,8 @@ class ChatStream:
         if self._call.deadline - now < limit:
             limit, which = self._call.deadline - now, "total"
         event: StreamEvent = _END
+        if which == "idle" and self._read_timeout is not None and self._read_timeout.applied:
+            return await self._next_unscoped()
         with anyio.move_on_after(limit) as scope:
             try:
                 event = await self._gen.__anext__()
@@ -166,6 +178,27 @@ class ChatStream:
         if self._first_content_at is None and isinstance(event, _CONTENT):
             self._first_content_at = time.monotonic()
         return event
+
+    async def _next_unscoped(self) -> StreamEvent:
+        """The next event, with the idle timeout left to the connection's read timeout."""
+        assert self._gen is not None and self._target is not None
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            return _END
+        except RelayError:
+            raise
+        except Exception as e:
+            if _is_read_timeout(e):
+                t = self._target
+                raise RequestTimeoutError(
+                    "the idle timeout fired", which="idle", provider=t.provider, model=t.model,
+                    hint="raise [timeouts] idle",
+                ) from e
+            mapped = map_transport_error(e, self._target)
+            if mapped is None:
+                raise
+            raise mapped from e
 
     # -- ending ---------------------------------------------------------------
 
@@ -265,3 +298,9 @@ class ChatStream:
 async def _replay(response: ChatResponse) -> AsyncIterator[StreamEvent]:
     for event in replay(response):
         yield event
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, httpx.ReadTimeout)

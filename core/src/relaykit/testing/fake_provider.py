@@ -96,10 +96,12 @@ class FakeProvider:
             await anyio.sleep(reply.delay)
         self._raise(reply, request)
         yield StreamStart("fake-1", request.model)
+        if reply.first_token_delay:
+            await anyio.sleep(reply.first_token_delay)
         if reply.reasoning:
             yield ReasoningDelta(reply.reasoning)
-        for piece in reply.chunks():
-            if reply.chunk_delay:
+        for i, piece in enumerate(reply.chunks()):
+            if reply.chunk_delay and i:
                 await anyio.sleep(reply.chunk_delay)
             yield TextDelta(piece)
         for i, (name, args) in enumerate(reply.tool_calls):

@@ -134,8 +134,8 @@ class OpenAIMock(VendorMock):
             yield Pause(reply.first_token_delay)
         if reply.reasoning:
             yield chunk({"reasoning_content": reply.reasoning})
-        for piece in reply.chunks():
-            if reply.chunk_delay:
+        for i, piece in enumerate(reply.chunks()):
+            if reply.chunk_delay and i:
                 yield Pause(reply.chunk_delay)
             yield chunk({"content": piece})
         for i, (name, args) in enumerate(reply.tool_calls):

@@ -27,7 +27,7 @@ class Reply:
     vendor's final event, ``"garbage"`` sends bytes that are not the vendor's format.
     ``connection_fault`` misbehaves before any response: ``"reset"`` or ``"garbage"``.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
-    and before the first streamed piece, ``chunk_delay`` between pieces.
+    and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
 
     text: str = ""
