@@ -22,6 +22,9 @@ def test_demo_runs_in_process_on_trio(capsys: pytest.CaptureFixture[str]) -> Non
     assert "AuthenticationError (status 401" in out
     assert "ContextLengthError (status 400" in out
     assert "openai/gpt-4o-mini     128,000" in out
+    assert "served by the fallback: backup/gpt-4o-mini" in out
+    assert "CircuitOpenError, 0 HTTP requests sent" in out
+    assert "(cache hit: True, cost $0" in out
 
 
 def test_demo_ignores_the_users_settings(
@@ -48,4 +51,4 @@ def test_python_m_relaykit_cli_demo_exits_0() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "retried after the server's Retry-After" in done.stdout
-    assert "7 steps" in done.stdout
+    assert "9 steps" in done.stdout

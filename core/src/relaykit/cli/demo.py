@@ -59,7 +59,15 @@ def demo_config(base_url: str, api_key: str) -> dict[str, Any]:
     return {
         "storage": {"backend": "none"},
         "retry": {"attempts": 3, "initial_wait": 0.05, "max_wait": 0.2},
-        "providers": {"openai": {"base_url": base_url, "api_key": api_key}},
+        # no cool-down: earlier steps' failures would otherwise reorder the route
+        "breaker": {"failures": 3, "reset_after": 30, "cool_down": 0},
+        "cache": {"enabled": True},
+        "providers": {
+            "openai": {"base_url": base_url, "api_key": api_key},
+            # a second deployment (on the same mock) to fall back to
+            "backup": {"type": "openai", "base_url": base_url, "api_key": api_key},
+        },
+        "models": {"fast": {"targets": [MODEL, "backup/gpt-4o-mini"], "strategy": "fallback"}},
     }
 
 
@@ -208,6 +216,41 @@ async def server_error(demo: Demo) -> None:
     demo.say(f"retried with backoff: {_summary(r)}")
 
 
+async def fallback_and_breaker(demo: Demo) -> None:
+    """A deployment that keeps failing: retries, then the route's next target; its circuit opens."""
+    from ..errors import CircuitOpenError
+
+    demo.mock.script.push(*[_unavailable()] * 3)
+    demo.say("route 'fast' = openai/gpt-4o-mini, then backup/gpt-4o-mini")
+    demo.say("server: openai answers 503 three times")
+    r = await demo.client.chat("fast", "Anyone there?")
+    demo.say(f"< {r.text}")
+    demo.say(f"served by the fallback: {_summary(r)}")
+    sent = len(demo.mock.requests)
+    try:
+        await demo.client.chat(MODEL, "And you, openai?")
+    except CircuitOpenError as e:
+        sent = len(demo.mock.requests) - sent
+        demo.say(f"openai/gpt-4o-mini now -> CircuitOpenError, {sent} HTTP requests sent")
+        demo.say(f"  {e}")
+    else:
+        raise AssertionError("the demo expected the circuit to be open")
+
+
+def _unavailable() -> Any:
+    from ..testing import Reply
+
+    return Reply.failure(503, "The engine is currently overloaded, please try again later")
+
+
+async def cached(demo: Demo) -> None:
+    """The same deterministic request twice: the second answer comes from the cache."""
+    first = await demo.client.chat("backup/gpt-4o-mini", "What is 2 + 2?", temperature=0)
+    again = await demo.client.chat("backup/gpt-4o-mini", "What is 2 + 2?", temperature=0)
+    demo.say(f"< {first.text}  (cache hit: {first.cache_hit})")
+    demo.say(f"< {again.text}  (cache hit: {again.cache_hit}, cost ${again.cost}, {_summary(again)})")
+
+
 async def typed_errors(demo: Demo) -> None:
     """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
     async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
@@ -247,5 +290,7 @@ STEPS: tuple[Step, ...] = (
     Step("rate limited (429), retried", rate_limited),
     Step("server error (500), retried", server_error),
     Step("typed errors", typed_errors),
+    Step("response cache", cached),
+    Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )
