@@ -148,3 +148,11 @@ async def test_fake_providers_keep_the_scoped_idle_timeout() -> None:
                 async for _ in s:
                     pass
     assert info.value.which == "idle"
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_breaks_before_any_content_is_retried(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(stream_fault="truncate"), Reply(text="second try"))
+    async with client(mock) as c:
+        r = await drain(c)
+    assert (r.text, r.attempts) == ("second try", 2)

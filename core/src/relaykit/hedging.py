@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
+import anyio.abc
 
 from .attempts import Attempt, run_attempts
 from .errors import RelayError
@@ -37,10 +38,16 @@ def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
 
 
 async def hedged(client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float) -> tuple[Target, T]:
-    """Run the first target; after ``delay`` without an answer, race the rest against it."""
+    """Run the first target; after ``delay`` without an answer, race the rest against it.
+
+    The first target runs in the calling task and the backup in one helper task
+    that sleeps first: one task per call is the whole price of hedging when the
+    first target answers in time.
+    """
     winner: list[tuple[Target, T]] = []
     errors: list[RelayError] = []
     in_flight: dict[int, Target] = {}  # branch -> the target it is calling now
+    backup_started = False
 
     def tracked(branch: int) -> Attempt[tuple[Target, T]]:
         async def run(provider, request, target):  # type: ignore[no-untyped-def]
@@ -51,27 +58,35 @@ async def hedged(client: Client, call: _Call, attempt: Attempt[tuple[Target, T]]
 
         return run
 
+    async def backup(tg: anyio.abc.TaskGroup) -> None:
+        nonlocal backup_started
+        await anyio.sleep(delay)
+        backup_started = True
+        call.fallbacks += 1
+        try:
+            result = await run_attempts(client, call, tracked(1), call.targets[1:])
+        except RelayError as e:
+            errors.append(e)
+        else:
+            if not winner:
+                winner.append(result)
+                tg.cancel_scope.cancel()  # stops the first target's call
+
     async with anyio.create_task_group() as tg:
-        first_done = anyio.Event()
-
-        async def branch(number: int, targets: tuple[Target, ...], done: anyio.Event) -> None:
-            try:
-                result = await run_attempts(client, call, tracked(number), targets)
-            except RelayError as e:
-                errors.append(e)
-            else:
-                if not winner:
-                    winner.append(result)
-                    tg.cancel_scope.cancel()
-            finally:
-                done.set()
-
-        tg.start_soon(branch, 0, call.targets[:1], first_done)
-        with anyio.move_on_after(delay):
-            await first_done.wait()
-        if not winner:
-            call.fallbacks += 1
-            tg.start_soon(branch, 1, call.targets[1:], anyio.Event())
+        tg.start_soon(backup, tg)
+        try:
+            result = await run_attempts(client, call, tracked(0), call.targets[:1])
+        except RelayError as e:
+            errors.append(e)
+            if not backup_started:
+                tg.cancel_scope.cancel()  # no need to wait out the delay: fall back below
+        else:
+            if not winner:
+                winner.append(result)
+                tg.cancel_scope.cancel()  # the backup is asleep or running: stop it
+    if not winner and not backup_started:
+        call.fallbacks += 1
+        return await run_attempts(client, call, attempt, call.targets[1:])
     if winner:
         for target in in_flight.values():  # cancelled mid-call: it still cost something
             await client._record_hedge_loser(call, target)

@@ -106,6 +106,12 @@ class ChatStream:
                 buffered.append(event)
                 if event is _END or isinstance(event, (*_CONTENT, Finish)):
                     break
+        except StreamError as e:
+            # Nothing has reached the caller yet, so trying again (or elsewhere) is safe.
+            e.retryable = True
+            await self._close_gen()
+            await self._settle(None)
+            raise
         except BaseException:
             await self._close_gen()
             await self._settle(None)
