@@ -41,7 +41,14 @@ from .attempts import run_attempts
 from .breaker import BreakerBoard, CircuitBreaker
 from .gauge_events import BreakerState
 from .hedging import hedge_delay, hedged
-from .response_cache import CacheBackend, MemoryCache, as_cached, cache_key, is_deterministic
+from .response_cache import (
+    CacheBackend,
+    MemoryCache,
+    StorageCache,
+    as_cached,
+    cache_key,
+    is_deterministic,
+)
 from .routing import Router, Target
 from .validation import check_size
 from .storage_open import open_storage
@@ -146,6 +153,8 @@ class Client:
         )
         self._breaker_states: dict[str, str] = {}
         self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
+        if storage is not None and StorageCache.supported_by(storage):
+            self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
         self._tg: TaskGroup | None = None
         self._closed = False
 

@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -83,6 +83,50 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class StorageCache:
+    """Cached responses kept in a storage backend, shared by every process using it.
+
+    Used when the configured storage offers ``cached_response(key)`` and
+    ``cache_response(key, expires_at, response_json)`` (relaykit-sqlite and
+    relaykit-postgres do); an in-memory LRU sits in front of it.
+    """
+
+    def __init__(self, storage: object, memory: MemoryCache, clock: Callable[[], float] = time.time) -> None:
+        self._storage: Any = storage
+        self._memory = memory
+        self._clock = clock
+
+    @staticmethod
+    def supported_by(storage: object) -> bool:
+        """Whether ``storage`` can hold cached responses."""
+        return hasattr(storage, "cached_response") and hasattr(storage, "cache_response")
+
+    async def get(self, key: str) -> ChatResponse | None:
+        """From memory, else from storage (then remembered in memory)."""
+        response = await self._memory.get(key)
+        if response is not None:
+            return response
+        row = await self._storage.cached_response(key)
+        if row is None:
+            return None
+        expires_at, data = row
+        remaining = expires_at - self._clock()
+        if remaining <= 0:
+            return None
+        from .serialization import from_json
+
+        response = from_json(data, ChatResponse)
+        await self._memory.put(key, response, remaining)
+        return response
+
+    async def put(self, key: str, response: ChatResponse, ttl: float) -> None:
+        """In memory and in storage."""
+        from .serialization import to_json
+
+        await self._memory.put(key, response, ttl)
+        await self._storage.cache_response(key, self._clock() + ttl, to_json(response))
 
 
 def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:

@@ -189,9 +189,9 @@ class ChatStream:
         """The next event, with the idle timeout left to the connection's read timeout."""
         assert self._gen is not None and self._target is not None
         try:
-            return await self._gen.__anext__()
+            event: StreamEvent = await self._gen.__anext__()
         except StopAsyncIteration:
-            return _END
+            return _END  # type: ignore[no-any-return]
         except RelayError:
             raise
         except Exception as e:
@@ -205,6 +205,7 @@ class ChatStream:
             if mapped is None:
                 raise
             raise mapped from e
+        return event
 
     # -- ending ---------------------------------------------------------------
 

@@ -64,7 +64,8 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("SELECT version, name FROM relaykit_migrations").fetchall() == [
-        (1, "logs with full-text search, vault, model cache")
+        (1, "logs with full-text search, vault, model cache"),
+        (2, "response cache"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -238,3 +239,23 @@ async def test_client_logs_every_call_to_sqlite(tmp_path: Path) -> None:
     assert (failed.error_type, failed.status, failed.ok) == ("RateLimitError", 429, False)
     assert (streamed.streamed, streamed.text) == (True, "echo: streamed")
     assert [r.id for r in found] == [ok.id]
+
+
+@pytest.mark.anyio
+async def test_response_cache_is_shared_through_the_database_file(tmp_path: Path) -> None:
+    """Two clients (as two processes would) on one SQLite file: the second gets a cache hit."""
+    from relaykit.testing import FakePlugin, Reply
+
+    config = {
+        "storage": {"backend": "sqlite", "path": str(tmp_path / "shared.db")},
+        "cache": {"enabled": True},
+    }
+    first, second = FakePlugin(), FakePlugin()
+    first.script.push(Reply(text="computed once"))
+    async with relaykit.Client(config, plugins=[first]) as client:
+        original = await client.chat("fake/m", "2+2?", temperature=0)
+    async with relaykit.Client(config, plugins=[second]) as client:
+        again = await client.chat("fake/m", "2+2?", temperature=0)
+    assert (original.cache_hit, again.cache_hit) == (False, True)
+    assert again.text == "computed once"
+    assert not second.calls

@@ -39,6 +39,7 @@ class MemoryStorage:
         self.records: dict[str, CallRecord] = {}
         self.blobs: dict[str, bytes] = {}
         self.models: dict[str, CachedModels] = {}
+        self.responses: dict[str, tuple[float, str]] = {}
         self.batches = 0
         self.closed = False
 
@@ -113,6 +114,14 @@ class MemoryStorage:
     async def cache_models(self, entry: CachedModels) -> None:
         """Store a listing."""
         self.models[entry.provider] = entry
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        """``(expires_at, response JSON)`` stored under ``key``."""
+        return self.responses.get(key)
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        """Store a cached response."""
+        self.responses[key] = (expires_at, response)
 
     async def aclose(self) -> None:
         """Mark closed (the data stays readable, for assertions)."""

@@ -93,6 +93,25 @@ class StorageContract:
         """A fresh, empty backend; subclasses must override (and close it afterwards)."""
         raise NotImplementedError("define a `storage` fixture yielding a fresh, empty backend")
 
+    # -- the response cache (an optional capability) ---------------------------
+
+    @pytest.mark.anyio
+    async def test_response_cache_round_trip(self, storage: Storage) -> None:
+        from relaykit.response_cache import StorageCache
+
+        if not StorageCache.supported_by(storage):
+            pytest.skip("this backend does not keep cached responses (optional)")
+        import uuid
+
+        cache: Any = storage
+        k1, k2 = uuid.uuid4().hex, uuid.uuid4().hex  # backends may share a database across tests
+        assert await cache.cached_response(k1) is None
+        await cache.cache_response(k1, 2_000_000_000.0, '{"text": "hi"}')
+        await cache.cache_response(k1, 2_000_000_001.0, '{"text": "hi again"}')  # replaces
+        assert await cache.cached_response(k1) == (2_000_000_001.0, '{"text": "hi again"}')
+        await cache.cache_response(k2, 1.0, "{}")  # already expired: may be dropped any time
+        assert await cache.cached_response(k1) == (2_000_000_001.0, '{"text": "hi again"}')
+
     # -- writing and reading back ----------------------------------------------
 
     @pytest.mark.anyio

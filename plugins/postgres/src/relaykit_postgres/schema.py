@@ -71,8 +71,18 @@ CREATE TABLE model_cache (
 );
 """
 
+_V2 = """
+CREATE TABLE response_cache (
+    key text PRIMARY KEY,
+    expires_at double precision NOT NULL,
+    response text NOT NULL
+);
+CREATE INDEX response_cache_expiry ON response_cache (expires_at);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
+    (2, "response cache", _V2),
 ]
 
 

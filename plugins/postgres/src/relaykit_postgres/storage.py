@@ -18,6 +18,7 @@ otherwise. To keep the tables in their own schema, pass ``schema=`` or put
 from __future__ import annotations
 
 import json
+import time
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -222,6 +223,27 @@ class PostgresStorage:
                 " ON CONFLICT (provider) DO UPDATE"
                 " SET fetched_at = EXCLUDED.fetched_at, models = EXCLUDED.models",
                 (entry.provider, entry.fetched_at, data),
+            )
+
+    # -- response cache ---------------------------------------------------------------
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
+        async with self._using() as db:
+            rows = await db.fetch(
+                "SELECT expires_at, response FROM response_cache WHERE key = %s", (key,)
+            )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        """Store (replace) a cached response; expired entries are dropped on the way."""
+        async with self._using() as db:
+            await db.execute("DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),))
+            await db.execute(
+                "INSERT INTO response_cache (key, expires_at, response) VALUES (%s, %s, %s)"
+                " ON CONFLICT (key) DO UPDATE"
+                " SET expires_at = EXCLUDED.expires_at, response = EXCLUDED.response",
+                (key, expires_at, response),
             )
 
     # -- lifecycle -------------------------------------------------------------------

@@ -64,8 +64,16 @@ def _v1_logs_vault_models(db: Database) -> None:
     )
 
 
+def _v2_response_cache(db: Database) -> None:
+    db.table("response_cache").create(
+        {"key": str, "expires_at": float, "response": str}, pk="key"
+    )
+    db.table("response_cache").create_index(["expires_at"], index_name="response_cache_expiry")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
+    (2, "response cache", _v2_response_cache),
 ]
 
 

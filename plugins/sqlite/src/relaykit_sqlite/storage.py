@@ -235,6 +235,30 @@ class SQLiteStorage:
             )
         )
 
+    # -- response cache ---------------------------------------------------------------
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
+        row = await self._reading(
+            lambda conn: conn.execute(
+                "SELECT expires_at, response FROM response_cache WHERE key = ?", (key,)
+            ).fetchone()
+        )
+        return (row[0], row[1]) if row is not None else None
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        """Store (replace) a cached response; expired entries are dropped on the way."""
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM response_cache WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT OR REPLACE INTO response_cache (key, expires_at, response) VALUES (?, ?, ?)",
+                (key, expires_at, response),
+            )
+
+        await self._writing(write)
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def aclose(self) -> None:
