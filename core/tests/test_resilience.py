@@ -267,3 +267,52 @@ async def test_size_guard_default_is_a_million_characters() -> None:
         await client.chat("fake/m", "x" * 1_000_000)
         with pytest.raises(InvalidRequestError, match="1,000,001"):
             await client.chat("fake/m", "x" * 1_000_001)
+
+
+# -- what is retried -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_retry_on_chooses_which_failures_are_retried() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(429, "slow"), Reply.failure(503, "down"), Reply(text="ok"))
+    retry = {"attempts": 3, "initial_wait": 0, "max_retry_after": 0, "on": ["unavailable"]}
+    async with make(fake, retry=retry) as client:
+        with pytest.raises(relaykit.RateLimitError):
+            await client.chat("fake/m", "hi")  # 429 is not in `on`
+        assert (await client.chat("fake/m", "hi")).attempts == 2  # 503 is
+
+
+def test_retry_on_names_are_checked() -> None:
+    with pytest.raises(relaykit.ConfigError, match="did you mean 'timeout'"):
+        relaykit.load_config({"retry": {"on": ["timeouts"]}})
+    assert relaykit.load_config({"retry": {"on": "rate_limit, timeout"}}).retry.on == ("rate_limit", "timeout")
+
+
+@pytest.mark.anyio
+async def test_fallback_across_vendors_translates_the_request() -> None:
+    """OpenAI fails; the same request goes to Anthropic in Anthropic's own wire format."""
+    from relaykit.testing import OpenAIMock
+    from relaykit_anthropic.testing import AnthropicMock
+
+    oa_key, an_key = "sk-fallback-0123456789abcdef", "sk-ant-fallback-0123456789"
+    with OpenAIMock(api_key=oa_key) as oa, AnthropicMock(api_key=an_key) as an:
+        oa.script.fail(503, "down")
+        config = {
+            "storage": {"backend": "none"},
+            "retry": INSTANT,
+            "providers": {
+                "openai": {"base_url": oa.base_url, "api_key": oa_key},
+                "anthropic": {"base_url": an.base_url, "api_key": an_key},
+            },
+            "models": {"g": {"targets": ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]}},
+        }
+        messages = [relaykit.Message.system("Be brief."), relaykit.Message.user("Capital of France?")]
+        async with relaykit.Client(config) as client:
+            r = await client.chat("g", messages, max_tokens=20, temperature=0)
+        body = an.last_request.json()
+    assert (r.provider, r.model, r.text) == ("anthropic", "claude-haiku-4-5", "echo: Capital of France?")
+    assert body["model"] == "claude-haiku-4-5"
+    assert body["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
+    assert body["messages"][-1]["role"] == "user"
+    assert (body["max_tokens"], body["temperature"]) == (20, 0)

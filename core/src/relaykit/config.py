@@ -34,6 +34,9 @@ class RetryConfig:
     initial_wait: float = 0.5
     max_wait: float = 10.0
     max_retry_after: float = 60.0
+    #: which failures are retried: rate_limit (429), unavailable (5xx, 529),
+    #: connection (could not connect, connection dropped), timeout
+    on: tuple[str, ...] = ("rate_limit", "unavailable", "connection", "timeout")
 
 
 @attrs.frozen
@@ -368,8 +371,29 @@ def _section(cls: type[Any], value: Mapping[str, Any], where: str) -> Any:
     for key, raw in value.items():
         if key not in fields:
             raise _unknown(key, fields, f"{where}.")
+        if where == "retry" and key == "on":
+            out[key] = _retry_on(raw)
+            continue
         out[key] = _coerce(raw, fields[key].type, f"{where}.{key}")
     return cls(**out)
+
+
+RETRY_ON = ("rate_limit", "unavailable", "connection", "timeout")
+
+
+def _retry_on(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list | tuple):
+        raise ConfigError("config key retry.on must be a list, e.g. ['rate_limit', 'timeout']")
+    for name in raw:
+        if name not in RETRY_ON:
+            near = difflib.get_close_matches(str(name), RETRY_ON, n=1)
+            raise ConfigError(
+                f"config key retry.on has {name!r}",
+                hint=f"did you mean {near[0]!r}?" if near else f"use some of {', '.join(RETRY_ON)}",
+            )
+    return tuple(raw)
 
 
 def _coerce(raw: Any, annotation: Any, where: str) -> Any:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import random
 
 from .config import RetryConfig
-from .errors import CircuitOpenError, RateLimitError, RelayError
+from .errors import (
+    CircuitOpenError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RelayError,
+    RequestTimeoutError,
+)
 
 
 def next_wait(
@@ -17,7 +23,7 @@ def next_wait(
     Retry-After wins but is clamped to ``max_retry_after``. If the wait would not
     fit in the ``remaining`` total timeout there is no point waiting: stop.
     """
-    if not error.retryable or attempt >= config.attempts:
+    if not error.retryable or attempt >= config.attempts or _kind(error) not in config.on:
         return None
     if isinstance(error, CircuitOpenError):
         return None  # the same deployment will refuse again: move on to a fallback
@@ -30,3 +36,14 @@ def next_wait(
     if remaining is not None and wait >= remaining:
         return None
     return wait
+
+
+def _kind(error: RelayError) -> str:
+    """The ``[retry] on`` name of a retryable error."""
+    if isinstance(error, RateLimitError):
+        return "rate_limit"
+    if isinstance(error, RequestTimeoutError):
+        return "timeout"
+    if isinstance(error, ProviderUnavailableError) and error.status is None:
+        return "connection"
+    return "unavailable"
