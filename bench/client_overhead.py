@@ -48,6 +48,7 @@ from typing import Any
 
 import anyio
 import httpx
+
 import relaykit
 from relaykit.config import HttpConfig
 

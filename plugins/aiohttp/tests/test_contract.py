@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 import pytest
+
 import relaykit
 import relaykit_aiohttp.plugin
 from relaykit import (

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import httpx
 import pytest
+
 import relaykit
 import relaykit_aiohttp.plugin
 from relaykit.config import Config, load_config
@@ -17,22 +17,24 @@ from relaykit_aiohttp import AiohttpTransport
 asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 EVENTS = [
-    b'data: {"id":"c","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"%d "}}]}\n\n' % i
+    b'data: {"id":"c","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"%d "}}]}\n\n'
+    % i
     for i in range(5)
 ]
 DONE = [
-    b'data: {"id":"c","model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+    b'data: {"id":"c","model":"gpt-4o-mini",'
+    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
     b"data: [DONE]\n\n",
 ]
 SSE = {"content-type": "text/event-stream"}
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+async def wait_until(condition: Callable[[], bool]) -> None:
     """The server counts from its own thread: give it a moment (and asyncio, whose
     transports close their sockets on the loop's next turn, a chance to run)."""
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        await anyio.sleep(0.01)
+    with anyio.move_on_after(3):
+        while not condition():  # noqa: ASYNC110 (the condition changes in another thread)
+            await anyio.sleep(0.01)
 
 
 @pytest.fixture
@@ -59,7 +61,13 @@ def server() -> Iterator[LoopbackServer]:
                 {
                     "id": "c",
                     "model": "gpt-4o-mini",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "hi"},
+                            "finish_reason": "stop",
+                        }
+                    ],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 }
             )
@@ -134,7 +142,9 @@ async def test_bodies_and_headers_pass_through(server: LoopbackServer) -> None:
 @asyncio_only
 @pytest.mark.anyio
 async def test_read_timeout_from_the_request_extensions(server: LoopbackServer) -> None:
-    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(5, read=0.1)) as http:
+    async with httpx.AsyncClient(
+        transport=AiohttpTransport(), timeout=httpx.Timeout(5, read=0.1)
+    ) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(server.url + "/slow-head")
         # between body chunks too
@@ -223,11 +233,13 @@ async def test_stream_idle_timeout_rides_on_the_read_timeout(
         return Response(200, SSE, [*EVENTS[:2], Pause(2), *EVENTS[2:], *DONE])
 
     server.handler = stall
-    async with relaykit.Client(config, plugins=[relaykit_aiohttp.plugin]) as client:
+    async with (
+        relaykit.Client(config, plugins=[relaykit_aiohttp.plugin]) as client,
+        client.stream("openai/gpt-4o-mini", "hi") as s,
+    ):
         with pytest.raises(relaykit.RequestTimeoutError):
-            async with client.stream("openai/gpt-4o-mini", "hi") as s:
-                async for _event in s:
-                    pass
+            async for _event in s:
+                pass
 
 
 @pytest.mark.anyio
@@ -260,7 +272,13 @@ async def test_max_connections_is_respected(anyio_backend: str, server: Loopback
             {
                 "id": "c",
                 "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "ok"},
+                        "finish_reason": "stop",
+                    }
+                ],
             }
         )
 
@@ -273,10 +291,12 @@ async def test_max_connections_is_respected(anyio_backend: str, server: Loopback
         peak = max(peak, server.stats.connections_open)
 
     config = relay_config(server, max_connections=2, max_keepalive_connections=2)
-    async with relaykit.Client(config, plugins=[relaykit_aiohttp.plugin]) as client:
-        async with anyio.create_task_group() as tg:
-            for _ in range(10):
-                tg.start_soon(call, client)
+    async with (
+        relaykit.Client(config, plugins=[relaykit_aiohttp.plugin]) as client,
+        anyio.create_task_group() as tg,
+    ):
+        for _ in range(10):
+            tg.start_soon(call, client)
     assert server.stats.requests == 10
     assert server.stats.connections_opened == 2
     assert peak <= 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import sniffio
+
 from relaykit import hookimpl
 from relaykit.config import Config
 

@@ -9,7 +9,6 @@ less Python per chunk.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -44,7 +43,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limit = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[
+            tuple[float | None, float | None, float | None], aiohttp.ClientTimeout
+        ] = {}
         #: requests holding or waiting for a connection: tells a pool wait from a connect
         self._busy = 0
         self._closed = False
@@ -90,7 +91,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``; the response's body streams from the connection."""
         session = self._session or self._open()
-        body = request.content if isinstance(request.stream, httpx.ByteStream) else await request.aread()
+        body = (
+            request.content
+            if isinstance(request.stream, httpx.ByteStream)
+            else await request.aread()
+        )
         pooled = self._limit > 0 and self._busy >= self._limit
         self._busy += 1
         try:
@@ -175,5 +180,5 @@ def _mapped(pooled: bool) -> Iterator[None]:
         raise httpx.ReadError(str(e)) from e
     except aiohttp.ClientError as e:
         raise httpx.TransportError(str(e)) from e
-    except asyncio.TimeoutError as e:
+    except TimeoutError as e:
         raise httpx.TimeoutException("timed out") from e
