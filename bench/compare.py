@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import relaykit
 from client_overhead import API_KEY, MAX_TOKENS, MESSAGES, MODEL, RawHttpx, Server, run_batch
+
+import relaykit
 
 HERE = Path(__file__).resolve().parent
 Call = Callable[[], Awaitable[str]]
@@ -244,7 +245,8 @@ async def ttft(server: Server, n: int) -> dict[str, float]:
     rk = RelaykitOn(server.base_url, "auto")
     out: dict[str, list[float]] = {"raw aiohttp": [], "relaykit (aiohttp)": []}
     async with raw, rk:
-        assert raw._session is not None and rk._client is not None
+        assert raw._session is not None
+        assert rk._client is not None
         for _ in range(n):
             t = time.perf_counter()
             async with raw._session.post(
@@ -295,7 +297,8 @@ def imports(runs: int) -> list[dict[str, Any]]:
     """Median in-process import ms and RSS after it, one fresh interpreter per run."""
     probe = (
         "import os, time, json\nt = time.perf_counter()\n{stmt}\nt = time.perf_counter() - t\n"
-        "with open('/proc/self/statm') as f: rss = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "with open('/proc/self/statm') as f:\n"
+        "    rss = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
         "print(json.dumps([t, rss]))"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -387,7 +390,8 @@ def main() -> None:
     print("| mode | c | client | CPU µs/req | req/s |\n|---|---|---|---|---|")
     for r in result["cells"]:
         print(
-            f"| {r['mode']} | {r['concurrency']} | {r['client']} | {r['cpu_us']:.0f} | {r['rps']:.0f} |"
+            f"| {r['mode']} | {r['concurrency']} | {r['client']} "
+            f"| {r['cpu_us']:.0f} | {r['rps']:.0f} |"
         )
     print(f"results: {out}")
 
