@@ -48,6 +48,7 @@ from typing import Any
 
 import anyio
 import httpx
+
 import relaykit
 from relaykit.config import HttpConfig
 
@@ -153,13 +154,18 @@ class RawHttpxLines(RawHttpx):
 
 
 class Relaykit:
-    """relaykit's public API: ``Client.chat`` and ``Client.stream`` with default settings."""
+    """relaykit's public API: ``Client.chat`` and ``Client.stream`` with default settings.
+
+    Except the transport: httpx, pinned so that this stays a comparison with raw
+    httpx when relaykit-aiohttp (which would otherwise take over) is installed.
+    """
 
     name = "relaykit"
 
     def __init__(self, base_url: str) -> None:
         self._config = {
             "storage": {"backend": "none"},
+            "http": {"transport": "httpx"},
             "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}},
         }
         self._client: relaykit.Client | None = None

@@ -387,6 +387,28 @@ def test_an_error_in_message_end_is_a_stream_error() -> None:
         parser.feed(end.encode())
 
 
+@pytest.mark.parametrize("end", ["next chunk", "end of body"])
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (
+            _sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}}),
+            "boom",
+        ),
+        ("event: content-delta\ndata: {oops\n\n", "not JSON"),
+    ],
+)
+def test_events_before_an_error_in_the_same_chunk_come_out_first(
+    end: str, bad: str, match: str
+) -> None:
+    # One read can carry several events (aiohttp returns whatever is buffered).
+    text = _sse({"type": "content-delta", "delta": {"message": {"content": {"text": "partial"}}}})
+    parser = StreamParser(provider="cohere", model="m")
+    assert parser.feed((text + bad).encode()) == [TextDelta("partial")]
+    with pytest.raises(relaykit.StreamError, match=match):
+        parser.feed(b"") if end == "next chunk" else parser.close()
+
+
 @pytest.mark.anyio
 async def test_provider_stream_reads_one_byte_at_a_time() -> None:
     """The provider's own loop, fed by an HTTP transport that sends a byte per chunk."""

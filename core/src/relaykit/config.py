@@ -100,11 +100,17 @@ class ValidationConfig:
 
 @attrs.frozen
 class HttpConfig:
-    """``[http]``: connection pool limits of each provider's HTTP client."""
+    """``[http]``: connection pool limits of each provider's HTTP client, and its transport.
+
+    ``transport = "httpx"`` keeps httpx's own transport even when a plugin offers
+    a faster one through ``relaykit_http_transport`` (``"auto"``, the default, asks
+    the plugins).
+    """
 
     max_connections: int = 100
     max_keepalive_connections: int = 20
     keepalive_expiry: float = 30.0
+    transport: Literal["auto", "httpx"] = "auto"
 
 
 @attrs.frozen

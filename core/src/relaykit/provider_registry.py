@@ -131,7 +131,9 @@ class ProviderRegistry:
         import httpx
 
         cfg = self._config
-        transport: Any = self._pm.hook.relaykit_http_transport(config=cfg)
+        transport: Any = None
+        if cfg.http.transport != "httpx":
+            transport = self._pm.hook.relaykit_http_transport(config=cfg)
         limits = httpx.Limits(
             max_connections=cfg.http.max_connections,
             max_keepalive_connections=cfg.http.max_keepalive_connections,

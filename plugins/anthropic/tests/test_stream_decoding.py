@@ -202,3 +202,15 @@ def test_a_final_event_without_its_blank_line_still_counts() -> None:
     assert not decoder.finished
     decoder.flush()
     assert decoder.finished
+
+
+@pytest.mark.parametrize("end", ["next chunk", "end of body"])
+def test_events_before_an_error_in_the_same_chunk_come_out_first(end: str) -> None:
+    # One read can carry several events (aiohttp returns whatever is buffered).
+    decoder = MessageStreamDecoder(provider="anthropic", model="m")
+    text = event("content_block_delta", index=0, delta={"type": "text_delta", "text": "partial"})
+    error = event("error", error={"type": "overloaded_error", "message": "Overloaded"})
+    events = decoder.feed(START + text + error)
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("partial")]
+    with pytest.raises(StreamError, match="Overloaded"):
+        decoder.feed(b"") if end == "next chunk" else decoder.flush()

@@ -77,8 +77,15 @@ def test_any_corrupted_byte_is_caught(index: int, flip: int) -> None:
     corrupted = bytearray(STREAM)
     corrupted[index] ^= flip
     decoder = EventStreamDecoder()
+
+    def decode() -> list[EventStreamMessage]:
+        good = decoder.feed(bytes(corrupted))  # the messages before the bad one come first
+        assert good == WHOLE[: len(good)]
+        decoder.close()
+        return good
+
     with pytest.raises(EventStreamError):
-        decoder.feed(bytes(corrupted))
+        decode()
 
 
 def test_a_bad_message_crc_is_named() -> None:
@@ -86,6 +93,21 @@ def test_a_bad_message_crc_is_named() -> None:
     frame[-1] ^= 0xFF
     with pytest.raises(EventStreamError, match="message CRC"):
         EventStreamDecoder().feed(bytes(frame))
+
+
+@pytest.mark.parametrize("end", ["next feed", "close"])
+def test_messages_before_a_corrupt_one_in_the_same_chunk_come_out_first(end: str) -> None:
+    # One read can carry several messages (aiohttp returns whatever is buffered).
+    first = event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}})
+    bad = bytearray(event_frame("messageStop", {"stopReason": "end_turn"}))
+    bad[-1] ^= 0xFF
+    decoder = EventStreamDecoder()
+    [message] = decoder.feed(first + bytes(bad))
+    assert message.event_type == "contentBlockDelta"
+    assert translate([message])[-1] == TextDelta("hi")
+    with pytest.raises(EventStreamError, match="message CRC"):
+        decoder.feed(b"") if end == "next feed" else decoder.close()
+    decoder.close()  # raised once
 
 
 def test_a_bad_prelude_crc_is_caught_before_waiting_for_the_body() -> None:

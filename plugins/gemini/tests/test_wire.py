@@ -508,6 +508,20 @@ def test_error_chunk_is_a_stream_error_with_googles_status() -> None:
     assert info.value.status == 503
 
 
+@pytest.mark.parametrize("end", ["next chunk", "end of body"])
+def test_events_before_an_error_in_the_same_chunk_come_out_first(end: str) -> None:
+    # One read can carry several events (aiohttp returns whatever is buffered).
+    text = {"candidates": [{"content": {"role": "model", "parts": [{"text": "partial"}]}}]}
+    error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    decoder = GeminiStreamDecoder(provider="gemini", model="m")
+    body = b"".join(b"data: " + json.dumps(d).encode() + b"\r\n\r\n" for d in (text, error))
+    events = decoder.feed(body)
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("partial")]
+    with pytest.raises(StreamError, match="overloaded") as info:
+        decoder.feed(b"") if end == "next chunk" else decoder.close()
+    assert info.value.status == 503
+
+
 def test_undecodable_chunk_is_a_stream_error() -> None:
     with pytest.raises(StreamError, match="not JSON"):
         decode([b"data: {oops\r\n\r\n"])

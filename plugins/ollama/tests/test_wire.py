@@ -398,6 +398,30 @@ def test_last_line_without_newline_still_counts() -> None:
     assert decode([STREAM.rstrip(b"\n")]) == EXPECTED
 
 
+@pytest.mark.parametrize("end", ["next chunk", "end of body"])
+@pytest.mark.parametrize(
+    ("bad", "match"), [(b'{"error": "model runner crashed"}', "runner crashed"), (b"{oops", "JSON")]
+)
+def test_events_before_an_error_in_the_same_chunk_come_out_first(
+    end: str, bad: bytes, match: str
+) -> None:
+    # One read can carry several lines (aiohttp returns whatever is buffered).
+    text = {"model": "m", "message": {"role": "assistant", "content": "partial"}, "done": False}
+    decoder = OllamaStreamDecoder(provider="ollama", model="m")
+    events = decoder.feed(json.dumps(text).encode() + b"\n" + bad + b"\n")
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("partial")]
+    with pytest.raises(StreamError, match=match):
+        decoder.feed(b"") if end == "next chunk" else decoder.close()
+
+
+def test_ndjson_values_before_a_bad_line_come_out_first() -> None:
+    d = NDJSONDecoder()
+    assert d.feed(b'{"a":1}\nnot json\n{"b":2}\n') == [{"a": 1}]
+    with pytest.raises(ValueError):
+        d.flush()
+    assert d.flush() == []
+
+
 def test_stream_cut_before_done_is_a_stream_error() -> None:
     cut = STREAM[: STREAM.rindex(b'{"model"')]
     with pytest.raises(StreamError, match="before Ollama sent its final"):

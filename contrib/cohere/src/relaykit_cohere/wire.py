@@ -229,7 +229,10 @@ class StreamParser:
     complete; :attr:`done` turns true at ``message-end``. :meth:`close` is for the
     end of the body: it decodes a final event the server did not terminate, and
     raises :class:`relaykit.StreamError` if ``message-end`` never came. An error
-    reported by ``message-end`` raises StreamError too.
+    reported by ``message-end`` raises StreamError too. One read may carry
+    events and then an error (aiohttp hands over whatever is buffered): the
+    events come back first, and the error is raised by the next :meth:`feed` or
+    :meth:`close`.
     """
 
     def __init__(self, *, provider: str, model: str) -> None:
@@ -238,20 +241,19 @@ class StreamParser:
         self.done = False
         self._sse = SSEDecoder()
         self._tool_index: dict[int, int] = {}  # Cohere's tool-call index -> ours
+        #: an error met after other events in the same read, raised on the next call
+        self._error_pending: relaykit.StreamError | None = None
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         """Decode ``chunk``; return the events it completes."""
-        out: list[StreamEvent] = []
-        for sse in self._sse.feed(chunk):
-            if self.done:
-                break
-            out.extend(self._event(sse))
-        return out
+        self._raise_pending()
+        return self._decode(self._sse.feed(chunk))
 
     def close(self) -> list[StreamEvent]:
         """The body ended: events still buffered, or StreamError if it ended early."""
+        self._raise_pending()
         out: list[StreamEvent] = []
-        if not self.done:
+        if not self.done:  # at most one event is left (one without its blank line)
             for sse in self._sse.flush():
                 out.extend(self._event(sse))
         if not self.done:
@@ -260,6 +262,26 @@ class StreamParser:
                 provider=self.provider,
                 model=self.model,
             )
+        return out
+
+    def _raise_pending(self) -> None:
+        if self._error_pending is not None:
+            error, self._error_pending = self._error_pending, None
+            raise error
+
+    def _decode(self, events: list[ServerSentEvent]) -> list[StreamEvent]:
+        """The events of ``events``; an error after some of them waits for the next call."""
+        out: list[StreamEvent] = []
+        for sse in events:
+            if self.done:
+                break
+            try:
+                out.extend(self._event(sse))
+            except relaykit.StreamError as e:
+                if not out:
+                    raise
+                self._error_pending = e
+                break
         return out
 
     def _event(self, sse: ServerSentEvent) -> list[StreamEvent]:

@@ -34,7 +34,8 @@ class MessageStreamDecoder:
     """Feed it the response bytes as they arrive; it returns the events they complete.
 
     :attr:`finished` turns true at ``message_stop``; a stream that ends before
-    that was cut off. An ``error`` event raises :class:`relaykit.StreamError`.
+    that was cut off. An ``error`` event raises :class:`relaykit.StreamError`, once
+    the events before it have been returned (one read may carry both).
     ``json_tool`` names the tool emulating structured output, whose input is
     reported as text.
     """
@@ -49,18 +50,33 @@ class MessageStreamDecoder:
         self._tools: dict[int, int] = {}  # content block index -> tool call ordinal
         self._json_blocks: set[int] = set()  # blocks carrying the emulated structured answer
         self._answered_by_tool = False
+        #: an error met after other events in the same chunk, raised on the next call
+        self._error_pending: StreamError | None = None
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         """The events completed by ``chunk``."""
+        self._raise_pending()
         out: list[StreamEvent] = []
         for sse in self._sse.feed(chunk):
             if self.finished:
                 break
-            out.extend(self._event(sse.event, sse.data))
+            try:
+                out.extend(self._event(sse.event, sse.data))
+            except StreamError as e:
+                if not out:
+                    raise
+                self._error_pending = e
+                break
         return out
+
+    def _raise_pending(self) -> None:
+        if self._error_pending is not None:
+            error, self._error_pending = self._error_pending, None
+            raise error
 
     def flush(self) -> list[StreamEvent]:
         """At end of input: an event whose final blank line never came still counts."""
+        self._raise_pending()
         return (
             []
             if self.finished

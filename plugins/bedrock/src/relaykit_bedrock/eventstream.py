@@ -74,12 +74,18 @@ class EventStreamMessage:
 
 
 class EventStreamDecoder:
-    """Feed it bytes as they arrive; it returns the messages they complete."""
+    """Feed it bytes as they arrive; it returns the messages they complete.
 
-    __slots__ = ("_buf",)
+    One read may carry whole messages and then a corrupt one (aiohttp hands
+    over whatever is buffered): the messages come back first, and the
+    :class:`EventStreamError` is raised by the next :meth:`feed` or :meth:`close`.
+    """
+
+    __slots__ = ("_buf", "_error")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._error: EventStreamError | None = None  # held back behind the messages before it
 
     @property
     def pending(self) -> int:
@@ -88,32 +94,47 @@ class EventStreamDecoder:
 
     def feed(self, data: bytes) -> list[EventStreamMessage]:
         """Decode the messages ``data`` completes; :class:`EventStreamError` on corruption."""
+        self._raise_pending()
         buf = self._buf
         buf += data
         out: list[EventStreamMessage] = []
         pos = 0
-        while len(buf) - pos >= _PRELUDE:
-            total, headers_len, prelude_crc = struct.unpack_from(">III", buf, pos)
-            if zlib.crc32(memoryview(buf)[pos : pos + 8]) != prelude_crc:
-                raise EventStreamError("event-stream prelude CRC mismatch")
-            if not _MIN_MESSAGE <= total <= MAX_MESSAGE or headers_len > total - _MIN_MESSAGE:
-                raise EventStreamError(
-                    f"event-stream message length {total} (headers {headers_len}) is impossible"
-                )
-            if len(buf) - pos < total:
-                break
-            end = pos + total
-            (message_crc,) = struct.unpack_from(">I", buf, end - 4)
-            if zlib.crc32(memoryview(buf)[pos : end - 4]) != message_crc:
-                raise EventStreamError("event-stream message CRC mismatch")
-            headers_start = pos + _PRELUDE
-            payload_start = headers_start + headers_len
-            headers = _headers(bytes(buf[headers_start:payload_start]))
-            out.append(EventStreamMessage(headers, bytes(buf[payload_start : end - 4])))
-            pos = end
+        try:
+            while len(buf) - pos >= _PRELUDE:
+                total, headers_len, prelude_crc = struct.unpack_from(">III", buf, pos)
+                if zlib.crc32(memoryview(buf)[pos : pos + 8]) != prelude_crc:
+                    raise EventStreamError("event-stream prelude CRC mismatch")
+                if not _MIN_MESSAGE <= total <= MAX_MESSAGE or headers_len > total - _MIN_MESSAGE:
+                    raise EventStreamError(
+                        f"event-stream message length {total} (headers {headers_len}) is impossible"
+                    )
+                if len(buf) - pos < total:
+                    break
+                end = pos + total
+                (message_crc,) = struct.unpack_from(">I", buf, end - 4)
+                if zlib.crc32(memoryview(buf)[pos : end - 4]) != message_crc:
+                    raise EventStreamError("event-stream message CRC mismatch")
+                headers_start = pos + _PRELUDE
+                payload_start = headers_start + headers_len
+                headers = _headers(bytes(buf[headers_start:payload_start]))
+                out.append(EventStreamMessage(headers, bytes(buf[payload_start : end - 4])))
+                pos = end
+        except EventStreamError as e:
+            if not out:
+                raise
+            self._error = e
         if pos:
             del buf[:pos]
         return out
+
+    def close(self) -> None:
+        """End of input: raise the error held back from the last :meth:`feed`, if any."""
+        self._raise_pending()
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def _headers(data: bytes) -> dict[str, HeaderValue]:

@@ -128,11 +128,7 @@ class BedrockProvider:
                     try:
                         messages = decoder.feed(raw)
                     except EventStreamError as e:
-                        raise StreamError(
-                            f"the ConverseStream response is corrupt: {e}",
-                            provider=self._name,
-                            model=request.model,
-                        ) from e
+                        raise self._corrupt(e, request.model) from e
                     for message in messages:
                         if message.message_type != "event":
                             raise self._exception(message, started, request.model)
@@ -147,12 +143,22 @@ class BedrockProvider:
                         for event in translator.events(message.event_type, data):
                             yield event
                             started = True
+            try:
+                # A corrupt frame that shared the last read with good ones is raised here.
+                decoder.close()
+            except EventStreamError as e:
+                raise self._corrupt(e, request.model) from e
             # messageStop says the answer is whole (metadata with usage follows it);
             # without it the server or a proxy cut the stream short.
             if not translator.stopped:
                 raise StreamError(
                     "the stream ended before messageStop", provider=self._name, model=request.model
                 )
+
+    def _corrupt(self, error: EventStreamError, model: str) -> StreamError:
+        return StreamError(
+            f"the ConverseStream response is corrupt: {error}", provider=self._name, model=model
+        )
 
     def _exception(self, message: EventStreamMessage, started: bool, model: str) -> RelayError:
         if message.message_type == "error":  # the generic form: the error in headers

@@ -24,6 +24,7 @@ from relaykit.events import (
     UsageUpdate,
 )
 from relaykit.http_errors import parse_error_body
+from relaykit.sse import ServerSentEvent
 
 from . import wire
 
@@ -33,6 +34,9 @@ class GeminiStreamDecoder:
 
     Raises :class:`relaykit.StreamError` for an error chunk, an undecodable
     chunk, or (from :meth:`close`) a stream that ended before its finish reason.
+    One read may carry events and then an error (aiohttp hands over whatever
+    is buffered): the events come back first, and the error is raised by the
+    next :meth:`feed` or :meth:`close`.
     """
 
     def __init__(self, *, provider: str, model: str | None) -> None:
@@ -44,6 +48,8 @@ class GeminiStreamDecoder:
         self._signature_sent = False
         self._finished = False
         self._usage = Usage()
+        #: an error met after other events in the same read, raised on the next call
+        self._error_pending: StreamError | None = None
 
     @property
     def finished(self) -> bool:
@@ -52,16 +58,14 @@ class GeminiStreamDecoder:
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Decode ``data``; return the events of the chunks it completes."""
-        events: list[StreamEvent] = []
-        for sse in self._sse.feed(data):
-            events.extend(self._chunk(sse.data))
-        return events
+        self._raise_pending()
+        return self._decode(self._sse.feed(data))
 
     def close(self) -> list[StreamEvent]:
         """The input has ended: decode what is left, and check the stream was whole."""
-        events: list[StreamEvent] = []
-        for sse in self._sse.flush():
-            events.extend(self._chunk(sse.data))
+        self._raise_pending()
+        # At most one event is left (one without its blank line): nothing to hold back.
+        events = [event for sse in self._sse.flush() for event in self._chunk(sse.data)]
         if not self._finished:
             raise StreamError(
                 "the stream ended before Gemini sent a finish reason",
@@ -69,6 +73,24 @@ class GeminiStreamDecoder:
                 model=self._model,
             )
         return events
+
+    def _decode(self, sses: list[ServerSentEvent]) -> list[StreamEvent]:
+        """The events of ``sses``; an error after some of them waits for the next call."""
+        events: list[StreamEvent] = []
+        for sse in sses:
+            try:
+                events.extend(self._chunk(sse.data))
+            except StreamError as e:
+                if not events:
+                    raise
+                self._error_pending = e
+                break
+        return events
+
+    def _raise_pending(self) -> None:
+        if self._error_pending is not None:
+            error, self._error_pending = self._error_pending, None
+            raise error
 
     def _chunk(self, data: str) -> list[StreamEvent]:
         if not data.strip():

@@ -31,6 +31,9 @@ class OllamaStreamDecoder:
 
     Raises :class:`relaykit.StreamError` for an error line, a line that is not
     JSON, or (from :meth:`close`) a stream that ended before ``done: true``.
+    One read may carry several lines and then an error (aiohttp hands over
+    whatever is buffered): the events come back first, and the error is raised
+    by the next :meth:`feed` or :meth:`close`.
     """
 
     def __init__(self, *, provider: str, model: str | None) -> None:
@@ -40,6 +43,8 @@ class OllamaStreamDecoder:
         self._started = False
         self._calls = 0
         self._done = False
+        #: an error met after other events in the same read, raised on the next call
+        self._error_pending: StreamError | None = None
 
     @property
     def done(self) -> bool:
@@ -48,21 +53,43 @@ class OllamaStreamDecoder:
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Decode ``data``; return the events of the lines it completes."""
+        self._raise_pending()
         try:
             objects = self._lines.feed(data)
         except ValueError as e:
             raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
-        return [event for obj in objects for event in self._object(obj)]
+        # The line decoder holds back a bad line behind the good ones before it;
+        # the next feed or close raises it.
+        return self._events(objects)
 
     def close(self) -> list[StreamEvent]:
         """The input has ended: decode what is left, and check the stream was whole."""
+        self._raise_pending()
         try:
             objects = self._lines.flush()
         except ValueError as e:
             raise self._error(f"Ollama sent a stream line that is not JSON: {e}") from None
-        events = [event for obj in objects for event in self._object(obj)]
+        events = [event for obj in objects for event in self._object(obj)]  # one line at most
         if not self._done:
             raise self._error("the stream ended before Ollama sent its final (done) object")
+        return events
+
+    def _raise_pending(self) -> None:
+        if self._error_pending is not None:
+            error, self._error_pending = self._error_pending, None
+            raise error
+
+    def _events(self, objects: list[Any]) -> list[StreamEvent]:
+        """The events of ``objects``; an error after some of them waits for the next call."""
+        events: list[StreamEvent] = []
+        for obj in objects:
+            try:
+                events.extend(self._object(obj))
+            except StreamError as e:
+                if not events:
+                    raise
+                self._error_pending = e
+                break
         return events
 
     def _object(self, obj: Any) -> list[StreamEvent]:

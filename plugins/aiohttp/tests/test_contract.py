@@ -1,0 +1,134 @@
+"""The provider contract over both transports: aiohttp's under asyncio, httpx's under trio.
+
+With relaykit-aiohttp registered, every asyncio run of the suite goes through
+:class:`AiohttpTransport` and every trio run through httpx's own transport; the
+``...OverHttpx`` classes opt out with ``[http] transport = "httpx"`` and run both
+backends on httpx's transport.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+import relaykit
+import relaykit_aiohttp.plugin
+from relaykit import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from relaykit.testing import Harness, OpenAIMock, ProviderContract
+from relaykit_aiohttp import AiohttpTransport
+from relaykit_anthropic.testing import AnthropicMock
+
+OPENAI_KEY = "sk-test-0123456789abcdef0123"
+ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef0123"
+ANTHROPIC_STATUSES = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    413: InvalidRequestError,
+    429: RateLimitError,
+    500: ProviderUnavailableError,
+    529: ProviderUnavailableError,
+}
+
+
+@attrs.frozen
+class TransportHarness(Harness):
+    """A harness whose clients also get an ``[http]`` section."""
+
+    http: dict[str, Any] = attrs.field(factory=dict)
+
+    def config(self, **sections: Any) -> dict[str, Any]:
+        return super().config(**{"http": self.http, **sections})
+
+
+def transport_of(client: relaykit.Client, provider: str) -> object:
+    """The transport under a built provider's httpx client (private, for these tests)."""
+    client.provider(provider)
+    return client._registry._http[provider]._transport
+
+
+class TransportChecks(ProviderContract):
+    expected: str  # "aiohttp": aiohttp's transport under asyncio; "httpx": always httpx's
+
+    @pytest.mark.anyio
+    async def test_the_expected_transport_carries_the_calls(
+        self, harness: Harness, anyio_backend: str
+    ) -> None:
+        async with self.client(harness) as client:
+            transport = transport_of(client, harness.model.split("/")[0])
+            r = await client.chat(harness.model, "hello")
+        assert r.text
+        if self.expected == "aiohttp" and anyio_backend == "asyncio":
+            assert isinstance(transport, AiohttpTransport)
+        else:
+            assert not isinstance(transport, AiohttpTransport)
+
+
+class TestOpenAIOverAiohttp(TransportChecks):
+    expected = "aiohttp"
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OpenAIMock(api_key=OPENAI_KEY) as mock:
+            yield TransportHarness(
+                mock=mock,
+                model="openai/gpt-4o-mini",
+                providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
+                plugins=(relaykit_aiohttp.plugin,),
+            )
+
+
+class TestOpenAIOverHttpx(TransportChecks):
+    expected = "httpx"
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OpenAIMock(api_key=OPENAI_KEY) as mock:
+            yield TransportHarness(
+                mock=mock,
+                model="openai/gpt-4o-mini",
+                providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
+                plugins=(relaykit_aiohttp.plugin,),
+                http={"transport": "httpx"},
+            )
+
+
+class TestAnthropicOverAiohttp(TransportChecks):
+    expected = "aiohttp"
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with AnthropicMock(api_key=ANTHROPIC_KEY) as mock:
+            yield TransportHarness(
+                mock=mock,
+                model="anthropic/claude-haiku-4-5",
+                providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
+                supports_reasoning_tokens=False,
+                statuses=ANTHROPIC_STATUSES,
+                plugins=(relaykit_aiohttp.plugin,),
+            )
+
+
+class TestAnthropicOverHttpx(TransportChecks):
+    expected = "httpx"
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with AnthropicMock(api_key=ANTHROPIC_KEY) as mock:
+            yield TransportHarness(
+                mock=mock,
+                model="anthropic/claude-haiku-4-5",
+                providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
+                supports_reasoning_tokens=False,
+                statuses=ANTHROPIC_STATUSES,
+                plugins=(relaykit_aiohttp.plugin,),
+                http={"transport": "httpx"},
+            )
