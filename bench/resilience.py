@@ -28,9 +28,10 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import relaykit  # noqa: E402
-from client_overhead import API_KEY, MESSAGES, MODEL, Server, run_batch  # noqa: E402
-from relaykit.testing import OpenAIMock, Reply  # noqa: E402
+from client_overhead import API_KEY, MESSAGES, MODEL, Server, run_batch
+
+import relaykit
+from relaykit.testing import OpenAIMock, Reply
 
 FAULTS = (
     Reply.failure(503, "overloaded"),
@@ -42,14 +43,20 @@ FAULTS = (
 
 def plain_config(base_url: str) -> dict[str, Any]:
     """Default settings, no call log."""
-    return {"storage": {"backend": "none"}, "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}}}
+    return {
+        "storage": {"backend": "none"},
+        "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}},
+    }
 
 
 def full_config(base_url: str, *, hedge: bool = True) -> dict[str, Any]:
     """Every resilience feature on; nothing in it fires when no call fails."""
     cfg = plain_config(base_url)
     cfg["providers"]["backup"] = {"type": "openai", "base_url": base_url, "api_key": API_KEY}
-    route: dict[str, Any] = {"targets": [f"openai/{MODEL}", f"backup/{MODEL}"], "strategy": "fallback"}
+    route: dict[str, Any] = {
+        "targets": [f"openai/{MODEL}", f"backup/{MODEL}"],
+        "strategy": "fallback",
+    }
     if hedge:
         route["hedge_after"] = "p95"
     cfg["models"] = {"main": route}
@@ -58,7 +65,9 @@ def full_config(base_url: str, *, hedge: bool = True) -> dict[str, Any]:
     return cfg
 
 
-async def overhead(base_url: str, requests: int, concurrency: int, rounds: int) -> dict[str, dict[str, float]]:
+async def overhead(
+    base_url: str, requests: int, concurrency: int, rounds: int
+) -> dict[str, dict[str, float]]:
     """Median client CPU µs per call for each variant, and its ratio to the plain path."""
     counter = iter(range(10**9))
     configs = {
@@ -117,7 +126,12 @@ async def faults(requests: int, concurrency: int, failure_rate: float) -> dict[s
     with FlakyMock(failure_rate) as primary, OpenAIMock(api_key=API_KEY) as backup:
         config = {
             "storage": {"backend": "none"},
-            "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.05, "max_retry_after": 0.05},
+            "retry": {
+                "attempts": 2,
+                "initial_wait": 0.01,
+                "max_wait": 0.05,
+                "max_retry_after": 0.05,
+            },
             # no cool-down, so the primary keeps taking its share of calls and faults
             "breaker": {"failures": 5, "reset_after": 1, "cool_down": 0},
             "providers": {
@@ -187,9 +201,14 @@ async def main(args: argparse.Namespace) -> None:
         print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x |")
     f = await faults(args.requests, args.concurrency, args.failure_rate)
     print()
-    print(f"{args.failure_rate:.0%} injected failures on the primary, a healthy fallback, "
-          f"{f['requests']} calls (half streamed), concurrency {args.concurrency}:")
-    print(f"- succeeded: {f['succeeded']}/{f['requests']} ({f['succeeded'] / f['requests']:.1%}); failures: {f['failures'] or 'none'}")
+    print(
+        f"{args.failure_rate:.0%} injected failures on the primary, a healthy fallback, "
+        f"{f['requests']} calls (half streamed), concurrency {args.concurrency}:"
+    )
+    print(
+        f"- succeeded: {f['succeeded']}/{f['requests']} ({f['succeeded'] / f['requests']:.1%}); "
+        f"failures: {f['failures'] or 'none'}"
+    )
     print(f"- attempts per call: {f['attempts']}")
     print(f"- served by: {f['served']}")
     print(f"- latency p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms")

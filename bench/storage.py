@@ -55,8 +55,10 @@ def record(n: int) -> CallRecord:
         model_served="gpt-4o-mini-2024-07-18",
         route=("openai/gpt-4o-mini",),
         streamed=n % 2 == 0,
-        messages=(relaykit.Message.system("You are a support triage assistant."),
-                  relaykit.Message.user(f"{PROMPT} #{n}")),
+        messages=(
+            relaykit.Message.system("You are a support triage assistant."),
+            relaykit.Message.user(f"{PROMPT} #{n}"),
+        ),
         params={"max_tokens": 200, "temperature": 0.2},
         text=ANSWER,
         usage=Usage(61, 38),
@@ -116,11 +118,15 @@ async def bench_sqlite(count: int, repeat: int) -> None:
             per_cpu.append(cpu_rate)
             p50s.append(percentile(lat, 0.50))
             p99s.append(percentile(lat, 0.99))
-    print(f"sqlite     records/s through the queue: {statistics.median(rates):>10,.0f}  "
-          f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}); "
-          f"records per CPU-second: {statistics.median(per_cpu):,.0f}")
-    print(f"sqlite     enqueue latency p50: {statistics.median(p50s) * 1e3:.4f} ms, "
-          f"p99: {statistics.median(p99s) * 1e3:.4f} ms")
+    print(
+        f"sqlite     records/s through the queue: {statistics.median(rates):>10,.0f}  "
+        f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}); "
+        f"records per CPU-second: {statistics.median(per_cpu):,.0f}"
+    )
+    print(
+        f"sqlite     enqueue latency p50: {statistics.median(p50s) * 1e3:.4f} ms, "
+        f"p99: {statistics.median(p99s) * 1e3:.4f} ms"
+    )
 
 
 async def bench_postgres(dsn: str, count: int, repeat: int, driver: str) -> None:
@@ -140,8 +146,10 @@ async def bench_postgres(dsn: str, count: int, repeat: int, driver: str) -> None
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    print(f"postgres   records/s through the queue ({driver} driver): "
-          f"{statistics.median(rates):>10,.0f}  (runs: {', '.join(f'{r:,.0f}' for r in rates)})")
+    print(
+        f"postgres   records/s through the queue ({driver} driver): "
+        f"{statistics.median(rates):>10,.0f}  (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+    )
 
 
 async def bench_models(repeat: int) -> None:
@@ -164,9 +172,11 @@ async def bench_models(repeat: int) -> None:
                 t = clock()
                 await fresh.models()
                 stored.append(clock() - t)
-    print(f"models()   from memory: p50 {percentile(memory, 0.5) * 1e3:.4f} ms; "
-          f"from the SQLite cache (new process): p50 {percentile(stored, 0.5) * 1e3:.3f} ms, "
-          f"p99 {percentile(stored, 0.99) * 1e3:.3f} ms")
+    print(
+        f"models()   from memory: p50 {percentile(memory, 0.5) * 1e3:.4f} ms; "
+        f"from the SQLite cache (new process): p50 {percentile(stored, 0.5) * 1e3:.3f} ms, "
+        f"p99 {percentile(stored, 0.99) * 1e3:.3f} ms"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:

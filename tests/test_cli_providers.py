@@ -17,44 +17,70 @@ OPENAI_KEY = "sk-cli-0123456789abcdef0123"
 GEMINI_KEY = "AIzaSyA-cli-test-key-0123456789abcdefghi"
 
 
-def openai() -> tuple[AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]]:
-    return OpenAIMock(api_key=OPENAI_KEY), "openai/gpt-4o-mini", lambda m: {
-        "openai": {"base_url": m.base_url, "api_key": OPENAI_KEY}
-    }
+def openai() -> tuple[
+    AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]
+]:
+    return (
+        OpenAIMock(api_key=OPENAI_KEY),
+        "openai/gpt-4o-mini",
+        lambda m: {"openai": {"base_url": m.base_url, "api_key": OPENAI_KEY}},
+    )
 
 
-def gemini() -> tuple[AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]]:
+def gemini() -> tuple[
+    AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]
+]:
     from relaykit_gemini.testing import GeminiMock
 
-    return GeminiMock(api_key=GEMINI_KEY), "gemini/gemini-2.5-flash", lambda m: {
-        "gemini": {"base_url": m.base_url, "api_key": GEMINI_KEY}
-    }
+    return (
+        GeminiMock(api_key=GEMINI_KEY),
+        "gemini/gemini-2.5-flash",
+        lambda m: {"gemini": {"base_url": m.base_url, "api_key": GEMINI_KEY}},
+    )
 
 
-def ollama() -> tuple[AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]]:
+def ollama() -> tuple[
+    AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]
+]:
     from relaykit_ollama.testing import OllamaMock
 
     return OllamaMock(), "ollama/llama3.2", lambda m: {"ollama": {"base_url": m.base_url}}
 
 
-def bedrock() -> tuple[AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]]:
+def bedrock() -> tuple[
+    AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]
+]:
     from relaykit_bedrock.testing import BedrockMock
 
-    return BedrockMock(), "bedrock/amazon.nova-micro-v1:0", lambda m: {
-        "bedrock": {"base_url": m.base_url, "control_plane_url": m.base_url, "region": m.region}  # type: ignore[attr-defined]
-    }
+    return (
+        BedrockMock(),
+        "bedrock/amazon.nova-micro-v1:0",
+        lambda m: {
+            "bedrock": {"base_url": m.base_url, "control_plane_url": m.base_url, "region": m.region}  # type: ignore[attr-defined]
+        },
+    )
 
 
-def anthropic() -> tuple[AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]]:
+def anthropic() -> tuple[
+    AbstractContextManager[VendorMock], str, Callable[[VendorMock], dict[str, Any]]
+]:
     from relaykit_anthropic.testing import AnthropicMock
 
     key = "sk-ant-api03-cli-test-0123456789"
-    return AnthropicMock(api_key=key), "anthropic/claude-haiku-4-5", lambda m: {
-        "anthropic": {"base_url": m.base_url, "api_key": key}
-    }
+    return (
+        AnthropicMock(api_key=key),
+        "anthropic/claude-haiku-4-5",
+        lambda m: {"anthropic": {"base_url": m.base_url, "api_key": key}},
+    )
 
 
-PROVIDERS = {"anthropic": anthropic, "openai": openai, "gemini": gemini, "ollama": ollama, "bedrock": bedrock}
+PROVIDERS = {
+    "anthropic": anthropic,
+    "openai": openai,
+    "gemini": gemini,
+    "ollama": ollama,
+    "bedrock": bedrock,
+}
 
 
 @pytest.fixture
@@ -69,11 +95,15 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=sorted(PROVIDERS))
-def provider(request: pytest.FixtureRequest, aws: None, tmp_path: Path) -> Iterator[tuple[VendorMock, str, Path]]:
+def provider(
+    request: pytest.FixtureRequest, aws: None, tmp_path: Path
+) -> Iterator[tuple[VendorMock, str, Path]]:
     server, model, providers = PROVIDERS[request.param]()
     with server as mock:
         config = tmp_path / "relaykit.toml"
-        config.write_text(json_to_toml({"storage": {"backend": "none"}, "providers": providers(mock)}))
+        config.write_text(
+            json_to_toml({"storage": {"backend": "none"}, "providers": providers(mock)})
+        )
         yield mock, model, config
 
 
@@ -102,11 +132,12 @@ def test_prompt_streams_from_each_provider(
     assert out.out.strip() == "Bonjour from the loopback server"
 
 
-def test_prompt_errors_are_one_line(provider: tuple[VendorMock, str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_prompt_errors_are_one_line(
+    provider: tuple[VendorMock, str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     mock, model, config = provider
     mock.script.fail(404, "no such model")
     code = main(["--config", str(config), "prompt", "-m", model, "-o", "max_tokens=5", "hi"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
-

@@ -35,9 +35,9 @@ def test_every_hook_has_a_section_titled_by_its_signature(hook: str) -> None:
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_test(hook: str) -> None:
     test_files = [*ROOT.glob("core/tests/test_*.py"), *ROOT.glob("plugins/*/tests/test_*.py")]
-    assert any(
-        re.search(rf"def test_{hook}\w*\(", f.read_text()) for f in test_files
-    ), f"no test function named test_{hook}..."
+    assert any(re.search(rf"def test_{hook}\w*\(", f.read_text()) for f in test_files), (
+        f"no test function named test_{hook}..."
+    )
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -73,7 +73,9 @@ def test_public_names_have_docstrings() -> None:
 README = ROOT / "README.md"
 
 
-@pytest.mark.parametrize("block", python_blocks(README), ids=lambda b: b.strip().split("\n")[0][:30])
+@pytest.mark.parametrize(
+    "block", python_blocks(README), ids=lambda b: b.strip().split("\n")[0][:30]
+)
 def test_readme_examples_run(
     block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -83,7 +85,9 @@ def test_readme_examples_run(
         monkeypatch.setenv("OPENAI_BASE_URL", mock.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-0123456789abcdef")
         if "tools=" in block:
-            mock.script.push(Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="Sunny."))
+            mock.script.push(
+                Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="Sunny.")
+            )
         exec(compile(block, str(README), "exec"), {"__name__": "__main__"})
     out = capsys.readouterr().out
     assert out.strip(), "the example printed nothing"

@@ -1,4 +1,4 @@
-"""docs/writing-plugins.md is runnable: its code blocks form a plugin that passes the contract suite.
+"""docs/writing-plugins.md runs: its code blocks form a plugin that passes the contract suite.
 
 The blocks are the files of one package. Executed in order in one namespace they
 need no imports between them, so those lines are dropped, and the namespace
@@ -19,7 +19,9 @@ def load_guide() -> types.ModuleType:
     module.plugin = module  # type: ignore[attr-defined]
     for block in re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S):
         code = "\n".join(
-            line for line in block.splitlines() if not re.match(r"\s*from (\.|relaykit_parrot)", line)
+            line
+            for line in block.splitlines()
+            if not re.match(r"\s*from (\.|relaykit_parrot)", line)
         )
         exec(compile(code, str(GUIDE), "exec"), module.__dict__)
     return module

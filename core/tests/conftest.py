@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from relaykit.testing import OpenAIMock
 
 MOCK_KEY = "sk-mock-1234567890abcdef"

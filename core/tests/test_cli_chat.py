@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 
 import pytest
+
 from relaykit.cli import main
 from relaykit.cli.chat import read_messages
 from relaykit.testing import OpenAIMock

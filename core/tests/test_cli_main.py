@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+
 import relaykit
 from relaykit.cli import main
 
@@ -62,7 +63,9 @@ class CommandsPlugin:
         raise ValueError("a bug, not a user error")
 
 
-def test_relaykit_commands_plugin_command_runs_with_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+def test_relaykit_commands_plugin_command_runs_with_its_exit_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["greet", "Ada"], plugins=[CommandsPlugin()]) == 3
     assert capsys.readouterr().out == "hello Ada on asyncio\n"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from relaykit.cli import main
 from relaykit.cli.chat_options import parse_param
 from relaykit.testing import OpenAIMock

@@ -72,7 +72,9 @@ async def test_retry_honours_retry_after() -> None:
 async def test_retry_after_is_clamped_to_max_retry_after() -> None:
     fake = FakePlugin()
     fake.script.push(Reply.failure(429, "slow", retry_after=3600), Reply(text="ok"))
-    async with make(fake, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 0.01}) as client:
+    async with make(
+        fake, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 0.01}
+    ) as client:
         with anyio.fail_after(2):
             r = await client.chat("fake/m", "hi")
     assert r.attempts == 2
@@ -180,11 +182,10 @@ async def test_stream_must_be_entered() -> None:
 async def test_stream_left_early_keeps_what_arrived() -> None:
     fake = FakePlugin()
     fake.script.reply("abcdefgh" * 10)
-    async with make(fake) as client:
-        async with client.stream("fake/m", "hi") as s:
-            async for event in s:
-                if isinstance(event, TextDelta):
-                    break
+    async with make(fake) as client, client.stream("fake/m", "hi") as s:
+        async for event in s:
+            if isinstance(event, TextDelta):
+                break
     assert s.response.text == "abcdefgh"
 
 
@@ -271,7 +272,7 @@ def test_sync_client(backend: str) -> None:
 
 
 def test_sync_client_must_be_entered() -> None:
-    with pytest.raises(RuntimeError, match="with relaykit.SyncClient"):
+    with pytest.raises(RuntimeError, match=r"with relaykit\.SyncClient"):
         relaykit.SyncClient().chat("fake/m", "hi")
 
 

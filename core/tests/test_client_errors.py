@@ -1,6 +1,7 @@
 """Errors raised inside ``async with Client()`` reach the caller as themselves."""
 
 import pytest
+
 import relaykit
 from relaykit.testing import FakePlugin
 

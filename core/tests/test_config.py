@@ -18,7 +18,9 @@ def test_defaults() -> None:
     assert cfg.storage.backend == "sqlite"
 
 
-def test_explicit_file_then_env_var_then_cwd_then_user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_file_then_env_var_then_cwd_then_user_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     user = user_config_dir()
     user.mkdir(parents=True)
@@ -37,7 +39,9 @@ def test_explicit_file_then_env_var_then_cwd_then_user_dir(tmp_path: Path, monke
 def test_environment_overrides_files(tmp_path: Path) -> None:
     path = tmp_path / "r.toml"
     path.write_text('[retry]\nattempts = 2\n[storage]\nbackend = "sqlite"\n')
-    cfg = load_config(path, env={"RELAYKIT_RETRY_ATTEMPTS": "9", "RELAYKIT_STORAGE_BACKEND": "none"})
+    cfg = load_config(
+        path, env={"RELAYKIT_RETRY_ATTEMPTS": "9", "RELAYKIT_STORAGE_BACKEND": "none"}
+    )
     assert cfg.retry.attempts == 9
     assert cfg.storage.backend == "none"
 
@@ -51,7 +55,12 @@ def test_full_example_parses() -> None:
             "storage": {"backend": "sqlite", "path": "/tmp/x.db"},
             "cache": {"enabled": False, "ttl": 3600},
             "providers": {"openai": {"base_url": "http://x/v1", "api_key_env": "OPENAI_API_KEY"}},
-            "models": {"fast": {"targets": ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"], "strategy": "fallback"}},
+            "models": {
+                "fast": {
+                    "targets": ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"],
+                    "strategy": "fallback",
+                }
+            },
             "limits": {"openai/*": {"rpm": 500, "tpm": 200000}},
             "exporters": {"prometheus": {"port": 9464}},
             "redactors": {"pii": {"enabled": True}},
@@ -66,12 +75,18 @@ def test_full_example_parses() -> None:
     ("data", "message"),
     [
         ({"retyr": {}}, "unknown config key 'retyr' (did you mean 'retry'?)"),
-        ({"retry": {"atempts": 3}}, "unknown config key retry.'atempts' (did you mean 'attempts'?)"),
+        (
+            {"retry": {"atempts": 3}},
+            "unknown config key retry.'atempts' (did you mean 'attempts'?)",
+        ),
         ({"retry": {"attempts": "many"}}, "retry.attempts must be int"),
         ({"cache": {"enabled": "perhaps"}}, "cache.enabled must be bool"),
         ({"retry": 3}, "must be a table"),
         ({"models": {"fast": {"targets": ["gpt-4o"]}}}, "models.fast.targets must list model ids"),
-        ({"models": {"fast": {"targets": ["a/b"], "strategy": "fallbak"}}}, "did you mean 'fallback'"),
+        (
+            {"models": {"fast": {"targets": ["a/b"], "strategy": "fallbak"}}},
+            "did you mean 'fallback'",
+        ),
     ],
 )
 def test_errors_name_the_key_and_the_fix(data: dict[str, object], message: str) -> None:
@@ -98,7 +113,10 @@ def test_api_key_in_config_is_a_secret() -> None:
 
 def test_provider_options_are_checked_against_the_plugin() -> None:
     client = relaykit.Client(
-        {"storage": {"backend": "none"}, "providers": {"openai": {"api_key": "k", "organisation": "x"}}}
+        {
+            "storage": {"backend": "none"},
+            "providers": {"openai": {"api_key": "k", "organisation": "x"}},
+        }
     )
     with pytest.raises(ConfigError, match="did you mean 'organization'"):
         client.provider("openai")

@@ -47,7 +47,9 @@ def test_status_mapping(status: int, kind: type[RelayError], retryable: bool) ->
 
 
 def test_context_length_is_recognised_from_the_message() -> None:
-    err = error_for_status(400, "This model's maximum context length is 8192 tokens", provider="p", model="m")
+    err = error_for_status(
+        400, "This model's maximum context length is 8192 tokens", provider="p", model="m"
+    )
     assert isinstance(err, ContextLengthError)
     assert isinstance(err, InvalidRequestError)
 
@@ -59,13 +61,19 @@ def test_retry_after_variants() -> None:
     now = 1_700_000_000.0
     date = email.utils.formatdate(now + 30, usegmt=True)
     assert retry_after_seconds({"retry-after": date}, now=now) == pytest.approx(30)
-    assert retry_after_seconds({"retry-after": email.utils.formatdate(now - 30, usegmt=True)}, now=now) == 0
+    assert (
+        retry_after_seconds({"retry-after": email.utils.formatdate(now - 30, usegmt=True)}, now=now)
+        == 0
+    )
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
 
 
 def test_error_from_http_reads_vendor_shapes() -> None:
-    openai = b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}'
+    openai = (
+        b'{"error": {"message": "Rate limit reached", "type": "requests",'
+        b' "code": "rate_limit_exceeded"}}'
+    )
     err = error_from_http(429, {"retry-after": "3"}, openai, provider="openai", model="m")
     assert isinstance(err, RateLimitError) and err.retry_after == 3
     google = (
@@ -80,7 +88,11 @@ def test_error_from_http_reads_vendor_shapes() -> None:
     err = error_from_http(502, {}, b"<html>Bad gateway</html>", provider="p", model="m")
     assert isinstance(err, ProviderUnavailableError) and "Bad gateway" in str(err)
     err = error_from_http(
-        400, {}, b'{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}', provider="a", model="m"
+        400,
+        {},
+        b'{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}',
+        provider="a",
+        model="m",
     )
     assert isinstance(err, ProviderUnavailableError)
 

@@ -88,7 +88,13 @@ async def test_relaykit_storage_queue_applies_backpressure_and_drains_on_close()
     storage = MemoryStorage(delay=0.01)
     log = CallLog(storage, max_queue=2, max_batch=3)
     record = CallRecord(
-        id="r", started_at=0, operation="chat", provider="p", model_requested="p/m", model="m", streamed=False
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/m",
+        model="m",
+        streamed=False,
     )
     async with anyio.create_task_group() as tg:
         log.start(tg)
@@ -101,7 +107,9 @@ async def test_relaykit_storage_queue_applies_backpressure_and_drains_on_close()
 
 
 @pytest.mark.anyio
-async def test_relaykit_storage_failure_does_not_fail_the_call(caplog: pytest.LogCaptureFixture) -> None:
+async def test_relaykit_storage_failure_does_not_fail_the_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Broken(MemoryStorage):
         async def write_batch(self, records: Sequence[CallRecord]) -> None:
             raise OSError("disk full")
@@ -138,7 +146,9 @@ async def test_relaykit_exporters_see_successes_and_failures() -> None:
             return [exporter] if "recording" in config.exporters else []
 
     fake = FakePlugin()
-    fake.script.push(Reply(text="ok", input_tokens=3, output_tokens=2), Reply.failure(404, "no such model"))
+    fake.script.push(
+        Reply(text="ok", input_tokens=3, output_tokens=2), Reply.failure(404, "no such model")
+    )
     config = {"storage": {"backend": "none"}, "exporters": {"recording": {}}}
     async with relaykit.Client(config, plugins=[fake, ExporterPlugin()]) as client:
         await client.chat("fake/m", "hi")
@@ -200,7 +210,11 @@ async def test_relaykit_rate_limiter_from_a_plugin_reserves_and_reconciles() -> 
 
     fake = FakePlugin()
     fake.script.reply("x", input_tokens=7, output_tokens=3)
-    config = {"storage": {"backend": "none"}, "limiter": {"backend": "counting"}, "limits": {"fake/*": {"tpm": 100}}}
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "counting"},
+        "limits": {"fake/*": {"tpm": 100}},
+    }
     async with relaykit.Client(config, plugins=[fake, LimiterPlugin()]) as client:
         await client.chat("fake/m", "hello world", max_tokens=20)
     assert calls == [("acquire", ("fake/*", 100, 2 + 20)), ("reconcile", 10)]
@@ -256,7 +270,13 @@ async def test_relaykit_http_transport_replaces_the_transport() -> None:
             json={
                 "id": "x",
                 "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "via transport"}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "via transport"},
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
             },
         )
@@ -293,6 +313,8 @@ def test_describe_plugins_reports_versions_and_hooks() -> None:
 
 @pytest.mark.anyio
 async def test_disabled_provider_plugin_is_a_clear_error() -> None:
-    async with relaykit.Client({"storage": {"backend": "none"}}, env={"RELAYKIT_DISABLE_PLUGINS": "openai"}) as client:
+    async with relaykit.Client(
+        {"storage": {"backend": "none"}}, env={"RELAYKIT_DISABLE_PLUGINS": "openai"}
+    ) as client:
         with pytest.raises(relaykit.ConfigError, match="no plugin provides provider 'openai'"):
             await client.chat("openai/gpt-4o-mini", "hi")

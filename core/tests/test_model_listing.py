@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+
 import relaykit
 from relaykit.testing import OpenAIMock
 

@@ -55,7 +55,10 @@ async def test_open_circuit_falls_back_to_the_next_target() -> None:
         first = await client.chat("g", "one")
         second = await client.chat("g", "two")
     assert (first.provider, first.attempts) == ("backup", 2)
-    assert (second.provider, second.attempts) == ("backup", 2)  # the open circuit counted, not called
+    assert (second.provider, second.attempts) == (
+        "backup",
+        2,
+    )  # the open circuit counted, not called
     assert len(main.calls) == 1
 
 
@@ -109,7 +112,10 @@ async def test_half_open_lets_one_trial_through_the_client() -> None:
 
 @pytest.mark.anyio
 async def test_context_length_falls_back_only_to_a_larger_window() -> None:
-    small, big = FakePlugin("small", context_window=8_000), FakePlugin("big", context_window=128_000)
+    small, big = (
+        FakePlugin("small", context_window=8_000),
+        FakePlugin("big", context_window=128_000),
+    )
     small.script.push(*[Reply.failure(400, "maximum context length is 8000 tokens")] * 2)
     routes = {
         "up": {"targets": ["small/fake-model", "big/fake-model"]},
@@ -241,7 +247,9 @@ async def test_a_streamed_answer_fills_the_cache() -> None:
 @pytest.mark.anyio
 async def test_cache_hits_are_recorded() -> None:
     storage = MemoryStorage()
-    async with make(FakePlugin(), StoragePlugin(storage), cache={"enabled": True}, storage={"backend": "memory"}) as c:
+    async with make(
+        FakePlugin(), StoragePlugin(storage), cache={"enabled": True}, storage={"backend": "memory"}
+    ) as c:
         await c.chat("fake/m", "hi", temperature=0)
         await c.chat("fake/m", "hi", temperature=0)
     assert [r.cache_hit for r in storage.records if isinstance(r, CallRecord)] == [False, True]
@@ -286,7 +294,10 @@ async def test_retry_on_chooses_which_failures_are_retried() -> None:
 def test_retry_on_names_are_checked() -> None:
     with pytest.raises(relaykit.ConfigError, match="did you mean 'timeout'"):
         relaykit.load_config({"retry": {"on": ["timeouts"]}})
-    assert relaykit.load_config({"retry": {"on": "rate_limit, timeout"}}).retry.on == ("rate_limit", "timeout")
+    assert relaykit.load_config({"retry": {"on": "rate_limit, timeout"}}).retry.on == (
+        "rate_limit",
+        "timeout",
+    )
 
 
 @pytest.mark.anyio
@@ -307,11 +318,18 @@ async def test_fallback_across_vendors_translates_the_request() -> None:
             },
             "models": {"g": {"targets": ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]}},
         }
-        messages = [relaykit.Message.system("Be brief."), relaykit.Message.user("Capital of France?")]
+        messages = [
+            relaykit.Message.system("Be brief."),
+            relaykit.Message.user("Capital of France?"),
+        ]
         async with relaykit.Client(config) as client:
             r = await client.chat("g", messages, max_tokens=20, temperature=0)
         body = an.last_request.json()
-    assert (r.provider, r.model, r.text) == ("anthropic", "claude-haiku-4-5", "echo: Capital of France?")
+    assert (r.provider, r.model, r.text) == (
+        "anthropic",
+        "claude-haiku-4-5",
+        "echo: Capital of France?",
+    )
     assert body["model"] == "claude-haiku-4-5"
     assert body["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
     assert body["messages"][-1]["role"] == "user"

@@ -12,7 +12,9 @@ from relaykit.config import load_config
 from relaykit.routing import Router, Target
 
 
-def router(strategy: str, weights: list[float] | None = None, clock: list[float] | None = None) -> Router:
+def router(
+    strategy: str, weights: list[float] | None = None, clock: list[float] | None = None
+) -> Router:
     route: dict[str, object] = {"targets": ["a/1", "b/2", "c/3"], "strategy": strategy}
     if weights:
         route["weights"] = weights

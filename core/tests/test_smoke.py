@@ -1,4 +1,5 @@
 import pytest
+
 import relaykit
 from relaykit.testing import FakePlugin
 

@@ -63,9 +63,10 @@ def test_utf8_split_inside_a_character() -> None:
 lines = st.lists(
     st.one_of(
         # no lone surrogates: they cannot be UTF-8 encoded, so no server could send them
-        st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12).map(
-            lambda s: "data: " + s
-        ),
+        st.text(
+            alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+            max_size=12,
+        ).map(lambda s: "data: " + s),
         st.text(alphabet="abc", max_size=5).map(lambda s: "event: " + s),
         st.just(": comment"),
         st.just(""),
@@ -75,7 +76,9 @@ lines = st.lists(
 
 
 @given(lines, st.sampled_from(["\n", "\r\n", "\r"]), st.data())
-def test_any_split_gives_the_same_events(body_lines: list[str], nl: str, data: st.DataObject) -> None:
+def test_any_split_gives_the_same_events(
+    body_lines: list[str], nl: str, data: st.DataObject
+) -> None:
     body = (nl.join(body_lines) + nl + nl).encode()
     whole = decode(body)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=6)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from relaykit.sse import ServerSentEvent, SSEDecoder
 
 # Pieces of event streams, including the awkward ones: CR and CRLF line ends,

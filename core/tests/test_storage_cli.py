@@ -12,10 +12,10 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.key_vault import key_file
-from relaykit.response import Usage
 from relaykit.cli import keys, logs
 from relaykit.cli.when import duration, point_in_time
+from relaykit.key_vault import key_file
+from relaykit.response import Usage
 from relaykit.testing import MemoryStorage
 from relaykit.testing.storage_contract import failed_record, make_record
 

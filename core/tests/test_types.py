@@ -28,7 +28,14 @@ from relaykit import (
     from_json,
     to_json,
 )
-from relaykit.events import Finish, ReasoningDelta, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
 from relaykit.messages import coerce_messages
 from relaykit.request import build_request
 from relaykit.serialization import structure_event, unstructure_event
@@ -42,10 +49,16 @@ json_values = st.recursive(
 )
 json_objects = st.dictionaries(text, json_values, max_size=3)
 
-tool_calls = st.builds(ToolCall, id=text, name=text, arguments=json_objects, raw_arguments=st.none() | text)
+tool_calls = st.builds(
+    ToolCall, id=text, name=text, arguments=json_objects, raw_arguments=st.none() | text
+)
 images = st.one_of(
     st.builds(ImagePart, url=text.map(lambda s: "https://x/" + s)),
-    st.builds(ImagePart, data=st.binary(max_size=64), media_type=st.sampled_from(["image/png", "image/jpeg"])),
+    st.builds(
+        ImagePart,
+        data=st.binary(max_size=64),
+        media_type=st.sampled_from(["image/png", "image/jpeg"]),
+    ),
 )
 parts = st.one_of(
     st.builds(TextPart, text=text),
@@ -60,7 +73,9 @@ messages = st.builds(
     content=st.lists(parts, max_size=4).map(tuple),
 )
 usages = st.builds(Usage, *(st.integers(0, 10**9) for _ in range(4)))
-decimals = st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=0, max_value=10**6)
+decimals = st.decimals(
+    allow_nan=False, allow_infinity=False, places=6, min_value=0, max_value=10**6
+)
 requests = st.builds(
     ChatRequest,
     model=text,
@@ -70,7 +85,9 @@ requests = st.builds(
     top_p=st.none() | st.floats(0, 1),
     stop=st.lists(text, max_size=3).map(tuple),
     seed=st.none() | st.integers(0, 2**31),
-    tools=st.lists(st.builds(Tool, name=text, description=text, parameters=json_objects), max_size=2).map(tuple),
+    tools=st.lists(
+        st.builds(Tool, name=text, description=text, parameters=json_objects), max_size=2
+    ).map(tuple),
     tool_choice=st.none()
     | st.builds(ToolChoice, mode=st.sampled_from(["auto", "none", "required"]))
     | st.builds(ToolChoice, mode=st.just("tool"), name=text),
@@ -100,13 +117,20 @@ models = st.builds(
     id=text,
     provider=text,
     context_window=st.none() | st.integers(1, 10**7),
-    price=st.none() | st.builds(ModelPrice, input=decimals, output=decimals, cached_input=st.none() | decimals),
+    price=st.none()
+    | st.builds(ModelPrice, input=decimals, output=decimals, cached_input=st.none() | decimals),
 )
 events = st.one_of(
     st.builds(StreamStart, id=st.none() | text, model=st.none() | text),
     st.builds(TextDelta, text=text),
     st.builds(ReasoningDelta, text=text, signature=st.none() | text),
-    st.builds(ToolCallDelta, index=st.integers(0, 5), id=st.none() | text, name=st.none() | text, arguments=text),
+    st.builds(
+        ToolCallDelta,
+        index=st.integers(0, 5),
+        id=st.none() | text,
+        name=st.none() | text,
+        arguments=text,
+    ),
     st.builds(UsageUpdate, usage=usages),
     st.builds(Finish, reason=st.sampled_from(["stop", "length"]), raw_reason=st.none() | text),
 )
@@ -158,7 +182,13 @@ def test_openai_shaped_dicts_are_accepted() -> None:
             {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": '{"a": 1}'},
+                    }
+                ],
             },
             {"role": "tool", "tool_call_id": "c1", "content": "done"},
         ]
@@ -215,9 +245,14 @@ def test_build_request_normalises_parameters() -> None:
         coerce_messages("hi"),
         {
             "stop": "END",
-            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+            ],
             "tool_choice": "f",
-            "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "r", "schema": {"type": "object"}},
+            },
         },
     )
     assert req.stop == ("END",)
@@ -249,7 +284,9 @@ def test_cost_counts_cached_input_at_its_own_price() -> None:
 
 
 def test_response_to_message_continues_the_conversation() -> None:
-    r = ChatResponse(text="hi", reasoning="hmm", reasoning_signature="sig", tool_calls=(ToolCall("c", "f"),))
+    r = ChatResponse(
+        text="hi", reasoning="hmm", reasoning_signature="sig", tool_calls=(ToolCall("c", "f"),)
+    )
     m = r.to_message()
     assert m.role == "assistant"
     assert m.content == (ReasoningPart("hmm", "sig"), TextPart("hi"), ToolCall("c", "f"))

@@ -24,7 +24,16 @@ class ResponseAssembler:
     stream costs linear time.
     """
 
-    __slots__ = ("_finish", "_id", "_model", "_reasoning", "_signature", "_text", "_tools", "_usage")
+    __slots__ = (
+        "_finish",
+        "_id",
+        "_model",
+        "_reasoning",
+        "_signature",
+        "_text",
+        "_tools",
+        "_usage",
+    )
 
     def __init__(self) -> None:
         self._text: list[str] = []
@@ -95,9 +104,5 @@ def _merge_usage(old: Usage, new: Usage) -> Usage:
     # input tokens first, output tokens last): take every field that is set.
     return attrs.evolve(
         old,
-        **{
-            f.name: getattr(new, f.name)
-            for f in attrs.fields(Usage)
-            if getattr(new, f.name)
-        },
+        **{f.name: getattr(new, f.name) for f in attrs.fields(Usage) if getattr(new, f.name)},
     )

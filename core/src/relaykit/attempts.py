@@ -41,7 +41,9 @@ async def run_attempts(
     for index, target in enumerate(targets):
         provider = client._registry.get(target.provider)
         request = client._request_for(call, target)
-        breaker = client._breakers.get(f"{target}@{client._registry.base_urls.get(target.provider, '')}")
+        breaker = client._breakers.get(
+            f"{target}@{client._registry.base_urls.get(target.provider, '')}"
+        )
         tries = 0
         while True:
             tries += 1
@@ -67,14 +69,18 @@ async def run_attempts(
             if wait is None:
                 break
             await anyio.sleep(wait)
-        if index + 1 == len(targets) or not await _worth_falling_back(client, error, target, targets[index + 1]):
+        if index + 1 == len(targets) or not await _worth_falling_back(
+            client, error, target, targets[index + 1]
+        ):
             break
         call.fallbacks += 1
     assert error is not None
     raise error
 
 
-async def _worth_falling_back(client: Client, error: RelayError, failed: Target, nxt: Target) -> bool:
+async def _worth_falling_back(
+    client: Client, error: RelayError, failed: Target, nxt: Target
+) -> bool:
     if error.retryable or isinstance(error, QuotaExceededError):
         return True
     if isinstance(error, ContextLengthError):

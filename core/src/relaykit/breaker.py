@@ -75,10 +75,13 @@ class CircuitBreaker:
         wait = max(0.0, self.reset_after - (self._clock() - self._opened_at))
         raise CircuitOpenError(
             f"circuit open after {self._failures} consecutive failures"
-            + (f"; next trial in {wait:.1f}s" if state == "open" else "; a trial call is in flight"),
+            + (
+                f"; next trial in {wait:.1f}s" if state == "open" else "; a trial call is in flight"
+            ),
             provider=provider,
             model=model,
-            hint="relaykit stops calling a failing deployment for a while; configure a fallback route",
+            hint="relaykit stops calling a failing deployment for a while; "
+            "configure a fallback route",
         )
 
     def _success(self, trial: bool) -> None:
@@ -125,7 +128,9 @@ class CircuitBreaker:
 class BreakerBoard:
     """All breakers of one client, created on first use."""
 
-    def __init__(self, *, failures: int, reset_after: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, failures: int, reset_after: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._failures = failures
         self._reset_after = reset_after
         self._clock = clock
@@ -136,7 +141,10 @@ class BreakerBoard:
         breaker = self._breakers.get(deployment)
         if breaker is None:
             breaker = self._breakers[deployment] = CircuitBreaker(
-                deployment, failures=self._failures, reset_after=self._reset_after, clock=self._clock
+                deployment,
+                failures=self._failures,
+                reset_after=self._reset_after,
+                clock=self._clock,
             )
         return breaker
 

@@ -94,5 +94,3 @@ class CallLog:
                 await self._done.wait()
             self._running = False
         await self.storage.aclose()
-
-

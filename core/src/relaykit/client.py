@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from .attempts import run_attempts
+from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost
 from .call_log import CallLog
 from .config import Config, load_config
 from .errors import ConfigError, RelayError, RequestTimeoutError
-from .gauge_events import QueueDepth
+from .gauge_events import BreakerState, QueueDepth
+from .hedging import hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
 from .messages import Message, coerce_messages
 from .outbound_redaction import OutboundRedaction
@@ -36,11 +39,6 @@ from .provider_registry import ProviderRegistry
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
 from .response import ChatResponse, ModelInfo, Usage
-from .retention import RetentionPolicy
-from .attempts import run_attempts
-from .breaker import BreakerBoard, CircuitBreaker
-from .gauge_events import BreakerState
-from .hedging import hedge_delay, hedged
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -49,11 +47,12 @@ from .response_cache import (
     cache_key,
     is_deterministic,
 )
+from .retention import RetentionPolicy
 from .routing import Router, Target
-from .validation import check_size
 from .storage_open import open_storage
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error
+from .validation import check_size
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -117,11 +116,14 @@ class Client:
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
         if self.config.limits:
-            self._limiter = hook.relaykit_rate_limiter(name=self.config.limiter.backend, config=self.config)
+            self._limiter = hook.relaykit_rate_limiter(
+                name=self.config.limiter.backend, config=self.config
+            )
             if self._limiter is None:
                 raise ConfigError(
                     f"no plugin provides the rate limiter {self.config.limiter.backend!r}",
-                    hint=f"pip install relaykit-{self.config.limiter.backend}, or use limiter = 'memory'",
+                    hint=f"pip install relaykit-{self.config.limiter.backend}, "
+                    "or use limiter = 'memory'",
                 )
         self._call_log: CallLog | None = None
         storage = open_storage(self.config, self.plugin_manager)
@@ -131,21 +133,23 @@ class Client:
         # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
         self._prices = PriceBook(self.config.prices)
         self._outbound = OutboundRedaction.create(self._redaction.redactors)
-        self._tracer = CallTracer.create(self.config, self._exporters, self._redaction, self._registry)
+        self._tracer = CallTracer.create(
+            self.config, self._exporters, self._redaction, self._registry
+        )
         if self._tracer is not None:
             self._registry.request_hooks.append(self._tracer.inject_headers)
-        if self._limiter is not None and any(
-            limit.budget_usd is not None for limit in self.config.limits.values()
-        ) and not getattr(self._limiter, "supports_budgets", False):
+        if (
+            self._limiter is not None
+            and any(limit.budget_usd is not None for limit in self.config.limits.values())
+            and not getattr(self._limiter, "supports_budgets", False)
+        ):
             raise ConfigError(
                 f"the rate limiter {self.config.limiter.backend!r} does not enforce budget_usd",
                 hint="use limiter = 'memory' or 'redis', or remove budget_usd from [limits]",
             )
         from .model_catalog import ModelCatalog
 
-        self._catalog = ModelCatalog(
-            self._registry, ttl=self.config.registry.ttl, storage=storage
-        )
+        self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl, storage=storage)
         # -- resilience (see attempts.py, routing.py, breaker.py, response_cache.py)
         self._router = Router(self.config, cool_down=self.config.breaker.cool_down)
         self._breakers = BreakerBoard(
@@ -249,7 +253,9 @@ class Client:
                 call.cache_hit = True
                 return await self._finish(call, Target(cached.provider, cached.model), cached)
 
-        async def attempt(provider: Provider, request: ChatRequest, target: Target) -> tuple[Target, ChatResponse]:
+        async def attempt(
+            provider: Provider, request: ChatRequest, target: Target
+        ) -> tuple[Target, ChatResponse]:
             return target, await self._attempt(provider, request, target, call)
 
         route = self.config.models.get(call.model_requested)
@@ -277,7 +283,9 @@ class Client:
 
         return ChatStream(self, self._start(model, messages, params, streamed=True))
 
-    async def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
+    async def models(
+        self, provider: str | None = None, *, refresh: bool = False
+    ) -> list[ModelInfo]:
         """Models of ``provider`` (or of every usable provider), cached for ``[registry] ttl``."""
         return await self._catalog.models(provider, refresh=refresh)
 
@@ -297,7 +305,9 @@ class Client:
 
     # -- pipeline steps (shared with ChatStream) -----------------------------
 
-    def _start(self, model: str, messages: Messages, params: Mapping[str, Any], *, streamed: bool) -> _Call:
+    def _start(
+        self, model: str, messages: Messages, params: Mapping[str, Any], *, streamed: bool
+    ) -> _Call:
         if self._closed:
             raise RelayError("this client is closed", hint="create a new relaykit.Client")
         params = dict(params)
@@ -379,7 +389,9 @@ class Client:
             else:  # a budget holds the most this call may cost
                 cost = estimate_cost(self._price(target), prompt, output)
                 budgeted: Any = self._limiter  # checked for supports_budgets in __init__
-                reservations.append(await budgeted.acquire(pattern, limit, prompt + output, cost=cost))
+                reservations.append(
+                    await budgeted.acquire(pattern, limit, prompt + output, cost=cost)
+                )
         return reservations
 
     async def _reconcile(
@@ -392,14 +404,19 @@ class Client:
                 await self._limiter.reconcile(reservation, used)
             else:
                 cost = Decimal(0)
-                if response is not None and (price := self._price(target, response.model)) is not None:
+                if (
+                    response is not None
+                    and (price := self._price(target, response.model)) is not None
+                ):
                     cost = price.cost(response.usage)
                 budgeted: Any = self._limiter
                 await budgeted.reconcile(reservation, used, cost=cost)
 
     def _price(self, target: Target, model: str = "") -> Any:
         """The price of ``target`` (as ``model`` if the provider named one): config first."""
-        return self._prices.price(target.provider, self._registry.get(target.provider), model, target.model)
+        return self._prices.price(
+            target.provider, self._registry.get(target.provider), model, target.model
+        )
 
     async def _finish(self, call: _Call, target: Target, response: ChatResponse) -> ChatResponse:
         if self._outbound is not None and not call.streamed:  # streams restore event by event
@@ -421,7 +438,9 @@ class Client:
         if calls_log.isEnabledFor(logging.INFO):
             self._log_call(call, target, response.latency or 0.0, response=response)
         if self._recording:
-            await self._emit(CallRecord.from_response(response, **self._record_fields(call, target)))
+            await self._emit(
+                CallRecord.from_response(response, **self._record_fields(call, target))
+            )
         return response
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
@@ -432,7 +451,9 @@ class Client:
             self._log_call(call, where, time.monotonic() - call.started, error=error)
         if not self._recording:
             return
-        fields = self._record_fields(call, target or Target(error.provider or "", error.model or ""))
+        fields = self._record_fields(
+            call, target or Target(error.provider or "", error.model or "")
+        )
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
@@ -485,7 +506,9 @@ class Client:
         self._breaker_states[breaker.name] = state
         if self._exporters:
             target = Target.parse(breaker.name.split("@", 1)[0])
-            event = BreakerState(target.provider, target.model, "half_open" if state == "half-open" else state)
+            event = BreakerState(
+                target.provider, target.model, "half_open" if state == "half-open" else state
+            )
             for exporter in self._exporters:
                 exporter.record(event)
 

@@ -122,7 +122,9 @@ class LimiterConfig:
     """
 
     backend: str = "memory"
-    url: str | None = attrs.field(default=None, repr=lambda v: scrub(repr(v)))  # may hold a password
+    url: str | None = attrs.field(
+        default=None, repr=lambda v: scrub(repr(v))
+    )  # may hold a password
     prefix: str = "relaykit"
 
 
@@ -355,7 +357,9 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
         elif key == "models":
             kwargs[key] = {n: _route(n, v) for n, v in _tables(value, key)}
         elif key == "limits":
-            kwargs[key] = {n: _section(LimitConfig, v, f"limits.{n}") for n, v in _tables(value, key)}
+            kwargs[key] = {
+                n: _section(LimitConfig, v, f"limits.{n}") for n, v in _tables(value, key)
+            }
         elif key == "prices":
             kwargs[key] = {n: _price(n, v) for n, v in _tables(value, key)}
         else:
@@ -497,8 +501,10 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     if weights is not None and len(weights) != len(targets):
         raise ConfigError(f"models.{name}.weights needs one weight per target")
     hedge = value.get("hedge_after")
-    if hedge is not None and hedge != "p95" and (
-        isinstance(hedge, bool) or not isinstance(hedge, int | float) or hedge < 0
+    if (
+        hedge is not None
+        and hedge != "p95"
+        and (isinstance(hedge, bool) or not isinstance(hedge, int | float) or hedge < 0)
     ):
         raise ConfigError(f"models.{name}.hedge_after must be seconds (a number) or 'p95'")
     if hedge is not None and len(targets) < 2:

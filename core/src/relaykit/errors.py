@@ -83,7 +83,9 @@ class InvalidRequestError(RelayError):
 class ContextLengthError(InvalidRequestError):
     """The prompt plus ``max_tokens`` does not fit the model's context window."""
 
-    hint_default = "shorten the messages, lower max_tokens, or route to a model with a larger window"
+    hint_default = (
+        "shorten the messages, lower max_tokens, or route to a model with a larger window"
+    )
 
 
 class ContentFilterError(InvalidRequestError):

@@ -57,4 +57,6 @@ class Finish:
     raw_reason: str | None = None
 
 
-StreamEvent: TypeAlias = StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish
+StreamEvent: TypeAlias = (
+    StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish
+)

@@ -37,7 +37,9 @@ def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
     return float(setting)
 
 
-async def hedged(client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float) -> tuple[Target, T]:
+async def hedged(
+    client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
+) -> tuple[Target, T]:
     """Run the first target; after ``delay`` without an answer, race the rest against it.
 
     The first target runs in the calling task and the backup in one helper task

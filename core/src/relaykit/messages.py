@@ -195,7 +195,9 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
                 param=f"messages[{i}]",
             )
     if not out:
-        raise InvalidRequestError("`messages` is empty: send at least one message", param="messages")
+        raise InvalidRequestError(
+            "`messages` is empty: send at least one message", param="messages"
+        )
     return tuple(out)
 
 
@@ -266,7 +268,9 @@ def _part_from_dict(p: Any, where: str) -> Part:
             args = p.get("arguments") or {}
             return ToolCall(str(p["id"]), str(p["name"]), dict(args), p.get("raw_arguments"))
         if kind == "tool_result":
-            return ToolResultPart(str(p["tool_call_id"]), str(p["content"]), bool(p.get("is_error")))
+            return ToolResultPart(
+                str(p["tool_call_id"]), str(p["content"]), bool(p.get("is_error"))
+            )
         if kind == "reasoning":
             return ReasoningPart(str(p["text"]), p.get("signature"))
     except KeyError as e:
@@ -274,7 +278,9 @@ def _part_from_dict(p: Any, where: str) -> Part:
     except (binascii.Error, TypeError, ValueError) as e:
         raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
     valid = ", ".join([*PART_TYPES, "image_url"])
-    raise InvalidRequestError(f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type")
+    raise InvalidRequestError(
+        f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type"
+    )
 
 
 def _image_from_url(url: str) -> ImagePart:

@@ -54,7 +54,9 @@ class ModelCatalog:
         self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
-    async def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
+    async def models(
+        self, provider: str | None = None, *, refresh: bool = False
+    ) -> list[ModelInfo]:
         """Every model of ``provider``, or of every usable provider when ``None``.
 
         Listing every provider is best effort: one that fails is logged and

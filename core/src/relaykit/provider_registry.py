@@ -62,7 +62,9 @@ class ProviderRegistry:
                 near = difflib.get_close_matches(key, valid, n=1)
                 raise ConfigError(
                     f"unknown config key providers.{name}.{key!r}",
-                    hint=f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(valid)}",
+                    hint=f"did you mean {near[0]!r}?"
+                    if near
+                    else f"valid keys: {', '.join(valid)}",
                 )
         base_url = pconf.base_url
         if not base_url and factory.base_url_env and type_ == name:
@@ -111,7 +113,9 @@ class ProviderRegistry:
         if near:
             hint = f"did you mean {near[0]!r}?"
         else:
-            hint = f"install its plugin (pip install relaykit-{type_}) or configure [providers.{name}]"
+            hint = (
+                f"install its plugin (pip install relaykit-{type_}) or configure [providers.{name}]"
+            )
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
 
@@ -148,7 +152,9 @@ class ProviderRegistry:
         from .stream_read_timeout import apply_read_timeout
 
         hooks = {"request": [apply_read_timeout, *self.request_hooks]}
-        return httpx.AsyncClient(transport=transport, timeout=timeout, limits=limits, event_hooks=hooks)
+        return httpx.AsyncClient(
+            transport=transport, timeout=timeout, limits=limits, event_hooks=hooks
+        )
 
     async def aclose(self) -> None:
         """Close every provider's HTTP client."""

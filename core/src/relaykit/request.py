@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
@@ -22,7 +22,7 @@ class Tool:
 
     @classmethod
     def coerce(cls, value: Tool | Mapping[str, Any], where: str = "tools") -> Tool:
-        """Accept a Tool, an OpenAI ``{"type": "function", "function": {...}}`` dict or a flat one."""
+        """Accept a Tool, an OpenAI ``{"type": "function", "function": {...}}`` dict or flat."""
         if isinstance(value, Tool):
             return value
         if not isinstance(value, Mapping):
@@ -62,7 +62,8 @@ class ToolChoice:
             if name:
                 return cls("tool", str(name))
         raise InvalidRequestError(
-            f"tool_choice {value!r} is not understood; use 'auto', 'none', 'required' or a tool name",
+            f"tool_choice {value!r} is not understood; "
+            "use 'auto', 'none', 'required' or a tool name",
             param="tool_choice",
         )
 
@@ -142,7 +143,9 @@ PARAMS = (
 )
 
 
-def build_request(model: str, messages: tuple[Message, ...], params: Mapping[str, Any]) -> ChatRequest:
+def build_request(
+    model: str, messages: tuple[Message, ...], params: Mapping[str, Any]
+) -> ChatRequest:
     """Validate and normalise user-supplied parameters into a :class:`ChatRequest`."""
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
@@ -150,7 +153,9 @@ def build_request(model: str, messages: tuple[Message, ...], params: Mapping[str
 
         name = unknown[0]
         near = difflib.get_close_matches(name, PARAMS, n=1)
-        fix = f"did you mean {near[0]!r}?" if near else "pass provider-specific fields in extra={...}"
+        fix = (
+            f"did you mean {near[0]!r}?" if near else "pass provider-specific fields in extra={...}"
+        )
         raise InvalidRequestError(f"unknown parameter {name!r}: {fix}", param=name)
     p = dict(params)
     stop = p.get("stop")

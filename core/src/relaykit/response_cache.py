@@ -11,14 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from decimal import Decimal
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any, Protocol
 
 import attrs
 
-from .events import Finish, ReasoningDelta, StreamEvent, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from .events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
 from .request import ChatRequest
 from .response import ChatResponse
 
@@ -57,7 +65,9 @@ class CacheBackend(Protocol):
 class MemoryCache:
     """An in-process LRU cache with per-entry expiry."""
 
-    def __init__(self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, ChatResponse]] = OrderedDict()
@@ -93,7 +103,9 @@ class StorageCache:
     relaykit-postgres do); an in-memory LRU sits in front of it.
     """
 
-    def __init__(self, storage: object, memory: MemoryCache, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, storage: object, memory: MemoryCache, clock: Callable[[], float] = time.time
+    ) -> None:
         self._storage: Any = storage
         self._memory = memory
         self._clock = clock
@@ -137,7 +149,9 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
     for i in range(0, len(response.text), chunk):
         yield TextDelta(response.text[i : i + chunk])
     for i, call in enumerate(response.tool_calls):
-        arguments = call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
+        arguments = (
+            call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
+        )
         yield ToolCallDelta(i, call.id, call.name, arguments)
     yield UsageUpdate(response.usage)
     yield Finish(response.finish_reason)

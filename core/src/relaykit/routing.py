@@ -38,7 +38,7 @@ class Target:
 
     @classmethod
     def parse(cls, model_id: str) -> Target:
-        """Split ``provider/model`` at the first ``/`` (``openrouter/meta-llama/x`` keeps the rest)."""
+        """Split at the first ``/``: ``openrouter/meta-llama/x`` keeps the rest."""
         provider, sep, model = model_id.partition("/")
         if not sep or not provider or not model:
             raise ConfigError(
@@ -99,7 +99,9 @@ class Router:
         elif route.strategy == "latency":
             order.sort(key=self._latency_score)
         now = self._clock()
-        order.sort(key=lambda t: self._state(t).cool_until > now)  # stable: keeps the order within groups
+        order.sort(
+            key=lambda t: self._state(t).cool_until > now
+        )  # stable: keeps the order within groups
         return tuple(order)
 
     def _state(self, target: Target) -> _Health:
@@ -149,6 +151,8 @@ def _ewma(old: float, new: float) -> float:
     return (1 - EWMA_ALPHA) * old + EWMA_ALPHA * new
 
 
-def resolve_targets(model_id: str, config: Config, rng: random.Random | None = None) -> tuple[Target, ...]:
+def resolve_targets(
+    model_id: str, config: Config, rng: random.Random | None = None
+) -> tuple[Target, ...]:
     """The targets for ``model_id`` with no learned state (see :class:`Router`)."""
     return Router(config, rng=rng).plan(model_id)

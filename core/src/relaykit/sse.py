@@ -95,8 +95,9 @@ class SSEDecoder:
             self._retry = int(value)
 
     def _dispatch(self) -> ServerSentEvent:
-        event = ServerSentEvent(self._event or "message", "\n".join(self._data), self._id, self._retry)
+        event = ServerSentEvent(
+            self._event or "message", "\n".join(self._data), self._id, self._retry
+        )
         self._data = []
         self._event = ""
         return event
-

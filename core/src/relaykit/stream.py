@@ -12,15 +12,15 @@ import anyio
 import attrs
 
 from .assembly import ResponseAssembler
+from .attempts import run_attempts
 from .errors import RelayError, RequestTimeoutError, StreamError
 from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
 from .protocols import Provider, Reservation
 from .response import ChatResponse
-from .attempts import run_attempts
 from .response_cache import replay
 from .routing import Target
-from .tracing import current
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
+from .tracing import current
 from .transport_errors import map_transport_error
 
 if TYPE_CHECKING:
@@ -94,7 +94,9 @@ class ChatStream:
         # One read timeout covers the whole request, so it can stand for the idle
         # timeout only when it cannot cut the first-token wait short.
         timeouts = client.config.timeouts
-        self._read_timeout = ReadTimeout(timeouts.idle) if timeouts.first_token <= timeouts.idle else None
+        self._read_timeout = (
+            ReadTimeout(timeouts.idle) if timeouts.first_token <= timeouts.idle else None
+        )
         token = STREAM_READ_TIMEOUT.set(self._read_timeout)
         # Read ahead to the first content event: everything before it (the vendor's
         # start event, say) has not reached the caller yet, so a slow first token or
@@ -198,7 +200,10 @@ class ChatStream:
             if _is_read_timeout(e):
                 t = self._target
                 raise RequestTimeoutError(
-                    "the idle timeout fired", which="idle", provider=t.provider, model=t.model,
+                    "the idle timeout fired",
+                    which="idle",
+                    provider=t.provider,
+                    model=t.model,
                     hint="raise [timeouts] idle",
                 ) from e
             mapped = map_transport_error(e, self._target)
@@ -249,7 +254,9 @@ class ChatStream:
 
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
-        response = self._assembler.response(provider=self._target.provider, model=self._target.model)
+        response = self._assembler.response(
+            provider=self._target.provider, model=self._target.model
+        )
         if self._first_content_at is not None:
             response = attrs.evolve(
                 response, time_to_first_token=self._first_content_at - self._call.started

@@ -29,7 +29,9 @@ class ReadTimeout:
     applied: bool = False
 
 
-STREAM_READ_TIMEOUT: ContextVar[ReadTimeout | None] = ContextVar("relaykit_stream_read_timeout", default=None)
+STREAM_READ_TIMEOUT: ContextVar[ReadTimeout | None] = ContextVar(
+    "relaykit_stream_read_timeout", default=None
+)
 
 
 async def apply_read_timeout(request: httpx.Request) -> None:

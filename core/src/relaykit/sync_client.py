@@ -70,7 +70,9 @@ class SyncClient:
         try:
             # Built inside the loop thread: the client's locks and streams belong to that loop.
             client = self._portal.call(_build, config, plugins, env)
-            self._client = self._stack.enter_context(self._portal.wrap_async_context_manager(client))
+            self._client = self._stack.enter_context(
+                self._portal.wrap_async_context_manager(client)
+            )
         except BaseException:
             self._stack.close()
             raise
@@ -99,7 +101,9 @@ class SyncClient:
         portal, client = self._ready()
         return portal.call(lambda: client.chat(model, messages, **params))
 
-    def stream(self, model: str, messages: Messages, **params: Any) -> AbstractContextManager[SyncStream]:
+    def stream(
+        self, model: str, messages: Messages, **params: Any
+    ) -> AbstractContextManager[SyncStream]:
         """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
         portal, client = self._ready()
         return _SyncStreamContext(portal, client.stream(model, messages, **params))

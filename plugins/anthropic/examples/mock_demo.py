@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import anyio
+
 import relaykit
 from relaykit_anthropic import AnthropicProvider
 from relaykit_anthropic.testing import AnthropicMock

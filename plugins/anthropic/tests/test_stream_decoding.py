@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from relaykit import StreamError
 from relaykit.assembly import ResponseAssembler
 from relaykit.events import (

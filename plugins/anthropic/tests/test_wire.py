@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 import relaykit
 from relaykit import (
     AuthenticationError,

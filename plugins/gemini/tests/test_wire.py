@@ -10,9 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import relaykit
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import relaykit
 from relaykit import (
     AuthenticationError,
     ConfigError,

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
+
 from relaykit.testing import Harness, ProviderContract
 from relaykit_ollama.testing import OllamaMock
 

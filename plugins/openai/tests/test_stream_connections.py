@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+
 import relaykit
 from relaykit.testing import Drop, LoopbackServer, OpenAIMock, Pause, Request, Response
 

@@ -248,7 +248,9 @@ async def cached(demo: Demo) -> None:
     first = await demo.client.chat("backup/gpt-4o-mini", "What is 2 + 2?", temperature=0)
     again = await demo.client.chat("backup/gpt-4o-mini", "What is 2 + 2?", temperature=0)
     demo.say(f"< {first.text}  (cache hit: {first.cache_hit})")
-    demo.say(f"< {again.text}  (cache hit: {again.cache_hit}, cost ${again.cost}, {_summary(again)})")
+    demo.say(
+        f"< {again.text}  (cache hit: {again.cache_hit}, cost ${again.cost}, {_summary(again)})"
+    )
 
 
 async def typed_errors(demo: Demo) -> None:

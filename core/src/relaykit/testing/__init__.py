@@ -34,6 +34,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "PNG",
+    "WEATHER_TOOL",
     "Drop",
     "FakePlugin",
     "FakeProvider",
@@ -41,7 +43,6 @@ __all__ = [
     "LoopbackServer",
     "MemoryStorage",
     "OpenAIMock",
-    "PNG",
     "Pause",
     "ProviderContract",
     "Raw",
@@ -52,7 +53,6 @@ __all__ = [
     "Script",
     "StorageContract",
     "VendorMock",
-    "WEATHER_TOOL",
     "require_service",
     "service_reachable",
 ]
@@ -67,11 +67,11 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .fake_provider import FakePlugin, FakeProvider
-    from .memory_storage import MemoryStorage
-    from .storage_contract import StorageContract
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
+    from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
-    from .provider_contract import Harness, PNG, ProviderContract, WEATHER_TOOL
+    from .provider_contract import PNG, WEATHER_TOOL, Harness, ProviderContract
     from .script import Reply, Script
     from .services import require_service, service_reachable
+    from .storage_contract import StorageContract
     from .vendor_mock import VendorMock

@@ -18,7 +18,15 @@ import anyio
 
 from .._hookimpl import hookimpl
 from ..errors import StreamError, error_for_status
-from ..events import Finish, ReasoningDelta, StreamEvent, StreamStart, TextDelta, ToolCallDelta, UsageUpdate
+from ..events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
 from ..messages import ToolCall
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
@@ -78,7 +86,10 @@ class FakeProvider:
         if reply.delay:
             await anyio.sleep(reply.delay)
         self._raise(reply, request)
-        calls = tuple(ToolCall(f"call_{i}", name, dict(args)) for i, (name, args) in enumerate(reply.tool_calls))
+        calls = tuple(
+            ToolCall(f"call_{i}", name, dict(args))
+            for i, (name, args) in enumerate(reply.tool_calls)
+        )
         return ChatResponse(
             text=reply.text,
             reasoning=reply.reasoning,
@@ -109,13 +120,24 @@ class FakeProvider:
 
             yield ToolCallDelta(i, f"call_{i}", name, json.dumps(args))
         if reply.stream_fault:
-            raise StreamError(reply.error or "scripted stream failure", provider=self.settings.name, model=request.model)
+            raise StreamError(
+                reply.error or "scripted stream failure",
+                provider=self.settings.name,
+                model=request.model,
+            )
         yield UsageUpdate(self._usage(reply, request))
         yield Finish(reply.finish_reason)  # type: ignore[arg-type]
 
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
-        return [ModelInfo("fake-model", self.settings.name, context_window=self.context_window, price=self.PRICE)]
+        return [
+            ModelInfo(
+                "fake-model",
+                self.settings.name,
+                context_window=self.context_window,
+                price=self.PRICE,
+            )
+        ]
 
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens."""

@@ -93,7 +93,11 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """A JSON response."""
-        return cls(status, {"content-type": "application/json", **(headers or {})}, json.dumps(data).encode())
+        return cls(
+            status,
+            {"content-type": "application/json", **(headers or {})},
+            json.dumps(data).encode(),
+        )
 
 
 Handler = Callable[[Request], Awaitable[Response]]

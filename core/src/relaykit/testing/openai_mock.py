@@ -34,8 +34,13 @@ class OpenAIMock(VendorMock):
 
     async def route(self, request: Request) -> Response:
         """Dispatch by path; check the bearer key first, as OpenAI does."""
-        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if (
+            self.api_key is not None
+            and request.headers.get("authorization") != f"Bearer {self.api_key}"
+        ):
+            return _error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
         if request.method == "GET" and request.path == "/v1/models":
             return Response.json(
                 {
@@ -48,12 +53,22 @@ class OpenAIMock(VendorMock):
             )
         if request.method == "POST" and request.path == "/v1/chat/completions":
             return await self._chat(request.json())
-        return _error(404, f"Unknown request URL: {request.method} {request.path}.", "invalid_request_error", "unknown_url")
+        return _error(
+            404,
+            f"Unknown request URL: {request.method} {request.path}.",
+            "invalid_request_error",
+            "unknown_url",
+        )
 
     async def _chat(self, body: dict[str, Any]) -> Response:
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
         last_user = next(
-            (_text(m.get("content")) for m in reversed(body.get("messages", [])) if m.get("role") == "user"), ""
+            (
+                _text(m.get("content"))
+                for m in reversed(body.get("messages", []))
+                if m.get("role") == "user"
+            ),
+            "",
         )
         reply = self.script.next(self.default_reply(last_user))
         if reply.delay:
@@ -64,7 +79,9 @@ class OpenAIMock(VendorMock):
             headers = dict(reply.headers)
             if reply.retry_after is not None:
                 headers["retry-after"] = f"{reply.retry_after:g}"
-            return _error(reply.status, reply.error, _error_type(reply.status), reply.error_code, headers)
+            return _error(
+                reply.status, reply.error, _error_type(reply.status), reply.error_code, headers
+            )
         self._n += 1
         rid = f"chatcmpl-mock{self._n:06d}"
         model = body.get("model", "gpt-4o-mini")
@@ -73,8 +90,14 @@ class OpenAIMock(VendorMock):
             "prompt_tokens": inp,
             "completion_tokens": out,
             "total_tokens": inp + out,
-            "prompt_tokens_details": {"cached_tokens": reply.cached_input_tokens, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens, "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": reply.cached_input_tokens,
+                "audio_tokens": 0,
+            },
+            "completion_tokens_details": {
+                "reasoning_tokens": reply.reasoning_tokens,
+                "audio_tokens": 0,
+            },
         }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -91,7 +114,11 @@ class OpenAIMock(VendorMock):
             }
             for i, (name, args) in enumerate(reply.tool_calls)
         ]
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.text or None,
+            "refusal": None,
+        }
         if reply.reasoning:  # DeepSeek, vLLM and other compatibles send reasoning here
             message["reasoning_content"] = reply.reasoning
         if calls:
@@ -103,7 +130,12 @@ class OpenAIMock(VendorMock):
                 "created": int(time.time()),
                 "model": model,
                 "choices": [
-                    {"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": reply.finish_reason,
+                    }
                 ],
                 "usage": usage,
                 "system_fingerprint": "fp_mock",
@@ -123,7 +155,9 @@ class OpenAIMock(VendorMock):
                 "created": created,
                 "model": model,
                 "system_fingerprint": "fp_mock",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
             }
             if usage is not None:
                 data["usage"] = None
@@ -141,14 +175,31 @@ class OpenAIMock(VendorMock):
         for i, (name, args) in enumerate(reply.tool_calls):
             text = json.dumps(args)
             yield chunk(
-                {"tool_calls": [{"index": i, "id": f"call_{i}{self._n}", "type": "function",
-                                 "function": {"name": name, "arguments": ""}}]}
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": f"call_{i}{self._n}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
             )
             for j in range(0, len(text), 5):
-                yield chunk({"tool_calls": [{"index": i, "function": {"arguments": text[j : j + 5]}}]})
+                yield chunk(
+                    {"tool_calls": [{"index": i, "function": {"arguments": text[j : j + 5]}}]}
+                )
         if reply.stream_fault == "error":
-            err = {"error": {"message": reply.error or "The server had an error while processing your request.",
-                             "type": "server_error", "param": None, "code": None}}
+            err = {
+                "error": {
+                    "message": reply.error
+                    or "The server had an error while processing your request.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
             yield b"data: " + json.dumps(err).encode() + b"\n\n"
             return
         if reply.stream_fault == "drop":
@@ -164,8 +215,15 @@ class OpenAIMock(VendorMock):
             return
         yield chunk({}, reply.finish_reason)
         if usage is not None:
-            final = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-                     "system_fingerprint": "fp_mock", "choices": [], "usage": usage}
+            final = {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_mock",
+                "choices": [],
+                "usage": usage,
+            }
             yield b"data: " + json.dumps(final).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
 
@@ -174,7 +232,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return " ".join(
+            p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""
 
 

@@ -190,7 +190,9 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_image_input(self, harness: Harness) -> None:
-        message = Message.user("what is in this image?", ImagePart(data=PNG, media_type="image/png"))
+        message = Message.user(
+            "what is in this image?", ImagePart(data=PNG, media_type="image/png")
+        )
         async with self.client(harness) as client:
             r = await client.chat(harness.model, [message])
         assert r.text == "echo: what is in this image?"
@@ -216,7 +218,9 @@ class ProviderContract:
         async with self.client(harness) as client:
             r = await client.chat(harness.model, "Weather in Paris?", tools=[WEATHER_TOOL])
             assert r.finish_reason == "tool_calls"
-            assert [(c.name, c.arguments) for c in r.tool_calls] == [("get_weather", {"city": "Paris"})]
+            assert [(c.name, c.arguments) for c in r.tool_calls] == [
+                ("get_weather", {"city": "Paris"})
+            ]
             call = r.tool_calls[0]
             assert call.id
             harness.mock.script.reply("It is sunny in Paris.")
@@ -225,19 +229,28 @@ class ProviderContract:
                 r.to_message(),
                 Message.tool(call.id, '{"sky": "sunny"}'),
             ]
-            final = await client.chat(harness.model, follow_up, tools=[WEATHER_TOOL], tool_choice="auto")
+            final = await client.chat(
+                harness.model, follow_up, tools=[WEATHER_TOOL], tool_choice="auto"
+            )
         assert final.text == "It is sunny in Paris."
 
     @pytest.mark.anyio
     async def test_streamed_tool_call_arguments_are_assembled(self, harness: Harness) -> None:
         args = {"city": "São Paulo", "days": 3, "units": {"temp": "C"}}
-        harness.mock.script.reply("", tool_calls=(("get_weather", args), ("get_weather", {"city": "Oslo"})))
-        async with self.client(harness) as client:
-            async with client.stream(harness.model, "two cities", tools=[WEATHER_TOOL]) as s:
-                events = [e async for e in s]
+        harness.mock.script.reply(
+            "", tool_calls=(("get_weather", args), ("get_weather", {"city": "Oslo"}))
+        )
+        async with (
+            self.client(harness) as client,
+            client.stream(harness.model, "two cities", tools=[WEATHER_TOOL]) as s,
+        ):
+            events = [e async for e in s]
         assert any(isinstance(e, ToolCallDelta) for e in events)
         calls = s.response.tool_calls
-        assert [(c.name, c.arguments) for c in calls] == [("get_weather", args), ("get_weather", {"city": "Oslo"})]
+        assert [(c.name, c.arguments) for c in calls] == [
+            ("get_weather", args),
+            ("get_weather", {"city": "Oslo"}),
+        ]
         assert all(isinstance(c, ToolCall) and c.id for c in calls)
         assert s.response.finish_reason == "tool_calls"
 
@@ -245,7 +258,9 @@ class ProviderContract:
     async def test_forced_tool_choice(self, harness: Harness) -> None:
         harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Rome"}),))
         async with self.client(harness) as client:
-            r = await client.chat(harness.model, "Rome", tools=[WEATHER_TOOL], tool_choice="get_weather")
+            r = await client.chat(
+                harness.model, "Rome", tools=[WEATHER_TOOL], tool_choice="get_weather"
+            )
         assert r.tool_calls[0].arguments == {"city": "Rome"}
 
     # -- streaming -------------------------------------------------------------
@@ -254,9 +269,11 @@ class ProviderContract:
     async def test_stream_yields_deltas_and_assembles_the_response(self, harness: Harness) -> None:
         text = "Streaming works, one small piece at a time."
         harness.mock.script.reply(text, input_tokens=7, output_tokens=9)
-        async with self.client(harness) as client:
-            async with client.stream(harness.model, "stream please") as s:
-                deltas = [e.text async for e in s if isinstance(e, TextDelta)]
+        async with (
+            self.client(harness) as client,
+            client.stream(harness.model, "stream please") as s,
+        ):
+            deltas = [e.text async for e in s if isinstance(e, TextDelta)]
         assert len(deltas) > 1
         assert "".join(deltas) == text
         r = s.response
@@ -281,7 +298,9 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_error_event_inside_stream_raises_stream_error(self, harness: Harness) -> None:
-        harness.mock.script.reply("partial answer", stream_fault="error", error="overloaded mid-stream")
+        harness.mock.script.reply(
+            "partial answer", stream_fault="error", error="overloaded mid-stream"
+        )
         async with self.client(harness) as client:
             with pytest.raises(StreamError) as info:
                 async with client.stream(harness.model, "break") as s:
@@ -291,7 +310,9 @@ class ProviderContract:
         assert info.value.partial.text == "partial answer"
 
     @pytest.mark.anyio
-    async def test_dropped_connection_raises_stream_error_with_partial(self, harness: Harness) -> None:
+    async def test_dropped_connection_raises_stream_error_with_partial(
+        self, harness: Harness
+    ) -> None:
         harness.mock.script.reply("this arrives before the drop", stream_fault="drop")
         async with self.client(harness) as client:
             with pytest.raises(StreamError) as info:
@@ -376,7 +397,9 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_no_secret_in_errors(self, harness: Harness) -> None:
-        harness.mock.script.fail(401, "Incorrect API key provided: sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA")
+        harness.mock.script.fail(
+            401, "Incorrect API key provided: sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"
+        )
         async with self.client(harness) as client:
             with pytest.raises(AuthenticationError) as info:
                 await client.chat(harness.model, "leak?")
@@ -398,8 +421,8 @@ class ProviderContract:
         assert listed == 1, "a second call within the TTL must come from the cache"
 
 
-async def _eventually(predicate: Any, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _eventually(predicate: Any, within: float = 2.0) -> None:
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")

@@ -51,10 +51,20 @@ class Reply:
 
     @classmethod
     def failure(
-        cls, status: int, error: str = "", *, retry_after: float | None = None, code: str | None = None
+        cls,
+        status: int,
+        error: str = "",
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
     ) -> Reply:
         """An HTTP error response."""
-        return cls(status=status, error=error or f"mock error {status}", retry_after=retry_after, error_code=code)
+        return cls(
+            status=status,
+            error=error or f"mock error {status}",
+            retry_after=retry_after,
+            error_code=code,
+        )
 
     @property
     def finish_reason(self) -> str:

@@ -60,8 +60,14 @@ class VendorMock:
     @staticmethod
     def usage_of(reply: Reply, prompt_text: str) -> tuple[int, int]:
         """Input and output token counts for ``reply``, scripted or estimated."""
-        inp = reply.input_tokens if reply.input_tokens is not None else max(1, count_tokens(prompt_text))
+        inp = (
+            reply.input_tokens
+            if reply.input_tokens is not None
+            else max(1, count_tokens(prompt_text))
+        )
         out = reply.output_tokens
         if out is None:
-            out = count_tokens(reply.text) + count_tokens(reply.reasoning) + 3 * len(reply.tool_calls)
+            out = (
+                count_tokens(reply.text) + count_tokens(reply.reasoning) + 3 * len(reply.tool_calls)
+            )
         return inp, out

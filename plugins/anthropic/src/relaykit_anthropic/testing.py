@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock

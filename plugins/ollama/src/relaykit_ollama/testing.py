@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from relaykit import (
     ChatRequest,
@@ -43,7 +43,8 @@ class OpenAIProvider:
         "stream_usage",
         "max_tokens_param",
     )
-    #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know only the old name.
+    #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know
+    #: only the old name.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
 

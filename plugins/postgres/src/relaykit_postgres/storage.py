@@ -18,8 +18,8 @@ otherwise. To keep the tables in their own schema, pass ``schema=`` or put
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime

@@ -65,9 +65,7 @@ def _v1_logs_vault_models(db: Database) -> None:
 
 
 def _v2_response_cache(db: Database) -> None:
-    db.table("response_cache").create(
-        {"key": str, "expires_at": float, "response": str}, pk="key"
-    )
+    db.table("response_cache").create({"key": str, "expires_at": float, "response": str}, pk="key")
     db.table("response_cache").create_index(["expires_at"], index_name="response_cache_expiry")
 
 

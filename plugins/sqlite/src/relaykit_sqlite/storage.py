@@ -25,6 +25,7 @@ so WAL readers never wait for the writer and the event loop never blocks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -88,10 +89,8 @@ class SQLiteStorage:
         # Logs hold prompts and answers: only the owner may read them. SQLite
         # gives the -wal and -shm files the database file's permissions.
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
 
     def _ready_writer(self) -> Writer:
         """Open and migrate the database on first use; return the writer."""
@@ -253,7 +252,8 @@ class SQLiteStorage:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM response_cache WHERE expires_at <= ?", (now,))
             conn.execute(
-                "INSERT OR REPLACE INTO response_cache (key, expires_at, response) VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO response_cache (key, expires_at, response)"
+                " VALUES (?, ?, ?)",
                 (key, expires_at, response),
             )
 
