@@ -162,10 +162,10 @@ class Relaykit:
 
     name = "relaykit"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, transport: str = "httpx") -> None:
         self._config = {
             "storage": {"backend": "none"},
-            "http": {"transport": "httpx"},
+            "http": {"transport": transport},
             "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}},
         }
         self._client: relaykit.Client | None = None

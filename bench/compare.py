@@ -30,7 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from client_overhead import API_KEY, MAX_TOKENS, MESSAGES, MODEL, RawHttpx, Server, run_batch
+from client_overhead import (
+    API_KEY,
+    MAX_TOKENS,
+    MESSAGES,
+    MODEL,
+    RawHttpx,
+    Relaykit,
+    Server,
+    run_batch,
+)
 
 import relaykit
 
@@ -82,39 +91,6 @@ class RawAiohttp:
         return "".join(parts)
 
 
-class RelaykitOn:
-    """relaykit's ``Client.chat`` / ``Client.stream`` on one transport."""
-
-    def __init__(self, base_url: str, transport: str) -> None:
-        self._config = {
-            "storage": {"backend": "none"},
-            "http": {"transport": transport},
-            "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}},
-        }
-        self._client: relaykit.Client | None = None
-
-    async def __aenter__(self) -> RelaykitOn:
-        self._client = relaykit.Client(self._config)
-        await self._client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._client is not None
-        await self._client.__aexit__(None, None, None)
-
-    async def chat(self) -> str:
-        assert self._client is not None
-        r = await self._client.chat(f"openai/{MODEL}", MESSAGES, max_tokens=MAX_TOKENS)
-        return str(r.text)
-
-    async def stream(self) -> str:
-        assert self._client is not None
-        async with self._client.stream(f"openai/{MODEL}", MESSAGES, max_tokens=MAX_TOKENS) as s:
-            async for _ in s:
-                pass
-        return str(s.response.text)
-
-
 class OpenAISDK:
     """``openai.AsyncOpenAI`` with ``base_url`` at the mock."""
 
@@ -132,16 +108,16 @@ class OpenAISDK:
     async def chat(self) -> str:
         r = await self._client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,
-            max_completion_tokens=MAX_TOKENS,  # type: ignore[arg-type]
+            messages=MESSAGES,  # type: ignore[arg-type]
+            max_completion_tokens=MAX_TOKENS,
         )
         return r.choices[0].message.content or ""
 
     async def stream(self) -> str:
         parts: list[str] = []
-        s = await self._client.chat.completions.create(
+        s = await self._client.chat.completions.create(  # type: ignore[call-overload]
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             max_completion_tokens=MAX_TOKENS,
             stream=True,
             stream_options={"include_usage": True},
@@ -194,8 +170,8 @@ def _clients(base_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "raw aiohttp": lambda: RawAiohttp(base_url),
         "raw httpx": lambda: RawHttpx(base_url),
-        "relaykit (httpx)": lambda: RelaykitOn(base_url, "httpx"),
-        "relaykit (aiohttp)": lambda: RelaykitOn(base_url, "auto"),
+        "relaykit (httpx)": lambda: Relaykit(base_url, "httpx"),
+        "relaykit (aiohttp)": lambda: Relaykit(base_url, "auto"),
         "openai SDK": lambda: OpenAISDK(base_url),
     }
     try:
@@ -242,7 +218,7 @@ async def measure(args: argparse.Namespace, server: Server) -> list[dict[str, An
 async def ttft(server: Server, n: int) -> dict[str, float]:
     """Median client-observed time to the first text: raw aiohttp vs relaykit (aiohttp)."""
     raw = RawAiohttp(server.base_url)
-    rk = RelaykitOn(server.base_url, "auto")
+    rk = Relaykit(server.base_url, "auto")
     out: dict[str, list[float]] = {"raw aiohttp": [], "relaykit (aiohttp)": []}
     async with raw, rk:
         assert raw._session is not None
@@ -272,7 +248,7 @@ def _rss() -> int:
 
 async def leak(server: Server, calls: int) -> dict[str, float]:
     """RSS before and after ``calls`` relaykit calls (half chat, half stream), after a warm-up."""
-    rk = RelaykitOn(server.base_url, "auto")
+    rk = Relaykit(server.base_url, "auto")
     async with rk:
         await run_batch(rk.chat, 500, 20)
         await run_batch(rk.stream, 500, 20)

@@ -149,10 +149,3 @@ class Router:
 
 def _ewma(old: float, new: float) -> float:
     return (1 - EWMA_ALPHA) * old + EWMA_ALPHA * new
-
-
-def resolve_targets(
-    model_id: str, config: Config, rng: random.Random | None = None
-) -> tuple[Target, ...]:
-    """The targets for ``model_id`` with no learned state (see :class:`Router`)."""
-    return Router(config, rng=rng).plan(model_id)
