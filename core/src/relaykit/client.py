@@ -137,7 +137,7 @@ class Client:
             self.config, self._exporters, self._redaction, self._registry
         )
         if self._tracer is not None:
-            self._registry.request_hooks.append(self._tracer.inject_headers)
+            self._registry.header_hooks.append(self._tracer.inject_headers)
         if (
             self._limiter is not None
             and any(limit.budget_usd is not None for limit in self.config.limits.values())

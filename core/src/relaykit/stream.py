@@ -21,7 +21,7 @@ from .response_cache import replay
 from .routing import Target
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
-from .transport_errors import map_transport_error
+from .transport_errors import is_read_timeout, map_transport_error
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -197,7 +197,7 @@ class ChatStream:
         except RelayError:
             raise
         except Exception as e:
-            if _is_read_timeout(e):
+            if is_read_timeout(e):
                 t = self._target
                 raise RequestTimeoutError(
                     "the idle timeout fired",
@@ -312,9 +312,3 @@ class ChatStream:
 async def _replay(response: ChatResponse) -> AsyncIterator[StreamEvent]:
     for event in replay(response):
         yield event
-
-
-def _is_read_timeout(exc: BaseException) -> bool:
-    import httpx
-
-    return isinstance(exc, httpx.ReadTimeout)

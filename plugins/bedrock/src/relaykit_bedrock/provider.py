@@ -1,4 +1,4 @@
-"""The Amazon Bedrock provider: the Converse and ConverseStream APIs over httpx."""
+"""The Amazon Bedrock provider: the Converse and ConverseStream APIs over HTTP."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from .prices import lookup
 from .stream_events import ConverseStreamTranslator
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
 
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
@@ -58,7 +58,7 @@ class BedrockProvider:
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
     options: ClassVar[tuple[str, ...]] = ("region", "profile", "control_plane_url")
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -120,7 +120,7 @@ class BedrockProvider:
             decoder = EventStreamDecoder()
             translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
             started = False
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             chunks_iter = cast("AsyncGenerator[bytes, None]", r.aiter_bytes())
             async with aclosing(chunks_iter) as chunks:

@@ -17,7 +17,7 @@ from .host import base_url_from_host
 from .stream_decoder import OllamaStreamDecoder
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
 
 #: What a local model costs per token. Zero rather than unknown, so ``cost`` says
 #: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
@@ -47,7 +47,7 @@ class OllamaProvider:
     requires_api_key: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ("num_ctx", "think", "keep_alive")
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -94,9 +94,9 @@ class OllamaProvider:
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
             decoder = OllamaStreamDecoder(provider=self._name, model=request.model)
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
-            # unexhausted would leave its cleanup to the garbage collector. (httpx
-            # types it as a plain AsyncIterator, which has no aclose.)
+            # aclosing: the client's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector. (The
+            # protocol types it as a plain AsyncIterator, which has no aclose.)
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
                     for event in decoder.feed(raw):

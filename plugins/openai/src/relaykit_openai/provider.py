@@ -17,13 +17,14 @@ from relaykit import (
     StreamError,
 )
 from relaykit.events import StreamEvent
+from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
 
 from . import wire
 from .prices import OPENAI_MODELS
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
 
 #: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
 END_OF_BODY_GRACE = 0.25
@@ -48,7 +49,7 @@ class OpenAIProvider:
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -102,7 +103,7 @@ class OpenAIProvider:
                 )
             decoder = SSEDecoder()
             started = False
-            # aclosing: httpx's byte iterator is an async generator; closing it
+            # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
@@ -167,20 +168,20 @@ class OpenAIProvider:
 async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
     """Read what follows ``[DONE]``: normally just the end of the chunked body.
 
-    httpx puts a connection back in its pool only when the response was read to
-    its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
+    The HTTP client puts a connection back in its pool only when the response was
+    read to its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
     TCP (and TLS) connection. A server that sends nothing more and keeps the body
     open gets a short grace, after which the connection is closed as before; a
     broken end of body is ignored too, since the answer is already complete.
     """
     # Imported here, not at the top, to keep `import relaykit_openai` light;
-    # both are loaded by the time a stream runs.
+    # it is loaded by the time a stream runs.
     import anyio
-    import httpx
 
     with anyio.move_on_after(END_OF_BODY_GRACE):
         try:
             async for _ in chunks:
                 pass
-        except httpx.HTTPError:
-            pass
+        except Exception as e:
+            if not is_transport_error(e):
+                raise
