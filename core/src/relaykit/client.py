@@ -12,7 +12,6 @@ import fnmatch
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -38,7 +37,7 @@ from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation,
 from .provider_registry import ProviderRegistry
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import ChatResponse, ModelInfo, Usage
+from .response import ChatResponse, ModelInfo, Usage, with_call_fields
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -320,7 +319,8 @@ class Client:
         now = time.monotonic()
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
         call = _Call(
-            id=uuid.uuid4().hex,
+            # 32 random hex digits, as uuid4().hex but without building a UUID object
+            id=os.urandom(16).hex(),
             model_requested=model,
             request=request,
             targets=targets,
@@ -425,7 +425,7 @@ class Client:
             response = attrs.evolve(as_cached(response), latency=time.monotonic() - call.started)
         else:
             price = self._price(target, response.model)
-            response = attrs.evolve(
+            response = with_call_fields(
                 response,
                 provider=target.provider,
                 model=response.model or target.model,

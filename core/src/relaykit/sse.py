@@ -63,8 +63,10 @@ class SSEDecoder:
                     out.append(self._dispatch())
                 else:
                     self._event = ""
-                continue
-            self._field(line)
+            elif line.startswith(b"data: "):  # nearly every line of an LLM stream
+                self._data.append(line[6:].decode("utf-8", "replace"))
+            else:
+                self._field(line)
         return out
 
     def flush(self) -> list[ServerSentEvent]:
@@ -95,9 +97,8 @@ class SSEDecoder:
             self._retry = int(value)
 
     def _dispatch(self) -> ServerSentEvent:
-        event = ServerSentEvent(
-            self._event or "message", "\n".join(self._data), self._id, self._retry
-        )
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = ServerSentEvent(self._event or "message", data, self._id, self._retry)
         self._data = []
         self._event = ""
         return event

@@ -49,6 +49,9 @@ class ChatStream:
         self._attempt_started = 0.0
         self._first_content_at: float | None = None
         self._read_timeout: ReadTimeout | None = None
+        #: until when (monotonic) events may be awaited with no scope at all: set once
+        #: content has arrived over a connection that carries the idle timeout itself
+        self._unscoped_until = 0.0
         self._response: ChatResponse | None = None
         self._finished = False
 
@@ -136,7 +139,21 @@ class ChatStream:
             raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
         else:
             try:
-                event = await self._next()
+                if self._unscoped_until > time.monotonic():
+                    # Nearly every event of a stream: _next_unscoped, inlined.
+                    try:
+                        event = await self._gen.__anext__()
+                    except StopAsyncIteration:
+                        event = _END
+                    except RelayError:
+                        raise
+                    except Exception as e:
+                        failure = self._unscoped_error(e)
+                        if failure is e:
+                            raise
+                        raise failure from e
+                else:
+                    event = await self._next()
             except RelayError as e:
                 error = await self._abort(e)
                 if error is e:
@@ -161,6 +178,9 @@ class ChatStream:
             limit, which = self._call.deadline - now, "total"
         event: StreamEvent = _END
         if which == "idle" and self._read_timeout is not None and self._read_timeout.applied:
+            # Until the total deadline comes nearer than the idle timeout, the next
+            # events skip this method's arithmetic too (see __anext__).
+            self._unscoped_until = self._call.deadline - timeouts.idle
             return await self._next_unscoped()
         with anyio.move_on_after(limit) as scope:
             try:
@@ -197,20 +217,29 @@ class ChatStream:
         except RelayError:
             raise
         except Exception as e:
-            if is_read_timeout(e):
-                t = self._target
-                raise RequestTimeoutError(
-                    "the idle timeout fired",
-                    which="idle",
-                    provider=t.provider,
-                    model=t.model,
-                    hint="raise [timeouts] idle",
-                ) from e
-            mapped = map_transport_error(e, self._target)
-            if mapped is None:
+            error = self._unscoped_error(e)
+            if error is e:
                 raise
-            raise mapped from e
+            raise error from e
         return event
+
+    def _unscoped_error(self, e: Exception) -> Exception:
+        """What to raise for ``e`` from an unscoped wait (``e`` itself if not a transport error).
+
+        A read timeout there is the idle timeout, carried by the connection.
+        """
+        t = self._target
+        assert t is not None
+        if is_read_timeout(e):
+            return RequestTimeoutError(
+                "the idle timeout fired",
+                which="idle",
+                provider=t.provider,
+                model=t.model,
+                hint="raise [timeouts] idle",
+            )
+        mapped = map_transport_error(e, t)
+        return e if mapped is None else mapped
 
     # -- ending ---------------------------------------------------------------
 

@@ -66,6 +66,8 @@ class OpenAIProvider:
         self._headers = headers
         self._stream_usage = bool(opts.get("stream_usage", True))
         self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
+        #: _known's answers: the core asks for a model's price on every call
+        self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
@@ -155,6 +157,9 @@ class OpenAIProvider:
         return self._known(model)[1]
 
     def _known(self, model: str) -> tuple[int | None, ModelPrice | None]:
+        known = self._known_cache.get(model)
+        if known is not None:
+            return known
         # Dated snapshots (gpt-4o-mini-2024-07-18) share their family's price:
         # match the longest known prefix.
         best: tuple[int | None, ModelPrice | None] = (None, None)
@@ -162,6 +167,8 @@ class OpenAIProvider:
         for prefix, info in self.known_models.items():
             if model.startswith(prefix) and len(prefix) > best_len:
                 best, best_len = info, len(prefix)
+        if len(self._known_cache) < 1024:  # model names come from callers: stay bounded
+            self._known_cache[model] = best
         return best
 
 

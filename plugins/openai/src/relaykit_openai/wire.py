@@ -87,6 +87,10 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                         {"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
                     )
             continue
+        if len(m.content) == 1 and type(m.content[0]) is TextPart:
+            # Nearly every message: one text part, sent as a plain string.
+            out.append({"role": m.role, "content": m.content[0].text})
+            continue
         parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart)]
         msg: dict[str, Any] = {"role": m.role}
         if all(isinstance(p, TextPart) for p in parts):
