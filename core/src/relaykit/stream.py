@@ -104,13 +104,8 @@ class ChatStream:
         # Read ahead to the first content event: everything before it (the vendor's
         # start event, say) has not reached the caller yet, so a slow first token or
         # an early failure can still be retried or fall back.
-        buffered: deque[StreamEvent] = deque()
         try:
-            while True:
-                event = await self._next()
-                buffered.append(event)
-                if event is _END or isinstance(event, (*_CONTENT, Finish)):
-                    break
+            buffered = await self._read_ahead()
         except StreamError as e:
             # Nothing has reached the caller yet, so trying again (or elsewhere) is safe.
             e.retryable = True
@@ -124,6 +119,48 @@ class ChatStream:
         finally:
             STREAM_READ_TIMEOUT.reset(token)
         self._buffered = buffered
+
+    async def _read_ahead(self) -> deque[StreamEvent]:
+        """The events up to the first content (or the end), within the first-token timeout.
+
+        One scope for them all: their deadline is the same (the attempt's start
+        plus the first-token timeout, or the total deadline if nearer).
+        """
+        assert self._gen is not None and self._target is not None
+        first_token = self._attempt_started + self._client.config.timeouts.first_token
+        deadline, which = first_token, "first_token"
+        if self._call.deadline < first_token:
+            deadline, which = self._call.deadline, "total"
+        buffered: deque[StreamEvent] = deque()
+        event: StreamEvent = _END
+        with anyio.move_on_after(deadline - time.monotonic()) as scope:
+            while True:
+                try:
+                    event = await self._gen.__anext__()
+                except StopAsyncIteration:
+                    event = _END
+                except RelayError:
+                    raise
+                except Exception as e:
+                    mapped = map_transport_error(e, self._target)
+                    if mapped is None:
+                        raise
+                    raise mapped from e
+                buffered.append(event)
+                if event is _END or isinstance(event, (*_CONTENT, Finish)):
+                    break
+        if scope.cancelled_caught:
+            t = self._target
+            raise RequestTimeoutError(
+                f"the {which} timeout fired",
+                which=which,
+                provider=t.provider,
+                model=t.model,
+                hint=f"raise [timeouts] {which}",
+            )
+        if isinstance(event, _CONTENT):
+            self._first_content_at = time.monotonic()
+        return buffered
 
     # -- iteration -------------------------------------------------------------
 

@@ -29,6 +29,9 @@ from .stream_decoding import MessageStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse
 
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 DEFAULT_VERSION = "2023-06-01"
 
 
@@ -236,7 +239,7 @@ def _positive_int(opts: Any, key: str, default: int, name: str) -> int:
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _COMPACT_JSON.encode(body).encode()
 
 
 def _epoch(created_at: Any) -> int | None:

@@ -30,6 +30,9 @@ from .stream_events import ConverseStreamTranslator
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
 CONTROL_PLANE_URL_ENV = "AWS_ENDPOINT_URL_BEDROCK"
@@ -95,7 +98,7 @@ class BedrockProvider:
         url = await self._url(
             self._runtime_url, f"/model/{quote(request.model, safe='')}/{operation}"
         )
-        body = json.dumps(wire.request_body(request), separators=(",", ":")).encode()
+        body = _COMPACT_JSON.encode(wire.request_body(request)).encode()
         return url, body, await self._request_headers("POST", url, body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

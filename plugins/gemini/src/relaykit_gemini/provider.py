@@ -29,6 +29,9 @@ from .stream_decoder import GeminiStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 # The listing asks for the largest page Google serves, so one request usually does.
 _PAGE_SIZE = 1000
 
@@ -73,7 +76,7 @@ class GeminiProvider:
 
     def _body(self, request: ChatRequest) -> bytes:
         body = wire.request_body(request, thinking=self._thinking)
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(body).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call."""

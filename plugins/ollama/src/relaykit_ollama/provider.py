@@ -19,6 +19,9 @@ from .stream_decoder import OllamaStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 #: What a local model costs per token. Zero rather than unknown, so ``cost`` says
 #: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
 LOCAL_PRICE = ModelPrice(Decimal(0), Decimal(0), Decimal(0))
@@ -71,7 +74,7 @@ class OllamaProvider:
             think=self._think,
             keep_alive=self._keep_alive,
         )
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(body).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed ``/api/chat`` call."""

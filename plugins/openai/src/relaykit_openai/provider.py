@@ -26,6 +26,9 @@ from .prices import OPENAI_MODELS
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 #: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
 END_OF_BODY_GRACE = 0.25
 
@@ -79,7 +82,7 @@ class OpenAIProvider:
             stream=stream,
             stream_usage=self._stream_usage,
         )
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(body).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed Chat Completions call."""
