@@ -15,6 +15,7 @@ from relaykit import (
     ProviderSettings,
     SSEDecoder,
     StreamError,
+    json_decode,
 )
 from relaykit.events import StreamEvent
 from relaykit.http import is_transport_error
@@ -93,7 +94,7 @@ class OpenAIProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content))
+        return wire.response(json_decode.loads(r.content))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``."""
@@ -116,7 +117,7 @@ class OpenAIProvider:
                         if sse.data == "[DONE]":
                             await _read_to_end(chunks)
                             return
-                        chunk = json.loads(sse.data)
+                        chunk = json_decode.loads(sse.data)
                         if "error" in chunk:
                             message, _, _ = parse_error_body(sse.data)
                             raise StreamError(
@@ -141,7 +142,7 @@ class OpenAIProvider:
                 r.status_code, r.headers, r.content, provider=self._name, model=None
             )
         out = []
-        for m in json.loads(r.content).get("data") or ():
+        for m in json_decode.loads(r.content).get("data") or ():
             window, price = self._known(m["id"])
             out.append(
                 ModelInfo(
