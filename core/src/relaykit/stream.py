@@ -320,14 +320,12 @@ class ChatStream:
 
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
-        response = self._assembler.response(
-            provider=self._target.provider, model=self._target.model
+        first = self._first_content_at
+        return self._assembler.response(
+            provider=self._target.provider,
+            model=self._target.model,
+            time_to_first_token=None if first is None else first - self._call.started,
         )
-        if self._first_content_at is not None:
-            response = attrs.evolve(
-                response, time_to_first_token=self._first_content_at - self._call.started
-            )
-        return response
 
     async def _settle(self, response: ChatResponse | None) -> None:
         if self._reservations:
