@@ -155,6 +155,8 @@ class Client:
             failures=self.config.breaker.failures, reset_after=self.config.breaker.reset_after
         )
         self._breaker_states: dict[str, str] = {}
+        #: each target's breaker, once its provider (and so its base URL) is built
+        self._target_breakers: dict[Target, CircuitBreaker] = {}
         self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
         if storage is not None and StorageCache.supported_by(storage):
             self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
@@ -497,6 +499,14 @@ class Client:
         except RelayError:
             return None
         return next((m.context_window for m in models if m.id == target.model), None)
+
+    def _breaker_of(self, target: Target) -> CircuitBreaker:
+        """The breaker of ``target``'s deployment (its provider is built already)."""
+        breaker = self._target_breakers.get(target)
+        if breaker is None:
+            base_url = self._registry.base_urls.get(target.provider, "")
+            breaker = self._target_breakers[target] = self._breakers.get(f"{target}@{base_url}")
+        return breaker
 
     def _note_breaker(self, breaker: CircuitBreaker) -> None:
         """Tell exporters when a deployment's circuit changes state."""
