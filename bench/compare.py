@@ -18,9 +18,13 @@ plugin (both transports) on Anthropic's Messages format, from the same server.
    client in a fresh process, sampled ten times after a warm-up.
 4. Import time and RSS after import, a fresh interpreter per run.
 
-    uv run --group bench python bench/compare.py --chart docs/compare.png  # ~15 min
-    uv run --group bench python bench/compare.py --quick                   # smoke, ~1 min
+    uv run --group bench python bench/compare.py --chart docs/compare.png  # ~6 min CPU
+    uv run --group bench python bench/compare.py --quick                   # a smoke run
     nox -s compare                                                          # the first line
+
+The full run takes about 6 minutes of client CPU: ~7 minutes on two idle cores,
+~15-20 with a load average of 4-5. Most of it is the RSS check (10,000 calls for
+each of 9 clients; LiteLLM alone ~1.5 minutes of CPU).
 
 Writes JSON to bench/results/ and prints markdown tables. Never fails on a number.
 """
@@ -314,8 +318,8 @@ async def measure_cell(
         for name, call in calls.items():
             answer = await call()
             assert answer == EXPECTED_TEXT, f"{name}: unexpected answer {answer!r}"
-            await run_batch(call, max(args.warmup, 2 * conc), conc)
-        n = max(args.calls, 2 * conc)
+            await run_batch(call, max(args.warmup, conc), conc)
+        n = max(args.calls, conc)
         rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
         for r in range(args.rounds):
             for name, call in _ordered(list(calls.items()), r):
@@ -598,6 +602,20 @@ def chart(cells: list[dict[str, Any]], path: Path, subtitle: str) -> None:
     plt.close(fig)
 
 
+class Laps:
+    """Minutes spent in each part of the run, to keep the full run's length in check."""
+
+    def __init__(self) -> None:
+        self.minutes: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        """Record the time since the last lap as ``part``."""
+        now = time.perf_counter()
+        self.minutes[part] = round((now - self._t) / 60, 2)
+        self._t = now
+
+
 # -- command line -------------------------------------------------------------------
 
 
@@ -609,14 +627,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run: few calls, small numbers")
     p.add_argument("--clients", nargs="+", help="a subset of the clients, by name")
     p.add_argument("--modes", nargs="+", default=["chat", "stream"])
-    p.add_argument("--concurrency", nargs="+", type=int, default=[1, 20, 100])
+    p.add_argument("--concurrency", nargs="+", type=int, help="default 1 20 100 (--quick: 1 20)")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds per cell")
-    p.add_argument("--calls", type=int, default=200, help="calls per client per round")
-    p.add_argument("--warmup", type=int, default=100, help="warm-up calls per client per cell")
+    p.add_argument("--calls", type=int, default=100, help="calls per client per round (>= c)")
+    p.add_argument("--warmup", type=int, default=50, help="warm-up calls per client per cell")
     p.add_argument("--ttft-samples", type=int, default=100, help="streams per client (0: skip)")
     p.add_argument("--ttft-delay", type=float, default=0.02, help="server delay, seconds")
     p.add_argument("--leak-calls", type=int, default=10_000, help="per client (0: skip)")
-    p.add_argument("--import-runs", type=int, default=5, help="fresh interpreters (0: skip)")
+    p.add_argument("--import-runs", type=int, default=3, help="fresh interpreters (0: skip)")
     p.add_argument("--chart", type=Path, help="write a PNG chart of the CPU cells here")
     p.add_argument("--out", type=Path, default=HERE / "results")
     # Internal: run one client's RSS check in this process (see measure_leaks).
@@ -624,8 +642,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--server-root", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
-        args.rounds, args.calls, args.warmup = 2, 40, 20
-        args.ttft_samples, args.leak_calls, args.import_runs = 10, 400, 1
+        args.rounds, args.calls, args.warmup = 2, 20, 10
+        args.ttft_samples, args.leak_calls, args.import_runs = 5, 200, 1
+    args.concurrency = args.concurrency or ([1, 20] if args.quick else [1, 20, 100])
     return args
 
 
@@ -655,6 +674,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     result: dict[str, Any] = {"benchmark": "compare", "date": datetime.now(UTC).isoformat()}
     result |= {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}}
     started = time.perf_counter()
+    laps = Laps()
+    lap = laps.lap
+    result["minutes"] = laps.minutes
     server = Server(None, event_writes=False, pin=True)
     root = server.base_url.removesuffix("/v1")
     try:
@@ -663,6 +685,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             makers = {name: makers[name] for name in args.clients}
         print(f"clients: {', '.join(makers)}", file=sys.stderr)
         result["cells"] = asyncio.run(_run_clients(args, makers))
+        lap("cells")
         if args.ttft_samples:
             delayed = Server(
                 None,
@@ -676,14 +699,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                 result["ttft"] = asyncio.run(measure_ttft(late, args.ttft_samples, args.ttft_delay))
             finally:
                 delayed.close()
+            lap("ttft")
         if args.leak_calls:
             result["leaks"] = measure_leaks(list(makers), root, args.leak_calls)
+            lap("leaks")
     finally:
         server.close()
     if args.import_runs:
         result["imports"] = measure_imports(args.import_runs)
+        lap("imports")
     info["load_average_after"] = os.getloadavg()
     result["seconds"] = time.perf_counter() - started
+    print(f"minutes per part: {json.dumps(laps.minutes)}", file=sys.stderr)
     print(markdown(result))
     args.out.mkdir(parents=True, exist_ok=True)
     path = (
