@@ -210,7 +210,7 @@ class AnthropicSDK:
 
 
 class LiteLLM:
-    """``litellm.acompletion`` against the mock as an OpenAI endpoint."""
+    """``litellm.acompletion`` against the mock as an OpenAI endpoint (default settings)."""
 
     def __init__(self, base_url: str) -> None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
@@ -290,7 +290,9 @@ SAME_TRANSPORT = {
     "relaykit anthropic (httpx)": "raw httpx",
     "openai SDK": "raw httpx",
     "anthropic SDK": "raw httpx",
-    "LiteLLM": "raw httpx",  # through the openai SDK, so httpx
+    # LiteLLM hands the openai SDK an httpx client over its own aiohttp transport
+    # (LiteLLMAiohttpTransport, unless DISABLE_AIOHTTP_TRANSPORT), as relaykit-aiohttp does.
+    "LiteLLM": "raw aiohttp",
 }
 
 
@@ -358,11 +360,12 @@ async def measure_cell(
 # -- 2. time to first token ---------------------------------------------------------
 
 
-async def _time_to_first_text(client: BenchClient) -> float:
-    first: list[float] = []
-    t = time.perf_counter()
-    await client.stream(lambda: first.append(time.perf_counter()))
-    return first[0] - t
+async def _time_to_first_text(client: BenchClient) -> tuple[float, float]:
+    """Wall and client CPU seconds from the call to its first text (then read to the end)."""
+    first: list[tuple[float, float]] = []
+    t, cpu = time.perf_counter(), time.process_time()
+    await client.stream(lambda: first.append((time.perf_counter(), time.process_time())))
+    return first[0][0] - t, first[0][1] - cpu
 
 
 async def measure_ttft(
@@ -372,9 +375,12 @@ async def measure_ttft(
 
     One stream at a time; each sample takes every client in turn (order alternating),
     so a paired difference compares calls made within milliseconds of each other.
+    The client CPU spent until the first text is measured too: while the server
+    holds the events the client is idle, so that is what the client adds, and unlike
+    wall time it does not stretch when other processes compete for the core.
     """
     opened: dict[str, BenchClient] = {}
-    samples: dict[str, list[float]] = {name: [] for name in makers}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in makers}
     try:
         for name, make in makers.items():
             opened[name] = await make().__aenter__()
@@ -388,15 +394,22 @@ async def measure_ttft(
             await c.__aexit__(None, None, None)
     out: dict[str, Any] = {"server_delay_ms": delay * 1e3, "samples": n, "clients": {}}
     for name, ts in samples.items():
-        row: dict[str, Any] = {"median_ms": statistics.median(ts) * 1e3}
+        row: dict[str, Any] = {
+            "median_ms": statistics.median(wall for wall, _ in ts) * 1e3,
+            "cpu_us": statistics.median(cpu for _, cpu in ts) * 1e6,
+        }
         raw = SAME_TRANSPORT.get(name)
         if raw in samples:
+            pairs = list(zip(ts, samples[raw], strict=True))
             row["vs"] = raw
-            row["overhead_us"] = (
-                statistics.median(t - b for t, b in zip(ts, samples[raw], strict=True)) * 1e6
-            )
+            row["overhead_us"] = statistics.median(t[0] - b[0] for t, b in pairs) * 1e6
+            row["cpu_overhead_us"] = statistics.median(t[1] - b[1] for t, b in pairs) * 1e6
         out["clients"][name] = row
-        print(f"  ttft {name:30} {row['median_ms']:7.2f} ms", file=sys.stderr, flush=True)
+        print(
+            f"  ttft {name:30} {row['median_ms']:7.2f} ms, CPU {row['cpu_us']:6.0f} µs",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
@@ -538,12 +551,19 @@ def markdown(result: dict[str, Any]) -> str:
             f"Time to first text, server delay {ttft['server_delay_ms']:.0f} ms, "
             f"{ttft['samples']} streams each:",
             "",
-            "| client | median ms | added over | median added µs |",
-            "|---|---|---|---|",
+            "| client | median ms | client CPU µs | over | added ms | added CPU µs |",
+            "|---|---|---|---|---|---|",
         ]
         for name, row in ttft["clients"].items():
-            added = f"{row['overhead_us']:.0f}" if "overhead_us" in row else ""
-            lines.append(f"| {name} | {row['median_ms']:.2f} | {row.get('vs', '')} | {added} |")
+            added = (
+                f"{row['overhead_us'] / 1e3:.2f} | {row['cpu_overhead_us']:.0f}"
+                if "overhead_us" in row
+                else " | "
+            )
+            lines.append(
+                f"| {name} | {row['median_ms']:.2f} | {row['cpu_us']:.0f} "
+                f"| {row.get('vs', '')} | {added} |"
+            )
     if leaks := result.get("leaks"):
         lines += [
             "",
@@ -626,7 +646,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="a smoke run: few calls, small numbers")
     p.add_argument("--clients", nargs="+", help="a subset of the clients, by name")
-    p.add_argument("--modes", nargs="+", default=["chat", "stream"])
+    p.add_argument("--modes", nargs="*", default=["chat", "stream"], help="none: skip the cells")
     p.add_argument("--concurrency", nargs="+", type=int, help="default 1 20 100 (--quick: 1 20)")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds per cell")
     p.add_argument("--calls", type=int, default=100, help="calls per client per round (>= c)")
