@@ -18,13 +18,14 @@ plugin (both transports) on Anthropic's Messages format, from the same server.
    client in a fresh process, sampled ten times after a warm-up.
 4. Import time and RSS after import, a fresh interpreter per run.
 
-    uv run --group bench python bench/compare.py --chart docs/compare.png  # ~6 min CPU
+    uv run --group bench python bench/compare.py --chart docs/compare.png  # the full run
     uv run --group bench python bench/compare.py --quick                   # a smoke run
     nox -s compare                                                          # the first line
 
-The full run takes about 6 minutes of client CPU: ~7 minutes on two idle cores,
-~15-20 with a load average of 4-5. Most of it is the RSS check (10,000 calls for
-each of 9 clients; LiteLLM alone ~1.5 minutes of CPU).
+The full run took 20 minutes on 2 cores with a load average of 4-6 (cells 6.5,
+time to first token 0.5, RSS check 12, imports 1); the JSON records the minutes of
+each part. The RSS check is 10,000 calls for each of 9 clients in turn, LiteLLM's
+being the longest; ``--leak-calls 0`` skips it.
 
 Writes JSON to bench/results/ and prints markdown tables. Never fails on a number.
 """
@@ -427,8 +428,9 @@ async def leak_child(name: str, root: str, calls: int) -> dict[str, Any]:
     async with client:
         await client.chat()
         rss_setup = _rss_mb()
-        await run_batch(client.chat, 250, 20)
-        await run_batch(client.stream, 250, 20)
+        warmup = min(250, max(20, calls // 40))  # 250 + 250 for 10,000 calls
+        await run_batch(client.chat, warmup, 20)
+        await run_batch(client.stream, warmup, 20)
         gc.collect()
         samples = [_rss_mb()]
         for _ in range(10):
