@@ -16,6 +16,7 @@ loopback mocks. Every request must succeed; prints attempts and p50/p99 latency.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import sys
@@ -75,7 +76,12 @@ async def overhead(
         "all but hedging": full_config(base_url, hedge=False),
         "all, hedging included": full_config(base_url),
     }
-    clients = {name: relaykit.Client(cfg) for name, cfg in configs.items()}
+    stack = contextlib.AsyncExitStack()
+    # Entered, as applications use them: an entered client runs hedges from one
+    # timer task; a client that is not entered needs a task per hedged call.
+    clients = {
+        name: await stack.enter_async_context(relaykit.Client(cfg)) for name, cfg in configs.items()
+    }
     calls = {}
     for name, client in clients.items():
         model = f"openai/{MODEL}" if name == "plain" else "main"
@@ -99,8 +105,7 @@ async def overhead(
                 cpu[name].append(spent / requests * 1e6)
                 ratios[name].append(spent / plain)
     finally:
-        for client in clients.values():
-            await client.aclose()
+        await stack.aclose()
     return {
         name: {"us": statistics.median(cpu[name]), "ratio": statistics.median(ratios[name])}
         for name in calls

@@ -11,6 +11,7 @@ input-token cost it is likely to have incurred.
 
 from __future__ import annotations
 
+import contextvars
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -18,6 +19,7 @@ import anyio.abc
 
 from .attempts import Attempt, run_attempts
 from .errors import RelayError
+from .hedge_timer import Scheduled
 from .routing import Target
 
 if TYPE_CHECKING:
@@ -42,9 +44,10 @@ async def hedged(
 ) -> tuple[Target, T]:
     """Run the first target; after ``delay`` without an answer, race the rest against it.
 
-    The first target runs in the calling task and the backup in one helper task
-    that sleeps first: one task per call is the whole price of hedging when the
-    first target answers in time.
+    The first target runs in the calling task, inside a task group that stays
+    empty unless the hedge fires: the client's :class:`HedgeTimer` starts the
+    backup there once the delay is up. A task group and a timer entry are the
+    whole price of hedging when the first target answers in time.
     """
     winner: list[tuple[Target, T]] = []
     errors: list[RelayError] = []
@@ -61,10 +64,6 @@ async def hedged(
         return run
 
     async def backup(tg: anyio.abc.TaskGroup) -> None:
-        nonlocal backup_started
-        await anyio.sleep(delay)
-        backup_started = True
-        call.fallbacks += 1
         try:
             result = await run_attempts(client, call, tracked(1), call.targets[1:])
         except RelayError as e:
@@ -74,23 +73,47 @@ async def hedged(
                 winner.append(result)
                 tg.cancel_scope.cancel()  # stops the first target's call
 
+    # The backup is started by the timer's task, but it belongs to this call:
+    # it runs in this call's context (its span, for one) and task group.
+    context = contextvars.copy_context()
+    timer = client._hedge_timer
     async with anyio.create_task_group() as tg:
-        tg.start_soon(backup, tg)
+
+        def start_backup() -> None:
+            nonlocal backup_started
+            backup_started = True
+            call.fallbacks += 1
+            context.run(tg.start_soon, backup, tg)
+
+        if timer is not None:
+            scheduled = timer.schedule(delay, start_backup)
+        else:  # the client was not entered, so it has no timer task: one task per call
+            scheduled = Scheduled(start_backup)
+            tg.start_soon(_fire_after, delay, scheduled)
         try:
             result = await run_attempts(client, call, tracked(0), call.targets[:1])
         except RelayError as e:
             errors.append(e)
-            if not backup_started:
-                tg.cancel_scope.cancel()  # no need to wait out the delay: fall back below
         else:
-            if not winner:
+            if not winner:  # the backup may have won just as this one finished
                 winner.append(result)
-                tg.cancel_scope.cancel()  # the backup is asleep or running: stop it
+                if backup_started:
+                    tg.cancel_scope.cancel()  # stop the backup
+        finally:
+            scheduled.cancel()  # before the task group closes: nothing may start in it later
+            if timer is None and not backup_started:
+                tg.cancel_scope.cancel()  # the sleeping task
     if not winner and not backup_started:
-        call.fallbacks += 1
+        call.fallbacks += 1  # failed before the delay: fall back now, without waiting
         return await run_attempts(client, call, attempt, call.targets[1:])
     if winner:
         for target in in_flight.values():  # cancelled mid-call: it still cost something
             await client._record_hedge_loser(call, target)
         return winner[0]
     raise errors[-1]
+
+
+async def _fire_after(delay: float, scheduled: Scheduled) -> None:
+    await anyio.sleep(delay)
+    if scheduled.fire is not None:
+        scheduled.fire()
