@@ -2,9 +2,11 @@
 
 Part 1, overhead: client CPU per request for ``Client.chat`` with default
 settings against the same call with every resilience feature switched on (a
-two-target route with hedging at p95, breakers, retries, the response cache with
-a miss per call, a rate limit), against ``bench/mock_server.py`` in its own
-process. Alternating rounds; the median of per-round ratios.
+two-target route, breakers, retries, the response cache with a miss per call, a
+rate limit), without hedging, with a hedge that never fires (1 s) and with a
+hedge at p95 (which fires on the slowest ~5%, by design), against
+``bench/mock_server.py`` in its own process. Alternating rounds; the median of
+per-round ratios.
 
 Part 2, faults: a primary deployment that fails 30% of calls (503, 429, a reset
 connection or a truncated body, at random) and a healthy fallback, both relaykit
@@ -50,16 +52,16 @@ def plain_config(base_url: str) -> dict[str, Any]:
     }
 
 
-def full_config(base_url: str, *, hedge: bool = True) -> dict[str, Any]:
-    """Every resilience feature on; nothing in it fires when no call fails."""
+def full_config(base_url: str, *, hedge: float | str | None = "p95") -> dict[str, Any]:
+    """Every resilience feature on; only a p95 hedge fires (on the slowest ~5%)."""
     cfg = plain_config(base_url)
     cfg["providers"]["backup"] = {"type": "openai", "base_url": base_url, "api_key": API_KEY}
     route: dict[str, Any] = {
         "targets": [f"openai/{MODEL}", f"backup/{MODEL}"],
         "strategy": "fallback",
     }
-    if hedge:
-        route["hedge_after"] = "p95"
+    if hedge is not None:
+        route["hedge_after"] = hedge
     cfg["models"] = {"main": route}
     cfg["cache"] = {"enabled": True, "deterministic_only": False}
     cfg["limits"] = {"*": {"rpm": 10_000_000, "tpm": 10_000_000_000}}
@@ -73,8 +75,9 @@ async def overhead(
     counter = iter(range(10**9))
     configs = {
         "plain": plain_config(base_url),
-        "all but hedging": full_config(base_url, hedge=False),
-        "all, hedging included": full_config(base_url),
+        "all but hedging": full_config(base_url, hedge=None),
+        "all, hedge_after = 1 s (never fires)": full_config(base_url, hedge=1.0),
+        "all, hedge_after = p95": full_config(base_url),
     }
     stack = contextlib.AsyncExitStack()
     # Entered, as applications use them: an entered client runs hedges from one
@@ -82,6 +85,11 @@ async def overhead(
     clients = {
         name: await stack.enter_async_context(relaykit.Client(cfg)) for name, cfg in configs.items()
     }
+    # Count the calls each hedging client sends to its backup: the hedges that fired.
+    hedges: Counter[str] = Counter()
+    for name, client in clients.items():
+        if "hedge_after" in configs[name].get("models", {}).get("main", {}):
+            _count_backup_calls(client, name, hedges)
     calls = {}
     for name, client in clients.items():
         model = f"openai/{MODEL}" if name == "plain" else "main"
@@ -95,6 +103,7 @@ async def overhead(
     try:
         for call in calls.values():
             await run_batch(call, 200, concurrency)  # warm up
+        hedges.clear()
         cpu: dict[str, list[float]] = {name: [] for name in calls}
         ratios: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(rounds):
@@ -107,9 +116,25 @@ async def overhead(
     finally:
         await stack.aclose()
     return {
-        name: {"us": statistics.median(cpu[name]), "ratio": statistics.median(ratios[name])}
+        name: {
+            "us": statistics.median(cpu[name]),
+            "ratio": statistics.median(ratios[name]),
+            "hedged": hedges[name] / (requests * rounds),
+        }
         for name in calls
     }
+
+
+def _count_backup_calls(client: relaykit.Client, name: str, hedges: Counter[str]) -> None:
+    router = client._router
+    started = router.started
+
+    def counting(target: Any) -> None:
+        if target.provider == "backup":
+            hedges[name] += 1
+        started(target)
+
+    router.started = counting  # type: ignore[method-assign]
 
 
 class FlakyMock(OpenAIMock):
@@ -200,10 +225,10 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         server.close()
     print(f"concurrency {args.concurrency}, no faults:\n")
-    print("| path | client CPU µs/call | ratio to plain |")
-    print("|---|---|---|")
+    print("| path | client CPU µs/call | ratio to plain | calls hedged |")
+    print("|---|---|---|---|")
     for name, row in o.items():
-        print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x |")
+        print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x | {row['hedged']:.1%} |")
     f = await faults(args.requests, args.concurrency, args.failure_rate)
     print()
     print(

@@ -3,12 +3,10 @@
 A hedge that never fires should cost next to nothing, and most never fire: the
 primary answers within the delay (by design, when the delay is the observed
 p95). A sleeping task per call, started and cancelled each time, cost about
-60-75 µs a call; an entry in this timer's heap costs a push and a flag.
-
-The timer sleeps until the earliest deadline plus :data:`RESOLUTION`, then
-fires every entry that is due, so at high call rates one wake-up serves many
-calls (entries of calls that already finished are skipped as they come up).
-A hedge therefore starts up to ``RESOLUTION`` after its delay.
+60-75 µs a call. Here a call pushes an entry on a heap and, when it ends,
+drops it; the timer task sleeps in a cancel scope whose deadline follows the
+earliest live entry. Moving a deadline does not wake the task, so it wakes
+only when a hedge is actually due.
 """
 
 from __future__ import annotations
@@ -20,21 +18,22 @@ from collections.abc import Callable
 
 import anyio
 
-#: how late a hedge may start, so that one wake-up of the timer serves many calls
-RESOLUTION = 0.005
-
 
 class Scheduled:
     """A pending hedge; :meth:`cancel` it when the call no longer needs it."""
 
-    __slots__ = ("fire",)
+    __slots__ = ("_timer", "fire")
 
-    def __init__(self, fire: Callable[[], None]) -> None:
+    def __init__(self, timer: HedgeTimer | None, fire: Callable[[], None]) -> None:
+        self._timer = timer
         self.fire: Callable[[], None] | None = fire
 
     def cancel(self) -> None:
         """Do not fire (a no-op once it has fired)."""
-        self.fire = None
+        if self.fire is not None:
+            self.fire = None
+            if self._timer is not None:
+                self._timer._dropped()
 
 
 class HedgeTimer:
@@ -43,18 +42,28 @@ class HedgeTimer:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Scheduled]] = []
         self._order = itertools.count()
-        self._sleeping_until = math.inf
-        self._nap: anyio.CancelScope | None = None
+        self._nap: anyio.CancelScope | None = None  # set while the task sleeps
         self._scope = anyio.CancelScope()
 
     def schedule(self, delay: float, fire: Callable[[], None]) -> Scheduled:
         """Call ``fire()`` (in the timer's task; it must not block) after ``delay`` seconds."""
-        entry = Scheduled(fire)
+        entry = Scheduled(self, fire)
         deadline = anyio.current_time() + delay
         heapq.heappush(self._heap, (deadline, next(self._order), entry))
-        if deadline + RESOLUTION < self._sleeping_until and self._nap is not None:
-            self._nap.cancel()  # it sleeps past this deadline: wake it to sleep less
+        nap = self._nap
+        if nap is not None and deadline < nap.deadline:
+            nap.deadline = deadline
         return entry
+
+    def _dropped(self) -> None:
+        """An entry was cancelled: forget cancelled entries at the top, sleep until the next."""
+        heap = self._heap
+        if not heap or heap[0][2].fire is not None:
+            return  # the earliest is still live: the nap's deadline stands
+        while heap and heap[0][2].fire is None:
+            heapq.heappop(heap)
+        if self._nap is not None:
+            self._nap.deadline = heap[0][0] if heap else math.inf
 
     async def run(self) -> None:
         """The timer's loop; runs in the client's task group until :meth:`close`."""
@@ -67,8 +76,7 @@ class HedgeTimer:
                     fire, entry.fire = entry.fire, None
                     if fire is not None:
                         fire()
-                self._sleeping_until = heap[0][0] + RESOLUTION if heap else math.inf
-                with anyio.CancelScope(deadline=self._sleeping_until) as self._nap:
+                with anyio.CancelScope(deadline=heap[0][0] if heap else math.inf) as self._nap:
                     await anyio.sleep_forever()
                 self._nap = None
 

@@ -88,7 +88,7 @@ async def hedged(
         if timer is not None:
             scheduled = timer.schedule(delay, start_backup)
         else:  # the client was not entered, so it has no timer task: one task per call
-            scheduled = Scheduled(start_backup)
+            scheduled = Scheduled(None, start_backup)
             tg.start_soon(_fire_after, delay, scheduled)
         try:
             result = await run_attempts(client, call, tracked(0), call.targets[:1])
