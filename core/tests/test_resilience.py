@@ -16,6 +16,7 @@ from relaykit import (
     TextDelta,
 )
 from relaykit.protocols import CallRecord
+from relaykit.routing import Target
 from relaykit.testing import FakePlugin, Reply
 
 from .test_hooks import MemoryStorage, StoragePlugin
@@ -241,6 +242,40 @@ async def test_the_hedge_runs_in_the_calling_context(monkeypatch: pytest.MonkeyP
             for name in ("a", "b"):
                 tg.start_soon(one, name)
     assert sorted(seen) == ["a", "b"]
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_hedged_call_cancels_its_backup() -> None:
+    slow, slower = FakePlugin("slow"), FakePlugin("slower")
+    slow.script.push(Reply(text="slow", delay=5))
+    slower.script.push(Reply(text="slower", delay=5), Reply(text="next call"))
+    routes = {"g": {"targets": ["slow/m", "slower/m"], "hedge_after": 0.02}}
+    async with make(slow, slower, models=routes) as client:
+        with anyio.move_on_after(0.2) as scope:
+            await client.chat("g", "hi")
+        assert scope.cancelled_caught and len(slower.calls) == 1
+        await anyio.sleep(0.05)  # the backup task has wound down
+        assert client._router.in_flight(Target("slower", "m")) == 0
+        with anyio.fail_after(2):  # the client's task group is intact and still serves
+            assert (await client.chat("slower/m", "again")).text == "next call"
+
+
+@pytest.mark.anyio
+async def test_a_bug_in_the_backup_reaches_the_caller_not_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, broken = FakePlugin("first"), FakePlugin("broken")
+    first.script.push(Reply(status=503, error="down", delay=0.1))
+    routes = {"g": {"targets": ["first/m", "broken/m"], "hedge_after": 0.02}}
+    async with make(first, broken, models=routes) as client:
+
+        async def bug(request: Any) -> Any:
+            raise RuntimeError("a bug, not a provider failure")
+
+        monkeypatch.setattr(client.provider("broken"), "chat", bug)
+        with pytest.raises(RuntimeError, match="a bug"):
+            await client.chat("g", "hi")
+        assert (await client.chat("first/m", "still serving")).text == "echo: still serving"
 
 
 @pytest.mark.anyio

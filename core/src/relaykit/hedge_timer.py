@@ -4,9 +4,10 @@ A hedge that never fires should cost next to nothing, and most never fire: the
 primary answers within the delay (by design, when the delay is the observed
 p95). A sleeping task per call, started and cancelled each time, cost about
 60-75 µs a call. Here a call pushes an entry on a heap and, when it ends,
-drops it; the timer task sleeps in a cancel scope whose deadline follows the
-earliest live entry. Moving a deadline does not wake the task, so it wakes
-only when a hedge is actually due.
+drops it; the timer task sleeps in a cancel scope whose deadline is moved
+earlier when an earlier entry arrives (that does not wake the task). It wakes
+when a hedge is due, and otherwise about once per hedge delay for entries of
+calls that finished meanwhile, however many calls there were.
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ class HedgeTimer:
         return entry
 
     def _dropped(self) -> None:
-        """An entry was cancelled: forget cancelled entries at the top, sleep until the next."""
+        """An entry was cancelled: forget cancelled entries at the top of the heap.
+
+        The nap's deadline stays: moving it costs more (a cancel scope's deadline
+        is registered with the event loop) than the timer waking once at a stale
+        deadline, which happens about once per hedge delay, not once per call.
+        """
         heap = self._heap
-        if not heap or heap[0][2].fire is not None:
-            return  # the earliest is still live: the nap's deadline stands
         while heap and heap[0][2].fire is None:
             heapq.heappop(heap)
-        if self._nap is not None:
-            self._nap.deadline = heap[0][0] if heap else math.inf
 
     async def run(self) -> None:
         """The timer's loop; runs in the client's task group until :meth:`close`."""
