@@ -4,9 +4,10 @@ The first attempt is made by :mod:`relaykit.attempts` without stamina, so a
 call that succeeds at once (nearly all of them) pays nothing for retries:
 stamina's ``retry_context`` costs about 30 µs per call even when nothing fails,
 and importing it (with tenacity) about 50 ms, so both wait for the first
-failure that ``[retry] on`` names. Then a stamina loop takes over; its first
-"attempt" replays that failure, so stamina schedules every wait, counts every
-attempt and honours its test mode (:func:`relaykit.testing.instant_retries`).
+failure that ``[retry] on`` names (and the import happens in a worker thread).
+Then a stamina loop takes over; its first "attempt" replays that failure, so
+stamina schedules every wait, counts every attempt and honours its test mode
+(:func:`relaykit.testing.instant_retries`).
 
 Waits are stamina's exponential backoff with jitter: before retry ``n``,
 ``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
@@ -24,12 +25,16 @@ program's own stamina retries keep whatever hooks it configured.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
 
 from .errors import (
     CircuitOpenError,
@@ -111,8 +116,9 @@ async def retry(
 
     Raises the last error when stamina gives up.
     """
-    import stamina  # lazily: ~50 ms, and only a failure needs it
-
+    stamina = sys.modules.get("stamina")
+    if stamina is None:  # ~50 ms with tenacity: in a thread, so the event loop does not stall
+        stamina = await anyio.to_thread.run_sync(importlib.import_module, "stamina")
     _gate_instrumentation(stamina)
     number = 0  # of the attempt that just failed, for the backoff bound
 
