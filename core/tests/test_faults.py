@@ -196,3 +196,16 @@ async def test_connect_timeout_names_connect() -> None:
             for s in held:
                 s.close()
     assert info.value.which == "connect"
+
+
+@pytest.mark.anyio
+async def test_503s_open_the_circuit_and_no_request_is_sent_while_open(mock: OpenAIMock) -> None:
+    mock.script.push(Reply.failure(503), Reply.failure(503))
+    breaker = {"failures": 2, "reset_after": 60}
+    async with client(mock, retry={"attempts": 1}, breaker=breaker) as c:
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailableError):
+                await c.chat(MODEL, "hi")
+        with pytest.raises(relaykit.CircuitOpenError):
+            await c.chat(MODEL, "hi")
+    assert len(mock.requests) == 2, "an open circuit sends nothing"
