@@ -13,6 +13,7 @@ connection or a truncated body, at random) and a healthy fallback, both relaykit
 loopback mocks. Every request must succeed; prints attempts and p50/p99 latency.
 
     uv run python bench/resilience.py [--requests 2000] [--concurrency 20] [--backend trio]
+    uv run python bench/resilience.py --by-feature --concurrency 1
 """
 
 from __future__ import annotations
@@ -68,17 +69,39 @@ def full_config(base_url: str, *, hedge: float | str | None = "p95") -> dict[str
     return cfg
 
 
-async def overhead(
-    base_url: str, requests: int, concurrency: int, rounds: int
-) -> dict[str, dict[str, float]]:
-    """Median client CPU µs per call for each variant, and its ratio to the plain path."""
-    counter = iter(range(10**9))
-    configs = {
+def variants(base_url: str) -> dict[str, dict[str, Any]]:
+    """The configs part 1 compares: plain first (the baseline), then everything on."""
+    return {
         "plain": plain_config(base_url),
         "all but hedging": full_config(base_url, hedge=None),
         "all, hedge_after = 1 s (never fires)": full_config(base_url, hedge=1.0),
         "all, hedge_after = p95": full_config(base_url),
     }
+
+
+def feature_variants(base_url: str) -> dict[str, dict[str, Any]]:
+    """``--by-feature``: the features switched on one at a time, each on top of the last."""
+    full = full_config(base_url, hedge=1.0)
+    route = {**plain_config(base_url), "providers": full["providers"]}
+    route["models"] = {
+        "main": {k: v for k, v in full["models"]["main"].items() if k != "hedge_after"}
+    }
+    limits = {**route, "limits": full["limits"]}
+    cache = {**limits, "cache": full["cache"]}
+    return {
+        "plain": plain_config(base_url),
+        "+ a two-target route (breakers, retries)": route,
+        "+ a rate limit": limits,
+        "+ the response cache (a miss per call)": cache,
+        "+ hedge_after = 1 s (never fires)": full,
+    }
+
+
+async def overhead(
+    configs: dict[str, dict[str, Any]], requests: int, concurrency: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Median client CPU µs per call for each variant, and its ratio to the first (plain)."""
+    counter = iter(range(10**9))
     stack = contextlib.AsyncExitStack()
     # Entered, as applications use them: an entered client runs hedges from one
     # timer task; a client that is not entered needs a task per hedged call.
@@ -220,8 +243,9 @@ async def faults(requests: int, concurrency: int, failure_rate: float) -> dict[s
 
 async def main(args: argparse.Namespace) -> None:
     server = Server(None, event_writes=False, pin=True)
+    configs = (feature_variants if args.by_feature else variants)(server.base_url)
     try:
-        o = await overhead(server.base_url, args.overhead_requests, args.concurrency, args.rounds)
+        o = await overhead(configs, args.overhead_requests, args.concurrency, args.rounds)
     finally:
         server.close()
     print(f"concurrency {args.concurrency}, no faults:\n")
@@ -229,6 +253,8 @@ async def main(args: argparse.Namespace) -> None:
     print("|---|---|---|---|")
     for name, row in o.items():
         print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x | {row['hedged']:.1%} |")
+    if args.by_feature:
+        return
     f = await faults(args.requests, args.concurrency, args.failure_rate)
     print()
     print(
@@ -252,6 +278,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--concurrency", type=int, default=20)
     p.add_argument("--failure-rate", type=float, default=0.3)
+    p.add_argument(
+        "--by-feature", action="store_true", help="part 1 only, adding one feature at a time"
+    )
     return p.parse_args()
 
 
