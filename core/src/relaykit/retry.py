@@ -116,10 +116,14 @@ async def retry(
 
     Raises the last error when stamina gives up.
     """
-    stamina = sys.modules.get("stamina")
-    if stamina is None:  # ~50 ms with tenacity: in a thread, so the event loop does not stall
-        stamina = await anyio.to_thread.run_sync(importlib.import_module, "stamina")
-    _gate_instrumentation(stamina)
+    if _loaded:
+        stamina: Any = sys.modules["stamina"]
+        _gate_instrumentation(stamina)  # in case the program replaced stamina's hooks since
+    else:
+        # Importing stamina and tenacity (~50 ms), then its default hooks (which
+        # import prometheus_client or structlog when installed), would stall the
+        # event loop: do it once, in a worker thread.
+        stamina = await anyio.to_thread.run_sync(_load_stamina)
     number = 0  # of the attempt that just failed, for the backoff bound
 
     def on(error: Exception) -> bool | float:
@@ -180,6 +184,18 @@ def _entered_together(managers: list[AbstractContextManager[None]]) -> Iterator[
         for cm in managers:
             stack.enter_context(cm)
         yield
+
+
+#: whether stamina has been imported and its hooks gated in this process
+_loaded = False
+
+
+def _load_stamina() -> Any:
+    global _loaded
+    stamina = importlib.import_module("stamina")
+    _gate_instrumentation(stamina)
+    _loaded = True
+    return stamina
 
 
 def _gate_instrumentation(stamina: Any) -> None:
