@@ -173,16 +173,26 @@ async def test_stamina_instrumentation_stays_quiet_about_our_retries(
     assert not [r for r in caplog.records if r.name == "stamina"]
     assert KEY not in caplog.text
 
-    # A program's own stamina retries still reach stamina's hooks as configured.
-    caplog.clear()
-    tries = 0
-    async for attempt in stamina.retry_context(
-        on=ValueError, attempts=2, wait_initial=0, wait_jitter=0
-    ):
-        with attempt:
-            tries += 1
-            if tries == 1:
-                raise ValueError("once")
-    assert [r.getMessage() for r in caplog.records if r.name == "stamina"] == [
-        "stamina.retry_scheduled"
-    ]
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_a_programs_own_stamina_hooks_see_only_its_own_retries() -> None:
+    seen: list[str] = []
+    stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.name)])
+    try:
+        fake = FakePlugin()
+        fake.script.push(Reply.failure(503), Reply(text="ok"))
+        async with make(fake, retry={"attempts": 2, "initial_wait": 0}) as client:
+            assert (await client.chat("fake/m", "hi")).attempts == 2
+        assert seen == []
+        tries = 0
+        async for attempt in stamina.retry_context(
+            on=ValueError, attempts=2, wait_initial=0, wait_jitter=0
+        ):
+            with attempt:
+                tries += 1
+                if tries == 1:
+                    raise ValueError("once")
+        assert seen == ["<context block>"]
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(None)  # stamina's defaults again
