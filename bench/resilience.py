@@ -129,13 +129,19 @@ async def overhead(
         hedges.clear()
         cpu: dict[str, list[float]] = {name: [] for name in calls}
         ratios: dict[str, list[float]] = {name: [] for name in calls}
+        order = list(calls)
+        shuffle = random.Random(0).shuffle
         for _ in range(rounds):
-            plain = 0.0
-            for name, call in calls.items():  # alternating: load changes hit every variant alike
-                spent, _ = await run_batch(call, requests, concurrency)
-                plain = spent if name == "plain" else plain
-                cpu[name].append(spent / requests * 1e6)
-                ratios[name].append(spent / plain)
+            # Alternating, so load changes hit every variant alike, and in a new order
+            # each round: on a busy machine the slot in the round moved the same
+            # config by up to 10%.
+            shuffle(order)
+            spent = {
+                name: (await run_batch(calls[name], requests, concurrency))[0] for name in order
+            }
+            for name in order:
+                cpu[name].append(spent[name] / requests * 1e6)
+                ratios[name].append(spent[name] / spent["plain"])
     finally:
         await stack.aclose()
     return {
