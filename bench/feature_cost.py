@@ -6,7 +6,8 @@ each variant adds one feature to the one before: one deployment; a two-target
 fallback route (breakers, retries); a rate limit; the response cache (a new
 prompt per call, so a miss and a fill); ``hedge_after = 1`` (the fake answers
 in microseconds, so the hedge never fires). Alternating rounds in a shuffled
-order; the median client CPU µs per call, under asyncio and trio. Divide the
+order; the median client CPU µs per call, and the median over rounds of what
+each feature adds to the variant before it, under asyncio and trio. Divide the
 added µs by the plain path's cost over HTTP (``bench/resilience.py``, or
 ``bench/client_overhead.py``) for the ratio the issue's target is about.
 
@@ -62,10 +63,14 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (model, config)
 }
 
 
-async def per_call(calls: int, rounds: int) -> dict[str, float]:
-    """Median CPU µs per ``chat`` for each variant."""
+async def per_call(calls: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Per variant: the median CPU µs per ``chat``, and the median over rounds of
+    what it adds to the variant before it (a difference within one round, so a
+    load change between rounds does not show as a feature's cost)."""
     prompts = (f"question {i}" for i in itertools.count())
-    spent: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    names = list(VARIANTS)
+    spent: dict[str, list[float]] = {name: [] for name in names}
+    added: dict[str, list[float]] = {name: [] for name in names}
     async with contextlib.AsyncExitStack() as stack:
         clients = {
             name: await stack.enter_async_context(
@@ -79,16 +84,22 @@ async def per_call(calls: int, rounds: int) -> dict[str, float]:
         for name, client in clients.items():  # warm up
             for _ in range(300):
                 await client.chat(VARIANTS[name][0], next(prompts))
-        order = list(clients)
+        order = list(names)
         for _ in range(rounds):
             random.shuffle(order)
+            this_round: dict[str, float] = {}
             for name in order:
                 client, model = clients[name], VARIANTS[name][0]
                 started = time.process_time()
                 for _ in range(calls):
                     await client.chat(model, next(prompts))
-                spent[name].append((time.process_time() - started) / calls * 1e6)
-    return {name: statistics.median(values) for name, values in spent.items()}
+                this_round[name] = (time.process_time() - started) / calls * 1e6
+            for before, name in itertools.pairwise([names[0], *names]):
+                spent[name].append(this_round[name])
+                added[name].append(this_round[name] - this_round[before])
+    return {
+        name: (statistics.median(spent[name]), statistics.median(added[name])) for name in names
+    }
 
 
 def main() -> None:
@@ -99,15 +110,13 @@ def main() -> None:
     results = {
         b: anyio.run(per_call, args.calls, args.rounds, backend=b) for b in ("asyncio", "trio")
     }
-    print("| variant | asyncio µs/call | added | trio µs/call | added |")
+    print("| variant | asyncio µs/call | adds | trio µs/call | adds |")
     print("|---|---|---|---|---|")
-    previous: dict[str, float] = {}
     for name in VARIANTS:
         cells = []
-        for backend, r in results.items():
-            added = r[name] - previous[backend] if backend in previous else 0.0
-            cells += [f"{r[name]:.1f}", f"{added:+.1f}" if backend in previous else ""]
-            previous[backend] = r[name]
+        for r in results.values():
+            us, adds = r[name]
+            cells += [f"{us:.1f}", f"{adds:+.1f}" if name != "one deployment" else ""]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
