@@ -7,6 +7,10 @@ and a duplicate stream would double the bill for every token.
 The loser is cancelled. Providers still bill the prompt a cancelled request
 had sent, so the loser is recorded too (error type ``HedgeCancelled``) with the
 input-token cost it is likely to have incurred.
+
+Most hedges never fire, so not firing must be cheap: the client's
+:class:`~relaykit.hedge_timer.HedgeTimer` starts backups, and a call that ends
+in time pays one cancel scope and a heap entry (see docs/benchmarks.md).
 """
 
 from __future__ import annotations

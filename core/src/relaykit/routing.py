@@ -146,7 +146,7 @@ class Router:
     def latency_p95(self, target: Target, min_samples: int = 5) -> float | None:
         """The 95th percentile of ``target``'s recent latencies, once there are a few.
 
-        Recomputed every :data:`P95_EVERY` latencies once there are a few dozen.
+        Sorted again after every :data:`P95_EVERY` new latencies (each time until 20).
         """
         health = self._state(target)
         if len(health.recent) < min_samples:
