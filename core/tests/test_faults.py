@@ -209,3 +209,22 @@ async def test_503s_open_the_circuit_and_no_request_is_sent_while_open(mock: Ope
         with pytest.raises(relaykit.CircuitOpenError):
             await c.chat(MODEL, "hi")
     assert len(mock.requests) == 2, "an open circuit sends nothing"
+
+
+@pytest.mark.anyio
+async def test_a_hedge_over_real_sockets_takes_the_faster_server(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text="slow", delay=5))
+    with OpenAIMock(api_key=KEY) as fast:
+        config = {
+            "storage": {"backend": "none"},
+            "providers": {
+                "openai": {"base_url": mock.base_url, "api_key": KEY},
+                "backup": {"type": "openai", "base_url": fast.base_url, "api_key": KEY},
+            },
+            "models": {"g": {"targets": [MODEL, "backup/gpt-4o-mini"], "hedge_after": 0.1}},
+        }
+        async with relaykit.Client(config) as c:
+            with anyio.fail_after(3):
+                r = await c.chat("g", "race")
+    assert (r.provider, r.text) == ("backup", "echo: race")
+    assert len(mock.requests) == 1 and len(fast.requests) == 1
