@@ -116,7 +116,7 @@ async def run(config: dict[str, Any], model: str, n: int) -> float:
 def client_overhead(n: int, repeats: int) -> None:
     scenarios = [("plain", []), *((name, [name]) for name in FEATURES), ("all", list(FEATURES))]
     with OpenAIMock(api_key=KEY) as mock:
-        providers = {
+        providers: dict[str, dict[str, Any]] = {
             "fake": {"storage": {"backend": "none"}},
             "http": {
                 "storage": {"backend": "none"},
