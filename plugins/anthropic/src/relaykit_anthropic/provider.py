@@ -17,6 +17,7 @@ from relaykit import (
     ModelPrice,
     ProviderSettings,
     StreamError,
+    json_decode,
 )
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
@@ -113,7 +114,9 @@ class AnthropicProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content), wire.json_tool_name(request, self._structured))
+        return wire.response(
+            json_decode.loads(r.content), wire.json_tool_name(request, self._structured)
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE events from ``message_start`` to ``message_stop``."""
@@ -158,7 +161,7 @@ class AnthropicProvider:
         full = self._body(request, stream=False)
         body = {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}
         r = await self._send(self._count_url, request.model, _encode(body))
-        return int(json.loads(r.content)["input_tokens"])
+        return int(json_decode.loads(r.content)["input_tokens"])
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /v1/models``, every page, with context windows and prices where known."""
@@ -171,7 +174,7 @@ class AnthropicProvider:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=None
                 )
-            page = json.loads(r.content)
+            page = json_decode.loads(r.content)
             for m in page.get("data") or ():
                 known = known_model(m["id"])
                 out.append(
