@@ -12,7 +12,8 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.protocols import LogQuery
+from relaykit.protocols import CachedModels, LogQuery
+from relaykit.response import ModelInfo
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
 from relaykit_sqlite import SQLiteStorage
@@ -259,3 +260,27 @@ async def test_response_cache_is_shared_through_the_database_file(tmp_path: Path
     assert (original.cache_hit, again.cache_hit) == (False, True)
     assert again.text == "computed once"
     assert not second.calls
+
+
+@pytest.mark.anyio
+async def test_model_listings_read_or_written_are_kept_in_memory_for_peeking(
+    tmp_path: Path,
+) -> None:
+    first = SQLiteStorage(tmp_path / "logs.db")
+    second = SQLiteStorage(tmp_path / "logs.db")  # another process on the same file
+    try:
+        assert first.peek_cached_models("groq") is None
+        old = CachedModels("groq", 1000.0, (ModelInfo("llama", "groq"),))
+        await first.cache_models(old)
+        assert first.peek_cached_models("groq") == old
+        assert second.peek_cached_models("groq") is None  # peeking never reads the file
+        assert await second.cached_models("groq") == old
+        assert second.peek_cached_models("groq") == old
+        new = CachedModels("groq", 2000.0, (ModelInfo("llama-2", "groq"),))
+        await second.cache_models(new)
+        assert first.peek_cached_models("groq") == old  # until it reads again
+        assert await first.cached_models("groq") == new
+        assert first.peek_cached_models("groq") == new
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -73,6 +73,8 @@ class SQLiteStorage:
         self._writer: Writer | None = None
         self._idle_readers: list[sqlite3.Connection] = []
         self._closed = False
+        # The model listings this object has read or written, for peek_cached_models.
+        self._models_seen: dict[str, CachedModels] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
@@ -212,16 +214,26 @@ class SQLiteStorage:
     # -- model cache -----------------------------------------------------------------
 
     async def cached_models(self, provider: str) -> CachedModels | None:
-        """The stored listing of ``provider``, or ``None``."""
-        row = await self._reading(
+        """The stored listing of ``provider``, or ``None``.
+
+        Reads every provider's listing at once (the table holds one row per
+        provider) and keeps them for :meth:`peek_cached_models`: listing every
+        provider in a new process then costs one read, not one per provider.
+        """
+        rows = await self._reading(
             lambda conn: conn.execute(
-                "SELECT fetched_at, models FROM model_cache WHERE provider = ?", (provider,)
-            ).fetchone()
+                "SELECT provider, fetched_at, models FROM model_cache"
+            ).fetchall()
         )
-        if row is None:
-            return None
-        models = converter.structure(json.loads(row[1]), tuple[ModelInfo, ...])
-        return CachedModels(provider, row[0], models)
+        found = None
+        for name, fetched_at, data in rows:
+            entry = self._models_seen.get(name)
+            if entry is None or entry.fetched_at != fetched_at:  # decode only what changed
+                models = converter.structure(json.loads(data), tuple[ModelInfo, ...])
+                entry = self._seen(CachedModels(name, fetched_at, models))
+            if name == provider:
+                found = entry
+        return found
 
     async def cache_models(self, entry: CachedModels) -> None:
         """Store (replace) a provider's listing."""
@@ -233,6 +245,23 @@ class SQLiteStorage:
                 (entry.provider, entry.fetched_at, data),
             )
         )
+        self._seen(entry)
+
+    def peek_cached_models(self, provider: str) -> CachedModels | None:
+        """The listing of ``provider`` this object last read or wrote, without any I/O.
+
+        It may be older than the stored one (another process may have stored
+        a newer listing since); ``None`` when this object has seen none.
+        The model catalog serves it without a worker-thread hop while it is
+        fresh, and reads the database otherwise.
+        """
+        return self._models_seen.get(provider)
+
+    def _seen(self, entry: CachedModels) -> CachedModels:
+        known = self._models_seen.get(entry.provider)
+        if known is None or known.fetched_at <= entry.fetched_at:
+            self._models_seen[entry.provider] = entry
+        return entry
 
     # -- response cache ---------------------------------------------------------------
 
