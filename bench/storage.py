@@ -25,6 +25,7 @@ import anyio
 
 import relaykit
 from relaykit.call_log import CallLog
+from relaykit.config import StorageConfig
 from relaykit.model_catalog import ModelCatalog
 from relaykit.protocols import CallRecord, Storage
 from relaykit.response import Usage
@@ -71,7 +72,7 @@ def record(n: int) -> CallRecord:
     )
 
 
-BATCH = 500  # [storage] batch_size; --batch sets it
+BATCH = StorageConfig().batch_size  # the default [storage] batch_size; --batch sets it
 
 
 async def through_queue(storage: Storage, count: int) -> tuple[float, list[float], float]:

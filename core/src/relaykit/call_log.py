@@ -29,7 +29,7 @@ class CallLog:
         storage: Storage,
         *,
         max_queue: int = 10_000,
-        max_batch: int = 500,
+        max_batch: int = 2000,
         retention: RetentionPolicy | None = None,
     ) -> None:
         self.storage = storage

@@ -13,7 +13,7 @@ the last transactions, never corrupt the file.
 What a SIGKILL loses. Exactly the records not yet committed. Between a call
 finishing and its record's commit the record sits in, at most: the client's
 call-log queue (``[storage] queue_size``, 10,000 by default) and the batch the
-call log is writing (``[storage] batch_size``, 500). ``write_batch`` waits for
+call log is writing (``[storage] batch_size``, 2,000). ``write_batch`` waits for
 the commit, so the writer's own queue holds at most one batch per writing
 client. So a kill loses at most ``queue_size + batch_size`` records per client
 (under steady load, usually one batch), and what survives is whole: every
