@@ -67,11 +67,13 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
     assert conn.execute("SELECT version, name FROM relaykit_migrations").fetchall() == [
         (1, "logs with full-text search, vault, model cache"),
         (2, "response cache"),
+        (3, "drop the unused index logs_model_requested"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
     }
-    assert {"logs_started_at", "logs_deployment", "logs_model_requested", "logs_errors"} <= indexes
+    assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
+    assert "logs_model_requested" not in indexes  # written per row, used by no query
     assert (
         "USING FTS5"
         in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
@@ -284,3 +286,30 @@ async def test_model_listings_read_or_written_are_kept_in_memory_for_peeking(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_older_database_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaykit_sqlite import schema
+
+    path = tmp_path / "logs.db"
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])  # as shipped before v3
+    old = SQLiteStorage(path)
+    record = make_record(0)
+    await old.write_batch([record])
+    await old.aclose()
+    monkeypatch.undo()
+    storage = SQLiteStorage(path)
+    try:
+        assert await storage.query_logs(LogQuery(text="question")) == [record]
+    finally:
+        await storage.aclose()
+    conn = sqlite3.connect(path)
+    try:
+        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
+        index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
+        assert (versions, index.fetchall()) == ([1, 2, 3], [])
+    finally:
+        conn.close()
