@@ -283,6 +283,12 @@ async def test_model_listings_read_or_written_are_kept_in_memory_for_peeking(
         assert first.peek_cached_models("groq") == old  # until it reads again
         assert await first.cached_models("groq") == new
         assert first.peek_cached_models("groq") == new
+        third = SQLiteStorage(tmp_path / "logs.db")  # a new process: opening reads the listings
+        try:
+            await third.vault_items()
+            assert third.peek_cached_models("groq") == new
+        finally:
+            await third.aclose()
     finally:
         await first.aclose()
         await second.aclose()

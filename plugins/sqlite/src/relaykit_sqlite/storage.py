@@ -104,6 +104,9 @@ class SQLiteStorage:
                 conn = self._connect()
                 try:
                     migrate(conn)
+                    # Small, and read by the first models() of most processes:
+                    # with it in memory that call needs no worker-thread hop.
+                    self._read_model_cache(conn)
                 except BaseException:
                     conn.close()
                     raise
@@ -220,20 +223,20 @@ class SQLiteStorage:
         provider) and keeps them for :meth:`peek_cached_models`: listing every
         provider in a new process then costs one read, not one per provider.
         """
-        rows = await self._reading(
-            lambda conn: conn.execute(
-                "SELECT provider, fetched_at, models FROM model_cache"
-            ).fetchall()
-        )
-        found = None
-        for name, fetched_at, data in rows:
+        return (await self._reading(self._read_model_cache)).get(provider)
+
+    def _read_model_cache(self, conn: sqlite3.Connection) -> dict[str, CachedModels]:
+        """Every stored listing (decoding only those that changed), remembered for peeking."""
+        out = {}
+        for name, fetched_at, data in conn.execute(
+            "SELECT provider, fetched_at, models FROM model_cache"
+        ):
             entry = self._models_seen.get(name)
-            if entry is None or entry.fetched_at != fetched_at:  # decode only what changed
+            if entry is None or entry.fetched_at != fetched_at:
                 models = converter.structure(json.loads(data), tuple[ModelInfo, ...])
                 entry = self._seen(CachedModels(name, fetched_at, models))
-            if name == provider:
-                found = entry
-        return found
+            out[name] = entry
+        return out
 
     async def cache_models(self, entry: CachedModels) -> None:
         """Store (replace) a provider's listing."""
