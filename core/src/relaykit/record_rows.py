@@ -80,7 +80,7 @@ class RowEncoder:
     :param dumps: encodes plain values (dicts, lists, str, numbers, bool,
         None) as compact JSON text. The default is the standard library's;
         a backend may pass a faster one (the SQLite plugin passes orjson) as
-        long as it writes the same JSON.
+        long as it encodes the same values.
     :param cache_size: messages whose JSON and text are kept: the same system
         prompt starts most calls, so it is encoded once.
 

@@ -3,7 +3,7 @@
 Encoding a record's params, messages and tool calls was the largest share of
 the writer's Python time with :mod:`json` (a few microseconds per small
 dict, most of it building the encoder); orjson does it in a tenth of that
-and writes the same compact JSON. Values orjson refuses (lone surrogates,
+and writes compact JSON of the same values. Values orjson refuses (lone surrogates,
 integers beyond 64 bits, subclasses it does not know) go through :mod:`json`,
 so what is stored never depends on which encoder ran.
 """
