@@ -319,3 +319,24 @@ async def test_an_older_database_is_upgraded_in_place(
         assert (versions, index.fetchall()) == ([1, 2, 3], [])
     finally:
         conn.close()
+
+
+@pytest.mark.anyio
+async def test_new_files_get_large_pages_and_existing_files_keep_theirs(tmp_path: Path) -> None:
+    from relaykit_sqlite.storage import PAGE_SIZE
+
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+    for path in (tmp_path / "new.db", old):
+        storage = SQLiteStorage(path)
+        await storage.write_batch([make_record(0)])
+        await storage.aclose()
+    sizes = []
+    for path in (tmp_path / "new.db", old):
+        conn = sqlite3.connect(path)
+        sizes.append(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.close()
+    assert sizes == [PAGE_SIZE, 4096]

@@ -51,6 +51,9 @@ from .writer import Writer
 
 T = TypeVar("T")
 
+#: bytes per database page, for new files
+PAGE_SIZE = 16384
+
 #: rows ``prune`` deletes per transaction, so record writes interleave with a big prune
 PRUNE_CHUNK = 5000
 
@@ -103,6 +106,10 @@ class SQLiteStorage:
                 self._create_private_file()
                 conn = self._connect()
                 try:
+                    # Only a new, empty file takes it (an existing one keeps its
+                    # own): 16 KiB pages cost the writer ~10% less CPU per record
+                    # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
+                    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                     migrate(conn)
                     # Small, and read by the first models() of most processes:
                     # with it in memory that call needs no worker-thread hop.
