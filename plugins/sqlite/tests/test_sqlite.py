@@ -340,3 +340,25 @@ async def test_new_files_get_large_pages_and_existing_files_keep_theirs(tmp_path
         sizes.append(conn.execute("PRAGMA page_size").fetchone()[0])
         conn.close()
     assert sizes == [PAGE_SIZE, 4096]
+
+
+@pytest.mark.anyio
+async def test_an_undecodable_stored_listing_does_not_stop_the_database_opening(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path)
+    await storage.cache_models(CachedModels("groq", 1000.0, ()))
+    await storage.aclose()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE model_cache SET models = 'not json'")
+    conn.commit()
+    conn.close()
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([make_record(0)])  # opens the file
+        assert len(await storage.query_logs()) == 1
+        assert storage.peek_cached_models("groq") is None
+    finally:
+        await storage.aclose()
+    assert "could not read the stored model listings" in caplog.text

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -50,6 +51,8 @@ from .schema import migrate
 from .writer import Writer
 
 T = TypeVar("T")
+
+log = logging.getLogger("relaykit.sqlite")
 
 #: bytes per database page, for new files
 PAGE_SIZE = 16384
@@ -107,13 +110,11 @@ class SQLiteStorage:
                 conn = self._connect()
                 try:
                     # Only a new, empty file takes it (an existing one keeps its
-                    # own): 16 KiB pages cost the writer ~10% less CPU per record
+                    # own): 16 KiB pages cost the writer ~25% less CPU per record
                     # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
                     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                     migrate(conn)
-                    # Small, and read by the first models() of most processes:
-                    # with it in memory that call needs no worker-thread hop.
-                    self._read_model_cache(conn)
+                    self._preload_model_cache(conn)
                 except BaseException:
                     conn.close()
                     raise
@@ -231,6 +232,15 @@ class SQLiteStorage:
         provider in a new process then costs one read, not one per provider.
         """
         return (await self._reading(self._read_model_cache)).get(provider)
+
+    def _preload_model_cache(self, conn: sqlite3.Connection) -> None:
+        # Small, and read by the first models() of most processes: with it in
+        # memory that call needs no worker-thread hop. Only an optimisation, so
+        # a listing that cannot be decoded must not stop the database opening.
+        try:
+            self._read_model_cache(conn)
+        except Exception:
+            log.warning("could not read the stored model listings of %s", self.path, exc_info=True)
 
     def _read_model_cache(self, conn: sqlite3.Connection) -> dict[str, CachedModels]:
         """Every stored listing (decoding only those that changed), remembered for peeking."""
