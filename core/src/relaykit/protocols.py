@@ -280,6 +280,12 @@ class Storage(Protocol):
     method must work under asyncio and trio. Records arrive in batches from the
     client's call log, off the request path, already redacted.
     ``relaykit.testing.storage_contract.StorageContract`` checks all of this.
+
+    Optional capabilities, found with ``hasattr``: ``cached_response`` and
+    ``cache_response`` hold the shared response cache
+    (:mod:`relaykit.response_cache`); ``peek_cached_models(provider)``, a
+    synchronous look at the listing the backend already holds in memory, lets
+    ``client.models()`` skip a storage read (:mod:`relaykit.model_catalog`).
     """
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
