@@ -83,6 +83,23 @@ def test_no_labelled_secret_survives(kind: str, data: st.DataObject) -> None:
     assert prefix.strip() in out  # the label stays, so the log still says what was masked
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # hypothesis found these: the bearer/basic patterns took the label as the token
+        ("BEARER x-api-key: 0000000000000000 ", "BEARER x-api-key: [REDACTED] "),
+        ("bearer api_key=abcdefgh12345678", "bearer api_key=[REDACTED]"),
+        ("Basic password: hunter2hunter2", "Basic password: [REDACTED]"),
+        (
+            "BEARER Authorization: Bearer abcdefgh12345678",
+            "BEARER Authorization: Bearer [REDACTED]",
+        ),
+    ],
+)
+def test_a_label_after_bearer_or_basic_is_still_a_label(text: str, masked: str) -> None:
+    assert scrub(text) == masked
+
+
 @given(prose)
 def test_scrubbing_is_idempotent(text: str) -> None:
     once = scrub(text)
