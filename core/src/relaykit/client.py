@@ -25,7 +25,7 @@ from .attempts import run_attempts
 from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost
 from .call_log import CallLog
-from .config import Config, load_config
+from .config import Config, LimitConfig, load_config
 from .errors import ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedging import hedge_delay, hedged
@@ -115,6 +115,7 @@ class Client:
         self._redaction = RedactionChain(collect(hook.relaykit_redactors(config=self.config)))
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
+        self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
         if self.config.limits:
             self._limiter = hook.relaykit_rate_limiter(
                 name=self.config.limiter.backend, config=self.config
@@ -377,38 +378,59 @@ class Client:
     async def _reserve(self, target: Target, request: ChatRequest) -> list[Reservation]:
         if self._limiter is None:
             return []
-        key = str(target)
+        limits = self._limits_for(target)
+        if not limits:
+            return []
         prompt = sum(len(m.text) for m in request.messages) // 4
-        output = request.max_tokens or 256
-        reservations = []
-        for pattern, limit in self.config.limits.items():
-            if not fnmatch.fnmatchcase(key, pattern):
-                continue
-            if limit.budget_usd is None:
-                reservations.append(await self._limiter.acquire(pattern, limit, prompt + output))
-            else:  # a budget holds the most this call may cost
-                cost = estimate_cost(self._price(target), prompt, output)
-                budgeted: Any = self._limiter  # checked for supports_budgets in __init__
-                reservations.append(
-                    await budgeted.acquire(pattern, limit, prompt + output, cost=cost)
-                )
+        tokens = prompt + (request.max_tokens or 256)
+        reservations: list[Reservation] = []
+        budgeted: Any = self._limiter  # checked for supports_budgets in __init__
+        try:
+            for pattern, limit in limits:
+                if limit.budget_usd is None:
+                    reservations.append(await self._limiter.acquire(pattern, limit, tokens))
+                else:  # a budget holds the most this call may cost
+                    cost = estimate_cost(self._price(target), prompt, tokens - prompt)
+                    reservations.append(await budgeted.acquire(pattern, limit, tokens, cost=cost))
+        except BaseException:
+            # A later limit refused (or the wait was cancelled): give back what the
+            # earlier ones hold, or a refused call would keep their tokens and USD.
+            if reservations:
+                with anyio.CancelScope(shield=True):
+                    await self._reconcile(reservations, None, target)
+            raise
         return reservations
+
+    def _limits_for(self, target: Target) -> tuple[tuple[str, LimitConfig], ...]:
+        """The ``[limits]`` patterns matching ``target``, matched once per deployment."""
+        found = self._limit_matches.get(target)
+        if found is None:
+            key = str(target)
+            found = tuple(
+                (pattern, limit)
+                for pattern, limit in self.config.limits.items()
+                if fnmatch.fnmatchcase(key, pattern)
+            )
+            if len(self._limit_matches) >= 1024:  # model ids come from callers: stay bounded
+                self._limit_matches.clear()
+            self._limit_matches[target] = found
+        return found
 
     async def _reconcile(
         self, reservations: list[Reservation], response: ChatResponse | None, target: Target
     ) -> None:
         assert self._limiter is not None
         used = response.usage.total_tokens if response is not None else 0
+        cost: Decimal | None = None  # worked out once, for the first budget
         for reservation in reservations:
             if reservation.cost is None:
                 await self._limiter.reconcile(reservation, used)
             else:
-                cost = Decimal(0)
-                if (
-                    response is not None
-                    and (price := self._price(target, response.model)) is not None
-                ):
-                    cost = price.cost(response.usage)
+                if cost is None:
+                    cost = Decimal(0)
+                    if response is not None:
+                        price = self._price(target, response.model)
+                        cost = price.cost(response.usage) if price is not None else cost
                 budgeted: Any = self._limiter
                 await budgeted.reconcile(reservation, used, cost=cost)
 

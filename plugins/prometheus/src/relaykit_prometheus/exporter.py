@@ -147,7 +147,7 @@ class PrometheusExporter:
         # call, so the label values are worked out (and the cap consulted) once.
         self._bound: dict[tuple[str, metrics.Attributes], _Series] = {}
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(self)  # type: ignore[arg-type]
+        self.registry.register(self)
         self._server: Any = None
         self.port: int | None = None
         if port is not None:
@@ -206,20 +206,21 @@ class PrometheusExporter:
                 bounds = [*map(floatToGoString, instrument.buckets), "+Inf"]
                 for values, hist in series:
                     assert isinstance(hist, _Histogram)
-                    counts, total, running = list(hist.counts), hist.sum, 0
+                    counts, hist_sum, running = list(hist.counts), hist.sum, 0
                     buckets = []
                     for bound, count in zip(bounds, counts, strict=True):
                         running += count
                         buckets.append((bound, float(running)))
-                    family.add_metric(list(values), buckets, total)
-            elif instrument.kind == "counter":
-                family = CounterMetricFamily(name, doc, labels=labels)
-                for values, total in series:
-                    family.add_metric(list(values), total.value)  # type: ignore[union-attr]
+                    family.add_metric(list(values), buckets, hist_sum)
             else:
-                family = GaugeMetricFamily(name, doc, labels=labels)
-                for values, level in series:
-                    family.add_metric(list(values), level.value)  # type: ignore[union-attr]
+                family = (
+                    CounterMetricFamily(name, doc, labels=labels)
+                    if instrument.kind == "counter"
+                    else GaugeMetricFamily(name, doc, labels=labels)
+                )
+                for values, number in series:
+                    assert isinstance(number, _Total | _Level)
+                    family.add_metric(list(values), number.value)
             yield family
 
     def asgi_app(self) -> Any:
