@@ -131,6 +131,14 @@ class Client:
         if storage is not None:
             self._call_log = self._make_call_log(storage)
         self._recording = bool(self._exporters or self._call_log)
+        # Whether anything reads a record's messages and answer: storage does, and
+        # exporters unless they say otherwise (metrics-only ones set
+        # ``needs_content = False``). Without a reader, records carry no content
+        # and no time goes into redacting it.
+        self._content = self._call_log is not None or any(
+            getattr(exporter, "needs_content", True) for exporter in self._exporters
+        )
+        self._route_name_cache: dict[tuple[Target, ...], tuple[str, ...]] = {}
         # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
         self._prices = PriceBook(self.config.prices)
         self._outbound = OutboundRedaction.create(self._redaction.redactors)
@@ -460,8 +468,36 @@ class Client:
         if calls_log.isEnabledFor(logging.INFO):
             self._log_call(call, target, response.latency or 0.0, response=response)
         if self._recording:
+            content = self._content
+            request = call.request
             await self._emit(
-                CallRecord.from_response(response, **self._record_fields(call, target))
+                CallRecord(
+                    id=call.id,
+                    started_at=call.started_wall,
+                    operation="chat",
+                    provider=target.provider,
+                    model_requested=call.model_requested,
+                    model=target.model,
+                    streamed=call.streamed,
+                    messages=request.messages if content else (),
+                    params=self._record_params(request),
+                    text=response.text if content else "",
+                    tool_calls=response.tool_calls if content else (),
+                    usage=response.usage,
+                    cost=response.cost,
+                    latency=response.latency,
+                    time_to_first_token=response.time_to_first_token,
+                    finish_reason=response.finish_reason,
+                    attempts=response.attempts,
+                    fallbacks=call.fallbacks,
+                    cache_hit=response.cache_hit,
+                    correlation_id=request.metadata.get("correlation_id"),
+                    conversation_id=request.metadata.get("conversation_id"),
+                    finished_at=time.time(),
+                    model_served=response.model or None,
+                    route=self._route_names(call),
+                    response_id=response.id,
+                )
             )
         return response
 
@@ -488,13 +524,6 @@ class Client:
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
         request = call.request
-        params = {
-            k: v
-            for k in ("max_tokens", "temperature", "top_p", "seed")
-            if (v := getattr(request, k)) is not None
-        }
-        if request.stop:
-            params["stop"] = list(request.stop)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -504,13 +533,38 @@ class Client:
             "model": target.model,
             "streamed": call.streamed,
             "fallbacks": call.fallbacks,
-            "messages": request.messages,
-            "params": params,
+            "messages": request.messages if self._content else (),
+            "params": self._record_params(request),
             "correlation_id": request.metadata.get("correlation_id"),
             "conversation_id": request.metadata.get("conversation_id"),
             "finished_at": time.time(),
-            "route": tuple(map(str, call.targets)),
+            "route": self._route_names(call),
         }
+
+    @staticmethod
+    def _record_params(request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.stop:
+            params["stop"] = list(request.stop)
+        return params
+
+    def _route_names(self, call: _Call) -> tuple[str, ...]:
+        # The same few routes every call: their names are built once.
+        names = self._route_name_cache.get(call.targets)
+        if names is None:
+            names = tuple(map(str, call.targets))
+            if len(self._route_name_cache) >= 1024:
+                self._route_name_cache.clear()
+            self._route_name_cache[call.targets] = names
+        return names
 
     async def _context_window(self, target: Target) -> int | None:
         """``target``'s context window from the provider's (cached) listing, if it says."""

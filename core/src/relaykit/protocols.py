@@ -341,7 +341,10 @@ class Exporter(Protocol):
     :func:`relaykit.metrics.observe` turns any of them into metric observations.
 
     An exporter may also have a ``tracer_provider`` attribute (an OpenTelemetry
-    SDK ``TracerProvider``): the client then traces calls with it.
+    SDK ``TracerProvider``): the client then traces calls with it. One that
+    reads only metrics sets ``needs_content = False``: when no exporter needs
+    it and nothing is stored, records come without messages, answer text or
+    tool calls, and the client spends no time redacting them.
     """
 
     def record(self, event: CallRecord | GaugeEvent) -> None:

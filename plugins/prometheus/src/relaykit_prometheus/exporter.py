@@ -132,6 +132,10 @@ class PrometheusExporter:
     path; the registry reads them when scraped (:meth:`collect`).
     """
 
+    #: Only metrics are taken from records: the client leaves messages and
+    #: answers out of them (and so does not spend time redacting them).
+    needs_content = False
+
     def __init__(
         self, *, port: int | None = None, host: str = "127.0.0.1", max_models: int = 50
     ) -> None:
