@@ -30,7 +30,7 @@ from .errors import ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedging import hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
-from .messages import Message, coerce_messages
+from .messages import Message, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
@@ -468,38 +468,51 @@ class Client:
         if calls_log.isEnabledFor(logging.INFO):
             self._log_call(call, target, response.latency or 0.0, response=response)
         if self._recording:
-            content = self._content
-            request = call.request
-            await self._emit(
-                CallRecord(
-                    id=call.id,
-                    started_at=call.started_wall,
-                    operation="chat",
-                    provider=target.provider,
-                    model_requested=call.model_requested,
-                    model=target.model,
-                    streamed=call.streamed,
-                    messages=request.messages if content else (),
-                    params=self._record_params(request),
-                    text=response.text if content else "",
-                    tool_calls=response.tool_calls if content else (),
-                    usage=response.usage,
-                    cost=response.cost,
-                    latency=response.latency,
-                    time_to_first_token=response.time_to_first_token,
-                    finish_reason=response.finish_reason,
-                    attempts=response.attempts,
-                    fallbacks=call.fallbacks,
-                    cache_hit=response.cache_hit,
-                    correlation_id=request.metadata.get("correlation_id"),
-                    conversation_id=request.metadata.get("conversation_id"),
-                    finished_at=time.time(),
-                    model_served=response.model or None,
-                    route=self._route_names(call),
-                    response_id=response.id,
-                )
-            )
+            await self._emit(self._success_record(call, target, response), redacted=True)
         return response
+
+    def _success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:
+        """The record of a successful call, its content already redacted (if it has any).
+
+        Built in one step: redacting a finished record would mean building it twice.
+        """
+        request = call.request
+        messages: tuple[Message, ...] = ()
+        text = ""
+        tool_calls: tuple[ToolCall, ...] = ()
+        if self._content:
+            redaction = self._redaction
+            messages = tuple([redaction.message(m) for m in request.messages])
+            text = redaction.text(response.text) if response.text else ""
+            if response.tool_calls:
+                tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
+        return CallRecord(
+            id=call.id,
+            started_at=call.started_wall,
+            operation="chat",
+            provider=target.provider,
+            model_requested=call.model_requested,
+            model=target.model,
+            streamed=call.streamed,
+            messages=messages,
+            params=self._record_params(request),
+            text=text,
+            tool_calls=tool_calls,
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+            time_to_first_token=response.time_to_first_token,
+            finish_reason=response.finish_reason,
+            attempts=response.attempts,
+            fallbacks=call.fallbacks,
+            cache_hit=response.cache_hit,
+            correlation_id=request.metadata.get("correlation_id"),
+            conversation_id=request.metadata.get("conversation_id"),
+            finished_at=time.time(),
+            model_served=response.model or None,
+            route=self._route_names(call),
+            response_id=response.id,
+        )
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
         if call.span is not None:
@@ -605,8 +618,9 @@ class Client:
         )
         await self._emit(record)
 
-    async def _emit(self, record: CallRecord) -> None:
-        record = self._redaction.record(record)
+    async def _emit(self, record: CallRecord, *, redacted: bool = False) -> None:
+        if not redacted:
+            record = self._redaction.record(record)
         for exporter in self._exporters:
             exporter.record(record)
         if self._call_log is not None:
