@@ -190,6 +190,10 @@ class PrometheusExporter:
         series = by_labels.get(labels)
         if series is None:
             series = by_labels[labels] = self._new(instrument)
+        if len(self._bound) >= 4096:
+            # Beyond the model cap every new model name maps to "other", but each
+            # would still add a lookup entry here: stay bounded however many come.
+            self._bound.clear()
         self._bound[(instrument.name, obs.attributes)] = series
         return series
 
