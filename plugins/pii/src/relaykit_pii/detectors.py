@@ -134,35 +134,33 @@ def scan(text: str, kinds: frozenset[str]) -> Iterator[re.Match[str]]:
     keeps each finder's next match and takes the leftmost of them the same way;
     a finder whose next match overlaps the one just taken searches again after it.
     """
-    finders = _finders(kinds)
-    if len(finders) == 1:  # nothing to merge
-        find, pos = finders[0], 0
-        while (match := find(text, pos)) is not None:
-            yield match
-            pos = match.end()
-        return
-    ahead = [find(text, 0) for find in finders]
-    pos = 0
-    while True:
-        best: re.Match[str] | None = None
-        for i, match in enumerate(ahead):
-            if match is not None and match.start() < pos:
-                match = ahead[i] = finders[i](text, pos)
-            if match is None:
-                continue
-            if (
-                best is None
-                or match.start() < best.start()
-                or (
-                    match.start() == best.start()
-                    and _ORDER[match.lastgroup or ""] < _ORDER[best.lastgroup or ""]
-                )
-            ):
-                best = match
-        if best is None:
-            return
-        yield best
-        pos = best.end()
+    # Each finder with its next match; a finder that has none is done for good.
+    ahead = [(m, find) for find in _finders(kinds) if (m := find(text, 0)) is not None]
+    while len(ahead) > 1:
+        match, _ = min(ahead, key=_leftmost)
+        yield match
+        pos = match.end()
+        still = []
+        for m, find in ahead:
+            if m.start() < pos:  # overlapped by the match just taken: search on after it
+                found = find(text, pos)
+                if found is None:
+                    continue
+                m = found
+            still.append((m, find))
+        ahead = still
+    if ahead:  # one finder left: nothing to merge
+        last: re.Match[str] | None
+        last, find = ahead[0]
+        while last is not None:
+            yield last
+            last = find(text, last.end())
+
+
+def _leftmost(entry: tuple[re.Match[str], Finder]) -> tuple[int, int]:
+    # The earliest start wins; at the same start, the kind listed first in KINDS.
+    match = entry[0]
+    return match.start(), _ORDER[match.lastgroup or ""]
 
 
 # Each ASCII digit as the digit sum of its double, for the Luhn check.
