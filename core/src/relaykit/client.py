@@ -391,14 +391,24 @@ class Client:
             return []
         prompt = sum(len(m.text) for m in request.messages) // 4
         tokens = prompt + (request.max_tokens or 256)
-        reservations: list[Reservation] = []
+        cost: Decimal | None = None  # a budget holds the most this call may cost
+        if any(limit.budget_usd is not None for _, limit in limits):
+            cost = estimate_cost(self._price(target), prompt, tokens - prompt)
         budgeted: Any = self._limiter  # checked for supports_budgets in __init__
+        acquire_many = getattr(self._limiter, "acquire_many", None)
+        if acquire_many is not None and len(limits) > 1:
+            # A shared limiter decides every limit in one round trip, all or none.
+            requests = [
+                (pattern, limit, tokens, cost if limit.budget_usd is not None else None)
+                for pattern, limit in limits
+            ]
+            return list(await acquire_many(requests))
+        reservations: list[Reservation] = []
         try:
             for pattern, limit in limits:
                 if limit.budget_usd is None:
                     reservations.append(await self._limiter.acquire(pattern, limit, tokens))
-                else:  # a budget holds the most this call may cost
-                    cost = estimate_cost(self._price(target), prompt, tokens - prompt)
+                else:
                     reservations.append(await budgeted.acquire(pattern, limit, tokens, cost=cost))
         except BaseException:
             # A later limit refused (or the wait was cancelled): give back what the

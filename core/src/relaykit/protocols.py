@@ -398,6 +398,12 @@ class RateLimiter(Protocol):
     accept a keyword ``cost`` (a USD ``Decimal``) in both methods: the
     estimate on ``acquire``, the actual cost on ``reconcile``. The client only
     passes it for limits with a budget.
+
+    A limiter may also offer ``acquire_many(requests)``, taking a list of
+    ``(key, limit, tokens, cost)`` and returning their reservations, admitted
+    by all the limits or by none (raising the refusal). The client uses it when
+    a call matches several ``[limits]`` patterns, so a shared limiter decides
+    them in one round trip (relaykit-redis does, in one Lua script).
     """
 
     async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
