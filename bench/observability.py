@@ -64,7 +64,12 @@ class NoOpExporter:
 
 
 class InMemoryTracing:
-    """An exporter plugin bringing an SDK tracer provider with an in-memory span exporter."""
+    """An exporter plugin bringing an SDK tracer provider with an in-memory span exporter.
+
+    Like relaykit-otlp, it takes only metrics from records (``needs_content``).
+    """
+
+    needs_content = False
 
     def __init__(self) -> None:
         self.spans = InMemorySpanExporter()
