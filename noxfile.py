@@ -1,4 +1,7 @@
-"""Development tasks. ``nox`` runs tests, lint and typing; ``nox -s bench`` the benchmarks."""
+"""Development tasks. ``nox`` runs tests, lint and typing.
+
+``nox -s bench`` and ``nox -s compare`` run the benchmarks (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +17,16 @@ PLUGINS = sorted(str(p) for p in Path("plugins").glob("*/src/relaykit_*"))
 TYPED = ["core/src/relaykit", *PLUGINS, "bench", "noxfile.py"]
 
 
-def sync(session: nox.Session) -> None:
-    """Install the workspace (core and every plugin) and the dev tools at uv.lock's versions."""
+def sync(session: nox.Session, *groups: str) -> None:
+    """Install the workspace (core and every plugin) and the dev tools at uv.lock's versions.
+
+    ``groups`` adds dependency groups from pyproject.toml (e.g. ``bench``).
+    """
     session.run_install(
         "uv",
         "sync",
         "--locked",
+        *(f"--group={group}" for group in groups),
         f"--python={session.virtualenv.location}",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
@@ -55,3 +62,16 @@ def bench(session: nox.Session) -> None:
     """
     sync(session)
     session.run("python", "bench/client_overhead.py", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """relaykit next to raw aiohttp/httpx, the openai and anthropic SDKs and LiteLLM.
+
+    Installs the ``bench`` dependency group (the other clients and matplotlib).
+    Without arguments, the full run (~15 min) that writes docs/compare.png; arguments
+    replace that: ``nox -s compare -- --quick``.
+    """
+    sync(session, "bench")
+    args = session.posargs or ["--chart", "docs/compare.png"]
+    session.run("python", "bench/compare.py", *args)

@@ -110,8 +110,11 @@ class RawHttpx:
         data = json.loads(r.content)
         return str(data["choices"][0]["message"]["content"])
 
-    async def stream(self) -> str:
-        """One streamed call; returns the answer text joined from the chunks."""
+    async def stream(self, on_first_text: Callable[[], object] | None = None) -> str:
+        """One streamed call; returns the answer text joined from the chunks.
+
+        ``on_first_text`` is called once, when the first text arrives (for time to first token).
+        """
         assert self._http is not None
         body = json.dumps(self._stream_payload, separators=(",", ":")).encode()
         parts: list[str] = []
@@ -128,6 +131,8 @@ class RawHttpx:
                         continue
                     for choice in json.loads(line[6:])["choices"]:
                         if content := choice["delta"].get("content"):
+                            if on_first_text is not None and not parts:
+                                on_first_text()
                             parts.append(content)
         return "".join(parts)
 
@@ -137,7 +142,7 @@ class RawHttpxLines(RawHttpx):
 
     name = "raw httpx (aiter_lines)"
 
-    async def stream(self) -> str:
+    async def stream(self, on_first_text: Callable[[], object] | None = None) -> str:
         """One streamed call read line by line; returns the answer text."""
         assert self._http is not None
         body = json.dumps(self._stream_payload, separators=(",", ":")).encode()
@@ -149,6 +154,8 @@ class RawHttpxLines(RawHttpx):
                     continue  # read to the end: see RawHttpx.stream
                 for choice in json.loads(line[6:])["choices"]:
                     if content := choice["delta"].get("content"):
+                        if on_first_text is not None and not parts:
+                            on_first_text()
                         parts.append(content)
         return "".join(parts)
 
@@ -158,16 +165,21 @@ class Relaykit:
 
     Except the transport: httpx, pinned so that this stays a comparison with raw
     httpx when relaykit-aiohttp (which would otherwise take over) is installed.
+    ``provider`` and ``model`` let ``compare.py`` call the Anthropic plugin too
+    (``base_url`` is then the server's root, without ``/v1``, as Anthropic's SDK takes it).
     """
 
     name = "relaykit"
 
-    def __init__(self, base_url: str, transport: str = "httpx") -> None:
+    def __init__(
+        self, base_url: str, transport: str = "httpx", provider: str = "openai", model: str = MODEL
+    ) -> None:
         self._config = {
             "storage": {"backend": "none"},
             "http": {"transport": transport},
-            "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}},
+            "providers": {provider: {"base_url": base_url, "api_key": API_KEY}},
         }
+        self._model = f"{provider}/{model}"
         self._client: relaykit.Client | None = None
 
     async def __aenter__(self) -> Relaykit:
@@ -182,15 +194,20 @@ class Relaykit:
     async def chat(self) -> str:
         """One ``client.chat`` call; returns ``response.text``."""
         assert self._client is not None
-        r = await self._client.chat(f"openai/{MODEL}", MESSAGES, max_tokens=MAX_TOKENS)
+        r = await self._client.chat(self._model, MESSAGES, max_tokens=MAX_TOKENS)
         return str(r.text)
 
-    async def stream(self) -> str:
-        """One ``client.stream`` call, iterating every event; returns ``s.response.text``."""
+    async def stream(self, on_first_text: Callable[[], object] | None = None) -> str:
+        """One ``client.stream`` call, iterating every event; returns ``s.response.text``.
+
+        ``on_first_text`` is called once, at the first ``TextDelta`` (for time to first token).
+        """
         assert self._client is not None
-        async with self._client.stream(f"openai/{MODEL}", MESSAGES, max_tokens=MAX_TOKENS) as s:
-            async for _ in s:
-                pass
+        async with self._client.stream(self._model, MESSAGES, max_tokens=MAX_TOKENS) as s:
+            async for event in s:
+                if on_first_text is not None and isinstance(event, relaykit.TextDelta):
+                    on_first_text()
+                    on_first_text = None
         return str(s.response.text)
 
 
@@ -225,12 +242,17 @@ async def run_batch(
 
 
 class Server:
-    """The mock server process (or one already running at ``url``) and its counters."""
+    """The mock server process (or one already running at ``url``) and its counters.
 
-    def __init__(self, url: str | None, *, event_writes: bool, pin: bool) -> None:
+    ``options`` go to ``mock_server.py`` (e.g. ``--first-event-delay``).
+    """
+
+    def __init__(
+        self, url: str | None, *, event_writes: bool, pin: bool, options: Sequence[str] = ()
+    ) -> None:
         self.proc: subprocess.Popen[str] | None = None
         if url is None:
-            cmd = [sys.executable, str(HERE / "mock_server.py"), "--port", "0"]
+            cmd = [sys.executable, str(HERE / "mock_server.py"), "--port", "0", *options]
             if event_writes:
                 cmd.append("--event-writes")
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

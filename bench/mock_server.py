@@ -1,11 +1,16 @@
-"""A cheap loopback server speaking OpenAI's Chat Completions wire format, for benchmarks.
+"""A cheap loopback server speaking OpenAI's and Anthropic's wire formats, for benchmarks.
 
 It runs as its own process so that a benchmark measuring the *client's* CPU time
 does not also count the server's. Every response is precomputed bytes: a fixed
 ``chat.completion`` body, or a fixed SSE stream of ``chat.completion.chunk``
 events (role chunk, content chunks, finish chunk, the ``include_usage`` chunk
 with empty ``choices``, then ``data: [DONE]``) sent with chunked
-transfer-encoding, as OpenAI sends it. Parsing is the least that HTTP/1.1
+transfer-encoding, as OpenAI sends it. ``POST /v1/messages`` answers in
+Anthropic's Messages format: a ``message`` object, or the named SSE events
+``message_start``, ``content_block_start``, ``ping``, one ``content_block_delta``
+(``text_delta``) per word, ``content_block_stop``, ``message_delta`` (stop
+reason, output tokens) and ``message_stop``. Both say the same words, so every
+client's answer can be checked against one string. Parsing is the least that HTTP/1.1
 keep-alive needs: read the head up to CRLFCRLF, then ``Content-Length`` bytes of
 body, and look for ``"stream":true`` in the body with a bytes search.
 
@@ -20,6 +25,11 @@ Run it alone::
 
 ``GET /__stats`` returns the server's request and connection counts and its own
 CPU seconds, so a benchmark can check the server is not the bottleneck.
+
+``--first-event-delay SECONDS`` makes streams realistic for time-to-first-token
+measurements: the response head goes out at once, the events up to and including
+the first text after the delay, and the rest one millisecond later (so a client
+that decodes a whole read before yielding its first event is not flattered).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -108,6 +119,82 @@ def stream_events(words: tuple[str, ...] = WORDS) -> list[bytes]:
     return [b"data: " + _json(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
 
 
+ANTHROPIC_MODEL = "claude-haiku-4-5-20251001"
+ANTHROPIC_USAGE = {
+    "input_tokens": 24,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "output_tokens": len(WORDS),
+    "service_tier": "standard",
+}
+
+
+def message_body(words: tuple[str, ...] = WORDS) -> bytes:
+    """The non-streamed Anthropic ``message`` JSON body."""
+    return _json(
+        {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": ANTHROPIC_MODEL,
+            "content": [{"type": "text", "text": "".join(words).lstrip()}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": ANTHROPIC_USAGE,
+        }
+    )
+
+
+def message_events(words: tuple[str, ...] = WORDS) -> list[bytes]:
+    """The named SSE events of a streamed Anthropic answer, each ``event: ...\ndata: ...\n\n``."""
+
+    def event(data: dict[str, Any]) -> bytes:
+        return b"event: %s\ndata: %s\n\n" % (data["type"].encode(), _json(data))
+
+    message: dict[str, Any] = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": ANTHROPIC_MODEL,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        # The real API reports a placeholder output count here and the total in message_delta.
+        "usage": {**ANTHROPIC_USAGE, "output_tokens": 1},
+    }
+    text = [w.lstrip() if i == 0 else w for i, w in enumerate(words)]
+    return [
+        event({"type": "message_start", "message": message}),
+        event(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+        ),
+        event({"type": "ping"}),
+        *(
+            event(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": t},
+                }
+            )
+            for t in text
+        ),
+        event({"type": "content_block_stop", "index": 0}),
+        event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(words)},
+            }
+        ),
+        event({"type": "message_stop"}),
+    ]
+
+
 def _http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -131,23 +218,38 @@ def _json_response(status: str, body: bytes) -> bytes:
     return _head(status, "application/json", content_length=str(len(body))) + body
 
 
+def _stream_writes(events: list[bytes], first_text: int, *, event_writes: bool) -> list[bytes]:
+    """The writes of one streamed response: head and events in HTTP chunks, then the terminator.
+
+    In one write by default; with ``event_writes`` one per event; otherwise, when the
+    server delays the first event, the caller splits at ``first_text`` (see ``Connection``).
+    """
+    head = _head(
+        "200 OK",
+        "text/event-stream; charset=utf-8",
+        transfer_encoding="chunked",
+        cache_control="no-cache",
+    )
+    # One HTTP chunk per SSE event, as a streaming server flushes them, then the
+    # zero-length terminator.
+    parts = [_http_chunk(e) for e in events]
+    parts[-1] += b"0\r\n\r\n"
+    if event_writes:
+        return [head, *parts]
+    return [head, b"".join(parts[: first_text + 1]), b"".join(parts[first_text + 1 :])]
+
+
 class Responses:
     """Every response the server can send, as ready-to-write bytes."""
 
     def __init__(self, *, event_writes: bool = False) -> None:
         self.chat = _json_response("200 OK", completion_body())
-        head = _head(
-            "200 OK",
-            "text/event-stream; charset=utf-8",
-            transfer_encoding="chunked",
-            cache_control="no-cache",
-        )
-        # One HTTP chunk per SSE event, as a streaming server flushes them, then the
-        # zero-length terminator. Written in one go unless event_writes is set.
-        parts = [_http_chunk(e) for e in stream_events()]
-        parts[0] = head + parts[0]
-        parts[-1] += b"0\r\n\r\n"
-        self.stream_parts = parts if event_writes else [b"".join(parts)]
+        self.message = _json_response("200 OK", message_body())
+        # Index 1: the first event with text (after OpenAI's role chunk; after
+        # Anthropic's message_start, content_block_start and ping it is index 3).
+        self.stream_parts = _stream_writes(stream_events(), 1, event_writes=event_writes)
+        self.message_stream_parts = _stream_writes(message_events(), 3, event_writes=event_writes)
+        self.event_writes = event_writes
         error = {"message": "Unknown request URL.", "type": "invalid_request_error"}
         self.not_found = _json_response(
             "404 Not Found", _json({"error": {**error, "param": None, "code": "unknown_url"}})
@@ -173,8 +275,9 @@ class Stats:
 class Connection(asyncio.Protocol):
     """One keep-alive connection: answers each complete request in its buffer, in order."""
 
-    def __init__(self, responses: Responses) -> None:
+    def __init__(self, responses: Responses, first_event_delay: float = 0.0) -> None:
         self._responses = responses
+        self._first_event_delay = first_event_delay
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
 
@@ -205,18 +308,40 @@ class Connection(asyncio.Protocol):
     def _answer(self, head: bytes, body: bytes) -> None:
         Stats.requests += 1
         close = b"\r\nconnection: close" in head
+        streamed = b'"stream":true' in body or b'"stream": true' in body
         if head.startswith(b"post /v1/chat/completions "):
-            if b'"stream":true' in body or b'"stream": true' in body:
-                self._reply(*self._responses.stream_parts, close=close)
+            if streamed:
+                self._stream(self._responses.stream_parts, close=close)
             else:
                 self._reply(self._responses.chat, close=close)
+        elif head.startswith(b"post /v1/messages "):
+            if streamed:
+                self._stream(self._responses.message_stream_parts, close=close)
+            else:
+                self._reply(self._responses.message, close=close)
         elif head.startswith(b"get /__stats "):
             self._reply(Stats.response(), close=close)
         else:
             self._reply(self._responses.not_found, close=close)
 
+    def _stream(self, parts: list[bytes], *, close: bool) -> None:
+        delay = self._first_event_delay
+        if not delay or self._responses.event_writes:
+            self._reply(*parts, close=close)
+            return
+        # The head now, the events to the first text after the delay, the rest 1 ms
+        # later. Later requests on this connection wait their turn: a client sends
+        # the next one only after reading this response to its end.
+        head, first, rest = parts
+        self._reply(head, close=False)
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, functools.partial(self._reply, first, close=False))
+        loop.call_later(delay + 0.001, functools.partial(self._reply, rest, close=close))
+
     def _reply(self, *parts: bytes, close: bool) -> None:
         assert self._transport is not None
+        if self._transport.is_closing():
+            return  # the client went away while a delayed write waited
         for data in parts:
             self._transport.write(data)
         if close:
@@ -234,11 +359,15 @@ def _content_length(head: bytes) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-async def serve(host: str, port: int, *, event_writes: bool = False) -> None:
+async def serve(
+    host: str, port: int, *, event_writes: bool = False, first_event_delay: float = 0.0
+) -> None:
     """Serve until cancelled; print the base URL on stdout once listening."""
     responses = Responses(event_writes=event_writes)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(responses), host, port, backlog=1024)
+    server = await loop.create_server(
+        lambda: Connection(responses, first_event_delay), host, port, backlog=1024
+    )
     bound = server.sockets[0].getsockname()[1]
     print(f"listening on http://{host}:{bound}/v1", flush=True)
     async with server:
@@ -251,6 +380,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--event-writes", action="store_true", help="one write per SSE event")
+    parser.add_argument(
+        "--first-event-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold each stream's events this long after its head (for time to first token)",
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args(argv)
     loop_factory = None
@@ -263,7 +399,14 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.Runner(loop_factory=loop_factory) as runner,
         contextlib.suppress(KeyboardInterrupt),
     ):
-        runner.run(serve(args.host, args.port, event_writes=args.event_writes))
+        runner.run(
+            serve(
+                args.host,
+                args.port,
+                event_writes=args.event_writes,
+                first_event_delay=args.first_event_delay,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def client_overhead(n: int, repeats: int) -> None:
     scenarios = [("plain", []), *((name, [name]) for name in FEATURES), ("all", list(FEATURES))]
     with OpenAIMock(api_key=KEY) as mock:
         openai = {"openai": {"base_url": mock.base_url, "api_key": KEY}}
-        providers = {
+        providers: dict[str, dict[str, Any]] = {
             "fake": {"storage": {"backend": "none"}},
             "http (httpx)": {
                 "storage": {"backend": "none"},

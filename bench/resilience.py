@@ -2,20 +2,24 @@
 
 Part 1, overhead: client CPU per request for ``Client.chat`` with default
 settings against the same call with every resilience feature switched on (a
-two-target route with hedging at p95, breakers, retries, the response cache with
-a miss per call, a rate limit), against ``bench/mock_server.py`` in its own
-process. Alternating rounds; the median of per-round ratios.
+two-target route, breakers, retries, the response cache with a miss per call, a
+rate limit), without hedging, with a hedge that never fires (1 s) and with a
+hedge at p95 (which fires on the slowest ~5%, by design), against
+``bench/mock_server.py`` in its own process. Alternating rounds; the median of
+per-round ratios.
 
 Part 2, faults: a primary deployment that fails 30% of calls (503, 429, a reset
 connection or a truncated body, at random) and a healthy fallback, both relaykit
 loopback mocks. Every request must succeed; prints attempts and p50/p99 latency.
 
     uv run python bench/resilience.py [--requests 2000] [--concurrency 20] [--backend trio]
+    uv run python bench/resilience.py --by-feature --concurrency 1
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import sys
@@ -49,33 +53,66 @@ def plain_config(base_url: str) -> dict[str, Any]:
     }
 
 
-def full_config(base_url: str, *, hedge: bool = True) -> dict[str, Any]:
-    """Every resilience feature on; nothing in it fires when no call fails."""
+def full_config(base_url: str, *, hedge: float | str | None = "p95") -> dict[str, Any]:
+    """Every resilience feature on; only a p95 hedge fires (on the slowest ~5%)."""
     cfg = plain_config(base_url)
     cfg["providers"]["backup"] = {"type": "openai", "base_url": base_url, "api_key": API_KEY}
     route: dict[str, Any] = {
         "targets": [f"openai/{MODEL}", f"backup/{MODEL}"],
         "strategy": "fallback",
     }
-    if hedge:
-        route["hedge_after"] = "p95"
+    if hedge is not None:
+        route["hedge_after"] = hedge
     cfg["models"] = {"main": route}
     cfg["cache"] = {"enabled": True, "deterministic_only": False}
     cfg["limits"] = {"*": {"rpm": 10_000_000, "tpm": 10_000_000_000}}
     return cfg
 
 
-async def overhead(
-    base_url: str, requests: int, concurrency: int, rounds: int
-) -> dict[str, dict[str, float]]:
-    """Median client CPU µs per call for each variant, and its ratio to the plain path."""
-    counter = iter(range(10**9))
-    configs = {
+def variants(base_url: str) -> dict[str, dict[str, Any]]:
+    """The configs part 1 compares: plain first (the baseline), then everything on."""
+    return {
         "plain": plain_config(base_url),
-        "all but hedging": full_config(base_url, hedge=False),
-        "all, hedging included": full_config(base_url),
+        "all but hedging": full_config(base_url, hedge=None),
+        "all, hedge_after = 1 s (never fires)": full_config(base_url, hedge=1.0),
+        "all, hedge_after = p95": full_config(base_url),
     }
-    clients = {name: relaykit.Client(cfg) for name, cfg in configs.items()}
+
+
+def feature_variants(base_url: str) -> dict[str, dict[str, Any]]:
+    """``--by-feature``: the features switched on one at a time, each on top of the last."""
+    full = full_config(base_url, hedge=1.0)
+    route = {**plain_config(base_url), "providers": full["providers"]}
+    route["models"] = {
+        "main": {k: v for k, v in full["models"]["main"].items() if k != "hedge_after"}
+    }
+    limits = {**route, "limits": full["limits"]}
+    cache = {**limits, "cache": full["cache"]}
+    return {
+        "plain": plain_config(base_url),
+        "+ a two-target route (breakers, retries)": route,
+        "+ a rate limit": limits,
+        "+ the response cache (a miss per call)": cache,
+        "+ hedge_after = 1 s (never fires)": full,
+    }
+
+
+async def overhead(
+    configs: dict[str, dict[str, Any]], requests: int, concurrency: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Median client CPU µs per call for each variant, and its ratio to the first (plain)."""
+    counter = iter(range(10**9))
+    stack = contextlib.AsyncExitStack()
+    # Entered, as applications use them: an entered client runs hedges from one
+    # timer task; a client that is not entered needs a task per hedged call.
+    clients = {
+        name: await stack.enter_async_context(relaykit.Client(cfg)) for name, cfg in configs.items()
+    }
+    # Count the calls each hedging client sends to its backup: the hedges that fired.
+    hedges: Counter[str] = Counter()
+    for name, client in clients.items():
+        if "hedge_after" in configs[name].get("models", {}).get("main", {}):
+            _count_backup_calls(client, name, hedges)
     calls = {}
     for name, client in clients.items():
         model = f"openai/{MODEL}" if name == "plain" else "main"
@@ -89,22 +126,44 @@ async def overhead(
     try:
         for call in calls.values():
             await run_batch(call, 200, concurrency)  # warm up
+        hedges.clear()
         cpu: dict[str, list[float]] = {name: [] for name in calls}
         ratios: dict[str, list[float]] = {name: [] for name in calls}
+        order = list(calls)
+        shuffle = random.Random(0).shuffle
         for _ in range(rounds):
-            plain = 0.0
-            for name, call in calls.items():  # alternating: load changes hit every variant alike
-                spent, _ = await run_batch(call, requests, concurrency)
-                plain = spent if name == "plain" else plain
-                cpu[name].append(spent / requests * 1e6)
-                ratios[name].append(spent / plain)
+            # Alternating, so load changes hit every variant alike, and in a new order
+            # each round: on a busy machine the slot in the round moved the same
+            # config by up to 10%.
+            shuffle(order)
+            spent = {
+                name: (await run_batch(calls[name], requests, concurrency))[0] for name in order
+            }
+            for name in order:
+                cpu[name].append(spent[name] / requests * 1e6)
+                ratios[name].append(spent[name] / spent["plain"])
     finally:
-        for client in clients.values():
-            await client.aclose()
+        await stack.aclose()
     return {
-        name: {"us": statistics.median(cpu[name]), "ratio": statistics.median(ratios[name])}
+        name: {
+            "us": statistics.median(cpu[name]),
+            "ratio": statistics.median(ratios[name]),
+            "hedged": hedges[name] / (requests * rounds),
+        }
         for name in calls
     }
+
+
+def _count_backup_calls(client: relaykit.Client, name: str, hedges: Counter[str]) -> None:
+    router = client._router
+    started = router.started
+
+    def counting(target: Any) -> None:
+        if target.provider == "backup":
+            hedges[name] += 1
+        started(target)
+
+    router.started = counting  # type: ignore[method-assign]
 
 
 class FlakyMock(OpenAIMock):
@@ -190,15 +249,18 @@ async def faults(requests: int, concurrency: int, failure_rate: float) -> dict[s
 
 async def main(args: argparse.Namespace) -> None:
     server = Server(None, event_writes=False, pin=True)
+    configs = (feature_variants if args.by_feature else variants)(server.base_url)
     try:
-        o = await overhead(server.base_url, args.overhead_requests, args.concurrency, args.rounds)
+        o = await overhead(configs, args.overhead_requests, args.concurrency, args.rounds)
     finally:
         server.close()
     print(f"concurrency {args.concurrency}, no faults:\n")
-    print("| path | client CPU µs/call | ratio to plain |")
-    print("|---|---|---|")
+    print("| path | client CPU µs/call | ratio to plain | calls hedged |")
+    print("|---|---|---|---|")
     for name, row in o.items():
-        print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x |")
+        print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x | {row['hedged']:.1%} |")
+    if args.by_feature:
+        return
     f = await faults(args.requests, args.concurrency, args.failure_rate)
     print()
     print(
@@ -222,6 +284,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--concurrency", type=int, default=20)
     p.add_argument("--failure-rate", type=float, default=0.3)
+    p.add_argument(
+        "--by-feature", action="store_true", help="part 1 only, adding one feature at a time"
+    )
     return p.parse_args()
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
@@ -156,3 +158,73 @@ async def test_a_stream_that_breaks_before_any_content_is_retried(mock: OpenAIMo
     async with client(mock) as c:
         r = await drain(c)
     assert (r.text, r.attempts) == ("second try", 2)
+
+
+@pytest.mark.anyio
+async def test_429_with_retry_after_is_waited_out_and_retried(mock: OpenAIMock) -> None:
+    mock.script.push(Reply.failure(429, "slow down", retry_after=0.2), Reply(text="after the wait"))
+    async with client(mock, retry={"attempts": 2, "initial_wait": 0, "max_retry_after": 5}) as c:
+        started = anyio.current_time()
+        r = await c.chat(MODEL, "hi")
+        waited = anyio.current_time() - started
+    assert (r.text, r.attempts) == ("after the wait", 2)
+    assert waited >= 0.2
+
+
+@pytest.mark.anyio
+async def test_connect_timeout_names_connect() -> None:
+    """A listener whose accept queue is full drops new SYNs: connecting times out."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        held = [socket.socket() for _ in range(4)]  # fill the accept queue; nobody accepts
+        for s in held:
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+        config = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "timeouts": {"connect": 0.2},
+            "providers": {"openai": {"base_url": f"http://127.0.0.1:{port}/v1", "api_key": KEY}},
+        }
+        try:
+            async with relaykit.Client(config) as c:
+                with anyio.fail_after(5), pytest.raises(RequestTimeoutError) as info:
+                    await c.chat(MODEL, "hi")
+        finally:
+            for s in held:
+                s.close()
+    assert info.value.which == "connect"
+
+
+@pytest.mark.anyio
+async def test_503s_open_the_circuit_and_no_request_is_sent_while_open(mock: OpenAIMock) -> None:
+    mock.script.push(Reply.failure(503), Reply.failure(503))
+    breaker = {"failures": 2, "reset_after": 60}
+    async with client(mock, retry={"attempts": 1}, breaker=breaker) as c:
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailableError):
+                await c.chat(MODEL, "hi")
+        with pytest.raises(relaykit.CircuitOpenError):
+            await c.chat(MODEL, "hi")
+    assert len(mock.requests) == 2, "an open circuit sends nothing"
+
+
+@pytest.mark.anyio
+async def test_a_hedge_over_real_sockets_takes_the_faster_server(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text="slow", delay=5))
+    with OpenAIMock(api_key=KEY) as fast:
+        config = {
+            "storage": {"backend": "none"},
+            "providers": {
+                "openai": {"base_url": mock.base_url, "api_key": KEY},
+                "backup": {"type": "openai", "base_url": fast.base_url, "api_key": KEY},
+            },
+            "models": {"g": {"targets": [MODEL, "backup/gpt-4o-mini"], "hedge_after": 0.1}},
+        }
+        async with relaykit.Client(config) as c:
+            with anyio.fail_after(3):
+                r = await c.chat("g", "race")
+    assert (r.provider, r.text) == ("backup", "echo: race")
+    assert len(mock.requests) == 1 and len(fast.requests) == 1

@@ -16,6 +16,7 @@ from relaykit import (
     TextDelta,
 )
 from relaykit.protocols import CallRecord
+from relaykit.routing import Target
 from relaykit.testing import FakePlugin, Reply
 
 from .test_hooks import MemoryStorage, StoragePlugin
@@ -184,6 +185,112 @@ async def test_no_hedge_when_the_first_answers_in_time() -> None:
     async with make(first, second, models=routes) as client:
         r = await client.chat("g", "hi")
     assert r.provider == "first" and not second.calls
+
+
+@pytest.mark.anyio
+async def test_a_first_target_failing_before_the_delay_falls_back_at_once() -> None:
+    first, second = FakePlugin("first"), FakePlugin("second")
+    first.script.push(Reply.failure(503, "down"))
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 30}}
+    async with make(first, second, models=routes) as client:
+        with anyio.fail_after(2):
+            r = await client.chat("g", "hi")
+    assert (r.provider, r.attempts) == ("second", 2)
+
+
+@pytest.mark.anyio
+async def test_a_hedge_outlives_the_first_target_failing_after_it_started() -> None:
+    first, second = FakePlugin("first"), FakePlugin("second")
+    first.script.push(Reply(status=503, error="down", delay=0.1))
+    second.script.push(Reply(text="backup", delay=0.2))
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.02}}
+    async with make(first, second, models=routes) as client:
+        r = await client.chat("g", "hi")
+    assert (r.text, r.provider) == ("backup", "second")
+
+
+@pytest.mark.anyio
+async def test_a_hedged_call_fails_with_the_last_error_when_both_fail() -> None:
+    first, second = FakePlugin("first"), FakePlugin("second")
+    first.script.push(Reply(status=503, error="first down", delay=0.1))
+    second.script.push(Reply(status=500, error="second down", delay=0.2))
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.02}}
+    async with make(first, second, models=routes) as client:
+        with pytest.raises(ProviderUnavailableError, match="second down"):
+            await client.chat("g", "hi")
+
+
+@pytest.mark.anyio
+async def test_the_hedge_runs_in_the_calling_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's timer task starts the backup, but in the call's own context."""
+    import contextvars
+
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+    slow, fast = FakePlugin("slow"), FakePlugin("fast")
+    slow.script.push(Reply(text="slow", delay=5), Reply(text="slow", delay=5))
+    seen: list[str] = []
+    next_reply = fast.script.next
+    monkeypatch.setattr(fast.script, "next", lambda d: seen.append(who.get()) or next_reply(d))
+    routes = {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.02}}
+    async with make(slow, fast, models=routes) as client:
+
+        async def one(name: str) -> str:
+            who.set(name)
+            return (await client.chat("g", "hi")).provider
+
+        async with anyio.create_task_group() as tg:
+            for name in ("a", "b"):
+                tg.start_soon(one, name)
+    assert sorted(seen) == ["a", "b"]
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_hedged_call_cancels_its_backup() -> None:
+    slow, slower = FakePlugin("slow"), FakePlugin("slower")
+    slow.script.push(Reply(text="slow", delay=5))
+    slower.script.push(Reply(text="slower", delay=5), Reply(text="next call"))
+    routes = {"g": {"targets": ["slow/m", "slower/m"], "hedge_after": 0.02}}
+    async with make(slow, slower, models=routes) as client:
+        with anyio.move_on_after(0.2) as scope:
+            await client.chat("g", "hi")
+        assert scope.cancelled_caught and len(slower.calls) == 1
+        await anyio.sleep(0.05)  # the backup task has wound down
+        assert client._router.in_flight(Target("slower", "m")) == 0
+        with anyio.fail_after(2):  # the client's task group is intact and still serves
+            assert (await client.chat("slower/m", "again")).text == "next call"
+
+
+@pytest.mark.anyio
+async def test_a_bug_in_the_backup_reaches_the_caller_not_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, broken = FakePlugin("first"), FakePlugin("broken")
+    first.script.push(Reply(status=503, error="down", delay=0.1))
+    routes = {"g": {"targets": ["first/m", "broken/m"], "hedge_after": 0.02}}
+    async with make(first, broken, models=routes) as client:
+
+        async def bug(request: Any) -> Any:
+            raise RuntimeError("a bug, not a provider failure")
+
+        monkeypatch.setattr(client.provider("broken"), "chat", bug)
+        with pytest.raises(RuntimeError, match="a bug"):
+            await client.chat("g", "hi")
+        assert (await client.chat("first/m", "still serving")).text == "echo: still serving"
+
+
+@pytest.mark.anyio
+async def test_hedging_without_entering_the_client() -> None:
+    slow, fast = FakePlugin("slow"), FakePlugin("fast")
+    slow.script.push(Reply(text="slow", delay=5))
+    routes = {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.02}}
+    client = make(slow, fast, models=routes)
+    try:
+        with anyio.fail_after(2):
+            assert (await client.chat("g", "hi")).provider == "fast"
+        assert (await client.chat("g", "again")).provider == "slow"  # in time: no hedge
+    finally:
+        await client.aclose()
+    assert len(fast.calls) == 1
 
 
 def test_hedge_after_is_validated() -> None:

@@ -78,3 +78,18 @@ def test_failed_targets_cool_down_then_return() -> None:
     assert r.plan("g") == (B, C, A)
     clock[0] = 10
     assert r.plan("g") == (A, B, C)
+
+
+def test_latency_p95_follows_recent_latencies_in_steps() -> None:
+    r = router("fallback")
+    for ms in range(1, 5):
+        r.finished(A, ok=True, latency=ms / 1000)
+    assert r.latency_p95(A) is None  # too few to say
+    for ms in range(5, 101):
+        r.finished(A, ok=True, latency=ms / 1000)
+    assert r.latency_p95(A) == pytest.approx(0.096)
+    for _ in range(9):
+        r.finished(A, ok=True, latency=5.0)
+    assert r.latency_p95(A) == pytest.approx(0.096)  # not sorted again for each call
+    r.finished(A, ok=True, latency=5.0)
+    assert r.latency_p95(A) == 5.0  # ten new latencies: recomputed

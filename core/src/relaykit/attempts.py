@@ -1,8 +1,8 @@
 """Retries on one deployment, fallbacks across deployments: the loop chat and stream share.
 
-For each target in the planned order: ask its circuit breaker, make an attempt,
-and on a retryable error wait (backoff, or the provider's Retry-After) and try
-the same target again, up to ``[retry] attempts``. When a target is exhausted,
+For each target in the planned order: ask its circuit breaker and make an
+attempt; on a failure ``[retry] on`` names, retry the same target on stamina
+(see retry.py for the waits), up to ``[retry] attempts``. When a target is exhausted,
 move to the next if the failure says another deployment could do better: a
 retryable error, an open circuit, one of our own quota limits, or a context
 length error when the next target's window is larger.
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
-
-import anyio
 
 from .errors import ContextLengthError, QuotaExceededError, RelayError
 from .protocols import Provider
 from .request import ChatRequest
-from .retry import next_wait
+from .retry import may_retry, retry
 from .routing import Target
 
 if TYPE_CHECKING:
+    from .breaker import CircuitBreaker
     from .client import Client, _Call
 
 T = TypeVar("T")
@@ -37,6 +37,7 @@ async def run_attempts(
     Raises the last error when every target has failed or a failure is final.
     """
     targets = call.targets if targets is None else targets
+    retry_config = client.config.retry
     error: RelayError | None = None
     for index, target in enumerate(targets):
         provider = client._registry.get(target.provider)
@@ -44,31 +45,22 @@ async def run_attempts(
         breaker = client._breakers.get(
             f"{target}@{client._registry.base_urls.get(target.provider, '')}"
         )
-        tries = 0
-        while True:
-            tries += 1
-            call.attempts += 1
-            client._router.started(target)
-            started = time.monotonic()
+        try:
+            return await _once(client, call, attempt, provider, request, target, breaker)
+        except RelayError as e:
+            error = e
+        if may_retry(error, retry_config):
             try:
-                with breaker.guard(target.provider, target.model):
-                    result = await attempt(provider, request, target)
+                return await retry(
+                    error,
+                    partial(_once, client, call, attempt, provider, request, target, breaker),
+                    config=retry_config,
+                    deadline=call.deadline,
+                    breaker=breaker,
+                    target=target,
+                )
             except RelayError as e:
-                # A caller's mistake says nothing about the deployment's health.
-                client._router.finished(target, ok=not e.retryable)
-                error = call.last_error = e
-            except BaseException:
-                client._router.finished(target, ok=True)  # cancelled: no verdict
-                raise
-            else:
-                client._router.finished(target, ok=True, latency=time.monotonic() - started)
-                return result
-            finally:
-                client._note_breaker(breaker)
-            wait = next_wait(error, tries, client.config.retry, call.deadline - time.monotonic())
-            if wait is None:
-                break
-            await anyio.sleep(wait)
+                error = e
         if index + 1 == len(targets) or not await _worth_falling_back(
             client, error, target, targets[index + 1]
         ):
@@ -76,6 +68,37 @@ async def run_attempts(
         call.fallbacks += 1
     assert error is not None
     raise error
+
+
+async def _once(
+    client: Client,
+    call: _Call,
+    attempt: Attempt[T],
+    provider: Provider,
+    request: ChatRequest,
+    target: Target,
+    breaker: CircuitBreaker,
+) -> T:
+    """One attempt on ``target``, through its breaker, told to the router."""
+    call.attempts += 1
+    client._router.started(target)
+    started = time.monotonic()
+    try:
+        with breaker.guard(target.provider, target.model):
+            result = await attempt(provider, request, target)
+    except RelayError as e:
+        # A caller's mistake says nothing about the deployment's health.
+        client._router.finished(target, ok=not e.retryable)
+        call.last_error = e
+        raise
+    except BaseException:
+        client._router.finished(target, ok=True)  # cancelled: no verdict
+        raise
+    else:
+        client._router.finished(target, ok=True, latency=time.monotonic() - started)
+        return result
+    finally:
+        client._note_breaker(breaker)
 
 
 async def _worth_falling_back(

@@ -28,6 +28,7 @@ from .call_log import CallLog
 from .config import Config, LimitConfig, load_config
 from .errors import ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
+from .hedge_timer import HedgeTimer
 from .hedging import hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
 from .messages import Message, ToolCall, coerce_messages
@@ -169,6 +170,8 @@ class Client:
         if storage is not None and StorageCache.supported_by(storage):
             self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
         self._tg: TaskGroup | None = None
+        #: starts hedges on time; runs in _tg when a route hedges (see hedging.py)
+        self._hedge_timer: HedgeTimer | None = None
         self._closed = False
 
     def _make_call_log(self, storage: Storage) -> CallLog:
@@ -195,6 +198,9 @@ class Client:
         await self._tg.__aenter__()
         if self._call_log is not None:
             self._call_log.start(self._tg)
+        if any(route.hedge_after is not None for route in self.config.models.values()):
+            self._hedge_timer = HedgeTimer()
+            self._tg.start_soon(self._hedge_timer.run, name="relaykit hedge timer")
         return self
 
     async def _load_vault_keys(self) -> None:
@@ -230,6 +236,8 @@ class Client:
         if self._closed:
             return
         self._closed = True
+        if self._hedge_timer is not None:
+            self._hedge_timer.close()
         with anyio.CancelScope(shield=True):
             if self._call_log is not None:
                 await self._call_log.aclose()

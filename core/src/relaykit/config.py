@@ -28,7 +28,12 @@ from .secrets import Secret, scrub
 
 @attrs.frozen
 class RetryConfig:
-    """``[retry]``: how often and how patiently to retry."""
+    """``[retry]``: how often and how patiently to retry (on stamina; see retry.py).
+
+    Before retry ``n``: ``initial_wait * 2 ** (n - 1)`` plus up to ``initial_wait``
+    of jitter, capped at ``max_wait``; a 429's Retry-After instead, up to
+    ``max_retry_after``.
+    """
 
     attempts: int = 3
     initial_wait: float = 0.5

@@ -7,17 +7,24 @@ and a duplicate stream would double the bill for every token.
 The loser is cancelled. Providers still bill the prompt a cancelled request
 had sent, so the loser is recorded too (error type ``HedgeCancelled``) with the
 input-token cost it is likely to have incurred.
+
+Most hedges never fire, so not firing must be cheap: the client's
+:class:`~relaykit.hedge_timer.HedgeTimer` starts backups, and a call that ends
+in time pays one cancel scope and a heap entry (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+import contextvars
+from functools import partial
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 import anyio.abc
 
 from .attempts import Attempt, run_attempts
 from .errors import RelayError
+from .hedge_timer import Scheduled
 from .routing import Target
 
 if TYPE_CHECKING:
@@ -42,16 +49,115 @@ async def hedged(
 ) -> tuple[Target, T]:
     """Run the first target; after ``delay`` without an answer, race the rest against it.
 
-    The first target runs in the calling task and the backup in one helper task
-    that sleeps first: one task per call is the whole price of hedging when the
-    first target answers in time.
+    The first target runs in the calling task inside one cancel scope. Only if
+    the delay passes does the client's :class:`HedgeTimer` start the backup, as
+    a task in the client's task group (a task group per call cost about as much
+    again as everything else hedging does). A client used without ``async with``
+    has neither, so it pays for a task group and a sleeping task per call.
     """
-    winner: list[tuple[Target, T]] = []
-    errors: list[RelayError] = []
-    in_flight: dict[int, Target] = {}  # branch -> the target it is calling now
-    backup_started = False
+    timer = client._hedge_timer
+    if timer is not None and client._tg is not None:
+        race = _Race(client, call, attempt, client._tg)
+        return await race.run(timer.schedule(delay, race.start_backup))
+    async with anyio.create_task_group() as tg:
+        race = _Race(client, call, attempt, tg)
+        scheduled = Scheduled(None, race.start_backup)
+        tg.start_soon(_fire_after, delay, scheduled)
+        try:
+            result = await race.run(scheduled)
+        finally:
+            tg.cancel_scope.cancel()  # the sleeping task, and a backup that lost
+    return result
 
-    def tracked(branch: int) -> Attempt[tuple[Target, T]]:
+
+class _Race(Generic[T]):
+    """One hedged call: the first target in the caller's task, the backup in a task."""
+
+    def __init__(
+        self,
+        client: Client,
+        call: _Call,
+        attempt: Attempt[tuple[Target, T]],
+        tg: anyio.abc.TaskGroup,
+    ) -> None:
+        self.client = client
+        self.call = call
+        self.attempt = attempt
+        self.tg = tg
+        # The backup is started from the timer's task but belongs to this call:
+        # it runs in this call's context (its span, for one).
+        self.context = contextvars.copy_context()
+        self.primary = anyio.CancelScope()
+        self.backup: anyio.CancelScope | None = None
+        self.backup_done: anyio.Event | None = None
+        self.winner: tuple[Target, T] | None = None
+        self.errors: list[RelayError] = []
+        self.crash: Exception | None = None
+        self.in_flight: dict[int, Target] = {}  # branch -> the target it is calling now
+
+    def start_backup(self) -> None:
+        """Start racing the other targets (from the timer's task, or the sleeping one)."""
+        self.call.fallbacks += 1
+        self.backup = anyio.CancelScope()
+        self.backup_done = anyio.Event()
+        self.context.run(partial(self.tg.start_soon, self._run_backup, name="relaykit hedge"))
+
+    async def run(self, scheduled: Scheduled) -> tuple[Target, T]:
+        """The first target, then whatever the race needs: a winner, a fallback, or an error."""
+        client, call = self.client, self.call
+        try:
+            with self.primary:
+                try:
+                    result = await run_attempts(client, call, self._tracked(0), call.targets[:1])
+                except RelayError as e:
+                    self.errors.append(e)
+                else:
+                    if self.winner is None:  # the backup may have won just as this one finished
+                        self.winner = result
+        except BaseException:
+            if self.backup is not None:
+                self.backup.cancel()  # the caller was cancelled: so is its backup
+            raise
+        finally:
+            scheduled.cancel()
+        if self.winner is None:
+            if self.backup_done is None:
+                call.fallbacks += 1  # failed before the delay: fall back now, without waiting
+                return await run_attempts(client, call, self.attempt, call.targets[1:])
+            await self.backup_done.wait()
+        if self.winner is not None:
+            if self.backup is not None:
+                self.backup.cancel()
+            for target in list(self.in_flight.values()):  # cancelled mid-call: it cost something
+                await client._record_hedge_loser(call, target)
+            return self.winner
+        if self.crash is not None:
+            raise self.crash
+        raise self.errors[-1]
+
+    async def _run_backup(self) -> None:
+        assert self.backup is not None and self.backup_done is not None
+        call = self.call
+        try:
+            with self.backup:
+                try:
+                    result = await run_attempts(
+                        self.client, call, self._tracked(1), call.targets[1:]
+                    )
+                except RelayError as e:
+                    self.errors.append(e)
+                else:
+                    if self.winner is None:
+                        self.winner = result
+                        self.primary.cancel()  # stops the first target's call
+        except Exception as e:  # a bug: the caller raises it, the client's task group must not
+            self.crash = e
+        finally:
+            self.backup_done.set()
+
+    def _tracked(self, branch: int) -> Attempt[tuple[Target, T]]:
+        attempt, in_flight = self.attempt, self.in_flight
+
         async def run(provider, request, target):  # type: ignore[no-untyped-def]
             in_flight[branch] = target
             result = await attempt(provider, request, target)
@@ -60,37 +166,8 @@ async def hedged(
 
         return run
 
-    async def backup(tg: anyio.abc.TaskGroup) -> None:
-        nonlocal backup_started
-        await anyio.sleep(delay)
-        backup_started = True
-        call.fallbacks += 1
-        try:
-            result = await run_attempts(client, call, tracked(1), call.targets[1:])
-        except RelayError as e:
-            errors.append(e)
-        else:
-            if not winner:
-                winner.append(result)
-                tg.cancel_scope.cancel()  # stops the first target's call
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(backup, tg)
-        try:
-            result = await run_attempts(client, call, tracked(0), call.targets[:1])
-        except RelayError as e:
-            errors.append(e)
-            if not backup_started:
-                tg.cancel_scope.cancel()  # no need to wait out the delay: fall back below
-        else:
-            if not winner:
-                winner.append(result)
-                tg.cancel_scope.cancel()  # the backup is asleep or running: stop it
-    if not winner and not backup_started:
-        call.fallbacks += 1
-        return await run_attempts(client, call, attempt, call.targets[1:])
-    if winner:
-        for target in in_flight.values():  # cancelled mid-call: it still cost something
-            await client._record_hedge_loser(call, target)
-        return winner[0]
-    raise errors[-1]
+async def _fire_after(delay: float, scheduled: Scheduled) -> None:
+    await anyio.sleep(delay)
+    if scheduled.fire is not None:
+        scheduled.fire()

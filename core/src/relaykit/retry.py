@@ -1,10 +1,41 @@
-"""How long to wait before the next attempt, and whether to make one at all."""
+"""Retries on one deployment, on stamina: what is retried, and how long to wait first.
+
+The first attempt is made by :mod:`relaykit.attempts` without stamina, so a
+call that succeeds at once (nearly all of them) pays nothing for retries:
+stamina's ``retry_context`` costs about 30 µs per call even when nothing fails,
+and importing it (with tenacity) about 50 ms, so both wait for the first
+failure that ``[retry] on`` names (and the import happens in a worker thread).
+Then a stamina loop takes over; its first "attempt" replays that failure, so
+stamina schedules every wait, counts every attempt and honours its test mode
+(:func:`relaykit.testing.instant_retries`).
+
+Waits are stamina's exponential backoff with jitter: before retry ``n``,
+``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
+429's Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a
+custom wait as given). No retry is made when its wait would not fit in what is
+left of the call's total timeout, when the deployment's circuit is open (the
+next target is tried at once), or for a failure ``[retry] on`` leaves out.
+
+stamina's own instrumentation (a WARNING log line per retry, a Prometheus
+counter) is process-wide; relaykit reports its retries itself (span events,
+the ``relaykit.retries`` metric, ``attempts`` on every record), so for its own
+retries the hooks are swapped for one DEBUG line on ``relaykit.retry``, and a
+program's own stamina retries keep whatever hooks it configured.
+"""
 
 from __future__ import annotations
 
-import random
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import RetryConfig
+import anyio
+
 from .errors import (
     CircuitOpenError,
     ProviderUnavailableError,
@@ -13,32 +44,29 @@ from .errors import (
     RequestTimeoutError,
 )
 
+if TYPE_CHECKING:
+    from .breaker import CircuitBreaker
+    from .config import RetryConfig
+    from .routing import Target
 
-def next_wait(
-    error: RelayError, attempt: int, config: RetryConfig, remaining: float | None
-) -> float | None:
-    """Seconds to wait before attempt ``attempt + 1``, or ``None`` to stop retrying.
+T = TypeVar("T")
 
-    Exponential backoff with full jitter, capped at ``max_wait``; a provider's
-    Retry-After wins but is clamped to ``max_retry_after``. If the wait would not
-    fit in the ``remaining`` total timeout there is no point waiting: stop.
-    """
-    if not error.retryable or attempt >= config.attempts or _kind(error) not in config.on:
-        return None
-    if isinstance(error, CircuitOpenError):
-        return None  # the same deployment will refuse again: move on to a fallback
+log = logging.getLogger("relaykit.retry")
 
-    backoff = min(config.max_wait, config.initial_wait * 2 ** (attempt - 1))
-    wait = random.uniform(backoff / 2, backoff) if backoff > 0 else 0.0
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(error, RateLimitError) and retry_after is not None:
-        wait = min(retry_after, config.max_retry_after)
-    if remaining is not None and wait >= remaining:
-        return None
-    return wait
+#: the deployment relaykit is retrying in this task, for the instrumentation gate
+_RETRYING: ContextVar[str | None] = ContextVar("relaykit_retrying", default=None)
 
 
-def _kind(error: RelayError) -> str:
+def may_retry(error: RelayError, config: RetryConfig) -> bool:
+    """Whether ``error`` is worth a second attempt on the same deployment at all."""
+    return (
+        error.retryable
+        and not isinstance(error, CircuitOpenError)  # it would refuse again: fall back
+        and kind(error) in config.on
+    )
+
+
+def kind(error: RelayError) -> str:
     """The ``[retry] on`` name of a retryable error."""
     if isinstance(error, RateLimitError):
         return "rate_limit"
@@ -47,3 +75,131 @@ def _kind(error: RelayError) -> str:
     if isinstance(error, ProviderUnavailableError) and error.status is None:
         return "connection"
     return "unavailable"
+
+
+def wait_before_retry(
+    error: BaseException,
+    attempt: int,
+    config: RetryConfig,
+    remaining: float,
+    *,
+    testing: bool = False,
+) -> bool | float:
+    """stamina's ``on`` hook: whether to retry after ``error`` ended attempt ``attempt``.
+
+    Returns ``False`` (do not retry), ``True`` (retry after stamina's backoff)
+    or a number of seconds (retry after exactly that: a clamped Retry-After).
+    ``remaining`` is what is left of the total timeout; a wait that would not
+    fit in it is not worth making. In stamina's test mode every wait is 0.
+    """
+    if not isinstance(error, RelayError) or not may_retry(error, config):
+        return False  # cancellation and our own bugs land here too: never retried
+    retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+    if retry_after is not None:
+        wait = 0.0 if testing else min(retry_after, config.max_retry_after)
+        return wait if wait < remaining else False
+    # the longest backoff stamina may pick (see the module docstring)
+    worst = min(config.max_wait, config.initial_wait * (2 ** (attempt - 1) + 1))
+    return (0.0 if testing else worst) < remaining
+
+
+async def retry(
+    first_error: RelayError,
+    again: Callable[[], Awaitable[T]],
+    *,
+    config: RetryConfig,
+    deadline: float,
+    breaker: CircuitBreaker,
+    target: Target,
+) -> T:
+    """Retry ``again()`` on stamina after the first attempt failed with ``first_error``.
+
+    Raises the last error when stamina gives up.
+    """
+    if _loaded:
+        stamina: Any = sys.modules["stamina"]
+        _gate_instrumentation(stamina)  # in case the program replaced stamina's hooks since
+    else:
+        # Importing stamina and tenacity (~50 ms), then its default hooks (which
+        # import prometheus_client or structlog when installed), would stall the
+        # event loop: do it once, in a worker thread.
+        stamina = await anyio.to_thread.run_sync(_load_stamina)
+    number = 0  # of the attempt that just failed, for the backoff bound
+
+    def on(error: Exception) -> bool | float:
+        if breaker.state == "open":
+            return False  # the deployment would refuse: try the next one now
+        return wait_before_retry(
+            error, number, config, deadline - time.monotonic(), testing=stamina.is_testing()
+        )
+
+    token = _RETRYING.set(str(target))
+    try:
+        async for attempt in stamina.retry_context(
+            on=on,
+            attempts=config.attempts,
+            timeout=None,  # the call's total timeout is checked in `on`, wait included
+            wait_initial=config.initial_wait,
+            wait_max=config.max_wait,
+            wait_jitter=config.initial_wait,
+        ):
+            number = attempt.num
+            with attempt:
+                if number == 1:
+                    raise first_error  # replayed, so stamina schedules its retry
+                return await again()
+    finally:
+        _RETRYING.reset(token)
+    raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+class _Gate:
+    """A stamina retry hook: relaykit's retries to ``relaykit.retry``, others to ``hooks``."""
+
+    def __init__(self, hooks: tuple[Any, ...]) -> None:
+        self.hooks = hooks
+
+    def __call__(self, details: Any) -> AbstractContextManager[None] | None:
+        target = _RETRYING.get()
+        if target is None:  # the program's own stamina retry: its hooks, as configured
+            returned = [hook(details) for hook in self.hooks]
+            managers = [cm for cm in returned if isinstance(cm, AbstractContextManager)]
+            return _entered_together(managers) if managers else None
+        if log.isEnabledFor(logging.DEBUG):
+            error = details.caused_by  # type and status only: a message may quote the prompt
+            log.debug(
+                "retrying %s in %.2fs after %s (retry %d)",
+                target,
+                details.wait_for,
+                type(error).__name__,
+                details.retry_num,
+                extra={"status": getattr(error, "status", None)},
+            )
+        return None
+
+
+@contextmanager
+def _entered_together(managers: list[AbstractContextManager[None]]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for cm in managers:
+            stack.enter_context(cm)
+        yield
+
+
+#: whether stamina has been imported and its hooks gated in this process
+_loaded = False
+
+
+def _load_stamina() -> Any:
+    global _loaded
+    stamina = importlib.import_module("stamina")
+    _gate_instrumentation(stamina)
+    _loaded = True
+    return stamina
+
+
+def _gate_instrumentation(stamina: Any) -> None:
+    """Put :class:`_Gate` in front of stamina's hooks (again, if a program replaced them)."""
+    hooks = stamina.instrumentation.get_on_retry_hooks()
+    if not any(isinstance(hook, _Gate) for hook in hooks):
+        stamina.instrumentation.set_on_retry_hooks([_Gate(hooks)])

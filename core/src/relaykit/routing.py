@@ -27,6 +27,8 @@ from .errors import ConfigError
 
 #: weight of the newest observation in the latency moving averages
 EWMA_ALPHA = 0.3
+#: recompute a target's latency p95 after this many new latencies
+P95_EVERY = 10
 
 
 @attrs.frozen
@@ -59,6 +61,11 @@ class _Health:
     cool_until: float = 0.0
     #: recent latencies, for the p95 a hedge waits
     recent: deque[float] = attrs.field(factory=lambda: deque(maxlen=200))
+    #: latencies seen so far, and the p95 as of ``p95_at`` of them (sorting on every
+    #: hedged call would cost more than the hedge's own bookkeeping)
+    seen: int = 0
+    p95: float | None = None
+    p95_at: int = -P95_EVERY
 
 
 class Router:
@@ -132,15 +139,23 @@ class Router:
         if latency is not None:
             health.latency = latency if health.latency is None else _ewma(health.latency, latency)
             health.recent.append(latency)
+            health.seen += 1
         if ttft is not None:
             health.ttft = ttft if health.ttft is None else _ewma(health.ttft, ttft)
 
     def latency_p95(self, target: Target, min_samples: int = 5) -> float | None:
-        """The 95th percentile of ``target``'s recent latencies, once there are a few."""
-        recent = sorted(self._state(target).recent)
-        if len(recent) < min_samples:
+        """The 95th percentile of ``target``'s recent latencies, once there are a few.
+
+        Sorted again after every :data:`P95_EVERY` new latencies (each time until 20).
+        """
+        health = self._state(target)
+        if len(health.recent) < min_samples:
             return None
-        return recent[min(len(recent) - 1, int(0.95 * len(recent)))]
+        if health.seen - health.p95_at >= P95_EVERY or health.seen < 2 * P95_EVERY:
+            recent = sorted(health.recent)
+            health.p95 = recent[min(len(recent) - 1, int(0.95 * len(recent)))]
+            health.p95_at = health.seen
+        return health.p95
 
     def in_flight(self, target: Target) -> int:
         """Calls to ``target`` in flight now."""

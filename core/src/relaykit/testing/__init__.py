@@ -30,6 +30,7 @@ _EXPORTS = {
     "MemoryStorage": "memory_storage",
     "StorageContract": "storage_contract",
     "require_service": "services",
+    "instant_retries": "retries",
     "service_reachable": "services",
 }
 
@@ -53,6 +54,7 @@ __all__ = [
     "Script",
     "StorageContract",
     "VendorMock",
+    "instant_retries",
     "require_service",
     "service_reachable",
 ]
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
     from .provider_contract import PNG, WEATHER_TOOL, Harness, ProviderContract
+    from .retries import instant_retries
     from .script import Reply, Script
     from .services import require_service, service_reachable
     from .storage_contract import StorageContract

@@ -1,0 +1,69 @@
+"""The client's hedge timer: fires due entries from one task, skips cancelled ones."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from relaykit.hedge_timer import HedgeTimer
+
+
+@pytest.mark.anyio
+async def test_fires_in_deadline_order_and_skips_cancelled_entries() -> None:
+    timer = HedgeTimer()
+    fired: list[str] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timer.run)
+        timer.schedule(0.15, lambda: fired.append("late"))
+        dropped = timer.schedule(0.02, lambda: fired.append("dropped"))
+        timer.schedule(0.05, lambda: fired.append("early"))  # earlier than the first: wakes sooner
+        dropped.cancel()
+        await anyio.sleep(0.1)
+        assert fired == ["early"]
+        await anyio.sleep(0.1)
+        assert fired == ["early", "late"]
+        timer.close()
+
+
+@pytest.mark.anyio
+async def test_an_earlier_deadline_moves_the_sleep_forward() -> None:
+    timer = HedgeTimer()
+    fired = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timer.run)
+        timer.schedule(30, lambda: None)
+        await anyio.sleep(0.01)  # the timer is asleep until 30 s from now
+        timer.schedule(0.02, fired.set)
+        with anyio.fail_after(2):
+            await fired.wait()
+        timer.close()
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_earliest_lets_the_next_fire_on_time() -> None:
+    timer = HedgeTimer()
+    fired: list[float] = []
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timer.run)
+        await anyio.sleep(0.01)  # the timer is asleep
+        first = timer.schedule(0.02, lambda: fired.append(-1))
+        timer.schedule(0.05, lambda: fired.append(anyio.current_time() - start))
+        first.cancel()
+        await anyio.sleep(0.2)
+        timer.close()
+    assert len(fired) == 1 and fired[0] >= 0.05
+
+
+@pytest.mark.anyio
+async def test_close_ends_the_task_and_nothing_fires() -> None:
+    timer = HedgeTimer()
+    fired: list[int] = []
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(timer.run)
+            timer.schedule(0.05, lambda: fired.append(1))
+            await anyio.sleep(0.01)  # the timer is asleep
+            timer.close()
+    await anyio.sleep(0.1)
+    assert fired == []

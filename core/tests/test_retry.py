@@ -1,0 +1,198 @@
+"""Retries on stamina: backoff, Retry-After, the total timeout, test mode, instrumentation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+import stamina
+
+import relaykit
+from relaykit import ProviderUnavailableError, RateLimitError
+from relaykit.config import RetryConfig
+from relaykit.errors import CircuitOpenError, InvalidRequestError, RequestTimeoutError
+from relaykit.retry import wait_before_retry
+from relaykit.testing import FakePlugin, Reply, instant_retries
+
+KEY = "sk-retry-secret-0123456789abcdef"
+
+
+def make(*plugins: object, **sections: Any) -> relaykit.Client:
+    config: dict[str, Any] = {"storage": {"backend": "none"}, **sections}
+    return relaykit.Client(config, plugins=plugins)
+
+
+@pytest.fixture
+def no_test_mode() -> Iterator[None]:
+    """Whatever another test left behind, stamina is in its normal mode here."""
+    with stamina.set_testing(False):
+        yield
+
+
+# -- the on-hook, as a function ------------------------------------------------------
+
+
+def test_the_hook_clamps_retry_after_to_max_retry_after() -> None:
+    config = RetryConfig(max_retry_after=2)
+    error = RateLimitError("slow down", retry_after=3600)
+    assert wait_before_retry(error, 1, config, remaining=600) == 2
+    assert wait_before_retry(RateLimitError("x", retry_after=0.5), 1, config, 600) == 0.5
+
+
+def test_the_hook_stops_when_the_wait_does_not_fit_the_total_timeout() -> None:
+    config = RetryConfig(max_retry_after=60, initial_wait=1, max_wait=10)
+    assert wait_before_retry(RateLimitError("x", retry_after=30), 1, config, remaining=29) is False
+    # backoff: stamina may wait up to initial * 2**(n-1) + initial (its jitter), capped
+    unavailable = ProviderUnavailableError("down", status=503)
+    assert wait_before_retry(unavailable, 1, config, remaining=2.5) is True
+    assert wait_before_retry(unavailable, 1, config, remaining=2.0) is False
+    assert wait_before_retry(unavailable, 3, config, remaining=4.5) is False  # up to 5 s
+    assert wait_before_retry(unavailable, 9, config, remaining=10.5) is True  # max_wait caps
+    # in stamina's test mode nothing is waited, so anything fits
+    assert wait_before_retry(RateLimitError("x", retry_after=30), 1, config, 1, testing=True) == 0
+
+
+def test_the_hook_retries_only_what_on_names() -> None:
+    config = RetryConfig(on=("unavailable",))
+    assert wait_before_retry(ProviderUnavailableError("x", status=503), 1, config, 600) is True
+    assert wait_before_retry(ProviderUnavailableError("reset"), 1, config, 600) is False
+    assert wait_before_retry(RateLimitError("x"), 1, config, 600) is False
+    assert wait_before_retry(RequestTimeoutError("x", which="idle"), 1, RetryConfig(), 600) is True
+    assert wait_before_retry(CircuitOpenError("open"), 1, RetryConfig(), 600) is False
+    assert wait_before_retry(InvalidRequestError("bad"), 1, RetryConfig(), 600) is False
+    assert wait_before_retry(KeyboardInterrupt(), 1, RetryConfig(), 600) is False
+
+
+# -- through the client --------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_retries_back_off_exponentially() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503), Reply.failure(503), Reply(text="third"))
+    retry = {"attempts": 3, "initial_wait": 0.05, "max_wait": 5}
+    async with make(fake, retry=retry) as client:
+        started = anyio.current_time()
+        r = await client.chat("fake/m", "hi")
+        waited = anyio.current_time() - started
+    assert (r.text, r.attempts) == ("third", 3)
+    assert waited >= 0.05 + 0.1  # at least initial_wait, then twice that
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_stamina_drives_the_retries() -> None:
+    """Switching stamina off switches relaykit's retries off: it is stamina's loop."""
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503, "down"), Reply(text="never asked"))
+    stamina.set_active(False)
+    try:
+        async with make(fake, retry={"attempts": 3, "initial_wait": 0}) as client:
+            with pytest.raises(ProviderUnavailableError):
+                await client.chat("fake/m", "hi")
+    finally:
+        stamina.set_active(True)
+    assert len(fake.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_instant_retries_skip_every_wait_but_keep_the_attempts() -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply.failure(429, "slow", retry_after=30), Reply.failure(503), Reply(text="third")
+    )
+    retry = {"attempts": 3, "initial_wait": 10, "max_wait": 60, "max_retry_after": 60}
+    async with make(fake, retry=retry) as client:
+        with instant_retries(), anyio.fail_after(2):
+            r = await client.chat("fake/m", "hi")
+        assert not stamina.is_testing(), "leaving the block ends test mode"
+    assert (r.text, r.attempts) == ("third", 3)
+
+
+@pytest.mark.anyio
+async def test_instant_retries_cap_attempts() -> None:
+    fake = FakePlugin()
+    fake.script.push(*[Reply.failure(503)] * 5, Reply(text="too late"))
+    async with make(fake, retry={"attempts": 5}) as client:
+        with instant_retries(attempts=2), pytest.raises(ProviderUnavailableError):
+            await client.chat("fake/m", "hi")
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_an_open_circuit_falls_back_without_waiting() -> None:
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(503, "down"))
+    async with make(
+        main,
+        backup,
+        retry={"attempts": 3, "initial_wait": 30, "max_wait": 30},
+        breaker={"failures": 1, "reset_after": 60},
+        models={"g": {"targets": ["fake/m", "backup/m"]}},
+    ) as client:
+        with anyio.fail_after(2):  # the 30 s backoff would be pointless: the circuit is open
+            r = await client.chat("g", "hi")
+    assert (r.provider, r.attempts) == ("backup", 2)
+    assert len(main.calls) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_cancelled_while_waiting_to_retry() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503, "down"))
+    async with make(fake, retry={"attempts": 3, "initial_wait": 30, "max_wait": 30}) as client:
+        with anyio.move_on_after(0.2) as scope:
+            await client.chat("fake/m", "hi")
+        assert scope.cancelled_caught, "the cancellation comes through as itself"
+        fake.script.push(Reply(text="fine"))
+        assert (await client.chat("fake/m", "hi")).text == "fine"
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_stamina_instrumentation_stays_quiet_about_our_retries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No WARNING per retry from stamina's logger; relaykit says it once, at DEBUG, keyless."""
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(429, f"slow down, {KEY}", retry_after=0), Reply(text="ok"))
+    caplog.set_level(logging.DEBUG)
+    async with make(fake, retry={"attempts": 2, "initial_wait": 0}) as client:
+        assert (await client.chat("fake/m", "hi")).attempts == 2
+    ours = [r for r in caplog.records if r.name == "relaykit.retry"]
+    assert [r.getMessage() for r in ours] == [
+        "retrying fake/m in 0.00s after RateLimitError (retry 1)"
+    ]
+    assert not [r for r in caplog.records if r.name == "stamina"]
+    assert KEY not in caplog.text
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_test_mode")
+async def test_a_programs_own_stamina_hooks_see_only_its_own_retries() -> None:
+    seen: list[str] = []
+    stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.name)])
+    try:
+        fake = FakePlugin()
+        fake.script.push(Reply.failure(503), Reply(text="ok"))
+        async with make(fake, retry={"attempts": 2, "initial_wait": 0}) as client:
+            assert (await client.chat("fake/m", "hi")).attempts == 2
+        assert seen == []
+        tries = 0
+        async for attempt in stamina.retry_context(
+            on=ValueError, attempts=2, wait_initial=0, wait_jitter=0
+        ):
+            with attempt:
+                tries += 1
+                if tries == 1:
+                    raise ValueError("once")
+        assert seen == ["<context block>"]
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(None)  # stamina's defaults again
