@@ -148,3 +148,27 @@ def test_credentials_in_plugin_config_stay_out_of_reprs() -> None:
     text = repr(config)
     assert "s3cr3t-pass" not in text
     assert "abcdefghijklmnop" not in text
+
+
+@pytest.mark.anyio
+async def test_a_limit_that_refuses_gives_back_what_earlier_limits_reserved() -> None:
+    # Two patterns match: "*" reserves tokens and USD, then "fake/*" refuses on
+    # rpm. The refused call must not keep what "*" reserved for it.
+    config = {
+        **NONE,
+        "limits": {
+            "*": {"tpm": 250, "budget_usd": "0.001"},
+            "fake/*": {"rpm": 1},
+        },
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        first = await client.chat("fake/m", "hi", max_tokens=100)  # reserves 100 tokens, uses 3
+        assert first.usage.total_tokens == 3 and first.cost is not None
+        with pytest.raises(QuotaExceededError, match="rpm"):
+            await client.chat("fake/m", "hi", max_tokens=100)
+        limiter: MemoryRateLimiter = client._limiter  # type: ignore[assignment]
+        # 3 used + 200 fits in 250 only if the refused call's 100 went back, and
+        # the rest of the budget only if the refused call's hold went back too.
+        await limiter.acquire(
+            "*", client.config.limits["*"], 200, cost=Decimal("0.001") - first.cost
+        )

@@ -162,6 +162,52 @@ async def test_relaykit_exporters_see_successes_and_failures() -> None:
 
 
 @pytest.mark.anyio
+async def test_exporters_that_need_no_content_get_records_without_it() -> None:
+    class MetricsOnly(RecordingExporter):
+        needs_content = False
+
+    class RedactorPlugin:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def redact(self, text: str) -> str:
+            self.texts.append(text)
+            return text
+
+        @hookimpl
+        def relaykit_redactors(self, config: Config) -> Sequence[Any]:
+            return [self]
+
+    def plugin(exporters: list[RecordingExporter]) -> object:
+        class ExporterPlugin:
+            @hookimpl
+            def relaykit_exporters(self, config: Config) -> Sequence[RecordingExporter]:
+                return exporters
+
+        return ExporterPlugin()
+
+    metrics_only, reader = MetricsOnly(), RecordingExporter()
+    redactor = RedactorPlugin()
+    config = {"storage": {"backend": "none"}}
+    async with relaykit.Client(
+        config, plugins=[FakePlugin(), plugin([metrics_only]), redactor]
+    ) as c:
+        await c.chat("fake/m", "my secret prompt", max_tokens=5)
+    (alone,) = [r for r in metrics_only.records if isinstance(r, CallRecord)]
+    assert alone.messages == () and alone.text == "" and alone.usage.total_tokens > 0
+    assert alone.params == {"max_tokens": 5}
+    assert not any("secret" in t for t in redactor.texts)  # nothing was redacted for nobody
+
+    # With one exporter that reads content, every exporter gets the redacted record.
+    metrics_only = MetricsOnly()
+    plugins = [FakePlugin(), plugin([metrics_only, reader]), RedactorPlugin()]
+    async with relaykit.Client(config, plugins=plugins) as c:
+        await c.chat("fake/m", "my secret prompt")
+    (shared,) = [r for r in metrics_only.records if isinstance(r, CallRecord)]
+    assert shared.messages[0].text == "my secret prompt" and "secret" in shared.text
+
+
+@pytest.mark.anyio
 async def test_relaykit_redactors_apply_to_stored_records() -> None:
     class CityRedactor:
         def redact(self, text: str) -> str:

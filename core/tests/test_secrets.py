@@ -83,6 +83,23 @@ def test_no_labelled_secret_survives(kind: str, data: st.DataObject) -> None:
     assert prefix.strip() in out  # the label stays, so the log still says what was masked
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # hypothesis found these: the bearer/basic patterns took the label as the token
+        ("BEARER x-api-key: 0000000000000000 ", "BEARER x-api-key: [REDACTED] "),
+        ("bearer api_key=abcdefgh12345678", "bearer api_key=[REDACTED]"),
+        ("Basic password: hunter2hunter2", "Basic password: [REDACTED]"),
+        (
+            "BEARER Authorization: Bearer abcdefgh12345678",
+            "BEARER Authorization: Bearer [REDACTED]",
+        ),
+    ],
+)
+def test_a_label_after_bearer_or_basic_is_still_a_label(text: str, masked: str) -> None:
+    assert scrub(text) == masked
+
+
 @given(prose)
 def test_scrubbing_is_idempotent(text: str) -> None:
     once = scrub(text)
@@ -115,3 +132,25 @@ def test_errors_never_carry_a_key() -> None:
     assert key not in str(err)
     assert key not in repr(err)
     assert key not in (err.provider_message or "")
+
+
+# Pieces of every pattern's anatomy (prefixes, labels, separators, bodies), so
+# that generated text often comes close to a credential or is one.
+_PIECES = st.one_of(
+    *SECRETS.values(),
+    *(st.tuples(label, body).map("".join) for label, body in LABELLED.values()),
+    st.sampled_from(
+        ["sk-", "AIza", "eyJ", "=", "Bearer ", "BASIC ", "Token", "PASSWORD=", "://u:p@h", "KEY:"]
+    ),
+    chars(B64URL + " =:/@.", 0, 50),
+    prose,
+)
+
+
+@given(st.lists(_PIECES, max_size=6).map("".join))
+def test_the_quick_precheck_never_skips_what_the_patterns_would_mask(text: str) -> None:
+    # scrub() skips the regex when a cheap scan finds no literal a credential
+    # needs; the result must be the same as always running the regex.
+    from relaykit.secrets import _SECRET_RE, _mask
+
+    assert scrub(text) == _SECRET_RE.sub(_mask, text)

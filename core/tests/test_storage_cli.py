@@ -188,3 +188,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """The storage commands alone, on a bare parser (no CLI context)."""
     logs.register(subparsers, ())
     keys.register(subparsers, ())
+
+
+def test_keys_set_without_the_master_key_of_a_filled_vault_creates_no_new_key(
+    cli,  # type: ignore[no-untyped-def]
+    storage: MemoryStorage,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(KEY + "\n"))
+    assert cli("keys", "set", "openai")[0] == 0
+    key_file().unlink()  # the master key is lost (or on another machine)
+    monkeypatch.setattr("sys.stdin", io.StringIO(KEY + "\n"))
+    with pytest.raises(relaykit.ConfigError, match="holds keys for openai but no master key"):
+        cli("keys", "set", "groq")
+    assert not key_file().exists()
+    assert set(storage.blobs) == {"openai"}

@@ -29,7 +29,7 @@ class CallLog:
         storage: Storage,
         *,
         max_queue: int = 10_000,
-        max_batch: int = 500,
+        max_batch: int = 2000,
         retention: RetentionPolicy | None = None,
     ) -> None:
         self.storage = storage
@@ -54,7 +54,13 @@ class CallLog:
         if self._send is None or not self._running:
             await self.storage.write_batch([record])
             return
-        await self._send.send(record)
+        try:
+            # No checkpoint when there is room: the call that made the record
+            # has just yielded plenty, and a trip through the event loop per
+            # record was most of what queueing one cost (more under trio).
+            self._send.send_nowait(record)
+        except anyio.WouldBlock:
+            await self._send.send(record)  # full: wait for the writer (backpressure)
 
     @property
     def depth(self) -> int:

@@ -24,13 +24,13 @@ from .attempts import run_attempts
 from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost
 from .call_log import CallLog
-from .config import Config, load_config
+from .config import Config, LimitConfig, load_config
 from .errors import ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
-from .messages import Message, coerce_messages
+from .messages import Message, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
@@ -115,6 +115,7 @@ class Client:
         self._redaction = RedactionChain(collect(hook.relaykit_redactors(config=self.config)))
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
+        self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
         if self.config.limits:
             self._limiter = hook.relaykit_rate_limiter(
                 name=self.config.limiter.backend, config=self.config
@@ -130,6 +131,14 @@ class Client:
         if storage is not None:
             self._call_log = self._make_call_log(storage)
         self._recording = bool(self._exporters or self._call_log)
+        # Whether anything reads a record's messages and answer: storage does, and
+        # exporters unless they say otherwise (metrics-only ones set
+        # ``needs_content = False``). Without a reader, records carry no content
+        # and no time goes into redacting it.
+        self._content = self._call_log is not None or any(
+            getattr(exporter, "needs_content", True) for exporter in self._exporters
+        )
+        self._route_name_cache: dict[tuple[Target, ...], tuple[str, ...]] = {}
         # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
         self._prices = PriceBook(self.config.prices)
         self._outbound = OutboundRedaction.create(self._redaction.redactors)
@@ -387,38 +396,69 @@ class Client:
     async def _reserve(self, target: Target, request: ChatRequest) -> list[Reservation]:
         if self._limiter is None:
             return []
-        key = str(target)
+        limits = self._limits_for(target)
+        if not limits:
+            return []
         prompt = sum(len(m.text) for m in request.messages) // 4
-        output = request.max_tokens or 256
-        reservations = []
-        for pattern, limit in self.config.limits.items():
-            if not fnmatch.fnmatchcase(key, pattern):
-                continue
-            if limit.budget_usd is None:
-                reservations.append(await self._limiter.acquire(pattern, limit, prompt + output))
-            else:  # a budget holds the most this call may cost
-                cost = estimate_cost(self._price(target), prompt, output)
-                budgeted: Any = self._limiter  # checked for supports_budgets in __init__
-                reservations.append(
-                    await budgeted.acquire(pattern, limit, prompt + output, cost=cost)
-                )
+        tokens = prompt + (request.max_tokens or 256)
+        cost: Decimal | None = None  # a budget holds the most this call may cost
+        if any(limit.budget_usd is not None for _, limit in limits):
+            cost = estimate_cost(self._price(target), prompt, tokens - prompt)
+        budgeted: Any = self._limiter  # checked for supports_budgets in __init__
+        acquire_many = getattr(self._limiter, "acquire_many", None)
+        if acquire_many is not None and len(limits) > 1:
+            # A shared limiter decides every limit in one round trip, all or none.
+            requests = [
+                (pattern, limit, tokens, cost if limit.budget_usd is not None else None)
+                for pattern, limit in limits
+            ]
+            return list(await acquire_many(requests))
+        reservations: list[Reservation] = []
+        try:
+            for pattern, limit in limits:
+                if limit.budget_usd is None:
+                    reservations.append(await self._limiter.acquire(pattern, limit, tokens))
+                else:
+                    reservations.append(await budgeted.acquire(pattern, limit, tokens, cost=cost))
+        except BaseException:
+            # A later limit refused (or the wait was cancelled): give back what the
+            # earlier ones hold, or a refused call would keep their tokens and USD.
+            if reservations:
+                with anyio.CancelScope(shield=True):
+                    await self._reconcile(reservations, None, target)
+            raise
         return reservations
+
+    def _limits_for(self, target: Target) -> tuple[tuple[str, LimitConfig], ...]:
+        """The ``[limits]`` patterns matching ``target``, matched once per deployment."""
+        found = self._limit_matches.get(target)
+        if found is None:
+            key = str(target)
+            found = tuple(
+                (pattern, limit)
+                for pattern, limit in self.config.limits.items()
+                if fnmatch.fnmatchcase(key, pattern)
+            )
+            if len(self._limit_matches) >= 1024:  # model ids come from callers: stay bounded
+                self._limit_matches.clear()
+            self._limit_matches[target] = found
+        return found
 
     async def _reconcile(
         self, reservations: list[Reservation], response: ChatResponse | None, target: Target
     ) -> None:
         assert self._limiter is not None
         used = response.usage.total_tokens if response is not None else 0
+        cost: Decimal | None = None  # worked out once, for the first budget
         for reservation in reservations:
             if reservation.cost is None:
                 await self._limiter.reconcile(reservation, used)
             else:
-                cost = Decimal(0)
-                if (
-                    response is not None
-                    and (price := self._price(target, response.model)) is not None
-                ):
-                    cost = price.cost(response.usage)
+                if cost is None:
+                    cost = Decimal(0)
+                    if response is not None:
+                        price = self._price(target, response.model)
+                        cost = price.cost(response.usage) if price is not None else cost
                 budgeted: Any = self._limiter
                 await budgeted.reconcile(reservation, used, cost=cost)
 
@@ -448,10 +488,51 @@ class Client:
         if calls_log.isEnabledFor(logging.INFO):
             self._log_call(call, target, response.latency or 0.0, response=response)
         if self._recording:
-            await self._emit(
-                CallRecord.from_response(response, **self._record_fields(call, target))
-            )
+            await self._emit(self._success_record(call, target, response), redacted=True)
         return response
+
+    def _success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:
+        """The record of a successful call, its content already redacted (if it has any).
+
+        Built in one step: redacting a finished record would mean building it twice.
+        """
+        request = call.request
+        messages: tuple[Message, ...] = ()
+        text = ""
+        tool_calls: tuple[ToolCall, ...] = ()
+        if self._content:
+            redaction = self._redaction
+            messages = tuple([redaction.message(m) for m in request.messages])
+            text = redaction.text(response.text) if response.text else ""
+            if response.tool_calls:
+                tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
+        return CallRecord(
+            id=call.id,
+            started_at=call.started_wall,
+            operation="chat",
+            provider=target.provider,
+            model_requested=call.model_requested,
+            model=target.model,
+            streamed=call.streamed,
+            messages=messages,
+            params=self._record_params(request),
+            text=text,
+            tool_calls=tool_calls,
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+            time_to_first_token=response.time_to_first_token,
+            finish_reason=response.finish_reason,
+            attempts=response.attempts,
+            fallbacks=call.fallbacks,
+            cache_hit=response.cache_hit,
+            correlation_id=request.metadata.get("correlation_id"),
+            conversation_id=request.metadata.get("conversation_id"),
+            finished_at=time.time(),
+            model_served=response.model or None,
+            route=self._route_names(call),
+            response_id=response.id,
+        )
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
         if call.span is not None:
@@ -476,13 +557,6 @@ class Client:
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
         request = call.request
-        params = {
-            k: v
-            for k in ("max_tokens", "temperature", "top_p", "seed")
-            if (v := getattr(request, k)) is not None
-        }
-        if request.stop:
-            params["stop"] = list(request.stop)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -492,13 +566,38 @@ class Client:
             "model": target.model,
             "streamed": call.streamed,
             "fallbacks": call.fallbacks,
-            "messages": request.messages,
-            "params": params,
+            "messages": request.messages if self._content else (),
+            "params": self._record_params(request),
             "correlation_id": request.metadata.get("correlation_id"),
             "conversation_id": request.metadata.get("conversation_id"),
             "finished_at": time.time(),
-            "route": tuple(map(str, call.targets)),
+            "route": self._route_names(call),
         }
+
+    @staticmethod
+    def _record_params(request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.stop:
+            params["stop"] = list(request.stop)
+        return params
+
+    def _route_names(self, call: _Call) -> tuple[str, ...]:
+        # The same few routes every call: their names are built once.
+        names = self._route_name_cache.get(call.targets)
+        if names is None:
+            names = tuple(map(str, call.targets))
+            if len(self._route_name_cache) >= 1024:
+                self._route_name_cache.clear()
+            self._route_name_cache[call.targets] = names
+        return names
 
     async def _context_window(self, target: Target) -> int | None:
         """``target``'s context window from the provider's (cached) listing, if it says."""
@@ -547,8 +646,9 @@ class Client:
         )
         await self._emit(record)
 
-    async def _emit(self, record: CallRecord) -> None:
-        record = self._redaction.record(record)
+    async def _emit(self, record: CallRecord, *, redacted: bool = False) -> None:
+        if not redacted:
+            record = self._redaction.record(record)
         for exporter in self._exporters:
             exporter.record(record)
         if self._call_log is not None:

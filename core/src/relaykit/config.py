@@ -72,7 +72,8 @@ class StorageConfig:
     ``dsn`` the PostgreSQL connection string (default: ``$RELAYKIT_POSTGRES_DSN``).
     ``retention_days`` deletes older records when a client starts and then at
     most daily (``None`` keeps everything). ``queue_size`` records may wait in
-    memory for the writer, which takes up to ``batch_size`` at a time.
+    memory for the writer, which takes up to ``batch_size`` at a time (larger
+    transactions cost SQLite less per record: see docs/benchmarks-storage.md).
     """
 
     backend: str = "sqlite"
@@ -81,7 +82,7 @@ class StorageConfig:
     dsn: str | None = attrs.field(default=None, repr=False)
     retention_days: float | None = None
     queue_size: int = 10_000
-    batch_size: int = 500
+    batch_size: int = 2000
 
 
 @attrs.frozen

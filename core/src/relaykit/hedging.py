@@ -160,7 +160,11 @@ class _Race(Generic[T]):
 
         async def run(provider, request, target):  # type: ignore[no-untyped-def]
             in_flight[branch] = target
-            result = await attempt(provider, request, target)
+            try:
+                result = await attempt(provider, request, target)
+            except Exception:
+                del in_flight[branch]  # it failed by itself: only a cancelled call is a loser
+                raise
             del in_flight[branch]
             return result
 

@@ -22,6 +22,23 @@ from .protocols import Reservation
 
 _PERIOD = 60.0
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
+_ZERO = Decimal(0)
+
+
+class _Budget:
+    """USD held or spent under one key in the current period (mutable: one per key)."""
+
+    __slots__ = ("ident", "spent")
+
+    def __init__(self, ident: str) -> None:
+        self.ident = ident
+        self.spent = _ZERO
+
+    def now(self, ident: str) -> Decimal:
+        """The amount in period ``ident``; a new period starts from zero."""
+        if ident != self.ident:
+            self.ident, self.spent = ident, _ZERO
+        return self.spent
 
 
 class MemoryRateLimiter:
@@ -36,19 +53,13 @@ class MemoryRateLimiter:
     ) -> None:
         self._clock = clock
         self._wall_clock = wall_clock  # budgets follow calendar periods, so wall time
-        self._tat: dict[str, float] = {}  # "key|rpm" / "key|tpm" -> theoretical arrival time
-        self._interval: dict[str, float] = {}  # slot -> seconds one unit occupies
-        # key -> (period, period id, USD held or spent in it)
-        self._spent: dict[str, tuple[str, str, Decimal]] = {}
-
-    @staticmethod
-    def _admit(tat: float, limit: int, amount: int, now: float) -> float:
-        """Seconds to wait before ``amount`` fits under ``limit``; 0 when it fits."""
-        if amount > limit:
-            return float("inf")  # would never fit, however long the caller waits
-        new_tat = max(tat, now) + _PERIOD / limit * amount
-        allowed_at = new_tat - _PERIOD  # the burst tolerance is the whole period
-        return max(0.0, allowed_at - now)
+        # GCRA state in plain floats: key -> theoretical arrival time of requests
+        # and of tokens, and the seconds one token occupies (for reconcile).
+        self._rpm_tat: dict[str, float] = {}
+        self._tpm_tat: dict[str, float] = {}
+        self._tpm_interval: dict[str, float] = {}
+        self._budgets: dict[str, _Budget] = {}
+        self._periods: dict[str, str] = {}  # key -> its budget period, for reconcile
 
     async def acquire(
         self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
@@ -56,32 +67,28 @@ class MemoryRateLimiter:
         """Reserve one request, ``tokens`` tokens and ``cost`` USD, or raise
         :class:`QuotaExceededError` with ``retry_after``."""
         now = self._clock()
-        checks = []
-        if limit.rpm:
-            checks.append((f"{key}|rpm", limit.rpm, 1))
-        if limit.tpm:
-            checks.append((f"{key}|tpm", limit.tpm, tokens))
-        for slot, lim, amount in checks:
-            wait = self._admit(self._tat.get(slot, now), lim, amount, now)
-            if wait > 0:
-                which = slot.rsplit("|", 1)[1]
-                if wait == float("inf"):
-                    raise QuotaExceededError(
-                        f"a call estimated at {amount} tokens can never fit the {which} limit of"
-                        f" {lim} for {key!r}",
-                        hint="lower max_tokens or raise the limit in [limits]",
-                    )
-                raise QuotaExceededError(
-                    f"{which} limit for {key!r} reached",
-                    retry_after=wait,
-                    hint="raise the limit in [limits] or retry after retry_after seconds",
-                )
+        rpm, tpm = limit.rpm, limit.tpm
+        # GCRA: a unit of a limit L per minute occupies 60/L seconds; it fits while
+        # the theoretical arrival time, pushed by the request, stays within one
+        # period (the burst tolerance) of now.
+        if rpm:
+            rpm_tat = max(self._rpm_tat.get(key, now), now) + _PERIOD / rpm
+            if rpm_tat - _PERIOD > now:
+                self._refuse(key, "rpm", rpm, 1, rpm_tat - _PERIOD - now)
+        if tpm:
+            tpm_tat = max(self._tpm_tat.get(key, now), now) + _PERIOD / tpm * tokens
+            if tokens > tpm or tpm_tat - _PERIOD > now:
+                self._refuse(key, "tpm", tpm, tokens, tpm_tat - _PERIOD - now)
         held: Decimal | None = None
+        budget = None
         if limit.budget_usd is not None:
-            held = cost or Decimal(0)
-            spent = self._spent_now(key, limit.period)
+            held = cost or _ZERO
+            ident, left = period_bounds(limit.period, self._wall_clock())
+            budget = self._budgets.get(key)
+            if budget is None:
+                budget = self._budgets[key] = _Budget(ident)
+            spent = budget.now(ident)
             if spent + held > limit.budget_usd:
-                _, left = period_bounds(limit.period, self._wall_clock())
                 raise QuotaExceededError(
                     f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd}"
                     f" for {key!r} is spent"
@@ -90,32 +97,44 @@ class MemoryRateLimiter:
                     hint="raise budget_usd in [limits] or wait for the next period",
                 )
         # Everything fits: charge it all together, so a refusal never leaves half a charge.
-        for slot, lim, amount in checks:
-            self._interval[slot] = _PERIOD / lim
-            self._tat[slot] = max(self._tat.get(slot, now), now) + self._interval[slot] * amount
-        if held is not None:
-            self._add_spent(key, limit.period, held)
-        return Reservation(key, tokens if limit.tpm else 0, held)
+        if rpm:
+            self._rpm_tat[key] = rpm_tat
+        if tpm:
+            self._tpm_tat[key] = tpm_tat
+            self._tpm_interval[key] = _PERIOD / tpm
+        if budget is not None and held is not None:
+            budget.spent += held
+            self._periods[key] = limit.period
+        return Reservation(key, tokens if tpm else 0, held)
+
+    @staticmethod
+    def _refuse(key: str, which: str, limit: int, amount: int, wait: float) -> None:
+        if amount > limit:  # would never fit, however long the caller waits
+            raise QuotaExceededError(
+                f"a call estimated at {amount} tokens can never fit the {which} limit of"
+                f" {limit} for {key!r}",
+                hint="lower max_tokens or raise the limit in [limits]",
+            )
+        raise QuotaExceededError(
+            f"{which} limit for {key!r} reached",
+            retry_after=wait,
+            hint="raise the limit in [limits] or retry after retry_after seconds",
+        )
 
     async def reconcile(
         self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
     ) -> None:
         """Refund or charge the difference between reserved and used tokens and USD."""
-        slot = f"{reservation.key}|tpm"
-        interval = self._interval.get(slot)
-        if interval and reservation.tokens:
-            self._tat[slot] += (actual_tokens - reservation.tokens) * interval
-        budget = self._spent.get(reservation.key)
-        if reservation.cost is not None and budget is not None:
-            self._add_spent(reservation.key, budget[0], (cost or Decimal(0)) - reservation.cost)
-
-    def _spent_now(self, key: str, period: str) -> Decimal:
-        ident, _ = period_bounds(period, self._wall_clock())
-        current = self._spent.get(key)
-        return current[2] if current and current[1] == ident else Decimal(0)
-
-    def _add_spent(self, key: str, period: str, amount: Decimal) -> None:
-        ident, _ = period_bounds(period, self._wall_clock())
-        # A hold settled after the period rolled over lands in the new period;
-        # never let a refund push it below zero (that would be free budget).
-        self._spent[key] = (period, ident, max(Decimal(0), self._spent_now(key, period) + amount))
+        key = reservation.key
+        if reservation.tokens:
+            interval = self._tpm_interval.get(key)
+            if interval:
+                self._tpm_tat[key] += (actual_tokens - reservation.tokens) * interval
+        if reservation.cost is not None:
+            budget = self._budgets.get(key)
+            if budget is not None:
+                ident, _ = period_bounds(self._periods[key], self._wall_clock())
+                # A hold settled after the period rolled over lands in the new period;
+                # never let a refund push it below zero (that would be free budget).
+                spent = budget.now(ident) + (cost or _ZERO) - reservation.cost
+                budget.spent = spent if spent > 0 else _ZERO

@@ -159,32 +159,49 @@ def observe(event: Any) -> list[Observation]:
     return []
 
 
-def _call(record: CallRecord) -> list[Observation]:
+# (operation, provider, model, error type) -> the attribute sets of a call's
+# observations: base, failed, input tokens, output tokens. Calls repeat the
+# same few keys, so the tuples are built once (and hash faster for exporters
+# that look them up). Bounded: cleared when it grows past what any real
+# deployment list reaches.
+_CallAttributes = tuple[Attributes, Attributes, Attributes, Attributes]
+_ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
+
+
+def _call_attributes(record: CallRecord) -> _CallAttributes:
+    key = (record.operation, record.provider, record.model, record.error_type)
+    found = _ATTRIBUTES.get(key)
+    if found is not None:
+        return found
     base: Attributes = (
         ("gen_ai.operation.name", record.operation),
         ("gen_ai.provider.name", genai_provider_name(record.provider)),
         ("gen_ai.request.model", record.model),
     )
+    failed = (*base, ("error.type", record.error_type)) if record.error_type is not None else base
+    found = (
+        base,
+        failed,
+        (*base, ("gen_ai.token.type", "input")),
+        (*base, ("gen_ai.token.type", "output")),
+    )
+    if len(_ATTRIBUTES) >= 4096:
+        _ATTRIBUTES.clear()
+    _ATTRIBUTES[key] = found
+    return found
+
+
+def _call(record: CallRecord) -> list[Observation]:
+    base, failed, input_tokens, output_tokens = _call_attributes(record)
     out = [Observation(REQUESTS, 1.0, base)]
     if record.error_type is not None:
-        failed = (*base, ("error.type", record.error_type))
         out.append(Observation(ERRORS, 1.0, failed))
-        if record.latency is not None:
-            out.append(Observation(OPERATION_DURATION, record.latency, failed))
-    elif record.latency is not None:
-        out.append(Observation(OPERATION_DURATION, record.latency, base))
+    if record.latency is not None:
+        out.append(Observation(OPERATION_DURATION, record.latency, failed))
     usage = record.usage
     if usage.input_tokens or usage.output_tokens:
-        out.append(
-            Observation(
-                TOKEN_USAGE, float(usage.input_tokens), (*base, ("gen_ai.token.type", "input"))
-            )
-        )
-        out.append(
-            Observation(
-                TOKEN_USAGE, float(usage.output_tokens), (*base, ("gen_ai.token.type", "output"))
-            )
-        )
+        out.append(Observation(TOKEN_USAGE, float(usage.input_tokens), input_tokens))
+        out.append(Observation(TOKEN_USAGE, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
         out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
     if record.attempts > 1:

@@ -6,9 +6,17 @@ worker) skips the provider round trip while another process's listing is
 fresher than ``[registry] ttl``. Storage entries carry wall-clock times
 because monotonic clocks mean nothing across processes.
 
+A fresh listing in memory is returned without awaiting anything (no lock,
+no trip through the event loop). A storage that keeps what it has read or
+written in memory can say so with ``peek_cached_models(provider)``
+(synchronous, no I/O): when that copy is fresh, a new client in the same
+process skips the worker-thread hop a storage read costs.
+
 A listing that fails while an older one is cached (in either layer, however
 stale) serves the stale one: a provider's flaky ``/models`` endpoint should
-not break an app that only wants to show a picker.
+not break an app that only wants to show a picker. The stale list is then
+served for up to :data:`RETRY_FAILED_AFTER` seconds before the provider is
+asked again, so a provider that times out does not slow every call down.
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ from .routing import Target
 from .transport_errors import map_transport_error
 
 log = logging.getLogger("relaykit.models")
+
+
+#: seconds a stale listing is served after the provider failed, before asking again
+RETRY_FAILED_AFTER = 10.0
 
 
 class ModelCatalog:
@@ -49,9 +61,13 @@ class ModelCatalog:
         self._ttl = ttl
         # Storages written against the first, smaller protocol have no model cache.
         self._storage = storage if hasattr(storage, "cached_models") else None
+        self._peek: Callable[[str], CachedModels | None] | None = getattr(
+            self._storage, "peek_cached_models", None
+        )
         self._clock = clock
         self._wall_clock = wall_clock
-        self._cache: dict[str, tuple[float, list[ModelInfo]]] = {}
+        #: provider -> (when it counts as fetched, on ``clock``; the listing)
+        self._cache: dict[str, tuple[float, tuple[ModelInfo, ...]]] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
     async def models(
@@ -64,7 +80,7 @@ class ModelCatalog:
         usable and are usually not running. Ask for one provider to get its error.
         """
         if provider:
-            return await self._listing(provider, refresh)
+            return list(await self._listing(provider, refresh))
         out: list[ModelInfo] = []
         for name in self._registry.names():
             try:
@@ -75,30 +91,61 @@ class ModelCatalog:
                 log.log(level, "skipped the models of %s: %s", name, e)
         return out
 
-    async def _listing(self, name: str, refresh: bool) -> list[ModelInfo]:
+    def _fresh(self, name: str, refresh: bool) -> tuple[ModelInfo, ...] | None:
+        """The listing of ``name`` if memory (or the storage's memory) holds a fresh one."""
+        if refresh:
+            return None
+        cached = self._cache.get(name)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            return cached[1]
+        if self._peek is not None:
+            try:
+                peeked = self._peek(name)
+            except Exception:
+                log.exception("could not peek at the stored model listing of %s", name)
+                return None
+            if peeked is not None:
+                return self._remember_stored(name, peeked)
+        return None
+
+    def _remember_stored(self, name: str, stored: CachedModels) -> tuple[ModelInfo, ...] | None:
+        """Keep a stored listing in memory, with the age it has; return it if fresh."""
+        age = self._wall_clock() - stored.fetched_at
+        if not 0 <= age < self._ttl:
+            return None
+        self._cache[name] = (self._clock() - age, stored.models)
+        return stored.models
+
+    async def _listing(self, name: str, refresh: bool) -> tuple[ModelInfo, ...]:
+        fresh = self._fresh(name, refresh)
+        if fresh is not None:
+            return fresh  # without awaiting: no lock, no trip through the event loop
         lock = self._locks.setdefault(name, anyio.Lock())
         async with lock:  # one fetch per provider at a time; the rest reuse it
+            fresh = self._fresh(name, refresh)
+            if fresh is not None:
+                return fresh
             cached = self._cache.get(name)
-            if cached and not refresh and self._clock() - cached[0] < self._ttl:
-                return cached[1]
             # On refresh the stored entry only matters as a fallback, if memory has none.
             stored = None if refresh and cached else await self._stored(name)
             if stored is not None and not refresh:
-                age = self._wall_clock() - stored.fetched_at
-                if 0 <= age < self._ttl:
-                    models = list(stored.models)
-                    self._cache[name] = (self._clock() - age, models)
-                    return models
+                fresh = self._remember_stored(name, stored)
+                if fresh is not None:
+                    return fresh
             try:
-                models = await self._fetch(name)
+                models = tuple(await self._fetch(name))
             except RelayError as e:
-                stale = cached[1] if cached else list(stored.models) if stored else None
+                stale = cached[1] if cached else stored.models if stored else None
                 if stale is None:
                     raise
                 log.warning("listing models of %s failed (%s); serving the cached list", name, e)
+                # Fresh again for a short while, so the next calls do not wait on
+                # the failing provider too.
+                retry_in = min(self._ttl, RETRY_FAILED_AFTER)
+                self._cache[name] = (self._clock() - self._ttl + retry_in, stale)
                 return stale
             self._cache[name] = (self._clock(), models)
-            await self._store(CachedModels(name, self._wall_clock(), tuple(models)))
+            await self._store(CachedModels(name, self._wall_clock(), models))
             return models
 
     async def _fetch(self, name: str) -> list[ModelInfo]:

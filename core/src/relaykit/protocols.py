@@ -279,6 +279,12 @@ class Storage(Protocol):
     method must work under asyncio and trio. Records arrive in batches from the
     client's call log, off the request path, already redacted.
     ``relaykit.testing.storage_contract.StorageContract`` checks all of this.
+
+    Optional capabilities, found with ``hasattr``: ``cached_response`` and
+    ``cache_response`` hold the shared response cache
+    (:mod:`relaykit.response_cache`); ``peek_cached_models(provider)``, a
+    synchronous look at the listing the backend already holds in memory, lets
+    ``client.models()`` skip a storage read (:mod:`relaykit.model_catalog`).
     """
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
@@ -340,7 +346,10 @@ class Exporter(Protocol):
     :func:`relaykit.metrics.observe` turns any of them into metric observations.
 
     An exporter may also have a ``tracer_provider`` attribute (an OpenTelemetry
-    SDK ``TracerProvider``): the client then traces calls with it.
+    SDK ``TracerProvider``): the client then traces calls with it. One that
+    reads only metrics sets ``needs_content = False``: when no exporter needs
+    it and nothing is stored, records come without messages, answer text or
+    tool calls, and the client spends no time redacting them.
     """
 
     def record(self, event: CallRecord | GaugeEvent) -> None:
@@ -394,6 +403,12 @@ class RateLimiter(Protocol):
     accept a keyword ``cost`` (a USD ``Decimal``) in both methods: the
     estimate on ``acquire``, the actual cost on ``reconcile``. The client only
     passes it for limits with a budget.
+
+    A limiter may also offer ``acquire_many(requests)``, taking a list of
+    ``(key, limit, tokens, cost)`` and returning their reservations, admitted
+    by all the limits or by none (raising the refusal). The client uses it when
+    a call matches several ``[limits]`` patterns, so a shared limiter decides
+    them in one round trip (relaykit-redis does, in one Lua script).
     """
 
     async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from .messages import Message, TextPart, ToolCall
-from .protocols import CallRecord, prompt_text
+from .protocols import CallRecord
 from .response import Usage
 from .serialization import converter
 
@@ -65,74 +65,95 @@ JSON_COLUMNS = frozenset({"route", "messages", "params", "tool_calls"})
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_message_json(message: Message) -> str:
-    return _message_json(message)
-
-
-def _message_json(message: Message) -> str:
+def _message_json(message: Message, dumps: Callable[[Any], str]) -> str:
     # Plain text turns are by far the most common; skip cattrs for them.
     content = message.content
     if len(content) == 1 and type(content[0]) is TextPart:
         part = {"text": content[0].text, "type": "text"}
-        return _dumps({"role": message.role, "content": [part]})
-    return _dumps(converter.unstructure(message))
+        return dumps({"role": message.role, "content": [part]})
+    return dumps(converter.unstructure(message))
 
 
-def _messages_json(messages: Sequence[Message]) -> str:
-    parts = []
-    for m in messages:
-        # The same system prompt starts most calls: encode it once. Messages
-        # holding tool-call arguments (dicts) are unhashable and skip the cache.
-        try:
-            parts.append(_cached_message_json(m))
-        except TypeError:
-            parts.append(_message_json(m))
-    return "[" + ",".join(parts) + "]"
+class RowEncoder:
+    """Turns call records into rows of :data:`COLUMNS`; a callable.
+
+    :param dumps: encodes plain values (dicts, lists, str, numbers, bool,
+        None) as compact JSON text. The default is the standard library's;
+        a backend may pass a faster one (the SQLite plugin passes orjson) as
+        long as it encodes the same values.
+    :param cache_size: messages whose JSON and text are kept: the same system
+        prompt starts most calls, so it is encoded once.
+
+    Safe to share between threads (``functools.lru_cache`` is).
+    """
+
+    def __init__(self, dumps: Callable[[Any], str] = _dumps, *, cache_size: int = 256) -> None:
+        self._dumps = dumps
+        self._message_cached = functools.lru_cache(maxsize=cache_size)(self._message)
+        self._route = functools.lru_cache(maxsize=cache_size)(self._route_json)
+
+    def _message(self, message: Message) -> tuple[str, str]:
+        return message.text, _message_json(message, self._dumps)
+
+    def _route_json(self, route: tuple[str, ...]) -> str:
+        return self._dumps(list(route))
+
+    def _prompt_and_messages(self, messages: Sequence[Message]) -> tuple[str, str]:
+        texts, parts = [], []
+        for m in messages:
+            # Messages holding tool-call arguments (dicts) are unhashable: no cache.
+            try:
+                text, encoded = self._message_cached(m)
+            except TypeError:
+                text, encoded = self._message(m)
+            if text:
+                texts.append(text)
+            parts.append(encoded)
+        return "\n".join(texts), "[" + ",".join(parts) + "]"
+
+    def __call__(self, record: CallRecord) -> tuple[Any, ...]:
+        """``record`` as plain values (str, int, float, bool, None) in :data:`COLUMNS` order."""
+        usage = record.usage
+        dumps = self._dumps
+        prompt, messages = self._prompt_and_messages(record.messages)
+        return (
+            record.id,
+            record.started_at,
+            record.finished_at,
+            record.operation,
+            record.provider,
+            record.model_requested,
+            record.model,
+            record.model_served,
+            self._route(record.route),
+            record.streamed,
+            record.error_type is None,  # ok
+            prompt,
+            messages,
+            dumps(record.params),
+            record.text,
+            dumps(converter.unstructure(record.tool_calls)) if record.tool_calls else "[]",
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            usage.reasoning_tokens,
+            str(record.cost) if record.cost is not None else None,
+            record.latency,
+            record.time_to_first_token,
+            record.finish_reason,
+            record.attempts,
+            record.error_type,
+            record.error_message,
+            record.status,
+            record.cache_hit,
+            record.correlation_id,
+            record.conversation_id,
+            record.response_id,
+        )
 
 
-@functools.lru_cache(maxsize=256)
-def _route_json(route: tuple[str, ...]) -> str:
-    return _dumps(list(route))
-
-
-def record_to_row(record: CallRecord) -> tuple[Any, ...]:
-    """``record`` as plain values (str, int, float, bool, None) in :data:`COLUMNS` order."""
-    usage = record.usage
-    return (
-        record.id,
-        record.started_at,
-        record.finished_at,
-        record.operation,
-        record.provider,
-        record.model_requested,
-        record.model,
-        record.model_served,
-        _route_json(record.route),
-        record.streamed,
-        record.ok,
-        prompt_text(record.messages),
-        _messages_json(record.messages),
-        _dumps(record.params),
-        record.text,
-        _dumps(converter.unstructure(record.tool_calls)) if record.tool_calls else "[]",
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cached_input_tokens,
-        usage.reasoning_tokens,
-        str(record.cost) if record.cost is not None else None,
-        record.latency,
-        record.time_to_first_token,
-        record.finish_reason,
-        record.attempts,
-        record.error_type,
-        record.error_message,
-        record.status,
-        record.cache_hit,
-        record.correlation_id,
-        record.conversation_id,
-        record.response_id,
-    )
+#: ``record`` as plain values in :data:`COLUMNS` order, JSON by the standard library
+record_to_row = RowEncoder()
 
 
 def _json(value: Any) -> Any:
@@ -177,4 +198,4 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
     )
 
 
-__all__ = ["COLUMNS", "JSON_COLUMNS", "record_to_row", "row_to_record"]
+__all__ = ["COLUMNS", "JSON_COLUMNS", "RowEncoder", "record_to_row", "row_to_record"]

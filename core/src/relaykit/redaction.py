@@ -66,9 +66,13 @@ class RedactionChain:
 
     def record(self, record: CallRecord) -> CallRecord:
         """``record`` as it may be stored or exported (itself when nothing changed)."""
-        messages = tuple(self.message(m) for m in record.messages)
-        text = self.text(record.text)
-        tool_calls = tuple(self.tool_call(c) for c in record.tool_calls)
+        messages = tuple([self.message(m) for m in record.messages])
+        text = self.text(record.text) if record.text else record.text
+        tool_calls = (
+            tuple([self.tool_call(c) for c in record.tool_calls])
+            if record.tool_calls
+            else record.tool_calls
+        )
         error = self.text(record.error_message) if record.error_message else record.error_message
         if (
             text == record.text

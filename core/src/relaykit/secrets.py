@@ -20,6 +20,8 @@ _LABELS = (
     r"x-api-key|x-goog-api-key|api-key|api_?key|access_?token|refresh_?token|"
     r"client_?secret|secret_?key|password|passwd|relaykit_master_key"
 )
+# a header or label name right after "Bearer"/"Basic" is not their token
+_LABEL_AHEAD = rf"(?i:{_LABELS}|authorization|proxy-authorization)[\"']?\s*[:=]"
 
 # Ordered most specific first; each pattern matches the whole secret. A named
 # group ``keepN`` marks a prefix (a label, "Bearer ") that stays readable.
@@ -40,8 +42,11 @@ _PATTERNS = [
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",  # JWTs
     # a Fernet key (RELAYKIT_MASTER_KEY): 32 bytes as 44 urlsafe-base64 chars ending in "="
     rf"(?<!{_B64URL}){_B64URL}{{43}}=(?![A-Za-z0-9_\-=])",
-    r"(?P<keep1>(?i:\bbearer)\s+)[A-Za-z0-9._~+/\-]{8,}=*",  # bearer tokens
-    r"(?P<keep2>(?i:basic)\s+)[A-Za-z0-9+/]{12,}=*",  # HTTP basic credentials
+    # bearer tokens and HTTP basic credentials; a "token" that is a label with its
+    # separator ("Bearer x-api-key: ...") is left alone, so the labelled pattern
+    # (or this one, for "Authorization: Bearer") masks the value after it
+    rf"(?P<keep1>(?i:\bbearer)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9._~+/\-]{{8,}}=*",
+    rf"(?P<keep2>(?i:basic)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9+/]{{12,}}=*",
     r"(?P<keep3>://)[^/\s:@\[\]]{1,64}:[^/\s@\[\]]{1,128}(?=@)",  # user:password@ in URLs
     # labelled secrets: the label and separator stay, the value goes
     rf"(?P<keep4>(?i:\b(?:{_LABELS}))[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;\[\]{{}}]{{6,}}",
@@ -59,7 +64,6 @@ _LITERALS = (
     "ghs_", "ghr_", "github_pat_", "eyJ", "=", "A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AGPA",
     "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA",
 )  # fmt: skip
-_WORDS = ("key", "token", "secret", "passw", "bearer", "basic", "://")
 _LITERAL_RE = re.compile("|".join(re.escape(literal) for literal in _LITERALS))
 
 
@@ -68,7 +72,16 @@ def _may_hold_secret(text: str) -> bool:
     if _LITERAL_RE.search(text) is not None:
         return True
     lowered = text.lower()
-    return any(word in lowered for word in _WORDS)
+    # Spelled out rather than any(...) over a tuple: this runs on every text.
+    return (
+        "key" in lowered
+        or "token" in lowered
+        or "secret" in lowered
+        or "passw" in lowered
+        or "bearer" in lowered
+        or "basic" in lowered
+        or "://" in lowered
+    )
 
 
 def _mask(match: re.Match[str]) -> str:

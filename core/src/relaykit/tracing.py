@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, MutableMapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import MutableMapping, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -68,7 +68,7 @@ class CallTracer:
         redaction: RedactionChain,
         registry: ProviderRegistry,
     ) -> None:
-        from opentelemetry import propagate, trace
+        from opentelemetry import context, propagate, trace
 
         from . import __version__
 
@@ -79,6 +79,10 @@ class CallTracer:
         self._redaction = redaction
         self._registry = registry
         self._servers: dict[str, tuple[str, int] | None] = {}
+        self._per_target: dict[Target, dict[str, Any]] = {}
+        self._span_names: dict[Target, str] = {}
+        self._client_kind = trace.SpanKind.CLIENT
+        self._context = context
 
     @classmethod
     def create(
@@ -100,31 +104,44 @@ class CallTracer:
         """Start the span of ``call`` (not yet current: see :meth:`activate`)."""
         target = call.targets[0]
         request = call.request
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": genai_provider_name(target.provider),
-            "gen_ai.request.model": target.model,
-        }
-        for name, value in (
-            ("gen_ai.request.max_tokens", request.max_tokens),
-            ("gen_ai.request.temperature", request.temperature),
-            ("gen_ai.request.top_p", request.top_p),
-            ("gen_ai.request.seed", request.seed),
-            ("gen_ai.conversation.id", request.metadata.get("conversation_id")),
-        ):
-            if value is not None:
-                attributes[name] = value
+        attributes = dict(self._target_attributes(target))
+        if request.max_tokens is not None:
+            attributes["gen_ai.request.max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            attributes["gen_ai.request.temperature"] = request.temperature
+        if request.top_p is not None:
+            attributes["gen_ai.request.top_p"] = request.top_p
+        if request.seed is not None:
+            attributes["gen_ai.request.seed"] = request.seed
+        if (conversation := request.metadata.get("conversation_id")) is not None:
+            attributes["gen_ai.conversation.id"] = conversation
         if request.stop:
             attributes["gen_ai.request.stop_sequences"] = list(request.stop)
-        attributes.update(self._server(target.provider))
         if call.streamed:
             attributes["relaykit.streamed"] = True
         if self._capture:
             attributes["gen_ai.input.messages"] = self._messages_json(request.messages)
         call.span_target = target
         return self._tracer.start_span(
-            f"chat {target.model}", kind=self._trace.SpanKind.CLIENT, attributes=attributes
+            self._span_names[target], kind=self._client_kind, attributes=attributes
         )
+
+    def _target_attributes(self, target: Target) -> dict[str, Any]:
+        # What every span of a deployment starts with: worked out once per target.
+        found = self._per_target.get(target)
+        if found is None:
+            found = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": genai_provider_name(target.provider),
+                "gen_ai.request.model": target.model,
+                **self._server(target.provider),
+            }
+            if len(self._per_target) >= 1024:  # targets come from callers: stay bounded
+                self._per_target.clear()
+                self._span_names.clear()
+            self._per_target[target] = found
+            self._span_names[target] = f"chat {target.model}"
+        return found
 
     def attempt(self, call: _Call, target: Target) -> None:
         """Note an attempt beyond the first as a ``retry`` or ``fallback`` span event."""
@@ -183,28 +200,12 @@ class CallTracer:
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
-    @contextmanager
-    def _activated(self, span: Any) -> Iterator[None]:
-        with self._trace.use_span(
-            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ):
-            try:
-                yield
-            except BaseException as e:
-                # The client's failure path records its own errors and ends the span;
-                # anything else (a cancellation, a config error found late) ends it here.
-                if span.is_recording():
-                    span.set_attribute("error.type", type(e).__name__)
-                    span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
-                    span.end()
-                raise
-
-    def activate(self, call: _Call) -> Any:
+    def activate(self, call: _Call) -> _Active:
         """A context manager making the call's span current (for child spans and propagation).
 
         An exception leaving the block ends the span, if nothing else did.
         """
-        return self._activated(call.span)
+        return _Active(self, call.span)
 
     # -- propagation ---------------------------------------------------------
 
@@ -254,6 +255,31 @@ class CallTracer:
             else:
                 parts.append({"type": p.type})  # images and reasoning: the kind only
         return {"role": message.role, "parts": parts}
+
+
+class _Active:
+    """Makes a span current for a block, like ``trace.use_span`` without its generator."""
+
+    __slots__ = ("_span", "_token", "_tracer")
+
+    def __init__(self, tracer: CallTracer, span: Any) -> None:
+        self._tracer = tracer
+        self._span = span
+        self._token: Any = None
+
+    def __enter__(self) -> None:
+        tracer = self._tracer
+        self._token = tracer._context.attach(tracer._trace.set_span_in_context(self._span))
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        tracer = self._tracer
+        tracer._context.detach(self._token)
+        # The client's failure path records its own errors and ends the span;
+        # anything else (a cancellation, a config error found late) ends it here.
+        if exc is not None and self._span.is_recording():
+            self._span.set_attribute("error.type", type(exc).__name__)
+            self._span.set_status(tracer._trace.Status(tracer._trace.StatusCode.ERROR))
+            self._span.end()
 
 
 def current(tracer: CallTracer | None, call: _Call) -> Any:

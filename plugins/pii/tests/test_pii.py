@@ -18,7 +18,7 @@ from relaykit.outbound_redaction import StreamRestorer
 from relaykit.protocols import CallRecord
 from relaykit.testing import FakePlugin, Reply
 from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
-from relaykit_pii.detectors import iban_ok, luhn_ok
+from relaykit_pii.detectors import KINDS, iban_ok, luhn_ok, reference_regex, scan
 
 # -- generators of valid personal data ----------------------------------------------
 
@@ -98,6 +98,33 @@ def texts_with_pii(draw: st.DrawFn) -> tuple[str, list[str]]:
 
 
 # -- detectors ---------------------------------------------------------------------
+
+
+# Text built from the characters the patterns care about, so that near misses
+# (a digit run one short, a colon too many, a "+" before a letter) are common.
+TRICKY = st.text(
+    st.sampled_from(list("0123456789 -.+()@:_/abfAZDE\n")) | st.sampled_from(["٣", "é"]),
+    max_size=60,
+)
+fragments = st.one_of(any_pii, words, SEPARATORS, TRICKY, st.sampled_from(["::", "1:2:", "DE44"]))
+
+
+@given(st.lists(fragments, max_size=8).map("".join), st.sets(st.sampled_from(KINDS), min_size=1))
+def test_fast_scan_finds_exactly_what_the_reference_alternation_finds(
+    text: str, kinds: set[str]
+) -> None:
+    # The fast scan skips ahead per kind; it must never skip a match, nor pick a
+    # different one where two kinds could start at the same place.
+    kinds_ = frozenset(kinds)
+    expected = [(m.lastgroup, m.span()) for m in reference_regex(kinds_).finditer(text)]
+    assert [(m.lastgroup, m.span()) for m in scan(text, kinds_)] == expected
+
+
+@given(st.text("0123456789", min_size=1, max_size=25) | st.text("٠١٢٣٤٥٦٧٨٩1", min_size=1))
+def test_luhn_agrees_with_the_textbook_definition(digits: str) -> None:
+    values = [int(c) for c in reversed(digits)]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(values))
+    assert luhn_ok(digits) == (total % 10 == 0)
 
 
 def test_checksums() -> None:

@@ -96,7 +96,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(1,), (2,)]
+    assert migrations == [(1,), (2,), (3,)]
 
 
 @pytest.mark.anyio
@@ -114,6 +114,14 @@ async def test_schema_has_migrations_generated_tsvector_and_gin_index(
             "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = 'logs_search'",
             (fresh_schema,),
         ).fetchone()
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (fresh_schema,)
+            )
+        }
+    assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
+    assert "logs_model_requested" not in indexes  # dropped by migration 3: no query used it
     assert generated == ("ALWAYS",)
     assert index is not None
     assert "USING gin (search)" in index[0]

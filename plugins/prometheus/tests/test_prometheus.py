@@ -131,6 +131,20 @@ def test_model_label_cardinality_is_capped() -> None:
         == 7
     )
     assert value(families["relaykit_storage_queue_depth"], "relaykit_storage_queue_depth") == 4
+    # However many model names come, the exporter's memory stays bounded too.
+    for i in range(10, 10_000):
+        exporter.record(attrs.evolve(record, model=f"model-{i}"))
+    assert len(exporter._bound) <= 4096
+    families = {
+        f.name: f.samples
+        for f in text_string_to_metric_families(generate_latest(exporter.registry).decode())
+    }
+    assert (
+        value(
+            families["relaykit_requests"], "relaykit_requests_total", gen_ai_request_model="other"
+        )
+        == 9_997
+    )
 
 
 @pytest.mark.anyio
@@ -161,3 +175,51 @@ def test_a_busy_port_is_a_config_error() -> None:
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.prometheus"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"prometheus": {"prot": 1}}})
+
+
+def test_histograms_match_prometheus_clients_own() -> None:
+    # The exporter keeps its own bucket counts; they must read exactly as
+    # prometheus_client's Histogram would, bounds ("le") included.
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    latencies = [0.0, 0.01, 0.015, 0.32, 0.33, 81.92, 100.0, 0.04]
+    exporter = PrometheusExporter()
+    reference = CollectorRegistry()
+    histogram = Histogram(
+        "gen_ai_client_operation_duration_seconds",
+        "d",
+        ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"],
+        registry=reference,
+        buckets=metrics.DURATION_BUCKETS,
+    )
+    for latency in latencies:
+        exporter.record(
+            relaykit.CallRecord(
+                id="r",
+                started_at=0,
+                operation="chat",
+                provider="p",
+                model_requested="p/m",
+                model="m",
+                streamed=False,
+                latency=latency,
+            )
+        )
+        histogram.labels("chat", "p", "m", "").observe(latency)
+
+    def samples(registry: object) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        text = generate_latest(registry).decode()  # type: ignore[arg-type]
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for f in text_string_to_metric_families(text)
+            if f.name == "gen_ai_client_operation_duration_seconds"
+            for s in f.samples
+            if not s.name.endswith("_created")
+        }
+
+    ours = samples(exporter.registry)
+    assert ours == samples(reference)
+    assert ("gen_ai_client_operation_duration_seconds_count", (
+        ("error_type", ""), ("gen_ai_operation_name", "chat"),
+        ("gen_ai_provider_name", "p"), ("gen_ai_request_model", "m"),
+    ), 8.0) in ours  # fmt: skip

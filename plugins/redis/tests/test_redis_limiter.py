@@ -105,6 +105,40 @@ async def test_the_client_uses_it_through_the_hook(prefix: str) -> None:
 
 
 @pytest.mark.anyio
+async def test_several_limits_are_one_decision_all_or_nothing(prefix: str) -> None:
+    # A call matching "*" and "fake/*" is decided by one script in one round
+    # trip; refused by "fake/*", it charges "*" nothing either.
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "redis", "url": URL, "prefix": prefix},
+        "limits": {"*": {"tpm": 1000, "budget_usd": "1"}, "fake/*": {"rpm": 1}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        limiter = client._limiter
+        assert isinstance(limiter, RedisRateLimiter)
+        pipeline = await limiter.redis.pipeline()
+        sent: list[bytes] = []
+        send = pipeline._conn.send
+
+        async def counting_send(data: bytes) -> None:
+            sent.append(data)
+            await send(data)
+
+        pipeline._conn.send = counting_send  # type: ignore[method-assign]
+        first = await client.chat("fake/m", "hi", max_tokens=100)  # reserves 100, uses 3
+        acquires = [d for d in sent if b"EVAL" in d and b"limit:*:rpm" in d]
+        assert len(acquires) == 1 and b"limit:fake/*:rpm" in acquires[0]
+        with pytest.raises(QuotaExceededError, match=r"rpm limit for 'fake/\*'"):
+            await client.chat("fake/m", "hi", max_tokens=100)
+        assert first.cost is not None
+        # Only the first call's 3 tokens and cost are held under "*": 997 more fit.
+        star = client.config.limits["*"]
+        await limiter.acquire("*", star, 997, cost=Decimal(1) - first.cost)
+        with pytest.raises(QuotaExceededError):
+            await limiter.acquire("*", star, 1)
+
+
+@pytest.mark.anyio
 async def test_concurrent_commands_share_one_pipelined_connection(prefix: str) -> None:
     redis = RedisClient(URL)
     replies: dict[int, object] = {}

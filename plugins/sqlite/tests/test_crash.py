@@ -68,11 +68,18 @@ def test_sigkill_loses_at_most_the_uncommitted_records(tmp_path: Path, backend: 
             completed = int(line)
             assert time.monotonic() < deadline, "the child is too slow"
         os.kill(child.pid, signal.SIGKILL)
-        rest, _ = child.communicate(timeout=30)
+        child.wait(timeout=30)
+        # Read the rest through the same buffered reader: communicate() reads the
+        # pipe underneath it and would miss lines readline() had already buffered,
+        # undercounting what the child printed.
+        rest = child.stdout.read()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
     assert child.returncode == -signal.SIGKILL
     lines = rest.split()
     completed = int(lines[-1]) if lines else completed  # what it printed before dying

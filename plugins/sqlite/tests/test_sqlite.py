@@ -12,7 +12,8 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.protocols import LogQuery
+from relaykit.protocols import CachedModels, LogQuery
+from relaykit.response import ModelInfo
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
 from relaykit_sqlite import SQLiteStorage
@@ -66,11 +67,13 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
     assert conn.execute("SELECT version, name FROM relaykit_migrations").fetchall() == [
         (1, "logs with full-text search, vault, model cache"),
         (2, "response cache"),
+        (3, "drop the unused index logs_model_requested"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
     }
-    assert {"logs_started_at", "logs_deployment", "logs_model_requested", "logs_errors"} <= indexes
+    assert {"logs_started_at", "logs_deployment", "logs_errors"} <= indexes
+    assert "logs_model_requested" not in indexes  # written per row, used by no query
     assert (
         "USING FTS5"
         in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
@@ -259,3 +262,103 @@ async def test_response_cache_is_shared_through_the_database_file(tmp_path: Path
     assert (original.cache_hit, again.cache_hit) == (False, True)
     assert again.text == "computed once"
     assert not second.calls
+
+
+@pytest.mark.anyio
+async def test_model_listings_read_or_written_are_kept_in_memory_for_peeking(
+    tmp_path: Path,
+) -> None:
+    first = SQLiteStorage(tmp_path / "logs.db")
+    second = SQLiteStorage(tmp_path / "logs.db")  # another process on the same file
+    try:
+        assert first.peek_cached_models("groq") is None
+        old = CachedModels("groq", 1000.0, (ModelInfo("llama", "groq"),))
+        await first.cache_models(old)
+        assert first.peek_cached_models("groq") == old
+        assert second.peek_cached_models("groq") is None  # peeking never reads the file
+        assert await second.cached_models("groq") == old
+        assert second.peek_cached_models("groq") == old
+        new = CachedModels("groq", 2000.0, (ModelInfo("llama-2", "groq"),))
+        await second.cache_models(new)
+        assert first.peek_cached_models("groq") == old  # until it reads again
+        assert await first.cached_models("groq") == new
+        assert first.peek_cached_models("groq") == new
+        third = SQLiteStorage(tmp_path / "logs.db")  # a new process: opening reads the listings
+        try:
+            await third.vault_items()
+            assert third.peek_cached_models("groq") == new
+        finally:
+            await third.aclose()
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_older_database_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaykit_sqlite import schema
+
+    path = tmp_path / "logs.db"
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])  # as shipped before v3
+    old = SQLiteStorage(path)
+    record = make_record(0)
+    await old.write_batch([record])
+    await old.aclose()
+    monkeypatch.undo()
+    storage = SQLiteStorage(path)
+    try:
+        assert await storage.query_logs(LogQuery(text="question")) == [record]
+    finally:
+        await storage.aclose()
+    conn = sqlite3.connect(path)
+    try:
+        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
+        index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
+        assert (versions, index.fetchall()) == ([1, 2, 3], [])
+    finally:
+        conn.close()
+
+
+@pytest.mark.anyio
+async def test_new_files_get_large_pages_and_existing_files_keep_theirs(tmp_path: Path) -> None:
+    from relaykit_sqlite.storage import PAGE_SIZE
+
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+    for path in (tmp_path / "new.db", old):
+        storage = SQLiteStorage(path)
+        await storage.write_batch([make_record(0)])
+        await storage.aclose()
+    sizes = []
+    for path in (tmp_path / "new.db", old):
+        conn = sqlite3.connect(path)
+        sizes.append(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.close()
+    assert sizes == [PAGE_SIZE, 4096]
+
+
+@pytest.mark.anyio
+async def test_an_undecodable_stored_listing_does_not_stop_the_database_opening(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path)
+    await storage.cache_models(CachedModels("groq", 1000.0, ()))
+    await storage.aclose()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE model_cache SET models = 'not json'")
+    conn.commit()
+    conn.close()
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([make_record(0)])  # opens the file
+        assert len(await storage.query_logs()) == 1
+        assert storage.peek_cached_models("groq") is None
+    finally:
+        await storage.aclose()
+    assert "could not read the stored model listings" in caplog.text

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..key_vault import KeyVault, load_master_key, rotate_master_key
+from ..protocols import Storage
 from ..secrets import Secret
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table
@@ -65,11 +66,24 @@ def keys_set(args: argparse.Namespace) -> int:
 async def _set(args: argparse.Namespace, key: Secret) -> int:
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
-        master = load_master_key(os.environ, create=True)
-        assert master is not None
+        master = load_master_key(os.environ)
+        if master is None:
+            # A new master key could not read what is stored: say so before creating one.
+            await _refuse_keys_without_master(storage)
+            master = load_master_key(os.environ, create=True)
+            assert master is not None
         await KeyVault(storage, master).set(args.provider, key)
     print(f"stored the key for {args.provider} ({key.hint()}), encrypted with {master.source}")
     return 0
+
+
+async def _refuse_keys_without_master(storage: Storage) -> None:
+    names = sorted(await storage.vault_items())
+    if names:
+        raise ConfigError(
+            f"the key vault holds keys for {', '.join(names)} but no master key is set",
+            hint="set RELAYKIT_MASTER_KEY, or restore master.key in the user config dir",
+        )
 
 
 def keys_list(args: argparse.Namespace) -> int:
@@ -82,12 +96,7 @@ async def _list(args: argparse.Namespace) -> int:
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
         if master is None:
-            names = sorted(await storage.vault_items())
-            if names:
-                raise ConfigError(
-                    f"the key vault holds keys for {', '.join(names)} but no master key is set",
-                    hint="set RELAYKIT_MASTER_KEY, or restore master.key in the user config dir",
-                )
+            await _refuse_keys_without_master(storage)
             hints: dict[str, str] = {}
         else:
             hints = await KeyVault(storage, master).hints()

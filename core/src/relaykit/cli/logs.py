@@ -186,5 +186,6 @@ def _total_json(t: UsageTotal) -> dict[str, Any]:
         "calls": t.calls,
         "errors": t.errors,
         "usage": converter.unstructure(t.usage),
-        "cost": str(t.cost) if t.cost is not None else None,
+        # Plain notation whatever the backend's sum gave (SQLite: 1E-9, PostgreSQL: 0.000000001)
+        "cost": f"{t.cost:f}" if t.cost is not None else None,
     }

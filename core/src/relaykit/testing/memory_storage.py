@@ -115,6 +115,10 @@ class MemoryStorage:
         """Store a listing."""
         self.models[entry.provider] = entry
 
+    def peek_cached_models(self, provider: str) -> CachedModels | None:
+        """The stored listing of ``provider`` (memory is all there is here)."""
+        return self.models.get(provider)
+
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """``(expires_at, response JSON)`` stored under ``key``."""
         return self.responses.get(key)

@@ -394,6 +394,19 @@ class StorageContract:
         assert await storage.cached_models("openai") == newer
         assert await storage.cached_models("groq") == CachedModels("groq", T0.timestamp(), ())
 
+    @pytest.mark.anyio
+    async def test_peeking_shows_model_listings_written_and_read(self, storage: Storage) -> None:
+        peek = getattr(storage, "peek_cached_models", None)
+        if peek is None:
+            pytest.skip("peek_cached_models is optional and this backend has none")
+        assert peek("openai") is None
+        entry = CachedModels("openai", T0.timestamp(), (ModelInfo("o3", "openai"),))
+        await storage.cache_models(entry)
+        assert peek("openai") == entry
+        assert await storage.cached_models("openai") == entry
+        assert peek("openai") == entry
+        assert peek("groq") is None
+
     # -- lifecycle -----------------------------------------------------------------
 
     @pytest.mark.anyio

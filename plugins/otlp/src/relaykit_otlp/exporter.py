@@ -29,6 +29,10 @@ from relaykit import ConfigError, metrics
 class OtlpExporter:
     """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP."""
 
+    #: Only metrics are taken from records: the client leaves messages and
+    #: answers out of them (and so does not spend time redacting them).
+    needs_content = False
+
     def __init__(
         self,
         *,

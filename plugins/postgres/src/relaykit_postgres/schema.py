@@ -80,9 +80,15 @@ CREATE TABLE response_cache (
 CREATE INDEX response_cache_expiry ON response_cache (expires_at);
 """
 
+# The --model filter ORs model_requested with model, which no index leads
+# with, so the planner walks logs_started_at instead (checked with EXPLAIN on
+# 20,000 analysed rows): this index cost every insert and served no query.
+_V3 = "DROP INDEX IF EXISTS logs_model_requested;"
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
+    (3, "drop the unused index logs_model_requested", _V3),
 ]
 
 

@@ -89,6 +89,8 @@ class PostgresStorage:
         self._driver: Driver | None = None
         self._open_lock: anyio.Lock | None = None
         self._closed = False
+        # The model listings this object has read or written, for peek_cached_models.
+        self._models_seen: dict[str, CachedModels] = {}
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self._where})"
@@ -210,8 +212,8 @@ class PostgresStorage:
         if not rows:
             return None
         fetched_at, models = rows[0]
-        return CachedModels(
-            provider, fetched_at, converter.structure(models, tuple[ModelInfo, ...])
+        return self._seen(
+            CachedModels(provider, fetched_at, converter.structure(models, tuple[ModelInfo, ...]))
         )
 
     async def cache_models(self, entry: CachedModels) -> None:
@@ -224,6 +226,23 @@ class PostgresStorage:
                 " SET fetched_at = EXCLUDED.fetched_at, models = EXCLUDED.models",
                 (entry.provider, entry.fetched_at, data),
             )
+        self._seen(entry)
+
+    def peek_cached_models(self, provider: str) -> CachedModels | None:
+        """The listing of ``provider`` this object last read or wrote, without any I/O.
+
+        It may be older than the stored one (another process may have stored
+        a newer listing since); ``None`` when this object has seen none.
+        The model catalog serves it without a round trip while it is fresh,
+        and reads the database otherwise.
+        """
+        return self._models_seen.get(provider)
+
+    def _seen(self, entry: CachedModels) -> CachedModels:
+        known = self._models_seen.get(entry.provider)
+        if known is None or known.fetched_at <= entry.fetched_at:
+            self._models_seen[entry.provider] = entry
+        return entry
 
     # -- response cache ---------------------------------------------------------------
 

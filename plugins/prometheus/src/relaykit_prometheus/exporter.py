@@ -1,20 +1,35 @@
-"""Record relaykit's metric observations in a prometheus_client registry and serve it."""
+"""Record relaykit's metric observations in memory and expose them to Prometheus.
+
+``record`` runs on the request path of every call, so it keeps plain Python
+numbers (a histogram is a list of bucket counts and a sum) instead of
+prometheus_client's metric objects, whose ``observe`` takes a lock and walks
+the buckets in Python. A collector turns the numbers into metric families
+when Prometheus scrapes, in prometheus_client's registry and exposition format.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import make_asgi_app as _asgi_app
 from prometheus_client.exposition import start_http_server
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
 from relaykit import ConfigError, metrics
 
 _UNITS = {"s": "seconds", "USD": "usd", "1": ""}
-# Label names per instrument: Prometheus fixes them when a metric is created, so
-# each instrument gets the union of the attributes relaykit.metrics gives it.
+# Label names per instrument: each instrument gets the union of the attributes
+# relaykit.metrics gives it, so every series of one metric has the same labels.
 _BASE = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model")
 _LABELS: dict[str, tuple[str, ...]] = {
     metrics.OPERATION_DURATION.name: (*_BASE, "error.type"),
@@ -31,7 +46,7 @@ def prometheus_name(instrument: metrics.Instrument) -> str:
     """The Prometheus name of an instrument, as OpenTelemetry's Prometheus exporter spells it.
 
     Dots become underscores and the unit is appended (``_seconds``); annotations
-    in braces (``{token}``) are dropped. prometheus_client adds ``_total`` to counters.
+    in braces (``{token}``) are dropped. The exposition adds ``_total`` to counters.
     """
     name = instrument.name.replace(".", "_")
     unit = _UNITS.get(instrument.unit, "" if instrument.unit.startswith("{") else instrument.unit)
@@ -46,7 +61,9 @@ class ModelCap:
     """Keeps the model label's cardinality bounded: the first ``limit`` models, then "other".
 
     Model names come from callers (and from providers' dated snapshots), so
-    without a cap one busy gateway could create thousands of time series.
+    without a cap one busy gateway could create thousands of time series. The
+    provider label needs no cap: only configured or installed providers get
+    that far (a call naming an unknown one fails with an empty provider).
     """
 
     def __init__(self, limit: int) -> None:
@@ -55,6 +72,7 @@ class ModelCap:
         self._lock = threading.Lock()
 
     def __call__(self, model: str) -> str:
+        """``model`` while there is room for it, else ``"other"``."""
         if model in self._seen:
             return model
         with self._lock:
@@ -64,22 +82,76 @@ class ModelCap:
         return OTHER
 
 
-class PrometheusExporter:
-    """A relaykit exporter keeping metrics in its own Prometheus registry.
+class _Histogram:
+    """Counts per bucket (the last is +Inf) and the sum; cumulative only when scraped."""
 
-    ``record`` only updates in-memory metrics (prometheus_client's counters are
-    lock-protected and fast), so it never blocks the request path.
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def add(self, value: float) -> None:
+        # bisect_left finds the first bound >= value: Prometheus buckets are "le".
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
+class _Total:
+    """A counter's total."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def add(self, value: float) -> None:
+        self.value += value
+
+
+class _Level:
+    """A gauge's current value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def add(self, value: float) -> None:
+        self.value = value
+
+
+_Series = _Histogram | _Total | _Level
+
+
+class PrometheusExporter:
+    """A relaykit exporter keeping metrics for a Prometheus registry of its own.
+
+    ``record`` only updates numbers in memory, so it never blocks the request
+    path; the registry reads them when scraped (:meth:`collect`).
     """
+
+    #: Only metrics are taken from records: the client leaves messages and
+    #: answers out of them (and so does not spend time redacting them).
+    needs_content = False
 
     def __init__(
         self, *, port: int | None = None, host: str = "127.0.0.1", max_models: int = 50
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
         self._cap = ModelCap(max_models)
-        self._metrics: dict[str, tuple[Any, tuple[str, ...], Callable[..., None]]] = {}
-        self._children: dict[tuple[str, metrics.Attributes], tuple[Callable[..., None], Any]] = {}
+        # instrument name -> label values (in _LABELS order) -> series
+        self._series: dict[str, dict[tuple[str, ...], _Series]] = {
+            instrument.name: {} for instrument in metrics.INSTRUMENTS
+        }
         for instrument in metrics.INSTRUMENTS:
-            self._metrics[instrument.name] = self._create(instrument)
+            if not _LABELS.get(instrument.name, _BASE):
+                self._series[instrument.name][()] = self._new(instrument)
+        # (instrument name, attributes) -> its series: attributes repeat call after
+        # call, so the label values are worked out (and the cap consulted) once.
+        self._bound: dict[tuple[str, metrics.Attributes], _Series] = {}
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(self)
         self._server: Any = None
         self.port: int | None = None
         if port is not None:
@@ -93,51 +165,71 @@ class PrometheusExporter:
                 ) from None
             self.port = self._server.server_port
 
-    def _create(
-        self, instrument: metrics.Instrument
-    ) -> tuple[Any, tuple[str, ...], Callable[..., None]]:
-        attributes = _LABELS.get(instrument.name, _BASE)
-        labels = [_label(a) for a in attributes]
-        name, doc = prometheus_name(instrument), instrument.description
-        metric: Any
+    @staticmethod
+    def _new(instrument: metrics.Instrument) -> _Series:
         if instrument.kind == "histogram":
-            metric = Histogram(
-                name, doc, labels, registry=self.registry, buckets=instrument.buckets
-            )
-            return metric, attributes, lambda m, v: m.observe(v)
-        if instrument.kind == "counter":
-            metric = Counter(name, doc, labels, registry=self.registry)
-            return metric, attributes, lambda m, v: m.inc(v)
-        metric = Gauge(name, doc, labels, registry=self.registry)
-        return metric, attributes, lambda m, v: m.set(v)
+            return _Histogram(instrument.buckets)
+        return _Total() if instrument.kind == "counter" else _Level()
 
     def record(self, event: object) -> None:
         """Update the metrics for one call record or gauge event."""
+        bound = self._bound
         for obs in metrics.observe(event):
-            key = (obs.instrument.name, obs.attributes)
-            child = self._children.get(key)
-            if child is None:
-                child = self._child(obs)
-                if child is None:
-                    continue
-            apply, metric = child
-            apply(metric, obs.value)
+            series = bound.get((obs.instrument.name, obs.attributes))
+            if series is None:
+                series = self._bind(obs)
+            series.add(obs.value)
 
-    def _child(self, obs: metrics.Observation) -> tuple[Callable[..., None], Any] | None:
-        # labels() parses and validates on every call; children are cached per
-        # attribute set instead (the model cap keeps that set bounded).
-        entry = self._metrics.get(obs.instrument.name)
-        if entry is None:
-            return None
-        metric, attributes, apply = entry
-        if attributes:
-            values = dict(obs.attributes)
-            if MODEL_LABEL in values:
-                values[MODEL_LABEL] = self._cap(values[MODEL_LABEL])
-            metric = metric.labels(*(values.get(a, "") for a in attributes))
-        child = (apply, metric)
-        self._children[(obs.instrument.name, obs.attributes)] = child
-        return child
+    def _bind(self, obs: metrics.Observation) -> _Series:
+        instrument = obs.instrument
+        values = dict(obs.attributes)
+        if MODEL_LABEL in values:
+            values[MODEL_LABEL] = self._cap(values[MODEL_LABEL])
+        labels = tuple(values.get(a, "") for a in _LABELS.get(instrument.name, _BASE))
+        by_labels = self._series[instrument.name]
+        series = by_labels.get(labels)
+        if series is None:
+            series = by_labels[labels] = self._new(instrument)
+        if len(self._bound) >= 4096:
+            # Beyond the model cap every new model name maps to "other", but each
+            # would still add a lookup entry here: stay bounded however many come.
+            self._bound.clear()
+        self._bound[(instrument.name, obs.attributes)] = series
+        return series
+
+    def describe(self) -> list[Metric]:
+        """Nothing up front: the registry learns the names from :meth:`collect`."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families as they stand (called by the registry when scraped)."""
+        for instrument in metrics.INSTRUMENTS:
+            name, doc = prometheus_name(instrument), instrument.description
+            labels = [_label(a) for a in _LABELS.get(instrument.name, _BASE)]
+            # A copy: the event loop's thread may add a series while this one reads.
+            series = list(self._series[instrument.name].items())
+            family: Any
+            if instrument.kind == "histogram":
+                family = HistogramMetricFamily(name, doc, labels=labels)
+                bounds = [*map(floatToGoString, instrument.buckets), "+Inf"]
+                for values, hist in series:
+                    assert isinstance(hist, _Histogram)
+                    counts, hist_sum, running = list(hist.counts), hist.sum, 0
+                    buckets = []
+                    for bound, count in zip(bounds, counts, strict=True):
+                        running += count
+                        buckets.append((bound, float(running)))
+                    family.add_metric(list(values), buckets, hist_sum)
+            else:
+                family = (
+                    CounterMetricFamily(name, doc, labels=labels)
+                    if instrument.kind == "counter"
+                    else GaugeMetricFamily(name, doc, labels=labels)
+                )
+                for values, number in series:
+                    assert isinstance(number, _Total | _Level)
+                    family.add_metric(list(values), number.value)
+            yield family
 
     def asgi_app(self) -> Any:
         """An ASGI app serving this exporter's metrics (mount it at ``/metrics``)."""

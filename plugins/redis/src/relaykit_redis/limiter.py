@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -68,32 +68,64 @@ class RedisRateLimiter:
 
         Raise :class:`QuotaExceededError` (with ``retry_after``) when they do not fit.
         """
-        budget_key, left, held = "", 0.0, None
-        if limit.budget_usd is not None:
-            period_id, left = period_bounds(limit.period, self._wall_clock())
-            budget_key = self._key(key, f"usd:{period_id}")
-            held = cost or Decimal(0)
-            self._periods[key] = limit.period
-        if limit.tpm:
-            self._tpm[key] = limit.tpm
-        code, detail = await self._eval(
-            ACQUIRE,
-            [self._key(key, "rpm"), self._key(key, "tpm"), budget_key or self._key(key, "usd")],
-            [
+        (reservation,) = await self.acquire_many([(key, limit, tokens, cost)])
+        return reservation
+
+    async def acquire_many(
+        self, requests: Sequence[tuple[str, LimitConfig, int, Decimal | None]]
+    ) -> list[Reservation]:
+        """:meth:`acquire` under several limits at once: all of them or none.
+
+        ``requests`` holds ``(key, limit, tokens, cost)`` per limit. One script
+        checks every limit and then charges them all, in one round trip; if any
+        refuses, none is charged and its :class:`QuotaExceededError` is raised.
+        """
+        keys: list[str] = []
+        args: list[Any] = []
+        lefts: list[float] = []
+        held: list[Decimal | None] = []
+        for key, limit, tokens, cost in requests:
+            budget_key, left, hold = "", 0.0, None
+            if limit.budget_usd is not None:
+                period_id, left = period_bounds(limit.period, self._wall_clock())
+                budget_key = self._key(key, f"usd:{period_id}")
+                hold = cost or Decimal(0)
+                self._periods[key] = limit.period
+            if limit.tpm:
+                self._tpm[key] = limit.tpm
+            keys += (
+                self._key(key, "rpm"),
+                self._key(key, "tpm"),
+                budget_key or self._key(key, "usd"),
+            )
+            args += (
                 limit.rpm or 0,
                 limit.tpm or 0,
                 tokens,
                 to_micro_usd(limit.budget_usd) if limit.budget_usd is not None else -1,
-                to_micro_usd(held) if held is not None else 0,
+                to_micro_usd(hold) if hold is not None else 0,
                 left,
-            ],
-        )
+            )
+            lefts.append(left)
+            held.append(hold)
+        code, detail, *where = await self._eval(ACQUIRE, keys, args)
         if code == 0:
-            return Reservation(key, tokens if limit.tpm else 0, held)
+            return [
+                Reservation(key, tokens if limit.tpm else 0, hold)
+                for (key, limit, tokens, _), hold in zip(requests, held, strict=True)
+            ]
+        i = int(where[0]) if where else 0
+        key, limit, tokens, _ = requests[i]
+        raise self._refusal(code, detail, key, limit, tokens, lefts[i])
+
+    @staticmethod
+    def _refusal(
+        code: int, detail: Any, key: str, limit: LimitConfig, tokens: int, left: float
+    ) -> QuotaExceededError:
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
         if code == 3:
             spent = Decimal(int(float(detail))) * MICRO_USD
-            raise QuotaExceededError(
+            return QuotaExceededError(
                 f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r} is spent"
                 f" (${spent.normalize()} used or held)",
                 retry_after=left,
@@ -102,12 +134,12 @@ class RedisRateLimiter:
         which = "rpm" if code == 1 else "tpm"
         wait = float(detail)
         if wait < 0:
-            raise QuotaExceededError(
+            return QuotaExceededError(
                 f"a call estimated at {tokens} tokens can never fit"
                 f" the tpm limit of {limit.tpm} for {key!r}",
                 hint="lower max_tokens or raise the limit in [limits]",
             )
-        raise QuotaExceededError(
+        return QuotaExceededError(
             f"{which} limit for {key!r} reached",
             retry_after=wait / 1000,
             hint="raise the limit in [limits] or retry after retry_after seconds",

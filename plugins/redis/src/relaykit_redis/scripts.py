@@ -15,11 +15,15 @@ from __future__ import annotations
 import functools
 import hashlib
 
-# KEYS: rpm slot, tpm slot, budget key
-# ARGV: rpm limit (0: none), tpm limit (0: none), tokens, budget in micro-USD (-1: none),
-#       cost in micro-USD, seconds until the budget period ends
-# -> {0, ""} admitted; {1|2, wait_ms} rpm|tpm refused (wait "-1": never fits);
-#    {3, spent} budget refused
+# One decision over one or more limits (a call can match several [limits]
+# patterns): every limit is checked first, then all are charged, so a call is
+# admitted by all of them or charged by none, in one round trip.
+# KEYS: per limit, 3 keys: rpm slot, tpm slot, budget key
+# ARGV: per limit, 6 values: rpm limit (0: none), tpm limit (0: none), tokens,
+#       budget in micro-USD (-1: none), cost in micro-USD, seconds until the budget
+#       period ends
+# -> {0, ""} admitted; {1|2, wait_ms, i} rpm|tpm of limit i (from 0) refused
+#    (wait "-1": never fits); {3, spent, i} budget of limit i refused
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -34,25 +38,34 @@ local function check(key, limit, amount)
   if wait > 0 then return wait, nil end
   return 0, new_tat
 end
-local rpm_wait, rpm_tat = check(KEYS[1], tonumber(ARGV[1]), 1)
-if rpm_wait ~= 0 then return {1, tostring(rpm_wait)} end
-local tpm_wait, tpm_tat = check(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
-if tpm_wait ~= 0 then return {2, tostring(tpm_wait)} end
-local budget = tonumber(ARGV[4])
-local cost = tonumber(ARGV[5])
-if budget >= 0 then
-  local spent = tonumber(redis.call('GET', KEYS[3])) or 0
-  if spent + cost > budget then return {3, tostring(spent)} end
+local function set_tat(key, tat)
+  redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
 end
-if rpm_tat then
-  redis.call('SET', KEYS[1], string.format('%.6f', rpm_tat), 'PX', math.ceil(rpm_tat - now) + 1000)
+local n = #KEYS / 3
+local tats = {}
+for i = 0, n - 1 do
+  local k, a = i * 3, i * 6
+  local rpm_wait, rpm_tat = check(KEYS[k + 1], tonumber(ARGV[a + 1]), 1)
+  if rpm_wait ~= 0 then return {1, tostring(rpm_wait), i} end
+  local tpm_wait, tpm_tat = check(KEYS[k + 2], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+  if tpm_wait ~= 0 then return {2, tostring(tpm_wait), i} end
+  local budget = tonumber(ARGV[a + 4])
+  if budget >= 0 then
+    local spent = tonumber(redis.call('GET', KEYS[k + 3])) or 0
+    if spent + tonumber(ARGV[a + 5]) > budget then return {3, tostring(spent), i} end
+  end
+  tats[i * 2 + 1] = rpm_tat or false
+  tats[i * 2 + 2] = tpm_tat or false
 end
-if tpm_tat then
-  redis.call('SET', KEYS[2], string.format('%.6f', tpm_tat), 'PX', math.ceil(tpm_tat - now) + 1000)
-end
-if budget >= 0 then
-  redis.call('INCRBY', KEYS[3], cost)
-  redis.call('EXPIRE', KEYS[3], math.ceil(tonumber(ARGV[6])) + 3600)
+for i = 0, n - 1 do
+  local k, a = i * 3, i * 6
+  local rpm_tat, tpm_tat = tats[i * 2 + 1], tats[i * 2 + 2]
+  if rpm_tat then set_tat(KEYS[k + 1], rpm_tat) end
+  if tpm_tat then set_tat(KEYS[k + 2], tpm_tat) end
+  if tonumber(ARGV[a + 4]) >= 0 then
+    redis.call('INCRBY', KEYS[k + 3], tonumber(ARGV[a + 5]))
+    redis.call('EXPIRE', KEYS[k + 3], math.ceil(tonumber(ARGV[a + 6])) + 3600)
+  end
 end
 return {0, ''}
 """

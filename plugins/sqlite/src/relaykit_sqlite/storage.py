@@ -13,7 +13,7 @@ the last transactions, never corrupt the file.
 What a SIGKILL loses. Exactly the records not yet committed. Between a call
 finishing and its record's commit the record sits in, at most: the client's
 call-log queue (``[storage] queue_size``, 10,000 by default) and the batch the
-call log is writing (``[storage] batch_size``, 500). ``write_batch`` waits for
+call log is writing (``[storage] batch_size``, 2,000). ``write_batch`` waits for
 the commit, so the writer's own queue holds at most one batch per writing
 client. So a kill loses at most ``queue_size + batch_size`` records per client
 (under steady load, usually one batch), and what survives is whole: every
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -51,6 +52,11 @@ from .writer import Writer
 
 T = TypeVar("T")
 
+log = logging.getLogger("relaykit.sqlite")
+
+#: bytes per database page, for new files
+PAGE_SIZE = 16384
+
 #: rows ``prune`` deletes per transaction, so record writes interleave with a big prune
 PRUNE_CHUNK = 5000
 
@@ -73,6 +79,8 @@ class SQLiteStorage:
         self._writer: Writer | None = None
         self._idle_readers: list[sqlite3.Connection] = []
         self._closed = False
+        # The model listings this object has read or written, for peek_cached_models.
+        self._models_seen: dict[str, CachedModels] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
@@ -101,7 +109,12 @@ class SQLiteStorage:
                 self._create_private_file()
                 conn = self._connect()
                 try:
+                    # Only a new, empty file takes it (an existing one keeps its
+                    # own): 16 KiB pages cost the writer ~25% less CPU per record
+                    # than SQLite's 4 KiB (see docs/benchmarks-storage.md).
+                    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                     migrate(conn)
+                    self._preload_model_cache(conn)
                 except BaseException:
                     conn.close()
                     raise
@@ -212,16 +225,35 @@ class SQLiteStorage:
     # -- model cache -----------------------------------------------------------------
 
     async def cached_models(self, provider: str) -> CachedModels | None:
-        """The stored listing of ``provider``, or ``None``."""
-        row = await self._reading(
-            lambda conn: conn.execute(
-                "SELECT fetched_at, models FROM model_cache WHERE provider = ?", (provider,)
-            ).fetchone()
-        )
-        if row is None:
-            return None
-        models = converter.structure(json.loads(row[1]), tuple[ModelInfo, ...])
-        return CachedModels(provider, row[0], models)
+        """The stored listing of ``provider``, or ``None``.
+
+        Reads every provider's listing at once (the table holds one row per
+        provider) and keeps them for :meth:`peek_cached_models`: listing every
+        provider in a new process then costs one read, not one per provider.
+        """
+        return (await self._reading(self._read_model_cache)).get(provider)
+
+    def _preload_model_cache(self, conn: sqlite3.Connection) -> None:
+        # Small, and read by the first models() of most processes: with it in
+        # memory that call needs no worker-thread hop. Only an optimisation, so
+        # a listing that cannot be decoded must not stop the database opening.
+        try:
+            self._read_model_cache(conn)
+        except Exception:
+            log.warning("could not read the stored model listings of %s", self.path, exc_info=True)
+
+    def _read_model_cache(self, conn: sqlite3.Connection) -> dict[str, CachedModels]:
+        """Every stored listing (decoding only those that changed), remembered for peeking."""
+        out = {}
+        for name, fetched_at, data in conn.execute(
+            "SELECT provider, fetched_at, models FROM model_cache"
+        ):
+            entry = self._models_seen.get(name)
+            if entry is None or entry.fetched_at != fetched_at:
+                models = converter.structure(json.loads(data), tuple[ModelInfo, ...])
+                entry = self._seen(CachedModels(name, fetched_at, models))
+            out[name] = entry
+        return out
 
     async def cache_models(self, entry: CachedModels) -> None:
         """Store (replace) a provider's listing."""
@@ -233,6 +265,23 @@ class SQLiteStorage:
                 (entry.provider, entry.fetched_at, data),
             )
         )
+        self._seen(entry)
+
+    def peek_cached_models(self, provider: str) -> CachedModels | None:
+        """The listing of ``provider`` this object last read or wrote, without any I/O.
+
+        It may be older than the stored one (another process may have stored
+        a newer listing since); ``None`` when this object has seen none.
+        The model catalog serves it without a worker-thread hop while it is
+        fresh, and reads the database otherwise.
+        """
+        return self._models_seen.get(provider)
+
+    def _seen(self, entry: CachedModels) -> CachedModels:
+        known = self._models_seen.get(entry.provider)
+        if known is None or known.fetched_at <= entry.fetched_at:
+            self._models_seen[entry.provider] = entry
+        return entry
 
     # -- response cache ---------------------------------------------------------------
 

@@ -21,9 +21,10 @@ from typing import Any
 
 from relaykit.errors import RelayError
 from relaykit.protocols import CallRecord
-from relaykit.record_rows import record_to_row
+from relaykit.record_rows import RowEncoder
 
 from .checkpoint import Checkpointer
+from .json_text import dumps
 from .queries import INDEX_NEW_ROWS, INSERT_RECORD
 
 
@@ -79,6 +80,7 @@ class Writer:
         self._checkpointer = checkpointer
         self._checkpoint_every = checkpoint_every
         self._since_checkpoint = 0
+        self._encode = RowEncoder(dumps)
         if checkpointer is not None:
             conn.execute("PRAGMA wal_autocheckpoint=0")
         self._queue: queue.Queue[_Job] = queue.Queue(max_queued)
@@ -150,7 +152,8 @@ class Writer:
             conn.close()
 
     def _insert(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
-        rows = [record_to_row(r) for job in group for r in job.records]
+        encode = self._encode
+        rows = [encode(r) for job in group for r in job.records]
         # Inside BEGIN IMMEDIATE nobody else inserts: every row above `top` is ours.
         (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM logs").fetchone()
         conn.executemany(INSERT_RECORD, rows)
