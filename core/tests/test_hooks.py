@@ -17,6 +17,7 @@ import relaykit
 from relaykit import QuotaExceededError, hookimpl
 from relaykit.call_log import CallLog
 from relaykit.config import Config, LimitConfig
+from relaykit.http import HttpOptions
 from relaykit.plugins import build_plugin_manager, describe_plugins
 from relaykit.protocols import CallRecord, Reservation
 from relaykit.testing import FakePlugin, Reply
@@ -306,8 +307,9 @@ def test_memory_limiter_reconcile_refunds_unused_tokens() -> None:
 
 
 @pytest.mark.anyio
-async def test_relaykit_http_transport_replaces_the_transport() -> None:
+async def test_relaykit_http_client_replaces_the_client() -> None:
     seen: list[httpx.Request] = []
+    asked: list[HttpOptions] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -319,7 +321,7 @@ async def test_relaykit_http_transport_replaces_the_transport() -> None:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": "via transport"},
+                        "message": {"role": "assistant", "content": "via the plugin's client"},
                         "finish_reason": "stop",
                     }
                 ],
@@ -327,17 +329,37 @@ async def test_relaykit_http_transport_replaces_the_transport() -> None:
             },
         )
 
-    class TransportPlugin:
+    class ClientPlugin:
         @hookimpl
-        def relaykit_http_transport(self, config: Config) -> httpx.AsyncBaseTransport:
-            return httpx.MockTransport(handler)
+        def relaykit_http_client(self, config: Config, options: HttpOptions) -> httpx.AsyncClient:
+            asked.append(options)
+            # httpx's own client satisfies relaykit.http.HttpClient
+            return httpx.AsyncClient(transport=httpx.MockTransport(handler))
 
-    config = {"storage": {"backend": "none"}, "providers": {"openai": {"api_key": SECRET}}}
-    async with relaykit.Client(config, plugins=[TransportPlugin()]) as client:
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "timeouts": {"connect": 7},
+        "http": {"max_connections": 3, "keepalive_expiry": 5},
+        "providers": {"openai": {"api_key": SECRET}},
+    }
+    async with relaykit.Client(config, plugins=[ClientPlugin()]) as client:
         r = await client.chat("openai/gpt-4o-mini", "hi")
-    assert r.text == "via transport"
+    assert r.text == "via the plugin's client"
     assert str(seen[0].url) == "https://api.openai.com/v1/chat/completions"
     assert seen[0].headers["authorization"] == f"Bearer {SECRET}"
+    options = asked[0]
+    assert (options.connect_timeout, options.max_connections, options.keepalive_expiry) == (
+        7,
+        3,
+        5,
+    )
+
+    # [http] transport = "httpx" never asks the plugins
+    asked.clear()
+    config["http"]["transport"] = "httpx"
+    async with relaykit.Client(config, plugins=[ClientPlugin()]) as client:
+        assert client.provider("openai")
+    assert asked == []
 
 
 def test_plugin_filters_by_environment() -> None:

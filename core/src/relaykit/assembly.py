@@ -77,7 +77,9 @@ class ResponseAssembler:
         """Whether any tool call fragment has arrived."""
         return bool(self._tools)
 
-    def response(self, *, provider: str = "", model: str = "") -> ChatResponse:
+    def response(
+        self, *, provider: str = "", model: str = "", time_to_first_token: float | None = None
+    ) -> ChatResponse:
         """The response assembled from everything seen so far."""
         calls = tuple(
             ToolCall.from_json_arguments(slot[0], slot[1], "".join(slot[2:]))
@@ -96,12 +98,18 @@ class ResponseAssembler:
             model=self._model or model,
             provider=provider,
             id=self._id,
+            time_to_first_token=time_to_first_token,
         )
+
+
+_NO_USAGE = Usage()
 
 
 def _merge_usage(old: Usage, new: Usage) -> Usage:
     # Providers report cumulative counts, some in several events (Anthropic sends
     # input tokens first, output tokens last): take every field that is set.
+    if old == _NO_USAGE:
+        return new  # the first (usually the only) usage event of a stream
     return attrs.evolve(
         old,
         **{f.name: getattr(new, f.name) for f in attrs.fields(Usage) if getattr(new, f.name)},

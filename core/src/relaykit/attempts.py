@@ -42,9 +42,7 @@ async def run_attempts(
     for index, target in enumerate(targets):
         provider = client._registry.get(target.provider)
         request = client._request_for(call, target)
-        breaker = client._breakers.get(
-            f"{target}@{client._registry.base_urls.get(target.provider, '')}"
-        )
+        breaker = client._breaker_of(target)
         try:
             return await _once(client, call, attempt, provider, request, target, breaker)
         except RelayError as e:

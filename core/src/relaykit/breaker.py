@@ -19,8 +19,8 @@ update.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Literal
 
 import anyio
@@ -101,28 +101,48 @@ class CircuitBreaker:
         if trial:
             self._trial_running = False
 
-    @contextmanager
-    def guard(self, provider: str | None = None, model: str | None = None) -> Iterator[None]:
+    def guard(self, provider: str | None = None, model: str | None = None) -> Guard:
         """Wrap one call: raises :class:`CircuitOpenError` instead of calling when open."""
-        trial = self._admit(provider, model)
-        try:
-            yield
-        except anyio.get_cancelled_exc_class():
-            self._release(trial)
-            raise
-        except RelayError as e:
-            if e.retryable and not isinstance(e, CircuitOpenError):
-                self._failure(trial)
+        return Guard(self, provider, model)
+
+
+class Guard:
+    """``with breaker.guard():`` around one call: admits it, then books its outcome.
+
+    A class rather than a ``@contextmanager`` generator: it runs on every attempt.
+    """
+
+    __slots__ = ("_breaker", "_model", "_provider", "_trial")
+
+    def __init__(self, breaker: CircuitBreaker, provider: str | None, model: str | None) -> None:
+        self._breaker = breaker
+        self._provider = provider
+        self._model = model
+        self._trial = False
+
+    def __enter__(self) -> None:
+        self._trial = self._breaker._admit(self._provider, self._model)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        breaker, trial = self._breaker, self._trial
+        if exc is None:
+            breaker._success(trial)
+        elif isinstance(exc, anyio.get_cancelled_exc_class()):
+            breaker._release(trial)
+        elif isinstance(exc, RelayError):
+            if exc.retryable and not isinstance(exc, CircuitOpenError):
+                breaker._failure(trial)
             else:
                 # The service answered, even if it said no: it is healthy.
-                self._success(trial)
-            raise
-        except BaseException:
-            # Our own bug or an unexpected exception: not the service's health.
-            self._release(trial)
-            raise
+                breaker._success(trial)
         else:
-            self._success(trial)
+            # Our own bug or an unexpected exception: not the service's health.
+            breaker._release(trial)
 
 
 class BreakerBoard:

@@ -12,7 +12,6 @@ import fnmatch
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -39,7 +38,7 @@ from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation,
 from .provider_registry import ProviderRegistry
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import ChatResponse, ModelInfo, Usage
+from .response import ChatResponse, ModelInfo, Usage, with_call_fields
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -147,7 +146,7 @@ class Client:
             self.config, self._exporters, self._redaction, self._registry
         )
         if self._tracer is not None:
-            self._registry.request_hooks.append(self._tracer.inject_headers)
+            self._registry.header_hooks.append(self._tracer.inject_headers)
         if (
             self._limiter is not None
             and any(limit.budget_usd is not None for limit in self.config.limits.values())
@@ -166,6 +165,8 @@ class Client:
             failures=self.config.breaker.failures, reset_after=self.config.breaker.reset_after
         )
         self._breaker_states: dict[str, str] = {}
+        #: each target's breaker, once its provider (and so its base URL) is built
+        self._target_breakers: dict[Target, CircuitBreaker] = {}
         self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
         if storage is not None and StorageCache.supported_by(storage):
             self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
@@ -337,7 +338,8 @@ class Client:
         now = time.monotonic()
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
         call = _Call(
-            id=uuid.uuid4().hex,
+            # 32 random hex digits, as uuid4().hex but without building a UUID object
+            id=os.urandom(16).hex(),
             model_requested=model,
             request=request,
             targets=targets,
@@ -473,7 +475,7 @@ class Client:
             response = attrs.evolve(as_cached(response), latency=time.monotonic() - call.started)
         else:
             price = self._price(target, response.model)
-            response = attrs.evolve(
+            response = with_call_fields(
                 response,
                 provider=target.provider,
                 model=response.model or target.model,
@@ -604,6 +606,14 @@ class Client:
         except RelayError:
             return None
         return next((m.context_window for m in models if m.id == target.model), None)
+
+    def _breaker_of(self, target: Target) -> CircuitBreaker:
+        """The breaker of ``target``'s deployment (its provider is built already)."""
+        breaker = self._target_breakers.get(target)
+        if breaker is None:
+            base_url = self._registry.base_urls.get(target.provider, "")
+            breaker = self._target_breakers[target] = self._breakers.get(f"{target}@{base_url}")
+        return breaker
 
     def _note_breaker(self, breaker: CircuitBreaker) -> None:
         """Tell exporters when a deployment's circuit changes state."""

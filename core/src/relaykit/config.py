@@ -106,11 +106,11 @@ class ValidationConfig:
 
 @attrs.frozen
 class HttpConfig:
-    """``[http]``: connection pool limits of each provider's HTTP client, and its transport.
+    """``[http]``: connection pool limits of each provider's HTTP client, and which client.
 
-    ``transport = "httpx"`` keeps httpx's own transport even when a plugin offers
-    a faster one through ``relaykit_http_transport`` (``"auto"``, the default, asks
-    the plugins).
+    ``transport = "httpx"`` keeps the default ``httpx.AsyncClient`` even when a
+    plugin offers a faster client through ``relaykit_http_client`` (``"auto"``,
+    the default, asks the plugins).
     """
 
     max_connections: int = 100

@@ -16,9 +16,8 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
-    import httpx
-
     from .config import Config
+    from .http import HttpClient, HttpOptions
     from .protocols import Exporter, ProviderFactory, RateLimiter, Redactor, Storage
 
 hookspec = pluggy.HookspecMarker("relaykit")
@@ -114,22 +113,26 @@ def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
 
 
 # -------------------------------------------------------------------------
-# transport
+# HTTP client
 # -------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
-def relaykit_http_transport(config: Config) -> httpx.AsyncBaseTransport | None:
-    """Return a fresh httpx async transport to use instead of httpx's default.
+def relaykit_http_client(config: Config, options: HttpOptions) -> HttpClient | None:
+    """Return a fresh HTTP client for one provider, to use instead of the default httpx one.
 
-    Called once for each provider's HTTP client (transports are not shared,
-    because closing a client closes its transport). Return ``None`` to keep
-    httpx's default, for example when the running async library is not yours.
+    Called once for each provider as it is built (clients are not shared, since
+    closing a provider's client closes its pool). The client must honour
+    ``options`` and raise the transport errors of :mod:`relaykit.http` (see its
+    docstring). Return ``None`` to keep the default ``httpx.AsyncClient``, for
+    example when the running async library is not yours. Not called when
+    ``[http] transport = "httpx"``.
 
     Stops at first non-None result.
 
     :param config: the client's validated configuration.
-    :return: an ``httpx.AsyncBaseTransport``, or ``None``.
+    :param options: pool limits, timeouts and header hooks the client must apply.
+    :return: an object implementing :class:`relaykit.http.HttpClient`, or ``None``.
     """
 
 

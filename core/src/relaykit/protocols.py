@@ -22,9 +22,8 @@ from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
 from .secrets import Secret
 
 if TYPE_CHECKING:
-    import httpx
-
     from .gauge_events import GaugeEvent
+    from .http import HttpClient
 
 # -------------------------------------------------------------------------
 # providers
@@ -52,8 +51,8 @@ class Provider(Protocol):
     """One configured LLM service. Built once per client by its :class:`ProviderFactory`.
 
     Raise :class:`relaykit.RelayError` subclasses for HTTP errors (see
-    :func:`relaykit.errors.error_for_status`); the core maps httpx transport
-    errors and timeouts itself.
+    :func:`relaykit.errors.error_for_status`); the core maps transport errors
+    and timeouts of the HTTP client itself.
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -95,7 +94,7 @@ class ProviderFactory(Protocol):
     requires_api_key: ClassVar[bool]
     options: ClassVar[tuple[str, ...]]
 
-    def __call__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> Provider:
+    def __call__(self, settings: ProviderSettings, http: HttpClient) -> Provider:
         """Build the provider; ``http`` is the pooled client it must use."""
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Config, ProviderConfig
 from .errors import ConfigError
@@ -13,7 +13,7 @@ from .protocols import Provider, ProviderFactory, ProviderSettings
 from .secrets import Secret
 
 if TYPE_CHECKING:
-    import httpx
+    from .http import HeaderHook, HttpClient
 
 
 class ProviderRegistry:
@@ -29,12 +29,12 @@ class ProviderRegistry:
         self._built: dict[str, Provider] = {}
         #: base URL of each built provider: with provider and model it names a deployment
         self.base_urls: dict[str, str] = {}
-        self._http: dict[str, httpx.AsyncClient] = {}
+        self._http: dict[str, HttpClient] = {}
         #: keys from the key vault by provider name, loaded when the client starts
         self.vault_keys: dict[str, Secret] = {}
-        #: async httpx request hooks every provider's HTTP client runs (the client's
+        #: header hooks every provider's HTTP client runs on each request (the client's
         #: tracer adds W3C trace-context propagation here, so providers need no change)
-        self.request_hooks: list[Any] = []
+        self.header_hooks: list[HeaderHook] = []
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -131,30 +131,26 @@ class ProviderRegistry:
             self.base_urls[name] = settings.base_url
         return provider
 
-    def _make_http(self) -> httpx.AsyncClient:
-        import httpx
+    def _make_http(self) -> HttpClient:
+        from .http import HttpOptions
 
         cfg = self._config
-        transport: Any = None
-        if cfg.http.transport != "httpx":
-            transport = self._pm.hook.relaykit_http_transport(config=cfg)
-        limits = httpx.Limits(
+        options = HttpOptions(
             max_connections=cfg.http.max_connections,
             max_keepalive_connections=cfg.http.max_keepalive_connections,
             keepalive_expiry=cfg.http.keepalive_expiry,
+            connect_timeout=cfg.timeouts.connect,
+            header_hooks=tuple(self.header_hooks),
         )
-        if transport is None:
-            transport = httpx.AsyncHTTPTransport(limits=limits)
-        # Read timeouts are ours (first token, idle, total, enforced with cancel
-        # scopes), so httpx only bounds connecting, writing and waiting for the pool.
-        connect = cfg.timeouts.connect
-        timeout = httpx.Timeout(connect=connect, read=None, write=connect, pool=connect)
-        from .stream_read_timeout import apply_read_timeout
+        if cfg.http.transport != "httpx":
+            client: HttpClient | None = self._pm.hook.relaykit_http_client(
+                config=cfg, options=options
+            )
+            if client is not None:
+                return client
+        from .httpx_client import httpx_client
 
-        hooks = {"request": [apply_read_timeout, *self.request_hooks]}
-        return httpx.AsyncClient(
-            transport=transport, timeout=timeout, limits=limits, event_hooks=hooks
-        )
+        return httpx_client(options)
 
     async def aclose(self) -> None:
         """Close every provider's HTTP client."""

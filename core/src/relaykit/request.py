@@ -143,11 +143,23 @@ PARAMS = (
 )
 
 
+_PARAM_SET = frozenset(PARAMS)
+#: parameters that need more than a type check; calls without them skip that part
+_STRUCTURED = frozenset(("stop", "tools", "tool_choice", "response_format", "metadata", "extra"))
+
+
 def build_request(
     model: str, messages: tuple[Message, ...], params: Mapping[str, Any]
 ) -> ChatRequest:
     """Validate and normalise user-supplied parameters into a :class:`ChatRequest`."""
-    unknown = sorted(set(params) - set(PARAMS))
+    if not params:
+        return ChatRequest(model=model, messages=messages)
+    keys = params.keys()
+    if keys <= _PARAM_SET and keys.isdisjoint(_STRUCTURED):
+        # Plain numbers only (max_tokens, temperature, ...): just check them.
+        _check_numbers(params)
+        return ChatRequest(model=model, messages=messages, **params)
+    unknown = sorted(set(params) - _PARAM_SET)
     if unknown:
         import difflib
 
@@ -180,9 +192,14 @@ def build_request(
             raise InvalidRequestError(f"`{key}` must be a dict", param=key)
         else:
             p[key] = dict(p[key])
-    for key, kind in (("max_tokens", int), ("seed", int)):
+    _check_numbers(p)
+    return ChatRequest(model=model, messages=messages, **p)
+
+
+def _check_numbers(p: Mapping[str, Any]) -> None:
+    for key in ("max_tokens", "seed"):
         value = p.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise InvalidRequestError(f"`{key}` must be an integer, not {value!r}", param=key)
     if p.get("max_tokens") is not None and p["max_tokens"] < 1:
         raise InvalidRequestError("`max_tokens` must be at least 1", param="max_tokens")
@@ -190,4 +207,3 @@ def build_request(
         value = p.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
             raise InvalidRequestError(f"`{key}` must be a number, not {value!r}", param=key)
-    return ChatRequest(model=model, messages=messages, **p)

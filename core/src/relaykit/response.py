@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import attrs
 
@@ -105,3 +106,26 @@ class ChatResponse:
             parts.append(TextPart(self.text))
         parts.extend(self.tool_calls)
         return Message("assistant", tuple(parts))
+
+
+def _call_fields_setter() -> Callable[..., ChatResponse]:
+    # attrs.evolve looks up the class's fields and their aliases on every call;
+    # this runs once per call of the client, so the same copy is compiled once
+    # from the fields (a field added later is carried over without a change here).
+    own = ("provider", "model", "latency", "cost", "attempts")
+    args = ", ".join(
+        f"{a.alias}={a.name if a.name in own else 'r.' + a.name}"
+        for a in attrs.fields(ChatResponse)
+        if a.init
+    )
+    namespace: dict[str, Any] = {"ChatResponse": ChatResponse}
+    exec(  # the source is built above from the class's own field names
+        f"def with_call_fields(r, *, {', '.join(own)}):\n    return ChatResponse({args})\n",
+        namespace,
+    )
+    return namespace["with_call_fields"]  # type: ignore[no-any-return]
+
+
+#: ``with_call_fields(response, provider=, model=, latency=, cost=, attempts=)``: the
+#: response with what the client knows about the call; ``attrs.evolve``, faster.
+with_call_fields = _call_fields_setter()

@@ -24,6 +24,10 @@ class ServerSentEvent(NamedTuple):
     retry: int | None = None
 
 
+#: builds a ServerSentEvent from a 4-tuple in C (the NamedTuple's own __new__ is Python)
+_new_event = tuple.__new__
+
+
 class SSEDecoder:
     """Incremental decoder: :meth:`feed` bytes, get the events they complete."""
 
@@ -57,14 +61,25 @@ class SSEDecoder:
         else:
             self._buf = lines.pop()
         out: list[ServerSentEvent] = []
+        data = self._data
         for line in lines:
             if not line:
-                if self._data:
-                    out.append(self._dispatch())
-                else:
+                if not data:
                     self._event = ""
-                continue
-            self._field(line)
+                elif len(data) == 1 and not self._event:
+                    # Nearly every event of an LLM stream: one unnamed data line.
+                    # What _dispatch makes, without its call and join.
+                    out.append(
+                        _new_event(ServerSentEvent, ("message", data[0], self._id, self._retry))
+                    )
+                    data.clear()
+                else:
+                    out.append(self._dispatch())
+                    data = self._data
+            elif line.startswith(b"data: "):  # nearly every line of an LLM stream
+                data.append(line[6:].decode("utf-8", "replace"))
+            else:
+                self._field(line)
         return out
 
     def flush(self) -> list[ServerSentEvent]:
@@ -95,9 +110,8 @@ class SSEDecoder:
             self._retry = int(value)
 
     def _dispatch(self) -> ServerSentEvent:
-        event = ServerSentEvent(
-            self._event or "message", "\n".join(self._data), self._id, self._retry
-        )
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = ServerSentEvent(self._event or "message", data, self._id, self._retry)
         self._data = []
         self._event = ""
         return event

@@ -21,7 +21,7 @@ from .response_cache import replay
 from .routing import Target
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
-from .transport_errors import map_transport_error
+from .transport_errors import is_read_timeout, map_transport_error
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -49,6 +49,9 @@ class ChatStream:
         self._attempt_started = 0.0
         self._first_content_at: float | None = None
         self._read_timeout: ReadTimeout | None = None
+        #: until when (monotonic) events may be awaited with no scope at all: set once
+        #: content has arrived over a connection that carries the idle timeout itself
+        self._unscoped_until = 0.0
         self._response: ChatResponse | None = None
         self._finished = False
 
@@ -101,13 +104,8 @@ class ChatStream:
         # Read ahead to the first content event: everything before it (the vendor's
         # start event, say) has not reached the caller yet, so a slow first token or
         # an early failure can still be retried or fall back.
-        buffered: deque[StreamEvent] = deque()
         try:
-            while True:
-                event = await self._next()
-                buffered.append(event)
-                if event is _END or isinstance(event, (*_CONTENT, Finish)):
-                    break
+            buffered = await self._read_ahead()
         except StreamError as e:
             # Nothing has reached the caller yet, so trying again (or elsewhere) is safe.
             e.retryable = True
@@ -121,6 +119,48 @@ class ChatStream:
         finally:
             STREAM_READ_TIMEOUT.reset(token)
         self._buffered = buffered
+
+    async def _read_ahead(self) -> deque[StreamEvent]:
+        """The events up to the first content (or the end), within the first-token timeout.
+
+        One scope for them all: their deadline is the same (the attempt's start
+        plus the first-token timeout, or the total deadline if nearer).
+        """
+        assert self._gen is not None and self._target is not None
+        first_token = self._attempt_started + self._client.config.timeouts.first_token
+        deadline, which = first_token, "first_token"
+        if self._call.deadline < first_token:
+            deadline, which = self._call.deadline, "total"
+        buffered: deque[StreamEvent] = deque()
+        event: StreamEvent = _END
+        with anyio.move_on_after(deadline - time.monotonic()) as scope:
+            while True:
+                try:
+                    event = await self._gen.__anext__()
+                except StopAsyncIteration:
+                    event = _END
+                except RelayError:
+                    raise
+                except Exception as e:
+                    mapped = map_transport_error(e, self._target)
+                    if mapped is None:
+                        raise
+                    raise mapped from e
+                buffered.append(event)
+                if event is _END or isinstance(event, (*_CONTENT, Finish)):
+                    break
+        if scope.cancelled_caught:
+            t = self._target
+            raise RequestTimeoutError(
+                f"the {which} timeout fired",
+                which=which,
+                provider=t.provider,
+                model=t.model,
+                hint=f"raise [timeouts] {which}",
+            )
+        if isinstance(event, _CONTENT):
+            self._first_content_at = time.monotonic()
+        return buffered
 
     # -- iteration -------------------------------------------------------------
 
@@ -136,7 +176,21 @@ class ChatStream:
             raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
         else:
             try:
-                event = await self._next()
+                if self._unscoped_until > time.monotonic():
+                    # Nearly every event of a stream: _next_unscoped, inlined.
+                    try:
+                        event = await self._gen.__anext__()
+                    except StopAsyncIteration:
+                        event = _END
+                    except RelayError:
+                        raise
+                    except Exception as e:
+                        failure = self._unscoped_error(e)
+                        if failure is e:
+                            raise
+                        raise failure from e
+                else:
+                    event = await self._next()
             except RelayError as e:
                 error = await self._abort(e)
                 if error is e:
@@ -161,6 +215,9 @@ class ChatStream:
             limit, which = self._call.deadline - now, "total"
         event: StreamEvent = _END
         if which == "idle" and self._read_timeout is not None and self._read_timeout.applied:
+            # Until the total deadline comes nearer than the idle timeout, the next
+            # events skip this method's arithmetic too (see __anext__).
+            self._unscoped_until = self._call.deadline - timeouts.idle
             return await self._next_unscoped()
         with anyio.move_on_after(limit) as scope:
             try:
@@ -197,20 +254,29 @@ class ChatStream:
         except RelayError:
             raise
         except Exception as e:
-            if _is_read_timeout(e):
-                t = self._target
-                raise RequestTimeoutError(
-                    "the idle timeout fired",
-                    which="idle",
-                    provider=t.provider,
-                    model=t.model,
-                    hint="raise [timeouts] idle",
-                ) from e
-            mapped = map_transport_error(e, self._target)
-            if mapped is None:
+            error = self._unscoped_error(e)
+            if error is e:
                 raise
-            raise mapped from e
+            raise error from e
         return event
+
+    def _unscoped_error(self, e: Exception) -> Exception:
+        """What to raise for ``e`` from an unscoped wait (``e`` itself if not a transport error).
+
+        A read timeout there is the idle timeout, carried by the connection.
+        """
+        t = self._target
+        assert t is not None
+        if is_read_timeout(e):
+            return RequestTimeoutError(
+                "the idle timeout fired",
+                which="idle",
+                provider=t.provider,
+                model=t.model,
+                hint="raise [timeouts] idle",
+            )
+        mapped = map_transport_error(e, t)
+        return e if mapped is None else mapped
 
     # -- ending ---------------------------------------------------------------
 
@@ -254,14 +320,12 @@ class ChatStream:
 
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
-        response = self._assembler.response(
-            provider=self._target.provider, model=self._target.model
+        first = self._first_content_at
+        return self._assembler.response(
+            provider=self._target.provider,
+            model=self._target.model,
+            time_to_first_token=None if first is None else first - self._call.started,
         )
-        if self._first_content_at is not None:
-            response = attrs.evolve(
-                response, time_to_first_token=self._first_content_at - self._call.started
-            )
-        return response
 
     async def _settle(self, response: ChatResponse | None) -> None:
         if self._reservations:
@@ -312,9 +376,3 @@ class ChatStream:
 async def _replay(response: ChatResponse) -> AsyncIterator[StreamEvent]:
     for event in replay(response):
         yield event
-
-
-def _is_read_timeout(exc: BaseException) -> bool:
-    import httpx
-
-    return isinstance(exc, httpx.ReadTimeout)

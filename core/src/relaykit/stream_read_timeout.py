@@ -2,12 +2,13 @@
 
 A cancel scope per stream event was most of relaykit's streaming overhead
 (measured in bench/instructions.py). While a stream opens, the client sets
-:data:`STREAM_READ_TIMEOUT`; a request hook on every provider's httpx client
-copies it into that request's read timeout and marks it applied. A stream whose
-request went through that hook can then wait for events without a scope: an
-idle connection raises httpx's ``ReadTimeout`` instead. Providers that do not
-use the client's httpx connection (an in-process fake, a custom transport
-without hooks) are never marked, and keep the per-event scope.
+:data:`STREAM_READ_TIMEOUT`; the provider's HTTP client claims it for that
+request (:func:`claim_stream_read_timeout`: a request hook on the default httpx
+client, a direct call in relaykit-aiohttp's) as the read timeout, which marks it
+applied. A stream whose request claimed it can then wait for events without a
+scope: an idle connection raises a ``ReadTimeout`` instead. Providers that do
+not use the client's HTTP connection (an in-process fake, an HTTP client that
+never claims it) are never marked, and keep the per-event scope.
 """
 
 from __future__ import annotations
@@ -32,6 +33,20 @@ class ReadTimeout:
 STREAM_READ_TIMEOUT: ContextVar[ReadTimeout | None] = ContextVar(
     "relaykit_stream_read_timeout", default=None
 )
+
+
+def claim_stream_read_timeout() -> float | None:
+    """The read timeout the stream being opened wants for its request, or ``None``.
+
+    An HTTP client calls it as it sends a request (from the task that sends it)
+    and, when it returns seconds, gives that request this read timeout: the
+    stream then stops wrapping each event in a timeout of its own.
+    """
+    wanted = STREAM_READ_TIMEOUT.get()
+    if wanted is None:
+        return None
+    wanted.applied = True
+    return wanted.seconds
 
 
 async def apply_read_timeout(request: httpx.Request) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,8 +30,6 @@ from .messages import Message, TextPart, ToolCall, ToolResultPart
 from .metrics import genai_provider_name
 
 if TYPE_CHECKING:
-    import httpx
-
     from .client import _Call
     from .config import Config
     from .provider_registry import ProviderRegistry
@@ -211,9 +209,9 @@ class CallTracer:
 
     # -- propagation ---------------------------------------------------------
 
-    async def inject_headers(self, request: httpx.Request) -> None:
-        """httpx request hook: add ``traceparent`` (and ``tracestate``) of the current span."""
-        self._propagate.inject(request.headers)
+    def inject_headers(self, headers: MutableMapping[str, str]) -> None:
+        """Header hook: add ``traceparent`` (and ``tracestate``) of the current span."""
+        self._propagate.inject(headers)
 
     # -- helpers -------------------------------------------------------------
 

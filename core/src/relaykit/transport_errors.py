@@ -1,40 +1,101 @@
-"""Map httpx's transport failures to relaykit errors, once, for every provider."""
+"""Map transport failures to relaykit errors, once, for every provider.
+
+Both families are understood: :mod:`relaykit.http_exceptions` (what a relaykit
+HTTP client such as relaykit-aiohttp's raises) and httpx's own, since the
+default client is an ``httpx.AsyncClient``.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
+from . import http_exceptions as hx
 from .errors import ProviderUnavailableError, RelayError, RequestTimeoutError
 
 if TYPE_CHECKING:
     from .routing import Target
 
 
-def map_transport_error(exc: BaseException, target: Target) -> RelayError | None:
-    """The relaykit error for an httpx exception, or ``None`` if ``exc`` is not one."""
-    import httpx
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transport failure of either HTTP client (not a status error)."""
+    if isinstance(exc, hx.TransportError):
+        return True
+    # httpx raised it only if httpx was imported: no import on the aiohttp path
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(exc, httpx.TransportError)
 
-    kw: dict[str, Any] = {"provider": target.provider, "model": target.model}
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+
+def transport_error(exc: BaseException, *, provider: str, model: str | None) -> RelayError | None:
+    """The relaykit error for a transport failure, or ``None`` if ``exc`` is not one.
+
+    Connect and pool timeouts become :class:`relaykit.RequestTimeoutError` with
+    ``which="connect"``, other timeouts ``which="total"``; refused, reset and
+    broken connections become :class:`relaykit.ProviderUnavailableError`.
+    For providers that send requests outside the core's call path (the core
+    maps everything raised from ``chat``, ``stream`` and ``list_models``).
+    """
+    kw: dict[str, Any] = {"provider": provider, "model": model}
+    kind = _kind(exc)
+    if kind is None:
+        return None
+    if kind == "connect-timeout":
         return RequestTimeoutError(
             f"connecting timed out ({type(exc).__name__})",
             which="connect",
             hint="check the base URL and network, or raise [timeouts] connect",
             **kw,
         )
-    if isinstance(exc, httpx.TimeoutException):
+    if kind == "timeout":
         return RequestTimeoutError(f"request timed out ({type(exc).__name__})", which="total", **kw)
-    if isinstance(exc, httpx.ConnectError):
+    if kind == "connect":
         return ProviderUnavailableError(
             f"could not connect: {exc}", hint="check the provider's base_url", **kw
         )
-    if isinstance(exc, httpx.TransportError):
-        return ProviderUnavailableError(f"connection failed: {type(exc).__name__}: {exc}", **kw)
+    return ProviderUnavailableError(f"connection failed: {type(exc).__name__}: {exc}", **kw)
+
+
+def _kind(exc: BaseException) -> str | None:
+    if isinstance(exc, hx.TransportError):
+        if isinstance(exc, hx.ConnectTimeout | hx.PoolTimeout):
+            return "connect-timeout"
+        if isinstance(exc, hx.TransportTimeout):
+            return "timeout"
+        if isinstance(exc, hx.ConnectError):
+            return "connect"
+        return "other"
+    httpx = sys.modules.get("httpx")
+    if httpx is None or not isinstance(exc, httpx.TransportError):
+        return None
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "connect-timeout"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    return "other"
+
+
+def is_read_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is a read timeout of either HTTP client (a stream's idle timeout)."""
+    if isinstance(exc, hx.ReadTimeout):
+        return True
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(exc, httpx.ReadTimeout)
+
+
+def map_transport_error(exc: BaseException, target: Target) -> RelayError | None:
+    """The relaykit error for a transport failure or malformed response, else ``None``."""
+    mapped = transport_error(exc, provider=target.provider, model=target.model)
+    if mapped is not None:
+        return mapped
     if isinstance(exc, ValueError | KeyError):
         # Not JSON, or JSON without the fields the vendor documents: a proxy's error
         # page, a truncated body, a protocol change. The caller gets a typed error
         # (retryable: such garbage is usually transient); the cause stays attached.
         return ProviderUnavailableError(
-            f"malformed response from the provider ({type(exc).__name__}: {str(exc)[:200]})", **kw
+            f"malformed response from the provider ({type(exc).__name__}: {str(exc)[:200]})",
+            provider=target.provider,
+            model=target.model,
         )
     return None

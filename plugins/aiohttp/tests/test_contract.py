@@ -1,15 +1,16 @@
 """The provider contract over both transports: aiohttp's under asyncio, httpx's under trio.
 
 With relaykit-aiohttp registered, every asyncio run of the suite goes through
-:class:`AiohttpTransport` and every trio run through httpx's own transport; the
+:class:`AiohttpClient` and every trio run through the default httpx client; the
 ``...OverHttpx`` classes opt out with ``[http] transport = "httpx"`` and run both
-backends on httpx's transport.
+backends on httpx.
 """
 
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 
 import relaykit
@@ -22,7 +23,7 @@ from relaykit import (
     RateLimitError,
 )
 from relaykit.testing import Harness, OpenAIMock, ProviderContract
-from relaykit_aiohttp import AiohttpTransport
+from relaykit_aiohttp import AiohttpClient
 from relaykit_anthropic.testing import AnthropicMock
 
 OPENAI_KEY = "sk-test-0123456789abcdef0123"
@@ -49,27 +50,27 @@ class TransportHarness(Harness):
         return super().config(**{"http": self.http, **sections})
 
 
-def transport_of(client: relaykit.Client, provider: str) -> object:
-    """The transport under a built provider's httpx client (private, for these tests)."""
+def http_client_of(client: relaykit.Client, provider: str) -> object:
+    """A built provider's HTTP client (private, for these tests)."""
     client.provider(provider)
-    return client._registry._http[provider]._transport
+    return client._registry._http[provider]
 
 
 class TransportChecks(ProviderContract):
-    expected: str  # "aiohttp": aiohttp's transport under asyncio; "httpx": always httpx's
+    expected: str  # "aiohttp": aiohttp's client under asyncio; "httpx": always httpx's
 
     @pytest.mark.anyio
-    async def test_the_expected_transport_carries_the_calls(
+    async def test_the_expected_client_carries_the_calls(
         self, harness: Harness, anyio_backend: str
     ) -> None:
         async with self.client(harness) as client:
-            transport = transport_of(client, harness.model.split("/")[0])
+            http = http_client_of(client, harness.model.split("/")[0])
             r = await client.chat(harness.model, "hello")
         assert r.text
         if self.expected == "aiohttp" and anyio_backend == "asyncio":
-            assert isinstance(transport, AiohttpTransport)
+            assert isinstance(http, AiohttpClient)
         else:
-            assert not isinstance(transport, AiohttpTransport)
+            assert isinstance(http, httpx.AsyncClient)
 
 
 class TestOpenAIOverAiohttp(TransportChecks):

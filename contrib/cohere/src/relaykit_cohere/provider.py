@@ -7,11 +7,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from decimal import Decimal
 from typing import Any, ClassVar, cast
-
-import httpx
+from urllib.parse import urlencode
 
 import relaykit
 from relaykit.events import StreamEvent
+from relaykit.http import HttpClient, HttpResponse
 from relaykit.http_errors import error_from_http
 
 from .wire import StreamParser, request_body, response
@@ -39,7 +39,7 @@ class CohereProvider:
     requires_api_key: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, settings: relaykit.ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: relaykit.ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._url = f"{settings.base_url}/v2/chat"
@@ -54,34 +54,34 @@ class CohereProvider:
     def __repr__(self) -> str:
         return f"CohereProvider(name={self.settings.name!r}, base_url={self.settings.base_url!r})"
 
-    def _error(self, r: httpx.Response, model: str | None) -> relaykit.RelayError:
+    def _error(self, r: HttpResponse, model: str | None) -> relaykit.RelayError:
         return error_from_http(
             r.status_code, r.headers, r.content, provider=self.settings.name, model=model
         )
 
     async def chat(self, request: relaykit.ChatRequest) -> relaykit.ChatResponse:
         """One non-streamed ``/v2/chat`` call."""
-        body = json.dumps(request_body(request, stream=False))
+        body = json.dumps(request_body(request, stream=False)).encode()
         r = await self._http.post(self._url, content=body, headers=self._headers)
         if r.status_code >= 400:
             raise self._error(r, request.model)
-        return response(r.json(), request.model)
+        return response(json.loads(r.content), request.model)
 
     async def stream(self, request: relaykit.ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/v2/chat`` call, as relaykit events."""
-        body = json.dumps(request_body(request, stream=True))
+        body = json.dumps(request_body(request, stream=True)).encode()
         headers = {**self._headers, "accept": "text/event-stream"}
         parser = StreamParser(provider=self.settings.name, model=request.model)
         async with self._http.stream("POST", self._url, content=body, headers=headers) as r:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r, request.model)
-            # aiter_bytes() is an async generator; httpx types it as an AsyncIterator.
+            # aiter_bytes() is an async generator; the protocol types it as an AsyncIterator.
             body_bytes = cast(AsyncGenerator[bytes, None], r.aiter_bytes())
             async with aclosing(body_bytes) as chunks:
                 async for chunk in chunks:
                     if parser.done:
-                        continue  # read to the end so httpx's generators finish
+                        continue  # read to the end so the connection goes back to the pool
                     for event in parser.feed(chunk):
                         yield event
             for event in parser.close():
@@ -92,12 +92,11 @@ class CohereProvider:
         models: list[relaykit.ModelInfo] = []
         params: dict[str, Any] = {"endpoint": "chat", "page_size": _PAGE_SIZE}
         for _ in range(_MAX_PAGES):
-            r = await self._http.get(
-                f"{self.settings.base_url}/v1/models", params=params, headers=self._headers
-            )
+            url = f"{self.settings.base_url}/v1/models?{urlencode(params)}"
+            r = await self._http.get(url, headers=self._headers)
             if r.status_code >= 400:
                 raise self._error(r, None)
-            data = r.json()
+            data = json.loads(r.content)
             for m in data.get("models") or ():
                 name = m.get("name")
                 endpoints = m.get("endpoints")

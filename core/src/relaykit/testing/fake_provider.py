@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
@@ -32,6 +32,9 @@ from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
 from .script import Reply, Script
+
+if TYPE_CHECKING:
+    from ..http import HttpClient
 
 
 class FakeProvider:
@@ -155,7 +158,8 @@ class _Factory:
         self.type = plugin.type
         self._plugin = plugin
 
-    def __call__(self, settings: ProviderSettings, http: Any) -> FakeProvider:
+    def __call__(self, settings: ProviderSettings, http: HttpClient) -> FakeProvider:
+        """Build a fake provider; it answers from the script and never uses ``http``."""
         provider = FakeProvider(
             settings, self._plugin.script, self._plugin.calls, self._plugin.context_window
         )

@@ -1,8 +1,10 @@
-"""relaykit-aiohttp: an httpx transport over aiohttp's connection pool, used under asyncio.
+"""relaykit-aiohttp: providers' HTTP client over aiohttp's connection pool, under asyncio.
 
-Installed, it replaces httpx's transport in every provider's HTTP client when the
-client runs under asyncio; under trio httpx keeps its own. Opt out with
-``[http] transport = "httpx"`` or ``RELAYKIT_DISABLE_PLUGINS=aiohttp``.
+Installed, it answers ``relaykit_http_client``: every provider then sends its
+requests through :class:`AiohttpClient` when the client runs under asyncio,
+with no httpx layer in between; under trio providers keep the default httpx
+client. Opt out with ``[http] transport = "httpx"`` or
+``RELAYKIT_DISABLE_PLUGINS=aiohttp``.
 """
 
 from __future__ import annotations
@@ -10,15 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .transport import AiohttpTransport
+    from .client import AiohttpClient
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpClient"]
 
 
 def __getattr__(name: str) -> Any:
-    # aiohttp takes ~100 ms to import: only when a transport is really built
-    if name == "AiohttpTransport":
-        from .transport import AiohttpTransport
+    # aiohttp takes ~100 ms to import: only when a client is really built
+    if name == "AiohttpClient":
+        from .client import AiohttpClient
 
-        return AiohttpTransport
+        return AiohttpClient
     raise AttributeError(name)

@@ -1,4 +1,4 @@
-"""The entry point: answers ``relaykit_http_transport`` with aiohttp's pool under asyncio."""
+"""The entry point: answers ``relaykit_http_client`` with aiohttp's pool under asyncio."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import sniffio
 
 from relaykit import hookimpl
-from relaykit.config import Config
+from relaykit.http import HttpOptions
 
 if TYPE_CHECKING:
-    from .transport import AiohttpTransport
+    from .client import AiohttpClient
 
 
 def running_under_asyncio() -> bool:
@@ -27,13 +27,10 @@ def running_under_asyncio() -> bool:
 
 
 @hookimpl
-def relaykit_http_transport(config: Config) -> AiohttpTransport | None:
-    """An aiohttp-backed transport under asyncio; ``None`` (httpx's own) under trio."""
+def relaykit_http_client(options: HttpOptions) -> AiohttpClient | None:
+    """An aiohttp-backed client under asyncio; ``None`` (the httpx one) under trio."""
     if not running_under_asyncio():
         return None
-    from .transport import AiohttpTransport
+    from .client import AiohttpClient
 
-    return AiohttpTransport(
-        max_connections=config.http.max_connections,
-        keepalive_expiry=config.http.keepalive_expiry,
-    )
+    return AiohttpClient(options)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
 
 from relaykit import (
     ChatRequest,
@@ -15,11 +16,11 @@ from relaykit import (
     ModelInfo,
     ModelPrice,
     ProviderSettings,
-    ProviderUnavailableError,
-    RequestTimeoutError,
     StreamError,
+    json_decode,
 )
 from relaykit.events import StreamEvent
+from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 
 from . import wire
@@ -27,7 +28,10 @@ from .prices import known_model
 from .stream_decoding import MessageStreamDecoder
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient, HttpResponse
+
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 DEFAULT_VERSION = "2023-06-01"
 
@@ -65,7 +69,7 @@ class AnthropicProvider:
         "structured_output",
     )
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -110,7 +114,9 @@ class AnthropicProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content), wire.json_tool_name(request, self._structured))
+        return wire.response(
+            json_decode.loads(r.content), wire.json_tool_name(request, self._structured)
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE events from ``message_start`` to ``message_stop``."""
@@ -128,7 +134,7 @@ class AnthropicProvider:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
@@ -154,20 +160,21 @@ class AnthropicProvider:
         """
         full = self._body(request, stream=False)
         body = {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}
-        r = await self._send("POST", self._count_url, request.model, content=_encode(body))
-        return int(json.loads(r.content)["input_tokens"])
+        r = await self._send(self._count_url, request.model, _encode(body))
+        return int(json_decode.loads(r.content)["input_tokens"])
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /v1/models``, every page, with context windows and prices where known."""
         out: list[ModelInfo] = []
         params: dict[str, str] = {"limit": "1000"}
         while True:
-            r = await self._http.get(self._models_url, params=params, headers=self._headers)
+            url = f"{self._models_url}?{urlencode(params)}"
+            r = await self._http.get(url, headers=self._headers)
             if r.status_code >= 400:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=None
                 )
-            page = json.loads(r.content)
+            page = json_decode.loads(r.content)
             for m in page.get("data") or ():
                 known = known_model(m["id"])
                 out.append(
@@ -190,20 +197,15 @@ class AnthropicProvider:
         known = known_model(model)
         return known.price if known else None
 
-    async def _send(self, method: str, url: str, model: str | None, **kw: Any) -> httpx.Response:
-        """A request outside the core's call path, so transport errors are mapped here."""
-        import httpx
-
+    async def _send(self, url: str, model: str | None, body: bytes) -> HttpResponse:
+        """A POST outside the core's call path, so transport errors are mapped here."""
         try:
-            r = await self._http.request(method, url, headers=self._headers, **kw)
-        except httpx.TimeoutException as e:
-            raise RequestTimeoutError(
-                f"request timed out ({type(e).__name__})", provider=self._name, model=model
-            ) from e
-        except httpx.TransportError as e:
-            raise ProviderUnavailableError(
-                f"connection failed: {type(e).__name__}: {e}", provider=self._name, model=model
-            ) from e
+            r = await self._http.post(url, content=body, headers=self._headers)
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=model)
+            if mapped is None:
+                raise
+            raise mapped from e
         if r.status_code >= 400:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=model
@@ -240,7 +242,7 @@ def _positive_int(opts: Any, key: str, default: int, name: str) -> int:
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _COMPACT_JSON.encode(body).encode()
 
 
 def _epoch(created_at: Any) -> int | None:

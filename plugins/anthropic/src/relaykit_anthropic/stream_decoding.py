@@ -10,10 +10,9 @@ ignored, as Anthropic's versioning policy asks.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from relaykit import SSEDecoder, StreamError
+from relaykit import SSEDecoder, StreamError, json_decode
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -85,7 +84,7 @@ class MessageStreamDecoder:
 
     def _event(self, name: str, raw: str) -> list[StreamEvent]:
         try:
-            data = json.loads(raw)
+            data = json_decode.loads(raw)
         except ValueError as e:
             raise self._error(f"unreadable {name} event in the stream: {raw[:200]!r}") from e
         if not isinstance(data, dict):

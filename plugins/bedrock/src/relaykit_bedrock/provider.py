@@ -1,4 +1,4 @@
-"""The Amazon Bedrock provider: the Converse and ConverseStream APIs over httpx."""
+"""The Amazon Bedrock provider: the Converse and ConverseStream APIs over HTTP."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ from .prices import lookup
 from .stream_events import ConverseStreamTranslator
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
+
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
@@ -58,7 +61,7 @@ class BedrockProvider:
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
     options: ClassVar[tuple[str, ...]] = ("region", "profile", "control_plane_url")
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -95,7 +98,7 @@ class BedrockProvider:
         url = await self._url(
             self._runtime_url, f"/model/{quote(request.model, safe='')}/{operation}"
         )
-        body = json.dumps(wire.request_body(request), separators=(",", ":")).encode()
+        body = _COMPACT_JSON.encode(wire.request_body(request)).encode()
         return url, body, await self._request_headers("POST", url, body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -120,7 +123,7 @@ class BedrockProvider:
             decoder = EventStreamDecoder()
             translator = ConverseStreamTranslator(request.model, r.headers.get(REQUEST_ID))
             started = False
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
+            # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             chunks_iter = cast("AsyncGenerator[bytes, None]", r.aiter_bytes())
             async with aclosing(chunks_iter) as chunks:

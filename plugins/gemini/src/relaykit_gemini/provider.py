@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
 
 from relaykit import (
     AuthenticationError,
@@ -26,7 +27,10 @@ from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
+
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 # The listing asks for the largest page Google serves, so one request usually does.
 _PAGE_SIZE = 1000
@@ -49,7 +53,7 @@ class GeminiProvider:
     requires_api_key: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = ("api_version", "include_thoughts", "thinking_budget")
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -72,7 +76,7 @@ class GeminiProvider:
 
     def _body(self, request: ChatRequest) -> bytes:
         body = wire.request_body(request, thinking=self._thinking)
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(body).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call."""
@@ -91,9 +95,9 @@ class GeminiProvider:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
             decoder = GeminiStreamDecoder(provider=self._name, model=request.model)
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
-            # unexhausted would leave its cleanup to the garbage collector. (httpx
-            # types it as a plain AsyncIterator, which has no aclose.)
+            # aclosing: the client's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector. (The
+            # protocol types it as a plain AsyncIterator, which has no aclose.)
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
                     for event in decoder.feed(raw):
@@ -107,7 +111,8 @@ class GeminiProvider:
         out: list[ModelInfo] = []
         params: dict[str, Any] = {"pageSize": _PAGE_SIZE}
         while True:
-            r = await self._http.get(f"{self._root}/models", params=params, headers=self._headers)
+            url = f"{self._root}/models?{urlencode(params)}"
+            r = await self._http.get(url, headers=self._headers)
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, None)
             data = json.loads(r.content)

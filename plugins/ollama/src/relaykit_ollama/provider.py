@@ -17,7 +17,10 @@ from .host import base_url_from_host
 from .stream_decoder import OllamaStreamDecoder
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
+
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 #: What a local model costs per token. Zero rather than unknown, so ``cost`` says
 #: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
@@ -47,7 +50,7 @@ class OllamaProvider:
     requires_api_key: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ("num_ctx", "think", "keep_alive")
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -71,7 +74,7 @@ class OllamaProvider:
             think=self._think,
             keep_alive=self._keep_alive,
         )
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(body).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed ``/api/chat`` call."""
@@ -94,9 +97,9 @@ class OllamaProvider:
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
             decoder = OllamaStreamDecoder(provider=self._name, model=request.model)
-            # aclosing: httpx's byte iterator is an async generator too; leaving it
-            # unexhausted would leave its cleanup to the garbage collector. (httpx
-            # types it as a plain AsyncIterator, which has no aclose.)
+            # aclosing: the client's byte iterator is an async generator too; leaving it
+            # unexhausted would leave its cleanup to the garbage collector. (The
+            # protocol types it as a plain AsyncIterator, which has no aclose.)
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
                     for event in decoder.feed(raw):

@@ -15,15 +15,20 @@ from relaykit import (
     ProviderSettings,
     SSEDecoder,
     StreamError,
+    json_decode,
 )
 from relaykit.events import StreamEvent
+from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
 
 from . import wire
 from .prices import OPENAI_MODELS
 
 if TYPE_CHECKING:
-    import httpx
+    from relaykit.http import HttpClient
+
+#: one encoder for every request body (json.dumps with arguments builds a new one)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 #: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
 END_OF_BODY_GRACE = 0.25
@@ -48,7 +53,7 @@ class OpenAIProvider:
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
 
-    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -65,6 +70,8 @@ class OpenAIProvider:
         self._headers = headers
         self._stream_usage = bool(opts.get("stream_usage", True))
         self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
+        #: _known's answers: the core asks for a model's price on every call
+        self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
@@ -76,7 +83,7 @@ class OpenAIProvider:
             stream=stream,
             stream_usage=self._stream_usage,
         )
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _COMPACT_JSON.encode(body).encode()
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed Chat Completions call."""
@@ -87,7 +94,7 @@ class OpenAIProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content))
+        return wire.response(json_decode.loads(r.content))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``."""
@@ -102,7 +109,7 @@ class OpenAIProvider:
                 )
             decoder = SSEDecoder()
             started = False
-            # aclosing: httpx's byte iterator is an async generator; closing it
+            # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
@@ -110,7 +117,7 @@ class OpenAIProvider:
                         if sse.data == "[DONE]":
                             await _read_to_end(chunks)
                             return
-                        chunk = json.loads(sse.data)
+                        chunk = json_decode.loads(sse.data)
                         if "error" in chunk:
                             message, _, _ = parse_error_body(sse.data)
                             raise StreamError(
@@ -135,7 +142,7 @@ class OpenAIProvider:
                 r.status_code, r.headers, r.content, provider=self._name, model=None
             )
         out = []
-        for m in json.loads(r.content).get("data") or ():
+        for m in json_decode.loads(r.content).get("data") or ():
             window, price = self._known(m["id"])
             out.append(
                 ModelInfo(
@@ -154,6 +161,9 @@ class OpenAIProvider:
         return self._known(model)[1]
 
     def _known(self, model: str) -> tuple[int | None, ModelPrice | None]:
+        known = self._known_cache.get(model)
+        if known is not None:
+            return known
         # Dated snapshots (gpt-4o-mini-2024-07-18) share their family's price:
         # match the longest known prefix.
         best: tuple[int | None, ModelPrice | None] = (None, None)
@@ -161,26 +171,28 @@ class OpenAIProvider:
         for prefix, info in self.known_models.items():
             if model.startswith(prefix) and len(prefix) > best_len:
                 best, best_len = info, len(prefix)
+        if len(self._known_cache) < 1024:  # model names come from callers: stay bounded
+            self._known_cache[model] = best
         return best
 
 
 async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
     """Read what follows ``[DONE]``: normally just the end of the chunked body.
 
-    httpx puts a connection back in its pool only when the response was read to
-    its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
+    The HTTP client puts a connection back in its pool only when the response was
+    read to its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
     TCP (and TLS) connection. A server that sends nothing more and keeps the body
     open gets a short grace, after which the connection is closed as before; a
     broken end of body is ignored too, since the answer is already complete.
     """
     # Imported here, not at the top, to keep `import relaykit_openai` light;
-    # both are loaded by the time a stream runs.
+    # it is loaded by the time a stream runs.
     import anyio
-    import httpx
 
     with anyio.move_on_after(END_OF_BODY_GRACE):
         try:
             async for _ in chunks:
                 pass
-        except httpx.HTTPError:
-            pass
+        except Exception as e:
+            if not is_transport_error(e):
+                raise

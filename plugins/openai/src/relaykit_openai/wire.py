@@ -87,6 +87,10 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                         {"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
                     )
             continue
+        if len(m.content) == 1 and type(m.content[0]) is TextPart:
+            # Nearly every message: one text part, sent as a plain string.
+            out.append({"role": m.role, "content": m.content[0].text})
+            continue
         parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart)]
         msg: dict[str, Any] = {"role": m.role}
         if all(isinstance(p, TextPart) for p in parts):
@@ -163,8 +167,26 @@ def response(data: dict[str, Any]) -> ChatResponse:
     )
 
 
+#: delta keys of a chunk that carries text and nothing else
+_TEXT_DELTA_KEYS = frozenset(("content", "role", "refusal"))
+
+
 def chunk_events(chunk: dict[str, Any], started: bool) -> list[StreamEvent]:
     """The stream events in one ``chat.completion.chunk``."""
+    choices = chunk.get("choices")
+    if started and choices and len(choices) == 1 and not chunk.get("usage"):
+        # Nearly every chunk: one choice whose delta is a piece of text. Same
+        # events as below, with fewer look-ups.
+        choice = choices[0]
+        delta = choice.get("delta")
+        if (
+            delta is not None
+            and not choice.get("finish_reason")
+            and choice.get("index", 0) == 0
+            and delta.keys() <= _TEXT_DELTA_KEYS
+        ):
+            content = delta.get("content")
+            return [TextDelta(content)] if content else []
     events: list[StreamEvent] = []
     if not started:
         events.append(StreamStart(chunk.get("id"), chunk.get("model")))

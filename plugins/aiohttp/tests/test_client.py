@@ -1,18 +1,26 @@
-"""AiohttpTransport against a real loopback server: timeouts, failures, cancellation, limits."""
+"""AiohttpClient against a real loopback server: timeouts, failures, cancellation, limits."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, MutableMapping
 
 import anyio
-import httpx
 import pytest
 
 import relaykit
 import relaykit_aiohttp.plugin
-from relaykit.config import Config, load_config
+from relaykit.http import (
+    ConnectError,
+    HttpOptions,
+    PoolTimeout,
+    ProtocolError,
+    ReadTimeout,
+)
+from relaykit.stream_read_timeout import STREAM_READ_TIMEOUT
+from relaykit.stream_read_timeout import ReadTimeout as WantedReadTimeout
 from relaykit.testing.loopback import Drop, LoopbackServer, Pause, Request, Response
-from relaykit_aiohttp import AiohttpTransport
+from relaykit_aiohttp import AiohttpClient
 
 asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
@@ -53,6 +61,10 @@ def server() -> Iterator[LoopbackServer]:
             return Response(abort="garbage")
         if request.path == "/echo":
             return Response(200, {"x-method": request.method}, request.body)
+        if request.path == "/headers":
+            return Response.json({"headers": request.headers, "query": request.query})
+        if request.path == "/teapot":
+            return Response(418, {"content-type": "text/plain"}, [b"short ", b"and stout"])
         if request.path == "/v1/chat/completions":
             body = request.json()
             if body.get("stream"):
@@ -89,29 +101,32 @@ def relay_config(server: LoopbackServer, **http: object) -> dict[str, object]:
     }
 
 
-# -- which transport -----------------------------------------------------------
+# -- which client ----------------------------------------------------------------
 
 
 @pytest.mark.anyio
-async def test_relaykit_http_transport_only_under_asyncio(anyio_backend: str) -> None:
-    transport = relaykit_aiohttp.plugin.relaykit_http_transport(config=load_config({}))
-    assert isinstance(transport, AiohttpTransport) == (anyio_backend == "asyncio")
-    if transport is not None:
-        await transport.aclose()
+async def test_relaykit_http_client_only_under_asyncio(anyio_backend: str) -> None:
+    client = relaykit_aiohttp.plugin.relaykit_http_client(options=HttpOptions())
+    assert isinstance(client, AiohttpClient) == (anyio_backend == "asyncio")
+    if client is not None:
+        await client.aclose()
 
 
-def test_relaykit_http_transport_outside_a_loop_keeps_httpx() -> None:
-    assert relaykit_aiohttp.plugin.relaykit_http_transport(config=Config()) is None
+def test_relaykit_http_client_outside_a_loop_keeps_httpx() -> None:
+    assert relaykit_aiohttp.plugin.relaykit_http_client(options=HttpOptions()) is None
 
 
 @pytest.mark.anyio
-async def test_the_transport_refuses_trio(anyio_backend: str, server: LoopbackServer) -> None:
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+async def test_the_client_refuses_trio(anyio_backend: str, server: LoopbackServer) -> None:
+    http = AiohttpClient()
+    try:
         if anyio_backend == "trio":
             with pytest.raises(RuntimeError, match="asyncio only"):
                 await http.get(server.url + "/echo")
         else:
             assert (await http.get(server.url + "/echo")).status_code == 200
+    finally:
+        await http.aclose()
 
 
 # -- the wire ------------------------------------------------------------------
@@ -119,92 +134,167 @@ async def test_the_transport_refuses_trio(anyio_backend: str, server: LoopbackSe
 
 @asyncio_only
 @pytest.mark.anyio
-async def test_bodies_and_headers_pass_through(server: LoopbackServer) -> None:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b"streamed "
-        yield b"body"
-
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
-        r = await http.put(server.url + "/echo", content=b"raw bytes")
-        assert (r.status_code, r.headers["x-method"], r.content) == (200, "PUT", b"raw bytes")
-        r = await http.post(server.url + "/echo", content=chunks())
-        assert r.content == b"streamed body"
-        r = await http.get(server.url + "/nowhere?q=a%2Fb")
-        assert (r.status_code, r.json(), r.http_version, r.reason_phrase) == (
-            404,
-            {"path": "/nowhere"},
-            "HTTP/1.1",
-            "Not Found",
-        )
+async def test_bodies_headers_and_queries_pass_through(server: LoopbackServer) -> None:
+    http = AiohttpClient()
+    try:
+        r = await http.post(server.url + "/echo", content=b"raw bytes")
+        assert (r.status_code, r.headers["X-Method"], r.content) == (200, "POST", b"raw bytes")
+        r = await http.get(server.url + "/headers?q=a%2Fb", headers={"X-Custom": "yes"})
+        sent = json.loads(r.content)
+        assert sent["query"] == {"q": "a/b"}
+        assert sent["headers"]["x-custom"] == "yes"
+        assert "cookie" not in sent["headers"]
+        r = await http.get(server.url + "/nowhere")
+        assert (r.status_code, json.loads(r.content)) == (404, {"path": "/nowhere"})
+    finally:
+        await http.aclose()
     assert server.stats.connections_opened == 1
 
 
 @asyncio_only
 @pytest.mark.anyio
-async def test_read_timeout_from_the_request_extensions(server: LoopbackServer) -> None:
-    async with httpx.AsyncClient(
-        transport=AiohttpTransport(), timeout=httpx.Timeout(5, read=0.1)
-    ) as http:
-        with pytest.raises(httpx.ReadTimeout):
-            await http.get(server.url + "/slow-head")
+async def test_header_hooks_see_a_copy_of_each_requests_headers(server: LoopbackServer) -> None:
+    def trace(headers: MutableMapping[str, str]) -> None:
+        headers["traceparent"] = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+
+    http = AiohttpClient(HttpOptions(header_hooks=(trace,)))
+    mine = {"x-custom": "yes"}
+    try:
+        r = await http.get(server.url + "/headers", headers=mine)
+        assert json.loads(r.content)["headers"]["traceparent"].startswith("00-111")
+        async with http.stream("GET", server.url + "/headers", headers=mine) as s:
+            assert json.loads(await s.aread())["headers"]["traceparent"].startswith("00-111")
+    finally:
+        await http.aclose()
+    assert mine == {"x-custom": "yes"}
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_stream_reads_with_the_claimed_read_timeout(server: LoopbackServer) -> None:
+    http = AiohttpClient()
+    wanted = WantedReadTimeout(0.1)
+    token = STREAM_READ_TIMEOUT.set(wanted)
+    try:
+        with pytest.raises(ReadTimeout):
+            async with http.stream("GET", server.url + "/slow-head"):
+                pass
+        assert wanted.applied
         # between body chunks too
         async with http.stream("GET", server.url + "/hold") as r:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(ReadTimeout):
                 await r.aread()
-        # a per-request timeout overrides the client's
-        r = await http.get(server.url + "/slow-head", timeout=httpx.Timeout(5, read=3))
-        assert r.json() == {"late": True}
+    finally:
+        STREAM_READ_TIMEOUT.reset(token)
+    try:
+        # without a claimed read timeout, reads wait as long as it takes
+        async with http.stream("GET", server.url + "/slow-head") as r:
+            assert json.loads(await r.aread()) == {"late": True}
+        assert json.loads((await http.get(server.url + "/slow-head")).content) == {"late": True}
+    finally:
+        await http.aclose()
 
 
 @asyncio_only
 @pytest.mark.anyio
 async def test_connecting_to_a_closed_port_is_a_connect_error() -> None:
-    with anyio.CancelScope() as _:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        await listener.aclose()
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
-        with pytest.raises(httpx.ConnectError):
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    http = AiohttpClient()
+    try:
+        with pytest.raises(ConnectError):
             await http.get(f"http://127.0.0.1:{port}/")
+    finally:
+        await http.aclose()
 
 
 @asyncio_only
 @pytest.mark.anyio
 async def test_a_full_pool_times_out_as_pool_timeout(server: LoopbackServer) -> None:
-    transport = AiohttpTransport(max_connections=1)
-    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(0.2)) as http:
+    http = AiohttpClient(HttpOptions(max_connections=1, connect_timeout=0.1))
+    try:
         async with http.stream("GET", server.url + "/hold"):
-            with pytest.raises(httpx.PoolTimeout):
+            with pytest.raises(PoolTimeout):
                 await http.get(server.url + "/echo")
         assert (await http.get(server.url + "/echo")).status_code == 200
+    finally:
+        await http.aclose()
 
 
 @asyncio_only
 @pytest.mark.anyio
 async def test_broken_responses_are_protocol_errors(server: LoopbackServer) -> None:
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
-        with pytest.raises(httpx.RemoteProtocolError):
+    http = AiohttpClient()
+    try:
+        with pytest.raises(ProtocolError):
             await http.get(server.url + "/garbage")
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(ProtocolError):
             await http.get(server.url + "/drop")
+        async with http.stream("GET", server.url + "/drop") as r:
+            with pytest.raises(ProtocolError):
+                async for _ in r.aiter_bytes():
+                    pass
+    finally:
+        await http.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_connections_go_back_to_the_pool_only_after_a_whole_body(
+    server: LoopbackServer,
+) -> None:
+    http = AiohttpClient()
+    try:
+        for _ in range(2):  # read to the end, an error status's body too: reused
+            async with http.stream("GET", server.url + "/teapot") as r:
+                assert (r.status_code, await r.aread()) == (418, b"short and stout")
+            async with http.stream("GET", server.url + "/hold") as r:
+                assert [chunk async for chunk in r.aiter_bytes()] == [b"a", b"b"]
+        assert server.stats.connections_opened == 1
+        async with http.stream("GET", server.url + "/hold") as r:
+            pass  # left before the body ended: closed, never reused
+        await wait_until(lambda: server.stats.connections_open == 0)
+        assert server.stats.connections_open == 0
+        assert (await http.get(server.url + "/echo")).status_code == 200
+        assert server.stats.connections_opened == 2
+    finally:
+        await http.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_cancelled_request_closes_its_connection(server: LoopbackServer) -> None:
+    http = AiohttpClient()
+    try:
+        with anyio.move_on_after(0.1) as scope:
+            await http.get(server.url + "/slow-head")
+        assert scope.cancelled_caught
+        await wait_until(lambda: server.stats.connections_open == 0)
+        assert server.stats.connections_open == 0
+        assert (await http.get(server.url + "/echo")).content == b""
+        assert server.stats.connections_opened == 2
+        assert http._busy == 0
+    finally:
+        await http.aclose()
 
 
 @asyncio_only
 @pytest.mark.anyio
 async def test_aclose_closes_every_connection(server: LoopbackServer) -> None:
-    transport = AiohttpTransport()
-    async with httpx.AsyncClient(transport=transport) as http:
-        async with anyio.create_task_group() as tg:
-            for _ in range(3):
-                tg.start_soon(http.get, server.url + "/v1/slow")
-        assert server.stats.connections_open == 3
+    http = AiohttpClient()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(http.get, server.url + "/v1/slow")
+    assert server.stats.connections_open == 3
+    await http.aclose()
     await wait_until(lambda: server.stats.connections_open == 0)
     assert server.stats.connections_open == 0
     with pytest.raises(RuntimeError, match="closed"):
-        await transport.handle_async_request(httpx.Request("GET", server.url))
+        await http.get(server.url)
 
 
-# -- through relaykit, on both backends (trio: httpx's transport) ---------------------
+# -- through relaykit, on both backends (trio: the httpx client) ---------------------
 
 
 @pytest.mark.anyio

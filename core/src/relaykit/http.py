@@ -1,0 +1,156 @@
+"""The HTTP client interface providers talk to, and the transport errors it raises.
+
+Every provider gets one :class:`HttpClient` from the core (``factory(settings,
+http)``). The interface is the small part of ``httpx.AsyncClient`` providers
+use, with the same names, so the default client *is* an ``httpx.AsyncClient``
+(no wrapper, no cost), while a plugin answering ``relaykit_http_client`` can
+supply a client that skips httpx altogether (relaykit-aiohttp does, under
+asyncio). :func:`httpx_client` builds the default one.
+
+What every implementation must do, so providers and the core behave the same
+on each:
+
+- honour :class:`HttpOptions`: pool limits, keep-alive expiry, the connect
+  timeout (also bounding the wait for a pooled connection), and run its
+  ``header_hooks`` on each request's headers (W3C trace context rides on them);
+- give a streamed request the stream's idle timeout as its read timeout when
+  :func:`claim_stream_read_timeout` returns one;
+- raise transport failures as the exceptions below (or httpx's own: the core
+  maps both to :class:`relaykit.RequestTimeoutError` and
+  :class:`relaykit.ProviderUnavailableError`);
+- on cancellation or an exception, close the connection rather than reuse it;
+  a streamed response read to its end goes back to the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+import attrs
+
+from .http_exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    PoolTimeout,
+    ProtocolError,
+    ReadError,
+    ReadTimeout,
+    TransportError,
+    TransportTimeout,
+)
+from .httpx_client import httpx_client
+from .stream_read_timeout import claim_stream_read_timeout
+from .transport_errors import is_transport_error, transport_error
+
+__all__ = [
+    "ConnectError",
+    "ConnectTimeout",
+    "HeaderHook",
+    "HttpClient",
+    "HttpOptions",
+    "HttpResponse",
+    "HttpStreamResponse",
+    "PoolTimeout",
+    "ProtocolError",
+    "ReadError",
+    "ReadTimeout",
+    "TransportError",
+    "TransportTimeout",
+    "claim_stream_read_timeout",
+    "httpx_client",
+    "is_transport_error",
+    "transport_error",
+]
+
+#: Called with each outgoing request's headers (mutable, case-insensitive or
+#: lower-case keys) just before it is sent; may add or replace headers.
+HeaderHook = Callable[[MutableMapping[str, str]], None]
+
+
+@attrs.frozen
+class HttpOptions:
+    """What the core asks of each provider's HTTP client (from ``[http]`` and ``[timeouts]``).
+
+    ``connect_timeout`` bounds opening a connection, writing a request and
+    waiting for a free pooled connection; reads are unbounded except for a
+    stream's idle timeout (:func:`claim_stream_read_timeout`), because the core
+    enforces first-token and total timeouts itself. ``max_keepalive_connections``
+    may have no counterpart in a client that keeps every idle connection up to
+    ``max_connections``.
+    """
+
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+    keepalive_expiry: float = 30.0
+    connect_timeout: float = 10.0
+    header_hooks: tuple[HeaderHook, ...] = ()
+
+
+class HttpResponse(Protocol):
+    """A whole response: ``httpx.Response`` satisfies it."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers; look-ups are case-insensitive."""
+        ...
+
+    @property
+    def content(self) -> bytes:
+        """The body."""
+        ...
+
+
+class HttpStreamResponse(HttpResponse, Protocol):
+    """A response whose body is still on the wire (``content`` only after ``aread``)."""
+
+    async def aread(self) -> bytes:
+        """Read the rest of the body; ``content`` has it afterwards."""
+        ...
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive (close it with ``contextlib.aclosing``)."""
+        ...
+
+
+class HttpClient(Protocol):
+    """The pooled HTTP client a provider sends its requests with.
+
+    ``httpx.AsyncClient`` satisfies it. Query strings go into ``url``; bodies are
+    bytes the provider has already encoded.
+    """
+
+    async def post(
+        self, url: str, *, content: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> HttpResponse:
+        """Send a POST and read the whole response."""
+        ...
+
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        """Send a GET and read the whole response."""
+        ...
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AbstractAsyncContextManager[HttpStreamResponse]:
+        """Send a request; the response's body streams inside the ``async with`` block.
+
+        Leaving the block releases the connection: back to the pool when the body
+        was read to its end, closed otherwise.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        ...

@@ -1,0 +1,331 @@
+"""relaykit's HTTP client interface over an aiohttp connection pool (asyncio only).
+
+Providers call it exactly as they call the default ``httpx.AsyncClient``
+(:class:`relaykit.http.HttpClient`), but no httpx object is built per request:
+aiohttp's pool hands out an idle connection in O(1), its C parser reads the
+response, and the body reaches the provider as bytes. That layer of httpx
+(request and response models, URL parsing, event hooks) cost about as much
+client CPU as everything else relaykit does per call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import aiohttp
+import sniffio
+from yarl import URL
+
+from relaykit.http import (
+    ConnectError,
+    ConnectTimeout,
+    HttpOptions,
+    PoolTimeout,
+    ProtocolError,
+    ReadError,
+    ReadTimeout,
+    TransportError,
+    TransportTimeout,
+    claim_stream_read_timeout,
+)
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
+#: environment variables that make a client use a proxy: when one is set, aiohttp
+#: reads them too (trust_env), at a small cost per request
+_PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+#: parsed URLs kept per client: providers send to a handful of URLs, over and over
+_URL_CACHE_SIZE = 256
+#: what aiohttp raises for a failed exchange (asyncio's TimeoutError is the builtin)
+_FAILURES = (aiohttp.ClientError, TimeoutError)
+
+
+class AiohttpClient:
+    """Send providers' requests with an aiohttp ``ClientSession``; asyncio only.
+
+    Satisfies :class:`relaykit.http.HttpClient` and honours
+    :class:`relaykit.http.HttpOptions`: ``max_connections`` bounds open
+    connections (0: no bound), ``keepalive_expiry`` is how long an idle
+    connection is kept, ``connect_timeout`` bounds connecting and, on top of
+    that, waiting for a free pooled connection, and ``header_hooks`` run on a
+    copy of each request's headers. aiohttp keeps every idle connection up to
+    ``max_connections``, so ``max_keepalive_connections`` has no counterpart.
+    Reads are unbounded except a stream's idle timeout
+    (:func:`relaykit.http.claim_stream_read_timeout`). Cookies are not kept.
+
+    The session and its connector are made on the first request, inside the
+    running loop. Failures raise the transport errors of :mod:`relaykit.http`.
+    """
+
+    def __init__(self, options: HttpOptions | None = None) -> None:
+        options = options or HttpOptions()
+        self._limit = options.max_connections
+        self._keepalive_expiry = options.keepalive_expiry
+        self._hooks = options.header_hooks
+        connect = options.connect_timeout
+        #: aiohttp's `connect` covers waiting for the pool and connecting, `sock_connect`
+        #: connecting alone: a pool wait gets the connect timeout on top of its own
+        self._connect = connect
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=2 * connect, sock_connect=connect)
+        self._read_timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
+        self._session: aiohttp.ClientSession | None = None
+        #: requests holding or waiting for a connection: tells a pool wait from a connect
+        self._busy = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"AiohttpClient(max_connections={self._limit}, busy={self._busy})"
+
+    # -- HttpClient ------------------------------------------------------------
+
+    async def post(
+        self, url: str, *, content: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """Send a POST and read the whole response."""
+        return await self._send("POST", url, content, headers)
+
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> Response:
+        """Send a GET and read the whole response."""
+        return await self._send("GET", url, None, headers)
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> StreamedRequest:
+        """Send a request; its body streams inside ``async with`` (see :class:`StreamedRequest`)."""
+        return StreamedRequest(self, method, url, content, headers)
+
+    async def aclose(self) -> None:
+        """Close the session and every connection in its pool."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # -- the exchange ----------------------------------------------------------
+
+    async def _send(
+        self, method: str, url: str, content: bytes | None, headers: Mapping[str, str] | None
+    ) -> Response:
+        session = self._session or self._open()
+        pooled = self._limit > 0 and self._busy >= self._limit
+        self._busy += 1
+        try:
+            response = await session.request(
+                method,
+                self._url(url),
+                headers=self._headers(headers),
+                data=content,
+                allow_redirects=False,
+                timeout=self._timeout,
+            )
+            # read() releases the connection at the end of the body, and closes it
+            # (never to be reused) on any failure or cancellation.
+            body = await response.read()
+        except _FAILURES as e:
+            raise _mapped(e, pooled) from e
+        finally:
+            self._busy -= 1
+        return Response(response.status, response.headers, body)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the HTTP client was closed")
+        library = sniffio.current_async_library()
+        if library != "asyncio":
+            raise RuntimeError(
+                f"relaykit-aiohttp's client runs under asyncio only, not {library}: "
+                "build the client inside the event loop it is used in"
+            )
+        connector = aiohttp.TCPConnector(
+            limit=self._limit, limit_per_host=0, keepalive_timeout=self._keepalive_expiry
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # LLM APIs authenticate with headers; a cookie jar costs per request
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # bodies are bytes whose type the provider states, or none
+            skip_auto_headers=("Content-Type",),
+            trust_env=any(os.environ.get(name) for name in _PROXY_ENV),
+            timeout=self._timeout,
+        )
+        return self._session
+
+    def _url(self, url: str) -> URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = URL(url, encoded=True)  # sent as the provider built it (SigV4 signs it)
+            if len(self._urls) < _URL_CACHE_SIZE:
+                self._urls[url] = parsed
+        return parsed
+
+    def _headers(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        if not self._hooks:
+            return headers
+        out = dict(headers or {})  # the hooks must not change the provider's own dict
+        for hook in self._hooks:
+            hook(out)
+        return out
+
+    def _read_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._read_timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=2 * self._connect, sock_connect=self._connect, sock_read=seconds
+            )
+            if len(self._read_timeouts) < 16:
+                self._read_timeouts[seconds] = timeout
+        return timeout
+
+
+class Response:
+    """A whole response: status, case-insensitive headers and the body."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: CIMultiDictProxy[str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code}]>"
+
+
+class StreamedRequest:
+    """``async with client.stream(...) as r``: sends on entry, releases the connection on exit.
+
+    Leaving the block after the body was read to its end puts the connection back
+    in the pool; leaving it earlier (an error, a cancellation, a caller that
+    stopped reading) closes it.
+    """
+
+    __slots__ = ("_client", "_content", "_headers", "_method", "_response", "_url")
+
+    def __init__(
+        self,
+        client: AiohttpClient,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self._client = client
+        self._method = method
+        self._url = url
+        self._content = content
+        self._headers = headers
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> StreamResponse:
+        client = self._client
+        session = client._session or client._open()
+        read = claim_stream_read_timeout()
+        timeout = client._timeout if read is None else client._read_timeout(read)
+        pooled = client._limit > 0 and client._busy >= client._limit
+        client._busy += 1
+        try:
+            response = await session.request(
+                self._method,
+                client._url(self._url),
+                headers=client._headers(self._headers),
+                data=self._content,
+                allow_redirects=False,
+                timeout=timeout,
+            )
+        except BaseException as e:  # cancelled too: aiohttp has closed the connection
+            client._busy -= 1
+            if isinstance(e, _FAILURES):
+                raise _mapped(e, pooled) from e
+            raise
+        self._response = response
+        return StreamResponse(response)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        response, self._response = self._response, None
+        if response is None:
+            return
+        self._client._busy -= 1
+        if response.content.is_eof():
+            # read to the end (an error status's body too): back to the pool
+            response.release()
+        else:
+            response.close()  # left mid-body: the connection cannot be reused
+
+
+class StreamResponse:
+    """A response whose body is read with ``aread()`` or ``aiter_bytes()``."""
+
+    __slots__ = ("_content", "_response", "headers", "status_code")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers = response.headers
+        self._content: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<StreamResponse [{self.status_code}]>"
+
+    @property
+    def content(self) -> bytes:
+        """The body, once ``aread()`` has read it."""
+        if self._content is None:
+            raise RuntimeError("the body was not read: call `await response.aread()` first")
+        return self._content
+
+    async def aread(self) -> bytes:
+        """Read the rest of the body."""
+        if self._content is None:
+            try:
+                self._content = await self._response.read()
+            except _FAILURES as e:
+                raise _mapped(e, False) from e
+        return self._content
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive."""
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except _FAILURES as e:
+            raise _mapped(e, False) from e
+
+
+def _mapped(e: BaseException, pooled: bool) -> TransportError:
+    """aiohttp's failure as the transport error relaykit maps to its own errors."""
+    text = str(e)
+    if isinstance(e, aiohttp.ConnectionTimeoutError):
+        return (PoolTimeout if pooled else ConnectTimeout)(text or "timed out")
+    if isinstance(e, aiohttp.SocketTimeoutError):
+        return ReadTimeout(text or "timed out reading")
+    if isinstance(e, aiohttp.ServerTimeoutError | TimeoutError):
+        return TransportTimeout(text or "timed out")
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return ConnectError(text)
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return ProtocolError(text or "server disconnected")
+    # a truncated body, or a malformed status line or headers
+    if isinstance(e, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return ProtocolError(text)
+    if isinstance(e, aiohttp.ClientOSError):
+        return ReadError(text)
+    return TransportError(text)
