@@ -68,7 +68,30 @@ def cache_key(provider: str, request: ChatRequest) -> str:
 #: names the canonical form, so keys never match those of another layout
 _KEY_FORMAT = "relaykit-cache-2"
 
-_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+def _make_dumps() -> Callable[[Any], str]:
+    """``json.dumps`` with sorted keys, compact, UTF-8: the C encoder made once, if there is one.
+
+    ``JSONEncoder.encode`` builds that encoder again on every call, a third of
+    the key's cost. Without circular-reference checks: a request's values come
+    from JSON-like input, and a cycle still fails (with a RecursionError).
+    """
+    slow = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return slow.encode
+    try:
+        fast = make(
+            None, slow.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
+        )
+        if "".join(fast([{"b": 1, "a": "é"}], 0)) != '[{"a":"é","b":1}]':  # pragma: no cover
+            return slow.encode
+    except Exception:  # pragma: no cover - a Python whose C encoder takes other arguments
+        return slow.encode
+    return lambda value: "".join(fast(value, 0))
+
+
+_dumps = _make_dumps()
 
 
 def _part(part: Part) -> Any:
