@@ -17,6 +17,7 @@ docs/benchmarks.md).
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Awaitable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -47,9 +48,9 @@ def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
     return float(setting)
 
 
-async def hedged(
+def hedged(
     client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
-) -> tuple[Target, T]:
+) -> Awaitable[tuple[Target, T]]:
     """Run the first target; after ``delay`` without an answer, race the rest against it.
 
     The first target runs in the calling task inside one cancel scope. Only if
@@ -57,13 +58,21 @@ async def hedged(
     a task in the client's task group (a task group per call cost about as much
     again as everything else hedging does). A client used without ``async with``
     has neither, so it pays for a task group and a sleeping task per call.
+
+    Not a coroutine itself, but one to await at once: a frame less per call.
     """
     timer = client._hedge_timer
     tg = client._tg
     if timer is not None and tg is not None:
         race = _Race(timer, client, call, attempt, tg)
         timer.add(race, delay)
-        return await race.run()
+        return race.run()
+    return _hedged_without_timer(client, call, attempt, delay)
+
+
+async def _hedged_without_timer(
+    client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
+) -> tuple[Target, T]:
     async with anyio.create_task_group() as tg:
         race = _Race(None, client, call, attempt, tg)
         tg.start_soon(_fire_after, delay, race)
@@ -185,24 +194,30 @@ class _Race(Scheduled, Generic[T]):
         finally:
             self.backup_done.set()
 
+    # One method per branch, each noting the target it calls while in flight (only
+    # a call cancelled mid-flight is a loser that cost something): the same code
+    # twice, because a shared helper would cost every attempt another coroutine.
+
     async def _first(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
-        return await self._tracked(0, provider, request, target)
-
-    async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
-        return await self._tracked(1, provider, request, target)
-
-    async def _tracked(
-        self, branch: int, provider: Provider, request: ChatRequest, target: Target
-    ) -> tuple[Target, T]:
-        """``attempt``, noting the target while in flight: only a cancelled call is a loser."""
         in_flight = self.in_flight
-        in_flight[branch] = target
+        in_flight[0] = target
         try:
             result = await self.attempt(provider, request, target)
         except Exception:
-            in_flight[branch] = None  # it failed by itself
+            in_flight[0] = None  # it failed by itself; a cancelled call stays: a loser
             raise
-        in_flight[branch] = None
+        in_flight[0] = None
+        return result
+
+    async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
+        in_flight = self.in_flight
+        in_flight[1] = target
+        try:
+            result = await self.attempt(provider, request, target)
+        except Exception:
+            in_flight[1] = None  # it failed by itself; a cancelled call stays: a loser
+            raise
+        in_flight[1] = None
         return result
 
 
