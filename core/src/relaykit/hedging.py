@@ -99,8 +99,9 @@ class _Race(Scheduled, Generic[T]):
         "context",
         "crash",
         "errors",
-        "in_flight",
+        "first_at",
         "primary",
+        "second_at",
         "tg",
         "winner",
     )
@@ -126,10 +127,11 @@ class _Race(Scheduled, Generic[T]):
         self.backup: anyio.CancelScope | None = None
         self.backup_done: anyio.Event | None = None
         self.winner: tuple[Target, T] | None = None
-        self.errors: list[RelayError] = []
+        self.errors: list[RelayError] | None = None  # made on the first failure
         self.crash: Exception | None = None
-        # the target each branch (0: first, 1: backup) is calling now, if any
-        self.in_flight: list[Target | None] = [None, None]
+        # the target each branch is calling now, if any
+        self.first_at: Target | None = None
+        self.second_at: Target | None = None
 
     def start_backup(self) -> None:
         """Start racing the other targets (from the timer's task, or the sleeping one)."""
@@ -147,7 +149,7 @@ class _Race(Scheduled, Generic[T]):
                 try:
                     result = await run_attempts(client, call, self._first, call.targets[:1])
                 except RelayError as e:
-                    self.errors.append(e)
+                    self._failed(e)
                 else:
                     if self.winner is None:  # the backup may have won just as this one finished
                         self.winner = result
@@ -168,13 +170,19 @@ class _Race(Scheduled, Generic[T]):
         if self.winner is not None:
             if self.backup is not None:
                 self.backup.cancel()
-            for target in self.in_flight:  # cancelled mid-call: it cost something
+            for target in (self.first_at, self.second_at):  # cancelled mid-call: it cost
                 if target is not None:
                     await client._record_hedge_loser(call, target)
             return self.winner
         if self.crash is not None:
             raise self.crash
+        assert self.errors is not None
         raise self.errors[-1]
+
+    def _failed(self, error: RelayError) -> None:
+        if self.errors is None:
+            self.errors = []
+        self.errors.append(error)
 
     async def _run_backup(self) -> None:
         assert self.backup is not None and self.backup_done is not None
@@ -184,7 +192,7 @@ class _Race(Scheduled, Generic[T]):
                 try:
                     result = await run_attempts(self.client, call, self._second, call.targets[1:])
                 except RelayError as e:
-                    self.errors.append(e)
+                    self._failed(e)
                 else:
                     if self.winner is None:
                         self.winner = result
@@ -199,25 +207,23 @@ class _Race(Scheduled, Generic[T]):
     # twice, because a shared helper would cost every attempt another coroutine.
 
     async def _first(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
-        in_flight = self.in_flight
-        in_flight[0] = target
+        self.first_at = target
         try:
             result = await self.attempt(provider, request, target)
         except Exception:
-            in_flight[0] = None  # it failed by itself; a cancelled call stays: a loser
+            self.first_at = None  # it failed by itself; a cancelled call stays: a loser
             raise
-        in_flight[0] = None
+        self.first_at = None
         return result
 
     async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
-        in_flight = self.in_flight
-        in_flight[1] = target
+        self.second_at = target
         try:
             result = await self.attempt(provider, request, target)
         except Exception:
-            in_flight[1] = None  # it failed by itself; a cancelled call stays: a loser
+            self.second_at = None  # it failed by itself; a cancelled call stays: a loser
             raise
-        in_flight[1] = None
+        self.second_at = None
         return result
 
 
