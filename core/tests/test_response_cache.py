@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import json
+
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relaykit import ChatResponse, ToolCall, Usage
 from relaykit.assembly import ResponseAssembler
-from relaykit.messages import coerce_messages
-from relaykit.request import build_request
+from relaykit.messages import (
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    ToolResultPart,
+    coerce_messages,
+)
+from relaykit.request import (
+    PARAMS,
+    ChatRequest,
+    ResponseFormat,
+    Tool,
+    ToolChoice,
+    build_request,
+)
 from relaykit.response_cache import MemoryCache, cache_key, is_deterministic, replay
+from relaykit.serialization import converter
 
 
 def req(text: str = "hi", **params: object):  # type: ignore[no-untyped-def]
@@ -62,3 +82,105 @@ def test_replay_assembles_into_the_same_response() -> None:
     for event in replay(original):
         assembler.add(event)
     assert assembler.response(model="m") == original
+
+
+# -- the key's canonical form ------------------------------------------------------
+
+_texts = st.sampled_from(["", "a", "b", "é", '"'])
+_json = st.recursive(
+    st.none() | st.booleans() | st.sampled_from([0, 1, 0.0, 1.5]) | _texts,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_texts, inner, max_size=2),
+    max_leaves=4,
+)
+_dicts = st.dictionaries(_texts, _json, max_size=2)
+_maybe_text = st.none() | _texts
+_parts = st.one_of(
+    st.builds(TextPart, _texts),
+    st.builds(ImagePart, url=_texts),
+    st.builds(ImagePart, data=st.sampled_from([b"", b"x"]), media_type=st.just("image/png")),
+    st.builds(ToolCall, _texts, _texts, _dicts, _maybe_text),
+    st.builds(ToolResultPart, _texts, _texts, st.booleans()),
+    st.builds(ReasoningPart, _texts, _maybe_text),
+)
+_messages = st.builds(
+    Message, st.sampled_from(["user", "assistant"]), st.lists(_parts, max_size=2).map(tuple)
+)
+_numbers = st.none() | st.sampled_from([0, 1, 0.0, 0.5])
+_requests = st.builds(
+    ChatRequest,
+    model=st.sampled_from(["m", "n"]),
+    messages=st.lists(_messages, max_size=2).map(tuple),
+    max_tokens=st.none() | st.sampled_from([1, 2]),
+    temperature=_numbers,
+    top_p=_numbers,
+    stop=st.lists(_texts, max_size=2).map(tuple),
+    seed=st.none() | st.sampled_from([0, 1]),
+    tools=st.lists(
+        st.builds(Tool, _texts, _texts, _dicts, st.none() | st.booleans()), max_size=1
+    ).map(tuple),
+    tool_choice=st.none() | st.builds(ToolChoice, st.sampled_from(["auto", "tool"]), _maybe_text),
+    response_format=st.none()
+    | st.builds(
+        ResponseFormat,
+        st.sampled_from(["text", "json_schema"]),
+        st.none() | _dicts,
+        _texts,
+        st.booleans(),
+    ),
+    timeout=st.none() | st.just(5.0),
+    metadata=st.dictionaries(_texts, _texts, max_size=1),
+    extra=_dicts,
+)
+
+
+def reference_key(provider: str, request: ChatRequest) -> str:
+    """The canonical form the key used to hash: cattrs, then sorted JSON of the whole."""
+    data = converter.unstructure(request)
+    del data["metadata"], data["timeout"]
+    data["provider"] = provider
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(["p", "q"]), _requests, st.sampled_from(["p", "q"]), _requests)
+def test_two_requests_share_a_key_exactly_when_their_whole_json_is_equal(
+    p1: str, r1: ChatRequest, p2: str, r2: ChatRequest
+) -> None:
+    same = reference_key(p1, r1) == reference_key(p2, r2)
+    assert (cache_key(p1, r1) == cache_key(p2, r2)) is same
+
+
+@given(_requests, st.data())
+def test_a_changed_field_changes_the_key(request: ChatRequest, data: st.DataObject) -> None:
+    other = data.draw(_requests)
+    for field in attrs.fields(ChatRequest):
+        changed = attrs.evolve(request, **{field.name: getattr(other, field.name)})
+        same = reference_key("p", request) == reference_key("p", changed)
+        assert (cache_key("p", request) == cache_key("p", changed)) is same, field.name
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields"),
+    [
+        (ChatRequest, set(PARAMS) | {"model", "messages"}),
+        (Message, {"role", "content"}),
+        (TextPart, {"text", "type"}),
+        (ImagePart, {"url", "data", "media_type", "type"}),
+        (ToolCall, {"id", "name", "arguments", "raw_arguments", "type"}),
+        (ToolResultPart, {"tool_call_id", "content", "is_error", "type"}),
+        (ReasoningPart, {"text", "signature", "type"}),
+        (Tool, {"name", "description", "parameters", "strict"}),
+        (ToolChoice, {"mode", "name"}),
+        (ResponseFormat, {"type", "schema", "name", "strict"}),
+    ],
+)
+def test_the_key_knows_every_field(cls: type, fields: set[str]) -> None:
+    # cache_key lists fields by hand: a new field must be added there (and here),
+    # or two requests differing only in it would share a cached answer.
+    assert {f.name for f in attrs.fields(cls)} == fields, "update response_cache.cache_key"
+
+
+def test_a_part_of_unknown_type_is_refused() -> None:
+    odd = attrs.evolve(req(), messages=(Message("user", (object(),)),))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown type"):
+        cache_key("p", odd)

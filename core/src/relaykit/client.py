@@ -30,7 +30,7 @@ from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
-from .messages import Message, ToolCall, coerce_messages
+from .messages import Message, TextPart, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
@@ -399,8 +399,12 @@ class Client:
         limits = self._limits_for(target)
         if not limits:
             return []
-        prompt = sum(len(m.text) for m in request.messages) // 4
+        prompt = _prompt_tokens(request)
         tokens = prompt + (request.max_tokens or 256)
+        if len(limits) == 1 and limits[0][1].budget_usd is None:
+            # The usual case, one limit and no budget: nothing to undo if it refuses.
+            pattern, limit = limits[0]
+            return [await self._limiter.acquire(pattern, limit, tokens)]
         cost: Decimal | None = None  # a budget holds the most this call may cost
         if any(limit.budget_usd is not None for _, limit in limits):
             cost = estimate_cost(self._price(target), prompt, tokens - prompt)
@@ -449,6 +453,9 @@ class Client:
     ) -> None:
         assert self._limiter is not None
         used = response.usage.total_tokens if response is not None else 0
+        if len(reservations) == 1 and reservations[0].cost is None:
+            await self._limiter.reconcile(reservations[0], used)  # the usual case
+            return
         cost: Decimal | None = None  # worked out once, for the first budget
         for reservation in reservations:
             if reservation.cost is None:
@@ -634,7 +641,7 @@ class Client:
         if not self._recording:
             return
         price = self._price(target)
-        prompt_tokens = sum(len(m.text) for m in call.request.messages) // 4
+        prompt_tokens = _prompt_tokens(call.request)
         record = CallRecord(
             **self._record_fields(call, target),
             latency=time.monotonic() - call.started,
@@ -688,3 +695,13 @@ class Client:
             fields.update(error_type=type(error).__name__, status=error.status)
             fields = {k: v for k, v in fields.items() if v is not None}
             calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)
+
+
+def _prompt_tokens(request: ChatRequest) -> int:
+    """A rough count of the prompt's tokens, a quarter of its text (as limits estimate it)."""
+    chars = 0
+    for message in request.messages:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                chars += len(part.text)
+    return chars // 4

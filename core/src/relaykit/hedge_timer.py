@@ -49,12 +49,16 @@ class HedgeTimer:
     def schedule(self, delay: float, fire: Callable[[], None]) -> Scheduled:
         """Call ``fire()`` (in the timer's task; it must not block) after ``delay`` seconds."""
         entry = Scheduled(self, fire)
+        self.add(entry, delay)
+        return entry
+
+    def add(self, entry: Scheduled, delay: float) -> None:
+        """Fire ``entry`` (made for this timer) after ``delay`` seconds, unless cancelled."""
         deadline = anyio.current_time() + delay
         heapq.heappush(self._heap, (deadline, next(self._order), entry))
         nap = self._nap
         if nap is not None and deadline < nap.deadline:
             nap.deadline = deadline
-        return entry
 
     def _dropped(self) -> None:
         """An entry was cancelled: forget cancelled entries at the top of the heap.

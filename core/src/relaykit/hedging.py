@@ -10,21 +10,25 @@ input-token cost it is likely to have incurred.
 
 Most hedges never fire, so not firing must be cheap: the client's
 :class:`~relaykit.hedge_timer.HedgeTimer` starts backups, and a call that ends
-in time pays one cancel scope and a heap entry (see docs/benchmarks.md).
+in time pays one cancel scope and one object, its heap entry (see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Awaitable
 from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
 
 from .attempts import Attempt, run_attempts
 from .errors import RelayError
-from .hedge_timer import Scheduled
+from .hedge_timer import HedgeTimer, Scheduled
+from .protocols import Provider
+from .request import ChatRequest
 from .routing import Target
 
 if TYPE_CHECKING:
@@ -44,9 +48,9 @@ def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
     return float(setting)
 
 
-async def hedged(
+def hedged(
     client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
-) -> tuple[Target, T]:
+) -> Awaitable[tuple[Target, T]]:
     """Run the first target; after ``delay`` without an answer, race the rest against it.
 
     The first target runs in the calling task inside one cancel scope. Only if
@@ -54,32 +58,64 @@ async def hedged(
     a task in the client's task group (a task group per call cost about as much
     again as everything else hedging does). A client used without ``async with``
     has neither, so it pays for a task group and a sleeping task per call.
+
+    Not a coroutine itself, but one to await at once: a frame less per call.
     """
     timer = client._hedge_timer
-    if timer is not None and client._tg is not None:
-        race = _Race(client, call, attempt, client._tg)
-        return await race.run(timer.schedule(delay, race.start_backup))
+    tg = client._tg
+    if timer is not None and tg is not None:
+        race = _Race(timer, client, call, attempt, tg)
+        timer.add(race, delay)
+        return race.run()
+    return _hedged_without_timer(client, call, attempt, delay)
+
+
+async def _hedged_without_timer(
+    client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
+) -> tuple[Target, T]:
     async with anyio.create_task_group() as tg:
-        race = _Race(client, call, attempt, tg)
-        scheduled = Scheduled(None, race.start_backup)
-        tg.start_soon(_fire_after, delay, scheduled)
+        race = _Race(None, client, call, attempt, tg)
+        tg.start_soon(_fire_after, delay, race)
         try:
-            result = await race.run(scheduled)
+            result = await race.run()
         finally:
             tg.cancel_scope.cancel()  # the sleeping task, and a backup that lost
     return result
 
 
-class _Race(Generic[T]):
-    """One hedged call: the first target in the caller's task, the backup in a task."""
+class _Race(Scheduled, Generic[T]):
+    """One hedged call: the first target in the caller's task, the backup in a task.
+
+    It is its own timer entry (:class:`Scheduled`): most races never fire, so a
+    race that ends in time allocates this object and one cancel scope, no more.
+    """
+
+    __slots__ = (
+        "attempt",
+        "backup",
+        "backup_done",
+        "call",
+        "client",
+        "context",
+        "crash",
+        "errors",
+        "first_at",
+        "primary",
+        "second_at",
+        "tg",
+        "winner",
+    )
 
     def __init__(
         self,
+        timer: HedgeTimer | None,
         client: Client,
         call: _Call,
         attempt: Attempt[tuple[Target, T]],
         tg: anyio.abc.TaskGroup,
     ) -> None:
+        self._timer = timer
+        self.fire = self.start_backup
         self.client = client
         self.call = call
         self.attempt = attempt
@@ -91,26 +127,29 @@ class _Race(Generic[T]):
         self.backup: anyio.CancelScope | None = None
         self.backup_done: anyio.Event | None = None
         self.winner: tuple[Target, T] | None = None
-        self.errors: list[RelayError] = []
+        self.errors: list[RelayError] | None = None  # made on the first failure
         self.crash: Exception | None = None
-        self.in_flight: dict[int, Target] = {}  # branch -> the target it is calling now
+        # the target each branch is calling now, if any
+        self.first_at: Target | None = None
+        self.second_at: Target | None = None
 
     def start_backup(self) -> None:
         """Start racing the other targets (from the timer's task, or the sleeping one)."""
+        self.fire = None
         self.call.fallbacks += 1
         self.backup = anyio.CancelScope()
         self.backup_done = anyio.Event()
         self.context.run(partial(self.tg.start_soon, self._run_backup, name="relaykit hedge"))
 
-    async def run(self, scheduled: Scheduled) -> tuple[Target, T]:
+    async def run(self) -> tuple[Target, T]:
         """The first target, then whatever the race needs: a winner, a fallback, or an error."""
         client, call = self.client, self.call
         try:
             with self.primary:
                 try:
-                    result = await run_attempts(client, call, self._tracked(0), call.targets[:1])
+                    result = await run_attempts(client, call, self._first, call.targets[:1])
                 except RelayError as e:
-                    self.errors.append(e)
+                    self._failed(e)
                 else:
                     if self.winner is None:  # the backup may have won just as this one finished
                         self.winner = result
@@ -119,7 +158,10 @@ class _Race(Generic[T]):
                 self.backup.cancel()  # the caller was cancelled: so is its backup
             raise
         finally:
-            scheduled.cancel()
+            if self.fire is not None:  # in time: the hedge is not needed (Scheduled.cancel)
+                self.fire = None
+                if self._timer is not None:
+                    self._timer._dropped()
         if self.winner is None:
             if self.backup_done is None:
                 call.fallbacks += 1  # failed before the delay: fall back now, without waiting
@@ -128,12 +170,19 @@ class _Race(Generic[T]):
         if self.winner is not None:
             if self.backup is not None:
                 self.backup.cancel()
-            for target in list(self.in_flight.values()):  # cancelled mid-call: it cost something
-                await client._record_hedge_loser(call, target)
+            for target in (self.first_at, self.second_at):  # cancelled mid-call: it cost
+                if target is not None:
+                    await client._record_hedge_loser(call, target)
             return self.winner
         if self.crash is not None:
             raise self.crash
+        assert self.errors is not None
         raise self.errors[-1]
+
+    def _failed(self, error: RelayError) -> None:
+        if self.errors is None:
+            self.errors = []
+        self.errors.append(error)
 
     async def _run_backup(self) -> None:
         assert self.backup is not None and self.backup_done is not None
@@ -141,11 +190,9 @@ class _Race(Generic[T]):
         try:
             with self.backup:
                 try:
-                    result = await run_attempts(
-                        self.client, call, self._tracked(1), call.targets[1:]
-                    )
+                    result = await run_attempts(self.client, call, self._second, call.targets[1:])
                 except RelayError as e:
-                    self.errors.append(e)
+                    self._failed(e)
                 else:
                     if self.winner is None:
                         self.winner = result
@@ -155,23 +202,32 @@ class _Race(Generic[T]):
         finally:
             self.backup_done.set()
 
-    def _tracked(self, branch: int) -> Attempt[tuple[Target, T]]:
-        attempt, in_flight = self.attempt, self.in_flight
+    # One method per branch, each noting the target it calls while in flight (only
+    # a call cancelled mid-flight is a loser that cost something): the same code
+    # twice, because a shared helper would cost every attempt another coroutine.
 
-        async def run(provider, request, target):  # type: ignore[no-untyped-def]
-            in_flight[branch] = target
-            try:
-                result = await attempt(provider, request, target)
-            except Exception:
-                del in_flight[branch]  # it failed by itself: only a cancelled call is a loser
-                raise
-            del in_flight[branch]
-            return result
+    async def _first(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
+        self.first_at = target
+        try:
+            result = await self.attempt(provider, request, target)
+        except Exception:
+            self.first_at = None  # it failed by itself; a cancelled call stays: a loser
+            raise
+        self.first_at = None
+        return result
 
-        return run
+    async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
+        self.second_at = target
+        try:
+            result = await self.attempt(provider, request, target)
+        except Exception:
+            self.second_at = None  # it failed by itself; a cancelled call stays: a loser
+            raise
+        self.second_at = None
+        return result
 
 
-async def _fire_after(delay: float, scheduled: Scheduled) -> None:
+async def _fire_after(delay: float, race: _Race[T]) -> None:
     await anyio.sleep(delay)
-    if scheduled.fire is not None:
-        scheduled.fire()
+    if race.fire is not None:
+        race.fire()

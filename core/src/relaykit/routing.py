@@ -31,9 +31,13 @@ EWMA_ALPHA = 0.3
 P95_EVERY = 10
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Target:
-    """One deployment: a provider name and that provider's model name."""
+    """One deployment: a provider name and that provider's model name.
+
+    Its hash is kept: a call looks targets up in several dicts (health, breakers,
+    limits), and computing it each time was a visible part of a routed call.
+    """
 
     provider: str
     model: str
@@ -106,6 +110,13 @@ class Router:
         elif route.strategy == "latency":
             order.sort(key=self._latency_score)
         now = self._clock()
+        health = self._health
+        for target in order:
+            state = health.get(target)
+            if state is not None and state.cool_until > now:
+                break
+        else:  # none cooling down, as usual: no need to sort
+            return targets if route.strategy == "fallback" else tuple(order)
         order.sort(
             key=lambda t: self._state(t).cool_until > now
         )  # stable: keeps the order within groups
