@@ -323,6 +323,10 @@ class StreamResponse:
             raise RuntimeError("the body was not read: call `await response.aread()` first")
         return self._content
 
+    def at_eof(self) -> bool:
+        """Whether the whole body has arrived: leaving the block then keeps the connection."""
+        return self._response.content.is_eof()
+
     async def aread(self) -> bytes:
         """Read the rest of the body."""
         if self._content is None:

@@ -115,7 +115,7 @@ class OpenAIProvider:
                 async for raw in chunks:
                     for sse in decoder.feed(raw):
                         if sse.data == "[DONE]":
-                            await _read_to_end(chunks)
+                            await _read_to_end(chunks, r)
                             return
                         chunk = json_decode.loads(sse.data)
                         if "error" in chunk:
@@ -176,7 +176,7 @@ class OpenAIProvider:
         return best
 
 
-async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+async def _read_to_end(chunks: AsyncIterator[bytes], response: object = None) -> None:
     """Read what follows ``[DONE]``: normally just the end of the chunked body.
 
     The HTTP client puts a connection back in its pool only when the response was
@@ -184,7 +184,13 @@ async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
     TCP (and TLS) connection. A server that sends nothing more and keeps the body
     open gets a short grace, after which the connection is closed as before; a
     broken end of body is ignored too, since the answer is already complete.
+
+    A response that can tell its whole body has arrived (``at_eof()``, as
+    relaykit-aiohttp's does) needs no reading, and no timeout scope for it.
     """
+    at_eof = getattr(response, "at_eof", None)
+    if at_eof is not None and at_eof():
+        return
     # Imported here, not at the top, to keep `import relaykit_openai` light;
     # it is loaded by the time a stream runs.
     import anyio
