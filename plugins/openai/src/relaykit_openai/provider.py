@@ -17,12 +17,13 @@ from relaykit import (
     StreamError,
     json_decode,
 )
-from relaykit.events import StreamEvent
+from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
 
 from . import wire
 from .prices import OPENAI_MODELS
+from .wire import text_delta
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -107,25 +108,34 @@ class OpenAIProvider:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            decoder = SSEDecoder()
+            feed = SSEDecoder().feed
+            loads = json_decode.loads
             started = False
             # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
-                    for sse in decoder.feed(raw):
-                        if sse.data == "[DONE]":
+                    for sse in feed(raw):
+                        data = sse.data
+                        if data == "[DONE]":
                             await _read_to_end(chunks, r)
                             return
-                        chunk = json_decode.loads(sse.data)
+                        chunk = loads(data)
                         if "error" in chunk:
-                            message, _, _ = parse_error_body(sse.data)
+                            message, _, _ = parse_error_body(data)
                             raise StreamError(
                                 message or "error event in the stream",
                                 provider=self._name,
                                 model=request.model,
                                 provider_message=message,
                             )
+                        if started:
+                            # Nearly every chunk: a piece of text (wire.text_delta).
+                            text = text_delta(chunk)
+                            if text is not None:
+                                if text:
+                                    yield TextDelta(text)
+                                continue
                         for event in wire.chunk_events(chunk, started):
                             yield event
                         started = True
