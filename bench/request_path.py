@@ -73,6 +73,9 @@ class _Response:
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         yield self.content
 
+    def at_eof(self) -> bool:
+        return True  # all in one read, as relaykit-aiohttp reports it
+
 
 class _Streamed:
     def __init__(self, body: bytes) -> None:

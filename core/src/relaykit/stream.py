@@ -88,7 +88,8 @@ class ChatStream:
         if self._call.span is not None:
             client._tracer.attempt(self._call, target)  # type: ignore[union-attr]
         self._attempt_started = time.monotonic()
-        self._assembler = ResponseAssembler()
+        # No new ResponseAssembler per attempt: events reach it only once the stream
+        # is open (in __anext__), and attempts end before that.
         gen = provider.stream(request)
         if client._outbound is not None:
             gen = client._outbound.events(gen)

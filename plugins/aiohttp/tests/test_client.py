@@ -197,6 +197,56 @@ async def test_a_stream_reads_with_the_claimed_read_timeout(server: LoopbackServ
 
 @asyncio_only
 @pytest.mark.anyio
+async def test_the_idle_timer_times_each_wait_not_the_whole_body(server: LoopbackServer) -> None:
+    async def trickle(request: Request) -> Response:
+        return Response(200, SSE, [b"a", Pause(0.15), b"b", Pause(0.15), b"c", Pause(0.5), b"d"])
+
+    server.handler = trickle
+    http = AiohttpClient()
+    token = STREAM_READ_TIMEOUT.set(WantedReadTimeout(0.3))
+    try:
+        async with http.stream("GET", server.url) as r:
+            chunks = []
+            with pytest.raises(ReadTimeout):
+                async for chunk in r.aiter_bytes():
+                    chunks.append(chunk)
+                    if chunk == b"a":
+                        # holding a chunk past the timeout is not an idle connection
+                        await anyio.sleep(0.4)
+            # 0.15 s waits pass (each shorter than 0.3 s, together longer); 0.5 s fails
+            assert b"".join(chunks) == b"abc"
+        assert r._timer is None  # the one timer is gone with the response
+    finally:
+        STREAM_READ_TIMEOUT.reset(token)
+        await http.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_a_body_read_to_its_end_stops_the_idle_timer(server: LoopbackServer) -> None:
+    async def quick(request: Request) -> Response:
+        return Response(200, SSE, [*EVENTS, *DONE])
+
+    server.handler = quick
+    http = AiohttpClient()
+    token = STREAM_READ_TIMEOUT.set(WantedReadTimeout(0.1))
+    try:
+        async with http.stream("GET", server.url) as r:
+            body = b"".join([chunk async for chunk in r.aiter_bytes()])
+            assert r._timer is not None
+        assert body == b"".join([*EVENTS, *DONE])
+        assert r._timer is None
+        await anyio.sleep(0.2)  # no timer left to fire on the pooled connection
+        async with http.stream("GET", server.url) as r:
+            assert await r.aread() == body
+    finally:
+        STREAM_READ_TIMEOUT.reset(token)
+        await http.aclose()
+    assert server.stats.connections_opened == 1
+
+
+@asyncio_only
+@pytest.mark.anyio
 async def test_connecting_to_a_closed_port_is_a_connect_error() -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(anyio.abc.SocketAttribute.local_port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -62,3 +63,28 @@ async def test_stream_ends_at_done_whatever_follows(tail: list[Pause | Drop]) ->
             started = time.monotonic()
             assert await _stream_text(client) == "ok"
             assert time.monotonic() - started < 2  # a short grace, not the server's 5 s
+
+
+class _Ended:
+    """A response whose client says the whole body has arrived."""
+
+    def __init__(self, at_eof: bool) -> None:
+        self._at_eof = at_eof
+
+    def at_eof(self) -> bool:
+        return self._at_eof
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("at_eof", [True, False])
+async def test_after_done_a_body_known_to_have_ended_is_not_read(at_eof: bool) -> None:
+    from relaykit_openai.provider import _read_to_end
+
+    read: list[bytes] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        read.append(b"0\r\n\r\n")
+        yield b""
+
+    await _read_to_end(chunks(), _Ended(at_eof))
+    assert read == ([] if at_eof else [b"0\r\n\r\n"])

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import relaykit
 from relaykit import ImagePart, Message, StreamError, ToolCall
+from relaykit.events import TextDelta
 from relaykit.sse import SSEDecoder
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_openai import PRESETS, wire
@@ -280,3 +281,35 @@ def test_stream_parsing_survives_any_split(data: st.DataObject) -> None:
 def test_stream_parsing_byte_by_byte() -> None:
     body = _sample_stream()
     assert _events([body[i : i + 1] for i in range(len(body))]) == _events([body])
+
+
+@pytest.mark.parametrize(
+    ("delta", "extra", "expected"),
+    [
+        ({"content": "hi"}, {}, "hi"),
+        ({"content": ""}, {}, ""),
+        ({"role": "assistant", "content": "hi"}, {}, "hi"),
+        ({"role": "assistant"}, {}, None),  # asks chunk_events, which gives no event
+        ({"content": None}, {}, None),
+        ({"content": "hi", "tool_calls": []}, {}, None),
+        ({"reasoning_content": "hm"}, {}, None),
+        ({"content": "hi"}, {"finish_reason": "stop"}, None),
+        ({"content": "hi"}, {"index": 1}, None),
+    ],
+)
+def test_text_delta_agrees_with_chunk_events(
+    delta: dict[str, object], extra: dict[str, object], expected: str | None
+) -> None:
+    chunk = {"id": "c", "choices": [{"index": 0, "delta": delta, **extra}]}
+    assert wire.text_delta(chunk) == expected
+    if expected is not None:
+        events = wire.chunk_events(chunk, started=True)
+        assert events == ([TextDelta(expected)] if expected else [])
+
+
+def test_text_delta_leaves_usage_and_many_choices_to_chunk_events() -> None:
+    usage = {"prompt_tokens": 1, "completion_tokens": 1}
+    assert wire.text_delta({"choices": [{"delta": {"content": "a"}}], "usage": usage}) is None
+    two = [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]
+    assert wire.text_delta({"choices": two}) is None
+    assert wire.text_delta({"choices": []}) is None

@@ -10,6 +10,7 @@ client CPU as everything else relaykit does per call.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -42,6 +43,8 @@ _PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pro
 _URL_CACHE_SIZE = 256
 #: what aiohttp raises for a failed exchange (asyncio's TimeoutError is the builtin)
 _FAILURES = (aiohttp.ClientError, TimeoutError)
+#: the idle timer fails a wait this much early rather than re-arm for a sliver
+_TIMER_SLACK = 0.001
 
 
 class AiohttpClient:
@@ -209,7 +212,7 @@ class StreamedRequest:
     stopped reading) closes it.
     """
 
-    __slots__ = ("_client", "_content", "_headers", "_method", "_response", "_url")
+    __slots__ = ("_client", "_content", "_headers", "_method", "_response", "_streamed", "_url")
 
     def __init__(
         self,
@@ -225,6 +228,7 @@ class StreamedRequest:
         self._content = content
         self._headers = headers
         self._response: aiohttp.ClientResponse | None = None
+        self._streamed: StreamResponse | None = None
 
     async def __aenter__(self) -> StreamResponse:
         client = self._client
@@ -248,7 +252,16 @@ class StreamedRequest:
                 raise _mapped(e, pooled) from e
             raise
         self._response = response
-        return StreamResponse(response)
+        if read is not None:
+            # The head is in. aiohttp's sock_read re-arms a timer on every network
+            # read; the body's reads are timed by one timer per response instead
+            # (see StreamResponse), so switch it off for the rest of this request.
+            connection = response.connection
+            if connection is not None and connection.protocol is not None:
+                connection.protocol.read_timeout = None
+                connection.protocol.start_timeout()  # drops the armed timer
+        self._streamed = StreamResponse(response, read)
+        return self._streamed
 
     async def __aexit__(
         self,
@@ -260,6 +273,8 @@ class StreamedRequest:
         if response is None:
             return
         self._client._busy -= 1
+        if self._streamed is not None:
+            self._streamed._stop_idle_timer()
         if response.content.is_eof():
             # read to the end (an error status's body too): back to the pool
             response.release()
@@ -268,15 +283,35 @@ class StreamedRequest:
 
 
 class StreamResponse:
-    """A response whose body is read with ``aread()`` or ``aiter_bytes()``."""
+    """A response whose body is read with ``aread()`` or ``aiter_bytes()``.
 
-    __slots__ = ("_content", "_response", "headers", "status_code")
+    With a read timeout (the stream's idle timeout), a wait for body bytes fails
+    with :class:`relaykit.http.ReadTimeout` once it has lasted that long. One
+    timer per response enforces it, however many reads there are: each read only
+    notes when it started waiting, and the timer, when it fires, either fails
+    the wait that has lasted too long or moves itself to when the current wait
+    would (see :meth:`_on_idle_timer`).
+    """
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    __slots__ = (
+        "_content",
+        "_idle",
+        "_response",
+        "_timer",
+        "_waiting_since",
+        "headers",
+        "status_code",
+    )
+
+    def __init__(self, response: aiohttp.ClientResponse, read_timeout: float | None = None) -> None:
         self._response = response
         self.status_code = response.status
         self.headers = response.headers
         self._content: bytes | None = None
+        self._idle = read_timeout
+        self._timer: asyncio.TimerHandle | None = None
+        #: loop time at which the pending read began waiting; None: no read pending
+        self._waiting_since: float | None = None
 
     def __repr__(self) -> str:
         return f"<StreamResponse [{self.status_code}]>"
@@ -288,26 +323,85 @@ class StreamResponse:
             raise RuntimeError("the body was not read: call `await response.aread()` first")
         return self._content
 
+    def at_eof(self) -> bool:
+        """Whether the whole body has arrived: leaving the block then keeps the connection."""
+        return self._response.content.is_eof()
+
     async def aread(self) -> bytes:
         """Read the rest of the body."""
         if self._content is None:
+            loop = self._start_idle_timer()
             try:
+                if loop is not None:
+                    self._waiting_since = loop.time()
                 self._content = await self._response.read()
             except _FAILURES as e:
                 raise _mapped(e, False) from e
+            finally:
+                self._waiting_since = None
         return self._content
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body's chunks as they arrive."""
         content = self._response.content
+        loop = self._start_idle_timer()
         try:
-            while True:
-                chunk = await content.readany()
-                if not chunk:
-                    return
-                yield chunk
+            if loop is None:
+                while True:
+                    chunk = await content.readany()
+                    if not chunk:
+                        return
+                    yield chunk
+            else:
+                time = loop.time
+                while True:
+                    self._waiting_since = time()
+                    chunk = await content.readany()
+                    self._waiting_since = None
+                    if not chunk:
+                        return
+                    yield chunk
         except _FAILURES as e:
             raise _mapped(e, False) from e
+        finally:
+            self._waiting_since = None
+
+    # -- the idle timer --------------------------------------------------------
+
+    def _start_idle_timer(self) -> asyncio.AbstractEventLoop | None:
+        """Arm the response's one idle timer (once); the loop, or None without a timeout."""
+        if self._idle is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._timer is None:
+            self._timer = loop.call_at(loop.time() + self._idle, self._on_idle_timer, loop)
+        return loop
+
+    def _stop_idle_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._idle = None  # a response is timed once: left, it stays untimed
+
+    def _on_idle_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        idle = self._idle
+        if idle is None or self._response.closed:
+            return
+        since = self._waiting_since
+        now = loop.time()
+        if since is None:
+            # no read waiting (the caller holds a chunk): a wait starts no earlier than now
+            when = now + idle
+        elif now - since >= idle - _TIMER_SLACK:
+            # set_exception wakes the waiting read with it, as aiohttp's sock_read does
+            self._response.content.set_exception(
+                aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            )
+            return
+        else:
+            when = since + idle
+        self._timer = loop.call_at(when, self._on_idle_timer, loop)
 
 
 def _mapped(e: BaseException, pooled: bool) -> TransportError:

@@ -17,12 +17,13 @@ from relaykit import (
     StreamError,
     json_decode,
 )
-from relaykit.events import StreamEvent
+from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
 
 from . import wire
 from .prices import OPENAI_MODELS
+from .wire import text_delta
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -107,25 +108,34 @@ class OpenAIProvider:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            decoder = SSEDecoder()
+            feed = SSEDecoder().feed
+            loads = json_decode.loads
             started = False
             # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
                 async for raw in chunks:
-                    for sse in decoder.feed(raw):
-                        if sse.data == "[DONE]":
-                            await _read_to_end(chunks)
+                    for sse in feed(raw):
+                        data = sse.data
+                        if data == "[DONE]":
+                            await _read_to_end(chunks, r)
                             return
-                        chunk = json_decode.loads(sse.data)
+                        chunk = loads(data)
                         if "error" in chunk:
-                            message, _, _ = parse_error_body(sse.data)
+                            message, _, _ = parse_error_body(data)
                             raise StreamError(
                                 message or "error event in the stream",
                                 provider=self._name,
                                 model=request.model,
                                 provider_message=message,
                             )
+                        if started:
+                            # Nearly every chunk: a piece of text (wire.text_delta).
+                            text = text_delta(chunk)
+                            if text is not None:
+                                if text:
+                                    yield TextDelta(text)
+                                continue
                         for event in wire.chunk_events(chunk, started):
                             yield event
                         started = True
@@ -176,7 +186,7 @@ class OpenAIProvider:
         return best
 
 
-async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+async def _read_to_end(chunks: AsyncIterator[bytes], response: object = None) -> None:
     """Read what follows ``[DONE]``: normally just the end of the chunked body.
 
     The HTTP client puts a connection back in its pool only when the response was
@@ -184,7 +194,13 @@ async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
     TCP (and TLS) connection. A server that sends nothing more and keeps the body
     open gets a short grace, after which the connection is closed as before; a
     broken end of body is ignored too, since the answer is already complete.
+
+    A response that can tell its whole body has arrived (``at_eof()``, as
+    relaykit-aiohttp's does) needs no reading, and no timeout scope for it.
     """
+    at_eof = getattr(response, "at_eof", None)
+    if at_eof is not None and at_eof():
+        return
     # Imported here, not at the top, to keep `import relaykit_openai` light;
     # it is loaded by the time a stream runs.
     import anyio

@@ -171,22 +171,35 @@ def response(data: dict[str, Any]) -> ChatResponse:
 _TEXT_DELTA_KEYS = frozenset(("content", "role", "refusal"))
 
 
+def text_delta(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries text and nothing else ("" for none), or ``None``.
+
+    Nearly every chunk after the first: one choice whose delta is a piece of
+    text. :func:`chunk_events` gives ``[TextDelta(text)]`` (or ``[]`` for "")
+    for such a chunk; ``None`` says to ask it. Never an error chunk (no choices).
+    """
+    choices = chunk.get("choices")
+    if not choices or len(choices) != 1 or chunk.get("usage"):
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if delta is None or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    if len(delta) == 1:
+        content = delta.get("content")  # a miss (another key) is None: not text
+    elif delta.keys() <= _TEXT_DELTA_KEYS:
+        content = delta.get("content") or ""
+    else:
+        return None
+    return content if content is None or isinstance(content, str) else None
+
+
 def chunk_events(chunk: dict[str, Any], started: bool) -> list[StreamEvent]:
     """The stream events in one ``chat.completion.chunk``."""
-    choices = chunk.get("choices")
-    if started and choices and len(choices) == 1 and not chunk.get("usage"):
-        # Nearly every chunk: one choice whose delta is a piece of text. Same
-        # events as below, with fewer look-ups.
-        choice = choices[0]
-        delta = choice.get("delta")
-        if (
-            delta is not None
-            and not choice.get("finish_reason")
-            and choice.get("index", 0) == 0
-            and delta.keys() <= _TEXT_DELTA_KEYS
-        ):
-            content = delta.get("content")
-            return [TextDelta(content)] if content else []
+    if started:
+        text = text_delta(chunk)
+        if text is not None:
+            return [TextDelta(text)] if text else []
     events: list[StreamEvent] = []
     if not started:
         events.append(StreamStart(chunk.get("id"), chunk.get("model")))
