@@ -136,29 +136,12 @@ class ChatStream:
         event: StreamEvent = _END
         with anyio.move_on_after(deadline - time.monotonic()) as scope:
             while True:
-                try:
-                    event = await self._gen.__anext__()
-                except StopAsyncIteration:
-                    event = _END
-                except RelayError:
-                    raise
-                except Exception as e:
-                    mapped = map_transport_error(e, self._target)
-                    if mapped is None:
-                        raise
-                    raise mapped from e
+                event = await self._pull()
                 buffered.append(event)
                 if event is _END or isinstance(event, (*_CONTENT, Finish)):
                     break
         if scope.cancelled_caught:
-            t = self._target
-            raise RequestTimeoutError(
-                f"the {which} timeout fired",
-                which=which,
-                provider=t.provider,
-                model=t.model,
-                hint=f"raise [timeouts] {which}",
-            )
+            raise self._timeout(which)
         if isinstance(event, _CONTENT):
             self._first_content_at = time.monotonic()
         return buffered
@@ -221,29 +204,43 @@ class ChatStream:
             self._unscoped_until = self._call.deadline - timeouts.idle
             return await self._next_unscoped()
         with anyio.move_on_after(limit) as scope:
-            try:
-                event = await self._gen.__anext__()
-            except StopAsyncIteration:
-                event = _END
-            except RelayError:
-                raise
-            except Exception as e:
-                mapped = map_transport_error(e, self._target)
-                if mapped is None:
-                    raise
-                raise mapped from e
+            event = await self._pull()
         if scope.cancelled_caught:
-            t = self._target
-            raise RequestTimeoutError(
-                f"the {which} timeout fired",
-                which=which,
-                provider=t.provider,
-                model=t.model,
-                hint=f"raise [timeouts] {which}" if which != "total" else "raise [timeouts] total",
-            )
+            raise self._timeout(which)
         if self._first_content_at is None and isinstance(event, _CONTENT):
             self._first_content_at = time.monotonic()
         return event
+
+    async def _pull(self) -> StreamEvent:
+        """The provider's next event (``_END`` at its end), transport errors mapped.
+
+        The caller holds the timeout scope; the per-event fast path in
+        :meth:`__anext__` inlines this instead.
+        """
+        assert self._gen is not None and self._target is not None
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            return _END  # type: ignore[no-any-return]
+        except RelayError:
+            raise
+        except Exception as e:
+            mapped = map_transport_error(e, self._target)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def _timeout(self, which: str) -> RequestTimeoutError:
+        """The error for the ``which`` timeout (first_token, idle or total) having fired."""
+        t = self._target
+        assert t is not None
+        return RequestTimeoutError(
+            f"the {which} timeout fired",
+            which=which,
+            provider=t.provider,
+            model=t.model,
+            hint=f"raise [timeouts] {which}",
+        )
 
     async def _next_unscoped(self) -> StreamEvent:
         """The next event, with the idle timeout left to the connection's read timeout."""
@@ -269,13 +266,7 @@ class ChatStream:
         t = self._target
         assert t is not None
         if is_read_timeout(e):
-            return RequestTimeoutError(
-                "the idle timeout fired",
-                which="idle",
-                provider=t.provider,
-                model=t.model,
-                hint="raise [timeouts] idle",
-            )
+            return self._timeout("idle")
         mapped = map_transport_error(e, t)
         return e if mapped is None else mapped
 
