@@ -328,8 +328,10 @@ class Client:
     ) -> _Call:
         if self._closed:
             raise RelayError("this client is closed", hint="create a new relaykit.Client")
-        params = dict(params)
-        use_cache = params.pop("cache", None)
+        use_cache = None
+        if "cache" in params:  # relaykit's own: not a request parameter
+            params = dict(params)
+            use_cache = params.pop("cache")
         targets = self._router.plan(model)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         check_size(request, self.config.validation.max_chars)
