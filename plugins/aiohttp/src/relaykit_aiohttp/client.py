@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import sniffio
@@ -86,15 +86,20 @@ class AiohttpClient:
 
     # -- HttpClient ------------------------------------------------------------
 
-    async def post(
-        self, url: str, *, content: bytes | None = None, headers: Mapping[str, str] | None = None
-    ) -> Response:
-        """Send a POST and read the whole response."""
-        return await self._send("POST", url, content, headers)
+    # post and get hand back _send's coroutine rather than awaiting it in one of
+    # their own: a frame less for the event loop to resume at every network wait.
 
-    async def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> Response:
-        """Send a GET and read the whole response."""
-        return await self._send("GET", url, None, headers)
+    def post(
+        self, url: str, *, content: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Coroutine[Any, Any, Response]:
+        """Send a POST and read the whole response (``await`` it)."""
+        return self._send("POST", url, content, headers)
+
+    def get(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> Coroutine[Any, Any, Response]:
+        """Send a GET and read the whole response (``await`` it)."""
+        return self._send("GET", url, None, headers)
 
     def stream(
         self,
