@@ -207,6 +207,32 @@ def test_our_own_json_shape_is_accepted() -> None:
     assert coerce_messages(as_dicts) == original
 
 
+@given(
+    role=st.sampled_from(["system", "user", "assistant", "tool", "developer"]),
+    content=text,
+)
+def test_plain_dicts_coerce_as_any_mapping(role: str, content: str) -> None:
+    # A two-key dict with string content takes a shortcut; any other mapping does not.
+    from types import MappingProxyType
+
+    d = {"role": role, "content": content}
+    assert coerce_messages([d]) == coerce_messages([MappingProxyType(d)])
+    assert coerce_messages([d])[0].content == (TextPart(content),)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "robot", "content": "x"},
+        {"role": "user", "content": 5},
+        {"role": None, "content": "x"},
+    ],
+)
+def test_plain_dicts_with_bad_fields_still_fail(message: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequestError):
+        coerce_messages([message])
+
+
 @pytest.mark.parametrize(
     ("messages", "field"),
     [

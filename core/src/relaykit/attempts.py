@@ -94,6 +94,7 @@ async def _once(
         raise
     else:
         client._router.finished(target, ok=True, latency=time.monotonic() - started)
+        call.served = target
         return result
     finally:
         client._note_breaker(breaker)

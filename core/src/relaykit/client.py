@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,8 @@ class _Call:
     # went to, and the error that made the client try again
     span: Any = None
     span_target: Target | None = None
+    #: the target of the last attempt that succeeded
+    served: Target | None = None
     last_error: RelayError | None = None
 
 
@@ -259,37 +262,37 @@ class Client:
         ``metadata`` and ``extra`` (merged into the provider's request body).
         """
         call = self._start(model, messages, params, streamed=False)
-        if call.span is None:
-            return await self._chat(call)
+        # One frame for the whole call, not a helper under it: every time the call
+        # waits on the network, the event loop resumes each frame of the chain.
         with current(self._tracer, call):
-            return await self._chat(call)
+            if call.cache_key is not None:
+                cached = await self._cache.get(call.cache_key)
+                if cached is not None:
+                    call.cache_hit = True
+                    return await self._finish(call, Target(cached.provider, cached.model), cached)
+            route = self.config.models.get(call.model_requested)
+            try:
+                if route is not None and route.hedge_after is not None and len(call.targets) > 1:
 
-    async def _chat(self, call: _Call) -> ChatResponse:
-        if call.cache_key is not None:
-            cached = await self._cache.get(call.cache_key)
-            if cached is not None:
-                call.cache_hit = True
-                return await self._finish(call, Target(cached.provider, cached.model), cached)
+                    async def attempt(
+                        provider: Provider, request: ChatRequest, target: Target
+                    ) -> tuple[Target, ChatResponse]:
+                        return target, await self._attempt(provider, request, target, call)
 
-        async def attempt(
-            provider: Provider, request: ChatRequest, target: Target
-        ) -> tuple[Target, ChatResponse]:
-            return target, await self._attempt(provider, request, target, call)
-
-        route = self.config.models.get(call.model_requested)
-        try:
-            if route is not None and route.hedge_after is not None and len(call.targets) > 1:
-                delay = hedge_delay(self, call, route.hedge_after)
-                target, response = await hedged(self, call, attempt, delay)
-            else:
-                target, response = await run_attempts(self, call, attempt)
-        except RelayError as error:
-            await self._fail(call, error)
-            raise
-        response = await self._finish(call, target, response)
-        if call.cache_key is not None:
-            await self._cache.put(call.cache_key, response, self.config.cache.ttl)
-        return response
+                    delay = hedge_delay(self, call, route.hedge_after)
+                    target, response = await hedged(self, call, attempt, delay)
+                else:
+                    # _attempt itself, not a wrapper: the attempt that served says its target
+                    response = await run_attempts(self, call, partial(self._attempt, call=call))
+                    assert call.served is not None
+                    target = call.served
+            except RelayError as error:
+                await self._fail(call, error)
+                raise
+            response = await self._finish(call, target, response)
+            if call.cache_key is not None:
+                await self._cache.put(call.cache_key, response, self.config.cache.ttl)
+            return response
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:
         """Stream the response: ``async with client.stream(...) as s: async for event in s``.
@@ -328,8 +331,10 @@ class Client:
     ) -> _Call:
         if self._closed:
             raise RelayError("this client is closed", hint="create a new relaykit.Client")
-        params = dict(params)
-        use_cache = params.pop("cache", None)
+        use_cache = None
+        if "cache" in params:  # relaykit's own: not a request parameter
+            params = dict(params)
+            use_cache = params.pop("cache")
         targets = self._router.plan(model)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         check_size(request, self.config.validation.max_chars)
@@ -364,7 +369,8 @@ class Client:
     async def _attempt(
         self, provider: Provider, request: ChatRequest, target: Target, call: _Call
     ) -> ChatResponse:
-        reservations = await self._reserve(target, request)
+        # no limiter, as usual: no coroutine to build and await for nothing
+        reservations = await self._reserve(target, request) if self._limiter is not None else None
         if call.span is not None:
             self._tracer.attempt(call, target)  # type: ignore[union-attr]
         response: ChatResponse | None = None

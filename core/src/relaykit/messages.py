@@ -170,6 +170,10 @@ class Message:
 # --- coercion from user input -------------------------------------------------
 
 
+#: roles whose plain ``{"role", "content": str}`` dict needs no more than one text part
+_TEXT_ROLES = frozenset(("system", "user", "assistant", "tool"))
+
+
 def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tuple[Message, ...]:
     """Turn what a user passed as ``messages`` into a tuple of :class:`Message`.
 
@@ -185,6 +189,13 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
         )
     out = []
     for i, m in enumerate(messages):
+        if type(m) is dict and len(m) == 2:
+            # The usual dict, {"role": ..., "content": "text"}: one text part.
+            role = m.get("role")
+            content = m.get("content")
+            if role in _TEXT_ROLES and type(content) is str:
+                out.append(Message(role, (TextPart(content),)))
+                continue
         if isinstance(m, Message):
             out.append(m)
         elif isinstance(m, Mapping):

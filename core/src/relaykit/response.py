@@ -40,6 +40,9 @@ class Usage:
         )
 
 
+_MILLION = Decimal(1_000_000)  # prices are per million tokens
+
+
 @attrs.frozen
 class ModelPrice:
     """USD per million tokens."""
@@ -57,7 +60,7 @@ class ModelPrice:
             + cached * cached_rate
             + usage.output_tokens * self.output
         )
-        return total / Decimal(1_000_000)
+        return total / _MILLION
 
 
 @attrs.frozen

@@ -153,6 +153,40 @@ async def test_bodies_headers_and_queries_pass_through(server: LoopbackServer) -
 
 @asyncio_only
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("headers", "content_type"),
+    [
+        (None, None),  # a body whose type nobody states is sent without one
+        ({"x-custom": "yes"}, None),
+        ({"Content-Type": "application/json"}, "application/json"),
+        ({"content-type": "application/json"}, "application/json"),
+        ({"CONTENT-TYPE": "text/plain"}, "text/plain"),
+    ],
+)
+async def test_content_type_is_the_providers_or_none(
+    server: LoopbackServer, headers: dict[str, str] | None, content_type: str | None
+) -> None:
+    def hook(h: MutableMapping[str, str]) -> None:
+        h.pop("x-drop", None)
+
+    plain, hooked = AiohttpClient(), AiohttpClient(HttpOptions(header_hooks=(hook,)))
+    try:
+        for http in (plain, hooked):
+            for content in (b"{}", None):
+                r = await http.post(server.url + "/headers", content=content, headers=headers)
+                assert json.loads(r.content)["headers"].get("content-type") == content_type
+                async with http.stream(
+                    "POST", server.url + "/headers", content=content, headers=headers
+                ) as s:
+                    sent = json.loads(await s.aread())["headers"]
+                assert sent.get("content-type") == content_type
+    finally:
+        await plain.aclose()
+        await hooked.aclose()
+
+
+@asyncio_only
+@pytest.mark.anyio
 async def test_header_hooks_see_a_copy_of_each_requests_headers(server: LoopbackServer) -> None:
     def trace(headers: MutableMapping[str, str]) -> None:
         headers["traceparent"] = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"

@@ -146,11 +146,18 @@ def response(data: dict[str, Any]) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Chat Completions body."""
     choice = (data.get("choices") or [{}])[0]
     message = choice.get("message") or {}
-    calls = tuple(
-        ToolCall.from_json_arguments(
-            c.get("id", ""), c["function"]["name"], c["function"].get("arguments") or ""
+    raw_calls = message.get("tool_calls")
+    calls = (
+        tuple(
+            [
+                ToolCall.from_json_arguments(
+                    c.get("id", ""), c["function"]["name"], c["function"].get("arguments") or ""
+                )
+                for c in raw_calls
+            ]
         )
-        for c in message.get("tool_calls") or ()
+        if raw_calls
+        else ()
     )
     raw_finish = choice.get("finish_reason")
     finish = FINISH_REASONS.get(raw_finish or "", "other")
