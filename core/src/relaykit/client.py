@@ -507,28 +507,19 @@ class Client:
     def _success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:
         """The record of a successful call, its content already redacted (if it has any).
 
-        Built in one step: redacting a finished record would mean building it twice.
+        Redacted as it is built: redacting a finished record would mean building it twice.
         """
-        request = call.request
-        messages: tuple[Message, ...] = ()
+        fields = self._record_fields(call, target)
         text = ""
         tool_calls: tuple[ToolCall, ...] = ()
         if self._content:
             redaction = self._redaction
-            messages = tuple([redaction.message(m) for m in request.messages])
+            fields["messages"] = tuple([redaction.message(m) for m in call.request.messages])
             text = redaction.text(response.text) if response.text else ""
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
         return CallRecord(
-            id=call.id,
-            started_at=call.started_wall,
-            operation="chat",
-            provider=target.provider,
-            model_requested=call.model_requested,
-            model=target.model,
-            streamed=call.streamed,
-            messages=messages,
-            params=self._record_params(request),
+            **fields,
             text=text,
             tool_calls=tool_calls,
             usage=response.usage,
@@ -537,13 +528,8 @@ class Client:
             time_to_first_token=response.time_to_first_token,
             finish_reason=response.finish_reason,
             attempts=response.attempts,
-            fallbacks=call.fallbacks,
             cache_hit=response.cache_hit,
-            correlation_id=request.metadata.get("correlation_id"),
-            conversation_id=request.metadata.get("conversation_id"),
-            finished_at=time.time(),
             model_served=response.model or None,
-            route=self._route_names(call),
             response_id=response.id,
         )
 
