@@ -172,3 +172,17 @@ async def test_a_limit_that_refuses_gives_back_what_earlier_limits_reserved() ->
         await limiter.acquire(
             "*", client.config.limits["*"], 200, cost=Decimal("0.001") - first.cost
         )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("now", [197.88038770899684, 217.73981363033076, 26.043659963669096])
+async def test_a_full_limit_admits_exactly_its_size_whatever_the_clock_reads(now: float) -> None:
+    # At these clock readings `now + 60 - 60 > now` in floating point: the limiter
+    # once refused the first call of an rpm=1 limit on a machine booted minutes ago.
+    limiter = MemoryRateLimiter(clock=lambda: now)
+    await limiter.acquire("k", LimitConfig(rpm=1), 0)
+    with pytest.raises(QuotaExceededError, match="rpm"):
+        await limiter.acquire("k", LimitConfig(rpm=1), 0)
+    await limiter.acquire("t", LimitConfig(tpm=60), 60)  # a whole minute of tokens at once
+    with pytest.raises(QuotaExceededError, match="tpm"):
+        await limiter.acquire("t", LimitConfig(tpm=60), 1)

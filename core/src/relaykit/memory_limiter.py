@@ -21,6 +21,8 @@ from .errors import QuotaExceededError
 from .protocols import Reservation
 
 _PERIOD = 60.0
+#: slack for float rounding in the GCRA test (a nanosecond: far below any real wait)
+_EPSILON = 1e-9
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
 _ZERO = Decimal(0)
 
@@ -71,14 +73,18 @@ class MemoryRateLimiter:
         # GCRA: a unit of a limit L per minute occupies 60/L seconds; it fits while
         # the theoretical arrival time, pushed by the request, stays within one
         # period (the burst tolerance) of now.
+        # The test is on the wait, built from differences: `now + 60 - 60 > now` can
+        # hold in floating point, and refused a lone first call of an rpm=1 limit.
         if rpm:
-            rpm_tat = max(self._rpm_tat.get(key, now), now) + _PERIOD / rpm
-            if rpm_tat - _PERIOD > now:
-                self._refuse(key, "rpm", rpm, 1, rpm_tat - _PERIOD - now)
+            rpm_ahead = max(self._rpm_tat.get(key, now) - now, 0.0) + _PERIOD / rpm
+            if rpm_ahead - _PERIOD > _EPSILON:
+                self._refuse(key, "rpm", rpm, 1, rpm_ahead - _PERIOD)
+            rpm_tat = now + rpm_ahead
         if tpm:
-            tpm_tat = max(self._tpm_tat.get(key, now), now) + _PERIOD / tpm * tokens
-            if tokens > tpm or tpm_tat - _PERIOD > now:
-                self._refuse(key, "tpm", tpm, tokens, tpm_tat - _PERIOD - now)
+            tpm_ahead = max(self._tpm_tat.get(key, now) - now, 0.0) + _PERIOD / tpm * tokens
+            if tokens > tpm or tpm_ahead - _PERIOD > _EPSILON:
+                self._refuse(key, "tpm", tpm, tokens, tpm_ahead - _PERIOD)
+            tpm_tat = now + tpm_ahead
         held: Decimal | None = None
         budget = None
         if limit.budget_usd is not None:

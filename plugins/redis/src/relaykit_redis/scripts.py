@@ -31,12 +31,14 @@ local period = 60000
 local function check(key, limit, amount)
   if limit <= 0 then return 0, nil end
   if amount > limit then return -1, nil end
-  local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then tat = now end
-  local new_tat = tat + period / limit * amount
-  local wait = new_tat - period - now
-  if wait > 0 then return wait, nil end
-  return 0, new_tat
+  -- the wait is built from differences, with a microsecond of slack: at epoch
+  -- milliseconds, now + period - period can come out above now
+  local ahead = (tonumber(redis.call('GET', key)) or now) - now
+  if ahead < 0 then ahead = 0 end
+  ahead = ahead + period / limit * amount
+  local wait = ahead - period
+  if wait > 0.001 then return wait, nil end
+  return 0, now + ahead
 end
 local function set_tat(key, tat)
   redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
