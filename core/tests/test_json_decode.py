@@ -1,21 +1,40 @@
-"""relaykit.json_decode.loads answers exactly as json.loads does, errors included."""
+"""relaykit.json_decode.loads answers as json.loads does, errors included, with
+orjson and without; relaykit.json_encode.dumps writes the same JSON values."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relaykit.json_decode import loads
+from relaykit import json_decode, json_encode
 
-values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
-)
+# Both implementations are tested whichever one this environment picks.
+DECODERS = {"scanner": json_decode._scanner_loads}
+ENCODERS = {"stdlib": json_encode._json_dumps}
+if json_decode._orjson_loads is not None:
+    DECODERS["orjson"] = json_decode._orjson_or_json
+if json_encode._orjson_dumps is not None:
+    ENCODERS["orjson"] = json_encode._orjson_or_json
+
+
+def values(integers: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[Any]:
+    integers = st.integers() if integers is None else integers
+    # finite floats: NaN and infinity are not JSON (request numbers are checked to be finite)
+    floats = st.floats(allow_nan=False, allow_infinity=False)
+    return st.recursive(
+        st.none() | st.booleans() | integers | floats | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+
+
+# orjson reads integers beyond 64 bits as floats (the one documented difference)
+within_64_bits = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 
 
 def outcome(document: str | bytes, decode: Any) -> tuple[str, Any]:
@@ -25,16 +44,57 @@ def outcome(document: str | bytes, decode: Any) -> tuple[str, Any]:
         return (type(e).__name__, str(e))
 
 
-@given(values, st.sampled_from(["", " ", "\n", "x"]), st.sampled_from(["", " ", "\r\n", "}"]))
-def test_same_answers_as_json_loads(value: Any, before: str, after: str) -> None:
+@pytest.mark.parametrize("name", DECODERS)
+@given(
+    value=values(within_64_bits),
+    before=st.sampled_from(["", " ", "\n", "x"]),
+    after=st.sampled_from(["", " ", "\r\n", "}"]),
+)
+def test_same_answers_as_json_loads(name: str, value: Any, before: str, after: str) -> None:
+    loads = DECODERS[name]
     document = before + json.dumps(value, ensure_ascii=False) + after
     assert outcome(document, loads) == outcome(document, json.loads)
     encoded = document.encode()
     assert outcome(encoded, loads) == outcome(encoded, json.loads)
 
 
+@pytest.mark.parametrize("name", DECODERS)
 @pytest.mark.parametrize(
-    "document", [b"\xef\xbb\xbf{}", b"\xff{}", '{"a": 1'.encode("utf-16"), "", "nul", "[1,]"]
+    "document",
+    [
+        *(b"\xef\xbb\xbf{}", b"\xff{}", '{"a": 1'.encode("utf-16")),
+        *("", "nul", "[1,]", "NaN", '"\\ud800"'),
+    ],
 )
-def test_odd_inputs_fall_back_to_json_loads(document: str | bytes) -> None:
-    assert outcome(document, loads) == outcome(document, json.loads)
+def test_odd_inputs_fall_back_to_json_loads(name: str, document: str | bytes) -> None:
+    assert outcome(document, DECODERS[name]) == outcome(document, json.loads)
+
+
+def test_the_scanner_keeps_integers_beyond_64_bits() -> None:
+    assert json_decode._scanner_loads(b'{"n": 123456789012345678901234567890}') == {
+        "n": 123456789012345678901234567890
+    }
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+@given(value=values())
+def test_dumps_writes_the_same_json_value(name: str, value: Any) -> None:
+    body = ENCODERS[name](value)
+    assert isinstance(body, bytes)
+    assert json.loads(body) == value
+    assert b" " not in body.replace(b"\\ ", b"") or " " in json.dumps(value)  # compact
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+@pytest.mark.parametrize(
+    "value", [{"n": 2**70}, {"s": "\ud800 lone surrogate"}, {"t": "naïve – ✓"}, [1.5e-7, -0.0]]
+)
+def test_dumps_takes_what_orjson_refuses_to_the_standard_library(name: str, value: Any) -> None:
+    assert json.loads(ENCODERS[name](value)) == value
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_dumps_refuses_what_json_cannot_hold(name: str) -> None:
+    dumps: Callable[[Any], bytes] = ENCODERS[name]
+    with pytest.raises(TypeError):
+        dumps({"x": object()})

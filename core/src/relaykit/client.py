@@ -26,6 +26,7 @@ from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost
 from .call_log import CallLog
 from .config import Config, LimitConfig, load_config
+from .deadline_scope import DeadlineScopes
 from .errors import ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
@@ -174,6 +175,8 @@ class Client:
         if storage is not None and StorageCache.supported_by(storage):
             self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
         self._tg: TaskGroup | None = None
+        #: makes the calls' timeout scopes once the client is entered (see deadline_scope.py)
+        self._scopes: DeadlineScopes | None = None
         #: starts hedges on time; runs in _tg when a route hedges (see hedging.py)
         self._hedge_timer: HedgeTimer | None = None
         self._closed = False
@@ -200,6 +203,7 @@ class Client:
             raise
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
+        self._scopes = DeadlineScopes()  # entered: this client stays in this event loop
         if self._call_log is not None:
             self._call_log.start(self._tg)
         if any(route.hedge_after is not None for route in self.config.models.values()):
@@ -375,7 +379,12 @@ class Client:
             self._tracer.attempt(call, target)  # type: ignore[union-attr]
         response: ChatResponse | None = None
         try:
-            with anyio.move_on_after(call.deadline - time.monotonic()) as scope:
+            scopes = self._scopes
+            with (
+                scopes.until(call.deadline)
+                if scopes is not None
+                else anyio.move_on_after(call.deadline - time.monotonic())
+            ) as scope:
                 try:
                     response = await provider.chat(request)
                 except RelayError:

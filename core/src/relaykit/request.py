@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import inf, isfinite
 from typing import Any, Literal
 
 import attrs
@@ -205,5 +206,13 @@ def _check_numbers(p: Mapping[str, Any]) -> None:
         raise InvalidRequestError("`max_tokens` must be at least 1", param="max_tokens")
     for key in ("temperature", "top_p", "timeout"):
         value = p.get(key)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise InvalidRequestError(f"`{key}` must be a number, not {value!r}", param=key)
+        if value is None:
+            continue
+        # NaN and infinity are not JSON (one encoder would send null, the other invalid
+        # JSON); a timeout is not sent, and an infinite one means none
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not (isfinite(value) or (key == "timeout" and value == inf))
+        ):
+            raise InvalidRequestError(f"`{key}` must be a finite number, not {value!r}", param=key)

@@ -13,6 +13,7 @@ import attrs
 
 from .assembly import ResponseAssembler
 from .attempts import run_attempts
+from .deadline_scope import scope_until
 from .errors import RelayError, RequestTimeoutError, StreamError
 from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
 from .protocols import Provider, Reservation
@@ -134,7 +135,7 @@ class ChatStream:
             deadline, which = self._call.deadline, "total"
         buffered: deque[StreamEvent] = deque()
         event: StreamEvent = _END
-        with anyio.move_on_after(deadline - time.monotonic()) as scope:
+        with scope_until(self._client._scopes, deadline) as scope:
             while True:
                 event = await self._pull()
                 buffered.append(event)
@@ -203,7 +204,7 @@ class ChatStream:
             # events skip this method's arithmetic too (see __anext__).
             self._unscoped_until = self._call.deadline - timeouts.idle
             return await self._next_unscoped()
-        with anyio.move_on_after(limit) as scope:
+        with scope_until(self._client._scopes, now + limit) as scope:
             event = await self._pull()
         if scope.cancelled_caught:
             raise self._timeout(which)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import datetime
@@ -18,6 +17,7 @@ from relaykit import (
     ProviderSettings,
     StreamError,
     json_decode,
+    json_encode,
 )
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
@@ -30,8 +30,6 @@ from .stream_decoding import MessageStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse
 
-#: one encoder for every request body (json.dumps with arguments builds a new one)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 DEFAULT_VERSION = "2023-06-01"
 
@@ -242,7 +240,7 @@ def _positive_int(opts: Any, key: str, default: int, name: str) -> int:
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    return _COMPACT_JSON.encode(body).encode()
+    return json_encode.dumps(body)
 
 
 def _epoch(created_at: Any) -> int | None:

@@ -17,6 +17,8 @@ from relaykit import (
     ProviderSettings,
     RelayError,
     StreamError,
+    json_decode,
+    json_encode,
 )
 from relaykit.events import StreamEvent
 
@@ -30,8 +32,6 @@ from .stream_events import ConverseStreamTranslator
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
-#: one encoder for every request body (json.dumps with arguments builds a new one)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 #: Where ListFoundationModels lives unless ``control_plane_url`` or the env says otherwise.
 DEFAULT_CONTROL_PLANE_URL = "https://bedrock.{region}.amazonaws.com"
@@ -98,7 +98,7 @@ class BedrockProvider:
         url = await self._url(
             self._runtime_url, f"/model/{quote(request.model, safe='')}/{operation}"
         )
-        body = _COMPACT_JSON.encode(wire.request_body(request)).encode()
+        body = json_encode.dumps(wire.request_body(request))
         return url, body, await self._request_headers("POST", url, body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -109,7 +109,7 @@ class BedrockProvider:
             raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content), request.model, r.headers.get(REQUEST_ID))
+        return wire.response(json_decode.loads(r.content), request.model, r.headers.get(REQUEST_ID))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event stream."""
@@ -136,7 +136,7 @@ class BedrockProvider:
                         if message.message_type != "event":
                             raise self._exception(message, started, request.model)
                         try:
-                            data = json.loads(message.payload) if message.payload else {}
+                            data = json_decode.loads(message.payload) if message.payload else {}
                         except ValueError as e:
                             raise StreamError(
                                 f"a {message.event_type} event is not JSON",

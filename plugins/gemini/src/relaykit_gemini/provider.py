@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,6 +17,8 @@ from relaykit import (
     ModelPrice,
     ProviderSettings,
     RelayError,
+    json_decode,
+    json_encode,
 )
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
@@ -29,8 +30,6 @@ from .stream_decoder import GeminiStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
-#: one encoder for every request body (json.dumps with arguments builds a new one)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 # The listing asks for the largest page Google serves, so one request usually does.
 _PAGE_SIZE = 1000
@@ -76,7 +75,7 @@ class GeminiProvider:
 
     def _body(self, request: ChatRequest) -> bytes:
         body = wire.request_body(request, thinking=self._thinking)
-        return _COMPACT_JSON.encode(body).encode()
+        return json_encode.dumps(body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call."""
@@ -84,7 +83,7 @@ class GeminiProvider:
         r = await self._http.post(url, content=self._body(request), headers=self._headers)
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, request.model)
-        return wire.response(json.loads(r.content))
+        return wire.response(json_decode.loads(r.content))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
@@ -115,7 +114,7 @@ class GeminiProvider:
             r = await self._http.get(url, headers=self._headers)
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, None)
-            data = json.loads(r.content)
+            data = json_decode.loads(r.content)
             for m in data.get("models") or ():
                 if "generateContent" not in (
                     m.get("supportedGenerationMethods") or ("generateContent",)

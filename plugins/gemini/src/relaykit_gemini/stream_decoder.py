@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from relaykit import SSEDecoder, StreamError, Usage
+from relaykit import SSEDecoder, StreamError, Usage, json_decode
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -96,7 +96,7 @@ class GeminiStreamDecoder:
         if not data.strip():
             return []
         try:
-            chunk: Any = json.loads(data)
+            chunk: Any = json_decode.loads(data)
         except ValueError:
             raise self._error(
                 f"Gemini sent a stream chunk that is not JSON: {data[:200]!r}"

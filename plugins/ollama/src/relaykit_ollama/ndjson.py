@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from relaykit import json_decode
 
 
 class NDJSONDecoder:
@@ -36,7 +37,7 @@ class NDJSONDecoder:
             if not line.strip():
                 continue
             try:
-                values.append(json.loads(line))
+                values.append(json_decode.loads(line))
             except ValueError as e:
                 if not values:
                     raise
@@ -48,7 +49,7 @@ class NDJSONDecoder:
         """End of input: a last line without its newline still counts."""
         self._raise_pending()
         line, self._buf = self._buf, b""
-        return [json.loads(line)] if line.strip() else []
+        return [json_decode.loads(line)] if line.strip() else []
 
     def _raise_pending(self) -> None:
         if self._error is not None:

@@ -8,7 +8,16 @@ from contextlib import aclosing
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from relaykit import ChatRequest, ChatResponse, ConfigError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit import (
+    ChatRequest,
+    ChatResponse,
+    ConfigError,
+    ModelInfo,
+    ModelPrice,
+    ProviderSettings,
+    json_decode,
+    json_encode,
+)
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
 
@@ -19,8 +28,6 @@ from .stream_decoder import OllamaStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
-#: one encoder for every request body (json.dumps with arguments builds a new one)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 #: What a local model costs per token. Zero rather than unknown, so ``cost`` says
 #: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
@@ -74,7 +81,7 @@ class OllamaProvider:
             think=self._think,
             keep_alive=self._keep_alive,
         )
-        return _COMPACT_JSON.encode(body).encode()
+        return json_encode.dumps(body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed ``/api/chat`` call."""
@@ -84,7 +91,7 @@ class OllamaProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json.loads(r.content))
+        return wire.response(json_decode.loads(r.content))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed ``/api/chat`` call: NDJSON objects until ``done: true``."""

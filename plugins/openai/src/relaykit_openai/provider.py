@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, ClassVar
@@ -16,6 +15,7 @@ from relaykit import (
     SSEDecoder,
     StreamError,
     json_decode,
+    json_encode,
 )
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import is_transport_error
@@ -28,8 +28,6 @@ from .wire import text_delta
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
-#: one encoder for every request body (json.dumps with arguments builds a new one)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 #: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
 END_OF_BODY_GRACE = 0.25
@@ -84,7 +82,7 @@ class OpenAIProvider:
             stream=stream,
             stream_usage=self._stream_usage,
         )
-        return _COMPACT_JSON.encode(body).encode()
+        return json_encode.dumps(body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed Chat Completions call."""
