@@ -120,6 +120,8 @@ async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes is not None
     assert span.attributes["error.type"] == "InvalidRequestError"
+    assert span.attributes["http.response.status_code"] == 400
+    assert span.attributes["relaykit.attempts"] == 1
     assert SECRET not in (span.status.description or "")
     assert SECRET not in json.dumps(dict(span.attributes))
 

@@ -196,10 +196,14 @@ class CallTracer:
         span = call.span
         if not span.is_recording():
             return
-        span.set_attribute("error.type", type(error).__name__)
-        span.set_attribute("relaykit.attempts", call.attempts)
+        # One call: the SDK takes its lock and cleans the values once per call.
+        attributes: dict[str, Any] = {
+            "error.type": type(error).__name__,
+            "relaykit.attempts": call.attempts,
+        }
         if error.status is not None:
-            span.set_attribute("http.response.status_code", error.status)
+            attributes["http.response.status_code"] = error.status
+        span.set_attributes(attributes)
         description = self._redaction.text(f"{type(error).__name__}: {error.message}")
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
