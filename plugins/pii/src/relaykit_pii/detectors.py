@@ -179,7 +179,7 @@ _DOUBLED = str.maketrans("0123456789", "0246813579")
 
 def luhn_ok(digits: str) -> bool:
     """Whether ``digits`` passes the Luhn check (every payment card number does)."""
-    if digits.isascii():  # the usual case: C-level slicing, translation and sums
+    if digits.isascii() and digits.isdigit():  # the usual case: C-level slicing, sums
         # Summing the bytes of ASCII digits sums the digits plus 48 ("0") each.
         doubled = digits[-2::-2].translate(_DOUBLED)
         total = sum(digits[-1::-2].encode()) + sum(doubled.encode()) - 48 * len(digits)
