@@ -136,8 +136,8 @@ def _finders(kinds: frozenset[str]) -> tuple[Finder, ...]:
     return tuple(finders)
 
 
-def scan(text: str, kinds: frozenset[str]) -> Iterator[re.Match[str]]:
-    """The matches of ``reference_regex(kinds).finditer(text)``, found faster.
+def scan(text: str, kinds: frozenset[str], pos: int = 0) -> Iterator[re.Match[str]]:
+    """The matches of ``reference_regex(kinds).finditer(text, pos)``, found faster.
 
     ``finditer`` over an alternation yields, from each position on, the
     leftmost match, the earliest kind in :data:`KINDS` winning a tie. This
@@ -145,7 +145,7 @@ def scan(text: str, kinds: frozenset[str]) -> Iterator[re.Match[str]]:
     a finder whose next match overlaps the one just taken searches again after it.
     """
     # Each finder with its next match; a finder that has none is done for good.
-    ahead = [(m, find) for find in _finders(kinds) if (m := find(text, 0)) is not None]
+    ahead = [(m, find) for find in _finders(kinds) if (m := find(text, pos)) is not None]
     while len(ahead) > 1:
         match, _ = min(ahead, key=_leftmost)
         yield match
@@ -232,26 +232,49 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
     kinds = _plausible(text, kinds)
     if not kinds:
         return
-    for match in scan(text, kinds):
-        kind = match.lastgroup
-        assert kind is not None
-        start, end = match.span()
-        if kind == "ipv6" and text.endswith(":", start, end) and not _valid(kind, text[start:end]):
-            end -= 1  # "at ::1:10: it" - the last colon is punctuation
-        if kind in ("card", "iban"):
-            # A long digit run may hold a card, or only an SSN or a phone number
-            # next to other digits: what is not the checksummed run is scanned again.
-            found = _checksummed_run(kind, text, start, end)
-            if found is None:
-                yield from _within(text, start, end, kinds, kind)
-                continue
-            if found[0] > start:
-                yield from _within(text, start, found[0], kinds, kind)
-            yield kind, *found
-            if found[1] < end:
-                yield from _within(text, found[1], end, kinds, kind)
-        elif _valid(kind, text[start:end]):
-            yield kind, start, end
+    # A card (or IBAN) candidate is a whole digit run, and the number in it may
+    # take only part of it, or none; what the number leaves of the run may begin
+    # something that runs on past it ("4111 1111 1111 1111 42 10.0.0.1",
+    # "001-01-0001 42 10::10"). So the scan starts again where the number ends,
+    # or, when the run holds none, at the run without that kind until its end.
+    pos, without, until = 0, "", 0  # from where; the kind left out, and until where
+    while True:
+        active = kinds - {without} if without else kinds
+        last = pos  # how far the matches handled in this pass reach
+        for match in scan(text, active, pos):
+            kind = match.lastgroup
+            assert kind is not None
+            start, end = match.span()
+            if without and start >= until:
+                pos, without = max(last, until), ""  # past the run: every kind again
+                break
+            ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
+            if ipv6_colon and not _valid(kind, text[start:end]):
+                end -= 1  # "at ::1:10: it" - the last colon is punctuation
+            if kind in ("card", "iban"):
+                # A long digit run may hold a card, or only an SSN or a phone number
+                # next to other digits: the checksummed run is the number.
+                found = _checksummed_run(kind, text, start, end)
+                if found is None:
+                    if not without:
+                        pos, without, until = start, kind, end  # the run, for the others
+                        break
+                    yield from _within(text, start, end, active - {kind})  # one in another
+                    last = end
+                    continue
+                if found[0] > start:
+                    yield from _within(text, start, found[0], active)
+                yield kind, *found
+                if found[1] < end:
+                    pos = found[1]  # what the number leaves of the run
+                    break
+            elif _valid(kind, text[start:end]):
+                yield kind, start, end
+            last = end
+        else:
+            if not without:
+                return
+            pos, without = max(last, until), ""
 
 
 _DIGIT = re.compile(r"\d")
@@ -279,12 +302,11 @@ def _narrowed(kinds: frozenset[str], at: bool, colon: bool, digit: bool) -> froz
 
 
 def _within(
-    text: str, start: int, end: int, kinds: frozenset[str], but: str
+    text: str, start: int, end: int, kinds: frozenset[str]
 ) -> Iterator[tuple[str, int, int]]:
-    """The personal data in ``text[start:end]`` of ``kinds`` other than ``but``."""
     if end - start < 6:  # too short for any kind (the shortest, an email like a@b.co, has 6)
         return
-    for kind, s, e in find_pii(text[start:end], kinds - {but}):
+    for kind, s, e in find_pii(text[start:end], kinds):
         yield kind, start + s, start + e
 
 
