@@ -2,15 +2,25 @@
 
     uv run python bench/observability.py            # everything, ~1 minute
     uv run python bench/observability.py --quick    # fewer requests, for a smoke run
+    uv run python bench/observability.py --providers fake,aiohttp --no-redis  # a part of it
+
+To measure another version (say, before a change), put its sources first::
+
+    git archive <commit> core/src plugins | tar -x -C /tmp/before
+    PYTHONPATH=/tmp/before/core/src:/tmp/before/plugins/pii/src:/tmp/before/plugins/prometheus/src \
+        uv run python bench/observability.py
+
+and run the two one after the other, more than once: the HTTP rounds move by
+tens of µs with the load of the machine.
 
 Each scenario runs N sequential ``client.chat`` calls and measures the CPU time
 of the thread running the event loop (``time.thread_time``), so the loopback
-server's own thread is not counted. Two providers:
+server's own thread is not counted. Providers:
 
 - ``fake``: relaykit.testing.FakePlugin, in process; the call costs almost
   nothing, so this is the worst case for relative overhead.
-- ``http``: the OpenAIMock loopback server over real HTTP with httpx: what a
-  call to a real provider costs the client.
+- ``httpx`` and ``aiohttp``: the OpenAIMock loopback server over real HTTP,
+  through each transport: what a call to a real provider costs the client.
 
 Scenarios: plain (no storage, no exporters), then each feature alone, then all
 together: tracing (OpenTelemetry SDK, in-memory span exporter), metrics
@@ -140,7 +150,10 @@ async def run(config: dict[str, Any], model: str, n: int) -> float:
     return elapsed / n
 
 
-def client_overhead(n: int, repeats: int) -> None:
+PROVIDERS = ("fake", "httpx", "aiohttp")
+
+
+def client_overhead(n: int, repeats: int, only: Sequence[str] = PROVIDERS) -> None:
     scenarios = [("plain", []), *((name, [name]) for name in FEATURES), ("all", list(FEATURES))]
     with OpenAIMock(api_key=KEY) as mock:
         openai = {"openai": {"base_url": mock.base_url, "api_key": KEY}}
@@ -154,6 +167,8 @@ def client_overhead(n: int, repeats: int) -> None:
             "http (aiohttp)": {"storage": {"backend": "none"}, "providers": openai},
         }
         for provider, base in providers.items():
+            if provider.removeprefix("http (").rstrip(")") not in only:
+                continue
             model = "fake/m" if provider == "fake" else "openai/gpt-4o-mini"
             calls = n if provider == "fake" else max(200, n // 5)
             # Rounds alternate the scenarios (plain, tracing, ..., all, plain, ...),
@@ -215,11 +230,22 @@ def redis_throughput(seconds: float) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls, one run each")
+    parser.add_argument(
+        "--providers",
+        default=",".join(PROVIDERS),
+        help=f"which of {', '.join(PROVIDERS)} to measure (comma-separated; default all)",
+    )
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis limiter")
     args = parser.parse_args(argv)
+    only = [name.strip() for name in args.providers.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(PROVIDERS))
+    if unknown:
+        parser.error(f"unknown provider(s) {', '.join(unknown)}: pick from {', '.join(PROVIDERS)}")
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}")
-    client_overhead(n, repeats)
-    redis_throughput(seconds)
+    client_overhead(n, repeats, only)
+    if not args.no_redis:
+        redis_throughput(seconds)
     return 0
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from relaykit.secrets import MASK, scrub
+from relaykit.secrets import _LITERALS, MASK, _may_hold_secret, scrub
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -142,6 +142,7 @@ _PIECES = st.one_of(
     st.sampled_from(
         ["sk-", "AIza", "eyJ", "=", "Bearer ", "BASIC ", "Token", "PASSWORD=", "://u:p@h", "KEY:"]
     ),
+    st.sampled_from(_LITERALS),
     chars(B64URL + " =:/@.", 0, 50),
     prose,
 )
@@ -154,3 +155,19 @@ def test_the_quick_precheck_never_skips_what_the_patterns_would_mask(text: str) 
     from relaykit.secrets import _SECRET_RE, _mask
 
     assert scrub(text) == _SECRET_RE.sub(_mask, text)
+
+
+@pytest.mark.parametrize("literal", _LITERALS)
+def test_the_quick_precheck_finds_every_literal_a_pattern_needs(literal: str) -> None:
+    # The pre-check looks for the literals in groups, not one by one: none may be
+    # left out, wherever it sits in the text.
+    assert _may_hold_secret(literal)
+    assert _may_hold_secret(f"a b c {literal} d e f")
+
+
+@given(st.lists(_PIECES, max_size=6).map("".join))
+def test_the_quick_precheck_agrees_with_a_plain_search_for_the_literals(text: str) -> None:
+    lowered = text.lower()
+    words = ("key", "token", "secret", "passw", "bearer", "basic", "://")
+    expected = any(literal in text for literal in _LITERALS) or any(w in lowered for w in words)
+    assert _may_hold_secret(text) == expected

@@ -120,6 +120,8 @@ async def test_a_failed_call_sets_error_type_and_a_scrubbed_status(
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes is not None
     assert span.attributes["error.type"] == "InvalidRequestError"
+    assert span.attributes["http.response.status_code"] == 400
+    assert span.attributes["relaykit.attempts"] == 1
     assert SECRET not in (span.status.description or "")
     assert SECRET not in json.dumps(dict(span.attributes))
 
@@ -253,3 +255,105 @@ async def test_a_stream_to_an_unknown_provider_ends_its_span(tracing: TracingExp
                 pass
     (span,) = tracing.finished()
     assert span.status.status_code is StatusCode.ERROR
+
+
+# -- traceparent written directly: the same bytes as the global propagator -----------
+
+
+def _contexts(provider: TracerProvider) -> dict[str, Any]:
+    """Contexts to inject from: a span, spans with tracestate or unsampled, baggage."""
+    from opentelemetry import baggage, context, propagate, trace
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    tracer = provider.get_tracer("test")
+    remote = propagate.extract(
+        {
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "tracestate": "vendor=a1b2,other=x",
+        }
+    )
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test").start_span("u")
+    span = tracer.start_span("s")
+    with_baggage = baggage.set_baggage("tenant", "a b;c", trace.set_span_in_context(span))
+    return {
+        "span": trace.set_span_in_context(span),
+        "child of a remote parent with tracestate": trace.set_span_in_context(
+            tracer.start_span("c", context=remote)
+        ),
+        "unsampled span": trace.set_span_in_context(unsampled),
+        "span and baggage": with_baggage,
+        "baggage, no span": baggage.set_baggage("k", "v", context.Context()),
+        "nothing": context.Context(),
+    }
+
+
+@pytest.mark.anyio
+async def test_injected_headers_are_byte_identical_to_the_global_propagator(
+    tracing: TracingExporter,
+) -> None:
+    from opentelemetry import context, propagate
+
+    async with client([FakePlugin(), tracing]) as c:
+        tracer = c._tracer
+        assert tracer is not None
+        assert tracer._default_textmap is propagate.get_global_textmap()  # the fast path
+        for name, ctx in _contexts(tracing.tracer_provider).items():
+            token = context.attach(ctx)
+            try:
+                ours: dict[str, str] = {"content-type": "application/json"}
+                tracer.inject_headers(ours)
+                theirs: dict[str, str] = {"content-type": "application/json"}
+                propagate.inject(theirs)
+            finally:
+                context.detach(token)
+            assert list(ours.items()) == list(theirs.items()), name
+            if name != "nothing":
+                assert len(ours) > 1, name  # something was injected
+
+
+@pytest.mark.anyio
+async def test_another_global_propagator_is_used_as_it_is(
+    tracing: TracingExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry import context, propagate, trace
+    from opentelemetry.propagators.textmap import default_setter
+
+    class OneHeader:
+        """A propagator of some other format (as B3 or Jaeger would be)."""
+
+        fields = {"x-trace"}
+
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            span_context = trace.get_current_span(context).get_span_context()
+            setter.set(carrier, "x-trace", f"{span_context.span_id:x}")
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            return context
+
+    async with client([FakePlugin(), tracing]) as c:
+        tracer = c._tracer
+        assert tracer is not None
+        monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", OneHeader())
+        span = tracing.tracer_provider.get_tracer("test").start_span("s")
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            headers: dict[str, str] = {}
+            tracer.inject_headers(headers)
+        finally:
+            context.detach(token)
+    assert headers == {"x-trace": f"{span.get_span_context().span_id:x}"}
+
+
+def test_only_the_default_propagator_takes_the_direct_path() -> None:
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from relaykit.tracing import _default_textmap
+
+    w3c, bag = TraceContextTextMapPropagator(), W3CBaggagePropagator()
+    default = CompositePropagator([w3c, bag])
+    assert _default_textmap(default) is default
+    assert _default_textmap(CompositePropagator([w3c])) is None
+    assert _default_textmap(CompositePropagator([bag, w3c])) is None
+    assert _default_textmap(w3c) is None

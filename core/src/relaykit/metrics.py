@@ -160,11 +160,14 @@ def observe(event: Any) -> list[Observation]:
 
 
 # (operation, provider, model, error type) -> the attribute sets of a call's
-# observations: base, failed, input tokens, output tokens. Calls repeat the
-# same few keys, so the tuples are built once (and hash faster for exporters
-# that look them up). Bounded: cleared when it grows past what any real
-# deployment list reaches.
-_CallAttributes = tuple[Attributes, Attributes, Attributes, Attributes]
+# observations (base, failed, input tokens, output tokens) and the observations
+# whose value never changes (a request, an error, a cache hit). Calls repeat
+# the same few keys, so these are built once (and the tuples hash faster for
+# exporters that look them up). Bounded: cleared when it grows past what any
+# real deployment list reaches.
+_CallAttributes = tuple[
+    Attributes, Attributes, Attributes, Attributes, Observation, Observation, Observation
+]
 _ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
 
 
@@ -184,6 +187,9 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
         failed,
         (*base, ("gen_ai.token.type", "input")),
         (*base, ("gen_ai.token.type", "output")),
+        Observation(REQUESTS, 1.0, base),
+        Observation(ERRORS, 1.0, failed),
+        Observation(CACHE_HITS, 1.0, base),
     )
     if len(_ATTRIBUTES) >= 4096:
         _ATTRIBUTES.clear()
@@ -192,10 +198,10 @@ def _call_attributes(record: CallRecord) -> _CallAttributes:
 
 
 def _call(record: CallRecord) -> list[Observation]:
-    base, failed, input_tokens, output_tokens = _call_attributes(record)
-    out = [Observation(REQUESTS, 1.0, base)]
+    base, failed, input_tokens, output_tokens, request, error, cache_hit = _call_attributes(record)
+    out = [request]
     if record.error_type is not None:
-        out.append(Observation(ERRORS, 1.0, failed))
+        out.append(error)
     if record.latency is not None:
         out.append(Observation(OPERATION_DURATION, record.latency, failed))
     usage = record.usage
@@ -209,7 +215,7 @@ def _call(record: CallRecord) -> list[Observation]:
     if record.fallbacks:
         out.append(Observation(FALLBACKS, float(record.fallbacks), base))
     if record.cache_hit:
-        out.append(Observation(CACHE_HITS, 1.0, base))
+        out.append(cache_hit)
     if record.cost:
         out.append(Observation(COST, float(record.cost), base))
     return out

@@ -1,0 +1,275 @@
+"""The floors under observability's cost: the libraries' own work per call, without relaykit.
+
+    uv run python bench/observability_floors.py [--calls 20000] [--rounds 5]
+
+``bench/observability.py`` measures what tracing, metrics, redaction and a
+limiter add to a ``client.chat`` call. Much of that is not relaykit's client
+code: the OpenTelemetry SDK's span, the PII scan of text that holds PII, an
+exporter's bookkeeping. This runs those parts by themselves, with the same
+inputs as that bench (its tracer provider, its prompt and answer), so that
+what is left of the bench's numbers is what the client itself adds:
+
+- **span**: the bench's ``TracerProvider`` (``SimpleSpanProcessor`` into an
+  in-memory exporter, cleared every 500 spans as there): ``start_span`` with the
+  13 GenAI attributes of a successful call in one dict, make it current, leave
+  it, ``end``. Then the same with the request attributes at the start and the
+  response attributes in one ``set_attributes`` (what a client must do, since
+  the response comes later), and with a ``traceparent`` injected through the
+  global propagator while the span is current.
+- **pii**: relaykit-pii's ``redact`` on the bench's prompt and on the fake
+  provider's answer (``"echo: " + prompt``); both hold an email and a card number.
+- **secrets**: the built-in secret redactor on the same two texts.
+- **prometheus**: relaykit-prometheus's ``record`` of a successful call's record
+  (``relaykit.metrics.observe`` included).
+- all of span (request + response attributes), pii, secrets and prometheus.
+
+Each is timed three ways, as client CPU µs per call (``time.thread_time``), the
+median of alternating rounds: **alone**, back to back with the garbage
+collector on (after freezing the warm-up heap, as the bench does); the same
+with it off; and **beside** plain ``client.chat`` calls over FakePlugin, the
+case run after each call, less what the calls cost by themselves. Beside a
+call a library costs more than in a loop of its own (the call's code and data
+push the library's out of the CPU caches), so "beside" is the floor to hold the
+bench's "added" numbers against. This is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import anyio
+import anyio.lowlevel
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util.types import AnyValue
+
+import relaykit
+from relaykit import Usage
+from relaykit.builtins import SecretRedactor
+from relaykit.protocols import CallRecord
+from relaykit.testing import FakePlugin
+from relaykit_pii import PiiRedactor
+from relaykit_prometheus import PrometheusExporter
+
+PROMPT = "Summarise: my email is jane@example.com and my card is 4111 1111 1111 1111. Thanks!"
+
+REQUEST_ATTRIBUTES: dict[str, AnyValue] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "server.address": "127.0.0.1",
+    "server.port": 41234,
+    "gen_ai.request.max_tokens": 64,
+    "gen_ai.request.temperature": 0.2,
+}
+RESPONSE_ATTRIBUTES: dict[str, AnyValue] = {
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.response.finish_reasons": ["stop"],
+    "gen_ai.usage.input_tokens": 25,
+    "gen_ai.usage.output_tokens": 27,
+    "relaykit.attempts": 1,
+    "gen_ai.response.id": "chatcmpl-0123456789",
+}
+ALL_ATTRIBUTES = {**REQUEST_ATTRIBUTES, **RESPONSE_ATTRIBUTES}
+assert len(ALL_ATTRIBUTES) == 13
+
+
+Case = Callable[[int], None]  # one call's work; the argument is the call's number
+
+
+def span_cases() -> dict[str, Case]:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracer = provider.get_tracer("relaykit", "0")
+    kind = trace.SpanKind.CLIENT
+    attach, detach, in_context = context.attach, context.detach, trace.set_span_in_context
+    inject = propagate.inject
+
+    def one_dict(i: int) -> None:
+        span = tracer.start_span("chat gpt-4o-mini", kind=kind, attributes=ALL_ATTRIBUTES)
+        token = attach(in_context(span))
+        detach(token)
+        span.end()
+        if i % 500 == 499:
+            spans.clear()
+
+    def split(i: int) -> None:
+        span = tracer.start_span("chat gpt-4o-mini", kind=kind, attributes=REQUEST_ATTRIBUTES)
+        token = attach(in_context(span))
+        detach(token)
+        span.set_attributes(RESPONSE_ATTRIBUTES)
+        span.end()
+        if i % 500 == 499:
+            spans.clear()
+
+    def split_inject(i: int) -> None:
+        span = tracer.start_span("chat gpt-4o-mini", kind=kind, attributes=REQUEST_ATTRIBUTES)
+        token = attach(in_context(span))
+        headers: dict[str, str] = {}
+        inject(headers)
+        detach(token)
+        span.set_attributes(RESPONSE_ATTRIBUTES)
+        span.end()
+        if i % 500 == 499:
+            spans.clear()
+
+    return {
+        "span, 13 attributes at start": one_dict,
+        "span, 7 at start + set_attributes(6)": split,
+        "  + propagate.inject(traceparent)": split_inject,
+    }
+
+
+# A different prompt per call, as in the bench: nothing can be cached by text.
+PROMPTS = [f"{PROMPT} (request {i})" for i in range(1000)]
+ANSWERS = [f"echo: {p}" for p in PROMPTS]
+
+
+def redaction_cases() -> dict[str, Case]:
+    pii = PiiRedactor().redact
+    secrets = SecretRedactor().redact
+
+    def pii_two_texts(i: int) -> None:
+        pii(PROMPTS[i % 1000])
+        pii(ANSWERS[i % 1000])
+
+    def secrets_two_texts(i: int) -> None:
+        secrets(PROMPTS[i % 1000])
+        secrets(ANSWERS[i % 1000])
+
+    return {"pii, prompt + answer": pii_two_texts, "secrets, prompt + answer": secrets_two_texts}
+
+
+def prometheus_cases() -> dict[str, Case]:
+    exporter = PrometheusExporter()
+    record = CallRecord(
+        id="0" * 32,
+        started_at=time.time(),
+        operation="chat",
+        provider="openai",
+        model_requested="openai/gpt-4o-mini",
+        model="gpt-4o-mini",
+        streamed=False,
+        usage=Usage(input_tokens=25, output_tokens=27),
+        cost=Decimal("0.0000213"),
+        latency=0.0012,
+        finish_reason="stop",
+    )
+
+    def record_call(i: int) -> None:
+        exporter.record(record)
+
+    return {"prometheus record": record_call}
+
+
+def cases() -> dict[str, Case]:
+    """Every case by name, plus the three a call with everything on would run together."""
+    found = {**span_cases(), **redaction_cases(), **prometheus_cases()}
+    span = found["span, 7 at start + set_attributes(6)"]
+    pii, secrets = found["pii, prompt + answer"], found["secrets, prompt + answer"]
+    record = found["prometheus record"]
+
+    def together(i: int) -> None:
+        span(i)
+        pii(i)
+        secrets(i)
+        record(i)
+
+    found["span + pii + secrets + prometheus"] = together
+    return found
+
+
+def alone(case: Case, n: int, *, collect: bool) -> float:
+    """CPU µs of this thread per call of ``case``, ``n`` calls back to back."""
+    if not collect:
+        gc.disable()
+    try:
+        start = time.thread_time()
+        for i in range(n):
+            case(i)
+        return (time.thread_time() - start) / n * 1e6
+    finally:
+        gc.enable()
+
+
+async def beside_calls(client: relaykit.Client, case: Case | None, n: int) -> float:
+    """CPU µs of this thread per plain ``client.chat`` over FakePlugin, each followed by ``case``.
+
+    A library costs more beside a call than in a loop of its own: the call's
+    code and data push the library's out of the CPU's caches. Subtracting the
+    calls alone gives what the library's work costs where the client runs it.
+    """
+    start = time.thread_time()
+    for i in range(n):
+        await client.chat("fake/m", PROMPTS[i % 1000], max_tokens=64)
+        if case is not None:
+            case(i)
+        await anyio.lowlevel.checkpoint()
+        if i % 500 == 499:
+            FAKE.calls.clear()
+    return (time.thread_time() - start) / n * 1e6
+
+
+FAKE = FakePlugin()
+
+
+async def beside_rounds(named: dict[str, Case], n: int, rounds: int) -> dict[str, list[float]]:
+    """Per round, plain calls alone and then beside each case; µs per call."""
+    samples: dict[str, list[float]] = {}
+    config = {"storage": {"backend": "none"}}
+    async with relaykit.Client(config, plugins=[FAKE]) as client:
+        await beside_calls(client, None, 200)  # warm up
+        gc.collect()
+        gc.freeze()
+        try:
+            for _ in range(rounds):
+                samples.setdefault("", []).append(await beside_calls(client, None, n))
+                for name, case in named.items():
+                    samples.setdefault(name, []).append(await beside_calls(client, case, n))
+        finally:
+            gc.unfreeze()
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    named = cases()
+    for case in named.values():  # warm up, then freeze what is left, as the bench does
+        alone(case, 1000, collect=True)
+    gc.collect()
+    gc.freeze()
+    samples: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(args.rounds):
+        for name, case in named.items():
+            for collect in (True, False):
+                samples.setdefault((name, collect), []).append(
+                    alone(case, args.calls, collect=collect)
+                )
+    gc.unfreeze()
+    beside = anyio.run(beside_rounds, named, args.calls // 4, args.rounds)
+    plain = statistics.median(beside[""])
+    print(f"{args.calls} calls x {args.rounds} rounds (median), CPU µs per call")
+    print("(alone: back to back; beside: after each plain client.chat over FakePlugin,")
+    print(f" less the {plain:.1f} µs the calls cost alone, {args.calls // 4} calls a round)")
+    print(f"  {'':<40} {'alone':>7} {'GC off':>7} {'beside':>7}")
+    for name in named:
+        on = statistics.median(samples[(name, True)])
+        off = statistics.median(samples[(name, False)])
+        near = statistics.median(beside[name]) - plain
+        print(f"  {name:<40} {on:7.1f} {off:7.1f} {near:7.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
