@@ -68,8 +68,7 @@ class CallTracer:
         redaction: RedactionChain,
         registry: ProviderRegistry,
     ) -> None:
-        from opentelemetry import baggage, context, propagate, trace
-        from opentelemetry.baggage.propagation import W3CBaggagePropagator
+        from opentelemetry import context, propagate, trace
 
         from . import __version__
 
@@ -84,9 +83,6 @@ class CallTracer:
         self._span_names: dict[Target, str] = {}
         self._client_kind = trace.SpanKind.CLIENT
         self._context = context
-        self._baggage = baggage
-        self._baggage_propagator = W3CBaggagePropagator()
-        self._default_textmap = _default_textmap(propagate.get_global_textmap())
 
     @classmethod
     def create(
@@ -218,29 +214,8 @@ class CallTracer:
     # -- propagation ---------------------------------------------------------
 
     def inject_headers(self, headers: MutableMapping[str, str]) -> None:
-        """Header hook: what the global propagator adds for the current context.
-
-        By default that is ``traceparent`` (and ``tracestate``) of the current
-        span, and ``baggage`` when the context holds any. While the global
-        propagator is still that default, the headers are written here, byte for
-        byte as it would write them, without the trip through the composite
-        propagator and two more context look-ups; any other propagator (set by
-        the application, or by ``OTEL_PROPAGATORS``) is called as it is.
-        """
-        if self._propagate.get_global_textmap() is not self._default_textmap:
-            self._propagate.inject(headers)
-            return
-        current = self._context.get_current()
-        span_context = self._trace.get_current_span(current).get_span_context()
-        if span_context != self._trace.INVALID_SPAN_CONTEXT:
-            headers["traceparent"] = (
-                f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
-                f"-{span_context.trace_flags:02x}"
-            )
-            if span_context.trace_state:
-                headers["tracestate"] = span_context.trace_state.to_header()
-        if self._baggage.get_all(current):
-            self._baggage_propagator.inject(headers, current)
+        """Header hook: add ``traceparent`` (and ``tracestate``) of the current span."""
+        self._propagate.inject(headers)
 
     # -- helpers -------------------------------------------------------------
 
@@ -309,21 +284,6 @@ class _Active:
             self._span.set_attribute("error.type", type(exc).__name__)
             self._span.set_status(tracer._trace.Status(tracer._trace.StatusCode.ERROR))
             self._span.end()
-
-
-def _default_textmap(textmap: Any) -> Any | None:
-    """``textmap`` if it is OpenTelemetry's default propagator (W3C trace context, then
-    baggage), else None: only that one may be replaced by :meth:`CallTracer.inject_headers`."""
-    from opentelemetry.baggage.propagation import W3CBaggagePropagator
-    from opentelemetry.propagators.composite import CompositePropagator
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    if type(textmap) is not CompositePropagator:
-        return None
-    # Not public, hence the care: anything unexpected keeps the propagator's own path.
-    inner = getattr(textmap, "_propagators", None)
-    kinds = [type(p) for p in inner] if isinstance(inner, list | tuple) else None
-    return textmap if kinds == [TraceContextTextMapPropagator, W3CBaggagePropagator] else None
 
 
 def current(tracer: CallTracer | None, call: _Call) -> Any:
