@@ -267,6 +267,55 @@ async def test_relaykit_rate_limiter_from_a_plugin_reserves_and_reconciles() -> 
     assert calls == [("acquire", ("fake/*", 100, 2 + 20)), ("reconcile", 10)]
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("offers", [("acquire_nowait", "reconcile_nowait"), ("acquire_nowait",)])
+async def test_a_limiter_that_decides_at_once_is_called_without_a_coroutine(
+    offers: tuple[str, ...],
+) -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class QuickLimiter:
+        async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+            calls.append(("acquire", tokens))
+            return Reservation(key, tokens)
+
+        async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
+            calls.append(("reconcile", actual_tokens))
+
+        def acquire_nowait(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+            calls.append(("acquire_nowait", tokens))
+            return Reservation(key, tokens)
+
+        def reconcile_nowait(self, reservation: Reservation, actual_tokens: int) -> None:
+            calls.append(("reconcile_nowait", actual_tokens))
+
+    limiter = QuickLimiter()
+    if "reconcile_nowait" not in offers:  # half the pair: the client keeps to the coroutines
+        limiter.reconcile_nowait = None  # type: ignore[assignment,method-assign]
+
+    class LimiterPlugin:
+        @hookimpl
+        def relaykit_rate_limiter(self, name: str, config: Config) -> QuickLimiter:
+            return limiter
+
+    fake = FakePlugin()
+    fake.script.reply("x", input_tokens=7, output_tokens=3)
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "quick"},
+        "limits": {"fake/*": {"tpm": 100}},
+    }
+    async with relaykit.Client(
+        config, plugins=[fake, FakePlugin("other"), LimiterPlugin()]
+    ) as client:
+        await client.chat("fake/m", "hello world", max_tokens=20)
+        await client.chat("other/m", "unlimited")  # no limit matches: nothing held
+    if len(offers) == 2:
+        assert calls == [("acquire_nowait", 2 + 20), ("reconcile_nowait", 10)]
+    else:
+        assert calls == [("acquire", 2 + 20), ("reconcile", 10)]
+
+
 def test_memory_limiter_never_overshoots_under_concurrency() -> None:
     from relaykit.memory_limiter import MemoryRateLimiter
 

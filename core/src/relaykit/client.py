@@ -130,6 +130,12 @@ class Client:
                     hint=f"pip install relaykit-{self.config.limiter.backend}, "
                     "or use limiter = 'memory'",
                 )
+        # A limiter that decides without waiting offers synchronous twins of its
+        # methods (the memory one does): the usual call then builds no coroutine.
+        self._acquire_nowait = getattr(self._limiter, "acquire_nowait", None)
+        self._reconcile_nowait = getattr(self._limiter, "reconcile_nowait", None)
+        if self._acquire_nowait is None or self._reconcile_nowait is None:
+            self._acquire_nowait = self._reconcile_nowait = None
         self._call_log: CallLog | None = None
         storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:
@@ -373,8 +379,12 @@ class Client:
     async def _attempt(
         self, provider: Provider, request: ChatRequest, target: Target, call: _Call
     ) -> ChatResponse:
-        # no limiter, as usual: no coroutine to build and await for nothing
-        reservations = await self._reserve(target, request) if self._limiter is not None else None
+        reservations = None
+        if self._limiter is not None:
+            # one limit and a limiter that decides at once (the usual case): no coroutine
+            reservations = self._reserve_now(target, request)
+            if reservations is None:
+                reservations = await self._reserve(target, request)
         if call.span is not None:
             self._tracer.attempt(call, target)  # type: ignore[union-attr]
         response: ChatResponse | None = None
@@ -405,8 +415,40 @@ class Client:
                 )
             return response
         finally:
-            if reservations:
+            if reservations and not self._reconcile_now(reservations, response):
                 await self._reconcile(reservations, response, target)
+
+    def _reserve_now(self, target: Target, request: ChatRequest) -> list[Reservation] | None:
+        """What :meth:`_reserve` holds, without a coroutine, when the limiter can say at once.
+
+        That is the usual case: the limiter offers ``acquire_nowait`` (see
+        :class:`~relaykit.protocols.RateLimiter`) and one limit without a budget
+        matches. ``None`` when the call needs :meth:`_reserve`.
+        """
+        acquire_nowait = self._acquire_nowait
+        if acquire_nowait is None:
+            return None
+        limits = self._limits_for(target)
+        if not limits:
+            return []
+        if len(limits) > 1 or limits[0][1].budget_usd is not None:
+            return None
+        pattern, limit = limits[0]
+        return [
+            acquire_nowait(pattern, limit, _prompt_tokens(request) + (request.max_tokens or 256))
+        ]
+
+    def _reconcile_now(
+        self, reservations: list[Reservation], response: ChatResponse | None
+    ) -> bool:
+        """Settle the usual single reservation without a coroutine; ``False`` if it cannot."""
+        reconcile_nowait = self._reconcile_nowait
+        if reconcile_nowait is None or len(reservations) > 1 or reservations[0].cost is not None:
+            return False
+        reconcile_nowait(
+            reservations[0], response.usage.total_tokens if response is not None else 0
+        )
+        return True
 
     async def _reserve(self, target: Target, request: ChatRequest) -> list[Reservation]:
         if self._limiter is None:

@@ -5,8 +5,11 @@ GCRA keeps one number per key (the theoretical arrival time), so a check is O(1)
 and there is no window edge where a burst slips through. Reservations are
 charged in full when acquired and corrected on reconcile, so N concurrent calls
 can never together exceed the limit (the overshoot LiteLLM's TPM limit had).
-``acquire`` never awaits between checking and charging, so under one event
-loop the check-and-charge is atomic.
+Nothing here waits, so under one event loop the check-and-charge is atomic, and
+the limiter offers the synchronous ``acquire_nowait`` and ``reconcile_nowait``
+the client calls instead of the coroutines (see
+:class:`relaykit.protocols.RateLimiter`): a call then builds no coroutine for
+its limits.
 """
 
 from __future__ import annotations
@@ -68,6 +71,12 @@ class MemoryRateLimiter:
     ) -> Reservation:
         """Reserve one request, ``tokens`` tokens and ``cost`` USD, or raise
         :class:`QuotaExceededError` with ``retry_after``."""
+        return self.acquire_nowait(key, limit, tokens, cost=cost)
+
+    def acquire_nowait(
+        self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
+    ) -> Reservation:
+        """:meth:`acquire`, synchronously: this limiter decides without waiting."""
         now = self._clock()
         rpm, tpm = limit.rpm, limit.tpm
         # GCRA: a unit of a limit L per minute occupies 60/L seconds; it fits while
@@ -76,12 +85,15 @@ class MemoryRateLimiter:
         # The test is on the wait, built from differences: `now + 60 - 60 > now` can
         # hold in floating point, and refused a lone first call of an rpm=1 limit.
         if rpm:
-            rpm_ahead = max(self._rpm_tat.get(key, now) - now, 0.0) + _PERIOD / rpm
+            rpm_ahead = self._rpm_tat.get(key, now) - now
+            # (a conditional, not max(): this runs on every call)
+            rpm_ahead = (rpm_ahead if rpm_ahead > 0.0 else 0.0) + _PERIOD / rpm
             if rpm_ahead - _PERIOD > _EPSILON:
                 self._refuse(key, "rpm", rpm, 1, rpm_ahead - _PERIOD)
             rpm_tat = now + rpm_ahead
         if tpm:
-            tpm_ahead = max(self._tpm_tat.get(key, now) - now, 0.0) + _PERIOD / tpm * tokens
+            tpm_ahead = self._tpm_tat.get(key, now) - now
+            tpm_ahead = (tpm_ahead if tpm_ahead > 0.0 else 0.0) + _PERIOD / tpm * tokens
             if tokens > tpm or tpm_ahead - _PERIOD > _EPSILON:
                 self._refuse(key, "tpm", tpm, tokens, tpm_ahead - _PERIOD)
             tpm_tat = now + tpm_ahead
@@ -131,6 +143,12 @@ class MemoryRateLimiter:
         self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
     ) -> None:
         """Refund or charge the difference between reserved and used tokens and USD."""
+        self.reconcile_nowait(reservation, actual_tokens, cost=cost)
+
+    def reconcile_nowait(
+        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
+    ) -> None:
+        """:meth:`reconcile`, synchronously."""
         key = reservation.key
         if reservation.tokens:
             interval = self._tpm_interval.get(key)

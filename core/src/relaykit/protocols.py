@@ -409,6 +409,13 @@ class RateLimiter(Protocol):
     by all the limits or by none (raising the refusal). The client uses it when
     a call matches several ``[limits]`` patterns, so a shared limiter decides
     them in one round trip (relaykit-redis does, in one Lua script).
+
+    A limiter that decides without waiting (one in process) may also offer
+    ``acquire_nowait`` and ``reconcile_nowait``: the same as ``acquire`` and
+    ``reconcile`` (with ``cost`` too, if it supports budgets), but plain
+    functions. The client then calls them instead of building and awaiting a
+    coroutine, for a call that one limit without a budget matches (the usual
+    case). Offer both or neither; the coroutines are still required.
     """
 
     async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
