@@ -67,6 +67,17 @@ async def test_lru_and_ttl() -> None:
     assert len(cache) == 1
 
 
+def test_storing_a_key_again_replaces_it_and_makes_it_the_most_recent() -> None:
+    cache = MemoryCache(max_entries=2, clock=lambda: 0.0)
+    a, b, c, newer = (ChatResponse(text=t) for t in ("a", "b", "c", "a2"))
+    cache.put_nowait("a", a, ttl=10)
+    cache.put_nowait("b", b, ttl=10)
+    cache.put_nowait("a", newer, ttl=10)
+    cache.put_nowait("c", c, ttl=10)  # evicts b, the least recently used
+    assert (cache.get_nowait("a"), cache.get_nowait("b"), cache.get_nowait("c")) == (newer, None, c)
+    assert len(cache) == 2
+
+
 def test_replay_assembles_into_the_same_response() -> None:
     original = ChatResponse(
         text="x" * 150,

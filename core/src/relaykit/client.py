@@ -180,6 +180,8 @@ class Client:
         self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
         if storage is not None and StorageCache.supported_by(storage):
             self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
+        #: the cache when it is memory alone: used without a coroutine (nothing waits)
+        self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
         self._tg: TaskGroup | None = None
         #: makes the calls' timeout scopes once the client is entered (see deadline_scope.py)
         self._scopes: DeadlineScopes | None = None
@@ -276,7 +278,12 @@ class Client:
         # waits on the network, the event loop resumes each frame of the chain.
         with current(self._tracer, call):
             if call.cache_key is not None:
-                cached = await self._cache.get(call.cache_key)
+                memory = self._memory_cache
+                cached = (
+                    memory.get_nowait(call.cache_key)
+                    if memory is not None
+                    else await self._cache.get(call.cache_key)
+                )
                 if cached is not None:
                     call.cache_hit = True
                     return await self._finish(call, Target(cached.provider, cached.model), cached)
@@ -301,7 +308,10 @@ class Client:
                 raise
             response = await self._finish(call, target, response)
             if call.cache_key is not None:
-                await self._cache.put(call.cache_key, response, self.config.cache.ttl)
+                if self._memory_cache is not None:
+                    self._memory_cache.put_nowait(call.cache_key, response, self.config.cache.ttl)
+                else:
+                    await self._cache.put(call.cache_key, response, self.config.cache.ttl)
             return response
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:

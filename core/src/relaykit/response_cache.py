@@ -45,20 +45,28 @@ def cache_key(provider: str, request: ChatRequest) -> str:
     about three times as much.
     """
     r = request
+    # Loops, not comprehensions (each one a function call before Python 3.12),
+    # and text parts, nearly all of them, without a call each.
+    messages = []
+    for m in r.messages:
+        row: list[Any] = [m.role]
+        for p in m.content:
+            row.append(p.text if type(p) is TextPart else _part(p))  # type: ignore[union-attr]
+        messages.append(row)
     canonical = _dumps(
         [
             _KEY_FORMAT,
             provider,
             r.model,
-            [[m.role, *[_part(p) for p in m.content]] for m in r.messages],
+            messages,
             r.max_tokens,
             r.temperature,
             r.top_p,
             r.stop,
             r.seed,
-            [[t.name, t.description, t.parameters, t.strict] for t in r.tools],
+            [[t.name, t.description, t.parameters, t.strict] for t in r.tools] if r.tools else (),
             None if r.tool_choice is None else [r.tool_choice.mode, r.tool_choice.name],
-            _response_format(r.response_format),
+            None if r.response_format is None else _response_format(r.response_format),
             r.extra,
         ]
     )
@@ -150,6 +158,17 @@ class MemoryCache:
 
     async def get(self, key: str) -> ChatResponse | None:
         """The cached response, refreshing its recency; ``None`` if absent or expired."""
+        return self.get_nowait(key)
+
+    async def put(self, key: str, response: ChatResponse, ttl: float) -> None:
+        """Store ``response``; the least recently used entry goes when full."""
+        self.put_nowait(key, response, ttl)
+
+    # Nothing here waits: the client calls these directly when the cache is
+    # memory alone, rather than building and awaiting a coroutine for each.
+
+    def get_nowait(self, key: str) -> ChatResponse | None:
+        """:meth:`get`, synchronously."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -160,12 +179,14 @@ class MemoryCache:
         self._entries.move_to_end(key)
         return response
 
-    async def put(self, key: str, response: ChatResponse, ttl: float) -> None:
-        """Store ``response``; the least recently used entry goes when full."""
-        self._entries[key] = (self._clock() + ttl, response)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+    def put_nowait(self, key: str, response: ChatResponse, ttl: float) -> None:
+        """:meth:`put`, synchronously."""
+        entries = self._entries
+        if key in entries:  # a new key goes to the end anyway
+            entries.move_to_end(key)
+        entries[key] = (self._clock() + ttl, response)
+        while len(entries) > self._max:
+            entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
