@@ -210,6 +210,70 @@ async def test_a_hedge_outlives_the_first_target_failing_after_it_started() -> N
 
 
 @pytest.mark.anyio
+async def test_a_backup_that_wins_ends_the_first_targets_wait_to_retry() -> None:
+    import stamina
+
+    first, second = FakePlugin("first"), FakePlugin("second")
+    first.script.push(Reply(status=503, error="down", delay=0.05))
+    second.script.push(Reply(text="backup", delay=0.2))
+    storage = MemoryStorage()
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.02}}
+    retry = {"attempts": 3, "initial_wait": 30, "max_wait": 60}  # it would wait 30-60 s
+    with stamina.set_testing(False):
+        async with make(
+            first,
+            second,
+            StoragePlugin(storage),
+            models=routes,
+            retry=retry,
+            storage={"backend": "memory"},
+        ) as client:
+            with anyio.fail_after(5):
+                r = await client.chat("g", "hi")
+    assert (r.text, r.provider) == ("backup", "second")
+    assert len(first.calls) == 1
+    # waiting, not calling, when the backup won: no cost to record
+    assert [rec.provider for rec in storage.records] == ["second"]
+
+
+@pytest.mark.anyio
+async def test_a_backup_that_wins_while_the_first_waits_for_its_limit_stops_it_calling() -> None:
+    from relaykit._hookimpl import hookimpl
+    from relaykit.protocols import Reservation
+
+    class SlowLimiter:  # decides over the network, say: only the coroutines
+        async def acquire(self, key: str, limit: object, tokens: int) -> Reservation:
+            if not acquired:
+                acquired.append(key)
+                await anyio.sleep(0.3)
+            return Reservation(key, tokens)
+
+        async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
+            pass
+
+    class LimiterPlugin:
+        @hookimpl
+        def relaykit_rate_limiter(self, name: str, config: object) -> SlowLimiter:
+            return SlowLimiter()
+
+    acquired: list[str] = []
+    first, second = FakePlugin("first"), FakePlugin("second")
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.02}}
+    async with make(
+        first,
+        second,
+        LimiterPlugin(),
+        models=routes,
+        limiter={"backend": "slow"},
+        limits={"*": {"rpm": 1000}},
+    ) as client:
+        with anyio.fail_after(5):
+            r = await client.chat("g", "hi")
+    assert r.provider == "second"
+    assert not first.calls, "the first target must not be called once the backup has won"
+
+
+@pytest.mark.anyio
 async def test_a_hedged_call_fails_with_the_last_error_when_both_fail() -> None:
     first, second = FakePlugin("first"), FakePlugin("second")
     first.script.push(Reply(status=503, error="first down", delay=0.1))

@@ -30,7 +30,7 @@ from .deadline_scope import DeadlineScopes
 from .errors import ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
-from .hedging import hedge_delay, hedged
+from .hedging import HedgeLost, hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
 from .messages import Message, TextPart, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
@@ -59,6 +59,7 @@ from .validation import check_size
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from .hedging import _Race
     from .stream import ChatStream
 
 log = logging.getLogger("relaykit")
@@ -290,14 +291,8 @@ class Client:
             route = self.config.models.get(call.model_requested)
             try:
                 if route is not None and route.hedge_after is not None and len(call.targets) > 1:
-
-                    async def attempt(
-                        provider: Provider, request: ChatRequest, target: Target
-                    ) -> tuple[Target, ChatResponse]:
-                        return target, await self._attempt(provider, request, target, call)
-
                     delay = hedge_delay(self, call, route.hedge_after)
-                    target, response = await hedged(self, call, attempt, delay)
+                    target, response = await hedged(self, call, delay)
                 else:
                     # _attempt itself, not a wrapper: the attempt that served says its target
                     response = await run_attempts(self, call, partial(self._attempt, call=call))
@@ -387,7 +382,12 @@ class Client:
         return attrs.evolve(call.request, model=target.model)
 
     async def _attempt(
-        self, provider: Provider, request: ChatRequest, target: Target, call: _Call
+        self,
+        provider: Provider,
+        request: ChatRequest,
+        target: Target,
+        call: _Call,
+        hedge: _Race | None = None,
     ) -> ChatResponse:
         reservations = None
         if self._limiter is not None:
@@ -405,6 +405,8 @@ class Client:
                 if scopes is not None
                 else anyio.move_on_after(call.deadline - time.monotonic())
             ) as scope:
+                if hedge is not None:  # a hedged call's first attempt: its scope is the race's
+                    hedge.attempt_scope(scope)
                 try:
                     response = await provider.chat(request)
                 except RelayError:
@@ -415,6 +417,8 @@ class Client:
                         raise
                     raise mapped from e
             if response is None or scope.cancelled_caught:
+                if hedge is not None and hedge.winner is not None:
+                    raise HedgeLost  # the backup won and cancelled this attempt: no timeout
                 raise RequestTimeoutError(
                     f"no response within the total timeout of {call.deadline - call.started:g}s",
                     which="total",

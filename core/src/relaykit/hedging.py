@@ -10,8 +10,8 @@ input-token cost it is likely to have incurred.
 
 Most hedges never fire, so not firing must be cheap: the client's
 :class:`~relaykit.hedge_timer.HedgeTimer` starts backups, and a call that ends
-in time pays one cancel scope and one object, its heap entry (see
-docs/benchmarks.md).
+in time pays one object, its heap entry, and no cancel scope of its own (see
+:class:`_Race` and docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,22 +19,24 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Awaitable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 
-from .attempts import Attempt, run_attempts
+from .attempts import first_attempt, run_attempts
 from .errors import RelayError
 from .hedge_timer import HedgeTimer, Scheduled
 from .protocols import Provider
 from .request import ChatRequest
+from .response import ChatResponse
 from .routing import Target
 
 if TYPE_CHECKING:
     from .client import Client, _Call
 
-T = TypeVar("T")
+#: what a race hands back: the target that answered, and its answer
+Answer = tuple[Target, ChatResponse]
 
 #: the hedge delay for "p95" until enough latencies have been seen
 DEFAULT_HEDGE_DELAY = 1.0
@@ -48,33 +50,29 @@ def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
     return float(setting)
 
 
-def hedged(
-    client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
-) -> Awaitable[tuple[Target, T]]:
+def hedged(client: Client, call: _Call, delay: float) -> Awaitable[Answer]:
     """Run the first target; after ``delay`` without an answer, race the rest against it.
 
-    The first target runs in the calling task inside one cancel scope. Only if
-    the delay passes does the client's :class:`HedgeTimer` start the backup, as
-    a task in the client's task group (a task group per call cost about as much
-    again as everything else hedging does). A client used without ``async with``
-    has neither, so it pays for a task group and a sleeping task per call.
+    The first target runs in the calling task. Only if the delay passes does the
+    client's :class:`HedgeTimer` start the backup, as a task in the client's task
+    group (a task group per call cost about as much again as everything else
+    hedging does). A client used without ``async with`` has neither, so it pays
+    for a task group and a sleeping task per call.
 
     Not a coroutine itself, but one to await at once: a frame less per call.
     """
     timer = client._hedge_timer
     tg = client._tg
     if timer is not None and tg is not None:
-        race = _Race(timer, client, call, attempt, tg)
+        race = _Race(timer, client, call, tg)
         timer.add(race, delay)
         return race.run()
-    return _hedged_without_timer(client, call, attempt, delay)
+    return _hedged_without_timer(client, call, delay)
 
 
-async def _hedged_without_timer(
-    client: Client, call: _Call, attempt: Attempt[tuple[Target, T]], delay: float
-) -> tuple[Target, T]:
+async def _hedged_without_timer(client: Client, call: _Call, delay: float) -> Answer:
     async with anyio.create_task_group() as tg:
-        race = _Race(None, client, call, attempt, tg)
+        race = _Race(None, client, call, tg)
         tg.start_soon(_fire_after, delay, race)
         try:
             result = await race.run()
@@ -83,15 +81,28 @@ async def _hedged_without_timer(
     return result
 
 
-class _Race(Scheduled, Generic[T]):
+class HedgeLost(BaseException):
+    """Ends the first target's attempt when the backup has won and cancelled it.
+
+    Raised by :meth:`Client._attempt` in place of the cancellation its timeout
+    scope caught. Not an ``Exception``, as a cancellation is not: nothing on the
+    way takes it for a failure (the breaker and the router give no verdict).
+    """
+
+
+class _Race(Scheduled):
     """One hedged call: the first target in the caller's task, the backup in a task.
 
     It is its own timer entry (:class:`Scheduled`): most races never fire, so a
-    race that ends in time allocates this object and one cancel scope, no more.
+    race that ends in time allocates this object, no more. The first attempt on
+    the first target runs in its own timeout scope (see ``Client._attempt``),
+    which the backup cancels if it wins: no scope of the race's own, which cost
+    more than everything else here together (a scope made, entered and left
+    takes about 2 µs under asyncio, 4-5 µs under trio). Only the first target's
+    retries, after a failure, run in a scope of the race's.
     """
 
     __slots__ = (
-        "attempt",
         "backup",
         "backup_done",
         "call",
@@ -111,22 +122,22 @@ class _Race(Scheduled, Generic[T]):
         timer: HedgeTimer | None,
         client: Client,
         call: _Call,
-        attempt: Attempt[tuple[Target, T]],
         tg: anyio.abc.TaskGroup,
     ) -> None:
         self._timer = timer
         self.fire = self.start_backup
         self.client = client
         self.call = call
-        self.attempt = attempt
         self.tg = tg
         # The backup is started from the timer's task but belongs to this call:
         # it runs in this call's context (its span, for one).
         self.context = contextvars.copy_context()
-        self.primary = anyio.CancelScope()
+        #: what the backup cancels when it wins: the first attempt's timeout scope,
+        #: then the race's scope around the first target's retries
+        self.primary: anyio.CancelScope | None = None
         self.backup: anyio.CancelScope | None = None
         self.backup_done: anyio.Event | None = None
-        self.winner: tuple[Target, T] | None = None
+        self.winner: Answer | None = None
         self.errors: list[RelayError] | None = None  # made on the first failure
         self.crash: Exception | None = None
         # the target each branch is calling now, if any
@@ -137,22 +148,46 @@ class _Race(Scheduled, Generic[T]):
         """Start racing the other targets (from the timer's task, or the sleeping one)."""
         self.fire = None
         self.call.fallbacks += 1
-        self.backup = anyio.CancelScope()
+        self.backup = self._scope()
         self.backup_done = anyio.Event()
         self.context.run(partial(self.tg.start_soon, self._run_backup, name="relaykit hedge"))
 
-    async def run(self) -> tuple[Target, T]:
+    def _scope(self) -> anyio.CancelScope:
+        scopes = self.client._scopes  # an entered client makes scopes without asking anyio
+        return scopes.plain() if scopes is not None else anyio.CancelScope()
+
+    def attempt_scope(self, scope: anyio.CancelScope) -> None:
+        """The first target's first attempt runs in ``scope``: the backup cancels it if it wins.
+
+        Raises :class:`HedgeLost` if the backup has won already (while the attempt
+        waited for a rate limiter that decides over the network): no call to make.
+        """
+        if self.winner is not None:
+            raise HedgeLost
+        self.primary = scope
+
+    async def run(self) -> Answer:
         """The first target, then whatever the race needs: a winner, a fallback, or an error."""
         client, call = self.client, self.call
+        target = call.targets[0]
         try:
-            with self.primary:
-                try:
-                    result = await run_attempts(client, call, self._first, call.targets[:1])
-                except RelayError as e:
-                    self._failed(e)
-                else:
-                    if self.winner is None:  # the backup may have won just as this one finished
-                        self.winner = result
+            # The first attempt, the one nearly every call makes, is in flight
+            # (a loser, if cancelled) until it fails by itself or answers.
+            self.first_at = target
+            try:
+                response = await first_attempt(
+                    client, call, partial(client._attempt, call=call, hedge=self), target
+                )
+            except RelayError as e:
+                self.first_at = None
+                result = await self._first_again(e)
+            except HedgeLost:
+                result = None
+            else:
+                self.first_at = None
+                result = (target, response)
+            if result is not None and self.winner is None:  # the backup may have won just now
+                self.winner = result
         except BaseException:
             if self.backup is not None:
                 self.backup.cancel()  # the caller was cancelled: so is its backup
@@ -165,19 +200,33 @@ class _Race(Scheduled, Generic[T]):
         if self.winner is None:
             if self.backup_done is None:
                 call.fallbacks += 1  # failed before the delay: fall back now, without waiting
-                return await run_attempts(client, call, self.attempt, call.targets[1:])
+                return await run_attempts(client, call, self._rest, call.targets[1:])
             await self.backup_done.wait()
         if self.winner is not None:
             if self.backup is not None:
                 self.backup.cancel()
-            for target in (self.first_at, self.second_at):  # cancelled mid-call: it cost
-                if target is not None:
-                    await client._record_hedge_loser(call, target)
+            for loser in (self.first_at, self.second_at):  # cancelled mid-call: it cost
+                if loser is not None:
+                    await client._record_hedge_loser(call, loser)
             return self.winner
         if self.crash is not None:
             raise self.crash
         assert self.errors is not None
         raise self.errors[-1]
+
+    async def _first_again(self, error: RelayError) -> Answer | None:
+        """The first target after its first attempt failed: its retries, if any, in a
+        scope the backup cancels if it wins. ``None`` when it failed or lost."""
+        if self.winner is not None:
+            return None  # the backup won meanwhile: no retry
+        with self._scope() as self.primary:
+            try:
+                return await run_attempts(
+                    self.client, self.call, self._first, self.call.targets[:1], failed=error
+                )
+            except RelayError as e:
+                self._failed(e)
+        return None
 
     def _failed(self, error: RelayError) -> None:
         if self.errors is None:
@@ -196,38 +245,44 @@ class _Race(Scheduled, Generic[T]):
                 else:
                     if self.winner is None:
                         self.winner = result
-                        self.primary.cancel()  # stops the first target's call
+                        if self.primary is not None:
+                            self.primary.cancel()  # stops the first target's call
         except Exception as e:  # a bug: the caller raises it, the client's task group must not
             self.crash = e
         finally:
             self.backup_done.set()
 
-    # One method per branch, each noting the target it calls while in flight (only
-    # a call cancelled mid-flight is a loser that cost something): the same code
+    # One method per branch for the retries and the backup (the first attempt is
+    # watched in run), each noting the target it calls while in flight (only a
+    # call cancelled mid-flight is a loser that cost something): the same code
     # twice, because a shared helper would cost every attempt another coroutine.
 
-    async def _first(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
+    async def _first(self, provider: Provider, request: ChatRequest, target: Target) -> Answer:
         self.first_at = target
         try:
-            result = await self.attempt(provider, request, target)
+            response = await self.client._attempt(provider, request, target, self.call)
         except Exception:
             self.first_at = None  # it failed by itself; a cancelled call stays: a loser
             raise
         self.first_at = None
-        return result
+        return target, response
 
-    async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Any:
+    async def _second(self, provider: Provider, request: ChatRequest, target: Target) -> Answer:
         self.second_at = target
         try:
-            result = await self.attempt(provider, request, target)
+            response = await self.client._attempt(provider, request, target, self.call)
         except Exception:
             self.second_at = None  # it failed by itself; a cancelled call stays: a loser
             raise
         self.second_at = None
-        return result
+        return target, response
+
+    async def _rest(self, provider: Provider, request: ChatRequest, target: Target) -> Answer:
+        """An attempt on the rest of the route once the first target failed, unraced."""
+        return target, await self.client._attempt(provider, request, target, self.call)
 
 
-async def _fire_after(delay: float, race: _Race[T]) -> None:
+async def _fire_after(delay: float, race: _Race) -> None:
     await anyio.sleep(delay)
     if race.fire is not None:
         race.fire()

@@ -51,7 +51,7 @@ def cache_key(provider: str, request: ChatRequest) -> str:
     for m in r.messages:
         row: list[Any] = [m.role]
         for p in m.content:
-            row.append(p.text if type(p) is TextPart else _part(p))  # type: ignore[union-attr]
+            row.append(p.text if type(p) is TextPart else _part(p))
         messages.append(row)
     canonical = _dumps(
         [
