@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from unittest.mock import patch
 
 import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relaykit import ChatResponse, ToolCall, Usage
+from relaykit import ChatResponse, ToolCall, Usage, response_cache
 from relaykit.assembly import ResponseAssembler
 from relaykit.messages import (
     ImagePart,
@@ -152,22 +156,68 @@ def reference_key(provider: str, request: ChatRequest) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+#: the canonical dumps a key may be made with: the standard library's, and orjson's
+CANONICAL = [response_cache._json_canonical]
+if response_cache._canonical is not response_cache._json_canonical:
+    CANONICAL.append(response_cache._canonical)
+
+
+def test_orjson_makes_the_keys_when_installed() -> None:
+    pytest.importorskip("orjson")
+    assert len(CANONICAL) == 2
+
+
+@pytest.mark.parametrize("canonical", CANONICAL, ids=lambda f: f.__name__)
 @settings(max_examples=400)
 @given(st.sampled_from(["p", "q"]), _requests, st.sampled_from(["p", "q"]), _requests)
 def test_two_requests_share_a_key_exactly_when_their_whole_json_is_equal(
-    p1: str, r1: ChatRequest, p2: str, r2: ChatRequest
+    canonical: Callable[[Any], bytes], p1: str, r1: ChatRequest, p2: str, r2: ChatRequest
 ) -> None:
     same = reference_key(p1, r1) == reference_key(p2, r2)
-    assert (cache_key(p1, r1) == cache_key(p2, r2)) is same
+    with patch.object(response_cache, "_canonical", canonical):
+        assert (cache_key(p1, r1) == cache_key(p2, r2)) is same
 
 
+@pytest.mark.parametrize("canonical", CANONICAL, ids=lambda f: f.__name__)
 @given(_requests, st.data())
-def test_a_changed_field_changes_the_key(request: ChatRequest, data: st.DataObject) -> None:
+def test_a_changed_field_changes_the_key(
+    canonical: Callable[[Any], bytes], request: ChatRequest, data: st.DataObject
+) -> None:
     other = data.draw(_requests)
-    for field in attrs.fields(ChatRequest):
-        changed = attrs.evolve(request, **{field.name: getattr(other, field.name)})
-        same = reference_key("p", request) == reference_key("p", changed)
-        assert (cache_key("p", request) == cache_key("p", changed)) is same, field.name
+    with patch.object(response_cache, "_canonical", canonical):
+        for field in attrs.fields(ChatRequest):
+            changed = attrs.evolve(request, **{field.name: getattr(other, field.name)})
+            same = reference_key("p", request) == reference_key("p", changed)
+            assert (cache_key("p", request) == cache_key("p", changed)) is same, field.name
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["text", "é", '"', "\x00", "\u2028", "\U0001f600", None, True, 0, -1, 2**63 - 1],
+        {"b": [1.5, 0.1, -0.0, 1.0, 1e16, 1e22, 5e-324], "a": {"é": 1, "z": 2}},
+    ],
+)
+def test_orjson_and_the_standard_library_write_the_same_canonical_bytes(value: Any) -> None:
+    # so a cache shared by processes with and without orjson keeps hitting
+    for canonical in CANONICAL:
+        assert canonical(value) == response_cache._json_canonical(value)
+
+
+@pytest.mark.parametrize(
+    "value", [{"big": 2**70}, {1: "an integer key"}, {"when": datetime(2026, 1, 1, tzinfo=UTC)}]
+)
+def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
+    value: Any,
+) -> None:
+    for canonical in CANONICAL:
+        try:
+            expected = response_cache._json_canonical(value)
+        except TypeError:
+            with pytest.raises(TypeError):
+                canonical(value)
+        else:
+            assert canonical(value) == expected
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,8 @@ def cache_key(provider: str, request: ChatRequest) -> str:
     sorted-key JSON as a whole would be equal (a test checks that against
     cattrs; another that no field is left out). Written by hand because it runs
     on every cached call: cattrs plus a sorted dump of the whole request cost
-    about three times as much.
+    about three times as much. Dumped by orjson when it is installed (see
+    :func:`_canonical`).
     """
     r = request
     # Loops, not comprehensions (each one a function call before Python 3.12),
@@ -53,7 +54,7 @@ def cache_key(provider: str, request: ChatRequest) -> str:
         for p in m.content:
             row.append(p.text if type(p) is TextPart else _part(p))
         messages.append(row)
-    canonical = _dumps(
+    canonical = _canonical(
         [
             _KEY_FORMAT,
             provider,
@@ -70,7 +71,7 @@ def cache_key(provider: str, request: ChatRequest) -> str:
             r.extra,
         ]
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 #: names the canonical form, so keys never match those of another layout
@@ -100,6 +101,43 @@ def _make_dumps() -> Callable[[Any], str]:
 
 
 _dumps = _make_dumps()
+
+
+def _json_canonical(value: Any) -> bytes:
+    """``value`` as sorted-key compact JSON, UTF-8, by the standard library."""
+    return _dumps(value).encode()
+
+
+def _make_canonical() -> Callable[[Any], bytes]:
+    """:func:`_json_canonical`, or orjson's equivalent when it is installed: a sixth of the time.
+
+    The two write the same bytes but for floats in exponent form (``1e-05``
+    against ``1e-5``): a cache shared with a process without orjson misses on
+    those, never answers wrongly. What orjson refuses (integers beyond 64 bits,
+    keys that are not strings, lone surrogates), and the datetimes and
+    dataclasses it would write as the standard library will not, go to the
+    standard library's encoder. One difference stays: orjson writes NaN and
+    infinities as ``null``, as it does in the request body it sends, so a NaN
+    deep in ``extra`` (the top-level numbers are checked finite) shares the key
+    of ``None`` there.
+    """
+    try:
+        from orjson import OPT_PASSTHROUGH_DATACLASS, OPT_PASSTHROUGH_DATETIME, OPT_SORT_KEYS
+        from orjson import dumps as orjson_dumps
+    except ImportError:  # optional: relaykit-aiohttp brings it
+        return _json_canonical
+    option = OPT_SORT_KEYS | OPT_PASSTHROUGH_DATETIME | OPT_PASSTHROUGH_DATACLASS
+
+    def orjson_canonical(value: Any) -> bytes:
+        try:
+            return orjson_dumps(value, option=option)
+        except TypeError:  # orjson.JSONEncodeError
+            return _json_canonical(value)
+
+    return orjson_canonical
+
+
+_canonical = _make_canonical()
 
 
 def _part(part: Part) -> Any:
