@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
 
@@ -80,6 +81,53 @@ def test_storing_a_key_again_replaces_it_and_makes_it_the_most_recent() -> None:
     cache.put_nowait("c", c, ttl=10)  # evicts b, the least recently used
     assert (cache.get_nowait("a"), cache.get_nowait("b"), cache.get_nowait("c")) == (newer, None, c)
     assert len(cache) == 2
+
+
+def test_an_entry_keeps_every_value_of_the_response() -> None:
+    # the cache keeps a response as a tuple of its values, listed by hand
+    assert {f.name for f in attrs.fields(ChatResponse)} == {
+        "text",
+        "reasoning",
+        "tool_calls",
+        "finish_reason",
+        "usage",
+        "model",
+        "provider",
+        "id",
+        "cost",
+        "latency",
+        "time_to_first_token",
+        "attempts",
+        "cache_hit",
+        "reasoning_signature",
+    }, "update response_cache._entry and _response"
+    assert {f.name for f in attrs.fields(Usage)} == {
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+    }, "update response_cache._entry and _response"
+    full = ChatResponse(
+        text="t",
+        reasoning="r",
+        tool_calls=(ToolCall("c1", "f", {"a": 1}),),
+        finish_reason="tool_calls",
+        usage=Usage(1, 2, 3, 4),
+        model="m",
+        provider="p",
+        id="i",
+        cost=Decimal("0.5"),
+        latency=1.5,
+        time_to_first_token=0.5,
+        attempts=3,
+        cache_hit=True,
+        reasoning_signature="s",
+    )
+    defaults = {f.name: f.default for f in attrs.fields(ChatResponse)}
+    assert all(getattr(full, name) != value for name, value in defaults.items())
+    cache = MemoryCache(clock=lambda: 0.0)
+    cache.put_nowait("k", full, ttl=1)
+    assert cache.get_nowait("k") == full
 
 
 def test_replay_assembles_into_the_same_response() -> None:

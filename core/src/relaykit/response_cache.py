@@ -30,7 +30,7 @@ from .events import (
 )
 from .messages import ImagePart, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .request import ChatRequest, ResponseFormat
-from .response import ChatResponse
+from .response import ChatResponse, Usage
 
 
 def cache_key(provider: str, request: ChatRequest) -> str:
@@ -185,14 +185,21 @@ class CacheBackend(Protocol):
 
 
 class MemoryCache:
-    """An in-process LRU cache with per-entry expiry."""
+    """An in-process LRU cache with per-entry expiry.
+
+    An entry is its expiry and the response's values in one tuple of plain
+    values (see :func:`_entry`), not the response itself: the garbage collector
+    stops traversing such a tuple after its first collection, and a full cache
+    holds a thousand entries the collector would otherwise walk again and again.
+    A hit builds the response anew, a microsecond against the call it saves.
+    """
 
     def __init__(
         self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._max = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, ChatResponse]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
 
     async def get(self, key: str) -> ChatResponse | None:
         """The cached response, refreshing its recency; ``None`` if absent or expired."""
@@ -210,24 +217,92 @@ class MemoryCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        expires, response = entry
-        if self._clock() >= expires:
+        if self._clock() >= entry[0]:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        return response
+        return _response(entry)
 
     def put_nowait(self, key: str, response: ChatResponse, ttl: float) -> None:
         """:meth:`put`, synchronously."""
         entries = self._entries
         if key in entries:  # a new key goes to the end anyway
             entries.move_to_end(key)
-        entries[key] = (self._clock() + ttl, response)
+        entries[key] = _entry(self._clock() + ttl, response)
         while len(entries) > self._max:
             entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
+    """``r`` as a cache entry: its expiry, then its values, its usage's in place of it.
+
+    Every field is listed by hand (a test fails when one is added to
+    :class:`ChatResponse` or :class:`Usage` and not here).
+    """
+    u = r.usage
+    return (
+        expires,
+        r.text,
+        r.reasoning,
+        r.tool_calls,
+        r.finish_reason,
+        u.input_tokens,
+        u.output_tokens,
+        u.cached_input_tokens,
+        u.reasoning_tokens,
+        r.model,
+        r.provider,
+        r.id,
+        r.cost,
+        r.latency,
+        r.time_to_first_token,
+        r.attempts,
+        r.cache_hit,
+        r.reasoning_signature,
+    )
+
+
+def _response(entry: tuple[Any, ...]) -> ChatResponse:
+    """The response an entry made by :func:`_entry` holds."""
+    (
+        _,
+        text,
+        reasoning,
+        tool_calls,
+        finish_reason,
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        reasoning_tokens,
+        model,
+        provider,
+        id,
+        cost,
+        latency,
+        time_to_first_token,
+        attempts,
+        cache_hit,
+        reasoning_signature,
+    ) = entry
+    return ChatResponse(
+        text=text,
+        reasoning=reasoning,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason,
+        usage=Usage(input_tokens, output_tokens, cached_input_tokens, reasoning_tokens),
+        model=model,
+        provider=provider,
+        id=id,
+        cost=cost,
+        latency=latency,
+        time_to_first_token=time_to_first_token,
+        attempts=attempts,
+        cache_hit=cache_hit,
+        reasoning_signature=reasoning_signature,
+    )
 
 
 class StorageCache:
