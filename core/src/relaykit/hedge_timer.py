@@ -58,6 +58,9 @@ class HedgeTimer:
         self._heap: list[tuple[float, int, Scheduled]] = []
         self._order = itertools.count()
         self._nap: anyio.CancelScope | None = None  # set while the task sleeps
+        # the nap's deadline, kept here too (a scope's is a property to call), or
+        # minus infinity while the task is awake: every call compares against it
+        self._wake_at = -math.inf
         self._scope = anyio.CancelScope()
 
     def schedule(self, delay: float, fire: Callable[[], None]) -> Scheduled:
@@ -70,9 +73,8 @@ class HedgeTimer:
         """Fire ``entry`` (made for this timer) after ``delay`` seconds, unless cancelled."""
         deadline = self._clock() + delay
         heapq.heappush(self._heap, (deadline, next(self._order), entry))
-        nap = self._nap
-        if nap is not None and deadline < nap.deadline:
-            nap.deadline = deadline
+        if deadline < self._wake_at:
+            self._wake_at = self._nap.deadline = deadline  # type: ignore[union-attr]
 
     def _dropped(self) -> None:
         """An entry was cancelled: forget cancelled entries at the top of the heap.
@@ -96,9 +98,12 @@ class HedgeTimer:
                     fire, entry.fire = entry.fire, None
                     if fire is not None:
                         fire()
-                with anyio.CancelScope(deadline=heap[0][0] if heap else math.inf) as self._nap:
+                wake_at = heap[0][0] if heap else math.inf
+                with anyio.CancelScope(deadline=wake_at) as self._nap:
+                    self._wake_at = wake_at
                     await anyio.sleep_forever()
                 self._nap = None
+                self._wake_at = -math.inf
 
     def close(self) -> None:
         """Stop the timer; pending hedges never fire."""

@@ -44,6 +44,8 @@ DEFAULT_HEDGE_DELAY = 1.0
 
 def hedge_delay(client: Client, call: _Call, setting: float | str) -> float:
     """Seconds to wait for the first target before hedging."""
+    if type(setting) is float:  # a fixed delay, as the config holds one
+        return setting
     if setting == "p95":
         p95 = client._router.latency_p95(call.targets[0])
         return DEFAULT_HEDGE_DELAY if p95 is None else p95
