@@ -442,7 +442,9 @@ class Client:
         acquire_nowait = self._acquire_nowait
         if acquire_nowait is None:
             return None
-        limits = self._limits_for(target)
+        limits = self._limit_matches.get(target)  # matched already, nearly always
+        if limits is None:
+            limits = self._limits_for(target)
         if not limits:
             return []
         if len(limits) > 1 or limits[0][1].budget_usd is not None:
