@@ -127,6 +127,69 @@ class RawAiohttp:
         return "".join(parts)
 
 
+class RawAiohttpAnthropic:
+    """The floor on Anthropic's wire: aiohttp alone against ``POST /v1/messages``.
+
+    relaykit's anthropic plugin reads more per stream than an OpenAI stream holds
+    (named events: a start, a block start, a ping, the deltas, a block stop, a
+    message delta and stop), so its fair floor is raw aiohttp reading the same.
+    """
+
+    def __init__(self, root: str) -> None:
+        self._url = f"{root}/v1/messages"
+        self._headers = {
+            "content-type": "application/json",
+            "x-api-key": API_KEY,
+            "anthropic-version": "2023-06-01",
+        }
+        payload = {
+            "model": ANTHROPIC_MODEL,
+            "max_tokens": MAX_TOKENS,
+            "system": MESSAGES[0]["content"],
+            "messages": MESSAGES[1:],
+        }
+        self._body = json.dumps(payload, separators=(",", ":")).encode()
+        self._stream_body = json.dumps(payload | {"stream": True}, separators=(",", ":")).encode()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RawAiohttpAnthropic:
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None
+        await self._session.close()
+
+    async def chat(self) -> str:
+        """One non-streamed Messages call; returns its text blocks joined."""
+        assert self._session is not None
+        async with self._session.post(self._url, data=self._body, headers=self._headers) as r:
+            data = json.loads(await r.read())
+        return "".join(b["text"] for b in data["content"] if b["type"] == "text")
+
+    async def stream(self, on_first_text: OnFirstText = None) -> str:
+        """One streamed call read to the end of the body; returns the joined text deltas."""
+        assert self._session is not None
+        parts: list[str] = []
+        async with self._session.post(
+            self._url, data=self._stream_body, headers=self._headers
+        ) as r:
+            buf = b""
+            async for raw in r.content.iter_any():
+                *lines, buf = (buf + raw).split(b"\n")
+                for line in lines:
+                    if not line.startswith(b"data: "):
+                        continue  # event names, blank lines: the data says its type too
+                    event = json.loads(line[6:])
+                    if event["type"] == "content_block_delta":
+                        delta = event["delta"]
+                        if delta["type"] == "text_delta":
+                            if on_first_text is not None and not parts:
+                                on_first_text()
+                            parts.append(delta["text"])
+        return "".join(parts)
+
+
 class OpenAISDK:
     """``openai.AsyncOpenAI`` with ``base_url`` at the mock."""
 
@@ -272,6 +335,7 @@ def client_makers(root: str) -> dict[str, Callable[[], BenchClient]]:
         "relaykit (aiohttp)": lambda: Relaykit(v1, "auto"),
         "relaykit (httpx)": lambda: Relaykit(v1, "httpx"),
         "openai SDK": lambda: OpenAISDK(v1),
+        "raw aiohttp (anthropic wire)": lambda: RawAiohttpAnthropic(root),
         "relaykit anthropic (aiohttp)": lambda: Relaykit(
             root, "auto", "anthropic", ANTHROPIC_MODEL
         ),
@@ -282,6 +346,14 @@ def client_makers(root: str) -> dict[str, Callable[[], BenchClient]]:
         out["LiteLLM"] = lambda: LiteLLM(v1)
     return out
 
+
+#: Clients on Anthropic's wire and their floor there (the table's ratio is to raw aiohttp
+#: on OpenAI's wire, which reads fewer and smaller events).
+SAME_WIRE = {
+    "relaykit anthropic (aiohttp)": "raw aiohttp (anthropic wire)",
+    "relaykit anthropic (httpx)": "raw aiohttp (anthropic wire)",
+    "anthropic SDK": "raw aiohttp (anthropic wire)",
+}
 
 #: For time to first token: the raw client on the same transport as each client.
 SAME_TRANSPORT = {
@@ -342,6 +414,11 @@ async def measure_cell(
         }
         for name, rs in rounds.items()
     }
+    for name, floor in SAME_WIRE.items():  # the per-round ratio to the floor on its own wire
+        if name in rounds and floor in rounds:
+            clients[name]["ratio_same_wire"] = statistics.median(
+                c / b for (c, _), (b, _) in zip(rounds[name], rounds[floor], strict=True)
+            )
     for name, row in clients.items():
         print(
             f"  {mode:6} c={conc:<3} {name:30} {row['cpu_us']:8.0f} µs/call  "
@@ -542,6 +619,23 @@ def markdown(result: dict[str, Any]) -> str:
         for cell in cells:
             row = [f"{c['cpu_us']:.0f} (x{c['ratio']:.1f})" for c in cell["clients"].values()]
             lines.append(f"| {cell['mode']} | {cell['concurrency']} | " + " | ".join(row) + " |")
+        same_wire = [n for n in names if "ratio_same_wire" in cells[0]["clients"][n]]
+        if same_wire:
+            floors = sorted({SAME_WIRE[n] for n in same_wire})
+            lines += [
+                "",
+                f"Median per-round ratio to the floor on the same wire ({', '.join(floors)}):",
+                "",
+            ]
+            lines += [
+                "| mode | c | " + " | ".join(same_wire) + " |",
+                "|---|---|" + "---|" * len(same_wire),
+            ]
+            for cell in cells:
+                row = [f"x{cell['clients'][n]['ratio_same_wire']:.2f}" for n in same_wire]
+                lines.append(
+                    f"| {cell['mode']} | {cell['concurrency']} | " + " | ".join(row) + " |"
+                )
         lines += ["", "Calls per second (wall):", ""]
         lines += ["| mode | c | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for cell in cells:

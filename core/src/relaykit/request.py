@@ -126,7 +126,7 @@ class ChatRequest:
     @property
     def system(self) -> str:
         """All system messages' text joined by blank lines (for APIs with a separate field)."""
-        return "\n\n".join(m.text for m in self.messages if m.role == "system")
+        return "\n\n".join([m.text for m in self.messages if m.role == "system"])
 
 
 PARAMS = (

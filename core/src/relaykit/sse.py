@@ -66,18 +66,21 @@ class SSEDecoder:
             if not line:
                 if not data:
                     self._event = ""
-                elif len(data) == 1 and not self._event:
-                    # Nearly every event of an LLM stream: one unnamed data line.
-                    # What _dispatch makes, without its call and join.
-                    out.append(
-                        _new_event(ServerSentEvent, ("message", data[0], self._id, self._retry))
-                    )
+                elif len(data) == 1:
+                    # Nearly every event of an LLM stream: one data line, unnamed
+                    # (OpenAI) or named (Anthropic). What _dispatch makes, without
+                    # its call and join.
+                    name = self._event or "message"
+                    out.append(_new_event(ServerSentEvent, (name, data[0], self._id, self._retry)))
                     data.clear()
+                    self._event = ""
                 else:
                     out.append(self._dispatch())
                     data = self._data
             elif line.startswith(b"data: "):  # nearly every line of an LLM stream
                 data.append(line[6:].decode("utf-8", "replace"))
+            elif line.startswith(b"event: "):  # the rest of a named event's lines
+                self._event = line[7:].decode("utf-8", "replace")
             else:
                 self._field(line)
         return out

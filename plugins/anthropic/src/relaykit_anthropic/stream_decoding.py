@@ -60,7 +60,21 @@ class MessageStreamDecoder:
             if self.finished:
                 break
             try:
-                out.extend(self._event(sse.event, sse.data))
+                if sse.event == "content_block_delta":
+                    # Nearly every event: a piece of text. What _event gives, inline.
+                    data = self._decode(sse.event, sse.data)
+                    delta = data.get("delta") if type(data) is dict else None
+                    if (
+                        type(delta) is dict
+                        and delta.get("type") == "text_delta"
+                        and data.get("type") == "content_block_delta"
+                    ):
+                        if text := delta.get("text"):
+                            out.append(TextDelta(text))
+                        continue
+                    out.extend(self._handle(sse.event, data))
+                else:
+                    out.extend(self._event(sse.event, sse.data))
             except StreamError as e:
                 if not out:
                     raise
@@ -83,10 +97,15 @@ class MessageStreamDecoder:
         )
 
     def _event(self, name: str, raw: str) -> list[StreamEvent]:
+        return self._handle(name, self._decode(name, raw))
+
+    def _decode(self, name: str, raw: str) -> Any:
         try:
-            data = json_decode.loads(raw)
+            return json_decode.loads(raw)
         except ValueError as e:
             raise self._error(f"unreadable {name} event in the stream: {raw[:200]!r}") from e
+
+    def _handle(self, name: str, data: Any) -> list[StreamEvent]:
         if not isinstance(data, dict):
             return []
         kind = data.get("type") or name

@@ -169,6 +169,16 @@ def messages(msgs: tuple[Message, ...]) -> list[dict[str, Any]]:
         if m.role == "system":
             continue
         role = "assistant" if m.role == "assistant" else "user"
+        content = m.content
+        if len(content) == 1 and type(content[0]) is TextPart:
+            # Nearly every message: one text block (what the loop below makes, inline).
+            text = content[0].text
+            if text:  # empty text blocks are a 400 at Anthropic
+                if out and out[-1]["role"] == role:
+                    out[-1]["content"].append({"type": "text", "text": text})
+                else:
+                    out.append({"role": role, "content": [{"type": "text", "text": text}]})
+            continue
         blocks = [b for p in m.content if (b := _block(p, role)) is not None]
         if role == "assistant":
             # The API wants thinking first in an assistant turn.
