@@ -127,7 +127,7 @@ class RawAiohttp:
         return "".join(parts)
 
 
-class RawAiohttpAnthropic:
+class RawAiohttpAnthropic(RawAiohttp):
     """The floor on Anthropic's wire: aiohttp alone against ``POST /v1/messages``.
 
     relaykit's anthropic plugin reads more per stream than an OpenAI stream holds
@@ -135,7 +135,8 @@ class RawAiohttpAnthropic:
     message delta and stop), so its fair floor is raw aiohttp reading the same.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str) -> None:  # RawAiohttp's session, another request
+
         self._url = f"{root}/v1/messages"
         self._headers = {
             "content-type": "application/json",
@@ -150,15 +151,7 @@ class RawAiohttpAnthropic:
         }
         self._body = json.dumps(payload, separators=(",", ":")).encode()
         self._stream_body = json.dumps(payload | {"stream": True}, separators=(",", ":")).encode()
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> RawAiohttpAnthropic:
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._session is not None
-        await self._session.close()
+        self._session: aiohttp.ClientSession | None = None  # opened as RawAiohttp's
 
     async def chat(self) -> str:
         """One non-streamed Messages call; returns its text blocks joined."""

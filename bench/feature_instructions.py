@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 from feature_cost import VARIANTS
+from instructions import cachegrind
 
 import relaykit
 from relaykit.testing import FakePlugin
@@ -51,17 +50,9 @@ async def child(name: str, calls: int) -> None:
 
 def instructions(name: str, calls: int, backend: str) -> int:
     """Instructions the whole child process executed for ``calls`` measured calls."""
-    cmd = [
-        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-        sys.executable, str(Path(__file__)), "--child", name, str(calls), backend,
-    ]  # fmt: skip
     # the same hash seed each run, so both runs of a pair do the same work
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stderr
-    match = re.search(r"I\s+refs:\s+([\d,]+)", out)
-    if match is None:
-        raise RuntimeError(f"no instruction count in cachegrind's output:\n{out}")
-    return int(match.group(1).replace(",", ""))
+    return cachegrind([str(Path(__file__)), "--child", name, str(calls), backend], env)
 
 
 def main() -> None:

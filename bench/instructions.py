@@ -37,18 +37,23 @@ async def child(client: str, mode: str, n: int, url: str, concurrency: int) -> N
         await run_batch(call, n, concurrency)
 
 
-def instructions(args: argparse.Namespace, url: str, client: str, mode: str, n: int) -> int:
-    """Instructions the whole child process executed for ``n`` measured calls."""
+def cachegrind(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Instructions a Python process running ``argv`` executed, counted by cachegrind."""
     cmd = [
         "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-        sys.executable, str(Path(__file__)), "--child", client, mode, str(n), url,
-        "--concurrency", str(args.concurrency), "--backend", args.backend,
+        sys.executable, *argv,
     ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stderr
     match = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if match is None:
         raise RuntimeError(f"no instruction count in cachegrind's output:\n{out}")
     return int(match.group(1).replace(",", ""))
+
+
+def instructions(args: argparse.Namespace, url: str, client: str, mode: str, n: int) -> int:
+    """Instructions the whole child process executed for ``n`` measured calls."""
+    child = [str(Path(__file__)), "--child", client, mode, str(n), url]
+    return cachegrind([*child, "--concurrency", str(args.concurrency), "--backend", args.backend])
 
 
 def main() -> None:
