@@ -3,6 +3,8 @@ orjson and without; relaykit.json_encode.dumps writes the same JSON values."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +33,12 @@ def values(integers: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
         max_leaves=12,
     )
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
 
 
 # orjson reads integers beyond 64 bits as floats (the one documented difference)
@@ -94,7 +102,9 @@ def test_dumps_takes_what_orjson_refuses_to_the_standard_library(name: str, valu
 
 
 @pytest.mark.parametrize("name", ENCODERS)
-def test_dumps_refuses_what_json_cannot_hold(name: str) -> None:
+@pytest.mark.parametrize("value", [object(), datetime.datetime(2026, 1, 1), Point(1, 2)])
+def test_dumps_refuses_what_json_cannot_hold(name: str, value: Any) -> None:
+    # the same with orjson and without: orjson would write datetimes and dataclasses
     dumps: Callable[[Any], bytes] = ENCODERS[name]
     with pytest.raises(TypeError):
-        dumps({"x": object()})
+        dumps({"x": value})

@@ -14,11 +14,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-_orjson_dumps: Callable[[Any], bytes] | None
+_orjson_dumps: Callable[..., bytes] | None
 try:
+    from orjson import OPT_PASSTHROUGH_DATACLASS, OPT_PASSTHROUGH_DATETIME
     from orjson import dumps as _orjson_dumps
 except ImportError:  # optional
     _orjson_dumps = None
+else:
+    # Datetimes and dataclasses go to the standard library, which refuses them as it
+    # would without orjson: a request body must not depend on which encoder ran.
+    _OPTIONS = OPT_PASSTHROUGH_DATACLASS | OPT_PASSTHROUGH_DATETIME
 
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -29,7 +34,7 @@ def _json_dumps(value: Any) -> bytes:
 
 def _orjson_or_json(value: Any) -> bytes:
     try:
-        return _orjson_dumps(value)  # type: ignore[misc]
+        return _orjson_dumps(value, option=_OPTIONS)  # type: ignore[misc]
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _compact(value).encode()
 
