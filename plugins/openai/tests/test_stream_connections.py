@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 import relaykit
@@ -35,6 +36,11 @@ async def test_streams_reuse_one_connection() -> None:
             texts = [await _stream_text(client) for _ in range(3)]
         assert texts == ["echo: hi"] * 3
         assert mock.server.stats.connections_opened == 1
+        # The server's thread counts a stream after its last write, which the client
+        # may have read already: give the count a moment rather than race it.
+        with anyio.fail_after(5):
+            while mock.server.stats.streams_completed < 3:  # noqa: ASYNC110 - another thread counts
+                await anyio.sleep(0.01)
         assert mock.server.stats.streams_completed == 3
 
 
