@@ -585,20 +585,7 @@ class Client:
             text = redaction.text(response.text) if response.text else ""
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
-        return CallRecord(
-            **fields,
-            text=text,
-            tool_calls=tool_calls,
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            time_to_first_token=response.time_to_first_token,
-            finish_reason=response.finish_reason,
-            attempts=response.attempts,
-            cache_hit=response.cache_hit,
-            model_served=response.model or None,
-            response_id=response.id,
-        )
+        return CallRecord.from_response(response, **fields, text=text, tool_calls=tool_calls)
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
         if call.span is not None:

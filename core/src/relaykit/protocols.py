@@ -155,21 +155,23 @@ class CallRecord:
 
     @classmethod
     def from_response(cls, response: ChatResponse, **kw: Any) -> CallRecord:
-        """A record of a successful call."""
-        return cls(
-            text=response.text,
-            tool_calls=response.tool_calls,
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            time_to_first_token=response.time_to_first_token,
-            finish_reason=response.finish_reason,
-            attempts=response.attempts,
-            cache_hit=response.cache_hit,
-            model_served=response.model or None,
-            response_id=response.id,
-            **kw,
-        )
+        """A record of a successful call: ``kw`` gives the call's fields, and may
+        replace the response's (the client passes its text and tool calls redacted)."""
+        fields: dict[str, Any] = {
+            "text": response.text,
+            "tool_calls": response.tool_calls,
+            "usage": response.usage,
+            "cost": response.cost,
+            "latency": response.latency,
+            "time_to_first_token": response.time_to_first_token,
+            "finish_reason": response.finish_reason,
+            "attempts": response.attempts,
+            "cache_hit": response.cache_hit,
+            "model_served": response.model or None,
+            "response_id": response.id,
+        }
+        fields.update(kw)
+        return cls(**fields)
 
 
 # -------------------------------------------------------------------------
