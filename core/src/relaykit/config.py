@@ -157,11 +157,12 @@ class ProviderConfig:
     """
 
     type: str | None = None
-    base_url: str | None = None
+    base_url: str | None = attrs.field(default=None, repr=lambda v: scrub(repr(v)))
     api_key: Secret | None = None
     api_key_env: str | None = None
-    headers: dict[str, str] = attrs.field(factory=dict)
-    options: dict[str, Any] = attrs.field(factory=dict)
+    # headers often carry credentials (a gateway's Authorization): masked in reprs
+    headers: dict[str, str] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
+    options: dict[str, Any] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ from relaykit import (
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
+from relaykit.secrets import scrub
 
 from . import wire
 from .prices import OPENAI_MODELS
@@ -73,7 +74,10 @@ class OpenAIProvider:
         self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(
+            f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        )
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
         body = wire.request_body(
