@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 from relaykit import (
     ChatRequest,
     ChatResponse,
+    ConfigError,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -54,6 +55,13 @@ class OpenAIProvider:
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
+        if not settings.base_url.lower().startswith(("http://", "https://")):
+            where = f"{self.base_url_env} or " if self.base_url_env else ""
+            raise ConfigError(
+                f"base URL {settings.base_url!r} of provider {settings.name!r} is not an HTTP URL",
+                hint=f"set {where}[providers.{settings.name}] base_url to http://host:port/v1"
+                " or https://...",
+            )
         self.settings = settings
         self._http = http
         self._name = settings.name
