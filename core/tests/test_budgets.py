@@ -49,7 +49,7 @@ def test_bad_prices_are_config_errors(prices: dict[str, object], message: str) -
 def test_budget_config_is_validated() -> None:
     config = relaykit.load_config({"limits": {"openai/*": {"budget_usd": 10, "period": "month"}}})
     assert config.limits["openai/*"].budget_usd == Decimal("10")
-    with pytest.raises(relaykit.ConfigError, match="'day' or period = 'month'"):
+    with pytest.raises(relaykit.ConfigError, match="period must be 'day' or 'month', not 'week'"):
         relaykit.load_config({"limits": {"openai/*": {"budget_usd": 10, "period": "week"}}})
 
 

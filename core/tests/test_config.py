@@ -74,13 +74,13 @@ def test_full_example_parses() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"retyr": {}}, "unknown config key 'retyr' (did you mean 'retry'?)"),
+        ({"retyr": {}}, "unknown config key retyr (did you mean 'retry'?)"),
         (
             {"retry": {"atempts": 3}},
-            "unknown config key retry.'atempts' (did you mean 'attempts'?)",
+            "unknown config key retry.atempts (did you mean 'attempts'?)",
         ),
-        ({"retry": {"attempts": "many"}}, "retry.attempts must be int"),
-        ({"cache": {"enabled": "perhaps"}}, "cache.enabled must be bool"),
+        ({"retry": {"attempts": "many"}}, "retry.attempts must be an integer"),
+        ({"cache": {"enabled": "perhaps"}}, "cache.enabled must be true or false"),
         ({"retry": 3}, "must be a table"),
         ({"models": {"fast": {"targets": ["gpt-4o"]}}}, "models.fast.targets must list model ids"),
         (

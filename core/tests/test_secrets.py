@@ -36,6 +36,7 @@ SECRETS = {
         "".join
     ),
     "jwt": jwts,
+    "bedrock-api-key": chars(ALNUM + "+/", 40, 120).map(lambda s: f"ABSK{s}"),
     "fernet-master-key": fernet_keys,
 }
 # Secrets recognised by their label rather than their shape.
@@ -53,6 +54,11 @@ LABELLED = {
     "api-key-header": (
         st.sampled_from(["x-api-key: ", "x-goog-api-key: ", "?api_key="]),
         chars(ALNUM, 16, 60),
+    ),
+    # Google's ?key= in a URL, whatever the key looks like
+    "url-query-key": (
+        st.sampled_from(["https://g.example/v1beta/models?key=", "/x?alt=sse&key=", "?KEY="]),
+        chars(ALNUM + "-_.~%", 8, 60),
     ),
 }
 SEPARATORS = st.sampled_from([" ", "\n", '"', "'", ", ", ": ", "(", ")", "\t"])

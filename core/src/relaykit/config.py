@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -157,11 +158,12 @@ class ProviderConfig:
     """
 
     type: str | None = None
-    base_url: str | None = None
+    base_url: str | None = attrs.field(default=None, repr=lambda v: scrub(repr(v)))
     api_key: Secret | None = None
     api_key_env: str | None = None
-    headers: dict[str, str] = attrs.field(factory=dict)
-    options: dict[str, Any] = attrs.field(factory=dict)
+    # headers often carry credentials (a gateway's Authorization): masked in reprs
+    headers: dict[str, str] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
+    options: dict[str, Any] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
 
 
 @attrs.frozen
@@ -176,18 +178,18 @@ class RouteConfig:
     hedge_after: float | Literal["p95"] | None = None
 
 
-def _usd(raw: Any) -> Decimal | None:
+def _usd(raw: Any, what: str = "a USD amount") -> Decimal | None:
     """A USD amount from TOML (int, float or string) as an exact Decimal."""
     if raw is None or isinstance(raw, Decimal):
         return raw
     if isinstance(raw, bool):
-        raise ConfigError(f"a USD amount must be a number, not {raw!r}")
+        raise ConfigError(f"{what} must be a number, not {raw!r}")
     try:
         value = Decimal(str(raw))
     except ArithmeticError:
-        raise ConfigError(f"a USD amount must be a number, not {raw!r}") from None
+        raise ConfigError(f"{what} must be a number, not {raw!r}") from None
     if not value.is_finite() or value < 0:
-        raise ConfigError(f"a USD amount must be a finite number >= 0, not {raw!r}")
+        raise ConfigError(f"{what} must be a finite number >= 0, not {raw!r}")
     return value
 
 
@@ -286,8 +288,15 @@ def load_config(
         data, source = config, "<dict>"
     else:
         data, source = _read_toml(Path(config)), str(config)
-    data = _apply_env_overrides(data, env)
-    return _build(data, source)
+    data, origins = _apply_env_overrides(data, env)
+    try:
+        return _build(data, source)
+    except ConfigError as e:
+        # Name the variable when the bad value came from the environment.
+        culprits = [var for where, var in origins.items() if f"config key {where} " in e.message]
+        if not culprits:
+            raise
+        raise ConfigError(f"environment variable {culprits[0]}: {e.message}", hint=e.hint) from None
 
 
 def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -328,8 +337,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
 
-def _apply_env_overrides(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def _apply_env_overrides(
+    data: Mapping[str, Any], env: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` with the ``RELAYKIT_<SECTION>_<KEY>`` overrides, and which variable set what."""
     merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    origins: dict[str, str] = {}
     for name, value in env.items():
         if not name.startswith("RELAYKIT_") or name in ("RELAYKIT_CONFIG",):
             continue
@@ -337,15 +350,25 @@ def _apply_env_overrides(data: Mapping[str, Any], env: Mapping[str, str]) -> dic
         for section in _SECTIONS:
             if rest.startswith(section + "_"):
                 key = rest[len(section) + 1 :]
-                if key in attrs.fields_dict(_SECTIONS[section]):
-                    merged.setdefault(section, {})[key] = value
-    return merged
+                fields = attrs.fields_dict(_SECTIONS[section])
+                if key not in fields:
+                    # RELAYKIT_RETRY_ATEMPTS=5 would otherwise be ignored without a word
+                    near = difflib.get_close_matches(key, list(fields), n=1)
+                    raise ConfigError(
+                        f"environment variable {name} overrides no config key",
+                        hint=f"did you mean RELAYKIT_{section.upper()}_{near[0].upper()}?"
+                        if near
+                        else f"[{section}] has {', '.join(fields)}",
+                    )
+                merged.setdefault(section, {})[key] = value
+                origins[f"{section}.{key}"] = name
+    return merged, origins
 
 
 def _unknown(key: str, valid: Any, where: str) -> ConfigError:
     near = difflib.get_close_matches(key, list(valid), n=1)
     hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(sorted(valid))}"
-    return ConfigError(f"unknown config key {where}{key!r}", hint=hint)
+    return ConfigError(f"unknown config key {where}{key}", hint=hint)
 
 
 def _build(data: Mapping[str, Any], source: str | None) -> Config:
@@ -383,13 +406,21 @@ def _tables(value: Mapping[str, Any], where: str) -> list[tuple[str, Mapping[str
 
 def _section(cls: type[Any], value: Mapping[str, Any], where: str) -> Any:
     fields = attrs.fields_dict(cls)
-    out = {}
+    out: dict[str, Any] = {}
     for key, raw in value.items():
         if key not in fields:
             raise _unknown(key, fields, f"{where}.")
         if where == "retry" and key == "on":
             out[key] = _retry_on(raw)
             continue
+        if cls is LimitConfig and key == "budget_usd":
+            out[key] = _usd(raw, f"config key {where}.{key}")
+            continue
+        if cls is LimitConfig and key == "period" and raw not in BUDGET_PERIODS:
+            raise ConfigError(
+                f"config key {where}.period must be 'day' or 'month', not {raw!r}",
+                hint="budgets run per UTC calendar day or month",
+            )
         out[key] = _coerce(raw, fields[key].type, f"{where}.{key}")
     return cls(**out)
 
@@ -412,8 +443,21 @@ def _retry_on(raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
+_EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
 def _coerce(raw: Any, annotation: Any, where: str) -> Any:
     kind = str(annotation)
+    if kind.startswith("Literal["):
+        choices = tuple(re.findall(r"'([^']*)'", kind))  # Literal['auto', 'httpx']
+        if raw not in choices:
+            near = difflib.get_close_matches(str(raw), [str(c) for c in choices], n=1)
+            listed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(
+                f"config key {where} must be one of {listed}, not {raw!r}",
+                hint=f"did you mean {near[0]!r}?" if near else None,
+            )
+        return raw
     try:
         if kind.startswith("int"):
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
@@ -438,8 +482,9 @@ def _coerce(raw: Any, annotation: Any, where: str) -> Any:
                 raise ValueError
             return raw
     except (TypeError, ValueError):
-        expected = kind.split(" ")[0]
-        raise ConfigError(f"config key {where} must be {expected}, not {raw!r}") from None
+        expected = _EXPECTED.get(kind.split(" ")[0], kind)
+        given = f"{type(raw).__name__} {raw!r}"
+        raise ConfigError(f"config key {where} must be {expected}, not {given}") from None
     return raw
 
 
@@ -504,6 +549,15 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
             hint=f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(strategies)}",
         )
     weights = value.get("weights")
+    if weights is not None and (
+        not isinstance(weights, list | tuple)
+        or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+    ):
+        raise ConfigError(
+            f"models.{name}.weights must be a list of numbers, one per target,"
+            f" not {type(weights).__name__} {weights!r}",
+            hint=f"e.g. weights = {[1] * len(targets)}",
+        )
     if weights is not None and len(weights) != len(targets):
         raise ConfigError(f"models.{name}.weights needs one weight per target")
     hedge = value.get("hedge_after")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .errors import ConfigError
 
 ENTRY_POINT_GROUP = "relaykit"
 
@@ -60,7 +62,10 @@ def build_plugin_manager(
         pm.register(plugin, name=f"relaykit.{name}")
     only = _split(env.get("RELAYKIT_PLUGINS"))
     blocked = _split(env.get("RELAYKIT_DISABLE_PLUGINS")) or set()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    _check_filter("RELAYKIT_PLUGINS", only or set(), entry_points.names)
+    _check_filter("RELAYKIT_DISABLE_PLUGINS", blocked, entry_points.names)
+    for ep in entry_points:
         if (only is not None and ep.name not in only) or ep.name in blocked:
             continue
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
@@ -74,6 +79,19 @@ def build_plugin_manager(
         pm.register(plugin, name=getattr(plugin, "__name__", None) or f"extra-{i}")
     pm.check_pending()
     return pm
+
+
+def _check_filter(variable: str, names: set[str], installed: Iterable[str]) -> None:
+    # A misspelt name would otherwise load nothing (or block nothing) without a word.
+    installed = sorted(installed)
+    for name in sorted(names - set(installed)):
+        near = difflib.get_close_matches(name, installed, n=1)
+        raise ConfigError(
+            f"{variable} names {name!r}, which no installed plugin is called",
+            hint=f"did you mean {near[0]!r}?"
+            if near
+            else f"installed: {', '.join(installed) or 'none'}; `relaykit plugins` lists them",
+        )
 
 
 def describe_plugins(pm: PluginManager) -> list[PluginInfo]:

@@ -19,7 +19,7 @@ from .events import StreamEvent
 from .messages import Message, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
-from .secrets import Secret
+from .secrets import Secret, scrub
 
 if TYPE_CHECKING:
     from .gauge_events import GaugeEvent
@@ -39,10 +39,11 @@ class ProviderSettings:
     """
 
     name: str
-    base_url: str
+    # a base URL may hold credentials (user:password@, ?key=); headers often do
+    base_url: str = attrs.field(repr=lambda v: scrub(repr(v)))
     api_key: Secret | None = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
+    options: Mapping[str, Any] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     timeouts: TimeoutConfig = TimeoutConfig()
 
 

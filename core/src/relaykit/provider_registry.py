@@ -61,7 +61,7 @@ class ProviderRegistry:
                 valid = ["type", "base_url", "api_key", "api_key_env", "headers", *factory.options]
                 near = difflib.get_close_matches(key, valid, n=1)
                 raise ConfigError(
-                    f"unknown config key providers.{name}.{key!r}",
+                    f"unknown config key providers.{name}.{key}",
                     hint=f"did you mean {near[0]!r}?"
                     if near
                     else f"valid keys: {', '.join(valid)}",

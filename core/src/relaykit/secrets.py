@@ -35,6 +35,7 @@ _PATTERNS = [
     r"1//0[0-9A-Za-z_\-]{30,}",  # Google OAuth refresh tokens
     # AWS access key ids
     r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}",
+    r"ABSK[A-Za-z0-9+/]{20,}={0,2}",  # Amazon Bedrock API keys
     r"gsk_[A-Za-z0-9]{20,}",  # Groq
     r"xai-[A-Za-z0-9]{20,}",  # xAI
     r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
@@ -47,12 +48,14 @@ _PATTERNS = [
     # (or this one, for "Authorization: Bearer") masks the value after it
     rf"(?P<keep1>(?i:\bbearer)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9._~+/\-]{{8,}}=*",
     rf"(?P<keep2>(?i:basic)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9+/]{{12,}}=*",
-    r"(?P<keep3>://)[^/\s:@\[\]]{1,64}:[^/\s@\[\]]{1,128}(?=@)",  # user:password@ in URLs
+    r"(?P<keep3>://)[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}(?=@)",  # user:password@ in URLs
     # labelled secrets: the label and separator stay, the value goes
     rf"(?P<keep4>(?i:\b(?:{_LABELS}))[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;\[\]{{}}]{{6,}}",
+    # a key in a URL's query string (Google's ``?key=``): whatever its shape
+    r"(?P<keep5>[?&](?i:key)=)[^\s\"'&#]{6,}",
 ]
 _SECRET_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
-_KEEP = [f"keep{i}" for i in range(1, 5)]
+_KEEP = [f"keep{i}" for i in range(1, 6)]
 
 
 # Scrubbing runs on every stored record, log line and span, and almost no text
@@ -62,14 +65,14 @@ _KEEP = [f"keep{i}" for i in range(1, 5)]
 _LITERALS = (
     "sk-", "AIza", "ya29.", "GOCSPX-", "1//0", "gsk_", "xai-", "hf_", "ghp_", "gho_", "ghu_",
     "ghs_", "ghr_", "github_pat_", "eyJ", "=", "A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AGPA",
-    "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA",
+    "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABSK",
 )  # fmt: skip
 # How _may_hold_secret looks for them (a test checks it finds each). One regex
 # alternation of all of them would try every literal at each "s", "e", "h" of
 # ordinary prose (1-2 µs per short text); ``in`` on a str is a C scan, and the
 # literals sharing a character are looked for only when that character is there.
 _UNDERSCORED = re.compile(r"gsk_|hf_|gh[pousr]_|github_pat_")
-_CAPITAL_A = re.compile(r"A(?:Iza|3T|KIA|SIA|BIA|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)")
+_CAPITAL_A = re.compile(r"A(?:Iza|3T|KIA|SIA|BIA|BSK|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)")
 
 
 def _may_hold_secret(text: str) -> bool:

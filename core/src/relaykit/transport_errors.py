@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
 from .errors import ProviderUnavailableError, RelayError, RequestTimeoutError
+from .secrets import scrub
 
 if TYPE_CHECKING:
     from .routing import Target
@@ -39,6 +40,9 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     kind = _kind(exc)
     if kind is None:
         return None
+    # The caller raises the result ``from exc``, and a traceback prints exc and its
+    # causes: transport errors quote URLs, and a URL may carry ``?key=...``.
+    mask_chain(exc)
     if kind == "connect-timeout":
         return RequestTimeoutError(
             f"connecting timed out ({type(exc).__name__})",
@@ -85,7 +89,10 @@ def is_read_timeout(exc: BaseException) -> bool:
 
 
 def map_transport_error(exc: BaseException, target: Target) -> RelayError | None:
-    """The relaykit error for a transport failure or malformed response, else ``None``."""
+    """The relaykit error for a transport failure or malformed response, else ``None``.
+
+    The caller raises it ``from exc``, which :func:`transport_error` has masked.
+    """
     mapped = transport_error(exc, provider=target.provider, model=target.model)
     if mapped is not None:
         return mapped
@@ -99,3 +106,28 @@ def map_transport_error(exc: BaseException, target: Target) -> RelayError | None
             model=target.model,
         )
     return None
+
+
+def mask_chain(exc: BaseException) -> None:
+    """Mask credentials in the text of ``exc`` and of every exception it chains, in place.
+
+    An exception whose ``str`` is not its first argument (aiohttp's build theirs from
+    attributes) is cut from the chain instead, when it would show a credential.
+    """
+    seen: set[int] = set()
+    previous: BaseException | None = None
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        masked = scrub(text)
+        if masked != text:
+            current.args = (masked,)
+            if str(current) != masked and previous is not None:
+                previous.__cause__ = previous.__context__ = None
+                previous.__suppress_context__ = True
+                return
+        previous = current
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )

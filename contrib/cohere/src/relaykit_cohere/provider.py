@@ -13,6 +13,7 @@ import relaykit
 from relaykit.events import StreamEvent
 from relaykit.http import HttpClient, HttpResponse
 from relaykit.http_errors import error_from_http
+from relaykit.secrets import scrub
 
 from .wire import StreamParser, request_body, response
 
@@ -52,7 +53,10 @@ class CohereProvider:
             self._headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
 
     def __repr__(self) -> str:
-        return f"CohereProvider(name={self.settings.name!r}, base_url={self.settings.base_url!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(
+            f"CohereProvider(name={self.settings.name!r}, base_url={self.settings.base_url!r})"
+        )
 
     def _error(self, r: HttpResponse, model: str | None) -> relaykit.RelayError:
         return error_from_http(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ..errors import InvalidRequestError
 from ..protocols import CallRecord, LogQuery, UsageTotal
 from ..serialization import converter
 from .storage_session import make_parser, needs, opened_storage, run
@@ -38,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     logs.add_argument(
         "--until", type=point_in_time, metavar="WHEN", help="a duration ago (7d, 12h) or a date"
     )
-    logs.add_argument("-n", "--limit", type=int, default=20, help="how many calls (default 20)")
-    logs.add_argument("--offset", type=int, default=0, help="skip this many calls first")
+    logs.add_argument("-n", "--limit", type=count, default=20, help="how many calls (default 20)")
+    logs.add_argument("--offset", type=count, default=0, help="skip this many calls first")
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.add_argument("--totals", action="store_true", help="usage and cost per model and day")
     logs.set_defaults(func=logs_command)
@@ -53,8 +54,26 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     prune.set_defaults(func=prune_command)
 
 
+def count(text: str) -> int:
+    """A whole number >= 0 (SQLite reads a negative LIMIT as no limit at all)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
 def query_from(args: argparse.Namespace) -> LogQuery:
     """The :class:`LogQuery` the ``logs`` options describe."""
+    since, until = args.since, args.until
+    if since is not None and until is not None and until.timestamp() <= since.timestamp():
+        raise InvalidRequestError(
+            f"--until {until:%Y-%m-%d %H:%M} is not after --since {since:%Y-%m-%d %H:%M},"
+            " so no call can match",
+            hint="swap the two, or drop one",
+        )
     return LogQuery(
         model=args.model,
         provider=args.provider,

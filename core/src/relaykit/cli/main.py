@@ -14,7 +14,7 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import ConfigError, RelayError
@@ -53,9 +53,21 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
         return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error:`` line like every other error.
+
+    Sub-command parsers (plugins' too) inherit the class from their parent.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
     """The argument parser: global options, built-in commands, then plugins' commands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="relaykit",
         description="One typed API over many LLM providers. Try: relaykit demo",
     )
@@ -64,7 +76,7 @@ def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
     # Built-in commands also accept the global options after the command name
     # (relaykit prompt --backend trio ...). SUPPRESS keeps a sub-command from
     # resetting a value given before it to the default.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _add_global_options(common, suppress=True)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in BUILTIN_COMMANDS:

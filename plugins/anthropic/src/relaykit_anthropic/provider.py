@@ -22,6 +22,7 @@ from relaykit import (
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
+from relaykit.secrets import scrub
 
 from . import wire
 from .prices import known_model
@@ -94,7 +95,10 @@ class AnthropicProvider:
         self._structured: wire.StructuredOutput = structured
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(
+            f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        )
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return wire.request_body(

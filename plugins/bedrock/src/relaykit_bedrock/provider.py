@@ -21,6 +21,7 @@ from relaykit import (
     json_encode,
 )
 from relaykit.events import StreamEvent
+from relaykit.secrets import scrub
 
 from . import wire
 from .auth import BEARER_ENV, BedrockAuth
@@ -81,7 +82,10 @@ class BedrockProvider:
 
     def __repr__(self) -> str:
         name = type(self).__name__
-        return f"{name}(name={self._name!r}, base_url={self._runtime_url!r}, auth={self._auth!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(
+            f"{name}(name={self._name!r}, base_url={self._runtime_url!r}, auth={self._auth!r})"
+        )
 
     async def _url(self, template: str, path: str) -> str:
         if "{region}" in template:

@@ -22,6 +22,7 @@ from relaykit import (
 )
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
+from relaykit.secrets import scrub
 
 from . import wire
 from .prices import known_model
@@ -66,7 +67,10 @@ class GeminiProvider:
         self._thinking = _thinking_config(opts, settings.name)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(
+            f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        )
 
     def _url(self, model: str, method: str) -> str:
         # "gemini-2.5-flash" lives under models/; "tunedModels/x" names its own collection.

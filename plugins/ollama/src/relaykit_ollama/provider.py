@@ -20,6 +20,7 @@ from relaykit import (
 )
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
+from relaykit.secrets import scrub
 
 from . import wire
 from .host import base_url_from_host
@@ -71,7 +72,8 @@ class OllamaProvider:
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r}, base_url={self.base_url!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(f"{type(self).__name__}(name={self._name!r}, base_url={self.base_url!r})")
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
         body = wire.request_body(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 from relaykit import (
     ChatRequest,
     ChatResponse,
+    ConfigError,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -20,6 +21,7 @@ from relaykit import (
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
+from relaykit.secrets import scrub
 
 from . import wire
 from .prices import OPENAI_MODELS
@@ -53,6 +55,13 @@ class OpenAIProvider:
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
+        if not settings.base_url.lower().startswith(("http://", "https://")):
+            where = f"{self.base_url_env} or " if self.base_url_env else ""
+            raise ConfigError(
+                f"base URL {settings.base_url!r} of provider {settings.name!r} is not an HTTP URL",
+                hint=f"set {where}[providers.{settings.name}] base_url to http://host:port/v1"
+                " or https://...",
+            )
         self.settings = settings
         self._http = http
         self._name = settings.name
@@ -73,7 +82,10 @@ class OpenAIProvider:
         self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        # the base URL may hold credentials (user:password@, ?key=)
+        return scrub(
+            f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
+        )
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
         body = wire.request_body(

@@ -141,7 +141,7 @@ class SQLiteStorage:
     def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(*args)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:  # OSError: creating the file or its directory
             # One error type for callers (and one line for the CLI), with the file named.
             raise RelayError(
                 f"SQLite storage {self.path}: {e}",

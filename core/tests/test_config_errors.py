@@ -1,0 +1,95 @@
+"""Config errors say which key, what was given, what is expected, and where it came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from relaykit import ConfigError
+from relaykit.config import load_config
+
+
+def error(data: dict[str, Any], env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(data, env=env or {})
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"retry": {"attempts": "many"}}, "retry.attempts must be an integer, not str 'many'"),
+        ({"retry": {"attempts": 2.5}}, "retry.attempts must be an integer, not float 2.5"),
+        ({"timeouts": {"total": "soon"}}, "timeouts.total must be a number, not str 'soon'"),
+        ({"timeouts": {"total": True}}, "timeouts.total must be a number, not bool True"),
+        ({"cache": {"enabled": 1}}, "cache.enabled must be true or false, not int 1"),
+        ({"storage": {"path": 5}}, "storage.path must be a string, not int 5"),
+        ({"storage": {"retention_days": [1]}}, "storage.retention_days must be a number"),
+        ({"limiter": {"backend": ["redis"]}}, "limiter.backend must be a string, not list"),
+    ],
+)
+def test_a_wrong_type_names_the_key_the_type_given_and_the_type_expected(
+    data: dict[str, Any], message: str
+) -> None:
+    assert message in error(data)
+
+
+def test_a_choice_outside_its_literal_names_the_choices_and_the_nearest() -> None:
+    text = error({"http": {"transport": "httpx2"}})
+    assert "http.transport must be one of 'auto', 'httpx', not 'httpx2'" in text
+    assert "did you mean 'httpx'?" in text
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (
+            {"weights": 3},
+            "models.fast.weights must be a list of numbers, one per target, not int 3",
+        ),
+        ({"weights": ["a", "b"]}, "models.fast.weights must be a list of numbers"),
+        ({"weights": [1]}, "models.fast.weights needs one weight per target"),
+    ],
+)
+def test_route_weights_of_the_wrong_type_are_config_errors(
+    route: dict[str, Any], message: str
+) -> None:
+    assert message in error({"models": {"fast": {"targets": ["a/x", "b/y"], **route}}})
+
+
+def test_a_bad_budget_names_its_limits_table() -> None:
+    text = error({"limits": {"openai/*": {"budget_usd": "lots"}}})
+    assert "limits.openai/*.budget_usd" in text and "'lots'" in text
+    text = error({"limits": {"openai/*": {"period": "week"}}})
+    assert "limits.openai/*.period" in text and "'day'" in text
+
+
+def test_an_unknown_key_is_written_as_it_would_appear_in_the_file() -> None:
+    assert "unknown config key retry.atempts (did you mean 'attempts'?)" in error(
+        {"retry": {"atempts": 3}}
+    )
+
+
+def test_an_environment_override_that_does_not_parse_names_the_variable() -> None:
+    text = error({}, env={"RELAYKIT_RETRY_ATTEMPTS": "abc"})
+    assert "RELAYKIT_RETRY_ATTEMPTS" in text
+    assert "retry.attempts must be an integer, not str 'abc'" in text
+    text = error({}, env={"RELAYKIT_CACHE_ENABLED": "maybe"})
+    assert "RELAYKIT_CACHE_ENABLED" in text and "true or false" in text
+
+
+def test_a_misspelt_environment_override_names_the_nearest_variable() -> None:
+    text = error({}, env={"RELAYKIT_RETRY_ATEMPTS": "5"})
+    assert "RELAYKIT_RETRY_ATEMPTS" in text
+    assert "did you mean RELAYKIT_RETRY_ATTEMPTS?" in text
+
+
+def test_variables_that_are_not_overrides_are_left_alone() -> None:
+    env = {
+        "RELAYKIT_PLUGINS": "openai",
+        "RELAYKIT_MASTER_KEY": "x",
+        "RELAYKIT_POSTGRES_DSN": "postgresql://localhost/x",
+        "RELAYKIT_RETRY_ATTEMPTS": "5",
+    }
+    assert load_config({}, env=env).retry.attempts == 5

@@ -1,0 +1,100 @@
+"""Every class of bad input the ``relaykit`` command can get: one ``error:`` line, no traceback.
+
+Cross-package: the storage failures need relaykit-sqlite and relaykit-postgres,
+the base-URL one relaykit-openai.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relaykit.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(code: int, err: str, *needles: str) -> None:
+    assert code != 0
+    assert err.startswith("error: "), err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["logs", "--since", "yesterday"], ["--since", "'yesterday'", "7d"]),
+        (["logs", "--until", "2025-13-45"], ["--until", "2025-03-14"]),
+        (["logs", "prune", "--older-than", "soon"], ["--older-than", "30d"]),
+        (["logs", "prune"], ["--older-than", "relaykit logs prune --help"]),
+        (["prompt", "-o", "bad", "hi"], ["KEY=VALUE", "relaykit prompt --help"]),
+        (["logs", "-n", "-3"], ["--limit", "-3"]),
+        (["logs", "--offset", "x"], ["--offset", "'x'"]),
+        (["frobnicate"], ["invalid choice: 'frobnicate'", "relaykit --help"]),
+    ],
+)
+def test_usage_errors_are_one_error_line_naming_the_option_and_the_help(
+    argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert code == 2  # the usage-error code argparse and most tools use
+    assert_one_error_line(code, err, *needles)
+
+
+def test_an_until_before_since_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "logs.db"}"\n')
+    argv = ["-c", str(config), "logs", "--since", "2025-03-08", "--until", "2025-03-01"]
+    code, _, err = run(argv, capsys)
+    assert_one_error_line(code, err, "--until", "--since")
+
+
+def test_an_unreachable_sqlite_path_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{blocker / "sub" / "logs.db"}"\n')
+    code, _, err = run(["-c", str(config), "logs"], capsys)
+    assert_one_error_line(code, err, str(blocker / "sub"), "[storage] path")
+
+
+def test_a_refusing_postgres_is_one_error_line_without_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    dsn = "postgresql://nobody:hunter2secret@127.0.0.1:1/x"
+    config.write_text(f'[storage]\nbackend = "postgres"\ndsn = "{dsn}"\n')
+    code, _, err = run(["-c", str(config), "logs"], capsys)
+    assert_one_error_line(code, err, "PostgreSQL", "refused", "dsn")
+    assert "hunter2secret" not in err
+
+
+@pytest.mark.parametrize("variable", ["RELAYKIT_PLUGINS", "RELAYKIT_DISABLE_PLUGINS"])
+def test_a_plugin_filter_naming_no_installed_plugin_is_an_error(
+    variable: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, "openai,opneai")
+    code, _, err = run(["plugins"], capsys)
+    assert_one_error_line(code, err, variable, "'opneai'", "did you mean 'openai'?")
+
+
+@pytest.mark.parametrize("base_url", ["notaurl", "ftp://host/v1", "127.0.0.1:8000/v1"])
+def test_a_base_url_that_is_no_http_url_is_a_config_error(
+    base_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "hi"], capsys)
+    assert_one_error_line(code, err, repr(base_url), "http://", "OPENAI_BASE_URL")

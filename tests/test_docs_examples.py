@@ -1,0 +1,240 @@
+"""What tests/test_docs.py does not cover: every other example in the docs runs or is checked.
+
+- TOML blocks are valid relaykit configuration (the plugins' tables too);
+- ``relaykit ...`` command lines parse with the real command-line parser;
+- benchmark command lines name scripts, options and nox sessions that exist;
+- the Python blocks of docs/storage.md, docs/observability.md and
+  contrib/cohere/README.md run, offline;
+- docs/plugin-hooks.md and docs/writing-plugins.md agree with hookspecs.py and
+  protocols.py on every protocol member and setting they describe.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import relaykit
+from relaykit import hookspecs, protocols
+from relaykit.cli.main import build_parser
+from relaykit.config import load_config
+from relaykit.plugins import build_plugin_manager
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "contrib/cohere/README.md",
+]
+
+
+def blocks(lang: str, path: Path) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def labelled(lang: str) -> list[Any]:
+    return [
+        pytest.param(block, id=f"{path.relative_to(ROOT)}-{i}")
+        for path in DOCS
+        for i, block in enumerate(blocks(lang, path))
+    ]
+
+
+def command_lines(langs: tuple[str, ...]) -> list[str]:
+    """Every command of the shell blocks: continuations joined, comments and prompts cut."""
+    out = []
+    for path in DOCS:
+        for lang in langs:
+            for block in blocks(lang, path):
+                joined = re.sub(r"\\\n\s*", " ", block)
+                for line in joined.splitlines():
+                    line = line.removeprefix("$ ").split(" # ")[0].strip()
+                    if line:
+                        out.append(line)
+    return out
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", labelled("toml"))
+def test_toml_examples_are_valid_configuration(block: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tomllib.loads(block)
+    if "project" in data:
+        assert data["project"]["entry-points"]["relaykit"]  # a plugin's pyproject.toml
+        return
+    config = load_config(data, env={})
+    # Plugins validate their own tables when a client is built: providers' options,
+    # redactors' settings. (Exporters are left out: they would open ports.)
+    for var in ("OPENAI_API_KEY", "CO_API_KEY", "GROQ_API_KEY"):
+        monkeypatch.setenv(var, "sk-docs-0123456789abcdef")
+    client = relaykit.Client(
+        attrs.evolve(config, exporters={}, storage=attrs.evolve(config.storage, backend="none"))
+    )
+    for name in config.providers:
+        client.provider(name)
+
+
+# -- command lines ------------------------------------------------------------------------
+
+
+RELAYKIT_LINES = [
+    line.split("| ")[-1]
+    for line in command_lines(("sh", "console"))
+    if re.search(r"(^|\| |uv run )relaykit ", line)
+]
+
+
+def test_the_docs_show_relaykit_commands() -> None:
+    assert len(RELAYKIT_LINES) >= 20
+
+
+@pytest.mark.parametrize("line", RELAYKIT_LINES)
+def test_relaykit_command_lines_parse(line: str) -> None:
+    argv = shlex.split(line.split("relaykit ", 1)[1])
+    parser = build_parser(build_plugin_manager())
+    args = parser.parse_args(argv)  # a usage error exits: that is the failure
+    assert callable(getattr(args, "func", None)), f"{line!r} runs no command"
+
+
+BENCH_LINES = [
+    line for line in command_lines(("sh", "console")) if "bench/" in line or "nox " in line
+]
+
+
+@pytest.mark.parametrize("line", BENCH_LINES)
+def test_benchmark_command_lines_name_what_exists(line: str) -> None:
+    words = shlex.split(line)
+    if "nox" in words:
+        session = words[words.index("-s") + 1]
+        assert f"def {session}(session" in (ROOT / "noxfile.py").read_text()
+        script = "client_overhead.py" if session == "bench" else f"{session}.py"
+        options = words[words.index("--") + 1 :] if "--" in words else []
+    else:
+        script = next(w for w in words if w.startswith("bench/")).removeprefix("bench/")
+        options = words[words.index(f"bench/{script}") + 1 :]
+    source = (ROOT / "bench" / script).read_text()
+    for option in (w for w in options if w.startswith("--")):
+        assert f'"{option}"' in source, f"bench/{script} has no {option} option"
+
+
+# -- Python blocks outside the README and the plugin docs -------------------------------
+
+
+def test_storage_query_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relaykit.toml").write_text(
+        f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "logs.db"}"\n'
+    )
+    block = blocks("python", ROOT / "docs/storage.md")[0]
+    exec(compile(block, "docs/storage.md", "exec"), {"__name__": "__main__"})
+    assert capsys.readouterr().out == "0 timeouts, 0 days of OpenAI usage\n"
+
+
+def test_storage_contract_example_is_a_contract_suite() -> None:
+    from relaykit.testing import MemoryStorage
+
+    block = blocks("python", ROOT / "docs/storage.md")[1]
+    namespace: dict[str, Any] = {"MyStorage": lambda path: MemoryStorage()}
+    exec(compile(block, "docs/storage.md", "exec"), namespace)
+    from relaykit.testing.storage_contract import StorageContract
+
+    assert issubclass(namespace["TestMyStorage"], StorageContract)
+
+
+def test_json_logging_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    block = blocks("python", ROOT / "docs/observability.md")[0]
+    exec(compile(block, "docs/observability.md", "exec"), {"__name__": "__main__"})
+    logger = logging.getLogger("relaykit")
+    try:
+        assert logging.getLogger("relaykit.calls").isEnabledFor(logging.INFO)
+        handler = logger.handlers[-1]
+        assert type(handler.formatter).__name__ == "JsonFormatter"
+    finally:
+        logger.handlers.clear()
+        logging.getLogger("relaykit.calls").setLevel(logging.NOTSET)
+
+
+def test_cohere_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    block = blocks("python", ROOT / "contrib/cohere/README.md")[0]
+    exec(compile(block, "contrib/cohere/README.md", "exec"), {"__name__": "__main__"})
+    assert capsys.readouterr().out == "Bonjour !\n"
+
+
+# -- the plugin docs against hookspecs.py and protocols.py -------------------------------
+
+
+HOOKS_DOC = (ROOT / "docs/plugin-hooks.md").read_text()
+GUIDE = (ROOT / "docs/writing-plugins.md").read_text()
+
+
+def section(hook: str) -> str:
+    start = HOOKS_DOC.index(f"\n## {hook}(")
+    end = HOOKS_DOC.find("\n## ", start + 1)
+    return HOOKS_DOC[start : end if end != -1 else None]
+
+
+HOOK_PROTOCOLS = {
+    "relaykit_providers": protocols.Provider,
+    "relaykit_storage": protocols.Storage,
+    "relaykit_exporters": protocols.Exporter,
+    "relaykit_redactors": protocols.Redactor,
+    "relaykit_rate_limiter": protocols.RateLimiter,
+}
+
+
+def members(protocol: type) -> list[str]:
+    return [
+        name
+        for name, value in vars(protocol).items()
+        if not name.startswith("_") and callable(value)
+    ]
+
+
+@pytest.mark.parametrize("hook", sorted(HOOK_PROTOCOLS))
+def test_each_hook_section_names_every_member_of_its_protocol_with_its_parameters(
+    hook: str,
+) -> None:
+    text = section(hook)
+    protocol = HOOK_PROTOCOLS[hook]
+    assert f"relaykit.protocols.{protocol.__name__}" in text
+    for name in members(protocol):
+        params = [p for p in inspect.signature(getattr(protocol, name)).parameters if p != "self"]
+        named = re.findall(rf"`{name}\(([^`]*)\)", text)
+        assert named or f"`{name}`" in text, f"{hook}: {name} is not documented"
+        for written in named:
+            args = [a.split("=")[0].strip() for a in written.split(",") if a.strip()]
+            args = [a for a in args if a not in ("cost",)]  # the budget keyword, explained there
+            assert args == params, f"{hook}: `{name}({written})` but the protocol has {params}"
+
+
+@pytest.mark.parametrize("hook", sorted(n for n in dir(hookspecs) if n.startswith("relaykit_")))
+def test_first_result_hooks_and_only_those_say_so(hook: str) -> None:
+    firstresult = getattr(hookspecs, hook).relaykit_spec.get("firstresult", False)
+    assert ("Stops at first non-None result." in section(hook)) == firstresult
+
+
+def test_every_provider_factory_setting_is_in_both_plugin_docs() -> None:
+    settings = [n for n in protocols.ProviderFactory.__annotations__ if n != "type"]
+    for name in settings:
+        assert f"`{name}`" in section("relaykit_providers"), name
+        assert f"`{name}`" in GUIDE, name
+
+
+def test_the_guide_lists_every_provider_settings_field() -> None:
+    fields = [f.name for f in attrs.fields(protocols.ProviderSettings)]
+    listed = re.search(r"`settings` is a `relaykit.ProviderSettings`: (.*?)\.\n", GUIDE, re.S)
+    assert listed is not None
+    named = [n for n in re.findall(r"`(\w+)`", listed.group(1)) if n != "None"]
+    assert named == fields

@@ -1,0 +1,298 @@
+"""Plant real-shaped keys, make every provider fail with them, and look everywhere for them.
+
+A provider that echoes the key back (in its error message, in a URL's ``?key=``),
+a transport error that carries the URL, a key pasted into a prompt: none of it
+may reach reprs, errors (and the exceptions they chain), log lines, stored
+records, trace attributes or the CLI's output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.cli import main
+from relaykit.config import Config, load_config
+from relaykit.http import ConnectError, HttpClient, HttpOptions
+from relaykit.serialization import converter
+from relaykit.testing import MemoryStorage, Request, Response, VendorMock
+
+OPENAI = "sk-proj-" + "Op3nAiKeyPlant" * 3
+ANTHROPIC = "sk-ant-api03-" + "Anthr0picKeyPlant" * 4
+GOOGLE = "AIza" + "G00gleKeyPlant0123456789abcdefghijk"
+AWS_ID = "AKIA" + "PLANTEDKEY123456"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTEDKEY"
+BEARER = "plantedBearerToken" + "x9" * 10
+BEDROCK = "ABSK" + "QmVkcm9ja0FQSUtleS1QbGFudGVkS2V5MDEyMzQ1Njc4OQ=="  # a Bedrock API key's shape
+MASTER = "PlantedMasterKey0123456789abcdefghijklmnopq="  # a Fernet key's shape
+ALL = (OPENAI, ANTHROPIC, GOOGLE, AWS_ID, AWS_SECRET, BEARER, BEDROCK, MASTER)
+
+
+class EchoMock(VendorMock):
+    """A vendor that rejects every request and echoes back what it was sent.
+
+    Real ones do this: OpenAI-compatible proxies quote the key, Google puts the
+    URL (with ``?key=``) in its error, gateways repeat the Authorization header.
+    """
+
+    async def route(self, request: Request) -> Response:
+        sent = " ".join(f"{k}: {v}" for k, v in request.headers.items())
+        key = (
+            request.headers.get("x-api-key")
+            or request.headers.get("x-goog-api-key")
+            or request.headers.get("authorization", "").removeprefix("Bearer ")
+        )
+        message = (
+            f"API key {key} not valid for "
+            f"https://generativelanguage.googleapis.com{request.path}?key={key}&alt=sse "
+            f"(request headers: {sent}; signed by {AWS_ID}, SecretAccessKey={AWS_SECRET})"
+        )
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": 401}}
+        return Response.json(body, 401)
+
+
+class TracingExporter:
+    """Brings an SDK tracer provider, so every call is traced (content captured too)."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.events: list[Any] = []
+
+    def record(self, event: Any) -> None:
+        self.events.append(event)
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self]
+
+    def attributes(self) -> str:
+        out = []
+        for span in self.spans.get_finished_spans():
+            out.append(repr(dict(span.attributes or {})))
+            out.append(repr(span.status.description))
+            out.extend(repr(dict(e.attributes or {})) for e in span.events)
+        return "\n".join(out)
+
+
+def leaks(text: str) -> list[str]:
+    return [key for key in ALL if key in text]
+
+
+def chain(error: BaseException) -> str:
+    """The error as a traceback prints it, with every exception it chains."""
+    return "".join(traceback.format_exception(error))
+
+
+@pytest.fixture
+def mock() -> Iterator[EchoMock]:
+    with EchoMock() as server:
+        yield server
+
+
+def provider_config(base_url: str) -> dict[str, Any]:
+    headers = {"x-gateway-auth": f"Bearer {BEARER}"}
+    return {
+        "openai": {"base_url": f"{base_url}/v1", "api_key": OPENAI, "headers": headers},
+        "anthropic": {"base_url": base_url, "api_key": ANTHROPIC, "headers": headers},
+        "gemini": {"base_url": base_url, "api_key": GOOGLE, "headers": headers},
+        "bedrock": {"base_url": base_url, "api_key": BEDROCK, "region": "us-east-1"},
+    }
+
+
+MODELS = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"]
+MODELS.append("bedrock/anthropic.claude-3-haiku-20240307-v1:0")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+async def test_an_echoed_key_reaches_no_error_log_record_or_span(
+    mock: EchoMock, model: str, stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = MemoryStorage()
+    tracing = TracingExporter()
+    config = {
+        "storage": {"backend": "memory"},
+        "retry": {"attempts": 1},
+        "telemetry": {"capture_content": True},
+        "providers": provider_config(mock.base_url),
+        "redactors": {},
+    }
+    prompt = f"keys {OPENAI} {GOOGLE} {BEDROCK}; AWS_SECRET_ACCESS_KEY={AWS_SECRET}; {MASTER}"
+    caplog.set_level(logging.DEBUG, logger="relaykit")
+    async with relaykit.Client(config, plugins=[storage.plugin(), tracing]) as client:
+        shown = repr(client) + repr(client.config) + repr(client.provider(model.split("/")[0]))
+        with pytest.raises(relaykit.RelayError) as caught:
+            if stream:
+                async with client.stream(model, prompt) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(model, prompt)
+    error = caught.value
+    assert mock.requests, "the request never reached the mock"
+    assert error.status == 401
+    assert leaks(shown) == []
+    assert leaks(chain(error) + repr(error) + str(error.provider_message)) == []
+    assert leaks(caplog.text + repr([r.__dict__ for r in caplog.records])) == []
+    stored = json.dumps(converter.unstructure(list(storage.records.values())), default=str)
+    assert "[REDACTED]" in stored  # the records were written, masked
+    assert leaks(stored) == []
+    assert leaks(repr(tracing.events)) == []
+    assert tracing.spans.get_finished_spans()
+    assert leaks(tracing.attributes()) == []
+
+
+class UrlInErrorHttp:
+    """An HTTP client whose transport errors quote the full URL, as aiohttp's do."""
+
+    def __init__(self, options: HttpOptions) -> None:
+        self.options = options
+
+    async def post(self, url: str, **kw: Any) -> Any:
+        raise ConnectError(f"Cannot connect to {url}?key={GOOGLE} (bearer {BEARER})")
+
+    async def get(self, url: str, **kw: Any) -> Any:
+        raise ConnectError(f"Cannot connect to {url}?key={GOOGLE} (bearer {BEARER})")
+
+    def stream(self, method: str, url: str, **kw: Any) -> Any:
+        raise ConnectError(f"Cannot connect to {url}?key={GOOGLE} (bearer {BEARER})")
+
+    async def aclose(self) -> None:
+        pass
+
+
+class UrlInErrorPlugin:
+    __name__ = "url-in-error"
+
+    @hookimpl
+    def relaykit_http_client(self, config: Config, options: HttpOptions) -> HttpClient:
+        return UrlInErrorHttp(options)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("call", ["chat", "stream", "models"])
+async def test_a_chained_transport_error_carrying_the_key_is_masked(call: str) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"gemini": {"base_url": "http://127.0.0.1:9", "api_key": GOOGLE}},
+    }
+    async with relaykit.Client(config, plugins=[UrlInErrorPlugin()]) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError) as caught:
+            if call == "chat":
+                await client.chat("gemini/gemini-2.5-flash", "hi")
+            elif call == "stream":
+                async with client.stream("gemini/gemini-2.5-flash", "hi") as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.models("gemini")
+    text = chain(caught.value)
+    assert "Cannot connect to" in text  # the cause is still shown, masked
+    assert leaks(text) == []
+
+
+def test_config_and_settings_reprs_hide_keys_in_headers_urls_and_dsns() -> None:
+    config = load_config(
+        {
+            "providers": {
+                "local": {
+                    "type": "openai",
+                    "base_url": f"https://user:hunter2-{BEARER}@gpu-box/v1?key={GOOGLE}",
+                    "api_key": OPENAI,
+                    "headers": {"Authorization": f"Bearer {BEARER}"},
+                }
+            },
+            "storage": {"backend": "postgres", "dsn": f"postgresql://u:{BEARER}@db/x"},
+            "limiter": {"url": f"redis://:{BEARER}@127.0.0.1:6379/0"},
+            "exporters": {"otlp": {"headers": {"authorization": f"Bearer {BEARER}"}}},
+        },
+        env={},
+    )
+    assert leaks(repr(config)) == []
+    client = relaykit.Client(config, env={})
+    provider = client.provider("local")
+    settings = client._registry.settings("local")[1]
+    assert leaks(repr(client) + repr(provider) + repr(settings)) == []
+    assert "hunter2" not in repr(provider) + repr(settings)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["prompt", "-m", "openai/gpt-4o-mini", "--no-stream", "hi"],
+        ["prompt", "-m", "gemini/gemini-2.5-flash", "hi"],
+        ["models", "anthropic"],
+    ],
+)
+def test_cli_output_never_shows_an_echoed_key(
+    mock: EchoMock,
+    argv: list[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = ['[storage]\nbackend = "sqlite"', f'path = "{tmp_path / "logs.db"}"', "[retry]"]
+    lines.append("attempts = 1")
+    for name, table in provider_config(mock.base_url).items():
+        lines.append(f"[providers.{name}]")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items() if k != "headers")
+    path = tmp_path / "relaykit.toml"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("RELAYKIT_MASTER_KEY", MASTER)
+
+    assert main(["--config", str(path), *argv]) == 1
+    assert main(["--config", str(path), "logs", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and "HTTP 401" in err
+    assert leaks(out + err) == []
+
+
+class AttributeMessageError(Exception):
+    """Like aiohttp's errors: ``str`` is built from attributes, not from ``args``."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"Cannot connect to {self.url}"
+
+
+def test_a_cause_whose_text_cannot_be_masked_is_cut_from_the_chain() -> None:
+    from relaykit.transport_errors import transport_error
+
+    try:
+        try:
+            raise AttributeMessageError(f"https://g.example/v1?key={GOOGLE}")
+        except AttributeMessageError as inner:
+            raise ConnectError(f"connect failed: https://g.example/v1?key={GOOGLE}") from inner
+    except ConnectError as outer:
+        mapped = transport_error(outer, provider="gemini", model="m")
+        assert mapped is not None
+        try:
+            raise mapped from outer
+        except relaykit.RelayError as e:
+            text = chain(e)
+    assert "connect failed: https://g.example/v1?key=[REDACTED]" in text
+    assert "AttributeMessageError" not in text
+    assert leaks(text) == []
