@@ -430,7 +430,10 @@ class Client:
             return response
         finally:
             if reservations and not self._reconcile_now(reservations, response):
-                await self._reconcile(reservations, response, target)
+                # Shielded: a limiter that waits (over the network, say) would
+                # otherwise never hear back from a cancelled call, and keep its hold.
+                with anyio.CancelScope(shield=True):
+                    await self._reconcile(reservations, response, target)
 
     def _reserve_now(self, target: Target, request: ChatRequest) -> list[Reservation] | None:
         """What :meth:`_reserve` holds, without a coroutine, when the limiter can say at once.

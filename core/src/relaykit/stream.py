@@ -324,7 +324,10 @@ class ChatStream:
         if self._reservations:
             reservations, self._reservations = self._reservations, []
             assert self._target is not None
-            await self._client._reconcile(reservations, response, self._target)
+            # Shielded: it runs on the way out of a cancelled stream too, and a
+            # limiter that waits would otherwise keep the hold.
+            with anyio.CancelScope(shield=True):
+                await self._client._reconcile(reservations, response, self._target)
 
     async def _close_gen(self) -> None:
         gen, self._gen = self._gen, None
