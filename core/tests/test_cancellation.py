@@ -83,3 +83,22 @@ async def test_a_stream_cancelled_before_its_first_event_hands_back_its_reservat
         assert limiter.limiter.held == 0
         assert client._router.in_flight(Target("fake", "m")) == 0
 
+
+@pytest.mark.anyio
+async def test_cancelling_a_hedged_call_that_waits_for_its_backup_stops_the_backup() -> None:
+    first, second = FakePlugin("first"), FakePlugin("second")
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.02}}
+    async with make(first, second, models=routes) as client:
+        # Build both providers first: the first call of each imports its HTTP stack.
+        await client.chat("first/m", "warm up")
+        await client.chat("second/m", "warm up")
+        # The first target fails after the hedge started; the caller then waits
+        # for the backup, and gives up.
+        first.script.push(Reply(status=503, error="down", delay=0.05))
+        second.script.push(Reply(text="backup", delay=5))
+        with anyio.move_on_after(0.15) as scope:
+            await client.chat("g", "hi")
+        assert scope.cancelled_caught
+        assert len(second.calls) == 2, "the backup had started"
+        # Nothing of the call runs on once the caller has seen the cancellation.
+        assert client._router.in_flight(Target("second", "m")) == 0
