@@ -13,6 +13,7 @@ from relaykit import (
     ContextLengthError,
     InvalidRequestError,
     ProviderUnavailableError,
+    QuotaExceededError,
     TextDelta,
 )
 from relaykit.protocols import CallRecord
@@ -106,6 +107,23 @@ async def test_half_open_lets_one_trial_through_the_client() -> None:
                 tg.start_soon(one)
         assert sorted(outcomes) == ["refused", "refused", "trial"]
         assert (await client.chat("fake/m", "hi")).text == "after"  # closed again
+
+
+@pytest.mark.anyio
+async def test_our_own_quota_refusing_the_trial_leaves_the_circuit_half_open() -> None:
+    """Our limiter refused before any request went out: no verdict on the deployment."""
+    fake = FakePlugin()
+    fake.script.push(Reply.failure(503), Reply(text="trial"))
+    limits = {"fake/*": {"rpm": 1}}  # the failed call takes the only request this minute
+    async with make(fake, breaker={"failures": 1, "reset_after": 0.05}, limits=limits) as client:
+        with pytest.raises(ProviderUnavailableError):
+            await client.chat("fake/m", "hi")
+        await anyio.sleep(0.06)
+        with pytest.raises(QuotaExceededError):
+            await client.chat("fake/m", "hi")
+        breaker = client._breaker_of(Target("fake", "m"))
+        assert (breaker.state, breaker.consecutive_failures) == ("half-open", 1)
+        assert len(fake.calls) == 1, "the refused call never reached the provider"
 
 
 # -- fallbacks and routing -------------------------------------------------------

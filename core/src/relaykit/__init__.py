@@ -48,6 +48,7 @@ _EXPORTS = {
     "ContentFilterError": "errors",
     "StreamError": "errors",
     "CircuitOpenError": "errors",
+    "ClientClosedError": "errors",
     "QuotaExceededError": "errors",
     "Config": "config",
     "load_config": "config",
@@ -70,6 +71,7 @@ __all__ = [
     "ChatStream",
     "CircuitOpenError",
     "Client",
+    "ClientClosedError",
     "Config",
     "ConfigError",
     "ContentFilterError",
@@ -134,6 +136,7 @@ if TYPE_CHECKING:
     from .errors import (
         AuthenticationError,
         CircuitOpenError,
+        ClientClosedError,
         ConfigError,
         ContentFilterError,
         ContextLengthError,

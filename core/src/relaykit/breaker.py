@@ -6,8 +6,8 @@ until ``reset_after`` seconds have passed. Half-open: exactly one trial call
 at a time goes through; its success closes the circuit, its failure opens it
 again. What counts as a failure is a retryable error (5xx, 429, timeouts,
 connection errors); a caller's mistake (4xx) says nothing about the service's
-health, and a cancellation says nothing at all: it neither counts nor keeps the
-trial slot.
+health, and a cancellation or a refusal by our own rate limiter (the request
+never went out) says nothing at all: it neither counts nor keeps the trial slot.
 
 We do not use pybreaker: its async path is Tornado-only, its ``calling()``
 counts cancellation as a failure, and nothing limits half-open to one trial.
@@ -25,7 +25,7 @@ from typing import Literal
 
 import anyio
 
-from .errors import CircuitOpenError, RelayError
+from .errors import CircuitOpenError, QuotaExceededError, RelayError
 
 State = Literal["closed", "open", "half-open"]
 
@@ -133,6 +133,10 @@ class Guard:
         if exc is None:
             breaker._success(trial)
         elif isinstance(exc, anyio.get_cancelled_exc_class()):
+            breaker._release(trial)
+        elif isinstance(exc, QuotaExceededError):
+            # Our own limiter refused before any request went out: the service was
+            # not asked, so this is no verdict (and must not close a half-open circuit).
             breaker._release(trial)
         elif isinstance(exc, RelayError):
             if exc.retryable and not isinstance(exc, CircuitOpenError):

@@ -41,6 +41,7 @@ class CallLog:
         self._send: MemoryObjectSendStream[CallRecord] | None = None
         self._receive: MemoryObjectReceiveStream[CallRecord] | None = None
         self._running = False
+        self._closed = False
         self._done = anyio.Event()
 
     def start(self, tg: TaskGroup) -> None:
@@ -50,7 +51,18 @@ class CallLog:
         tg.start_soon(self._writer, self._receive)
 
     async def put(self, record: CallRecord) -> None:
-        """Queue ``record``; waits while the queue is full."""
+        """Queue ``record``; waits while the queue is full.
+
+        After :meth:`aclose` has begun there is nowhere to write it: it is logged
+        as lost, never raised (the call it describes has already ended).
+        """
+        if self._closed:
+            log.error(
+                "call record %s (%s) arrived after the call log closed; not stored",
+                record.id,
+                record.provider,
+            )
+            return
         if self._send is None or not self._running:
             await self.storage.write_batch([record])
             return
@@ -94,6 +106,7 @@ class CallLog:
 
     async def aclose(self) -> None:
         """Stop accepting records, wait until every queued one is written, close storage."""
+        self._closed = True
         if self._running and self._send is not None:
             await self._send.aclose()
             with anyio.CancelScope(shield=True):

@@ -27,7 +27,7 @@ from .budgets import estimate_cost
 from .call_log import CallLog
 from .config import Config, LimitConfig, load_config
 from .deadline_scope import DeadlineScopes
-from .errors import ConfigError, RelayError, RequestTimeoutError
+from .errors import ClientClosedError, ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
@@ -189,6 +189,10 @@ class Client:
         #: starts hedges on time; runs in _tg when a route hedges (see hedging.py)
         self._hedge_timer: HedgeTimer | None = None
         self._closed = False
+        #: calls (and entered streams) not finished yet: aclose waits for them
+        self._in_flight = 0
+        #: set by the last call in flight to finish, once aclose waits for it
+        self._idle: anyio.Event | None = None
 
     def _make_call_log(self, storage: Storage) -> CallLog:
         cfg = self.config.storage
@@ -249,10 +253,25 @@ class Client:
         return None
 
     async def aclose(self) -> None:
-        """Drain the call log, flush exporters, close every connection. Idempotent."""
+        """Refuse new calls, let those in flight finish, drain the call log, flush
+        exporters, close every connection. Idempotent.
+
+        Calls in flight (a stream until its block is left) get up to ``[timeouts]
+        total`` to finish, so their records are written too; cancelling the task
+        that closes stops that wait, not the closing.
+        """
         if self._closed:
             return
         self._closed = True
+        try:
+            if self._in_flight:
+                self._idle = anyio.Event()
+                with anyio.move_on_after(self.config.timeouts.total):
+                    await self._idle.wait()
+        finally:
+            await self._shut_down()
+
+    async def _shut_down(self) -> None:
         if self._hedge_timer is not None:
             self._hedge_timer.close()
         with anyio.CancelScope(shield=True):
@@ -275,39 +294,60 @@ class Client:
         ``metadata`` and ``extra`` (merged into the provider's request body).
         """
         call = self._start(model, messages, params, streamed=False)
-        # One frame for the whole call, not a helper under it: every time the call
-        # waits on the network, the event loop resumes each frame of the chain.
-        with current(self._tracer, call):
-            if call.cache_key is not None:
-                memory = self._memory_cache
-                cached = (
-                    memory.get_nowait(call.cache_key)
-                    if memory is not None
-                    else await self._cache.get(call.cache_key)
-                )
-                if cached is not None:
-                    call.cache_hit = True
-                    return await self._finish(call, Target(cached.provider, cached.model), cached)
-            route = self.config.models.get(call.model_requested)
-            try:
-                if route is not None and route.hedge_after is not None and len(call.targets) > 1:
-                    delay = hedge_delay(self, call, route.hedge_after)
-                    target, response = await hedged(self, call, delay)
-                else:
-                    # _attempt itself, not a wrapper: the attempt that served says its target
-                    response = await run_attempts(self, call, partial(self._attempt, call=call))
-                    assert call.served is not None
-                    target = call.served
-            except RelayError as error:
-                await self._fail(call, error)
-                raise
-            response = await self._finish(call, target, response)
-            if call.cache_key is not None:
-                if self._memory_cache is not None:
-                    self._memory_cache.put_nowait(call.cache_key, response, self.config.cache.ttl)
-                else:
-                    await self._cache.put(call.cache_key, response, self.config.cache.ttl)
-            return response
+        # Counted for aclose, which waits for calls in flight. In this frame, not a
+        # helper's: every time the call waits on the network, the event loop
+        # resumes each frame of the chain.
+        self._in_flight += 1
+        try:
+            with current(self._tracer, call):
+                if call.cache_key is not None:
+                    memory = self._memory_cache
+                    cached = (
+                        memory.get_nowait(call.cache_key)
+                        if memory is not None
+                        else await self._cache.get(call.cache_key)
+                    )
+                    if cached is not None:
+                        call.cache_hit = True
+                        return await self._finish(
+                            call, Target(cached.provider, cached.model), cached
+                        )
+                route = self.config.models.get(call.model_requested)
+                try:
+                    if (
+                        route is not None
+                        and route.hedge_after is not None
+                        and len(call.targets) > 1
+                    ):
+                        delay = hedge_delay(self, call, route.hedge_after)
+                        target, response = await hedged(self, call, delay)
+                    else:
+                        # _attempt itself, not a wrapper: the attempt that served says its target
+                        response = await run_attempts(self, call, partial(self._attempt, call=call))
+                        assert call.served is not None
+                        target = call.served
+                except RelayError as error:
+                    await self._fail(call, error)
+                    raise
+                response = await self._finish(call, target, response)
+                if call.cache_key is not None:
+                    if self._memory_cache is not None:
+                        self._memory_cache.put_nowait(
+                            call.cache_key, response, self.config.cache.ttl
+                        )
+                    else:
+                        await self._cache.put(call.cache_key, response, self.config.cache.ttl)
+                return response
+        finally:
+            self._in_flight -= 1
+            if self._idle is not None and not self._in_flight:
+                self._idle.set()
+
+    def _call_ended(self) -> None:
+        """A call (or an entered stream) has finished: wake aclose after the last."""
+        self._in_flight -= 1
+        if self._idle is not None and not self._in_flight:
+            self._idle.set()
 
     def stream(self, model: str, messages: Messages, **params: Any) -> ChatStream:
         """Stream the response: ``async with client.stream(...) as s: async for event in s``.
@@ -345,7 +385,7 @@ class Client:
         self, model: str, messages: Messages, params: Mapping[str, Any], *, streamed: bool
     ) -> _Call:
         if self._closed:
-            raise RelayError("this client is closed", hint="create a new relaykit.Client")
+            raise ClientClosedError("this client is closed")
         use_cache = None
         if "cache" in params:  # relaykit's own: not a request parameter
             params = dict(params)
@@ -430,7 +470,10 @@ class Client:
             return response
         finally:
             if reservations and not self._reconcile_now(reservations, response):
-                await self._reconcile(reservations, response, target)
+                # Shielded: a limiter that waits (over the network, say) would
+                # otherwise never hear back from a cancelled call, and keep its hold.
+                with anyio.CancelScope(shield=True):
+                    await self._reconcile(reservations, response, target)
 
     def _reserve_now(self, target: Target, request: ChatRequest) -> list[Reservation] | None:
         """What :meth:`_reserve` holds, without a coroutine, when the limiter can say at once.

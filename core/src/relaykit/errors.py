@@ -144,6 +144,12 @@ class CircuitOpenError(RelayError):
     retryable_default = True
 
 
+class ClientClosedError(RelayError):
+    """The client (or :class:`relaykit.SyncClient`) was closed; it makes no more calls."""
+
+    hint_default = "create a new relaykit.Client, or make the call inside its `async with` block"
+
+
 class QuotaExceededError(RelayError):
     """One of our own rate limits or budgets would be exceeded."""
 

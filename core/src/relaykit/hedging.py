@@ -191,8 +191,7 @@ class _Race(Scheduled):
             if result is not None and self.winner is None:  # the backup may have won just now
                 self.winner = result
         except BaseException:
-            if self.backup is not None:
-                self.backup.cancel()  # the caller was cancelled: so is its backup
+            await self._stop_backup()  # the caller was cancelled: so is its backup
             raise
         finally:
             if self.fire is not None:  # in time: the hedge is not needed (Scheduled.cancel)
@@ -203,7 +202,11 @@ class _Race(Scheduled):
             if self.backup_done is None:
                 call.fallbacks += 1  # failed before the delay: fall back now, without waiting
                 return await run_attempts(client, call, self._rest, call.targets[1:])
-            await self.backup_done.wait()
+            try:
+                await self.backup_done.wait()
+            except BaseException:
+                await self._stop_backup()  # the caller gave up waiting: so does its backup
+                raise
         if self.winner is not None:
             if self.backup is not None:
                 self.backup.cancel()
@@ -215,6 +218,17 @@ class _Race(Scheduled):
             raise self.crash
         assert self.errors is not None
         raise self.errors[-1]
+
+    async def _stop_backup(self) -> None:
+        """Cancel the backup, if it started, and wait until it has wound down.
+
+        Waiting (shielded, as the caller is being cancelled) means nothing of
+        this call still runs once the caller sees the cancellation.
+        """
+        if self.backup is not None and self.backup_done is not None:
+            self.backup.cancel()
+            with anyio.CancelScope(shield=True):
+                await self.backup_done.wait()
 
     async def _first_again(self, error: RelayError) -> Answer | None:
         """The first target after its first attempt failed: its retries, if any, in a

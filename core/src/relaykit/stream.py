@@ -14,7 +14,7 @@ import attrs
 from .assembly import ResponseAssembler
 from .attempts import run_attempts
 from .deadline_scope import scope_until
-from .errors import RelayError, RequestTimeoutError, StreamError
+from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
 from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
 from .protocols import Provider, Reservation
 from .response import ChatResponse
@@ -55,15 +55,33 @@ class ChatStream:
         self._unscoped_until = 0.0
         self._response: ChatResponse | None = None
         self._finished = False
+        #: whether the client counts this stream among its calls in flight
+        self._counted = False
 
     # -- opening, with retries and fallbacks ---------------------------------
 
     async def __aenter__(self) -> ChatStream:
-        if self._call.span is None:
-            return await self._enter()
-        # The span is current while the request goes out, so it propagates.
-        with current(self._client._tracer, self._call):
-            return await self._enter()
+        client = self._client
+        if client._closed:  # made before the client closed, entered after
+            raise ClientClosedError("this client is closed")
+        # In flight until it ends: the client's aclose waits for it.
+        client._in_flight += 1
+        self._counted = True
+        try:
+            if self._call.span is None:
+                return await self._enter()
+            # The span is current while the request goes out, so it propagates.
+            with current(client._tracer, self._call):
+                return await self._enter()
+        except BaseException:
+            self._ended()
+            raise
+
+    def _ended(self) -> None:
+        """Tell the client this stream is no longer in flight (once)."""
+        if self._counted:
+            self._counted = False
+            self._client._call_ended()
 
     async def _enter(self) -> ChatStream:
         client, call = self._client, self._call
@@ -276,15 +294,18 @@ class ChatStream:
     async def _complete(self) -> None:
         self._finished = True
         self._gen = None
-        response = self._assembled()
-        await self._settle(response)
-        assert self._target is not None
-        client, call = self._client, self._call
-        if call.cache_hit:
-            response = attrs.evolve(response, id=response.id, provider=self._target.provider)
-        self._response = await client._finish(call, self._target, response)
-        if call.cache_key is not None and not call.cache_hit:
-            await client._cache.put(call.cache_key, self._response, client.config.cache.ttl)
+        try:
+            response = self._assembled()
+            await self._settle(response)
+            assert self._target is not None
+            client, call = self._client, self._call
+            if call.cache_hit:
+                response = attrs.evolve(response, id=response.id, provider=self._target.provider)
+            self._response = await client._finish(call, self._target, response)
+            if call.cache_key is not None and not call.cache_hit:
+                await client._cache.put(call.cache_key, self._response, client.config.cache.ttl)
+        finally:
+            self._ended()
 
     async def _abort(self, error: RelayError) -> RelayError:
         """A failure after the stream started: record it; return the error to raise.
@@ -292,24 +313,27 @@ class ChatStream:
         Anything but a timeout becomes a :class:`StreamError` carrying what arrived.
         """
         self._finished = True
-        await self._close_gen()
-        await self._settle(None)
-        partial = self._assembled()
-        self._response = partial
-        if isinstance(error, StreamError):
-            if error.partial is None:
-                error.partial = partial
-        elif not isinstance(error, RequestTimeoutError):
-            error = StreamError(
-                f"the stream broke after it started: {error.message}",
-                provider=error.provider,
-                model=error.model,
-                status=error.status,
-                provider_message=error.provider_message,
-                partial=partial,
-            )
-        await self._client._fail(self._call, error, self._target)
-        return error
+        try:
+            await self._close_gen()
+            await self._settle(None)
+            partial = self._assembled()
+            self._response = partial
+            if isinstance(error, StreamError):
+                if error.partial is None:
+                    error.partial = partial
+            elif not isinstance(error, RequestTimeoutError):
+                error = StreamError(
+                    f"the stream broke after it started: {error.message}",
+                    provider=error.provider,
+                    model=error.model,
+                    status=error.status,
+                    provider_message=error.provider_message,
+                    partial=partial,
+                )
+            await self._client._fail(self._call, error, self._target)
+            return error
+        finally:
+            self._ended()
 
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
@@ -324,7 +348,10 @@ class ChatStream:
         if self._reservations:
             reservations, self._reservations = self._reservations, []
             assert self._target is not None
-            await self._client._reconcile(reservations, response, self._target)
+            # Shielded: it runs on the way out of a cancelled stream too, and a
+            # limiter that waits would otherwise keep the hold.
+            with anyio.CancelScope(shield=True):
+                await self._client._reconcile(reservations, response, self._target)
 
     async def _close_gen(self) -> None:
         gen, self._gen = self._gen, None
@@ -346,12 +373,15 @@ class ChatStream:
         # Left early (break, exception or cancellation): close the connection and
         # record what arrived.
         self._finished = True
-        await self._close_gen()
-        with anyio.CancelScope(shield=True):
-            response = self._assembled()
-            await self._settle(response)
-            assert self._target is not None
-            self._response = await self._client._finish(self._call, self._target, response)
+        try:
+            await self._close_gen()
+            with anyio.CancelScope(shield=True):
+                response = self._assembled()
+                await self._settle(response)
+                assert self._target is not None
+                self._response = await self._client._finish(self._call, self._target, response)
+        finally:
+            self._ended()
 
     @property
     def response(self) -> ChatResponse:

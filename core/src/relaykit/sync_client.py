@@ -16,6 +16,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
 from .config import Config
+from .errors import ClientClosedError
 from .events import StreamEvent
 from .response import ChatResponse, ModelInfo
 from .stream import ChatStream
@@ -63,8 +64,10 @@ class SyncClient:
         self._stack = ExitStack()
         self._portal: BlockingPortal | None = None
         self._client: Client | None = None
+        self._closed = False
 
     def __enter__(self) -> SyncClient:
+        self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
         self._portal = self._stack.enter_context(start_blocking_portal(self._backend))
         try:
@@ -84,14 +87,19 @@ class SyncClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stack.__exit__(exc_type, exc, tb)
-        self._client = self._portal = None
+        self._closed = True
+        try:
+            self._stack.__exit__(exc_type, exc, tb)
+        finally:
+            self._client = self._portal = None
 
     def close(self) -> None:
         """Close the client and stop the loop thread."""
         self.__exit__(None, None, None)
 
     def _ready(self) -> tuple[BlockingPortal, Client]:
+        if self._closed:
+            raise ClientClosedError("this SyncClient is closed")
         if self._portal is None or self._client is None:
             raise RuntimeError("use `with relaykit.SyncClient() as client:`")
         return self._portal, self._client

@@ -1,0 +1,104 @@
+"""A caller cancelling a call at each stage: what it held is handed back, nothing keeps running."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import relaykit
+from relaykit._hookimpl import hookimpl
+from relaykit.config import LimitConfig
+from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.protocols import Reservation
+from relaykit.routing import Target
+from relaykit.testing import FakePlugin, Reply
+
+INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
+
+
+class WaitingLimiter:
+    """The memory limiter behind a network hop, as a shared limiter is: every
+    decision waits once, and there are no synchronous twins to take instead."""
+
+    def __init__(self) -> None:
+        self._limits = MemoryRateLimiter()
+        self.held = 0  # reservations acquired and not reconciled yet
+
+    async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
+        await anyio.lowlevel.checkpoint()
+        reservation = self._limits.acquire_nowait(key, limit, tokens)
+        self.held += 1
+        return reservation
+
+    async def reconcile(
+        self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
+    ) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._limits.reconcile_nowait(reservation, actual_tokens)
+        self.held -= 1
+
+
+class WaitingLimiterPlugin:
+    def __init__(self) -> None:
+        self.limiter = WaitingLimiter()
+
+    @hookimpl
+    def relaykit_rate_limiter(self, name: str, config: object) -> WaitingLimiter | None:
+        return self.limiter if name == "waiting" else None
+
+
+def make(*plugins: object, **sections: Any) -> relaykit.Client:
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "retry": INSTANT, **sections}
+    return relaykit.Client(config, plugins=plugins)
+
+
+LIMITED = {"limiter": {"backend": "waiting"}, "limits": {"*": {"tpm": 100_000}}}
+
+
+@pytest.mark.anyio
+async def test_a_chat_cancelled_mid_request_hands_back_its_reservation() -> None:
+    fake, limiter = FakePlugin(), WaitingLimiterPlugin()
+    fake.script.push(Reply(text="too late", delay=5))
+    async with make(fake, limiter, **LIMITED) as client:
+        with anyio.move_on_after(0.05) as scope:
+            await client.chat("fake/m", "hi")
+        assert scope.cancelled_caught, "the cancellation comes through as itself"
+        assert limiter.limiter.held == 0
+
+
+@pytest.mark.anyio
+async def test_a_stream_cancelled_before_its_first_event_hands_back_its_reservation() -> None:
+    fake, limiter = FakePlugin(), WaitingLimiterPlugin()
+    fake.script.push(Reply(text="too late", first_token_delay=5))
+    async with make(fake, limiter, **LIMITED) as client:
+        with anyio.move_on_after(0.05) as scope:
+            async with client.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+        assert scope.cancelled_caught
+        assert limiter.limiter.held == 0
+        assert client._router.in_flight(Target("fake", "m")) == 0
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_hedged_call_that_waits_for_its_backup_stops_the_backup() -> None:
+    first, second = FakePlugin("first"), FakePlugin("second")
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.02}}
+    async with make(first, second, models=routes) as client:
+        # Build both providers first: the first call of each imports its HTTP stack.
+        await client.chat("first/m", "warm up")
+        await client.chat("second/m", "warm up")
+        # The first target fails after the hedge started; the caller then waits
+        # for the backup, and gives up.
+        first.script.push(Reply(status=503, error="down", delay=0.05))
+        second.script.push(Reply(text="backup", delay=5))
+        with anyio.move_on_after(0.15) as scope:
+            await client.chat("g", "hi")
+        assert scope.cancelled_caught
+        assert len(second.calls) == 2, "the backup had started"
+        # Nothing of the call runs on once the caller has seen the cancellation.
+        assert client._router.in_flight(Target("second", "m")) == 0

@@ -1,0 +1,137 @@
+"""Closing a client while calls are in flight: they finish, their records are written,
+and anything after the close gets a typed error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import ClientClosedError
+from relaykit.protocols import CallRecord
+from relaykit.testing import FakePlugin, MemoryStorage, Reply
+
+INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
+
+
+class DatabaseLikeStorage(MemoryStorage):
+    """Refuses writes once closed, as a real database connection does; may write slowly."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        if self.closed:
+            raise RuntimeError("write to a closed storage")
+        if self.delay:
+            await anyio.sleep(self.delay)
+        await super().write_batch(records)
+
+
+def make(fake: FakePlugin, storage: MemoryStorage, **storage_config: Any) -> relaykit.Client:
+    config: dict[str, Any] = {
+        "storage": {"backend": "memory", **storage_config},
+        "retry": INSTANT,
+    }
+    return relaykit.Client(config, plugins=[fake, storage.plugin()])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("write_delay", "queue_size"), [(0.0, 10_000), (0.05, 1)], ids=["roomy", "backpressure"]
+)
+async def test_closing_with_calls_in_flight_lets_them_finish_and_writes_their_records(
+    write_delay: float, queue_size: int
+) -> None:
+    fake, storage = FakePlugin(), DatabaseLikeStorage(write_delay)
+    fake.script.push(Reply(text="warm"), *[Reply(text="answer", delay=0.1)] * 5)
+    answers: list[str] = []
+    async with anyio.create_task_group() as tg:
+        async with make(fake, storage, queue_size=queue_size) as client:
+            await client.chat("fake/m", "warm up")  # builds the provider
+
+            async def one() -> None:
+                answers.append((await client.chat("fake/m", "hi")).text)
+
+            for _ in range(5):
+                tg.start_soon(one)
+            await anyio.sleep(0.02)  # all five are waiting for the provider
+        # leaving the block waited for them
+        assert answers == ["answer"] * 5
+    assert storage.closed
+    assert len(storage.records) == 6
+
+
+@pytest.mark.anyio
+async def test_closing_waits_for_a_stream_in_flight() -> None:
+    fake, storage = FakePlugin(), DatabaseLikeStorage()
+    fake.script.push(Reply(text="a stream of several chunks", chunk_delay=0.02))
+    async with anyio.create_task_group() as tg, make(fake, storage) as client:
+        started = anyio.Event()
+
+        async def read() -> None:
+            async with client.stream("fake/m", "hi") as s:
+                started.set()
+                async for _ in s:
+                    pass
+
+        tg.start_soon(read)
+        await started.wait()
+    assert [r.text for r in storage.records.values()] == ["a stream of several chunks"]
+
+
+@pytest.mark.anyio
+async def test_a_closer_that_stops_waiting_still_closes_and_late_calls_do_not_fail(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake, storage = FakePlugin(), DatabaseLikeStorage()
+    fake.script.push(Reply(text="warm"), Reply(text="late", delay=0.2))
+    answers: list[str] = []
+    async with anyio.create_task_group() as tg:
+        client = make(fake, storage)
+        async with client:
+            await client.chat("fake/m", "warm up")
+
+            async def one() -> None:
+                answers.append((await client.chat("fake/m", "hi")).text)
+
+            tg.start_soon(one)
+            await anyio.sleep(0.02)
+            with anyio.move_on_after(0.05):
+                await client.aclose()  # gives up waiting, then closes anyway
+            assert storage.closed
+    # The late call got its answer; its record had nowhere to go and says so.
+    assert answers == ["late"]
+    assert len(storage.records) == 1
+    assert "arrived after the call log closed" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_closed_client_raises_a_typed_error_for_chats_and_streams() -> None:
+    fake, storage = FakePlugin(), DatabaseLikeStorage()
+    async with make(fake, storage) as client:
+        made_before = client.stream("fake/m", "hi")
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.chat("fake/m", "hi")
+    with pytest.raises(ClientClosedError):
+        client.stream("fake/m", "hi")
+    with pytest.raises(ClientClosedError):
+        async with made_before:
+            pass
+    assert not fake.calls
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_closed_sync_client_raises_a_typed_error(backend: str) -> None:
+    config = {"storage": {"backend": "none"}}
+    client = relaykit.SyncClient(config, plugins=[FakePlugin()], backend=backend)
+    with client:
+        assert client.chat("fake/m", "hi").text == "echo: hi"
+    with pytest.raises(ClientClosedError):
+        client.chat("fake/m", "hi")
+    with pytest.raises(ClientClosedError):
+        client.stream("fake/m", "hi")
