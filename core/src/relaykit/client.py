@@ -32,7 +32,7 @@ from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
-from .messages import Message, TextPart, ToolCall, coerce_messages
+from .messages import Message, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
@@ -80,6 +80,8 @@ class _Call:
     started_wall: float
     deadline: float
     streamed: bool
+    #: characters of text the caller sent (validation.request_size), for estimates
+    size: int = 0
     attempts: int = 0
     #: targets given up on before the one that served (or the last that failed)
     fallbacks: int = 0
@@ -392,7 +394,7 @@ class Client:
             use_cache = params.pop("cache")
         targets = self._router.plan(model)
         request = build_request(targets[0].model, coerce_messages(messages), params)
-        check_size(request, self.config.validation.max_chars)
+        size = check_size(request, self.config.validation.max_chars)
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()
@@ -407,6 +409,7 @@ class Client:
             started_wall=time.time(),
             deadline=now + total,
             streamed=streamed,
+            size=size,
         )
         cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
         if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
@@ -432,9 +435,9 @@ class Client:
         reservations = None
         if self._limiter is not None:
             # one limit and a limiter that decides at once (the usual case): no coroutine
-            reservations = self._reserve_now(target, request)
+            reservations = self._reserve_now(target, call)
             if reservations is None:
-                reservations = await self._reserve(target, request)
+                reservations = await self._reserve(target, call)
         if call.span is not None:
             self._tracer.attempt(call, target)  # type: ignore[union-attr]
         response: ChatResponse | None = None
@@ -469,18 +472,18 @@ class Client:
                 )
             return response
         finally:
-            if reservations and not self._reconcile_now(reservations, response):
+            if reservations and not self._reconcile_now(reservations, response, target):
                 # Shielded: a limiter that waits (over the network, say) would
                 # otherwise never hear back from a cancelled call, and keep its hold.
                 with anyio.CancelScope(shield=True):
                     await self._reconcile(reservations, response, target)
 
-    def _reserve_now(self, target: Target, request: ChatRequest) -> list[Reservation] | None:
+    def _reserve_now(self, target: Target, call: _Call) -> list[Reservation] | None:
         """What :meth:`_reserve` holds, without a coroutine, when the limiter can say at once.
 
         That is the usual case: the limiter offers ``acquire_nowait`` (see
-        :class:`~relaykit.protocols.RateLimiter`) and one limit without a budget
-        matches. ``None`` when the call needs :meth:`_reserve`.
+        :class:`~relaykit.protocols.RateLimiter`) and one limit matches, with or
+        without a budget. ``None`` when the call needs :meth:`_reserve`.
         """
         acquire_nowait = self._acquire_nowait
         if acquire_nowait is None:
@@ -490,33 +493,52 @@ class Client:
             limits = self._limits_for(target)
         if not limits:
             return []
-        if len(limits) > 1 or limits[0][1].budget_usd is not None:
+        if len(limits) > 1:
             return None
         pattern, limit = limits[0]
-        return [
-            acquire_nowait(pattern, limit, _prompt_tokens(request) + (request.max_tokens or 256))
-        ]
+        prompt = call.size // 4
+        tokens = prompt + (call.request.max_tokens or 256)
+        if limit.budget_usd is None:
+            return [acquire_nowait(pattern, limit, tokens)]
+        # a budget holds the most this call may cost (the limiter supports budgets:
+        # checked in __init__)
+        cost = estimate_cost(self._price(target), prompt, tokens - prompt)
+        return [acquire_nowait(pattern, limit, tokens, cost=cost)]
 
     def _reconcile_now(
-        self, reservations: list[Reservation], response: ChatResponse | None
+        self, reservations: list[Reservation], response: ChatResponse | None, target: Target
     ) -> bool:
         """Settle the usual single reservation without a coroutine; ``False`` if it cannot."""
         reconcile_nowait = self._reconcile_nowait
-        if reconcile_nowait is None or len(reservations) > 1 or reservations[0].cost is not None:
+        if reconcile_nowait is None or len(reservations) > 1:
             return False
-        reconcile_nowait(
-            reservations[0], response.usage.total_tokens if response is not None else 0
-        )
+        reservation = reservations[0]
+        if response is None:
+            used = 0
+        else:
+            usage = response.usage  # total_tokens, without the property's call
+            used = usage.input_tokens + usage.output_tokens
+        if reservation.cost is None:
+            reconcile_nowait(reservation, used)
+        else:
+            reconcile_nowait(reservation, used, cost=self._cost_of(response, target))
         return True
 
-    async def _reserve(self, target: Target, request: ChatRequest) -> list[Reservation]:
+    def _cost_of(self, response: ChatResponse | None, target: Target) -> Decimal:
+        """What ``response`` cost, to settle a budget's hold (zero without an answer or price)."""
+        if response is None:
+            return Decimal(0)
+        price = self._price(target, response.model)
+        return price.cost(response.usage) if price is not None else Decimal(0)
+
+    async def _reserve(self, target: Target, call: _Call) -> list[Reservation]:
         if self._limiter is None:
             return []
         limits = self._limits_for(target)
         if not limits:
             return []
-        prompt = _prompt_tokens(request)
-        tokens = prompt + (request.max_tokens or 256)
+        prompt = _prompt_tokens(call)
+        tokens = prompt + (call.request.max_tokens or 256)
         if len(limits) == 1 and limits[0][1].budget_usd is None:
             # The usual case, one limit and no budget: nothing to undo if it refuses.
             pattern, limit = limits[0]
@@ -578,10 +600,7 @@ class Client:
                 await self._limiter.reconcile(reservation, used)
             else:
                 if cost is None:
-                    cost = Decimal(0)
-                    if response is not None:
-                        price = self._price(target, response.model)
-                        cost = price.cost(response.usage) if price is not None else cost
+                    cost = self._cost_of(response, target)
                 budgeted: Any = self._limiter
                 await budgeted.reconcile(reservation, used, cost=cost)
 
@@ -730,7 +749,7 @@ class Client:
         if not self._recording:
             return
         price = self._price(target)
-        prompt_tokens = _prompt_tokens(call.request)
+        prompt_tokens = _prompt_tokens(call)
         record = CallRecord(
             **self._record_fields(call, target),
             latency=time.monotonic() - call.started,
@@ -786,11 +805,10 @@ class Client:
             calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)
 
 
-def _prompt_tokens(request: ChatRequest) -> int:
-    """A rough count of the prompt's tokens, a quarter of its text (as limits estimate it)."""
-    chars = 0
-    for message in request.messages:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-    return chars // 4
+def _prompt_tokens(call: _Call) -> int:
+    """A rough count of the prompt's tokens, a quarter of its characters (as limits estimate it).
+
+    The characters are those :func:`~relaykit.validation.check_size` counted
+    (text and tool results), so the prompt is not walked a second time.
+    """
+    return call.size // 4

@@ -46,6 +46,22 @@ class _Budget:
         return self.spent
 
 
+class _Rates:
+    """The GCRA state of one key: the theoretical arrival times of requests and of
+    tokens, and the seconds one token occupies (for reconcile). One object per
+    key rather than a dict per number: a call then looks its key up once."""
+
+    __slots__ = ("rpm_tat", "tpm_interval", "tpm_tat")
+
+    def __init__(self, now: float) -> None:
+        self.rpm_tat = now
+        self.tpm_tat = now
+        self.tpm_interval = 0.0
+
+
+_new_reservation = tuple.__new__
+
+
 class MemoryRateLimiter:
     """Implements :class:`relaykit.protocols.RateLimiter` within one process."""
 
@@ -58,11 +74,7 @@ class MemoryRateLimiter:
     ) -> None:
         self._clock = clock
         self._wall_clock = wall_clock  # budgets follow calendar periods, so wall time
-        # GCRA state in plain floats: key -> theoretical arrival time of requests
-        # and of tokens, and the seconds one token occupies (for reconcile).
-        self._rpm_tat: dict[str, float] = {}
-        self._tpm_tat: dict[str, float] = {}
-        self._tpm_interval: dict[str, float] = {}
+        self._rates: dict[str, _Rates] = {}  # GCRA state per key
         self._budgets: dict[str, _Budget] = {}
         self._periods: dict[str, str] = {}  # key -> its budget period, for reconcile
 
@@ -78,6 +90,9 @@ class MemoryRateLimiter:
     ) -> Reservation:
         """:meth:`acquire`, synchronously: this limiter decides without waiting."""
         now = self._clock()
+        rates = self._rates.get(key)
+        if rates is None:
+            rates = self._rates[key] = _Rates(now)
         rpm, tpm = limit.rpm, limit.tpm
         # GCRA: a unit of a limit L per minute occupies 60/L seconds; it fits while
         # the theoretical arrival time, pushed by the request, stays within one
@@ -85,18 +100,17 @@ class MemoryRateLimiter:
         # The test is on the wait, built from differences: `now + 60 - 60 > now` can
         # hold in floating point, and refused a lone first call of an rpm=1 limit.
         if rpm:
-            rpm_ahead = self._rpm_tat.get(key, now) - now
+            rpm_ahead = rates.rpm_tat - now
             # (a conditional, not max(): this runs on every call)
             rpm_ahead = (rpm_ahead if rpm_ahead > 0.0 else 0.0) + _PERIOD / rpm
             if rpm_ahead - _PERIOD > _EPSILON:
                 self._refuse(key, "rpm", rpm, 1, rpm_ahead - _PERIOD)
-            rpm_tat = now + rpm_ahead
         if tpm:
-            tpm_ahead = self._tpm_tat.get(key, now) - now
-            tpm_ahead = (tpm_ahead if tpm_ahead > 0.0 else 0.0) + _PERIOD / tpm * tokens
+            interval = _PERIOD / tpm
+            tpm_ahead = rates.tpm_tat - now
+            tpm_ahead = (tpm_ahead if tpm_ahead > 0.0 else 0.0) + interval * tokens
             if tokens > tpm or tpm_ahead - _PERIOD > _EPSILON:
                 self._refuse(key, "tpm", tpm, tokens, tpm_ahead - _PERIOD)
-            tpm_tat = now + tpm_ahead
         held: Decimal | None = None
         budget = None
         if limit.budget_usd is not None:
@@ -116,14 +130,15 @@ class MemoryRateLimiter:
                 )
         # Everything fits: charge it all together, so a refusal never leaves half a charge.
         if rpm:
-            self._rpm_tat[key] = rpm_tat
+            rates.rpm_tat = now + rpm_ahead
         if tpm:
-            self._tpm_tat[key] = tpm_tat
-            self._tpm_interval[key] = _PERIOD / tpm
+            rates.tpm_tat = now + tpm_ahead
+            rates.tpm_interval = interval
         if budget is not None and held is not None:
             budget.spent += held
             self._periods[key] = limit.period
-        return Reservation(key, tokens if tpm else 0, held)
+        # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
+        return _new_reservation(Reservation, (key, tokens if tpm else 0, held))
 
     @staticmethod
     def _refuse(key: str, which: str, limit: int, amount: int, wait: float) -> None:
@@ -149,16 +164,16 @@ class MemoryRateLimiter:
         self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
     ) -> None:
         """:meth:`reconcile`, synchronously."""
-        key = reservation.key
-        if reservation.tokens:
-            interval = self._tpm_interval.get(key)
-            if interval:
-                self._tpm_tat[key] += (actual_tokens - reservation.tokens) * interval
-        if reservation.cost is not None:
+        key, tokens, held = reservation
+        if tokens:
+            rates = self._rates.get(key)
+            if rates is not None and rates.tpm_interval:
+                rates.tpm_tat += (actual_tokens - tokens) * rates.tpm_interval
+        if held is not None:
             budget = self._budgets.get(key)
             if budget is not None:
                 ident, _ = period_bounds(self._periods[key], self._wall_clock())
                 # A hold settled after the period rolled over lands in the new period;
                 # never let a refund push it below zero (that would be free budget).
-                spent = budget.now(ident) + (cost or _ZERO) - reservation.cost
+                spent = budget.now(ident) + (cost or _ZERO) - held
                 budget.spent = spent if spent > 0 else _ZERO

@@ -19,6 +19,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 import attrs
 
@@ -31,12 +32,13 @@ EWMA_ALPHA = 0.3
 P95_EVERY = 10
 
 
-@attrs.frozen(cache_hash=True)
-class Target:
+class Target(NamedTuple):
     """One deployment: a provider name and that provider's model name.
 
-    Its hash is kept: a call looks targets up in several dicts (health, breakers,
-    limits), and computing it each time was a visible part of a routed call.
+    An immutable named tuple rather than a frozen attrs class: a call looks
+    targets up in several dicts (health, breakers, limits), and a tuple's hash
+    and equality run in C, where attrs' (even with a cached hash) are a Python
+    call per look-up.
     """
 
     provider: str
@@ -89,6 +91,9 @@ class Router:
         self._cool_down = cool_down
         self._health: dict[Target, _Health] = {}
         self._parsed: dict[str, tuple[Target, ...]] = {}
+        #: the latest end of any cool-down so far (0.0: nothing ever failed), so a
+        #: plan skips looking at each target's health while none is cooling down
+        self._cooling = 0.0
 
     def plan(self, model_id: str) -> tuple[Target, ...]:
         """The targets to try for ``model_id``, best first."""
@@ -99,8 +104,31 @@ class Router:
             targets = self._parsed[model_id] = tuple(Target.parse(t) for t in ids)
         if len(targets) == 1:
             return targets
+        strategy = self._config.models[model_id].strategy
+        if strategy == "fallback":
+            if not self._cooling:  # no deployment failed yet, as usual: the order stands
+                return targets
+            order = list(targets)
+        else:
+            order = self._ordered(model_id, list(targets))
+        now = self._clock()
+        if self._cooling <= now:  # every cool-down is over
+            return targets if strategy == "fallback" else tuple(order)
+        health = self._health
+        for target in order:
+            state = health.get(target)
+            if state is not None and state.cool_until > now:
+                break
+        else:  # none of these cooling down: no need to sort
+            return targets if strategy == "fallback" else tuple(order)
+        order.sort(
+            key=lambda t: self._state(t).cool_until > now
+        )  # stable: keeps the order within groups
+        return tuple(order)
+
+    def _ordered(self, model_id: str, order: list[Target]) -> list[Target]:
+        """``order`` (a route's targets) sorted by the route's balancing strategy."""
         route = self._config.models[model_id]
-        order = list(targets)
         if route.strategy == "weighted":
             weights = list(route.weights or [1.0] * len(order))
             first = self._rng.choices(range(len(order)), weights=weights)[0]
@@ -109,18 +137,7 @@ class Router:
             order.sort(key=lambda t: self._state(t).in_flight)
         elif route.strategy == "latency":
             order.sort(key=self._latency_score)
-        now = self._clock()
-        health = self._health
-        for target in order:
-            state = health.get(target)
-            if state is not None and state.cool_until > now:
-                break
-        else:  # none cooling down, as usual: no need to sort
-            return targets if route.strategy == "fallback" else tuple(order)
-        order.sort(
-            key=lambda t: self._state(t).cool_until > now
-        )  # stable: keeps the order within groups
-        return tuple(order)
+        return order
 
     def _state(self, target: Target) -> _Health:
         health = self._health.get(target)
@@ -146,6 +163,8 @@ class Router:
         health.in_flight = max(0, health.in_flight - 1)
         if not ok:
             health.cool_until = self._clock() + self._cool_down
+            if health.cool_until > self._cooling:
+                self._cooling = health.cool_until
             return
         if latency is not None:
             health.latency = latency if health.latency is None else _ewma(health.latency, latency)

@@ -103,7 +103,7 @@ class ChatStream:
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
         client = self._client
-        self._reservations = await client._reserve(target, request)
+        self._reservations = await client._reserve(target, self._call)
         if self._call.span is not None:
             client._tracer.attempt(self._call, target)  # type: ignore[union-attr]
         self._attempt_started = time.monotonic()

@@ -19,8 +19,9 @@ def request_size(request: ChatRequest) -> int:
     return size
 
 
-def check_size(request: ChatRequest, limit: int) -> None:
-    """Raise :class:`InvalidRequestError` when the request's text exceeds ``limit`` characters.
+def check_size(request: ChatRequest, limit: int) -> int:
+    """The request's size (:func:`request_size`); raise :class:`InvalidRequestError` when it
+    exceeds ``limit`` characters.
 
     A runaway loop that keeps appending to a conversation should fail fast and
     cheaply here, not after uploading megabytes to a provider that bills for them.
@@ -32,3 +33,4 @@ def check_size(request: ChatRequest, limit: int) -> None:
             param="messages",
             hint="trim the conversation, or raise [validation] max_chars",
         )
+    return size
