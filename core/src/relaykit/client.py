@@ -117,7 +117,11 @@ class Client:
         self.plugin_manager = build_plugin_manager(plugins, env)
         hook = self.plugin_manager.hook
         self._registry = ProviderRegistry(self.config, self.plugin_manager, env)
-        self._redaction = RedactionChain(collect(hook.relaykit_redactors(config=self.config)))
+        #: the keys this client holds, masked first in everything it redacts and raises
+        self._known = self._registry.known_secrets
+        self._redaction = RedactionChain(
+            [self._known, *collect(hook.relaykit_redactors(config=self.config))]
+        )
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
         self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
@@ -228,7 +232,10 @@ class Client:
             return
         from .key_vault import load_vault_keys
 
-        self._registry.vault_keys.update(await load_vault_keys(storage, self._env))
+        keys = await load_vault_keys(storage, self._env)
+        for key in keys.values():
+            self._known.add(key)
+        self._registry.vault_keys.update(keys)
 
     async def __aexit__(
         self,
@@ -588,6 +595,9 @@ class Client:
         return CallRecord.from_response(response, **fields, text=text, tool_calls=tool_calls)
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
+        # Attempts masked their errors already (see attempts.py); this catches the rest
+        # before the error reaches the span, the log line, the record and the caller.
+        self._known.mask_error(error)
         if call.span is not None:
             self._tracer.fail(call, error)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):

@@ -292,6 +292,7 @@ class ChatStream:
         Anything but a timeout becomes a :class:`StreamError` carrying what arrived.
         """
         self._finished = True
+        self._client._known.mask_error(error)  # before its message is copied below
         await self._close_gen()
         await self._settle(None)
         partial = self._assembled()
