@@ -49,9 +49,6 @@ class KnownSecrets:
         self._values: tuple[str, ...] = ()
         self._pattern: re.Pattern[str] | None = None
 
-    def __bool__(self) -> bool:
-        return bool(self._values)
-
     def __repr__(self) -> str:
         return f"KnownSecrets({len(self._values)} values)"
 
