@@ -25,7 +25,7 @@ from relaykit.cli import main
 from relaykit.config import Config, load_config
 from relaykit.http import ConnectError, HttpClient, HttpOptions
 from relaykit.serialization import converter
-from relaykit.testing import MemoryStorage, Request, Response, VendorMock
+from relaykit.testing import MemoryStorage, OpenAIMock, Request, Response, VendorMock
 
 OPENAI = "sk-proj-" + "Op3nAiKeyPlant" * 3
 ANTHROPIC = "sk-ant-api03-" + "Anthr0picKeyPlant" * 4
@@ -296,3 +296,84 @@ def test_a_cause_whose_text_cannot_be_masked_is_cut_from_the_chain() -> None:
     assert "connect failed: https://g.example/v1?key=[REDACTED]" in text
     assert "AttributeMessageError" not in text
     assert leaks(text) == []
+
+
+# -- keys of any shape: masked because the client knows them ----------------------
+
+LOCAL_KEY = "local-key-1234567890"  # no vendor's shape, no label: only knowing it masks it
+GATEWAY_TOKEN = "gw-0987654321-token"  # a configured header value, echoed the same way
+
+
+class QuotingOpenAIMock(OpenAIMock):
+    """An OpenAI-compatible server (vLLM, a gateway) that quotes what it was sent in its 401."""
+
+    async def route(self, request: Request) -> Response:
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        token = request.headers.get("x-gateway-token", "")
+        message = f"Incorrect API key provided: {key}. Gateway token {token} is unknown."
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        return Response.json(body, 401)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("source", ["config", "env", "vault"])
+@pytest.mark.parametrize("call", ["chat", "stream", "models"])
+async def test_a_configured_key_of_any_shape_is_masked_everywhere(
+    source: str, call: str, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from relaykit.key_vault import MASTER_KEY_ENV, KeyVault, MasterKey, generate_key
+    from relaykit_sqlite import SQLiteStorage
+
+    db = tmp_path / "logs.db"
+    master = generate_key()
+    env = {MASTER_KEY_ENV: master.reveal()}
+    local: dict[str, Any] = {"type": "openai", "headers": {"x-gateway-token": GATEWAY_TOKEN}}
+    if source == "config":
+        local["api_key"] = LOCAL_KEY
+    elif source == "env":
+        local["api_key_env"] = "LOCAL_LLM_KEY"
+        env["LOCAL_LLM_KEY"] = LOCAL_KEY
+    else:
+        vault_storage = SQLiteStorage(db)
+        await KeyVault(vault_storage, MasterKey(master, MASTER_KEY_ENV)).set("local", LOCAL_KEY)
+        await vault_storage.aclose()
+    tracing = TracingExporter()
+    caplog.set_level(logging.DEBUG, logger="relaykit")
+    with QuotingOpenAIMock() as mock:
+        local["base_url"] = mock.base_url
+        config = {
+            "storage": {"backend": "sqlite", "path": str(db)},
+            "retry": {"attempts": 2, "initial_wait": 0},
+            "telemetry": {"capture_content": True},
+            "providers": {"local": local},
+        }
+        async with relaykit.Client(config, plugins=[tracing], env=env) as client:
+            with pytest.raises(relaykit.AuthenticationError) as caught:
+                if call == "chat":
+                    await client.chat("local/any-model", "hi")
+                elif call == "stream":
+                    async with client.stream("local/any-model", "hi") as s:
+                        async for _ in s:
+                            pass
+                else:
+                    await client.models("local")
+        assert mock.requests, "the request never reached the mock"
+    error = caught.value
+    seen = {
+        "error": chain(error) + repr(error) + str(error.provider_message) + repr(error.args),
+        "logs": caplog.text + repr([r.getMessage() for r in caplog.records]),
+        "spans": tracing.attributes(),
+        "exported records": repr(tracing.events),
+    }
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        seen["stored records"] = repr(conn.execute("SELECT * FROM logs").fetchall())
+    assert "Incorrect API key provided: [REDACTED]" in seen["error"]
+    assert "Gateway token [REDACTED] is unknown" in seen["error"]
+    if call != "models":  # a model listing is not a call: it is neither stored nor traced
+        assert "Incorrect API key provided: [REDACTED]" in seen["stored records"]
+        assert tracing.spans.get_finished_spans()
+    for where, text in seen.items():
+        assert LOCAL_KEY not in text, where
+        assert GATEWAY_TOKEN not in text, where

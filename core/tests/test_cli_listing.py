@@ -54,11 +54,27 @@ def test_models_without_any_provider_says_how_to_add_one(
     # otherwise depend on what happens to be running on this machine.
     monkeypatch.setenv("RELAYKIT_DISABLE_PLUGINS", "openai")
 
-    assert main(["models"]) == 0
+    assert main(["models"]) == 1
 
     captured = capsys.readouterr()
     assert captured.out == ""
+    assert captured.err.startswith("error: no provider is configured")
     assert "OPENAI_API_KEY" in captured.err
+    assert len(captured.err.splitlines()) == 1
+
+
+def test_models_when_every_provider_fails_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(  # nothing listens on port 9: the listing is skipped, with a log line
+        '[storage]\nbackend = "none"\n[providers.local]\ntype = "openai"\n'
+        'base_url = "http://127.0.0.1:9/v1"\napi_key = "local-key-1234567890"\n'
+    )
+    assert main(["--config", str(config), "models"]) == 1
+    err = capsys.readouterr().err
+    assert "error: no models found: local listed none or failed" in err
+    assert "relaykit models local" in err
 
 
 @pytest.mark.usefixtures("cli_config")

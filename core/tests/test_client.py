@@ -18,6 +18,7 @@ from relaykit import (
     StreamError,
     TextDelta,
 )
+from relaykit.known_secrets import KnownSecrets
 from relaykit.model_catalog import ModelCatalog
 from relaykit.testing import FakePlugin, Reply
 
@@ -231,6 +232,7 @@ class _FlakyProvider:
 class _Registry:
     def __init__(self, provider: _FlakyProvider) -> None:
         self.provider = provider
+        self.known_secrets = KnownSecrets()
 
     def names(self) -> list[str]:
         return ["p"]

@@ -95,6 +95,18 @@ def test_errors_name_the_key_and_the_fix(data: dict[str, object], message: str) 
     assert message in str(info.value)
 
 
+def test_a_toml_syntax_error_names_the_file_the_line_and_what_to_check(tmp_path: Path) -> None:
+    bad = tmp_path / "relaykit.toml"
+    bad.write_text("[retry]\nattempts = 3\n\n[providers.local]\napi_key = local-key-1234567890\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    text = str(info.value)
+    assert f"{bad}, line 5" in text
+    assert "(Invalid value): api_key = …" in text  # the line's key, never its value
+    assert "local-key-1234567890" not in text
+    assert "quote" in (info.value.hint or "")  # strings need quotes: the usual mistake
+
+
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[retry\n")

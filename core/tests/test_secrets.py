@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from relaykit.secrets import _LITERALS, MASK, _may_hold_secret, scrub
+from relaykit.secrets import _LITERALS, MASK, Secret, _may_hold_secret, scrub
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -177,3 +177,38 @@ def test_the_quick_precheck_agrees_with_a_plain_search_for_the_literals(text: st
     words = ("key", "token", "secret", "passw", "bearer", "basic", "://")
     expected = any(literal in text for literal in _LITERALS) or any(w in lowered for w in words)
     assert _may_hold_secret(text) == expected
+
+
+def test_known_secrets_mask_values_of_any_shape_longest_first() -> None:
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    text = "key local-key-1234567890 and local-key-1234567890-long; EMPTY; 2023-06-01"
+    assert known.redact(text) is text  # nothing known: nothing to do
+    known.add(Secret("local-key-1234567890"))
+    known.add("local-key-1234567890-long")
+    known.add("EMPTY")  # too short to be a credential: left alone
+    known.add(None)
+    known.add_header("anthropic-version", "2023-06-01")  # never a credential
+    known.add_header("X-Gateway-Auth", "Bearer gw-token-abcdef")
+    assert known.redact(text) == "key [REDACTED] and [REDACTED]; EMPTY; 2023-06-01"
+    assert known.redact("token gw-token-abcdef") == "token [REDACTED]"  # quoted alone
+    assert "local-key" not in repr(known)
+
+
+def test_known_secrets_mask_an_error_and_its_chain() -> None:
+    from relaykit.errors import AuthenticationError
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    known.add("local-key-1234567890")
+    error = AuthenticationError(
+        "bad key local-key-1234567890", provider_message="local-key-1234567890"
+    )
+    error.__cause__ = OSError("sent local-key-1234567890")
+    known.mask_error(error)
+    assert "local-key" not in str(error) + repr(error)
+    assert error.message == "bad key [REDACTED]"
+    assert error.args == ("bad key [REDACTED]",)
+    assert error.provider_message == "[REDACTED]"
+    assert str(error.__cause__) == "sent [REDACTED]"

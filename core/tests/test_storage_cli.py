@@ -164,9 +164,8 @@ def test_keys_set_list_rm_rotate(
     assert cli("keys", "list")[1].splitlines()[1:] == ["groq      gsk_…", "openai    sk-p…"]
 
     assert cli("keys", "rm", "groq")[0] == 0
-    code, _, err = cli("keys", "rm", "groq")
-    assert code == 1
-    assert "no key stored for groq" in err
+    with pytest.raises(relaykit.NotFoundError, match="no key stored for 'groq'"):
+        cli("keys", "rm", "groq")  # main() prints it as one `error:` line, exit code 1
 
 
 def test_keys_set_refuses_an_empty_key(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -203,3 +202,51 @@ def test_keys_set_without_the_master_key_of_a_filled_vault_creates_no_new_key(
         cli("keys", "set", "groq")
     assert not key_file().exists()
     assert set(storage.blobs) == {"openai"}
+
+
+def test_logs_full_shows_the_whole_request_and_answer(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    from relaykit.messages import Message, ToolCall
+
+    record = make_record(
+        0,
+        started_at=time.time() - 5,
+        messages=(Message.system("Be brief."), Message.user("Weather in Paris?")),
+        params={
+            "max_tokens": 100,
+            "tools": [{"name": "weather", "description": "Current weather.", "parameters": {}}],
+            "tool_choice": "auto",
+        },
+        text="",
+        reasoning="The user wants the weather; call the tool.",
+        tool_calls=(ToolCall("call_1", "weather", {"city": "Paris"}),),
+        finish_reason="tool_calls",
+    )
+    anyio.run(storage.write_batch, [record])
+    code, out, _ = cli("logs", "--full")
+    assert code == 0
+    assert record.id in out
+    assert '"tools": [{"name": "weather"' in out
+    assert "system: Be brief." in out
+    assert "user: Weather in Paris?" in out
+    assert "reasoning: The user wants the weather; call the tool." in out
+    assert 'tool call weather {"city": "Paris"}' in out
+    _, table, _ = cli("logs")
+    assert "reasoning" not in table  # the table stays one line per call
+
+
+def test_logs_names_a_call_that_failed_before_it_was_sent(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    unsent = failed_record(
+        0,
+        started_at=time.time() - 5,
+        provider="",
+        model="",
+        model_requested="openai/gpt-4o-mini",
+        error_type="QuotaExceededError",
+        error_message="rate limit 'openai/*' allows 1 request per minute",
+        status=None,
+    )
+    anyio.run(storage.write_batch, [unsent])
+    for argv in (("logs",), ("logs", "--full")):
+        _, out, _ = cli(*argv)
+        assert "→ /" not in out
+        assert "openai/gpt-4o-mini (not sent)" in out

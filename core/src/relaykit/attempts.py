@@ -111,6 +111,9 @@ async def _once(
         with breaker.guard(target.provider, target.model):
             result = await attempt(provider, request, target)
     except RelayError as e:
+        # A server may quote our key back, whatever its shape: masked before the
+        # error is logged (retry.py), recorded, or raised.
+        client._known.mask_error(e)
         # A caller's mistake says nothing about the deployment's health.
         client._router.finished(target, ok=not e.retryable)
         call.last_error = e

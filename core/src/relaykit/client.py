@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
+from math import inf
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
 from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation, Storage
 from .provider_registry import ProviderRegistry
+from .record_params import ID_KEYS, add_content_params, tool_choice_param
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
 from .response import ChatResponse, ModelInfo, Usage, with_call_fields
@@ -119,7 +121,11 @@ class Client:
         self.plugin_manager = build_plugin_manager(plugins, env)
         hook = self.plugin_manager.hook
         self._registry = ProviderRegistry(self.config, self.plugin_manager, env)
-        self._redaction = RedactionChain(collect(hook.relaykit_redactors(config=self.config)))
+        #: the keys this client holds, masked first in everything it redacts and raises
+        self._known = self._registry.known_secrets
+        self._redaction = RedactionChain(
+            [self._known, *collect(hook.relaykit_redactors(config=self.config))]
+        )
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
         self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
@@ -234,7 +240,10 @@ class Client:
             return
         from .key_vault import load_vault_keys
 
-        self._registry.vault_keys.update(await load_vault_keys(storage, self._env))
+        keys = await load_vault_keys(storage, self._env)
+        for key in keys.values():
+            self._known.add(key)
+        self._registry.vault_keys.update(keys)
 
     async def __aexit__(
         self,
@@ -639,17 +648,24 @@ class Client:
         Redacted as it is built: redacting a finished record would mean building it twice.
         """
         fields = self._record_fields(call, target)
-        text = ""
+        text = reasoning = ""
         tool_calls: tuple[ToolCall, ...] = ()
         if self._content:
             redaction = self._redaction
             fields["messages"] = tuple([redaction.message(m) for m in call.request.messages])
             text = redaction.text(response.text) if response.text else ""
+            if response.reasoning:
+                reasoning = redaction.text(response.reasoning)
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
-        return CallRecord.from_response(response, **fields, text=text, tool_calls=tool_calls)
+        return CallRecord.from_response(
+            response, **fields, text=text, reasoning=reasoning, tool_calls=tool_calls
+        )
 
     async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
+        # Attempts masked their errors already (see attempts.py); this catches the rest
+        # before the error reaches the span, the log line, the record and the caller.
+        self._known.mask_error(error)
         if call.span is not None:
             self._tracer.fail(call, error)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
@@ -689,8 +705,13 @@ class Client:
             "route": self._route_names(call),
         }
 
-    @staticmethod
-    def _record_params(request: ChatRequest) -> dict[str, Any]:
+    def _record_params(self, request: ChatRequest) -> dict[str, Any]:
+        """What the caller asked for besides the messages, as plain JSON values.
+
+        This runs on every recorded call: the usual one (numbers, no tools) costs a
+        few attribute checks; the structured parameters are rarer and built apart,
+        already redacted when something reads the record's content.
+        """
         params: dict[str, Any] = {}
         if request.max_tokens is not None:
             params["max_tokens"] = request.max_tokens
@@ -702,6 +723,18 @@ class Client:
             params["seed"] = request.seed
         if request.stop:
             params["stop"] = list(request.stop)
+        if request.timeout is not None:
+            params["timeout"] = request.timeout if request.timeout != inf else None
+        if request.tool_choice is not None:
+            params["tool_choice"] = tool_choice_param(request.tool_choice)
+        if self._content and (
+            request.tools
+            or request.response_format is not None
+            or request.extra
+            or (request.metadata and not request.metadata.keys() <= ID_KEYS)
+        ):
+            # Redacted here, so every record (success, failure, hedge) has it redacted once.
+            add_content_params(request, params, self._redaction.value)
         return params
 
     def _route_names(self, call: _Call) -> tuple[str, ...]:

@@ -334,7 +334,44 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        raise _toml_error(path, e) from None
+
+
+# What usually causes each of tomllib's messages, as the fix to try.
+_TOML_HINTS = (
+    ("Invalid value", 'a string needs quotes: key = "value"; true/false and numbers do not'),
+    ("Expected '=' after a key", "each line is key = value; a key with spaces needs quotes"),
+    ("Cannot declare", "the same [table] appears twice: merge the two"),
+    ("Cannot overwrite", "a key is set twice (or a [table] repeats a key): keep one"),
+    ("Expected ']'", "close the [table] header with ]"),
+    ("Unclosed", "an array or inline table is missing its closing ] or }"),
+    ("Illegal character", "a string is missing its closing quote"),
+    ("Expected newline", "one key = value per line; quote values that hold spaces"),
+)
+
+
+def _toml_error(path: Path, error: tomllib.TOMLDecodeError) -> ConfigError:
+    """The file, the line (its key quoted, never its value), what is wrong and what to check."""
+    text = str(error)
+    reason, _, where = text.partition(" (at ")
+    match = re.search(r"line (\d+)", where)
+    location = f"{path}, line {match.group(1)}" if match else str(path)
+    quoted = ""
+    if match:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            line = lines[int(match.group(1)) - 1].strip()
+        except (OSError, IndexError):
+            line = ""
+        if line:
+            # The key finds the line; the value is not shown: it may be a key of any shape.
+            key, equals, _ = line.partition("=")
+            quoted = f": {scrub(key.strip())} = …" if equals else f": {scrub(line)}"
+    hint = next((h for prefix, h in _TOML_HINTS if reason.startswith(prefix)), None)
+    return ConfigError(
+        f"config file {location} is not valid TOML ({reason}){quoted}",
+        hint=hint or "check the quotes, brackets and = on that line (syntax: https://toml.io)",
+    )
 
 
 def _apply_env_overrides(

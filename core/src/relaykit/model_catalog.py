@@ -151,14 +151,19 @@ class ModelCatalog:
     async def _fetch(self, name: str) -> list[ModelInfo]:
         provider = self._registry.get(name)
         try:
-            return await provider.list_models()
-        except RelayError:
-            raise
-        except Exception as e:
-            mapped = map_transport_error(e, Target(name, "*"))
-            if mapped is None:
+            try:
+                return await provider.list_models()
+            except RelayError:
                 raise
-            raise mapped from e
+            except Exception as e:
+                mapped = map_transport_error(e, Target(name, "*"))
+                if mapped is None:
+                    raise
+                raise mapped from e
+        except RelayError as error:
+            # A server may quote our key back, whatever its shape (see known_secrets.py).
+            self._registry.known_secrets.mask_error(error)
+            raise
 
     async def _stored(self, name: str) -> CachedModels | None:
         if self._storage is None:

@@ -109,7 +109,16 @@ class ProviderFactory(Protocol):
 class CallRecord:
     """One call, streamed or not, successful or failed: what storage and exporters see.
 
-    Messages and text are already redacted when a record leaves the client.
+    Messages, text, reasoning, tool calls and the content of ``params`` are
+    already redacted when a record leaves the client.
+    ``params`` holds the request's parameters as plain JSON values: the numbers
+    (``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``timeout``), ``stop``,
+    ``tool_choice`` (``"auto"``, ``"none"``, ``"required"`` or ``{"name": ...}``),
+    and, when something reads the content, ``tools`` (each ``name``,
+    ``description``, ``parameters``, ``strict``), ``response_format`` (``type``,
+    and ``name``, ``schema``, ``strict`` for a JSON schema), ``extra`` and the
+    ``metadata`` other than ``correlation_id`` and ``conversation_id``.
+    ``reasoning`` is the model's reasoning text, apart from ``text``.
     ``id`` is relaykit's own request id; ``response_id`` is the provider's.
     Times are wall-clock seconds since the epoch (``started_at``, ``finished_at``)
     or durations in seconds (``latency``, ``time_to_first_token``).
@@ -148,6 +157,7 @@ class CallRecord:
     model_served: str | None = None
     route: tuple[str, ...] = ()
     response_id: str | None = None
+    reasoning: str = ""
 
     @property
     def ok(self) -> bool:
@@ -160,6 +170,7 @@ class CallRecord:
         replace the response's (the client passes its text and tool calls redacted)."""
         fields: dict[str, Any] = {
             "text": response.text,
+            "reasoning": response.reasoning,
             "tool_calls": response.tool_calls,
             "usage": response.usage,
             "cost": response.cost,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, ProviderConfig
 from .errors import ConfigError
+from .known_secrets import KnownSecrets
 from .plugins import PluginManager, collect
 from .protocols import Provider, ProviderFactory, ProviderSettings
 from .secrets import Secret
@@ -35,6 +36,14 @@ class ProviderRegistry:
         #: header hooks every provider's HTTP client runs on each request (the client's
         #: tracer adds W3C trace-context propagation here, so providers need no change)
         self.header_hooks: list[HeaderHook] = []
+        #: every key and header value the providers use, masked wherever it shows:
+        #: configured ones now, vault keys when the client starts, keys from the
+        #: environment as each provider is built
+        self.known_secrets = KnownSecrets()
+        for pconf in config.providers.values():
+            self.known_secrets.add(pconf.api_key)
+            for header, value in pconf.headers.items():
+                self.known_secrets.add_header(header, value)
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -126,6 +135,7 @@ class ProviderRegistry:
             factory, settings = self.settings(name)
             http = self._make_http()
             provider = factory(settings, http)
+            self.known_secrets.add(settings.api_key)  # from the vault or the environment
             self._http[name] = http
             self._built[name] = provider
             self.base_urls[name] = settings.base_url

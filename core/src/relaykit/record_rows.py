@@ -5,7 +5,8 @@ of the same columns, so they agree on what is searchable and what round-trips.
 Structured fields (messages, params, tool calls, route) travel as JSON text;
 the cost as a decimal string, so no backend rounds money through a float.
 Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
-(the messages' text, for full-text search next to ``response``).
+(the messages' text, for full-text search next to ``response``). Columns are
+only ever appended (``reasoning`` came with the backends' migration 4).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ COLUMNS: tuple[str, ...] = (
     "correlation_id",
     "conversation_id",
     "response_id",
+    "reasoning",
 )
 
 #: columns holding JSON text
@@ -149,6 +151,7 @@ class RowEncoder:
             record.correlation_id,
             record.conversation_id,
             record.response_id,
+            record.reasoning,
         )
 
 
@@ -195,6 +198,7 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
         correlation_id=r["correlation_id"],
         conversation_id=r["conversation_id"],
         response_id=r["response_id"],
+        reasoning=r["reasoning"] or "",
     )
 
 

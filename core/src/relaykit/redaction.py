@@ -49,23 +49,28 @@ class RedactionChain:
             return call
         return attrs.evolve(
             call,
-            arguments=self._value(call.arguments),
+            arguments=self.value(call.arguments),
             raw_arguments=self.text(call.raw_arguments)
             if call.raw_arguments
             else call.raw_arguments,
         )
 
-    def _value(self, value: Any) -> Any:
+    def value(self, value: Any) -> Any:
+        """``value`` (plain JSON: dicts, lists, strings, ...) with every string redacted."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self._value(v) for k, v in value.items()}
+            return {k: self.value(v) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._value(v) for v in value]
+            return [self.value(v) for v in value]
         return value
 
     def record(self, record: CallRecord) -> CallRecord:
-        """``record`` as it may be stored or exported (itself when nothing changed)."""
+        """``record`` as it may be stored or exported (itself when nothing changed).
+
+        Its ``params`` are left alone: the client redacts their content (tools,
+        schemas, ``extra``, ``metadata``) as it builds them.
+        """
         messages = tuple([self.message(m) for m in record.messages])
         text = self.text(record.text) if record.text else record.text
         tool_calls = (
@@ -74,13 +79,20 @@ class RedactionChain:
             else record.tool_calls
         )
         error = self.text(record.error_message) if record.error_message else record.error_message
+        reasoning = self.text(record.reasoning) if record.reasoning else record.reasoning
         if (
             text == record.text
             and error == record.error_message
+            and reasoning == record.reasoning
             and all(a is b for a, b in zip(messages, record.messages, strict=True))
             and tool_calls == record.tool_calls
         ):
             return record  # attrs.evolve costs more than the redaction when nothing matched
         return attrs.evolve(
-            record, messages=messages, text=text, tool_calls=tool_calls, error_message=error
+            record,
+            messages=messages,
+            text=text,
+            reasoning=reasoning,
+            tool_calls=tool_calls,
+            error_message=error,
         )

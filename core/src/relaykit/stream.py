@@ -314,6 +314,7 @@ class ChatStream:
         """
         self._finished = True
         try:
+            self._client._known.mask_error(error)  # before its message is copied below
             await self._close_gen()
             await self._settle(None)
             partial = self._assembled()

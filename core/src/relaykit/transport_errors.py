@@ -8,6 +8,7 @@ default client is an ``httpx.AsyncClient``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
@@ -108,26 +109,42 @@ def map_transport_error(exc: BaseException, target: Target) -> RelayError | None
     return None
 
 
-def mask_chain(exc: BaseException) -> None:
+def mask_chain(exc: BaseException, mask: Callable[[str], str] = scrub) -> None:
     """Mask credentials in the text of ``exc`` and of every exception it chains, in place.
 
-    An exception whose ``str`` is not its first argument (aiohttp's build theirs from
-    attributes) is cut from the chain instead, when it would show a credential.
+    ``mask`` does the masking: :func:`~relaykit.secrets.scrub` by default, or a
+    client's :class:`~relaykit.known_secrets.KnownSecrets` for keys of any shape.
+    A :class:`RelayError`'s message and provider message are masked in place. Any
+    other exception whose ``str`` is not its first argument (aiohttp's build theirs
+    from attributes) is cut from the chain instead, when it would show a credential.
     """
     seen: set[int] = set()
     previous: BaseException | None = None
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        text = str(current)
-        masked = scrub(text)
-        if masked != text:
-            current.args = (masked,)
-            if str(current) != masked and previous is not None:
-                previous.__cause__ = previous.__context__ = None
-                previous.__suppress_context__ = True
-                return
+        if isinstance(current, RelayError):
+            _mask_relay_error(current, mask)
+        else:
+            text = str(current)
+            masked = mask(text)
+            if masked != text:
+                current.args = (masked,)
+                if str(current) != masked and previous is not None:
+                    previous.__cause__ = previous.__context__ = None
+                    previous.__suppress_context__ = True
+                    return
         previous = current
         current = current.__cause__ or (
             None if current.__suppress_context__ else current.__context__
         )
+
+
+def _mask_relay_error(error: RelayError, mask: Callable[[str], str]) -> None:
+    # Its str is built from these attributes (see RelayError.__str__), not from args.
+    message = mask(error.message)
+    if message != error.message:
+        error.message = message
+        error.args = (message, *error.args[1:])
+    if error.provider_message:
+        error.provider_message = mask(error.provider_message)

@@ -282,6 +282,38 @@ async def test_stored_records_are_masked_but_the_prompt_is_sent_as_is() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+async def test_stored_tools_schemas_extra_metadata_and_reasoning_are_masked(stream: bool) -> None:
+    fake, storage = FakePlugin(), ListStorage()
+    fake.script.push(Reply(text="ok", reasoning=f"The user is {EMAIL}."))
+    tool = {"name": "pay", "description": f"Pay with {CARD}", "parameters": {}}
+    schema = {"type": "object", "description": f"reply to {EMAIL}"}
+    params: dict[str, Any] = {
+        "tools": [tool],
+        "response_format": {"type": "json_schema", "schema": schema},
+        "extra": {"user": EMAIL},
+        "metadata": {"user_id": EMAIL},
+    }
+    async with relaykit.Client(config(False), plugins=[fake, storage]) as client:
+        if stream:
+            async with client.stream("fake/m", "hi", **params) as s:
+                async for _ in s:
+                    pass
+        else:
+            await client.chat("fake/m", "hi", **params)
+    assert fake.calls[0].tools[0].description == f"Pay with {CARD}"  # sent as given
+    (record,) = storage.records
+    assert record.params["tools"][0]["description"] == "Pay with [CARD]"
+    assert record.params["response_format"]["schema"]["description"] == "reply to [EMAIL]"
+    assert record.params["extra"] == {"user": "[EMAIL]"}
+    assert record.params["metadata"] == {"user_id": "[EMAIL]"}
+    assert record.reasoning == "The user is [EMAIL]."
+    stored = json.dumps(relaykit.converter.unstructure(record))
+    assert EMAIL not in stored
+    assert CARD not in stored
+
+
+@pytest.mark.anyio
 async def test_outbound_placeholders_are_restored_in_the_answer_and_tool_calls() -> None:
     fake, storage = FakePlugin(), ListStorage()
     async with relaykit.Client(config(True), plugins=[fake, storage]) as client:

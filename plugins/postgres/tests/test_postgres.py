@@ -96,7 +96,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(1,), (2,), (3,)]
+    assert migrations == [(1,), (2,), (3,), (4,)]
 
 
 @pytest.mark.anyio
@@ -187,3 +187,34 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
     assert record.text == "echo: logged in postgres"
     assert cached is not None
     assert list(cached.models) == models
+
+
+@pytest.mark.anyio
+async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
+    postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaykit.record_rows import COLUMNS, record_to_row
+    from relaykit_postgres import schema
+
+    old = make_record(0)
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
+        with monkeypatch.context() as m:  # the schema as relaykit-postgres 0.x left it
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+            schema.migrate(conn, fresh_schema)
+        v1 = COLUMNS[:-1]
+        conn.execute(
+            f'INSERT INTO "{fresh_schema}".logs ({", ".join(v1)})'
+            f" VALUES ({', '.join(['%s'] * len(v1))})",
+            record_to_row(old)[:-1],
+        )
+        conn.commit()
+    new = make_record(1, reasoning="Thinking it through: 東京.")
+    storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
+    try:
+        await storage.write_batch([new])
+        assert await storage.query_logs() == [new, old]
+    finally:
+        await storage.aclose()
+    with psycopg.connect(postgres_dsn) as conn:
+        versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
+        assert [row[0] for row in versions] == [1, 2, 3, 4]

@@ -102,3 +102,14 @@ def test_keys_on_sqlite_never_show_the_key(
     assert key not in out
     assert out.count("openai    sk-p…") == 2
     assert key.encode() not in (tmp_path / "logs.db").read_bytes()
+
+
+def test_keys_rm_of_a_provider_without_a_key_is_an_error_line(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "keys", "rm", "NOSUCH"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: no key stored for 'NOSUCH'")
+    assert "relaykit keys list" in captured.err
+    assert len(captured.err.splitlines()) == 1

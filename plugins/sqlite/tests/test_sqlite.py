@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.protocols import CachedModels, LogQuery
+from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
@@ -68,6 +68,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (1, "logs with full-text search, vault, model cache"),
         (2, "response cache"),
         (3, "drop the unused index logs_model_requested"),
+        (4, "the model's reasoning text"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -294,19 +295,36 @@ async def test_model_listings_read_or_written_are_kept_in_memory_for_peeking(
         await second.aclose()
 
 
+def old_database(
+    path: Path, version: int, records: list[CallRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database as the first ``version`` migrations left it, holding ``records``."""
+    from relaykit.record_rows import COLUMNS, record_to_row
+    from relaykit_sqlite import schema
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:version])
+        schema.migrate(conn)
+    v1 = COLUMNS[: COLUMNS.index("response_id") + 1]  # the columns migration 1 made
+    for record in records:
+        conn.execute(
+            f"INSERT INTO logs ({', '.join(v1)}) VALUES ({', '.join('?' * len(v1))})",
+            record_to_row(record)[: len(v1)],
+        )
+    conn.execute(
+        "INSERT INTO logs_fts (rowid, prompt, response) SELECT rowid, prompt, response FROM logs"
+    )
+    conn.close()
+
+
 @pytest.mark.anyio
 async def test_an_older_database_is_upgraded_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from relaykit_sqlite import schema
-
     path = tmp_path / "logs.db"
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])  # as shipped before v3
-    old = SQLiteStorage(path)
     record = make_record(0)
-    await old.write_batch([record])
-    await old.aclose()
-    monkeypatch.undo()
+    old_database(path, 2, [record], monkeypatch)  # as shipped before v3
     storage = SQLiteStorage(path)
     try:
         assert await storage.query_logs(LogQuery(text="question")) == [record]
@@ -316,7 +334,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4], [])
     finally:
         conn.close()
 
@@ -362,3 +380,22 @@ async def test_an_undecodable_stored_listing_does_not_stop_the_database_opening(
     finally:
         await storage.aclose()
     assert "could not read the stored model listings" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_database_from_before_reasoning_is_migrated_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "logs.db"
+    old = make_record(0)
+    old_database(path, 3, [old], monkeypatch)
+    new = make_record(1, reasoning="Thinking it through: 東京.")
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([new])
+        assert await storage.query_logs() == [new, old]
+    finally:
+        await storage.aclose()
+    with sqlite3.connect(path) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
+    assert versions == [1, 2, 3, 4]

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFoundError
 from ..key_vault import KeyVault, load_master_key, rotate_master_key
 from ..protocols import Storage
 from ..secrets import Secret
@@ -117,8 +117,10 @@ async def _rm(args: argparse.Namespace) -> int:
         needs(storage, *VAULT_METHODS)
         removed = await storage.vault_delete(args.provider)
     if not removed:
-        print(f"no key stored for {args.provider}", file=sys.stderr)
-        return 1
+        raise NotFoundError(
+            f"no key stored for {args.provider!r}",
+            hint="`relaykit keys list` shows the providers that have one",
+        )
     print(f"deleted the key for {args.provider}")
     return 0
 

@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     logs.add_argument("-n", "--limit", type=count, default=20, help="how many calls (default 20)")
     logs.add_argument("--offset", type=count, default=0, help="skip this many calls first")
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
+    logs.add_argument(
+        "--full",
+        action="store_true",
+        help="each call in full: params and tools, every message, reasoning, answer, tool calls",
+    )
     logs.add_argument("--totals", action="store_true", help="usage and cost per model and day")
     logs.set_defaults(func=logs_command)
     actions = logs.add_subparsers(title="actions", metavar="ACTION")
@@ -110,6 +115,8 @@ async def _logs(args: argparse.Namespace) -> int:
     if args.json:
         for r in records:
             out.write(json.dumps(converter.unstructure(r), ensure_ascii=False) + "\n")
+    elif records and args.full:
+        out.write("\n\n".join(_record_block(r) for r in records) + "\n")
     elif records:
         out.write(_records_table(records) + "\n")
     else:
@@ -151,12 +158,49 @@ def _preview(record: CallRecord, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _route(r: CallRecord) -> str:
+    """What was asked for and where it went: ``fast → openai/gpt-4o-mini``."""
+    if not r.provider and not r.model:
+        # Failed before any deployment was tried (a missing key, our own rate limit):
+        # the error says why.
+        return f"{r.model_requested} (not sent)"
+    model = f"{r.provider}/{r.model}"
+    if r.model_requested not in (model, ""):
+        model = f"{r.model_requested} → {model}"
+    return model
+
+
+def _record_block(r: CallRecord) -> str:
+    """One call in full, for ``relaykit logs --full``: a header line, then what was said."""
+    status = "ok" if r.ok else (r.error_type or "error")
+    latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
+    lines = [
+        f"{_when(r.started_at)}  {status}  {_route(r)}  "
+        f"{r.usage.input_tokens}/{r.usage.output_tokens} tokens  {_cost(r.cost)}  {latency}",
+        f"  id: {r.id}",
+    ]
+    if r.params:
+        lines.append(f"  params: {json.dumps(r.params, ensure_ascii=False)}")
+    lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)
+    if r.reasoning:
+        lines.append(_indented(f"reasoning: {r.reasoning}"))
+    if r.text:
+        lines.append(_indented(f"assistant: {r.text}"))
+    for call in r.tool_calls:
+        lines.append(f"  tool call {call.name} {json.dumps(call.arguments, ensure_ascii=False)}")
+    if not r.ok:
+        lines.append(_indented(f"error: {r.error_message or ''}"))
+    return "\n".join(lines)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines() or [""])
+
+
 def _records_table(records: Sequence[CallRecord]) -> str:
     rows = []
     for r in records:
-        model = f"{r.provider}/{r.model}"
-        if r.model_requested not in (model, ""):
-            model = f"{r.model_requested} → {model}"
+        model = _route(r)
         latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
         tokens = f"{r.usage.input_tokens}/{r.usage.output_tokens}"
         status = "ok" if r.ok else (r.error_type or "error")

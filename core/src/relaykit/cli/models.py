@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError, NotFoundError, RelayError
 from .table import format_table
 
 if TYPE_CHECKING:
@@ -36,19 +36,36 @@ async def run(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     async with context.client() as client:
         models = await client.models(args.provider)
+        if not models:
+            # An empty listing is a failure, not an empty table: a script running
+            # `relaykit models` must be able to tell that nothing is usable.
+            raise _nothing_listed(args.provider, client._registry.names())
     if args.json:
         from ..serialization import to_json
 
         print(to_json(models))
-    elif models:
-        print(models_table(models))
     else:
-        print(
-            "no models found: set a provider's API key (e.g. OPENAI_API_KEY) or configure "
-            "[providers.NAME]; `relaykit models NAME` shows why a provider is missing",
-            file=sys.stderr,
-        )
+        print(models_table(models))
     return 0
+
+
+def _nothing_listed(provider: str | None, configured: Sequence[str]) -> RelayError:
+    """Why no model was listed, and what to do about it."""
+    if provider:
+        return NotFoundError(
+            f"{provider} lists no models", hint=f"check [providers.{provider}] base_url"
+        )
+    if not configured:
+        return ConfigError(
+            "no provider is configured",
+            hint="set a provider's API key (e.g. OPENAI_API_KEY), configure "
+            "[providers.NAME], or store a key with `relaykit keys set NAME`",
+        )
+    names = ", ".join(configured)
+    return NotFoundError(
+        f"no models found: {names} listed none or failed",
+        hint=f"`relaykit models {configured[0]}` shows why",
+    )
 
 
 def models_table(models: Sequence[ModelInfo], *, indent: str = "") -> str:

@@ -25,9 +25,14 @@ from typing import Any
 import anyio
 import pytest
 
+from .._hookimpl import hookimpl
+from ..client import Client
+from ..config import Config
+from ..errors import InvalidRequestError
 from ..messages import ImagePart, Message, ToolCall
 from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
 from ..response import ModelInfo, ModelPrice, Usage
+from .fake_provider import FakePlugin
 
 #: 2025-03-14 12:00 UTC: records start here, one second apart
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -80,6 +85,51 @@ def failed_record(n: int = 0, **fields: Any) -> CallRecord:
     return make_record(n, **values)
 
 
+#: a tool definition as a record's ``params["tools"]`` holds it
+TOOL_PARAM: dict[str, Any] = {
+    "name": "lookup",
+    "description": "Look a word up.",
+    "parameters": {
+        "type": "object",
+        "properties": {"q": {"type": "string", "description": "the word"}},
+        "required": ["q"],
+    },
+}
+#: a JSON-schema response format as a record's ``params["response_format"]`` holds it
+RESPONSE_FORMAT_PARAM: dict[str, Any] = {
+    "type": "json_schema",
+    "name": "answer",
+    "schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    "strict": True,
+}
+#: what the client-level contract test puts in tools, schemas, extra and metadata
+_PLANTED_KEY = "sk-proj-" + "Pl4ntedC0ntract" * 3
+
+
+class _KeepOpen:
+    """``storage`` for a client that closes what it is given: everything but ``aclose``."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    async def aclose(self) -> None:
+        pass  # the fixture closes it, after the test has read the records back
+
+
+class _StoragePlugin:
+    __name__ = "storage-under-test"
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = _KeepOpen(storage)
+
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Config) -> Any:
+        return self._storage if name == "under-test" else None
+
+
 class StorageContract:
     """Tests every storage backend passes. Subclass it and define the ``storage`` fixture."""
 
@@ -127,8 +177,21 @@ class StorageContract:
                 Message.assistant("", [ToolCall("call_1", "lookup", {"q": "x", "n": [1, 2]})]),
                 Message.tool("call_1", '{"found": true}'),
             ),
-            params={"max_tokens": 50, "temperature": 0.2, "top_p": 0.9, "seed": 7, "stop": ["END"]},
+            params={
+                "max_tokens": 50,
+                "temperature": 0.2,
+                "top_p": 0.9,
+                "seed": 7,
+                "stop": ["END"],
+                "timeout": 30.5,
+                "tools": [TOOL_PARAM],
+                "tool_choice": {"name": "lookup"},
+                "response_format": RESPONSE_FORMAT_PARAM,
+                "extra": {"reasoning_effort": "high", "logit_bias": {"50256": -100}},
+                "metadata": {"user_id": "u-7"},
+            },
             text="Zürich, naïve café — 東京 ✓",
+            reasoning="First, Zürich — then 東京.",
             tool_calls=(
                 ToolCall("call_2", "book", {"city": "Zürich"}),
                 ToolCall("c3", "x", {}, "{bad"),
@@ -147,6 +210,65 @@ class StorageContract:
         failed = failed_record(0)
         await storage.write_batch([failed, rich])
         assert await storage.query_logs() == [rich, failed]
+
+    @pytest.mark.anyio
+    async def test_a_client_records_the_whole_request_and_answer_redacted(
+        self, storage: Storage
+    ) -> None:
+        """Tools, tool choice, response format, extra, metadata and reasoning are kept."""
+        key = _PLANTED_KEY
+        fake = FakePlugin()
+        fake.script.reply("Paris", reasoning=f"The user's key is {key}; the capital is Paris.")
+        fake.script.reply("Paris", reasoning="Streamed thoughts.")
+        fake.script.fail(400, "bad schema")
+        tool = {
+            "type": "function",
+            "function": {**TOOL_PARAM, "description": f"Look a word up with {key}."},
+        }
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "answer",
+                "schema": {"type": "object", "description": f"never {key}"},
+            },
+        }
+        params: dict[str, Any] = {
+            "tools": [tool],
+            "tool_choice": "lookup",
+            "response_format": response_format,
+            "extra": {"reasoning_effort": "high", "user": f"token {key}", "n": [1, 2.5, None]},
+            "metadata": {"correlation_id": "corr-1", "user_id": f"u {key}"},
+            "timeout": 60,
+            "max_tokens": 20,
+        }
+        config = {"storage": {"backend": "under-test"}, "retry": {"attempts": 1}}
+        async with Client(config, plugins=[fake, _StoragePlugin(storage)]) as client:
+            await client.chat("fake/m", "capital of France?", **params)
+            async with client.stream("fake/m", "again?", **params) as s:
+                async for _ in s:
+                    pass
+            with pytest.raises(InvalidRequestError):
+                await client.chat("fake/m", "and now?", **params)
+        chat, streamed, failed = sorted(await storage.query_logs(), key=lambda r: r.started_at)
+        expected = {
+            "max_tokens": 20,
+            "timeout": 60,
+            "tools": [{**TOOL_PARAM, "description": "Look a word up with [REDACTED]."}],
+            "tool_choice": {"name": "lookup"},
+            "response_format": {
+                "type": "json_schema",
+                "name": "answer",
+                "schema": {"type": "object", "description": "never [REDACTED]"},
+                "strict": True,
+            },
+            "extra": {"reasoning_effort": "high", "user": "token [REDACTED]", "n": [1, 2.5, None]},
+            "metadata": {"user_id": "u [REDACTED]"},
+        }
+        assert chat.params == streamed.params == failed.params == expected
+        assert chat.reasoning == "The user's key is [REDACTED]; the capital is Paris."
+        assert streamed.reasoning == "Streamed thoughts."
+        assert (failed.reasoning, failed.error_type) == ("", "InvalidRequestError")
+        assert chat.correlation_id == "corr-1"
 
     @pytest.mark.anyio
     async def test_empty_batch_is_fine(self, storage: Storage) -> None:

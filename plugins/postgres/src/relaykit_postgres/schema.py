@@ -85,10 +85,14 @@ CREATE INDEX response_cache_expiry ON response_cache (expires_at);
 # 20,000 analysed rows): this index cost every insert and served no query.
 _V3 = "DROP INDEX IF EXISTS logs_model_requested;"
 
+# A constant default: PostgreSQL 11+ adds the column without rewriting the table.
+_V4 = "ALTER TABLE logs ADD COLUMN reasoning text NOT NULL DEFAULT '';"
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
     (3, "drop the unused index logs_model_requested", _V3),
+    (4, "the model's reasoning text", _V4),
 ]
 
 

@@ -16,10 +16,13 @@ from sqlite_utils import Database
 
 from relaykit.record_rows import COLUMNS
 
+#: the columns of ``logs`` as migration 1 created them; later ones add their own
+_V1_COLUMNS = COLUMNS[: COLUMNS.index("response_id") + 1]
+
 
 def _v1_logs_vault_models(db: Database) -> None:
     text, real, integer = str, float, int
-    types: dict[str, type] = {name: text for name in COLUMNS}
+    types: dict[str, type] = {name: text for name in _V1_COLUMNS}
     types.update(
         {
             "started_at": real,
@@ -42,7 +45,7 @@ def _v1_logs_vault_models(db: Database) -> None:
         types,
         pk="id",
         not_null={"id", "started_at", "provider", "model", "model_requested", "ok"},
-        column_order=list(COLUMNS),
+        column_order=list(_V1_COLUMNS),
     )
     # The filters `relaykit logs` offers: time range, deployment, alias, errors.
     logs.create_index(["started_at"], index_name="logs_started_at")
@@ -76,10 +79,16 @@ def _v3_drop_unused_index(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS logs_model_requested")
 
 
+def _v4_reasoning(db: Database) -> None:
+    # A constant default: SQLite adds the column without rewriting a row.
+    db.execute("ALTER TABLE logs ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
     (3, "drop the unused index logs_model_requested", _v3_drop_unused_index),
+    (4, "the model's reasoning text", _v4_reasoning),
 ]
 
 

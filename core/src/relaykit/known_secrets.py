@@ -1,0 +1,88 @@
+"""The secrets one client holds, masked wherever they show, whatever their shape.
+
+:func:`relaykit.secrets.scrub` recognises credentials by shape (``sk-...``,
+``AIza...``) or by label (``api_key=...``). An OpenAI-compatible server (vLLM,
+a gateway) may take a key of any shape and quote it back in an error body,
+from where it would reach the error, log lines, stored records and spans.
+The client knows its keys (each provider's resolved ``api_key``, the vault's
+keys, configured header values), so it masks those literally, first in its
+redaction chain and in every error it raises.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .secrets import MASK, Secret
+from .transport_errors import mask_chain
+
+#: shorter values are not masked: "EMPTY" (vLLM's placeholder key) or "1" would
+#: mask ordinary words and numbers everywhere, and are no credential worth hiding
+MIN_LENGTH = 8
+
+# Configured headers that never hold a credential: their values ("2023-06-01",
+# "application/json") would otherwise be masked in every text that mentions them.
+_PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "anthropic-beta",
+        "anthropic-version",
+        "content-type",
+        "user-agent",
+    }
+)
+_SCHEMES = ("bearer ", "basic ", "token ")
+
+
+class KnownSecrets:
+    """Literal secrets to mask, and a :class:`~relaykit.protocols.Redactor` that masks them.
+
+    The set only grows (as providers are built and the vault is read), so the
+    replacement pattern is compiled when a value is added, never per text.
+    """
+
+    name = "known-secrets"
+
+    def __init__(self) -> None:
+        self._values: tuple[str, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"KnownSecrets({len(self._values)} values)"
+
+    def add(self, value: Secret | str | None) -> None:
+        """Mask ``value`` from now on (``None``, and values under 8 characters, are ignored)."""
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text or len(text) < MIN_LENGTH or text in self._values:
+            return
+        # Longest first: a key that contains another is masked whole.
+        self._values = tuple(sorted((*self._values, text), key=len, reverse=True))
+        self._pattern = re.compile("|".join(map(re.escape, self._values)))
+
+    def add_header(self, name: str, value: str) -> None:
+        """Mask a configured header's value, and the token of an ``Authorization``-style one."""
+        if name.lower() in _PLAIN_HEADERS:
+            return
+        self.add(value)
+        lowered = value.lower()
+        for scheme in _SCHEMES:
+            if lowered.startswith(scheme):
+                self.add(value[len(scheme) :].strip())  # servers often quote the token alone
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``[REDACTED]``."""
+        # Finding one with ``in`` (a C scan per value) is several times faster than
+        # searching with the alternation for the few values a client holds; the
+        # pattern replaces them all in one pass once one is there.
+        for value in self._values:
+            if value in text:
+                assert self._pattern is not None
+                return self._pattern.sub(MASK, text)
+        return text
+
+    def mask_error(self, error: BaseException) -> None:
+        """Mask the known secrets in ``error`` and in every exception it chains, in place."""
+        if self._values:
+            mask_chain(error, self.redact)
