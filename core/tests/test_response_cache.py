@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -206,8 +207,18 @@ def reference_key(provider: str, request: ChatRequest) -> str:
 
 #: the canonical dumps a key may be made with: the standard library's, and orjson's
 CANONICAL = [response_cache._json_canonical]
-if response_cache._canonical is not response_cache._json_canonical:
+if response_cache._fast_canonical is not response_cache._json_canonical:
     CANONICAL.append(response_cache._canonical)
+
+
+def test_the_key_is_the_sha256_of_the_canonical_form() -> None:
+    # The key hashes with CPython's own SHA-256 when it has one (see
+    # _builtin_sha256): the digest must be hashlib's.
+    request = build_request("m", coerce_messages("hello"), {"temperature": 0})
+    fields = ["p", "m", [["user", "hello"]], None, 0, None, (), None, (), None, None, {}]
+    canonical = response_cache._canonical([response_cache._KEY_FORMAT, *fields])
+    assert response_cache.cache_key("p", request) == hashlib.sha256(canonical).hexdigest()
+    assert response_cache._sha256 is not hashlib.sha256  # CPython 3.11+ has its own
 
 
 def test_orjson_makes_the_keys_when_installed() -> None:

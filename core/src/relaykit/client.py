@@ -330,7 +330,8 @@ class Client:
                         and route.hedge_after is not None
                         and len(call.targets) > 1
                     ):
-                        delay = hedge_delay(self, call, route.hedge_after)
+                        after = route.hedge_after  # a fixed delay is a float already
+                        delay = after if type(after) is float else hedge_delay(self, call, after)
                         target, response = await hedged(self, call, delay)
                     else:
                         # _attempt itself, not a wrapper: the attempt that served says its target
@@ -457,8 +458,13 @@ class Client:
                 if scopes is not None
                 else anyio.move_on_after(call.deadline - time.monotonic())
             ) as scope:
-                if hedge is not None:  # a hedged call's first attempt: its scope is the race's
-                    hedge.attempt_scope(scope)
+                if hedge is not None:
+                    # A hedged call's first attempt: a backup that wins cancels this
+                    # scope. It may have won already, while a limiter that decides
+                    # over the network made this attempt wait: then no call to make.
+                    if hedge.winner is not None:
+                        raise HedgeLost
+                    hedge.primary = scope
                 try:
                     response = await provider.chat(request)
                 except RelayError:

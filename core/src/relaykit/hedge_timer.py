@@ -55,6 +55,7 @@ class HedgeTimer:
         # at any rate, so those are asked.
         same = abs(anyio.current_time() - time.monotonic()) < _SAME_CLOCK
         self._clock: Callable[[], float] = time.monotonic if same else anyio.current_time
+        self._monotonic = same
         self._heap: list[tuple[float, int, Scheduled]] = []
         self._order = itertools.count()
         self._nap: anyio.CancelScope | None = None  # set while the task sleeps
@@ -69,9 +70,13 @@ class HedgeTimer:
         self.add(entry, delay)
         return entry
 
-    def add(self, entry: Scheduled, delay: float) -> None:
-        """Fire ``entry`` (made for this timer) after ``delay`` seconds, unless cancelled."""
-        deadline = self._clock() + delay
+    def add(self, entry: Scheduled, delay: float, since: float | None = None) -> None:
+        """Fire ``entry`` (made for this timer) after ``delay`` seconds, unless cancelled.
+
+        ``since``: when the delay started, on ``time.monotonic()`` (default: now).
+        A caller that has just read the clock saves reading it again.
+        """
+        deadline = (since if since is not None and self._monotonic else self._clock()) + delay
         heapq.heappush(self._heap, (deadline, next(self._order), entry))
         if deadline < self._wake_at:
             self._wake_at = self._nap.deadline = deadline  # type: ignore[union-attr]

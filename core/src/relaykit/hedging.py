@@ -67,7 +67,7 @@ def hedged(client: Client, call: _Call, delay: float) -> Awaitable[Answer]:
     tg = client._tg
     if timer is not None and tg is not None:
         race = _Race(timer, client, call, tg)
-        timer.add(race, delay)
+        timer.add(race, delay, call.started)  # the delay counts from the call's start
         return race.run()
     return _hedged_without_timer(client, call, delay)
 
@@ -158,16 +158,6 @@ class _Race(Scheduled):
         scopes = self.client._scopes  # an entered client makes scopes without asking anyio
         return scopes.plain() if scopes is not None else anyio.CancelScope()
 
-    def attempt_scope(self, scope: anyio.CancelScope) -> None:
-        """The first target's first attempt runs in ``scope``: the backup cancels it if it wins.
-
-        Raises :class:`HedgeLost` if the backup has won already (while the attempt
-        waited for a rate limiter that decides over the network): no call to make.
-        """
-        if self.winner is not None:
-            raise HedgeLost
-        self.primary = scope
-
     async def run(self) -> Answer:
         """The first target, then whatever the race needs: a winner, a fallback, or an error."""
         client, call = self.client, self.call
@@ -188,6 +178,8 @@ class _Race(Scheduled):
             else:
                 self.first_at = None
                 result = (target, response)
+                if self.backup is None:  # no hedge fired, as nearly always: nothing raced it
+                    return result
             if result is not None and self.winner is None:  # the backup may have won just now
                 self.winner = result
         except BaseException:

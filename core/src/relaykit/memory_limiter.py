@@ -48,15 +48,24 @@ class _Budget:
 
 class _Rates:
     """The GCRA state of one key: the theoretical arrival times of requests and of
-    tokens, and the seconds one token occupies (for reconcile). One object per
-    key rather than a dict per number: a call then looks its key up once."""
+    tokens, and the seconds one of each occupies under ``limit``. One object per
+    key rather than a dict per number: a call then looks its key up once, and
+    divides nothing while the key's limit stays the same object."""
 
-    __slots__ = ("rpm_tat", "tpm_interval", "tpm_tat")
+    __slots__ = ("limit", "rpm", "rpm_interval", "rpm_tat", "tpm", "tpm_interval", "tpm_tat")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, limit: LimitConfig, now: float) -> None:
         self.rpm_tat = now
         self.tpm_tat = now
-        self.tpm_interval = 0.0
+        self.use(limit)
+
+    def use(self, limit: LimitConfig) -> None:
+        """Measure against ``limit`` from now on (0.0: that limit is not set)."""
+        self.limit = limit
+        self.rpm = limit.rpm or 0
+        self.tpm = limit.tpm or 0
+        self.rpm_interval = _PERIOD / limit.rpm if limit.rpm else 0.0
+        self.tpm_interval = _PERIOD / limit.tpm if limit.tpm else 0.0
 
 
 _new_reservation = tuple.__new__
@@ -92,25 +101,27 @@ class MemoryRateLimiter:
         now = self._clock()
         rates = self._rates.get(key)
         if rates is None:
-            rates = self._rates[key] = _Rates(now)
-        rpm, tpm = limit.rpm, limit.tpm
+            rates = self._rates[key] = _Rates(limit, now)
+        elif rates.limit is not limit:  # another config's limit under the same key
+            rates.use(limit)
         # GCRA: a unit of a limit L per minute occupies 60/L seconds; it fits while
         # the theoretical arrival time, pushed by the request, stays within one
         # period (the burst tolerance) of now.
         # The test is on the wait, built from differences: `now + 60 - 60 > now` can
         # hold in floating point, and refused a lone first call of an rpm=1 limit.
-        if rpm:
+        rpm_interval = rates.rpm_interval
+        if rpm_interval:
             rpm_ahead = rates.rpm_tat - now
             # (a conditional, not max(): this runs on every call)
-            rpm_ahead = (rpm_ahead if rpm_ahead > 0.0 else 0.0) + _PERIOD / rpm
+            rpm_ahead = (rpm_ahead if rpm_ahead > 0.0 else 0.0) + rpm_interval
             if rpm_ahead - _PERIOD > _EPSILON:
-                self._refuse(key, "rpm", rpm, 1, rpm_ahead - _PERIOD)
-        if tpm:
-            interval = _PERIOD / tpm
+                self._refuse(key, "rpm", rates.rpm, 1, rpm_ahead - _PERIOD)
+        tpm_interval = rates.tpm_interval
+        if tpm_interval:
             tpm_ahead = rates.tpm_tat - now
-            tpm_ahead = (tpm_ahead if tpm_ahead > 0.0 else 0.0) + interval * tokens
-            if tokens > tpm or tpm_ahead - _PERIOD > _EPSILON:
-                self._refuse(key, "tpm", tpm, tokens, tpm_ahead - _PERIOD)
+            tpm_ahead = (tpm_ahead if tpm_ahead > 0.0 else 0.0) + tpm_interval * tokens
+            if tpm_ahead - _PERIOD > _EPSILON or tokens > rates.tpm:
+                self._refuse(key, "tpm", rates.tpm, tokens, tpm_ahead - _PERIOD)
         held: Decimal | None = None
         budget = None
         if limit.budget_usd is not None:
@@ -129,16 +140,15 @@ class MemoryRateLimiter:
                     hint="raise budget_usd in [limits] or wait for the next period",
                 )
         # Everything fits: charge it all together, so a refusal never leaves half a charge.
-        if rpm:
+        if rpm_interval:
             rates.rpm_tat = now + rpm_ahead
-        if tpm:
+        if tpm_interval:
             rates.tpm_tat = now + tpm_ahead
-            rates.tpm_interval = interval
         if budget is not None and held is not None:
             budget.spent += held
             self._periods[key] = limit.period
         # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
-        return _new_reservation(Reservation, (key, tokens if tpm else 0, held))
+        return _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
 
     @staticmethod
     def _refuse(key: str, which: str, limit: int, amount: int, wait: float) -> None:
