@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +25,14 @@ from relaykit.cli import main
 from relaykit.config import Config, load_config
 from relaykit.http import ConnectError, HttpClient, HttpOptions
 from relaykit.serialization import converter
-from relaykit.testing import MemoryStorage, OpenAIMock, Request, Response, VendorMock
+from relaykit.testing import (
+    MemoryStorage,
+    OpenAIMock,
+    RecordingExporter,
+    Request,
+    Response,
+    VendorMock,
+)
 
 OPENAI = "sk-proj-" + "Op3nAiKeyPlant" * 3
 ANTHROPIC = "sk-ant-api03-" + "Anthr0picKeyPlant" * 4
@@ -61,27 +68,14 @@ class EchoMock(VendorMock):
         return Response.json(body, 401)
 
 
-class TracingExporter:
+class TracingExporter(RecordingExporter):
     """Brings an SDK tracer provider, so every call is traced (content captured too)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.spans = InMemorySpanExporter()
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.events: list[Any] = []
-
-    def record(self, event: Any) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-    @hookimpl
-    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
-        return [self]
 
     def attributes(self) -> str:
         out = []

@@ -20,7 +20,7 @@ from relaykit.config import Config, LimitConfig
 from relaykit.http import HttpOptions
 from relaykit.plugins import build_plugin_manager, describe_plugins
 from relaykit.protocols import CallRecord, Reservation
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, RecordingExporter, Reply
 
 SECRET = "sk-proj-" + "Zz9" * 8
 
@@ -120,21 +120,6 @@ async def test_relaykit_storage_failure_does_not_fail_the_call(
     ) as client:
         assert (await client.chat("fake/m", "hi")).text == "echo: hi"
     assert "could not store 1 call records" in caplog.text
-
-
-class RecordingExporter:
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self.closed = False
-
-    def record(self, event: CallRecord) -> None:
-        self.records.append(event)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 @pytest.mark.anyio

@@ -14,7 +14,7 @@ from relaykit.config import Config
 from relaykit.gauge_events import BreakerState, QueueDepth
 from relaykit.protocols import CallRecord
 from relaykit.response import Usage
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, RecordingExporter, Reply
 
 
 def record(**kw: Any) -> CallRecord:
@@ -99,24 +99,6 @@ def test_gauges_and_unknown_events() -> None:
     assert metrics.observe(object()) == []
 
 
-class Collecting:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    def record(self, event: Any) -> None:
-        self.events.append(event)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-    @hookimpl
-    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
-        return [self]
-
-
 class ListStorage:
     def __init__(self) -> None:
         self.records: list[CallRecord] = []
@@ -137,7 +119,7 @@ class ListStorage:
 
 @pytest.mark.anyio
 async def test_the_client_sends_records_with_fallbacks_and_queue_depth() -> None:
-    fake, exporter = FakePlugin(), Collecting()
+    fake, exporter = FakePlugin(), RecordingExporter()
     fake.script.push(Reply.failure(503), Reply(text="ok"))
     config = {
         "storage": {"backend": "list"},

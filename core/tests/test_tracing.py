@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,34 +12,24 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import relaykit
-from relaykit import hookimpl
-from relaykit.config import Config
-from relaykit.testing import FakePlugin, OpenAIMock, Reply
+from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, Reply
 
 KEY = "sk-test-0123456789abcdef0123"
 SECRET = "sk-proj-" + "Qq7" * 8
 
 
-class TracingExporter:
+class TracingExporter(RecordingExporter):
     """An exporter plugin that brings its own SDK tracer provider (as relaykit-otlp does)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.spans = InMemorySpanExporter()
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
 
-    def record(self, event: Any) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
     async def aclose(self) -> None:
+        await super().aclose()
         self.tracer_provider.shutdown()
-
-    @hookimpl
-    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
-        return [self]
 
     def finished(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())

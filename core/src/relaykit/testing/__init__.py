@@ -28,6 +28,7 @@ _EXPORTS = {
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
     "MemoryStorage": "memory_storage",
+    "RecordingExporter": "recording_exporter",
     "StorageContract": "storage_contract",
     "require_service": "services",
     "instant_retries": "retries",
@@ -47,6 +48,7 @@ __all__ = [
     "Pause",
     "ProviderContract",
     "Raw",
+    "RecordingExporter",
     "Reply",
     "Request",
     "Reset",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
     from .provider_contract import PNG, WEATHER_TOOL, Harness, ProviderContract
+    from .recording_exporter import RecordingExporter
     from .retries import instant_retries
     from .script import Reply, Script
     from .services import require_service, service_reachable
