@@ -22,8 +22,8 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-def test_there_are_seven_hooks() -> None:
-    assert len(HOOKS) == 7
+def test_there_are_eight_hooks() -> None:
+    assert len(HOOKS) == 8
 
 
 @pytest.mark.parametrize("hook", HOOKS)

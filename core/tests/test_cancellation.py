@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -11,11 +12,12 @@ import pytest
 
 import relaykit
 from relaykit._hookimpl import hookimpl
+from relaykit.call_log import CallLog
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
-from relaykit.protocols import Reservation
+from relaykit.protocols import CallRecord, Reservation
 from relaykit.routing import Target
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, MemoryStorage, Reply
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 
@@ -102,3 +104,47 @@ async def test_cancelling_a_hedged_call_that_waits_for_its_backup_stops_the_back
         assert len(second.calls) == 2, "the backup had started"
         # Nothing of the call runs on once the caller has seen the cancellation.
         assert client._router.in_flight(Target("second", "m")) == 0
+
+
+class GatedStorage(MemoryStorage):
+    """Writes only once the test opens the gate, so the call log's queue fills up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        await self.gate.wait()
+        await super().write_batch(records)
+
+
+@pytest.mark.anyio
+async def test_a_record_waiting_for_room_in_a_full_call_log_survives_its_callers_cancellation() -> (
+    None
+):
+    storage = GatedStorage()
+    log = CallLog(storage, max_queue=1)
+    records = [
+        CallRecord(
+            id=f"r{i}",
+            started_at=0.0,
+            operation="chat",
+            provider="p",
+            model_requested="p/m",
+            model="m",
+            streamed=False,
+        )
+        for i in range(4)
+    ]
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(records[0])
+        await anyio.sleep(0.01)  # the writer holds r0, waiting for the gate
+        await log.put(records[1])  # the queue is full now
+        with anyio.move_on_after(0.05) as scope:
+            await log.put(records[2])  # waits for room, and its caller gives up
+        assert scope.cancelled_caught
+        storage.gate.set()
+        await log.put(records[3])
+        await log.aclose()
+    assert sorted(storage.records) == ["r0", "r1", "r2", "r3"]

@@ -6,7 +6,10 @@ tests/test_docs.py checks that every hookspec name appears in a test; these are 
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,7 +20,7 @@ import relaykit
 from relaykit import QuotaExceededError, hookimpl
 from relaykit.call_log import CallLog
 from relaykit.config import Config, LimitConfig
-from relaykit.http import HttpOptions
+from relaykit.http import HttpOptions, httpx_client
 from relaykit.plugins import build_plugin_manager, describe_plugins
 from relaykit.protocols import CallRecord, Reservation
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
@@ -420,3 +423,35 @@ async def test_disabled_provider_plugin_is_a_clear_error() -> None:
     ) as client:
         with pytest.raises(relaykit.ConfigError, match="no plugin provides provider 'openai'"):
             await client.chat("openai/gpt-4o-mini", "hi")
+
+
+@pytest.mark.anyio
+async def test_relaykit_http_client_modules_are_imported_off_the_event_loop_before_the_first_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module that notes which thread imported it: a cold HTTP stack, in small.
+    (tmp_path / "relaykit_probe_http_stack.py").write_text(
+        "import threading\nIMPORTED_IN = threading.current_thread()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "relaykit_probe_http_stack", raising=False)
+
+    class ProbeHttp:
+        @hookimpl
+        def relaykit_http_client(self, config: Config, options: HttpOptions) -> Any:
+            import relaykit_probe_http_stack  # noqa: F401  (what building the client needs)
+
+            return httpx_client(options)
+
+        @hookimpl
+        def relaykit_http_client_modules(self, config: Config) -> Sequence[str] | None:
+            return ["relaykit_probe_http_stack"]
+
+    fake = FakePlugin()
+    async with relaykit.Client(
+        {"storage": {"backend": "none"}}, plugins=[fake, ProbeHttp()]
+    ) as client:
+        assert "relaykit_probe_http_stack" not in sys.modules, "no import before a call"
+        await client.chat("fake/m", "hi")
+    probe = sys.modules["relaykit_probe_http_stack"]
+    assert probe.IMPORTED_IN is not threading.main_thread()

@@ -122,7 +122,11 @@ async def _once(
         client._router.finished(target, ok=True)  # cancelled: no verdict
         raise
     else:
-        client._router.finished(target, ok=True, latency=time.monotonic() - started)
+        # A stream's attempt ends at its first content, not with the answer: the
+        # stream tells the router when it ends (in flight until then), with its
+        # time to first token, which would skew the chats' latencies here.
+        if not call.streamed:
+            client._router.finished(target, ok=True, latency=time.monotonic() - started)
         call.served = target
         return result
     finally:

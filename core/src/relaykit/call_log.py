@@ -1,8 +1,9 @@
 """Hand call records to storage off the request path, without ever dropping one.
 
 Records go through a bounded queue to one writer task that writes them in
-batches. A full queue makes ``put`` wait (backpressure) rather than drop;
-``aclose`` drains what is queued before returning. With a
+batches. A full queue makes ``put`` wait (backpressure) rather than drop; a
+caller cancelled while it waits leaves its record to the writer all the same
+(see ``put``). ``aclose`` drains what is queued before returning. With a
 :class:`~relaykit.retention.RetentionPolicy` the writer also prunes old
 records when it starts and then at most daily.
 """
@@ -10,6 +11,7 @@ records when it starts and then at most daily.
 from __future__ import annotations
 
 import logging
+from collections import deque
 
 import anyio
 from anyio.abc import TaskGroup
@@ -43,6 +45,10 @@ class CallLog:
         self._running = False
         self._closed = False
         self._done = anyio.Event()
+        #: set by the writer when it takes records off a full queue
+        self._room: anyio.Event | None = None
+        #: records whose callers were cancelled waiting for room: the writer takes them
+        self._overflow: deque[CallRecord] = deque()
 
     def start(self, tg: TaskGroup) -> None:
         """Run the writer in ``tg``; until then ``put`` writes inline."""
@@ -57,11 +63,7 @@ class CallLog:
         as lost, never raised (the call it describes has already ended).
         """
         if self._closed:
-            log.error(
-                "call record %s (%s) arrived after the call log closed; not stored",
-                record.id,
-                record.provider,
-            )
+            self._lost(record)
             return
         if self._send is None or not self._running:
             await self.storage.write_batch([record])
@@ -72,7 +74,41 @@ class CallLog:
             # record was most of what queueing one cost (more under trio).
             self._send.send_nowait(record)
         except anyio.WouldBlock:
-            await self._send.send(record)  # full: wait for the writer (backpressure)
+            await self._put_when_room(record)  # full: wait for the writer (backpressure)
+
+    async def _put_when_room(self, record: CallRecord) -> None:
+        """Queue ``record`` once the writer makes room.
+
+        The record was handed over when the call ended: a cancellation of the
+        wait must not lose it. The wait is on an event rather than in the
+        stream's ``send``, so a cancelled wait surely sent nothing, and the
+        record goes to the writer's overflow instead (at most one per caller).
+        """
+        assert self._send is not None
+        try:
+            while True:
+                if self._room is None:
+                    self._room = anyio.Event()
+                await self._room.wait()
+                try:
+                    self._send.send_nowait(record)
+                    return
+                except anyio.WouldBlock:
+                    continue
+                except anyio.ClosedResourceError:  # closed while it waited: said, not raised
+                    self._lost(record)
+                    return
+        except BaseException:
+            self._overflow.append(record)
+            raise
+
+    @staticmethod
+    def _lost(record: CallRecord) -> None:
+        log.error(
+            "call record %s (%s) arrived after the call log closed; not stored",
+            record.id,
+            record.provider,
+        )
 
     @property
     def depth(self) -> int:
@@ -91,10 +127,18 @@ class CallLog:
                             batch.append(receive.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
+                    if self._room is not None:  # callers wait for room: there is some now
+                        self._room.set()
+                        self._room = None
+                    if self._overflow:
+                        batch.extend(self._overflow)
+                        self._overflow.clear()
                     await self._write(batch)
                     if self._retention is not None and self._retention.due():
                         await self._retention.apply(self.storage)
         finally:
+            if self._room is not None:  # nothing more will be taken: wake who waits
+                self._room.set()
             self._done.set()
 
     async def _write(self, batch: list[CallRecord]) -> None:
@@ -111,5 +155,9 @@ class CallLog:
             await self._send.aclose()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
+                if self._overflow:  # left by callers cancelled after the writer's last batch
+                    batch = list(self._overflow)
+                    self._overflow.clear()
+                    await self._write(batch)
             self._running = False
         await self.storage.aclose()

@@ -197,6 +197,8 @@ class Client:
         #: starts hedges on time; runs in _tg when a route hedges (see hedging.py)
         self._hedge_timer: HedgeTimer | None = None
         self._closed = False
+        #: until the first call: the HTTP stack is not imported yet (see _warm_up)
+        self._cold = True
         #: calls (and entered streams) not finished yet: aclose waits for them
         self._in_flight = 0
         #: set by the last call in flight to finish, once aclose waits for it
@@ -323,6 +325,8 @@ class Client:
                         return await self._finish(
                             call, Target(cached.provider, cached.model), cached
                         )
+                if self._cold:
+                    await self._warm_up()
                 route = self.config.models.get(call.model_requested)
                 try:
                     if (
@@ -355,6 +359,17 @@ class Client:
             if self._idle is not None and not self._in_flight:
                 self._idle.set()
 
+    async def _warm_up(self) -> None:
+        """Before the first call: import the HTTP stack off the event loop.
+
+        Built lazily, providers would import it on the event loop the first
+        time one is used, stalling every other task (a third of a second for
+        httpx or aiohttp, cold). Here it happens in a worker thread, once, and
+        only for a client that makes a call.
+        """
+        await self._registry.warm_up()
+        self._cold = False
+
     def _call_ended(self) -> None:
         """A call (or an entered stream) has finished: wake aclose after the last."""
         self._in_flight -= 1
@@ -375,6 +390,8 @@ class Client:
         self, provider: str | None = None, *, refresh: bool = False
     ) -> list[ModelInfo]:
         """Models of ``provider`` (or of every usable provider), cached for ``[registry] ttl``."""
+        if self._cold:
+            await self._warm_up()
         return await self._catalog.models(provider, refresh=refresh)
 
     def provider(self, name: str) -> Provider:
@@ -402,7 +419,7 @@ class Client:
         if "cache" in params:  # relaykit's own: not a request parameter
             params = dict(params)
             use_cache = params.pop("cache")
-        targets = self._router.plan(model)
+        targets = self._router.plan(model, streamed)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         size = check_size(request, self.config.validation.max_chars)
         if self._outbound is not None:
@@ -668,7 +685,14 @@ class Client:
             response, **fields, text=text, reasoning=reasoning, tool_calls=tool_calls
         )
 
-    async def _fail(self, call: _Call, error: RelayError, target: Target | None = None) -> None:
+    async def _fail(
+        self,
+        call: _Call,
+        error: RelayError,
+        target: Target | None = None,
+        partial: ChatResponse | None = None,
+    ) -> None:
+        """Trace, log and record a failed call; ``partial``: what a broken stream had sent."""
         # Attempts masked their errors already (see attempts.py); this catches the rest
         # before the error reaches the span, the log line, the record and the caller.
         self._known.mask_error(error)
@@ -678,6 +702,17 @@ class Client:
             where = target or Target(error.provider or "", error.model or "")
             self._log_call(call, where, time.monotonic() - call.started, error=error)
         if not self._recording:
+            return
+        if partial is not None and target is not None:
+            record = self._partial_record(
+                call,
+                target,
+                self._priced(call, target, partial),
+                type(error).__name__,
+                str(error),
+                error.status,
+            )
+            await self._emit(record)
             return
         fields = self._record_fields(
             call, target or Target(error.provider or "", error.model or "")
@@ -691,6 +726,55 @@ class Client:
             status=error.status,
         )
         await self._emit(record)
+
+    async def _left_early(
+        self, call: _Call, target: Target, partial: ChatResponse, error_type: str, message: str
+    ) -> ChatResponse:
+        """A stream the caller left by an exception or a cancellation: a failed call.
+
+        Its record, span and log line say why (``error_type``: ``CallerError`` or
+        ``Cancelled``) and keep what had arrived, with its usage and cost.
+        """
+        response = self._priced(call, target, partial)
+        if call.span is not None:
+            self._tracer.left_early(call, response, error_type, message)  # type: ignore[union-attr]
+        if calls_log.isEnabledFor(logging.INFO):
+            self._log_call(
+                call, target, response.latency or 0.0, response=response, failed=error_type
+            )
+        if self._recording:
+            await self._emit(self._partial_record(call, target, response, error_type, message))
+        return response
+
+    def _priced(self, call: _Call, target: Target, partial: ChatResponse) -> ChatResponse:
+        """``partial`` with the call's latency, attempts and the cost of its usage so far."""
+        price = self._price(target, partial.model)
+        return with_call_fields(
+            partial,
+            provider=target.provider,
+            model=partial.model or target.model,
+            latency=time.monotonic() - call.started,
+            cost=price.cost(partial.usage) if price is not None else None,
+            attempts=call.attempts,
+        )
+
+    def _partial_record(
+        self,
+        call: _Call,
+        target: Target,
+        partial: ChatResponse,
+        error_type: str,
+        message: str,
+        status: int | None = None,
+    ) -> CallRecord:
+        """The record of a stream that failed after it started, with what had arrived
+        (content not redacted yet: ``_emit`` redacts it, with the message)."""
+        fields = self._record_fields(call, target)
+        if not self._content:
+            fields.update(text="", reasoning="", tool_calls=())
+        return CallRecord.from_response(
+            partial, **fields, error_type=error_type, error_message=message, status=status
+        )
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
         request = call.request
@@ -820,14 +904,18 @@ class Client:
         *,
         response: ChatResponse | None = None,
         error: RelayError | None = None,
+        failed: str | None = None,
     ) -> None:
-        """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`)."""
+        """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`).
+
+        ``failed``: the error type of a stream the caller left early (with ``response``).
+        """
         fields = call_fields(
             request_id=call.id,
             correlation_id=call.request.metadata.get("correlation_id"),
             provider=target.provider,
             model=target.model,
-            stage="completed" if error is None else "failed",
+            stage="completed" if error is None and failed is None else "failed",
             latency=latency,
             attempts=call.attempts,
             streamed=call.streamed,
@@ -837,6 +925,10 @@ class Client:
             fields.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
             if response.cost is not None:
                 fields["cost_usd"] = float(response.cost)
+            if failed is not None:
+                fields["error_type"] = failed
+                calls_log.info("%s failed: %s", target, failed, extra=fields)
+                return
             calls_log.info("%s completed in %.3fs", target, latency, extra=fields)
         elif error is not None:
             fields.update(error_type=type(error).__name__, status=error.status)

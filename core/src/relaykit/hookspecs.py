@@ -136,6 +136,24 @@ def relaykit_http_client(config: Config, options: HttpOptions) -> HttpClient | N
     """
 
 
+@hookspec(firstresult=True)
+def relaykit_http_client_modules(config: Config) -> Sequence[str] | None:
+    """Name the modules your ``relaykit_http_client`` imports to build a client now.
+
+    The client imports them in a worker thread before it builds its first
+    provider, so a cold import of an HTTP stack (a third of a second) does not
+    stall the event loop and every other task's timers with it. Return ``None``
+    exactly when your ``relaykit_http_client`` would return ``None``: the
+    default httpx client's modules are imported then. Called from the event
+    loop thread, once per client, before its first call.
+
+    Stops at first non-None result.
+
+    :param config: the client's validated configuration.
+    :return: importable module names, or ``None``.
+    """
+
+
 # -------------------------------------------------------------------------
 # command line
 # -------------------------------------------------------------------------

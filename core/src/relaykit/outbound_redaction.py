@@ -126,11 +126,47 @@ class OutboundRedaction:
             tool_calls=calls,
         )
 
-    async def events(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    def restorer(self) -> StreamEventRestorer:
+        """A fresh restorer for one stream's events (see :class:`StreamEventRestorer`)."""
+        return StreamEventRestorer(self.restore, self._holdbacks)
+
+    def events(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
         """``events`` with placeholders restored, even when split across chunks."""
-        text = StreamRestorer(self.restore, self._holdbacks)
-        reasoning = StreamRestorer(self.restore, self._holdbacks)
-        tools: dict[int, StreamRestorer] = {}
+        return self.restorer().events(events)
+
+
+class StreamEventRestorer:
+    """Restores one stream's text, reasoning and tool arguments, each held back apart.
+
+    :meth:`events` passes events on restored; :meth:`held` hands over what is
+    still held back when the stream cannot go on (it broke, or the caller left),
+    so the partial response has it too.
+    """
+
+    def __init__(
+        self, restore: Callable[[str], str], holdbacks: Sequence[Callable[[str], int]]
+    ) -> None:
+        self._restore = restore
+        self._holdbacks = holdbacks
+        self._text = StreamRestorer(restore, holdbacks)
+        self._reasoning = StreamRestorer(restore, holdbacks)
+        self._tools: dict[int, StreamRestorer] = {}
+
+    def held(self) -> list[StreamEvent]:
+        """The held-back pieces as events (restored as far as they can be), released."""
+        out: list[StreamEvent] = []
+        if rest := self._text.flush():
+            out.append(TextDelta(rest))
+        if rest := self._reasoning.flush():
+            out.append(ReasoningDelta(rest))
+        for index, restorer in self._tools.items():
+            if rest := restorer.flush():
+                out.append(ToolCallDelta(index, arguments=rest))
+        return out
+
+    async def events(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+        """``events`` with placeholders restored; at their end, whatever was held back."""
+        text, reasoning, tools = self._text, self._reasoning, self._tools
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -140,22 +176,20 @@ class OutboundRedaction:
                 if isinstance(event, ReasoningDelta) and event.text:
                     event = attrs.evolve(event, text=reasoning.feed(event.text))
                 elif isinstance(event, ToolCallDelta) and event.arguments:
-                    restorer = tools.setdefault(
-                        event.index, StreamRestorer(self.restore, self._holdbacks)
-                    )
+                    restorer = tools.get(event.index)
+                    if restorer is None:
+                        restorer = tools[event.index] = StreamRestorer(
+                            self._restore, self._holdbacks
+                        )
                     event = attrs.evolve(event, arguments=restorer.feed(event.arguments))
                 else:
                     # Anything else (usage, finish) ends a run of text: release what is held.
-                    if rest := text.flush():
-                        yield TextDelta(rest)
-                    if rest := reasoning.flush():
-                        yield ReasoningDelta(rest)
-                    for index, restorer in tools.items():
-                        if rest := restorer.flush():
-                            yield ToolCallDelta(index, arguments=rest)
+                    for held in self.held():
+                        yield held
                 yield event
-            if rest := text.flush():
-                yield TextDelta(rest)
+            # The end, with or without the vendor's finish event: nothing may stay held.
+            for held in self.held():
+                yield held
         finally:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:

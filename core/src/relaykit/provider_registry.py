@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import importlib
+import sys
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
+import anyio.to_thread
 
 from .config import Config, ProviderConfig
 from .errors import ConfigError
@@ -141,6 +145,27 @@ class ProviderRegistry:
             self.base_urls[name] = settings.base_url
         return provider
 
+    def http_modules(self) -> tuple[str, ...]:
+        """The modules building a provider's HTTP client imports (see :meth:`warm_up`)."""
+        cfg = self._config
+        if cfg.http.transport != "httpx":
+            named = self._pm.hook.relaykit_http_client_modules(config=cfg)
+            if named is not None:
+                return tuple(named)
+        # httpx imports httpcore only as it builds its first transport
+        return ("httpx", "httpcore", "relaykit.httpx_client")
+
+    async def warm_up(self) -> None:
+        """Import the HTTP stack in a worker thread, so building providers does not.
+
+        A cold import of httpx or aiohttp takes about a third of a second, all
+        of it on the event loop if the first call did it: every other task's
+        timers (timeouts, hedge delays) would wait that long.
+        """
+        missing = [name for name in self.http_modules() if name not in sys.modules]
+        if missing:
+            await anyio.to_thread.run_sync(_import_all, missing)
+
     def _make_http(self) -> HttpClient:
         from .http import HttpOptions
 
@@ -172,3 +197,8 @@ class ProviderRegistry:
             await http.aclose()
         self._built.clear()
         self._http.clear()
+
+
+def _import_all(names: Sequence[str]) -> None:
+    for name in names:
+        importlib.import_module(name)

@@ -5,8 +5,17 @@ An alias in ``[models.NAME]`` lists targets and a strategy:
 - ``fallback``: the configured order.
 - ``weighted``: the first target drawn by weight, the others as fallbacks.
 - ``least-busy``: fewest calls in flight first.
-- ``latency``: lowest moving average of recent latency (and time to first
-  token, for streams) first; unmeasured targets go first so they get measured.
+- ``latency``: lowest moving average first, of whole-call latency for a chat
+  and of time to first token for a stream (as LiteLLM's latency routing does;
+  a stream's whole duration says more about the answer's length, and how fast
+  the caller reads, than about the deployment). Unmeasured targets go first so
+  they get measured; a stream uses a target's chat latency until its time to
+  first token is known.
+
+Chats feed the latency average and the recent latencies whose p95 a
+``hedge_after = "p95"`` route waits (hedges are for chats only); streams feed
+the time-to-first-token average, and stay in flight (for ``least-busy``) until
+the caller leaves the stream.
 
 Whatever the strategy, a deployment in cool-down (it just failed with a
 retryable error) moves to the back of the order: it is still tried if
@@ -62,10 +71,12 @@ class Target(NamedTuple):
 @attrs.define
 class _Health:
     in_flight: int = 0
+    #: moving average of chat latency (request to whole answer)
     latency: float | None = None
+    #: moving average of stream time to first token (request to first content)
     ttft: float | None = None
     cool_until: float = 0.0
-    #: recent latencies, for the p95 a hedge waits
+    #: recent chat latencies, for the p95 a hedge waits
     recent: deque[float] = attrs.field(factory=lambda: deque(maxlen=200))
     #: latencies seen so far, and the p95 as of ``p95_at`` of them (sorting on every
     #: hedged call would cost more than the hedge's own bookkeeping)
@@ -95,8 +106,8 @@ class Router:
         #: plan skips looking at each target's health while none is cooling down
         self._cooling = 0.0
 
-    def plan(self, model_id: str) -> tuple[Target, ...]:
-        """The targets to try for ``model_id``, best first."""
+    def plan(self, model_id: str, streamed: bool = False) -> tuple[Target, ...]:
+        """The targets to try for ``model_id``, best first (``streamed``: for a stream)."""
         targets = self._parsed.get(model_id)
         if targets is None:
             route = self._config.models.get(model_id)
@@ -110,7 +121,7 @@ class Router:
                 return targets
             order = list(targets)
         else:
-            order = self._ordered(model_id, list(targets))
+            order = self._ordered(model_id, list(targets), streamed)
         now = self._clock()
         if self._cooling <= now:  # every cool-down is over
             return targets if strategy == "fallback" else tuple(order)
@@ -126,7 +137,7 @@ class Router:
         )  # stable: keeps the order within groups
         return tuple(order)
 
-    def _ordered(self, model_id: str, order: list[Target]) -> list[Target]:
+    def _ordered(self, model_id: str, order: list[Target], streamed: bool) -> list[Target]:
         """``order`` (a route's targets) sorted by the route's balancing strategy."""
         route = self._config.models[model_id]
         if route.strategy == "weighted":
@@ -136,7 +147,7 @@ class Router:
         elif route.strategy == "least-busy":
             order.sort(key=lambda t: self._state(t).in_flight)
         elif route.strategy == "latency":
-            order.sort(key=self._latency_score)
+            order.sort(key=self._ttft_score if streamed else self._latency_score)
         return order
 
     def _state(self, target: Target) -> _Health:
@@ -146,10 +157,17 @@ class Router:
         return health
 
     def _latency_score(self, target: Target) -> float:
+        """A chat's sort key: the latency average (-1, first, when unmeasured)."""
+        latency = self._state(target).latency
+        return -1.0 if latency is None else latency
+
+    def _ttft_score(self, target: Target) -> float:
+        """A stream's sort key: the time-to-first-token average, else the chat latency
+        (an upper bound of it), else -1 (first, to get measured)."""
         health = self._state(target)
-        if health.latency is None:
-            return -1.0
-        return health.latency + (health.ttft or 0.0)
+        if health.ttft is not None:
+            return health.ttft
+        return -1.0 if health.latency is None else health.latency
 
     def started(self, target: Target) -> None:
         """A call to ``target`` began."""
@@ -158,7 +176,12 @@ class Router:
     def finished(
         self, target: Target, *, ok: bool, latency: float | None = None, ttft: float | None = None
     ) -> None:
-        """A call to ``target`` ended; failures put it in cool-down."""
+        """A call to ``target`` ended; failures put it in cool-down.
+
+        ``latency``: a chat's, request to answer (the average and the p95 of
+        chats); ``ttft``: a stream's time to first token (its own average). A
+        failure's measurements are dropped.
+        """
         health = self._state(target)
         health.in_flight = max(0, health.in_flight - 1)
         if not ok:
@@ -174,7 +197,7 @@ class Router:
             health.ttft = ttft if health.ttft is None else _ewma(health.ttft, ttft)
 
     def latency_p95(self, target: Target, min_samples: int = 5) -> float | None:
-        """The 95th percentile of ``target``'s recent latencies, once there are a few.
+        """The 95th percentile of ``target``'s recent chat latencies, once there are a few.
 
         Sorted again after every :data:`P95_EVERY` new latencies (each time until 20).
         """

@@ -16,6 +16,7 @@ from .attempts import run_attempts
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
 from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .outbound_redaction import StreamEventRestorer
 from .protocols import Provider, Reservation
 from .response import ChatResponse
 from .response_cache import replay
@@ -57,6 +58,10 @@ class ChatStream:
         self._finished = False
         #: whether the client counts this stream among its calls in flight
         self._counted = False
+        #: the target the router counts this stream in flight at, until it ends
+        self._routed: Target | None = None
+        #: holds back split placeholders (outbound redaction only)
+        self._restorer: StreamEventRestorer | None = None
 
     # -- opening, with retries and fallbacks ---------------------------------
 
@@ -74,8 +79,21 @@ class ChatStream:
             with current(client._tracer, self._call):
                 return await self._enter()
         except BaseException:
+            self._routed_done(ok=True)
             self._ended()
             raise
+
+    def _routed_done(self, *, ok: bool) -> None:
+        """Tell the router this stream has ended (once), with its time to first token.
+
+        ``ok=False``: the deployment broke the stream (it cools down). Leaving
+        early, by a break, an exception or a cancellation, gives no verdict.
+        """
+        target, self._routed = self._routed, None
+        if target is not None:
+            first = self._first_content_at
+            ttft = None if first is None else first - self._attempt_started
+            self._client._router.finished(target, ok=ok, ttft=ttft)
 
     def _ended(self) -> None:
         """Tell the client this stream is no longer in flight (once)."""
@@ -94,6 +112,8 @@ class ChatStream:
                 self._target = Target(cached.provider, cached.model)
                 self._attempt_started = time.monotonic()
                 return self
+        if client._cold:
+            await client._warm_up()
         try:
             await run_attempts(client, call, self._open)
         except RelayError as error:
@@ -111,7 +131,8 @@ class ChatStream:
         # is open (in __anext__), and attempts end before that.
         gen = provider.stream(request)
         if client._outbound is not None:
-            gen = client._outbound.events(gen)
+            self._restorer = client._outbound.restorer()
+            gen = self._restorer.events(gen)
         self._gen, self._target = gen, target
         # The request goes out during the read-ahead below; see stream_read_timeout.
         # One read timeout covers the whole request, so it can stand for the idle
@@ -139,6 +160,8 @@ class ChatStream:
         finally:
             STREAM_READ_TIMEOUT.reset(token)
         self._buffered = buffered
+        # Open: from here the stream, not the attempt, tells the router how it went.
+        self._routed = target
 
     async def _read_ahead(self) -> deque[StreamEvent]:
         """The events up to the first content (or the end), within the first-token timeout.
@@ -295,6 +318,7 @@ class ChatStream:
         self._finished = True
         self._gen = None
         try:
+            self._routed_done(ok=True)
             response = self._assembled()
             await self._settle(response)
             assert self._target is not None
@@ -315,7 +339,14 @@ class ChatStream:
         self._finished = True
         try:
             self._client._known.mask_error(error)  # before its message is copied below
+            # A broken stream, an idle timeout: the deployment's doing. The total
+            # timeout is the caller's budget running out: no verdict.
+            self._routed_done(
+                ok=(isinstance(error, RequestTimeoutError) and error.which == "total")
+                or not (error.retryable or isinstance(error, StreamError))
+            )
             await self._close_gen()
+            self._release_held()
             await self._settle(None)
             partial = self._assembled()
             self._response = partial
@@ -331,10 +362,21 @@ class ChatStream:
                     provider_message=error.provider_message,
                     partial=partial,
                 )
-            await self._client._fail(self._call, error, self._target)
+            await self._client._fail(self._call, error, self._target, partial)
             return error
         finally:
             self._ended()
+
+    def _release_held(self) -> None:
+        """Fold what outbound redaction still holds back into the partial response.
+
+        A stream that broke, or ended without its finish event, would otherwise
+        lose the tail of its text, reasoning or tool arguments that looked like
+        the start of a placeholder.
+        """
+        if self._restorer is not None:
+            for event in self._restorer.held():
+                self._assembler.add(event)
 
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
@@ -371,16 +413,38 @@ class ChatStream:
     ) -> None:
         if self._finished:
             return
-        # Left early (break, exception or cancellation): close the connection and
-        # record what arrived.
+        # Left early: close the connection and record what the caller had. A
+        # break (or leaving without reading on) is the caller's choice: a success,
+        # its finish reason "other" unless the model's own had arrived. An
+        # exception in the caller's code or a cancellation is a failed call.
         self._finished = True
         try:
             await self._close_gen()
+            self._routed_done(ok=True)
             with anyio.CancelScope(shield=True):
                 response = self._assembled()
                 await self._settle(response)
                 assert self._target is not None
-                self._response = await self._client._finish(self._call, self._target, response)
+                client = self._client
+                if exc is None:
+                    self._response = await client._finish(self._call, self._target, response)
+                elif isinstance(exc, anyio.get_cancelled_exc_class()):
+                    self._response = await client._left_early(
+                        self._call,
+                        self._target,
+                        response,
+                        "Cancelled",
+                        "cancelled before the stream ended",
+                    )
+                else:
+                    self._response = await client._left_early(
+                        self._call,
+                        self._target,
+                        response,
+                        "CallerError",
+                        f"left before the stream ended: the caller's code raised "
+                        f"{type(exc).__name__}",
+                    )
         finally:
             self._ended()
 

@@ -187,6 +187,26 @@ class CallTracer:
         span.set_attributes(attributes)
         span.end()
 
+    def left_early(
+        self, call: _Call, response: ChatResponse, error_type: str, description: str
+    ) -> None:
+        """End the span of a stream the caller left by an exception or a cancellation:
+        failed (``error_type``), with the usage of what had arrived."""
+        span = call.span
+        if not span.is_recording():
+            return
+        usage = response.usage
+        span.set_attributes(
+            {
+                "error.type": error_type,
+                "gen_ai.usage.input_tokens": usage.input_tokens,
+                "gen_ai.usage.output_tokens": usage.output_tokens,
+                "relaykit.attempts": call.attempts,
+            }
+        )
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
+        span.end()
+
     def fail(self, call: _Call, error: RelayError) -> None:
         """Mark the span failed with ``error`` (message already scrubbed) and end it."""
         span = call.span

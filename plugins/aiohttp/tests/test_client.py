@@ -117,6 +117,19 @@ def test_relaykit_http_client_outside_a_loop_keeps_httpx() -> None:
 
 
 @pytest.mark.anyio
+async def test_relaykit_http_client_modules_name_what_the_client_hook_imports(
+    anyio_backend: str,
+) -> None:
+    # Paired with relaykit_http_client: the core imports these off the event loop
+    # before the first call, or the default httpx stack's when this says None.
+    modules = relaykit_aiohttp.plugin.relaykit_http_client_modules()
+    if anyio_backend == "asyncio":
+        assert modules == ["relaykit_aiohttp.client"]
+    else:
+        assert modules is None
+
+
+@pytest.mark.anyio
 async def test_the_client_refuses_trio(anyio_backend: str, server: LoopbackServer) -> None:
     http = AiohttpClient()
     try:

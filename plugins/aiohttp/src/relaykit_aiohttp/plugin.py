@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import sniffio
@@ -34,3 +35,9 @@ def relaykit_http_client(options: HttpOptions) -> AiohttpClient | None:
     from .client import AiohttpClient
 
     return AiohttpClient(options)
+
+
+@hookimpl
+def relaykit_http_client_modules() -> Sequence[str] | None:
+    """What :func:`relaykit_http_client` imports, to import off the event loop first."""
+    return ["relaykit_aiohttp.client"] if running_under_asyncio() else None
