@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from .attempts import run_attempts
@@ -55,7 +56,7 @@ from .retention import RetentionPolicy
 from .routing import Router, Target
 from .storage_open import open_storage
 from .tracing import CallTracer, current
-from .transport_errors import map_transport_error
+from .transport_errors import map_transport_error, never_sent
 from .validation import check_size
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 
     from .hedging import _Race
     from .stream import ChatStream
+
+_ZERO = Decimal(0)
 
 log = logging.getLogger("relaykit")
 calls_log = logging.getLogger(CALLS_LOGGER)
@@ -97,6 +100,9 @@ class _Call:
     #: the target of the last attempt that succeeded
     served: Target | None = None
     last_error: RelayError | None = None
+    #: (usage, target, cost) of the answer a budget was settled with: the cost is
+    #: worked out once per call, and _finish reuses it for the same answer
+    priced: tuple[Usage, Target, Decimal | None] | None = None
 
 
 class Client:
@@ -145,6 +151,8 @@ class Client:
         self._reconcile_nowait = getattr(self._limiter, "reconcile_nowait", None)
         if self._acquire_nowait is None or self._reconcile_nowait is None:
             self._acquire_nowait = self._reconcile_nowait = None
+        #: the limiter's optional ``release``: gives back a call that was never sent
+        self._limiter_release = getattr(self._limiter, "release", None)
         self._call_log: CallLog | None = None
         storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:
@@ -465,10 +473,13 @@ class Client:
             reservations = self._reserve_now(target, call)
             if reservations is None:
                 reservations = await self._reserve(target, call)
-        if call.span is not None:
-            self._tracer.attempt(call, target)  # type: ignore[union-attr]
         response: ChatResponse | None = None
+        #: whether the request may have reached the provider: if not, the limits
+        #: get all of it back, the request included (see transport_errors.never_sent)
+        sent = False
         try:
+            if call.span is not None:
+                self._tracer.attempt(call, target)  # type: ignore[union-attr]
             scopes = self._scopes
             with (
                 scopes.until(call.deadline)
@@ -482,14 +493,17 @@ class Client:
                     if hedge.winner is not None:
                         raise HedgeLost
                     hedge.primary = scope
+                sent = True
                 try:
                     response = await provider.chat(request)
-                except RelayError:
+                except RelayError as e:
+                    sent = not never_sent(e)
                     raise
                 except Exception as e:
                     mapped = map_transport_error(e, target)
                     if mapped is None:
                         raise
+                    sent = not never_sent(e)
                     raise mapped from e
             if response is None or scope.cancelled_caught:
                 if hedge is not None and hedge.winner is not None:
@@ -504,11 +518,14 @@ class Client:
                 )
             return response
         finally:
-            if reservations and not self._reconcile_now(reservations, response, target):
-                # Shielded: a limiter that waits (over the network, say) would
-                # otherwise never hear back from a cancelled call, and keep its hold.
-                with anyio.CancelScope(shield=True):
-                    await self._reconcile(reservations, response, target)
+            if reservations:
+                if not sent:
+                    await self._release(reservations, call, target)
+                elif not self._reconcile_now(reservations, call, response, target):
+                    # Shielded: a limiter that waits (over the network, say) would
+                    # otherwise never hear back from a cancelled call, and keep its hold.
+                    with anyio.CancelScope(shield=True):
+                        await self._reconcile(reservations, call, response, target)
 
     def _reserve_now(self, target: Target, call: _Call) -> list[Reservation] | None:
         """What :meth:`_reserve` holds, without a coroutine, when the limiter can say at once.
@@ -538,7 +555,11 @@ class Client:
         return [acquire_nowait(pattern, limit, tokens, cost=cost)]
 
     def _reconcile_now(
-        self, reservations: list[Reservation], response: ChatResponse | None, target: Target
+        self,
+        reservations: list[Reservation],
+        call: _Call,
+        response: ChatResponse | None,
+        target: Target,
     ) -> bool:
         """Settle the usual single reservation without a coroutine; ``False`` if it cannot."""
         reconcile_nowait = self._reconcile_nowait
@@ -553,15 +574,21 @@ class Client:
         if reservation.cost is None:
             reconcile_nowait(reservation, used)
         else:
-            reconcile_nowait(reservation, used, cost=self._cost_of(response, target))
+            reconcile_nowait(reservation, used, cost=self._cost_of(call, response, target))
         return True
 
-    def _cost_of(self, response: ChatResponse | None, target: Target) -> Decimal:
-        """What ``response`` cost, to settle a budget's hold (zero without an answer or price)."""
+    def _cost_of(self, call: _Call, response: ChatResponse | None, target: Target) -> Decimal:
+        """What ``response`` cost, to settle a budget's hold (zero without an answer or price).
+
+        Kept on ``call`` for :meth:`_finish`, which reports the same cost: a call
+        with a budget looks its price up and multiplies once.
+        """
         if response is None:
-            return Decimal(0)
+            return _ZERO
         price = self._price(target, response.model)
-        return price.cost(response.usage) if price is not None else Decimal(0)
+        cost = price.cost(response.usage) if price is not None else None
+        call.priced = (response.usage, target, cost)
+        return _ZERO if cost is None else cost
 
     async def _reserve(self, target: Target, call: _Call) -> list[Reservation]:
         if self._limiter is None:
@@ -569,10 +596,30 @@ class Client:
         limits = self._limits_for(target)
         if not limits:
             return []
+        if self._acquire_nowait is not None:
+            # It decides without waiting: nothing can interrupt it half way.
+            return await self._acquire(limits, target, call)
+        # A limiter that waits may have charged by the time a cancellation reaches
+        # us, its answer lost on the way: so it answers shielded, and a cancelled
+        # call then gives back what it was granted.
+        with anyio.CancelScope(shield=True):
+            reservations = await self._acquire(limits, target, call)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            await self._release(reservations, call, target)
+            raise
+        return reservations
+
+    async def _acquire(
+        self, limits: tuple[tuple[str, LimitConfig], ...], target: Target, call: _Call
+    ) -> list[Reservation]:
+        """Reservations under every one of ``limits``, or none (raising the refusal)."""
+        assert self._limiter is not None
         prompt = _prompt_tokens(call)
         tokens = prompt + (call.request.max_tokens or 256)
         if len(limits) == 1 and limits[0][1].budget_usd is None:
-            # The usual case, one limit and no budget: nothing to undo if it refuses.
+            # One limit and no budget: nothing to undo if it refuses.
             pattern, limit = limits[0]
             return [await self._limiter.acquire(pattern, limit, tokens)]
         cost: Decimal | None = None  # a budget holds the most this call may cost
@@ -595,13 +642,27 @@ class Client:
                 else:
                     reservations.append(await budgeted.acquire(pattern, limit, tokens, cost=cost))
         except BaseException:
-            # A later limit refused (or the wait was cancelled): give back what the
-            # earlier ones hold, or a refused call would keep their tokens and USD.
-            if reservations:
-                with anyio.CancelScope(shield=True):
-                    await self._reconcile(reservations, None, target)
+            # A later limit refused: the earlier ones give back all they hold for this
+            # call, its request too, or a refused call would keep counting against them.
+            await self._release(reservations, call, target)
             raise
         return reservations
+
+    async def _release(self, reservations: list[Reservation], call: _Call, target: Target) -> None:
+        """Give ``reservations`` back whole: their call never reached the provider.
+
+        A limiter without ``release`` (it is optional) gets zero tokens and zero
+        cost, and keeps counting the request. Shielded, as reconciling is.
+        """
+        if not reservations:
+            return
+        release = self._limiter_release
+        with anyio.CancelScope(shield=True):
+            if release is None:
+                await self._reconcile(reservations, call, None, target)
+                return
+            for reservation in reservations:
+                await release(reservation)
 
     def _limits_for(self, target: Target) -> tuple[tuple[str, LimitConfig], ...]:
         """The ``[limits]`` patterns matching ``target``, matched once per deployment."""
@@ -619,7 +680,11 @@ class Client:
         return found
 
     async def _reconcile(
-        self, reservations: list[Reservation], response: ChatResponse | None, target: Target
+        self,
+        reservations: list[Reservation],
+        call: _Call,
+        response: ChatResponse | None,
+        target: Target,
     ) -> None:
         assert self._limiter is not None
         used = response.usage.total_tokens if response is not None else 0
@@ -632,7 +697,7 @@ class Client:
                 await self._limiter.reconcile(reservation, used)
             else:
                 if cost is None:
-                    cost = self._cost_of(response, target)
+                    cost = self._cost_of(call, response, target)
                 budgeted: Any = self._limiter
                 await budgeted.reconcile(reservation, used, cost=cost)
 
@@ -648,13 +713,18 @@ class Client:
         if call.cache_hit:
             response = attrs.evolve(as_cached(response), latency=time.monotonic() - call.started)
         else:
-            price = self._price(target, response.model)
+            priced = call.priced
+            if priced is not None and priced[0] is response.usage and priced[1] == target:
+                cost = priced[2]  # worked out already, to settle a budget
+            else:
+                price = self._price(target, response.model)
+                cost = price.cost(response.usage) if price is not None else None
             response = with_call_fields(
                 response,
                 provider=target.provider,
                 model=response.model or target.model,
                 latency=time.monotonic() - call.started,
-                cost=price.cost(response.usage) if price is not None else None,
+                cost=cost,
                 attempts=call.attempts,
             )
         if call.span is not None:

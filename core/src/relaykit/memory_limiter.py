@@ -9,7 +9,8 @@ Nothing here waits, so under one event loop the check-and-charge is atomic, and
 the limiter offers the synchronous ``acquire_nowait`` and ``reconcile_nowait``
 the client calls instead of the coroutines (see
 :class:`relaykit.protocols.RateLimiter`): a call then builds no coroutine for
-its limits.
+its limits. ``release`` gives a whole reservation back, the request included,
+for a call that never reached the provider.
 """
 
 from __future__ import annotations
@@ -187,3 +188,13 @@ class MemoryRateLimiter:
                 # never let a refund push it below zero (that would be free budget).
                 spent = budget.now(ident) + (cost or _ZERO) - held
                 budget.spent = spent if spent > 0 else _ZERO
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give back all ``reservation`` holds, its request included: the call was never sent."""
+        key = reservation.key
+        rates = self._rates.get(key)
+        if rates is not None and rates.rpm_interval:
+            # GCRA: the request's slot comes off the arrival time. Below now it is
+            # harmless (acquire counts from now), so a late release banks nothing.
+            rates.rpm_tat -= rates.rpm_interval
+        self.reconcile_nowait(reservation, 0, cost=_ZERO)

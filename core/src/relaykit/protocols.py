@@ -432,6 +432,18 @@ class RateLimiter(Protocol):
     functions. The client then calls them instead of building and awaiting a
     coroutine, for a call that one limit without a budget matches (the usual
     case). Offer both or neither; the coroutines are still required.
+
+    A limiter may also offer ``release(reservation)``, a coroutine that gives
+    back everything a reservation holds, its request included, as if it had
+    never been acquired. The client calls it instead of ``reconcile`` when the
+    call never reached the provider: a later limit refused it, the attempt
+    failed to connect, the provider plugin refused to encode the request, or a
+    hedge had already won. A limiter without it gets ``reconcile`` with zero
+    tokens (and zero cost), and keeps counting that request.
+
+    The client awaits ``acquire`` (and ``acquire_many``) of a limiter without
+    ``acquire_nowait`` shielded from cancellation, so a grant is never lost on
+    the way back: answer promptly, refusing rather than queueing for room.
     """
 
     async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:

@@ -23,7 +23,7 @@ from .response_cache import replay
 from .routing import Target
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
-from .transport_errors import is_read_timeout, map_transport_error
+from .transport_errors import is_read_timeout, map_transport_error, never_sent
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -123,17 +123,26 @@ class ChatStream:
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
         client = self._client
-        self._reservations = await client._reserve(target, self._call)
-        if self._call.span is not None:
-            client._tracer.attempt(self._call, target)  # type: ignore[union-attr]
-        self._attempt_started = time.monotonic()
-        # No new ResponseAssembler per attempt: events reach it only once the stream
-        # is open (in __anext__), and attempts end before that.
-        gen = provider.stream(request)
-        if client._outbound is not None:
-            self._restorer = client._outbound.restorer()
-            gen = self._restorer.events(gen)
-        self._gen, self._target = gen, target
+        if client._limiter is not None:
+            reservations = client._reserve_now(target, self._call)
+            if reservations is None:
+                reservations = await client._reserve(target, self._call)
+            self._reservations = reservations
+        self._target = target  # the reservations' target, for _settle
+        try:
+            if self._call.span is not None:
+                client._tracer.attempt(self._call, target)  # type: ignore[union-attr]
+            self._attempt_started = time.monotonic()
+            # No new ResponseAssembler per attempt: events reach it only once the
+            # stream is open (in __anext__), and attempts end before that.
+            gen = provider.stream(request)
+            if client._outbound is not None:
+                self._restorer = client._outbound.restorer()
+                gen = self._restorer.events(gen)
+        except BaseException:
+            await self._settle(None, sent=False)
+            raise
+        self._gen = gen
         # The request goes out during the read-ahead below; see stream_read_timeout.
         # One read timeout covers the whole request, so it can stand for the idle
         # timeout only when it cannot cut the first-token wait short.
@@ -153,9 +162,11 @@ class ChatStream:
             await self._close_gen()
             await self._settle(None)
             raise
-        except BaseException:
+        except BaseException as e:
             await self._close_gen()
-            await self._settle(None)
+            # A request that never went out (no connection, or one the provider
+            # plugin could not encode) gives its limits everything back.
+            await self._settle(None, sent=not never_sent(e))
             raise
         finally:
             STREAM_READ_TIMEOUT.reset(token)
@@ -387,14 +398,22 @@ class ChatStream:
             time_to_first_token=None if first is None else first - self._call.started,
         )
 
-    async def _settle(self, response: ChatResponse | None) -> None:
+    async def _settle(self, response: ChatResponse | None, *, sent: bool = True) -> None:
+        """Settle the limits' reservations with ``response`` (``None``: nothing used);
+        ``sent=False`` gives them back whole, the request included."""
         if self._reservations:
             reservations, self._reservations = self._reservations, []
             assert self._target is not None
+            client = self._client
+            if not sent:
+                await client._release(reservations, self._call, self._target)
+                return
+            if client._reconcile_now(reservations, self._call, response, self._target):
+                return
             # Shielded: it runs on the way out of a cancelled stream too, and a
             # limiter that waits would otherwise keep the hold.
             with anyio.CancelScope(shield=True):
-                await self._client._reconcile(reservations, response, self._target)
+                await client._reconcile(reservations, self._call, response, self._target)
 
     async def _close_gen(self) -> None:
         gen, self._gen = self._gen, None

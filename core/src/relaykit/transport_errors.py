@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
-from .errors import ProviderUnavailableError, RelayError, RequestTimeoutError
+from .errors import InvalidRequestError, ProviderUnavailableError, RelayError, RequestTimeoutError
 from .secrets import scrub
 
 if TYPE_CHECKING:
@@ -79,6 +79,21 @@ def _kind(exc: BaseException) -> str | None:
     if isinstance(exc, httpx.ConnectError):
         return "connect"
     return "other"
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether the request certainly did not reach the provider before ``exc``.
+
+    True for a failure to connect (refused, DNS, TLS, connect or pool timeout), of
+    either HTTP client, raised as is or as the cause of the relaykit error it was
+    mapped to; and for an :class:`~relaykit.InvalidRequestError` without an HTTP
+    status: the provider plugin refused to encode the request (a server's 400
+    carries its status). Anything else may have been received, and counts as sent.
+    """
+    if isinstance(exc, InvalidRequestError):
+        return exc.status is None
+    cause = exc.__cause__ if isinstance(exc, RelayError) else exc
+    return cause is not None and _kind(cause) in ("connect", "connect-timeout")
 
 
 def is_read_timeout(exc: BaseException) -> bool:

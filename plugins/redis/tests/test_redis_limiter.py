@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -14,8 +15,9 @@ import pytest
 
 import relaykit
 from relaykit import QuotaExceededError
+from relaykit.budgets import period_bounds
 from relaykit.config import LimitConfig
-from relaykit.testing import FakePlugin, Reply, require_service
+from relaykit.testing import FakePlugin, LoadPlugin, Reply, require_service, run_limit_workload
 from relaykit_redis import RedisClient, RedisRateLimiter
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
@@ -254,3 +256,128 @@ def test_four_processes_together_admit_exactly_the_limit(prefix: str) -> None:
     assert sum(r[0] for r in results) == 10
     assert sum(r[1] for r in results) == 100
     assert sum(1 for r in results if r[1]) >= 2, results  # the processes really competed
+
+
+@pytest.mark.anyio
+async def test_release_gives_back_the_request_the_tokens_and_the_usd(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limit = LimitConfig(rpm=2, tpm=1000, budget_usd=Decimal("1"))
+    for _ in range(5):  # without the request back, the second round would be refused
+        held = await limiter.acquire("k", limit, 900, cost=Decimal("0.9"))
+        await limiter.release(held)
+    await limiter.acquire("k", limit, 1000, cost=Decimal("1"))  # all the tokens and USD
+    await limiter.acquire("k", limit, 0, cost=Decimal("0"))  # the second request
+    with pytest.raises(QuotaExceededError, match="rpm limit"):
+        await limiter.acquire("k", limit, 0, cost=Decimal("0"))
+    await limiter.aclose()
+
+
+# Two overlapping limits, as the workload's calls see them. Their slots start far
+# ahead of the server's clock (SEEDS, milliseconds ahead), so nothing expires while
+# the test runs and a few dozen requests fill them: what the slots hold at the end
+# is then exactly the seed plus what was sent.
+WORKLOAD_LIMITS = {
+    "*": {"rpm": 600, "tpm": 60_000},  # 100 ms per request, 1 ms per token
+    "load/*": {"rpm": 600, "budget_usd": "0.01"},
+}
+SEEDS = {"*:rpm": 55_000, "*:tpm": 50_000, "load/*:rpm": 57_000}
+
+
+async def seed_slots(prefix: str) -> dict[str, int]:
+    """Set each seeded slot's arrival time; return them (server milliseconds)."""
+    redis = RedisClient(URL)
+    seconds, micros = await redis.command("TIME")
+    now = int(seconds) * 1000 + int(micros) // 1000
+    seeded = {slot: now + ahead for slot, ahead in SEEDS.items()}
+    for slot, tat in seeded.items():
+        await redis.command("SET", f"{prefix}:limit:{slot}", str(tat), "PX", 120_000)
+    await redis.aclose()
+    return seeded
+
+
+async def check_slots(prefix: str, seeded: dict[str, int], sent: tuple[int, int, int]) -> None:
+    """The slots hold the seeds plus ``sent`` (requests, tokens, micro-USD), exactly."""
+    requests, tokens, micro_usd = sent
+    redis = RedisClient(URL)
+    held = {slot: float(await redis.command("GET", f"{prefix}:limit:{slot}")) for slot in seeded}
+    period_id, _ = period_bounds("day", time.time())
+    spent = await redis.command("GET", f"{prefix}:limit:load/*:usd:{period_id}")
+    await redis.aclose()
+    assert held == {
+        "*:rpm": seeded["*:rpm"] + 100 * requests,
+        "*:tpm": seeded["*:tpm"] + tokens,
+        "load/*:rpm": seeded["load/*:rpm"] + 100 * requests,
+    }
+    assert int(spent or 0) == micro_usd
+
+
+def workload_config(prefix: str) -> dict[str, object]:
+    return {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "redis", "url": URL, "prefix": prefix},
+        "limits": WORKLOAD_LIMITS,
+        "retry": {"attempts": 2, "initial_wait": 0, "max_wait": 0},
+        "breaker": {"failures": 4, "reset_after": 0.02},
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_under_a_random_load_redis_holds_exactly_what_was_sent(
+    prefix: str, seed: int
+) -> None:
+    seeded = await seed_slots(prefix)
+    load = LoadPlugin()
+    async with relaykit.Client(workload_config(prefix), plugins=[load]) as client:
+        outcomes = await run_limit_workload(client, seed=seed, calls=80)
+    assert set(outcomes) == {"answered", "refused", "failed", "cancelled"}, outcomes
+    await check_slots(prefix, seeded, (load.sent.requests, load.sent.tokens, load.sent.micro_usd))
+
+
+WORKLOAD = textwrap.dedent(
+    """
+    import json, sys, time
+    import anyio
+    import relaykit
+    from relaykit.testing import LoadPlugin, run_limit_workload
+
+    config, start = json.loads(sys.argv[1]), float(sys.argv[2])
+    backend, seed = sys.argv[3], int(sys.argv[4])
+
+    async def main():
+        load = LoadPlugin()
+        async with relaykit.Client(config, plugins=[load]) as client:
+            await anyio.sleep(max(0.0, start - time.time()))  # every process starts together
+            outcomes = await run_limit_workload(client, seed=seed, calls=60)
+        sent = load.sent
+        print(json.dumps([sent.requests, sent.tokens, sent.micro_usd, outcomes]))
+
+    anyio.run(main, backend=backend)
+    """
+)
+
+
+def test_four_processes_under_a_random_load_hold_exactly_what_they_sent(prefix: str) -> None:
+    """4 processes run the workload at once against the same limits; the slots end
+    holding exactly what all of them sent, and the limits refused some calls."""
+    seeded = anyio.run(seed_slots, prefix)
+    start = time.time() + 3.0  # time for every interpreter to start and connect
+    config = json.dumps(workload_config(prefix))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKLOAD, config, str(start), backend, str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed, backend in enumerate(("asyncio", "trio", "asyncio", "trio"))
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    sent = tuple(sum(r[i] for r in results) for i in range(3))
+    outcomes = {name for r in results for name in r[3]}
+    assert outcomes == {"answered", "refused", "failed", "cancelled"}, results
+    anyio.run(check_slots, prefix, seeded, sent)

@@ -23,6 +23,8 @@ _EXPORTS = {
     "OpenAIMock": "openai_mock",
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
+    "LoadPlugin": "limit_workload",
+    "run_limit_workload": "limit_workload",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
@@ -42,6 +44,7 @@ __all__ = [
     "FakePlugin",
     "FakeProvider",
     "Harness",
+    "LoadPlugin",
     "LoopbackServer",
     "MemoryStorage",
     "OpenAIMock",
@@ -58,6 +61,7 @@ __all__ = [
     "VendorMock",
     "instant_retries",
     "require_service",
+    "run_limit_workload",
     "service_reachable",
 ]
 
@@ -71,6 +75,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .fake_provider import FakePlugin, FakeProvider
+    from .limit_workload import LoadPlugin, run_limit_workload
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock

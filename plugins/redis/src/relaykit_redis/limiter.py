@@ -14,7 +14,7 @@ from relaykit.protocols import Reservation
 
 from .client import RedisClient
 from .resp import RedisError
-from .scripts import ACQUIRE, RECONCILE, sha1
+from .scripts import ACQUIRE, RECONCILE, RELEASE, sha1
 
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
 
@@ -39,6 +39,7 @@ class RedisRateLimiter:
         self.redis = RedisClient(url)
         self.prefix = prefix
         self._wall_clock = wall_clock
+        self._rpm: dict[str, int] = {}  # pattern -> its rpm limit, for release
         self._tpm: dict[str, int] = {}  # pattern -> its tpm limit, for reconcile
         self._periods: dict[str, str] = {}  # pattern -> its budget period, for reconcile
 
@@ -91,6 +92,8 @@ class RedisRateLimiter:
                 budget_key = self._key(key, f"usd:{period_id}")
                 hold = cost or Decimal(0)
                 self._periods[key] = limit.period
+            if limit.rpm:
+                self._rpm[key] = limit.rpm
             if limit.tpm:
                 self._tpm[key] = limit.tpm
             keys += (
@@ -163,6 +166,23 @@ class RedisRateLimiter:
                 [self._key(reservation.key, "tpm"), budget_key],
                 [tpm, delta_tokens, delta_usd],
             )
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give back all ``reservation`` holds, its request included: the call was never sent.
+
+        One script, so the request, the tokens and the USD come back together.
+        """
+        key = reservation.key
+        budget_key, held = self._key(key, "usd"), 0
+        if reservation.cost is not None and key in self._periods:
+            period_id, _ = period_bounds(self._periods[key], self._wall_clock())
+            budget_key = self._key(key, f"usd:{period_id}")
+            held = to_micro_usd(reservation.cost)
+        await self._eval(
+            RELEASE,
+            [self._key(key, "rpm"), self._key(key, "tpm"), budget_key],
+            [self._rpm.get(key, 0), self._tpm.get(key, 0), reservation.tokens, held],
+        )
 
     async def aclose(self) -> None:
         """Close the connection to Redis."""

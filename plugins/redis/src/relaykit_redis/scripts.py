@@ -99,6 +99,35 @@ end
 return 0
 """
 
+# Gives back a whole reservation of a call that was never sent: its request, its
+# tokens and its USD, in one step. A slot whose arrival time falls to now or
+# below is deleted (GCRA never banks unused time).
+# KEYS: rpm slot, tpm slot, budget key
+# ARGV: rpm limit (0: none), tpm limit (0: none), tokens held, micro-USD held (0: none)
+RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local function give_back(key, limit, amount)
+  if limit <= 0 or amount <= 0 then return end
+  local tat = tonumber(redis.call('GET', key))
+  if not tat then return end
+  tat = tat - 60000 / limit * amount
+  if tat > now then
+    redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
+  else
+    redis.call('DEL', key)
+  end
+end
+give_back(KEYS[1], tonumber(ARGV[1]), 1)
+give_back(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local usd = tonumber(ARGV[4])
+if usd > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  local spent = redis.call('INCRBY', KEYS[3], -usd)
+  if spent < 0 then redis.call('SET', KEYS[3], 0, 'KEEPTTL') end
+end
+return 0
+"""
+
 
 @functools.cache
 def sha1(script: str) -> str:
