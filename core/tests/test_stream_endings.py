@@ -17,13 +17,13 @@ import relaykit
 from relaykit import StreamError, hookimpl
 from relaykit.config import Config, load_config
 from relaykit.metrics import ERRORS, observe
-from relaykit.protocols import CallRecord
 from relaykit.routing import Router, Target
 from relaykit.testing import (
     Drop,
     LoopbackServer,
     MemoryStorage,
     OpenAIMock,
+    RecordingExporter,
     Reply,
     Request,
     Response,
@@ -32,27 +32,6 @@ from relaykit.testing import (
 KEY = "sk-endings-0123456789abcdef"
 MODEL = "openai/gpt-4o-mini"
 TARGET = Target("openai", "gpt-4o-mini")
-
-
-class Exported:
-    """An exporter plugin keeping every call record it is handed."""
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-
-    def record(self, event: Any) -> None:
-        if isinstance(event, CallRecord):
-            self.records.append(event)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-    @hookimpl
-    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
-        return [self]
 
 
 @pytest.fixture
@@ -145,7 +124,7 @@ async def test_leaving_a_stream_early_is_recorded_for_what_it_was(
     mock: OpenAIMock, how: str, error_type: str | None
 ) -> None:
     mock.script.push(Reply(text="first chunk, then much more", chunk_delay=0.05))
-    exported, storage = Exported(), MemoryStorage()
+    exported, storage = RecordingExporter(), MemoryStorage()
     c = client(mock.base_url, exported, storage.plugin(), storage={"backend": "memory"})
     async with c:
         response = await leave(c, how)
@@ -193,7 +172,7 @@ async def test_reasoning_held_back_for_a_placeholder_reaches_the_partial_respons
     # The reasoning ends in what could be the start of a placeholder, so it is held
     # back; then the stream breaks, or ends without its finish event.
     mock.script.push(Reply(reasoning="is x <", text="then text", stream_fault=fault))  # type: ignore[arg-type]
-    exported = Exported()
+    exported = RecordingExporter()
     async with client(mock.base_url, Comparisons(), exported) as c:
         with pytest.raises(StreamError) as info:
             async with c.stream(MODEL, "hi") as s:

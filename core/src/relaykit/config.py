@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .response import ModelPrice
 from .secrets import Secret, scrub
 
@@ -403,8 +403,7 @@ def _apply_env_overrides(
 
 
 def _unknown(key: str, valid: Any, where: str) -> ConfigError:
-    near = difflib.get_close_matches(key, list(valid), n=1)
-    hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(sorted(valid))}"
+    hint = did_you_mean(key, valid, f"valid keys: {', '.join(sorted(valid))}")
     return ConfigError(f"unknown config key {where}{key}", hint=hint)
 
 
@@ -472,10 +471,9 @@ def _retry_on(raw: Any) -> tuple[str, ...]:
         raise ConfigError("config key retry.on must be a list, e.g. ['rate_limit', 'timeout']")
     for name in raw:
         if name not in RETRY_ON:
-            near = difflib.get_close_matches(str(name), RETRY_ON, n=1)
             raise ConfigError(
                 f"config key retry.on has {name!r}",
-                hint=f"did you mean {near[0]!r}?" if near else f"use some of {', '.join(RETRY_ON)}",
+                hint=did_you_mean(str(name), RETRY_ON, f"use some of {', '.join(RETRY_ON)}"),
             )
     return tuple(raw)
 
@@ -488,11 +486,10 @@ def _coerce(raw: Any, annotation: Any, where: str) -> Any:
     if kind.startswith("Literal["):
         choices = tuple(re.findall(r"'([^']*)'", kind))  # Literal['auto', 'httpx']
         if raw not in choices:
-            near = difflib.get_close_matches(str(raw), [str(c) for c in choices], n=1)
             listed = ", ".join(repr(c) for c in choices)
             raise ConfigError(
                 f"config key {where} must be one of {listed}, not {raw!r}",
-                hint=f"did you mean {near[0]!r}?" if near else None,
+                hint=did_you_mean(str(raw), choices),
             )
         return raw
     try:
@@ -580,10 +577,9 @@ def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:
     strategy = value.get("strategy", "fallback")
     strategies = ("fallback", "weighted", "least-busy", "latency")
     if strategy not in strategies:
-        near = difflib.get_close_matches(str(strategy), strategies, n=1)
         raise ConfigError(
             f"models.{name}.strategy {strategy!r} is not a strategy",
-            hint=f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(strategies)}",
+            hint=did_you_mean(str(strategy), strategies, f"use one of {', '.join(strategies)}"),
         )
     weights = value.get("weights")
     if weights is not None and (

@@ -9,6 +9,8 @@ echoes back never reaches a log or a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .secrets import scrub
@@ -204,3 +206,12 @@ def error_for_status(
     if status >= 500:
         return ProviderUnavailableError(message, **kw)
     return RelayError(message, **kw)
+
+
+def did_you_mean(word: str, choices: Iterable[str], otherwise: str | None = None) -> str | None:
+    """The hint for an unknown ``word``: the nearest of ``choices``, else ``otherwise``.
+
+    For errors' ``hint``: ``ConfigError(..., hint=did_you_mean(key, valid, "valid keys: ..."))``.
+    """
+    near = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {near[0]!r}?" if near else otherwise

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping
@@ -16,7 +15,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 ENTRY_POINT_GROUP = "relaykit"
 
@@ -85,12 +84,13 @@ def _check_filter(variable: str, names: set[str], installed: Iterable[str]) -> N
     # A misspelt name would otherwise load nothing (or block nothing) without a word.
     installed = sorted(installed)
     for name in sorted(names - set(installed)):
-        near = difflib.get_close_matches(name, installed, n=1)
         raise ConfigError(
             f"{variable} names {name!r}, which no installed plugin is called",
-            hint=f"did you mean {near[0]!r}?"
-            if near
-            else f"installed: {', '.join(installed) or 'none'}; `relaykit plugins` lists them",
+            hint=did_you_mean(
+                name,
+                installed,
+                f"installed: {', '.join(installed) or 'none'}; `relaykit plugins` lists them",
+            ),
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 from collections.abc import Mapping, Sequence
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from .config import Config, ProviderConfig
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .known_secrets import KnownSecrets
 from .plugins import PluginManager, collect
 from .protocols import Provider, ProviderFactory, ProviderSettings
@@ -72,12 +71,9 @@ class ProviderRegistry:
         for key in pconf.options:
             if key not in factory.options:
                 valid = ["type", "base_url", "api_key", "api_key_env", "headers", *factory.options]
-                near = difflib.get_close_matches(key, valid, n=1)
                 raise ConfigError(
                     f"unknown config key providers.{name}.{key}",
-                    hint=f"did you mean {near[0]!r}?"
-                    if near
-                    else f"valid keys: {', '.join(valid)}",
+                    hint=did_you_mean(key, valid, f"valid keys: {', '.join(valid)}"),
                 )
         base_url = pconf.base_url
         if not base_url and factory.base_url_env and type_ == name:
@@ -122,13 +118,11 @@ class ProviderRegistry:
 
     def _unknown(self, name: str, type_: str) -> ConfigError:
         known = sorted({*self.factories, *self._config.providers})
-        near = difflib.get_close_matches(type_, known, n=1)
-        if near:
-            hint = f"did you mean {near[0]!r}?"
-        else:
-            hint = (
-                f"install its plugin (pip install relaykit-{type_}) or configure [providers.{name}]"
-            )
+        hint = did_you_mean(
+            type_,
+            known,
+            f"install its plugin (pip install relaykit-{type_}) or configure [providers.{name}]",
+        )
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, did_you_mean
 from .messages import Message
 
 
@@ -162,13 +162,8 @@ def build_request(
         return ChatRequest(model=model, messages=messages, **params)
     unknown = sorted(set(params) - _PARAM_SET)
     if unknown:
-        import difflib
-
         name = unknown[0]
-        near = difflib.get_close_matches(name, PARAMS, n=1)
-        fix = (
-            f"did you mean {near[0]!r}?" if near else "pass provider-specific fields in extra={...}"
-        )
+        fix = did_you_mean(name, PARAMS, "pass provider-specific fields in extra={...}")
         raise InvalidRequestError(f"unknown parameter {name!r}: {fix}", param=name)
     p = dict(params)
     stop = p.get("stop")

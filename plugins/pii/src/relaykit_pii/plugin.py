@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
 from relaykit import ConfigError, hookimpl
 from relaykit.config import Config
+from relaykit.errors import did_you_mean
 
 from .detectors import KINDS
 from .redactor import PiiRedactor, ReversiblePiiRedactor
@@ -24,8 +24,7 @@ def relaykit_redactors(config: Config) -> Sequence[Any]:
         return []
     for key in conf:
         if key not in _KEYS:
-            near = difflib.get_close_matches(key, _KEYS, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(_KEYS)}"
+            hint = did_you_mean(key, _KEYS, f"valid keys: {', '.join(_KEYS)}")
             raise ConfigError(f"unknown config key redactors.pii.{key!r}", hint=hint)
     if not conf.get("enabled", False):
         return []
