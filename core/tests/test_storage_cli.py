@@ -250,3 +250,5 @@ def test_logs_names_a_call_that_failed_before_it_was_sent(cli, storage: MemorySt
         _, out, _ = cli(*argv)
         assert "→ /" not in out
         assert "openai/gpt-4o-mini (not sent)" in out
+    _, out, _ = cli("logs", "--totals")
+    assert " / " not in out and "(not sent)" in out  # totals group them under none

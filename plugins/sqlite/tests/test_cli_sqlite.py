@@ -68,6 +68,7 @@ def test_logs_filters_search_and_totals_on_sqlite(
     assert len(logs()) == 1 + 5
     assert len(logs("-q", "weather sunny")) == 2
     assert len(logs("-q", "gpt-4o")) == 2  # punctuation is not query syntax
+    assert logs("--search", "weather sunny") == logs("--query", "weather sunny")
     assert len(logs("--status", "error")) == 2
     assert len(logs("--model", "fast")) == 2
     assert len(logs("--provider", "openai", "--since", "3d")) == 1 + 3

@@ -28,7 +28,12 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         description="List logged calls, newest first. Filters combine.",
     )
     logs.add_argument(
-        "-q", "--query", metavar="TEXT", help="full-text search of prompts and responses"
+        "-q",
+        "--query",
+        "--search",  # the word the help uses: typed first more often than not
+        dest="query",
+        metavar="TEXT",
+        help="full-text search of prompts and responses",
     )
     logs.add_argument("--model", help="model as requested (alias) or routed (provider/model)")
     logs.add_argument("--provider", help="provider name")
@@ -218,7 +223,8 @@ def _totals_table(totals: Sequence[UsageTotal]) -> str:
         rows.append(
             [
                 t.day.isoformat(),
-                f"{t.provider}/{t.model}",
+                # calls that failed before any deployment was tried group under none
+                f"{t.provider}/{t.model}" if t.provider or t.model else "(not sent)",
                 str(t.calls),
                 str(t.errors),
                 str(t.usage.input_tokens),
