@@ -455,3 +455,37 @@ async def test_relaykit_http_client_modules_are_imported_off_the_event_loop_befo
         await client.chat("fake/m", "hi")
     probe = sys.modules["relaykit_probe_http_stack"]
     assert probe.IMPORTED_IN is not threading.main_thread()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_the_first_calls_latency_does_not_count_importing_the_http_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    # A slow import (a cold HTTP stack, in small): not the provider's latency.
+    (tmp_path / "relaykit_slow_http_stack.py").write_text("import time\ntime.sleep(0.5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "relaykit_slow_http_stack", raising=False)
+
+    class SlowHttp:
+        @hookimpl
+        def relaykit_http_client(self, config: Config, options: HttpOptions) -> Any:
+            return httpx_client(options)
+
+        @hookimpl
+        def relaykit_http_client_modules(self, config: Config) -> Sequence[str] | None:
+            return ["relaykit_slow_http_stack"]
+
+    async with relaykit.Client(
+        {"storage": {"backend": "none"}}, plugins=[FakePlugin(), SlowHttp()]
+    ) as client:
+        if streamed:
+            async with client.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+            response = s.response
+        else:
+            response = await client.chat("fake/m", "hi")
+    assert "relaykit_slow_http_stack" in sys.modules  # it was imported, during the call
+    assert response.latency is not None and response.latency < 0.4
+    assert response.time_to_first_token is None or response.time_to_first_token < 0.4

@@ -113,7 +113,7 @@ class ChatStream:
                 self._attempt_started = time.monotonic()
                 return self
         if client._cold:
-            await client._warm_up()
+            await client._warm_up(call)
         try:
             await run_attempts(client, call, self._open)
         except RelayError as error:
