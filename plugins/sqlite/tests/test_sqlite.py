@@ -399,3 +399,31 @@ async def test_a_database_from_before_reasoning_is_migrated_and_keeps_its_rows(
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
     assert versions == [1, 2, 3, 4]
+
+
+def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:
+    # sqlite-utils imports pandas and numpy when they are installed: only a
+    # migration needs it, not every process that opens its logs.
+    import subprocess
+    import sys
+
+    path = tmp_path / "logs.db"
+    script = (
+        "import sys, anyio\n"
+        "from relaykit.testing.storage_contract import make_record\n"
+        "from relaykit_sqlite import SQLiteStorage\n"
+        "async def main():\n"
+        f"    storage = SQLiteStorage({str(path)!r})\n"
+        "    await storage.write_batch([make_record(int(sys.argv[1]))])\n"
+        "    assert len(await storage.query_logs()) == int(sys.argv[1]) + 1\n"
+        "    await storage.aclose()\n"
+        "anyio.run(main)\n"
+        "print('sqlite_utils' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(i)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for i in range(2)
+    ]
+    assert runs == [["True"], ["False"]]  # it builds the schema, then only opens it

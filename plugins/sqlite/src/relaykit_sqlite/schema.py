@@ -11,10 +11,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from relaykit.record_rows import COLUMNS
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 #: the columns of ``logs`` as migration 1 created them; later ones add their own
 _V1_COLUMNS = COLUMNS[: COLUMNS.index("response_id") + 1]
@@ -95,18 +97,24 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
 def migrate(conn: sqlite3.Connection) -> list[int]:
     """Bring the database up to date; return the versions applied now."""
     conn.execute("PRAGMA journal_mode=WAL")  # persistent; outside any transaction
-    db = Database(conn, execute_plugins=False)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        db.execute(
+        conn.execute(
             "CREATE TABLE IF NOT EXISTS relaykit_migrations "
             "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
         )
         done = {row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")}
+        pending = [migration for migration in MIGRATIONS if migration[0] not in done]
         applied = []
-        for version, name, apply in MIGRATIONS:
-            if version in done:
-                continue
+        if pending:
+            # Imported only when there is a schema to build: sqlite-utils imports
+            # pandas and numpy whenever they are installed (0.4 s here), which
+            # every client opening an up-to-date database paid before its first
+            # record, and every `relaykit prompt` before its answer.
+            from sqlite_utils import Database
+
+            db = Database(conn, execute_plugins=False)
+        for version, name, apply in pending:
             apply(db)
             conn.execute(
                 "INSERT INTO relaykit_migrations (version, name, applied_at) VALUES (?, ?, ?)",
