@@ -13,7 +13,7 @@ import json
 import socket
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,7 +230,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
         # Durations: Prometheus's buckets must hold exactly the latencies the
         # client recorded, per model and error type, with every GenAI bound.
         expected: Counter[tuple[str, str, float]] = Counter()
-        sums: Counter[tuple[str, str]] = Counter()
+        sums: defaultdict[tuple[str, str], float] = defaultdict(float)
         for record in recording.records:
             assert record.latency is not None
             error = record.error_type or ""
