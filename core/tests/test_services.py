@@ -1,12 +1,13 @@
-"""relaykit.testing.require_service: skip when a service is down, fail instead in CI."""
+"""relaykit.testing.require_service and require_program: skip when missing, fail instead in CI."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
-from relaykit.testing import require_service, service_reachable
+from relaykit.testing import require_program, require_service, service_reachable
 
 
 @pytest.fixture
@@ -34,3 +35,28 @@ def test_a_running_service_passes() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         require_service("anything", "127.0.0.1", server.getsockname()[1])
+
+
+def test_a_missing_program_skips_outside_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.skip.Exception, match=r"prometheus is not on PATH \(install it"):
+        require_program("prometheus", install="apt-get install prometheus")
+
+
+def test_a_missing_program_fails_in_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="CI needs every program"):
+        require_program("prometheus")
+
+
+def test_a_program_on_path_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    program = tmp_path / "prometheus"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert require_program("prometheus") == str(program)

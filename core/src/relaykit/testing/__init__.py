@@ -32,6 +32,7 @@ _EXPORTS = {
     "MemoryStorage": "memory_storage",
     "RecordingExporter": "recording_exporter",
     "StorageContract": "storage_contract",
+    "require_program": "services",
     "require_service": "services",
     "instant_retries": "retries",
     "service_reachable": "services",
@@ -60,6 +61,7 @@ __all__ = [
     "StorageContract",
     "VendorMock",
     "instant_retries",
+    "require_program",
     "require_service",
     "run_limit_workload",
     "service_reachable",
@@ -83,6 +85,6 @@ if TYPE_CHECKING:
     from .recording_exporter import RecordingExporter
     from .retries import instant_retries
     from .script import Reply, Script
-    from .services import require_service, service_reachable
+    from .services import require_program, require_service, service_reachable
     from .storage_contract import StorageContract
     from .vendor_mock import VendorMock
