@@ -489,3 +489,34 @@ async def test_the_first_calls_latency_does_not_count_importing_the_http_stack(
     assert "relaykit_slow_http_stack" in sys.modules  # it was imported, during the call
     assert response.latency is not None and response.latency < 0.4
     assert response.time_to_first_token is None or response.time_to_first_token < 0.4
+
+
+@pytest.mark.anyio
+async def test_httpx_clients_share_one_ssl_context_made_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Loading the CA bundle takes 30-35 ms: once per process, in the warm-up's
+    # worker thread, not once per provider on the event loop.
+    from relaykit import httpx_client as module
+    from relaykit.testing import OpenAIMock
+
+    monkeypatch.setattr(module, "_shared_ssl_context", None)
+    made_in: list[threading.Thread] = []
+    real = httpx.create_ssl_context
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        made_in.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "create_ssl_context", spy)
+    key = "sk-test-0123456789abcdef0123"
+    with OpenAIMock(api_key=key) as mock:
+        providers = {
+            name: {"type": "openai", "base_url": mock.base_url, "api_key": key}
+            for name in ("first", "second")
+        }
+        config = {"storage": {"backend": "none"}, "http": {"transport": "httpx"}}
+        async with relaykit.Client({**config, "providers": providers}) as client:
+            for name in providers:
+                assert (await client.chat(f"{name}/gpt-4o-mini", "hi")).text
+    assert len(made_in) == 1 and made_in[0] is not threading.main_thread()

@@ -146,19 +146,22 @@ class ProviderRegistry:
             named = self._pm.hook.relaykit_http_client_modules(config=cfg)
             if named is not None:
                 return tuple(named)
-        # httpx imports httpcore only as it builds its first transport
-        return ("httpx", "httpcore", "relaykit.httpx_client")
+        return _HTTPX_MODULES
 
     async def warm_up(self) -> None:
         """Import the HTTP stack in a worker thread, so building providers does not.
 
         A cold import of httpx or aiohttp takes about a third of a second, all
         of it on the event loop if the first call did it: every other task's
-        timers (timeouts, hedge delays) would wait that long.
+        timers (timeouts, hedge delays) would wait that long. For httpx the
+        thread also makes the SSL context its clients share, once per process
+        instead of once per provider (see ``httpx_client.shared_ssl_context``).
         """
-        missing = [name for name in self.http_modules() if name not in sys.modules]
-        if missing:
-            await anyio.to_thread.run_sync(_import_all, missing)
+        modules = self.http_modules()
+        missing = [name for name in modules if name not in sys.modules]
+        ssl = modules is _HTTPX_MODULES and not _httpx_ssl_ready()
+        if missing or ssl:
+            await anyio.to_thread.run_sync(_prepare, missing, ssl)
 
     def _make_http(self) -> HttpClient:
         from .http import HttpOptions
@@ -193,6 +196,20 @@ class ProviderRegistry:
         self._http.clear()
 
 
-def _import_all(names: Sequence[str]) -> None:
+#: the default stack: httpx imports httpcore only as it builds its first transport
+_HTTPX_MODULES = ("httpx", "httpcore", "relaykit.httpx_client")
+
+
+def _httpx_ssl_ready() -> bool:
+    module = sys.modules.get("relaykit.httpx_client")
+    return module is not None and bool(module.has_shared_ssl_context())
+
+
+def _prepare(names: Sequence[str], ssl: bool) -> None:
+    """In a worker thread: import ``names``, and make httpx's shared SSL context."""
     for name in names:
         importlib.import_module(name)
+    if ssl:
+        from .httpx_client import shared_ssl_context
+
+        shared_ssl_context()
