@@ -5,6 +5,7 @@ tests/test_docs.py checks that every hookspec name appears in a test; these are 
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import threading
@@ -425,36 +426,40 @@ async def test_disabled_provider_plugin_is_a_clear_error() -> None:
             await client.chat("openai/gpt-4o-mini", "hi")
 
 
-@pytest.mark.anyio
-async def test_relaykit_http_client_modules_are_imported_off_the_event_loop_before_the_first_call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A module that notes which thread imported it: a cold HTTP stack, in small.
-    (tmp_path / "relaykit_probe_http_stack.py").write_text(
-        "import threading\nIMPORTED_IN = threading.current_thread()\n"
-    )
+def http_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> object:
+    """A plugin whose HTTP client needs module ``name`` (``source``): a cold HTTP stack, in
+    small. It names the module in ``relaykit_http_client_modules``; not imported yet."""
+    (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "relaykit_probe_http_stack", raising=False)
+    monkeypatch.delitem(sys.modules, name, raising=False)
 
-    class ProbeHttp:
+    class Http:
         @hookimpl
         def relaykit_http_client(self, config: Config, options: HttpOptions) -> Any:
-            import relaykit_probe_http_stack  # noqa: F401  (what building the client needs)
-
+            importlib.import_module(name)  # what building the client needs
             return httpx_client(options)
 
         @hookimpl
         def relaykit_http_client_modules(self, config: Config) -> Sequence[str] | None:
-            return ["relaykit_probe_http_stack"]
+            return [name]
 
-    fake = FakePlugin()
+    return Http()
+
+
+@pytest.mark.anyio
+async def test_relaykit_http_client_modules_are_imported_off_the_event_loop_before_the_first_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The module notes which thread imported it.
+    source = "import threading\nIMPORTED_IN = threading.current_thread()\n"
+    probe = http_stack(tmp_path, monkeypatch, "relaykit_probe_http_stack", source)
     async with relaykit.Client(
-        {"storage": {"backend": "none"}}, plugins=[fake, ProbeHttp()]
+        {"storage": {"backend": "none"}}, plugins=[FakePlugin(), probe]
     ) as client:
         assert "relaykit_probe_http_stack" not in sys.modules, "no import before a call"
         await client.chat("fake/m", "hi")
-    probe = sys.modules["relaykit_probe_http_stack"]
-    assert probe.IMPORTED_IN is not threading.main_thread()
+    module = sys.modules["relaykit_probe_http_stack"]
+    assert module.IMPORTED_IN is not threading.main_thread()
 
 
 @pytest.mark.anyio
@@ -462,22 +467,11 @@ async def test_relaykit_http_client_modules_are_imported_off_the_event_loop_befo
 async def test_the_first_calls_latency_does_not_count_importing_the_http_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
 ) -> None:
-    # A slow import (a cold HTTP stack, in small): not the provider's latency.
-    (tmp_path / "relaykit_slow_http_stack.py").write_text("import time\ntime.sleep(0.5)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "relaykit_slow_http_stack", raising=False)
-
-    class SlowHttp:
-        @hookimpl
-        def relaykit_http_client(self, config: Config, options: HttpOptions) -> Any:
-            return httpx_client(options)
-
-        @hookimpl
-        def relaykit_http_client_modules(self, config: Config) -> Sequence[str] | None:
-            return ["relaykit_slow_http_stack"]
-
+    # A slow import is not the provider's latency.
+    source = "import time\ntime.sleep(0.5)\n"
+    slow = http_stack(tmp_path, monkeypatch, "relaykit_slow_http_stack", source)
     async with relaykit.Client(
-        {"storage": {"backend": "none"}}, plugins=[FakePlugin(), SlowHttp()]
+        {"storage": {"backend": "none"}}, plugins=[FakePlugin(), slow]
     ) as client:
         if streamed:
             async with client.stream("fake/m", "hi") as s:
