@@ -68,6 +68,18 @@ class EchoMock(VendorMock):
         return Response.json(body, 401)
 
 
+async def make_call(client: relaykit.Client, call: str, model: str) -> None:
+    """Make one ``call`` ("chat", "stream" or "models") for ``model`` (``provider/name``)."""
+    if call == "chat":
+        await client.chat(model, "hi")
+    elif call == "stream":
+        async with client.stream(model, "hi") as s:
+            async for _ in s:
+                pass
+    else:
+        await client.models(model.split("/", 1)[0])
+
+
 class TracingExporter(RecordingExporter):
     """Brings an SDK tracer provider, so every call is traced (content captured too)."""
 
@@ -192,14 +204,7 @@ async def test_a_chained_transport_error_carrying_the_key_is_masked(call: str) -
     }
     async with relaykit.Client(config, plugins=[UrlInErrorPlugin()]) as client:
         with pytest.raises(relaykit.ProviderUnavailableError) as caught:
-            if call == "chat":
-                await client.chat("gemini/gemini-2.5-flash", "hi")
-            elif call == "stream":
-                async with client.stream("gemini/gemini-2.5-flash", "hi") as s:
-                    async for _ in s:
-                        pass
-            else:
-                await client.models("gemini")
+            await make_call(client, call, "gemini/gemini-2.5-flash")
     text = chain(caught.value)
     assert "Cannot connect to" in text  # the cause is still shown, masked
     assert leaks(text) == []
@@ -343,14 +348,7 @@ async def test_a_configured_key_of_any_shape_is_masked_everywhere(
         }
         async with relaykit.Client(config, plugins=[tracing], env=env) as client:
             with pytest.raises(relaykit.AuthenticationError) as caught:
-                if call == "chat":
-                    await client.chat("local/any-model", "hi")
-                elif call == "stream":
-                    async with client.stream("local/any-model", "hi") as s:
-                        async for _ in s:
-                            pass
-                else:
-                    await client.models("local")
+                await make_call(client, call, "local/any-model")
         assert mock.requests, "the request never reached the mock"
     error = caught.value
     seen = {
