@@ -18,6 +18,7 @@ from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.protocols import CallRecord, Reservation
 from relaykit.routing import Target
 from relaykit.testing import FakePlugin, MemoryStorage, Reply
+from relaykit.testing.storage_contract import make_record
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 
@@ -124,18 +125,7 @@ async def test_a_record_waiting_for_room_in_a_full_call_log_survives_its_callers
 ):
     storage = GatedStorage()
     log = CallLog(storage, max_queue=1)
-    records = [
-        CallRecord(
-            id=f"r{i}",
-            started_at=0.0,
-            operation="chat",
-            provider="p",
-            model_requested="p/m",
-            model="m",
-            streamed=False,
-        )
-        for i in range(4)
-    ]
+    records = [make_record(i, id=f"r{i}") for i in range(4)]
     async with anyio.create_task_group() as tg:
         log.start(tg)
         await log.put(records[0])
