@@ -11,7 +11,7 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
-from relaykit._hookimpl import hookimpl
+from relaykit import hookimpl
 from relaykit.call_log import CallLog
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter

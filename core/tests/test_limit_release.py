@@ -12,8 +12,7 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
-from relaykit import CircuitOpenError, InvalidRequestError, QuotaExceededError
-from relaykit._hookimpl import hookimpl
+from relaykit import CircuitOpenError, InvalidRequestError, QuotaExceededError, hookimpl
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.protocols import Reservation
