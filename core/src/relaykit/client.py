@@ -316,8 +316,8 @@ class Client:
         """
         call = self._start(model, messages, params, streamed=False)
         # Counted for aclose, which waits for calls in flight. In this frame, not a
-        # helper's: every time the call waits on the network, the event loop
-        # resumes each frame of the chain.
+        # coroutine's under it: every time the call waits on the network, the
+        # event loop resumes each frame of the chain.
         self._in_flight += 1
         try:
             with current(self._tracer, call):
@@ -363,9 +363,7 @@ class Client:
                         await self._cache.put(call.cache_key, response, self.config.cache.ttl)
                 return response
         finally:
-            self._in_flight -= 1
-            if self._idle is not None and not self._in_flight:
-                self._idle.set()
+            self._call_ended()
 
     async def _warm_up(self, call: _Call | None = None) -> None:
         """Before the first call: import the HTTP stack off the event loop.
