@@ -9,7 +9,6 @@ echoes back never reaches a log or a traceback.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -213,5 +212,7 @@ def did_you_mean(word: str, choices: Iterable[str], otherwise: str | None = None
 
     For errors' ``hint``: ``ConfigError(..., hint=did_you_mean(key, valid, "valid keys: ..."))``.
     """
+    import difflib  # only on the way to an error: not an import every process pays
+
     near = difflib.get_close_matches(word, list(choices), n=1)
     return f"did you mean {near[0]!r}?" if near else otherwise
