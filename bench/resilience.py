@@ -258,7 +258,7 @@ async def main(args: argparse.Namespace) -> None:
     print("| path | client CPU µs/call | ratio to plain | calls hedged |")
     print("|---|---|---|---|")
     for name, row in o.items():
-        print(f"| {name} | {row['us']:.0f} | {row['ratio']:.2f}x | {row['hedged']:.1%} |")
+        print(f"| {name} | {row['us']:.0f} | {row['ratio']:.3f}x | {row['hedged']:.1%} |")
     if args.by_feature:
         return
     f = await faults(args.requests, args.concurrency, args.failure_rate)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import pytest
 
@@ -67,3 +69,25 @@ async def test_close_ends_the_task_and_nothing_fires() -> None:
             timer.close()
     await anyio.sleep(0.1)
     assert fired == []
+
+
+@pytest.mark.anyio
+async def test_entries_due_together_fire_in_deadline_order_and_none_is_kept() -> None:
+    timer = HedgeTimer()
+    fired: list[str] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timer.run)
+        await anyio.sleep(0.01)  # the timer is asleep
+        # added latest-first, all due before the timer next looks
+        timer.schedule(0.003, lambda: fired.append("third"))
+        timer.schedule(0.002, lambda: fired.append("second"))
+        first = timer.schedule(0.001, lambda: fired.append("first"))
+        kept = timer.schedule(30, lambda: fired.append("never"))
+        time.sleep(0.01)  # noqa: ASYNC251 - blocks the loop on purpose: all three due at once
+        await anyio.sleep(0.1)
+        assert fired == ["first", "second", "third"]
+        first.cancel()  # after it fired: a no-op
+        kept.cancel()
+        # a finished or cancelled entry is not held on to (a call's objects hang off it)
+        assert timer._pending == {}
+        timer.close()

@@ -3,17 +3,19 @@
 A hedge that never fires should cost next to nothing, and most never fire: the
 primary answers within the delay (by design, when the delay is the observed
 p95). A sleeping task per call, started and cancelled each time, cost about
-60-75 µs a call. Here a call pushes an entry on a heap and, when it ends,
-drops it; the timer task sleeps in a cancel scope whose deadline is moved
-earlier when an earlier entry arrives (that does not wake the task). It wakes
-when a hedge is due, and otherwise about once per hedge delay for entries of
-calls that finished meanwhile, however many calls there were.
+60-75 µs a call. Here a call adds an entry to a dict and, when it ends,
+deletes it: two O(1) operations on a table every call keeps warm. (A heap,
+which kept the earliest deadline on top, cost a tuple per entry and a sift
+through cold entries per removal: 0.7 µs a call inside real calls, against
+0.2 for the dict.) The timer task sleeps in a cancel scope whose deadline is
+moved earlier when an earlier entry arrives (that does not wake the task). It
+wakes when a hedge is due, and otherwise about once per hedge delay, when the
+earliest deadline it slept for belonged to a call that has finished meanwhile;
+it then scans the entries of the calls still in flight.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -35,7 +37,7 @@ class Scheduled:
         if self.fire is not None:
             self.fire = None
             if self._timer is not None:
-                self._timer._dropped()
+                self._timer._dropped(self)
 
 
 #: how close the event loop's clock must read to time.monotonic() to be taken as it
@@ -56,8 +58,8 @@ class HedgeTimer:
         same = abs(anyio.current_time() - time.monotonic()) < _SAME_CLOCK
         self._clock: Callable[[], float] = time.monotonic if same else anyio.current_time
         self._monotonic = same
-        self._heap: list[tuple[float, int, Scheduled]] = []
-        self._order = itertools.count()
+        #: the entries of calls in flight, and their deadlines
+        self._pending: dict[Scheduled, float] = {}
         self._nap: anyio.CancelScope | None = None  # set while the task sleeps
         # the nap's deadline, kept here too (a scope's is a property to call), or
         # minus infinity while the task is awake: every call compares against it
@@ -77,33 +79,36 @@ class HedgeTimer:
         A caller that has just read the clock saves reading it again.
         """
         deadline = (since if since is not None and self._monotonic else self._clock()) + delay
-        heapq.heappush(self._heap, (deadline, next(self._order), entry))
+        self._pending[entry] = deadline
         if deadline < self._wake_at:
             self._wake_at = self._nap.deadline = deadline  # type: ignore[union-attr]
 
-    def _dropped(self) -> None:
-        """An entry was cancelled: forget cancelled entries at the top of the heap.
+    def _dropped(self, entry: Scheduled) -> None:
+        """``entry`` was cancelled: forget it.
 
-        The nap's deadline stays: moving it costs more (a cancel scope's deadline
-        is registered with the event loop) than the timer waking once at a stale
-        deadline, which happens about once per hedge delay, not once per call.
+        The nap's deadline stays, even if it was this entry's: moving it costs
+        more (a cancel scope's deadline is registered with the event loop) than
+        the timer waking once at a stale deadline, which happens about once per
+        hedge delay, not once per call.
         """
-        heap = self._heap
-        while heap and heap[0][2].fire is None:
-            heapq.heappop(heap)
+        self._pending.pop(entry, None)
 
     async def run(self) -> None:
         """The timer's loop; runs in the client's task group until :meth:`close`."""
-        heap = self._heap
+        pending = self._pending
         with self._scope:
             while True:
                 now = self._clock()
-                while heap and heap[0][0] <= now:
-                    entry = heapq.heappop(heap)[2]
-                    fire, entry.fire = entry.fire, None
-                    if fire is not None:
-                        fire()
-                wake_at = heap[0][0] if heap else math.inf
+                due = [(at, entry) for entry, at in pending.items() if at <= now]
+                if due:
+                    # Scheduled has no order: sort on the deadline alone
+                    due.sort(key=_deadline)
+                    for _, entry in due:
+                        del pending[entry]
+                        fire, entry.fire = entry.fire, None
+                        if fire is not None:
+                            fire()
+                wake_at = min(pending.values(), default=math.inf)
                 with anyio.CancelScope(deadline=wake_at) as self._nap:
                     self._wake_at = wake_at
                     await anyio.sleep_forever()
@@ -113,3 +118,7 @@ class HedgeTimer:
     def close(self) -> None:
         """Stop the timer; pending hedges never fire."""
         self._scope.cancel()
+
+
+def _deadline(item: tuple[float, Scheduled]) -> float:
+    return item[0]

@@ -10,7 +10,7 @@ input-token cost it is likely to have incurred.
 
 Most hedges never fire, so not firing must be cheap: the client's
 :class:`~relaykit.hedge_timer.HedgeTimer` starts backups, and a call that ends
-in time pays one object, its heap entry, and no cancel scope of its own (see
+in time pays one object, its timer entry, and no cancel scope of its own (see
 :class:`_Race` and docs/benchmarks.md).
 """
 
@@ -189,7 +189,7 @@ class _Race(Scheduled):
             if self.fire is not None:  # in time: the hedge is not needed (Scheduled.cancel)
                 self.fire = None
                 if self._timer is not None:
-                    self._timer._dropped()
+                    self._timer._dropped(self)
         if self.winner is None:
             if self.backup_done is None:
                 call.fallbacks += 1  # failed before the delay: fall back now, without waiting
