@@ -33,7 +33,13 @@ from relaykit.request import (
     ToolChoice,
     build_request,
 )
-from relaykit.response_cache import MemoryCache, cache_key, is_deterministic, replay
+from relaykit.response_cache import (
+    MemoryCache,
+    as_cached,
+    cache_key,
+    is_deterministic,
+    replay,
+)
 from relaykit.serialization import converter
 
 
@@ -62,12 +68,13 @@ async def test_lru_and_ttl() -> None:
     now = [0.0]
     cache = MemoryCache(max_entries=2, clock=lambda: now[0])
     a, b, c = (ChatResponse(text=t) for t in "abc")
+    hit_a, hit_c = as_cached(a), as_cached(c)  # what a hit returns
     await cache.put("a", a, ttl=10)
     await cache.put("b", b, ttl=10)
-    assert await cache.get("a") == a  # a is now the most recent
+    assert await cache.get("a") == hit_a  # a is now the most recent
     await cache.put("c", c, ttl=10)  # evicts b
     assert await cache.get("b") is None
-    assert (await cache.get("a"), await cache.get("c")) == (a, c)
+    assert (await cache.get("a"), await cache.get("c")) == (hit_a, hit_c)
     now[0] = 11
     assert await cache.get("a") is None
     assert len(cache) == 1
@@ -80,11 +87,12 @@ def test_storing_a_key_again_replaces_it_and_makes_it_the_most_recent() -> None:
     cache.put_nowait("b", b, ttl=10)
     cache.put_nowait("a", newer, ttl=10)
     cache.put_nowait("c", c, ttl=10)  # evicts b, the least recently used
-    assert (cache.get_nowait("a"), cache.get_nowait("b"), cache.get_nowait("c")) == (newer, None, c)
+    hits = (cache.get_nowait("a"), cache.get_nowait("b"), cache.get_nowait("c"))
+    assert hits == (as_cached(newer), None, as_cached(c))
     assert len(cache) == 2
 
 
-def test_an_entry_keeps_every_value_of_the_response() -> None:
+def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> None:
     # the cache keeps a response as a tuple of its values, listed by hand
     assert {f.name for f in attrs.fields(ChatResponse)} == {
         "text",
@@ -128,7 +136,9 @@ def test_an_entry_keeps_every_value_of_the_response() -> None:
     assert all(getattr(full, name) != value for name, value in defaults.items())
     cache = MemoryCache(clock=lambda: 0.0)
     cache.put_nowait("k", full, ttl=1)
-    assert cache.get_nowait("k") == full
+    hit = cache.get_nowait("k")
+    assert hit == as_cached(full)
+    assert (hit.cost, hit.latency, hit.attempts, hit.cache_hit) == (0, None, 0, True)
 
 
 def test_replay_assembles_into_the_same_response() -> None:

@@ -718,7 +718,7 @@ class Client:
         if self._outbound is not None and not call.streamed:  # streams restore event by event
             response = self._outbound.response(response)
         if call.cache_hit:
-            response = attrs.evolve(as_cached(response), latency=time.monotonic() - call.started)
+            response = as_cached(response, time.monotonic() - call.started)
         else:
             priced = call.priced
             if priced is not None and priced[0] is response.usage and priced[1] == target:
