@@ -252,6 +252,13 @@ async def test_a_context_overflow_inside_the_stream(raw_server: Any) -> None:
     ("status", "kind", "message", "error_type"),
     [
         (400, "ValidationException", "Input is too long for requested model.", ContextLengthError),
+        (
+            400,
+            "ValidationException",
+            "The model returned the following errors: input length and `max_tokens` exceed "
+            "context limit: 199000 + 4096 > 200000, decrease input length or `max_tokens`",
+            ContextLengthError,
+        ),
         (400, "ValidationException", "Malformed input request", InvalidRequestError),
         (400, "ServiceQuotaExceededException", "quota", RateLimitError),
         (403, "AccessDeniedException", "You don't have access to the model", AuthenticationError),
