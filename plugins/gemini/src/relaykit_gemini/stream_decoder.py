@@ -28,7 +28,6 @@ from relaykit.sse import ServerSentEvent
 
 from . import wire
 
-
 # Mid-stream errors worth another attempt, by Google status and by HTTP code (the
 # core retries only before the first event; after it, the caller decides).
 _RETRYABLE = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
