@@ -163,6 +163,7 @@ _CONTEXT_MARKERS = (
     "context length",
     "context_length",
     "context window",
+    "context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
     "maximum context",
     "too many tokens",
     "prompt is too long",

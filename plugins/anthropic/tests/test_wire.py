@@ -488,9 +488,18 @@ async def test_rate_limit_retry_after_header(mock: AnthropicMock) -> None:
     assert info.value.retry_after == 12
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "prompt is too long: 215000 tokens > 200000 maximum",
+        # The other form: the prompt fits, but not with max_tokens on top.
+        "input length and `max_tokens` exceed context limit: 178902 + 32000 > 200000, "
+        "decrease input length or `max_tokens` and try again",
+    ],
+)
 @pytest.mark.anyio
-async def test_prompt_too_long_is_a_context_length_error(mock: AnthropicMock) -> None:
-    mock.script.fail(400, "prompt is too long: 215000 tokens > 200000 maximum")
+async def test_prompt_too_long_is_a_context_length_error(mock: AnthropicMock, message: str) -> None:
+    mock.script.fail(400, message)
     async with client(mock) as c:
         with pytest.raises(ContextLengthError):
             await c.chat(MODEL, "long")

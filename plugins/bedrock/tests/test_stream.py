@@ -219,21 +219,28 @@ async def test_exceptions_before_content_are_typed(
     assert kind in str(err)
 
 
+@pytest.mark.parametrize(
+    ("kind", "status", "retryable"),
+    [
+        ("throttlingException", 429, True),
+        ("serviceUnavailableException", 503, True),
+        ("internalServerException", 500, True),
+        ("modelStreamErrorException", 424, True),
+        ("validationException", 400, False),
+    ],
+)
 @pytest.mark.anyio
 async def test_exceptions_after_content_are_stream_errors_naming_the_type(
-    mock: BedrockMock, make_client: MakeClient
+    mock: BedrockMock, make_client: MakeClient, kind: str, status: int, retryable: bool
 ) -> None:
     mock.script.push(
-        Reply(
-            text="some text",
-            stream_fault="error",
-            error_code="throttlingException",
-            error="slow down",
-        )
+        Reply(text="some text", stream_fault="error", error_code=kind, error="slow down")
     )
     err = await failure(make_client(retry=3), StreamError)
-    assert "throttlingException" in str(err)
-    assert (err.status, err.provider_message) == (429, "throttlingException: slow down")
+    assert kind in str(err)
+    assert (err.status, err.provider_message) == (status, f"{kind}: slow down")
+    # Not retried here, but the caller may: the same verdict as before content.
+    assert err.retryable is retryable
     assert err.partial is not None
     assert err.partial.text == "some text"
     assert len(mock.requests) == 1  # a started stream is never retried
@@ -252,6 +259,13 @@ async def test_a_context_overflow_inside_the_stream(raw_server: Any) -> None:
     ("status", "kind", "message", "error_type"),
     [
         (400, "ValidationException", "Input is too long for requested model.", ContextLengthError),
+        (
+            400,
+            "ValidationException",
+            "The model returned the following errors: input length and `max_tokens` exceed "
+            "context limit: 199000 + 4096 > 200000, decrease input length or `max_tokens`",
+            ContextLengthError,
+        ),
         (400, "ValidationException", "Malformed input request", InvalidRequestError),
         (400, "ServiceQuotaExceededException", "quota", RateLimitError),
         (403, "AccessDeniedException", "You don't have access to the model", AuthenticationError),

@@ -141,6 +141,24 @@ async def test_tool_round_trip_shapes(mock: BedrockMock, make_client: MakeClient
     }
 
 
+@pytest.mark.anyio
+async def test_a_call_with_broken_arguments_can_be_sent_back(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # A streamed call cut off by max_tokens keeps its text as raw_arguments; Converse
+    # refuses a toolUse.input that is not an object, so the history could not go on.
+    broken = ToolCall.from_json_arguments("t1", "get_weather", '{"city": "Par')
+    history = [
+        Message.user("Weather in Paris?"),
+        Message.assistant(tool_calls=[broken]),
+        Message.tool("t1", "could not read the arguments", is_error=True),
+    ]
+    async with make_client() as client:
+        await client.chat(MODEL, history, tools=[WEATHER_TOOL])
+    use = sent(mock)["messages"][1]["content"][0]["toolUse"]
+    assert use["input"] == {"raw_arguments": '{"city": "Par'}
+
+
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [

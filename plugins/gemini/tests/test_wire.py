@@ -357,6 +357,10 @@ def test_usage_counts_thoughts_as_output_and_cached_within_input() -> None:
         ("PROHIBITED_CONTENT", False, "content_filter"),
         ("BLOCKLIST", False, "content_filter"),
         ("SPII", False, "content_filter"),
+        ("IMAGE_SAFETY", False, "content_filter"),
+        ("IMAGE_PROHIBITED_CONTENT", False, "content_filter"),
+        ("IMAGE_RECITATION", False, "content_filter"),
+        ("UNEXPECTED_TOOL_CALL", False, "other"),
         ("MALFORMED_FUNCTION_CALL", False, "other"),
         ("LANGUAGE", False, "other"),
         ("OTHER", False, "other"),
@@ -521,6 +525,36 @@ def test_events_before_an_error_in_the_same_chunk_come_out_first(end: str) -> No
     with pytest.raises(StreamError, match="overloaded") as info:
         decoder.feed(b"") if end == "next chunk" else decoder.close()
     assert info.value.status == 503
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        ("UNAVAILABLE", 503, True),
+        ("RESOURCE_EXHAUSTED", 429, True),
+        ("INTERNAL", 500, True),
+        ("INVALID_ARGUMENT", 400, False),
+    ],
+)
+@pytest.mark.anyio
+async def test_an_error_after_content_says_whether_retrying_could_help(
+    mock: GeminiMock, status: str, code: int, retryable: bool
+) -> None:
+    # After content the core never retries a stream itself, but the caller may.
+    mock.script.reply("partial answer", stream_fault="error", error_code=status, error="Oops")
+    async with client(mock) as c:
+
+        async def consume() -> None:
+            async with c.stream("gemini/gemini-2.5-flash", "go") as s:
+                async for _ in s:
+                    pass
+
+        with pytest.raises(StreamError) as info:
+            await consume()
+    err = info.value
+    assert (err.status, err.provider_message, err.retryable) == (code, "Oops", retryable)
+    assert err.partial is not None
+    assert err.partial.text == "partial answer"
 
 
 def test_undecodable_chunk_is_a_stream_error() -> None:

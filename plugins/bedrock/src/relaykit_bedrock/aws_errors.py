@@ -117,13 +117,14 @@ def stream_exception(
 
     Before any event reached the caller it is the same typed error as over HTTP
     (so the core can retry a throttled or failed stream); afterwards it is a
-    :class:`relaykit.StreamError` naming the exception, since a stream that has
-    started is never retried.
+    :class:`relaykit.StreamError` naming the exception (and as retryable as the
+    typed error would be), since a stream that has started is never retried.
     """
     message, _, _ = parse_error_body(payload)
     status = STREAM_EXCEPTION_STATUS.get(kind.lower(), 500)
+    typed = typed_error(status, kind, message, provider=provider, model=model)
     if not started:
-        return typed_error(status, kind, message, provider=provider, model=model)
+        return typed
     message = message or "no message"
     return StreamError(
         f"{kind} in the stream: {message}",
@@ -131,4 +132,6 @@ def stream_exception(
         model=model,
         status=status,
         provider_message=f"{kind}: {message}",
+        # The core does not retry a started stream, but a caller may: say whether it helps.
+        retryable=typed.retryable,
     )

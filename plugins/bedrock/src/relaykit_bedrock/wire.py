@@ -12,6 +12,8 @@ Choices the Converse API forces on us, each documented here once:
 - Images must travel as bytes (or ``s3://`` URIs); Bedrock never fetches URLs.
 - Reasoning goes back to the model only with its signature (Claude rejects
   unsigned reasoning); ``redactedContent`` reasoning is not kept.
+- A tool call whose arguments were not a JSON object (``raw_arguments``) goes
+  back as ``{"raw_arguments": "..."}``: Converse wants ``toolUse.input`` to be one.
 - A tool result's ``status`` is sent only for errors: only some model
   families accept the field at all.
 - ``extra`` is merged into the body; a dict merges into the dict already
@@ -153,7 +155,10 @@ def _block(part: Any) -> dict[str, Any] | None:
     if isinstance(part, ImagePart):
         return {"image": _image(part)}
     if isinstance(part, ToolCall):
-        arguments: Any = part.arguments if part.raw_arguments is None else part.raw_arguments
+        arguments: Any = part.arguments
+        if part.raw_arguments is not None and not part.arguments:
+            # Converse refuses an input that is not an object: wrap what the model said.
+            arguments = {"raw_arguments": part.raw_arguments}
         return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": arguments}}
     if isinstance(part, ToolResultPart):
         result: dict[str, Any] = {

@@ -28,6 +28,11 @@ from relaykit.sse import ServerSentEvent
 
 from . import wire
 
+# Mid-stream errors worth another attempt, by Google status and by HTTP code (the
+# core retries only before the first event; after it, the caller decides).
+_RETRYABLE = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"})
+_RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
+
 
 class GeminiStreamDecoder:
     """Incremental decoder: :meth:`feed` bytes as they arrive, then :meth:`close`.
@@ -107,12 +112,14 @@ class GeminiStreamDecoder:
             message, _, _ = parse_error_body(data)
             err = chunk["error"]
             code = err.get("code") if isinstance(err, dict) else None
+            status = err.get("status") if isinstance(err, dict) else None
             raise StreamError(
                 message or "error event in the stream",
                 provider=self._provider,
                 model=self._model,
                 status=code if isinstance(code, int) else None,
                 provider_message=message,
+                retryable=status in _RETRYABLE or code in _RETRYABLE_CODES,
             )
         return self._events(chunk)
 

@@ -301,11 +301,14 @@ class _Turn:
             if reply.stream_fault == "drop":
                 yield Drop()
                 return
+            # ``error_code`` names Google's status (``UNAVAILABLE``); INTERNAL by default.
+            status = reply.error_code or "INTERNAL"
+            code = next((c for c, name in _STATUS.items() if name == status), 500)
             yield {
                 "error": {
-                    "code": 500,
+                    "code": code,
                     "message": reply.error or "An internal error has occurred.",
-                    "status": "INTERNAL",
+                    "status": status,
                 }
             }
             return

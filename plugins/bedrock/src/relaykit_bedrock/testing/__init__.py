@@ -11,7 +11,7 @@ It checks authentication as AWS does: a Bedrock API key, or a SigV4
 ``Authorization`` header whose signature it recomputes with botocore from the
 known test secret. It also rejects request shapes Converse rejects
 (conversations that do not alternate or start with the user, blank text, tool
-blocks without a ``toolConfig``)::
+blocks without a ``toolConfig``, a ``toolUse.input`` that is not an object)::
 
     with BedrockMock() as mock:
         config = {"providers": {"bedrock": {

@@ -216,10 +216,15 @@ def validate(body: Any) -> str | None:
     for i, m in enumerate(messages):
         if not m.get("content"):
             return f"The content field in the Message object at messages.{i} is empty."
-        for block in m["content"]:
+        for j, block in enumerate(m["content"]):
             if "text" in block and not block["text"].strip():
                 return (
                     f"The text field in the ContentBlock object at messages.{i}.content is blank."
+                )
+            if "toolUse" in block and not isinstance(block["toolUse"].get("input"), dict):
+                return (
+                    f"The format of the value at messages.{i}.content.{j}.toolUse.input is "
+                    "invalid. Provide a json object for the field and try again."
                 )
             has_tool_blocks = has_tool_blocks or "toolUse" in block or "toolResult" in block
     if has_tool_blocks and "toolConfig" not in body:
