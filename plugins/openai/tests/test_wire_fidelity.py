@@ -315,3 +315,47 @@ async def test_server_error_carries_its_retry_after() -> None:
             with pytest.raises(ProviderUnavailableError) as info:
                 await client.chat("openai/gpt-4o-mini", "hi")
     assert info.value.retry_after == pytest.approx(3)
+
+
+# -- content as a list of chunks (Mistral's reasoning models) -----------------------
+
+
+def _thinking(text: str) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
+
+
+@pytest.mark.anyio
+async def test_mistral_content_chunks_split_into_reasoning_and_text() -> None:
+    # Magistral / Mistral Medium with reasoning: `content` is a list of chunks,
+    # whole and in stream deltas; the thinking ones are reasoning.
+    whole = {
+        "id": "x",
+        "object": "chat.completion",
+        "model": "magistral-medium-2509",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": [_thinking("2+2 is 4."), {"type": "text", "text": "4"}],
+                },
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    events = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": [_thinking("2+2")]}),
+        chunk({"content": [_thinking(" is 4.")]}),
+        chunk({"content": "4"}),
+        chunk({"content": [{"type": "text", "text": "!"}]}),
+        chunk({}, "stop"),
+    ]
+    with serving(Response.json(whole), sse(*events)) as server:
+        async with relaykit.Client(config(server.url + "/v1", "mistral")) as client:
+            r = await client.chat("mistral/magistral-medium-2509", "2+2?")
+            async with client.stream("mistral/magistral-medium-2509", "2+2?") as s:
+                async for _ in s:
+                    pass
+    assert (r.reasoning, r.text) == ("2+2 is 4.", "4")
+    assert (s.response.reasoning, s.response.text) == ("2+2 is 4.", "4!")

@@ -157,6 +157,30 @@ def error_status(error: Any) -> int:
     return 502
 
 
+def content_text(content: Any) -> tuple[str, str]:
+    """``(text, reasoning)`` of a message's or delta's ``content``.
+
+    Nearly always a string (or null). Mistral's reasoning models send a list of
+    chunks instead: ``{"type": "text", "text"}`` and ``{"type": "thinking",
+    "thinking": [text chunks]}``, whose text is reasoning.
+    """
+    if isinstance(content, str):
+        return content, ""
+    if not isinstance(content, list):
+        return "", ""
+    text: list[str] = []
+    reasoning: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "thinking":
+            inner = part.get("thinking")
+            reasoning.append(inner if isinstance(inner, str) else content_text(inner)[0])
+        elif isinstance(part.get("text"), str):
+            text.append(part["text"])
+    return "".join(text), "".join(reasoning)
+
+
 def response(data: dict[str, Any]) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Chat Completions body."""
     choice = (data.get("choices") or [{}])[0]
@@ -178,7 +202,8 @@ def response(data: dict[str, Any]) -> ChatResponse:
     finish = FINISH_REASONS.get(raw_finish or "", "other")
     if calls and finish == "stop":
         finish = "tool_calls"
-    text = message.get("content") or ""
+    text, reasoning = content_text(message.get("content"))
+    reasoning = reasoning or message.get("reasoning_content") or message.get("reasoning") or ""
     refusal = message.get("refusal")
     if refusal:
         # Structured outputs: the model declined, content is null and finish is
@@ -188,7 +213,7 @@ def response(data: dict[str, Any]) -> ChatResponse:
             finish = "content_filter"
     return ChatResponse(
         text=text,
-        reasoning=message.get("reasoning_content") or message.get("reasoning") or "",
+        reasoning=reasoning,
         tool_calls=calls,
         finish_reason=finish,
         usage=usage(data.get("usage")),
@@ -281,6 +306,10 @@ def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]
         if reasoning:
             events.append(ReasoningDelta(reasoning))
         content = delta.get("content")
+        if content and not isinstance(content, str):  # Mistral's chunk list
+            content, thinking = content_text(content)
+            if thinking:
+                events.append(ReasoningDelta(thinking))
         if content:
             events.append(TextDelta(content))
         refusal = delta.get("refusal")
