@@ -152,7 +152,7 @@ def test_compatible_finish_reasons(raw: str, expected: str) -> None:
     assert wire.response(body).finish_reason == expected
     state = wire.StreamState()
     events = wire.chunk_events(chunk({}, raw), state)
-    assert events[-1] == relaykit.Finish(expected, raw)  # type: ignore[arg-type]
+    assert events[-1] == relaykit.Finish(expected, raw)
 
 
 # -- tool calls -------------------------------------------------------------------
