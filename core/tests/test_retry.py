@@ -42,6 +42,14 @@ def test_the_hook_clamps_retry_after_to_max_retry_after() -> None:
     assert wait_before_retry(RateLimitError("x", retry_after=0.5), 1, config, 600) == 0.5
 
 
+def test_the_hook_waits_a_server_errors_retry_after_too() -> None:
+    # A 503 with Retry-After: the OpenAI SDK waits it before retrying any status.
+    config = RetryConfig(max_retry_after=60, initial_wait=0.5)
+    busy = ProviderUnavailableError("busy", status=503, retry_after=7)
+    assert wait_before_retry(busy, 1, config, remaining=600) == 7
+    assert wait_before_retry(busy, 1, RetryConfig(max_retry_after=2), remaining=600) == 2
+
+
 def test_the_hook_stops_when_the_wait_does_not_fit_the_total_timeout() -> None:
     config = RetryConfig(max_retry_after=60, initial_wait=1, max_wait=10)
     assert wait_before_retry(RateLimitError("x", retry_after=30), 1, config, remaining=29) is False

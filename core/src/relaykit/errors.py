@@ -116,9 +116,17 @@ class RateLimitError(RelayError):
 
 
 class ProviderUnavailableError(RelayError):
-    """The provider failed or is overloaded (HTTP 5xx, 529) or could not be reached."""
+    """The provider failed or is overloaded (HTTP 5xx, 529) or could not be reached.
+
+    ``retry_after`` is the wait in seconds the provider asked for, if it did
+    (a 503's Retry-After); retries honour it as they do a 429's.
+    """
 
     retryable_default = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 class RequestTimeoutError(RelayError):
@@ -180,8 +188,12 @@ def error_for_status(
     model: str | None,
     retry_after: float | None = None,
     code: str | None = None,
+    param: str | None = None,
 ) -> RelayError:
-    """Map an HTTP error status (and the provider's message) to a typed error."""
+    """Map an HTTP error status (and the provider's message) to a typed error.
+
+    ``param`` is the request field the provider blamed; invalid-request errors keep it.
+    """
     kw: dict[str, Any] = {
         "provider": provider,
         "model": model,
@@ -191,10 +203,10 @@ def error_for_status(
     lowered = f"{code or ''} {message}".lower()
     if status in (400, 413, 422):
         if any(m in lowered for m in _CONTEXT_MARKERS):
-            return ContextLengthError(message, **kw)
+            return ContextLengthError(message, param=param, **kw)
         if any(m in lowered for m in _FILTER_MARKERS):
-            return ContentFilterError(message, **kw)
-        return InvalidRequestError(message, **kw)
+            return ContentFilterError(message, param=param, **kw)
+        return InvalidRequestError(message, param=param, **kw)
     if status in (401, 403):
         return AuthenticationError(message, **kw)
     if status == 404:
@@ -204,7 +216,7 @@ def error_for_status(
     if status == 429:
         return RateLimitError(message, retry_after=retry_after, **kw)
     if status >= 500:
-        return ProviderUnavailableError(message, **kw)
+        return ProviderUnavailableError(message, retry_after=retry_after, **kw)
     return RelayError(message, **kw)
 
 

@@ -26,7 +26,7 @@ def error_from_http(
     model: str | None,
 ) -> RelayError:
     """The typed error for an HTTP error response whose body has been read."""
-    message, code, retry_delay = parse_error_body(body)
+    message, code, retry_delay, param = _parse(body)
     retry_after = retry_after_seconds(headers)
     if retry_after is None:
         retry_after = retry_delay
@@ -35,29 +35,47 @@ def error_from_http(
     if status == 529 or code in ("overloaded_error",):
         status = status if status >= 500 else 529
     return error_for_status(
-        status, message, provider=provider, model=model, retry_after=retry_after, code=code
+        status,
+        message,
+        provider=provider,
+        model=model,
+        retry_after=retry_after,
+        code=code,
+        param=param,
     )
 
 
 def parse_error_body(body: bytes | str) -> tuple[str, str | None, float | None]:
     """``(message, code, retry_delay)`` from an error body in any common vendor shape."""
+    return _parse(body)[:3]
+
+
+def _parse(body: bytes | str) -> tuple[str, str | None, float | None, str | None]:
+    """``(message, code, retry_delay, param)``; ``param`` names the request field at fault
+    (OpenAI and its compatibles say so in ``error.param``)."""
     try:
         data: Any = json.loads(body) if body else None
     except ValueError:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        return text.strip()[:500], None, None
+        return text.strip()[:500], None, None, None
     if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
         data = data[0]
     if not isinstance(data, Mapping):
-        return str(data)[:500], None, None
+        return str(data)[:500], None, None, None
     err = data.get("error", data)
     if isinstance(err, str):
-        return err, None, None
+        return err, None, None, None
     if not isinstance(err, Mapping):
-        return json.dumps(data)[:500], None, None
+        return json.dumps(data)[:500], None, None, None
     message = err.get("message") or data.get("message") or err.get("Message") or ""
     code = err.get("code") or err.get("type") or err.get("status") or data.get("__type")
-    return str(message), str(code) if code is not None else None, _retry_delay(err)
+    param = err.get("param")
+    return (
+        str(message),
+        str(code) if code is not None else None,
+        _retry_delay(err),
+        param if isinstance(param, str) and param else None,
+    )
 
 
 def _retry_delay(err: Mapping[str, Any]) -> float | None:

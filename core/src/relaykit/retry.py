@@ -11,8 +11,9 @@ stamina schedules every wait, counts every attempt and honours its test mode
 
 Waits are stamina's exponential backoff with jitter: before retry ``n``,
 ``min(max_wait, initial_wait * 2 ** (n - 1) + uniform(0, initial_wait))``. A
-429's Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a
-custom wait as given). No retry is made when its wait would not fit in what is
+Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a custom
+wait as given): a 429's, and a 5xx's too, as the OpenAI SDK honours it for every
+status it retries. No retry is made when its wait would not fit in what is
 left of the call's total timeout, when the deployment's circuit is open (the
 next target is tried at once), or for a failure ``[retry] on`` leaves out.
 
@@ -94,7 +95,9 @@ def wait_before_retry(
     """
     if not isinstance(error, RelayError) or not may_retry(error, config):
         return False  # cancellation and our own bugs land here too: never retried
-    retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+    retry_after = (
+        error.retry_after if isinstance(error, RateLimitError | ProviderUnavailableError) else None
+    )
     if retry_after is not None:
         wait = 0.0 if testing else min(retry_after, config.max_retry_after)
         return wait if wait < remaining else False

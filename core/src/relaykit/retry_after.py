@@ -13,6 +13,10 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     ``retry-after-ms`` (OpenAI, Anthropic) wins because it is more precise;
     ``retry-after`` may be seconds or an HTTP date. Returns ``None`` when absent
     or unparseable, never a negative number.
+
+    ``x-ratelimit-reset-requests`` / ``-tokens`` are not read: they say when a
+    quota window refills (up to a day away), not when to try again, and the
+    OpenAI SDK does not wait on them either.
     """
     ms = _header(headers, "retry-after-ms")
     if ms is not None:

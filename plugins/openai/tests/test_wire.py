@@ -258,12 +258,11 @@ def _sample_stream() -> bytes:
 def _events(pieces: list[bytes]) -> list[Any]:
     decoder = SSEDecoder()
     events: list[Any] = []
-    started = False
+    state = wire.StreamState()
     for piece in pieces:
         for sse in decoder.feed(piece):
             if sse.data != "[DONE]":
-                events += wire.chunk_events(json.loads(sse.data), started)
-                started = True
+                events += wire.chunk_events(json.loads(sse.data), state)
     return events
 
 
@@ -295,6 +294,8 @@ def test_stream_parsing_byte_by_byte() -> None:
         ({"reasoning_content": "hm"}, {}, None),
         ({"content": "hi"}, {"finish_reason": "stop"}, None),
         ({"content": "hi"}, {"index": 1}, None),
+        ({"content": "", "refusal": "no"}, {}, None),  # a refusal is more than text
+        ({"refusal": "no"}, {}, None),
     ],
 )
 def test_text_delta_agrees_with_chunk_events(
@@ -303,7 +304,9 @@ def test_text_delta_agrees_with_chunk_events(
     chunk = {"id": "c", "choices": [{"index": 0, "delta": delta, **extra}]}
     assert wire.text_delta(chunk) == expected
     if expected is not None:
-        events = wire.chunk_events(chunk, started=True)
+        state = wire.StreamState()
+        state.started = True
+        events = wire.chunk_events(chunk, state)
         assert events == ([TextDelta(expected)] if expected else [])
 
 

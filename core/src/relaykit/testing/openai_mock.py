@@ -1,7 +1,8 @@
 """A loopback server speaking OpenAI's Chat Completions wire format.
 
 Follows the public API reference: ``chat.completion`` objects, SSE streams of
-``chat.completion.chunk`` objects ending in ``data: [DONE]``, the usage chunk
+``chat.completion.chunk`` objects ending in ``data: [DONE]``, a refusal in
+``message.refusal`` / ``delta.refusal`` (content null, finish ``stop``), the usage chunk
 with empty ``choices`` when ``stream_options.include_usage`` is set, tool-call
 argument fragments, ``{"error": {...}}`` bodies, and ``GET /v1/models``.
 """
@@ -117,7 +118,7 @@ class OpenAIMock(VendorMock):
         message: dict[str, Any] = {
             "role": "assistant",
             "content": reply.text or None,
-            "refusal": None,
+            "refusal": reply.refusal or None,
         }
         if reply.reasoning:  # DeepSeek, vLLM and other compatibles send reasoning here
             message["reasoning_content"] = reply.reasoning
@@ -172,6 +173,8 @@ class OpenAIMock(VendorMock):
             if reply.chunk_delay and i:
                 yield Pause(reply.chunk_delay)
             yield chunk({"content": piece})
+        for i in range(0, len(reply.refusal), 8):  # a refusal streams in its own field
+            yield chunk({"refusal": reply.refusal[i : i + 8]})
         for i, (name, args) in enumerate(reply.tool_calls):
             text = json.dumps(args)
             yield chunk(

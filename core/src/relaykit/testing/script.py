@@ -20,6 +20,8 @@ class Reply:
     """One scripted response.
 
     A success carries ``text``, ``reasoning`` and ``tool_calls`` (name, arguments);
+    ``refusal`` is the model declining to answer, for vendors that say so apart
+    from the text (OpenAI's ``message.refusal``; mocks without one ignore it);
     a failure carries ``status`` (>= 400) and ``error``; a stream that breaks
     carries ``stream_fault``: ``"error"`` sends the vendor's in-stream error event
     after ``text``, ``"drop"`` closes the connection after ``text``, ``"reset"``
@@ -32,6 +34,7 @@ class Reply:
 
     text: str = ""
     reasoning: str = ""
+    refusal: str = ""
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     finish: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
     input_tokens: int | None = None

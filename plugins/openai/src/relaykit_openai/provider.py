@@ -105,7 +105,18 @@ class OpenAIProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return wire.response(json_decode.loads(r.content))
+        data = json_decode.loads(r.content)
+        if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+            # A failure reported with status 200 (OpenRouter, once generation began)
+            # is an error, not an empty answer.
+            raise error_from_http(
+                wire.error_status(data["error"]),
+                r.headers,
+                r.content,
+                provider=self._name,
+                model=request.model,
+            )
+        return wire.response(data)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``."""
@@ -118,9 +129,10 @@ class OpenAIProvider:
                 raise error_from_http(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
-            feed = SSEDecoder().feed
+            decoder = SSEDecoder()
+            feed = decoder.feed
             loads = json_decode.loads
-            started = False
+            state = wire.StreamState()
             # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
@@ -132,27 +144,42 @@ class OpenAIProvider:
                             return
                         chunk = loads(data)
                         if "error" in chunk:
-                            message, _, _ = parse_error_body(data)
-                            raise StreamError(
-                                message or "error event in the stream",
-                                provider=self._name,
-                                model=request.model,
-                                provider_message=message,
-                            )
-                        if started:
+                            raise self._stream_error(data, request)
+                        if state.started:
                             # Nearly every chunk: a piece of text (wire.text_delta).
                             text = text_delta(chunk)
                             if text is not None:
                                 if text:
                                     yield TextDelta(text)
                                 continue
-                        for event in wire.chunk_events(chunk, started):
+                        for event in wire.chunk_events(chunk, state):
                             yield event
-                        started = True
-            # The body ended without [DONE]: the server or a proxy cut us off.
-            raise StreamError(
-                "the stream ended before [DONE]", provider=self._name, model=request.model
-            )
+            # The body ended without a [DONE] event. Its last event may lack the
+            # blank line that ends it; and a stream whose finish reason arrived is
+            # whole (some compatible servers never send [DONE], and the OpenAI SDK
+            # ends there too). Anything else: the server or a proxy cut us off.
+            for sse in decoder.flush():
+                if sse.data == "[DONE]":
+                    return
+                chunk = loads(sse.data)
+                if "error" in chunk:
+                    raise self._stream_error(sse.data, request)
+                for event in wire.chunk_events(chunk, state):
+                    yield event
+            if not state.finished:
+                raise StreamError(
+                    "the stream ended before [DONE]", provider=self._name, model=request.model
+                )
+
+    def _stream_error(self, data: str, request: ChatRequest) -> StreamError:
+        """The error for an ``{"error": ...}`` event in a stream."""
+        message, _, _ = parse_error_body(data)
+        return StreamError(
+            message or "error event in the stream",
+            provider=self._name,
+            model=request.model,
+            provider_message=message,
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""

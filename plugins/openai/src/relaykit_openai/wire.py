@@ -24,6 +24,8 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "tool_calls": "tool_calls",
     "function_call": "tool_calls",
     "content_filter": "content_filter",
+    "model_length": "length",  # Mistral: the context window ran out
+    "eos": "stop",  # Together: end of sequence
 }
 
 
@@ -137,9 +139,46 @@ def usage(data: dict[str, Any] | None) -> Usage:
     return Usage(
         input_tokens=data.get("prompt_tokens") or 0,
         output_tokens=data.get("completion_tokens") or 0,
-        cached_input_tokens=prompt.get("cached_tokens") or 0,
+        # DeepSeek counts cache hits in a field of its own
+        cached_input_tokens=prompt.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0,
         reasoning_tokens=completion.get("reasoning_tokens") or 0,
     )
+
+
+def error_status(error: Any) -> int:
+    """The HTTP status an ``error`` object inside a status-200 body stands for.
+
+    OpenRouter reports a failure during generation this way, with the status in
+    ``error.code``; without one it is the upstream's failure, a bad gateway.
+    """
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    return 502
+
+
+def content_text(content: Any) -> tuple[str, str]:
+    """``(text, reasoning)`` of a message's or delta's ``content``.
+
+    Nearly always a string (or null). Mistral's reasoning models send a list of
+    chunks instead: ``{"type": "text", "text"}`` and ``{"type": "thinking",
+    "thinking": [text chunks]}``, whose text is reasoning.
+    """
+    if isinstance(content, str):
+        return content, ""
+    if not isinstance(content, list):
+        return "", ""
+    text: list[str] = []
+    reasoning: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "thinking":
+            inner = part.get("thinking")
+            reasoning.append(inner if isinstance(inner, str) else content_text(inner)[0])
+        elif isinstance(part.get("text"), str):
+            text.append(part["text"])
+    return "".join(text), "".join(reasoning)
 
 
 def response(data: dict[str, Any]) -> ChatResponse:
@@ -163,9 +202,18 @@ def response(data: dict[str, Any]) -> ChatResponse:
     finish = FINISH_REASONS.get(raw_finish or "", "other")
     if calls and finish == "stop":
         finish = "tool_calls"
+    text, reasoning = content_text(message.get("content"))
+    reasoning = reasoning or message.get("reasoning_content") or message.get("reasoning") or ""
+    refusal = message.get("refusal")
+    if refusal:
+        # Structured outputs: the model declined, content is null and finish is
+        # "stop". The refusal is the answer; the finish says why it is one.
+        text += refusal
+        if finish == "stop":
+            finish = "content_filter"
     return ChatResponse(
-        text=message.get("content") or "",
-        reasoning=message.get("reasoning_content") or message.get("reasoning") or "",
+        text=text,
+        reasoning=reasoning,
         tool_calls=calls,
         finish_reason=finish,
         usage=usage(data.get("usage")),
@@ -194,21 +242,61 @@ def text_delta(chunk: dict[str, Any]) -> str | None:
         return None
     if len(delta) == 1:
         content = delta.get("content")  # a miss (another key) is None: not text
-    elif delta.keys() <= _TEXT_DELTA_KEYS:
+    elif delta.keys() <= _TEXT_DELTA_KEYS and not delta.get("refusal"):
         content = delta.get("content") or ""
     else:
         return None
     return content if content is None or isinstance(content, str) else None
 
 
-def chunk_events(chunk: dict[str, Any], started: bool) -> list[StreamEvent]:
+class StreamState:
+    """What decoding one stream carries from chunk to chunk."""
+
+    __slots__ = ("_calls", "_last_call", "_last_id", "finished", "refused", "started")
+
+    def __init__(self) -> None:
+        #: the first chunk (with the response id and model) has been read
+        self.started = False
+        #: a refusal arrived: a "stop" finish is a content_filter one
+        self.refused = False
+        #: a finish reason arrived: the answer is whole even if [DONE] never comes
+        self.finished = False
+        self._calls = 0  # tool call slots opened
+        self._last_call = 0
+        self._last_id: str | None = None
+
+    def call_index(self, call: dict[str, Any]) -> int:
+        """The slot of a tool call fragment.
+
+        OpenAI numbers every fragment (``index``) and sends the id only on a
+        call's first. Some servers (Gemini's compatible endpoint among them)
+        send no ``index``: there a fragment with a new id starts the next call,
+        and one without continues the last.
+        """
+        index = call.get("index")
+        call_id = call.get("id")
+        if isinstance(index, int):
+            self._calls = max(self._calls, index + 1)
+        elif self._calls and (not call_id or call_id == self._last_id):
+            index = self._last_call
+        else:
+            index = self._calls
+            self._calls += 1
+        self._last_call = index
+        if call_id:
+            self._last_id = call_id
+        return index
+
+
+def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
     """The stream events in one ``chat.completion.chunk``."""
-    if started:
+    if state.started:
         text = text_delta(chunk)
         if text is not None:
             return [TextDelta(text)] if text else []
     events: list[StreamEvent] = []
-    if not started:
+    if not state.started:
+        state.started = True
         events.append(StreamStart(chunk.get("id"), chunk.get("model")))
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) != 0:
@@ -218,18 +306,30 @@ def chunk_events(chunk: dict[str, Any], started: bool) -> list[StreamEvent]:
         if reasoning:
             events.append(ReasoningDelta(reasoning))
         content = delta.get("content")
+        if content and not isinstance(content, str):  # Mistral's chunk list
+            content, thinking = content_text(content)
+            if thinking:
+                events.append(ReasoningDelta(thinking))
         if content:
             events.append(TextDelta(content))
+        refusal = delta.get("refusal")
+        if refusal:  # see response(): the refusal is the answer
+            state.refused = True
+            events.append(TextDelta(refusal))
         for tc in delta.get("tool_calls") or ():
             fn = tc.get("function") or {}
             events.append(
                 ToolCallDelta(
-                    tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments") or ""
+                    state.call_index(tc), tc.get("id"), fn.get("name"), fn.get("arguments") or ""
                 )
             )
         raw = choice.get("finish_reason")
         if raw:
-            events.append(Finish(FINISH_REASONS.get(raw, "other"), raw))
+            state.finished = True
+            reason = FINISH_REASONS.get(raw, "other")
+            if state.refused and reason == "stop":
+                reason = "content_filter"
+            events.append(Finish(reason, raw))
     if chunk.get("usage"):
         events.append(UsageUpdate(usage(chunk["usage"])))
     return events
