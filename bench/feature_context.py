@@ -12,7 +12,7 @@ fires) against ``bench/mock_server.py``, then prints each piece's µs per call.
 The wrappers cost ~0.1 µs each, nested ones add up: compare rows, not totals.
 
     uv run python bench/feature_context.py [--calls 5000] [--concurrency 20]
-    uv run python bench/feature_context.py --sha openssl   # hashlib's SHA-256 for cache keys
+    uv run python bench/feature_context.py --key-limit 0   # every memory key a SHA-256
 
 This is a benchmark, not a test: it never fails on a number.
 """
@@ -20,7 +20,6 @@ This is a benchmark, not a test: it never fails on a number.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import sys
 import time
@@ -59,15 +58,14 @@ def timed(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def instrument(sha: str) -> None:
+def instrument(key_limit: int | None) -> None:
     """Wrap the pieces (module globals are looked up at call time, so wrapping works)."""
-    if sha == "openssl":
-        response_cache._sha256 = hashlib.sha256
-    elif response_cache._sha256 is hashlib.sha256:
-        sha = "openssl: this Python has no SHA-256 of its own"
-    timed(client_module, "cache_key", "cache key (all of it)")
-    timed(response_cache, "_sha256", f"  SHA-256 of the canonical bytes ({sha})")
-    timed(response_cache, "_fast_canonical", "  canonical JSON")
+    if key_limit is not None:
+        response_cache.MEMORY_KEY_LIMIT = key_limit
+    timed(client_module, "canonical_request", "cache: canonical form")
+    timed(response_cache, "_fast_canonical", "  its JSON")
+    timed(client_module, "lookup_key", "cache: lookup key")
+    timed(response_cache, "_sha256", "  SHA-256 (longer forms only)")
     timed(response_cache.MemoryCache, "get_nowait", "cache get (a miss)")
     timed(response_cache.MemoryCache, "put_nowait", "cache put (evicting the oldest)")
     timed(client_module.Client, "_reserve_now", "limit: _reserve_now")
@@ -105,10 +103,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--calls", type=int, default=5000)
     p.add_argument("--concurrency", type=int, default=20)
-    p.add_argument("--sha", choices=("builtin", "openssl"), default="builtin")
+    p.add_argument(
+        "--key-limit",
+        type=int,
+        help="response_cache.MEMORY_KEY_LIMIT (0: every key a SHA-256, as before session 5)",
+    )
     p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     args = p.parse_args()
-    instrument(args.sha)
+    instrument(args.key_limit)
     n = anyio.run(measure, args.calls, args.concurrency, backend=args.backend)
     print(f"{n} calls at concurrency {args.concurrency}, every feature on, µs per call:\n")
     print("| piece | µs/call |")

@@ -35,9 +35,12 @@ from relaykit.request import (
 )
 from relaykit.response_cache import (
     MemoryCache,
+    StorageCache,
     as_cached,
     cache_key,
+    canonical_request,
     is_deterministic,
+    lookup_key,
     replay,
 )
 from relaykit.serialization import converter
@@ -216,19 +219,60 @@ def reference_key(provider: str, request: ChatRequest) -> str:
 
 
 #: the canonical dumps a key may be made with: the standard library's, and orjson's
+#: (installed as response_cache._fast_canonical, which the key's code calls)
 CANONICAL = [response_cache._json_canonical]
 if response_cache._fast_canonical is not response_cache._json_canonical:
-    CANONICAL.append(response_cache._canonical)
+    CANONICAL.append(response_cache._fast_canonical)
 
 
 def test_the_key_is_the_sha256_of_the_canonical_form() -> None:
-    # The key hashes with CPython's own SHA-256 when it has one (see
-    # _builtin_sha256): the digest must be hashlib's.
     request = build_request("m", coerce_messages("hello"), {"temperature": 0})
     fields = ["p", "m", [["user", "hello"]], None, 0, None, (), None, (), None, None, {}]
     canonical = response_cache._canonical([response_cache._KEY_FORMAT, *fields])
+    assert response_cache.canonical_request("p", request) == canonical
     assert response_cache.cache_key("p", request) == hashlib.sha256(canonical).hexdigest()
-    assert response_cache._sha256 is not hashlib.sha256  # CPython 3.11+ has its own
+
+
+def test_a_short_form_is_its_own_memory_key_and_a_long_one_its_sha256() -> None:
+    limit = response_cache.MEMORY_KEY_LIMIT
+    for text, short in (("hello", True), ("x" * limit, False)):
+        request = build_request("m", coerce_messages(text), {"temperature": 0})
+        canonical = response_cache.canonical_request("p", request)
+        key = response_cache.lookup_key(canonical)
+        assert (key == canonical) is short
+        assert key == canonical if short else key == response_cache.cache_key("p", request)
+        # whichever kind, storage files it under the SHA-256 of the canonical form
+        assert response_cache.storage_key(key) == response_cache.cache_key("p", request)
+
+
+@pytest.mark.anyio
+async def test_the_storage_cache_files_short_and_long_requests_under_their_sha256() -> None:
+    class Shelf:
+        def __init__(self) -> None:
+            self.rows: dict[str, tuple[float, str]] = {}
+
+        async def cached_response(self, key: str) -> tuple[float, str] | None:
+            return self.rows.get(key)
+
+        async def cache_response(self, key: str, expires_at: float, data: str) -> None:
+            self.rows[key] = (expires_at, data)
+
+    shelf = Shelf()
+    writer = StorageCache(shelf, MemoryCache(), clock=lambda: 100.0)
+    requests = [
+        build_request("m", coerce_messages(text), {"temperature": 0})
+        for text in ("short", "y" * response_cache.MEMORY_KEY_LIMIT)
+    ]
+    for i, request in enumerate(requests):
+        key = response_cache.lookup_key(response_cache.canonical_request("p", request))
+        await writer.put(key, ChatResponse(text=f"answer {i}"), ttl=10)
+    assert set(shelf.rows) == {response_cache.cache_key("p", r) for r in requests}
+    # another process (its memory empty) finds both in storage
+    reader = StorageCache(shelf, MemoryCache(), clock=lambda: 101.0)
+    for i, request in enumerate(requests):
+        key = response_cache.lookup_key(response_cache.canonical_request("p", request))
+        hit = await reader.get(key)
+        assert hit is not None and hit.text == f"answer {i}"
 
 
 def test_orjson_makes_the_keys_when_installed() -> None:
@@ -236,24 +280,26 @@ def test_orjson_makes_the_keys_when_installed() -> None:
     assert len(CANONICAL) == 2
 
 
-@pytest.mark.parametrize("canonical", CANONICAL, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("canonical", CANONICAL, ids=["stdlib", "orjson"][: len(CANONICAL)])
 @settings(max_examples=400)
 @given(st.sampled_from(["p", "q"]), _requests, st.sampled_from(["p", "q"]), _requests)
 def test_two_requests_share_a_key_exactly_when_their_whole_json_is_equal(
     canonical: Callable[[Any], bytes], p1: str, r1: ChatRequest, p2: str, r2: ChatRequest
 ) -> None:
     same = reference_key(p1, r1) == reference_key(p2, r2)
-    with patch.object(response_cache, "_canonical", canonical):
+    with patch.object(response_cache, "_fast_canonical", canonical):
         assert (cache_key(p1, r1) == cache_key(p2, r2)) is same
+        k1, k2 = (lookup_key(canonical_request(p, r)) for p, r in ((p1, r1), (p2, r2)))
+        assert (k1 == k2) is same
 
 
-@pytest.mark.parametrize("canonical", CANONICAL, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("canonical", CANONICAL, ids=["stdlib", "orjson"][: len(CANONICAL)])
 @given(_requests, st.data())
 def test_a_changed_field_changes_the_key(
     canonical: Callable[[Any], bytes], request: ChatRequest, data: st.DataObject
 ) -> None:
     other = data.draw(_requests)
-    with patch.object(response_cache, "_canonical", canonical):
+    with patch.object(response_cache, "_fast_canonical", canonical):
         for field in attrs.fields(ChatRequest):
             changed = attrs.evolve(request, **{field.name: getattr(other, field.name)})
             same = reference_key("p", request) == reference_key("p", changed)
@@ -269,7 +315,7 @@ def test_a_changed_field_changes_the_key(
 )
 def test_orjson_and_the_standard_library_write_the_same_canonical_bytes(value: Any) -> None:
     # so a cache shared by processes with and without orjson keeps hitting
-    for canonical in CANONICAL:
+    for canonical in (response_cache._json_canonical, response_cache._canonical):
         assert canonical(value) == response_cache._json_canonical(value)
 
 
@@ -279,7 +325,7 @@ def test_orjson_and_the_standard_library_write_the_same_canonical_bytes(value: A
 def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
     value: Any,
 ) -> None:
-    for canonical in CANONICAL:
+    for canonical in (response_cache._json_canonical, response_cache._canonical):
         try:
             expected = response_cache._json_canonical(value)
         except TypeError:
@@ -287,6 +333,18 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
                 canonical(value)
         else:
             assert canonical(value) == expected
+    # canonical_request falls back the same way (it inlines _canonical)
+    request = build_request("m", coerce_messages("hi"), {"extra": {"v": value}})
+    fields = ["p", "m", [["user", "hi"]], None, None, None, (), None, (), None, None]
+    try:
+        expected = response_cache._json_canonical(
+            [response_cache._KEY_FORMAT, *fields, {"v": value}]
+        )
+    except TypeError:
+        with pytest.raises(TypeError):
+            response_cache.canonical_request("p", request)
+    else:
+        assert response_cache.canonical_request("p", request) == expected
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,9 @@ from .response_cache import (
     MemoryCache,
     StorageCache,
     as_cached,
-    cache_key,
+    canonical_request,
     is_deterministic,
+    lookup_key,
 )
 from .retention import RetentionPolicy
 from .routing import Router, Target
@@ -91,7 +92,7 @@ class _Call:
     #: targets given up on before the one that served (or the last that failed)
     fallbacks: int = 0
     #: the response-cache key, when this call may be answered from or stored in the cache
-    cache_key: str | None = None
+    cache_key: bytes | str | None = None
     cache_hit: bool = False
     # observability: the call's span (None when untraced), the target it last
     # went to, and the error that made the client try again
@@ -455,7 +456,7 @@ class Client:
         )
         cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
         if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
-            call.cache_key = cache_key(model, request)
+            call.cache_key = lookup_key(canonical_request(model, request))
         if self._tracer is not None:
             call.span = self._tracer.start(call)
         return call
