@@ -104,6 +104,10 @@ class ResponseAssembler:
         if self._reasoning:
             parts = tuple([b.part() for b in self._reasoning if not b.empty()])
             reasoning, signature = reasoning_fields(parts)
+            if not any(p.origin or p.signature or p.redacted is not None for p in parts):
+                # Plain reasoning text (OpenAI-compatible, Ollama): only ``reasoning``,
+                # as those providers' non-streamed responses have it.
+                parts = ()
         else:
             parts, reasoning, signature = (), "", None
         return ChatResponse(

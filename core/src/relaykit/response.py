@@ -90,7 +90,10 @@ class ChatResponse:
     :class:`~relaykit.ReasoningPart`); :meth:`to_message` sends them back as
     they came. ``reasoning`` is their text joined, for display, and
     ``reasoning_signature`` the last block's signature, kept for code written
-    before ``reasoning_parts``.
+    before ``reasoning_parts``. A provider whose reasoning is plain text, with
+    no signature, redacted data or origin (OpenAI-compatible ``reasoning_content``,
+    Ollama's ``thinking``), leaves ``reasoning_parts`` empty: :meth:`to_message`
+    then sends ``reasoning`` as one part.
     """
 
     text: str = ""
