@@ -6,10 +6,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import pytest
 
 import relaykit
-from relaykit import hookimpl
+from relaykit import ReasoningPart, hookimpl
 from relaykit.config import Config
 from relaykit.outbound_redaction import StreamRestorer
 from relaykit.testing import FakePlugin, Reply
@@ -73,6 +74,42 @@ async def test_relaykit_redactors_reversible_redacts_prompts_and_restores_answer
     text = "".join(e.text for e in events if isinstance(e, relaykit.TextDelta))
     assert text == "closing TICKET-42 now"
     assert s.response.tool_calls[0].arguments == {"id": "TICKET-42"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_reasoning_text_is_restored_and_redacted_again_but_opaque_data_never(
+    streamed: bool,
+) -> None:
+    fake, tickets = FakePlugin(), TicketRedactor()
+    # Signatures and redacted data are opaque: even what looks like a placeholder
+    # or a secret in them goes back byte for byte.
+    signature, redacted = "sig-<T0>-TICKET-42", "data-<T0>-TICKET-42"
+    blocks = (
+        ReasoningPart("about <T0>", signature),
+        ReasoningPart(redacted=redacted),
+        ReasoningPart(" then <T0> again", "sig-2"),
+    )
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
+        fake.script.reply("ok", reasoning_blocks=blocks)
+        question = relaykit.Message.user("about TICKET-42")
+        if streamed:
+            async with client.stream("fake/m", [question]) as s:
+                async for _ in s:
+                    pass
+            r = s.response
+        else:
+            r = await client.chat("fake/m", [question])
+        assert r.reasoning == "about TICKET-42 then TICKET-42 again"
+        assert r.reasoning_parts == (
+            ReasoningPart("about TICKET-42", signature, origin="fake"),
+            ReasoningPart(redacted=redacted, origin="fake"),
+            ReasoningPart(" then TICKET-42 again", "sig-2", origin="fake"),
+        )
+        await client.chat("fake/m", [question, r.to_message(), relaykit.Message.user("so?")])
+    # The provider gets its blocks back as it wrote them.
+    sent = fake.calls[-1].messages[1].content
+    assert sent == (*[attrs.evolve(b, origin="fake") for b in blocks], relaykit.TextPart("ok"))
 
 
 @pytest.mark.anyio

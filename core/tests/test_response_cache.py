@@ -112,6 +112,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "attempts",
         "cache_hit",
         "reasoning_signature",
+        "reasoning_parts",
     }, "update response_cache._entry and _response"
     assert {f.name for f in attrs.fields(Usage)} == {
         "input_tokens",
@@ -134,6 +135,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         attempts=3,
         cache_hit=True,
         reasoning_signature="s",
+        reasoning_parts=(ReasoningPart("r", "s", origin="anthropic"),),
     )
     defaults = {f.name: f.default for f in attrs.fields(ChatResponse)}
     assert all(getattr(full, name) != value for name, value in defaults.items())
@@ -145,10 +147,16 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
 
 
 def test_replay_assembles_into_the_same_response() -> None:
+    parts = (
+        ReasoningPart("thought", "sig-1", origin="anthropic"),
+        ReasoningPart(redacted="EmwKAhgBEgy3va3p", origin="anthropic"),
+        ReasoningPart(" more", "sig-2", origin="anthropic"),
+    )
     original = ChatResponse(
         text="x" * 150,
-        reasoning="thought",
-        reasoning_signature="sig",
+        reasoning="thought more",
+        reasoning_signature="sig-2",
+        reasoning_parts=parts,
         tool_calls=(ToolCall("c1", "f", {"a": [1, 2]}),),
         finish_reason="tool_calls",
         usage=Usage(3, 4, 1, 2),
@@ -159,6 +167,17 @@ def test_replay_assembles_into_the_same_response() -> None:
     for event in replay(original):
         assembler.add(event)
     assert assembler.response(model="m") == original
+
+
+def test_replay_of_a_response_from_before_reasoning_parts_fills_them_in() -> None:
+    # Stored by an older relaykit: reasoning and its signature, no blocks.
+    original = ChatResponse(text="t", reasoning="thought", reasoning_signature="sig", model="m")
+    assembler = ResponseAssembler()
+    for event in replay(original):
+        assembler.add(event)
+    replayed = assembler.response(model="m")
+    assert replayed == attrs.evolve(original, reasoning_parts=(ReasoningPart("thought", "sig"),))
+    assert replayed.to_message() == original.to_message()
 
 
 # -- the key's canonical form ------------------------------------------------------
@@ -177,7 +196,7 @@ _parts = st.one_of(
     st.builds(ImagePart, data=st.sampled_from([b"", b"x"]), media_type=st.just("image/png")),
     st.builds(ToolCall, _texts, _texts, _dicts, _maybe_text),
     st.builds(ToolResultPart, _texts, _texts, st.booleans()),
-    st.builds(ReasoningPart, _texts, _maybe_text),
+    st.builds(ReasoningPart, _texts, _maybe_text, redacted=_maybe_text, origin=st.none() | _texts),
 )
 _messages = st.builds(
     Message, st.sampled_from(["user", "assistant"]), st.lists(_parts, max_size=2).map(tuple)
@@ -356,7 +375,7 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
         (ImagePart, {"url", "data", "media_type", "type"}),
         (ToolCall, {"id", "name", "arguments", "raw_arguments", "type"}),
         (ToolResultPart, {"tool_call_id", "content", "is_error", "type"}),
-        (ReasoningPart, {"text", "signature", "type"}),
+        (ReasoningPart, {"text", "signature", "type", "redacted", "origin"}),
         (Tool, {"name", "description", "parameters", "strict"}),
         (ToolChoice, {"mode", "name"}),
         (ResponseFormat, {"type", "schema", "name", "strict"}),

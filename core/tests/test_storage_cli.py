@@ -15,6 +15,7 @@ import relaykit
 from relaykit.cli import keys, logs
 from relaykit.cli.when import duration, point_in_time
 from relaykit.key_vault import key_file
+from relaykit.messages import Message, ReasoningPart, ToolCall
 from relaykit.response import Usage
 from relaykit.testing import MemoryStorage
 from relaykit.testing.storage_contract import failed_record, make_record
@@ -89,6 +90,39 @@ def test_logs_lists_newest_first_with_filters(cli, storage: MemoryStorage, backe
     code, out, err = cli("logs", "-q", "nothing-like-this")
     assert (code, out) == (0, "")
     assert "no logged calls match" in err
+
+
+def test_logs_note_reasoning_signatures_and_redacted_data_without_printing_them(
+    cli, storage: MemoryStorage
+) -> None:  # type: ignore[no-untyped-def]
+    signature, redacted = "c2lnbmF0dXJlLW9mLWEtYmxvY2s=", "RW5jcnlwdGVkVGhpbmtpbmc="
+    blocks = (
+        ReasoningPart("Look it up.", signature, origin="anthropic"),
+        ReasoningPart(redacted=redacted, origin="anthropic"),
+    )
+    turn = Message("assistant", (*blocks, ToolCall("c1", "lookup", {})))
+    record = make_record(
+        0,
+        messages=(Message.user("q"), turn, Message.tool("c1", "ok")),
+        reasoning="Look it up.",
+        reasoning_parts=blocks,
+    )
+    anyio.run(storage.write_batch, [record])
+    _, full, _ = cli("logs", "--full")
+    _, as_json, _ = cli("logs", "--json")
+    for out in (full, as_json):
+        assert signature not in out
+        assert redacted not in out
+    assert "reasoning blocks: 2 (1 redacted, 1 signed, from anthropic)" in full
+    logged = json.loads(as_json)
+    noted = {"signature": "[28 characters of provider data]", "origin": "anthropic"}
+    assert logged["reasoning_parts"][0] == {
+        **noted,
+        "text": "Look it up.",
+        "type": "reasoning",
+        "redacted": None,
+    }
+    assert logged["messages"][1]["content"][1]["redacted"] == "[24 characters of provider data]"
 
 
 def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]

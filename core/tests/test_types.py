@@ -28,6 +28,7 @@ from relaykit import (
     from_json,
     to_json,
 )
+from relaykit.assembly import ResponseAssembler
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -319,6 +320,73 @@ def test_response_to_message_continues_the_conversation() -> None:
     m = r.to_message()
     assert m.role == "assistant"
     assert m.content == (ReasoningPart("hmm", "sig"), TextPart("hi"), ToolCall("c", "f"))
+
+
+def test_a_response_sends_its_reasoning_blocks_back_in_order() -> None:
+    blocks = (
+        ReasoningPart("one", "s1", origin="anthropic"),
+        ReasoningPart(redacted="opaque", origin="anthropic"),
+        ReasoningPart("two", "s2", origin="anthropic"),
+    )
+    r = ChatResponse(
+        text="hi", reasoning="onetwo", reasoning_signature="s2", reasoning_parts=blocks
+    )
+    assert r.to_message().content == (*blocks, TextPart("hi"))
+
+
+def test_a_reasoning_part_belongs_to_its_origin_or_to_anyone_when_unknown() -> None:
+    assert ReasoningPart("x", "s", origin="gemini").belongs_to("gemini")
+    assert not ReasoningPart("x", "s", origin="gemini").belongs_to("anthropic")
+    assert ReasoningPart("x", "s").belongs_to("anthropic")  # built by hand: as before
+
+
+def test_reasoning_parts_from_dicts_keep_redacted_data_and_origin() -> None:
+    (m,) = coerce_messages(
+        [
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "reasoning", "redacted": "opaque", "origin": "bedrock"},
+                    {"type": "reasoning", "text": "t", "signature": "s"},
+                ],
+            }
+        ]
+    )
+    assert m.content == (
+        ReasoningPart(redacted="opaque", origin="bedrock"),
+        ReasoningPart("t", "s"),
+    )
+
+
+def test_the_assembler_keeps_reasoning_blocks_apart() -> None:
+    a = ResponseAssembler()
+    for event in [
+        ReasoningDelta("one ", new_block=True, origin="anthropic"),
+        ReasoningDelta("more"),
+        ReasoningDelta(signature="s1"),
+        ReasoningDelta(new_block=True, redacted="opaque", origin="anthropic"),
+        ReasoningDelta("two", new_block=True, origin="anthropic"),
+        ReasoningDelta(signature="s2"),
+        TextDelta("answer"),
+    ]:
+        a.add(event)
+    r = a.response()
+    assert r.reasoning_parts == (
+        ReasoningPart("one more", "s1", origin="anthropic"),
+        ReasoningPart(redacted="opaque", origin="anthropic"),
+        ReasoningPart("two", "s2", origin="anthropic"),
+    )
+    assert (r.reasoning, r.reasoning_signature, r.text) == ("one moretwo", "s2", "answer")
+
+
+def test_plain_reasoning_text_stays_in_reasoning_alone() -> None:
+    # OpenAI-compatible and Ollama reasoning: no blocks, as their chat responses have none.
+    a = ResponseAssembler()
+    for event in [ReasoningDelta("think"), ReasoningDelta("ing"), TextDelta("hi")]:
+        a.add(event)
+    r = a.response()
+    assert (r.reasoning, r.reasoning_parts) == ("thinking", ())
+    assert r.to_message().content == (ReasoningPart("thinking"), TextPart("hi"))
 
 
 def test_lazy_exports_match_all() -> None:

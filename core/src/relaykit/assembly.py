@@ -13,15 +13,16 @@ from .events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from .messages import ToolCall
-from .response import ChatResponse, FinishReason, Usage
+from .messages import ReasoningPart, ToolCall
+from .response import ChatResponse, FinishReason, Usage, reasoning_fields
 
 
 class ResponseAssembler:
     """Accumulates stream events; :meth:`response` returns the response so far.
 
     Text and reasoning are kept as lists of chunks and joined once, so a long
-    stream costs linear time.
+    stream costs linear time. Reasoning is kept block by block (see
+    :class:`ReasoningDelta`), each with its own signature.
     """
 
     __slots__ = (
@@ -29,7 +30,6 @@ class ResponseAssembler:
         "_id",
         "_model",
         "_reasoning",
-        "_signature",
         "_text",
         "_tools",
         "_usage",
@@ -37,8 +37,8 @@ class ResponseAssembler:
 
     def __init__(self) -> None:
         self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._signature: str | None = None
+        # one _ReasoningBlock per block, created by the first reasoning delta
+        self._reasoning: list[_ReasoningBlock] = []
         self._tools: dict[int, list[str]] = {}  # index -> [id, name, *argument fragments]
         self._usage = Usage()
         self._finish: FinishReason | None = None
@@ -60,10 +60,23 @@ class ResponseAssembler:
             if event.arguments:
                 slot.append(event.arguments)
         elif isinstance(event, ReasoningDelta):
+            blocks = self._reasoning
+            if event.redacted is not None:
+                # A redacted block arrives whole; what follows starts a new one.
+                blocks.append(_ReasoningBlock(event.origin, event.redacted))
+                blocks.append(_ReasoningBlock(event.origin))
+                return
+            if event.new_block or not blocks:
+                if blocks and blocks[-1].empty():
+                    blocks.pop()
+                blocks.append(_ReasoningBlock(event.origin))
+            block = blocks[-1]
+            if event.origin:
+                block.origin = event.origin
             if event.text:
-                self._reasoning.append(event.text)
+                block.text.append(event.text)
             if event.signature:
-                self._signature = (self._signature or "") + event.signature
+                block.signature.append(event.signature)
         elif isinstance(event, UsageUpdate):
             self._usage = _merge_usage(self._usage, event.usage)
         elif isinstance(event, Finish):
@@ -88,10 +101,20 @@ class ResponseAssembler:
         finish = self._finish or "other"
         if calls and finish == "stop":
             finish = "tool_calls"
+        if self._reasoning:
+            parts = tuple([b.part() for b in self._reasoning if not b.empty()])
+            reasoning, signature = reasoning_fields(parts)
+            if not any(p.origin or p.signature or p.redacted is not None for p in parts):
+                # Plain reasoning text (OpenAI-compatible, Ollama): only ``reasoning``,
+                # as those providers' non-streamed responses have it.
+                parts = ()
+        else:
+            parts, reasoning, signature = (), "", None
         return ChatResponse(
             text="".join(self._text),
-            reasoning="".join(self._reasoning),
-            reasoning_signature=self._signature,
+            reasoning=reasoning,
+            reasoning_signature=signature,
+            reasoning_parts=parts,
             tool_calls=calls,
             finish_reason=finish,
             usage=self._usage,
@@ -99,6 +122,29 @@ class ResponseAssembler:
             provider=provider,
             id=self._id,
             time_to_first_token=time_to_first_token,
+        )
+
+
+class _ReasoningBlock:
+    """One reasoning block as it arrives: text and signature pieces, or redacted data."""
+
+    __slots__ = ("origin", "redacted", "signature", "text")
+
+    def __init__(self, origin: str | None, redacted: str | None = None) -> None:
+        self.origin = origin
+        self.redacted = redacted
+        self.text: list[str] = []
+        self.signature: list[str] = []
+
+    def empty(self) -> bool:
+        return self.redacted is None and not self.text and not self.signature
+
+    def part(self) -> ReasoningPart:
+        return ReasoningPart(
+            "".join(self.text),
+            "".join(self.signature) or None,
+            redacted=self.redacted,
+            origin=self.origin,
         )
 
 

@@ -34,7 +34,7 @@ from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .log_format import CALLS_LOGGER, call_fields
-from .messages import Message, ToolCall, coerce_messages
+from .messages import Message, ReasoningPart, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
@@ -751,16 +751,26 @@ class Client:
         fields = self._record_fields(call, target)
         text = reasoning = ""
         tool_calls: tuple[ToolCall, ...] = ()
+        reasoning_parts: tuple[ReasoningPart, ...] = ()
         if self._content:
             redaction = self._redaction
             fields["messages"] = tuple([redaction.message(m) for m in call.request.messages])
             text = redaction.text(response.text) if response.text else ""
+            if response.reasoning_parts:
+                reasoning_parts = tuple(
+                    [redaction.reasoning_part(p) for p in response.reasoning_parts]
+                )
             if response.reasoning:
                 reasoning = redaction.text(response.reasoning)
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
         return CallRecord.from_response(
-            response, **fields, text=text, reasoning=reasoning, tool_calls=tool_calls
+            response,
+            **fields,
+            text=text,
+            reasoning=reasoning,
+            reasoning_parts=reasoning_parts,
+            tool_calls=tool_calls,
         )
 
     async def _fail(
@@ -849,7 +859,7 @@ class Client:
         (content not redacted yet: ``_emit`` redacts it, with the message)."""
         fields = self._record_fields(call, target)
         if not self._content:
-            fields.update(text="", reasoning="", tool_calls=())
+            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=())
         return CallRecord.from_response(
             partial, **fields, error_type=error_type, error_message=message, status=status
         )

@@ -26,10 +26,21 @@ class TextDelta:
 
 @attrs.frozen
 class ReasoningDelta:
-    """More reasoning ("thinking") text, or its signature."""
+    """More reasoning ("thinking") text, or its signature, or a redacted block.
+
+    Deltas add to the current reasoning block until one says ``new_block``
+    (a provider sends it where a block starts, so several blocks stay apart,
+    each with its own signature). ``redacted`` carries a whole block of
+    encrypted reasoning, a block of its own. ``origin`` names the provider
+    type that produced the block (see :class:`~relaykit.ReasoningPart`); the
+    delta that starts a block carries it.
+    """
 
     text: str = ""
     signature: str | None = None
+    new_block: bool = attrs.field(default=False, kw_only=True)
+    redacted: str | None = attrs.field(default=None, kw_only=True)
+    origin: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen

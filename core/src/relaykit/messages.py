@@ -101,11 +101,31 @@ class ToolResultPart:
 
 @attrs.frozen
 class ReasoningPart:
-    """Reasoning ("thinking") text a model produced, with a provider signature if any."""
+    """One block of reasoning ("thinking") a model produced, as the provider sent it.
 
-    text: str
+    ``text`` is the readable reasoning. ``signature`` and ``redacted`` are opaque
+    provider data that must go back unchanged when the turn is continued:
+    ``signature`` vouches for ``text`` (Anthropic's thinking signature, Gemini's
+    ``thoughtSignature``, Bedrock's reasoning signature); ``redacted`` is
+    reasoning the provider encrypted (Anthropic's ``redacted_thinking`` data,
+    Bedrock's ``redactedContent`` in base64), never shown as text.
+    ``origin`` is the type of the provider plugin that produced the part
+    (``"anthropic"``, ``"bedrock"``, ``"gemini"``): signatures and redacted data
+    only mean something to that kind of provider, so the others drop them (see
+    :meth:`belongs_to`). It is ``None`` for unsigned reasoning and for parts
+    built by hand, which are sent as they are.
+    """
+
+    text: str = ""
     signature: str | None = None
     type: Literal["reasoning"] = "reasoning"
+    redacted: str | None = attrs.field(default=None, kw_only=True)
+    origin: str | None = attrs.field(default=None, kw_only=True)
+
+    def belongs_to(self, provider_type: str) -> bool:
+        """Whether this part's signature and redacted data may go to a provider of
+        ``provider_type``: it came from one, or its origin is unknown."""
+        return self.origin is None or self.origin == provider_type
 
 
 Part: TypeAlias = TextPart | ImagePart | ToolCall | ToolResultPart | ReasoningPart
@@ -283,7 +303,12 @@ def _part_from_dict(p: Any, where: str) -> Part:
                 str(p["tool_call_id"]), str(p["content"]), bool(p.get("is_error"))
             )
         if kind == "reasoning":
-            return ReasoningPart(str(p["text"]), p.get("signature"))
+            return ReasoningPart(
+                str(p.get("text") or ""),
+                p.get("signature"),
+                redacted=p.get("redacted"),
+                origin=p.get("origin"),
+            )
     except KeyError as e:
         raise InvalidRequestError(f"{where} is missing {e.args[0]!r}", param=where) from e
     except (binascii.Error, TypeError, ValueError) as e:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from .events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
-from .messages import Message, Part, TextPart, ToolCall, ToolResultPart
+from .messages import Message, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import Redactor
 from .request import ChatRequest
 from .response import ChatResponse
@@ -101,6 +101,11 @@ class OutboundRedaction:
             return attrs.evolve(part, content=fix(part.content))
         if isinstance(part, ToolCall):
             return attrs.evolve(part, arguments=self._value(part.arguments, fix))
+        if isinstance(part, ReasoningPart) and part.text:
+            # Only the text: the signature and redacted data are opaque and go back
+            # unchanged. Placeholders are a keyed hash of their value, so reasoning
+            # restored for the caller is redacted again to what the model wrote.
+            return attrs.evolve(part, text=fix(part.text))
         return part
 
     # -- pipeline steps -----------------------------------------------------
@@ -119,10 +124,15 @@ class OutboundRedaction:
             attrs.evolve(c, arguments=self._value(c.arguments, self.restore))
             for c in response.tool_calls
         )
+        parts = response.reasoning_parts
+        if parts:
+            restore = self.restore
+            parts = tuple([attrs.evolve(p, text=restore(p.text)) if p.text else p for p in parts])
         return attrs.evolve(
             response,
             text=self.restore(response.text),
             reasoning=self.restore(response.reasoning),
+            reasoning_parts=parts,
             tool_calls=calls,
         )
 
@@ -174,6 +184,8 @@ class StreamEventRestorer:
                         yield TextDelta(out)
                     continue
                 if isinstance(event, ReasoningDelta) and event.text:
+                    if event.new_block and (rest := reasoning.flush()):
+                        yield ReasoningDelta(rest)  # the end of the block before
                     event = attrs.evolve(event, text=reasoning.feed(event.text))
                 elif isinstance(event, ToolCallDelta) and event.arguments:
                     restorer = tools.get(event.index)

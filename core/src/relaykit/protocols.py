@@ -16,7 +16,7 @@ import attrs
 
 from .config import LimitConfig, TimeoutConfig
 from .events import StreamEvent
-from .messages import Message, ToolCall
+from .messages import Message, ReasoningPart, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
 from .secrets import Secret, scrub
@@ -118,7 +118,9 @@ class CallRecord:
     ``description``, ``parameters``, ``strict``), ``response_format`` (``type``,
     and ``name``, ``schema``, ``strict`` for a JSON schema), ``extra`` and the
     ``metadata`` other than ``correlation_id`` and ``conversation_id``.
-    ``reasoning`` is the model's reasoning text, apart from ``text``.
+    ``reasoning`` is the model's reasoning text, apart from ``text``;
+    ``reasoning_parts`` its blocks as the response had them (text redacted,
+    signatures and redacted data kept: they are opaque provider data).
     ``id`` is relaykit's own request id; ``response_id`` is the provider's.
     Times are wall-clock seconds since the epoch (``started_at``, ``finished_at``)
     or durations in seconds (``latency``, ``time_to_first_token``).
@@ -158,6 +160,7 @@ class CallRecord:
     route: tuple[str, ...] = ()
     response_id: str | None = None
     reasoning: str = ""
+    reasoning_parts: tuple[ReasoningPart, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -171,6 +174,7 @@ class CallRecord:
         fields: dict[str, Any] = {
             "text": response.text,
             "reasoning": response.reasoning,
+            "reasoning_parts": response.reasoning_parts,
             "tool_calls": response.tool_calls,
             "usage": response.usage,
             "cost": response.cost,

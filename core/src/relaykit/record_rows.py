@@ -6,7 +6,8 @@ Structured fields (messages, params, tool calls, route) travel as JSON text;
 the cost as a decimal string, so no backend rounds money through a float.
 Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
 (the messages' text, for full-text search next to ``response``). Columns are
-only ever appended (``reasoning`` came with the backends' migration 4).
+only ever appended (``reasoning`` came with the backends' migration 4,
+``reasoning_parts`` with migration 5).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from .messages import Message, TextPart, ToolCall
+from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .protocols import CallRecord
 from .response import Usage
 from .serialization import converter
@@ -57,10 +58,11 @@ COLUMNS: tuple[str, ...] = (
     "conversation_id",
     "response_id",
     "reasoning",
+    "reasoning_parts",
 )
 
 #: columns holding JSON text
-JSON_COLUMNS = frozenset({"route", "messages", "params", "tool_calls"})
+JSON_COLUMNS = frozenset({"route", "messages", "params", "tool_calls", "reasoning_parts"})
 
 
 # One encoder for every call: json.dumps with options builds a new one each time.
@@ -152,6 +154,9 @@ class RowEncoder:
             record.conversation_id,
             record.response_id,
             record.reasoning,
+            dumps(converter.unstructure(record.reasoning_parts))
+            if record.reasoning_parts
+            else "[]",
         )
 
 
@@ -199,6 +204,9 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
         conversation_id=r["conversation_id"],
         response_id=r["response_id"],
         reasoning=r["reasoning"] or "",
+        reasoning_parts=converter.structure(
+            _json(r["reasoning_parts"] or "[]"), tuple[ReasoningPart, ...]
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from .messages import Message, TextPart, ToolCall, ToolResultPart
+from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
 
@@ -24,7 +24,8 @@ class RedactionChain:
         return text
 
     def message(self, message: Message) -> Message:
-        """``message`` with its text and tool results redacted (itself when nothing changed)."""
+        """``message`` with its text, reasoning text and tool results redacted (itself when
+        nothing changed)."""
         parts = []
         changed = False
         for p in message.content:
@@ -40,8 +41,21 @@ class RedactionChain:
                 redacted = self.tool_call(p)
                 changed = changed or redacted != p
                 p = redacted
+            elif isinstance(p, ReasoningPart) and p.text:
+                reasoning = self.reasoning_part(p)
+                changed = changed or reasoning is not p
+                p = reasoning
             parts.append(p)
         return Message(message.role, tuple(parts)) if changed else message
+
+    def reasoning_part(self, part: ReasoningPart) -> ReasoningPart:
+        """``part`` with its text redacted (itself when nothing changed).
+
+        Its signature and redacted data are opaque provider data, never text a
+        redactor should read, and are kept as they are.
+        """
+        text = self.text(part.text) if part.text else part.text
+        return part if text == part.text else attrs.evolve(part, text=text)
 
     def tool_call(self, call: ToolCall) -> ToolCall:
         """``call`` with every string in its arguments redacted (models echo prompts into them)."""
@@ -80,10 +94,16 @@ class RedactionChain:
         )
         error = self.text(record.error_message) if record.error_message else record.error_message
         reasoning = self.text(record.reasoning) if record.reasoning else record.reasoning
+        reasoning_parts = (
+            tuple([self.reasoning_part(p) for p in record.reasoning_parts])
+            if record.reasoning_parts
+            else record.reasoning_parts
+        )
         if (
             text == record.text
             and error == record.error_message
             and reasoning == record.reasoning
+            and reasoning_parts == record.reasoning_parts
             and all(a is b for a, b in zip(messages, record.messages, strict=True))
             and tool_calls == record.tool_calls
         ):
@@ -93,6 +113,7 @@ class RedactionChain:
             messages=messages,
             text=text,
             reasoning=reasoning,
+            reasoning_parts=reasoning_parts,
             tool_calls=tool_calls,
             error_message=error,
         )

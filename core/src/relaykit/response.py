@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
@@ -83,7 +83,18 @@ class ModelInfo:
 
 @attrs.frozen(kw_only=True)
 class ChatResponse:
-    """The result of one chat call, streamed or not."""
+    """The result of one chat call, streamed or not.
+
+    ``reasoning_parts`` are the model's reasoning blocks in the order it
+    produced them, each with its own signature or redacted data (see
+    :class:`~relaykit.ReasoningPart`); :meth:`to_message` sends them back as
+    they came. ``reasoning`` is their text joined, for display, and
+    ``reasoning_signature`` the last block's signature, kept for code written
+    before ``reasoning_parts``. A provider whose reasoning is plain text, with
+    no signature, redacted data or origin (OpenAI-compatible ``reasoning_content``,
+    Ollama's ``thinking``), leaves ``reasoning_parts`` empty: :meth:`to_message`
+    then sends ``reasoning`` as one part.
+    """
 
     text: str = ""
     reasoning: str = ""
@@ -99,16 +110,30 @@ class ChatResponse:
     attempts: int = 1
     cache_hit: bool = False
     reasoning_signature: str | None = None
+    reasoning_parts: tuple[ReasoningPart, ...] = ()
 
     def to_message(self) -> Message:
-        """This response as an assistant :class:`Message`, to continue the conversation."""
+        """This response as an assistant :class:`Message`, to continue the conversation.
+
+        The reasoning blocks come first, in order, then the text, then the tool calls.
+        """
         parts: list[TextPart | ToolCall | ReasoningPart] = []
-        if self.reasoning or self.reasoning_signature:
+        if self.reasoning_parts:
+            parts.extend(self.reasoning_parts)
+        elif self.reasoning or self.reasoning_signature:
+            # A response built by hand (or cached) before reasoning_parts existed.
             parts.append(ReasoningPart(self.reasoning, self.reasoning_signature))
         if self.text:
             parts.append(TextPart(self.text))
         parts.extend(self.tool_calls)
         return Message("assistant", tuple(parts))
+
+
+def reasoning_fields(parts: Sequence[ReasoningPart]) -> tuple[str, str | None]:
+    """``reasoning`` and ``reasoning_signature`` for a response with reasoning ``parts``:
+    their text joined, and the signature of the last signed one."""
+    signature = next((p.signature for p in reversed(parts) if p.signature), None)
+    return "".join([p.text for p in parts]), signature
 
 
 def _call_fields_setter() -> Callable[..., ChatResponse]:

@@ -202,7 +202,13 @@ def _part(part: Part) -> Any:
         return ["tool_result", result.tool_call_id, result.content, result.is_error]
     if kind is ReasoningPart:
         reasoning: ReasoningPart = part  # type: ignore[assignment]
-        return ["reasoning", reasoning.text, reasoning.signature]
+        return [
+            "reasoning",
+            reasoning.text,
+            reasoning.signature,
+            reasoning.redacted,
+            reasoning.origin,
+        ]
     if kind is ImagePart:
         image: ImagePart = part  # type: ignore[assignment]
         data = None if image.data is None else base64.b64encode(image.data).decode()
@@ -313,6 +319,7 @@ def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
         r.id,
         r.time_to_first_token,
         r.reasoning_signature,
+        r.reasoning_parts,
     )
 
 
@@ -333,6 +340,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         id,
         time_to_first_token,
         reasoning_signature,
+        reasoning_parts,
     ) = entry
     return ChatResponse(
         text=text,
@@ -348,6 +356,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         attempts=0,
         cache_hit=True,
         reasoning_signature=reasoning_signature,
+        reasoning_parts=reasoning_parts,
     )
 
 
@@ -400,7 +409,16 @@ class StorageCache:
 def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
     """The stream events that assemble into ``response``, for a cached answer to a stream."""
     yield StreamStart(response.id, response.model)
-    if response.reasoning or response.reasoning_signature:
+    if response.reasoning_parts:
+        for part in response.reasoning_parts:
+            yield ReasoningDelta(
+                part.text,
+                part.signature,
+                new_block=True,
+                redacted=part.redacted,
+                origin=part.origin,
+            )
+    elif response.reasoning or response.reasoning_signature:
         yield ReasoningDelta(response.reasoning, response.reasoning_signature)
     for i in range(0, len(response.text), chunk):
         yield TextDelta(response.text[i : i + chunk])

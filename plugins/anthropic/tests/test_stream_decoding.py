@@ -23,7 +23,7 @@ from relaykit.events import (
 from relaykit.response import ChatResponse, Usage
 from relaykit.testing import Reply
 from relaykit_anthropic.stream_decoding import MessageStreamDecoder
-from relaykit_anthropic.testing import render_stream, sse
+from relaykit_anthropic.testing import render_stream, sse, thinking_signature
 
 USAGE = {
     "input_tokens": 6,
@@ -66,7 +66,7 @@ def test_a_full_stream() -> None:
     r = assemble(events)
     assert r.text == REPLY.text
     assert r.reasoning == "thinking about it"
-    assert r.reasoning_signature == "sig-mock-17"
+    assert r.reasoning_signature == thinking_signature("thinking about it")
     assert [(c.id, c.name, c.arguments) for c in r.tool_calls] == [
         ("toolu_mock000100", "get_weather", {"city": "São Paulo"}),
         ("toolu_mock000101", "get_weather", {"city": "Oslo"}),

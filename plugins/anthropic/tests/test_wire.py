@@ -32,7 +32,7 @@ from relaykit.messages import coerce_messages
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic import AnthropicProvider, wire
 from relaykit_anthropic.prices import known_model
-from relaykit_anthropic.testing import AnthropicMock
+from relaykit_anthropic.testing import AnthropicMock, thinking_signature
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
@@ -212,7 +212,10 @@ async def test_tools_tool_choice_and_results(mock: AnthropicMock) -> None:
     history = [
         Message.user("Weather in Paris and Oslo?"),
         Message.assistant(
-            [ReasoningPart("two cities, two calls", "sig-abc"), relaykit.TextPart("Checking.")],
+            [
+                ReasoningPart("two cities, two calls", thinking_signature("two cities, two calls")),
+                relaykit.TextPart("Checking."),
+            ],
             tool_calls=[
                 ToolCall("toolu_1", "get_weather", {"city": "Paris"}),
                 ToolCall("toolu_2", "get_weather", {"city": "Oslo"}),
@@ -241,7 +244,7 @@ async def test_tools_tool_choice_and_results(mock: AnthropicMock) -> None:
                     {
                         "type": "thinking",
                         "thinking": "two cities, two calls",
-                        "signature": "sig-abc",
+                        "signature": thinking_signature("two cities, two calls"),
                     },
                     {"type": "text", "text": "Checking."},
                     {
@@ -430,14 +433,15 @@ async def test_thinking_comes_back_as_reasoning_with_signature(mock: AnthropicMo
         async with c.stream(MODEL, "2+2?") as s:
             async for _ in s:
                 pass
-        assert (r.text, r.reasoning, r.reasoning_signature) == ("4", "2 plus 2", "sig-mock-8")
-        assert (s.response.reasoning, s.response.reasoning_signature) == ("2 plus 2", "sig-mock-8")
+        signature = thinking_signature("2 plus 2")
+        assert (r.text, r.reasoning, r.reasoning_signature) == ("4", "2 plus 2", signature)
+        assert (s.response.reasoning, s.response.reasoning_signature) == ("2 plus 2", signature)
         # ... and goes back, signed, on the next turn
         await c.chat(MODEL, [Message.user("2+2?"), r.to_message(), Message.user("and 3+3?")])
     assert sent(mock)["messages"][1]["content"][0] == {
         "type": "thinking",
         "thinking": "2 plus 2",
-        "signature": "sig-mock-8",
+        "signature": thinking_signature("2 plus 2"),
     }
 
 

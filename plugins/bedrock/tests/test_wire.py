@@ -89,7 +89,10 @@ async def test_tool_round_trip_shapes(mock: BedrockMock, make_client: MakeClient
     history = [
         Message.user("Weather in Paris and Oslo?"),
         Message.assistant(
-            [ReasoningPart("two cities", "sig-1"), relaykit.TextPart("Checking.")],
+            [
+                ReasoningPart("two cities", reasoning_signature("two cities")),
+                relaykit.TextPart("Checking."),
+            ],
             tool_calls=[
                 ToolCall("t1", "get_weather", {"city": "Paris"}),
                 ToolCall("t2", "get_weather", {"city": "Oslo"}),
@@ -118,7 +121,14 @@ async def test_tool_round_trip_shapes(mock: BedrockMock, make_client: MakeClient
     assert assistant == {
         "role": "assistant",
         "content": [
-            {"reasoningContent": {"reasoningText": {"text": "two cities", "signature": "sig-1"}}},
+            {
+                "reasoningContent": {
+                    "reasoningText": {
+                        "text": "two cities",
+                        "signature": reasoning_signature("two cities"),
+                    }
+                }
+            },
             {"text": "Checking."},
             {"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Paris"}}},
             {"toolUse": {"toolUseId": "t2", "name": "get_weather", "input": {"city": "Oslo"}}},

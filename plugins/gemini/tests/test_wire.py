@@ -463,11 +463,11 @@ STREAM = b"".join(
 )
 EXPECTED = [
     StreamStart("r1", "gemini-2.5-flash"),
-    ReasoningDelta("pondering"),
+    ReasoningDelta("pondering", origin="gemini"),
     UsageUpdate(Usage(9, 0)),
     TextDelta("São Paulo é "),
     TextDelta("ensolarada ☀"),
-    ReasoningDelta(signature="c2lnbmF0dXJl"),
+    ReasoningDelta(signature="c2lnbmF0dXJl", origin="gemini"),
     ToolCallDelta(0, "gemini-call-0", "get_weather", '{"city": "S\\u00e3o Paulo"}'),
     ToolCallDelta(1, "gemini-call-1", "get_weather", '{"city": "Oslo"}'),
     UsageUpdate(Usage(9, 16, 0, 4)),

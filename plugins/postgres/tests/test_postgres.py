@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 import relaykit
+from relaykit.messages import ReasoningPart
 from relaykit.protocols import LogQuery
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
@@ -96,7 +97,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(1,), (2,), (3,), (4,)]
+    assert migrations == [(1,), (2,), (3,), (4,), (5,)]
 
 
 @pytest.mark.anyio
@@ -190,25 +191,30 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("version", [3, 4], ids=["before-reasoning", "before-reasoning-blocks"])
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
-    postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch
+    postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
     from relaykit.record_rows import COLUMNS, record_to_row
     from relaykit_postgres import schema
 
     old = make_record(0)
     with psycopg.connect(postgres_dsn, options=f"-c search_path={fresh_schema}") as conn:
-        with monkeypatch.context() as m:  # the schema as relaykit-postgres 0.x left it
-            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+        with monkeypatch.context() as m:  # the schema as an older relaykit-postgres left it
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:version])
             schema.migrate(conn, fresh_schema)
-        v1 = COLUMNS[:-1]
+        v1 = COLUMNS[: COLUMNS.index("response_id") + 1]  # the columns migration 1 made
         conn.execute(
             f'INSERT INTO "{fresh_schema}".logs ({", ".join(v1)})'
             f" VALUES ({', '.join(['%s'] * len(v1))})",
-            record_to_row(old)[:-1],
+            record_to_row(old)[: len(v1)],
         )
         conn.commit()
-    new = make_record(1, reasoning="Thinking it through: 東京.")
+    parts = (
+        ReasoningPart("Thinking it through", "sig-1", origin="anthropic"),
+        ReasoningPart(redacted="EuYBCkQYAiJA", origin="anthropic"),
+    )
+    new = make_record(1, reasoning="Thinking it through: 東京.", reasoning_parts=parts)
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
         await storage.write_batch([new])
@@ -217,4 +223,4 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5]

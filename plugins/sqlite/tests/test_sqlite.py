@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 import relaykit
+from relaykit.messages import ReasoningPart
 from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo
 from relaykit.testing import FakePlugin
@@ -69,6 +70,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (2, "response cache"),
         (3, "drop the unused index logs_model_requested"),
         (4, "the model's reasoning text"),
+        (5, "the model's reasoning blocks"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -334,7 +336,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5], [])
     finally:
         conn.close()
 
@@ -398,7 +400,30 @@ async def test_a_database_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4]
+    assert versions == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.anyio
+async def test_a_database_from_before_reasoning_blocks_is_migrated_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "logs.db"
+    old = make_record(0)
+    old_database(path, 4, [old], monkeypatch)
+    parts = (
+        ReasoningPart("First.", "sig-1", origin="anthropic"),
+        ReasoningPart(redacted="EuYBCkQYAiJA", origin="anthropic"),
+    )
+    new = make_record(1, reasoning="First.", reasoning_parts=parts)
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([new])
+        assert await storage.query_logs() == [new, old]
+    finally:
+        await storage.aclose()
+    with sqlite3.connect(path) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
+    assert versions == [1, 2, 3, 4, 5]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import InvalidRequestError
+from ..messages import ReasoningPart
 from ..protocols import CallRecord, LogQuery, UsageTotal
 from ..serialization import converter
 from .storage_session import make_parser, needs, opened_storage, run
@@ -119,7 +120,7 @@ async def _logs(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         for r in records:
-            out.write(json.dumps(converter.unstructure(r), ensure_ascii=False) + "\n")
+            out.write(json.dumps(_record_json(r), ensure_ascii=False) + "\n")
     elif records and args.full:
         out.write("\n\n".join(_record_block(r) for r in records) + "\n")
     elif records:
@@ -189,6 +190,8 @@ def _record_block(r: CallRecord) -> str:
     lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)
     if r.reasoning:
         lines.append(_indented(f"reasoning: {r.reasoning}"))
+    if r.reasoning_parts:
+        lines.append(f"  reasoning blocks: {_reasoning_blocks(r.reasoning_parts)}")
     if r.text:
         lines.append(_indented(f"assistant: {r.text}"))
     for call in r.tool_calls:
@@ -196,6 +199,33 @@ def _record_block(r: CallRecord) -> str:
     if not r.ok:
         lines.append(_indented(f"error: {r.error_message or ''}"))
     return "\n".join(lines)
+
+
+def _record_json(r: CallRecord) -> dict[str, Any]:
+    """``r`` as JSON values, with reasoning signatures and redacted data only noted."""
+    data: dict[str, Any] = converter.unstructure(r)
+    parts = [p for m in data["messages"] for p in m["content"] if p["type"] == "reasoning"]
+    for part in [*parts, *data["reasoning_parts"]]:
+        for key in ("signature", "redacted"):
+            if part.get(key) is not None:
+                part[key] = _opaque(part[key])
+    return data
+
+
+def _opaque(value: str) -> str:
+    # Opaque provider data, not secrets, but not text to print either: say it is there.
+    return f"[{len(value)} characters of provider data]"
+
+
+def _reasoning_blocks(parts: Sequence[ReasoningPart]) -> str:
+    """How many blocks, and which carry opaque provider data: never the data itself."""
+    redacted = sum(p.redacted is not None for p in parts)
+    signed = sum(p.signature is not None for p in parts)
+    origins = sorted({p.origin for p in parts if p.origin})
+    notes = [f"{redacted} redacted" if redacted else "", f"{signed} signed" if signed else ""]
+    notes += [f"from {', '.join(origins)}"] if origins else []
+    detail = ", ".join(n for n in notes if n)
+    return f"{len(parts)}" + (f" ({detail})" if detail else "")
 
 
 def _indented(text: str) -> str:

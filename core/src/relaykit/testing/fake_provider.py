@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
+import attrs
 
 from .._hookimpl import hookimpl
 from ..errors import StreamError, error_for_status
@@ -27,7 +28,7 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from ..messages import ToolCall
+from ..messages import ReasoningPart, ToolCall
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
@@ -83,6 +84,12 @@ class FakeProvider:
                 code=reply.error_code,
             )
 
+    def _blocks(self, reply: Reply) -> tuple[ReasoningPart, ...]:
+        # Scripted blocks go out as written (signatures included), as this type's.
+        return tuple(
+            [attrs.evolve(b, origin=b.origin or self.type) for b in reply.reasoning_blocks]
+        )
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """The next scripted reply as a response."""
         reply = self._reply(request)
@@ -93,9 +100,12 @@ class FakeProvider:
             ToolCall(f"call_{i}", name, dict(args))
             for i, (name, args) in enumerate(reply.tool_calls)
         )
+        blocks = self._blocks(reply)
         return ChatResponse(
             text=reply.text,
-            reasoning=reply.reasoning,
+            reasoning="".join([b.text for b in blocks]) if blocks else reply.reasoning,
+            reasoning_signature=next((b.signature for b in blocks[::-1] if b.signature), None),
+            reasoning_parts=blocks,
             tool_calls=calls,
             finish_reason=reply.finish_reason,  # type: ignore[arg-type]
             usage=self._usage(reply, request),
@@ -112,7 +122,11 @@ class FakeProvider:
         yield StreamStart("fake-1", request.model)
         if reply.first_token_delay:
             await anyio.sleep(reply.first_token_delay)
-        if reply.reasoning:
+        for b in self._blocks(reply):
+            yield ReasoningDelta(
+                b.text, b.signature, new_block=True, redacted=b.redacted, origin=b.origin
+            )
+        if reply.reasoning and not reply.reasoning_blocks:
             yield ReasoningDelta(reply.reasoning)
         for i, piece in enumerate(reply.chunks()):
             if reply.chunk_delay and i:

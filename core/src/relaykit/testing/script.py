@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import attrs
 
+from ..messages import ReasoningPart
+
 
 @attrs.frozen(kw_only=True)
 class Reply:
@@ -28,6 +30,10 @@ class Reply:
     resets it (TCP RST), ``"truncate"`` ends the body cleanly but without the
     vendor's final event, ``"garbage"`` sends bytes that are not the vendor's format.
     ``connection_fault`` misbehaves before any response: ``"reset"`` or ``"garbage"``.
+    ``reasoning_blocks`` replaces ``reasoning`` with several blocks, in order:
+    ``ReasoningPart(text)`` for readable reasoning (each mock signs it its own
+    way), ``ReasoningPart(redacted=data)`` for a redacted block, where the
+    vendor has one.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
     and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
@@ -35,6 +41,7 @@ class Reply:
     text: str = ""
     reasoning: str = ""
     refusal: str = ""
+    reasoning_blocks: tuple[ReasoningPart, ...] = ()
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     finish: Literal["stop", "length", "tool_calls", "content_filter"] | None = None
     input_tokens: int | None = None
@@ -75,6 +82,12 @@ class Reply:
         if self.finish:
             return self.finish
         return "tool_calls" if self.tool_calls else "stop"
+
+    def thoughts(self) -> tuple[ReasoningPart, ...]:
+        """The reasoning blocks to send: ``reasoning_blocks``, else ``reasoning`` as one."""
+        if self.reasoning_blocks:
+            return self.reasoning_blocks
+        return (ReasoningPart(self.reasoning),) if self.reasoning else ()
 
     def chunks(self, size: int = 8) -> list[str]:
         """``text`` split the way a model streams it: a few characters at a time."""

@@ -29,7 +29,7 @@ from .._hookimpl import hookimpl
 from ..client import Client
 from ..config import Config
 from ..errors import InvalidRequestError
-from ..messages import ImagePart, Message, ToolCall
+from ..messages import ImagePart, Message, ReasoningPart, ToolCall
 from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
 from ..response import ModelInfo, ModelPrice, Usage
 from .fake_provider import FakePlugin
@@ -174,7 +174,14 @@ class StorageContract:
                 Message.user(
                     "what is this?", ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")
                 ),
-                Message.assistant("", [ToolCall("call_1", "lookup", {"q": "x", "n": [1, 2]})]),
+                Message(
+                    "assistant",
+                    (
+                        ReasoningPart("Look it up.", "sig-a", origin="anthropic"),
+                        ReasoningPart(redacted="EmwKAhgBEgy3va3p", origin="anthropic"),
+                        ToolCall("call_1", "lookup", {"q": "x", "n": [1, 2]}),
+                    ),
+                ),
                 Message.tool("call_1", '{"found": true}'),
             ),
             params={
@@ -192,6 +199,11 @@ class StorageContract:
             },
             text="Zürich, naïve café — 東京 ✓",
             reasoning="First, Zürich — then 東京.",
+            reasoning_parts=(
+                ReasoningPart("First, Zürich", "c2lnLTE=", origin="bedrock"),
+                ReasoningPart(redacted="cmVkYWN0ZWQ=", origin="bedrock"),
+                ReasoningPart(" — then 東京.", "c2lnLTI=", origin="bedrock"),
+            ),
             tool_calls=(
                 ToolCall("call_2", "book", {"city": "Zürich"}),
                 ToolCall("c3", "x", {}, "{bad"),

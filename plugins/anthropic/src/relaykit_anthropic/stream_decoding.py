@@ -49,6 +49,8 @@ class MessageStreamDecoder:
         self._tools: dict[int, int] = {}  # content block index -> tool call ordinal
         self._json_blocks: set[int] = set()  # blocks carrying the emulated structured answer
         self._answered_by_tool = False
+        # a thinking block has started and no reasoning delta has said so yet
+        self._thinking_started = False
         #: an error met after other events in the same chunk, raised on the next call
         self._error_pending: StreamError | None = None
 
@@ -149,9 +151,24 @@ class MessageStreamDecoder:
         # Blocks usually start empty, but nothing in the format promises it.
         if kind == "text" and block.get("text"):
             return [TextDelta(block["text"])]
-        if kind == "thinking" and (block.get("thinking") or block.get("signature")):
-            return [ReasoningDelta(block.get("thinking") or "", block.get("signature") or None)]
+        if kind == "thinking":
+            # The block's first reasoning delta starts a block of its own, so two
+            # thinking blocks keep their signatures apart.
+            self._thinking_started = True
+            if block.get("thinking") or block.get("signature"):
+                return [self._reasoning(block.get("thinking") or "", block.get("signature"))]
+            return []
+        if kind == "redacted_thinking":  # arrives whole, with no deltas
+            self._thinking_started = False
+            data = str(block.get("data") or "")
+            return [ReasoningDelta(new_block=True, redacted=data, origin=wire.ORIGIN)]
         return []
+
+    def _reasoning(self, text: str = "", signature: str | None = None) -> ReasoningDelta:
+        if not self._thinking_started:
+            return ReasoningDelta(text, signature or None)
+        self._thinking_started = False
+        return ReasoningDelta(text, signature or None, new_block=True, origin=wire.ORIGIN)
 
     def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamEvent]:
         kind = delta.get("type")
@@ -167,9 +184,9 @@ class MessageStreamDecoder:
                 return [ToolCallDelta(self._tools[index], arguments=fragment)]
             return []
         if kind == "thinking_delta":
-            return [ReasoningDelta(delta.get("thinking") or "")] if delta.get("thinking") else []
+            return [self._reasoning(delta["thinking"])] if delta.get("thinking") else []
         if kind == "signature_delta":
-            return [ReasoningDelta(signature=delta["signature"])] if delta.get("signature") else []
+            return [self._reasoning(signature=delta["signature"])] if delta.get("signature") else []
         return []  # citations_delta and future kinds
 
     def _usage_update(self, raw: dict[str, Any] | None) -> list[StreamEvent]:

@@ -7,9 +7,15 @@ Built from Anthropic's public API reference:
   (``message_start``, per block ``content_block_start`` / ``_delta`` / ``_stop``,
   a ``ping`` after the first block starts, ``message_delta``, ``message_stop``),
   with ``text_delta``, ``thinking_delta``, ``signature_delta`` and
-  ``input_json_delta`` deltas, and an ``error`` event for a scripted fault.
+  ``input_json_delta`` deltas, ``redacted_thinking`` blocks whole in their
+  ``content_block_start``, and an ``error`` event for a scripted fault.
+  Each thinking block gets its own signature (:func:`thinking_signature`).
 - ``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``.
 - ``GET /v1/models``, paginated with ``limit`` / ``after_id`` / ``has_more`` / ``last_id``.
+- Thinking checked as the API checks it: a ``thinking`` block sent back needs
+  the signature the mock gave its text, a ``redacted_thinking`` block its
+  ``data``; with ``thinking`` enabled, a final assistant turn holding
+  ``tool_use`` must start with one of them.
 - Errors as ``{"type": "error", "error": {"type", "message"}, "request_id"}``;
   ``401 authentication_error`` without the right ``x-api-key`` (or bearer
   token), ``400`` without ``anthropic-version`` or ``max_tokens``.
@@ -26,6 +32,7 @@ Reasoning-token counts have no field in the API and are not sent.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,6 +85,7 @@ _COUNT_TOKENS_FIELDS = frozenset(
         "context_management",
     }
 )
+_ASSISTANT_BLOCKS = frozenset({"tool_use", "thinking", "redacted_thinking"})
 _BLOCK_TYPES = {
     "text",
     "image",
@@ -208,23 +216,29 @@ def _tool_id(serial: int, i: int) -> str:
     return f"toolu_mock{serial:04d}{i:02d}"
 
 
-def _signature(reasoning: str) -> str:
-    return f"sig-mock-{len(reasoning)}"
+def thinking_signature(thinking: str) -> str:
+    """The signature the mock puts on a thinking block, and expects back with it."""
+    return f"sig-mock-{zlib.crc32(thinking.encode()):08x}"
+
+
+def _thinking_blocks(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {"type": "redacted_thinking", "data": part.redacted}
+        if part.redacted is not None
+        else {
+            "type": "thinking",
+            "thinking": part.text,
+            "signature": thinking_signature(part.text),
+        }
+        for part in reply.thoughts()
+    ]
 
 
 def render_message(
     reply: Reply, *, message_id: str, model: str, usage: dict[str, int], serial: int = 1
 ) -> dict[str, Any]:
     """A non-streamed ``message`` object for ``reply``."""
-    content: list[dict[str, Any]] = []
-    if reply.reasoning:
-        content.append(
-            {
-                "type": "thinking",
-                "thinking": reply.reasoning,
-                "signature": _signature(reply.reasoning),
-            }
-        )
+    content = _thinking_blocks(reply)
     if reply.text:
         content.append({"type": "text", "text": reply.text})
     for i, (name, args) in enumerate(reply.tool_calls):
@@ -294,12 +308,16 @@ def render_stream(
             yield sse("content_block_stop", {"type": "content_block_stop", "index": index})
         index += 1
 
-    if reply.reasoning:
-        pieces = [reply.reasoning[i : i + 12] for i in range(0, len(reply.reasoning), 12)]
+    for thought in _thinking_blocks(reply):
+        if thought["type"] == "redacted_thinking":
+            yield from block(thought, [])
+            continue
+        text = thought["thinking"]
+        pieces = [text[i : i + 12] for i in range(0, len(text), 12)]
         yield from block(
             {"type": "thinking", "thinking": "", "signature": ""},
             [{"type": "thinking_delta", "thinking": p} for p in pieces]
-            + [{"type": "signature_delta", "signature": _signature(reply.reasoning)}],
+            + [{"type": "signature_delta", "signature": thought["signature"]}],
         )
     if reply.text:
         # A scripted fault strikes after the text, before its block closes.
@@ -380,11 +398,41 @@ def validate_messages(body: dict[str, Any]) -> str | None:
                 return f"messages.{i}.content.{j}: text content blocks must be non-empty"
             if b["type"] == "thinking" and not b.get("signature"):
                 return f"messages.{i}.content.{j}.thinking.signature: Field required"
-            if b["type"] in ("tool_use", "thinking") and m["role"] != "assistant":
+            if b["type"] == "thinking" and b["signature"] != thinking_signature(
+                str(b.get("thinking"))
+            ):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+            if b["type"] == "redacted_thinking" and not isinstance(b.get("data"), str):
+                return f"messages.{i}.content.{j}.redacted_thinking.data: Field required"
+            if b["type"] in _ASSISTANT_BLOCKS and m["role"] != "assistant":
                 return f"messages.{i}.content.{j}: {b['type']} blocks belong in assistant turns"
             if b["type"] == "tool_result" and m["role"] != "user":
                 return f"messages.{i}.content.{j}: tool_result blocks belong in user turns"
-    return None
+    return _thinking_first(body, msgs)
+
+
+def _thinking_first(body: dict[str, Any], msgs: list[dict[str, Any]]) -> str | None:
+    # With thinking on, the API needs the thinking of a tool loop in progress:
+    # the final assistant turn, when it calls tools, must open with it.
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") == "disabled":
+        return None
+    last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
+    if last is None or isinstance(msgs[last]["content"], str):
+        return None
+    content = msgs[last]["content"]
+    if not any(b["type"] == "tool_use" for b in content):
+        return None
+    first = content[0]["type"]
+    if first in ("thinking", "redacted_thinking"):
+        return None
+    return (
+        f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+        f"but found `{first}`. When `thinking` is enabled, a final `assistant` message "
+        "must start with a thinking block (preceeding the lastmost set of `tool_use` and "
+        "`tool_result` blocks). We recommend you include thinking blocks from previous "
+        "turns. To avoid this requirement, disable `thinking`."
+    )
 
 
 def _text(content: Any) -> str:

@@ -14,8 +14,13 @@ Choices this module makes, because the Messages API differs from the common shap
   tool named after the format, whose input comes back as the response text:
   that works on older models but overrides ``tool_choice``. ``json_object`` has
   no native equivalent and is always emulated with an object-typed tool.
-- Reasoning parts go back on assistant turns as ``thinking`` blocks only when
-  they carry a signature; the API rejects unsigned thinking.
+- Each ``thinking`` and ``redacted_thinking`` block of a response becomes one
+  reasoning part (``origin="anthropic"``), in order, with its own signature or
+  redacted data. They go back on assistant turns as they came, first in the
+  turn, and only when Anthropic made them: another provider's signature means
+  nothing here, and unsigned thinking is rejected, so such parts are left out.
+  (Claude on Bedrock signs its reasoning too; relaykit does not count on the
+  two being interchangeable.)
 """
 
 from __future__ import annotations
@@ -27,9 +32,15 @@ from typing import Any, Literal
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.request import ResponseFormat, Tool
-from relaykit.response import FinishReason
+from relaykit.response import FinishReason, reasoning_fields
 
 StructuredOutput = Literal["native", "tool"]
+
+#: the ``origin`` of the reasoning parts this provider makes, and accepts back
+ORIGIN = "anthropic"
+
+#: block types that must open an assistant turn, in the order they came
+_THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -181,8 +192,8 @@ def messages(msgs: tuple[Message, ...]) -> list[dict[str, Any]]:
             continue
         blocks = [b for p in m.content if (b := _block(p, role)) is not None]
         if role == "assistant":
-            # The API wants thinking first in an assistant turn.
-            blocks.sort(key=lambda b: b["type"] != "thinking")
+            # The API wants thinking first in an assistant turn (a stable sort: in order).
+            blocks.sort(key=lambda b: b["type"] not in _THINKING_BLOCKS)
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
@@ -211,7 +222,11 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
             block["is_error"] = True
         return block
     if isinstance(p, ReasoningPart):
-        if role != "assistant" or not p.signature:
+        if role != "assistant" or not p.belongs_to(ORIGIN):
+            return None
+        if p.redacted is not None:
+            return {"type": "redacted_thinking", "data": p.redacted}
+        if not p.signature:
             return None
         return {"type": "thinking", "thinking": p.text, "signature": p.signature}
     raise TypeError(f"cannot send {type(p).__name__} to the Anthropic Messages API")
@@ -252,6 +267,11 @@ def usage(data: dict[str, Any] | None) -> Usage:
     )
 
 
+def thinking_part(block: dict[str, Any]) -> ReasoningPart:
+    """The reasoning part for a ``thinking`` block."""
+    return ReasoningPart(block.get("thinking") or "", block.get("signature") or None, origin=ORIGIN)
+
+
 def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Messages API body.
 
@@ -259,8 +279,7 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
     becomes the response text instead of a tool call.
     """
     text: list[str] = []
-    reasoning: list[str] = []
-    signature: list[str] = []
+    thoughts: list[ReasoningPart] = []
     calls: list[ToolCall] = []
     answered_by_tool = False
     for block in data.get("content") or ():
@@ -268,9 +287,9 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
         if kind == "text":
             text.append(block.get("text") or "")
         elif kind == "thinking":
-            reasoning.append(block.get("thinking") or "")
-            if block.get("signature"):
-                signature.append(block["signature"])
+            thoughts.append(thinking_part(block))
+        elif kind == "redacted_thinking":
+            thoughts.append(ReasoningPart(redacted=str(block.get("data") or ""), origin=ORIGIN))
         elif kind == "tool_use":
             if json_tool is not None and block.get("name") == json_tool:
                 text.append(json.dumps(block.get("input") or {}))
@@ -286,11 +305,12 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
     finish = finish_reason(data.get("stop_reason"))
     if answered_by_tool and not calls and finish == "tool_calls":
         finish = "stop"
+    reasoning, signature = reasoning_fields(thoughts) if thoughts else ("", None)
     return ChatResponse(
         text="".join(text),
-        reasoning="".join(reasoning),
-        # Joined as the stream assembler joins signature deltas, so both paths agree.
-        reasoning_signature="".join(signature) or None,
+        reasoning=reasoning,
+        reasoning_signature=signature,
+        reasoning_parts=tuple(thoughts),
         tool_calls=tuple(calls),
         finish_reason=finish,
         usage=usage(data.get("usage")),

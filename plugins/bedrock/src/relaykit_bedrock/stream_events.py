@@ -32,7 +32,7 @@ class ConverseStreamTranslator:
     typed, retryable error rather than a broken stream.
     """
 
-    __slots__ = ("_id", "_model", "_start_sent", "_tool_index", "stopped")
+    __slots__ = ("_id", "_model", "_reasoning_block", "_start_sent", "_tool_index", "stopped")
 
     def __init__(self, model: str, id: str | None = None) -> None:
         self._model = model
@@ -40,6 +40,8 @@ class ConverseStreamTranslator:
         self._start_sent = False
         # content block index -> tool call index (0, 1, ...: text blocks interleave)
         self._tool_index: dict[int, int] = {}
+        # the content block index of the reasoning block being streamed
+        self._reasoning_block: int | None = None
         #: whether ``messageStop`` arrived: the answer is whole
         self.stopped = False
 
@@ -86,5 +88,14 @@ class ConverseStreamTranslator:
             out.append(ToolCallDelta(index, arguments=delta["toolUse"].get("input") or ""))
         elif "reasoningContent" in delta:
             rc = delta["reasoningContent"]
-            if rc.get("text") or rc.get("signature"):
-                out.append(ReasoningDelta(rc.get("text") or "", rc.get("signature")))
+            # Each content block is a reasoning block of its own, with its signature.
+            block = data.get("contentBlockIndex", 0)
+            new = block != self._reasoning_block
+            self._reasoning_block = block
+            origin = wire.ORIGIN if new else None
+            if "redactedContent" in rc:
+                redacted = str(rc["redactedContent"] or "")
+                out.append(ReasoningDelta(new_block=True, redacted=redacted, origin=wire.ORIGIN))
+            elif rc.get("text") or rc.get("signature"):
+                text, signature = rc.get("text") or "", rc.get("signature")
+                out.append(ReasoningDelta(text, signature, new_block=new, origin=origin))

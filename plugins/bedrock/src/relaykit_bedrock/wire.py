@@ -10,8 +10,13 @@ Choices the Converse API forces on us, each documented here once:
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
 - Images must travel as bytes (or ``s3://`` URIs); Bedrock never fetches URLs.
-- Reasoning goes back to the model only with its signature (Claude rejects
-  unsigned reasoning); ``redactedContent`` reasoning is not kept.
+- Each ``reasoningContent`` block becomes one reasoning part
+  (``origin="bedrock"``), in order: ``reasoningText`` with its own signature,
+  ``redactedContent`` (base64 on the wire) as ``redacted``. They go back as
+  they came, and only when Bedrock made them: another provider's signature
+  means nothing here (not even Anthropic's own for Claude: relaykit does not
+  count on the two being interchangeable), and Claude rejects unsigned
+  reasoning, so such parts are left out.
 - A tool call whose arguments were not a JSON object (``raw_arguments``) goes
   back as ``{"raw_arguments": "..."}``: Converse wants ``toolUse.input`` to be one.
 - A tool result's ``status`` is sent only for errors: only some model
@@ -30,7 +35,10 @@ from typing import Any
 
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
-from relaykit.response import FinishReason
+from relaykit.response import FinishReason, reasoning_fields
+
+#: the ``origin`` of the reasoning parts this provider makes, and accepts back
+ORIGIN = "bedrock"
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -169,6 +177,10 @@ def _block(part: Any) -> dict[str, Any] | None:
             result["status"] = "error"
         return {"toolResult": result}
     if isinstance(part, ReasoningPart):
+        if not part.belongs_to(ORIGIN):
+            return None
+        if part.redacted is not None:
+            return {"reasoningContent": {"redactedContent": part.redacted}}
         if not part.signature:
             return None
         return {
@@ -237,12 +249,19 @@ def usage(data: dict[str, Any] | None) -> Usage:
     )
 
 
+def reasoning_part(content: dict[str, Any]) -> ReasoningPart:
+    """The reasoning part for a ``reasoningContent`` block."""
+    if "redactedContent" in content:
+        return ReasoningPart(redacted=str(content["redactedContent"] or ""), origin=ORIGIN)
+    rt = content.get("reasoningText") or {}
+    return ReasoningPart(rt.get("text") or "", rt.get("signature") or None, origin=ORIGIN)
+
+
 def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
     """A :class:`ChatResponse` from a Converse response body (which carries no id or model)."""
     content = ((data.get("output") or {}).get("message") or {}).get("content") or ()
     text: list[str] = []
-    reasoning: list[str] = []
-    signature: str | None = None
+    thoughts: list[ReasoningPart] = []
     calls: list[ToolCall] = []
     for block in content:
         if "text" in block:
@@ -253,17 +272,17 @@ def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatRes
                 _tool_call(use.get("toolUseId", ""), use.get("name", ""), use.get("input"))
             )
         elif "reasoningContent" in block:
-            rt = block["reasoningContent"].get("reasoningText") or {}
-            reasoning.append(rt.get("text") or "")
-            signature = rt.get("signature") or signature
+            thoughts.append(reasoning_part(block["reasoningContent"]))
     raw = data.get("stopReason")
     finish = finish_reason(raw)
     if calls and finish == "stop":
         finish = "tool_calls"
+    reasoning, signature = reasoning_fields(thoughts) if thoughts else ("", None)
     return ChatResponse(
         text="".join(text),
-        reasoning="".join(reasoning),
+        reasoning=reasoning,
         reasoning_signature=signature,
+        reasoning_parts=tuple(thoughts),
         tool_calls=tuple(calls),
         finish_reason=finish,
         usage=usage(data.get("usage")),

@@ -155,7 +155,7 @@ class GeminiStreamDecoder:
             # One signature per turn (the assembler joins signature fragments,
             # and two whole signatures joined would be neither).
             self._signature_sent = True
-            events.append(ReasoningDelta(signature=str(signature)))
+            events.append(ReasoningDelta(signature=str(signature), origin=wire.ORIGIN))
         if "functionCall" in part:
             call = wire.tool_call(part["functionCall"], self._calls)
             args = (
@@ -165,7 +165,7 @@ class GeminiStreamDecoder:
             self._calls += 1
         elif part.get("thought"):
             if part.get("text"):
-                events.append(ReasoningDelta(part["text"]))
+                events.append(ReasoningDelta(part["text"], origin=wire.ORIGIN))
         elif part.get("text"):
             events.append(TextDelta(part["text"]))
         return events

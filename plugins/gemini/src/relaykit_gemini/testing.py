@@ -394,6 +394,16 @@ def validate(body: Any) -> str | None:
     return None
 
 
+_MOCK_SIGNATURE = re.compile(r"mock-thought-signature-\d+\Z")
+
+
+def _decoded(signature: Any) -> str:
+    try:
+        return base64.b64decode(str(signature), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+
+
 def _part_problem(part: Any, where: str) -> str | None:
     if not isinstance(part, dict):
         return f"* {where}: a part must be an object"
@@ -410,6 +420,10 @@ def _part_problem(part: Any, where: str) -> str | None:
             return (
                 f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
             )
+    signature = part.get("thoughtSignature")
+    if signature is not None and not _MOCK_SIGNATURE.match(_decoded(signature)):
+        # Gemini reads its signatures; one it did not make is refused.
+        return f"Unable to submit request because {where} has an invalid thought signature."
     if "functionCall" in part and not part["functionCall"].get("name"):
         return f"* {where}.function_call.name: Name cannot be empty."
     if "functionResponse" in part:

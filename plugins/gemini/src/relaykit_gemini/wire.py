@@ -13,6 +13,11 @@ the name is looked up in the assistant turns before the result. When Gemini
 sends no call id, one is made up from the call's position in the response
 (``gemini-call-0``, ...), so the same reply always gets the same ids; made-up
 ids are never sent back to Gemini.
+
+A response's thoughts and its first ``thoughtSignature`` become one reasoning
+part (``origin="gemini"``). The signature goes back only on parts Gemini
+made: another provider's signature is not one Gemini can read, and Gemini
+accepts a turn without one (its thought text is never sent back).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from relaykit import (
 )
 from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.response import FinishReason
+
+#: the ``origin`` of the reasoning parts this provider makes, and accepts back
+ORIGIN = "gemini"
 
 #: Gemini's finish reasons that relaykit names; the rest are ``other``.
 FINISH_REASONS: dict[str, FinishReason] = {
@@ -169,7 +177,12 @@ def _parts(m: Message, call_names: Mapping[str, str], where: str) -> list[dict[s
             parts.append({"functionCall": _function_call(p)})
         elif isinstance(p, ToolResultPart):
             parts.append({"functionResponse": _function_response(p, call_names, where)})
-        elif isinstance(p, ReasoningPart) and p.signature and signature is None:
+        elif (
+            isinstance(p, ReasoningPart)
+            and p.signature
+            and signature is None
+            and p.belongs_to(ORIGIN)
+        ):
             # Thought text is not sent back; the signature is, so the model can
             # pick up its reasoning where it left off (Gemini 3 requires it on calls).
             signature = p.signature
@@ -325,10 +338,14 @@ def response(data: Mapping[str, Any]) -> ChatResponse:
         finish: FinishReason = "content_filter"
     else:
         finish = finish_reason(candidate.get("finishReason"), has_calls=bool(calls))
+    thought = "".join(reasoning)
     return ChatResponse(
         text="".join(text),
-        reasoning="".join(reasoning),
+        reasoning=thought,
         reasoning_signature=signature,
+        reasoning_parts=(ReasoningPart(thought, signature, origin=ORIGIN),)
+        if thought or signature
+        else (),
         tool_calls=tuple(calls),
         finish_reason=finish,
         usage=usage(data.get("usageMetadata")),

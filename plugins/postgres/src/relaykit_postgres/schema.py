@@ -88,11 +88,15 @@ _V3 = "DROP INDEX IF EXISTS logs_model_requested;"
 # A constant default: PostgreSQL 11+ adds the column without rewriting the table.
 _V4 = "ALTER TABLE logs ADD COLUMN reasoning text NOT NULL DEFAULT '';"
 
+# The response's reasoning blocks, signatures and redacted data with them.
+_V5 = "ALTER TABLE logs ADD COLUMN reasoning_parts jsonb NOT NULL DEFAULT '[]'::jsonb;"
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
     (3, "drop the unused index logs_model_requested", _V3),
     (4, "the model's reasoning text", _V4),
+    (5, "the model's reasoning blocks", _V5),
 ]
 
 

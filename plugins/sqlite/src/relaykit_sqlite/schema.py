@@ -86,11 +86,17 @@ def _v4_reasoning(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
 
 
+def _v5_reasoning_parts(db: Database) -> None:
+    # The response's reasoning blocks as JSON, signatures and redacted data with them.
+    db.execute("ALTER TABLE logs ADD COLUMN reasoning_parts TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
     (3, "drop the unused index logs_model_requested", _v3_drop_unused_index),
     (4, "the model's reasoning text", _v4_reasoning),
+    (5, "the model's reasoning blocks", _v5_reasoning_parts),
 ]
 
 

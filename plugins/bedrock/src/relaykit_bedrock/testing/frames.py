@@ -105,12 +105,14 @@ def converse_frames(
     """
     yield event_frame("messageStart", {"role": "assistant"})
     index = 0
-    if reply.reasoning:
-        for i in range(0, len(reply.reasoning), 8):
-            yield _delta(index, {"reasoningContent": {"text": reply.reasoning[i : i + 8]}})
-        yield _delta(
-            index, {"reasoningContent": {"signature": reasoning_signature(reply.reasoning)}}
-        )
+    for thought in reply.thoughts():
+        if thought.redacted is not None:
+            yield _delta(index, {"reasoningContent": {"redactedContent": thought.redacted}})
+        else:
+            text = thought.text
+            for i in range(0, len(text), 8):
+                yield _delta(index, {"reasoningContent": {"text": text[i : i + 8]}})
+            yield _delta(index, {"reasoningContent": {"signature": reasoning_signature(text)}})
         yield event_frame("contentBlockStop", {"contentBlockIndex": index})
         index += 1
     if reply.text:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -11,6 +13,7 @@ from urllib.parse import unquote
 
 import anyio
 
+from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.vendor_mock import VendorMock
 
@@ -162,16 +165,7 @@ class BedrockMock(VendorMock):
                 frames = rechunk(frames, self.chunk_size)
             headers["content-type"] = "application/vnd.amazon.eventstream"
             return Response(200, headers, frames)
-        content: list[dict[str, Any]] = []
-        if reply.reasoning:
-            signature = reasoning_signature(reply.reasoning)
-            content.append(
-                {
-                    "reasoningContent": {
-                        "reasoningText": {"text": reply.reasoning, "signature": signature}
-                    }
-                }
-            )
+        content: list[dict[str, Any]] = [_reasoning_content(t) for t in reply.thoughts()]
         if reply.text:
             content.append({"text": reply.text})
         for n, (name, args) in enumerate(reply.tool_calls):
@@ -185,6 +179,28 @@ class BedrockMock(VendorMock):
             "metrics": {"latencyMs": 321},
         }
         return Response.json(data, headers=headers)
+
+
+def _reasoning_content(thought: ReasoningPart) -> dict[str, Any]:
+    if thought.redacted is not None:
+        return {"reasoningContent": {"redactedContent": thought.redacted}}
+    signature = reasoning_signature(thought.text)
+    return {"reasoningContent": {"reasoningText": {"text": thought.text, "signature": signature}}}
+
+
+def _reasoning_problem(content: Any, where: str) -> str | None:
+    # Claude checks what comes back: the signature its text was given, redacted
+    # data as the base64 it sent.
+    if "redactedContent" in content:
+        try:
+            base64.b64decode(content["redactedContent"], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            return f"The value at {where}.redactedContent is not valid base64."
+        return None
+    rt = content.get("reasoningText") or {}
+    if rt.get("signature") != reasoning_signature(str(rt.get("text"))):
+        return f"The model returned the following errors: {where}: Invalid signature."
+    return None
 
 
 def _prompt_text(body: Mapping[str, Any]) -> str:
@@ -226,6 +242,10 @@ def validate(body: Any) -> str | None:
                     f"The format of the value at messages.{i}.content.{j}.toolUse.input is "
                     "invalid. Provide a json object for the field and try again."
                 )
+            if "reasoningContent" in block:
+                where = f"messages.{i}.content.{j}.reasoningContent"
+                if problem := _reasoning_problem(block["reasoningContent"], where):
+                    return problem
             has_tool_blocks = has_tool_blocks or "toolUse" in block or "toolResult" in block
     if has_tool_blocks and "toolConfig" not in body:
         return (

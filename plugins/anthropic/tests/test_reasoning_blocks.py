@@ -1,0 +1,136 @@
+"""Thinking blocks, one by one: redacted ones, several with their own signatures, in a tool loop.
+
+The mock checks what the API checks: each thinking block comes back with the
+signature it was given, and with thinking on, an assistant turn that called
+tools starts with its thinking (a redacted block counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart
+from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_anthropic.testing import AnthropicMock, thinking_signature
+
+KEY = "sk-ant-test-0123456789abcdef0123"
+MODEL = "anthropic/claude-sonnet-4-5"
+THINKING = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+#: what the API sends in a redacted_thinking block: opaque, base64-like
+REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
+
+
+@pytest.fixture
+def mock() -> Iterator[AnthropicMock]:
+    with AnthropicMock(api_key=KEY) as m:
+        yield m
+
+
+@asynccontextmanager
+async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config) as c:
+        yield c
+
+
+async def ask(
+    c: relaykit.Client, messages: list[Message], streamed: bool, **kw: Any
+) -> ChatResponse:
+    if not streamed:
+        return await c.chat(MODEL, messages, tools=[WEATHER_TOOL], extra=THINKING, **kw)
+    async with c.stream(MODEL, messages, tools=[WEATHER_TOOL], extra=THINKING, **kw) as s:
+        async for _ in s:
+            pass
+    return s.response
+
+
+def sent_assistant_turn(mock: AnthropicMock) -> list[dict[str, Any]]:
+    body = mock.last_request.json()
+    turns = [m for m in body["messages"] if m["role"] == "assistant"]
+    content: list[dict[str, Any]] = turns[-1]["content"]
+    return content
+
+
+async def tool_loop(
+    mock: AnthropicMock, streamed: bool, blocks: tuple[ReasoningPart, ...]
+) -> ChatResponse:
+    """One call that thinks in ``blocks`` and calls a tool, then the turn that answers it."""
+    async with client(mock) as c:
+        mock.script.reply(reasoning_blocks=blocks, tool_calls=[("get_weather", {"city": "Oslo"})])
+        question = Message.user("Weather in Oslo?")
+        r = await ask(c, [question], streamed)
+        call = r.tool_calls[0]
+        mock.script.reply("Cold.")
+        answer = await ask(c, [question, r.to_message(), Message.tool(call.id, "-3C")], streamed)
+        assert answer.text == "Cold."
+    return r
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_redacted_block_is_kept_and_sent_back_verbatim(
+    mock: AnthropicMock, streamed: bool
+) -> None:
+    r = await tool_loop(mock, streamed, (ReasoningPart(redacted=REDACTED),))
+    assert r.reasoning_parts == (ReasoningPart(redacted=REDACTED, origin="anthropic"),)
+    assert (r.reasoning, r.reasoning_signature) == ("", None)  # nothing to show
+    assert sent_assistant_turn(mock)[0] == {"type": "redacted_thinking", "data": REDACTED}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_several_blocks_keep_their_own_signatures_in_order(
+    mock: AnthropicMock, streamed: bool
+) -> None:
+    blocks = (
+        ReasoningPart("Oslo is in Norway."),
+        ReasoningPart(redacted=REDACTED),
+        ReasoningPart(" Ask the weather tool."),
+    )
+    r = await tool_loop(mock, streamed, blocks)
+    first, second = thinking_signature(blocks[0].text), thinking_signature(blocks[2].text)
+    assert r.reasoning_parts == (
+        ReasoningPart("Oslo is in Norway.", first, origin="anthropic"),
+        ReasoningPart(redacted=REDACTED, origin="anthropic"),
+        ReasoningPart(" Ask the weather tool.", second, origin="anthropic"),
+    )
+    assert r.reasoning == "Oslo is in Norway. Ask the weather tool."
+    assert r.reasoning_signature == second
+    assert [b["type"] for b in sent_assistant_turn(mock)] == [
+        "thinking",
+        "redacted_thinking",
+        "thinking",
+        "tool_use",
+    ]
+    assert sent_assistant_turn(mock)[:3] == [
+        {"type": "thinking", "thinking": "Oslo is in Norway.", "signature": first},
+        {"type": "redacted_thinking", "data": REDACTED},
+        {"type": "thinking", "thinking": " Ask the weather tool.", "signature": second},
+    ]
+
+
+@pytest.mark.anyio
+async def test_the_mock_rejects_a_tool_loop_turn_without_its_thinking(
+    mock: AnthropicMock,
+) -> None:
+    # What the API answered when the redacted block was dropped: the check the
+    # tests above rely on can fail.
+    async with client(mock) as c:
+        question = Message.user("Weather in Oslo?")
+        turn = Message.assistant("", [relaykit.ToolCall("toolu_1", "get_weather", {})])
+        with pytest.raises(InvalidRequestError, match="Expected `thinking` or `redacted_thinking`"):
+            await ask(c, [question, turn, Message.tool("toolu_1", "-3C")], False)
+        forged = Message(
+            "assistant", (ReasoningPart("edited", thinking_signature("x")), *turn.content)
+        )
+        with pytest.raises(InvalidRequestError, match="Invalid `signature`"):
+            await ask(c, [question, forged, Message.tool("toolu_1", "-3C")], False)
