@@ -97,6 +97,9 @@ class _Call:
     # went to, and the error that made the client try again
     span: Any = None
     span_target: Target | None = None
+    #: this call's redaction chain, when its span captures content: the record
+    #: then redacts the same texts from what the span's redaction remembers
+    redaction: RedactionChain | None = None
     #: the target of the last attempt that succeeded
     served: Target | None = None
     last_error: RelayError | None = None
@@ -755,7 +758,7 @@ class Client:
         text = reasoning = ""
         tool_calls: tuple[ToolCall, ...] = ()
         if self._content:
-            redaction = self._redaction
+            redaction = call.redaction or self._redaction
             messages = tuple([redaction.message(m) for m in request.messages])
             if response.text:
                 text = redaction.text(response.text)

@@ -25,6 +25,14 @@ class RedactionChain:
             text = redact(text)
         return text
 
+    def for_call(self) -> RedactionChain:
+        """A chain for one call's content: each distinct text is redacted once.
+
+        With ``capture_content`` a call's prompt and answer go on its span and
+        into its record, and detecting personal data is the costly part of both.
+        """
+        return _CallRedaction(self)
+
     def message(self, message: Message) -> Message:
         """``message`` with its text and tool results redacted (itself when nothing changed)."""
         given = message.content
@@ -103,3 +111,19 @@ class RedactionChain:
             tool_calls=tool_calls,
             error_message=error,
         )
+
+
+class _CallRedaction(RedactionChain):
+    """The same redactors, remembering what they made of each text of one call."""
+
+    def __init__(self, chain: RedactionChain) -> None:
+        self.redactors = chain.redactors
+        self._redacts = chain._redacts
+        self._seen: dict[str, str] = {}
+
+    def text(self, text: str) -> str:
+        """``text`` after every redactor; worked out once per distinct text."""
+        done = self._seen.get(text)
+        if done is None:
+            done = self._seen[text] = super().text(text)
+        return done

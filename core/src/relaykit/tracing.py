@@ -125,7 +125,9 @@ class CallTracer:
         if call.streamed:
             attributes["relaykit.streamed"] = True
         if self._capture:
-            attributes["gen_ai.input.messages"] = self._messages_json(request.messages)
+            # The record redacts the same texts: it reuses this call's chain (see _Call).
+            call.redaction = redaction = self._redaction.for_call()
+            attributes["gen_ai.input.messages"] = self._messages_json(request.messages, redaction)
         call.span_target = target
         return self._tracer.start_span(name, kind=self._client_kind, attributes=attributes)
 
@@ -185,7 +187,9 @@ class CallTracer:
         if response.time_to_first_token is not None:
             attributes["relaykit.time_to_first_chunk"] = response.time_to_first_token
         if self._capture:
-            attributes["gen_ai.output.messages"] = self._output_json(response)
+            attributes["gen_ai.output.messages"] = self._output_json(
+                response, call.redaction or self._redaction
+            )
         span.set_attributes(attributes)
         span.end()
 
@@ -253,16 +257,17 @@ class CallTracer:
         server = self._servers[provider]
         return {} if server is None else {"server.address": server[0], "server.port": server[1]}
 
-    def _messages_json(self, messages: Sequence[Message]) -> str:
-        return json.dumps([self._message(m) for m in messages], ensure_ascii=False)
+    def _messages_json(self, messages: Sequence[Message], redaction: RedactionChain) -> str:
+        return json.dumps([self._message(m, redaction) for m in messages], ensure_ascii=False)
 
-    def _output_json(self, response: ChatResponse) -> str:
-        message = self._message(response.to_message())
+    def _output_json(self, response: ChatResponse, redaction: RedactionChain) -> str:
+        message = self._message(response.to_message(), redaction)
         message["finish_reason"] = response.finish_reason
         return json.dumps([message], ensure_ascii=False)
 
-    def _message(self, message: Message) -> dict[str, Any]:
-        text = self._redaction.text
+    @staticmethod
+    def _message(message: Message, redaction: RedactionChain) -> dict[str, Any]:
+        text = redaction.text
         parts: list[dict[str, Any]] = []
         for p in message.content:
             if isinstance(p, TextPart):
