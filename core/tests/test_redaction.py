@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relaykit.known_secrets import KnownSecrets
 from relaykit.messages import ImagePart, Message, TextPart, ToolCall, ToolResultPart
 from relaykit.redaction import RedactionChain
 
@@ -58,3 +59,17 @@ def test_a_calls_chain_redacts_each_distinct_text_once() -> None:
     assert chain.for_call().text("jane") == "[NAME]"
     assert chain.text("jane") == "[NAME]"
     assert masker.seen == 4
+
+
+def test_a_calls_chain_masks_a_key_the_client_learns_while_the_call_runs() -> None:
+    # A provider's key from the environment or the vault becomes known when the
+    # provider is built, after the span has redacted the prompt: the record,
+    # redacted later from what the call's chain remembers, must mask it.
+    known, masker = KnownSecrets(), Masker()
+    for_call = RedactionChain([known, masker]).for_call()
+    prompt = "jane's key is local-key-1234567890"
+    assert for_call.text(prompt) == "[NAME]'s key is local-key-1234567890"
+    known.add("local-key-1234567890")
+    assert for_call.text(prompt) == "[NAME]'s key is [REDACTED]"
+    assert for_call.text(prompt) == "[NAME]'s key is [REDACTED]"
+    assert masker.seen == 2

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
+from .known_secrets import KnownSecrets
 from .messages import Message, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
@@ -114,15 +115,26 @@ class RedactionChain:
 
 
 class _CallRedaction(RedactionChain):
-    """The same redactors, remembering what they made of each text of one call."""
+    """The same redactors, remembering what they made of each text of one call.
+
+    Except the client's known secrets: that set grows while a call runs (a
+    provider's key from the environment or the vault is learnt when the provider
+    is first built, after the span has started), so it runs on every text, and
+    what the other redactors made of its result is what is remembered.
+    """
 
     def __init__(self, chain: RedactionChain) -> None:
         self.redactors = chain.redactors
         self._redacts = chain._redacts
+        self._always: tuple[Callable[[str], str], ...] = ()
+        if self._redacts and isinstance(self.redactors[0], KnownSecrets):
+            self._always, self._redacts = self._redacts[:1], self._redacts[1:]
         self._seen: dict[str, str] = {}
 
     def text(self, text: str) -> str:
         """``text`` after every redactor; worked out once per distinct text."""
+        for redact in self._always:
+            text = redact(text)
         done = self._seen.get(text)
         if done is None:
             done = self._seen[text] = super().text(text)
