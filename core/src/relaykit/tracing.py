@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from .response import ChatResponse
     from .routing import Target
 
+# One encoder for every span: json.dumps with options builds a new one each time.
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def configured_tracer_provider(exporters: Sequence[object]) -> Any | None:
     """The tracer provider to use: an exporter's own, else a configured global one, else None."""
@@ -258,12 +261,12 @@ class CallTracer:
         return {} if server is None else {"server.address": server[0], "server.port": server[1]}
 
     def _messages_json(self, messages: Sequence[Message], redaction: RedactionChain) -> str:
-        return json.dumps([self._message(m, redaction) for m in messages], ensure_ascii=False)
+        return _dumps([self._message(m, redaction) for m in messages])
 
     def _output_json(self, response: ChatResponse, redaction: RedactionChain) -> str:
         message = self._message(response.to_message(), redaction)
         message["finish_reason"] = response.finish_reason
-        return json.dumps([message], ensure_ascii=False)
+        return _dumps([message])
 
     @staticmethod
     def _message(message: Message, redaction: RedactionChain) -> dict[str, Any]:
@@ -273,7 +276,7 @@ class CallTracer:
             if isinstance(p, TextPart):
                 parts.append({"type": "text", "content": text(p.text)})
             elif isinstance(p, ToolCall):
-                args = text(json.dumps(p.arguments, ensure_ascii=False))
+                args = text(_dumps(p.arguments))
                 parts.append({"type": "tool_call", "id": p.id, "name": p.name, "arguments": args})
             elif isinstance(p, ToolResultPart):
                 parts.append(
