@@ -62,9 +62,9 @@ def test_a_calls_chain_redacts_each_distinct_text_once() -> None:
 
 
 def test_a_calls_chain_masks_a_key_the_client_learns_while_the_call_runs() -> None:
-    # A provider's key from the environment or the vault becomes known when the
-    # provider is built, after the span has redacted the prompt: the record,
-    # redacted later from what the call's chain remembers, must mask it.
+    # A provider adds the key it resolved when the call first builds it, after
+    # the span has redacted the prompt: the record, redacted later from what the
+    # call's chain remembers, must mask it.
     known, masker = KnownSecrets(), Masker()
     for_call = RedactionChain([known, masker]).for_call()
     prompt = "jane's key is local-key-1234567890"

@@ -117,10 +117,10 @@ class RedactionChain:
 class _CallRedaction(RedactionChain):
     """The same redactors, remembering what they made of each text of one call.
 
-    Except the client's known secrets: that set grows while a call runs (a
-    provider's key from the environment or the vault is learnt when the provider
-    is first built, after the span has started), so it runs on every text, and
-    what the other redactors made of its result is what is remembered.
+    Except the client's known secrets: that set may grow while a call runs
+    (each provider adds the key it resolved when the call first builds it,
+    after the span has started), so it runs on every text, and what the other
+    redactors made of its result is what is remembered.
     """
 
     def __init__(self, chain: RedactionChain) -> None:
