@@ -3,6 +3,7 @@
     uv run python bench/observability.py            # everything, ~1 minute
     uv run python bench/observability.py --quick    # fewer requests, for a smoke run
     uv run python bench/observability.py --providers fake,aiohttp --no-redis  # a part of it
+    uv run python bench/observability.py --providers fake --no-redis --capture-content
 
 To measure another version (say, before a change), put its sources first::
 
@@ -26,7 +27,9 @@ Scenarios: plain (no storage, no exporters), then each feature alone, then all
 together: tracing (OpenTelemetry SDK, in-memory span exporter), metrics
 (relaykit-prometheus, no scrape), redaction (secret + relaykit-pii, applied to
 each record handed to a no-op exporter), limiter (built-in memory limiter with
-RPM, TPM and a budget).
+RPM, TPM and a budget). ``--capture-content`` runs them all with
+``[telemetry] capture_content = true``: spans carry the redacted prompt and
+answer (only the tracing scenarios change).
 """
 
 from __future__ import annotations
@@ -153,18 +156,19 @@ async def run(config: dict[str, Any], model: str, n: int) -> float:
 PROVIDERS = ("fake", "httpx", "aiohttp")
 
 
-def client_overhead(n: int, repeats: int, only: Sequence[str] = PROVIDERS) -> None:
+def client_overhead(
+    n: int, repeats: int, only: Sequence[str] = PROVIDERS, *, capture: bool = False
+) -> None:
     scenarios = [("plain", []), *((name, [name]) for name in FEATURES), ("all", list(FEATURES))]
+    common: dict[str, Any] = {"storage": {"backend": "none"}}
+    if capture:
+        common["telemetry"] = {"capture_content": True}
     with OpenAIMock(api_key=KEY) as mock:
         openai = {"openai": {"base_url": mock.base_url, "api_key": KEY}}
         providers: dict[str, dict[str, Any]] = {
-            "fake": {"storage": {"backend": "none"}},
-            "http (httpx)": {
-                "storage": {"backend": "none"},
-                "providers": openai,
-                "http": {"transport": "httpx"},
-            },
-            "http (aiohttp)": {"storage": {"backend": "none"}, "providers": openai},
+            "fake": common,
+            "http (httpx)": {**common, "providers": openai, "http": {"transport": "httpx"}},
+            "http (aiohttp)": {**common, "providers": openai},
         }
         for provider, base in providers.items():
             if provider.removeprefix("http (").rstrip(")") not in only:
@@ -236,14 +240,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"which of {', '.join(PROVIDERS)} to measure (comma-separated; default all)",
     )
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis limiter")
+    parser.add_argument(
+        "--capture-content",
+        action="store_true",
+        help="spans carry the (redacted) prompt and answer: [telemetry] capture_content = true",
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.providers.split(",") if name.strip()]
     unknown = sorted(set(only) - set(PROVIDERS))
     if unknown:
         parser.error(f"unknown provider(s) {', '.join(unknown)}: pick from {', '.join(PROVIDERS)}")
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
-    print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}")
-    client_overhead(n, repeats, only)
+    capture = ", capture_content on" if args.capture_content else ""
+    print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}{capture}")
+    client_overhead(n, repeats, only, capture=args.capture_content)
     if not args.no_redis:
         redis_throughput(seconds)
     return 0

@@ -369,3 +369,32 @@ async def test_a_configured_key_of_any_shape_is_masked_everywhere(
     for where, text in seen.items():
         assert LOCAL_KEY not in text, where
         assert GATEWAY_TOKEN not in text, where
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("variable", ["api_key_env", "the provider type's"])
+async def test_a_key_from_the_environment_quoted_in_a_prompt_never_reaches_a_span(
+    variable: str,
+) -> None:
+    # With capture_content the span redacts the prompt when it starts, before
+    # the first call builds the provider that reads the key from the environment.
+    tracing = TracingExporter()
+    local: dict[str, Any] = {"type": "openai"}
+    if variable == "api_key_env":
+        local["api_key_env"] = "LOCAL_LLM_KEY"
+        env = {"LOCAL_LLM_KEY": LOCAL_KEY}
+    else:
+        env = {"OPENAI_API_KEY": LOCAL_KEY}
+    with OpenAIMock(api_key=LOCAL_KEY) as mock:
+        local["base_url"] = mock.base_url
+        config = {
+            "storage": {"backend": "none"},
+            "telemetry": {"capture_content": True},
+            "providers": {"local": local},
+        }
+        async with relaykit.Client(config, plugins=[tracing], env=env) as client:
+            await client.chat("local/any-model", f"is my key {LOCAL_KEY} still valid?")
+        assert mock.requests, "the request never reached the mock"
+    assert "is my key [REDACTED] still valid?" in tracing.attributes()
+    assert LOCAL_KEY not in tracing.attributes()
+    assert LOCAL_KEY not in repr(tracing.events)

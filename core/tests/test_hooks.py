@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import httpx
 import pytest
 
@@ -22,6 +23,7 @@ from relaykit import QuotaExceededError, hookimpl
 from relaykit.call_log import CallLog
 from relaykit.config import Config, LimitConfig
 from relaykit.http import HttpOptions, httpx_client
+from relaykit.messages import ReasoningPart
 from relaykit.plugins import build_plugin_manager, describe_plugins
 from relaykit.protocols import CallRecord, Reservation
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
@@ -148,6 +150,50 @@ async def test_relaykit_exporters_see_successes_and_failures() -> None:
     ok, failed = [r for r in exporter.records if isinstance(r, CallRecord)]
     assert ok.usage.total_tokens == 5 and ok.cost is not None
     assert failed.error_type == "NotFoundError"
+
+
+@pytest.mark.anyio
+async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
+    # The client builds a success record in one call instead of through
+    # CallRecord.from_response: a field added to a record (and filled for
+    # failures, or by from_response) but left out there would stay at its default.
+    exporter = RecordingExporter()
+
+    class ExporterPlugin:
+        @hookimpl
+        def relaykit_exporters(self, config: Config) -> Sequence[RecordingExporter]:
+            return [exporter]
+
+    fake = FakePlugin()
+    blocks = (ReasoningPart("thinking"), ReasoningPart(redacted="opaque"))
+    reply = Reply(text="an answer", reasoning_blocks=blocks, tool_calls=[("f", {"x": 1})])
+    fake.script.push(Reply.failure(503, "busy"), reply)  # a retry: two attempts
+    metadata = {"correlation_id": "c-1", "conversation_id": "conv-1"}
+    async with (
+        relaykit.Client(
+            {"storage": {"backend": "none"}}, plugins=[fake, ExporterPlugin()]
+        ) as client,
+        client.stream("fake/m", "hi", max_tokens=9, metadata=metadata) as s,
+    ):
+        async for _ in s:
+            pass
+        response = s.response
+    (record,) = [r for r in exporter.records if isinstance(r, CallRecord)]
+    # only failures, fallbacks and cache hits set these
+    unset = {"error_type", "error_message", "status", "fallbacks", "cache_hit"}
+    for field in attrs.fields(CallRecord):
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        assert (getattr(record, field.name) == default) == (field.name in unset), field.name
+    # The response's fields as CallRecord.from_response takes them; the rest from the call.
+    call_side = {
+        "id", "started_at", "operation", "provider", "model_requested", "model", "streamed",
+        "fallbacks", "messages", "params", "correlation_id", "conversation_id",
+        "finished_at", "route",
+    }  # fmt: skip
+    fields = {name: getattr(record, name) for name in call_side}
+    assert CallRecord.from_response(response, **fields) == record
 
 
 @pytest.mark.anyio

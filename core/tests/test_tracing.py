@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import relaykit
+from relaykit import hookimpl
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, Reply
 
 KEY = "sk-test-0123456789abcdef0123"
@@ -131,6 +132,44 @@ async def test_content_is_captured_only_when_enabled_and_then_redacted(
     ]
     assert outputs[0]["parts"][0]["content"] == "echo: my key is [REDACTED]"
     assert outputs[0]["finish_reason"] == "stop"
+
+
+@pytest.mark.anyio
+async def test_captured_content_is_redacted_once_for_the_span_and_the_record(
+    tracing: TracingExporter,
+) -> None:
+    class CountingRedactor:
+        """Masks "jane" and counts the texts it is given."""
+
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def redact(self, text: str) -> str:
+            self.texts.append(text)
+            return text.replace("jane", "[NAME]")
+
+        @hookimpl
+        def relaykit_redactors(self, config: Any) -> list[Any]:
+            return [self]
+
+    redactor = CountingRedactor()
+    fake = FakePlugin()
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "I am jane"},
+    ]
+    async with client([fake, tracing, redactor], telemetry={"capture_content": True}) as c:
+        await c.chat("fake/m", messages)
+        await c.chat("fake/m", messages)  # a new call: redacted again, not remembered
+    for span in tracing.finished():
+        assert span.attributes is not None
+        assert "jane" not in str(span.attributes["gen_ai.input.messages"])
+        assert "echo: I am [NAME]" in str(span.attributes["gen_ai.output.messages"])
+    for record in tracing.records:  # TracingExporter reads content
+        assert [m.text for m in record.messages] == ["be brief", "I am [NAME]"]
+        assert record.text == "echo: I am [NAME]"
+    texts = ["be brief", "I am jane", "echo: I am jane"]
+    assert sorted(redactor.texts) == sorted(texts * 2)
 
 
 @pytest.mark.anyio

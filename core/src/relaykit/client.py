@@ -98,6 +98,9 @@ class _Call:
     # went to, and the error that made the client try again
     span: Any = None
     span_target: Target | None = None
+    #: this call's redaction chain, when its span captures content: the record
+    #: then redacts the same texts from what the span's redaction remembers
+    redaction: RedactionChain | None = None
     #: the target of the last attempt that succeeded
     served: Target | None = None
     last_error: RelayError | None = None
@@ -747,15 +750,20 @@ class Client:
         """The record of a successful call, its content already redacted (if it has any).
 
         Redacted as it is built: redacting a finished record would mean building it twice.
+        The fields are those of ``CallRecord.from_response(response, **_record_fields())``
+        (a test holds the two alike), passed in one call: the two dicts that way
+        cost as much as the record itself.
         """
-        fields = self._record_fields(call, target)
+        request = call.request
+        messages: tuple[Message, ...] = ()
         text = reasoning = ""
         tool_calls: tuple[ToolCall, ...] = ()
         reasoning_parts: tuple[ReasoningPart, ...] = ()
         if self._content:
-            redaction = self._redaction
-            fields["messages"] = tuple([redaction.message(m) for m in call.request.messages])
-            text = redaction.text(response.text) if response.text else ""
+            redaction = call.redaction or self._redaction
+            messages = tuple([redaction.message(m) for m in request.messages])
+            if response.text:
+                text = redaction.text(response.text)
             if response.reasoning_parts:
                 reasoning_parts = tuple(
                     [redaction.reasoning_part(p) for p in response.reasoning_parts]
@@ -764,13 +772,35 @@ class Client:
                 reasoning = redaction.text(response.reasoning)
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
-        return CallRecord.from_response(
-            response,
-            **fields,
+        metadata = request.metadata
+        return CallRecord(
+            id=call.id,
+            started_at=call.started_wall,
+            operation="chat",
+            provider=target.provider,
+            model_requested=call.model_requested,
+            model=target.model,
+            streamed=call.streamed,
+            fallbacks=call.fallbacks,
+            messages=messages,
+            params=self._record_params(request),
+            correlation_id=metadata.get("correlation_id"),
+            conversation_id=metadata.get("conversation_id"),
+            finished_at=time.time(),
+            route=self._route_names(call),
             text=text,
             reasoning=reasoning,
             reasoning_parts=reasoning_parts,
             tool_calls=tool_calls,
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+            time_to_first_token=response.time_to_first_token,
+            finish_reason=response.finish_reason,
+            attempts=response.attempts,
+            cache_hit=response.cache_hit,
+            model_served=response.model or None,
+            response_id=response.id,
         )
 
     async def _fail(

@@ -40,13 +40,21 @@ class ProviderRegistry:
         #: tracer adds W3C trace-context propagation here, so providers need no change)
         self.header_hooks: list[HeaderHook] = []
         #: every key and header value the providers use, masked wherever it shows:
-        #: configured ones now, vault keys when the client starts, keys from the
-        #: environment as each provider is built
+        #: configured ones and the environment's now, vault keys when the client
+        #: starts (each provider adds the key it resolved as it is built, too)
         self.known_secrets = KnownSecrets()
         for pconf in config.providers.values():
             self.known_secrets.add(pconf.api_key)
+            if pconf.api_key_env:
+                self.known_secrets.add(env.get(pconf.api_key_env))
             for header, value in pconf.headers.items():
                 self.known_secrets.add_header(header, value)
+        # The environment's keys are known before any call: a span that captures
+        # content redacts the prompt when it starts, before the call builds its
+        # provider, and a key of no known shape would reach it in clear.
+        for factory in self.factories.values():
+            if factory.api_key_env:
+                self.known_secrets.add(env.get(factory.api_key_env))
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
+from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
@@ -16,16 +17,31 @@ class RedactionChain:
 
     def __init__(self, redactors: Sequence[Redactor]) -> None:
         self.redactors = tuple(redactors)
+        # Bound once: this runs on every text of every record, span and log line.
+        self._redacts = tuple([r.redact for r in self.redactors])
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
-        for r in self.redactors:
-            text = r.redact(text)
+        for redact in self._redacts:
+            text = redact(text)
         return text
+
+    def for_call(self) -> RedactionChain:
+        """A chain for one call's content: each distinct text is redacted once.
+
+        With ``capture_content`` a call's prompt and answer go on its span and
+        into its record, and detecting personal data is the costly part of both.
+        """
+        return _CallRedaction(self)
 
     def message(self, message: Message) -> Message:
         """``message`` with its text, reasoning text and tool results redacted (itself when
         nothing changed)."""
+        given = message.content
+        if len(given) == 1 and type(given[0]) is TextPart:  # most turns: one text
+            original = given[0].text
+            text = self.text(original)
+            return message if text == original else Message(message.role, (TextPart(text),))
         parts = []
         changed = False
         for p in message.content:
@@ -117,3 +133,30 @@ class RedactionChain:
             tool_calls=tool_calls,
             error_message=error,
         )
+
+
+class _CallRedaction(RedactionChain):
+    """The same redactors, remembering what they made of each text of one call.
+
+    Except the client's known secrets: that set may grow while a call runs
+    (each provider adds the key it resolved when the call first builds it,
+    after the span has started), so it runs on every text, and what the other
+    redactors made of its result is what is remembered.
+    """
+
+    def __init__(self, chain: RedactionChain) -> None:
+        self.redactors = chain.redactors
+        self._redacts = chain._redacts
+        self._always: tuple[Callable[[str], str], ...] = ()
+        if self._redacts and isinstance(self.redactors[0], KnownSecrets):
+            self._always, self._redacts = self._redacts[:1], self._redacts[1:]
+        self._seen: dict[str, str] = {}
+
+    def text(self, text: str) -> str:
+        """``text`` after every redactor; worked out once per distinct text."""
+        for redact in self._always:
+            text = redact(text)
+        done = self._seen.get(text)
+        if done is None:
+            done = self._seen[text] = super().text(text)
+        return done

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from .response import ChatResponse
     from .routing import Target
 
+# One encoder for every span: json.dumps with options builds a new one each time.
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def configured_tracer_provider(exporters: Sequence[object]) -> Any | None:
     """The tracer provider to use: an exporter's own, else a configured global one, else None."""
@@ -79,10 +82,13 @@ class CallTracer:
         self._redaction = redaction
         self._registry = registry
         self._servers: dict[str, tuple[str, int] | None] = {}
-        self._per_target: dict[Target, dict[str, Any]] = {}
-        self._span_names: dict[Target, str] = {}
+        #: target -> its span name and the attributes every span of it starts with
+        self._per_target: dict[Target, tuple[str, dict[str, Any]]] = {}
         self._client_kind = trace.SpanKind.CLIENT
-        self._context = context
+        # Bound once: making a span current runs on every call (see _Active).
+        self._attach = context.attach
+        self._detach = context.detach
+        self._in_context = trace.set_span_in_context
 
     @classmethod
     def create(
@@ -104,7 +110,9 @@ class CallTracer:
         """Start the span of ``call`` (not yet current: see :meth:`activate`)."""
         target = call.targets[0]
         request = call.request
-        attributes = dict(self._target_attributes(target))
+        found = self._per_target.get(target)
+        name, base = found if found is not None else self._target_attributes(target)
+        attributes = base.copy()
         if request.max_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = request.max_tokens
         if request.temperature is not None:
@@ -120,27 +128,26 @@ class CallTracer:
         if call.streamed:
             attributes["relaykit.streamed"] = True
         if self._capture:
-            attributes["gen_ai.input.messages"] = self._messages_json(request.messages)
+            # The record redacts the same texts: it reuses this call's chain (see _Call).
+            call.redaction = redaction = self._redaction.for_call()
+            attributes["gen_ai.input.messages"] = self._messages_json(request.messages, redaction)
         call.span_target = target
-        return self._tracer.start_span(
-            self._span_names[target], kind=self._client_kind, attributes=attributes
-        )
+        return self._tracer.start_span(name, kind=self._client_kind, attributes=attributes)
 
-    def _target_attributes(self, target: Target) -> dict[str, Any]:
+    def _target_attributes(self, target: Target) -> tuple[str, dict[str, Any]]:
         # What every span of a deployment starts with: worked out once per target.
-        found = self._per_target.get(target)
-        if found is None:
-            found = {
+        found = (
+            f"chat {target.model}",
+            {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": genai_provider_name(target.provider),
                 "gen_ai.request.model": target.model,
                 **self._server(target.provider),
-            }
-            if len(self._per_target) >= 1024:  # targets come from callers: stay bounded
-                self._per_target.clear()
-                self._span_names.clear()
-            self._per_target[target] = found
-            self._span_names[target] = f"chat {target.model}"
+            },
+        )
+        if len(self._per_target) >= 1024:  # targets come from callers: stay bounded
+            self._per_target.clear()
+        self._per_target[target] = found
         return found
 
     def attempt(self, call: _Call, target: Target) -> None:
@@ -183,7 +190,9 @@ class CallTracer:
         if response.time_to_first_token is not None:
             attributes["relaykit.time_to_first_chunk"] = response.time_to_first_token
         if self._capture:
-            attributes["gen_ai.output.messages"] = self._output_json(response)
+            attributes["gen_ai.output.messages"] = self._output_json(
+                response, call.redaction or self._redaction
+            )
         span.set_attributes(attributes)
         span.end()
 
@@ -251,22 +260,23 @@ class CallTracer:
         server = self._servers[provider]
         return {} if server is None else {"server.address": server[0], "server.port": server[1]}
 
-    def _messages_json(self, messages: Sequence[Message]) -> str:
-        return json.dumps([self._message(m) for m in messages], ensure_ascii=False)
+    def _messages_json(self, messages: Sequence[Message], redaction: RedactionChain) -> str:
+        return _dumps([self._message(m, redaction) for m in messages])
 
-    def _output_json(self, response: ChatResponse) -> str:
-        message = self._message(response.to_message())
+    def _output_json(self, response: ChatResponse, redaction: RedactionChain) -> str:
+        message = self._message(response.to_message(), redaction)
         message["finish_reason"] = response.finish_reason
-        return json.dumps([message], ensure_ascii=False)
+        return _dumps([message])
 
-    def _message(self, message: Message) -> dict[str, Any]:
-        text = self._redaction.text
+    @staticmethod
+    def _message(message: Message, redaction: RedactionChain) -> dict[str, Any]:
+        text = redaction.text
         parts: list[dict[str, Any]] = []
         for p in message.content:
             if isinstance(p, TextPart):
                 parts.append({"type": "text", "content": text(p.text)})
             elif isinstance(p, ToolCall):
-                args = text(json.dumps(p.arguments, ensure_ascii=False))
+                args = text(_dumps(p.arguments))
                 parts.append({"type": "tool_call", "id": p.id, "name": p.name, "arguments": args})
             elif isinstance(p, ToolResultPart):
                 parts.append(
@@ -293,11 +303,11 @@ class _Active:
 
     def __enter__(self) -> None:
         tracer = self._tracer
-        self._token = tracer._context.attach(tracer._trace.set_span_in_context(self._span))
+        self._token = tracer._attach(tracer._in_context(self._span))
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         tracer = self._tracer
-        tracer._context.detach(self._token)
+        tracer._detach(self._token)
         # The client's failure path records its own errors and ends the span;
         # anything else (a cancellation, a config error found late) ends it here.
         if exc is not None and self._span.is_recording():
@@ -310,4 +320,4 @@ def current(tracer: CallTracer | None, call: _Call) -> Any:
     """``tracer.activate(call)``, or a no-op context when the call is not traced."""
     if tracer is None or call.span is None:
         return nullcontext()
-    return tracer.activate(call)
+    return _Active(tracer, call.span)  # what activate() returns, one call fewer
