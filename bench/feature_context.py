@@ -68,10 +68,9 @@ def instrument(key_limit: int | None) -> None:
     timed(response_cache, "_sha256", "  SHA-256 (longer forms only)")
     timed(response_cache.MemoryCache, "get_nowait", "cache get (a miss)")
     timed(response_cache.MemoryCache, "put_nowait", "cache put (evicting the oldest)")
-    timed(client_module.Client, "_reserve_now", "limit: _reserve_now")
-    timed(memory_limiter.MemoryRateLimiter, "acquire_nowait", "  acquire_nowait")
-    timed(client_module.Client, "_reconcile_now", "limit: _reconcile_now")
-    timed(memory_limiter.MemoryRateLimiter, "reconcile_nowait", "  reconcile_nowait")
+    # the usual limit is taken and settled inline in Client._attempt: the limiter's part
+    timed(memory_limiter.MemoryRateLimiter, "acquire_nowait", "limit: acquire_nowait")
+    timed(memory_limiter.MemoryRateLimiter, "reconcile_nowait", "limit: reconcile_nowait")
     timed(client_module, "hedged", "hedge set-up (hedged)")
     timed(hedge_timer.HedgeTimer, "_dropped", "hedge timer: entry dropped")
     timed(routing.Router, "plan", "route plan")

@@ -139,6 +139,9 @@ class Client:
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
         self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
+        #: targets that one limit without a budget matches, when the limiter decides at
+        #: once: the usual case, which _attempt handles inline (see _limits_for)
+        self._plain_limit: dict[Target, tuple[str, LimitConfig]] = {}
         if self.config.limits:
             self._limiter = hook.relaykit_rate_limiter(
                 name=self.config.limiter.backend, config=self.config
@@ -478,12 +481,19 @@ class Client:
         call: _Call,
         hedge: _Race | None = None,
     ) -> ChatResponse:
-        reservations = None
+        reservation = None  # the usual one, taken inline
+        reservations = None  # any other
         if self._limiter is not None:
-            # one limit and a limiter that decides at once (the usual case): no coroutine
-            reservations = self._reserve_now(target, call)
-            if reservations is None:
-                reservations = await self._reserve(target, call)
+            plain = self._plain_limit.get(target)
+            if plain is not None:
+                # One limit, no budget, a limiter that decides at once: the usual case,
+                # taken here rather than in _reserve_now (a frame and a list less).
+                tokens = call.size // 4 + (call.request.max_tokens or 256)
+                reservation = self._acquire_nowait(plain[0], plain[1], tokens)  # type: ignore[misc]
+            else:
+                reservations = self._reserve_now(target, call)
+                if reservations is None:
+                    reservations = await self._reserve(target, call)
         response: ChatResponse | None = None
         #: whether the request may have reached the provider: if not, the limits
         #: get all of it back, the request included (see transport_errors.never_sent)
@@ -529,7 +539,16 @@ class Client:
                 )
             return response
         finally:
-            if reservations:
+            if reservation is not None:
+                if not sent:
+                    await self._release([reservation], call, target)
+                else:  # settled as _reconcile_now does
+                    used = 0
+                    if response is not None:
+                        usage = response.usage
+                        used = usage.input_tokens + usage.output_tokens
+                    self._reconcile_nowait(reservation, used)  # type: ignore[misc]
+            elif reservations:
                 if not sent:
                     await self._release(reservations, call, target)
                 elif not self._reconcile_now(reservations, call, response, target):
@@ -687,7 +706,10 @@ class Client:
             )
             if len(self._limit_matches) >= 1024:  # model ids come from callers: stay bounded
                 self._limit_matches.clear()
+                self._plain_limit.clear()
             self._limit_matches[target] = found
+            if len(found) == 1 and found[0][1].budget_usd is None and self._acquire_nowait:
+                self._plain_limit[target] = found[0]
         return found
 
     async def _reconcile(
