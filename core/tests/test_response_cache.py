@@ -391,3 +391,20 @@ def test_a_part_of_unknown_type_is_refused() -> None:
     odd = attrs.evolve(req(), messages=(Message("user", (object(),)),))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="unknown type"):
         cache_key("p", odd)
+
+
+def test_a_full_cache_drops_its_least_recently_used_thirty_second_together() -> None:
+    cache = MemoryCache(max_entries=64, clock=lambda: 0.0)
+    for i in range(64):
+        cache.put_nowait(f"k{i}", ChatResponse(text=str(i)), ttl=10)
+    assert len(cache) == 64
+    cache.get_nowait("k0")  # now the most recently used
+    cache.put_nowait("new", ChatResponse(text="new"), ttl=10)
+    # one over the limit: down to two below it, the least recently used going
+    assert len(cache) == 62
+    kept = {k for k in (f"k{i}" for i in range(64)) if cache.get_nowait(k) is not None}
+    assert kept == {"k0"} | {f"k{i}" for i in range(4, 64)}
+    assert cache.get_nowait("new") is not None
+    for i in range(2):  # fills up again before it drops more
+        cache.put_nowait(f"more{i}", ChatResponse(text="m"), ttl=10)
+    assert len(cache) == 64
