@@ -167,9 +167,7 @@ class _Race(Scheduled):
             # (a loser, if cancelled) until it fails by itself or answers.
             self.first_at = target
             try:
-                response = await first_attempt(
-                    client, call, partial(client._attempt, call=call, hedge=self), target
-                )
+                response = await first_attempt(client, call, self._first_try, target)
             except RelayError as e:
                 self.first_at = None
                 result = await self._first_again(e)
@@ -259,6 +257,13 @@ class _Race(Scheduled):
             self.crash = e
         finally:
             self.backup_done.set()
+
+    def _first_try(
+        self, provider: Provider, request: ChatRequest, target: Target
+    ) -> Awaitable[ChatResponse]:
+        """The first attempt on the first target, raced: ``Client._attempt``'s coroutine
+        (a bound method, not a partial with keywords to merge on every call)."""
+        return self.client._attempt(provider, request, target, self.call, self)
 
     # One method per branch for the retries and the backup (the first attempt is
     # watched in run), each noting the target it calls while in flight (only a
