@@ -38,6 +38,8 @@ async def test_config_prices_override_the_plugins() -> None:
         ({"gpt-4o": {"input": 1, "output": 2}}, "provider/model"),
         ({"openai/gpt-4o": {"input": 1}}, "needs output"),
         ({"openai/gpt-4o": {"input": 1, "output": 2, "cache": 1}}, "cached_input"),
+        ({"openai/gpt-4o": {"input": 1, "output": 2, "cache_write": 1}}, "cache_write_input"),
+        ({"openai/gpt-4o": {"input": 1, "output": 2, "cache_write_input": "x"}}, "number"),
         ({"openai/gpt-4o": {"input": -1, "output": 2}}, ">= 0"),
     ],
 )

@@ -60,7 +60,7 @@ def seed(storage: MemoryStorage) -> None:
                 provider="fake",
                 model="m",
                 model_requested="fast",
-                usage=Usage(7, 3),
+                usage=Usage(7, 3, 2, cache_write_input_tokens=4),
                 cost=Decimal("0.25"),
             ),
         ],
@@ -136,15 +136,18 @@ def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # 
         "CALLS",
         "ERRORS",
         "INPUT",
+        "CACHE",
+        "R/W",
         "OUTPUT",
         "COST",
     ]
-    assert lines[-1].split() == ["total", "3", "1", "17", "8", "$0.750000"]
+    assert lines[-1].split() == ["total", "3", "1", "17", "2/4", "8", "$0.750000"]
     _, out, _ = cli("logs", "--totals", "--json", "--provider", "fake")
     (total,) = [json.loads(line) for line in out.splitlines()]
     assert total["model"] == "m"
     assert total["cost"] == "0.25"
     assert total["usage"]["input_tokens"] == 7
+    assert total["usage"]["cache_write_input_tokens"] == 4
 
 
 def test_logs_prune(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]

@@ -73,7 +73,7 @@ messages = st.builds(
     role=st.sampled_from(["system", "user", "assistant", "tool"]),
     content=st.lists(parts, max_size=4).map(tuple),
 )
-usages = st.builds(Usage, *(st.integers(0, 10**9) for _ in range(4)))
+usages = st.builds(Usage, *(st.integers(0, 10**9) for _ in range(5)))
 decimals = st.decimals(
     allow_nan=False, allow_infinity=False, places=6, min_value=0, max_value=10**6
 )
@@ -119,7 +119,13 @@ models = st.builds(
     provider=text,
     context_window=st.none() | st.integers(1, 10**7),
     price=st.none()
-    | st.builds(ModelPrice, input=decimals, output=decimals, cached_input=st.none() | decimals),
+    | st.builds(
+        ModelPrice,
+        input=decimals,
+        output=decimals,
+        cached_input=st.none() | decimals,
+        cache_write_input=st.none() | decimals,
+    ),
 )
 events = st.one_of(
     st.builds(StreamStart, id=st.none() | text, model=st.none() | text),
@@ -311,6 +317,28 @@ def test_cost_counts_cached_input_at_its_own_price() -> None:
     price = ModelPrice(Decimal("2"), Decimal("10"), Decimal("1"))
     usage = Usage(input_tokens=1_000_000, output_tokens=500_000, cached_input_tokens=400_000)
     assert price.cost(usage) == Decimal("1.2") + Decimal("0.4") + Decimal("5")
+
+
+def test_cost_counts_cache_writes_at_their_own_price() -> None:
+    price = ModelPrice(Decimal("2"), Decimal("10"), Decimal("0.2"), Decimal("2.5"))
+    usage = Usage(
+        input_tokens=1_000_000,
+        output_tokens=100_000,
+        cached_input_tokens=300_000,
+        cache_write_input_tokens=200_000,
+    )
+    # 500k plain input at 2, 300k reads at 0.2, 200k writes at 2.5, 100k out at 10
+    assert price.cost(usage) == Decimal("1") + Decimal("0.06") + Decimal("0.5") + Decimal("1")
+
+
+def test_cache_writes_cost_the_input_price_when_no_write_price_is_set() -> None:
+    price = ModelPrice(Decimal("2"), Decimal("10"))
+    usage = Usage(input_tokens=1_000_000, cache_write_input_tokens=1_000_000)
+    assert price.cost(usage) == Decimal("2")
+
+
+def test_usages_add_every_count() -> None:
+    assert Usage(1, 2, 3, 4, 5) + Usage(10, 20, 30, 40, 50) == Usage(11, 22, 33, 44, 55)
 
 
 def test_response_to_message_continues_the_conversation() -> None:

@@ -543,7 +543,7 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
 
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
     """``[prices."provider/model"]``: USD per million tokens, overriding the plugin's price."""
-    valid = ("input", "output", "cached_input")
+    valid = ("input", "output", "cached_input", "cache_write_input")
     for key in value:
         if key not in valid:
             raise _unknown(key, valid, f"prices.{name}.")
@@ -559,7 +559,12 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts = {k: _usd(v) for k, v in value.items()}
     except ConfigError as e:
         raise ConfigError(f"prices.{name!r}: {e.message}") from None
-    return ModelPrice(amounts["input"], amounts["output"], amounts.get("cached_input"))  # type: ignore[arg-type]
+    return ModelPrice(
+        amounts["input"],  # type: ignore[arg-type]
+        amounts["output"],  # type: ignore[arg-type]
+        amounts.get("cached_input"),
+        amounts.get("cache_write_input"),
+    )
 
 
 def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:

@@ -23,6 +23,11 @@ class RelayError(Exception):
 
     retryable_default: ClassVar[bool] = False
     hint_default: ClassVar[str | None] = None
+    #: The provider's own answer to "retry this request?" (its ``x-should-retry``
+    #: header), or ``None`` when it gave none. It decides only whether the same
+    #: deployment is tried again; ``retryable`` still decides fallbacks and what
+    #: a circuit breaker counts as a failure.
+    should_retry: bool | None = None
 
     def __init__(
         self,

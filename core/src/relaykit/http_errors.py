@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import RelayError, error_for_status
-from .retry_after import retry_after_seconds
+from .retry_after import header, retry_after_seconds
 
 
 def error_from_http(
@@ -34,7 +34,7 @@ def error_from_http(
         message = f"HTTP {status} with no error message"
     if status == 529 or code in ("overloaded_error",):
         status = status if status >= 500 else 529
-    return error_for_status(
+    error = error_for_status(
         status,
         message,
         provider=provider,
@@ -43,6 +43,14 @@ def error_from_http(
         code=code,
         param=param,
     )
+    # OpenAI and Anthropic say whether a failure is worth retrying, overriding
+    # the status (their SDKs obey); other values than true/false are ignored.
+    should_retry = header(headers, "x-should-retry")
+    if should_retry == "true":
+        error.should_retry = True
+    elif should_retry == "false":
+        error.should_retry = False
+    return error
 
 
 def parse_error_body(body: bytes | str) -> tuple[str, str | None, float | None]:

@@ -7,7 +7,8 @@ the cost as a decimal string, so no backend rounds money through a float.
 Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
 (the messages' text, for full-text search next to ``response``). Columns are
 only ever appended (``reasoning`` came with the backends' migration 4,
-``reasoning_parts`` with migration 5).
+``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
+migration 6).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ COLUMNS: tuple[str, ...] = (
     "response_id",
     "reasoning",
     "reasoning_parts",
+    "cache_write_input_tokens",
 )
 
 #: columns holding JSON text
@@ -157,6 +159,7 @@ class RowEncoder:
             dumps(converter.unstructure(record.reasoning_parts))
             if record.reasoning_parts
             else "[]",
+            usage.cache_write_input_tokens,
         )
 
 
@@ -189,7 +192,11 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
         text=r["response"],
         tool_calls=converter.structure(_json(r["tool_calls"]), tuple[ToolCall, ...]),
         usage=Usage(
-            r["input_tokens"], r["output_tokens"], r["cached_input_tokens"], r["reasoning_tokens"]
+            r["input_tokens"],
+            r["output_tokens"],
+            r["cached_input_tokens"],
+            r["reasoning_tokens"],
+            r["cache_write_input_tokens"],
         ),
         cost=Decimal(str(cost)) if cost is not None else None,
         latency=r["latency"],

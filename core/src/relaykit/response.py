@@ -17,14 +17,18 @@ FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filte
 class Usage:
     """Token counts, following the OpenTelemetry GenAI conventions.
 
-    ``input_tokens`` includes ``cached_input_tokens``; ``output_tokens`` includes
-    ``reasoning_tokens``.
+    ``input_tokens`` includes ``cached_input_tokens`` (prompt tokens read from
+    the provider's prompt cache) and ``cache_write_input_tokens`` (prompt
+    tokens written to it, which Anthropic and Claude on Bedrock bill above the
+    input price); ``output_tokens`` includes ``reasoning_tokens``.
     """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Last, so positional ``Usage(in, out, cached, reasoning)`` keeps its meaning.
+    cache_write_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -37,6 +41,7 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cached_input_tokens + other.cached_input_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_input_tokens + other.cache_write_input_tokens,
         )
 
 
@@ -45,11 +50,19 @@ _MILLION = Decimal(1_000_000)  # prices are per million tokens
 
 @attrs.frozen
 class ModelPrice:
-    """USD per million tokens."""
+    """USD per million tokens.
+
+    ``cached_input`` prices prompt-cache reads and ``cache_write_input``
+    prompt-cache writes; either one unset means the plain ``input`` price.
+    Anthropic's writes to its one-hour cache cost more than those to the default
+    five-minute one; relaykit counts writes as one number, so every write is
+    charged ``cache_write_input`` (the five-minute price in the plugins' tables).
+    """
 
     input: Decimal
     output: Decimal
     cached_input: Decimal | None = None
+    cache_write_input: Decimal | None = None
 
     def cost(self, usage: Usage) -> Decimal:
         """The USD cost of ``usage`` at this price."""
@@ -60,6 +73,10 @@ class ModelPrice:
             + cached * cached_rate
             + usage.output_tokens * self.output
         )
+        written = usage.cache_write_input_tokens
+        if written and self.cache_write_input is not None:
+            # Counted at the input price above; add what a write costs beyond it.
+            total += written * (self.cache_write_input - self.input)
         return total / _MILLION
 
 

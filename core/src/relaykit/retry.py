@@ -59,9 +59,14 @@ _RETRYING: ContextVar[str | None] = ContextVar("relaykit_retrying", default=None
 
 
 def may_retry(error: RelayError, config: RetryConfig) -> bool:
-    """Whether ``error`` is worth a second attempt on the same deployment at all."""
+    """Whether ``error`` is worth a second attempt on the same deployment at all.
+
+    The provider's ``x-should-retry`` (:attr:`RelayError.should_retry`), when it
+    sent one, overrides what the error's kind would say.
+    """
+    said = error.should_retry
     return (
-        error.retryable
+        (error.retryable if said is None else said)
         and not isinstance(error, CircuitOpenError)  # it would refuse again: fall back
         and kind(error) in config.on
     )

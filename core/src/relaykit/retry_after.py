@@ -18,13 +18,13 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     quota window refills (up to a day away), not when to try again, and the
     OpenAI SDK does not wait on them either.
     """
-    ms = _header(headers, "retry-after-ms")
+    ms = header(headers, "retry-after-ms")
     if ms is not None:
         try:
             return max(0.0, float(ms) / 1000)
         except ValueError:
             pass
-    value = _header(headers, "retry-after")
+    value = header(headers, "retry-after")
     if value is None:
         return None
     try:
@@ -40,7 +40,8 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` (lower case), stripped, in any mapping of headers."""
     value = headers.get(name)
     if value is None:  # plain dicts are case-sensitive; httpx.Headers is not
         value = next((v for k, v in headers.items() if k.lower() == name), None)

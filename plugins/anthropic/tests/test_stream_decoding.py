@@ -72,7 +72,7 @@ def test_a_full_stream() -> None:
         ("toolu_mock000101", "get_weather", {"city": "Oslo"}),
     ]
     assert r.finish_reason == "tool_calls"
-    assert r.usage == Usage(input_tokens=12, output_tokens=9, cached_input_tokens=4)
+    assert r.usage == Usage(12, 9, cached_input_tokens=4, cache_write_input_tokens=2)
     assert events[-1] == Finish("tool_calls", "tool_use")
     # thinking never leaks into text, nor text into thinking
     assert not any(isinstance(e, TextDelta) and "thinking" in e.text for e in events)

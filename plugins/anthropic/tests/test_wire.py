@@ -387,7 +387,7 @@ def test_usage_normalisation() -> None:
         "cache_creation_input_tokens": 20,
         "output_tokens": 50,
     }
-    assert wire.usage(raw) == Usage(input_tokens=126, output_tokens=50, cached_input_tokens=100)
+    assert wire.usage(raw) == Usage(126, 50, 100, cache_write_input_tokens=20)
     assert wire.usage(
         {"input_tokens": 3, "output_tokens": 1, "cache_read_input_tokens": None}
     ) == Usage(3, 1)

@@ -313,7 +313,7 @@ def test_usage_counts_cache_reads_and_writes_as_input() -> None:
         "cacheReadInputTokens": 100,
         "cacheWriteInputTokens": 20,
     }
-    assert wire.usage(data) == Usage(input_tokens=130, output_tokens=7, cached_input_tokens=100)
+    assert wire.usage(data) == Usage(130, 7, 100, cache_write_input_tokens=20)
     assert wire.usage({"inputTokens": 3, "outputTokens": 1, "totalTokens": 4}) == Usage(3, 1)
     assert wire.usage(None) == Usage()
 

@@ -15,6 +15,7 @@ import pytest
 import relaykit
 from relaykit.messages import ReasoningPart
 from relaykit.protocols import LogQuery
+from relaykit.response import Usage
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
 from relaykit_postgres import PostgresStorage
@@ -97,7 +98,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(1,), (2,), (3,), (4,), (5,)]
+    assert migrations == [(1,), (2,), (3,), (4,), (5,), (6,)]
 
 
 @pytest.mark.anyio
@@ -191,7 +192,9 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("version", [3, 4], ids=["before-reasoning", "before-reasoning-blocks"])
+@pytest.mark.parametrize(
+    "version", [3, 4, 5], ids=["before-reasoning", "before-reasoning-blocks", "before-cache-writes"]
+)
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
     postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
@@ -214,13 +217,20 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         ReasoningPart("Thinking it through", "sig-1", origin="anthropic"),
         ReasoningPart(redacted="EuYBCkQYAiJA", origin="anthropic"),
     )
-    new = make_record(1, reasoning="Thinking it through: 東京.", reasoning_parts=parts)
+    new = make_record(
+        1,
+        reasoning="Thinking it through: 東京.",
+        reasoning_parts=parts,
+        usage=Usage(1000, 50, 0, cache_write_input_tokens=900),
+    )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
         await storage.write_batch([new])
-        assert await storage.query_logs() == [new, old]
+        assert await storage.query_logs() == [new, old]  # the old row reads as 0 written
+        [total] = await storage.usage_totals()
+        assert total.usage == new.usage + old.usage
     finally:
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6]

@@ -39,7 +39,7 @@ def seed(db: Path) -> None:
             provider="fake",
             model="m",
             model_requested="fast",
-            usage=Usage(7, 3),
+            usage=Usage(7, 3, 2, cache_write_input_tokens=4),
             cost=Decimal("0.000000001"),
             text="gpt-4o says hi",
         ),
@@ -80,7 +80,7 @@ def test_logs_filters_search_and_totals_on_sqlite(
         ("gpt-4o-mini", 1, 1, None),
     ]
     total = logs("--totals", "--since", "7d")[-1].split()
-    assert total == ["total", "4", "1", "27", "13", "$0.300000"]
+    assert total == ["total", "4", "1", "27", "2/4", "13", "$0.300000"]
     assert main(["--config", str(config), "logs", "prune", "--older-than", "30d"]) == 0
     assert capsys.readouterr().out.startswith("deleted 1 call started before ")
     assert len(logs()) == 1 + 4

@@ -14,7 +14,7 @@ import pytest
 import relaykit
 from relaykit.messages import ReasoningPart
 from relaykit.protocols import CachedModels, CallRecord, LogQuery
-from relaykit.response import ModelInfo
+from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
 from relaykit_sqlite import SQLiteStorage
@@ -71,6 +71,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (3, "drop the unused index logs_model_requested"),
         (4, "the model's reasoning text"),
         (5, "the model's reasoning blocks"),
+        (6, "prompt-cache write tokens"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -336,7 +337,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6], [])
     finally:
         conn.close()
 
@@ -400,7 +401,7 @@ async def test_a_database_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.mark.anyio
@@ -423,7 +424,28 @@ async def test_a_database_from_before_reasoning_blocks_is_migrated_and_keeps_its
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.anyio
+async def test_a_database_from_before_cache_writes_is_migrated_and_totals_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "logs.db"
+    old = make_record(0, usage=Usage(10, 5, 2))
+    old_database(path, 5, [old], monkeypatch)
+    new = make_record(1, usage=Usage(1000, 50, 0, cache_write_input_tokens=900))
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([new])
+        assert await storage.query_logs() == [new, old]  # the old row reads as 0 written
+        [total] = await storage.usage_totals()
+        assert total.usage == Usage(1010, 55, 2, cache_write_input_tokens=900)
+    finally:
+        await storage.aclose()
+    with sqlite3.connect(path) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
+    assert versions == [1, 2, 3, 4, 5, 6]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import InvalidRequestError
 from ..messages import ReasoningPart
 from ..protocols import CallRecord, LogQuery, UsageTotal
+from ..response import Usage
 from ..serialization import converter
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table
@@ -258,6 +259,7 @@ def _totals_table(totals: Sequence[UsageTotal]) -> str:
                 str(t.calls),
                 str(t.errors),
                 str(t.usage.input_tokens),
+                _cache_reads_writes(t.usage),
                 str(t.usage.output_tokens),
                 _cost(t.cost),
             ]
@@ -269,12 +271,18 @@ def _totals_table(totals: Sequence[UsageTotal]) -> str:
             str(sum(t.calls for t in totals)),
             str(sum(t.errors for t in totals)),
             str(sum(t.usage.input_tokens for t in totals)),
+            _cache_reads_writes(sum((t.usage for t in totals), Usage())),
             str(sum(t.usage.output_tokens for t in totals)),
             _cost(sum(costs, Decimal(0)) if costs else None),
         ]
     )
-    headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "OUTPUT", "COST"]
-    return format_table(headers, rows, right={2, 3, 4, 5, 6})
+    headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "CACHE R/W", "OUTPUT", "COST"]
+    return format_table(headers, rows, right={2, 3, 4, 5, 6, 7})
+
+
+def _cache_reads_writes(usage: Usage) -> str:
+    # Both are part of INPUT; writes cost more than plain input, reads less.
+    return f"{usage.cached_input_tokens}/{usage.cache_write_input_tokens}"
 
 
 def _total_json(t: UsageTotal) -> dict[str, Any]:

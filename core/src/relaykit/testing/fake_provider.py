@@ -71,7 +71,13 @@ class FakeProvider:
         if inp is None:
             inp = sum(len(m.text.split()) for m in request.messages)
         out = reply.output_tokens if reply.output_tokens is not None else len(reply.text.split())
-        return Usage(inp, out, reply.cached_input_tokens, reply.reasoning_tokens)
+        return Usage(
+            inp,
+            out,
+            reply.cached_input_tokens,
+            reply.reasoning_tokens,
+            reply.cache_write_input_tokens,
+        )
 
     def _raise(self, reply: Reply, request: ChatRequest) -> None:
         if reply.status >= 400:

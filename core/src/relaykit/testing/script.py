@@ -47,6 +47,9 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int = 0
+    #: prompt tokens written to the prompt cache (part of ``input_tokens``);
+    #: mocks of vendors that report none ignore it
+    cache_write_input_tokens: int = 0
     reasoning_tokens: int = 0
     status: int = 200
     error: str = ""

@@ -1,10 +1,11 @@
 """What this plugin knows about Claude models: context window, output limit, USD per 1M tokens.
 
 List prices as published on anthropic.com/pricing (standard tier, prompts up to
-200K tokens). ``cached_input`` is the cache *read* price. Cache *writes* cost
-1.25x the input price (5-minute TTL); relaykit's :class:`~relaykit.ModelPrice`
-has no field for them, so cache-creation tokens are costed at the plain input
-price. A model missing here has ``cost = None``.
+200K tokens). ``cached_input`` is the cache *read* price, ``cache_write_input``
+the price of a write to the default five-minute cache (1.25x input). Writes to
+the one-hour cache cost 2x input; relaykit counts all writes as one number, so
+they are charged the five-minute price too (see :class:`~relaykit.ModelPrice`).
+A model missing here has ``cost = None``.
 """
 
 from __future__ import annotations
@@ -24,20 +25,21 @@ class KnownModel(NamedTuple):
     price: ModelPrice
 
 
-def _m(window: int, max_out: int, inp: str, out: str, cached: str) -> KnownModel:
-    return KnownModel(window, max_out, ModelPrice(Decimal(inp), Decimal(out), Decimal(cached)))
+def _m(window: int, max_out: int, inp: str, out: str, cached: str, written: str) -> KnownModel:
+    price = ModelPrice(Decimal(inp), Decimal(out), Decimal(cached), Decimal(written))
+    return KnownModel(window, max_out, price)
 
 
 ANTHROPIC_MODELS: dict[str, KnownModel] = {
-    "claude-opus-4-5": _m(200_000, 64_000, "5", "25", "0.50"),
-    "claude-opus-4-1": _m(200_000, 32_000, "15", "75", "1.50"),
-    "claude-opus-4": _m(200_000, 32_000, "15", "75", "1.50"),
-    "claude-sonnet-4-5": _m(200_000, 64_000, "3", "15", "0.30"),
-    "claude-sonnet-4": _m(200_000, 64_000, "3", "15", "0.30"),
-    "claude-3-7-sonnet": _m(200_000, 64_000, "3", "15", "0.30"),
-    "claude-haiku-4-5": _m(200_000, 64_000, "1", "5", "0.10"),
-    "claude-3-5-haiku": _m(200_000, 8_192, "0.80", "4", "0.08"),
-    "claude-3-haiku": _m(200_000, 4_096, "0.25", "1.25", "0.03"),
+    "claude-opus-4-5": _m(200_000, 64_000, "5", "25", "0.50", "6.25"),
+    "claude-opus-4-1": _m(200_000, 32_000, "15", "75", "1.50", "18.75"),
+    "claude-opus-4": _m(200_000, 32_000, "15", "75", "1.50", "18.75"),
+    "claude-sonnet-4-5": _m(200_000, 64_000, "3", "15", "0.30", "3.75"),
+    "claude-sonnet-4": _m(200_000, 64_000, "3", "15", "0.30", "3.75"),
+    "claude-3-7-sonnet": _m(200_000, 64_000, "3", "15", "0.30", "3.75"),
+    "claude-haiku-4-5": _m(200_000, 64_000, "1", "5", "0.10", "1.25"),
+    "claude-3-5-haiku": _m(200_000, 8_192, "0.80", "4", "0.08", "1"),
+    "claude-3-haiku": _m(200_000, 4_096, "0.25", "1.25", "0.03", "0.30"),
 }
 
 # What may follow a family name and still be that model: "-0" (claude-opus-4-0),

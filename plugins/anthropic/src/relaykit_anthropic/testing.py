@@ -21,7 +21,9 @@ Built from Anthropic's public API reference:
   token), ``400`` without ``anthropic-version`` or ``max_tokens``.
 
 Usage from a :class:`~relaykit.testing.Reply` is rendered in Anthropic's own
-convention: ``input_tokens`` excludes the ``cache_read_input_tokens``.
+convention: ``input_tokens`` excludes the ``cache_read_input_tokens`` and
+the ``cache_creation_input_tokens`` (``Reply.cache_write_input_tokens``, all
+of them to the five-minute cache, split out in ``cache_creation`` as the API does).
 Reasoning-token counts have no field in the API and are not sent.
 
     with AnthropicMock(api_key="sk-ant-test") as mock:
@@ -183,13 +185,19 @@ class AnthropicMock(VendorMock):
         message_id = f"msg_mock{self._n:06d}"
         model = str(body.get("model") or "claude-haiku-4-5")
         inp, out = self.usage_of(reply, prompt_text(body))
-        usage = {
-            # Anthropic counts cache reads apart from input_tokens.
-            "input_tokens": max(0, inp - reply.cached_input_tokens),
-            "cache_creation_input_tokens": 0,
+        written = reply.cache_write_input_tokens
+        usage: dict[str, Any] = {
+            # Anthropic counts cache reads and writes apart from input_tokens.
+            "input_tokens": max(0, inp - reply.cached_input_tokens - written),
+            "cache_creation_input_tokens": written,
             "cache_read_input_tokens": reply.cached_input_tokens,
             "output_tokens": out,
         }
+        if written:
+            usage["cache_creation"] = {
+                "ephemeral_5m_input_tokens": written,
+                "ephemeral_1h_input_tokens": 0,
+            }
         if body.get("stream"):
             return Response(
                 200,
@@ -235,7 +243,7 @@ def _thinking_blocks(reply: Reply) -> list[dict[str, Any]]:
 
 
 def render_message(
-    reply: Reply, *, message_id: str, model: str, usage: dict[str, int], serial: int = 1
+    reply: Reply, *, message_id: str, model: str, usage: dict[str, Any], serial: int = 1
 ) -> dict[str, Any]:
     """A non-streamed ``message`` object for ``reply``."""
     content = _thinking_blocks(reply)
@@ -263,7 +271,7 @@ def sse(name: str, data: dict[str, Any]) -> bytes:
 
 
 def render_stream(
-    reply: Reply, *, message_id: str, model: str, usage: dict[str, int], serial: int = 1
+    reply: Reply, *, message_id: str, model: str, usage: dict[str, Any], serial: int = 1
 ) -> Iterator[bytes | Pause | Drop]:
     """The SSE body of a streamed response to ``reply``, event by event."""
     start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here

@@ -253,7 +253,10 @@ def usage(data: dict[str, Any] | None) -> Usage:
     """Normalise an Anthropic ``usage`` object.
 
     Anthropic's ``input_tokens`` counts only the uncached part of the prompt;
-    relaykit's includes the cache reads and writes too. ``output_tokens``
+    relaykit's includes the cache reads and writes too, and reports them apart
+    as ``cached_input_tokens`` and ``cache_write_input_tokens``. Writes to the
+    five-minute and the one-hour cache are one count (``cache_creation``'s
+    split is not kept: see :class:`relaykit.ModelPrice`). ``output_tokens``
     already includes thinking, which Anthropic does not count separately.
     """
     if not data:
@@ -264,6 +267,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
         input_tokens=(data.get("input_tokens") or 0) + read + written,
         output_tokens=data.get("output_tokens") or 0,
         cached_input_tokens=read,
+        cache_write_input_tokens=written,
     )
 
 

@@ -7,9 +7,10 @@ all of them find the same entry here.
 
 Claude 4.5 models are listed at their ``global.`` price; Bedrock charges 10%
 more for them in-region and through geographic profiles, which :func:`lookup`
-applies. Prompt-cache writes (1.25x input for Claude) are charged at the input
-price here: relaykit's usage does not count them apart. Users can override
-prices in config; a model missing here simply has ``cost = None``.
+applies. Claude's prompt-cache writes cost 1.25x input (``cache_write_input``),
+as at Anthropic; other models' writes carry no surcharge (unset: the input
+price). Users can override prices in config; a model missing here simply has
+``cost = None``.
 """
 
 from __future__ import annotations
@@ -23,18 +24,23 @@ PROFILE_PREFIXES = ("us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "glob
 _REGIONAL_PREMIUM = Decimal("1.1")
 
 
-def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
-    return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
+def _p(inp: str, out: str, cached: str | None = None, written: str | None = None) -> ModelPrice:
+    return ModelPrice(
+        Decimal(inp),
+        Decimal(out),
+        Decimal(cached) if cached else None,
+        Decimal(written) if written else None,
+    )
 
 
 # model id prefix: (context window, price, whether the 10% regional premium applies)
 BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
-    "anthropic.claude-opus-4-5": (200_000, _p("5.00", "25.00", "0.50"), True),
-    "anthropic.claude-sonnet-4-5": (200_000, _p("3.00", "15.00", "0.30"), True),
-    "anthropic.claude-haiku-4-5": (200_000, _p("1.00", "5.00", "0.10"), True),
-    "anthropic.claude-sonnet-4-": (200_000, _p("3.00", "15.00", "0.30"), False),
-    "anthropic.claude-3-7-sonnet": (200_000, _p("3.00", "15.00", "0.30"), False),
-    "anthropic.claude-3-5-haiku": (200_000, _p("0.80", "4.00", "0.08"), False),
+    "anthropic.claude-opus-4-5": (200_000, _p("5.00", "25.00", "0.50", "6.25"), True),
+    "anthropic.claude-sonnet-4-5": (200_000, _p("3.00", "15.00", "0.30", "3.75"), True),
+    "anthropic.claude-haiku-4-5": (200_000, _p("1.00", "5.00", "0.10", "1.25"), True),
+    "anthropic.claude-sonnet-4-": (200_000, _p("3.00", "15.00", "0.30", "3.75"), False),
+    "anthropic.claude-3-7-sonnet": (200_000, _p("3.00", "15.00", "0.30", "3.75"), False),
+    "anthropic.claude-3-5-haiku": (200_000, _p("0.80", "4.00", "0.08", "1.00"), False),
     "amazon.nova-premier-v1": (1_000_000, _p("2.50", "12.50"), False),
     "amazon.nova-pro-v1": (300_000, _p("0.80", "3.20", "0.20"), False),
     "amazon.nova-lite-v1": (300_000, _p("0.06", "0.24", "0.015"), False),
@@ -69,5 +75,8 @@ def lookup(model: str) -> tuple[int | None, ModelPrice | None]:
             price.input * _REGIONAL_PREMIUM,
             price.output * _REGIONAL_PREMIUM,
             price.cached_input * _REGIONAL_PREMIUM if price.cached_input is not None else None,
+            price.cache_write_input * _REGIONAL_PREMIUM
+            if price.cache_write_input is not None
+            else None,
         )
     return window, price

@@ -235,8 +235,9 @@ def usage(data: dict[str, Any] | None) -> Usage:
     """Normalise a Converse ``usage`` object.
 
     Bedrock counts cache reads and writes apart from ``inputTokens``; relaykit's
-    input includes both, and reports the reads as cached. Bedrock has no count
-    of reasoning tokens (they are inside ``outputTokens``).
+    input includes both, and reports them apart too, as ``cached_input_tokens``
+    and ``cache_write_input_tokens``. Bedrock has no count of reasoning tokens
+    (they are inside ``outputTokens``).
     """
     if not data:
         return Usage()
@@ -246,6 +247,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
         input_tokens=(data.get("inputTokens") or 0) + cache_read + cache_write,
         output_tokens=data.get("outputTokens") or 0,
         cached_input_tokens=cache_read,
+        cache_write_input_tokens=cache_write,
     )
 
 

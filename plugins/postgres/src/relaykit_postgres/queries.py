@@ -29,7 +29,7 @@ SELECT_TOTALS = (
     "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
     " count(*), count(*) FILTER (WHERE NOT ok), sum(input_tokens)::bigint,"
     " sum(output_tokens)::bigint, sum(cached_input_tokens)::bigint,"
-    " sum(reasoning_tokens)::bigint, sum(cost) FROM logs"
+    " sum(reasoning_tokens)::bigint, sum(cost), sum(cache_write_input_tokens)::bigint FROM logs"
 )
 _JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
 
@@ -83,14 +83,14 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
-    day, provider, model, calls, errors, inp, out, cached, reasoning, cost = row
+    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written = row
     return UsageTotal(
         day=day,
         provider=provider,
         model=model,
         calls=calls,
         errors=errors,
-        usage=Usage(inp, out, cached, reasoning),
+        usage=Usage(inp, out, cached, reasoning, written),
         cost=cost,
     )
 

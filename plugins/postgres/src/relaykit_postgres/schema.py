@@ -91,12 +91,16 @@ _V4 = "ALTER TABLE logs ADD COLUMN reasoning text NOT NULL DEFAULT '';"
 # The response's reasoning blocks, signatures and redacted data with them.
 _V5 = "ALTER TABLE logs ADD COLUMN reasoning_parts jsonb NOT NULL DEFAULT '[]'::jsonb;"
 
+# Prompt tokens written to the provider's cache; 0 for rows logged before.
+_V6 = "ALTER TABLE logs ADD COLUMN cache_write_input_tokens bigint NOT NULL DEFAULT 0;"
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
     (3, "drop the unused index logs_model_requested", _V3),
     (4, "the model's reasoning text", _V4),
     (5, "the model's reasoning blocks", _V5),
+    (6, "prompt-cache write tokens", _V6),
 ]
 
 

@@ -91,12 +91,18 @@ def _v5_reasoning_parts(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN reasoning_parts TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v6_cache_write_tokens(db: Database) -> None:
+    # Prompt tokens written to the provider's cache; 0 for rows logged before.
+    db.execute("ALTER TABLE logs ADD COLUMN cache_write_input_tokens INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
     (3, "drop the unused index logs_model_requested", _v3_drop_unused_index),
     (4, "the model's reasoning text", _v4_reasoning),
     (5, "the model's reasoning blocks", _v5_reasoning_parts),
+    (6, "prompt-cache write tokens", _v6_cache_write_tokens),
 ]
 
 

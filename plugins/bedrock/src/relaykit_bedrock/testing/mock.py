@@ -149,14 +149,15 @@ class BedrockMock(VendorMock):
         self._n += 1
         inp, out = self.usage_of(reply, _prompt_text(body))
         # Bedrock counts cache reads (and writes) apart from inputTokens.
+        written = reply.cache_write_input_tokens
         usage: dict[str, Any] = {
-            "inputTokens": inp - reply.cached_input_tokens,
+            "inputTokens": inp - reply.cached_input_tokens - written,
             "outputTokens": out,
             "totalTokens": inp + out,
         }
-        if reply.cached_input_tokens:
+        if reply.cached_input_tokens or written:
             usage["cacheReadInputTokens"] = reply.cached_input_tokens
-            usage["cacheWriteInputTokens"] = 0
+            usage["cacheWriteInputTokens"] = written
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
         tool_id = f"tooluse_{self._n}_"
         if stream:
