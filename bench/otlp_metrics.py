@@ -74,7 +74,9 @@ def call_records() -> list[relaykit.CallRecord]:
                 time_to_first_token=0.22,
                 cost=Decimal("0.0004"),
             ),
-            relaykit.CallRecord(**common, streamed=False, usage=usage, latency=0.05, cache_hit=True),
+            relaykit.CallRecord(
+                **common, streamed=False, usage=usage, latency=0.05, cache_hit=True
+            ),
             relaykit.CallRecord(
                 **common,
                 streamed=False,
@@ -87,7 +89,12 @@ def call_records() -> list[relaykit.CallRecord]:
                 **common, streamed=False, latency=0.4, error_type="RateLimitError", attempts=3
             ),
             relaykit.CallRecord(
-                **common, streamed=False, usage=usage, latency=0.9, fallbacks=1, cost=Decimal("0.001")
+                **common,
+                streamed=False,
+                usage=usage,
+                latency=0.9,
+                fallbacks=1,
+                cost=Decimal("0.001"),
             ),
         ]
     return records

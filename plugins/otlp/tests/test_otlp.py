@@ -180,6 +180,7 @@ def test_unknown_keys_are_config_errors() -> None:
 def exported(request: ExportMetricsServiceRequest) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for rm in request.resource_metrics:
+        assert len(rm.scope_metrics) == 1  # the SDK's gauges and the call metrics together
         for sm in rm.scope_metrics:
             assert (sm.scope.name, sm.scope.version) == ("relaykit", relaykit.__version__)
             for m in sm.metrics:
@@ -301,16 +302,36 @@ def expected_for_mix(temporality: int) -> dict[str, Any]:
             describe(metrics.TOKEN_USAGE, temporality),
             {
                 a(**OPENAI, **{"gen_ai.token.type": "input"}): (
-                    2, 104.0, buckets(t, b1=1, b4=1), 4.0, 100.0, 0
+                    2,
+                    104.0,
+                    buckets(t, b1=1, b4=1),
+                    4.0,
+                    100.0,
+                    0,
                 ),
                 a(**OPENAI, **{"gen_ai.token.type": "output"}): (
-                    2, 21.0, buckets(t, b0=1, b3=1), 1.0, 20.0, 0
+                    2,
+                    21.0,
+                    buckets(t, b0=1, b3=1),
+                    1.0,
+                    20.0,
+                    0,
                 ),
                 a(**GEMINI, **{"gen_ai.token.type": "input"}): (
-                    1, 70_000_000.0, buckets(t, b14=1), 70_000_000.0, 70_000_000.0, 0
+                    1,
+                    70_000_000.0,
+                    buckets(t, b14=1),
+                    70_000_000.0,
+                    70_000_000.0,
+                    0,
                 ),
                 a(**GEMINI, **{"gen_ai.token.type": "output"}): (
-                    1, 5.0, buckets(t, b2=1), 5.0, 5.0, 0
+                    1,
+                    5.0,
+                    buckets(t, b2=1),
+                    5.0,
+                    5.0,
+                    0,
                 ),
             },
         ),
@@ -368,8 +389,7 @@ async def test_every_exported_value_of_a_mix_of_calls(collector: Collector) -> N
     assert second["relaykit.fallbacks"] == first_of(first)["relaykit.fallbacks"]
     for name in ("gen_ai.client.operation.duration", "relaykit.requests"):
         starts = [
-            {p.start_time_unix_nano for p in points(request, name)}
-            for request in collector.metrics
+            {p.start_time_unix_nano for p in points(request, name)} for request in collector.metrics
         ]
         assert starts[0] == starts[1]
     await exporter.aclose()
@@ -477,3 +497,84 @@ async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None
         input_: (5, 151.0, buckets(t, b2=3, b3=1, b4=1), 5.0, 100.0, 2),
         output: (5, 95.0, buckets(t, b0=1, b1=2, b3=1, b4=1), 1.0, 70.0, 3),
     }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+async def test_attribute_sets_past_the_sdks_limit_go_to_its_overflow_series(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch, temporality: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporality)
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    for i in range(2003):
+        exporter.record(call(model=f"m{i}", latency=0.1))
+    await exporter.flush()
+    overflow = a(**{"otel.metric.overflow": True})
+    requests = exported(collector.metrics[-1])["relaykit.requests"][1]
+    assert len(requests) == 2001
+    assert requests[a(**OPENAI | {"gen_ai.request.model": "m1999"})] == 1.0
+    assert requests[overflow] == 3.0
+    durations = exported(collector.metrics[-1])["gen_ai.client.operation.duration"][1]
+    assert durations[overflow][:3] == (3, pytest.approx(0.3), buckets(15, b4=1 + 2))
+    # delta starts counting attribute sets again after each export; cumulative does not
+    exporter.record(call(model="new", latency=0.1))
+    await exporter.flush()
+    requests = exported(collector.metrics[-1])["relaykit.requests"][1]
+    if temporality == "delta":
+        assert requests == {a(**OPENAI | {"gen_ai.request.model": "new"}): 1.0}
+    else:
+        assert len(requests) == 2001
+        assert requests[overflow] == 4.0
+    await exporter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_delta_series_first_seen_after_an_export_starts_at_that_export(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    exporter.record(call(latency=0.1))
+    await exporter.flush()
+    exporter.record(call(model="other", latency=0.1))
+    await exporter.flush()
+    first, second = collector.metrics
+    for name in ("relaykit.requests", "gen_ai.client.operation.duration"):
+        (before,) = points(first, name)
+        (after,) = points(second, name)
+        assert attrs_of(after.attributes)["gen_ai.request.model"] == "other"
+        assert after.start_time_unix_nano == before.time_unix_nano
+    await exporter.aclose()
+
+
+@pytest.mark.anyio
+async def test_measurements_inside_a_sampled_span_are_exemplars_until_the_next_export(
+    collector: Collector,
+) -> None:
+    exporter = OtlpExporter(endpoint=collector.server.url, export_interval=3600)
+    assert exporter.tracer_provider is not None
+    tracer = exporter.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("call") as span:
+        exporter.record(call(latency=0.1, cost=Decimal("0.5")))
+        exporter.record(call(latency=0.3, cost=Decimal("0.5")))
+    exporter.record(call(latency=0.2))  # outside the span: no exemplar
+    await exporter.flush()
+    ids = (span.get_span_context().trace_id, span.get_span_context().span_id)
+    (duration,) = points(collector.metrics[-1], "gen_ai.client.operation.duration")
+    # the last sampled value of each bucket: 0.1 in (0.08, 0.16], 0.3 in (0.16, 0.32]
+    assert [
+        (e.as_double, int.from_bytes(e.trace_id, "big"), int.from_bytes(e.span_id, "big"))
+        for e in duration.exemplars
+    ] == [(0.1, *ids), (0.3, *ids)]
+    assert all(e.time_unix_nano > 0 and not e.filtered_attributes for e in duration.exemplars)
+    for name in ("relaykit.requests", "relaykit.cost"):
+        (point,) = points(collector.metrics[-1], name)
+        (exemplar,) = point.exemplars
+        assert exemplar.as_double in {1.0, 0.5}
+        assert int.from_bytes(exemplar.trace_id, "big") == ids[0]
+    exporter.record(call(latency=0.2))
+    await exporter.flush()
+    for name in ("gen_ai.client.operation.duration", "relaykit.requests", "relaykit.cost"):
+        (point,) = points(collector.metrics[-1], name)
+        assert list(point.exemplars) == []
+    await exporter.aclose()

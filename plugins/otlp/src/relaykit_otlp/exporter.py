@@ -3,11 +3,11 @@
 The client traces calls with :attr:`OtlpExporter.tracer_provider` (see
 :mod:`relaykit.tracing`); ``record`` adds a call record's metrics to plain
 Python sums (:mod:`relaykit_otlp.call_metrics`), which the SDK's reader
-collects with its own instruments' data, and sets the SDK's gauges for gauge
-events (in memory, never I/O). Sending happens on
-the SDK's own threads (batch span processor, periodic metric reader); the
-blocking ``force_flush`` and ``shutdown`` run in a worker thread so the event
-loop never waits on the network.
+collects along with its own instruments' data, and sets the SDK's gauges for
+gauge events (in memory, never I/O). Sending happens on the SDK's own threads
+(batch span processor, periodic metric reader); the blocking ``force_flush``
+and ``shutdown`` run in a worker thread so the event loop never waits on the
+network.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from opentelemetry.sdk.metrics.export import (
     ScopeMetrics,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import relaykit
 from relaykit import CallRecord, ConfigError, metrics
@@ -133,15 +133,16 @@ def _collect_calls_too(reader: MetricReader, calls: CallMetrics, resource: Resou
     temporality are the reader's protected attributes: the SDK offers no public
     hook to add data points a reader collects.)
     """
-    sdk_collect = reader._collect
+    # Typed loosely: the SDK's annotations of both differ from what it passes.
+    sdk_collect: Any = reader._collect
 
-    def collect(reader: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-        data = sdk_collect(reader, timeout_millis=timeout_millis) if sdk_collect else None
+    def collect(reader: MetricReader, timeout_millis: float = 10_000) -> Any:
+        data: Any = sdk_collect(reader, timeout_millis=timeout_millis) if sdk_collect else None
         ours = calls.collect(reader._instrument_class_temporality, time_ns())
         if not ours:
             return data
         if data is None:
-            scope = ScopeMetrics(scope=_SCOPE, metrics=ours, schema_url=_SCOPE.schema_url)
+            scope = ScopeMetrics(scope=_SCOPE, metrics=ours, schema_url=_SCOPE.schema_url or "")
             return MetricsData(
                 resource_metrics=[
                     ResourceMetrics(
@@ -155,7 +156,7 @@ def _collect_calls_too(reader: MetricReader, calls: CallMetrics, resource: Resou
                 scope_metrics.metrics[:0] = ours
                 return data
         resource_metrics.scope_metrics.append(
-            ScopeMetrics(scope=_SCOPE, metrics=ours, schema_url=_SCOPE.schema_url)
+            ScopeMetrics(scope=_SCOPE, metrics=ours, schema_url=_SCOPE.schema_url or "")
         )
         return data
 
