@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 import relaykit
 from relaykit import metrics
+from relaykit.gauge_events import BreakerState, QueueDepth
 from relaykit.testing import FakePlugin, LoopbackServer, OpenAIMock, Reply
 from relaykit.testing import Request as HttpRequest
 from relaykit.testing import Response as HttpResponse
@@ -170,3 +172,409 @@ async def test_flush_exports_without_closing(collector: Collector) -> None:
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.otlp"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"otlp": {"endpiont": "x"}}})
+
+
+# What each exported metric holds, decoded: (kind, unit, description, temporality,
+# monotonic) and its points by attributes. A histogram point is (count, sum,
+# bucket counts, min, max, exemplars); a sum or gauge point is its value.
+def exported(request: ExportMetricsServiceRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for rm in request.resource_metrics:
+        assert len(rm.scope_metrics) == 1  # the SDK's gauges and the call metrics together
+        for sm in rm.scope_metrics:
+            assert (sm.scope.name, sm.scope.version) == ("relaykit", relaykit.__version__)
+            for m in sm.metrics:
+                kind = m.WhichOneof("data")
+                data = getattr(m, kind)
+                points: dict[frozenset[tuple[str, Any]], Any] = {}
+                for p in data.data_points:
+                    key = frozenset(attrs_of(p.attributes).items())
+                    assert key not in points
+                    if kind == "histogram":
+                        assert p.time_unix_nano > p.start_time_unix_nano > 0
+                        assert p.count == sum(p.bucket_counts)
+                        points[key] = (
+                            p.count,
+                            p.sum,
+                            list(p.bucket_counts),
+                            p.min,
+                            p.max,
+                            len(p.exemplars),
+                        )
+                    else:
+                        assert p.WhichOneof("value") == "as_double"
+                        points[key] = p.as_double
+                temporality = getattr(data, "aggregation_temporality", None)
+                monotonic = getattr(data, "is_monotonic", None)
+                assert m.name not in out
+                out[m.name] = ((kind, m.unit, m.description, temporality, monotonic), points)
+    return out
+
+
+def a(**attributes: str) -> frozenset[tuple[str, Any]]:
+    return frozenset(attributes.items())
+
+
+def call(**fields: Any) -> relaykit.CallRecord:
+    defaults: dict[str, Any] = {
+        "id": "r",
+        "started_at": 0.0,
+        "operation": "chat",
+        "provider": "openai",
+        "model_requested": "openai/gpt-4o-mini",
+        "model": "gpt-4o-mini",
+        "streamed": False,
+    }
+    return relaykit.CallRecord(**(defaults | fields))
+
+
+CUMULATIVE, DELTA = 2, 1
+OPENAI = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+}
+GEMINI = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "gcp.gemini",
+    "gen_ai.request.model": "gemini-2.5-flash",
+}
+
+
+def buckets(n: int, **at: int) -> list[int]:
+    counts = [0] * n
+    for index, count in at.items():
+        counts[int(index[1:])] = count
+    return counts
+
+
+def describe(instrument: metrics.Instrument, temporality: int | None) -> tuple[Any, ...]:
+    kind = {"counter": "sum"}.get(instrument.kind, instrument.kind)
+    monotonic = True if kind == "sum" else None
+    if kind == "gauge":
+        temporality = None
+    return (kind, instrument.unit, instrument.description, temporality, monotonic)
+
+
+MIX = [
+    # a success on a bucket boundary (0.32 s, 4 and 1 tokens: "le" buckets)
+    call(latency=0.32, usage=relaykit.Usage(4, 1), cost=Decimal("0.25")),
+    # a stream with its time to first chunk
+    call(
+        streamed=True,
+        latency=1.5,
+        time_to_first_token=0.0625,
+        usage=relaykit.Usage(100, 20),
+        cost=Decimal("0.5"),
+    ),
+    # a cache hit, no cost, no tokens
+    call(latency=0.001, cache_hit=True),
+    # a failure after retries, then one without a latency
+    call(latency=0.5, attempts=3, error_type="RateLimitError"),
+    call(error_type="ConfigError"),
+    # another provider's model through a fallback, slower than the last bound
+    call(
+        provider="gemini",
+        model="gemini-2.5-flash",
+        model_requested="fast",
+        latency=100.0,
+        attempts=2,
+        fallbacks=1,
+        usage=relaykit.Usage(70_000_000, 5),
+        cost=Decimal("0.125"),
+    ),
+]
+
+
+def expected_for_mix(temporality: int) -> dict[str, Any]:
+    d, t = len(metrics.DURATION_BUCKETS) + 1, len(metrics.TOKEN_BUCKETS) + 1
+    limited = OPENAI | {"error.type": "RateLimitError"}
+    return {
+        "gen_ai.client.operation.duration": (
+            describe(metrics.OPERATION_DURATION, temporality),
+            {
+                a(**OPENAI): (3, 0.32 + 1.5 + 0.001, buckets(d, b0=1, b5=1, b8=1), 0.001, 1.5, 0),
+                a(**limited): (1, 0.5, buckets(d, b6=1), 0.5, 0.5, 0),
+                a(**GEMINI): (1, 100.0, buckets(d, b14=1), 100.0, 100.0, 0),
+            },
+        ),
+        "gen_ai.client.token.usage": (
+            describe(metrics.TOKEN_USAGE, temporality),
+            {
+                a(**OPENAI, **{"gen_ai.token.type": "input"}): (
+                    2,
+                    104.0,
+                    buckets(t, b1=1, b4=1),
+                    4.0,
+                    100.0,
+                    0,
+                ),
+                a(**OPENAI, **{"gen_ai.token.type": "output"}): (
+                    2,
+                    21.0,
+                    buckets(t, b0=1, b3=1),
+                    1.0,
+                    20.0,
+                    0,
+                ),
+                a(**GEMINI, **{"gen_ai.token.type": "input"}): (
+                    1,
+                    70_000_000.0,
+                    buckets(t, b14=1),
+                    70_000_000.0,
+                    70_000_000.0,
+                    0,
+                ),
+                a(**GEMINI, **{"gen_ai.token.type": "output"}): (
+                    1,
+                    5.0,
+                    buckets(t, b2=1),
+                    5.0,
+                    5.0,
+                    0,
+                ),
+            },
+        ),
+        "gen_ai.client.operation.time_to_first_chunk": (
+            describe(metrics.TIME_TO_FIRST_CHUNK, temporality),
+            {a(**OPENAI): (1, 0.0625, buckets(d, b3=1), 0.0625, 0.0625, 0)},
+        ),
+        "relaykit.requests": (
+            describe(metrics.REQUESTS, temporality),
+            {a(**OPENAI): 5.0, a(**GEMINI): 1.0},
+        ),
+        "relaykit.errors": (
+            describe(metrics.ERRORS, temporality),
+            {a(**limited): 1.0, a(**OPENAI, **{"error.type": "ConfigError"}): 1.0},
+        ),
+        "relaykit.retries": (
+            describe(metrics.RETRIES, temporality),
+            {a(**OPENAI): 2.0, a(**GEMINI): 1.0},
+        ),
+        "relaykit.fallbacks": (describe(metrics.FALLBACKS, temporality), {a(**GEMINI): 1.0}),
+        "relaykit.cache.hits": (describe(metrics.CACHE_HITS, temporality), {a(**OPENAI): 1.0}),
+        "relaykit.cost": (
+            describe(metrics.COST, temporality),
+            {a(**OPENAI): 0.75, a(**GEMINI): 0.125},
+        ),
+        "relaykit.storage.queue_depth": (describe(metrics.QUEUE_DEPTH, None), {a(): 3.0}),
+        "relaykit.breaker.state": (
+            describe(metrics.BREAKER_STATE, None),
+            {a(**{"gen_ai.provider.name": "gcp.gemini", "gen_ai.request.model": "g"}): 2.0},
+        ),
+    }
+
+
+@pytest.mark.anyio
+async def test_every_exported_value_of_a_mix_of_calls(collector: Collector) -> None:
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    for record in MIX:
+        exporter.record(record)
+    exporter.record(QueueDepth(3))
+    exporter.record(BreakerState("gemini", "g", "open"))
+    await exporter.flush()
+    (first,) = collector.metrics
+    assert exported(first) == expected_for_mix(CUMULATIVE)
+    # cumulative: the next export holds everything since the start, from the same start
+    exporter.record(call(latency=0.001, cache_hit=True))
+    await exporter.flush()
+    second = exported(collector.metrics[-1])
+    assert second["relaykit.requests"][1][a(**OPENAI)] == 6.0
+    assert second["relaykit.cache.hits"][1][a(**OPENAI)] == 2.0
+    assert second["gen_ai.client.operation.duration"][1][a(**OPENAI)][:3] == (
+        4,
+        0.32 + 1.5 + 0.001 + 0.001,
+        buckets(len(metrics.DURATION_BUCKETS) + 1, b0=2, b5=1, b8=1),
+    )
+    assert second["relaykit.fallbacks"] == first_of(first)["relaykit.fallbacks"]
+    for name in ("gen_ai.client.operation.duration", "relaykit.requests"):
+        starts = [
+            {p.start_time_unix_nano for p in points(request, name)} for request in collector.metrics
+        ]
+        assert starts[0] == starts[1]
+    await exporter.aclose()
+
+
+def first_of(request: ExportMetricsServiceRequest) -> dict[str, Any]:
+    return exported(request)
+
+
+def points(request: ExportMetricsServiceRequest, name: str) -> list[Any]:
+    return [
+        p
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in getattr(m, m.WhichOneof("data")).data_points
+    ]
+
+
+@pytest.mark.anyio
+async def test_delta_temporality_exports_what_changed_since_the_last_export(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    for record in MIX:
+        exporter.record(record)
+    exporter.record(QueueDepth(3))
+    exporter.record(BreakerState("gemini", "g", "open"))
+    await exporter.flush()
+    assert exported(collector.metrics[0]) == expected_for_mix(DELTA)
+    exporter.record(call(latency=0.001, cache_hit=True, usage=relaykit.Usage(2, 3)))
+    await exporter.flush()
+    second = exported(collector.metrics[-1])
+    d, t = len(metrics.DURATION_BUCKETS) + 1, len(metrics.TOKEN_BUCKETS) + 1
+    assert {name: points for name, (_, points) in second.items()} == {
+        "gen_ai.client.operation.duration": {
+            a(**OPENAI): (1, 0.001, buckets(d, b0=1), 0.001, 0.001, 0)
+        },
+        "gen_ai.client.token.usage": {
+            a(**OPENAI, **{"gen_ai.token.type": "input"}): (1, 2.0, buckets(t, b1=1), 2.0, 2.0, 0),
+            a(**OPENAI, **{"gen_ai.token.type": "output"}): (1, 3.0, buckets(t, b1=1), 3.0, 3.0, 0),
+        },
+        "relaykit.requests": {a(**OPENAI): 1.0},
+        "relaykit.cache.hits": {a(**OPENAI): 1.0},
+        # gauges keep their last value
+        "relaykit.storage.queue_depth": {a(): 3.0},
+        "relaykit.breaker.state": {
+            a(**{"gen_ai.provider.name": "gcp.gemini", "gen_ai.request.model": "g"}): 2.0
+        },
+    }
+    starts = {p.start_time_unix_nano for p in points(collector.metrics[-1], "relaykit.requests")}
+    ends = {p.time_unix_nano for p in points(collector.metrics[0], "relaykit.requests")}
+    assert starts == ends
+    await exporter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(text="ok", input_tokens=100, output_tokens=20),
+        Reply.failure(503, "busy"),
+        Reply(text="ok", input_tokens=5, output_tokens=1),
+        Reply.failure(404, "no such model"),
+        Reply(text="streamed", input_tokens=30, output_tokens=70),
+        Reply(text="cached", input_tokens=8, output_tokens=2),
+    )
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 2, "initial_wait": 0},
+        "cache": {"enabled": True},
+        "exporters": {"otlp": {"endpoint": collector.server.url, "export_interval": 3600}},
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "one")
+        await client.chat("fake/m", "two")  # 503, then retried
+        with pytest.raises(relaykit.NotFoundError):
+            await client.chat("fake/m", "three")
+        async with client.stream("fake/m", "four") as s:
+            async for _ in s:
+                pass
+        await client.chat("fake/m", "five", temperature=0)
+        await client.chat("fake/m", "five", temperature=0)  # from the cache
+    got = exported(collector.metrics[-1])
+    fake_ = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "fake"}
+    base = a(**fake_, **{"gen_ai.request.model": "m"})
+    failed = a(**fake_, **{"gen_ai.request.model": "m", "error.type": "NotFoundError"})
+    t = len(metrics.TOKEN_BUCKETS) + 1
+    assert got["relaykit.requests"][1] == {base: 6.0}
+    assert got["relaykit.errors"][1] == {failed: 1.0}
+    assert got["relaykit.retries"][1] == {base: 1.0}
+    assert got["relaykit.cache.hits"][1] == {base: 1.0}
+    assert "relaykit.fallbacks" not in got
+    durations = got["gen_ai.client.operation.duration"][1]
+    assert {k: v[0] for k, v in durations.items()} == {base: 5, failed: 1}
+    assert got["gen_ai.client.operation.time_to_first_chunk"][1][base][0] == 1
+    tokens = got["gen_ai.client.token.usage"][1]
+    input_ = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "input"})
+    output = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "output"})
+    # The cache hit reports the tokens the cached answer had used. Each bucket
+    # keeps the last value measured inside a sampled span as its exemplar.
+    assert tokens == {
+        input_: (5, 151.0, buckets(t, b2=3, b3=1, b4=1), 5.0, 100.0, 2),
+        output: (5, 95.0, buckets(t, b0=1, b1=2, b3=1, b4=1), 1.0, 70.0, 3),
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+async def test_attribute_sets_past_the_sdks_limit_go_to_its_overflow_series(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch, temporality: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", temporality)
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    for i in range(2003):
+        exporter.record(call(model=f"m{i}", latency=0.1))
+    await exporter.flush()
+    overflow = a(**{"otel.metric.overflow": True})
+    requests = exported(collector.metrics[-1])["relaykit.requests"][1]
+    assert len(requests) == 2001
+    assert requests[a(**OPENAI | {"gen_ai.request.model": "m1999"})] == 1.0
+    assert requests[overflow] == 3.0
+    durations = exported(collector.metrics[-1])["gen_ai.client.operation.duration"][1]
+    assert durations[overflow][:3] == (3, pytest.approx(0.3), buckets(15, b4=1 + 2))
+    # delta starts counting attribute sets again after each export; cumulative does not
+    exporter.record(call(model="new", latency=0.1))
+    await exporter.flush()
+    requests = exported(collector.metrics[-1])["relaykit.requests"][1]
+    if temporality == "delta":
+        assert requests == {a(**OPENAI | {"gen_ai.request.model": "new"}): 1.0}
+    else:
+        assert len(requests) == 2001
+        assert requests[overflow] == 4.0
+    await exporter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_delta_series_first_seen_after_an_export_starts_at_that_export(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    exporter.record(call(latency=0.1))
+    await exporter.flush()
+    exporter.record(call(model="other", latency=0.1))
+    await exporter.flush()
+    first, second = collector.metrics
+    for name in ("relaykit.requests", "gen_ai.client.operation.duration"):
+        (before,) = points(first, name)
+        (after,) = points(second, name)
+        assert attrs_of(after.attributes)["gen_ai.request.model"] == "other"
+        assert after.start_time_unix_nano == before.time_unix_nano
+    await exporter.aclose()
+
+
+@pytest.mark.anyio
+async def test_measurements_inside_a_sampled_span_are_exemplars_until_the_next_export(
+    collector: Collector,
+) -> None:
+    exporter = OtlpExporter(endpoint=collector.server.url, export_interval=3600)
+    assert exporter.tracer_provider is not None
+    tracer = exporter.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("call") as span:
+        exporter.record(call(latency=0.1, cost=Decimal("0.5")))
+        exporter.record(call(latency=0.3, cost=Decimal("0.5")))
+    exporter.record(call(latency=0.2))  # outside the span: no exemplar
+    await exporter.flush()
+    ids = (span.get_span_context().trace_id, span.get_span_context().span_id)
+    (duration,) = points(collector.metrics[-1], "gen_ai.client.operation.duration")
+    # the last sampled value of each bucket: 0.1 in (0.08, 0.16], 0.3 in (0.16, 0.32]
+    assert [
+        (e.as_double, int.from_bytes(e.trace_id, "big"), int.from_bytes(e.span_id, "big"))
+        for e in duration.exemplars
+    ] == [(0.1, *ids), (0.3, *ids)]
+    assert all(e.time_unix_nano > 0 and not e.filtered_attributes for e in duration.exemplars)
+    for name in ("relaykit.requests", "relaykit.cost"):
+        (point,) = points(collector.metrics[-1], name)
+        (exemplar,) = point.exemplars
+        assert exemplar.as_double in {1.0, 0.5}
+        assert int.from_bytes(exemplar.trace_id, "big") == ids[0]
+    exporter.record(call(latency=0.2))
+    await exporter.flush()
+    for name in ("gen_ai.client.operation.duration", "relaykit.requests", "relaykit.cost"):
+        (point,) = points(collector.metrics[-1], name)
+        assert list(point.exemplars) == []
+    await exporter.aclose()

@@ -1,29 +1,42 @@
 """An exporter owning an OpenTelemetry SDK tracer provider and meter provider.
 
 The client traces calls with :attr:`OtlpExporter.tracer_provider` (see
-:mod:`relaykit.tracing`); ``record`` turns call records and gauge events into
-SDK metric measurements (in-memory aggregation, never I/O). Sending happens on
-the SDK's own threads (batch span processor, periodic metric reader); the
-blocking ``force_flush`` and ``shutdown`` run in a worker thread so the event
-loop never waits on the network.
+:mod:`relaykit.tracing`); ``record`` adds a call record's metrics to plain
+Python sums (:mod:`relaykit_otlp.call_metrics`), which the SDK's reader
+collects along with its own instruments' data, and sets the SDK's gauges for
+gauge events (in memory, never I/O). Sending happens on the SDK's own threads
+(batch span processor, periodic metric reader); the blocking ``force_flush``
+and ``shutdown`` run in a worker thread so the event loop never waits on the
+network.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from time import time_ns
 from typing import Any
 
 import anyio
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import relaykit
-from relaykit import ConfigError, metrics
+from relaykit import CallRecord, ConfigError, metrics
+
+from .call_metrics import CallMetrics
 
 
 class OtlpExporter:
@@ -55,7 +68,8 @@ class OtlpExporter:
             )
             self.tracer_provider.add_span_processor(BatchSpanProcessor(spans))
         self.meter_provider: MeterProvider | None = None
-        self._instruments: dict[str, tuple[str, Any]] = {}
+        self._gauges: dict[str, Any] = {}
+        self._calls: CallMetrics | None = None
         if metrics_enabled:
             reader = PeriodicExportingMetricReader(
                 OTLPMetricExporter(
@@ -66,21 +80,25 @@ class OtlpExporter:
             self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
             for instrument in metrics.INSTRUMENTS:
-                self._instruments[instrument.name] = _create(meter, instrument)
+                if instrument.kind == "gauge":
+                    self._gauges[instrument.name] = meter.create_gauge(
+                        instrument.name, unit=instrument.unit, description=instrument.description
+                    )
+            # The SDK's own default (OTEL_METRICS_EXEMPLAR_FILTER), for the same exemplars.
+            filter_ = os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based").strip().lower()
+            self._calls = CallMetrics(exemplars=filter_)
+            _collect_calls_too(reader, self._calls, resource)
 
     def record(self, event: object) -> None:
         """Add one call record's or gauge event's measurements (in memory)."""
-        if not self._instruments:
+        calls = self._calls
+        if calls is None:
+            return
+        if isinstance(event, CallRecord):
+            calls.record(event)
             return
         for obs in metrics.observe(event):
-            kind, instrument = self._instruments[obs.instrument.name]
-            attributes = dict(obs.attributes)
-            if kind == "histogram":
-                instrument.record(obs.value, attributes)
-            elif kind == "counter":
-                instrument.add(obs.value, attributes)
-            else:
-                instrument.set(obs.value, attributes)
+            self._gauges[obs.instrument.name].set(obs.value, dict(obs.attributes))
 
     async def flush(self) -> None:
         """Export what is buffered now (in a worker thread: it does network I/O)."""
@@ -103,19 +121,46 @@ class OtlpExporter:
             self.meter_provider.shutdown()
 
 
-def _create(meter: Any, instrument: metrics.Instrument) -> tuple[str, Any]:
-    name, unit, doc = instrument.name, instrument.unit, instrument.description
-    if instrument.kind == "histogram":
-        histogram = meter.create_histogram(
-            name,
-            unit=unit,
-            description=doc,
-            explicit_bucket_boundaries_advisory=list(instrument.buckets),
+_SCOPE = InstrumentationScope("relaykit", relaykit.__version__)
+
+
+def _collect_calls_too(reader: MetricReader, calls: CallMetrics, resource: Resource) -> None:
+    """Make ``reader``'s collections hold the call metrics along with the SDK's own.
+
+    The meter provider hands its reader a collect callback; this wraps it, so
+    periodic exports, ``force_flush`` and ``shutdown`` all send both, in the
+    temporality the exporter asked the reader for. (The callback and the
+    temporality are the reader's protected attributes: the SDK offers no public
+    hook to add data points a reader collects.)
+    """
+    # Typed loosely: the SDK's annotations of both differ from what it passes.
+    sdk_collect: Any = reader._collect
+
+    def collect(reader: MetricReader, timeout_millis: float = 10_000) -> Any:
+        data: Any = sdk_collect(reader, timeout_millis=timeout_millis) if sdk_collect else None
+        ours = calls.collect(reader._instrument_class_temporality, time_ns())
+        if not ours:
+            return data
+        if data is None:
+            scope = ScopeMetrics(scope=_SCOPE, metrics=ours, schema_url=_SCOPE.schema_url or "")
+            return MetricsData(
+                resource_metrics=[
+                    ResourceMetrics(
+                        resource=resource, scope_metrics=[scope], schema_url=resource.schema_url
+                    )
+                ]
+            )
+        (resource_metrics,) = data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics:
+            if scope_metrics.scope == _SCOPE:
+                scope_metrics.metrics[:0] = ours
+                return data
+        resource_metrics.scope_metrics.append(
+            ScopeMetrics(scope=_SCOPE, metrics=ours, schema_url=_SCOPE.schema_url or "")
         )
-        return "histogram", histogram
-    if instrument.kind == "counter":
-        return "counter", meter.create_counter(name, unit=unit, description=doc)
-    return "gauge", meter.create_gauge(name, unit=unit, description=doc)
+        return data
+
+    reader._set_collect_callback(collect)
 
 
 def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
