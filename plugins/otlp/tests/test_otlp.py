@@ -578,3 +578,24 @@ async def test_measurements_inside_a_sampled_span_are_exemplars_until_the_next_e
         (point,) = points(collector.metrics[-1], name)
         assert list(point.exemplars) == []
     await exporter.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_sdk_without_the_collect_hook_gets_the_same_values_through_its_instruments(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The summed path wraps the reader's protected collect hook; a future SDK
+    # may drop it, and then every measurement goes through the SDK's instruments.
+    from relaykit_otlp import exporter as exporter_module
+
+    monkeypatch.setattr(exporter_module, "_can_extend", lambda reader: False)
+    exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
+    assert exporter._calls is None
+    for record in MIX:
+        exporter.record(record)
+    exporter.record(QueueDepth(3))
+    exporter.record(BreakerState("gemini", "g", "open"))
+    await exporter.flush()
+    (first,) = collector.metrics
+    assert exported(first) == expected_for_mix(CUMULATIVE)
+    await exporter.aclose()

@@ -68,7 +68,7 @@ class OtlpExporter:
             )
             self.tracer_provider.add_span_processor(BatchSpanProcessor(spans))
         self.meter_provider: MeterProvider | None = None
-        self._gauges: dict[str, Any] = {}
+        self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
         if metrics_enabled:
             reader = PeriodicExportingMetricReader(
@@ -79,26 +79,40 @@ class OtlpExporter:
             )
             self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
+            # Call metrics summed here need the reader's protected collect hook; an
+            # SDK without it gets every measurement through its own instruments
+            # (the same data, at about ten times the cost per call).
+            summed = _can_extend(reader)
             for instrument in metrics.INSTRUMENTS:
-                if instrument.kind == "gauge":
-                    self._gauges[instrument.name] = meter.create_gauge(
-                        instrument.name, unit=instrument.unit, description=instrument.description
-                    )
-            # The SDK's own default (OTEL_METRICS_EXEMPLAR_FILTER), for the same exemplars.
-            filter_ = os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based").strip().lower()
-            self._calls = CallMetrics(exemplars=filter_)
-            _collect_calls_too(reader, self._calls, resource)
+                if instrument.kind == "gauge" or not summed:
+                    self._instruments[instrument.name] = _create(meter, instrument)
+            if summed:
+                # The SDK's own default (OTEL_METRICS_EXEMPLAR_FILTER), for the same exemplars.
+                filter_ = (
+                    os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based").strip().lower()
+                )
+                self._calls = CallMetrics(exemplars=filter_)
+                _collect_calls_too(reader, self._calls, resource)
 
     def record(self, event: object) -> None:
         """Add one call record's or gauge event's measurements (in memory)."""
         calls = self._calls
-        if calls is None:
-            return
-        if isinstance(event, CallRecord):
+        if calls is not None and isinstance(event, CallRecord):
             calls.record(event)
             return
+        instruments = self._instruments
+        if not instruments:
+            return
         for obs in metrics.observe(event):
-            self._gauges[obs.instrument.name].set(obs.value, dict(obs.attributes))
+            instrument = instruments[obs.instrument.name]
+            attributes = dict(obs.attributes)
+            kind = obs.instrument.kind
+            if kind == "histogram":
+                instrument.record(obs.value, attributes)
+            elif kind == "counter":
+                instrument.add(obs.value, attributes)
+            else:
+                instrument.set(obs.value, attributes)
 
     async def flush(self) -> None:
         """Export what is buffered now (in a worker thread: it does network I/O)."""
@@ -122,6 +136,32 @@ class OtlpExporter:
 
 
 _SCOPE = InstrumentationScope("relaykit", relaykit.__version__)
+
+
+def _can_extend(reader: MetricReader) -> bool:
+    """Whether this SDK's reader has the protected members :func:`_collect_calls_too`
+    wraps (every release from 1.27 to 1.45 has them; a later one may not)."""
+    return (
+        callable(getattr(reader, "_set_collect_callback", None))
+        and hasattr(reader, "_collect")
+        and hasattr(reader, "_instrument_class_temporality")
+    )
+
+
+def _create(meter: Any, instrument: metrics.Instrument) -> Any:
+    """The SDK instrument for ``instrument``: its gauges always, the rest only
+    when the SDK's reader cannot take our sums (see :func:`_can_extend`)."""
+    name, unit, doc = instrument.name, instrument.unit, instrument.description
+    if instrument.kind == "histogram":
+        return meter.create_histogram(
+            name,
+            unit=unit,
+            description=doc,
+            explicit_bucket_boundaries_advisory=list(instrument.buckets),
+        )
+    if instrument.kind == "counter":
+        return meter.create_counter(name, unit=unit, description=doc)
+    return meter.create_gauge(name, unit=unit, description=doc)
 
 
 def _collect_calls_too(reader: MetricReader, calls: CallMetrics, resource: Resource) -> None:
