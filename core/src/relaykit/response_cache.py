@@ -52,14 +52,19 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
     """
     r = request
     # Loops, not comprehensions (each one a function call before Python 3.12),
-    # and text parts, nearly all of them, without a call each.
+    # and text parts, nearly all of them, without a call each. Tuples where the
+    # length is known (orjson writes them as the same arrays as lists).
     messages = []
     for m in r.messages:
+        content = m.content
+        if len(content) == 1 and type(content[0]) is TextPart:  # most messages
+            messages.append((m.role, content[0].text))
+            continue
         row: list[Any] = [m.role]
-        for p in m.content:
+        for p in content:
             row.append(p.text if type(p) is TextPart else _part(p))
         messages.append(row)
-    fields = [
+    fields = (
         _KEY_FORMAT,
         provider,
         r.model,
@@ -73,7 +78,7 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
         None if r.tool_choice is None else [r.tool_choice.mode, r.tool_choice.name],
         None if r.response_format is None else _response_format(r.response_format),
         r.extra,
-    ]
+    )
     try:  # _canonical, without its frame
         return _fast_canonical(fields)
     except TypeError:  # what orjson refuses (see _make_canonical)
