@@ -54,7 +54,7 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
     # Loops, not comprehensions (each one a function call before Python 3.12),
     # and text parts, nearly all of them, without a call each. Tuples where the
     # length is known (orjson writes them as the same arrays as lists).
-    messages = []
+    messages: list[Any] = []
     for m in r.messages:
         content = m.content
         if len(content) == 1 and type(content[0]) is TextPart:  # most messages
