@@ -89,5 +89,42 @@ async def test_entries_due_together_fire_in_deadline_order_and_none_is_kept() ->
         first.cancel()  # after it fired: a no-op
         kept.cancel()
         # a finished or cancelled entry is not held on to (a call's objects hang off it)
-        assert timer._pending == {}
+        assert timer._pending == {} and timer._early == []
+        timer.close()
+
+
+@pytest.mark.anyio
+async def test_a_wake_looks_at_the_first_entries_only() -> None:
+    # Calls add entries in deadline order: a wake with nothing due must not walk
+    # every call in flight (with thousands of hedged calls and a short p95 delay
+    # the timer wakes often).
+    looked = 0
+
+    class Counting(dict):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            nonlocal looked
+            for key in super().__iter__():
+                looked += 1
+                yield key
+
+        def items(self):  # type: ignore[no-untyped-def]
+            return ((key, self[key]) for key in self)
+
+        def values(self):  # type: ignore[no-untyped-def]
+            return (self[key] for key in self)
+
+    timer = HedgeTimer()
+    timer._pending = Counting()
+    fired: list[int] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timer.run)
+        await anyio.sleep(0.01)  # the timer is asleep
+        first = timer.schedule(0.02, lambda: fired.append(-1))
+        rest = [timer.schedule(0.5 + i * 1e-6, lambda i=i: fired.append(i)) for i in range(3000)]
+        first.cancel()  # the timer still wakes at its deadline, to find nothing due
+        await anyio.sleep(0.1)
+        assert fired == []
+        assert 0 < looked <= 5
+        for entry in rest:
+            entry.cancel()
         timer.close()

@@ -7,15 +7,22 @@ p95). A sleeping task per call, started and cancelled each time, cost about
 deletes it: two O(1) operations on a table every call keeps warm. (A heap,
 which kept the earliest deadline on top, cost a tuple per entry and a sift
 through cold entries per removal: 0.7 µs a call inside real calls, against
-0.2 for the dict.) The timer task sleeps in a cancel scope whose deadline is
-moved earlier when an earlier entry arrives (that does not wake the task). It
-wakes when a hedge is due, and otherwise about once per hedge delay, when the
-earliest deadline it slept for belonged to a call that has finished meanwhile;
-it then scans the entries of the calls still in flight.
+0.2 for the dict.)
+
+The dict stays in deadline order because calls add their entries in the order
+they start and a route's delay rarely changes, so its first entry is the
+earliest. An entry due before the last one added (the p95 delay shrank) goes to
+a small heap instead. The timer task sleeps in a cancel scope whose deadline
+is moved earlier when an earlier entry arrives (that does not wake the task).
+It wakes when a hedge is due, and otherwise when the deadline it slept for
+belonged to a call that finished meanwhile; each wake looks at the first
+entries only, however many calls are in flight.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -58,8 +65,13 @@ class HedgeTimer:
         same = abs(anyio.current_time() - time.monotonic()) < _SAME_CLOCK
         self._clock: Callable[[], float] = time.monotonic if same else anyio.current_time
         self._monotonic = same
-        #: the entries of calls in flight, and their deadlines
+        #: the entries of calls in flight and their deadlines, in deadline order
         self._pending: dict[Scheduled, float] = {}
+        self._last = -math.inf  # the deadline of the last entry added to _pending
+        #: entries due before one added earlier, in a heap; dropped ones stay
+        #: (``fire`` is None) until they reach its top
+        self._early: list[tuple[float, int, Scheduled]] = []
+        self._order = itertools.count()
         self._nap: anyio.CancelScope | None = None  # set while the task sleeps
         # the nap's deadline, kept here too (a scope's is a property to call), or
         # minus infinity while the task is awake: every call compares against it
@@ -79,12 +91,16 @@ class HedgeTimer:
         A caller that has just read the clock saves reading it again.
         """
         deadline = (since if since is not None and self._monotonic else self._clock()) + delay
-        self._pending[entry] = deadline
+        if deadline >= self._last:  # as nearly always: keeps the dict in deadline order
+            self._pending[entry] = deadline
+            self._last = deadline
+        else:
+            heapq.heappush(self._early, (deadline, next(self._order), entry))
         if deadline < self._wake_at:
             self._wake_at = self._nap.deadline = deadline  # type: ignore[union-attr]
 
     def _dropped(self, entry: Scheduled) -> None:
-        """``entry`` was cancelled: forget it.
+        """``entry`` was cancelled: forget it (one in the heap when it reaches the top).
 
         The nap's deadline stays, even if it was this entry's: moving it costs
         more (a cancel scope's deadline is registered with the event loop) than
@@ -95,20 +111,30 @@ class HedgeTimer:
 
     async def run(self) -> None:
         """The timer's loop; runs in the client's task group until :meth:`close`."""
-        pending = self._pending
+        pending, early = self._pending, self._early
         with self._scope:
             while True:
                 now = self._clock()
-                due = [(at, entry) for entry, at in pending.items() if at <= now]
-                if due:
-                    # Scheduled has no order: sort on the deadline alone
-                    due.sort(key=_deadline)
-                    for _, entry in due:
-                        del pending[entry]
-                        fire, entry.fire = entry.fire, None
-                        if fire is not None:
-                            fire()
-                wake_at = min(pending.values(), default=math.inf)
+                # Fire what is due, earliest first, from the dict's front and the heap's top.
+                while True:
+                    while early and early[0][2].fire is None:
+                        heapq.heappop(early)  # dropped meanwhile
+                    first = next(iter(pending), None)
+                    at = pending[first] if first is not None else math.inf
+                    if early and early[0][0] < at:
+                        at, _, entry = early[0]
+                        if at > now:
+                            break
+                        heapq.heappop(early)
+                    elif first is not None and at <= now:
+                        entry = first
+                        del pending[first]
+                    else:
+                        break
+                    fire, entry.fire = entry.fire, None
+                    if fire is not None:
+                        fire()
+                wake_at = min(at, early[0][0]) if early else at
                 with anyio.CancelScope(deadline=wake_at) as self._nap:
                     self._wake_at = wake_at
                     await anyio.sleep_forever()
@@ -118,7 +144,3 @@ class HedgeTimer:
     def close(self) -> None:
         """Stop the timer; pending hedges never fire."""
         self._scope.cancel()
-
-
-def _deadline(item: tuple[float, Scheduled]) -> float:
-    return item[0]
