@@ -242,6 +242,20 @@ async def test_stream_cut_before_its_finish_is_still_an_error() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("before", [[], [chunk({"role": "assistant", "content": "half an ans"})]])
+async def test_stream_cut_inside_its_last_event_is_a_stream_cut_short(
+    before: list[dict[str, Any]],
+) -> None:
+    # The body stops part way through an event's JSON (a proxy cut it cleanly):
+    # the stream was cut short, as when it stops between events, not "malformed".
+    cut = b'data: {"id": "chatcmpl-1", "object": "chat.completion.chu'
+    with serving(sse(*before, end=cut)) as server, pytest.raises(StreamError) as info:
+        await streamed(server.url + "/v1")
+    assert "[DONE]" in str(info.value)
+    assert "malformed" not in str(info.value)
+
+
+@pytest.mark.anyio
 async def test_openrouter_error_chunk_mid_stream_is_a_stream_error() -> None:
     # OpenRouter: status 200, then a chunk with `error` and finish_reason "error".
     error = {"code": "server_error", "message": "Provider disconnected unexpectedly"}

@@ -161,7 +161,16 @@ class OpenAIProvider:
             for sse in decoder.flush():
                 if sse.data == "[DONE]":
                     return
-                chunk = loads(sse.data)
+                try:
+                    chunk = loads(sse.data)
+                except ValueError:
+                    # The body stopped part way through this event: a stream cut
+                    # short, like one cut between events, not a malformed answer.
+                    raise StreamError(
+                        "the stream ended part way through an event, before [DONE]",
+                        provider=self._name,
+                        model=request.model,
+                    ) from None
                 if "error" in chunk:
                     raise self._stream_error(sse.data, request)
                 for event in wire.chunk_events(chunk, state):
