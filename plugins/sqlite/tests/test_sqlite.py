@@ -385,62 +385,37 @@ async def test_an_undecodable_stored_listing_does_not_stop_the_database_opening(
     assert "could not read the stored model listings" in caplog.text
 
 
-@pytest.mark.anyio
-async def test_a_database_from_before_reasoning_is_migrated_and_keeps_its_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "logs.db"
-    old = make_record(0)
-    old_database(path, 3, [old], monkeypatch)
-    new = make_record(1, reasoning="Thinking it through: 東京.")
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch([new])
-        assert await storage.query_logs() == [new, old]
-    finally:
-        await storage.aclose()
-    with sqlite3.connect(path) as conn:
-        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6]
+#: a row each later migration's columns hold, by the version a database had before it
+_NEWER_ROWS = {
+    3: make_record(1, reasoning="Thinking it through: 東京."),  # 4: reasoning
+    4: make_record(  # 5: reasoning blocks
+        1,
+        reasoning="First.",
+        reasoning_parts=(
+            ReasoningPart("First.", "sig-1", origin="anthropic"),
+            ReasoningPart(redacted="EuYBCkQYAiJA", origin="anthropic"),
+        ),
+    ),
+    5: make_record(1, usage=Usage(1000, 50, 0, cache_write_input_tokens=900)),  # 6: cache writes
+}
 
 
 @pytest.mark.anyio
-async def test_a_database_from_before_reasoning_blocks_is_migrated_and_keeps_its_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "logs.db"
-    old = make_record(0)
-    old_database(path, 4, [old], monkeypatch)
-    parts = (
-        ReasoningPart("First.", "sig-1", origin="anthropic"),
-        ReasoningPart(redacted="EuYBCkQYAiJA", origin="anthropic"),
-    )
-    new = make_record(1, reasoning="First.", reasoning_parts=parts)
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch([new])
-        assert await storage.query_logs() == [new, old]
-    finally:
-        await storage.aclose()
-    with sqlite3.connect(path) as conn:
-        versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6]
-
-
-@pytest.mark.anyio
-async def test_a_database_from_before_cache_writes_is_migrated_and_totals_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("version", sorted(_NEWER_ROWS))
+async def test_an_older_database_is_migrated_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
     path = tmp_path / "logs.db"
     old = make_record(0, usage=Usage(10, 5, 2))
-    old_database(path, 5, [old], monkeypatch)
-    new = make_record(1, usage=Usage(1000, 50, 0, cache_write_input_tokens=900))
+    old_database(path, version, [old], monkeypatch)
+    new = _NEWER_ROWS[version]
     storage = SQLiteStorage(path)
     try:
         await storage.write_batch([new])
-        assert await storage.query_logs() == [new, old]  # the old row reads as 0 written
+        # the old row reads with the new columns' defaults
+        assert await storage.query_logs() == [new, old]
         [total] = await storage.usage_totals()
-        assert total.usage == Usage(1010, 55, 2, cache_write_input_tokens=900)
+        assert total.usage == old.usage + new.usage
     finally:
         await storage.aclose()
     with sqlite3.connect(path) as conn:
