@@ -29,7 +29,11 @@ together: tracing (OpenTelemetry SDK, in-memory span exporter), metrics
 each record handed to a no-op exporter), limiter (built-in memory limiter with
 RPM, TPM and a budget). ``--capture-content`` runs them all with
 ``[telemetry] capture_content = true``: spans carry the redacted prompt and
-answer (only the tracing scenarios change).
+answer (only the tracing scenarios change). ``--lighter`` adds two scenarios
+for lighter readings of issue #6's target: ``records`` (records handed to a
+no-op exporter, redacted by the built-in secret redactor alone) and ``lite``
+(metrics, those records and the limiter: everything but the SDK's span and
+PII detection).
 """
 
 from __future__ import annotations
@@ -108,7 +112,13 @@ FEATURES: dict[str, dict[str, Any]] = {
     "metrics": {"exporters": {"prometheus": {}}},
     "redaction": {"exporters": {"noop": {}}, "redactors": {"pii": {"enabled": True}}},
     "limiter": {"limits": {"*": {"rpm": 10**9, "tpm": 10**12, "budget_usd": 10**9}}},
+    # --lighter only: records redacted by the secret redactor alone
+    "records": {"exporters": {"noop": {}}},
 }
+#: --lighter's scenarios (label, features)
+LIGHTER = [("records", ["records"]), ("lite", ["metrics", "records", "limiter"])]
+#: what "all" and "each feature alone" cover: not --lighter's records
+MAIN_FEATURES = ("tracing", "metrics", "redaction", "limiter")
 
 
 def scenario(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
@@ -157,9 +167,20 @@ PROVIDERS = ("fake", "httpx", "aiohttp")
 
 
 def client_overhead(
-    n: int, repeats: int, only: Sequence[str] = PROVIDERS, *, capture: bool = False
+    n: int,
+    repeats: int,
+    only: Sequence[str] = PROVIDERS,
+    *,
+    capture: bool = False,
+    lighter: bool = False,
 ) -> None:
-    scenarios = [("plain", []), *((name, [name]) for name in FEATURES), ("all", list(FEATURES))]
+    scenarios: list[tuple[str, list[str]]] = [
+        ("plain", []),
+        *((name, [name]) for name in MAIN_FEATURES),
+        ("all", list(MAIN_FEATURES)),
+    ]
+    if lighter:
+        scenarios += LIGHTER
     common: dict[str, Any] = {"storage": {"backend": "none"}}
     if capture:
         common["telemetry"] = {"capture_content": True}
@@ -241,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis limiter")
     parser.add_argument(
+        "--lighter",
+        action="store_true",
+        help="also: records with secret redaction only, and everything but the SDK span and PII",
+    )
+    parser.add_argument(
         "--capture-content",
         action="store_true",
         help="spans carry the (redacted) prompt and answer: [telemetry] capture_content = true",
@@ -253,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     capture = ", capture_content on" if args.capture_content else ""
     print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}{capture}")
-    client_overhead(n, repeats, only, capture=args.capture_content)
+    client_overhead(n, repeats, only, capture=args.capture_content, lighter=args.lighter)
     if not args.no_redis:
         redis_throughput(seconds)
     return 0
