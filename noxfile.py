@@ -1,6 +1,8 @@
 """Development tasks. ``nox`` runs tests, lint and typing.
 
-``nox -s bench`` and ``nox -s compare`` run the benchmarks (see docs/benchmarks.md).
+``nox -s lowest`` runs the tests on the lowest dependency versions the
+pyproject files allow. ``nox -s bench`` and ``nox -s compare`` run the
+benchmarks (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,27 @@ def sync(session: nox.Session, *groups: str) -> None:
 def tests(session: nox.Session) -> None:
     """pytest; the root conftest runs every async test under asyncio and trio."""
     sync(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lowest(session: nox.Session) -> None:
+    """pytest on the lowest versions every pyproject.toml allows (uv's ``lowest-direct``).
+
+    A floor that is not true (code using what a later release of a dependency
+    added) fails here instead of on a user's machine. Installed with ``uv pip``
+    into the session's environment, so uv.lock stays as it is.
+    """
+    members = ["core", *sorted(str(p.parent) for p in Path().glob("*/*/pyproject.toml"))]
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        "--resolution=lowest-direct",
+        "--group=dev",
+        *(arg for member in members for arg in ("-e", member)),
+        f"--python={session.virtualenv.location}",
+    )
     session.run("pytest", *session.posargs)
 
 
