@@ -488,7 +488,8 @@ class Client:
             if plain is not None:
                 # One limit, no budget, a limiter that decides at once: the usual case,
                 # taken here rather than in _reserve_now (a frame and a list less).
-                tokens = call.size // 4 + (call.request.max_tokens or 256)
+                # _prompt_tokens(call), inlined, plus the output the call may use
+                tokens = call.size // 4 + (call.request.max_tokens or _OUTPUT_ESTIMATE)
                 reservation = self._acquire_nowait(plain[0], plain[1], tokens)  # type: ignore[misc]
             else:
                 reservations = self._reserve_now(target, call)
@@ -575,8 +576,8 @@ class Client:
         if len(limits) > 1:
             return None
         pattern, limit = limits[0]
-        prompt = call.size // 4
-        tokens = prompt + (call.request.max_tokens or 256)
+        prompt = call.size // 4  # _prompt_tokens(call), inlined
+        tokens = prompt + (call.request.max_tokens or _OUTPUT_ESTIMATE)
         if limit.budget_usd is None:
             return [acquire_nowait(pattern, limit, tokens)]
         # a budget holds the most this call may cost (the limiter supports budgets:
@@ -647,7 +648,7 @@ class Client:
         """Reservations under every one of ``limits``, or none (raising the refusal)."""
         assert self._limiter is not None
         prompt = _prompt_tokens(call)
-        tokens = prompt + (call.request.max_tokens or 256)
+        tokens = prompt + (call.request.max_tokens or _OUTPUT_ESTIMATE)
         if len(limits) == 1 and limits[0][1].budget_usd is None:
             # One limit and no budget: nothing to undo if it refuses.
             pattern, limit = limits[0]
@@ -1074,6 +1075,10 @@ class Client:
             fields.update(error_type=type(error).__name__, status=error.status)
             fields = {k: v for k, v in fields.items() if v is not None}
             calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)
+
+
+#: the output tokens a limit holds for a call that sets no ``max_tokens``
+_OUTPUT_ESTIMATE = 256
 
 
 def _prompt_tokens(call: _Call) -> int:

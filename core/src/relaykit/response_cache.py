@@ -114,7 +114,7 @@ def lookup_key(canonical: bytes) -> bytes | str:
 def storage_key(key: bytes | str) -> str:
     """The storage cache's key for a :func:`lookup_key`: always the hex SHA-256 of
     the canonical form, whichever kind ``key`` is."""
-    return _sha256(key).hexdigest() if type(key) is bytes else key  # type: ignore[return-value]
+    return key if isinstance(key, str) else _sha256(key).hexdigest()
 
 
 #: OpenSSL's SHA-256 (hashlib). CPython's own (``_sha256``) is 4-5x slower per
