@@ -135,8 +135,13 @@ async def wait_for_scrape_after(
     A sample's timestamp is its scrape's start, and ``up`` is committed with
     the scraped samples, so from then on every query reads numbers taken after
     ``since``. Polled: the answer changes in another process.
+
+    ``timestamp()`` must be given ``up`` itself: given an expression such as
+    ``up == 1`` it answers the query's own evaluation time, so any target that
+    was up at all looked freshly scraped (the test failed so on busy machines).
     """
-    fresh = f'timestamp(up{{job="relaykit"}} == 1) > {since}'
+    up = 'up{job="relaykit"}'
+    fresh = f"{up} == 1 and timestamp({up}) > {since}"
     with anyio.move_on_after(TIMEOUT):
         while True:
             if prometheus.process.poll() is not None:
@@ -181,6 +186,8 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
         httpx.AsyncClient(base_url=prometheus.url, trust_env=False, timeout=5) as http,
     ):
         await client.chat("fake/a", "hi")
+        # A scrape between the calls: the final numbers must come from a later one.
+        await wait_for_scrape_after(http, prometheus, time.time())
         await client.chat("fake/a", "hi")
         await client.chat("fake/b", "hi")
         with pytest.raises(relaykit.NotFoundError):

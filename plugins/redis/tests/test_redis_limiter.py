@@ -193,14 +193,14 @@ async def test_an_unreachable_redis_is_a_clear_error() -> None:
 
 HAMMER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from decimal import Decimal
     import anyio
     from relaykit import QuotaExceededError
     from relaykit.config import LimitConfig
     from relaykit_redis import RedisRateLimiter
 
-    url, prefix, start, backend = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    url, prefix, backend = sys.argv[1], sys.argv[2], sys.argv[3]
     limits = {
         "tpm": (LimitConfig(tpm=10_000), 1000, None),
         "budget": (LimitConfig(budget_usd=Decimal("1")), 0, Decimal("0.01")),
@@ -219,7 +219,6 @@ HAMMER = textwrap.dedent(
                 except QuotaExceededError:
                     pass
 
-        await anyio.sleep(max(0.0, start - time.time()))  # every process starts together
         async with anyio.create_task_group() as tg:
             for name in limits:
                 for _ in range(4):
@@ -227,9 +226,48 @@ HAMMER = textwrap.dedent(
         await limiter.aclose()
         print(admitted["tpm"], admitted["budget"])
 
+    # Every process starts together: the test says go once all are ready.
+    print("ready", flush=True)
+    sys.stdin.readline()
     anyio.run(main, backend=backend)
     """
 )
+
+
+BACKENDS = ("asyncio", "trio", "asyncio", "trio")
+
+
+def run_together(script: str, argvs: list[list[str]]) -> list[str]:
+    """Run ``script`` once per argv, all at once; return each process's output.
+
+    Each script prints ``ready`` and waits for a line on stdin before its run.
+    A start time agreed in advance was not enough: on a loaded machine one
+    interpreter took longer to start than the margin and found the limits
+    already spent, so nothing competed.
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in argvs
+    ]
+    for p in procs:
+        assert p.stdout is not None
+        assert p.stdout.readline() == "ready\n", p.communicate(timeout=60)[1]
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outputs = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        outputs.append(out)
+    return outputs
 
 
 def test_four_processes_together_admit_exactly_the_limit(prefix: str) -> None:
@@ -238,21 +276,8 @@ def test_four_processes_together_admit_exactly_the_limit(prefix: str) -> None:
     The TPM limit refills 1,000 tokens every 6 s, far longer than the run, so
     "exactly" is exact; the budget never refills within the day.
     """
-    start = time.time() + 3.0  # time for every interpreter to start and connect
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", HAMMER, URL, prefix, str(start), backend],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for backend in ("asyncio", "trio", "asyncio", "trio")
-    ]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        results.append(tuple(int(x) for x in out.split()))
+    outputs = run_together(HAMMER, [[URL, prefix, backend] for backend in BACKENDS])
+    results = [tuple(int(x) for x in out.split()) for out in outputs]
     assert sum(r[0] for r in results) == 10
     assert sum(r[1] for r in results) == 100
     assert sum(1 for r in results if r[1]) >= 2, results  # the processes really competed
@@ -336,22 +361,23 @@ async def test_under_a_random_load_redis_holds_exactly_what_was_sent(
 
 WORKLOAD = textwrap.dedent(
     """
-    import json, sys, time
+    import json, sys
     import anyio
     import relaykit
     from relaykit.testing import LoadPlugin, run_limit_workload
 
-    config, start = json.loads(sys.argv[1]), float(sys.argv[2])
-    backend, seed = sys.argv[3], int(sys.argv[4])
+    config, backend, seed = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
     async def main():
         load = LoadPlugin()
         async with relaykit.Client(config, plugins=[load]) as client:
-            await anyio.sleep(max(0.0, start - time.time()))  # every process starts together
             outcomes = await run_limit_workload(client, seed=seed, calls=60)
         sent = load.sent
         print(json.dumps([sent.requests, sent.tokens, sent.micro_usd, outcomes]))
 
+    # Every process starts together: the test says go once all are ready.
+    print("ready", flush=True)
+    sys.stdin.readline()
     anyio.run(main, backend=backend)
     """
 )
@@ -361,22 +387,11 @@ def test_four_processes_under_a_random_load_hold_exactly_what_they_sent(prefix: 
     """4 processes run the workload at once against the same limits; the slots end
     holding exactly what all of them sent, and the limits refused some calls."""
     seeded = anyio.run(seed_slots, prefix)
-    start = time.time() + 3.0  # time for every interpreter to start and connect
     config = json.dumps(workload_config(prefix))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKLOAD, config, str(start), backend, str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for seed, backend in enumerate(("asyncio", "trio", "asyncio", "trio"))
-    ]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        results.append(json.loads(out))
+    outputs = run_together(
+        WORKLOAD, [[config, backend, str(seed)] for seed, backend in enumerate(BACKENDS)]
+    )
+    results = [json.loads(out) for out in outputs]
     sent = tuple(sum(r[i] for r in results) for i in range(3))
     outcomes = {name for r in results for name in r[3]}
     assert outcomes == {"answered", "refused", "failed", "cancelled"}, results
