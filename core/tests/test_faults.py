@@ -130,8 +130,12 @@ async def test_idle_timeout_rides_on_the_read_timeout(mock: OpenAIMock) -> None:
     """With first_token <= idle the connection's read timeout enforces idle: no scope per event."""
     import httpx
 
-    mock.script.push(Reply(text="a" * 64, chunk_delay=1))
-    async with client(mock, timeouts={"idle": 0.2, "first_token": 0.2}) as c:
+    # A second stream for the retry: on a loaded machine the first piece can come
+    # later than the first-token timeout, and a retry that found the mock's quick
+    # default reply drained without any timeout. The timeouts leave the first
+    # piece a second to come; the pieces after it are 5 s apart.
+    mock.script.push(*[Reply(text="a" * 64, chunk_delay=5)] * 2)
+    async with client(mock, timeouts={"idle": 1, "first_token": 1}) as c:
         with pytest.raises(RequestTimeoutError) as info:
             await drain(c)
     assert info.value.which == "idle"
