@@ -99,8 +99,20 @@ async def test_cancelling_a_hedged_call_that_waits_for_its_backup_stops_the_back
         # for the backup, and gives up.
         first.script.push(Reply(status=503, error="down", delay=0.05))
         second.script.push(Reply(text="backup", delay=5))
-        with anyio.move_on_after(0.15) as scope:
-            await client.chat("g", "hi")
+        # The caller gives up once the backup has started (a fixed 0.15 s could
+        # pass before it did on a slow machine), and after the first target failed.
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def give_up_once_the_backup_runs() -> None:
+                    while len(second.calls) < 2:  # noqa: ASYNC110 (the call runs in another task)
+                        await anyio.sleep(0.001)
+                    await anyio.sleep(0.1)  # the first target has failed meanwhile
+                    scope.cancel()
+
+                tg.start_soon(give_up_once_the_backup_runs)
+                with anyio.fail_after(10):  # a safety net only
+                    await client.chat("g", "hi")
         assert scope.cancelled_caught
         assert len(second.calls) == 2, "the backup had started"
         # Nothing of the call runs on once the caller has seen the cancellation.

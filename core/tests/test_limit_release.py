@@ -143,10 +143,13 @@ class LaggingLimiter:
     def __init__(self) -> None:
         self.limits = MemoryRateLimiter(clock=lambda: T0)
         self.released = 0
+        self.charged = anyio.Event()  # the server has charged
+        self.answered = anyio.Event()  # its answer arrives (the test says when)
 
     async def acquire(self, key: str, limit: LimitConfig, tokens: int) -> Reservation:
         reservation = self.limits.acquire_nowait(key, limit, tokens)
-        await anyio.sleep(0.05)
+        self.charged.set()
+        await self.answered.wait()
         return reservation
 
     async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
@@ -172,8 +175,20 @@ class LaggingPlugin:
 async def test_a_call_cancelled_while_a_shared_limiter_answers_gives_back_what_it_got() -> None:
     lagging, fake = LaggingPlugin(), FakePlugin()
     async with make(fake, lagging, limits={"*": {"rpm": 10, "tpm": 6000}}) as client:
-        with anyio.move_on_after(0.01) as scope:
-            await client.chat("fake/m", "hi", max_tokens=100)
+        # Cancelled once the server has charged and before its answer arrives, not
+        # after a fixed 0.01 s against a 0.05 s answer: a slow machine could still be
+        # on its way to the limiter then (nothing to give back), or past the answer.
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def give_up_once_charged() -> None:
+                    await lagging.limiter.charged.wait()
+                    scope.cancel()
+                    lagging.limiter.answered.set()
+
+                tg.start_soon(give_up_once_charged)
+                with anyio.fail_after(10):  # a safety net only
+                    await client.chat("fake/m", "hi", max_tokens=100)
         assert scope.cancelled_caught
     assert lagging.limiter.released == 1
     assert not fake.calls  # never sent

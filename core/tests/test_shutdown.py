@@ -32,6 +32,17 @@ class DatabaseLikeStorage(MemoryStorage):
         await super().write_batch(records)
 
 
+async def reached_the_provider(fake: FakePlugin, calls: int) -> None:
+    """Return once the provider has been called ``calls`` times.
+
+    Waited for, not slept for: after a fixed 0.02 s a slow machine may not
+    have run the calls' tasks yet, and closing then refuses them instead.
+    """
+    with anyio.fail_after(10):  # a safety net only
+        while len(fake.calls) < calls:  # noqa: ASYNC110 (the calls run in other tasks)
+            await anyio.sleep(0.001)
+
+
 def make(fake: FakePlugin, storage: MemoryStorage, **storage_config: Any) -> relaykit.Client:
     config: dict[str, Any] = {
         "storage": {"backend": "memory", **storage_config},
@@ -59,7 +70,7 @@ async def test_closing_with_calls_in_flight_lets_them_finish_and_writes_their_re
 
             for _ in range(5):
                 tg.start_soon(one)
-            await anyio.sleep(0.02)  # all five are waiting for the provider
+            await reached_the_provider(fake, 1 + 5)  # all five are waiting for it
         # leaving the block waited for them
         assert answers == ["answer"] * 5
     assert storage.closed
@@ -100,7 +111,7 @@ async def test_a_closer_that_stops_waiting_still_closes_and_late_calls_do_not_fa
                 answers.append((await client.chat("fake/m", "hi")).text)
 
             tg.start_soon(one)
-            await anyio.sleep(0.02)
+            await reached_the_provider(fake, 2)
             with anyio.move_on_after(0.05):
                 await client.aclose()  # gives up waiting, then closes anyway
             assert storage.closed
