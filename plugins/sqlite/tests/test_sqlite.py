@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -49,6 +50,32 @@ def write_lock(path: Path) -> Iterator[WriteLock]:
         yield lock
     finally:
         lock.release()
+
+
+def queued_jobs(storage: SQLiteStorage) -> list[object]:
+    """The jobs handed to the writer's queue from now on (its ``put`` returned for each).
+
+    Tests wait for these, not for a fixed time: each write reaches the queue
+    from a worker thread, and on a loaded machine 0.3 s was not always enough
+    for all of them to start.
+    """
+    writer = storage._writer
+    assert writer is not None, "write once first: the writer starts with the first write"
+    put, queued = writer._queue.put, []
+
+    def counted(job: Any, block: bool = True, timeout: float | None = None) -> None:
+        put(job, block, timeout)
+        queued.append(job)
+
+    writer._queue.put = counted  # type: ignore[method-assign,assignment]
+    return queued
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Return once ``condition()`` holds (it changes in other threads)."""
+    with anyio.fail_after(30):  # a safety net only
+        while not condition():  # noqa: ASYNC110 (threads have no event to wait on)
+            await anyio.sleep(0.005)
 
 
 def count(path: Path) -> int:
@@ -126,11 +153,13 @@ async def test_waiting_batches_share_one_transaction(tmp_path: Path) -> None:
     writer = storage._writer
     assert writer is not None
     before = writer.commits
+    queued = queued_jobs(storage)
     with write_lock(storage.path) as lock:
         async with anyio.create_task_group() as tg:
             for b in range(40):
                 tg.start_soon(storage.write_batch, [make_record(1 + b * 10 + i) for i in range(10)])
-            await anyio.sleep(0.3)  # the writer is stuck on one batch; 39 queue behind it
+            # the writer is stuck on the first batch (or the first few); the rest queue behind
+            await wait_until(lambda: len(queued) == 40)
             lock.release()
     await storage.aclose()
     assert count(storage.path) == 401
@@ -146,14 +175,17 @@ async def test_a_full_queue_makes_writers_wait_and_drops_nothing(storage: SQLite
         await storage.write_batch([make_record(100 + b)])
         done.append(b)
 
+    writer = storage._writer
+    assert writer is not None
     with write_lock(storage.path) as lock:
         async with anyio.create_task_group() as tg:
             for b in range(8):
                 tg.start_soon(write, b)
-            await anyio.sleep(0.3)
-            assert done == []  # one batch is stuck, two wait in the queue, five block
-            assert storage._writer is not None
-            assert storage._writer._queue.full()
+            # The writer is stuck on a batch (or a few), two wait in the queue, the rest block.
+            await wait_until(writer._queue.full)
+            await anyio.sleep(0.1)  # none may finish while the lock is held
+            assert done == []
+            assert writer._queue.full()
             lock.release()
     assert sorted(done) == list(range(8))
     assert len(await storage.query_logs(LogQuery(limit=100))) == 9
@@ -169,11 +201,12 @@ async def test_closing_drains_queued_batches(tmp_path: Path) -> None:
         await storage.aclose()
         closed.set()
 
+    queued = queued_jobs(storage)
     with write_lock(storage.path) as lock:
         async with anyio.create_task_group() as tg:
             for b in range(4):
                 tg.start_soon(storage.write_batch, [make_record(1 + b * 5 + i) for i in range(5)])
-            await anyio.sleep(0.2)
+            await wait_until(lambda: len(queued) == 4)
             tg.start_soon(close)  # after the writes were queued: they must still be written
             await anyio.sleep(0.2)
             assert not closed.is_set()  # closing waits for the queue to drain
