@@ -324,7 +324,7 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_leaving_a_stream_early_closes_the_connection(self, harness: Harness) -> None:
-        harness.mock.script.reply("x" * 400, chunk_delay=0.01)
+        harness.mock.script.reply("x" * 400, chunk_delay=_ABANDONED_PIECE_GAP)
         stats = harness.mock.server.stats
         async with self.client(harness) as client:
             async with client.stream(harness.model, "long") as s:
@@ -337,7 +337,7 @@ class ProviderContract:
 
     @pytest.mark.anyio
     async def test_cancelling_a_stream_leaves_no_connection_behind(self, harness: Harness) -> None:
-        harness.mock.script.reply("y" * 400, chunk_delay=0.01)
+        harness.mock.script.reply("y" * 400, chunk_delay=_ABANDONED_PIECE_GAP)
         stats = harness.mock.server.stats
         got_first = anyio.Event()
         async with self.client(harness) as client:
@@ -421,7 +421,15 @@ class ProviderContract:
         assert listed == 1, "a second call within the TTL must come from the cache"
 
 
-async def _eventually(predicate: Any, within: float = 2.0) -> None:
+#: The gap between the pieces of a stream the client leaves early: 50 pieces
+#: 0.1 s apart take 5 s, so the mock is still sending when the client leaves
+#: (at 0.01 s apart, a client stalled for half a second on a loaded machine left
+#: after the mock had sent everything, and no stream was abandoned). The tests
+#: wait for the abandonment, a piece or two after the client left, not the 5 s.
+_ABANDONED_PIECE_GAP = 0.1
+
+
+async def _eventually(predicate: Any, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
