@@ -98,7 +98,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
             cwd=tmp,
         )
     try:
-        yield PrometheusServer(f"http://127.0.0.1:{port}", target_port, log, process)
+        server = PrometheusServer(f"http://127.0.0.1:{port}", target_port, log, process)
+        wait_until_ready(server)
+        yield server
     finally:
         # SIGTERM: Prometheus stops cleanly in milliseconds; SIGKILL only if it hangs.
         process.terminate()
@@ -107,6 +109,26 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_until_ready(prometheus: PrometheusServer) -> None:
+    """Return once Prometheus serves its API.
+
+    It listens a moment before it is ready, and answers 503 meanwhile (to the
+    API too): on a loaded machine the tests' first query landed there and failed.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    with httpx.Client(base_url=prometheus.url, trust_env=False, timeout=5) as http:
+        while time.monotonic() < deadline:
+            if prometheus.process.poll() is not None:
+                pytest.fail(f"prometheus exited:\n{prometheus.log_tail()}")
+            try:
+                if http.get("/-/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            time.sleep(0.05)
+    pytest.fail(f"prometheus was not ready in {TIMEOUT} s:\n{prometheus.log_tail()}")
 
 
 async def query(http: httpx.AsyncClient, promql: str) -> dict[Labels, float]:
