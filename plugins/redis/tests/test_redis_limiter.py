@@ -209,6 +209,13 @@ HAMMER = textwrap.dedent(
     async def main():
         limiter = RedisRateLimiter(url, prefix=prefix)
         admitted = {name: 0 for name in limits}
+        # Every process starts together: the test says go once all are ready, and
+        # ready means running, with the event loop's library imported and Redis
+        # connected. Ready before anyio.run was not enough: under load the first
+        # process to go took all 100 admissions while trio still imported.
+        await limiter.acquire("warm-up", LimitConfig(tpm=10**9), 1)
+        print("ready", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
 
         async def worker(name):
             limit, tokens, cost = limits[name]
@@ -226,9 +233,6 @@ HAMMER = textwrap.dedent(
         await limiter.aclose()
         print(admitted["tpm"], admitted["budget"])
 
-    # Every process starts together: the test says go once all are ready.
-    print("ready", flush=True)
-    sys.stdin.readline()
     anyio.run(main, backend=backend)
     """
 )
