@@ -95,12 +95,12 @@ async def test_a_hold_without_max_tokens_prices_the_default_output_estimate() ->
     # No max_tokens: 256 output tokens are held, at $2/M, beside the prompt's 1,000 at $1/M.
     fake, frozen = FakePlugin(), FrozenPlugin()
     fake.script.push(Reply(text="x", delay=5))
-    async with make(fake, frozen, limits={"*": {"budget_usd": "1"}}) as client:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(client.chat, "fake/m", PROMPT)
-            await anyio.wait_all_tasks_blocked()
-            assert frozen.limiter._budgets["*"].spent == Decimal("0.001512")
-            tg.cancel_scope.cancel()
+    client = make(fake, frozen, limits={"*": {"budget_usd": "1"}})
+    async with client, anyio.create_task_group() as tg:
+        tg.start_soon(client.chat, "fake/m", PROMPT)
+        await anyio.wait_all_tasks_blocked()
+        assert frozen.limiter._budgets["*"].spent == Decimal("0.001512")
+        tg.cancel_scope.cancel()
     assert frozen.limiter._budgets["*"].spent == 0
 
 
@@ -181,12 +181,13 @@ async def test_a_price_from_config_is_the_one_held() -> None:
         "limits": {"*": {"budget_usd": "1"}},
         "prices": {"fake/m": {"input": 1, "output": 10}},
     }
-    async with relaykit.Client(config, plugins=[fake, frozen]) as client:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: client.chat("fake/m", PROMPT, max_tokens=1000))
-            await anyio.wait_all_tasks_blocked()
-            assert frozen.limiter._budgets["*"].spent == Decimal("0.011")
-            tg.cancel_scope.cancel()
+    client = relaykit.Client(config, plugins=[fake, frozen])
+    async with client, anyio.create_task_group() as tg:
+        tg.start_soon(lambda: client.chat("fake/m", PROMPT, max_tokens=1000))
+        await anyio.wait_all_tasks_blocked()
+        assert frozen.limiter._budgets["*"].spent == Decimal("0.011")
+        tg.cancel_scope.cancel()
+    assert frozen.limiter._budgets["*"].spent == 0
 
 
 DAY1 = 1_764_460_800.0  # 2025-11-30T00:00:00Z
