@@ -139,7 +139,8 @@ class MemoryRateLimiter:
             elif not budget.start <= wall < budget.end or budget.period != limit.period:
                 budget.move(limit.period, wall)
             spent = budget.spent
-            if spent + held > limit.budget_usd:
+            total = spent + held  # kept for the charge below: a Decimal addition less
+            if total > limit.budget_usd:
                 raise QuotaExceededError(
                     f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd}"
                     f" for {key!r} is spent"
@@ -152,8 +153,8 @@ class MemoryRateLimiter:
             rates.rpm_tat = now + rpm_ahead
         if tpm_interval:
             rates.tpm_tat = now + tpm_ahead
-        if budget is not None and held is not None:
-            budget.spent += held
+        if budget is not None:
+            budget.spent = total
         # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
         return _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
 
@@ -195,7 +196,7 @@ class MemoryRateLimiter:
                 # A hold settled after the period rolled over lands in the new period;
                 # never let a refund push it below zero (that would be free budget).
                 spent = budget.spent + (cost or _ZERO) - held
-                budget.spent = spent if spent > 0 else _ZERO
+                budget.spent = spent if spent > _ZERO else _ZERO
 
     async def release(self, reservation: Reservation) -> None:
         """Give back all ``reservation`` holds, its request included: the call was never sent."""
