@@ -18,6 +18,7 @@ import relaykit
 from relaykit import QuotaExceededError, hookimpl
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.response import ModelPrice
 from relaykit.testing import FakePlugin, Reply
 
 T0 = 1000.0
@@ -168,6 +169,26 @@ async def test_a_budget_without_a_known_price_holds_nothing_and_stays_unspent(
             response = await client.chat("fake/m", PROMPT, max_tokens=1000)
     assert response.cost is None
     assert frozen.limiter._budgets["*"].spent == 0
+
+
+@pytest.mark.anyio
+async def test_a_price_the_plugin_learns_later_is_held_from_then_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A plugin may know a price only once it has listed its models: a deployment
+    # first seen without one must not keep holding nothing.
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake.script.push(Reply(text="x", input_tokens=0, output_tokens=0), Reply(text="x", delay=5))
+    client = make(fake, frozen, limits={"*": {"budget_usd": "1"}})
+    async with client, anyio.create_task_group() as tg:
+        provider = client.provider("fake")
+        monkeypatch.setattr(provider, "price", lambda model: None)
+        await client.chat("fake/m", PROMPT, max_tokens=1000)
+        monkeypatch.setattr(provider, "price", lambda model: ModelPrice(Decimal(1), Decimal(2)))
+        tg.start_soon(lambda: client.chat("fake/m", PROMPT, max_tokens=1000))
+        await anyio.wait_all_tasks_blocked()
+        assert frozen.limiter._budgets["*"].spent == Decimal("0.003")
+        tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio

@@ -710,9 +710,9 @@ class Client:
 
         When one pattern matches and the limiter decides at once, ``target`` also
         gets an entry in ``_one_limit``, with the rates its budget holds at (if it
-        has one): a deployment's price is then looked up once, not on every call.
-        Prices come from ``[prices]`` and the plugins' tables, fixed while a
-        client runs; the settled cost is still priced per answer (its model).
+        has one): a known price is then looked up once per deployment, not on
+        every call (see :meth:`relaykit.protocols.Provider.price`). The settled
+        cost is still priced per answer, as the model that answered.
         """
         found = self._limit_matches.get(target)
         if found is None:
@@ -728,8 +728,12 @@ class Client:
             self._limit_matches[target] = found
             if len(found) == 1 and self._acquire_nowait:
                 pattern, limit = found[0]
-                rates = None if limit.budget_usd is None else hold_rates(self._price(target))
-                self._one_limit[target] = (pattern, limit, rates)
+                if limit.budget_usd is None:
+                    self._one_limit[target] = (pattern, limit, None)
+                elif (price := self._price(target)) is not None:
+                    self._one_limit[target] = (pattern, limit, hold_rates(price))
+                # else: no price yet; _reserve looks it up per call, in case the
+                # plugin learns it later (from a model listing, say)
         return found
 
     async def _reconcile(
