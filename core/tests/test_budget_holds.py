@@ -159,6 +159,26 @@ async def test_a_budgeted_call_cancelled_in_flight_gives_its_hold_back(streamed:
 
 
 @pytest.mark.anyio
+async def test_a_hedged_call_keeps_the_winners_cost_and_both_requests() -> None:
+    slow, fast, frozen = FakePlugin("slow"), FakePlugin("fast"), FrozenPlugin()
+    slow.script.push(Reply(text="late", input_tokens=1000, output_tokens=1000, delay=5))
+    fast.script.push(Reply(text="x", input_tokens=300, output_tokens=100))
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"rpm": 960, "budget_usd": "1"}},
+        "models": {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.02}},
+    }
+    async with relaykit.Client(config, plugins=[slow, fast, frozen]) as client:
+        with anyio.fail_after(5):
+            response = await client.chat("g", PROMPT, max_tokens=100)
+    assert response.provider == "fast"
+    limiter = frozen.limiter
+    assert limiter._budgets["*"].spent == Decimal("0.0005")  # the loser's hold went back
+    assert limiter._rates["*"].rpm_tat == T0 + 2 * (60 / 960)  # both reached a provider
+
+
+@pytest.mark.anyio
 async def test_a_budget_without_a_known_price_holds_nothing_and_stays_unspent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -485,6 +485,11 @@ class Client:
         reservations = None  # any other
         if self._limiter is not None:
             one = self._one_limit.get(target)
+            if one is None and target not in self._limit_matches:
+                # A deployment's first call: match it here, so that it too takes
+                # the inline path below if one limit matches (as every later one will).
+                self._limits_for(target)
+                one = self._one_limit.get(target)
             if one is not None:
                 # One limit and a limiter that decides at once: the usual case, taken
                 # here rather than in _reserve_now (a frame and a list less).
