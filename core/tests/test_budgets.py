@@ -10,9 +10,10 @@ import pytest
 
 import relaykit
 from relaykit import QuotaExceededError
-from relaykit.budgets import period_bounds
+from relaykit.budgets import estimate_cost, hold_rates, period_bounds
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.response import ModelPrice, Usage
 from relaykit.testing import FakePlugin, Reply
 
 NONE = {"storage": {"backend": "none"}}
@@ -188,3 +189,28 @@ async def test_a_full_limit_admits_exactly_its_size_whatever_the_clock_reads(now
     await limiter.acquire("t", LimitConfig(tpm=60), 60)  # a whole minute of tokens at once
     with pytest.raises(QuotaExceededError, match="tpm"):
         await limiter.acquire("t", LimitConfig(tpm=60), 1)
+
+
+@pytest.mark.parametrize(
+    ("input_price", "output_price"),
+    [
+        ("1", "2"),
+        ("0.075", "0.3"),
+        ("2.5", "10"),
+        ("0", "0"),
+        ("0.333333333333333333333333333", "1.777777777777777777777777777"),  # 27 digits
+        ("123456.789", "0.000001"),
+    ],
+)
+@pytest.mark.parametrize(("prompt", "output"), [(0, 0), (1, 1), (1000, 256), (987_654, 32_768)])
+def test_a_hold_costs_exactly_what_the_price_charges_for_that_usage(
+    input_price: str, output_price: str, prompt: int, output: int
+) -> None:
+    # The hold multiplies per-token rates (the price moved six places): the digits,
+    # and so any rounding to the context's 28, are those of ModelPrice.cost.
+    price = ModelPrice(Decimal(input_price), Decimal(output_price))
+    expected = price.cost(Usage(prompt, output))
+    per_input, per_output = hold_rates(price)
+    assert prompt * per_input + output * per_output == expected
+    assert estimate_cost(price, prompt, output) == expected
+    assert estimate_cost(None, prompt, output) == 0

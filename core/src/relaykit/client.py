@@ -25,7 +25,7 @@ import attrs
 
 from .attempts import run_attempts
 from .breaker import BreakerBoard, CircuitBreaker
-from .budgets import estimate_cost
+from .budgets import estimate_cost, hold_rates
 from .call_log import CallLog
 from .config import Config, LimitConfig, load_config
 from .deadline_scope import DeadlineScopes
@@ -139,9 +139,9 @@ class Client:
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None
         self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
-        #: targets that one limit without a budget matches, when the limiter decides at
-        #: once: the usual case, which _attempt handles inline (see _limits_for)
-        self._plain_limit: dict[Target, tuple[str, LimitConfig]] = {}
+        #: targets that one limit matches, when the limiter decides at once: the usual
+        #: case, which _attempt handles inline (see _limits_for)
+        self._one_limit: dict[Target, _OneLimit] = {}
         if self.config.limits:
             self._limiter = hook.relaykit_rate_limiter(
                 name=self.config.limiter.backend, config=self.config
@@ -484,13 +484,24 @@ class Client:
         reservation = None  # the usual one, taken inline
         reservations = None  # any other
         if self._limiter is not None:
-            plain = self._plain_limit.get(target)
-            if plain is not None:
-                # One limit, no budget, a limiter that decides at once: the usual case,
-                # taken here rather than in _reserve_now (a frame and a list less).
-                # _prompt_tokens(call), inlined, plus the output the call may use
-                tokens = call.size // 4 + (call.request.max_tokens or _OUTPUT_ESTIMATE)
-                reservation = self._acquire_nowait(plain[0], plain[1], tokens)  # type: ignore[misc]
+            one = self._one_limit.get(target)
+            if one is None and target not in self._limit_matches:
+                # A deployment's first call: match it here, so that it too takes
+                # the inline path below if one limit matches (as every later one will).
+                self._limits_for(target)
+                one = self._one_limit.get(target)
+            if one is not None:
+                # One limit and a limiter that decides at once: the usual case, taken
+                # here rather than in _reserve_now (a frame and a list less).
+                pattern, limit, rates = one
+                acquire: Any = self._acquire_nowait  # set: _one_limit is filled only then
+                prompt = call.size // 4  # _prompt_tokens(call), inlined
+                output = call.request.max_tokens or _OUTPUT_ESTIMATE
+                if rates is None:
+                    reservation = acquire(pattern, limit, prompt + output)
+                else:  # a budget holds the most this call may cost (budgets.hold_rates)
+                    hold = prompt * rates[0] + output * rates[1]
+                    reservation = acquire(pattern, limit, prompt + output, cost=hold)
             else:
                 reservations = self._reserve_now(target, call)
                 if reservations is None:
@@ -548,7 +559,11 @@ class Client:
                     if response is not None:
                         usage = response.usage
                         used = usage.input_tokens + usage.output_tokens
-                    self._reconcile_nowait(reservation, used)  # type: ignore[misc]
+                    if reservation.cost is None:
+                        self._reconcile_nowait(reservation, used)  # type: ignore[misc]
+                    else:
+                        cost = self._cost_of(call, response, target)
+                        self._reconcile_nowait(reservation, used, cost=cost)  # type: ignore[misc]
             elif reservations:
                 if not sent:
                     await self._release(reservations, call, target)
@@ -568,22 +583,22 @@ class Client:
         acquire_nowait = self._acquire_nowait
         if acquire_nowait is None:
             return None
-        limits = self._limit_matches.get(target)  # matched already, nearly always
-        if limits is None:
-            limits = self._limits_for(target)
-        if not limits:
-            return []
-        if len(limits) > 1:
-            return None
-        pattern, limit = limits[0]
+        one = self._one_limit.get(target)  # matched already, nearly always
+        if one is None:
+            if not self._limits_for(target):
+                return []
+            one = self._one_limit.get(target)
+            if one is None:  # several limits
+                return None
+        pattern, limit, rates = one
         prompt = call.size // 4  # _prompt_tokens(call), inlined
-        tokens = prompt + (call.request.max_tokens or _OUTPUT_ESTIMATE)
-        if limit.budget_usd is None:
-            return [acquire_nowait(pattern, limit, tokens)]
+        output = call.request.max_tokens or _OUTPUT_ESTIMATE
+        if rates is None:
+            return [acquire_nowait(pattern, limit, prompt + output)]
         # a budget holds the most this call may cost (the limiter supports budgets:
         # checked in __init__)
-        cost = estimate_cost(self._price(target), prompt, tokens - prompt)
-        return [acquire_nowait(pattern, limit, tokens, cost=cost)]
+        hold = prompt * rates[0] + output * rates[1]
+        return [acquire_nowait(pattern, limit, prompt + output, cost=hold)]
 
     def _reconcile_now(
         self,
@@ -696,7 +711,14 @@ class Client:
                 await release(reservation)
 
     def _limits_for(self, target: Target) -> tuple[tuple[str, LimitConfig], ...]:
-        """The ``[limits]`` patterns matching ``target``, matched once per deployment."""
+        """The ``[limits]`` patterns matching ``target``, matched once per deployment.
+
+        When one pattern matches and the limiter decides at once, ``target`` also
+        gets an entry in ``_one_limit``, with the rates its budget holds at (if it
+        has one): a known price is then looked up once per deployment, not on
+        every call (see :meth:`relaykit.protocols.Provider.price`). The settled
+        cost is still priced per answer, as the model that answered.
+        """
         found = self._limit_matches.get(target)
         if found is None:
             key = str(target)
@@ -707,10 +729,16 @@ class Client:
             )
             if len(self._limit_matches) >= 1024:  # model ids come from callers: stay bounded
                 self._limit_matches.clear()
-                self._plain_limit.clear()
+                self._one_limit.clear()
             self._limit_matches[target] = found
-            if len(found) == 1 and found[0][1].budget_usd is None and self._acquire_nowait:
-                self._plain_limit[target] = found[0]
+            if len(found) == 1 and self._acquire_nowait:
+                pattern, limit = found[0]
+                if limit.budget_usd is None:
+                    self._one_limit[target] = (pattern, limit, None)
+                elif (price := self._price(target)) is not None:
+                    self._one_limit[target] = (pattern, limit, hold_rates(price))
+                # else: no price yet; _reserve looks it up per call, in case the
+                # plugin learns it later (from a model listing, say)
         return found
 
     async def _reconcile(
@@ -1079,6 +1107,10 @@ class Client:
 
 #: the output tokens a limit holds for a call that sets no ``max_tokens``
 _OUTPUT_ESTIMATE = 256
+
+#: one ``[limits]`` pattern matching a deployment, its limit, and the USD per
+#: prompt and per output token its budget holds at (``None``: no budget)
+_OneLimit = tuple[str, LimitConfig, tuple[Decimal, Decimal] | None]
 
 
 def _prompt_tokens(call: _Call) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from .budgets import period_bounds
+from .budgets import period_span
 from .config import LimitConfig
 from .errors import QuotaExceededError
 from .protocols import Reservation
@@ -32,19 +32,25 @@ _ZERO = Decimal(0)
 
 
 class _Budget:
-    """USD held or spent under one key in the current period (mutable: one per key)."""
+    """USD held or spent under one key in its current period (mutable: one per key).
 
-    __slots__ = ("ident", "spent")
+    It keeps the period's span, so a call asks for the period again only once
+    the wall clock leaves it (or the key's limit changes period), not every time.
+    """
 
-    def __init__(self, ident: str) -> None:
-        self.ident = ident
+    __slots__ = ("end", "ident", "period", "spent", "start")
+
+    def __init__(self, period: str, now: float) -> None:
+        self.ident = ""
         self.spent = _ZERO
+        self.move(period, now)
 
-    def now(self, ident: str) -> Decimal:
-        """The amount in period ``ident``; a new period starts from zero."""
+    def move(self, period: str, now: float) -> None:
+        """Count in the ``period`` holding ``now`` from here on; a new period starts from zero."""
+        ident, self.start, self.end = period_span(period, now)
+        self.period = period
         if ident != self.ident:
             self.ident, self.spent = ident, _ZERO
-        return self.spent
 
 
 class _Rates:
@@ -86,7 +92,6 @@ class MemoryRateLimiter:
         self._wall_clock = wall_clock  # budgets follow calendar periods, so wall time
         self._rates: dict[str, _Rates] = {}  # GCRA state per key
         self._budgets: dict[str, _Budget] = {}
-        self._periods: dict[str, str] = {}  # key -> its budget period, for reconcile
 
     async def acquire(
         self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
@@ -127,17 +132,20 @@ class MemoryRateLimiter:
         budget = None
         if limit.budget_usd is not None:
             held = cost or _ZERO
-            ident, left = period_bounds(limit.period, self._wall_clock())
+            wall = self._wall_clock()
             budget = self._budgets.get(key)
             if budget is None:
-                budget = self._budgets[key] = _Budget(ident)
-            spent = budget.now(ident)
-            if spent + held > limit.budget_usd:
+                budget = self._budgets[key] = _Budget(limit.period, wall)
+            elif not budget.start <= wall < budget.end or budget.period != limit.period:
+                budget.move(limit.period, wall)
+            spent = budget.spent
+            total = spent + held  # kept for the charge below: a Decimal addition less
+            if total > limit.budget_usd:
                 raise QuotaExceededError(
                     f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd}"
                     f" for {key!r} is spent"
                     f" (${spent} used or held; this call may cost ${held:.6f})",
-                    retry_after=left,
+                    retry_after=budget.end - wall,
                     hint="raise budget_usd in [limits] or wait for the next period",
                 )
         # Everything fits: charge it all together, so a refusal never leaves half a charge.
@@ -145,9 +153,8 @@ class MemoryRateLimiter:
             rates.rpm_tat = now + rpm_ahead
         if tpm_interval:
             rates.tpm_tat = now + tpm_ahead
-        if budget is not None and held is not None:
-            budget.spent += held
-            self._periods[key] = limit.period
+        if budget is not None:
+            budget.spent = total
         # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
         return _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
 
@@ -183,11 +190,13 @@ class MemoryRateLimiter:
         if held is not None:
             budget = self._budgets.get(key)
             if budget is not None:
-                ident, _ = period_bounds(self._periods[key], self._wall_clock())
+                wall = self._wall_clock()
+                if not budget.start <= wall < budget.end:
+                    budget.move(budget.period, wall)
                 # A hold settled after the period rolled over lands in the new period;
                 # never let a refund push it below zero (that would be free budget).
-                spent = budget.now(ident) + (cost or _ZERO) - held
-                budget.spent = spent if spent > 0 else _ZERO
+                spent = budget.spent + (cost or _ZERO) - held
+                budget.spent = spent if spent > _ZERO else _ZERO
 
     async def release(self, reservation: Reservation) -> None:
         """Give back all ``reservation`` holds, its request included: the call was never sent."""

@@ -74,7 +74,11 @@ class Provider(Protocol):
         ...
 
     def price(self, model: str) -> ModelPrice | None:
-        """The price of ``model``, or ``None`` when unknown (cost stays ``None``)."""
+        """The price of ``model``, or ``None`` when unknown (cost stays ``None``).
+
+        A budget's hold (see ``[limits] budget_usd``) keeps the first known price
+        of a deployment while the client runs; each answer's cost asks again.
+        """
         ...
 
 
@@ -434,8 +438,8 @@ class RateLimiter(Protocol):
     ``acquire_nowait`` and ``reconcile_nowait``: the same as ``acquire`` and
     ``reconcile`` (with ``cost`` too, if it supports budgets), but plain
     functions. The client then calls them instead of building and awaiting a
-    coroutine, for a call that one limit without a budget matches (the usual
-    case). Offer both or neither; the coroutines are still required.
+    coroutine, for a call that one limit matches, with a budget or without (the
+    usual case). Offer both or neither; the coroutines are still required.
 
     A limiter may also offer ``release(reservation)``, a coroutine that gives
     back everything a reservation holds, its request included, as if it had

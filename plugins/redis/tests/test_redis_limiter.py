@@ -400,3 +400,26 @@ def test_four_processes_under_a_random_load_hold_exactly_what_they_sent(prefix: 
     outcomes = {name for r in results for name in r[3]}
     assert outcomes == {"answered", "refused", "failed", "cancelled"}, results
     anyio.run(check_slots, prefix, seeded, sent)
+
+
+DAY2 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
+
+
+@pytest.mark.anyio
+async def test_a_hold_settled_after_its_period_ended_lands_in_the_new_one(prefix: str) -> None:
+    # As in relaykit's memory limiter: what a call used beyond its hold counts in
+    # the period it was settled in, even before anything was held there.
+    wall = [DAY2 - 1]
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: wall[0])
+    limit = LimitConfig(budget_usd=Decimal("1"))
+    late = await limiter.acquire("k", limit, 0, cost=Decimal("0.5"))
+    wall[0] = DAY2 + 1
+    await limiter.reconcile(late, 0, cost=Decimal("0.7"))  # 0.2 more than it held
+    await limiter.acquire("k", limit, 0, cost=Decimal("0.8"))  # 0.2 + 0.8: the day is spent
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
+    refund = await limiter.acquire("j", limit, 0, cost=Decimal("0.5"))
+    wall[0] = DAY2 + 86_400 + 1
+    await limiter.reconcile(refund, 0, cost=Decimal("0.1"))  # a refund: nothing to take back
+    await limiter.acquire("j", limit, 0, cost=Decimal("1"))
+    await limiter.aclose()

@@ -154,17 +154,17 @@ class RedisRateLimiter:
         """Refund or charge the difference between what was reserved and what was used."""
         tpm = self._tpm.get(reservation.key, 0)
         delta_tokens = actual_tokens - reservation.tokens if reservation.tokens and tpm else 0
-        delta_usd = 0
+        delta_usd, left = 0, 0.0
         budget_key = self._key(reservation.key, "usd")
         if reservation.cost is not None and reservation.key in self._periods:
-            period_id, _ = period_bounds(self._periods[reservation.key], self._wall_clock())
+            period_id, left = period_bounds(self._periods[reservation.key], self._wall_clock())
             budget_key = self._key(reservation.key, f"usd:{period_id}")
             delta_usd = to_micro_usd(cost or Decimal(0)) - to_micro_usd(reservation.cost)
         if delta_tokens or delta_usd:
             await self._eval(
                 RECONCILE,
                 [self._key(reservation.key, "tpm"), budget_key],
-                [tpm, delta_tokens, delta_usd],
+                [tpm, delta_tokens, delta_usd, left],
             )
 
     async def release(self, reservation: Reservation) -> None:

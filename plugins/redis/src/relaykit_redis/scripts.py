@@ -74,7 +74,8 @@ return {0, ''}
 
 # KEYS: tpm slot, budget key
 # ARGV: tpm limit (0: none), token difference (actual - reserved),
-#       micro-USD difference (actual - held; 0: none)
+#       micro-USD difference (actual - held; 0: none), seconds until the budget
+#       period ends
 RECONCILE = """
 local limit = tonumber(ARGV[1])
 local delta = tonumber(ARGV[2])
@@ -92,9 +93,15 @@ if limit > 0 and delta ~= 0 then
   end
 end
 local usd = tonumber(ARGV[3])
-if usd ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  local spent = redis.call('INCRBY', KEYS[2], usd)
-  if spent < 0 then redis.call('SET', KEYS[2], 0, 'KEEPTTL') end
+if usd ~= 0 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    local spent = redis.call('INCRBY', KEYS[2], usd)
+    if spent < 0 then redis.call('SET', KEYS[2], 0, 'KEEPTTL') end
+  elseif usd > 0 then
+    -- settled after its period ended, before anything was held in the new one:
+    -- what it used beyond its hold counts there (as in the memory limiter)
+    redis.call('SET', KEYS[2], usd, 'EX', math.ceil(tonumber(ARGV[4])) + 3600)
+  end
 end
 return 0
 """

@@ -1,0 +1,273 @@
+"""A budgeted limit's hold, through the client: what a call in flight holds, and what
+it leaves once it ends (answered, failed, cancelled), chat and stream alike.
+
+The fake provider charges USD 1 per million input tokens and 2 per million
+output tokens; the limiter's clock never moves, so nothing expires and the
+state left is exact.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import QuotaExceededError, hookimpl
+from relaykit.config import LimitConfig
+from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.response import ModelPrice
+from relaykit.testing import FakePlugin, Reply
+
+T0 = 1000.0
+#: 4,000 characters: the limits estimate a quarter of them, 1,000 prompt tokens
+PROMPT = "word " * 800
+
+
+class FrozenPlugin:
+    """The memory limiter on a clock that never moves."""
+
+    def __init__(self) -> None:
+        self.limiter = MemoryRateLimiter(clock=lambda: T0)
+
+    @hookimpl
+    def relaykit_rate_limiter(self, name: str, config: object) -> MemoryRateLimiter | None:
+        return self.limiter if name == "frozen" else None
+
+
+def make(*plugins: object, limits: dict[str, Any]) -> relaykit.Client:
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "limiter": {"backend": "frozen"},
+        "limits": limits,
+    }
+    return relaykit.Client(config, plugins=[*plugins])
+
+
+async def call(client: relaykit.Client, streamed: bool, **params: Any) -> relaykit.ChatResponse:
+    if not streamed:
+        return await client.chat("fake/m", PROMPT, **params)
+    async with client.stream("fake/m", PROMPT, **params) as s:
+        async for _ in s:
+            pass
+    return s.response
+
+
+async def admitted_of(client: relaykit.Client, n: int, streamed: bool, **params: Any) -> int:
+    """How many of ``n`` calls started together the limits let through."""
+    admitted = 0
+
+    async def one() -> None:
+        nonlocal admitted
+        try:
+            await call(client, streamed, **params)
+        except QuotaExceededError:
+            return
+        admitted += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+    return admitted
+
+
+STREAMED = pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+
+
+@pytest.mark.anyio
+@STREAMED
+async def test_a_hold_prices_the_output_estimate_at_the_output_price(streamed: bool) -> None:
+    # Each call may cost 1,000 prompt tokens at $1/M plus 1,000 output tokens at
+    # $2/M: $0.003. Two of them do not fit $0.005, though they would if the
+    # output were held at the input price ($0.002 each).
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    for _ in range(2):
+        fake.script.push(Reply(text="x", input_tokens=1000, output_tokens=1000, delay=0.05))
+    async with make(fake, frozen, limits={"*": {"budget_usd": "0.005"}}) as client:
+        assert await admitted_of(client, 2, streamed, max_tokens=1000) == 1
+    assert frozen.limiter._budgets["*"].spent == Decimal("0.003")
+
+
+@pytest.mark.anyio
+async def test_a_hold_without_max_tokens_prices_the_default_output_estimate() -> None:
+    # No max_tokens: 256 output tokens are held, at $2/M, beside the prompt's 1,000 at $1/M.
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake.script.push(Reply(text="x", delay=5))
+    client = make(fake, frozen, limits={"*": {"budget_usd": "1"}})
+    async with client, anyio.create_task_group() as tg:
+        tg.start_soon(client.chat, "fake/m", PROMPT)
+        await anyio.wait_all_tasks_blocked()
+        assert frozen.limiter._budgets["*"].spent == Decimal("0.001512")
+        tg.cancel_scope.cancel()
+    assert frozen.limiter._budgets["*"].spent == 0
+
+
+@pytest.mark.anyio
+@STREAMED
+async def test_concurrent_budgeted_calls_never_overspend_and_settle_what_they_used(
+    streamed: bool,
+) -> None:
+    # Holds of $0.0012 (1,000 prompt + 100 output tokens): ten fit $0.012, so
+    # ten of the twenty calls started together run; each then uses $0.0005.
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    for _ in range(20):
+        fake.script.push(Reply(text="x", input_tokens=300, output_tokens=100, delay=0.05))
+    # 60/960 and 60/983,040 s are exact in binary: the sums below are too
+    limits = {"*": {"rpm": 960, "tpm": 983_040, "budget_usd": "0.012"}}
+    async with make(fake, frozen, limits=limits) as client:
+        assert await admitted_of(client, 20, streamed, max_tokens=100) == 10
+    limiter = frozen.limiter
+    assert limiter._budgets["*"].spent == Decimal("0.005")  # ten answers at $0.0005
+    rates = limiter._rates["*"]
+    assert rates.rpm_tat == T0 + 10 * (60 / 960)  # the ten requests sent, not the refused
+    assert rates.tpm_tat == T0 + 10 * 400 * (60 / 983_040)  # the tokens they used
+
+
+@pytest.mark.anyio
+@STREAMED
+async def test_a_budgeted_call_that_failed_after_sending_keeps_its_request_only(
+    streamed: bool,
+) -> None:
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake.script.push(Reply.failure(400))
+    limits = {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}}
+    async with make(fake, frozen, limits=limits) as client:
+        with pytest.raises(relaykit.InvalidRequestError):
+            await call(client, streamed, max_tokens=100)
+    limiter = frozen.limiter
+    assert limiter._rates["*"].rpm_tat == T0 + 60 / 10  # it reached the provider
+    assert limiter._rates["*"].tpm_tat == T0  # no tokens used
+    assert limiter._budgets["*"].spent == 0  # and nothing spent
+
+
+@pytest.mark.anyio
+@STREAMED
+async def test_a_budgeted_call_cancelled_in_flight_gives_its_hold_back(streamed: bool) -> None:
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake.script.push(Reply(text="too late", delay=5, first_token_delay=5))
+    limits = {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}}
+    async with make(fake, frozen, limits=limits) as client:
+        with anyio.move_on_after(0.05) as scope:
+            await call(client, streamed, max_tokens=100)
+        assert scope.cancelled_caught
+    limiter = frozen.limiter
+    assert limiter._rates["*"].tpm_tat == T0
+    assert limiter._budgets["*"].spent == 0
+
+
+@pytest.mark.anyio
+async def test_a_hedged_call_keeps_the_winners_cost_and_both_requests() -> None:
+    slow, fast, frozen = FakePlugin("slow"), FakePlugin("fast"), FrozenPlugin()
+    slow.script.push(Reply(text="late", input_tokens=1000, output_tokens=1000, delay=5))
+    fast.script.push(Reply(text="x", input_tokens=300, output_tokens=100))
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"rpm": 960, "budget_usd": "1"}},
+        "models": {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.02}},
+    }
+    async with relaykit.Client(config, plugins=[slow, fast, frozen]) as client:
+        with anyio.fail_after(5):
+            response = await client.chat("g", PROMPT, max_tokens=100)
+    assert response.provider == "fast"
+    limiter = frozen.limiter
+    assert limiter._budgets["*"].spent == Decimal("0.0005")  # the loser's hold went back
+    assert limiter._rates["*"].rpm_tat == T0 + 2 * (60 / 960)  # both reached a provider
+
+
+@pytest.mark.anyio
+async def test_a_budget_without_a_known_price_holds_nothing_and_stays_unspent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    async with make(fake, frozen, limits={"*": {"budget_usd": "0.000001"}}) as client:
+        monkeypatch.setattr(client.provider("fake"), "price", lambda model: None)
+        for _ in range(3):
+            response = await client.chat("fake/m", PROMPT, max_tokens=1000)
+    assert response.cost is None
+    assert frozen.limiter._budgets["*"].spent == 0
+
+
+@pytest.mark.anyio
+async def test_a_price_the_plugin_learns_later_is_held_from_then_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A plugin may know a price only once it has listed its models: a deployment
+    # first seen without one must not keep holding nothing.
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake.script.push(Reply(text="x", input_tokens=0, output_tokens=0), Reply(text="x", delay=5))
+    client = make(fake, frozen, limits={"*": {"budget_usd": "1"}})
+    async with client, anyio.create_task_group() as tg:
+        provider = client.provider("fake")
+        monkeypatch.setattr(provider, "price", lambda model: None)
+        await client.chat("fake/m", PROMPT, max_tokens=1000)
+        monkeypatch.setattr(provider, "price", lambda model: ModelPrice(Decimal(1), Decimal(2)))
+        tg.start_soon(lambda: client.chat("fake/m", PROMPT, max_tokens=1000))
+        await anyio.wait_all_tasks_blocked()
+        assert frozen.limiter._budgets["*"].spent == Decimal("0.003")
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_price_from_config_is_the_one_held() -> None:
+    # [prices] says $10/M output: 1,000 output tokens hold $0.01 beside the prompt's $0.001.
+    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake.script.push(Reply(text="x", delay=5))
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"budget_usd": "1"}},
+        "prices": {"fake/m": {"input": 1, "output": 10}},
+    }
+    client = relaykit.Client(config, plugins=[fake, frozen])
+    async with client, anyio.create_task_group() as tg:
+        tg.start_soon(lambda: client.chat("fake/m", PROMPT, max_tokens=1000))
+        await anyio.wait_all_tasks_blocked()
+        assert frozen.limiter._budgets["*"].spent == Decimal("0.011")
+        tg.cancel_scope.cancel()
+    assert frozen.limiter._budgets["*"].spent == 0
+
+
+DAY1 = 1_764_460_800.0  # 2025-11-30T00:00:00Z
+DAY2 = DAY1 + 86_400
+
+
+def test_a_budget_starts_from_zero_in_a_new_period() -> None:
+    wall = [DAY1 + 10]
+    limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: wall[0])
+    limit = LimitConfig(budget_usd=Decimal("1"))
+    limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.8"))
+    with pytest.raises(QuotaExceededError, match="daily budget") as info:
+        limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.3"))
+    assert info.value.retry_after == 86_400 - 10
+    wall[0] = DAY2 + 5
+    limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.3"))
+    assert limiter._budgets["k"].spent == Decimal("0.3")
+
+
+def test_a_hold_settled_after_the_period_ended_lands_in_the_new_one_never_below_zero() -> None:
+    wall = [DAY2 - 1]
+    limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: wall[0])
+    limit = LimitConfig(budget_usd=Decimal("1"))
+    early = limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.5"))
+    late = limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.2"))
+    wall[0] = DAY2 + 1
+    limiter.reconcile_nowait(early, 0, cost=Decimal("0.7"))  # used 0.2 more than it held
+    assert limiter._budgets["k"].spent == Decimal("0.2")
+    limiter.reconcile_nowait(late, 0, cost=Decimal("0.1"))  # a refund of 0.1 from the old day
+    assert limiter._budgets["k"].spent == Decimal("0.1")
+    limiter.reconcile_nowait(late, 0, cost=Decimal("0"))  # more refund than there is: zero
+    assert limiter._budgets["k"].spent == 0
+
+
+def test_a_key_whose_period_changes_counts_in_the_new_period() -> None:
+    limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: DAY1 + 10)
+    daily = LimitConfig(budget_usd=Decimal("1"), period="day")
+    monthly = LimitConfig(budget_usd=Decimal("1"), period="month")
+    limiter.acquire_nowait("k", daily, 0, cost=Decimal("0.9"))
+    limiter.acquire_nowait("k", monthly, 0, cost=Decimal("0.9"))  # another period: from zero
+    with pytest.raises(QuotaExceededError, match="monthly budget"):
+        limiter.acquire_nowait("k", monthly, 0, cost=Decimal("0.2"))
