@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 from collections.abc import Sequence
@@ -349,6 +351,17 @@ def test_streamed_restore_matches_whole_restore_wherever_chunks_split(
 def test_same_value_same_placeholder_different_process_key() -> None:
     a, b = ReversiblePiiRedactor(key=b"k" * 32), ReversiblePiiRedactor(key=b"j" * 32)
     assert a.redact("x@example.com") == a.redact("x@example.com") != b.redact("x@example.com")
+
+
+@pytest.mark.parametrize("key", [b"k" * 32, b"", b"x" * 64, bytes(range(100))])
+def test_a_placeholder_is_the_hmac_sha256_of_its_label_and_value(key: bytes) -> None:
+    # The redactor keeps the key's HMAC states and copies them per value
+    # (re-keying costs as much as the hash); the placeholders stay what they were.
+    redactor = ReversiblePiiRedactor(key=key)
+    for label, value in [("EMAIL", "x@example.com"), ("CARD", CARD), ("IP", "10.0.0.1")]:
+        digest = hmac.new(key, f"{label}\0{value}".encode(), hashlib.sha256).digest()
+        letters = "".join(chr(97 + b % 26) for b in digest[:8])
+        assert redactor.redact(f"({value})") == f"(<{label}_{letters}>)"
 
 
 # -- through the client ------------------------------------------------------------
