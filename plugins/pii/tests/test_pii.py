@@ -20,7 +20,14 @@ from relaykit.outbound_redaction import StreamRestorer
 from relaykit.protocols import CallRecord
 from relaykit.testing import FakePlugin, Reply
 from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
-from relaykit_pii.detectors import KINDS, iban_ok, luhn_ok, reference_regex, scan
+from relaykit_pii.detectors import (
+    KINDS,
+    _checksummed_run,
+    iban_ok,
+    luhn_ok,
+    reference_regex,
+    scan,
+)
 
 # -- generators of valid personal data ----------------------------------------------
 
@@ -255,6 +262,39 @@ def test_non_ascii_text(text: str, masked: str) -> None:
 )
 def test_ibans_found_from_their_check_digits(text: str, found: list[str]) -> None:
     assert [kind for kind, _, _ in find_pii(text)] == found
+
+
+def _textbook_luhn(digits: str) -> bool:
+    values = [int(c) for c in reversed(digits)]
+    return (
+        sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(values)) % 10
+        == 0
+    )
+
+
+@given(
+    st.lists(
+        st.text("0123456789", min_size=1, max_size=5) | st.just("٤١"), min_size=1, max_size=30
+    ),
+    st.lists(st.sampled_from([" ", "-"]), min_size=29, max_size=29),
+)
+def test_the_card_in_a_digit_run_is_its_longest_then_leftmost_luhn_run(
+    groups: list[str], seps: list[str]
+) -> None:
+    # Sub-runs of a card candidate are checked with prefix sums, not one by one.
+    text = groups[0] + "".join(sep + g for sep, g in zip(seps, groups[1:], strict=False))
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c in " -"]
+    ends = [i for i, c in enumerate(text) if c in " -"] + [len(text)]
+    valid = [
+        (s, e)
+        for s in starts
+        for e in ends
+        if e > s
+        and 13 <= len(digits := text[s:e].replace(" ", "").replace("-", "")) <= 19
+        and _textbook_luhn(digits)
+    ]
+    expected = min(valid, key=lambda r: (r[0] - r[1], r[0])) if valid else None
+    assert _checksummed_run("card", text, 0, len(text)) == expected
 
 
 # Sizes at which a scan that backtracks or rescans quadratically takes many

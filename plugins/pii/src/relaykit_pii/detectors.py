@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Iterator
 
@@ -205,9 +206,11 @@ def scan(
     ``memo`` (one per text) keeps what the finders found for later scans of it.
     """
     # Each finder with its next match; a finder that has none is done for good.
-    ahead = [
-        (m, find) for find in _finders(kinds) if (m := _next(find, text, pos, memo)) is not None
-    ]
+    finders = _finders(kinds)
+    if memo is None:  # the first pass over a text (most texts need no other)
+        ahead = [(m, find) for find in finders if (m := find(text, pos)) is not None]
+    else:
+        ahead = [(m, find) for find in finders if (m := _next(find, text, pos, memo)) is not None]
     while len(ahead) > 1:
         match, _ = min(ahead, key=_leftmost)
         yield match
@@ -421,13 +424,54 @@ def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, i
     # characters that are not separators, and counted increases.
     shortest, longest = _LENGTHS[kind]
     counted = [e - j for j, e in enumerate(ends)]
-    runs = []
-    for i, s in enumerate(starts):
-        first = bisect.bisect_left(counted, s - i + shortest, i)
-        past = bisect.bisect_right(counted, s - i + longest, first)
-        runs += [(s, ends[j]) for j in range(first, past)]
-    runs.sort(key=lambda r: (r[0] - r[1], r[0]))
+    bounds = [(i, bisect.bisect_left(counted, s - i + shortest, i)) for i, s in enumerate(starts)]
+    spans = [
+        (i, j)
+        for i, first in bounds
+        for j in range(first, bisect.bisect_right(counted, starts[i] - i + longest, first))
+    ]
+    if kind == "card":
+        sums = _luhn_sums(text, start, end)
+        spans = [
+            (i, j)
+            for i, j in spans
+            if _luhn_sub_run(sums, starts[i] - start - i, counted[j] - start)
+        ]
+        if not spans:
+            return None
+        i, j = min(spans, key=lambda r: (starts[r[0]] - ends[r[1]], starts[r[0]]))
+        return starts[i], ends[j]
+    runs = sorted(((starts[i], ends[j]) for i, j in spans), key=lambda r: (r[0] - r[1], r[0]))
     for s, e in runs:
         if _valid(kind, text[s:e]):
             return s, e
     return None
+
+
+def _luhn_sums(text: str, start: int, end: int) -> list[list[int]]:
+    """Prefix sums for :func:`_luhn_sub_run` over the digits of ``text[start:end]``.
+
+    A candidate of 61 one-digit groups ("0 1 0 0 1 ...", a printed matrix) has
+    hundreds of sub-runs of a card's length; checking each from scratch cost
+    ~1 ms per candidate. Luhn's sum is the digits at odd places from the right
+    plus the doubled ones at even places, so prefix sums of the digits and of
+    their doubles, by the parity of their index, give any run's sum at once:
+    ``sums[p][k]`` adds the digits (p = 0, 1), or their doubles' digit sums
+    (p = 2, 3), below index k whose index has parity p % 2.
+    """
+    values = [int(c) for c in text[start:end] if c not in " -"]
+    doubled = [v * 2 - 9 if v > 4 else v * 2 for v in values]
+    sums = []
+    for digits in (values, doubled):
+        for parity in (0, 1):
+            kept = [0] * len(digits)
+            kept[parity::2] = digits[parity::2]
+            sums.append(list(itertools.accumulate(kept, initial=0)))
+    return sums
+
+
+def _luhn_sub_run(sums: list[list[int]], a: int, b: int) -> bool:
+    # Digits a to b - 1 pass Luhn: the last digit's parity is summed plain, the other doubled.
+    last = (b - 1) % 2
+    plain, doubled = sums[last], sums[3 - last]
+    return (plain[b] - plain[a] + doubled[b] - doubled[a]) % 10 == 0
