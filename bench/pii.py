@@ -5,6 +5,12 @@
     uv run python bench/pii.py --cases prompt,chat20k --paths redact
     uv run python bench/pii.py --profile chat20k_pii --paths redact   # cProfile, no timing
 
+Instructions per call, which the machine's load does not move (``--loop`` only
+runs the calls; run it with 0 and with N calls and divide the difference by N)::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python bench/pii.py --loop prompt:redact:3000
+
 To measure another version (say, before a change), put its sources first::
 
     git archive <commit> core/src plugins | tar -x -C /tmp/before
@@ -239,6 +245,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--round-ms", type=float, default=150.0, help="CPU ms per (case, path) round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 30 ms")
     p.add_argument("--profile", metavar="CASE", help="profile CASE on each of --paths instead")
+    p.add_argument("--loop", metavar="CASE:PATH:N", help="only run PATH on CASE N times")
     return p.parse_args(argv)
 
 
@@ -247,6 +254,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     texts, fns = cases(), paths()
     selected = args.paths.split(",")
+    if args.loop:
+        case, path, n = args.loop.split(":")
+        fn, text = fns[path], texts[case]
+        fn(text)  # the first call compiles regexes and fills caches
+        for _ in range(int(n)):
+            fn(text)
+        return
     if args.profile:
         for path in selected:
             profile(args.profile, path, texts, fns)
