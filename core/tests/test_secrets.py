@@ -179,6 +179,47 @@ def test_the_quick_precheck_agrees_with_a_plain_search_for_the_literals(text: st
     assert _may_hold_secret(text) == expected
 
 
+# Text whose only literal is "=" (code, logs, query strings) can hold no
+# credential but a Fernet key, which ends in "=": scrub() looks 43 characters
+# before each "=" instead of running every pattern at every character.
+FERNET = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg="
+CODE = "x = 1\nif a == b: c = d  # status=200\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        CODE * 500,
+        FERNET,
+        f"{FERNET} {FERNET}",
+        f"{CODE * 50}{FERNET}\n{CODE * 50}",
+        f"a{FERNET}",  # a longer base64 run is not a key
+        f"{FERNET}=",
+        f"{FERNET[:-1]}==",
+        f"x={FERNET}&y=",
+        "=" * 100,
+        "A" * 43 + "=" + "B" * 42 + "==",
+    ],
+    ids=lambda t: repr(t[:12]),
+)
+def test_text_whose_only_literal_is_an_equals_sign(text: str) -> None:
+    from relaykit.secrets import _SECRET_RE, _mask
+
+    assert scrub(text) == _SECRET_RE.sub(_mask, text)
+
+
+def test_a_fernet_key_after_much_code_is_masked() -> None:
+    assert scrub(f"{CODE * 500}key {FERNET}!") == f"{CODE * 500}key [REDACTED]!"
+    assert scrub(f"{CODE * 500}{FERNET}!") == f"{CODE * 500}[REDACTED]!"
+
+
+@given(st.lists(st.one_of(fernet_keys, chars(B64URL + " =\n", 0, 60)), max_size=6).map("".join))
+def test_equals_signs_and_base64_scrub_as_the_patterns_do(text: str) -> None:
+    from relaykit.secrets import _SECRET_RE, _mask
+
+    assert scrub(text) == _SECRET_RE.sub(_mask, text)
+
+
 def test_known_secrets_mask_values_of_any_shape_longest_first() -> None:
     from relaykit.known_secrets import KnownSecrets
 

@@ -16,8 +16,10 @@ scans, so prose costs a few microseconds however long it is.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Iterator
 
@@ -51,24 +53,51 @@ def reference_regex(kinds: frozenset[str]) -> re.Pattern[str]:
 
 # -- the fast scan -----------------------------------------------------------
 # A finder returns the leftmost match of its kinds at or after ``pos`` (the
-# match's ``lastgroup`` names the kind). Lookbehinds and ``\b`` see the text
-# before ``pos``, exactly as they do inside ``finditer``.
+# match's ``lastgroup`` names the kind), or None. Lookbehinds and ``\b`` see
+# the text before ``pos``, exactly as they do inside ``finditer``.
 Finder = Callable[[str, int], "re.Match[str] | None"]
 _ORDER = {kind: i for i, kind in enumerate(KINDS)}
-_DIGIT_KINDS = ("card", "ssn", "ipv4", "phone")
-# Where a digit kind can start: each pattern starts with a digit, "+" or "(".
-# ``\d`` takes any Unicode digit and costs a category look-up per character;
-# in ASCII text (``str.isascii`` is a flag, not a scan) it means [0-9], which
-# the regex engine tests faster, so each search has an ASCII twin.
-_DIGIT_START = re.compile(r"[\d+(]")
-_DIGIT_START_ASCII = re.compile(r"[0-9+(]")
-_DIGIT_RUN = re.compile(r"\d+")
-_DIGIT_RUN_ASCII = re.compile(r"[0-9]+")
-_EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
+_DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
+
+# The digit kinds and the IBAN are found by one regex that starts with a
+# character class, [\d+(]: every card, SSN, IPv4 address and phone number
+# starts with a digit, "+" or "(", and every IBAN has one two characters in.
+# The regex engine skips in C from one such character to the next and tries
+# the patterns only there (a pattern that starts with a lookbehind, or an
+# alternation of several, is tried at every character). So each pattern is
+# written here as its tail after that character, and what the whole pattern
+# asked of the character, and of the one before it, is a lookbehind at the
+# tail's start. The hypothesis test holds the scan to the whole patterns.
+_DIGIT_TAILS = {
+    # from the IBAN's first check digit on; the IBAN starts two characters earlier
+    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?: ?[A-Z0-9]){11,30}\b",
+    "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
+    # (?!000|666|9\d\d) at the first digit, asked at the second
+    "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d-(?!00)\d{2}-(?!0000)\d{4}"
+    r"(?![\d\-])",
+    # the first octet's alternatives, in _OCTET's order, after its first digit
+    "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
+    rf"(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    # "+" and the international form; "(" and the North American; a digit and the same
+    "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    r"(?:[ .\-]?\d{2,4}){2,4}"
+    r"|(?<=(?<![\w+])\()\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}"
+    r"|(?<=(?<![\w+])\b\d)\d\d\)?[ .\-]\d{3}[ .\-]\d{4})(?!\w)",
+}
+# None of them starts right after a digit (the patterns' lookbehinds say so):
+# one look back rejects the inside of a digit run before any pattern is tried.
+# And each but the IBAN has six more characters of [\d .\-()] after the first
+# (the shortest, an IPv4 address or "+1 23 45", have seven in all), so one look
+# ahead rejects most numbers in prose ("3 options", "at 10:30", "1.") at once.
+# The head is spelled with [0-9] for ASCII text: the engine tests a class with
+# a category in it per character, several times slower.
+_DIGIT_HEAD = r"[\d+(](?<!\d.)(?=[\d .\-()]{6})"
+_DIGIT_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?=[0-9 .\-()]{6})"
+_IBAN_HEAD = r"[\d+(](?<!\d.)(?:(?=[\d .\-()]{6})|(?<=[A-Z][A-Z].))"
+_IBAN_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?:(?=[0-9 .\-()]{6})|(?<=[A-Z][A-Z].))"
 _IBAN = re.compile(f"(?P<iban>{_PATTERNS['iban']})")
-# [A-Z]{2}\d{2} spelled out: the engine scans for a repeat's first character
-# several times slower than for a plain class.
-_IBAN_START = re.compile(r"[A-Z][A-Z]\d\d")
+_EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
+_LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 _IPV6 = re.compile(f"(?P<ipv6>{_PATTERNS['ipv6']})")
 # Every IPv6 match holds two colons with at most four hex digits between them,
 # at most four characters after the match starts.
@@ -76,20 +105,19 @@ _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
 
 def _find_email(text: str, pos: int) -> re.Match[str] | None:
-    at = text.find("@", pos)
-    if at < 0:
-        return None
-    # The local part holds no space, so no email starts before the last space
-    # ahead of the first "@"; the search starts there instead of at ``pos``.
-    return _EMAIL.search(text, max(pos, text.rfind(" ", pos, at) + 1))
-
-
-def _find_iban(text: str, pos: int) -> re.Match[str] | None:
-    while (start := _IBAN_START.search(text, pos)) is not None:
-        match = _IBAN.match(text, start.start())
-        if match is not None:
-            return match
-        pos = start.start() + 1
+    # An email's local part is the run of local-part characters before its "@",
+    # and whether one matches there depends only on what follows the "@". So
+    # each "@" (a C scan) is tried once, from the start of that run: searching
+    # with the regex would try every start in the run, and every character
+    # after a failed "@" (a decorator, a handle), far slower.
+    lo = pos
+    while (at := text.find("@", lo)) >= 0:
+        start = lo + len(text[lo:at].rstrip(_LOCAL_PART))
+        if start < at:
+            match = _EMAIL.match(text, start)
+            if match is not None:
+                return match
+        lo = at + 1  # the next local part starts after this "@"
     return None
 
 
@@ -101,21 +129,34 @@ def _find_ipv6(text: str, pos: int) -> re.Match[str] | None:
 
 
 def _digit_finder(kinds: tuple[str, ...]) -> Finder:
-    regex = re.compile("|".join(f"(?P<{kind}>{_PATTERNS[kind]})" for kind in kinds))
+    tails = "|".join(f"(?P<{kind}>{_DIGIT_TAILS[kind]})" for kind in kinds)
+    head, head_ascii = (
+        (_IBAN_HEAD, _IBAN_HEAD_ASCII) if "iban" in kinds else (_DIGIT_HEAD, _DIGIT_HEAD_ASCII)
+    )
+    # ``\d`` and ``\w`` cost a Unicode look-up per character; in ASCII text
+    # (``str.isascii`` reads a flag) re.ASCII means the same and is faster.
+    unicode = re.compile(f"{head}(?:{tails})")
+    ascii_only = re.compile(f"{head_ascii}(?:{tails})", re.ASCII)
+    others = tuple(kind for kind in kinds if kind != "iban")
+    if len(others) == len(kinds):
+        return lambda text, pos: (ascii_only if text.isascii() else unicode).search(text, pos)
+    # The IBAN's match is found at its first check digit; its own starts two before.
+    rest = _digit_finder(others) if others else None
 
     def find(text: str, pos: int) -> re.Match[str] | None:
-        ascii_only = text.isascii()
-        starts = _DIGIT_START_ASCII if ascii_only else _DIGIT_START
-        runs = _DIGIT_RUN_ASCII if ascii_only else _DIGIT_RUN
-        while (start := starts.search(text, pos)) is not None:
-            p = start.start()
-            match = regex.match(text, p)
-            if match is not None:
+        regex = ascii_only if text.isascii() else unicode
+        while (match := regex.search(text, pos)) is not None:
+            if match.lastgroup != "iban":
                 return match
-            # No digit kind starts at a digit that follows a digit (their
-            # lookbehinds forbid it), so the rest of this run is skipped.
-            run = runs.match(text, p)
-            pos = run.end() if run is not None else p + 1
+            at = match.start()
+            if at - 2 >= pos:
+                return _IBAN.match(text, at - 2)
+            # That IBAN starts before ``pos``: another kind may start here, or later.
+            if rest is not None:
+                here = rest(text, at)
+                if here is not None and here.start() == at:
+                    return here
+            pos = at + 1
         return None
 
     return find
@@ -126,26 +167,50 @@ def _finders(kinds: frozenset[str]) -> tuple[Finder, ...]:
     finders: list[Finder] = []
     if "email" in kinds:
         finders.append(_find_email)
-    if "iban" in kinds:
-        finders.append(_find_iban)
     if "ipv6" in kinds:
         finders.append(_find_ipv6)
-    digits = tuple(kind for kind in KINDS if kind in kinds and kind in _DIGIT_KINDS)
+    digits = tuple(kind for kind in _DIGIT_KINDS if kind in kinds)
     if digits:
         finders.append(_digit_finder(digits))
     return tuple(finders)
 
 
-def scan(text: str, kinds: frozenset[str], pos: int = 0) -> Iterator[re.Match[str]]:
+# What a finder found for one text: from where it searched, and the match (or None).
+Memo = dict[Finder, tuple[int, "re.Match[str] | None"]]
+
+
+def _next(find: Finder, text: str, pos: int, memo: Memo | None) -> re.Match[str] | None:
+    if memo is not None:
+        # The leftmost match from an earlier position that starts at or after
+        # ``pos`` is the leftmost from ``pos`` too (and no match from there
+        # means none from here): find_pii scans one text again from later
+        # positions, and each finder need not walk the same stretch again.
+        seen = memo.get(find)
+        if seen is not None and seen[0] <= pos and (seen[1] is None or seen[1].start() >= pos):
+            return seen[1]
+    found = find(text, pos)
+    if memo is not None:
+        memo[find] = (pos, found)
+    return found
+
+
+def scan(
+    text: str, kinds: frozenset[str], pos: int = 0, memo: Memo | None = None
+) -> Iterator[re.Match[str]]:
     """The matches of ``reference_regex(kinds).finditer(text, pos)``, found faster.
 
     ``finditer`` over an alternation yields, from each position on, the
     leftmost match, the earliest kind in :data:`KINDS` winning a tie. This
     keeps each finder's next match and takes the leftmost of them the same way;
     a finder whose next match overlaps the one just taken searches again after it.
+    ``memo`` (one per text) keeps what the finders found for later scans of it.
     """
     # Each finder with its next match; a finder that has none is done for good.
-    ahead = [(m, find) for find in _finders(kinds) if (m := find(text, pos)) is not None]
+    finders = _finders(kinds)
+    if memo is None:  # the first pass over a text (most texts need no other)
+        ahead = [(m, find) for find in finders if (m := find(text, pos)) is not None]
+    else:
+        ahead = [(m, find) for find in finders if (m := _next(find, text, pos, memo)) is not None]
     while len(ahead) > 1:
         match, _ = min(ahead, key=_leftmost)
         yield match
@@ -153,7 +218,7 @@ def scan(text: str, kinds: frozenset[str], pos: int = 0) -> Iterator[re.Match[st
         still = []
         for m, find in ahead:
             if m.start() < pos:  # overlapped by the match just taken: search on after it
-                found = find(text, pos)
+                found = _next(find, text, pos, memo)
                 if found is None:
                     continue
                 m = found
@@ -164,7 +229,7 @@ def scan(text: str, kinds: frozenset[str], pos: int = 0) -> Iterator[re.Match[st
         last, find = ahead[0]
         while last is not None:
             yield last
-            last = find(text, last.end())
+            last = _next(find, text, last.end(), memo)
 
 
 def _leftmost(entry: tuple[re.Match[str], Finder]) -> tuple[int, int]:
@@ -207,6 +272,10 @@ def _ipv6_ok(text: str) -> bool:
     # often code than addresses; addresses worth hiding have two groups or more.
     if len(text) < 6 or sum(1 for g in text.split(":") if g) < 2:
         return False
+    # Without "::" an address has all eight groups (or six and an IPv4 address):
+    # times and ratios like 12:30:45 stop here rather than in ipaddress.
+    if "::" not in text and text.count(":") != (6 if "." in text else 7):
+        return False
     try:
         ipaddress.IPv6Address(text)
     except ValueError:
@@ -238,10 +307,14 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
     # "001-01-0001 42 10::10"). So the scan starts again where the number ends,
     # or, when the run holds none, at the run without that kind until its end.
     pos, without, until = 0, "", 0  # from where; the kind left out, and until where
+    # What the finders found, for the passes after the first (most texts need one):
+    # each pass scans on from where the last left off, and a finder need not walk
+    # again the stretch it walked for an earlier pass.
+    memo: Memo | None = None
     while True:
         active = kinds - {without} if without else kinds
         last = pos  # how far the matches handled in this pass reach
-        for match in scan(text, active, pos):
+        for match in scan(text, active, pos, memo):
             kind = match.lastgroup
             assert kind is not None
             start, end = match.span()
@@ -258,6 +331,7 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
                 if found is None:
                     if not without:
                         pos, without, until = start, kind, end  # the run, for the others
+                        memo = {} if memo is None else memo
                         break
                     yield from _within(text, start, end, active - {kind})  # one in another
                     last = end
@@ -267,6 +341,7 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
                 yield kind, *found
                 if found[1] < end:
                     pos = found[1]  # what the number leaves of the run
+                    memo = {} if memo is None else memo
                     break
             elif _valid(kind, text[start:end]):
                 yield kind, start, end
@@ -278,7 +353,6 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
 
 
 _DIGIT = re.compile(r"\d")
-_DIGIT_ASCII = re.compile(r"[0-9]")
 _NEEDS_DIGITS = frozenset(("card", "iban", "ssn", "ipv4", "phone"))
 
 
@@ -286,8 +360,26 @@ def _plausible(text: str, kinds: frozenset[str]) -> frozenset[str]:
     """The kinds that could occur in ``text`` at all: cheap C-level checks that let
     most prose skip most of the scan (an email needs "@", an IPv6 ":", the
     rest digits)."""
-    digit = (_DIGIT_ASCII if text.isascii() else _DIGIT).search(text) is not None
-    return _narrowed(kinds, "@" in text, ":" in text, digit)
+    return _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
+
+
+def _has_digit(text: str) -> bool:
+    if not text.isascii():
+        return _DIGIT.search(text) is not None  # any Unicode digit
+    # Ten ``in`` (memchr) are several times faster on long text than one
+    # search for [0-9], which calls a class test per character.
+    return (
+        "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -310,6 +402,10 @@ def _within(
         yield kind, start + s, start + e
 
 
+# How many characters other than separators a card number and an IBAN have.
+_LENGTHS = {"card": (13, 19), "iban": (15, 34)}
+
+
 def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, int] | None:
     """The longest run of whole groups in ``text[start:end]`` that passes the checksum.
 
@@ -321,10 +417,61 @@ def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, i
     seps = [i for i in range(start, end) if text[i] in " -"]
     starts = [start, *(i + 1 for i in seps)]
     ends = [*seps, end]
-    runs = sorted(
-        ((s, e) for s in starts for e in ends if e > s), key=lambda r: (r[0] - r[1], r[0])
-    )
+    # Only a run of the number's length can pass (the checks reject the rest),
+    # so only those are built and checked: 61 one-digit groups make 1,891 runs
+    # and a few hundred of them have 13-19 digits. Separators are single, so
+    # the run from starts[i] to ends[j] holds counted[j] - (starts[i] - i)
+    # characters that are not separators, and counted increases.
+    shortest, longest = _LENGTHS[kind]
+    counted = [e - j for j, e in enumerate(ends)]
+    bounds = [(i, bisect.bisect_left(counted, s - i + shortest, i)) for i, s in enumerate(starts)]
+    spans = [
+        (i, j)
+        for i, first in bounds
+        for j in range(first, bisect.bisect_right(counted, starts[i] - i + longest, first))
+    ]
+    if kind == "card":
+        sums = _luhn_sums(text, start, end)
+        spans = [
+            (i, j)
+            for i, j in spans
+            if _luhn_sub_run(sums, starts[i] - start - i, counted[j] - start)
+        ]
+        if not spans:
+            return None
+        i, j = min(spans, key=lambda r: (starts[r[0]] - ends[r[1]], starts[r[0]]))
+        return starts[i], ends[j]
+    runs = sorted(((starts[i], ends[j]) for i, j in spans), key=lambda r: (r[0] - r[1], r[0]))
     for s, e in runs:
         if _valid(kind, text[s:e]):
             return s, e
     return None
+
+
+def _luhn_sums(text: str, start: int, end: int) -> list[list[int]]:
+    """Prefix sums for :func:`_luhn_sub_run` over the digits of ``text[start:end]``.
+
+    A candidate of 61 one-digit groups ("0 1 0 0 1 ...", a printed matrix) has
+    hundreds of sub-runs of a card's length; checking each from scratch cost
+    ~1 ms per candidate. Luhn's sum is the digits at odd places from the right
+    plus the doubled ones at even places, so prefix sums of the digits and of
+    their doubles, by the parity of their index, give any run's sum at once:
+    ``sums[p][k]`` adds the digits (p = 0, 1), or their doubles' digit sums
+    (p = 2, 3), below index k whose index has parity p % 2.
+    """
+    values = [int(c) for c in text[start:end] if c not in " -"]
+    doubled = [v * 2 - 9 if v > 4 else v * 2 for v in values]
+    sums = []
+    for digits in (values, doubled):
+        for parity in (0, 1):
+            kept = [0] * len(digits)
+            kept[parity::2] = digits[parity::2]
+            sums.append(list(itertools.accumulate(kept, initial=0)))
+    return sums
+
+
+def _luhn_sub_run(sums: list[list[int]], a: int, b: int) -> bool:
+    # Digits a to b - 1 pass Luhn: the last digit's parity is summed plain, the other doubled.
+    last = (b - 1) % 2
+    plain, doubled = sums[last], sums[3 - last]
+    return (plain[b] - plain[a] + doubled[b] - doubled[a]) % 10 == 0
