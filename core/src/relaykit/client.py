@@ -783,7 +783,7 @@ class Client:
         The fields are those of ``CallRecord.from_response(response, **_record_fields())``
         (a test holds the two alike), passed in one call: the two dicts that way
         cost as much as the record itself. Passed by position (see
-        :mod:`relaykit.record_builder`): 28 keywords cost as much again.
+        :mod:`relaykit.record_builder`): 30 keywords cost as much again.
         """
         request = call.request
         messages: tuple[Message, ...] = ()

@@ -1,8 +1,8 @@
 """Build a frozen attrs value from positional values, for the few built on every call.
 
-A :class:`~relaykit.protocols.CallRecord` has 28 fields and is keyword-only:
-matching 28 keyword arguments to their parameters cost as much as setting
-them (about half of the ~2 µs a record took to build). The client builds one
+A :class:`~relaykit.protocols.CallRecord` has 30 fields and is keyword-only:
+matching 30 keyword arguments to their parameters cost as much as setting
+them (about half of what building a record took). The client builds one
 per recorded call, so it builds them through a function taking the values
 in an order it names, generated once (as attrs generates ``__init__``),
 setting each slot directly: the same value, at half the cost.
