@@ -194,6 +194,16 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     }  # fmt: skip
     fields = {name: getattr(record, name) for name in call_side}
     assert CallRecord.from_response(response, **fields) == record
+    # The call's side, field by field: the client passes the fields by position
+    # (record_builder), so two of one type could trade places unnoticed above.
+    assert len(record.id) == 32 and record.id != record.response_id
+    assert record.operation == "chat"
+    assert (record.provider, record.model_requested, record.model) == ("fake", "fake/m", "m")
+    assert (record.correlation_id, record.conversation_id) == ("c-1", "conv-1")
+    assert record.started_at < record.finished_at  # type: ignore[operator]
+    assert (record.streamed, record.fallbacks, record.route) == (True, 0, ("fake/m",))
+    assert record.params == {"max_tokens": 9}
+    assert record.messages[0].text == "hi"
 
 
 @pytest.mark.anyio

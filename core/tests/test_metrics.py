@@ -138,3 +138,84 @@ async def test_the_client_sends_records_with_fallbacks_and_queue_depth() -> None
         "b",
     )
     assert isinstance(depth, QueueDepth)
+
+
+def mixed_records() -> list[CallRecord]:
+    """Calls of every shape observe() tells apart, on a few keys."""
+    out = []
+    for i in range(40):
+        out.append(
+            record(
+                provider=("openai", "gemini")[i % 2],
+                model=f"m{i % 3}",
+                error_type=(None, None, "RateLimitError", "TimeoutError")[i % 4],
+                latency=None if i % 7 == 0 else i / 10,
+                usage=Usage(i % 5 * 10, i % 3),
+                streamed=i % 2 == 1,
+                time_to_first_token=None if i % 3 == 0 else i / 100,
+                attempts=1 + i % 3,
+                fallbacks=i % 4 // 3,
+                cache_hit=i % 6 == 0,
+                cost=None if i % 5 == 0 else Decimal(i) / 1000,
+            )
+        )
+    return out
+
+
+class Noted:
+    """A series that notes what it is given, for comparing with observe()."""
+
+    def __init__(self, name: str, attributes: metrics.Attributes, log: list[Any]) -> None:
+        self.key, self.log = (name, attributes), log
+
+    def add(self, value: float) -> None:
+        self.log.append((*self.key, value))
+
+
+def test_call_fold_adds_what_observe_gives_in_the_same_order() -> None:
+    records = mixed_records()
+    expected = [
+        (o.instrument.name, o.attributes, o.value) for r in records for o in metrics.observe(r)
+    ]
+    log: list[Any] = []
+    made: dict[tuple[str, metrics.Attributes], Noted] = {}
+
+    def make(instrument: metrics.Instrument, attributes: metrics.Attributes) -> Noted:
+        # Calls that failed and those that did not share their request series: asked
+        # for by both, it must be the same series.
+        key = (instrument.name, attributes)
+        if key not in made:
+            made[key] = Noted(instrument.name, attributes, log)
+        return made[key]
+
+    fold = metrics.CallFold(make)
+    fold.add(records[:13])
+    fold.add(records[13:])
+    assert log == expected
+    # Series come only for what was observed: no error series for keys that never failed.
+    assert {key for key in made} == {(name, attributes) for name, attributes, _ in expected}
+
+
+def test_call_fold_stays_bounded_and_asks_again_for_forgotten_series() -> None:
+    series: dict[tuple[str, metrics.Attributes], list[float]] = {}
+    asked = 0
+
+    class Sum:
+        def __init__(self, values: list[float]) -> None:
+            self.values = values
+
+        def add(self, value: float) -> None:
+            self.values.append(value)
+
+    def make(instrument: metrics.Instrument, attributes: metrics.Attributes) -> Sum:
+        nonlocal asked
+        asked += 1
+        return Sum(series.setdefault((instrument.name, attributes), []))
+
+    fold = metrics.CallFold(make, max_keys=3)
+    calls = [record(model=f"m{i % 5}", latency=1.0) for i in range(20)]
+    fold.add(calls)
+    assert len(fold._sinks) <= 3
+    assert asked > 10  # keys were forgotten and their series asked for again
+    requests = [v for (name, _), v in series.items() if name == "relaykit.requests"]
+    assert sorted(len(v) for v in requests) == [4] * 5  # and no value was lost

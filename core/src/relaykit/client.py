@@ -40,6 +40,7 @@ from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
 from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation, Storage
 from .provider_registry import ProviderRegistry
+from .record_builder import positional_builder
 from .record_params import ID_KEYS, add_content_params, tool_choice_param
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
@@ -794,7 +795,13 @@ class Client:
         if calls_log.isEnabledFor(logging.INFO):
             self._log_call(call, target, response.latency or 0.0, response=response)
         if self._recording:
-            await self._emit(self._success_record(call, target, response), redacted=True)
+            record = self._success_record(call, target, response)
+            # what _emit does, but redacted already (as it was built), and without
+            # a coroutine
+            for exporter in self._exporters:
+                exporter.record(record)
+            if self._call_log is not None:
+                await self._store(record)
         return response
 
     def _success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:
@@ -803,7 +810,8 @@ class Client:
         Redacted as it is built: redacting a finished record would mean building it twice.
         The fields are those of ``CallRecord.from_response(response, **_record_fields())``
         (a test holds the two alike), passed in one call: the two dicts that way
-        cost as much as the record itself.
+        cost as much as the record itself. Passed by position (see
+        :mod:`relaykit.record_builder`): 30 keywords cost as much again.
         """
         request = call.request
         messages: tuple[Message, ...] = ()
@@ -824,34 +832,38 @@ class Client:
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
         metadata = request.metadata
-        return CallRecord(
-            id=call.id,
-            started_at=call.started_wall,
-            operation="chat",
-            provider=target.provider,
-            model_requested=call.model_requested,
-            model=target.model,
-            streamed=call.streamed,
-            fallbacks=call.fallbacks,
-            messages=messages,
-            params=self._record_params(request),
-            correlation_id=metadata.get("correlation_id"),
-            conversation_id=metadata.get("conversation_id"),
-            finished_at=time.time(),
-            route=self._route_names(call),
-            text=text,
-            reasoning=reasoning,
-            reasoning_parts=reasoning_parts,
-            tool_calls=tool_calls,
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            time_to_first_token=response.time_to_first_token,
-            finish_reason=response.finish_reason,
-            attempts=response.attempts,
-            cache_hit=response.cache_hit,
-            model_served=response.model or None,
-            response_id=response.id,
+        # In _SUCCESS_FIELDS' order, one value a line
+        return _new_success_record(
+            call.id,
+            call.started_wall,
+            "chat",
+            target.provider,
+            call.model_requested,
+            target.model,
+            call.streamed,
+            call.fallbacks,
+            messages,
+            self._record_params(request),
+            metadata.get("correlation_id"),
+            metadata.get("conversation_id"),
+            time.time(),
+            self._route_names(call),
+            text,
+            reasoning,
+            reasoning_parts,
+            tool_calls,
+            response.usage,
+            response.cost,
+            response.latency,
+            response.time_to_first_token,
+            response.finish_reason,
+            response.attempts,
+            response.cache_hit,
+            response.model or None,
+            response.id,
+            None,  # error_type
+            None,  # error_message
+            None,  # status
         )
 
     async def _fail(
@@ -1053,17 +1065,22 @@ class Client:
         )
         await self._emit(record)
 
-    async def _emit(self, record: CallRecord, *, redacted: bool = False) -> None:
-        if not redacted:
-            record = self._redaction.record(record)
+    async def _emit(self, record: CallRecord) -> None:
+        """Redact ``record``; hand it to the exporters and storage."""
+        record = self._redaction.record(record)
         for exporter in self._exporters:
             exporter.record(record)
         if self._call_log is not None:
-            await self._call_log.put(record)
-            if self._exporters:
-                depth = QueueDepth(self._call_log.depth)
-                for exporter in self._exporters:
-                    exporter.record(depth)
+            await self._store(record)
+
+    async def _store(self, record: CallRecord) -> None:
+        """Queue ``record`` for storage; tell the exporters how deep the queue is."""
+        assert self._call_log is not None
+        await self._call_log.put(record)
+        if self._exporters:
+            depth = QueueDepth(self._call_log.depth)
+            for exporter in self._exporters:
+                exporter.record(depth)
 
     def _log_call(
         self,
@@ -1104,6 +1121,41 @@ class Client:
             fields = {k: v for k, v in fields.items() if v is not None}
             calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)
 
+
+#: the order in which Client._success_record passes a record's fields
+_SUCCESS_FIELDS = (
+    "id",
+    "started_at",
+    "operation",
+    "provider",
+    "model_requested",
+    "model",
+    "streamed",
+    "fallbacks",
+    "messages",
+    "params",
+    "correlation_id",
+    "conversation_id",
+    "finished_at",
+    "route",
+    "text",
+    "reasoning",
+    "reasoning_parts",
+    "tool_calls",
+    "usage",
+    "cost",
+    "latency",
+    "time_to_first_token",
+    "finish_reason",
+    "attempts",
+    "cache_hit",
+    "model_served",
+    "response_id",
+    "error_type",
+    "error_message",
+    "status",
+)
+_new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 
 #: the output tokens a limit holds for a call that sets no ``max_tokens``
 _OUTPUT_ESTIMATE = 256

@@ -17,7 +17,8 @@ conventions where they define a metric; relaykit's own counters are named
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, Protocol
 
 import attrs
 
@@ -219,3 +220,144 @@ def _call(record: CallRecord) -> list[Observation]:
     if record.cost:
         out.append(Observation(COST, float(record.cost), base))
     return out
+
+
+class Series(Protocol):
+    """What :class:`CallFold` adds a value to: an exporter's sum, histogram or total."""
+
+    def add(self, value: float) -> None:
+        """Take one observed value."""
+        ...
+
+
+class _Unbound:
+    """A series not created yet: the first value creates it, and takes its place.
+
+    An exporter creates a series when its first value comes (a call that never
+    failed has no error series), so the sinks of a key start with these.
+    """
+
+    __slots__ = ("_attributes", "_field", "_instrument", "_make", "_sinks")
+
+    def __init__(
+        self,
+        sinks: _CallSinks,
+        field: str,
+        instrument: Instrument,
+        attributes: Attributes,
+        make: Callable[[Instrument, Attributes], Series],
+    ) -> None:
+        self._sinks = sinks
+        self._field = field
+        self._instrument = instrument
+        self._attributes = attributes
+        self._make = make
+
+    def add(self, value: float) -> None:
+        series = self._make(self._instrument, self._attributes)
+        setattr(self._sinks, self._field, series)
+        series.add(value)
+
+
+class _CallSinks:
+    """The series one (operation, provider, model, error type)'s calls feed."""
+
+    __slots__ = (
+        "cache_hits",
+        "cost",
+        "duration",
+        "errors",
+        "fallbacks",
+        "input_tokens",
+        "output_tokens",
+        "requests",
+        "retries",
+        "time_to_first_chunk",
+    )
+
+    requests: Series
+    errors: Series
+    duration: Series
+    input_tokens: Series
+    output_tokens: Series
+    time_to_first_chunk: Series
+    retries: Series
+    fallbacks: Series
+    cache_hits: Series
+    cost: Series
+
+    def __init__(
+        self, record: CallRecord, make: Callable[[Instrument, Attributes], Series]
+    ) -> None:
+        base, failed, input_tokens, output_tokens, *_ = _call_attributes(record)
+        # The attribute sets _call gives each instrument's observations.
+        for field, instrument, attributes in (
+            ("requests", REQUESTS, base),
+            ("errors", ERRORS, failed),
+            ("duration", OPERATION_DURATION, failed),
+            ("input_tokens", TOKEN_USAGE, input_tokens),
+            ("output_tokens", TOKEN_USAGE, output_tokens),
+            ("time_to_first_chunk", TIME_TO_FIRST_CHUNK, base),
+            ("retries", RETRIES, base),
+            ("fallbacks", FALLBACKS, base),
+            ("cache_hits", CACHE_HITS, base),
+            ("cost", COST, base),
+        ):
+            setattr(self, field, _Unbound(self, field, instrument, attributes, make))
+
+
+class CallFold:
+    """Adds call records' observations straight to an exporter's series.
+
+    For an exporter that sums what it observes (Prometheus does): the values
+    and attributes are exactly :func:`observe`'s for each record, without
+    building an :class:`Observation` per value or looking a series up per
+    value. ``make(instrument, attributes)`` returns the series (anything with
+    ``add(value)``) for an instrument and attribute set; it is called the first
+    time that pair gets a value, and again after the fold forgets its keys (it
+    remembers at most ``max_keys`` of them), so it must return the same series
+    for the same pair.
+    """
+
+    def __init__(
+        self, make: Callable[[Instrument, Attributes], Series], *, max_keys: int = 4096
+    ) -> None:
+        self._make = make
+        self._max_keys = max_keys
+        self._sinks: dict[tuple[str, str, str, str | None], _CallSinks] = {}
+
+    def add(self, records: Iterable[CallRecord]) -> None:
+        """Add the observations of each of ``records``, in order."""
+        found = self._sinks.get
+        for record in records:
+            error_type = record.error_type
+            sinks = found((record.operation, record.provider, record.model, error_type))
+            if sinks is None:
+                sinks = self._sinks_of(record)
+            # The same observations, in the same order, as _call.
+            sinks.requests.add(1.0)
+            if error_type is not None:
+                sinks.errors.add(1.0)
+            if record.latency is not None:
+                sinks.duration.add(record.latency)
+            usage = record.usage
+            if usage.input_tokens or usage.output_tokens:
+                sinks.input_tokens.add(float(usage.input_tokens))
+                sinks.output_tokens.add(float(usage.output_tokens))
+            if record.streamed and record.time_to_first_token is not None:
+                sinks.time_to_first_chunk.add(record.time_to_first_token)
+            if record.attempts > 1:
+                sinks.retries.add(float(record.attempts - 1))
+            if record.fallbacks:
+                sinks.fallbacks.add(float(record.fallbacks))
+            if record.cache_hit:
+                sinks.cache_hits.add(1.0)
+            if record.cost:
+                sinks.cost.add(float(record.cost))
+
+    def _sinks_of(self, record: CallRecord) -> _CallSinks:
+        if len(self._sinks) >= self._max_keys:
+            self._sinks.clear()  # model names come from callers: stay bounded
+        sinks = _CallSinks(record, self._make)
+        self._sinks[(record.operation, record.provider, record.model, record.error_type)] = sinks
+        return sinks

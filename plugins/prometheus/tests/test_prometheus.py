@@ -134,11 +134,12 @@ def test_model_label_cardinality_is_capped() -> None:
     # However many model names come, the exporter's memory stays bounded too.
     for i in range(10, 10_000):
         exporter.record(attrs.evolve(record, model=f"model-{i}"))
-    assert len(exporter._bound) <= 4096
     families = {
         f.name: f.samples
         for f in text_string_to_metric_families(generate_latest(exporter.registry).decode())
     }
+    assert len(exporter._bound) <= 4096 and len(exporter._calls._sinks) <= 4096
+    assert len(exporter._series[metrics.REQUESTS.name]) == 4  # three models and "other"
     assert (
         value(
             families["relaykit_requests"], "relaykit_requests_total", gen_ai_request_model="other"

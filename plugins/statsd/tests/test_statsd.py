@@ -126,3 +126,59 @@ def test_large_events_are_split_into_packets(receiver: socket.socket) -> None:
 def test_unknown_keys_are_config_errors() -> None:
     with pytest.raises(relaykit.ConfigError, match=r"exporters\.statsd"):
         relaykit.Client({"storage": {"backend": "none"}, "exporters": {"statsd": {"hots": "x"}}})
+
+
+@pytest.mark.parametrize("tags", [False, True])
+@pytest.mark.parametrize("prefix", ["relaykit", ""])
+def test_each_datagram_holds_format_lines_of_each_observation(tags: bool, prefix: str) -> None:
+    # The exporter formats from parts it works out once per instrument and
+    # attributes, straight from call records (CallFold): the same lines as
+    # format_lines of each observation of each event, in order.
+    from decimal import Decimal
+
+    import attrs
+
+    from relaykit import metrics
+    from relaykit.gauge_events import BreakerState, QueueDepth
+    from relaykit.response import Usage
+    from relaykit_statsd.exporter import format_lines
+
+    base = relaykit.CallRecord(
+        id="r",
+        started_at=0,
+        operation="chat",
+        provider="p",
+        model_requested="p/m",
+        model="m",
+        streamed=False,
+    )
+    events: list[object] = []
+    for i in range(60):
+        events.append(
+            attrs.evolve(
+                base,
+                provider=("openai", "gemini", "we|ird")[i % 3],
+                model=("gpt-4o.mini", "a b,c#d", "", "x:y")[i % 4],
+                error_type=(None, "RateLimitError")[i % 2],
+                latency=None if i % 7 == 0 else i / 3,
+                usage=Usage(i % 5 * 1000, i % 3),
+                streamed=i % 2 == 0,
+                time_to_first_token=i / 7 if i % 3 else None,
+                attempts=1 + i % 3,
+                fallbacks=i % 4 // 3,
+                cache_hit=i % 5 == 0,
+                cost=Decimal(i) / 7000 if i % 4 else None,
+            )
+        )
+        if i % 10 == 0:
+            events += [QueueDepth(i), BreakerState("p", f"m{i}", "half_open")]
+    exporter = StatsdExporter(prefix=prefix, tags=tags, max_packet=65_000)
+    sent: list[str] = []
+    exporter._send = sent.append  # type: ignore[method-assign]
+    for event in events:
+        exporter.record(event)
+    exporter.close()
+    expected = [
+        "\n".join(format_lines(o, prefix, tags) for o in metrics.observe(event)) for event in events
+    ]
+    assert sent == expected

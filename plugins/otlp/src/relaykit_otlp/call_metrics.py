@@ -4,7 +4,9 @@
 instruments a call cost five measurements, each building an attribute dict,
 looking up the SDK's attribute-keyed storage and taking its locks (~31 µs).
 Here a call updates a few numbers per instrument and attribute set (a
-histogram is its bucket counts, sum, min and max), and :meth:`CallMetrics.collect`
+histogram is its bucket counts, sum, min and max), straight from the record
+through :class:`relaykit.metrics.CallFold` (no observation objects, one
+lookup per call rather than per value), and :meth:`CallMetrics.collect`
 turns them into the SDK's own data points when the periodic reader collects,
 so the OTLP exporter sends what the SDK would have: the same names, units,
 descriptions, attributes, buckets ("le": a value on a bound counts in that
@@ -33,7 +35,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
-from relaykit import metrics
+from relaykit import CallRecord, metrics
 
 # When a value was measured and the sampled span it was measured in:
 # (time, span id, trace id); no ids under an always-on filter outside a span.
@@ -48,11 +50,12 @@ _OVERFLOW: Any = (("otel.metric.overflow", True),)
 class _Histogram:
     """Bucket counts (the last is +Inf), sum, min, max, and an exemplar per bucket."""
 
-    __slots__ = ("bounds", "counts", "exemplars", "max", "min", "start", "sum")
+    __slots__ = ("bounds", "counts", "exemplars", "max", "min", "now", "start", "sum")
 
-    def __init__(self, bounds: tuple[float, ...], start: int) -> None:
+    def __init__(self, bounds: tuple[float, ...], start: int, now: _Now) -> None:
         self.bounds = bounds
         self.start = start
+        self.now = now
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.min = float("inf")
@@ -60,7 +63,8 @@ class _Histogram:
         # bucket index -> the last sampled value in it (the SDK's aligned reservoir)
         self.exemplars: dict[int, tuple[float, _Sample]] = {}
 
-    def add(self, value: float, sample: _Sample | None) -> None:
+    def add(self, value: float) -> None:
+        sample = self.now.sample
         index = bisect_left(self.bounds, value)  # "le": a value on a bound is in its bucket
         self.counts[index] += 1
         self.sum += value
@@ -92,16 +96,18 @@ class _Histogram:
 class _Total:
     """A counter's total, and the one exemplar the SDK's fixed-size reservoir keeps."""
 
-    __slots__ = ("exemplar", "sampled", "start", "value")
+    __slots__ = ("exemplar", "now", "sampled", "start", "value")
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, now: _Now) -> None:
         self.start = start
+        self.now = now
         self.value = 0.0
         self.sampled = 0
         self.exemplar: tuple[float, _Sample] | None = None
 
-    def add(self, value: float, sample: _Sample | None) -> None:
+    def add(self, value: float) -> None:
         self.value += value
+        sample = self.now.sample
         if sample is not None:
             # reservoir sampling: the n-th sampled measurement replaces the kept one
             # with chance 1/n
@@ -130,6 +136,19 @@ def _exemplar(value: float, sample: _Sample) -> Exemplar:
 _Series = _Histogram | _Total
 
 
+class _Now:
+    """The call being added: when and in which sampled span (see CallMetrics._sample).
+
+    Shared by every series, which read it as they add a value: the values then
+    come through :class:`relaykit.metrics.CallFold`, whose series take a value alone.
+    """
+
+    __slots__ = ("sample",)
+
+    def __init__(self) -> None:
+        self.sample: _Sample | None = None
+
+
 class CallMetrics:
     """The histograms and counters of relaykit's call records, per attribute set.
 
@@ -148,17 +167,24 @@ class CallMetrics:
         self._since: dict[str, int] = {}
         self._lock = threading.Lock()
         self._exemplars = exemplars
+        self._now = _Now()
+        #: adds a record's values to self._series; a delta collection, which drops
+        #: the series, replaces it (it remembers series)
+        self._fold = metrics.CallFold(self._series_of)
 
-    def record(self, record: object) -> None:
+    def record(self, record: CallRecord) -> None:
         """Add one call record's observations."""
         sample = self._sample()
         with self._lock:
-            series = self._series  # read under the lock: a delta collection replaces it
-            for obs in metrics.observe(record):
-                found = series.get((obs.instrument.name, obs.attributes))
-                if found is None:
-                    found = self._new(obs)
-                found.add(obs.value, sample)
+            self._now.sample = sample
+            self._fold.add((record,))
+
+    def _series_of(self, instrument: metrics.Instrument, attributes: metrics.Attributes) -> _Series:
+        """The series of ``instrument`` for ``attributes``: CallFold's ``make``."""
+        found = self._series.get((instrument.name, attributes))
+        if found is None:
+            found = self._new(instrument, attributes)
+        return found
 
     def _sample(self) -> _Sample | None:
         """When and in which span a measurement was made, if the exemplar filter keeps it."""
@@ -171,10 +197,9 @@ class CallMetrics:
             return (time_ns(), None, None)
         return None
 
-    def _new(self, obs: metrics.Observation) -> _Series:
-        """A new series for ``obs`` (or the overflow series, past the cardinality limit)."""
-        instrument = obs.instrument
-        key = (instrument.name, obs.attributes)
+    def _new(self, instrument: metrics.Instrument, attributes: metrics.Attributes) -> _Series:
+        """A new series (or the overflow series, past the cardinality limit)."""
+        key = (instrument.name, attributes)
         if self._sets.get(instrument.name, 0) >= CARDINALITY_LIMIT:
             key = (instrument.name, _OVERFLOW)
             found = self._series.get(key)
@@ -183,9 +208,9 @@ class CallMetrics:
         start = self._since.get(instrument.kind) or time_ns()
         series: _Series
         if instrument.kind == "histogram":
-            series = _Histogram(instrument.buckets, start)
+            series = _Histogram(instrument.buckets, start, self._now)
         elif instrument.kind == "counter":
-            series = _Total(start)
+            series = _Total(start, self._now)
         else:
             raise ValueError(f"{instrument.name} is a {instrument.kind}, not a call metric")
         self._series[key] = series
@@ -214,6 +239,7 @@ class CallMetrics:
                     kept[key] = one
             if delta:
                 self._series = kept
+                self._fold = metrics.CallFold(self._series_of)  # it knew dropped series
                 self._sets = {}
                 for name, _ in kept:
                     self._sets[name] = self._sets.get(name, 0) + 1
