@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .provider_registry import ProviderRegistry
     from .redaction import RedactionChain
-    from .response import ChatResponse
+    from .response import ChatResponse, Usage
     from .routing import Target
 
 # One encoder for every span: json.dumps with options builds a new one each time.
@@ -183,6 +183,7 @@ class CallTracer:
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "relaykit.attempts": call.attempts,
         }
+        _add_usage_details(attributes, usage)
         if response.id:
             attributes["gen_ai.response.id"] = response.id
         if response.cost is not None:
@@ -205,14 +206,14 @@ class CallTracer:
         if not span.is_recording():
             return
         usage = response.usage
-        span.set_attributes(
-            {
-                "error.type": error_type,
-                "gen_ai.usage.input_tokens": usage.input_tokens,
-                "gen_ai.usage.output_tokens": usage.output_tokens,
-                "relaykit.attempts": call.attempts,
-            }
-        )
+        attributes: dict[str, Any] = {
+            "error.type": error_type,
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "relaykit.attempts": call.attempts,
+        }
+        _add_usage_details(attributes, usage)
+        span.set_attributes(attributes)
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
@@ -289,6 +290,20 @@ class CallTracer:
             else:
                 parts.append({"type": p.type})  # images and reasoning: the kind only
         return {"role": message.role, "parts": parts}
+
+
+def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
+    """The conventions' prompt-cache and reasoning counts, each when not zero.
+
+    Each is part of ``gen_ai.usage.input_tokens`` (cache reads and writes) or
+    ``gen_ai.usage.output_tokens`` (reasoning), as in :class:`~relaykit.Usage`.
+    """
+    if usage.cached_input_tokens:
+        attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input_tokens
+    if usage.cache_write_input_tokens:
+        attributes["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_input_tokens
+    if usage.reasoning_tokens:
+        attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
 
 
 class _Active:
