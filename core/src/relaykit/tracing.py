@@ -205,20 +205,16 @@ class CallTracer:
         span = call.span
         if not span.is_recording():
             return
-        usage = response.usage
-        attributes: dict[str, Any] = {
-            "error.type": error_type,
-            "gen_ai.usage.input_tokens": usage.input_tokens,
-            "gen_ai.usage.output_tokens": usage.output_tokens,
-            "relaykit.attempts": call.attempts,
-        }
-        _add_usage_details(attributes, usage)
+        attributes: dict[str, Any] = {"error.type": error_type, "relaykit.attempts": call.attempts}
+        _add_usage(attributes, response)
         span.set_attributes(attributes)
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
-    def fail(self, call: _Call, error: RelayError) -> None:
-        """Mark the span failed with ``error`` (message already scrubbed) and end it."""
+    def fail(self, call: _Call, error: RelayError, partial: ChatResponse | None = None) -> None:
+        """Mark the span failed with ``error`` (message already scrubbed) and end it;
+        ``partial``: what a broken stream had sent, priced (its usage and cost go on the span).
+        """
         span = call.span
         if not span.is_recording():
             return
@@ -227,6 +223,8 @@ class CallTracer:
             "error.type": type(error).__name__,
             "relaykit.attempts": call.attempts,
         }
+        if partial is not None:
+            _add_usage(attributes, partial)
         if error.status is not None:
             attributes["http.response.status_code"] = error.status
         span.set_attributes(attributes)
@@ -290,6 +288,16 @@ class CallTracer:
             else:
                 parts.append({"type": p.type})  # images and reasoning: the kind only
         return {"role": message.role, "parts": parts}
+
+
+def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:
+    """The token counts and cost of a stream that ended early (what had arrived)."""
+    usage = response.usage
+    attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
+    attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
+    _add_usage_details(attributes, usage)
+    if response.cost is not None:
+        attributes["relaykit.cost_usd"] = float(response.cost)
 
 
 def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
