@@ -87,6 +87,7 @@ async def test_prompt_cache_and_reasoning_tokens_are_span_attributes(
         output_tokens=40,
         cached_input_tokens=600,
         cache_write_input_tokens=300,
+        cache_write_1h_input_tokens=100,
         reasoning_tokens=25,
     )
     fake.script.reply("plain", input_tokens=10, output_tokens=2)
@@ -102,8 +103,10 @@ async def test_prompt_cache_and_reasoning_tokens_are_span_attributes(
     assert cached["gen_ai.usage.cache_read.input_tokens"] == 600
     assert cached["gen_ai.usage.cache_creation.input_tokens"] == 300
     assert cached["gen_ai.usage.reasoning.output_tokens"] == 25
+    # No convention for the share of those writes that went to a one-hour cache.
+    assert cached["relaykit.usage.cache_creation_1h.input_tokens"] == 100
     # Zero counts are left out: most providers report no cache or reasoning at all.
-    assert not {k for k in plain if k.startswith("gen_ai.usage.")} - {
+    assert not {k for k in plain if ".usage." in k} - {
         "gen_ai.usage.input_tokens",
         "gen_ai.usage.output_tokens",
     }

@@ -38,6 +38,7 @@ CALL_FIELDS = (
     "input_tokens",
     "cached_input_tokens",
     "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
     "output_tokens",
     "reasoning_tokens",
     "cost_usd",
@@ -134,6 +135,8 @@ def add_response_fields(fields: dict[str, Any], response: ChatResponse) -> None:
         fields["cached_input_tokens"] = usage.cached_input_tokens
     if usage.cache_write_input_tokens:
         fields["cache_write_input_tokens"] = usage.cache_write_input_tokens
+        if usage.cache_write_1h_input_tokens:
+            fields["cache_write_1h_input_tokens"] = usage.cache_write_1h_input_tokens
     if usage.reasoning_tokens:
         fields["reasoning_tokens"] = usage.reasoning_tokens
     if response.cost is not None:

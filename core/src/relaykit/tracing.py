@@ -310,6 +310,11 @@ def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
         attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input_tokens
     if usage.cache_write_input_tokens:
         attributes["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_input_tokens
+        if usage.cache_write_1h_input_tokens:
+            # No convention for it: the part of those writes that went to a one-hour cache.
+            attributes["relaykit.usage.cache_creation_1h.input_tokens"] = (
+                usage.cache_write_1h_input_tokens
+            )
     if usage.reasoning_tokens:
         attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
 
