@@ -181,3 +181,45 @@ def test_a_broken_stream_costs_what_had_arrived_everywhere(
     assert (line["stage"], line["error_type"], line["cost_usd"]) == ("failed", "StreamError", usd)
     assert line["cache_write_input_tokens"] == MILLION
     assert failures[0].partial is not None
+
+
+class CallersBug(Exception):
+    pass
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_stream_the_caller_left_costs_what_had_arrived_everywhere(
+    tmp_path: Path, backend: str, json_log: io.StringIO
+) -> None:
+    telemetry = Telemetry()
+
+    async def call() -> None:
+        async with relaykit.Client(settings(mock, tmp_path / "logs.db"), plugins=[telemetry]) as c:
+            with pytest.raises(CallersBug):
+                async with c.stream(MODEL, "the long shared prompt", max_tokens=10) as s:
+                    async for event in s:
+                        if isinstance(event, relaykit.TextDelta):
+                            raise CallersBug
+
+    with AnthropicMock(api_key=KEY) as mock:
+        mock.script.push(
+            Reply(
+                text="first chunk, then much more",
+                input_tokens=MILLION,
+                cache_write_input_tokens=MILLION,
+                chunk_delay=0.05,
+            )
+        )
+        anyio.run(call, backend=backend)
+    telemetry.tracer_provider.shutdown()
+
+    (record,) = telemetry.records
+    assert record.error_type == "CallerError"
+    assert record.cost is not None and record.cost > Decimal("3.75")  # the writes and more
+    usd = float(record.cost)
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert (a["error.type"], a["relaykit.cost_usd"]) == ("CallerError", usd)
+    assert a["gen_ai.usage.cache_creation.input_tokens"] == MILLION
+    (line,) = log_lines(json_log)
+    assert (line["error_type"], line["cost_usd"]) == ("CallerError", usd)
