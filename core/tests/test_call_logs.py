@@ -63,6 +63,46 @@ async def test_one_json_line_per_call(json_log: io.StringIO) -> None:
     assert SECRET not in json_log.getvalue()
 
 
+@pytest.mark.anyio
+async def test_a_call_line_has_its_cache_and_reasoning_tokens_and_its_cost(
+    json_log: io.StringIO,
+) -> None:
+    fake = FakePlugin()
+    fake.script.reply(
+        "cached",
+        input_tokens=1000,
+        output_tokens=40,
+        cached_input_tokens=600,
+        cache_write_input_tokens=300,
+        cache_write_1h_input_tokens=100,
+        reasoning_tokens=25,
+    )
+    fake.script.reply("plain", input_tokens=10, output_tokens=2)
+    config = {"storage": {"backend": "none"}, "cache": {"enabled": True}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        first = await client.chat("fake/m", "hi", temperature=0)
+        hit = await client.chat("fake/m", "hi", temperature=0)  # from relaykit's cache
+        await client.chat("fake/m", "other")
+    assert hit.cache_hit
+    cached, from_cache, plain = lines(json_log)
+    assert (
+        cached["input_tokens"],
+        cached["cached_input_tokens"],
+        cached["cache_write_input_tokens"],
+        cached["cache_write_1h_input_tokens"],
+        cached["output_tokens"],
+        cached["reasoning_tokens"],
+    ) == (1000, 600, 300, 100, 40, 25)
+    assert first.cost is not None and cached["cost_usd"] == float(first.cost)
+    assert "cache_hit" not in cached
+    # A hit repeats the provider's counts but cost nothing: the line says why.
+    assert (from_cache["cache_hit"], from_cache["cost_usd"]) == (True, 0.0)
+    assert from_cache["cache_write_input_tokens"] == 300
+    # Counts a call does not have are left out, as on the span.
+    details = {"cached_input_tokens", "cache_write_input_tokens", "cache_write_1h_input_tokens"}
+    assert not (details | {"reasoning_tokens"}) & set(plain)
+
+
 def test_the_formatter_masks_secrets_in_messages_arguments_and_extras() -> None:
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "token %s", (SECRET,), None)
     record.api = f"Bearer {SECRET}"

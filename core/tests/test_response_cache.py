@@ -120,13 +120,14 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "cached_input_tokens",
         "reasoning_tokens",
         "cache_write_input_tokens",
+        "cache_write_1h_input_tokens",
     }, "update response_cache._entry and _response"
     full = ChatResponse(
         text="t",
         reasoning="r",
         tool_calls=(ToolCall("c1", "f", {"a": 1}),),
         finish_reason="tool_calls",
-        usage=Usage(1, 2, 3, 4, 5),
+        usage=Usage(1, 2, 3, 4, 5, 6),
         model="m",
         provider="p",
         id="i",

@@ -60,7 +60,7 @@ def seed(storage: MemoryStorage) -> None:
                 provider="fake",
                 model="m",
                 model_requested="fast",
-                usage=Usage(7, 3, 2, cache_write_input_tokens=4),
+                usage=Usage(7, 3, 2, cache_write_input_tokens=4, cache_write_1h_input_tokens=1),
                 cost=Decimal("0.25"),
             ),
         ],
@@ -148,6 +148,7 @@ def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # 
     assert total["cost"] == "0.25"
     assert total["usage"]["input_tokens"] == 7
     assert total["usage"]["cache_write_input_tokens"] == 4
+    assert total["usage"]["cache_write_1h_input_tokens"] == 1
 
 
 def test_logs_prune(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]

@@ -77,6 +77,42 @@ async def test_a_call_is_one_client_span_with_genai_attributes(tracing: TracingE
 
 
 @pytest.mark.anyio
+async def test_prompt_cache_and_reasoning_tokens_are_span_attributes(
+    tracing: TracingExporter,
+) -> None:
+    fake = FakePlugin()
+    fake.script.reply(
+        "cached",
+        input_tokens=1000,
+        output_tokens=40,
+        cached_input_tokens=600,
+        cache_write_input_tokens=300,
+        cache_write_1h_input_tokens=100,
+        reasoning_tokens=25,
+    )
+    fake.script.reply("plain", input_tokens=10, output_tokens=2)
+    async with client([fake, tracing]) as c:
+        await c.chat("fake/m", "hi")
+        await c.chat("fake/m", "hi")
+    cached, plain = (dict(s.attributes or {}) for s in tracing.finished())
+    # Each is part of the input (or output) total, as the conventions say.
+    assert (cached["gen_ai.usage.input_tokens"], cached["gen_ai.usage.output_tokens"]) == (
+        1000,
+        40,
+    )
+    assert cached["gen_ai.usage.cache_read.input_tokens"] == 600
+    assert cached["gen_ai.usage.cache_creation.input_tokens"] == 300
+    assert cached["gen_ai.usage.reasoning.output_tokens"] == 25
+    # No convention for the share of those writes that went to a one-hour cache.
+    assert cached["relaykit.usage.cache_creation_1h.input_tokens"] == 100
+    # Zero counts are left out: most providers report no cache or reasoning at all.
+    assert not {k for k in plain if ".usage." in k} - {
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+    }
+
+
+@pytest.mark.anyio
 async def test_retries_and_fallbacks_are_span_events(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     fake.script.push(Reply.failure(503, "busy"), Reply.failure(503, "busy"), Reply(text="ok"))

@@ -73,7 +73,7 @@ messages = st.builds(
     role=st.sampled_from(["system", "user", "assistant", "tool"]),
     content=st.lists(parts, max_size=4).map(tuple),
 )
-usages = st.builds(Usage, *(st.integers(0, 10**9) for _ in range(5)))
+usages = st.builds(Usage, *(st.integers(0, 10**9) for _ in range(6)))
 decimals = st.decimals(
     allow_nan=False, allow_infinity=False, places=6, min_value=0, max_value=10**6
 )
@@ -125,6 +125,7 @@ models = st.builds(
         output=decimals,
         cached_input=st.none() | decimals,
         cache_write_input=st.none() | decimals,
+        cache_write_1h_input=st.none() | decimals,
     ),
 )
 events = st.one_of(
@@ -337,8 +338,39 @@ def test_cache_writes_cost_the_input_price_when_no_write_price_is_set() -> None:
     assert price.cost(usage) == Decimal("2")
 
 
+def test_one_hour_cache_writes_cost_their_own_price() -> None:
+    price = ModelPrice(Decimal("2"), Decimal("10"), Decimal("0.2"), Decimal("2.5"), Decimal("4"))
+    usage = Usage(
+        input_tokens=1_000_000,
+        cache_write_input_tokens=500_000,
+        cache_write_1h_input_tokens=200_000,
+    )
+    # 500k plain input at 2, 300k five-minute writes at 2.5, 200k one-hour writes at 4
+    assert price.cost(usage) == Decimal("1") + Decimal("0.75") + Decimal("0.8")
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [(Decimal("2.5"), Decimal("2.5")), (None, Decimal("2"))],
+    ids=["five-minute-price", "input-price"],
+)
+def test_one_hour_writes_without_their_price_cost_the_write_price(
+    write: Decimal | None, expected: Decimal
+) -> None:
+    price = ModelPrice(Decimal("2"), Decimal("10"), cache_write_input=write)
+    usage = Usage(1_000_000, cache_write_input_tokens=1_000_000, cache_write_1h_input_tokens=10**6)
+    assert price.cost(usage) == expected
+
+
+def test_a_one_hour_price_alone_leaves_five_minute_writes_at_the_input_price() -> None:
+    price = ModelPrice(Decimal("2"), Decimal("10"), cache_write_1h_input=Decimal("4"))
+    usage = Usage(1_000_000, cache_write_input_tokens=600_000, cache_write_1h_input_tokens=100_000)
+    # 400k plain and 500k five-minute writes at 2, 100k one-hour writes at 4
+    assert price.cost(usage) == Decimal("1.8") + Decimal("0.4")
+
+
 def test_usages_add_every_count() -> None:
-    assert Usage(1, 2, 3, 4, 5) + Usage(10, 20, 30, 40, 50) == Usage(11, 22, 33, 44, 55)
+    assert Usage(1, 2, 3, 4, 5, 6) + Usage(10, 20, 30, 40, 50, 60) == Usage(11, 22, 33, 44, 55, 66)
 
 
 def test_response_to_message_continues_the_conversation() -> None:

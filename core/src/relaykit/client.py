@@ -33,7 +33,7 @@ from .errors import ClientClosedError, ConfigError, RelayError, RequestTimeoutEr
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
-from .log_format import CALLS_LOGGER, call_fields
+from .log_format import CALLS_LOGGER, add_response_fields, call_fields
 from .messages import Message, ReasoningPart, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
@@ -877,18 +877,28 @@ class Client:
         # Attempts masked their errors already (see attempts.py); this catches the rest
         # before the error reaches the span, the log line, the record and the caller.
         self._known.mask_error(error)
+        # What a broken stream had sent, priced: the span, the log line and the
+        # record all carry its usage and cost (an Anthropic stream reports the
+        # prompt's tokens, cache writes included, in its first event).
+        priced = (
+            self._priced(call, target, partial)
+            if partial is not None and target is not None
+            else None
+        )
         if call.span is not None:
-            self._tracer.fail(call, error)  # type: ignore[union-attr]
+            self._tracer.fail(call, error, priced)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
             where = target or Target(error.provider or "", error.model or "")
-            self._log_call(call, where, time.monotonic() - call.started, error=error)
+            self._log_call(
+                call, where, time.monotonic() - call.started, response=priced, error=error
+            )
         if not self._recording:
             return
-        if partial is not None and target is not None:
+        if priced is not None and target is not None:
             record = self._partial_record(
                 call,
                 target,
-                self._priced(call, target, partial),
+                priced,
                 type(error).__name__,
                 str(error),
                 error.status,
@@ -1094,7 +1104,8 @@ class Client:
     ) -> None:
         """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`).
 
-        ``failed``: the error type of a stream the caller left early (with ``response``).
+        ``failed``: the error type of a stream the caller left early (with ``response``);
+        ``error`` with ``response``: a broken stream and what it had sent (priced).
         """
         fields = call_fields(
             request_id=call.id,
@@ -1107,19 +1118,17 @@ class Client:
             streamed=call.streamed,
         )
         if response is not None:
-            usage = response.usage
-            fields.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
-            if response.cost is not None:
-                fields["cost_usd"] = float(response.cost)
-            if failed is not None:
-                fields["error_type"] = failed
-                calls_log.info("%s failed: %s", target, failed, extra=fields)
-                return
-            calls_log.info("%s completed in %.3fs", target, latency, extra=fields)
-        elif error is not None:
-            fields.update(error_type=type(error).__name__, status=error.status)
-            fields = {k: v for k, v in fields.items() if v is not None}
+            add_response_fields(fields, response)
+        if error is not None:
+            fields["error_type"] = type(error).__name__
+            if error.status is not None:
+                fields["status"] = error.status
             calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)
+        elif failed is not None:
+            fields["error_type"] = failed
+            calls_log.info("%s failed: %s", target, failed, extra=fields)
+        else:
+            calls_log.info("%s completed in %.3fs", target, latency, extra=fields)
 
 
 #: the order in which Client._success_record passes a record's fields

@@ -543,7 +543,7 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
 
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
     """``[prices."provider/model"]``: USD per million tokens, overriding the plugin's price."""
-    valid = ("input", "output", "cached_input", "cache_write_input")
+    valid = ("input", "output", "cached_input", "cache_write_input", "cache_write_1h_input")
     for key in value:
         if key not in valid:
             raise _unknown(key, valid, f"prices.{name}.")
@@ -564,6 +564,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts["output"],  # type: ignore[arg-type]
         amounts.get("cached_input"),
         amounts.get("cache_write_input"),
+        amounts.get("cache_write_1h_input"),
     )
 
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .secrets import scrub
+
+if TYPE_CHECKING:
+    from .response import ChatResponse
 
 CALLS_LOGGER = "relaykit.calls"
 
@@ -33,8 +36,13 @@ CALL_FIELDS = (
     "latency",
     "attempts",
     "input_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "cost_usd",
+    "cache_hit",
     "error_type",
     "status",
 )
@@ -110,3 +118,28 @@ def call_fields(
         **more,
     }
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def add_response_fields(fields: dict[str, Any], response: ChatResponse) -> None:
+    """Add what ``response`` used and cost to the ``extra`` of its call line.
+
+    The prompt-cache and reasoning counts (parts of ``input_tokens`` and
+    ``output_tokens``) only when not zero, ``cost_usd`` when the price is
+    known, and ``cache_hit`` when relaykit's response cache answered (which
+    is why such a line costs nothing yet repeats the provider's counts).
+    """
+    usage = response.usage
+    fields["input_tokens"] = usage.input_tokens
+    fields["output_tokens"] = usage.output_tokens
+    if usage.cached_input_tokens:
+        fields["cached_input_tokens"] = usage.cached_input_tokens
+    if usage.cache_write_input_tokens:
+        fields["cache_write_input_tokens"] = usage.cache_write_input_tokens
+        if usage.cache_write_1h_input_tokens:
+            fields["cache_write_1h_input_tokens"] = usage.cache_write_1h_input_tokens
+    if usage.reasoning_tokens:
+        fields["reasoning_tokens"] = usage.reasoning_tokens
+    if response.cost is not None:
+        fields["cost_usd"] = float(response.cost)
+    if response.cache_hit:
+        fields["cache_hit"] = True

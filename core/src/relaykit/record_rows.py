@@ -8,7 +8,7 @@ Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
 (the messages' text, for full-text search next to ``response``). Columns are
 only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
-migration 6).
+migration 6, ``cache_write_1h_input_tokens`` with migration 7).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ COLUMNS: tuple[str, ...] = (
     "reasoning",
     "reasoning_parts",
     "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
 )
 
 #: columns holding JSON text
@@ -160,6 +161,7 @@ class RowEncoder:
             if record.reasoning_parts
             else "[]",
             usage.cache_write_input_tokens,
+            usage.cache_write_1h_input_tokens,
         )
 
 
@@ -197,6 +199,7 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
             r["cached_input_tokens"],
             r["reasoning_tokens"],
             r["cache_write_input_tokens"],
+            r["cache_write_1h_input_tokens"],
         ),
         cost=Decimal(str(cost)) if cost is not None else None,
         latency=r["latency"],

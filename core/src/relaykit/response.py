@@ -21,14 +21,18 @@ class Usage:
     the provider's prompt cache) and ``cache_write_input_tokens`` (prompt
     tokens written to it, which Anthropic and Claude on Bedrock bill above the
     input price); ``output_tokens`` includes ``reasoning_tokens``.
+    ``cache_write_1h_input_tokens`` are those of the writes that went to a
+    one-hour cache (Anthropic's ``"ttl": "1h"``), which cost more again.
     """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
-    #: Last, so positional ``Usage(in, out, cached, reasoning)`` keeps its meaning.
+    #: After the first four, so positional ``Usage(in, out, cached, reasoning)`` keeps its meaning.
     cache_write_input_tokens: int = 0
+    #: Part of ``cache_write_input_tokens``.
+    cache_write_1h_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -42,6 +46,7 @@ class Usage:
             self.cached_input_tokens + other.cached_input_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
             self.cache_write_input_tokens + other.cache_write_input_tokens,
+            self.cache_write_1h_input_tokens + other.cache_write_1h_input_tokens,
         )
 
 
@@ -53,16 +58,17 @@ class ModelPrice:
     """USD per million tokens.
 
     ``cached_input`` prices prompt-cache reads and ``cache_write_input``
-    prompt-cache writes; either one unset means the plain ``input`` price.
-    Anthropic's writes to its one-hour cache cost more than those to the default
-    five-minute one; relaykit counts writes as one number, so every write is
-    charged ``cache_write_input`` (the five-minute price in the plugins' tables).
+    prompt-cache writes (to Anthropic's default five-minute cache); either one
+    unset means the plain ``input`` price. ``cache_write_1h_input`` prices the
+    writes to a one-hour cache (``Usage.cache_write_1h_input_tokens``); unset,
+    they cost what other writes cost.
     """
 
     input: Decimal
     output: Decimal
     cached_input: Decimal | None = None
     cache_write_input: Decimal | None = None
+    cache_write_1h_input: Decimal | None = None
 
     def cost(self, usage: Usage) -> Decimal:
         """The USD cost of ``usage`` at this price."""
@@ -74,9 +80,15 @@ class ModelPrice:
             + usage.output_tokens * self.output
         )
         written = usage.cache_write_input_tokens
-        if written and self.cache_write_input is not None:
+        if written:
             # Counted at the input price above; add what a write costs beyond it.
-            total += written * (self.cache_write_input - self.input)
+            write_rate = self.input
+            if self.cache_write_input is not None:
+                write_rate = self.cache_write_input
+                total += written * (write_rate - self.input)
+            one_hour = usage.cache_write_1h_input_tokens
+            if one_hour and self.cache_write_1h_input is not None:
+                total += one_hour * (self.cache_write_1h_input - write_rate)
         return total / _MILLION
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .provider_registry import ProviderRegistry
     from .redaction import RedactionChain
-    from .response import ChatResponse
+    from .response import ChatResponse, Usage
     from .routing import Target
 
 # One encoder for every span: json.dumps with options builds a new one each time.
@@ -183,6 +183,7 @@ class CallTracer:
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "relaykit.attempts": call.attempts,
         }
+        _add_usage_details(attributes, usage)
         if response.id:
             attributes["gen_ai.response.id"] = response.id
         if response.cost is not None:
@@ -204,20 +205,16 @@ class CallTracer:
         span = call.span
         if not span.is_recording():
             return
-        usage = response.usage
-        span.set_attributes(
-            {
-                "error.type": error_type,
-                "gen_ai.usage.input_tokens": usage.input_tokens,
-                "gen_ai.usage.output_tokens": usage.output_tokens,
-                "relaykit.attempts": call.attempts,
-            }
-        )
+        attributes: dict[str, Any] = {"error.type": error_type, "relaykit.attempts": call.attempts}
+        _add_usage(attributes, response)
+        span.set_attributes(attributes)
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
-    def fail(self, call: _Call, error: RelayError) -> None:
-        """Mark the span failed with ``error`` (message already scrubbed) and end it."""
+    def fail(self, call: _Call, error: RelayError, partial: ChatResponse | None = None) -> None:
+        """Mark the span failed with ``error`` (message already scrubbed) and end it;
+        ``partial``: what a broken stream had sent, priced (its usage and cost go on the span).
+        """
         span = call.span
         if not span.is_recording():
             return
@@ -226,6 +223,8 @@ class CallTracer:
             "error.type": type(error).__name__,
             "relaykit.attempts": call.attempts,
         }
+        if partial is not None:
+            _add_usage(attributes, partial)
         if error.status is not None:
             attributes["http.response.status_code"] = error.status
         span.set_attributes(attributes)
@@ -289,6 +288,35 @@ class CallTracer:
             else:
                 parts.append({"type": p.type})  # images and reasoning: the kind only
         return {"role": message.role, "parts": parts}
+
+
+def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:
+    """The token counts and cost of a stream that ended early (what had arrived)."""
+    usage = response.usage
+    attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
+    attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
+    _add_usage_details(attributes, usage)
+    if response.cost is not None:
+        attributes["relaykit.cost_usd"] = float(response.cost)
+
+
+def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
+    """The conventions' prompt-cache and reasoning counts, each when not zero.
+
+    Each is part of ``gen_ai.usage.input_tokens`` (cache reads and writes) or
+    ``gen_ai.usage.output_tokens`` (reasoning), as in :class:`~relaykit.Usage`.
+    """
+    if usage.cached_input_tokens:
+        attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input_tokens
+    if usage.cache_write_input_tokens:
+        attributes["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_input_tokens
+        if usage.cache_write_1h_input_tokens:
+            # No convention for it: the part of those writes that went to a one-hour cache.
+            attributes["relaykit.usage.cache_creation_1h.input_tokens"] = (
+                usage.cache_write_1h_input_tokens
+            )
+    if usage.reasoning_tokens:
+        attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
 
 
 class _Active:

@@ -98,7 +98,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(1,), (2,), (3,), (4,), (5,), (6,)]
+    assert migrations == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
 
 
 @pytest.mark.anyio
@@ -193,7 +193,9 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    "version", [3, 4, 5], ids=["before-reasoning", "before-reasoning-blocks", "before-cache-writes"]
+    "version",
+    [3, 4, 5, 6],
+    ids=["before-reasoning", "before-reasoning-blocks", "before-cache-writes", "before-1h-writes"],
 )
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
     postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch, version: int
@@ -221,7 +223,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         1,
         reasoning="Thinking it through: 東京.",
         reasoning_parts=parts,
-        usage=Usage(1000, 50, 0, cache_write_input_tokens=900),
+        usage=Usage(1000, 50, 0, cache_write_input_tokens=900, cache_write_1h_input_tokens=400),
     )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
@@ -233,4 +235,4 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7]

@@ -99,6 +99,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (4, "the model's reasoning text"),
         (5, "the model's reasoning blocks"),
         (6, "prompt-cache write tokens"),
+        (7, "one-hour prompt-cache write tokens"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -370,7 +371,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7], [])
     finally:
         conn.close()
 
@@ -430,6 +431,9 @@ _NEWER_ROWS = {
         ),
     ),
     5: make_record(1, usage=Usage(1000, 50, 0, cache_write_input_tokens=900)),  # 6: cache writes
+    6: make_record(  # 7: one-hour cache writes
+        1, usage=Usage(1000, 50, 0, cache_write_input_tokens=900, cache_write_1h_input_tokens=400)
+    ),
 }
 
 
@@ -453,7 +457,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6]
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

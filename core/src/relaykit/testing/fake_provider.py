@@ -77,6 +77,7 @@ class FakeProvider:
             reply.cached_input_tokens,
             reply.reasoning_tokens,
             reply.cache_write_input_tokens,
+            reply.cache_write_1h_input_tokens,
         )
 
     def _raise(self, reply: Reply, request: ChatRequest) -> None:

@@ -50,6 +50,8 @@ class Reply:
     #: prompt tokens written to the prompt cache (part of ``input_tokens``);
     #: mocks of vendors that report none ignore it
     cache_write_input_tokens: int = 0
+    #: of ``cache_write_input_tokens``, those written to a one-hour cache
+    cache_write_1h_input_tokens: int = 0
     reasoning_tokens: int = 0
     status: int = 200
     error: str = ""

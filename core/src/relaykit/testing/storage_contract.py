@@ -208,7 +208,9 @@ class StorageContract:
                 ToolCall("call_2", "book", {"city": "Zürich"}),
                 ToolCall("c3", "x", {}, "{bad"),
             ),
-            usage=Usage(1200, 300, 1000, 120, cache_write_input_tokens=150),
+            usage=Usage(
+                1200, 300, 1000, 120, cache_write_input_tokens=150, cache_write_1h_input_tokens=50
+            ),
             cost=Decimal("0.000123456789"),
             streamed=True,
             finish_reason="tool_calls",
@@ -436,8 +438,8 @@ class StorageContract:
         day2 = 24 * 3600
         await storage.write_batch(
             [
-                make_record(0, usage=Usage(10, 5, 2, 1, 4), cost=Decimal("0.000001")),
-                make_record(1, usage=Usage(20, 10, 0, 3, 6), cost=Decimal("0.0000025")),
+                make_record(0, usage=Usage(10, 5, 2, 1, 4, 1), cost=Decimal("0.000001")),
+                make_record(1, usage=Usage(20, 10, 0, 3, 6, 2), cost=Decimal("0.0000025")),
                 failed_record(2),
                 make_record(3, provider="fake", model="m", usage=Usage(1, 1), cost=None),
                 make_record(day2, usage=Usage(7, 7), cost=Decimal("0.1")),
@@ -457,7 +459,9 @@ class StorageContract:
                 model="gpt-4o-mini",
                 calls=4,
                 errors=1,
-                usage=Usage(31, 15, 2, 4, cache_write_input_tokens=10),
+                usage=Usage(
+                    31, 15, 2, 4, cache_write_input_tokens=10, cache_write_1h_input_tokens=3
+                ),
                 cost=Decimal("0.000003501"),
             ),
             UsageTotal(

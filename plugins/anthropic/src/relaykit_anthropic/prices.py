@@ -2,9 +2,8 @@
 
 List prices as published on anthropic.com/pricing (standard tier, prompts up to
 200K tokens). ``cached_input`` is the cache *read* price, ``cache_write_input``
-the price of a write to the default five-minute cache (1.25x input). Writes to
-the one-hour cache cost 2x input; relaykit counts all writes as one number, so
-they are charged the five-minute price too (see :class:`~relaykit.ModelPrice`).
+the price of a write to the default five-minute cache (1.25x input) and
+``cache_write_1h_input`` that of a write to the one-hour cache (2x input).
 A model missing here has ``cost = None``.
 """
 
@@ -26,7 +25,10 @@ class KnownModel(NamedTuple):
 
 
 def _m(window: int, max_out: int, inp: str, out: str, cached: str, written: str) -> KnownModel:
-    price = ModelPrice(Decimal(inp), Decimal(out), Decimal(cached), Decimal(written))
+    # One-hour cache writes cost twice the input price for every model.
+    price = ModelPrice(
+        Decimal(inp), Decimal(out), Decimal(cached), Decimal(written), Decimal(inp) * 2
+    )
     return KnownModel(window, max_out, price)
 
 

@@ -194,7 +194,10 @@ class MessageStreamDecoder:
         # counts; merging the raw fields first keeps the normalised sum right.
         if not raw:
             return []
-        self._usage.update({k: v for k, v in raw.items() if isinstance(v, int)})
+        # cache_creation is the one object in it: the split of the writes by TTL.
+        self._usage.update(
+            {k: v for k, v in raw.items() if isinstance(v, int) or k == "cache_creation"}
+        )
         return [UsageUpdate(wire.usage(self._usage))]
 
     def _error(self, message: str, **kw: Any) -> StreamError:

@@ -22,8 +22,9 @@ Built from Anthropic's public API reference:
 
 Usage from a :class:`~relaykit.testing.Reply` is rendered in Anthropic's own
 convention: ``input_tokens`` excludes the ``cache_read_input_tokens`` and
-the ``cache_creation_input_tokens`` (``Reply.cache_write_input_tokens``, all
-of them to the five-minute cache, split out in ``cache_creation`` as the API does).
+the ``cache_creation_input_tokens`` (``Reply.cache_write_input_tokens``, split
+by TTL in ``cache_creation`` as the API does: ``Reply.cache_write_1h_input_tokens``
+of them to the one-hour cache, the rest to the five-minute one).
 Reasoning-token counts have no field in the API and are not sent.
 
     with AnthropicMock(api_key="sk-ant-test") as mock:
@@ -194,9 +195,10 @@ class AnthropicMock(VendorMock):
             "output_tokens": out,
         }
         if written:
+            one_hour = reply.cache_write_1h_input_tokens
             usage["cache_creation"] = {
-                "ephemeral_5m_input_tokens": written,
-                "ephemeral_1h_input_tokens": 0,
+                "ephemeral_5m_input_tokens": written - one_hour,
+                "ephemeral_1h_input_tokens": one_hour,
             }
         if body.get("stream"):
             return Response(

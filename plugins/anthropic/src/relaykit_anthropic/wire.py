@@ -254,20 +254,24 @@ def usage(data: dict[str, Any] | None) -> Usage:
 
     Anthropic's ``input_tokens`` counts only the uncached part of the prompt;
     relaykit's includes the cache reads and writes too, and reports them apart
-    as ``cached_input_tokens`` and ``cache_write_input_tokens``. Writes to the
-    five-minute and the one-hour cache are one count (``cache_creation``'s
-    split is not kept: see :class:`relaykit.ModelPrice`). ``output_tokens``
-    already includes thinking, which Anthropic does not count separately.
+    as ``cached_input_tokens`` and ``cache_write_input_tokens``. Of the writes,
+    those to the one-hour cache (``cache_creation.ephemeral_1h_input_tokens``)
+    are ``cache_write_1h_input_tokens``: they cost more than five-minute ones.
+    ``output_tokens`` already includes thinking, which Anthropic does not count
+    separately.
     """
     if not data:
         return Usage()
     read = data.get("cache_read_input_tokens") or 0
     written = data.get("cache_creation_input_tokens") or 0
+    by_ttl = data.get("cache_creation")
+    one_hour = (by_ttl.get("ephemeral_1h_input_tokens") or 0) if isinstance(by_ttl, dict) else 0
     return Usage(
         input_tokens=(data.get("input_tokens") or 0) + read + written,
         output_tokens=data.get("output_tokens") or 0,
         cached_input_tokens=read,
         cache_write_input_tokens=written,
+        cache_write_1h_input_tokens=one_hour,
     )
 
 

@@ -7,9 +7,10 @@ all of them find the same entry here.
 
 Claude 4.5 models are listed at their ``global.`` price; Bedrock charges 10%
 more for them in-region and through geographic profiles, which :func:`lookup`
-applies. Claude's prompt-cache writes cost 1.25x input (``cache_write_input``),
-as at Anthropic; other models' writes carry no surcharge (unset: the input
-price). Users can override prices in config; a model missing here simply has
+applies. Claude's prompt-cache writes cost 1.25x input (``cache_write_input``)
+and those to the one-hour cache 2x input (``cache_write_1h_input``), as at
+Anthropic; other models' writes carry no surcharge (unset: the input price).
+Users can override prices in config; a model missing here simply has
 ``cost = None``.
 """
 
@@ -30,6 +31,8 @@ def _p(inp: str, out: str, cached: str | None = None, written: str | None = None
         Decimal(out),
         Decimal(cached) if cached else None,
         Decimal(written) if written else None,
+        # Claude's one-hour cache writes cost twice the input price; others have none.
+        Decimal(inp) * 2 if written else None,
     )
 
 
@@ -74,9 +77,12 @@ def lookup(model: str) -> tuple[int | None, ModelPrice | None]:
         price = ModelPrice(
             price.input * _REGIONAL_PREMIUM,
             price.output * _REGIONAL_PREMIUM,
-            price.cached_input * _REGIONAL_PREMIUM if price.cached_input is not None else None,
-            price.cache_write_input * _REGIONAL_PREMIUM
-            if price.cache_write_input is not None
-            else None,
+            _premium(price.cached_input),
+            _premium(price.cache_write_input),
+            _premium(price.cache_write_1h_input),
         )
     return window, price
+
+
+def _premium(price: Decimal | None) -> Decimal | None:
+    return price * _REGIONAL_PREMIUM if price is not None else None

@@ -236,18 +236,24 @@ def usage(data: dict[str, Any] | None) -> Usage:
 
     Bedrock counts cache reads and writes apart from ``inputTokens``; relaykit's
     input includes both, and reports them apart too, as ``cached_input_tokens``
-    and ``cache_write_input_tokens``. Bedrock has no count of reasoning tokens
-    (they are inside ``outputTokens``).
+    and ``cache_write_input_tokens``; ``cacheDetails`` splits the writes by TTL,
+    and those to the one-hour cache are ``cache_write_1h_input_tokens``.
+    Bedrock has no count of reasoning tokens (they are inside ``outputTokens``).
     """
     if not data:
         return Usage()
     cache_read = data.get("cacheReadInputTokens") or 0
     cache_write = data.get("cacheWriteInputTokens") or 0
+    one_hour = 0
+    for detail in data.get("cacheDetails") or ():
+        if isinstance(detail, dict) and detail.get("ttl") == "1h":
+            one_hour += detail.get("inputTokens") or 0
     return Usage(
         input_tokens=(data.get("inputTokens") or 0) + cache_read + cache_write,
         output_tokens=data.get("outputTokens") or 0,
         cached_input_tokens=cache_read,
         cache_write_input_tokens=cache_write,
+        cache_write_1h_input_tokens=one_hour,
     )
 
 

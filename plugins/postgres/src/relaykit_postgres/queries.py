@@ -29,7 +29,8 @@ SELECT_TOTALS = (
     "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
     " count(*), count(*) FILTER (WHERE NOT ok), sum(input_tokens)::bigint,"
     " sum(output_tokens)::bigint, sum(cached_input_tokens)::bigint,"
-    " sum(reasoning_tokens)::bigint, sum(cost), sum(cache_write_input_tokens)::bigint FROM logs"
+    " sum(reasoning_tokens)::bigint, sum(cost), sum(cache_write_input_tokens)::bigint,"
+    " sum(cache_write_1h_input_tokens)::bigint FROM logs"
 )
 _JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
 
@@ -83,14 +84,14 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
-    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written = row
+    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row
     return UsageTotal(
         day=day,
         provider=provider,
         model=model,
         calls=calls,
         errors=errors,
-        usage=Usage(inp, out, cached, reasoning, written),
+        usage=Usage(inp, out, cached, reasoning, written, hour),
         cost=cost,
     )
 

@@ -94,6 +94,9 @@ _V5 = "ALTER TABLE logs ADD COLUMN reasoning_parts jsonb NOT NULL DEFAULT '[]'::
 # Prompt tokens written to the provider's cache; 0 for rows logged before.
 _V6 = "ALTER TABLE logs ADD COLUMN cache_write_input_tokens bigint NOT NULL DEFAULT 0;"
 
+# Of those writes, the ones to a one-hour cache (priced apart); 0 for rows logged before.
+_V7 = "ALTER TABLE logs ADD COLUMN cache_write_1h_input_tokens bigint NOT NULL DEFAULT 0;"
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -101,6 +104,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "the model's reasoning text", _V4),
     (5, "the model's reasoning blocks", _V5),
     (6, "prompt-cache write tokens", _V6),
+    (7, "one-hour prompt-cache write tokens", _V7),
 ]
 
 

@@ -22,7 +22,8 @@ INDEX_NEW_ROWS = (
 SELECT_TOTALS = (
     "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"
-    " decimal_sum(cost), sum(cache_write_input_tokens) FROM logs"
+    " decimal_sum(cost), sum(cache_write_input_tokens), sum(cache_write_1h_input_tokens)"
+    " FROM logs"
 )
 
 
@@ -79,14 +80,14 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 
 def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
-    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written = row
+    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row
     return UsageTotal(
         day=date.fromisoformat(day),
         provider=provider,
         model=model,
         calls=calls,
         errors=errors,
-        usage=Usage(inp, out, cached, reasoning, written),
+        usage=Usage(inp, out, cached, reasoning, written, hour),
         cost=Decimal(cost) if cost is not None else None,
     )
 

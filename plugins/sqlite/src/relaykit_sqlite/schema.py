@@ -96,6 +96,11 @@ def _v6_cache_write_tokens(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN cache_write_input_tokens INTEGER NOT NULL DEFAULT 0")
 
 
+def _v7_cache_write_1h_tokens(db: Database) -> None:
+    # Of those writes, the ones to a one-hour cache (priced apart); 0 for rows logged before.
+    db.execute("ALTER TABLE logs ADD COLUMN cache_write_1h_input_tokens INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -103,6 +108,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (4, "the model's reasoning text", _v4_reasoning),
     (5, "the model's reasoning blocks", _v5_reasoning_parts),
     (6, "prompt-cache write tokens", _v6_cache_write_tokens),
+    (7, "one-hour prompt-cache write tokens", _v7_cache_write_1h_tokens),
 ]
 
 

@@ -158,6 +158,11 @@ class BedrockMock(VendorMock):
         if reply.cached_input_tokens or written:
             usage["cacheReadInputTokens"] = reply.cached_input_tokens
             usage["cacheWriteInputTokens"] = written
+        if written:
+            # The writes by TTL, one-hour first, as Converse sorts them.
+            one_hour = reply.cache_write_1h_input_tokens
+            details = [("1h", one_hour), ("5m", written - one_hour)]
+            usage["cacheDetails"] = [{"ttl": t, "inputTokens": n} for t, n in details if n]
         headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
         tool_id = f"tooluse_{self._n}_"
         if stream:
