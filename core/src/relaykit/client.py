@@ -494,15 +494,7 @@ class Client:
             if one is not None:
                 # One limit and a limiter that decides at once: the usual case, taken
                 # here rather than in _reserve_now (a frame and a list less).
-                pattern, limit, rates = one
-                acquire: Any = self._acquire_nowait  # set: _one_limit is filled only then
-                prompt = call.size // 4  # _prompt_tokens(call), inlined
-                output = call.request.max_tokens or _OUTPUT_ESTIMATE
-                if rates is None:
-                    reservation = acquire(pattern, limit, prompt + output)
-                else:  # a budget holds the most this call may cost (budgets.hold_rates)
-                    hold = prompt * rates[0] + output * rates[1]
-                    reservation = acquire(pattern, limit, prompt + output, cost=hold)
+                reservation = self._take_one(one, call)
             else:
                 reservations = self._reserve_now(target, call)
                 if reservations is None:
@@ -591,15 +583,24 @@ class Client:
             one = self._one_limit.get(target)
             if one is None:  # several limits
                 return None
+        return [self._take_one(one, call)]
+
+    def _take_one(self, one: _OneLimit, call: _Call) -> Reservation:
+        """Reserve ``call`` under its one matched limit, at once (``_one_limit``'s entry).
+
+        Only called when ``_one_limit`` has an entry, which it gets only when the
+        limiter offers ``acquire_nowait``.
+        """
         pattern, limit, rates = one
+        acquire: Any = self._acquire_nowait
         prompt = call.size // 4  # _prompt_tokens(call), inlined
         output = call.request.max_tokens or _OUTPUT_ESTIMATE
         if rates is None:
-            return [acquire_nowait(pattern, limit, prompt + output)]
-        # a budget holds the most this call may cost (the limiter supports budgets:
-        # checked in __init__)
+            return acquire(pattern, limit, prompt + output)  # type: ignore[no-any-return]
+        # a budget holds the most this call may cost (budgets.hold_rates; the
+        # limiter supports budgets: checked in __init__)
         hold = prompt * rates[0] + output * rates[1]
-        return [acquire_nowait(pattern, limit, prompt + output, cost=hold)]
+        return acquire(pattern, limit, prompt + output, cost=hold)  # type: ignore[no-any-return]
 
     def _reconcile_now(
         self,
