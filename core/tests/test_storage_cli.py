@@ -141,7 +141,10 @@ def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # 
         "OUTPUT",
         "COST",
     ]
-    assert lines[-1].split() == ["total", "3", "1", "17", "2/4", "8", "$0.750000"]
+    # one of the four cache writes went to the one-hour cache
+    assert lines[-1].split() == ["total", "3", "1", "17", "2/4", "(1", "1h)", "8", "$0.750000"]
+    plain = [line for line in lines[1:-1] if "openai" in line]
+    assert plain and all("1h" not in line for line in plain)
     _, out, _ = cli("logs", "--totals", "--json", "--provider", "fake")
     (total,) = [json.loads(line) for line in out.splitlines()]
     assert total["model"] == "m"

@@ -281,8 +281,11 @@ def _totals_table(totals: Sequence[UsageTotal]) -> str:
 
 
 def _cache_reads_writes(usage: Usage) -> str:
-    # Both are part of INPUT; writes cost more than plain input, reads less.
-    return f"{usage.cached_input_tokens}/{usage.cache_write_input_tokens}"
+    # Both are part of INPUT; writes cost more than plain input, reads less, and
+    # one-hour writes more again (2x input at Anthropic): their share is shown too.
+    cell = f"{usage.cached_input_tokens}/{usage.cache_write_input_tokens}"
+    one_hour = usage.cache_write_1h_input_tokens
+    return f"{cell} ({one_hour} 1h)" if one_hour else cell
 
 
 def _total_json(t: UsageTotal) -> dict[str, Any]:
