@@ -24,6 +24,10 @@ _EXPORTS = {
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
     "LoadPlugin": "limit_workload",
+    "LimiterPlugin": "limiters",
+    "frozen_limiter": "limiters",
+    "FROZEN_NOW": "limiters",
+    "MID_PERIOD": "limiters",
     "run_limit_workload": "limit_workload",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
@@ -39,12 +43,15 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FROZEN_NOW",
+    "MID_PERIOD",
     "PNG",
     "WEATHER_TOOL",
     "Drop",
     "FakePlugin",
     "FakeProvider",
     "Harness",
+    "LimiterPlugin",
     "LoadPlugin",
     "LoopbackServer",
     "MemoryStorage",
@@ -60,6 +67,7 @@ __all__ = [
     "Script",
     "StorageContract",
     "VendorMock",
+    "frozen_limiter",
     "instant_retries",
     "require_program",
     "require_service",
@@ -78,6 +86,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from .fake_provider import FakePlugin, FakeProvider
     from .limit_workload import LoadPlugin, run_limit_workload
+    from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
