@@ -150,3 +150,28 @@ async def test_a_record_waiting_for_room_in_a_full_call_log_survives_its_callers
         await log.put(records[3])
         await log.aclose()
     assert sorted(storage.records) == ["r0", "r1", "r2", "r3"]
+
+
+@pytest.mark.anyio
+async def test_cancel_in_flight_fails_a_call_that_ended_first_or_raised_instead() -> None:
+    from relaykit.testing import cancel_in_flight
+
+    async def quick() -> None:
+        await anyio.lowlevel.checkpoint()
+
+    with pytest.raises(AssertionError, match="ended before it could be cancelled"):
+        await cancel_in_flight(quick)
+
+    async def swallows() -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0.01)  # a call that hides its cancellation...
+
+    with pytest.raises(AssertionError):
+        await cancel_in_flight(swallows)  # ...and ends normally: not cancelled in flight
+    started = anyio.Event()
+
+    async def waits() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    await cancel_in_flight(waits, when=started.is_set)

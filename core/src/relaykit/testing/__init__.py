@@ -39,6 +39,7 @@ _EXPORTS = {
     "require_program": "services",
     "require_service": "services",
     "instant_retries": "retries",
+    "cancel_in_flight": "cancelling",
     "service_reachable": "services",
 }
 
@@ -67,6 +68,7 @@ __all__ = [
     "Script",
     "StorageContract",
     "VendorMock",
+    "cancel_in_flight",
     "frozen_limiter",
     "instant_retries",
     "require_program",
@@ -84,6 +86,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from .cancelling import cancel_in_flight
     from .fake_provider import FakePlugin, FakeProvider
     from .limit_workload import LoadPlugin, run_limit_workload
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
