@@ -40,6 +40,9 @@ _EXPORTS = {
     "require_service": "services",
     "instant_retries": "retries",
     "cancel_in_flight": "cancelling",
+    "bare_record": "records",
+    "capture_call_log": "call_log_capture",
+    "call_log_lines": "call_log_capture",
     "service_reachable": "services",
 }
 
@@ -68,7 +71,10 @@ __all__ = [
     "Script",
     "StorageContract",
     "VendorMock",
+    "bare_record",
+    "call_log_lines",
     "cancel_in_flight",
+    "capture_call_log",
     "frozen_limiter",
     "instant_retries",
     "require_program",
@@ -86,6 +92,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from .call_log_capture import call_log_lines, capture_call_log
     from .cancelling import cancel_in_flight
     from .fake_provider import FakePlugin, FakeProvider
     from .limit_workload import LoadPlugin, run_limit_workload
@@ -95,6 +102,7 @@ if TYPE_CHECKING:
     from .openai_mock import OpenAIMock
     from .provider_contract import PNG, WEATHER_TOOL, Harness, ProviderContract
     from .recording_exporter import RecordingExporter
+    from .records import bare_record
     from .retries import instant_retries
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable
