@@ -25,3 +25,72 @@ def _isolated_environment(
         if name.startswith("RELAYKIT_") or name.endswith("_API_KEY") or name.endswith("_BASE_URL"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+# -- a wall clock near a period's end, to show a test does not depend on the date --
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--wall-clock-near",
+        choices=("day", "month"),
+        default=None,
+        help="start each test with the wall clock relaykit reads --wall-clock-lead seconds"
+        " before the next UTC day's (or month's) end: a test that depends on the date fails",
+    )
+    parser.addoption(
+        "--wall-clock-lead",
+        type=float,
+        default=0.005,
+        help="seconds before the period's end each test starts at (default 0.005)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _wall_clock_near_a_period_end(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``--wall-clock-near``, shift every wall clock relaykit reads (off otherwise).
+
+    It is a check to run by hand, not a way to write tests: ``time.time``, the
+    limiters' and catalog's ``wall_clock`` defaults (bound when their modules
+    load) and the CLI's ``datetime.now`` all run on from ``--wall-clock-lead``
+    seconds before the end of the current UTC day or month, so a test that runs
+    longer crosses into the next one. Child processes keep the real clock.
+    """
+    period = request.config.getoption("--wall-clock-near")
+    if period is None:
+        return
+    import datetime
+    import importlib
+    import time
+
+    from relaykit.budgets import period_span
+
+    real = time.time
+    _, _, end = period_span(period, real())
+    offset = end - request.config.getoption("--wall-clock-lead") - real()
+
+    def shifted() -> float:
+        return real() + offset
+
+    class ShiftedDatetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> ShiftedDatetime:
+            return cls.fromtimestamp(shifted(), tz)
+
+    monkeypatch.setattr(time, "time", shifted)
+    for module, name in [
+        ("relaykit.memory_limiter", "MemoryRateLimiter"),
+        ("relaykit.model_catalog", "ModelCatalog"),
+        ("relaykit_redis.limiter", "RedisRateLimiter"),
+    ]:
+        init = getattr(importlib.import_module(module), name).__init__
+        if init.__defaults__:
+            defaults = tuple(shifted if d is real else d for d in init.__defaults__)
+            monkeypatch.setattr(init, "__defaults__", defaults)
+        if init.__kwdefaults__:
+            kwdefaults = {k: shifted if d is real else d for k, d in init.__kwdefaults__.items()}
+            monkeypatch.setattr(init, "__kwdefaults__", kwdefaults)
+    for module in ("relaykit.cli.when", "relaykit.cli.logs"):
+        monkeypatch.setattr(f"{module}.datetime", ShiftedDatetime)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -25,9 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import relaykit
 from relaykit.cli import main
-from relaykit.log_format import JsonFormatter
 from relaykit.metrics import observe
-from relaykit.testing import RecordingExporter, Reply
+from relaykit.testing import RecordingExporter, Reply, call_log_lines, capture_call_log
 from relaykit_anthropic.testing import AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
@@ -70,20 +68,9 @@ class Telemetry(RecordingExporter):
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("relaykit.calls")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield out
-    logger.removeHandler(handler)
-    logger.setLevel(old)
-
-
-def log_lines(out: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    """The JSON lines relaykit.calls writes during the test."""
+    with capture_call_log() as out:
+        yield out
 
 
 def settings(mock: AnthropicMock, db: Path) -> dict[str, Any]:
@@ -128,7 +115,7 @@ def test_a_cached_call_costs_the_same_everywhere(
     spans = telemetry.finished()
     assert [s.attributes["relaykit.cost_usd"] for s in spans if s.attributes] == [usd, usd]
     assert telemetry.metric_costs() == [usd, usd]
-    assert [line["cost_usd"] for line in log_lines(json_log)] == [usd, usd]
+    assert [line["cost_usd"] for line in call_log_lines(json_log)] == [usd, usd]
     # What was stored: the exact decimal, and the usage that explains it.
     stored = cli_json(config, backend, capsys)
     assert [Decimal(r["cost"]) for r in stored] == [EXPECTED, EXPECTED]
@@ -177,7 +164,7 @@ def test_a_broken_stream_costs_what_had_arrived_everywhere(
     a = dict(span.attributes or {})
     assert (a["error.type"], a["relaykit.cost_usd"]) == ("StreamError", usd)
     assert a["gen_ai.usage.cache_creation.input_tokens"] == MILLION
-    (line,) = log_lines(json_log)
+    (line,) = call_log_lines(json_log)
     assert (line["stage"], line["error_type"], line["cost_usd"]) == ("failed", "StreamError", usd)
     assert line["cache_write_input_tokens"] == MILLION
     assert failures[0].partial is not None
@@ -221,5 +208,5 @@ def test_a_stream_the_caller_left_costs_what_had_arrived_everywhere(
     a = dict(span.attributes or {})
     assert (a["error.type"], a["relaykit.cost_usd"]) == ("CallerError", usd)
     assert a["gen_ai.usage.cache_creation.input_tokens"] == MILLION
-    (line,) = log_lines(json_log)
+    (line,) = call_log_lines(json_log)
     assert (line["error_type"], line["cost_usd"]) == ("CallerError", usd)

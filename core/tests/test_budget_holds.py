@@ -2,8 +2,8 @@
 it leaves once it ends (answered, failed, cancelled), chat and stream alike.
 
 The fake provider charges USD 1 per million input tokens and 2 per million
-output tokens; the limiter's clock never moves, so nothing expires and the
-state left is exact.
+output tokens; the limiter's clocks never move, so nothing expires, no budget
+period ends (at midnight UTC, say) while a test runs, and the state left is exact.
 """
 
 from __future__ import annotations
@@ -15,26 +15,15 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit import QuotaExceededError, hookimpl
+from relaykit import QuotaExceededError
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.response import ModelPrice
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FROZEN_NOW as T0
+from relaykit.testing import FakePlugin, LimiterPlugin, Reply, cancel_in_flight, frozen_limiter
 
-T0 = 1000.0
 #: 4,000 characters: the limits estimate a quarter of them, 1,000 prompt tokens
 PROMPT = "word " * 800
-
-
-class FrozenPlugin:
-    """The memory limiter on a clock that never moves."""
-
-    def __init__(self) -> None:
-        self.limiter = MemoryRateLimiter(clock=lambda: T0)
-
-    @hookimpl
-    def relaykit_rate_limiter(self, name: str, config: object) -> MemoryRateLimiter | None:
-        return self.limiter if name == "frozen" else None
 
 
 def make(*plugins: object, limits: dict[str, Any]) -> relaykit.Client:
@@ -83,7 +72,7 @@ async def test_a_hold_prices_the_output_estimate_at_the_output_price(streamed: b
     # Each call may cost 1,000 prompt tokens at $1/M plus 1,000 output tokens at
     # $2/M: $0.003. Two of them do not fit $0.005, though they would if the
     # output were held at the input price ($0.002 each).
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     for _ in range(2):
         fake.script.push(Reply(text="x", input_tokens=1000, output_tokens=1000, delay=0.05))
     async with make(fake, frozen, limits={"*": {"budget_usd": "0.005"}}) as client:
@@ -94,7 +83,7 @@ async def test_a_hold_prices_the_output_estimate_at_the_output_price(streamed: b
 @pytest.mark.anyio
 async def test_a_hold_without_max_tokens_prices_the_default_output_estimate() -> None:
     # No max_tokens: 256 output tokens are held, at $2/M, beside the prompt's 1,000 at $1/M.
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply(text="x", delay=5))
     client = make(fake, frozen, limits={"*": {"budget_usd": "1"}})
     async with client, anyio.create_task_group() as tg:
@@ -112,7 +101,7 @@ async def test_concurrent_budgeted_calls_never_overspend_and_settle_what_they_us
 ) -> None:
     # Holds of $0.0012 (1,000 prompt + 100 output tokens): ten fit $0.012, so
     # ten of the twenty calls started together run; each then uses $0.0005.
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     for _ in range(20):
         fake.script.push(Reply(text="x", input_tokens=300, output_tokens=100, delay=0.05))
     # 60/960 and 60/983,040 s are exact in binary: the sums below are too
@@ -131,7 +120,7 @@ async def test_concurrent_budgeted_calls_never_overspend_and_settle_what_they_us
 async def test_a_budgeted_call_that_failed_after_sending_keeps_its_request_only(
     streamed: bool,
 ) -> None:
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply.failure(400))
     limits = {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}}
     async with make(fake, frozen, limits=limits) as client:
@@ -146,13 +135,14 @@ async def test_a_budgeted_call_that_failed_after_sending_keeps_its_request_only(
 @pytest.mark.anyio
 @STREAMED
 async def test_a_budgeted_call_cancelled_in_flight_gives_its_hold_back(streamed: bool) -> None:
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply(text="too late", delay=5, first_token_delay=5))
     limits = {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}}
     async with make(fake, frozen, limits=limits) as client:
-        with anyio.move_on_after(0.05) as scope:
-            await call(client, streamed, max_tokens=100)
-        assert scope.cancelled_caught
+        # cancelled once the provider has the call (its hold taken), not after 50 ms
+        await cancel_in_flight(
+            lambda: call(client, streamed, max_tokens=100), when=lambda: bool(fake.calls)
+        )
     limiter = frozen.limiter
     assert limiter._rates["*"].tpm_tat == T0
     assert limiter._budgets["*"].spent == 0
@@ -160,7 +150,7 @@ async def test_a_budgeted_call_cancelled_in_flight_gives_its_hold_back(streamed:
 
 @pytest.mark.anyio
 async def test_a_hedged_call_keeps_the_winners_cost_and_both_requests() -> None:
-    slow, fast, frozen = FakePlugin("slow"), FakePlugin("fast"), FrozenPlugin()
+    slow, fast, frozen = FakePlugin("slow"), FakePlugin("fast"), LimiterPlugin(frozen_limiter())
     slow.script.push(Reply(text="late", input_tokens=1000, output_tokens=1000, delay=5))
     fast.script.push(Reply(text="x", input_tokens=300, output_tokens=100))
     config: dict[str, Any] = {
@@ -182,7 +172,7 @@ async def test_a_hedged_call_keeps_the_winners_cost_and_both_requests() -> None:
 async def test_a_budget_without_a_known_price_holds_nothing_and_stays_unspent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     async with make(fake, frozen, limits={"*": {"budget_usd": "0.000001"}}) as client:
         monkeypatch.setattr(client.provider("fake"), "price", lambda model: None)
         for _ in range(3):
@@ -197,7 +187,7 @@ async def test_a_price_the_plugin_learns_later_is_held_from_then_on(
 ) -> None:
     # A plugin may know a price only once it has listed its models: a deployment
     # first seen without one must not keep holding nothing.
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply(text="x", input_tokens=0, output_tokens=0), Reply(text="x", delay=5))
     client = make(fake, frozen, limits={"*": {"budget_usd": "1"}})
     async with client, anyio.create_task_group() as tg:
@@ -214,7 +204,7 @@ async def test_a_price_the_plugin_learns_later_is_held_from_then_on(
 @pytest.mark.anyio
 async def test_a_price_from_config_is_the_one_held() -> None:
     # [prices] says $10/M output: 1,000 output tokens hold $0.01 beside the prompt's $0.001.
-    fake, frozen = FakePlugin(), FrozenPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply(text="x", delay=5))
     config: dict[str, Any] = {
         "storage": {"backend": "none"},

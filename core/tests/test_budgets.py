@@ -14,9 +14,11 @@ from relaykit.budgets import estimate_cost, hold_rates, period_bounds
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.response import ModelPrice, Usage
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import MID_PERIOD, FakePlugin, LimiterPlugin, Reply, frozen_limiter
 
 NONE = {"storage": {"backend": "none"}}
+#: the frozen limiter (relaykit.testing): no budget period ends while a test runs
+FROZEN = {**NONE, "limiter": {"backend": "frozen"}}
 
 
 @pytest.mark.anyio
@@ -69,19 +71,19 @@ async def test_a_budget_refuses_calls_once_spent_with_retry_after_the_period() -
         fake.script.push(
             Reply(text="x", input_tokens=200_000, output_tokens=200_000)
         )  # USD 0.60 each
-    config = {**NONE, "limits": {"fake/*": {"budget_usd": 1}}}
-    async with relaykit.Client(config, plugins=[fake]) as client:
+    config = {**FROZEN, "limits": {"fake/*": {"budget_usd": 1}}}
+    async with relaykit.Client(config, plugins=[fake, LimiterPlugin(frozen_limiter())]) as client:
         await client.chat("fake/m", "hi", max_tokens=1000)
         await client.chat("fake/m", "hi", max_tokens=1000)  # held 0.002, but 0.60 was spent...
         with pytest.raises(QuotaExceededError, match="daily budget") as info:
             await client.chat("fake/m", "hi", max_tokens=1000)  # ...and now 1.20 > 1
-    assert info.value.retry_after is not None
-    assert 0 < info.value.retry_after <= 86400
+    _, seconds_left = period_bounds("day", MID_PERIOD)
+    assert info.value.retry_after == seconds_left  # the wait until the next UTC day
 
 
 def test_concurrent_reservations_never_overspend() -> None:
     async def main() -> int:
-        limiter = MemoryRateLimiter()
+        limiter = frozen_limiter()
         limit = LimitConfig(budget_usd=Decimal("1"))
         admitted = 0
 
@@ -103,7 +105,7 @@ def test_concurrent_reservations_never_overspend() -> None:
 
 def test_reconcile_settles_the_real_cost() -> None:
     async def main() -> None:
-        limiter = MemoryRateLimiter()
+        limiter = frozen_limiter()
         limit = LimitConfig(budget_usd=Decimal("1"))
         held = await limiter.acquire("k", limit, 0, cost=Decimal("0.9"))
         with pytest.raises(QuotaExceededError):
@@ -158,13 +160,15 @@ async def test_a_limit_that_refuses_gives_back_what_earlier_limits_reserved() ->
     # Two patterns match: "*" reserves tokens and USD, then "fake/*" refuses on
     # rpm. The refused call must not keep what "*" reserved for it.
     config = {
-        **NONE,
+        **FROZEN,
         "limits": {
             "*": {"tpm": 250, "budget_usd": "0.001"},
             "fake/*": {"rpm": 1},
         },
     }
-    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+    async with relaykit.Client(
+        config, plugins=[FakePlugin(), LimiterPlugin(frozen_limiter())]
+    ) as client:
         first = await client.chat("fake/m", "hi", max_tokens=100)  # reserves 100 tokens, uses 3
         assert first.usage.total_tokens == 3 and first.cost is not None
         with pytest.raises(QuotaExceededError, match="rpm"):

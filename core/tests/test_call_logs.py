@@ -11,27 +11,16 @@ import pytest
 
 import relaykit
 from relaykit.log_format import JsonFormatter
-from relaykit.testing import FakePlugin
+from relaykit.testing import FakePlugin, call_log_lines, capture_call_log
 
 SECRET = "sk-proj-" + "Kk4" * 8
 
 
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("relaykit.calls")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield out
-    logger.removeHandler(handler)
-    logger.setLevel(old)
-
-
-def lines(out: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    """The JSON lines relaykit.calls writes during the test."""
+    with capture_call_log() as out:
+        yield out
 
 
 @pytest.mark.anyio
@@ -43,7 +32,7 @@ async def test_one_json_line_per_call(json_log: io.StringIO) -> None:
         await client.chat("fake/m", "hi", metadata={"correlation_id": "corr-9"})
         with pytest.raises(relaykit.AuthenticationError):
             await client.chat("fake/m", "hi")
-    ok, failed = lines(json_log)
+    ok, failed = call_log_lines(json_log)
     assert ok["logger"] == "relaykit.calls"
     assert ok["level"] == "INFO"
     assert (ok["provider"], ok["model"], ok["stage"], ok["correlation_id"]) == (
@@ -84,7 +73,7 @@ async def test_a_call_line_has_its_cache_and_reasoning_tokens_and_its_cost(
         hit = await client.chat("fake/m", "hi", temperature=0)  # from relaykit's cache
         await client.chat("fake/m", "other")
     assert hit.cache_hit
-    cached, from_cache, plain = lines(json_log)
+    cached, from_cache, plain = call_log_lines(json_log)
     assert (
         cached["input_tokens"],
         cached["cached_input_tokens"],

@@ -17,7 +17,7 @@ from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.protocols import CallRecord, Reservation
 from relaykit.routing import Target
-from relaykit.testing import FakePlugin, MemoryStorage, Reply
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, cancel_in_flight
 from relaykit.testing.storage_contract import make_record
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
@@ -67,9 +67,8 @@ async def test_a_chat_cancelled_mid_request_hands_back_its_reservation() -> None
     fake, limiter = FakePlugin(), WaitingLimiterPlugin()
     fake.script.push(Reply(text="too late", delay=5))
     async with make(fake, limiter, **LIMITED) as client:
-        with anyio.move_on_after(0.05) as scope:
-            await client.chat("fake/m", "hi")
-        assert scope.cancelled_caught, "the cancellation comes through as itself"
+        # cancelled while the provider answers (cancel_in_flight checks it comes through)
+        await cancel_in_flight(lambda: client.chat("fake/m", "hi"), when=lambda: bool(fake.calls))
         assert limiter.limiter.held == 0
 
 
@@ -78,11 +77,13 @@ async def test_a_stream_cancelled_before_its_first_event_hands_back_its_reservat
     fake, limiter = FakePlugin(), WaitingLimiterPlugin()
     fake.script.push(Reply(text="too late", first_token_delay=5))
     async with make(fake, limiter, **LIMITED) as client:
-        with anyio.move_on_after(0.05) as scope:
+
+        async def stream() -> None:
             async with client.stream("fake/m", "hi") as s:
                 async for _ in s:
                     pass
-        assert scope.cancelled_caught
+
+        await cancel_in_flight(stream, when=lambda: bool(fake.calls))
         assert limiter.limiter.held == 0
         assert client._router.in_flight(Target("fake", "m")) == 0
 
@@ -141,12 +142,33 @@ async def test_a_record_waiting_for_room_in_a_full_call_log_survives_its_callers
     async with anyio.create_task_group() as tg:
         log.start(tg)
         await log.put(records[0])
-        await anyio.sleep(0.01)  # the writer holds r0, waiting for the gate
+        await anyio.wait_all_tasks_blocked()  # the writer holds r0, waiting for the gate
         await log.put(records[1])  # the queue is full now
-        with anyio.move_on_after(0.05) as scope:
-            await log.put(records[2])  # waits for room, and its caller gives up
-        assert scope.cancelled_caught
+        await cancel_in_flight(lambda: log.put(records[2]))  # waits for room; its caller gives up
         storage.gate.set()
         await log.put(records[3])
         await log.aclose()
     assert sorted(storage.records) == ["r0", "r1", "r2", "r3"]
+
+
+@pytest.mark.anyio
+async def test_cancel_in_flight_fails_a_call_that_ended_first_or_raised_instead() -> None:
+    async def quick() -> None:
+        await anyio.lowlevel.checkpoint()
+
+    with pytest.raises(AssertionError, match="ended before it could be cancelled"):
+        await cancel_in_flight(quick)
+
+    async def swallows() -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0.01)  # a call that hides its cancellation...
+
+    with pytest.raises(AssertionError):
+        await cancel_in_flight(swallows)  # ...and ends normally: not cancelled in flight
+    started = anyio.Event()
+
+    async def waits() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    await cancel_in_flight(waits, when=started.is_set)

@@ -26,7 +26,7 @@ from relaykit.http import HttpOptions, httpx_client
 from relaykit.messages import ReasoningPart
 from relaykit.plugins import build_plugin_manager, describe_plugins
 from relaykit.protocols import CallRecord, Reservation
-from relaykit.testing import FakePlugin, RecordingExporter, Reply
+from relaykit.testing import FakePlugin, RecordingExporter, Reply, bare_record
 
 SECRET = "sk-proj-" + "Zz9" * 8
 
@@ -94,15 +94,7 @@ async def test_relaykit_storage_receives_every_call_redacted() -> None:
 async def test_relaykit_storage_queue_applies_backpressure_and_drains_on_close() -> None:
     storage = MemoryStorage(delay=0.01)
     log = CallLog(storage, max_queue=2, max_batch=3)
-    record = CallRecord(
-        id="r",
-        started_at=0,
-        operation="chat",
-        provider="p",
-        model_requested="p/m",
-        model="m",
-        streamed=False,
-    )
+    record = bare_record()
     async with anyio.create_task_group() as tg:
         log.start(tg)
         for _ in range(25):

@@ -13,25 +13,20 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
-from relaykit import CircuitOpenError, InvalidRequestError, QuotaExceededError, hookimpl
+from relaykit import CircuitOpenError, InvalidRequestError, QuotaExceededError
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
 from relaykit.protocols import Reservation
 from relaykit.response import ModelPrice
-from relaykit.testing import FakePlugin, LoadPlugin, Reply, run_limit_workload
-
-T0 = 1000.0  # the frozen limiter's clock
-
-
-class FrozenLimiterPlugin:
-    """The memory limiter on a clock that never moves: its state is exact arithmetic."""
-
-    def __init__(self) -> None:
-        self.limiter = MemoryRateLimiter(clock=lambda: T0)
-
-    @hookimpl
-    def relaykit_rate_limiter(self, name: str, config: object) -> MemoryRateLimiter | None:
-        return self.limiter if name == "frozen" else None
+from relaykit.testing import FROZEN_NOW as T0  # the frozen limiter's rate clock
+from relaykit.testing import (
+    FakePlugin,
+    LimiterPlugin,
+    LoadPlugin,
+    Reply,
+    frozen_limiter,
+    run_limit_workload,
+)
 
 
 def make(*plugins: object, limits: dict[str, Any], **sections: Any) -> relaykit.Client:
@@ -53,7 +48,7 @@ def requests_held(limiter: MemoryRateLimiter, key: str) -> float:
 
 @pytest.mark.anyio
 async def test_a_call_a_later_limit_refuses_gives_the_earlier_limit_its_request_back() -> None:
-    frozen = FrozenLimiterPlugin()
+    frozen = LimiterPlugin(frozen_limiter())
     limits = {"*": {"rpm": 10, "tpm": 6000}, "fake/*": {"rpm": 1, "budget_usd": "1"}}
     async with make(FakePlugin(), frozen, limits=limits) as client:
         await client.chat("fake/m", "hi", max_tokens=100)
@@ -68,7 +63,7 @@ async def test_a_call_a_later_limit_refuses_gives_the_earlier_limit_its_request_
 
 @pytest.mark.anyio
 async def test_a_request_the_provider_received_counts_even_when_it_failed() -> None:
-    fake, frozen = FakePlugin(), FrozenLimiterPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply.failure(503), Reply.failure(400))
     async with make(fake, frozen, limits={"*": {"rpm": 10}}) as client:
         with pytest.raises(relaykit.ProviderUnavailableError):
@@ -82,7 +77,7 @@ async def test_a_request_the_provider_received_counts_even_when_it_failed() -> N
 async def test_a_request_the_provider_plugin_could_not_encode_gives_its_request_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    frozen = FrozenLimiterPlugin()
+    frozen = LimiterPlugin(frozen_limiter())
     limits = {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}}
     async with make(FakePlugin(), frozen, limits=limits) as client:
 
@@ -107,7 +102,7 @@ def closed_port() -> int:
 @pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_a_request_that_could_not_connect_gives_its_request_back(streamed: bool) -> None:
-    frozen = FrozenLimiterPlugin()
+    frozen = LimiterPlugin(frozen_limiter())
     providers = {"openai": {"base_url": f"http://127.0.0.1:{closed_port()}/v1", "api_key": "k"}}
     async with make(frozen, limits={"*": {"rpm": 1, "tpm": 6000}}, providers=providers) as client:
         for _ in range(3):  # rpm = 1: a second counted request would be refused
@@ -124,7 +119,7 @@ async def test_a_request_that_could_not_connect_gives_its_request_back(streamed:
 
 @pytest.mark.anyio
 async def test_an_open_breaker_reserves_nothing() -> None:
-    fake, frozen = FakePlugin(), FrozenLimiterPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply.failure(503))
     breaker = {"failures": 1, "reset_after": 60}
     async with make(fake, frozen, limits={"*": {"rpm": 10}}, breaker=breaker) as client:
@@ -141,7 +136,7 @@ class LaggingLimiter:
     answer can be lost to a cancellation after the charge."""
 
     def __init__(self) -> None:
-        self.limits = MemoryRateLimiter(clock=lambda: T0)
+        self.limits = frozen_limiter()
         self.released = 0
         self.charged = anyio.Event()  # the server has charged
         self.answered = anyio.Event()  # its answer arrives (the test says when)
@@ -162,18 +157,9 @@ class LaggingLimiter:
         self.released += 1
 
 
-class LaggingPlugin:
-    def __init__(self) -> None:
-        self.limiter = LaggingLimiter()
-
-    @hookimpl
-    def relaykit_rate_limiter(self, name: str, config: object) -> LaggingLimiter | None:
-        return self.limiter if name == "frozen" else None
-
-
 @pytest.mark.anyio
 async def test_a_call_cancelled_while_a_shared_limiter_answers_gives_back_what_it_got() -> None:
-    lagging, fake = LaggingPlugin(), FakePlugin()
+    lagging, fake = LimiterPlugin(LaggingLimiter()), FakePlugin()
     async with make(fake, lagging, limits={"*": {"rpm": 10, "tpm": 6000}}) as client:
         # Cancelled once the server has charged and before its answer arrives, not
         # after a fixed 0.01 s against a 0.05 s answer: a slow machine could still be
@@ -219,7 +205,7 @@ class CountedPrice(ModelPrice):
 async def test_a_budgeted_call_works_its_cost_out_once(
     limits: dict[str, Any], budgeted: str, streamed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, frozen = FakePlugin(), FrozenLimiterPlugin()
+    fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     price = CountedPrice(Decimal("1"), Decimal("2"))
     async with make(fake, frozen, limits=limits) as client:
         monkeypatch.setattr(client.provider("fake"), "price", lambda model: price)
@@ -249,7 +235,7 @@ async def test_under_a_random_load_the_limits_hold_exactly_what_was_sent() -> No
     # they must have produced every outcome, or the workload tested too little.
     seen: Counter[str] = Counter()
     for seed in (1, 2, 3):
-        load, frozen = LoadPlugin(), FrozenLimiterPlugin()
+        load, frozen = LoadPlugin(), LimiterPlugin(frozen_limiter())
         limits = {
             "*": {"rpm": 64, "tpm": 61_440},  # 60/64 and 60/61440 s are exact in binary
             "load/*": {"rpm": 48, "budget_usd": "0.01"},

@@ -12,6 +12,7 @@ import pytest
 
 import relaykit
 from relaykit import QuotaExceededError, Usage
+from relaykit.testing import LimiterPlugin, frozen_limiter
 from relaykit_anthropic import wire
 from relaykit_anthropic.prices import ANTHROPIC_MODELS
 from relaykit_anthropic.testing import AnthropicMock
@@ -35,14 +36,16 @@ def mock() -> Iterator[AnthropicMock]:
 
 
 @asynccontextmanager
-async def client(mock: AnthropicMock, **config: Any) -> AsyncIterator[relaykit.Client]:
+async def client(
+    mock: AnthropicMock, *plugins: object, **config: Any
+) -> AsyncIterator[relaykit.Client]:
     settings = {
         "storage": {"backend": "none"},
         "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
         "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
         **config,
     }
-    async with relaykit.Client(settings) as c:
+    async with relaykit.Client(settings, plugins=[*plugins]) as c:
         yield c
 
 
@@ -160,7 +163,9 @@ async def test_a_budget_is_charged_the_write_price(mock: AnthropicMock) -> None:
     # $3 at the input price, which would leave room under $3.50 for another call.
     mock.script.reply("ok", input_tokens=MILLION, output_tokens=0, cache_write_input_tokens=MILLION)
     limits = {"anthropic/*": {"budget_usd": "3.5"}}
-    async with client(mock, limits=limits) as c:
+    # a limiter whose clocks never move: the day's budget cannot reset between the calls
+    frozen, limiter = LimiterPlugin(frozen_limiter()), {"backend": "frozen"}
+    async with client(mock, frozen, limits=limits, limiter=limiter) as c:
         r = await c.chat(MODEL, "the long shared prompt", max_tokens=10)
         assert r.cost == Decimal("3.75")
         with pytest.raises(QuotaExceededError, match="daily budget"):

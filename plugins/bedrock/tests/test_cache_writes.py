@@ -58,6 +58,19 @@ def test_claude_write_prices_are_one_and_a_quarter_and_two_input_and_others_the_
     assert regional.cache_write_1h_input == Decimal("2") * Decimal("1.1")
 
 
+SONNET = "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+async def call(client: relaykit.Client, streamed: bool) -> relaykit.ChatResponse:
+    """One call to Sonnet 4.5 (global), through Converse or ConverseStream."""
+    if not streamed:
+        return await client.chat(SONNET, "the long shared prompt")
+    async with client.stream(SONNET, "the long shared prompt") as s:
+        async for _ in s:
+            pass
+    return s.response
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("streamed", [False, True], ids=["converse", "converse-stream"])
 async def test_cost_charges_cache_writes_at_the_write_price(
@@ -72,15 +85,8 @@ async def test_cost_charges_cache_writes_at_the_write_price(
             cache_write_input_tokens=200_000,
         )
     )
-    model = "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0"
     async with make_client() as client:
-        if streamed:
-            async with client.stream(model, "the long shared prompt") as s:
-                async for _ in s:
-                    pass
-            r = s.response
-        else:
-            r = await client.chat(model, "the long shared prompt")
+        r = await call(client, streamed)
     assert r.usage == Usage(MILLION, 100_000, 300_000, cache_write_input_tokens=200_000)
     # Sonnet 4.5 (global) per million: $3 input, $0.30 reads, $3.75 writes, $15 output
     assert r.cost == Decimal("1.5") + Decimal("0.09") + Decimal("0.75") + Decimal("1.5")
@@ -100,15 +106,8 @@ async def test_one_hour_cache_writes_are_charged_the_one_hour_price(
             cache_write_1h_input_tokens=400_000,
         )
     )
-    model = "bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0"
     async with make_client() as client:
-        if streamed:
-            async with client.stream(model, "the long shared prompt") as s:
-                async for _ in s:
-                    pass
-            r = s.response
-        else:
-            r = await client.chat(model, "the long shared prompt")
+        r = await call(client, streamed)
     assert r.usage == Usage(
         MILLION, 0, cache_write_input_tokens=MILLION, cache_write_1h_input_tokens=400_000
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -62,13 +61,15 @@ def _after_done(tail: list[Pause | Drop]) -> LoopbackServer:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("tail", [[Pause(5)], [Drop()]], ids=["stalls", "drops"])
+@pytest.mark.parametrize("tail", [[Pause(3600)], [Drop()]], ids=["stalls", "drops"])
 async def test_stream_ends_at_done_whatever_follows(tail: list[Pause | Drop]) -> None:
+    # A server that stalls after [DONE] stalls for an hour: the stream must end
+    # after the provider's short grace (END_OF_BODY_GRACE), not the server's end.
+    # The bound is a safety net far above the grace, not a timing of it.
     with _after_done(tail) as server:
         async with relaykit.Client(_config(server.url + "/v1")) as client:
-            started = time.monotonic()
-            assert await _stream_text(client) == "ok"
-            assert time.monotonic() - started < 2  # a short grace, not the server's 5 s
+            with anyio.fail_after(60):
+                assert await _stream_text(client) == "ok"
 
 
 class _Ended:

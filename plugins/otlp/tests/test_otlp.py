@@ -16,7 +16,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 import relaykit
 from relaykit import metrics
 from relaykit.gauge_events import BreakerState, QueueDepth
-from relaykit.testing import FakePlugin, LoopbackServer, OpenAIMock, Reply
+from relaykit.testing import FakePlugin, LoopbackServer, OpenAIMock, Reply, bare_record
 from relaykit.testing import Request as HttpRequest
 from relaykit.testing import Response as HttpResponse
 from relaykit_otlp import OtlpExporter
@@ -153,17 +153,7 @@ async def test_the_provider_request_carries_the_exported_spans_trace_context(
 @pytest.mark.anyio
 async def test_flush_exports_without_closing(collector: Collector) -> None:
     exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
-    exporter.record(
-        relaykit.CallRecord(
-            id="r",
-            started_at=0,
-            operation="chat",
-            provider="p",
-            model_requested="p/m",
-            model="m",
-            streamed=False,
-        )
-    )
+    exporter.record(bare_record())
     await exporter.flush()
     assert collector.metric("relaykit.requests").sum.data_points[0].as_double == 1
     await exporter.aclose()

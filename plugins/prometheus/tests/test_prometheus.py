@@ -10,7 +10,7 @@ from prometheus_client.samples import Sample
 import relaykit
 from relaykit import metrics
 from relaykit.gauge_events import QueueDepth
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, Reply, bare_record
 from relaykit_prometheus import PrometheusExporter, make_asgi_app, prometheus_name
 
 
@@ -98,15 +98,7 @@ async def test_errors_are_counted_by_type() -> None:
 
 def test_model_label_cardinality_is_capped() -> None:
     exporter = PrometheusExporter(max_models=3)
-    record = relaykit.CallRecord(
-        id="r",
-        started_at=0,
-        operation="chat",
-        provider="p",
-        model_requested="p/x",
-        model="x",
-        streamed=False,
-    )
+    record = bare_record(model_requested="p/x", model="x")
     import attrs
 
     for i in range(10):
@@ -195,14 +187,7 @@ def test_histograms_match_prometheus_clients_own() -> None:
     )
     for latency in latencies:
         exporter.record(
-            relaykit.CallRecord(
-                id="r",
-                started_at=0,
-                operation="chat",
-                provider="p",
-                model_requested="p/m",
-                model="m",
-                streamed=False,
+            bare_record(
                 latency=latency,
             )
         )

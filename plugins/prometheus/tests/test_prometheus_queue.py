@@ -15,18 +15,11 @@ import relaykit
 from relaykit import metrics
 from relaykit.gauge_events import BreakerState, QueueDepth
 from relaykit.response import Usage
-from relaykit.testing import FakePlugin
+from relaykit.testing import FakePlugin, bare_record
 from relaykit_prometheus import PrometheusExporter
 from relaykit_prometheus.exporter import _BATCH
 
-RECORD = relaykit.CallRecord(
-    id="r",
-    started_at=0,
-    operation="chat",
-    provider="p",
-    model_requested="p/m",
-    model="m",
-    streamed=False,
+RECORD = bare_record(
     latency=0.5,
     usage=Usage(10, 2),
 )

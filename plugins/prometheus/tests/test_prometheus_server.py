@@ -10,6 +10,7 @@ test skips without it, and fails instead under ``CI=true``.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import subprocess
 import time
@@ -38,10 +39,26 @@ Labels = frozenset[tuple[str, str]]
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on at the moment."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on now, below the kernel's ephemeral range.
+
+    A port the kernel handed out (bind to 0) is free only until the kernel hands
+    it out again: any outgoing connection on this busy machine (Redis, the
+    Prometheus API calls) could take it before Prometheus or the exporter binds
+    it. Ports below the ephemeral range are never handed out, so only a program
+    asking for that very number could.
+    """
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")  # Linux; elsewhere IANA's
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 49_152
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(20_000, min(low, 32_768))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: try another
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 @attrs.frozen

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from decimal import Decimal
 
@@ -17,11 +16,32 @@ import relaykit
 from relaykit import QuotaExceededError
 from relaykit.budgets import period_bounds
 from relaykit.config import LimitConfig
-from relaykit.testing import FakePlugin, LoadPlugin, Reply, require_service, run_limit_workload
+from relaykit.testing import (
+    MID_PERIOD,
+    FakePlugin,
+    LimiterPlugin,
+    LoadPlugin,
+    Reply,
+    require_service,
+    run_limit_workload,
+)
 from relaykit_redis import RedisClient, RedisRateLimiter
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+#: the budgets' day under a pinned wall clock: a test run across midnight UTC
+#: must not split one test's spending between two days' keys
+DAY, SECONDS_LEFT = period_bounds("day", MID_PERIOD)
+
+
+def pinned(prefix: str) -> RedisRateLimiter:
+    """The Redis limiter whose budget clock reads :data:`MID_PERIOD` (rates keep Redis's clock)."""
+    return RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: MID_PERIOD)
+
+
+def pinned_plugin(prefix: str) -> LimiterPlugin[RedisRateLimiter]:
+    """:func:`pinned` through the client, as ``[limiter] backend = "pinned-redis"``."""
+    return LimiterPlugin(pinned(prefix), name="pinned-redis")
 
 
 @pytest.fixture
@@ -67,7 +87,7 @@ async def test_concurrent_tasks_never_overshoot_a_tpm_limit(prefix: str) -> None
 
 @pytest.mark.anyio
 async def test_reconcile_refunds_tokens_and_settles_cost(prefix: str) -> None:
-    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limiter = pinned(prefix)
     limit = LimitConfig(tpm=1000, budget_usd=Decimal("1"))
     held = await limiter.acquire("k", limit, 900, cost=Decimal("0.9"))
     with pytest.raises(QuotaExceededError, match="tpm"):
@@ -76,8 +96,7 @@ async def test_reconcile_refunds_tokens_and_settles_cost(prefix: str) -> None:
     await limiter.acquire("k", limit, 800, cost=Decimal("0.85"))
     with pytest.raises(QuotaExceededError, match="daily budget") as info:
         await limiter.acquire("k", limit, 1, cost=Decimal("0.1"))
-    assert info.value.retry_after is not None
-    assert info.value.retry_after <= 86400
+    assert info.value.retry_after == SECONDS_LEFT
     await limiter.aclose()
 
 
@@ -112,10 +131,10 @@ async def test_several_limits_are_one_decision_all_or_nothing(prefix: str) -> No
     # trip; refused by "fake/*", it charges "*" nothing either.
     config = {
         "storage": {"backend": "none"},
-        "limiter": {"backend": "redis", "url": URL, "prefix": prefix},
+        "limiter": {"backend": "pinned-redis"},
         "limits": {"*": {"tpm": 1000, "budget_usd": "1"}, "fake/*": {"rpm": 1}},
     }
-    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+    async with relaykit.Client(config, plugins=[FakePlugin(), pinned_plugin(prefix)]) as client:
         limiter = client._limiter
         assert isinstance(limiter, RedisRateLimiter)
         pipeline = await limiter.redis.pipeline()
@@ -198,16 +217,18 @@ HAMMER = textwrap.dedent(
     import anyio
     from relaykit import QuotaExceededError
     from relaykit.config import LimitConfig
+    from relaykit.testing import MID_PERIOD
     from relaykit_redis import RedisRateLimiter
 
-    url, prefix, backend = sys.argv[1], sys.argv[2], sys.argv[3]
+    url, prefix, backend, processes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     limits = {
         "tpm": (LimitConfig(tpm=10_000), 1000, None),
         "budget": (LimitConfig(budget_usd=Decimal("1")), 0, Decimal("0.01")),
     }
 
     async def main():
-        limiter = RedisRateLimiter(url, prefix=prefix)
+        # the budget's day pinned: a run across midnight UTC must not start a new one
+        limiter = RedisRateLimiter(url, prefix=prefix, wall_clock=lambda: MID_PERIOD)
         admitted = {name: 0 for name in limits}
         # Every process starts together: the test says go once all are ready, and
         # ready means running, with the event loop's library imported and Redis
@@ -217,19 +238,28 @@ HAMMER = textwrap.dedent(
         print("ready", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.readline)
 
-        async def worker(name):
+        async def attempt(name):
             limit, tokens, cost = limits[name]
-            for _ in range(50):
-                try:
-                    await limiter.acquire(name, limit, tokens, cost=cost)
-                    admitted[name] += 1
-                except QuotaExceededError:
-                    pass
+            try:
+                await limiter.acquire(name, limit, tokens, cost=cost)
+                admitted[name] += 1
+            except QuotaExceededError:
+                pass
 
-        async with anyio.create_task_group() as tg:
-            for name in limits:
-                for _ in range(4):
-                    tg.start_soon(worker, name)
+        # 10 rounds of 4 tasks per limit, in step with the other processes: none
+        # starts a round before all have finished the one before (a barrier on a
+        # Redis counter). Free-running, a process the scheduler favoured on a
+        # loaded machine could take every admission before another ran at all.
+        for round_ in range(10):
+            async with anyio.create_task_group() as tg:
+                for name in limits:
+                    for _ in range(4):
+                        tg.start_soon(attempt, name)
+            barrier = f"{prefix}:barrier:{round_}"
+            await limiter.redis.command("INCR", barrier)
+            await limiter.redis.command("EXPIRE", barrier, 120)
+            while int(await limiter.redis.command("GET", barrier)) < processes:
+                await anyio.sleep(0.001)  # another process is still in this round
         await limiter.aclose()
         print(admitted["tpm"], admitted["budget"])
 
@@ -275,21 +305,26 @@ def run_together(script: str, argvs: list[list[str]]) -> list[str]:
 
 
 def test_four_processes_together_admit_exactly_the_limit(prefix: str) -> None:
-    """4 processes x 4 tasks x 50 tries at each limit; the limits admit 10 and 100 in total.
+    """4 processes x 4 tasks x 10 rounds of tries at each limit (160 in all); the limits
+    admit 10 and 100 in total.
+
+    The processes go in step, round by round: the first round's 16 budget tries
+    all fit, so every process is admitted some, and the rest compete.
 
     The TPM limit refills 1,000 tokens every 6 s, far longer than the run, so
-    "exactly" is exact; the budget never refills within the day.
+    "exactly" is exact; the budget's day is pinned, so it never refills.
     """
-    outputs = run_together(HAMMER, [[URL, prefix, backend] for backend in BACKENDS])
+    argvs = [[URL, prefix, backend, str(len(BACKENDS))] for backend in BACKENDS]
+    outputs = run_together(HAMMER, argvs)
     results = [tuple(int(x) for x in out.split()) for out in outputs]
     assert sum(r[0] for r in results) == 10
     assert sum(r[1] for r in results) == 100
-    assert sum(1 for r in results if r[1]) >= 2, results  # the processes really competed
+    assert all(r[1] for r in results), results  # every process took part
 
 
 @pytest.mark.anyio
 async def test_release_gives_back_the_request_the_tokens_and_the_usd(prefix: str) -> None:
-    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limiter = pinned(prefix)
     limit = LimitConfig(rpm=2, tpm=1000, budget_usd=Decimal("1"))
     for _ in range(5):  # without the request back, the second round would be refused
         held = await limiter.acquire("k", limit, 900, cost=Decimal("0.9"))
@@ -329,8 +364,7 @@ async def check_slots(prefix: str, seeded: dict[str, int], sent: tuple[int, int,
     requests, tokens, micro_usd = sent
     redis = RedisClient(URL)
     held = {slot: float(await redis.command("GET", f"{prefix}:limit:{slot}")) for slot in seeded}
-    period_id, _ = period_bounds("day", time.time())
-    spent = await redis.command("GET", f"{prefix}:limit:load/*:usd:{period_id}")
+    spent = await redis.command("GET", f"{prefix}:limit:load/*:usd:{DAY}")
     await redis.aclose()
     assert held == {
         "*:rpm": seeded["*:rpm"] + 100 * requests,
@@ -341,9 +375,10 @@ async def check_slots(prefix: str, seeded: dict[str, int], sent: tuple[int, int,
 
 
 def workload_config(prefix: str) -> dict[str, object]:
+    """The workload's config, for :func:`pinned_plugin` (``url`` and ``prefix`` for a child)."""
     return {
         "storage": {"backend": "none"},
-        "limiter": {"backend": "redis", "url": URL, "prefix": prefix},
+        "limiter": {"backend": "pinned-redis", "url": URL, "prefix": prefix},
         "limits": WORKLOAD_LIMITS,
         "retry": {"attempts": 2, "initial_wait": 0, "max_wait": 0},
         "breaker": {"failures": 4, "reset_after": 0.02},
@@ -357,7 +392,8 @@ async def test_under_a_random_load_redis_holds_exactly_what_was_sent(
 ) -> None:
     seeded = await seed_slots(prefix)
     load = LoadPlugin()
-    async with relaykit.Client(workload_config(prefix), plugins=[load]) as client:
+    plugins = [load, pinned_plugin(prefix)]
+    async with relaykit.Client(workload_config(prefix), plugins=plugins) as client:
         outcomes = await run_limit_workload(client, seed=seed, calls=80)
     assert set(outcomes) == {"answered", "refused", "failed", "cancelled"}, outcomes
     await check_slots(prefix, seeded, (load.sent.requests, load.sent.tokens, load.sent.micro_usd))
@@ -368,20 +404,28 @@ WORKLOAD = textwrap.dedent(
     import json, sys
     import anyio
     import relaykit
-    from relaykit.testing import LoadPlugin, run_limit_workload
+    from relaykit.testing import MID_PERIOD, LimiterPlugin, LoadPlugin, run_limit_workload
+    from relaykit_redis import RedisRateLimiter
 
     config, backend, seed = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
     async def main():
         load = LoadPlugin()
-        async with relaykit.Client(config, plugins=[load]) as client:
+        url, prefix = config["limiter"]["url"], config["limiter"]["prefix"]
+        # the budget's day pinned, as in the test's own process
+        limiter = RedisRateLimiter(url, prefix=prefix, wall_clock=lambda: MID_PERIOD)
+        plugins = [load, LimiterPlugin(limiter, name="pinned-redis")]
+        async with relaykit.Client(config, plugins=plugins) as client:
+            # Every process starts together: ready means running, with the event
+            # loop's library imported and Redis connected (as in HAMMER); ready
+            # before anyio.run let one process start while another still imported.
+            await limiter.redis.command("PING")
+            print("ready", flush=True)
+            await anyio.to_thread.run_sync(sys.stdin.readline)
             outcomes = await run_limit_workload(client, seed=seed, calls=60)
         sent = load.sent
         print(json.dumps([sent.requests, sent.tokens, sent.micro_usd, outcomes]))
 
-    # Every process starts together: the test says go once all are ready.
-    print("ready", flush=True)
-    sys.stdin.readline()
     anyio.run(main, backend=backend)
     """
 )

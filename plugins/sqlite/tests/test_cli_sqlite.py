@@ -27,12 +27,15 @@ def config(tmp_path: Path) -> Path:
 
 
 def seed(db: Path) -> None:
+    # Times relative to now, since the CLI's --since and --older-than are. The two
+    # "today" calls share one moment: a minute apart, they fell on two UTC days
+    # when the test ran just after midnight, and --totals grouped them apart.
     now = time.time()
     records = [
         make_record(0, started_at=now - 40 * DAY, text="ancient history"),
         make_record(1, started_at=now - 2 * DAY, text="sunny weather", cost=Decimal("0.1")),
         make_record(2, started_at=now - 2 * DAY, text="rain", cost=Decimal("0.2")),
-        failed_record(3, started_at=now - 60),
+        failed_record(3, started_at=now - 30),
         make_record(
             4,
             started_at=now - 30,

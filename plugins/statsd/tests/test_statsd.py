@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import relaykit
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, Reply, bare_record
 from relaykit_statsd import StatsdExporter
 
 
@@ -84,15 +84,7 @@ def test_nobody_listening_drops_instead_of_blocking_or_raising() -> None:
     port = sock.getsockname()[1]
     sock.close()  # now nothing listens there: the OS reports the port unreachable
     exporter = StatsdExporter(port=port)
-    record = relaykit.CallRecord(
-        id="r",
-        started_at=0,
-        operation="chat",
-        provider="p",
-        model_requested="p/m",
-        model="m",
-        streamed=False,
-    )
+    record = bare_record()
     for _ in range(50):
         exporter.record(record)
     exporter.close()
@@ -102,14 +94,7 @@ def test_nobody_listening_drops_instead_of_blocking_or_raising() -> None:
 
 def test_large_events_are_split_into_packets(receiver: socket.socket) -> None:
     exporter = StatsdExporter(port=receiver.getsockname()[1], tags=True, max_packet=120)
-    record = relaykit.CallRecord(
-        id="r",
-        started_at=0,
-        operation="chat",
-        provider="p",
-        model_requested="p/m",
-        model="m",
-        streamed=False,
+    record = bare_record(
         latency=0.25,
         attempts=3,
     )
@@ -143,15 +128,7 @@ def test_each_datagram_holds_format_lines_of_each_observation(tags: bool, prefix
     from relaykit.response import Usage
     from relaykit_statsd.exporter import format_lines
 
-    base = relaykit.CallRecord(
-        id="r",
-        started_at=0,
-        operation="chat",
-        provider="p",
-        model_requested="p/m",
-        model="m",
-        streamed=False,
-    )
+    base = bare_record()
     events: list[object] = []
     for i in range(60):
         events.append(

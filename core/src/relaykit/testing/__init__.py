@@ -24,6 +24,10 @@ _EXPORTS = {
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
     "LoadPlugin": "limit_workload",
+    "LimiterPlugin": "limiters",
+    "frozen_limiter": "limiters",
+    "FROZEN_NOW": "limiters",
+    "MID_PERIOD": "limiters",
     "run_limit_workload": "limit_workload",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
@@ -35,16 +39,23 @@ _EXPORTS = {
     "require_program": "services",
     "require_service": "services",
     "instant_retries": "retries",
+    "cancel_in_flight": "cancelling",
+    "bare_record": "records",
+    "capture_call_log": "call_log_capture",
+    "call_log_lines": "call_log_capture",
     "service_reachable": "services",
 }
 
 __all__ = [
+    "FROZEN_NOW",
+    "MID_PERIOD",
     "PNG",
     "WEATHER_TOOL",
     "Drop",
     "FakePlugin",
     "FakeProvider",
     "Harness",
+    "LimiterPlugin",
     "LoadPlugin",
     "LoopbackServer",
     "MemoryStorage",
@@ -60,6 +71,11 @@ __all__ = [
     "Script",
     "StorageContract",
     "VendorMock",
+    "bare_record",
+    "call_log_lines",
+    "cancel_in_flight",
+    "capture_call_log",
+    "frozen_limiter",
     "instant_retries",
     "require_program",
     "require_service",
@@ -76,13 +92,17 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from .call_log_capture import call_log_lines, capture_call_log
+    from .cancelling import cancel_in_flight
     from .fake_provider import FakePlugin, FakeProvider
     from .limit_workload import LoadPlugin, run_limit_workload
+    from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
     from .provider_contract import PNG, WEATHER_TOOL, Harness, ProviderContract
     from .recording_exporter import RecordingExporter
+    from .records import bare_record
     from .retries import instant_retries
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable
