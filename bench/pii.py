@@ -27,6 +27,9 @@ Cases (the texts are built here, deterministically):
   numbers, times and colons chat holds (list items, "3 options", "10:30"), no PII.
 - ``chat20k_pii``: the same with an email, a card, a phone number, an IP
   address and an IBAN scattered through it.
+- ``chat20k_keys``: ``chat20k`` talking about credentials: the words the secret
+  redactor's labels and schemes need ("token", "key:", "Bearer", "basic") and
+  one labelled key, at random places (the secret redactor's worst prose).
 - ``digits20k``: ~20 KB of what is full of digits and is not personal data:
   code, a CSV table, log lines with timestamps, versions, hashes, order numbers
   that fail Luhn (the false-positive candidates).
@@ -120,6 +123,25 @@ def _with_pii(text: str, rng: random.Random) -> str:
     return text
 
 
+_KEY_WORDS = (
+    "the token",
+    "which key: the new one",
+    "a Bearer token",
+    "basic auth",
+    "max_tokens=100",
+    "api_key=sk-abc0123456789xyz",
+)
+
+
+def _with_key_words(text: str, rng: random.Random) -> str:
+    """``text`` with each of :data:`_KEY_WORDS` put after a space at a random place."""
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    at = sorted(rng.sample(spaces, len(_KEY_WORDS)), reverse=True)
+    for i, words in zip(at, _KEY_WORDS, strict=True):
+        text = f"{text[: i + 1]}{words} {text[i + 1 :]}"
+    return text
+
+
 def _digits(size: int, rng: random.Random) -> str:
     """Code, tables, logs: digits everywhere, and none of it personal data."""
     parts: list[str] = []
@@ -164,13 +186,16 @@ def cases() -> dict[str, str]:
     """The texts, by case name (the same every run)."""
     rng = random.Random(6)
     chat = _chat(20_000, rng)
-    return {
+    texts = {
         "short": SHORT,
         "prompt": PROMPT,
         "chat20k": chat,
         "chat20k_pii": _with_pii(chat, rng),
         "digits20k": _digits(20_000, rng),
     }
+    # its own generator, so the other texts stay what they were before it was added
+    texts["chat20k_keys"] = _with_key_words(chat, random.Random(7))
+    return texts
 
 
 def paths() -> dict[str, Callable[[str], str]]:
@@ -239,7 +264,7 @@ def profile(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cases", default="short,prompt,chat20k,chat20k_pii,digits20k")
+    p.add_argument("--cases", default="short,prompt,chat20k,chat20k_pii,chat20k_keys,digits20k")
     p.add_argument("--paths", default="redact,outbound,secrets,known,chain")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--round-ms", type=float, default=150.0, help="CPU ms per (case, path) round")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from relaykit.secrets import _LITERALS, MASK, Secret, _may_hold_secret, scrub
+from relaykit.secrets import MASK, Secret, scrub
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -140,6 +140,18 @@ def test_errors_never_carry_a_key() -> None:
     assert key not in (err.provider_message or "")
 
 
+# What every pattern starts with or needs: the scan looks for these.
+ANCHORS = (
+    "sk-", "sk-ant-", "AIza", "ya29.", "GOCSPX-", "1//0", "A3T", "AKIA", "ASIA", "ABIA", "ACCA",
+    "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABSK", "gsk_", "xai-", "hf_", "ghp_",
+    "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "eyJ", "=", "://", "Bearer ", "BASIC ",
+    "?key=", "&KEY=", "api_key", "X-Api-Key", "x-goog-api-key", "client_secret", "Password",
+    "passwd", "aws_session_token", "AWSSecretAccessKey", "relaykit_master_key", "refresh_token",
+)  # fmt: skip
+# Characters that (?i:...) takes for a letter although they are not A-Z (İ ı for
+# "i", ſ for "s", the Kelvin sign for "k"), in words the patterns need.
+FOLDED = ("\u017fecret", "pa\u017f\u017fword", "ba\u017f\u0130c", "\u212aEY", "ba\u0131ic")
+
 # Pieces of every pattern's anatomy (prefixes, labels, separators, bodies), so
 # that generated text often comes close to a credential or is one.
 _PIECES = st.one_of(
@@ -148,40 +160,117 @@ _PIECES = st.one_of(
     st.sampled_from(
         ["sk-", "AIza", "eyJ", "=", "Bearer ", "BASIC ", "Token", "PASSWORD=", "://u:p@h", "KEY:"]
     ),
-    st.sampled_from(_LITERALS),
+    st.sampled_from(ANCHORS),
+    st.sampled_from(FOLDED),
+    st.sampled_from([": ", "=", "='", '": "', " \t= ", "\u0130"]),
     chars(B64URL + " =:/@.", 0, 50),
     prose,
 )
 
 
-@given(st.lists(_PIECES, max_size=6).map("".join))
-def test_the_quick_precheck_never_skips_what_the_patterns_would_mask(text: str) -> None:
-    # scrub() skips the regex when a cheap scan finds no literal a credential
-    # needs; the result must be the same as always running the regex.
+@given(st.lists(_PIECES, max_size=8).map("".join))
+def test_scrub_masks_what_the_alternation_would(text: str) -> None:
+    # scrub() tries the alternation only where a cheap scan says a pattern may
+    # start; the result must be the same as searching with it everywhere.
     from relaykit.secrets import _SECRET_RE, _mask
 
     assert scrub(text) == _SECRET_RE.sub(_mask, text)
 
 
-@pytest.mark.parametrize("literal", _LITERALS)
-def test_the_quick_precheck_finds_every_literal_a_pattern_needs(literal: str) -> None:
-    # The pre-check looks for the literals in groups, not one by one: none may be
-    # left out, wherever it sits in the text.
-    assert _may_hold_secret(literal)
-    assert _may_hold_secret(f"a b c {literal} d e f")
+@given(st.lists(_PIECES, max_size=8).map("".join))
+def test_every_place_a_pattern_matches_is_a_start(text: str) -> None:
+    # Stronger than the test above: a place the scan missed may be hidden there
+    # by an earlier match that happens to cover it.
+    from relaykit.secrets import _SECRET_RE, _starts
+
+    starts = _starts(text)
+    assert starts is not None
+    matched = [i for i in range(len(text)) if _SECRET_RE.match(text, i)]
+    assert set(matched) <= set(starts)
 
 
-@given(st.lists(_PIECES, max_size=6).map("".join))
-def test_the_quick_precheck_agrees_with_a_plain_search_for_the_literals(text: str) -> None:
-    lowered = text.lower()
-    words = ("key", "token", "secret", "passw", "bearer", "basic", "://")
-    expected = any(literal in text for literal in _LITERALS) or any(w in lowered for w in words)
-    assert _may_hold_secret(text) == expected
+# One credential of each pattern's shape, in the patterns' order.
+EXAMPLES = (
+    "sk-ant-api03-" + "a" * 24,
+    "sk-ant-" + "b" * 20,
+    "sk-proj-" + "c" * 20,
+    "AIza" + "d" * 35,
+    "ya29." + "e" * 24,
+    "GOCSPX-" + "f" * 24,
+    "1//0" + "g" * 32,
+    "A3TX" + "H" * 16,
+    "ASIA" + "I" * 16,
+    "ABSK" + "j" * 24,
+    "gsk_" + "k" * 24,
+    "xai-" + "l" * 24,
+    "hf_" + "m" * 32,
+    "ghr_" + "n" * 36,
+    "github_pat_" + "o" * 40,
+    "eyJ" + "p" * 8 + ".eyJ" + "q" * 8 + ".r",
+    "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg=",
+    "BEARER " + "s" * 12,
+    "Basic " + "t" * 16,
+    "smtp://user:pw@host",
+    "AWS_Secret_Access_Key = '" + "u" * 20,
+    "/v1?KEY=" + "w" * 10,
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e[:8])
+def test_each_shape_is_masked_wherever_it_sits(example: str) -> None:
+    for before, after in [("", ""), ("a b c ", " d e f"), ("\u00e9t\u00e9 \u212a ", "\n")]:
+        text = f"{before}{example}{after}"
+        out = scrub(text)
+        assert MASK in out
+        assert out.startswith(before)
+        assert out.endswith(after)
+
+
+@pytest.mark.parametrize("anchor", ANCHORS + FOLDED)
+def test_each_anchor_is_found_wherever_it_sits(anchor: str) -> None:
+    # The literals are looked for in groups (by a character they share), the
+    # words in lower-cased text: none may be left out, at the start, the end or
+    # between other text, after non-ASCII text too.
+    from relaykit.secrets import _SECRET_RE, _starts
+
+    for before, after in [("", ""), ("a b c ", " d e f"), ("\u00e9t\u00e9 \u212a ", ": x")]:
+        text = f"{before}{anchor}{after}"
+        starts = _starts(text)
+        assert starts is not None
+        matched = {i for i in range(len(text)) if _SECRET_RE.match(text, i)}
+        assert matched <= set(starts)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("client_\u017fecret=abcdefgh123", "client_\u017fecret=[REDACTED]"),
+        ("PA\u017f\u017fWORD: hunter2hunter2", "PA\u017f\u017fWORD: [REDACTED]"),
+        ("\u0130 x-api-\u212aey: 0123456789", "\u0130 x-api-\u212aey: [REDACTED]"),
+        ("ba\u017fic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "ba\u017fic [REDACTED]"),
+    ],
+)
+def test_letters_that_case_folding_equates_are_matched(text: str, masked: str) -> None:
+    # (?i:...) takes ſ for "s" and the Kelvin sign for "k": so must the scan.
+    assert scrub(text) == masked
+
+
+def test_a_long_text_with_trigger_words_is_scrubbed_like_the_alternation() -> None:
+    from relaykit.secrets import _SECRET_RE, _mask
+
+    chat = (
+        "User: which key and token go where? The secret is basic: pass the bearer "
+        "header at 10:30, max_tokens=100, see https://example.com/a?b=c&key=v.\n"
+    ) * 200
+    text = f"{chat}api_key=abcdefgh12345678 {chat}Bearer abcdefgh12345678 {chat}"
+    out = scrub(text)
+    assert out == _SECRET_RE.sub(_mask, text)
+    assert out.count(MASK) == 2
 
 
 # Text whose only literal is "=" (code, logs, query strings) can hold no
 # credential but a Fernet key, which ends in "=": scrub() looks 43 characters
-# before each "=" instead of running every pattern at every character.
+# before each "=" that ends a Fernet key's shape.
 FERNET = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg="
 CODE = "x = 1\nif a == b: c = d  # status=200\n"
 

@@ -7,6 +7,7 @@ back by a provider (or pasted into a prompt) never leaves relaykit in clear.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 MASK = "[REDACTED]"
@@ -22,6 +23,15 @@ _LABELS = (
 )
 # a header or label name right after "Bearer"/"Basic" is not their token
 _LABEL_AHEAD = rf"(?i:{_LABELS}|authorization|proxy-authorization)[\"']?\s*[:=]"
+
+# bearer tokens and HTTP basic credentials; a "token" that is a label with its
+# separator ("Bearer x-api-key: ...") is left alone, so the labelled pattern
+# (or this one, for "Authorization: Bearer") masks the value after it
+_BEARER = rf"(?P<keep1>(?i:\bbearer)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9._~+/\-]{{8,}}=*"
+_BASIC = rf"(?P<keep2>(?i:basic)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9+/]{{12,}}=*"
+# a key in a URL's query string (Google's ``?key=``): whatever its shape
+_QUERY_KEY = r"(?P<keep5>[?&](?i:key)=)[^\s\"'&#]{6,}"
+_URL_CREDENTIALS = r"(?P<keep3>://)[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}(?=@)"  # user:password@
 
 # Ordered most specific first; each pattern matches the whole secret. A named
 # group ``keepN`` marks a prefix (a label, "Bearer ") that stays readable.
@@ -43,97 +53,154 @@ _PATTERNS = [
     r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",  # JWTs
     # a Fernet key (RELAYKIT_MASTER_KEY): 32 bytes as 44 urlsafe-base64 chars ending in "="
     rf"(?<!{_B64URL}){_B64URL}{{43}}=(?![A-Za-z0-9_\-=])",
-    # bearer tokens and HTTP basic credentials; a "token" that is a label with its
-    # separator ("Bearer x-api-key: ...") is left alone, so the labelled pattern
-    # (or this one, for "Authorization: Bearer") masks the value after it
-    rf"(?P<keep1>(?i:\bbearer)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9._~+/\-]{{8,}}=*",
-    rf"(?P<keep2>(?i:basic)\s+)(?!{_LABEL_AHEAD})[A-Za-z0-9+/]{{12,}}=*",
-    r"(?P<keep3>://)[^/\s:@\[\]]{0,64}:[^/\s@\[\]]{1,128}(?=@)",  # user:password@ in URLs
+    _BEARER,
+    _BASIC,
+    _URL_CREDENTIALS,
     # labelled secrets: the label and separator stay, the value goes
     rf"(?P<keep4>(?i:\b(?:{_LABELS}))[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;\[\]{{}}]{{6,}}",
-    # a key in a URL's query string (Google's ``?key=``): whatever its shape
-    r"(?P<keep5>[?&](?i:key)=)[^\s\"'&#]{6,}",
+    _QUERY_KEY,
 ]
 _SECRET_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
 _KEEP = [f"keep{i}" for i in range(1, 6)]
 
 
-# Scrubbing runs on every stored record, log line and span, and almost no text
-# holds a credential. Every pattern above needs one of these literals (or, for
-# the labelled, bearer and URL patterns, one of the lower-case words), so text
-# with none of them skips the regex.
-_LITERALS = (
-    "sk-", "AIza", "ya29.", "GOCSPX-", "1//0", "gsk_", "xai-", "hf_", "ghp_", "gho_", "ghu_",
-    "ghs_", "ghr_", "github_pat_", "eyJ", "=", "A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AGPA",
-    "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABSK",
-)  # fmt: skip
-# How _may_hold_secret looks for them (a test checks it finds each). One regex
-# alternation of all of them would try every literal at each "s", "e", "h" of
-# ordinary prose (1-2 µs per short text); ``in`` on a str is a C scan, and the
-# literals sharing a character are looked for only when that character is there.
-_UNDERSCORED = re.compile(r"gsk_|hf_|gh[pousr]_|github_pat_")
+# Scrubbing runs on every stored record, log line and span, and conversations
+# run to 20-100 KB. Searched, the alternation tries every pattern at every
+# character (~0.3 µs each here: 6 ms per 20 KB of text that holds "token").
+# But every pattern starts at a literal ("sk-", "AIza", "://"), at a label or
+# word ("api_key", "Bearer"), or 43 characters before an "="; C-level scans
+# (``str.find``, a regex whose first item is one character, both ~1 ns a
+# character) find those places, and the alternation is tried there only, left
+# to right, as ``sub`` would. :func:`_starts` may list places where nothing
+# matches, never miss one where something does (a test holds it to that).
+
+# Literals that share a character are found by one search for that character
+# (a regex whose first item is one character skips to it in C); the group in
+# the lookbehind that held marks where the literal starts.
+_BY_DASH = re.compile(r"-(?:(?<=(sk)-)|(?<=(GOCSPX)-)|(?<=(xai)-))")
+_BY_UNDERSCORE = re.compile(r"_(?:(?<=(gsk)_)|(?<=(hf)_)|(?<=(gh[pousr])_)|(?<=(github)_pat_))")
 _CAPITAL_A = re.compile(r"A(?:Iza|3T|KIA|SIA|BIA|BSK|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)")
-
-
-def _may_hold_secret(text: str) -> bool:
-    return "=" in text or _may_hold_more_than_a_fernet_key(text)
-
-
-def _may_hold_more_than_a_fernet_key(text: str) -> bool:
-    # Every literal and word but "=", which only a Fernet key needs (the
-    # labelled, bearer and query-string patterns need a word besides).
-    # Spelled out rather than any(...) over a tuple: this runs on every text.
-    # ``in`` with one character is a memchr, many times faster on long text than
-    # with several (~1 ns a character here), so a literal's rarest character is
-    # looked for first.
-    slash = "/" in text
-    if (
-        ("-" in text and ("sk-" in text or "GOCSPX-" in text or "xai-" in text))
-        or ("J" in text and "eyJ" in text)
-        or ("9" in text and "ya29." in text)
-        or (slash and ("1//0" in text or "://" in text))
-        or ("_" in text and _UNDERSCORED.search(text) is not None)
-        or ("A" in text and _CAPITAL_A.search(text) is not None)
-    ):
-        return True
-    lowered = text.lower()
-    return (
-        "key" in lowered
-        or "token" in lowered
-        or "secret" in lowered
-        or "passw" in lowered
-        or "bearer" in lowered
-        or "basic" in lowered
-    )
-
-
-# A Fernet key is 43 characters and an "=".
+# Words ("basic"), URLs and query strings are common in prose: where one of
+# them is, its own pattern is tried first, a fraction of the alternation's cost.
+_BEARER_RE = re.compile(_BEARER)
+_BASIC_RE = re.compile(_BASIC)
+_URL_CREDENTIALS_RE = re.compile(_URL_CREDENTIALS)
+_QUERY_KEY_RE = re.compile(_QUERY_KEY)
+# The "=" that ends a Fernet key, which starts 43 characters before it.
 _FERNET_BODY = 43
+_FERNET_END = re.compile(rf"=(?<=(?<!{_B64URL}){_B64URL}{{{_FERNET_BODY}}}=)(?![A-Za-z0-9_\-=])")
+
+# Every label ends in one of these words; a label is looked for only where one
+# of them is followed by what the labelled pattern needs next (a ":" or "=").
+_LABEL_WORDS = ("key", "token", "secret", "password", "passwd")
+_AFTER_LABEL = re.compile(r"[\"']?\s*[:=]")
 
 
-def _scrub_fernet_keys(text: str) -> str:
-    """``_SECRET_RE.sub(_mask, text)`` for text where no other pattern can match.
+def _label_spellings() -> dict[str, tuple[str, ...]]:
+    """Each label of :data:`_LABELS` spelled out (``_?`` both ways), by the word it ends in."""
+    by_word: dict[str, list[str]] = {word: [] for word in _LABEL_WORDS}
+    for label in _LABELS.split("|"):
+        first, *rest = label.split("_?")
+        for joins in itertools.product(("_", ""), repeat=len(rest)):
+            spelling = first + "".join(j + part for j, part in zip(joins, rest, strict=True))
+            by_word[next(w for w in _LABEL_WORDS if spelling.endswith(w))].append(spelling)
+    return {word: tuple(spellings) for word, spellings in by_word.items()}
 
-    Code, logs and query strings hold "=" everywhere, and the alternation tries
-    every pattern at every character (~0.2 µs each here). Where only a Fernet
-    key can match, a match starts 43 characters before an "=", so the pattern is
-    tried there only, left to right as ``sub`` would.
+
+_SPELLINGS = _label_spellings()
+# The characters other than A-Z that ``(?i:...)`` takes for one of its letters
+# (İ and ı for "i", ſ for "s"; the Kelvin sign lowers to "k" by itself).
+_FOLDS = (("\u0130", "i"), ("\u0131", "i"), ("\u017f", "s"))
+
+
+def _folded(text: str) -> str:
+    """``text`` lower-cased as ``(?i:...)`` compares letters, one character for one."""
+    if not text.isascii():
+        for odd, plain in _FOLDS:
+            if odd in text:
+                text = text.replace(odd, plain)
+    return text.lower()
+
+
+def _find_all(text: str, literal: str, starts: list[int]) -> None:
+    at = text.find(literal)
+    while at >= 0:
+        starts.append(at)
+        at = text.find(literal, at + 1)
+
+
+def _find_matching(
+    text: str, haystack: str, literal: str, pattern: re.Pattern[str], starts: list[int]
+) -> None:
+    # Each place ``literal`` is in ``haystack`` (``text`` or its lower-cased
+    # copy) where ``pattern`` matches ``text``.
+    at = haystack.find(literal)
+    while at >= 0:
+        if pattern.match(text, at) is not None:
+            starts.append(at)
+        at = haystack.find(literal, at + 1)
+
+
+def _starts(text: str) -> list[int] | None:
+    """Where in ``text`` a pattern may start, unsorted (``None``: anywhere).
+
+    This runs on every text, most of them short and holding nothing: each scan
+    is spelled out, and skipped when a cheaper one (``in`` with one character
+    is a memchr, many times faster than with several) says it finds nothing.
     """
-    out: list[str] = []
-    last = 0
-    eq = text.find("=", _FERNET_BODY)
-    while eq >= 0:
-        start = eq - _FERNET_BODY
-        if start >= last:
-            match = _SECRET_RE.match(text, start)
-            if match is not None:
-                out += (text[last:start], _mask(match))
-                last = match.end()
-        eq = text.find("=", eq + 1)
-    if not out:
-        return text
-    out.append(text[last:])
-    return "".join(out)
+    starts: list[int] = []
+    if "J" in text and "eyJ" in text:
+        _find_all(text, "eyJ", starts)
+    if "9" in text and "ya29." in text:
+        _find_all(text, "ya29.", starts)
+    if "/" in text:
+        if "://" in text:
+            _find_matching(text, text, "://", _URL_CREDENTIALS_RE, starts)
+        if "1//0" in text:
+            _find_all(text, "1//0", starts)
+    if "-" in text and _BY_DASH.search(text) is not None:
+        starts += [m.start(m.lastindex or 0) for m in _BY_DASH.finditer(text)]
+    if "_" in text and _BY_UNDERSCORE.search(text) is not None:
+        starts += [m.start(m.lastindex or 0) for m in _BY_UNDERSCORE.finditer(text)]
+    if "A" in text and _CAPITAL_A.search(text) is not None:
+        starts += [m.start() for m in _CAPITAL_A.finditer(text)]
+    equals = "=" in text
+    if equals and _FERNET_END.search(text) is not None:
+        starts += [m.start() - _FERNET_BODY for m in _FERNET_END.finditer(text)]
+    if text.isascii():
+        lowered = text.lower()
+    else:
+        lowered = _folded(text)
+        if len(lowered) != len(text):  # no character lowers to two now; a future Unicode may
+            return None
+    if "bearer" in lowered:
+        _find_matching(text, lowered, "bearer", _BEARER_RE, starts)
+    if "basic" in lowered:
+        _find_matching(text, lowered, "basic", _BASIC_RE, starts)
+    if (equals or ":" in text) and (
+        "key" in lowered or "token" in lowered or "secret" in lowered or "passw" in lowered
+    ):
+        _add_label_starts(text, lowered, starts)
+    return starts
+
+
+def _add_label_starts(text: str, lowered: str, starts: list[int]) -> None:
+    # A label ends in one of _LABEL_WORDS, and the labelled pattern needs
+    # _AFTER_LABEL right after it: only there are the spellings compared.
+    for word, spellings in _SPELLINGS.items():
+        at = lowered.find(word)
+        while at >= 0:
+            end = at + len(word)
+            # JSON's '"key": ' passes the first test, rarely the second (one C call)
+            if _AFTER_LABEL.match(text, end) is not None and lowered.endswith(spellings, 0, end):
+                starts += [
+                    end - len(s)
+                    for s in spellings
+                    if len(s) <= end and lowered.startswith(s, end - len(s))
+                ]
+            if word == "key" and at and _QUERY_KEY_RE.match(text, at - 1) is not None:
+                starts.append(at - 1)  # a query string's "?key=" or "&key="
+            at = lowered.find(word, at + 1)
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -153,9 +220,22 @@ def scrub(text: str, extra: tuple[str, ...] = ()) -> str:
     for secret in extra:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
-    if not _may_hold_more_than_a_fernet_key(text):
-        return _scrub_fernet_keys(text) if "=" in text else text
-    return _SECRET_RE.sub(_mask, text)
+    starts = _starts(text)
+    if not starts:
+        return text if starts is not None else _SECRET_RE.sub(_mask, text)
+    # ``_SECRET_RE.sub(_mask, text)``, trying the alternation at these places only
+    out: list[str] = []
+    last = 0
+    for start in sorted(starts):
+        if start >= last:
+            match = _SECRET_RE.match(text, start)
+            if match is not None:
+                out += (text[last:start], _mask(match))
+                last = match.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 class Secret:

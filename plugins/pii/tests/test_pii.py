@@ -264,6 +264,40 @@ def test_ibans_found_from_their_check_digits(text: str, found: list[str]) -> Non
     assert [kind for kind, _, _ in find_pii(text)] == found
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # a card as the very last characters, and as the whole text
+        ("pay with 4111 1111 1111 1111", "pay with [CARD]"),
+        ("4111111111111111", "[CARD]"),
+        # matches right next to each other, of one kind and of two
+        ("jane@example.com,4111111111111111", "[EMAIL],[CARD]"),
+        ("10.0.0.1 10.0.0.2", "[IP] [IP]"),
+        ("(415) 555-0100/123-45-6789", "[PHONE]/[SSN]"),
+        # Unicode digits: an Arabic-Indic card, an IBAN with one in its number
+        ("٤١١١١١١١١١١١١١١١", "[CARD]"),
+        ("x DE٨٩ 3704 0044 0532 0130 00", "x [IBAN]"),
+    ],
+)
+def test_edges_of_the_checks_and_the_merge(text: str, masked: str) -> None:
+    assert PiiRedactor().redact(text) == masked
+
+
+@given(st.text(st.sampled_from(list("0123456789٣ ")), min_size=13, max_size=30))
+def test_ascii_and_unicode_luhn_agree(digits: str) -> None:
+    # The checksum of ASCII digits is summed over bytes; any other digit goes the long way.
+    digits = digits.replace(" ", "")
+    assume(digits)
+    assert luhn_ok(digits) == _textbook_luhn(digits)
+
+
+def test_iban_check_takes_any_case_and_rejects_what_is_no_iban() -> None:
+    assert iban_ok("gb82west12345698765432")
+    assert not iban_ok("GB82WEST1234569876543_")
+    assert not iban_ok("GB82WEST123456987654é2")
+    assert not iban_ok("GB82 WEST")
+
+
 def _textbook_luhn(digits: str) -> bool:
     values = [int(c) for c in reversed(digits)]
     return (

@@ -205,50 +205,46 @@ def scan(
     a finder whose next match overlaps the one just taken searches again after it.
     ``memo`` (one per text) keeps what the finders found for later scans of it.
     """
-    # Each finder with its next match; a finder that has none is done for good.
+    # Each finder's next match as (start, kind's rank, match, finder): no two
+    # finders find the same kind, so min() decides on the first two, in C.
+    # A finder that has no next match is done for good.
     finders = _finders(kinds)
-    if memo is None:  # the first pass over a text (most texts need no other)
-        ahead = [(m, find) for find in finders if (m := find(text, pos)) is not None]
-    else:
-        ahead = [(m, find) for find in finders if (m := _next(find, text, pos, memo)) is not None]
+    ahead = []
+    for find in finders:
+        m = find(text, pos) if memo is None else _next(find, text, pos, memo)
+        if m is not None:
+            ahead.append((m.start(), _ORDER[m.lastgroup or ""], m, find))
     while len(ahead) > 1:
-        match, _ = min(ahead, key=_leftmost)
+        entry = min(ahead)
+        match = entry[2]
         yield match
         pos = match.end()
         still = []
-        for m, find in ahead:
-            if m.start() < pos:  # overlapped by the match just taken: search on after it
-                found = _next(find, text, pos, memo)
-                if found is None:
+        for entry in ahead:
+            if entry[0] < pos:  # overlapped by the match just taken: search on after it
+                find = entry[3]
+                m = _next(find, text, pos, memo)
+                if m is None:
                     continue
-                m = found
-            still.append((m, find))
+                entry = (m.start(), _ORDER[m.lastgroup or ""], m, find)
+            still.append(entry)
         ahead = still
     if ahead:  # one finder left: nothing to merge
         last: re.Match[str] | None
-        last, find = ahead[0]
+        _, _, last, find = ahead[0]
         while last is not None:
             yield last
             last = _next(find, text, last.end(), memo)
 
 
-def _leftmost(entry: tuple[re.Match[str], Finder]) -> tuple[int, int]:
-    # The earliest start wins; at the same start, the kind listed first in KINDS.
-    match = entry[0]
-    return match.start(), _ORDER[match.lastgroup or ""]
-
-
-# Each ASCII digit as the digit sum of its double, for the Luhn check.
-_DOUBLED = str.maketrans("0123456789", "0246813579")
+# Each ASCII digit as the ASCII digit of its double's digit sum, for the Luhn check.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def luhn_ok(digits: str) -> bool:
     """Whether ``digits`` passes the Luhn check (every payment card number does)."""
-    if digits.isascii() and digits.isdigit():  # the usual case: C-level slicing, sums
-        # Summing the bytes of ASCII digits sums the digits plus 48 ("0") each.
-        doubled = digits[-2::-2].translate(_DOUBLED)
-        total = sum(digits[-1::-2].encode()) + sum(doubled.encode()) - 48 * len(digits)
-        return total % 10 == 0
+    if digits.isascii() and digits.isdigit():
+        return _ascii_luhn_ok(digits)
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch)
@@ -258,13 +254,24 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _ascii_luhn_ok(digits: str) -> bool:
+    # C-level slicing and sums over the bytes: summing ASCII digits sums the
+    # digits plus 48 ("0") each, and bytes.translate doubles every other one.
+    raw = digits.encode()
+    return (sum(raw[-1::-2] + raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
 def iban_ok(iban: str) -> bool:
     """Whether ``iban`` (spaces allowed) has a valid ISO 13616 mod-97 checksum."""
     s = iban.replace(" ", "")
     if not 15 <= len(s) <= 34:
         return False
-    rearranged = s[4:] + s[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    # each letter as its number (A = 10 ... Z = 35), by one C-level translate
+    rearranged = (s[4:] + s[:4]).upper().translate(_LETTER_VALUES)
+    return rearranged.isdecimal() and int(rearranged) % 97 == 1
+
+
+_LETTER_VALUES = {ord(c): str(10 + i) for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
 
 
 def _ipv6_ok(text: str) -> bool:
@@ -298,9 +305,26 @@ def _valid(kind: str, text: str) -> bool:
 
 def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tuple[str, int, int]]:
     """``(kind, start, end)`` of every piece of personal data in ``text``, left to right."""
-    kinds = _plausible(text, kinds)
-    if not kinds:
-        return
+    return iter(spans(text, kinds))
+
+
+def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
+    """What :func:`find_pii` yields, as a list (the redactors take them all at once)."""
+    found: list[tuple[str, int, int]] = []
+    # The kinds that could occur in the text at all: cheap C-level checks that
+    # let most prose skip most of the scan (an email needs "@", an IPv6 ":",
+    # the rest digits).
+    kinds = _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
+    if kinds:
+        _find(text, kinds, found)
+    return found
+
+
+# Kinds whose pattern match is the thing itself: no checksum or parse to pass.
+_UNCHECKED = frozenset(("email", "ssn", "ipv4"))
+
+
+def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
     # A card (or IBAN) candidate is a whole digit run, and the number in it may
     # take only part of it, or none; what the number leaves of the run may begin
     # something that runs on past it ("4111 1111 1111 1111 42 10.0.0.1",
@@ -321,30 +345,33 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
             if without and start >= until:
                 pos, without = max(last, until), ""  # past the run: every kind again
                 break
-            ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
-            if ipv6_colon and not _valid(kind, text[start:end]):
-                end -= 1  # "at ::1:10: it" - the last colon is punctuation
-            if kind in ("card", "iban"):
+            if kind in _UNCHECKED:
+                found.append((kind, start, end))
+            elif kind == "card" or kind == "iban":
                 # A long digit run may hold a card, or only an SSN or a phone number
                 # next to other digits: the checksummed run is the number.
-                found = _checksummed_run(kind, text, start, end)
-                if found is None:
+                run = _checksummed_run(kind, text, start, end)
+                if run is None:
                     if not without:
                         pos, without, until = start, kind, end  # the run, for the others
                         memo = {} if memo is None else memo
                         break
-                    yield from _within(text, start, end, active - {kind})  # one in another
+                    _within(text, start, end, active - {kind}, found)  # one in another
                     last = end
                     continue
-                if found[0] > start:
-                    yield from _within(text, start, found[0], active)
-                yield kind, *found
-                if found[1] < end:
-                    pos = found[1]  # what the number leaves of the run
+                if run[0] > start:
+                    _within(text, start, run[0], active, found)
+                found.append((kind, *run))
+                if run[1] < end:
+                    pos = run[1]  # what the number leaves of the run
                     memo = {} if memo is None else memo
                     break
-            elif _valid(kind, text[start:end]):
-                yield kind, start, end
+            else:
+                ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
+                if ipv6_colon and not _ipv6_ok(text[start:end]):
+                    end -= 1  # "at ::1:10: it" - the last colon is punctuation
+                if _valid(kind, text[start:end]):
+                    found.append((kind, start, end))
             last = end
         else:
             if not without:
@@ -354,13 +381,6 @@ def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tu
 
 _DIGIT = re.compile(r"\d")
 _NEEDS_DIGITS = frozenset(("card", "iban", "ssn", "ipv4", "phone"))
-
-
-def _plausible(text: str, kinds: frozenset[str]) -> frozenset[str]:
-    """The kinds that could occur in ``text`` at all: cheap C-level checks that let
-    most prose skip most of the scan (an email needs "@", an IPv6 ":", the
-    rest digits)."""
-    return _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
 
 
 def _has_digit(text: str) -> bool:
@@ -394,12 +414,11 @@ def _narrowed(kinds: frozenset[str], at: bool, colon: bool, digit: bool) -> froz
 
 
 def _within(
-    text: str, start: int, end: int, kinds: frozenset[str]
-) -> Iterator[tuple[str, int, int]]:
+    text: str, start: int, end: int, kinds: frozenset[str], found: list[tuple[str, int, int]]
+) -> None:
     if end - start < 6:  # too short for any kind (the shortest, an email like a@b.co, has 6)
         return
-    for kind, s, e in find_pii(text[start:end], kinds):
-        yield kind, start + s, start + e
+    found += [(kind, start + s, start + e) for kind, s, e in spans(text[start:end], kinds)]
 
 
 # How many characters other than separators a card number and an IBAN have.
@@ -412,8 +431,15 @@ def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, i
     The pattern is greedy, so "order 42 4111 1111 1111 1111 42" is one candidate;
     trying sub-runs that start and end at group boundaries finds the card inside.
     """
-    if _valid(kind, text[start:end]):
-        return start, end  # the usual case: the candidate is the number
+    if kind == "card":  # the usual case: the candidate is the number
+        digits = text[start:end].replace(" ", "").replace("-", "")
+        # its characters are all digits (\d), so ASCII ones need no other test
+        if 13 <= len(digits) <= 19 and (
+            _ascii_luhn_ok(digits) if digits.isascii() else luhn_ok(digits)
+        ):
+            return start, end
+    elif iban_ok(text[start:end]):
+        return start, end
     seps = [i for i in range(start, end) if text[i] in " -"]
     starts = [start, *(i + 1 for i in seps)]
     ends = [*seps, end]

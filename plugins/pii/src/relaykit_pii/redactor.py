@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from .detectors import KINDS, find_pii
+from .detectors import KINDS, spans
 
 _PLACEHOLDER = re.compile(r"<([A-Z0-9]+)_([a-z]{8})>")
 # What the start of a placeholder looks like when a stream cuts it short.
@@ -28,6 +28,9 @@ _TAGS = {
 }
 
 
+_MASKS = {kind: f"[{tag}]" for kind, tag in _TAGS.items()}
+
+
 class PiiRedactor:
     """Replaces personal data with ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[SSN]``, ``[IBAN]``,
     ``[IP]``."""
@@ -38,18 +41,18 @@ class PiiRedactor:
         self.kinds = frozenset(kinds)
 
     def _replace(self, text: str, label: str, kind: str) -> str:
-        return f"[{label}]"
+        return _MASKS[kind]
 
     def redact(self, text: str) -> str:
         """``text`` with every piece of personal data masked."""
+        found = spans(text, self.kinds)
+        if not found:
+            return text
         out: list[str] = []
         last = 0
-        for kind, start, end in find_pii(text, self.kinds):
-            out.append(text[last:start])
-            out.append(self._replace(text[start:end], _TAGS[kind], kind))
+        for kind, start, end in found:
+            out += (text[last:start], self._replace(text[start:end], _TAGS[kind], kind))
             last = end
-        if not out:
-            return text
         out.append(text[last:])
         return "".join(out)
 
