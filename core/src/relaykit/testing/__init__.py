@@ -17,6 +17,8 @@ _EXPORTS = {
     "Drop": "loopback",
     "Reset": "loopback",
     "Raw": "loopback",
+    "LoopbackTLS": "tls_certs",
+    "loopback_tls": "tls_certs",
     "Reply": "script",
     "Script": "script",
     "VendorMock": "vendor_mock",
@@ -47,6 +49,7 @@ __all__ = [
     "Harness",
     "LoadPlugin",
     "LoopbackServer",
+    "LoopbackTLS",
     "MemoryStorage",
     "OpenAIMock",
     "Pause",
@@ -61,6 +64,7 @@ __all__ = [
     "StorageContract",
     "VendorMock",
     "instant_retries",
+    "loopback_tls",
     "require_program",
     "require_service",
     "run_limit_workload",
@@ -87,4 +91,5 @@ if TYPE_CHECKING:
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable
     from .storage_contract import StorageContract
+    from .tls_certs import LoopbackTLS, loopback_tls
     from .vendor_mock import VendorMock
