@@ -114,3 +114,27 @@ async def test_a_certificate_for_another_host_is_refused_even_from_a_trusted_ca(
             with pytest.raises(relaykit.UntrustedCertificateError, match="mismatch"):
                 await c.chat(MODEL, "hi")
         assert m.requests == []
+
+
+@pytest.mark.anyio
+async def test_an_untrusted_certificate_does_not_fall_back(
+    mock: OpenAIMock, transport: str
+) -> None:
+    # A certificate that does not verify is a configuration error or an attack:
+    # answering from another target would hide it.
+    with OpenAIMock(api_key=KEY) as backup:
+        providers = {
+            "gateway": {"type": "openai", "base_url": mock.base_url, "api_key": KEY},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},
+        }
+        config = {
+            "storage": {"backend": "none"},
+            "http": {"transport": transport},
+            "providers": providers,
+            "models": {"r": {"targets": ["gateway/gpt-4o-mini", "backup/gpt-4o-mini"]}},
+        }
+        async with relaykit.Client(config) as c:
+            with pytest.raises(relaykit.UntrustedCertificateError) as caught:
+                await c.chat("r", "hi")
+        assert caught.value.provider == "gateway"
+        assert backup.requests == []
