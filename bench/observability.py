@@ -4,6 +4,7 @@
     uv run python bench/observability.py --quick    # fewer requests, for a smoke run
     uv run python bench/observability.py --providers fake,aiohttp --no-redis  # a part of it
     uv run python bench/observability.py --providers fake --no-redis --capture-content
+    uv run python bench/observability.py --realistic --no-redis   # aiohttp over TLS, ~2 KB turns
 
 To measure another version (say, before a change), put its sources first::
 
@@ -34,12 +35,21 @@ for lighter readings of issue #6's target: ``records`` (records handed to a
 no-op exporter, redacted by the built-in secret redactor alone) and ``lite``
 (metrics, those records and the limiter: everything but the SDK's span and
 PII detection).
+
+``--realistic`` runs the same scenarios (plain, each feature, all) only over
+relaykit-aiohttp, to the loopback mock over TLS (a CA made at start, trusted
+through ``[http] ca_file``), with a realistic turn: a ~1.3 KB system prompt and
+a ~0.7 KB user message, answered with ~1 KB, both holding an email address and
+a card number. The plain path then costs what a real call costs the client
+(the TLS records, bigger JSON both ways), and redaction works on real-sized
+text. The default run is unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
 import sys
 import time
@@ -57,7 +67,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import relaykit
 from relaykit import hookimpl
 from relaykit.config import Config
-from relaykit.testing import FakePlugin, OpenAIMock
+from relaykit.testing import FakePlugin, OpenAIMock, Reply
 
 KEY = "sk-bench-0123456789abcdef0123"
 PROMPT = "Summarise: my email is jane@example.com and my card is 4111 1111 1111 1111. Thanks!"
@@ -252,6 +262,129 @@ def redis_throughput(seconds: float) -> None:
             print(f"  {backend:<8} {concurrency:>2} task(s): {rate:9,.0f} /s")
 
 
+# -- --realistic: a real call's plain cost (TLS, a realistic turn) ----------------------
+
+#: ~1.3 KB: a support assistant's instructions, as applications send on every turn
+SYSTEM = (
+    "You are the support assistant of Northwind Outfitters, an online shop for outdoor"
+    " gear. Answer in the customer's language, in a friendly and concise tone, in at most"
+    " three short paragraphs. Use only the order details given in the conversation; never"
+    " invent order numbers, prices, delivery dates or tracking links. If the customer asks"
+    " about a refund, explain the 30-day return policy: items must be unused and in their"
+    " original packaging, the refund goes to the original payment method within 5 to 10"
+    " business days of the return being received, and shipping costs are refunded only"
+    " for faulty items. If the customer asks about a delivery, give the carrier and the"
+    " expected date from the order details, and offer to open a ticket with the carrier"
+    " when the parcel is more than three days late. Never repeat a full card number back:"
+    " refer to a card by its last four digits. Do not ask for passwords, security codes or"
+    " full card numbers. If a request is outside your scope (legal advice, medical"
+    " questions, other shops), say so politely and suggest contacting a human agent at"
+    " support@northwind.example. Sign every answer as 'Northwind Support'. Current"
+    " promotions: 15% off tents with code CAMP15 until the end of the month; free"
+    " shipping on orders over 80 EUR within the EU."
+)
+#: ~0.7 KB, holding an email address and a card number (as PROMPT does)
+USER = (
+    "Hello, I ordered a two-person tent and a sleeping bag last week (order NW-20931) and"
+    " only the sleeping bag arrived. The confirmation went to jane.doe@example.com and I"
+    " paid with my Visa card 4111 1111 1111 1111. The tracking page says the second parcel"
+    " was handed to the carrier on Monday but it has not moved since. Could you tell me"
+    " when it will arrive? If it is lost, I would rather get a refund than wait another"
+    " week, since we leave for our trip on Saturday. Also, can I still use the CAMP15 code"
+    " on a replacement tent if I reorder today? My phone number is +44 20 7946 0958 if"
+    " a call is easier. Thank you!"
+)
+#: ~1 KB, quoting the email address and the card's last digits back
+ANSWER = (
+    "Hello Jane, thank you for getting in touch, and I am sorry that your tent has not"
+    " arrived yet. I can see order NW-20931: the sleeping bag was delivered on Friday,"
+    " and the tent left our warehouse on Monday in a separate parcel with the carrier."
+    " Its tracking has not been updated since, which usually means the parcel is waiting"
+    " at a regional depot. I have opened a ticket with the carrier and asked them to"
+    " locate it; you will hear from us at jane.doe@example.com within 24 hours. If the"
+    " parcel has not been found by Thursday, we will refund the tent to your Visa card"
+    " ending in 1111 (card 4111 1111 1111 1111 on the order), or send a replacement by"
+    " express delivery at no cost, whichever you prefer, so that you have it before"
+    " Saturday. The CAMP15 code is valid until the end of the month, so you can also use"
+    " it on a new order today; if you do, reply to this message with the new order number"
+    " and we will cancel the refund request. Have a wonderful trip! Northwind Support"
+)
+
+
+class RealisticMock(OpenAIMock):
+    """OpenAIMock answering every call with :data:`ANSWER` (not an echo of the prompt)."""
+
+    def default_reply(self, last_user_text: str) -> Reply:
+        return Reply(text=ANSWER)
+
+
+def realistic_turn(label: str) -> list[dict[str, str]]:
+    """A system prompt and a user message, ~2 KB; ``label`` makes each one new."""
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{USER} ({label})"}]
+
+
+async def run_realistic(config: dict[str, Any], n: int) -> float:
+    """As :func:`run`, with a realistic turn over TLS instead of ``PROMPT``: CPU s per call."""
+    model = "openai/gpt-4o-mini"
+    tracing = InMemoryTracing()
+    async with relaykit.Client(config, plugins=[NoOpExporter(), tracing]) as client:
+        for i in range(50):
+            await client.chat(model, realistic_turn(f"warm-up {i}"), max_tokens=512)
+        turns = [realistic_turn(f"request {i}") for i in range(n)]
+        gc.collect()
+        gc.freeze()
+        start = time.thread_time()
+        for i, turn in enumerate(turns):
+            await client.chat(model, turn, max_tokens=512)
+            await anyio.lowlevel.checkpoint()
+            if i % 500 == 499:
+                await tracing.flush()
+        elapsed = time.thread_time() - start
+    gc.unfreeze()
+    return elapsed / n
+
+
+def realistic_overhead(n: int, repeats: int, *, capture: bool = False) -> None:
+    """Each scenario over relaykit-aiohttp to a TLS loopback mock with a realistic turn."""
+    import tempfile
+    from pathlib import Path
+
+    from relaykit.testing import loopback_tls
+
+    scenarios: list[tuple[str, list[str]]] = [
+        ("plain", []),
+        *((name, [name]) for name in MAIN_FEATURES),
+        ("all", list(MAIN_FEATURES)),
+    ]
+    certs = loopback_tls()
+    with tempfile.TemporaryDirectory() as tmp, RealisticMock(KEY, tls=certs.server_context) as mock:
+        base: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "http": {"ca_file": str(certs.write_ca(Path(tmp) / "ca.pem"))},
+            "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+        }
+        if capture:
+            base["telemetry"] = {"capture_content": True}
+        calls = max(200, n // 5)
+        samples: dict[str, list[float]] = {label: [] for label, _ in scenarios}
+        for _ in range(repeats):  # alternating, as client_overhead does
+            for label, names in scenarios:
+                samples[label].append(anyio.run(run_realistic, scenario(names, base), calls))
+        assert mock.requests[-1].json()["messages"][0]["content"] == SYSTEM
+    results = {label: statistics.median(values) for label, values in samples.items()}
+    plain = results["plain"]
+    sent = len(json.dumps(realistic_turn("request 0")))
+    print(
+        f"\nrealistic: aiohttp over TLS, ~{sent} B of messages, {len(ANSWER)} B answer;"
+        f" {calls} calls x {repeats} rounds (median), CPU/call:"
+    )
+    print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}")
+    for label, value in results.items():
+        added = "" if label == "plain" else f"{(value - plain) * 1e6:+.1f}"
+        over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
+        print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls, one run each")
@@ -271,6 +404,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="spans carry the (redacted) prompt and answer: [telemetry] capture_content = true",
     )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="instead: relaykit-aiohttp over TLS with a ~2 KB turn and a ~1 KB answer",
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.providers.split(",") if name.strip()]
     unknown = sorted(set(only) - set(PROVIDERS))
@@ -279,7 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     capture = ", capture_content on" if args.capture_content else ""
     print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}{capture}")
-    client_overhead(n, repeats, only, capture=args.capture_content, lighter=args.lighter)
+    if args.realistic:
+        realistic_overhead(n, repeats, capture=args.capture_content)
+    else:
+        client_overhead(n, repeats, only, capture=args.capture_content, lighter=args.lighter)
     if not args.no_redis:
         redis_throughput(seconds)
     return 0

@@ -26,6 +26,7 @@ from relaykit import hookspecs, protocols
 from relaykit.cli.main import build_parser
 from relaykit.config import load_config
 from relaykit.plugins import build_plugin_manager
+from relaykit.testing import loopback_tls
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
@@ -65,12 +66,17 @@ def command_lines(langs: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize("block", labelled("toml"))
-def test_toml_examples_are_valid_configuration(block: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_toml_examples_are_valid_configuration(
+    block: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     data = tomllib.loads(block)
     if "project" in data:
         assert data["project"]["entry-points"]["relaykit"]  # a plugin's pyproject.toml
         return
     config = load_config(data, env={})
+    if config.http.ca_file:  # the example's path names a file of the reader's machine
+        ca_file = loopback_tls().write_ca(tmp_path / "ca.pem")
+        config = attrs.evolve(config, http=attrs.evolve(config.http, ca_file=str(ca_file)))
     # Plugins validate their own tables when a client is built: providers' options,
     # redactors' settings. (Exporters are left out: they would open ports.)
     for var in ("OPENAI_API_KEY", "CO_API_KEY", "GROQ_API_KEY"):

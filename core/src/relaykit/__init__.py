@@ -50,6 +50,7 @@ _EXPORTS = {
     "CircuitOpenError": "errors",
     "ClientClosedError": "errors",
     "QuotaExceededError": "errors",
+    "UntrustedCertificateError": "errors",
     "Config": "config",
     "load_config": "config",
     "ProviderSettings": "protocols",
@@ -105,6 +106,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolChoice",
     "ToolResultPart",
+    "UntrustedCertificateError",
     "Usage",
     "UsageUpdate",
     "__version__",
@@ -148,6 +150,7 @@ if TYPE_CHECKING:
         RelayError,
         RequestTimeoutError,
         StreamError,
+        UntrustedCertificateError,
     )
     from .events import (
         Finish,

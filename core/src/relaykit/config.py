@@ -107,17 +107,21 @@ class ValidationConfig:
 
 @attrs.frozen
 class HttpConfig:
-    """``[http]``: connection pool limits of each provider's HTTP client, and which client.
+    """``[http]``: connection pool limits of each provider's HTTP client, which client,
+    and which certificate authorities it trusts.
 
     ``transport = "httpx"`` keeps the default ``httpx.AsyncClient`` even when a
     plugin offers a faster client through ``relaykit_http_client`` (``"auto"``,
-    the default, asks the plugins).
+    the default, asks the plugins). ``ca_file`` is a PEM file of CA
+    certificates to trust instead of the default ones (a private gateway's, a
+    TLS-inspecting proxy's); it is read when the client is built (see tls.py).
     """
 
     max_connections: int = 100
     max_keepalive_connections: int = 20
     keepalive_expiry: float = 30.0
     transport: Literal["auto", "httpx"] = "auto"
+    ca_file: str | None = None
 
 
 @attrs.frozen

@@ -134,6 +134,22 @@ class ProviderUnavailableError(RelayError):
         self.retry_after = retry_after
 
 
+class UntrustedCertificateError(ProviderUnavailableError):
+    """The provider's TLS certificate failed verification; no request was sent.
+
+    Its issuer is not a trusted CA (a private gateway's, a TLS-inspecting
+    proxy's), it names another host, or it expired: the message says which.
+    Not retryable, and no fallback is tried: another attempt meets the same
+    certificate, and a certificate that does not verify may be an attack.
+    """
+
+    retryable_default = False
+    hint_default = (
+        "if the server's CA is private, set [http] ca_file = 'path/to/ca.pem' (its PEM"
+        " certificate); a wrong host name or an expired certificate is fixed on the server"
+    )
+
+
 class RequestTimeoutError(RelayError):
     """A timeout fired; ``which`` names it (connect, first_token, idle, total)."""
 

@@ -11,13 +11,15 @@ What every implementation must do, so providers and the core behave the same
 on each:
 
 - honour :class:`HttpOptions`: pool limits, keep-alive expiry, the connect
-  timeout (also bounding the wait for a pooled connection), and run its
-  ``header_hooks`` on each request's headers (W3C trace context rides on them);
+  timeout (also bounding the wait for a pooled connection), verify servers
+  with its ``ssl_context`` when it has one, and run its ``header_hooks`` on
+  each request's headers (W3C trace context rides on them);
 - give a streamed request the stream's idle timeout as its read timeout when
   :func:`claim_stream_read_timeout` returns one;
 - raise transport failures as the exceptions below (or httpx's own: the core
-  maps both to :class:`relaykit.RequestTimeoutError` and
-  :class:`relaykit.ProviderUnavailableError`);
+  maps both to :class:`relaykit.RequestTimeoutError`,
+  :class:`relaykit.ProviderUnavailableError` and, for a server certificate
+  that failed verification, :class:`relaykit.UntrustedCertificateError`);
 - on cancellation or an exception, close the connection rather than reuse it;
   a streamed response read to its end goes back to the pool.
 """
@@ -26,11 +28,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from .http_exceptions import (
+    CertificateError,
     ConnectError,
     ConnectTimeout,
     PoolTimeout,
@@ -44,7 +47,11 @@ from .httpx_client import httpx_client
 from .stream_read_timeout import claim_stream_read_timeout
 from .transport_errors import is_transport_error, transport_error
 
+if TYPE_CHECKING:
+    import ssl
+
 __all__ = [
+    "CertificateError",
     "ConnectError",
     "ConnectTimeout",
     "HeaderHook",
@@ -78,7 +85,9 @@ class HttpOptions:
     stream's idle timeout (:func:`claim_stream_read_timeout`), because the core
     enforces first-token and total timeouts itself. ``max_keepalive_connections``
     may have no counterpart in a client that keeps every idle connection up to
-    ``max_connections``.
+    ``max_connections``. ``ssl_context`` verifies servers' certificates
+    (``[http] ca_file``'s, shared per file: see :func:`relaykit.tls.ca_file_context`);
+    ``None`` leaves the client's default trust store.
     """
 
     max_connections: int = 100
@@ -86,6 +95,7 @@ class HttpOptions:
     keepalive_expiry: float = 30.0
     connect_timeout: float = 10.0
     header_hooks: tuple[HeaderHook, ...] = ()
+    ssl_context: ssl.SSLContext | None = None
 
 
 class HttpResponse(Protocol):

@@ -31,6 +31,11 @@ class ConnectError(TransportError):
     """The connection could not be opened (refused, unreachable, DNS failure)."""
 
 
+class CertificateError(ConnectError):
+    """The server's TLS certificate failed verification: an unknown CA, another host name,
+    expired. The message says which; no request was sent."""
+
+
 class ReadError(TransportError):
     """The connection failed while sending or receiving (reset, broken pipe)."""
 

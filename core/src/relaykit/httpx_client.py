@@ -60,7 +60,8 @@ def httpx_client(options: HttpOptions) -> httpx.AsyncClient:
     hooks: list[Any] = [apply_read_timeout]
     if options.header_hooks:
         hooks.append(_run_header_hooks(options.header_hooks))
-    verify = shared_ssl_context()  # also for proxy transports httpx makes from the environment
+    # also for proxy transports httpx makes from the environment
+    verify = options.ssl_context or shared_ssl_context()
     return httpx.AsyncClient(
         transport=httpx.AsyncHTTPTransport(limits=limits, verify=verify),
         timeout=timeout,

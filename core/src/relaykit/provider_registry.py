@@ -15,8 +15,11 @@ from .known_secrets import KnownSecrets
 from .plugins import PluginManager, collect
 from .protocols import Provider, ProviderFactory, ProviderSettings
 from .secrets import Secret
+from .tls import ca_file_context
 
 if TYPE_CHECKING:
+    import ssl
+
     from .http import HeaderHook, HttpClient
 
 
@@ -34,6 +37,11 @@ class ProviderRegistry:
         #: base URL of each built provider: with provider and model it names a deployment
         self.base_urls: dict[str, str] = {}
         self._http: dict[str, HttpClient] = {}
+        #: [http] ca_file's context, made (and the file checked) as the client is
+        #: built, so a wrong path fails at once rather than at the first call
+        self._ssl_context: ssl.SSLContext | None = (
+            ca_file_context(config.http.ca_file) if config.http.ca_file else None
+        )
         #: keys from the key vault by provider name, loaded when the client starts
         self.vault_keys: dict[str, Secret] = {}
         #: header hooks every provider's HTTP client runs on each request (the client's
@@ -167,9 +175,11 @@ class ProviderRegistry:
         """
         modules = self.http_modules()
         missing = [name for name in modules if name not in sys.modules]
-        ssl = modules is _HTTPX_MODULES and not _httpx_ssl_ready()
-        if missing or ssl:
-            await anyio.to_thread.run_sync(_prepare, missing, ssl)
+        # [http] ca_file's context is made already: httpx's default one is not needed
+        default_ssl = modules is _HTTPX_MODULES and self._ssl_context is None
+        make_ssl = default_ssl and not _httpx_ssl_ready()
+        if missing or make_ssl:
+            await anyio.to_thread.run_sync(_prepare, missing, make_ssl)
 
     def _make_http(self) -> HttpClient:
         from .http import HttpOptions
@@ -181,6 +191,7 @@ class ProviderRegistry:
             keepalive_expiry=cfg.http.keepalive_expiry,
             connect_timeout=cfg.timeouts.connect,
             header_hooks=tuple(self.header_hooks),
+            ssl_context=self._ssl_context,
         )
         if cfg.http.transport != "httpx":
             client: HttpClient | None = self._pm.hook.relaykit_http_client(

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
-from .errors import InvalidRequestError, ProviderUnavailableError, RelayError, RequestTimeoutError
+from .errors import (
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RelayError,
+    RequestTimeoutError,
+    UntrustedCertificateError,
+)
 from .secrets import scrub
 
 if TYPE_CHECKING:
@@ -32,8 +38,10 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     """The relaykit error for a transport failure, or ``None`` if ``exc`` is not one.
 
     Connect and pool timeouts become :class:`relaykit.RequestTimeoutError` with
-    ``which="connect"``, other timeouts ``which="total"``; refused, reset and
-    broken connections become :class:`relaykit.ProviderUnavailableError`.
+    ``which="connect"``, other timeouts ``which="total"``; a server certificate
+    that failed verification :class:`relaykit.UntrustedCertificateError` (not
+    retryable); refused, reset and broken connections
+    :class:`relaykit.ProviderUnavailableError`.
     For providers that send requests outside the core's call path (the core
     maps everything raised from ``chat``, ``stream`` and ``list_models``).
     """
@@ -41,6 +49,8 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
     kind = _kind(exc)
     if kind is None:
         return None
+    # Before masking, which may cut the chain where the certificate's verdict is.
+    reason = _certificate_failure(exc) if kind == "connect" else None
     # The caller raises the result ``from exc``, and a traceback prints exc and its
     # causes: transport errors quote URLs, and a URL may carry ``?key=...``.
     mask_chain(exc)
@@ -53,6 +63,10 @@ def transport_error(exc: BaseException, *, provider: str, model: str | None) -> 
         )
     if kind == "timeout":
         return RequestTimeoutError(f"request timed out ({type(exc).__name__})", which="total", **kw)
+    if reason is not None:
+        return UntrustedCertificateError(
+            f"the server's TLS certificate was not trusted: {reason}", **kw
+        )
     if kind == "connect":
         return ProviderUnavailableError(
             f"could not connect: {exc}", hint="check the provider's base_url", **kw
@@ -79,6 +93,27 @@ def _kind(exc: BaseException) -> str | None:
     if isinstance(exc, httpx.ConnectError):
         return "connect"
     return "other"
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """Why the server's certificate failed verification, if that is what ``exc`` is.
+
+    relaykit-aiohttp raises :class:`relaykit.http.CertificateError`; httpx a
+    ``ConnectError`` chaining ``ssl.SSLCertVerificationError`` (under trio with
+    an empty message, the verdict two causes down).
+    """
+    ssl = sys.modules.get("ssl")  # no TLS connection was made without it
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, hx.CertificateError):
+            return str(current) or "certificate verify failed"
+        if ssl is not None and isinstance(current, ssl.SSLCertVerificationError):
+            # verify_message: "unable to get local issuer certificate", "Hostname mismatch, ..."
+            return str(current.verify_message or current.reason or current)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def never_sent(exc: BaseException) -> bool:

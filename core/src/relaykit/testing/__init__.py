@@ -17,6 +17,8 @@ _EXPORTS = {
     "Drop": "loopback",
     "Reset": "loopback",
     "Raw": "loopback",
+    "LoopbackTLS": "tls_certs",
+    "loopback_tls": "tls_certs",
     "Reply": "script",
     "Script": "script",
     "VendorMock": "vendor_mock",
@@ -58,6 +60,7 @@ __all__ = [
     "LimiterPlugin",
     "LoadPlugin",
     "LoopbackServer",
+    "LoopbackTLS",
     "MemoryStorage",
     "OpenAIMock",
     "Pause",
@@ -77,6 +80,7 @@ __all__ = [
     "capture_call_log",
     "frozen_limiter",
     "instant_retries",
+    "loopback_tls",
     "require_program",
     "require_service",
     "run_limit_workload",
@@ -107,4 +111,5 @@ if TYPE_CHECKING:
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable
     from .storage_contract import StorageContract
+    from .tls_certs import LoopbackTLS, loopback_tls
     from .vendor_mock import VendorMock

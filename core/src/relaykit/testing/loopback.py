@@ -1,10 +1,11 @@
 """A small HTTP/1.1 server on 127.0.0.1 for tests, demos and benchmarks.
 
 It runs its own event loop in a background thread, so tests under asyncio and
-trio talk to it over real sockets exactly as they would talk to a vendor. It
-speaks just enough HTTP/1.1 (keep-alive, Content-Length requests, chunked
-responses) and lets a handler misbehave on purpose: pause between chunks, or
-drop the connection mid-response.
+trio talk to it over real sockets exactly as they would talk to a vendor, over
+TLS too when given a server-side ``ssl.SSLContext`` (see
+:func:`relaykit.testing.loopback_tls`). It speaks just enough HTTP/1.1
+(keep-alive, Content-Length requests, chunked responses) and lets a handler
+misbehave on purpose: pause between chunks, or drop the connection mid-response.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import json
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextlib import ExitStack
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import attrs
-from anyio.abc import SocketAttribute, SocketStream, TaskStatus
+from anyio.abc import ByteStream, SocketAttribute, SocketStream, TaskStatus
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.streams.tls import TLSStream
+
+if TYPE_CHECKING:
+    import ssl
 
 _REASONS = {
     200: "OK",
@@ -113,6 +118,8 @@ class ServerStats:
     #: streamed responses the client walked away from before the end
     streams_abandoned: int = 0
     streams_completed: int = 0
+    #: TLS handshakes that failed (the client did not trust the certificate, say)
+    handshakes_failed: int = 0
 
     @property
     def connections_open(self) -> int:
@@ -121,10 +128,15 @@ class ServerStats:
 
 
 class LoopbackServer:
-    """Serve ``handler`` on 127.0.0.1 at a free port: ``with LoopbackServer(h) as s: s.url``."""
+    """Serve ``handler`` on 127.0.0.1 at a free port: ``with LoopbackServer(h) as s: s.url``.
 
-    def __init__(self, handler: Handler) -> None:
+    With ``tls`` (a server-side context holding a certificate for 127.0.0.1,
+    such as :func:`relaykit.testing.loopback_tls` makes) it serves HTTPS.
+    """
+
+    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.tls = tls
         self.stats = ServerStats()
         self.port = 0
         self._stack = ExitStack()
@@ -134,8 +146,9 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:PORT``, or ``https://`` when serving TLS."""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LoopbackServer:
         self.start()
@@ -170,9 +183,12 @@ class LoopbackServer:
             async with self._listener:
                 await self._listener.serve(self._connection)
 
-    async def _connection(self, stream: SocketStream) -> None:
+    async def _connection(self, socket_stream: SocketStream) -> None:
         self._count("connections_opened")
+        stream: ByteStream = socket_stream
         try:
+            if self.tls is not None:
+                stream = await self._handshake(socket_stream, self.tls)
             async with stream:
                 buf = b""
                 while True:
@@ -190,7 +206,20 @@ class LoopbackServer:
         finally:
             self._count("connections_closed")
 
-    async def _write(self, stream: SocketStream, response: Response) -> bool:
+    async def _handshake(self, stream: SocketStream, context: ssl.SSLContext) -> TLSStream:
+        # standard_compatible=False: no close_notify exchange, so Drop and Reset
+        # still end the connection as abruptly as they do over plain TCP
+        try:
+            with anyio.fail_after(10):
+                return await TLSStream.wrap(
+                    stream, server_side=True, ssl_context=context, standard_compatible=False
+                )
+        except BaseException:
+            self._count("handshakes_failed")
+            await anyio.aclose_forcefully(stream)
+            raise
+
+    async def _write(self, stream: ByteStream, response: Response) -> bool:
         """Send ``response``; False when the connection must be closed afterwards."""
         if response.abort == "reset":
             _reset(stream)
@@ -235,7 +264,7 @@ class LoopbackServer:
             setattr(self.stats, name, getattr(self.stats, name) + 1)
 
 
-def _reset(stream: SocketStream) -> None:
+def _reset(stream: ByteStream) -> None:
     """Make the coming close send RST instead of FIN: linger on, with a zero timeout."""
     import socket
     import struct
@@ -253,7 +282,7 @@ async def _aiter(body: Any) -> Any:
             yield item
 
 
-async def _read_request(stream: SocketStream, buf: bytes) -> tuple[Request | None, bytes]:
+async def _read_request(stream: ByteStream, buf: bytes) -> tuple[Request | None, bytes]:
     while b"\r\n\r\n" not in buf:
         try:
             data = await stream.receive()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -20,16 +20,25 @@ from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
 
+if TYPE_CHECKING:
+    import ssl
+
 MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o4-mini")
 
 
 class OpenAIMock(VendorMock):
-    """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``)."""
+    """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``; ``https://`` with ``tls``)."""
 
     base_path = "/v1"
 
-    def __init__(self, api_key: str | None = None, models: tuple[str, ...] = MODELS) -> None:
-        super().__init__(api_key)
+    def __init__(
+        self,
+        api_key: str | None = None,
+        models: tuple[str, ...] = MODELS,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(api_key, tls=tls)
         self.models = models
         self._n = 0
 

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .loopback import LoopbackServer, Request, Response
 from .script import Reply, Script, count_tokens
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class VendorMock:
     """Base of the mocks that speak one vendor's wire format over loopback HTTP.
 
     Subclasses implement :meth:`route`. Use as a context manager: ``with
-    OpenAIMock() as mock: mock.base_url``.
+    OpenAIMock() as mock: mock.base_url``. With ``tls`` (a server-side context:
+    :func:`relaykit.testing.loopback_tls`) it serves HTTPS.
     """
 
     #: appended to the server URL to give the base URL clients are configured with
     base_path = ""
 
-    def __init__(self, api_key: str | None = None) -> None:
+    def __init__(self, api_key: str | None = None, *, tls: ssl.SSLContext | None = None) -> None:
         self.api_key = api_key
         self.script = Script()
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        self.server = LoopbackServer(self.handle)
+        self.server = LoopbackServer(self.handle, tls=tls)
 
     @property
     def base_url(self) -> str:

@@ -21,6 +21,7 @@ import sniffio
 from yarl import URL
 
 from relaykit.http import (
+    CertificateError,
     ConnectError,
     ConnectTimeout,
     HttpOptions,
@@ -56,8 +57,9 @@ class AiohttpClient:
     :class:`relaykit.http.HttpOptions`: ``max_connections`` bounds open
     connections (0: no bound), ``keepalive_expiry`` is how long an idle
     connection is kept, ``connect_timeout`` bounds connecting and, on top of
-    that, waiting for a free pooled connection, and ``header_hooks`` run on a
-    copy of each request's headers. aiohttp keeps every idle connection up to
+    that, waiting for a free pooled connection, ``ssl_context`` (when set)
+    verifies servers, and ``header_hooks`` run on a copy of each request's
+    headers. aiohttp keeps every idle connection up to
     ``max_connections``, so ``max_keepalive_connections`` has no counterpart.
     Reads are unbounded except a stream's idle timeout
     (:func:`relaykit.http.claim_stream_read_timeout`). Cookies are not kept.
@@ -71,6 +73,7 @@ class AiohttpClient:
         self._limit = options.max_connections
         self._keepalive_expiry = options.keepalive_expiry
         self._hooks = options.header_hooks
+        self._ssl_context = options.ssl_context
         connect = options.connect_timeout
         #: aiohttp's `connect` covers waiting for the pool and connecting, `sock_connect`
         #: connecting alone: a pool wait gets the connect timeout on top of its own
@@ -159,7 +162,11 @@ class AiohttpClient:
                 "build the client inside the event loop it is used in"
             )
         connector = aiohttp.TCPConnector(
-            limit=self._limit, limit_per_host=0, keepalive_timeout=self._keepalive_expiry
+            limit=self._limit,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_expiry,
+            # [http] ca_file's shared context, else aiohttp's default (the system's CAs)
+            ssl=self._ssl_context if self._ssl_context is not None else True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -439,6 +446,10 @@ def _mapped(e: BaseException, pooled: bool) -> TransportError:
         return ReadTimeout(text or "timed out reading")
     if isinstance(e, aiohttp.ServerTimeoutError | TimeoutError):
         return TransportTimeout(text or "timed out")
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        # its str is aiohttp's "Cannot connect to host ... [SSLCertVerificationError: (...)]"
+        failure = e.certificate_error
+        return CertificateError(str(getattr(failure, "verify_message", None) or failure))
     if isinstance(e, aiohttp.ClientConnectorError):
         return ConnectError(text)
     if isinstance(e, aiohttp.ServerDisconnectedError):
