@@ -27,7 +27,11 @@ what is left of the bench's numbers is what the client itself adds:
 - **secrets**: the built-in secret redactor on the same two texts.
 - **prometheus**: relaykit-prometheus's ``record`` of a successful call's record
   (``relaykit.metrics.observe`` included).
-- all of span (request + response attributes), pii, secrets and prometheus.
+- all of span (request + response attributes), pii, secrets and prometheus,
+  with the SDK's span and with the lean one.
+- the SDK's OTLP encoding of such a span, per span in batches of 512: what an
+  exporter's thread does with every span, whichever provider made it
+  (``--encode-only`` runs just this).
 
 Each is timed three ways, as client CPU µs per call (``time.thread_time``), the
 median of alternating rounds: **alone**, back to back with the garbage
@@ -329,11 +333,43 @@ async def beside_rounds(named: dict[str, Case], n: int, rounds: int) -> dict[str
     return samples
 
 
+def encode_cost(rounds: int) -> list[float]:
+    """CPU µs per span of the SDK's OTLP encoding (``encode_spans`` and serializing),
+    in batches of 512 spans of a successful call: the exporter thread's main work,
+    whichever tracer provider made the spans."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    lean = LeanTracing()
+    tracer = lean.provider.get_tracer("relaykit", "0")
+    spans = []
+    for _ in range(512):
+        span = tracer.start_span("chat gpt-4o-mini", kind=trace.SpanKind.CLIENT)
+        span.set_attributes(ALL_ATTRIBUTES)
+        span.end()
+        spans.append(lean.queue.readable(span))  # type: ignore[arg-type]
+    lean.provider.shutdown()
+    out = []
+    for _ in range(rounds):
+        start = time.thread_time()
+        for _ in range(10):
+            encode_spans(spans).SerializeToString()
+        out.append((time.thread_time() - start) / (10 * len(spans)) * 1e6)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--encode-only", action="store_true", help="only the SDK's OTLP encoding of a span"
+    )
     args = parser.parse_args()
+    encoded = encode_cost(args.rounds)
+    encoding = f"SDK OTLP encoding, per span (batches of 512): {statistics.median(encoded):.1f} µs"
+    if args.encode_only:
+        print(encoding, f"(rounds: {', '.join(f'{e:.1f}' for e in encoded)})")
+        return 0
     named = cases()
     for name, case in named.items():  # warm up, then freeze what is left, as the bench does
         alone(case, 1000, collect=True, lean=THREADS.get(name))
@@ -363,6 +399,7 @@ def main() -> int:
         near = statistics.median(beside[name]) - plain
         thread = f"{statistics.median(threads[name]):7.1f}" if threads.get(name) else ""
         print(f"  {name:<45} {on:7.1f} {off:7.1f} {near:7.1f} {thread:>7}")
+    print(encoding)
     return 0
 
 

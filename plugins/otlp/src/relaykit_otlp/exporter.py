@@ -5,10 +5,10 @@ The client traces calls with :attr:`OtlpExporter.tracer_provider` (see
 :class:`~relaykit_otlp.lean_spans.LeanTracerProvider`, whose spans are plain
 Python until a thread turns a batch of them into the SDK's spans and sends
 them with the SDK's OTLP exporter; with ``tracer="sdk"`` the SDK's own
-``TracerProvider`` and ``BatchSpanProcessor``. ``record`` adds a call record's metrics to plain
-Python sums (:mod:`relaykit_otlp.call_metrics`), which the SDK's reader
-collects along with its own instruments' data, and sets the SDK's gauges for
-gauge events (in memory, never I/O). Sending happens on threads (the span
+``TracerProvider`` and ``BatchSpanProcessor``. ``record`` adds a call
+record's metrics to plain Python sums (:mod:`relaykit_otlp.call_metrics`),
+which the SDK's reader collects along with its own instruments' data, and
+sets the SDK's gauges for gauge events (in memory, never I/O). Sending happens on threads (the span
 queue's or the SDK's batch span processor's, the periodic metric reader's);
 the blocking ``force_flush`` and ``shutdown`` run in a worker thread so the
 event loop never waits on the network.
@@ -49,7 +49,11 @@ TRACERS = ("lean", "sdk")
 
 
 class OtlpExporter:
-    """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP."""
+    """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP.
+
+    ``tracer`` picks the tracer provider: ``"lean"`` (the default, see
+    :mod:`relaykit_otlp.lean_spans`) or ``"sdk"`` (the SDK's own).
+    """
 
     #: Only metrics are taken from records: the client leaves messages and
     #: answers out of them (and so does not spend time redacting them).

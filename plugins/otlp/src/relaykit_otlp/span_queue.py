@@ -115,7 +115,7 @@ class SpanQueue:
         self._shutdown = False
         self._next_warning = 0.0
         self._start_thread()
-        self._atexit = atexit.register(self.shutdown)
+        atexit.register(self.shutdown)  # as the SDK provider: what is queued goes out at exit
         if hasattr(os, "register_at_fork"):
             # A forked child has no thread and the parent's spans: start afresh.
             weak = weakref.WeakMethod(self._after_fork)
