@@ -286,6 +286,42 @@ async def test_every_span_method_exports_and_warns_as_the_sdks_span(
     assert len(warnings["LeanTracerProvider"]) >= 9
 
 
+@pytest.mark.anyio
+async def test_span_limits_from_the_environment_apply_as_in_the_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "4",
+        "OTEL_SPAN_EVENT_COUNT_LIMIT": "2",
+        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT": "1",
+        "OTEL_SPAN_LINK_COUNT_LIMIT": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    async def calls(exporter: OtlpExporter) -> None:
+        assert exporter.tracer_provider is not None
+        tracer = exporter.tracer_provider.get_tracer("limits")
+        exercise(tracer)
+        span = tracer.start_span("many", start_time=8_000)
+        for i in range(10):
+            span.set_attribute(f"k{i % 4}", f"value {i}")  # keys pushed out, then set again
+        span.set_attributes({f"bulk{i}": i for i in range(5)})
+        for i in range(4):
+            span.add_event(f"e{i}", {"b": 1, "a": "long text"}, timestamp=9_000 + i)
+        span.end(10_000)
+
+    both = await through_both(calls)
+    same(both)
+    outer, _, _, _, many = both["lean"]["spans"]
+    assert [k for k, _ in outer["attributes"]] == ["d", "b", "map"]
+    assert dict(outer["attributes"])["d"] == b"bytes"  # only strings are cut
+    assert many["attributes"] == [("bulk2", 2), ("bulk3", 3), ("bulk4", 4)]
+    assert many["dropped_attributes"] == 12 and many["dropped_events"] == 2
+    assert many["events"] == [("e2", [("a", "long")], 1), ("e3", [("a", "long")], 1)]
+    assert len(outer["links"]) == 1
+
+
 def test_the_default_tracer_is_the_lean_one_and_the_sdks_stays_reachable() -> None:
     lean = OtlpExporter(metrics_enabled=False)
     sdk = OtlpExporter(metrics_enabled=False, tracer="sdk")

@@ -5,16 +5,19 @@ The SDK's span costs ~16-18 µs in a loop and ~33 µs beside a call
 as it is set, into a ``BoundedAttributes`` behind a lock, and ``end`` builds
 a ``ReadableSpan`` for the span processor. A :class:`LeanSpan` keeps what was
 set in plain Python (a dict of attributes, a list of events) and ``end``
-appends it to a :class:`~relaykit_otlp.span_queue.SpanQueue`; the cleaning,
-the limits and the conversion into the SDK's ``ReadableSpan`` happen when the
-queue's thread exports a batch, through the SDK's own classes, so the
-collector receives what the SDK path would have sent.
+appends it to a :class:`~relaykit_otlp.span_queue.SpanQueue`; the length
+limits, the event and link limits and the conversion into the SDK's
+``ReadableSpan`` happen when the queue's thread exports a batch, through the
+SDK's own classes, so the collector receives what the SDK path would have sent.
 
 On the call path only what decides behaviour is checked: a value of a type
 the SDK stores as it is (str, bool, int, float, bytes, None) is kept as it
-is; any other value, and any key that is not a non-empty str, goes through
-the SDK's ``BoundedAttributes`` at once (its warning, its conversion, its
-count of dropped keys), so a list is copied when set, as the SDK does.
+is, a list or tuple of them becomes a tuple (the SDK's copy); any other
+value, and any key that is not a non-empty str, goes through the SDK's
+``BoundedAttributes`` at once (its warning, its conversion, its count of
+dropped keys). The attribute count limit is applied as attributes are set
+(one length check), so what a key set again after being pushed out counts
+is what the SDK counts.
 Sampling is the SDK's: ``OTEL_TRACES_SAMPLER`` is read by the SDK's helper;
 its default (parent-based, always on) is decided inline, any other sampler
 object is asked for each span.
@@ -23,6 +26,7 @@ object is asked for each span.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from random import getrandbits
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
 
 # The SDK's span logs its warnings here; so do these spans.
 logger = logging.getLogger("opentelemetry.sdk.trace")
+_attributes_logger = logging.getLogger("opentelemetry.attributes")
 
 #: Values the SDK keeps exactly as given (strings only truncated, when a length limit is set).
 _PLAIN = frozenset({str, bool, int, float, bytes, NoneType})
@@ -143,6 +148,14 @@ class LeanTracer(trace.Tracer):
         self.queue = queue
         self.scope = scope
         self.limits = queue.limits
+        #: OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (128): past it the oldest attribute goes, as
+        #: in the SDK; applied as attributes are set, so a key set again after it was
+        #: pushed out counts as the SDK counts it
+        self.max_attributes = (
+            sys.maxsize
+            if queue.limits.max_span_attributes is None
+            else queue.limits.max_span_attributes
+        )
         # The SDK's default sampler follows the parent's flag and samples roots:
         # decided here without building a SamplingResult per span.
         self._sampler = None if sampler is sampling.DEFAULT_ON else sampler
@@ -296,6 +309,8 @@ class LeanSpan(trace.Span):
         if attributes:
             if _PLAIN.issuperset(map(type, attributes.values())):
                 self._attributes.update(attributes)
+                if len(self._attributes) > tracer.max_attributes:
+                    self._trim()
             else:
                 self._set_mixed(attributes)
         if links:
@@ -347,6 +362,8 @@ class LeanSpan(trace.Span):
                 if key in attributes:
                     del attributes[key]  # a set key moves to the end, as in the SDK
                 attributes[key] = kept
+                if len(attributes) > self._tracer.max_attributes:
+                    self._trim()
                 return
         cleaned = BoundedAttributes(None, immutable=False)
         cleaned[key] = value
@@ -365,6 +382,8 @@ class LeanSpan(trace.Span):
             for key in attributes:
                 mine.pop(key, None)  # a set key moves to the end, as in the SDK
         mine.update(attributes)
+        if len(mine) > self._tracer.max_attributes:
+            self._trim()
 
     def _set_mixed(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Attributes with some values of other types: a list or tuple of plain values
@@ -377,6 +396,8 @@ class LeanSpan(trace.Span):
                 continue
             mine.pop(key, None)
             mine[key] = kept
+        if len(mine) > self._tracer.max_attributes:
+            self._trim()
 
     def _set_cleaned(self, cleaned: BoundedAttributes) -> None:
         mine = self._attributes
@@ -384,6 +405,19 @@ class LeanSpan(trace.Span):
             mine.pop(key, None)
             mine[key] = value
         self._dropped += cleaned.dropped
+        if len(mine) > self._tracer.max_attributes:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest attributes past the count limit, with the SDK's warning."""
+        mine = self._attributes
+        while len(mine) > self._tracer.max_attributes:
+            _attributes_logger.warning(
+                "Attributes dict is full. Dropping the oldest key-value pair from attributes"
+                " to make space for the new key-value pair."
+            )
+            del mine[next(iter(mine))]
+            self._dropped += 1
 
     def add_event(
         self,
