@@ -253,9 +253,10 @@ class LeanTracer(trace.Tracer):
 class LeanSpan(trace.Span):
     """A recording span held in plain Python until its batch is exported.
 
-    Like the SDK's span it takes no lock: attributes go into a dict (one
-    operation under the GIL each), and the queue's thread reads a span only
-    after ``end``, when nothing may change it any more.
+    Unlike the SDK's span it takes no lock: attributes go into a dict (each
+    change one operation under the GIL), and the queue's thread reads a span
+    only after ``end``, when its methods change nothing any more (it copies
+    the dict first, in case a call from another thread raced with ``end``).
     """
 
     __slots__ = (
