@@ -30,7 +30,16 @@ together: tracing (OpenTelemetry SDK, in-memory span exporter), metrics
 each record handed to a no-op exporter), limiter (built-in memory limiter with
 RPM, TPM and a budget). ``--capture-content`` runs them all with
 ``[telemetry] capture_content = true``: spans carry the redacted prompt and
-answer (only the tracing scenarios change). ``--lighter`` adds two scenarios
+answer (only the tracing scenarios change). ``--tracer sdk`` or ``--tracer
+lean`` traces through relaykit-otlp's exporter instead of the in-memory one
+(``[exporters.otlp] tracer``: the SDK's provider and batch processor, or the
+lean provider), sending OTLP/HTTP to a loopback sink that answers 200 and
+reads nothing; both encode and send spans on their own threads, whose CPU
+(``pthread_getcpuclockid`` over the timed calls, plus a flush at the end in a
+thread of its own) is reported per call in the ``thread`` column and added
+in ``+thread``; ``dropped`` counts spans a full queue dropped (they were not
+encoded, so a run with drops undercounts). ``--scenarios plain,tracing``
+runs only those. ``--lighter`` adds two scenarios
 for lighter readings of issue #6's target: ``records`` (records handed to a
 no-op exporter, redacted by the built-in secret redactor alone) and ``lite``
 (metrics, those records and the limiter: everything but the SDK's span and
@@ -50,8 +59,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -67,7 +78,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import relaykit
 from relaykit import hookimpl
 from relaykit.config import Config
-from relaykit.testing import FakePlugin, OpenAIMock, Reply
+from relaykit.testing import FakePlugin, LoopbackServer, OpenAIMock, Reply
+from relaykit.testing import Request as HttpRequest
+from relaykit.testing import Response as HttpResponse
 
 KEY = "sk-bench-0123456789abcdef0123"
 PROMPT = "Summarise: my email is jane@example.com and my card is 4111 1111 1111 1111. Thanks!"
@@ -117,6 +130,92 @@ class InMemoryTracing:
         return [self] if "tracing" in config.exporters else []
 
 
+class OtlpTracing:
+    """An exporter plugin bringing relaykit-otlp's tracer provider (``tracer``), sending
+    to ``endpoint``; it knows its threads, to count their CPU."""
+
+    needs_content = False
+
+    def __init__(self, tracer: str, endpoint: str) -> None:
+        self.tracer = tracer
+        self.endpoint = endpoint
+        self.exporter: Any = None
+        self.threads: list[threading.Thread] = []
+        self.tracer_provider: Any = None
+
+    def record(self, event: object) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass  # the exporter's thread sends on its own schedule, as in production
+
+    async def aclose(self) -> None:
+        if self.exporter is not None:
+            await self.exporter.aclose()
+
+    def thread_cpu(self) -> float:
+        """CPU seconds the exporter's threads have spent so far."""
+        return sum(
+            time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+            for t in self.threads
+            if t.ident is not None and t.is_alive()
+        )
+
+    def drain(self) -> float:
+        """Export what is queued, in a thread of its own; the CPU seconds that took."""
+        spent: list[float] = []
+
+        def flush() -> None:
+            self.tracer_provider.force_flush()
+            spent.append(time.thread_time())
+
+        helper = threading.Thread(target=flush)
+        helper.start()
+        helper.join()
+        return spent[0]
+
+    def dropped(self) -> int:
+        """Spans dropped by a full queue (the SDK's are counted from its warnings)."""
+        if self.tracer == "lean":
+            return int(self.tracer_provider.dropped_spans)
+        return SDK_DROPS.count
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        if "tracing" not in config.exporters:
+            return []
+        from relaykit_otlp import OtlpExporter
+
+        before = set(threading.enumerate())
+        try:
+            self.exporter = OtlpExporter(
+                endpoint=self.endpoint, metrics_enabled=False, tracer=self.tracer
+            )
+        except TypeError:  # sources from before the lean provider: the SDK's only
+            assert self.tracer == "sdk", "these sources have no lean tracer provider"
+            self.exporter = OtlpExporter(endpoint=self.endpoint, metrics_enabled=False)
+        self.threads = list(set(threading.enumerate()) - before)
+        self.tracer_provider = self.exporter.tracer_provider
+        return [self]
+
+
+class _Drops(logging.Handler):
+    """Counts the SDK batch processor's "Queue full" warnings (one per dropped span)."""
+
+    count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "Queue full" in record.getMessage():
+            self.count += 1
+
+
+SDK_DROPS = _Drops()
+
+
+async def _sink(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(200, {"content-type": "application/x-protobuf"}, b"")
+
+
 FEATURES: dict[str, dict[str, Any]] = {
     "tracing": {"exporters": {"tracing": {}}},
     "metrics": {"exporters": {"prometheus": {}}},
@@ -139,8 +238,12 @@ def scenario(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-async def run(config: dict[str, Any], model: str, n: int) -> float:
-    """CPU seconds of this thread per call, over ``n`` sequential calls (after a warm-up).
+async def run(
+    config: dict[str, Any], model: str, n: int, otlp: tuple[str, str] | None = None
+) -> tuple[float, float, int]:
+    """CPU seconds of this thread per call, over ``n`` sequential calls (after a warm-up);
+    with ``otlp`` (tracer, endpoint), also the exporter's threads' CPU seconds per
+    call and the spans a full queue dropped.
 
     Each prompt is different (a request number at its end), so no cache keyed by
     text can make redaction look cheaper than it is for fresh text. Every call
@@ -149,8 +252,10 @@ async def run(config: dict[str, Any], model: str, n: int) -> float:
     cancelled timers of finished calls, which then pile up and make the garbage
     collector's full passes land on whichever scenario runs long enough.
     """
-    tracing = InMemoryTracing()
+    tracing: Any = InMemoryTracing() if otlp is None else OtlpTracing(*otlp)
     fake = FakePlugin()
+    thread = 0.0
+    dropped = SDK_DROPS.count = 0
     async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
         for i in range(50):
             await client.chat(model, f"{PROMPT} (warm-up {i})", max_tokens=64)
@@ -161,6 +266,10 @@ async def run(config: dict[str, Any], model: str, n: int) -> float:
         # freeze after start-up); what the calls allocate is still collected.
         gc.collect()
         gc.freeze()
+        counted = otlp is not None and tracing.tracer_provider is not None
+        if counted:
+            tracing.drain()  # the warm-up's spans are not the timed calls'
+            threads_before, dropped_before = tracing.thread_cpu(), tracing.dropped()
         start = time.thread_time()
         for i, prompt in enumerate(prompts):
             await client.chat(model, prompt, max_tokens=64)
@@ -169,8 +278,11 @@ async def run(config: dict[str, Any], model: str, n: int) -> float:
                 await tracing.flush()  # keep the in-memory exporter from growing
                 fake.calls.clear()  # the fake keeps every request for tests to inspect
         elapsed = time.thread_time() - start
+        if counted:
+            thread = tracing.thread_cpu() - threads_before + tracing.drain()
+            dropped = tracing.dropped() - dropped_before
     gc.unfreeze()
-    return elapsed / n
+    return elapsed / n, thread / n, dropped
 
 
 PROVIDERS = ("fake", "httpx", "aiohttp")
@@ -183,6 +295,8 @@ def client_overhead(
     *,
     capture: bool = False,
     lighter: bool = False,
+    tracer: str = "memory",
+    chosen: Sequence[str] = (),
 ) -> None:
     scenarios: list[tuple[str, list[str]]] = [
         ("plain", []),
@@ -191,6 +305,13 @@ def client_overhead(
     ]
     if lighter:
         scenarios += LIGHTER
+    if chosen:
+        scenarios = [(label, names) for label, names in scenarios if label in chosen]
+    sink = LoopbackServer(_sink) if tracer != "memory" else None
+    if sink is not None:
+        sink.start()
+        logging.getLogger("opentelemetry.sdk._shared_internal").addHandler(SDK_DROPS)
+    otlp = (tracer, sink.url) if sink is not None else None
     common: dict[str, Any] = {"storage": {"backend": "none"}}
     if capture:
         common["telemetry"] = {"capture_content": True}
@@ -209,17 +330,29 @@ def client_overhead(
             # Rounds alternate the scenarios (plain, tracing, ..., all, plain, ...),
             # so load from other work on the machine falls on all of them alike.
             samples: dict[str, list[float]] = {label: [] for label, _ in scenarios}
+            threads: dict[str, list[float]] = {label: [] for label, _ in scenarios}
+            drops: dict[str, int] = dict.fromkeys(samples, 0)
             for _ in range(repeats):
                 for label, names in scenarios:
-                    samples[label].append(anyio.run(run, scenario(names, base), model, calls))
+                    cpu, thread, dropped = anyio.run(run, scenario(names, base), model, calls, otlp)
+                    samples[label].append(cpu)
+                    threads[label].append(thread)
+                    drops[label] += dropped
             results = {label: statistics.median(values) for label, values in samples.items()}
-            plain = results["plain"]
+            plain = results.get("plain", 0.0)
             print(f"\n{provider} provider, {calls} calls x {repeats} rounds (median), CPU/call:")
-            print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}")
+            extra = f" {'thread':>7} {'+thread':>8} {'dropped':>7}" if otlp else ""
+            print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}{extra}")
             for label, value in results.items():
                 added = "" if label == "plain" else f"{(value - plain) * 1e6:+.1f}"
                 over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
-                print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}")
+                if otlp:
+                    thread = statistics.median(threads[label])
+                    total = "" if label == "plain" else f"{(value + thread - plain) * 1e6:+.1f}"
+                    extra = f" {thread * 1e6:7.1f} {total:>8} {drops[label]:7d}"
+                print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}{extra}")
+    if sink is not None:
+        sink.stop()
 
 
 async def redis_decisions(seconds: float, concurrency: int) -> float:
@@ -409,6 +542,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="instead: relaykit-aiohttp over TLS with a ~2 KB turn and a ~1 KB answer",
     )
+    parser.add_argument(
+        "--tracer",
+        choices=("memory", "sdk", "lean"),
+        default="memory",
+        help="tracing through the SDK with an in-memory exporter (default), or through"
+        " relaykit-otlp's exporter with the SDK's or the lean tracer provider",
+    )
+    parser.add_argument(
+        "--scenarios", default="", help="only these scenarios (comma-separated, e.g. plain,tracing)"
+    )
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.providers.split(",") if name.strip()]
     unknown = sorted(set(only) - set(PROVIDERS))
@@ -417,10 +560,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     capture = ", capture_content on" if args.capture_content else ""
     print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}{capture}")
+    chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     if args.realistic:
         realistic_overhead(n, repeats, capture=args.capture_content)
     else:
-        client_overhead(n, repeats, only, capture=args.capture_content, lighter=args.lighter)
+        print(f"tracing: {args.tracer}")
+        client_overhead(
+            n,
+            repeats,
+            only,
+            capture=args.capture_content,
+            lighter=args.lighter,
+            tracer=args.tracer,
+            chosen=chosen,
+        )
     if not args.no_redis:
         redis_throughput(seconds)
     return 0

@@ -16,12 +16,22 @@ what is left of the bench's numbers is what the client itself adds:
   response attributes in one ``set_attributes`` (what a client must do, since
   the response comes later), and with a ``traceparent`` injected through the
   global propagator while the span is current.
+- **lean span**: the same three through relaykit-otlp's ``LeanTracerProvider``
+  (its span queue exporting into an in-memory exporter). Its spans become the
+  SDK's ``ReadableSpan`` objects on the queue's own thread, so that thread's
+  CPU (``pthread_getcpuclockid``; a flush at the end of each round runs in a
+  thread of its own and is counted too) is shown per span in the ``thread``
+  column; "alone" and "GC off" are the calling thread's CPU only.
 - **pii**: relaykit-pii's ``redact`` on the bench's prompt and on the fake
   provider's answer (``"echo: " + prompt``); both hold an email and a card number.
 - **secrets**: the built-in secret redactor on the same two texts.
 - **prometheus**: relaykit-prometheus's ``record`` of a successful call's record
   (``relaykit.metrics.observe`` included).
-- all of span (request + response attributes), pii, secrets and prometheus.
+- all of span (request + response attributes), pii, secrets and prometheus,
+  with the SDK's span and with the lean one.
+- the SDK's OTLP encoding of such a span, per span in batches of 512: what an
+  exporter's thread does with every span, whichever provider made it
+  (``--encode-only`` runs just this).
 
 Each is timed three ways, as client CPU µs per call (``time.thread_time``), the
 median of alternating rounds: **alone**, back to back with the garbage
@@ -38,6 +48,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -45,6 +56,7 @@ from decimal import Decimal
 import anyio
 import anyio.lowlevel
 from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -55,6 +67,8 @@ from relaykit import Usage
 from relaykit.builtins import SecretRedactor
 from relaykit.protocols import CallRecord
 from relaykit.testing import FakePlugin
+from relaykit_otlp.lean_spans import LeanTracerProvider, sampler_from_env
+from relaykit_otlp.span_queue import SpanQueue
 from relaykit_pii import PiiRedactor
 from relaykit_prometheus import PrometheusExporter
 
@@ -84,10 +98,59 @@ assert len(ALL_ATTRIBUTES) == 13
 Case = Callable[[int], None]  # one call's work; the argument is the call's number
 
 
+class LeanTracing:
+    """The lean provider, and the CPU its queue's thread spends exporting its spans."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        # A queue that never fills: a tight loop ends spans faster than any export.
+        self.queue = SpanQueue(self.spans, Resource.create({}), max_queue_size=1_000_000)
+        sampler = sampler_from_env()
+        assert sampler is not None
+        self.provider = LeanTracerProvider(self.queue, sampler)
+
+    def thread_cpu(self) -> float:
+        """CPU seconds of the queue's thread so far."""
+        ident = self.queue.thread.ident
+        assert ident is not None
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
+
+    def drain(self) -> float:
+        """Export what is queued, in a thread of its own; the CPU seconds that took."""
+        spent: list[float] = []
+
+        def flush() -> None:
+            self.provider.force_flush()
+            spent.append(time.thread_time())
+
+        helper = threading.Thread(target=flush)
+        helper.start()
+        helper.join()
+        self.spans.clear()
+        return spent[0]
+
+
+#: case name -> the lean provider whose thread's CPU counts for it
+THREADS: dict[str, LeanTracing] = {}
+
+
 def span_cases() -> dict[str, Case]:
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
+    found = _span_cases(None)
+    lean = LeanTracing()
+    for name, case in _span_cases(lean).items():
+        found[f"lean {name}"] = case
+        THREADS[f"lean {name}"] = lean
+    return found
+
+
+def _span_cases(lean: LeanTracing | None) -> dict[str, Case]:
+    spans = lean.spans if lean is not None else InMemorySpanExporter()
+    provider: trace.TracerProvider
+    if lean is None:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(spans))
+    else:
+        provider = lean.provider
     tracer = provider.get_tracer("relaykit", "0")
     kind = trace.SpanKind.CLIENT
     attach, detach, in_context = context.attach, context.detach, trace.set_span_in_context
@@ -98,7 +161,7 @@ def span_cases() -> dict[str, Case]:
         token = attach(in_context(span))
         detach(token)
         span.end()
-        if i % 500 == 499:
+        if i % 500 == 499 and lean is None:
             spans.clear()
 
     def split(i: int) -> None:
@@ -107,7 +170,7 @@ def span_cases() -> dict[str, Case]:
         detach(token)
         span.set_attributes(RESPONSE_ATTRIBUTES)
         span.end()
-        if i % 500 == 499:
+        if i % 500 == 499 and lean is None:
             spans.clear()
 
     def split_inject(i: int) -> None:
@@ -118,7 +181,7 @@ def span_cases() -> dict[str, Case]:
         detach(token)
         span.set_attributes(RESPONSE_ATTRIBUTES)
         span.end()
-        if i % 500 == 499:
+        if i % 500 == 499 and lean is None:
             spans.clear()
 
     return {
@@ -184,23 +247,50 @@ def cases() -> dict[str, Case]:
         record(i)
 
     found["span + pii + secrets + prometheus"] = together
+    lean_span = found["lean span, 7 at start + set_attributes(6)"]
+
+    def lean_together(i: int) -> None:
+        lean_span(i)
+        pii(i)
+        secrets(i)
+        record(i)
+
+    found["lean span + pii + secrets + prometheus"] = lean_together
+    THREADS["lean span + pii + secrets + prometheus"] = THREADS[
+        "lean span, 7 at start + set_attributes(6)"
+    ]
     return found
 
 
-def alone(case: Case, n: int, *, collect: bool) -> float:
-    """CPU µs of this thread per call of ``case``, ``n`` calls back to back."""
+def alone(case: Case, n: int, *, collect: bool, lean: LeanTracing | None = None) -> float:
+    """CPU µs of this thread per call of ``case``, ``n`` calls back to back.
+
+    With ``lean``, what its queue's thread spent on these calls' spans (and the
+    flush of what was left) goes to ``THREAD_CPU``.
+    """
     if not collect:
         gc.disable()
     try:
+        before = lean.thread_cpu() if lean is not None else 0.0
         start = time.thread_time()
         for i in range(n):
             case(i)
-        return (time.thread_time() - start) / n * 1e6
+        spent = (time.thread_time() - start) / n * 1e6
+        if lean is not None:
+            thread = lean.thread_cpu() - before + lean.drain()
+            THREAD_CPU.append(thread / n * 1e6)
+        return spent
     finally:
         gc.enable()
 
 
-async def beside_calls(client: relaykit.Client, case: Case | None, n: int) -> float:
+#: µs per span on the lean queue's threads, one value per timed run of a lean case
+THREAD_CPU: list[float] = []
+
+
+async def beside_calls(
+    client: relaykit.Client, case: Case | None, n: int, lean: LeanTracing | None = None
+) -> float:
     """CPU µs of this thread per plain ``client.chat`` over FakePlugin, each followed by ``case``.
 
     A library costs more beside a call than in a loop of its own: the call's
@@ -215,7 +305,10 @@ async def beside_calls(client: relaykit.Client, case: Case | None, n: int) -> fl
         await anyio.lowlevel.checkpoint()
         if i % 500 == 499:
             FAKE.calls.clear()
-    return (time.thread_time() - start) / n * 1e6
+    spent = (time.thread_time() - start) / n * 1e6
+    if lean is not None:
+        lean.drain()
+    return spent
 
 
 FAKE = FakePlugin()
@@ -233,41 +326,80 @@ async def beside_rounds(named: dict[str, Case], n: int, rounds: int) -> dict[str
             for _ in range(rounds):
                 samples.setdefault("", []).append(await beside_calls(client, None, n))
                 for name, case in named.items():
-                    samples.setdefault(name, []).append(await beside_calls(client, case, n))
+                    lean = THREADS.get(name)
+                    samples.setdefault(name, []).append(await beside_calls(client, case, n, lean))
         finally:
             gc.unfreeze()
     return samples
+
+
+def encode_cost(rounds: int) -> list[float]:
+    """CPU µs per span of the SDK's OTLP encoding (``encode_spans`` and serializing),
+    in batches of 512 spans of a successful call: the exporter thread's main work,
+    whichever tracer provider made the spans."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    lean = LeanTracing()
+    tracer = lean.provider.get_tracer("relaykit", "0")
+    spans = []
+    for _ in range(512):
+        span = tracer.start_span("chat gpt-4o-mini", kind=trace.SpanKind.CLIENT)
+        span.set_attributes(ALL_ATTRIBUTES)
+        span.end()
+        spans.append(lean.queue.readable(span))  # type: ignore[arg-type]
+    lean.provider.shutdown()
+    out = []
+    for _ in range(rounds):
+        start = time.thread_time()
+        for _ in range(10):
+            encode_spans(spans).SerializeToString()
+        out.append((time.thread_time() - start) / (10 * len(spans)) * 1e6)
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--encode-only", action="store_true", help="only the SDK's OTLP encoding of a span"
+    )
     args = parser.parse_args()
+    encoded = encode_cost(args.rounds)
+    encoding = f"SDK OTLP encoding, per span (batches of 512): {statistics.median(encoded):.1f} µs"
+    if args.encode_only:
+        print(encoding, f"(rounds: {', '.join(f'{e:.1f}' for e in encoded)})")
+        return 0
     named = cases()
-    for case in named.values():  # warm up, then freeze what is left, as the bench does
-        alone(case, 1000, collect=True)
+    for name, case in named.items():  # warm up, then freeze what is left, as the bench does
+        alone(case, 1000, collect=True, lean=THREADS.get(name))
     gc.collect()
     gc.freeze()
     samples: dict[tuple[str, bool], list[float]] = {}
+    threads: dict[str, list[float]] = {}
     for _ in range(args.rounds):
         for name, case in named.items():
             for collect in (True, False):
+                THREAD_CPU.clear()
                 samples.setdefault((name, collect), []).append(
-                    alone(case, args.calls, collect=collect)
+                    alone(case, args.calls, collect=collect, lean=THREADS.get(name))
                 )
+                threads.setdefault(name, []).extend(THREAD_CPU)
     gc.unfreeze()
     beside = anyio.run(beside_rounds, named, args.calls // 4, args.rounds)
     plain = statistics.median(beside[""])
     print(f"{args.calls} calls x {args.rounds} rounds (median), CPU µs per call")
     print("(alone: back to back; beside: after each plain client.chat over FakePlugin,")
     print(f" less the {plain:.1f} µs the calls cost alone, {args.calls // 4} calls a round)")
-    print(f"  {'':<40} {'alone':>7} {'GC off':>7} {'beside':>7}")
+    print("(thread: the lean queue's thread, per span, median of the alone runs)")
+    print(f"  {'':<45} {'alone':>7} {'GC off':>7} {'beside':>7} {'thread':>7}")
     for name in named:
         on = statistics.median(samples[(name, True)])
         off = statistics.median(samples[(name, False)])
         near = statistics.median(beside[name]) - plain
-        print(f"  {name:<40} {on:7.1f} {off:7.1f} {near:7.1f}")
+        thread = f"{statistics.median(threads[name]):7.1f}" if threads.get(name) else ""
+        print(f"  {name:<45} {on:7.1f} {off:7.1f} {near:7.1f} {thread:>7}")
+    print(encoding)
     return 0
 
 

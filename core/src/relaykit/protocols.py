@@ -368,7 +368,8 @@ class Exporter(Protocol):
     :func:`relaykit.metrics.observe` turns any of them into metric observations.
 
     An exporter may also have a ``tracer_provider`` attribute (an OpenTelemetry
-    SDK ``TracerProvider``): the client then traces calls with it. One that
+    API ``TracerProvider``: the SDK's, or another implementation such as
+    relaykit-otlp's lean one): the client then traces calls with it. One that
     reads only metrics sets ``needs_content = False``: when no exporter needs
     it and nothing is stored, records come without messages, answer text or
     tool calls, and the client spends no time redacting them.

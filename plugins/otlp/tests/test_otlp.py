@@ -1,85 +1,26 @@
-"""relaykit-otlp against an in-process OTLP/HTTP receiver that decodes the protobuf payloads."""
+"""relaykit-otlp against an in-process OTLP/HTTP receiver that decodes the protobuf payloads
+(:class:`relaykit_otlp.testing.Collector`)."""
 
 from __future__ import annotations
 
-import gzip
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 import relaykit
 from relaykit import metrics
 from relaykit.gauge_events import BreakerState, QueueDepth
-from relaykit.testing import FakePlugin, LoopbackServer, OpenAIMock, Reply, bare_record
-from relaykit.testing import Request as HttpRequest
-from relaykit.testing import Response as HttpResponse
+from relaykit.testing import FakePlugin, Reply, bare_record
 from relaykit_otlp import OtlpExporter
-
-
-class Collector:
-    """Receives OTLP/HTTP exports the way a collector does, and keeps the decoded requests."""
-
-    def __init__(self) -> None:
-        self.traces: list[ExportTraceServiceRequest] = []
-        self.metrics: list[ExportMetricsServiceRequest] = []
-        self._lock = threading.Lock()
-        self.server = LoopbackServer(self.handle)
-
-    async def handle(self, request: HttpRequest) -> HttpResponse:
-        body = request.body
-        if request.headers.get("content-encoding") == "gzip":
-            body = gzip.decompress(body)
-        assert request.headers["content-type"] == "application/x-protobuf"
-        with self._lock:
-            if request.path == "/v1/traces":
-                self.traces.append(ExportTraceServiceRequest.FromString(body))
-            elif request.path == "/v1/metrics":
-                self.metrics.append(ExportMetricsServiceRequest.FromString(body))
-            else:
-                return HttpResponse(404)
-        return HttpResponse(200, {"content-type": "application/x-protobuf"}, b"")
-
-    def spans(self) -> list[Any]:
-        return [
-            s
-            for r in self.traces
-            for rs in r.resource_spans
-            for ss in rs.scope_spans
-            for s in ss.spans
-        ]
-
-    def metric(self, name: str) -> Any:
-        found = [
-            m
-            for r in self.metrics
-            for rm in r.resource_metrics
-            for sm in rm.scope_metrics
-            for m in sm.metrics
-            if m.name == name
-        ]
-        assert found, f"no {name} among the exported metrics"
-        return found[-1]
-
-
-def attrs_of(items: Any) -> dict[str, Any]:
-    out = {}
-    for kv in items:
-        assert isinstance(kv, KeyValue)
-        value = kv.value
-        out[kv.key] = getattr(value, value.WhichOneof("value"))
-    return out
+from relaykit_otlp.testing import Collector, attrs_of
 
 
 @pytest.fixture
 def collector() -> Iterator[Collector]:
-    c = Collector()
-    with c.server:
+    with Collector() as c:
         yield c
 
 
@@ -129,25 +70,6 @@ async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> No
     assert [(attrs_of(p.attributes)["error.type"], p.as_double or p.as_int) for p in errors] == [
         ("RateLimitError", 1)
     ]
-
-
-@pytest.mark.anyio
-async def test_the_provider_request_carries_the_exported_spans_trace_context(
-    collector: Collector,
-) -> None:
-    key = "sk-test-0123456789abcdef0123"
-    with OpenAIMock(api_key=key) as mock:
-        config = {
-            "storage": {"backend": "none"},
-            "providers": {"openai": {"base_url": mock.base_url, "api_key": key}},
-            "exporters": {"otlp": {"endpoint": collector.server.url, "metrics": False}},
-        }
-        async with relaykit.Client(config) as client:
-            await client.chat("openai/gpt-4o-mini", "hi")
-        traceparent = mock.last_request.headers["traceparent"]
-    (span,) = collector.spans()
-    assert traceparent.split("-")[1:3] == [span.trace_id.hex(), span.span_id.hex()]
-    assert collector.metrics == []
 
 
 @pytest.mark.anyio

@@ -1,13 +1,17 @@
-"""An exporter owning an OpenTelemetry SDK tracer provider and meter provider.
+"""An exporter owning a tracer provider and an OpenTelemetry SDK meter provider.
 
 The client traces calls with :attr:`OtlpExporter.tracer_provider` (see
-:mod:`relaykit.tracing`); ``record`` adds a call record's metrics to plain
-Python sums (:mod:`relaykit_otlp.call_metrics`), which the SDK's reader
-collects along with its own instruments' data, and sets the SDK's gauges for
-gauge events (in memory, never I/O). Sending happens on the SDK's own threads
-(batch span processor, periodic metric reader); the blocking ``force_flush``
-and ``shutdown`` run in a worker thread so the event loop never waits on the
-network.
+:mod:`relaykit.tracing`): by default a
+:class:`~relaykit_otlp.lean_spans.LeanTracerProvider`, whose spans are plain
+Python until a thread turns a batch of them into the SDK's spans and sends
+them with the SDK's OTLP exporter; with ``tracer="sdk"`` the SDK's own
+``TracerProvider`` and ``BatchSpanProcessor``. ``record`` adds a call
+record's metrics to plain Python sums (:mod:`relaykit_otlp.call_metrics`),
+which the SDK's reader collects along with its own instruments' data, and
+sets the SDK's gauges for gauge events (in memory, never I/O). Sending happens on threads (the span
+queue's or the SDK's batch span processor's, the periodic metric reader's);
+the blocking ``force_flush`` and ``shutdown`` run in a worker thread so the
+event loop never waits on the network.
 """
 
 from __future__ import annotations
@@ -37,10 +41,19 @@ import relaykit
 from relaykit import CallRecord, ConfigError, metrics
 
 from .call_metrics import CallMetrics
+from .lean_spans import LeanTracerProvider, sampler_from_env
+from .span_queue import SpanQueue
+
+#: ``[exporters.otlp] tracer``: which tracer provider makes the spans.
+TRACERS = ("lean", "sdk")
 
 
 class OtlpExporter:
-    """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP."""
+    """Sends relaykit's spans and metrics to ``endpoint`` over OTLP/HTTP.
+
+    ``tracer`` picks the tracer provider: ``"lean"`` (the default, see
+    :mod:`relaykit_otlp.lean_spans`) or ``"sdk"`` (the SDK's own).
+    """
 
     #: Only metrics are taken from records: the client leaves messages and
     #: answers out of them (and so does not spend time redacting them).
@@ -56,17 +69,22 @@ class OtlpExporter:
         metrics_enabled: bool = True,
         export_interval: float = 10.0,
         timeout: float = 10.0,
+        tracer: str = "lean",
     ) -> None:
+        if tracer not in TRACERS:
+            raise ConfigError(
+                f"unknown exporters.otlp.tracer {tracer!r}",
+                hint=f"valid values: {', '.join(map(repr, TRACERS))}",
+            )
         endpoint = endpoint.rstrip("/")
         resource = Resource.create({"service.name": service_name})
         headers = dict(headers or {})
-        self.tracer_provider: TracerProvider | None = None
+        self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
         if traces:
-            self.tracer_provider = TracerProvider(resource=resource)
             spans = OTLPSpanExporter(
                 endpoint=f"{endpoint}/v1/traces", headers=headers, timeout=timeout
             )
-            self.tracer_provider.add_span_processor(BatchSpanProcessor(spans))
+            self.tracer_provider = _tracer_provider(tracer, spans, resource)
         self.meter_provider: MeterProvider | None = None
         self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
@@ -136,6 +154,19 @@ class OtlpExporter:
 
 
 _SCOPE = InstrumentationScope("relaykit", relaykit.__version__)
+
+
+def _tracer_provider(
+    tracer: str, spans: OTLPSpanExporter, resource: Resource
+) -> TracerProvider | LeanTracerProvider:
+    """The lean provider, unless ``tracer`` is ``"sdk"`` or this SDK cannot tell the
+    lean one which sampler ``OTEL_TRACES_SAMPLER`` names."""
+    sampler = sampler_from_env() if tracer == "lean" else None
+    if sampler is not None:
+        return LeanTracerProvider(SpanQueue(spans, resource), sampler)
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(spans))
+    return provider
 
 
 def _can_extend(reader: MetricReader) -> bool:
@@ -213,6 +244,7 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
         "metrics",
         "export_interval",
         "timeout",
+        "tracer",
     )
     for key in conf:
         if key not in valid:
@@ -230,4 +262,5 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
         metrics_enabled=bool(conf.get("metrics", True)),
         export_interval=float(conf.get("export_interval", 10.0)),
         timeout=float(conf.get("timeout", 10.0)),
+        tracer=str(conf.get("tracer", "lean")),
     )
