@@ -138,3 +138,29 @@ async def test_an_untrusted_certificate_does_not_fall_back(
                 await c.chat("r", "hi")
         assert caught.value.provider == "gateway"
         assert backup.requests == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_ca_file_without_the_servers_ca_is_named_in_the_fix(
+    mock: OpenAIMock, transport: str, streamed: bool, tmp_path: Path
+) -> None:
+    # "set [http] ca_file" would send someone who has set it looking elsewhere:
+    # the hint names the file they set, which lacks the server's CA.
+    import trustme
+
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    async with client(mock, transport, ca_file=str(other)) as c:
+        with pytest.raises(relaykit.UntrustedCertificateError) as caught:
+            if streamed:
+                async with c.stream(MODEL, "hi") as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat(MODEL, "hi")
+    text = str(caught.value)
+    assert "unable to get local issuer certificate" in text
+    assert f"[http] ca_file is {str(other)!r}" in text
+    assert "set [http] ca_file = 'path/to/ca.pem'" not in text
+    assert mock.requests == []

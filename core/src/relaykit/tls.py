@@ -36,6 +36,20 @@ _contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}
 _lock = threading.Lock()
 
 
+def untrusted_hint(ca_file: str) -> str:
+    """The fix for an untrusted certificate when ``[http] ca_file`` is set already.
+
+    :class:`relaykit.UntrustedCertificateError`'s own hint says to set the key,
+    which would send someone who has set it looking elsewhere: this one names
+    the file, whose CAs did not sign the server's certificate.
+    """
+    return (
+        f"{CA_FILE_KEY} is {ca_file!r}: if the server's CA is private, add its PEM"
+        " certificate to that file; a wrong host name or an expired certificate is fixed"
+        " on the server"
+    )
+
+
 def ca_file_context(path: str) -> ssl.SSLContext:
     """A certificate-verifying SSL context that trusts the CAs in the PEM file ``path``.
 
