@@ -12,6 +12,7 @@ from relaykit import (
     RequestTimeoutError,
 )
 from relaykit.breaker import BreakerBoard, CircuitBreaker
+from relaykit.testing import cancel_in_flight
 
 
 class Clock:
@@ -87,8 +88,7 @@ async def test_caller_errors_do_not_count() -> None:
 async def test_cancellation_is_not_a_failure() -> None:
     breaker = CircuitBreaker("d", failures=1, reset_after=10, clock=Clock())
     for _ in range(3):
-        with anyio.move_on_after(0.01):
-            await call(breaker, delay=1)
+        await cancel_in_flight(lambda: call(breaker, delay=1))
     assert breaker.state == "closed"
     assert breaker.consecutive_failures == 0
 
@@ -132,8 +132,7 @@ async def test_failed_trial_reopens_and_cancelled_trial_frees_the_slot() -> None
     with pytest.raises(ProviderUnavailableError):
         await call(breaker, down())
     clock.now = 6
-    with anyio.move_on_after(0.01):
-        await call(breaker, delay=1)  # the trial is cancelled ...
+    await cancel_in_flight(lambda: call(breaker, delay=1))  # the trial is cancelled ...
     assert breaker.state == "half-open"  # ... and another trial may run
     with pytest.raises(ProviderUnavailableError):
         await call(breaker, down())
