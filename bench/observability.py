@@ -5,6 +5,7 @@
     uv run python bench/observability.py --providers fake,aiohttp --no-redis  # a part of it
     uv run python bench/observability.py --providers fake --no-redis --capture-content
     uv run python bench/observability.py --realistic --no-redis   # aiohttp over TLS, ~2 KB turns
+    uv run python bench/observability.py --backend trio --providers fake,httpx --no-redis
 
 To measure another version (say, before a change), put its sources first::
 
@@ -52,6 +53,10 @@ a ~0.7 KB user message, answered with ~1 KB, both holding an email address and
 a card number. The plain path then costs what a real call costs the client
 (the TLS records, bigger JSON both ways), and redaction works on real-sized
 text. The default run is unchanged.
+
+``--backend trio`` runs the calls under trio instead of asyncio (relaykit-aiohttp
+is asyncio's only: under trio the ``aiohttp`` provider is skipped, and
+``--realistic`` goes through httpx).
 """
 
 from __future__ import annotations
@@ -297,6 +302,7 @@ def client_overhead(
     lighter: bool = False,
     tracer: str = "memory",
     chosen: Sequence[str] = (),
+    backend: str = "asyncio",
 ) -> None:
     scenarios: list[tuple[str, list[str]]] = [
         ("plain", []),
@@ -325,6 +331,9 @@ def client_overhead(
         for provider, base in providers.items():
             if provider.removeprefix("http (").rstrip(")") not in only:
                 continue
+            if provider == "http (aiohttp)" and backend != "asyncio":
+                print(f"\n{provider} provider: asyncio only, skipped under {backend}")
+                continue
             model = "fake/m" if provider == "fake" else "openai/gpt-4o-mini"
             calls = n if provider == "fake" else max(200, n // 5)
             # Rounds alternate the scenarios (plain, tracing, ..., all, plain, ...),
@@ -334,7 +343,9 @@ def client_overhead(
             drops: dict[str, int] = dict.fromkeys(samples, 0)
             for _ in range(repeats):
                 for label, names in scenarios:
-                    cpu, thread, dropped = anyio.run(run, scenario(names, base), model, calls, otlp)
+                    cpu, thread, dropped = anyio.run(
+                        run, scenario(names, base), model, calls, otlp, backend=backend
+                    )
                     samples[label].append(cpu)
                     threads[label].append(thread)
                     drops[label] += dropped
@@ -477,8 +488,11 @@ async def run_realistic(config: dict[str, Any], n: int) -> float:
     return elapsed / n
 
 
-def realistic_overhead(n: int, repeats: int, *, capture: bool = False) -> None:
-    """Each scenario over relaykit-aiohttp to a TLS loopback mock with a realistic turn."""
+def realistic_overhead(
+    n: int, repeats: int, *, capture: bool = False, backend: str = "asyncio"
+) -> None:
+    """Each scenario over relaykit-aiohttp (httpx under trio) to a TLS loopback mock
+    with a realistic turn."""
     import tempfile
     from pathlib import Path
 
@@ -502,13 +516,16 @@ def realistic_overhead(n: int, repeats: int, *, capture: bool = False) -> None:
         samples: dict[str, list[float]] = {label: [] for label, _ in scenarios}
         for _ in range(repeats):  # alternating, as client_overhead does
             for label, names in scenarios:
-                samples[label].append(anyio.run(run_realistic, scenario(names, base), calls))
+                samples[label].append(
+                    anyio.run(run_realistic, scenario(names, base), calls, backend=backend)
+                )
         assert mock.requests[-1].json()["messages"][0]["content"] == SYSTEM
     results = {label: statistics.median(values) for label, values in samples.items()}
     plain = results["plain"]
     sent = len(json.dumps(realistic_turn("request 0")))
+    http = "aiohttp" if backend == "asyncio" else "httpx"
     print(
-        f"\nrealistic: aiohttp over TLS, ~{sent} B of messages, {len(ANSWER)} B answer;"
+        f"\nrealistic: {http} over TLS, ~{sent} B of messages, {len(ANSWER)} B answer;"
         f" {calls} calls x {repeats} rounds (median), CPU/call:"
     )
     print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}")
@@ -550,6 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         " relaykit-otlp's exporter with the SDK's or the lean tracer provider",
     )
     parser.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="the event loop the calls run on (default asyncio; aiohttp is asyncio only)",
+    )
+    parser.add_argument(
         "--scenarios", default="", help="only these scenarios (comma-separated, e.g. plain,tracing)"
     )
     args = parser.parse_args(argv)
@@ -559,10 +582,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown provider(s) {', '.join(unknown)}: pick from {', '.join(PROVIDERS)}")
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     capture = ", capture_content on" if args.capture_content else ""
-    print(f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}{capture}")
+    print(
+        f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}, {args.backend}{capture}"
+    )
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     if args.realistic:
-        realistic_overhead(n, repeats, capture=args.capture_content)
+        realistic_overhead(n, repeats, capture=args.capture_content, backend=args.backend)
     else:
         print(f"tracing: {args.tracer}")
         client_overhead(
@@ -573,6 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lighter=args.lighter,
             tracer=args.tracer,
             chosen=chosen,
+            backend=args.backend,
         )
     if not args.no_redis:
         redis_throughput(seconds)

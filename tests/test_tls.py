@@ -50,6 +50,16 @@ def client(mock: OpenAIMock, transport: str, **http: Any) -> relaykit.Client:
     )
 
 
+async def chat_or_stream(c: relaykit.Client, streamed: bool) -> None:
+    """One call, a chat or a stream read to its end."""
+    if streamed:
+        async with c.stream(MODEL, "hi") as s:
+            async for _ in s:
+                pass
+    else:
+        await c.chat(MODEL, "hi")
+
+
 def expected_client(transport: str, backend: str) -> type:
     return AiohttpClient if (transport, backend) == ("auto", "asyncio") else httpx.AsyncClient
 
@@ -79,12 +89,7 @@ async def test_an_untrusted_certificate_fails_typed_with_the_fix_and_unretried(
 ) -> None:
     async with client(mock, transport) as c:
         with pytest.raises(relaykit.UntrustedCertificateError) as caught:
-            if streamed:
-                async with c.stream(MODEL, "hi") as s:
-                    async for _ in s:
-                        pass
-            else:
-                await c.chat(MODEL, "hi")
+            await chat_or_stream(c, streamed)
     error = caught.value
     text = str(error)
     assert "the server's TLS certificate was not trusted" in text
@@ -153,12 +158,7 @@ async def test_a_ca_file_without_the_servers_ca_is_named_in_the_fix(
     trustme.CA().cert_pem.write_to_path(str(other))
     async with client(mock, transport, ca_file=str(other)) as c:
         with pytest.raises(relaykit.UntrustedCertificateError) as caught:
-            if streamed:
-                async with c.stream(MODEL, "hi") as s:
-                    async for _ in s:
-                        pass
-            else:
-                await c.chat(MODEL, "hi")
+            await chat_or_stream(c, streamed)
     text = str(caught.value)
     assert "unable to get local issuer certificate" in text
     assert f"[http] ca_file is {str(other)!r}" in text
