@@ -166,6 +166,15 @@ async def api(http: httpx.AsyncClient, path: str, **params: str) -> Any:
     return body["data"]
 
 
+def prometheus_now() -> float:
+    """The time as the Prometheus server reads it: the real clock.
+
+    Not ``time.time()``, which the suite's ``--wall-clock-near`` check shifts in
+    this process only.
+    """
+    return time.clock_gettime(time.CLOCK_REALTIME)
+
+
 async def wait_for_scrape_after(
     http: httpx.AsyncClient, prometheus: PrometheusServer, since: float
 ) -> None:
@@ -226,7 +235,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
     ):
         await client.chat("fake/a", "hi")
         # A scrape between the calls: the final numbers must come from a later one.
-        await wait_for_scrape_after(http, prometheus, time.time())
+        await wait_for_scrape_after(http, prometheus, prometheus_now())
         await client.chat("fake/a", "hi")
         await client.chat("fake/b", "hi")
         with pytest.raises(relaykit.NotFoundError):
@@ -236,7 +245,7 @@ async def test_a_real_prometheus_scrapes_what_the_client_did(
 
         # Prometheus scrapes all along (and kept the other backend's run): only
         # a scrape that began after the last call has this run's final numbers.
-        await wait_for_scrape_after(http, prometheus, time.time())
+        await wait_for_scrape_after(http, prometheus, prometheus_now())
 
         requests = await query(
             http,
