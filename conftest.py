@@ -53,10 +53,11 @@ def _wall_clock_near_a_period_end(
     """With ``--wall-clock-near``, shift every wall clock relaykit reads (off otherwise).
 
     It is a check to run by hand, not a way to write tests: ``time.time``, the
-    limiters' and catalog's ``wall_clock`` defaults (bound when their modules
-    load) and the CLI's ``datetime.now`` all run on from ``--wall-clock-lead``
-    seconds before the end of the current UTC day or month, so a test that runs
-    longer crosses into the next one. Child processes keep the real clock.
+    limiters', catalog's, retention's and stored cache's clock defaults (bound
+    when their modules load) and the CLI's ``datetime.now`` all run on from
+    ``--wall-clock-lead`` seconds before the end of the current UTC day or
+    month, so a test that runs longer crosses into the next one. Child
+    processes, and servers such as Prometheus, keep the real clock.
     """
     period = request.config.getoption("--wall-clock-near")
     if period is None:
@@ -83,6 +84,8 @@ def _wall_clock_near_a_period_end(
     for module, name in [
         ("relaykit.memory_limiter", "MemoryRateLimiter"),
         ("relaykit.model_catalog", "ModelCatalog"),
+        ("relaykit.retention", "RetentionPolicy"),
+        ("relaykit.response_cache", "StorageCache"),
         ("relaykit_redis.limiter", "RedisRateLimiter"),
     ]:
         init = getattr(importlib.import_module(module), name).__init__
