@@ -332,6 +332,11 @@ class LeanSpan(trace.Span):
         return self._end
 
     @property
+    def scope(self) -> InstrumentationScope:
+        """The instrumentation scope of the tracer that started the span."""
+        return self._tracer.scope
+
+    @property
     def sampled(self) -> bool:
         """Whether ``end`` queues it for export (a record-only span is not exported)."""
         return self._sampled
