@@ -149,7 +149,11 @@ def varied(provider: LeanTracerProvider) -> None:
     relaykit.start_span("at the epoch", start_time=0).end(0)
     # Values a cache keyed on equality could confuse with those of the span above.
     again = {"negative zero": 0.0, "zero": False, "true": 1, "float": 2, "text": "héllo"}
-    relaykit.start_span("equal, not the same", attributes=again).end()
+    same = relaykit.start_span("equal, not the same", attributes=again)
+    same.set_attributes({"list": ("copied",), "strings": ("a",), "mixed plain": (1,)})
+    same.add_event("the same pairs in an event", {"text": "héllo", "list": ["copied"]})
+    same.add_link(local, {"text": "héllo"})
+    same.end()
     relaykit.start_span("", kind=SpanKind.INTERNAL).end()
 
 
