@@ -147,7 +147,7 @@ def varied(provider: LeanTracerProvider) -> None:
     crowded.set_status(StatusCode.ERROR)
     crowded.end()
     relaykit.start_span("at the epoch", start_time=0).end(0)
-    # Values a cache keyed on equality could confuse with those of the span above.
+    # Values a cache keyed on equality alone could confuse with the odd span's.
     again = {"negative zero": 0.0, "zero": False, "true": 1, "float": 2, "text": "héllo"}
     same = relaykit.start_span("equal, not the same", attributes=again)
     same.set_attributes({"list": ("copied",), "strings": ("a",), "mixed plain": (1,)})
