@@ -17,11 +17,12 @@ what is left of the bench's numbers is what the client itself adds:
   the response comes later), and with a ``traceparent`` injected through the
   global propagator while the span is current.
 - **lean span**: the same three through relaykit-otlp's ``LeanTracerProvider``
-  (its span queue exporting into an in-memory exporter). Its spans become the
-  SDK's ``ReadableSpan`` objects on the queue's own thread, so that thread's
-  CPU (``pthread_getcpuclockid``; a flush at the end of each round runs in a
-  thread of its own and is counted too) is shown per span in the ``thread``
-  column; "alone" and "GC off" are the calling thread's CPU only.
+  (its span queue encoding each batch as OTLP protobuf, as in production, and
+  handing the bytes to a sender that only counts them). Its spans are encoded
+  on the queue's own thread, so that thread's CPU (``pthread_getcpuclockid``;
+  a flush at the end of each round runs in a thread of its own and is counted
+  too) is shown per span in the ``thread`` column; "alone" and "GC off" are
+  the calling thread's CPU only.
 - **pii**: relaykit-pii's ``redact`` on the bench's prompt and on the fake
   provider's answer (``"echo: " + prompt``); both hold an email and a card number.
 - **secrets**: the built-in secret redactor on the same two texts.
@@ -29,9 +30,11 @@ what is left of the bench's numbers is what the client itself adds:
   (``relaykit.metrics.observe`` included).
 - all of span (request + response attributes), pii, secrets and prometheus,
   with the SDK's span and with the lean one.
-- the SDK's OTLP encoding of such a span, per span in batches of 512: what an
-  exporter's thread does with every span, whichever provider made it
-  (``--encode-only`` runs just this).
+- the OTLP encoding of such a span, per span in batches of 512 (``--encode-only``
+  runs just this): the SDK's ``encode_spans`` of ``ReadableSpan`` objects (what
+  the SDK provider's thread does), the lean spans' conversion into those plus
+  that (what the lean queue's thread did before it encoded by itself), and the
+  lean queue's own encoder (what it does now).
 
 Each is timed three ways, as client CPU µs per call (``time.thread_time``), the
 median of alternating rounds: **alone**, back to back with the garbage
@@ -52,6 +55,7 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -103,11 +107,18 @@ class LeanTracing:
 
     def __init__(self) -> None:
         self.spans = InMemorySpanExporter()
+        #: bytes the queue's thread encoded (and "sent")
+        self.sent = 0
         # A queue that never fills: a tight loop ends spans faster than any export.
-        self.queue = SpanQueue(self.spans, Resource.create({}), max_queue_size=1_000_000)
+        self.queue = SpanQueue(
+            self.spans, Resource.create({}), max_queue_size=1_000_000, send=self._send
+        )
         sampler = sampler_from_env()
         assert sampler is not None
         self.provider = LeanTracerProvider(self.queue, sampler)
+
+    def _send(self, data: bytes) -> None:
+        self.sent += len(data)
 
     def thread_cpu(self) -> float:
         """CPU seconds of the queue's thread so far."""
@@ -333,28 +344,47 @@ async def beside_rounds(named: dict[str, Case], n: int, rounds: int) -> dict[str
     return samples
 
 
-def encode_cost(rounds: int) -> list[float]:
-    """CPU µs per span of the SDK's OTLP encoding (``encode_spans`` and serializing),
-    in batches of 512 spans of a successful call: the exporter thread's main work,
-    whichever tracer provider made the spans."""
+def encode_cost(rounds: int) -> dict[str, list[float]]:
+    """CPU µs per span of encoding a batch of 512 spans of a successful call as OTLP,
+    three ways (see the module's docstring), alternated round by round."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     lean = LeanTracing()
     tracer = lean.provider.get_tracer("relaykit", "0")
-    spans = []
+    spans: list[Any] = []
     for _ in range(512):
         span = tracer.start_span("chat gpt-4o-mini", kind=trace.SpanKind.CLIENT)
         span.set_attributes(ALL_ATTRIBUTES)
         span.end()
-        spans.append(lean.queue.readable(span))  # type: ignore[arg-type]
+        spans.append(span)
     lean.provider.shutdown()
-    out = []
+    queue = lean.queue
+    readable = [queue.readable(span) for span in spans]
+    ways: dict[str, Callable[[], object]] = {
+        "SDK encode_spans of ReadableSpans": lambda: encode_spans(readable).SerializeToString(),
+        "lean spans -> ReadableSpans + SDK encoding": lambda: encode_spans(
+            [queue.readable(span) for span in spans]
+        ).SerializeToString(),
+        "relaykit-otlp's encoder (span_encoding)": lambda: queue.encoder.encode(spans),
+    }
+    assert ways["SDK encode_spans of ReadableSpans"]() == queue.encoder.encode(spans)
+    out: dict[str, list[float]] = {}
     for _ in range(rounds):
-        start = time.thread_time()
-        for _ in range(10):
-            encode_spans(spans).SerializeToString()
-        out.append((time.thread_time() - start) / (10 * len(spans)) * 1e6)
+        for name, encode in ways.items():
+            start = time.thread_time()
+            for _ in range(10):
+                encode()
+            out.setdefault(name, []).append((time.thread_time() - start) / (10 * 512) * 1e6)
     return out
+
+
+def encoding_lines(encoded: dict[str, list[float]]) -> list[str]:
+    """One line per way of encoding: the median and every round."""
+    return [
+        f"  {name:<45} {statistics.median(per_span):7.1f}"
+        f"  (rounds: {', '.join(f'{e:.1f}' for e in per_span)})"
+        for name, per_span in encoded.items()
+    ]
 
 
 def main() -> int:
@@ -362,13 +392,15 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--encode-only", action="store_true", help="only the SDK's OTLP encoding of a span"
+        "--encode-only", action="store_true", help="only the OTLP encoding of a span"
     )
     args = parser.parse_args()
-    encoded = encode_cost(args.rounds)
-    encoding = f"SDK OTLP encoding, per span (batches of 512): {statistics.median(encoded):.1f} µs"
+    encoding = [
+        "OTLP encoding, CPU µs per span (batches of 512, median of the rounds):",
+        *encoding_lines(encode_cost(args.rounds)),
+    ]
     if args.encode_only:
-        print(encoding, f"(rounds: {', '.join(f'{e:.1f}' for e in encoded)})")
+        print("\n".join(encoding))
         return 0
     named = cases()
     for name, case in named.items():  # warm up, then freeze what is left, as the bench does
@@ -399,7 +431,7 @@ def main() -> int:
         near = statistics.median(beside[name]) - plain
         thread = f"{statistics.median(threads[name]):7.1f}" if threads.get(name) else ""
         print(f"  {name:<45} {on:7.1f} {off:7.1f} {near:7.1f} {thread:>7}")
-    print(encoding)
+    print("\n".join(encoding))
     return 0
 
 

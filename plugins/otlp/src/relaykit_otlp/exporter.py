@@ -3,8 +3,8 @@
 The client traces calls with :attr:`OtlpExporter.tracer_provider` (see
 :mod:`relaykit.tracing`): by default a
 :class:`~relaykit_otlp.lean_spans.LeanTracerProvider`, whose spans are plain
-Python until a thread turns a batch of them into the SDK's spans and sends
-them with the SDK's OTLP exporter; with ``tracer="sdk"`` the SDK's own
+Python until a thread encodes a batch of them as OTLP protobuf itself and
+sends it with the SDK's OTLP exporter's client; with ``tracer="sdk"`` the SDK's own
 ``TracerProvider`` and ``BatchSpanProcessor``. ``record`` adds a call
 record's metrics to plain Python sums (:mod:`relaykit_otlp.call_metrics`),
 which the SDK's reader collects along with its own instruments' data, and
@@ -42,7 +42,7 @@ from relaykit import CallRecord, ConfigError, metrics
 
 from .call_metrics import CallMetrics
 from .lean_spans import LeanTracerProvider, sampler_from_env
-from .span_queue import SpanQueue
+from .span_queue import SpanQueue, sdk_sender
 
 #: ``[exporters.otlp] tracer``: which tracer provider makes the spans.
 TRACERS = ("lean", "sdk")
@@ -163,7 +163,7 @@ def _tracer_provider(
     lean one which sampler ``OTEL_TRACES_SAMPLER`` names."""
     sampler = sampler_from_env() if tracer == "lean" else None
     if sampler is not None:
-        return LeanTracerProvider(SpanQueue(spans, resource), sampler)
+        return LeanTracerProvider(SpanQueue(spans, resource, send=sdk_sender(spans)), sampler)
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(spans))
     return provider

@@ -6,9 +6,10 @@ as it is set, into a ``BoundedAttributes`` behind a lock, and ``end`` builds
 a ``ReadableSpan`` for the span processor. A :class:`LeanSpan` keeps what was
 set in plain Python (a dict of attributes, a list of events) and ``end``
 appends it to a :class:`~relaykit_otlp.span_queue.SpanQueue`; the length
-limits, the event and link limits and the conversion into the SDK's
-``ReadableSpan`` happen when the queue's thread exports a batch, through the
-SDK's own classes, so the collector receives what the SDK path would have sent.
+limits and the event and link limits (through the SDK's own classes) and the
+OTLP encoding (:mod:`~relaykit_otlp.span_encoding`) happen when the queue's
+thread exports a batch, so the collector receives what the SDK path would
+have sent.
 
 On the call path only what decides behaviour is checked: a value of a type
 the SDK stores as it is (str, bool, int, float, bytes, None) is kept as it
@@ -330,6 +331,11 @@ class LeanSpan(trace.Span):
     def end_time(self) -> int | None:
         """When the span ended (ns since the epoch), None while it records."""
         return self._end
+
+    @property
+    def scope(self) -> InstrumentationScope:
+        """The instrumentation scope of the tracer that started the span."""
+        return self._tracer.scope
 
     @property
     def sampled(self) -> bool:

@@ -8,11 +8,15 @@ ended while the queue is full pushes out the oldest one, as in the SDK; here
 every drop is counted (:attr:`SpanQueue.dropped`) and logged (a warning at
 most every 10 s, with the count so far), so no span goes missing unseen.
 
-A batch becomes the SDK's ``ReadableSpan`` objects on this thread: the
-attributes, events and links pass through the SDK's ``BoundedAttributes``
-and ``BoundedList`` with the SDK's ``SpanLimits`` (count and length limits,
-their warnings, their dropped counts), with the exporter's resource and the
-tracer's instrumentation scope. The SDK's exporter then encodes and sends them.
+A batch is encoded here as OTLP protobuf straight from the lean spans
+(:mod:`.span_encoding`, with the SDK's ``SpanLimits``: count and length
+limits, their warnings, their dropped counts; the exporter's resource and the
+tracer's instrumentation scope) and handed to ``send``, the SDK exporter's
+own sender (see :func:`sdk_sender`). Without a ``send`` (a ``SpanExporter``
+that is not the SDK's OTLP/HTTP one, or an SDK without that sender), a batch
+becomes the SDK's ``ReadableSpan`` objects (:meth:`SpanQueue.readable`,
+through the SDK's ``BoundedAttributes`` and ``BoundedList``) for the
+exporter's ``export``, which the encoder's output matches byte for byte.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +37,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util import BoundedList
+
+from .span_encoding import SpanEncoder, needs_bounding
 
 if TYPE_CHECKING:
     from .lean_spans import LeanSpan
@@ -60,24 +66,23 @@ def _from_env(name: str) -> int:
         return default
 
 
-def _clean(attributes: Mapping[str, Any] | None, most: int | None, length: int | None) -> bool:
-    """Whether the SDK's ``BoundedAttributes`` would keep ``attributes`` exactly as they are.
+def sdk_sender(exporter: SpanExporter) -> Callable[[bytes], object] | None:
+    """The function that sends serialized spans for the SDK's ``OTLPSpanExporter``
+    (its protected ``_client.export``); None when ``exporter`` has none.
 
-    Their values are plain or were cleaned when set (see :mod:`.lean_spans`); so
-    when no key is empty or other than a str, none is over the count limit and
-    no length limit applies, they are exported as they are, without a second pass.
+    Reused rather than a sender of our own on ``requests``: that client is
+    where the SDK keeps the endpoint, headers, compression, timeout and the
+    TLS and mTLS files it resolved from the config and the ``OTEL_EXPORTER_OTLP_*``
+    variables, the session a credential provider gives, and its retries (429,
+    502, 503, 504 and connection errors, exponential backoff with jitter,
+    ``Retry-After``, cut short by shutdown). A copy would lose some of that or
+    drift from it. An SDK whose exporter lacks it gets the ``ReadableSpan`` path.
+    (Not kept: the SDK exporter's own opt-in metrics,
+    ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``, and its 64 MiB request cap.)
     """
-    if not attributes:
-        return True
-    return (
-        length is None
-        and (most is None or len(attributes) <= most)
-        and "" not in attributes
-        and _STR.issuperset(map(type, attributes))
-    )
-
-
-_STR = frozenset({str})
+    client = getattr(exporter, "_client", None)
+    send = getattr(client, "export", None)
+    return send if callable(send) else None
 
 
 class SpanQueue:
@@ -92,6 +97,7 @@ class SpanQueue:
         schedule_delay_millis: float | None = None,
         max_export_batch_size: int | None = None,
         limits: SpanLimits | None = None,
+        send: Callable[[bytes], object] | None = None,
     ) -> None:
         self.max_queue_size = max_queue_size or _from_env("OTEL_BSP_MAX_QUEUE_SIZE")
         delay = schedule_delay_millis or _from_env("OTEL_BSP_SCHEDULE_DELAY")
@@ -103,6 +109,9 @@ class SpanQueue:
         self.exporter = exporter
         self.resource = resource
         self.limits = limits or SpanLimits()
+        #: sends an encoded batch (see :func:`sdk_sender`); None: ``exporter.export``
+        self.send = send
+        self.encoder = SpanEncoder(resource, self.limits)
         #: OTEL_SDK_DISABLED=true: tracers make no spans, as the SDK's provider
         self.disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
         #: spans dropped: pushed out of a full queue, or ended after shutdown
@@ -192,19 +201,23 @@ class SpanQueue:
                 # The exporter's own HTTP request is not traced by instrumentation.
                 token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
                 try:
-                    self.exporter.export([self.readable(span) for span in batch])
+                    if self.send is not None:
+                        self.send(self.encoder.encode(batch))
+                    else:
+                        self.exporter.export([self.readable(span) for span in batch])
                 except Exception:
                     logger.exception("Exception while exporting Span.")
                 finally:
                     detach(token)
 
     def readable(self, span: LeanSpan) -> ReadableSpan:
-        """The SDK's ``ReadableSpan`` of an ended span, with the SDK's limits applied."""
+        """The SDK's ``ReadableSpan`` of an ended span, with the SDK's limits applied
+        (for an exporter other than the SDK's OTLP one)."""
         limits = self.limits
         attributes, dropped, events, links, status = span.parts()
         # A copy: a late set from another thread cannot break the iteration.
         kept: Mapping[str, Any] = dict(attributes)
-        if dropped or not _clean(
+        if dropped or needs_bounding(
             kept, limits.max_span_attributes, limits.max_span_attribute_length
         ):
             kept = BoundedAttributes(
@@ -216,7 +229,7 @@ class SpanQueue:
             kept.dropped += dropped
         kept_events: Any = BoundedList(limits.max_events)  # untyped in the SDK
         for name, event_attributes, timestamp in events:
-            if not isinstance(event_attributes, BoundedAttributes) and not _clean(
+            if not isinstance(event_attributes, BoundedAttributes) and needs_bounding(
                 event_attributes, limits.max_event_attributes, limits.max_attribute_length
             ):
                 event_attributes = BoundedAttributes(
@@ -225,7 +238,6 @@ class SpanQueue:
                     max_value_len=limits.max_attribute_length,
                 )
             kept_events.append(Event(name, event_attributes, timestamp))
-        tracer = span._tracer
         return ReadableSpan(
             name=span.name,
             context=span.get_span_context(),
@@ -238,7 +250,7 @@ class SpanQueue:
             status=status,
             start_time=span.start_time,
             end_time=span.end_time,
-            instrumentation_scope=tracer.scope,
+            instrumentation_scope=span.scope,
         )
 
     # -- flush and shutdown (blocking: from a worker thread) --------------------------
