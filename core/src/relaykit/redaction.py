@@ -135,10 +135,12 @@ class RedactionChain:
         self.redactors = tuple(redactors)
         # Bound once: this runs on every text of every record, span and log line.
         self._redacts = _steps(self.redactors)
+        # for texts too short to remember: no memo's call in between
+        self._direct = tuple([r.redact for r in self.redactors])
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
-        for redact in self._redacts:
+        for redact in self._redacts if len(text) >= MEMO_MIN_TEXT else self._direct:
             text = redact(text)
         return text
 
@@ -267,10 +269,12 @@ class _CallRedaction(RedactionChain):
 
     def __init__(self, chain: RedactionChain) -> None:
         self.redactors = chain.redactors
-        self._redacts = chain._redacts
+        self._redacts, self._direct = chain._redacts, chain._direct
         self._always: tuple[Callable[[str], str], ...] = ()
         if self._redacts and isinstance(self.redactors[0], KnownSecrets):
+            # (a KnownSecrets is never pure: it is the first step of both)
             self._always, self._redacts = self._redacts[:1], self._redacts[1:]
+            self._direct = self._direct[1:]
         self._seen: dict[str, str] = {}
 
     def text(self, text: str) -> str:
