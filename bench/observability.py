@@ -52,7 +52,10 @@ through ``[http] ca_file``), with a realistic turn: a ~1.3 KB system prompt and
 a ~0.7 KB user message, answered with ~1 KB, both holding an email address and
 a card number. The plain path then costs what a real call costs the client
 (the TLS records, bigger JSON both ways), and redaction works on real-sized
-text. The default run is unchanged.
+text. The system prompt is the same on every call, as in applications (a
+client's redaction chain remembers it from its second call on); the user
+message and the answer end in the request's number, so they are new each call.
+The default run is unchanged.
 
 ``--backend trio`` runs the calls under trio instead of asyncio (relaykit-aiohttp
 is asyncio's only: under trio the ``aiohttp`` provider is skipped, and
@@ -456,10 +459,11 @@ ANSWER = (
 
 
 class RealisticMock(OpenAIMock):
-    """OpenAIMock answering every call with :data:`ANSWER` (not an echo of the prompt)."""
+    """OpenAIMock answering every call with :data:`ANSWER` (not an echo of the prompt),
+    ending in the user message's label, so each answer is new as each prompt is."""
 
     def default_reply(self, last_user_text: str) -> Reply:
-        return Reply(text=ANSWER)
+        return Reply(text=f"{ANSWER} {last_user_text[last_user_text.rfind('(') :]}")
 
 
 def realistic_turn(label: str) -> list[dict[str, str]]:

@@ -33,6 +33,9 @@ Cases (the texts are built here, deterministically):
 - ``digits20k``: ~20 KB of what is full of digits and is not personal data:
   code, a CSV table, log lines with timestamps, versions, hashes, order numbers
   that fail Luhn (the false-positive candidates).
+- ``system``, ``user``, ``answer``: ``bench/observability.py --realistic``'s
+  turn: a 1.3 KB system prompt (it says "passwords" and has one ":"), a 0.6 KB
+  user message and a 1 KB answer (an email address and a card number each).
 
 Paths (each a function of one text):
 
@@ -42,7 +45,11 @@ Paths (each a function of one text):
 - ``secrets``: the built-in secret redactor (``relaykit.secrets.scrub``).
 - ``known``: a client's ``KnownSecrets`` holding three keys.
 - ``chain``: the ``RedactionChain`` a client builds with PII on (known secrets,
-  secret redactor, ``PiiRedactor``), ``chain.text``.
+  secret redactor, ``PiiRedactor``), ``chain.text``, on the same text every
+  call: a text the chain has seen before (a system prompt on every turn),
+  which it remembers since it has a memo (texts of 128 characters or more).
+- ``chain_new``: the same chain, on a new text every call (the case's text
+  with a number appended): what a text seen for the first time costs.
 
 Each (case, path) runs ``calls`` back to back per round (fewer for the long
 texts, so a round takes about ``--round-ms``), timed with ``time.thread_time``;
@@ -55,11 +62,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import itertools
 import pstats
 import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+
+from observability import ANSWER, SYSTEM, USER
 
 from relaykit.builtins import SecretRedactor
 from relaykit.known_secrets import KnownSecrets
@@ -195,7 +205,14 @@ def cases() -> dict[str, str]:
     }
     # its own generator, so the other texts stay what they were before it was added
     texts["chat20k_keys"] = _with_key_words(chat, random.Random(7))
+    texts.update(system=SYSTEM, user=f"{USER} (request 1)", answer=ANSWER)
     return texts
+
+
+def _each_text_new(fn: Callable[[str], str]) -> Callable[[str], str]:
+    """``fn`` on ``text`` with a new number appended each call (no two texts alike)."""
+    numbers = itertools.count()
+    return lambda text: fn(f"{text} {next(numbers)}")
 
 
 def paths() -> dict[str, Callable[[str], str]]:
@@ -211,6 +228,7 @@ def paths() -> dict[str, Callable[[str], str]]:
         "secrets": SecretRedactor().redact,
         "known": known.redact,
         "chain": chain.text,
+        "chain_new": _each_text_new(chain.text),
     }
 
 
@@ -264,8 +282,11 @@ def profile(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cases", default="short,prompt,chat20k,chat20k_pii,chat20k_keys,digits20k")
-    p.add_argument("--paths", default="redact,outbound,secrets,known,chain")
+    p.add_argument(
+        "--cases",
+        default="short,prompt,chat20k,chat20k_pii,chat20k_keys,digits20k,system,user,answer",
+    )
+    p.add_argument("--paths", default="redact,outbound,secrets,known,chain,chain_new")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--round-ms", type=float, default=150.0, help="CPU ms per (case, path) round")
     p.add_argument("--quick", action="store_true", help="3 rounds of 30 ms")

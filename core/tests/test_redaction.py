@@ -73,3 +73,171 @@ def test_a_calls_chain_masks_a_key_the_client_learns_while_the_call_runs() -> No
     assert for_call.text(prompt) == "[NAME]'s key is [REDACTED]"
     assert for_call.text(prompt) == "[NAME]'s key is [REDACTED]"
     assert masker.seen == 2
+
+
+class PureMasker(Masker):
+    """A :class:`Masker` that declares its result depends on the text alone."""
+
+    pure = True
+
+
+LONG = "You are jane's assistant. " * 10  # a system prompt: long enough to be remembered
+
+
+def test_a_text_seen_again_is_redacted_once_more_then_remembered() -> None:
+    # The first sight is not kept (one-off texts never stay in memory); the
+    # second is redacted and kept; later ones cost a look-up.
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    results = [chain.text(LONG) for _ in range(5)]
+    assert results == [LONG.replace("jane", "[NAME]")] * 5
+    assert masker.seen == 2
+    # equal text, another string object: the same entry
+    assert chain.text("".join(list(LONG))) == results[0]
+    assert masker.seen == 2
+
+
+def test_a_remembered_result_is_what_a_fresh_redaction_gives() -> None:
+    from relaykit.builtins import SecretRedactor
+
+    texts = [
+        LONG,
+        LONG + " api_key=abcdefgh12345678",
+        LONG + " Bearer abcdefgh12345678 and sk-proj-" + "x" * 24,
+        LONG.replace("jane", "bob"),
+    ]
+    chain = RedactionChain([PureMasker(), SecretRedactor()])
+    fresh = RedactionChain([Masker(), SecretRedactor()])  # not pure: never remembered
+    for _ in range(3):
+        assert [chain.text(t) for t in texts] == [fresh.text(t) for t in texts]
+    assert "abcdefgh12345678" not in "".join(chain.text(t) for t in texts)
+
+
+def test_short_and_huge_texts_are_not_remembered() -> None:
+    from relaykit.redaction import MEMO_MAX_TEXT, MEMO_MIN_TEXT
+
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    for text in ("jane", "j" * (MEMO_MIN_TEXT - 1), "jane " * (MEMO_MAX_TEXT // 5 + 1)):
+        for _ in range(3):
+            chain.text(text)
+    assert masker.seen == 9
+
+
+def test_the_memo_is_bounded_by_entries_and_by_characters() -> None:
+    from relaykit.redaction import MEMO_CHARS, MEMO_ENTRIES, MEMO_MAX_TEXT
+
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    texts = [f"{i:06d} {LONG}" for i in range(MEMO_ENTRIES * 3)]
+    for text in texts:
+        chain.text(text)
+        chain.text(text)
+    memo = chain.memo_size()
+    assert memo.entries <= MEMO_ENTRIES
+    # the newest are kept, the oldest went first
+    seen = masker.seen
+    chain.text(texts[-1])
+    chain.text(texts[0])
+    assert masker.seen == seen + 1
+
+    big = [f"{i:06d}" + "jane " * (MEMO_MAX_TEXT // 5 - 2) for i in range(40)]
+    for text in big:
+        chain.text(text)
+        chain.text(text)
+    memo = chain.memo_size()
+    assert 0 < memo.chars <= MEMO_CHARS
+    assert memo.entries < 40
+
+
+def test_redactors_that_are_not_pure_run_on_every_text() -> None:
+    # A reversible redactor keeps what it replaced for restore(): it must see
+    # every text, even one a pure redactor after it would remember.
+    class Reversible(PureMasker):
+        def restore(self, text: str) -> str:
+            return text.replace("[NAME]", "jane")
+
+    plain, reversible, pure = Masker(), Reversible(), PureMasker()
+    chain = RedactionChain([plain, reversible, pure])
+    for _ in range(4):
+        chain.text(LONG)
+    assert (plain.seen, reversible.seen, pure.seen) == (4, 4, 2)
+
+
+def test_each_chain_remembers_for_itself() -> None:
+    # A client with another configuration builds another chain: nothing of
+    # what this one remembers is used there.
+    class Upper(PureMasker):
+        def redact(self, text: str) -> str:
+            self.seen += 1
+            return text.upper()
+
+    first, second = PureMasker(), Upper()
+    a, b = RedactionChain([first]), RedactionChain([second])
+    for _ in range(3):
+        assert a.text(LONG) == LONG.replace("jane", "[NAME]")
+        assert b.text(LONG) == LONG.upper()
+    assert (first.seen, second.seen) == (2, 2)
+
+
+def test_known_secrets_added_later_are_masked_in_remembered_text() -> None:
+    # The client's known secrets grow while it runs: they are masked before
+    # the memo is looked up, so a remembered result never brings a key back.
+    known, masker = KnownSecrets(), PureMasker()
+    chain = RedactionChain([known, masker])
+    prompt = LONG + " the key is local-key-1234567890"
+    for _ in range(3):
+        assert "local-key-1234567890" in chain.text(prompt)
+    known.add("local-key-1234567890")
+    for _ in range(3):
+        out = chain.text(prompt)
+        assert "local-key-1234567890" not in out
+        assert out.endswith("the key is [REDACTED]")
+
+
+def test_the_memo_shows_no_text() -> None:
+    chain = RedactionChain([PureMasker()])
+    secret = LONG + " password=hunter2hunter2"
+    for _ in range(3):
+        chain.text(secret)
+    for shown in (repr(chain), str(chain), repr(chain.memo_size())):
+        assert "hunter2" not in shown
+        assert "jane" not in shown
+
+
+def test_a_memo_shared_by_threads_stays_consistent() -> None:
+    import threading
+
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    texts = [f"{i:04d} {LONG}" for i in range(600)]
+    expected = [t.replace("jane", "[NAME]") for t in texts]
+    failures: list[int] = []
+
+    def work(offset: int) -> None:
+        for round_ in range(3):
+            for i in range(len(texts)):
+                j = (i * 7 + offset + round_) % len(texts)
+                if chain.text(texts[j]) != expected[j]:
+                    failures.append(j)
+
+    threads = [threading.Thread(target=work, args=(k * 13,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    from relaykit.redaction import MEMO_ENTRIES
+
+    assert chain.memo_size().entries <= MEMO_ENTRIES
+
+
+def test_a_calls_chain_uses_what_the_client_chain_remembers() -> None:
+    masker = PureMasker()
+    chain = RedactionChain([KnownSecrets(), masker])
+    chain.text(LONG)
+    chain.text(LONG)
+    assert masker.seen == 2
+    for_call = chain.for_call()
+    assert for_call.text(LONG) == LONG.replace("jane", "[NAME]")
+    assert masker.seen == 2

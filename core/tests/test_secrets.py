@@ -189,6 +189,55 @@ def test_every_place_a_pattern_matches_is_a_start(text: str) -> None:
     assert set(matched) <= set(starts)
 
 
+@pytest.mark.parametrize("few", [True, False], ids=["from-separators", "from-words"])
+@given(text=st.lists(_PIECES, max_size=8).map("".join))
+def test_labels_are_found_from_the_separators_and_from_the_words(few: bool, text: str) -> None:
+    # The scan looks for labels from each ":" and "=" when they are few for a
+    # long text and from the label words otherwise: either way every place the
+    # alternation matches is a start (each way forced here, whatever the text).
+    from unittest import mock
+
+    from relaykit import secrets
+    from relaykit.secrets import _SECRET_RE, _starts
+
+    with mock.patch.object(secrets, "_few_separators", return_value=few):
+        starts = _starts(text)
+    assert starts is not None
+    matched = [i for i in range(len(text)) if _SECRET_RE.match(text, i)]
+    assert set(matched) <= set(starts)
+
+
+def test_which_way_labels_are_looked_for() -> None:
+    from relaykit.secrets import _few_separators
+
+    prose = "Do not ask for passwords: say so politely, and offer to call a human agent today. " * 9
+    assert _few_separators(prose)  # one ":" in 80 characters
+    assert not _few_separators(prose[:200])  # short: the word scans cost less
+    assert not _few_separators(prose.replace(",", ":"))
+    assert not _few_separators("x = 1\nif a == b: c = d\n" * 50)  # code
+    assert _few_separators("x" * 8000 + "=" * 60)  # counted in the first 4 KB only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password \t\u2003 := hunter2hunter2",  # Unicode whitespace is \s too
+        "PASSWORD'   =   'hunter2hunter2'",
+        '{"api_key"  :  "abcdefgh12345678"}',
+        "see /v1/models?alt=sse&Key=abcdefgh12345678 and ?key=xyz123456",
+        "x" * 5000 + " client_secret: abcdefgh12345678 " + "y" * 5000,
+        "a: b " * 400 + "access_token=abcdefgh12345678",  # separators too many: the word path
+    ],
+    ids=lambda t: repr(t[:16]),
+)
+def test_labels_with_quotes_and_whitespace_before_the_separator(text: str) -> None:
+    from relaykit.secrets import _SECRET_RE, _mask
+
+    out = scrub(text)
+    assert out == _SECRET_RE.sub(_mask, text)
+    assert "abcdefgh12345678" not in out
+
+
 # One credential of each pattern's shape, in the patterns' order.
 EXAMPLES = (
     "sk-ant-api03-" + "a" * 24,

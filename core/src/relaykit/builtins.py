@@ -21,6 +21,8 @@ class SecretRedactor:
     """Masks API keys, tokens and other credentials (see :mod:`relaykit.secrets`)."""
 
     name = "secrets"
+    #: its result depends on the text alone: a chain may reuse it (see RedactionChain)
+    pure = True
 
     def redact(self, text: str) -> str:
         """``text`` with every recognised credential replaced by ``[REDACTED]``."""

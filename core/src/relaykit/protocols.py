@@ -399,6 +399,12 @@ class Redactor(Protocol):
     streams it may also have ``holdback(text) -> int``: how many trailing
     characters of ``text`` could be the start of a placeholder split across
     chunks, so they are held back until the next chunk.
+
+    A redactor whose result depends on the text alone (the same text, the same
+    result, and nothing kept or counted) may say so with ``pure = True``: the
+    client's redaction chain then remembers its result for a text that comes
+    again (a system prompt on every turn) instead of calling it. A reversible
+    redactor is never treated as pure.
     """
 
     def redact(self, text: str) -> str:

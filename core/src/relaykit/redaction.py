@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -11,20 +12,142 @@ from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
+#: texts a chain's memo keeps at most, and the characters of those texts and
+#: their results together (~0.5-2 MB): the memo is for what repeats on every
+#: call (a system prompt, a conversation's earlier turns), not a store
+MEMO_ENTRIES = 256
+MEMO_CHARS = 524_288
+#: shorter texts cost about as much to redact as to look up; a longer one
+#: (a pasted document) would push out everything else
+MEMO_MIN_TEXT = 128
+MEMO_MAX_TEXT = 65_536
+# How many texts seen once are remembered (by their hash only), so that a
+# text is kept from its second sight on.
+_SIGHTINGS = 4 * MEMO_ENTRIES
+
+
+class MemoSize(NamedTuple):
+    """How much a :class:`RedactionChain` remembers: texts, and characters of text and result."""
+
+    entries: int
+    chars: int
+
+
+class _Memo:
+    """What a run of pure redactors made of the texts that came more than once.
+
+    Its keys are the texts as they came (after the client's known secrets were
+    masked), so it holds unredacted text: only in memory, never in a repr, a
+    log line or an error, and only text seen at least twice (the first sight
+    keeps the text's hash alone, so a one-off prompt is never kept), at most
+    :data:`MEMO_ENTRIES` texts and :data:`MEMO_CHARS` characters (oldest out
+    first). Look-ups take no lock (a dict's ``get`` is atomic); changes do,
+    for the threads of a ``SyncClient`` or an exporter sharing a client.
+    """
+
+    __slots__ = ("_chars", "_done", "_lock", "_redacts", "_sightings")
+
+    def __init__(self, redacts: Sequence[Callable[[str], str]]) -> None:
+        self._redacts = tuple(redacts)
+        self._done: dict[str, str] = {}
+        self._sightings: set[int] = set()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<redaction memo: {len(self._done)} texts>"
+
+    def size(self) -> MemoSize:
+        return MemoSize(len(self._done), self._chars)
+
+    def __call__(self, text: str) -> str:
+        if not MEMO_MIN_TEXT <= len(text) <= MEMO_MAX_TEXT:
+            for redact in self._redacts:
+                text = redact(text)
+            return text
+        done = self._done.get(text)
+        if done is not None:
+            return done
+        done = text
+        for redact in self._redacts:
+            done = redact(done)
+        sighted = hash(text)  # computed once per string by the get above, then cached
+        if sighted not in self._sightings:
+            if len(self._sightings) >= _SIGHTINGS:
+                self._sightings.clear()
+            self._sightings.add(sighted)
+        else:
+            self._keep(text, done)
+        return done
+
+    def _keep(self, text: str, done: str) -> None:
+        # an unchanged text is one string, held once
+        size = len(text) if done is text else len(text) + len(done)
+        with self._lock:
+            kept = self._done
+            if text in kept:
+                return
+            while kept and (len(kept) >= MEMO_ENTRIES or self._chars + size > MEMO_CHARS):
+                old = next(iter(kept))
+                result = kept.pop(old)
+                self._chars -= len(old) if result is old else len(old) + len(result)
+            kept[text] = done
+            self._chars += size
+
+
+def _is_pure(redactor: Redactor) -> bool:
+    # ``pure``: its result depends on the text alone and it keeps nothing, so a
+    # result may be reused. A reversible redactor records what it replaced for
+    # ``restore``: it sees every text, whatever it declares.
+    return getattr(redactor, "pure", False) is True and not callable(
+        getattr(redactor, "restore", None)
+    )
+
+
+def _steps(redactors: Sequence[Redactor]) -> tuple[Callable[[str], str], ...]:
+    """Each redactor's ``redact``, with each run of pure ones behind one memo."""
+    steps: list[Callable[[str], str]] = []
+    pure: list[Callable[[str], str]] = []
+    for redactor in redactors:
+        if _is_pure(redactor):
+            pure.append(redactor.redact)
+            continue
+        if pure:
+            steps.append(_Memo(pure))
+            pure = []
+        steps.append(redactor.redact)
+    if pure:
+        steps.append(_Memo(pure))
+    return tuple(steps)
+
 
 class RedactionChain:
-    """Runs redactors in order; the built-in secret redactor is always among them."""
+    """Runs redactors in order; the built-in secret redactor is always among them.
+
+    What a run of *pure* redactors (``pure = True``: the result depends on the
+    text alone; the built-in secret redactor and relaykit-pii's masking one)
+    made of a text is remembered from the text's second sight on, so a system
+    prompt sent on every turn is redacted twice, not on every call (see
+    :class:`_Memo` for what is kept, and its bounds).
+    """
 
     def __init__(self, redactors: Sequence[Redactor]) -> None:
         self.redactors = tuple(redactors)
         # Bound once: this runs on every text of every record, span and log line.
-        self._redacts = tuple([r.redact for r in self.redactors])
+        self._redacts = _steps(self.redactors)
+        # for texts too short to remember: no memo's call in between
+        self._direct = tuple([r.redact for r in self.redactors])
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
-        for redact in self._redacts:
+        for redact in self._redacts if len(text) >= MEMO_MIN_TEXT else self._direct:
             text = redact(text)
         return text
+
+    def memo_size(self) -> MemoSize:
+        """How much this chain remembers, over all its runs of pure redactors."""
+        sizes = [step.size() for step in self._redacts if isinstance(step, _Memo)]
+        return MemoSize(sum(s.entries for s in sizes), sum(s.chars for s in sizes))
 
     def for_call(self) -> RedactionChain:
         """A chain for one call's content: each distinct text is redacted once.
@@ -146,10 +269,12 @@ class _CallRedaction(RedactionChain):
 
     def __init__(self, chain: RedactionChain) -> None:
         self.redactors = chain.redactors
-        self._redacts = chain._redacts
+        self._redacts, self._direct = chain._redacts, chain._direct
         self._always: tuple[Callable[[str], str], ...] = ()
         if self._redacts and isinstance(self.redactors[0], KnownSecrets):
+            # (a KnownSecrets is never pure: it is the first step of both)
             self._always, self._redacts = self._redacts[:1], self._redacts[1:]
+            self._direct = self._direct[1:]
         self._seen: dict[str, str] = {}
 
     def text(self, text: str) -> str:

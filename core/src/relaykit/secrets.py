@@ -177,11 +177,75 @@ def _starts(text: str) -> list[int] | None:
         _find_matching(text, lowered, "bearer", _BEARER_RE, starts)
     if "basic" in lowered:
         _find_matching(text, lowered, "basic", _BASIC_RE, starts)
-    if (equals or ":" in text) and (
-        "key" in lowered or "token" in lowered or "secret" in lowered or "passw" in lowered
-    ):
-        _add_label_starts(text, lowered, starts)
+    if equals or ":" in text:
+        if _few_separators(text):
+            _add_starts_before_separators(text, lowered, starts)
+        elif "key" in lowered or "token" in lowered or "secret" in lowered or "passw" in lowered:
+            _add_label_starts(text, lowered, starts)
     return starts
+
+
+# A label is looked for from the separators when they are few (prose: a few
+# per KB), from the label words when they are many (JSON, YAML, code, logs)
+# or the text is short: each separator costs a few Python steps (~0.2 µs),
+# each word a C scan of the text (0.25-0.6 ns a character; four to tell
+# whether any is there, five more to find them), so past one separator in ~80
+# characters the scans cost less, and they stop at the first four when no
+# label word is there. The separators are counted in the first 4 KB only
+# (counting costs about what a scan does); either way finds every label.
+_SEPARATOR_SPACING = 80
+_SHORT_TEXT = 256
+_COUNTED = 4096
+
+
+def _few_separators(text: str) -> bool:
+    size = len(text)
+    if size < _SHORT_TEXT:
+        return False
+    counted = min(size, _COUNTED)
+    return (
+        text.count("=", 0, counted) + text.count(":", 0, counted)
+    ) * _SEPARATOR_SPACING <= counted
+
+
+_QUOTES = "\"'"
+_QUERY_MARKS = "?&"
+
+
+def _add_starts_before_separators(text: str, lowered: str, starts: list[int]) -> None:
+    # The labelled pattern is a label, an optional quote, any whitespace and a
+    # ":" or "=": walked back from each separator, the label ends just before
+    # that quote and whitespace, and only there are the spellings compared.
+    for separator in ":=":
+        at = text.find(separator)
+        while at >= 0:
+            end = at
+            while end and text[end - 1].isspace():  # str.isspace is re's \s for str
+                end -= 1
+            if end and text[end - 1] in _QUOTES:
+                end -= 1
+            if lowered.endswith(_LABEL_WORDS, 0, end):
+                _add_spellings(lowered, end, starts)
+            # a query string's "?key=" or "&key=" (no quote or space between)
+            if (
+                separator == "="
+                and at >= 4
+                and lowered.startswith("key", at - 3)
+                and text[at - 4] in _QUERY_MARKS
+            ):
+                starts.append(at - 4)
+            at = text.find(separator, at + 1)
+
+
+def _add_spellings(lowered: str, end: int, starts: list[int]) -> None:
+    # Where each spelling of a label that ends at ``end`` would start.
+    for word, spellings in _SPELLINGS.items():
+        if lowered.endswith(word, 0, end):
+            starts += [
+                end - len(s)
+                for s in spellings
+                if len(s) <= end and lowered.startswith(s, end - len(s))
+            ]
 
 
 def _add_label_starts(text: str, lowered: str, starts: list[int]) -> None:

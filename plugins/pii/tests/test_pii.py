@@ -553,6 +553,80 @@ async def test_outbound_placeholders_are_restored_in_streams_split_across_chunks
     assert EMAIL not in json.dumps([relaykit.converter.unstructure(r) for r in storage.records])
 
 
+SYSTEM = (
+    "You are the support assistant of a shop. Escalate to support@shop.example or"
+    f" call +44 20 7946 0958; never repeat a card such as {CARD} back. api_key=abcdefgh12345678"
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("outbound", [False, True], ids=["mask", "outbound"])
+async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
+    outbound: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From the second turn on the client's chain remembers what the secret and
+    # PII redactors made of the system prompt; every record is the same as the first.
+    seen: list[str] = []
+    redact = PiiRedactor.redact
+
+    def counting(self: PiiRedactor, text: str) -> str:
+        seen.append(text)
+        return redact(self, text)
+
+    monkeypatch.setattr(PiiRedactor, "redact", counting)
+    fake, storage = FakePlugin(), ListStorage()
+    async with relaykit.Client(config(outbound), plugins=[fake, storage]) as client:
+        for i in range(4):
+            turn = [relaykit.Message.system(SYSTEM), relaykit.Message.user(f"turn {i} {EMAIL}")]
+            await client.chat("fake/m", turn)
+    # masking: the first two turns; reversible: every turn (the records then get placeholders)
+    assert seen.count(SYSTEM) == (4 if outbound else 2)
+    stored = [r.messages[0].text for r in storage.records]
+    assert len(stored) == 4
+    assert len(set(stored)) == 1
+    assert "abcdefgh12345678" not in stored[0]
+    assert CARD not in stored[0]
+    assert "support@shop.example" not in stored[0]
+    assert all(EMAIL not in r.messages[1].text for r in storage.records)
+
+
+@pytest.mark.anyio
+async def test_a_client_with_other_kinds_does_not_reuse_another_clients_results() -> None:
+    results = []
+    for kinds in (["email"], ["card"]):
+        storage = ListStorage()
+        conf = {
+            "storage": {"backend": "list"},
+            "redactors": {"pii": {"enabled": True, "kinds": kinds}},
+        }
+        async with relaykit.Client(conf, plugins=[FakePlugin(), storage]) as client:
+            for _ in range(3):
+                await client.chat(
+                    "fake/m", [relaykit.Message.system(SYSTEM), relaykit.Message.user("hi")]
+                )
+        results.append({r.messages[0].text for r in storage.records})
+    (emails_masked,), (cards_masked,) = results
+    assert "[EMAIL]" in emails_masked and CARD in emails_masked
+    assert "[CARD]" in cards_masked and "support@shop.example" in cards_masked
+
+
+def test_the_masking_redactor_is_pure_and_the_reversible_one_is_not() -> None:
+    from relaykit.redaction import RedactionChain
+
+    text = SYSTEM * 2
+    reversible = ReversiblePiiRedactor()
+    chain = RedactionChain([reversible])
+    for _ in range(3):
+        assert EMAIL not in chain.text(f"{text} {EMAIL}")
+    assert chain.memo_size().entries == 0  # it runs on every text, to keep what restore needs
+    placeholder = chain.text(f"{text} {EMAIL}").split()[-1]
+    assert reversible.restore(placeholder) == EMAIL
+    masking = RedactionChain([PiiRedactor()])
+    for _ in range(3):
+        masking.text(text)
+    assert masking.memo_size().entries == 1
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(relaykit.ConfigError, match="did you mean 'outbound'"):
         relaykit.Client(

@@ -36,6 +36,9 @@ class PiiRedactor:
     ``[IP]``."""
 
     name = "pii"
+    #: its result depends on the text (and ``kinds``, fixed when it is made) alone,
+    #: so a client's redaction chain may reuse it for a text it has seen before
+    pure = True
 
     def __init__(self, kinds: Iterable[str] = KINDS) -> None:
         self.kinds = frozenset(kinds)
@@ -65,7 +68,12 @@ class ReversiblePiiRedactor(PiiRedactor):
     shared session, and a placeholder reveals nothing about a low-entropy value
     like a phone number. The originals are kept in memory, at most
     ``max_values`` of them (least recently used go first).
+
+    Not ``pure``: each ``redact`` also records the values it replaced, for
+    ``restore``, so it runs on every text.
     """
+
+    pure = False
 
     def __init__(
         self, kinds: Iterable[str] = KINDS, *, max_values: int = 100_000, key: bytes | None = None
