@@ -317,3 +317,37 @@ async def test_a_stream_to_an_unknown_provider_ends_its_span(tracing: TracingExp
                 pass
     (span,) = tracing.finished()
     assert span.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.anyio
+async def test_the_calls_span_is_current_while_it_runs_and_the_callers_after(
+    tracing: TracingExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call's span is current inside the call (the provider sees it) and the
+    caller's own span again after, for a chat and a stream."""
+    from opentelemetry import trace
+
+    seen: list[trace.Span] = []
+    fake = FakePlugin()
+    scripted = fake.script.next
+
+    def next_reply(default: Reply) -> Reply:
+        seen.append(trace.get_current_span())
+        return scripted(default)
+
+    monkeypatch.setattr(fake.script, "next", next_reply)
+    app = tracing.tracer_provider.get_tracer("app")
+    async with client([fake, tracing]) as c:
+        with app.start_as_current_span("outer") as outer:
+            await c.chat("fake/m", "hi")
+            async with c.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+            assert trace.get_current_span() is outer
+        assert trace.get_current_span() is trace.INVALID_SPAN
+    calls = [s for s in tracing.finished() if s.name == "chat m"]
+    assert len(calls) == 2
+    outer_context = outer.get_span_context()
+    for span in calls:
+        assert span.parent is not None and span.parent.span_id == outer_context.span_id
+    assert [s.get_span_context() for s in seen] == [s.get_span_context() for s in calls]

@@ -183,7 +183,8 @@ class CallTracer:
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "relaykit.attempts": call.attempts,
         }
-        _add_usage_details(attributes, usage)
+        if usage.cached_input_tokens or usage.cache_write_input_tokens or usage.reasoning_tokens:
+            _add_usage_details(attributes, usage)  # a call fewer for the usual usage
         if response.id:
             attributes["gen_ai.response.id"] = response.id
         if response.cost is not None:

@@ -322,6 +322,48 @@ async def test_span_limits_from_the_environment_apply_as_in_the_sdk(
     assert len(outer["links"]) == 1
 
 
+@pytest.mark.anyio
+async def test_attributes_with_sequences_keep_the_sdks_order_and_values() -> None:
+    """``set_attributes`` with lists and tuples among plain values (a call's finish:
+    ``gen_ai.response.finish_reasons``), keys set again, and under a count limit."""
+
+    async def calls(exporter: OtlpExporter) -> None:
+        assert exporter.tracer_provider is not None
+        tracer = exporter.tracer_provider.get_tracer("sequences")
+        span = tracer.start_span("s", attributes={"a": 1, "b": "two", "c": [1, 2]})
+        span.set_attributes({"d": ["stop"], "a": 1.5, "e": ("x", "y"), "f": None})
+        span.set_attributes({"b": [True, False], "g": "plain", "c": "no longer a list"})
+        span.set_attributes({"h": [], "i": [b"raw"], "j": [1, "mixed"], "k": 2})
+        span.end()
+
+    both = await through_both(calls)
+    same(both)
+    (span,) = both["lean"]["spans"]
+    assert [k for k, _ in span["attributes"]] == [
+        "d", "a", "e", "f", "b", "g", "c", "h", "i", "j", "k"
+    ]  # fmt: skip
+    assert dict(span["attributes"])["d"] == ["stop"]
+
+
+@pytest.mark.anyio
+async def test_attributes_with_sequences_over_the_count_limit_drop_as_the_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "4")
+
+    async def calls(exporter: OtlpExporter) -> None:
+        assert exporter.tracer_provider is not None
+        span = exporter.tracer_provider.get_tracer("limit").start_span("s", attributes={"a": 1})
+        span.set_attributes({"b": [1], "c": 2, "d": ("x",), "e": 3, "f": ["y", "z"]})
+        span.end()
+
+    both = await through_both(calls)
+    same(both)
+    (span,) = both["lean"]["spans"]
+    assert [k for k, _ in span["attributes"]] == ["c", "d", "e", "f"]
+    assert span["dropped_attributes"] == 2
+
+
 def test_the_default_tracer_is_the_lean_one_and_the_sdks_stays_reachable() -> None:
     lean = OtlpExporter(metrics_enabled=False)
     sdk = OtlpExporter(metrics_enabled=False, tracer="sdk")

@@ -1,0 +1,169 @@
+"""What tracing (and everything of issue #6 together) adds to a call, in instructions.
+
+``observability.py``'s scenarios over the in-process fake provider (plain,
+tracing, all: tracing + metrics + redaction + the memory limiter), each run
+under valgrind's cachegrind twice, with ``--calls`` more calls the second
+time; the difference over ``--calls`` is the cost of one call, without
+start-up, imports or warm-up. Instruction counts barely move with the load of
+a shared machine, so they show what timed rounds cannot; they are not time (a
+cache miss costs more than an add), so read them next to ``observability.py``.
+
+Tracers (``--tracers``):
+
+- ``memory``: the OpenTelemetry SDK's provider with a ``SimpleSpanProcessor``
+  into an in-memory exporter, as ``observability.py``'s default.
+- ``lean``: relaykit-otlp's ``LeanTracerProvider`` over a ``SpanQueue`` that
+  never exports while the calls run (its batch size and delay are out of
+  reach; the queue is emptied every 500 calls, as the in-memory exporter is):
+  what the calling thread does per span, without the export thread's encoding,
+  which would otherwise be counted too (cachegrind counts every thread).
+
+The ``untraced`` scenario (``--scenarios plain,untraced``) keeps the tracing
+scenario's exporter and turns tracing off: the record built per call for an
+exporter, which the tracing scenario pays too.
+
+    uv run python bench/observability_instructions.py              # ~2 min
+    uv run python bench/observability_instructions.py --tracers lean --scenarios tracing
+
+To count another version, put its sources first (as for ``observability.py``)::
+
+    git archive <commit> core/src plugins | tar -x -C /tmp/before
+    PYTHONPATH=/tmp/before/core/src:/tmp/before/plugins/otlp/src:/tmp/before/plugins/pii/src:\
+/tmp/before/plugins/prometheus/src uv run python bench/observability_instructions.py
+
+Needs ``valgrind`` on the PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from instructions import cachegrind
+from observability import MAIN_FEATURES, PROMPT, InMemoryTracing, NoOpExporter, scenario
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.config import Config
+from relaykit.testing import FakePlugin
+
+WARMUP = 300
+#: plain, each feature alone, all of them (as observability.py's scenarios), and
+#: "untraced": the tracing scenario's exporter with ``[telemetry] tracing = false``
+#: (what the call pays for having an exporter: a record per call, no span)
+SCENARIOS = {
+    "plain": [],
+    **{name: [name] for name in MAIN_FEATURES},
+    "all": list(MAIN_FEATURES),
+    "untraced": ["tracing"],
+}
+#: the scenarios a span is part of: counted with each tracer
+TRACED = ("tracing", "all")
+
+
+class LeanTracing:
+    """An exporter plugin bringing relaykit-otlp's lean provider over a queue that holds
+    its spans until :meth:`flush` drops them (no export thread work is counted)."""
+
+    needs_content = False
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from relaykit_otlp.lean_spans import LeanTracerProvider, sampler_from_env
+        from relaykit_otlp.span_queue import SpanQueue
+
+        big = 10**9
+        self.queue = SpanQueue(
+            InMemorySpanExporter(),
+            Resource.create({}),
+            max_queue_size=big,
+            schedule_delay_millis=big,
+            max_export_batch_size=big,
+        )
+        sampler = sampler_from_env()
+        assert sampler is not None
+        self.tracer_provider = LeanTracerProvider(self.queue, sampler)
+
+    def record(self, event: object) -> None:
+        pass
+
+    async def flush(self) -> None:
+        self.queue._queue.clear()  # a bench's shortcut: these spans are never exported
+
+    async def aclose(self) -> None:
+        self.queue._queue.clear()
+        self.tracer_provider.shutdown()
+
+    @hookimpl
+    def relaykit_exporters(self, config: Config) -> Sequence[Any]:
+        return [self] if "tracing" in config.exporters else []
+
+
+async def child(name: str, tracer: str, calls: int) -> None:
+    """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run)."""
+    config = scenario(SCENARIOS[name], {"storage": {"backend": "none"}})
+    if name == "untraced":
+        config["telemetry"] = {"tracing": False}
+    tracing: Any = InMemoryTracing() if tracer == "memory" else LeanTracing()
+    fake = FakePlugin()
+    async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
+        for i in range(WARMUP):
+            await client.chat("fake/m", f"{PROMPT} (warm-up {i})", max_tokens=64)
+            await anyio.lowlevel.checkpoint()
+        await tracing.flush()
+        gc.collect()
+        gc.freeze()
+        for i in range(calls):
+            await client.chat("fake/m", f"{PROMPT} (request {i})", max_tokens=64)
+            await anyio.lowlevel.checkpoint()
+            if i % 500 == 499:
+                await tracing.flush()
+                fake.calls.clear()
+
+
+def instructions(name: str, tracer: str, calls: int) -> int:
+    """Instructions the whole child process executed for ``calls`` measured calls."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # both runs of a pair do the same work
+    return cachegrind([str(Path(__file__)), "--child", name, tracer, str(calls)], env)
+
+
+def main() -> None:
+    """Count each scenario's instructions per call and print a markdown table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenarios", default="plain,tracing,all", help=f"of {', '.join(SCENARIOS)}")
+    p.add_argument("--tracers", default="memory,lean")
+    p.add_argument("--calls", type=int, default=1000, help="calls in the difference")
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO TRACER CALLS
+    args = p.parse_args()
+    if args.child:
+        name, tracer, calls = args.child
+        anyio.run(child, name, tracer, int(calls))
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (apt-get install valgrind)")
+    print("| scenario | tracer | instructions/call | added to plain |")
+    print("|---|---|---|---|")
+    plain: float | None = None
+    for name in args.scenarios.split(","):
+        for tracer in args.tracers.split(",") if name in TRACED else ["-"]:
+            low = instructions(name, tracer if tracer != "-" else "memory", 200)
+            high = instructions(name, tracer if tracer != "-" else "memory", 200 + args.calls)
+            n = (high - low) / args.calls
+            if name == "plain":
+                plain = n
+            added = f"{(n - plain) / 1e3:+.1f} k" if plain is not None and name != "plain" else ""
+            print(f"| {name} | {tracer} | {n / 1e3:.1f} k | {added} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
