@@ -57,6 +57,9 @@ client's redaction chain remembers it from its second call on); the user
 message and the answer end in the request's number, so they are new each call.
 The default run is unchanged.
 
+``--tracer`` and ``--scenarios`` apply to ``--realistic`` too: ``--realistic --tracer
+lean`` is the reading closest to a production call with relaykit-otlp's defaults.
+
 ``--backend trio`` runs the calls under trio instead of asyncio (relaykit-aiohttp
 is asyncio's only: under trio the ``aiohttp`` provider is skipped, and
 ``--realistic`` goes through httpx).
@@ -73,7 +76,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -246,12 +249,23 @@ def scenario(names: Sequence[str], base: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def prompt_turn(label: str) -> str:
+    """:data:`PROMPT`, made new by ``label``."""
+    return f"{PROMPT} ({label})"
+
+
 async def run(
-    config: dict[str, Any], model: str, n: int, otlp: tuple[str, str] | None = None
+    config: dict[str, Any],
+    model: str,
+    n: int,
+    otlp: tuple[str, str] | None = None,
+    turn: Callable[[str], Any] = prompt_turn,
+    max_tokens: int = 64,
 ) -> tuple[float, float, int]:
     """CPU seconds of this thread per call, over ``n`` sequential calls (after a warm-up);
     with ``otlp`` (tracer, endpoint), also the exporter's threads' CPU seconds per
-    call and the spans a full queue dropped.
+    call and the spans a full queue dropped. ``turn(label)`` makes each call's
+    messages (:func:`prompt_turn`, or :func:`realistic_turn`).
 
     Each prompt is different (a request number at its end), so no cache keyed by
     text can make redaction look cheaper than it is for fresh text. Every call
@@ -266,8 +280,8 @@ async def run(
     dropped = SDK_DROPS.count = 0
     async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
         for i in range(50):
-            await client.chat(model, f"{PROMPT} (warm-up {i})", max_tokens=64)
-        prompts = [f"{PROMPT} (request {i})" for i in range(n)]
+            await client.chat(model, turn(f"warm-up {i}"), max_tokens=max_tokens)
+        prompts = [turn(f"request {i}") for i in range(n)]
         # Full collections otherwise walk every object the imports left behind: one
         # takes ~40 ms here and lands in whichever round it falls, swamping what
         # the features cost. Frozen, those objects are skipped (as in servers that
@@ -280,7 +294,7 @@ async def run(
             threads_before, dropped_before = tracing.thread_cpu(), tracing.dropped()
         start = time.thread_time()
         for i, prompt in enumerate(prompts):
-            await client.chat(model, prompt, max_tokens=64)
+            await client.chat(model, prompt, max_tokens=max_tokens)
             await anyio.lowlevel.checkpoint()
             if i % 500 == 499:
                 await tracing.flush()  # keep the in-memory exporter from growing
@@ -352,21 +366,33 @@ def client_overhead(
                     samples[label].append(cpu)
                     threads[label].append(thread)
                     drops[label] += dropped
-            results = {label: statistics.median(values) for label, values in samples.items()}
-            plain = results.get("plain", 0.0)
             print(f"\n{provider} provider, {calls} calls x {repeats} rounds (median), CPU/call:")
-            extra = f" {'thread':>7} {'+thread':>8} {'dropped':>7}" if otlp else ""
-            print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}{extra}")
-            for label, value in results.items():
-                added = "" if label == "plain" else f"{(value - plain) * 1e6:+.1f}"
-                over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
-                if otlp:
-                    thread = statistics.median(threads[label])
-                    total = "" if label == "plain" else f"{(value + thread - plain) * 1e6:+.1f}"
-                    extra = f" {thread * 1e6:7.1f} {total:>8} {drops[label]:7d}"
-                print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}{extra}")
+            print_table(samples, threads, drops, counted=otlp is not None)
     if sink is not None:
         sink.stop()
+
+
+def print_table(
+    samples: dict[str, list[float]],
+    threads: dict[str, list[float]],
+    drops: dict[str, int],
+    *,
+    counted: bool,
+) -> None:
+    """Each scenario's median CPU per call, what it adds to plain's, and (``counted``:
+    tracing through relaykit-otlp) the exporter thread's CPU per call, the sum, drops."""
+    results = {label: statistics.median(values) for label, values in samples.items()}
+    plain = results.get("plain", 0.0)
+    extra = f" {'thread':>7} {'+thread':>8} {'dropped':>7}" if counted else ""
+    print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}{extra}")
+    for label, value in results.items():
+        added = "" if label == "plain" else f"{(value - plain) * 1e6:+.1f}"
+        over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
+        if counted:
+            thread = statistics.median(threads[label])
+            total = "" if label == "plain" else f"{(value + thread - plain) * 1e6:+.1f}"
+            extra = f" {thread * 1e6:7.1f} {total:>8} {drops[label]:7d}"
+        print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}{extra}")
 
 
 async def redis_decisions(seconds: float, concurrency: int) -> float:
@@ -471,29 +497,14 @@ def realistic_turn(label: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{USER} ({label})"}]
 
 
-async def run_realistic(config: dict[str, Any], n: int) -> float:
-    """As :func:`run`, with a realistic turn over TLS instead of ``PROMPT``: CPU s per call."""
-    model = "openai/gpt-4o-mini"
-    tracing = InMemoryTracing()
-    async with relaykit.Client(config, plugins=[NoOpExporter(), tracing]) as client:
-        for i in range(50):
-            await client.chat(model, realistic_turn(f"warm-up {i}"), max_tokens=512)
-        turns = [realistic_turn(f"request {i}") for i in range(n)]
-        gc.collect()
-        gc.freeze()
-        start = time.thread_time()
-        for i, turn in enumerate(turns):
-            await client.chat(model, turn, max_tokens=512)
-            await anyio.lowlevel.checkpoint()
-            if i % 500 == 499:
-                await tracing.flush()
-        elapsed = time.thread_time() - start
-    gc.unfreeze()
-    return elapsed / n
-
-
 def realistic_overhead(
-    n: int, repeats: int, *, capture: bool = False, backend: str = "asyncio"
+    n: int,
+    repeats: int,
+    *,
+    capture: bool = False,
+    backend: str = "asyncio",
+    tracer: str = "memory",
+    chosen: Sequence[str] = (),
 ) -> None:
     """Each scenario over relaykit-aiohttp (httpx under trio) to a TLS loopback mock
     with a realistic turn."""
@@ -507,7 +518,14 @@ def realistic_overhead(
         *((name, [name]) for name in MAIN_FEATURES),
         ("all", list(MAIN_FEATURES)),
     ]
+    if chosen:
+        scenarios = [(label, names) for label, names in scenarios if label in chosen]
     certs = loopback_tls()
+    sink = LoopbackServer(_sink) if tracer != "memory" else None
+    if sink is not None:
+        sink.start()
+        logging.getLogger("opentelemetry.sdk._shared_internal").addHandler(SDK_DROPS)
+    otlp = (tracer, sink.url) if sink is not None else None
     with tempfile.TemporaryDirectory() as tmp, RealisticMock(KEY, tls=certs.server_context) as mock:
         base: dict[str, Any] = {
             "storage": {"backend": "none"},
@@ -518,25 +536,33 @@ def realistic_overhead(
             base["telemetry"] = {"capture_content": True}
         calls = max(200, n // 5)
         samples: dict[str, list[float]] = {label: [] for label, _ in scenarios}
+        threads: dict[str, list[float]] = {label: [] for label, _ in scenarios}
+        drops: dict[str, int] = dict.fromkeys(samples, 0)
         for _ in range(repeats):  # alternating, as client_overhead does
             for label, names in scenarios:
-                samples[label].append(
-                    anyio.run(run_realistic, scenario(names, base), calls, backend=backend)
+                cpu, thread, dropped = anyio.run(
+                    run,
+                    scenario(names, base),
+                    "openai/gpt-4o-mini",
+                    calls,
+                    otlp,
+                    realistic_turn,
+                    512,
+                    backend=backend,
                 )
+                samples[label].append(cpu)
+                threads[label].append(thread)
+                drops[label] += dropped
         assert mock.requests[-1].json()["messages"][0]["content"] == SYSTEM
-    results = {label: statistics.median(values) for label, values in samples.items()}
-    plain = results["plain"]
+    if sink is not None:
+        sink.stop()
     sent = len(json.dumps(realistic_turn("request 0")))
     http = "aiohttp" if backend == "asyncio" else "httpx"
     print(
         f"\nrealistic: {http} over TLS, ~{sent} B of messages, {len(ANSWER)} B answer;"
         f" {calls} calls x {repeats} rounds (median), CPU/call:"
     )
-    print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}")
-    for label, value in results.items():
-        added = "" if label == "plain" else f"{(value - plain) * 1e6:+.1f}"
-        over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
-        print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}")
+    print_table(samples, threads, drops, counted=otlp is not None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -591,7 +617,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     if args.realistic:
-        realistic_overhead(n, repeats, capture=args.capture_content, backend=args.backend)
+        print(f"tracing: {args.tracer}")
+        realistic_overhead(
+            n,
+            repeats,
+            capture=args.capture_content,
+            backend=args.backend,
+            tracer=args.tracer,
+            chosen=chosen,
+        )
     else:
         print(f"tracing: {args.tracer}")
         client_overhead(
