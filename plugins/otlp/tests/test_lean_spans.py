@@ -10,6 +10,7 @@ span's parent and trace, are compared).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -517,6 +518,44 @@ async def test_a_full_queue_drops_the_oldest_spans_and_counts_and_logs_them(
     await exporter.aclose()
     assert [s.name for s in collector.spans()] == ["first", "second", "s6", "s7", "s8", "s9"]
     assert "6 spans were dropped" in caplog.text
+
+
+def test_a_batch_that_fills_as_an_export_ends_wakes_the_thread_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Spans the event loop ends between an export's last look at the queue and the
+    # thread going back to sleep: their batch must wake it, not wait a whole delay.
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from relaykit_otlp.lean_spans import sampler_from_env
+    from relaykit_otlp.span_queue import SpanQueue
+
+    exported = InMemorySpanExporter()
+    queue = SpanQueue(
+        exported, Resource.create({}), schedule_delay_millis=3_600_000, max_export_batch_size=2
+    )
+    sampler = sampler_from_env()
+    assert sampler is not None
+    provider = LeanTracerProvider(queue, sampler)
+    export = queue._export
+    late: list[str] = []
+
+    def export_then_two_more_end(**how: bool) -> None:
+        export(**how)
+        if not late:  # once: the export has looked at the queue for the last time
+            late[:] = ["c", "d"]
+            spans_of(provider, late)
+
+    monkeypatch.setattr(queue, "_export", export_then_two_more_end)
+    spans_of(provider, ["a", "b"])  # a whole batch wakes the thread
+    deadline = time.monotonic() + 10
+    while len(exported.get_finished_spans()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert [s.name for s in exported.get_finished_spans()] == ["a", "b", "c", "d"]
+    finally:
+        queue.shutdown()
 
 
 def test_a_lean_span_costs_no_lock_and_keeps_plain_values_as_given() -> None:

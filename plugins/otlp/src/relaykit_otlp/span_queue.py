@@ -183,8 +183,12 @@ class SpanQueue:
             full = self._awake.wait(self._delay)
             if self._shutdown:
                 break
-            self._export(everything=False, at_least_one=not full)
+            # Cleared before exporting, not after: a batch that fills while this
+            # one is sent sets it again. Cleared after, a put between the export's
+            # last look at the queue and the clear had its wake-up wiped out, and
+            # the queue waited a whole delay (5 s), dropping what overflowed.
             self._awake.clear()
+            self._export(everything=False, at_least_one=not full)
         self._export(everything=True)
 
     def _export(self, *, everything: bool, at_least_one: bool = False) -> None:
