@@ -117,10 +117,12 @@ class NoOpExporter:
 class InMemoryTracing:
     """An exporter plugin bringing an SDK tracer provider with an in-memory span exporter.
 
-    Like relaykit-otlp, it takes only metrics from records (``needs_content``).
+    Like relaykit-otlp with ``metrics = false``, it takes no call records
+    (``needs_records``): the tracing scenario measures tracing alone.
     """
 
     needs_content = False
+    needs_records = False
 
     def __init__(self) -> None:
         self.spans = InMemorySpanExporter()
@@ -143,9 +145,11 @@ class InMemoryTracing:
 
 class OtlpTracing:
     """An exporter plugin bringing relaykit-otlp's tracer provider (``tracer``), sending
-    to ``endpoint``; it knows its threads, to count their CPU."""
+    to ``endpoint``; it knows its threads, to count their CPU. Traces only, as
+    relaykit-otlp with ``metrics = false``: no call records."""
 
     needs_content = False
+    needs_records = False
 
     def __init__(self, tracer: str, endpoint: str) -> None:
         self.tracer = tracer

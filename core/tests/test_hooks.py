@@ -245,6 +245,49 @@ async def test_exporters_that_need_no_content_get_records_without_it() -> None:
 
 
 @pytest.mark.anyio
+async def test_exporters_that_need_no_records_get_gauges_and_no_record_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A traces-only exporter (``needs_records = False``): no call record is built for
+    it, successes and failures alike; gauge events still reach it."""
+    from relaykit.gauge_events import BreakerState
+
+    class TracesOnly(RecordingExporter):
+        needs_records = False
+
+    built: list[str] = []
+    for name in ("_success_record", "_partial_record", "_record_fields"):
+        method = getattr(relaykit.Client, name)
+
+        def counted(self: Any, *args: Any, _m: Any = method, _n: str = name, **kw: Any) -> Any:
+            built.append(_n)
+            return _m(self, *args, **kw)
+
+        monkeypatch.setattr(relaykit.Client, name, counted)
+    fake, traces_only = FakePlugin(), TracesOnly()
+    fake.script.push(Reply.failure(503), Reply(text="ok"), Reply.failure(400))
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "models": {"fast": {"targets": ["fake/a", "fake/b"]}},
+    }
+    async with relaykit.Client(config, plugins=[fake, traces_only]) as client:
+        assert (await client.chat("fast", "hi")).text == "ok"
+        with pytest.raises(relaykit.InvalidRequestError):
+            await client.chat("fake/a", "bad")
+    assert built == []
+    assert traces_only.records == []
+    assert any(isinstance(e, BreakerState) for e in traces_only.events)
+
+    # Beside an exporter that takes records, they are built for that one alone.
+    traces_only, reader = TracesOnly(), RecordingExporter()
+    async with relaykit.Client(config, plugins=[FakePlugin(), traces_only, reader]) as client:
+        await client.chat("fake/a", "hi")
+    assert len(reader.records) == 1 and built
+    assert traces_only.records == []
+
+
+@pytest.mark.anyio
 async def test_relaykit_redactors_apply_to_stored_records() -> None:
     class CityRedactor:
         def redact(self, text: str) -> str:

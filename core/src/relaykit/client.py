@@ -172,13 +172,21 @@ class Client:
         storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:
             self._call_log = self._make_call_log(storage)
-        self._recording = bool(self._exporters or self._call_log)
+        # The exporters that take call records: all but those that say otherwise
+        # (``needs_records = False``: relaykit-otlp with traces only). With none of
+        # them and nothing stored, no record is built at all.
+        self._record_exporters = [
+            exporter
+            for exporter in self._exporters
+            if getattr(exporter, "needs_records", True) is not False
+        ]
+        self._recording = bool(self._record_exporters or self._call_log)
         # Whether anything reads a record's messages and answer: storage does, and
         # exporters unless they say otherwise (metrics-only ones set
         # ``needs_content = False``). Without a reader, records carry no content
         # and no time goes into redacting it.
         self._content = self._call_log is not None or any(
-            getattr(exporter, "needs_content", True) for exporter in self._exporters
+            getattr(exporter, "needs_content", True) for exporter in self._record_exporters
         )
         self._route_name_cache: dict[tuple[Target, ...], tuple[str, ...]] = {}
         # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
@@ -806,7 +814,7 @@ class Client:
             record = self._success_record(call, target, response)
             # what _emit does, but redacted already (as it was built), and without
             # a coroutine
-            for exporter in self._exporters:
+            for exporter in self._record_exporters:
                 exporter.record(record)
             if self._call_log is not None:
                 await self._store(record)
@@ -1088,7 +1096,7 @@ class Client:
     async def _emit(self, record: CallRecord) -> None:
         """Redact ``record``; hand it to the exporters and storage."""
         record = self._redaction.record(record)
-        for exporter in self._exporters:
+        for exporter in self._record_exporters:
             exporter.record(record)
         if self._call_log is not None:
             await self._store(record)

@@ -372,7 +372,10 @@ class Exporter(Protocol):
     relaykit-otlp's lean one): the client then traces calls with it. One that
     reads only metrics sets ``needs_content = False``: when no exporter needs
     it and nothing is stored, records come without messages, answer text or
-    tool calls, and the client spends no time redacting them.
+    tool calls, and the client spends no time redacting them. One that takes
+    no call records at all (only gauge events, or a tracer provider alone) sets
+    ``needs_records = False``: when no exporter takes them and nothing is
+    stored, the client builds no record per call.
     """
 
     def record(self, event: CallRecord | GaugeEvent) -> None:

@@ -73,6 +73,24 @@ async def test_spans_and_metrics_reach_the_collector(collector: Collector) -> No
 
 
 @pytest.mark.anyio
+async def test_traces_alone_take_no_call_records(collector: Collector) -> None:
+    # With metrics off the exporter reads no record: the client builds none for it.
+    config = {
+        "storage": {"backend": "none"},
+        "exporters": {"otlp": {"endpoint": collector.server.url, "metrics": False}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        (exporter,) = client.exporters
+        assert isinstance(exporter, OtlpExporter) and exporter.needs_records is False
+        assert not client._recording  # private: no record is built per call
+        await client.chat("fake/m", "hi")
+    assert [s.name for s in collector.spans()] == ["chat m"]
+    with_metrics = OtlpExporter(endpoint=collector.server.url, traces=False)
+    assert with_metrics.needs_records is True
+    await with_metrics.aclose()
+
+
+@pytest.mark.anyio
 async def test_flush_exports_without_closing(collector: Collector) -> None:
     exporter = OtlpExporter(endpoint=collector.server.url, traces=False, export_interval=3600)
     exporter.record(bare_record())

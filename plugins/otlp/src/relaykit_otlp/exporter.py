@@ -85,6 +85,9 @@ class OtlpExporter:
                 endpoint=f"{endpoint}/v1/traces", headers=headers, timeout=timeout
             )
             self.tracer_provider = _tracer_provider(tracer, spans, resource)
+        #: Call records feed metrics only: traces alone need none (the client then
+        #: builds no record per call, unless something else takes them).
+        self.needs_records = metrics_enabled
         self.meter_provider: MeterProvider | None = None
         self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
