@@ -194,6 +194,29 @@ def needs_bounding(
 
 
 _STR = frozenset({str})
+
+
+def span_attributes(
+    attributes: Mapping[str, Any], dropped: int, limits: SpanLimits
+) -> Mapping[str, Any]:
+    """A span's attributes as the SDK's span keeps them: a copy (a late set from
+    another thread cannot break the iteration), through the SDK's
+    ``BoundedAttributes`` when a limit applies or some were dropped when set."""
+    kept: Mapping[str, Any] = dict(attributes)
+    if dropped or needs_bounding(
+        kept, limits.max_span_attributes, limits.max_span_attribute_length
+    ):
+        bounded = BoundedAttributes(
+            limits.max_span_attributes,
+            kept,
+            immutable=True,
+            max_value_len=limits.max_span_attribute_length,
+        )
+        bounded.dropped += dropped
+        return bounded
+    return kept
+
+
 #: ``Span.kind`` fields (OTLP counts from 1, SPAN_KIND_INTERNAL; the API from 0)
 _KINDS = {kind: b"\x30" + _varint(kind.value + 1) for kind in SpanKind}
 _STATUS_CODES = {0: b"", 1: b"\x18\x01", 2: b"\x18\x02"}
@@ -256,18 +279,7 @@ class SpanEncoder:
         """One ``Span`` message, with the SDK's span limits applied."""
         limits = self.limits
         attributes, dropped, events, links, status = span.parts()
-        # A copy: a late set from another thread cannot break the iteration.
-        kept: Mapping[str, Any] = dict(attributes)
-        if dropped or needs_bounding(
-            kept, limits.max_span_attributes, limits.max_span_attribute_length
-        ):
-            kept = BoundedAttributes(
-                limits.max_span_attributes,
-                kept,
-                immutable=True,
-                max_value_len=limits.max_span_attribute_length,
-            )
-            kept.dropped += dropped
+        kept = span_attributes(attributes, dropped, limits)
         context = span.get_span_context()
         parent = span.parent
         name = span.name

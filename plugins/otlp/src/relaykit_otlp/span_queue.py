@@ -27,7 +27,7 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util import BoundedList
 
-from .span_encoding import SpanEncoder, needs_bounding
+from .span_encoding import SpanEncoder, needs_bounding, span_attributes
 
 if TYPE_CHECKING:
     from .lean_spans import LeanSpan
@@ -219,18 +219,7 @@ class SpanQueue:
         (for an exporter other than the SDK's OTLP one)."""
         limits = self.limits
         attributes, dropped, events, links, status = span.parts()
-        # A copy: a late set from another thread cannot break the iteration.
-        kept: Mapping[str, Any] = dict(attributes)
-        if dropped or needs_bounding(
-            kept, limits.max_span_attributes, limits.max_span_attribute_length
-        ):
-            kept = BoundedAttributes(
-                limits.max_span_attributes,
-                kept,
-                immutable=True,
-                max_value_len=limits.max_span_attribute_length,
-            )
-            kept.dropped += dropped
+        kept = span_attributes(attributes, dropped, limits)
         kept_events: Any = BoundedList(limits.max_events)  # untyped in the SDK
         for name, event_attributes, timestamp in events:
             if not isinstance(event_attributes, BoundedAttributes) and needs_bounding(
