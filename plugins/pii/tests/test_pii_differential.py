@@ -17,8 +17,17 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from relaykit_pii.detectors import KINDS, find_pii, reference_regex, scan, spans
+from relaykit_pii.detectors import (
+    CLASSES_FROM,
+    KINDS,
+    find_pii,
+    reference_regex,
+    scan,
+    spans,
+)
 
 
 def _frozen() -> ModuleType:
@@ -96,6 +105,14 @@ PIECES: list[Callable[[random.Random], str]] = [
     lambda r: (
         f"+{r.choice(['1', '44', '33', '49'])} {r.randint(10, 999)} {r.randint(100, 9999)}"
         f" {r.randint(1000, 9999)}"
+    ),
+    # the shortest matches, seven characters, between characters none of them holds
+    lambda r: (
+        r.choice("x,;")
+        + r.choice(
+            [".".join(str(r.randint(0, 9)) for _ in range(4)), f"+{r.randint(100000, 999999)}"]
+        )
+        + r.choice("x,;")
     ),
     # near misses
     lambda r: _grouped(r, _digits(r, r.randint(12, 20))),  # most fail Luhn
@@ -186,3 +203,39 @@ def test_the_generated_prose_holds_every_kind_and_near_misses() -> None:
     assert candidates > len(spans(text, frozenset(KINDS)))  # some candidates were rejected
     assert any(not c.isascii() for c in text)
     assert 20_000 <= len(text) < 21_000
+
+
+# Characters the patterns care about, so near misses are common (ASCII: the
+# class searches are for ASCII text).
+TRICKY = st.text(st.sampled_from(list("0123456789 -.+()@:_/abfAZDE\n")), max_size=60)
+piece = st.randoms(use_true_random=False).map(lambda r: r.choice(PIECES)(r))
+# Newlines are to every pattern what the start of the text is (no lookbehind or
+# \b tells them apart, no match holds one): after them a short text is long
+# enough for the scan to search it by its character classes.
+PAD = "\n" * CLASSES_FROM
+
+
+@given(
+    st.lists(TRICKY | piece, max_size=8).map("".join), st.sets(st.sampled_from(KINDS), min_size=1)
+)
+def test_short_tricky_text_searched_by_its_classes_is_found_as_before(
+    text: str, kinds: set[str]
+) -> None:
+    padded, kinds_ = PAD + text, frozenset(kinds)
+    expected = [(m.lastgroup, m.span()) for m in reference_regex(kinds_).finditer(padded)]
+    assert [(m.lastgroup, m.span()) for m in scan(padded, kinds_)] == expected
+    assert spans(padded, kinds_) == _frozen_spans(padded, kinds_)
+    assert [(k, s - len(PAD), e - len(PAD)) for k, s, e in spans(padded, kinds_)] == spans(
+        text, kinds_
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["x1.2.3.4x", ",+123456,", "a+1234567;", ";1.2.3.45,", "x1.2.3.", "NL91ABNA0417164300"]
+)
+def test_the_shortest_matches_searched_by_their_classes(text: str) -> None:
+    # Seven characters of the digit kinds' own, and nothing more on either side.
+    padded, kinds = PAD + text, frozenset(KINDS)
+    expected = [(m.lastgroup, m.span()) for m in reference_regex(kinds).finditer(padded)]
+    assert [(m.lastgroup, m.span()) for m in scan(padded, kinds)] == expected
+    assert spans(padded, kinds) == _frozen_spans(padded, kinds)
