@@ -293,7 +293,13 @@ def scan(
     a finder whose next match overlaps the one just taken searches again after it.
     ``memo`` (one per text) keeps what the finders found for later scans of it.
     """
-    return _scan(text, kinds, pos, memo, char_classes(text))
+    return _scan(text, kinds, pos, memo, _classes_for(text, kinds))
+
+
+def _classes_for(text: str, kinds: frozenset[str]) -> bytes | None:
+    # Only the digit kinds and the IBAN search the classes: an email or an IPv6
+    # address alone need no translation (~8 us for 20 KB).
+    return None if kinds.isdisjoint(_NEEDS_DIGITS) else char_classes(text)
 
 
 def _scan(
@@ -431,7 +437,7 @@ def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -
     # each pass scans on from where the last left off, and a finder need not walk
     # again the stretch it walked for an earlier pass.
     memo: Memo | None = None
-    classes = char_classes(text)  # once for all the passes
+    classes = _classes_for(text, kinds)  # once for all the passes
     while True:
         active = kinds - {without} if without else kinds
         last = pos  # how far the matches handled in this pass reach
