@@ -58,7 +58,7 @@ def reference_regex(kinds: frozenset[str]) -> re.Pattern[str]:
 # A finder returns the leftmost match of its kinds at or after ``pos`` (the
 # match's ``lastgroup`` names the kind), or None. Lookbehinds and ``\b`` see
 # the text before ``pos``, exactly as they do inside ``finditer``. ``classes``
-# is :func:`char_classes` of an ASCII text, None for any other.
+# is :func:`char_classes` of the text (None for short text and text not ASCII).
 Finder = Callable[[str, int, "bytes | None"], "re.Match[str] | None"]
 _ORDER = {kind: i for i, kind in enumerate(KINDS)}
 _DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
@@ -93,6 +93,8 @@ _DIGIT_TAILS = {
 # And each but the IBAN has six more characters of [\d .\-()] after the first
 # (the shortest, an IPv4 address or "+1 23 45", have seven in all), so one look
 # ahead rejects most numbers in prose ("3 options", "at 10:30", "1.") at once.
+# The head is spelled with [0-9] for ASCII text: the engine tests a class with
+# a category in it per character, several times slower.
 _DIGIT_HEAD = r"[\d+(](?<!\d.)(?=[\d .\-()]{6})"
 _DIGIT_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?=[0-9 .\-()]{6})"
 _IBAN_HEAD = r"[\d+(](?<!\d.)(?:(?=[\d .\-()]{6})|(?<=[A-Z][A-Z].))"
@@ -106,12 +108,13 @@ _IPV6 = re.compile(f"(?P<ipv6>{_PATTERNS['ipv6']})")
 # at most four characters after the match starts.
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
-# ASCII text, though, is first translated to its character classes, one byte a
-# character (bytes.translate, ~0.4 ns a character): "0" for [0-9+( .\-)], the
-# characters a card, SSN, IPv4 address or phone number is made of, "A" for a
-# capital, "x" for the rest. The regex above, a class test per character, costs
-# ~3 ns a character however few digits the text holds; in the classes the
-# candidates are found by literal searches, which run at memchr speed:
+# ASCII text of CLASSES_FROM characters or more, though, is first translated
+# to its character classes, one byte a character (bytes.translate, ~0.4 ns a
+# character): "0" for [0-9+( .\-)], the characters a card, SSN, IPv4 address or
+# phone number is made of, "A" for a capital, "x" for the rest. The regex
+# above, a class test per character, costs ~3 ns a character however few
+# digits the text holds; in the classes the candidates are found by searches
+# for a literal, which the engine runs as a string search (~0.3 ns a character):
 # - a card, SSN, IPv4 address or phone number is seven characters of
 #   [0-9+( .\-)] or more, its first seven those the head above asks for, and
 #   all of it within one run of them: "0000000" finds the runs, and the head
