@@ -21,8 +21,10 @@ from relaykit.protocols import CallRecord
 from relaykit.testing import FakePlugin, Reply
 from relaykit_pii import PiiRedactor, ReversiblePiiRedactor, find_pii
 from relaykit_pii.detectors import (
+    CLASSES_FROM,
     KINDS,
     _checksummed_run,
+    char_classes,
     iban_ok,
     luhn_ok,
     reference_regex,
@@ -646,3 +648,11 @@ def test_config_is_validated() -> None:
 
 def test_ipv6_helper_agrees_with_ipaddress() -> None:
     assert next(find_pii(f"host {ipaddress.IPv6Address('2001:db8::8a2e:370:7334')}"))[0] == "ipv6"
+
+
+def test_char_classes_of_ascii_text_and_none_for_other_text() -> None:
+    # The scan's literal searches in ASCII text rely on these three classes.
+    text = "Tel +44 (20) 7946-0958. DE89 ok " * 20
+    assert char_classes(text) == b"Axx000000000000000000000AA000xx0" * 20
+    assert char_classes(text[: CLASSES_FROM - 1]) is None  # short: the regexes alone
+    assert char_classes("café 4111" * 100) is None

@@ -1,0 +1,493 @@
+"""relaykit-pii's detectors as they were at 63ad559 (session 8), frozen as a reference.
+
+Do not edit: ``test_pii_differential.py`` holds the live detectors to exactly
+what this copy finds, on long generated prose. The rest is the original module.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import ipaddress
+import itertools
+import re
+from collections.abc import Callable, Iterator
+
+KINDS = ("email", "card", "iban", "ssn", "ipv4", "ipv6", "phone")
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_PATTERNS = {
+    "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
+    "card": r"(?<![\d\-])\d(?:[ \-]?\d){12,60}(?![\d\-])",  # trimmed to a valid run later
+    "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+    "ssn": r"(?<![\d\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d\-])",
+    "ipv4": rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    "ipv6": r"(?<![0-9A-Fa-f:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})(?![0-9A-Fa-f]|:[0-9A-Fa-f:])",
+    # international (+CC ...) or North American ((415) 555-0100, 415-555-0100)
+    "phone": r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){2,4}"
+    r"|\(?\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})(?!\w)",
+}
+
+
+@functools.lru_cache(maxsize=128)
+def reference_regex(kinds: frozenset[str]) -> re.Pattern[str]:
+    """One alternation of the patterns of ``kinds``, most specific first (:data:`KINDS` order).
+
+    This is what :func:`scan` must agree with, match for match; it is slow
+    because the engine tries every pattern at every position.
+    """
+    return re.compile("|".join(f"(?P<{kind}>{_PATTERNS[kind]})" for kind in KINDS if kind in kinds))
+
+
+# -- the fast scan -----------------------------------------------------------
+# A finder returns the leftmost match of its kinds at or after ``pos`` (the
+# match's ``lastgroup`` names the kind), or None. Lookbehinds and ``\b`` see
+# the text before ``pos``, exactly as they do inside ``finditer``.
+Finder = Callable[[str, int], "re.Match[str] | None"]
+_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+_DIGIT_KINDS = ("iban", "card", "ssn", "ipv4", "phone")
+
+# The digit kinds and the IBAN are found by one regex that starts with a
+# character class, [\d+(]: every card, SSN, IPv4 address and phone number
+# starts with a digit, "+" or "(", and every IBAN has one two characters in.
+# The regex engine skips in C from one such character to the next and tries
+# the patterns only there (a pattern that starts with a lookbehind, or an
+# alternation of several, is tried at every character). So each pattern is
+# written here as its tail after that character, and what the whole pattern
+# asked of the character, and of the one before it, is a lookbehind at the
+# tail's start. The hypothesis test holds the scan to the whole patterns.
+_DIGIT_TAILS = {
+    # from the IBAN's first check digit on; the IBAN starts two characters earlier
+    "iban": r"(?<=(?<=\b[A-Z][A-Z])\d)\d(?: ?[A-Z0-9]){11,30}\b",
+    "card": r"(?<=(?<![\d\-])\d)(?:[ \-]?\d){12,60}(?![\d\-])",
+    # (?!000|666|9\d\d) at the first digit, asked at the second
+    "ssn": r"(?<=(?<![\d\-])\d)(?!(?<=0)00|(?<=6)66|(?<=9)\d\d)\d\d-(?!00)\d{2}-(?!0000)\d{4}"
+    r"(?![\d\-])",
+    # the first octet's alternatives, in _OCTET's order, after its first digit
+    "ipv4": r"(?<=(?<![\d.])\d)(?:(?<=2)5[0-5]|(?<=2)[0-4]\d|(?<=1)\d\d|(?<=[1-9])\d|)"
+    rf"(?:\.{_OCTET}){{3}}(?![\d.]|\.\d)",
+    # "+" and the international form; "(" and the North American; a digit and the same
+    "phone": r"(?:(?<=(?<![\w+])\+)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}"
+    r"(?:[ .\-]?\d{2,4}){2,4}"
+    r"|(?<=(?<![\w+])\()\b\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}"
+    r"|(?<=(?<![\w+])\b\d)\d\d\)?[ .\-]\d{3}[ .\-]\d{4})(?!\w)",
+}
+# None of them starts right after a digit (the patterns' lookbehinds say so):
+# one look back rejects the inside of a digit run before any pattern is tried.
+# And each but the IBAN has six more characters of [\d .\-()] after the first
+# (the shortest, an IPv4 address or "+1 23 45", have seven in all), so one look
+# ahead rejects most numbers in prose ("3 options", "at 10:30", "1.") at once.
+# The head is spelled with [0-9] for ASCII text: the engine tests a class with
+# a category in it per character, several times slower.
+_DIGIT_HEAD = r"[\d+(](?<!\d.)(?=[\d .\-()]{6})"
+_DIGIT_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?=[0-9 .\-()]{6})"
+_IBAN_HEAD = r"[\d+(](?<!\d.)(?:(?=[\d .\-()]{6})|(?<=[A-Z][A-Z].))"
+_IBAN_HEAD_ASCII = r"[0-9+(](?<![0-9].)(?:(?=[0-9 .\-()]{6})|(?<=[A-Z][A-Z].))"
+_IBAN = re.compile(f"(?P<iban>{_PATTERNS['iban']})")
+_EMAIL = re.compile(f"(?P<email>{_PATTERNS['email']})")
+_LOCAL_PART = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+_IPV6 = re.compile(f"(?P<ipv6>{_PATTERNS['ipv6']})")
+# Every IPv6 match holds two colons with at most four hex digits between them,
+# at most four characters after the match starts.
+_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
+
+
+def _find_email(text: str, pos: int) -> re.Match[str] | None:
+    # An email's local part is the run of local-part characters before its "@",
+    # and whether one matches there depends only on what follows the "@". So
+    # each "@" (a C scan) is tried once, from the start of that run: searching
+    # with the regex would try every start in the run, and every character
+    # after a failed "@" (a decorator, a handle), far slower.
+    lo = pos
+    while (at := text.find("@", lo)) >= 0:
+        start = lo + len(text[lo:at].rstrip(_LOCAL_PART))
+        if start < at:
+            match = _EMAIL.match(text, start)
+            if match is not None:
+                return match
+        lo = at + 1  # the next local part starts after this "@"
+    return None
+
+
+def _find_ipv6(text: str, pos: int) -> re.Match[str] | None:
+    hint = _IPV6_HINT.search(text, pos)
+    if hint is None:
+        return None
+    return _IPV6.search(text, max(pos, hint.start() - 4))
+
+
+def _digit_finder(kinds: tuple[str, ...]) -> Finder:
+    tails = "|".join(f"(?P<{kind}>{_DIGIT_TAILS[kind]})" for kind in kinds)
+    head, head_ascii = (
+        (_IBAN_HEAD, _IBAN_HEAD_ASCII) if "iban" in kinds else (_DIGIT_HEAD, _DIGIT_HEAD_ASCII)
+    )
+    # ``\d`` and ``\w`` cost a Unicode look-up per character; in ASCII text
+    # (``str.isascii`` reads a flag) re.ASCII means the same and is faster.
+    unicode = re.compile(f"{head}(?:{tails})")
+    ascii_only = re.compile(f"{head_ascii}(?:{tails})", re.ASCII)
+    others = tuple(kind for kind in kinds if kind != "iban")
+    if len(others) == len(kinds):
+        return lambda text, pos: (ascii_only if text.isascii() else unicode).search(text, pos)
+    # The IBAN's match is found at its first check digit; its own starts two before.
+    rest = _digit_finder(others) if others else None
+
+    def find(text: str, pos: int) -> re.Match[str] | None:
+        regex = ascii_only if text.isascii() else unicode
+        while (match := regex.search(text, pos)) is not None:
+            if match.lastgroup != "iban":
+                return match
+            at = match.start()
+            if at - 2 >= pos:
+                return _IBAN.match(text, at - 2)
+            # That IBAN starts before ``pos``: another kind may start here, or later.
+            if rest is not None:
+                here = rest(text, at)
+                if here is not None and here.start() == at:
+                    return here
+            pos = at + 1
+        return None
+
+    return find
+
+
+@functools.lru_cache(maxsize=128)
+def _finders(kinds: frozenset[str]) -> tuple[Finder, ...]:
+    finders: list[Finder] = []
+    if "email" in kinds:
+        finders.append(_find_email)
+    if "ipv6" in kinds:
+        finders.append(_find_ipv6)
+    digits = tuple(kind for kind in _DIGIT_KINDS if kind in kinds)
+    if digits:
+        finders.append(_digit_finder(digits))
+    return tuple(finders)
+
+
+# What a finder found for one text: from where it searched, and the match (or None).
+Memo = dict[Finder, tuple[int, "re.Match[str] | None"]]
+
+
+def _next(find: Finder, text: str, pos: int, memo: Memo | None) -> re.Match[str] | None:
+    if memo is not None:
+        # The leftmost match from an earlier position that starts at or after
+        # ``pos`` is the leftmost from ``pos`` too (and no match from there
+        # means none from here): find_pii scans one text again from later
+        # positions, and each finder need not walk the same stretch again.
+        seen = memo.get(find)
+        if seen is not None and seen[0] <= pos and (seen[1] is None or seen[1].start() >= pos):
+            return seen[1]
+    found = find(text, pos)
+    if memo is not None:
+        memo[find] = (pos, found)
+    return found
+
+
+def scan(
+    text: str, kinds: frozenset[str], pos: int = 0, memo: Memo | None = None
+) -> Iterator[re.Match[str]]:
+    """The matches of ``reference_regex(kinds).finditer(text, pos)``, found faster.
+
+    ``finditer`` over an alternation yields, from each position on, the
+    leftmost match, the earliest kind in :data:`KINDS` winning a tie. This
+    keeps each finder's next match and takes the leftmost of them the same way;
+    a finder whose next match overlaps the one just taken searches again after it.
+    ``memo`` (one per text) keeps what the finders found for later scans of it.
+    """
+    # Each finder's next match as (start, kind's rank, match, finder): no two
+    # finders find the same kind, so min() decides on the first two, in C.
+    # A finder that has no next match is done for good.
+    finders = _finders(kinds)
+    ahead = []
+    for find in finders:
+        m = find(text, pos) if memo is None else _next(find, text, pos, memo)
+        if m is not None:
+            ahead.append((m.start(), _ORDER[m.lastgroup or ""], m, find))
+    while len(ahead) > 1:
+        entry = min(ahead)
+        match = entry[2]
+        yield match
+        pos = match.end()
+        still = []
+        for entry in ahead:
+            if entry[0] < pos:  # overlapped by the match just taken: search on after it
+                find = entry[3]
+                m = _next(find, text, pos, memo)
+                if m is None:
+                    continue
+                entry = (m.start(), _ORDER[m.lastgroup or ""], m, find)
+            still.append(entry)
+        ahead = still
+    if ahead:  # one finder left: nothing to merge
+        last: re.Match[str] | None
+        _, _, last, find = ahead[0]
+        while last is not None:
+            yield last
+            last = _next(find, text, last.end(), memo)
+
+
+# Each ASCII digit as the ASCII digit of its double's digit sum, for the Luhn check.
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
+
+
+def luhn_ok(digits: str) -> bool:
+    """Whether ``digits`` passes the Luhn check (every payment card number does)."""
+    if digits.isascii() and digits.isdigit():
+        return _ascii_luhn_ok(digits)
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _ascii_luhn_ok(digits: str) -> bool:
+    # C-level slicing and sums over the bytes: summing ASCII digits sums the
+    # digits plus 48 ("0") each, and bytes.translate doubles every other one.
+    raw = digits.encode()
+    return (sum(raw[-1::-2] + raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
+def iban_ok(iban: str) -> bool:
+    """Whether ``iban`` (spaces allowed) has a valid ISO 13616 mod-97 checksum."""
+    s = iban.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    # each letter as its number (A = 10 ... Z = 35), by one C-level translate
+    rearranged = (s[4:] + s[:4]).upper().translate(_LETTER_VALUES)
+    return rearranged.isdecimal() and int(rearranged) % 97 == 1
+
+
+_LETTER_VALUES = {ord(c): str(10 + i) for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+
+
+def _ipv6_ok(text: str) -> bool:
+    # Short compressed forms ("a::b", "d::" in C++'s "std::vector") are far more
+    # often code than addresses; addresses worth hiding have two groups or more.
+    if len(text) < 6 or sum(1 for g in text.split(":") if g) < 2:
+        return False
+    # Without "::" an address has all eight groups (or six and an IPv4 address):
+    # times and ratios like 12:30:45 stop here rather than in ipaddress.
+    if "::" not in text and text.count(":") != (6 if "." in text else 7):
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid(kind: str, text: str) -> bool:
+    if kind == "card":
+        digits = text.replace(" ", "").replace("-", "")
+        return 13 <= len(digits) <= 19 and luhn_ok(digits)
+    if kind == "iban":
+        return iban_ok(text)
+    if kind == "ipv6":
+        return _ipv6_ok(text)
+    if kind == "phone":
+        return sum(c.isdigit() for c in text) >= 7
+    return True
+
+
+def find_pii(text: str, kinds: frozenset[str] = frozenset(KINDS)) -> Iterator[tuple[str, int, int]]:
+    """``(kind, start, end)`` of every piece of personal data in ``text``, left to right."""
+    return iter(spans(text, kinds))
+
+
+def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
+    """What :func:`find_pii` yields, as a list (the redactors take them all at once)."""
+    found: list[tuple[str, int, int]] = []
+    # The kinds that could occur in the text at all: cheap C-level checks that
+    # let most prose skip most of the scan (an email needs "@", an IPv6 ":",
+    # the rest digits).
+    kinds = _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
+    if kinds:
+        _find(text, kinds, found)
+    return found
+
+
+# Kinds whose pattern match is the thing itself: no checksum or parse to pass.
+_UNCHECKED = frozenset(("email", "ssn", "ipv4"))
+
+
+def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+    # A card (or IBAN) candidate is a whole digit run, and the number in it may
+    # take only part of it, or none; what the number leaves of the run may begin
+    # something that runs on past it ("4111 1111 1111 1111 42 10.0.0.1",
+    # "001-01-0001 42 10::10"). So the scan starts again where the number ends,
+    # or, when the run holds none, at the run without that kind until its end.
+    pos, without, until = 0, "", 0  # from where; the kind left out, and until where
+    # What the finders found, for the passes after the first (most texts need one):
+    # each pass scans on from where the last left off, and a finder need not walk
+    # again the stretch it walked for an earlier pass.
+    memo: Memo | None = None
+    while True:
+        active = kinds - {without} if without else kinds
+        last = pos  # how far the matches handled in this pass reach
+        for match in scan(text, active, pos, memo):
+            kind = match.lastgroup
+            assert kind is not None
+            start, end = match.span()
+            if without and start >= until:
+                pos, without = max(last, until), ""  # past the run: every kind again
+                break
+            if kind in _UNCHECKED:
+                found.append((kind, start, end))
+            elif kind == "card" or kind == "iban":
+                # A long digit run may hold a card, or only an SSN or a phone number
+                # next to other digits: the checksummed run is the number.
+                run = _checksummed_run(kind, text, start, end)
+                if run is None:
+                    if not without:
+                        pos, without, until = start, kind, end  # the run, for the others
+                        memo = {} if memo is None else memo
+                        break
+                    _within(text, start, end, active - {kind}, found)  # one in another
+                    last = end
+                    continue
+                if run[0] > start:
+                    _within(text, start, run[0], active, found)
+                found.append((kind, *run))
+                if run[1] < end:
+                    pos = run[1]  # what the number leaves of the run
+                    memo = {} if memo is None else memo
+                    break
+            else:
+                ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
+                if ipv6_colon and not _ipv6_ok(text[start:end]):
+                    end -= 1  # "at ::1:10: it" - the last colon is punctuation
+                if _valid(kind, text[start:end]):
+                    found.append((kind, start, end))
+            last = end
+        else:
+            if not without:
+                return
+            pos, without = max(last, until), ""
+
+
+_DIGIT = re.compile(r"\d")
+_NEEDS_DIGITS = frozenset(("card", "iban", "ssn", "ipv4", "phone"))
+
+
+def _has_digit(text: str) -> bool:
+    if not text.isascii():
+        return _DIGIT.search(text) is not None  # any Unicode digit
+    # Ten ``in`` (memchr) are several times faster on long text than one
+    # search for [0-9], which calls a class test per character.
+    return (
+        "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _narrowed(kinds: frozenset[str], at: bool, colon: bool, digit: bool) -> frozenset[str]:
+    if not at:
+        kinds = kinds - {"email"}
+    if not colon:
+        kinds = kinds - {"ipv6"}
+    if not digit:
+        kinds = kinds - _NEEDS_DIGITS
+    return kinds
+
+
+def _within(
+    text: str, start: int, end: int, kinds: frozenset[str], found: list[tuple[str, int, int]]
+) -> None:
+    if end - start < 6:  # too short for any kind (the shortest, an email like a@b.co, has 6)
+        return
+    found += [(kind, start + s, start + e) for kind, s, e in spans(text[start:end], kinds)]
+
+
+# How many characters other than separators a card number and an IBAN have.
+_LENGTHS = {"card": (13, 19), "iban": (15, 34)}
+
+
+def _checksummed_run(kind: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The longest run of whole groups in ``text[start:end]`` that passes the checksum.
+
+    The pattern is greedy, so "order 42 4111 1111 1111 1111 42" is one candidate;
+    trying sub-runs that start and end at group boundaries finds the card inside.
+    """
+    if kind == "card":  # the usual case: the candidate is the number
+        digits = text[start:end].replace(" ", "").replace("-", "")
+        # its characters are all digits (\d), so ASCII ones need no other test
+        if 13 <= len(digits) <= 19 and (
+            _ascii_luhn_ok(digits) if digits.isascii() else luhn_ok(digits)
+        ):
+            return start, end
+    elif iban_ok(text[start:end]):
+        return start, end
+    seps = [i for i in range(start, end) if text[i] in " -"]
+    starts = [start, *(i + 1 for i in seps)]
+    ends = [*seps, end]
+    # Only a run of the number's length can pass (the checks reject the rest),
+    # so only those are built and checked: 61 one-digit groups make 1,891 runs
+    # and a few hundred of them have 13-19 digits. Separators are single, so
+    # the run from starts[i] to ends[j] holds counted[j] - (starts[i] - i)
+    # characters that are not separators, and counted increases.
+    shortest, longest = _LENGTHS[kind]
+    counted = [e - j for j, e in enumerate(ends)]
+    bounds = [(i, bisect.bisect_left(counted, s - i + shortest, i)) for i, s in enumerate(starts)]
+    spans = [
+        (i, j)
+        for i, first in bounds
+        for j in range(first, bisect.bisect_right(counted, starts[i] - i + longest, first))
+    ]
+    if kind == "card":
+        sums = _luhn_sums(text, start, end)
+        spans = [
+            (i, j)
+            for i, j in spans
+            if _luhn_sub_run(sums, starts[i] - start - i, counted[j] - start)
+        ]
+        if not spans:
+            return None
+        i, j = min(spans, key=lambda r: (starts[r[0]] - ends[r[1]], starts[r[0]]))
+        return starts[i], ends[j]
+    runs = sorted(((starts[i], ends[j]) for i, j in spans), key=lambda r: (r[0] - r[1], r[0]))
+    for s, e in runs:
+        if _valid(kind, text[s:e]):
+            return s, e
+    return None
+
+
+def _luhn_sums(text: str, start: int, end: int) -> list[list[int]]:
+    """Prefix sums for :func:`_luhn_sub_run` over the digits of ``text[start:end]``.
+
+    A candidate of 61 one-digit groups ("0 1 0 0 1 ...", a printed matrix) has
+    hundreds of sub-runs of a card's length; checking each from scratch cost
+    ~1 ms per candidate. Luhn's sum is the digits at odd places from the right
+    plus the doubled ones at even places, so prefix sums of the digits and of
+    their doubles, by the parity of their index, give any run's sum at once:
+    ``sums[p][k]`` adds the digits (p = 0, 1), or their doubles' digit sums
+    (p = 2, 3), below index k whose index has parity p % 2.
+    """
+    values = [int(c) for c in text[start:end] if c not in " -"]
+    doubled = [v * 2 - 9 if v > 4 else v * 2 for v in values]
+    sums = []
+    for digits in (values, doubled):
+        for parity in (0, 1):
+            kept = [0] * len(digits)
+            kept[parity::2] = digits[parity::2]
+            sums.append(list(itertools.accumulate(kept, initial=0)))
+    return sums
+
+
+def _luhn_sub_run(sums: list[list[int]], a: int, b: int) -> bool:
+    # Digits a to b - 1 pass Luhn: the last digit's parity is summed plain, the other doubled.
+    last = (b - 1) % 2
+    plain, doubled = sums[last], sums[3 - last]
+    return (plain[b] - plain[a] + doubled[b] - doubled[a]) % 10 == 0
