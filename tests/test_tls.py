@@ -146,9 +146,9 @@ async def test_an_untrusted_certificate_does_not_fall_back(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+@pytest.mark.parametrize("call", ["chat", "stream", "models"])
 async def test_a_ca_file_without_the_servers_ca_is_named_in_the_fix(
-    mock: OpenAIMock, transport: str, streamed: bool, tmp_path: Path
+    mock: OpenAIMock, transport: str, call: str, tmp_path: Path
 ) -> None:
     # "set [http] ca_file" would send someone who has set it looking elsewhere:
     # the hint names the file they set, which lacks the server's CA.
@@ -158,7 +158,10 @@ async def test_a_ca_file_without_the_servers_ca_is_named_in_the_fix(
     trustme.CA().cert_pem.write_to_path(str(other))
     async with client(mock, transport, ca_file=str(other)) as c:
         with pytest.raises(relaykit.UntrustedCertificateError) as caught:
-            await chat_or_stream(c, streamed)
+            if call == "models":
+                await c.models("openai")
+            else:
+                await chat_or_stream(c, call == "stream")
     text = str(caught.value)
     assert "unable to get local issuer certificate" in text
     assert f"[http] ca_file is {str(other)!r}" in text

@@ -29,13 +29,7 @@ from .budgets import estimate_cost, hold_rates
 from .call_log import CallLog
 from .config import Config, LimitConfig, load_config
 from .deadline_scope import DeadlineScopes
-from .errors import (
-    ClientClosedError,
-    ConfigError,
-    RelayError,
-    RequestTimeoutError,
-    UntrustedCertificateError,
-)
+from .errors import ClientClosedError, ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
@@ -63,7 +57,7 @@ from .response_cache import (
 from .retention import RetentionPolicy
 from .routing import Router, Target
 from .storage_open import open_storage
-from .tls import untrusted_hint
+from .tls import name_ca_file
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error, never_sent
 from .validation import check_size
@@ -893,8 +887,7 @@ class Client:
         # Attempts masked their errors already (see attempts.py); this catches the rest
         # before the error reaches the span, the log line, the record and the caller.
         self._known.mask_error(error)
-        if isinstance(error, UntrustedCertificateError) and self.config.http.ca_file:
-            error.hint = untrusted_hint(self.config.http.ca_file)
+        name_ca_file(error, self.config.http.ca_file)
         # What a broken stream had sent, priced: the span, the log line and the
         # record all carry its usage and cost (an Anthropic stream reports the
         # prompt's tokens, cache writes included, in its first event).

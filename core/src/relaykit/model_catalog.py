@@ -32,6 +32,7 @@ from .protocols import CachedModels, Storage
 from .provider_registry import ProviderRegistry
 from .response import ModelInfo
 from .routing import Target
+from .tls import name_ca_file
 from .transport_errors import map_transport_error
 
 log = logging.getLogger("relaykit.models")
@@ -163,6 +164,7 @@ class ModelCatalog:
         except RelayError as error:
             # A server may quote our key back, whatever its shape (see known_secrets.py).
             self._registry.known_secrets.mask_error(error)
+            name_ca_file(error, self._registry.ca_file)
             raise
 
     async def _stored(self, name: str) -> CachedModels | None:

@@ -42,6 +42,8 @@ class ProviderRegistry:
         self._ssl_context: ssl.SSLContext | None = (
             ca_file_context(config.http.ca_file) if config.http.ca_file else None
         )
+        #: [http] ca_file as configured, for the fix an untrusted certificate's error names
+        self.ca_file = config.http.ca_file
         #: keys from the key vault by provider name, loaded when the client starts
         self.vault_keys: dict[str, Secret] = {}
         #: header hooks every provider's HTTP client runs on each request (the client's

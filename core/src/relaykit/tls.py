@@ -19,7 +19,7 @@ import stat
 import threading
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from .errors import ConfigError, UntrustedCertificateError
 
 if TYPE_CHECKING:
     import ssl
@@ -36,18 +36,20 @@ _contexts: dict[str, tuple[tuple[int, int], ssl.SSLContext]] = {}
 _lock = threading.Lock()
 
 
-def untrusted_hint(ca_file: str) -> str:
-    """The fix for an untrusted certificate when ``[http] ca_file`` is set already.
+def name_ca_file(error: BaseException, ca_file: str | None) -> None:
+    """Give an untrusted-certificate ``error`` the fix that names ``ca_file``, if set.
 
     :class:`relaykit.UntrustedCertificateError`'s own hint says to set the key,
     which would send someone who has set it looking elsewhere: this one names
-    the file, whose CAs did not sign the server's certificate.
+    the file, whose CAs did not sign the server's certificate. Any other error
+    is left as it is.
     """
-    return (
-        f"{CA_FILE_KEY} is {ca_file!r}: if the server's CA is private, add its PEM"
-        " certificate to that file; a wrong host name or an expired certificate is fixed"
-        " on the server"
-    )
+    if ca_file and isinstance(error, UntrustedCertificateError):
+        error.hint = (
+            f"{CA_FILE_KEY} is {ca_file!r}: if the server's CA is private, add its PEM"
+            " certificate to that file; a wrong host name or an expired certificate is"
+            " fixed on the server"
+        )
 
 
 def ca_file_context(path: str) -> ssl.SSLContext:
