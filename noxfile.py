@@ -2,7 +2,8 @@
 
 ``nox -s lowest`` runs the tests on the lowest dependency versions the
 pyproject files allow. ``nox -s bench`` and ``nox -s compare`` run the
-benchmarks (see docs/benchmarks.md).
+benchmarks (see docs/benchmarks.md), ``nox -s observability`` the observability
+ones (docs/benchmarks-observability.md).
 """
 
 from __future__ import annotations
@@ -89,6 +90,24 @@ def bench(session: nox.Session) -> None:
     """
     sync(session)
     session.run("python", "bench/client_overhead.py", *session.posargs)
+
+
+@nox.session
+def observability(session: nox.Session) -> None:
+    """What tracing, metrics, redaction and a limiter add to a call's client CPU, and
+    the Redis limiter's decisions/s; see docs/benchmarks-observability.md.
+
+    Arguments go to the benchmark, e.g. the reading closest to production:
+    ``nox -s observability -- --realistic --no-redis --tracer lean``. The redactors
+    alone: ``nox -s observability -- --pii`` runs bench/pii.py instead (its own
+    arguments after it).
+    """
+    sync(session)
+    args = list(session.posargs)
+    if args[:1] == ["--pii"]:
+        session.run("python", "bench/pii.py", *args[1:])
+    else:
+        session.run("python", "bench/observability.py", *args)
 
 
 @nox.session
