@@ -656,3 +656,31 @@ def test_char_classes_of_ascii_text_and_none_for_other_text() -> None:
     assert char_classes(text) == b"Axx000000000000000000000AA000xx0" * 20
     assert char_classes(text[: CLASSES_FROM - 1]) is None  # short: the regexes alone
     assert char_classes("café 4111" * 100) is None
+
+
+def test_a_subclass_is_pure_only_if_it_says_so() -> None:
+    # A subclass may keep state (count what it masked, say): its results are not
+    # reused unless it declares pure itself.
+    class Counting(PiiRedactor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.masked = 0
+
+        def _replace(self, text: str, label: str, kind: str) -> str:
+            self.masked += 1
+            return super()._replace(text, label, kind)
+
+    class Declared(PiiRedactor):
+        pure = True
+
+    assert (PiiRedactor.pure, Counting.pure, Declared.pure) == (True, False, True)
+    from relaykit.redaction import RedactionChain
+
+    counting = Counting()
+    chain = RedactionChain([counting])
+    chain.text(f"{SYSTEM} {EMAIL}")
+    once = counting.masked
+    for _ in range(2):
+        chain.text(f"{SYSTEM} {EMAIL}")
+    assert once > 0 and counting.masked == 3 * once  # it saw the text every time
+    assert chain.memo_size().entries == 0

@@ -9,6 +9,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
 from .detectors import KINDS, spans
 
@@ -39,6 +40,14 @@ class PiiRedactor:
     #: its result depends on the text (and ``kinds``, fixed when it is made) alone,
     #: so a client's redaction chain may reuse it for a text it has seen before
     pure = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # ``pure`` is not inherited: a subclass may keep state (count, log, map
+        # what it replaced), and a chain reusing its results would skip that.
+        # One that keeps none says ``pure = True`` itself.
+        super().__init_subclass__(**kwargs)
+        if "pure" not in cls.__dict__:
+            cls.pure = False
 
     def __init__(self, kinds: Iterable[str] = KINDS) -> None:
         self.kinds = frozenset(kinds)
