@@ -2,8 +2,8 @@
 
 ``nox -s lowest`` runs the tests on the lowest dependency versions the
 pyproject files allow. ``nox -s bench`` and ``nox -s compare`` run the
-benchmarks (see docs/benchmarks.md), ``nox -s observability`` the observability
-ones (docs/benchmarks-observability.md).
+benchmarks (see docs/benchmarks.md), ``nox -s observability`` and ``nox -s pii``
+the observability ones (docs/benchmarks-observability.md).
 """
 
 from __future__ import annotations
@@ -98,16 +98,18 @@ def observability(session: nox.Session) -> None:
     the Redis limiter's decisions/s; see docs/benchmarks-observability.md.
 
     Arguments go to the benchmark, e.g. the reading closest to production:
-    ``nox -s observability -- --realistic --no-redis --tracer lean``. The redactors
-    alone: ``nox -s observability -- --pii`` runs bench/pii.py instead (its own
-    arguments after it).
+    ``nox -s observability -- --realistic --no-redis --tracer lean``.
     """
     sync(session)
-    args = list(session.posargs)
-    if args[:1] == ["--pii"]:
-        session.run("python", "bench/pii.py", *args[1:])
-    else:
-        session.run("python", "bench/observability.py", *args)
+    session.run("python", "bench/observability.py", *session.posargs)
+
+
+@nox.session
+def pii(session: nox.Session) -> None:
+    """The redactors alone (relaykit-pii's and the built-in secret one), by kind of
+    text: ``nox -s pii -- --cases user,answer``."""
+    sync(session)
+    session.run("python", "bench/pii.py", *session.posargs)
 
 
 @nox.session

@@ -233,6 +233,7 @@ class _Registry:
     def __init__(self, provider: _FlakyProvider) -> None:
         self.provider = provider
         self.known_secrets = KnownSecrets()
+        self.ca_file = None
 
     def names(self) -> list[str]:
         return ["p"]
