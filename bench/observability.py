@@ -271,8 +271,9 @@ async def run(
     call and the spans a full queue dropped. ``turn(label)`` makes each call's
     messages (:func:`prompt_turn`, or :func:`realistic_turn`).
 
-    Each prompt is different (a request number at its end), so no cache keyed by
-    text can make redaction look cheaper than it is for fresh text. Every call
+    Each turn ends in its request's number, so no cache keyed by text can make
+    redaction of the prompt look cheaper than it is for fresh text (a realistic
+    turn's system prompt repeats on purpose, as in applications). Every call
     also yields to the event loop once, as a real call does: the fake provider
     never suspends, and without a turn of the loop asyncio never sweeps the
     cancelled timers of finished calls, which then pile up and make the garbage
