@@ -5,6 +5,7 @@
     uv run python bench/observability.py --providers fake,aiohttp --no-redis  # a part of it
     uv run python bench/observability.py --providers fake --no-redis --capture-content
     uv run python bench/observability.py --realistic --no-redis   # aiohttp over TLS, ~2 KB turns
+    uv run python bench/observability.py --realistic --stream --no-redis --tracer lean
     uv run python bench/observability.py --backend trio --providers fake,httpx --no-redis
 
 To measure another version (say, before a change), put its sources first::
@@ -56,6 +57,11 @@ text. The system prompt is the same on every call, as in applications (a
 client's redaction chain remembers it from its second call on); the user
 message and the answer end in the request's number, so they are new each call.
 The default run is unchanged.
+
+``--realistic --stream`` streams each answer instead (``client.stream`` read to
+its end; the mock sends the answer in 8-character chunks, ~125 of them, where
+a real model sends a token, ~4 characters, a chunk): what a chat UI's call
+costs the client, the features' per-call work spread over a longer plain path.
 
 ``--tracer`` and ``--scenarios`` apply to ``--realistic`` too: ``--realistic --tracer
 lean`` is the reading closest to a production call with relaykit-otlp's defaults.
@@ -265,11 +271,13 @@ async def run(
     otlp: tuple[str, str] | None = None,
     turn: Callable[[str], Any] = prompt_turn,
     max_tokens: int = 64,
+    stream: bool = False,
 ) -> tuple[float, float, int]:
     """CPU seconds of this thread per call, over ``n`` sequential calls (after a warm-up);
     with ``otlp`` (tracer, endpoint), also the exporter's threads' CPU seconds per
     call and the spans a full queue dropped. ``turn(label)`` makes each call's
-    messages (:func:`prompt_turn`, or :func:`realistic_turn`).
+    messages (:func:`prompt_turn`, or :func:`realistic_turn`). ``stream``: each call is
+    ``client.stream`` read to its end instead of ``client.chat``.
 
     Each turn ends in its request's number, so no cache keyed by text can make
     redaction of the prompt look cheaper than it is for fresh text (a realistic
@@ -284,8 +292,17 @@ async def run(
     thread = 0.0
     dropped = SDK_DROPS.count = 0
     async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
+
+        async def call(messages: Any) -> None:
+            if not stream:
+                await client.chat(model, messages, max_tokens=max_tokens)
+                return
+            async with client.stream(model, messages, max_tokens=max_tokens) as events:
+                async for _ in events:
+                    pass
+
         for i in range(50):
-            await client.chat(model, turn(f"warm-up {i}"), max_tokens=max_tokens)
+            await call(turn(f"warm-up {i}"))
         prompts = [turn(f"request {i}") for i in range(n)]
         # Full collections otherwise walk every object the imports left behind: one
         # takes ~40 ms here and lands in whichever round it falls, swamping what
@@ -299,7 +316,7 @@ async def run(
             threads_before, dropped_before = tracing.thread_cpu(), tracing.dropped()
         start = time.thread_time()
         for i, prompt in enumerate(prompts):
-            await client.chat(model, prompt, max_tokens=max_tokens)
+            await call(prompt)
             await anyio.lowlevel.checkpoint()
             if i % 500 == 499:
                 await tracing.flush()  # keep the in-memory exporter from growing
@@ -391,11 +408,13 @@ def print_table(
     extra = f" {'thread':>7} {'+thread':>8} {'dropped':>7}" if counted else ""
     print(f"  {'scenario':<10} {'us/call':>9} {'added':>8} {'overhead':>9}{extra}")
     for label, value in results.items():
-        added = "" if label == "plain" else f"{(value - plain) * 1e6:+.1f}"
-        over = "" if label == "plain" else f"{(value / plain - 1) * 100:+.1f}%"
+        # without plain among the scenarios (--scenarios all) there is nothing to add to
+        relative = label != "plain" and "plain" in results
+        added = f"{(value - plain) * 1e6:+.1f}" if relative else ""
+        over = f"{(value / plain - 1) * 100:+.1f}%" if relative else ""
         if counted:
             thread = statistics.median(threads[label])
-            total = "" if label == "plain" else f"{(value + thread - plain) * 1e6:+.1f}"
+            total = f"{(value + thread - plain) * 1e6:+.1f}" if relative else ""
             extra = f" {thread * 1e6:7.1f} {total:>8} {drops[label]:7d}"
         print(f"  {label:<10} {value * 1e6:9.1f} {added:>8} {over:>9}{extra}")
 
@@ -510,9 +529,10 @@ def realistic_overhead(
     backend: str = "asyncio",
     tracer: str = "memory",
     chosen: Sequence[str] = (),
+    stream: bool = False,
 ) -> None:
     """Each scenario over relaykit-aiohttp (httpx under trio) to a TLS loopback mock
-    with a realistic turn."""
+    with a realistic turn; ``stream``: streamed (the answer in 8-character chunks)."""
     import tempfile
     from pathlib import Path
 
@@ -553,6 +573,7 @@ def realistic_overhead(
                     otlp,
                     realistic_turn,
                     512,
+                    stream,
                     backend=backend,
                 )
                 samples[label].append(cpu)
@@ -563,8 +584,9 @@ def realistic_overhead(
         sink.stop()
     sent = len(json.dumps(realistic_turn("request 0")))
     http = "aiohttp" if backend == "asyncio" else "httpx"
+    streamed = f", streamed in {-(-len(ANSWER) // 8)} chunks" if stream else ""
     print(
-        f"\nrealistic: {http} over TLS, ~{sent} B of messages, {len(ANSWER)} B answer;"
+        f"\nrealistic: {http} over TLS, ~{sent} B of messages, {len(ANSWER)} B answer{streamed};"
         f" {calls} calls x {repeats} rounds (median), CPU/call:"
     )
     print_table(samples, threads, drops, counted=otlp is not None)
@@ -595,6 +617,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="instead: relaykit-aiohttp over TLS with a ~2 KB turn and a ~1 KB answer",
     )
     parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="with --realistic: stream each answer (client.stream, 8-character chunks)",
+    )
+    parser.add_argument(
         "--tracer",
         choices=("memory", "sdk", "lean"),
         default="memory",
@@ -615,6 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(only) - set(PROVIDERS))
     if unknown:
         parser.error(f"unknown provider(s) {', '.join(unknown)}: pick from {', '.join(PROVIDERS)}")
+    if args.stream and not args.realistic:
+        parser.error("--stream goes with --realistic: add --realistic")
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     capture = ", capture_content on" if args.capture_content else ""
     print(
@@ -630,6 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend=args.backend,
             tracer=args.tracer,
             chosen=chosen,
+            stream=args.stream,
         )
     else:
         print(f"tracing: {args.tracer}")
