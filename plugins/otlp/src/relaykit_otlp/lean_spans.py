@@ -70,7 +70,8 @@ _FLAGS = {
     for sampled in (False, True)
     for random in (False, True)
 }
-_UNSET = Status(StatusCode.UNSET)
+#: The status every span starts with (the encoder knows its bytes).
+UNSET = Status(StatusCode.UNSET)
 _get_current_span = trace.get_current_span
 
 
@@ -80,6 +81,22 @@ def sampler_from_env() -> sampling.Sampler | None:
     read = getattr(sampling, "_get_from_env_or_default", None)
     return read() if callable(read) else None
 
+
+#: What :meth:`LeanSpan.fields` returns.
+SpanFields = tuple[
+    "LeanTracer",
+    str,
+    SpanContext,
+    SpanContext | None,
+    SpanKind,
+    int,
+    int | None,
+    dict[str, Any],
+    int,
+    "list[tuple[str, Any, int]] | None",
+    "list[Link] | None",
+    Status,
+]
 
 _MIXED: Any = object()
 
@@ -299,7 +316,7 @@ class LeanSpan(trace.Span):
         self.kind = kind
         self.start_time = start_time
         self._end: int | None = None
-        self._status = _UNSET
+        self._status = UNSET
         self._dropped = 0
         self._attributes: dict[str, Any] = {}
         #: (name, attributes: dict | BoundedAttributes | None, timestamp)
@@ -341,6 +358,25 @@ class LeanSpan(trace.Span):
     def sampled(self) -> bool:
         """Whether ``end`` queues it for export (a record-only span is not exported)."""
         return self._sampled
+
+    def fields(self) -> SpanFields:
+        """All the encoder reads of an ended span, in one call (each property is a call):
+        its tracer, name, context, parent, kind, start and end times, attributes,
+        attributes dropped when set, events, links and status."""
+        return (
+            self._tracer,
+            self._name,
+            self._context,
+            self.parent,
+            self.kind,
+            self.start_time,
+            self._end,
+            self._attributes,
+            self._dropped,
+            self._events,
+            self._links,
+            self._status,
+        )
 
     def parts(self) -> tuple[dict[str, Any], int, list[tuple[str, Any, int]], list[Link], Status]:
         """Attributes, attributes dropped when set, events, links and status, for export."""
