@@ -147,7 +147,7 @@ def _look_up(attributes: Mapping[str, Any], pairs: _Pairs) -> list[Any]:
     """
     values = attributes.values()
     try:
-        return list(map(pairs.get, zip(attributes, values, map(type, values))))
+        return list(map(pairs.get, zip(attributes, values, map(type, values), strict=False)))
     except TypeError:  # an unhashable value: none is kept, all are encoded
         return [None] * len(attributes)
 
@@ -156,11 +156,12 @@ def _fill(tag: bytes, attributes: Mapping[str, Any], pairs: _Pairs, found: list[
     """Encode the attributes :func:`_look_up` did not find (None in ``found``) into
     ``found``, keeping the small plain ones in ``pairs``; one the SDK's encoder
     could not encode is logged and left out (an empty field), as there."""
-    items = list(attributes.items())
+    keys = list(attributes)  # not items(): most often one attribute is missing
     index = -1
     for _ in range(found.count(None)):
         index = found.index(None, index + 1)
-        key, value = items[index]
+        key = keys[index]
+        value = attributes[key]
         try:
             pair = _key_value(key, value)
         except Exception as error:
@@ -278,7 +279,9 @@ class SpanEncoder:
         # Whether a span's attributes, as kept when set, may need the SDK's
         # BoundedAttributes at export: only past the count limit, or with a length
         # limit (see needs_bounding, which this inlines).
-        self._most = sys.maxsize if limits.max_span_attributes is None else limits.max_span_attributes
+        self._most = (
+            sys.maxsize if limits.max_span_attributes is None else limits.max_span_attributes
+        )
         self._length_limited = limits.max_span_attribute_length is not None
 
     def _scope(self, scope: InstrumentationScope) -> tuple[bytes, bytes]:
