@@ -147,20 +147,34 @@ def _look_up(attributes: Mapping[str, Any], pairs: _Pairs) -> list[Any]:
     """
     values = attributes.values()
     try:
-        return list(map(pairs.get, zip(attributes, values, map(type, values), strict=False)))
+        # zip's strict= costs a keyword argument per call; the lengths are equal
+        return list(map(pairs.get, zip(attributes, values, map(type, values))))  # noqa: B905
     except TypeError:  # an unhashable value: none is kept, all are encoded
         return [None] * len(attributes)
 
 
-def _fill(tag: bytes, attributes: Mapping[str, Any], pairs: _Pairs, found: list[Any]) -> None:
+def _fill(
+    tag: bytes,
+    attributes: Mapping[str, Any],
+    pairs: _Pairs,
+    found: list[Any],
+    *,
+    any_key: bool = True,
+) -> bool:
     """Encode the attributes :func:`_look_up` did not find (None in ``found``) into
     ``found``, keeping the small plain ones in ``pairs``; one the SDK's encoder
-    could not encode is logged and left out (an empty field), as there."""
+    could not encode is logged and left out (an empty field), as there.
+
+    Without ``any_key``, False (and ``found`` incomplete) at the first key that is
+    not a non-empty str: the attributes need the SDK's ``BoundedAttributes``.
+    """
     keys = list(attributes)  # not items(): most often one attribute is missing
     index = -1
     for _ in range(found.count(None)):
         index = found.index(None, index + 1)
         key = keys[index]
+        if not any_key and (type(key) is not str or not key):
+            return False
         value = attributes[key]
         try:
             pair = _key_value(key, value)
@@ -184,6 +198,7 @@ def _fill(tag: bytes, attributes: Mapping[str, Any], pairs: _Pairs, found: list[
             if len(pairs) >= _PAIRS_MAX:
                 pairs.clear()
             pairs[key, value, kind] = field
+    return True
 
 
 def _dropped(tag: bytes, count: int) -> bytes:
@@ -374,14 +389,11 @@ class SpanEncoder:
             found = _attributes(b"\x4a", kept, pairs)
         else:
             found = _look_up(kept, pairs)
-            if None in found:
-                # Checked only now: a key found in the cache is a non-empty str,
-                # as every key of a span's attributes the cache was filled from.
-                if "" in kept or not _STR.issuperset(map(type, kept)):
-                    kept = span_attributes(kept, 0, self.limits)
-                    found = _attributes(b"\x4a", kept, pairs)
-                else:
-                    _fill(b"\x4a", kept, pairs, found)
+            # Only the keys not found are checked: a key found in the cache is a
+            # non-empty str, as every key of a span's attributes it was filled from.
+            if None in found and not _fill(b"\x4a", kept, pairs, found, any_key=False):
+                kept = span_attributes(kept, 0, self.limits)
+                found = _attributes(b"\x4a", kept, pairs)
         state = context.trace_state
         parts = [
             b"\x0a\x10",
