@@ -347,6 +347,44 @@ async def test_attributes_with_sequences_keep_the_sdks_order_and_values() -> Non
 
 
 @pytest.mark.anyio
+async def test_new_keys_with_odd_values_and_refused_keys_set_as_the_sdk(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``set_attributes`` on keys not set yet, with values the SDK must clean and
+    keys it refuses beside lists and plain values (all set in one update, the odd
+    values replaced in place): the same order, values, drops and warnings."""
+    warnings: dict[str, list[str]] = {}
+
+    async def calls(exporter: OtlpExporter) -> None:
+        assert exporter.tracer_provider is not None
+        tracer = exporter.tracer_provider.get_tracer("odd")
+        odd: dict[Any, Any] = {
+            "a": ["x"],
+            "": [object()],
+            "shown": Shown(),
+            5: ["y"],
+            "mixed": [1, "two"],
+            "c": 1,
+            "none": [None],
+        }
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            span = tracer.start_span("s", attributes={"first": 0, "": ["refused"]})
+            span.set_attributes(odd)
+            span.end()
+            await exporter.flush()
+        warnings[type(exporter.tracer_provider).__name__] = sorted(
+            r.getMessage() for r in caplog.records if r.name.startswith("opentelemetry")
+        )
+
+    both = await through_both(calls)
+    same(both)
+    assert warnings["LeanTracerProvider"] == warnings["TracerProvider"]
+    (span,) = both["lean"]["spans"]
+    assert [k for k, _ in span["attributes"]][:3] == ["first", "a", "shown"]
+
+
+@pytest.mark.anyio
 async def test_attributes_with_sequences_over_the_count_limit_drop_as_the_sdk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -155,6 +155,12 @@ def varied(provider: LeanTracerProvider) -> None:
     same.add_link(local, {"text": "héllo"})
     same.end()
     relaykit.start_span("", kind=SpanKind.INTERNAL).end()
+    # Keys the SDK refuses beside keys the encoder has seen (and keeps encoded):
+    # set in one call, they stay as they are until the export bounds them.
+    refused: dict[Any, Any] = {"": "empty", "text": "héllo ✓ 𝄞", 7: "not a str", "first": 1}
+    with_refused = relaykit.start_span("refused keys", attributes={"first": 1})
+    with_refused.set_attributes(refused)
+    with_refused.end()
 
 
 @pytest.mark.parametrize("limits", [{}, SMALL_LIMITS], ids=["default limits", "small limits"])
@@ -198,7 +204,7 @@ def test_the_encoder_writes_the_bytes_the_sdks_encoder_writes(
     assert scopes == [("relaykit", "1.0", ""), ("app", "", "https://scope-schema"), ("", "", "")]
     assert len(resource_spans.scope_spans[1].scope.attributes) == 2
     spans = {s.name: s for ss in resource_spans.scope_spans for s in ss.spans}
-    assert len(spans) == 12
+    assert len(spans) == 13
     odd, child, remote = spans["odd ✓"], spans["child"], spans["under a remote parent"]
     assert child.parent_span_id == odd.span_id and child.trace_id == odd.trace_id
     assert remote.parent_span_id.hex() == "0000000000000def" and remote.trace_state == "k=v,b=2"

@@ -41,6 +41,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -70,7 +71,8 @@ _FLAGS = {
     for sampled in (False, True)
     for random in (False, True)
 }
-_UNSET = Status(StatusCode.UNSET)
+#: The status every span starts with (the encoder knows its bytes).
+UNSET = Status(StatusCode.UNSET)
 _get_current_span = trace.get_current_span
 
 
@@ -80,6 +82,22 @@ def sampler_from_env() -> sampling.Sampler | None:
     read = getattr(sampling, "_get_from_env_or_default", None)
     return read() if callable(read) else None
 
+
+#: What :meth:`LeanSpan.fields` returns.
+SpanFields = tuple[
+    "LeanTracer",
+    str,
+    SpanContext,
+    SpanContext | None,
+    SpanKind,
+    int,
+    int | None,
+    dict[str, Any],
+    int,
+    "list[tuple[str, Any, int]] | None",
+    "list[Link] | None",
+    Status,
+]
 
 _MIXED: Any = object()
 
@@ -176,7 +194,9 @@ class LeanTracer(trace.Tracer):
         parent: SpanContext | None = _get_current_span(context).get_span_context()
         if parent is not None and not isinstance(parent, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
-        if parent is None or not parent.is_valid:
+        # No current span (most calls): the API's invalid context, known without
+        # asking it (is_valid is a Python property).
+        if parent is INVALID_SPAN_CONTEXT or parent is None or not parent.is_valid:
             parent = None
             trace_id = getrandbits(128)
             while not trace_id:
@@ -299,21 +319,21 @@ class LeanSpan(trace.Span):
         self.kind = kind
         self.start_time = start_time
         self._end: int | None = None
-        self._status = _UNSET
+        self._status = UNSET
         self._dropped = 0
-        self._attributes: dict[str, Any] = {}
         #: (name, attributes: dict | BoundedAttributes | None, timestamp)
         self._events: list[tuple[str, Any, int]] | None = None
         self._links: list[Link] | None = None
         self._record_exception = record_exception
         self._set_status_on_exception = set_status_on_exception
         self._sampled = sampled
-        if attributes:
-            if _PLAIN.issuperset(map(type, attributes.values())):
-                self._attributes.update(attributes)
-                if len(self._attributes) > tracer.max_attributes:
-                    self._trim()
-            else:
+        if attributes and _PLAIN.issuperset(map(type, attributes.values())):
+            self._attributes: dict[str, Any] = dict(attributes)
+            if len(self._attributes) > tracer.max_attributes:
+                self._trim()
+        else:
+            self._attributes = {}
+            if attributes:
                 self._set_mixed(attributes)
         if links:
             for link in links:
@@ -341,6 +361,25 @@ class LeanSpan(trace.Span):
     def sampled(self) -> bool:
         """Whether ``end`` queues it for export (a record-only span is not exported)."""
         return self._sampled
+
+    def fields(self) -> SpanFields:
+        """All the encoder reads of an ended span, in one call (each property is a call):
+        its tracer, name, context, parent, kind, start and end times, attributes,
+        attributes dropped when set, events, links and status."""
+        return (
+            self._tracer,
+            self._name,
+            self._context,
+            self.parent,
+            self.kind,
+            self.start_time,
+            self._end,
+            self._attributes,
+            self._dropped,
+            self._events,
+            self._links,
+            self._status,
+        )
 
     def parts(self) -> tuple[dict[str, Any], int, list[tuple[str, Any, int]], list[Link], Status]:
         """Attributes, attributes dropped when set, events, links and status, for export."""
@@ -395,6 +434,32 @@ class LeanSpan(trace.Span):
     def _set_mixed(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Attributes with some values of other types: a list or tuple of plain values
         becomes a tuple (the SDK's copy); anything else is cleaned by the SDK's code."""
+        mine = self._attributes
+        if not mine.keys().isdisjoint(attributes):
+            self._set_each(attributes)  # keys set again: one by one, as the SDK
+            return
+        # New keys (the finish's, most often, one a list of finish reasons): all go
+        # in with one update, in C, and the few other values are replaced in place,
+        # which leaves what setting them one by one leaves, in the same order.
+        mine.update(attributes)
+        for key, value in attributes.items():
+            if type(value) in _PLAIN:
+                continue
+            kept = _plain_sequence(value)
+            if kept is not _MIXED:
+                mine[key] = kept
+                continue
+            cleaned = BoundedAttributes(None, {key: value}, False)
+            self._dropped += cleaned.dropped
+            if key in cleaned:
+                mine[key] = cleaned[key]
+            else:
+                del mine[key]  # a key the SDK refuses: it is not set
+        if len(mine) > self._tracer.max_attributes:
+            self._trim()
+
+    def _set_each(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        """:meth:`_set_mixed` one attribute at a time, some cleaned by the SDK's code."""
         mine = self._attributes
         for key, value in attributes.items():
             kept = value if type(value) in _PLAIN else _plain_sequence(value)

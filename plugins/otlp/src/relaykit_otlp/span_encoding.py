@@ -6,9 +6,12 @@ serializes the tree: ~40-120 µs per relaykit span (by the machine's load),
 most of the export thread's CPU (docs/benchmarks-observability.md). This
 writes the protobuf wire format itself, ~7 µs per span: a span is a few
 length-prefixed byte strings joined; the resource and each instrumentation
-scope are encoded once per queue and reused; an attribute seen before (same
-key, same value) is a dict look-up. (Building the ``opentelemetry.proto``
-messages straight from the lean spans instead costs ~29 µs per span.)
+scope are encoded once per queue and reused; the attributes seen before (same
+key, same value of the same type) are found in one pass of dict look-ups in C
+(``bench/otlp_thread.py`` counts ~53 k instructions per realistic span on the
+unoptimised interpreter of the session-9 VM, ~79 k with a Python loop per
+attribute). (Building the ``opentelemetry.proto`` messages straight from the
+lean spans instead costs ~29 µs per span.)
 The queue's export lock keeps one thread at a time in an encoder.
 
 What it writes is what the SDK's encoder writes for the span the SDK's path
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,16 +37,20 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind
-from opentelemetry.trace.span import TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
+
+from .lean_spans import UNSET as _UNSET
 
 if TYPE_CHECKING:
-    from .lean_spans import LeanSpan
+    from .lean_spans import LeanSpan, SpanFields
 
 # The SDK's encoder logs a value it cannot encode under its own name: so does this.
 _encoder_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
 
 _pack_fixed64 = struct.Struct("<Q").pack
 _pack_double = struct.Struct("<d").pack
+#: a span's start and end times, with their tags, in one call
+_pack_times = struct.Struct("<BQBQ").pack
 _SMALL = [bytes((n,)) for n in range(128)]
 _INT64 = (-(1 << 63), 1 << 63)
 
@@ -51,6 +59,8 @@ def _varint(n: int) -> bytes:
     """A non-negative int as a protobuf varint."""
     if n < 0x80:
         return _SMALL[n]
+    if n < 0x4000:  # a span's length, most often: two bytes without a loop
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -114,17 +124,69 @@ def _key_value(key: str, value: Any) -> bytes:
 _PAIRS_MAX = 4096
 _CACHED_LENGTH = 256
 
+#: Where an attribute's encoded field is kept: (key, value, type of the value), the
+#: type because equal values of other types encode differently (1, 1.0 and True).
+_Pairs = dict[tuple[Any, Any, type], bytes]
 
-def _attributes(
-    tag: bytes, attributes: Mapping[str, Any] | None, pairs: dict[Any, bytes]
-) -> list[bytes]:
+
+def _attributes(tag: bytes, attributes: Mapping[str, Any] | None, pairs: _Pairs) -> list[bytes]:
     """Each attribute as a field (``tag``) holding a ``KeyValue``; one the SDK's
     encoder could not encode is logged and left out, as there. ``pairs`` keeps the
-    field of each (tag, key, value type, value) of a small plain value."""
-    out: list[bytes] = []
+    field of each (key, value, type) of a small plain value, for this ``tag`` only."""
     if not attributes:
-        return out
-    for key, value in attributes.items():
+        return []
+    found = _look_up(attributes, pairs)
+    if None in found:
+        _fill(tag, attributes, pairs, found)
+    return found
+
+
+def _look_up(attributes: Mapping[str, Any], pairs: _Pairs) -> list[Any]:
+    """The field of each attribute kept in ``pairs``, None for the others.
+
+    The look-ups run in one pass in C (``map`` over ``zip``): most attributes of
+    a span were seen before (the model, the operation, the server, the token
+    counts), and a Python loop over them cost more than the encoding it saved.
+    """
+    values = attributes.values()
+    try:
+        # zip's strict= costs a keyword argument per call; the lengths are equal
+        return list(map(pairs.get, zip(attributes, values, map(type, values))))  # noqa: B905
+    except TypeError:  # an unhashable value: none is kept, all are encoded
+        return [None] * len(attributes)
+
+
+def _fill(
+    tag: bytes,
+    attributes: Mapping[str, Any],
+    pairs: _Pairs,
+    found: list[Any],
+    *,
+    any_key: bool = True,
+) -> bool:
+    """Encode the attributes :func:`_look_up` did not find (None in ``found``) into
+    ``found``, keeping the small plain ones in ``pairs``; one the SDK's encoder
+    could not encode is logged and left out (an empty field), as there.
+
+    Without ``any_key``, False (and ``found`` incomplete) at the first key that is
+    not a non-empty str: the attributes need the SDK's ``BoundedAttributes``.
+    """
+    keys = list(attributes)  # not items(): most often one attribute is missing
+    index = -1
+    for _ in range(found.count(None)):
+        index = found.index(None, index + 1)
+        key = keys[index]
+        if not any_key and (type(key) is not str or not key):
+            return False
+        value = attributes[key]
+        try:
+            pair = _key_value(key, value)
+        except Exception as error:
+            _encoder_logger.exception("Failed to encode key %s: %s", key, error)
+            found[index] = b""
+            continue
+        field = tag + _varint(len(pair)) + pair
+        found[index] = field
         kind = type(value)
         if kind is str:
             cached = len(value) <= _CACHED_LENGTH  # not a captured prompt
@@ -136,22 +198,10 @@ def _attributes(
         else:
             cached = kind is int or kind is bool
         if cached:
-            found = pairs.get((tag, key, kind, value))
-            if found is not None:
-                out.append(found)
-                continue
-        try:
-            pair = _key_value(key, value)
-        except Exception as error:
-            _encoder_logger.exception("Failed to encode key %s: %s", key, error)
-            continue
-        field = tag + _varint(len(pair)) + pair
-        if cached:
             if len(pairs) >= _PAIRS_MAX:
                 pairs.clear()
-            pairs[tag, key, kind, value] = field
-        out.append(field)
-    return out
+            pairs[key, value, kind] = field
+    return True
 
 
 def _dropped(tag: bytes, count: int) -> bytes:
@@ -217,9 +267,13 @@ def span_attributes(
     return kept
 
 
-#: ``Span.kind`` fields (OTLP counts from 1, SPAN_KIND_INTERNAL; the API from 0)
-_KINDS = {kind: b"\x30" + _varint(kind.value + 1) for kind in SpanKind}
+#: ``Span.kind`` fields (OTLP counts from 1, SPAN_KIND_INTERNAL; the API from 0), by the
+#: member's id: an ``Enum`` member's hash is a Python call
+_KINDS = {id(kind): b"\x30" + _varint(kind.value + 1) for kind in SpanKind}
 _STATUS_CODES = {0: b"", 1: b"\x18\x01", 2: b"\x18\x02"}
+#: a span's ``flags`` with no parent or a local one, and with a remote parent
+_LOCAL_FLAGS = b"\x85\x01\x00\x01\x00\x00"
+_REMOTE_FLAGS = b"\x85\x01\x00\x03\x00\x00"
 
 
 class SpanEncoder:
@@ -228,14 +282,25 @@ class SpanEncoder:
     def __init__(self, resource: Resource, limits: SpanLimits) -> None:
         self.limits = limits
         # The same attributes come back span after span (the model, the operation,
-        # the server): each is encoded once (the cache is emptied when it fills up).
-        self._pairs: dict[tuple[bytes, str, type, Any], bytes] = {}
-        resource_body = b"".join(_attributes(b"\x0a", resource.attributes, self._pairs))
+        # the server): each is encoded once (the cache is emptied when it fills up),
+        # one cache per kind of field (a span's, an event's, a link's attributes).
+        self._span_pairs: _Pairs = {}
+        self._event_pairs: _Pairs = {}
+        self._link_pairs: _Pairs = {}
+        self._names: dict[str, bytes] = {}
+        resource_body = b"".join(_attributes(b"\x0a", resource.attributes, {}))
         #: the ``resource`` field of the batch's ``ResourceSpans``, encoded once
         self._resource = _field(b"\x0a", resource_body)
         schema = resource.schema_url
         self._resource_schema = _field(b"\x1a", schema.encode()) if schema else b""
         self._scopes: dict[InstrumentationScope, tuple[bytes, bytes]] = {}
+        # Whether a span's attributes, as kept when set, may need the SDK's
+        # BoundedAttributes at export: only past the count limit, or with a length
+        # limit (see needs_bounding, which this inlines).
+        self._most = (
+            sys.maxsize if limits.max_span_attributes is None else limits.max_span_attributes
+        )
+        self._length_limited = limits.max_span_attribute_length is not None
 
     def _scope(self, scope: InstrumentationScope) -> tuple[bytes, bytes]:
         """What a ``ScopeSpans`` holds before its spans (the ``scope`` field) and after
@@ -246,7 +311,7 @@ class SpanEncoder:
                 (
                     _field(b"\x0a", scope.name.encode()) if scope.name else b"",
                     _field(b"\x12", scope.version.encode()) if scope.version else b"",
-                    *_attributes(b"\x1a", scope.attributes, self._pairs),
+                    *_attributes(b"\x1a", scope.attributes, {}),
                 )
             )
             schema = scope.schema_url
@@ -257,65 +322,121 @@ class SpanEncoder:
     def encode(self, spans: Iterable[LeanSpan]) -> bytes:
         """The serialized ``ExportTraceServiceRequest`` of ``spans`` (one resource; the
         spans grouped by instrumentation scope in the order the scopes first appear)."""
-        by_scope: dict[InstrumentationScope, list[bytes]] = {}
+        # Grouped by the tracer that started them (an identity look-up), not by their
+        # scope (whose hash is a Python call per span): a provider has one tracer per
+        # scope, so the groups are the scopes'.
+        if not isinstance(spans, list):
+            spans = list(spans)  # gone through twice when two tracers share a scope
+        by_tracer: dict[Any, list[bytes]] = {}
+        encode = self._span
         for span in spans:
-            scope = span.scope
-            encoded = by_scope.get(scope)
+            fields = span.fields()
+            encoded = by_tracer.get(fields[0])
             if encoded is None:
-                encoded = by_scope[scope] = []
+                encoded = by_tracer[fields[0]] = []
+            body = encode(fields)
             encoded.append(b"\x12")  # ScopeSpans.spans
-            body = self.span(span)
             encoded.append(_varint(len(body)))
             encoded.append(body)
+        if not by_tracer:
+            return b""
+        by_scope: dict[InstrumentationScope, list[bytes]] = {}
+        for tracer, encoded in by_tracer.items():
+            found = by_scope.get(tracer.scope)
+            if found is None:
+                by_scope[tracer.scope] = encoded
+            else:
+                # Two tracers of one scope (not from one provider): the SDK's order
+                # within the scope is the spans' own, so they are grouped again.
+                return self._encode_by_scope(spans)
         scope_spans = []
         for scope, encoded in by_scope.items():
             head, tail = self._scope(scope)
             scope_spans.append(_field(b"\x12", head + b"".join(encoded) + tail))
-        if not scope_spans:
-            return b""
         return _field(b"\x0a", self._resource + b"".join(scope_spans) + self._resource_schema)
+
+    def _encode_by_scope(self, spans: Iterable[LeanSpan]) -> bytes:
+        by_scope: dict[InstrumentationScope, list[bytes]] = {}
+        for span in spans:
+            encoded = by_scope.setdefault(span.scope, [])
+            body = self.span(span)
+            encoded += (b"\x12", _varint(len(body)), body)
+        scope_spans = []
+        for scope, encoded in by_scope.items():
+            head, tail = self._scope(scope)
+            scope_spans.append(_field(b"\x12", head + b"".join(encoded) + tail))
+        return _field(b"\x0a", self._resource + b"".join(scope_spans) + self._resource_schema)
+
+    def _name(self, name: str) -> bytes:
+        """The ``name`` field (a span's name is most often one of a few: kept)."""
+        found = self._names.get(name)
+        if found is None:
+            found = _field(b"\x2a", name.encode()) if name else b""
+            if len(self._names) >= _PAIRS_MAX:
+                self._names.clear()
+            self._names[name] = found
+        return found
 
     def span(self, span: LeanSpan) -> bytes:
         """One ``Span`` message, with the SDK's span limits applied."""
-        limits = self.limits
-        attributes, dropped, events, links, status = span.parts()
-        kept = span_attributes(attributes, dropped, limits)
-        context = span.get_span_context()
-        parent = span.parent
-        name = span.name
-        end = span.end_time
+        return self._span(span.fields())
+
+    def _span(self, fields: SpanFields) -> bytes:
+        (_, name, context, parent, kind, start, end, attributes, dropped, events, links, status) = (
+            fields
+        )
+        kept: Mapping[str, Any] = dict(attributes)  # a copy: see span_attributes
+        pairs = self._span_pairs
+        if dropped or self._length_limited or len(kept) > self._most:
+            kept = span_attributes(kept, dropped, self.limits)
+            found = _attributes(b"\x4a", kept, pairs)
+        else:
+            found = _look_up(kept, pairs)
+            # Only the keys not found are checked: a key found in the cache is a
+            # non-empty str, as every key of a span's attributes it was filled from.
+            if None in found and not _fill(b"\x4a", kept, pairs, found, any_key=False):
+                kept = span_attributes(kept, 0, self.limits)
+                found = _attributes(b"\x4a", kept, pairs)
+        state = context.trace_state
         parts = [
             b"\x0a\x10",
             context.trace_id.to_bytes(16, "big"),
             b"\x12\x08",
             context.span_id.to_bytes(8, "big"),
-            _trace_state(context.trace_state),
+            b"" if state is DEFAULT_TRACE_STATE else _trace_state(state),
             b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent else b"",
-            _field(b"\x2a", name.encode()) if name else b"",
-            _KINDS[span.kind],
-            b"\x39" + _pack_fixed64(span.start_time) if span.start_time else b"",
-            b"\x41" + _pack_fixed64(end) if end else b"",
-            *_attributes(b"\x4a", kept, self._pairs),
-            _dropped(b"\x50", _dropped_of(kept)),
+            self._name(name),
+            _KINDS[id(kind)],
         ]
+        if start and end:
+            parts.append(_pack_times(0x39, start, 0x41, end))
+        else:
+            parts.append(b"\x39" + _pack_fixed64(start) if start else b"")
+            parts.append(b"\x41" + _pack_fixed64(end) if end else b"")
+        parts += found
+        if type(kept) is not dict:
+            parts.append(_dropped(b"\x50", _dropped_of(kept)))
         if events:
             parts.extend(self._events(events))
         if links:
-            most = limits.max_links
+            most = self.limits.max_links
             if most is not None and len(links) > most:
                 parts.extend(self._link(link) for link in links[len(links) - most :])
                 parts.append(_dropped(b"\x70", len(links) - most))
             else:
                 parts.extend(self._link(link) for link in links)
-        code = status.status_code.value
-        message = status.description
-        parts.append(
-            _field(
-                b"\x7a",
-                (_field(b"\x12", message.encode()) if message else b"") + _STATUS_CODES[code],
+        if status is _UNSET:
+            parts.append(b"\x7a\x00")  # the status of most spans: UNSET, no message
+        else:
+            code = status.status_code.value
+            message = status.description
+            parts.append(
+                _field(
+                    b"\x7a",
+                    (_field(b"\x12", message.encode()) if message else b"") + _STATUS_CODES[code],
+                )
             )
-        )
-        parts.append(b"\x85\x01" + _flags(parent))
+        parts.append(_REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS)
         return b"".join(parts)
 
     def _events(self, events: list[tuple[str, Any, int]]) -> list[bytes]:
@@ -342,7 +463,7 @@ class SpanEncoder:
                     (
                         b"\x09" + _pack_fixed64(timestamp) if timestamp else b"",
                         _field(b"\x12", name.encode()) if name else b"",
-                        *_attributes(b"\x1a", attributes, self._pairs),
+                        *_attributes(b"\x1a", attributes, self._event_pairs),
                         _dropped(b"\x20", _dropped_of(attributes)),
                     )
                 ),
@@ -360,7 +481,7 @@ class SpanEncoder:
             (
                 b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
                 b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-                *_attributes(b"\x22", link.attributes, self._pairs),
+                *_attributes(b"\x22", link.attributes, self._link_pairs),
                 _dropped(b"\x28", link.dropped_attributes),
                 b"\x35" + _flags(context),
             )
