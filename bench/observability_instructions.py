@@ -25,6 +25,14 @@ add nothing; before that it measured the record built per call (~28 k).
 
     uv run python bench/observability_instructions.py              # ~2 min
     uv run python bench/observability_instructions.py --tracers lean --scenarios tracing
+    uv run python bench/observability_instructions.py --realistic --tracers lean \
+        --scenarios plain,tracing,metrics,redaction,limiter,all
+
+``--realistic`` sends ``observability.py``'s realistic turn instead of the short
+prompt: the ~1.3 KB system prompt that repeats every call, the ~0.7 KB user message
+and a ~1 KB answer (scripted on the fake provider) that are new every call, as
+``observability.py --realistic`` does over HTTP, so the counts follow issue #6's
+realistic reading (fresh text to redact in both directions).
 
 To count another version, put its sources first (as for ``observability.py``)::
 
@@ -49,7 +57,15 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 from instructions import cachegrind
-from observability import MAIN_FEATURES, PROMPT, InMemoryTracing, NoOpExporter, scenario
+from observability import (
+    ANSWER,
+    MAIN_FEATURES,
+    PROMPT,
+    InMemoryTracing,
+    NoOpExporter,
+    realistic_turn,
+    scenario,
+)
 
 import relaykit
 from relaykit import hookimpl
@@ -114,32 +130,41 @@ class LeanTracing:
         return [self] if "tracing" in config.exporters else []
 
 
-async def child(name: str, tracer: str, calls: int) -> None:
-    """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run)."""
+async def child(name: str, tracer: str, calls: int, realistic: bool = False) -> None:
+    """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run);
+    ``realistic``: each call sends the realistic turn and gets a new ~1 KB answer."""
     config = scenario(SCENARIOS[name], {"storage": {"backend": "none"}})
     if name == "untraced":
         config["telemetry"] = {"tracing": False}
     tracing: Any = InMemoryTracing() if tracer == "memory" else LeanTracing()
     fake = FakePlugin()
+
+    def turn(label: str) -> Any:
+        if not realistic:
+            return f"{PROMPT} ({label})"
+        fake.script.reply(f"{ANSWER} ({label})")  # new every call, as RealisticMock's
+        return realistic_turn(label)
+
     async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
         for i in range(WARMUP):
-            await client.chat("fake/m", f"{PROMPT} (warm-up {i})", max_tokens=64)
+            await client.chat("fake/m", turn(f"warm-up {i}"), max_tokens=64)
             await anyio.lowlevel.checkpoint()
         await tracing.flush()
         gc.collect()
         gc.freeze()
         for i in range(calls):
-            await client.chat("fake/m", f"{PROMPT} (request {i})", max_tokens=64)
+            await client.chat("fake/m", turn(f"request {i}"), max_tokens=64)
             await anyio.lowlevel.checkpoint()
             if i % 500 == 499:
                 await tracing.flush()
                 fake.calls.clear()
 
 
-def instructions(name: str, tracer: str, calls: int) -> int:
+def instructions(name: str, tracer: str, calls: int, realistic: bool = False) -> int:
     """Instructions the whole child process executed for ``calls`` measured calls."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # both runs of a pair do the same work
-    return cachegrind([str(Path(__file__)), "--child", name, tracer, str(calls)], env)
+    argv = [str(Path(__file__)), "--child", name, tracer, str(calls)]
+    return cachegrind([*argv, "--realistic"] if realistic else argv, env)
 
 
 def main() -> None:
@@ -148,11 +173,14 @@ def main() -> None:
     p.add_argument("--scenarios", default="plain,tracing,all", help=f"of {', '.join(SCENARIOS)}")
     p.add_argument("--tracers", default="memory,lean")
     p.add_argument("--calls", type=int, default=1000, help="calls in the difference")
+    p.add_argument(
+        "--realistic", action="store_true", help="the realistic turn (new ~1 KB answer each call)"
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO TRACER CALLS
     args = p.parse_args()
     if args.child:
         name, tracer, calls = args.child
-        anyio.run(child, name, tracer, int(calls))
+        anyio.run(child, name, tracer, int(calls), args.realistic)
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
@@ -161,8 +189,9 @@ def main() -> None:
     plain: float | None = None
     for name in args.scenarios.split(","):
         for tracer in args.tracers.split(",") if name in TRACED else ["-"]:
-            low = instructions(name, tracer if tracer != "-" else "memory", 200)
-            high = instructions(name, tracer if tracer != "-" else "memory", 200 + args.calls)
+            traced = tracer if tracer != "-" else "memory"
+            low = instructions(name, traced, 200, args.realistic)
+            high = instructions(name, traced, 200 + args.calls, args.realistic)
             n = (high - low) / args.calls
             if name == "plain":
                 plain = n

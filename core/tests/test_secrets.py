@@ -218,6 +218,26 @@ def test_which_way_labels_are_looked_for() -> None:
     assert _few_separators("x" * 8000 + "=" * 60)  # counted in the first 4 KB only
 
 
+@pytest.mark.parametrize("size", [256, 799, 800, 4095, 4096, 9000])
+def test_few_separators_is_one_in_80_characters_at_most(size: int) -> None:
+    # The separators are found one by one until there are too many (not
+    # counted): the limit is exactly one per 80 characters of the first 4 KB,
+    # ":" and "=" together, wherever they sit.
+    from relaykit.secrets import _few_separators
+
+    counted = min(size, 4096)
+    allowed = counted // 80
+    for colons in (0, allowed // 2, allowed):
+        equals = allowed - colons
+        seps = ":" * colons + "=" * equals
+        for text in (seps + "x" * (size - len(seps)), "x" * (counted - len(seps)) + seps):
+            text = text.ljust(size, "x")
+            assert _few_separators(text)
+            at = text.rfind("x", 0, counted)  # one more separator, among the counted
+            extra = text[:at] + "=" + text[at + 1 :]
+            assert not _few_separators(extra)
+
+
 @pytest.mark.parametrize(
     "text",
     [
