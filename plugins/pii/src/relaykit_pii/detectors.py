@@ -185,21 +185,34 @@ def _find_iban_ascii(text: str, pos: int, classes: bytes | None) -> re.Match[str
     return None
 
 
-def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
-    """The finder of ``kinds`` (digit kinds, not the IBAN) in ASCII text, run by run."""
+@functools.lru_cache(maxsize=128)
+def _ascii_digit_regex(kinds: tuple[str, ...]) -> re.Pattern[str]:
+    """The regex of ``kinds`` (digit kinds, not the IBAN) for ASCII text, tried run by run."""
     tails = "|".join(f"(?P<{kind}>{_DIGIT_TAILS[kind]})" for kind in kinds)
     # \d and \w cost a Unicode look-up per character; in ASCII text re.ASCII
     # means the same and is faster.
-    regex = re.compile(f"{_DIGIT_HEAD_ASCII}(?:{tails})", re.ASCII)
+    return re.compile(f"{_DIGIT_HEAD_ASCII}(?:{tails})", re.ASCII)
+
+
+def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
+    """The finder of ``kinds`` (digit kinds, not the IBAN) in ASCII text, run by run."""
+    regex = _ascii_digit_regex(kinds)
 
     def find(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
         assert classes is not None
-        while (run := _RUN.search(classes, pos)) is not None:
-            # Every character a match consumes, and every one its lookaheads
-            # read but the last, is one of the run's: the text ends, for the
-            # regex, one after the run's end.
-            end = run.end()
-            match = regex.search(text, run.start(), end + 1)
+        # Runs are found by bytes.find: the regex engine's search for the
+        # literal "0000000" stops at every "0" (every space) and costs ~10
+        # times more. A run ends at the next "x" or before it (only capitals
+        # may come between): every character a match consumes, and every one
+        # its lookaheads read but the last, is one of the run's, so the text
+        # may end, for the regex, anywhere from one after the run's end on,
+        # and one after that "x" is as good (what lies between holds no
+        # match but in runs the search would come to next).
+        while (start := classes.find(b"0000000", pos)) >= 0:
+            end = classes.find(b"x", start + 7)
+            if end < 0:
+                end = len(classes)
+            match = regex.search(text, start, end + 1)
             if match is not None:
                 return match
             pos = end
@@ -358,10 +371,18 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _ascii_luhn_ok(digits: str) -> bool:
+    return _luhn_bytes_ok(digits.encode())
+
+
+def _luhn_bytes_ok(raw: bytes) -> bool:
     # C-level slicing and sums over the bytes: summing ASCII digits sums the
     # digits plus 48 ("0") each, and bytes.translate doubles every other one.
-    raw = digits.encode()
     return (sum(raw[-1::-2] + raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
+def _digits_of(text: str, start: int, end: int) -> bytes:
+    # A card match's digits (ASCII text): the match is digits, spaces and dashes.
+    return text[start:end].encode("ascii").translate(None, b" -")
 
 
 def iban_ok(iban: str) -> bool:
@@ -421,7 +442,10 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     # the rest digits).
     kinds = _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
     if kinds:
-        _find(text, kinds, found)
+        if text.isascii():
+            _find_ascii(text, kinds, found)
+        else:
+            _find(text, kinds, found)
     return found
 
 
@@ -429,17 +453,25 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 _UNCHECKED = frozenset(("email", "ssn", "ipv4"))
 
 
-def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+def _find(
+    text: str,
+    kinds: frozenset[str],
+    found: list[tuple[str, int, int]],
+    pos: int = 0,
+    without: str = "",
+    until: int = 0,
+    memo: Memo | None = None,
+) -> None:
     # A card (or IBAN) candidate is a whole digit run, and the number in it may
     # take only part of it, or none; what the number leaves of the run may begin
     # something that runs on past it ("4111 1111 1111 1111 42 10.0.0.1",
     # "001-01-0001 42 10::10"). So the scan starts again where the number ends,
     # or, when the run holds none, at the run without that kind until its end.
-    pos, without, until = 0, "", 0  # from where; the kind left out, and until where
-    # What the finders found, for the passes after the first (most texts need one):
-    # each pass scans on from where the last left off, and a finder need not walk
-    # again the stretch it walked for an earlier pass.
-    memo: Memo | None = None
+    # ``pos``: from where; ``without``: the kind left out, and ``until`` where
+    # (_find_ascii hands a text over in the middle, as a pass ends).
+    # ``memo``: what the finders found, for the passes after the first (most
+    # texts need one): each pass scans on from where the last left off, and a
+    # finder need not walk again the stretch it walked for an earlier pass.
     classes = _classes_for(text, kinds)  # once for all the passes
     while True:
         active = kinds - {without} if without else kinds
@@ -483,6 +515,109 @@ def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -
             if not without:
                 return
             pos, without = max(last, until), ""
+
+
+@functools.lru_cache(maxsize=256)
+def _ascii_plan(
+    kinds: frozenset[str],
+) -> tuple[tuple[Finder, ...], Finder | None, bool]:
+    # The finders of the kinds other than the digit kinds (an email, an IBAN, an
+    # IPv6 address: each rare in prose, each with a C-level skip of its own),
+    # the digit kinds' regex, and whether the text's classes are searched.
+    others: list[Finder] = []
+    if "email" in kinds:
+        others.append(_find_email)
+    if "iban" in kinds:
+        others.append(_find_iban_ascii)
+    if "ipv6" in kinds:
+        others.append(_find_ipv6)
+    digits = tuple(kind for kind in _DIGIT_KINDS if kind in kinds and kind != "iban")
+    find = _ascii_digit_finder(digits) if digits else None
+    return tuple(others), find, find is not None or "iban" in kinds
+
+
+def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+    # _find's first pass over ASCII text, with _scan's merge written out for the
+    # case it nearly always is: the digit kinds' runs, walked once by one
+    # finditer over the text's classes, and the few matches of the other kinds.
+    # On ~1 KB of prose the C-level searches are no longer the cost, the Python
+    # around them is: the generator, min() over every finder at every match,
+    # the finders' calls and the memo's. It takes the same matches in the same
+    # order (the leftmost next match, the earlier kind on a tie; what a match
+    # overlaps is searched for again after it), and hands the text to _find
+    # where a digit run is no number or more than one, as _find's pass would end.
+    others, digits, searched = _ascii_plan(kinds)
+    classes = text.encode("ascii").translate(_CLASSES) if searched else None
+    order = _ORDER
+    # each other finder's next match: (start, kind's rank, match, finder)
+    ahead = []
+    for find in others:
+        m = find(text, 0, classes)
+        if m is not None:
+            ahead.append((m.start(), order[m.lastgroup or ""], m, find))
+    dm = None if digits is None else digits(text, 0, classes)  # their next match
+    dkey = (0, 0) if dm is None else (dm.start(), order[dm.lastgroup or ""])
+    while True:
+        need = False  # whether the digit kinds search again after this match
+        if ahead:
+            first = min(ahead) if len(ahead) > 1 else ahead[0]
+            if dm is not None and dkey < first[:2]:
+                match, dm, need = dm, None, True
+            else:
+                match = first[2]
+        elif dm is not None:
+            match, dm, need = dm, None, True
+        else:
+            return
+        kind = match.lastgroup
+        assert kind is not None
+        start, end = match.span()
+        if kind in _UNCHECKED:
+            found.append((kind, start, end))
+        elif kind == "card" and 13 <= len(raw := _digits_of(text, start, end)) <= 19 and (
+            _luhn_bytes_ok(raw)
+        ):
+            found.append((kind, start, end))  # the usual card: the match is the number
+        elif kind == "card" or kind == "iban":
+            run_ = _checksummed_run(kind, text, start, end)
+            if run_ is None:  # the run, for the other kinds
+                _find(text, kinds, found, start, kind, end, {})
+                return
+            if run_[0] > start:
+                _within(text, start, run_[0], kinds, found)
+            found.append((kind, *run_))
+            if run_[1] < end:  # what the number leaves of the run
+                _find(text, kinds, found, run_[1], "", 0, {})
+                return
+        elif kind == "phone":
+            # as _valid's: a phone match is digits and these, here all ASCII
+            if len(text[start:end].encode("ascii").translate(None, b"+() .-")) >= 7:
+                found.append((kind, start, end))
+        else:
+            ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
+            if ipv6_colon and not _ipv6_ok(text[start:end]):
+                end -= 1  # "at ::1:10: it" - the last colon is punctuation
+            if _valid(kind, text[start:end]):
+                found.append((kind, start, end))
+            end = match.end()  # the scan goes on after the match, not the address
+        # What the match overlaps searches again after it (the digit kinds'
+        # match just taken included).
+        if need or (dm is not None and dkey[0] < end):
+            assert digits is not None
+            dm = digits(text, end, classes)
+            if dm is not None:
+                dkey = (dm.start(), order[dm.lastgroup or ""])
+        if ahead:
+            still = []
+            for entry in ahead:
+                if entry[0] < end:
+                    find = entry[3]
+                    m = find(text, end, classes)
+                    if m is None:
+                        continue
+                    entry = (m.start(), order[m.lastgroup or ""], m, find)
+                still.append(entry)
+            ahead = still
 
 
 _DIGIT = re.compile(r"\d")
