@@ -11,10 +11,12 @@ try every pattern at every character. :func:`scan` finds exactly the same
 matches, but lets each kind skip ahead to where it could start: an email to
 an "@", the digit kinds to a digit, "+" or "(", an IBAN to two capitals and two
 digits, an IPv6 address to two colons close together. Those skips are C-level
-scans. In longer ASCII text (most of it) the digit kinds and the IBAN skip further,
+scans. In ASCII text (most of it) the digit kinds and the IBAN skip further,
 by literal searches in the text's character classes (:func:`char_classes`):
 the digit kinds to a run of seven of the characters they are made of, the
 IBAN to two capitals, two digits and eleven more letters or digits.
+:func:`spans` finds ASCII text's matches with one loop over the kinds'
+finders (``_find_ascii``), the same matches :func:`scan` merges.
 """
 
 from __future__ import annotations
@@ -108,13 +110,15 @@ _IPV6 = re.compile(f"(?P<ipv6>{_PATTERNS['ipv6']})")
 # at most four characters after the match starts.
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
-# ASCII text of CLASSES_FROM characters or more, though, is first translated
-# to its character classes, one byte a character (bytes.translate, ~0.4 ns a
-# character): "0" for [0-9+( .\-)], the characters a card, SSN, IPv4 address or
-# phone number is made of, "A" for a capital, "x" for the rest. The regex
-# above, a class test per character, costs ~3 ns a character however few
+# ASCII text, though, is first translated to its character classes, one byte
+# a character (bytes.translate, ~0.4 ns a character): "0" for [0-9+( .\-)],
+# the characters a card, SSN, IPv4 address or phone number is made of, "A"
+# for a capital, "x" for the rest. The regex above, a class test per
+# character, costs ~3 ns a character however few
 # digits the text holds; in the classes the candidates are found by searches
-# for a literal, which the engine runs as a string search (~0.3 ns a character):
+# for a literal, bytes.find's string search (~0.3 ns a character; the regex
+# engine's own search for a literal prefix stops at each "0", every space, and
+# costs ~10 times more):
 # - a card, SSN, IPv4 address or phone number is seven characters of
 #   [0-9+( .\-)] or more, its first seven those the head above asks for, and
 #   all of it within one run of them: "0000000" finds the runs, and the head
@@ -127,15 +131,17 @@ _CLASSES = bytes(
     ord("0") if chr(c) in _CLASS_CHARS[0] else ord("A") if chr(c) in _CLASS_CHARS[1] else ord("x")
     for c in range(256)
 )
-_RUN = re.compile(rb"0000000+")  # a literal prefix: the engine looks for it as a string
 # two capitals, two digits and eleven more capitals or digits, spaces between
 # them or not ("CAMP15 code" and "NW-20931" stop short)
 _IBAN_HINT = re.compile(rb"AA00[0A]{11}")
 
 
-# Below about this length the translation, and the calls of the IBAN's own
-# finder and of one search per run, cost more than the class tests they save
-# (measured on the realistic turn's prose: 400 characters +0.25 us, 600 -0.4 us).
+# Below about this length :func:`scan` (and _find's passes after _find_ascii's)
+# search ASCII text with regexes alone: there the translation, and the calls
+# of the IBAN's own finder and of one search per run, cost more than the class
+# tests they save (measured on the realistic turn's prose: 400 characters
+# +0.25 us, 600 -0.4 us). _find_ascii translates text of any length: it makes
+# fewer calls, and on the 83 characters of bench/pii.py's prompt it pays.
 CLASSES_FROM = 512
 
 
@@ -176,6 +182,8 @@ def _find_ipv6(text: str, pos: int, classes: bytes | None) -> re.Match[str] | No
 
 def _find_iban_ascii(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
     assert classes is not None
+    if b"AA00" not in classes:  # most prose: a string search, several times faster than the hint's
+        return None
     while (hint := _IBAN_HINT.search(classes, pos)) is not None:
         at = hint.start()
         match = _IBAN_ASCII.match(text, at)
@@ -537,12 +545,10 @@ def _ascii_plan(
 
 
 def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
-    # _find's first pass over ASCII text, with _scan's merge written out for the
-    # case it nearly always is: the digit kinds' runs, walked once by one
-    # finditer over the text's classes, and the few matches of the other kinds.
-    # On ~1 KB of prose the C-level searches are no longer the cost, the Python
-    # around them is: the generator, min() over every finder at every match,
-    # the finders' calls and the memo's. It takes the same matches in the same
+    # _find's first pass over ASCII text, with _scan's merge written out: the
+    # digit kinds' next match, and the few of the other kinds (an email, an
+    # IBAN, an IPv6 address), with no generator, no memo and no min() but
+    # when two kinds' matches are ahead. It takes the same matches in the same
     # order (the leftmost next match, the earlier kind on a tie; what a match
     # overlaps is searched for again after it), and hands the text to _find
     # where a digit run is no number or more than one, as _find's pass would end.
@@ -574,20 +580,22 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
         start, end = match.span()
         if kind in _UNCHECKED:
             found.append((kind, start, end))
-        elif kind == "card" and 13 <= len(raw := _digits_of(text, start, end)) <= 19 and (
-            _luhn_bytes_ok(raw)
+        elif (
+            kind == "card"
+            and 13 <= len(raw := _digits_of(text, start, end)) <= 19
+            and (_luhn_bytes_ok(raw))
         ):
             found.append((kind, start, end))  # the usual card: the match is the number
         elif kind == "card" or kind == "iban":
-            run_ = _checksummed_run(kind, text, start, end)
-            if run_ is None:  # the run, for the other kinds
+            number = _checksummed_run(kind, text, start, end)
+            if number is None:  # the run, for the other kinds
                 _find(text, kinds, found, start, kind, end, {})
                 return
-            if run_[0] > start:
-                _within(text, start, run_[0], kinds, found)
-            found.append((kind, *run_))
-            if run_[1] < end:  # what the number leaves of the run
-                _find(text, kinds, found, run_[1], "", 0, {})
+            if number[0] > start:
+                _within(text, start, number[0], kinds, found)
+            found.append((kind, *number))
+            if number[1] < end:  # what the number leaves of the run
+                _find(text, kinds, found, number[1], "", 0, {})
                 return
         elif kind == "phone":
             # as _valid's: a phone match is digits and these, here all ASCII
