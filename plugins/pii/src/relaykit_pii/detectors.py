@@ -531,7 +531,7 @@ def _ascii_plan(
 ) -> tuple[tuple[Finder, ...], Finder | None, bool]:
     # The finders of the kinds other than the digit kinds (an email, an IBAN, an
     # IPv6 address: each rare in prose, each with a C-level skip of its own),
-    # the digit kinds' regex, and whether the text's classes are searched.
+    # the digit kinds' finder, and whether the text's classes are searched.
     others: list[Finder] = []
     if "email" in kinds:
         others.append(_find_email)
