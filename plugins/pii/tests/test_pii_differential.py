@@ -239,3 +239,51 @@ def test_the_shortest_matches_searched_by_their_classes(text: str) -> None:
     expected = [(m.lastgroup, m.span()) for m in reference_regex(kinds).finditer(padded)]
     assert [(m.lastgroup, m.span()) for m in scan(padded, kinds)] == expected
     assert spans(padded, kinds) == _frozen_spans(padded, kinds)
+
+
+# ASCII text's first pass (_find_ascii) merges the kinds' matches itself and
+# hands the text to the general passes where a digit run is no number or more
+# than one; other text takes the general passes alone. Each text here, and the
+# same with a non-ASCII character after it (the general passes), must be found
+# as before: kinds at the text's start and end, kinds whose matches overlap
+# (the leftmost wins, the earlier kind on a tie, the other searches again
+# after it), and runs handed over at their start or in their middle.
+EDGES = [
+    "4111 1111 1111 1111",
+    "jane@example.com",
+    "4111111111111111@example.com",
+    "x4111111111111111@example.com and 4111 1111 1111 1111",
+    "jane@example.com4111111111111111",
+    "DE89 3704 0044 0532 0130 00",
+    "DE89370400440532013000 4111 1111 1111 1111",
+    "::ffff:192.168.1.1",
+    "at ::1:10: it, 2001:db8::1 and 10.0.0.1",
+    "order 42 4111 1111 1111 1111 42 10.0.0.1",
+    "001-01-0001 42 10::10",
+    "1234 5678 9012 3456 and +44 20 7946 0958",
+    "1234 5678 9012 3456",
+    "+44 20 7946 0958",
+    "(415) 555-0100",
+    "415-555-0100 123-45-6789 192.168.0.1",
+    "a@b.co 123-45-6789@x.io",
+    "NL91ABNA0417164300 NL91 ABNA 0417 1643 00",
+    "NW-20931 CAMP15 GB82 WEST 1234 5698 7654 32",
+    "0 1 0 0 1 1 0 1 0 0 1 0 1 1 0 1 0 0 1 0 1 1 0 1",
+]
+
+
+@pytest.mark.parametrize("text", EDGES)
+def test_ascii_first_pass_and_the_general_passes_find_what_the_frozen_one_does(text: str) -> None:
+    for kinds in [frozenset(KINDS), *(frozenset(KINDS) - {kind} for kind in KINDS)]:
+        for t in (text, f"{text} é", f"é {text}", f"{text}\n{text}"):
+            assert spans(t, kinds) == _frozen_spans(t, kinds), (t, kinds)
+
+
+@given(
+    st.lists(TRICKY | piece, max_size=8).map("".join), st.sets(st.sampled_from(KINDS), min_size=1)
+)
+def test_ascii_text_is_found_as_the_general_passes_find_it(text: str, kinds: set[str]) -> None:
+    # The same text with a non-ASCII character before it takes the general passes.
+    kinds_ = frozenset(kinds)
+    general = [(k, s - 2, e - 2) for k, s, e in spans(f"é {text}", kinds_)]
+    assert spans(text, kinds_) == general == _frozen_spans(text, kinds_)

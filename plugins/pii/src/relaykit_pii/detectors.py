@@ -11,10 +11,12 @@ try every pattern at every character. :func:`scan` finds exactly the same
 matches, but lets each kind skip ahead to where it could start: an email to
 an "@", the digit kinds to a digit, "+" or "(", an IBAN to two capitals and two
 digits, an IPv6 address to two colons close together. Those skips are C-level
-scans. In longer ASCII text (most of it) the digit kinds and the IBAN skip further,
+scans. In ASCII text (most of it) the digit kinds and the IBAN skip further,
 by literal searches in the text's character classes (:func:`char_classes`):
 the digit kinds to a run of seven of the characters they are made of, the
 IBAN to two capitals, two digits and eleven more letters or digits.
+:func:`spans` finds ASCII text's matches with one loop over the kinds'
+finders (``_find_ascii``), the same matches :func:`scan` merges.
 """
 
 from __future__ import annotations
@@ -108,13 +110,15 @@ _IPV6 = re.compile(f"(?P<ipv6>{_PATTERNS['ipv6']})")
 # at most four characters after the match starts.
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
-# ASCII text of CLASSES_FROM characters or more, though, is first translated
-# to its character classes, one byte a character (bytes.translate, ~0.4 ns a
-# character): "0" for [0-9+( .\-)], the characters a card, SSN, IPv4 address or
-# phone number is made of, "A" for a capital, "x" for the rest. The regex
-# above, a class test per character, costs ~3 ns a character however few
+# ASCII text, though, is first translated to its character classes, one byte
+# a character (bytes.translate, ~0.4 ns a character): "0" for [0-9+( .\-)],
+# the characters a card, SSN, IPv4 address or phone number is made of, "A"
+# for a capital, "x" for the rest. The regex above, a class test per
+# character, costs ~3 ns a character however few
 # digits the text holds; in the classes the candidates are found by searches
-# for a literal, which the engine runs as a string search (~0.3 ns a character):
+# for a literal, bytes.find's string search (~0.3 ns a character; the regex
+# engine's own search for a literal prefix stops at each "0", every space, and
+# costs ~10 times more):
 # - a card, SSN, IPv4 address or phone number is seven characters of
 #   [0-9+( .\-)] or more, its first seven those the head above asks for, and
 #   all of it within one run of them: "0000000" finds the runs, and the head
@@ -127,15 +131,17 @@ _CLASSES = bytes(
     ord("0") if chr(c) in _CLASS_CHARS[0] else ord("A") if chr(c) in _CLASS_CHARS[1] else ord("x")
     for c in range(256)
 )
-_RUN = re.compile(rb"0000000+")  # a literal prefix: the engine looks for it as a string
 # two capitals, two digits and eleven more capitals or digits, spaces between
 # them or not ("CAMP15 code" and "NW-20931" stop short)
 _IBAN_HINT = re.compile(rb"AA00[0A]{11}")
 
 
-# Below about this length the translation, and the calls of the IBAN's own
-# finder and of one search per run, cost more than the class tests they save
-# (measured on the realistic turn's prose: 400 characters +0.25 us, 600 -0.4 us).
+# Below about this length :func:`scan` (and _find's passes after _find_ascii's)
+# search ASCII text with regexes alone: there the translation, and the calls
+# of the IBAN's own finder and of one search per run, cost more than the class
+# tests they save (measured on the realistic turn's prose: 400 characters
+# +0.25 us, 600 -0.4 us). _find_ascii translates text of any length: it makes
+# fewer calls, and on the 83 characters of bench/pii.py's prompt it pays.
 CLASSES_FROM = 512
 
 
@@ -176,6 +182,12 @@ def _find_ipv6(text: str, pos: int, classes: bytes | None) -> re.Match[str] | No
 
 def _find_iban_ascii(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
     assert classes is not None
+    # The hint's search stops at every capital; a string search for its start
+    # is several times faster, and most prose has none (from ``pos`` on: _find
+    # calls this again and again as its passes go on).
+    pos = classes.find(b"AA00", pos)
+    if pos < 0:
+        return None
     while (hint := _IBAN_HINT.search(classes, pos)) is not None:
         at = hint.start()
         match = _IBAN_ASCII.match(text, at)
@@ -185,21 +197,34 @@ def _find_iban_ascii(text: str, pos: int, classes: bytes | None) -> re.Match[str
     return None
 
 
-def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
-    """The finder of ``kinds`` (digit kinds, not the IBAN) in ASCII text, run by run."""
+@functools.lru_cache(maxsize=128)
+def _ascii_digit_regex(kinds: tuple[str, ...]) -> re.Pattern[str]:
+    """The regex of ``kinds`` (digit kinds, not the IBAN) for ASCII text, tried run by run."""
     tails = "|".join(f"(?P<{kind}>{_DIGIT_TAILS[kind]})" for kind in kinds)
     # \d and \w cost a Unicode look-up per character; in ASCII text re.ASCII
     # means the same and is faster.
-    regex = re.compile(f"{_DIGIT_HEAD_ASCII}(?:{tails})", re.ASCII)
+    return re.compile(f"{_DIGIT_HEAD_ASCII}(?:{tails})", re.ASCII)
+
+
+def _ascii_digit_finder(kinds: tuple[str, ...]) -> Finder:
+    """The finder of ``kinds`` (digit kinds, not the IBAN) in ASCII text, run by run."""
+    regex = _ascii_digit_regex(kinds)
 
     def find(text: str, pos: int, classes: bytes | None) -> re.Match[str] | None:
         assert classes is not None
-        while (run := _RUN.search(classes, pos)) is not None:
-            # Every character a match consumes, and every one its lookaheads
-            # read but the last, is one of the run's: the text ends, for the
-            # regex, one after the run's end.
-            end = run.end()
-            match = regex.search(text, run.start(), end + 1)
+        # Runs are found by bytes.find: the regex engine's search for the
+        # literal "0000000" stops at every "0" (every space) and costs ~10
+        # times more. A run ends at the next "x" or before it (only capitals
+        # may come between): every character a match consumes, and every one
+        # its lookaheads read but the last, is one of the run's, so the text
+        # may end, for the regex, anywhere from one after the run's end on,
+        # and one after that "x" is as good (what lies between holds no
+        # match but in runs the search would come to next).
+        while (start := classes.find(b"0000000", pos)) >= 0:
+            end = classes.find(b"x", start + 7)
+            if end < 0:
+                end = len(classes)
+            match = regex.search(text, start, end + 1)
             if match is not None:
                 return match
             pos = end
@@ -358,10 +383,18 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _ascii_luhn_ok(digits: str) -> bool:
+    return _luhn_bytes_ok(digits.encode())
+
+
+def _luhn_bytes_ok(raw: bytes) -> bool:
     # C-level slicing and sums over the bytes: summing ASCII digits sums the
     # digits plus 48 ("0") each, and bytes.translate doubles every other one.
-    raw = digits.encode()
     return (sum(raw[-1::-2] + raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
+def _digits_of(text: str, start: int, end: int) -> bytes:
+    # A card match's digits (ASCII text): the match is digits, spaces and dashes.
+    return text[start:end].encode("ascii").translate(None, b" -")
 
 
 def iban_ok(iban: str) -> bool:
@@ -421,7 +454,10 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
     # the rest digits).
     kinds = _narrowed(kinds, "@" in text, ":" in text, _has_digit(text))
     if kinds:
-        _find(text, kinds, found)
+        if text.isascii():
+            _find_ascii(text, kinds, found)
+        else:
+            _find(text, kinds, found)
     return found
 
 
@@ -429,17 +465,25 @@ def spans(text: str, kinds: frozenset[str]) -> list[tuple[str, int, int]]:
 _UNCHECKED = frozenset(("email", "ssn", "ipv4"))
 
 
-def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+def _find(
+    text: str,
+    kinds: frozenset[str],
+    found: list[tuple[str, int, int]],
+    pos: int = 0,
+    without: str = "",
+    until: int = 0,
+    memo: Memo | None = None,
+) -> None:
     # A card (or IBAN) candidate is a whole digit run, and the number in it may
     # take only part of it, or none; what the number leaves of the run may begin
     # something that runs on past it ("4111 1111 1111 1111 42 10.0.0.1",
     # "001-01-0001 42 10::10"). So the scan starts again where the number ends,
     # or, when the run holds none, at the run without that kind until its end.
-    pos, without, until = 0, "", 0  # from where; the kind left out, and until where
-    # What the finders found, for the passes after the first (most texts need one):
-    # each pass scans on from where the last left off, and a finder need not walk
-    # again the stretch it walked for an earlier pass.
-    memo: Memo | None = None
+    # ``pos``: from where; ``without``: the kind left out, and ``until`` where
+    # (_find_ascii hands a text over in the middle, as a pass ends).
+    # ``memo``: what the finders found, for the passes after the first (most
+    # texts need one): each pass scans on from where the last left off, and a
+    # finder need not walk again the stretch it walked for an earlier pass.
     classes = _classes_for(text, kinds)  # once for all the passes
     while True:
         active = kinds - {without} if without else kinds
@@ -483,6 +527,109 @@ def _find(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -
             if not without:
                 return
             pos, without = max(last, until), ""
+
+
+@functools.lru_cache(maxsize=256)
+def _ascii_plan(
+    kinds: frozenset[str],
+) -> tuple[tuple[Finder, ...], Finder | None, bool]:
+    # The finders of the kinds other than the digit kinds (an email, an IBAN, an
+    # IPv6 address: each rare in prose, each with a C-level skip of its own),
+    # the digit kinds' finder, and whether the text's classes are searched.
+    others: list[Finder] = []
+    if "email" in kinds:
+        others.append(_find_email)
+    if "iban" in kinds:
+        others.append(_find_iban_ascii)
+    if "ipv6" in kinds:
+        others.append(_find_ipv6)
+    digits = tuple(kind for kind in _DIGIT_KINDS if kind in kinds and kind != "iban")
+    find = _ascii_digit_finder(digits) if digits else None
+    return tuple(others), find, find is not None or "iban" in kinds
+
+
+def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, int]]) -> None:
+    # _find's first pass over ASCII text, with _scan's merge written out: the
+    # digit kinds' next match, and the few of the other kinds (an email, an
+    # IBAN, an IPv6 address), with no generator, no memo and no min() but
+    # when two kinds' matches are ahead. It takes the same matches in the same
+    # order (the leftmost next match, the earlier kind on a tie; what a match
+    # overlaps is searched for again after it), and hands the text to _find
+    # where a digit run is no number or more than one, as _find's pass would end.
+    others, digits, searched = _ascii_plan(kinds)
+    classes = text.encode("ascii").translate(_CLASSES) if searched else None
+    order = _ORDER
+    # each other finder's next match: (start, kind's rank, match, finder)
+    ahead = []
+    for find in others:
+        m = find(text, 0, classes)
+        if m is not None:
+            ahead.append((m.start(), order[m.lastgroup or ""], m, find))
+    dm = None if digits is None else digits(text, 0, classes)  # their next match
+    dkey = (0, 0) if dm is None else (dm.start(), order[dm.lastgroup or ""])
+    while True:
+        need = False  # whether the digit kinds search again after this match
+        if ahead:
+            first = min(ahead) if len(ahead) > 1 else ahead[0]
+            if dm is not None and dkey < first[:2]:
+                match, dm, need = dm, None, True
+            else:
+                match = first[2]
+        elif dm is not None:
+            match, dm, need = dm, None, True
+        else:
+            return
+        kind = match.lastgroup
+        assert kind is not None
+        start, end = match.span()
+        if kind in _UNCHECKED:
+            found.append((kind, start, end))
+        elif (
+            kind == "card"
+            and 13 <= len(raw := _digits_of(text, start, end)) <= 19
+            and (_luhn_bytes_ok(raw))
+        ):
+            found.append((kind, start, end))  # the usual card: the match is the number
+        elif kind == "card" or kind == "iban":
+            number = _checksummed_run(kind, text, start, end)
+            if number is None:  # the run, for the other kinds
+                _find(text, kinds, found, start, kind, end, {})
+                return
+            if number[0] > start:
+                _within(text, start, number[0], kinds, found)
+            found.append((kind, *number))
+            if number[1] < end:  # what the number leaves of the run
+                _find(text, kinds, found, number[1], "", 0, {})
+                return
+        elif kind == "phone":
+            # as _valid's: a phone match is digits and these, here all ASCII
+            if len(text[start:end].encode("ascii").translate(None, b"+() .-")) >= 7:
+                found.append((kind, start, end))
+        else:
+            ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
+            if ipv6_colon and not _ipv6_ok(text[start:end]):
+                end -= 1  # "at ::1:10: it" - the last colon is punctuation
+            if _valid(kind, text[start:end]):
+                found.append((kind, start, end))
+            end = match.end()  # the scan goes on after the match, not the address
+        # What the match overlaps searches again after it (the digit kinds'
+        # match just taken included).
+        if need or (dm is not None and dkey[0] < end):
+            assert digits is not None
+            dm = digits(text, end, classes)
+            if dm is not None:
+                dkey = (dm.start(), order[dm.lastgroup or ""])
+        if ahead:
+            still = []
+            for entry in ahead:
+                if entry[0] < end:
+                    find = entry[3]
+                    m = find(text, end, classes)
+                    if m is None:
+                        continue
+                    entry = (m.start(), order[m.lastgroup or ""], m, find)
+                still.append(entry)
+            ahead = still
 
 
 _DIGIT = re.compile(r"\d")

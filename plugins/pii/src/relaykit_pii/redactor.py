@@ -62,6 +62,14 @@ class PiiRedactor:
             return text
         out: list[str] = []
         last = 0
+        if type(self)._replace is PiiRedactor._replace:
+            # The masks alone (no subclass reads the values): no method call and
+            # no copy of each value (~0.5 us a text).
+            for kind, start, end in found:
+                out += (text[last:start], _MASKS[kind])
+                last = end
+            out.append(text[last:])
+            return "".join(out)
         for kind, start, end in found:
             out += (text[last:start], self._replace(text[start:end], _TAGS[kind], kind))
             last = end
