@@ -18,6 +18,9 @@ Tracers (``--tracers``):
   what the calling thread does per span, without the export thread's encoding,
   which would otherwise be counted too (cachegrind counts every thread).
 
+The ``no_pii`` scenario is ``all`` without relaykit-pii (opt-in): the records
+are redacted by the built-in secret redactor alone.
+
 The ``untraced`` scenario (``--scenarios plain,untraced``) keeps the tracing
 scenario's exporter and turns tracing off. Its exporters take no call records
 (``needs_records = False``, as relaykit-otlp's with metrics off), so it should
@@ -82,9 +85,12 @@ SCENARIOS = {
     **{name: [name] for name in MAIN_FEATURES},
     "all": list(MAIN_FEATURES),
     "untraced": ["tracing"],
+    # everything but relaykit-pii: the records redacted by the built-in secret
+    # redactor alone (PII detection is opt-in)
+    "no_pii": ["tracing", "metrics", "records", "limiter"],
 }
 #: the scenarios a span is part of: counted with each tracer
-TRACED = ("tracing", "all")
+TRACED = ("tracing", "all", "no_pii")
 
 
 class LeanTracing:
