@@ -426,6 +426,14 @@ def _ipv6_ok(text: str) -> bool:
     return True
 
 
+def _punctuation_trimmed(kind: str, text: str, start: int, end: int) -> int:
+    """The end of the match ``text[start:end]``, less an IPv6 candidate's last colon
+    when that colon is punctuation ("at ::1:10: it")."""
+    if kind == "ipv6" and text.endswith(":", start, end) and not _ipv6_ok(text[start:end]):
+        return end - 1
+    return end
+
+
 def _valid(kind: str, text: str) -> bool:
     if kind == "card":
         digits = text.replace(" ", "").replace("-", "")
@@ -517,9 +525,7 @@ def _find(
                     memo = {} if memo is None else memo
                     break
             else:
-                ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
-                if ipv6_colon and not _ipv6_ok(text[start:end]):
-                    end -= 1  # "at ::1:10: it" - the last colon is punctuation
+                end = _punctuation_trimmed(kind, text, start, end)
                 if _valid(kind, text[start:end]):
                     found.append((kind, start, end))
             last = end
@@ -606,12 +612,10 @@ def _find_ascii(text: str, kinds: frozenset[str], found: list[tuple[str, int, in
             if len(text[start:end].encode("ascii").translate(None, b"+() .-")) >= 7:
                 found.append((kind, start, end))
         else:
-            ipv6_colon = kind == "ipv6" and text.endswith(":", start, end)
-            if ipv6_colon and not _ipv6_ok(text[start:end]):
-                end -= 1  # "at ::1:10: it" - the last colon is punctuation
-            if _valid(kind, text[start:end]):
-                found.append((kind, start, end))
-            end = match.end()  # the scan goes on after the match, not the address
+            # (the scan goes on after the match, ``end``, not after what was kept)
+            trimmed = _punctuation_trimmed(kind, text, start, end)
+            if _valid(kind, text[start:trimmed]):
+                found.append((kind, start, trimmed))
         # What the match overlaps searches again after it (the digit kinds'
         # match just taken included).
         if need or (dm is not None and dkey[0] < end):
