@@ -650,8 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"python {sys.version.split()[0]}, relaykit {relaykit.__version__}, {args.backend}{capture}"
     )
     chosen = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    print(f"tracing: {args.tracer}")
     if args.realistic:
-        print(f"tracing: {args.tracer}")
         realistic_overhead(
             n,
             repeats,
@@ -662,7 +662,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream=args.stream,
         )
     else:
-        print(f"tracing: {args.tracer}")
         client_overhead(
             n,
             repeats,

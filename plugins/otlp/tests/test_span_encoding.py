@@ -306,3 +306,27 @@ async def test_spans_are_sent_with_the_sdk_exporters_settings_and_retries(
         assert body == received[0][1]
     spans = [s for rs in received[0][1].resource_spans for ss in rs.scope_spans for s in ss.spans]
     assert [s.name for s in spans] == ["retried"]
+
+
+def test_spans_of_two_tracers_of_one_scope_are_encoded_as_the_sdk_encodes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The encoder groups spans by the tracer that started them; two tracers of one
+    scope (two providers over one queue) take its other way, by scope, in the spans'
+    own order: the SDK's bytes either way."""
+    queue = SpanQueue(InMemorySpanExporter(), Resource({}), schedule_delay_millis=3_600_000)
+    ended: list[LeanSpan] = []
+    monkeypatch.setattr(queue, "put", ended.append)
+    sampler = sampler_from_env()
+    assert sampler is not None
+    first, second = (LeanTracerProvider(queue, sampler).get_tracer("app") for _ in range(2))
+    assert first is not second
+    for i, tracer in enumerate([first, second, first, second]):
+        tracer.start_span(f"span {i}", attributes={"i": i}).end()
+    queue.shutdown()
+
+    ours = queue.encoder.encode(ended)
+    assert ours == encode_spans([queue.readable(s) for s in ended]).SerializeToString()
+    (resource_spans,) = ExportTraceServiceRequest.FromString(ours).resource_spans
+    (scope_spans,) = resource_spans.scope_spans
+    assert [s.name for s in scope_spans.spans] == [f"span {i}" for i in range(4)]
