@@ -63,6 +63,12 @@ its end; the mock sends the answer in 8-character chunks, ~125 of them, where
 a real model sends a token, ~4 characters, a chunk): what a chat UI's call
 costs the client, the features' per-call work spread over a longer plain path.
 
+``--realistic --history N`` resends the last N exchanges (user message and
+answer) on every turn, as a chat application does (:class:`Conversation`): the
+plain path carries the whole history each call, while only the newest user
+message and answer are new text to redact (the client's redaction chain
+remembers what it has redacted).
+
 ``--tracer`` and ``--scenarios`` apply to ``--realistic`` too: ``--realistic --tracer
 lean`` is the reading closest to a production call with relaykit-otlp's defaults.
 
@@ -521,6 +527,30 @@ def realistic_turn(label: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{USER} ({label})"}]
 
 
+class Conversation:
+    """Turns of one chat: each call sends the system prompt, the last ``history``
+    exchanges (each user message and the answer :class:`RealisticMock` gave it) and
+    a new user message, as chat applications resend their history every turn.
+
+    Call it once per call, in the order the calls are made: each turn's history is
+    the turns made before it (what the client has already sent and received).
+    """
+
+    def __init__(self, history: int) -> None:
+        self.history = history
+        self.labels: list[str] = []
+
+    def __call__(self, label: str) -> list[dict[str, str]]:
+        past = self.labels[-self.history :] if self.history else []
+        self.labels.append(label)
+        messages = [{"role": "system", "content": SYSTEM}]
+        for old in past:
+            messages.append({"role": "user", "content": f"{USER} ({old})"})
+            messages.append({"role": "assistant", "content": f"{ANSWER} ({old})"})
+        messages.append({"role": "user", "content": f"{USER} ({label})"})
+        return messages
+
+
 def realistic_overhead(
     n: int,
     repeats: int,
@@ -530,9 +560,11 @@ def realistic_overhead(
     tracer: str = "memory",
     chosen: Sequence[str] = (),
     stream: bool = False,
+    history: int = 0,
 ) -> None:
     """Each scenario over relaykit-aiohttp (httpx under trio) to a TLS loopback mock
-    with a realistic turn; ``stream``: streamed (the answer in 8-character chunks)."""
+    with a realistic turn; ``stream``: streamed (the answer in 8-character chunks);
+    ``history``: each turn resends that many earlier exchanges (:class:`Conversation`)."""
     import tempfile
     from pathlib import Path
 
@@ -571,7 +603,7 @@ def realistic_overhead(
                     "openai/gpt-4o-mini",
                     calls,
                     otlp,
-                    realistic_turn,
+                    Conversation(history) if history else realistic_turn,
                     512,
                     stream,
                     backend=backend,
@@ -582,9 +614,13 @@ def realistic_overhead(
         assert mock.requests[-1].json()["messages"][0]["content"] == SYSTEM
     if sink is not None:
         sink.stop()
-    sent = len(json.dumps(realistic_turn("request 0")))
+    turn = Conversation(history)
+    for i in range(history):
+        turn(f"request {i}")
+    sent = len(json.dumps(turn(f"request {history}")))
     http = "aiohttp" if backend == "asyncio" else "httpx"
     streamed = f", streamed in {-(-len(ANSWER) // 8)} chunks" if stream else ""
+    streamed += f", {history} earlier exchanges resent" if history else ""
     print(
         f"\nrealistic: {http} over TLS, ~{sent} B of messages, {len(ANSWER)} B answer{streamed};"
         f" {calls} calls x {repeats} rounds (median), CPU/call:"
@@ -622,6 +658,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --realistic: stream each answer (client.stream, 8-character chunks)",
     )
     parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="with --realistic: each turn resends this many earlier exchanges, as a chat does",
+    )
+    parser.add_argument(
         "--tracer",
         choices=("memory", "sdk", "lean"),
         default="memory",
@@ -642,8 +684,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(only) - set(PROVIDERS))
     if unknown:
         parser.error(f"unknown provider(s) {', '.join(unknown)}: pick from {', '.join(PROVIDERS)}")
-    if args.stream and not args.realistic:
-        parser.error("--stream goes with --realistic: add --realistic")
+    if (args.stream or args.history) and not args.realistic:
+        parser.error("--stream and --history go with --realistic: add --realistic")
+    if args.history < 0:
+        parser.error("--history counts earlier exchanges: 0 or more")
     n, repeats, seconds = (500, 1, 1.0) if args.quick else (3000, 5, 3.0)
     capture = ", capture_content on" if args.capture_content else ""
     print(
@@ -660,6 +704,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tracer=args.tracer,
             chosen=chosen,
             stream=args.stream,
+            history=args.history,
         )
     else:
         client_overhead(

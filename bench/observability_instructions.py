@@ -31,6 +31,10 @@ add nothing; before that it measured the record built per call (~28 k).
     uv run python bench/observability_instructions.py --realistic --tracers lean \
         --scenarios plain,tracing,metrics,redaction,limiter,all
 
+``--realistic --history N`` resends the last N exchanges on every turn, as a chat
+application does (``observability.Conversation``): the history repeats, and only
+the newest user message and answer are new text.
+
 ``--realistic`` sends ``observability.py``'s realistic turn instead of the short
 prompt: the ~1.3 KB system prompt that repeats every call, the ~0.7 KB user message
 and a ~1 KB answer (scripted on the fake provider) that are new every call, as
@@ -64,6 +68,7 @@ from observability import (
     ANSWER,
     MAIN_FEATURES,
     PROMPT,
+    Conversation,
     InMemoryTracing,
     NoOpExporter,
     realistic_turn,
@@ -136,20 +141,24 @@ class LeanTracing:
         return [self] if "tracing" in config.exporters else []
 
 
-async def child(name: str, tracer: str, calls: int, realistic: bool = False) -> None:
+async def child(
+    name: str, tracer: str, calls: int, realistic: bool = False, history: int = 0
+) -> None:
     """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run);
-    ``realistic``: each call sends the realistic turn and gets a new ~1 KB answer."""
+    ``realistic``: each call sends the realistic turn and gets a new ~1 KB answer;
+    ``history``: each turn resends that many earlier exchanges (a chat's later turns)."""
     config = scenario(SCENARIOS[name], {"storage": {"backend": "none"}})
     if name == "untraced":
         config["telemetry"] = {"tracing": False}
     tracing: Any = InMemoryTracing() if tracer == "memory" else LeanTracing()
     fake = FakePlugin()
+    conversation = Conversation(history) if history else realistic_turn
 
     def turn(label: str) -> Any:
         if not realistic:
             return f"{PROMPT} ({label})"
         fake.script.reply(f"{ANSWER} ({label})")  # new every call, as RealisticMock's
-        return realistic_turn(label)
+        return conversation(label)
 
     async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
         for i in range(WARMUP):
@@ -166,10 +175,12 @@ async def child(name: str, tracer: str, calls: int, realistic: bool = False) -> 
                 fake.calls.clear()
 
 
-def instructions(name: str, tracer: str, calls: int, realistic: bool = False) -> int:
+def instructions(
+    name: str, tracer: str, calls: int, realistic: bool = False, history: int = 0
+) -> int:
     """Instructions the whole child process executed for ``calls`` measured calls."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # both runs of a pair do the same work
-    argv = [str(Path(__file__)), "--child", name, tracer, str(calls)]
+    argv = [str(Path(__file__)), "--child", name, tracer, str(calls), "--history", str(history)]
     return cachegrind([*argv, "--realistic"] if realistic else argv, env)
 
 
@@ -182,11 +193,19 @@ def main() -> None:
     p.add_argument(
         "--realistic", action="store_true", help="the realistic turn (new ~1 KB answer each call)"
     )
+    p.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="with --realistic: each turn resends this many earlier exchanges, as a chat does",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO TRACER CALLS
     args = p.parse_args()
+    if args.history and not args.realistic:
+        p.error("--history goes with --realistic: add --realistic")
     if args.child:
         name, tracer, calls = args.child
-        anyio.run(child, name, tracer, int(calls), args.realistic)
+        anyio.run(child, name, tracer, int(calls), args.realistic, args.history)
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
@@ -196,8 +215,8 @@ def main() -> None:
     for name in args.scenarios.split(","):
         for tracer in args.tracers.split(",") if name in TRACED else ["-"]:
             traced = tracer if tracer != "-" else "memory"
-            low = instructions(name, traced, 200, args.realistic)
-            high = instructions(name, traced, 200 + args.calls, args.realistic)
+            low = instructions(name, traced, 200, args.realistic, args.history)
+            high = instructions(name, traced, 200 + args.calls, args.realistic, args.history)
             n = (high - low) / args.calls
             if name == "plain":
                 plain = n

@@ -84,17 +84,66 @@ class PureMasker(Masker):
 LONG = "You are jane's assistant. " * 10  # a system prompt: long enough to be remembered
 
 
-def test_a_text_seen_again_is_redacted_once_more_then_remembered() -> None:
-    # The first sight is not kept (one-off texts never stay in memory); the
-    # second is redacted and kept; later ones cost a look-up.
+def test_a_text_seen_again_is_not_redacted_again() -> None:
     masker = PureMasker()
     chain = RedactionChain([masker])
     results = [chain.text(LONG) for _ in range(5)]
     assert results == [LONG.replace("jane", "[NAME]")] * 5
-    assert masker.seen == 2
+    assert masker.seen == 1
     # equal text, another string object: the same entry
     assert chain.text("".join(list(LONG))) == results[0]
-    assert masker.seen == 2
+    assert masker.seen == 1
+
+
+def test_a_chats_resent_turns_are_redacted_once() -> None:
+    # Each turn of a chat resends the earlier ones: every text is redacted on
+    # its first sight only (it was twice, the second sight being the next turn).
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    turns = [f"{LONG} turn {i}" for i in range(6)]
+    for i in range(len(turns)):
+        for text in [LONG, *turns[: i + 1]]:
+            chain.text(text)
+    assert masker.seen == 1 + len(turns)
+
+
+def test_one_off_texts_do_not_push_out_a_text_that_repeats() -> None:
+    from relaykit.redaction import MEMO_ENTRIES, RECENT_ENTRIES
+
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    chain.text(LONG)
+    chain.text(LONG)  # seen twice: remembered
+    for i in range(RECENT_ENTRIES + MEMO_ENTRIES):
+        chain.text(f"{i:06d} {LONG}")  # each once
+    seen = masker.seen
+    assert chain.text(LONG) == LONG.replace("jane", "[NAME]")
+    assert masker.seen == seen
+    # the oldest one-off went out of the recent ones
+    chain.text(f"{0:06d} {LONG}")
+    assert masker.seen == seen + 1
+
+
+def test_a_text_seen_once_is_not_held() -> None:
+    # What the redactors made of it is, keyed by its digest: a one-off prompt
+    # (and a secret or a name in it) does not stay in memory. A text seen
+    # again is held, to be found by a look-up without a digest.
+    from relaykit.builtins import SecretRedactor
+    from relaykit.redaction import _Memo
+
+    chain = RedactionChain([PureMasker(), SecretRedactor()])
+    texts = [f"{LONG} {i} password=hunter2hunter2" for i in range(3)]
+    for text in texts:
+        chain.text(text)
+    (memo,) = [step for step in chain._redacts if isinstance(step, _Memo)]
+    assert not memo._done
+    assert len(memo._recent) == chain.memo_size().entries == 3
+    for key, result in memo._recent.items():
+        assert isinstance(key, bytes) and len(key) == 32
+        assert "jane" not in result and "hunter2" not in result
+    chain.text(texts[0])
+    assert list(memo._done) == [texts[0]]
+    assert len(memo._recent) == 2
 
 
 def test_a_remembered_result_is_what_a_fresh_redaction_gives() -> None:
@@ -125,7 +174,13 @@ def test_short_and_huge_texts_are_not_remembered() -> None:
 
 
 def test_the_memo_is_bounded_by_entries_and_by_characters() -> None:
-    from relaykit.redaction import MEMO_CHARS, MEMO_ENTRIES, MEMO_MAX_TEXT
+    from relaykit.redaction import (
+        MEMO_CHARS,
+        MEMO_ENTRIES,
+        MEMO_MAX_TEXT,
+        RECENT_CHARS,
+        RECENT_ENTRIES,
+    )
 
     masker = PureMasker()
     chain = RedactionChain([masker])
@@ -134,7 +189,7 @@ def test_the_memo_is_bounded_by_entries_and_by_characters() -> None:
         chain.text(text)
         chain.text(text)
     memo = chain.memo_size()
-    assert memo.entries <= MEMO_ENTRIES
+    assert memo.entries <= MEMO_ENTRIES + RECENT_ENTRIES
     # the newest are kept, the oldest went first
     seen = masker.seen
     chain.text(texts[-1])
@@ -146,7 +201,7 @@ def test_the_memo_is_bounded_by_entries_and_by_characters() -> None:
         chain.text(text)
         chain.text(text)
     memo = chain.memo_size()
-    assert 0 < memo.chars <= MEMO_CHARS
+    assert 0 < memo.chars <= MEMO_CHARS + RECENT_CHARS
     assert memo.entries < 40
 
 
@@ -161,7 +216,7 @@ def test_redactors_that_are_not_pure_run_on_every_text() -> None:
     chain = RedactionChain([plain, reversible, pure])
     for _ in range(4):
         chain.text(LONG)
-    assert (plain.seen, reversible.seen, pure.seen) == (4, 4, 2)
+    assert (plain.seen, reversible.seen, pure.seen) == (4, 4, 1)
 
 
 def test_each_chain_remembers_for_itself() -> None:
@@ -177,7 +232,7 @@ def test_each_chain_remembers_for_itself() -> None:
     for _ in range(3):
         assert a.text(LONG) == LONG.replace("jane", "[NAME]")
         assert b.text(LONG) == LONG.upper()
-    assert (first.seen, second.seen) == (2, 2)
+    assert (first.seen, second.seen) == (1, 1)
 
 
 def test_known_secrets_added_later_are_masked_in_remembered_text() -> None:
@@ -227,9 +282,9 @@ def test_a_memo_shared_by_threads_stays_consistent() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
-    from relaykit.redaction import MEMO_ENTRIES
+    from relaykit.redaction import MEMO_ENTRIES, RECENT_ENTRIES
 
-    assert chain.memo_size().entries <= MEMO_ENTRIES
+    assert chain.memo_size().entries <= MEMO_ENTRIES + RECENT_ENTRIES
 
 
 def test_a_calls_chain_uses_what_the_client_chain_remembers() -> None:
@@ -237,7 +292,7 @@ def test_a_calls_chain_uses_what_the_client_chain_remembers() -> None:
     chain = RedactionChain([KnownSecrets(), masker])
     chain.text(LONG)
     chain.text(LONG)
-    assert masker.seen == 2
+    assert masker.seen == 1
     for_call = chain.for_call()
     assert for_call.text(LONG) == LONG.replace("jane", "[NAME]")
-    assert masker.seen == 2
+    assert masker.seen == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -12,53 +14,70 @@ from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
-#: texts a chain's memo keeps at most, and the characters of those texts and
-#: their results together (~0.5-2 MB): the memo is for what repeats on every
-#: call (a system prompt, a conversation's earlier turns), not a store
+#: texts a chain's memo keeps from their second sight on, and the characters of
+#: those texts and their results together (~0.5-2 MB): the memo is for what
+#: repeats on every call (a system prompt, a conversation's earlier turns), not
+#: a store
 MEMO_ENTRIES = 256
 MEMO_CHARS = 524_288
+#: results of texts seen once that a chain keeps, and their characters: a chat
+#: resends its last user message and answer on its next turn, and a server
+#: makes other calls in between (~1-2 MB)
+RECENT_ENTRIES = 4 * MEMO_ENTRIES
+RECENT_CHARS = 2 * MEMO_CHARS
 #: shorter texts cost about as much to redact as to look up; a longer one
 #: (a pasted document) would push out everything else
 MEMO_MIN_TEXT = 128
 MEMO_MAX_TEXT = 65_536
-# How many texts seen once are remembered (by their hash only), so that a
-# text is kept from its second sight on.
-_SIGHTINGS = 4 * MEMO_ENTRIES
 
 
 class MemoSize(NamedTuple):
-    """How much a :class:`RedactionChain` remembers: texts, and characters of text and result."""
+    """How much a :class:`RedactionChain` remembers: results, and the characters it holds."""
 
     entries: int
     chars: int
 
 
-class _Memo:
-    """What a run of pure redactors made of the texts that came more than once.
+def _digest(text: str) -> bytes:
+    # SHA-256 (OpenSSL's, ~1 us a KB here): a key no two texts share, so a
+    # text seen once is not held ("surrogatepass": a str may hold a lone
+    # surrogate, which strict UTF-8 refuses).
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
-    Its keys are the texts as they came (after the client's known secrets were
-    masked), so it holds unredacted text: only in memory, never in a repr, a
-    log line or an error, and only text seen at least twice (the first sight
-    keeps the text's hash alone, so a one-off prompt is never kept), at most
-    :data:`MEMO_ENTRIES` texts and :data:`MEMO_CHARS` characters (oldest out
-    first). Look-ups take no lock (a dict's ``get`` is atomic); changes do,
-    for the threads of a ``SyncClient`` or an exporter sharing a client.
+
+class _Memo:
+    """What a run of pure redactors made of the texts it has seen.
+
+    A text's result is kept from its first sight, among the *recent* ones,
+    keyed by the text's SHA-256 digest: a one-off prompt is not held, only
+    what the redactors made of it (the text itself when they found nothing to
+    mask in it; at most :data:`RECENT_ENTRIES` results and
+    :data:`RECENT_CHARS` characters, oldest out first). On its second sight
+    the text moves to the *remembered* ones, keyed by the text itself, so
+    later sights cost a dictionary look-up and no digest (at most
+    :data:`MEMO_ENTRIES` texts and :data:`MEMO_CHARS` characters of texts and
+    results). A chat's last user message and answer, resent on its next turn,
+    are redacted once, and one-off texts do not push a system prompt out.
+
+    It holds text only in memory, never in a repr, a log line or an error.
+    Look-ups take no lock (a dict's ``get`` is atomic); changes do, for the
+    threads of a ``SyncClient`` or an exporter sharing a client.
     """
 
-    __slots__ = ("_chars", "_done", "_lock", "_redacts", "_sightings")
+    __slots__ = ("_chars", "_done", "_lock", "_recent", "_recent_chars", "_redacts")
 
     def __init__(self, redacts: Sequence[Callable[[str], str]]) -> None:
         self._redacts = tuple(redacts)
         self._done: dict[str, str] = {}
-        self._sightings: set[int] = set()
-        self._chars = 0
+        self._recent: OrderedDict[bytes, str] = OrderedDict()
+        self._chars = self._recent_chars = 0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<redaction memo: {len(self._done)} texts>"
+        return f"<redaction memo: {len(self._done)} + {len(self._recent)} texts>"
 
     def size(self) -> MemoSize:
-        return MemoSize(len(self._done), self._chars)
+        return MemoSize(len(self._done) + len(self._recent), self._chars + self._recent_chars)
 
     def __call__(self, text: str) -> str:
         if not MEMO_MIN_TEXT <= len(text) <= MEMO_MAX_TEXT:
@@ -68,22 +87,35 @@ class _Memo:
         done = self._done.get(text)
         if done is not None:
             return done
+        key = _digest(text)
+        done = self._recent.get(key)
+        if done is not None:
+            self._keep(key, text, done)
+            return done
         done = text
         for redact in self._redacts:
             done = redact(done)
-        sighted = hash(text)  # computed once per string by the get above, then cached
-        if sighted not in self._sightings:
-            if len(self._sightings) >= _SIGHTINGS:
-                self._sightings.clear()
-            self._sightings.add(sighted)
-        else:
-            self._keep(text, done)
+        self._keep_recent(key, done)
         return done
 
-    def _keep(self, text: str, done: str) -> None:
-        # an unchanged text is one string, held once
-        size = len(text) if done is text else len(text) + len(done)
+    def _keep_recent(self, key: bytes, done: str) -> None:
         with self._lock:
+            recent = self._recent
+            if key in recent:
+                return  # another thread redacted the same text meanwhile
+            while recent and (
+                len(recent) >= RECENT_ENTRIES or self._recent_chars + len(done) > RECENT_CHARS
+            ):
+                self._recent_chars -= len(recent.popitem(last=False)[1])
+            recent[key] = done
+            self._recent_chars += len(done)
+
+    def _keep(self, key: bytes, text: str, done: str) -> None:
+        # an unchanged text is one string, held once
+        size = len(text) if done == text else len(text) + len(done)
+        with self._lock:
+            if self._recent.pop(key, None) is not None:
+                self._recent_chars -= len(done)
             kept = self._done
             if text in kept:
                 return
@@ -91,7 +123,7 @@ class _Memo:
                 old = next(iter(kept))
                 result = kept.pop(old)
                 self._chars -= len(old) if result is old else len(old) + len(result)
-            kept[text] = done
+            kept[text] = done if done != text else text
             self._chars += size
 
 
@@ -126,9 +158,9 @@ class RedactionChain:
 
     What a run of *pure* redactors (``pure = True``: the result depends on the
     text alone; the built-in secret redactor and relaykit-pii's masking one)
-    made of a text is remembered from the text's second sight on, so a system
-    prompt sent on every turn is redacted twice, not on every call (see
-    :class:`_Memo` for what is kept, and its bounds).
+    made of a text is remembered, so a system prompt sent on every turn, and a
+    chat's history resent on every turn, are redacted once, not on every call
+    (see :class:`_Memo` for what is kept, and its bounds).
     """
 
     def __init__(self, redactors: Sequence[Redactor]) -> None:

@@ -566,7 +566,7 @@ SYSTEM = (
 async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
     outbound: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # From the second turn on the client's chain remembers what the secret and
+    # From the first turn on the client's chain remembers what the secret and
     # PII redactors made of the system prompt; every record is the same as the first.
     seen: list[str] = []
     redact = PiiRedactor.redact
@@ -581,8 +581,8 @@ async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
         for i in range(4):
             turn = [relaykit.Message.system(SYSTEM), relaykit.Message.user(f"turn {i} {EMAIL}")]
             await client.chat("fake/m", turn)
-    # masking: the first two turns; reversible: every turn (the records then get placeholders)
-    assert seen.count(SYSTEM) == (4 if outbound else 2)
+    # masking: the first turn; reversible: every turn (the records then get placeholders)
+    assert seen.count(SYSTEM) == (4 if outbound else 1)
     stored = [r.messages[0].text for r in storage.records]
     assert len(stored) == 4
     assert len(set(stored)) == 1
