@@ -41,11 +41,12 @@ reads nothing; both encode and send spans on their own threads, whose CPU
 thread of its own) is reported per call in the ``thread`` column and added
 in ``+thread``; ``dropped`` counts spans a full queue dropped (they were not
 encoded, so a run with drops undercounts). ``--scenarios plain,tracing``
-runs only those. ``--lighter`` adds two scenarios
+runs only those. ``--lighter`` adds three scenarios
 for lighter readings of issue #6's target: ``records`` (records handed to a
-no-op exporter, redacted by the built-in secret redactor alone) and ``lite``
+no-op exporter, redacted by the built-in secret redactor alone), ``lite``
 (metrics, those records and the limiter: everything but the SDK's span and
-PII detection).
+PII detection) and ``no_pii`` (everything but relaykit-pii, which is opt-in:
+the features as a default install has them); with ``--realistic`` too.
 
 ``--realistic`` runs the same scenarios (plain, each feature, all) only over
 relaykit-aiohttp, to the loopback mock over TLS (a CA made at start, trusted
@@ -252,7 +253,12 @@ FEATURES: dict[str, dict[str, Any]] = {
     "records": {"exporters": {"noop": {}}},
 }
 #: --lighter's scenarios (label, features)
-LIGHTER = [("records", ["records"]), ("lite", ["metrics", "records", "limiter"])]
+LIGHTER = [
+    ("records", ["records"]),
+    ("lite", ["metrics", "records", "limiter"]),
+    # everything but relaykit-pii (opt-in): issue #6's features as installed by default
+    ("no_pii", ["tracing", "metrics", "records", "limiter"]),
+]
 #: what "all" and "each feature alone" cover: not --lighter's records
 MAIN_FEATURES = ("tracing", "metrics", "redaction", "limiter")
 
@@ -561,6 +567,7 @@ def realistic_overhead(
     chosen: Sequence[str] = (),
     stream: bool = False,
     history: int = 0,
+    lighter: bool = False,
 ) -> None:
     """Each scenario over relaykit-aiohttp (httpx under trio) to a TLS loopback mock
     with a realistic turn; ``stream``: streamed (the answer in 8-character chunks);
@@ -575,6 +582,8 @@ def realistic_overhead(
         *((name, [name]) for name in MAIN_FEATURES),
         ("all", list(MAIN_FEATURES)),
     ]
+    if lighter:
+        scenarios += LIGHTER
     if chosen:
         scenarios = [(label, names) for label, names in scenarios if label in chosen]
     certs = loopback_tls()
@@ -705,6 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chosen=chosen,
             stream=args.stream,
             history=args.history,
+            lighter=args.lighter,
         )
     else:
         client_overhead(
