@@ -296,3 +296,30 @@ def test_a_calls_chain_uses_what_the_client_chain_remembers() -> None:
     for_call = chain.for_call()
     assert for_call.text(LONG) == LONG.replace("jane", "[NAME]")
     assert masker.seen == 1
+
+
+def test_a_text_the_redactors_leave_alone_is_not_held_either() -> None:
+    from relaykit.redaction import _Memo
+
+    masker = PureMasker()
+    chain = RedactionChain([masker])
+    clean = "nothing to hide here. " * 10
+    assert chain.text(clean) == clean
+    (memo,) = [step for step in chain._redacts if isinstance(step, _Memo)]
+    assert clean not in memo._recent.values()
+    assert chain.text("".join(list(clean))) == clean  # from the recent results
+    assert chain.text(clean) == clean  # remembered
+    assert masker.seen == 1
+
+
+def test_a_redactor_that_empties_a_text_is_remembered_as_empty() -> None:
+    # An empty result is a result, not "left as it was": the text never comes back.
+    class Eraser(PureMasker):
+        def redact(self, text: str) -> str:
+            self.seen += 1
+            return ""
+
+    eraser = Eraser()
+    chain = RedactionChain([eraser])
+    assert [chain.text(LONG) for _ in range(3)] == ["", "", ""]
+    assert eraser.seen == 1

@@ -38,6 +38,13 @@ class MemoSize(NamedTuple):
     chars: int
 
 
+#: what the recent results hold for a text the redactors left as it was (not
+#: the text itself, which the caller has in hand when it comes again): a string
+#: made at run time, so that no redactor's result is this very object (results
+#: are told from it by identity, and a redactor may well return "")
+_UNCHANGED = "".join(["<unchanged", ">"])
+
+
 def _digest(text: str) -> bytes:
     # SHA-256 (OpenSSL's, ~1 us a KB here): a key no two texts share, so a
     # text seen once is not held ("surrogatepass": a str may hold a lone
@@ -50,8 +57,8 @@ class _Memo:
 
     A text's result is kept from its first sight, among the *recent* ones,
     keyed by the text's SHA-256 digest: a one-off prompt is not held, only
-    what the redactors made of it (the text itself when they found nothing to
-    mask in it; at most :data:`RECENT_ENTRIES` results and
+    what the redactors made of it, or a mark that they left it as it was (at
+    most :data:`RECENT_ENTRIES` results and
     :data:`RECENT_CHARS` characters, oldest out first). On its second sight
     the text moves to the *remembered* ones, keyed by the text itself, so
     later sights cost a dictionary look-up and no digest (at most
@@ -90,12 +97,14 @@ class _Memo:
         key = _digest(text)
         done = self._recent.get(key)
         if done is not None:
+            if done is _UNCHANGED:
+                done = text
             self._keep(key, text, done)
             return done
         done = text
         for redact in self._redacts:
             done = redact(done)
-        self._keep_recent(key, done)
+        self._keep_recent(key, _UNCHANGED if done is text or done == text else done)
         return done
 
     def _keep_recent(self, key: bytes, done: str) -> None:
@@ -114,8 +123,9 @@ class _Memo:
         # an unchanged text is one string, held once
         size = len(text) if done == text else len(text) + len(done)
         with self._lock:
-            if self._recent.pop(key, None) is not None:
-                self._recent_chars -= len(done)
+            recent = self._recent.pop(key, None)
+            if recent is not None:
+                self._recent_chars -= len(recent)
             kept = self._done
             if text in kept:
                 return
