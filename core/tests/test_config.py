@@ -87,6 +87,9 @@ def test_full_example_parses() -> None:
             {"models": {"fast": {"targets": ["a/b"], "strategy": "fallbak"}}},
             "did you mean 'fallback'",
         ),
+        ({"redaction": {"memo_mb": -1}}, "redaction.memo_mb must be a number of megabytes >= 0"),
+        ({"redaction": {"memo_mb": "lots"}}, "redaction.memo_mb must be a number"),
+        ({"redaction": {"memo": 8}}, "unknown config key redaction.memo (did you mean 'memo_mb'?)"),
     ],
 )
 def test_errors_name_the_key_and_the_fix(data: dict[str, object], message: str) -> None:
@@ -116,6 +119,13 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="RELAYKIT_CONFIG"):
         load_config(env={"RELAYKIT_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_the_redaction_memo_is_sized_in_megabytes() -> None:
+    assert load_config({}).redaction.memo_chars == 8 * 2**20
+    assert load_config({"redaction": {"memo_mb": 0.5}}).redaction.memo_chars == 2**19
+    env = {"RELAYKIT_REDACTION_MEMO_MB": "0"}
+    assert load_config({}, env=env).redaction.memo_chars == 0
 
 
 def test_api_key_in_config_is_a_secret() -> None:

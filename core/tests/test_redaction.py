@@ -108,13 +108,12 @@ def test_a_chats_resent_turns_are_redacted_once() -> None:
 
 
 def test_one_off_texts_do_not_push_out_a_text_that_repeats() -> None:
-    from relaykit.redaction import MEMO_ENTRIES, RECENT_ENTRIES
-
     masker = PureMasker()
-    chain = RedactionChain([masker])
+    chars = 64 * len(LONG)  # room for 16 recent results, ~24 remembered texts
+    chain = RedactionChain([masker], memo_chars=chars)
     chain.text(LONG)
     chain.text(LONG)  # seen twice: remembered
-    for i in range(RECENT_ENTRIES + MEMO_ENTRIES):
+    for i in range(200):
         chain.text(f"{i:06d} {LONG}")  # each once
     seen = masker.seen
     assert chain.text(LONG) == LONG.replace("jane", "[NAME]")
@@ -122,6 +121,73 @@ def test_one_off_texts_do_not_push_out_a_text_that_repeats() -> None:
     # the oldest one-off went out of the recent ones
     chain.text(f"{0:06d} {LONG}")
     assert masker.seen == seen + 1
+
+
+def test_many_chats_at_once_have_each_text_redacted_once() -> None:
+    # 200 chats taking turns, each resending its last ten exchanges (~1 KB
+    # messages): the default memo holds them all, so each turn redacts its
+    # new user message and answer only. With less room, histories come back
+    # to the redactors; with none, every text does, every turn.
+    def turns(memo_chars: int | None) -> float:
+        masker = PureMasker()
+        chain = (
+            RedactionChain([masker])
+            if memo_chars is None
+            else RedactionChain([masker], memo_chars=memo_chars)
+        )
+        history: dict[int, list[str]] = {chat: [] for chat in range(200)}
+        for turn in range(12):
+            if turn == 11:
+                masker.seen = 0
+            for chat, past in history.items():
+                user = f"{'jane writes. ' * 50}{chat} {turn}"  # ~600 characters
+                for text in [LONG, *past[-20:], user]:
+                    chain.text(text)
+                answer = f"{'the answer. ' * 80}{chat} {turn}"  # ~900 characters
+                chain.text(answer)
+                past += [user, answer]
+        return masker.seen / len(history)
+
+    assert turns(None) == 2
+    assert turns(2**20) > 10
+    assert turns(0) == 23
+
+
+def test_memo_chars_bound_what_the_memo_holds() -> None:
+    from relaykit.redaction import MEMO_MAX_TEXT
+
+    masker = PureMasker()
+    chars = 200 * len(LONG)
+    chain = RedactionChain([masker], memo_chars=chars)
+    texts = [f"{i:06d} {LONG}" for i in range(600)]
+    for text in texts:
+        chain.text(text)
+        chain.text(text)
+    memo = chain.memo_size()
+    assert 0 < memo.chars <= chars
+    # the newest are kept, the oldest went first
+    seen = masker.seen
+    chain.text(texts[-1])
+    chain.text(texts[0])
+    assert masker.seen == seen + 1
+
+    big = [f"{i:06d}" + "jane " * (MEMO_MAX_TEXT // 5 - 2) for i in range(40)]
+    chain = RedactionChain([masker], memo_chars=20 * MEMO_MAX_TEXT)
+    for text in big:
+        chain.text(text)
+        chain.text(text)
+    memo = chain.memo_size()
+    assert 0 < memo.chars <= 20 * MEMO_MAX_TEXT
+    assert memo.entries < 20
+
+
+def test_memo_chars_0_remembers_nothing() -> None:
+    masker = PureMasker()
+    chain = RedactionChain([masker], memo_chars=0)
+    for _ in range(3):
+        assert chain.text(LONG) == LONG.replace("jane", "[NAME]")
+    assert masker.seen == 3
+    assert chain.memo_size() == (0, 0)
 
 
 def test_a_text_seen_once_is_not_held() -> None:
@@ -171,38 +237,6 @@ def test_short_and_huge_texts_are_not_remembered() -> None:
         for _ in range(3):
             chain.text(text)
     assert masker.seen == 9
-
-
-def test_the_memo_is_bounded_by_entries_and_by_characters() -> None:
-    from relaykit.redaction import (
-        MEMO_CHARS,
-        MEMO_ENTRIES,
-        MEMO_MAX_TEXT,
-        RECENT_CHARS,
-        RECENT_ENTRIES,
-    )
-
-    masker = PureMasker()
-    chain = RedactionChain([masker])
-    texts = [f"{i:06d} {LONG}" for i in range(MEMO_ENTRIES * 3)]
-    for text in texts:
-        chain.text(text)
-        chain.text(text)
-    memo = chain.memo_size()
-    assert memo.entries <= MEMO_ENTRIES + RECENT_ENTRIES
-    # the newest are kept, the oldest went first
-    seen = masker.seen
-    chain.text(texts[-1])
-    chain.text(texts[0])
-    assert masker.seen == seen + 1
-
-    big = [f"{i:06d}" + "jane " * (MEMO_MAX_TEXT // 5 - 2) for i in range(40)]
-    for text in big:
-        chain.text(text)
-        chain.text(text)
-    memo = chain.memo_size()
-    assert 0 < memo.chars <= MEMO_CHARS + RECENT_CHARS
-    assert memo.entries < 40
 
 
 def test_redactors_that_are_not_pure_run_on_every_text() -> None:
@@ -282,9 +316,9 @@ def test_a_memo_shared_by_threads_stays_consistent() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
-    from relaykit.redaction import MEMO_ENTRIES, RECENT_ENTRIES
+    from relaykit.redaction import MEMO_CHARS
 
-    assert chain.memo_size().entries <= MEMO_ENTRIES + RECENT_ENTRIES
+    assert chain.memo_size().chars <= MEMO_CHARS
 
 
 def test_a_calls_chain_uses_what_the_client_chain_remembers() -> None:

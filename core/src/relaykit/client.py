@@ -136,7 +136,8 @@ class Client:
         #: the keys this client holds, masked first in everything it redacts and raises
         self._known = self._registry.known_secrets
         self._redaction = RedactionChain(
-            [self._known, *collect(hook.relaykit_redactors(config=self.config))]
+            [self._known, *collect(hook.relaykit_redactors(config=self.config))],
+            memo_chars=self.config.redaction.memo_chars,
         )
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
         self._limiter: RateLimiter | None = None

@@ -11,6 +11,7 @@ ignored (``atempts = 10``) is a production incident waiting to happen.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -232,6 +233,35 @@ class TelemetryConfig:
 
 
 @attrs.frozen
+class RedactionConfig:
+    """``[redaction]``: how much the client remembers of what its redactors did.
+
+    ``memo_mb``: the megabytes (millions of characters, about bytes for ASCII
+    text) of texts and their redacted results a client keeps, so that a text
+    it sees again (a system prompt, a chat's history resent every turn) is not
+    redacted again. The default, 8, holds ~200 chats of ten exchanges of
+    ~1 KB messages; a server holding more chats at once wants ~4 MB per 100
+    of them, or their histories are redacted anew every turn. 0 turns
+    remembering off.
+    """
+
+    memo_mb: float = 8.0
+
+    def __attrs_post_init__(self) -> None:
+        if not math.isfinite(self.memo_mb) or self.memo_mb < 0:
+            raise ConfigError(
+                f"config key redaction.memo_mb must be a number of megabytes >= 0,"
+                f" not {self.memo_mb!r}",
+                hint="memo_mb = 8 is the default; 0 turns remembering off",
+            )
+
+    @property
+    def memo_chars(self) -> int:
+        """``memo_mb`` in characters."""
+        return int(self.memo_mb * 2**20)
+
+
+@attrs.frozen
 class Config:
     """The whole, validated configuration. Build one with :func:`load_config`."""
 
@@ -252,6 +282,7 @@ class Config:
     exporters: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     redactors: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     telemetry: TelemetryConfig = TelemetryConfig()
+    redaction: RedactionConfig = RedactionConfig()
     prices: dict[str, ModelPrice] = attrs.field(factory=dict)
     source: str | None = attrs.field(default=None, eq=False)
     storage_explicit: bool = attrs.field(default=False, eq=False)
@@ -269,6 +300,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "limiter": LimiterConfig,
     "defaults": DefaultsConfig,
     "telemetry": TelemetryConfig,
+    "redaction": RedactionConfig,
 }
 _TABLES = ("providers", "models", "limits", "exporters", "redactors", "prices")
 _PROVIDER_KEYS = ("type", "base_url", "api_key", "api_key_env", "headers")

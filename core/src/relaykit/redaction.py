@@ -14,17 +14,10 @@ from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
-#: texts a chain's memo keeps from their second sight on, and the characters of
-#: those texts and their results together (~0.5-2 MB): the memo is for what
-#: repeats on every call (a system prompt, a conversation's earlier turns), not
-#: a store
-MEMO_ENTRIES = 256
-MEMO_CHARS = 524_288
-#: results of texts seen once that a chain keeps, and their characters: a chat
-#: resends its last user message and answer on its next turn, and a server
-#: makes other calls in between (~1-2 MB)
-RECENT_ENTRIES = 4 * MEMO_ENTRIES
-RECENT_CHARS = 2 * MEMO_CHARS
+#: the characters a chain's memo holds by default (``[redaction] memo_mb``; texts
+#: and results, about bytes for ASCII text): enough for a server holding ~100
+#: chats of ten exchanges each, which resend their history every turn
+MEMO_CHARS = 8 * 2**20  # RedactionConfig.memo_mb's default
 #: shorter texts cost about as much to redact as to look up; a longer one
 #: (a pasted document) would push out everything else
 MEMO_MIN_TEXT = 128
@@ -57,24 +50,35 @@ class _Memo:
 
     A text's result is kept from its first sight, among the *recent* ones,
     keyed by the text's SHA-256 digest: a one-off prompt is not held, only
-    what the redactors made of it, or a mark that they left it as it was (at
-    most :data:`RECENT_ENTRIES` results and
-    :data:`RECENT_CHARS` characters, oldest out first). On its second sight
-    the text moves to the *remembered* ones, keyed by the text itself, so
-    later sights cost a dictionary look-up and no digest (at most
-    :data:`MEMO_ENTRIES` texts and :data:`MEMO_CHARS` characters of texts and
-    results). A chat's last user message and answer, resent on its next turn,
-    are redacted once, and one-off texts do not push a system prompt out.
+    what the redactors made of it, or a mark that they left it as it was. On
+    its second sight the text moves to the *remembered* ones, keyed by the
+    text itself, so later sights cost a dictionary look-up and no digest. A
+    chat's last user message and answer, resent on its next turn, are
+    redacted once, and one-off texts do not push a system prompt out. The
+    recent results take a quarter of ``chars`` (characters of results), the
+    remembered ones the rest (characters of texts and results), each oldest
+    out first.
 
     It holds text only in memory, never in a repr, a log line or an error.
     Look-ups take no lock (a dict's ``get`` is atomic); changes do, for the
     threads of a ``SyncClient`` or an exporter sharing a client.
     """
 
-    __slots__ = ("_chars", "_done", "_lock", "_recent", "_recent_chars", "_redacts")
+    __slots__ = (
+        "_budget",
+        "_chars",
+        "_done",
+        "_lock",
+        "_recent",
+        "_recent_budget",
+        "_recent_chars",
+        "_redacts",
+    )
 
-    def __init__(self, redacts: Sequence[Callable[[str], str]]) -> None:
+    def __init__(self, redacts: Sequence[Callable[[str], str]], chars: int = MEMO_CHARS) -> None:
         self._redacts = tuple(redacts)
+        self._recent_budget = chars // 4
+        self._budget = chars - self._recent_budget
         self._done: dict[str, str] = {}
         self._recent: OrderedDict[bytes, str] = OrderedDict()
         self._chars = self._recent_chars = 0
@@ -112,9 +116,7 @@ class _Memo:
             recent = self._recent
             if key in recent:
                 return  # another thread redacted the same text meanwhile
-            while recent and (
-                len(recent) >= RECENT_ENTRIES or self._recent_chars + len(done) > RECENT_CHARS
-            ):
+            while recent and self._recent_chars + len(done) > self._recent_budget:
                 self._recent_chars -= len(recent.popitem(last=False)[1])
             recent[key] = done
             self._recent_chars += len(done)
@@ -129,7 +131,7 @@ class _Memo:
             kept = self._done
             if text in kept:
                 return
-            while kept and (len(kept) >= MEMO_ENTRIES or self._chars + size > MEMO_CHARS):
+            while kept and self._chars + size > self._budget:
                 old = next(iter(kept))
                 result = kept.pop(old)
                 self._chars -= len(old) if result is old else len(old) + len(result)
@@ -146,21 +148,21 @@ def _is_pure(redactor: Redactor) -> bool:
     )
 
 
-def _steps(redactors: Sequence[Redactor]) -> tuple[Callable[[str], str], ...]:
-    """Each redactor's ``redact``, with each run of pure ones behind one memo."""
-    steps: list[Callable[[str], str]] = []
-    pure: list[Callable[[str], str]] = []
+def _steps(redactors: Sequence[Redactor], memo_chars: int) -> tuple[Callable[[str], str], ...]:
+    """Each redactor's ``redact``, with each run of pure ones behind one memo (sharing
+    ``memo_chars`` out; none with 0)."""
+    runs: list[list[Callable[[str], str]]] = []
+    steps: list[Callable[[str], str] | list[Callable[[str], str]]] = []
     for redactor in redactors:
-        if _is_pure(redactor):
-            pure.append(redactor.redact)
-            continue
-        if pure:
-            steps.append(_Memo(pure))
-            pure = []
-        steps.append(redactor.redact)
-    if pure:
-        steps.append(_Memo(pure))
-    return tuple(steps)
+        if not _is_pure(redactor) or not memo_chars:
+            steps.append(redactor.redact)
+        elif steps and isinstance(steps[-1], list):
+            steps[-1].append(redactor.redact)
+        else:
+            runs.append([redactor.redact])
+            steps.append(runs[-1])
+    share = memo_chars // max(1, len(runs))
+    return tuple(_Memo(step, share) if isinstance(step, list) else step for step in steps)
 
 
 class RedactionChain:
@@ -170,13 +172,15 @@ class RedactionChain:
     text alone; the built-in secret redactor and relaykit-pii's masking one)
     made of a text is remembered, so a system prompt sent on every turn, and a
     chat's history resent on every turn, are redacted once, not on every call
-    (see :class:`_Memo` for what is kept, and its bounds).
+    (see :class:`_Memo` for what is kept). ``memo_chars`` bounds what that memo
+    holds, in characters of texts and results (0: no memo; a client takes it
+    from ``[redaction] memo_mb``).
     """
 
-    def __init__(self, redactors: Sequence[Redactor]) -> None:
+    def __init__(self, redactors: Sequence[Redactor], *, memo_chars: int = MEMO_CHARS) -> None:
         self.redactors = tuple(redactors)
         # Bound once: this runs on every text of every record, span and log line.
-        self._redacts = _steps(self.redactors)
+        self._redacts = _steps(self.redactors, memo_chars)
         # for texts too short to remember: no memo's call in between
         self._direct = tuple([r.redact for r in self.redactors])
 

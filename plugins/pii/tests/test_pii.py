@@ -612,6 +612,31 @@ async def test_a_client_with_other_kinds_does_not_reuse_another_clients_results(
     assert "[CARD]" in cards_masked and "support@shop.example" in cards_masked
 
 
+@pytest.mark.anyio
+async def test_with_the_memo_off_every_turn_is_redacted_and_stored_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # [redaction] memo_mb = 0: nothing is remembered, the records are as before.
+    seen: list[str] = []
+    redact = PiiRedactor.redact
+
+    def counting(self: PiiRedactor, text: str) -> str:
+        seen.append(text)
+        return redact(self, text)
+
+    monkeypatch.setattr(PiiRedactor, "redact", counting)
+    storage = ListStorage()
+    async with relaykit.Client(
+        {**config(False), "redaction": {"memo_mb": 0}}, plugins=[FakePlugin(), storage]
+    ) as client:
+        for i in range(3):
+            turn = [relaykit.Message.system(SYSTEM), relaykit.Message.user(f"turn {i} {EMAIL}")]
+            await client.chat("fake/m", turn)
+    assert seen.count(SYSTEM) == 3
+    stored = {r.messages[0].text for r in storage.records}
+    assert len(stored) == 1 and CARD not in stored.pop()
+
+
 def test_the_masking_redactor_is_pure_and_the_reversible_one_is_not() -> None:
     from relaykit.redaction import RedactionChain
 
