@@ -79,7 +79,9 @@ class _Memo:
         self._redacts = tuple(redacts)
         self._recent_budget = chars // 4
         self._budget = chars - self._recent_budget
-        self._done: dict[str, str] = {}
+        # OrderedDict: popping the oldest is O(1); a dict's next(iter()) walks
+        # the slots its earlier pops left empty, up to a third of the table
+        self._done: OrderedDict[str, str] = OrderedDict()
         self._recent: OrderedDict[bytes, str] = OrderedDict()
         self._chars = self._recent_chars = 0
         self._lock = threading.Lock()
@@ -132,8 +134,7 @@ class _Memo:
             if text in kept:
                 return
             while kept and self._chars + size > self._budget:
-                old = next(iter(kept))
-                result = kept.pop(old)
+                old, result = kept.popitem(last=False)
                 self._chars -= len(old) if result is old else len(old) + len(result)
             kept[text] = done if done != text else text
             self._chars += size
