@@ -109,7 +109,7 @@ def test_a_chats_resent_turns_are_redacted_once() -> None:
 
 def test_one_off_texts_do_not_push_out_a_text_that_repeats() -> None:
     masker = PureMasker()
-    chars = 64 * len(LONG)  # room for 16 recent results, ~24 remembered texts
+    chars = 64 * len(LONG)  # room for ~7 recent results, ~28 remembered texts
     chain = RedactionChain([masker], memo_chars=chars)
     chain.text(LONG)
     chain.text(LONG)  # seen twice: remembered

@@ -55,7 +55,7 @@ class _Memo:
     text itself, so later sights cost a dictionary look-up and no digest. A
     chat's last user message and answer, resent on its next turn, are
     redacted once, and one-off texts do not push a system prompt out. The
-    recent results take a quarter of ``chars`` (characters of results), the
+    recent results take an eighth of ``chars`` (characters of results), the
     remembered ones the rest (characters of texts and results), each oldest
     out first.
 
@@ -77,7 +77,7 @@ class _Memo:
 
     def __init__(self, redacts: Sequence[Callable[[str], str]], chars: int = MEMO_CHARS) -> None:
         self._redacts = tuple(redacts)
-        self._recent_budget = chars // 4
+        self._recent_budget = chars // 8
         self._budget = chars - self._recent_budget
         # OrderedDict: popping the oldest is O(1); a dict's next(iter()) walks
         # the slots its earlier pops left empty, up to a third of the table
