@@ -562,12 +562,17 @@ SYSTEM = (
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("outbound", [False, True], ids=["mask", "outbound"])
+@pytest.mark.parametrize(
+    ("outbound", "memo_mb", "redacted"),
+    [(False, 8, 1), (True, 8, 4), (False, 0, 4)],
+    ids=["mask", "outbound", "mask-memo-off"],
+)
 async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
-    outbound: bool, monkeypatch: pytest.MonkeyPatch
+    outbound: bool, memo_mb: float, redacted: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # From the first turn on the client's chain remembers what the secret and
-    # PII redactors made of the system prompt; every record is the same as the first.
+    # PII redactors made of the system prompt (unless [redaction] memo_mb = 0);
+    # every record is the same as the first.
     seen: list[str] = []
     redact = PiiRedactor.redact
 
@@ -577,12 +582,14 @@ async def test_a_system_prompt_on_every_turn_is_stored_redacted_every_time(
 
     monkeypatch.setattr(PiiRedactor, "redact", counting)
     fake, storage = FakePlugin(), ListStorage()
-    async with relaykit.Client(config(outbound), plugins=[fake, storage]) as client:
+    conf = {**config(outbound), "redaction": {"memo_mb": memo_mb}}
+    async with relaykit.Client(conf, plugins=[fake, storage]) as client:
         for i in range(4):
             turn = [relaykit.Message.system(SYSTEM), relaykit.Message.user(f"turn {i} {EMAIL}")]
             await client.chat("fake/m", turn)
-    # masking: the first turn; reversible: every turn (the records then get placeholders)
-    assert seen.count(SYSTEM) == (4 if outbound else 1)
+    # masking: the first turn; reversible, or nothing remembered: every turn
+    # (a reversible redactor's records get placeholders)
+    assert seen.count(SYSTEM) == redacted
     stored = [r.messages[0].text for r in storage.records]
     assert len(stored) == 4
     assert len(set(stored)) == 1
@@ -610,31 +617,6 @@ async def test_a_client_with_other_kinds_does_not_reuse_another_clients_results(
     (emails_masked,), (cards_masked,) = results
     assert "[EMAIL]" in emails_masked and CARD in emails_masked
     assert "[CARD]" in cards_masked and "support@shop.example" in cards_masked
-
-
-@pytest.mark.anyio
-async def test_with_the_memo_off_every_turn_is_redacted_and_stored_the_same(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # [redaction] memo_mb = 0: nothing is remembered, the records are as before.
-    seen: list[str] = []
-    redact = PiiRedactor.redact
-
-    def counting(self: PiiRedactor, text: str) -> str:
-        seen.append(text)
-        return redact(self, text)
-
-    monkeypatch.setattr(PiiRedactor, "redact", counting)
-    storage = ListStorage()
-    async with relaykit.Client(
-        {**config(False), "redaction": {"memo_mb": 0}}, plugins=[FakePlugin(), storage]
-    ) as client:
-        for i in range(3):
-            turn = [relaykit.Message.system(SYSTEM), relaykit.Message.user(f"turn {i} {EMAIL}")]
-            await client.chat("fake/m", turn)
-    assert seen.count(SYSTEM) == 3
-    stored = {r.messages[0].text for r in storage.records}
-    assert len(stored) == 1 and CARD not in stored.pop()
 
 
 def test_the_masking_redactor_is_pure_and_the_reversible_one_is_not() -> None:
