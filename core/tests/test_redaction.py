@@ -181,6 +181,15 @@ def test_memo_chars_bound_what_the_memo_holds() -> None:
     assert memo.entries < 20
 
 
+def test_a_text_bigger_than_the_memo_is_not_kept() -> None:
+    masker = PureMasker()
+    chain = RedactionChain([masker], memo_chars=len(LONG))
+    for _ in range(3):
+        assert chain.text(LONG * 2) == (LONG * 2).replace("jane", "[NAME]")
+    assert masker.seen == 3
+    assert chain.memo_size() == (0, 0)
+
+
 def test_memo_chars_0_remembers_nothing() -> None:
     masker = PureMasker()
     chain = RedactionChain([masker], memo_chars=0)

@@ -15,7 +15,7 @@ from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
 #: the characters a chain's memo holds by default (``[redaction] memo_mb``; texts
-#: and results, about bytes for ASCII text): enough for a server holding ~100
+#: and results, about bytes for ASCII text): enough for a server holding ~200
 #: chats of ten exchanges each, which resend their history every turn
 MEMO_CHARS = 8 * 2**20  # RedactionConfig.memo_mb's default
 #: shorter texts cost about as much to redact as to look up; a longer one
@@ -116,8 +116,8 @@ class _Memo:
     def _keep_recent(self, key: bytes, done: str) -> None:
         with self._lock:
             recent = self._recent
-            if key in recent:
-                return  # another thread redacted the same text meanwhile
+            if key in recent or len(done) > self._recent_budget:
+                return  # another thread redacted the same text meanwhile, or no room
             while recent and self._recent_chars + len(done) > self._recent_budget:
                 self._recent_chars -= len(recent.popitem(last=False)[1])
             recent[key] = done
@@ -131,7 +131,7 @@ class _Memo:
             if recent is not None:
                 self._recent_chars -= len(recent)
             kept = self._done
-            if text in kept:
+            if text in kept or size > self._budget:
                 return
             while kept and self._chars + size > self._budget:
                 old, result = kept.popitem(last=False)
