@@ -236,8 +236,8 @@ class TelemetryConfig:
 class RedactionConfig:
     """``[redaction]``: how much the client remembers of what its redactors did.
 
-    ``memo_mb``: the megabytes (millions of characters, about bytes for ASCII
-    text) of texts and their redacted results a client keeps, so that a text
+    ``memo_mb``: the megabytes (of 2^20 characters each, about a megabyte of
+    ASCII text) of texts and their redacted results a client keeps, so that a text
     it sees again (a system prompt, a chat's history resent every turn) is not
     redacted again. The default, 8, holds ~200 chats of ten exchanges of
     ~1 KB messages; a server holding more chats at once wants ~4 MB per 100
