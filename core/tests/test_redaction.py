@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from relaykit.known_secrets import KnownSecrets
 from relaykit.messages import ImagePart, Message, TextPart, ToolCall, ToolResultPart
 from relaykit.redaction import RedactionChain
@@ -366,3 +369,35 @@ def test_a_redactor_that_empties_a_text_is_remembered_as_empty() -> None:
     chain = RedactionChain([eraser])
     assert [chain.text(LONG) for _ in range(3)] == ["", "", ""]
     assert eraser.seen == 1
+
+
+# Texts of a few kinds: changed by the masker ("jane"), left alone, emptied
+# ("erase"), long enough to be remembered or not, sharing prefixes.
+_WORDS = st.sampled_from(["jane", "bob", "erase", "hello", "x" * 40, "jane and bob"])
+_TEXTS = st.lists(_WORDS, min_size=1, max_size=12).map(" ".join)
+
+
+class _Shaper(PureMasker):
+    """Masks "jane", empties texts holding "erase", leaves the rest."""
+
+    def redact(self, text: str) -> str:
+        self.seen += 1
+        return "" if "erase" in text else text.replace("jane", "[NAME]")
+
+
+@given(
+    texts=st.lists(st.tuples(_TEXTS, st.integers(0, 3)), min_size=1, max_size=60),
+    memo_chars=st.sampled_from([0, 100, 400, 1_000, 5_000, 100_000]),
+)
+def test_the_memo_never_changes_what_a_text_becomes_and_stays_in_bounds(
+    texts: list[tuple[str, int]], memo_chars: int
+) -> None:
+    # Whatever the order, the repeats and the room, a chain with a memo gives
+    # each text what the redactors give it, and holds at most its characters.
+    shaper = _Shaper()
+    chain = RedactionChain([shaper], memo_chars=memo_chars)
+    fresh = _Shaper()
+    for base, padding in texts:
+        text = base + " pad" * (padding * 40)  # some under MEMO_MIN_TEXT, some over
+        assert chain.text(text) == fresh.redact(text)
+        assert chain.memo_size().chars <= memo_chars
