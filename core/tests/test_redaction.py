@@ -184,6 +184,30 @@ def test_memo_chars_bound_what_the_memo_holds() -> None:
     assert memo.entries < 20
 
 
+def test_a_remembered_message_is_built_once() -> None:
+    # A chat's history comes back every turn: the redacted message is reused,
+    # one per role, and equal to one built afresh.
+    chain = RedactionChain([PureMasker()])
+    turns = [chain.message(Message.user("".join(list(LONG)))) for _ in range(3)]
+    assert turns[0] == Message.user(LONG.replace("jane", "[NAME]"))
+    assert turns[1] is turns[0] and turns[2] is turns[0]
+    assistant = chain.message(Message.assistant(LONG))
+    assert assistant.role == "assistant" and assistant.text == turns[0].text
+    assert chain.for_call().message(Message.user(LONG)) is turns[0]
+    # without a memo, nothing is kept: equal messages, built each time
+    off = RedactionChain([PureMasker()], memo_chars=0)
+    first, second = (off.message(Message.user(LONG)) for _ in range(2))
+    assert first == second and first is not second
+
+
+def test_the_built_messages_stay_within_their_share_of_the_memo() -> None:
+    chain = RedactionChain([PureMasker()], memo_chars=8 * 10 * len(LONG))
+    for i in range(100):
+        chain.message(Message.user(f"{i:04d} {LONG}"))
+    assert chain._messages._chars <= 10 * len(LONG)
+    assert len(chain._messages._built) <= 10
+
+
 def test_a_text_bigger_than_the_memo_is_not_kept() -> None:
     masker = PureMasker()
     chain = RedactionChain([masker], memo_chars=len(LONG))

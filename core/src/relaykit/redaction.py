@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from .known_secrets import KnownSecrets
-from .messages import Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from .messages import Message, ReasoningPart, Role, TextPart, ToolCall, ToolResultPart
 from .protocols import CallRecord, Redactor
 
 #: the characters a chain's memo holds by default (``[redaction] memo_mb``; texts
@@ -140,6 +140,36 @@ class _Memo:
             self._chars += size
 
 
+class _MessageCache:
+    """Redacted one-text messages by role and redacted text.
+
+    A chat resends its history every turn; the memo gives back the same
+    redacted text each time, and a message built around it once is reused
+    rather than built again (~1 µs each). It holds redacted text only, at
+    most ``chars`` characters of it (0: none), and starts over when full.
+    """
+
+    __slots__ = ("_budget", "_built", "_chars")
+
+    def __init__(self, chars: int) -> None:
+        self._budget = chars
+        self._built: dict[tuple[str, str], Message] = {}
+        self._chars = 0
+
+    def get(self, role: Role, text: str) -> Message:
+        """``Message(role, (TextPart(text),))``, the one built before if there is one."""
+        if len(text) < MEMO_MIN_TEXT or len(text) > self._budget:
+            return Message(role, (TextPart(text),))
+        key = (role, text)
+        built = self._built.get(key)
+        if built is None:
+            if self._chars + len(text) > self._budget:
+                self._built, self._chars = {}, 0  # a new dict: a reader may hold the old
+            built = self._built[key] = Message(role, (TextPart(text),))
+            self._chars += len(text)
+        return built
+
+
 def _is_pure(redactor: Redactor) -> bool:
     # ``pure``: its result depends on the text alone and it keeps nothing, so a
     # result may be reused. A reversible redactor records what it replaced for
@@ -184,6 +214,7 @@ class RedactionChain:
         self._redacts = _steps(self.redactors, memo_chars)
         # for texts too short to remember: no memo's call in between
         self._direct = tuple([r.redact for r in self.redactors])
+        self._messages = _MessageCache(memo_chars // 8)
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
@@ -211,7 +242,7 @@ class RedactionChain:
         if len(given) == 1 and type(given[0]) is TextPart:  # most turns: one text
             original = given[0].text
             text = self.text(original)
-            return message if text == original else Message(message.role, (TextPart(text),))
+            return message if text == original else self._messages.get(message.role, text)
         parts = []
         changed = False
         for p in message.content:
@@ -317,6 +348,7 @@ class _CallRedaction(RedactionChain):
     def __init__(self, chain: RedactionChain) -> None:
         self.redactors = chain.redactors
         self._redacts, self._direct = chain._redacts, chain._direct
+        self._messages = chain._messages
         self._always: tuple[Callable[[str], str], ...] = ()
         if self._redacts and isinstance(self.redactors[0], KnownSecrets):
             # (a KnownSecrets is never pure: it is the first step of both)
