@@ -156,7 +156,7 @@ class _MessageCache:
         self._built: dict[tuple[str, str], Message] = {}
         self._chars = 0
 
-    def get(self, role: Role, text: str) -> Message:
+    def build(self, role: Role, text: str) -> Message:
         """``Message(role, (TextPart(text),))``, the one built before if there is one."""
         if len(text) < MEMO_MIN_TEXT or len(text) > self._budget:
             return Message(role, (TextPart(text),))
@@ -242,7 +242,7 @@ class RedactionChain:
         if len(given) == 1 and type(given[0]) is TextPart:  # most turns: one text
             original = given[0].text
             text = self.text(original)
-            return message if text == original else self._messages.get(message.role, text)
+            return message if text == original else self._messages.build(message.role, text)
         parts = []
         changed = False
         for p in message.content:
