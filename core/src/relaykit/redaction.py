@@ -203,18 +203,21 @@ class RedactionChain:
     text alone; the built-in secret redactor and relaykit-pii's masking one)
     made of a text is remembered, so a system prompt sent on every turn, and a
     chat's history resent on every turn, are redacted once, not on every call
-    (see :class:`_Memo` for what is kept). ``memo_chars`` bounds what that memo
-    holds, in characters of texts and results (0: no memo; a client takes it
-    from ``[redaction] memo_mb``).
+    (see :class:`_Memo` for what is kept), and so is the message built around
+    a remembered text. ``memo_chars`` bounds what both hold, in characters of
+    texts and results (0: nothing is remembered; a client takes it from
+    ``[redaction] memo_mb``).
     """
 
     def __init__(self, redactors: Sequence[Redactor], *, memo_chars: int = MEMO_CHARS) -> None:
         self.redactors = tuple(redactors)
         # Bound once: this runs on every text of every record, span and log line.
-        self._redacts = _steps(self.redactors, memo_chars)
+        # memo_chars in all: an eighth for the messages built around remembered
+        # texts (mostly the memo's own strings), the rest for the memo
+        self._messages = _MessageCache(memo_chars // 8)
+        self._redacts = _steps(self.redactors, memo_chars - memo_chars // 8)
         # for texts too short to remember: no memo's call in between
         self._direct = tuple([r.redact for r in self.redactors])
-        self._messages = _MessageCache(memo_chars // 8)
 
     def text(self, text: str) -> str:
         """``text`` after every redactor."""
