@@ -89,6 +89,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -288,7 +289,7 @@ async def run(
     """CPU seconds of this thread per call, over ``n`` sequential calls (after a warm-up);
     with ``otlp`` (tracer, endpoint), also the exporter's threads' CPU seconds per
     call and the spans a full queue dropped. ``turn(label)`` makes each call's
-    messages (:func:`prompt_turn`, or :func:`realistic_turn`). ``stream``: each call is
+    messages (:func:`prompt_turn`, or a :class:`Conversation`). ``stream``: each call is
     ``client.stream`` read to its end instead of ``client.chat``.
 
     Each turn ends in its request's number, so no cache keyed by text can make
@@ -528,32 +529,28 @@ class RealisticMock(OpenAIMock):
         return Reply(text=f"{ANSWER} {last_user_text[last_user_text.rfind('(') :]}")
 
 
-def realistic_turn(label: str) -> list[dict[str, str]]:
-    """A system prompt and a user message, ~2 KB; ``label`` makes each one new."""
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{USER} ({label})"}]
-
-
 class Conversation:
     """Turns of one chat: each call sends the system prompt, the last ``history``
     exchanges (each user message and the answer :class:`RealisticMock` gave it) and
-    a new user message, as chat applications resend their history every turn.
+    a new user message, as chat applications resend their history every turn
+    (``history`` 0: the realistic single turn, a system prompt and a user message).
 
     Call it once per call, in the order the calls are made: each turn's history is
     the turns made before it (what the client has already sent and received).
     """
 
     def __init__(self, history: int) -> None:
-        self.history = history
-        self.labels: list[str] = []
+        #: the labels of the last ``history`` turns
+        self.past: deque[str] = deque(maxlen=history)
 
     def __call__(self, label: str) -> list[dict[str, str]]:
-        past = self.labels[-self.history :] if self.history else []
-        self.labels.append(label)
         messages = [{"role": "system", "content": SYSTEM}]
-        for old in past:
+        for old in self.past:
             messages.append({"role": "user", "content": f"{USER} ({old})"})
             messages.append({"role": "assistant", "content": f"{ANSWER} ({old})"})
         messages.append({"role": "user", "content": f"{USER} ({label})"})
+        if self.past.maxlen:
+            self.past.append(label)
         return messages
 
 
@@ -612,7 +609,7 @@ def realistic_overhead(
                     "openai/gpt-4o-mini",
                     calls,
                     otlp,
-                    Conversation(history) if history else realistic_turn,
+                    Conversation(history),
                     512,
                     stream,
                     backend=backend,

@@ -75,7 +75,6 @@ from observability import (
     Conversation,
     InMemoryTracing,
     NoOpExporter,
-    realistic_turn,
     scenario,
 )
 
@@ -156,7 +155,7 @@ async def child(
         config["telemetry"] = {"tracing": False}
     tracing: Any = InMemoryTracing() if tracer == "memory" else LeanTracing()
     fake = FakePlugin()
-    conversation = Conversation(history) if history else realistic_turn
+    conversation = Conversation(history)
 
     def turn(label: str) -> Any:
         if not realistic:

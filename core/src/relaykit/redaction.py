@@ -75,7 +75,7 @@ class _Memo:
         "_redacts",
     )
 
-    def __init__(self, redacts: Sequence[Callable[[str], str]], chars: int = MEMO_CHARS) -> None:
+    def __init__(self, redacts: Sequence[Callable[[str], str]], chars: int) -> None:
         self._redacts = tuple(redacts)
         self._recent_budget = chars // 8
         self._budget = chars - self._recent_budget
@@ -110,7 +110,7 @@ class _Memo:
         done = text
         for redact in self._redacts:
             done = redact(done)
-        self._keep_recent(key, _UNCHANGED if done is text or done == text else done)
+        self._keep_recent(key, _UNCHANGED if done == text else done)
         return done
 
     def _keep_recent(self, key: bytes, done: str) -> None:
@@ -125,7 +125,9 @@ class _Memo:
 
     def _keep(self, key: bytes, text: str, done: str) -> None:
         # an unchanged text is one string, held once
-        size = len(text) if done == text else len(text) + len(done)
+        if done == text:
+            done = text
+        size = len(text) if done is text else len(text) + len(done)
         with self._lock:
             recent = self._recent.pop(key, None)
             if recent is not None:
@@ -136,7 +138,7 @@ class _Memo:
             while kept and self._chars + size > self._budget:
                 old, result = kept.popitem(last=False)
                 self._chars -= len(old) if result is old else len(old) + len(result)
-            kept[text] = done if done != text else text
+            kept[text] = done
             self._chars += size
 
 
@@ -182,7 +184,6 @@ def _is_pure(redactor: Redactor) -> bool:
 def _steps(redactors: Sequence[Redactor], memo_chars: int) -> tuple[Callable[[str], str], ...]:
     """Each redactor's ``redact``, with each run of pure ones behind one memo (sharing
     ``memo_chars`` out; none with 0)."""
-    runs: list[list[Callable[[str], str]]] = []
     steps: list[Callable[[str], str] | list[Callable[[str], str]]] = []
     for redactor in redactors:
         if not _is_pure(redactor) or not memo_chars:
@@ -190,9 +191,8 @@ def _steps(redactors: Sequence[Redactor], memo_chars: int) -> tuple[Callable[[st
         elif steps and isinstance(steps[-1], list):
             steps[-1].append(redactor.redact)
         else:
-            runs.append([redactor.redact])
-            steps.append(runs[-1])
-    share = memo_chars // max(1, len(runs))
+            steps.append([redactor.redact])
+    share = memo_chars // max(1, sum(isinstance(step, list) for step in steps))
     return tuple(_Memo(step, share) if isinstance(step, list) else step for step in steps)
 
 
