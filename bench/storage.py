@@ -3,6 +3,7 @@
     uv run python bench/storage.py                      # SQLite and models(), asyncio
     uv run python bench/storage.py --backend trio
     uv run python bench/storage.py --postgres "host=127.0.0.1 user=postgres dbname=test"
+    uv run python bench/storage.py --chats 10 --turns 60   # chats resending their history
 
 Targets (docs/benchmarks-storage.md): SQLite >= 20,000 records/s through the
 queue, enqueue p99 <= 0.2 ms, models() from the storage cache <= 1 ms,
@@ -22,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import anyio
+import attrs
 
 import relaykit
 from relaykit.call_log import CallLog
@@ -72,17 +74,101 @@ def record(n: int) -> CallRecord:
     )
 
 
+#: a chat's system prompt (~1.2 KB), question (~0.6 KB) and answer (~1 KB)
+CHAT_SYSTEM = "You are the support assistant of a data platform. Answer precisely. " * 18
+CHAT_QUESTION = "My CSV export of a workspace with many rows times out; what can I do? " * 9
+CHAT_ANSWER = "Split the export by date range, or use the streaming export endpoint. " * 14
+
+
+def chat_turns(chats: int, turns: int) -> list[CallRecord]:
+    """``chats`` chats of ``turns`` calls each, the chats taking turns as on a server.
+
+    Each call resends its chat's history, as chat applications do.
+    """
+    histories = [[relaykit.Message.system(CHAT_SYSTEM)] for _ in range(chats)]
+    out = []
+    for turn in range(turns):
+        for c, history in enumerate(histories):
+            history.append(relaykit.Message.user(f"{CHAT_QUESTION} ({c}.{turn})"))
+            out.append(attrs.evolve(record(turn), messages=tuple(history), conversation_id=str(c)))
+            history.append(relaykit.Message.assistant(f"{CHAT_ANSWER} ({c}.{turn})"))
+    return out
+
+
+def directory_size(path: str) -> int:
+    """Bytes in the files of ``path`` (the database, and its -wal and -shm if any)."""
+    return sum(f.stat().st_size for f in Path(path).iterdir())
+
+
+def unique_text(records: list[CallRecord]) -> int:
+    """Characters of distinct message text in ``records``."""
+    return sum(len(t) for t in {m.text for r in records for m in r.messages})
+
+
+async def bench_chats(chats: int, turns: int, repeat: int, dsn: str | None) -> None:
+    from relaykit_sqlite import SQLiteStorage
+
+    records = chat_turns(chats, turns)
+    print(
+        f"chats      {chats} chats x {turns} turns ({len(records):,} records,"
+        f" {unique_text(records) / 1e6:.2f} MB of distinct message text)"
+    )
+    rates, per_cpu, sizes = [], [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            storage = SQLiteStorage(Path(tmp) / "logs.db")
+            await storage.write_batch([record(-1)])
+            rate, _, cpu_rate = await through_queue(storage, records)
+            await storage.aclose()  # checkpoints: the -wal file is folded in
+            sizes.append(directory_size(tmp))
+            rates.append(rate)
+            per_cpu.append(cpu_rate)
+    print(
+        f"sqlite     {statistics.median(rates):,.0f} records/s,"
+        f" {1e6 / statistics.median(per_cpu):,.0f} µs CPU a record,"
+        f" database {statistics.median(sizes) / 1e6:.1f} MB"
+    )
+    if dsn:
+        import psycopg
+
+        from relaykit_postgres import PostgresStorage
+
+        schema = f"relaykit_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            storage = PostgresStorage(dsn, schema=schema)
+            await storage.write_batch([record(-1)])
+            rate, _, cpu_rate = await through_queue(storage, records)
+            await storage.aclose()
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                (size,) = conn.execute(
+                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = %s AND c.relkind = 'r'",
+                    (schema,),
+                ).fetchone()
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        print(
+            f"postgres   {rate:,.0f} records/s, {1e6 / cpu_rate:,.0f} µs CPU a record"
+            f" (this process), tables {int(size) / 1e6:.1f} MB"
+        )
+
+
 BATCH = StorageConfig().batch_size  # the default [storage] batch_size; --batch sets it
 
 
-async def through_queue(storage: Storage, count: int) -> tuple[float, list[float], float]:
-    """Push ``count`` records through a CallLog into ``storage``.
+async def through_queue(
+    storage: Storage, count: int | list[CallRecord]
+) -> tuple[float, list[float], float]:
+    """Push ``count`` records (or these records) through a CallLog into ``storage``.
 
     Returns records/s (until every record is committed), each put's latency (s),
     and records per CPU-second of this process (all threads): a figure that
     other processes competing for the CPU disturb far less than wall time.
     """
-    records = [record(n) for n in range(count)]
+    records = [record(n) for n in range(count)] if isinstance(count, int) else count
+    count = len(records)
     latencies: list[float] = []
     log = CallLog(storage, max_batch=BATCH)
     clock = time.perf_counter
@@ -211,6 +297,9 @@ async def main(args: argparse.Namespace) -> None:
         f"backend {args.backend}, python {sys.version.split()[0]}, {args.count:,} records per run,"
         f" batch_size {BATCH}, load average {os.getloadavg()[0]:.2f}"
     )
+    if args.chats:
+        await bench_chats(args.chats, args.turns, args.repeat, args.postgres)
+        return
     await bench_sqlite(args.count, args.repeat)
     await bench_models(1000)
     if args.postgres:
@@ -225,6 +314,10 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", metavar="DSN", help="also benchmark PostgreSQL")
     parser.add_argument("--batch", type=int, default=BATCH, help="[storage] batch_size")
+    parser.add_argument(
+        "--chats", type=int, default=0, help="instead: this many chats resending their history"
+    )
+    parser.add_argument("--turns", type=int, default=60, help="calls per chat, with --chats")
     args = parser.parse_args()
     BATCH = args.batch
     anyio.run(main, args, backend=args.backend)

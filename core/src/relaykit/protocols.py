@@ -246,7 +246,8 @@ class LogQuery:
             return False
         words = self.words()
         if words:
-            found = set(search_words(prompt_text(record.messages))) | set(search_words(record.text))
+            found = set(search_words(prompt_text(new_messages(record.messages))))
+            found |= set(search_words(record.text))
             if not found.issuperset(words):
                 return False
         return True
@@ -267,6 +268,25 @@ _WORD = re.compile(r"[^\W_]+")
 def prompt_text(messages: Sequence[Message]) -> str:
     """The searchable text of a prompt: every message's text, one per line."""
     return "\n".join(text for m in messages if (text := m.text))
+
+
+def new_messages(messages: Sequence[Message]) -> Sequence[Message]:
+    """The messages a call added to its conversation: those after its last answered turn.
+
+    A chat resends its whole history every turn; what is new is everything after
+    the last assistant message that something else follows (the user's new
+    message, tool results). Trailing assistant messages (a prefill) are new too.
+    A call with no earlier answer is new as a whole, system prompt included. The
+    search index covers these only, so a word is found in the call that said
+    it, not in every later turn of that chat.
+    """
+    last = len(messages) - 1
+    while last >= 0 and messages[last].role == "assistant":
+        last -= 1  # a prefill: part of this call, not history
+    for i in range(last - 1, -1, -1):
+        if messages[i].role == "assistant":
+            return messages[i + 1 :]
+    return messages
 
 
 @attrs.frozen(kw_only=True)

@@ -5,7 +5,16 @@ of the same columns, so they agree on what is searchable and what round-trips.
 Structured fields (messages, params, tool calls, route) travel as JSON text;
 the cost as a decimal string, so no backend rounds money through a float.
 Two derived columns serve queries: ``ok`` (the status filter) and ``prompt``
-(the messages' text, for full-text search next to ``response``). Columns are
+(the text of the messages the call added to its conversation, see
+:func:`~relaykit.protocols.new_messages`, for full-text search next to
+``response``).
+
+A chat resends its whole history every call, so a backend that stores each
+record's messages whole stores a chat of *n* turns ~n²/2 times. Backends that
+can keep a second table use :meth:`RowEncoder.shared`: each long message that
+calls repeat (history, system prompts) is stored once, under a key derived
+from its JSON, and the row's ``messages`` array holds that key (a JSON string)
+in its place; :func:`row_to_record` takes those messages back by key. Columns are
 only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
 migration 6, ``cache_write_1h_input_tokens`` with migration 7).
@@ -14,13 +23,18 @@ migration 6, ``cache_write_1h_input_tokens`` with migration 7).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
+from .errors import RelayError
 from .messages import Message, ReasoningPart, TextPart, ToolCall
-from .protocols import CallRecord
+from .protocols import CallRecord, new_messages
 from .response import Usage
 from .serialization import converter
 
@@ -81,6 +95,73 @@ def _message_json(message: Message, dumps: Callable[[Any], str]) -> str:
     return dumps(converter.unstructure(message))
 
 
+#: Repeated messages whose JSON is at least this many characters are stored
+#: once per database by :meth:`RowEncoder.shared`. Shorter ones stay in their
+#: row: a key (34 characters in the row, plus the shared message's own row
+#: and reference count to keep) saves little on them.
+SHARED_MESSAGE_CHARS = 256
+
+
+def message_key(body: str) -> str:
+    """The key a message is stored under by :meth:`RowEncoder.shared`: a digest of its JSON.
+
+    BLAKE2b, 128 bits as 32 hex digits: no two different messages of one
+    database will share a key, and it is cheap (~1 µs a KB). A key names the
+    redacted message, so it reveals nothing the stored message does not.
+    """
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+
+
+class _Encoded:
+    """One message as a row holds it: its text and JSON, and the key it is shared under."""
+
+    __slots__ = ("_key", "json", "text")
+
+    def __init__(self, text: str, body: str) -> None:
+        self.text = text
+        self.json = body
+        self._key: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            self._key = message_key(self.json)
+        return self._key
+
+
+class _Encodings:
+    """Messages' encodings, the most recently used kept up to ``chars`` characters of JSON.
+
+    Bounded by size, not count: a server's chats take turns, and each resends
+    its history, so what must stay is every message of every live chat (ten
+    chats of 60 turns are ~1,200 messages), while one pasted document can be
+    as long as a thousand questions.
+    """
+
+    def __init__(self, encode: Callable[[Message], _Encoded], chars: int) -> None:
+        self._encode = encode
+        self._room = chars
+        self._entries: OrderedDict[Message, _Encoded] = OrderedDict()
+        # The writer of one backend may encode in several threads at once.
+        self._lock = threading.Lock()
+
+    def get(self, message: Message) -> _Encoded:
+        with self._lock:
+            found = self._entries.get(message)  # TypeError: unhashable (tool-call arguments)
+            if found is not None:
+                self._entries.move_to_end(message)
+                return found
+        encoded = self._encode(message)
+        size = len(encoded.json)
+        with self._lock:
+            if size <= self._room and message not in self._entries:
+                self._entries[message] = encoded
+                self._room -= size
+            while self._room < 0:
+                self._room += len(self._entries.popitem(last=False)[1].json)
+        return encoded
+
+
 class RowEncoder:
     """Turns call records into rows of :data:`COLUMNS`; a callable.
 
@@ -88,41 +169,74 @@ class RowEncoder:
         None) as compact JSON text. The default is the standard library's;
         a backend may pass a faster one (the SQLite plugin passes orjson) as
         long as it encodes the same values.
-    :param cache_size: messages whose JSON and text are kept: the same system
-        prompt starts most calls, so it is encoded once.
+    :param cache_chars: characters of messages' JSON kept encoded: the same
+        system prompt starts most calls, and a chat resends its history, so
+        each message is encoded once while it keeps coming back. The default,
+        4 MiB, holds ~20 chats of 60 turns of 1-2 KB messages.
 
-    Safe to share between threads (``functools.lru_cache`` is).
+    Safe to share between threads.
     """
 
-    def __init__(self, dumps: Callable[[Any], str] = _dumps, *, cache_size: int = 256) -> None:
+    def __init__(
+        self, dumps: Callable[[Any], str] = _dumps, *, cache_chars: int = 4 * 2**20
+    ) -> None:
         self._dumps = dumps
-        self._message_cached = functools.lru_cache(maxsize=cache_size)(self._message)
-        self._route = functools.lru_cache(maxsize=cache_size)(self._route_json)
+        self._encodings = _Encodings(self._message, cache_chars)
+        self._route = functools.lru_cache(maxsize=256)(self._route_json)
 
-    def _message(self, message: Message) -> tuple[str, str]:
-        return message.text, _message_json(message, self._dumps)
+    def _message(self, message: Message) -> _Encoded:
+        return _Encoded(message.text, _message_json(message, self._dumps))
 
     def _route_json(self, route: tuple[str, ...]) -> str:
         return self._dumps(list(route))
 
-    def _prompt_and_messages(self, messages: Sequence[Message]) -> tuple[str, str]:
+    def _prompt_and_messages(
+        self, messages: Sequence[Message], shared: dict[str, str] | None
+    ) -> tuple[str, str]:
+        first_new = len(messages) - len(new_messages(messages))
         texts, parts = [], []
-        for m in messages:
+        for i, m in enumerate(messages):
             # Messages holding tool-call arguments (dicts) are unhashable: no cache.
             try:
-                text, encoded = self._message_cached(m)
+                encoded = self._encodings.get(m)
             except TypeError:
-                text, encoded = self._message(m)
-            if text:
-                texts.append(text)
-            parts.append(encoded)
+                encoded = self._message(m)
+            if i >= first_new and encoded.text:
+                texts.append(encoded.text)
+            if (
+                shared is not None
+                and len(encoded.json) >= SHARED_MESSAGE_CHARS
+                and (i < first_new or m.role == "system")
+            ):
+                shared[encoded.key] = encoded.json
+                parts.append(f'"{encoded.key}"')
+            else:
+                parts.append(encoded.json)
         return "\n".join(texts), "[" + ",".join(parts) + "]"
+
+    def shared(self, record: CallRecord) -> tuple[tuple[Any, ...], dict[str, str]]:
+        """``record`` as a row whose long repeated messages are keys, and their JSON by key.
+
+        Shared are the messages :data:`SHARED_MESSAGE_CHARS` long or longer that
+        calls repeat: the history a chat resends (everything before
+        :func:`~relaykit.protocols.new_messages`) and system prompts. The
+        call's new messages stay in its row: most are never sent again, and
+        the next turn of a chat shares them once they come back as history.
+        The backend stores each shared message once under its key (a second
+        table; a message already there is the same message) and the row as
+        it is. Pass the stored messages to :func:`row_to_record` to read the
+        row back.
+        """
+        shared: dict[str, str] = {}
+        return self._row(record, *self._prompt_and_messages(record.messages, shared)), shared
 
     def __call__(self, record: CallRecord) -> tuple[Any, ...]:
         """``record`` as plain values (str, int, float, bool, None) in :data:`COLUMNS` order."""
+        return self._row(record, *self._prompt_and_messages(record.messages, None))
+
+    def _row(self, record: CallRecord, prompt: str, messages: str) -> tuple[Any, ...]:
         usage = record.usage
         dumps = self._dumps
-        prompt, messages = self._prompt_and_messages(record.messages)
         return (
             record.id,
             record.started_at,
@@ -174,8 +288,37 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def row_to_record(row: Sequence[Any]) -> CallRecord:
-    """The inverse of :func:`record_to_row`, for a row selected as ``SELECT <COLUMNS>``."""
+_NOTHING_SHARED: Mapping[str, str] = MappingProxyType({})
+
+#: where ``messages`` is in a row of :data:`COLUMNS`
+MESSAGES = COLUMNS.index("messages")
+
+
+def message_keys(messages: Any) -> list[str]:
+    """The keys of the shared messages a row's ``messages`` value refers to (JSON text or list)."""
+    return [m for m in _json(messages) if isinstance(m, str)]
+
+
+def _messages(value: Any, shared: Mapping[str, str]) -> tuple[Message, ...]:
+    items = _json(value)
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            body = shared.get(item)
+            if body is None:
+                raise RelayError(
+                    f"stored message {item} is missing: a record refers to it",
+                    hint="the database was changed outside relaykit; restore it from a backup",
+                )
+            items[i] = json.loads(body)
+    return converter.structure(items, tuple[Message, ...])
+
+
+def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARED) -> CallRecord:
+    """The inverse of :func:`record_to_row` and :meth:`RowEncoder.shared`.
+
+    ``row`` is selected as ``SELECT <COLUMNS>``; ``shared`` maps the keys its
+    messages refer to (:func:`message_keys`) to their stored JSON.
+    """
     r = dict(zip(COLUMNS, row, strict=True))
     cost = r["cost"]
     return CallRecord(
@@ -189,7 +332,7 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
         model_served=r["model_served"],
         route=tuple(_json(r["route"])),
         streamed=bool(r["streamed"]),
-        messages=converter.structure(_json(r["messages"]), tuple[Message, ...]),
+        messages=_messages(r["messages"], shared),
         params=_json(r["params"]),
         text=r["response"],
         tool_calls=converter.structure(_json(r["tool_calls"]), tuple[ToolCall, ...]),
@@ -220,4 +363,14 @@ def row_to_record(row: Sequence[Any]) -> CallRecord:
     )
 
 
-__all__ = ["COLUMNS", "JSON_COLUMNS", "RowEncoder", "record_to_row", "row_to_record"]
+__all__ = [
+    "COLUMNS",
+    "JSON_COLUMNS",
+    "MESSAGES",
+    "SHARED_MESSAGE_CHARS",
+    "RowEncoder",
+    "message_key",
+    "message_keys",
+    "record_to_row",
+    "row_to_record",
+]

@@ -43,9 +43,12 @@ def test_orjson_rows_equal_standard_library_rows(record: object) -> None:
         assert row_to_record(fast(record)) == record  # type: ignore[arg-type]
 
 
-def test_prompt_column_is_the_text_of_every_message_one_per_line() -> None:
-    row = dict(zip(COLUMNS, RowEncoder(dumps)(RICH), strict=True))
-    assert row["prompt"] == prompt_text(RICH.messages) == "You are terse.\nwhat is this?"
+def test_prompt_column_is_the_text_of_the_new_messages_one_per_line() -> None:
+    first_call = make_record(0, messages=RICH.messages[:2])
+    row = dict(zip(COLUMNS, RowEncoder(dumps)(first_call), strict=True))
+    assert row["prompt"] == prompt_text(first_call.messages) == "You are terse.\nwhat is this?"
+    # RICH's new message is the tool's result, which has no text
+    assert dict(zip(COLUMNS, RowEncoder(dumps)(RICH), strict=True))["prompt"] == ""
 
 
 def test_values_orjson_refuses_fall_back_to_the_standard_library() -> None:

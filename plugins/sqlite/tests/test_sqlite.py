@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.messages import ReasoningPart
+from relaykit.messages import Message, ReasoningPart
 from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin
@@ -100,6 +100,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (5, "the model's reasoning blocks"),
         (6, "prompt-cache write tokens"),
         (7, "one-hour prompt-cache write tokens"),
+        (8, "long messages stored once"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -371,7 +372,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8], [])
     finally:
         conn.close()
 
@@ -434,6 +435,9 @@ _NEWER_ROWS = {
     6: make_record(  # 7: one-hour cache writes
         1, usage=Usage(1000, 50, 0, cache_write_input_tokens=900, cache_write_1h_input_tokens=400)
     ),
+    7: make_record(  # 8: long messages stored once
+        1, messages=(Message.system("Be brief. " * 40), Message.user("And the trams? " * 30))
+    ),
 }
 
 
@@ -443,7 +447,8 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
     path = tmp_path / "logs.db"
-    old = make_record(0, usage=Usage(10, 5, 2))
+    # long enough to be shared, but written whole, as every version before 8 did
+    old = make_record(0, usage=Usage(10, 5, 2), messages=(Message.user("Old and long. " * 30),))
     old_database(path, version, [old], monkeypatch)
     new = _NEWER_ROWS[version]
     storage = SQLiteStorage(path)
@@ -457,7 +462,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -66,6 +66,25 @@ def make_record(n: int = 0, **fields: Any) -> CallRecord:
     return CallRecord(**values)
 
 
+def chat_records(turns: int, *, first: int = 0, chat: str = "c") -> list[CallRecord]:
+    """One chat's calls, a second apart from ``first``: each resends the history.
+
+    The system prompt, questions and answers are long enough for a backend to
+    store each once (:data:`relaykit.record_rows.SHARED_MESSAGE_CHARS`); the
+    words ``<chat>q<n>x`` and ``<chat>a<n>x`` are said only in turn ``n``.
+    """
+    history = [Message.system("You answer questions about trams, briefly. " * 8)]
+    records = []
+    for n in range(1, turns + 1):
+        question = Message.user(f"{chat}q{n}x: tell me more about the trams. " * 8)
+        answer = f"{chat}a{n}x: they run every six minutes in the centre. " * 8
+        records.append(
+            make_record(first + n, messages=(*history, question), text=answer, conversation_id=chat)
+        )
+        history += [question, Message.assistant(answer)]
+    return records
+
+
 def failed_record(n: int = 0, **fields: Any) -> CallRecord:
     """A record of a call that failed with HTTP 429."""
     values: dict[str, Any] = {
@@ -295,6 +314,34 @@ class StorageContract:
         await storage.write_batch([record])
         await storage.write_batch([record, other])
         assert await storage.query_logs() == [other, record]
+
+    @pytest.mark.anyio
+    async def test_a_chat_reads_back_every_turn_whole(self, storage: Storage) -> None:
+        records = chat_records(12)
+        for record in records:  # as a chat writes them, one turn at a time
+            await storage.write_batch([record])
+        await storage.write_batch(records[3:6])  # a retried batch changes nothing
+        assert await storage.query_logs() == records[::-1]
+        assert await storage.query_logs(LogQuery(limit=1)) == [records[-1]]
+
+    @pytest.mark.anyio
+    async def test_a_chat_word_is_found_in_the_call_that_said_it(self, storage: Storage) -> None:
+        """A chat resends its history: a word of turn 2 is in turn 2's prompt only."""
+        await storage.write_batch(chat_records(5))
+        assert await self.ids(storage, text="cq2x") == [2]
+        assert await self.ids(storage, text="ca2x") == [2]  # the answer, in its own call
+        assert await self.ids(storage, text="trams") == [5, 4, 3, 2, 1]
+
+    @pytest.mark.anyio
+    async def test_pruning_a_chat_keeps_its_later_turns_whole(self, storage: Storage) -> None:
+        records = chat_records(8) + chat_records(3, first=8, chat="d")
+        await storage.write_batch(records)
+        assert await storage.prune(T0 + timedelta(seconds=5)) == 4
+        assert await storage.query_logs() == records[4:][::-1]
+        assert await storage.prune(T0 + timedelta(seconds=100)) == 7
+        assert await storage.query_logs() == []
+        await storage.write_batch(records[:2])  # what pruning dropped can come back
+        assert await storage.query_logs() == records[:2][::-1]
 
     @pytest.mark.anyio
     async def test_newest_first_with_limit_and_offset(self, storage: Storage) -> None:

@@ -19,6 +19,25 @@ INDEX_NEW_ROWS = (
     "INSERT INTO logs_fts (rowid, prompt, response)"
     " SELECT rowid, prompt, response FROM logs WHERE rowid > ?"
 )
+# A batch's shared messages go in first, unreferenced; once its rows are in,
+# their references are counted from the rows themselves, so a row that
+# INSERT OR IGNORE skipped (a record written before) counts nothing. (SQLite
+# needs the WHERE in an upsert's SELECT: without one, ON CONFLICT would read
+# as a join's ON.)
+INSERT_SHARED = (
+    "INSERT INTO shared_messages (key, body, refs) VALUES (?, ?, 0) ON CONFLICT DO NOTHING"
+)
+COUNT_NEW_REFERENCES = (
+    "INSERT INTO shared_messages (key, body, refs)"
+    " SELECT j.value, '', count(*) FROM logs, json_each(logs.messages) AS j"
+    " WHERE logs.rowid > ? AND j.type = 'text' GROUP BY j.value"
+    " ON CONFLICT (key) DO UPDATE SET refs = refs + excluded.refs"
+)
+# Messages of a batch whose every row was skipped: nothing refers to them.
+DROP_UNREFERENCED = "DELETE FROM shared_messages WHERE key = ? AND refs = 0"
+SELECT_SHARED = (
+    "SELECT key, body FROM shared_messages WHERE key IN (SELECT value FROM json_each(?))"
+)
 SELECT_TOTALS = (
     "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"

@@ -101,6 +101,31 @@ def _v7_cache_write_1h_tokens(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN cache_write_1h_input_tokens INTEGER NOT NULL DEFAULT 0")
 
 
+def _v8_shared_messages(db: Database) -> None:
+    # A chat resends its whole history every call, and each row stored every
+    # message whole: ten 60-turn chats (~1 MB of text) made a 75 MB file and
+    # cost the writer 1.1 ms a record. Now each long message is stored once,
+    # here, and rows name it by key (relaykit.record_rows.RowEncoder.shared).
+    # `refs` counts the references from logs rows (each occurrence): the
+    # writer adds a batch's, and deleting a row takes its own away and drops
+    # the messages nothing refers to any more. A rowid table, not WITHOUT
+    # ROWID: bodies run to many KB, and those belong out of the key's b-tree.
+    db.execute(
+        "CREATE TABLE shared_messages"
+        " (key TEXT PRIMARY KEY, body TEXT NOT NULL, refs INTEGER NOT NULL)"
+    )
+    db.execute(
+        "CREATE TRIGGER logs_shared_ad AFTER DELETE ON logs BEGIN"
+        " UPDATE shared_messages SET refs = refs -"
+        "  (SELECT count(*) FROM json_each(old.messages) AS j"
+        "   WHERE j.type = 'text' AND j.value = shared_messages.key)"
+        "  WHERE key IN (SELECT value FROM json_each(old.messages) WHERE type = 'text');"
+        " DELETE FROM shared_messages WHERE refs <= 0"
+        "  AND key IN (SELECT value FROM json_each(old.messages) WHERE type = 'text');"
+        " END"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -109,6 +134,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (5, "the model's reasoning blocks", _v5_reasoning_parts),
     (6, "prompt-cache write tokens", _v6_cache_write_tokens),
     (7, "one-hour prompt-cache write tokens", _v7_cache_write_1h_tokens),
+    (8, "long messages stored once", _v8_shared_messages),
 ]
 
 

@@ -41,12 +41,18 @@ import anyio
 
 from relaykit.errors import RelayError
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
-from relaykit.record_rows import row_to_record
+from relaykit.record_rows import MESSAGES, message_keys, row_to_record
 from relaykit.response import ModelInfo
 from relaykit.serialization import converter
 
 from .checkpoint import Checkpointer
-from .queries import register_functions, select_records, select_totals, total_from_row
+from .queries import (
+    SELECT_SHARED,
+    register_functions,
+    select_records,
+    select_totals,
+    total_from_row,
+)
 from .schema import migrate
 from .writer import Writer
 
@@ -168,8 +174,24 @@ class SQLiteStorage:
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""
         sql, params = select_records(query)
-        rows = await self._reading(lambda conn: conn.execute(sql, params).fetchall())
-        return [row_to_record(row) for row in rows]
+
+        def read(conn: sqlite3.Connection) -> list[CallRecord]:
+            # One read transaction: a prune between the two SELECTs could
+            # otherwise drop a message that the rows refer to.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(sql, params).fetchall()
+                keys = {key for row in rows for key in message_keys(row[MESSAGES])}
+                shared = (
+                    dict(conn.execute(SELECT_SHARED, (json.dumps(sorted(keys)),)).fetchall())
+                    if keys
+                    else {}
+                )
+            finally:
+                conn.execute("COMMIT")
+            return [row_to_record(row, shared) for row in rows]
+
+        return await self._reading(read)
 
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Tokens and exact cost per UTC day and deployment."""

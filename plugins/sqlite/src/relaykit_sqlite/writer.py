@@ -25,7 +25,13 @@ from relaykit.record_rows import RowEncoder
 
 from .checkpoint import Checkpointer
 from .json_text import dumps
-from .queries import INDEX_NEW_ROWS, INSERT_RECORD
+from .queries import (
+    COUNT_NEW_REFERENCES,
+    DROP_UNREFERENCED,
+    INDEX_NEW_ROWS,
+    INSERT_RECORD,
+    INSERT_SHARED,
+)
 
 
 class _Job:
@@ -152,12 +158,23 @@ class Writer:
             conn.close()
 
     def _insert(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
-        encode = self._encode
-        rows = [encode(r) for job in group for r in job.records]
+        encode = self._encode.shared
+        rows, shared = [], {}
+        for job in group:
+            for record in job.records:
+                row, more = encode(record)
+                rows.append(row)
+                shared.update(more)
         # Inside BEGIN IMMEDIATE nobody else inserts: every row above `top` is ours.
         (top,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM logs").fetchone()
-        conn.executemany(INSERT_RECORD, rows)
+        if shared:
+            conn.executemany(INSERT_SHARED, shared.items())
+        inserted = conn.executemany(INSERT_RECORD, rows).rowcount
         conn.execute(INDEX_NEW_ROWS, (top,))
+        if shared:
+            conn.execute(COUNT_NEW_REFERENCES, (top,))
+            if inserted < len(rows):  # some were stored before; their messages may be new
+                conn.executemany(DROP_UNREFERENCED, [(key,) for key in shared])
         self._since_checkpoint += len(rows)
 
     def _after_commit(self) -> None:

@@ -1,0 +1,137 @@
+"""A chat's long messages are stored once, counted by the rows that refer to them."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+
+from relaykit.record_rows import MESSAGES, RowEncoder
+from relaykit.testing.storage_contract import T0, chat_records
+from relaykit_sqlite import SQLiteStorage
+
+
+def references(path: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """``shared_messages``' refs by key, and the references ``logs`` rows hold, by key."""
+    with sqlite3.connect(path) as conn:
+        refs = dict(conn.execute("SELECT key, refs FROM shared_messages").fetchall())
+        counted = dict(
+            conn.execute(
+                "SELECT j.value, count(*) FROM logs, json_each(logs.messages) AS j"
+                " WHERE j.type = 'text' GROUP BY j.value"
+            ).fetchall()
+        )
+    return refs, counted
+
+
+def stored_size(path: Path) -> int:
+    """Characters of messages stored: the rows' ``messages`` and the shared ones."""
+    with sqlite3.connect(path) as conn:
+        (rows,) = conn.execute("SELECT coalesce(sum(length(messages)), 0) FROM logs").fetchone()
+        (shared,) = conn.execute(
+            "SELECT coalesce(sum(length(body)), 0) FROM shared_messages"
+        ).fetchone()
+    return int(rows + shared)
+
+
+@pytest.mark.anyio
+async def test_a_chat_stores_each_long_message_once(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    records = chat_records(20)
+    storage = SQLiteStorage(path)
+    try:
+        for record in records:
+            await storage.write_batch([record])
+    finally:
+        await storage.aclose()
+    refs, counted = references(path)
+    assert len(refs) == 1 + 19 + 19  # the system prompt, the questions and answers resent
+    assert refs == counted
+    assert sorted(refs.values())[-1] == 20  # the system prompt, in every call
+    whole = sum(len(RowEncoder()(r)[MESSAGES]) for r in records)  # as rows held them
+    assert stored_size(path) * 4 < whole  # and the more turns, the more it saves
+
+
+@pytest.mark.anyio
+async def test_records_written_again_count_their_references_once(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    records = chat_records(6)
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch(records[:4])
+        await storage.write_batch(records[2:4])  # a retry: every row stored before
+        await storage.write_batch(records[3:])  # some stored before, some new
+    finally:
+        await storage.aclose()
+    refs, counted = references(path)
+    assert refs == counted
+    assert len(refs) == 1 + 5 + 5
+
+
+@pytest.mark.anyio
+async def test_a_batch_stored_before_leaves_no_unreferenced_message(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    [record] = chat_records(1)
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([record])
+        await storage.prune(T0 + timedelta(days=1))
+        assert references(path) == ({}, {})
+        await storage.write_batch([record])  # stored again: its messages with it
+        refs, counted = references(path)
+    finally:
+        await storage.aclose()
+    assert refs == counted and len(refs) == 1  # the system prompt; the question is new
+
+
+@pytest.mark.anyio
+async def test_pruning_drops_the_messages_nothing_refers_to(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    records = chat_records(10) + chat_records(4, first=10, chat="d")
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch(records)
+        assert await storage.prune(T0 + timedelta(seconds=6)) == 5
+        refs, counted = references(path)
+        assert refs == counted
+        # chat c's turns 6-10 resend the system prompt and questions and
+        # answers 1-9; chat d's four turns its own first three
+        assert len(refs) == 1 + 9 + 9 + 3 + 3
+        assert await storage.query_logs() == records[5:][::-1]
+        assert await storage.prune(T0 + timedelta(days=1)) == 9
+        assert references(path) == ({}, {})
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_writers_and_a_prune_at_once_keep_the_counts_right(tmp_path: Path) -> None:
+    # Two storage objects on one file (two processes' worth of writers) and a
+    # prune: SQLite's write lock takes them in turn, and each transaction
+    # counts what it inserted and deleted.
+    path = tmp_path / "logs.db"
+    first, second = SQLiteStorage(path), SQLiteStorage(path)
+    chats = [chat_records(15, first=100 * i, chat=f"c{i}") for i in range(4)]
+    try:
+
+        async def write(storage: SQLiteStorage, records: list) -> None:  # type: ignore[type-arg]
+            for record in records:
+                await storage.write_batch([record])
+
+        async with anyio.create_task_group() as tg:
+            for i, records in enumerate(chats):
+                tg.start_soon(write, (first, second)[i % 2], records)
+            for _ in range(5):
+                await first.prune(T0 + timedelta(seconds=150))
+                await anyio.sleep(0.01)
+        await second.prune(T0 + timedelta(seconds=150))
+        kept = [r for records in chats[2:] for r in records]
+        assert sorted(await first.query_logs(), key=lambda r: r.started_at) == kept
+    finally:
+        await first.aclose()
+        await second.aclose()
+    refs, counted = references(path)
+    assert refs == counted and len(refs) == 1 + 2 * (14 + 14)  # one system prompt for all
