@@ -9,19 +9,20 @@ from pathlib import Path
 import anyio
 import pytest
 
+from relaykit.messages import Message
 from relaykit.record_rows import MESSAGES, RowEncoder
-from relaykit.testing.storage_contract import T0, chat_records
+from relaykit.testing.storage_contract import T0, chat_records, make_record
 from relaykit_sqlite import SQLiteStorage
 
 
 def references(path: Path) -> tuple[dict[str, int], dict[str, int]]:
-    """``shared_messages``' refs by key, and the references ``logs`` rows hold, by key."""
+    """``shared_messages``' refs by key, and the ``logs`` rows naming each key."""
     with sqlite3.connect(path) as conn:
         refs = dict(conn.execute("SELECT key, refs FROM shared_messages").fetchall())
         counted = dict(
             conn.execute(
-                "SELECT j.value, count(*) FROM logs, json_each(logs.messages) AS j"
-                " WHERE j.type = 'text' GROUP BY j.value"
+                "SELECT j.value, count(DISTINCT logs.rowid)"
+                " FROM logs, json_each(logs.messages) AS j WHERE j.type = 'text' GROUP BY j.value"
             ).fetchall()
         )
     return refs, counted
@@ -53,6 +54,26 @@ async def test_a_chat_stores_each_long_message_once(tmp_path: Path) -> None:
     assert sorted(refs.values())[-1] == 20  # the system prompt, in every call
     whole = sum(len(RowEncoder()(r)[MESSAGES]) for r in records)  # as rows held them
     assert stored_size(path) * 4 < whole  # and the more turns, the more it saves
+
+
+@pytest.mark.anyio
+async def test_a_message_a_row_names_twice_counts_that_row_once(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    [first] = chat_records(1)
+    question, answer = first.messages[-1], Message.assistant("Every six minutes. " * 20)
+    again = make_record(2, messages=(*first.messages, answer, question, answer, question))
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch([first, again])
+        refs, counted = references(path)
+        assert refs == counted and sorted(refs.values()) == [1, 1, 2]
+        assert await storage.query_logs() == [again, first]
+        await storage.prune(T0 + timedelta(seconds=2))  # the first only
+        assert references(path)[0] == dict.fromkeys(refs, 1)
+        await storage.prune(T0 + timedelta(days=1))
+        assert references(path) == ({}, {})
+    finally:
+        await storage.aclose()
 
 
 @pytest.mark.anyio

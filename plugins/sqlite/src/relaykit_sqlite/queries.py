@@ -29,7 +29,7 @@ INSERT_SHARED = (
 )
 COUNT_NEW_REFERENCES = (
     "INSERT INTO shared_messages (key, body, refs)"
-    " SELECT j.value, '', count(*) FROM logs, json_each(logs.messages) AS j"
+    " SELECT j.value, '', count(DISTINCT logs.rowid) FROM logs, json_each(logs.messages) AS j"
     " WHERE logs.rowid > ? AND j.type = 'text' GROUP BY j.value"
     " ON CONFLICT (key) DO UPDATE SET refs = refs + excluded.refs"
 )

@@ -106,9 +106,10 @@ def _v8_shared_messages(db: Database) -> None:
     # message whole: ten 60-turn chats (~1 MB of text) made a 75 MB file and
     # cost the writer 1.1 ms a record. Now each long message is stored once,
     # here, and rows name it by key (relaykit.record_rows.RowEncoder.shared).
-    # `refs` counts the references from logs rows (each occurrence): the
-    # writer adds a batch's, and deleting a row takes its own away and drops
-    # the messages nothing refers to any more. A rowid table, not WITHOUT
+    # `refs` counts the logs rows that name a message (once however often a
+    # row names it: `IN` makes the trigger's decrement simple): the writer
+    # adds a batch's rows, and deleting a row takes it away and drops the
+    # messages no row names any more. A rowid table, not WITHOUT
     # ROWID: bodies run to many KB, and those belong out of the key's b-tree.
     db.execute(
         "CREATE TABLE shared_messages"
@@ -116,9 +117,7 @@ def _v8_shared_messages(db: Database) -> None:
     )
     db.execute(
         "CREATE TRIGGER logs_shared_ad AFTER DELETE ON logs BEGIN"
-        " UPDATE shared_messages SET refs = refs -"
-        "  (SELECT count(*) FROM json_each(old.messages) AS j"
-        "   WHERE j.type = 'text' AND j.value = shared_messages.key)"
+        " UPDATE shared_messages SET refs = refs - 1"
         "  WHERE key IN (SELECT value FROM json_each(old.messages) WHERE type = 'text');"
         " DELETE FROM shared_messages WHERE refs <= 0"
         "  AND key IN (SELECT value FROM json_each(old.messages) WHERE type = 'text');"
