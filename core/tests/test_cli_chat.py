@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from relaykit.cli import main
 from relaykit.cli.chat import read_messages
 from relaykit.testing import OpenAIMock
+
+from .conftest import MOCK_KEY
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -108,3 +113,92 @@ def test_exit_words_end_the_session(word: str) -> None:
 
 def test_blank_messages_are_skipped() -> None:
     assert list(_lines("", "   ", '"""', '"""', "a")) == ["a"]
+
+
+def _logged_config(
+    tmp_path: Path, openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config with the call log on, in a SQLite file, and OpenAI at the mock."""
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f"""
+[storage]
+backend = "sqlite"
+path = "{tmp_path / "logs.db"}"
+
+[providers.openai]
+base_url = "{openai_mock.base_url}"
+api_key = "{MOCK_KEY}"
+"""
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+
+
+def _logged(capsys: pytest.CaptureFixture[str], *options: str) -> list[dict[str, Any]]:
+    capsys.readouterr()
+    assert main(["logs", "--json", *options]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_chat_continues_from_the_call_log(
+    backend: str,
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _logged_config(tmp_path, openai_mock, monkeypatch)
+    openai_mock.script.reply("Hi! I am the mock.")
+    _feed(monkeypatch, "Hello\nHow are you?\n")
+    assert main(["--backend", backend, "chat", "-m", MODEL, "--system", "Be nice."]) == 0
+    _feed(monkeypatch, "Something else\n")
+    assert main(["--backend", backend, "chat", "-m", MODEL]) == 0  # another conversation
+    other, *first = _logged(capsys)  # newest first
+    [conversation] = {r["conversation_id"] for r in first}
+    other_chat = other["conversation_id"]
+    assert conversation != other_chat
+
+    _feed(monkeypatch, "And now?\n")
+    # no -m: the model the conversation used
+    assert main(["--backend", backend, "chat", "--continue", conversation]) == 0
+
+    assert openai_mock.requests[-1].json()["messages"] == [
+        {"role": "system", "content": "Be nice."},
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi! I am the mock."},
+        {"role": "user", "content": "How are you?"},
+        {"role": "assistant", "content": "echo: How are you?"},
+        {"role": "user", "content": "And now?"},
+    ]
+    turns = _logged(capsys, "--conversation", conversation)
+    assert [t["messages"][-1]["content"][0]["text"] for t in turns] == [
+        "And now?",
+        "How are you?",
+        "Hello",
+    ]
+    assert len(_logged(capsys, "--conversation", other_chat)) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--continue", "nope"], "no answered call of conversation 'nope' is logged"),
+        (["--continue", "nope", "--system", "Be terse."], "--system cannot change"),
+        (["-m", MODEL, "-o", "metadata=[1]"], "-o metadata must be a JSON object"),
+    ],
+)
+def test_a_chat_that_cannot_start_says_why_in_one_line(
+    argv: list[str],
+    error: str,
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _logged_config(tmp_path, openai_mock, monkeypatch)
+    _feed(monkeypatch, "Hello\n")
+    assert main(["chat", *argv]) != 0
+    err = capsys.readouterr().err
+    assert error in err and "Traceback" not in err
+    assert openai_mock.requests == []

@@ -16,7 +16,7 @@ import attrs
 
 from .config import LimitConfig, TimeoutConfig
 from .events import StreamEvent
-from .messages import Message, ReasoningPart, ToolCall
+from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
 from .secrets import Secret, scrub
@@ -171,6 +171,18 @@ class CallRecord:
         """Whether the call succeeded."""
         return self.error_type is None
 
+    def conversation(self) -> tuple[Message, ...]:
+        """The conversation as this call left it: its messages, then its answer.
+
+        Send it with the next user message to continue the conversation
+        (``relaykit chat --continue`` does). It is what was stored: redacted.
+        """
+        parts: list[ReasoningPart | TextPart | ToolCall] = [*self.reasoning_parts]
+        if self.text:
+            parts.append(TextPart(self.text))
+        parts.extend(self.tool_calls)
+        return (*self.messages, Message("assistant", tuple(parts)))
+
     @classmethod
     def from_response(cls, response: ChatResponse, **kw: Any) -> CallRecord:
         """A record of a successful call: ``kw`` gives the call's fields, and may
@@ -208,8 +220,11 @@ class LogQuery:
     - ``status``: ``"ok"`` or ``"error"``.
     - ``since`` (inclusive) and ``until`` (exclusive) compare with ``started_at``;
       naive datetimes are local time, as :meth:`datetime.datetime.timestamp` reads them.
+    - ``conversation_id``: only the calls of this conversation (the
+      ``conversation_id`` their ``metadata`` gave).
     - ``text``: every word must appear, whole and case-insensitively, in the
-      prompt (the messages' text) or the response text.
+      prompt (the text of the messages the call added to its conversation,
+      :func:`new_messages`) or the response text.
 
     Results are newest first; ``limit`` and ``offset`` page through them.
     :meth:`Storage.usage_totals` applies the same filters and ignores the paging.
@@ -223,6 +238,7 @@ class LogQuery:
     text: str | None = None
     limit: int = 50
     offset: int = 0
+    conversation_id: str | None = None
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""
@@ -243,6 +259,8 @@ class LogQuery:
         if self.since is not None and record.started_at < self.since.timestamp():
             return False
         if self.until is not None and record.started_at >= self.until.timestamp():
+            return False
+        if self.conversation_id is not None and record.conversation_id != self.conversation_id:
             return False
         words = self.words()
         if words:

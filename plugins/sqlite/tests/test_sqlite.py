@@ -101,6 +101,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (6, "prompt-cache write tokens"),
         (7, "one-hour prompt-cache write tokens"),
         (8, "long messages stored once"),
+        (9, "an index of conversations"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -372,7 +373,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9], [])
     finally:
         conn.close()
 
@@ -462,7 +463,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -7,6 +7,10 @@ Input rules (also in ``relaykit chat --help``):
 - A line that is just ``\"\"\"`` starts a multi-line message; the next such line ends it.
 - ``exit``, ``quit`` or end of input (Ctrl-D) ends the session.
 
+Every call of a session carries one conversation id (``metadata``), so the
+call log holds the chat together: ``relaykit logs --conversation ID`` lists it
+and ``relaykit chat --continue ID`` picks it up again from its last answer.
+
 The conversation runs on a :class:`relaykit.SyncClient`: its event loop lives in
 a background thread, so waiting for the user's next line is an ordinary blocking
 read in the main thread, where Ctrl-C interrupts it cleanly, instead of a
@@ -17,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
 
 if TYPE_CHECKING:
+    from ..messages import Message
+    from ..protocols import CallRecord
     from .context import CliContext
 
 EXIT_WORDS = frozenset({"exit", "quit"})
@@ -47,28 +54,49 @@ def register(
         "start and end a multi-line message. exit, quit or Ctrl-D ends the session.",
     )
     add_chat_options(parser)
+    parser.add_argument(
+        "--continue",
+        dest="continue_id",
+        metavar="ID",
+        help="continue a logged conversation from its last answer (its model unless -m is given)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit chat``."""
+    from ..errors import InvalidRequestError
     from ..events import TextDelta
     from ..messages import Message
 
     context: CliContext = args.context
     config = context.load_config()
-    model = resolve_model(args.model, config)
+    if args.continue_id is not None:
+        history, logged_model = _logged_conversation(args)
+        model = resolve_model(args.model or logged_model, config)
+        conversation = args.continue_id
+    else:
+        model = resolve_model(args.model, config)
+        history = first_messages(args.system)
+        conversation = uuid.uuid4().hex
     params = chat_params(args)
-    history = first_messages(args.system)
+    metadata = params.pop("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InvalidRequestError(
+            f"-o metadata must be a JSON object, got {metadata!r}",
+            hint='e.g. -o metadata=\'{"user": "ana"}\'',
+        )
+    metadata = {**metadata, "conversation_id": conversation}
     interactive = sys.stdin.isatty()
     if interactive:
         print(f"Chatting with {model}. Type exit or quit (or press Ctrl-D) to end.")
         print(f"End a line with \\ to continue it; {FENCE} on its own line starts or ends a block.")
+        print(f"Conversation {conversation}: relaykit chat --continue {conversation}")
     read_line = _terminal_line if interactive else _stream_reader(sys.stdin)
     with context.sync_client(config) as client:
         for text in read_messages(read_line):
             history.append(Message.user(text))
-            with client.stream(model, history, **params) as stream:
+            with client.stream(model, history, metadata=metadata, **params) as stream:
                 for event in stream:
                     if isinstance(event, TextDelta):
                         sys.stdout.write(event.text)
@@ -77,6 +105,34 @@ def run(args: argparse.Namespace) -> int:
             if not stream.response.text.endswith("\n"):
                 sys.stdout.write("\n")
     return 0
+
+
+def _logged_conversation(args: argparse.Namespace) -> tuple[list[Message], str]:
+    """The history ``--continue`` picks up: the conversation's last answered call."""
+    from ..errors import InvalidRequestError
+    from ..protocols import LogQuery
+    from .storage_session import opened_storage
+
+    conversation: str = args.continue_id
+    if args.system:
+        raise InvalidRequestError(
+            "--system cannot change a continued conversation: it keeps its own system prompt",
+            hint="drop --system, or start a new chat with it",
+        )
+
+    async def last_answered(args: argparse.Namespace) -> list[CallRecord]:
+        query = LogQuery(conversation_id=conversation, status="ok", limit=1)
+        async with opened_storage(args) as storage:
+            return await storage.query_logs(query)
+
+    found = args.context.run(last_answered, args)
+    if not found:
+        raise InvalidRequestError(
+            f"no answered call of conversation {conversation!r} is logged",
+            hint="relaykit logs --full shows each call's conversation; "
+            "relaykit chat prints its own when it starts",
+        )
+    return list(found[0].conversation()), found[0].model_requested
 
 
 def read_messages(read_line: ReadLine) -> Iterator[str]:

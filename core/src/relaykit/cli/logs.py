@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
     logs.add_argument("--provider", help="provider name")
     logs.add_argument("--status", choices=("ok", "error"), help="only successes or failures")
     logs.add_argument(
+        "--conversation",
+        metavar="ID",
+        help="only this conversation's calls (metadata conversation_id; relaykit chat sets one)",
+    )
+    logs.add_argument(
         "--since", type=point_in_time, metavar="WHEN", help="a duration ago (7d, 12h) or a date"
     )
     logs.add_argument(
@@ -95,6 +100,7 @@ def query_from(args: argparse.Namespace) -> LogQuery:
         text=args.query,
         limit=args.limit,
         offset=args.offset,
+        conversation_id=args.conversation,
     )
 
 
@@ -186,6 +192,8 @@ def _record_block(r: CallRecord) -> str:
         f"{r.usage.input_tokens}/{r.usage.output_tokens} tokens  {_cost(r.cost)}  {latency}",
         f"  id: {r.id}",
     ]
+    if r.conversation_id is not None:
+        lines.append(f"  conversation: {r.conversation_id}")
     if r.params:
         lines.append(f"  params: {json.dumps(r.params, ensure_ascii=False)}")
     lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)

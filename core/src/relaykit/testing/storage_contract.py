@@ -333,6 +333,19 @@ class StorageContract:
         assert await self.ids(storage, text="trams") == [5, 4, 3, 2, 1]
 
     @pytest.mark.anyio
+    async def test_filter_by_conversation(self, storage: Storage) -> None:
+        c, d = chat_records(3), chat_records(2, first=3, chat="d")
+        await storage.write_batch([*c, *d, make_record(6)])  # the last in no conversation
+        assert await self.ids(storage, conversation_id="c") == [3, 2, 1]
+        assert await self.ids(storage, conversation_id="d", text="dq1x") == [4]
+        assert await self.ids(storage, conversation_id="e") == []
+        [last] = await storage.query_logs(LogQuery(conversation_id="c", limit=1))
+        # what a chat continues from: every turn, each answer after its question
+        assert last.conversation()[1:] == tuple(
+            m for r in c for m in (r.messages[-1], Message.assistant(r.text))
+        )
+
+    @pytest.mark.anyio
     async def test_pruning_a_chat_keeps_its_later_turns_whole(self, storage: Storage) -> None:
         records = chat_records(8) + chat_records(3, first=8, chat="d")
         await storage.write_batch(records)

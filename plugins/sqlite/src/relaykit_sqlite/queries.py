@@ -69,6 +69,9 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     if query.until is not None:
         clauses.append("started_at < ?")
         params.append(query.until.timestamp())
+    if query.conversation_id is not None:
+        clauses.append("conversation_id = ?")
+        params.append(query.conversation_id)
     words = query.words()
     if words:
         # Each word quoted as an FTS5 string: operators and punctuation in what

@@ -125,6 +125,16 @@ def _v8_shared_messages(db: Database) -> None:
     )
 
 
+def _v9_conversations(db: Database) -> None:
+    # `relaykit logs --conversation` and `relaykit chat --continue` read one
+    # conversation's calls, newest first. Partial: most calls have no
+    # conversation id, and those cost no index entry.
+    db.execute(
+        "CREATE INDEX logs_conversation ON logs (conversation_id, started_at)"
+        " WHERE conversation_id IS NOT NULL"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -134,6 +144,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (6, "prompt-cache write tokens", _v6_cache_write_tokens),
     (7, "one-hour prompt-cache write tokens", _v7_cache_write_1h_tokens),
     (8, "long messages stored once", _v8_shared_messages),
+    (9, "an index of conversations", _v9_conversations),
 ]
 
 

@@ -1,4 +1,4 @@
-"""A chat's long messages are stored once, counted by the rows that refer to them."""
+"""Chats in SQLite: long messages stored once, counted by the rows naming them; conversations."""
 
 from __future__ import annotations
 
@@ -156,3 +156,20 @@ async def test_writers_and_a_prune_at_once_keep_the_counts_right(tmp_path: Path)
         await second.aclose()
     refs, counted = references(path)
     assert refs == counted and len(refs) == 1 + 2 * (14 + 14)  # one system prompt for all
+
+
+@pytest.mark.anyio
+async def test_a_conversation_is_read_through_its_index(tmp_path: Path) -> None:
+    from relaykit.protocols import LogQuery
+    from relaykit_sqlite.queries import select_records
+
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path)
+    try:
+        await storage.write_batch(chat_records(2))
+    finally:
+        await storage.aclose()
+    sql, params = select_records(LogQuery(conversation_id="c", limit=1))
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "USING INDEX logs_conversation" in plan
