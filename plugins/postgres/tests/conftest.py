@@ -55,4 +55,5 @@ def _empty(dsn: str, schema: str) -> None:
             (schema,),
         ).fetchone()
         if exists:
-            conn.execute(f'TRUNCATE "{schema}".logs, "{schema}".vault, "{schema}".model_cache')
+            tables = ("logs", "shared_messages", "vault", "model_cache")
+            conn.execute("TRUNCATE " + ", ".join(f'"{schema}".{table}' for table in tables))

@@ -12,13 +12,30 @@ knows anything about call records.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import anyio
-import attrs
 import psycopg
 import psycopg_pool
+
+
+class Transaction(Protocol):
+    """Statements on one connection, in the transaction :meth:`Driver.transaction` opened."""
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query."""
+        ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the rows it affected."""
+        ...
+
+    async def copy(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``COPY ... FROM STDIN`` with ``rows``."""
+        ...
 
 
 class Driver(Protocol):
@@ -40,8 +57,9 @@ class Driver(Protocol):
         """Run one statement per row, pipelined, in one transaction."""
         ...
 
-    async def copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
-        """Run ``copy.before``, COPY ``rows`` in, run ``copy.after``: one transaction."""
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Several statements in one transaction: committed when the block ends, rolled
+        back when it raises (cancellation included)."""
         ...
 
     async def close(self) -> None:
@@ -49,13 +67,40 @@ class Driver(Protocol):
         ...
 
 
-@attrs.frozen
-class Copy:
-    """A ``COPY ... FROM STDIN`` with the statements around it."""
+# -- the thread driver -----------------------------------------------------------------
 
-    sql: str
-    before: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
+
+def _fetch(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _execute(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> int:
+    return conn.execute(sql, params).rowcount
+
+
+def _copy(conn: psycopg.Connection[Any], sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    with conn.cursor() as cur, cur.copy(sql) as stream:
+        for row in rows:
+            stream.write_row(row)
+
+
+class _ThreadTransaction:
+    """A :class:`Transaction` on a sync connection, each statement in a worker thread."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query."""
+        return await anyio.to_thread.run_sync(_fetch, self._conn, sql, params)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the rows it affected."""
+        return await anyio.to_thread.run_sync(_execute, self._conn, sql, params)
+
+    async def copy(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``COPY ... FROM STDIN`` with ``rows``."""
+        await anyio.to_thread.run_sync(_copy, self._conn, sql, rows)
 
 
 class ThreadDriver:
@@ -79,25 +124,28 @@ class ThreadDriver:
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn:
-            return conn.execute(sql, params).fetchall()
+            return _fetch(conn, sql, params)
 
     def _execute(self, sql: str, params: Sequence[Any]) -> int:
         with self._pool.connection() as conn:
-            return conn.execute(sql, params).rowcount
+            return _execute(conn, sql, params)
 
     def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._pool.connection() as conn, conn.cursor() as cur:
             cur.executemany(sql, rows)
 
-    def _copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
-        with self._pool.connection() as conn, conn.cursor() as cur:
-            for sql in copy.before:
-                cur.execute(sql)
-            with cur.copy(copy.sql) as stream:
-                for row in rows:
-                    stream.write_row(row)
-            for sql in copy.after:
-                cur.execute(sql)
+    def _finish(self, conn: psycopg.Connection[Any], commit: bool) -> None:
+        try:
+            if commit:
+                conn.commit()
+            else:
+                # As psycopg's own `with conn:` does: a failed rollback (a broken
+                # connection) must not hide the error that caused it; the pool
+                # discards such a connection.
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()
+        finally:
+            self._pool.putconn(conn)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""
@@ -111,13 +159,50 @@ class ThreadDriver:
         """Run one statement per row, pipelined, in one transaction."""
         await anyio.to_thread.run_sync(self._execute_many, sql, rows)
 
-    async def copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
-        """Run ``copy.before``, COPY ``rows`` in, run ``copy.after``: one transaction."""
-        await anyio.to_thread.run_sync(self._copy_in, copy, rows)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Several statements in one transaction: committed when the block ends, rolled
+        back when it raises (cancellation included)."""
+        conn = await anyio.to_thread.run_sync(self._pool.getconn)
+        commit = False
+        try:
+            yield _ThreadTransaction(conn)
+            commit = True
+        finally:
+            # Shielded: a cancelled caller must still end the transaction and
+            # give the connection back (worker threads run to the end anyway).
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._finish, conn, commit)
 
     async def close(self) -> None:
         """Close every connection."""
         await anyio.to_thread.run_sync(self._pool.close)
+
+
+# -- the async driver ------------------------------------------------------------------
+
+
+class _AsyncTransaction:
+    """A :class:`Transaction` on an asyncio connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query."""
+        cur = await self._conn.execute(sql, params)
+        return await cur.fetchall()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the rows it affected."""
+        cur = await self._conn.execute(sql, params)
+        return cur.rowcount
+
+    async def copy(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``COPY ... FROM STDIN`` with ``rows``."""
+        async with self._conn.cursor() as cur, cur.copy(sql) as stream:
+            for row in rows:
+                await stream.write_row(row)
 
 
 class AsyncDriver:
@@ -142,30 +227,41 @@ class AsyncDriver:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(sql, params)
-            return await cur.fetchall()
+            return await _AsyncTransaction(conn).fetch(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the rows it affected."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(sql, params)
-            return cur.rowcount
+            return await _AsyncTransaction(conn).execute(sql, params)
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement per row, pipelined, in one transaction."""
         async with self._pool.connection() as conn, conn.cursor() as cur:
             await cur.executemany(sql, rows)
 
-    async def copy_in(self, copy: Copy, rows: Sequence[Sequence[Any]]) -> None:
-        """Run ``copy.before``, COPY ``rows`` in, run ``copy.after``: one transaction."""
-        async with self._pool.connection() as conn, conn.cursor() as cur:
-            for sql in copy.before:
-                await cur.execute(sql)
-            async with cur.copy(copy.sql) as stream:
-                for row in rows:
-                    await stream.write_row(row)
-            for sql in copy.after:
-                await cur.execute(sql)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Several statements in one transaction: committed when the block ends, rolled
+        back when it raises (cancellation included)."""
+        conn = await self._pool.getconn()
+        commit = False
+        try:
+            yield _AsyncTransaction(conn)
+            commit = True
+        finally:
+            # Shielded: under a cancelled scope every await would raise again.
+            with anyio.CancelScope(shield=True):
+                await self._finish(conn, commit)
+
+    async def _finish(self, conn: psycopg.AsyncConnection[Any], commit: bool) -> None:
+        try:
+            if commit:
+                await conn.commit()
+            else:
+                with contextlib.suppress(psycopg.Error):  # see ThreadDriver._finish
+                    await conn.rollback()
+        finally:
+            await self._pool.putconn(conn)
 
     async def close(self) -> None:
         """Close every connection."""

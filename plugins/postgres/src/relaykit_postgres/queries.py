@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Container, Sequence
 from typing import Any
 
+import attrs
+
 from relaykit.protocols import CallRecord, LogQuery, UsageTotal
-from relaykit.record_rows import COLUMNS, JSON_COLUMNS, record_to_row
+from relaykit.record_rows import COLUMNS, JSON_COLUMNS, MESSAGES, RowEncoder, message_keys
 from relaykit.response import Usage
 
-from .drivers import Copy
-
-SELECT_RECORDS = f"SELECT {', '.join(COLUMNS)} FROM logs"
+_COLUMNS = ", ".join(COLUMNS)
+SELECT_RECORDS = f"SELECT {_COLUMNS} FROM logs"
 # Batches arrive by COPY, several times faster than INSERTs. COPY cannot skip
 # rows that exist already, so a batch with a stored id (a retry) is copied
 # again into a per-session staging table and moved over with ON CONFLICT
-# (ON COMMIT DELETE ROWS empties the staging table with every transaction).
-COPY_NEW_RECORDS = Copy(sql=f"COPY logs ({', '.join(COLUMNS)}) FROM STDIN")
-COPY_RECORDS_SKIPPING_DUPLICATES = Copy(
-    sql=f"COPY relaykit_staging ({', '.join(COLUMNS)}) FROM STDIN",
-    before=("CREATE TEMP TABLE IF NOT EXISTS relaykit_staging (LIKE logs) ON COMMIT DELETE ROWS",),
-    after=(
-        f"INSERT INTO logs ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)}"
-        " FROM relaykit_staging ON CONFLICT (id) DO NOTHING",
-    ),
+# (ON COMMIT DELETE ROWS empties the staging table with every transaction);
+# RETURNING names the rows that went in, whose references count.
+COPY_NEW_RECORDS = f"COPY logs ({_COLUMNS}) FROM STDIN"
+CREATE_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS relaykit_staging (LIKE logs) ON COMMIT DELETE ROWS"
+)
+COPY_STAGED_RECORDS = f"COPY relaykit_staging ({_COLUMNS}) FROM STDIN"
+INSERT_STAGED_RECORDS = (
+    f"INSERT INTO logs ({_COLUMNS}) SELECT {_COLUMNS} FROM relaykit_staging"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+# A big prune goes in chunks, each its own transaction, so writers queue
+# behind one chunk's locks and not behind the whole prune.
+PRUNE_CHUNK = 5000
+# The strings in a messages array are keys (record_rows.message_keys): the
+# server picks them out, so old rows' inline messages never travel.
+DELETE_OLD_RECORDS = (
+    "DELETE FROM logs WHERE id IN"
+    " (SELECT id FROM logs WHERE started_at < %s LIMIT %s)"
+    " RETURNING ARRAY(SELECT m #>> '{}' FROM jsonb_array_elements(messages) AS m"
+    " WHERE jsonb_typeof(m) = 'string')"
 )
 SELECT_TOTALS = (
     "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
@@ -58,6 +72,9 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     if query.until is not None:
         clauses.append("started_at < %s")
         params.append(query.until.timestamp())
+    if query.conversation_id is not None:
+        clauses.append("conversation_id = %s")
+        params.append(query.conversation_id)
     if query.words():
         # plainto_tsquery parses the text as the column was parsed (and treats
         # any operator characters in it as plain text).
@@ -104,16 +121,50 @@ def _clean(value: Any, json: bool) -> Any:
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
-def rows_for(records: Sequence[CallRecord]) -> list[tuple[Any, ...]]:
-    """``records`` as INSERT parameters."""
-    out = []
+#: encodes every batch of the process: its cache holds the messages a chat resends
+_encode = RowEncoder()
+
+
+@attrs.frozen
+class Batch:
+    """Records as COPY rows, and the long messages those rows refer to by key."""
+
+    #: one row of :data:`~relaykit.record_rows.COLUMNS` per record
+    rows: list[tuple[Any, ...]]
+    #: each referred-to message's JSON text, by key
+    bodies: dict[str, str]
+    #: per row, the keys it refers to, once per occurrence
+    keys: list[list[str]]
+
+    def references(self, inserted: Container[str] | None = None) -> list[list[Any]]:
+        """Keys, bodies and reference counts, for :func:`~.shared_messages.add_references`.
+
+        :param inserted: the ids of the rows that went in; ``None`` for all.
+        """
+        counts: Counter[str] = Counter()
+        for row, keys in zip(self.rows, self.keys, strict=True):
+            if keys and (inserted is None or row[0] in inserted):
+                counts.update(keys)
+        return [list(counts), [self.bodies[key] for key in counts], list(counts.values())]
+
+
+def batch_for(records: Sequence[CallRecord]) -> Batch:
+    """``records`` as rows and shared messages, without NUL characters."""
+    rows, bodies, keys = [], {}, []
     for record in records:
-        row = record_to_row(record)
+        row, shared = _encode.shared(record)
         text = "".join([v for v in row if type(v) is str])  # one scan instead of 32
         if "\x00" in text or "\\u0000" in text:
             row = tuple(
                 _clean(v, i in _JSON_INDEXES) if isinstance(v, str) else v
                 for i, v in enumerate(row)
             )
-        out.append(row)
-    return out
+        # A body is JSON text (a NUL in it is the escape \u0000) that goes into a
+        # text column and is parsed when read: cleaned as JSON, as inline messages are.
+        if any("\\u0000" in body for body in shared.values()):
+            shared = {key: _clean(body, True) for key, body in shared.items()}
+        rows.append(row)
+        bodies.update(shared)
+        # Only a row with shared messages refers to any: most rows skip the parse.
+        keys.append(message_keys(row[MESSAGES]) if shared else [])
+    return Batch(rows, bodies, keys)

@@ -8,6 +8,13 @@ once (ids are UUIDs; nothing is read back to write). Full-text search uses a
 generated ``tsvector`` column with a GIN index. The schema is migrated on
 first use (see :mod:`relaykit_postgres.schema`).
 
+A chat resends its history every call, so each long message is stored once,
+in ``shared_messages`` with a count of the rows that refer to it
+(:meth:`relaykit.record_rows.RowEncoder.shared`): a batch adds its inserted
+rows' references in its own transaction, :meth:`PostgresStorage.prune` takes
+the deleted rows' away and drops the messages left with none, and a read
+takes rows and messages from one snapshot.
+
 Connections: ``driver="thread"`` uses psycopg's sync pool from anyio worker
 threads (asyncio and trio); ``driver="async"`` psycopg's asyncio pool;
 ``"auto"`` (the default) picks the async pool under asyncio and threads
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -39,13 +47,18 @@ from relaykit.serialization import converter
 from .drivers import AsyncDriver, Driver, ThreadDriver, connect_sync
 from .queries import (
     COPY_NEW_RECORDS,
-    COPY_RECORDS_SKIPPING_DUPLICATES,
-    rows_for,
+    COPY_STAGED_RECORDS,
+    CREATE_STAGING,
+    DELETE_OLD_RECORDS,
+    INSERT_STAGED_RECORDS,
+    PRUNE_CHUNK,
+    batch_for,
     select_records,
     select_totals,
     total_from_row,
 )
 from .schema import migrate
+from .shared_messages import add_references, drop_references, read_shared
 
 DriverName = Literal["auto", "thread", "async"]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -148,19 +161,29 @@ class PostgresStorage:
         if not records:
             return
         # Serialising is CPU work: keep it off the event loop, whichever driver.
-        rows = await anyio.to_thread.run_sync(rows_for, list(records))
+        batch = await anyio.to_thread.run_sync(batch_for, list(records))
         async with self._using() as db:
             try:
-                await db.copy_in(COPY_NEW_RECORDS, rows)
+                async with db.transaction() as tx:
+                    await tx.copy(COPY_NEW_RECORDS, batch.rows)
+                    await add_references(tx, batch.references())
             except psycopg.errors.UniqueViolation:
-                await db.copy_in(COPY_RECORDS_SKIPPING_DUPLICATES, rows)
+                async with db.transaction() as tx:
+                    await tx.execute(CREATE_STAGING)
+                    await tx.copy(COPY_STAGED_RECORDS, batch.rows)
+                    inserted = {row_id for (row_id,) in await tx.fetch(INSERT_STAGED_RECORDS)}
+                    await add_references(tx, batch.references(inserted))
 
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""
         sql, params = select_records(query)
-        async with self._using() as db:
-            rows = await db.fetch(sql, params)
-        return [row_to_record(row) for row in rows]
+        async with self._using() as db, db.transaction() as tx:
+            # One snapshot for both SELECTs: a prune committing between them
+            # could otherwise drop a message that the rows refer to.
+            await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            rows = await tx.fetch(sql, params)
+            shared = await read_shared(tx, rows)
+        return [row_to_record(row, shared) for row in rows]
 
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Tokens and exact (numeric) cost per UTC day and deployment."""
@@ -170,11 +193,20 @@ class PostgresStorage:
         return [total_from_row(row) for row in rows]
 
     async def prune(self, older_than: datetime) -> int:
-        """Delete records started before ``older_than``."""
+        """Delete records started before ``older_than``, and the messages only they referred to.
+
+        Returns the number of records deleted. It goes a chunk of records per
+        transaction: when it is interrupted, the chunks done stay done.
+        """
+        deleted = 0
         async with self._using() as db:
-            return await db.execute(
-                "DELETE FROM logs WHERE started_at < %s", (older_than.timestamp(),)
-            )
+            while True:
+                async with db.transaction() as tx:
+                    gone = await tx.fetch(DELETE_OLD_RECORDS, (older_than.timestamp(), PRUNE_CHUNK))
+                    await drop_references(tx, Counter(k for (keys,) in gone for k in keys))
+                deleted += len(gone)
+                if len(gone) < PRUNE_CHUNK:
+                    return deleted
 
     # -- key vault -----------------------------------------------------------------
 
