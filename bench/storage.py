@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
+import string
 import sys
 import tempfile
 import time
@@ -74,24 +76,33 @@ def record(n: int) -> CallRecord:
     )
 
 
-#: a chat's system prompt (~1.2 KB), question (~0.6 KB) and answer (~1 KB)
-CHAT_SYSTEM = "You are the support assistant of a data platform. Answer precisely. " * 18
-CHAT_QUESTION = "My CSV export of a workspace with many rows times out; what can I do? " * 9
-CHAT_ANSWER = "Split the export by date range, or use the streaming export endpoint. " * 14
+def prose(rng: random.Random, size: int) -> str:
+    """About ``size`` characters of made-up words: text that compresses like prose,
+    not like a repeated sentence (PostgreSQL compresses long values)."""
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 9)))
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)
 
 
 def chat_turns(chats: int, turns: int) -> list[CallRecord]:
     """``chats`` chats of ``turns`` calls each, the chats taking turns as on a server.
 
-    Each call resends its chat's history, as chat applications do.
+    Each call resends its chat's history, as chat applications do: a ~1.2 KB
+    system prompt (one for every chat), ~0.6 KB questions and ~1 KB answers.
     """
-    histories = [[relaykit.Message.system(CHAT_SYSTEM)] for _ in range(chats)]
+    rng = random.Random(11)
+    system = relaykit.Message.system(prose(rng, 1200))
+    histories = [[system] for _ in range(chats)]
     out = []
     for turn in range(turns):
         for c, history in enumerate(histories):
-            history.append(relaykit.Message.user(f"{CHAT_QUESTION} ({c}.{turn})"))
+            history.append(relaykit.Message.user(prose(rng, 600)))
             out.append(attrs.evolve(record(turn), messages=tuple(history), conversation_id=str(c)))
-            history.append(relaykit.Message.assistant(f"{CHAT_ANSWER} ({c}.{turn})"))
+            history.append(relaykit.Message.assistant(prose(rng, 1000)))
     return out
 
 

@@ -26,7 +26,6 @@ import functools
 import hashlib
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
@@ -130,35 +129,38 @@ class _Encoded:
 
 
 class _Encodings:
-    """Messages' encodings, the most recently used kept up to ``chars`` characters of JSON.
+    """Messages' encodings, the newest kept up to ``chars`` characters of JSON.
 
     Bounded by size, not count: a server's chats take turns, and each resends
     its history, so what must stay is every message of every live chat (ten
     chats of 60 turns are ~1,200 messages), while one pasted document can be
-    as long as a thousand questions.
+    as long as a thousand questions. The oldest go first, used or not: a hit
+    is one dict look-up, with no lock and no reordering (the encoder runs once
+    per record and message, on every stored call), and what goes while still
+    in use is encoded again once.
     """
 
     def __init__(self, encode: Callable[[Message], _Encoded], chars: int) -> None:
         self._encode = encode
         self._room = chars
-        self._entries: OrderedDict[Message, _Encoded] = OrderedDict()
+        self._entries: dict[Message, _Encoded] = {}
         # The writer of one backend may encode in several threads at once.
         self._lock = threading.Lock()
 
     def get(self, message: Message) -> _Encoded:
-        with self._lock:
-            found = self._entries.get(message)  # TypeError: unhashable (tool-call arguments)
-            if found is not None:
-                self._entries.move_to_end(message)
-                return found
+        # TypeError: unhashable (tool-call arguments); the caller encodes those itself
+        found = self._entries.get(message)
+        if found is not None:
+            return found
         encoded = self._encode(message)
         size = len(encoded.json)
         with self._lock:
-            if size <= self._room and message not in self._entries:
-                self._entries[message] = encoded
+            # setdefault: another thread may have kept this message meanwhile
+            if size <= self._room and self._entries.setdefault(message, encoded) is encoded:
                 self._room -= size
             while self._room < 0:
-                self._room += len(self._entries.popitem(last=False)[1].json)
+                oldest = next(iter(self._entries))
+                self._room += len(self._entries.pop(oldest).json)
         return encoded
 
 
