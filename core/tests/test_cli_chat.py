@@ -202,3 +202,14 @@ def test_a_chat_that_cannot_start_says_why_in_one_line(
     err = capsys.readouterr().err
     assert error in err and "Traceback" not in err
     assert openai_mock.requests == []
+
+
+@pytest.mark.usefixtures("cli_config")  # [storage] backend = "none"
+def test_continuing_without_a_call_log_says_so(
+    openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _feed(monkeypatch, "Hello\n")
+    assert main(["chat", "--continue", "abc"]) != 0
+    err = capsys.readouterr().err
+    assert "storage is off" in err and "Traceback" not in err
+    assert openai_mock.requests == []
