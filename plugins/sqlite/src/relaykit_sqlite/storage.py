@@ -188,7 +188,9 @@ class SQLiteStorage:
                     else {}
                 )
             finally:
-                conn.execute("COMMIT")
+                # a failed read may have ended the transaction itself (an I/O error)
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
             return [row_to_record(row, shared) for row in rows]
 
         return await self._reading(read)
