@@ -213,3 +213,38 @@ def test_continuing_without_a_call_log_says_so(
     err = capsys.readouterr().err
     assert "storage is off" in err and "Traceback" not in err
     assert openai_mock.requests == []
+
+
+def test_continue_without_an_id_picks_the_newest_conversation(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _logged_config(tmp_path, openai_mock, monkeypatch)
+    for text in ("First chat", "Second chat"):
+        _feed(monkeypatch, f"{text}\n")
+        assert main(["chat", "-m", MODEL]) == 0
+    assert main(["prompt", "-m", MODEL, "no conversation"]) == 0  # newer, in none
+    _feed(monkeypatch, "Go on\n")
+    assert main(["chat", "--continue"]) == 0
+    assert [m["content"] for m in openai_mock.requests[-1].json()["messages"]] == [
+        "Second chat",
+        "echo: Second chat",
+        "Go on",
+    ]
+    newest, prompt, second, first = _logged(capsys)
+    assert prompt["conversation_id"] is None
+    assert newest["conversation_id"] == second["conversation_id"] != first["conversation_id"]
+
+
+def test_continue_without_an_id_needs_a_logged_conversation(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _logged_config(tmp_path, openai_mock, monkeypatch)
+    _feed(monkeypatch, "Hello\n")
+    assert main(["chat", "--continue"]) != 0
+    assert "no answered call of any conversation is logged" in capsys.readouterr().err

@@ -9,7 +9,8 @@ Input rules (also in ``relaykit chat --help``):
 
 Every call of a session carries one conversation id (``metadata``), so the
 call log holds the chat together: ``relaykit logs --conversation ID`` lists it
-and ``relaykit chat --continue ID`` picks it up again from its last answer.
+and ``relaykit chat --continue ID`` picks it up again from its last answer
+(``--continue`` alone: the newest conversation).
 
 The conversation runs on a :class:`relaykit.SyncClient`: its event loop lives in
 a background thread, so waiting for the user's next line is an ordinary blocking
@@ -29,13 +30,18 @@ from .chat_options import add_chat_options, chat_params, first_messages, resolve
 
 if TYPE_CHECKING:
     from ..messages import Message
-    from ..protocols import CallRecord
+    from ..protocols import CallRecord, Storage
     from .context import CliContext
 
 EXIT_WORDS = frozenset({"exit", "quit"})
 FENCE = '"""'
 PROMPT = "> "
 CONTINUATION_PROMPT = ". "
+
+#: ``--continue`` without an id: the newest conversation in the call log
+NEWEST = ""
+#: how many of the newest calls ``--continue`` looks through for a conversation
+NEWEST_LOOKED_AT = 1000
 
 #: reads one line without its newline, showing a prompt; ``None`` at end of input
 ReadLine = Callable[[str], str | None]
@@ -58,7 +64,10 @@ def register(
         "--continue",
         dest="continue_id",
         metavar="ID",
-        help="continue a logged conversation from its last answer (its model unless -m is given)",
+        nargs="?",
+        const=NEWEST,
+        help="continue a logged conversation from its last answer, the newest one without ID "
+        "(its model unless -m is given)",
     )
     parser.set_defaults(func=run)
 
@@ -72,9 +81,8 @@ def run(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     config = context.load_config()
     if args.continue_id is not None:
-        history, logged_model = _logged_conversation(args)
+        conversation, history, logged_model = _logged_conversation(args)
         model = resolve_model(args.model or logged_model, config)
-        conversation = args.continue_id
     else:
         model = resolve_model(args.model, config)
         history = first_messages(args.system)
@@ -107,32 +115,58 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logged_conversation(args: argparse.Namespace) -> tuple[list[Message], str]:
-    """The history ``--continue`` picks up: the conversation's last answered call."""
+def _logged_conversation(args: argparse.Namespace) -> tuple[str, list[Message], str]:
+    """What ``--continue`` picks up: the conversation's id, its history as its last
+    answered call left it, and the model that call asked for."""
     from ..errors import InvalidRequestError
     from ..protocols import LogQuery
     from .storage_session import opened_storage
 
-    conversation: str = args.continue_id
     if args.system:
         raise InvalidRequestError(
             "--system cannot change a continued conversation: it keeps its own system prompt",
             hint="drop --system, or start a new chat with it",
         )
 
-    async def last_answered(args: argparse.Namespace) -> list[CallRecord]:
-        query = LogQuery(conversation_id=conversation, status="ok", limit=1)
+    async def last_answered(args: argparse.Namespace) -> CallRecord | None:
         async with opened_storage(args) as storage:
-            return await storage.query_logs(query)
+            conversation = args.continue_id
+            if conversation == NEWEST:
+                conversation = await _newest_conversation(storage)
+                if conversation is None:
+                    return None
+            query = LogQuery(conversation_id=conversation, status="ok", limit=1)
+            found = await storage.query_logs(query)
+        return found[0] if found else None
 
-    found = args.context.run(last_answered, args)
-    if not found:
+    last = args.context.run(last_answered, args)
+    if last is None or last.conversation_id is None:
+        which = (
+            "no answered call of any conversation is logged"
+            if args.continue_id == NEWEST
+            else f"no answered call of conversation {args.continue_id!r} is logged"
+        )
         raise InvalidRequestError(
-            f"no answered call of conversation {conversation!r} is logged",
+            which,
             hint="relaykit logs --full shows each call's conversation; "
             "relaykit chat prints its own when it starts",
         )
-    return list(found[0].conversation()), found[0].model_requested
+    return last.conversation_id, list(last.conversation()), last.model_requested
+
+
+async def _newest_conversation(storage: Storage) -> str | None:
+    """The conversation of the newest answered call that has one, among the newest calls."""
+    from ..protocols import LogQuery
+
+    page = 20  # the newest call is usually one: a page reads whole records
+    for offset in range(0, NEWEST_LOOKED_AT, page):
+        records = await storage.query_logs(LogQuery(status="ok", limit=page, offset=offset))
+        for record in records:
+            if record.conversation_id is not None:
+                return record.conversation_id
+        if len(records) < page:
+            break
+    return None
 
 
 def read_messages(read_line: ReadLine) -> Iterator[str]:
