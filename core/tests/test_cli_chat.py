@@ -184,6 +184,7 @@ def test_a_chat_continues_from_the_call_log(
     ("argv", "error"),
     [
         (["--continue", "nope"], "no answered call of conversation 'nope' is logged"),
+        (["--continue"], "no answered call of any conversation is logged"),
         (["--continue", "nope", "--system", "Be terse."], "--system cannot change"),
         (["-m", MODEL, "-o", "metadata=[1]"], "-o metadata must be a JSON object"),
     ],
@@ -236,15 +237,3 @@ def test_continue_without_an_id_picks_the_newest_conversation(
     newest, prompt, second, first = _logged(capsys)
     assert prompt["conversation_id"] is None
     assert newest["conversation_id"] == second["conversation_id"] != first["conversation_id"]
-
-
-def test_continue_without_an_id_needs_a_logged_conversation(
-    openai_mock: OpenAIMock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _logged_config(tmp_path, openai_mock, monkeypatch)
-    _feed(monkeypatch, "Hello\n")
-    assert main(["chat", "--continue"]) != 0
-    assert "no answered call of any conversation is logged" in capsys.readouterr().err

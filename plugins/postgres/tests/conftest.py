@@ -32,13 +32,23 @@ def postgres_dsn() -> str:
     return dsn
 
 
+def _schema_dropped_after(dsn: str) -> Iterator[str]:
+    schema = f"relaykit_test_{uuid.uuid4().hex[:10]}"
+    yield schema
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.fixture(scope="session")
 def postgres_schema(postgres_dsn: str) -> Iterator[str]:
     """A fresh schema for this test run, dropped with everything in it at the end."""
-    schema = f"relaykit_test_{uuid.uuid4().hex[:10]}"
-    yield schema
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    yield from _schema_dropped_after(postgres_dsn)
+
+
+@pytest.fixture
+def fresh_schema(postgres_dsn: str) -> Iterator[str]:
+    """A schema of its own for one test (created by the storage), dropped afterwards."""
+    yield from _schema_dropped_after(postgres_dsn)
 
 
 @pytest.fixture

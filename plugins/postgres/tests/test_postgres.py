@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -22,15 +22,6 @@ from relaykit_postgres import PostgresStorage
 from relaykit_postgres.plugin import DSN_ENV, dsn_for
 
 pytestmark = pytest.mark.service("postgres")
-
-
-@pytest.fixture
-def fresh_schema(postgres_dsn: str) -> Iterator[str]:
-    """A schema of its own for one test (created by the storage), dropped afterwards."""
-    schema = f"relaykit_test_{uuid.uuid4().hex[:10]}"
-    yield schema
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

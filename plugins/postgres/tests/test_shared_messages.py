@@ -7,9 +7,8 @@ driver), on the real server, in a schema of its own.
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,12 +28,9 @@ ALL = LogQuery(limit=10_000)
 
 
 @pytest.fixture
-def schema(postgres_dsn: str) -> Iterator[str]:
-    """A schema of its own for one test (created by the storage), dropped afterwards."""
-    name = f"relaykit_test_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+def schema(fresh_schema: str) -> str:
+    """A schema of its own for one test (conftest's ``fresh_schema``)."""
+    return fresh_schema
 
 
 @pytest.fixture
