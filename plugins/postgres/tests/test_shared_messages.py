@@ -247,3 +247,16 @@ async def test_concurrent_writers_and_prune_keep_references_exact(
     finally:
         for storage in storages:
             await storage.aclose()
+
+
+async def test_a_conversation_can_be_read_through_its_index(
+    storage: PostgresStorage, postgres_dsn: str, schema: str
+) -> None:
+    from relaykit_postgres.queries import select_records
+
+    await storage.write_batch(chat_records(2))
+    query, params = select_records(LogQuery(conversation_id="c", limit=1))
+    with psycopg.connect(postgres_dsn, options=f"-c search_path={schema}") as conn:
+        conn.execute("SET enable_seqscan = off")  # two rows: a scan would win on cost alone
+        plan = " ".join(row[0] for row in conn.execute(f"EXPLAIN {query}", params))
+    assert "logs_conversation" in plan
