@@ -93,7 +93,7 @@ async def test_records_written_again_count_their_references_once(tmp_path: Path)
 
 
 @pytest.mark.anyio
-async def test_a_batch_stored_before_leaves_no_unreferenced_message(tmp_path: Path) -> None:
+async def test_a_pruned_record_written_again_brings_its_messages_back(tmp_path: Path) -> None:
     path = tmp_path / "logs.db"
     [record] = chat_records(1)
     storage = SQLiteStorage(path)
@@ -103,9 +103,33 @@ async def test_a_batch_stored_before_leaves_no_unreferenced_message(tmp_path: Pa
         assert references(path) == ({}, {})
         await storage.write_batch([record])  # stored again: its messages with it
         refs, counted = references(path)
+        assert await storage.query_logs() == [record]
     finally:
         await storage.aclose()
     assert refs == counted and len(refs) == 1  # the system prompt; the question is new
+
+
+@pytest.mark.anyio
+async def test_a_record_stored_whole_before_is_skipped_with_its_messages(tmp_path: Path) -> None:
+    # A retry of a batch an older relaykit stored (its rows hold every message
+    # whole): the rows are skipped, and so must be the messages they would share.
+    from relaykit.record_rows import COLUMNS, record_to_row
+
+    path = tmp_path / "logs.db"
+    records = chat_records(3)
+    storage = SQLiteStorage(path)
+    try:
+        await storage.vault_items()  # opens the file: the schema is made on first use
+        with sqlite3.connect(path) as conn:
+            conn.executemany(
+                f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                [record_to_row(r) for r in records],
+            )
+        await storage.write_batch(records)
+        assert references(path) == ({}, {})
+        assert await storage.query_logs() == records[::-1]
+    finally:
+        await storage.aclose()
 
 
 @pytest.mark.anyio

@@ -102,15 +102,16 @@ def _v7_cache_write_1h_tokens(db: Database) -> None:
 
 
 def _v8_shared_messages(db: Database) -> None:
-    # A chat resends its whole history every call, and each row stored every
-    # message whole: ten 60-turn chats (~1 MB of text) made a 75 MB file and
-    # cost the writer 1.1 ms a record. Now each long message is stored once,
-    # here, and rows name it by key (relaykit.record_rows.RowEncoder.shared).
-    # `refs` counts the logs rows that name a message (once however often a
-    # row names it: `IN` makes the trigger's decrement simple): the writer
-    # adds a batch's rows, and deleting a row takes it away and drops the
-    # messages no row names any more. A rowid table, not WITHOUT
-    # ROWID: bodies run to many KB, and those belong out of the key's b-tree.
+    # A chat resends its whole history every call, and each row stored (and
+    # indexed) every message whole: ten 60-turn chats of ~1 MB of prose made
+    # an 87.5 MB file and cost the writer ~10 ms a record. Now each long
+    # message is stored once, here, and rows name it by key
+    # (relaykit.record_rows.RowEncoder.shared). `refs` counts the logs rows
+    # that name a message (once however often a row names it: `IN` makes the
+    # trigger's decrement simple): the writer adds a batch's rows, and
+    # deleting a row takes it away and drops the messages no row names any
+    # more. A rowid table, not WITHOUT ROWID: bodies run to many KB, and
+    # those belong out of the key's b-tree.
     db.execute(
         "CREATE TABLE shared_messages"
         " (key TEXT PRIMARY KEY, body TEXT NOT NULL, refs INTEGER NOT NULL)"
