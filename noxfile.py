@@ -113,6 +113,15 @@ def pii(session: nox.Session) -> None:
 
 
 @nox.session
+def storage(session: nox.Session) -> None:
+    """Records/s through the call log into SQLite (and PostgreSQL with ``--postgres DSN``),
+    enqueue latency, cached ``models()``; see docs/benchmarks-storage.md. Chats that
+    resend their history: ``nox -s storage -- --chats 10 --turns 60``."""
+    sync(session)
+    session.run("python", "bench/storage.py", *session.posargs)
+
+
+@nox.session
 def compare(session: nox.Session) -> None:
     """relaykit next to raw aiohttp/httpx, the openai and anthropic SDKs and LiteLLM.
 
