@@ -146,17 +146,17 @@ async def bench_chats(chats: int, turns: int, repeat: int, dsn: str | None) -> N
 
         schema = f"relaykit_bench_{uuid.uuid4().hex[:8]}"
         try:
-            storage = PostgresStorage(dsn, schema=schema)
-            await storage.write_batch([record(-1)])
-            rate, _, cpu_rate = await through_queue(storage, records)
-            await storage.aclose()
+            postgres = PostgresStorage(dsn, schema=schema)
+            await postgres.write_batch([record(-1)])
+            rate, _, cpu_rate = await through_queue(postgres, records)
+            await postgres.aclose()
             with psycopg.connect(dsn, autocommit=True) as conn:
-                (size,) = conn.execute(
+                [(size,)] = conn.execute(
                     "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
                     " JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE n.nspname = %s AND c.relkind = 'r'",
                     (schema,),
-                ).fetchone()
+                ).fetchall()
         finally:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -170,15 +170,14 @@ BATCH = StorageConfig().batch_size  # the default [storage] batch_size; --batch 
 
 
 async def through_queue(
-    storage: Storage, count: int | list[CallRecord]
+    storage: Storage, records: list[CallRecord]
 ) -> tuple[float, list[float], float]:
-    """Push ``count`` records (or these records) through a CallLog into ``storage``.
+    """Push ``records`` through a CallLog into ``storage``.
 
     Returns records/s (until every record is committed), each put's latency (s),
     and records per CPU-second of this process (all threads): a figure that
     other processes competing for the CPU disturb far less than wall time.
     """
-    records = [record(n) for n in range(count)] if isinstance(count, int) else count
     count = len(records)
     latencies: list[float] = []
     log = CallLog(storage, max_batch=BATCH)
@@ -210,7 +209,7 @@ async def bench_sqlite(count: int, repeat: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             storage = SQLiteStorage(Path(tmp) / "logs.db")
             await storage.write_batch([record(-1)])  # open and migrate outside the timing
-            rate, lat, cpu_rate = await through_queue(storage, count)
+            rate, lat, cpu_rate = await through_queue(storage, [record(n) for n in range(count)])
             await storage.aclose()
             rates.append(rate)
             per_cpu.append(cpu_rate)
@@ -238,7 +237,7 @@ async def bench_postgres(dsn: str, count: int, repeat: int, driver: str) -> None
         for _ in range(repeat):
             storage = PostgresStorage(dsn, schema=schema, driver=driver)  # type: ignore[arg-type]
             await storage.write_batch([record(-1)])
-            rate, _, _ = await through_queue(storage, count)
+            rate, _, _ = await through_queue(storage, [record(n) for n in range(count)])
             await storage.aclose()
             rates.append(rate)
     finally:

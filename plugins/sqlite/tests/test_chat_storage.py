@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,18 @@ from relaykit.messages import Message
 from relaykit.record_rows import MESSAGES, RowEncoder
 from relaykit.testing.storage_contract import T0, chat_records, make_record
 from relaykit_sqlite import SQLiteStorage
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "logs.db"
+
+
+@pytest.fixture
+async def storage(path: Path) -> AsyncIterator[SQLiteStorage]:
+    storage = SQLiteStorage(path)
+    yield storage
+    await storage.aclose()
 
 
 def references(path: Path) -> tuple[dict[str, int], dict[str, int]]:
@@ -39,15 +52,10 @@ def stored_size(path: Path) -> int:
 
 
 @pytest.mark.anyio
-async def test_a_chat_stores_each_long_message_once(tmp_path: Path) -> None:
-    path = tmp_path / "logs.db"
+async def test_a_chat_stores_each_long_message_once(storage: SQLiteStorage, path: Path) -> None:
     records = chat_records(20)
-    storage = SQLiteStorage(path)
-    try:
-        for record in records:
-            await storage.write_batch([record])
-    finally:
-        await storage.aclose()
+    for record in records:
+        await storage.write_batch([record])
     refs, counted = references(path)
     assert len(refs) == 1 + 19 + 19  # the system prompt, the questions and answers resent
     assert refs == counted
@@ -57,107 +65,91 @@ async def test_a_chat_stores_each_long_message_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_message_a_row_names_twice_counts_that_row_once(tmp_path: Path) -> None:
-    path = tmp_path / "logs.db"
+async def test_a_message_a_row_names_twice_counts_that_row_once(
+    storage: SQLiteStorage, path: Path
+) -> None:
     [first] = chat_records(1)
     question, answer = first.messages[-1], Message.assistant("Every six minutes. " * 20)
     again = make_record(2, messages=(*first.messages, answer, question, answer, question))
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch([first, again])
-        refs, counted = references(path)
-        assert refs == counted and sorted(refs.values()) == [1, 1, 2]
-        assert await storage.query_logs() == [again, first]
-        await storage.prune(T0 + timedelta(seconds=2))  # the first only
-        assert references(path)[0] == dict.fromkeys(refs, 1)
-        await storage.prune(T0 + timedelta(days=1))
-        assert references(path) == ({}, {})
-    finally:
-        await storage.aclose()
+    await storage.write_batch([first, again])
+    refs, counted = references(path)
+    assert refs == counted and sorted(refs.values()) == [1, 1, 2]
+    assert await storage.query_logs() == [again, first]
+    await storage.prune(T0 + timedelta(seconds=2))  # the first only
+    assert references(path)[0] == dict.fromkeys(refs, 1)
+    await storage.prune(T0 + timedelta(days=1))
+    assert references(path) == ({}, {})
 
 
 @pytest.mark.anyio
-async def test_records_written_again_count_their_references_once(tmp_path: Path) -> None:
-    path = tmp_path / "logs.db"
+async def test_records_written_again_count_their_references_once(
+    storage: SQLiteStorage, path: Path
+) -> None:
     records = chat_records(6)
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch(records[:4])
-        await storage.write_batch(records[2:4])  # a retry: every row stored before
-        await storage.write_batch(records[3:])  # some stored before, some new
-    finally:
-        await storage.aclose()
+    await storage.write_batch(records[:4])
+    await storage.write_batch(records[2:4])  # a retry: every row stored before
+    await storage.write_batch(records[3:])  # some stored before, some new
     refs, counted = references(path)
     assert refs == counted
     assert len(refs) == 1 + 5 + 5
 
 
 @pytest.mark.anyio
-async def test_a_pruned_record_written_again_brings_its_messages_back(tmp_path: Path) -> None:
-    path = tmp_path / "logs.db"
+async def test_a_pruned_record_written_again_brings_its_messages_back(
+    storage: SQLiteStorage, path: Path
+) -> None:
     [record] = chat_records(1)
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch([record])
-        await storage.prune(T0 + timedelta(days=1))
-        assert references(path) == ({}, {})
-        await storage.write_batch([record])  # stored again: its messages with it
-        refs, counted = references(path)
-        assert await storage.query_logs() == [record]
-    finally:
-        await storage.aclose()
+    await storage.write_batch([record])
+    await storage.prune(T0 + timedelta(days=1))
+    assert references(path) == ({}, {})
+    await storage.write_batch([record])  # stored again: its messages with it
+    refs, counted = references(path)
+    assert await storage.query_logs() == [record]
     assert refs == counted and len(refs) == 1  # the system prompt; the question is new
 
 
 @pytest.mark.anyio
-async def test_a_record_stored_whole_before_is_skipped_with_its_messages(tmp_path: Path) -> None:
+async def test_a_record_stored_whole_before_is_skipped_with_its_messages(
+    storage: SQLiteStorage, path: Path
+) -> None:
     # A retry of a batch an older relaykit stored (its rows hold every message
     # whole): the rows are skipped, and so must be the messages they would share.
     from relaykit.record_rows import COLUMNS, record_to_row
 
-    path = tmp_path / "logs.db"
     records = chat_records(3)
-    storage = SQLiteStorage(path)
-    try:
-        await storage.vault_items()  # opens the file: the schema is made on first use
-        with sqlite3.connect(path) as conn:
-            conn.executemany(
-                f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                [record_to_row(r) for r in records],
-            )
-        await storage.write_batch(records)
-        assert references(path) == ({}, {})
-        assert await storage.query_logs() == records[::-1]
-    finally:
-        await storage.aclose()
+    await storage.vault_items()  # opens the file: the schema is made on first use
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            f"INSERT INTO logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [record_to_row(r) for r in records],
+        )
+    await storage.write_batch(records)
+    assert references(path) == ({}, {})
+    assert await storage.query_logs() == records[::-1]
 
 
 @pytest.mark.anyio
-async def test_pruning_drops_the_messages_nothing_refers_to(tmp_path: Path) -> None:
-    path = tmp_path / "logs.db"
+async def test_pruning_drops_the_messages_nothing_refers_to(
+    storage: SQLiteStorage, path: Path
+) -> None:
     records = chat_records(10) + chat_records(4, first=10, chat="d")
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch(records)
-        assert await storage.prune(T0 + timedelta(seconds=6)) == 5
-        refs, counted = references(path)
-        assert refs == counted
-        # chat c's turns 6-10 resend the system prompt and questions and
-        # answers 1-9; chat d's four turns its own first three
-        assert len(refs) == 1 + 9 + 9 + 3 + 3
-        assert await storage.query_logs() == records[5:][::-1]
-        assert await storage.prune(T0 + timedelta(days=1)) == 9
-        assert references(path) == ({}, {})
-    finally:
-        await storage.aclose()
+    await storage.write_batch(records)
+    assert await storage.prune(T0 + timedelta(seconds=6)) == 5
+    refs, counted = references(path)
+    assert refs == counted
+    # chat c's turns 6-10 resend the system prompt and questions and
+    # answers 1-9; chat d's four turns its own first three
+    assert len(refs) == 1 + 9 + 9 + 3 + 3
+    assert await storage.query_logs() == records[5:][::-1]
+    assert await storage.prune(T0 + timedelta(days=1)) == 9
+    assert references(path) == ({}, {})
 
 
 @pytest.mark.anyio
-async def test_writers_and_a_prune_at_once_keep_the_counts_right(tmp_path: Path) -> None:
+async def test_writers_and_a_prune_at_once_keep_the_counts_right(path: Path) -> None:
     # Two storage objects on one file (two processes' worth of writers) and a
     # prune: SQLite's write lock takes them in turn, and each transaction
     # counts what it inserted and deleted.
-    path = tmp_path / "logs.db"
     first, second = SQLiteStorage(path), SQLiteStorage(path)
     chats = [chat_records(15, first=100 * i, chat=f"c{i}") for i in range(4)]
     try:
@@ -183,16 +175,11 @@ async def test_writers_and_a_prune_at_once_keep_the_counts_right(tmp_path: Path)
 
 
 @pytest.mark.anyio
-async def test_a_conversation_is_read_through_its_index(tmp_path: Path) -> None:
+async def test_a_conversation_is_read_through_its_index(storage: SQLiteStorage, path: Path) -> None:
     from relaykit.protocols import LogQuery
     from relaykit_sqlite.queries import select_records
 
-    path = tmp_path / "logs.db"
-    storage = SQLiteStorage(path)
-    try:
-        await storage.write_batch(chat_records(2))
-    finally:
-        await storage.aclose()
+    await storage.write_batch(chat_records(2))
     sql, params = select_records(LogQuery(conversation_id="c", limit=1))
     with sqlite3.connect(path) as conn:
         plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
