@@ -1,0 +1,457 @@
+"""Anthropic's Messages API (``POST /v1/messages``), served.
+
+Anthropic's content blocks map onto relaykit's parts: ``text``, ``image``,
+``tool_use`` (a :class:`~relaykit.ToolCall`), ``tool_result`` (a ``tool``
+message of its own, as relaykit writes results), ``thinking`` and
+``redacted_thinking`` (a :class:`~relaykit.ReasoningPart` of Anthropic's
+origin, so its signature goes back only to an Anthropic model). Blocks
+relaykit cannot carry (documents, server tools' results) are refused with a
+400 that names them rather than dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import (
+    ChatResponse,
+    ImagePart,
+    InvalidRequestError,
+    Message,
+    ReasoningDelta,
+    ReasoningPart,
+    RelayError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    ToolResultPart,
+    Usage,
+    UsageUpdate,
+)
+from relaykit.json_encode import dumps
+from relaykit.messages import Part, ToolCall
+
+from .dialect import GatewayCall, model_id, require_object, status_of, string_metadata
+
+#: the provider type whose signatures Anthropic's thinking blocks carry
+ORIGIN = "anthropic"
+#: request fields the gateway itself reads; the rest go to the provider in ``extra``
+_OWN = frozenset(
+    (
+        "model",
+        "messages",
+        "system",
+        "max_tokens",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "stream",
+    )
+)
+#: relaykit's finish reasons in Anthropic's words
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+    "other": "end_turn",
+}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
+
+class AnthropicDialect:
+    """Parses Messages API requests and renders relaykit's answers as Anthropic's."""
+
+    default_provider = "anthropic"
+
+    def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
+        """The call a Messages API request body asks for."""
+        body = require_object(body)
+        raw_messages = body.get("messages")
+        if not isinstance(raw_messages, list) or not raw_messages:
+            raise InvalidRequestError(
+                "`messages` must be a non-empty list of messages", param="messages"
+            )
+        messages = [*_system(body.get("system"))]
+        for i, m in enumerate(raw_messages):
+            messages += _messages(m, f"messages.{i}")
+        params: dict[str, Any] = {}
+        for key in ("max_tokens", "temperature", "top_p"):
+            if body.get(key) is not None:
+                params[key] = body[key]
+        if body.get("stop_sequences"):
+            params["stop"] = body["stop_sequences"]
+        if body.get("tools"):
+            params["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(body["tools"])]
+        if body.get("tool_choice") is not None:
+            params["tool_choice"] = _tool_choice(body["tool_choice"])
+        metadata = string_metadata(body.get("metadata"), "metadata")
+        if "user_id" in metadata:
+            metadata["user"] = metadata.pop("user_id")
+        if metadata:
+            params["metadata"] = metadata
+        extra = {k: v for k, v in body.items() if k not in _OWN and v is not None}
+        if extra:
+            params["extra"] = extra
+        return GatewayCall(
+            model=model_id(body.get("model"), aliases, self.default_provider),
+            messages=tuple(messages),
+            params=params,
+            stream=body.get("stream") is True,
+        )
+
+    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """A ``message`` object."""
+        content: list[dict[str, Any]] = [_thinking_block(p) for p in _reasoning(response)]
+        if response.text:
+            content.append({"type": "text", "text": response.text})
+        content += [_tool_use_block(c) for c in response.tool_calls]
+        return {
+            "id": _message_id(response.id),
+            "type": "message",
+            "role": "assistant",
+            "model": response.model or model,
+            "content": content,
+            "stop_reason": STOP_REASONS[response.finish_reason],
+            "stop_sequence": None,
+            "usage": usage(response.usage),
+        }
+
+    def encoder(self, call: GatewayCall) -> EventEncoder:
+        """An encoder of Messages API stream events."""
+        return EventEncoder(call.model)
+
+    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """Anthropic's ``{"type": "error", "error": {...}}``."""
+        kind = _ERROR_TYPES.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def usage(u: Usage) -> dict[str, int]:
+    """Anthropic's usage: its ``input_tokens`` leave out cache reads and writes, which
+    relaykit's include."""
+    return {
+        "input_tokens": u.input_tokens - u.cached_input_tokens - u.cache_write_input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_input_tokens": u.cached_input_tokens,
+        "cache_creation_input_tokens": u.cache_write_input_tokens,
+    }
+
+
+def _message_id(provider_id: str | None) -> str:
+    if provider_id and provider_id.startswith("msg_"):
+        return provider_id
+    return f"msg_{os.urandom(12).hex()}"
+
+
+# -- requests -----------------------------------------------------------------
+
+
+def _system(system: Any) -> list[Message]:
+    if system is None or system == "":
+        return []
+    if isinstance(system, str):
+        return [Message.system(system)]
+    if isinstance(system, list):
+        parts = [_text_block(b, f"system.{i}") for i, b in enumerate(system)]
+        return [Message("system", tuple(parts))] if parts else []
+    raise InvalidRequestError("`system` must be a string or a list of text blocks", param="system")
+
+
+def _text_block(block: Any, where: str) -> TextPart:
+    if not isinstance(block, Mapping) or block.get("type") != "text":
+        raise InvalidRequestError(f"{where} must be a text block", param=where)
+    return TextPart(_string(block, "text", where))
+
+
+def _string(block: Mapping[str, Any], key: str, where: str) -> str:
+    value = block.get(key)
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{where}.{key} must be a string", param=f"{where}.{key}")
+    return value
+
+
+def _messages(m: Any, where: str) -> list[Message]:
+    """One Anthropic message as relaykit messages: a user message's ``tool_result``
+    blocks each become a ``tool`` message, in the order they came."""
+    if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant"):
+        raise InvalidRequestError(
+            f"{where} must be a message whose role is 'user' or 'assistant'", param=where
+        )
+    role = m["role"]
+    content = m.get("content")
+    if isinstance(content, str):
+        return [Message(role, (TextPart(content),))]
+    if not isinstance(content, list):
+        raise InvalidRequestError(
+            f"{where}.content must be a string or a list of blocks", param=f"{where}.content"
+        )
+    out: list[Message] = []
+    pending: list[Part] = []
+    for j, block in enumerate(content):
+        at = f"{where}.content.{j}"
+        if isinstance(block, Mapping) and block.get("type") == "tool_result" and role == "user":
+            if pending:
+                out.append(Message(role, tuple(pending)))
+                pending = []
+            out.append(Message("tool", (_tool_result(block, at),)))
+        else:
+            pending.append(_part(block, role, at))
+    if pending or not out:
+        out.append(Message(role, tuple(pending)))
+    return out
+
+
+def _part(block: Any, role: str, where: str) -> Part:
+    if not isinstance(block, Mapping):
+        raise InvalidRequestError(f"{where} must be a content block", param=where)
+    kind = block.get("type")
+    if kind == "text":
+        return TextPart(_string(block, "text", where))
+    if kind == "image":
+        return _image(block, where)
+    if kind == "tool_use" and role == "assistant":
+        arguments = block.get("input")
+        if not isinstance(arguments, Mapping):
+            raise InvalidRequestError(f"{where}.input must be an object", param=f"{where}.input")
+        return ToolCall(_string(block, "id", where), _string(block, "name", where), dict(arguments))
+    if kind == "thinking":
+        signature = block.get("signature")
+        return ReasoningPart(
+            _string(block, "thinking", where),
+            signature if isinstance(signature, str) and signature else None,
+            origin=ORIGIN,
+        )
+    if kind == "redacted_thinking":
+        return ReasoningPart(redacted=_string(block, "data", where), origin=ORIGIN)
+    raise InvalidRequestError(
+        f"{where} is a {kind!r} block in a {role} message, which the gateway cannot pass on:"
+        " send text, image, tool_use, tool_result, thinking or redacted_thinking blocks",
+        param=f"{where}.type",
+    )
+
+
+def _image(block: Mapping[str, Any], where: str) -> ImagePart:
+    source = block.get("source")
+    if isinstance(source, Mapping) and source.get("type") == "base64":
+        try:
+            data = base64.b64decode(_string(source, "data", where), validate=True)
+        except binascii.Error as e:
+            raise InvalidRequestError(
+                f"{where}.source.data is not base64: {e}", param=f"{where}.source.data"
+            ) from e
+        return ImagePart(data=data, media_type=_string(source, "media_type", f"{where}.source"))
+    if isinstance(source, Mapping) and source.get("type") == "url":
+        return ImagePart(url=_string(source, "url", f"{where}.source"))
+    raise InvalidRequestError(
+        f"{where}.source must be a base64 or url image source", param=f"{where}.source"
+    )
+
+
+def _tool_result(block: Mapping[str, Any], where: str) -> ToolResultPart:
+    content = block.get("content", "")
+    if isinstance(content, list):
+        # relaykit's tool results are text; an image in one would be lost, so it is refused
+        content = "".join(
+            _text_block(b, f"{where}.content.{i}").text for i, b in enumerate(content)
+        )
+    elif not isinstance(content, str):
+        raise InvalidRequestError(
+            f"{where}.content must be a string or a list of text blocks", param=f"{where}.content"
+        )
+    return ToolResultPart(
+        _string(block, "tool_use_id", where), content, block.get("is_error") is True
+    )
+
+
+def _tool(tool: Any, where: str) -> dict[str, Any]:
+    if not isinstance(tool, Mapping):
+        raise InvalidRequestError(f"{where} must be a tool object", param=where)
+    if tool.get("type") not in (None, "custom"):
+        # Anthropic's server tools (web search, code execution) run at Anthropic,
+        # and their results come back as blocks relaykit has no part for.
+        raise InvalidRequestError(
+            f"{where} is Anthropic's server tool {tool.get('type')!r}, which the gateway"
+            " cannot route: declare client tools with name, description and input_schema",
+            param=f"{where}.type",
+        )
+    return {
+        "name": tool.get("name"),
+        "description": tool.get("description") or "",
+        "input_schema": tool.get("input_schema"),
+    }
+
+
+def _tool_choice(choice: Any) -> str:
+    if not isinstance(choice, Mapping):
+        raise InvalidRequestError("`tool_choice` must be an object", param="tool_choice")
+    kind = choice.get("type")
+    if kind in ("auto", "none"):
+        return str(kind)
+    if kind == "any":
+        return "required"
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        return str(choice["name"])
+    raise InvalidRequestError(
+        "`tool_choice.type` must be 'auto', 'any', 'none', or 'tool' with a name",
+        param="tool_choice.type",
+    )
+
+
+# -- responses ------------------------------------------------------------------
+
+
+def _reasoning(response: ChatResponse) -> tuple[ReasoningPart, ...]:
+    if response.reasoning_parts:
+        return response.reasoning_parts
+    if response.reasoning:
+        return (ReasoningPart(response.reasoning, response.reasoning_signature),)
+    return ()
+
+
+def _thinking_block(part: ReasoningPart) -> dict[str, Any]:
+    if part.redacted is not None:
+        return {"type": "redacted_thinking", "data": part.redacted}
+    # Another vendor's signature means nothing to an Anthropic client: it is left out.
+    signature = part.signature if part.signature and part.origin in (None, ORIGIN) else ""
+    return {"type": "thinking", "thinking": part.text, "signature": signature}
+
+
+def _tool_use_block(call: ToolCall) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+
+
+def _frame(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + dumps(data) + b"\n\n"
+
+
+class EventEncoder:
+    """One streamed answer as Messages API events: ``message_start``, content blocks
+    (each started, added to and stopped), ``message_delta`` and ``message_stop``.
+
+    ``message_start`` waits for the first content so that it can carry the input
+    tokens a provider reports before it (Anthropic's own stream does).
+    """
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._id: str | None = None
+        self._usage = Usage()
+        self._started = False
+        #: the open block's index and kind ("text", "thinking", "tool_use"), if one is open
+        self._index = -1
+        self._open: str | None = None
+        #: relaykit's tool-call index -> the block index it streams into
+        self._tool_blocks: dict[int, int] = {}
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        message: dict[str, Any] = {
+            "id": _message_id(self._id),
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage(self._usage),
+        }
+        return _frame("message_start", {"type": "message_start", "message": message})
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open = None
+        return _frame("content_block_stop", {"type": "content_block_stop", "index": self._index})
+
+    def _block(self, block: dict[str, Any]) -> bytes:
+        out = self._start() + self._close()
+        self._index += 1
+        self._open = str(block["type"])
+        data = {"type": "content_block_start", "index": self._index, "content_block": block}
+        return out + _frame("content_block_start", data)
+
+    def _delta(self, delta: dict[str, Any], index: int | None = None) -> bytes:
+        data = {
+            "type": "content_block_delta",
+            "index": self._index if index is None else index,
+            "delta": delta,
+        }
+        return _frame("content_block_delta", data)
+
+    def event(self, event: StreamEvent) -> bytes:
+        """The frames ``event`` becomes."""
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return b""
+            out = b"" if self._open == "text" else self._block({"type": "text", "text": ""})
+            return out + self._delta({"type": "text_delta", "text": event.text})
+        if isinstance(event, ReasoningDelta):
+            return self._reasoning(event)
+        if isinstance(event, ToolCallDelta):
+            return self._tool_call(event)
+        if isinstance(event, StreamStart):
+            self._id = self._id or event.id
+            self._model = event.model or self._model
+        elif isinstance(event, UsageUpdate):
+            self._usage = event.usage
+        return b""
+
+    def _reasoning(self, event: ReasoningDelta) -> bytes:
+        if event.redacted is not None:
+            out = self._block({"type": "redacted_thinking", "data": event.redacted})
+            return out + self._close()
+        out = b""
+        if self._open != "thinking" or event.new_block:
+            out = self._block({"type": "thinking", "thinking": "", "signature": ""})
+        if event.text:
+            out += self._delta({"type": "thinking_delta", "thinking": event.text})
+        if event.signature and event.origin in (None, ORIGIN):
+            out += self._delta({"type": "signature_delta", "signature": event.signature})
+        return out
+
+    def _tool_call(self, event: ToolCallDelta) -> bytes:
+        out = b""
+        index = self._tool_blocks.get(event.index)
+        if index is None:
+            out = self._block(
+                {"type": "tool_use", "id": event.id or "", "name": event.name or "", "input": {}}
+            )
+            index = self._tool_blocks[event.index] = self._index
+        if event.arguments:
+            out += self._delta({"type": "input_json_delta", "partial_json": event.arguments}, index)
+        return out
+
+    def end(self, response: ChatResponse) -> bytes:
+        """The last block's stop, ``message_delta`` (stop reason, usage), ``message_stop``."""
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None},
+            "usage": usage(response.usage),
+        }
+        out = self._start() + self._close() + _frame("message_delta", delta)
+        return out + _frame("message_stop", {"type": "message_stop"})
+
+    def error(self, error: RelayError) -> bytes:
+        """An ``error`` event, which Anthropic's SDKs raise as an API error."""
+        body = AnthropicDialect().error_body(status_of(error), str(error))
+        return _frame("error", body)

@@ -1,0 +1,355 @@
+"""The gateway itself: an ASGI app that serves vendor APIs over one relaykit Client.
+
+Every call goes through the client, so whatever the client is configured
+with (routes, fallbacks, retries, limits, budgets, caching, redaction, logs,
+traces and metrics) applies to the gateway's callers too. The app does no
+I/O of its own beyond its ASGI messages and uses anyio only: any ASGI server
+runs it, under asyncio or trio.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+import anyio
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+
+from relaykit import ChatResponse, Client, InvalidRequestError, RelayError
+from relaykit.json_encode import dumps
+from relaykit.secrets import scrub
+
+from .anthropic_dialect import AnthropicDialect
+from .dialect import Dialect, GatewayCall, retry_after, status_of
+from .keys import GatewayKeys
+from .openai_dialect import OpenAIDialect
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("relaykit.gateway")
+
+#: the largest request body taken (images arrive as base64 inside it)
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: no gateway keys: every caller may call
+NO_KEYS = GatewayKeys()
+OPENAI = OpenAIDialect()
+ANTHROPIC = AnthropicDialect()
+_ROUTES: dict[str, Dialect] = {
+    "/v1/chat/completions": OPENAI,
+    "/chat/completions": OPENAI,  # clients configured with a base URL without /v1
+    "/v1/messages": ANTHROPIC,
+}
+_MODELS = frozenset(("/v1/models", "/models"))
+_JSON = (b"content-type", b"application/json")
+_EVENT_STREAM = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+
+
+class _Problem(Exception):
+    """A request the gateway refuses before any call: its status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Gateway:
+    """An ASGI app serving OpenAI's Chat Completions and Anthropic's Messages APIs.
+
+    ``client`` makes every call; the caller opens and closes it (the gateway
+    never does). ``keys``: the gateway keys callers must present; none means
+    anyone who can reach the port may call. Routes:
+
+    - ``POST /v1/chat/completions``: OpenAI's Chat Completions, streamed or not;
+    - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
+    - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
+      or Anthropic's when the request carries ``anthropic-version``;
+    - ``GET /health``: ``{"status": "ok"}``, without a key.
+
+    A model without a ``provider/`` prefix goes to ``openai`` on the OpenAI
+    route and ``anthropic`` on the Anthropic one, unless it names an alias of
+    ``[models]``. Each call's metadata gets ``gateway_key``, the name of the
+    key that made it, so call logs tell the callers apart.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        keys: GatewayKeys = NO_KEYS,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.max_body_bytes = max_body_bytes
+        self._in_flight = 0
+        self._idle: anyio.Event | None = None
+        self._draining = False
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered now."""
+        return self._in_flight
+
+    async def drain(self, seconds: float) -> None:
+        """Refuse new requests (503) and wait up to ``seconds`` for those in flight.
+
+        Shutting down calls this before the server stops, so that calls in flight
+        finish whatever the server does with its connections meanwhile.
+        """
+        self._draining = True
+        with anyio.CancelScope(shield=True), anyio.move_on_after(seconds):
+            while self._in_flight:
+                self._idle = anyio.Event()
+                await self._idle.wait()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # websockets: not served
+        if self._draining and scope["path"] != "/health":
+            body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
+            await _send_json(send, 503, body, [(b"connection", b"close")])
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        self._in_flight += 1
+        try:
+            await self._http(scope, receive, tracked)
+        except Exception as error:
+            # A bug of ours: the operator gets its kind, and its message scrubbed
+            # of keys; the caller a 500, if nothing has been sent yet.
+            logger.error("gateway error: %s: %s", type(error).__name__, scrub(str(error)))
+            if started:
+                raise
+            body = OPENAI.error_body(500, "the gateway failed; its log says why")
+            await _send_json(send, 500, body)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._idle is not None:
+                self._idle.set()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        dialect = _ROUTES.get(path)
+        headers = _headers(scope)
+        shape: Dialect = dialect or (ANTHROPIC if "anthropic-version" in headers else OPENAI)
+        try:
+            if path == "/health" and scope["method"] == "GET":
+                await _send_json(send, 200, {"status": "ok"})
+                return
+            caller = self._caller(headers)
+            if dialect is not None and scope["method"] == "POST":
+                body = await self._body(receive, headers)
+                await self._call(dialect, body, caller, headers, receive, send)
+            elif path in _MODELS and scope["method"] == "GET":
+                await _send_json(send, 200, await self._models(shape is ANTHROPIC))
+            elif dialect is not None or path in _MODELS or path == "/health":
+                raise _Problem(405, f"{scope['method']} is not allowed on {path}")
+            else:
+                raise _Problem(
+                    404,
+                    f"no route {path}: the gateway serves POST /v1/chat/completions,"
+                    " POST /v1/messages and GET /v1/models",
+                )
+        except _Problem as problem:
+            body = shape.error_body(problem.status, problem.message)
+            await _send_json(send, problem.status, body)
+        except RelayError as error:
+            await _send_error(send, shape, error)
+
+    def _caller(self, headers: dict[str, str]) -> str | None:
+        """The name of the gateway key the request presents (``None`` without keys)."""
+        if not self.keys:
+            return None
+        presented = headers.get("x-api-key")
+        if presented is None:
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            presented = token.strip() if scheme.lower() == "bearer" else None
+        name = self.keys.name_of(presented) if presented else None
+        if name is None:
+            problem = "is not a gateway key" if presented else "is missing"
+            raise _Problem(
+                401,
+                f"the API key {problem}: send a gateway key as `Authorization: Bearer <key>`"
+                " or `x-api-key: <key>`",
+            )
+        return name
+
+    async def _body(self, receive: Receive, headers: dict[str, str]) -> Any:
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            raise _Problem(413, self._too_large())
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise anyio.get_cancelled_exc_class()()  # nobody is left to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _Problem(413, self._too_large())
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError as e:
+            raise InvalidRequestError(f"the request body is not JSON: {e}", param="body") from e
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than the gateway's {self.max_body_bytes} bytes"
+
+    async def _call(
+        self,
+        dialect: Dialect,
+        body: Any,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        call = dialect.parse(body, tuple(self.client.config.models))
+        params = dict(call.params)
+        if caller is not None:
+            params["metadata"] = {**params.get("metadata", {}), "gateway_key": caller}
+        # A caller's W3C trace context makes the call's span a child of theirs.
+        token = None
+        if "traceparent" in headers:
+            token = otel_context.attach(propagate.extract(headers))
+        try:
+            # A caller that hangs up cancels its call: the provider's connection
+            # closes, and a stream stops generating what nobody will read.
+            async with anyio.create_task_group() as watch:
+                watch.start_soon(_cancel_on_disconnect, receive, watch.cancel_scope)
+                await self._answer(dialect, call, params, send)
+                watch.cancel_scope.cancel()
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    async def _answer(
+        self, dialect: Dialect, call: GatewayCall, params: dict[str, Any], send: Send
+    ) -> None:
+        try:
+            if not call.stream:
+                response = await self.client.chat(call.model, call.messages, **params)
+                extra = _answer_headers(response)
+                await _send_json(send, 200, dialect.response(response, call.model), extra)
+                return
+            # Entering sends the request, retrying and falling back as chat does, so
+            # a call that fails before its first event gets a plain error response.
+            async with self.client.stream(call.model, call.messages, **params) as stream:
+                await send({"type": "http.response.start", "status": 200, "headers": _EVENT_STREAM})
+                encoder = dialect.encoder(call)
+                try:
+                    async for event in stream:
+                        frames = encoder.event(event)
+                        if frames:
+                            await _more(send, frames)
+                    tail = encoder.end(stream.response)
+                except RelayError as error:  # broke after it started: the vendor's error event
+                    tail = encoder.error(error)
+                await send({"type": "http.response.body", "body": tail, "more_body": False})
+        except RelayError as error:
+            await _send_error(send, dialect, error)
+
+    async def _models(self, anthropic: bool) -> dict[str, Any]:
+        models = await self.client.models()
+        listed = [(m.qualified_id, m.owned_by or m.provider, m.created or 0) for m in models]
+        listed += [(alias, "relaykit", 0) for alias in self.client.config.models]
+        if not anthropic:
+            data = [{"id": i, "object": "model", "created": c, "owned_by": o} for i, o, c in listed]
+            return {"object": "list", "data": data}
+        entries = [
+            {"type": "model", "id": i, "display_name": i, "created_at": _rfc3339(c)}
+            for i, _, c in listed
+        ]
+        return {
+            "data": entries,
+            "has_more": False,
+            "first_id": entries[0]["id"] if entries else None,
+            "last_id": entries[-1]["id"] if entries else None,
+        }
+
+
+def _rfc3339(timestamp: int) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # ASGI servers give header names lower-cased; a repeated header keeps its last value
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
+def _answer_headers(response: ChatResponse) -> list[tuple[bytes, bytes]]:
+    """Which deployment answered and what it cost, for operators (LiteLLM's proxy
+    sends the like as ``x-litellm-*``)."""
+    out = [
+        (b"x-relaykit-provider", response.provider.encode()),
+        (b"x-relaykit-model", response.model.encode()),
+    ]
+    if response.cost is not None:
+        out.append((b"x-relaykit-cost", str(response.cost).encode()))
+    return out
+
+
+async def _more(send: Send, frames: bytes) -> None:
+    await send({"type": "http.response.body", "body": frames, "more_body": True})
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+async def _send_json(
+    send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    payload = dumps(body)
+    start_headers = [_JSON, (b"content-length", str(len(payload)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
+    status = status_of(error)
+    if status >= 500:
+        # The caller sees the message; the operator's log gets the kind too (both
+        # scrubbed of keys, as every relaykit error's message is).
+        logger.warning("gateway call failed: %s: %s", type(error).__name__, error)
+    body = dialect.error_body(status, str(error), getattr(error, "param", None))
+    wait = retry_after(error)
+    headers = [(b"retry-after", wait.encode())] if wait is not None else []
+    await _send_json(send, status, body, headers)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # The client is the caller's to open and close; the app has nothing to set up.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

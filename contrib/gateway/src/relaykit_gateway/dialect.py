@@ -1,0 +1,144 @@
+"""What each vendor API the gateway speaks must provide, and what they share.
+
+A dialect turns a request body into a :class:`GatewayCall` (the arguments of
+one ``client.chat`` or ``client.stream``), a :class:`relaykit.ChatResponse`
+back into its vendor's JSON, stream events into its vendor's server-sent
+events, and a :class:`relaykit.RelayError` into its vendor's error body.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from relaykit import (
+    AuthenticationError,
+    ChatResponse,
+    CircuitOpenError,
+    ClientClosedError,
+    ConfigError,
+    InvalidRequestError,
+    Message,
+    NotFoundError,
+    ProviderUnavailableError,
+    QuotaExceededError,
+    RateLimitError,
+    RelayError,
+    RequestTimeoutError,
+    StreamEvent,
+)
+
+
+@attrs.frozen
+class GatewayCall:
+    """One call to make: ``client.chat(model, messages, **params)``, or a stream."""
+
+    model: str
+    messages: tuple[Message, ...]
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    stream: bool = False
+    #: OpenAI's ``stream_options.include_usage``: a last chunk with the usage
+    include_usage: bool = False
+
+
+class StreamEncoder(Protocol):
+    """Renders one streamed answer as its vendor's server-sent events."""
+
+    def event(self, event: StreamEvent) -> bytes:
+        """The frames ``event`` becomes (``b""`` when it adds nothing yet)."""
+        ...
+
+    def end(self, response: ChatResponse) -> bytes:
+        """The frames that end a stream that finished, with ``response`` assembled."""
+        ...
+
+    def error(self, error: RelayError) -> bytes:
+        """The frames that end a stream that broke after it had started."""
+        ...
+
+
+class Dialect(Protocol):
+    """One vendor API: its request parsing, response rendering and errors."""
+
+    #: the provider a model name without ``provider/`` goes to, unless it is an alias
+    default_provider: str
+
+    def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
+        """The call a request body asks for; :class:`InvalidRequestError` names what is wrong."""
+        ...
+
+    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """A finished answer as the vendor's response body."""
+        ...
+
+    def encoder(self, call: GatewayCall) -> StreamEncoder:
+        """An encoder for one streamed answer to ``call``."""
+        ...
+
+    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """The vendor's error body for ``status``."""
+        ...
+
+
+def model_id(model: Any, aliases: Sequence[str], default_provider: str) -> str:
+    """The relaykit model id for what a caller sent: aliases and ``provider/model`` ids as
+    they are, a bare name (``gpt-4o``, ``claude-sonnet-4-5``) at ``default_provider``."""
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("`model` must be a non-empty string", param="model")
+    if model in aliases or "/" in model:
+        return model
+    return f"{default_provider}/{model}"
+
+
+def require_object(body: Any) -> Mapping[str, Any]:
+    """``body`` if it is a JSON object, else the error a caller can act on."""
+    if not isinstance(body, Mapping):
+        raise InvalidRequestError("the request body must be a JSON object", param="body")
+    return body
+
+
+def string_metadata(value: Any, param: str) -> dict[str, str]:
+    """A caller's metadata object as relaykit's ``dict[str, str]``; other values are errors."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidRequestError(f"`{param}` must be an object of strings", param=param)
+    return dict(value)
+
+
+# The status a caller of the gateway gets for each relaykit error, most specific
+# first. A provider rejecting *our* key is the gateway's fault (502), not the
+# caller's: a 401 would tell them their gateway key is wrong.
+_STATUSES: tuple[tuple[type[RelayError], int], ...] = (
+    (InvalidRequestError, 400),
+    (ConfigError, 400),
+    (NotFoundError, 404),
+    (RateLimitError, 429),
+    (QuotaExceededError, 429),
+    (AuthenticationError, 502),
+    (CircuitOpenError, 503),
+    (ClientClosedError, 503),
+    (ProviderUnavailableError, 503),
+    (RequestTimeoutError, 504),
+)
+
+
+def status_of(error: RelayError) -> int:
+    """The HTTP status the gateway answers ``error`` with (502 for any other failure)."""
+    for kind, status in _STATUSES:
+        if isinstance(error, kind):
+            return status
+    return 502
+
+
+def retry_after(error: RelayError) -> str | None:
+    """A ``Retry-After`` header value (whole seconds, rounded up) when ``error`` has a wait."""
+    wait = getattr(error, "retry_after", None)
+    if not isinstance(wait, int | float) or wait < 0 or not math.isfinite(wait):
+        return None
+    return str(math.ceil(wait))

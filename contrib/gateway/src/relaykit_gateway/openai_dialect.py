@@ -1,0 +1,232 @@
+"""OpenAI's Chat Completions API (``POST /v1/chat/completions``), served.
+
+Messages, tools, ``tool_choice`` and ``response_format`` arrive in the shape
+relaykit already accepts from callers, so they pass straight to the client.
+Parameters relaykit has no name for (``frequency_penalty``, ``logit_bias``,
+``parallel_tool_calls``...) go to the provider untouched in ``extra``; a
+provider that does not know one says so, and the caller gets its 400.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from relaykit import (
+    ChatResponse,
+    InvalidRequestError,
+    ReasoningDelta,
+    RelayError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from relaykit.json_encode import dumps
+from relaykit.messages import coerce_messages
+
+from .dialect import GatewayCall, model_id, require_object, status_of, string_metadata
+
+#: request fields that become relaykit parameters of the same name
+_SAME = ("temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format")
+#: request fields the gateway itself reads
+_OWN = frozenset((*_SAME, "model", "messages", "stream", "stream_options", "n")) | {
+    "max_tokens",
+    "max_completion_tokens",
+    "metadata",
+    "user",
+}
+#: relaykit's finish reasons in OpenAI's words (it has none for "other")
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "other": "stop",
+}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class OpenAIDialect:
+    """Parses Chat Completions requests and renders relaykit's answers as OpenAI's."""
+
+    default_provider = "openai"
+
+    def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
+        """The call a Chat Completions request body asks for."""
+        body = require_object(body)
+        if body.get("n") not in (None, 1):
+            raise InvalidRequestError(
+                "the gateway returns one choice: leave `n` out or set it to 1", param="n"
+            )
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise InvalidRequestError("`messages` must be a list of messages", param="messages")
+        params: dict[str, Any] = {key: body[key] for key in _SAME if body.get(key) is not None}
+        # The newer name wins: OpenAI's own SDKs send max_completion_tokens for o-series models.
+        max_tokens = body.get("max_completion_tokens")
+        if max_tokens is None:
+            max_tokens = body.get("max_tokens")
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        metadata = string_metadata(body.get("metadata"), "metadata")
+        if isinstance(body.get("user"), str):
+            metadata.setdefault("user", body["user"])
+        if metadata:
+            params["metadata"] = metadata
+        extra = {k: v for k, v in body.items() if k not in _OWN and v is not None}
+        if extra:
+            params["extra"] = extra
+        options = body.get("stream_options") or {}
+        return GatewayCall(
+            model=model_id(body.get("model"), aliases, self.default_provider),
+            messages=coerce_messages(messages),
+            params=params,
+            stream=body.get("stream") is True,
+            include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        )
+
+    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """A ``chat.completion`` object."""
+        message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
+        if response.tool_calls:
+            message["tool_calls"] = [_tool_call(c) for c in response.tool_calls]
+        if response.reasoning:
+            # Not OpenAI's (it sends no reasoning text); the name DeepSeek, vLLM and
+            # OpenRouter use, which OpenAI-compatible clients read.
+            message["reasoning_content"] = response.reasoning
+        return {
+            "id": _completion_id(response.id),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": response.model or model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": FINISH_REASONS[response.finish_reason],
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage(response.usage),
+        }
+
+    def encoder(self, call: GatewayCall) -> ChunkEncoder:
+        """An encoder of ``chat.completion.chunk`` events."""
+        return ChunkEncoder(call.model, call.include_usage)
+
+    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """OpenAI's ``{"error": {...}}``."""
+        fallback = "server_error" if status >= 500 else "invalid_request_error"
+        kind = _ERROR_TYPES.get(status, fallback)
+        return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def usage(u: Usage) -> dict[str, Any]:
+    """OpenAI's usage object; relaykit's counts already include cached and reasoning tokens."""
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
+
+
+def _tool_call(call: ToolCall) -> dict[str, Any]:
+    # Arguments that were not valid JSON go back as the model wrote them.
+    arguments = call.raw_arguments
+    if arguments is None:
+        arguments = json.dumps(call.arguments)
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": arguments},
+    }
+
+
+def _completion_id(provider_id: str | None) -> str:
+    return provider_id or f"chatcmpl-{os.urandom(12).hex()}"
+
+
+class ChunkEncoder:
+    """One streamed answer as ``data: {chat.completion.chunk}`` events, then ``[DONE]``."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        #: the provider's response id once the stream says it, else one of our own
+        self._id: str | None = None
+        self._created = int(time.time())
+        self._started = False
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        head = b""
+        if self._id is None:
+            self._id = _completion_id(None)
+        if not self._started:
+            # The first chunk says who is speaking, as OpenAI's does.
+            self._started = True
+            head = self._chunk({"role": "assistant", "content": ""})
+        chunk = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        return head + b"data: " + dumps(chunk) + b"\n\n"
+
+    def event(self, event: StreamEvent) -> bytes:
+        """The chunk ``event`` becomes."""
+        if isinstance(event, TextDelta):
+            return self._chunk({"content": event.text}) if event.text else b""
+        if isinstance(event, ToolCallDelta):
+            call: dict[str, Any] = {"index": event.index}
+            if event.id is not None:
+                call["id"] = event.id
+                call["type"] = "function"
+            function: dict[str, str] = {"arguments": event.arguments}
+            if event.name is not None:
+                function["name"] = event.name
+            call["function"] = function
+            return self._chunk({"tool_calls": [call]})
+        if isinstance(event, ReasoningDelta):
+            return self._chunk({"reasoning_content": event.text}) if event.text else b""
+        if isinstance(event, StreamStart):
+            if self._id is None:
+                self._id = _completion_id(event.id)
+            if event.model:
+                self._model = event.model
+        return b""
+
+    def end(self, response: ChatResponse) -> bytes:
+        """The chunk with the finish reason, the usage chunk if asked for, and ``[DONE]``."""
+        out = self._chunk({}, FINISH_REASONS[response.finish_reason])
+        if self._include_usage:
+            chunk: dict[str, Any] = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [],
+                "usage": usage(response.usage),
+            }
+            out += b"data: " + dumps(chunk) + b"\n\n"
+        return out + b"data: [DONE]\n\n"
+
+    def error(self, error: RelayError) -> bytes:
+        """An ``error`` event, which OpenAI's SDKs raise as an API error."""
+        body = OpenAIDialect().error_body(status_of(error), str(error))
+        return b"data: " + dumps(body) + b"\n\n"

@@ -1,0 +1,59 @@
+"""The ``relaykit gateway`` command (added to relaykit's CLI through its hook)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from typing import Any
+
+import anyio
+
+from relaykit import hookimpl
+
+#: the port LiteLLM's proxy uses, so clients configured for one find the other
+DEFAULT_PORT = 4000
+
+
+@hookimpl
+def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
+    """Add ``relaykit gateway``."""
+    parser = cli.add_parser(
+        "gateway",
+        help="serve OpenAI- and Anthropic-compatible HTTP APIs over relaykit",
+        description=(
+            "Serve POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic) and"
+            " GET /v1/models, every call made through relaykit with this configuration."
+            " Callers present a key from $RELAYKIT_GATEWAY_KEYS (name=key,...);"
+            " without keys the gateway listens on a loopback address only."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    parser.set_defaults(func=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM, then let calls in flight finish and drain the logs."""
+    from .app import Gateway
+    from .keys import GatewayKeys
+    from .serve import check_exposure, serve
+
+    keys = GatewayKeys.from_env()
+    async with args.context.client() as client:
+        gateway = Gateway(client, keys=keys)
+        check_exposure(gateway, args.host)
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(
+                lambda task_status: serve(
+                    gateway, args.host, args.port, shutdown=stop, task_status=task_status
+                )
+            )
+            who = f"{len(keys.keys)} key(s)" if keys else "no keys: this machine only"
+            print(f"relaykit gateway on {url} ({who}); Ctrl-C stops it", flush=True)
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    print("relaykit gateway: stopping; calls in flight finish first", flush=True)
+                    stop.set()
+                    break
+    return 0

@@ -1,0 +1,111 @@
+"""Serving the gateway over HTTP with hypercorn, under asyncio or trio.
+
+Any ASGI server can run :class:`~relaykit_gateway.Gateway`; hypercorn is the
+one that runs under both of relaykit's event loops, so the ``relaykit
+gateway`` command and :func:`serve` use it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+import sniffio
+from anyio.abc import TaskStatus
+from hypercorn.config import Config as HypercornConfig
+
+from relaykit import ConfigError
+
+from .app import Gateway
+
+#: how long shutting down waits for calls in flight to finish
+GRACEFUL_SECONDS = 30.0
+#: how long the server then has to close its connections (idle ones, by then)
+_CLOSE_SECONDS = 1.0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(gateway: Gateway, host: str) -> None:
+    """Refuse to serve a gateway without keys anywhere but on a loopback address:
+    whoever could reach it would spend the providers' keys."""
+    if not gateway.keys and not is_loopback(host):
+        raise ConfigError(
+            f"the gateway has no keys and would listen on {host}, beyond this machine",
+            hint="set RELAYKIT_GATEWAY_KEYS=name=key,... or listen on 127.0.0.1",
+        )
+
+
+async def serve(
+    gateway: Gateway,
+    host: str = "127.0.0.1",
+    port: int = 4000,
+    *,
+    shutdown: anyio.Event | None = None,
+    task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``gateway`` on ``host:port`` until ``shutdown`` is set (or this is cancelled).
+
+    Port 0 takes a free port; ``await task_group.start(serve, ...)`` returns the
+    base URL (``http://127.0.0.1:PORT``) once it accepts connections. Shutting
+    down answers new requests with a 503 while it waits up to
+    :data:`GRACEFUL_SECONDS` for the calls in flight, then stops listening; the
+    caller then closes the client, which drains its log queue.
+    """
+    check_exposure(gateway, host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
+    except OSError as e:
+        raise ConfigError(
+            f"the gateway cannot listen on {host}:{port}: {e.strerror}",
+            hint="pick another --port, or stop what listens there",
+        ) from e
+    bound_port = sock.getsockname()[1]
+    config = HypercornConfig()
+    # hypercorn takes the socket over by its descriptor (and closes it)
+    config.bind = [f"fd://{sock.detach()}"]
+    # The gateway drains its calls itself (below) before hypercorn stops: under
+    # trio, hypercorn would hold a keep-alive connection whose request was in
+    # flight at shutdown open until its whole graceful timeout.
+    config.graceful_timeout = _CLOSE_SECONDS
+    config.accesslog = None  # relaykit's call log and traces say more, keys never included
+    config.errorlog = logging.getLogger("relaykit.gateway.server")
+    stop = shutdown or anyio.Event()
+    closing = anyio.Event()
+    url = f"http://{host if family == socket.AF_INET else f'[{host}]'}:{bound_port}"
+
+    run: Callable[..., Coroutine[Any, Any, None]]
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as run
+    else:
+        from hypercorn.asyncio import serve as run
+
+    async def run_until_stopped() -> None:
+        # Shielded: hypercorn shuts down by its trigger, not by cancellation (its
+        # asyncio worker fails when cancelled); cancelling serve sets the trigger.
+        with anyio.CancelScope(shield=True):
+            await run(gateway, config, shutdown_trigger=closing.wait)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_until_stopped)
+        # The socket is bound and listening already: connections made before
+        # hypercorn accepts them wait in its backlog.
+        task_status.started(url)
+        try:
+            await stop.wait()
+        finally:
+            await gateway.drain(GRACEFUL_SECONDS)
+            closing.set()

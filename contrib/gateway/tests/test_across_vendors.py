@@ -1,0 +1,121 @@
+"""One vendor's SDK in front, another vendor's wire format behind, real HTTP on both sides.
+
+The gateway's client talks to loopback mocks of OpenAI and Anthropic through
+relaykit's own provider plugins, so every hop speaks a vendor's exact format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+import relaykit
+from relaykit.testing import OpenAIMock, Reply
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+UPSTREAM_KEY = "sk-upstream-0123456789abcdef0123"
+
+
+@pytest.fixture
+def openai_mock() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=UPSTREAM_KEY) as mock:
+        yield mock
+
+
+@pytest.fixture
+def anthropic_mock() -> Iterator[AnthropicMock]:
+    with AnthropicMock(api_key=UPSTREAM_KEY) as mock:
+        yield mock
+
+
+@asynccontextmanager
+async def gateway(**providers: str) -> AsyncIterator[str]:
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "providers": {
+            name: {"base_url": url, "api_key": UPSTREAM_KEY} for name, url in providers.items()
+        },
+    }
+    async with relaykit.Client(config) as client, running(client) as url:
+        yield url
+
+
+async def test_anthropics_sdk_streams_from_an_openai_model(openai_mock: OpenAIMock) -> None:
+    openai_mock.script.push(
+        Reply(text="Hello from an OpenAI model.", tool_calls=(("lookup", {"q": "x"}),))
+    )
+    async with gateway(openai=openai_mock.base_url) as url:
+        client = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
+        async with (
+            client,
+            client.messages.stream(
+                model="openai/gpt-4o-mini",
+                max_tokens=64,
+                system="Be brief.",
+                messages=[{"role": "user", "content": "hello"}],
+            ) as stream,
+        ):
+            texts = [t async for t in stream.text_stream]
+            message = await stream.get_final_message()
+    assert "".join(texts) == "Hello from an OpenAI model."
+    assert message.content[-1].type == "tool_use"
+    assert message.content[-1].input == {"q": "x"}
+    assert message.stop_reason == "tool_use"
+    sent = json.loads(openai_mock.last_request.body)
+    assert sent["model"] == "gpt-4o-mini"
+    assert sent["stream"] is True
+    assert sent["messages"][:2] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hello"},
+    ]
+    # the upstream key went upstream; the caller's gateway key did not
+    assert openai_mock.last_request.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert KEY not in openai_mock.last_request.body.decode()
+
+
+async def test_openais_sdk_talks_to_an_anthropic_model(anthropic_mock: AnthropicMock) -> None:
+    anthropic_mock.script.push(Reply(text="Hello from Claude.", input_tokens=9, output_tokens=4))
+    async with (
+        gateway(anthropic=anthropic_mock.base_url) as url,
+        openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0) as c,
+    ):
+        r = await c.chat.completions.create(
+            model="anthropic/claude-made-up-1",
+            max_tokens=32,
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "hello"},
+            ],
+        )
+    assert r.choices[0].message.content == "Hello from Claude."
+    assert r.usage is not None and (r.usage.prompt_tokens, r.usage.completion_tokens) == (9, 4)
+    sent = json.loads(anthropic_mock.last_request.body)
+    assert sent["model"] == "claude-made-up-1"
+    assert sent["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}])
+    assert anthropic_mock.last_request.headers["x-api-key"] == UPSTREAM_KEY
+
+
+async def test_an_upstream_429_reaches_the_caller_with_its_wait(openai_mock: OpenAIMock) -> None:
+    for _ in range(3):  # the client's own attempts, all refused
+        openai_mock.script.push(Reply.failure(429, "quota", retry_after=0.01))
+    async with gateway(openai=openai_mock.base_url) as url:
+        client = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
+        async with client:
+            with pytest.raises(anthropic.RateLimitError) as caught:
+                await client.messages.create(
+                    model="openai/gpt-4o-mini",
+                    max_tokens=8,
+                    messages=[{"role": "user", "content": "hi"}],
+                )
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert "quota" in str(caught.value)
+    assert len(openai_mock.requests) == 3

@@ -1,0 +1,275 @@
+"""Anthropic's own SDK against the gateway, over loopback HTTP: what its users would write."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anthropic
+import pytest
+
+import relaykit
+from relaykit import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.testing import PNG, FakePlugin, Reply
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def gateway_over(fake: FakePlugin, **config: Any) -> AsyncIterator[str]:
+    """A client over ``fake`` behind a gateway; yields the gateway's URL."""
+    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client({**base, **config}, plugins=[fake])
+    async with client, running(client) as url:
+        yield url
+
+
+def sdk(url: str) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
+
+
+async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin) -> None:
+    fake.script.reply(
+        "Bonjour !",
+        input_tokens=100,
+        output_tokens=3,
+        cached_input_tokens=60,
+        cache_write_input_tokens=30,
+    )
+    async with gateway_over(fake) as url, sdk(url) as client:
+        r = await client.messages.create(
+            model="fake/m-1",
+            max_tokens=50,
+            system="Answer in French.",
+            messages=[{"role": "user", "content": "Say hello"}],
+            stop_sequences=["END"],
+            extra_body={"temperature": 0.2},  # older API versions' field; this SDK has none
+        )
+    assert [b.type for b in r.content] == ["text"]
+    assert r.content[0].text == "Bonjour !"
+    assert r.stop_reason == "end_turn"
+    assert r.model == "m-1"
+    assert r.id.startswith("msg_")
+    # Anthropic counts cache reads and writes apart from input_tokens; relaykit includes them
+    assert r.usage.input_tokens == 10
+    assert r.usage.cache_read_input_tokens == 60
+    assert r.usage.cache_creation_input_tokens == 30
+    assert r.usage.output_tokens == 3
+    (request,) = fake.calls
+    assert [(m.role, m.text) for m in request.messages] == [
+        ("system", "Answer in French."),
+        ("user", "Say hello"),
+    ]
+    assert (request.max_tokens, request.stop, request.temperature) == (50, ("END",), 0.2)
+
+
+async def test_a_bare_model_name_goes_to_anthropic(fake: FakePlugin) -> None:
+    async with gateway_over(fake) as url, sdk(url) as client:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            # no ANTHROPIC_API_KEY here: the provider refuses before any request
+            await client.messages.create(
+                model="claude-made-up-1",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+    assert "anthropic" in str(caught.value)
+
+
+async def test_tool_use_goes_out_and_tool_results_come_back(fake: FakePlugin) -> None:
+    weather = {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    fake.script.reply("Let me look.", tool_calls=(("get_weather", {"city": "Paris"}),))
+    fake.script.reply("Sunny.")
+    async with gateway_over(fake) as url, sdk(url) as client:
+        first = await client.messages.create(
+            model="fake/m",
+            max_tokens=100,
+            tools=[weather],
+            tool_choice={"type": "any"},
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+        )
+        assert first.stop_reason == "tool_use"
+        text, use = first.content
+        assert text.type == "text" and use.type == "tool_use"
+        assert (use.name, use.input) == ("get_weather", {"city": "Paris"})
+        second = await client.messages.create(
+            model="fake/m",
+            max_tokens=100,
+            tools=[weather],
+            messages=[
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": first.content},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": use.id, "content": "clear sky"},
+                        {"type": "text", "text": "And tomorrow?"},
+                    ],
+                },
+            ],
+        )
+    assert second.content[0].text == "Sunny."
+    first_request, sent = fake.calls
+    assert first_request.tool_choice is not None and first_request.tool_choice.mode == "required"
+    assert sent.tools[0].parameters == weather["input_schema"]
+    assert [m.role for m in sent.messages] == ["user", "assistant", "tool", "user"]
+    assert sent.messages[1].content == (
+        TextPart("Let me look."),
+        ToolCall(use.id, "get_weather", {"city": "Paris"}),
+    )
+    assert sent.messages[2].content == (ToolResultPart(use.id, "clear sky"),)
+    assert sent.messages[3].text == "And tomorrow?"
+
+
+async def test_a_stream_gives_the_sdk_thinking_text_and_tool_use(fake: FakePlugin) -> None:
+    fake.script.reply(
+        "Streaming, a few characters at a time.",
+        reasoning="First, think.",
+        tool_calls=(("lookup", {"q": "relaykit"}),),
+        input_tokens=20,
+        output_tokens=11,
+    )
+    async with (
+        gateway_over(fake) as url,
+        sdk(url) as client,
+        client.messages.stream(
+            model="fake/m", max_tokens=100, messages=[{"role": "user", "content": "go"}]
+        ) as stream,
+    ):
+        texts = [t async for t in stream.text_stream]
+        message = await stream.get_final_message()
+    assert "".join(texts) == "Streaming, a few characters at a time."
+    assert len(texts) > 1
+    thinking, text, use = message.content
+    assert thinking.type == "thinking" and thinking.thinking == "First, think."
+    assert text.type == "text" and text.text == "Streaming, a few characters at a time."
+    assert use.type == "tool_use" and (use.name, use.input) == ("lookup", {"q": "relaykit"})
+    assert message.stop_reason == "tool_use"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (20, 11)
+
+
+async def test_thinking_blocks_and_images_reach_the_provider(fake: FakePlugin) -> None:
+    async with gateway_over(fake) as url, sdk(url) as client:
+        await client.messages.create(
+            model="fake/m",
+            max_tokens=10,
+            messages=[
+                {"role": "user", "content": "Look."},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hmm", "signature": "sig-1"},
+                        {"type": "redacted_thinking", "data": "opaque"},
+                        {"type": "text", "text": "Show me."},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {
+                                "type": "base64",
+                                "media_type": "image/png",
+                                "data": base64.b64encode(PNG).decode(),
+                            },
+                        },
+                        {"type": "text", "text": "Here."},
+                    ],
+                },
+            ],
+        )
+    (request,) = fake.calls
+    assert request.messages[1].content == (
+        ReasoningPart("hmm", "sig-1", origin="anthropic"),
+        ReasoningPart(redacted="opaque", origin="anthropic"),
+        TextPart("Show me."),
+    )
+    image = ImagePart(data=PNG, media_type="image/png")
+    assert request.messages[2].content == (image, TextPart("Here."))
+
+
+async def test_another_vendors_signature_never_reaches_an_anthropic_client(
+    fake: FakePlugin,
+) -> None:
+    # The fake signs its reasoning as provider type "fake": meaningless to Anthropic.
+    fake.script.reply("ok", reasoning_blocks=(ReasoningPart("why", "fake-signature"),))
+    async with gateway_over(fake) as url, sdk(url) as client:
+        r = await client.messages.create(
+            model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    thinking = r.content[0]
+    assert thinking.type == "thinking"
+    assert (thinking.thinking, thinking.signature) == ("why", "")
+
+
+async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> None:
+    fake.script.fail(429, "slow down", retry_after=1)
+    fake.script.fail(503, "overloaded")
+    async with gateway_over(fake) as url, sdk(url) as client:
+        with pytest.raises(anthropic.RateLimitError) as limited:
+            await client.messages.create(
+                model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert limited.value.response.headers["retry-after"] == "1"
+        assert limited.value.body["error"]["type"] == "rate_limit_error"
+        with pytest.raises(anthropic.InternalServerError) as unavailable:
+            await client.messages.create(
+                model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert unavailable.value.status_code == 503
+        with pytest.raises(anthropic.BadRequestError, match="'document' block"):
+            await client.messages.create(
+                model="fake/m",
+                max_tokens=10,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "document",
+                                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                            }
+                        ],
+                    }
+                ],
+            )
+        with pytest.raises(anthropic.BadRequestError, match="server tool"):
+            await client.messages.create(
+                model="fake/m",
+                max_tokens=10,
+                tools=[{"type": "web_search_20250305", "name": "web_search"}],
+                messages=[{"role": "user", "content": "hi"}],
+            )
+    assert len(fake.calls) == 2
+
+
+async def test_an_error_inside_a_started_stream_reaches_the_sdk(fake: FakePlugin) -> None:
+    fake.script.push(Reply(text="partial answer", stream_fault="error", error="upstream broke"))
+    async with gateway_over(fake) as url, sdk(url) as client:
+        texts: list[str] = []
+        with pytest.raises(anthropic.APIStatusError, match="upstream broke"):
+            async with client.messages.stream(
+                model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
+                async for text in stream.text_stream:
+                    texts.append(text)
+    assert "".join(texts) == "partial answer"
+
+
+async def test_models_are_listed_in_anthropics_shape(fake: FakePlugin) -> None:
+    config = {
+        "providers": {"local": {"type": "fake"}},
+        "models": {"fast": {"targets": ["local/x"]}},
+    }
+    async with gateway_over(fake, **config) as url, sdk(url) as client:
+        page = await client.models.list()
+    ids = [m.id for m in page.data]
+    assert ids == ["local/fake-model", "fast"]
+    assert page.data[0].type == "model"

@@ -1,0 +1,212 @@
+"""The gateway's HTTP behaviour seen with a plain HTTP client: routes, limits, hang-ups,
+shutdown and trace context."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import relaykit
+from relaykit import CallRecord
+from relaykit.testing import FakePlugin, RecordingExporter, Reply
+from relaykit_gateway import Gateway, serve
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+AUTH = {"authorization": f"Bearer {KEY}"}
+HELLO = {"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@asynccontextmanager
+async def gateway_over(*plugins: Any, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client over ``plugins`` behind a gateway; yields an HTTP client for the gateway."""
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    async with (
+        relaykit.Client(config, plugins=list(plugins)) as client,
+        running(client, **options) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        yield http
+
+
+async def next_record(records: RecordingExporter, seconds: float = 3.0) -> CallRecord:
+    """The first call record, waited for (the client records a cancelled call as it unwinds)."""
+    with anyio.fail_after(seconds):
+        while not records.records:  # noqa: ASYNC110 (the client's task records it)
+            await anyio.sleep(0.01)
+    return records.records[0]
+
+
+async def test_health_needs_no_key_and_unknown_routes_say_what_is_served() -> None:
+    async with gateway_over(FakePlugin()) as http:
+        assert (await http.get("/health")).json() == {"status": "ok"}
+        missing = await http.get("/v1/embeddings", headers=AUTH)
+        wrong_method = await http.get("/v1/chat/completions", headers=AUTH)
+        anthropic_shaped = await http.post(
+            "/v1/complete", headers={**AUTH, "anthropic-version": "2023-06-01"}, json={}
+        )
+    assert missing.status_code == 404
+    assert "POST /v1/chat/completions" in missing.json()["error"]["message"]
+    assert wrong_method.status_code == 405
+    assert anthropic_shaped.status_code == 404
+    assert anthropic_shaped.json()["type"] == "error"
+    assert anthropic_shaped.json()["error"]["type"] == "not_found_error"
+
+
+async def test_a_body_that_is_too_large_or_not_json_is_refused_before_any_call() -> None:
+    fake = FakePlugin()
+    async with gateway_over(fake, max_body_bytes=1000) as http:
+        big = {**HELLO, "messages": [{"role": "user", "content": "x" * 2000}]}
+        too_large = await http.post("/v1/chat/completions", headers=AUTH, json=big)
+
+        async def chunks() -> AsyncIterator[bytes]:  # no content-length: counted as it comes
+            for _ in range(5):
+                yield b" " * 400
+
+        streamed = await http.post("/v1/messages", headers=AUTH, content=chunks())
+        not_json = await http.post("/v1/chat/completions", headers=AUTH, content=b"{nope")
+        not_object = await http.post("/v1/chat/completions", headers=AUTH, json=[1, 2])
+    assert too_large.status_code == 413
+    assert "1000 bytes" in too_large.json()["error"]["message"]
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["type"] == "request_too_large"
+    assert not_json.status_code == 400
+    assert "not JSON" in not_json.json()["error"]["message"]
+    assert not_object.status_code == 400
+    assert fake.calls == []
+
+
+async def test_operators_see_which_deployment_answered_and_its_cost() -> None:
+    fake = FakePlugin()
+    fake.script.reply("hi", input_tokens=1000, output_tokens=500)
+    async with gateway_over(fake) as http:
+        r = await http.post("/v1/chat/completions", headers=AUTH, json=HELLO)
+    assert r.headers["x-relaykit-provider"] == "fake"
+    assert r.headers["x-relaykit-model"] == "m"
+    # the fake's price: USD 1 per million input tokens, 2 per million output tokens
+    assert math.isclose(float(r.headers["x-relaykit-cost"]), 0.002)
+
+
+async def test_a_caller_hanging_up_mid_stream_cancels_the_call() -> None:
+    fake = FakePlugin()
+    records = RecordingExporter()
+    # 40 pieces a fifth of a second apart: eight seconds if nobody stopped it
+    fake.script.push(Reply(text="x" * 320, chunk_delay=0.2))
+    async with gateway_over(fake, records) as http:
+        body = {**HELLO, "stream": True}
+        async with http.stream("POST", "/v1/chat/completions", headers=AUTH, json=body) as r:
+            assert r.status_code == 200
+            async for _ in r.aiter_bytes():
+                break  # the first piece is enough: hang up
+        record = await next_record(records)
+    assert record.error_type == "Cancelled"
+    assert 0 < len(record.text) < 320
+
+
+async def test_a_caller_hanging_up_before_the_answer_cancels_the_call() -> None:
+    # Driven through ASGI directly: hypercorn stops reading an HTTP/1.1 connection
+    # while its request is answered, so it tells the app of a hang-up only when a
+    # write fails (mid-stream, above); uvicorn, and HTTP/2, tell it at once.
+    fake = FakePlugin()
+    fake.script.push(Reply(text="too late", delay=10))
+    hung_up = anyio.Event()
+    body = json.dumps(HELLO).encode()
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as c:
+        with anyio.fail_after(3):  # the provider would take 10 s
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(Gateway(c), scope, receive, send)
+                while not fake.calls:  # noqa: ASYNC110 (the call runs in the gateway's task)
+                    await anyio.sleep(0.01)
+                hung_up.set()
+    assert sent == []  # nobody to answer
+
+
+async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="finished", delay=0.5))
+    stop = anyio.Event()
+    answers: list[httpx.Response] = []
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
+        gateway = Gateway(client)
+        # the HTTP client outlives the server's task group, so that leaving the block
+        # waits for the call in flight rather than closing its connection
+        async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
+            url = await tg.start(
+                lambda task_status: serve(
+                    gateway, "127.0.0.1", 0, shutdown=stop, task_status=task_status
+                )
+            )
+
+            async def call() -> None:
+                answers.append(await http.post(f"{url}/v1/chat/completions", json=HELLO))
+
+            tg.start_soon(call)
+            with anyio.fail_after(3):
+                # until the call has reached the provider, in the server's task
+                while not fake.calls:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            stop.set()
+            await anyio.sleep(0.05)
+            async with httpx.AsyncClient() as late:
+                refused = await late.post(f"{url}/v1/chat/completions", json=HELLO)
+        # serve has returned, soon after its last call: the port is closed
+        async with httpx.AsyncClient() as after:
+            with pytest.raises(httpx.ConnectError):
+                await after.get(f"{url}/health")
+    (answer,) = answers
+    assert answer.status_code == 200
+    assert answer.json()["choices"][0]["message"]["content"] == "finished"
+    assert refused.status_code == 503
+    assert "shutting down" in refused.json()["error"]["message"]
+    assert len(fake.calls) == 1
+
+
+class Tracing(RecordingExporter):
+    """An exporter plugin bringing an SDK tracer provider (as relaykit-otlp does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+
+async def test_the_callers_trace_context_is_the_calls_parent() -> None:
+    tracing = Tracing()
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    async with gateway_over(FakePlugin(), tracing) as http:
+        traced = {**AUTH, "traceparent": f"00-{trace_id}-{parent_id}-01"}
+        await http.post("/v1/chat/completions", headers=traced, json=HELLO)
+        await http.post("/v1/chat/completions", headers=AUTH, json=HELLO)
+    first, second = tracing.spans.get_finished_spans()
+    assert first.context is not None and first.parent is not None
+    assert format(first.context.trace_id, "032x") == trace_id
+    assert format(first.parent.span_id, "016x") == parent_id
+    # the context went with its request: the next call starts a trace of its own
+    assert second.parent is None
+    assert second.context is not None and format(second.context.trace_id, "032x") != trace_id

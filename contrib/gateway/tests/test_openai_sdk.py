@@ -1,0 +1,231 @@
+"""OpenAI's own SDK against the gateway, over loopback HTTP: what its users would write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+import relaykit
+from relaykit import TextPart, ToolCall, ToolResultPart
+from relaykit.testing import FakePlugin, RecordingExporter, Reply
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
+    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
+    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
+    async with client, running(client) as url:
+        yield url
+
+
+def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
+    # no retries of the SDK's own: the gateway's client does those
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+async def test_a_chat_answers_with_text_usage_and_finish_reason(fake: FakePlugin) -> None:
+    fake.script.reply("Bonjour !", input_tokens=12, output_tokens=3, cached_input_tokens=4)
+    async with gateway_over(fake) as url, sdk(url) as client:
+        r = await client.chat.completions.create(
+            model="fake/m-1",
+            messages=[
+                {"role": "system", "content": "Answer in French."},
+                {"role": "user", "content": "Say hello"},
+            ],
+            max_tokens=20,
+            temperature=0.3,
+        )
+    assert r.choices[0].message.content == "Bonjour !"
+    assert r.choices[0].finish_reason == "stop"
+    assert r.model == "m-1"
+    assert r.usage is not None
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.total_tokens) == (12, 3, 15)
+    assert r.usage.prompt_tokens_details is not None
+    assert r.usage.prompt_tokens_details.cached_tokens == 4
+    (request,) = fake.calls
+    assert [(m.role, m.text) for m in request.messages] == [
+        ("system", "Answer in French."),
+        ("user", "Say hello"),
+    ]
+    assert (request.max_tokens, request.temperature) == (20, 0.3)
+
+
+async def test_a_bare_model_name_goes_to_openai_and_an_alias_to_its_route(
+    fake: FakePlugin,
+) -> None:
+    routes = {"models": {"fast": {"targets": ["fake/m-fast"]}}}
+    async with gateway_over(fake, **routes) as url, sdk(url) as client:
+        await client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert fake.calls[-1].model == "m-fast"
+        with pytest.raises(openai.BadRequestError) as caught:
+            # no OPENAI_API_KEY here: the openai provider refuses before any request
+            await client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert "openai" in caught.value.message
+
+
+async def test_tool_calls_go_out_and_their_results_come_back(fake: FakePlugin) -> None:
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    fake.script.reply(tool_calls=(("get_weather", {"city": "Paris"}),))
+    fake.script.reply("It is sunny in Paris.")
+    async with gateway_over(fake) as url, sdk(url) as client:
+        messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+        first = await client.chat.completions.create(
+            model="fake/m", messages=messages, tools=[weather], tool_choice="auto"
+        )
+        choice = first.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        assert choice.message.content is None
+        (call,) = choice.message.tool_calls or []
+        assert call.type == "function"
+        assert call.function.name == "get_weather"
+        assert json.loads(call.function.arguments) == {"city": "Paris"}
+        messages += [
+            choice.message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": '{"sky": "clear"}'},
+        ]
+        second = await client.chat.completions.create(
+            model="fake/m", messages=messages, tools=[weather]
+        )
+    assert second.choices[0].message.content == "It is sunny in Paris."
+    sent = fake.calls[-1]
+    assert sent.tools[0].name == "get_weather"
+    assert sent.tools[0].parameters["properties"] == {"city": {"type": "string"}}
+    assert [m.role for m in sent.messages] == ["user", "assistant", "tool"]
+    assert sent.messages[1].content == (ToolCall(call.id, "get_weather", {"city": "Paris"}),)
+    assert sent.messages[2].content == (ToolResultPart(call.id, '{"sky": "clear"}'),)
+
+
+async def test_a_stream_arrives_as_chunks_with_tool_calls_and_usage(fake: FakePlugin) -> None:
+    fake.script.reply(
+        "Streaming, a few characters at a time.",
+        tool_calls=(("lookup", {"q": "relaykit"}),),
+        input_tokens=7,
+        output_tokens=9,
+    )
+    async with gateway_over(fake) as url, sdk(url) as client:
+        stream = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "go"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Streaming, a few characters at a time."
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
+    assert chunks[0].choices[0].delta.role == "assistant"
+    calls = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
+    assert calls[0].function is not None
+    assert (calls[0].id, calls[0].function.name) == ("call_0", "lookup")
+    arguments = "".join(t.function.arguments or "" for t in calls if t.function)
+    assert json.loads(arguments) == {"q": "relaykit"}
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == "tool_calls" and set(finishes[:-1]) == {None}
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (7, 9)
+
+
+async def test_a_rate_limit_is_a_429_with_retry_after(fake: FakePlugin) -> None:
+    fake.script.fail(429, "slow down", retry_after=2.5)
+    async with gateway_over(fake) as url, sdk(url) as client:
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.chat.completions.create(
+                model="fake/m", messages=[{"role": "user", "content": "hi"}]
+            )
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["retry-after"] == "3"
+    assert "slow down" in caught.value.message
+
+
+async def test_an_error_inside_a_started_stream_reaches_the_sdk(fake: FakePlugin) -> None:
+    fake.script.push(Reply(text="partial answer", stream_fault="error", error="upstream broke"))
+    async with gateway_over(fake) as url, sdk(url) as client:
+        stream = await client.chat.completions.create(
+            model="fake/m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        seen = []
+        with pytest.raises(openai.APIError, match="upstream broke"):
+            async for chunk in stream:
+                seen.append(chunk.choices[0].delta.content or "")
+    assert "".join(seen) == "partial answer"
+
+
+async def test_bad_input_is_a_400_that_names_the_field(fake: FakePlugin) -> None:
+    async with gateway_over(fake) as url, sdk(url) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="fake/m", messages=[{"role": "user", "content": "hi"}], n=2
+            )
+        assert "`n`" in caught.value.message
+        assert caught.value.param == "n"
+        with pytest.raises(openai.BadRequestError, match=r"messages\[0\]\.role"):
+            await client.chat.completions.create(
+                model="fake/m",
+                messages=[{"role": "wizard", "content": "hi"}],
+            )
+    assert fake.calls == []
+
+
+async def test_a_wrong_or_missing_key_is_a_401(fake: FakePlugin) -> None:
+    async with gateway_over(fake) as url:
+        async with sdk(url, key="gw-mallory-0123456789abcdef") as client:
+            with pytest.raises(openai.AuthenticationError, match="not a gateway key"):
+                await client.chat.completions.create(
+                    model="fake/m", messages=[{"role": "user", "content": "hi"}]
+                )
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{url}/v1/models")
+    assert r.status_code == 401
+    assert r.json()["error"]["type"] == "authentication_error"
+    assert "is missing" in r.json()["error"]["message"]
+    assert fake.calls == []
+
+
+async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    async with gateway_over(fake, records) as url, sdk(url) as client:
+        await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            metadata={"gateway_key": "forged", "ticket": "T-1"},
+            user="end-user-7",
+            frequency_penalty=0.5,
+        )
+    (request,) = fake.calls
+    assert request.metadata == {"gateway_key": "alice", "ticket": "T-1", "user": "end-user-7"}
+    assert request.extra == {"frequency_penalty": 0.5}  # for the provider, untouched
+    (record,) = records.records
+    assert record.params["metadata"]["gateway_key"] == "alice"
+    assert record.messages[0].content == (TextPart("hi"),)
+
+
+async def test_models_lists_the_clients_models_and_aliases(fake: FakePlugin) -> None:
+    providers = {"providers": {"local": {"type": "fake"}}}
+    aliases = {"models": {"fast": {"targets": ["local/fake-model"]}}}
+    async with gateway_over(fake, **providers, **aliases) as url, sdk(url) as client:
+        ids = [m.id async for m in client.models.list()]
+    assert "local/fake-model" in ids
+    assert "fast" in ids
