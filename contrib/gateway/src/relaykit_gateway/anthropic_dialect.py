@@ -358,6 +358,9 @@ class EventEncoder:
         #: the open block's index and kind ("text", "thinking", "tool_use"), if one is open
         self._index = -1
         self._open: str | None = None
+        #: the provider type that produced the open thinking block (its signatures'
+        #: meaning), if it said
+        self._origin: str | None = None
         #: relaykit's tool-call index -> the block index it streams into
         self._tool_blocks: dict[int, int] = {}
 
@@ -423,9 +426,11 @@ class EventEncoder:
         out = b""
         if self._open != "thinking" or event.new_block:
             out = self._block({"type": "thinking", "thinking": "", "signature": ""})
+            # the delta that starts a block names its origin; later ones do not
+            self._origin = event.origin
         if event.text:
             out += self._delta({"type": "thinking_delta", "thinking": event.text})
-        if event.signature and event.origin in (None, ORIGIN):
+        if event.signature and self._origin in (None, ORIGIN):
             out += self._delta({"type": "signature_delta", "signature": event.signature})
         return out
 

@@ -1,0 +1,126 @@
+"""``relaykit gateway``: serves until SIGINT, refuses unsafe or broken settings in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from relaykit.cli import main
+from relaykit.testing import OpenAIMock, Reply
+
+UPSTREAM_KEY = "sk-upstream-0123456789abcdef0123"
+GATEWAY_KEY = "gw-cli-0123456789abcdefghij"
+
+
+def one_error_line(err: str, *needles: str) -> None:
+    assert err.startswith("error: "), err
+    assert err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_without_keys_it_listens_on_loopback_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["gateway", "--host", "0.0.0.0", "--port", "0"])
+    assert code != 0
+    one_error_line(capsys.readouterr().err, "no keys", "0.0.0.0", "RELAYKIT_GATEWAY_KEYS")
+
+
+def test_a_malformed_or_short_key_is_named_by_position_never_shown(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RELAYKIT_GATEWAY_KEYS", f"alice={GATEWAY_KEY},bob=short-secret")
+    code = main(["gateway", "--port", "0"])
+    err = capsys.readouterr().err
+    assert code != 0
+    one_error_line(err, "gateway key 2 of 2", "16 characters")
+    assert "short-secret" not in err and GATEWAY_KEY not in err
+
+
+def test_a_port_in_use_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code = main(["gateway", "--port", str(port)])
+    assert code != 0
+    one_error_line(capsys.readouterr().err, f"127.0.0.1:{port}", "--port")
+
+
+@pytest.fixture
+def upstream() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=UPSTREAM_KEY) as mock:
+        yield mock
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_it_serves_until_interrupted_then_stops_cleanly(
+    upstream: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[providers.openai]\nbase_url = "{upstream.base_url}"\napi_key = "{UPSTREAM_KEY}"\n'
+        f'[storage]\npath = "{tmp_path / "logs.db"}"\n'
+    )
+    env = {**os.environ, "RELAYKIT_GATEWAY_KEYS": f"ci={GATEWAY_KEY}", "PYTHONUNBUFFERED": "1"}
+    upstream.script.push(Reply(text="served through the CLI"))
+    argv = [sys.executable, "-m", "relaykit", "--backend", backend, "gateway", "--port", "0"]
+    server = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert found, banner
+        assert "1 key(s)" in banner
+        r = httpx.post(
+            f"{found.group(0)}/v1/chat/completions",
+            headers={"authorization": f"Bearer {GATEWAY_KEY}"},
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"] == "served through the CLI"
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, err
+    assert "stopping" in out
+    assert "Traceback" not in err
+    assert GATEWAY_KEY not in out + err
+    # the call was logged (the client drained its queue on the way out), under its key's name
+    logged = subprocess.run(
+        [sys.executable, "-m", "relaykit", "logs", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (record,) = [json.loads(line) for line in logged.stdout.splitlines()]
+    assert record["text"] == "served through the CLI"
+    assert record["params"]["metadata"]["gateway_key"] == "ci"
+    assert GATEWAY_KEY not in logged.stdout

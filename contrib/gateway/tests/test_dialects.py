@@ -1,0 +1,270 @@
+"""The two dialects' translation, case by case (no HTTP: the SDK tests cover the wire)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from relaykit import (
+    ChatResponse,
+    ImagePart,
+    InvalidRequestError,
+    ReasoningDelta,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolResultPart,
+    Usage,
+    UsageUpdate,
+)
+from relaykit_gateway.anthropic_dialect import AnthropicDialect
+from relaykit_gateway.openai_dialect import OpenAIDialect
+
+OPENAI = OpenAIDialect()
+ANTHROPIC = AnthropicDialect()
+USER = [{"role": "user", "content": "hi"}]
+
+
+def frames(data: bytes) -> list[tuple[str | None, Any]]:
+    """Server-sent events as (event name, decoded data) pairs."""
+    out: list[tuple[str | None, Any]] = []
+    for block in data.decode().split("\n\n"):
+        if not block:
+            continue
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        payload = lines["data"]
+        out.append((lines.get("event"), payload if payload == "[DONE]" else json.loads(payload)))
+    return out
+
+
+# -- OpenAI -------------------------------------------------------------------------
+
+
+def test_openai_parameters_map_to_relaykits_and_the_rest_go_to_the_provider() -> None:
+    call = OPENAI.parse(
+        {
+            "model": "fake/m",
+            "messages": [{"role": "developer", "content": "Be brief."}, *USER],
+            "max_tokens": 10,
+            "max_completion_tokens": 20,
+            "temperature": None,
+            "stop": "END",
+            "seed": 7,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "logit_bias": {"50256": -100},
+            "service_tier": None,
+        },
+        aliases=(),
+    )
+    assert call.model == "fake/m"
+    assert [m.role for m in call.messages] == ["system", "user"]
+    assert call.params == {
+        "max_tokens": 20,  # max_completion_tokens, the newer name, wins
+        "stop": "END",
+        "seed": 7,
+        "extra": {"logit_bias": {"50256": -100}},
+    }
+    assert call.stream and call.include_usage
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "fake/m"}, "messages"),
+        ({"model": "", "messages": USER}, "model"),
+        ({"model": 3, "messages": USER}, "model"),
+        ({"model": "fake/m", "messages": USER, "metadata": {"n": 1}}, "metadata"),
+        ({"model": "fake/m", "messages": USER, "n": 3}, "n"),
+        ({"model": "fake/m", "messages": [{"role": "user"}, {"role": "x"}]}, "messages[1].role"),
+    ],
+)
+def test_openai_bad_input_names_its_field(body: dict[str, Any], param: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        OPENAI.parse(body, aliases=())
+    assert caught.value.param == param
+
+
+def test_openai_response_keeps_unparsed_arguments_and_maps_other_to_stop() -> None:
+    response = ChatResponse(
+        tool_calls=(ToolCall("c1", "f", raw_arguments="{not json"),),
+        finish_reason="other",
+        reasoning="because",
+        usage=Usage(5, 7, 2, 3),
+    )
+    body = OPENAI.response(response, "fake/m")
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    assert choice["message"]["content"] is None
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == "{not json"
+    assert choice["message"]["reasoning_content"] == "because"
+    assert body["model"] == "fake/m"
+    assert body["id"].startswith("chatcmpl-")
+    assert body["usage"]["completion_tokens_details"] == {"reasoning_tokens": 3}
+
+
+def test_an_openai_stream_with_nothing_in_it_still_says_who_spoke_and_ends() -> None:
+    call = OPENAI.parse({"model": "fake/m", "messages": USER, "stream": True}, aliases=())
+    encoder = OPENAI.encoder(call)
+    out = encoder.event(StreamStart("resp-1", "m-2")) + encoder.end(ChatResponse())
+    (_, first), (_, last), (_, done) = frames(out)
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert (first["id"], first["model"]) == ("resp-1", "m-2")
+    assert last["choices"][0]["finish_reason"] == "stop"
+    assert last["id"] == "resp-1"
+    assert done == "[DONE]"
+
+
+# -- Anthropic ----------------------------------------------------------------------
+
+
+def test_anthropic_blocks_become_relaykit_messages_in_order() -> None:
+    call = ANTHROPIC.parse(
+        {
+            "model": "fake/m",
+            "max_tokens": 5,
+            "system": [{"type": "text", "text": "One. "}, {"type": "text", "text": "Two."}],
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "t1", "name": "w", "input": {}}],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Before."},
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t1",
+                            "content": [{"type": "text", "text": "sunny"}],
+                            "is_error": True,
+                        },
+                        {
+                            "type": "image",
+                            "source": {"type": "url", "url": "https://example.com/a.png"},
+                        },
+                    ],
+                },
+            ],
+            "top_k": 5,
+            "metadata": {"user_id": "u-1"},
+            "tool_choice": {"type": "tool", "name": "w"},
+        },
+        aliases=(),
+    )
+    assert [(m.role, m.content) for m in call.messages] == [
+        ("system", (TextPart("One. "), TextPart("Two."))),
+        ("user", (TextPart("Weather?"),)),
+        ("assistant", (ToolCall("t1", "w", {}),)),
+        ("user", (TextPart("Before."),)),
+        ("tool", (ToolResultPart("t1", "sunny", is_error=True),)),
+        ("user", (ImagePart(url="https://example.com/a.png"),)),
+    ]
+    assert call.params == {
+        "max_tokens": 5,
+        "tool_choice": "w",
+        "metadata": {"user": "u-1"},
+        "extra": {"top_k": 5},
+    }
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([], "messages"),
+        ([{"role": "system", "content": "x"}], "messages.0"),
+        ([{"role": "user", "content": 3}], "messages.0.content"),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_use", "id": "t", "name": "n", "input": {}}],
+                }
+            ],
+            "messages.0.content.0.type",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t",
+                            "content": [{"type": "image", "source": {}}],
+                        }
+                    ],
+                }
+            ],
+            "messages.0.content.0.content.0",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/png", "data": "!!"},
+                        }
+                    ],
+                }
+            ],
+            "messages.0.content.0.source.data",
+        ),
+    ],
+)
+def test_anthropic_bad_input_names_its_field(messages: list[Any], param: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        ANTHROPIC.parse({"model": "fake/m", "max_tokens": 5, "messages": messages}, aliases=())
+    assert caught.value.param == param
+
+
+def test_anthropic_stream_blocks_open_and_close_as_the_events_change_kind() -> None:
+    call = ANTHROPIC.parse({"model": "fake/m", "messages": USER, "stream": True}, aliases=())
+    encoder = ANTHROPIC.encoder(call)
+    events = [
+        StreamStart("msg_01", "m-2"),
+        UsageUpdate(Usage(input_tokens=12)),
+        ReasoningDelta("a", new_block=True, origin="anthropic"),
+        ReasoningDelta("", "sig-a"),
+        ReasoningDelta(redacted="opaque", new_block=True),
+        ReasoningDelta("b", new_block=True, origin="bedrock"),
+        ReasoningDelta("", "sig-foreign"),
+        TextDelta("Hi"),
+        ToolCallDelta(0, "t1", "w", '{"a"'),
+        ToolCallDelta(0, None, None, ": 1}"),
+    ]
+    out = b"".join(encoder.event(e) for e in events)
+    out += encoder.end(ChatResponse(finish_reason="tool_calls", usage=Usage(12, 4)))
+    seen = [
+        (name, data.get("index"), data.get("content_block") or data.get("delta"))
+        for name, data in frames(out)
+    ]
+    start = frames(out)[0][1]["message"]
+    assert (start["id"], start["model"], start["usage"]["input_tokens"]) == ("msg_01", "m-2", 12)
+    assert seen[1:] == [
+        ("content_block_start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
+        ("content_block_delta", 0, {"type": "thinking_delta", "thinking": "a"}),
+        ("content_block_delta", 0, {"type": "signature_delta", "signature": "sig-a"}),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, {"type": "redacted_thinking", "data": "opaque"}),
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, {"type": "thinking", "thinking": "", "signature": ""}),
+        ("content_block_delta", 2, {"type": "thinking_delta", "thinking": "b"}),
+        ("content_block_stop", 2, None),  # Bedrock's signature is not passed on
+        ("content_block_start", 3, {"type": "text", "text": ""}),
+        ("content_block_delta", 3, {"type": "text_delta", "text": "Hi"}),
+        ("content_block_stop", 3, None),
+        ("content_block_start", 4, {"type": "tool_use", "id": "t1", "name": "w", "input": {}}),
+        ("content_block_delta", 4, {"type": "input_json_delta", "partial_json": '{"a"'}),
+        ("content_block_delta", 4, {"type": "input_json_delta", "partial_json": ": 1}"}),
+        ("content_block_stop", 4, None),
+        ("message_delta", None, {"stop_reason": "tool_use", "stop_sequence": None}),
+        ("message_stop", None, None),
+    ]
