@@ -1,0 +1,7 @@
+"""Example apps for relaykit, to read and copy; each runs offline with ``relaykit-offline``.
+
+- :mod:`relaykit_examples.asyncio_batch`: a concurrent batch from asyncio, a
+  fallback route, retries and a cost total;
+- :mod:`relaykit_examples.offline`: the ``relaykit-offline`` command that runs
+  them against a mock of OpenAI.
+"""
