@@ -2,6 +2,8 @@
 
 - :mod:`relaykit_examples.asyncio_batch`: a concurrent batch from asyncio, a
   fallback route, retries and a cost total;
+- :mod:`relaykit_examples.trio_fanout`: a trio nursery fanning calls out, and a
+  streamed answer;
 - :mod:`relaykit_examples.offline`: the ``relaykit-offline`` command that runs
   them against a mock of OpenAI.
 """
