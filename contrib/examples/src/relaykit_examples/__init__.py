@@ -4,6 +4,8 @@
   fallback route, retries and a cost total;
 - :mod:`relaykit_examples.trio_fanout`: a trio nursery fanning calls out, and a
   streamed answer;
+- :mod:`relaykit_examples.fastapi_app`: a FastAPI app sharing one client, with
+  JSON and Server-Sent Events endpoints and relaykit's errors as HTTP statuses;
 - :mod:`relaykit_examples.offline`: the ``relaykit-offline`` command that runs
   them against a mock of OpenAI.
 """
