@@ -17,7 +17,8 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typing"]
 
 PLUGINS = sorted(str(p) for p in Path("plugins").glob("*/src/relaykit_*"))
-TYPED = ["core/src/relaykit", *PLUGINS, "bench", "noxfile.py"]
+CONTRIB = sorted(str(p) for p in Path("contrib").glob("*/src/relaykit_*"))
+TYPED = ["core/src/relaykit", *PLUGINS, *CONTRIB, "bench", "noxfile.py"]
 
 
 def sync(session: nox.Session, *groups: str) -> None:
