@@ -153,6 +153,22 @@ async def test_a_stream_that_breaks_ends_with_an_error_event(
     assert "Upstream broke" in events[-1][1]["error"]["message"]
 
 
+async def test_a_stream_that_breaks_before_its_first_piece_is_a_502(
+    mock: OpenAIMock, at_mock: AtMock, anyio_backend: str
+) -> None:
+    # an error event before any text, on every attempt
+    mock.script.push(*[Reply(stream_fault="error", error="The server had an error")] * 3)
+    async with serve(create_app(at_mock(CONFIG)), anyio_backend) as http:
+        with instant_retries():
+            response = await http.post("/chat/stream", json={"prompt": "hi"})
+
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": {"type": "StreamError", "message": "The server had an error"}
+    }
+    assert len(mock.requests) == 3
+
+
 @pytest.mark.parametrize("path", ["/chat", "/chat/stream"])
 async def test_a_rate_limit_longer_than_the_request_may_wait_is_a_429_with_retry_after(
     mock: OpenAIMock, at_mock: AtMock, anyio_backend: str, path: str

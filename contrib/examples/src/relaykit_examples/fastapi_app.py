@@ -46,6 +46,7 @@ STATUSES: tuple[tuple[type[relaykit.RelayError], int], ...] = (
     (relaykit.RequestTimeoutError, 504),
     (relaykit.CircuitOpenError, 503),  # relaykit stopped calling a failing provider for now
     (relaykit.ProviderUnavailableError, 502),
+    (relaykit.StreamError, 502),  # a stream that broke before its first piece, every time
 )
 
 
@@ -85,19 +86,19 @@ def get_client(request: Request) -> relaykit.Client:
     return client
 
 
-Client = Annotated[relaykit.Client, Depends(get_client)]
+ClientDep = Annotated[relaykit.Client, Depends(get_client)]
 
 router = APIRouter()
 
 
 @router.post("/chat")
-async def chat(question: ChatIn, client: Client) -> ChatOut:
+async def chat(question: ChatIn, client: ClientDep) -> ChatOut:
     """Answer in one JSON response."""
     r = await client.chat(MODEL, question.prompt, max_tokens=question.max_tokens)
     return ChatOut.of(r)
 
 
-async def open_stream(question: ChatIn, client: Client) -> AsyncIterator[relaykit.ChatStream]:
+async def open_stream(question: ChatIn, client: ClientDep) -> AsyncIterator[relaykit.ChatStream]:
     """Start a streamed answer; FastAPI closes it once the response has been sent."""
     # Entering sends the request and waits for the first piece of the answer, so
     # a failure before it (a 429, an outage) still becomes an HTTP error status.
