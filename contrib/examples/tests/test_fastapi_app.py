@@ -27,7 +27,6 @@ from relaykit_examples.fastapi_app import CONFIG, create_app
 #: the at_mock fixture: an example's CONFIG aimed at the mock
 AtMock = Callable[[Mapping[str, Any]], dict[str, Any]]
 
-
 pytestmark = pytest.mark.anyio
 
 
@@ -40,12 +39,12 @@ async def serve(app: FastAPI, backend: str) -> AsyncIterator[httpx.AsyncClient]:
     config = Config()
     config.bind = [f"fd://{listener.detach()}"]
     config.graceful_timeout = 1
-    serve = hypercorn.trio.serve if backend == "trio" else hypercorn.asyncio.serve
+    run = hypercorn.trio.serve if backend == "trio" else hypercorn.asyncio.serve
     # Starlette types ASGI messages as plain mappings, hypercorn as TypedDicts: the same thing.
     asgi = cast(ASGIFramework, app)
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(lambda: serve(asgi, config, shutdown_trigger=stop.wait))
+        tasks.start_soon(lambda: run(asgi, config, shutdown_trigger=stop.wait))
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 yield http
@@ -103,33 +102,24 @@ async def test_chat_stream_sends_each_piece_as_it_arrives(
 ) -> None:
     answer = "Streamed answers arrive piece by piece."
     mock.script.reply(answer, chunk_delay=0.1)
-    pieces: list[str] = []
+    # each event, and how many answers the mock had finished sending when it arrived
+    events: list[tuple[str, Any, int]] = []
     async with (
         serve(create_app(at_mock(CONFIG)), anyio_backend) as http,
         http.stream("POST", "/chat/stream", json={"prompt": "Stream, please"}) as response,
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [(event, data) async for event, data in sse_events_noting(response, mock, pieces)]
+        async for event, data in sse_events(response):
+            events.append((event, data, mock.server.stats.streams_completed))
 
-    texts = [data["text"] for event, data in events if event == "message"]
-    assert "".join(texts) == answer
+    texts = [data["text"] for event, data, _ in events if event == "message"]
     assert texts == ["Streamed", " answers", " arrive ", "piece by", " piece."]
-    assert pieces[0] == "still streaming", "the first piece came only after the whole answer"
-    event, done = events[-1]
+    assert events[0][2] == 0, "the first piece came only after the whole answer"
+    event, done, _ = events[-1]
     assert event == "done"
     assert done["text"] == answer and done["finish_reason"] == "stop"
     assert float(done["cost_usd"]) > 0
-
-
-async def sse_events_noting(
-    response: httpx.Response, mock: OpenAIMock, notes: list[str]
-) -> AsyncIterator[tuple[str, Any]]:
-    """:func:`sse_events`, noting for each whether the mock was still sending its answer."""
-    async for event, data in sse_events(response):
-        finished = mock.server.stats.streams_completed
-        notes.append("finished" if finished else "still streaming")
-        yield event, data
 
 
 async def test_a_stream_that_breaks_ends_with_an_error_event(
@@ -146,11 +136,7 @@ async def test_a_stream_that_breaks_ends_with_an_error_event(
     assert "".join(data["text"] for event, data in events if event == "message") == (
         "The first half"
     )
-    assert events[-1] == (
-        "error",
-        {"error": {"type": "StreamError", "message": events[-1][1]["error"]["message"]}},
-    )
-    assert "Upstream broke" in events[-1][1]["error"]["message"]
+    assert events[-1] == ("error", {"error": {"type": "StreamError", "message": "Upstream broke"}})
 
 
 async def test_a_stream_that_breaks_before_its_first_piece_is_a_502(
