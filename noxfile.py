@@ -1,8 +1,8 @@
 """Development tasks. ``nox`` runs tests, lint and typing.
 
 ``nox -s lowest`` runs the tests on the lowest dependency versions the
-pyproject files allow. ``nox -s bench`` and ``nox -s compare`` run the
-benchmarks (see docs/benchmarks.md), ``nox -s observability`` and ``nox -s pii``
+pyproject files allow. ``nox -s bench``, ``nox -s compare`` and ``nox -s gateway``
+run the benchmarks (see docs/benchmarks.md), ``nox -s observability`` and ``nox -s pii``
 the observability ones (docs/benchmarks-observability.md).
 """
 
@@ -120,6 +120,14 @@ def storage(session: nox.Session) -> None:
     resend their history: ``nox -s storage -- --chats 10 --turns 60``."""
     sync(session)
     session.run("python", "bench/storage.py", *session.posargs)
+
+
+@nox.session
+def gateway(session: nox.Session) -> None:
+    """relaykit-gateway's CPU per request, req/s and latency (and LiteLLM's proxy's with
+    ``-- --litellm PATH``); see docs/benchmarks.md#gateway."""
+    sync(session)
+    session.run("python", "bench/gateway.py", *session.posargs)
 
 
 @nox.session

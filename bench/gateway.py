@@ -11,8 +11,14 @@ the relaykit call, the upstream HTTP, the call log) and nothing of the load.
 ``floor`` rounds send the same requests straight to the mock server, so the
 latency the gateway adds can be read off them.
 
-    uv run python bench/gateway.py                      # asyncio and trio, ~1 min
+``--litellm PATH`` measures LiteLLM's proxy the same way (``PATH``: the
+``litellm`` command of an environment with ``litellm[proxy]``, which relaykit
+does not install: ``uv venv /tmp/llp && uv pip install -p /tmp/llp/bin/python
+'litellm[proxy]'``), started with one worker, a master key and the same upstream.
+
+    uv run python bench/gateway.py                      # asyncio and trio, ~2 min
     uv run python bench/gateway.py --backends asyncio --modes chat --storage sqlite
+    uv run python bench/gateway.py --litellm /tmp/llp/bin/litellm   # ~5 min more
 
 Linux only (``/proc``). A benchmark, not a test: it never fails on a number.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -56,19 +63,42 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Process:
-    """A child process whose first line of output names its URL."""
+    """A child process serving HTTP: its first line of output names its URL, unless
+    ``url`` is given (then it is polled until it answers a chat)."""
 
-    def __init__(self, argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, argv: Sequence[str], cwd: Path, env: dict[str, str], url: str | None = None
+    ) -> None:
+        quiet = subprocess.DEVNULL if url else subprocess.PIPE
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv, cwd=cwd, env=env, stdout=quiet, stderr=subprocess.DEVNULL, text=True
         )
+        if url is not None:
+            self.url = url
+            self._wait_until_it_answers()
+            return
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         urls = [word for word in line.split() if word.startswith("http://")]
         if not urls:
             self.proc.kill()
-            raise SystemExit(f"{argv[:4]} did not start: {line}{self.proc.stderr.read()}")  # type: ignore[union-attr]
+            raise SystemExit(f"{argv[:4]} did not start: {line!r}")
         self.url = urls[0].rstrip("/").removesuffix("/v1")
+
+    def _wait_until_it_answers(self, seconds: float = 180.0) -> None:
+        deadline = time.monotonic() + seconds
+        headers = {"authorization": f"Bearer {KEY}"}
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.url}: the server exited with {self.proc.returncode}")
+            try:
+                r = httpx.post(f"{self.url}/v1/chat/completions", json=BODY, headers=headers)
+                if r.status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        raise SystemExit(f"{self.url}: no answer in {seconds:.0f} s")
 
     def close(self) -> None:
         """Interrupt (the gateway drains on SIGINT), then wait."""
@@ -136,6 +166,38 @@ async def measure(
     }
 
 
+def litellm_rows(
+    args: argparse.Namespace, work: Path, upstream: Process
+) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """LiteLLM's proxy in front of the same upstream, measured as the gateway is."""
+    (work / "litellm.yaml").write_text(
+        "model_list:\n"
+        f"  - model_name: {BODY['model']}\n"
+        "    litellm_params:\n"
+        f"      model: {BODY['model']}\n"
+        f"      api_base: {upstream.url}/v1\n"
+        f"      api_key: {UPSTREAM_KEY}\n"
+        f"general_settings:\n  master_key: {KEY}\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [args.litellm, "--config", str(work / "litellm.yaml"), "--port", str(port)]
+    proxy = Process(
+        [*argv, "--host", "127.0.0.1", "--num_workers", "1"],
+        work,
+        dict(os.environ),
+        url=f"http://127.0.0.1:{port}",
+    )
+    try:
+        return [
+            ("LiteLLM proxy", "-", mode, anyio.run(measure, proxy, upstream, mode, args))
+            for mode in args.modes.split(",")
+        ]
+    finally:
+        proxy.close()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run every (backend, storage, mode) cell and print a markdown table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -146,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--requests", type=int, default=1000, help="per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--litellm", help="the litellm command of a litellm[proxy] environment")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,16 +228,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                     try:
                         for mode in args.modes.split(","):
                             cell = anyio.run(measure, gateway, upstream, mode, args)
-                            rows.append((backend, storage, mode, cell))
+                            rows.append((f"relaykit gateway, {backend}", storage, mode, cell))
                     finally:
                         gateway.close()
+            if args.litellm:
+                rows += litellm_rows(args, work, upstream)
         finally:
             upstream.close()
     print(
         f"\nPython {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs;"
         f" {args.concurrency} connections, {args.rounds} rounds of {args.requests} requests\n"
     )
-    print("| gateway loop | call log | mode | gateway CPU µs/req | req/s | p50 ms | direct p50 ms |")
+    print("| server | call log | mode | server CPU µs/req | req/s | p50 ms | direct p50 ms |")
     print("|---|---|---|---:|---:|---:|---:|")
     for backend, storage, mode, c in rows:
         print(

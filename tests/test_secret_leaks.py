@@ -398,3 +398,38 @@ async def test_a_key_from_the_environment_quoted_in_a_prompt_never_reaches_a_spa
     assert "is my key [REDACTED] still valid?" in tracing.attributes()
     assert LOCAL_KEY not in tracing.attributes()
     assert LOCAL_KEY not in repr(tracing.events)
+
+
+# -- values an application asks the client to mask ----------------------------------
+
+APP_TOKEN = "app-token-5555666677778888"  # no vendor's shape: only being told masks it
+
+
+@pytest.mark.anyio
+async def test_a_value_the_app_asks_to_mask_is_masked_in_records_logs_and_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from relaykit.testing import FakePlugin
+
+    fake = FakePlugin()
+    fake.script.reply(f"Your token is {APP_TOKEN}.")
+    fake.script.fail(400, f"token {APP_TOKEN} is not allowed here")
+    records = RecordingExporter()
+    caplog.set_level(logging.DEBUG, logger="relaykit")
+    config = {"storage": {"backend": "none"}, "telemetry": {"capture_content": True}}
+    async with relaykit.Client(config, plugins=[fake, records]) as client:
+        client.mask_secret(APP_TOKEN)
+        answer = await client.chat("fake/m", f"remember {APP_TOKEN}")
+        with pytest.raises(relaykit.InvalidRequestError) as caught:
+            await client.chat("fake/m", "again")
+    assert answer.text == f"Your token is {APP_TOKEN}."  # the caller's own answer is whole
+    seen = {
+        "records": repr(records.records),
+        "error": chain(caught.value) + repr(caught.value),
+        "logs": caplog.text,
+    }
+    assert "remember [REDACTED]" in seen["records"]
+    assert "Your token is [REDACTED]." in seen["records"]
+    assert "token [REDACTED] is not allowed" in seen["error"]
+    for where, text in seen.items():
+        assert APP_TOKEN not in text, where

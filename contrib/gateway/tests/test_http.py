@@ -87,6 +87,21 @@ async def test_a_body_that_is_too_large_or_not_json_is_refused_before_any_call()
     assert fake.calls == []
 
 
+async def test_a_stream_refused_before_its_first_event_is_a_plain_error_response() -> None:
+    fake = FakePlugin()
+    fake.script.fail(429, "slow down", retry_after=4)
+    async with gateway_over(fake) as http:
+        body = {**HELLO, "stream": True}
+        r = await http.post("/v1/messages", headers=AUTH, json={**body, "max_tokens": 5})
+    assert r.status_code == 429
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["retry-after"] == "4"
+    assert r.json()["error"] == {
+        "type": "rate_limit_error",
+        "message": "fake/m: HTTP 429: slow down",
+    }
+
+
 async def test_operators_see_which_deployment_answered_and_its_cost() -> None:
     fake = FakePlugin()
     fake.script.reply("hi", input_tokens=1000, output_tokens=500)

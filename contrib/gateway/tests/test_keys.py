@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import relaykit
 from relaykit import ConfigError
 from relaykit_gateway import Gateway, GatewayKeys
 from relaykit_gateway.serve import check_exposure, is_loopback
@@ -71,8 +72,9 @@ def test_only_loopback_addresses_count_as_this_machine(host: str, loopback: bool
 
 
 def test_a_gateway_without_keys_may_not_listen_beyond_this_machine() -> None:
-    open_gateway = Gateway(client=None, keys=GatewayKeys())  # type: ignore[arg-type]
+    client = relaykit.Client({"storage": {"backend": "none"}})
+    open_gateway = Gateway(client, keys=GatewayKeys())
     check_exposure(open_gateway, "127.0.0.1")
     with pytest.raises(ConfigError, match="no keys"):
         check_exposure(open_gateway, "0.0.0.0")
-    check_exposure(Gateway(client=None, keys=GatewayKeys.parse(ALICE)), "0.0.0.0")  # type: ignore[arg-type]
+    check_exposure(Gateway(client, keys=GatewayKeys.parse(ALICE)), "0.0.0.0")

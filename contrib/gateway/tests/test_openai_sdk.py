@@ -222,6 +222,18 @@ async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
     assert record.messages[0].content == (TextPart("hi"),)
 
 
+async def test_a_gateway_key_pasted_into_a_prompt_is_not_logged(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    async with gateway_over(fake, records) as url, sdk(url) as client:
+        await client.chat.completions.create(
+            model="fake/m", messages=[{"role": "user", "content": f"my key is {KEY}"}]
+        )
+    assert fake.calls[0].messages[0].text == f"my key is {KEY}"  # the provider gets the prompt
+    (record,) = records.records
+    assert record.messages[0].content == (TextPart("my key is [REDACTED]"),)
+
+
 async def test_models_lists_the_clients_models_and_aliases(fake: FakePlugin) -> None:
     providers = {"providers": {"local": {"type": "fake"}}}
     aliases = {"models": {"fast": {"targets": ["local/fake-model"]}}}

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from .hedging import _Race
+    from .secrets import Secret
     from .stream import ChatStream
 
 _ZERO = Decimal(0)
@@ -426,6 +427,15 @@ class Client:
         if self._cold:
             await self._warm_up()
         return await self._catalog.models(provider, refresh=refresh)
+
+    def mask_secret(self, value: Secret | str) -> None:
+        """Mask ``value`` as ``[REDACTED]`` wherever it appears from now on: in call
+        records, logs, traces and error messages, as the providers' own keys are.
+
+        For credentials relaykit cannot know of, such as the keys callers present to
+        an app built on it; values under 8 characters are ignored.
+        """
+        self._known.add(value)
 
     def provider(self, name: str) -> Provider:
         """The built provider called ``name`` (built on first use)."""

@@ -92,6 +92,9 @@ class Gateway:
         self.client = client
         self.keys = keys
         self.max_body_bytes = max_body_bytes
+        # A caller who pastes their key into a prompt does not get it stored.
+        for _, key in keys.keys:
+            client.mask_secret(key)
         self._in_flight = 0
         self._idle: anyio.Event | None = None
         self._draining = False

@@ -1,0 +1,49 @@
+"""The README's examples, run against a gateway over loopback HTTP."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.testing import Reply
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway.testing import KEY, running
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+UPSTREAM_KEY = "sk-ant-api03-readme-0123456789"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+@pytest.mark.anyio
+async def test_the_openai_sdk_example_reaches_an_anthropic_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    block = python_blocks()[0]
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    with AnthropicMock(api_key=UPSTREAM_KEY) as upstream:
+        upstream.script.push(Reply(text="Bonjour !"))
+        config = {
+            "storage": {"backend": "none"},
+            "providers": {"anthropic": {"base_url": upstream.base_url, "api_key": UPSTREAM_KEY}},
+        }
+        async with relaykit.Client(config) as client, running(client) as url:
+            source = block.replace("http://localhost:4000", url)
+            code = compile(source, "contrib/gateway/README.md", "exec")
+            # the example is synchronous, as most SDK code is: it runs in a thread
+            await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+        assert upstream.last_request.path == "/v1/messages"
+    assert capsys.readouterr().out == "Bonjour !\n"
+
+
+def test_the_asgi_example_compiles_and_uses_public_names() -> None:
+    block = python_blocks()[1]
+    namespace: dict[str, object] = {"__name__": "example"}
+    exec(compile(block.replace("anyio.run(main)", ""), "README.md", "exec"), namespace)
+    assert callable(namespace["main"])
