@@ -161,6 +161,29 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call() -> None:
     assert sent == []  # nobody to answer
 
 
+async def test_a_caller_hanging_up_before_its_body_arrived_gets_no_answer_and_no_call() -> None:
+    fake = FakePlugin()
+    messages = [
+        {"type": "http.request", "body": b'{"model": "fake/m", ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
+        gateway = Gateway(client)
+        await gateway(scope, receive, send)
+        assert gateway.in_flight == 0
+    assert sent == []
+    assert fake.calls == []
+
+
 async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() -> None:
     fake = FakePlugin()
     fake.script.push(Reply(text="finished", delay=0.5))
@@ -189,6 +212,7 @@ async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() 
             await anyio.sleep(0.05)
             async with httpx.AsyncClient() as late:
                 refused = await late.post(f"{url}/v1/chat/completions", json=HELLO)
+                unhealthy = await late.get(f"{url}/health")
         # serve has returned, soon after its last call: the port is closed
         async with httpx.AsyncClient() as after:
             with pytest.raises(httpx.ConnectError):
@@ -198,6 +222,7 @@ async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() 
     assert answer.json()["choices"][0]["message"]["content"] == "finished"
     assert refused.status_code == 503
     assert "shutting down" in refused.json()["error"]["message"]
+    assert unhealthy.status_code == 503  # so a load balancer sends no more
     assert len(fake.calls) == 1
 
 

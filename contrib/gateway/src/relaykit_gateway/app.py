@@ -63,6 +63,10 @@ class _Problem(Exception):
         self.message = message
 
 
+class _HungUp(Exception):
+    """The caller went away before its request had fully arrived."""
+
+
 class Gateway:
     """An ASGI app serving OpenAI's Chat Completions and Anthropic's Messages APIs.
 
@@ -74,7 +78,8 @@ class Gateway:
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
       or Anthropic's when the request carries ``anthropic-version``;
-    - ``GET /health``: ``{"status": "ok"}``, without a key.
+    - ``GET /health``: ``{"status": "ok"}``, without a key (503 once :meth:`drain`
+      has begun).
 
     A model without a ``provider/`` prefix goes to ``openai`` on the OpenAI
     route and ``anthropic`` on the Anthropic one, unless it names an alias of
@@ -123,7 +128,7 @@ class Gateway:
             return
         if scope["type"] != "http":
             return  # websockets: not served
-        if self._draining and scope["path"] != "/health":
+        if self._draining:  # /health too: a load balancer stops sending here
             body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
             await _send_json(send, 503, body, [(b"connection", b"close")])
             return
@@ -137,6 +142,8 @@ class Gateway:
         self._in_flight += 1
         try:
             await self._http(scope, receive, tracked)
+        except _HungUp:
+            pass  # nobody is left to answer
         except Exception as error:
             # A bug of ours: the operator gets its kind, and its message scrubbed
             # of keys; the caller a 500, if nothing has been sent yet.
@@ -206,7 +213,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise anyio.get_cancelled_exc_class()()  # nobody is left to answer
+                raise _HungUp
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
