@@ -222,6 +222,24 @@ async def test_each_call_is_logged_under_its_key_name_with_the_callers_metadata(
     assert record.messages[0].content == (TextPart("hi"),)
 
 
+async def test_a_callers_request_id_becomes_the_calls_correlation_id(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    async with gateway_over(fake, records) as url, sdk(url) as client:
+        await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": "req-42"},
+        )
+        await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": "req-43"},
+            metadata={"correlation_id": "mine"},  # the caller's own says more
+        )
+    assert [r.correlation_id for r in records.records] == ["req-42", "mine"]
+
+
 async def test_a_gateway_key_pasted_into_a_prompt_is_not_logged(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:

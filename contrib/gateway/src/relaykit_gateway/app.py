@@ -35,6 +35,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("relaykit.gateway")
 
+#: the longest caller request id kept as a call's correlation id
+_MAX_ID_CHARS = 128
 #: the largest request body taken (images arrive as base64 inside it)
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: no gateway keys: every caller may call
@@ -84,7 +86,9 @@ class Gateway:
     A model without a ``provider/`` prefix goes to ``openai`` on the OpenAI
     route and ``anthropic`` on the Anthropic one, unless it names an alias of
     ``[models]``. Each call's metadata gets ``gateway_key``, the name of the
-    key that made it, so call logs tell the callers apart.
+    key that made it, so call logs tell the callers apart, and a caller's
+    ``x-correlation-id`` (or ``x-request-id``) header becomes the call's
+    ``correlation_id``.
     """
 
     def __init__(
@@ -240,8 +244,15 @@ class Gateway:
     ) -> None:
         call = dialect.parse(body, tuple(self.client.config.models))
         params = dict(call.params)
+        metadata = dict(params.get("metadata", {}))
         if caller is not None:
-            params["metadata"] = {**params.get("metadata", {}), "gateway_key": caller}
+            metadata["gateway_key"] = caller
+        # The caller's request id ties the call's log line, record and span to theirs.
+        request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
+        if request_id and "correlation_id" not in metadata:
+            metadata["correlation_id"] = request_id[:_MAX_ID_CHARS]
+        if metadata:
+            params["metadata"] = metadata
         # A caller's W3C trace context makes the call's span a child of theirs.
         token = None
         if "traceparent" in headers:
