@@ -240,6 +240,24 @@ async def test_a_callers_request_id_becomes_the_calls_correlation_id(
     assert [r.correlation_id for r in records.records] == ["req-42", "mine"]
 
 
+async def test_each_gateway_key_can_have_a_limit_of_its_own(fake: FakePlugin) -> None:
+    from relaykit.testing import LimiterPlugin, frozen_limiter
+    from relaykit_gateway.testing import KEYS
+
+    limits = {"limiter": {"backend": "frozen"}, "limits": {"gateway_key=*": {"rpm": 1}}}
+    limiter = LimiterPlugin(frozen_limiter())  # no minute passes while the test runs
+    hello: list[Any] = [{"role": "user", "content": "hi"}]
+    async with gateway_over(fake, limiter, **limits) as url:
+        bob_key = KEYS.keys[1][1].reveal()
+        async with sdk(url) as alice, sdk(url, key=bob_key) as bob:
+            await alice.chat.completions.create(model="fake/m", messages=hello)
+            with pytest.raises(openai.RateLimitError, match="gateway_key=alice") as caught:
+                await alice.chat.completions.create(model="fake/m", messages=hello)
+            await bob.chat.completions.create(model="fake/m", messages=hello)
+    assert int(caught.value.response.headers["retry-after"]) > 0
+    assert len(fake.calls) == 2
+
+
 async def test_a_gateway_key_pasted_into_a_prompt_is_not_logged(
     fake: FakePlugin, records: RecordingExporter
 ) -> None:

@@ -27,7 +27,7 @@ from .attempts import run_attempts
 from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost, hold_rates
 from .call_log import CallLog
-from .config import Config, LimitConfig, load_config
+from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
 from .errors import ClientClosedError, ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
@@ -110,6 +110,8 @@ class _Call:
     #: (usage, target, cost) of the answer a budget was settled with: the cost is
     #: worked out once per call, and _finish reuses it for the same answer
     priced: tuple[Usage, Target, Decimal | None] | None = None
+    #: the ``[limits."NAME=GLOB"]`` this call's metadata falls under, as (bucket, limit)
+    scoped: tuple[tuple[str, LimitConfig], ...] = ()
 
 
 class Client:
@@ -146,6 +148,13 @@ class Client:
         #: targets that one limit matches, when the limiter decides at once: the usual
         #: case, which _attempt handles inline (see _limits_for)
         self._one_limit: dict[Target, _OneLimit] = {}
+        #: ``[limits."NAME=GLOB"]``, as (name, glob, pattern, limit): limits on the calls
+        #: whose ``metadata[NAME]`` matches GLOB, each distinct value counted apart
+        self._scoped: tuple[tuple[str, str, str, LimitConfig], ...] = tuple(
+            (pattern.partition("=")[0], pattern.partition("=")[2], pattern, limit)
+            for pattern, limit in self.config.limits.items()
+            if is_scoped(pattern)
+        )
         if self.config.limits:
             self._limiter = hook.relaykit_rate_limiter(
                 name=self.config.limiter.backend, config=self.config
@@ -481,6 +490,8 @@ class Client:
             streamed=streamed,
             size=size,
         )
+        if self._scoped and request.metadata:
+            call.scoped = self._scoped_limits(request.metadata)
         cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
         if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
             call.cache_key = lookup_key(canonical_request(model, request))
@@ -511,7 +522,7 @@ class Client:
                 # the inline path below if one limit matches (as every later one will).
                 self._limits_for(target)
                 one = self._one_limit.get(target)
-            if one is not None:
+            if one is not None and not call.scoped:
                 # One limit and a limiter that decides at once: the usual case, taken
                 # here rather than in _reserve_now (a frame and a list less).
                 reservation = self._take_one(one, call)
@@ -594,7 +605,7 @@ class Client:
         without a budget. ``None`` when the call needs :meth:`_reserve`.
         """
         acquire_nowait = self._acquire_nowait
-        if acquire_nowait is None:
+        if acquire_nowait is None or call.scoped:
             return None
         one = self._one_limit.get(target)  # matched already, nearly always
         if one is None:
@@ -661,7 +672,7 @@ class Client:
     async def _reserve(self, target: Target, call: _Call) -> list[Reservation]:
         if self._limiter is None:
             return []
-        limits = self._limits_for(target)
+        limits = self._limits_for(target) + call.scoped
         if not limits:
             return []
         if self._acquire_nowait is not None:
@@ -732,6 +743,18 @@ class Client:
             for reservation in reservations:
                 await release(reservation)
 
+    def _scoped_limits(self, metadata: Mapping[str, str]) -> tuple[tuple[str, LimitConfig], ...]:
+        """The ``[limits."NAME=GLOB"]`` a call with ``metadata`` falls under, each with
+        the bucket it counts in: one per pattern and value (``gateway_key=alice
+        (gateway_key=*)``), so every caller has a limit of their own."""
+        found = []
+        for name, glob, pattern, limit in self._scoped:
+            value = metadata.get(name)
+            if value is not None and fnmatch.fnmatchcase(value, glob):
+                exact = f"{name}={value}"
+                found.append((exact if exact == pattern else f"{exact} ({pattern})", limit))
+        return tuple(found)
+
     def _limits_for(self, target: Target) -> tuple[tuple[str, LimitConfig], ...]:
         """The ``[limits]`` patterns matching ``target``, matched once per deployment.
 
@@ -747,7 +770,7 @@ class Client:
             found = tuple(
                 (pattern, limit)
                 for pattern, limit in self.config.limits.items()
-                if fnmatch.fnmatchcase(key, pattern)
+                if not is_scoped(pattern) and fnmatch.fnmatchcase(key, pattern)
             )
             if len(self._limit_matches) >= 1024:  # model ids come from callers: stay bounded
                 self._limit_matches.clear()

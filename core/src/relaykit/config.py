@@ -201,10 +201,21 @@ def _usd(raw: Any, what: str = "a USD amount") -> Decimal | None:
 BUDGET_PERIODS = ("day", "month")
 
 
+def is_scoped(pattern: str) -> bool:
+    """Whether a ``[limits]`` pattern is ``NAME=GLOB``, on a call's metadata, rather than
+    a glob on model ids (``openai/*``)."""
+    return "=" in pattern
+
+
 @attrs.frozen
 class LimitConfig:
-    """``[limits."PATTERN"]``: requests and tokens per minute for matching models,
-    and optionally a spending budget in USD per calendar ``period`` (UTC)."""
+    """``[limits."PATTERN"]``: requests and tokens per minute, and optionally a spending
+    budget in USD per calendar ``period`` (UTC).
+
+    ``PATTERN`` is a glob on model ids (``openai/*``: the matching models share one
+    limit), or ``NAME=GLOB`` on a call's ``metadata[NAME]`` (``user=*``,
+    ``gateway_key=alice``): every value that matches has a limit of its own.
+    """
 
     rpm: int | None = None
     tpm: int | None = None

@@ -131,6 +131,30 @@ async def test_the_client_uses_it_through_the_hook(prefix: str) -> None:
 
 
 @pytest.mark.anyio
+async def test_two_clients_share_each_callers_own_limit(prefix: str) -> None:
+    # [limits."gateway_key=*"]: one bucket per caller, shared by every process
+    fake = FakePlugin()
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "redis", "url": URL, "prefix": prefix},
+        "limits": {"gateway_key=*": {"rpm": 3}},
+    }
+    alice, bob = {"gateway_key": "alice"}, {"gateway_key": "bob"}
+    async with (
+        relaykit.Client(config, plugins=[fake]) as one,
+        relaykit.Client(config, plugins=[fake]) as other,
+    ):
+        await one.chat("fake/m", "1", metadata=alice)
+        await other.chat("fake/m", "2", metadata=alice)
+        await one.chat("fake/m", "3", metadata=alice)
+        with pytest.raises(QuotaExceededError, match=r"'gateway_key=alice \(gateway_key=\*\)'"):
+            await other.chat("fake/m", "4", metadata=alice)
+        for client in (one, other, one):
+            await client.chat("fake/m", "5", metadata=bob)
+    assert len(fake.calls) == 6
+
+
+@pytest.mark.anyio
 async def test_several_limits_are_one_decision_all_or_nothing(prefix: str) -> None:
     # A call matching "*" and "fake/*" is decided by one script in one round
     # trip; refused by "fake/*", it charges "*" nothing either.

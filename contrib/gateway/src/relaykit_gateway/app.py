@@ -247,7 +247,7 @@ class Gateway:
         metadata = dict(params.get("metadata", {}))
         if caller is not None:
             metadata["gateway_key"] = caller
-        # The caller's request id ties the call's log line, record and span to theirs.
+        # The caller's request id ties the call's log line and record to theirs.
         request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
         if request_id and "correlation_id" not in metadata:
             metadata["correlation_id"] = request_id[:_MAX_ID_CHARS]
