@@ -84,3 +84,43 @@ def test_a_scoped_pattern_is_told_from_a_model_pattern() -> None:
     assert config.limits["gateway_key=*"].budget_usd == Decimal(5)
     assert is_scoped("gateway_key=*") and is_scoped("user=alice")
     assert not is_scoped("openai/*") and not is_scoped("*")
+
+
+def test_the_memory_limiter_forgets_callers_that_hold_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One key per user: a million users must not mean a million entries forever.
+    from relaykit import memory_limiter
+    from relaykit.config import LimitConfig
+
+    monkeypatch.setattr(memory_limiter, "_FORGET_FROM", 100)
+    now = [1000.0]
+    wall = 1_700_000_000.0
+    limiter = memory_limiter.MemoryRateLimiter(clock=lambda: now[0], wall_clock=lambda: wall)
+    rpm = LimitConfig(rpm=2)  # one request holds its key for 30 s
+    budget = LimitConfig(budget_usd=Decimal("1"))
+    limiter.acquire_nowait("user=alice", rpm, 10)
+    limiter.acquire_nowait("user=alice", rpm, 10)  # alice's key: held for 60 s
+    for i in range(150):  # past 100 keys, nothing to forget yet: the next try is at 200
+        limiter.acquire_nowait(f"user=u{i}", rpm, 10)
+    assert len(limiter._rates) == 151
+    now[0] += 45.0  # the users' requests have left the window; alice's second has not
+    for i in range(49):
+        limiter.acquire_nowait(f"user=v{i}", rpm, 10)
+    assert len(limiter._rates) == 200
+    limiter.acquire_nowait("user=last", rpm, 10)
+    # the 150 idle users are forgotten; alice and the 50 who just came are kept
+    assert len(limiter._rates) == 51
+    assert limiter._rates["user=alice"].rpm_tat == 1060.0  # she still holds what she took
+    limiter.acquire_nowait("user=alice", rpm, 10)  # one slot of 30 s has come free
+    with pytest.raises(QuotaExceededError):
+        limiter.acquire_nowait("user=alice", rpm, 10)
+
+    budgets = memory_limiter.MemoryRateLimiter(clock=lambda: now[0], wall_clock=lambda: wall)
+    for i in range(150):  # half of them spend a dollar's hold, half nothing
+        budgets.acquire_nowait(f"user=u{i}", budget, 10, cost=Decimal(i % 2))
+    for i in range(50):
+        budgets.acquire_nowait(f"user=w{i}", budget, 10, cost=Decimal(1))
+    # at 200 keys the empty budgets went: the 75 that hold a dollar, and the 50 new, stay
+    assert len(budgets._budgets) == 125
+    assert all(b.spent == 1 for b in budgets._budgets.values())

@@ -750,7 +750,7 @@ class Client:
         found = []
         for name, glob, pattern, limit in self._scoped:
             value = metadata.get(name)
-            if value is not None and fnmatch.fnmatchcase(value, glob):
+            if isinstance(value, str) and fnmatch.fnmatchcase(value, glob):
                 exact = f"{name}={value}"
                 found.append((exact if exact == pattern else f"{exact} ({pattern})", limit))
         return tuple(found)

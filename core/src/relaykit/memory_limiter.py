@@ -29,6 +29,8 @@ _PERIOD = 60.0
 _EPSILON = 1e-9
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
 _ZERO = Decimal(0)
+#: keys held before a new one first drops those that hold nothing
+_FORGET_FROM = 4096
 
 
 class _Budget:
@@ -92,6 +94,9 @@ class MemoryRateLimiter:
         self._wall_clock = wall_clock  # budgets follow calendar periods, so wall time
         self._rates: dict[str, _Rates] = {}  # GCRA state per key
         self._budgets: dict[str, _Budget] = {}
+        # Keys come from callers too (one per user under [limits."user=*"]): past
+        # these sizes, a new key first drops the keys that hold nothing (see _forget)
+        self._rates_cap = self._budgets_cap = _FORGET_FROM
 
     async def acquire(
         self, key: str, limit: LimitConfig, tokens: int, *, cost: Decimal | None = None
@@ -107,6 +112,8 @@ class MemoryRateLimiter:
         now = self._clock()
         rates = self._rates.get(key)
         if rates is None:
+            if len(self._rates) >= self._rates_cap:
+                self._forget_rates(now)
             rates = self._rates[key] = _Rates(limit, now)
         elif rates.limit is not limit:  # another config's limit under the same key
             rates.use(limit)
@@ -135,6 +142,8 @@ class MemoryRateLimiter:
             wall = self._wall_clock()
             budget = self._budgets.get(key)
             if budget is None:
+                if len(self._budgets) >= self._budgets_cap:
+                    self._forget_budgets(wall)
                 budget = self._budgets[key] = _Budget(limit.period, wall)
             elif not budget.start <= wall < budget.end or budget.period != limit.period:
                 budget.move(limit.period, wall)
@@ -157,6 +166,21 @@ class MemoryRateLimiter:
             budget.spent = total
         # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
         return _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
+
+    def _forget_rates(self, now: float) -> None:
+        """Drop the keys whose arrival times have passed: such a key admits what a
+        new one would, so forgetting it changes no decision."""
+        self._rates = {k: r for k, r in self._rates.items() if r.rpm_tat > now or r.tpm_tat > now}
+        # Next time, past twice what is left: forgetting stays a small share of the work.
+        self._rates_cap = max(_FORGET_FROM, 2 * len(self._rates))
+
+    def _forget_budgets(self, wall: float) -> None:
+        """Drop the budgets with nothing spent or held in the period they count in
+        (a new key starts from zero too)."""
+        self._budgets = {
+            k: b for k, b in self._budgets.items() if b.spent > _ZERO and b.start <= wall < b.end
+        }
+        self._budgets_cap = max(_FORGET_FROM, 2 * len(self._budgets))
 
     @staticmethod
     def _refuse(key: str, which: str, limit: int, amount: int, wait: float) -> None:
