@@ -119,3 +119,26 @@ async def test_an_upstream_429_reaches_the_caller_with_its_wait(openai_mock: Ope
     assert caught.value.response.headers["retry-after"] == "1"
     assert "quota" in str(caught.value)
     assert len(openai_mock.requests) == 3
+
+
+async def test_openais_responses_api_streams_from_an_anthropic_model(
+    anthropic_mock: AnthropicMock,
+) -> None:
+    anthropic_mock.script.push(Reply(text="Hello through the Responses API."))
+    async with (
+        gateway(anthropic=anthropic_mock.base_url) as url,
+        openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0) as c,
+        c.responses.stream(
+            model="anthropic/claude-made-up-1",
+            instructions="Be brief.",
+            input="hello",
+            max_output_tokens=32,
+        ) as stream,
+    ):
+        texts = [e.delta async for e in stream if e.type == "response.output_text.delta"]
+        final = await stream.get_final_response()
+    assert "".join(texts) == final.output_text == "Hello through the Responses API."
+    sent = json.loads(anthropic_mock.last_request.body)
+    assert sent["model"] == "claude-made-up-1"
+    assert sent["max_tokens"] == 32
+    assert sent["stream"] is True

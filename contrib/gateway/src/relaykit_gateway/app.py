@@ -27,6 +27,7 @@ from .anthropic_dialect import AnthropicDialect
 from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
+from .responses_dialect import ResponsesDialect
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,10 +43,13 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 #: no gateway keys: every caller may call
 NO_KEYS = GatewayKeys()
 OPENAI = OpenAIDialect()
+RESPONSES = ResponsesDialect()
 ANTHROPIC = AnthropicDialect()
 _ROUTES: dict[str, Dialect] = {
     "/v1/chat/completions": OPENAI,
     "/chat/completions": OPENAI,  # clients configured with a base URL without /v1
+    "/v1/responses": RESPONSES,
+    "/responses": RESPONSES,
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
@@ -77,6 +81,8 @@ class Gateway:
     anyone who can reach the port may call. Routes:
 
     - ``POST /v1/chat/completions``: OpenAI's Chat Completions, streamed or not;
+    - ``POST /v1/responses``: OpenAI's Responses API, statelessly (the whole
+      conversation in ``input``), streamed or not;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
       or Anthropic's when the request carries ``anthropic-version``;
@@ -182,7 +188,7 @@ class Gateway:
                 raise _Problem(
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
-                    " POST /v1/messages and GET /v1/models",
+                    " POST /v1/responses, POST /v1/messages and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)

@@ -1,0 +1,538 @@
+"""OpenAI's Responses API (``POST /v1/responses``), served statelessly.
+
+The gateway keeps no responses: a caller sends the whole conversation in
+``input`` (as with ``store: false``), and ``previous_response_id`` is refused
+with a 400 that says so. Input items map onto relaykit's messages: a run of
+assistant-side items (``reasoning``, an assistant ``message``,
+``function_call``) is one assistant turn, ``function_call_output`` a ``tool``
+message. A reasoning item's encrypted content travels as a
+:class:`~relaykit.ReasoningPart` of this API's origin, which only a provider
+of that origin would send back (so none of relaykit's, which speak Chat
+Completions: they drop it, as they drop any other vendor's signed reasoning).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import (
+    ChatResponse,
+    InvalidRequestError,
+    Message,
+    ReasoningDelta,
+    ReasoningPart,
+    RelayError,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolResultPart,
+    Usage,
+)
+from relaykit.json_encode import dumps
+from relaykit.messages import Part, coerce_messages
+
+from .dialect import GatewayCall, model_id, require_object, string_metadata
+from .openai_dialect import OpenAIDialect
+
+#: the origin of the reasoning parts this API's encrypted reasoning becomes
+ORIGIN = "openai-responses"
+#: request fields the gateway reads, or leaves out on purpose: ``store`` (nothing is
+#: kept to retrieve; relaykit's call log has the call) and ``include`` (extra output
+#: data, such as encrypted reasoning, that Chat Completions providers do not give)
+_OWN = frozenset(
+    (
+        "model",
+        "input",
+        "instructions",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "text",
+        "metadata",
+        "user",
+        "stream",
+        "reasoning",
+        "store",
+        "include",
+    )
+)
+_STATUS = {"length": "incomplete", "content_filter": "incomplete"}
+_CHAT = OpenAIDialect()
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+class ResponsesDialect:
+    """Parses Responses API requests and renders relaykit's answers as ``response`` objects."""
+
+    default_provider = "openai"
+
+    def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
+        """The call a Responses API request body asks for."""
+        body = require_object(body)
+        for stateful in ("previous_response_id", "conversation"):
+            if body.get(stateful):
+                raise InvalidRequestError(
+                    f"the gateway keeps no responses, so `{stateful}` cannot be followed:"
+                    " send the whole conversation in `input`",
+                    param=stateful,
+                )
+        messages: list[Message] = []
+        instructions = body.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            messages.append(Message.system(instructions))
+        messages += _input(body.get("input"))
+        if not messages:
+            raise InvalidRequestError("`input` is empty: send at least one item", param="input")
+        params: dict[str, Any] = {}
+        for key in ("temperature", "top_p"):
+            if body.get(key) is not None:
+                params[key] = body[key]
+        if body.get("max_output_tokens") is not None:
+            params["max_tokens"] = body["max_output_tokens"]
+        if body.get("tools"):
+            params["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(body["tools"])]
+        if body.get("tool_choice") is not None:
+            params["tool_choice"] = body["tool_choice"]
+        text_format = (body.get("text") or {}).get("format")
+        if isinstance(text_format, Mapping) and text_format.get("type") != "text":
+            params["response_format"] = _response_format(text_format)
+        metadata = string_metadata(body.get("metadata"), "metadata")
+        if isinstance(body.get("user"), str):
+            metadata.setdefault("user", body["user"])
+        if metadata:
+            params["metadata"] = metadata
+        extra = {k: v for k, v in body.items() if k not in _OWN and v is not None}
+        effort = (body.get("reasoning") or {}).get("effort")
+        if effort is not None:
+            extra["reasoning_effort"] = effort  # Chat Completions' name for it
+        if extra:
+            params["extra"] = extra
+        return GatewayCall(
+            model=model_id(body.get("model"), aliases, self.default_provider),
+            messages=tuple(messages),
+            params=params,
+            stream=body.get("stream") is True,
+        )
+
+    def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        """A ``response`` object."""
+        output: list[dict[str, Any]] = [_reasoning_item(p) for p in _reasoning(response)]
+        if response.text:
+            output.append(_message_item(_new_id("msg"), response.text, "completed"))
+        for call in response.tool_calls:
+            arguments = call.raw_arguments or json.dumps(call.arguments)
+            output.append(_call_item(_new_id("fc"), call.id, call.name, arguments, "completed"))
+        return _response_object(
+            _response_id(response.id), response.model or model, output, response
+        )
+
+    def encoder(self, call: GatewayCall) -> ResponseEventEncoder:
+        """An encoder of Responses API stream events."""
+        return ResponseEventEncoder(call.model)
+
+    def error_body(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """OpenAI's ``{"error": {...}}``, the same for both of its APIs."""
+        return _CHAT.error_body(status, message, param)
+
+
+def usage(u: Usage) -> dict[str, Any]:
+    """The Responses API's usage; relaykit's counts include cached and reasoning tokens, as
+    its own do."""
+    return {
+        "input_tokens": u.input_tokens,
+        "input_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "output_tokens": u.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "total_tokens": u.total_tokens,
+    }
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{os.urandom(12).hex()}"
+
+
+def _response_id(provider_id: str | None) -> str:
+    if provider_id and provider_id.startswith("resp_"):
+        return provider_id
+    return _new_id("resp")
+
+
+# -- requests -----------------------------------------------------------------
+
+
+def _input(value: Any) -> list[Message]:
+    if isinstance(value, str):
+        return [Message.user(value)]
+    if not isinstance(value, list):
+        raise InvalidRequestError("`input` must be a string or a list of items", param="input")
+    out: list[Message] = []
+    turn: list[Part] = []  # the assistant-side items of the turn being read
+
+    def end_turn() -> None:
+        if turn:
+            out.append(Message("assistant", tuple(turn)))
+            turn.clear()
+
+    for i, item in enumerate(value):
+        where = f"input.{i}"
+        if not isinstance(item, Mapping):
+            raise InvalidRequestError(f"{where} must be an item object", param=where)
+        kind = item.get("type", "message")
+        if kind == "message" and item.get("role") == "assistant":
+            turn += _content(item.get("content"), where)
+        elif kind == "message":
+            end_turn()
+            role = item.get("role")
+            if role not in ("user", "system", "developer"):
+                raise InvalidRequestError(
+                    f"{where}.role is {role!r}; use user, system, developer or assistant",
+                    param=f"{where}.role",
+                )
+            out.append(
+                Message(
+                    "user" if role == "user" else "system", _content(item.get("content"), where)
+                )
+            )
+        elif kind == "function_call":
+            turn.append(
+                ToolCall.from_json_arguments(
+                    _string(item, "call_id", where),
+                    _string(item, "name", where),
+                    _string(item, "arguments", where),
+                )
+            )
+        elif kind == "function_call_output":
+            end_turn()
+            output = item.get("output")
+            text = output if isinstance(output, str) else _text_of(output, f"{where}.output")
+            out.append(Message("tool", (ToolResultPart(_string(item, "call_id", where), text),)))
+        elif kind == "reasoning":
+            summary = "".join(
+                s.get("text", "") for s in item.get("summary") or () if isinstance(s, Mapping)
+            )
+            encrypted = item.get("encrypted_content")
+            turn.append(
+                ReasoningPart(
+                    summary,
+                    redacted=encrypted if isinstance(encrypted, str) else None,
+                    origin=ORIGIN,
+                )
+            )
+        else:
+            raise InvalidRequestError(
+                f"{where} is a {kind!r} item, which the gateway cannot pass on: send"
+                " message, function_call, function_call_output or reasoning items",
+                param=f"{where}.type",
+            )
+    end_turn()
+    return out
+
+
+def _string(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{where}.{key} must be a string", param=f"{where}.{key}")
+    return value
+
+
+def _content(content: Any, where: str) -> tuple[Part, ...]:
+    if isinstance(content, str):
+        return (TextPart(content),)
+    if not isinstance(content, list):
+        raise InvalidRequestError(
+            f"{where}.content must be a string or a list of parts", param=f"{where}.content"
+        )
+    parts: list[Part] = []
+    for j, part in enumerate(content):
+        at = f"{where}.content.{j}"
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in ("input_text", "output_text", "text"):
+            parts.append(TextPart(_string(part, "text", at)))
+        elif kind == "input_image" and isinstance(part.get("image_url"), str):
+            # Chat Completions' shape, so data: URLs become bytes as everywhere else
+            image = {"type": "image_url", "image_url": {"url": part["image_url"]}}
+            (message,) = coerce_messages([{"role": "user", "content": [image]}])
+            parts += message.content
+        else:
+            raise InvalidRequestError(
+                f"{at} is a {kind!r} part, which the gateway cannot pass on: send"
+                " input_text, output_text or input_image (with an image_url)",
+                param=f"{at}.type",
+            )
+    return tuple(parts)
+
+
+def _text_of(value: Any, where: str) -> str:
+    if isinstance(value, list):
+        parts = _content(value, where.rsplit(".", 1)[0])
+        return "".join(p.text for p in parts if isinstance(p, TextPart))
+    raise InvalidRequestError(f"{where} must be a string or a list of parts", param=where)
+
+
+def _tool(tool: Any, where: str) -> dict[str, Any]:
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        kind = tool.get("type") if isinstance(tool, Mapping) else None
+        raise InvalidRequestError(
+            f"{where} is a {kind!r} tool, which runs at OpenAI: the gateway routes function"
+            " tools only",
+            param=f"{where}.type",
+        )
+    return {
+        "name": tool.get("name"),
+        "description": tool.get("description") or "",
+        "parameters": tool.get("parameters"),
+        "strict": tool.get("strict"),
+    }
+
+
+def _response_format(text_format: Mapping[str, Any]) -> dict[str, Any]:
+    if text_format.get("type") == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {
+                "name": text_format.get("name") or "response",
+                "schema": text_format.get("schema") or {},
+                "strict": text_format.get("strict", True) is not False,
+            },
+        }
+    return dict(text_format)  # json_object
+
+
+# -- responses ------------------------------------------------------------------
+
+
+def _reasoning(response: ChatResponse) -> tuple[ReasoningPart, ...]:
+    if response.reasoning_parts:
+        return response.reasoning_parts
+    if response.reasoning:
+        return (ReasoningPart(response.reasoning),)
+    return ()
+
+
+def _reasoning_item(part: ReasoningPart, item_id: str | None = None) -> dict[str, Any]:
+    summary = [{"type": "summary_text", "text": part.text}] if part.text else []
+    return {"type": "reasoning", "id": item_id or _new_id("rs"), "summary": summary}
+
+
+def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+    content = [{"type": "output_text", "text": text, "annotations": []}] if text else []
+    return {
+        "type": "message",
+        "id": item_id,
+        "status": status,
+        "role": "assistant",
+        "content": content,
+    }
+
+
+def _call_item(
+    item_id: str, call_id: str, name: str, arguments: str, status: str
+) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+def _response_object(
+    response_id: str,
+    model: str,
+    output: list[dict[str, Any]],
+    response: ChatResponse | None,
+    created_at: int | None = None,
+) -> dict[str, Any]:
+    reason = response.finish_reason if response is not None else None
+    status = "in_progress" if response is None else _STATUS.get(str(reason), "completed")
+    incomplete = {"reason": _INCOMPLETE[str(reason)]} if status == "incomplete" else None
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at or int(time.time()),
+        "status": status,
+        "model": model,
+        "output": output,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": None,
+        "metadata": {},
+        "parallel_tool_calls": True,
+        "temperature": None,
+        "top_p": None,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage(response.usage) if response is not None else None,
+    }
+
+
+class ResponseEventEncoder:
+    """One streamed answer as Responses API events, each numbered: ``response.created``,
+    ``response.in_progress``, each output item added, filled and done, then
+    ``response.completed`` (or ``response.incomplete``) with the whole response."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._id = _new_id("resp")
+        self._created = int(time.time())
+        self._sequence = 0
+        self._started = False
+        #: the output items so far, as the final response will list them
+        self._output: list[dict[str, Any]] = []
+        #: the open message item (its index) and its text so far
+        self._message: int | None = None
+        self._text: list[str] = []
+        #: the open reasoning item (its index) and its text so far
+        self._thinking: int | None = None
+        self._thought: list[str] = []
+        #: relaykit's tool-call index -> (output index, arguments so far)
+        self._calls: dict[int, tuple[int, list[str]]] = {}
+
+    def _frame(self, kind: str, **data: Any) -> bytes:
+        body = {"type": kind, "sequence_number": self._sequence, **data}
+        self._sequence += 1
+        return b"event: " + kind.encode() + b"\ndata: " + dumps(body) + b"\n\n"
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        skeleton = _response_object(self._id, self._model, [], None, self._created)
+        return self._frame("response.created", response=skeleton) + self._frame(
+            "response.in_progress", response=skeleton
+        )
+
+    def _add(self, item: dict[str, Any]) -> tuple[bytes, int]:
+        index = len(self._output)
+        self._output.append(item)
+        return self._frame("response.output_item.added", output_index=index, item=item), index
+
+    def _close_message(self) -> bytes:
+        index = self._message
+        if index is None:
+            return b""
+        self._message = None
+        item = self._output[index]
+        text = "".join(self._text)
+        part = {"type": "output_text", "text": text, "annotations": []}
+        item.update(status="completed", content=[part])
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        return (
+            self._frame("response.output_text.done", text=text, logprobs=[], **where)
+            + self._frame("response.content_part.done", part=part, **where)
+            + self._frame("response.output_item.done", output_index=index, item=item)
+        )
+
+    def _close_thinking(self) -> bytes:
+        index = self._thinking
+        if index is None:
+            return b""
+        self._thinking = None
+        item = _reasoning_item(ReasoningPart("".join(self._thought)), self._output[index]["id"])
+        self._output[index] = item
+        return self._frame("response.output_item.done", output_index=index, item=item)
+
+    def _close_calls(self) -> bytes:
+        out = b""
+        for index, arguments in self._calls.values():
+            item = self._output[index]
+            if item["status"] == "completed":
+                continue
+            item.update(arguments="".join(arguments), status="completed")
+            out += self._frame(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=index,
+                arguments=item["arguments"],
+            )
+            out += self._frame("response.output_item.done", output_index=index, item=item)
+        return out
+
+    def event(self, event: StreamEvent) -> bytes:
+        """The events ``event`` becomes."""
+        if isinstance(event, StreamStart):
+            self._model = event.model or self._model
+            return b""
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return b""
+            out = self._start() + self._close_thinking()
+            if self._message is None:
+                added, self._message = self._add(_message_item(_new_id("msg"), "", "in_progress"))
+                self._text = []
+                item_id = self._output[self._message]["id"]
+                part = {"type": "output_text", "text": "", "annotations": []}
+                out += added + self._frame(
+                    "response.content_part.added",
+                    item_id=item_id,
+                    output_index=self._message,
+                    content_index=0,
+                    part=part,
+                )
+            self._text.append(event.text)
+            return out + self._frame(
+                "response.output_text.delta",
+                item_id=self._output[self._message]["id"],
+                output_index=self._message,
+                content_index=0,
+                delta=event.text,
+                logprobs=[],
+            )
+        if isinstance(event, ReasoningDelta):
+            if not event.text:
+                return b""
+            out = self._start() + self._close_message()
+            if self._thinking is None or event.new_block:
+                out += self._close_thinking()
+                added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
+                self._thought = []
+                out += added
+            self._thought.append(event.text)
+            return out
+        if isinstance(event, ToolCallDelta):
+            out = self._start()
+            found = self._calls.get(event.index)
+            if found is None:
+                out += self._close_message() + self._close_thinking()
+                item = _call_item(
+                    _new_id("fc"), event.id or "", event.name or "", "", "in_progress"
+                )
+                added, index = self._add(item)
+                found = self._calls[event.index] = (index, [])
+                out += added
+            index, arguments = found
+            if event.arguments:
+                arguments.append(event.arguments)
+                out += self._frame(
+                    "response.function_call_arguments.delta",
+                    item_id=self._output[index]["id"],
+                    output_index=index,
+                    delta=event.arguments,
+                )
+            return out
+        return b""
+
+    def end(self, response: ChatResponse) -> bytes:
+        """Every open item done, then the whole response."""
+        out = self._start() + self._close_message() + self._close_thinking() + self._close_calls()
+        final = _response_object(self._id, self._model, self._output, response, self._created)
+        kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
+        return out + self._frame(kind, response=final)
+
+    def error(self, error: RelayError) -> bytes:
+        """``response.failed``, with the error, as OpenAI ends a response that broke."""
+        out = self._start()
+        failed = _response_object(self._id, self._model, self._output, None, self._created)
+        failed.update(status="failed", error={"code": "server_error", "message": str(error)})
+        return out + self._frame("response.failed", response=failed)

@@ -1,0 +1,188 @@
+"""OpenAI's SDK calling the gateway's Responses API (``client.responses``), over loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import openai
+import pytest
+
+import relaykit
+from relaykit import ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.testing import FakePlugin, Reply
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+@asynccontextmanager
+async def responses(fake: FakePlugin) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An SDK client pointed at a gateway over ``fake``."""
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client(config, plugins=[fake])
+    async with (
+        client,
+        running(client) as url,
+        openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0) as sdk,
+    ):
+        yield sdk
+
+
+async def test_a_response_has_its_text_usage_and_status(fake: FakePlugin) -> None:
+    fake.script.reply("Bonjour !", input_tokens=12, output_tokens=3, cached_input_tokens=4)
+    async with responses(fake) as sdk:
+        r = await sdk.responses.create(
+            model="fake/m",
+            instructions="Answer in French.",
+            input="Say hello",
+            max_output_tokens=20,
+            temperature=0.3,
+            store=False,
+        )
+    assert r.output_text == "Bonjour !"
+    assert r.status == "completed"
+    assert r.id.startswith("resp_")
+    assert r.usage is not None
+    assert (r.usage.input_tokens, r.usage.output_tokens, r.usage.total_tokens) == (12, 3, 15)
+    assert r.usage.input_tokens_details.cached_tokens == 4
+    (request,) = fake.calls
+    assert [(m.role, m.text) for m in request.messages] == [
+        ("system", "Answer in French."),
+        ("user", "Say hello"),
+    ]
+    assert (request.max_tokens, request.temperature) == (20, 0.3)
+    assert request.extra == {}  # store is the gateway's to ignore: nothing is kept to fetch
+
+
+async def test_function_calls_go_out_and_their_outputs_come_back(fake: FakePlugin) -> None:
+    fake.script.reply(tool_calls=(("get_weather", {"city": "Paris"}),), reasoning="Look it up.")
+    fake.script.reply("Sunny.")
+    async with responses(fake) as sdk:
+        first = await sdk.responses.create(
+            model="fake/m", input="Weather in Paris?", tools=[WEATHER], tool_choice="required"
+        )
+        reasoning, call = first.output
+        assert reasoning.type == "reasoning" and reasoning.summary[0].text == "Look it up."
+        assert call.type == "function_call"
+        assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+        history: list[Any] = [
+            {"role": "user", "content": "Weather in Paris?"},
+            *[item.model_dump(exclude_none=True) for item in first.output],
+            {"type": "function_call_output", "call_id": call.call_id, "output": "clear sky"},
+        ]
+        second = await sdk.responses.create(model="fake/m", input=history, tools=[WEATHER])
+    assert second.output_text == "Sunny."
+    first_request, sent = fake.calls
+    assert first_request.tool_choice is not None and first_request.tool_choice.mode == "required"
+    assert sent.tools[0].parameters == WEATHER["parameters"]
+    assert [m.role for m in sent.messages] == ["user", "assistant", "tool"]
+    # the reasoning item and the call are one assistant turn, in order
+    assert sent.messages[1].content == (
+        ReasoningPart("Look it up.", origin="openai-responses"),
+        ToolCall(call.call_id, "get_weather", {"city": "Paris"}),
+    )
+    assert sent.messages[2].content == (ToolResultPart(call.call_id, "clear sky"),)
+
+
+async def test_a_stream_gives_the_sdk_text_calls_and_the_final_response(
+    fake: FakePlugin,
+) -> None:
+    fake.script.reply(
+        "Streaming, a few characters at a time.",
+        reasoning="Think first.",
+        tool_calls=(("lookup", {"q": "relaykit"}),),
+        input_tokens=7,
+        output_tokens=9,
+    )
+    async with (
+        responses(fake) as sdk,
+        sdk.responses.stream(model="fake/m", input="go", tools=[WEATHER]) as stream,
+    ):
+        kinds = []
+        texts = []
+        async for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                texts.append(event.delta)
+        final = await stream.get_final_response()
+    assert "".join(texts) == "Streaming, a few characters at a time." and len(texts) > 1
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert final.output_text == "Streaming, a few characters at a time."
+    reasoning, message, call = final.output
+    assert reasoning.type == "reasoning" and reasoning.summary[0].text == "Think first."
+    assert message.type == "message"
+    assert call.type == "function_call" and json.loads(call.arguments) == {"q": "relaykit"}
+    assert final.usage is not None and final.usage.output_tokens == 9
+
+
+async def test_a_length_stop_is_an_incomplete_response(fake: FakePlugin) -> None:
+    fake.script.reply("cut sh", finish="length")
+    async with responses(fake) as sdk:
+        r = await sdk.responses.create(model="fake/m", input="go", max_output_tokens=2)
+    assert r.status == "incomplete"
+    assert r.incomplete_details is not None
+    assert r.incomplete_details.reason == "max_output_tokens"
+
+
+async def test_a_stream_that_breaks_ends_with_response_failed(fake: FakePlugin) -> None:
+    fake.script.push(Reply(text="partial", stream_fault="error", error="upstream broke"))
+    async with responses(fake) as sdk:
+        stream = await sdk.responses.create(model="fake/m", input="go", stream=True)
+        events = [event async for event in stream]
+    assert events[-1].type == "response.failed"
+    assert events[-1].response.error is not None
+    assert "upstream broke" in events[-1].response.error.message
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "partial"
+
+
+async def test_stateful_requests_and_hosted_tools_are_refused_by_name(fake: FakePlugin) -> None:
+    async with responses(fake) as sdk:
+        with pytest.raises(openai.BadRequestError) as stateful:
+            await sdk.responses.create(model="fake/m", input="hi", previous_response_id="resp_1")
+        assert stateful.value.param == "previous_response_id"
+        assert "whole conversation" in stateful.value.message
+        with pytest.raises(openai.BadRequestError, match="'web_search' tool"):
+            await sdk.responses.create(model="fake/m", input="hi", tools=[{"type": "web_search"}])
+    assert fake.calls == []
+
+
+async def test_images_and_structured_output_reach_the_provider(fake: FakePlugin) -> None:
+    import base64
+
+    from relaykit.testing import PNG
+
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    async with responses(fake) as sdk:
+        await sdk.responses.create(
+            model="fake/m",
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "Count the dots."},
+                        {"type": "input_image", "image_url": data_url, "detail": "auto"},
+                    ],
+                }
+            ],
+            text={"format": {"type": "json_schema", "name": "count", "schema": schema}},
+            reasoning={"effort": "low"},
+        )
+    (request,) = fake.calls
+    text, image = request.messages[0].content
+    assert text == TextPart("Count the dots.")
+    assert image.data == PNG and image.media_type == "image/png"  # type: ignore[union-attr]
+    assert request.response_format is not None
+    assert (request.response_format.name, request.response_format.schema) == ("count", schema)
+    assert request.extra == {"reasoning_effort": "low"}
