@@ -492,3 +492,30 @@ def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: P
         for i in range(2)
     ]
     assert runs == [["True"], ["False"]]  # it builds the schema, then only opens it
+
+
+def test_opening_waits_for_another_connection_switching_a_new_file_to_wal(
+    tmp_path: Path,
+) -> None:
+    # Two processes opening a new database together: switching to WAL needs the
+    # file to itself, and SQLite says "locked" at once instead of waiting.
+    import sqlite3
+    import threading
+
+    from relaykit_sqlite.schema import use_wal
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # as the other process mid-switch
+    released = threading.Timer(0.3, holder.commit)
+    released.start()
+    opener = sqlite3.connect(path, timeout=0.01)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            opener.execute("PRAGMA journal_mode=WAL")  # what opening did before
+        use_wal(opener, seconds=10)
+        assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        released.join()
+        opener.close()
+        holder.close()

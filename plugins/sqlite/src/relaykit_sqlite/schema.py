@@ -149,9 +149,35 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
 ]
 
 
+#: how long opening waits for another connection that is switching a new file to WAL
+WAL_SWITCH_SECONDS = 30.0
+
+
+def use_wal(conn: sqlite3.Connection, seconds: float = WAL_SWITCH_SECONDS) -> None:
+    """Put the database in WAL mode (persistent), if another connection has not already.
+
+    Switching needs the file to itself, and SQLite answers "database is locked"
+    at once rather than through the busy handler, so two processes opening a
+    new file together would have one of them fail: it is tried again until
+    ``seconds`` have passed. Reading the mode takes no lock, and a file already
+    in WAL mode (every open after the first) needs no switch.
+    """
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # outside any transaction
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def migrate(conn: sqlite3.Connection) -> list[int]:
     """Bring the database up to date; return the versions applied now."""
-    conn.execute("PRAGMA journal_mode=WAL")  # persistent; outside any transaction
+    use_wal(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
