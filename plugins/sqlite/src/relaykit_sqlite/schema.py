@@ -159,15 +159,14 @@ def use_wal(conn: sqlite3.Connection, seconds: float = WAL_SWITCH_SECONDS) -> No
     Switching needs the file to itself, and SQLite answers "database is locked"
     at once rather than through the busy handler, so two processes opening a
     new file together would have one of them fail: it is tried again until
-    ``seconds`` have passed. Reading the mode takes no lock, and a file already
-    in WAL mode (every open after the first) needs no switch.
+    ``seconds`` have passed. A file already in WAL mode (every open after the
+    first) needs no switch.
     """
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-        return
     deadline = time.monotonic() + seconds
     while True:
         try:
-            conn.execute("PRAGMA journal_mode=WAL")  # outside any transaction
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")  # outside any transaction
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
