@@ -95,7 +95,8 @@ class MemoryRateLimiter:
         self._rates: dict[str, _Rates] = {}  # GCRA state per key
         self._budgets: dict[str, _Budget] = {}
         # Keys come from callers too (one per user under [limits."user=*"]): past
-        # these sizes, a new key first drops the keys that hold nothing (see _forget)
+        # these sizes, a new key first drops the keys that hold nothing (_forget_rates,
+        # _forget_budgets)
         self._rates_cap = self._budgets_cap = _FORGET_FROM
 
     async def acquire(
