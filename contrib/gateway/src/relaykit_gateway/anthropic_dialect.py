@@ -37,7 +37,16 @@ from relaykit import (
 from relaykit.json_encode import dumps
 from relaykit.messages import Part, ToolCall
 
-from .dialect import GatewayCall, model_id, require_object, status_of, string_metadata
+from .dialect import (
+    GatewayCall,
+    model_id,
+    reasoning_blocks,
+    require_object,
+    status_of,
+    string_field,
+    string_metadata,
+    unclaimed,
+)
 
 #: the provider type whose signatures Anthropic's thinking blocks carry
 ORIGIN = "anthropic"
@@ -107,7 +116,7 @@ class AnthropicDialect:
             metadata["user"] = metadata.pop("user_id")
         if metadata:
             params["metadata"] = metadata
-        extra = {k: v for k, v in body.items() if k not in _OWN and v is not None}
+        extra = unclaimed(body, _OWN)
         if extra:
             params["extra"] = extra
         return GatewayCall(
@@ -119,7 +128,7 @@ class AnthropicDialect:
 
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A ``message`` object."""
-        content: list[dict[str, Any]] = [_thinking_block(p) for p in _reasoning(response)]
+        content: list[dict[str, Any]] = [_thinking_block(p) for p in reasoning_blocks(response)]
         if response.text:
             content.append({"type": "text", "text": response.text})
         content += [_tool_use_block(c) for c in response.tool_calls]
@@ -178,14 +187,7 @@ def _system(system: Any) -> list[Message]:
 def _text_block(block: Any, where: str) -> TextPart:
     if not isinstance(block, Mapping) or block.get("type") != "text":
         raise InvalidRequestError(f"{where} must be a text block", param=where)
-    return TextPart(_string(block, "text", where))
-
-
-def _string(block: Mapping[str, Any], key: str, where: str) -> str:
-    value = block.get(key)
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{where}.{key} must be a string", param=f"{where}.{key}")
-    return value
+    return TextPart(string_field(block, "text", where))
 
 
 def _messages(m: Any, where: str) -> list[Message]:
@@ -224,23 +226,25 @@ def _part(block: Any, role: str, where: str) -> Part:
         raise InvalidRequestError(f"{where} must be a content block", param=where)
     kind = block.get("type")
     if kind == "text":
-        return TextPart(_string(block, "text", where))
+        return TextPart(string_field(block, "text", where))
     if kind == "image":
         return _image(block, where)
     if kind == "tool_use" and role == "assistant":
         arguments = block.get("input")
         if not isinstance(arguments, Mapping):
             raise InvalidRequestError(f"{where}.input must be an object", param=f"{where}.input")
-        return ToolCall(_string(block, "id", where), _string(block, "name", where), dict(arguments))
+        return ToolCall(
+            string_field(block, "id", where), string_field(block, "name", where), dict(arguments)
+        )
     if kind == "thinking":
         signature = block.get("signature")
         return ReasoningPart(
-            _string(block, "thinking", where),
+            string_field(block, "thinking", where),
             signature if isinstance(signature, str) and signature else None,
             origin=ORIGIN,
         )
     if kind == "redacted_thinking":
-        return ReasoningPart(redacted=_string(block, "data", where), origin=ORIGIN)
+        return ReasoningPart(redacted=string_field(block, "data", where), origin=ORIGIN)
     raise InvalidRequestError(
         f"{where} is a {kind!r} block in a {role} message, which the gateway cannot pass on:"
         " send text, image, tool_use, tool_result, thinking or redacted_thinking blocks",
@@ -252,14 +256,16 @@ def _image(block: Mapping[str, Any], where: str) -> ImagePart:
     source = block.get("source")
     if isinstance(source, Mapping) and source.get("type") == "base64":
         try:
-            data = base64.b64decode(_string(source, "data", where), validate=True)
+            data = base64.b64decode(string_field(source, "data", where), validate=True)
         except binascii.Error as e:
             raise InvalidRequestError(
                 f"{where}.source.data is not base64: {e}", param=f"{where}.source.data"
             ) from e
-        return ImagePart(data=data, media_type=_string(source, "media_type", f"{where}.source"))
+        return ImagePart(
+            data=data, media_type=string_field(source, "media_type", f"{where}.source")
+        )
     if isinstance(source, Mapping) and source.get("type") == "url":
-        return ImagePart(url=_string(source, "url", f"{where}.source"))
+        return ImagePart(url=string_field(source, "url", f"{where}.source"))
     raise InvalidRequestError(
         f"{where}.source must be a base64 or url image source", param=f"{where}.source"
     )
@@ -277,7 +283,7 @@ def _tool_result(block: Mapping[str, Any], where: str) -> ToolResultPart:
             f"{where}.content must be a string or a list of text blocks", param=f"{where}.content"
         )
     return ToolResultPart(
-        _string(block, "tool_use_id", where), content, block.get("is_error") is True
+        string_field(block, "tool_use_id", where), content, block.get("is_error") is True
     )
 
 
@@ -316,14 +322,6 @@ def _tool_choice(choice: Any) -> str:
 
 
 # -- responses ------------------------------------------------------------------
-
-
-def _reasoning(response: ChatResponse) -> tuple[ReasoningPart, ...]:
-    if response.reasoning_parts:
-        return response.reasoning_parts
-    if response.reasoning:
-        return (ReasoningPart(response.reasoning, response.reasoning_signature),)
-    return ()
 
 
 def _thinking_block(part: ReasoningPart) -> dict[str, Any]:

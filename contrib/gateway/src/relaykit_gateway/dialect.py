@@ -26,6 +26,7 @@ from relaykit import (
     ProviderUnavailableError,
     QuotaExceededError,
     RateLimitError,
+    ReasoningPart,
     RelayError,
     RequestTimeoutError,
     StreamEvent,
@@ -98,6 +99,28 @@ def require_object(body: Any) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise InvalidRequestError("the request body must be a JSON object", param="body")
     return body
+
+
+def string_field(item: Mapping[str, Any], key: str, where: str) -> str:
+    """``item[key]`` if it is a string, else the error naming ``where.key``."""
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{where}.{key} must be a string", param=f"{where}.{key}")
+    return value
+
+
+def unclaimed(body: Mapping[str, Any], own: frozenset[str]) -> dict[str, Any]:
+    """The fields of ``body`` a dialect does not read (``own``), set: the provider's ``extra``."""
+    return {k: v for k, v in body.items() if k not in own and v is not None}
+
+
+def reasoning_blocks(response: ChatResponse) -> tuple[ReasoningPart, ...]:
+    """``response``'s reasoning as blocks: its parts, or its text (and signature) as one."""
+    if response.reasoning_parts:
+        return response.reasoning_parts
+    if response.reasoning:
+        return (ReasoningPart(response.reasoning, response.reasoning_signature),)
+    return ()
 
 
 def string_metadata(value: Any, param: str) -> dict[str, str]:

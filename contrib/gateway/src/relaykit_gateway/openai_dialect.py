@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import (
@@ -30,7 +30,14 @@ from relaykit import (
 from relaykit.json_encode import dumps
 from relaykit.messages import coerce_messages
 
-from .dialect import GatewayCall, model_id, require_object, status_of, string_metadata
+from .dialect import (
+    GatewayCall,
+    model_id,
+    require_object,
+    status_of,
+    string_metadata,
+    unclaimed,
+)
 
 #: request fields that become relaykit parameters of the same name
 _SAME = ("temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format")
@@ -80,12 +87,10 @@ class OpenAIDialect:
             max_tokens = body.get("max_tokens")
         if max_tokens is not None:
             params["max_tokens"] = max_tokens
-        metadata = string_metadata(body.get("metadata"), "metadata")
-        if isinstance(body.get("user"), str):
-            metadata.setdefault("user", body["user"])
+        metadata = caller_metadata(body)
         if metadata:
             params["metadata"] = metadata
-        extra = {k: v for k, v in body.items() if k not in _OWN and v is not None}
+        extra = unclaimed(body, _OWN)
         if extra:
             params["extra"] = extra
         options = body.get("stream_options") or {}
@@ -131,6 +136,15 @@ class OpenAIDialect:
         fallback = "server_error" if status >= 500 else "invalid_request_error"
         kind = _ERROR_TYPES.get(status, fallback)
         return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def caller_metadata(body: Mapping[str, Any]) -> dict[str, str]:
+    """OpenAI's ``metadata``, with ``user`` (the end user's id) in it, as both of its APIs
+    send them."""
+    metadata = string_metadata(body.get("metadata"), "metadata")
+    if isinstance(body.get("user"), str):
+        metadata.setdefault("user", body["user"])
+    return metadata
 
 
 def usage(u: Usage) -> dict[str, Any]:

@@ -39,8 +39,15 @@ from relaykit import (
 from relaykit.json_encode import dumps
 from relaykit.messages import Part, coerce_messages
 
-from .dialect import GatewayCall, model_id, require_object, string_metadata
-from .openai_dialect import OpenAIDialect
+from .dialect import (
+    GatewayCall,
+    model_id,
+    reasoning_blocks,
+    require_object,
+    string_field,
+    unclaimed,
+)
+from .openai_dialect import OpenAIDialect, caller_metadata
 
 #: the origin of the reasoning parts this API's encrypted reasoning becomes
 ORIGIN = "openai-responses"
@@ -106,12 +113,10 @@ class ResponsesDialect:
         text_format = (body.get("text") or {}).get("format")
         if isinstance(text_format, Mapping) and text_format.get("type") != "text":
             params["response_format"] = _response_format(text_format)
-        metadata = string_metadata(body.get("metadata"), "metadata")
-        if isinstance(body.get("user"), str):
-            metadata.setdefault("user", body["user"])
+        metadata = caller_metadata(body)
         if metadata:
             params["metadata"] = metadata
-        extra = {k: v for k, v in body.items() if k not in _OWN and v is not None}
+        extra = unclaimed(body, _OWN)
         effort = (body.get("reasoning") or {}).get("effort")
         if effort is not None:
             extra["reasoning_effort"] = effort  # Chat Completions' name for it
@@ -126,7 +131,7 @@ class ResponsesDialect:
 
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A ``response`` object."""
-        output: list[dict[str, Any]] = [_reasoning_item(p) for p in _reasoning(response)]
+        output: list[dict[str, Any]] = [_reasoning_item(p) for p in reasoning_blocks(response)]
         if response.text:
             output.append(_message_item(_new_id("msg"), response.text, "completed"))
         for call in response.tool_calls:
@@ -206,16 +211,18 @@ def _input(value: Any) -> list[Message]:
         elif kind == "function_call":
             turn.append(
                 ToolCall.from_json_arguments(
-                    _string(item, "call_id", where),
-                    _string(item, "name", where),
-                    _string(item, "arguments", where),
+                    string_field(item, "call_id", where),
+                    string_field(item, "name", where),
+                    string_field(item, "arguments", where),
                 )
             )
         elif kind == "function_call_output":
             end_turn()
             output = item.get("output")
             text = output if isinstance(output, str) else _text_of(output, f"{where}.output")
-            out.append(Message("tool", (ToolResultPart(_string(item, "call_id", where), text),)))
+            out.append(
+                Message("tool", (ToolResultPart(string_field(item, "call_id", where), text),))
+            )
         elif kind == "reasoning":
             summary = "".join(
                 s.get("text", "") for s in item.get("summary") or () if isinstance(s, Mapping)
@@ -238,13 +245,6 @@ def _input(value: Any) -> list[Message]:
     return out
 
 
-def _string(item: Mapping[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{where}.{key} must be a string", param=f"{where}.{key}")
-    return value
-
-
 def _content(content: Any, where: str) -> tuple[Part, ...]:
     if isinstance(content, str):
         return (TextPart(content),)
@@ -257,7 +257,7 @@ def _content(content: Any, where: str) -> tuple[Part, ...]:
         at = f"{where}.content.{j}"
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind in ("input_text", "output_text", "text"):
-            parts.append(TextPart(_string(part, "text", at)))
+            parts.append(TextPart(string_field(part, "text", at)))
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             # Chat Completions' shape, so data: URLs become bytes as everywhere else
             image = {"type": "image_url", "image_url": {"url": part["image_url"]}}
@@ -309,14 +309,6 @@ def _response_format(text_format: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- responses ------------------------------------------------------------------
-
-
-def _reasoning(response: ChatResponse) -> tuple[ReasoningPart, ...]:
-    if response.reasoning_parts:
-        return response.reasoning_parts
-    if response.reasoning:
-        return (ReasoningPart(response.reasoning),)
-    return ()
 
 
 def _reasoning_item(part: ReasoningPart, item_id: str | None = None) -> dict[str, Any]:
