@@ -21,6 +21,7 @@ _EXPORTS = {
     "ToolCall": "messages",
     "ToolResultPart": "messages",
     "ReasoningPart": "messages",
+    "CachePoint": "messages",
     "ChatRequest": "request",
     "Tool": "request",
     "ToolChoice": "request",
@@ -66,6 +67,7 @@ _EXPORTS = {
 # Spelled out (not derived from _EXPORTS) so type checkers see the public names.
 __all__ = [
     "AuthenticationError",
+    "CachePoint",
     "CallRecord",
     "ChatRequest",
     "ChatResponse",
@@ -161,7 +163,15 @@ if TYPE_CHECKING:
         ToolCallDelta,
         UsageUpdate,
     )
-    from .messages import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+    from .messages import (
+        CachePoint,
+        ImagePart,
+        Message,
+        ReasoningPart,
+        TextPart,
+        ToolCall,
+        ToolResultPart,
+    )
     from .protocols import CallRecord, ProviderSettings
     from .request import ChatRequest, ResponseFormat, Tool, ToolChoice
     from .response import ChatResponse, ModelInfo, ModelPrice, Usage

@@ -128,13 +128,48 @@ class ReasoningPart:
         return self.origin is None or self.origin == provider_type
 
 
-Part: TypeAlias = TextPart | ImagePart | ToolCall | ToolResultPart | ReasoningPart
+#: the lifetimes a prompt cache entry may be asked for (Anthropic's and Bedrock's)
+CACHE_TTLS = ("5m", "1h")
+
+
+def _check_ttl(_: Any, __: Any, ttl: str | None) -> None:
+    if ttl is not None and ttl not in CACHE_TTLS:
+        raise InvalidRequestError(
+            f"a cache point's ttl is {ttl!r}; use '5m', '1h' or leave it out",
+            param="cache_point.ttl",
+        )
+
+
+@attrs.frozen
+class CachePoint:
+    """Where a cacheable prompt prefix ends: everything before it may be cached.
+
+    Put one in a message's content after the long, stable part of a prompt (a
+    system prompt, a document, the history so far), or last in ``tools`` to
+    cache the tool definitions. Providers with prompt caching you opt into
+    turn it into their own mark: Anthropic's ``cache_control`` on the block
+    before it, Bedrock's ``cachePoint`` block, OpenRouter's ``cache_control``.
+    The others cache prompts on their own (OpenAI, Gemini) or not at all, and
+    leave it out. Neither the answer nor a response-cache key depends on it.
+
+    ``ttl`` is how long the entry should live: ``"5m"`` (the providers'
+    default when it is ``None``) or ``"1h"``, which costs more to write.
+    Anthropic allows four cache points per request, and the longer-lived ones
+    must come first.
+    """
+
+    ttl: str | None = attrs.field(default=None, validator=_check_ttl)
+    type: Literal["cache_point"] = "cache_point"
+
+
+Part: TypeAlias = TextPart | ImagePart | ToolCall | ToolResultPart | ReasoningPart | CachePoint
 PART_TYPES: dict[str, type[Part]] = {
     "text": TextPart,
     "image": ImagePart,
     "tool_call": ToolCall,
     "tool_result": ToolResultPart,
     "reasoning": ReasoningPart,
+    "cache_point": CachePoint,
 }
 
 
@@ -242,20 +277,60 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
         )
     content = d.get("content")
     parts: list[Part] = []
+    # A message-wide `cache_control` (LiteLLM's shorthand) marks its end.
+    cache = parse_cache_control(d.get("cache_control"), where)
     if role == "tool" and "tool_call_id" in d:  # OpenAI shape
         text = content if isinstance(content, str) else _joined_text(content, where)
-        return Message.tool(str(d["tool_call_id"]), text)
+        if isinstance(content, Sequence) and not isinstance(content, str):
+            cache = cache or _lastparse_cache_control(content, where)
+        message = Message.tool(str(d["tool_call_id"]), text)
+        return Message("tool", (*message.content, cache)) if cache else message
     if isinstance(content, str):
         parts.append(TextPart(content))
     elif isinstance(content, Sequence):
-        parts.extend(_part_from_dict(p, f"{where}.content[{j}]") for j, p in enumerate(content))
+        for j, p in enumerate(content):
+            at = f"{where}.content[{j}]"
+            parts.append(_part_from_dict(p, at))
+            # Anthropic's and OpenRouter's mark on a block: the prefix ends after it.
+            if (point := parse_cache_control(p.get("cache_control"), at)) is not None:
+                parts.append(point)
     elif content is not None:
         raise InvalidRequestError(
             f"{where}.content must be a string or a list of parts", param=f"{where}.content"
         )
     for j, call in enumerate(d.get("tool_calls") or ()):  # OpenAI assistant shape
         parts.append(_openai_tool_call(call, f"{where}.tool_calls[{j}]"))
+    if cache is not None:
+        parts.append(cache)
     return Message(role, tuple(parts))
+
+
+def parse_cache_control(value: Any, where: str) -> CachePoint | None:
+    """The cache point an Anthropic-style ``cache_control`` value asks for, if any."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or value.get("type", "ephemeral") != "ephemeral":
+        raise InvalidRequestError(
+            f"{where}.cache_control is {value!r}; use {{'type': 'ephemeral'}}, "
+            "with 'ttl': '5m' or '1h' if you like",
+            param=f"{where}.cache_control",
+        )
+    ttl = value.get("ttl")
+    if ttl is not None and ttl not in CACHE_TTLS:
+        raise InvalidRequestError(
+            f"{where}.cache_control.ttl is {ttl!r}; use '5m' or '1h'",
+            param=f"{where}.cache_control.ttl",
+        )
+    return CachePoint(ttl)
+
+
+def _lastparse_cache_control(content: Sequence[Any], where: str) -> CachePoint | None:
+    """The last cache mark among a list of parts joined into one text."""
+    point = None
+    for j, p in enumerate(content):
+        if isinstance(p, Mapping):
+            point = parse_cache_control(p.get("cache_control"), f"{where}.content[{j}]") or point
+    return point
 
 
 def _joined_text(content: Any, where: str) -> str:
@@ -302,6 +377,8 @@ def _part_from_dict(p: Any, where: str) -> Part:
             return ToolResultPart(
                 str(p["tool_call_id"]), str(p["content"]), bool(p.get("is_error"))
             )
+        if kind == "cache_point":
+            return CachePoint(p.get("ttl"))
         if kind == "reasoning":
             return ReasoningPart(
                 str(p.get("text") or ""),

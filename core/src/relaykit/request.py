@@ -9,17 +9,23 @@ from typing import Any, Literal
 import attrs
 
 from .errors import InvalidRequestError, did_you_mean
-from .messages import Message
+from .messages import CachePoint, Message, parse_cache_control
 
 
 @attrs.frozen
 class Tool:
-    """A function the model may call: its name, purpose and JSON-schema parameters."""
+    """A function the model may call: its name, purpose and JSON-schema parameters.
+
+    ``cache`` set to a :class:`CachePoint` caches the tool definitions up to and
+    including this one (put it on the last tool); a ``CachePoint`` placed last
+    in a call's ``tools`` list does the same.
+    """
 
     name: str
     description: str = ""
     parameters: dict[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    cache: CachePoint | None = attrs.field(default=None, kw_only=True)
 
     @classmethod
     def coerce(cls, value: Tool | Mapping[str, Any], where: str = "tools") -> Tool:
@@ -37,6 +43,8 @@ class Tool:
             description=str(spec.get("description") or ""),
             parameters=dict(params) if params else {"type": "object", "properties": {}},
             strict=spec.get("strict"),
+            # Anthropic's tool shape, and LiteLLM's on OpenAI-shaped tools
+            cache=parse_cache_control(value.get("cache_control"), where),
         )
 
 
@@ -174,7 +182,7 @@ def build_request(
     else:
         p.pop("stop", None)
     if p.get("tools") is not None:
-        p["tools"] = tuple(Tool.coerce(t, f"tools[{i}]") for i, t in enumerate(p["tools"]))
+        p["tools"] = _tools(p["tools"])
     else:
         p.pop("tools", None)
     if p.get("tool_choice") is not None:
@@ -190,6 +198,24 @@ def build_request(
             p[key] = dict(p[key])
     _check_numbers(p)
     return ChatRequest(model=model, messages=messages, **p)
+
+
+def _tools(given: Any) -> tuple[Tool, ...]:
+    """Tools from a list of tools and dicts, where a :class:`CachePoint` marks the one
+    before it as the end of the cached definitions."""
+    tools: list[Tool] = []
+    for i, t in enumerate(given):
+        if isinstance(t, CachePoint):
+            if not tools:
+                raise InvalidRequestError(
+                    f"tools[{i}] is a cache point with no tool before it",
+                    param=f"tools[{i}]",
+                    hint="put the CachePoint after the tools it should cache",
+                )
+            tools[-1] = attrs.evolve(tools[-1], cache=t)
+        else:
+            tools.append(Tool.coerce(t, f"tools[{i}]"))
+    return tuple(tools)
 
 
 def _check_numbers(p: Mapping[str, Any]) -> None:

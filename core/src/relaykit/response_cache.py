@@ -34,7 +34,7 @@ from .events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from .messages import ImagePart, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from .messages import CachePoint, ImagePart, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .request import ChatRequest, ResponseFormat
 from .response import ChatResponse, Usage
 
@@ -62,7 +62,11 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
             continue
         row: list[Any] = [m.role]
         for p in content:
-            row.append(p.text if type(p) is TextPart else _part(p))
+            kind = type(p)
+            if kind is TextPart:
+                row.append(p.text)  # type: ignore[union-attr]
+            elif kind is not CachePoint:  # the answer does not depend on where caching ends
+                row.append(_part(p))
         messages.append(row)
     fields = (
         _KEY_FORMAT,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import RelayError
-from .messages import Message, TextPart, ToolCall, ToolResultPart
+from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
 from .metrics import genai_provider_name
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class CallTracer:
                         "response": text(p.content),
                     }
                 )
-            else:
+            elif not isinstance(p, CachePoint):  # a caching hint is not content
                 parts.append({"type": p.type})  # images and reasoning: the kind only
         return {"role": message.role, "parts": parts}
 

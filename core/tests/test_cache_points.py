@@ -1,0 +1,129 @@
+"""CachePoint: where a cacheable prompt prefix ends, as users write it and as the core keeps it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import CachePoint, InvalidRequestError, Message, TextPart, Tool, from_json, to_json
+from relaykit.messages import ToolResultPart, coerce_messages
+from relaykit.request import build_request
+from relaykit.response_cache import cache_key
+from relaykit.testing import FakePlugin
+
+EPHEMERAL = {"type": "ephemeral"}
+ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
+
+
+def test_a_cache_point_takes_the_two_lifetimes_providers_offer() -> None:
+    assert CachePoint().ttl is None
+    assert CachePoint("1h").ttl == "1h"
+    with pytest.raises(InvalidRequestError, match="'2h'; use '5m', '1h'"):
+        CachePoint("2h")
+
+
+def test_cache_control_on_an_openai_shaped_part_ends_the_prefix_after_that_part() -> None:
+    (m,) = coerce_messages(
+        [
+            {
+                "role": "system",
+                "content": [
+                    {"type": "text", "text": "a long manual", "cache_control": EPHEMERAL},
+                    {"type": "text", "text": "today is Tuesday"},
+                ],
+            }
+        ]
+    )
+    assert m.content == (TextPart("a long manual"), CachePoint(), TextPart("today is Tuesday"))
+    assert m.text == "a long manualtoday is Tuesday"  # a cache point is not text
+
+
+def test_cache_control_on_a_message_marks_its_end() -> None:
+    user, tool = coerce_messages(
+        [
+            {"role": "user", "content": "the document", "cache_control": ONE_HOUR},
+            {
+                "role": "tool",
+                "tool_call_id": "call_1",
+                "content": [{"type": "text", "text": "42", "cache_control": EPHEMERAL}],
+            },
+        ]
+    )
+    assert user.content == (TextPart("the document"), CachePoint("1h"))
+    assert tool.content == (ToolResultPart("call_1", "42"), CachePoint())
+
+
+def test_relaykit_json_keeps_cache_points() -> None:
+    messages = (
+        Message("system", (TextPart("manual"), CachePoint("1h"))),
+        Message.user("hi"),
+    )
+    assert from_json(to_json(messages), tuple[Message, ...]) == messages
+    assert coerce_messages([{"role": "user", "content": [{"type": "cache_point"}]}])[0].content == (
+        CachePoint(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("mark", "complaint"),
+    [
+        ({"type": "persistent"}, r"messages\[0\].content\[0\].cache_control is"),
+        ("ephemeral", r"use \{'type': 'ephemeral'\}"),
+        ({"type": "ephemeral", "ttl": "1d"}, r"cache_control.ttl is '1d'; use '5m' or '1h'"),
+    ],
+)
+def test_a_cache_control_we_cannot_honour_is_refused_by_name(mark: Any, complaint: str) -> None:
+    with pytest.raises(InvalidRequestError, match=complaint):
+        coerce_messages(
+            [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": mark}]}]
+        )
+
+
+def test_a_cache_point_last_in_tools_caches_the_definitions() -> None:
+    weather = {"type": "function", "function": {"name": "weather"}}
+    r = build_request("m", coerce_messages("hi"), {"tools": [weather, Tool("time"), CachePoint()]})
+    assert [t.cache for t in r.tools] == [None, CachePoint()]
+    anthropic_shaped = {"name": "weather", "input_schema": {}, "cache_control": EPHEMERAL}
+    r = build_request("m", coerce_messages("hi"), {"tools": [anthropic_shaped]})
+    assert r.tools[0].cache == CachePoint()
+    with pytest.raises(InvalidRequestError, match=r"tools\[0\] is a cache point with no tool"):
+        build_request("m", coerce_messages("hi"), {"tools": [CachePoint(), weather]})
+
+
+def test_the_response_cache_key_ignores_where_caching_ends() -> None:
+    plain = build_request(
+        "m", (Message("system", (TextPart("manual"),)), Message.user("q")), {"tools": [Tool("t")]}
+    )
+    marked = build_request(
+        "m",
+        (Message("system", (TextPart("manual"), CachePoint("1h"))), Message.user("q")),
+        {"tools": [Tool("t"), CachePoint()]},
+    )
+    assert cache_key("p", plain) == cache_key("p", marked)
+
+
+class Swapper:
+    """A reversible redactor: SECRET-WORD out, <S> back."""
+
+    def redact(self, text: str) -> str:
+        return text.replace("SECRET-WORD", "<S>")
+
+    def restore(self, text: str) -> str:
+        return text.replace("<S>", "SECRET-WORD")
+
+    @relaykit.hookimpl
+    def relaykit_redactors(self, config: Any) -> list[Any]:
+        return [self]
+
+
+@pytest.mark.anyio
+async def test_cache_points_reach_the_provider_through_outbound_redaction() -> None:
+    fake = FakePlugin()
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, Swapper()]) as c:
+        system = Message("system", (TextPart("manual for SECRET-WORD"), CachePoint()))
+        await c.chat("fake/m", [system, Message.user("q")], tools=[Tool("t"), CachePoint()])
+    sent = fake.calls[-1]
+    assert sent.messages[0].content == (TextPart("manual for <S>"), CachePoint())
+    assert sent.tools[0].cache == CachePoint()
