@@ -35,6 +35,7 @@ import pytest
 import relaykit
 from relaykit import (
     AuthenticationError,
+    CachePoint,
     ImagePart,
     InvalidRequestError,
     Message,
@@ -43,6 +44,7 @@ from relaykit import (
     RateLimitError,
     StreamError,
     TextDelta,
+    TextPart,
     ToolCall,
     ToolCallDelta,
 )
@@ -209,6 +211,23 @@ class ProviderContract:
         async with self.client(harness) as client:
             r = await client.chat(harness.model, "answer", response_format=schema)
         assert r.text == '{"answer": 42}'
+
+    @pytest.mark.anyio
+    async def test_cache_points_are_sent_as_marks_or_left_out(self, harness: Harness) -> None:
+        # Each provider turns a CachePoint into its own mark or drops it; none may
+        # fail on one, send it as content, or let it change what the model reads.
+        messages = [
+            Message("system", (TextPart("You are terse."), CachePoint("1h"))),
+            Message.user([TextPart("a document"), CachePoint(), TextPart("the question")]),
+            Message.assistant("an answer"),
+            Message.user([CachePoint(), TextPart("one more")]),
+        ]
+        async with self.client(harness) as client:
+            r = await client.chat(
+                harness.model, messages, tools=[WEATHER_TOOL, CachePoint("1h")], tool_choice="auto"
+            )
+        assert r.text == "echo: one more"
+        assert "cache_point" not in harness.mock.last_request.body.decode()
 
     # -- tools -----------------------------------------------------------------
 

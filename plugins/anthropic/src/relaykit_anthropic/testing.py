@@ -27,6 +27,13 @@ by TTL in ``cache_creation`` as the API does: ``Reply.cache_write_1h_input_token
 of them to the one-hour cache, the rest to the five-minute one).
 Reasoning-token counts have no field in the API and are not sent.
 
+Prompt caching works as the API's does, unless a reply scripts cache tokens:
+``cache_control`` marks (on tools, system blocks, message blocks, or top-level
+for automatic caching) are checked as the API checks them (``ephemeral`` with
+a ``5m`` or ``1h`` ttl, at most four, one-hour ones first, none on thinking),
+and each marked prefix of at least ``min_cache_tokens`` (one per word) is
+remembered: the longest one seen before is read back, the rest written.
+
     with AnthropicMock(api_key="sk-ant-test") as mock:
         mock.script.reply("Hello!")
         ...  # point [providers.anthropic] base_url at mock.base_url
@@ -42,7 +49,7 @@ from typing import Any
 import anyio
 
 from relaykit.testing.loopback import Drop, Pause, Request, Response
-from relaykit.testing.script import Reply
+from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
 MODELS: tuple[tuple[str, str, str], ...] = (
@@ -108,8 +115,13 @@ class AnthropicMock(VendorMock):
         api_key: str | None = None,
         models: tuple[tuple[str, str, str], ...] = MODELS,
         page_size: int | None = None,
+        min_cache_tokens: int = 1024,
     ) -> None:
         super().__init__(api_key)
+        #: prefixes shorter than this are not cached (Anthropic's minimum for Sonnet)
+        self.min_cache_tokens = min_cache_tokens
+        #: the prompt prefixes cached so far, by model and content
+        self.cached_prefixes: set[str] = set()
         #: (id, display_name, created_at) rows served by GET /v1/models
         self.models = models
         #: caps the ``limit`` a client asks for, to exercise pagination
@@ -168,8 +180,10 @@ class AnthropicMock(VendorMock):
         return Response.json({"input_tokens": self.usage_of(Reply(), prompt_text(body))[0]})
 
     async def _messages(self, body: dict[str, Any]) -> Response:
-        problem = validate_messages(body) or (
-            None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required"
+        problem = (
+            validate_messages(body)
+            or validate_cache_control(body)
+            or (None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required")
         )
         if problem:
             return error_response(400, "invalid_request_error", problem)
@@ -186,16 +200,19 @@ class AnthropicMock(VendorMock):
         message_id = f"msg_mock{self._n:06d}"
         model = str(body.get("model") or "claude-haiku-4-5")
         inp, out = self.usage_of(reply, prompt_text(body))
-        written = reply.cache_write_input_tokens
+        read, written = reply.cached_input_tokens, reply.cache_write_input_tokens
+        one_hour = reply.cache_write_1h_input_tokens
+        if not (read or written):  # unscripted: what the marks in the request cache
+            prompt, read, written, one_hour = self._prompt_cache(body)
+            inp = max(inp, prompt)
         usage: dict[str, Any] = {
             # Anthropic counts cache reads and writes apart from input_tokens.
-            "input_tokens": max(0, inp - reply.cached_input_tokens - written),
+            "input_tokens": max(0, inp - read - written),
             "cache_creation_input_tokens": written,
-            "cache_read_input_tokens": reply.cached_input_tokens,
+            "cache_read_input_tokens": read,
             "output_tokens": out,
         }
         if written:
-            one_hour = reply.cache_write_1h_input_tokens
             usage["cache_creation"] = {
                 "ephemeral_5m_input_tokens": written - one_hour,
                 "ephemeral_1h_input_tokens": one_hour,
@@ -217,6 +234,41 @@ class AnthropicMock(VendorMock):
             render_message(reply, message_id=message_id, model=model, usage=usage, serial=self._n),
             headers={"request-id": f"req_mock{self._n:06d}", **reply.headers},
         )
+
+    def _prompt_cache(self, body: dict[str, Any]) -> tuple[int, int, int, int]:
+        """Prompt tokens, then the tokens read from and written to the cache (and how
+        many of those went to the one-hour cache), as the prompt's marks ask.
+
+        Like the API: the longest marked prefix cached before is read; the prefix up
+        to the last mark is written past what was read, each stretch to its mark's
+        cache; prefixes under ``min_cache_tokens`` are neither.
+        """
+        blocks = prompt_blocks(body)
+        if body.get("cache_control") and blocks:  # automatic caching: the last block
+            blocks[-1] = (
+                *blocks[-1][:2],
+                {**blocks[-1][2], "cache_control": body["cache_control"]},
+            )
+        seen: list[Any] = [body.get("model")]
+        tokens = 0
+        marks: list[tuple[str, int, str]] = []  # (prefix key, its tokens, ttl)
+        for _, role, block in blocks:
+            plain = {k: v for k, v in block.items() if k != "cache_control"}
+            seen.append([role, plain])
+            tokens += count_tokens(_block_text(plain))
+            if block.get("cache_control") and tokens >= self.min_cache_tokens:
+                key = json.dumps(seen, sort_keys=True)
+                marks.append((key, tokens, block["cache_control"].get("ttl") or "5m"))
+        read = max((n for key, n, _ in marks if key in self.cached_prefixes), default=0)
+        written = one_hour = 0
+        done = read
+        for key, n, ttl in marks:
+            self.cached_prefixes.add(key)
+            if n > done:
+                written += n - done
+                one_hour += (n - done) if ttl == "1h" else 0
+                done = n
+        return tokens, read, written, one_hour
 
 
 # -- rendering ------------------------------------------------------------------
@@ -419,6 +471,64 @@ def validate_messages(body: dict[str, Any]) -> str | None:
             if b["type"] == "tool_result" and m["role"] != "user":
                 return f"messages.{i}.content.{j}: tool_result blocks belong in user turns"
     return _thinking_first(body, msgs)
+
+
+def prompt_blocks(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The prompt in the order the API caches it: tools, system, then messages, as
+    (where, role, block); a string system prompt or content is one text block."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        out.append((f"tools.{i}", "tools", tool))
+    system = body.get("system")
+    if isinstance(system, list):
+        out.extend((f"system.{j}", "system", b) for j, b in enumerate(system))
+    elif system:
+        out.append(("system", "system", {"type": "text", "text": system}))
+    for i, m in enumerate(body.get("messages") or ()):
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append((f"messages.{i}.content", m["role"], {"type": "text", "text": content}))
+        else:
+            out.extend(
+                (f"messages.{i}.content.{j}", m["role"], b) for j, b in enumerate(content or ())
+            )
+    return out
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    if block.get("type") == "text":
+        return str(block.get("text") or "")
+    if block.get("type") == "tool_result":
+        return _text(block.get("content"))
+    return json.dumps(block)
+
+
+def validate_cache_control(body: dict[str, Any]) -> str | None:
+    """What the real API would reject in ``body``'s ``cache_control`` marks, or ``None``."""
+    ttls: list[str] = []
+    marked = [(where, b) for where, _, b in prompt_blocks(body) if "cache_control" in b]
+    if "cache_control" in body:
+        marked.append(("", body))
+    for where, block in marked:
+        at = f"{where}." if where else ""
+        mark = block["cache_control"]
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            return f"{at}{block['type']}.cache_control: Extra inputs are not permitted"
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral":
+            return f"{at}cache_control.type: Input should be 'ephemeral'"
+        ttl = mark.get("ttl", "5m")
+        if ttl not in ("5m", "1h"):
+            return f"{at}cache_control.ephemeral.ttl: Input should be '5m' or '1h'"
+        ttls.append(ttl)
+    if len(ttls) > 4:
+        return f"A maximum of 4 blocks with cache_control may be provided. Found {len(ttls)}."
+    if "5m" in ttls and "1h" in ttls[ttls.index("5m") :]:
+        return (
+            "a ttl='1h' cache_control block must not come after a ttl='5m' cache_control "
+            "block. Note that blocks are processed in the following order: `tools`, "
+            "`system`, `messages`."
+        )
+    return None
 
 
 def _thinking_first(body: dict[str, Any], msgs: list[dict[str, Any]]) -> str | None:

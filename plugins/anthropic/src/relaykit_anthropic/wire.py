@@ -6,6 +6,11 @@ Choices this module makes, because the Messages API differs from the common shap
   ``default_max_tokens`` (4096 unless configured), raised above the thinking
   budget when ``extra={"thinking": {"budget_tokens": N}}`` is set.
 - System messages go to the top-level ``system`` field, joined by blank lines.
+- A :class:`~relaykit.CachePoint` becomes ``cache_control`` on the block before
+  it, in prompt order (tools, system, messages); thinking blocks cannot carry
+  one, so it goes on the block before them. A point in the system prompt
+  splits it into text blocks there; ``Tool.cache`` marks that tool. A point
+  with nothing before it caches nothing and is left out.
 - ``seed`` is not supported by Anthropic and is ignored; ``metadata`` is
   relaykit's own and is not sent.
 - A JSON-schema ``response_format`` uses the documented structured-outputs
@@ -27,10 +32,18 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
-from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    CachePoint,
+    ImagePart,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 
@@ -97,21 +110,25 @@ def request_body(
     structured_output: StructuredOutput = "native",
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/messages`` for ``request``."""
+    tools = [_tool(t) for t in request.tools]
+    system = _system(request.messages, tools)
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens or _default_max_tokens(request, default_max_tokens),
-        "messages": messages(request.messages),
+        "messages": messages(request.messages, (*tools, *system)),
     }
-    if request.system:
-        body["system"] = request.system
+    if system:
+        body["system"] = (
+            system if len(system) > 1 or "cache_control" in system[0] else request.system
+        )
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:
         body["stop_sequences"] = list(request.stop)
-    if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools]
+    if tools:
+        body["tools"] = tools
     if request.tool_choice is not None:
         tc = request.tool_choice
         mode = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[tc.mode]
@@ -144,7 +161,54 @@ def _tool(tool: Tool) -> dict[str, Any]:
         out["description"] = tool.description
     if tool.strict is not None:
         out["strict"] = tool.strict
+    if tool.cache is not None:
+        out["cache_control"] = cache_control(tool.cache)
     return out
+
+
+def cache_control(point: CachePoint) -> dict[str, str]:
+    """Anthropic's mark for a relaykit cache point."""
+    return {"type": "ephemeral", "ttl": point.ttl} if point.ttl else {"type": "ephemeral"}
+
+
+def _mark(point: CachePoint, *earlier: Sequence[dict[str, Any]]) -> None:
+    """Put ``point``'s mark on the last block of ``earlier`` (lists in prompt order)
+    that may carry one: the cached prefix ends there. Thinking blocks cannot be
+    marked, so the mark goes before them; with nothing before it, a cache point
+    caches nothing and is left out."""
+    for blocks in reversed(earlier):
+        for block in reversed(blocks):
+            if block.get("type") not in _THINKING_BLOCKS:
+                block["cache_control"] = cache_control(point)
+                return
+
+
+def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The system prompt as text blocks: one, unless cache points split it.
+
+    The text is what ``ChatRequest.system`` joins (system messages apart by a
+    blank line), cut where each cache point stands, so marking a prompt does not
+    change what the model reads.
+    """
+    blocks: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for m in msgs:
+        if m.role != "system":
+            continue
+        if blocks or pending:
+            pending.append("\n\n")
+        for p in m.content:
+            if isinstance(p, TextPart):
+                pending.append(p.text)
+            elif isinstance(p, CachePoint):
+                if "".join(pending).strip():
+                    blocks.append({"type": "text", "text": "".join(pending)})
+                    pending.clear()
+                _mark(p, tools, blocks)
+    text = "".join(pending)
+    if text.strip():
+        blocks.append({"type": "text", "text": text})
+    return blocks
 
 
 def _emulate_with_tool(body: dict[str, Any], rf: ResponseFormat) -> None:
@@ -168,12 +232,16 @@ def _emulate_with_tool(body: dict[str, Any], rf: ResponseFormat) -> None:
     body["tool_choice"] = {"type": "tool", "name": rf.name}
 
 
-def messages(msgs: tuple[Message, ...]) -> list[dict[str, Any]]:
+def messages(
+    msgs: tuple[Message, ...], before: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
     """Wire messages: user and assistant turns of content blocks, consecutive roles merged.
 
     Tool results travel in user turns; merging keeps the results of parallel
     calls (one relaykit ``tool`` message each) in the single user turn that
-    must follow the assistant's ``tool_use`` blocks.
+    must follow the assistant's ``tool_use`` blocks. A cache point marks the
+    block before it, looking back into ``before`` (the tools and system blocks)
+    when no message block precedes it.
     """
     out: list[dict[str, Any]] = []
     for m in msgs:
@@ -190,7 +258,12 @@ def messages(msgs: tuple[Message, ...]) -> list[dict[str, Any]]:
                 else:
                     out.append({"role": role, "content": [{"type": "text", "text": text}]})
             continue
-        blocks = [b for p in m.content if (b := _block(p, role)) is not None]
+        blocks: list[dict[str, Any]] = []
+        for p in content:
+            if isinstance(p, CachePoint):
+                _mark(p, before, *(turn["content"] for turn in out), blocks)
+            elif (b := _block(p, role)) is not None:
+                blocks.append(b)
         if role == "assistant":
             # The API wants thinking first in an assistant turn (a stable sort: in order).
             blocks.sort(key=lambda b: b["type"] not in _THINKING_BLOCKS)

@@ -17,7 +17,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Tool, Usage
-from relaykit.messages import ImagePart, ReasoningPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    CachePoint,
+    ImagePart,
+    Part,
+    ReasoningPart,
+    ToolCall,
+    ToolResultPart,
+)
 from relaykit.response import FinishReason
 
 FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
@@ -117,10 +124,16 @@ def messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
             if p.tool_call_id in call_names:
                 msg["tool_name"] = call_names[p.tool_call_id]
             out.append(msg)
-        if m.role == "tool" or (results and len(results) == len(m.content)):
+        if m.role == "tool" or (results and len(results) == _sendable(m.content)):
             continue  # nothing left to send but the results
         out.append(_message(m, f"messages[{i}]"))
     return out
+
+
+def _sendable(parts: Sequence[Part]) -> int:
+    """How many of ``parts`` are content: cache points are not (Ollama has no
+    prompt cache to mark; it keeps the last prompt's state by itself)."""
+    return sum(not isinstance(p, CachePoint) for p in parts)
 
 
 def _message(m: Message, where: str) -> dict[str, Any]:

@@ -10,6 +10,9 @@ from typing import ClassVar
 
 from .provider import OpenAIProvider
 
+#: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
+_CACHE_CONTROL = frozenset({"openrouter"})
+
 # name: (base URL including /v1, key variable, key required)
 _SERVICES: dict[str, tuple[str, str | None, bool]] = {
     "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", True),
@@ -39,6 +42,7 @@ def preset(
         known_models: ClassVar[dict] = {}  # type: ignore[type-arg]
 
     Preset.api_key_env = api_key_env
+    Preset.cache_control = name in _CACHE_CONTROL
     Preset.requires_api_key = requires_api_key
     Preset.__name__ = Preset.__qualname__ = f"{name.title().replace('-', '')}Provider"
     Preset.__doc__ = f"{name}: an OpenAI-compatible service at {base_url}."

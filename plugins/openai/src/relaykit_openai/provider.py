@@ -48,11 +48,15 @@ class OpenAIProvider:
         "project",
         "stream_usage",
         "max_tokens_param",
+        "cache_control",
     )
     #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know
     #: only the old name.
     max_tokens_param: ClassVar[str] = "max_completion_tokens"
     known_models: ClassVar[dict[str, tuple[int | None, ModelPrice | None]]] = OPENAI_MODELS
+    #: whether the service reads Anthropic-style ``cache_control`` marks on content
+    #: parts and tools (OpenRouter does; OpenAI caches by itself and takes none)
+    cache_control: ClassVar[bool] = False
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -78,6 +82,7 @@ class OpenAIProvider:
         self._headers = headers
         self._stream_usage = bool(opts.get("stream_usage", True))
         self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
+        self._cache_control = bool(opts.get("cache_control", self.cache_control))
         #: _known's answers: the core asks for a model's price on every call
         self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
@@ -93,6 +98,7 @@ class OpenAIProvider:
             max_tokens_param=self._max_tokens_param,
             stream=stream,
             stream_usage=self._stream_usage,
+            cache_control=self._cache_control,
         )
         return json_encode.dumps(body)
 

@@ -15,7 +15,15 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    CachePoint,
+    ImagePart,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
+from relaykit.request import Tool
 from relaykit.response import FinishReason
 
 FINISH_REASONS: dict[str, FinishReason] = {
@@ -30,10 +38,23 @@ FINISH_REASONS: dict[str, FinishReason] = {
 
 
 def request_body(
-    request: ChatRequest, *, max_tokens_param: str, stream: bool, stream_usage: bool
+    request: ChatRequest,
+    *,
+    max_tokens_param: str,
+    stream: bool,
+    stream_usage: bool,
+    cache_control: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body of ``POST /chat/completions`` for ``request``."""
-    body: dict[str, Any] = {"model": request.model, "messages": _messages(request.messages)}
+    """The JSON body of ``POST /chat/completions`` for ``request``.
+
+    With ``cache_control``, cache points become Anthropic-style ``cache_control``
+    marks on the content part (or tool) before them, as OpenRouter and LiteLLM
+    read them; without it they are left out, since OpenAI caches prompts by itself.
+    """
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": _messages(request.messages, cache_control),
+    }
     if request.max_tokens is not None:
         body[max_tokens_param] = request.max_tokens
     if request.temperature is not None:
@@ -45,7 +66,7 @@ def request_body(
     if request.seed is not None:
         body["seed"] = request.seed
     if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools]
+        body["tools"] = [_tool(t, cache_control) for t in request.tools]
     if request.tool_choice is not None:
         tc = request.tool_choice
         body["tool_choice"] = (
@@ -69,16 +90,49 @@ def request_body(
     return body
 
 
-def _tool(tool: Any) -> dict[str, Any]:
+def _tool(tool: Tool, cache_control: bool) -> dict[str, Any]:
     fn: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
     if tool.description:
         fn["description"] = tool.description
     if tool.strict is not None:
         fn["strict"] = tool.strict
+    if cache_control and tool.cache is not None:
+        return {"type": "function", "function": fn, "cache_control": _mark(tool.cache)}
     return {"type": "function", "function": fn}
 
 
-def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def _mark(point: CachePoint) -> dict[str, str]:
+    return {"type": "ephemeral", "ttl": point.ttl} if point.ttl else {"type": "ephemeral"}
+
+
+def _mark_last(out: list[dict[str, Any]], point: CachePoint) -> None:
+    """Mark the end of the last wire message: a cache point with no part before it
+    in its own message ends the prefix there. Text content becomes a list of one
+    part to carry the mark."""
+    if not out:
+        return  # nothing before it: nothing to cache
+    content = out[-1].get("content")
+    if isinstance(content, str) and content:
+        out[-1]["content"] = [{"type": "text", "text": content, "cache_control": _mark(point)}]
+    elif isinstance(content, list) and content:
+        content[-1]["cache_control"] = _mark(point)
+
+
+def _marked_content(m: Message, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``m``'s content as parts, each cache point a mark on the part before it."""
+    parts: list[dict[str, Any]] = []
+    for p in m.content:
+        if isinstance(p, CachePoint):
+            if parts:
+                parts[-1]["cache_control"] = _mark(p)
+            else:
+                _mark_last(out, p)
+        elif not isinstance(p, ToolCall | ReasoningPart):
+            parts.append(_part(p))
+    return parts
+
+
+def _messages(messages: tuple[Message, ...], cache_control: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "tool":
@@ -88,14 +142,18 @@ def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                     out.append(
                         {"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
                     )
+                elif cache_control and isinstance(p, CachePoint):
+                    _mark_last(out, p)
             continue
         if len(m.content) == 1 and type(m.content[0]) is TextPart:
             # Nearly every message: one text part, sent as a plain string.
             out.append({"role": m.role, "content": m.content[0].text})
             continue
-        parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart)]
         msg: dict[str, Any] = {"role": m.role}
-        if all(isinstance(p, TextPart) for p in parts):
+        parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart | CachePoint)]
+        if cache_control and any(type(p) is CachePoint for p in m.content):
+            msg["content"] = _marked_content(m, out)
+        elif all(isinstance(p, TextPart) for p in parts):
             msg["content"] = "".join(p.text for p in parts if isinstance(p, TextPart))
         else:
             msg["content"] = [_part(p) for p in parts]
