@@ -80,10 +80,14 @@ def test_readme_examples_run(
     block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from relaykit.testing import OpenAIMock, Reply
+    from relaykit_anthropic.testing import AnthropicMock
 
-    with OpenAIMock(api_key="sk-readme-0123456789abcdef") as mock:
+    key = "sk-readme-0123456789abcdef"
+    with OpenAIMock(api_key=key) as mock, AnthropicMock(api_key=key) as anthropic:
         monkeypatch.setenv("OPENAI_BASE_URL", mock.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-0123456789abcdef")
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", key)
         if "tools=" in block:
             mock.script.push(
                 Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="Sunny.")
@@ -93,3 +97,6 @@ def test_readme_examples_run(
     assert out.strip(), "the example printed nothing"
     if "tools=" in block:
         assert out.strip() == "Sunny."
+    if "CachePoint()" in block:  # the first call writes the prefix, the second reads it
+        (written, read, _), (written_2, read_2, _) = (line.split() for line in out.splitlines())
+        assert int(written) == int(read_2) > 1024 and int(read) == int(written_2) == 0

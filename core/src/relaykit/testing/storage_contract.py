@@ -29,7 +29,7 @@ from .._hookimpl import hookimpl
 from ..client import Client
 from ..config import Config
 from ..errors import InvalidRequestError
-from ..messages import ImagePart, Message, ReasoningPart, ToolCall
+from ..messages import CachePoint, ImagePart, Message, ReasoningPart, TextPart, ToolCall
 from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
 from ..response import ModelInfo, ModelPrice, Usage
 from .fake_provider import FakePlugin
@@ -189,7 +189,7 @@ class StorageContract:
             1,
             started_at=T0.timestamp() + 1.123456789,
             messages=(
-                Message.system("You are terse."),
+                Message("system", (TextPart("You are terse."), CachePoint("1h"))),
                 Message.user(
                     "what is this?", ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")
                 ),
