@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -15,9 +16,16 @@ from relaykit import hookimpl
 from relaykit.call_log import CallLog
 from relaykit.config import LimitConfig
 from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.metrics import ERRORS, observe
 from relaykit.protocols import CallRecord, Reservation
 from relaykit.routing import Target
-from relaykit.testing import FakePlugin, MemoryStorage, Reply, cancel_in_flight
+from relaykit.testing import (
+    FakePlugin,
+    MemoryStorage,
+    RecordingExporter,
+    Reply,
+    cancel_in_flight,
+)
 from relaykit.testing.storage_contract import make_record
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
@@ -172,3 +180,34 @@ async def test_cancel_in_flight_fails_a_call_that_ended_first_or_raised_instead(
         await anyio.sleep_forever()
 
     await cancel_in_flight(waits, when=started.is_set)
+
+
+@pytest.mark.anyio
+async def test_a_chat_its_caller_cancels_is_logged_recorded_and_counted_as_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A caller's own timeout (or a gateway's caller hanging up) ends a call as a
+    # cancelled stream ends: a failed call with a record, a log line and a metric.
+    fake, exported, storage = FakePlugin(), RecordingExporter(), MemoryStorage()
+    fake.script.push(Reply(text="too late", delay=5))
+    plugins = [fake, exported, storage.plugin()]
+    caplog.set_level(logging.INFO, "relaykit.calls")
+    async with relaykit.Client({"storage": {"backend": "memory"}}, plugins=plugins) as client:
+        await cancel_in_flight(lambda: client.chat("fake/m", "hi"), when=lambda: bool(fake.calls))
+        [record] = exported.records
+        assert (record.error_type, record.error_message) == (
+            "Cancelled",
+            "cancelled before the answer arrived",
+        )
+        assert (record.provider, record.model, record.attempts) == ("fake", "m", 1)
+        assert record.cost is None and record.usage.input_tokens == 0
+        assert [o.instrument for o in observe(record)].count(ERRORS) == 1
+        # Recorded once, and the next call apart: the cancelled one left nothing behind.
+        assert (await client.chat("fake/m", "again")).text == "echo: again"
+    assert [r.ok for r in exported.records] == [False, True]
+    assert [*storage.records.values()][:1] == [record]
+    [line, _] = [r for r in caplog.records if r.name == "relaykit.calls"]
+    assert (line.getMessage(), getattr(line, "error_type", None)) == (
+        "fake/m failed: Cancelled",
+        "Cancelled",
+    )

@@ -285,6 +285,11 @@ async def test_a_cancelled_call_still_ends_its_span(tracing: TracingExporter) ->
         await cancel_in_flight(lambda: c.chat("fake/m", "hi"), when=lambda: len(fake.calls) == 1)
     (span,) = tracing.finished()
     assert span.status.status_code is StatusCode.ERROR
+    # the same name under asyncio and trio, as a cancelled stream's span has
+    assert span.status.description == "cancelled before the answer arrived"
+    assert (span.attributes or {})["error.type"] == "Cancelled"
+    [record] = tracing.records
+    assert record.error_type == "Cancelled"
 
 
 @pytest.mark.anyio

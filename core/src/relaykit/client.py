@@ -112,6 +112,8 @@ class _Call:
     priced: tuple[Usage, Target, Decimal | None] | None = None
     #: the ``[limits."NAME=GLOB"]`` this call's metadata falls under, as (bucket, limit)
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
+    #: whether the call has been traced, logged and recorded as done (or failed)
+    ended: bool = False
 
 
 class Client:
@@ -349,47 +351,61 @@ class Client:
         self._in_flight += 1
         try:
             with current(self._tracer, call):
-                if call.cache_key is not None:
-                    memory = self._memory_cache
-                    cached = (
-                        memory.get_nowait(call.cache_key)
-                        if memory is not None
-                        else await self._cache.get(call.cache_key)
-                    )
-                    if cached is not None:
-                        call.cache_hit = True
-                        return await self._finish(
-                            call, Target(cached.provider, cached.model), cached
-                        )
-                if self._cold:
-                    await self._warm_up(call)
-                route = self.config.models.get(call.model_requested)
                 try:
-                    if (
-                        route is not None
-                        and route.hedge_after is not None
-                        and len(call.targets) > 1
-                    ):
-                        after = route.hedge_after  # a fixed delay is a float already
-                        delay = after if type(after) is float else hedge_delay(self, call, after)
-                        target, response = await hedged(self, call, delay)
-                    else:
-                        # _attempt itself, not a wrapper: the attempt that served says its target
-                        response = await run_attempts(self, call, partial(self._attempt, call=call))
-                        assert call.served is not None
-                        target = call.served
-                except RelayError as error:
-                    await self._fail(call, error)
-                    raise
-                response = await self._finish(call, target, response)
-                if call.cache_key is not None:
-                    if self._memory_cache is not None:
-                        self._memory_cache.put_nowait(
-                            call.cache_key, response, self.config.cache.ttl
+                    if call.cache_key is not None:
+                        memory = self._memory_cache
+                        cached = (
+                            memory.get_nowait(call.cache_key)
+                            if memory is not None
+                            else await self._cache.get(call.cache_key)
                         )
-                    else:
-                        await self._cache.put(call.cache_key, response, self.config.cache.ttl)
-                return response
+                        if cached is not None:
+                            call.cache_hit = True
+                            return await self._finish(
+                                call, Target(cached.provider, cached.model), cached
+                            )
+                    if self._cold:
+                        await self._warm_up(call)
+                    route = self.config.models.get(call.model_requested)
+                    try:
+                        if (
+                            route is not None
+                            and route.hedge_after is not None
+                            and len(call.targets) > 1
+                        ):
+                            after = route.hedge_after  # a fixed delay is a float already
+                            delay = (
+                                after if type(after) is float else hedge_delay(self, call, after)
+                            )
+                            target, response = await hedged(self, call, delay)
+                        else:
+                            # _attempt itself, not a wrapper: the attempt that served
+                            # says its target
+                            response = await run_attempts(
+                                self, call, partial(self._attempt, call=call)
+                            )
+                            assert call.served is not None
+                            target = call.served
+                    except RelayError as error:
+                        await self._fail(call, error)
+                        raise
+                    response = await self._finish(call, target, response)
+                    if call.cache_key is not None:
+                        if self._memory_cache is not None:
+                            self._memory_cache.put_nowait(
+                                call.cache_key, response, self.config.cache.ttl
+                            )
+                        else:
+                            await self._cache.put(call.cache_key, response, self.config.cache.ttl)
+                    return response
+                except BaseException as exc:
+                    # Cancelled by the caller (a timeout of theirs, a client that hung
+                    # up): a failed call, recorded as a cancelled stream is. Not when
+                    # the call had ended and was being recorded already.
+                    if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                        with anyio.CancelScope(shield=True):
+                            await self._cancelled(call)
+                    raise
         finally:
             self._call_ended()
 
@@ -815,6 +831,7 @@ class Client:
         )
 
     async def _finish(self, call: _Call, target: Target, response: ChatResponse) -> ChatResponse:
+        call.ended = True
         if self._outbound is not None and not call.streamed:  # streams restore event by event
             response = self._outbound.response(response)
         if call.cache_hit:
@@ -918,6 +935,7 @@ class Client:
         partial: ChatResponse | None = None,
     ) -> None:
         """Trace, log and record a failed call; ``partial``: what a broken stream had sent."""
+        call.ended = True
         # Attempts masked their errors already (see attempts.py); this catches the rest
         # before the error reaches the span, the log line, the record and the caller.
         self._known.mask_error(error)
@@ -962,6 +980,29 @@ class Client:
             status=error.status,
         )
         await self._emit(record)
+
+    async def _cancelled(self, call: _Call) -> None:
+        """A non-streamed call its caller cancelled: traced, logged and recorded as a
+        failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
+        had arrived, so it has no usage or cost."""
+        call.ended = True
+        target = call.served or call.span_target or call.targets[0]
+        message = "cancelled before the answer arrived"
+        if call.span is not None:
+            self._tracer.cancelled(call, message)  # type: ignore[union-attr]
+        latency = time.monotonic() - call.started
+        if calls_log.isEnabledFor(logging.INFO):
+            self._log_call(call, target, latency, failed="Cancelled")
+        if self._recording:
+            fields = self._record_fields(call, target)
+            record = CallRecord(
+                **fields,
+                latency=latency,
+                attempts=call.attempts,
+                error_type="Cancelled",
+                error_message=message,
+            )
+            await self._emit(record)
 
     async def _left_early(
         self, call: _Call, target: Target, partial: ChatResponse, error_type: str, message: str

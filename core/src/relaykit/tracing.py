@@ -212,6 +212,16 @@ class CallTracer:
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
+    def cancelled(self, call: _Call, description: str) -> None:
+        """End the span of a non-streamed call its caller cancelled: failed
+        (``Cancelled``, whichever async library raised it), with no usage."""
+        span = call.span
+        if not span.is_recording():
+            return
+        span.set_attributes({"error.type": "Cancelled", "relaykit.attempts": call.attempts})
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
+        span.end()
+
     def fail(self, call: _Call, error: RelayError, partial: ChatResponse | None = None) -> None:
         """Mark the span failed with ``error`` (message already scrubbed) and end it;
         ``partial``: what a broken stream had sent, priced (its usage and cost go on the span).
