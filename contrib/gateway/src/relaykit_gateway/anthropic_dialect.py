@@ -7,6 +7,12 @@ message of its own, as relaykit writes results), ``thinking`` and
 origin, so its signature goes back only to an Anthropic model). Blocks
 relaykit cannot carry (documents, server tools' results) are refused with a
 400 that names them rather than dropped.
+
+A ``cache_control`` mark on a system block, a content block or a block inside
+a ``tool_result`` becomes a :class:`~relaykit.CachePoint` right after the part
+it marks; on a tool, the tool's ``cache``. Providers with prompt caching turn
+them back into their own marks. A top-level ``cache_control`` (Anthropic's
+automatic caching) goes to the provider in ``extra``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import (
+    CachePoint,
     ChatResponse,
     ImagePart,
     InvalidRequestError,
@@ -29,13 +36,14 @@ from relaykit import (
     StreamStart,
     TextDelta,
     TextPart,
+    Tool,
     ToolCallDelta,
     ToolResultPart,
     Usage,
     UsageUpdate,
 )
 from relaykit.json_encode import dumps
-from relaykit.messages import Part, ToolCall
+from relaykit.messages import Part, ToolCall, parse_cache_control
 
 from .dialect import (
     GatewayCall,
@@ -179,7 +187,9 @@ def _system(system: Any) -> list[Message]:
     if isinstance(system, str):
         return [Message.system(system)]
     if isinstance(system, list):
-        parts = [_text_block(b, f"system.{i}") for i, b in enumerate(system)]
+        parts: list[Part] = []
+        for i, block in enumerate(system):
+            parts += _marked(_text_block(block, f"system.{i}"), block, f"system.{i}")
         return [Message("system", tuple(parts))] if parts else []
     raise InvalidRequestError("`system` must be a string or a list of text blocks", param="system")
 
@@ -188,6 +198,12 @@ def _text_block(block: Any, where: str) -> TextPart:
     if not isinstance(block, Mapping) or block.get("type") != "text":
         raise InvalidRequestError(f"{where} must be a text block", param=where)
     return TextPart(string_field(block, "text", where))
+
+
+def _marked(part: Part, block: Mapping[str, Any], where: str) -> list[Part]:
+    """``part``, then the cache point its block's ``cache_control`` asks for, if any."""
+    point = parse_cache_control(block.get("cache_control"), where)
+    return [part] if point is None else [part, point]
 
 
 def _messages(m: Any, where: str) -> list[Message]:
@@ -213,9 +229,9 @@ def _messages(m: Any, where: str) -> list[Message]:
             if pending:
                 out.append(Message(role, tuple(pending)))
                 pending = []
-            out.append(Message("tool", (_tool_result(block, at),)))
+            out.append(Message("tool", _tool_result(block, at)))
         else:
-            pending.append(_part(block, role, at))
+            pending += _marked(_part(block, role, at), block, at)
     if pending or not out:
         out.append(Message(role, tuple(pending)))
     return out
@@ -271,23 +287,33 @@ def _image(block: Mapping[str, Any], where: str) -> ImagePart:
     )
 
 
-def _tool_result(block: Mapping[str, Any], where: str) -> ToolResultPart:
+def _tool_result(block: Mapping[str, Any], where: str) -> tuple[Part, ...]:
+    """A ``tool_result`` block as a tool message's parts: the result, then a cache point
+    if the block or a text block inside it is marked."""
     content = block.get("content", "")
+    point = parse_cache_control(block.get("cache_control"), where)
     if isinstance(content, list):
         # relaykit's tool results are text; an image in one would be lost, so it is refused
-        content = "".join(
-            _text_block(b, f"{where}.content.{i}").text for i, b in enumerate(content)
-        )
+        texts = []
+        inside: CachePoint | None = None
+        for i, b in enumerate(content):
+            inner = f"{where}.content.{i}"
+            texts.append(_text_block(b, inner).text)
+            inside = parse_cache_control(b.get("cache_control"), inner) or inside
+        content = "".join(texts)
+        # The result is one text: a mark inside it can only go after all of it.
+        point = point or inside
     elif not isinstance(content, str):
         raise InvalidRequestError(
             f"{where}.content must be a string or a list of text blocks", param=f"{where}.content"
         )
-    return ToolResultPart(
+    result = ToolResultPart(
         string_field(block, "tool_use_id", where), content, block.get("is_error") is True
     )
+    return (result,) if point is None else (result, point)
 
 
-def _tool(tool: Any, where: str) -> dict[str, Any]:
+def _tool(tool: Any, where: str) -> Tool:
     if not isinstance(tool, Mapping):
         raise InvalidRequestError(f"{where} must be a tool object", param=where)
     if tool.get("type") not in (None, "custom"):
@@ -298,11 +324,13 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
             " cannot route: declare client tools with name, description and input_schema",
             param=f"{where}.type",
         )
-    return {
+    spec = {
         "name": tool.get("name"),
         "description": tool.get("description") or "",
         "input_schema": tool.get("input_schema"),
+        "cache_control": tool.get("cache_control"),
     }
+    return Tool.coerce(spec, where)
 
 
 def _tool_choice(choice: Any) -> str:
