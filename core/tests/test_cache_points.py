@@ -127,3 +127,18 @@ async def test_cache_points_reach_the_provider_through_outbound_redaction() -> N
     sent = fake.calls[-1]
     assert sent.messages[0].content == (TextPart("manual for <S>"), CachePoint())
     assert sent.tools[0].cache == CachePoint()
+
+
+def test_litellm_s_mark_inside_an_openai_tool_s_function_counts_too() -> None:
+    inside = {"type": "function", "function": {"name": "t", "cache_control": ONE_HOUR}}
+    assert Tool.coerce(inside).cache == CachePoint("1h")
+    both = {**inside, "cache_control": EPHEMERAL}  # the tool's own mark first
+    assert Tool.coerce(both).cache == CachePoint()
+    bad = {"type": "function", "function": {"name": "t", "cache_control": {"type": "x"}}}
+    with pytest.raises(InvalidRequestError, match=r"tools\[0\].function.cache_control is"):
+        build_request("m", coerce_messages("hi"), {"tools": [bad]})
+
+
+def test_a_tool_whose_schema_is_not_an_object_is_a_typed_error() -> None:
+    with pytest.raises(InvalidRequestError, match=r"tools\[0\]'s parameters must be a JSON"):
+        build_request("m", coerce_messages("hi"), {"tools": [{"name": "t", "parameters": "x"}]})

@@ -38,13 +38,22 @@ class Tool:
         if not isinstance(spec, Mapping) or not spec.get("name"):
             raise InvalidRequestError(f"{where} needs a `name`", param=f"{where}.name")
         params = spec.get("parameters") or spec.get("input_schema")
+        if params is not None and not isinstance(params, Mapping):
+            raise InvalidRequestError(
+                f"{where}'s parameters must be a JSON schema object, not {type(params).__name__}",
+                param=f"{where}.parameters",
+            )
+        # Anthropic's tools carry the mark; LiteLLM reads it on an OpenAI-shaped
+        # tool or inside its function, the tool's own first.
+        mark = value.get("cache_control")
+        if mark is None and spec is not value:
+            mark, where = spec.get("cache_control"), f"{where}.function"
         return cls(
             name=str(spec["name"]),
             description=str(spec.get("description") or ""),
             parameters=dict(params) if params else {"type": "object", "properties": {}},
             strict=spec.get("strict"),
-            # Anthropic's tool shape, and LiteLLM's on OpenAI-shaped tools
-            cache=parse_cache_control(value.get("cache_control"), where),
+            cache=parse_cache_control(mark, where),
         )
 
 

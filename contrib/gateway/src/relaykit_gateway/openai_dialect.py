@@ -2,10 +2,8 @@
 
 Messages, tools, ``tool_choice`` and ``response_format`` arrive in the shape
 relaykit already accepts from callers, and so do the ``cache_control`` marks
-LiteLLM and OpenRouter callers put on content parts, messages and tools (they
-become :class:`~relaykit.CachePoint` values). Tools are read here rather than
-by the client only so that LiteLLM's other place for a tool's mark, inside its
-``function``, counts too.
+LiteLLM and OpenRouter callers put on content parts, messages and tools (or
+inside a tool's ``function``): they become :class:`~relaykit.CachePoint` values.
 
 Parameters relaykit has no name for (``frequency_penalty``, ``logit_bias``,
 ``parallel_tool_calls``...) go to the provider untouched in ``extra``; a
@@ -20,8 +18,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from relaykit import (
     ChatResponse,
     InvalidRequestError,
@@ -30,13 +26,12 @@ from relaykit import (
     StreamEvent,
     StreamStart,
     TextDelta,
-    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
 from relaykit.json_encode import dumps
-from relaykit.messages import coerce_messages, parse_cache_control
+from relaykit.messages import coerce_messages
 
 from .dialect import (
     GatewayCall,
@@ -48,9 +43,9 @@ from .dialect import (
 )
 
 #: request fields that become relaykit parameters of the same name
-_SAME = ("temperature", "top_p", "stop", "seed", "tool_choice", "response_format")
+_SAME = ("temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format")
 #: request fields the gateway itself reads
-_OWN = frozenset((*_SAME, "model", "messages", "tools", "stream", "stream_options", "n")) | {
+_OWN = frozenset((*_SAME, "model", "messages", "stream", "stream_options", "n")) | {
     "max_tokens",
     "max_completion_tokens",
     "metadata",
@@ -89,8 +84,6 @@ class OpenAIDialect:
         if not isinstance(messages, list):
             raise InvalidRequestError("`messages` must be a list of messages", param="messages")
         params: dict[str, Any] = {key: body[key] for key in _SAME if body.get(key) is not None}
-        if body.get("tools") is not None:
-            params["tools"] = _tools(body["tools"])
         # The newer name wins: OpenAI's own SDKs send max_completion_tokens for o-series models.
         max_tokens = body.get("max_completion_tokens")
         if max_tokens is None:
@@ -146,22 +139,6 @@ class OpenAIDialect:
         fallback = "server_error" if status >= 500 else "invalid_request_error"
         kind = _ERROR_TYPES.get(status, fallback)
         return {"error": {"message": message, "type": kind, "param": param, "code": None}}
-
-
-def _tools(value: Any) -> list[Tool]:
-    """The caller's tools; a ``cache_control`` on a tool or, as LiteLLM also reads it,
-    inside its ``function`` becomes the tool's ``cache``."""
-    if not isinstance(value, list):
-        raise InvalidRequestError("`tools` must be a list of tools", param="tools")
-    tools = []
-    for i, given in enumerate(value):
-        tool = Tool.coerce(given, f"tools[{i}]")
-        function = given.get("function")
-        if tool.cache is None and isinstance(function, Mapping):
-            point = parse_cache_control(function.get("cache_control"), f"tools[{i}].function")
-            tool = attrs.evolve(tool, cache=point)
-        tools.append(tool)
-    return tools
 
 
 def caller_metadata(body: Mapping[str, Any]) -> dict[str, str]:
