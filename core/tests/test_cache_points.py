@@ -8,6 +8,7 @@ import pytest
 
 import relaykit
 from relaykit import CachePoint, InvalidRequestError, Message, TextPart, Tool, from_json, to_json
+from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.messages import ToolResultPart, coerce_messages
 from relaykit.request import build_request
 from relaykit.response_cache import cache_key
@@ -142,3 +143,39 @@ def test_litellm_s_mark_inside_an_openai_tool_s_function_counts_too() -> None:
 def test_a_tool_whose_schema_is_not_an_object_is_a_typed_error() -> None:
     with pytest.raises(InvalidRequestError, match=r"tools\[0\]'s parameters must be a JSON"):
         build_request("m", coerce_messages("hi"), {"tools": [{"name": "t", "parameters": "x"}]})
+
+
+def test_auto_cache_points_go_after_tools_system_and_the_last_message() -> None:
+    request = build_request(
+        "m",
+        (Message.system("manual"), Message.user("q1"), Message.assistant("a1"), Message.user("q2")),
+        {"tools": [Tool("a"), Tool("b")]},
+    )
+    placed = add_cache_points(request, CachePoint("1h"))
+    assert [t.cache for t in placed.tools] == [None, CachePoint("1h")]
+    assert [m.content[-1] for m in placed.messages] == [
+        CachePoint("1h"),
+        TextPart("q1"),
+        TextPart("a1"),
+        CachePoint("1h"),
+    ]
+    # The caller's own points win: nothing is added to a request that has any.
+    assert add_cache_points(placed, CachePoint()) is placed
+    only_system = build_request("m", (Message.system("s"),), {})
+    assert add_cache_points(only_system, CachePoint()).messages[0].content == (
+        TextPart("s"),
+        CachePoint(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "point"),
+    [(None, None), (False, None), (True, CachePoint()), ("1h", CachePoint("1h"))],
+)
+def test_the_auto_cache_option_reads_true_or_a_ttl(value: Any, point: CachePoint | None) -> None:
+    assert auto_cache_option(value, "providers.x.auto_cache") == point
+
+
+def test_a_bad_auto_cache_option_is_a_config_error_naming_it() -> None:
+    with pytest.raises(relaykit.ConfigError, match=r"providers.x.auto_cache is 'always'"):
+        auto_cache_option("always", "providers.x.auto_cache")

@@ -125,11 +125,11 @@ def mock() -> Iterator[AnthropicMock]:
 
 
 @asynccontextmanager
-async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
+async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
     settings = {
         "storage": {"backend": "none"},
         "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
+        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}},
     }
     async with relaykit.Client(settings) as c:
         yield c
@@ -181,3 +181,34 @@ async def test_a_fifth_cache_point_is_refused_by_the_api_with_its_message(
     async with client(mock) as c:
         with pytest.raises(InvalidRequestError, match="A maximum of 4 blocks with cache_control"):
             await c.chat(MODEL, [Message.user(parts)], max_tokens=10)
+
+
+@pytest.mark.anyio
+async def test_auto_cache_makes_each_turn_read_the_conversation_before_it(
+    mock: AnthropicMock,
+) -> None:
+    history: list[Message] = [Message.system(MANUAL)]
+    usages = []
+    async with client(mock, auto_cache=True) as c:
+        for question in ("first question", "second question", "third question"):
+            history.append(Message.user(question))
+            r = await c.chat(MODEL, history, max_tokens=10)
+            usages.append((r.usage.cached_input_tokens, r.usage.cache_write_input_tokens))
+            history.append(r.to_message())
+    sent = mock.last_request.json()
+    assert sent["system"][0]["cache_control"] == EPHEMERAL
+    assert sent["messages"][-1]["content"][-1]["cache_control"] == EPHEMERAL
+    # Turn 1 writes the manual and its question; each later turn reads all that came
+    # before it (found a few blocks before its mark) and writes only the answer and
+    # question since: "echo: ... question" and "... question", one token per word.
+    assert usages == [(0, 1502), (1502, 5), (1507, 5)]
+
+
+@pytest.mark.anyio
+async def test_auto_cache_leaves_a_call_with_its_own_points_alone(mock: AnthropicMock) -> None:
+    system = Message("system", (TextPart(MANUAL), CachePoint("1h")))
+    async with client(mock, auto_cache="5m") as c:
+        await c.chat(MODEL, [system, Message.user("q")], max_tokens=10)
+    sent = mock.last_request.json()
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "q"}]}]

@@ -19,6 +19,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
+from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
@@ -49,6 +50,10 @@ class AnthropicProvider:
     - ``structured_output``: ``"native"`` (default; ``output_config.format``)
       or ``"tool"`` to emulate JSON-schema output with a forced tool on models
       older than Claude 4.5.
+    - ``auto_cache``: ``true``, ``"5m"`` or ``"1h"`` to place cache points in
+      calls that bring none: after the tools, the system prompt and the last
+      message (:mod:`relaykit.cache_points`). Off by default: each prefix is
+      written at a premium the first time.
 
     Extended thinking is turned on per call with
     ``extra={"thinking": {"type": "enabled", "budget_tokens": N}}``; its text
@@ -66,6 +71,7 @@ class AnthropicProvider:
         "anthropic_beta",
         "default_max_tokens",
         "structured_output",
+        "auto_cache",
     )
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
@@ -93,6 +99,9 @@ class AnthropicProvider:
                 hint="use 'native' (output_config.format) or 'tool' (a forced tool, old models)",
             )
         self._structured: wire.StructuredOutput = structured
+        self._auto_cache = auto_cache_option(
+            opts.get("auto_cache"), f"providers.{settings.name}.auto_cache"
+        )
 
     def __repr__(self) -> str:
         # the base URL may hold credentials (user:password@, ?key=)
@@ -101,6 +110,8 @@ class AnthropicProvider:
         )
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if self._auto_cache is not None:
+            request = add_cache_points(request, self._auto_cache)
         return wire.request_body(
             request,
             stream=stream,

@@ -32,7 +32,8 @@ Prompt caching works as the API's does, unless a reply scripts cache tokens:
 for automatic caching) are checked as the API checks them (``ephemeral`` with
 a ``5m`` or ``1h`` ttl, at most four, one-hour ones first, none on thinking),
 and each marked prefix of at least ``min_cache_tokens`` (one per word) is
-remembered: the longest one seen before is read back, the rest written.
+remembered: the longest one seen before, at a mark or up to 20 blocks before
+one, is read back, the rest written.
 
     with AnthropicMock(api_key="sk-ant-test") as mock:
         mock.script.reply("Hello!")
@@ -239,9 +240,10 @@ class AnthropicMock(VendorMock):
         """Prompt tokens, then the tokens read from and written to the cache (and how
         many of those went to the one-hour cache), as the prompt's marks ask.
 
-        Like the API: the longest marked prefix cached before is read; the prefix up
-        to the last mark is written past what was read, each stretch to its mark's
-        cache; prefixes under ``min_cache_tokens`` are neither.
+        Like the API: the longest prefix cached before, found at a mark or up to 20
+        blocks before one, is read; the prefix up to the last mark is written past
+        what was read, each stretch to its mark's cache; prefixes under
+        ``min_cache_tokens`` are neither.
         """
         blocks = prompt_blocks(body)
         if body.get("cache_control") and blocks:  # automatic caching: the last block
@@ -251,15 +253,19 @@ class AnthropicMock(VendorMock):
             )
         seen: list[Any] = [body.get("model")]
         tokens = 0
+        prefixes: list[tuple[str, int]] = []  # (key, tokens) of the prefix ending at each block
         marks: list[tuple[str, int, str]] = []  # (prefix key, its tokens, ttl)
-        for _, role, block in blocks:
+        read = 0
+        for i, (_, role, block) in enumerate(blocks):
             plain = {k: v for k, v in block.items() if k != "cache_control"}
             seen.append([role, plain])
             tokens += count_tokens(_block_text(plain))
+            prefixes.append((json.dumps(seen, sort_keys=True), tokens))
             if block.get("cache_control") and tokens >= self.min_cache_tokens:
-                key = json.dumps(seen, sort_keys=True)
-                marks.append((key, tokens, block["cache_control"].get("ttl") or "5m"))
-        read = max((n for key, n, _ in marks if key in self.cached_prefixes), default=0)
+                marks.append((prefixes[-1][0], tokens, block["cache_control"].get("ttl") or "5m"))
+                # The API looks for a hit at this mark and up to 20 blocks before it.
+                hits = [n for key, n in prefixes[max(0, i - 20) :] if key in self.cached_prefixes]
+                read = max([read, *hits])
         written = one_hour = 0
         done = read
         for key, n, ttl in marks:
