@@ -21,6 +21,19 @@ Choices the Converse API forces on us, each documented here once:
   back as ``{"raw_arguments": "..."}``: Converse wants ``toolUse.input`` to be one.
 - A tool result's ``status`` is sent only for errors: only some model
   families accept the field at all.
+- A :class:`~relaykit.CachePoint` becomes a ``{"cachePoint": {"type": "default"}}``
+  block where it stands, in ``system`` (the system text is cut there) or a
+  message's ``content``; ``Tool.cache`` one right after that tool in
+  ``toolConfig.tools``. ``ttl`` is sent only when set. Bedrock reads the prompt
+  as tools, then system, then messages, and a point ends the prefix of
+  everything before it in that order, so (see :mod:`.cache_points`): a point
+  that would open a message's content (or be all of it, which Bedrock refuses)
+  goes to the end of the block list before it, the previous message's, else the
+  system's, else the tools' (same prefix, and merged turns keep their points
+  in place); one with nothing at all before it caches nothing and is left out;
+  one right after a reasoning block (which Bedrock refuses) goes before the
+  reasoning; two in a row become one, with the longer ttl. Bedrock's own rules
+  are left to Bedrock: at most four points, longer ttls first.
 - ``extra`` is merged into the body; a dict merges into the dict already
   there (``extra={"inferenceConfig": {...}}`` adds keys), anything else replaces.
   Model-specific switches (Claude's ``thinking``) go in
@@ -33,9 +46,11 @@ import base64
 import json
 from typing import Any
 
-from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
+from relaykit import CachePoint, ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.response import FinishReason, reasoning_fields
+
+from .cache_points import CachePoints
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "bedrock"
@@ -70,8 +85,12 @@ def finish_reason(raw: str | None) -> FinishReason:
 
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """The JSON body of ``POST /model/{modelId}/converse`` (and ``converse-stream``)."""
-    body: dict[str, Any] = {"messages": messages(request.messages)}
-    system = [{"text": m.text} for m in request.messages if m.role == "system" and m.text]
+    # Built in Bedrock's prompt order (tools, system, messages): a cache point
+    # goes after the last block before it, whichever list that is in.
+    points = CachePoints()
+    tool_config = _tool_config(request, points)
+    system = system_blocks(request.messages, points)
+    body: dict[str, Any] = {"messages": messages(request.messages, points)}
     if system:
         body["system"] = system
     inference: dict[str, Any] = {}
@@ -85,7 +104,6 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
         inference["stopSequences"] = list(request.stop)
     if inference:
         body["inferenceConfig"] = inference
-    tool_config = _tool_config(request, body["messages"])
     if tool_config:
         body["toolConfig"] = tool_config
     rf = request.response_format
@@ -104,22 +122,22 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-def _tool_config(
-    request: ChatRequest, wire_messages: list[dict[str, Any]]
-) -> dict[str, Any] | None:
+def _tool_config(request: ChatRequest, points: CachePoints) -> dict[str, Any] | None:
     if not request.tools:
         return None
     choice = request.tool_choice
-    if choice is not None and choice.mode == "none" and not _has_tool_blocks(wire_messages):
+    if choice is not None and choice.mode == "none" and not _has_tool_parts(request.messages):
         return None
-    tools = []
+    tools: list[dict[str, Any]] = []
     for tool in request.tools:
         spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.parameters}}
         if tool.description:  # Bedrock rejects an empty description
             spec["description"] = tool.description
         if tool.strict is not None:
             spec["strict"] = tool.strict
-        tools.append({"toolSpec": spec})
+        points.add(tools, {"toolSpec": spec})
+        if tool.cache is not None:
+            points.mark(tool.cache)
     config: dict[str, Any] = {"tools": tools}
     if choice is not None:
         if choice.mode == "auto":
@@ -131,28 +149,67 @@ def _tool_config(
     return config
 
 
-def _has_tool_blocks(wire_messages: list[dict[str, Any]]) -> bool:
-    return any("toolUse" in b or "toolResult" in b for m in wire_messages for b in m["content"])
+def _has_tool_parts(values: tuple[Message, ...]) -> bool:
+    """Whether the turns sent hold tool calls or results (each becomes a tool block)."""
+    return any(
+        isinstance(p, ToolCall | ToolResultPart)
+        for m in values
+        if m.role != "system"
+        for p in m.content
+    )
 
 
-def messages(values: tuple[Message, ...]) -> list[dict[str, Any]]:
+def system_blocks(
+    values: tuple[Message, ...], points: CachePoints | None = None
+) -> list[dict[str, Any]]:
+    """Converse ``system``: one text block per system turn, cut where a cache point is."""
+    points = CachePoints() if points is None else points
+    out: list[dict[str, Any]] = []
+    for m in values:
+        if m.role != "system":
+            continue
+        text: list[str] = []
+        for part in m.content:
+            if isinstance(part, TextPart):
+                text.append(part.text)
+            elif isinstance(part, CachePoint):
+                _add_text(out, text, points)
+                points.mark(part)
+        _add_text(out, text, points)
+    return out
+
+
+def _add_text(out: list[dict[str, Any]], text: list[str], points: CachePoints) -> None:
+    if joined := "".join(text):
+        points.add(out, {"text": joined})
+    text.clear()
+
+
+def messages(
+    values: tuple[Message, ...], points: CachePoints | None = None
+) -> list[dict[str, Any]]:
     """Converse ``messages``: system turns left out, tool results in user turns, same roles merged.
 
     Converse wants user and assistant turns to alternate, so consecutive turns
     that map to the same role (a tool result followed by a user question, say)
-    become one message.
+    become one message. ``points`` places the cache points; without it, the
+    messages are the whole prompt.
     """
+    points = CachePoints() if points is None else points
     out: list[dict[str, Any]] = []
     for m in values:
         if m.role == "system":
             continue
         role = "assistant" if m.role == "assistant" else "user"
-        blocks = [b for b in (_block(p) for p in m.content) if b is not None]
-        if not blocks:  # e.g. only unsigned reasoning: an empty turn is a validation error
-            continue
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
+        merging = bool(out) and out[-1]["role"] == role
+        blocks: list[dict[str, Any]] = out[-1]["content"] if merging else []
+        for part in m.content:
+            if isinstance(part, CachePoint):
+                points.mark(part)
+            elif (block := _block(part)) is not None:
+                points.add(blocks, block)
+        # An empty turn (only unsigned reasoning, say) is a validation error: left out.
+        if blocks and not merging:
             out.append({"role": role, "content": blocks})
     return out
 

@@ -11,7 +11,9 @@ It checks authentication as AWS does: a Bedrock API key, or a SigV4
 ``Authorization`` header whose signature it recomputes with botocore from the
 known test secret. It also rejects request shapes Converse rejects
 (conversations that do not alternate or start with the user, blank text, tool
-blocks without a ``toolConfig``, a ``toolUse.input`` that is not an object)::
+blocks without a ``toolConfig``, a ``toolUse.input`` that is not an object,
+``cachePoint`` blocks of the wrong shape, more than four of them, one right
+after a reasoning block or alone in a message, a ``1h`` one after a ``5m`` one)::
 
     with BedrockMock() as mock:
         config = {"providers": {"bedrock": {

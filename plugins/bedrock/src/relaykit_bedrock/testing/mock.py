@@ -1,4 +1,21 @@
-"""The Bedrock mock server: Converse, ConverseStream and ListFoundationModels over loopback."""
+"""The Bedrock mock server: Converse, ConverseStream and ListFoundationModels over loopback.
+
+:func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
+Converse refuses: conversations that do not start with the user or alternate,
+empty content, blank text, a ``toolUse.input`` that is not an object, tool
+blocks without a ``toolConfig``, reasoning it did not sign.
+
+It checks ``cachePoint`` blocks (in ``toolConfig.tools``, ``system`` or a
+message's ``content``) too: ``type`` must be ``"default"`` and ``ttl``, if
+present, ``"5m"`` or ``"1h"`` (CachePointBlock in the API reference, with AWS's
+constraint messages); and, as Bedrock's prompt-caching guide and its observed
+refusals have it, at most four in a request, none right after a reasoning
+block or as all of a message's content, and, in prompt order (tools, system,
+messages), no ``1h`` one after a ``5m`` (or default) one. Those last messages
+are worded by the mock: AWS does not publish them all. The mock keeps its own
+idea of a valid cache point, so that it catches the client's mistakes rather
+than sharing them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +23,7 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import pairwise
 from typing import Any
 from urllib.parse import unquote
@@ -257,7 +274,81 @@ def validate(body: Any) -> str | None:
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         )
+    return _cache_point_problem(body)
+
+
+# -- cache points, as the mock itself understands them (not borrowed from the client) --
+
+#: the ``cachePoint.ttl`` values Converse takes (CachePointBlock in the API reference)
+_CACHE_TTLS = ("5m", "1h")
+#: cache points Bedrock takes in one request, over tools, system and messages together
+MAX_CACHE_POINTS = 4
+_AFTER_REASONING = (
+    "Cache point cannot be inserted after reasoning block. "
+    "Please remove the invalid cache point and try again."
+)
+
+
+def _block_lists(body: dict[str, Any]) -> Iterator[tuple[str, list[Any], int | None]]:
+    """The block lists a cache point may sit in, in the order Bedrock reads the prompt:
+    each with its path in validation messages and, for a message, its index."""
+    tool_config = body.get("toolConfig")
+    if isinstance(tool_config, dict) and isinstance(tool_config.get("tools"), list):
+        yield "toolConfig.tools", tool_config["tools"], None
+    if isinstance(body.get("system"), list):
+        yield "system", body["system"], None
+    for i, m in enumerate(body["messages"]):
+        yield f"messages.{i}.member.content", m["content"], i
+
+
+def _cache_point_problem(body: dict[str, Any]) -> str | None:
+    ttls: list[str] = []  # of every cache point, in prompt order
+    for where, blocks, message in _block_lists(body):
+        for j, block in enumerate(blocks):
+            if not isinstance(block, dict) or "cachePoint" not in block:
+                continue
+            if problem := _cache_point_spec_problem(block["cachePoint"], f"{where}.{j}.member"):
+                return problem
+            if j and isinstance(blocks[j - 1], dict) and "reasoningContent" in blocks[j - 1]:
+                return _AFTER_REASONING
+            ttls.append(block["cachePoint"].get("ttl") or "5m")
+        if message is not None and all(isinstance(b, dict) and "cachePoint" in b for b in blocks):
+            return (
+                f"The content field in the Message object at messages.{message} holds only "
+                "cache points. Add a content block before the cachePoint and try again."
+            )
+    if len(ttls) > MAX_CACHE_POINTS:
+        return (
+            f"A maximum of {MAX_CACHE_POINTS} cache points may be provided in a request; "
+            f"found {len(ttls)}. Remove cache points and try again."
+        )
+    if ("5m", "1h") in pairwise(ttls):
+        return (
+            "A cache point with ttl 1h cannot come after one with ttl 5m: cache points are "
+            "read in the order toolConfig, system, messages, and longer TTLs must come first."
+        )
     return None
+
+
+def _cache_point_spec_problem(spec: Any, where: str) -> str | None:
+    at = f"{where}.cachePoint"
+    if not isinstance(spec, dict) or spec.get("type") is None:
+        return _constraint(f"Value null at '{at}.type'", "Member must not be null")
+    if spec["type"] != "default":
+        return _constraint(
+            f"Value '{spec['type']}' at '{at}.type'",
+            "Member must satisfy enum value set: [default]",
+        )
+    ttl = spec.get("ttl")
+    if ttl is not None and ttl not in _CACHE_TTLS:
+        return _constraint(
+            f"Value '{ttl}' at '{at}.ttl'", "Member must satisfy enum value set: [5m, 1h]"
+        )
+    return None
+
+
+def _constraint(value: str, rule: str) -> str:
+    return f"1 validation error detected: {value} failed to satisfy constraint: {rule}"
 
 
 def error(
