@@ -346,3 +346,19 @@ def test_the_mock_takes_four_well_formed_cache_points_in_any_of_the_three_places
 
 def _request(messages: tuple[Message, ...] = (Message.user("hi"),), **kw: Any) -> ChatRequest:
     return ChatRequest(model="amazon.nova-pro-v1:0", messages=messages, **kw)
+
+
+@pytest.mark.anyio
+@streamed
+async def test_auto_cache_marks_tools_system_and_the_last_turn(
+    mock: BedrockMock, make_client: MakeClient, streamed: bool
+) -> None:
+    messages = [Message.system("the manual"), Message.user("q1"), Message.assistant("a1")]
+    messages.append(Message.user("q2"))
+    async with make_client(auto_cache="1h") as client:
+        await send(client, messages, streamed, tools=[WEATHER_TOOL])
+    body = mock.requests[-1].json()
+    assert body["toolConfig"]["tools"] == [WEATHER_SPEC, HOUR]
+    assert body["system"] == [{"text": "the manual"}, HOUR]
+    assert body["messages"][-1] == {"role": "user", "content": [{"text": "q2"}, HOUR]}
+    assert str(body).count("cachePoint") == 3

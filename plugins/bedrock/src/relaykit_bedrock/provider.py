@@ -20,6 +20,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
+from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
 from relaykit.secrets import scrub
 
@@ -50,8 +51,11 @@ class BedrockProvider:
     ``[providers.NAME]``: ``region`` (else ``AWS_REGION``/``AWS_DEFAULT_REGION``
     or the profile's), ``profile`` (else ``AWS_PROFILE``) and
     ``control_plane_url`` (where ``GET /foundation-models`` is served; else
-    ``AWS_ENDPOINT_URL_BEDROCK``). Model ids may be foundation model ids,
-    inference profile ids (``us.anthropic.claude-...``) or ARNs.
+    ``AWS_ENDPOINT_URL_BEDROCK``), and ``auto_cache`` (``true``, ``"5m"`` or
+    ``"1h"``: cache points after the tools, the system prompt and the last
+    message of calls that bring none; see :mod:`relaykit.cache_points`).
+    Model ids may be foundation model ids, inference profile ids
+    (``us.anthropic.claude-...``) or ARNs.
     """
 
     type: ClassVar[str] = "bedrock"
@@ -60,7 +64,7 @@ class BedrockProvider:
     # The AWS SDKs' own service-specific endpoint variable.
     base_url_env: ClassVar[str | None] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
-    options: ClassVar[tuple[str, ...]] = ("region", "profile", "control_plane_url")
+    options: ClassVar[tuple[str, ...]] = ("region", "profile", "control_plane_url", "auto_cache")
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
@@ -79,6 +83,9 @@ class BedrockProvider:
         # Signed: content-type (and the host). User headers ride along unsigned.
         self._signed = {"content-type": "application/json"}
         self._unsigned = dict(settings.headers)
+        self._auto_cache = auto_cache_option(
+            opts.get("auto_cache"), f"providers.{settings.name}.auto_cache"
+        )
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -102,6 +109,8 @@ class BedrockProvider:
         url = await self._url(
             self._runtime_url, f"/model/{quote(request.model, safe='')}/{operation}"
         )
+        if self._auto_cache is not None:
+            request = add_cache_points(request, self._auto_cache)
         body = json_encode.dumps(wire.request_body(request))
         return url, body, await self._request_headers("POST", url, body)
 
