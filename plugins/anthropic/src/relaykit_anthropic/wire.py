@@ -118,9 +118,9 @@ def request_body(
         "messages": messages(request.messages, (*tools, *system)),
     }
     if system:
-        body["system"] = (
-            system if len(system) > 1 or "cache_control" in system[0] else request.system
-        )
+        # One unmarked block: the plain string, as sent before cache points existed.
+        one = len(system) == 1 and "cache_control" not in system[0]
+        body["system"] = system[0]["text"] if one else system
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:
