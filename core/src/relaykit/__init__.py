@@ -28,6 +28,7 @@ _EXPORTS = {
     "ResponseFormat": "request",
     "ChatResponse": "response",
     "Usage": "response",
+    "TokenCount": "response",
     "ModelInfo": "response",
     "ModelPrice": "response",
     "StreamStart": "events",
@@ -103,6 +104,7 @@ __all__ = [
     "SyncClient",
     "TextDelta",
     "TextPart",
+    "TokenCount",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
@@ -174,7 +176,7 @@ if TYPE_CHECKING:
     )
     from .protocols import CallRecord, ProviderSettings
     from .request import ChatRequest, ResponseFormat, Tool, ToolChoice
-    from .response import ChatResponse, ModelInfo, ModelPrice, Usage
+    from .response import ChatResponse, ModelInfo, ModelPrice, TokenCount, Usage
     from .secrets import Secret
     from .serialization import converter, from_json, to_json
     from .sse import SSEDecoder

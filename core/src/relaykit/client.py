@@ -44,7 +44,7 @@ from .record_builder import positional_builder
 from .record_params import ID_KEYS, add_content_params, tool_choice_param
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import ChatResponse, ModelInfo, Usage, with_call_fields
+from .response import ChatResponse, ModelInfo, TokenCount, Usage, with_call_fields
 from .response_cache import (
     CacheBackend,
     MemoryCache,
@@ -444,6 +444,55 @@ class Client:
         from .stream import ChatStream
 
         return ChatStream(self, self._start(model, messages, params, streamed=True))
+
+    async def count_tokens(self, model: str, messages: Messages, **params: Any) -> TokenCount:
+        """The input tokens ``messages`` would use with ``model``, tools and all.
+
+        Takes the arguments :meth:`chat` takes and sends what it would send
+        (outbound redaction included) to the provider's token-counting endpoint,
+        when it has one (Anthropic, Gemini, Bedrock): the count is then exact,
+        and costs nothing. Otherwise it is estimated from characters
+        (:class:`TokenCount` says which). An alias counts with its route's first
+        target. Not a call: no retries, limits, log record or span; the
+        ``timeout`` (or ``[timeouts] total``) still bounds it.
+        """
+        if self._closed:
+            raise ClientClosedError("this client is closed")
+        params = {k: v for k, v in params.items() if k != "cache"}
+        target = self._router.plan(model)[0]
+        request = build_request(target.model, coerce_messages(messages), params)
+        size = check_size(request, self.config.validation.max_chars)
+        counter = getattr(self._registry.get(target.provider), "count_tokens", None)
+        if counter is None:
+            return TokenCount(size // 4, exact=False)  # as limits estimate a prompt
+        if self._outbound is not None:
+            request = self._outbound.request(request)
+        if self._cold:
+            await self._warm_up()
+        total = request.timeout if request.timeout is not None else self.config.timeouts.total
+        counted: int | None = None
+        with anyio.move_on_after(total):
+            try:
+                counted = await counter(request)
+            except RelayError as error:
+                self._known.mask_error(error)
+                raise
+            except Exception as e:
+                mapped = map_transport_error(e, target)
+                if mapped is None:
+                    raise
+                mapped.__cause__ = e
+                self._known.mask_error(mapped)  # and its cause: the key may be in either
+                raise mapped from e
+        if counted is None:
+            raise RequestTimeoutError(
+                f"no token count within the total timeout of {total:g}s",
+                which="total",
+                provider=target.provider,
+                model=target.model,
+                hint="raise [timeouts] total or pass timeout=...",
+            )
+        return TokenCount(counted)
 
     async def models(
         self, provider: str | None = None, *, refresh: bool = False

@@ -54,6 +54,10 @@ class Provider(Protocol):
     Raise :class:`relaykit.RelayError` subclasses for HTTP errors (see
     :func:`relaykit.errors.error_for_status`); the core maps transport errors
     and timeouts of the HTTP client itself.
+
+    Optional capability, found with ``hasattr``: ``async count_tokens(request)
+    -> int``, the input tokens the vendor would bill ``request`` for
+    (:meth:`relaykit.Client.count_tokens` estimates without it).
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -14,6 +14,19 @@ FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filte
 
 
 @attrs.frozen
+class TokenCount:
+    """The input tokens a prompt would use (:meth:`relaykit.Client.count_tokens`).
+
+    ``exact`` when the provider counted them, as it bills them (system prompt,
+    tools and images included); otherwise ``input_tokens`` is an estimate, a
+    quarter of the prompt's characters, as rate limits estimate a call.
+    """
+
+    input_tokens: int
+    exact: bool = True
+
+
+@attrs.frozen
 class Usage:
     """Token counts, following the OpenTelemetry GenAI conventions.
 

@@ -18,7 +18,7 @@ from .client import Client, Messages
 from .config import Config
 from .errors import ClientClosedError
 from .events import StreamEvent
-from .response import ChatResponse, ModelInfo
+from .response import ChatResponse, ModelInfo, TokenCount
 from .stream import ChatStream
 
 
@@ -120,6 +120,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.models`."""
         portal, client = self._ready()
         return portal.call(lambda: client.models(provider, refresh=refresh))
+
+    def count_tokens(self, model: str, messages: Messages, **params: Any) -> TokenCount:
+        """Blocking :meth:`relaykit.Client.count_tokens`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.count_tokens(model, messages, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):
