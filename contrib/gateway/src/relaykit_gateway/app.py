@@ -53,6 +53,8 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
+#: Anthropic's token counter (Claude Code asks it often, as ``?beta=true``)
+_COUNT_TOKENS = "/v1/messages/count_tokens"
 _JSON = (b"content-type", b"application/json")
 _EVENT_STREAM = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -84,6 +86,9 @@ class Gateway:
     - ``POST /v1/responses``: OpenAI's Responses API, statelessly (the whole
       conversation in ``input``), streamed or not;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
+    - ``POST /v1/messages/count_tokens``: Anthropic's token counter, answered
+      by :meth:`relaykit.Client.count_tokens` (an estimate, said by an
+      ``x-relaykit-estimated: true`` header, where the provider cannot count);
     - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
       or Anthropic's when the request carries ``anthropic-version``;
     - ``GET /health``: ``{"status": "ok"}``, without a key (503 once :meth:`drain`
@@ -171,7 +176,8 @@ class Gateway:
         path = scope["path"]
         dialect = _ROUTES.get(path)
         headers = _headers(scope)
-        shape: Dialect = dialect or (ANTHROPIC if "anthropic-version" in headers else OPENAI)
+        anthropic = path == _COUNT_TOKENS or "anthropic-version" in headers
+        shape: Dialect = dialect or (ANTHROPIC if anthropic else OPENAI)
         try:
             if path == "/health" and scope["method"] == "GET":
                 await _send_json(send, 200, {"status": "ok"})
@@ -182,13 +188,16 @@ class Gateway:
                 await self._call(dialect, body, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await _send_json(send, 200, await self._models(shape is ANTHROPIC))
-            elif dialect is not None or path in _MODELS or path == "/health":
+            elif path == _COUNT_TOKENS and scope["method"] == "POST":
+                await self._count_tokens(await self._body(receive, headers), send)
+            elif dialect is not None or path in _MODELS or path in ("/health", _COUNT_TOKENS):
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise _Problem(
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
-                    " POST /v1/responses, POST /v1/messages and GET /v1/models",
+                    " POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens"
+                    " and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -299,6 +308,14 @@ class Gateway:
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
             await _send_error(send, dialect, error)
+
+    async def _count_tokens(self, body: Any, send: Send) -> None:
+        """Anthropic's ``{"input_tokens": N}`` for a Messages request body: counted by
+        the provider where it can, else estimated (and the header says so)."""
+        call = ANTHROPIC.parse(body, tuple(self.client.config.models))
+        count = await self.client.count_tokens(call.model, call.messages, **call.params)
+        extra = [] if count.exact else [(b"x-relaykit-estimated", b"true")]
+        await _send_json(send, 200, {"input_tokens": count.input_tokens}, extra)
 
     async def _models(self, anthropic: bool) -> dict[str, Any]:
         models = await self.client.models()
