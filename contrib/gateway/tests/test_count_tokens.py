@@ -8,6 +8,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 import relaykit
@@ -94,3 +95,18 @@ async def test_a_malformed_count_request_is_anthropics_400(anthropic_mock: Anthr
                     messages=question,  # type: ignore[arg-type]
                 )
     assert anthropic_mock.requests == []
+
+
+async def test_the_responses_api_counter_answers_openai_s_sdk(
+    anthropic_mock: AnthropicMock,
+) -> None:
+    async with gateway(anthropic=anthropic_mock.base_url) as url:
+        sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        async with sdk:
+            count = await sdk.responses.input_tokens.count(
+                model="anthropic/claude-sonnet-4-5",
+                instructions="You answer in one word.",
+                input="What colour is the sky today?",
+            )
+    assert (count.object, count.input_tokens) == ("response.input_tokens", 11)
+    assert anthropic_mock.last_request.path == "/v1/messages/count_tokens"

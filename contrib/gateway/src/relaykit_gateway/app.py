@@ -53,8 +53,13 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
-#: Anthropic's token counter (Claude Code asks it often, as ``?beta=true``)
-_COUNT_TOKENS = "/v1/messages/count_tokens"
+#: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
+#: and the Responses API's
+_COUNTERS: dict[str, Dialect] = {
+    "/v1/messages/count_tokens": ANTHROPIC,
+    "/v1/responses/input_tokens": RESPONSES,
+    "/responses/input_tokens": RESPONSES,
+}
 _JSON = (b"content-type", b"application/json")
 _EVENT_STREAM = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -86,9 +91,10 @@ class Gateway:
     - ``POST /v1/responses``: OpenAI's Responses API, statelessly (the whole
       conversation in ``input``), streamed or not;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
-    - ``POST /v1/messages/count_tokens``: Anthropic's token counter, answered
-      by :meth:`relaykit.Client.count_tokens` (an estimate, said by an
-      ``x-relaykit-estimated: true`` header, where the provider cannot count);
+    - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
+      the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
+      (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
+      provider cannot count);
     - ``GET /v1/models``: the client's models and aliases, in OpenAI's list shape,
       or Anthropic's when the request carries ``anthropic-version``;
     - ``GET /health``: ``{"status": "ok"}``, without a key (503 once :meth:`drain`
@@ -175,9 +181,11 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         dialect = _ROUTES.get(path)
+        counter = _COUNTERS.get(path)
         headers = _headers(scope)
-        anthropic = path == _COUNT_TOKENS or "anthropic-version" in headers
-        shape: Dialect = dialect or (ANTHROPIC if anthropic else OPENAI)
+        shape: Dialect = (
+            dialect or counter or (ANTHROPIC if "anthropic-version" in headers else OPENAI)
+        )
         try:
             if path == "/health" and scope["method"] == "GET":
                 await _send_json(send, 200, {"status": "ok"})
@@ -188,15 +196,16 @@ class Gateway:
                 await self._call(dialect, body, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await _send_json(send, 200, await self._models(shape is ANTHROPIC))
-            elif path == _COUNT_TOKENS and scope["method"] == "POST":
-                await self._count_tokens(await self._body(receive, headers), send)
-            elif dialect is not None or path in _MODELS or path in ("/health", _COUNT_TOKENS):
+            elif counter is not None and scope["method"] == "POST":
+                await self._count_tokens(counter, await self._body(receive, headers), send)
+            elif dialect or counter or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise _Problem(
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
-                    " POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens"
+                    " POST /v1/responses, POST /v1/messages, their token counters"
+                    " (POST /v1/responses/input_tokens, /v1/messages/count_tokens)"
                     " and GET /v1/models",
                 )
         except _Problem as problem:
@@ -309,13 +318,16 @@ class Gateway:
         except RelayError as error:
             await _send_error(send, dialect, error)
 
-    async def _count_tokens(self, body: Any, send: Send) -> None:
-        """Anthropic's ``{"input_tokens": N}`` for a Messages request body: counted by
-        the provider where it can, else estimated (and the header says so)."""
-        call = ANTHROPIC.parse(body, tuple(self.client.config.models))
+    async def _count_tokens(self, dialect: Dialect, body: Any, send: Send) -> None:
+        """The input tokens of a request body: counted by the provider where it can,
+        else estimated (and a header says so), in the dialect's answer shape."""
+        call = dialect.parse(body, tuple(self.client.config.models))
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
+        answer: dict[str, Any] = {"input_tokens": count.input_tokens}
+        if dialect is RESPONSES:
+            answer = {"object": "response.input_tokens", **answer}
         extra = [] if count.exact else [(b"x-relaykit-estimated", b"true")]
-        await _send_json(send, 200, {"input_tokens": count.input_tokens}, extra)
+        await _send_json(send, 200, answer, extra)
 
     async def _models(self, anthropic: bool) -> dict[str, Any]:
         models = await self.client.models()
