@@ -13,8 +13,9 @@ server: ``uvicorn --factory relaykit_gateway:create_app``.
 from __future__ import annotations
 
 from .app import Gateway
+from .cors import CorsPolicy
 from .factory import create_app
 from .keys import GatewayKeys
 from .serve import serve
 
-__all__ = ["Gateway", "GatewayKeys", "create_app", "serve"]
+__all__ = ["CorsPolicy", "Gateway", "GatewayKeys", "create_app", "serve"]

@@ -24,6 +24,7 @@ from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
 
 from .anthropic_dialect import AnthropicDialect
+from .cors import CORS_ENV, CorsPolicy
 from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
@@ -42,6 +43,8 @@ _MAX_ID_CHARS = 128
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: no gateway keys: every caller may call
 NO_KEYS = GatewayKeys()
+#: no CORS origins: browsers may not call from other pages
+NO_CORS = CorsPolicy()
 OPENAI = OpenAIDialect()
 RESPONSES = ResponsesDialect()
 ANTHROPIC = AnthropicDialect()
@@ -105,7 +108,8 @@ class Gateway:
     ``[models]``. Each call's metadata gets ``gateway_key``, the name of the
     key that made it, so call logs tell the callers apart, and a caller's
     ``x-correlation-id`` (or ``x-request-id``) header becomes the call's
-    ``correlation_id``.
+    ``correlation_id``. ``cors``: the web page origins whose scripts may call
+    from a browser (none by default; see :mod:`relaykit_gateway.cors`).
     """
 
     def __init__(
@@ -114,10 +118,12 @@ class Gateway:
         *,
         keys: GatewayKeys = NO_KEYS,
         max_body_bytes: int = MAX_BODY_BYTES,
+        cors: CorsPolicy = NO_CORS,
     ) -> None:
         self.client = client
         self.keys = keys
         self.max_body_bytes = max_body_bytes
+        self.cors = cors
         # A caller who pastes their key into a prompt does not get it stored.
         for _, key in keys.keys:
             client.mask_secret(key)
@@ -149,6 +155,10 @@ class Gateway:
             return
         if scope["type"] != "http":
             return  # websockets: not served
+        headers = _headers(scope)
+        origin = headers.get("origin")
+        if origin is not None and self.cors.allows(origin):
+            send = _with_headers(send, self.cors.answer(origin))
         if self._draining:  # /health too: a load balancer stops sending here
             body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
             await _send_json(send, 503, body, [(b"connection", b"close")])
@@ -162,7 +172,7 @@ class Gateway:
 
         self._in_flight += 1
         try:
-            await self._http(scope, receive, tracked)
+            await self._http(scope, headers, receive, tracked)
         except _HungUp:
             pass  # nobody is left to answer
         except Exception as error:
@@ -178,17 +188,21 @@ class Gateway:
             if not self._in_flight and self._idle is not None:
                 self._idle.set()
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
         path = scope["path"]
         dialect = _ROUTES.get(path)
         counter = _COUNTERS.get(path)
-        headers = _headers(scope)
         shape: Dialect = (
             dialect or counter or (ANTHROPIC if "anthropic-version" in headers else OPENAI)
         )
         try:
             if path == "/health" and scope["method"] == "GET":
                 await _send_json(send, 200, {"status": "ok"})
+                return
+            if scope["method"] == "OPTIONS" and self.cors:
+                await self._preflight(headers, send)
                 return
             caller = self._caller(headers)
             if dialect is not None and scope["method"] == "POST":
@@ -213,6 +227,20 @@ class Gateway:
             await _send_json(send, problem.status, body)
         except RelayError as error:
             await _send_error(send, shape, error)
+
+    async def _preflight(self, headers: dict[str, str], send: Send) -> None:
+        """A browser asking whether its page may call (no key: browsers send none here)."""
+        origin = headers.get("origin")
+        if origin is None or "access-control-request-method" not in headers:
+            raise _Problem(405, "OPTIONS is only a CORS preflight here")
+        if not self.cors.allows(origin):
+            raise _Problem(403, f"origin {origin} may not call the gateway: add it to {CORS_ENV}")
+        # The origin's own headers (CorsPolicy.answer) are added on the way out.
+        asked = headers.get("access-control-request-headers", "")
+        await send(
+            {"type": "http.response.start", "status": 204, "headers": self.cors.preflight(asked)}
+        )
+        await send({"type": "http.response.body", "body": b""})
 
     def _caller(self, headers: dict[str, str]) -> str | None:
         """The name of the gateway key the request presents (``None`` without keys)."""
@@ -367,6 +395,17 @@ def _answer_headers(response: ChatResponse) -> list[tuple[bytes, bytes]]:
     if response.cost is not None:
         out.append((b"x-relaykit-cost", str(response.cost).encode()))
     return out
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` adding ``extra`` to the response's headers."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return sending
 
 
 async def _more(send: Send, frames: bytes) -> None:

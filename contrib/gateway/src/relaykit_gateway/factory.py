@@ -17,28 +17,41 @@ from typing import Any
 from relaykit import Client, ConfigError, RelayError
 
 from .app import OPENAI, Gateway, Receive, Scope, Send, _send_json
+from .cors import CorsPolicy
 from .keys import KEYS_ENV, GatewayKeys
 from .serve import GRACEFUL_SECONDS
 
 
 def create_app(
-    config: Any = None, *, keys: GatewayKeys | None = None, **client_options: Any
+    config: Any = None,
+    *,
+    keys: GatewayKeys | None = None,
+    cors: CorsPolicy | None = None,
+    **client_options: Any,
 ) -> OwnClientGateway:
     """An ASGI app serving the gateway over a client it opens itself.
 
     ``config`` and ``client_options`` (``plugins``, ``env``) go to
     :class:`relaykit.Client`; ``keys`` default to ``$RELAYKIT_GATEWAY_KEYS`` and
-    are required, since such a server may listen on any address.
+    are required, since such a server may listen on any address; ``cors`` to
+    ``$RELAYKIT_GATEWAY_CORS_ORIGINS`` (none).
     """
-    return OwnClientGateway(config, keys, client_options)
+    return OwnClientGateway(config, keys, client_options, cors)
 
 
 class OwnClientGateway:
     """The app :func:`create_app` returns: a :class:`Gateway` once the lifespan has started."""
 
-    def __init__(self, config: Any, keys: GatewayKeys | None, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        config: Any,
+        keys: GatewayKeys | None,
+        options: dict[str, Any],
+        cors: CorsPolicy | None = None,
+    ) -> None:
         self._config = config
         self._keys = keys
+        self._cors = cors
         self._options = options
         self.gateway: Gateway | None = None
 
@@ -62,9 +75,10 @@ class OwnClientGateway:
                     "the gateway has no keys, and its server may listen beyond this machine",
                     hint=f"set {KEYS_ENV}=name=key,...",
                 )
+            cors = self._cors if self._cors is not None else CorsPolicy.from_env()
             # Opened and closed in this one task, as anyio's task groups require.
             async with Client(self._config, **self._options) as client:
-                self.gateway = Gateway(client, keys=keys)
+                self.gateway = Gateway(client, keys=keys, cors=cors)
                 started = True
                 await send({"type": "lifespan.startup.complete"})
                 await receive()  # lifespan.shutdown

@@ -29,18 +29,28 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a web page origin (https://app.example) whose scripts may call the gateway;"
+        " repeatable; * for any (default: $RELAYKIT_GATEWAY_CORS_ORIGINS, else none)",
+    )
     parser.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM, then let calls in flight finish and drain the logs."""
     from .app import Gateway
+    from .cors import CorsPolicy
     from .keys import GatewayKeys
     from .serve import check_exposure, serve
 
     keys = GatewayKeys.from_env()
+    given = getattr(args, "cors_origin", None)
+    cors = CorsPolicy.parse(",".join(given)) if given else CorsPolicy.from_env()
     async with args.context.client() as client:
-        gateway = Gateway(client, keys=keys)
+        gateway = Gateway(client, keys=keys, cors=cors)
         check_exposure(gateway, args.host)
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:

@@ -1,0 +1,119 @@
+"""CORS: web pages of the configured origins may call the gateway from a browser; no others."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+import relaykit
+from relaykit.testing import FakePlugin
+from relaykit_gateway import CorsPolicy
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+APP = "https://app.example"
+CHAT = {"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]}
+PREFLIGHT = {
+    "origin": APP,
+    "access-control-request-method": "POST",
+    "access-control-request-headers": "authorization, content-type",
+}
+
+
+@asynccontextmanager
+async def gateway(cors: CorsPolicy) -> AsyncIterator[httpx.AsyncClient]:
+    client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()])
+    async with client, running(client, cors=cors) as url, httpx.AsyncClient(base_url=url) as http:
+        yield http
+
+
+async def test_an_allowed_page_s_preflight_names_what_it_may_send() -> None:
+    async with gateway(CorsPolicy.parse(APP)) as http:
+        r = await http.options("/v1/chat/completions", headers=PREFLIGHT)
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == APP
+    assert r.headers["access-control-allow-headers"] == "authorization, content-type"
+    assert r.headers["access-control-allow-methods"] == "GET, POST, OPTIONS"
+    assert r.headers["vary"] == "Origin"
+    assert int(r.headers["access-control-max-age"]) > 0
+
+
+async def test_an_allowed_page_reads_answers_and_errors_alike() -> None:
+    async with gateway(CorsPolicy.parse(f"{APP}, https://other.example")) as http:
+        ok = await http.post(
+            "/v1/chat/completions",
+            json=CHAT,
+            headers={"origin": APP, "authorization": f"Bearer {KEY}"},
+        )
+        refused = await http.post("/v1/chat/completions", json=CHAT, headers={"origin": APP})
+    assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"] == "echo: hi"
+    assert ok.headers["access-control-allow-origin"] == APP
+    assert "x-relaykit-cost" in ok.headers["access-control-expose-headers"]
+    # a 401 the page's script can read, to tell its user the key is wrong
+    assert refused.status_code == 401
+    assert refused.headers["access-control-allow-origin"] == APP
+
+
+async def test_other_origins_get_no_cors_headers_and_their_preflight_is_refused() -> None:
+    async with gateway(CorsPolicy.parse(APP)) as http:
+        preflight = await http.options(
+            "/v1/messages", headers={**PREFLIGHT, "origin": "https://evil.example"}
+        )
+        call = await http.post(
+            "/v1/chat/completions",
+            json=CHAT,
+            headers={"origin": "https://evil.example", "authorization": f"Bearer {KEY}"},
+        )
+    assert preflight.status_code == 403
+    assert "RELAYKIT_GATEWAY_CORS_ORIGINS" in preflight.json()["error"]["message"]
+    assert "access-control-allow-origin" not in preflight.headers
+    assert "access-control-allow-origin" not in call.headers
+
+
+async def test_a_wildcard_allows_any_page() -> None:
+    async with gateway(CorsPolicy.parse("*")) as http:
+        r = await http.options(
+            "/v1/models", headers={**PREFLIGHT, "origin": "http://localhost:5173"}
+        )
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+async def test_without_origins_no_page_is_allowed() -> None:
+    async with gateway(CorsPolicy()) as http:
+        preflight = await http.options("/v1/chat/completions", headers=PREFLIGHT)
+        call = await http.post(
+            "/v1/chat/completions",
+            json=CHAT,
+            headers={"origin": APP, "authorization": f"Bearer {KEY}"},
+        )
+    # an OPTIONS like any other request: it has no key (and a browser would stop here)
+    assert preflight.status_code == 401
+    assert "access-control-allow-origin" not in preflight.headers
+    assert call.status_code == 200 and "access-control-allow-origin" not in call.headers
+
+
+@pytest.mark.parametrize(
+    ("text", "origins"),
+    [
+        ("", frozenset()),
+        (
+            " https://a.example/ ,http://localhost:3000",
+            {"https://a.example", "http://localhost:3000"},
+        ),
+        ("*", {"*"}),
+    ],
+)
+def test_origins_are_read_from_comma_separated_text(text: str, origins: Any) -> None:
+    assert CorsPolicy.from_env({"RELAYKIT_GATEWAY_CORS_ORIGINS": text}).origins == origins
+
+
+@pytest.mark.parametrize("bad", ["app.example", "https://app.example/chat", "ftp://app.example"])
+def test_an_origin_that_is_not_one_is_a_config_error_naming_it(bad: str) -> None:
+    with pytest.raises(relaykit.ConfigError, match=f"CORS origin '{bad}' is not an origin"):
+        CorsPolicy.parse(bad)
