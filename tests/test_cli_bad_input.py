@@ -38,6 +38,7 @@ def assert_one_error_line(code: int, err: str, *needles: str) -> None:
         (["prompt", "-o", "bad", "hi"], ["KEY=VALUE", "relaykit prompt --help"]),
         (["logs", "-n", "-3"], ["--limit", "-3"]),
         (["logs", "--offset", "x"], ["--offset", "'x'"]),
+        (["logs", "--meta", "alice"], ["--meta", "NAME=VALUE", "gateway_key=alice"]),
         (["frobnicate"], ["invalid choice: 'frobnicate'", "relaykit --help"]),
     ],
 )
@@ -47,6 +48,13 @@ def test_usage_errors_are_one_error_line_naming_the_option_and_the_help(
     code, _, err = run(argv, capsys)
     assert code == 2  # the usage-error code argparse and most tools use
     assert_one_error_line(code, err, *needles)
+
+
+def test_by_without_totals_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "logs.db"}"\n')
+    code, _, err = run(["-c", str(config), "logs", "--by", "gateway_key"], capsys)
+    assert_one_error_line(code, err, "--by", "--totals")
 
 
 def test_an_until_before_since_is_an_error(

@@ -154,6 +154,30 @@ def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # 
     assert total["usage"]["cache_write_1h_input_tokens"] == 1
 
 
+def test_logs_per_caller_spend_from_metadata(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    now = time.time()
+
+    def call(n: int, cost: str, **metadata: str) -> relaykit.CallRecord:
+        params = {"metadata": metadata}
+        return make_record(n, started_at=now - 60 + n, params=params, cost=Decimal(cost))
+
+    anyio.run(
+        storage.write_batch,
+        [call(0, "0.5", gateway_key="alice"), call(1, "0.25", gateway_key="bob"), call(2, "1")],
+    )
+    _, out, _ = cli("logs", "--meta", "gateway_key=alice", "--json")
+    assert [json.loads(line)["cost"] for line in out.splitlines()] == ["0.5"]
+    _, out, _ = cli("logs", "--totals", "--by", "gateway_key")
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["DAY", "(UTC)", "GATEWAY_KEY", "MODEL"]
+    assert [line.split()[1] for line in lines[1:-1]] == ["-", "alice", "bob"]
+    assert lines[-1].split()[-1] == "$1.750000"
+    _, out, _ = cli("logs", "--totals", "--by", "gateway_key", "--json")
+    assert [json.loads(line)["gateway_key"] for line in out.splitlines()] == [None, "alice", "bob"]
+    with pytest.raises(relaykit.InvalidRequestError, match="--by groups totals: it needs"):
+        cli("logs", "--by", "gateway_key")
+
+
 def test_logs_prune(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
     seed(storage)
     code, out, _ = cli("logs", "prune", "--older-than", "30d")

@@ -229,9 +229,13 @@ class LogQuery:
     - ``text``: every word must appear, whole and case-insensitively, in the
       prompt (the text of the messages the call added to its conversation,
       :func:`new_messages`) or the response text.
+    - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
+      hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
     Results are newest first; ``limit`` and ``offset`` page through them.
-    :meth:`Storage.usage_totals` applies the same filters and ignores the paging.
+    :meth:`Storage.usage_totals` applies the same filters and ignores the paging;
+    ``group_by``, a metadata name, splits its totals by that name's value too
+    (calls without it make a group of their own, first).
     """
 
     model: str | None = None
@@ -243,6 +247,8 @@ class LogQuery:
     limit: int = 50
     offset: int = 0
     conversation_id: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    group_by: str | None = None
 
     def words(self) -> list[str]:
         """The search words of ``text``, lower-cased (what a backend must match)."""
@@ -266,6 +272,10 @@ class LogQuery:
             return False
         if self.conversation_id is not None and record.conversation_id != self.conversation_id:
             return False
+        if self.metadata:
+            held = call_metadata(record)
+            if any(held.get(name) != value for name, value in self.metadata):
+                return False
         words = self.words()
         if words:
             found = set(search_words(prompt_text(new_messages(record.messages))))
@@ -273,6 +283,12 @@ class LogQuery:
             if not found.issuperset(words):
                 return False
         return True
+
+
+def call_metadata(record: CallRecord) -> Mapping[str, Any]:
+    """The ``metadata`` a call was made with (in its ``params``)."""
+    metadata = record.params.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}
 
 
 def search_words(text: str) -> list[str]:
@@ -313,7 +329,8 @@ def new_messages(messages: Sequence[Message]) -> Sequence[Message]:
 
 @attrs.frozen(kw_only=True)
 class UsageTotal:
-    """Tokens and cost of the calls to one deployment on one UTC day."""
+    """Tokens and cost of the calls to one deployment on one UTC day (and, with
+    ``LogQuery.group_by``, one value of that metadata name: ``group``)."""
 
     day: date
     provider: str
@@ -323,6 +340,8 @@ class UsageTotal:
     usage: Usage
     #: USD; ``None`` when no call of the group had a known cost
     cost: Decimal | None
+    #: the ``group_by`` metadata value these calls share (``None``: they had none)
+    group: str | None = None
 
 
 @attrs.frozen

@@ -46,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         help="only this conversation's calls (metadata conversation_id; relaykit chat sets one)",
     )
     logs.add_argument(
+        "--meta",
+        type=metadata_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="only calls whose metadata holds this (gateway_key=alice, user=u-7); repeatable",
+    )
+    logs.add_argument(
         "--since", type=point_in_time, metavar="WHEN", help="a duration ago (7d, 12h) or a date"
     )
     logs.add_argument(
@@ -60,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         help="each call in full: params and tools, every message, reasoning, answer, tool calls",
     )
     logs.add_argument("--totals", action="store_true", help="usage and cost per model and day")
+    logs.add_argument(
+        "--by",
+        metavar="NAME",
+        help="with --totals: per value of this metadata name too (gateway_key: per caller)",
+    )
     logs.set_defaults(func=logs_command)
     actions = logs.add_subparsers(title="actions", metavar="ACTION")
     prune = make_parser(
@@ -82,6 +95,14 @@ def count(text: str) -> int:
     return value
 
 
+def metadata_pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` as a pair."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (e.g. gateway_key=alice)")
+    return name, value
+
+
 def query_from(args: argparse.Namespace) -> LogQuery:
     """The :class:`LogQuery` the ``logs`` options describe."""
     since, until = args.since, args.until
@@ -101,6 +122,8 @@ def query_from(args: argparse.Namespace) -> LogQuery:
         limit=args.limit,
         offset=args.offset,
         conversation_id=args.conversation,
+        metadata=tuple(args.meta),
+        group_by=args.by,
     )
 
 
@@ -111,6 +134,10 @@ def logs_command(args: argparse.Namespace) -> int:
 
 async def _logs(args: argparse.Namespace) -> int:
     query = query_from(args)
+    if args.by is not None and not args.totals:
+        raise InvalidRequestError(
+            "--by groups totals: it needs --totals", hint=f"relaykit logs --totals --by {args.by}"
+        )
     async with opened_storage(args) as storage:
         if args.totals:
             needs(storage, "usage_totals")
@@ -121,9 +148,9 @@ async def _logs(args: argparse.Namespace) -> int:
     if args.totals:
         if args.json:
             for t in totals:
-                out.write(json.dumps(_total_json(t)) + "\n")
+                out.write(json.dumps(_total_json(t, args.by)) + "\n")
         else:
-            out.write(_totals_table(totals) + "\n")
+            out.write(_totals_table(totals, args.by) + "\n")
         return 0
     if args.json:
         for r in records:
@@ -255,13 +282,14 @@ def _records_table(records: Sequence[CallRecord]) -> str:
     return format_table(headers, rows, right={3, 4, 5})
 
 
-def _totals_table(totals: Sequence[UsageTotal]) -> str:
+def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
     rows = []
     costs = [t.cost for t in totals if t.cost is not None]
     for t in totals:
         rows.append(
             [
                 t.day.isoformat(),
+                *([t.group if t.group is not None else "-"] if by else []),
                 # calls that failed before any deployment was tried group under none
                 f"{t.provider}/{t.model}" if t.provider or t.model else "(not sent)",
                 str(t.calls),
@@ -275,6 +303,7 @@ def _totals_table(totals: Sequence[UsageTotal]) -> str:
     rows.append(
         [
             "total",
+            *([""] if by else []),
             "",
             str(sum(t.calls for t in totals)),
             str(sum(t.errors for t in totals)),
@@ -285,7 +314,11 @@ def _totals_table(totals: Sequence[UsageTotal]) -> str:
         ]
     )
     headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "CACHE R/W", "OUTPUT", "COST"]
-    return format_table(headers, rows, right={2, 3, 4, 5, 6, 7})
+    right = {2, 3, 4, 5, 6, 7}
+    if by:
+        headers.insert(1, by.upper())
+        right = {i + 1 for i in right}
+    return format_table(headers, rows, right=right)
 
 
 def _cache_reads_writes(usage: Usage) -> str:
@@ -296,7 +329,7 @@ def _cache_reads_writes(usage: Usage) -> str:
     return f"{cell} ({one_hour} 1h)" if one_hour else cell
 
 
-def _total_json(t: UsageTotal) -> dict[str, Any]:
+def _total_json(t: UsageTotal, by: str | None = None) -> dict[str, Any]:
     return {
         "day": t.day.isoformat(),
         "provider": t.provider,
@@ -306,4 +339,6 @@ def _total_json(t: UsageTotal) -> dict[str, Any]:
         "usage": converter.unstructure(t.usage),
         # Plain notation whatever the backend's sum gave (SQLite: 1E-9, PostgreSQL: 0.000000001)
         "cost": f"{t.cost:f}" if t.cost is not None else None,
+        # grouped by a metadata name: the value under that name (null: calls without it)
+        **({by: t.group} if by else {}),
     }

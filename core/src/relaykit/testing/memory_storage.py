@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from .._hookimpl import hookimpl
-from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal
+from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal, call_metadata
 
 
 class _MemoryStoragePlugin:
@@ -64,12 +64,15 @@ class MemoryStorage:
 
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Totals per UTC day, provider and model."""
-        groups: dict[tuple[date, str, str], list[CallRecord]] = {}
+        groups: dict[tuple[date, str, str, tuple[bool, str]], list[CallRecord]] = {}
         for r in self._selected(query):
             day = datetime.fromtimestamp(r.started_at, UTC).date()
-            groups.setdefault((day, r.provider, r.model), []).append(r)
+            value = call_metadata(r).get(query.group_by) if query.group_by else None
+            # calls without the value sort first, as SQL's NULLS FIRST
+            group = (value is not None, str(value) if value is not None else "")
+            groups.setdefault((day, r.provider, r.model, group), []).append(r)
         out = []
-        for (day, provider, model), records in sorted(groups.items()):
+        for (day, provider, model, (grouped, value)), records in sorted(groups.items()):
             usage = records[0].usage
             for r in records[1:]:
                 usage = usage + r.usage
@@ -83,6 +86,7 @@ class MemoryStorage:
                     errors=sum(1 for r in records if not r.ok),
                     usage=usage,
                     cost=sum(costs, Decimal(0)) if costs else None,
+                    group=value if grouped else None,
                 )
             )
         return out

@@ -544,6 +544,41 @@ class StorageContract:
         totals = await storage.usage_totals(LogQuery(status="ok", since=T0 + timedelta(seconds=1)))
         assert sum(t.calls for t in totals) == 3
 
+    @pytest.mark.anyio
+    async def test_filter_by_metadata_and_total_per_caller(self, storage: Storage) -> None:
+        def by(n: int, usage: Usage, cost: str, **metadata: str) -> CallRecord:
+            params = {"max_tokens": 10, "metadata": metadata}
+            return make_record(n, params=params, usage=usage, cost=Decimal(cost))
+
+        await storage.write_batch(
+            [
+                by(0, Usage(10, 1), "0.1", gateway_key="alice", user="u-1"),
+                by(1, Usage(20, 2), "0.2", gateway_key="bob", user="u-1"),
+                by(2, Usage(30, 3), "0.3", gateway_key="alice", user="u-2"),
+                by(3, Usage(40, 4), "0.4"),  # no metadata: its own group, first
+                # a value that is another name's elsewhere, and one only bytes tell apart
+                by(4, Usage(50, 5), "0.5", user="alice", gateway_key="Bob"),
+            ]
+        )
+        alice = await storage.query_logs(LogQuery(metadata=(("gateway_key", "alice"),)))
+        assert [r.usage.input_tokens for r in alice] == [30, 10]
+        both = LogQuery(metadata=(("gateway_key", "alice"), ("user", "u-1")))
+        assert [r.usage.input_tokens for r in await storage.query_logs(both)] == [10]
+        none = LogQuery(metadata=(("gateway_key", "carol"),))
+        assert await storage.query_logs(none) == []
+        totals = await storage.usage_totals(LogQuery(group_by="gateway_key"))
+        assert [(t.group, t.calls, t.usage.input_tokens, t.cost) for t in totals] == [
+            (None, 1, 40, Decimal("0.4")),
+            ("Bob", 1, 50, Decimal("0.5")),
+            ("alice", 2, 40, Decimal("0.4")),
+            ("bob", 1, 20, Decimal("0.2")),
+        ]
+        # the filters apply to grouped totals too
+        per_user = LogQuery(group_by="user", metadata=(("gateway_key", "alice"),))
+        totals = await storage.usage_totals(per_user)
+        assert [(t.group, t.calls) for t in totals] == [("u-1", 1), ("u-2", 1)]
+        assert all(t.group is None for t in await storage.usage_totals())
+
     # -- retention ---------------------------------------------------------------
 
     @pytest.mark.anyio

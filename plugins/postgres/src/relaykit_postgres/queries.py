@@ -39,13 +39,14 @@ DELETE_OLD_RECORDS = (
     " RETURNING ARRAY(SELECT m #>> '{}' FROM jsonb_array_elements(messages) AS m"
     " WHERE jsonb_typeof(m) = 'string')"
 )
-SELECT_TOTALS = (
+_TOTALS = (
     "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
     " count(*), count(*) FILTER (WHERE NOT ok), sum(input_tokens)::bigint,"
     " sum(output_tokens)::bigint, sum(cached_input_tokens)::bigint,"
     " sum(reasoning_tokens)::bigint, sum(cost), sum(cache_write_input_tokens)::bigint,"
-    " sum(cache_write_1h_input_tokens)::bigint FROM logs"
+    " sum(cache_write_1h_input_tokens)::bigint"
 )
+SELECT_TOTALS = f"{_TOTALS} FROM logs"
 _JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
 
 
@@ -75,6 +76,9 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     if query.conversation_id is not None:
         clauses.append("conversation_id = %s")
         params.append(query.conversation_id)
+    for name, value in query.metadata:
+        clauses.append("params -> 'metadata' ->> %s = %s")
+        params += [name, value]
     if query.words():
         # plainto_tsquery parses the text as the column was parsed (and treats
         # any operator characters in it as plain text).
@@ -96,12 +100,19 @@ def select_records(query: LogQuery) -> tuple[str, list[Any]]:
 def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.usage_totals`."""
     sql, params = where(query)
-    return f"{SELECT_TOTALS}{sql} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params
+    if query.group_by is None:
+        return f"{SELECT_TOTALS}{sql} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", params
+    # Byte order (COLLATE "C") and NULLs first: as the other backends sort groups.
+    return (
+        f"{_TOTALS}, (params -> 'metadata' ->> %s) COLLATE \"C\" FROM logs{sql}"
+        " GROUP BY 1, 2, 3, 13 ORDER BY 1, 2, 3, 13 NULLS FIRST",
+        [query.group_by, *params],
+    )
 
 
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
-    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row
+    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row[:12]
     return UsageTotal(
         day=day,
         provider=provider,
@@ -110,6 +121,7 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
         errors=errors,
         usage=Usage(inp, out, cached, reasoning, written, hour),
         cost=cost,
+        group=row[12] if len(row) > 12 else None,
     )
 
 

@@ -38,12 +38,15 @@ DROP_UNREFERENCED = "DELETE FROM shared_messages WHERE key = ? AND refs = 0"
 SELECT_SHARED = (
     "SELECT key, body FROM shared_messages WHERE key IN (SELECT value FROM json_each(?))"
 )
-SELECT_TOTALS = (
+_TOTALS = (
     "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"
     " decimal_sum(cost), sum(cache_write_input_tokens), sum(cache_write_1h_input_tokens)"
-    " FROM logs"
 )
+SELECT_TOTALS = f"{_TOTALS} FROM logs"
+# One metadata value of a call (params holds its metadata as a JSON object):
+# json_each needs no JSON path, so any name is safe to look up.
+_METADATA_VALUE = "(SELECT value FROM json_each(params, '$.metadata') WHERE key = ?)"
 
 
 def where(query: LogQuery) -> tuple[str, list[Any]]:
@@ -72,6 +75,9 @@ def where(query: LogQuery) -> tuple[str, list[Any]]:
     if query.conversation_id is not None:
         clauses.append("conversation_id = ?")
         params.append(query.conversation_id)
+    for name, value in query.metadata:
+        clauses.append(f"{_METADATA_VALUE} = ?")
+        params += [name, value]
     words = query.words()
     if words:
         # Each word quoted as an FTS5 string: operators and punctuation in what
@@ -94,15 +100,23 @@ def select_records(query: LogQuery) -> tuple[str, list[Any]]:
 def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     """The SELECT for :meth:`~relaykit.protocols.Storage.usage_totals`."""
     sql, params = where(query)
+    if query.group_by is None:
+        return (
+            f"{SELECT_TOTALS}{sql} GROUP BY day, provider, model ORDER BY day, provider, model",
+            params,
+        )
+    # SQLite sorts NULL first: calls without the value come first, as the protocol says.
     return (
-        f"{SELECT_TOTALS}{sql} GROUP BY day, provider, model ORDER BY day, provider, model",
-        params,
+        f"{_TOTALS}, {_METADATA_VALUE} AS grp FROM logs{sql}"
+        " GROUP BY day, provider, model, grp ORDER BY day, provider, model, grp",
+        [query.group_by, *params],
     )
 
 
 def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
-    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row
+    day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row[:12]
+    group = row[12] if len(row) > 12 else None
     return UsageTotal(
         day=date.fromisoformat(day),
         provider=provider,
@@ -111,6 +125,7 @@ def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
         errors=errors,
         usage=Usage(inp, out, cached, reasoning, written, hour),
         cost=Decimal(cost) if cost is not None else None,
+        group=str(group) if group is not None else None,
     )
 
 
