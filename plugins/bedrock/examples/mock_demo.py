@@ -1,4 +1,4 @@
-"""relaykit.Client chat, stream and model listing against the Bedrock mock, under asyncio and trio.
+"""Chat, stream, token counting and model listing against the Bedrock mock, on asyncio and trio.
 
 python plugins/bedrock/examples/mock_demo.py
 """
@@ -12,6 +12,7 @@ import tempfile
 import anyio
 
 import relaykit
+from relaykit_bedrock import BedrockProvider
 from relaykit_bedrock.testing import ACCESS_KEY, REGION, SECRET_KEY, BedrockMock
 
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -30,6 +31,13 @@ async def main(mock: BedrockMock) -> None:
             async for event in s:
                 print("   ", event)
         print("stream:", repr(s.response.text), s.response.finish_reason, s.response.usage)
+        provider = client.provider("bedrock")
+        assert isinstance(provider, BedrockProvider)
+        request = relaykit.ChatRequest(
+            model=MODEL.removeprefix("bedrock/"),
+            messages=(relaykit.Message.user("how many tokens is this"),),
+        )
+        print("tokens:", await provider.count_tokens(request))
         print("models:", ", ".join(m.id for m in await client.models("bedrock")))
 
 

@@ -1,4 +1,4 @@
-"""The Amazon Bedrock provider: the Converse and ConverseStream APIs over HTTP."""
+"""The Amazon Bedrock provider: the Converse, ConverseStream and CountTokens APIs over HTTP."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from relaykit import (
     ModelInfo,
     ModelPrice,
     ProviderSettings,
+    ProviderUnavailableError,
     RelayError,
     StreamError,
     json_decode,
@@ -22,6 +23,7 @@ from relaykit import (
 )
 from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
+from relaykit.http import transport_error
 from relaykit.secrets import scrub
 
 from . import wire
@@ -56,6 +58,9 @@ class BedrockProvider:
     message of calls that bring none; see :mod:`relaykit.cache_points`).
     Model ids may be foundation model ids, inference profile ids
     (``us.anthropic.claude-...``) or ARNs.
+
+    :meth:`count_tokens` asks CountTokens how many input tokens a Converse
+    call would use, for the models Bedrock counts for.
     """
 
     type: ClassVar[str] = "bedrock"
@@ -102,17 +107,23 @@ class BedrockProvider:
     async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
         return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
 
+    def _converse_body(self, request: ChatRequest) -> dict[str, Any]:
+        if self._auto_cache is not None:
+            request = add_cache_points(request, self._auto_cache)
+        return wire.request_body(request)
+
+    async def _model_request(
+        self, model: str, operation: str, body: dict[str, Any]
+    ) -> tuple[str, bytes, dict[str, str]]:
+        # The model id sits in one path segment: ARNs carry '/' and ':' which must be escaped.
+        url = await self._url(self._runtime_url, f"/model/{quote(model, safe='')}/{operation}")
+        content = json_encode.dumps(body)
+        return url, content, await self._request_headers("POST", url, content)
+
     async def _converse_request(
         self, request: ChatRequest, operation: str
     ) -> tuple[str, bytes, dict[str, str]]:
-        # The model id sits in one path segment: ARNs carry '/' and ':' which must be escaped.
-        url = await self._url(
-            self._runtime_url, f"/model/{quote(request.model, safe='')}/{operation}"
-        )
-        if self._auto_cache is not None:
-            request = add_cache_points(request, self._auto_cache)
-        body = json_encode.dumps(wire.request_body(request))
-        return url, body, await self._request_headers("POST", url, body)
+        return await self._model_request(request.model, operation, self._converse_body(request))
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``POST /model/{modelId}/converse`` call."""
@@ -170,6 +181,41 @@ class BedrockProvider:
                 raise StreamError(
                     "the stream ended before messageStop", provider=self._name, model=request.model
                 )
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens ``request`` would use, from ``POST /model/{modelId}/count-tokens``.
+
+        Sends the ``messages``, ``system`` and ``toolConfig`` of the Converse
+        call as ``input.converse``; the inference settings have no place there.
+        Bedrock counts for some models only and refuses the rest with a
+        ``ValidationException`` (:class:`relaykit.InvalidRequestError`). Raises
+        :class:`relaykit.RelayError` subclasses on failure.
+        """
+        converse = self._converse_body(request)
+        counted = {k: converse[k] for k in wire.COUNT_TOKENS_FIELDS if k in converse}
+        url, body, headers = await self._model_request(
+            request.model, "count-tokens", {"input": {"converse": counted}}
+        )
+        try:
+            # The core maps transport errors on its chat path only; this call is outside it.
+            r = await self._http.post(url, content=body, headers=headers)
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=request.model)
+            if mapped is None:
+                raise
+            raise mapped from e
+        if r.status_code >= 400:
+            raise http_error(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        try:
+            return int(json_decode.loads(r.content)["inputTokens"])
+        except (ValueError, TypeError, KeyError) as e:
+            raise ProviderUnavailableError(
+                "CountTokens answered without inputTokens",
+                provider=self._name,
+                model=request.model,
+            ) from e
 
     def _corrupt(self, error: EventStreamError, model: str) -> StreamError:
         return StreamError(

@@ -75,6 +75,12 @@ IMAGE_FORMATS = {
 _IMAGE_EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "gif": "gif", "webp": "webp"}
 
 
+#: The Converse fields CountTokens counts (``input.converse``, a ConverseTokensRequest):
+#: the prompt. Its newer ``additionalModelRequestFields`` is left out: it carries
+#: model switches, sampling ones (``top_k``) among them, rather than prompt.
+COUNT_TOKENS_FIELDS = ("messages", "system", "toolConfig")
+
+
 def finish_reason(raw: str | None) -> FinishReason:
     """relaykit's finish reason for a Converse ``stopReason``."""
     return FINISH_REASONS.get(raw or "", "other")

@@ -1,4 +1,5 @@
-"""The Gemini API provider: ``generateContent``, ``streamGenerateContent`` and ``models``."""
+"""The Gemini API provider: ``generateContent``, ``streamGenerateContent``, ``countTokens``
+and ``models``."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from relaykit import (
     ModelInfo,
     ModelPrice,
     ProviderSettings,
+    ProviderUnavailableError,
     RelayError,
     json_decode,
     json_encode,
 )
 from relaykit.events import StreamEvent
+from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
@@ -44,6 +47,9 @@ class GeminiProvider:
     reasoning) and ``thinking_budget`` (tokens; ``0`` turns thinking off on
     models that allow it). Anything else Gemini accepts (``safetySettings``,
     ``cachedContent``, more ``generationConfig`` keys) goes in ``extra``.
+
+    :meth:`count_tokens` asks ``countTokens`` how many input tokens a request
+    would use, system instruction and function declarations included.
     """
 
     type: ClassVar[str] = "gemini"
@@ -73,9 +79,7 @@ class GeminiProvider:
         )
 
     def _url(self, model: str, method: str) -> str:
-        # "gemini-2.5-flash" lives under models/; "tunedModels/x" names its own collection.
-        resource = model if "/" in model else f"models/{model}"
-        return f"{self._root}/{resource}:{method}"
+        return f"{self._root}/{_resource(model)}:{method}"
 
     def _body(self, request: ChatRequest) -> bytes:
         body = wire.request_body(request, thinking=self._thinking)
@@ -108,6 +112,42 @@ class GeminiProvider:
             # Raises StreamError when the connection closed before the finish reason.
             for event in decoder.close():
                 yield event
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens ``request`` would use, from ``models/{model}:countTokens``.
+
+        The whole ``generateContent`` body goes as ``generateContentRequest``, so
+        the system instruction, function declarations and cached content count
+        as a chat call would bill them. Raises :class:`relaykit.RelayError`
+        subclasses on failure.
+        """
+        # That form needs the model in the body too, as a resource name (models/NAME).
+        inner = {
+            "model": _resource(request.model),
+            **wire.request_body(request, thinking=self._thinking),
+        }
+        body = json_encode.dumps({"generateContentRequest": inner})
+        url = self._url(request.model, "countTokens")
+        try:
+            # The core maps transport errors on its chat path only; this call is outside it.
+            r = await self._http.post(url, content=body, headers=self._headers)
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=request.model)
+            if mapped is None:
+                raise
+            raise mapped from e
+        if r.status_code >= 400:
+            raise self._error(r.status_code, r.headers, r.content, request.model)
+        try:
+            data = json_decode.loads(r.content)
+            # Google's JSON leaves out fields at their default: no totalTokens means 0.
+            return int(data.get("totalTokens") or 0)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ProviderUnavailableError(
+                "countTokens answered with something other than a CountTokensResponse",
+                provider=self._name,
+                model=request.model,
+            ) from e
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET models``, every page, keeping the models that can chat (``generateContent``)."""
@@ -164,6 +204,11 @@ class GeminiProvider:
         if status == 400 and "token count" in lowered and "exceeds" in lowered:
             return ContextLengthError(err.message, **kw)
         return err
+
+
+def _resource(model: str) -> str:
+    # "gemini-2.5-flash" lives under models/; "tunedModels/x" names its own collection.
+    return model if "/" in model else f"models/{model}"
 
 
 def _thinking_config(opts: Mapping[str, Any], name: str) -> dict[str, Any] | None:

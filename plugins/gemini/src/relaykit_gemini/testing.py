@@ -5,6 +5,9 @@ Built from Google's public API reference (ai.google.dev/api): ``POST
 ``GenerateContentResponse``; ``:streamGenerateContent?alt=sse`` returning
 ``data: {GenerateContentResponse}\\r\\n\\r\\n`` chunks (CRLF, as Google sends
 them) with ``finishReason`` and the full ``usageMetadata`` on the last one;
+``:countTokens`` taking ``contents`` or a whole ``generateContentRequest`` and
+returning ``{"totalTokens": N}`` (one token per word of the system instruction
+and the text parts; a zero left out, as Google's JSON leaves out defaults);
 ``GET /v1beta/models`` paginated with ``pageSize``/``pageToken``; the key in
 ``x-goog-api-key`` (or ``?key=``); and ``{"error": {"code", "message",
 "status", "details"}}`` bodies with ``google.rpc.RetryInfo`` on 429.
@@ -91,7 +94,7 @@ _REQUEST_FIELDS = (
     "cachedContent",
 )
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
-_METHOD = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)")
+_METHOD = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)")
 
 
 class GeminiMock(VendorMock):
@@ -145,6 +148,8 @@ class GeminiMock(VendorMock):
         if request.method == "GET" and request.path == "/v1beta/models":
             return self._list(request.query)
         method = _METHOD.fullmatch(request.path)
+        if request.method == "POST" and method and method.group(2) == "countTokens":
+            return self._count_tokens(method.group(1), request)
         if request.method == "POST" and method:
             return await self._generate(method.group(1), method.group(2), request)
         return _error(404, f"Requested entity was not found: {request.method} {request.path}")
@@ -167,16 +172,47 @@ class GeminiMock(VendorMock):
             data["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return Response.json(data)
 
+    def _unsupported(self, model: str, method: str) -> Response | None:
+        if any(m[0] == model and method in m[3] for m in self.models):
+            return None
+        return _error(
+            404,
+            f"models/{model} is not found for API version v1beta, or is not supported for "
+            f"{method}. Call ListModels to see the list of available models and their "
+            "supported methods.",
+        )
+
+    # -- token counting ----------------------------------------------------------
+
+    def _count_tokens(self, model: str, request: Request) -> Response:
+        unsupported = self._unsupported(model, "countTokens")
+        if unsupported is not None:
+            return unsupported
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        problem = validate_count_tokens(body, model)
+        if problem:
+            return _error(400, problem)
+        inner = body.get("generateContentRequest") or body
+        texts = [_texts(c) for c in inner["contents"]]
+        system = inner.get("systemInstruction")
+        if isinstance(system, dict):
+            texts.insert(0, _texts(system))
+        total = count_tokens(" ".join(texts))
+        details = [{"modality": "TEXT", "tokenCount": total}]
+        # Google's JSON leaves out fields at their default value, a count of 0 too.
+        return Response.json(
+            {"totalTokens": total, "promptTokensDetails": details} if total else {}
+        )
+
     # -- generation ------------------------------------------------------------
 
     async def _generate(self, model: str, method: str, request: Request) -> Response:
-        if not any(m[0] == model and "generateContent" in m[3] for m in self.models):
-            return _error(
-                404,
-                f"models/{model} is not found for API version v1beta, or is not supported for "
-                "generateContent. Call ListModels to see the list of available models and their "
-                "supported methods.",
-            )
+        unsupported = self._unsupported(model, "generateContent")
+        if unsupported is not None:
+            return unsupported
         try:
             body = request.json()
         except ValueError:
@@ -394,6 +430,47 @@ def validate(body: Any) -> str | None:
     return None
 
 
+_COUNT_FIELDS = ("contents", "generateContentRequest")
+_MODEL_NAME = re.compile(r"(models|tunedModels)/[^/]+")
+
+
+def validate_count_tokens(body: Any, model: str) -> str | None:
+    """Gemini's message for what is wrong with a ``countTokens`` body for ``model``, or ``None``.
+
+    The body holds ``contents`` or a ``generateContentRequest`` (a whole
+    ``generateContent`` body plus its ``model``), never both: the reference
+    calls them mutually exclusive. The mock also wants that ``model`` to be the
+    one in the path. Messages Google does not publish are worded by the mock.
+    """
+    if not isinstance(body, dict):
+        return "Invalid JSON payload received. Expected an object."
+    for key in body:
+        if key not in _COUNT_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+    if "generateContentRequest" not in body:
+        return validate({"contents": body.get("contents")})
+    if "contents" in body:
+        return (
+            "* CountTokensRequest: contents and generate_content_request are mutually "
+            "exclusive; send one of them."
+        )
+    inner = body["generateContentRequest"]
+    if not isinstance(inner, dict):
+        return (
+            "Invalid value at 'generate_content_request' "
+            "(type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentRequest)"
+        )
+    name = inner.get("model")
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        return "* GenerateContentRequest.model: unexpected model name format"
+    if name != f"models/{model}":
+        return (
+            f"* GenerateContentRequest.model: {name} is not the model the request is for "
+            f"(models/{model})."
+        )
+    return validate({k: v for k, v in inner.items() if k != "model"})
+
+
 _MOCK_SIGNATURE = re.compile(r"mock-thought-signature-\d+\Z")
 
 
@@ -479,4 +556,4 @@ def _error(
     return Response.json({"error": err}, status, headers)
 
 
-__all__ = ["MODELS", "GeminiMock", "validate"]
+__all__ = ["MODELS", "GeminiMock", "validate", "validate_count_tokens"]

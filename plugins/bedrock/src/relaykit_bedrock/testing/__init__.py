@@ -5,7 +5,8 @@ blocks, ``stopReason``, ``usage`` with cache reads counted apart from
 ``inputTokens``, ``metrics.latencyMs``); ConverseStream as binary
 ``application/vnd.amazon.eventstream`` frames with correct CRCs (and the ``p``
 padding field AWS adds to each event); in-stream exceptions; HTTP errors as
-``{"message": ...}`` with ``x-amzn-errortype``; and ListFoundationModels.
+``{"message": ...}`` with ``x-amzn-errortype``; CountTokens for Converse input
+(``{"inputTokens": N}``); and ListFoundationModels.
 
 It checks authentication as AWS does: a Bedrock API key, or a SigV4
 ``Authorization`` header whose signature it recomputes with botocore from the
@@ -31,7 +32,16 @@ from .frames import (
     exception_frame,
     rechunk,
 )
-from .mock import ACCESS_KEY, MODELS, REGION, SECRET_KEY, BedrockMock, error, validate
+from .mock import (
+    ACCESS_KEY,
+    MODELS,
+    REGION,
+    SECRET_KEY,
+    BedrockMock,
+    error,
+    validate,
+    validate_count_tokens,
+)
 from .sigv4 import Denial, SigV4Verifier
 
 __all__ = [
@@ -51,4 +61,5 @@ __all__ = [
     "exception_frame",
     "rechunk",
     "validate",
+    "validate_count_tokens",
 ]

@@ -1,4 +1,5 @@
-"""The Bedrock mock server: Converse, ConverseStream and ListFoundationModels over loopback.
+"""The Bedrock mock server: Converse, ConverseStream, CountTokens and ListFoundationModels
+over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
@@ -15,6 +16,11 @@ messages), no ``1h`` one after a ``5m`` (or default) one. Those last messages
 are worded by the mock: AWS does not publish them all. The mock keeps its own
 idea of a valid cache point, so that it catches the client's mistakes rather
 than sharing them.
+
+CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input":
+{"converse": {...}}}``, checked by :func:`validate_count_tokens`, and answers
+``{"inputTokens": N}``: one token per word of the system and text blocks, as
+Converse's ``inputTokens`` counts them here.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import anyio
 
 from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.script import count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
@@ -131,7 +138,9 @@ class BedrockMock(VendorMock):
             wanted = request.query.get("byOutputModality")
             summaries = [m for m in self.models if not wanted or wanted in m["outputModalities"]]
             return Response.json({"modelSummaries": summaries})
-        m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream)", path)
+        m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream|count-tokens)", path)
+        if request.method == "POST" and m and m.group(2) == "count-tokens":
+            return self._count_tokens(request)
         if request.method == "POST" and m:
             stream = m.group(2) == "converse-stream"
             return await self._converse(unquote(m.group(1)), request, stream=stream)
@@ -148,6 +157,21 @@ class BedrockMock(VendorMock):
             return error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         denial = self.verifier.check(request, auth)
         return None if denial is None else error(403, denial.message, denial.kind)
+
+    def _count_tokens(self, request: Request) -> Response:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return error(400, "Content-Type must be application/json", "ValidationException")
+        try:
+            body = request.json()
+        except ValueError:
+            body = None  # refused below, as a body without input
+        invalid = validate_count_tokens(body)
+        if invalid:
+            return error(400, invalid, "ValidationException")
+        tokens = count_tokens(_prompt_text(body["input"]["converse"]))
+        return Response.json(
+            {"inputTokens": tokens}, headers={"x-amzn-requestid": str(uuid.uuid4())}
+        )
 
     async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
         if not request.headers.get("content-type", "").startswith("application/json"):
@@ -275,6 +299,35 @@ def validate(body: Any) -> str | None:
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         )
     return _cache_point_problem(body)
+
+
+#: What ``input.converse`` holds (ConverseTokensRequest in the API reference).
+_CONVERSE_TOKENS_FIELDS = ("messages", "system", "toolConfig", "additionalModelRequestFields")
+
+
+def validate_count_tokens(body: Any) -> str | None:
+    """The ValidationException message CountTokens would give ``body``, or ``None``.
+
+    ``input`` is a union of ``converse`` and ``invokeModel``; the mock counts the
+    first only. Inside it, ``messages`` is required here (the reference marks it
+    optional, but a count of no conversation is no use) and checked as Converse
+    checks it; fields Converse has and ConverseTokensRequest lacks
+    (``inferenceConfig``) are refused. Those messages are worded by the mock.
+    """
+    inp = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(inp, dict):
+        return _constraint("Value null at 'input'", "Member must not be null")
+    if len(inp) != 1:
+        return "input must set exactly one of converse or invokeModel."
+    converse = inp.get("converse")
+    if not isinstance(converse, dict):
+        return "The mock counts tokens for input.converse only."
+    extra = sorted(set(converse) - set(_CONVERSE_TOKENS_FIELDS))
+    if extra:
+        return f"input.converse.{extra[0]} is not a ConverseTokensRequest field."
+    if not converse.get("messages"):
+        return _constraint("Value null at 'input.converse.messages'", "Member must not be null")
+    return validate(converse)
 
 
 # -- cache points, as the mock itself understands them (not borrowed from the client) --

@@ -1,0 +1,190 @@
+"""``BedrockProvider.count_tokens``: CountTokens (``/model/{modelId}/count-tokens``) on the mock."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+import relaykit
+from relaykit import (
+    AuthenticationError,
+    ChatRequest,
+    InvalidRequestError,
+    Message,
+    ProviderUnavailableError,
+    ToolCall,
+)
+from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_bedrock import BedrockProvider
+from relaykit_bedrock.testing import BedrockMock, validate_count_tokens
+
+MODEL_ID = "anthropic.claude-haiku-4-5-20251001-v1:0"
+MakeClient = Callable[..., relaykit.Client]
+
+
+@asynccontextmanager
+async def bedrock(client: relaykit.Client) -> AsyncIterator[BedrockProvider]:
+    async with client:
+        provider = client.provider("bedrock")
+        assert isinstance(provider, BedrockProvider)
+        yield provider
+
+
+def conversation(**params: Any) -> ChatRequest:
+    return ChatRequest(
+        model=MODEL_ID,
+        messages=(
+            Message.system("Answer in one word."),
+            Message.user("Weather in Paris?"),
+            Message.assistant(
+                "Checking.", tool_calls=[ToolCall("t1", "get_weather", {"city": "Paris"})]
+            ),
+            Message.tool("t1", '{"sky": "sunny"}'),
+            Message.assistant("Sunny."),
+            Message.user("And in Oslo tomorrow?"),
+        ),
+        tools=(relaykit.Tool.coerce(WEATHER_TOOL),),
+        **params,
+    )
+
+
+@pytest.mark.anyio
+async def test_count_tokens_sends_the_converse_prompt(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    request = conversation(max_tokens=20, temperature=0.5)
+    async with bedrock(make_client()) as provider:
+        # One token per word of the system (4) and text blocks (3+1+1+4).
+        assert await provider.count_tokens(request) == 13
+    r = mock.requests[-1]
+    assert (r.method, r.path) == ("POST", f"/model/{quote(MODEL_ID, safe='')}/count-tokens")
+    # SigV4-signed, and the mock recomputed the signature over this path and body.
+    assert r.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+    # Only the prompt: inferenceConfig has no place in a ConverseTokensRequest.
+    assert r.json() == {
+        "input": {
+            "converse": {
+                "messages": [
+                    {"role": "user", "content": [{"text": "Weather in Paris?"}]},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"text": "Checking."},
+                            {
+                                "toolUse": {
+                                    "toolUseId": "t1",
+                                    "name": "get_weather",
+                                    "input": {"city": "Paris"},
+                                }
+                            },
+                        ],
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "toolResult": {
+                                    "toolUseId": "t1",
+                                    "content": [{"text": '{"sky": "sunny"}'}],
+                                }
+                            }
+                        ],
+                    },
+                    {"role": "assistant", "content": [{"text": "Sunny."}]},
+                    {"role": "user", "content": [{"text": "And in Oslo tomorrow?"}]},
+                ],
+                "system": [{"text": "Answer in one word."}],
+                "toolConfig": {
+                    "tools": [
+                        {
+                            "toolSpec": {
+                                "name": "get_weather",
+                                "description": "Current weather in a city",
+                                "inputSchema": {"json": WEATHER_TOOL["parameters"]},
+                            }
+                        }
+                    ]
+                },
+            }
+        }
+    }
+
+
+@pytest.mark.anyio
+async def test_the_count_matches_what_converse_then_reports(make_client: MakeClient) -> None:
+    async with bedrock(make_client()) as provider:
+        counted = await provider.count_tokens(conversation())
+        response = await provider.chat(conversation())
+    assert counted == response.usage.input_tokens
+
+
+@pytest.mark.anyio
+async def test_a_refused_request_is_an_invalid_request_error(make_client: MakeClient) -> None:
+    backwards = ChatRequest(model=MODEL_ID, messages=(Message.assistant("I start."),))
+    async with bedrock(make_client()) as provider:
+        with pytest.raises(InvalidRequestError, match="must start with a user message") as info:
+            await provider.count_tokens(backwards)
+    assert info.value.status == 400
+
+
+@pytest.mark.anyio
+async def test_a_wrong_secret_is_an_authentication_error_without_the_secret(
+    monkeypatch: pytest.MonkeyPatch, make_client: MakeClient
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x" * 40)
+    async with bedrock(make_client()) as provider:
+        with pytest.raises(AuthenticationError, match="InvalidSignatureException") as info:
+            await provider.count_tokens(conversation())
+    err = info.value
+    assert err.status == 403
+    assert "x" * 40 not in f"{err} {err!r} {err.provider_message} {err.hint}"
+
+
+@pytest.mark.anyio
+async def test_a_wrong_api_key_is_an_authentication_error_without_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wrong = "ABSKd3Jvbmcta2V5LXZhbHVl"
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", wrong)
+    with BedrockMock(bearer_token="ABSKcmlnaHQta2V5LXZhbHVl") as mock:
+        config = {
+            "storage": {"backend": "none"},
+            "providers": {"bedrock": {"base_url": mock.base_url}},
+        }
+        async with bedrock(relaykit.Client(config)) as provider:
+            with pytest.raises(AuthenticationError, match="UnrecognizedClientException") as info:
+                await provider.count_tokens(conversation())
+        assert mock.requests[-1].headers["authorization"] == f"Bearer {wrong}"
+    err = info.value
+    assert wrong not in f"{err} {err!r} {err.provider_message} {err.hint}"
+
+
+@pytest.mark.anyio
+async def test_count_tokens_connection_failure_is_typed(make_client: MakeClient) -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with bedrock(make_client(base_url=url)) as provider:
+        with pytest.raises(ProviderUnavailableError):
+            await provider.count_tokens(conversation())
+
+
+def test_the_mock_checks_the_count_tokens_body() -> None:
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    assert validate_count_tokens({"input": {"converse": {"messages": messages}}}) is None
+    assert "'input'" in str(validate_count_tokens({"converse": {"messages": messages}}))
+    assert "input.converse.messages" in str(validate_count_tokens({"input": {"converse": {}}}))
+    both = {"converse": {"messages": messages}, "invokeModel": {"body": "{}"}}
+    assert "exactly one" in str(validate_count_tokens({"input": both}))
+    sampled = {"messages": messages, "inferenceConfig": {"maxTokens": 5}}
+    assert "inferenceConfig" in str(validate_count_tokens({"input": {"converse": sampled}}))
+    # The conversation itself is checked as Converse checks it.
+    backwards = [{"role": "assistant", "content": [{"text": "hi"}]}]
+    assert "start with a user" in str(
+        validate_count_tokens({"input": {"converse": {"messages": backwards}}})
+    )
