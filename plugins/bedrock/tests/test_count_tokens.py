@@ -17,6 +17,7 @@ from relaykit import (
     InvalidRequestError,
     Message,
     ProviderUnavailableError,
+    TokenCount,
     ToolCall,
 )
 from relaykit.testing.provider_contract import WEATHER_TOOL
@@ -113,6 +114,23 @@ async def test_count_tokens_sends_the_converse_prompt(
             }
         }
     }
+
+
+@pytest.mark.anyio
+async def test_client_count_tokens_is_bedrock_s_exact_count(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        count = await client.count_tokens(
+            f"bedrock/{MODEL_ID}",
+            [Message.system("Be brief."), Message.user("one two three")],
+            tools=[WEATHER_TOOL],
+            max_tokens=50,
+        )
+    assert count == TokenCount(5, exact=True)
+    r = mock.requests[-1]
+    assert r.path.endswith("/count-tokens")
+    assert set(r.json()["input"]["converse"]) == {"messages", "system", "toolConfig"}
 
 
 @pytest.mark.anyio

@@ -18,6 +18,7 @@ from relaykit import (
     Message,
     NotFoundError,
     ProviderUnavailableError,
+    TokenCount,
     ToolCall,
 )
 from relaykit.testing.provider_contract import PNG, WEATHER_TOOL
@@ -126,6 +127,26 @@ async def test_count_tokens_sends_the_whole_generate_content_request(mock: Gemin
             "generationConfig": {"maxOutputTokens": 20, "temperature": 0.5},
         }
     }
+
+
+@pytest.mark.anyio
+async def test_client_count_tokens_is_gemini_s_exact_count(mock: GeminiMock) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config, env={}) as c:
+        count = await c.count_tokens(
+            "gemini/gemini-2.5-flash",
+            [Message.system("Be brief."), Message.user("one two three")],
+            tools=[WEATHER_TOOL],
+        )
+    assert count == TokenCount(5, exact=True)
+    sent = mock.last_request.json()["generateContentRequest"]
+    assert (mock.last_request.path, set(sent)) == (
+        "/v1beta/models/gemini-2.5-flash:countTokens",
+        {"model", "contents", "systemInstruction", "tools"},
+    )
 
 
 @pytest.mark.anyio
