@@ -7,53 +7,23 @@ relaykit's own provider plugins, so every hop speaks a vendor's exact format.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import anthropic
 import openai
 import pytest
 
-import relaykit
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_gateway.testing import KEY, running
+from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running_over
 
 pytestmark = pytest.mark.anyio
-
-UPSTREAM_KEY = "sk-upstream-0123456789abcdef0123"
-
-
-@pytest.fixture
-def openai_mock() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=UPSTREAM_KEY) as mock:
-        yield mock
-
-
-@pytest.fixture
-def anthropic_mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=UPSTREAM_KEY) as mock:
-        yield mock
-
-
-@asynccontextmanager
-async def gateway(**providers: str) -> AsyncIterator[str]:
-    config: dict[str, Any] = {
-        "storage": {"backend": "none"},
-        "providers": {
-            name: {"base_url": url, "api_key": UPSTREAM_KEY} for name, url in providers.items()
-        },
-    }
-    async with relaykit.Client(config) as client, running(client) as url:
-        yield url
 
 
 async def test_anthropics_sdk_streams_from_an_openai_model(openai_mock: OpenAIMock) -> None:
     openai_mock.script.push(
         Reply(text="Hello from an OpenAI model.", tool_calls=(("lookup", {"q": "x"}),))
     )
-    async with gateway(openai=openai_mock.base_url) as url:
+    async with running_over(openai=openai_mock.base_url) as url:
         client = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
         async with (
             client,
@@ -85,7 +55,7 @@ async def test_anthropics_sdk_streams_from_an_openai_model(openai_mock: OpenAIMo
 async def test_openais_sdk_talks_to_an_anthropic_model(anthropic_mock: AnthropicMock) -> None:
     anthropic_mock.script.push(Reply(text="Hello from Claude.", input_tokens=9, output_tokens=4))
     async with (
-        gateway(anthropic=anthropic_mock.base_url) as url,
+        running_over(anthropic=anthropic_mock.base_url) as url,
         openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0) as c,
     ):
         r = await c.chat.completions.create(
@@ -107,7 +77,7 @@ async def test_openais_sdk_talks_to_an_anthropic_model(anthropic_mock: Anthropic
 async def test_an_upstream_429_reaches_the_caller_with_its_wait(openai_mock: OpenAIMock) -> None:
     for _ in range(3):  # the client's own attempts, all refused
         openai_mock.script.push(Reply.failure(429, "quota", retry_after=0.01))
-    async with gateway(openai=openai_mock.base_url) as url:
+    async with running_over(openai=openai_mock.base_url) as url:
         client = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
         async with client:
             with pytest.raises(anthropic.RateLimitError) as caught:
@@ -126,7 +96,7 @@ async def test_openais_responses_api_streams_from_an_anthropic_model(
 ) -> None:
     anthropic_mock.script.push(Reply(text="Hello through the Responses API."))
     async with (
-        gateway(anthropic=anthropic_mock.base_url) as url,
+        running_over(anthropic=anthropic_mock.base_url) as url,
         openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0) as c,
         c.responses.stream(
             model="anthropic/claude-made-up-1",

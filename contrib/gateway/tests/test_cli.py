@@ -16,8 +16,8 @@ import pytest
 
 from relaykit.cli import main
 from relaykit.testing import OpenAIMock, Reply
+from relaykit_gateway.testing import UPSTREAM_KEY
 
-UPSTREAM_KEY = "sk-upstream-0123456789abcdef0123"
 GATEWAY_KEY = "gw-cli-0123456789abcdefghij"
 
 

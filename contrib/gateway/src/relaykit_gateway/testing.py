@@ -24,6 +24,8 @@ from .serve import serve
 KEY = "gw-alice-0123456789abcdef"
 #: two named keys: ``alice`` (:data:`KEY`) and ``bob``
 KEYS = GatewayKeys.parse(f"alice={KEY},bob=gw-bob-0123456789abcdef")
+#: the providers' key behind the gateway, as vendor mocks in tests accept it
+UPSTREAM_KEY = "sk-upstream-0123456789abcdef0123"
 
 
 @asynccontextmanager
@@ -44,3 +46,15 @@ async def running(
             yield url
         finally:
             stop.set()
+
+
+@asynccontextmanager
+async def running_over(**base_urls: str) -> AsyncIterator[str]:
+    """A gateway over a client of providers at ``base_urls`` (``anthropic=mock.base_url``),
+    each with :data:`UPSTREAM_KEY`, call logs off; yields the gateway's base URL."""
+    providers = {
+        name: {"base_url": url, "api_key": UPSTREAM_KEY} for name, url in base_urls.items()
+    }
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "providers": providers}
+    async with relaykit.Client(config) as client, running(client) as url:
+        yield url
