@@ -117,7 +117,8 @@ def pii(session: nox.Session) -> None:
 def storage(session: nox.Session) -> None:
     """Records/s through the call log into SQLite (and PostgreSQL with ``--postgres DSN``),
     enqueue latency, cached ``models()``; see docs/benchmarks-storage.md. Chats that
-    resend their history: ``nox -s storage -- --chats 10 --turns 60``."""
+    resend their history: ``nox -s storage -- --chats 10 --turns 60``; totals per
+    caller read back: ``nox -s storage -- --totals --count 100000``."""
     sync(session)
     session.run("python", "bench/storage.py", *session.posargs)
 

@@ -23,6 +23,7 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
@@ -31,7 +32,7 @@ import relaykit
 from relaykit.call_log import CallLog
 from relaykit.config import StorageConfig
 from relaykit.model_catalog import ModelCatalog
-from relaykit.protocols import CallRecord, Storage
+from relaykit.protocols import CallRecord, LogQuery, Storage
 from relaykit.response import Usage
 from relaykit.testing import FakePlugin
 
@@ -302,6 +303,57 @@ async def bench_models(repeat: int) -> None:
     print(f"           (opening the SQLite file, once per process: {ms(opening)})")
 
 
+async def bench_totals(count: int, dsn: str | None) -> None:
+    """Reading the log back: totals, per caller, and one caller's calls (metadata in JSON)."""
+    from relaykit_sqlite import SQLiteStorage
+
+    def caller(n: int) -> CallRecord:
+        params = {"max_tokens": 200, "metadata": {"gateway_key": f"key{n % 20}", "user": f"u{n}"}}
+        return attrs.evolve(record(n), params=params, started_at=time.time() - n)
+
+    queries = [
+        ("usage_totals", LogQuery(), True),
+        ("usage_totals group_by=gateway_key", LogQuery(group_by="gateway_key"), True),
+        (
+            "usage_totals metadata gateway_key=key3",
+            LogQuery(metadata=(("gateway_key", "key3"),)),
+            True,
+        ),
+        (
+            "query_logs metadata gateway_key=key3, 20 newest",
+            LogQuery(metadata=(("gateway_key", "key3"),), limit=20),
+            False,
+        ),
+    ]
+
+    async def run(name: str, storage: Any) -> None:
+        batch = [caller(n) for n in range(count)]
+        for i in range(0, count, 5000):
+            await storage.write_batch(batch[i : i + 5000])
+        for label, query, totals in queries:
+            times = []
+            for _ in range(3):
+                began = time.perf_counter()
+                await (storage.usage_totals(query) if totals else storage.query_logs(query))
+                times.append(time.perf_counter() - began)
+            print(f"{name:<10} {label}: {min(times) * 1e3:,.0f} ms ({count:,} calls)")
+        await storage.aclose()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        await run("sqlite", SQLiteStorage(Path(tmp) / "logs.db"))
+    if dsn:
+        import psycopg
+
+        from relaykit_postgres import PostgresStorage
+
+        schema = f"relaykit_bench_{uuid.uuid4().hex[:8]}"
+        try:
+            await run("postgres", PostgresStorage(dsn, schema=schema))
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 async def main(args: argparse.Namespace) -> None:
     print(
         f"backend {args.backend}, python {sys.version.split()[0]}, {args.count:,} records per run,"
@@ -309,6 +361,9 @@ async def main(args: argparse.Namespace) -> None:
     )
     if args.chats:
         await bench_chats(args.chats, args.turns, args.repeat, args.postgres)
+        return
+    if args.totals:
+        await bench_totals(args.count, args.postgres)
         return
     await bench_sqlite(args.count, args.repeat)
     await bench_models(1000)
@@ -328,6 +383,9 @@ if __name__ == "__main__":
         "--chats", type=int, default=0, help="instead: this many chats resending their history"
     )
     parser.add_argument("--turns", type=int, default=60, help="calls per chat, with --chats")
+    parser.add_argument(
+        "--totals", action="store_true", help="instead: read totals back, per caller too"
+    )
     args = parser.parse_args()
     BATCH = args.batch
     anyio.run(main, args, backend=args.backend)
