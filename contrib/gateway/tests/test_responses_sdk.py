@@ -110,12 +110,24 @@ async def test_a_stream_gives_the_sdk_text_calls_and_the_final_response(
     ):
         kinds = []
         texts = []
+        thoughts = []
         async for event in stream:
             kinds.append(event.type)
             if event.type == "response.output_text.delta":
                 texts.append(event.delta)
+            if event.type == "response.reasoning_summary_text.delta":
+                thoughts.append((event.output_index, event.summary_index, event.delta))
         final = await stream.get_final_response()
     assert "".join(texts) == "Streaming, a few characters at a time." and len(texts) > 1
+    # the reasoning streams as the summary of the first item, as it comes
+    assert "".join(delta for _, _, delta in thoughts) == "Think first."
+    assert {(index, summary) for index, summary, _ in thoughts} == {(0, 0)}
+    summary = [k for k in kinds if k.startswith("response.reasoning_summary")]
+    assert summary[0] == "response.reasoning_summary_part.added"
+    assert summary[-2:] == [
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+    ]
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-1] == "response.completed"
     assert final.output_text == "Streaming, a few characters at a time."

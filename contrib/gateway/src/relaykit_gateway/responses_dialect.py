@@ -432,9 +432,16 @@ class ResponseEventEncoder:
         if index is None:
             return b""
         self._thinking = None
-        item = _reasoning_item(ReasoningPart("".join(self._thought)), self._output[index]["id"])
+        text = "".join(self._thought)
+        item = _reasoning_item(ReasoningPart(text), self._output[index]["id"])
         self._output[index] = item
-        return self._frame("response.output_item.done", output_index=index, item=item)
+        out = b""
+        if text:  # its one summary part, opened by the first delta
+            where = {"item_id": item["id"], "output_index": index, "summary_index": 0}
+            out = self._frame("response.reasoning_summary_text.done", text=text, **where)
+            part = {"type": "summary_text", "text": text}
+            out += self._frame("response.reasoning_summary_part.done", part=part, **where)
+        return out + self._frame("response.output_item.done", output_index=index, item=item)
 
     def _close_calls(self) -> bytes:
         out = b""
@@ -491,8 +498,20 @@ class ResponseEventEncoder:
                 added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
                 self._thought = []
                 out += added
+            # The reasoning's text as the item's summary, streamed as OpenAI streams
+            # its summaries (a client such as Codex shows it as it comes).
+            where = {
+                "item_id": self._output[self._thinking]["id"],
+                "output_index": self._thinking,
+                "summary_index": 0,
+            }
+            if not self._thought:
+                part = {"type": "summary_text", "text": ""}
+                out += self._frame("response.reasoning_summary_part.added", part=part, **where)
             self._thought.append(event.text)
-            return out
+            return out + self._frame(
+                "response.reasoning_summary_text.delta", delta=event.text, **where
+            )
         if isinstance(event, ToolCallDelta):
             out = self._start()
             found = self._calls.get(event.index)
