@@ -124,3 +124,23 @@ async def test_a_closed_client_counts_nothing() -> None:
 def test_the_blocking_client_counts_too() -> None:
     with relaykit.SyncClient(SETTINGS, plugins=[FakePlugin()]) as client:
         assert client.count_tokens("fake/m", "abcd" * 10) == TokenCount(10, exact=False)
+
+
+@pytest.mark.anyio
+async def test_closing_the_client_waits_for_a_count_in_flight() -> None:
+    happened: list[str] = []
+    client = relaykit.Client(SETTINGS, plugins=[FakePlugin()])
+
+    class Slow(Counter):
+        async def __call__(self, request: ChatRequest) -> int:
+            await anyio.sleep(0.2)
+            happened.append("counted")
+            return 7
+
+    async with anyio.create_task_group() as tg:
+        async with client:
+            counting(client, Slow())
+            tg.start_soon(client.count_tokens, "fake/m", "hi")
+            await anyio.sleep(0.05)  # the count has begun; leaving the block closes the client
+        happened.append("closed")
+    assert happened == ["counted", "closed"], "aclose waits for counts as for calls"

@@ -471,19 +471,22 @@ class Client:
             await self._warm_up()
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
         counted: int | None = None
-        with anyio.move_on_after(total):
-            try:
+        self._in_flight += 1  # aclose waits for it, as for a call
+        try:
+            with anyio.move_on_after(total):
                 counted = await counter(request)
-            except RelayError as error:
-                self._known.mask_error(error)
+        except RelayError as error:
+            self._known.mask_error(error)
+            raise
+        except Exception as e:
+            mapped = map_transport_error(e, target)
+            if mapped is None:
                 raise
-            except Exception as e:
-                mapped = map_transport_error(e, target)
-                if mapped is None:
-                    raise
-                mapped.__cause__ = e
-                self._known.mask_error(mapped)  # and its cause: the key may be in either
-                raise mapped from e
+            mapped.__cause__ = e
+            self._known.mask_error(mapped)  # and its cause: the key may be in either
+            raise mapped from e
+        finally:
+            self._call_ended()
         if counted is None:
             raise RequestTimeoutError(
                 f"no token count within the total timeout of {total:g}s",
