@@ -282,7 +282,7 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
     if role == "tool" and "tool_call_id" in d:  # OpenAI shape
         text = content if isinstance(content, str) else _joined_text(content, where)
         if isinstance(content, Sequence) and not isinstance(content, str):
-            cache = cache or _lastparse_cache_control(content, where)
+            cache = cache or _last_cache_mark(content, where)
         message = Message.tool(str(d["tool_call_id"]), text)
         return Message("tool", (*message.content, cache)) if cache else message
     if isinstance(content, str):
@@ -324,7 +324,7 @@ def parse_cache_control(value: Any, where: str) -> CachePoint | None:
     return CachePoint(ttl)
 
 
-def _lastparse_cache_control(content: Sequence[Any], where: str) -> CachePoint | None:
+def _last_cache_mark(content: Sequence[Any], where: str) -> CachePoint | None:
     """The last cache mark among a list of parts joined into one text."""
     point = None
     for j, p in enumerate(content):
