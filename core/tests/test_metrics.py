@@ -77,6 +77,16 @@ def test_a_successful_call() -> None:
     assert "relaykit.errors" not in obs
 
 
+def test_prompt_cache_reads_and_writes_are_counted_apart() -> None:
+    usage = Usage(1000, 10, cached_input_tokens=800, cache_write_input_tokens=150)
+    obs = by_name(metrics.observe(record(usage=usage)))
+    assert [o.value for o in obs["relaykit.prompt_cache.read_tokens"]] == [800]
+    assert [o.value for o in obs["relaykit.prompt_cache.write_tokens"]] == [150]
+    plain = by_name(metrics.observe(record(usage=Usage(1000, 10))))
+    assert "relaykit.prompt_cache.read_tokens" not in plain
+    assert "relaykit.prompt_cache.write_tokens" not in plain
+
+
 def test_a_failed_call_counts_an_error_by_type() -> None:
     obs = by_name(
         metrics.observe(record(error_type="RateLimitError", latency=0.2, provider="gemini"))
@@ -150,7 +160,13 @@ def mixed_records() -> list[CallRecord]:
                 model=f"m{i % 3}",
                 error_type=(None, None, "RateLimitError", "TimeoutError")[i % 4],
                 latency=None if i % 7 == 0 else i / 10,
-                usage=Usage(i % 5 * 10, i % 3),
+                # some with prompt-cache reads, some with writes (both part of input)
+                usage=Usage(
+                    i % 5 * 10,
+                    i % 3,
+                    cached_input_tokens=i % 5 * 2 if i % 4 == 1 else 0,
+                    cache_write_input_tokens=i % 5 * 3 if i % 4 == 3 else 0,
+                ),
                 streamed=i % 2 == 1,
                 time_to_first_token=None if i % 3 == 0 else i / 100,
                 attempts=1 + i % 3,

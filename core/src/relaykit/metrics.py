@@ -92,6 +92,18 @@ CACHE_HITS = Instrument(
     "relaykit.cache.hits", "counter", "{hit}", "Calls answered from the response cache."
 )
 COST = Instrument("relaykit.cost", "counter", "USD", "Spend in US dollars.")
+PROMPT_CACHE_READS = Instrument(
+    "relaykit.prompt_cache.read_tokens",
+    "counter",
+    "{token}",
+    "Input tokens read from the provider's prompt cache (part of the input tokens).",
+)
+PROMPT_CACHE_WRITES = Instrument(
+    "relaykit.prompt_cache.write_tokens",
+    "counter",
+    "{token}",
+    "Input tokens written to the provider's prompt cache (part of the input tokens).",
+)
 QUEUE_DEPTH = Instrument(
     "relaykit.storage.queue_depth", "gauge", "{record}", "Call records waiting for storage."
 )
@@ -109,6 +121,8 @@ INSTRUMENTS = (
     FALLBACKS,
     CACHE_HITS,
     COST,
+    PROMPT_CACHE_READS,
+    PROMPT_CACHE_WRITES,
     QUEUE_DEPTH,
     BREAKER_STATE,
 )
@@ -219,6 +233,10 @@ def _call(record: CallRecord) -> list[Observation]:
         out.append(cache_hit)
     if record.cost:
         out.append(Observation(COST, float(record.cost), base))
+    if usage.cached_input_tokens:
+        out.append(Observation(PROMPT_CACHE_READS, float(usage.cached_input_tokens), base))
+    if usage.cache_write_input_tokens:
+        out.append(Observation(PROMPT_CACHE_WRITES, float(usage.cache_write_input_tokens), base))
     return out
 
 
@@ -270,6 +288,8 @@ class _CallSinks:
         "fallbacks",
         "input_tokens",
         "output_tokens",
+        "prompt_cache_reads",
+        "prompt_cache_writes",
         "requests",
         "retries",
         "time_to_first_chunk",
@@ -285,6 +305,8 @@ class _CallSinks:
     fallbacks: Series
     cache_hits: Series
     cost: Series
+    prompt_cache_reads: Series
+    prompt_cache_writes: Series
 
     def __init__(
         self, record: CallRecord, make: Callable[[Instrument, Attributes], Series]
@@ -302,6 +324,8 @@ class _CallSinks:
             ("fallbacks", FALLBACKS, base),
             ("cache_hits", CACHE_HITS, base),
             ("cost", COST, base),
+            ("prompt_cache_reads", PROMPT_CACHE_READS, base),
+            ("prompt_cache_writes", PROMPT_CACHE_WRITES, base),
         ):
             setattr(self, field, _Unbound(self, field, instrument, attributes, make))
 
@@ -354,6 +378,10 @@ class CallFold:
                 sinks.cache_hits.add(1.0)
             if record.cost:
                 sinks.cost.add(float(record.cost))
+            if usage.cached_input_tokens:
+                sinks.prompt_cache_reads.add(float(usage.cached_input_tokens))
+            if usage.cache_write_input_tokens:
+                sinks.prompt_cache_writes.add(float(usage.cache_write_input_tokens))
 
     def _sinks_of(self, record: CallRecord) -> _CallSinks:
         if len(self._sinks) >= self._max_keys:
