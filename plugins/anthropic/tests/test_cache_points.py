@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import relaykit
 from relaykit import (
@@ -212,3 +215,59 @@ async def test_auto_cache_leaves_a_call_with_its_own_points_alone(mock: Anthropi
     sent = mock.last_request.json()
     assert sent["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
     assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "q"}]}]
+
+
+# -- whatever the points, the prompt is the same --------------------------------------
+
+_TEXTS = st.text(alphabet="ab \n", min_size=0, max_size=6)
+_POINT = st.builds(CachePoint, st.sampled_from([None, "5m", "1h"]))
+
+
+@st.composite
+def _message(draw: st.DrawFn) -> Message:
+    role = draw(st.sampled_from(["system", "user", "assistant"]))
+    parts: list[Any] = draw(st.lists(st.builds(TextPart, _TEXTS) | _POINT, max_size=4))
+    if role == "assistant" and draw(st.booleans()):
+        parts.insert(0, ReasoningPart("hmm", thinking_signature("hmm"), origin="anthropic"))
+    return Message(role, tuple(parts))
+
+
+def _unmarked(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without its marks, its system prompt as one string without trailing
+    whitespace (a block of only whitespace is a 400 at Anthropic, so cutting the
+    prompt at a point may leave a trailing one out; nothing else)."""
+    text = json.dumps(body)
+    for ttl in ("", ', "ttl": "1h"', ', "ttl": "5m"'):
+        text = text.replace(f', "cache_control": {{"type": "ephemeral"{ttl}}}', "")
+    plain: dict[str, Any] = json.loads(text)
+    system = plain.pop("system", "")
+    if isinstance(system, list):
+        system = "".join(block["text"] for block in system)
+    return {**plain, "system": system.rstrip()}
+
+
+@given(
+    st.lists(_message(), min_size=1, max_size=5),
+    st.lists(_POINT | st.none(), min_size=0, max_size=2),
+)
+@settings(max_examples=300, deadline=None)
+def test_cache_points_change_no_text_and_mark_only_what_may_be_marked(
+    messages: list[Message], tool_points: list[CachePoint | None]
+) -> None:
+    tools = tuple(Tool(f"t{i}", cache=p) for i, p in enumerate(tool_points))
+    marked = body(*messages, tools=tools)
+    stripped = tuple(
+        Message(m.role, tuple(p for p in m.content if not isinstance(p, CachePoint)))
+        for m in messages
+    )
+    plain = body(*stripped, tools=tuple(Tool(t.name) for t in tools))
+    assert _unmarked(marked) == _unmarked(plain)
+    points = sum(isinstance(p, CachePoint) for m in messages for p in m.content)
+    points += sum(p is not None for p in tool_points)
+    blocks = [*marked.get("tools", ())]
+    if isinstance(marked.get("system"), list):
+        blocks += marked["system"]
+    blocks += [b for turn in marked["messages"] for b in turn["content"]]
+    marks = [b for b in blocks if "cache_control" in b]
+    assert len(marks) <= points
+    assert all(b.get("type") not in ("thinking", "redacted_thinking") for b in marks)
