@@ -141,3 +141,19 @@ def test_prompt_errors_are_one_line(
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_count_tokens_from_each_provider(
+    provider: tuple[VendorMock, str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    mock, model, config = provider
+    argv = ["--config", str(config), "prompt", "--json", "--count-tokens", "-m", model]
+    code = main([*argv, "-s", "Answer briefly.", "How many words is this prompt?"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    count = json.loads(out.out)
+    # The vendors that count (their mocks: a token a word) answer exactly, the
+    # others are estimated from characters (a token per four).
+    exact = model.split("/")[0] in ("anthropic", "gemini", "bedrock")
+    assert count == {"input_tokens": 8 if exact else 11, "exact": exact}
+    assert bool(mock.requests) == exact, "only a counter is asked"

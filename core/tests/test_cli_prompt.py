@@ -197,3 +197,15 @@ def test_config_path_that_does_not_exist(
 ) -> None:
     assert main(["-c", str(tmp_path / "missing.toml"), "prompt", "-m", MODEL, "Hi"]) == 1
     assert capsys.readouterr().err.startswith("error: config file ")
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_count_tokens_prints_the_count_and_calls_no_model(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompt = "abcd" * 10
+    assert main(["prompt", "--count-tokens", "-m", MODEL, prompt]) == 0
+    assert capsys.readouterr().out == "10 input tokens (estimated: the provider cannot count)\n"
+    assert main(["prompt", "--count-tokens", "--json", "-m", MODEL, "-s", "abcd", prompt]) == 0
+    assert json.loads(capsys.readouterr().out) == {"input_tokens": 11, "exact": False}
+    assert openai_mock.requests == [], "counting sends nothing to a provider that cannot count"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -12,7 +13,7 @@ from .chat_options import add_chat_options, chat_params, first_messages, resolve
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..response import ChatResponse
+    from ..response import ChatResponse, TokenCount
     from .context import CliContext
 
 
@@ -38,6 +39,11 @@ def register(
         action="store_false",
         help="wait for the whole reply instead of streaming it",
     )
+    parser.add_argument(
+        "--count-tokens",
+        action="store_true",
+        help="print how many input tokens the prompt would use, and send nothing to the model",
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
     text = prompt_text(args.text, sys.stdin)
     config = context.load_config()
     model = resolve_model(args.model, config)
+    if args.count_tokens:
+        count = context.run(_count, context, config, model, text, args)
+        if args.json:
+            print(json.dumps({"input_tokens": count.input_tokens, "exact": count.exact}))
+        else:
+            estimated = "" if count.exact else " (estimated: the provider cannot count)"
+            print(f"{count.input_tokens} input tokens{estimated}")
+        return 0
     response = context.run(_send, context, config, model, text, args)
     if args.json:
         from ..serialization import to_json
@@ -67,6 +81,16 @@ def prompt_text(text: str | None, stdin: TextIO | None) -> str:
             hint="pass it as an argument, or pipe it: echo 'Hello' | relaykit prompt -m MODEL",
         )
     return text
+
+
+async def _count(
+    context: CliContext, config: Config, model: str, text: str, args: argparse.Namespace
+) -> TokenCount:
+    from ..messages import Message
+
+    messages = [*first_messages(args.system), Message.user(text)]
+    async with context.client(config) as client:
+        return await client.count_tokens(model, messages, **chat_params(args))
 
 
 async def _send(
