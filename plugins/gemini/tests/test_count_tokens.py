@@ -135,18 +135,16 @@ async def test_client_count_tokens_is_gemini_s_exact_count(mock: GeminiMock) -> 
         "storage": {"backend": "none"},
         "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
     }
+    prompt = [Message.system("Be brief."), Message.user("one two three")]
     async with relaykit.Client(config, env={}) as c:
-        count = await c.count_tokens(
-            "gemini/gemini-2.5-flash",
-            [Message.system("Be brief."), Message.user("one two three")],
-            tools=[WEATHER_TOOL],
-        )
+        count = await c.count_tokens("gemini/gemini-2.5-flash", prompt, tools=[WEATHER_TOOL])
+        sent = mock.last_request.json()["generateContentRequest"]
+        answer = await c.chat("gemini/gemini-2.5-flash", prompt, tools=[WEATHER_TOOL])
     assert count == TokenCount(5, exact=True)
-    sent = mock.last_request.json()["generateContentRequest"]
-    assert (mock.last_request.path, set(sent)) == (
-        "/v1beta/models/gemini-2.5-flash:countTokens",
-        {"model", "contents", "systemInstruction", "tools"},
-    )
+    # what the call is then billed for: the system instruction counts in both
+    assert answer.usage.input_tokens == count.input_tokens
+    assert set(sent) == {"model", "contents", "systemInstruction", "tools"}
+    assert mock.requests[-2].path == "/v1beta/models/gemini-2.5-flash:countTokens"
 
 
 @pytest.mark.anyio

@@ -221,7 +221,12 @@ class GeminiMock(VendorMock):
         if problem:
             return _error(400, problem)
         contents = body.get("contents") or []
-        prompt = " ".join(_texts(c) for c in contents)
+        # The prompt's tokens, the system instruction's included, as Gemini counts them
+        # (and as :countTokens does here).
+        texts = [_texts(c) for c in contents]
+        if isinstance(body.get("systemInstruction"), dict):
+            texts.insert(0, _texts(body["systemInstruction"]))
+        prompt = " ".join(texts)
         last_user = next(
             (_texts(c) for c in reversed(contents) if c.get("role") == "user" and _texts(c)), ""
         )
