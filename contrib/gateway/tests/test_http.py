@@ -151,7 +151,9 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call() -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
-    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as c:
+    records = RecordingExporter()
+    config = {"storage": {"backend": "none"}}
+    async with relaykit.Client(config, plugins=[fake, records]) as c:
         with anyio.fail_after(3):  # the provider would take 10 s
             async with anyio.create_task_group() as tg:
                 tg.start_soon(Gateway(c), scope, receive, send)
@@ -159,6 +161,9 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call() -> None:
                     await anyio.sleep(0.01)
                 hung_up.set()
     assert sent == []  # nobody to answer
+    # ...and the call log says what happened to the call, as for a stream
+    [record] = records.records
+    assert (record.error_type, record.text) == ("Cancelled", "")
 
 
 async def test_a_caller_hanging_up_before_its_body_arrived_gets_no_answer_and_no_call() -> None:
