@@ -439,6 +439,28 @@ def test_the_assembler_keeps_reasoning_blocks_apart() -> None:
     assert (r.reasoning, r.reasoning_signature, r.text) == ("one moretwo", "s2", "answer")
 
 
+def test_encrypted_reasoning_without_new_block_ends_the_block_its_text_came_in() -> None:
+    # OpenAI's Responses API: a reasoning item's summary streams first, its
+    # encrypted content arrives when the item is done; one part, as non-streamed.
+    a = ResponseAssembler()
+    for event in [
+        ReasoningDelta(new_block=True, origin="openai-responses"),
+        ReasoningDelta("first "),
+        ReasoningDelta("thought"),
+        ReasoningDelta(redacted="enc-1", origin="openai-responses"),
+        ReasoningDelta(new_block=True, origin="openai-responses"),
+        ReasoningDelta(redacted="enc-2", origin="openai-responses"),
+        ReasoningDelta(new_block=True, redacted="whole", origin="anthropic"),
+        TextDelta("answer"),
+    ]:
+        a.add(event)
+    assert a.response().reasoning_parts == (
+        ReasoningPart("first thought", redacted="enc-1", origin="openai-responses"),
+        ReasoningPart(redacted="enc-2", origin="openai-responses"),
+        ReasoningPart(redacted="whole", origin="anthropic"),
+    )
+
+
 def test_plain_reasoning_text_stays_in_reasoning_alone() -> None:
     # OpenAI-compatible and Ollama reasoning: no blocks, as their chat responses have none.
     a = ResponseAssembler()

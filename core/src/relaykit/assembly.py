@@ -62,8 +62,15 @@ class ResponseAssembler:
         elif isinstance(event, ReasoningDelta):
             blocks = self._reasoning
             if event.redacted is not None:
-                # A redacted block arrives whole; what follows starts a new one.
-                blocks.append(_ReasoningBlock(event.origin, event.redacted))
+                if not event.new_block and blocks and blocks[-1].redacted is None:
+                    # Encrypted data that ends the block its text streamed into
+                    # (OpenAI's Responses API sends a reasoning item's last).
+                    blocks[-1].redacted = event.redacted
+                    blocks[-1].origin = event.origin or blocks[-1].origin
+                else:
+                    # A redacted block arrives whole.
+                    blocks.append(_ReasoningBlock(event.origin, event.redacted))
+                # What follows starts a new block.
                 blocks.append(_ReasoningBlock(event.origin))
                 return
             if event.new_block or not blocks:

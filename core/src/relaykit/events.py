@@ -30,8 +30,11 @@ class ReasoningDelta:
 
     Deltas add to the current reasoning block until one says ``new_block``
     (a provider sends it where a block starts, so several blocks stay apart,
-    each with its own signature). ``redacted`` carries a whole block of
-    encrypted reasoning, a block of its own. ``origin`` names the provider
+    each with its own signature). ``redacted`` carries encrypted reasoning:
+    with ``new_block`` a whole block of its own (Anthropic's redacted thinking);
+    without it, the encrypted form of the current block, whose readable text
+    came before (OpenAI's Responses API). Either way it ends the block.
+    ``origin`` names the provider
     type that produced the block (see :class:`~relaykit.ReasoningPart`); the
     delta that starts a block carries it.
     """

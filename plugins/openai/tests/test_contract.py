@@ -1,4 +1,5 @@
-"""relaykit-openai passes the provider contract, for OpenAI itself and a compatible preset."""
+"""relaykit-openai passes the provider contract: OpenAI (Chat Completions and the
+Responses API) and a compatible preset."""
 
 from collections.abc import Iterator
 
@@ -30,4 +31,19 @@ class TestCompatiblePreset(ProviderContract):
                 mock=mock,
                 model="mygroq/llama-3.3-70b-versatile",
                 providers={"mygroq": {"type": "groq", "base_url": mock.base_url, "api_key": KEY}},
+            )
+
+
+class TestOpenAIResponses(ProviderContract):
+    """The same provider speaking the Responses API (`api = "responses"`)."""
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OpenAIMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="openai/o4-mini",
+                providers={
+                    "openai": {"base_url": mock.base_url, "api_key": KEY, "api": "responses"}
+                },
             )

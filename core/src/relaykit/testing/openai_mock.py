@@ -1,10 +1,13 @@
-"""A loopback server speaking OpenAI's Chat Completions wire format.
+"""A loopback server speaking OpenAI's Chat Completions and Responses wire formats.
 
 Follows the public API reference: ``chat.completion`` objects, SSE streams of
 ``chat.completion.chunk`` objects ending in ``data: [DONE]``, a refusal in
 ``message.refusal`` / ``delta.refusal`` (content null, finish ``stop``), the usage chunk
 with empty ``choices`` when ``stream_options.include_usage`` is set, tool-call
-argument fragments, ``{"error": {...}}`` bodies, and ``GET /v1/models``.
+argument fragments, ``{"error": {...}}`` bodies, and ``GET /v1/models``. The
+Responses API (``POST /v1/responses``) is rendered by :mod:`.openai_responses`;
+models OpenAI serves only there are refused on ``/v1/chat/completions``, with
+OpenAI's message.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from . import openai_responses
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
@@ -27,9 +31,14 @@ MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o4-mini")
 
 
 class OpenAIMock(VendorMock):
-    """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``; ``https://`` with ``tls``)."""
+    """OpenAI at ``base_url`` (``http://127.0.0.1:PORT/v1``; ``https://`` with ``tls``).
+
+    ``responses_failure`` is the event a Responses stream with
+    ``stream_fault="error"`` fails with: ``"error"`` or ``"response.failed"``.
+    """
 
     base_path = "/v1"
+    responses_failure: Literal["error", "response.failed"] = "error"
 
     def __init__(
         self,
@@ -63,6 +72,8 @@ class OpenAIMock(VendorMock):
             )
         if request.method == "POST" and request.path == "/v1/chat/completions":
             return await self._chat(request.json())
+        if request.method == "POST" and request.path == "/v1/responses":
+            return await self._responses(request.json())
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -71,6 +82,14 @@ class OpenAIMock(VendorMock):
         )
 
     async def _chat(self, body: dict[str, Any]) -> Response:
+        if openai_responses.responses_only(str(body.get("model"))):
+            return _error(
+                404,
+                openai_responses.ONLY_IN_RESPONSES,
+                "invalid_request_error",
+                None,
+                param="model",
+            )
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
         last_user = next(
             (
@@ -152,6 +171,34 @@ class OpenAIMock(VendorMock):
             },
             headers=dict(reply.headers),
         )
+
+    async def _responses(self, body: Any) -> Response:
+        try:
+            openai_responses.validate(body)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+        prompt, last_user = openai_responses.prompt_text(body["input"])
+        reply = self.script.next(self.default_reply(last_user))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["retry-after"] = f"{reply.retry_after:g}"
+            return _error(
+                reply.status, reply.error, _error_type(reply.status), reply.error_code, headers
+            )
+        self._n += 1
+        rendering = openai_responses.Rendering(reply, self._n, body, self.usage_of(reply, prompt))
+        if body.get("stream"):
+            return Response(
+                200,
+                {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"},
+                rendering.events(self.responses_failure),
+            )
+        return Response.json(rendering.response(), headers=dict(reply.headers))
 
     def _chunks(
         self, reply: Reply, rid: str, model: str, usage: dict[str, Any] | None
@@ -257,7 +304,13 @@ def _error_type(status: int) -> str:
 
 
 def _error(
-    status: int, message: str, type_: str, code: str | None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
 ) -> Response:
-    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return Response.json(body, status, headers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from .api_choice import Api
 from .provider import OpenAIProvider
 
 #: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
@@ -39,6 +40,8 @@ def preset(
         default_base_url: ClassVar[str] = base_url
         base_url_env: ClassVar[str | None] = None
         max_tokens_param: ClassVar[str] = "max_tokens"
+        #: compatible services speak Chat Completions; few have /responses
+        api: ClassVar[Api] = "chat"
         known_models: ClassVar[dict] = {}  # type: ignore[type-arg]
 
     Preset.api_key_env = api_key_env

@@ -27,4 +27,11 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "o3": (200_000, _p("2.00", "8.00", "0.50")),
     "o3-mini": (200_000, _p("1.10", "4.40", "0.55")),
     "o4-mini": (200_000, _p("1.10", "4.40", "0.275")),
+    # served only by the Responses API (an entry each, or the prefix match would
+    # give o3-pro o3's price and gpt-5-pro gpt-5's)
+    "o1-pro": (200_000, _p("150.00", "600.00")),
+    "o3-pro": (200_000, _p("20.00", "80.00")),
+    "gpt-5-pro": (400_000, _p("15.00", "120.00")),
+    "gpt-5-codex": (400_000, _p("1.25", "10.00", "0.125")),
+    "codex-mini-latest": (200_000, _p("1.50", "6.00", "0.375")),
 }

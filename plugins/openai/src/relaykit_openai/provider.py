@@ -1,4 +1,5 @@
-"""The OpenAI Chat Completions provider (also the base of every compatible preset)."""
+"""The OpenAI provider: Chat Completions, or the Responses API (also the base of every
+compatible preset, which speak Chat Completions)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.secrets import scrub
 
-from . import wire
+from . import responses_api, wire
+from .api_choice import Api, parse_api, responses_only
 from .prices import OPENAI_MODELS
 from .wire import text_delta
 
@@ -36,7 +38,26 @@ END_OF_BODY_GRACE = 0.25
 
 
 class OpenAIProvider:
-    """Speaks ``/chat/completions`` and ``/models`` at ``base_url`` (which includes ``/v1``)."""
+    """Speaks ``/chat/completions`` (or ``/responses``) and ``/models`` at ``base_url``
+    (which includes ``/v1``).
+
+    Options in ``[providers.NAME]``:
+
+    - ``api``: ``"chat"`` (Chat Completions), ``"responses"`` (the Responses API,
+      which returns reasoning summaries and encrypted reasoning, sent back
+      statelessly on the next turn), or ``"auto"``: Responses for the models
+      OpenAI serves only there (o1-pro, o3-pro, gpt-5-pro, the Codex models, ...),
+      Chat Completions otherwise. The default is ``"auto"`` for ``type = "openai"``
+      and ``"chat"`` for compatible services. The Responses API has no ``stop``
+      or ``seed``: they are not sent.
+    - ``organization``, ``project``: OpenAI's ``OpenAI-Organization`` and
+      ``OpenAI-Project`` headers.
+    - ``stream_usage``: ask for usage in Chat Completions streams (default true).
+    - ``max_tokens_param``: the Chat Completions name of ``max_tokens``
+      (``max_completion_tokens`` for OpenAI, ``max_tokens`` for compatibles).
+    - ``cache_control``: send cache points as Anthropic-style ``cache_control``
+      marks (OpenRouter reads them).
+    """
 
     type: ClassVar[str] = "openai"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
@@ -44,6 +65,7 @@ class OpenAIProvider:
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     requires_api_key: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = (
+        "api",
         "organization",
         "project",
         "stream_usage",
@@ -57,6 +79,8 @@ class OpenAIProvider:
     #: whether the service reads Anthropic-style ``cache_control`` marks on content
     #: parts and tools (OpenRouter does; OpenAI caches by itself and takes none)
     cache_control: ClassVar[bool] = False
+    #: which API to speak when ``api`` is not configured (see the class docstring)
+    api: ClassVar[Api] = "auto"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -70,6 +94,7 @@ class OpenAIProvider:
         self._http = http
         self._name = settings.name
         self._chat_url = f"{settings.base_url}/chat/completions"
+        self._responses_url = f"{settings.base_url}/responses"
         self._models_url = f"{settings.base_url}/models"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
@@ -83,6 +108,7 @@ class OpenAIProvider:
         self._stream_usage = bool(opts.get("stream_usage", True))
         self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
         self._cache_control = bool(opts.get("cache_control", self.cache_control))
+        self._api = parse_api(opts.get("api"), self.api, settings.name)
         #: _known's answers: the core asks for a model's price on every call
         self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
@@ -102,8 +128,17 @@ class OpenAIProvider:
         )
         return json_encode.dumps(body)
 
+    def uses_responses(self, model: str) -> bool:
+        """Whether calls to ``model`` go to the Responses API (see ``api``)."""
+        api = self._api
+        return api == "responses" or (api == "auto" and responses_only(model))
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        """One non-streamed Chat Completions call."""
+        """One non-streamed call: Chat Completions, or Responses (see ``api``)."""
+        if self._api != "chat" and self.uses_responses(request.model):
+            return await responses_api.chat(
+                self._http, self._responses_url, self._headers, self._name, request
+            )
         r = await self._http.post(
             self._chat_url, content=self._body(request, False), headers=self._headers
         )
@@ -124,8 +159,16 @@ class OpenAIProvider:
             )
         return wire.response(data)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``."""
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``,
+        or the Responses API's typed events (see ``api``)."""
+        if self._api != "chat" and self.uses_responses(request.model):
+            return responses_api.stream(
+                self._http, self._responses_url, self._headers, self._name, request
+            )
+        return self._chat_stream(request)
+
+    async def _chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         body = self._body(request, True)
         async with self._http.stream(
             "POST", self._chat_url, content=body, headers=self._headers

@@ -1,0 +1,512 @@
+"""OpenAI's Responses API (``POST /v1/responses``), for :class:`~relaykit.testing.OpenAIMock`.
+
+Follows the public API reference, statelessly: ``response`` objects whose
+``output`` holds ``reasoning``, ``message`` and ``function_call`` items; SSE
+streams of typed events (``event:`` and ``data:`` lines, each with a
+``sequence_number``) from ``response.created`` to ``response.completed`` or
+``response.incomplete``; ``{"error": {...}}`` bodies for what the API refuses.
+
+The mock's own checks, kept apart from any client's code: parameters that
+moved from Chat Completions (``messages``, ``max_tokens``, ``response_format``)
+or do not exist (``stop``, ``seed``), unknown item and content types,
+Chat-Completions-shaped tools and tool choices, a tool output with no call
+before it, ``include: ["reasoning.encrypted_content"]`` for a model without
+reasoning, and encrypted reasoning that is not what the mock gave
+(:func:`encrypted_reasoning`). Scripted reasoning is returned as summaries
+whether or not the request asked for them (``reasoning.summary``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from .loopback import Drop, Pause, Reset
+from .script import Reply
+
+#: the models OpenAI serves only through /v1/responses (the mock's own list)
+_RESPONSES_ONLY = re.compile(
+    r"^(o1-pro|o3-pro|gpt-5(\.\d+)?-pro|codex-mini|gpt-5(\.\d+)?-codex|computer-use-preview"
+    r"|o3-deep-research|o4-mini-deep-research)\b"
+)
+#: models with reasoning, the only ones that return encrypted reasoning
+_REASONING = re.compile(r"^(o\d|codex-|gpt-5(?:\.\d+)?(?![.\d]|-chat))")
+
+#: Chat Completions parameters the Responses API moved elsewhere
+_MOVED = {
+    "messages": "input",
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "response_format": "text.format",
+}
+_UNKNOWN = ("stop", "seed", "n", "stream_options", "logit_bias", "functions")
+_INCLUDABLE = frozenset(
+    {
+        "reasoning.encrypted_content",
+        "message.output_text.logprobs",
+        "message.input_image.image_url",
+        "file_search_call.results",
+        "web_search_call.action.sources",
+        "code_interpreter_call.outputs",
+        "computer_call_output.output.image_url",
+    }
+)
+_ROLES = ("user", "assistant", "system", "developer")
+_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")
+_INPUT_PARTS = ("input_text", "input_image", "input_file")
+_OUTPUT_PARTS = ("output_text", "refusal")
+
+ONLY_IN_RESPONSES = "This model is only supported in v1/responses and not in v1/chat/completions."
+
+_ENCRYPTED_PREFIX = "gAAAAA-mock-"
+
+
+def responses_only(model: str) -> bool:
+    """Whether OpenAI refuses ``model`` on /v1/chat/completions."""
+    return _RESPONSES_ONLY.match(model) is not None
+
+
+def encrypted_reasoning(text: str) -> str:
+    """The encrypted content the mock gives a reasoning item, and expects back with it.
+
+    A deterministic function of the reasoning's text (its checksum and the text),
+    so the mock can tell content it gave from content altered or made up.
+    """
+    raw = text.encode()
+    return f"{_ENCRYPTED_PREFIX}{zlib.crc32(raw):08x}.{base64.urlsafe_b64encode(raw).decode()}"
+
+
+def _verified(content: str) -> bool:
+    if not content.startswith(_ENCRYPTED_PREFIX):
+        return False
+    payload = content[len(_ENCRYPTED_PREFIX) :].partition(".")[2]
+    try:
+        text = base64.urlsafe_b64decode(payload.encode()).decode()
+    except (binascii.Error, ValueError):
+        return False
+    return encrypted_reasoning(text) == content  # the checksum, and nothing added
+
+
+# -- what the API refuses --------------------------------------------------------
+
+
+class Refusal(Exception):
+    """A request the API refuses: status, message and the parameter at fault."""
+
+    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+
+
+def _missing(param: str) -> Refusal:
+    return Refusal(f"Missing required parameter: '{param}'.", param)
+
+
+def _invalid(value: Any, param: str, supported: tuple[str, ...]) -> Refusal:
+    quoted = [f"'{s}'" for s in supported]
+    listed = (
+        ", ".join(quoted[:-1]) + f", and {quoted[-1]}" if len(quoted) > 2 else " and ".join(quoted)
+    )
+    return Refusal(f"Invalid value: '{value}'. Supported values are: {listed}.", param)
+
+
+def validate(body: Any) -> None:
+    """Raise :class:`Refusal` for a request body the Responses API refuses."""
+    if not isinstance(body, dict):
+        raise Refusal("The request body must be a JSON object.")
+    for key, new in _MOVED.items():
+        if key in body:
+            raise Refusal(
+                f"Unsupported parameter: '{key}'. In the Responses API, this parameter has"
+                f" moved to '{new}'. Try again with the new parameter.",
+                key,
+            )
+    for key in _UNKNOWN:
+        if key in body:
+            raise Refusal(f"Unknown parameter: '{key}'.", key)
+    if not isinstance(body.get("model"), str):
+        raise _missing("model")
+    if "input" not in body:
+        raise _missing("input")
+    _validate_input(body["input"], body)
+    for i, tool in enumerate(body.get("tools") or ()):
+        if not isinstance(tool, dict) or "type" not in tool:
+            raise _missing(f"tools[{i}].type")
+        if tool["type"] == "function":
+            if not isinstance(tool.get("name"), str):  # a Chat Completions tool nests it
+                raise _missing(f"tools[{i}].name")
+            if "function" in tool:
+                raise Refusal(f"Unknown parameter: 'tools[{i}].function'.", f"tools[{i}].function")
+    choice = body.get("tool_choice")
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        raise _invalid(choice, "tool_choice", ("none", "auto", "required"))
+    if (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and not isinstance(choice.get("name"), str)  # Chat Completions nests it
+    ):
+        raise _missing("tool_choice.name")
+    fmt = (body.get("text") or {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        for key in ("name", "schema"):
+            if key not in fmt:
+                raise _missing(f"text.format.{key}")
+    include = body.get("include") or ()
+    for i, value in enumerate(include):
+        if value not in _INCLUDABLE:
+            raise _invalid(value, f"include[{i}]", tuple(sorted(_INCLUDABLE)))
+    if "reasoning.encrypted_content" in include and not _REASONING.match(body["model"]):
+        raise Refusal("Encrypted content is not supported with this model.", "include")
+
+
+def _validate_input(items: Any, body: dict[str, Any]) -> None:
+    if isinstance(items, str):
+        return
+    if not isinstance(items, list):
+        raise Refusal("Invalid type for 'input': expected a string or an array.", "input")
+    calls: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise Refusal(f"Invalid type for '{where}': expected an object.", where)
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message":
+            _validate_message(item, where)
+        elif kind == "function_call":
+            for key in ("call_id", "name", "arguments"):
+                if not isinstance(item.get(key), str):
+                    raise _missing(f"{where}.{key}")
+            calls.add(item["call_id"])
+        elif kind == "function_call_output":
+            if not isinstance(item.get("output"), str | list):
+                raise _missing(f"{where}.output")
+            if item.get("call_id") not in calls:
+                raise Refusal(
+                    "No tool call found for function call output with call_id"
+                    f" {item.get('call_id')}.",
+                    where,
+                )
+        elif kind == "reasoning":
+            _validate_reasoning(item, where, body)
+        else:
+            raise _invalid(kind, f"{where}.type", _ITEM_TYPES)
+
+
+def _validate_message(item: dict[str, Any], where: str) -> None:
+    role = item.get("role")
+    if role not in _ROLES:
+        raise _invalid(role, f"{where}.role", _ROLES)
+    content = item.get("content")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _missing(f"{where}.content")
+    allowed = _OUTPUT_PARTS if role == "assistant" else _INPUT_PARTS
+    for j, part in enumerate(content):
+        at = f"{where}.content[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in allowed:
+            raise _invalid(kind, at, allowed)
+        if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+            raise _missing(f"{at}.text")
+        if kind == "input_image" and not (part.get("image_url") or part.get("file_id")):
+            raise _missing(f"{at}.image_url")
+
+
+def _validate_reasoning(item: dict[str, Any], where: str, body: dict[str, Any]) -> None:
+    summary = item.get("summary")
+    if not isinstance(summary, list):
+        raise _missing(f"{where}.summary")
+    for j, part in enumerate(summary):
+        if not isinstance(part, dict) or part.get("type") != "summary_text":
+            raise _invalid(
+                part.get("type") if isinstance(part, dict) else part,
+                f"{where}.summary[{j}].type",
+                ("summary_text",),
+            )
+    content = item.get("encrypted_content")
+    if isinstance(content, str):
+        if not _verified(content):
+            raise Refusal(
+                f"The encrypted content for item {where} could not be verified.",
+                f"{where}.encrypted_content",
+            )
+        return
+    item_id = item.get("id")
+    if not item_id:
+        raise _missing(f"{where}.id")
+    if body.get("store") is False:
+        raise Refusal(
+            f"Item with id '{item_id}' not found. Items are not persisted when `store` is set"
+            " to false. Try again with `store` set to true, or remove this item from your input.",
+            where,
+            404,
+        )
+
+
+# -- what the API answers ----------------------------------------------------------
+
+
+def prompt_text(items: Any) -> tuple[str, str]:
+    """``(all text, the last user message's text)`` of ``input``."""
+    if isinstance(items, str):
+        return items, items
+    texts: list[str] = []
+    last_user = ""
+    for item in items if isinstance(items, list) else ():
+        content = item.get("content")
+        if isinstance(content, str):
+            said = content
+        elif isinstance(content, list):
+            said = " ".join(
+                p.get("text") or ""
+                for p in content
+                if p.get("type") in ("input_text", "output_text")
+            )
+        else:
+            said = item.get("output") if isinstance(item.get("output"), str) else ""
+        texts.append(said)
+        if item.get("role") == "user":
+            last_user = said
+    return " ".join(texts), last_user
+
+
+class Rendering:
+    """One scripted reply as a Responses ``response`` object, whole or as stream events."""
+
+    def __init__(
+        self, reply: Reply, serial: int, body: dict[str, Any], usage: tuple[int, int]
+    ) -> None:
+        self.reply = reply
+        self.serial = serial
+        self.body = body
+        self.rid = f"resp_mock{serial:06d}"
+        self.model = body["model"]
+        self.created = int(time.time())
+        self.encrypted = "reasoning.encrypted_content" in (body.get("include") or ())
+        finish = reply.finish_reason
+        self.incomplete: dict[str, str] | None
+        if finish == "length":
+            self.status, self.incomplete = "incomplete", {"reason": "max_output_tokens"}
+        elif finish == "content_filter":
+            self.status, self.incomplete = "incomplete", {"reason": "content_filter"}
+        else:
+            self.status, self.incomplete = "completed", None
+        inp, out = usage
+        self.usage = {
+            "input_tokens": inp,
+            "input_tokens_details": {"cached_tokens": reply.cached_input_tokens},
+            "output_tokens": out,
+            "output_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
+            "total_tokens": inp + out,
+        }
+
+    # items ------------------------------------------------------------------
+
+    def _reasoning_items(self) -> list[tuple[dict[str, Any], str]]:
+        """Each reasoning item and its summary text."""
+        out = []
+        for i, thought in enumerate(self.reply.thoughts()):
+            text = thought.text
+            item: dict[str, Any] = {
+                "id": f"rs_mock{self.serial:06d}{i:02d}",
+                "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": text}] if text else [],
+            }
+            if self.encrypted:
+                # a redacted scripted block: reasoning with no summary to show
+                item["encrypted_content"] = encrypted_reasoning(
+                    thought.redacted if thought.redacted is not None else text
+                )
+            out.append((item, text))
+        return out
+
+    def _message_item(self, status: str) -> dict[str, Any] | None:
+        reply = self.reply
+        if not reply.text and not reply.refusal:
+            return None
+        content: list[dict[str, Any]] = []
+        if reply.text:
+            content.append(
+                {"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}
+            )
+        if reply.refusal:
+            content.append({"type": "refusal", "refusal": reply.refusal})
+        return {
+            "id": f"msg_mock{self.serial:06d}",
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+    def _call_items(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"fc_mock{self.serial:06d}{i:02d}",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": f"call_{i}{self.serial}",
+                "name": name,
+                "arguments": json.dumps(args),
+            }
+            for i, (name, args) in enumerate(self.reply.tool_calls)
+        ]
+
+    def output(self) -> list[dict[str, Any]]:
+        """The ``output`` items, in the order the API gives them."""
+        items = [item for item, _ in self._reasoning_items()]
+        message = self._message_item(self.status)
+        if message is not None:
+            items.append(message)
+        return items + self._call_items()
+
+    def response(
+        self, status: str | None = None, output: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The ``response`` object (``status`` and ``output`` as given, for stream events)."""
+        body = self.body
+        status = status or self.status
+        final = status in ("completed", "incomplete")
+        return {
+            "id": self.rid,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "error": None,
+            "incomplete_details": self.incomplete if status == "incomplete" else None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "model": self.model,
+            "output": self.output() if output is None else output,
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
+            "store": body.get("store", True),
+            "temperature": body.get("temperature", 1.0),
+            "text": body.get("text") or {"format": {"type": "text"}},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [],
+            "top_p": body.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": self.usage if final else None,
+            "metadata": {},
+        }
+
+    # stream -------------------------------------------------------------------
+
+    def events(self, failure_event: str) -> Iterator[bytes | Pause | Drop | Reset]:
+        """The SSE stream: numbered events in the order the API sends them."""
+        reply = self.reply
+        seq = 0
+
+        def event(kind: str, **fields: Any) -> bytes:
+            nonlocal seq
+            data = {"type": kind, "sequence_number": seq, **fields}
+            seq += 1
+            return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+        yield event("response.created", response=self.response("in_progress", []))
+        yield event("response.in_progress", response=self.response("in_progress", []))
+        if reply.first_token_delay:
+            yield Pause(reply.first_token_delay)
+        done: list[dict[str, Any]] = []
+        index = 0
+        for item, text in self._reasoning_items():
+            where = {"item_id": item["id"], "output_index": index}
+            yield event(
+                "response.output_item.added", output_index=index, item={**item, "summary": []}
+            )
+            if text:
+                at = {**where, "summary_index": 0}
+                yield event(
+                    "response.reasoning_summary_part.added",
+                    **at,
+                    part={"type": "summary_text", "text": ""},
+                )
+                for i in range(0, len(text), 8):
+                    yield event(
+                        "response.reasoning_summary_text.delta", **at, delta=text[i : i + 8]
+                    )
+                yield event("response.reasoning_summary_text.done", **at, text=text)
+                yield event(
+                    "response.reasoning_summary_part.done",
+                    **at,
+                    part={"type": "summary_text", "text": text},
+                )
+            yield event("response.output_item.done", output_index=index, item=item)
+            done.append(item)
+            index += 1
+        message = self._message_item(self.status)
+        if message is not None:
+            yield event(
+                "response.output_item.added",
+                output_index=index,
+                item={**message, "status": "in_progress", "content": []},
+            )
+            for c, part in enumerate(message["content"]):
+                at = {"item_id": message["id"], "output_index": index, "content_index": c}
+                if part["type"] == "output_text":
+                    empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+                    yield event("response.content_part.added", **at, part=empty)
+                    for i, piece in enumerate(reply.chunks()):
+                        if reply.chunk_delay and i:
+                            yield Pause(reply.chunk_delay)
+                        yield event("response.output_text.delta", **at, delta=piece, logprobs=[])
+                    yield event("response.output_text.done", **at, text=reply.text, logprobs=[])
+                else:
+                    yield event(
+                        "response.content_part.added", **at, part={"type": "refusal", "refusal": ""}
+                    )
+                    for i in range(0, len(reply.refusal), 8):
+                        yield event("response.refusal.delta", **at, delta=reply.refusal[i : i + 8])
+                    yield event("response.refusal.done", **at, refusal=reply.refusal)
+                yield event("response.content_part.done", **at, part=part)
+            yield event("response.output_item.done", output_index=index, item=message)
+            done.append(message)
+            index += 1
+        for call in self._call_items():
+            yield event(
+                "response.output_item.added",
+                output_index=index,
+                item={**call, "status": "in_progress", "arguments": ""},
+            )
+            at = {"item_id": call["id"], "output_index": index}
+            text = call["arguments"]
+            for i in range(0, len(text), 5):
+                yield event("response.function_call_arguments.delta", **at, delta=text[i : i + 5])
+            yield event("response.function_call_arguments.done", **at, arguments=text)
+            yield event("response.output_item.done", output_index=index, item=call)
+            done.append(call)
+            index += 1
+        fault = reply.stream_fault
+        if fault == "error":
+            message_text = reply.error or "The server had an error while processing your request."
+            if failure_event == "response.failed":
+                failed = self.response("failed", done)
+                failed["error"] = {"code": "server_error", "message": message_text}
+                yield event("response.failed", response=failed)
+            else:
+                yield event("error", code="server_error", message=message_text, param=None)
+            return
+        if fault == "drop":
+            yield Drop()
+            return
+        if fault == "reset":
+            yield Reset()
+            return
+        if fault == "truncate":
+            return
+        if fault == "garbage":
+            yield b"event: response.completed\ndata: {this is not json\n\n"
+            return
+        terminal = "response.completed" if self.status == "completed" else "response.incomplete"
+        yield event(terminal, response=self.response())

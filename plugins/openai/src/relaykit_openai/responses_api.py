@@ -1,0 +1,103 @@
+"""Calls to OpenAI's Responses API (``POST /responses``), for :class:`OpenAIProvider`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from relaykit import ChatRequest, ChatResponse, SSEDecoder, StreamError, json_decode, json_encode
+from relaykit.events import StreamEvent
+from relaykit.http_errors import error_from_http
+
+from . import responses_wire
+
+if TYPE_CHECKING:
+    from relaykit.http import HttpClient
+
+
+async def chat(
+    http: HttpClient, url: str, headers: Mapping[str, str], provider: str, request: ChatRequest
+) -> ChatResponse:
+    """One non-streamed Responses call."""
+    body = json_encode.dumps(responses_wire.request_body(request, stream=False))
+    r = await http.post(url, content=body, headers=headers)
+    if r.status_code >= 400:
+        raise error_from_http(
+            r.status_code, r.headers, r.content, provider=provider, model=request.model
+        )
+    data = json_decode.loads(r.content)
+    if isinstance(data, dict) and data.get("status") == "failed":
+        # A failure reported with status 200: an error, not an empty answer.
+        message = responses_wire.stream_failure("response.failed", {"response": data})
+        raise error_from_http(
+            502, r.headers, _error_body(message), provider=provider, model=request.model
+        )
+    return responses_wire.response(data)
+
+
+async def stream(
+    http: HttpClient, url: str, headers: Mapping[str, str], provider: str, request: ChatRequest
+) -> AsyncIterator[StreamEvent]:
+    """One streamed Responses call: typed SSE events until ``response.completed``."""
+    body = json_encode.dumps(responses_wire.request_body(request, stream=True))
+    async with http.stream("POST", url, content=body, headers=headers) as r:
+        if r.status_code >= 400:
+            await r.aread()
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=provider, model=request.model
+            )
+        decoder = SSEDecoder()
+        state = responses_wire.StreamState()
+        loads = json_decode.loads
+        event_events = responses_wire.event_events
+        async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
+            async for raw in chunks:
+                for sse in decoder.feed(raw):
+                    data = loads(sse.data)
+                    kind = data.get("type") or sse.event
+                    failure = responses_wire.stream_failure(kind, data)
+                    if failure is not None:
+                        raise StreamError(
+                            failure,
+                            provider=provider,
+                            model=request.model,
+                            provider_message=failure,
+                        )
+                    for event in event_events(kind, data, state):
+                        yield event
+                    if state.finished:
+                        # Read the end of the body, so the connection goes back to
+                        # the pool (as after Chat Completions' [DONE]). Imported
+                        # here: provider.py imports this module.
+                        from .provider import _read_to_end
+
+                        await _read_to_end(chunks, r)
+                        return
+        # The body ended before response.completed: its last event may lack the
+        # blank line that ends it; anything else means the stream was cut short.
+        for sse in decoder.flush():
+            try:
+                data = loads(sse.data)
+            except ValueError:
+                raise StreamError(
+                    "the stream ended part way through an event, before response.completed",
+                    provider=provider,
+                    model=request.model,
+                ) from None
+            kind = data.get("type") or sse.event
+            failure = responses_wire.stream_failure(kind, data)
+            if failure is not None:
+                raise StreamError(
+                    failure, provider=provider, model=request.model, provider_message=failure
+                )
+            for event in event_events(kind, data, state):
+                yield event
+        if not state.finished:
+            raise StreamError(
+                "the stream ended before response.completed", provider=provider, model=request.model
+            )
+
+
+def _error_body(message: str | None) -> bytes:
+    return json_encode.dumps({"error": {"message": message or "the response failed"}})

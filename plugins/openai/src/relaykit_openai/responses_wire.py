@@ -1,0 +1,372 @@
+"""Translate between relaykit values and OpenAI's Responses wire format (``POST /responses``).
+
+Stateless: every call sends the whole conversation in ``input`` with
+``store: false``, as the Chat Completions path does. Choices this module makes:
+
+- System messages stay where they are, as ``{"role": "system"}`` items
+  (``instructions`` is not used): the order of the conversation is kept, and
+  OpenAI reads them as developer messages for reasoning models.
+- User and system text is ``input_text``, images ``input_image`` (their URL or
+  a ``data:`` URL); assistant text goes back as ``output_text``. Tool calls
+  are ``function_call`` items (``call_id`` is relaykit's ``ToolCall.id``),
+  tool results ``function_call_output`` items. Cache points are left out:
+  OpenAI caches prompts by itself.
+- ``stop`` and ``seed`` have no Responses field and are not sent (as
+  Anthropic ignores ``seed``); use ``api = "chat"`` where they matter.
+- A JSON-schema ``response_format`` is ``text.format``; ``max_tokens`` is
+  ``max_output_tokens``; ``extra`` is merged into the body last, untouched
+  (``extra={"reasoning": {"effort": "high", "summary": "auto"}}``).
+- Each ``reasoning`` output item becomes one reasoning part
+  (``origin="openai-responses"``): its summary texts joined by blank lines,
+  its ``encrypted_content`` as ``redacted``. For reasoning models the request
+  asks for that content (``include: ["reasoning.encrypted_content"]``; other
+  models refuse it), so the reasoning can go back on the next turn without
+  OpenAI storing anything. A part goes back as a ``reasoning`` item only when
+  it belongs to this API and carries that content: reasoning without it
+  (another vendor's, or plain reasoning text) means nothing to OpenAI
+  statelessly, and is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from relaykit import ChatRequest, ChatResponse, Message, Usage
+from relaykit.events import (
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.request import Tool
+from relaykit.response import FinishReason, reasoning_fields
+
+#: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
+#: as relaykit-gateway's Responses dialect uses)
+ORIGIN = "openai-responses"
+
+#: what joins the summary parts of one reasoning item into one part's text
+SUMMARY_JOINER = "\n\n"
+
+#: models with reasoning, which take ``include: ["reasoning.encrypted_content"]``
+_REASONING_MODEL = re.compile(r"^(o\d|codex-|gpt-5(?:\.\d+)?(?![.\d]|-chat))")
+
+#: ``incomplete_details.reason`` -> relaykit finish reason
+_INCOMPLETE: dict[str, FinishReason] = {
+    "max_output_tokens": "length",
+    "content_filter": "content_filter",
+}
+
+
+def is_reasoning_model(model: str) -> bool:
+    """Whether ``model`` reasons (o-series, GPT-5 but its chat variants, Codex)."""
+    return _REASONING_MODEL.match(model) is not None
+
+
+def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    """The JSON body of ``POST /responses`` for ``request``."""
+    body: dict[str, Any] = {"model": request.model, "input": _input(request.messages)}
+    if request.max_tokens is not None:
+        body["max_output_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.tools:
+        body["tools"] = [_tool(t) for t in request.tools]
+    if request.tool_choice is not None:
+        tc = request.tool_choice
+        body["tool_choice"] = (
+            {"type": "function", "name": tc.name} if tc.mode == "tool" else tc.mode
+        )
+    rf = request.response_format
+    if rf is not None:
+        if rf.type == "json_schema":
+            fmt: dict[str, Any] = {
+                "type": "json_schema",
+                "name": rf.name,
+                "schema": rf.schema or {},
+                "strict": rf.strict,
+            }
+        else:
+            fmt = {"type": rf.type}
+        body["text"] = {"format": fmt}
+    body["store"] = False
+    if is_reasoning_model(request.model):
+        body["include"] = ["reasoning.encrypted_content"]
+    if stream:
+        body["stream"] = True
+    if request.extra:
+        body.update(request.extra)
+    return body
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "function", "name": tool.name}
+    if tool.description:
+        out["description"] = tool.description
+    out["parameters"] = tool.parameters
+    # The API's default is strict; relaykit's None means "as the vendor likes",
+    # and strict mode refuses most hand-written schemas: say false unless asked.
+    out["strict"] = bool(tool.strict)
+    return out
+
+
+def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            for p in m.content:
+                if isinstance(p, ToolResultPart):
+                    items.append(
+                        {
+                            "type": "function_call_output",
+                            "call_id": p.tool_call_id,
+                            "output": p.content,
+                        }
+                    )
+            continue
+        if m.role == "assistant":
+            _assistant_items(m, items)
+            continue
+        content = [c for c in (_input_part(p) for p in m.content) if c is not None]
+        if content:
+            items.append({"role": m.role, "content": content})
+    return items
+
+
+def _input_part(p: Any) -> dict[str, Any] | None:
+    if isinstance(p, TextPart):
+        return {"type": "input_text", "text": p.text}
+    if isinstance(p, ImagePart):
+        return {"type": "input_image", "image_url": p.data_url(), "detail": "auto"}
+    if isinstance(p, ToolResultPart):  # a tool result outside a tool message: send as text
+        return {"type": "input_text", "text": p.content}
+    return None  # cache points, and parts only an assistant turn has
+
+
+def _assistant_items(m: Message, items: list[dict[str, Any]]) -> None:
+    """An assistant turn as items, in the order of its parts: reasoning, an
+    assistant message for each run of text, function calls."""
+    text: list[dict[str, Any]] = []
+
+    def end_text() -> None:
+        if text:
+            items.append({"role": "assistant", "content": list(text)})
+            text.clear()
+
+    for p in m.content:
+        if isinstance(p, TextPart):
+            if p.text:
+                text.append({"type": "output_text", "text": p.text})
+        elif isinstance(p, ToolCall):
+            end_text()
+            arguments = p.raw_arguments if p.raw_arguments is not None else json.dumps(p.arguments)
+            items.append(
+                {"type": "function_call", "call_id": p.id, "name": p.name, "arguments": arguments}
+            )
+        elif isinstance(p, ReasoningPart):
+            end_text()
+            if p.redacted is not None and p.belongs_to(ORIGIN):
+                summary = [{"type": "summary_text", "text": p.text}] if p.text else []
+                items.append(
+                    {"type": "reasoning", "summary": summary, "encrypted_content": p.redacted}
+                )
+    end_text()
+
+
+# -- responses -----------------------------------------------------------------
+
+
+def usage(data: dict[str, Any] | None) -> Usage:
+    """Normalise a Responses ``usage`` object (its counts already follow relaykit's
+    conventions: input includes cached, output includes reasoning)."""
+    if not data:
+        return Usage()
+    inp = data.get("input_tokens_details") or {}
+    out = data.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=data.get("input_tokens") or 0,
+        output_tokens=data.get("output_tokens") or 0,
+        cached_input_tokens=inp.get("cached_tokens") or 0,
+        reasoning_tokens=out.get("reasoning_tokens") or 0,
+    )
+
+
+def finish_reason(data: dict[str, Any], tool_calls: bool) -> tuple[FinishReason, str | None]:
+    """``(relaykit finish reason, the raw reason)`` of a response object."""
+    status = data.get("status")
+    if status == "completed":
+        return ("tool_calls" if tool_calls else "stop"), status
+    if status == "incomplete":
+        reason = (data.get("incomplete_details") or {}).get("reason")
+        return _INCOMPLETE.get(reason or "", "other"), reason or status
+    return "other", status
+
+
+def reasoning_part(item: dict[str, Any]) -> ReasoningPart:
+    """One reasoning part from a ``reasoning`` output item."""
+    summary = SUMMARY_JOINER.join(
+        s.get("text") or "" for s in item.get("summary") or () if isinstance(s, dict)
+    )
+    encrypted = item.get("encrypted_content")
+    return ReasoningPart(
+        summary, redacted=encrypted if isinstance(encrypted, str) else None, origin=ORIGIN
+    )
+
+
+def _message_text(item: dict[str, Any]) -> tuple[str, str]:
+    """``(text, refusal)`` of an assistant ``message`` output item."""
+    text: list[str] = []
+    refusal: list[str] = []
+    for part in item.get("content") or ():
+        kind = part.get("type")
+        if kind == "output_text":
+            text.append(part.get("text") or "")
+        elif kind == "refusal":
+            refusal.append(part.get("refusal") or "")
+    return "".join(text), "".join(refusal)
+
+
+def response(data: dict[str, Any]) -> ChatResponse:
+    """A :class:`ChatResponse` from a non-streamed Responses body."""
+    text: list[str] = []
+    refused = False
+    calls: list[ToolCall] = []
+    thoughts: list[ReasoningPart] = []
+    for item in data.get("output") or ():
+        kind = item.get("type")
+        if kind == "message":
+            said, refusal = _message_text(item)
+            text.append(said)
+            if refusal:
+                # As in Chat Completions: the refusal is the answer; the finish says why.
+                text.append(refusal)
+                refused = True
+        elif kind == "function_call":
+            calls.append(
+                ToolCall.from_json_arguments(
+                    item.get("call_id") or "", item.get("name") or "", item.get("arguments") or ""
+                )
+            )
+        elif kind == "reasoning":
+            thoughts.append(reasoning_part(item))
+    finish, _ = finish_reason(data, bool(calls))
+    if refused and finish == "stop":
+        finish = "content_filter"
+    parts = tuple(p for p in thoughts if p.text or p.redacted is not None)
+    reasoning, _ = reasoning_fields(parts)
+    return ChatResponse(
+        text="".join(text),
+        reasoning=reasoning,
+        reasoning_parts=parts,
+        tool_calls=tuple(calls),
+        finish_reason=finish,
+        usage=usage(data.get("usage")),
+        model=data.get("model") or "",
+        id=data.get("id"),
+    )
+
+
+# -- streams -------------------------------------------------------------------
+
+
+class StreamState:
+    """What decoding one Responses stream carries from event to event."""
+
+    __slots__ = ("_calls", "_summaries", "finished", "refused", "tool_calls")
+
+    def __init__(self) -> None:
+        #: a terminal event (``response.completed`` / ``.incomplete``) arrived
+        self.finished = False
+        #: a refusal arrived: a "stop" finish is a content_filter one
+        self.refused = False
+        #: function calls seen: a completed response finishes with "tool_calls"
+        self.tool_calls = 0
+        self._calls: dict[str, int] = {}  # item id -> relaykit tool call index
+        self._summaries: dict[str, int] = {}  # reasoning item id -> summary parts opened
+
+    def call_index(self, item_id: str | None) -> int:
+        """The relaykit index of the function call item ``item_id``."""
+        key = item_id or ""
+        index = self._calls.get(key)
+        if index is None:
+            index = self._calls[key] = self.tool_calls
+            self.tool_calls += 1
+        return index
+
+
+def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[StreamEvent]:
+    """The relaykit stream events for one Responses SSE event (errors aside)."""
+    if kind == "response.output_text.delta":
+        delta = data.get("delta") or ""
+        return [TextDelta(delta)] if delta else []
+    if kind == "response.reasoning_summary_text.delta":
+        delta = data.get("delta") or ""
+        return [ReasoningDelta(delta)] if delta else []
+    if kind == "response.function_call_arguments.delta":
+        index = state.call_index(data.get("item_id"))
+        return [ToolCallDelta(index, arguments=data.get("delta") or "")]
+    if kind == "response.reasoning_summary_part.added":
+        # Each reasoning item is one block; its second and later summary parts
+        # are joined to the first as in the non-streamed response.
+        item_id = data.get("item_id") or ""
+        opened = state._summaries.get(item_id, 0)
+        state._summaries[item_id] = opened + 1
+        return [ReasoningDelta(SUMMARY_JOINER)] if opened else []
+    if kind == "response.output_item.added":
+        item = data.get("item") or {}
+        if item.get("type") == "function_call":
+            index = state.call_index(item.get("id"))
+            return [
+                ToolCallDelta(
+                    index, item.get("call_id"), item.get("name"), item.get("arguments") or ""
+                )
+            ]
+        if item.get("type") == "reasoning":
+            return [ReasoningDelta(new_block=True, origin=ORIGIN)]
+        return []
+    if kind == "response.output_item.done":
+        item = data.get("item") or {}
+        if item.get("type") == "reasoning":
+            encrypted = item.get("encrypted_content")
+            if isinstance(encrypted, str):
+                # The block's encrypted content, which ends it: the assembler adds it
+                # to the block its summary streamed into (new_block=False).
+                return [ReasoningDelta(redacted=encrypted, origin=ORIGIN)]
+        return []
+    if kind == "response.refusal.delta":
+        state.refused = True
+        delta = data.get("delta") or ""
+        return [TextDelta(delta)] if delta else []
+    if kind == "response.created":
+        resp = data.get("response") or {}
+        return [StreamStart(resp.get("id"), resp.get("model"))]
+    if kind in ("response.completed", "response.incomplete"):
+        state.finished = True
+        resp = data.get("response") or {}
+        reason, raw = finish_reason(resp, state.tool_calls > 0)
+        if state.refused and reason == "stop":
+            reason = "content_filter"
+        events: list[StreamEvent] = []
+        if resp.get("usage"):
+            events.append(UsageUpdate(usage(resp["usage"])))
+        events.append(Finish(reason, raw))
+        return events
+    return []
+
+
+def stream_failure(kind: str, data: dict[str, Any]) -> str | None:
+    """The message of a failure event (``error``, ``response.failed``), else ``None``."""
+    if kind == "error":
+        return str(data.get("message") or data.get("code") or "error event in the stream")
+    if kind == "response.failed":
+        error = (data.get("response") or {}).get("error") or {}
+        return str(error.get("message") or error.get("code") or "the response failed")
+    return None
