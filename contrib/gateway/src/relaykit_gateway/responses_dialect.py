@@ -7,9 +7,10 @@ assistant-side items (``reasoning``, an assistant ``message``,
 ``function_call``) is one assistant turn, ``function_call_output`` a ``tool``
 message. A reasoning item's encrypted content travels as a
 :class:`~relaykit.ReasoningPart` of this API's origin, which only a provider
-of that origin would send back. None of relaykit's is (its openai plugin
-speaks Chat Completions), so they drop it, as they drop any other vendor's
-signatures and redacted reasoning.
+of that origin sends back: relaykit-openai in its Responses mode (``api =
+"responses"``, or ``"auto"`` for OpenAI's Responses-only models). Every other
+provider drops it, as they drop any other vendor's signatures and redacted
+reasoning.
 """
 
 from __future__ import annotations
