@@ -7,14 +7,16 @@ relaykit's own provider plugins, so every hop speaks a vendor's exact format.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anthropic
 import openai
 import pytest
 
+import relaykit
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running_over
+from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +114,47 @@ async def test_openais_responses_api_streams_from_an_anthropic_model(
     assert sent["model"] == "claude-made-up-1"
     assert sent["max_tokens"] == 32
     assert sent["stream"] is True
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_openai_s_encrypted_reasoning_round_trips_through_the_gateway(
+    openai_mock: OpenAIMock, streamed: bool
+) -> None:
+    # The Responses API in front and behind (relaykit-openai's Responses mode): a
+    # Codex-style caller gets the encrypted reasoning and sends it back next turn.
+    from relaykit.testing.openai_responses import encrypted_reasoning
+
+    openai_mock.script.push(
+        Reply(text="Blue.", reasoning="Think about the sky."), Reply(text="Yes.")
+    )
+    providers = {"openai": {"base_url": openai_mock.base_url, "api_key": UPSTREAM_KEY}}
+    providers["openai"]["api"] = "responses"
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "providers": providers}
+    question = {"role": "user", "content": "What colour is the sky?"}
+    include: Any = ["reasoning.encrypted_content"]
+    async with relaykit.Client(config) as client, running(client) as url:
+        sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        async with sdk:
+            first: Any
+            if streamed:
+                async with sdk.responses.stream(
+                    model="openai/o4-mini", input=[question], include=include
+                ) as stream:
+                    async for _ in stream:
+                        pass
+                    first = await stream.get_final_response()
+            else:
+                first = await sdk.responses.create(
+                    model="openai/o4-mini", input=[question], include=include
+                )
+            reasoning = first.output[0]
+            assert reasoning.type == "reasoning"
+            assert reasoning.encrypted_content == encrypted_reasoning("Think about the sky.")
+            again = [question, *[item.model_dump(exclude_none=True) for item in first.output]]
+            again.append({"role": "user", "content": "Sure?"})
+            second = await sdk.responses.create(model="openai/o4-mini", input=again)
+    assert second.output_text == "Yes."
+    # the mock checked the encrypted reasoning it had given: it came back whole
+    sent = openai_mock.last_request.json()["input"]
+    returned = [item for item in sent if item.get("type") == "reasoning"]
+    assert [item["encrypted_content"] for item in returned] == [reasoning.encrypted_content]

@@ -12,6 +12,7 @@ from relaykit import (
     ImagePart,
     InvalidRequestError,
     ReasoningDelta,
+    ReasoningPart,
     StreamStart,
     TextDelta,
     TextPart,
@@ -23,6 +24,7 @@ from relaykit import (
 )
 from relaykit_gateway.anthropic_dialect import AnthropicDialect
 from relaykit_gateway.openai_dialect import OpenAIDialect
+from relaykit_gateway.responses_dialect import ResponsesDialect
 
 OPENAI = OpenAIDialect()
 ANTHROPIC = AnthropicDialect()
@@ -268,3 +270,19 @@ def test_anthropic_stream_blocks_open_and_close_as_the_events_change_kind() -> N
         ("message_delta", None, {"stop_reason": "tool_use", "stop_sequence": None}),
         ("message_stop", None, None),
     ]
+
+
+def test_only_openai_s_encrypted_reasoning_reaches_a_responses_client() -> None:
+    dialect = ResponsesDialect()
+    response = ChatResponse(
+        text="hi",
+        reasoning_parts=(
+            ReasoningPart("mine", redacted="enc-1", origin="openai-responses"),
+            ReasoningPart(redacted="anthropic-secret", origin="anthropic"),
+        ),
+    )
+    items = [i for i in dialect.response(response, "m")["output"] if i["type"] == "reasoning"]
+    assert [i.get("encrypted_content") for i in items] == ["enc-1", None]
+    encoder = dialect.encoder(dialect.parse({"model": "openai/m", "input": "hi"}, ()))
+    frames = encoder.event(ReasoningDelta(new_block=True, redacted="x", origin="anthropic"))
+    assert frames == b""

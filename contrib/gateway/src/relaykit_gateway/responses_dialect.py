@@ -314,7 +314,13 @@ def _response_format(text_format: Mapping[str, Any]) -> dict[str, Any]:
 
 def _reasoning_item(part: ReasoningPart, item_id: str | None = None) -> dict[str, Any]:
     summary = [{"type": "summary_text", "text": part.text}] if part.text else []
-    return {"type": "reasoning", "id": item_id or _new_id("rs"), "summary": summary}
+    item = {"type": "reasoning", "id": item_id or _new_id("rs"), "summary": summary}
+    if part.origin == ORIGIN and part.redacted is not None:
+        # OpenAI's own encrypted reasoning (relaykit-openai's Responses mode): the
+        # caller sends it back next turn, as with `include: ["reasoning.encrypted_content"]`.
+        # No other vendor's encrypted data means anything to a Responses client.
+        item["encrypted_content"] = part.redacted
+    return item
 
 
 def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
@@ -387,9 +393,10 @@ class ResponseEventEncoder:
         #: the open message item (its index) and its text so far
         self._message: int | None = None
         self._text: list[str] = []
-        #: the open reasoning item (its index) and its text so far
+        #: the open reasoning item (its index), its text so far and its encrypted form
         self._thinking: int | None = None
         self._thought: list[str] = []
+        self._encrypted: str | None = None
         #: relaykit's tool-call index -> (output index, arguments so far)
         self._calls: dict[int, tuple[int, list[str]]] = {}
 
@@ -434,7 +441,9 @@ class ResponseEventEncoder:
             return b""
         self._thinking = None
         text = "".join(self._thought)
-        item = _reasoning_item(ReasoningPart(text), self._output[index]["id"])
+        encrypted, self._encrypted = self._encrypted, None
+        thought = ReasoningPart(text, redacted=encrypted, origin=ORIGIN if encrypted else None)
+        item = _reasoning_item(thought, self._output[index]["id"])
         self._output[index] = item
         out = b""
         if text:  # its one summary part, opened by the first delta
@@ -491,6 +500,8 @@ class ResponseEventEncoder:
                 logprobs=[],
             )
         if isinstance(event, ReasoningDelta):
+            if event.redacted is not None:
+                return self._encrypted_reasoning(event)
             if not event.text:
                 return b""
             out = self._start() + self._close_message()
@@ -535,6 +546,20 @@ class ResponseEventEncoder:
                 )
             return out
         return b""
+
+    def _encrypted_reasoning(self, event: ReasoningDelta) -> bytes:
+        """OpenAI's encrypted reasoning ends its item (opening one if its summary was
+        empty); any other vendor's encrypted data is left out."""
+        if event.origin != ORIGIN:
+            return b""
+        out = self._start() + self._close_message()
+        if self._thinking is None or event.new_block:
+            out += self._close_thinking()
+            added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
+            self._thought = []
+            out += added
+        self._encrypted = event.redacted
+        return out + self._close_thinking()
 
     def end(self, response: ChatResponse) -> bytes:
         """Every open item done, then the whole response."""
