@@ -85,7 +85,7 @@ class _Ended:
 @pytest.mark.anyio
 @pytest.mark.parametrize("at_eof", [True, False])
 async def test_after_done_a_body_known_to_have_ended_is_not_read(at_eof: bool) -> None:
-    from relaykit_openai.provider import _read_to_end
+    from relaykit_openai.body_end import read_to_end
 
     read: list[bytes] = []
 
@@ -93,5 +93,5 @@ async def test_after_done_a_body_known_to_have_ended_is_not_read(at_eof: bool) -
         read.append(b"0\r\n\r\n")
         yield b""
 
-    await _read_to_end(chunks(), _Ended(at_eof))
+    await read_to_end(chunks(), _Ended(at_eof))
     assert read == ([] if at_eof else [b"0\r\n\r\n"])

@@ -20,21 +20,17 @@ from relaykit import (
     json_encode,
 )
 from relaykit.events import StreamEvent, TextDelta
-from relaykit.http import is_transport_error
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.secrets import scrub
 
 from . import responses_api, wire
 from .api_choice import Api, parse_api, responses_only
+from .body_end import read_to_end
 from .prices import OPENAI_MODELS
 from .wire import text_delta
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
-
-
-#: How long to wait for the end of the body after ``[DONE]`` (see :func:`_read_to_end`).
-END_OF_BODY_GRACE = 0.25
 
 
 class OpenAIProvider:
@@ -109,6 +105,8 @@ class OpenAIProvider:
         self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
         self._cache_control = bool(opts.get("cache_control", self.cache_control))
         self._api = parse_api(opts.get("api"), self.api, settings.name)
+        #: uses_responses' answers, by model
+        self._responses: dict[str, bool] = {}
         #: _known's answers: the core asks for a model's price on every call
         self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
 
@@ -130,8 +128,15 @@ class OpenAIProvider:
 
     def uses_responses(self, model: str) -> bool:
         """Whether calls to ``model`` go to the Responses API (see ``api``)."""
-        api = self._api
-        return api == "responses" or (api == "auto" and responses_only(model))
+        # Asked on every call: a model's answer is kept, not matched again.
+        found = self._responses.get(model)
+        if found is None:
+            api = self._api
+            found = api == "responses" or (api == "auto" and responses_only(model))
+            if len(self._responses) >= 1024:  # model names come from callers: stay bounded
+                self._responses.clear()
+            self._responses[model] = found
+        return found
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed call: Chat Completions, or Responses (see ``api``)."""
@@ -189,7 +194,7 @@ class OpenAIProvider:
                     for sse in feed(raw):
                         data = sse.data
                         if data == "[DONE]":
-                            await _read_to_end(chunks, r)
+                            await read_to_end(chunks, r)
                             return
                         chunk = loads(data)
                         if "error" in chunk:
@@ -279,31 +284,3 @@ class OpenAIProvider:
         if len(self._known_cache) < 1024:  # model names come from callers: stay bounded
             self._known_cache[model] = best
         return best
-
-
-async def _read_to_end(chunks: AsyncIterator[bytes], response: object = None) -> None:
-    """Read what follows ``[DONE]``: normally just the end of the chunked body.
-
-    The HTTP client puts a connection back in its pool only when the response was
-    read to its end; leaving at ``[DONE]`` closed it, and the next call paid for a new
-    TCP (and TLS) connection. A server that sends nothing more and keeps the body
-    open gets a short grace, after which the connection is closed as before; a
-    broken end of body is ignored too, since the answer is already complete.
-
-    A response that can tell its whole body has arrived (``at_eof()``, as
-    relaykit-aiohttp's does) needs no reading, and no timeout scope for it.
-    """
-    at_eof = getattr(response, "at_eof", None)
-    if at_eof is not None and at_eof():
-        return
-    # Imported here, not at the top, to keep `import relaykit_openai` light;
-    # it is loaded by the time a stream runs.
-    import anyio
-
-    with anyio.move_on_after(END_OF_BODY_GRACE):
-        try:
-            async for _ in chunks:
-                pass
-        except Exception as e:
-            if not is_transport_error(e):
-                raise

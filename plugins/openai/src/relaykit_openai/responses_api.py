@@ -11,6 +11,7 @@ from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
 
 from . import responses_wire
+from .body_end import read_to_end
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -68,11 +69,8 @@ async def stream(
                         yield event
                     if state.finished:
                         # Read the end of the body, so the connection goes back to
-                        # the pool (as after Chat Completions' [DONE]). Imported
-                        # here: provider.py imports this module.
-                        from .provider import _read_to_end
-
-                        await _read_to_end(chunks, r)
+                        # the pool (as after Chat Completions' [DONE]).
+                        await read_to_end(chunks, r)
                         return
         # The body ended before response.completed: its last event may lack the
         # blank line that ends it; anything else means the stream was cut short.
