@@ -225,7 +225,8 @@ def _input(value: Any) -> list[Message]:
                 Message("tool", (ToolResultPart(string_field(item, "call_id", where), text),))
             )
         elif kind == "reasoning":
-            summary = "".join(
+            # Summary parts joined as relaykit-openai joins them: a blank line apart.
+            summary = "\n\n".join(
                 s.get("text", "") for s in item.get("summary") or () if isinstance(s, Mapping)
             )
             encrypted = item.get("encrypted_content")
