@@ -221,6 +221,8 @@ def _record_block(r: CallRecord) -> str:
     ]
     if r.conversation_id is not None:
         lines.append(f"  conversation: {r.conversation_id}")
+    if r.usage.cached_input_tokens or r.usage.cache_write_input_tokens:
+        lines.append(f"  prompt cache (read/write): {_cache_reads_writes(r.usage)}")
     if r.params:
         lines.append(f"  params: {json.dumps(r.params, ensure_ascii=False)}")
     lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)
