@@ -154,6 +154,6 @@ def test_count_tokens_from_each_provider(
     count = json.loads(out.out)
     # The vendors that count (their mocks: a token a word) answer exactly, the
     # others are estimated from characters (a token per four).
-    exact = model.split("/")[0] in ("anthropic", "gemini", "bedrock")
+    exact = model.split("/")[0] in ("anthropic", "bedrock", "gemini", "openai")
     assert count == {"input_tokens": 8 if exact else 11, "exact": exact}
     assert bool(mock.requests) == exact, "only a counter is asked"

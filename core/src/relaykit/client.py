@@ -450,7 +450,7 @@ class Client:
 
         Takes the arguments :meth:`chat` takes and sends what it would send
         (outbound redaction included) to the provider's token-counting endpoint,
-        when it has one (Anthropic, Gemini, Bedrock): the count is then exact,
+        when it has one (OpenAI, Anthropic, Gemini, Bedrock): the count is then exact,
         and costs nothing. Otherwise it is estimated from characters
         (:class:`TokenCount` says which). An alias counts with its route's first
         target. Not a call: no retries, limits, log record or span; the

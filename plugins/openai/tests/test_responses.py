@@ -511,3 +511,36 @@ async def test_streamed_usage_and_id(mock: OpenAIMock) -> None:
         r, _ = await drain(client, "openai/o4-mini", "x")
     assert r.usage == relaykit.Usage(5, 4, 0, 2)
     assert (r.id, r.model, r.finish_reason) == ("resp_mock000001", "o4-mini", "stop")
+
+
+# -- counting tokens ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_openai_counts_tokens_with_its_input_tokens_endpoint(mock: OpenAIMock) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    prompt = [Message.system("Answer briefly."), Message.user("How many words is this?")]
+    async with relaykit.Client(config) as client:
+        count = await client.count_tokens("openai/gpt-4o-mini", prompt, max_tokens=10, seed=3)
+    assert count == relaykit.TokenCount(7, exact=True)  # the mock: a word a token
+    request = mock.last_request
+    assert request.path == "/v1/responses/input_tokens"
+    # the prompt only: the counter refuses sampling fields and store
+    assert set(request.json()) == {"model", "input"}
+
+
+@pytest.mark.anyio
+async def test_compatible_services_have_no_counter_so_counts_are_estimated(
+    mock: OpenAIMock,
+) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {"groq": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config) as client:
+        count = await client.count_tokens("groq/llama-3.3-70b-versatile", "x" * 40)
+    assert count == relaykit.TokenCount(10, exact=False)
+    assert mock.requests == []

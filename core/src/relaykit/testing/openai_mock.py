@@ -74,6 +74,8 @@ class OpenAIMock(VendorMock):
             return await self._chat(request.json())
         if request.method == "POST" and request.path == "/v1/responses":
             return await self._responses(request.json())
+        if request.method == "POST" and request.path == "/v1/responses/input_tokens":
+            return self._input_tokens(request.json())
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -171,6 +173,14 @@ class OpenAIMock(VendorMock):
             },
             headers=dict(reply.headers),
         )
+
+    def _input_tokens(self, body: Any) -> Response:
+        """``{"object": "response.input_tokens", "input_tokens": N}``: the prompt's words."""
+        try:
+            count = openai_responses.count_input_tokens(body)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+        return Response.json({"object": "response.input_tokens", "input_tokens": count})
 
     async def _responses(self, body: Any) -> Response:
         try:

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .loopback import Drop, Pause, Reset
-from .script import Reply
+from .script import Reply, count_tokens
 
 #: the models OpenAI serves only through /v1/responses (the mock's own list)
 _RESPONSES_ONLY = re.compile(
@@ -165,6 +165,41 @@ def validate(body: Any) -> None:
             raise _invalid(value, f"include[{i}]", tuple(sorted(_INCLUDABLE)))
     if "reasoning.encrypted_content" in include and not _REASONING.match(body["model"]):
         raise Refusal("Encrypted content is not supported with this model.", "include")
+
+
+#: what ``POST /v1/responses/input_tokens`` takes: a response's prompt, nothing to sample
+_COUNT_FIELDS = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "text",
+        "reasoning",
+        "truncation",
+        "conversation",
+        "previous_response_id",
+        "parallel_tool_calls",
+    }
+)
+
+
+def count_input_tokens(body: Any) -> int:
+    """The input tokens of a ``/v1/responses/input_tokens`` body (a word a token);
+    :class:`Refusal` for a body the counter refuses."""
+    if not isinstance(body, dict):
+        raise Refusal("The request body must be a JSON object.")
+    for key in sorted(set(body) - _COUNT_FIELDS):
+        raise Refusal(f"Unknown parameter: '{key}'.", key)
+    if not isinstance(body.get("model"), str):
+        raise _missing("model")
+    _validate_input(body.get("input") or [], body)
+    prompt, _ = prompt_text(body.get("input") or [])
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        prompt = f"{instructions} {prompt}"
+    return count_tokens(prompt)
 
 
 def _validate_input(items: Any, body: dict[str, Any]) -> None:

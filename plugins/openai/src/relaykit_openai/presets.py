@@ -44,6 +44,8 @@ def preset(
         api: ClassVar[Api] = "chat"
         known_models: ClassVar[dict] = {}  # type: ignore[type-arg]
 
+    # OpenAI's token counter is OpenAI's own: relaykit estimates for the others.
+    Preset.count_tokens = None  # type: ignore[assignment,method-assign]
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.requires_api_key = requires_api_key

@@ -23,7 +23,7 @@ from relaykit.events import StreamEvent, TextDelta
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.secrets import scrub
 
-from . import responses_api, wire
+from . import responses_api, responses_wire, wire
 from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
 from .prices import OPENAI_MODELS
@@ -91,6 +91,7 @@ class OpenAIProvider:
         self._name = settings.name
         self._chat_url = f"{settings.base_url}/chat/completions"
         self._responses_url = f"{settings.base_url}/responses"
+        self._count_url = f"{settings.base_url}/responses/input_tokens"
         self._models_url = f"{settings.base_url}/models"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
@@ -125,6 +126,22 @@ class OpenAIProvider:
             cache_control=self._cache_control,
         )
         return json_encode.dumps(body)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens ``request`` would use, from OpenAI's counter
+        (``POST /responses/input_tokens``; compatible services have none, so their
+        presets leave this out and relaykit estimates).
+
+        It counts the prompt as the Responses API sends it; a Chat Completions
+        call's prompt bills the same text, give or take a few formatting tokens.
+        """
+        body = json_encode.dumps(responses_wire.count_body(request))
+        r = await self._http.post(self._count_url, content=body, headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        return int(json_decode.loads(r.content)["input_tokens"])
 
     def uses_responses(self, model: str) -> bool:
         """Whether calls to ``model`` go to the Responses API (see ``api``)."""

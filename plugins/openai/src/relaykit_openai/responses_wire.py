@@ -107,6 +107,18 @@ def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     return body
 
 
+#: the fields ``POST /responses/input_tokens`` takes (a response's prompt, no sampling)
+COUNT_FIELDS = frozenset(
+    {"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "truncation"}
+)
+
+
+def count_body(request: ChatRequest) -> dict[str, Any]:
+    """The JSON body of ``POST /responses/input_tokens``: the prompt ``request`` sends."""
+    body = request_body(request, stream=False)
+    return {k: v for k, v in body.items() if k in COUNT_FIELDS}
+
+
 def _tool(tool: Tool) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "function", "name": tool.name}
     if tool.description:
