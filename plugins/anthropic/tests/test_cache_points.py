@@ -82,6 +82,12 @@ def test_a_cache_point_opening_a_turn_marks_what_came_before_it() -> None:
     ]
 
 
+def test_two_points_on_one_block_keep_the_longer_lifetime() -> None:
+    for points in ((CachePoint("1h"), CachePoint()), (CachePoint(), CachePoint("1h"))):
+        b = body(Message.user([TextPart("doc"), *points, TextPart("q")]))
+        assert b["messages"][0]["content"][0]["cache_control"]["ttl"] == "1h"
+
+
 def test_thinking_cannot_be_marked_so_the_block_before_it_is() -> None:
     thought = ReasoningPart("hmm", thinking_signature("hmm"), origin="anthropic")
     b = body(

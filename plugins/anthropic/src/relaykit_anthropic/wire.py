@@ -179,7 +179,9 @@ def _mark(point: CachePoint, *earlier: Sequence[dict[str, Any]]) -> None:
     for blocks in reversed(earlier):
         for block in reversed(blocks):
             if block.get("type") not in _THINKING_BLOCKS:
-                block["cache_control"] = cache_control(point)
+                # Two points on one block are one mark: the longer-lived one.
+                if "cache_control" not in block or point.ttl == "1h":
+                    block["cache_control"] = cache_control(point)
                 return
 
 
