@@ -199,13 +199,23 @@ def test_config_path_that_does_not_exist(
     assert capsys.readouterr().err.startswith("error: config file ")
 
 
-@pytest.mark.usefixtures("cli_config")
 def test_count_tokens_prints_the_count_and_calls_no_model(
-    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+    openai_mock: OpenAIMock,
+    write_config: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # OpenAI counts (its mock: a word a token); an OpenAI-compatible service cannot.
+    local = f'[providers.local]\ntype = "vllm"\nbase_url = "{openai_mock.base_url}"\n'
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(write_config(extra=local)))
+    assert main(["prompt", "--count-tokens", "-m", MODEL, "one two three"]) == 0
+    assert capsys.readouterr().out == "3 input tokens\n"
+    assert [r.path for r in openai_mock.requests] == ["/v1/responses/input_tokens"]
     prompt = "abcd" * 10
-    assert main(["prompt", "--count-tokens", "-m", MODEL, prompt]) == 0
+    assert main(["prompt", "--count-tokens", "-m", "local/llama", prompt]) == 0
     assert capsys.readouterr().out == "10 input tokens (estimated: the provider cannot count)\n"
-    assert main(["prompt", "--count-tokens", "--json", "-m", MODEL, "-s", "abcd", prompt]) == 0
-    assert json.loads(capsys.readouterr().out) == {"input_tokens": 11, "exact": False}
-    assert openai_mock.requests == [], "counting sends nothing to a provider that cannot count"
+    assert (
+        main(["prompt", "--count-tokens", "--json", "-m", "local/llama", "-s", "ab", prompt]) == 0
+    )
+    assert json.loads(capsys.readouterr().out) == {"input_tokens": 10, "exact": False}
+    assert len(openai_mock.requests) == 1, "counting sends nothing to a model"

@@ -505,12 +505,8 @@ class ResponseEventEncoder:
                 return self._encrypted_reasoning(event)
             if not event.text:
                 return b""
-            out = self._start() + self._close_message()
-            if self._thinking is None or event.new_block:
-                out += self._close_thinking()
-                added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
-                self._thought = []
-                out += added
+            out = self._open_thinking(event.new_block)
+            assert self._thinking is not None
             # The reasoning's text as the item's summary, streamed as OpenAI streams
             # its summaries (a client such as Codex shows it as it comes).
             where = {
@@ -553,14 +549,19 @@ class ResponseEventEncoder:
         empty); any other vendor's encrypted data is left out."""
         if event.origin != ORIGIN:
             return b""
+        out = self._open_thinking(event.new_block)
+        self._encrypted = event.redacted
+        return out + self._close_thinking()
+
+    def _open_thinking(self, new_block: bool) -> bytes:
+        """Make sure a reasoning item is open: the current one, unless ``new_block``."""
         out = self._start() + self._close_message()
-        if self._thinking is None or event.new_block:
+        if self._thinking is None or new_block:
             out += self._close_thinking()
             added, self._thinking = self._add(_reasoning_item(ReasoningPart("")))
             self._thought = []
             out += added
-        self._encrypted = event.redacted
-        return out + self._close_thinking()
+        return out
 
     def end(self, response: ChatResponse) -> bytes:
         """Every open item done, then the whole response."""

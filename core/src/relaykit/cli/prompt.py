@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"input_tokens": count.input_tokens, "exact": count.exact}))
         else:
             estimated = "" if count.exact else " (estimated: the provider cannot count)"
-            print(f"{count.input_tokens} input tokens{estimated}")
+            tokens = "token" if count.input_tokens == 1 else "tokens"
+            print(f"{count.input_tokens} input {tokens}{estimated}")
         return 0
     response = context.run(_send, context, config, model, text, args)
     if args.json:

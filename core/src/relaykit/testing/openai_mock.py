@@ -102,17 +102,9 @@ class OpenAIMock(VendorMock):
             "",
         )
         reply = self.script.next(self.default_reply(last_user))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["retry-after"] = f"{reply.retry_after:g}"
-            return _error(
-                reply.status, reply.error, _error_type(reply.status), reply.error_code, headers
-            )
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
         self._n += 1
         rid = f"chatcmpl-mock{self._n:06d}"
         model = body.get("model", "gpt-4o-mini")
@@ -189,17 +181,9 @@ class OpenAIMock(VendorMock):
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         prompt, last_user = openai_responses.prompt_text(body["input"])
         reply = self.script.next(self.default_reply(last_user))
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.connection_fault:
-            return Response(abort=reply.connection_fault)
-        if reply.status >= 400:
-            headers = dict(reply.headers)
-            if reply.retry_after is not None:
-                headers["retry-after"] = f"{reply.retry_after:g}"
-            return _error(
-                reply.status, reply.error, _error_type(reply.status), reply.error_code, headers
-            )
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
         self._n += 1
         rendering = openai_responses.Rendering(reply, self._n, body, self.usage_of(reply, prompt))
         if body.get("stream"):
@@ -324,3 +308,19 @@ def _error(
 ) -> Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return Response.json(body, status, headers)
+
+
+async def _fault(reply: Reply) -> Response | None:
+    """What a scripted fault answers instead, after its delay (``None``: answer)."""
+    if reply.delay:
+        await anyio.sleep(reply.delay)
+    if reply.connection_fault:
+        return Response(abort=reply.connection_fault)
+    if reply.status >= 400:
+        headers = dict(reply.headers)
+        if reply.retry_after is not None:
+            headers["retry-after"] = f"{reply.retry_after:g}"
+        return _error(
+            reply.status, reply.error, _error_type(reply.status), reply.error_code, headers
+        )
+    return None
