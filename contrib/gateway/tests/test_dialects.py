@@ -286,3 +286,20 @@ def test_only_openai_s_encrypted_reasoning_reaches_a_responses_client() -> None:
     encoder = dialect.encoder(dialect.parse({"model": "openai/m", "input": "hi"}, ()))
     frames = encoder.event(ReasoningDelta(new_block=True, redacted="x", origin="anthropic"))
     assert frames == b""
+
+
+def test_the_response_store_forgets_the_oldest_and_the_expired() -> None:
+    from relaykit import Message
+    from relaykit_gateway.response_store import ResponseStore
+
+    now = [0.0]
+    store = ResponseStore(ttl=60, max_chars=10, clock=lambda: now[0])
+    store.put("a", (Message.user("aaaa"),))
+    store.put("b", (Message.user("bbbb"),))
+    assert store.get("a") is not None  # a is now the most recently used
+    store.put("c", (Message.user("cccc"),))  # 12 characters: b, the oldest used, goes
+    assert (store.get("b"), len(store)) == (None, 2)
+    store.put("huge", (Message.user("x" * 11),))  # larger than the store: not kept
+    assert store.get("huge") is None and len(store) == 2
+    now[0] = 61
+    assert store.get("a") is None and store.get("c") is None

@@ -158,12 +158,12 @@ async def test_a_stream_that_breaks_ends_with_response_failed(fake: FakePlugin) 
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "partial"
 
 
-async def test_stateful_requests_and_hosted_tools_are_refused_by_name(fake: FakePlugin) -> None:
+async def test_conversations_and_hosted_tools_are_refused_by_name(fake: FakePlugin) -> None:
     async with responses(fake) as sdk:
         with pytest.raises(openai.BadRequestError) as stateful:
-            await sdk.responses.create(model="fake/m", input="hi", previous_response_id="resp_1")
-        assert stateful.value.param == "previous_response_id"
-        assert "whole conversation" in stateful.value.message
+            await sdk.responses.create(model="fake/m", input="hi", conversation="conv_1")
+        assert stateful.value.param == "conversation"
+        assert "previous_response_id" in stateful.value.message
         with pytest.raises(openai.BadRequestError, match="'web_search' tool"):
             await sdk.responses.create(model="fake/m", input="hi", tools=[{"type": "web_search"}])
     assert fake.calls == []
@@ -198,3 +198,72 @@ async def test_images_and_structured_output_reach_the_provider(fake: FakePlugin)
     assert request.response_format is not None
     assert (request.response_format.name, request.response_format.schema) == ("count", schema)
     assert request.extra == {"reasoning_effort": "low"}
+
+
+# -- continuing a response (previous_response_id) ---------------------------------------
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_a_response_is_continued_by_its_id(fake: FakePlugin, streamed: bool) -> None:
+    fake.script.reply("Hello Ann.", tool_calls=(("get_weather", {"city": "Oslo"}),))
+    async with responses(fake) as sdk:
+        first: Any
+        if streamed:
+            async with sdk.responses.stream(
+                model="fake/m", instructions="Be terse.", input="I am Ann.", tools=[WEATHER]
+            ) as stream:
+                async for _ in stream:
+                    pass
+                first = await stream.get_final_response()
+        else:
+            first = await sdk.responses.create(
+                model="fake/m", instructions="Be terse.", input="I am Ann.", tools=[WEATHER]
+            )
+        call = first.output[-1]
+        second = await sdk.responses.create(
+            model="fake/m",
+            previous_response_id=first.id,
+            instructions="Be kind.",
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "-3C"}],
+        )
+        third = await sdk.responses.create(
+            model="fake/m", previous_response_id=second.id, input="And my name?"
+        )
+    assert third.output_text == "echo: And my name?"
+    # Each call got the whole conversation; a response's instructions are not carried
+    # over, the new ones come first.
+    sent = fake.calls[1].messages
+    assert [m.role for m in sent] == ["system", "user", "assistant", "tool"]
+    assert sent[0].text == "Be kind." and sent[1].text == "I am Ann."
+    assert sent[2].tool_calls[0].id == call.call_id
+    assert sent[3].content == (ToolResultPart(call.call_id, "-3C"),)
+    last = fake.calls[2].messages
+    assert [m.role for m in last] == ["user", "assistant", "tool", "assistant", "user"]
+
+
+async def test_an_unknown_or_unstored_response_is_a_404_that_says_what_to_do(
+    fake: FakePlugin,
+) -> None:
+    async with responses(fake) as sdk:
+        with pytest.raises(openai.NotFoundError) as unknown:
+            await sdk.responses.create(model="fake/m", input="hi", previous_response_id="resp_x")
+        assert "Previous response with id 'resp_x' not found" in unknown.value.message
+        assert "whole conversation" in unknown.value.message
+        unkept = await sdk.responses.create(model="fake/m", input="hi", store=False)
+        with pytest.raises(openai.NotFoundError):
+            await sdk.responses.create(model="fake/m", input="hi", previous_response_id=unkept.id)
+    assert len(fake.calls) == 1
+
+
+async def test_a_continued_response_is_counted_with_its_history(fake: FakePlugin) -> None:
+    async with responses(fake) as sdk:
+        first = await sdk.responses.create(model="fake/m", input="x" * 400)
+        alone = await sdk.responses.input_tokens.count(model="fake/m", input="y" * 40)
+        after = await sdk.responses.input_tokens.count(
+            model="fake/m", input="y" * 40, previous_response_id=first.id
+        )
+    # estimated (the fake cannot count): a quarter of the characters, history included
+    assert (alone.input_tokens, after.input_tokens) == (
+        10,
+        10 + 100 + len("echo: " + "x" * 400) // 4,
+    )

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import anyio
+import attrs
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
@@ -28,6 +29,7 @@ from .cors import CORS_ENV, CorsPolicy
 from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
+from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 
 Scope = MutableMapping[str, Any]
@@ -91,8 +93,10 @@ class Gateway:
     anyone who can reach the port may call. Routes:
 
     - ``POST /v1/chat/completions``: OpenAI's Chat Completions, streamed or not;
-    - ``POST /v1/responses``: OpenAI's Responses API, statelessly (the whole
-      conversation in ``input``), streamed or not;
+    - ``POST /v1/responses``: OpenAI's Responses API, streamed or not; a
+      response can be continued with ``previous_response_id`` for an hour
+      (``responses``, a :class:`~relaykit_gateway.response_store.ResponseStore`,
+      keeps them in memory unless the caller says ``store: false``);
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
@@ -119,11 +123,14 @@ class Gateway:
         keys: GatewayKeys = NO_KEYS,
         max_body_bytes: int = MAX_BODY_BYTES,
         cors: CorsPolicy = NO_CORS,
+        responses: ResponseStore | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
         self.max_body_bytes = max_body_bytes
         self.cors = cors
+        #: the Responses API answers kept to be continued (``previous_response_id``)
+        self.responses = ResponseStore() if responses is None else responses
         # A caller who pastes their key into a prompt does not get it stored.
         for _, key in keys.keys:
             client.mask_secret(key)
@@ -294,7 +301,7 @@ class Gateway:
         receive: Receive,
         send: Send,
     ) -> None:
-        call = dialect.parse(body, tuple(self.client.config.models))
+        call = self._continued(dialect.parse(body, tuple(self.client.config.models)))
         params = dict(call.params)
         metadata = dict(params.get("metadata", {}))
         if caller is not None:
@@ -320,6 +327,28 @@ class Gateway:
             if token is not None:
                 otel_context.detach(token)
 
+    def _continued(self, call: GatewayCall) -> GatewayCall:
+        """``call`` with the conversation of the response it continues, if it names one
+        (after its own instructions: a response's instructions are not carried over)."""
+        if call.previous_response_id is None:
+            return call
+        history = self.responses.get(call.previous_response_id)
+        if history is None:
+            raise _Problem(
+                404,
+                f"Previous response with id '{call.previous_response_id}' not found: the"
+                " gateway keeps responses in its memory for an hour, so send the whole"
+                " conversation in `input` (or reach the gateway process that answered it)",
+            )
+        k = call.instructions
+        return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
+
+    def _keep(self, call: GatewayCall, response_id: str, response: ChatResponse) -> None:
+        """Keep an answered Responses API call's conversation, to be continued."""
+        if call.store:
+            conversation = (*call.messages[call.instructions :], response.to_message())
+            self.responses.put(response_id, conversation)
+
     async def _answer(
         self, dialect: Dialect, call: GatewayCall, params: dict[str, Any], send: Send
     ) -> None:
@@ -327,7 +356,9 @@ class Gateway:
             if not call.stream:
                 response = await self.client.chat(call.model, call.messages, **params)
                 extra = _answer_headers(response)
-                await _send_json(send, 200, dialect.response(response, call.model), extra)
+                body = dialect.response(response, call.model)
+                self._keep(call, body.get("id", ""), response)
+                await _send_json(send, 200, body, extra)
                 return
             # Entering sends the request, retrying and falling back as chat does, so
             # a call that fails before its first event gets a plain error response.
@@ -340,6 +371,7 @@ class Gateway:
                         if frames:
                             await _more(send, frames)
                     tail = encoder.end(stream.response)
+                    self._keep(call, getattr(encoder, "response_id", ""), stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
@@ -349,7 +381,7 @@ class Gateway:
     async def _count_tokens(self, dialect: Dialect, body: Any, send: Send) -> None:
         """The input tokens of a request body: counted by the provider where it can,
         else estimated (and a header says so), in the dialect's answer shape."""
-        call = dialect.parse(body, tuple(self.client.config.models))
+        call = self._continued(dialect.parse(body, tuple(self.client.config.models)))
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
         answer: dict[str, Any] = {"input_tokens": count.input_tokens}
         if dialect is RESPONSES:

@@ -43,6 +43,12 @@ class GatewayCall:
     stream: bool = False
     #: OpenAI's ``stream_options.include_usage``: a last chunk with the usage
     include_usage: bool = False
+    #: the Responses API's: how many leading ``messages`` are the request's
+    #: ``instructions`` (not carried into a continued response), the response this
+    #: one continues, and whether to keep this one so that it can be continued
+    instructions: int = 0
+    previous_response_id: str | None = None
+    store: bool = False
 
 
 class StreamEncoder(Protocol):

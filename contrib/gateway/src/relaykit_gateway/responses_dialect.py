@@ -1,8 +1,11 @@
-"""OpenAI's Responses API (``POST /v1/responses``), served statelessly.
+"""OpenAI's Responses API (``POST /v1/responses``), served.
 
-The gateway keeps no responses: a caller sends the whole conversation in
-``input`` (as with ``store: false``), and ``previous_response_id`` is refused
-with a 400 that says so. Input items map onto relaykit's messages: a run of
+A caller sends the whole conversation in ``input``, or continues a response
+the gateway answered with ``previous_response_id``: the gateway keeps each
+response it answers (unless ``store`` is false) in memory for an hour, as
+:mod:`relaykit_gateway.response_store` says. ``conversation`` (OpenAI's
+Conversations API) is refused with a 400 that says so. Input items map onto
+relaykit's messages: a run of
 assistant-side items (``reasoning``, an assistant ``message``,
 ``function_call``) is one assistant turn, ``function_call_output`` a ``tool``
 message. A reasoning item's encrypted content travels as a
@@ -52,14 +55,15 @@ from .openai_dialect import OpenAIDialect, caller_metadata
 
 #: the origin of the reasoning parts this API's encrypted reasoning becomes
 ORIGIN = "openai-responses"
-#: request fields the gateway reads, or leaves out on purpose: ``store`` (nothing is
-#: kept to retrieve; relaykit's call log has the call) and ``include`` (extra output
-#: data, such as encrypted reasoning, that Chat Completions providers do not give)
+#: request fields the gateway reads, or leaves out on purpose: ``include`` (extra
+#: output data: encrypted reasoning comes whenever a provider gives it)
 _OWN = frozenset(
     (
         "model",
         "input",
         "instructions",
+        "previous_response_id",
+        "conversation",
         "max_output_tokens",
         "temperature",
         "top_p",
@@ -87,19 +91,24 @@ class ResponsesDialect:
     def parse(self, body: Any, aliases: Sequence[str]) -> GatewayCall:
         """The call a Responses API request body asks for."""
         body = require_object(body)
-        for stateful in ("previous_response_id", "conversation"):
-            if body.get(stateful):
-                raise InvalidRequestError(
-                    f"the gateway keeps no responses, so `{stateful}` cannot be followed:"
-                    " send the whole conversation in `input`",
-                    param=stateful,
-                )
+        if body.get("conversation"):
+            raise InvalidRequestError(
+                "the gateway keeps no conversations (OpenAI's Conversations API): continue"
+                " with `previous_response_id`, or send the whole conversation in `input`",
+                param="conversation",
+            )
+        previous = body.get("previous_response_id")
+        if previous is not None and not isinstance(previous, str):
+            raise InvalidRequestError(
+                "`previous_response_id` must be a response's id", param="previous_response_id"
+            )
         messages: list[Message] = []
         instructions = body.get("instructions")
         if isinstance(instructions, str) and instructions:
             messages.append(Message.system(instructions))
+        given = len(messages)
         messages += _input(body.get("input"))
-        if not messages:
+        if len(messages) == given and not previous:
             raise InvalidRequestError("`input` is empty: send at least one item", param="input")
         params: dict[str, Any] = {}
         for key in ("temperature", "top_p"):
@@ -128,6 +137,10 @@ class ResponsesDialect:
             messages=tuple(messages),
             params=params,
             stream=body.get("stream") is True,
+            instructions=given,
+            previous_response_id=previous or None,
+            # OpenAI keeps responses unless told not to: so does the gateway (in memory)
+            store=body.get("store") is not False,
         )
 
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
@@ -400,6 +413,11 @@ class ResponseEventEncoder:
         self._encrypted: str | None = None
         #: relaykit's tool-call index -> (output index, arguments so far)
         self._calls: dict[int, tuple[int, list[str]]] = {}
+
+    @property
+    def response_id(self) -> str:
+        """The id of the response these events make (what a caller continues)."""
+        return self._id
 
     def _frame(self, kind: str, **data: Any) -> bytes:
         body = {"type": kind, "sequence_number": self._sequence, **data}

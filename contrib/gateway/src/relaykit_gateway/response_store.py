@@ -1,0 +1,91 @@
+"""Responses API answers kept in memory, so a caller can continue one (``previous_response_id``).
+
+OpenAI keeps a response (``store``, true unless the caller says false) so that
+the next request can name it instead of resending the conversation. The
+gateway does the same in its own memory: each kept response holds the
+conversation so far, its answer included, for at most ``ttl`` seconds and
+within ``max_chars`` characters of text for all of them together (the oldest
+go first). Memory is per process: behind several gateway processes, a caller
+continuing a response must reach the one that answered it, or send the whole
+conversation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from relaykit import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+
+#: how long a response can be continued: an hour
+TTL = 3600.0
+#: the characters of conversation text kept for all responses together: 64 million
+MAX_CHARS = 64 * 2**20
+
+
+class ResponseStore:
+    """Conversations by the id of the response that ended them, least recently used first."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float = TTL,
+        max_chars: int = MAX_CHARS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_chars = max_chars
+        self._clock = clock
+        #: id -> (expires at, conversation, its size in characters)
+        self._kept: OrderedDict[str, tuple[float, tuple[Message, ...], int]] = OrderedDict()
+        self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def put(self, response_id: str, conversation: tuple[Message, ...]) -> None:
+        """Keep ``conversation`` (ending with the answer) as ``response_id``'s."""
+        size = _size(conversation)
+        if size > self.max_chars:
+            return  # larger than the whole store: keeping it would evict everything
+        self._forget(response_id)
+        self._kept[response_id] = (self._clock() + self.ttl, conversation, size)
+        self._chars += size
+        while self._chars > self.max_chars:
+            self._forget(next(iter(self._kept)))
+
+    def get(self, response_id: str) -> tuple[Message, ...] | None:
+        """The conversation ``response_id`` ended, or ``None`` if unknown or expired."""
+        kept = self._kept.get(response_id)
+        if kept is None:
+            return None
+        expires, conversation, _ = kept
+        if expires <= self._clock():
+            self._forget(response_id)
+            return None
+        self._kept.move_to_end(response_id)
+        return conversation
+
+    def _forget(self, response_id: str) -> None:
+        kept = self._kept.pop(response_id, None)
+        if kept is not None:
+            self._chars -= kept[2]
+
+
+def _size(conversation: tuple[Message, ...]) -> int:
+    """Characters a conversation holds (images by their bytes): what memory it takes."""
+    size = 0
+    for message in conversation:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                size += len(part.text)
+            elif isinstance(part, ToolResultPart):
+                size += len(part.content)
+            elif isinstance(part, ToolCall):
+                size += len(str(part.arguments)) + len(part.raw_arguments or "")
+            elif isinstance(part, ReasoningPart):
+                size += len(part.text) + len(part.redacted or "") + len(part.signature or "")
+            elif isinstance(part, ImagePart):
+                size += len(part.data or b"") + len(part.url or "")
+    return size
