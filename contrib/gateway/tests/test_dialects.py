@@ -294,12 +294,13 @@ def test_the_response_store_forgets_the_oldest_and_the_expired() -> None:
 
     now = [0.0]
     store = ResponseStore(ttl=60, max_chars=10, clock=lambda: now[0])
-    store.put("a", (Message.user("aaaa"),))
-    store.put("b", (Message.user("bbbb"),))
-    assert store.get("a") is not None  # a is now the most recently used
-    store.put("c", (Message.user("cccc"),))  # 12 characters: b, the oldest used, goes
-    assert (store.get("b"), len(store)) == (None, 2)
-    store.put("huge", (Message.user("x" * 11),))  # larger than the store: not kept
-    assert store.get("huge") is None and len(store) == 2
+    store.put("alice", "a", (Message.user("aaaa"),))
+    store.put("alice", "b", (Message.user("bbbb"),))
+    assert store.get("alice", "a") is not None  # a is now the most recently used
+    assert store.get("bob", "a") is None  # another caller's
+    store.put(None, "c", (Message.user("cccc"),))  # 12 characters: b, the oldest used, goes
+    assert (store.get("alice", "b"), len(store)) == (None, 2)
+    store.put(None, "huge", (Message.user("x" * 11),))  # larger than the store: not kept
+    assert store.get(None, "huge") is None and len(store) == 2
     now[0] = 61
-    assert store.get("a") is None and store.get("c") is None
+    assert store.get("alice", "a") is None and store.get(None, "c") is None

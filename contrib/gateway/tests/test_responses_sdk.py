@@ -267,3 +267,24 @@ async def test_a_continued_response_is_counted_with_its_history(fake: FakePlugin
         10,
         10 + 100 + len("echo: " + "x" * 400) // 4,
     )
+
+
+async def test_only_the_caller_who_made_a_response_may_continue_it(fake: FakePlugin) -> None:
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client(config, plugins=[fake])
+    async with client, running(client) as url:
+        alice = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        bob = openai.AsyncOpenAI(
+            base_url=f"{url}/v1", api_key="gw-bob-0123456789abcdef", max_retries=0
+        )
+        async with alice, bob:
+            secret = await alice.responses.create(model="fake/m", input="my PIN is 1234")
+            with pytest.raises(openai.NotFoundError):
+                await bob.responses.create(
+                    model="fake/m", input="what was it?", previous_response_id=secret.id
+                )
+            mine = await alice.responses.create(
+                model="fake/m", input="what was it?", previous_response_id=secret.id
+            )
+    assert mine.output_text == "echo: what was it?"
+    assert len(fake.calls) == 2  # bob's call never reached the provider

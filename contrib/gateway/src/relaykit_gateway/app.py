@@ -218,7 +218,8 @@ class Gateway:
             elif path in _MODELS and scope["method"] == "GET":
                 await _send_json(send, 200, await self._models(shape is ANTHROPIC))
             elif counter is not None and scope["method"] == "POST":
-                await self._count_tokens(counter, await self._body(receive, headers), send)
+                body = await self._body(receive, headers)
+                await self._count_tokens(counter, body, caller, send)
             elif dialect or counter or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
@@ -301,7 +302,7 @@ class Gateway:
         receive: Receive,
         send: Send,
     ) -> None:
-        call = self._continued(dialect.parse(body, tuple(self.client.config.models)))
+        call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
         params = dict(call.params)
         metadata = dict(params.get("metadata", {}))
         if caller is not None:
@@ -321,18 +322,19 @@ class Gateway:
             # closes, and a stream stops generating what nobody will read.
             async with anyio.create_task_group() as watch:
                 watch.start_soon(_cancel_on_disconnect, receive, watch.cancel_scope)
-                await self._answer(dialect, call, params, send)
+                await self._answer(dialect, call, caller, params, send)
                 watch.cancel_scope.cancel()
         finally:
             if token is not None:
                 otel_context.detach(token)
 
-    def _continued(self, call: GatewayCall) -> GatewayCall:
+    def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
         """``call`` with the conversation of the response it continues, if it names one
-        (after its own instructions: a response's instructions are not carried over)."""
+        (after its own instructions: a response's instructions are not carried over).
+        Only the caller whose response it was may continue it."""
         if call.previous_response_id is None:
             return call
-        history = self.responses.get(call.previous_response_id)
+        history = self.responses.get(caller, call.previous_response_id)
         if history is None:
             raise _Problem(
                 404,
@@ -343,21 +345,28 @@ class Gateway:
         k = call.instructions
         return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
 
-    def _keep(self, call: GatewayCall, response_id: str, response: ChatResponse) -> None:
-        """Keep an answered Responses API call's conversation, to be continued."""
+    def _keep(
+        self, call: GatewayCall, caller: str | None, response_id: str, response: ChatResponse
+    ) -> None:
+        """Keep an answered Responses API call's conversation, for its caller to continue."""
         if call.store:
             conversation = (*call.messages[call.instructions :], response.to_message())
-            self.responses.put(response_id, conversation)
+            self.responses.put(caller, response_id, conversation)
 
     async def _answer(
-        self, dialect: Dialect, call: GatewayCall, params: dict[str, Any], send: Send
+        self,
+        dialect: Dialect,
+        call: GatewayCall,
+        caller: str | None,
+        params: dict[str, Any],
+        send: Send,
     ) -> None:
         try:
             if not call.stream:
                 response = await self.client.chat(call.model, call.messages, **params)
                 extra = _answer_headers(response)
                 body = dialect.response(response, call.model)
-                self._keep(call, body.get("id", ""), response)
+                self._keep(call, caller, body.get("id", ""), response)
                 await _send_json(send, 200, body, extra)
                 return
             # Entering sends the request, retrying and falling back as chat does, so
@@ -371,17 +380,20 @@ class Gateway:
                         if frames:
                             await _more(send, frames)
                     tail = encoder.end(stream.response)
-                    self._keep(call, getattr(encoder, "response_id", ""), stream.response)
+                    response_id = getattr(encoder, "response_id", "")
+                    self._keep(call, caller, response_id, stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
             await _send_error(send, dialect, error)
 
-    async def _count_tokens(self, dialect: Dialect, body: Any, send: Send) -> None:
+    async def _count_tokens(
+        self, dialect: Dialect, body: Any, caller: str | None, send: Send
+    ) -> None:
         """The input tokens of a request body: counted by the provider where it can,
         else estimated (and a header says so), in the dialect's answer shape."""
-        call = self._continued(dialect.parse(body, tuple(self.client.config.models)))
+        call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
         answer: dict[str, Any] = {"input_tokens": count.input_tokens}
         if dialect is RESPONSES:

@@ -25,7 +25,11 @@ MAX_CHARS = 64 * 2**20
 
 
 class ResponseStore:
-    """Conversations by the id of the response that ended them, least recently used first."""
+    """Conversations by the id of the response that ended them, least recently used first.
+
+    Each is kept for its owner (the gateway key that made it, or ``None`` without
+    keys): another caller who learns the id cannot read the conversation on.
+    """
 
     def __init__(
         self,
@@ -37,38 +41,42 @@ class ResponseStore:
         self.ttl = ttl
         self.max_chars = max_chars
         self._clock = clock
-        #: id -> (expires at, conversation, its size in characters)
-        self._kept: OrderedDict[str, tuple[float, tuple[Message, ...], int]] = OrderedDict()
+        #: (owner, id) -> (expires at, conversation, its size in characters)
+        self._kept: OrderedDict[tuple[str | None, str], tuple[float, tuple[Message, ...], int]]
+        self._kept = OrderedDict()
         self._chars = 0
 
     def __len__(self) -> int:
         return len(self._kept)
 
-    def put(self, response_id: str, conversation: tuple[Message, ...]) -> None:
-        """Keep ``conversation`` (ending with the answer) as ``response_id``'s."""
+    def put(self, owner: str | None, response_id: str, conversation: tuple[Message, ...]) -> None:
+        """Keep ``conversation`` (ending with the answer) as ``owner``'s ``response_id``."""
         size = _size(conversation)
         if size > self.max_chars:
             return  # larger than the whole store: keeping it would evict everything
-        self._forget(response_id)
-        self._kept[response_id] = (self._clock() + self.ttl, conversation, size)
+        key = (owner, response_id)
+        self._forget(key)
+        self._kept[key] = (self._clock() + self.ttl, conversation, size)
         self._chars += size
         while self._chars > self.max_chars:
             self._forget(next(iter(self._kept)))
 
-    def get(self, response_id: str) -> tuple[Message, ...] | None:
-        """The conversation ``response_id`` ended, or ``None`` if unknown or expired."""
-        kept = self._kept.get(response_id)
+    def get(self, owner: str | None, response_id: str) -> tuple[Message, ...] | None:
+        """The conversation ``owner``'s ``response_id`` ended, or ``None`` if unknown,
+        expired or another owner's."""
+        key = (owner, response_id)
+        kept = self._kept.get(key)
         if kept is None:
             return None
         expires, conversation, _ = kept
         if expires <= self._clock():
-            self._forget(response_id)
+            self._forget(key)
             return None
-        self._kept.move_to_end(response_id)
+        self._kept.move_to_end(key)
         return conversation
 
-    def _forget(self, response_id: str) -> None:
-        kept = self._kept.pop(response_id, None)
+    def _forget(self, key: tuple[str | None, str]) -> None:
+        kept = self._kept.pop(key, None)
         if kept is not None:
             self._chars -= kept[2]
 
