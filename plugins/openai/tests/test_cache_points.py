@@ -89,3 +89,35 @@ async def test_any_compatible_service_can_be_told_it_reads_cache_control(
     body = await sent(mock, "proxy/claude", {"type": "openai", "cache_control": True})
     assert body["tools"][0]["cache_control"] == EPHEMERAL
     assert body["messages"][0]["content"][0]["cache_control"]["ttl"] == "1h"
+
+
+@pytest.mark.anyio
+async def test_auto_cache_places_points_for_openrouter_callers_that_bring_none(
+    mock: OpenAIMock,
+) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {
+            "openrouter": {"base_url": mock.base_url, "api_key": KEY, "auto_cache": True}
+        },
+    }
+    messages = [Message.system("the manual"), Message.user("q1"), Message.assistant("a1")]
+    messages.append(Message.user("q2"))
+    async with relaykit.Client(config) as client:
+        await client.chat("openrouter/anthropic/claude-sonnet-4.5", messages, tools=[Tool("t")])
+    body = mock.last_request.json()
+    assert body["tools"][0]["cache_control"] == EPHEMERAL
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "the manual", "cache_control": EPHEMERAL}
+    ]
+    assert body["messages"][1]["content"] == "q1"  # only the last message is marked
+    assert body["messages"][-1]["content"] == [
+        {"type": "text", "text": "q2", "cache_control": EPHEMERAL}
+    ]
+
+
+def test_auto_cache_without_cache_control_is_a_config_error() -> None:
+    config = {"storage": {"backend": "none"}, "providers": {"openai": {"auto_cache": True}}}
+    with pytest.raises(relaykit.ConfigError, match=r"providers.openai.auto_cache places cache"):
+        relaykit.Client(config, env={"OPENAI_API_KEY": KEY}).provider("openai")

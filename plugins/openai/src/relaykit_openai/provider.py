@@ -19,6 +19,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
+from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.secrets import scrub
@@ -53,6 +54,8 @@ class OpenAIProvider:
       (``max_completion_tokens`` for OpenAI, ``max_tokens`` for compatibles).
     - ``cache_control``: send cache points as Anthropic-style ``cache_control``
       marks (OpenRouter reads them).
+    - ``auto_cache``: ``true``, ``"5m"`` or ``"1h"``, with ``cache_control``: place
+      cache points in calls that bring none (:mod:`relaykit.cache_points`).
     """
 
     type: ClassVar[str] = "openai"
@@ -67,6 +70,7 @@ class OpenAIProvider:
         "stream_usage",
         "max_tokens_param",
         "cache_control",
+        "auto_cache",
     )
     #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know
     #: only the old name.
@@ -105,6 +109,14 @@ class OpenAIProvider:
         self._stream_usage = bool(opts.get("stream_usage", True))
         self._max_tokens_param = str(opts.get("max_tokens_param") or self.max_tokens_param)
         self._cache_control = bool(opts.get("cache_control", self.cache_control))
+        where = f"providers.{settings.name}.auto_cache"
+        self._auto_cache = auto_cache_option(opts.get("auto_cache"), where)
+        if self._auto_cache is not None and not self._cache_control:
+            raise ConfigError(
+                f"{where} places cache points, but this service takes no cache marks",
+                hint=f"set providers.{settings.name}.cache_control = true if it reads"
+                " Anthropic-style cache_control (OpenRouter does), or drop auto_cache",
+            )
         self._api = parse_api(opts.get("api"), self.api, settings.name)
         #: uses_responses' answers, by model
         self._responses: dict[str, bool] = {}
@@ -118,6 +130,8 @@ class OpenAIProvider:
         )
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
+        if self._auto_cache is not None:
+            request = add_cache_points(request, self._auto_cache)
         body = wire.request_body(
             request,
             max_tokens_param=self._max_tokens_param,
