@@ -288,3 +288,22 @@ async def test_only_the_caller_who_made_a_response_may_continue_it(fake: FakePlu
             )
     assert mine.output_text == "echo: what was it?"
     assert len(fake.calls) == 2  # bob's call never reached the provider
+
+
+async def test_a_kept_response_is_fetched_again_and_deleted(fake: FakePlugin) -> None:
+    async with responses(fake) as sdk:
+        made = await sdk.responses.create(model="fake/m", input="remember me")
+        again = await sdk.responses.retrieve(made.id)
+        assert (again.id, again.output_text) == (made.id, "echo: remember me")
+        async with sdk.responses.stream(model="fake/m", input="streamed") as stream:
+            async for _ in stream:
+                pass
+            streamed = await stream.get_final_response()
+        assert (await sdk.responses.retrieve(streamed.id)).output_text == "echo: streamed"
+        await sdk.responses.delete(made.id)
+        with pytest.raises(openai.NotFoundError, match=f"Response with id '{made.id}'"):
+            await sdk.responses.retrieve(made.id)
+        with pytest.raises(openai.NotFoundError):  # and it can no longer be continued
+            await sdk.responses.create(model="fake/m", input="hi", previous_response_id=made.id)
+        with pytest.raises(openai.NotFoundError):
+            await sdk.responses.delete(made.id)

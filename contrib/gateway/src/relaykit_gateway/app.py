@@ -60,6 +60,8 @@ _ROUTES: dict[str, Dialect] = {
 _MODELS = frozenset(("/v1/models", "/models"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
+#: where a kept Responses API response is fetched (GET) or deleted (DELETE)
+_KEPT = "/v1/responses/"
 _COUNTERS: dict[str, Dialect] = {
     "/v1/messages/count_tokens": ANTHROPIC,
     "/v1/responses/input_tokens": RESPONSES,
@@ -96,7 +98,8 @@ class Gateway:
     - ``POST /v1/responses``: OpenAI's Responses API, streamed or not; a
       response can be continued with ``previous_response_id`` for an hour
       (``responses``, a :class:`~relaykit_gateway.response_store.ResponseStore`,
-      keeps them in memory unless the caller says ``store: false``);
+      keeps them in memory unless the caller says ``store: false``), fetched
+      with ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
@@ -217,6 +220,8 @@ class Gateway:
                 await self._call(dialect, body, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await _send_json(send, 200, await self._models(shape is ANTHROPIC))
+            elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
+                await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._count_tokens(counter, body, caller, send)
@@ -346,12 +351,29 @@ class Gateway:
         return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
 
     def _keep(
-        self, call: GatewayCall, caller: str | None, response_id: str, response: ChatResponse
+        self,
+        call: GatewayCall,
+        caller: str | None,
+        body: dict[str, Any] | None,
+        response: ChatResponse,
     ) -> None:
-        """Keep an answered Responses API call's conversation, for its caller to continue."""
-        if call.store:
+        """Keep an answered Responses API call's conversation and response object, for
+        its caller to continue, fetch or delete."""
+        if call.store and body is not None:
             conversation = (*call.messages[call.instructions :], response.to_message())
-            self.responses.put(caller, response_id, conversation)
+            self.responses.put(caller, body["id"], conversation, body)
+
+    async def _kept_response(
+        self, method: str, response_id: str, caller: str | None, send: Send
+    ) -> None:
+        """``GET`` or ``DELETE /v1/responses/{id}``: a kept response, fetched or forgotten."""
+        found = self.responses.response(caller, response_id)
+        if found is None:
+            raise _Problem(404, f"Response with id '{response_id}' not found.")
+        if method == "DELETE":
+            self.responses.delete(caller, response_id)
+            found = {"id": response_id, "object": "response", "deleted": True}
+        await _send_json(send, 200, found)
 
     async def _answer(
         self,
@@ -366,7 +388,7 @@ class Gateway:
                 response = await self.client.chat(call.model, call.messages, **params)
                 extra = _answer_headers(response)
                 body = dialect.response(response, call.model)
-                self._keep(call, caller, body.get("id", ""), response)
+                self._keep(call, caller, body, response)
                 await _send_json(send, 200, body, extra)
                 return
             # Entering sends the request, retrying and falling back as chat does, so
@@ -380,8 +402,7 @@ class Gateway:
                         if frames:
                             await _more(send, frames)
                     tail = encoder.end(stream.response)
-                    response_id = getattr(encoder, "response_id", "")
-                    self._keep(call, caller, response_id, stream.response)
+                    self._keep(call, caller, getattr(encoder, "final", None), stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
                 await send({"type": "http.response.body", "body": tail, "more_body": False})

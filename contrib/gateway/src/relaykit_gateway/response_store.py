@@ -1,7 +1,8 @@
 """Responses API answers kept in memory, so a caller can continue one (``previous_response_id``).
 
 OpenAI keeps a response (``store``, true unless the caller says false) so that
-the next request can name it instead of resending the conversation. The
+the next request can name it instead of resending the conversation, and so
+that it can be fetched again or deleted. The
 gateway does the same in its own memory: each kept response holds the
 conversation so far, its answer included, for at most ``ttl`` seconds and
 within ``max_chars`` characters of text for all of them together (the oldest
@@ -15,8 +16,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from relaykit import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+
+#: (expires at, conversation, the response object, the conversation's size)
+_Kept: TypeAlias = tuple[float, tuple[Message, ...], dict[str, Any] | None, int]
 
 #: how long a response can be continued: an hour
 TTL = 3600.0
@@ -41,22 +46,28 @@ class ResponseStore:
         self.ttl = ttl
         self.max_chars = max_chars
         self._clock = clock
-        #: (owner, id) -> (expires at, conversation, its size in characters)
-        self._kept: OrderedDict[tuple[str | None, str], tuple[float, tuple[Message, ...], int]]
-        self._kept = OrderedDict()
+        #: (owner, id) -> (expires at, conversation, the response object, its size)
+        self._kept: OrderedDict[tuple[str | None, str], _Kept] = OrderedDict()
         self._chars = 0
 
     def __len__(self) -> int:
         return len(self._kept)
 
-    def put(self, owner: str | None, response_id: str, conversation: tuple[Message, ...]) -> None:
-        """Keep ``conversation`` (ending with the answer) as ``owner``'s ``response_id``."""
+    def put(
+        self,
+        owner: str | None,
+        response_id: str,
+        conversation: tuple[Message, ...],
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep ``conversation`` (ending with the answer) as ``owner``'s ``response_id``,
+        with the ``response`` object the caller got (for :meth:`response`)."""
         size = _size(conversation)
         if size > self.max_chars:
             return  # larger than the whole store: keeping it would evict everything
         key = (owner, response_id)
         self._forget(key)
-        self._kept[key] = (self._clock() + self.ttl, conversation, size)
+        self._kept[key] = (self._clock() + self.ttl, conversation, response, size)
         self._chars += size
         while self._chars > self.max_chars:
             self._forget(next(iter(self._kept)))
@@ -64,21 +75,35 @@ class ResponseStore:
     def get(self, owner: str | None, response_id: str) -> tuple[Message, ...] | None:
         """The conversation ``owner``'s ``response_id`` ended, or ``None`` if unknown,
         expired or another owner's."""
+        kept = self._live(owner, response_id)
+        return None if kept is None else kept[1]
+
+    def response(self, owner: str | None, response_id: str) -> dict[str, Any] | None:
+        """The response object ``owner``'s ``response_id`` was, if still kept."""
+        kept = self._live(owner, response_id)
+        return None if kept is None else kept[2]
+
+    def delete(self, owner: str | None, response_id: str) -> bool:
+        """Forget ``owner``'s ``response_id``; whether it was kept."""
+        found = self._live(owner, response_id) is not None
+        self._forget((owner, response_id))
+        return found
+
+    def _live(self, owner: str | None, response_id: str) -> _Kept | None:
         key = (owner, response_id)
         kept = self._kept.get(key)
         if kept is None:
             return None
-        expires, conversation, _ = kept
-        if expires <= self._clock():
+        if kept[0] <= self._clock():
             self._forget(key)
             return None
         self._kept.move_to_end(key)
-        return conversation
+        return kept
 
     def _forget(self, key: tuple[str | None, str]) -> None:
         kept = self._kept.pop(key, None)
         if kept is not None:
-            self._chars -= kept[2]
+            self._chars -= kept[3]
 
 
 def _size(conversation: tuple[Message, ...]) -> int:

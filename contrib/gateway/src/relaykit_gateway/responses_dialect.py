@@ -413,6 +413,8 @@ class ResponseEventEncoder:
         self._encrypted: str | None = None
         #: relaykit's tool-call index -> (output index, arguments so far)
         self._calls: dict[int, tuple[int, list[str]]] = {}
+        #: the whole response object, once :meth:`end` has made it
+        self.final: dict[str, Any] | None = None
 
     @property
     def response_id(self) -> str:
@@ -585,6 +587,7 @@ class ResponseEventEncoder:
         """Every open item done, then the whole response."""
         out = self._start() + self._close_message() + self._close_thinking() + self._close_calls()
         final = _response_object(self._id, self._model, self._output, response, self._created)
+        self.final = final
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         return out + self._frame(kind, response=final)
 
