@@ -195,12 +195,7 @@ class GeminiMock(VendorMock):
         problem = validate_count_tokens(body, model)
         if problem:
             return _error(400, problem)
-        inner = body.get("generateContentRequest") or body
-        texts = [_texts(c) for c in inner["contents"]]
-        system = inner.get("systemInstruction")
-        if isinstance(system, dict):
-            texts.insert(0, _texts(system))
-        total = count_tokens(" ".join(texts))
+        total = count_tokens(_prompt(body.get("generateContentRequest") or body))
         details = [{"modality": "TEXT", "tokenCount": total}]
         # Google's JSON leaves out fields at their default value, a count of 0 too.
         return Response.json(
@@ -221,12 +216,7 @@ class GeminiMock(VendorMock):
         if problem:
             return _error(400, problem)
         contents = body.get("contents") or []
-        # The prompt's tokens, the system instruction's included, as Gemini counts them
-        # (and as :countTokens does here).
-        texts = [_texts(c) for c in contents]
-        if isinstance(body.get("systemInstruction"), dict):
-            texts.insert(0, _texts(body["systemInstruction"]))
-        prompt = " ".join(texts)
+        prompt = _prompt(body)
         last_user = next(
             (_texts(c) for c in reversed(contents) if c.get("role") == "user" and _texts(c)), ""
         )
@@ -247,6 +237,16 @@ class GeminiMock(VendorMock):
             {"content-type": "text/event-stream", **reply.headers},
             _sse(turn.chunks()),
         )
+
+
+def _prompt(request: dict[str, Any]) -> str:
+    """A generateContent request's text, its system instruction's included: what
+    Gemini counts as the prompt (for ``countTokens`` and ``promptTokenCount`` alike)."""
+    texts = [_texts(c) for c in request.get("contents") or ()]
+    system = request.get("systemInstruction")
+    if isinstance(system, dict):
+        texts.insert(0, _texts(system))
+    return " ".join(texts)
 
 
 class _Turn:

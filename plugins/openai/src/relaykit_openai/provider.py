@@ -24,7 +24,7 @@ from relaykit.events import StreamEvent, TextDelta
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.secrets import scrub
 
-from . import responses_api, responses_wire, wire
+from . import wire
 from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
 from .prices import OPENAI_MODELS
@@ -149,6 +149,8 @@ class OpenAIProvider:
         It counts the prompt as the Responses API sends it; a Chat Completions
         call's prompt bills the same text, give or take a few formatting tokens.
         """
+        from . import responses_wire  # the Responses API's modules load when first used
+
         body = json_encode.dumps(responses_wire.count_body(request))
         r = await self._http.post(self._count_url, content=body, headers=self._headers)
         if r.status_code >= 400:
@@ -172,6 +174,8 @@ class OpenAIProvider:
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed call: Chat Completions, or Responses (see ``api``)."""
         if self._api != "chat" and self.uses_responses(request.model):
+            from . import responses_api  # loaded on first use: most calls never need it
+
             return await responses_api.chat(
                 self._http, self._responses_url, self._headers, self._name, request
             )
@@ -199,6 +203,8 @@ class OpenAIProvider:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``,
         or the Responses API's typed events (see ``api``)."""
         if self._api != "chat" and self.uses_responses(request.model):
+            from . import responses_api
+
             return responses_api.stream(
                 self._http, self._responses_url, self._headers, self._name, request
             )
