@@ -31,6 +31,8 @@ _EXPORTS = {
     "TokenCount": "response",
     "ModelInfo": "response",
     "ModelPrice": "response",
+    "EmbeddingRequest": "embeddings",
+    "EmbeddingResponse": "embeddings",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -80,6 +82,8 @@ __all__ = [
     "ConfigError",
     "ContentFilterError",
     "ContextLengthError",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
     "Finish",
     "ImagePart",
     "InvalidRequestError",
@@ -139,6 +143,7 @@ if TYPE_CHECKING:
     from ._hookimpl import hookimpl
     from .client import Client
     from .config import Config, load_config
+    from .embeddings import EmbeddingRequest, EmbeddingResponse
     from .errors import (
         AuthenticationError,
         CircuitOpenError,

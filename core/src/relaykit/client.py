@@ -29,6 +29,7 @@ from .budgets import estimate_cost, hold_rates
 from .call_log import CallLog
 from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
+from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError, ConfigError, RelayError, RequestTimeoutError
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
@@ -65,6 +66,7 @@ from .validation import check_size
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from .embedding_cache import EmbeddingCache
     from .hedging import _Race
     from .secrets import Secret
     from .stream import ChatStream
@@ -83,6 +85,9 @@ class _Call:
 
     id: str
     model_requested: str
+    #: an EmbeddingRequest when ``operation`` is ``"embeddings"``; only the code
+    #: every operation shares (routing, limits, attempts) and embedding_call.py
+    #: read it then, so the chat path keeps its one type
     request: ChatRequest
     targets: tuple[Target, ...]
     started: float
@@ -114,6 +119,10 @@ class _Call:
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
+    #: ``"chat"``, or ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py)
+    operation: str = "chat"
+    #: the output tokens a rate limit holds for the call before its answer says
+    output_hold: int = 256
 
 
 class Client:
@@ -229,6 +238,9 @@ class Client:
             self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
         #: the cache when it is memory alone: used without a coroutine (nothing waits)
         self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
+        #: where the embeddings cache keeps vectors besides memory (the chat cache's storage)
+        self._cache_storage = storage if isinstance(self._cache, StorageCache) else None
+        self._vectors: EmbeddingCache | None = None  # built by the first cached embed
         self._tg: TaskGroup | None = None
         #: makes the calls' timeout scopes once the client is entered (see deadline_scope.py)
         self._scopes: DeadlineScopes | None = None
@@ -497,6 +509,32 @@ class Client:
             )
         return TokenCount(counted)
 
+    async def embed(
+        self, model: str, inputs: str | Sequence[str], **params: Any
+    ) -> EmbeddingResponse:
+        """Embed ``inputs`` (a text or a list of texts) with ``model``: one vector per text.
+
+        Parameters: ``dimensions`` (shorter vectors, for the models that can),
+        ``input_type`` (``"query"`` or ``"document"``, for the models that embed
+        them apart), ``timeout``, ``metadata``, ``extra`` (merged into the
+        provider's request body) and ``cache`` (this call's use of the cache,
+        which keeps each text's vector apart: a batch that repeats texts pays
+        for the new ones only). Retries, breakers, routes (without hedging),
+        rate limits, budgets, cost, traces, metrics and the call log work as
+        for :meth:`chat`; the record's messages are the inputs.
+        """
+        from .embedding_call import embed
+
+        return await embed(self, model, inputs, dict(params))
+
+    @property
+    def _embedding_cache(self) -> EmbeddingCache:
+        if self._vectors is None:
+            from .embedding_cache import EmbeddingCache
+
+            self._vectors = EmbeddingCache(self._cache_storage)
+        return self._vectors
+
     async def models(
         self, provider: str | None = None, *, refresh: bool = False
     ) -> list[ModelInfo]:
@@ -557,6 +595,7 @@ class Client:
             deadline=now + total,
             streamed=streamed,
             size=size,
+            output_hold=request.max_tokens or _OUTPUT_ESTIMATE,
         )
         if self._scoped and request.metadata:
             call.scoped = self._scoped_limits(request.metadata)
@@ -620,7 +659,12 @@ class Client:
                     hedge.primary = scope
                 sent = True
                 try:
-                    response = await provider.chat(request)
+                    if call.operation == "chat":
+                        response = await provider.chat(request)
+                    else:
+                        from .embedding_call import send_embeddings
+
+                        response = await send_embeddings(provider, request, target)  # type: ignore[assignment,arg-type]
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise
@@ -693,7 +737,7 @@ class Client:
         pattern, limit, rates = one
         acquire: Any = self._acquire_nowait
         prompt = call.size // 4  # _prompt_tokens(call), inlined
-        output = call.request.max_tokens or _OUTPUT_ESTIMATE
+        output = call.output_hold
         if rates is None:
             return acquire(pattern, limit, prompt + output)  # type: ignore[no-any-return]
         # a budget holds the most this call may cost (budgets.hold_rates; the
@@ -764,7 +808,7 @@ class Client:
         """Reservations under every one of ``limits``, or none (raising the refusal)."""
         assert self._limiter is not None
         prompt = _prompt_tokens(call)
-        tokens = prompt + (call.request.max_tokens or _OUTPUT_ESTIMATE)
+        tokens = prompt + call.output_hold
         if len(limits) == 1 and limits[0][1].budget_usd is None:
             # One limit and no budget: nothing to undo if it refuses.
             pattern, limit = limits[0]
@@ -1107,6 +1151,10 @@ class Client:
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
         request = call.request
+        if call.operation != "chat":
+            from .embedding_call import record_fields
+
+            return record_fields(self, call, target)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -1236,7 +1284,7 @@ class Client:
         target: Target,
         latency: float,
         *,
-        response: ChatResponse | None = None,
+        response: ChatResponse | EmbeddingResponse | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
     ) -> None:
@@ -1255,6 +1303,8 @@ class Client:
             attempts=call.attempts,
             streamed=call.streamed,
         )
+        if call.operation != "chat":
+            fields["operation"] = call.operation
         if response is not None:
             add_response_fields(fields, response)
         if error is not None:

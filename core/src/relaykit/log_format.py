@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .secrets import scrub
 
 if TYPE_CHECKING:
+    from .embeddings import EmbeddingResponse
     from .response import ChatResponse
 
 CALLS_LOGGER = "relaykit.calls"
@@ -120,7 +121,7 @@ def call_fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def add_response_fields(fields: dict[str, Any], response: ChatResponse) -> None:
+def add_response_fields(fields: dict[str, Any], response: ChatResponse | EmbeddingResponse) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
     The prompt-cache and reasoning counts (parts of ``input_tokens`` and

@@ -55,9 +55,16 @@ class Provider(Protocol):
     :func:`relaykit.errors.error_for_status`); the core maps transport errors
     and timeouts of the HTTP client itself.
 
-    Optional capability, found with ``hasattr``: ``async count_tokens(request)
-    -> int``, the input tokens the vendor would bill ``request`` for
-    (:meth:`relaykit.Client.count_tokens` estimates without it).
+    Optional capabilities, found with ``hasattr``:
+
+    - ``async count_tokens(request) -> int``, the input tokens the vendor would
+      bill ``request`` for (:meth:`relaykit.Client.count_tokens` estimates
+      without it);
+    - ``async embed(request: EmbeddingRequest) -> EmbeddingResponse``, one
+      vector per ``request.inputs``, in order, with the billed input tokens in
+      ``usage`` (:meth:`relaykit.Client.embed` refuses a provider without it).
+      It gets every input of the caller's call: batching them into the
+      vendor's own limits per request is the plugin's job.
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -7,7 +7,7 @@ method hands its coroutine to it. There is no second implementation to drift.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import Any
@@ -16,6 +16,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
 from .config import Config
+from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError
 from .events import StreamEvent
 from .response import ChatResponse, ModelInfo, TokenCount
@@ -125,6 +126,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.count_tokens`."""
         portal, client = self._ready()
         return portal.call(lambda: client.count_tokens(model, messages, **params))
+
+    def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+        """Blocking :meth:`relaykit.Client.embed`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.embed(model, inputs, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

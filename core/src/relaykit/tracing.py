@@ -32,6 +32,7 @@ from .metrics import genai_provider_name
 if TYPE_CHECKING:
     from .client import _Call
     from .config import Config
+    from .embeddings import EmbeddingResponse
     from .provider_registry import ProviderRegistry
     from .redaction import RedactionChain
     from .response import ChatResponse, Usage
@@ -133,6 +134,47 @@ class CallTracer:
             attributes["gen_ai.input.messages"] = self._messages_json(request.messages, redaction)
         call.span_target = target
         return self._tracer.start_span(name, kind=self._client_kind, attributes=attributes)
+
+    def start_embeddings(self, call: _Call) -> Any:
+        """Start the span of an embeddings call: ``embeddings {model}``.
+
+        No content goes on it, even with ``capture_content``: the conventions
+        define no attribute for the texts, and a batch may hold thousands.
+        """
+        target = call.targets[0]
+        request: Any = call.request  # an EmbeddingRequest (see _Call.request)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.provider.name": genai_provider_name(target.provider),
+            "gen_ai.request.model": target.model,
+            "relaykit.embeddings.inputs": len(request.inputs),
+            **self._server(target.provider),
+        }
+        dimensions = request.dimensions
+        if dimensions is not None:
+            attributes["gen_ai.embeddings.dimension.count"] = dimensions
+        call.span_target = target
+        return self._tracer.start_span(
+            f"embeddings {target.model}", kind=self._client_kind, attributes=attributes
+        )
+
+    def finish_embeddings(self, call: _Call, response: EmbeddingResponse) -> None:
+        """Record an embeddings call's answer (model, tokens, cost) and end its span."""
+        span = call.span
+        if not span.is_recording():
+            return
+        attributes: dict[str, Any] = {
+            "gen_ai.response.model": response.model,
+            "gen_ai.usage.input_tokens": response.usage.input_tokens,
+            "gen_ai.embeddings.dimension.count": response.dimensions,
+            "relaykit.attempts": call.attempts,
+        }
+        if response.cost is not None:
+            attributes["relaykit.cost_usd"] = float(response.cost)
+        if response.cache_hit:
+            attributes["relaykit.cache_hit"] = True
+        span.set_attributes(attributes)
+        span.end()
 
     def _target_attributes(self, target: Target) -> tuple[str, dict[str, Any]]:
         # What every span of a deployment starts with: worked out once per target.

@@ -33,6 +33,7 @@ _EXPORTS = {
     "run_limit_workload": "limit_workload",
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
+    "EmbeddingContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
     "MemoryStorage": "memory_storage",
@@ -46,14 +47,19 @@ _EXPORTS = {
     "capture_call_log": "call_log_capture",
     "call_log_lines": "call_log_capture",
     "service_reachable": "services",
+    "mock_vector": "embedding_vectors",
+    "mock_embedding_tokens": "embedding_vectors",
+    "MOCK_DIMENSIONS": "embedding_vectors",
 }
 
 __all__ = [
     "FROZEN_NOW",
     "MID_PERIOD",
+    "MOCK_DIMENSIONS",
     "PNG",
     "WEATHER_TOOL",
     "Drop",
+    "EmbeddingContract",
     "FakePlugin",
     "FakeProvider",
     "Harness",
@@ -81,6 +87,8 @@ __all__ = [
     "frozen_limiter",
     "instant_retries",
     "loopback_tls",
+    "mock_embedding_tokens",
+    "mock_vector",
     "require_program",
     "require_service",
     "run_limit_workload",
@@ -98,13 +106,14 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from .call_log_capture import call_log_lines, capture_call_log
     from .cancelling import cancel_in_flight
+    from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
     from .fake_provider import FakePlugin, FakeProvider
     from .limit_workload import LoadPlugin, run_limit_workload
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
-    from .provider_contract import PNG, WEATHER_TOOL, Harness, ProviderContract
+    from .provider_contract import PNG, WEATHER_TOOL, EmbeddingContract, Harness, ProviderContract
     from .recording_exporter import RecordingExporter
     from .records import bare_record
     from .retries import instant_retries

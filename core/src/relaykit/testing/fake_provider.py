@@ -18,6 +18,7 @@ import anyio
 import attrs
 
 from .._hookimpl import hookimpl
+from ..embeddings import EmbeddingRequest, EmbeddingResponse
 from ..errors import StreamError, error_for_status
 from ..events import (
     Finish,
@@ -32,6 +33,7 @@ from ..messages import ReasoningPart, ToolCall
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
+from .embedding_vectors import mock_embedding_tokens, mock_vector
 from .script import Reply, Script
 
 if TYPE_CHECKING:
@@ -55,10 +57,12 @@ class FakeProvider:
         script: Script,
         calls: list[ChatRequest],
         context_window: int = 8192,
+        embeddings: list[EmbeddingRequest] | None = None,
     ) -> None:
         self.settings = settings
         self.script = script
         self.calls = calls
+        self.embeddings = [] if embeddings is None else embeddings
         self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
@@ -152,6 +156,32 @@ class FakeProvider:
         yield UsageUpdate(self._usage(reply, request))
         yield Finish(reply.finish_reason)  # type: ignore[arg-type]
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """:func:`~relaykit.testing.mock_vector` of each input; the script's next
+        reply may fail the call, delay it, or set its ``input_tokens``."""
+        self.embeddings.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            raise error_for_status(
+                reply.status,
+                reply.error,
+                provider=self.settings.name,
+                model=request.model,
+                retry_after=reply.retry_after,
+                code=reply.error_code,
+            )
+        dimensions = request.dimensions or 8
+        tokens = reply.input_tokens
+        if tokens is None:
+            tokens = sum(map(mock_embedding_tokens, request.inputs))
+        return EmbeddingResponse(
+            vectors=tuple(mock_vector(text, dimensions) for text in request.inputs),
+            model=request.model,
+            usage=Usage(tokens),
+        )
+
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
         return [
@@ -182,7 +212,11 @@ class _Factory:
     def __call__(self, settings: ProviderSettings, http: HttpClient) -> FakeProvider:
         """Build a fake provider; it answers from the script and never uses ``http``."""
         provider = FakeProvider(
-            settings, self._plugin.script, self._plugin.calls, self._plugin.context_window
+            settings,
+            self._plugin.script,
+            self._plugin.calls,
+            self._plugin.context_window,
+            self._plugin.embeddings,
         )
         self._plugin.instances.append(provider)
         return provider
@@ -197,6 +231,8 @@ class FakePlugin:
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
         self.calls: list[ChatRequest] = []
+        #: the embeddings requests the fake providers received, in order
+        self.embeddings: list[EmbeddingRequest] = []
         self.instances: list[FakeProvider] = []
 
     @hookimpl

@@ -49,6 +49,7 @@ from relaykit import (
     ToolCallDelta,
 )
 
+from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
 from .script import Reply
 from .vendor_mock import VendorMock
 
@@ -84,6 +85,13 @@ class Harness:
     supports_retry_after: bool = True
     #: plugin objects to register directly (a provider not installed as an entry point)
     plugins: tuple[object, ...] = ()
+    #: a model id the provider embeds with (``provider/model``), or ``None`` when
+    #: its API has no embeddings: the contract then checks the typed refusal.
+    #: The mock answers each text with :func:`~relaykit.testing.mock_vector`.
+    embedding_model: str | None = None
+    #: a shorter ``dimensions`` the embedding model takes, or ``None`` when it
+    #: takes none (the plugin must then refuse one with a typed error)
+    embedding_dimensions: int | None = 4
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -121,11 +129,10 @@ class ProviderContract:
         """Start the vendor mock and describe it; subclasses must override."""
         raise NotImplementedError("define a `harness` fixture returning relaykit.testing.Harness")
 
-    @asynccontextmanager
-    async def client(self, harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
-        """A client configured against the harness."""
-        async with relaykit.Client(harness.config(**sections), plugins=harness.plugins) as client:
-            yield client
+    @staticmethod
+    def client(harness: Harness, **sections: Any) -> Any:
+        """A client configured against the harness (``async with self.client(harness)``)."""
+        return _client(harness, **sections)
 
     # -- plain calls -----------------------------------------------------------
 
@@ -425,6 +432,24 @@ class ProviderContract:
         text = f"{info.value} {info.value!r} {info.value.provider_message}"
         assert "sk-proj-AAAA" not in text
 
+    # -- embeddings --------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_embed_returns_one_vector_per_input_in_order(self, harness: Harness) -> None:
+        texts = ["the cat sat", "on the mat", "the cat sat"]
+        async with self.client(harness) as client:
+            if harness.embedding_model is None:
+                with pytest.raises(InvalidRequestError, match="no embeddings"):
+                    await client.embed(harness.model, texts)
+                return
+            r = await client.embed(harness.embedding_model, texts)
+        assert r.vectors == tuple(mock_vector(t) for t in texts)
+        assert r.dimensions == MOCK_DIMENSIONS
+        assert r.provider == harness.embedding_model.split("/", 1)[0]
+        assert r.model
+        assert r.usage.input_tokens > 0 and r.usage.output_tokens == 0
+        assert r.latency is not None and r.latency > 0
+
     # -- models ----------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -438,6 +463,93 @@ class ProviderContract:
         assert again == models
         listed = sum(1 for r in harness.mock.requests if r.method == "GET")
         assert listed == 1, "a second call within the TTL must come from the cache"
+
+
+class EmbeddingContract:
+    """More tests for a provider with embeddings: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``embedding_model``.
+
+    ``class TestOpenAI(ProviderContract, EmbeddingContract): ...``
+    """
+
+    client = ProviderContract.client
+
+    @pytest.fixture
+    def embedding_model(self, harness: Harness) -> str:
+        """The harness's embedding model (it must have one)."""
+        assert harness.embedding_model, "EmbeddingContract needs Harness(embedding_model=...)"
+        return harness.embedding_model
+
+    @pytest.mark.anyio
+    async def test_embed_many_inputs_keeps_their_order(
+        self, harness: Harness, embedding_model: str
+    ) -> None:
+        # More than any vendor takes in one request (Cohere 96, Gemini 100):
+        # the plugin splits them, and the vectors still come back in order.
+        texts = [f"document number {i}" for i in range(250)]
+        async with self.client(harness) as client:
+            r = await client.embed(embedding_model, texts)
+        assert r.vectors == tuple(mock_vector(t) for t in texts)
+        assert r.usage.input_tokens >= len(texts)
+
+    @pytest.mark.anyio
+    async def test_embed_input_type_is_accepted(
+        self, harness: Harness, embedding_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            query = await client.embed(embedding_model, "a question", input_type="query")
+            document = await client.embed(embedding_model, "an answer", input_type="document")
+        assert query.vectors == (mock_vector("a question"),)
+        assert document.vectors == (mock_vector("an answer"),)
+
+    @pytest.mark.anyio
+    async def test_embed_dimensions(self, harness: Harness, embedding_model: str) -> None:
+        async with self.client(harness) as client:
+            size = harness.embedding_dimensions
+            if size is None:
+                with pytest.raises(InvalidRequestError, match="dimensions"):
+                    await client.embed(embedding_model, "short one", dimensions=4)
+                return
+            short = await client.embed(embedding_model, "short one", dimensions=size)
+        assert short.vectors == (mock_vector("short one", size),)
+
+    @pytest.mark.anyio
+    async def test_embed_errors_are_typed_without_the_key(
+        self, harness: Harness, embedding_model: str
+    ) -> None:
+        harness.mock.script.fail(
+            401, "Incorrect API key provided: sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA"
+        )
+        harness.mock.script.fail(429, "slow down", retry_after=3)
+        harness.mock.script.fail(400, "mock failure 400")
+        async with self.client(harness) as client:
+            with pytest.raises(AuthenticationError) as info:
+                await client.embed(embedding_model, "leak?")
+            text = f"{info.value} {info.value!r} {info.value.provider_message}"
+            assert "sk-proj-AAAA" not in text
+            with pytest.raises(RateLimitError) as limited:
+                await client.embed(embedding_model, "too fast")
+            assert limited.value.retryable
+            if harness.supports_retry_after:
+                assert limited.value.retry_after == pytest.approx(3)
+            with pytest.raises(InvalidRequestError, match="mock failure 400"):
+                await client.embed(embedding_model, "bad")
+
+    @pytest.mark.anyio
+    async def test_embed_retries_a_server_error(
+        self, harness: Harness, embedding_model: str
+    ) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.embed(embedding_model, "retried")
+        assert r.vectors == (mock_vector("retried"),)
+        assert r.attempts == 2
+
+
+@asynccontextmanager
+async def _client(harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
+    async with relaykit.Client(harness.config(**sections), plugins=harness.plugins) as client:
+        yield client
 
 
 #: The gap between the pieces of a stream the client leaves early: 50 pieces
@@ -456,4 +568,4 @@ async def _eventually(predicate: Any, within: float = 10.0) -> None:
         await anyio.sleep(0.01)
 
 
-__all__ = ["PNG", "WEATHER_TOOL", "Harness", "ProviderContract", "Reply"]
+__all__ = ["PNG", "WEATHER_TOOL", "EmbeddingContract", "Harness", "ProviderContract", "Reply"]

@@ -1,0 +1,143 @@
+"""The embeddings cache: one vector per text, so a batch that repeats texts pays only for new ones.
+
+An embedding depends on the deployment that made it and on the text alone
+(with the request's ``dimensions``, ``input_type`` and ``extra``), never on
+the other texts of its batch. So unlike the chat cache, which keys a whole
+answer, this one keys each text: re-indexing a corpus with a few changed
+documents sends only those. A vector is kept under the deployment that made
+it (``provider/model``): vectors of two models live in different spaces and
+must never be mixed in one answer (see :mod:`relaykit.embedding_call`).
+
+Vectors are held as packed doubles (``array('d')``, 8 bytes a number against
+~32 for a tuple of floats), in memory within a byte budget, least recently
+used first out, and in storage when the configured backend keeps the chat
+cache (relaykit-sqlite and relaykit-postgres do), shared by every process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .embeddings import EmbeddingRequest, Vector
+from .routing import Target
+
+#: names the key's layout, so keys never match those of another one
+_KEY_FORMAT = "relaykit-embedding-1"
+
+#: what the in-memory part holds at most: ~2,700 vectors of 1,536 numbers
+MEMORY_BYTES = 32 * 1024 * 1024
+
+
+def embedding_key(target: Target, request: EmbeddingRequest, text: str) -> str:
+    """The hex SHA-256 that ``text``'s vector from ``target`` is kept under."""
+    form = json.dumps(
+        [
+            _KEY_FORMAT,
+            target.provider,
+            target.model,
+            request.dimensions,
+            request.input_type,
+            request.extra,
+            text,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=repr,  # extra is the caller's: anything it holds makes some key
+    )
+    return hashlib.sha256(form.encode()).hexdigest()
+
+
+def _pack(vector: Vector) -> bytes:
+    return array("d", vector).tobytes()
+
+
+def _unpack(data: bytes) -> Vector:
+    numbers = array("d")
+    numbers.frombytes(data)
+    return tuple(numbers)
+
+
+class EmbeddingCache:
+    """Vectors by :func:`embedding_key`, in memory and, when given, in ``storage``.
+
+    ``storage`` is a backend with ``cached_response(key)`` and
+    ``cache_response(key, expires_at, text)``, the chat cache's methods: a
+    vector is stored there as a small JSON text.
+    """
+
+    def __init__(
+        self,
+        storage: object | None = None,
+        *,
+        max_bytes: int = MEMORY_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._storage: Any = storage
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    async def get_many(self, keys: Sequence[str]) -> list[Vector | None]:
+        """The vector kept under each of ``keys``, ``None`` where none is (or it expired)."""
+        found: list[Vector | None] = []
+        now = self._clock()
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > now:
+                self._entries.move_to_end(key)
+                found.append(_unpack(entry[1]))
+                continue
+            if entry is not None:
+                self._forget(key)
+            found.append(await self._from_storage(key) if self._storage is not None else None)
+        return found
+
+    async def _from_storage(self, key: str) -> Vector | None:
+        row = await self._storage.cached_response(key)
+        if row is None:
+            return None
+        expires_at, text = row
+        remaining = expires_at - self._wall_clock()
+        if remaining <= 0:
+            return None
+        data = base64.b64decode(json.loads(text)["embedding"])
+        self._remember(key, data, remaining)
+        return _unpack(data)
+
+    async def put_many(self, items: Sequence[tuple[str, Vector]], ttl: float) -> None:
+        """Keep each ``(key, vector)`` for ``ttl`` seconds."""
+        for key, vector in items:
+            data = _pack(vector)
+            self._remember(key, data, ttl)
+            if self._storage is not None:
+                text = json.dumps({"embedding": base64.b64encode(data).decode()})
+                await self._storage.cache_response(key, self._wall_clock() + ttl, text)
+
+    def _remember(self, key: str, data: bytes, ttl: float) -> None:
+        if len(data) > self._max_bytes:
+            return
+        self._forget(key)
+        self._entries[key] = (self._clock() + ttl, data)
+        self._bytes += len(data)
+        while self._bytes > self._max_bytes:
+            _, (_, old) = self._entries.popitem(last=False)
+            self._bytes -= len(old)
+
+    def _forget(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])
+
+    def __len__(self) -> int:
+        return len(self._entries)

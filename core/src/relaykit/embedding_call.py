@@ -1,0 +1,282 @@
+""":meth:`relaykit.Client.embed`: the chat pipeline's steps, for an embeddings call.
+
+validate -> redact outbound -> route -> cache lookup (per text) -> rate-limit
+reserve -> breaker -> retry(provider embed with timeouts) -> cost -> reconcile
+limits -> span, metrics and log record -> return.
+
+Everything but the first and last steps is the chat call's own code
+(:func:`~relaykit.attempts.run_attempts`, ``Client._attempt`` and what it
+calls); this module builds the call, merges cached vectors with new ones, and
+finishes it. Routes work as for chat (aliases, fallbacks, balancing) but do
+not hedge. A route that falls back to another model gets vectors from
+another space: :mod:`relaykit.embedding_cache` never mixes the two in one
+answer, but what an application stores is its own choice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from math import inf
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from .attempts import run_attempts
+from .embedding_cache import embedding_key
+from .embeddings import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Vector,
+    build_embedding_request,
+    input_size,
+)
+from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .messages import Message, TextPart
+from .protocols import CallRecord, Provider
+from .record_params import ID_KEYS
+from .routing import Target
+from .tracing import current
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+calls_log = logging.getLogger("relaykit.calls")
+
+_FREE = Decimal(0)
+
+
+async def send_embeddings(
+    provider: Provider, request: EmbeddingRequest, target: Target
+) -> EmbeddingResponse:
+    """``provider.embed(request)``, checked: a typed refusal when the provider has
+    no embeddings, an error when its answer does not hold one vector per input."""
+    embed = getattr(provider, "embed", None)
+    if embed is None:
+        # No status: never sent, so any rate limit gets all of it back.
+        raise InvalidRequestError(
+            f"{target.provider} has no embeddings API in relaykit",
+            provider=target.provider,
+            model=target.model,
+            param="model",
+            hint="embed with a provider that has one: openai (and compatibles), "
+            "gemini, ollama, bedrock or cohere",
+        )
+    response: EmbeddingResponse = await embed(request)
+    if len(response.vectors) != len(request.inputs):
+        raise RelayError(
+            f"the provider returned {len(response.vectors)} vectors "
+            f"for {len(request.inputs)} inputs",
+            provider=target.provider,
+            model=target.model,
+            hint="this is a bug in the provider plugin or the service: report it",
+        )
+    return response
+
+
+async def embed(
+    client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
+) -> EmbeddingResponse:
+    """Run one embeddings call through ``client``'s pipeline (see the module docstring)."""
+    call = _start(client, model, inputs, params)
+    client._in_flight += 1  # aclose waits for calls in flight
+    try:
+        with current(client._tracer, call):
+            try:
+                return await _run(client, call)
+            except BaseException as exc:
+                # Cancelled by the caller: a failed call, recorded as chat's is.
+                if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                    with anyio.CancelScope(shield=True):
+                        await client._cancelled(call)
+                raise
+    finally:
+        client._call_ended()
+
+
+def _start(
+    client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
+) -> _Call:
+    from .client import _Call
+
+    if client._closed:
+        raise ClientClosedError("this client is closed")
+    use_cache = params.pop("cache", None)  # relaykit's own: not a request parameter
+    targets = client._router.plan(model)
+    request = build_embedding_request(targets[0].model, inputs, params)
+    size = input_size(request)
+    limit = client.config.validation.max_chars
+    if size > limit:
+        raise InvalidRequestError(
+            f"the inputs carry {size:,} characters of text, over the limit of {limit:,}",
+            param="inputs",
+            hint="embed them in smaller batches, or raise [validation] max_chars",
+        )
+    if client._outbound is not None:
+        # Outbound redaction keeps PII from the provider: placeholders are
+        # embedded in its place (there is nothing to restore in a vector).
+        request = attrs.evolve(request, inputs=tuple(map(client._outbound.redact, request.inputs)))
+    now = time.monotonic()
+    total = request.timeout if request.timeout is not None else client.config.timeouts.total
+    call = _Call(
+        id=os.urandom(16).hex(),
+        model_requested=model,
+        request=request,  # type: ignore[arg-type]  # see _Call.request
+        targets=targets,
+        started=now,
+        started_wall=time.time(),
+        deadline=now + total,
+        streamed=False,
+        size=size,
+        operation="embeddings",
+        output_hold=0,  # embeddings have no output tokens
+    )
+    if client._scoped and request.metadata:
+        call.scoped = client._scoped_limits(request.metadata)
+    if client.config.cache.enabled if use_cache is None else bool(use_cache):
+        call.cache_key = "embeddings"  # marks the call as cached; keys are per text
+    if client._tracer is not None:
+        call.span = client._tracer.start_embeddings(call)
+    return call
+
+
+async def _run(client: Client, call: _Call) -> EmbeddingResponse:
+    request = _request(call)
+    first = call.targets[0]
+    cache = client._embedding_cache if call.cache_key is not None else None
+    keys: list[str] = []
+    hits: list[Vector | None] = []
+    if cache is not None:
+        keys = [embedding_key(first, request, text) for text in request.inputs]
+        hits = await cache.get_many(keys)
+        if all(hit is not None for hit in hits):
+            call.cache_hit = True
+            response = EmbeddingResponse(
+                vectors=tuple(hit for hit in hits if hit is not None),
+                model=first.model,
+                provider=first.provider,
+                cost=_FREE,
+                latency=time.monotonic() - call.started,
+                attempts=0,
+                cache_hit=True,
+            )
+            return await _finish(client, call, first, response)
+    misses = [i for i, hit in enumerate(hits) if hit is None] if hits else []
+    if client._cold:
+        await client._warm_up(call)
+
+    async def attempt(provider: Provider, req: Any, target: Target) -> EmbeddingResponse:
+        if misses and target == first:
+            # The first deployment's cached vectors stand: it embeds only the rest.
+            # Another deployment (a fallback) embeds everything, so that one
+            # answer never mixes two models' vectors.
+            req = attrs.evolve(req, inputs=tuple(req.inputs[i] for i in misses))
+        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+
+    try:
+        response = await run_attempts(client, call, attempt)
+    except RelayError as error:
+        await client._fail(call, error)
+        raise
+    target = call.served
+    assert target is not None
+    fresh = response.vectors
+    if misses and target == first:
+        merged = list(hits)
+        for index, vector in zip(misses, fresh, strict=True):
+            merged[index] = vector
+        response = attrs.evolve(response, vectors=tuple(v for v in merged if v is not None))
+    price = client._price(target, response.model)
+    response = attrs.evolve(
+        response,
+        provider=target.provider,
+        model=response.model or target.model,
+        latency=time.monotonic() - call.started,
+        cost=price.cost(response.usage) if price is not None else None,
+        attempts=call.attempts,
+    )
+    response = await _finish(client, call, target, response)
+    if cache is not None:
+        if target != first:  # a fallback embedded everything: kept under its own name
+            keys = [embedding_key(target, request, text) for text in request.inputs]
+            misses = list(range(len(keys)))
+        await cache.put_many(
+            [(keys[i], response.vectors[i]) for i in misses], client.config.cache.ttl
+        )
+    return response
+
+
+def _request(call: _Call) -> EmbeddingRequest:
+    """The embeddings call's request (see ``_Call.request``)."""
+    request: Any = call.request
+    return request  # type: ignore[no-any-return]
+
+
+async def _finish(
+    client: Client, call: _Call, target: Target, response: EmbeddingResponse
+) -> EmbeddingResponse:
+    """Trace, log and record a successful embeddings call."""
+    call.ended = True
+    tracer = client._tracer
+    if call.span is not None and tracer is not None:
+        tracer.finish_embeddings(call, response)
+    if calls_log.isEnabledFor(logging.INFO):
+        client._log_call(call, target, response.latency or 0.0, response=response)
+    if client._recording:
+        record = CallRecord(
+            **record_fields(client, call, target),
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+            attempts=response.attempts,
+            cache_hit=response.cache_hit,
+            model_served=response.model or None,
+        )
+        await client._emit(record)  # redacts the inputs, as a chat's messages
+    return response
+
+
+def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of an embeddings call has (``Client._record_fields``'s).
+
+    The inputs are its messages, one user message each, when something reads
+    the records' content: ``relaykit logs`` shows and searches them as it does
+    a chat's. Its parameters: ``dimensions``, ``input_type``, ``timeout``, and
+    with content, ``extra`` and metadata.
+    """
+    request = _request(call)
+    params: dict[str, Any] = {"inputs": len(request.inputs)}
+    if request.dimensions is not None:
+        params["dimensions"] = request.dimensions
+    if request.input_type is not None:
+        params["input_type"] = request.input_type
+    if request.timeout is not None:
+        params["timeout"] = request.timeout if request.timeout != inf else None
+    content = client._content
+    if content:  # redacted here, as a chat's are (Client._record_params)
+        if request.extra:
+            params["extra"] = client._redaction.value(request.extra)
+        metadata = {k: v for k, v in request.metadata.items() if k not in ID_KEYS}
+        if metadata:
+            params["metadata"] = client._redaction.value(metadata)
+    return {
+        "id": call.id,
+        "started_at": call.started_wall,
+        "operation": "embeddings",
+        "provider": target.provider,
+        "model_requested": call.model_requested,
+        "model": target.model,
+        "streamed": False,
+        "fallbacks": call.fallbacks,
+        "messages": (
+            tuple(Message("user", (TextPart(text),)) for text in request.inputs) if content else ()
+        ),
+        "params": params,
+        "correlation_id": request.metadata.get("correlation_id"),
+        "finished_at": time.time(),
+        "route": client._route_names(call),
+    }

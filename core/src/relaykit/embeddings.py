@@ -1,0 +1,169 @@
+"""Embeddings: what a caller asks for (:class:`EmbeddingRequest`) and gets back.
+
+:meth:`relaykit.Client.embed` builds the request from the caller's arguments
+(:func:`build_embedding_request`) and hands it to a provider's optional
+``embed`` method; everything around the call (routing, limits, retries,
+breakers, the cache, cost, traces, metrics and the call log) is the chat
+pipeline's, in :mod:`relaykit.embedding_call`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from math import inf, isfinite
+from typing import Any, Literal
+
+import attrs
+
+from .errors import InvalidRequestError, did_you_mean
+from .response import Usage
+
+#: What the texts are for, where the model embeds queries and documents apart
+#: (Gemini's task types, Cohere's and Voyage's input types).
+InputType = Literal["query", "document"]
+
+#: One embedding: a tuple of floats, as many as the model's dimensions.
+Vector = tuple[float, ...]
+
+
+@attrs.frozen(kw_only=True)
+class EmbeddingRequest:
+    """One embeddings call, as the core hands it to a provider plugin's ``embed``.
+
+    ``model`` is the provider's own model name (without the ``provider/``
+    prefix). ``inputs`` are the texts, at least one, none empty, in the order
+    the vectors must come back in. ``dimensions`` asks for shorter vectors
+    (models that can: OpenAI's ``text-embedding-3-*``, Gemini, Titan v2, ...);
+    ``input_type`` says whether the texts are search queries or the documents
+    searched, for the models that embed them apart; a provider whose API has
+    no such notion ignores it. ``extra`` is merged into the request body.
+    """
+
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    input_type: InputType | None = None
+    timeout: float | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _vectors_repr(vectors: tuple[Vector, ...]) -> str:
+    # Thousands of floats help nobody reading a repr or a log line.
+    width = len(vectors[0]) if vectors else 0
+    return f"<{len(vectors)} x {width} floats>"
+
+
+@attrs.frozen(kw_only=True)
+class EmbeddingResponse:
+    """The result of one embeddings call: one vector per input, in the inputs' order.
+
+    ``usage.input_tokens`` is what the provider billed (embeddings have no
+    output tokens); ``cost`` is in USD when the model's price is known.
+    ``model`` is the model the provider says it used, ``provider`` the
+    configured provider that answered.
+    """
+
+    vectors: tuple[Vector, ...] = attrs.field(repr=_vectors_repr)
+    model: str = ""
+    provider: str = ""
+    usage: Usage = Usage()
+    cost: Decimal | None = None
+    latency: float | None = None
+    attempts: int = 1
+    cache_hit: bool = False
+
+    @property
+    def dimensions(self) -> int:
+        """The length of each vector (0 when there are none)."""
+        return len(self.vectors[0]) if self.vectors else 0
+
+
+PARAMS = ("dimensions", "input_type", "timeout", "metadata", "extra")
+_INPUT_TYPES = ("query", "document")
+
+
+def coerce_inputs(inputs: str | Sequence[str]) -> tuple[str, ...]:
+    """``inputs`` as a tuple of texts; a typed error naming the first that is not one."""
+    if isinstance(inputs, str):
+        texts: tuple[Any, ...] = (inputs,)
+    elif isinstance(inputs, Sequence):
+        texts = tuple(inputs)
+    else:
+        raise InvalidRequestError(
+            f"inputs must be a string or a list of strings, not {type(inputs).__name__}",
+            param="inputs",
+        )
+    if not texts:
+        raise InvalidRequestError(
+            "inputs is empty: pass a string or a list of at least one string", param="inputs"
+        )
+    for i, text in enumerate(texts):
+        where = "inputs" if isinstance(inputs, str) else f"inputs[{i}]"
+        if not isinstance(text, str):
+            raise InvalidRequestError(
+                f"{where} is a {type(text).__name__}, not a string: embeddings take text",
+                param=where,
+            )
+        if not text.strip():
+            # Every vendor refuses an empty text (OpenAI: "'$.input' is invalid"),
+            # and a blank one has no meaning to embed.
+            raise InvalidRequestError(
+                f"{where} is empty: the providers refuse blank texts",
+                param=where,
+                hint="leave blank texts out (and keep track of where they were)",
+            )
+    return texts
+
+
+def build_embedding_request(
+    model: str, inputs: str | Sequence[str], params: Mapping[str, Any]
+) -> EmbeddingRequest:
+    """Validate the caller's arguments into an :class:`EmbeddingRequest` for ``model``."""
+    texts = coerce_inputs(inputs)
+    if not params:
+        return EmbeddingRequest(model=model, inputs=texts)
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        name = unknown[0]
+        fix = did_you_mean(
+            name, PARAMS, f"embed takes {', '.join(PARAMS)}; pass others in extra={{...}}"
+        )
+        raise InvalidRequestError(f"unknown parameter {name!r} for embed: {fix}", param=name)
+    p = {key: value for key, value in params.items() if value is not None}
+    dimensions = p.get("dimensions")
+    if dimensions is not None and (
+        not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1
+    ):
+        raise InvalidRequestError(
+            f"`dimensions` must be a positive integer, not {dimensions!r}", param="dimensions"
+        )
+    input_type = p.get("input_type")
+    if input_type is not None and input_type not in _INPUT_TYPES:
+        raise InvalidRequestError(
+            f"`input_type` must be 'query' or 'document', not {input_type!r}",
+            param="input_type",
+            hint="pass a vendor's own task type in extra={...}",
+        )
+    timeout = p.get("timeout")
+    if timeout is not None and (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not (isfinite(timeout) or timeout == inf)
+        or timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"`timeout` must be a positive number of seconds, not {timeout!r}", param="timeout"
+        )
+    for key in ("metadata", "extra"):
+        if key in p:
+            if not isinstance(p[key], Mapping):
+                raise InvalidRequestError(f"`{key}` must be a dict", param=key)
+            p[key] = dict(p[key])
+    return EmbeddingRequest(model=model, inputs=texts, **p)
+
+
+def input_size(request: EmbeddingRequest) -> int:
+    """Characters of text the request carries (for the size check and limit estimates)."""
+    return sum(map(len, request.inputs))
