@@ -356,3 +356,24 @@ async def test_the_calls_span_is_current_while_it_runs_and_the_callers_after(
     for span in calls:
         assert span.parent is not None and span.parent.span_id == outer_context.span_id
     assert [s.get_span_context() for s in seen] == [s.get_span_context() for s in calls]
+
+
+@pytest.mark.anyio
+async def test_an_embeddings_call_is_one_span_without_content(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        await c.embed("fake/emb-1", ["secret text", "more"], dimensions=4)
+        fake.script.fail(400, "too long")
+        with pytest.raises(relaykit.InvalidRequestError):
+            await c.embed("fake/emb-1", "x")
+    ok, failed = tracing.finished()
+    assert ok.name == "embeddings emb-1" and ok.kind is SpanKind.CLIENT
+    a = dict(ok.attributes or {})
+    assert a["gen_ai.operation.name"] == "embeddings"
+    assert (a["gen_ai.request.model"], a["gen_ai.response.model"]) == ("emb-1", "emb-1")
+    assert a["gen_ai.embeddings.dimension.count"] == 4
+    assert (a["gen_ai.usage.input_tokens"], a["relaykit.embeddings.inputs"]) == (3, 2)
+    assert "gen_ai.usage.output_tokens" not in a
+    assert not any("secret text" in str(value) for value in a.values())
+    assert dict(failed.attributes or {})["error.type"] == "InvalidRequestError"
+    assert failed.status.status_code is StatusCode.ERROR

@@ -149,9 +149,11 @@ class RegistryConfig:
 
 @attrs.frozen
 class DefaultsConfig:
-    """``[defaults]``: what to use when a caller does not say (the CLI's model)."""
+    """``[defaults]``: what to use when a caller does not say: the CLI's chat
+    ``model`` and its ``embedding_model`` (``relaykit embed``)."""
 
     model: str | None = None
+    embedding_model: str | None = None
 
 
 @attrs.frozen

@@ -192,8 +192,16 @@ def _cost(cost: Decimal | None) -> str:
 
 
 def _preview(record: CallRecord, width: int = 48) -> str:
-    prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
-    answer = record.text if record.ok else (record.error_message or "")
+    if record.operation == "embeddings":
+        # No answer to show: how many texts, and the first of them.
+        count = record.params.get("inputs", len(record.messages))
+        first = record.messages[0].text if record.messages else ""
+        prompt = f"{first} (+{count - 1} more)" if count > 1 else first
+        vectors = f"{count} vector{'s' if count != 1 else ''}"
+        answer = vectors if record.ok else (record.error_message or "")
+    else:
+        prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
+        answer = record.text if record.ok else (record.error_message or "")
     text = " ".join(f"{prompt} → {answer}".split())
     return text if len(text) <= width else text[: width - 1] + "…"
 

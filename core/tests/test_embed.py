@@ -1,0 +1,420 @@
+"""Client.embed: one vector per text, through the chat pipeline's routing, limits,
+retries, cache, cost, traces, metrics and call log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import (
+    ClientClosedError,
+    EmbeddingRequest,
+    InvalidRequestError,
+    QuotaExceededError,
+    RequestTimeoutError,
+)
+from relaykit.metrics import observe
+from relaykit.testing import (
+    FakePlugin,
+    FakeProvider,
+    RecordingExporter,
+    Reply,
+    call_log_lines,
+    cancel_in_flight,
+    capture_call_log,
+    mock_vector,
+)
+
+SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
+
+
+def client(*plugins: object, **sections: Any) -> relaykit.Client:
+    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
+
+
+# -- the answer ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_one_vector_per_input_in_order_with_usage_and_cost() -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        r = await c.embed("fake/emb-1", ["the cat", "sat on the mat", "the cat"])
+    assert r.vectors == (
+        mock_vector("the cat"),
+        mock_vector("sat on the mat"),
+        mock_vector("the cat"),
+    )
+    assert (r.provider, r.model, r.dimensions) == ("fake", "emb-1", 8)
+    assert r.usage == relaykit.Usage(input_tokens=2 + 4 + 2)
+    assert r.cost == Decimal(8) / 1_000_000  # the fake's price: USD 1 per million input tokens
+    assert r.attempts == 1 and not r.cache_hit
+    assert r.latency is not None and r.latency > 0
+    (request,) = fake.embeddings
+    assert request == EmbeddingRequest(
+        model="emb-1", inputs=("the cat", "sat on the mat", "the cat")
+    )
+
+
+@pytest.mark.anyio
+async def test_one_text_and_the_parameters_reach_the_provider() -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        r = await c.embed(
+            "fake/emb-1",
+            "a question",
+            dimensions=4,
+            input_type="query",
+            extra={"truncate": "END"},
+            metadata={"user": "alice"},
+        )
+    assert r.vectors == (mock_vector("a question", 4),)
+    (request,) = fake.embeddings
+    assert (request.inputs, request.dimensions, request.input_type) == (
+        ("a question",),
+        4,
+        "query",
+    )
+    assert request.extra == {"truncate": "END"} and request.metadata == {"user": "alice"}
+
+
+def test_the_vectors_repr_is_short() -> None:
+    response = relaykit.EmbeddingResponse(vectors=(mock_vector("x", 1536),) * 3, model="m")
+    assert "<3 x 1536 floats>" in repr(response)
+    assert len(repr(response)) < 400
+
+
+# -- bad input ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("inputs", "params", "message"),
+    [
+        ([], {}, "inputs is empty"),
+        (["ok", "  "], {}, r"inputs\[1\] is empty"),
+        (["ok", 3], {}, r"inputs\[1\] is a int, not a string"),
+        (None, {}, "inputs must be a string or a list of strings"),
+        ("hi", {"max_tokens": 5}, "unknown parameter 'max_tokens' for embed: embed takes"),
+        ("hi", {"dimension": 5}, "did you mean 'dimensions'"),
+        ("hi", {"dimensions": 0}, "`dimensions` must be a positive integer"),
+        ("hi", {"dimensions": True}, "`dimensions` must be a positive integer"),
+        ("hi", {"input_type": "search_query"}, "`input_type` must be 'query' or 'document'"),
+        ("hi", {"timeout": -1}, "`timeout` must be a positive number"),
+        ("hi", {"extra": ["x"]}, "`extra` must be a dict"),
+    ],
+)
+async def test_bad_input_is_a_typed_error_naming_it(
+    inputs: Any, params: dict[str, Any], message: str
+) -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        with pytest.raises(InvalidRequestError, match=message):
+            await c.embed("fake/emb-1", inputs, **params)
+    assert fake.embeddings == []
+
+
+@pytest.mark.anyio
+async def test_too_much_text_is_refused_before_sending() -> None:
+    fake = FakePlugin()
+    async with client(fake, validation={"max_chars": 10}) as c:
+        with pytest.raises(
+            InvalidRequestError, match=r"12 characters of text, over the limit of 10"
+        ):
+            await c.embed("fake/emb-1", ["abcdef", "ghijkl"])
+    assert fake.embeddings == []
+
+
+class _NoEmbeddings(FakeProvider):
+    embed = None  # type: ignore[assignment]  # as a plugin without embeddings
+
+
+class _NoEmbeddingsPlugin(FakePlugin):
+    @relaykit.hookimpl
+    def relaykit_providers(self) -> Sequence[Any]:
+        plugin = self
+
+        class Factory:
+            type = "chatonly"
+            requires_api_key = False
+            api_key_env = None
+            base_url_env = None
+            default_base_url = "fake://"
+            options: tuple[str, ...] = ()
+
+            def __call__(self, settings: Any, http: Any) -> FakeProvider:
+                return _NoEmbeddings(settings, plugin.script, plugin.calls)
+
+        return [Factory()]
+
+
+@pytest.mark.anyio
+async def test_a_provider_without_embeddings_is_refused_with_the_fix() -> None:
+    limited = {"limits": {"chatonly/*": {"rpm": 1}}}
+    async with client(_NoEmbeddingsPlugin(), **limited) as c:
+        with pytest.raises(InvalidRequestError, match="chatonly has no embeddings API") as info:
+            await c.embed("chatonly/m", "hello")
+        assert "embed with a provider that has one" in str(info.value)
+        # never sent, so the limit got its request back
+        assert (await c.chat("chatonly/m", "still allowed")).text == "echo: still allowed"
+
+
+@pytest.mark.anyio
+async def test_a_closed_client_refuses() -> None:
+    c = client(FakePlugin())
+    async with c:
+        pass
+    with pytest.raises(ClientClosedError):
+        await c.embed("fake/emb-1", "late")
+
+
+# -- resilience ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_server_error_is_retried() -> None:
+    fake = FakePlugin()
+    fake.script.fail(503, "busy")
+    async with client(fake) as c:
+        r = await c.embed("fake/emb-1", "again")
+    assert (r.attempts, r.vectors) == (2, (mock_vector("again"),))
+
+
+@pytest.mark.anyio
+async def test_a_route_falls_back_and_the_record_says_so() -> None:
+    first, second = FakePlugin(), FakePlugin("other")
+    first.script.fail(503, "down", retry_after=0)
+    exporter = RecordingExporter()
+    routes = {"emb": {"targets": ["fake/a", "other/b"]}}
+    async with client(first, second, exporter, models=routes, retry={"attempts": 1}) as c:
+        r = await c.embed("emb", ["x", "y"])
+    assert (r.provider, r.model) == ("other", "b")
+    (record,) = exporter.records
+    assert (record.operation, record.fallbacks, record.route) == (
+        "embeddings",
+        1,
+        ("fake/a", "other/b"),
+    )
+
+
+@pytest.mark.anyio
+async def test_the_total_timeout_bounds_the_call() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(delay=5))
+    async with client(fake) as c:
+        with pytest.raises(RequestTimeoutError, match=r"total timeout of 0\.2s"):
+            await c.embed("fake/emb-1", "slow", timeout=0.2)
+
+
+@pytest.mark.anyio
+async def test_rate_limits_count_the_inputs_tokens() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(input_tokens=10), Reply(input_tokens=10))
+    # 40 characters a call: an estimated 10 tokens held, no output tokens, 10 settled
+    async with client(fake, limits={"fake/*": {"tpm": 25}}) as c:
+        for _ in range(2):
+            await c.embed("fake/emb-1", "x" * 40)
+        with pytest.raises(QuotaExceededError) as info:
+            await c.embed("fake/emb-1", "x" * 40)
+    assert info.value.retry_after is not None and info.value.retry_after > 0
+
+
+@pytest.mark.anyio
+async def test_a_budget_is_spent_by_embeddings() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(input_tokens=700_000))
+    async with client(fake, limits={"fake/*": {"budget_usd": "0.5"}}) as c:
+        await c.embed("fake/emb-1", "a large batch")  # $0.70, settled after the call
+        with pytest.raises(QuotaExceededError, match=r"budget of \$0\.5"):
+            await c.embed("fake/emb-1", "one more")
+
+
+# -- the cache ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_cache_keeps_each_texts_vector_and_sends_only_new_texts() -> None:
+    fake = FakePlugin()
+    async with client(fake, cache={"enabled": True}) as c:
+        await c.embed("fake/emb-1", ["one", "two"])
+        partly = await c.embed("fake/emb-1", ["two", "three", "one"])
+        whole = await c.embed("fake/emb-1", ["three", "one"])
+        other_size = await c.embed("fake/emb-1", ["one"], dimensions=4)
+        uncached = await c.embed("fake/emb-1", ["one"], cache=False)
+    assert [r.inputs for r in fake.embeddings] == [
+        ("one", "two"),
+        ("three",),
+        ("one",),  # another size is another vector
+        ("one",),
+    ]
+    assert partly.vectors == tuple(mock_vector(t) for t in ("two", "three", "one"))
+    assert (partly.cache_hit, partly.usage.input_tokens, partly.attempts) == (False, 1, 1)
+    assert whole.vectors == (mock_vector("three"), mock_vector("one"))
+    assert (whole.cache_hit, whole.cost, whole.attempts, whole.usage.input_tokens) == (
+        True,
+        Decimal(0),
+        0,
+        0,
+    )
+    assert other_size.vectors == (mock_vector("one", 4),)
+    assert not uncached.cache_hit
+
+
+@pytest.mark.anyio
+async def test_a_fallback_embeds_every_text_rather_than_mix_two_models() -> None:
+    first, second = FakePlugin(), FakePlugin("other")
+    routes = {"emb": {"targets": ["fake/a", "other/b"]}}
+    async with client(
+        first, second, models=routes, cache={"enabled": True}, retry={"attempts": 1}
+    ) as c:
+        await c.embed("emb", ["kept"])
+        first.script.fail(503, "down")
+        r = await c.embed("emb", ["kept", "new"])
+        # The first target cools down now, so the route plans the second first,
+        # and the vectors it made answer: they were kept under its own name.
+        again = await c.embed("emb", ["new", "kept"])
+    assert [r.inputs for r in first.embeddings] == [("kept",), ("new",)]
+    assert [r.inputs for r in second.embeddings] == [("kept", "new")]
+    assert again.cache_hit and again.vectors == (mock_vector("new"), mock_vector("kept"))
+    assert r.provider == again.provider == "other"
+
+
+@pytest.mark.anyio
+async def test_the_cache_is_shared_through_sqlite(tmp_path: Path) -> None:
+    storage = {"backend": "sqlite", "path": str(tmp_path / "calls.db")}
+    fake = FakePlugin()
+    async with client(fake, storage=storage, cache={"enabled": True}) as c:
+        await c.embed("fake/emb-1", ["stored", "texts"], dimensions=16)
+    async with client(fake, storage=storage, cache={"enabled": True}) as c:
+        r = await c.embed("fake/emb-1", ["texts", "stored"], dimensions=16)
+    assert len(fake.embeddings) == 1
+    assert r.cache_hit and r.vectors == (mock_vector("texts", 16), mock_vector("stored", 16))
+
+
+# -- what is recorded ---------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_record_holds_the_inputs_redacted_and_no_output() -> None:
+    secret = "sk-proj-" + "Ab3" * 10
+    exporter = RecordingExporter()
+    async with client(FakePlugin(), exporter) as c:
+        await c.embed(
+            "fake/emb-1",
+            ["plain text", f"my key is {secret}"],
+            dimensions=4,
+            metadata={"correlation_id": "c-1", "team": "search"},
+        )
+    (record,) = exporter.records
+    assert record.ok and record.operation == "embeddings"
+    assert record.messages[0].text == "plain text"
+    assert secret not in repr(record) and "my key is" in record.messages[1].text
+    assert record.params == {"inputs": 2, "dimensions": 4, "metadata": {"team": "search"}}
+    assert (record.text, record.usage.output_tokens, record.correlation_id) == ("", 0, "c-1")
+    assert record.cost == Decimal(6) / 1_000_000
+
+
+@pytest.mark.anyio
+async def test_a_failed_call_is_recorded_and_logged() -> None:
+    fake = FakePlugin()
+    fake.script.fail(400, "input too long")
+    exporter = RecordingExporter()
+    with capture_call_log() as out:
+        async with client(fake, exporter) as c:
+            with pytest.raises(InvalidRequestError, match="input too long"):
+                await c.embed("fake/emb-1", "text")
+            await c.embed("fake/emb-1", "text")
+    failed, ok = exporter.records
+    assert (failed.operation, failed.error_type, failed.status) == (
+        "embeddings",
+        "InvalidRequestError",
+        400,
+    )
+    assert ok.ok
+    lines = call_log_lines(out)
+    assert [(line["stage"], line["operation"]) for line in lines] == [
+        ("failed", "embeddings"),
+        ("completed", "embeddings"),
+    ]
+    assert lines[1]["input_tokens"] == 1
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_call_is_recorded_as_cancelled() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(delay=10))
+    exporter = RecordingExporter()
+    async with client(fake, exporter) as c:
+        await cancel_in_flight(
+            lambda: c.embed("fake/emb-1", "never"), when=lambda: bool(fake.embeddings)
+        )
+    (record,) = exporter.records
+    assert (record.operation, record.error_type) == ("embeddings", "Cancelled")
+
+
+def test_metrics_count_input_tokens_only() -> None:
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0.0,
+        operation="embeddings",
+        provider="openai",
+        model_requested="openai/text-embedding-3-small",
+        model="text-embedding-3-small",
+        streamed=False,
+        usage=relaykit.Usage(input_tokens=12),
+        latency=0.1,
+    )
+    tokens = [o for o in observe(record) if o.instrument.name == "gen_ai.client.token.usage"]
+    assert [(o.value, dict(o.attributes)["gen_ai.token.type"]) for o in tokens] == [(12.0, "input")]
+    assert dict(tokens[0].attributes)["gen_ai.operation.name"] == "embeddings"
+
+
+@pytest.mark.anyio
+async def test_outbound_redaction_keeps_pii_from_the_provider() -> None:
+    class Tickets:
+        def redact(self, text: str) -> str:
+            return re.sub(r"TICKET-\d+", "<T>", text)
+
+        def restore(self, text: str) -> str:
+            return text
+
+        @relaykit.hookimpl
+        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
+            return [self]
+
+    fake = FakePlugin()
+    async with client(fake, Tickets()) as c:
+        await c.embed("fake/emb-1", ["see TICKET-123", "plain"])
+    assert fake.embeddings[0].inputs == ("see <T>", "plain")
+
+
+@pytest.mark.anyio
+async def test_aclose_waits_for_an_embedding_in_flight() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(delay=0.3))
+    results: list[relaykit.EmbeddingResponse] = []
+    c = client(fake)
+    async with c:
+
+        async def call() -> None:
+            results.append(await c.embed("fake/emb-1", "finishing"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            await anyio.wait_all_tasks_blocked()
+            await c.aclose()
+    assert len(results) == 1
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_client_embeds(backend: str) -> None:
+    with relaykit.SyncClient(SETTINGS, plugins=[FakePlugin()], backend=backend) as c:
+        r = c.embed("fake/emb-1", ["blocking", "code"])
+    assert r.vectors == (mock_vector("blocking"), mock_vector("code"))
