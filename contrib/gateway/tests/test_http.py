@@ -51,13 +51,14 @@ async def next_record(records: RecordingExporter, seconds: float = 3.0) -> CallR
 async def test_health_needs_no_key_and_unknown_routes_say_what_is_served() -> None:
     async with gateway_over(FakePlugin()) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
-        missing = await http.get("/v1/embeddings", headers=AUTH)
+        missing = await http.post("/v1/images/generations", headers=AUTH, json={})
         wrong_method = await http.get("/v1/chat/completions", headers=AUTH)
         anthropic_shaped = await http.post(
             "/v1/complete", headers={**AUTH, "anthropic-version": "2023-06-01"}, json={}
         )
     assert missing.status_code == 404
     assert "POST /v1/chat/completions" in missing.json()["error"]["message"]
+    assert "POST /v1/embeddings" in missing.json()["error"]["message"]
     assert wrong_method.status_code == 405
     assert anthropic_shaped.status_code == 404
     assert anthropic_shaped.json()["type"] == "error"
@@ -129,14 +130,20 @@ async def test_a_caller_hanging_up_mid_stream_cancels_the_call() -> None:
     assert 0 < len(record.text) < 320
 
 
-async def test_a_caller_hanging_up_before_the_answer_cancels_the_call() -> None:
+@pytest.mark.parametrize(
+    ("path", "request_body"),
+    [("/v1/chat/completions", HELLO), ("/v1/embeddings", {"model": "fake/m", "input": "hi"})],
+)
+async def test_a_caller_hanging_up_before_the_answer_cancels_the_call(
+    path: str, request_body: dict[str, Any]
+) -> None:
     # Driven through ASGI directly: hypercorn stops reading an HTTP/1.1 connection
     # while its request is answered, so it tells the app of a hang-up only when a
     # write fails (mid-stream, above); uvicorn, and HTTP/2, tell it at once.
     fake = FakePlugin()
     fake.script.push(Reply(text="too late", delay=10))
     hung_up = anyio.Event()
-    body = json.dumps(HELLO).encode()
+    body = json.dumps(request_body).encode()
     messages = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def receive() -> dict[str, Any]:
@@ -150,14 +157,15 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
     records = RecordingExporter()
     config = {"storage": {"backend": "none"}}
     async with relaykit.Client(config, plugins=[fake, records]) as c:
         with anyio.fail_after(3):  # the provider would take 10 s
             async with anyio.create_task_group() as tg:
                 tg.start_soon(Gateway(c), scope, receive, send)
-                while not fake.calls:  # noqa: ASYNC110 (the call runs in the gateway's task)
+                # the call runs in the gateway's task
+                while not (fake.calls or fake.embeddings):  # noqa: ASYNC110
                     await anyio.sleep(0.01)
                 hung_up.set()
     assert sent == []  # nobody to answer
@@ -255,3 +263,19 @@ async def test_the_callers_trace_context_is_the_calls_parent() -> None:
     # the context went with its request: the next call starts a trace of its own
     assert second.parent is None
     assert second.context is not None and format(second.context.trace_id, "032x") != trace_id
+
+
+async def test_an_embeddings_calls_span_is_a_child_of_the_callers_trace_too() -> None:
+    tracing = Tracing()
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    async with gateway_over(FakePlugin(), tracing) as http:
+        traced = {**AUTH, "traceparent": f"00-{trace_id}-{parent_id}-01"}
+        r = await http.post(
+            "/v1/embeddings", headers=traced, json={"model": "fake/e", "input": "hi"}
+        )
+    assert r.status_code == 200
+    (span,) = tracing.spans.get_finished_spans()
+    assert span.name == "embeddings e"
+    assert span.context is not None and span.parent is not None
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert format(span.parent.span_id, "016x") == parent_id

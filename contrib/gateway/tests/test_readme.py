@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.testing import Reply
+from relaykit.testing import FakePlugin, Reply
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway.testing import KEY, running
 
@@ -17,15 +17,18 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 UPSTREAM_KEY = "sk-ant-api03-readme-0123456789"
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README, re.S)
+def python_block(containing: str) -> str:
+    """The README's one Python example that holds ``containing``."""
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", README, re.S)
+    [block] = [b for b in blocks if containing in b]
+    return block
 
 
 @pytest.mark.anyio
 async def test_the_openai_sdk_example_reaches_an_anthropic_model(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    block = python_blocks()[0]
+    block = python_block("chat.completions.create")
     monkeypatch.setenv("GATEWAY_KEY", KEY)
     with AnthropicMock(api_key=UPSTREAM_KEY) as upstream:
         upstream.script.push(Reply(text="Bonjour !"))
@@ -43,7 +46,25 @@ async def test_the_openai_sdk_example_reaches_an_anthropic_model(
 
 
 def test_the_asgi_example_compiles_and_uses_public_names() -> None:
-    block = python_blocks()[1]
+    block = python_block("Gateway(client")
     namespace: dict[str, object] = {"__name__": "example"}
     exec(compile(block.replace("anyio.run(main)", ""), "README.md", "exec"), namespace)
     assert callable(namespace["main"])
+
+
+@pytest.mark.anyio
+async def test_the_embeddings_example_gets_a_vector_per_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    block = python_block("embeddings.create")
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    fake = FakePlugin()
+    # the example's `openai/...` model, answered by the fake provider under that name
+    config = {"storage": {"backend": "none"}, "providers": {"openai": {"type": "fake"}}}
+    async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
+        source = block.replace("http://localhost:4000", url)
+        code = compile(source, "contrib/gateway/README.md", "exec")
+        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+    (request,) = fake.embeddings
+    assert (request.model, request.dimensions) == ("text-embedding-3-small", 256)
+    assert capsys.readouterr().out == "2 256\n"

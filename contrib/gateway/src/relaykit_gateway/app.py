@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import anyio
@@ -20,7 +20,7 @@ import attrs
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
-from relaykit import ChatResponse, Client, InvalidRequestError, RelayError
+from relaykit import ChatResponse, Client, EmbeddingResponse, InvalidRequestError, RelayError
 from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
 
@@ -29,6 +29,7 @@ from .cors import CORS_ENV, CorsPolicy
 from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
+from .openai_embeddings import embeddings_body, parse_embeddings
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 
@@ -58,6 +59,8 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
+#: OpenAI's embeddings API (Anthropic has none): answered by Client.embed
+_EMBEDDINGS = frozenset(("/v1/embeddings", "/embeddings"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
@@ -88,7 +91,8 @@ class _HungUp(Exception):
 
 
 class Gateway:
-    """An ASGI app serving OpenAI's Chat Completions and Anthropic's Messages APIs.
+    """An ASGI app serving OpenAI's Chat Completions, Responses and Embeddings APIs and
+    Anthropic's Messages API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
@@ -101,6 +105,8 @@ class Gateway:
       keeps them in memory unless the caller says ``store: false``), fetched
       with ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
+    - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
+      :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
@@ -204,8 +210,11 @@ class Gateway:
         path = scope["path"]
         dialect = _ROUTES.get(path)
         counter = _COUNTERS.get(path)
+        embeddings = path in _EMBEDDINGS
         shape: Dialect = (
-            dialect or counter or (ANTHROPIC if "anthropic-version" in headers else OPENAI)
+            dialect
+            or counter
+            or (ANTHROPIC if "anthropic-version" in headers and not embeddings else OPENAI)
         )
         try:
             if path == "/health" and scope["method"] == "GET":
@@ -225,15 +234,18 @@ class Gateway:
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._count_tokens(counter, body, caller, send)
-            elif dialect or counter or path in _MODELS or path == "/health":
+            elif embeddings and scope["method"] == "POST":
+                body = await self._body(receive, headers)
+                await self._embed(body, caller, headers, receive, send)
+            elif dialect or counter or embeddings or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise _Problem(
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
                     " POST /v1/responses, POST /v1/messages, their token counters"
-                    " (POST /v1/responses/input_tokens, /v1/messages/count_tokens)"
-                    " and GET /v1/models",
+                    " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
+                    " POST /v1/embeddings and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -308,30 +320,27 @@ class Gateway:
         send: Send,
     ) -> None:
         call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
-        params = dict(call.params)
-        metadata = dict(params.get("metadata", {}))
-        if caller is not None:
-            metadata["gateway_key"] = caller
-        # The caller's request id ties the call's log line and record to theirs.
-        request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
-        if request_id and "correlation_id" not in metadata:
-            metadata["correlation_id"] = request_id[:_MAX_ID_CHARS]
-        if metadata:
-            params["metadata"] = metadata
-        # A caller's W3C trace context makes the call's span a child of theirs.
-        token = None
-        if "traceparent" in headers:
-            token = otel_context.attach(propagate.extract(headers))
-        try:
-            # A caller that hangs up cancels its call: the provider's connection
-            # closes, and a stream stops generating what nobody will read.
-            async with anyio.create_task_group() as watch:
-                watch.start_soon(_cancel_on_disconnect, receive, watch.cancel_scope)
-                await self._answer(dialect, call, caller, params, send)
-                watch.cancel_scope.cancel()
-        finally:
-            if token is not None:
-                otel_context.detach(token)
+        params = _with_caller(call.params, caller, headers)
+        await _watched(headers, receive, lambda: self._answer(dialect, call, caller, params, send))
+
+    async def _embed(
+        self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/embeddings``: the texts' vectors, in OpenAI's answer shape, with the
+        same caller metadata, trace context and hang-up handling as a chat."""
+        call = parse_embeddings(body, tuple(self.client.config.models))
+        params = _with_caller(call.params, caller, headers)
+
+        async def answer() -> None:
+            try:
+                response = await self.client.embed(call.model, call.inputs, **params)
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, OPENAI, error)
+                return
+            body = embeddings_body(response, call.model, call.encoding_format)
+            await _send_json(send, 200, body, _answer_headers(response))
+
+        await _watched(headers, receive, answer)
 
     def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
         """``call`` with the conversation of the response it continues, if it names one
@@ -450,7 +459,45 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
 
 
-def _answer_headers(response: ChatResponse) -> list[tuple[bytes, bytes]]:
+def _with_caller(
+    params: Mapping[str, Any], caller: str | None, headers: dict[str, str]
+) -> dict[str, Any]:
+    """``params`` with the caller in their metadata: the name of its gateway key (over
+    any the body claims) and its request id as the call's ``correlation_id``."""
+    params = dict(params)
+    metadata = dict(params.get("metadata", {}))
+    if caller is not None:
+        metadata["gateway_key"] = caller
+    # The caller's request id ties the call's log line and record to theirs.
+    request_id = headers.get("x-correlation-id") or headers.get("x-request-id")
+    if request_id and "correlation_id" not in metadata:
+        metadata["correlation_id"] = request_id[:_MAX_ID_CHARS]
+    if metadata:
+        params["metadata"] = metadata
+    return params
+
+
+async def _watched(
+    headers: dict[str, str], receive: Receive, answer: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``answer`` in the caller's trace context, cancelled if the caller hangs up."""
+    # A caller's W3C trace context makes the call's span a child of theirs.
+    token = None
+    if "traceparent" in headers:
+        token = otel_context.attach(propagate.extract(headers))
+    try:
+        # A caller that hangs up cancels its call: the provider's connection
+        # closes, and a stream stops generating what nobody will read.
+        async with anyio.create_task_group() as watch:
+            watch.start_soon(_cancel_on_disconnect, receive, watch.cancel_scope)
+            await answer()
+            watch.cancel_scope.cancel()
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+def _answer_headers(response: ChatResponse | EmbeddingResponse) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``)."""
     out = [
