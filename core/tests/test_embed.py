@@ -102,6 +102,7 @@ def test_the_vectors_repr_is_short() -> None:
         (["ok", "  "], {}, r"inputs\[1\] is empty"),
         (["ok", 3], {}, r"inputs\[1\] is a int, not a string"),
         (None, {}, "inputs must be a string or a list of strings"),
+        (b"raw", {}, "inputs are bytes: embeddings take text"),
         ("hi", {"max_tokens": 5}, "unknown parameter 'max_tokens' for embed: embed takes"),
         ("hi", {"dimension": 5}, "did you mean 'dimensions'"),
         ("hi", {"dimensions": 0}, "`dimensions` must be a positive integer"),

@@ -88,6 +88,10 @@ def coerce_inputs(inputs: str | Sequence[str]) -> tuple[str, ...]:
     """``inputs`` as a tuple of texts; a typed error naming the first that is not one."""
     if isinstance(inputs, str):
         texts: tuple[Any, ...] = (inputs,)
+    elif isinstance(inputs, bytes | bytearray):
+        raise InvalidRequestError(
+            "inputs are bytes: embeddings take text", param="inputs", hint="decode them first"
+        )
     elif isinstance(inputs, Sequence):
         texts = tuple(inputs)
     else:
@@ -112,7 +116,7 @@ def coerce_inputs(inputs: str | Sequence[str]) -> tuple[str, ...]:
             raise InvalidRequestError(
                 f"{where} is empty: the providers refuse blank texts",
                 param=where,
-                hint="leave blank texts out (and keep track of where they were)",
+                hint="leave blank texts out, and keep track of where they were",
             )
     return texts
 
@@ -144,7 +148,7 @@ def build_embedding_request(
         raise InvalidRequestError(
             f"`input_type` must be 'query' or 'document', not {input_type!r}",
             param="input_type",
-            hint="pass a vendor's own task type in extra={...}",
+            hint="pass a vendor's own value in extra={...}, under the vendor's field name",
         )
     timeout = p.get("timeout")
     if timeout is not None and (
