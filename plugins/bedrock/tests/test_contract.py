@@ -1,4 +1,5 @@
-"""relaykit-bedrock passes the provider contract, signed with SigV4 and with a Bedrock API key."""
+"""relaykit-bedrock passes the provider contract, signed with SigV4 and with a Bedrock API key,
+and the embeddings contract with Titan Text Embeddings V2 and Cohere Embed v4."""
 
 from collections.abc import Iterator
 
@@ -11,10 +12,12 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import Harness, ProviderContract
+from relaykit.testing import EmbeddingContract, Harness, ProviderContract
 from relaykit_bedrock.testing import BedrockMock
 
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# AWS's default embedding model; it shortens vectors to 256, 512 or 1024 only.
+EMBEDDING_MODEL = "bedrock/amazon.titan-embed-text-v2:0"
 # Bedrock never answers 401: bad credentials are 403. 424 is ModelErrorException.
 STATUSES = {
     400: InvalidRequestError,
@@ -27,10 +30,17 @@ STATUSES = {
 }
 
 
-def harness(mock: BedrockMock, **provider: str) -> Harness:
+def harness(
+    mock: BedrockMock,
+    embedding_model: str = EMBEDDING_MODEL,
+    embedding_dimensions: int = 256,
+    **provider: str,
+) -> Harness:
     return Harness(
         mock=mock,
         model=MODEL,
+        embedding_model=embedding_model,
+        embedding_dimensions=embedding_dimensions,
         providers={
             "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
         },
@@ -40,17 +50,30 @@ def harness(mock: BedrockMock, **provider: str) -> Harness:
     )
 
 
-class TestBedrockSigV4(ProviderContract):
+class TestBedrockSigV4(ProviderContract, EmbeddingContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with BedrockMock() as mock:
             yield harness(mock, region=mock.region)
 
 
-class TestBedrockApiKey(ProviderContract):
+class TestBedrockApiKey(ProviderContract, EmbeddingContract):
     """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION."""
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with BedrockMock(bearer_token="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu") as mock:
             yield harness(mock, api_key="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu")
+
+
+class TestBedrockCohereEmbeddings(EmbeddingContract):
+    """Cohere Embed v4 through a cross-region inference profile: 96 texts a request."""
+
+    # EmbeddingContract copies ProviderContract.client without its staticmethod,
+    # which works only after ProviderContract in the bases: say it again here.
+    client = staticmethod(ProviderContract.client)
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with BedrockMock() as mock:
+            yield harness(mock, "bedrock/us.cohere.embed-v4:0", region=mock.region)

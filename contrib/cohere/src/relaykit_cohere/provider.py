@@ -15,6 +15,7 @@ from relaykit.http import HttpClient, HttpResponse
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
+from . import embeddings
 from .wire import StreamParser, request_body, response
 
 #: USD per million tokens (Cohere's published prices; check https://cohere.com/pricing).
@@ -23,6 +24,10 @@ PRICES: dict[str, relaykit.ModelPrice] = {
     "command-r-plus-08-2024": relaykit.ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
     "command-r-08-2024": relaykit.ModelPrice(input=Decimal("0.15"), output=Decimal("0.60")),
     "command-r7b-12-2024": relaykit.ModelPrice(input=Decimal("0.0375"), output=Decimal("0.15")),
+    # Embedding models bill input tokens only (text; images are priced apart).
+    "embed-v4.0": relaykit.ModelPrice(input=Decimal("0.12"), output=Decimal(0)),
+    "embed-english-v3.0": relaykit.ModelPrice(input=Decimal("0.10"), output=Decimal(0)),
+    "embed-multilingual-v3.0": relaykit.ModelPrice(input=Decimal("0.10"), output=Decimal(0)),
 }
 
 #: Cohere's ``page_size`` maximum for ``GET /v1/models``, and how many pages we follow.
@@ -31,7 +36,8 @@ _MAX_PAGES = 20
 
 
 class CohereProvider:
-    """Cohere's v2 Chat API (``POST {base}/v2/chat``) and model list (``GET {base}/v1/models``)."""
+    """Cohere's v2 Chat API (``POST {base}/v2/chat``), Embed API (``POST {base}/v2/embed``)
+    and model list (``GET {base}/v1/models``)."""
 
     type: ClassVar[str] = "cohere"
     default_base_url: ClassVar[str] = "https://api.cohere.com"
@@ -44,6 +50,7 @@ class CohereProvider:
         self.settings = settings
         self._http = http
         self._url = f"{settings.base_url}/v2/chat"
+        self._embed_url = f"{settings.base_url}/v2/embed"
         self._headers = {
             "content-type": "application/json",
             "accept": "application/json",
@@ -90,6 +97,32 @@ class CohereProvider:
                         yield event
             for event in parser.close():
                 yield event
+
+    async def embed(self, request: relaykit.EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        """One vector per input from ``/v2/embed``, 96 texts a request.
+
+        ``input_type`` becomes Cohere's ``search_query`` or (by default)
+        ``search_document``; ``dimensions`` its ``output_dimension``. Raises
+        :class:`relaykit.InvalidRequestError` for a ``dimensions`` a known model
+        cannot give, before sending.
+        """
+
+        async def post(body: dict[str, Any]) -> Any:
+            content = json.dumps(body).encode()
+            r = await self._http.post(self._embed_url, content=content, headers=self._headers)
+            if r.status_code >= 400:
+                raise self._error(r, request.model)
+            try:
+                return json.loads(r.content)
+            except ValueError as e:
+                raise relaykit.ProviderUnavailableError(
+                    "Cohere's embed answer is not JSON",
+                    provider=self.settings.name,
+                    model=request.model,
+                    status=r.status_code,
+                ) from e
+
+        return await embeddings.embed(request, post, provider=self.settings.name)
 
     async def list_models(self) -> list[relaykit.ModelInfo]:
         """The models that serve the Chat endpoint, following Cohere's pagination."""

@@ -9,6 +9,16 @@ with a chat response (``message.content`` items, ``tool_plan``, ``tool_calls``,
 status with ``{"message": ...}``; ``GET /v1/models`` lists models with
 ``endpoints`` and ``context_length``, paginated by ``page_size``/``page_token``.
 
+``POST /v2/embed`` answers ``{"id", "embeddings": {"float": [...]}, "texts",
+"meta": {"billed_units": {"input_tokens"}}, "response_type"}`` with
+:func:`relaykit.testing.mock_vector` of each text (at ``output_dimension``, else
+8 long) and one billed token a word (or the script's ``input_tokens``). It
+refuses, with a 400, what Cohere refuses: no ``input_type``, more than 96
+``texts``, an ``output_dimension`` the model does not take (only embed-v4.0
+takes one: 256, 512, 1024 or 1536), unknown fields; a model it does not list
+for the ``embed`` endpoint is a 404. Those messages are the mock's wording.
+Each request takes the script's next reply (a failure, a delay, ``input_tokens``).
+
 Scripted :class:`relaykit.testing.Reply` values render as follows: ``reasoning``
 is a ``tool_plan`` when the reply has tool calls, and ``thinking`` content (as
 Cohere's reasoning models send it) otherwise; ``stream_fault="error"`` ends the
@@ -30,6 +40,7 @@ from typing import Any
 import anyio
 
 # The submodules, not the lazy ``relaykit.testing`` namespace: those names are typed.
+from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock
@@ -42,7 +53,25 @@ MODELS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("command-r7b-12-2024", ("chat",), 128000),
     ("command-a-reasoning-08-2025", ("chat",), 256000),
     ("embed-v4.0", ("embed",), 128000),
+    ("embed-english-v3.0", ("embed",), 512),
+    ("embed-multilingual-v3.0", ("embed",), 512),
     ("rerank-v3.5", ("rerank",), 4096),
+)
+
+#: The ``output_dimension`` values of the models that take one.
+EMBED_DIMENSIONS = {"embed-v4.0": (256, 512, 1024, 1536)}
+_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
+_EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary", "base64")
+_EMBED_FIELDS = (
+    "model",
+    "texts",
+    "images",
+    "inputs",
+    "input_type",
+    "embedding_types",
+    "output_dimension",
+    "max_tokens",
+    "truncate",
 )
 
 # Cohere has no content-filter finish reason; a scripted one renders as COMPLETE.
@@ -60,6 +89,9 @@ class CohereMock(VendorMock):
         super().__init__(api_key)
         self.models = models
         self._n = 0
+        #: embed requests being answered now, and the most there were at once
+        self.embeds_in_flight = 0
+        self.peak_embeds_in_flight = 0
 
     async def route(self, request: Request) -> Response:
         """Check the bearer key, then dispatch by method and path."""
@@ -76,6 +108,12 @@ class CohereMock(VendorMock):
             except ValueError:
                 return _error(400, "invalid request: body is not valid JSON")
             return await self._chat(body)
+        if request.method == "POST" and request.path == "/v2/embed":
+            try:
+                body = request.json()
+            except ValueError:
+                return _error(400, "invalid request: body is not valid JSON")
+            return await self._embed(body)
         return _error(404, f"{request.method} {request.path} not found")
 
     def _models(self, query: dict[str, str]) -> Response:
@@ -153,6 +191,88 @@ class CohereMock(VendorMock):
             {"content-type": "text/event-stream", **dict(reply.headers)},
             _events(rid, reply, calls, finish, usage),
         )
+
+    async def _embed(self, body: Any) -> Response:
+        refusal = self._embed_refusal(body)
+        if refusal is not None:
+            return refusal
+        self.embeds_in_flight += 1  # one event loop serves the mock: no lock needed
+        self.peak_embeds_in_flight = max(self.peak_embeds_in_flight, self.embeds_in_flight)
+        try:
+            reply = self.script.next(Reply())
+            if reply.delay:
+                await anyio.sleep(reply.delay)
+        finally:
+            self.embeds_in_flight -= 1
+        if reply.status >= 400:
+            return _error(reply.status, reply.error, dict(reply.headers))
+        self._n += 1
+        texts = body["texts"]
+        size = body.get("output_dimension") or MOCK_DIMENSIONS
+        tokens = reply.input_tokens
+        if tokens is None:
+            tokens = sum(map(mock_embedding_tokens, texts))
+        data = {
+            "id": f"e0ffee00-0000-4000-8000-{self._n:012d}",
+            "embeddings": {"float": [list(mock_vector(t, size)) for t in texts]},
+            "texts": texts,
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+            "response_type": "embeddings_by_type",
+        }
+        return Response.json(data, headers=dict(reply.headers))
+
+    def _embed_refusal(self, body: Any) -> Response | None:
+        """The error Cohere would answer ``body`` with, or ``None``."""
+        if not isinstance(body, dict):
+            return _error(400, "invalid request: body must be a JSON object")
+        unknown = sorted(set(body) - set(_EMBED_FIELDS))
+        if unknown:
+            return _error(
+                400, f"invalid request: unknown field: parameter {unknown[0]} is not a valid field"
+            )
+        model = body.get("model")
+        if not model:
+            return _error(400, "invalid request: a model parameter is required for this endpoint.")
+        if not any(name == model and "embed" in ends for name, ends, _ in self.models):
+            return _error(
+                404,
+                f"model '{model}' not found, make sure the correct model ID was used "
+                "and that you have access to the model.",
+            )
+        if body.get("input_type") not in _INPUT_TYPES:
+            return _error(
+                400, "invalid request: valid input_type must be provided with the provided model"
+            )
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts:
+            return _error(400, "invalid request: texts must be a non-empty list of strings")
+        if len(texts) > 96:
+            return _error(
+                400,
+                "invalid request: total number of texts must be at most 96 "
+                f"- received {len(texts)}",
+            )
+        if not all(isinstance(t, str) and t for t in texts):
+            return _error(400, "invalid request: each text must be a non-empty string")
+        types = body.get("embedding_types", ["float"])
+        if not isinstance(types, list) or any(t not in _EMBEDDING_TYPES for t in types):
+            return _error(
+                400,
+                f"invalid request: embedding_types must be a list of {', '.join(_EMBEDDING_TYPES)}",
+            )
+        if "float" not in types:
+            return _error(400, "invalid request: the mock answers float embeddings only")
+        if "output_dimension" in body:
+            allowed = EMBED_DIMENSIONS.get(model)
+            if allowed is None:
+                return _error(400, f"invalid request: {model} does not support output_dimension")
+            if body["output_dimension"] not in allowed:
+                return _error(
+                    400,
+                    "invalid request: output_dimension must be one of "
+                    f"{', '.join(map(str, allowed))}",
+                )
+        return None
 
 
 def _events(
@@ -278,4 +398,4 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response.json({"message": message}, status, headers)
 
 
-__all__ = ["MODELS", "CohereMock"]
+__all__ = ["EMBED_DIMENSIONS", "MODELS", "CohereMock"]

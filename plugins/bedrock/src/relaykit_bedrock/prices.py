@@ -52,6 +52,12 @@ BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
     "meta.llama3-1-8b-instruct-v1": (128_000, _p("0.22", "0.22"), False),
     "meta.llama3-1-70b-instruct-v1": (128_000, _p("0.72", "0.72"), False),
     "mistral.mistral-large-2407-v1": (128_000, _p("2.00", "6.00"), False),
+    # Embedding models bill input tokens only; the window is the longest text they take.
+    "amazon.titan-embed-text-v2": (8_192, _p("0.02", "0"), False),
+    "amazon.titan-embed-text-v1": (8_192, _p("0.10", "0"), False),
+    "cohere.embed-english-v3": (512, _p("0.10", "0"), False),
+    "cohere.embed-multilingual-v3": (512, _p("0.10", "0"), False),
+    "cohere.embed-v4": (128_000, _p("0.12", "0"), False),
 }
 
 

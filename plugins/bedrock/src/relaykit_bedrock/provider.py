@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from urllib.parse import quote
@@ -12,6 +12,8 @@ from urllib.parse import quote
 from relaykit import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -26,7 +28,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.secrets import scrub
 
-from . import wire
+from . import embeddings, wire
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import http_error, stream_exception
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
@@ -60,7 +62,9 @@ class BedrockProvider:
     (``us.anthropic.claude-...``) or ARNs.
 
     :meth:`count_tokens` asks CountTokens how many input tokens a Converse
-    call would use, for the models Bedrock counts for.
+    call would use, for the models Bedrock counts for. :meth:`embed` embeds
+    with Titan Text Embeddings and Cohere Embed through InvokeModel
+    (see :mod:`relaykit_bedrock.embeddings`).
     """
 
     type: ClassVar[str] = "bedrock"
@@ -215,6 +219,31 @@ class BedrockProvider:
                 "CountTokens answered without inputTokens",
                 provider=self._name,
                 model=request.model,
+            ) from e
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One vector per input, from ``POST /model/{modelId}/invoke`` calls.
+
+        The body is the model family's own (Titan Text Embeddings V2 and G1,
+        Cohere Embed v3 and v4); Titan takes one text a request, Cohere 96.
+        Raises :class:`relaykit.InvalidRequestError` for a model of another
+        family and a ``dimensions`` the model cannot give, before sending.
+        """
+        return await embeddings.embed(request, self._invoke, provider=self._name)
+
+    async def _invoke(self, model: str, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        url, content, headers = await self._model_request(model, "invoke", body)
+        r = await self._http.post(url, content=content, headers=headers)
+        if r.status_code >= 400:
+            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=model)
+        try:
+            return json_decode.loads(r.content), r.headers
+        except ValueError as e:
+            raise ProviderUnavailableError(
+                "InvokeModel answered with a body that is not JSON",
+                provider=self._name,
+                model=model,
+                status=r.status_code,
             ) from e
 
     def _corrupt(self, error: EventStreamError, model: str) -> StreamError:

@@ -6,7 +6,10 @@ blocks, ``stopReason``, ``usage`` with cache reads counted apart from
 ``application/vnd.amazon.eventstream`` frames with correct CRCs (and the ``p``
 padding field AWS adds to each event); in-stream exceptions; HTTP errors as
 ``{"message": ...}`` with ``x-amzn-errortype``; CountTokens for Converse input
-(``{"inputTokens": N}``); and ListFoundationModels.
+(``{"inputTokens": N}``); InvokeModel for the Titan Text Embeddings and Cohere
+Embed models (each text answered with :func:`relaykit.testing.mock_vector`,
+the input tokens in ``X-Amzn-Bedrock-Input-Token-Count``); and
+ListFoundationModels.
 
 It checks authentication as AWS does: a Bedrock API key, or a SigV4
 ``Authorization`` header whose signature it recomputes with botocore from the
@@ -23,6 +26,7 @@ after a reasoning block or alone in a message, a ``1h`` one after a ``5m`` one):
         # with AWS_ACCESS_KEY_ID=ACCESS_KEY and AWS_SECRET_ACCESS_KEY=SECRET_KEY in the environment
 """
 
+from .errors import error, scripted_failure
 from .frames import (
     STOP_REASONS,
     converse_frames,
@@ -32,13 +36,13 @@ from .frames import (
     exception_frame,
     rechunk,
 )
+from .invoke import validate_invoke
 from .mock import (
     ACCESS_KEY,
     MODELS,
     REGION,
     SECRET_KEY,
     BedrockMock,
-    error,
     validate,
     validate_count_tokens,
 )
@@ -60,6 +64,8 @@ __all__ = [
     "event_frame",
     "exception_frame",
     "rechunk",
+    "scripted_failure",
     "validate",
     "validate_count_tokens",
+    "validate_invoke",
 ]

@@ -1,5 +1,5 @@
-"""The Bedrock mock server: Converse, ConverseStream, CountTokens and ListFoundationModels
-over loopback.
+"""The Bedrock mock server: Converse, ConverseStream, CountTokens, InvokeModel for
+embedding models and ListFoundationModels over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
@@ -21,6 +21,10 @@ CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input":
 {"converse": {...}}}``, checked by :func:`validate_count_tokens`, and answers
 ``{"inputTokens": N}``: one token per word of the system and text blocks, as
 Converse's ``inputTokens`` counts them here.
+
+InvokeModel (``POST /model/{modelId}/invoke``) serves the embedding models
+only, as :mod:`relaykit_bedrock.testing.invoke` describes; each request takes
+the script's next reply (a failure, a delay, ``input_tokens``).
 """
 
 from __future__ import annotations
@@ -38,28 +42,18 @@ import anyio
 
 from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
-from relaykit.testing.script import count_tokens
+from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
+from .errors import error, scripted_failure
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
+from .invoke import answer, validate_invoke
 from .sigv4 import SigV4Verifier
 
 #: AWS's documented example credentials, which the mock accepts by default.
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 REGION = "us-east-1"
-
-_ERROR_KINDS = {
-    400: "ValidationException",
-    401: "UnrecognizedClientException",
-    403: "AccessDeniedException",
-    404: "ResourceNotFoundException",
-    408: "ModelTimeoutException",
-    424: "ModelErrorException",
-    429: "ThrottlingException",
-    500: "InternalServerException",
-    503: "ServiceUnavailableException",
-}
 
 
 def _summary(
@@ -127,6 +121,9 @@ class BedrockMock(VendorMock):
         self.chunk_size = chunk_size
         self.verifier = SigV4Verifier(access_key, secret_key, session_token, region, "bedrock")
         self._n = 0
+        #: InvokeModel calls being answered now, and the most there were at once
+        self.invocations_in_flight = 0
+        self.peak_invocations_in_flight = 0
 
     async def route(self, request: Request) -> Response:
         """Check authentication, then dispatch by path."""
@@ -138,9 +135,11 @@ class BedrockMock(VendorMock):
             wanted = request.query.get("byOutputModality")
             summaries = [m for m in self.models if not wanted or wanted in m["outputModalities"]]
             return Response.json({"modelSummaries": summaries})
-        m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream|count-tokens)", path)
+        m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream|count-tokens|invoke)", path)
         if request.method == "POST" and m and m.group(2) == "count-tokens":
             return self._count_tokens(request)
+        if request.method == "POST" and m and m.group(2) == "invoke":
+            return await self._invoke(unquote(m.group(1)), request)
         if request.method == "POST" and m:
             stream = m.group(2) == "converse-stream"
             return await self._converse(unquote(m.group(1)), request, stream=stream)
@@ -173,6 +172,30 @@ class BedrockMock(VendorMock):
             {"inputTokens": tokens}, headers={"x-amzn-requestid": str(uuid.uuid4())}
         )
 
+    async def _invoke(self, model_id: str, request: Request) -> Response:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return error(400, "Content-Type must be application/json", "ValidationException")
+        try:
+            body = request.json()
+        except ValueError:
+            body = None  # refused below, as a body that is not an object
+        invalid = validate_invoke(model_id, body)
+        if invalid:
+            return error(400, invalid, "ValidationException")
+        self.invocations_in_flight += 1  # one event loop serves the mock: no lock needed
+        self.peak_invocations_in_flight = max(
+            self.peak_invocations_in_flight, self.invocations_in_flight
+        )
+        try:
+            reply = self.script.next(Reply())
+            if reply.delay:
+                await anyio.sleep(reply.delay)
+        finally:
+            self.invocations_in_flight -= 1
+        if reply.status >= 400:
+            return scripted_failure(reply)
+        return answer(model_id, body, reply)
+
     async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
         if not request.headers.get("content-type", "").startswith("application/json"):
             return error(400, "Content-Type must be application/json", "ValidationException")
@@ -184,9 +207,7 @@ class BedrockMock(VendorMock):
         if reply.delay:
             await anyio.sleep(reply.delay)
         if reply.status >= 400:
-            fallback = "InternalServerException" if reply.status >= 500 else "ValidationException"
-            kind = reply.error_code or _ERROR_KINDS.get(reply.status, fallback)
-            return error(reply.status, reply.error, kind, dict(reply.headers))
+            return scripted_failure(reply)
         self._n += 1
         inp, out = self.usage_of(reply, _prompt_text(body))
         # Bedrock counts cache reads (and writes) apart from inputTokens.
@@ -402,18 +423,3 @@ def _cache_point_spec_problem(spec: Any, where: str) -> str | None:
 
 def _constraint(value: str, rule: str) -> str:
     return f"1 validation error detected: {value} failed to satisfy constraint: {rule}"
-
-
-def error(
-    status: int, message: str, kind: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A Bedrock error response: ``{"message": ...}`` with ``x-amzn-errortype``."""
-    return Response.json(
-        {"message": message},
-        status,
-        {
-            "x-amzn-errortype": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/",
-            "x-amzn-requestid": str(uuid.uuid4()),
-            **(headers or {}),
-        },
-    )

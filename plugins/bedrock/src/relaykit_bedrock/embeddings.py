@@ -1,0 +1,246 @@
+"""Embeddings on Bedrock: InvokeModel (``POST /model/{modelId}/invoke``) with each family's body.
+
+Bedrock has no common embeddings API: each model family takes and answers its
+own JSON. The family is told by the model id (a foundation model id, a
+cross-region inference profile id such as ``us.cohere.embed-v4:0``, or the ARN
+of either):
+
+- Amazon Titan Text Embeddings V2 (``amazon.titan-embed-text-v2:0``):
+  ``{"inputText", "dimensions", "normalize"}`` -> ``{"embedding",
+  "inputTextTokenCount"}``. One text per request, so a call's texts go out as
+  concurrent requests. ``dimensions`` is 256, 512 or 1024 (the default).
+- Amazon Titan Embeddings G1 - Text (``amazon.titan-embed-text-v1``): the
+  same with ``inputText`` alone; no ``dimensions``.
+- Cohere Embed v3 (``cohere.embed-english-v3``, ``cohere.embed-multilingual-v3``)
+  and v4 (``cohere.embed-v4:0``): ``{"texts", "input_type",
+  "embedding_types"}``, up to 96 texts a request, and for v4 only
+  ``output_dimension`` (256, 512, 1024 or 1536). Cohere requires an input
+  type: ``input_type="query"`` sends ``search_query``, anything else
+  ``search_document``. The billed tokens come from the
+  ``X-Amzn-Bedrock-Input-Token-Count`` header Bedrock adds to InvokeModel
+  answers (0 when an answer lacks it: Cohere's body carries no count).
+
+``extra`` is merged into each request's body (``{"truncate": "END"}``,
+``{"normalize": false}``). Requests run at most :data:`MAX_CONCURRENT_REQUESTS`
+at a time; the vectors come back in the inputs' order whatever order the
+answers arrive in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import anyio
+import attrs
+
+from relaykit import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    Usage,
+)
+
+from .prices import split_profile
+
+#: How many InvokeModel requests of one call may be in flight together: enough
+#: to embed a batch of Titan texts quickly, few enough for a modest account quota.
+MAX_CONCURRENT_REQUESTS = 8
+#: The header in which Bedrock reports the input tokens of an InvokeModel call.
+INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
+
+#: ``invoke(model, body) -> (JSON answer, response headers)``: one InvokeModel call,
+#: raising typed errors for error responses.
+Invoke = Callable[[str, dict[str, Any]], Awaitable[tuple[Any, Mapping[str, str]]]]
+
+
+@attrs.frozen
+class EmbeddingFamily:
+    """One family of Bedrock embedding models: how its requests are shaped.
+
+    ``prefix`` matches the model ids of the family (after any inference profile
+    prefix); ``api`` is the body format (``"titan-v2"``,
+    ``"titan-v1"`` or ``"cohere"``);
+    ``batch`` how many texts a request takes; ``dimensions`` the sizes the
+    model can shorten its vectors to (empty: it takes no ``dimensions``).
+    """
+
+    prefix: str
+    name: str
+    api: Literal["titan-v2", "titan-v1", "cohere"]
+    batch: int
+    dimensions: tuple[int, ...] = ()
+
+
+FAMILIES = (
+    EmbeddingFamily(
+        "amazon.titan-embed-text-v2", "Titan Text Embeddings V2", "titan-v2", 1, (256, 512, 1024)
+    ),
+    EmbeddingFamily("amazon.titan-embed-text-v1", "Titan Embeddings G1 - Text", "titan-v1", 1),
+    EmbeddingFamily("cohere.embed-v4", "Cohere Embed v4", "cohere", 96, (256, 512, 1024, 1536)),
+    EmbeddingFamily("cohere.embed-english-v3", "Cohere Embed English v3", "cohere", 96),
+    EmbeddingFamily("cohere.embed-multilingual-v3", "Cohere Embed Multilingual v3", "cohere", 96),
+)
+
+
+def family_of(model: str) -> EmbeddingFamily:
+    """The embedding family of ``model``; a typed error naming the supported ones if none."""
+    # An ARN ends in the model or inference profile id: ...:foundation-model/amazon.titan-...
+    _, base = split_profile(model.rsplit("/", 1)[-1])
+    for family in FAMILIES:
+        if base.startswith(family.prefix):
+            return family
+    supported = ", ".join(f"{f.prefix}* ({f.name})" for f in FAMILIES)
+    raise InvalidRequestError(
+        f"{model!r} is not a Bedrock embedding model relaykit knows how to call: "
+        f"it embeds with {supported}",
+        model=model,
+        param="model",
+        hint="call the model by its model id or inference profile id "
+        "(amazon.titan-embed-text-v2:0, us.cohere.embed-v4:0)",
+    )
+
+
+def check_dimensions(family: EmbeddingFamily, request: EmbeddingRequest) -> None:
+    """Refuse a ``dimensions`` the family cannot give, before anything is sent."""
+    size = request.dimensions
+    if size is None or size in family.dimensions:
+        return
+    if family.dimensions:
+        allowed = ", ".join(map(str, family.dimensions))
+        message = f"{family.name} takes `dimensions` of {allowed} only, not {size}"
+        hint = f"pass one of {allowed}, or leave `dimensions` out for the full length"
+    else:
+        message = f"{family.name} takes no `dimensions`: its vectors have one length"
+        hint = "leave `dimensions` out, or embed with a model that shortens its vectors"
+        if family.api == "cohere":
+            hint += " (cohere.embed-v4:0)"
+        else:
+            hint += " (amazon.titan-embed-text-v2:0)"
+    raise InvalidRequestError(message, model=request.model, param="dimensions", hint=hint)
+
+
+def request_body(
+    family: EmbeddingFamily, request: EmbeddingRequest, texts: Sequence[str]
+) -> dict[str, Any]:
+    """The InvokeModel body embedding ``texts`` (one text for Titan), ``extra`` merged in."""
+    body: dict[str, Any]
+    if family.api != "cohere":
+        (text,) = texts
+        body = {"inputText": text}
+        if family.api == "titan-v2":  # v1 refuses any other key
+            # normalize is Titan v2's default, but said here: the vectors are
+            # unit length whatever the default becomes.
+            body["normalize"] = True
+            if request.dimensions is not None:
+                body["dimensions"] = request.dimensions
+    else:
+        body = {
+            "texts": list(texts),
+            # Cohere requires one; documents are what most embedding calls are for.
+            "input_type": "search_query" if request.input_type == "query" else "search_document",
+            "embedding_types": ["float"],
+        }
+        if request.dimensions is not None:
+            body["output_dimension"] = request.dimensions
+    body.update(request.extra)
+    return body
+
+
+def parse_answer(
+    family: EmbeddingFamily,
+    data: Any,
+    headers: Mapping[str, str],
+    count: int,
+    *,
+    provider: str,
+    model: str,
+) -> tuple[list[tuple[float, ...]], int]:
+    """The vectors of one InvokeModel answer and the input tokens it billed.
+
+    Raises :class:`relaykit.ProviderUnavailableError` when the answer does not
+    hold ``count`` vectors of numbers.
+    """
+    try:
+        if family.api != "cohere":
+            raw: Any = [data["embedding"]]
+            tokens = data.get("inputTextTokenCount")
+        else:
+            raw = data["embeddings"]
+            if isinstance(raw, dict):  # embedding_types given: {"float": [[...]], ...}
+                raw = raw["float"]
+            tokens = None
+        vectors = [tuple(float(x) for x in vector) for vector in raw]
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ProviderUnavailableError(
+            f"InvokeModel answered {family.name} without float embeddings",
+            provider=provider,
+            model=model,
+        ) from e
+    if len(vectors) != count:
+        raise ProviderUnavailableError(
+            f"InvokeModel answered {len(vectors)} embeddings for {count} texts",
+            provider=provider,
+            model=model,
+        )
+    if tokens is None:
+        tokens = headers.get(INPUT_TOKENS_HEADER)
+    try:
+        billed = int(tokens) if tokens is not None else 0
+    except (TypeError, ValueError):
+        billed = 0  # a count Bedrock garbled costs nothing rather than failing the call
+    return vectors, billed
+
+
+async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> EmbeddingResponse:
+    """Embed ``request.inputs`` with ``invoke``: the batches in parallel, the vectors in order."""
+    family = family_of(request.model)
+    check_dimensions(family, request)
+    texts = request.inputs
+    batches = [texts[i : i + family.batch] for i in range(0, len(texts), family.batch)]
+    vectors: list[list[tuple[float, ...]]] = [[] for _ in batches]
+    tokens = [0] * len(batches)
+
+    async def one(index: int) -> None:
+        batch = batches[index]
+        data, headers = await invoke(request.model, request_body(family, request, batch))
+        vectors[index], tokens[index] = parse_answer(
+            family, data, headers, len(batch), provider=provider, model=request.model
+        )
+
+    await run_bounded(one, len(batches), MAX_CONCURRENT_REQUESTS)
+    return EmbeddingResponse(
+        vectors=tuple(v for batch in vectors for v in batch),
+        model=request.model,
+        usage=Usage(sum(tokens)),
+    )
+
+
+async def run_bounded(job: Callable[[int], Awaitable[None]], count: int, limit: int) -> None:
+    """Run ``job(0) ... job(count - 1)``, at most ``limit`` at a time.
+
+    The first job to fail cancels the rest, and its error is raised as it was
+    (not wrapped in an exception group): the core maps and retries it as the
+    error of a single request.
+    """
+    if count == 1:
+        await job(0)
+        return
+    pending = iter(range(count))
+    failures: list[Exception] = []
+
+    async def worker(scope: anyio.CancelScope) -> None:
+        for index in pending:  # the workers share the iterator: each index runs once
+            try:
+                await job(index)
+            except Exception as e:
+                failures.append(e)
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as group:
+        for _ in range(min(limit, count)):
+            group.start_soon(worker, group.cancel_scope)
+    if failures:
+        raise failures[0]
