@@ -124,6 +124,14 @@ def storage(session: nox.Session) -> None:
 
 
 @nox.session
+def embeddings(session: nox.Session) -> None:
+    """Client CPU per embeddings call: relaykit, raw HTTP and the openai SDK
+    (``bench/embeddings.py``; pass its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/embeddings.py", *session.posargs)
+
+
+@nox.session
 def gateway(session: nox.Session) -> None:
     """relaykit-gateway's CPU per request, req/s and latency (and LiteLLM's proxy's with
     ``-- --litellm PATH``); see docs/benchmarks.md#gateway."""

@@ -23,6 +23,9 @@ Run it alone::
     python bench/mock_server.py --port 8089
     # -> listening on http://127.0.0.1:8089/v1
 
+``POST /v1/embeddings`` answers a fixed batch of vectors (``EMBEDDING_INPUTS`` of
+``EMBEDDING_DIMENSIONS`` numbers), base64-encoded when the body asks for it.
+
 ``GET /__stats`` returns the server's request and connection counts and its own
 CPU seconds, so a benchmark can check the server is not the bottleneck.
 
@@ -41,6 +44,7 @@ import functools
 import importlib
 import json
 import os
+import sys
 from typing import Any
 
 CREATED = 1_700_000_000
@@ -117,6 +121,44 @@ def stream_events(words: tuple[str, ...] = WORDS) -> list[bytes]:
     # ... and one last chunk has no choices and the whole call's usage.
     chunks.append({**chunk({}), "choices": [], "usage": USAGE})
     return [b"data: " + _json(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+
+
+#: ``POST /v1/embeddings`` answers this many vectors of this many numbers, whatever
+#: was sent: a benchmark sends this many texts (a typical indexing batch)
+EMBEDDING_INPUTS = 100
+EMBEDDING_DIMENSIONS = 1536
+EMBEDDING_MODEL = "text-embedding-3-small"
+
+
+def embedding_vector(index: int) -> list[float]:
+    """The ``index``-th vector the server answers: float32 values, fixed."""
+    import array
+
+    return array.array(
+        "f",
+        [((index * 7919 + i * 104729) % 2001 - 1000) / 1000 for i in range(EMBEDDING_DIMENSIONS)],
+    ).tolist()
+
+
+def embeddings_body(encoding: str) -> bytes:
+    """OpenAI's embeddings answer, its vectors as ``base64`` (float32) or ``float`` arrays."""
+    import array
+    import base64
+
+    data = []
+    for i in range(EMBEDDING_INPUTS):
+        vector = embedding_vector(i)
+        if encoding == "base64":
+            packed = array.array("f", vector)
+            if packed.itemsize != 4 or sys.byteorder != "little":
+                raise SystemExit("the bench server assumes little-endian float32")
+            value: Any = base64.b64encode(packed.tobytes()).decode()
+        else:
+            value = vector
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    tokens = 12 * EMBEDDING_INPUTS
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return _json({"object": "list", "data": data, "model": EMBEDDING_MODEL, "usage": usage})
 
 
 ANTHROPIC_MODEL = "claude-haiku-4-5-20251001"
@@ -245,6 +287,8 @@ class Responses:
     def __init__(self, *, event_writes: bool = False) -> None:
         self.chat = _json_response("200 OK", completion_body())
         self.message = _json_response("200 OK", message_body())
+        self.embeddings_base64 = _json_response("200 OK", embeddings_body("base64"))
+        self.embeddings_float = _json_response("200 OK", embeddings_body("float"))
         # Index 1: the first event with text (after OpenAI's role chunk; after
         # Anthropic's message_start, content_block_start and ping it is index 3).
         self.stream_parts = _stream_writes(stream_events(), 1, event_writes=event_writes)
@@ -319,6 +363,12 @@ class Connection(asyncio.Protocol):
                 self._stream(self._responses.message_stream_parts, close=close)
             else:
                 self._reply(self._responses.message, close=close)
+        elif head.startswith(b"post /v1/embeddings "):
+            base64 = b'"encoding_format":"base64"' in body or b'"encoding_format": "base64"' in body
+            answer = (
+                self._responses.embeddings_base64 if base64 else self._responses.embeddings_float
+            )
+            self._reply(answer, close=close)
         elif head.startswith(b"get /__stats "):
             self._reply(Stats.response(), close=close)
         else:

@@ -116,6 +116,12 @@ class Harness:
         return cfg
 
 
+@asynccontextmanager
+async def _client(harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
+    async with relaykit.Client(harness.config(**sections), plugins=harness.plugins) as client:
+        yield client
+
+
 class ProviderContract:
     """Tests every provider plugin passes. Subclass it and define the ``harness`` fixture."""
 
@@ -472,7 +478,7 @@ class EmbeddingContract:
     ``class TestOpenAI(ProviderContract, EmbeddingContract): ...``
     """
 
-    client = ProviderContract.client
+    client = staticmethod(_client)
 
     @pytest.fixture
     def embedding_model(self, harness: Harness) -> str:
@@ -544,12 +550,6 @@ class EmbeddingContract:
             r = await client.embed(embedding_model, "retried")
         assert r.vectors == (mock_vector("retried"),)
         assert r.attempts == 2
-
-
-@asynccontextmanager
-async def _client(harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
-    async with relaykit.Client(harness.config(**sections), plugins=harness.plugins) as client:
-        yield client
 
 
 #: The gap between the pieces of a stream the client leaves early: 50 pieces
