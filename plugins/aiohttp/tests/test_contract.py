@@ -83,6 +83,7 @@ class TestOpenAIOverAiohttp(TransportChecks):
                 mock=mock,
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
+                embedding_model="openai/text-embedding-3-small",
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
@@ -97,6 +98,7 @@ class TestOpenAIOverHttpx(TransportChecks):
                 mock=mock,
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
+                embedding_model="openai/text-embedding-3-small",
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )

@@ -1,16 +1,21 @@
 """relaykit-openai passes the provider contract: OpenAI (Chat Completions and the
-Responses API) and a compatible preset."""
+Responses API) and a compatible preset.
+
+Embeddings do not depend on the chat API: the embeddings suite runs once, with
+OpenAI on Chat Completions; the Groq-style preset has none and checks the refusal.
+"""
 
 from collections.abc import Iterator
 
 import pytest
 
-from relaykit.testing import Harness, OpenAIMock, ProviderContract
+from relaykit.testing import EmbeddingContract, Harness, OpenAIMock, ProviderContract
 
 KEY = "sk-test-0123456789abcdef0123"
+EMBEDDING_MODEL = "openai/text-embedding-3-small"
 
 
-class TestOpenAI(ProviderContract):
+class TestOpenAI(ProviderContract, EmbeddingContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
@@ -18,6 +23,7 @@ class TestOpenAI(ProviderContract):
                 mock=mock,
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": KEY}},
+                embedding_model=EMBEDDING_MODEL,
             )
 
 
@@ -46,4 +52,5 @@ class TestOpenAIResponses(ProviderContract):
                 providers={
                     "openai": {"base_url": mock.base_url, "api_key": KEY, "api": "responses"}
                 },
+                embedding_model=EMBEDDING_MODEL,
             )

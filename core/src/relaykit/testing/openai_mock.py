@@ -7,7 +7,8 @@ with empty ``choices`` when ``stream_options.include_usage`` is set, tool-call
 argument fragments, ``{"error": {...}}`` bodies, and ``GET /v1/models``. The
 Responses API (``POST /v1/responses``) is rendered by :mod:`.openai_responses`;
 models OpenAI serves only there are refused on ``/v1/chat/completions``, with
-OpenAI's message.
+OpenAI's message. Embeddings (``POST /v1/embeddings``) are checked and rendered
+by :mod:`.openai_embeddings`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from . import openai_responses
+from . import openai_embeddings, openai_responses
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
@@ -76,6 +77,8 @@ class OpenAIMock(VendorMock):
             return await self._responses(request.json())
         if request.method == "POST" and request.path == "/v1/responses/input_tokens":
             return self._input_tokens(request.json())
+        if request.method == "POST" and request.path == "/v1/embeddings":
+            return await self._embeddings(request.json())
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -173,6 +176,21 @@ class OpenAIMock(VendorMock):
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         return Response.json({"object": "response.input_tokens", "input_tokens": count})
+
+    async def _embeddings(self, body: Any) -> Response:
+        """One vector per text (:mod:`.openai_embeddings`); the script's next reply
+        may fail the request, delay it, or set its ``input_tokens``."""
+        try:
+            texts = openai_embeddings.validate(body)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        return Response.json(
+            openai_embeddings.render(body, texts, reply), headers=dict(reply.headers)
+        )
 
     async def _responses(self, body: Any) -> Response:
         try:

@@ -1,7 +1,9 @@
 """OpenAI-compatible services: each is a base URL and the variable holding its key.
 
 Pick one by provider name (``groq/llama-3.3-70b-versatile``) or by ``type`` in
-``[providers.NAME]`` for a second deployment of the same kind.
+``[providers.NAME]`` for a second deployment of the same kind. Services with no
+``/embeddings`` (Groq, DeepSeek, Cerebras) have no ``embed``: ``Client.embed``
+refuses them with a typed error before sending anything.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .api_choice import Api
-from .provider import OpenAIProvider
+from .provider import Encoding, OpenAIProvider
 
 #: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
 _CACHE_CONTROL = frozenset({"openrouter"})
@@ -29,11 +31,32 @@ _SERVICES: dict[str, tuple[str, str | None, bool]] = {
     "ollama-openai": ("http://localhost:11434/v1", None, False),
 }
 
+# How each service's /embeddings sends vectors back by default (the option
+# embedding_encoding changes it): base64 where the service documents it, else
+# float, since some servers refuse base64 (older vLLM and llama.cpp) or ignore
+# it (LM Studio, Ollama). None: the service has no embeddings API.
+_EMBEDDINGS: dict[str, Encoding | None] = {
+    "groq": None,
+    "xai": "float",
+    "openrouter": "float",
+    "deepseek": None,
+    "mistral": "base64",
+    "together": "float",
+    "fireworks": "float",
+    "cerebras": None,
+    "vllm": "base64",
+    "lmstudio": "float",
+    "ollama-openai": "float",
+}
+#: services whose /embeddings names ``dimensions`` otherwise
+_DIMENSIONS_PARAM = {"mistral": "output_dimension"}
+
 
 def preset(
     name: str, base_url: str, api_key_env: str | None, requires_api_key: bool
 ) -> type[OpenAIProvider]:
-    """A provider type for an OpenAI-compatible service."""
+    """A provider type for an OpenAI-compatible service (one not listed here
+    embeds, asking for vectors as JSON numbers)."""
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
@@ -46,6 +69,12 @@ def preset(
 
     # OpenAI's token counter is OpenAI's own: relaykit estimates for the others.
     Preset.count_tokens = None  # type: ignore[assignment,method-assign]
+    encoding = _EMBEDDINGS.get(name, "float")
+    if encoding is None:
+        Preset.embed = None  # type: ignore[assignment,method-assign]
+    else:
+        Preset.embedding_encoding = encoding
+    Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.requires_api_key = requires_api_key

@@ -34,4 +34,8 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-5-pro": (400_000, _p("15.00", "120.00")),
     "gpt-5-codex": (400_000, _p("1.25", "10.00", "0.125")),
     "codex-mini-latest": (200_000, _p("1.50", "6.00", "0.375")),
+    # embeddings: input tokens only (the window is the longest text embedded)
+    "text-embedding-3-small": (8_192, _p("0.02", "0")),
+    "text-embedding-3-large": (8_192, _p("0.13", "0")),
+    "text-embedding-ada-002": (8_192, _p("0.10", "0")),
 }

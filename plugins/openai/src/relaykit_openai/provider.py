@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from relaykit import (
     ChatRequest,
     ChatResponse,
     ConfigError,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -33,10 +35,16 @@ from .wire import text_delta
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+#: how ``/embeddings`` sends vectors back: ``"base64"`` (little-endian float32
+#: bytes, a quarter of the JSON) or ``"float"`` (JSON numbers, for servers that
+#: take no base64)
+Encoding = Literal["base64", "float"]
+_ENCODINGS: tuple[Encoding, ...] = ("base64", "float")
+
 
 class OpenAIProvider:
-    """Speaks ``/chat/completions`` (or ``/responses``) and ``/models`` at ``base_url``
-    (which includes ``/v1``).
+    """Speaks ``/chat/completions`` (or ``/responses``), ``/embeddings`` and ``/models``
+    at ``base_url`` (which includes ``/v1``).
 
     Options in ``[providers.NAME]``:
 
@@ -56,6 +64,10 @@ class OpenAIProvider:
       marks (OpenRouter reads them).
     - ``auto_cache``: ``true``, ``"5m"`` or ``"1h"``, with ``cache_control``: place
       cache points in calls that bring none (:mod:`relaykit.cache_points`).
+    - ``embedding_encoding``: how ``/embeddings`` sends vectors back: ``"base64"``
+      (little-endian float32, a quarter of the JSON; OpenAI's SDKs ask for it) or
+      ``"float"`` (JSON numbers). The default is ``"base64"`` for OpenAI, and for
+      each compatible preset what its service takes. Either shape is read.
     """
 
     type: ClassVar[str] = "openai"
@@ -71,6 +83,7 @@ class OpenAIProvider:
         "max_tokens_param",
         "cache_control",
         "auto_cache",
+        "embedding_encoding",
     )
     #: OpenAI renamed max_tokens for reasoning models; compatible servers mostly know
     #: only the old name.
@@ -81,6 +94,10 @@ class OpenAIProvider:
     cache_control: ClassVar[bool] = False
     #: which API to speak when ``api`` is not configured (see the class docstring)
     api: ClassVar[Api] = "auto"
+    #: how ``/embeddings`` returns vectors when ``embedding_encoding`` is not configured
+    embedding_encoding: ClassVar[Encoding] = "base64"
+    #: the ``/embeddings`` body's name for ``dimensions`` (Mistral's is ``output_dimension``)
+    dimensions_param: ClassVar[str] = "dimensions"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -97,6 +114,7 @@ class OpenAIProvider:
         self._responses_url = f"{settings.base_url}/responses"
         self._count_url = f"{settings.base_url}/responses/input_tokens"
         self._models_url = f"{settings.base_url}/models"
+        self._embeddings_url = f"{settings.base_url}/embeddings"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
@@ -118,6 +136,9 @@ class OpenAIProvider:
                 " Anthropic-style cache_control (OpenRouter does), or drop auto_cache",
             )
         self._api = parse_api(opts.get("api"), self.api, settings.name)
+        self._embedding_encoding = _encoding(
+            opts.get("embedding_encoding"), self.embedding_encoding, settings.name
+        )
         #: uses_responses' answers, by model
         self._responses: dict[str, bool] = {}
         #: _known's answers: the core asks for a model's price on every call
@@ -281,6 +302,26 @@ class OpenAIProvider:
             provider_message=message,
         )
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """``POST /embeddings``: one vector per text, in order (see ``embedding_encoding``).
+
+        More texts than a request takes (2048, or 300,000 bytes) go in several
+        requests, four at a time, merged in order with their usage summed.
+        ``input_type`` is ignored: OpenAI's models embed queries and documents
+        alike. ``dimensions`` goes as the service names it; ``extra`` is merged in.
+        """
+        from . import embeddings  # loaded on first use, as the Responses API's modules
+
+        return await embeddings.embed(
+            self._http,
+            self._embeddings_url,
+            self._headers,
+            self._name,
+            request,
+            encoding=self._embedding_encoding,
+            dimensions_param=self.dimensions_param,
+        )
+
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""
         r = await self._http.get(self._models_url, headers=self._headers)
@@ -321,3 +362,16 @@ class OpenAIProvider:
         if len(self._known_cache) < 1024:  # model names come from callers: stay bounded
             self._known_cache[model] = best
         return best
+
+
+def _encoding(value: object, default: Encoding, name: str) -> Encoding:
+    """The configured ``embedding_encoding``, or the provider type's ``default``."""
+    if value is None:
+        return default
+    for encoding in _ENCODINGS:
+        if value == encoding:
+            return encoding
+    raise ConfigError(
+        f'providers.{name}.embedding_encoding is {value!r}: it takes "base64" or "float"',
+        hint='"float" for servers that refuse encoding_format = "base64"',
+    )

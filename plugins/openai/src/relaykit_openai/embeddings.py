@@ -1,0 +1,192 @@
+"""Embeddings over ``POST /embeddings``: OpenAI's, and the compatible services' (same shape).
+
+The provider loads this module on its first embeddings call. A call's texts
+go out in batches OpenAI takes (:func:`batches`), at most :data:`CONCURRENCY`
+requests at once, and come back as one :class:`~relaykit.EmbeddingResponse`,
+vectors in the texts' order and usage summed.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from array import array
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from relaykit import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    RelayError,
+    Usage,
+    json_decode,
+    json_encode,
+)
+from relaykit.http_errors import error_from_http
+
+from . import wire
+
+if TYPE_CHECKING:
+    from relaykit.http import HttpClient
+
+    from .provider import Encoding
+
+#: the most texts OpenAI embeds in one request
+MAX_INPUTS = 2048
+#: the most UTF-8 bytes of text sent in one request. OpenAI embeds at most
+#: 300,000 tokens per request, and no token is shorter than a byte.
+MAX_BYTES = 300_000
+#: how many of one call's requests run at once: a big batch finishes sooner,
+#: without a burst that would trip the service's rate limit
+CONCURRENCY = 4
+
+_BIG_ENDIAN = sys.byteorder == "big"
+
+#: one request's answer: its vectors in order, the tokens billed, the model named
+Answer = tuple[list[tuple[float, ...]], int, str]
+
+
+def batches(
+    texts: Sequence[str], max_inputs: int = MAX_INPUTS, max_bytes: int = MAX_BYTES
+) -> list[tuple[str, ...]]:
+    """``texts`` in order, cut into batches of at most ``max_inputs`` texts and
+    ``max_bytes`` bytes (a longer text goes alone: the service judges it)."""
+    if len(texts) <= max_inputs and sum(map(len, texts)) * 4 <= max_bytes:
+        return [tuple(texts)]  # the usual call: no bytes to count (UTF-8 takes <= 4 a char)
+    out: list[tuple[str, ...]] = []
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        n = len(text.encode())
+        if batch and (len(batch) == max_inputs or size + n > max_bytes):
+            out.append(tuple(batch))
+            batch, size = [], 0
+        batch.append(text)
+        size += n
+    out.append(tuple(batch))
+    return out
+
+
+def request_body(
+    request: EmbeddingRequest,
+    texts: Sequence[str],
+    *,
+    encoding: Encoding,
+    dimensions_param: str = "dimensions",
+) -> dict[str, Any]:
+    """The JSON body of ``POST /embeddings`` for ``texts`` of ``request``.
+
+    ``input_type`` is not sent: OpenAI's models embed queries and documents
+    alike. ``request.extra`` is merged in last, as chat's is.
+    """
+    body: dict[str, Any] = {
+        "model": request.model,
+        "input": list(texts),
+        "encoding_format": encoding,
+    }
+    if request.dimensions is not None:
+        body[dimensions_param] = request.dimensions
+    if request.extra:
+        body.update(request.extra)
+    return body
+
+
+def vector(embedding: Any) -> tuple[float, ...]:
+    """One ``embedding`` as sent: base64 of little-endian float32s, or a list of numbers.
+
+    Both are read whatever was asked for: some servers ignore ``encoding_format``.
+    """
+    if isinstance(embedding, str):
+        values = array("f")
+        values.frombytes(base64.b64decode(embedding, validate=True))
+        if _BIG_ENDIAN:
+            values.byteswap()
+        return tuple(values.tolist())
+    return tuple(map(float, embedding))
+
+
+def parse(data: Any) -> Answer:
+    """A ``list`` response's vectors (by each item's ``index``), tokens and model."""
+    items = data["data"]
+    # Order by index; an item without one (a few compatible servers) keeps its place.
+    ordered = sorted(enumerate(items), key=lambda pair: pair[1].get("index", pair[0]))
+    vectors = [vector(item["embedding"]) for _, item in ordered]
+    tokens = (data.get("usage") or {}).get("prompt_tokens") or 0
+    return vectors, int(tokens), str(data.get("model") or "")
+
+
+async def embed(
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    name: str,
+    request: EmbeddingRequest,
+    *,
+    encoding: Encoding,
+    dimensions_param: str = "dimensions",
+) -> EmbeddingResponse:
+    """Embed ``request``'s texts at ``url`` (``{base_url}/embeddings``) in as many
+    requests as it takes; the first failure fails the call, typed as chat's are."""
+
+    async def send(texts: tuple[str, ...]) -> Answer:
+        body = request_body(request, texts, encoding=encoding, dimensions_param=dimensions_param)
+        r = await http.post(url, content=json_encode.dumps(body), headers=headers)
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=name, model=request.model
+            )
+        data = json_decode.loads(r.content)
+        if isinstance(data, dict) and data.get("error") and not data.get("data"):
+            # A failure reported with status 200 (OpenRouter's way) is an error.
+            status = wire.error_status(data["error"])
+            raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError) as e:  # base64's errors are ValueErrors
+            raise RelayError(
+                f"the embeddings response could not be read ({type(e).__name__}: {e})",
+                provider=name,
+                model=request.model,
+                hint="the service does not answer as OpenAI does: try embedding_encoding ="
+                ' "float", or report it',
+            ) from None
+
+    split = batches(request.inputs)
+    answers = [await send(split[0])] if len(split) == 1 else await gather(send, split)
+    vectors = tuple(v for batch_vectors, _, _ in answers for v in batch_vectors)
+    return EmbeddingResponse(
+        vectors=vectors,
+        model=answers[0][2] or request.model,
+        usage=Usage(sum(tokens for _, tokens, _ in answers)),
+    )
+
+
+async def gather(
+    send: Callable[[tuple[str, ...]], Awaitable[Answer]],
+    split: Sequence[tuple[str, ...]],
+    concurrency: int = CONCURRENCY,
+) -> list[Answer]:
+    """``send`` of every batch, at most ``concurrency`` at once, answers in the
+    batches' order. The first failure cancels the rest and is raised as it is (not
+    in an exception group), so the core types and retries it as any other."""
+    answers: list[Answer | None] = [None] * len(split)
+    failures: list[Exception] = []
+    queue = iter(enumerate(split))  # shared: each batch goes to the next free worker
+
+    async def worker(scope: anyio.CancelScope) -> None:
+        for i, texts in queue:
+            try:
+                answers[i] = await send(texts)
+            except Exception as e:
+                failures.append(e)
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(concurrency, len(split))):
+            tg.start_soon(worker, tg.cancel_scope)
+    if failures:
+        raise failures[0]
+    return [answer for answer in answers if answer is not None]

@@ -1,0 +1,249 @@
+"""What relaykit-openai's embeddings put on the wire and read back, beyond the contract."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import ConfigError, InvalidRequestError, RateLimitError
+from relaykit.testing import OpenAIMock, Reply, mock_embedding_tokens, mock_vector
+from relaykit_openai import PRESETS, OpenAIProvider
+from relaykit_openai.embeddings import batches, gather, parse, vector
+
+KEY = "sk-test-0123456789abcdef0123"
+MODEL = "openai/text-embedding-3-small"
+
+
+@pytest.fixture
+def mock() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=KEY) as m:
+        yield m
+
+
+def config(mock: OpenAIMock, **options: Any) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY, **options}},
+    }
+
+
+def bodies(mock: OpenAIMock) -> list[dict[str, Any]]:
+    return [r.json() for r in mock.requests if r.path == "/v1/embeddings"]
+
+
+# -- the request and its answer ---------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_vectors_come_as_base64_and_decode_exactly(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        r = await client.embed(MODEL, ["the cat sat", "on the mat"])
+    assert bodies(mock) == [
+        {
+            "model": "text-embedding-3-small",
+            "input": ["the cat sat", "on the mat"],
+            "encoding_format": "base64",
+        }
+    ]
+    assert r.vectors == (mock_vector("the cat sat"), mock_vector("on the mat"))
+    assert r.model == "text-embedding-3-small"
+    assert r.usage == relaykit.Usage(mock_embedding_tokens("the cat sat") * 2)
+
+
+def test_base64_vectors_are_little_endian_float32() -> None:
+    values = (1.0, -0.5, 0.25, 3.0e-8)
+    packed = base64.b64encode(struct.pack("<4f", *values)).decode()
+    assert vector(packed) == struct.unpack("<4f", struct.pack("<4f", *values))
+    assert vector([1, -0.5]) == (1.0, -0.5)
+
+
+@pytest.mark.anyio
+async def test_float_encoding_option(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock, embedding_encoding="float")) as client:
+        r = await client.embed(MODEL, "plain numbers")
+    assert bodies(mock)[0]["encoding_format"] == "float"
+    assert r.vectors == (mock_vector("plain numbers"),)
+
+
+@pytest.mark.anyio
+async def test_an_unknown_encoding_is_a_config_error(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock, embedding_encoding="int8")) as client:
+        with pytest.raises(ConfigError, match="embedding_encoding"):
+            await client.embed(MODEL, "x")
+
+
+@pytest.mark.anyio
+async def test_dimensions_and_extra_are_sent(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        r = await client.embed(
+            MODEL, "short", dimensions=16, input_type="query", extra={"user": "u-1"}
+        )
+    assert bodies(mock) == [
+        {
+            "model": "text-embedding-3-small",
+            "input": ["short"],
+            "encoding_format": "base64",
+            "dimensions": 16,
+            "user": "u-1",
+        }
+    ]
+    assert r.vectors == (mock_vector("short", 16),)
+
+
+@pytest.mark.anyio
+async def test_extra_overrides_the_encoding_and_either_shape_is_read(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        r = await client.embed(MODEL, "x y", extra={"encoding_format": "float"})
+    assert bodies(mock)[0]["encoding_format"] == "float"
+    assert r.vectors == (mock_vector("x y"),)
+
+
+@pytest.mark.anyio
+async def test_openais_refusal_is_typed(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(InvalidRequestError, match="does not support specifying dimensions"):
+            await client.embed("openai/text-embedding-ada-002", "x", dimensions=8)
+
+
+@pytest.mark.anyio
+async def test_cost_comes_from_the_price_table(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(input_tokens=1_000), Reply(input_tokens=1_000))
+    async with relaykit.Client(config(mock)) as client:
+        small = await client.embed(MODEL, "priced")
+        large = await client.embed("openai/text-embedding-3-large", "priced")
+        models = await client.models("openai")
+    assert small.cost == Decimal("0.02") * 1_000 / 1_000_000
+    assert large.cost == Decimal("0.13") * 1_000 / 1_000_000
+    assert models, "the model listing still works"
+
+
+def test_embedding_models_are_priced_by_input_only() -> None:
+    prices = {
+        model: OpenAIProvider.known_models[model][1]
+        for model in ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+    }
+    assert {m: (p.input, p.output) for m, p in prices.items() if p is not None} == {
+        "text-embedding-3-small": (Decimal("0.02"), Decimal(0)),
+        "text-embedding-3-large": (Decimal("0.13"), Decimal(0)),
+        "text-embedding-ada-002": (Decimal("0.10"), Decimal(0)),
+    }
+
+
+# -- many texts ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_more_than_2048_texts_go_in_two_requests_in_order(mock: OpenAIMock) -> None:
+    texts = [f"text {i}" for i in range(2050)]
+    mock.script.push(Reply(input_tokens=100), Reply(input_tokens=7))
+    async with relaykit.Client(config(mock)) as client:
+        r = await client.embed(MODEL, texts)
+    sent = sorted((b["input"] for b in bodies(mock)), key=len, reverse=True)
+    assert sent == [texts[:2048], texts[2048:]]
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert r.usage.input_tokens == 107
+
+
+@pytest.mark.anyio
+async def test_a_failed_batch_fails_the_call_with_its_own_error(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(), Reply.failure(429, "slow down", retry_after=3))
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.embed(MODEL, [f"text {i}" for i in range(2050)])
+    assert info.value.retry_after == pytest.approx(3)
+
+
+def test_batches_keep_order_under_both_limits() -> None:
+    assert batches(["a", "b"]) == [("a", "b")]
+    assert batches(list("abcde"), max_inputs=2) == [("a", "b"), ("c", "d"), ("e",)]
+    # é is two bytes: two fit in five bytes, a third does not
+    assert batches(["é", "é", "é"], max_bytes=5) == [("é", "é"), ("é",)]
+    # a text longer than the budget goes alone, for the service to judge
+    assert batches(["x" * 9, "y", "z"], max_bytes=4) == [("x" * 9,), ("y", "z")]
+
+
+@pytest.mark.anyio
+async def test_gather_runs_at_most_four_at_once_and_keeps_order() -> None:
+    running = peak = 0
+
+    async def send(texts: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int, str]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.01 * (len(texts[0]) % 3))  # finish out of order
+        running -= 1
+        return [(float(len(texts[0])),)], 1, "m"
+
+    split = [("x" * n,) for n in range(1, 11)]
+    answers = await gather(send, split)
+    assert [a[0][0][0] for a in answers] == [float(n) for n in range(1, 11)]
+    assert peak == 4
+
+
+# -- compatible services ------------------------------------------------------------
+
+
+def test_which_presets_embed_and_how() -> None:
+    embeds = {name: (p.embed is not None, p.embedding_encoding) for name, p in PRESETS.items()}
+    assert {name for name, (has, _) in embeds.items() if not has} == {
+        "groq",
+        "deepseek",
+        "cerebras",
+    }
+    assert {name for name, (has, enc) in embeds.items() if has and enc == "base64"} == {
+        "mistral",
+        "vllm",
+    }
+    assert PRESETS["mistral"].dimensions_param == "output_dimension"
+
+
+@pytest.mark.anyio
+async def test_a_preset_without_embeddings_is_refused_before_sending(mock: OpenAIMock) -> None:
+    cfg = config(mock)
+    cfg["providers"] = {"groq": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
+        with pytest.raises(InvalidRequestError, match="no embeddings"):
+            await client.embed("groq/llama-3.3-70b-versatile", "hello")
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_compatible_preset_embeds_with_floats(mock: OpenAIMock) -> None:
+    cfg = config(mock)
+    cfg["providers"] = {"together": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
+        r = await client.embed("together/BAAI/bge-base-en-v1.5", ["one", "two"], dimensions=4)
+    assert bodies(mock)[0]["encoding_format"] == "float"
+    assert bodies(mock)[0]["dimensions"] == 4
+    assert r.vectors == (mock_vector("one", 4), mock_vector("two", 4))
+    assert r.cost is None  # compatible services' prices are not in the table
+
+
+@pytest.mark.anyio
+async def test_mistral_names_dimensions_its_own_way(mock: OpenAIMock) -> None:
+    cfg = config(mock)
+    cfg["providers"] = {"mistral": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
+        await client.embed("mistral/codestral-embed", "def f(): pass", dimensions=256)
+    body = bodies(mock)[0]
+    assert (body["output_dimension"], body["encoding_format"]) == (256, "base64")
+    assert "dimensions" not in body
+
+
+def test_items_are_ordered_by_index_and_those_without_one_keep_their_place() -> None:
+    data = {
+        "data": [{"embedding": [1.0]}, {"embedding": [2.0]}],
+        "model": "m",
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    }
+    assert parse(data) == ([(1.0,), (2.0,)], 0, "m")
+    shuffled = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0]}]}
+    assert parse(shuffled) == ([(1.0,), (2.0,)], 0, "")
