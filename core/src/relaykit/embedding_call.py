@@ -63,7 +63,7 @@ async def send_embeddings(
             provider=target.provider,
             model=target.model,
             param="model",
-            hint="embed with a provider that has one: openai (and compatibles), "
+            hint="embed with a provider that has one: openai (and most compatibles), "
             "gemini, ollama, bedrock or cohere",
         )
     response: EmbeddingResponse = await embed(request)
