@@ -4,13 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from relaykit.testing import Harness, ProviderContract
+from relaykit.testing import EmbeddingContract, Harness, ProviderContract
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 
 
-class TestGemini(ProviderContract):
+class TestGemini(ProviderContract, EmbeddingContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with GeminiMock(api_key=KEY) as mock:
@@ -18,17 +18,23 @@ class TestGemini(ProviderContract):
                 mock=mock,
                 model="gemini/gemini-2.5-flash",
                 providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+                embedding_model="gemini/gemini-embedding-001",
             )
 
 
-class TestGeminiWithCallIds(ProviderContract):
-    """Newer models send an id with each function call; it must round-trip."""
+class TestGeminiWithCallIds(ProviderContract, EmbeddingContract):
+    """Newer models send an id with each function call; it must round-trip.
+
+    Its embeddings answers carry no token count, as older models' do: the
+    plugin estimates them.
+    """
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
-        with GeminiMock(api_key=KEY, call_ids=True) as mock:
+        with GeminiMock(api_key=KEY, call_ids=True, embedding_usage=False) as mock:
             yield Harness(
                 mock=mock,
                 model="gemini/gemini-2.5-pro",
                 providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+                embedding_model="gemini/gemini-embedding-001",
             )

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from relaykit.testing import Harness, ProviderContract
+from relaykit.testing import EmbeddingContract, Harness, ProviderContract
 from relaykit_ollama.testing import OllamaMock
 
 # Ollama reports neither cached nor reasoning token counts, and never says how
@@ -16,7 +16,7 @@ FLAGS = {
 }
 
 
-class TestOllama(ProviderContract):
+class TestOllama(ProviderContract, EmbeddingContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with OllamaMock() as mock:
@@ -24,11 +24,12 @@ class TestOllama(ProviderContract):
                 mock=mock,
                 model="ollama/llama3.2",
                 providers={"ollama": {"base_url": mock.base_url}},
+                embedding_model="ollama/nomic-embed-text",
                 **FLAGS,
             )
 
 
-class TestOllamaBehindAProxy(ProviderContract):
+class TestOllamaBehindAProxy(ProviderContract, EmbeddingContract):
     """A bearer key (ollama.com, or a proxy), tool call ids, and a host given without scheme."""
 
     @pytest.fixture
@@ -43,5 +44,6 @@ class TestOllamaBehindAProxy(ProviderContract):
                         "api_key": "ollama-test-key-0123456789",
                     }
                 },
+                embedding_model="ollama/nomic-embed-text:latest",
                 **FLAGS,
             )

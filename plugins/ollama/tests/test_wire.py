@@ -282,7 +282,13 @@ async def test_local_models_cost_nothing(mock: OllamaMock) -> None:
         models = await c.models("ollama")
     assert r.cost == Decimal(0)
     assert r.usage == Usage(1000, 1000)
-    assert [m.id for m in models] == ["llama3.2:latest", "qwen3:8b", "gpt-oss:20b", "llava:7b"]
+    assert [m.id for m in models] == [
+        "llama3.2:latest",
+        "qwen3:8b",
+        "gpt-oss:20b",
+        "llava:7b",
+        "nomic-embed-text:latest",
+    ]
     assert all(m.price is not None and m.price.output == 0 for m in models)
     assert mock.requests[-1].path == "/api/tags"
 

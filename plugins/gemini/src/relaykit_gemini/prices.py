@@ -4,6 +4,9 @@ List prices from ai.google.dev/gemini-api/docs/pricing (paid tier, text input).
 Gemini 2.5 Pro charges more for prompts over 200k tokens; :class:`ModelPrice`
 has no tiers, so the table holds the price of the common case (prompts up to
 200k). Thinking tokens are billed as output, which is how relaykit counts them.
+Embedding models bill input tokens only (text input for the multimodal
+``gemini-embedding-2``, which is all relaykit sends). ``text-embedding-004``
+is left out: Google retired it on 14 January 2026.
 A model missing here simply has ``cost = None``.
 """
 
@@ -26,6 +29,8 @@ GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gemini-2.5-flash-lite": (1_048_576, _p("0.10", "0.40", "0.01")),
     "gemini-2.0-flash": (1_048_576, _p("0.10", "0.40", "0.025")),
     "gemini-2.0-flash-lite": (1_048_576, _p("0.075", "0.30")),
+    "gemini-embedding-001": (2_048, _p("0.15", "0")),
+    "gemini-embedding-2": (8_192, _p("0.20", "0")),
 }
 
 

@@ -1,5 +1,5 @@
-"""The Gemini API provider: ``generateContent``, ``streamGenerateContent``, ``countTokens``
-and ``models``."""
+"""The Gemini API provider: ``generateContent``, ``streamGenerateContent``, ``countTokens``,
+``batchEmbedContents`` and ``models``."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from relaykit import (
     ChatResponse,
     ConfigError,
     ContextLengthError,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
     ProviderUnavailableError,
     RelayError,
+    Usage,
     json_decode,
     json_encode,
 )
@@ -27,7 +30,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import wire
+from . import embeddings, wire
 from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
@@ -49,7 +52,8 @@ class GeminiProvider:
     ``cachedContent``, more ``generationConfig`` keys) goes in ``extra``.
 
     :meth:`count_tokens` asks ``countTokens`` how many input tokens a request
-    would use, system instruction and function declarations included.
+    would use, system instruction and function declarations included;
+    :meth:`embed` embeds texts with ``batchEmbedContents``.
     """
 
     type: ClassVar[str] = "gemini"
@@ -148,6 +152,55 @@ class GeminiProvider:
                 provider=self._name,
                 model=request.model,
             ) from e
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One vector per text, from ``models/{model}:batchEmbedContents``.
+
+        Texts go 100 to a call (Gemini's limit), one call after another: a
+        burst of parallel calls would mostly meet the per-minute quota.
+        ``input_type`` becomes the ``taskType`` (``RETRIEVAL_QUERY`` or
+        ``RETRIEVAL_DOCUMENT``), ``dimensions`` the ``outputDimensionality``,
+        and ``extra`` is merged into each text's entry. The input tokens are
+        Gemini's count where it reports one, else an estimate (see
+        :mod:`relaykit_gemini.embeddings`).
+        """
+        url = self._url(request.model, "batchEmbedContents")
+        resource = _resource(request.model)
+        found: list[tuple[float, ...]] = []
+        tokens = 0
+        for texts in embeddings.batches(request.inputs):
+            body = json_encode.dumps(embeddings.batch_body(request, texts, resource))
+            r = await self._http.post(url, content=body, headers=self._headers)
+            if r.status_code >= 400:
+                raise self._error(r.status_code, r.headers, r.content, request.model)
+            vectors, reported = self._embeddings_answer(r.content, len(texts), request.model)
+            found.extend(vectors)
+            tokens += embeddings.estimated_tokens(texts) if reported is None else reported
+        return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))
+
+    def _embeddings_answer(
+        self, content: bytes, count: int, model: str
+    ) -> tuple[list[tuple[float, ...]], int | None]:
+        """A batch's vectors and reported tokens; a typed error for anything but
+        ``count`` vectors, which would shift every later text onto the wrong one."""
+        try:
+            data = json_decode.loads(content)
+            vectors = embeddings.vectors(data)
+            reported = embeddings.reported_tokens(data)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ProviderUnavailableError(
+                "batchEmbedContents answered with something other than a "
+                "BatchEmbedContentsResponse",
+                provider=self._name,
+                model=model,
+            ) from e
+        if len(vectors) != count:
+            raise ProviderUnavailableError(
+                f"batchEmbedContents answered {len(vectors)} embeddings for {count} texts",
+                provider=self._name,
+                model=model,
+            )
+        return vectors, reported
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET models``, every page, keeping the models that can chat (``generateContent``)."""

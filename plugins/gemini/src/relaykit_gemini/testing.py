@@ -8,19 +8,28 @@ them) with ``finishReason`` and the full ``usageMetadata`` on the last one;
 ``:countTokens`` taking ``contents`` or a whole ``generateContentRequest`` and
 returning ``{"totalTokens": N}`` (one token per word of the system instruction
 and the text parts; a zero left out, as Google's JSON leaves out defaults);
+``:batchEmbedContents`` taking up to 100 ``EmbedContentRequest`` entries and
+answering ``{"embeddings": [{"values": [...]}], "usageMetadata": {...}}``, each
+text's vector being :func:`~relaykit.testing.mock_vector` of it (of
+``outputDimensionality`` floats, else 8) and its tokens one per word, as
+:func:`~relaykit.testing.mock_embedding_tokens` counts them;
 ``GET /v1beta/models`` paginated with ``pageSize``/``pageToken``; the key in
 ``x-goog-api-key`` (or ``?key=``); and ``{"error": {"code", "message",
 "status", "details"}}`` bodies with ``google.rpc.RetryInfo`` on 429.
 
 It also checks requests the way Gemini does where a provider is easy to get
 wrong: roles, empty parts, named function responses, as many function
-responses as the turn before made calls, and JSON output settings.
+responses as the turn before made calls, and JSON output settings; and an
+embeddings batch's size, fields, task types, texts and models (each entry's
+must be the URL's).
 
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
 conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
 ``cachedContentTokenCount`` beside it; ``output_tokens`` (reasoning included)
 is split into ``candidatesTokenCount`` and ``thoughtsTokenCount``; reasoning
 text becomes a ``thought: true`` part, followed by a ``thoughtSignature``.
+An embeddings call takes one reply per HTTP request (per batch): a failure,
+a ``delay``, or ``input_tokens`` for the batch's ``promptTokenCount``.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from typing import Any
 
 import anyio
 
+from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
@@ -60,6 +70,12 @@ MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
     ),
     ("gemini-2.0-flash", 1_048_576, 8_192, ("generateContent", "countTokens")),
     ("text-embedding-004", 2_048, 1, ("embedContent",)),
+    (
+        "gemini-embedding-001",
+        2_048,
+        1,
+        ("embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"),
+    ),
 )
 
 _STATUS = {
@@ -94,7 +110,10 @@ _REQUEST_FIELDS = (
     "cachedContent",
 )
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
-_METHOD = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)")
+_METHOD = re.compile(
+    r"/v1beta/models/([^/:]+)"
+    r":(generateContent|streamGenerateContent|countTokens|batchEmbedContents)"
+)
 
 
 class GeminiMock(VendorMock):
@@ -103,6 +122,8 @@ class GeminiMock(VendorMock):
     ``call_ids=True`` makes function calls carry an ``id``, as newer Gemini
     models do; by default they have none, as most responses today.
     ``page_size`` caps the model listing's pages, to exercise pagination.
+    ``embedding_usage=False`` leaves ``usageMetadata`` out of embeddings
+    answers, as older embedding models' answers have none.
     """
 
     base_path = ""
@@ -114,11 +135,13 @@ class GeminiMock(VendorMock):
         *,
         call_ids: bool = False,
         page_size: int = 1000,
+        embedding_usage: bool = True,
     ) -> None:
         super().__init__(api_key)
         self.models = tuple(models)
         self.call_ids = call_ids
         self.page_size = page_size
+        self.embedding_usage = embedding_usage
         self._n = 0
 
     async def route(self, request: Request) -> Response:
@@ -150,6 +173,8 @@ class GeminiMock(VendorMock):
         method = _METHOD.fullmatch(request.path)
         if request.method == "POST" and method and method.group(2) == "countTokens":
             return self._count_tokens(method.group(1), request)
+        if request.method == "POST" and method and method.group(2) == "batchEmbedContents":
+            return await self._batch_embed(method.group(1), request)
         if request.method == "POST" and method:
             return await self._generate(method.group(1), method.group(2), request)
         return _error(404, f"Requested entity was not found: {request.method} {request.path}")
@@ -172,8 +197,10 @@ class GeminiMock(VendorMock):
             data["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return Response.json(data)
 
-    def _unsupported(self, model: str, method: str) -> Response | None:
-        if any(m[0] == model and method in m[3] for m in self.models):
+    def _unsupported(self, model: str, method: str, needs: str | None = None) -> Response | None:
+        # ``needs``: the generation method the model must list (models list
+        # ``embedContent``, and answer ``batchEmbedContents`` too)
+        if any(m[0] == model and (needs or method) in m[3] for m in self.models):
             return None
         return _error(
             404,
@@ -201,6 +228,41 @@ class GeminiMock(VendorMock):
         return Response.json(
             {"totalTokens": total, "promptTokensDetails": details} if total else {}
         )
+
+    # -- embeddings --------------------------------------------------------------
+
+    async def _batch_embed(self, model: str, request: Request) -> Response:
+        unsupported = self._unsupported(model, "batchEmbedContents", needs="embedContent")
+        if unsupported is not None:
+            return unsupported
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        problem = validate_batch_embed(body, model)
+        if problem:
+            return _error(400, problem)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _scripted_error(reply)
+        entries = body["requests"]
+        texts = [_texts(entry["content"]) for entry in entries]
+        sizes = [entry.get("outputDimensionality") or MOCK_DIMENSIONS for entry in entries]
+        data: dict[str, Any] = {
+            "embeddings": [
+                {"values": list(mock_vector(text, size))}
+                for text, size in zip(texts, sizes, strict=True)
+            ]
+        }
+        if self.embedding_usage:
+            tokens = reply.input_tokens
+            if tokens is None:
+                tokens = sum(map(mock_embedding_tokens, texts))
+            details = [{"modality": "TEXT", "tokenCount": tokens}]
+            data["usageMetadata"] = {"promptTokenCount": tokens, "promptTokenDetails": details}
+        return Response.json(data, headers=dict(reply.headers))
 
     # -- generation ------------------------------------------------------------
 
@@ -476,6 +538,89 @@ def validate_count_tokens(body: Any, model: str) -> str | None:
     return validate({k: v for k, v in inner.items() if k != "model"})
 
 
+#: the most entries a ``batchEmbedContents`` body may hold
+EMBED_BATCH_LIMIT = 100
+_EMBED_FIELDS = ("model", "content", "taskType", "title", "outputDimensionality")
+_TASK_TYPES = (
+    "TASK_TYPE_UNSPECIFIED",
+    "RETRIEVAL_QUERY",
+    "RETRIEVAL_DOCUMENT",
+    "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION",
+    "CLUSTERING",
+    "QUESTION_ANSWERING",
+    "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
+)
+
+
+def validate_batch_embed(body: Any, model: str) -> str | None:
+    """Gemini's message for what is wrong with a ``batchEmbedContents`` body for ``model``.
+
+    ``None`` when nothing is. The batch limit's message is Google's own;
+    messages Google does not publish (a model that is not the URL's, an
+    empty text) are worded by the mock.
+    """
+    if not isinstance(body, dict):
+        return "Invalid JSON payload received. Expected an object."
+    for key in body:
+        if key != "requests":
+            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+    entries = body.get("requests")
+    if not entries or not isinstance(entries, list):
+        return "* BatchEmbedContentsRequest.requests: requests is not specified"
+    if len(entries) > EMBED_BATCH_LIMIT:
+        return (
+            "* BatchEmbedContentsRequest.requests: at most "
+            f"{EMBED_BATCH_LIMIT} requests can be in one batch"
+        )
+    for i, entry in enumerate(entries):
+        problem = _embed_entry_problem(entry, f"requests[{i}]", model)
+        if problem:
+            return problem
+    return None
+
+
+def _embed_entry_problem(entry: Any, where: str, model: str) -> str | None:
+    if not isinstance(entry, dict):
+        return (
+            f"Invalid value at '{where}' "
+            "(type.googleapis.com/google.ai.generativelanguage.v1beta.EmbedContentRequest)"
+        )
+    for key in entry:
+        if key not in _EMBED_FIELDS:
+            return (
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': "
+                "Cannot find field."
+            )
+    field = f"* BatchEmbedContentsRequest.{where}"
+    if entry.get("model") != f"models/{model}":
+        return (
+            f"{field}.model: {entry.get('model')} is not the model the batch is for "
+            f"(models/{model}); every request of a batch must name it."
+        )
+    content = entry.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(content, dict) or not parts or not isinstance(parts, list):
+        return f"{field}.content.parts: contents.parts must not be empty."
+    if not all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts):
+        return f"{field}.content.parts: an embedding model embeds text parts only."
+    if not _texts(content).strip():
+        return f"{field}.content: the text to embed is empty."
+    task = entry.get("taskType")
+    if task is not None and task not in _TASK_TYPES:
+        return (
+            f"Invalid value at '{where}.task_type' "
+            f'(type.googleapis.com/google.ai.generativelanguage.v1beta.TaskType), "{task}"'
+        )
+    size = entry.get("outputDimensionality")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        return f"Invalid value at '{where}.output_dimensionality' (TYPE_INT32), {size!r}"
+    if size is not None and size < 1:
+        return f"{field}.output_dimensionality: outputDimensionality must be positive."
+    return None
+
+
 _MOCK_SIGNATURE = re.compile(r"mock-thought-signature-\d+\Z")
 
 
@@ -561,4 +706,11 @@ def _error(
     return Response.json({"error": err}, status, headers)
 
 
-__all__ = ["MODELS", "GeminiMock", "validate", "validate_count_tokens"]
+__all__ = [
+    "EMBED_BATCH_LIMIT",
+    "MODELS",
+    "GeminiMock",
+    "validate",
+    "validate_batch_embed",
+    "validate_count_tokens",
+]

@@ -1,4 +1,4 @@
-"""The Ollama provider: native ``/api/chat`` (NDJSON streaming) and ``/api/tags``."""
+"""The Ollama provider: native ``/api/chat`` (NDJSON streaming), ``/api/embed``, ``/api/tags``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from relaykit import (
     ChatRequest,
     ChatResponse,
     ConfigError,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
+    ProviderUnavailableError,
+    Usage,
     json_decode,
     json_encode,
 )
@@ -22,7 +26,7 @@ from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import wire
+from . import embeddings, wire
 from .host import base_url_from_host
 from .stream_decoder import OllamaStreamDecoder
 
@@ -48,7 +52,8 @@ class OllamaProvider:
     ``keep_alive`` (how long the model stays loaded, e.g. ``"10m"``).
 
     Every model is priced at zero (:data:`LOCAL_PRICE`): local inference has no
-    per-token bill, so ``response.cost`` is ``Decimal(0)``.
+    per-token bill, so ``response.cost`` is ``Decimal(0)``. :meth:`embed`
+    embeds with ``/api/embed`` (an embedding model such as ``nomic-embed-text``).
     """
 
     type: ClassVar[str] = "ollama"
@@ -116,6 +121,36 @@ class OllamaProvider:
             # Raises StreamError when the connection closed before the done object.
             for event in decoder.close():
                 yield event
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One ``/api/embed`` call for every text: vectors in order, ``prompt_eval_count`` tokens.
+
+        ``dimensions`` is sent as Ollama's ``dimensions``; ``input_type`` is not
+        (see :mod:`relaykit_ollama.embeddings`); ``num_ctx`` and ``keep_alive``
+        apply as for chat, and ``extra`` is merged into the body.
+        """
+        body = embeddings.request_body(request, options=self._options, keep_alive=self._keep_alive)
+        url = f"{self.base_url}/api/embed"
+        r = await self._http.post(url, content=json_encode.dumps(body), headers=self._headers)
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        try:
+            data = json_decode.loads(r.content)
+            vectors = embeddings.vectors(data)
+            tokens = embeddings.input_tokens(data, request.inputs)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ProviderUnavailableError(
+                "/api/embed answered with something other than embeddings",
+                provider=self._name,
+                model=request.model,
+            ) from e
+        return EmbeddingResponse(
+            vectors=tuple(vectors),
+            model=str(data.get("model") or request.model),
+            usage=Usage(tokens),
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /api/tags``: the models pulled onto this Ollama server."""

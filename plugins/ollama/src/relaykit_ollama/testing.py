@@ -5,16 +5,24 @@ Built from Ollama's API reference (docs/api.md in github.com/ollama/ollama):
 unless the body says ``"stream": false``, each carrying a piece of ``message``
 (``content``, ``thinking``, whole ``tool_calls`` with object arguments), the
 last with ``done: true``, ``done_reason`` and ``prompt_eval_count`` /
-``eval_count``; ``GET /api/tags`` lists the pulled models; errors are
+``eval_count``; ``POST /api/embed`` takes ``input`` as a string or a list of
+them and answers ``{"model", "embeddings": [[...]], "total_duration",
+"load_duration", "prompt_eval_count"}``, each text's vector being
+:func:`~relaykit.testing.mock_vector` of it (of ``dimensions`` floats, else 8)
+and its tokens one per word (:func:`~relaykit.testing.mock_embedding_tokens`);
+``GET /api/tags`` lists the pulled models; errors are
 ``{"error": "..."}`` with the HTTP status, also as a line mid-stream.
 
 It checks requests the way Ollama does where a provider is easy to get wrong:
 a known model, valid roles, base64 images, a ``format`` that is ``"json"`` or a
-schema object, and option types.
+schema object, option types; an ``input`` of strings; and no chat with an
+embedding model (:data:`EMBEDDING_FAMILIES`).
 
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Ollama's counts:
 ``input_tokens`` is ``prompt_eval_count``, ``output_tokens`` (reasoning
 included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens.
+An embeddings request takes one reply too: a failure, a ``delay``, or
+``input_tokens`` for its ``prompt_eval_count``.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Any
 
 import anyio
 
+from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock
@@ -39,7 +48,10 @@ MODELS: tuple[tuple[str, str, str], ...] = (
     ("qwen3:8b", "qwen3", "8.2B"),
     ("gpt-oss:20b", "gptoss", "20.9B"),
     ("llava:7b", "llama", "7B"),
+    ("nomic-embed-text:latest", "nomic-bert", "137M"),
 )
+#: families of embedding models, which ``/api/chat`` refuses
+EMBEDDING_FAMILIES = ("nomic-bert", "bert")
 _ROLES = ("system", "user", "assistant", "tool")
 _DONE_REASON = {"stop": "stop", "length": "length", "tool_calls": "stop", "content_filter": "stop"}
 _NUMBER_OPTIONS = (
@@ -91,12 +103,14 @@ class OllamaMock(VendorMock):
             )
         if request.method == "POST" and request.path == "/api/chat":
             return await self._chat(request)
+        if request.method == "POST" and request.path == "/api/embed":
+            return await self._embed(request)
         return Response(404, {"content-type": "text/plain"}, b"404 page not found")
 
-    def _known(self, model: str) -> bool:
+    def _family(self, model: str) -> str | None:
         # "llama3.2" means "llama3.2:latest", as in the CLI.
         full = model if ":" in model else f"{model}:latest"
-        return any(m[0] == full for m in self.models)
+        return next((m[1] for m in self.models if m[0] == full), None)
 
     async def _chat(self, request: Request) -> Response:
         try:
@@ -107,8 +121,11 @@ class OllamaMock(VendorMock):
         if problem:
             return _error(400, problem)
         model = body["model"]
-        if not self._known(model):
+        family = self._family(model)
+        if family is None:
             return _error(404, f"model '{model}' not found")
+        if family in EMBEDDING_FAMILIES:
+            return _error(400, f'"{model}" does not support chat')
         messages = body.get("messages") or []
         prompt = " ".join(str(m.get("content") or "") for m in messages)
         last_user = next(
@@ -126,6 +143,38 @@ class OllamaMock(VendorMock):
                 200, {"content-type": "application/x-ndjson", **reply.headers}, turn.lines()
             )
         return Response.json(turn.whole(), headers=dict(reply.headers))
+
+    async def _embed(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "invalid character in request body")
+        problem = validate_embed(body)
+        if problem:
+            return _error(400, problem)
+        model = body["model"]
+        if self._family(model) is None:
+            return _error(404, f"model '{model}' not found")
+        texts = _embed_inputs(body.get("input"))
+        if not texts:  # Ollama answers "no input" without running the model
+            return Response.json({"model": model, "embeddings": []})
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _error(reply.status, reply.error, dict(reply.headers))
+        size = body.get("dimensions") or MOCK_DIMENSIONS
+        tokens = reply.input_tokens
+        if tokens is None:
+            tokens = sum(map(mock_embedding_tokens, texts))
+        data = {
+            "model": model,
+            "embeddings": [list(mock_vector(text, size)) for text in texts],
+            "total_duration": 14_143_917,
+            "load_duration": 1_019_500,
+            "prompt_eval_count": tokens,
+        }
+        return Response.json(data, headers=dict(reply.headers))
 
 
 class _Turn:
@@ -243,7 +292,47 @@ def validate(body: Any) -> str | None:
     fmt = body.get("format")
     if fmt is not None and fmt != "json" and fmt != "" and not isinstance(fmt, dict):
         return f'invalid format: "{fmt}"; expected "json" or a valid JSON Schema'
-    options = body.get("options") or {}
+    return _options_problem(body.get("options") or {})
+
+
+def validate_embed(body: Any) -> str | None:
+    """Ollama's message for what is wrong with a ``/api/embed`` body, or ``None``.
+
+    A negative ``dimensions`` is refused in the mock's own words.
+    """
+    if not isinstance(body, dict):
+        return "invalid request body"
+    if not body.get("model"):
+        return "model is required"
+    texts = body.get("input")
+    strings = isinstance(texts, list) and all(isinstance(t, str) for t in texts)
+    if texts is not None and not isinstance(texts, str) and not strings:
+        return "invalid input type"
+    size = body.get("dimensions")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        return _unmarshal_error(size, "dimensions", "int")
+    if size is not None and size < 0:
+        return "dimensions must not be negative"
+    truncate = body.get("truncate")
+    if truncate is not None and not isinstance(truncate, bool):
+        return _unmarshal_error(truncate, "truncate", "bool")
+    return _options_problem(body.get("options") or {})
+
+
+def _unmarshal_error(value: Any, field: str, go_type: str) -> str:
+    kind = {str: "string", bool: "bool", list: "array", dict: "object"}.get(type(value), "number")
+    where = f"Go struct field EmbedRequest.{field}"
+    return f"json: cannot unmarshal {kind} into {where} of type {go_type}"
+
+
+def _embed_inputs(texts: str | list[str] | None) -> list[str]:
+    # A lone empty string is no input at all, as for Ollama.
+    if isinstance(texts, str):
+        return [texts] if texts else []
+    return list(texts or ())
+
+
+def _options_problem(options: Mapping[str, Any]) -> str | None:
     for key in _NUMBER_OPTIONS:
         value = options.get(key)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
@@ -258,4 +347,4 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response.json({"error": message}, status, headers)
 
 
-__all__ = ["MODELS", "OllamaMock", "validate"]
+__all__ = ["EMBEDDING_FAMILIES", "MODELS", "OllamaMock", "validate", "validate_embed"]

@@ -1,0 +1,75 @@
+"""Translate between relaykit's embeddings and Gemini's ``batchEmbedContents``.
+
+One ``EmbedContentRequest`` per text, each with its own one-part ``content``:
+several parts in one content are one input to Gemini (``gemini-embedding-2``
+fuses them into a single vector). Gemini takes at most :data:`BATCH_LIMIT`
+of them per call ("at most 100 requests can be in one batch"), so longer
+inputs go in several calls, whose vectors are joined in order.
+
+Newer models report the tokens of a batch in a top-level ``usageMetadata``;
+where an answer has none, the tokens are estimated (:func:`estimated_tokens`)
+rather than asked of ``countTokens``, which would double the requests made
+against the embedding model's per-minute quota for a number that is only
+used for cost and limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import EmbeddingRequest
+
+from .wire import merge_extra
+
+#: the most ``requests`` Gemini takes in one ``batchEmbedContents`` call
+BATCH_LIMIT = 100
+
+#: relaykit's ``input_type`` as Gemini's ``taskType``
+TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
+
+
+def batches(texts: Sequence[str], size: int = BATCH_LIMIT) -> list[Sequence[str]]:
+    """``texts`` in order, cut into runs of at most ``size``."""
+    return [texts[i : i + size] for i in range(0, len(texts), size)]
+
+
+def batch_body(request: EmbeddingRequest, texts: Sequence[str], resource: str) -> dict[str, Any]:
+    """The JSON body of ``{resource}:batchEmbedContents`` for ``texts`` of ``request``.
+
+    ``resource`` is the model's resource name (``models/gemini-embedding-001``),
+    which every entry repeats: Gemini checks it matches the URL's. ``extra`` is
+    merged into each entry (one level deep), as the batch body has no other
+    field: ``extra={"taskType": "SEMANTIC_SIMILARITY"}`` replaces the task
+    type ``input_type`` chose, ``extra={"title": ...}`` titles documents.
+    """
+    return {"requests": [_entry(request, text, resource) for text in texts]}
+
+
+def _entry(request: EmbeddingRequest, text: str, resource: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"model": resource, "content": {"parts": [{"text": text}]}}
+    if request.input_type is not None:
+        entry["taskType"] = TASK_TYPES[request.input_type]
+    if request.dimensions is not None:
+        entry["outputDimensionality"] = request.dimensions
+    if request.extra:
+        merge_extra(entry, request.extra)
+    return entry
+
+
+def vectors(data: Mapping[str, Any]) -> list[tuple[float, ...]]:
+    """The vectors of a ``BatchEmbedContentsResponse``, in its order."""
+    return [tuple(map(float, e.get("values") or ())) for e in data.get("embeddings") or ()]
+
+
+def reported_tokens(data: Mapping[str, Any]) -> int | None:
+    """The input tokens a ``BatchEmbedContentsResponse`` reports, or ``None`` without them."""
+    meta = data.get("usageMetadata")
+    if not isinstance(meta, Mapping) or "promptTokenCount" not in meta:
+        return None
+    return int(meta["promptTokenCount"] or 0)
+
+
+def estimated_tokens(texts: Sequence[str]) -> int:
+    """About four characters a token (as relaykit's limits estimate), one at least a text."""
+    return sum(max(1, -(-len(text) // 4)) for text in texts)

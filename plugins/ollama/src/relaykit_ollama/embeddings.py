@@ -1,0 +1,58 @@
+"""Translate between relaykit's embeddings and Ollama's ``POST /api/embed``.
+
+Every text goes in one request (``input`` as a list): Ollama sets no limit on
+how many, and batches them itself. Ollama has no notion of queries and
+documents, so ``input_type`` is not sent (models such as ``nomic-embed-text``
+want a ``search_query: `` or ``search_document: `` prefix in the text
+instead, which is the caller's to add).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import EmbeddingRequest
+
+
+def request_body(
+    request: EmbeddingRequest,
+    *,
+    options: Mapping[str, Any] | None = None,
+    keep_alive: str | int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of ``POST /api/embed`` for ``request``.
+
+    ``options`` (``num_ctx``) and ``keep_alive`` are the provider's, as for chat.
+    ``extra`` is merged one level deep, so ``extra={"options": {"num_thread": 4}}``
+    adds to the options and ``extra={"truncate": False}`` makes Ollama refuse a
+    text longer than the context instead of cutting it.
+    """
+    body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
+    if request.dimensions is not None:
+        body["dimensions"] = request.dimensions
+    if options:
+        body["options"] = dict(options)
+    if keep_alive is not None:
+        body["keep_alive"] = keep_alive
+    for key, value in request.extra.items():
+        current = body.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            current.update(value)
+        else:
+            body[key] = value
+    return body
+
+
+def vectors(data: Mapping[str, Any]) -> list[tuple[float, ...]]:
+    """The vectors of an ``/api/embed`` answer, in its order."""
+    return [tuple(map(float, v)) for v in data.get("embeddings") or ()]
+
+
+def input_tokens(data: Mapping[str, Any], texts: Sequence[str]) -> int:
+    """``prompt_eval_count``; estimated (four characters a token, one at least per
+    text) from an answer without one, so that token limits still see the call."""
+    count = data.get("prompt_eval_count")
+    if count is not None:
+        return int(count)
+    return sum(max(1, -(-len(text) // 4)) for text in texts)
