@@ -18,8 +18,10 @@ from relaykit import (
     EmbeddingRequest,
     InvalidRequestError,
     QuotaExceededError,
+    RateLimitError,
     RequestTimeoutError,
 )
+from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit.metrics import observe
 from relaykit.testing import (
     FakePlugin,
@@ -419,3 +421,44 @@ def test_sync_client_embeds(backend: str) -> None:
     with relaykit.SyncClient(SETTINGS, plugins=[FakePlugin()], backend=backend) as c:
         r = c.embed("fake/emb-1", ["blocking", "code"])
     assert r.vectors == (mock_vector("blocking"), mock_vector("code"))
+
+
+# -- helpers for plugins -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_send_batches_keeps_order_and_a_concurrency_limit() -> None:
+    running = peak = 0
+
+    async def send(batch: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.01 * (batch % 3))  # finish out of order
+        running -= 1
+        return batch * 10
+
+    assert await send_batches(list(range(10)), send, concurrency=4) == [b * 10 for b in range(10)]
+    assert peak == 4
+    assert await send_batches([7], send, concurrency=4) == [70]
+
+
+@pytest.mark.anyio
+async def test_send_batches_raises_the_first_failure_as_itself_and_stops_the_rest() -> None:
+    started: list[int] = []
+
+    async def send(batch: int) -> int:
+        started.append(batch)
+        if batch == 1:
+            raise RateLimitError("slow down", retry_after=2)
+        await anyio.sleep(5)  # cancelled by the failure
+        return batch
+
+    with anyio.fail_after(3):
+        with pytest.raises(RateLimitError, match="slow down"):
+            await send_batches(list(range(6)), send, concurrency=2)
+    assert started == [0, 1]
+
+
+def test_estimate_tokens_is_a_quarter_of_the_characters_and_one_a_text_at_least() -> None:
+    assert estimate_tokens(["abcd", "abcde", "a"]) == 1 + 2 + 1

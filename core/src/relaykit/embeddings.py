@@ -9,11 +9,12 @@ pipeline's, in :mod:`relaykit.embedding_call`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from math import inf, isfinite
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import anyio
 import attrs
 
 from .errors import InvalidRequestError, did_you_mean
@@ -37,7 +38,9 @@ class EmbeddingRequest:
     (models that can: OpenAI's ``text-embedding-3-*``, Gemini, Titan v2, ...);
     ``input_type`` says whether the texts are search queries or the documents
     searched, for the models that embed them apart; a provider whose API has
-    no such notion ignores it. ``extra`` is merged into the request body.
+    no such notion ignores it. ``extra`` is merged into what the plugin sends:
+    the request body, or each text's entry where the vendor has one per text
+    (Gemini).
     """
 
     model: str
@@ -171,3 +174,52 @@ def build_embedding_request(
 def input_size(request: EmbeddingRequest) -> int:
     """Characters of text the request carries (for the size check and limit estimates)."""
     return sum(map(len, request.inputs))
+
+
+# -- for provider plugins -------------------------------------------------------
+
+Batch = TypeVar("Batch")
+Answer = TypeVar("Answer")
+
+
+def estimate_tokens(texts: Sequence[str]) -> int:
+    """About four characters a token, at least one a text: the input tokens to
+    report when a vendor's answer does not say (as relaykit's limits estimate)."""
+    return sum(max(1, -(-len(text) // 4)) for text in texts)
+
+
+async def send_batches(
+    batches: Sequence[Batch],
+    send: Callable[[Batch], Awaitable[Answer]],
+    *,
+    concurrency: int,
+) -> list[Answer]:
+    """``send(batch)`` for each of ``batches``, at most ``concurrency`` at once;
+    the answers in the batches' order.
+
+    For a plugin whose vendor takes fewer texts a request than a caller passed.
+    The first failure cancels the other requests and is raised as it is, not in
+    an exception group, so the core types, retries and records it as the error
+    of a single request. One batch is sent without a task group.
+    """
+    if len(batches) == 1:
+        return [await send(batches[0])]
+    answers: list[Any] = [None] * len(batches)
+    failures: list[Exception] = []
+    queue = iter(enumerate(batches))  # shared: each batch goes to the next free worker
+
+    async def worker(scope: anyio.CancelScope) -> None:
+        for index, batch in queue:
+            try:
+                answers[index] = await send(batch)
+            except Exception as e:
+                failures.append(e)
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as group:
+        for _ in range(min(concurrency, len(batches))):
+            group.start_soon(worker, group.cancel_scope)
+    if failures:
+        raise failures[0]
+    return answers

@@ -257,7 +257,7 @@ def test_cohere_answers_in_either_shape_and_tokens_from_the_header() -> None:
         cohere, {"embeddings": {"float": [[0.5, 1]]}}, {}, 1, provider="b", model="m"
     )
     assert bare == ([(0.5, 1.0)], 12)
-    assert typed == ([(0.5, 1.0)], 0)  # no header: nothing billed that relaykit can see
+    assert typed == ([(0.5, 1.0)], None)  # no header: embed estimates the count
 
 
 # -- the mock's own checks and the price table --------------------------------------------
@@ -305,3 +305,15 @@ def test_embedding_prices_per_million_input_tokens() -> None:
         found = lookup(model)[1]
         assert found is not None
         assert (found.input, found.output) == (Decimal(price), Decimal(0))
+
+
+@pytest.mark.anyio
+async def test_an_answer_without_a_token_count_is_estimated(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # Cohere's body has no count, and the header may not come (or not be a number).
+    mock.script.push(Reply(headers={"x-amzn-bedrock-input-token-count": "n/a"}))
+    async with make_client() as client:
+        r = await client.embed(f"bedrock/{COHERE_V3}", ["abcdefgh", "abc"])
+    assert r.usage.input_tokens == 2 + 1  # four characters a token, one at least a text
+    assert r.cost == Decimal("0.10") * 3 / 1_000_000

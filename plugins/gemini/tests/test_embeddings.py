@@ -13,6 +13,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError, NotFoundError, RateLimitError, Usage
+from relaykit.embeddings import estimate_tokens
 from relaykit.testing import Reply, mock_vector
 from relaykit_gemini import embeddings
 from relaykit_gemini.prices import known_model
@@ -165,7 +166,7 @@ def test_reported_tokens_read_usage_metadata() -> None:
     assert embeddings.reported_tokens({"usageMetadata": {"promptTokenCount": 5}}) == 5
     assert embeddings.reported_tokens({"usageMetadata": {}}) is None
     assert embeddings.reported_tokens({"embeddings": []}) is None
-    assert embeddings.estimated_tokens(["abcd", "abcde", "a"]) == 1 + 2 + 1
+    assert estimate_tokens(["abcd", "abcde", "a"]) == 1 + 2 + 1
 
 
 def test_embedding_models_are_priced() -> None:

@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import anyio
 import pytest
 
 import relaykit
 from relaykit import ConfigError, InvalidRequestError, RateLimitError
 from relaykit.testing import OpenAIMock, Reply, mock_embedding_tokens, mock_vector
 from relaykit_openai import PRESETS, OpenAIProvider
-from relaykit_openai.embeddings import batches, gather, parse, vector
+from relaykit_openai.embeddings import batches, parse, vector
 
 KEY = "sk-test-0123456789abcdef0123"
 MODEL = "openai/text-embedding-3-small"
@@ -168,24 +167,6 @@ def test_batches_keep_order_under_both_limits() -> None:
     assert batches(["é", "é", "é"], max_bytes=5) == [("é", "é"), ("é",)]
     # a text longer than the budget goes alone, for the service to judge
     assert batches(["x" * 9, "y", "z"], max_bytes=4) == [("x" * 9,), ("y", "z")]
-
-
-@pytest.mark.anyio
-async def test_gather_runs_at_most_four_at_once_and_keeps_order() -> None:
-    running = peak = 0
-
-    async def send(texts: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int, str]:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await anyio.sleep(0.01 * (len(texts[0]) % 3))  # finish out of order
-        running -= 1
-        return [(float(len(texts[0])),)], 1, "m"
-
-    split = [("x" * n,) for n in range(1, 11)]
-    answers = await gather(send, split)
-    assert [a[0][0][0] for a in answers] == [float(n) for n in range(1, 11)]
-    assert peak == 4
 
 
 # -- compatible services ------------------------------------------------------------

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-import anyio
-
 import relaykit
+from relaykit.embeddings import send_batches
 
 #: Texts Cohere takes in one request.
 MAX_TEXTS = 96
@@ -105,48 +104,14 @@ async def embed(
     check_dimensions(request)
     texts = request.inputs
     batches = [texts[i : i + MAX_TEXTS] for i in range(0, len(texts), MAX_TEXTS)]
-    vectors: list[list[tuple[float, ...]]] = [[] for _ in batches]
-    tokens = [0] * len(batches)
 
-    async def one(index: int) -> None:
-        batch = batches[index]
+    async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int]:
         data = await post(request_body(request, batch))
-        vectors[index], tokens[index] = parse_answer(
-            data, len(batch), provider=provider, model=request.model
-        )
+        return parse_answer(data, len(batch), provider=provider, model=request.model)
 
-    await run_bounded(one, len(batches), MAX_CONCURRENT_REQUESTS)
+    answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS)
     return relaykit.EmbeddingResponse(
-        vectors=tuple(v for batch in vectors for v in batch),
+        vectors=tuple(v for vectors, _ in answers for v in vectors),
         model=request.model,
-        usage=relaykit.Usage(sum(tokens)),
+        usage=relaykit.Usage(sum(tokens for _, tokens in answers)),
     )
-
-
-async def run_bounded(job: Callable[[int], Awaitable[None]], count: int, limit: int) -> None:
-    """Run ``job(0) ... job(count - 1)``, at most ``limit`` at a time.
-
-    The first job to fail cancels the rest, and its error is raised as it was
-    (not wrapped in an exception group): the core maps and retries it as the
-    error of a single request.
-    """
-    if count == 1:
-        await job(0)
-        return
-    pending = iter(range(count))
-    failures: list[Exception] = []
-
-    async def worker(scope: anyio.CancelScope) -> None:
-        for index in pending:  # the workers share the iterator: each index runs once
-            try:
-                await job(index)
-            except Exception as e:
-                failures.append(e)
-                scope.cancel()
-                return
-
-    async with anyio.create_task_group() as group:
-        for _ in range(min(limit, count)):
-            group.start_soon(worker, group.cancel_scope)
-    if failures:
-        raise failures[0]

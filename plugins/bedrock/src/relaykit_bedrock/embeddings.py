@@ -18,7 +18,8 @@ of either):
   type: ``input_type="query"`` sends ``search_query``, anything else
   ``search_document``. The billed tokens come from the
   ``X-Amzn-Bedrock-Input-Token-Count`` header Bedrock adds to InvokeModel
-  answers (0 when an answer lacks it: Cohere's body carries no count).
+  answers (estimated, about four characters a token, when an answer lacks it:
+  Cohere's body carries no count).
 
 ``extra`` is merged into each request's body (``{"truncate": "END"}``,
 ``{"normalize": false}``). Requests run at most :data:`MAX_CONCURRENT_REQUESTS`
@@ -31,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
-import anyio
 import attrs
 
 from relaykit import (
@@ -41,6 +41,7 @@ from relaykit import (
     ProviderUnavailableError,
     Usage,
 )
+from relaykit.embeddings import estimate_tokens, send_batches
 
 from .prices import split_profile
 
@@ -156,8 +157,9 @@ def parse_answer(
     *,
     provider: str,
     model: str,
-) -> tuple[list[tuple[float, ...]], int]:
-    """The vectors of one InvokeModel answer and the input tokens it billed.
+) -> tuple[list[tuple[float, ...]], int | None]:
+    """The vectors of one InvokeModel answer and the input tokens it billed
+    (``None`` when the answer does not say).
 
     Raises :class:`relaykit.ProviderUnavailableError` when the answer does not
     hold ``count`` vectors of numbers.
@@ -187,10 +189,11 @@ def parse_answer(
     if tokens is None:
         tokens = headers.get(INPUT_TOKENS_HEADER)
     try:
-        billed = int(tokens) if tokens is not None else 0
+        return vectors, int(tokens)
     except (TypeError, ValueError):
-        billed = 0  # a count Bedrock garbled costs nothing rather than failing the call
-    return vectors, billed
+        # No count (Cohere's models may come without the header) or a garbled
+        # one: estimated, so that cost and token limits still count the texts.
+        return vectors, None
 
 
 async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> EmbeddingResponse:
@@ -199,48 +202,17 @@ async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> 
     check_dimensions(family, request)
     texts = request.inputs
     batches = [texts[i : i + family.batch] for i in range(0, len(texts), family.batch)]
-    vectors: list[list[tuple[float, ...]]] = [[] for _ in batches]
-    tokens = [0] * len(batches)
 
-    async def one(index: int) -> None:
-        batch = batches[index]
+    async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int]:
         data, headers = await invoke(request.model, request_body(family, request, batch))
-        vectors[index], tokens[index] = parse_answer(
+        vectors, tokens = parse_answer(
             family, data, headers, len(batch), provider=provider, model=request.model
         )
+        return vectors, estimate_tokens(batch) if tokens is None else tokens
 
-    await run_bounded(one, len(batches), MAX_CONCURRENT_REQUESTS)
+    answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS)
     return EmbeddingResponse(
-        vectors=tuple(v for batch in vectors for v in batch),
+        vectors=tuple(v for vectors, _ in answers for v in vectors),
         model=request.model,
-        usage=Usage(sum(tokens)),
+        usage=Usage(sum(tokens for _, tokens in answers)),
     )
-
-
-async def run_bounded(job: Callable[[int], Awaitable[None]], count: int, limit: int) -> None:
-    """Run ``job(0) ... job(count - 1)``, at most ``limit`` at a time.
-
-    The first job to fail cancels the rest, and its error is raised as it was
-    (not wrapped in an exception group): the core maps and retries it as the
-    error of a single request.
-    """
-    if count == 1:
-        await job(0)
-        return
-    pending = iter(range(count))
-    failures: list[Exception] = []
-
-    async def worker(scope: anyio.CancelScope) -> None:
-        for index in pending:  # the workers share the iterator: each index runs once
-            try:
-                await job(index)
-            except Exception as e:
-                failures.append(e)
-                scope.cancel()
-                return
-
-    async with anyio.create_task_group() as group:
-        for _ in range(min(limit, count)):
-            group.start_soon(worker, group.cancel_scope)
-    if failures:
-        raise failures[0]

@@ -7,7 +7,7 @@ of them per call ("at most 100 requests can be in one batch"), so longer
 inputs go in several calls, whose vectors are joined in order.
 
 Newer models report the tokens of a batch in a top-level ``usageMetadata``;
-where an answer has none, the tokens are estimated (:func:`estimated_tokens`)
+where an answer has none, the tokens are estimated (:func:`relaykit.embeddings.estimate_tokens`)
 rather than asked of ``countTokens``, which would double the requests made
 against the embedding model's per-minute quota for a number that is only
 used for cost and limits.
@@ -68,8 +68,3 @@ def reported_tokens(data: Mapping[str, Any]) -> int | None:
     if not isinstance(meta, Mapping) or "promptTokenCount" not in meta:
         return None
     return int(meta["promptTokenCount"] or 0)
-
-
-def estimated_tokens(texts: Sequence[str]) -> int:
-    """About four characters a token (as relaykit's limits estimate), one at least a text."""
-    return sum(max(1, -(-len(text) // 4)) for text in texts)

@@ -25,6 +25,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
+from relaykit.embeddings import estimate_tokens
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
@@ -175,7 +176,7 @@ class GeminiProvider:
                 raise self._error(r.status_code, r.headers, r.content, request.model)
             vectors, reported = self._embeddings_answer(r.content, len(texts), request.model)
             found.extend(vectors)
-            tokens += embeddings.estimated_tokens(texts) if reported is None else reported
+            tokens += estimate_tokens(texts) if reported is None else reported
         return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))
 
     def _embeddings_answer(

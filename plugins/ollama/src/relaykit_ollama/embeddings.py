@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relaykit import EmbeddingRequest
+from relaykit.embeddings import estimate_tokens
 
 
 def request_body(
@@ -55,4 +56,4 @@ def input_tokens(data: Mapping[str, Any], texts: Sequence[str]) -> int:
     count = data.get("prompt_eval_count")
     if count is not None:
         return int(count)
-    return sum(max(1, -(-len(text) // 4)) for text in texts)
+    return estimate_tokens(texts)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from relaykit import (
     EmbeddingRequest,
@@ -24,6 +22,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
+from relaykit.embeddings import send_batches
 from relaykit.http_errors import error_from_http
 
 from . import wire
@@ -154,39 +153,10 @@ async def embed(
             ) from None
 
     split = batches(request.inputs)
-    answers = [await send(split[0])] if len(split) == 1 else await gather(send, split)
+    answers = await send_batches(split, send, concurrency=CONCURRENCY)
     vectors = tuple(v for batch_vectors, _, _ in answers for v in batch_vectors)
     return EmbeddingResponse(
         vectors=vectors,
         model=answers[0][2] or request.model,
         usage=Usage(sum(tokens for _, tokens, _ in answers)),
     )
-
-
-async def gather(
-    send: Callable[[tuple[str, ...]], Awaitable[Answer]],
-    split: Sequence[tuple[str, ...]],
-    concurrency: int = CONCURRENCY,
-) -> list[Answer]:
-    """``send`` of every batch, at most ``concurrency`` at once, answers in the
-    batches' order. The first failure cancels the rest and is raised as it is (not
-    in an exception group), so the core types and retries it as any other."""
-    answers: list[Answer | None] = [None] * len(split)
-    failures: list[Exception] = []
-    queue = iter(enumerate(split))  # shared: each batch goes to the next free worker
-
-    async def worker(scope: anyio.CancelScope) -> None:
-        for i, texts in queue:
-            try:
-                answers[i] = await send(texts)
-            except Exception as e:
-                failures.append(e)
-                scope.cancel()
-                return
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(concurrency, len(split))):
-            tg.start_soon(worker, tg.cancel_scope)
-    if failures:
-        raise failures[0]
-    return [answer for answer in answers if answer is not None]
