@@ -33,6 +33,7 @@ import statistics
 import sys
 from array import array
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,7 @@ def clients(base_url: str) -> dict[str, Any]:
         found["raw aiohttp"] = RawAiohttp(base_url)
         import relaykit_aiohttp  # noqa: F401
 
-        found["relaykit (aiohttp)"] = Relaykit(base_url, "aiohttp")
+        found["relaykit (aiohttp)"] = Relaykit(base_url, "auto")  # auto: aiohttp when installed
     except ImportError:
         pass
     try:
@@ -180,9 +181,9 @@ async def measure(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     """Warm every client up, check its answer, then run alternating rounds."""
     expected = [embedding_vector(i) for i in range(EMBEDDING_INPUTS)]
     found = clients(server.base_url)
-    for client in found.values():
-        await client.__aenter__()
-    try:
+    async with AsyncExitStack() as stack:  # exits in reverse: relaykit's task groups nest
+        for client in found.values():
+            await stack.enter_async_context(client)
         for name, client in found.items():
             got = await client.embed()
             if [list(v) for v in got] != expected:
@@ -194,9 +195,6 @@ async def measure(args: argparse.Namespace, server: Server) -> dict[str, Any]:
             for name, client in order if r % 2 == 0 else order[::-1]:
                 cpu, _ = await run_batch(client.embed, args.calls, args.concurrency)
                 rounds[name].append(cpu / args.calls * 1e6)
-    finally:
-        for client in found.values():
-            await client.__aexit__(None, None, None)
     base = rounds[BASELINE]
     return {
         name: {
