@@ -253,6 +253,18 @@ async def cached(demo: Demo) -> None:
     )
 
 
+async def embeddings(demo: Demo) -> None:
+    """Texts become vectors, one each, in order; the cache keeps each text's vector."""
+    texts = ["How do I reset my password?", "Open Settings, then Security."]
+    r = await demo.client.embed("openai/text-embedding-3-small", texts)
+    demo.say(f"< {len(r.vectors)} vectors of {r.dimensions} numbers, {r.usage.input_tokens} tokens")
+    again = await demo.client.embed("openai/text-embedding-3-small", [*texts, "A new text."])
+    demo.say(
+        f"< again with one new text: {len(again.vectors)} vectors, "
+        f"{again.usage.input_tokens} tokens sent (the rest from the cache)"
+    )
+
+
 async def typed_errors(demo: Demo) -> None:
     """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
     async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
@@ -293,6 +305,7 @@ STEPS: tuple[Step, ...] = (
     Step("server error (500), retried", server_error),
     Step("typed errors", typed_errors),
     Step("response cache", cached),
+    Step("embeddings", embeddings),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )
