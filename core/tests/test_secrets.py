@@ -295,6 +295,14 @@ def test_each_shape_is_masked_wherever_it_sits(example: str) -> None:
         assert out.endswith(after)
 
 
+@pytest.mark.parametrize("before", ["AGP", "AKI", "ARO", "xA3"])
+def test_a_key_right_after_the_start_of_another_prefix_is_masked(before: str) -> None:
+    # Hypothesis found it: the scan for "A..." prefixes consumed "AGPA", so the
+    # Google key starting at that last "A" was never tried, and went out as is.
+    key = "AIza" + "SyD3x9QkLmN0pQrStUvWxYz0123456789ab"
+    assert scrub(f"key {before}{key} end") == f"key {before}{MASK} end"
+
+
 @pytest.mark.parametrize("anchor", ANCHORS + FOLDED)
 def test_each_anchor_is_found_wherever_it_sits(anchor: str) -> None:
     # The literals are looked for in groups (by a character they share), the

@@ -79,7 +79,9 @@ _KEEP = [f"keep{i}" for i in range(1, 6)]
 # the lookbehind that held marks where the literal starts.
 _BY_DASH = re.compile(r"-(?:(?<=(sk)-)|(?<=(GOCSPX)-)|(?<=(xai)-))")
 _BY_UNDERSCORE = re.compile(r"_(?:(?<=(gsk)_)|(?<=(hf)_)|(?<=(gh[pousr])_)|(?<=(github)_pat_))")
-_CAPITAL_A = re.compile(r"A(?:Iza|3T|KIA|SIA|BIA|BSK|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)")
+# The rest of each prefix is a lookahead: matches must not consume it, or a
+# prefix inside another ("AGPAIza...": a Google key after AGP) would be skipped.
+_CAPITAL_A = re.compile(r"A(?=Iza|3T|KIA|SIA|BIA|BSK|CCA|GPA|IDA|ROA|IPA|NPA|NVA|PKA)")
 # Words ("basic"), URLs and query strings are common in prose: where one of
 # them is, its own pattern is tried first, a fraction of the alternation's cost.
 _BEARER_RE = re.compile(_BEARER)
