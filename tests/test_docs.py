@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import types
 from pathlib import Path
@@ -92,11 +93,16 @@ def test_readme_examples_run(
             mock.script.push(
                 Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="Sunny.")
             )
-        exec(compile(block, str(README), "exec"), {"__name__": "__main__"})
+        if "response_format=Ticket" in block:
+            ticket = {"summary": "Checkout down", "priority": "urgent", "tags": ["checkout"]}
+            mock.script.push(Reply(text=json.dumps(ticket)))
+        exec(compile(block, str(README), "exec", dont_inherit=True), {"__name__": "__main__"})
     out = capsys.readouterr().out
     assert out.strip(), "the example printed nothing"
     if "tools=" in block:
         assert out.strip() == "Sunny."
+    if "response_format=Ticket" in block:
+        assert out.strip() == "urgent ['checkout']"
     if "CachePoint()" in block:  # the first call writes the prefix, the second reads it
         (written, read, _), (written_2, read_2, _) = (line.split() for line in out.splitlines())
         assert int(written) == int(read_2) > 1024 and int(read) == int(written_2) == 0

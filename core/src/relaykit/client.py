@@ -926,7 +926,16 @@ class Client:
             target.provider, self._registry.get(target.provider), model, target.model
         )
 
-    async def _finish(self, call: _Call, target: Target, response: ChatResponse) -> ChatResponse:
+    async def _finish(
+        self, call: _Call, target: Target, response: ChatResponse, *, parse: bool = True
+    ) -> ChatResponse:
+        """Price, trace, log and record a successful call; then, when it asked for
+        a class (``response_format=Invoice``), parse the answer into it (``parsed``).
+
+        An answer that does not parse raises :class:`~relaykit.OutputValidationError`
+        after the call is recorded: the provider answered, and billed for it.
+        ``parse=False``: a stream its caller left early, whose text is partial.
+        """
         call.ended = True
         if self._outbound is not None and not call.streamed:  # streams restore event by event
             response = self._outbound.response(response)
@@ -959,6 +968,11 @@ class Client:
                 exporter.record(record)
             if self._call_log is not None:
                 await self._store(record)
+        output = call.request.response_format
+        if output is not None and output.output_type is not None and parse:
+            from .output_types import parse_output
+
+            response = attrs.evolve(response, parsed=parse_output(output.output_type, response))
         return response
 
     def _success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:

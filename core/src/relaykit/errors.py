@@ -74,6 +74,19 @@ def _rebuild(cls: type[RelayError], state: dict[str, Any]) -> RelayError:
     return err
 
 
+class OutputValidationError(RelayError):
+    """The model's answer is not an instance of the ``response_format`` class asked for.
+
+    ``response`` is the answer as it came (its text, usage and cost: the call
+    was made and billed, and is logged as such). Not retryable as such: asking
+    again may give a valid answer, but that is the caller's decision.
+    """
+
+    def __init__(self, message: str, *, response: ChatResponse, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.response = response
+
+
 class ConfigError(RelayError):
     """The configuration is invalid: unknown key, wrong type, missing plugin."""
 

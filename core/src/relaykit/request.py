@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from math import inf, isfinite
 from typing import Any, Literal
@@ -88,18 +89,42 @@ class ToolChoice:
 
 @attrs.frozen
 class ResponseFormat:
-    """Structured output: free ``text``, any ``json_object``, or a ``json_schema``."""
+    """Structured output: free ``text``, any ``json_object``, or a ``json_schema``.
+
+    ``output_type`` is the class the schema was written from, when the caller
+    gave one (see :mod:`relaykit.output_types`): the answer is parsed into it.
+    It is not sent, and two formats with the same schema are equal.
+    """
 
     type: Literal["text", "json_object", "json_schema"] = "json_schema"
     schema: dict[str, Any] | None = None
     name: str = "response"
     strict: bool = True
+    output_type: builtins.type[Any] | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=False
+    )
 
     @classmethod
-    def coerce(cls, value: ResponseFormat | Mapping[str, Any]) -> ResponseFormat:
-        """Accept a ResponseFormat, an OpenAI ``response_format`` dict, or a bare JSON schema."""
+    def coerce(
+        cls, value: ResponseFormat | Mapping[str, Any] | builtins.type[Any]
+    ) -> ResponseFormat:
+        """Accept a ResponseFormat, an OpenAI ``response_format`` dict, a bare JSON
+        schema, or a class to parse the answer into (a pydantic model, a dataclass,
+        an attrs class or a ``TypedDict``)."""
         if isinstance(value, ResponseFormat):
             return value
+        if isinstance(value, type):
+            from .output_types import is_output_type, output_format
+
+            if not is_output_type(value):
+                raise InvalidRequestError(
+                    f"response_format {value.__name__} is not a class relaykit can describe",
+                    param="response_format",
+                    hint="pass a pydantic model, a dataclass, an attrs class, a TypedDict "
+                    "or a JSON schema dict",
+                )
+            name, schema, strict = output_format(value)
+            return cls("json_schema", schema, name, strict, output_type=value)
         if not isinstance(value, Mapping):
             raise InvalidRequestError("response_format must be a dict", param="response_format")
         kind = value.get("type")

@@ -153,6 +153,10 @@ class ChatResponse:
     cache_hit: bool = False
     reasoning_signature: str | None = None
     reasoning_parts: tuple[ReasoningPart, ...] = ()
+    #: the answer as an instance of the ``response_format`` class the call gave
+    #: (``None`` without one); never stored, cached or serialised: it is made
+    #: again from ``text``
+    parsed: Any = attrs.field(default=None, eq=False, repr=False)
 
     def to_message(self) -> Message:
         """This response as an assistant :class:`Message`, to continue the conversation.

@@ -32,6 +32,25 @@ def _structure_part(value: Any, _: Any) -> Part:
 
 converter.register_structure_hook(Part, _structure_part)
 
+
+def _without_parsed() -> None:
+    # A response's ``parsed`` is the caller's own object, made again from its
+    # text: never part of its JSON.
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+    from .response import ChatResponse
+
+    omit = override(omit=True)
+    converter.register_unstructure_hook(
+        ChatResponse, make_dict_unstructure_fn(ChatResponse, converter, parsed=omit)
+    )
+    converter.register_structure_hook(
+        ChatResponse, make_dict_structure_fn(ChatResponse, converter, parsed=omit)
+    )
+
+
+_without_parsed()
+
 _EVENT_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (

@@ -445,8 +445,10 @@ class ChatStream:
                 await self._settle(response)
                 assert self._target is not None
                 client = self._client
-                if exc is None:
-                    self._response = await client._finish(self._call, self._target, response)
+                if exc is None:  # left early: its text is partial, not parsed
+                    self._response = await client._finish(
+                        self._call, self._target, response, parse=False
+                    )
                 elif isinstance(exc, anyio.get_cancelled_exc_class()):
                     self._response = await client._left_early(
                         self._call,

@@ -26,7 +26,7 @@ import base64
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -66,6 +66,15 @@ WEATHER_TOOL = {
         "required": ["city"],
     },
 }
+
+
+@attrs.frozen
+class _Weather:
+    """The class the contract asks structured output in."""
+
+    city: str
+    celsius: float
+    sky: Literal["clear", "cloudy", "rain"]
 
 
 @attrs.frozen
@@ -224,6 +233,18 @@ class ProviderContract:
         async with self.client(harness) as client:
             r = await client.chat(harness.model, "answer", response_format=schema)
         assert r.text == '{"answer": 42}'
+
+    @pytest.mark.anyio
+    async def test_a_response_format_class_comes_back_parsed(self, harness: Harness) -> None:
+        for _ in range(2):
+            harness.mock.script.reply('{"city": "Paris", "celsius": 18.5, "sky": "clear"}')
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "weather?", response_format=_Weather)
+            async with client.stream(harness.model, "again", response_format=_Weather) as s:
+                async for _ in s:
+                    pass
+        assert r.parsed == _Weather("Paris", 18.5, "clear")
+        assert s.response.parsed == _Weather("Paris", 18.5, "clear")
 
     @pytest.mark.anyio
     async def test_cache_points_are_sent_as_marks_or_left_out(self, harness: Harness) -> None:
