@@ -18,6 +18,7 @@ _EXPORTS = {
     "Message": "messages",
     "TextPart": "messages",
     "ImagePart": "messages",
+    "DocumentPart": "messages",
     "ToolCall": "messages",
     "ToolResultPart": "messages",
     "ReasoningPart": "messages",
@@ -83,6 +84,7 @@ __all__ = [
     "ConfigError",
     "ContentFilterError",
     "ContextLengthError",
+    "DocumentPart",
     "EmbeddingRequest",
     "EmbeddingResponse",
     "Finish",
@@ -175,6 +177,7 @@ if TYPE_CHECKING:
     )
     from .messages import (
         CachePoint,
+        DocumentPart,
         ImagePart,
         Message,
         ReasoningPart,

@@ -60,6 +60,60 @@ class ImagePart:
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
 
 
+#: what a document's ``media_type`` may be: PDFs and plain text, which every
+#: provider that reads documents takes (Bedrock takes more: its plugin says)
+DOCUMENT_TYPES = ("application/pdf", "text/plain")
+
+
+@attrs.frozen
+class DocumentPart:
+    """A document for the model to read: a PDF (or plain text), as bytes or by URL.
+
+    ``name`` is its file name or title (OpenAI and Bedrock send one; relaykit
+    makes one up when it is ``None``). Providers that read documents (Anthropic,
+    OpenAI, Gemini, Bedrock) send it in their own shape; the others refuse it
+    with an :class:`~relaykit.InvalidRequestError`, as they do a URL they
+    cannot fetch.
+    """
+
+    data: bytes | None = None
+    media_type: str = "application/pdf"
+    url: str | None = None
+    name: str | None = None
+    type: Literal["document"] = "document"
+
+    def __attrs_post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise InvalidRequestError(
+                "a document part needs exactly one of `data` or `url`",
+                param="content.document",
+            )
+        if self.data is not None and not isinstance(self.data, bytes):
+            raise InvalidRequestError(
+                "a document's `data` must be bytes (read the file in binary mode)",
+                param="content.document.data",
+            )
+
+    def data_url(self) -> str:
+        """The document as a URL: its own, or a ``data:`` URL built from the bytes."""
+        if self.url is not None:
+            return self.url
+        assert self.data is not None
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
+
+    def base64(self) -> str:
+        """The bytes, base64-encoded (the document must have ``data``)."""
+        assert self.data is not None, "a document given by URL has no bytes"
+        return base64.b64encode(self.data).decode()
+
+    @property
+    def filename(self) -> str:
+        """``name``, or one made from the media type (``document.pdf``)."""
+        if self.name:
+            return self.name
+        return "document.txt" if self.media_type == "text/plain" else "document.pdf"
+
+
 @attrs.frozen
 class ToolCall:
     """A call the model asked us to make.
@@ -162,10 +216,13 @@ class CachePoint:
     type: Literal["cache_point"] = "cache_point"
 
 
-Part: TypeAlias = TextPart | ImagePart | ToolCall | ToolResultPart | ReasoningPart | CachePoint
+Part: TypeAlias = (
+    TextPart | ImagePart | DocumentPart | ToolCall | ToolResultPart | ReasoningPart | CachePoint
+)
 PART_TYPES: dict[str, type[Part]] = {
     "text": TextPart,
     "image": ImagePart,
+    "document": DocumentPart,
     "tool_call": ToolCall,
     "tool_result": ToolResultPart,
     "reasoning": ReasoningPart,
@@ -370,6 +427,10 @@ def _part_from_dict(p: Any, where: str) -> Part:
                 raw = data if isinstance(data, bytes) else base64.b64decode(data, validate=True)
                 return ImagePart(data=raw, media_type=p.get("media_type"))
             return ImagePart(url=p.get("url"))
+        if kind == "document":
+            return _document(p)
+        if kind == "file":  # OpenAI's Chat Completions shape
+            return _openai_file(p, where)
         if kind == "tool_call":
             args = p.get("arguments") or {}
             return ToolCall(str(p["id"]), str(p["name"]), dict(args), p.get("raw_arguments"))
@@ -390,9 +451,56 @@ def _part_from_dict(p: Any, where: str) -> Part:
         raise InvalidRequestError(f"{where} is missing {e.args[0]!r}", param=where) from e
     except (binascii.Error, TypeError, ValueError) as e:
         raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
-    valid = ", ".join([*PART_TYPES, "image_url"])
+    valid = ", ".join([*PART_TYPES, "image_url", "file"])
     raise InvalidRequestError(
         f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type"
+    )
+
+
+def _document(p: Mapping[str, Any]) -> DocumentPart:
+    """relaykit's ``{"type": "document", "data": ...}`` or Anthropic's ``source`` shape."""
+    source = p.get("source")
+    name = p.get("name") or p.get("title")
+    if isinstance(source, Mapping):  # Anthropic: base64, text or url
+        kind = source.get("type")
+        if kind == "url":
+            return DocumentPart(url=str(source["url"]), name=name)
+        if kind == "text":
+            text = str(source["data"]).encode()
+            return DocumentPart(data=text, media_type="text/plain", name=name)
+        return DocumentPart(
+            data=base64.b64decode(source["data"], validate=True),
+            media_type=str(source.get("media_type") or "application/pdf"),
+            name=name,
+        )
+    data = p.get("data")
+    raw = data if isinstance(data, bytes | None) else base64.b64decode(data, validate=True)
+    return DocumentPart(
+        data=raw,
+        media_type=str(p.get("media_type") or "application/pdf"),
+        url=p.get("url"),
+        name=name,
+    )
+
+
+def _openai_file(p: Mapping[str, Any], where: str) -> DocumentPart:
+    file = p["file"]
+    if not isinstance(file, Mapping) or not file.get("file_data"):
+        raise InvalidRequestError(
+            f"{where} has no file_data: relaykit sends files inline",
+            param=f"{where}.file",
+            hint="pass the file's bytes as file_data (a data: URL); uploaded file ids "
+            "belong to one vendor",
+        )
+    header, sep, payload = str(file["file_data"]).partition(";base64,")
+    if not sep or not header.startswith("data:"):
+        raise InvalidRequestError(
+            f"{where}.file.file_data must be a base64 data: URL", param=f"{where}.file"
+        )
+    return DocumentPart(
+        data=base64.b64decode(payload, validate=True),
+        media_type=header[5:] or "application/pdf",
+        name=file.get("filename"),
     )
 
 

@@ -11,7 +11,15 @@ from typing import Any, NamedTuple
 import attrs
 
 from .known_secrets import KnownSecrets
-from .messages import Message, ReasoningPart, Role, TextPart, ToolCall, ToolResultPart
+from .messages import (
+    DocumentPart,
+    Message,
+    ReasoningPart,
+    Role,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from .protocols import CallRecord, Redactor
 
 #: the characters a chain's memo holds by default (``[redaction] memo_mb``; texts
@@ -265,6 +273,13 @@ class RedactionChain:
                 reasoning = self.reasoning_part(p)
                 changed = changed or reasoning is not p
                 p = reasoning
+            elif isinstance(p, DocumentPart) and p.media_type == "text/plain" and p.data:
+                # A text document is text the caller handed us, as a message is.
+                # (PDFs, like images, are kept as they came: no redactor reads them.)
+                original = p.data.decode("utf-8", "replace")
+                text = self.text(original)
+                if text != original:
+                    p, changed = attrs.evolve(p, data=text.encode()), True
             parts.append(p)
         return Message(message.role, tuple(parts)) if changed else message
 

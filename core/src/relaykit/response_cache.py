@@ -34,7 +34,16 @@ from .events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from .messages import CachePoint, ImagePart, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from .messages import (
+    CachePoint,
+    DocumentPart,
+    ImagePart,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from .request import ChatRequest, ResponseFormat
 from .response import ChatResponse, Usage
 
@@ -222,6 +231,10 @@ def _part(part: Part) -> Any:
         image: ImagePart = part  # type: ignore[assignment]
         data = None if image.data is None else base64.b64encode(image.data).decode()
         return ["image", image.url, data, image.media_type]
+    if kind is DocumentPart:
+        document: DocumentPart = part  # type: ignore[assignment]
+        data = None if document.data is None else base64.b64encode(document.data).decode()
+        return ["document", document.url, data, document.media_type, document.name]
     raise TypeError(f"a message part of unknown type {kind.__name__} cannot be cached")
 
 

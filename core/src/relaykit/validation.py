@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .errors import InvalidRequestError
-from .messages import TextPart, ToolResultPart
+from .messages import DocumentPart, TextPart, ToolResultPart
 from .request import ChatRequest
 
 
 def request_size(request: ChatRequest) -> int:
-    """Characters of text the request carries (message text and tool results)."""
+    """Characters of text the request carries (message text, tool results and
+    text documents; a PDF's text is not known before the provider reads it)."""
     size = 0
     for message in request.messages:
         for part in message.content:
@@ -16,6 +17,8 @@ def request_size(request: ChatRequest) -> int:
                 size += len(part.text)
             elif isinstance(part, ToolResultPart):
                 size += len(part.content)
+            elif isinstance(part, DocumentPart) and part.media_type == "text/plain" and part.data:
+                size += len(part.data)
     return size
 
 

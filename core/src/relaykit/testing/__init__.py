@@ -36,6 +36,7 @@ _EXPORTS = {
     "EmbeddingContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
+    "PDF": "provider_contract",
     "MemoryStorage": "memory_storage",
     "RecordingExporter": "recording_exporter",
     "StorageContract": "storage_contract",
@@ -56,6 +57,7 @@ __all__ = [
     "FROZEN_NOW",
     "MID_PERIOD",
     "MOCK_DIMENSIONS",
+    "PDF",
     "PNG",
     "WEATHER_TOOL",
     "Drop",
@@ -113,7 +115,14 @@ if TYPE_CHECKING:
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .memory_storage import MemoryStorage
     from .openai_mock import OpenAIMock
-    from .provider_contract import PNG, WEATHER_TOOL, EmbeddingContract, Harness, ProviderContract
+    from .provider_contract import (
+        PDF,
+        PNG,
+        WEATHER_TOOL,
+        EmbeddingContract,
+        Harness,
+        ProviderContract,
+    )
     from .recording_exporter import RecordingExporter
     from .records import bare_record
     from .retries import instant_retries

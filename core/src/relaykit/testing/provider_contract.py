@@ -36,6 +36,7 @@ import relaykit
 from relaykit import (
     AuthenticationError,
     CachePoint,
+    DocumentPart,
     ImagePart,
     InvalidRequestError,
     Message,
@@ -56,6 +57,15 @@ from .vendor_mock import VendorMock
 # A 1x1 transparent PNG.
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+#: The smallest PDF readers accept: one empty page (offsets in its xref are exact).
+PDF = (
+    b"%PDF-1.4\n"
+    b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"xref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000052 00000 n \n"
+    b"0000000101 00000 n \ntrailer<</Size 4/Root 1 0 R>>\nstartxref\n164\n%%EOF\n"
 )
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -92,6 +102,9 @@ class Harness:
     supports_cached_tokens: bool = True
     #: whether the vendor says how long to wait on 429 (header or error body)
     supports_retry_after: bool = True
+    #: whether the API reads documents (a PDF, plain text); without, the plugin
+    #: must refuse a DocumentPart with a typed error before sending anything
+    supports_documents: bool = True
     #: plugin objects to register directly (a provider not installed as an entry point)
     plugins: tuple[object, ...] = ()
     #: a model id the provider embeds with (``provider/model``), or ``None`` when
@@ -220,6 +233,25 @@ class ProviderContract:
         async with self.client(harness) as client:
             r = await client.chat(harness.model, [message])
         assert r.text == "echo: what is in this image?"
+
+    @pytest.mark.anyio
+    async def test_document_input(self, harness: Harness) -> None:
+        pdf = DocumentPart(data=PDF, name="invoice-7.pdf")
+        notes = DocumentPart(data=b"Meeting notes: ship on Friday.", media_type="text/plain")
+        message = Message.user([TextPart("summarise these"), pdf, notes])
+        async with self.client(harness) as client:
+            if not harness.supports_documents:
+                with pytest.raises(InvalidRequestError, match="document"):
+                    await client.chat(harness.model, [message])
+                assert not harness.mock.requests, "a refused document must not be sent"
+                return
+            r = await client.chat(harness.model, [message])
+        assert r.text == "echo: summarise these"
+        sent = harness.mock.last_request.body.decode()
+        assert base64.b64encode(PDF).decode() in sent  # every vendor takes a PDF as base64
+        assert "Meeting notes: ship on Friday." in sent or (
+            base64.b64encode(b"Meeting notes: ship on Friday.").decode() in sent
+        )
 
     @pytest.mark.anyio
     async def test_json_schema_response_format(self, harness: Harness) -> None:
@@ -589,4 +621,12 @@ async def _eventually(predicate: Any, within: float = 10.0) -> None:
         await anyio.sleep(0.01)
 
 
-__all__ = ["PNG", "WEATHER_TOOL", "EmbeddingContract", "Harness", "ProviderContract", "Reply"]
+__all__ = [
+    "PDF",
+    "PNG",
+    "WEATHER_TOOL",
+    "EmbeddingContract",
+    "Harness",
+    "ProviderContract",
+    "Reply",
+]

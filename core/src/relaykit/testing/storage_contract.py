@@ -29,7 +29,15 @@ from .._hookimpl import hookimpl
 from ..client import Client
 from ..config import Config
 from ..errors import InvalidRequestError
-from ..messages import CachePoint, ImagePart, Message, ReasoningPart, TextPart, ToolCall
+from ..messages import (
+    CachePoint,
+    DocumentPart,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+)
 from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
 from ..response import ModelInfo, ModelPrice, Usage
 from .fake_provider import FakePlugin
@@ -192,6 +200,13 @@ class StorageContract:
                 Message("system", (TextPart("You are terse."), CachePoint("1h"))),
                 Message.user(
                     "what is this?", ImagePart(data=b"\x89PNG\x00\xff", media_type="image/png")
+                ),
+                Message(
+                    "user",
+                    (
+                        DocumentPart(data=b"%PDF-1.4 \x00\xff", name="a.pdf"),
+                        DocumentPart(url="https://example.com/b.pdf"),
+                    ),
                 ),
                 Message(
                     "assistant",
