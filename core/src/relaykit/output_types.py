@@ -24,7 +24,7 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal, is_typeddict
 
 import attrs
@@ -47,12 +47,15 @@ def is_output_type(value: object) -> bool:
     )
 
 
+@lru_cache(maxsize=256)
 def output_format(cls: type[Any]) -> tuple[str, dict[str, Any], bool]:
     """``cls``'s schema name, its JSON schema, and whether the schema is strict.
 
     Strict (OpenAI's structured outputs) when every object in it lists all its
     properties as required and no others; a ``dict[str, X]`` field cannot say
-    that, and makes the schema non-strict.
+    that, and makes the schema non-strict. Worked out once per class (pydantic
+    takes milliseconds to write a schema): every call shares the same dict,
+    which nothing may change.
     """
     if _is_pydantic(cls):
         schema = _strict_copy(cls.model_json_schema())
@@ -95,7 +98,7 @@ def parse_output(cls: type[Any], response: ChatResponse) -> Any:
 # -- parsing -------------------------------------------------------------------------
 
 
-@cache
+@lru_cache(maxsize=256)
 def _parser(cls: type[Any]) -> Callable[[str], Any]:
     if _is_pydantic(cls):
         return cls.model_validate_json  # type: ignore[no-any-return]

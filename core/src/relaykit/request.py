@@ -123,7 +123,7 @@ class ResponseFormat:
                     hint="pass a pydantic model, a dataclass, an attrs class, a TypedDict "
                     "or a JSON schema dict",
                 )
-            name, schema, strict = output_format(value)
+            name, schema, strict = output_format(value)  # type: ignore[arg-type]  # a class is hashable
             return cls("json_schema", schema, name, strict, output_type=value)
         if not isinstance(value, Mapping):
             raise InvalidRequestError("response_format must be a dict", param="response_format")
