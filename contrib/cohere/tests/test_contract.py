@@ -32,6 +32,9 @@ class TestCohere(ProviderContract, EmbeddingContract):
                 supports_cached_tokens=False,
                 # and Cohere documents no Retry-After on 429.
                 supports_retry_after=False,
+                # Cohere reads text documents (its `documents`) but no PDFs, and the
+                # contract's message holds both: the whole call is refused.
+                supports_documents=False,
                 statuses={
                     400: relaykit.InvalidRequestError,
                     401: relaykit.AuthenticationError,

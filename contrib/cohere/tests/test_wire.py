@@ -22,7 +22,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.testing import PNG, WEATHER_TOOL, Reply
+from relaykit.testing import PDF, PNG, WEATHER_TOOL, Reply
 from relaykit_cohere import plugin, provider
 from relaykit_cohere.testing import CohereMock
 from relaykit_cohere.wire import StreamParser
@@ -189,6 +189,73 @@ async def test_response_reasoning_usage_and_finish(mock: CohereMock) -> None:
     assert planned.finish_reason == "tool_calls"
     assert planned.to_message().content[0] == relaykit.ReasoningPart("I will call the tool.")
     assert cut.finish_reason == "length"
+
+
+# -- documents ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_text_documents_go_in_cohere_documents_streamed_or_not(mock: CohereMock) -> None:
+    notes = relaykit.DocumentPart(data="Ship on Friday. ✓".encode(), media_type="text/plain")
+    named = relaykit.DocumentPart(data=b"Budget: 10k", media_type="text/plain", name="budget")
+    again = relaykit.DocumentPart(data=b"Budget: 12k", media_type="text/plain", name="budget")
+    messages = [
+        relaykit.Message.user([relaykit.TextPart("Read these"), notes, named]),
+        relaykit.Message.assistant("Read."),
+        relaykit.Message.user([again, relaykit.TextPart("When do we ship?")]),
+    ]
+    caller_own = {"data": {"snippet": "from the caller's extra"}}
+    async with client(mock) as c:
+        r = await c.chat(MODEL, messages, extra={"documents": [caller_own]})
+        sent = mock.last_request.json()
+        async with c.stream(MODEL, messages) as s:
+            async for _ in s:
+                pass
+    assert (r.text, s.response.text) == ("echo: When do we ship?", "echo: When do we ship?")
+    # The documents leave the turns, which keep their text; Cohere grounds its answer in them.
+    assert sent["messages"] == [
+        {"role": "user", "content": "Read these"},
+        {"role": "assistant", "content": "Read."},
+        {"role": "user", "content": "When do we ship?"},
+    ]
+    assert sent["documents"] == [
+        {"data": {"title": "document.txt", "text": "Ship on Friday. ✓"}},
+        {"id": "budget", "data": {"title": "budget", "text": "Budget: 10k"}},
+        # a second "budget" gets no id of its own: Cohere makes one up rather than two clash
+        {"data": {"title": "budget", "text": "Budget: 12k"}},
+        caller_own,
+    ]
+    assert len(mock.last_request.json()["documents"]) == 3  # the stream had no extra
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [
+        (relaykit.DocumentPart(data=PDF, name="q3.pdf"), "a application/pdf document (q3.pdf)"),
+        (relaykit.DocumentPart(url="https://example.com/q3.txt"), "given by URL"),
+        (relaykit.DocumentPart(data=b"\xff\xfe", media_type="text/plain"), "is not UTF-8"),
+    ],
+)
+async def test_a_document_cohere_cannot_read_is_refused_before_sending(
+    mock: CohereMock, document: relaykit.DocumentPart, words: str
+) -> None:
+    message = relaykit.Message.user([relaykit.TextPart("summarise"), document])
+    async with client(mock) as c:
+        with pytest.raises(relaykit.InvalidRequestError, match="document") as refused:
+            await c.chat(MODEL, [message])
+    assert words in str(refused.value)
+    assert refused.value.param == "messages[0].content[1]"
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_the_mock_refuses_documents_in_other_shapes(mock: CohereMock) -> None:
+    async with client(mock) as c:
+        for documents in ([{"text": "no data"}], [{"data": {"n": 1}}], {"data": {}}):
+            with pytest.raises(relaykit.InvalidRequestError, match="documents"):
+                await c.chat(MODEL, "hi", extra={"documents": documents})
+        await c.chat(MODEL, "hi", extra={"documents": ["a plain string", {"data": {"a": "b"}}]})
 
 
 @pytest.mark.anyio

@@ -224,7 +224,7 @@ async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> N
                 model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
             )
         assert unavailable.value.status_code == 503
-        with pytest.raises(anthropic.BadRequestError, match="'document' block"):
+        with pytest.raises(anthropic.BadRequestError, match="takes no uploads"):
             await client.messages.create(
                 model="fake/m",
                 max_tokens=10,
@@ -232,10 +232,7 @@ async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> N
                     {
                         "role": "user",
                         "content": [
-                            {
-                                "type": "document",
-                                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
-                            }
+                            {"type": "document", "source": {"type": "file", "file_id": "file_1"}}
                         ],
                     }
                 ],

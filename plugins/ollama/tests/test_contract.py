@@ -7,12 +7,14 @@ import pytest
 from relaykit.testing import EmbeddingContract, Harness, ProviderContract
 from relaykit_ollama.testing import OllamaMock
 
-# Ollama reports neither cached nor reasoning token counts, and never says how
-# long to wait after a 429 (which only proxies in front of it send).
+# Ollama reports neither cached nor reasoning token counts, never says how
+# long to wait after a 429 (which only proxies in front of it send), and its
+# messages carry text and images only: a document is refused before sending.
 FLAGS = {
     "supports_cached_tokens": False,
     "supports_reasoning_tokens": False,
     "supports_retry_after": False,
+    "supports_documents": False,
 }
 
 

@@ -17,12 +17,14 @@ import relaykit
 from relaykit import (
     AuthenticationError,
     ConfigError,
+    DocumentPart,
     ImagePart,
     InvalidRequestError,
     Message,
     NotFoundError,
     RateLimitError,
     StreamError,
+    TextPart,
     ToolCall,
     Usage,
 )
@@ -34,7 +36,7 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.testing.provider_contract import PNG, WEATHER_TOOL
+from relaykit.testing.provider_contract import PDF, PNG, WEATHER_TOOL
 from relaykit_ollama import NDJSONDecoder, base_url_from_host, wire
 from relaykit_ollama.stream_decoder import OllamaStreamDecoder
 from relaykit_ollama.testing import OllamaMock
@@ -226,6 +228,25 @@ async def test_image_url_is_refused_before_sending(mock: OllamaMock) -> None:
             await c.chat(
                 "ollama/llava:7b", [Message.user("x", ImagePart(url="https://example.com/a.png"))]
             )
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_a_document_is_refused_before_sending_streamed_or_not(mock: OllamaMock) -> None:
+    history = [
+        Message.user("hello"),
+        Message.assistant("hi"),
+        Message.user([TextPart("read this"), DocumentPart(data=PDF, name="q3.pdf")]),
+    ]
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="reads no documents") as refused:
+            await c.chat("ollama/llama3.2", history)
+        with pytest.raises(InvalidRequestError, match=r"q3\.pdf"):
+            async with c.stream("ollama/llama3.2", history) as s:
+                async for _ in s:
+                    pass
+    assert refused.value.param == "messages[2].content[1]"
+    assert "TextPart" in str(refused.value)  # the fix is in the message
     assert not mock.requests
 
 

@@ -6,8 +6,11 @@ with a chat response (``message.content`` items, ``tool_plan``, ``tool_calls``,
 ``usage.tokens``) or, with ``"stream": true``, server-sent events named by type
 (``message-start``, ``content-start``/``-delta``/``-end``, ``tool-plan-delta``,
 ``tool-call-start``/``-delta``/``-end``, ``message-end``); errors are the HTTP
-status with ``{"message": ...}``; ``GET /v1/models`` lists models with
-``endpoints`` and ``context_length``, paginated by ``page_size``/``page_token``.
+status with ``{"message": ...}``; a user message's content item other than
+``text`` or ``image_url``, or ``documents`` not in Cohere's shape (strings, or
+objects with ``data`` of strings and an optional ``id``), is a 400.
+``GET /v1/models`` lists models with ``endpoints`` and ``context_length``,
+paginated by ``page_size``/``page_token``.
 
 ``POST /v2/embed`` answers ``{"id", "embeddings": {"float": [...]}, "texts",
 "meta": {"billed_units": {"input_tokens"}}, "response_type"}`` with
@@ -74,6 +77,8 @@ _EMBED_FIELDS = (
     "truncate",
 )
 
+#: the content item types a user message may hold
+_CONTENT_TYPES = ("text", "image_url")
 # Cohere has no content-filter finish reason; a scripted one renders as COMPLETE.
 _FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
 
@@ -142,6 +147,9 @@ class CohereMock(VendorMock):
         turns = body.get("messages") or []
         if not turns:
             return _error(400, "invalid request: messages must not be empty")
+        refusal = _content_refusal(turns) or _documents_refusal(body.get("documents"))
+        if refusal is not None:
+            return refusal
         last_user = next(
             (_text(t.get("content")) for t in reversed(turns) if t.get("role") == "user"), ""
         )
@@ -273,6 +281,50 @@ class CohereMock(VendorMock):
                     f"{', '.join(map(str, allowed))}",
                 )
         return None
+
+
+def _content_refusal(turns: Any) -> Response | None:
+    """A 400 for a content item a user message does not take (only ``text`` and
+    ``image_url``: documents go in the request's ``documents``)."""
+    for i, turn in enumerate(turns):
+        content = turn.get("content") if isinstance(turn, dict) else None
+        if turn.get("role") != "user" or not isinstance(content, list):
+            continue
+        for j, item in enumerate(content):
+            kind = item.get("type") if isinstance(item, dict) else None
+            if kind not in _CONTENT_TYPES:
+                return _error(
+                    400,
+                    f"invalid request: messages[{i}].content[{j}] has type {kind!r};"
+                    f" use one of {', '.join(_CONTENT_TYPES)}",
+                )
+    return None
+
+
+def _documents_refusal(documents: Any) -> Response | None:
+    """A 400 for ``documents`` that are not Cohere's: a list of strings, or of objects
+    with ``data`` (an object of strings) and an optional string ``id``."""
+    if documents is None:
+        return None
+    if not isinstance(documents, list):
+        return _error(400, "invalid request: documents must be a list")
+    for i, doc in enumerate(documents):
+        if isinstance(doc, str) and doc:
+            continue
+        data = doc.get("data") if isinstance(doc, dict) else None
+        well_formed = (
+            isinstance(data, dict)
+            and bool(data)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())
+            and isinstance(doc.get("id", ""), str)
+        )
+        if not well_formed:
+            return _error(
+                400,
+                f"invalid request: documents[{i}] must be a string or an object with"
+                " `data` (an object of strings) and an optional string `id`",
+            )
+    return None
 
 
 def _events(

@@ -3,6 +3,11 @@
 Everything that knows Cohere's field names lives here: the request body, the
 non-streamed response, usage and finish reasons, and :class:`StreamParser`,
 which turns the bytes of a streamed response into relaykit stream events.
+
+Cohere reads documents as text only, in the request-wide ``documents`` list it
+grounds (and cites) its answer in: a text :class:`~relaykit.DocumentPart`
+becomes one of its entries; a PDF, or a document by URL, is refused before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.messages import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from relaykit.response import FinishReason
 from relaykit.sse import ServerSentEvent, SSEDecoder
 
@@ -48,6 +61,7 @@ def finish_reason(raw: str | None) -> FinishReason:
 def request_body(request: relaykit.ChatRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body of ``POST /v2/chat`` for ``request``."""
     body: dict[str, Any] = {"model": request.model, "messages": messages(request.messages)}
+    grounding = documents(request.messages)
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
     if request.temperature is not None:
@@ -96,7 +110,58 @@ def request_body(request: relaykit.ChatRequest, *, stream: bool) -> dict[str, An
             body["response_format"] = {"type": "json_object", "json_schema": fmt.schema}
     body["stream"] = stream
     body.update(request.extra)
+    if grounding:
+        # The caller's own `documents` (in extra) come after the messages' ones, not instead.
+        body["documents"] = grounding + list(request.extra.get("documents") or ())
     return body
+
+
+def documents(items: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """The text documents in ``items``, in order, as entries of Cohere's ``documents``.
+
+    Each is ``{"id": its name, "data": {"title": its file name, "text": its
+    text}}``: the id (what Cohere's citations name) only when the caller named
+    the document and no earlier one has that name; Cohere makes one up
+    otherwise. Raises :class:`relaykit.InvalidRequestError` for a document
+    Cohere cannot read: a PDF (or any type but text), one given by URL, or
+    text that is not UTF-8.
+    """
+    out: list[dict[str, Any]] = []
+    ids: set[str] = set()
+    for i, m in enumerate(items):
+        for j, part in enumerate(m.content):
+            if not isinstance(part, DocumentPart):
+                continue
+            where = f"messages[{i}].content[{j}]"
+            entry: dict[str, Any] = {
+                "data": {"title": part.filename, "text": _document_text(part, where)}
+            }
+            if part.name and part.name not in ids:
+                ids.add(part.name)
+                entry["id"] = part.name
+            out.append(entry)
+    return out
+
+
+def _document_text(part: DocumentPart, where: str) -> str:
+    """The text of a document Cohere can read; the error naming the fix for one it cannot."""
+    if part.media_type != "text/plain" or part.data is None:
+        what = "given by URL" if part.data is None else f"a {part.media_type} document"
+        raise relaykit.InvalidRequestError(
+            f"{where} is {what} ({part.filename}), and Cohere reads text documents only:"
+            " extract its text yourself and send it as DocumentPart(data=text.encode(),"
+            " media_type='text/plain'), or route the call to a provider that reads PDFs"
+            " (Anthropic, OpenAI, Gemini, Bedrock)",
+            param=where,
+        )
+    try:
+        return part.data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise relaykit.InvalidRequestError(
+            f"{where}: the text document {part.filename} is not UTF-8; decode it yourself"
+            " and send it as UTF-8",
+            param=where,
+        ) from e
 
 
 def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -104,7 +169,8 @@ def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
 
     Tool results become ``tool`` messages wherever they appear. Reasoning sent back
     on an assistant turn with tool calls becomes its ``tool_plan``; other reasoning
-    is dropped (Cohere does not need it back).
+    is dropped (Cohere does not need it back). Documents are left out: they go in
+    the request's ``documents`` (see :func:`documents`).
     """
     out: list[dict[str, Any]] = []
     for m in items:

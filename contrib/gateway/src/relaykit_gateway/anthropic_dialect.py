@@ -4,9 +4,12 @@ Anthropic's content blocks map onto relaykit's parts: ``text``, ``image``,
 ``tool_use`` (a :class:`~relaykit.ToolCall`), ``tool_result`` (a ``tool``
 message of its own, as relaykit writes results), ``thinking`` and
 ``redacted_thinking`` (a :class:`~relaykit.ReasoningPart` of Anthropic's
-origin, so its signature goes back only to an Anthropic model). Blocks
-relaykit cannot carry (documents, server tools' results) are refused with a
-400 that names them rather than dropped.
+origin, so its signature goes back only to an Anthropic model), ``document``
+(a :class:`~relaykit.DocumentPart` from a base64, text or URL source, its
+``title`` as the name and its ``context`` as a text part before it). Blocks
+relaykit cannot carry (server tools' results, a document from an uploaded
+file or of custom content) are refused with a 400 that names them rather
+than dropped.
 
 A ``cache_control`` mark on a system block, a content block or a block inside
 a ``tool_result`` becomes a :class:`~relaykit.CachePoint` right after the part
@@ -26,6 +29,7 @@ from typing import Any
 from relaykit import (
     CachePoint,
     ChatResponse,
+    DocumentPart,
     ImagePart,
     InvalidRequestError,
     Message,
@@ -189,7 +193,7 @@ def _system(system: Any) -> list[Message]:
     if isinstance(system, list):
         parts: list[Part] = []
         for i, block in enumerate(system):
-            parts += _marked(_text_block(block, f"system.{i}"), block, f"system.{i}")
+            parts += _marked([_text_block(block, f"system.{i}")], block, f"system.{i}")
         return [Message("system", tuple(parts))] if parts else []
     raise InvalidRequestError("`system` must be a string or a list of text blocks", param="system")
 
@@ -200,10 +204,10 @@ def _text_block(block: Any, where: str) -> TextPart:
     return TextPart(string_field(block, "text", where))
 
 
-def _marked(part: Part, block: Mapping[str, Any], where: str) -> list[Part]:
-    """``part``, then the cache point its block's ``cache_control`` asks for, if any."""
+def _marked(parts: list[Part], block: Mapping[str, Any], where: str) -> list[Part]:
+    """``parts`` (one block's), then the cache point its ``cache_control`` asks for, if any."""
     point = parse_cache_control(block.get("cache_control"), where)
-    return [part] if point is None else [part, point]
+    return parts if point is None else [*parts, point]
 
 
 def _messages(m: Any, where: str) -> list[Message]:
@@ -230,8 +234,10 @@ def _messages(m: Any, where: str) -> list[Message]:
                 out.append(Message(role, tuple(pending)))
                 pending = []
             out.append(Message("tool", _tool_result(block, at)))
+        elif isinstance(block, Mapping) and block.get("type") == "document" and role == "user":
+            pending += _marked(_document(block, at), block, at)
         else:
-            pending += _marked(_part(block, role, at), block, at)
+            pending += _marked([_part(block, role, at)], block, at)
     if pending or not out:
         out.append(Message(role, tuple(pending)))
     return out
@@ -263,7 +269,8 @@ def _part(block: Any, role: str, where: str) -> Part:
         return ReasoningPart(redacted=string_field(block, "data", where), origin=ORIGIN)
     raise InvalidRequestError(
         f"{where} is a {kind!r} block in a {role} message, which the gateway cannot pass on:"
-        " send text, image, tool_use, tool_result, thinking or redacted_thinking blocks",
+        " send text, image, document, tool_use, tool_result, thinking or redacted_thinking"
+        " blocks (documents in user messages only)",
         param=f"{where}.type",
     )
 
@@ -271,12 +278,7 @@ def _part(block: Any, role: str, where: str) -> Part:
 def _image(block: Mapping[str, Any], where: str) -> ImagePart:
     source = block.get("source")
     if isinstance(source, Mapping) and source.get("type") == "base64":
-        try:
-            data = base64.b64decode(string_field(source, "data", where), validate=True)
-        except binascii.Error as e:
-            raise InvalidRequestError(
-                f"{where}.source.data is not base64: {e}", param=f"{where}.source.data"
-            ) from e
+        data = _base64(string_field(source, "data", where), f"{where}.source.data")
         return ImagePart(
             data=data, media_type=string_field(source, "media_type", f"{where}.source")
         )
@@ -285,6 +287,58 @@ def _image(block: Mapping[str, Any], where: str) -> ImagePart:
     raise InvalidRequestError(
         f"{where}.source must be a base64 or url image source", param=f"{where}.source"
     )
+
+
+def _document(block: Mapping[str, Any], where: str) -> list[Part]:
+    """A ``document`` block as parts: its ``context`` (what the caller says about the
+    document, for the model to read) as text, then the document.
+
+    ``citations`` is not read: relaykit's answers carry no citations, and an
+    answer without them is one Anthropic gives too.
+    """
+    title = block.get("title")
+    if title is not None and not isinstance(title, str):
+        raise InvalidRequestError(f"{where}.title must be a string", param=f"{where}.title")
+    document = _document_source(block.get("source"), title or None, f"{where}.source")
+    context = block.get("context")
+    if context is None or context == "":
+        return [document]
+    return [TextPart(string_field(block, "context", where)), document]
+
+
+def _document_source(source: Any, title: str | None, where: str) -> DocumentPart:
+    """The document a ``document`` block's ``source`` holds: base64 bytes, text or a URL."""
+    kind = source.get("type") if isinstance(source, Mapping) else None
+    if kind == "base64":
+        return DocumentPart(
+            data=_base64(string_field(source, "data", where), f"{where}.data"),
+            media_type=string_field(source, "media_type", where),
+            name=title,
+        )
+    if kind == "text":
+        text = string_field(source, "data", where)
+        return DocumentPart(data=text.encode(), media_type="text/plain", name=title)
+    if kind == "url":  # Anthropic reads PDFs only by URL
+        return DocumentPart(url=string_field(source, "url", where), name=title)
+    if kind == "file":
+        raise InvalidRequestError(
+            f"{where} names an uploaded file (file_id), and the gateway takes no uploads:"
+            " send the document itself as a base64 or text source",
+            param=f"{where}.file_id",
+        )
+    raise InvalidRequestError(
+        f"{where} must be a base64, text or url document source"
+        + (" (custom content: send its text as a text source)" if kind == "content" else ""),
+        param=f"{where}.type" if kind is not None else where,
+    )
+
+
+def _base64(data: str, where: str) -> bytes:
+    """``data`` decoded, or the error naming ``where`` as not base64."""
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error as e:
+        raise InvalidRequestError(f"{where} is not base64: {e}", param=where) from e
 
 
 def _tool_result(block: Mapping[str, Any], where: str) -> tuple[Part, ...]:

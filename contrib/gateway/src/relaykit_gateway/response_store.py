@@ -6,9 +6,9 @@ that it can be fetched again or deleted. The
 gateway does the same in its own memory: each kept response holds the
 conversation so far, its answer included, for at most ``ttl`` seconds and
 within ``max_chars`` characters of text for all of them together (the oldest
-go first). Memory is per process: behind several gateway processes, a caller
-continuing a response must reach the one that answered it, or send the whole
-conversation.
+go first; an image's or a document's bytes count a character each). Memory is
+per process: behind several gateway processes, a caller continuing a response
+must reach the one that answered it, or send the whole conversation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
-from relaykit import ImagePart, Message, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 
 #: (expires at, conversation, the response object, the conversation's size)
 _Kept: TypeAlias = tuple[float, tuple[Message, ...], dict[str, Any] | None, int]
@@ -107,7 +115,8 @@ class ResponseStore:
 
 
 def _size(conversation: tuple[Message, ...]) -> int:
-    """Characters a conversation holds (images by their bytes): what memory it takes."""
+    """Characters a conversation holds (images and documents by their bytes): what memory
+    it takes."""
     size = 0
     for message in conversation:
         for part in message.content:
@@ -121,4 +130,6 @@ def _size(conversation: tuple[Message, ...]) -> int:
                 size += len(part.text) + len(part.redacted or "") + len(part.signature or "")
             elif isinstance(part, ImagePart):
                 size += len(part.data or b"") + len(part.url or "")
+            elif isinstance(part, DocumentPart):
+                size += len(part.data or b"") + len(part.url or "") + len(part.name or "")
     return size

@@ -8,7 +8,10 @@ Conversations API) is refused with a 400 that says so. Input items map onto
 relaykit's messages: a run of
 assistant-side items (``reasoning``, an assistant ``message``,
 ``function_call``) is one assistant turn, ``function_call_output`` a ``tool``
-message. A reasoning item's encrypted content travels as a
+message. An ``input_file`` part is a :class:`~relaykit.DocumentPart`: its
+``file_data`` (a ``data:`` URL) or its ``file_url``; an uploaded file
+(``file_id``) is refused, since it lives at OpenAI. A reasoning item's
+encrypted content travels as a
 :class:`~relaykit.ReasoningPart` of this API's origin, which only a provider
 of that origin sends back: relaykit-openai in its Responses mode (``api =
 "responses"``, or ``"auto"`` for OpenAI's Responses-only models). Every other
@@ -23,9 +26,11 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from relaykit import (
     ChatResponse,
+    DocumentPart,
     InvalidRequestError,
     Message,
     ReasoningDelta,
@@ -275,23 +280,86 @@ def _content(content: Any, where: str) -> tuple[Part, ...]:
             parts.append(TextPart(string_field(part, "text", at)))
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             # Chat Completions' shape, so data: URLs become bytes as everywhere else
-            image = {"type": "image_url", "image_url": {"url": part["image_url"]}}
-            (message,) = coerce_messages([{"role": "user", "content": [image]}])
-            parts += message.content
+            parts += _chat_part({"type": "image_url", "image_url": {"url": part["image_url"]}}, at)
+        elif kind == "input_file":
+            parts.append(_file(part, at))
         else:
             raise InvalidRequestError(
                 f"{at} is a {kind!r} part, which the gateway cannot pass on: send"
-                " input_text, output_text or input_image (with an image_url)",
+                " input_text, output_text, input_image (with an image_url) or input_file",
                 param=f"{at}.type",
             )
     return tuple(parts)
 
 
+#: where :func:`coerce_messages` places the one part :func:`_chat_part` hands it
+_CHAT_AT = "messages[0].content[0]"
+
+
+def _chat_part(part: Mapping[str, Any], at: str) -> tuple[Part, ...]:
+    """``part``, in Chat Completions' shape, read as relaykit reads it there; an error
+    names ``at``, where the caller put it, rather than the one-part message it went in."""
+    try:
+        (message,) = coerce_messages([{"role": "user", "content": [part]}])
+    except InvalidRequestError as e:
+        # A file's fields sit inside `file` there, and on the part itself here.
+        text = e.message.replace(f"{_CHAT_AT}.file.", f"{at}.").replace(_CHAT_AT, at)
+        raise InvalidRequestError(text, param=at, hint=e.hint) from e
+    return message.content
+
+
+def _file(part: Mapping[str, Any], at: str) -> DocumentPart:
+    """An ``input_file`` part: its bytes as a ``data:`` URL (``file_data``) or its URL
+    (``file_url``). An uploaded file (``file_id``) lives at OpenAI, out of reach."""
+    if part.get("file_id") is not None:
+        raise InvalidRequestError(
+            f"{at} names an uploaded file (file_id), and the gateway takes no uploads:"
+            " send the file itself as file_data (a data: URL, with its filename), or its"
+            " file_url",
+            param=f"{at}.file_id",
+        )
+    name = part.get("filename")
+    if name is not None and not isinstance(name, str):
+        raise InvalidRequestError(f"{at}.filename must be a string", param=f"{at}.filename")
+    if part.get("file_data") is not None:
+        file = {"file_data": string_field(part, "file_data", at), "filename": name}
+        (document,) = _chat_part({"type": "file", "file": file}, at)
+        assert isinstance(document, DocumentPart)
+        return document
+    if part.get("file_url") is not None:
+        url = string_field(part, "file_url", at)
+        return DocumentPart(url=url, media_type=_url_media_type(url), name=name)
+    raise InvalidRequestError(
+        f"{at} is an input_file with neither file_data (a data: URL) nor file_url",
+        param=at,
+    )
+
+
+def _url_media_type(url: str) -> str:
+    """What a file at ``url`` holds, by its name: plain text for ``.txt``, else a PDF
+    (a URL says no more, and a PDF is what callers send most)."""
+    path = urlsplit(url).path
+    return "text/plain" if path.lower().endswith(".txt") else "application/pdf"
+
+
 def _text_of(value: Any, where: str) -> str:
-    if isinstance(value, list):
-        parts = _content(value, where.rsplit(".", 1)[0])
-        return "".join(p.text for p in parts if isinstance(p, TextPart))
-    raise InvalidRequestError(f"{where} must be a string or a list of parts", param=where)
+    """A ``function_call_output``'s list of parts as the text relaykit's tool results are.
+
+    A file in it would be lost, so it is refused. Images are still left out,
+    as they were before files came: refusing them would break callers that
+    work today.
+    """
+    if not isinstance(value, list):
+        raise InvalidRequestError(f"{where} must be a string or a list of parts", param=where)
+    parts = _content(value, where.rsplit(".", 1)[0])
+    for j, part in enumerate(parts):
+        if isinstance(part, DocumentPart):
+            raise InvalidRequestError(
+                f"{where}.{j} is a file, and the gateway passes tool results on as text:"
+                " send the file in a user message after the function_call_output",
+                param=f"{where}.{j}",
+            )
+    return "".join(p.text for p in parts if isinstance(p, TextPart))
 
 
 def _tool(tool: Any, where: str) -> dict[str, Any]:

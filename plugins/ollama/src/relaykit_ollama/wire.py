@@ -7,6 +7,8 @@ gives calls no ids, so ids are made up from each call's position in the
 response (``call_0``, ``call_1``, ...): the same reply always gets the same ids.
 Ids go back with the history (``tool_calls[].id``, ``tool_call_id``) for
 servers that know them; older ones ignore fields they do not know.
+Ollama reads no documents (a message carries text and images only), so a
+:class:`~relaykit.DocumentPart` is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Tool, Usage
 from relaykit.messages import (
     CachePoint,
+    DocumentPart,
     ImagePart,
     Part,
     ReasoningPart,
@@ -108,7 +111,12 @@ def _tools(request: ChatRequest) -> list[dict[str, Any]]:
 
 
 def messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """The ``messages`` list for ``messages``: one wire message per tool result."""
+    """The ``messages`` list for ``messages``: one wire message per tool result.
+
+    Raises :class:`~relaykit.InvalidRequestError` for a document, which Ollama
+    cannot read.
+    """
+    _refuse_documents(messages)
     out: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}  # call id -> tool name, as seen so far
     for i, m in enumerate(messages):
@@ -128,6 +136,26 @@ def messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
             continue  # nothing left to send but the results
         out.append(_message(m, f"messages[{i}]"))
     return out
+
+
+def _refuse_documents(messages: Sequence[Message]) -> None:
+    """Raise :class:`~relaykit.InvalidRequestError` naming the first document in ``messages``.
+
+    Ollama's ``/api/chat`` messages carry ``content`` text and ``images`` only:
+    a document would otherwise be dropped without a word, and the model would
+    answer as if it had read it.
+    """
+    for i, m in enumerate(messages):
+        for j, p in enumerate(m.content):
+            if isinstance(p, DocumentPart):
+                where = f"messages[{i}].content[{j}]"
+                raise InvalidRequestError(
+                    f"{where} is a document ({p.filename}), and Ollama's chat API reads no"
+                    " documents: extract its text yourself and send it as a TextPart (for a"
+                    " PDF, with a PDF-to-text tool), or route the call to a provider that"
+                    " reads documents (Anthropic, OpenAI, Gemini, Bedrock)",
+                    param=where,
+                )
 
 
 def _sendable(parts: Sequence[Part]) -> int:
