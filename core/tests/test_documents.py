@@ -49,6 +49,10 @@ PDF_B64 = base64.b64encode(PDF).decode()
             {"type": "document", "source": {"type": "url", "url": "https://x.test/b.pdf"}},
             DocumentPart(url="https://x.test/b.pdf"),
         ),
+        (  # OpenAI's, bare base64 as its reference describes it
+            {"type": "file", "file": {"filename": "d.pdf", "file_data": PDF_B64}},
+            DocumentPart(data=PDF, name="d.pdf"),
+        ),
         (  # OpenAI's
             {
                 "type": "file",
@@ -70,7 +74,14 @@ def test_documents_come_from_every_dict_shape(part: dict[str, Any], expected: Do
     ("part", "message"),
     [
         ({"type": "file", "file": {"file_id": "file-abc"}}, "has no file_data"),
-        ({"type": "file", "file": {"file_data": "JVBERi0x"}}, "must be a base64 data: URL"),
+        (
+            {"type": "file", "file": {"file_data": "pdf;base64,JVBERi0x"}},
+            "must be base64 or a base64",
+        ),
+        (
+            {"type": "document", "source": {"type": "file", "file_id": "f"}},
+            "source type 'file' is not one relaykit sends",
+        ),
         ({"type": "document"}, "exactly one of `data` or `url`"),
         ({"type": "document", "data": "not base64!"}, "is malformed"),
     ],
@@ -116,3 +127,8 @@ async def test_a_text_documents_secrets_are_redacted_in_the_record() -> None:
     assert isinstance(stored_notes, DocumentPart) and stored_notes.data is not None
     assert secret.encode() not in stored_notes.data and b"the key is" in stored_notes.data
     assert stored_pdf == DocumentPart(data=PDF)
+
+
+def test_a_string_among_parts_is_text() -> None:
+    message = Message.user(["look at this:", DocumentPart(data=PDF)])  # type: ignore[list-item]
+    assert message.content == (TextPart("look at this:"), DocumentPart(data=PDF))

@@ -230,8 +230,14 @@ PART_TYPES: dict[str, type[Part]] = {
 }
 
 
-def _to_parts(parts: Iterable[Part]) -> tuple[Part, ...]:
-    return tuple(parts)
+def _to_parts(parts: Iterable[Part | str]) -> tuple[Part, ...]:
+    found = tuple(parts)
+    for p in found:
+        if type(p) is str:
+            # Message.user(["look:", image]): a string among parts is text, not
+            # something for every provider to skip without a word.
+            return tuple([TextPart(p) if type(p) is str else p for p in found])  # type: ignore[misc]
+    return found  # type: ignore[return-value]
 
 
 def _as_parts(content: str | Sequence[Part]) -> tuple[Part, ...]:
@@ -463,6 +469,12 @@ def _document(p: Mapping[str, Any]) -> DocumentPart:
     name = p.get("name") or p.get("title")
     if isinstance(source, Mapping):  # Anthropic: base64, text or url
         kind = source.get("type")
+        if kind not in ("base64", "text", "url"):
+            raise InvalidRequestError(
+                f"a document's source type {kind!r} is not one relaykit sends",
+                param="content.document.source",
+                hint="use a base64, text or url source (uploaded files belong to one vendor)",
+            )
         if kind == "url":
             return DocumentPart(url=str(source["url"]), name=name)
         if kind == "text":
@@ -493,9 +505,12 @@ def _openai_file(p: Mapping[str, Any], where: str) -> DocumentPart:
             "belong to one vendor",
         )
     header, sep, payload = str(file["file_data"]).partition(";base64,")
-    if not sep or not header.startswith("data:"):
+    if not sep:  # bare base64, as OpenAI's reference describes file_data
+        header, payload = "data:application/pdf", header
+    if not header.startswith("data:"):
         raise InvalidRequestError(
-            f"{where}.file.file_data must be a base64 data: URL", param=f"{where}.file"
+            f"{where}.file.file_data must be base64 or a base64 data: URL",
+            param=f"{where}.file",
         )
     return DocumentPart(
         data=base64.b64decode(payload, validate=True),
