@@ -167,9 +167,9 @@ class AnthropicProvider:
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens ``request`` would use, from ``POST /v1/messages/count_tokens``.
 
-        Counts the system prompt, messages, tools and images as the API would
-        bill them; sampling parameters are left out because the endpoint
-        rejects them. Raises :class:`relaykit.RelayError` subclasses on failure.
+        Counts the system prompt, messages, tools, images and documents as the
+        API would bill them; sampling parameters are left out because the
+        endpoint rejects them. Raises :class:`relaykit.RelayError` subclasses on failure.
         """
         full = self._body(request, stream=False)
         body = {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}

@@ -16,6 +16,9 @@ Built from Anthropic's public API reference:
   the signature the mock gave its text, a ``redacted_thinking`` block its
   ``data``; with ``thinking`` enabled, a final assistant turn holding
   ``tool_use`` must start with one of them.
+- ``document`` blocks checked and counted as :mod:`relaykit_anthropic.mock_documents`
+  describes (a PDF costs :data:`~relaykit_anthropic.mock_documents.PDF_PAGE_TOKENS`
+  input tokens a page).
 - Errors as ``{"type": "error", "error": {"type", "message"}, "request_id"}``;
   ``401 authentication_error`` without the right ``x-api-key`` (or bearer
   token), ``400`` without ``anthropic-version`` or ``max_tokens``.
@@ -52,6 +55,8 @@ import anyio
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
+
+from .mock_documents import document_problem, document_tokens, documents
 
 MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-24T00:00:00Z"),
@@ -178,7 +183,8 @@ class AnthropicMock(VendorMock):
         problem = validate_messages(body)
         if problem:
             return error_response(400, "invalid_request_error", problem)
-        return Response.json({"input_tokens": self.usage_of(Reply(), prompt_text(body))[0]})
+        tokens = self.usage_of(Reply(), prompt_text(body))[0] + _document_tokens(body)
+        return Response.json({"input_tokens": tokens})
 
     async def _messages(self, body: dict[str, Any]) -> Response:
         problem = (
@@ -201,6 +207,8 @@ class AnthropicMock(VendorMock):
         message_id = f"msg_mock{self._n:06d}"
         model = str(body.get("model") or "claude-haiku-4-5")
         inp, out = self.usage_of(reply, prompt_text(body))
+        if reply.input_tokens is None:  # a scripted count is the whole prompt's
+            inp += _document_tokens(body)
         read, written = reply.cached_input_tokens, reply.cache_write_input_tokens
         one_hour = reply.cache_write_1h_input_tokens
         if not (read or written):  # unscripted: what the marks in the request cache
@@ -259,7 +267,7 @@ class AnthropicMock(VendorMock):
         for i, (_, role, block) in enumerate(blocks):
             plain = {k: v for k, v in block.items() if k != "cache_control"}
             seen.append([role, plain])
-            tokens += count_tokens(_block_text(plain))
+            tokens += _block_tokens(plain)
             prefixes.append((json.dumps(seen, sort_keys=True), tokens))
             if block.get("cache_control") and tokens >= self.min_cache_tokens:
                 marks.append((prefixes[-1][0], tokens, block["cache_control"].get("ttl") or "5m"))
@@ -476,6 +484,10 @@ def validate_messages(body: dict[str, Any]) -> str | None:
                 return f"messages.{i}.content.{j}: {b['type']} blocks belong in assistant turns"
             if b["type"] == "tool_result" and m["role"] != "user":
                 return f"messages.{i}.content.{j}: tool_result blocks belong in user turns"
+            if b["type"] == "document" and (
+                problem := document_problem(b, f"messages.{i}.content.{j}", m["role"])
+            ):
+                return problem
     return _thinking_first(body, msgs)
 
 
@@ -499,6 +511,16 @@ def prompt_blocks(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
                 (f"messages.{i}.content.{j}", m["role"], b) for j, b in enumerate(content or ())
             )
     return out
+
+
+def _block_tokens(block: dict[str, Any]) -> int:
+    if block.get("type") == "document":
+        return document_tokens(block)
+    return count_tokens(_block_text(block))
+
+
+def _document_tokens(body: dict[str, Any]) -> int:
+    return sum(document_tokens(b) for b in documents(body))
 
 
 def _block_text(block: dict[str, Any]) -> str:

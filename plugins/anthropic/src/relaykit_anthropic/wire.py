@@ -26,6 +26,10 @@ Choices this module makes, because the Messages API differs from the common shap
   nothing here, and unsigned thinking is rejected, so such parts are left out.
   (Claude on Bedrock signs its reasoning too; relaykit does not count on the
   two being interchangeable.)
+- A :class:`~relaykit.DocumentPart` becomes a ``document`` block (see
+  :mod:`.documents`), which a cache point after it marks like any other block.
+  The API reads documents in user turns only: one in a system or assistant
+  message is refused before sending rather than dropped.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any, Literal
 from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.messages import (
     CachePoint,
+    DocumentPart,
     ImagePart,
     ReasoningPart,
     TextPart,
@@ -46,6 +51,8 @@ from relaykit.messages import (
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
+
+from .documents import document_block
 
 StructuredOutput = Literal["native", "tool"]
 
@@ -207,6 +214,8 @@ def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict
                     blocks.append({"type": "text", "text": "".join(pending)})
                     pending.clear()
                 _mark(p, tools, blocks)
+            elif isinstance(p, DocumentPart):
+                raise _misplaced_document("system")
     text = "".join(pending)
     if text.strip():
         blocks.append({"type": "text", "text": text})
@@ -284,6 +293,10 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
         return {"type": "text", "text": p.text} if p.text else None
     if isinstance(p, ImagePart):
         return {"type": "image", "source": _image_source(p)}
+    if isinstance(p, DocumentPart):
+        if role != "user":
+            raise _misplaced_document(role)
+        return document_block(p)
     if isinstance(p, ToolCall):
         # Arguments that were not valid JSON cannot be sent back as an object.
         return {"type": "tool_use", "id": p.id, "name": p.name, "input": p.arguments}
@@ -305,6 +318,14 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
             return None
         return {"type": "thinking", "thinking": p.text, "signature": p.signature}
     raise TypeError(f"cannot send {type(p).__name__} to the Anthropic Messages API")
+
+
+def _misplaced_document(role: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Anthropic reads documents in user turns only, not in a {role} message",
+        param="messages.content.document",
+        hint="send the document in a user message (a tool result's turn is one too)",
+    )
 
 
 def _image_source(p: ImagePart) -> dict[str, Any]:

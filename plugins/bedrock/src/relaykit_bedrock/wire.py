@@ -10,6 +10,11 @@ Choices the Converse API forces on us, each documented here once:
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
 - Images must travel as bytes (or ``s3://`` URIs); Bedrock never fetches URLs.
+- A :class:`~relaykit.DocumentPart` becomes a ``document`` block with a name
+  Bedrock accepts, unique in the request (see :mod:`.documents`). Bedrock reads
+  documents in user turns that hold text too; anything else (a document in a
+  system or assistant message, a user turn of documents alone, a URL, a media
+  type it does not read) is refused before sending, with the fix.
 - Each ``reasoningContent`` block becomes one reasoning part
   (``origin="bedrock"``), in order: ``reasoningText`` with its own signature,
   ``redactedContent`` (base64 on the wire) as ``redacted``. They go back as
@@ -47,10 +52,18 @@ import json
 from typing import Any
 
 from relaykit import CachePoint, ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
-from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    DocumentPart,
+    ImagePart,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from relaykit.response import FinishReason, reasoning_fields
 
 from .cache_points import CachePoints
+from .documents import DocumentNames, check_user_turns, document_block
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "bedrock"
@@ -181,6 +194,12 @@ def system_blocks(
             elif isinstance(part, CachePoint):
                 _add_text(out, text, points)
                 points.mark(part)
+            elif isinstance(part, DocumentPart):
+                raise InvalidRequestError(
+                    "Bedrock reads documents in user turns only, not in a system message",
+                    param="messages.content.document",
+                    hint="send the document in a user message",
+                )
         _add_text(out, text, points)
     return out
 
@@ -202,6 +221,7 @@ def messages(
     messages are the whole prompt.
     """
     points = CachePoints() if points is None else points
+    names = DocumentNames()  # unique over the whole conversation, as Bedrock wants
     out: list[dict[str, Any]] = []
     for m in values:
         if m.role == "system":
@@ -212,19 +232,23 @@ def messages(
         for part in m.content:
             if isinstance(part, CachePoint):
                 points.mark(part)
-            elif (block := _block(part)) is not None:
+            elif (block := _block(part, names)) is not None:
                 points.add(blocks, block)
         # An empty turn (only unsigned reasoning, say) is a validation error: left out.
         if blocks and not merging:
             out.append({"role": role, "content": blocks})
+    # Checked once turns are merged: the text may come in the next relaykit message.
+    check_user_turns(out)
     return out
 
 
-def _block(part: Any) -> dict[str, Any] | None:
+def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         return {"text": part.text} if part.text else None  # Bedrock rejects blank text blocks
     if isinstance(part, ImagePart):
         return {"image": _image(part)}
+    if isinstance(part, DocumentPart):
+        return document_block(part, names)
     if isinstance(part, ToolCall):
         arguments: Any = part.arguments
         if part.raw_arguments is not None and not part.arguments:

@@ -17,7 +17,8 @@ known test secret. It also rejects request shapes Converse rejects
 (conversations that do not alternate or start with the user, blank text, tool
 blocks without a ``toolConfig``, a ``toolUse.input`` that is not an object,
 ``cachePoint`` blocks of the wrong shape, more than four of them, one right
-after a reasoning block or alone in a message, a ``1h`` one after a ``5m`` one)::
+after a reasoning block or alone in a message, a ``1h`` one after a ``5m`` one,
+``document`` blocks Converse would refuse: see :mod:`.documents`)::
 
     with BedrockMock() as mock:
         config = {"providers": {"bedrock": {

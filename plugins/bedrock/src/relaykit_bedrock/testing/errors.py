@@ -46,3 +46,9 @@ def scripted_failure(reply: Reply) -> Response:
     fallback = "InternalServerException" if reply.status >= 500 else "ValidationException"
     kind = reply.error_code or ERROR_KINDS.get(reply.status, fallback)
     return error(reply.status, reply.error, kind, dict(reply.headers))
+
+
+def constraint(value: str, rule: str) -> str:
+    """AWS's message for a value that breaks a rule of the API's model, as in
+    ``constraint("Value null at 'input'", "Member must not be null")``."""
+    return f"1 validation error detected: {value} failed to satisfy constraint: {rule}"

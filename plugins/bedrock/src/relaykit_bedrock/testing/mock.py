@@ -4,7 +4,8 @@ embedding models and ListFoundationModels over loopback.
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
 empty content, blank text, a ``toolUse.input`` that is not an object, tool
-blocks without a ``toolConfig``, reasoning it did not sign.
+blocks without a ``toolConfig``, reasoning it did not sign, ``document`` blocks
+as :mod:`relaykit_bedrock.testing.documents` describes.
 
 It checks ``cachePoint`` blocks (in ``toolConfig.tools``, ``system`` or a
 message's ``content``) too: ``type`` must be ``"default"`` and ``ttl``, if
@@ -19,8 +20,8 @@ than sharing them.
 
 CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input":
 {"converse": {...}}}``, checked by :func:`validate_count_tokens`, and answers
-``{"inputTokens": N}``: one token per word of the system and text blocks, as
-Converse's ``inputTokens`` counts them here.
+``{"inputTokens": N}``: one token per word of the system and text blocks, plus
+the documents' estimate, as Converse's ``inputTokens`` counts them here.
 
 InvokeModel (``POST /model/{modelId}/invoke``) serves the embedding models
 only, as :mod:`relaykit_bedrock.testing.invoke` describes; each request takes
@@ -45,7 +46,8 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from .errors import error, scripted_failure
+from .documents import document_tokens, documents_problem
+from .errors import constraint, error, scripted_failure
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
 from .invoke import answer, validate_invoke
 from .sigv4 import SigV4Verifier
@@ -167,7 +169,8 @@ class BedrockMock(VendorMock):
         invalid = validate_count_tokens(body)
         if invalid:
             return error(400, invalid, "ValidationException")
-        tokens = count_tokens(_prompt_text(body["input"]["converse"]))
+        converse = body["input"]["converse"]
+        tokens = count_tokens(_prompt_text(converse)) + document_tokens(converse["messages"])
         return Response.json(
             {"inputTokens": tokens}, headers={"x-amzn-requestid": str(uuid.uuid4())}
         )
@@ -210,6 +213,8 @@ class BedrockMock(VendorMock):
             return scripted_failure(reply)
         self._n += 1
         inp, out = self.usage_of(reply, _prompt_text(body))
+        if reply.input_tokens is None:  # a scripted count is the whole prompt's
+            inp += document_tokens(body["messages"])
         # Bedrock counts cache reads (and writes) apart from inputTokens.
         written = reply.cache_write_input_tokens
         usage: dict[str, Any] = {
@@ -319,7 +324,7 @@ def validate(body: Any) -> str | None:
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         )
-    return _cache_point_problem(body)
+    return documents_problem(messages) or _cache_point_problem(body)
 
 
 #: What ``input.converse`` holds (ConverseTokensRequest in the API reference).
@@ -337,7 +342,7 @@ def validate_count_tokens(body: Any) -> str | None:
     """
     inp = body.get("input") if isinstance(body, dict) else None
     if not isinstance(inp, dict):
-        return _constraint("Value null at 'input'", "Member must not be null")
+        return constraint("Value null at 'input'", "Member must not be null")
     if len(inp) != 1:
         return "input must set exactly one of converse or invokeModel."
     converse = inp.get("converse")
@@ -347,7 +352,7 @@ def validate_count_tokens(body: Any) -> str | None:
     if extra:
         return f"input.converse.{extra[0]} is not a ConverseTokensRequest field."
     if not converse.get("messages"):
-        return _constraint("Value null at 'input.converse.messages'", "Member must not be null")
+        return constraint("Value null at 'input.converse.messages'", "Member must not be null")
     return validate(converse)
 
 
@@ -407,19 +412,15 @@ def _cache_point_problem(body: dict[str, Any]) -> str | None:
 def _cache_point_spec_problem(spec: Any, where: str) -> str | None:
     at = f"{where}.cachePoint"
     if not isinstance(spec, dict) or spec.get("type") is None:
-        return _constraint(f"Value null at '{at}.type'", "Member must not be null")
+        return constraint(f"Value null at '{at}.type'", "Member must not be null")
     if spec["type"] != "default":
-        return _constraint(
+        return constraint(
             f"Value '{spec['type']}' at '{at}.type'",
             "Member must satisfy enum value set: [default]",
         )
     ttl = spec.get("ttl")
     if ttl is not None and ttl not in _CACHE_TTLS:
-        return _constraint(
+        return constraint(
             f"Value '{ttl}' at '{at}.ttl'", "Member must satisfy enum value set: [5m, 1h]"
         )
     return None
-
-
-def _constraint(value: str, rule: str) -> str:
-    return f"1 validation error detected: {value} failed to satisfy constraint: {rule}"

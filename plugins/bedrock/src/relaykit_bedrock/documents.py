@@ -1,0 +1,154 @@
+"""A :class:`~relaykit.DocumentPart` as a Converse ``document`` content block.
+
+``{"document": {"format": "pdf", "name": "invoice-7", "source": {"bytes": <base64>}}}``
+(DocumentBlock in the Converse API reference), with these rules of Bedrock's:
+
+- ``format`` is one of pdf, csv, doc, docx, xls, xlsx, html, txt and md,
+  from the part's media type (:data:`DOCUMENT_FORMATS`); others are refused.
+- The source is the bytes or an ``s3://`` object (``s3Location``): Bedrock
+  fetches no URL, so one is refused, with the fix (pass the bytes). A ``data:``
+  URL is sent as the bytes it holds.
+- ``name`` may hold only ASCII letters and digits, single spaces, hyphens,
+  parentheses and square brackets, and must be unique in the request (Bedrock
+  refuses "duplicate document names", across every turn, since Converse sends
+  the whole conversation each time). :class:`DocumentNames` makes one from the
+  part's ``filename``: extension dropped, accents stripped, other characters
+  turned to hyphens, at most 64 characters (the older reference's limit; the
+  newer allows 200), and `` (2)``, `` (3)``... after a name already taken. The
+  names depend only on the conversation, so a cached prefix stays the same.
+- A message holding a document must hold text too, and documents go in user
+  turns only: :func:`check_user_turns` refuses the rest before sending.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+from typing import Any
+
+import attrs
+
+from relaykit import InvalidRequestError
+from relaykit.messages import DocumentPart
+
+#: Converse's document ``format`` for each media type it reads
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+    "text/csv": "csv",
+    "text/html": "html",
+    "text/markdown": "md",
+    "text/x-markdown": "md",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+#: the longest name relaykit sends
+MAX_NAME = 64
+
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+_NOT_ALLOWED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def document_block(part: DocumentPart, names: DocumentNames) -> dict[str, Any]:
+    """The ``document`` block for ``part``, named by ``names``; raises
+    :class:`~relaykit.InvalidRequestError` for a document Bedrock cannot take."""
+    part = _inline(part)
+    fmt = document_format(part.media_type)
+    return {"document": {"format": fmt, "name": names.take(part), "source": _source(part)}}
+
+
+def document_format(media_type: str) -> str:
+    """Converse's ``format`` for ``media_type`` (parameters such as ``charset`` ignored)."""
+    fmt = DOCUMENT_FORMATS.get(media_type.split(";", 1)[0].strip().lower())
+    if fmt is None:
+        raise InvalidRequestError(
+            f"Bedrock does not read documents of type {media_type!r}",
+            param="content.document.media_type",
+            hint="Bedrock reads pdf, csv, doc, docx, xls, xlsx, html, txt and md documents: "
+            f"use one of {', '.join(sorted(DOCUMENT_FORMATS))}",
+        )
+    return fmt
+
+
+def _inline(part: DocumentPart) -> DocumentPart:
+    """``part``, with the bytes (and media type) of a ``data:`` URL in place of the URL."""
+    if part.url is None or not part.url.startswith("data:"):
+        return part
+    header, sep, payload = part.url.partition(";base64,")
+    try:
+        data = base64.b64decode(payload, validate=True) if sep else None
+    except binascii.Error:
+        data = None
+    if data is None:
+        raise InvalidRequestError(
+            "a document's data: URL must be base64 (data:application/pdf;base64,...)",
+            param="content.document.url",
+        )
+    return attrs.evolve(part, url=None, data=data, media_type=header[5:] or part.media_type)
+
+
+def _source(part: DocumentPart) -> dict[str, Any]:
+    if part.data is not None:
+        return {"bytes": part.base64()}
+    if part.url is not None and part.url.startswith("s3://"):
+        return {"s3Location": {"uri": part.url}}
+    raise InvalidRequestError(
+        "Bedrock does not fetch documents by URL",
+        param="content.document.url",
+        hint="download the document and pass its bytes: DocumentPart(data=..., "
+        "media_type='application/pdf'), or use an s3:// URI",
+    )
+
+
+def document_name(filename: str) -> str:
+    """A name Bedrock accepts, made from ``filename`` (``"Q3 report (final).pdf"``
+    stays ``"Q3 report (final)"``, ``"résumé_v2.docx"`` becomes ``"resume-v2"``)."""
+    stem = _EXTENSION.sub("", filename)
+    ascii_only = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    name = _WHITESPACE.sub(" ", _NOT_ALLOWED.sub("-", ascii_only)).strip()
+    return name[:MAX_NAME].rstrip() or "document"
+
+
+class DocumentNames:
+    """The document names of one request, each unique (ignoring case, to be safe)."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+
+    def take(self, part: DocumentPart) -> str:
+        """A name for ``part`` that no earlier document of the request has."""
+        base = document_name(part.filename)
+        name, n = base, 1
+        while name.casefold() in self._taken:
+            n += 1
+            suffix = f" ({n})"
+            name = base[: MAX_NAME - len(suffix)].rstrip() + suffix
+        self._taken.add(name.casefold())
+        return name
+
+
+def check_user_turns(messages: list[dict[str, Any]]) -> None:
+    """Refuse documents outside user turns, and a user turn with documents but no text,
+    which Bedrock refuses too ("A text block must be included when using documents")."""
+    for m in messages:
+        names = [b["document"]["name"] for b in m["content"] if "document" in b]
+        if not names:
+            continue
+        if m["role"] != "user":
+            raise InvalidRequestError(
+                f"Bedrock reads documents in user turns only, not in an {m['role']} message",
+                param="messages.content.document",
+                hint="send the document in a user message",
+            )
+        if not any("text" in b for b in m["content"]):
+            raise InvalidRequestError(
+                f"Bedrock needs text in the user turn with the document {names[0]!r}",
+                param="messages.content.document",
+                hint="add a TextPart saying what to do with it, e.g. "
+                "Message.user([TextPart('Summarise this.'), document])",
+            )
