@@ -132,3 +132,18 @@ async def test_a_text_documents_secrets_are_redacted_in_the_record() -> None:
 def test_a_string_among_parts_is_text() -> None:
     message = Message.user(["look at this:", DocumentPart(data=PDF)])  # type: ignore[list-item]
     assert message.content == (TextPart("look at this:"), DocumentPart(data=PDF))
+
+
+def test_media_types_are_bare_and_lower_case_and_data_urls_become_bytes() -> None:
+    part = DocumentPart(data=b"x", media_type="Text/Plain; charset=utf-8")
+    assert (part.media_type, part.filename) == ("text/plain", "document.txt")
+    assert DocumentPart(data=b"a,b", media_type="text/csv").filename == "document.csv"
+    (message,) = coerce_messages(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "document", "url": f"data:application/pdf;base64,{PDF_B64}"}],
+            }
+        ]
+    )
+    assert message.content == (DocumentPart(data=PDF),)

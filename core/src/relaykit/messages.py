@@ -60,6 +60,22 @@ class ImagePart:
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
 
 
+def _bare_media_type(value: str) -> str:
+    return value.partition(";")[0].strip().lower()
+
+
+_EXTENSIONS = {
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "text/csv": ".csv",
+    "text/html": ".html",
+    "text/markdown": ".md",
+    "application/msword": ".doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.ms-excel": ".xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+
 #: what a document's ``media_type`` may be: PDFs and plain text, which every
 #: provider that reads documents takes (Bedrock takes more: its plugin says)
 DOCUMENT_TYPES = ("application/pdf", "text/plain")
@@ -77,7 +93,8 @@ class DocumentPart:
     """
 
     data: bytes | None = None
-    media_type: str = "application/pdf"
+    #: lower-cased, without parameters (``Text/Plain; charset=utf-8`` is ``text/plain``)
+    media_type: str = attrs.field(default="application/pdf", converter=_bare_media_type)
     url: str | None = None
     name: str | None = None
     type: Literal["document"] = "document"
@@ -108,10 +125,10 @@ class DocumentPart:
 
     @property
     def filename(self) -> str:
-        """``name``, or one made from the media type (``document.pdf``)."""
+        """``name``, or one made from the media type (``document.pdf``, ``document.csv``)."""
         if self.name:
             return self.name
-        return "document.txt" if self.media_type == "text/plain" else "document.pdf"
+        return f"document{_EXTENSIONS.get(self.media_type, '')}"
 
 
 @attrs.frozen
@@ -485,12 +502,15 @@ def _document(p: Mapping[str, Any]) -> DocumentPart:
             media_type=str(source.get("media_type") or "application/pdf"),
             name=name,
         )
-    data = p.get("data")
+    data, url = p.get("data"), p.get("url")
+    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
+        header, _, payload = url.partition(";base64,")  # bytes, as image data: URLs are
+        return DocumentPart(data=base64.b64decode(payload), media_type=header[5:], name=name)
     raw = data if isinstance(data, bytes | None) else base64.b64decode(data, validate=True)
     return DocumentPart(
         data=raw,
         media_type=str(p.get("media_type") or "application/pdf"),
-        url=p.get("url"),
+        url=url,
         name=name,
     )
 
