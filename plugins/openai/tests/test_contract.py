@@ -28,7 +28,10 @@ class TestOpenAI(ProviderContract, EmbeddingContract):
 
 
 class TestCompatiblePreset(ProviderContract):
-    """A preset chosen by `type`: a second name for a Groq-style deployment."""
+    """A preset chosen by `type`: a second name for a Groq-style deployment.
+
+    Groq's Chat Completions reads no documents: the preset refuses them unsent.
+    """
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -37,6 +40,7 @@ class TestCompatiblePreset(ProviderContract):
                 mock=mock,
                 model="mygroq/llama-3.3-70b-versatile",
                 providers={"mygroq": {"type": "groq", "base_url": mock.base_url, "api_key": KEY}},
+                supports_documents=False,
             )
 
 

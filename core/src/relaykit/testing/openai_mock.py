@@ -7,13 +7,19 @@ with empty ``choices`` when ``stream_options.include_usage`` is set, tool-call
 argument fragments, ``{"error": {...}}`` bodies, and ``GET /v1/models``. The
 Responses API (``POST /v1/responses``) is rendered by :mod:`.openai_responses`;
 models OpenAI serves only there are refused on ``/v1/chat/completions``, with
-OpenAI's message. Embeddings (``POST /v1/embeddings``) are checked and rendered
-by :mod:`.openai_embeddings`.
+OpenAI's message. ``file`` content parts are checked as Chat Completions does
+(PDF data only, in user messages; see :mod:`.openai_responses` for files) and
+count input tokens. The echo repeats the user's words, not the files they
+attached: a text part that is one ``<document name="...">`` element (how a
+client quotes a text file, which Chat Completions takes only as text) counts
+as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
+and rendered by :mod:`.openai_embeddings`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -95,10 +101,14 @@ class OpenAIMock(VendorMock):
                 None,
                 param="model",
             )
+        try:
+            files = _file_tokens(body.get("messages"))
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
         last_user = next(
             (
-                _text(m.get("content"))
+                _text(m.get("content"), said=True)
                 for m in reversed(body.get("messages", []))
                 if m.get("role") == "user"
             ),
@@ -112,6 +122,8 @@ class OpenAIMock(VendorMock):
         rid = f"chatcmpl-mock{self._n:06d}"
         model = body.get("model", "gpt-4o-mini")
         inp, out = self.usage_of(reply, prompt)
+        if reply.input_tokens is None:
+            inp += files
         usage = {
             "prompt_tokens": inp,
             "completion_tokens": out,
@@ -203,7 +215,10 @@ class OpenAIMock(VendorMock):
         if failed is not None:
             return failed
         self._n += 1
-        rendering = openai_responses.Rendering(reply, self._n, body, self.usage_of(reply, prompt))
+        inp, out = self.usage_of(reply, prompt)
+        if reply.input_tokens is None:
+            inp += openai_responses.input_file_tokens(body["input"])
+        rendering = openai_responses.Rendering(reply, self._n, body, (inp, out))
         if body.get("stream"):
             return Response(
                 200,
@@ -299,14 +314,50 @@ class OpenAIMock(VendorMock):
         yield b"data: [DONE]\n\n"
 
 
-def _text(content: Any) -> str:
+#: a text part that quotes a whole text file (see the module's docstring)
+_QUOTED_FILE = re.compile(r'<document name="[^"]*">\n.*\n</document>', re.DOTALL)
+
+
+def _text(content: Any, *, said: bool = False) -> str:
+    """The text of a message's content; ``said``: without quoted files."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return " ".join(
-            p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text"
+            p["text"]
+            for p in content
+            if isinstance(p, dict)
+            and p.get("type") == "text"
+            and not (said and _QUOTED_FILE.fullmatch(str(p.get("text"))))
         )
     return ""
+
+
+def _file_tokens(messages: Any) -> int:
+    """Input tokens of the ``file`` parts in ``messages``, checked as Chat
+    Completions checks them (:class:`~.openai_responses.Refusal` otherwise)."""
+    tokens = 0
+    for i, m in enumerate(messages if isinstance(messages, list) else ()):
+        content = m.get("content") if isinstance(m, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else ()):
+            if isinstance(part, dict) and part.get("type") == "file":
+                tokens += _file_part_tokens(part, m.get("role"), f"messages[{i}].content[{j}]")
+    return tokens
+
+
+def _file_part_tokens(part: dict[str, Any], role: Any, at: str) -> int:
+    if role != "user":  # system, assistant and tool messages take no files
+        supported = ("text", "refusal") if role == "assistant" else ("text",)
+        raise openai_responses._invalid("file", f"{at}.type", supported)
+    file = part.get("file")
+    if not isinstance(file, dict) or not (file.get("file_data") or file.get("file_id")):
+        raise openai_responses.Refusal(f"Missing required parameter: '{at}.file'.", f"{at}.file")
+    if file.get("file_id"):
+        raise openai_responses.no_such_file(file["file_id"], f"{at}.file.file_id")
+    media_type, raw = openai_responses.file_data(
+        file["file_data"], f"{at}.file.file_data", pdf_only=True
+    )
+    return openai_responses.document_tokens(media_type, raw)
 
 
 def _error_type(status: int) -> str:

@@ -14,6 +14,13 @@ before it, ``include: ["reasoning.encrypted_content"]`` for a model without
 reasoning, and encrypted reasoning that is not what the mock gave
 (:func:`encrypted_reasoning`). Scripted reasoning is returned as summaries
 whether or not the request asked for them (``reasoning.summary``).
+
+Files (``input_file``, and Chat Completions' ``file`` parts, checked here for
+both APIs): ``file_data`` must be a base64 ``data:`` URL of a type the API
+reads (PDF only in Chat Completions), in OpenAI's words; a PDF must start with
+``%PDF-``; a ``file_id`` names no file (the mock has no uploads) and a
+``file_url`` must be ``http(s)``, both refused. Each file counts input tokens
+(:func:`document_tokens`). Messages OpenAI does not publish are the mock's.
 """
 
 from __future__ import annotations
@@ -199,7 +206,7 @@ def count_input_tokens(body: Any) -> int:
     instructions = body.get("instructions")
     if isinstance(instructions, str):
         prompt = f"{instructions} {prompt}"
-    return count_tokens(prompt)
+    return count_tokens(prompt) + input_file_tokens(body.get("input"))
 
 
 def _validate_input(items: Any, body: dict[str, Any]) -> None:
@@ -254,6 +261,8 @@ def _validate_message(item: dict[str, Any], where: str) -> None:
             raise _missing(f"{at}.text")
         if kind == "input_image" and not (part.get("image_url") or part.get("file_id")):
             raise _missing(f"{at}.image_url")
+        if kind == "input_file":
+            _validate_input_file(part, at)
 
 
 def _validate_reasoning(item: dict[str, Any], where: str, body: dict[str, Any]) -> None:
@@ -285,6 +294,117 @@ def _validate_reasoning(item: dict[str, Any], where: str, body: dict[str, Any]) 
             where,
             404,
         )
+
+
+# -- files ---------------------------------------------------------------------------
+
+#: input tokens the mock counts for a PDF page: a low-detail image's (OpenAI puts
+#: each page's image before the model, with its text)
+PDF_PAGE_TOKENS = 85
+PDF = "application/pdf"
+#: file types the Responses API reads besides PDFs and text/* (the mock's short list)
+_FILE_TYPES = frozenset(
+    {
+        "application/json",
+        "application/msword",
+        "application/rtf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+)
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+_EXAMPLE = "SGVsbG8sIFdvcmxkIQ=="
+
+
+def file_data(value: Any, param: str, *, pdf_only: bool) -> tuple[str, bytes]:
+    """``(media type, bytes)`` of a ``file_data`` value, or :class:`Refusal` as
+    OpenAI words it (``pdf_only``: Chat Completions' check, else the Responses API's)."""
+    expected = (
+        f"an application/pdf MIME type (e.g. 'data:{PDF};base64,{_EXAMPLE}')"
+        if pdf_only
+        else f"a valid file MIME type (e.g. 'data:text/plain;base64,{_EXAMPLE}')"
+    )
+    head, sep, payload = str(value).partition(";base64,")
+    media_type = head.removeprefix("data:").lower()
+    try:
+        if not sep or not head.startswith("data:"):
+            raise ValueError(value)
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        got = "an invalid base64-encoded value"
+    else:
+        if _reads(media_type, pdf_only):
+            _check_pdf(media_type, raw, param)
+            return media_type, raw
+        got = f"unsupported MIME type '{media_type}'"
+    raise Refusal(
+        f"Invalid file data: '{param}'. Expected a base64-encoded data URL with {expected},"
+        f" but got {got}.",
+        param,
+    )
+
+
+def _reads(media_type: str, pdf_only: bool) -> bool:
+    if media_type == PDF:
+        return True
+    return not pdf_only and (media_type.startswith("text/") or media_type in _FILE_TYPES)
+
+
+def _check_pdf(media_type: str, raw: bytes, param: str) -> None:
+    if media_type == PDF and not raw.startswith(b"%PDF-"):
+        raise Refusal(
+            f"Invalid file data: '{param}'. The file is not a valid PDF (it does not"
+            " start with '%PDF-').",
+            param,
+        )
+
+
+def no_such_file(file_id: Any, param: str) -> Refusal:
+    """The refusal of a ``file_id``: the mock keeps no uploaded files."""
+    return Refusal(f"Invalid '{param}': no uploaded file has the id '{file_id}'.", param)
+
+
+def document_tokens(media_type: str, raw: bytes | None) -> int:
+    """Input tokens of one file: ``PDF_PAGE_TOKENS`` a page of a PDF (``/Type/Page``
+    objects), a token a word of text; a file by URL, which the mock does not
+    fetch, counts as one page."""
+    if raw is None:
+        return PDF_PAGE_TOKENS
+    if media_type == PDF:
+        return PDF_PAGE_TOKENS * max(1, len(_PDF_PAGE.findall(raw)))
+    return count_tokens(raw.decode("utf-8", "replace"))
+
+
+def _validate_input_file(part: dict[str, Any], at: str) -> None:
+    given = [key for key in ("file_data", "file_id", "file_url") if part.get(key)]
+    if len(given) != 1:
+        raise Refusal(
+            f"Invalid '{at}': give exactly one of 'file_data', 'file_id' and 'file_url'.", at
+        )
+    if given == ["file_id"]:
+        raise no_such_file(part["file_id"], f"{at}.file_id")
+    if given == ["file_url"]:
+        if not str(part["file_url"]).startswith(("https://", "http://")):
+            raise Refusal("Failed to download file.", f"{at}.file_url")
+        return
+    file_data(part["file_data"], f"{at}.file_data", pdf_only=False)
+
+
+def input_file_tokens(items: Any) -> int:
+    """Input tokens of the ``input_file`` parts in ``input`` (already validated)."""
+    tokens = 0
+    for item in items if isinstance(items, list) else ():
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if part.get("type") != "input_file":
+                continue
+            if part.get("file_data"):
+                media_type, raw = file_data(part["file_data"], "", pdf_only=False)
+                tokens += document_tokens(media_type, raw)
+            else:
+                tokens += document_tokens(PDF, None)
+    return tokens
 
 
 # -- what the API answers ----------------------------------------------------------

@@ -7,7 +7,8 @@ Built from Google's public API reference (ai.google.dev/api): ``POST
 them) with ``finishReason`` and the full ``usageMetadata`` on the last one;
 ``:countTokens`` taking ``contents`` or a whole ``generateContentRequest`` and
 returning ``{"totalTokens": N}`` (one token per word of the system instruction
-and the text parts; a zero left out, as Google's JSON leaves out defaults);
+and the text parts, 258 per page of a PDF as Google counts them and one per word
+of a text document; a zero left out, as Google's JSON leaves out defaults);
 ``:batchEmbedContents`` taking up to 100 ``EmbedContentRequest`` entries and
 answering ``{"embeddings": [{"values": [...]}], "usageMetadata": {...}}``, each
 text's vector being :func:`~relaykit.testing.mock_vector` of it (of
@@ -19,9 +20,12 @@ text's vector being :func:`~relaykit.testing.mock_vector` of it (of
 
 It also checks requests the way Gemini does where a provider is easy to get
 wrong: roles, empty parts, named function responses, as many function
-responses as the turn before made calls, and JSON output settings; and an
-embeddings batch's size, fields, task types, texts and models (each entry's
-must be the URL's).
+responses as the turn before made calls, JSON output settings, inline data
+(base64, of a MIME type Gemini reads: images, audio, video and the document
+types; a PDF that is one, else "The document has no pages.") and file URIs
+(``https://`` only: a ``gs://`` object is registered with the Files API
+first); and an embeddings batch's size, fields, task types, texts and models
+(each entry's must be the URL's).
 
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
 conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
@@ -109,6 +113,28 @@ _REQUEST_FIELDS = (
     "safetySettings",
     "cachedContent",
 )
+#: the document types Gemini reads (its "Document understanding" guide); images,
+#: audio and video are taken by their top-level type
+DOCUMENT_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/x-javascript",
+        "application/x-python",
+        "text/css",
+        "text/csv",
+        "text/html",
+        "text/javascript",
+        "text/markdown",
+        "text/plain",
+        "text/rtf",
+        "text/x-python",
+        "text/xml",
+    }
+)
+_MEDIA = ("image/", "audio/", "video/")
+#: tokens Gemini counts for each page of a PDF
+PDF_PAGE_TOKENS = 258
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 _METHOD = re.compile(
     r"/v1beta/models/([^/:]+)"
@@ -222,9 +248,12 @@ class GeminiMock(VendorMock):
         problem = validate_count_tokens(body, model)
         if problem:
             return _error(400, problem)
-        total = count_tokens(_prompt(body.get("generateContentRequest") or body))
-        details = [{"modality": "TEXT", "tokenCount": total}]
+        counted = body.get("generateContentRequest") or body
+        text = count_tokens(_prompt(counted))
+        docs = document_tokens(counted)
+        total = text + docs
         # Google's JSON leaves out fields at their default value, a count of 0 too.
+        details = _modalities(text, docs)
         return Response.json(
             {"totalTokens": total, "promptTokensDetails": details} if total else {}
         )
@@ -288,7 +317,7 @@ class GeminiMock(VendorMock):
         if reply.status >= 400:
             return _scripted_error(reply)
         self._n += 1
-        turn = _Turn(self, reply, model, prompt)
+        turn = _Turn(self, reply, model, prompt, document_tokens(body))
         if method == "generateContent":
             return Response.json(turn.whole(), headers=dict(reply.headers))
         if request.query.get("alt") != "sse":
@@ -299,6 +328,37 @@ class GeminiMock(VendorMock):
             {"content-type": "text/event-stream", **reply.headers},
             _sse(turn.chunks()),
         )
+
+
+def document_tokens(request: dict[str, Any]) -> int:
+    """Tokens of a (validated) request's documents: ``PDF_PAGE_TOKENS`` a PDF page,
+    a token a word of a text document; one page for a document by URL, which the
+    mock does not fetch. Images count none, as before documents came."""
+    tokens = 0
+    for content in request.get("contents") or ():
+        for part in content.get("parts") or ():
+            if "inlineData" in part:
+                blob = part["inlineData"]
+                tokens += _blob_tokens(blob["mimeType"], base64.b64decode(blob["data"]))
+            elif "fileData" in part and part["fileData"].get("mimeType") in DOCUMENT_TYPES:
+                tokens += PDF_PAGE_TOKENS
+    return tokens
+
+
+def _blob_tokens(mime: str, raw: bytes) -> int:
+    if mime == "application/pdf":
+        return PDF_PAGE_TOKENS * max(1, len(_PDF_PAGE.findall(raw)))
+    if mime in DOCUMENT_TYPES:
+        return count_tokens(raw.decode("utf-8", "replace"))
+    return 0
+
+
+def _modalities(text: int, documents: int) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: tokens by modality, documents apart as Google reports them."""
+    details = [{"modality": "TEXT", "tokenCount": text}]
+    if documents:
+        details.append({"modality": "DOCUMENT", "tokenCount": documents})
+    return details
 
 
 def _prompt(request: dict[str, Any]) -> str:
@@ -314,11 +374,16 @@ def _prompt(request: dict[str, Any]) -> str:
 class _Turn:
     """One scripted reply rendered as Gemini parts, usage and finish reason."""
 
-    def __init__(self, mock: GeminiMock, reply: Reply, model: str, prompt: str) -> None:
+    def __init__(
+        self, mock: GeminiMock, reply: Reply, model: str, prompt: str, documents: int = 0
+    ) -> None:
         self.reply = reply
         self.model = model
         self.rid = f"mockResp{mock._n:06d}"
         inp, out = mock.usage_of(reply, prompt)
+        if reply.input_tokens is not None:
+            documents = 0  # a scripted count is the whole prompt's
+        inp += documents
         thoughts = reply.reasoning_tokens
         if not thoughts and reply.output_tokens is None:
             thoughts = count_tokens(reply.reasoning)
@@ -328,7 +393,7 @@ class _Turn:
             "promptTokenCount": inp,
             "candidatesTokenCount": out - thoughts,
             "totalTokenCount": inp + out,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": inp}],
+            "promptTokensDetails": _modalities(inp - documents, documents),
         }
         if thoughts:
             self.usage["thoughtsTokenCount"] = thoughts
@@ -638,15 +703,15 @@ def _part_problem(part: Any, where: str) -> str | None:
     if len(present) != 1:
         return f"* {where}.data: required oneof field 'data' must have one initialized field"
     if "inlineData" in part:
-        blob = part["inlineData"]
-        if not blob.get("mimeType"):
-            return f"* {where}.inline_data.mime_type: mime_type is required"
-        try:
-            base64.b64decode(blob.get("data") or "", validate=True)
-        except binascii.Error:
-            return (
-                f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
-            )
+        problem = _blob_problem(part["inlineData"], where)
+        if problem:
+            return problem
+    if "fileData" in part:
+        uri = str(part["fileData"].get("fileUri") or "")
+        if not uri:
+            return f"* {where}.file_data.file_uri: file_uri is required"
+        if not uri.startswith("https://"):
+            return f"* {where}.file_data.file_uri: Unsupported file uri: {uri}"
     signature = part.get("thoughtSignature")
     if signature is not None and not _MOCK_SIGNATURE.match(_decoded(signature)):
         # Gemini reads its signatures; one it did not make is refused.
@@ -662,6 +727,21 @@ def _part_problem(part: Any, where: str) -> str | None:
                 f"Invalid value at '{where}.function_response.response' "
                 "(type.googleapis.com/google.protobuf.Struct)"
             )
+    return None
+
+
+def _blob_problem(blob: dict[str, Any], where: str) -> str | None:
+    mime = blob.get("mimeType")
+    if not mime:
+        return f"* {where}.inline_data.mime_type: mime_type is required"
+    try:
+        raw = base64.b64decode(blob.get("data") or "", validate=True)
+    except binascii.Error:
+        return f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
+    if mime not in DOCUMENT_TYPES and not mime.startswith(_MEDIA):
+        return f"Unsupported MIME type: {mime}"
+    if mime == "application/pdf" and not raw.startswith(b"%PDF-"):
+        return "The document has no pages."
     return None
 
 
@@ -707,9 +787,12 @@ def _error(
 
 
 __all__ = [
+    "DOCUMENT_TYPES",
     "EMBED_BATCH_LIMIT",
     "MODELS",
+    "PDF_PAGE_TOKENS",
     "GeminiMock",
+    "document_tokens",
     "validate",
     "validate_batch_embed",
     "validate_count_tokens",

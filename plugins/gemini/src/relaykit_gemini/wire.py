@@ -1,7 +1,8 @@
 """Translate between relaykit values and the Gemini ``generateContent`` wire format.
 
 Request side: relaykit messages become ``contents`` (roles ``user`` and
-``model``), the system prompt ``systemInstruction``, tools
+``model``; documents are parts, see :mod:`relaykit_gemini.documents`), the
+system prompt ``systemInstruction``, tools
 ``functionDeclarations`` and sampling parameters ``generationConfig``.
 Response side: ``GenerateContentResponse`` objects become a
 :class:`~relaykit.ChatResponse` (or, chunk by chunk, stream events: see
@@ -37,8 +38,17 @@ from relaykit import (
     ToolChoice,
     Usage,
 )
-from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    DocumentPart,
+    ImagePart,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from relaykit.response import FinishReason
+
+from . import documents
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "gemini"
@@ -149,6 +159,8 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}  # call id -> function name, as seen so far
     for i, m in enumerate(messages):
+        if m.role != "user":
+            documents.check_role(m, f"messages[{i}]")
         if m.role == "system":
             continue
         for call in m.tool_calls:
@@ -173,6 +185,8 @@ def _parts(m: Message, call_names: Mapping[str, str], where: str) -> list[dict[s
                 parts.append({"text": p.text})
         elif isinstance(p, ImagePart):
             parts.append(_image(p))
+        elif isinstance(p, DocumentPart):
+            parts.append(documents.part(p))
         elif isinstance(p, ToolCall):
             parts.append({"functionCall": _function_call(p)})
         elif isinstance(p, ToolResultPart):

@@ -3,18 +3,28 @@
 Pick one by provider name (``groq/llama-3.3-70b-versatile``) or by ``type`` in
 ``[providers.NAME]`` for a second deployment of the same kind. Services with no
 ``/embeddings`` (Groq, DeepSeek, Cerebras) have no ``embed``: ``Client.embed``
-refuses them with a typed error before sending anything.
+refuses them with a typed error before sending anything. Documents likewise:
+only OpenRouter's Chat Completions reads them; for the others a
+:class:`relaykit.DocumentPart` is refused before sending.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from .api_choice import Api
 from .provider import Encoding, OpenAIProvider
 
+if TYPE_CHECKING:
+    from .documents import ChatDocuments
+
 #: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
 _CACHE_CONTROL = frozenset({"openrouter"})
+#: services whose Chat Completions API reads documents (see .documents): OpenRouter
+#: takes OpenAI's ``file`` parts, a PDF's URL too. The others take no ``file``
+#: parts (Mistral reads documents in a shape of its own), so relaykit refuses
+#: a document for them before sending.
+_CHAT_DOCUMENTS: dict[str, ChatDocuments] = {"openrouter": "data-or-url"}
 
 # name: (base URL including /v1, key variable, key required)
 _SERVICES: dict[str, tuple[str, str | None, bool]] = {
@@ -77,6 +87,7 @@ def preset(
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
+    Preset.chat_documents = _CHAT_DOCUMENTS.get(name, "none")
     Preset.requires_api_key = requires_api_key
     Preset.__name__ = Preset.__qualname__ = f"{name.title().replace('-', '')}Provider"
     Preset.__doc__ = f"{name}: an OpenAI-compatible service at {base_url}."

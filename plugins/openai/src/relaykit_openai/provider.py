@@ -35,6 +35,8 @@ from .wire import text_delta
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+    from .documents import ChatDocuments
+
 #: how ``/embeddings`` sends vectors back: ``"base64"`` (little-endian float32
 #: bytes, a quarter of the JSON) or ``"float"`` (JSON numbers, for servers that
 #: take no base64)
@@ -68,6 +70,11 @@ class OpenAIProvider:
       (little-endian float32, a quarter of the JSON; OpenAI's SDKs ask for it) or
       ``"float"`` (JSON numbers). The default is ``"base64"`` for OpenAI, and for
       each compatible preset what its service takes. Either shape is read.
+
+    Documents (:class:`relaykit.DocumentPart`): Chat Completions sends PDFs as
+    ``file`` parts and text documents as text; the Responses API sends any file
+    as ``input_file``, by data or URL. A service that cannot read one refuses it
+    before sending (see :mod:`relaykit_openai.documents`).
     """
 
     type: ClassVar[str] = "openai"
@@ -98,6 +105,9 @@ class OpenAIProvider:
     embedding_encoding: ClassVar[Encoding] = "base64"
     #: the ``/embeddings`` body's name for ``dimensions`` (Mistral's is ``output_dimension``)
     dimensions_param: ClassVar[str] = "dimensions"
+    #: how the service's Chat Completions API takes documents (:mod:`.documents`):
+    #: PDFs as data (OpenAI), as data or URL (OpenRouter), or none, refused unsent
+    chat_documents: ClassVar[ChatDocuments] = "data"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -151,6 +161,10 @@ class OpenAIProvider:
         )
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
+        if self.chat_documents == "none":
+            from .documents import check_none  # loaded on first use
+
+            check_none(request.messages, self.type)
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
         body = wire.request_body(
@@ -159,6 +173,7 @@ class OpenAIProvider:
             stream=stream,
             stream_usage=self._stream_usage,
             cache_control=self._cache_control,
+            documents=self.chat_documents,
         )
         return json_encode.dumps(body)
 

@@ -7,10 +7,12 @@ Stateless: every call sends the whole conversation in ``input`` with
   (``instructions`` is not used): the order of the conversation is kept, and
   OpenAI reads them as developer messages for reasoning models.
 - User and system text is ``input_text``, images ``input_image`` (their URL or
-  a ``data:`` URL); assistant text goes back as ``output_text``. Tool calls
-  are ``function_call`` items (``call_id`` is relaykit's ``ToolCall.id``),
-  tool results ``function_call_output`` items. Cache points are left out:
-  OpenAI caches prompts by itself.
+  a ``data:`` URL), documents ``input_file`` (a ``data:`` URL with its file
+  name, or a URL OpenAI fetches; see :mod:`.documents`, which also refuses a
+  document outside a user message); assistant text goes back as
+  ``output_text``. Tool calls are ``function_call`` items (``call_id`` is
+  relaykit's ``ToolCall.id``), tool results ``function_call_output`` items.
+  Cache points are left out: OpenAI caches prompts by itself.
 - ``stop`` and ``seed`` have no Responses field and are not sent (as
   Anthropic ignores ``seed``); use ``api = "chat"`` where they matter.
 - A JSON-schema ``response_format`` is ``text.format``; ``max_tokens`` is
@@ -43,9 +45,18 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from relaykit.messages import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit.messages import (
+    DocumentPart,
+    ImagePart,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    ToolResultPart,
+)
 from relaykit.request import Tool
 from relaykit.response import FinishReason, reasoning_fields
+
+from . import documents
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -132,7 +143,9 @@ def _tool(tool: Tool) -> dict[str, Any]:
 
 def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    for m in messages:
+    for i, m in enumerate(messages):
+        if m.role != "user" and any(type(p) is DocumentPart for p in m.content):
+            raise documents.misplaced(m.role, f"messages[{i}]")
         if m.role == "tool":
             for p in m.content:
                 if isinstance(p, ToolResultPart):
@@ -158,6 +171,8 @@ def _input_part(p: Any) -> dict[str, Any] | None:
         return {"type": "input_text", "text": p.text}
     if isinstance(p, ImagePart):
         return {"type": "input_image", "image_url": p.data_url(), "detail": "auto"}
+    if isinstance(p, DocumentPart):
+        return documents.responses_part(p)
     if isinstance(p, ToolResultPart):  # a tool result outside a tool message: send as text
         return {"type": "input_text", "text": p.content}
     return None  # cache points, and parts only an assistant turn has

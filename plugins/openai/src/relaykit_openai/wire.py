@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaykit import ChatRequest, ChatResponse, Message, Usage
 from relaykit.events import (
@@ -17,6 +17,7 @@ from relaykit.events import (
 )
 from relaykit.messages import (
     CachePoint,
+    DocumentPart,
     ImagePart,
     ReasoningPart,
     TextPart,
@@ -25,6 +26,9 @@ from relaykit.messages import (
 )
 from relaykit.request import Tool
 from relaykit.response import FinishReason
+
+if TYPE_CHECKING:
+    from .documents import ChatDocuments
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -44,16 +48,19 @@ def request_body(
     stream: bool,
     stream_usage: bool,
     cache_control: bool = False,
+    documents: ChatDocuments = "data",
 ) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``.
 
     With ``cache_control``, cache points become Anthropic-style ``cache_control``
     marks on the content part (or tool) before them, as OpenRouter and LiteLLM
     read them; without it they are left out, since OpenAI caches prompts by itself.
+    ``documents`` says how the service takes documents (see :mod:`.documents`);
+    one it cannot read raises :class:`~relaykit.InvalidRequestError`.
     """
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": _messages(request.messages, cache_control),
+        "messages": _messages(request.messages, cache_control, documents),
     }
     if request.max_tokens is not None:
         body[max_tokens_param] = request.max_tokens
@@ -118,7 +125,9 @@ def _mark_last(out: list[dict[str, Any]], point: CachePoint) -> None:
         content[-1]["cache_control"] = _mark(point)
 
 
-def _marked_content(m: Message, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _marked_content(
+    m: Message, out: list[dict[str, Any]], documents: ChatDocuments
+) -> list[dict[str, Any]]:
     """``m``'s content as parts, each cache point a mark on the part before it."""
     parts: list[dict[str, Any]] = []
     for p in m.content:
@@ -128,14 +137,17 @@ def _marked_content(m: Message, out: list[dict[str, Any]]) -> list[dict[str, Any
             else:
                 _mark_last(out, p)
         elif not isinstance(p, ToolCall | ReasoningPart):
-            parts.append(_part(p))
+            parts.append(_part(p, documents))
     return parts
 
 
-def _messages(messages: tuple[Message, ...], cache_control: bool) -> list[dict[str, Any]]:
+def _messages(
+    messages: tuple[Message, ...], cache_control: bool, documents: ChatDocuments
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for m in messages:
+    for i, m in enumerate(messages):
         if m.role == "tool":
+            _no_documents(m, i)
             # One wire message per result: that is how Chat Completions pairs them.
             for p in m.content:
                 if isinstance(p, ToolResultPart):
@@ -149,14 +161,16 @@ def _messages(messages: tuple[Message, ...], cache_control: bool) -> list[dict[s
             # Nearly every message: one text part, sent as a plain string.
             out.append({"role": m.role, "content": m.content[0].text})
             continue
+        if m.role != "user":
+            _no_documents(m, i)
         msg: dict[str, Any] = {"role": m.role}
         parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart | CachePoint)]
         if cache_control and any(type(p) is CachePoint for p in m.content):
-            msg["content"] = _marked_content(m, out)
+            msg["content"] = _marked_content(m, out, documents)
         elif all(isinstance(p, TextPart) for p in parts):
             msg["content"] = "".join(p.text for p in parts if isinstance(p, TextPart))
         else:
-            msg["content"] = [_part(p) for p in parts]
+            msg["content"] = [_part(p, documents) for p in parts]
         calls = m.tool_calls
         if calls:
             msg["tool_calls"] = [
@@ -178,11 +192,24 @@ def _messages(messages: tuple[Message, ...], cache_control: bool) -> list[dict[s
     return out
 
 
-def _part(p: Any) -> dict[str, Any]:
+def _no_documents(m: Message, index: int) -> None:
+    """Refuse a document in a message other than a user's (OpenAI takes files
+    in user input only; a tool message would drop it)."""
+    if any(type(p) is DocumentPart for p in m.content):
+        from . import documents  # loaded on first use, with the modules it needs
+
+        raise documents.misplaced(m.role, f"messages[{index}]")
+
+
+def _part(p: Any, documents: ChatDocuments) -> dict[str, Any]:
     if isinstance(p, TextPart):
         return {"type": "text", "text": p.text}
     if isinstance(p, ImagePart):
         return {"type": "image_url", "image_url": {"url": p.data_url()}}
+    if isinstance(p, DocumentPart):
+        from .documents import chat_part
+
+        return chat_part(p, documents)
     if isinstance(p, ToolResultPart):  # a tool result outside a tool message: send as text
         return {"type": "text", "text": p.content}
     raise TypeError(f"cannot send {type(p).__name__} to a Chat Completions API")
