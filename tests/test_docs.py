@@ -78,9 +78,15 @@ README = ROOT / "README.md"
     "block", python_blocks(README), ids=lambda b: b.strip().split("\n")[0][:30]
 )
 def test_readme_examples_run(
-    block: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    block: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    from relaykit.testing import OpenAIMock, Reply
+    from relaykit.testing import PDF, OpenAIMock, Reply
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "invoice.pdf").write_bytes(PDF)  # the documents example reads it
     from relaykit_anthropic.testing import AnthropicMock
 
     key = "sk-readme-0123456789abcdef"
@@ -103,6 +109,8 @@ def test_readme_examples_run(
         assert out.strip() == "Sunny."
     if "response_format=Ticket" in block:
         assert out.strip() == "urgent ['checkout']"
+    if "invoice.pdf" in block:  # the mock saw the PDF and answers its question
+        assert out.strip() == "echo: What is the total due?"
     if "CachePoint()" in block:  # the first call writes the prefix, the second reads it
         (written, read, _), (written_2, read_2, _) = (line.split() for line in out.splitlines())
         assert int(written) == int(read_2) > 1024 and int(read) == int(written_2) == 0

@@ -147,3 +147,13 @@ def test_media_types_are_bare_and_lower_case_and_data_urls_become_bytes() -> Non
         ]
     )
     assert message.content == (DocumentPart(data=PDF),)
+
+
+@pytest.mark.anyio
+async def test_a_document_outside_a_user_message_is_refused_before_sending() -> None:
+    fake = FakePlugin()
+    system = Message("system", (TextPart("rules:"), DocumentPart(data=PDF)))
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
+        with pytest.raises(InvalidRequestError, match="a document is in a system message"):
+            await client.chat("fake/m", [system, Message.user("hi")])
+    assert fake.calls == []

@@ -140,6 +140,9 @@ class _NoEmbeddings(FakeProvider):
 
 
 class _NoEmbeddingsPlugin(FakePlugin):
+    def __init__(self) -> None:
+        super().__init__("chatonly")
+
     @relaykit.hookimpl
     def relaykit_providers(self) -> Sequence[Any]:
         plugin = self
@@ -167,6 +170,17 @@ async def test_a_provider_without_embeddings_is_refused_with_the_fix() -> None:
         assert "embed with a provider that has one" in str(info.value)
         # never sent, so the limit got its request back
         assert (await c.chat("chatonly/m", "still allowed")).text == "echo: still allowed"
+
+
+@pytest.mark.anyio
+async def test_a_route_falls_back_past_a_provider_that_cannot_send_the_request() -> None:
+    # A plugin's refusal to encode a request (no embeddings API, a document it
+    # cannot read) sent nothing: the next deployment is tried, as for a 503.
+    fake = FakePlugin()
+    routes = {"emb": {"targets": ["chatonly/m", "fake/emb-1"]}}
+    async with client(_NoEmbeddingsPlugin(), fake, models=routes) as c:
+        r = await c.embed("emb", "hello")
+    assert (r.provider, r.model, len(fake.embeddings)) == ("fake", "emb-1", 1)
 
 
 @pytest.mark.anyio

@@ -76,7 +76,7 @@ async def test_a_chat_completions_file_part_reaches_the_provider_as_a_document(
     ("file", "words"),
     [
         ({"file_id": "file-abc123"}, "has no file_data"),
-        ({"file_data": PDF_B64}, "must be a base64 data: URL"),
+        ({"file_data": f"pdf;base64,{PDF_B64}"}, "must be base64 or a base64 data: URL"),
         ({"file_data": "data:application/pdf;base64,%%%"}, "is malformed"),
     ],
     ids=["uploaded", "bare-base64", "bad-base64"],
@@ -154,7 +154,11 @@ async def test_responses_input_files_reach_the_provider_and_stay_with_the_conver
     [
         ({"file_id": "file-abc123"}, "takes no uploads", "input.0.content.1.file_id"),
         ({"filename": "a.pdf"}, "neither file_data", "input.0.content.1"),
-        ({"file_data": PDF_B64}, "input.0.content.1.file_data must be a base64 data: URL", None),
+        (
+            {"file_data": f"pdf;base64,{PDF_B64}"},
+            "input.0.content.1.file_data must be base64 or a base64 data: URL",
+            None,
+        ),
         ({"file_url": 7}, "input.0.content.1.file_url must be a string", None),
     ],
     ids=["uploaded", "empty", "bare-base64", "url-not-text"],

@@ -4,7 +4,8 @@ For each target in the planned order: ask its circuit breaker and make an
 attempt; on a failure ``[retry] on`` names, retry the same target on stamina
 (see retry.py for the waits), up to ``[retry] attempts``. When a target is exhausted,
 move to the next if the failure says another deployment could do better: a
-retryable error, an open circuit, one of our own quota limits, or a context
+retryable error, an open circuit, one of our own quota limits, a request the
+provider plugin refused to encode (a document it cannot read), or a context
 length error when the next target's window is larger.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import ContextLengthError, QuotaExceededError, RelayError
+from .errors import ContextLengthError, InvalidRequestError, QuotaExceededError, RelayError
 from .protocols import Provider
 from .request import ChatRequest
 from .retry import may_retry, retry
@@ -137,6 +138,11 @@ async def _worth_falling_back(
     client: Client, error: RelayError, failed: Target, nxt: Target
 ) -> bool:
     if error.retryable or isinstance(error, QuotaExceededError):
+        return True
+    if type(error) is InvalidRequestError and error.status is None:
+        # The plugin refused to encode the request (a document, an embedding or
+        # a size it cannot send): nothing was sent, and the next deployment
+        # may well take it.
         return True
     if isinstance(error, ContextLengthError):
         failed_window = await client._context_window(failed)

@@ -9,7 +9,11 @@ from .request import ChatRequest
 
 def request_size(request: ChatRequest) -> int:
     """Characters of text the request carries (message text, tool results and
-    text documents; a PDF's text is not known before the provider reads it)."""
+    text documents; a PDF's text is not known before the provider reads it).
+
+    Raises :class:`InvalidRequestError` for a document outside a user (or tool)
+    message, which no vendor reads.
+    """
     size = 0
     for message in request.messages:
         for part in message.content:
@@ -17,8 +21,17 @@ def request_size(request: ChatRequest) -> int:
                 size += len(part.text)
             elif isinstance(part, ToolResultPart):
                 size += len(part.content)
-            elif isinstance(part, DocumentPart) and part.media_type == "text/plain" and part.data:
-                size += len(part.data)
+            elif isinstance(part, DocumentPart):
+                if message.role not in ("user", "tool"):
+                    # Every vendor reads documents from the user's side only;
+                    # elsewhere a plugin would have to drop it without a word.
+                    raise InvalidRequestError(
+                        f"a document is in a {message.role} message",
+                        param="messages",
+                        hint="put documents in a user message",
+                    )
+                if part.media_type == "text/plain" and part.data:
+                    size += len(part.data)
     return size
 
 
