@@ -147,6 +147,10 @@ def test_media_types_are_bare_and_lower_case_and_data_urls_become_bytes() -> Non
         ]
     )
     assert message.content == (DocumentPart(data=PDF),)
+    direct = DocumentPart(url=f"data:text/plain;base64,{base64.b64encode(b'hi').decode()}")
+    assert (direct.data, direct.url, direct.media_type) == (b"hi", None, "text/plain")
+    with pytest.raises(InvalidRequestError, match="data: URL must be base64"):
+        DocumentPart(url="data:application/pdf,%PDF-1.4")
 
 
 @pytest.mark.anyio

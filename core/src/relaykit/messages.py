@@ -89,7 +89,7 @@ class DocumentPart:
     makes one up when it is ``None``). Providers that read documents (Anthropic,
     OpenAI, Gemini, Bedrock) send it in their own shape; the others refuse it
     with an :class:`~relaykit.InvalidRequestError`, as they do a URL they
-    cannot fetch.
+    cannot fetch. A base64 ``data:`` URL is held as its bytes and media type.
     """
 
     data: bytes | None = None
@@ -105,6 +105,22 @@ class DocumentPart:
                 "a document part needs exactly one of `data` or `url`",
                 param="content.document",
             )
+        if self.url is not None and self.url.startswith("data:"):
+            # A data: URL is bytes: held as bytes, so no plugin parses URLs
+            # to find them (attrs' documented way to set a frozen field here).
+            header, sep, payload = self.url.partition(";base64,")
+            try:
+                data = base64.b64decode(payload, validate=True) if sep else None
+            except binascii.Error:
+                data = None
+            if data is None:
+                raise InvalidRequestError(
+                    "a document's data: URL must be base64 (data:application/pdf;base64,...)",
+                    param="content.document.url",
+                )
+            object.__setattr__(self, "url", None)
+            object.__setattr__(self, "data", data)
+            object.__setattr__(self, "media_type", _bare_media_type(header[5:] or self.media_type))
         if self.data is not None and not isinstance(self.data, bytes):
             raise InvalidRequestError(
                 "a document's `data` must be bytes (read the file in binary mode)",
@@ -503,9 +519,6 @@ def _document(p: Mapping[str, Any]) -> DocumentPart:
             name=name,
         )
     data, url = p.get("data"), p.get("url")
-    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
-        header, _, payload = url.partition(";base64,")  # bytes, as image data: URLs are
-        return DocumentPart(data=base64.b64decode(payload), media_type=header[5:], name=name)
     raw = data if isinstance(data, bytes | None) else base64.b64decode(data, validate=True)
     return DocumentPart(
         data=raw,

@@ -103,7 +103,6 @@ async def test_an_https_document_is_fetched_by_gemini(mock: GeminiMock) -> None:
         ("http://example.com/secret-token/a.pdf", "a http: URL"),
         ("gs://bucket/a.pdf", "a gs: URL"),
         ("reports/a.pdf", "a URL without a scheme"),
-        ("data:application/pdf,%25PDF-1.4", "a data: URL without base64"),
     ],
 )
 async def test_a_document_gemini_cannot_fetch_is_refused_unsent(

@@ -17,11 +17,7 @@ text document that is not UTF-8, or plain text by URL is refused with an
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
-
-import attrs
 
 from relaykit import InvalidRequestError
 from relaykit.messages import DocumentPart
@@ -34,7 +30,7 @@ _READS = "PDFs (application/pdf) and plain text (text/plain)"
 def document_block(part: DocumentPart) -> dict[str, Any]:
     """The ``document`` block for ``part``; raises :class:`~relaykit.InvalidRequestError`
     for a document Anthropic cannot read."""
-    block: dict[str, Any] = {"type": "document", "source": _source(_inline(part))}
+    block: dict[str, Any] = {"type": "document", "source": _source(part)}
     if part.name:
         block["title"] = part.name
     return block
@@ -51,23 +47,6 @@ def _media_type(part: DocumentPart) -> str:
             hint=f"Anthropic reads {_READS}: convert the document to one of them",
         )
     return media
-
-
-def _inline(part: DocumentPart) -> DocumentPart:
-    """``part``, with the bytes of a ``data:`` URL in place of the URL."""
-    if part.url is None or not part.url.startswith("data:"):
-        return part
-    header, sep, payload = part.url.partition(";base64,")
-    try:
-        data = base64.b64decode(payload, validate=True) if sep else None
-    except binascii.Error:
-        data = None
-    if data is None:
-        raise InvalidRequestError(
-            "a document's data: URL must be base64 (data:application/pdf;base64,...)",
-            param="content.document.url",
-        )
-    return attrs.evolve(part, url=None, data=data, media_type=header[5:] or part.media_type)
 
 
 def _source(part: DocumentPart) -> dict[str, Any]:

@@ -22,13 +22,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import unicodedata
 from typing import Any
-
-import attrs
 
 from relaykit import InvalidRequestError
 from relaykit.messages import DocumentPart
@@ -57,7 +53,6 @@ _WHITESPACE = re.compile(r"\s+")
 def document_block(part: DocumentPart, names: DocumentNames) -> dict[str, Any]:
     """The ``document`` block for ``part``, named by ``names``; raises
     :class:`~relaykit.InvalidRequestError` for a document Bedrock cannot take."""
-    part = _inline(part)
     fmt = document_format(part.media_type)
     return {"document": {"format": fmt, "name": names.take(part), "source": _source(part)}}
 
@@ -73,23 +68,6 @@ def document_format(media_type: str) -> str:
             f"use one of {', '.join(sorted(DOCUMENT_FORMATS))}",
         )
     return fmt
-
-
-def _inline(part: DocumentPart) -> DocumentPart:
-    """``part``, with the bytes (and media type) of a ``data:`` URL in place of the URL."""
-    if part.url is None or not part.url.startswith("data:"):
-        return part
-    header, sep, payload = part.url.partition(";base64,")
-    try:
-        data = base64.b64decode(payload, validate=True) if sep else None
-    except binascii.Error:
-        data = None
-    if data is None:
-        raise InvalidRequestError(
-            "a document's data: URL must be base64 (data:application/pdf;base64,...)",
-            param="content.document.url",
-        )
-    return attrs.evolve(part, url=None, data=data, media_type=header[5:] or part.media_type)
 
 
 def _source(part: DocumentPart) -> dict[str, Any]:

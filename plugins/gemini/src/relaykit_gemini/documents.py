@@ -26,11 +26,9 @@ from relaykit.messages import DocumentPart
 
 def part(p: DocumentPart) -> dict[str, Any]:
     """``p`` as a Gemini part: inline data, or a URL Gemini fetches."""
-    if p.data is not None:
-        return {"inlineData": {"mimeType": _bare(p.media_type), "data": p.base64()}}
+    if p.data is not None:  # a data: URL too: the core holds it as bytes
+        return {"inlineData": {"mimeType": p.media_type, "data": p.base64()}}
     url = p.url or ""
-    if url.startswith("data:"):
-        return _data_url(p, url)
     if not url.lower().startswith("https://"):
         # The URL itself stays out of the message: a signed one holds a credential.
         scheme, colon, _ = url.partition(":")
@@ -42,7 +40,7 @@ def part(p: DocumentPart) -> dict[str, Any]:
             hint="pass the document's bytes as data=..., a public or signed https:// URL,"
             " or the URI of a file uploaded (or a gs:// object registered) with the Files API",
         )
-    return {"fileData": {"mimeType": _bare(p.media_type), "fileUri": url}}
+    return {"fileData": {"mimeType": p.media_type, "fileUri": url}}
 
 
 def check_role(m: Message, where: str) -> None:
@@ -54,19 +52,3 @@ def check_role(m: Message, where: str) -> None:
             param=f"{where}.content",
             hint="move the document into a user message (before the question about it)",
         )
-
-
-def _data_url(p: DocumentPart, url: str) -> dict[str, Any]:
-    head, sep, payload = url.partition(";base64,")
-    if not sep:
-        raise InvalidRequestError(
-            f"document {p.filename!r} is a data: URL without base64: Gemini takes base64 only",
-            param="content.document.url",
-        )
-    mime = head[len("data:") :] or p.media_type
-    return {"inlineData": {"mimeType": _bare(mime), "data": payload}}
-
-
-def _bare(media_type: str) -> str:
-    """``text/plain`` of ``text/plain; charset=utf-8``: Gemini takes a bare MIME type."""
-    return media_type.partition(";")[0].strip()

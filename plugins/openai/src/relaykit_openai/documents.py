@@ -46,7 +46,7 @@ def chat_part(p: DocumentPart, accepts: ChatDocuments) -> dict[str, Any]:
     if accepts == "none":
         raise refused(p, "this service's Chat Completions API reads no documents")
     inline = _inline(p)
-    media_type = _bare(inline[0] if inline else p.media_type)
+    media_type = p.media_type
     if media_type.startswith("text/"):
         if inline is None:
             raise _by_url(p, "Chat Completions fetches no text files")
@@ -75,7 +75,7 @@ def responses_part(p: DocumentPart) -> dict[str, Any]:
     inline = _inline(p)
     if inline is None:
         return {"type": "input_file", "file_url": p.url}
-    media_type, payload = _bare(inline[0]), inline[1]
+    media_type, payload = inline
     return {
         "type": "input_file",
         "filename": responses_filename(p, media_type),
@@ -138,25 +138,11 @@ def _by_url(p: DocumentPart, why: str) -> InvalidRequestError:
 
 
 def _inline(p: DocumentPart) -> tuple[str, str] | None:
-    """``(media type, base64)`` of a document sent inline (its bytes, or a base64
-    ``data:`` URL); ``None`` for one fetched by URL."""
+    """``(media type, base64)`` of a document sent inline (its bytes: the core holds
+    a ``data:`` URL as bytes too); ``None`` for one fetched by URL."""
     if p.data is not None:
         return p.media_type, p.base64()
-    url = p.url or ""
-    if not url.startswith("data:"):
-        return None
-    head, sep, payload = url.partition(";base64,")
-    if not sep:
-        raise InvalidRequestError(
-            f"document {p.filename!r} is a data: URL without base64: OpenAI takes base64 only",
-            param="content.document.url",
-        )
-    return head[len("data:") :] or p.media_type, payload
-
-
-def _bare(media_type: str) -> str:
-    """``text/plain`` of ``text/plain; charset=utf-8``."""
-    return media_type.partition(";")[0].strip().lower()
+    return None
 
 
 def _decoded(p: DocumentPart, payload: str) -> str:
