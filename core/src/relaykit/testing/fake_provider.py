@@ -84,7 +84,7 @@ class FakeProvider:
             reply.cache_write_1h_input_tokens,
         )
 
-    def _raise(self, reply: Reply, request: ChatRequest) -> None:
+    def _raise(self, reply: Reply, request: ChatRequest | EmbeddingRequest) -> None:
         if reply.status >= 400:
             raise error_for_status(
                 reply.status,
@@ -163,15 +163,7 @@ class FakeProvider:
         reply = self.script.next(Reply())
         if reply.delay:
             await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            raise error_for_status(
-                reply.status,
-                reply.error,
-                provider=self.settings.name,
-                model=request.model,
-                retry_after=reply.retry_after,
-                code=reply.error_code,
-            )
+        self._raise(reply, request)
         dimensions = request.dimensions or 8
         tokens = reply.input_tokens
         if tokens is None:

@@ -15,6 +15,8 @@ from typing import Any
 from relaykit import EmbeddingRequest
 from relaykit.embeddings import estimate_tokens
 
+from .wire import merge_extra
+
 
 def request_body(
     request: EmbeddingRequest,
@@ -36,12 +38,7 @@ def request_body(
         body["options"] = dict(options)
     if keep_alive is not None:
         body["keep_alive"] = keep_alive
-    for key, value in request.extra.items():
-        current = body.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
-            current.update(value)
-        else:
-            body[key] = value
+    merge_extra(body, request.extra)
     return body
 
 

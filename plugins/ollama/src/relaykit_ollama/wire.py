@@ -82,14 +82,19 @@ def request_body(
         body["think"] = think
     if keep_alive is not None:
         body["keep_alive"] = keep_alive
-    for key, value in request.extra.items():
-        # One level deep, so extra={"options": {"top_k": 20}} adds to the options.
+    merge_extra(body, request.extra)
+    return body
+
+
+def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge the caller's ``extra`` into ``body`` one level deep, so
+    ``extra={"options": {"top_k": 20}}`` adds to the options."""
+    for key, value in extra.items():
         current = body.get(key)
         if isinstance(current, dict) and isinstance(value, Mapping):
             current.update(value)
         else:
             body[key] = value
-    return body
 
 
 def _tools(request: ChatRequest) -> list[dict[str, Any]]:
