@@ -295,3 +295,61 @@ def test_the_openai_wire_sends_the_schema_strict() -> None:
     assert sent["type"] == "json_schema"
     assert (sent["json_schema"]["name"], sent["json_schema"]["strict"]) == ("Review", True)
     assert sent["json_schema"]["schema"]["required"] == ["stars", "summary", "tags"]
+
+
+# -- asking again -------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_output_retries_ask_again_saying_what_was_wrong() -> None:
+    fake = FakePlugin()
+    fake.script.reply(json.dumps({**INVOICE_JSON, "status": "lost"}))
+    fake.script.reply(json.dumps(INVOICE_JSON))
+    exporter = RecordingExporter()
+    async with client(fake, exporter) as c:
+        r = await c.chat("fake/m", "Read this invoice", response_format=Invoice, output_retries=2)
+    assert r.parsed == INVOICE
+    first, second = fake.calls
+    assert len(first.messages) == 1
+    question, answer, feedback = second.messages
+    assert question == first.messages[0]
+    assert answer.role == "assistant" and '"lost"' in answer.text
+    assert feedback.role == "user" and "$.status" in feedback.text
+    assert [record.ok for record in exporter.records] == [True, True]  # two calls, both billed
+
+
+@pytest.mark.anyio
+async def test_output_retries_give_up_and_skip_cut_off_answers() -> None:
+    fake = FakePlugin()
+    for _ in range(2):
+        fake.script.reply('{"number": ')
+    fake.script.push(Reply(text='{"number": "INV', finish="length"))
+    async with client(fake) as c:
+        with pytest.raises(OutputValidationError, match="not JSON"):
+            await c.chat("fake/m", "Read it", response_format=Invoice, output_retries=1)
+        assert len(fake.calls) == 2
+        with pytest.raises(OutputValidationError, match="cut off"):
+            await c.chat("fake/m", "Read it", response_format=Invoice, output_retries=3)
+        assert len(fake.calls) == 3  # asking again would be cut off again
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"output_retries": 2}, "needs response_format=SomeClass"),
+        (
+            {"output_retries": 2, "response_format": {"type": "json_object"}},
+            "needs response_format",
+        ),
+        ({"output_retries": -1, "response_format": Invoice}, "must be a whole number"),
+    ],
+)
+async def test_output_retries_without_a_class_is_a_typed_error(
+    params: dict[str, Any], message: str
+) -> None:
+    async with client(FakePlugin()) as c:
+        with pytest.raises(InvalidRequestError, match=message):
+            await c.chat("fake/m", "hi", **params)
+        with pytest.raises(InvalidRequestError, match="works with chat, not stream"):
+            c.stream("fake/m", "hi", response_format=Invoice, output_retries=1)

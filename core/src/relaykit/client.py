@@ -30,7 +30,14 @@ from .call_log import CallLog
 from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
-from .errors import ClientClosedError, ConfigError, RelayError, RequestTimeoutError
+from .errors import (
+    ClientClosedError,
+    ConfigError,
+    InvalidRequestError,
+    OutputValidationError,
+    RelayError,
+    RequestTimeoutError,
+)
 from .gauge_events import BreakerState, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
@@ -355,7 +362,12 @@ class Client:
         Parameters: ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
         ``tools``, ``tool_choice``, ``response_format``, ``timeout`` (seconds, total),
         ``metadata`` and ``extra`` (merged into the provider's request body).
+        With ``response_format=SomeClass``, ``output_retries=N`` asks again up to
+        N times when the answer is not a valid instance, telling the model why
+        (each try is a call of its own, logged and billed).
         """
+        if "output_retries" in params:
+            return await self._chat_until_parsed(model, messages, params)
         call = self._start(model, messages, params, streamed=False)
         # Counted for aclose, which waits for calls in flight. In this frame, not a
         # coroutine's under it: every time the call waits on the network, the
@@ -421,6 +433,42 @@ class Client:
         finally:
             self._call_ended()
 
+    async def _chat_until_parsed(
+        self, model: str, messages: Messages, params: Mapping[str, Any]
+    ) -> ChatResponse:
+        """:meth:`chat` with ``output_retries``: a new call for each answer that
+        does not parse, the conversation carrying the answer and what was wrong."""
+        params = dict(params)
+        retries = params.pop("output_retries")
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise InvalidRequestError(
+                f"`output_retries` must be a whole number of retries, not {retries!r}",
+                param="output_retries",
+            )
+        output = params.get("response_format")
+        if not isinstance(output, type):
+            raise InvalidRequestError(
+                "output_retries needs response_format=SomeClass: only a class's "
+                "answers are parsed, and so can be found invalid",
+                param="output_retries",
+            )
+        conversation = list(coerce_messages(messages))
+        for attempt in range(retries + 1):
+            try:
+                return await self.chat(model, conversation, **params)
+            except OutputValidationError as error:
+                # An answer cut off at max_tokens would be cut off again.
+                if attempt == retries or error.response.finish_reason == "length":
+                    raise
+                conversation += [
+                    error.response.to_message(),
+                    Message.user(
+                        f"That answer is not valid: {error.message}. Answer again, "
+                        f"with only a {output.__name__} as the JSON schema describes it."
+                    ),
+                ]
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     async def _warm_up(self, call: _Call | None = None) -> None:
         """Before the first call: import the HTTP stack off the event loop.
 
@@ -454,6 +502,13 @@ class Client:
         before the first event reaches you; ``s.response`` is the assembled response.
         """
         from .stream import ChatStream
+
+        if "output_retries" in params:
+            raise InvalidRequestError(
+                "output_retries works with chat, not stream: a streamed answer has "
+                "been shown by the time it is found invalid",
+                param="output_retries",
+            )
 
         return ChatStream(self, self._start(model, messages, params, streamed=True))
 
