@@ -219,3 +219,59 @@ def test_count_tokens_prints_the_count_and_calls_no_model(
     )
     assert json.loads(capsys.readouterr().out) == {"input_tokens": 10, "exact": False}
     assert len(openai_mock.requests) == 1, "counting sends nothing to a model"
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (
+            "name, age int, bio: one sentence",
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "age": {"type": "integer"},
+                    "bio": {"type": "string", "description": "one sentence"},
+                },
+                "required": ["name", "age", "bio"],
+                "additionalProperties": False,
+            },
+        ),
+        ('{"type": "object", "properties": {"x": {"type": "number"}}}', None),
+    ],
+)
+def test_schema_asks_for_json(
+    schema: str,
+    expected: dict[str, Any] | None,
+    openai_mock: OpenAIMock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    openai_mock.script.reply('{"name": "Ada", "age": 36, "bio": "Wrote the first program."}')
+    assert main(["prompt", "--no-stream", "-m", MODEL, "--schema", schema, "Who?"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "Ada"
+    sent = openai_mock.last_request.json()["response_format"]
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["schema"] == (expected or json.loads(schema))
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_schema_from_a_file_and_mistakes(
+    tmp_path: Path, openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "person.json"
+    path.write_text('{"type": "object", "properties": {"n": {"type": "string"}}}')
+    openai_mock.script.reply('{"n": "x"}')
+    assert main(["prompt", "--no-stream", "-m", MODEL, "--schema", str(path), "Who?"]) == 0
+    assert openai_mock.last_request.json()["response_format"]["json_schema"]["schema"]["properties"]
+    capsys.readouterr()
+    for bad, message in [
+        ("name, age integer", "is not 'name', 'name TYPE'"),
+        (str(tmp_path / "missing.json"), "cannot be read"),
+        ("{not json", "is not valid JSON"),
+    ]:
+        sent = len(openai_mock.requests)
+        assert main(["prompt", "-m", MODEL, "--schema", bad, "Who?"]) != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert len(openai_mock.requests) == sent  # refused before connecting

@@ -40,6 +40,12 @@ def register(
         help="wait for the whole reply instead of streaming it",
     )
     parser.add_argument(
+        "--schema",
+        metavar="SCHEMA",
+        help="answer as JSON: a JSON schema file, JSON text, or fields such as "
+        "'name, age int, bio: one sentence' (types: str, int, float, bool)",
+    )
+    parser.add_argument(
         "--count-tokens",
         action="store_true",
         help="print how many input tokens the prompt would use, and send nothing to the model",
@@ -55,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     text = prompt_text(args.text, sys.stdin)
     config = context.load_config()
     model = resolve_model(args.model, config)
+    if args.schema is not None:  # read before connecting, as the prompt is
+        from .schema_option import schema_from_option
+
+        args.schema = schema_from_option(args.schema)
     if args.count_tokens:
         count = context.run(_count, context, config, model, text, args)
         if args.json:
@@ -91,7 +101,7 @@ async def _count(
 
     messages = [*first_messages(args.system), Message.user(text)]
     async with context.client(config) as client:
-        return await client.count_tokens(model, messages, **chat_params(args))
+        return await client.count_tokens(model, messages, **_params(args))
 
 
 async def _send(
@@ -101,7 +111,7 @@ async def _send(
     from ..messages import Message
 
     messages = [*first_messages(args.system), Message.user(text)]
-    params = chat_params(args)
+    params = _params(args)
     show_text = not args.json
     async with context.client(config) as client:
         if not args.stream:
@@ -117,6 +127,14 @@ async def _send(
     if show_text and not response.text.endswith("\n"):
         _write("\n")
     return response
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``-o`` parameters, with ``--schema``'s response format (read in :func:`run`)."""
+    params = chat_params(args)
+    if args.schema is not None:
+        params["response_format"] = args.schema
+    return params
 
 
 def _write(text: str) -> None:

@@ -1,0 +1,75 @@
+"""``relaykit prompt --schema``: a JSON schema from a file, JSON text, or a list of fields.
+
+The short form is for the command line: ``--schema 'name, age int, bio: one
+sentence about them'`` is an object with a string ``name``, an integer ``age``
+and a string ``bio`` described as "one sentence about them". Types are ``str``
+(the default), ``int``, ``float`` and ``bool``; fields are separated by commas
+or new lines. The schema is strict: every field required, no others.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidRequestError
+
+_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+
+
+def schema_from_option(text: str) -> dict[str, Any]:
+    """The JSON schema ``--schema TEXT`` stands for (see the module docstring)."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return _json_schema(stripped, "--schema")
+    path = Path(stripped)
+    if path.suffix == ".json" or path.is_file():
+        try:
+            return _json_schema(path.read_text(), str(path))
+        except OSError as e:
+            raise InvalidRequestError(
+                f"--schema {stripped!r} cannot be read: {e.strerror}",
+                param="--schema",
+                hint="give a JSON schema file, JSON text, or fields: 'name, age int'",
+            ) from None
+    return _fields_schema(stripped)
+
+
+def _json_schema(text: str, where: str) -> dict[str, Any]:
+    try:
+        schema = json.loads(text)
+    except ValueError as e:
+        raise InvalidRequestError(f"{where} is not valid JSON: {e}", param="--schema") from None
+    if not isinstance(schema, dict):
+        raise InvalidRequestError(f"{where} must be a JSON object", param="--schema")
+    return schema
+
+
+def _fields_schema(text: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for raw in text.replace("\n", ",").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        head, _, description = entry.partition(":")
+        words = head.split()
+        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in _TYPES):
+            raise InvalidRequestError(
+                f"--schema field {entry!r} is not 'name', 'name TYPE' or 'name TYPE: description'",
+                param="--schema",
+                hint=f"TYPE is one of {', '.join(_TYPES)}",
+            )
+        name = words[0]
+        field: dict[str, Any] = {"type": _TYPES[words[1] if len(words) == 2 else "str"]}
+        if description.strip():
+            field["description"] = description.strip()
+        properties[name] = field
+    if not properties:
+        raise InvalidRequestError("--schema names no fields", param="--schema")
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
