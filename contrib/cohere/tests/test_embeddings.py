@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,30 +11,14 @@ import pytest
 
 import relaykit
 from relaykit.testing import Reply, mock_vector
-from relaykit_cohere import plugin
 from relaykit_cohere.embeddings import parse_answer
 from relaykit_cohere.provider import PRICES
 from relaykit_cohere.testing import CohereMock
+from relaykit_cohere.testing import client_for as client
 
-KEY = "co-embed-key-0123456789abcdef"
+KEY = "co-test-key-0123456789abcdef"  # conftest's mock expects it
 V4 = "cohere/embed-v4.0"
 V3 = "cohere/embed-english-v3.0"
-
-
-@pytest.fixture
-def mock() -> Iterator[CohereMock]:
-    with CohereMock(api_key=KEY) as m:
-        yield m
-
-
-def client(mock: CohereMock, **sections: Any) -> relaykit.Client:
-    config: dict[str, Any] = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0},
-        "providers": {"cohere": {"base_url": mock.base_url, "api_key": KEY}},
-        **sections,
-    }
-    return relaykit.Client(config, plugins=(plugin,))
 
 
 def embed_bodies(mock: CohereMock) -> list[Any]:

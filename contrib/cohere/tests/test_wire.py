@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,28 +23,13 @@ from relaykit.events import (
     UsageUpdate,
 )
 from relaykit.testing import PDF, PNG, WEATHER_TOOL, Reply
-from relaykit_cohere import plugin, provider
+from relaykit_cohere import provider
 from relaykit_cohere.testing import CohereMock
+from relaykit_cohere.testing import client_for as client
 from relaykit_cohere.wire import StreamParser
 
-KEY = "co-wire-key-0123456789abcdef"
+KEY = "co-test-key-0123456789abcdef"  # conftest's mock expects it
 MODEL = "cohere/command-a-03-2025"
-
-
-@pytest.fixture
-def mock() -> Iterator[CohereMock]:
-    with CohereMock(api_key=KEY) as m:
-        yield m
-
-
-def client(mock: CohereMock, **sections: Any) -> relaykit.Client:
-    config: dict[str, Any] = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0},
-        "providers": {"cohere": {"base_url": mock.base_url, "api_key": KEY}},
-        **sections,
-    }
-    return relaykit.Client(config, plugins=(plugin,))
 
 
 # -- the request body ------------------------------------------------------------

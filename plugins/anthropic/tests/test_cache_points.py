@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -125,12 +125,6 @@ def test_the_mock_checks_marks_as_the_api_does(marks: list[str], complaint: str)
     problem = validate_cache_control({"messages": [{"role": "user", "content": content}]})
     assert problem is not None and complaint in problem
     assert validate_cache_control({"messages": [{"role": "user", "content": content[:1]}]}) is None
-
-
-@pytest.fixture
-def mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -27,12 +27,6 @@ CACHED_CALL: dict[str, Any] = {
     "cached_input_tokens": 300_000,
     "cache_write_input_tokens": 200_000,
 }
-
-
-@pytest.fixture
-def mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,12 +29,6 @@ KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
 PDF64 = base64.b64encode(PDF).decode()
 EPHEMERAL = {"type": "ephemeral"}
-
-
-@pytest.fixture
-def mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

@@ -7,7 +7,7 @@ tools starts with its thinking (a redacted block counts).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,12 +23,6 @@ MODEL = "anthropic/claude-sonnet-4-5"
 THINKING = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
 #: what the API sends in a redacted_thinking block: opaque, base64-like
 REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
-
-
-@pytest.fixture
-def mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

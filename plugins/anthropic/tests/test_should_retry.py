@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,12 +13,6 @@ from relaykit_anthropic.testing import AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-haiku-4-5"
-
-
-@pytest.fixture
-def mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=KEY) as m:
-        yield m
 
 
 def client(mock: AnthropicMock, **config: Any) -> relaykit.Client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -39,12 +39,6 @@ MODEL = "anthropic/claude-sonnet-4-5"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
-
-
-@pytest.fixture
-def mock() -> Iterator[AnthropicMock]:
-    with AnthropicMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

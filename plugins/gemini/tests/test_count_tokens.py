@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,12 +27,6 @@ from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 WRONG_KEY = "AIzaSyB-wrong-key-0123456789abcdefghijk"
-
-
-@pytest.fixture
-def mock() -> Iterator[GeminiMock]:
-    with GeminiMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

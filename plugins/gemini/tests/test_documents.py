@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,12 +17,6 @@ MODEL = "gemini/gemini-2.5-flash"
 PDF_B64 = base64.b64encode(PDF).decode()
 NOTES = b"Meeting notes: ship on Friday."
 NOTES_B64 = base64.b64encode(NOTES).decode()
-
-
-@pytest.fixture
-def mock() -> Iterator[GeminiMock]:
-    with GeminiMock(api_key=KEY) as m:
-        yield m
 
 
 def config(mock: GeminiMock) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -22,12 +22,6 @@ from relaykit_gemini.testing import GeminiMock
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 MODEL = "gemini/gemini-embedding-001"
 URL_PATH = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
-
-
-@pytest.fixture
-def mock() -> Iterator[GeminiMock]:
-    with GeminiMock(api_key=KEY) as m:
-        yield m
 
 
 @asynccontextmanager

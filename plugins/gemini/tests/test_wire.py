@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -43,12 +43,6 @@ from relaykit_gemini.stream_decoder import GeminiStreamDecoder
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
-
-
-@pytest.fixture
-def mock() -> Iterator[GeminiMock]:
-    with GeminiMock(api_key=KEY) as m:
-        yield m
 
 
 def config(mock: GeminiMock, **provider: Any) -> dict[str, Any]:

@@ -3,38 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-import relaykit
 from relaykit import InvalidRequestError, NotFoundError, Usage
 from relaykit.testing import Reply, mock_vector
 from relaykit_ollama import embeddings
 from relaykit_ollama.testing import OllamaMock
+from relaykit_ollama.testing import client_for as client
 
 MODEL = "ollama/nomic-embed-text"
-
-
-@pytest.fixture
-def mock() -> Iterator[OllamaMock]:
-    with OllamaMock() as m:
-        yield m
-
-
-@asynccontextmanager
-async def client(mock: OllamaMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"ollama": {"base_url": mock.base_url, **provider}},
-    }
-    async with relaykit.Client(cfg, env={}) as c:
-        yield c
 
 
 def sent(mock: OllamaMock) -> dict[str, Any]:

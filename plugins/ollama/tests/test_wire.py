@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -40,24 +38,7 @@ from relaykit.testing.provider_contract import PDF, PNG, WEATHER_TOOL
 from relaykit_ollama import NDJSONDecoder, base_url_from_host, wire
 from relaykit_ollama.stream_decoder import OllamaStreamDecoder
 from relaykit_ollama.testing import OllamaMock
-
-
-@pytest.fixture
-def mock() -> Iterator[OllamaMock]:
-    with OllamaMock() as m:
-        yield m
-
-
-@asynccontextmanager
-async def client(mock: OllamaMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"ollama": {"base_url": mock.base_url, **provider}},
-    }
-    async with relaykit.Client(cfg, env={}) as c:
-        yield c
-
+from relaykit_ollama.testing import client_for as client
 
 # -- where Ollama is -------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,12 +21,6 @@ MARKED: list[Any] = [
     Message("tool", (ToolResultPart("c1", "42"), CachePoint())),
     Message.user([CachePoint(), TextPart("go on")]),
 ]
-
-
-@pytest.fixture
-def mock() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as m:
-        yield m
 
 
 async def sent(mock: OpenAIMock, model: str, provider: dict[str, Any]) -> dict[str, Any]:

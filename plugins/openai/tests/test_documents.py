@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,12 +19,6 @@ PDF_B64 = base64.b64encode(PDF).decode()
 NOTES = b"Meeting notes: ship on Friday."
 NOTES_B64 = base64.b64encode(NOTES).decode()
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-@pytest.fixture
-def mock() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as m:
-        yield m
 
 
 def config(mock: OpenAIMock, api: str = "chat", **providers: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,12 +17,6 @@ from relaykit_openai.embeddings import batches, parse, vector
 
 KEY = "sk-test-0123456789abcdef0123"
 MODEL = "openai/text-embedding-3-small"
-
-
-@pytest.fixture
-def mock() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as m:
-        yield m
 
 
 def config(mock: OpenAIMock, **options: Any) -> dict[str, Any]:

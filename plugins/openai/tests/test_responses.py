@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,12 +25,6 @@ from relaykit_openai.api_choice import responses_only
 
 KEY = "sk-test-0123456789abcdef0123"
 ORIGIN = "openai-responses"
-
-
-@pytest.fixture
-def mock() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as m:
-        yield m
 
 
 def config(mock: OpenAIMock, api: str | None = "responses", **more: Any) -> dict[str, Any]:

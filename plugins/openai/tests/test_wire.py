@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,12 +17,6 @@ from relaykit.testing import OpenAIMock, Reply
 from relaykit_openai import PRESETS, wire
 
 KEY = "sk-test-0123456789abcdef0123"
-
-
-@pytest.fixture
-def mock() -> Iterator[OpenAIMock]:
-    with OpenAIMock(api_key=KEY) as m:
-        yield m
 
 
 def config(mock: OpenAIMock, **providers: Any) -> dict[str, Any]:

@@ -450,4 +450,20 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response.json({"message": message}, status, headers)
 
 
-__all__ = ["EMBED_DIMENSIONS", "MODELS", "CohereMock"]
+def client_for(mock: CohereMock, **sections: Any) -> Any:
+    """A relaykit client against ``mock`` (no call log, one attempt), with the
+    plugin registered directly; ``sections`` add to or replace the config's."""
+    import relaykit
+
+    from . import plugin
+
+    config: dict[str, Any] = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0},
+        "providers": {"cohere": {"base_url": mock.base_url, "api_key": mock.api_key}},
+        **sections,
+    }
+    return relaykit.Client(config, plugins=(plugin,))
+
+
+__all__ = ["EMBED_DIMENSIONS", "MODELS", "CohereMock", "client_for"]

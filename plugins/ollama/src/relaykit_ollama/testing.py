@@ -31,7 +31,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -347,4 +348,26 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response.json({"error": message}, status, headers)
 
 
-__all__ = ["EMBEDDING_FAMILIES", "MODELS", "OllamaMock", "validate", "validate_embed"]
+@asynccontextmanager
+async def client_for(mock: OllamaMock, **provider: Any) -> AsyncIterator[Any]:
+    """An entered relaykit client against ``mock`` (no call log, one attempt, no
+    environment); ``provider`` adds ``[providers.ollama]`` options."""
+    import relaykit
+
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"ollama": {"base_url": mock.base_url, **provider}},
+    }
+    async with relaykit.Client(config, env={}) as client:
+        yield client
+
+
+__all__ = [
+    "EMBEDDING_FAMILIES",
+    "MODELS",
+    "OllamaMock",
+    "client_for",
+    "validate",
+    "validate_embed",
+]
