@@ -21,8 +21,10 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         "gateway",
         help="serve OpenAI- and Anthropic-compatible HTTP APIs over relaykit",
         description=(
-            "Serve POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic) and"
-            " GET /v1/models, every call made through relaykit with this configuration."
+            "Serve OpenAI's POST /v1/chat/completions, /v1/responses (and"
+            " /v1/responses/input_tokens) and /v1/embeddings, Anthropic's POST"
+            " /v1/messages (and /v1/messages/count_tokens), and GET /v1/models, every"
+            " call made through relaykit with this configuration."
             " Callers present a key from $RELAYKIT_GATEWAY_KEYS (name=key,...);"
             " without keys the gateway listens on a loopback address only."
         ),
