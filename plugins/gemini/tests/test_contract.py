@@ -19,6 +19,7 @@ class TestGemini(ProviderContract, EmbeddingContract):
                 model="gemini/gemini-2.5-flash",
                 providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
                 embedding_model="gemini/gemini-embedding-001",
+                embedding_dimensions=256,  # Google documents 128 to 3072
             )
 
 
@@ -37,4 +38,5 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract):
                 model="gemini/gemini-2.5-pro",
                 providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
                 embedding_model="gemini/gemini-embedding-001",
+                embedding_dimensions=256,  # Google documents 128 to 3072
             )

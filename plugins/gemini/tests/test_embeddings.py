@@ -74,12 +74,12 @@ async def test_input_type_is_the_task_type_and_dimensions_the_output_size(
     mock: GeminiMock, input_type: str, task: str
 ) -> None:
     async with client(mock) as c:
-        r = await c.embed(MODEL, ["a", "b"], input_type=input_type, dimensions=16)
+        r = await c.embed(MODEL, ["a", "b"], input_type=input_type, dimensions=128)
     entries = bodies(mock)[0]["requests"]
     assert [e["taskType"] for e in entries] == [task, task]
-    assert [e["outputDimensionality"] for e in entries] == [16, 16]
-    assert r.vectors == (mock_vector("a", 16), mock_vector("b", 16))
-    assert r.dimensions == 16
+    assert [e["outputDimensionality"] for e in entries] == [128, 128]
+    assert r.vectors == (mock_vector("a", 128), mock_vector("b", 128))
+    assert r.dimensions == 128
 
 
 @pytest.mark.anyio
@@ -218,12 +218,14 @@ async def post(mock: GeminiMock, body: Any) -> httpx.Response:
 
 @pytest.mark.anyio
 async def test_mock_answers_in_gemini_wire_format(mock: GeminiMock) -> None:
-    r = await post(mock, {"requests": [entry("hello world"), entry("hi", outputDimensionality=3)]})
+    r = await post(
+        mock, {"requests": [entry("hello world"), entry("hi", outputDimensionality=128)]}
+    )
     assert r.status_code == 200
     assert r.json() == {
         "embeddings": [
             {"values": list(mock_vector("hello world"))},
-            {"values": list(mock_vector("hi", 3))},
+            {"values": list(mock_vector("hi", 128))},
         ],
         "usageMetadata": {
             "promptTokenCount": 3,
@@ -243,6 +245,8 @@ async def test_mock_answers_in_gemini_wire_format(mock: GeminiMock) -> None:
         ({"requests": []}, "requests is not specified"),
         ({"requests": [entry("a", taskType="SEARCH")]}, "TaskType"),
         ({"requests": [entry("a", outputDimensionality=0)]}, "must be positive"),
+        ({"requests": [entry("a", outputDimensionality=64)]}, "outside the range"),
+        ({"requests": [entry("a", outputDimensionality=4096)]}, "(128 to 3072)"),
         ({"requests": [entry("a", outputDimensionality="8")]}, "TYPE_INT32"),
         ({"requests": [entry("a")], "model": "x"}, 'Unknown name "model"'),
     ],

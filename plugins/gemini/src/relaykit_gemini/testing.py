@@ -683,7 +683,23 @@ def _embed_entry_problem(entry: Any, where: str, model: str) -> str | None:
         return f"Invalid value at '{where}.output_dimensionality' (TYPE_INT32), {size!r}"
     if size is not None and size < 1:
         return f"{field}.output_dimensionality: outputDimensionality must be positive."
+    if (
+        size is not None
+        and model in _EMBED_SIZES
+        and not (_EMBED_SIZES[model][0] <= size <= _EMBED_SIZES[model][1])
+    ):
+        # Google documents the range (gemini-embedding-001: 128 to 3072), not
+        # its error's wording: this one is the mock's.
+        low, high = _EMBED_SIZES[model]
+        return (
+            f"{field}.output_dimensionality: {size} is outside the range {model} "
+            f"supports ({low} to {high})."
+        )
     return None
+
+
+#: the output sizes Google documents per embedding model (smallest, largest)
+_EMBED_SIZES = {"gemini-embedding-001": (128, 3072)}
 
 
 _MOCK_SIGNATURE = re.compile(r"mock-thought-signature-\d+\Z")
