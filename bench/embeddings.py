@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import client_overhead
 import httpx
 from client_overhead import API_KEY, Server, machine, run_batch
 from mock_server import EMBEDDING_DIMENSIONS, EMBEDDING_INPUTS, EMBEDDING_MODEL, embedding_vector
-
-import relaykit
 
 HERE = Path(__file__).resolve().parent
 TEXTS = [
@@ -106,25 +105,9 @@ class RawAiohttp:
             return _decode(json.loads(await r.read()))
 
 
-class Relaykit:
-    """``Client.embed`` with default settings, on one transport."""
-
-    def __init__(self, base_url: str, transport: str = "httpx") -> None:
-        self._config = {
-            "storage": {"backend": "none"},
-            "http": {"transport": transport},
-            "providers": {"openai": {"base_url": base_url, "api_key": API_KEY}},
-        }
-        self._client: relaykit.Client | None = None
-
-    async def __aenter__(self) -> Relaykit:
-        self._client = relaykit.Client(self._config)
-        await self._client.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._client is not None
-        await self._client.__aexit__(None, None, None)
+class Relaykit(client_overhead.Relaykit):
+    """``Client.embed`` with default settings, on one transport (client_overhead's
+    client, storage off, the transport pinned)."""
 
     async def embed(self) -> Sequence[Sequence[float]]:
         assert self._client is not None

@@ -76,10 +76,6 @@ _EXTENSIONS = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
 }
 
-#: what a document's ``media_type`` may be: PDFs and plain text, which every
-#: provider that reads documents takes (Bedrock takes more: its plugin says)
-DOCUMENT_TYPES = ("application/pdf", "text/plain")
-
 
 @attrs.frozen
 class DocumentPart:
