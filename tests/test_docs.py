@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import inspect
 import json
 import re
@@ -83,10 +85,11 @@ def test_readme_examples_run(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    from relaykit.testing import PDF, OpenAIMock, Reply
+    from relaykit.testing import PDF, PNG, OpenAIMock, Reply
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "invoice.pdf").write_bytes(PDF)  # the documents example reads it
+    (tmp_path / "radar.png").write_bytes(PNG)  # and the tool attachments one this
     from relaykit_anthropic.testing import AnthropicMock
 
     key = "sk-readme-0123456789abcdef"
@@ -109,6 +112,8 @@ def test_readme_examples_run(
         assert out.strip() == "Sunny."
     if "response_format=Ticket" in block:
         assert out.strip() == "urgent ['checkout']"
+    if "radar.png" in block:  # the image went with the tool result
+        assert base64.b64encode(PNG) in mock.last_request.body
     if "invoice.pdf" in block:  # the mock saw the PDF and answers its question
         assert out.strip() == "echo: What is the total due?"
     if "CachePoint()" in block:  # the first call writes the prefix, the second reads it

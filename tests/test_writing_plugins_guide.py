@@ -39,3 +39,4 @@ class TestGuideParrot(guide.TestParrot):  # type: ignore[name-defined,misc]
     test_tool_call_and_result_round_trip = None
     test_streamed_tool_call_arguments_are_assembled = None
     test_forced_tool_choice = None
+    test_tool_result_attachments_reach_the_model = None

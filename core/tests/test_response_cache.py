@@ -378,7 +378,7 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
         (TextPart, {"text", "type"}),
         (ImagePart, {"url", "data", "media_type", "type"}),
         (ToolCall, {"id", "name", "arguments", "raw_arguments", "type"}),
-        (ToolResultPart, {"tool_call_id", "content", "is_error", "type"}),
+        (ToolResultPart, {"tool_call_id", "content", "is_error", "type", "attachments"}),
         (ReasoningPart, {"text", "signature", "type", "redacted", "origin"}),
         # `cache` and cache points are left out on purpose: where a prompt cache
         # ends does not change the answer (test_cache_points checks the key).

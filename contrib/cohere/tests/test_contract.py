@@ -35,6 +35,8 @@ class TestCohere(ProviderContract, EmbeddingContract):
                 # Cohere reads text documents (its `documents`) but no PDFs, and the
                 # contract's message holds both: the whole call is refused.
                 supports_documents=False,
+                # Its tool results are text (and JSON documents): no images, no PDFs.
+                supports_tool_result_attachments=False,
                 statuses={
                     400: relaykit.InvalidRequestError,
                     401: relaykit.AuthenticationError,

@@ -203,6 +203,21 @@ def test_anthropic_blocks_become_relaykit_messages_in_order() -> None:
                     ],
                 }
             ],
+            "messages.0.content.0.content.0.source",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t",
+                            "content": [{"type": "tool_use", "id": "u", "name": "n", "input": {}}],
+                        }
+                    ],
+                }
+            ],
             "messages.0.content.0.content.0",
         ),
         (

@@ -14,8 +14,8 @@ import openai
 import pytest
 
 import relaykit
-from relaykit import CachePoint, DocumentPart, Message, TextPart
-from relaykit.testing import PDF, FakePlugin
+from relaykit import CachePoint, DocumentPart, ImagePart, Message, TextPart, ToolResultPart
+from relaykit.testing import PDF, PNG, FakePlugin
 from relaykit_gateway.response_store import ResponseStore
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
 from relaykit_ollama.testing import OllamaMock
@@ -24,6 +24,8 @@ pytestmark = pytest.mark.anyio
 
 PDF_B64 = base64.b64encode(PDF).decode()
 PDF_URL = f"data:application/pdf;base64,{PDF_B64}"
+PNG_B64 = base64.b64encode(PNG).decode()
+PNG_URL = f"data:image/png;base64,{PNG_B64}"
 NOTES = "Meeting notes: ship on Friday."
 
 
@@ -176,24 +178,67 @@ async def test_a_malformed_input_file_is_a_400_naming_it(
     assert not fake.calls
 
 
-async def test_a_file_in_a_function_call_output_is_refused_not_dropped(
+async def test_files_and_images_in_a_function_call_output_reach_the_provider(
     fake: FakePlugin,
 ) -> None:
     output: Any = [
         {"type": "input_text", "text": "the report:"},
         {"type": "input_file", "filename": "r.pdf", "file_data": PDF_URL},
+        {"type": "input_image", "image_url": PNG_URL},
     ]
     async with gateway_over(fake) as url, openai_sdk(url) as sdk:
-        with pytest.raises(openai.BadRequestError, match="tool results on as text") as caught:
-            await sdk.responses.create(
-                model="fake/m",
-                input=[
-                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
-                    {"type": "function_call_output", "call_id": "c1", "output": output},
-                ],
-            )
-    assert caught.value.body["param"] == "input.1.output.1"  # type: ignore[index]
-    assert not fake.calls
+        await sdk.responses.create(
+            model="fake/m",
+            input=[
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": output},
+            ],
+        )
+    (result,) = fake.calls[-1].messages[-1].content
+    assert isinstance(result, ToolResultPart)
+    assert result.content == "the report:"
+    assert result.attachments == (
+        DocumentPart(data=PDF, name="r.pdf"),
+        ImagePart(data=PNG, media_type="image/png"),
+    )
+
+
+async def test_images_and_documents_in_an_anthropic_tool_result_reach_the_provider(
+    fake: FakePlugin,
+) -> None:
+    image = {"type": "base64", "media_type": "image/png", "data": PNG_B64}
+    document = {"type": "base64", "media_type": "application/pdf", "data": PDF_B64}
+    content: Any = [
+        {"type": "tool_use", "id": "t1", "name": "f", "input": {}},
+    ]
+    result: Any = {
+        "type": "tool_result",
+        "tool_use_id": "t1",
+        "content": [
+            {"type": "text", "text": "the chart:"},
+            {"type": "image", "source": image},
+            {"type": "document", "source": document, "title": "r.pdf"},
+        ],
+    }
+    async with gateway_over(fake) as url, anthropic_sdk(url) as sdk:
+        await sdk.messages.create(
+            model="fake/m",
+            max_tokens=10,
+            messages=[
+                {"role": "user", "content": "chart?"},
+                {"role": "assistant", "content": content},
+                {"role": "user", "content": [result]},
+            ],
+        )
+    (part,) = fake.calls[-1].messages[-1].content
+    assert part == ToolResultPart(
+        "t1",
+        "the chart:",
+        attachments=(
+            ImagePart(data=PNG, media_type="image/png"),
+            DocumentPart(data=PDF, name="r.pdf"),
+        ),
+    )
 
 
 def test_the_response_store_counts_a_documents_bytes() -> None:

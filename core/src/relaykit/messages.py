@@ -172,14 +172,41 @@ class ToolCall:
         return cls(id=id, name=name, arguments=value)
 
 
+#: what a tool result may carry besides its text: images and documents
+Attachment: TypeAlias = ImagePart | DocumentPart
+
+
+def _to_attachments(value: Iterable[Attachment]) -> tuple[Attachment, ...]:
+    found = tuple(value)
+    for a in found:
+        if type(a) is not ImagePart and type(a) is not DocumentPart:
+            raise InvalidRequestError(
+                f"a tool result's attachments are images and documents, not {type(a).__name__}",
+                param="content.tool_result.attachments",
+                hint="put the result's text in its content",
+            )
+    return found
+
+
 @attrs.frozen
 class ToolResultPart:
-    """The result of a tool call, sent back to the model."""
+    """The result of a tool call, sent back to the model.
+
+    ``content`` is the result's text. ``attachments`` are images and documents
+    the tool produced (a screenshot, a chart, a fetched PDF). Anthropic,
+    Bedrock, Gemini and OpenAI's Responses API read them inside the tool
+    result; APIs whose tool results are text only (OpenAI Chat Completions and
+    its compatibles, Ollama) get them in a user turn right after the tool
+    results, each introduced by the call it belongs to; Cohere refuses them.
+    """
 
     tool_call_id: str
     content: str
     is_error: bool = False
     type: Literal["tool_result"] = "tool_result"
+    attachments: tuple[Attachment, ...] = attrs.field(
+        default=(), kw_only=True, converter=_to_attachments
+    )
 
 
 @attrs.frozen
@@ -299,9 +326,14 @@ class Message:
         return cls("assistant", parts + tuple(tool_calls))
 
     @classmethod
-    def tool(cls, tool_call_id: str, content: str, *, is_error: bool = False) -> Message:
-        """The result of the tool call ``tool_call_id``."""
-        return cls("tool", (ToolResultPart(tool_call_id, content, is_error),))
+    def tool(
+        cls, tool_call_id: str, content: str, *attachments: Attachment, is_error: bool = False
+    ) -> Message:
+        """The result of the tool call ``tool_call_id``: its text, then any images or
+        documents the tool produced."""
+        return cls(
+            "tool", (ToolResultPart(tool_call_id, content, is_error, attachments=attachments),)
+        )
 
     @property
     def text(self) -> str:
@@ -372,10 +404,10 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
     # A message-wide `cache_control` (LiteLLM's shorthand) marks its end.
     cache = parse_cache_control(d.get("cache_control"), where)
     if role == "tool" and "tool_call_id" in d:  # OpenAI shape
-        text = content if isinstance(content, str) else _joined_text(content, where)
+        text, attachments = _tool_content(content, f"{where}.content")
         if isinstance(content, Sequence) and not isinstance(content, str):
             cache = cache or _last_cache_mark(content, where)
-        message = Message.tool(str(d["tool_call_id"]), text)
+        message = Message.tool(str(d["tool_call_id"]), text, *attachments)
         return Message("tool", (*message.content, cache)) if cache else message
     if isinstance(content, str):
         parts.append(TextPart(content))
@@ -425,11 +457,32 @@ def _last_cache_mark(content: Sequence[Any], where: str) -> CachePoint | None:
     return point
 
 
-def _joined_text(content: Any, where: str) -> str:
+def _tool_content(content: Any, where: str) -> tuple[str, tuple[Attachment, ...]]:
+    """A tool result's content, a string or a list of parts, as its text (the text
+    parts joined) and its attachments (the images and documents among them)."""
+    if isinstance(content, str):
+        return content, ()
     if not isinstance(content, Sequence):
-        raise InvalidRequestError(f"{where}.content must be text", param=f"{where}.content")
-    parts = [_part_from_dict(p, f"{where}.content[{j}]") for j, p in enumerate(content)]
-    return "".join(p.text for p in parts if isinstance(p, TextPart))
+        raise InvalidRequestError(
+            f"{where} must be a string or a list of parts",
+            param=where,
+            hint="send a tool's JSON result as text (json.dumps)",
+        )
+    texts: list[str] = []
+    attachments: list[Attachment] = []
+    for j, p in enumerate(content):
+        part = _part_from_dict(p, f"{where}[{j}]")
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+        elif isinstance(part, ImagePart | DocumentPart):
+            attachments.append(part)
+        elif not isinstance(part, CachePoint):
+            raise InvalidRequestError(
+                f"{where}[{j}] is a {part.type} part; a tool result holds text, images"
+                " and documents",
+                param=f"{where}[{j}].type",
+            )
+    return "".join(texts), tuple(attachments)
 
 
 def _openai_tool_call(call: Any, where: str) -> ToolCall:
@@ -470,8 +523,16 @@ def _part_from_dict(p: Any, where: str) -> Part:
             args = p.get("arguments") or {}
             return ToolCall(str(p["id"]), str(p["name"]), dict(args), p.get("raw_arguments"))
         if kind == "tool_result":
+            text, attachments = _tool_content(p["content"], f"{where}.content")
+            extra: list[Any] = [  # checked by ToolResultPart
+                _part_from_dict(a, f"{where}.attachments[{j}]")
+                for j, a in enumerate(p.get("attachments") or ())
+            ]
             return ToolResultPart(
-                str(p["tool_call_id"]), str(p["content"]), bool(p.get("is_error"))
+                str(p["tool_call_id"]),
+                text,
+                bool(p.get("is_error")),
+                attachments=(*attachments, *extra),
             )
         if kind == "cache_point":
             return CachePoint(p.get("ttl"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -262,9 +263,9 @@ class RedactionChain:
                 if text != p.text:
                     p, changed = TextPart(text), True
             elif isinstance(p, ToolResultPart):
-                content = self.text(p.content)
-                if content != p.content:
-                    p, changed = attrs.evolve(p, content=content), True
+                result = self._tool_result(p)
+                changed = changed or result is not p
+                p = result
             elif isinstance(p, ToolCall):
                 redacted = self.tool_call(p)
                 changed = changed or redacted != p
@@ -273,15 +274,30 @@ class RedactionChain:
                 reasoning = self.reasoning_part(p)
                 changed = changed or reasoning is not p
                 p = reasoning
-            elif isinstance(p, DocumentPart) and p.media_type == "text/plain" and p.data:
-                # A text document is text the caller handed us, as a message is.
-                # (PDFs, like images, are kept as they came: no redactor reads them.)
-                original = p.data.decode("utf-8", "replace")
-                text = self.text(original)
-                if text != original:
-                    p, changed = attrs.evolve(p, data=text.encode()), True
+            elif isinstance(p, DocumentPart):
+                document = self._document(p)
+                changed = changed or document is not p
+                p = document
             parts.append(p)
         return Message(message.role, tuple(parts)) if changed else message
+
+    def _document(self, part: DocumentPart) -> DocumentPart:
+        # A text document is text the caller handed us, as a message is.
+        # (PDFs, like images, are kept as they came: no redactor reads them.)
+        if part.media_type != "text/plain" or not part.data:
+            return part
+        original = part.data.decode("utf-8", "replace")
+        text = self.text(original)
+        return part if text == original else attrs.evolve(part, data=text.encode())
+
+    def _tool_result(self, part: ToolResultPart) -> ToolResultPart:
+        content = self.text(part.content)
+        attachments = tuple(
+            [self._document(a) if isinstance(a, DocumentPart) else a for a in part.attachments]
+        )
+        if content == part.content and all(map(operator.is_, attachments, part.attachments)):
+            return part
+        return attrs.evolve(part, content=content, attachments=attachments)
 
     def reasoning_part(self, part: ReasoningPart) -> ReasoningPart:
         """``part`` with its text redacted (itself when nothing changed).

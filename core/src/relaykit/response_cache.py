@@ -217,7 +217,10 @@ def _part(part: Part) -> Any:
         return ["tool_call", call.id, call.name, call.arguments, call.raw_arguments]
     if kind is ToolResultPart:
         result: ToolResultPart = part  # type: ignore[assignment]
-        return ["tool_result", result.tool_call_id, result.content, result.is_error]
+        key = ["tool_result", result.tool_call_id, result.content, result.is_error]
+        if result.attachments:  # only then: the keys of text-only results stay as they were
+            key.append([_part(a) for a in result.attachments])
+        return key
     if kind is ReasoningPart:
         reasoning: ReasoningPart = part  # type: ignore[assignment]
         return [

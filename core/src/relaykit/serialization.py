@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import cattrs
 
 from . import events
-from .messages import PART_TYPES, Part
+from .messages import PART_TYPES, Attachment, Part
 
 T = TypeVar("T")
 
@@ -31,6 +31,7 @@ def _structure_part(value: Any, _: Any) -> Part:
 
 
 converter.register_structure_hook(Part, _structure_part)
+converter.register_structure_hook(Attachment, _structure_part)
 
 
 def _without_parsed() -> None:

@@ -21,6 +21,9 @@ def request_size(request: ChatRequest) -> int:
                 size += len(part.text)
             elif isinstance(part, ToolResultPart):
                 size += len(part.content)
+                for attachment in part.attachments:
+                    if isinstance(attachment, DocumentPart):
+                        size += _text_size(attachment)
             elif isinstance(part, DocumentPart):
                 if message.role not in ("user", "tool"):
                     # Every vendor reads documents from the user's side only;
@@ -30,9 +33,12 @@ def request_size(request: ChatRequest) -> int:
                         param="messages",
                         hint="put documents in a user message",
                     )
-                if part.media_type == "text/plain" and part.data:
-                    size += len(part.data)
+                size += _text_size(part)
     return size
+
+
+def _text_size(document: DocumentPart) -> int:
+    return len(document.data) if document.media_type == "text/plain" and document.data else 0
 
 
 def check_size(request: ChatRequest, limit: int) -> int:

@@ -176,6 +176,14 @@ def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
     for m in items:
         for part in m.content:
             if isinstance(part, ToolResultPart):
+                if part.attachments:
+                    raise relaykit.InvalidRequestError(
+                        f"the result of tool call {part.tool_call_id} has attachments, and"
+                        " Cohere's tool results are text: describe the image or document in"
+                        " the result's text, or route the call to a provider that reads them"
+                        " (Anthropic, OpenAI, Gemini, Bedrock)",
+                        param="messages",
+                    )
                 out.append(
                     {"role": "tool", "tool_call_id": part.tool_call_id, "content": part.content}
                 )

@@ -346,23 +346,36 @@ def _tool_result(block: Mapping[str, Any], where: str) -> tuple[Part, ...]:
     if the block or a text block inside it is marked."""
     content = block.get("content", "")
     point = parse_cache_control(block.get("cache_control"), where)
+    attachments: list[ImagePart | DocumentPart] = []
     if isinstance(content, list):
-        # relaykit's tool results are text; an image in one would be lost, so it is refused
         texts = []
         inside: CachePoint | None = None
         for i, b in enumerate(content):
             inner = f"{where}.content.{i}"
-            texts.append(_text_block(b, inner).text)
+            kind = b.get("type") if isinstance(b, Mapping) else None
+            if kind == "image":
+                attachments.append(_image(b, inner))
+            elif kind == "document":
+                # A document's context would be text beside the result's own: left
+                # to its title, as a tool result has one text.
+                attachments.append(_document_source(b.get("source"), b.get("title"), inner))
+            else:
+                texts.append(_text_block(b, inner).text)
             inside = parse_cache_control(b.get("cache_control"), inner) or inside
         content = "".join(texts)
-        # The result is one text: a mark inside it can only go after all of it.
+        # The result is one text and its attachments: a mark inside it can only go
+        # after all of it.
         point = point or inside
     elif not isinstance(content, str):
         raise InvalidRequestError(
-            f"{where}.content must be a string or a list of text blocks", param=f"{where}.content"
+            f"{where}.content must be a string or a list of text, image and document blocks",
+            param=f"{where}.content",
         )
     result = ToolResultPart(
-        string_field(block, "tool_use_id", where), content, block.get("is_error") is True
+        string_field(block, "tool_use_id", where),
+        content,
+        block.get("is_error") is True,
+        attachments=attachments,
     )
     return (result,) if point is None else (result, point)
 

@@ -123,13 +123,16 @@ def _size(conversation: tuple[Message, ...]) -> int:
             if isinstance(part, TextPart):
                 size += len(part.text)
             elif isinstance(part, ToolResultPart):
-                size += len(part.content)
+                size += len(part.content) + sum(map(_media_size, part.attachments))
             elif isinstance(part, ToolCall):
                 size += len(str(part.arguments)) + len(part.raw_arguments or "")
             elif isinstance(part, ReasoningPart):
                 size += len(part.text) + len(part.redacted or "") + len(part.signature or "")
-            elif isinstance(part, ImagePart):
-                size += len(part.data or b"") + len(part.url or "")
-            elif isinstance(part, DocumentPart):
-                size += len(part.data or b"") + len(part.url or "") + len(part.name or "")
+            elif isinstance(part, ImagePart | DocumentPart):
+                size += _media_size(part)
     return size
+
+
+def _media_size(part: ImagePart | DocumentPart) -> int:
+    name = part.name or "" if isinstance(part, DocumentPart) else ""
+    return len(part.data or b"") + len(part.url or "") + len(name)

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from relaykit import (
     ChatResponse,
     DocumentPart,
+    ImagePart,
     InvalidRequestError,
     Message,
     ReasoningDelta,
@@ -238,10 +239,15 @@ def _input(value: Any) -> list[Message]:
         elif kind == "function_call_output":
             end_turn()
             output = item.get("output")
-            text = output if isinstance(output, str) else _text_of(output, f"{where}.output")
-            out.append(
-                Message("tool", (ToolResultPart(string_field(item, "call_id", where), text),))
+            text, attachments = (
+                (output, ())
+                if isinstance(output, str)
+                else _output_parts(output, f"{where}.output")
             )
+            result = ToolResultPart(
+                string_field(item, "call_id", where), text, attachments=attachments
+            )
+            out.append(Message("tool", (result,)))
         elif kind == "reasoning":
             # Summary parts joined as relaykit-openai joins them: a blank line apart.
             summary = "\n\n".join(
@@ -342,24 +348,14 @@ def _url_media_type(url: str) -> str:
     return "text/plain" if path.lower().endswith(".txt") else "application/pdf"
 
 
-def _text_of(value: Any, where: str) -> str:
-    """A ``function_call_output``'s list of parts as the text relaykit's tool results are.
-
-    A file in it would be lost, so it is refused. Images are still left out,
-    as they were before files came: refusing them would break callers that
-    work today.
-    """
+def _output_parts(value: Any, where: str) -> tuple[str, tuple[ImagePart | DocumentPart, ...]]:
+    """A ``function_call_output``'s list of parts as a tool result's text (the text
+    parts joined) and attachments (its images and files)."""
     if not isinstance(value, list):
         raise InvalidRequestError(f"{where} must be a string or a list of parts", param=where)
     parts = _content(value, where.rsplit(".", 1)[0])
-    for j, part in enumerate(parts):
-        if isinstance(part, DocumentPart):
-            raise InvalidRequestError(
-                f"{where}.{j} is a file, and the gateway passes tool results on as text:"
-                " send the file in a user message after the function_call_output",
-                param=f"{where}.{j}",
-            )
-    return "".join(p.text for p in parts if isinstance(p, TextPart))
+    text = "".join(p.text for p in parts if isinstance(p, TextPart))
+    return text, tuple(p for p in parts if isinstance(p, ImagePart | DocumentPart))
 
 
 def _tool(tool: Any, where: str) -> dict[str, Any]:

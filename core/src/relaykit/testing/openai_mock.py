@@ -340,15 +340,24 @@ def _file_tokens(messages: Any) -> int:
     for i, m in enumerate(messages if isinstance(messages, list) else ()):
         content = m.get("content") if isinstance(m, dict) else None
         for j, part in enumerate(content if isinstance(content, list) else ()):
-            if isinstance(part, dict) and part.get("type") == "file":
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "image_url" and m.get("role") != "user":
+                _not_for(m.get("role"), "image_url", f"messages[{i}].content[{j}]")
+            if kind == "file":
                 tokens += _file_part_tokens(part, m.get("role"), f"messages[{i}].content[{j}]")
     return tokens
 
 
+def _not_for(role: Any, kind: str, at: str) -> None:
+    """Refuse a part ``role``'s messages do not take: system, assistant and tool
+    messages hold text (and an assistant's a refusal), not images or files."""
+    supported = ("text", "refusal") if role == "assistant" else ("text",)
+    raise openai_responses._invalid(kind, f"{at}.type", supported)
+
+
 def _file_part_tokens(part: dict[str, Any], role: Any, at: str) -> int:
-    if role != "user":  # system, assistant and tool messages take no files
-        supported = ("text", "refusal") if role == "assistant" else ("text",)
-        raise openai_responses._invalid("file", f"{at}.type", supported)
+    if role != "user":
+        _not_for(role, "file", at)
     file = part.get("file")
     if not isinstance(file, dict) or not (file.get("file_data") or file.get("file_id")):
         raise openai_responses.Refusal(f"Missing required parameter: '{at}.file'.", f"{at}.file")

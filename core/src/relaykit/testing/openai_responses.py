@@ -228,8 +228,13 @@ def _validate_input(items: Any, body: dict[str, Any]) -> None:
                     raise _missing(f"{where}.{key}")
             calls.add(item["call_id"])
         elif kind == "function_call_output":
-            if not isinstance(item.get("output"), str | list):
+            output = item.get("output")
+            if not isinstance(output, str | list):
                 raise _missing(f"{where}.output")
+            for j, part in enumerate(output if isinstance(output, list) else ()):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind not in _INPUT_PARTS:
+                    raise _invalid(kind, f"{where}.output[{j}]", _INPUT_PARTS)
             if item.get("call_id") not in calls:
                 raise Refusal(
                     "No tool call found for function call output with call_id"

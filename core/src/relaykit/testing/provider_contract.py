@@ -105,6 +105,10 @@ class Harness:
     #: whether the API reads documents (a PDF, plain text); without, the plugin
     #: must refuse a DocumentPart with a typed error before sending anything
     supports_documents: bool = True
+    #: whether the API reads images (and, with ``supports_documents``, documents)
+    #: a tool result carries; without, the plugin must refuse a tool result with
+    #: attachments with a typed error before sending anything
+    supports_tool_result_attachments: bool = True
     #: plugin objects to register directly (a provider not installed as an entry point)
     plugins: tuple[object, ...] = ()
     #: a model id the provider embeds with (``provider/model``), or ``None`` when
@@ -318,6 +322,40 @@ class ProviderContract:
                 harness.model, follow_up, tools=[WEATHER_TOOL], tool_choice="auto"
             )
         assert final.text == "It is sunny in Paris."
+
+    @pytest.mark.anyio
+    async def test_tool_result_attachments_reach_the_model(self, harness: Harness) -> None:
+        # A tool that returns a screenshot or a PDF: each API carries them its own
+        # way (inside the result, or in a user turn after it); none may drop them.
+        harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Paris"}),))
+        async with self.client(harness) as client:
+            r = await client.chat(harness.model, "Weather in Paris?", tools=[WEATHER_TOOL])
+            call = r.tool_calls[0]
+            chart = ImagePart(data=PNG, media_type="image/png")
+            report = DocumentPart(data=PDF, name="forecast.pdf")
+
+            def follow_up(*attachments: ImagePart | DocumentPart) -> list[Message]:
+                result = Message.tool(call.id, '{"sky": "sunny"}', *attachments)
+                return [Message.user("Weather in Paris?"), r.to_message(), result]
+
+            sent = len(harness.mock.requests)
+            if not harness.supports_tool_result_attachments:
+                with pytest.raises(InvalidRequestError, match="attachments"):
+                    await client.chat(harness.model, follow_up(chart), tools=[WEATHER_TOOL])
+                assert len(harness.mock.requests) == sent, "a refused attachment was sent"
+                return
+            if not harness.supports_documents:
+                with pytest.raises(InvalidRequestError, match="document"):
+                    await client.chat(harness.model, follow_up(report), tools=[WEATHER_TOOL])
+                assert len(harness.mock.requests) == sent, "a refused document was sent"
+            attachments = (chart, report) if harness.supports_documents else (chart,)
+            harness.mock.script.reply("A sunny chart.")
+            final = await client.chat(harness.model, follow_up(*attachments), tools=[WEATHER_TOOL])
+        assert final.text == "A sunny chart."
+        body = harness.mock.last_request.body.decode()
+        assert base64.b64encode(PNG).decode() in body
+        if harness.supports_documents:
+            assert base64.b64encode(PDF).decode() in body
 
     @pytest.mark.anyio
     async def test_streamed_tool_call_arguments_are_assembled(self, harness: Harness) -> None:

@@ -484,11 +484,37 @@ def validate_messages(body: dict[str, Any]) -> str | None:
                 return f"messages.{i}.content.{j}: {b['type']} blocks belong in assistant turns"
             if b["type"] == "tool_result" and m["role"] != "user":
                 return f"messages.{i}.content.{j}: tool_result blocks belong in user turns"
+            if b["type"] == "tool_result" and (
+                problem := _tool_result_problem(b.get("content"), f"messages.{i}.content.{j}")
+            ):
+                return problem
             if b["type"] == "document" and (
                 problem := document_problem(b, f"messages.{i}.content.{j}", m["role"])
             ):
                 return problem
     return _thinking_first(body, msgs)
+
+
+#: what a tool_result's content list may hold
+_TOOL_RESULT_BLOCKS = ("text", "image", "document", "search_result")
+
+
+def _tool_result_problem(content: Any, where: str) -> str | None:
+    """What the API would reject in a ``tool_result`` block's ``content``, or ``None``."""
+    if isinstance(content, str | None):
+        return None
+    if not isinstance(content, list):
+        return f"{where}.tool_result.content: Input should be a valid string or list"
+    for k, b in enumerate(content):
+        kind = b.get("type") if isinstance(b, dict) else None
+        if kind not in _TOOL_RESULT_BLOCKS:
+            expected = ", ".join(repr(t) for t in _TOOL_RESULT_BLOCKS)
+            return (
+                f"{where}.tool_result.content.{k}: Input tag {kind!r} should be one of {expected}"
+            )
+        if kind == "text" and not b.get("text"):
+            return f"{where}.tool_result.content.{k}: text content blocks must be non-empty"
+    return None
 
 
 def prompt_blocks(body: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -304,7 +304,7 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
         block: dict[str, Any] = {
             "type": "tool_result",
             "tool_use_id": p.tool_call_id,
-            "content": p.content,
+            "content": _tool_result_content(p) if p.attachments else p.content,
         }
         if p.is_error:
             block["is_error"] = True
@@ -318,6 +318,18 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
             return None
         return {"type": "thinking", "thinking": p.text, "signature": p.signature}
     raise TypeError(f"cannot send {type(p).__name__} to the Anthropic Messages API")
+
+
+def _tool_result_content(p: ToolResultPart) -> list[dict[str, Any]]:
+    """A tool result with attachments as the blocks Anthropic reads inside it: its
+    text, then its images and documents."""
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": p.content}] if p.content else []
+    for a in p.attachments:
+        if isinstance(a, ImagePart):
+            blocks.append({"type": "image", "source": _image_source(a)})
+        else:
+            blocks.append(document_block(a))
+    return blocks
 
 
 def _misplaced_document(role: str) -> InvalidRequestError:

@@ -256,10 +256,12 @@ def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
             arguments = {"raw_arguments": part.raw_arguments}
         return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": arguments}}
     if isinstance(part, ToolResultPart):
-        result: dict[str, Any] = {
-            "toolUseId": part.tool_call_id,
-            "content": [{"text": part.content}],
-        }
+        content: list[dict[str, Any]] = [{"text": part.content}]
+        if part.attachments:
+            # Converse reads images and documents inside a tool result, after its text.
+            content = content if part.content else []
+            content += [_block(a, names) for a in part.attachments]  # type: ignore[misc]
+        result: dict[str, Any] = {"toolUseId": part.tool_call_id, "content": content}
         if part.is_error:
             result["status"] = "error"
         return {"toolResult": result}

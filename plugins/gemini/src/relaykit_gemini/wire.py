@@ -154,10 +154,13 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """The ``contents`` list for ``messages`` (system messages go elsewhere).
 
     Consecutive turns with the same Gemini role are merged into one content:
-    Gemini wants the results of parallel calls together in one turn.
+    Gemini wants the results of parallel calls together in one turn. A tool
+    result's attachments (images, documents) follow the turn's function
+    responses as parts of their own, which every Gemini model reads.
     """
     out: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}  # call id -> function name, as seen so far
+    attached: list[dict[str, Any]] = []  # the current turn's tool results' attachments
     for i, m in enumerate(messages):
         if m.role != "user":
             documents.check_role(m, f"messages[{i}]")
@@ -165,18 +168,32 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
             continue
         for call in m.tool_calls:
             call_names[call.id] = call.name
-        parts = _parts(m, call_names, f"messages[{i}]")
+        media: list[dict[str, Any]] = []
+        parts = _parts(m, call_names, f"messages[{i}]", media)
         if not parts:
             continue
         role = "model" if m.role == "assistant" else "user"
         if out and out[-1]["role"] == role:
             out[-1]["parts"].extend(parts)
         else:
+            _attach(out, attached)
             out.append({"role": role, "parts": parts})
+        attached += media
+    _attach(out, attached)
     return out
 
 
-def _parts(m: Message, call_names: Mapping[str, str], where: str) -> list[dict[str, Any]]:
+def _attach(out: list[dict[str, Any]], attached: list[dict[str, Any]]) -> None:
+    """Close the last turn: its tool results' attachments go after its other parts."""
+    if attached:
+        out[-1]["parts"].extend(attached)
+        attached.clear()
+
+
+def _parts(
+    m: Message, call_names: Mapping[str, str], where: str, media: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``m``'s parts; its tool results' attachments go to ``media``."""
     parts: list[dict[str, Any]] = []
     signature: str | None = None
     for p in m.content:
@@ -191,6 +208,9 @@ def _parts(m: Message, call_names: Mapping[str, str], where: str) -> list[dict[s
             parts.append({"functionCall": _function_call(p)})
         elif isinstance(p, ToolResultPart):
             parts.append({"functionResponse": _function_response(p, call_names, where)})
+            media += [
+                _image(a) if isinstance(a, ImagePart) else documents.part(a) for a in p.attachments
+            ]
         elif (
             isinstance(p, ReasoningPart)
             and p.signature

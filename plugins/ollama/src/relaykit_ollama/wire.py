@@ -124,6 +124,9 @@ def messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     _refuse_documents(messages)
     out: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}  # call id -> tool name, as seen so far
+    # Tool results' images, for a user message after the run of results: a tool
+    # message's images are not shown to the model by every model's template.
+    attached: dict[str, Any] = {"role": "user", "content": "", "images": []}
     for i, m in enumerate(messages):
         for call in m.tool_calls:
             call_names[call.id] = call.name
@@ -137,9 +140,20 @@ def messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
             if p.tool_call_id in call_names:
                 msg["tool_name"] = call_names[p.tool_call_id]
             out.append(msg)
+            if p.attachments:
+                n = len(p.attachments)
+                intro = f"The result of tool call {p.tool_call_id} came with {n} image"
+                intro += "s, attached here." if n > 1 else ", attached here."
+                attached["content"] += ("\n" if attached["content"] else "") + intro
+                attached["images"] += [_image(a, f"messages[{i}]") for a in p.attachments]  # type: ignore[arg-type]  # documents were refused
         if m.role == "tool" or (results and len(results) == _sendable(m.content)):
             continue  # nothing left to send but the results
+        if attached["images"]:
+            out.append(attached)
+            attached = {"role": "user", "content": "", "images": []}
         out.append(_message(m, f"messages[{i}]"))
+    if attached["images"]:
+        out.append(attached)
     return out
 
 
@@ -151,8 +165,11 @@ def _refuse_documents(messages: Sequence[Message]) -> None:
     answer as if it had read it.
     """
     for i, m in enumerate(messages):
-        for j, p in enumerate(m.content):
-            if isinstance(p, DocumentPart):
+        for j, part in enumerate(m.content):
+            attachments = part.attachments if isinstance(part, ToolResultPart) else ()
+            for p in (part, *attachments):
+                if not isinstance(p, DocumentPart):
+                    continue
                 where = f"messages[{i}].content[{j}]"
                 raise InvalidRequestError(
                     f"{where} is a document ({p.filename}), and Ollama's chat API reads no"

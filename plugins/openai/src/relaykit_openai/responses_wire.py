@@ -35,7 +35,7 @@ import json
 import re
 from typing import Any
 
-from relaykit import ChatRequest, ChatResponse, Message, Usage
+from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -153,7 +153,7 @@ def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                         {
                             "type": "function_call_output",
                             "call_id": p.tool_call_id,
-                            "output": p.content,
+                            "output": _output(p) if p.attachments else p.content,
                         }
                     )
             continue
@@ -166,6 +166,13 @@ def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return items
 
 
+def _output(result: ToolResultPart) -> list[dict[str, Any]]:
+    """A tool result with attachments as a ``function_call_output``'s list of parts:
+    its text, then its images and files."""
+    text = [{"type": "input_text", "text": result.content}] if result.content else []
+    return text + [_input_part(a) for a in result.attachments]  # type: ignore[misc]
+
+
 def _input_part(p: Any) -> dict[str, Any] | None:
     if isinstance(p, TextPart):
         return {"type": "input_text", "text": p.text}
@@ -174,6 +181,12 @@ def _input_part(p: Any) -> dict[str, Any] | None:
     if isinstance(p, DocumentPart):
         return documents.responses_part(p)
     if isinstance(p, ToolResultPart):  # a tool result outside a tool message: send as text
+        if p.attachments:
+            raise InvalidRequestError(
+                "a tool result with attachments is outside a tool message",
+                param="messages",
+                hint="send tool results in tool messages: Message.tool(call_id, text, image)",
+            )
         return {"type": "input_text", "text": p.content}
     return None  # cache points, and parts only an assistant turn has
 

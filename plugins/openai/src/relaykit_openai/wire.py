@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from relaykit import ChatRequest, ChatResponse, Message, Usage
+from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -145,6 +145,7 @@ def _messages(
     messages: tuple[Message, ...], cache_control: bool, documents: ChatDocuments
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    attached: list[dict[str, Any]] = []  # the current run of tool messages' attachments
     for i, m in enumerate(messages):
         if m.role == "tool":
             _no_documents(m, i)
@@ -154,9 +155,14 @@ def _messages(
                     out.append(
                         {"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
                     )
+                    if p.attachments:
+                        attached += _attachment_parts(p, documents)
                 elif cache_control and isinstance(p, CachePoint):
                     _mark_last(out, p)
             continue
+        if attached:
+            out.append({"role": "user", "content": attached})
+            attached = []
         if len(m.content) == 1 and type(m.content[0]) is TextPart:
             # Nearly every message: one text part, sent as a plain string.
             out.append({"role": m.role, "content": m.content[0].text})
@@ -189,7 +195,17 @@ def _messages(
             if not parts:
                 msg["content"] = None
         out.append(msg)
+    if attached:
+        out.append({"role": "user", "content": attached})
     return out
+
+
+def _attachment_parts(result: ToolResultPart, documents: ChatDocuments) -> list[dict[str, Any]]:
+    """A tool result's images and documents as user content parts, introduced by the
+    call they belong to: Chat Completions' tool messages carry text only, so they
+    go in a user message right after the run of tool messages."""
+    intro = f"Attached to the result of tool call {result.tool_call_id}:"
+    return [{"type": "text", "text": intro}, *(_part(a, documents) for a in result.attachments)]
 
 
 def _no_documents(m: Message, index: int) -> None:
@@ -211,6 +227,12 @@ def _part(p: Any, documents: ChatDocuments) -> dict[str, Any]:
 
         return chat_part(p, documents)
     if isinstance(p, ToolResultPart):  # a tool result outside a tool message: send as text
+        if p.attachments:
+            raise InvalidRequestError(
+                "a tool result with attachments is outside a tool message",
+                param="messages",
+                hint="send tool results in tool messages: Message.tool(call_id, text, image)",
+            )
         return {"type": "text", "text": p.content}
     raise TypeError(f"cannot send {type(p).__name__} to a Chat Completions API")
 

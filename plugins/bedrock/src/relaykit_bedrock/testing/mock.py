@@ -319,12 +319,33 @@ def validate(body: Any) -> str | None:
                 where = f"messages.{i}.content.{j}.reasoningContent"
                 if problem := _reasoning_problem(block["reasoningContent"], where):
                     return problem
+            if "toolResult" in block:
+                where = f"messages.{i}.content.{j}.toolResult"
+                if problem := _tool_result_problem(block["toolResult"], where):
+                    return problem
             has_tool_blocks = has_tool_blocks or "toolUse" in block or "toolResult" in block
     if has_tool_blocks and "toolConfig" not in body:
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         )
     return documents_problem(messages) or _cache_point_problem(body)
+
+
+#: what a ToolResultContentBlock may be (a union: one key each)
+_TOOL_RESULT_BLOCKS = frozenset({"text", "json", "image", "document", "video"})
+
+
+def _tool_result_problem(result: Any, where: str) -> str | None:
+    content = result.get("content") if isinstance(result, dict) else None
+    if not isinstance(content, list) or not content:
+        return f"The content field at {where} is empty."
+    for k, block in enumerate(content):
+        if not isinstance(block, dict) or len(block) != 1 or set(block) - _TOOL_RESULT_BLOCKS:
+            return (
+                f"The value at {where}.content.{k} is not a valid ToolResultContentBlock:"
+                f" use one of {', '.join(sorted(_TOOL_RESULT_BLOCKS))}."
+            )
+    return None
 
 
 #: What ``input.converse`` holds (ConverseTokensRequest in the API reference).

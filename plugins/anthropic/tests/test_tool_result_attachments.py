@@ -1,0 +1,44 @@
+"""A tool result's images and documents on Anthropic's wire."""
+
+from __future__ import annotations
+
+import base64
+
+from relaykit import DocumentPart, ImagePart, Message, ToolCall
+from relaykit.testing import PDF, PNG
+from relaykit_anthropic import wire
+from relaykit_anthropic.testing import validate_messages
+
+CHART = ImagePart(data=PNG, media_type="image/png")
+REPORT = DocumentPart(data=PDF, name="r.pdf")
+PNG_B64 = base64.b64encode(PNG).decode()
+PDF_B64 = base64.b64encode(PDF).decode()
+CALLS = Message.assistant("", [ToolCall("c1", "chart"), ToolCall("c2", "report")])
+
+
+def test_attachments_are_blocks_inside_the_tool_result() -> None:
+    turns = (Message.user("go"), CALLS, Message.tool("c1", "", CHART, REPORT))
+    _, _, results = wire.messages(turns)
+    (block,) = results["content"]
+    assert block["content"][0] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64},
+    }
+    assert block["content"][1]["type"] == "document"
+    assert block["content"][1]["source"]["data"] == PDF_B64
+    assert len(block["content"]) == 2  # no empty text block: Anthropic refuses one
+
+
+def test_a_result_without_attachments_stays_a_string() -> None:
+    _, _, results = wire.messages((Message.user("go"), CALLS, Message.tool("c1", "done")))
+    assert results["content"][0]["content"] == "done"
+
+
+def test_the_mock_refuses_what_anthropic_refuses_inside_a_tool_result() -> None:
+    def body(*content: dict[str, object]) -> dict[str, object]:
+        result = {"type": "tool_result", "tool_use_id": "c1", "content": list(content)}
+        return {"model": "claude-x", "messages": [{"role": "user", "content": [result]}]}
+
+    assert validate_messages(body({"type": "text", "text": "ok"})) is None
+    assert "non-empty" in str(validate_messages(body({"type": "text", "text": ""})))
+    assert "'tool_use'" in str(validate_messages(body({"type": "tool_use"})))
