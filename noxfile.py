@@ -131,6 +131,14 @@ def embeddings(session: nox.Session) -> None:
     session.run("python", "bench/embeddings.py", *session.posargs)
 
 
+@nox.session(name="embedding-cache")
+def embedding_cache(session: nox.Session) -> None:
+    """The embeddings cache's storage round trips, SQLite and PostgreSQL
+    (``bench/embedding_cache.py``; pass its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/embedding_cache.py", *session.posargs)
+
+
 @nox.session
 def gateway(session: nox.Session) -> None:
     """relaykit-gateway's CPU per request, req/s and latency (and LiteLLM's proxy's with

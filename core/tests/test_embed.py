@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 
 import relaykit
@@ -21,6 +22,7 @@ from relaykit import (
     RateLimitError,
     RequestTimeoutError,
 )
+from relaykit.embedding_cache import EmbeddingCache
 from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit.metrics import observe
 from relaykit.testing import (
@@ -183,6 +185,85 @@ async def test_a_route_falls_back_past_a_provider_that_cannot_send_the_request()
     assert (r.provider, r.model, len(fake.embeddings)) == ("fake", "emb-1", 1)
 
 
+class _TwoAtATime(FakeProvider):
+    """Embeds two texts a request, one request at a time, as a plugin for a vendor
+    with a small batch limit does."""
+
+    async def embed(self, request: EmbeddingRequest) -> relaykit.EmbeddingResponse:
+        texts = request.inputs
+        batches = [texts[i : i + 2] for i in range(0, len(texts), 2)]
+
+        async def one(batch: tuple[str, ...]) -> relaykit.EmbeddingResponse:
+            return await FakeProvider.embed(self, attrs.evolve(request, inputs=batch))
+
+        answers = await send_batches(batches, one, concurrency=1)
+        return relaykit.EmbeddingResponse(
+            vectors=tuple(v for a in answers for v in a.vectors),
+            model=request.model,
+            usage=relaykit.Usage(sum(a.usage.input_tokens for a in answers)),
+        )
+
+
+class _TwoAtATimePlugin(FakePlugin):
+    def __init__(self) -> None:
+        super().__init__("pairs")
+
+    @relaykit.hookimpl
+    def relaykit_providers(self) -> Sequence[Any]:
+        plugin = self
+
+        class Factory:
+            type = "pairs"
+            requires_api_key = False
+            api_key_env = None
+            base_url_env = None
+            default_base_url = "fake://"
+            options: tuple[str, ...] = ()
+
+            def __call__(self, settings: Any, http: Any) -> FakeProvider:
+                return _TwoAtATime(
+                    settings, plugin.script, plugin.calls, embeddings=plugin.embeddings
+                )
+
+        return [Factory()]
+
+
+TEXTS = ["a", "b", "c", "d", "e", "f"]
+
+
+@pytest.mark.anyio
+async def test_a_retry_sends_only_the_batches_that_got_no_answer() -> None:
+    plugin = _TwoAtATimePlugin()
+    plugin.script.push(Reply())  # the first batch is answered...
+    plugin.script.fail(503, "busy")  # ...the second fails, and the call is retried
+    async with client(plugin) as c:
+        r = await c.embed("pairs/m", TEXTS)
+    sent = [request.inputs for request in plugin.embeddings]
+    assert sent == [("a", "b"), ("c", "d"), ("c", "d"), ("e", "f")]
+    assert r.vectors == tuple(mock_vector(t) for t in TEXTS)
+    assert r.attempts == 2
+    assert r.usage.input_tokens == 6  # each text billed once
+
+
+@pytest.mark.anyio
+async def test_a_fallback_deployment_embeds_every_batch_itself() -> None:
+    plugin = _TwoAtATimePlugin()
+    plugin.script.push(Reply())
+    plugin.script.fail(503, "down")
+    routes = {"emb": {"targets": ["pairs/first", "pairs/second"]}}
+    async with client(plugin, models=routes, retry={"attempts": 1}) as c:
+        r = await c.embed("emb", TEXTS)
+    sent = [(request.model, request.inputs) for request in plugin.embeddings]
+    assert sent == [
+        ("first", ("a", "b")),
+        ("first", ("c", "d")),
+        ("second", ("a", "b")),  # never another model's vectors in one answer
+        ("second", ("c", "d")),
+        ("second", ("e", "f")),
+    ]
+    assert r.model == "second"
+
+
 @pytest.mark.anyio
 async def test_a_closed_client_refuses() -> None:
     c = client(FakePlugin())
@@ -313,6 +394,53 @@ async def test_the_cache_is_shared_through_sqlite(tmp_path: Path) -> None:
         r = await c.embed("fake/emb-1", ["texts", "stored"], dimensions=16)
     assert len(fake.embeddings) == 1
     assert r.cache_hit and r.vectors == (mock_vector("texts", 16), mock_vector("stored", 16))
+
+
+class _OneAtATime:
+    """A storage with the single-entry cache methods only, counting its round trips."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[float, str]] = {}
+        self.trips = 0
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        self.trips += 1
+        return self.rows.get(key)
+
+    async def cache_response(self, key: str, expires_at: float, text: str) -> None:
+        self.trips += 1
+        self.rows[key] = (expires_at, text)
+
+
+class _ManyAtOnce(_OneAtATime):
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        self.trips += 1
+        return {key: self.rows[key] for key in keys if key in self.rows}
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        self.trips += 1
+        self.rows.update((key, (expires_at, text)) for key, expires_at, text in entries)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("kind", "trips"), [(_OneAtATime, [2, 3, 1]), (_ManyAtOnce, [1, 1, 1])])
+async def test_the_storage_cache_takes_a_round_trip_a_call_where_it_can(
+    kind: type[_OneAtATime], trips: list[int]
+) -> None:
+    storage = kind()
+    keys = ["k1", "k2", "k3"]
+    vectors = [(1.0, 2.0), (3.0,), (0.5, 0.25, 0.125)]
+    taken = []
+    await EmbeddingCache(storage).put_many(list(zip(keys[:2], vectors[:2], strict=True)), 60)
+    taken.append(storage.trips)
+    # A new process: memory is empty, so every key is looked up in storage.
+    assert await EmbeddingCache(storage).get_many(keys) == [*vectors[:2], None]
+    taken.append(storage.trips - sum(taken))
+    cache = EmbeddingCache(storage)
+    await cache.put_many([(keys[2], vectors[2])], 60)
+    assert await cache.get_many(keys[2:]) == [vectors[2]]  # from memory: no trip
+    taken.append(storage.trips - sum(taken))
+    assert taken == trips
 
 
 # -- what is recorded ---------------------------------------------------------

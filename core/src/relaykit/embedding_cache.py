@@ -70,7 +70,9 @@ class EmbeddingCache:
 
     ``storage`` is a backend with ``cached_response(key)`` and
     ``cache_response(key, expires_at, text)``, the chat cache's methods: a
-    vector is stored there as a small JSON text.
+    vector is stored there as a small JSON text. When it also has
+    ``cached_responses(keys)`` and ``cache_responses(entries)``, a call's texts
+    take one round trip each way instead of one each.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class EmbeddingCache:
     async def get_many(self, keys: Sequence[str]) -> list[Vector | None]:
         """The vector kept under each of ``keys``, ``None`` where none is (or it expired)."""
         found: list[Vector | None] = []
+        elsewhere: list[int] = []  # where memory had nothing: storage may
         now = self._clock()
         for key in keys:
             entry = self._entries.get(key)
@@ -100,13 +103,30 @@ class EmbeddingCache:
                 continue
             if entry is not None:
                 self._forget(key)
-            found.append(await self._from_storage(key) if self._storage is not None else None)
+            found.append(None)
+            elsewhere.append(len(found) - 1)
+        if elsewhere and self._storage is not None:
+            rows = await self._stored([keys[i] for i in elsewhere])
+            for i in elsewhere:
+                row = rows.get(keys[i])
+                if row is not None:
+                    found[i] = self._from_row(keys[i], row)
         return found
 
-    async def _from_storage(self, key: str) -> Vector | None:
-        row = await self._storage.cached_response(key)
-        if row is None:
-            return None
+    async def _stored(self, keys: list[str]) -> dict[str, tuple[float, str]]:
+        """The storage's rows for ``keys``: at once where it can, else one by one."""
+        many = getattr(self._storage, "cached_responses", None)
+        if many is not None:
+            rows: dict[str, tuple[float, str]] = await many(keys)
+            return rows
+        rows = {}
+        for key in keys:
+            row = await self._storage.cached_response(key)
+            if row is not None:
+                rows[key] = row
+        return rows
+
+    def _from_row(self, key: str, row: tuple[float, str]) -> Vector | None:
         expires_at, text = row
         remaining = expires_at - self._wall_clock()
         if remaining <= 0:
@@ -117,12 +137,22 @@ class EmbeddingCache:
 
     async def put_many(self, items: Sequence[tuple[str, Vector]], ttl: float) -> None:
         """Keep each ``(key, vector)`` for ``ttl`` seconds."""
+        entries: list[tuple[str, float, str]] = []
+        expires_at = self._wall_clock() + ttl
         for key, vector in items:
             data = _pack(vector)
             self._remember(key, data, ttl)
             if self._storage is not None:
                 text = json.dumps({"embedding": base64.b64encode(data).decode()})
-                await self._storage.cache_response(key, self._wall_clock() + ttl, text)
+                entries.append((key, expires_at, text))
+        if not entries:
+            return
+        many = getattr(self._storage, "cache_responses", None)
+        if many is not None:
+            await many(entries)
+            return
+        for entry in entries:
+            await self._storage.cache_response(*entry)
 
     def _remember(self, key: str, data: bytes, ttl: float) -> None:
         if len(data) > self._max_bytes:

@@ -32,6 +32,7 @@ from .embeddings import (
     EmbeddingRequest,
     EmbeddingResponse,
     Vector,
+    answered_batches,
     build_embedding_request,
     input_size,
 )
@@ -169,13 +170,21 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
     if client._cold:
         await client._warm_up(call)
 
+    answered: dict[Target, dict[Any, Any]] = {}  # each deployment's batch answers
+
     async def attempt(provider: Provider, req: Any, target: Target) -> EmbeddingResponse:
         if misses and target == first:
             # The first deployment's cached vectors stand: it embeds only the rest.
             # Another deployment (a fallback) embeds everything, so that one
             # answer never mixes two models' vectors.
             req = attrs.evolve(req, inputs=tuple(req.inputs[i] for i in misses))
-        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+        # A retry on the same deployment resends only the batches that failed
+        # (see send_batches); another deployment starts afresh.
+        token = answered_batches.set(answered.setdefault(target, {}))
+        try:
+            return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+        finally:
+            answered_batches.reset(token)
 
     try:
         response = await run_attempts(client, call, attempt)

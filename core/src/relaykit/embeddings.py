@@ -10,6 +10,7 @@ pipeline's, in :mod:`relaykit.embedding_call`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from decimal import Decimal
 from math import inf, isfinite
 from typing import Any, Literal, TypeVar
@@ -188,6 +189,16 @@ def estimate_tokens(texts: Sequence[str]) -> int:
     return sum(max(1, -(-len(text) // 4)) for text in texts)
 
 
+#: The answers a deployment already gave to one call's batches, by batch, set by
+#: the core around each attempt (one dict per deployment of a call, kept over
+#: its retries): :func:`send_batches` sends only the batches it lacks, so a
+#: retry after one batch of ten failed is one request, not ten, and no text is
+#: embedded (and billed) twice.
+answered_batches: ContextVar[dict[Any, Any] | None] = ContextVar(
+    "relaykit_answered_batches", default=None
+)
+
+
 async def send_batches(
     batches: Sequence[Batch],
     send: Callable[[Batch], Awaitable[Answer]],
@@ -200,10 +211,15 @@ async def send_batches(
     For a plugin whose vendor takes fewer texts a request than a caller passed.
     The first failure cancels the other requests and is raised as it is, not in
     an exception group, so the core types, retries and records it as the error
-    of a single request. One batch is sent without a task group.
+    of a single request. A retry of the call sends only the batches that got
+    no answer (:data:`answered_batches`): answers must be values, not objects
+    a later step changes. One batch is sent without a task group.
     """
+    answered = answered_batches.get()
+    if answered is None:
+        answered = {}  # called outside the core's retries: nothing to keep
     if len(batches) == 1:
-        return [await send(batches[0])]
+        return [await _send_once(0, batches[0], send, answered)]
     answers: list[Any] = [None] * len(batches)
     failures: list[Exception] = []
     queue = iter(enumerate(batches))  # shared: each batch goes to the next free worker
@@ -211,7 +227,7 @@ async def send_batches(
     async def worker(scope: anyio.CancelScope) -> None:
         for index, batch in queue:
             try:
-                answers[index] = await send(batch)
+                answers[index] = await _send_once(index, batch, send, answered)
             except Exception as e:
                 failures.append(e)
                 scope.cancel()
@@ -223,3 +239,22 @@ async def send_batches(
     if failures:
         raise failures[0]
     return answers
+
+
+async def _send_once(
+    index: int,
+    batch: Batch,
+    send: Callable[[Batch], Awaitable[Answer]],
+    answered: dict[Any, Any],
+) -> Answer:
+    """``send(batch)``, or the answer an earlier attempt got for it."""
+    try:
+        key: Any = (index, batch)
+        hash(key)
+    except TypeError:  # a batch that is not a value: sent every time
+        return await send(batch)
+    if key in answered:
+        answer: Answer = answered[key]
+        return answer
+    answered[key] = answer = await send(batch)
+    return answer

@@ -372,7 +372,10 @@ class Storage(Protocol):
 
     Optional capabilities, found with ``hasattr``: ``cached_response`` and
     ``cache_response`` hold the shared response cache
-    (:mod:`relaykit.response_cache`); ``peek_cached_models(provider)``, a
+    (:mod:`relaykit.response_cache`), and ``cached_responses(keys)`` (a dict of
+    those stored) and ``cache_responses(entries)`` read and write many of its
+    entries at once, for the embeddings cache (one entry a text);
+    ``peek_cached_models(provider)``, a
     synchronous look at the listing the backend already holds in memory, lets
     ``client.models()`` skip a storage read (:mod:`relaykit.model_catalog`).
     """

@@ -131,6 +131,15 @@ class MemoryStorage:
         """Store a cached response."""
         self.responses[key] = (expires_at, response)
 
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored."""
+        return {key: self.responses[key] for key in keys if key in self.responses}
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store several cached responses."""
+        for key, expires_at, response in entries:
+            self.responses[key] = (expires_at, response)
+
     async def aclose(self) -> None:
         """Mark closed (the data stays readable, for assertions)."""
         self.closed = True

@@ -189,6 +189,28 @@ class StorageContract:
         await cache.cache_response(k2, 1.0, "{}")  # already expired: may be dropped any time
         assert await cache.cached_response(k1) == (2_000_000_001.0, '{"text": "hi again"}')
 
+    @pytest.mark.anyio
+    async def test_cached_responses_are_read_and_written_many_at_once(
+        self, storage: Storage
+    ) -> None:
+        if not hasattr(storage, "cached_responses"):
+            pytest.skip("this backend looks cached responses up one at a time (optional)")
+        import uuid
+
+        cache: Any = storage
+        # More keys than one SQL statement should name; one given twice keeps its last.
+        keys = [uuid.uuid4().hex for _ in range(1_200)]
+        entries = [(k, 2_000_000_000.0 + i, f'{{"n": {i}}}') for i, k in enumerate(keys)]
+        await cache.cache_responses([*entries, (keys[0], 2_100_000_000.0, '{"n": "last"}')])
+        missing = uuid.uuid4().hex
+        found = await cache.cached_responses([missing, *keys, keys[5]])
+        assert len(found) == len(keys) and missing not in found
+        assert found[keys[0]] == (2_100_000_000.0, '{"n": "last"}')
+        assert found[keys[7]] == (2_000_000_007.0, '{"n": 7}')
+        assert await cache.cached_response(keys[9]) == found[keys[9]]  # one store for both
+        assert await cache.cached_responses([]) == {}
+        await cache.cache_responses([])
+
     # -- writing and reading back ----------------------------------------------
 
     @pytest.mark.anyio

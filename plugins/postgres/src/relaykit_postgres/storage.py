@@ -297,6 +297,39 @@ class PostgresStorage:
                 (key, expires_at, response),
             )
 
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, in one
+        round trip (an embeddings call looks up each of its texts)."""
+        if not keys:
+            return {}
+        async with self._using() as db:
+            rows = await db.fetch(
+                "SELECT key, expires_at, response FROM response_cache WHERE key = ANY(%b::text[])",
+                (list(keys),),
+            )
+        return {key: (expires_at, response) for key, expires_at, response in rows}
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction;
+        expired entries are dropped on the way. A key given twice keeps its last."""
+        if not entries:
+            return
+        latest = {key: (expires_at, response) for key, expires_at, response in entries}
+        columns = (
+            list(latest),
+            [expires_at for expires_at, _ in latest.values()],
+            [response for _, response in latest.values()],
+        )
+        async with self._using() as db, db.transaction() as tx:
+            await tx.execute("DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),))
+            await tx.execute(
+                "INSERT INTO response_cache (key, expires_at, response)"
+                " SELECT * FROM unnest(%b::text[], %b::float8[], %b::text[])"
+                " ON CONFLICT (key) DO UPDATE"
+                " SET expires_at = EXCLUDED.expires_at, response = EXCLUDED.response",
+                columns,
+            )
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def aclose(self) -> None:

@@ -67,6 +67,10 @@ PAGE_SIZE = 16384
 PRUNE_CHUNK = 5000
 
 
+#: keys a look-up names at once: well under SQLite's oldest limit on parameters (999)
+_KEYS_A_QUERY = 500
+
+
 class SQLiteStorage:
     """Call logs, usage totals, key vault and model cache in one SQLite file.
 
@@ -328,6 +332,41 @@ class SQLiteStorage:
                 "INSERT OR REPLACE INTO response_cache (key, expires_at, response)"
                 " VALUES (?, ?, ?)",
                 (key, expires_at, response),
+            )
+
+        await self._writing(write)
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, read
+        at once (an embeddings call looks up each of its texts)."""
+        wanted = list(dict.fromkeys(keys))
+
+        def read(conn: sqlite3.Connection) -> dict[str, tuple[float, str]]:
+            found: dict[str, tuple[float, str]] = {}
+            for start in range(0, len(wanted), _KEYS_A_QUERY):
+                chunk = wanted[start : start + _KEYS_A_QUERY]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT key, expires_at, response FROM response_cache WHERE key IN ({marks})"
+                for key, expires_at, response in conn.execute(sql, chunk):
+                    found[key] = (expires_at, response)
+            return found
+
+        return await self._reading(read) if wanted else {}
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction;
+        expired entries are dropped on the way."""
+        if not entries:
+            return
+        now = time.time()
+        rows = list(entries)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM response_cache WHERE expires_at <= ?", (now,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO response_cache (key, expires_at, response)"
+                " VALUES (?, ?, ?)",
+                rows,
             )
 
         await self._writing(write)
