@@ -68,3 +68,12 @@ async def test_the_embeddings_example_gets_a_vector_per_text(
     (request,) = fake.embeddings
     assert (request.model, request.dimensions) == ("text-embedding-3-small", 256)
     assert capsys.readouterr().out == "2 256\n"
+
+
+def test_the_key_models_example_parses() -> None:
+    from relaykit_gateway import GatewayKeys
+
+    (models,) = re.findall(r'RELAYKIT_GATEWAY_KEY_MODELS="([^"]+)"', README)
+    keys = GatewayKeys.parse(f"interns={KEY},batch={KEY[::-1]}", models)
+    assert keys.allows("interns", "fast") and not keys.allows("interns", "openai/gpt-4o")
+    assert keys.allows("batch", "openai/text-embedding-3-small")

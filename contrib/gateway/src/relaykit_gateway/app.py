@@ -228,7 +228,7 @@ class Gateway:
                 body = await self._body(receive, headers)
                 await self._call(dialect, body, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
-                await _send_json(send, 200, await self._models(shape is ANTHROPIC))
+                await _send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
             elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
@@ -320,6 +320,7 @@ class Gateway:
         send: Send,
     ) -> None:
         call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
         await _watched(headers, receive, lambda: self._answer(dialect, call, caller, params, send))
 
@@ -329,6 +330,7 @@ class Gateway:
         """``POST /v1/embeddings``: the texts' vectors, in OpenAI's answer shape, with the
         same caller metadata, trace context and hang-up handling as a chat."""
         call = parse_embeddings(body, tuple(self.client.config.models))
+        self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
 
         async def answer() -> None:
@@ -424,6 +426,7 @@ class Gateway:
         """The input tokens of a request body: counted by the provider where it can,
         else estimated (and a header says so), in the dialect's answer shape."""
         call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        self._check_model(caller, call.model)
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
         answer: dict[str, Any] = {"input_tokens": count.input_tokens}
         if dialect is RESPONSES:
@@ -431,10 +434,21 @@ class Gateway:
         extra = [] if count.exact else [(b"x-relaykit-estimated", b"true")]
         await _send_json(send, 200, answer, extra)
 
-    async def _models(self, anthropic: bool) -> dict[str, Any]:
+    def _check_model(self, caller: str | None, model: str) -> None:
+        """Refuse (403) a model the caller's key may not use (``RELAYKIT_GATEWAY_KEY_MODELS``)."""
+        if not self.keys.allows(caller, model):
+            allowed = ", ".join(self.keys.models[caller])  # type: ignore[index]  # a named key
+            raise _Problem(
+                403,
+                f"the gateway key {caller!r} may not use the model {model!r}; it may use"
+                f" {allowed}: ask the gateway's operator for more",
+            )
+
+    async def _models(self, anthropic: bool, caller: str | None) -> dict[str, Any]:
         models = await self.client.models()
         listed = [(m.qualified_id, m.owned_by or m.provider, m.created or 0) for m in models]
         listed += [(alias, "relaykit", 0) for alias in self.client.config.models]
+        listed = [entry for entry in listed if self.keys.allows(caller, entry[0])]
         if not anthropic:
             data = [{"id": i, "object": "model", "created": c, "owned_by": o} for i, o, c in listed]
             return {"object": "list", "data": data}

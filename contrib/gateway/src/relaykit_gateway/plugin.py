@@ -27,6 +27,8 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
             " call made through relaykit with this configuration."
             " Callers present a key from $RELAYKIT_GATEWAY_KEYS (name=key,...);"
             " without keys the gateway listens on a loopback address only."
+            " $RELAYKIT_GATEWAY_KEY_MODELS (name=pattern,pattern;...) limits a key"
+            " to the models it names."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
