@@ -34,6 +34,9 @@ _EXPORTS = {
     "ModelPrice": "response",
     "EmbeddingRequest": "embeddings",
     "EmbeddingResponse": "embeddings",
+    "RerankRequest": "rerank",
+    "RerankResponse": "rerank",
+    "RerankResult": "rerank",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -103,6 +106,9 @@ __all__ = [
     "ReasoningPart",
     "RelayError",
     "RequestTimeoutError",
+    "RerankRequest",
+    "RerankResponse",
+    "RerankResult",
     "ResponseFormat",
     "SSEDecoder",
     "Secret",
@@ -187,6 +193,7 @@ if TYPE_CHECKING:
     )
     from .protocols import CallRecord, ProviderSettings
     from .request import ChatRequest, ResponseFormat, Tool, ToolChoice
+    from .rerank import RerankRequest, RerankResponse, RerankResult
     from .response import ChatResponse, ModelInfo, ModelPrice, TokenCount, Usage
     from .secrets import Secret
     from .serialization import converter, from_json, to_json

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 
     from .embedding_cache import EmbeddingCache
     from .hedging import _Race
+    from .rerank import RerankResponse
     from .secrets import Secret
     from .stream import ChatStream
 
@@ -92,9 +93,10 @@ class _Call:
 
     id: str
     model_requested: str
-    #: an EmbeddingRequest when ``operation`` is ``"embeddings"``; only the code
-    #: every operation shares (routing, limits, attempts) and embedding_call.py
-    #: read it then, so the chat path keeps its one type
+    #: an EmbeddingRequest when ``operation`` is ``"embeddings"``, a RerankRequest
+    #: when it is ``"rerank"``; only the code every operation shares (routing,
+    #: limits, attempts) and embedding_call.py or rerank_call.py read it then,
+    #: so the chat path keeps its one type
     request: ChatRequest
     targets: tuple[Target, ...]
     started: float
@@ -126,7 +128,8 @@ class _Call:
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
-    #: ``"chat"``, or ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py)
+    #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py)
+    #: or ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py)
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
@@ -582,6 +585,24 @@ class Client:
 
         return await embed(self, model, inputs, dict(params))
 
+    async def rerank(
+        self, model: str, query: str, documents: Sequence[str], **params: Any
+    ) -> RerankResponse:
+        """Rank ``documents`` (a list of texts) by their relevance to ``query`` with ``model``.
+
+        The response's ``results`` are the best first, each with its index in
+        ``documents``, its score and its text. Parameters: ``top_n`` (how many
+        results; all without), ``max_tokens_per_doc`` (longer documents are cut,
+        where the vendor takes it), ``timeout``, ``metadata`` and ``extra``
+        (merged into the provider's request body). Retries, breakers, routes
+        (without hedging), rate limits, budgets, cost (per search, or per token),
+        traces, metrics and the call log work as for :meth:`chat`; the record's
+        messages are the query and the documents.
+        """
+        from .rerank_call import rerank
+
+        return await rerank(self, model, query, documents, dict(params))
+
     @property
     def _embedding_cache(self) -> EmbeddingCache:
         if self._vectors is None:
@@ -716,10 +737,14 @@ class Client:
                 try:
                     if call.operation == "chat":
                         response = await provider.chat(request)
-                    else:
+                    elif call.operation == "embeddings":
                         from .embedding_call import send_embeddings
 
                         response = await send_embeddings(provider, request, target)  # type: ignore[assignment,arg-type]
+                    else:
+                        from .rerank_call import send_rerank
+
+                        response = await send_rerank(provider, request, target)  # type: ignore[assignment,arg-type]
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise
@@ -832,7 +857,8 @@ class Client:
         if response is None:
             return _ZERO
         price = self._price(target, response.model)
-        cost = price.cost(response.usage) if price is not None else None
+        searches = getattr(response, "search_units", 0)  # a rerank's, billed per search
+        cost = price.cost(response.usage, searches=searches) if price is not None else None
         call.priced = (response.usage, target, cost)
         return _ZERO if cost is None else cost
 
@@ -1220,10 +1246,14 @@ class Client:
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
         request = call.request
-        if call.operation != "chat":
+        if call.operation == "embeddings":
             from .embedding_call import record_fields
 
             return record_fields(self, call, target)
+        if call.operation == "rerank":
+            from .rerank_call import record_fields as rerank_fields
+
+            return rerank_fields(self, call, target)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -1353,7 +1383,7 @@ class Client:
         target: Target,
         latency: float,
         *,
-        response: ChatResponse | EmbeddingResponse | None = None,
+        response: ChatResponse | EmbeddingResponse | RerankResponse | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
     ) -> None:

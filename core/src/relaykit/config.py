@@ -590,9 +590,20 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
     return ProviderConfig(options=options, **general)
 
 
+_NOTHING = Decimal(0)
+
+
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
-    """``[prices."provider/model"]``: USD per million tokens, overriding the plugin's price."""
-    valid = ("input", "output", "cached_input", "cache_write_input", "cache_write_1h_input")
+    """``[prices."provider/model"]``: USD per million tokens (or per search, for a rerank
+    model), overriding the plugin's price."""
+    valid = (
+        "input",
+        "output",
+        "cached_input",
+        "cache_write_input",
+        "cache_write_1h_input",
+        "per_search",
+    )
     for key in value:
         if key not in valid:
             raise _unknown(key, valid, f"prices.{name}.")
@@ -601,19 +612,23 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
             f"prices.{name!r} must name a model as 'provider/model'",
             hint=f'write [prices."openai/{name}"]',
         )
-    missing = [k for k in ("input", "output") if k not in value]
+    missing = [k for k in ("input", "output") if k not in value and "per_search" not in value]
     if missing:
-        raise ConfigError(f"prices.{name!r} needs {' and '.join(missing)} (USD per million tokens)")
+        raise ConfigError(
+            f"prices.{name!r} needs {' and '.join(missing)} (USD per million tokens),"
+            " or per_search (USD per search, for a rerank model)"
+        )
     try:
         amounts = {k: _usd(v) for k, v in value.items()}
     except ConfigError as e:
         raise ConfigError(f"prices.{name!r}: {e.message}") from None
     return ModelPrice(
-        amounts["input"],  # type: ignore[arg-type]
-        amounts["output"],  # type: ignore[arg-type]
+        amounts.get("input") or _NOTHING,
+        amounts.get("output") or _NOTHING,
         amounts.get("cached_input"),
         amounts.get("cache_write_input"),
         amounts.get("cache_write_1h_input"),
+        amounts.get("per_search"),
     )
 
 

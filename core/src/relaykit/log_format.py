@@ -23,6 +23,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .embeddings import EmbeddingResponse
+    from .rerank import RerankResponse
     from .response import ChatResponse
 
 CALLS_LOGGER = "relaykit.calls"
@@ -121,7 +122,9 @@ def call_fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def add_response_fields(fields: dict[str, Any], response: ChatResponse | EmbeddingResponse) -> None:
+def add_response_fields(
+    fields: dict[str, Any], response: ChatResponse | EmbeddingResponse | RerankResponse
+) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
     The prompt-cache and reasoning counts (parts of ``input_tokens`` and
@@ -142,5 +145,8 @@ def add_response_fields(fields: dict[str, Any], response: ChatResponse | Embeddi
         fields["reasoning_tokens"] = usage.reasoning_tokens
     if response.cost is not None:
         fields["cost_usd"] = float(response.cost)
-    if response.cache_hit:
+    if getattr(response, "cache_hit", False):  # a rerank is never cached
         fields["cache_hit"] = True
+    searches = getattr(response, "search_units", 0)
+    if searches:
+        fields["search_units"] = searches

@@ -68,13 +68,15 @@ _MILLION = Decimal(1_000_000)  # prices are per million tokens
 
 @attrs.frozen
 class ModelPrice:
-    """USD per million tokens.
+    """USD per million tokens (and per search, for rerank models billed that way).
 
     ``cached_input`` prices prompt-cache reads and ``cache_write_input``
     prompt-cache writes (to Anthropic's default five-minute cache); either one
     unset means the plain ``input`` price. ``cache_write_1h_input`` prices the
     writes to a one-hour cache (``Usage.cache_write_1h_input_tokens``); unset,
-    they cost what other writes cost.
+    they cost what other writes cost. ``per_search`` is USD per search unit
+    (Cohere's rerank: a query with up to 100 documents); a price with it bills
+    searches, not input tokens.
     """
 
     input: Decimal
@@ -82,9 +84,13 @@ class ModelPrice:
     cached_input: Decimal | None = None
     cache_write_input: Decimal | None = None
     cache_write_1h_input: Decimal | None = None
+    per_search: Decimal | None = None
 
-    def cost(self, usage: Usage) -> Decimal:
-        """The USD cost of ``usage`` at this price."""
+    def cost(self, usage: Usage, *, searches: int = 0) -> Decimal:
+        """The USD cost of ``usage`` (and of ``searches`` search units) at this price."""
+        if self.per_search is not None:
+            # Billed per search: the token counts are estimates, not what is billed.
+            return searches * self.per_search
         cached = usage.cached_input_tokens
         cached_rate = self.cached_input if self.cached_input is not None else self.input
         total = (

@@ -19,6 +19,7 @@ from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError
 from .events import StreamEvent
+from .rerank import RerankResponse
 from .response import ChatResponse, ModelInfo, TokenCount
 from .stream import ChatStream
 
@@ -131,6 +132,13 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.embed`."""
         portal, client = self._ready()
         return portal.call(lambda: client.embed(model, inputs, **params))
+
+    def rerank(
+        self, model: str, query: str, documents: Sequence[str], **params: Any
+    ) -> RerankResponse:
+        """Blocking :meth:`relaykit.Client.rerank`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.rerank(model, query, documents, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

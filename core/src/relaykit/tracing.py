@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .embeddings import EmbeddingResponse
     from .provider_registry import ProviderRegistry
     from .redaction import RedactionChain
+    from .rerank import RerankResponse
     from .response import ChatResponse, Usage
     from .routing import Target
 
@@ -173,6 +174,44 @@ class CallTracer:
             attributes["relaykit.cost_usd"] = float(response.cost)
         if response.cache_hit:
             attributes["relaykit.cache_hit"] = True
+        span.set_attributes(attributes)
+        span.end()
+
+    def start_rerank(self, call: _Call) -> Any:
+        """Start the span of a rerank call: ``rerank {model}`` (no content on it: the
+        conventions define no attribute for a query and its documents)."""
+        target = call.targets[0]
+        request: Any = call.request  # a RerankRequest (see _Call.request)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "rerank",
+            "gen_ai.provider.name": genai_provider_name(target.provider),
+            "gen_ai.request.model": target.model,
+            "relaykit.rerank.documents": len(request.documents),
+            **self._server(target.provider),
+        }
+        if request.top_n is not None:
+            attributes["relaykit.rerank.top_n"] = request.top_n
+        call.span_target = target
+        return self._tracer.start_span(
+            f"rerank {target.model}", kind=self._client_kind, attributes=attributes
+        )
+
+    def finish_rerank(self, call: _Call, response: RerankResponse) -> None:
+        """Record a rerank call's answer (model, tokens or searches, cost) and end its span."""
+        span = call.span
+        if not span.is_recording():
+            return
+        attributes: dict[str, Any] = {
+            "gen_ai.response.model": response.model,
+            "gen_ai.usage.input_tokens": response.usage.input_tokens,
+            "relaykit.attempts": call.attempts,
+        }
+        if response.id:
+            attributes["gen_ai.response.id"] = response.id
+        if response.search_units:
+            attributes["relaykit.rerank.search_units"] = response.search_units
+        if response.cost is not None:
+            attributes["relaykit.cost_usd"] = float(response.cost)
         span.set_attributes(attributes)
         span.end()
 

@@ -34,6 +34,7 @@ _EXPORTS = {
     "Harness": "provider_contract",
     "ProviderContract": "provider_contract",
     "EmbeddingContract": "provider_contract",
+    "RerankContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
     "PDF": "provider_contract",
@@ -49,6 +50,8 @@ _EXPORTS = {
     "call_log_lines": "call_log_capture",
     "service_reachable": "services",
     "mock_vector": "embedding_vectors",
+    "mock_relevance": "rerank_scores",
+    "mock_ranking": "rerank_scores",
     "mock_embedding_tokens": "embedding_vectors",
     "MOCK_DIMENSIONS": "embedding_vectors",
 }
@@ -77,6 +80,7 @@ __all__ = [
     "RecordingExporter",
     "Reply",
     "Request",
+    "RerankContract",
     "Reset",
     "Response",
     "Script",
@@ -90,6 +94,8 @@ __all__ = [
     "instant_retries",
     "loopback_tls",
     "mock_embedding_tokens",
+    "mock_ranking",
+    "mock_relevance",
     "mock_vector",
     "require_program",
     "require_service",
@@ -122,9 +128,11 @@ if TYPE_CHECKING:
         EmbeddingContract,
         Harness,
         ProviderContract,
+        RerankContract,
     )
     from .recording_exporter import RecordingExporter
     from .records import bare_record
+    from .rerank_scores import mock_ranking, mock_relevance
     from .retries import instant_retries
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable

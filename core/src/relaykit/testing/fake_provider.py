@@ -32,8 +32,10 @@ from ..events import (
 from ..messages import ReasoningPart, ToolCall
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
+from ..rerank import RerankRequest, RerankResponse, ranked
 from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
 from .embedding_vectors import mock_embedding_tokens, mock_vector
+from .rerank_scores import mock_ranking
 from .script import Reply, Script
 
 if TYPE_CHECKING:
@@ -50,6 +52,10 @@ class FakeProvider:
     requires_api_key: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ()
     PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"))
+    #: a ``rerank-*`` model's: USD 2 per thousand searches of up to 100 documents
+    RERANK_PRICE: ClassVar[ModelPrice] = ModelPrice(
+        Decimal(0), Decimal(0), per_search=Decimal("0.002")
+    )
 
     def __init__(
         self,
@@ -63,6 +69,7 @@ class FakeProvider:
         self.script = script
         self.calls = calls
         self.embeddings = [] if embeddings is None else embeddings
+        self.reranks: list[RerankRequest] = []
         self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
@@ -84,7 +91,7 @@ class FakeProvider:
             reply.cache_write_1h_input_tokens,
         )
 
-    def _raise(self, reply: Reply, request: ChatRequest | EmbeddingRequest) -> None:
+    def _raise(self, reply: Reply, request: ChatRequest | EmbeddingRequest | RerankRequest) -> None:
         if reply.status >= 400:
             raise error_for_status(
                 reply.status,
@@ -174,6 +181,24 @@ class FakeProvider:
             usage=Usage(tokens),
         )
 
+    async def rerank(self, request: RerankRequest) -> RerankResponse:
+        """The documents ranked by :func:`~relaykit.testing.mock_relevance`, one search
+        unit per 100 documents; the script's next reply may fail the call, delay it,
+        or set its ``input_tokens`` (none by default: billed per search)."""
+        self.reranks.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        scores = mock_ranking(request.query, request.documents)
+        return RerankResponse(
+            results=ranked(request, scores, provider=self.settings.name),
+            model=request.model,
+            id="rerank-fake",
+            usage=Usage(reply.input_tokens or 0),
+            search_units=-(-len(request.documents) // 100),
+        )
+
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
         return [
@@ -186,8 +211,9 @@ class FakeProvider:
         ]
 
     def price(self, model: str) -> ModelPrice | None:
-        """USD 1 per million input tokens, 2 per million output tokens."""
-        return self.PRICE
+        """USD 1 per million input tokens, 2 per million output tokens (a
+        ``rerank-*`` model: :attr:`RERANK_PRICE`)."""
+        return self.RERANK_PRICE if model.startswith("rerank") else self.PRICE
 
 
 class _Factory:
@@ -210,6 +236,7 @@ class _Factory:
             self._plugin.context_window,
             self._plugin.embeddings,
         )
+        provider.reranks = self._plugin.reranks
         self._plugin.instances.append(provider)
         return provider
 
@@ -225,6 +252,8 @@ class FakePlugin:
         self.calls: list[ChatRequest] = []
         #: the embeddings requests the fake providers received, in order
         self.embeddings: list[EmbeddingRequest] = []
+        #: the rerank requests the fake providers received, in order
+        self.reranks: list[RerankRequest] = []
         self.instances: list[FakeProvider] = []
 
     @hookimpl

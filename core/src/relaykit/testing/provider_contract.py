@@ -51,6 +51,7 @@ from relaykit import (
 )
 
 from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
+from .rerank_scores import mock_relevance
 from .script import Reply
 from .vendor_mock import VendorMock
 
@@ -118,6 +119,11 @@ class Harness:
     #: a shorter ``dimensions`` the embedding model takes, or ``None`` when it
     #: takes none (the plugin must then refuse one with a typed error)
     embedding_dimensions: int | None = 4
+    #: a model id the provider ranks documents with (``provider/model``), or
+    #: ``None`` when its API has no rerank: the contract then checks the typed
+    #: refusal. The mock scores each document with
+    #: :func:`~relaykit.testing.mock_relevance`.
+    rerank_model: str | None = None
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -547,6 +553,31 @@ class ProviderContract:
         assert r.usage.input_tokens > 0 and r.usage.output_tokens == 0
         assert r.latency is not None and r.latency > 0
 
+    # -- rerank ------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_rerank_ranks_the_documents_best_first(self, harness: Harness) -> None:
+        query = "capital of France"
+        documents = ["Berlin is in Germany", "Paris is the capital of France", "France has cheese"]
+        async with self.client(harness) as client:
+            if harness.rerank_model is None:
+                with pytest.raises(InvalidRequestError, match="no rerank API"):
+                    await client.rerank(harness.model, query, documents)
+                assert not harness.mock.requests, "a refused rerank must not be sent"
+                return
+            r = await client.rerank(harness.rerank_model, query, documents)
+        assert [(x.index, x.document) for x in r.results] == [
+            (1, documents[1]),
+            (2, documents[2]),
+            (0, documents[0]),
+        ]
+        assert [x.score for x in r.results] == [
+            pytest.approx(mock_relevance(query, documents[i], i)) for i in (1, 2, 0)
+        ]
+        assert r.provider == harness.rerank_model.split("/", 1)[0] and r.model
+        assert r.usage.input_tokens > 0 and r.usage.output_tokens == 0
+        assert r.latency is not None and r.latency > 0
+
     # -- models ----------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -659,6 +690,65 @@ async def _eventually(predicate: Any, within: float = 10.0) -> None:
         await anyio.sleep(0.01)
 
 
+class RerankContract:
+    """More tests for a provider with a rerank API: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``rerank_model``.
+
+    ``class TestCohere(ProviderContract, RerankContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def rerank_model(self, harness: Harness) -> str:
+        """The harness's rerank model (it must have one)."""
+        assert harness.rerank_model, "RerankContract needs Harness(rerank_model=...)"
+        return harness.rerank_model
+
+    @pytest.mark.anyio
+    async def test_rerank_top_n_keeps_the_best(self, harness: Harness, rerank_model: str) -> None:
+        documents = [f"note {i} about the weather" for i in range(30)] + ["rain in Paris today"]
+        async with self.client(harness) as client:
+            r = await client.rerank(rerank_model, "rain in Paris", documents, top_n=2)
+        assert [x.index for x in r.results] == [30, 0]
+        assert r.documents == ("rain in Paris today", "note 0 about the weather")
+        sent = harness.mock.last_request.body.decode()
+        assert "rain in Paris today" in sent
+
+    @pytest.mark.anyio
+    async def test_rerank_max_tokens_per_doc_is_accepted(
+        self, harness: Harness, rerank_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            r = await client.rerank(
+                rerank_model, "cats", ["cats purr", "dogs bark"], max_tokens_per_doc=64
+            )
+        assert r.results[0].index == 0
+
+    @pytest.mark.anyio
+    async def test_rerank_errors_are_typed_without_the_key(
+        self, harness: Harness, rerank_model: str
+    ) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.rerank(rerank_model, "q", ["d"])
+        error = caught.value
+        assert error.provider == rerank_model.split("/", 1)[0]
+        if harness.supports_retry_after:
+            assert error.retry_after == pytest.approx(7)
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+
+    @pytest.mark.anyio
+    async def test_rerank_retries_a_server_error(self, harness: Harness, rerank_model: str) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.rerank(rerank_model, "retried", ["retried text", "other"])
+        assert r.results[0].index == 0
+        assert r.attempts == 2
+
+
 __all__ = [
     "PDF",
     "PNG",
@@ -667,4 +757,5 @@ __all__ = [
     "Harness",
     "ProviderContract",
     "Reply",
+    "RerankContract",
 ]
