@@ -359,6 +359,21 @@ async def test_the_calls_span_is_current_while_it_runs_and_the_callers_after(
 
 
 @pytest.mark.anyio
+async def test_a_rerank_call_is_one_span_without_content(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        await c.rerank("fake/rerank-1", "secret query", ["doc one", "doc two"], top_n=1)
+    (span,) = tracing.finished()
+    assert span.name == "rerank rerank-1" and span.kind is SpanKind.CLIENT
+    a = dict(span.attributes or {})
+    assert a["gen_ai.operation.name"] == "rerank"
+    assert (a["relaykit.rerank.documents"], a["relaykit.rerank.top_n"]) == (2, 1)
+    assert (a["relaykit.rerank.search_units"], a["relaykit.cost_usd"]) == (1, 0.002)
+    assert a["gen_ai.response.id"] == "rerank-fake"
+    assert not any("secret query" in str(value) for value in a.values())
+
+
+@pytest.mark.anyio
 async def test_an_embeddings_call_is_one_span_without_content(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     async with client([fake, tracing], telemetry={"capture_content": True}) as c:

@@ -133,6 +133,10 @@ class _Call:
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
+    #: the search units a rerank call will likely be billed (0 for other calls), and
+    #: what a budget holds for them at the deployment's per-search price
+    searches: int = 0
+    search_hold: Decimal = Decimal(0)
 
 
 class Client:
@@ -699,6 +703,10 @@ class Client:
         reservation = None  # the usual one, taken inline
         reservations = None  # any other
         if self._limiter is not None:
+            if call.searches:  # a rerank billed per search: a budget holds those too
+                price = self._price(target)
+                per_search = price.per_search if price is not None else None
+                call.search_hold = call.searches * per_search if per_search else _ZERO
             one = self._one_limit.get(target)
             if one is None and target not in self._limit_matches:
                 # A deployment's first call: match it here, so that it too takes
@@ -823,6 +831,8 @@ class Client:
         # a budget holds the most this call may cost (budgets.hold_rates; the
         # limiter supports budgets: checked in __init__)
         hold = prompt * rates[0] + output * rates[1]
+        if call.searches:
+            hold += call.search_hold
         return acquire(pattern, limit, prompt + output, cost=hold)  # type: ignore[no-any-return]
 
     def _reconcile_now(
@@ -896,7 +906,7 @@ class Client:
             return [await self._limiter.acquire(pattern, limit, tokens)]
         cost: Decimal | None = None  # a budget holds the most this call may cost
         if any(limit.budget_usd is not None for _, limit in limits):
-            cost = estimate_cost(self._price(target), prompt, tokens - prompt)
+            cost = estimate_cost(self._price(target), prompt, tokens - prompt) + call.search_hold
         budgeted: Any = self._limiter  # checked for supports_budgets in __init__
         acquire_many = getattr(self._limiter, "acquire_many", None)
         if acquire_many is not None and len(limits) > 1:

@@ -124,6 +124,9 @@ def _start(
         size=size,
         operation="rerank",
         output_hold=0,  # a ranking has no output tokens
+        # Cohere's search unit: a query with up to 100 documents (longer ones,
+        # cut into chunks, count more: the hold may fall short, the settlement not)
+        searches=-(-len(request.documents) // 100),
     )
     if client._scoped and request.metadata:
         call.scoped = client._scoped_limits(request.metadata)
