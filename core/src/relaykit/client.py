@@ -868,7 +868,12 @@ class Client:
             return _ZERO
         price = self._price(target, response.model)
         searches = getattr(response, "search_units", 0)  # a rerank's, billed per search
-        cost = price.cost(response.usage, searches=searches) if price is not None else None
+        if price is None:
+            cost = None
+        elif searches:
+            cost = price.cost(response.usage, searches=searches)
+        else:  # the chat call's: as before searches were priced
+            cost = price.cost(response.usage)
         call.priced = (response.usage, target, cost)
         return _ZERO if cost is None else cost
 
