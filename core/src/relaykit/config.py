@@ -150,10 +150,12 @@ class RegistryConfig:
 @attrs.frozen
 class DefaultsConfig:
     """``[defaults]``: what to use when a caller does not say: the CLI's chat
-    ``model`` and its ``embedding_model`` (``relaykit embed``)."""
+    ``model``, its ``embedding_model`` (``relaykit embed``) and its
+    ``rerank_model`` (``relaykit rerank``)."""
 
     model: str | None = None
     embedding_model: str | None = None
+    rerank_model: str | None = None
 
 
 @attrs.frozen

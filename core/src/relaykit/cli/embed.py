@@ -86,11 +86,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def embed_texts(texts: Sequence[str], stdin: TextIO | None) -> list[str]:
-    """The texts: the arguments, else each line piped on stdin.
+def embed_texts(texts: Sequence[str], stdin: TextIO | None, *, command: str = "embed") -> list[str]:
+    """The texts: the arguments, else each line piped on stdin (for ``relaykit
+    {command}``).
 
     A blank line is refused rather than skipped: the vectors come out one per
-    line, and a skipped line would shift every vector after it onto the wrong text.
+    line, and a skipped line would shift every vector after it onto the wrong
+    text (and a ranking's indices would point at the wrong lines).
     """
     if texts:
         return list(texts)
@@ -99,7 +101,7 @@ def embed_texts(texts: Sequence[str], stdin: TextIO | None) -> list[str]:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 raise InvalidRequestError(
-                    f"line {number} of stdin is blank: every line is a text to embed",
+                    f"line {number} of stdin is blank: every line is a text to {command}",
                     hint="remove blank lines first (grep -v '^[[:space:]]*$')",
                 )
         if lines:
@@ -107,7 +109,7 @@ def embed_texts(texts: Sequence[str], stdin: TextIO | None) -> list[str]:
     raise InvalidRequestError(
         "no text given",
         hint="pass texts as arguments, or pipe one per line: "
-        "cat docs.txt | relaykit embed -m MODEL",
+        f"cat docs.txt | relaykit {command} -m MODEL" + (" QUERY" if command == "rerank" else ""),
     )
 
 

@@ -24,7 +24,17 @@ if TYPE_CHECKING:
     from ..plugins import PluginManager
 
 #: modules of this package that add a built-in command, in ``--help`` order
-BUILTIN_COMMANDS = ("prompt", "chat", "embed", "models", "plugins", "demo", "logs", "keys")
+BUILTIN_COMMANDS = (
+    "prompt",
+    "chat",
+    "embed",
+    "rerank",
+    "models",
+    "plugins",
+    "demo",
+    "logs",
+    "keys",
+)
 BACKENDS = ("asyncio", "trio")
 
 
