@@ -64,7 +64,12 @@ class Provider(Protocol):
       vector per ``request.inputs``, in order, with the billed input tokens in
       ``usage`` (:meth:`relaykit.Client.embed` refuses a provider without it).
       It gets every input of the caller's call: batching them into the
-      vendor's own limits per request is the plugin's job.
+      vendor's own limits per request is the plugin's job;
+    - ``async rerank(request: RerankRequest) -> RerankResponse``, the
+      documents ranked best first (:func:`relaykit.rerank.ranked` builds the
+      results from the vendor's ``(index, score)`` pairs), with the search
+      units or input tokens the vendor billed (:meth:`relaykit.Client.rerank`
+      refuses a provider without it, and estimates tokens it does not report).
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
