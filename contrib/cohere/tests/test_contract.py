@@ -1,4 +1,4 @@
-"""relaykit's provider and embeddings contracts, against CohereMock over loopback HTTP."""
+"""relaykit's provider, embeddings and rerank contracts, against CohereMock over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from collections.abc import Iterator
 import pytest
 
 import relaykit
-from relaykit.testing.provider_contract import EmbeddingContract, Harness, ProviderContract
+from relaykit.testing.provider_contract import (
+    EmbeddingContract,
+    Harness,
+    ProviderContract,
+    RerankContract,
+)
 from relaykit_cohere import plugin
 from relaykit_cohere.testing import CohereMock
 
 KEY = "co-test-key-0123456789abcdef"
 
 
-class TestCohere(ProviderContract, EmbeddingContract):
+class TestCohere(ProviderContract, EmbeddingContract, RerankContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with CohereMock(api_key=KEY) as mock:
@@ -25,6 +30,7 @@ class TestCohere(ProviderContract, EmbeddingContract):
                 # Embed v4 shortens its vectors to 256, 512, 1024 or 1536 only.
                 embedding_model="cohere/embed-v4.0",
                 embedding_dimensions=256,
+                rerank_model="cohere/rerank-v3.5",
                 # tool_plan and thinking content stream apart from text...
                 supports_reasoning=True,
                 # ...but usage has no reasoning or cached-input counts of their own,

@@ -16,9 +16,17 @@ from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
 from . import embeddings
+from . import rerank as rerank_api  # not `rerank`: the provider's method has that name
 from .wire import StreamParser, request_body, response
 
-#: USD per million tokens (Cohere's published prices; check https://cohere.com/pricing).
+
+def _per_search(usd: str) -> relaykit.ModelPrice:
+    """The price of a model billed ``usd`` per search unit (and nothing per token)."""
+    return relaykit.ModelPrice(Decimal(0), Decimal(0), per_search=Decimal(usd))
+
+
+#: USD per million tokens, or per search unit for rerank models (Cohere's published
+#: prices; check https://cohere.com/pricing).
 PRICES: dict[str, relaykit.ModelPrice] = {
     "command-a-03-2025": relaykit.ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
     "command-r-plus-08-2024": relaykit.ModelPrice(input=Decimal("2.50"), output=Decimal("10.00")),
@@ -28,6 +36,11 @@ PRICES: dict[str, relaykit.ModelPrice] = {
     "embed-v4.0": relaykit.ModelPrice(input=Decimal("0.12"), output=Decimal(0)),
     "embed-english-v3.0": relaykit.ModelPrice(input=Decimal("0.10"), output=Decimal(0)),
     "embed-multilingual-v3.0": relaykit.ModelPrice(input=Decimal("0.10"), output=Decimal(0)),
+    # Rerank models bill search units (a query with up to 100 documents), not tokens:
+    # USD 2.00 a thousand searches (Rerank 4 Pro: 2.50).
+    "rerank-v4.0-pro": _per_search("0.0025"),
+    "rerank-v4.0-fast": _per_search("0.002"),
+    "rerank-v3.5": _per_search("0.002"),
 }
 
 #: Cohere's ``page_size`` maximum for ``GET /v1/models``, and how many pages we follow.
@@ -36,8 +49,8 @@ _MAX_PAGES = 20
 
 
 class CohereProvider:
-    """Cohere's v2 Chat API (``POST {base}/v2/chat``), Embed API (``POST {base}/v2/embed``)
-    and model list (``GET {base}/v1/models``)."""
+    """Cohere's v2 Chat API (``POST {base}/v2/chat``), Embed API (``POST {base}/v2/embed``),
+    Rerank API (``POST {base}/v2/rerank``) and model list (``GET {base}/v1/models``)."""
 
     type: ClassVar[str] = "cohere"
     default_base_url: ClassVar[str] = "https://api.cohere.com"
@@ -51,6 +64,7 @@ class CohereProvider:
         self._http = http
         self._url = f"{settings.base_url}/v2/chat"
         self._embed_url = f"{settings.base_url}/v2/embed"
+        self._rerank_url = f"{settings.base_url}/v2/rerank"
         self._headers = {
             "content-type": "application/json",
             "accept": "application/json",
@@ -69,6 +83,22 @@ class CohereProvider:
         return error_from_http(
             r.status_code, r.headers, r.content, provider=self.settings.name, model=model
         )
+
+    async def _post_json(self, url: str, body: dict[str, Any], model: str, endpoint: str) -> Any:
+        """POST ``body`` to ``url``; the JSON answer, or the typed error for a failure."""
+        content = json.dumps(body).encode()
+        r = await self._http.post(url, content=content, headers=self._headers)
+        if r.status_code >= 400:
+            raise self._error(r, model)
+        try:
+            return json.loads(r.content)
+        except ValueError as e:
+            raise relaykit.ProviderUnavailableError(
+                f"Cohere's {endpoint} answer is not JSON",
+                provider=self.settings.name,
+                model=model,
+                status=r.status_code,
+            ) from e
 
     async def chat(self, request: relaykit.ChatRequest) -> relaykit.ChatResponse:
         """One non-streamed ``/v2/chat`` call."""
@@ -108,21 +138,23 @@ class CohereProvider:
         """
 
         async def post(body: dict[str, Any]) -> Any:
-            content = json.dumps(body).encode()
-            r = await self._http.post(self._embed_url, content=content, headers=self._headers)
-            if r.status_code >= 400:
-                raise self._error(r, request.model)
-            try:
-                return json.loads(r.content)
-            except ValueError as e:
-                raise relaykit.ProviderUnavailableError(
-                    "Cohere's embed answer is not JSON",
-                    provider=self.settings.name,
-                    model=request.model,
-                    status=r.status_code,
-                ) from e
+            return await self._post_json(self._embed_url, body, request.model, "embed")
 
         return await embeddings.embed(request, post, provider=self.settings.name)
+
+    async def rerank(self, request: relaykit.RerankRequest) -> relaykit.RerankResponse:
+        """``request.documents`` ranked by relevance to its query, from one ``/v2/rerank`` call.
+
+        ``top_n`` and ``max_tokens_per_doc`` are sent as Cohere's own fields.
+        The response's ``search_units`` are Cohere's billed search units (what a
+        rerank model's price is per). Raises :class:`relaykit.InvalidRequestError`
+        for more than 10,000 documents, before sending.
+        """
+
+        async def post(body: dict[str, Any]) -> Any:
+            return await self._post_json(self._rerank_url, body, request.model, "rerank")
+
+        return await rerank_api.rerank(request, post, provider=self.settings.name)
 
     async def list_models(self) -> list[relaykit.ModelInfo]:
         """The models that serve the Chat endpoint, following Cohere's pagination."""
@@ -155,5 +187,6 @@ class CohereProvider:
         return models
 
     def price(self, model: str) -> relaykit.ModelPrice | None:
-        """USD per million tokens, or ``None`` when unknown (then cost stays ``None``)."""
+        """USD per million tokens (per search unit for rerank models), or ``None`` when
+        unknown (then cost stays ``None``)."""
         return PRICES.get(model)

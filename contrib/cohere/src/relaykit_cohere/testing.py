@@ -22,6 +22,19 @@ takes one: 256, 512, 1024 or 1536), unknown fields; a model it does not list
 for the ``embed`` endpoint is a 404. Those messages are the mock's wording.
 Each request takes the script's next reply (a failure, a delay, ``input_tokens``).
 
+``POST /v2/rerank`` answers ``{"id", "results": [{"index", "relevance_score"}],
+"meta": {"api_version", "billed_units": {"search_units"}}}``: every document
+scored with :func:`relaykit.testing.mock_relevance`, best first
+(:func:`relaykit.testing.mock_ranking`), cut to ``top_n``, and one search unit
+per 100 documents; a scripted ``input_tokens`` is reported as
+``meta.tokens.input_tokens`` (Cohere reports none by default). It refuses, with
+a 400, a body without a ``query`` string, ``documents`` that are not a
+non-empty list of non-empty strings (v2 takes no document objects) or number
+more than 10,000, a ``top_n`` or ``max_tokens_per_doc`` that is not a positive
+integer, and unknown fields; a model it does not list for the ``rerank``
+endpoint is a 404. Each request takes the script's next reply (a failure, a
+delay, ``input_tokens``), as embed requests do.
+
 Scripted :class:`relaykit.testing.Reply` values render as follows: ``reasoning``
 is a ``tool_plan`` when the reply has tool calls, and ``thinking`` content (as
 Cohere's reasoning models send it) otherwise; ``stream_fault="error"`` ends the
@@ -45,6 +58,7 @@ import anyio
 # The submodules, not the lazy ``relaykit.testing`` namespace: those names are typed.
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
+from relaykit.testing.rerank_scores import mock_ranking
 from relaykit.testing.script import Reply
 from relaykit.testing.vendor_mock import VendorMock
 
@@ -58,7 +72,11 @@ MODELS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("embed-v4.0", ("embed",), 128000),
     ("embed-english-v3.0", ("embed",), 512),
     ("embed-multilingual-v3.0", ("embed",), 512),
+    ("rerank-v4.0-pro", ("rerank",), 32768),
+    ("rerank-v4.0-fast", ("rerank",), 32768),
     ("rerank-v3.5", ("rerank",), 4096),
+    ("rerank-english-v3.0", ("rerank",), 4096),
+    ("rerank-multilingual-v3.0", ("rerank",), 4096),
 )
 
 #: The ``output_dimension`` values of the models that take one.
@@ -76,6 +94,10 @@ _EMBED_FIELDS = (
     "max_tokens",
     "truncate",
 )
+_RERANK_FIELDS = ("model", "query", "documents", "top_n", "max_tokens_per_doc")
+#: Documents Cohere ranks in one request, and documents a search unit covers.
+_MAX_RERANK_DOCUMENTS = 10_000
+_DOCUMENTS_PER_SEARCH_UNIT = 100
 
 #: the content item types a user message may hold
 _CONTENT_TYPES = ("text", "image_url")
@@ -119,6 +141,12 @@ class CohereMock(VendorMock):
             except ValueError:
                 return _error(400, "invalid request: body is not valid JSON")
             return await self._embed(body)
+        if request.method == "POST" and request.path == "/v2/rerank":
+            try:
+                body = request.json()
+            except ValueError:
+                return _error(400, "invalid request: body is not valid JSON")
+            return await self._rerank(body)
         return _error(404, f"{request.method} {request.path} not found")
 
     def _models(self, query: dict[str, str]) -> Response:
@@ -280,6 +308,78 @@ class CohereMock(VendorMock):
                     "invalid request: output_dimension must be one of "
                     f"{', '.join(map(str, allowed))}",
                 )
+        return None
+
+    async def _rerank(self, body: Any) -> Response:
+        refusal = self._rerank_refusal(body)
+        if refusal is not None:
+            return refusal
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _error(reply.status, reply.error, dict(reply.headers))
+        self._n += 1
+        documents = body["documents"]
+        ranking = mock_ranking(body["query"], documents)
+        if body.get("top_n") is not None:
+            ranking = ranking[: body["top_n"]]
+        meta: dict[str, Any] = {
+            "api_version": {"version": "2"},
+            "billed_units": {"search_units": -(-len(documents) // _DOCUMENTS_PER_SEARCH_UNIT)},
+        }
+        if reply.input_tokens is not None:
+            meta["tokens"] = {"input_tokens": reply.input_tokens}
+        data = {
+            "id": f"4e4a0000-0000-4000-8000-{self._n:012d}",
+            "results": [{"index": i, "relevance_score": score} for i, score in ranking],
+            "meta": meta,
+        }
+        return Response.json(data, headers=dict(reply.headers))
+
+    def _rerank_refusal(self, body: Any) -> Response | None:
+        """The error Cohere would answer a rerank ``body`` with, or ``None``."""
+        if not isinstance(body, dict):
+            return _error(400, "invalid request: body must be a JSON object")
+        unknown = sorted(set(body) - set(_RERANK_FIELDS))
+        if unknown:
+            return _error(
+                400, f"invalid request: unknown field: parameter {unknown[0]} is not a valid field"
+            )
+        model = body.get("model")
+        if not model:
+            return _error(400, "invalid request: a model parameter is required for this endpoint.")
+        if not any(name == model and "rerank" in ends for name, ends, _ in self.models):
+            return _error(
+                404,
+                f"model '{model}' not found, make sure the correct model ID was used "
+                "and that you have access to the model.",
+            )
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return _error(400, "invalid request: query must be a non-empty string")
+        documents = body.get("documents")
+        if not isinstance(documents, list) or not documents:
+            return _error(400, "invalid request: documents must be a non-empty list of strings")
+        if len(documents) > _MAX_RERANK_DOCUMENTS:
+            return _error(
+                400,
+                f"invalid request: total number of documents must be at most"
+                f" {_MAX_RERANK_DOCUMENTS} - received {len(documents)}",
+            )
+        for i, document in enumerate(documents):
+            if not isinstance(document, str) or not document:
+                return _error(
+                    400,
+                    f"invalid request: documents[{i}] must be a non-empty string"
+                    " (format structured data as a YAML string)",
+                )
+        for key in ("top_n", "max_tokens_per_doc"):
+            value = body.get(key)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                return _error(400, f"invalid request: {key} must be a positive integer")
         return None
 
 
