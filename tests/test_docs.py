@@ -92,8 +92,16 @@ def test_readme_examples_run(
     (tmp_path / "radar.png").write_bytes(PNG)  # and the tool attachments one this
     from relaykit_anthropic.testing import AnthropicMock
 
+    from relaykit_cohere.testing import CohereMock
+
     key = "sk-readme-0123456789abcdef"
-    with OpenAIMock(api_key=key) as mock, AnthropicMock(api_key=key) as anthropic:
+    with (
+        OpenAIMock(api_key=key) as mock,
+        AnthropicMock(api_key=key) as anthropic,
+        CohereMock(api_key=key) as cohere,
+    ):
+        monkeypatch.setenv("CO_API_URL", cohere.base_url)
+        monkeypatch.setenv("CO_API_KEY", key)
         monkeypatch.setenv("OPENAI_BASE_URL", mock.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", key)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
@@ -112,6 +120,12 @@ def test_readme_examples_run(
         assert out.strip() == "Sunny."
     if "response_format=Ticket" in block:
         assert out.strip() == "urgent ['checkout']"
+    if "client.rerank" in block:  # the mock ranked the password passage first
+        assert out.splitlines() == [
+            "0.35 #1: To reset your password, open Settings, then Security.",
+            "0.10 #0: Invoices are emailed on the first working day of each month.",
+            "1 search, USD 0.002",
+        ]
     if "radar.png" in block:  # the image went with the tool result
         assert base64.b64encode(PNG) in mock.last_request.body
     if "invoice.pdf" in block:  # the mock saw the PDF and answers its question
