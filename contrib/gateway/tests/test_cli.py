@@ -28,6 +28,24 @@ def one_error_line(err: str, *needles: str) -> None:
         assert needle in err, err
 
 
+def test_the_help_lists_every_route(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gateway", "--help"]) == 0
+    # argparse wraps the description: a route may be split over two lines
+    text = " ".join(capsys.readouterr().out.split())
+    for route in (
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/responses/input_tokens",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/rerank",
+        "/v2/rerank",
+        "/v1/models",
+    ):
+        assert route in text
+
+
 def test_without_keys_it_listens_on_loopback_only(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

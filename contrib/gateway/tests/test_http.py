@@ -59,6 +59,7 @@ async def test_health_needs_no_key_and_unknown_routes_say_what_is_served() -> No
     assert missing.status_code == 404
     assert "POST /v1/chat/completions" in missing.json()["error"]["message"]
     assert "POST /v1/embeddings" in missing.json()["error"]["message"]
+    assert "POST /v1/rerank" in missing.json()["error"]["message"]
     assert wrong_method.status_code == 405
     assert anthropic_shaped.status_code == 404
     assert anthropic_shaped.json()["type"] == "error"
@@ -132,7 +133,11 @@ async def test_a_caller_hanging_up_mid_stream_cancels_the_call() -> None:
 
 @pytest.mark.parametrize(
     ("path", "request_body"),
-    [("/v1/chat/completions", HELLO), ("/v1/embeddings", {"model": "fake/m", "input": "hi"})],
+    [
+        ("/v1/chat/completions", HELLO),
+        ("/v1/embeddings", {"model": "fake/m", "input": "hi"}),
+        ("/v1/rerank", {"model": "fake/rerank-m", "query": "hi", "documents": ["hi there"]}),
+    ],
 )
 async def test_a_caller_hanging_up_before_the_answer_cancels_the_call(
     path: str, request_body: dict[str, Any]
@@ -165,7 +170,7 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(Gateway(c), scope, receive, send)
                 # the call runs in the gateway's task
-                while not (fake.calls or fake.embeddings):  # noqa: ASYNC110
+                while not (fake.calls or fake.embeddings or fake.reranks):  # noqa: ASYNC110
                     await anyio.sleep(0.01)
                 hung_up.set()
     assert sent == []  # nobody to answer

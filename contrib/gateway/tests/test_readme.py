@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit.testing import FakePlugin, Reply
+from relaykit.testing import FakePlugin, Reply, mock_relevance
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway.testing import KEY, running
 
@@ -68,6 +68,25 @@ async def test_the_embeddings_example_gets_a_vector_per_text(
     (request,) = fake.embeddings
     assert (request.model, request.dimensions) == ("text-embedding-3-small", 256)
     assert capsys.readouterr().out == "2 256\n"
+
+
+@pytest.mark.anyio
+async def test_the_rerank_example_prints_the_best_documents_index_and_score(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    block = python_block("/v1/rerank")
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    fake = FakePlugin()
+    # the example's `cohere/...` model, answered by the fake provider under that name
+    config = {"storage": {"backend": "none"}, "providers": {"cohere": {"type": "fake"}}}
+    async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
+        source = block.replace("http://localhost:4000", url)
+        code = compile(source, "contrib/gateway/README.md", "exec")
+        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+    (request,) = fake.reranks
+    assert (request.model, request.top_n) == ("rerank-v3.5", 1)
+    score = mock_relevance(request.query, request.documents[1], 1)
+    assert capsys.readouterr().out == f"1 {score}\n"
 
 
 def test_the_key_models_example_parses() -> None:

@@ -20,11 +20,19 @@ import attrs
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
-from relaykit import ChatResponse, Client, EmbeddingResponse, InvalidRequestError, RelayError
+from relaykit import (
+    ChatResponse,
+    Client,
+    EmbeddingResponse,
+    InvalidRequestError,
+    RelayError,
+    RerankResponse,
+)
 from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
 
 from .anthropic_dialect import AnthropicDialect
+from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
 from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
@@ -61,6 +69,9 @@ _ROUTES: dict[str, Dialect] = {
 _MODELS = frozenset(("/v1/models", "/models"))
 #: OpenAI's embeddings API (Anthropic has none): answered by Client.embed
 _EMBEDDINGS = frozenset(("/v1/embeddings", "/embeddings"))
+#: Cohere's Rerank API, at the paths LiteLLM's proxy serves it on (Cohere's SDK
+#: calls /v2/rerank, Jina's and vLLM's clients /v1/rerank): answered by Client.rerank
+_RERANK = frozenset(("/v1/rerank", "/v2/rerank", "/rerank"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
@@ -91,8 +102,8 @@ class _HungUp(Exception):
 
 
 class Gateway:
-    """An ASGI app serving OpenAI's Chat Completions, Responses and Embeddings APIs and
-    Anthropic's Messages API.
+    """An ASGI app serving OpenAI's Chat Completions, Responses and Embeddings APIs,
+    Anthropic's Messages API and Cohere's Rerank API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
@@ -107,6 +118,8 @@ class Gateway:
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
+    - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
+      answered by :meth:`relaykit.Client.rerank` (see :mod:`relaykit_gateway.cohere_rerank`);
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
@@ -117,12 +130,13 @@ class Gateway:
       has begun).
 
     A model without a ``provider/`` prefix goes to ``openai`` on the OpenAI
-    route and ``anthropic`` on the Anthropic one, unless it names an alias of
-    ``[models]``. Each call's metadata gets ``gateway_key``, the name of the
-    key that made it, so call logs tell the callers apart, and a caller's
-    ``x-correlation-id`` (or ``x-request-id``) header becomes the call's
-    ``correlation_id``. ``cors``: the web page origins whose scripts may call
-    from a browser (none by default; see :mod:`relaykit_gateway.cors`).
+    routes, ``anthropic`` on the Anthropic one and ``cohere`` on the rerank one,
+    unless it names an alias of ``[models]``. Each call's metadata gets
+    ``gateway_key``, the name of the key that made it, so call logs tell the
+    callers apart, and a caller's ``x-correlation-id`` (or ``x-request-id``)
+    header becomes the call's ``correlation_id``. ``cors``: the web page origins
+    whose scripts may call from a browser (none by default; see
+    :mod:`relaykit_gateway.cors`).
     """
 
     def __init__(
@@ -211,10 +225,13 @@ class Gateway:
         dialect = _ROUTES.get(path)
         counter = _COUNTERS.get(path)
         embeddings = path in _EMBEDDINGS
+        rerank = path in _RERANK
+        # Anthropic has no embeddings or rerank API: its header does not change their shape
+        vendorless = embeddings or rerank
         shape: Dialect = (
             dialect
             or counter
-            or (ANTHROPIC if "anthropic-version" in headers and not embeddings else OPENAI)
+            or (ANTHROPIC if "anthropic-version" in headers and not vendorless else OPENAI)
         )
         try:
             if path == "/health" and scope["method"] == "GET":
@@ -237,7 +254,10 @@ class Gateway:
             elif embeddings and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._embed(body, caller, headers, receive, send)
-            elif dialect or counter or embeddings or path in _MODELS or path == "/health":
+            elif rerank and scope["method"] == "POST":
+                body = await self._body(receive, headers)
+                await self._rerank(body, caller, headers, receive, send)
+            elif dialect or counter or vendorless or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise _Problem(
@@ -245,7 +265,7 @@ class Gateway:
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
                     " POST /v1/responses, POST /v1/messages, their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
-                    " POST /v1/embeddings and GET /v1/models",
+                    " POST /v1/embeddings, POST /v1/rerank and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -341,6 +361,27 @@ class Gateway:
                 return
             body = embeddings_body(response, call.model, call.encoding_format)
             await _send_json(send, 200, body, _answer_headers(response))
+
+        await _watched(headers, receive, answer)
+
+    async def _rerank(
+        self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/rerank``: the documents ranked best first, in Cohere's answer shape,
+        with the same caller metadata, trace context and hang-up handling as a chat."""
+        call = parse_rerank(body, tuple(self.client.config.models))
+        self._check_model(caller, call.model)
+        params = _with_caller(call.params, caller, headers)
+
+        async def answer() -> None:
+            try:
+                response = await self.client.rerank(
+                    call.model, call.query, call.documents, **params
+                )
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, OPENAI, error)
+                return
+            await _send_json(send, 200, rerank_body(response, call), _answer_headers(response))
 
         await _watched(headers, receive, answer)
 
@@ -511,7 +552,9 @@ async def _watched(
             otel_context.detach(token)
 
 
-def _answer_headers(response: ChatResponse | EmbeddingResponse) -> list[tuple[bytes, bytes]]:
+def _answer_headers(
+    response: ChatResponse | EmbeddingResponse | RerankResponse,
+) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``)."""
     out = [

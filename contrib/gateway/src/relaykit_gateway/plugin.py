@@ -19,12 +19,13 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
     """Add ``relaykit gateway``."""
     parser = cli.add_parser(
         "gateway",
-        help="serve OpenAI- and Anthropic-compatible HTTP APIs over relaykit",
+        help="serve OpenAI-, Anthropic- and Cohere-compatible HTTP APIs over relaykit",
         description=(
             "Serve OpenAI's POST /v1/chat/completions, /v1/responses (and"
             " /v1/responses/input_tokens) and /v1/embeddings, Anthropic's POST"
-            " /v1/messages (and /v1/messages/count_tokens), and GET /v1/models, every"
-            " call made through relaykit with this configuration."
+            " /v1/messages (and /v1/messages/count_tokens), Cohere's POST /v1/rerank"
+            " (also /v2/rerank and /rerank), and GET /v1/models, every call made"
+            " through relaykit with this configuration."
             " Callers present a key from $RELAYKIT_GATEWAY_KEYS (name=key,...);"
             " without keys the gateway listens on a loopback address only."
             " $RELAYKIT_GATEWAY_KEY_MODELS (name=pattern,pattern;...) limits a key"
