@@ -59,8 +59,9 @@ class RerankResponse:
     ``results`` hold ``top_n`` of them (all, without one), most relevant first.
     ``search_units`` is what vendors that bill per search counted (Cohere: a
     query with up to 100 documents is one); ``usage.input_tokens`` what
-    vendors that bill tokens counted, or an estimate. ``cost`` is in USD when
-    the model's price is known.
+    vendors that bill tokens counted, or, when the vendor said nothing
+    (``tokens_estimated``), about a quarter of the characters sent, which rate
+    limits count. ``cost`` is in USD when the model's price is known.
     """
 
     results: tuple[RerankResult, ...]
@@ -69,6 +70,7 @@ class RerankResponse:
     id: str | None = None
     usage: Usage = Usage()
     search_units: int = 0
+    tokens_estimated: bool = False
     cost: Decimal | None = None
     latency: float | None = None
     attempts: int = 1

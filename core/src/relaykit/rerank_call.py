@@ -58,7 +58,7 @@ async def send_rerank(provider: Provider, request: RerankRequest, target: Target
         # Vendors that bill per search say no tokens: estimated, so that token
         # limits still count the texts.
         estimate = estimate_tokens((request.query, *request.documents))
-        response = attrs.evolve(response, usage=Usage(estimate))
+        response = attrs.evolve(response, usage=Usage(estimate), tokens_estimated=True)
     return response
 
 

@@ -28,7 +28,6 @@ from typing import Any
 import attrs
 
 from relaykit import InvalidRequestError, RerankResponse
-from relaykit.embeddings import estimate_tokens
 
 from .dialect import model_id, require_object, string_metadata, unclaimed
 
@@ -103,7 +102,7 @@ def rerank_body(response: RerankResponse, call: RerankCall) -> dict[str, Any]:
             item["document"] = {"text": result.document}
         results.append(item)
     billed: dict[str, Any] = {"search_units": response.search_units}
-    if _counted(response, call):
+    if _counted(response):
         billed["input_tokens"] = response.usage.input_tokens
     return {
         "id": response.id or str(uuid.uuid4()),
@@ -142,15 +141,7 @@ def _json_type(value: Any) -> str:
     return "list" if isinstance(value, list) else type(value).__name__
 
 
-def _counted(response: RerankResponse, call: RerankCall) -> bool:
+def _counted(response: RerankResponse) -> bool:
     """Whether the provider counted the input tokens (else the core estimated them, for
-    its limits, and Cohere's ``billed_units`` has no place for an estimate).
-
-    A :class:`~relaykit.RerankResponse` does not say which: the core's estimate is
-    :func:`relaykit.embeddings.estimate_tokens` of the query and documents, so a count
-    that differs from it is the provider's.
-    """
-    tokens = response.usage.input_tokens
-    if not tokens:
-        return False
-    return tokens != estimate_tokens((call.query, *call.documents))
+    its limits, and Cohere's ``billed_units`` has no place for an estimate)."""
+    return bool(response.usage.input_tokens) and not response.tokens_estimated
