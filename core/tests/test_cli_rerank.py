@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,23 @@ def test_without_a_model_or_documents_it_says_what_to_do(
     assert main(["rerank", "-m", "fake/rerank-1", QUERY], plugins=[FakePlugin()]) != 0
     err = capsys.readouterr().err
     assert "line 2 of stdin is blank: every line is a text to rerank" in err
+
+
+def test_logs_show_a_rerank_call_by_its_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "calls.db"}"\n'
+        '[defaults]\nrerank_model = "fake/rerank-1"\n'
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    fake = FakePlugin()
+    assert main(["rerank", QUERY, *DOCUMENTS], plugins=[fake]) == 0
+    capsys.readouterr()
+    assert main(["logs", "-q", "Berlin"], plugins=[fake]) == 0  # documents are searchable
+    out = capsys.readouterr().out
+    assert "fake/rerank-1" in out and f"{QUERY} → 3 documents ranked" in out
+    assert main(["logs", "--full"], plugins=[fake]) == 0
+    full = capsys.readouterr().out
+    assert f"user: {QUERY}" in full and f"user: {DOCUMENTS[0]}" in full

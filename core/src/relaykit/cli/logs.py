@@ -199,6 +199,12 @@ def _preview(record: CallRecord, width: int = 48) -> str:
         prompt = f"{first} (+{count - 1} more)" if count > 1 else first
         vectors = f"{count} vector{'s' if count != 1 else ''}"
         answer = vectors if record.ok else (record.error_message or "")
+    elif record.operation == "rerank":
+        # The query, and how many documents it ranked (the ranking is not stored).
+        count = record.params.get("documents", max(len(record.messages) - 1, 0))
+        prompt = record.messages[0].text if record.messages else ""
+        ranked = f"{count} document{'s' if count != 1 else ''} ranked"
+        answer = ranked if record.ok else (record.error_message or "")
     else:
         prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
         answer = record.text if record.ok else (record.error_message or "")
