@@ -1,15 +1,23 @@
 """relaykit-openai passes the provider contract: OpenAI (Chat Completions and the
-Responses API) and a compatible preset.
+Responses API) and compatible presets.
 
 Embeddings do not depend on the chat API: the embeddings suite runs once, with
 OpenAI on Chat Completions; the Groq-style preset has none and checks the refusal.
+Rerank likewise: OpenAI and Groq have none (the contract checks the refusal);
+the vLLM preset runs the rerank suite.
 """
 
 from collections.abc import Iterator
 
 import pytest
 
-from relaykit.testing import EmbeddingContract, Harness, OpenAIMock, ProviderContract
+from relaykit.testing import (
+    EmbeddingContract,
+    Harness,
+    OpenAIMock,
+    ProviderContract,
+    RerankContract,
+)
 
 KEY = "sk-test-0123456789abcdef0123"
 EMBEDDING_MODEL = "openai/text-embedding-3-small"
@@ -41,6 +49,25 @@ class TestCompatiblePreset(ProviderContract):
                 model="mygroq/llama-3.3-70b-versatile",
                 providers={"mygroq": {"type": "groq", "base_url": mock.base_url, "api_key": KEY}},
                 supports_documents=False,
+            )
+
+
+class TestVllmPreset(ProviderContract, RerankContract):
+    """The vLLM preset by its own name: Chat Completions, and rerank at /v1/rerank.
+
+    vLLM's Chat Completions reads no documents: the preset refuses them unsent.
+    """
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OpenAIMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="vllm/meta-llama/Llama-3.1-8B-Instruct",
+                providers={"vllm": {"base_url": mock.base_url, "api_key": KEY}},
+                supports_documents=False,
+                embedding_model="vllm/BAAI/bge-m3",
+                rerank_model="vllm/BAAI/bge-reranker-v2-m3",
             )
 
 

@@ -13,7 +13,8 @@ count input tokens. The echo repeats the user's words, not the files they
 attached: a text part that is one ``<document name="...">`` element (how a
 client quotes a text file, which Chat Completions takes only as text) counts
 as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
-and rendered by :mod:`.openai_embeddings`.
+and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
+(``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from . import openai_embeddings, openai_responses
+from . import openai_embeddings, openai_rerank, openai_responses
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
@@ -85,6 +86,8 @@ class OpenAIMock(VendorMock):
             return self._input_tokens(request.json())
         if request.method == "POST" and request.path == "/v1/embeddings":
             return await self._embeddings(request.json())
+        if request.method == "POST" and request.path == "/v1/rerank":
+            return await self._rerank(request.json())
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -202,6 +205,23 @@ class OpenAIMock(VendorMock):
             return failed
         return Response.json(
             openai_embeddings.render(body, texts, reply), headers=dict(reply.headers)
+        )
+
+    async def _rerank(self, body: Any) -> Response:
+        """The documents ranked best first (:mod:`.openai_rerank`); the script's next
+        reply may fail the request, delay it, or set its ``input_tokens``."""
+        try:
+            query, documents = openai_rerank.validate(body)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        self._n += 1
+        return Response.json(
+            openai_rerank.render(body, query, documents, self._n, reply),
+            headers=dict(reply.headers),
         )
 
     async def _responses(self, body: Any) -> Response:

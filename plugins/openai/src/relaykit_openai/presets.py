@@ -3,7 +3,10 @@
 Pick one by provider name (``groq/llama-3.3-70b-versatile``) or by ``type`` in
 ``[providers.NAME]`` for a second deployment of the same kind. Services with no
 ``/embeddings`` (Groq, DeepSeek, Cerebras) have no ``embed``: ``Client.embed``
-refuses them with a typed error before sending anything. Documents likewise:
+refuses them with a typed error before sending anything. Reranking likewise:
+only the services that serve ``/rerank`` (vLLM, Together, OpenRouter,
+Fireworks) have ``rerank``; for OpenAI and the others ``Client.rerank``
+refuses before sending. Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending.
 """
@@ -58,6 +61,10 @@ _EMBEDDINGS: dict[str, Encoding | None] = {
     "lmstudio": "float",
     "ollama-openai": "float",
 }
+#: services that rank documents at ``POST /rerank`` (see .rerank). LM Studio and
+#: Ollama have no rerank API (LM Studio even answers 200 to unknown paths), nor
+#: have Groq, xAI, DeepSeek, Mistral or Cerebras: their presets refuse unsent.
+_RERANK = frozenset({"vllm", "together", "openrouter", "fireworks"})
 #: services whose /embeddings names ``dimensions`` otherwise
 _DIMENSIONS_PARAM = {"mistral": "output_dimension"}
 
@@ -66,7 +73,7 @@ def preset(
     name: str, base_url: str, api_key_env: str | None, requires_api_key: bool
 ) -> type[OpenAIProvider]:
     """A provider type for an OpenAI-compatible service (one not listed here
-    embeds, asking for vectors as JSON numbers)."""
+    embeds, asking for vectors as JSON numbers, and has no rerank)."""
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
@@ -84,6 +91,8 @@ def preset(
         Preset.embed = None  # type: ignore[assignment,method-assign]
     else:
         Preset.embedding_encoding = encoding
+    if name in _RERANK:
+        Preset.rerank = OpenAIProvider._rerank  # type: ignore[assignment]
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL

@@ -16,6 +16,8 @@ from relaykit import (
     ModelInfo,
     ModelPrice,
     ProviderSettings,
+    RerankRequest,
+    RerankResponse,
     SSEDecoder,
     StreamError,
     json_decode,
@@ -71,6 +73,11 @@ class OpenAIProvider:
       ``"float"`` (JSON numbers). The default is ``"base64"`` for OpenAI, and for
       each compatible preset what its service takes. Either shape is read.
 
+    Rerank: OpenAI has none, so ``rerank`` is ``None`` and
+    :meth:`relaykit.Client.rerank` refuses it with a typed error before sending
+    anything; the compatible presets whose service ranks documents at
+    ``/rerank`` have it (see :mod:`relaykit_openai.rerank`).
+
     Documents (:class:`relaykit.DocumentPart`): Chat Completions sends PDFs as
     ``file`` parts and text documents as text; the Responses API sends any file
     as ``input_file``, by data or URL. A service that cannot read one refuses it
@@ -125,6 +132,7 @@ class OpenAIProvider:
         self._count_url = f"{settings.base_url}/responses/input_tokens"
         self._models_url = f"{settings.base_url}/models"
         self._embeddings_url = f"{settings.base_url}/embeddings"
+        self._rerank_url = f"{settings.base_url}/rerank"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
@@ -336,6 +344,21 @@ class OpenAIProvider:
             encoding=self._embedding_encoding,
             dimensions_param=self.dimensions_param,
         )
+
+    #: OpenAI has no rerank API: the core refuses a rerank call to it, unsent.
+    #: The presets whose service has one set it to :meth:`_rerank`.
+    rerank = None
+
+    async def _rerank(self, request: RerankRequest) -> RerankResponse:
+        """``POST /rerank``: the documents ranked best first (a compatible preset's
+        ``rerank``; see :mod:`relaykit_openai.rerank`).
+
+        ``top_n`` and ``extra`` are sent; ``max_tokens_per_doc`` is not, since
+        none of these services takes a per-document limit.
+        """
+        from . import rerank  # loaded on first use, as the embeddings module
+
+        return await rerank.rerank(self._http, self._rerank_url, self._headers, self._name, request)
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""
