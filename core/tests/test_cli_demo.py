@@ -28,6 +28,7 @@ def test_demo_runs_in_process_on_trio(capsys: pytest.CaptureFixture[str]) -> Non
     assert "(cache hit: True, cost $0" in out
     assert "< 2 vectors of 8 numbers, 10 tokens" in out
     assert "< again with one new text: 3 vectors, 3 tokens sent" in out
+    assert "< 0.35 #1: To reset your password, open Settings, then Security." in out
 
 
 def test_demo_ignores_the_users_settings(
@@ -54,4 +55,4 @@ def test_python_m_relaykit_cli_demo_exits_0() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "retried after the server's Retry-After" in done.stdout
-    assert "10 steps" in done.stdout
+    assert "11 steps" in done.stdout

@@ -66,6 +66,8 @@ def demo_config(base_url: str, api_key: str) -> dict[str, Any]:
             "openai": {"base_url": base_url, "api_key": api_key},
             # a second deployment (on the same mock) to fall back to
             "backup": {"type": "openai", "base_url": base_url, "api_key": api_key},
+            # a vLLM server's rerank endpoint (the mock serves /v1/rerank too)
+            "vllm": {"base_url": base_url, "api_key": api_key},
         },
         "models": {"fast": {"targets": [MODEL, "backup/gpt-4o-mini"], "strategy": "fallback"}},
     }
@@ -265,6 +267,20 @@ async def embeddings(demo: Demo) -> None:
     )
 
 
+async def rerank(demo: Demo) -> None:
+    """Passages ranked by how well they answer a question, best first."""
+    passages = [
+        "Invoices are emailed on the first working day of each month.",
+        "To reset your password, open Settings, then Security.",
+        "Refunds reach your card within five working days.",
+    ]
+    r = await demo.client.rerank(
+        "vllm/BAAI/bge-reranker-v2-m3", "How do I reset my password?", passages, top_n=2
+    )
+    for result in r.results:
+        demo.say(f"< {result.score:.2f} #{result.index}: {result.document}")
+
+
 async def typed_errors(demo: Demo) -> None:
     """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
     async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
@@ -306,6 +322,7 @@ STEPS: tuple[Step, ...] = (
     Step("typed errors", typed_errors),
     Step("response cache", cached),
     Step("embeddings", embeddings),
+    Step("rerank", rerank),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )
