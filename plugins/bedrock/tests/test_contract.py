@@ -1,5 +1,6 @@
 """relaykit-bedrock passes the provider contract, signed with SigV4 and with a Bedrock API key,
-and the embeddings contract with Titan Text Embeddings V2 and Cohere Embed v4."""
+the embeddings contract with Titan Text Embeddings V2 and Cohere Embed v4, and the rerank
+contract with Cohere Rerank 3.5 and Amazon Rerank 1.0."""
 
 from collections.abc import Iterator
 
@@ -12,12 +13,15 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import EmbeddingContract, Harness, ProviderContract
+from relaykit.testing import EmbeddingContract, Harness, ProviderContract, RerankContract
 from relaykit_bedrock.testing import BedrockMock
 
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 # AWS's default embedding model; it shortens vectors to 256, 512 or 1024 only.
 EMBEDDING_MODEL = "bedrock/amazon.titan-embed-text-v2:0"
+# Cohere's reranker takes top_n; Amazon's is sent none (its results are cut by the plugin).
+RERANK_MODEL = "bedrock/cohere.rerank-v3-5:0"
+AMAZON_RERANK_MODEL = "bedrock/amazon.rerank-v1:0"
 # Bedrock never answers 401: bad credentials are 403. 424 is ModelErrorException.
 STATUSES = {
     400: InvalidRequestError,
@@ -34,6 +38,7 @@ def harness(
     mock: BedrockMock,
     embedding_model: str = EMBEDDING_MODEL,
     embedding_dimensions: int = 256,
+    rerank_model: str = RERANK_MODEL,
     **provider: str,
 ) -> Harness:
     return Harness(
@@ -41,6 +46,7 @@ def harness(
         model=MODEL,
         embedding_model=embedding_model,
         embedding_dimensions=embedding_dimensions,
+        rerank_model=rerank_model,
         providers={
             "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
         },
@@ -50,20 +56,25 @@ def harness(
     )
 
 
-class TestBedrockSigV4(ProviderContract, EmbeddingContract):
+class TestBedrockSigV4(ProviderContract, EmbeddingContract, RerankContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with BedrockMock() as mock:
             yield harness(mock, region=mock.region)
 
 
-class TestBedrockApiKey(ProviderContract, EmbeddingContract):
-    """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION."""
+class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract):
+    """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION.
+    It ranks with Amazon Rerank 1.0."""
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with BedrockMock(bearer_token="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu") as mock:
-            yield harness(mock, api_key="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu")
+            yield harness(
+                mock,
+                rerank_model=AMAZON_RERANK_MODEL,
+                api_key="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu",
+            )
 
 
 class TestBedrockCohereEmbeddings(EmbeddingContract):

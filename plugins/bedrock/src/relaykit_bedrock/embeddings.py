@@ -43,7 +43,7 @@ from relaykit import (
 )
 from relaykit.embeddings import estimate_tokens, send_batches
 
-from .prices import split_profile
+from .prices import base_model
 
 #: How many InvokeModel requests of one call may be in flight together: enough
 #: to embed a batch of Titan texts quickly, few enough for a modest account quota.
@@ -87,8 +87,7 @@ FAMILIES = (
 
 def family_of(model: str) -> EmbeddingFamily:
     """The embedding family of ``model``; a typed error naming the supported ones if none."""
-    # An ARN ends in the model or inference profile id: ...:foundation-model/amazon.titan-...
-    _, base = split_profile(model.rsplit("/", 1)[-1])
+    base = base_model(model)
     for family in FAMILIES:
         if base.startswith(family.prefix):
             return family

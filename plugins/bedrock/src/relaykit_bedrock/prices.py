@@ -10,8 +10,10 @@ more for them in-region and through geographic profiles, which :func:`lookup`
 applies. Claude's prompt-cache writes cost 1.25x input (``cache_write_input``)
 and those to the one-hour cache 2x input (``cache_write_1h_input``), as at
 Anthropic; other models' writes carry no surcharge (unset: the input price).
-Users can override prices in config; a model missing here simply has
-``cost = None``.
+The reranker models bill queries, not tokens (``per_search``): a query ranks
+up to 100 documents, and one with more counts as several (see
+:mod:`relaykit_bedrock.rerank`). Users can override prices in config; a model
+missing here simply has ``cost = None``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def _p(inp: str, out: str, cached: str | None = None, written: str | None = None
     )
 
 
+def _per_query(usd: str) -> ModelPrice:
+    # Billed per query: the tokens a rerank sends cost nothing of their own.
+    return ModelPrice(Decimal(0), Decimal(0), per_search=Decimal(usd))
+
+
 # model id prefix: (context window, price, whether the 10% regional premium applies)
 BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
     "anthropic.claude-opus-4-5": (200_000, _p("5.00", "25.00", "0.50", "6.25"), True),
@@ -58,6 +65,10 @@ BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
     "cohere.embed-english-v3": (512, _p("0.10", "0"), False),
     "cohere.embed-multilingual-v3": (512, _p("0.10", "0"), False),
     "cohere.embed-v4": (128_000, _p("0.12", "0"), False),
+    # Rerankers: USD per query (1,000 queries: Cohere Rerank 3.5 USD 2.00, Amazon
+    # Rerank 1.0 USD 1.00); the window is Cohere's per document, query included.
+    "cohere.rerank-v3-5": (4_096, _per_query("0.002"), False),
+    "amazon.rerank-v1": (None, _per_query("0.001"), False),
 }
 
 
@@ -67,6 +78,12 @@ def split_profile(model: str) -> tuple[str | None, str]:
         if model.startswith(prefix):
             return prefix, model[len(prefix) :]
     return None, model
+
+
+def base_model(model: str) -> str:
+    """The foundation model id inside ``model``: a model id, an inference profile id or
+    the ARN of either (``arn:...:foundation-model/amazon.titan-...`` ends in the id)."""
+    return split_profile(model.rsplit("/", 1)[-1])[1]
 
 
 def lookup(model: str) -> tuple[int | None, ModelPrice | None]:

@@ -19,6 +19,8 @@ from relaykit import (
     ProviderSettings,
     ProviderUnavailableError,
     RelayError,
+    RerankRequest,
+    RerankResponse,
     StreamError,
     json_decode,
     json_encode,
@@ -29,6 +31,7 @@ from relaykit.http import transport_error
 from relaykit.secrets import scrub
 
 from . import embeddings, wire
+from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import http_error, stream_exception
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
@@ -64,7 +67,9 @@ class BedrockProvider:
     :meth:`count_tokens` asks CountTokens how many input tokens a Converse
     call would use, for the models Bedrock counts for. :meth:`embed` embeds
     with Titan Text Embeddings and Cohere Embed through InvokeModel
-    (see :mod:`relaykit_bedrock.embeddings`).
+    (see :mod:`relaykit_bedrock.embeddings`), and :meth:`rerank` ranks
+    documents with Cohere Rerank 3.5 and Amazon Rerank 1.0 the same way (see
+    :mod:`relaykit_bedrock.rerank`).
     """
 
     type: ClassVar[str] = "bedrock"
@@ -230,6 +235,19 @@ class BedrockProvider:
         family and a ``dimensions`` the model cannot give, before sending.
         """
         return await embeddings.embed(request, self._invoke, provider=self._name)
+
+    async def rerank(self, request: RerankRequest) -> RerankResponse:
+        """``request.documents`` ranked by relevance to its query, from one
+        ``POST /model/{modelId}/invoke`` call.
+
+        The body is the model's own (Cohere Rerank 3.5 with ``api_version`` 2
+        and ``top_n``; Amazon Rerank 1.0 with the query and documents alone, its
+        results cut to ``top_n`` here). ``search_units`` is the queries Bedrock
+        bills, one per 100 documents. Raises :class:`relaykit.InvalidRequestError`
+        for a model that is no reranker relaykit knows and for more than 1,000
+        documents, before sending.
+        """
+        return await rerank_api.rerank(request, self._invoke, provider=self._name)
 
     async def _invoke(self, model: str, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         url, content, headers = await self._model_request(model, "invoke", body)

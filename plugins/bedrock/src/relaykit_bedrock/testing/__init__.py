@@ -8,7 +8,9 @@ padding field AWS adds to each event); in-stream exceptions; HTTP errors as
 ``{"message": ...}`` with ``x-amzn-errortype``; CountTokens for Converse input
 (``{"inputTokens": N}``); InvokeModel for the Titan Text Embeddings and Cohere
 Embed models (each text answered with :func:`relaykit.testing.mock_vector`,
-the input tokens in ``X-Amzn-Bedrock-Input-Token-Count``); and
+the input tokens in ``X-Amzn-Bedrock-Input-Token-Count``) and for the Cohere
+Rerank 3.5 and Amazon Rerank 1.0 models (the documents ranked with
+:func:`relaykit.testing.mock_ranking`, see :mod:`.rerank`); and
 ListFoundationModels.
 
 It checks authentication as AWS does: a Bedrock API key, or a SigV4

@@ -1,5 +1,8 @@
 """InvokeModel for embedding models, as the mock serves it: bodies checked, vectors answered.
 
+(The reranker models' InvokeModel is :mod:`.rerank`'s; :func:`validate_invoke`
+and :func:`answer` hand their requests to it.)
+
 Built from the Bedrock user guide's model parameters pages, with the mock's own
 idea of each family (not the plugin's, so that it catches the plugin's mistakes):
 
@@ -26,61 +29,18 @@ schema errors ("Malformed input request: #/dimensions: ...").
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Response
 from relaykit.testing.script import Reply
 
-#: A check of one field: the problem with ``value``, or ``None``.
-Check = Callable[[Any], str | None]
+from . import rerank
+from .checks import Check, base_model_id, boolean, enum, integer, list_of, schema_problem, string
 
-_PROFILE = re.compile(r"^(?:us-gov|us|eu|apac|jp|au|ca|global)\.")
-
-
-def _enum(*allowed: object) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value in allowed else f"{value} is not a valid enum value"
-
-    return check
-
-
-def _string(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return f"expected type: String, found: {type(value).__name__}"
-    return None if value else "expected minLength: 1, actual: 0"
-
-
-def _boolean(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"expected type: Boolean, found: {value!r}"
-
-
-def _integer(value: Any) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    return None if ok else f"expected type: Integer, found: {value!r}"
-
-
-def _list_of(item: Check, most: int | None = None) -> Check:
-    def check(value: Any) -> str | None:
-        if not isinstance(value, list):
-            return f"expected type: JSONArray, found: {type(value).__name__}"
-        if not value:
-            return "expected minimum item count: 1, found: 0"
-        if most is not None and len(value) > most:
-            return f"expected maximum item count: {most}, found: {len(value)}"
-        for i, v in enumerate(value):
-            if problem := item(v):
-                return f"[{i}]: {problem}"
-        return None
-
-    return check
-
-
-_COHERE_INPUT_TYPES = _enum("search_document", "search_query", "classification", "clustering")
-_COHERE_EMBEDDING_TYPES = _list_of(_enum("float", "int8", "uint8", "binary", "ubinary"))
+_COHERE_INPUT_TYPES = enum("search_document", "search_query", "classification", "clustering")
+_COHERE_EMBEDDING_TYPES = list_of(enum("float", "int8", "uint8", "binary", "ubinary"))
 
 #: model id prefix -> (API shape: titan-v2, titan-v1 or cohere; required fields;
 #: every field's check)
@@ -89,23 +49,23 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, Check]]] = {
         "titan-v2",
         ("inputText",),
         {
-            "inputText": _string,
-            "dimensions": _enum(256, 512, 1024),
-            "normalize": _boolean,
-            "embeddingTypes": _list_of(_enum("float", "binary")),
+            "inputText": string,
+            "dimensions": enum(256, 512, 1024),
+            "normalize": boolean,
+            "embeddingTypes": list_of(enum("float", "binary")),
         },
     ),
-    "amazon.titan-embed-text-v1": ("titan-v1", ("inputText",), {"inputText": _string}),
+    "amazon.titan-embed-text-v1": ("titan-v1", ("inputText",), {"inputText": string}),
     "cohere.embed-v4": (
         "cohere",
         ("texts", "input_type"),
         {
-            "texts": _list_of(_string, 96),
+            "texts": list_of(string, 96),
             "input_type": _COHERE_INPUT_TYPES,
             "embedding_types": _COHERE_EMBEDDING_TYPES,
-            "output_dimension": _enum(256, 512, 1024, 1536),
-            "max_tokens": _integer,
-            "truncate": _enum("NONE", "LEFT", "RIGHT"),
+            "output_dimension": enum(256, 512, 1024, 1536),
+            "max_tokens": integer,
+            "truncate": enum("NONE", "LEFT", "RIGHT"),
         },
     ),
     **{
@@ -113,10 +73,10 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, Check]]] = {
             "cohere",
             ("texts", "input_type"),
             {
-                "texts": _list_of(_string, 96),
+                "texts": list_of(string, 96),
                 "input_type": _COHERE_INPUT_TYPES,
                 "embedding_types": _COHERE_EMBEDDING_TYPES,
-                "truncate": _enum("NONE", "START", "END"),
+                "truncate": enum("NONE", "START", "END"),
             },
         )
         for prefix in ("cohere.embed-english-v3", "cohere.embed-multilingual-v3")
@@ -126,42 +86,35 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, Check]]] = {
 
 def schema_of(model_id: str) -> tuple[str, tuple[str, ...], dict[str, Check]] | None:
     """The schema of an embedding model id (or inference profile id or ARN), if the mock has it."""
-    base = _PROFILE.sub("", model_id.rsplit("/", 1)[-1])
+    base = base_model_id(model_id)
     return next((s for prefix, s in SCHEMAS.items() if base.startswith(prefix)), None)
 
 
 def validate_invoke(model_id: str, body: Any) -> str | None:
-    """The ValidationException message InvokeModel would give ``body`` for ``model_id``."""
+    """The ValidationException message InvokeModel would give ``body`` for ``model_id``
+    (an embedding model here, a reranker in :mod:`.rerank`)."""
+    if rerank.schema_of(model_id) is not None:
+        return rerank.validate(model_id, body)
     schema = schema_of(model_id)
     if schema is None:
+        served = ", ".join((*SCHEMAS, *rerank.SCHEMAS))
         return (
             f"The provided model identifier is invalid: the mock serves InvokeModel for "
-            f"{', '.join(SCHEMAS)} only."
+            f"{served} only."
         )
     _, required, checks = schema
-    if not isinstance(body, dict):
-        return _malformed("#", "expected type: JSONObject")
-    for key in required:
-        if key not in body:
-            return _malformed("#", f"required key [{key}] not found")
-    for key, value in body.items():
-        check = checks.get(key)
-        if check is None:
-            return _malformed("#", f"extraneous key [{key}] is not permitted")
-        if problem := check(value):
-            return _malformed(f"#/{key}", problem)
+    if problem := schema_problem(body, required, checks):
+        return problem
     types = body.get("embedding_types") or body.get("embeddingTypes") or ["float"]
     if "float" not in types:
         return "The mock answers float embeddings only: ask for embedding types that hold float."
     return None
 
 
-def _malformed(where: str, problem: str) -> str:
-    return f"Malformed input request: {where}: {problem}, please reformat your input and try again."
-
-
 def answer(model_id: str, body: dict[str, Any], reply: Reply) -> Response:
     """The answer to a valid InvokeModel ``body`` (checked by :func:`validate_invoke`)."""
+    if rerank.schema_of(model_id) is not None:
+        return rerank.answer(model_id, body, reply)
     schema = schema_of(model_id)
     assert schema is not None
     api = schema[0]

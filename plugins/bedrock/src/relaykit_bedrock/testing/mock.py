@@ -1,5 +1,5 @@
 """The Bedrock mock server: Converse, ConverseStream, CountTokens, InvokeModel for
-embedding models and ListFoundationModels over loopback.
+embedding and reranker models and ListFoundationModels over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
@@ -23,9 +23,11 @@ CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input":
 ``{"inputTokens": N}``: one token per word of the system and text blocks, plus
 the documents' estimate, as Converse's ``inputTokens`` counts them here.
 
-InvokeModel (``POST /model/{modelId}/invoke``) serves the embedding models
-only, as :mod:`relaykit_bedrock.testing.invoke` describes; each request takes
-the script's next reply (a failure, a delay, ``input_tokens``).
+InvokeModel (``POST /model/{modelId}/invoke``) serves the embedding models,
+as :mod:`relaykit_bedrock.testing.invoke` describes, and the reranker models
+(Cohere Rerank 3.5, Amazon Rerank 1.0), as :mod:`relaykit_bedrock.testing.rerank`
+does; each request whose body the model takes is answered with the script's
+next reply (a failure, a delay, ``input_tokens``).
 """
 
 from __future__ import annotations
