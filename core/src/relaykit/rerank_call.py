@@ -50,8 +50,8 @@ async def send_rerank(provider: Provider, request: RerankRequest, target: Target
             provider=target.provider,
             model=target.model,
             param="model",
-            hint="rerank with a provider that has one: cohere, or the OpenAI-compatible"
-            " vllm, together, openrouter or fireworks",
+            hint="rerank with a provider that has one: cohere, bedrock, or the"
+            " OpenAI-compatible vllm, together, openrouter or fireworks",
         )
     response: RerankResponse = await rerank(request)
     if not response.usage.input_tokens:
