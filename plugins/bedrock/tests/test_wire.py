@@ -407,6 +407,14 @@ async def test_reasoning_and_cached_usage_through_the_mock(
         ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 200_000, "3.300"),
         ("apac.anthropic.claude-haiku-4-5-20251001-v1:0", 200_000, "1.100"),
         ("anthropic.claude-haiku-4-5-20251001-v1:0", 200_000, "1.100"),
+        # ARNs end in the id: a foundation model's, an inference profile's
+        ("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0", 300_000, "0.80"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            200_000,
+            "3.300",
+        ),
     ],
 )
 def test_prices_with_and_without_profile_prefixes(

@@ -87,8 +87,9 @@ def base_model(model: str) -> str:
 
 
 def lookup(model: str) -> tuple[int | None, ModelPrice | None]:
-    """Context window and price of ``model`` (a model id or an inference profile id)."""
-    prefix, base = split_profile(model)
+    """Context window and price of ``model`` (a model id, an inference profile id, or
+    the ARN of either: it ends in the id)."""
+    prefix, base = split_profile(model.rsplit("/", 1)[-1])
     # Dated snapshots (...-20250929-v1:0) share their family's entry: longest prefix wins.
     best: tuple[int | None, ModelPrice | None, bool] = (None, None, False)
     best_len = 0
