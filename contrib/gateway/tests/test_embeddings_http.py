@@ -185,6 +185,7 @@ async def test_operators_see_which_deployment_answered_and_its_cost(fake: FakePl
     async with gateway_over(fake) as http:
         r = await http.post("/v1/embeddings", json={"model": "fake/emb", "input": "hi"})
     assert r.json()["usage"] == {"prompt_tokens": 1000, "total_tokens": 1000}
+    assert "x-relaykit-estimated" not in r.headers  # the provider counted them
     assert r.headers["x-relaykit-provider"] == "fake"
     assert r.headers["x-relaykit-model"] == "emb"
     # the fake's price: USD 1 per million input tokens
@@ -254,3 +255,20 @@ async def test_an_allowed_page_reads_the_answer_and_its_headers(fake: FakePlugin
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == app
     assert "x-relaykit-cost" in r.headers["access-control-expose-headers"]
+
+
+async def test_tokens_the_provider_did_not_count_are_said_to_be_estimated() -> None:
+    from relaykit_gemini.testing import GeminiMock
+
+    with GeminiMock(api_key=UPSTREAM_KEY, embedding_usage=False) as gemini:
+        providers = {"gemini": {"base_url": gemini.base_url, "api_key": UPSTREAM_KEY}}
+        config = {"storage": {"backend": "none"}, "providers": providers}
+        async with (
+            relaykit.Client(config) as client,
+            running(client) as url,
+            httpx.AsyncClient(base_url=url, headers=AUTH) as http,
+        ):
+            body = {"model": "gemini/gemini-embedding-001", "input": "abcdefgh"}
+            r = await http.post("/v1/embeddings", json=body)
+    assert r.json()["usage"] == {"prompt_tokens": 2, "total_tokens": 2}  # a quarter of 8
+    assert r.headers["x-relaykit-estimated"] == "true"

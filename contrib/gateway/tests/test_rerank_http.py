@@ -167,6 +167,8 @@ async def test_input_tokens_are_billed_units_only_when_the_provider_counted_them
         estimated = await http.post("/v1/rerank", json=RERANK)
     assert counted.json()["meta"]["billed_units"] == {"search_units": 1, "input_tokens": 1234}
     assert estimated.json()["meta"]["billed_units"] == {"search_units": 1}
+    assert "x-relaykit-estimated" not in counted.headers
+    assert estimated.headers["x-relaykit-estimated"] == "true"
 
 
 async def test_metadata_the_callers_key_and_unknown_fields_reach_the_call_and_its_record(

@@ -64,7 +64,10 @@ class EmbeddingResponse:
     """The result of one embeddings call: one vector per input, in the inputs' order.
 
     ``usage.input_tokens`` is what the provider billed (embeddings have no
-    output tokens); ``cost`` is in USD when the model's price is known.
+    output tokens), or, where it said nothing (``tokens_estimated``: some
+    vendors' older models, Cohere on Bedrock without its header), about a
+    quarter of the characters sent; ``cost`` is in USD when the model's price
+    is known.
     ``model`` is the model the provider says it used, ``provider`` the
     configured provider that answered.
     """
@@ -77,6 +80,7 @@ class EmbeddingResponse:
     latency: float | None = None
     attempts: int = 1
     cache_hit: bool = False
+    tokens_estimated: bool = False
 
     @property
     def dimensions(self) -> int:

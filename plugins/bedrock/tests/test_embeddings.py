@@ -316,4 +316,5 @@ async def test_an_answer_without_a_token_count_is_estimated(
     async with make_client() as client:
         r = await client.embed(f"bedrock/{COHERE_V3}", ["abcdefgh", "abc"])
     assert r.usage.input_tokens == 2 + 1  # four characters a token, one at least a text
+    assert r.tokens_estimated
     assert r.cost == Decimal("0.10") * 3 / 1_000_000

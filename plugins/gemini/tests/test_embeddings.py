@@ -152,7 +152,7 @@ async def test_tokens_are_estimated_when_gemini_reports_none() -> None:
         mock.script.push(Reply(input_tokens=999))  # not reported: the estimate stands
         async with client(mock) as c:
             r = await c.embed(MODEL, texts)
-    assert r.usage == Usage(3 + 1)
+    assert r.usage == Usage(3 + 1) and r.tokens_estimated
     assert r.cost == Decimal(4) * Decimal("0.15") / 1_000_000
 
 

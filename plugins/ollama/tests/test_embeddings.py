@@ -79,7 +79,7 @@ async def test_prompt_eval_count_is_the_usage_and_local_models_cost_nothing(
     mock.script.push(Reply(input_tokens=42))
     async with client(mock) as c:
         r = await c.embed(MODEL, ["one", "two"])
-    assert r.usage == Usage(42)
+    assert r.usage == Usage(42) and not r.tokens_estimated
     assert r.cost == Decimal(0)
     assert isinstance(r.cost, Decimal)
 

@@ -556,13 +556,16 @@ def _answer_headers(
     response: ChatResponse | EmbeddingResponse | RerankResponse,
 ) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
-    sends the like as ``x-litellm-*``)."""
+    sends the like as ``x-litellm-*``), and, as the token counters do, whether the
+    input tokens reported are relaykit's estimate (the vendor counted none)."""
     out = [
         (b"x-relaykit-provider", response.provider.encode()),
         (b"x-relaykit-model", response.model.encode()),
     ]
     if response.cost is not None:
         out.append((b"x-relaykit-cost", str(response.cost).encode()))
+    if getattr(response, "tokens_estimated", False):  # embeddings' and rerank's
+        out.append((b"x-relaykit-estimated", b"true"))
     return out
 
 

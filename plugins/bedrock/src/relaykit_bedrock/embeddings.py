@@ -202,16 +202,20 @@ async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> 
     texts = request.inputs
     batches = [texts[i : i + family.batch] for i in range(0, len(texts), family.batch)]
 
-    async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int]:
+    async def one(batch: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int | None]:
         data, headers = await invoke(request.model, request_body(family, request, batch))
-        vectors, tokens = parse_answer(
+        return parse_answer(
             family, data, headers, len(batch), provider=provider, model=request.model
         )
-        return vectors, estimate_tokens(batch) if tokens is None else tokens
 
     answers = await send_batches(batches, one, concurrency=MAX_CONCURRENT_REQUESTS)
+    tokens = [
+        estimate_tokens(batch) if counted is None else counted
+        for batch, (_, counted) in zip(batches, answers, strict=True)
+    ]
     return EmbeddingResponse(
         vectors=tuple(v for vectors, _ in answers for v in vectors),
         model=request.model,
-        usage=Usage(sum(tokens for _, tokens in answers)),
+        usage=Usage(sum(tokens)),
+        tokens_estimated=any(counted is None for _, counted in answers),
     )

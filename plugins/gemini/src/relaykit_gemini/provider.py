@@ -169,6 +169,7 @@ class GeminiProvider:
         resource = _resource(request.model)
         found: list[tuple[float, ...]] = []
         tokens = 0
+        estimated = False  # whether any batch's answer lacked a count
         for texts in embeddings.batches(request.inputs):
             body = json_encode.dumps(embeddings.batch_body(request, texts, resource))
             r = await self._http.post(url, content=body, headers=self._headers)
@@ -177,7 +178,13 @@ class GeminiProvider:
             vectors, reported = self._embeddings_answer(r.content, len(texts), request.model)
             found.extend(vectors)
             tokens += estimate_tokens(texts) if reported is None else reported
-        return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))
+            estimated = estimated or reported is None
+        return EmbeddingResponse(
+            vectors=tuple(found),
+            model=request.model,
+            usage=Usage(tokens),
+            tokens_estimated=estimated,
+        )
 
     def _embeddings_answer(
         self, content: bytes, count: int, model: str

@@ -150,6 +150,7 @@ class OllamaProvider:
             vectors=tuple(vectors),
             model=str(data.get("model") or request.model),
             usage=Usage(tokens),
+            tokens_estimated=data.get("prompt_eval_count") is None,
         )
 
     async def list_models(self) -> list[ModelInfo]:
