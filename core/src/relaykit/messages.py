@@ -1,10 +1,11 @@
 """Chat messages and their content parts.
 
 A :class:`Message` is a role plus a tuple of parts. Users may also hand us plain
-dicts, either in relaykit's own JSON shape (what :func:`relaykit.to_json` writes)
-or in the OpenAI Chat Completions shape most code already has lying around;
-:func:`coerce_messages` turns both into :class:`Message` values and names the
-offending field when it cannot.
+dicts, in relaykit's own JSON shape (what :func:`relaykit.to_json` writes), in
+the OpenAI Chat Completions shape most code already has lying around, or in
+Anthropic's Messages shape (a user turn's ``tool_result`` blocks become tool
+messages); :func:`coerce_messages` turns them into :class:`Message` values and
+names the offending field when it cannot.
 """
 
 from __future__ import annotations
@@ -357,7 +358,8 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
     """Turn what a user passed as ``messages`` into a tuple of :class:`Message`.
 
     Accepts a string (one user turn), :class:`Message` values, and dicts in
-    relaykit's JSON shape or the OpenAI Chat Completions shape.
+    relaykit's JSON shape, the OpenAI Chat Completions shape or Anthropic's
+    Messages shape.
     """
     if isinstance(messages, str):
         return (Message.user(messages),)
@@ -378,7 +380,13 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
         if isinstance(m, Message):
             out.append(m)
         elif isinstance(m, Mapping):
-            out.append(_message_from_dict(m, f"messages[{i}]"))
+            message = _message_from_dict(m, f"messages[{i}]")
+            if message.role == "user" and any(
+                type(p) is ToolResultPart for p in message.content
+            ):
+                out += _results_apart(message)
+            else:
+                out.append(message)
         else:
             raise InvalidRequestError(
                 f"messages[{i}] must be a relaykit.Message or a dict, not {type(m).__name__}",
@@ -389,6 +397,28 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             "`messages` is empty: send at least one message", param="messages"
         )
     return tuple(out)
+
+
+def _results_apart(message: Message) -> list[Message]:
+    """A user turn holding tool results (Anthropic's shape) as relaykit has them: a
+    tool message per result, in order, then the rest of the turn, if any.
+
+    Every provider plugin reads tool results from tool messages; left in a user
+    turn, a Chat Completions API would get them as text, not as the answers to
+    the assistant's calls. A cache point right after a result stays with it.
+    """
+    out: list[Message] = []
+    rest: list[Part] = []
+    for part in message.content:
+        if type(part) is ToolResultPart:
+            out.append(Message("tool", (part,)))
+        elif type(part) is CachePoint and out and not rest:
+            out[-1] = Message("tool", (*out[-1].content, part))
+        else:
+            rest.append(part)
+    if rest:
+        out.append(Message("user", tuple(rest)))
+    return out
 
 
 def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
@@ -510,6 +540,8 @@ def _part_from_dict(p: Any, where: str) -> Part:
             url = p["image_url"]["url"] if isinstance(p["image_url"], Mapping) else p["image_url"]
             return _image_from_url(str(url))
         if kind == "image":
+            if isinstance(p.get("source"), Mapping):  # Anthropic shape
+                return _anthropic_image(p["source"])
             if p.get("data") is not None:
                 data = p["data"]
                 raw = data if isinstance(data, bytes) else base64.b64decode(data, validate=True)
@@ -522,7 +554,15 @@ def _part_from_dict(p: Any, where: str) -> Part:
         if kind == "tool_call":
             args = p.get("arguments") or {}
             return ToolCall(str(p["id"]), str(p["name"]), dict(args), p.get("raw_arguments"))
+        if kind == "tool_use":  # Anthropic shape
+            return ToolCall(str(p["id"]), str(p["name"]), dict(p.get("input") or {}))
+        if kind == "thinking":  # Anthropic shape: signed, so it goes back to Anthropic only
+            return ReasoningPart(str(p["thinking"]), p.get("signature"), origin="anthropic")
+        if kind == "redacted_thinking":  # Anthropic shape
+            return ReasoningPart(redacted=str(p["data"]), origin="anthropic")
         if kind == "tool_result":
+            if "tool_call_id" not in p and "tool_use_id" in p:  # Anthropic shape
+                p = {**p, "tool_call_id": p["tool_use_id"], "content": p.get("content", "")}
             text, attachments = _tool_content(p["content"], f"{where}.content")
             extra: list[Any] = [  # checked by ToolResultPart
                 _part_from_dict(a, f"{where}.attachments[{j}]")
@@ -547,9 +587,24 @@ def _part_from_dict(p: Any, where: str) -> Part:
         raise InvalidRequestError(f"{where} is missing {e.args[0]!r}", param=where) from e
     except (binascii.Error, TypeError, ValueError) as e:
         raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
-    valid = ", ".join([*PART_TYPES, "image_url", "file"])
+    valid = ", ".join([*PART_TYPES, "image_url", "file", "tool_use", "thinking"])
     raise InvalidRequestError(
         f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type"
+    )
+
+
+def _anthropic_image(source: Mapping[str, Any]) -> ImagePart:
+    """An Anthropic image block's ``source``: base64 bytes or a URL."""
+    kind = source.get("type")
+    if kind == "base64":
+        data = base64.b64decode(source["data"], validate=True)
+        return ImagePart(data=data, media_type=str(source["media_type"]))
+    if kind == "url":
+        return ImagePart(url=str(source["url"]))
+    raise InvalidRequestError(
+        f"an image's source type {kind!r} is not one relaykit sends",
+        param="content.image.source",
+        hint="use a base64 or url source (uploaded files belong to one vendor)",
     )
 
 
