@@ -141,32 +141,14 @@ class _NoEmbeddings(FakeProvider):
     embed = None  # type: ignore[assignment]  # as a plugin without embeddings
 
 
-class _NoEmbeddingsPlugin(FakePlugin):
-    def __init__(self) -> None:
-        super().__init__("chatonly")
-
-    @relaykit.hookimpl
-    def relaykit_providers(self) -> Sequence[Any]:
-        plugin = self
-
-        class Factory:
-            type = "chatonly"
-            requires_api_key = False
-            api_key_env = None
-            base_url_env = None
-            default_base_url = "fake://"
-            options: tuple[str, ...] = ()
-
-            def __call__(self, settings: Any, http: Any) -> FakeProvider:
-                return _NoEmbeddings(settings, plugin.script, plugin.calls)
-
-        return [Factory()]
+def _no_embeddings() -> FakePlugin:
+    return FakePlugin("chatonly", provider=_NoEmbeddings)
 
 
 @pytest.mark.anyio
 async def test_a_provider_without_embeddings_is_refused_with_the_fix() -> None:
     limited = {"limits": {"chatonly/*": {"rpm": 1}}}
-    async with client(_NoEmbeddingsPlugin(), **limited) as c:
+    async with client(_no_embeddings(), **limited) as c:
         with pytest.raises(InvalidRequestError, match="chatonly has no embeddings API") as info:
             await c.embed("chatonly/m", "hello")
         assert "embed with a provider that has one" in str(info.value)
@@ -180,7 +162,7 @@ async def test_a_route_falls_back_past_a_provider_that_cannot_send_the_request()
     # cannot read) sent nothing: the next deployment is tried, as for a 503.
     fake = FakePlugin()
     routes = {"emb": {"targets": ["chatonly/m", "fake/emb-1"]}}
-    async with client(_NoEmbeddingsPlugin(), fake, models=routes) as c:
+    async with client(_no_embeddings(), fake, models=routes) as c:
         r = await c.embed("emb", "hello")
     assert (r.provider, r.model, len(fake.embeddings)) == ("fake", "emb-1", 1)
 
@@ -204,28 +186,8 @@ class _TwoAtATime(FakeProvider):
         )
 
 
-class _TwoAtATimePlugin(FakePlugin):
-    def __init__(self) -> None:
-        super().__init__("pairs")
-
-    @relaykit.hookimpl
-    def relaykit_providers(self) -> Sequence[Any]:
-        plugin = self
-
-        class Factory:
-            type = "pairs"
-            requires_api_key = False
-            api_key_env = None
-            base_url_env = None
-            default_base_url = "fake://"
-            options: tuple[str, ...] = ()
-
-            def __call__(self, settings: Any, http: Any) -> FakeProvider:
-                return _TwoAtATime(
-                    settings, plugin.script, plugin.calls, embeddings=plugin.embeddings
-                )
-
-        return [Factory()]
+def _two_at_a_time() -> FakePlugin:
+    return FakePlugin("pairs", provider=_TwoAtATime)
 
 
 TEXTS = ["a", "b", "c", "d", "e", "f"]
@@ -233,7 +195,7 @@ TEXTS = ["a", "b", "c", "d", "e", "f"]
 
 @pytest.mark.anyio
 async def test_a_retry_sends_only_the_batches_that_got_no_answer() -> None:
-    plugin = _TwoAtATimePlugin()
+    plugin = _two_at_a_time()
     plugin.script.push(Reply())  # the first batch is answered...
     plugin.script.fail(503, "busy")  # ...the second fails, and the call is retried
     async with client(plugin) as c:
@@ -247,7 +209,7 @@ async def test_a_retry_sends_only_the_batches_that_got_no_answer() -> None:
 
 @pytest.mark.anyio
 async def test_a_fallback_deployment_embeds_every_batch_itself() -> None:
-    plugin = _TwoAtATimePlugin()
+    plugin = _two_at_a_time()
     plugin.script.push(Reply())
     plugin.script.fail(503, "down")
     routes = {"emb": {"targets": ["pairs/first", "pairs/second"]}}

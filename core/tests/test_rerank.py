@@ -103,33 +103,11 @@ class _NoRerank(FakeProvider):
     rerank = None  # type: ignore[assignment]  # as a plugin without a rerank API
 
 
-class _NoRerankPlugin(FakePlugin):
-    def __init__(self) -> None:
-        super().__init__("chatonly")
-
-    @relaykit.hookimpl
-    def relaykit_providers(self) -> Sequence[Any]:
-        plugin = self
-
-        class Factory:
-            type = "chatonly"
-            requires_api_key = False
-            api_key_env = None
-            base_url_env = None
-            default_base_url = "fake://"
-            options: tuple[str, ...] = ()
-
-            def __call__(self, settings: Any, http: Any) -> FakeProvider:
-                return _NoRerank(settings, plugin.script, plugin.calls)
-
-        return [Factory()]
-
-
 @pytest.mark.anyio
 async def test_a_provider_without_rerank_is_refused_and_a_route_falls_back() -> None:
     fake = FakePlugin()
     routes = {"ranker": {"targets": ["chatonly/m", "fake/rerank-1"]}}
-    async with client(_NoRerankPlugin(), fake, models=routes) as c:
+    async with client(FakePlugin("chatonly", provider=_NoRerank), fake, models=routes) as c:
         with pytest.raises(InvalidRequestError, match="chatonly has no rerank API") as info:
             await c.rerank("chatonly/m", QUERY, DOCUMENTS)
         assert "rerank with a provider that has one" in str(info.value)

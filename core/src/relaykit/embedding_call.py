@@ -15,17 +15,15 @@ answer, but what an application stores is its own choice.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from math import inf
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 
+from . import single_calls
 from .attempts import run_attempts
 from .embedding_cache import embedding_key
 from .embeddings import (
@@ -37,16 +35,13 @@ from .embeddings import (
     input_size,
 )
 from .errors import ClientClosedError, InvalidRequestError, RelayError
-from .messages import Message, TextPart
-from .protocols import CallRecord, Provider
-from .record_params import ID_KEYS
+from .protocols import Provider
 from .routing import Target
-from .tracing import current
+from .single_calls import finish, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
 
-calls_log = logging.getLogger("relaykit.calls")
 
 _FREE = Decimal(0)
 
@@ -84,19 +79,7 @@ async def embed(
 ) -> EmbeddingResponse:
     """Run one embeddings call through ``client``'s pipeline (see the module docstring)."""
     call = _start(client, model, inputs, params)
-    client._in_flight += 1  # aclose waits for calls in flight
-    try:
-        with current(client._tracer, call):
-            try:
-                return await _run(client, call)
-            except BaseException as exc:
-                # Cancelled by the caller: a failed call, recorded as chat's is.
-                if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
-                    with anyio.CancelScope(shield=True):
-                        await client._cancelled(call)
-                raise
-    finally:
-        client._call_ended()
+    return await run_call(client, call, lambda: _run(client, call))
 
 
 def _start(
@@ -229,23 +212,8 @@ async def _finish(
     client: Client, call: _Call, target: Target, response: EmbeddingResponse
 ) -> EmbeddingResponse:
     """Trace, log and record a successful embeddings call."""
-    call.ended = True
-    tracer = client._tracer
-    if call.span is not None and tracer is not None:
-        tracer.finish_embeddings(call, response)
-    if calls_log.isEnabledFor(logging.INFO):
-        client._log_call(call, target, response.latency or 0.0, response=response)
-    if client._recording:
-        record = CallRecord(
-            **record_fields(client, call, target),
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            attempts=response.attempts,
-            cache_hit=response.cache_hit,
-            model_served=response.model or None,
-        )
-        await client._emit(record)  # redacts the inputs, as a chat's messages
+    tracer: Any = client._tracer  # there is one when the call has a span
+    await finish(client, call, target, response, lambda: tracer.finish_embeddings(call, response))
     return response
 
 
@@ -263,29 +231,13 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         params["dimensions"] = request.dimensions
     if request.input_type is not None:
         params["input_type"] = request.input_type
-    if request.timeout is not None:
-        params["timeout"] = request.timeout if request.timeout != inf else None
-    content = client._content
-    if content:  # redacted here, as a chat's are (Client._record_params)
-        if request.extra:
-            params["extra"] = client._redaction.value(request.extra)
-        metadata = {k: v for k, v in request.metadata.items() if k not in ID_KEYS}
-        if metadata:
-            params["metadata"] = client._redaction.value(metadata)
-    return {
-        "id": call.id,
-        "started_at": call.started_wall,
-        "operation": "embeddings",
-        "provider": target.provider,
-        "model_requested": call.model_requested,
-        "model": target.model,
-        "streamed": False,
-        "fallbacks": call.fallbacks,
-        "messages": (
-            tuple(Message("user", (TextPart(text),)) for text in request.inputs) if content else ()
-        ),
-        "params": params,
-        "correlation_id": request.metadata.get("correlation_id"),
-        "finished_at": time.time(),
-        "route": client._route_names(call),
-    }
+    return single_calls.record_fields(
+        client,
+        call,
+        target,
+        texts=request.inputs,
+        params=params,
+        timeout=request.timeout,
+        extra=request.extra,
+        metadata=request.metadata,
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from decimal import Decimal
-from math import inf, isfinite
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -20,6 +19,7 @@ import attrs
 
 from .errors import InvalidRequestError, did_you_mean
 from .response import Usage
+from .validation import check_options
 
 #: What the texts are for, where the model embeds queries and documents apart
 #: (Gemini's task types, Cohere's and Voyage's input types).
@@ -158,21 +158,7 @@ def build_embedding_request(
             param="input_type",
             hint="pass a vendor's own value in extra={...}, under the vendor's field name",
         )
-    timeout = p.get("timeout")
-    if timeout is not None and (
-        not isinstance(timeout, int | float)
-        or isinstance(timeout, bool)
-        or not (isfinite(timeout) or timeout == inf)
-        or timeout <= 0
-    ):
-        raise InvalidRequestError(
-            f"`timeout` must be a positive number of seconds, not {timeout!r}", param="timeout"
-        )
-    for key in ("metadata", "extra"):
-        if key in p:
-            if not isinstance(p[key], Mapping):
-                raise InvalidRequestError(f"`{key}` must be a dict", param=key)
-            p[key] = dict(p[key])
+    check_options(p)
     return EmbeddingRequest(model=model, inputs=texts, **p)
 
 

@@ -381,9 +381,7 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             out.append(m)
         elif isinstance(m, Mapping):
             message = _message_from_dict(m, f"messages[{i}]")
-            if message.role == "user" and any(
-                type(p) is ToolResultPart for p in message.content
-            ):
+            if message.role == "user" and any(type(p) is ToolResultPart for p in message.content):
                 out += _results_apart(message)
             else:
                 out.append(message)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from math import inf, isfinite
 from typing import Any
 
 import attrs
 
 from .errors import InvalidRequestError, RelayError, did_you_mean
 from .response import Usage
+from .validation import check_options
 
 
 @attrs.frozen(kw_only=True)
@@ -139,21 +139,7 @@ def build_rerank_request(
     _positive_int(p, "max_tokens_per_doc")
     if p.get("top_n", 0) > len(texts):
         p["top_n"] = len(texts)  # as the vendors do: every document, ranked
-    timeout = p.get("timeout")
-    if timeout is not None and (
-        not isinstance(timeout, int | float)
-        or isinstance(timeout, bool)
-        or not (isfinite(timeout) or timeout == inf)
-        or timeout <= 0
-    ):
-        raise InvalidRequestError(
-            f"`timeout` must be a positive number of seconds, not {timeout!r}", param="timeout"
-        )
-    for key in ("metadata", "extra"):
-        if key in p:
-            if not isinstance(p[key], Mapping):
-                raise InvalidRequestError(f"`{key}` must be a dict", param=key)
-            p[key] = dict(p[key])
+    check_options(p)
     return RerankRequest(model=model, query=query, documents=texts, **p)
 
 

@@ -12,31 +12,25 @@ retrieval, and rarely asked twice).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Sequence
-from math import inf
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 
+from . import single_calls
 from .attempts import run_attempts
 from .embeddings import estimate_tokens
 from .errors import ClientClosedError, InvalidRequestError, RelayError
-from .messages import Message, TextPart
-from .protocols import CallRecord, Provider
-from .record_params import ID_KEYS
+from .protocols import Provider
 from .rerank import RerankRequest, RerankResponse, build_rerank_request, input_size
 from .response import Usage
 from .routing import Target
-from .tracing import current
+from .single_calls import finish, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
-
-calls_log = logging.getLogger("relaykit.calls")
 
 
 async def send_rerank(provider: Provider, request: RerankRequest, target: Target) -> RerankResponse:
@@ -67,19 +61,7 @@ async def rerank(
 ) -> RerankResponse:
     """Run one rerank call through ``client``'s pipeline (see the module docstring)."""
     call, texts = _start(client, model, query, documents, params)
-    client._in_flight += 1  # aclose waits for calls in flight
-    try:
-        with current(client._tracer, call):
-            try:
-                return await _run(client, call, texts)
-            except BaseException as exc:
-                # Cancelled by the caller: a failed call, recorded as chat's is.
-                if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
-                    with anyio.CancelScope(shield=True):
-                        await client._cancelled(call)
-                raise
-    finally:
-        client._call_ended()
+    return await run_call(client, call, lambda: _run(client, call, texts))
 
 
 def _start(
@@ -162,36 +144,15 @@ async def _run(client: Client, call: _Call, texts: tuple[str, ...]) -> RerankRes
         else None,
         attempts=call.attempts,
     )
-    return await _finish(client, call, target, response)
+    tracer: Any = client._tracer  # there is one when the call has a span
+    await finish(client, call, target, response, lambda: tracer.finish_rerank(call, response))
+    return response
 
 
 def _request(call: _Call) -> RerankRequest:
     """The rerank call's request (see ``_Call.request``)."""
     request: Any = call.request
     return request  # type: ignore[no-any-return]
-
-
-async def _finish(
-    client: Client, call: _Call, target: Target, response: RerankResponse
-) -> RerankResponse:
-    """Trace, log and record a successful rerank call."""
-    call.ended = True
-    tracer = client._tracer
-    if call.span is not None and tracer is not None:
-        tracer.finish_rerank(call, response)
-    if calls_log.isEnabledFor(logging.INFO):
-        client._log_call(call, target, response.latency or 0.0, response=response)
-    if client._recording:
-        record = CallRecord(
-            **record_fields(client, call, target),
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            attempts=response.attempts,
-            model_served=response.model or None,
-        )
-        await client._emit(record)  # redacts the query and documents, as a chat's messages
-    return response
 
 
 def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
@@ -208,28 +169,13 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         params["top_n"] = request.top_n
     if request.max_tokens_per_doc is not None:
         params["max_tokens_per_doc"] = request.max_tokens_per_doc
-    if request.timeout is not None:
-        params["timeout"] = request.timeout if request.timeout != inf else None
-    content = client._content
-    if content:  # redacted here, as a chat's are (Client._record_params)
-        if request.extra:
-            params["extra"] = client._redaction.value(request.extra)
-        metadata = {k: v for k, v in request.metadata.items() if k not in ID_KEYS}
-        if metadata:
-            params["metadata"] = client._redaction.value(metadata)
-    texts = (request.query, *request.documents)
-    return {
-        "id": call.id,
-        "started_at": call.started_wall,
-        "operation": "rerank",
-        "provider": target.provider,
-        "model_requested": call.model_requested,
-        "model": target.model,
-        "streamed": False,
-        "fallbacks": call.fallbacks,
-        "messages": tuple(Message("user", (TextPart(t),)) for t in texts) if content else (),
-        "params": params,
-        "correlation_id": request.metadata.get("correlation_id"),
-        "finished_at": time.time(),
-        "route": client._route_names(call),
-    }
+    return single_calls.record_fields(
+        client,
+        call,
+        target,
+        texts=(request.query, *request.documents),
+        params=params,
+        timeout=request.timeout,
+        extra=request.extra,
+        metadata=request.metadata,
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from math import inf, isfinite
+from typing import Any
+
 from .errors import InvalidRequestError
 from .messages import DocumentPart, TextPart, ToolResultPart
 from .request import ChatRequest
@@ -56,3 +60,24 @@ def check_size(request: ChatRequest, limit: int) -> int:
             hint="trim the conversation, or raise [validation] max_chars",
         )
     return size
+
+
+def check_options(p: dict[str, Any]) -> None:
+    """Check (and copy) the options every call takes, in ``p`` (a call's parameters):
+    ``timeout`` a positive number of seconds (or ``inf``), ``metadata`` and ``extra``
+    dicts. Raises :class:`InvalidRequestError` naming the one that is not."""
+    timeout = p.get("timeout")
+    if timeout is not None and (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not (isfinite(timeout) or timeout == inf)
+        or timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"`timeout` must be a positive number of seconds, not {timeout!r}", param="timeout"
+        )
+    for key in ("metadata", "extra"):
+        if key in p:
+            if not isinstance(p[key], Mapping):
+                raise InvalidRequestError(f"`{key}` must be a dict", param=key)
+            p[key] = dict(p[key])

@@ -10,6 +10,7 @@ For testing code that uses relaykit without any HTTP at all::
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -229,7 +230,7 @@ class _Factory:
 
     def __call__(self, settings: ProviderSettings, http: HttpClient) -> FakeProvider:
         """Build a fake provider; it answers from the script and never uses ``http``."""
-        provider = FakeProvider(
+        provider = self._plugin.provider(
             settings,
             self._plugin.script,
             self._plugin.calls,
@@ -244,9 +245,18 @@ class _Factory:
 class FakePlugin:
     """A plugin adding the ``fake`` provider type; pass it as ``Client(plugins=[...])``."""
 
-    def __init__(self, type: str = "fake", *, context_window: int = 8192) -> None:
+    def __init__(
+        self,
+        type: str = "fake",
+        *,
+        context_window: int = 8192,
+        provider: builtins.type[FakeProvider] = FakeProvider,
+    ) -> None:
         self.type = type
         self.context_window = context_window
+        #: the class the factory builds: a subclass changes one behaviour in a test
+        #: (``rerank = None`` for a provider without rerank, a batching ``embed``)
+        self.provider = provider
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
         self.calls: list[ChatRequest] = []

@@ -1,0 +1,120 @@
+"""What the calls that are not chats share: embeddings (:mod:`relaykit.embedding_call`)
+and rerank (:mod:`relaykit.rerank_call`).
+
+Both are one request and one answer, through the chat pipeline's routing,
+limits and attempts; what differs is the request, the answer and how each is
+traced and recorded. This module holds the rest: running the call (in-flight
+accounting, a caller's cancellation recorded), finishing it (span, log line,
+record), and the record's fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from math import inf
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from .messages import Message, TextPart
+from .protocols import CallRecord
+from .record_params import ID_KEYS
+from .routing import Target
+from .tracing import current
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+    from .embeddings import EmbeddingResponse
+    from .rerank import RerankResponse
+
+T = TypeVar("T")
+
+calls_log = logging.getLogger("relaykit.calls")
+
+
+async def run_call(client: Client, call: _Call, run: Callable[[], Awaitable[T]]) -> T:
+    """``run()`` as ``call``: counted in flight (``aclose`` waits for it), under its
+    span, and recorded as failed when the caller cancels it before it ended."""
+    client._in_flight += 1
+    try:
+        with current(client._tracer, call):
+            try:
+                return await run()
+            except BaseException as exc:
+                # Cancelled by the caller: a failed call, recorded as chat's is.
+                if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                    with anyio.CancelScope(shield=True):
+                        await client._cancelled(call)
+                raise
+    finally:
+        client._call_ended()
+
+
+async def finish(
+    client: Client,
+    call: _Call,
+    target: Target,
+    response: EmbeddingResponse | RerankResponse,
+    trace: Callable[[], None],
+) -> None:
+    """End a successful call: ``trace()`` (when it has a span), its log line, its record
+    (whose fields are ``Client._record_fields``'s, the content redacted on the way)."""
+    call.ended = True
+    if call.span is not None:
+        trace()
+    if calls_log.isEnabledFor(logging.INFO):
+        client._log_call(call, target, response.latency or 0.0, response=response)
+    if client._recording:
+        record = CallRecord(
+            **client._record_fields(call, target),
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+            attempts=response.attempts,
+            cache_hit=getattr(response, "cache_hit", False),
+            model_served=response.model or None,
+        )
+        await client._emit(record)
+
+
+def record_fields(
+    client: Client,
+    call: _Call,
+    target: Target,
+    *,
+    texts: Sequence[str],
+    params: dict[str, Any],
+    timeout: float | None,
+    extra: Mapping[str, Any],
+    metadata: Mapping[str, str],
+) -> dict[str, Any]:
+    """The fields every record of such a call has: ``texts`` are its messages (one user
+    message each) when something reads the records' content, as ``relaykit logs``
+    shows and searches them; ``params`` gets the timeout and, with content, ``extra``
+    and metadata (redacted here, as a chat's are: ``Client._record_params``)."""
+    if timeout is not None:
+        params["timeout"] = timeout if timeout != inf else None
+    content = client._content
+    if content:
+        if extra:
+            params["extra"] = client._redaction.value(dict(extra))
+        kept = {k: v for k, v in metadata.items() if k not in ID_KEYS}
+        if kept:
+            params["metadata"] = client._redaction.value(kept)
+    return {
+        "id": call.id,
+        "started_at": call.started_wall,
+        "operation": call.operation,
+        "provider": target.provider,
+        "model_requested": call.model_requested,
+        "model": target.model,
+        "streamed": False,
+        "fallbacks": call.fallbacks,
+        "messages": tuple(Message("user", (TextPart(t),)) for t in texts) if content else (),
+        "params": params,
+        "correlation_id": metadata.get("correlation_id"),
+        "finished_at": time.time(),
+        "route": client._route_names(call),
+    }
