@@ -15,7 +15,6 @@ answer, but what an application stores is its own choice.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -37,7 +36,7 @@ from .embeddings import (
 from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import finish, run_call
+from .single_calls import finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -85,8 +84,6 @@ async def embed(
 def _start(
     client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
 ) -> _Call:
-    from .client import _Call
-
     if client._closed:
         raise ClientClosedError("this client is closed")
     use_cache = params.pop("cache", None)  # relaykit's own: not a request parameter
@@ -104,23 +101,7 @@ def _start(
         # Outbound redaction keeps PII from the provider: placeholders are
         # embedded in its place (there is nothing to restore in a vector).
         request = attrs.evolve(request, inputs=tuple(map(client._outbound.redact, request.inputs)))
-    now = time.monotonic()
-    total = request.timeout if request.timeout is not None else client.config.timeouts.total
-    call = _Call(
-        id=os.urandom(16).hex(),
-        model_requested=model,
-        request=request,  # type: ignore[arg-type]  # see _Call.request
-        targets=targets,
-        started=now,
-        started_wall=time.time(),
-        deadline=now + total,
-        streamed=False,
-        size=size,
-        operation="embeddings",
-        output_hold=0,  # embeddings have no output tokens
-    )
-    if client._scoped and request.metadata:
-        call.scoped = client._scoped_limits(request.metadata)
+    call = new_call(client, model, request, targets, size, "embeddings")
     if client.config.cache.enabled if use_cache is None else bool(use_cache):
         call.cache_key = "embeddings"  # marks the call as cached; keys are per text
     if client._tracer is not None:

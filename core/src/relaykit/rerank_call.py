@@ -12,7 +12,6 @@ retrieval, and rarely asked twice).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from .protocols import Provider
 from .rerank import RerankRequest, RerankResponse, build_rerank_request, input_size
 from .response import Usage
 from .routing import Target
-from .single_calls import finish, run_call
+from .single_calls import finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -69,8 +68,6 @@ def _start(
 ) -> tuple[_Call, tuple[str, ...]]:
     """The call, and the documents as the caller gave them (the results carry those,
     not what outbound redaction sent)."""
-    from .client import _Call
-
     if client._closed:
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
@@ -92,26 +89,10 @@ def _start(
         request = attrs.evolve(
             request, query=redact(request.query), documents=tuple(map(redact, request.documents))
         )
-    now = time.monotonic()
-    total = request.timeout if request.timeout is not None else client.config.timeouts.total
-    call = _Call(
-        id=os.urandom(16).hex(),
-        model_requested=model,
-        request=request,  # type: ignore[arg-type]  # see _Call.request
-        targets=targets,
-        started=now,
-        started_wall=time.time(),
-        deadline=now + total,
-        streamed=False,
-        size=size,
-        operation="rerank",
-        output_hold=0,  # a ranking has no output tokens
-        # Cohere's search unit: a query with up to 100 documents (longer ones,
-        # cut into chunks, count more: the hold may fall short, the settlement not)
-        searches=-(-len(request.documents) // 100),
-    )
-    if client._scoped and request.metadata:
-        call.scoped = client._scoped_limits(request.metadata)
+    # Cohere's search unit: a query with up to 100 documents (longer ones, cut into
+    # chunks, count more: the hold may fall short, the settlement not).
+    searches = -(-len(request.documents) // 100)
+    call = new_call(client, model, request, targets, size, "rerank", searches=searches)
     if client._tracer is not None:
         call.span = client._tracer.start_rerank(call)
     return call, texts

@@ -11,6 +11,7 @@ record), and the record's fields.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from math import inf
@@ -32,6 +33,41 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 calls_log = logging.getLogger("relaykit.calls")
+
+
+def new_call(
+    client: Client,
+    model: str,
+    request: Any,
+    targets: tuple[Target, ...],
+    size: int,
+    operation: str,
+    **fields: Any,
+) -> _Call:
+    """The :class:`~relaykit.client._Call` for ``request``: started now, its deadline
+    the request's timeout or ``[timeouts] total``, no output tokens held, under the
+    ``[limits."NAME=GLOB"]`` its metadata falls under; ``fields`` set the rest."""
+    from .client import _Call
+
+    now = time.monotonic()
+    total = request.timeout if request.timeout is not None else client.config.timeouts.total
+    call = _Call(
+        id=os.urandom(16).hex(),
+        model_requested=model,
+        request=request,
+        targets=targets,
+        started=now,
+        started_wall=time.time(),
+        deadline=now + total,
+        streamed=False,
+        size=size,
+        operation=operation,
+        output_hold=0,  # neither embeddings nor rankings have output tokens
+        **fields,
+    )
+    if client._scoped and request.metadata:
+        call.scoped = client._scoped_limits(request.metadata)
+    return call
 
 
 async def run_call(client: Client, call: _Call, run: Callable[[], Awaitable[T]]) -> T:
