@@ -257,11 +257,12 @@ class CohereMock(VendorMock):
         }
         return Response.json(data, headers=dict(reply.headers))
 
-    def _embed_refusal(self, body: Any) -> Response | None:
-        """The error Cohere would answer ``body`` with, or ``None``."""
+    def _body_refusal(self, body: Any, fields: Any, endpoint: str) -> Response | None:
+        """What Cohere answers any endpoint's ``body`` that is not an object, names a
+        field the endpoint lacks, or a model it does not serve there; else ``None``."""
         if not isinstance(body, dict):
             return _error(400, "invalid request: body must be a JSON object")
-        unknown = sorted(set(body) - set(_EMBED_FIELDS))
+        unknown = sorted(set(body) - set(fields))
         if unknown:
             return _error(
                 400, f"invalid request: unknown field: parameter {unknown[0]} is not a valid field"
@@ -269,12 +270,19 @@ class CohereMock(VendorMock):
         model = body.get("model")
         if not model:
             return _error(400, "invalid request: a model parameter is required for this endpoint.")
-        if not any(name == model and "embed" in ends for name, ends, _ in self.models):
+        if not any(name == model and endpoint in ends for name, ends, _ in self.models):
             return _error(
                 404,
                 f"model '{model}' not found, make sure the correct model ID was used "
                 "and that you have access to the model.",
             )
+        return None
+
+    def _embed_refusal(self, body: Any) -> Response | None:
+        """The error Cohere would answer ``body`` with, or ``None``."""
+        if (refused := self._body_refusal(body, _EMBED_FIELDS, "embed")) is not None:
+            return refused
+        model = body["model"]
         if body.get("input_type") not in _INPUT_TYPES:
             return _error(
                 400, "invalid request: valid input_type must be provided with the provided model"
@@ -339,22 +347,8 @@ class CohereMock(VendorMock):
 
     def _rerank_refusal(self, body: Any) -> Response | None:
         """The error Cohere would answer a rerank ``body`` with, or ``None``."""
-        if not isinstance(body, dict):
-            return _error(400, "invalid request: body must be a JSON object")
-        unknown = sorted(set(body) - set(_RERANK_FIELDS))
-        if unknown:
-            return _error(
-                400, f"invalid request: unknown field: parameter {unknown[0]} is not a valid field"
-            )
-        model = body.get("model")
-        if not model:
-            return _error(400, "invalid request: a model parameter is required for this endpoint.")
-        if not any(name == model and "rerank" in ends for name, ends, _ in self.models):
-            return _error(
-                404,
-                f"model '{model}' not found, make sure the correct model ID was used "
-                "and that you have access to the model.",
-            )
+        if (refused := self._body_refusal(body, _RERANK_FIELDS, "rerank")) is not None:
+            return refused
         query = body.get("query")
         if not isinstance(query, str) or not query.strip():
             return _error(400, "invalid request: query must be a non-empty string")
