@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-
 import inspect
 import json
 import re
@@ -91,7 +90,6 @@ def test_readme_examples_run(
     (tmp_path / "invoice.pdf").write_bytes(PDF)  # the documents example reads it
     (tmp_path / "radar.png").write_bytes(PNG)  # and the tool attachments one this
     from relaykit_anthropic.testing import AnthropicMock
-
     from relaykit_cohere.testing import CohereMock
 
     key = "sk-readme-0123456789abcdef"
