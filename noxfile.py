@@ -131,6 +131,14 @@ def embeddings(session: nox.Session) -> None:
     session.run("python", "bench/embeddings.py", *session.posargs)
 
 
+@nox.session
+def rerank(session: nox.Session) -> None:
+    """Client CPU per rerank call: relaykit and raw HTTP (``bench/rerank.py``; pass its
+    options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/rerank.py", *session.posargs)
+
+
 @nox.session(name="embedding-cache")
 def embedding_cache(session: nox.Session) -> None:
     """The embeddings cache's storage round trips, SQLite and PostgreSQL

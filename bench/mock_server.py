@@ -25,6 +25,8 @@ Run it alone::
 
 ``POST /v1/embeddings`` answers a fixed batch of vectors (``EMBEDDING_INPUTS`` of
 ``EMBEDDING_DIMENSIONS`` numbers), base64-encoded when the body asks for it.
+``POST /v1/rerank`` answers a fixed ranking of ``RERANK_DOCUMENTS`` documents, in
+the shape vLLM's and Together's rerank endpoints use.
 
 ``GET /__stats`` returns the server's request and connection counts and its own
 CPU seconds, so a benchmark can check the server is not the bottleneck.
@@ -161,6 +163,28 @@ def embeddings_body(encoding: str) -> bytes:
     return _json({"object": "list", "data": data, "model": EMBEDDING_MODEL, "usage": usage})
 
 
+#: ``POST /v1/rerank`` ranks this many documents, whatever was sent: a benchmark
+#: sends this many candidates (what a vector search hands a reranker)
+RERANK_DOCUMENTS = 50
+RERANK_MODEL = "BAAI/bge-reranker-v2-m3"
+
+
+def rerank_scores() -> list[tuple[int, float]]:
+    """The ranking the server answers: every document, best first, fixed."""
+    scores = [(i, ((i * 7919) % 1000) / 1000) for i in range(RERANK_DOCUMENTS)]
+    return sorted(scores, key=lambda pair: -pair[1])
+
+
+def rerank_body() -> bytes:
+    """vLLM's rerank answer: the results best first (without their texts), and usage."""
+    results = [
+        {"index": i, "document": {"text": None}, "relevance_score": score}
+        for i, score in rerank_scores()
+    ]
+    usage = {"prompt_tokens": 20 * RERANK_DOCUMENTS, "total_tokens": 20 * RERANK_DOCUMENTS}
+    return _json({"id": "rerank-bench", "model": RERANK_MODEL, "results": results, "usage": usage})
+
+
 ANTHROPIC_MODEL = "claude-haiku-4-5-20251001"
 ANTHROPIC_USAGE = {
     "input_tokens": 24,
@@ -289,6 +313,7 @@ class Responses:
         self.message = _json_response("200 OK", message_body())
         self.embeddings_base64 = _json_response("200 OK", embeddings_body("base64"))
         self.embeddings_float = _json_response("200 OK", embeddings_body("float"))
+        self.rerank = _json_response("200 OK", rerank_body())
         # Index 1: the first event with text (after OpenAI's role chunk; after
         # Anthropic's message_start, content_block_start and ping it is index 3).
         self.stream_parts = _stream_writes(stream_events(), 1, event_writes=event_writes)
@@ -369,6 +394,8 @@ class Connection(asyncio.Protocol):
                 self._responses.embeddings_base64 if base64 else self._responses.embeddings_float
             )
             self._reply(answer, close=close)
+        elif head.startswith(b"post /v1/rerank "):
+            self._reply(self._responses.rerank, close=close)
         elif head.startswith(b"get /__stats "):
             self._reply(Stats.response(), close=close)
         else:

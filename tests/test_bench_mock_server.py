@@ -56,3 +56,15 @@ def test_delayed_stream_splits_after_the_first_text() -> None:
         assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
         assert marker in first and b"word1" not in first
         assert rest.endswith(b"0\r\n\r\n")
+
+
+def test_rerank_body_is_what_the_vllm_preset_reads() -> None:
+    from relaykit.rerank import RerankRequest
+    from relaykit_openai import rerank
+
+    server = _mock_server()
+    documents = tuple(f"d{i}" for i in range(server.RERANK_DOCUMENTS))
+    request = RerankRequest(model=server.RERANK_MODEL, query="q", documents=documents)
+    answer = rerank.parse(json.loads(server.rerank_body()), request, "vllm")
+    assert [(r.index, r.score) for r in answer.results] == server.rerank_scores()
+    assert answer.usage.input_tokens == 20 * server.RERANK_DOCUMENTS
