@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from operator import itemgetter
+from typing import Any, NoReturn
 
 import attrs
 
@@ -159,9 +160,24 @@ def ranked(
     Raises :class:`~relaykit.RelayError` when an index is out of range or
     repeated: the answer is not one for this request.
     """
+    documents = request.documents
+    indices = {index for index, _ in scores}
+    if len(indices) != len(scores) or (
+        indices and (min(indices) < 0 or max(indices) >= len(documents))
+    ):
+        _refuse(request, scores, provider)
+    # Stable, so documents the vendor scored alike keep the order it gave them.
+    best = sorted(scores, key=itemgetter(1), reverse=True)
+    if request.top_n is not None:
+        best = best[: request.top_n]
+    return tuple([RerankResult(i, float(score), documents[i]) for i, score in best])
+
+
+def _refuse(request: RerankRequest, scores: Sequence[tuple[int, float]], provider: str) -> NoReturn:
+    """Raise the error naming the first index out of range or ranked twice."""
     seen: set[int] = set()
     for index, _ in scores:
-        if not (0 <= index < len(request.documents)) or index in seen:
+        if not 0 <= index < len(request.documents) or index in seen:
             raise RelayError(
                 f"{provider} ranked document {index} of {len(request.documents)}, which"
                 " is out of range or ranked twice",
@@ -170,7 +186,4 @@ def ranked(
                 hint="this is a bug in the provider plugin or the service: report it",
             )
         seen.add(index)
-    best = sorted(scores, key=lambda pair: -pair[1])
-    if request.top_n is not None:
-        best = best[: request.top_n]
-    return tuple(RerankResult(i, float(score), request.documents[i]) for i, score in best)
+    raise AssertionError("no bad index")  # _refuse is called only when there is one

@@ -23,7 +23,13 @@ from .attempts import run_attempts
 from .embeddings import estimate_tokens
 from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .protocols import Provider
-from .rerank import RerankRequest, RerankResponse, build_rerank_request, input_size
+from .rerank import (
+    RerankRequest,
+    RerankResponse,
+    RerankResult,
+    build_rerank_request,
+    input_size,
+)
 from .response import Usage
 from .routing import Target
 from .single_calls import finish, new_call, run_call
@@ -112,7 +118,10 @@ async def _run(client: Client, call: _Call, texts: tuple[str, ...]) -> RerankRes
         raise
     target = call.served
     assert target is not None
-    results = tuple(attrs.evolve(r, document=texts[r.index]) for r in response.results)
+    results = response.results
+    if _request(call).documents is not texts:
+        # Outbound redaction sent other texts: the caller gets its own back.
+        results = tuple([RerankResult(r.index, r.score, texts[r.index]) for r in results])
     price = client._price(target, response.model)
     response = attrs.evolve(
         response,
