@@ -29,22 +29,16 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import statistics
-import sys
 from array import array
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import anyio
 import client_overhead
 import httpx
-from client_overhead import API_KEY, Server, machine, run_batch
+from client_overhead import API_KEY, Server
 from mock_server import EMBEDDING_DIMENSIONS, EMBEDDING_INPUTS, EMBEDDING_MODEL, embedding_vector
+from one_call_rounds import alternate, parser, run
 
-HERE = Path(__file__).resolve().parent
 TEXTS = [
     f"Document {i}: how relaykit routes, retries and logs a call." for i in range(EMBEDDING_INPUTS)
 ]
@@ -161,79 +155,24 @@ def clients(base_url: str) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, server: Server) -> dict[str, Any]:
-    """Warm every client up, check its answer, then run alternating rounds."""
+    """Warm every client up, check its vectors, then run alternating rounds."""
     expected = [embedding_vector(i) for i in range(EMBEDDING_INPUTS)]
     found = clients(server.base_url)
-    async with AsyncExitStack() as stack:  # exits in reverse: relaykit's task groups nest
-        for client in found.values():
-            await stack.enter_async_context(client)
-        for name, client in found.items():
-            got = await client.embed()
-            if [list(v) for v in got] != expected:
-                raise SystemExit(f"{name} decoded different vectors")
-            await run_batch(client.embed, args.warmup, args.concurrency)
-        rounds: dict[str, list[float]] = {name: [] for name in found}
-        order = list(found.items())
-        for r in range(args.rounds):
-            for name, client in order if r % 2 == 0 else order[::-1]:
-                cpu, _ = await run_batch(client.embed, args.calls, args.concurrency)
-                rounds[name].append(cpu / args.calls * 1e6)
-    base = rounds[BASELINE]
-    return {
-        name: {
-            "cpu_us_per_call": statistics.median(values),
-            "ratio_to_raw_httpx": statistics.median(
-                v / b for v, b in zip(values, base, strict=True)
-            ),
-            "rounds": values,
-        }
-        for name, values in rounds.items()
-    }
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """The result as a markdown table."""
-    lines = [
-        f"{EMBEDDING_INPUTS} texts, {EMBEDDING_DIMENSIONS} dimensions, base64; "
-        f"concurrency {result['concurrency']}, {result['calls']} calls x {result['rounds']} rounds",
-        "",
-        "| client | CPU µs per call | x raw httpx |",
-        "|---|---:|---:|",
-    ]
-    for name, cell in result["clients"].items():
-        lines.append(
-            f"| {name} | {cell['cpu_us_per_call']:,.0f} | {cell['ratio_to_raw_httpx']:.2f} |"
-        )
-    return "\n".join(lines)
+    return await alternate(
+        found,
+        lambda c: c.embed,
+        expected,
+        args,
+        BASELINE,
+        answer=lambda got: [list(v) for v in got],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, start the server, measure, print and save."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=40, help="calls per client per round")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--url", help="a mock_server.py already running (its /v1 URL)")
-    args = parser.parse_args(argv)
-    server = Server(args.url, event_writes=False, pin=True)
-    try:
-        cells = anyio.run(measure, args, server)
-    finally:
-        server.close()
-    result = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "command": " ".join(["bench/embeddings.py", *sys.argv[1:]]),
-        "calls": args.calls,
-        "rounds": args.rounds,
-        "concurrency": args.concurrency,
-        "clients": cells,
-    }
-    out = HERE / "results" / f"embeddings-{result['when'].replace(':', '')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    args = parser(__doc__.split("\n")[0], calls=40, warmup=10).parse_args(argv)
+    title = f"{EMBEDDING_INPUTS} texts, {EMBEDDING_DIMENSIONS} dimensions, base64"
+    run("embeddings", args, measure, title, BASELINE)
 
 
 if __name__ == "__main__":

@@ -25,21 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import anyio
 import client_overhead
 import httpx
-from client_overhead import API_KEY, Server, machine, run_batch
+from client_overhead import API_KEY, Server
 from mock_server import RERANK_DOCUMENTS, RERANK_MODEL, rerank_scores
+from one_call_rounds import alternate, parser, run
 
-HERE = Path(__file__).resolve().parent
 QUERY = "How does relaykit retry a call that failed?"
 DOCUMENTS = [
     f"Passage {i}: relaykit routes, retries, limits and logs each call it makes."
@@ -127,78 +121,16 @@ def clients(base_url: str) -> dict[str, Any]:
 
 
 async def measure(args: argparse.Namespace, server: Server) -> dict[str, Any]:
-    """Warm every client up, check its answer, then run alternating rounds."""
+    """Warm every client up, check its ranking, then run alternating rounds."""
     expected = [(i, score, DOCUMENTS[i]) for i, score in rerank_scores()]
     found = clients(server.base_url)
-    async with AsyncExitStack() as stack:  # exits in reverse: relaykit's task groups nest
-        for client in found.values():
-            await stack.enter_async_context(client)
-        for name, client in found.items():
-            if await client.rerank() != expected:
-                raise SystemExit(f"{name} read a different ranking")
-            await run_batch(client.rerank, args.warmup, args.concurrency)
-        rounds: dict[str, list[float]] = {name: [] for name in found}
-        order = list(found.items())
-        for r in range(args.rounds):
-            for name, client in order if r % 2 == 0 else order[::-1]:
-                cpu, _ = await run_batch(client.rerank, args.calls, args.concurrency)
-                rounds[name].append(cpu / args.calls * 1e6)
-    base = rounds[BASELINE]
-    return {
-        name: {
-            "cpu_us_per_call": statistics.median(values),
-            "ratio_to_raw_httpx": statistics.median(
-                v / b for v, b in zip(values, base, strict=True)
-            ),
-            "rounds": values,
-        }
-        for name, values in rounds.items()
-    }
-
-
-def markdown(result: dict[str, Any]) -> str:
-    """The result as a markdown table."""
-    lines = [
-        f"{RERANK_DOCUMENTS} documents; concurrency {result['concurrency']}, "
-        f"{result['calls']} calls x {result['rounds']} rounds",
-        "",
-        "| client | CPU µs per call | x raw httpx |",
-        "|---|---:|---:|",
-    ]
-    for name, cell in result["clients"].items():
-        lines.append(
-            f"| {name} | {cell['cpu_us_per_call']:,.0f} | {cell['ratio_to_raw_httpx']:.2f} |"
-        )
-    return "\n".join(lines)
+    return await alternate(found, lambda c: c.rerank, expected, args, BASELINE)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, start the server, measure, print and save."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=200, help="calls per client per round")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--url", help="a mock_server.py already running (its /v1 URL)")
-    args = parser.parse_args(argv)
-    server = Server(args.url, event_writes=False, pin=True)
-    try:
-        cells = anyio.run(measure, args, server)
-    finally:
-        server.close()
-    result = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "command": " ".join(["bench/rerank.py", *sys.argv[1:]]),
-        "calls": args.calls,
-        "rounds": args.rounds,
-        "concurrency": args.concurrency,
-        "clients": cells,
-    }
-    out = HERE / "results" / f"rerank-{result['when'].replace(':', '')}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
+    args = parser(__doc__.split("\n")[0], calls=200, warmup=20).parse_args(argv)
+    run("rerank", args, measure, f"{RERANK_DOCUMENTS} documents", BASELINE)
 
 
 if __name__ == "__main__":
