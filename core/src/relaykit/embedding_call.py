@@ -36,7 +36,7 @@ from .embeddings import (
 from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import finish, new_call, run_call
+from .single_calls import capability, finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -45,22 +45,18 @@ if TYPE_CHECKING:
 _FREE = Decimal(0)
 
 
+_WHO_EMBEDS = (
+    "embed with a provider that has one: openai (and most compatibles), gemini, ollama,"
+    " bedrock or cohere"
+)
+
+
 async def send_embeddings(
     provider: Provider, request: EmbeddingRequest, target: Target
 ) -> EmbeddingResponse:
     """``provider.embed(request)``, checked: a typed refusal when the provider has
     no embeddings, an error when its answer does not hold one vector per input."""
-    embed = getattr(provider, "embed", None)
-    if embed is None:
-        # No status: never sent, so any rate limit gets all of it back.
-        raise InvalidRequestError(
-            f"{target.provider} has no embeddings API in relaykit",
-            provider=target.provider,
-            model=target.model,
-            param="model",
-            hint="embed with a provider that has one: openai (and most compatibles), "
-            "gemini, ollama, bedrock or cohere",
-        )
+    embed = capability(provider, "embed", target, "embeddings", _WHO_EMBEDS)
     response: EmbeddingResponse = await embed(request)
     if len(response.vectors) != len(request.inputs):
         raise RelayError(

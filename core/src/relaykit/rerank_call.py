@@ -32,26 +32,22 @@ from .rerank import (
 )
 from .response import Usage
 from .routing import Target
-from .single_calls import finish, new_call, run_call
+from .single_calls import capability, finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
 
 
+_WHO_RANKS = (
+    "rerank with a provider that has one: cohere, bedrock, or the OpenAI-compatible"
+    " vllm, together, openrouter or fireworks"
+)
+
+
 async def send_rerank(provider: Provider, request: RerankRequest, target: Target) -> RerankResponse:
     """``provider.rerank(request)``, checked: a typed refusal when the provider has no
     rerank API; an estimate of the input tokens when its answer does not count them."""
-    rerank = getattr(provider, "rerank", None)
-    if rerank is None:
-        # No status: never sent, so any rate limit gets all of it back.
-        raise InvalidRequestError(
-            f"{target.provider} has no rerank API in relaykit",
-            provider=target.provider,
-            model=target.model,
-            param="model",
-            hint="rerank with a provider that has one: cohere, bedrock, or the"
-            " OpenAI-compatible vllm, together, openrouter or fireworks",
-        )
+    rerank = capability(provider, "rerank", target, "rerank", _WHO_RANKS)
     response: RerankResponse = await rerank(request)
     if not response.usage.input_tokens:
         # Vendors that bill per search say no tokens: estimated, so that token

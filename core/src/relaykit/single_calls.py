@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from .errors import InvalidRequestError
 from .messages import Message, TextPart
 from .protocols import CallRecord
 from .record_params import ID_KEYS
@@ -33,6 +34,25 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 calls_log = logging.getLogger("relaykit.calls")
+
+
+def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
+    """``provider``'s optional method ``name`` (``embed``, ``rerank``), or the typed
+    refusal naming what the provider lacks (``api``) and who has it (``hint``).
+
+    The refusal has no status: nothing was sent, so a rate limit gets all of the
+    call back, and a route falls back to its next deployment.
+    """
+    method = getattr(provider, name, None)
+    if method is None:
+        raise InvalidRequestError(
+            f"{target.provider} has no {api} API in relaykit",
+            provider=target.provider,
+            model=target.model,
+            param="model",
+            hint=hint,
+        )
+    return method
 
 
 def new_call(
