@@ -142,74 +142,68 @@ class CallTracer:
         No content goes on it, even with ``capture_content``: the conventions
         define no attribute for the texts, and a batch may hold thousands.
         """
-        target = call.targets[0]
         request: Any = call.request  # an EmbeddingRequest (see _Call.request)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "embeddings",
-            "gen_ai.provider.name": genai_provider_name(target.provider),
-            "gen_ai.request.model": target.model,
-            "relaykit.embeddings.inputs": len(request.inputs),
-            **self._server(target.provider),
-        }
-        dimensions = request.dimensions
-        if dimensions is not None:
-            attributes["gen_ai.embeddings.dimension.count"] = dimensions
-        call.span_target = target
-        return self._tracer.start_span(
-            f"embeddings {target.model}", kind=self._client_kind, attributes=attributes
-        )
+        attributes: dict[str, Any] = {"relaykit.embeddings.inputs": len(request.inputs)}
+        if request.dimensions is not None:
+            attributes["gen_ai.embeddings.dimension.count"] = request.dimensions
+        return self._start_single(call, attributes)
 
     def finish_embeddings(self, call: _Call, response: EmbeddingResponse) -> None:
         """Record an embeddings call's answer (model, tokens, cost) and end its span."""
-        span = call.span
-        if not span.is_recording():
-            return
-        attributes: dict[str, Any] = {
-            "gen_ai.response.model": response.model,
-            "gen_ai.usage.input_tokens": response.usage.input_tokens,
-            "gen_ai.embeddings.dimension.count": response.dimensions,
-            "relaykit.attempts": call.attempts,
-        }
-        if response.cost is not None:
-            attributes["relaykit.cost_usd"] = float(response.cost)
+        attributes: dict[str, Any] = {"gen_ai.embeddings.dimension.count": response.dimensions}
         if response.cache_hit:
             attributes["relaykit.cache_hit"] = True
-        span.set_attributes(attributes)
-        span.end()
+        self._end_single(call, response, attributes)
 
     def start_rerank(self, call: _Call) -> Any:
         """Start the span of a rerank call: ``rerank {model}`` (no content on it: the
         conventions define no attribute for a query and its documents)."""
-        target = call.targets[0]
         request: Any = call.request  # a RerankRequest (see _Call.request)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "rerank",
-            "gen_ai.provider.name": genai_provider_name(target.provider),
-            "gen_ai.request.model": target.model,
-            "relaykit.rerank.documents": len(request.documents),
-            **self._server(target.provider),
-        }
+        attributes: dict[str, Any] = {"relaykit.rerank.documents": len(request.documents)}
         if request.top_n is not None:
             attributes["relaykit.rerank.top_n"] = request.top_n
-        call.span_target = target
-        return self._tracer.start_span(
-            f"rerank {target.model}", kind=self._client_kind, attributes=attributes
-        )
+        return self._start_single(call, attributes)
 
     def finish_rerank(self, call: _Call, response: RerankResponse) -> None:
         """Record a rerank call's answer (model, tokens or searches, cost) and end its span."""
-        span = call.span
-        if not span.is_recording():
-            return
-        attributes: dict[str, Any] = {
-            "gen_ai.response.model": response.model,
-            "gen_ai.usage.input_tokens": response.usage.input_tokens,
-            "relaykit.attempts": call.attempts,
-        }
+        attributes: dict[str, Any] = {}
         if response.id:
             attributes["gen_ai.response.id"] = response.id
         if response.search_units:
             attributes["relaykit.rerank.search_units"] = response.search_units
+        self._end_single(call, response, attributes)
+
+    def _start_single(self, call: _Call, attributes: dict[str, Any]) -> Any:
+        """Start the span of a call that is not a chat, ``{operation} {model}`` on its
+        first deployment, with the conventions' attributes and ``attributes``."""
+        target = call.targets[0]
+        attributes.update(
+            {
+                "gen_ai.operation.name": call.operation,
+                "gen_ai.provider.name": genai_provider_name(target.provider),
+                "gen_ai.request.model": target.model,
+                **self._server(target.provider),
+            }
+        )
+        call.span_target = target
+        return self._tracer.start_span(
+            f"{call.operation} {target.model}", kind=self._client_kind, attributes=attributes
+        )
+
+    def _end_single(
+        self,
+        call: _Call,
+        response: EmbeddingResponse | RerankResponse,
+        attributes: dict[str, Any],
+    ) -> None:
+        """Record what every answer has (model, input tokens, attempts, cost) and
+        ``attributes`` on a call's span that is not a chat's, and end it."""
+        span = call.span
+        if not span.is_recording():
+            return
+        attributes["gen_ai.response.model"] = response.model
+        attributes["gen_ai.usage.input_tokens"] = response.usage.input_tokens
+        attributes["relaykit.attempts"] = call.attempts
         if response.cost is not None:
             attributes["relaykit.cost_usd"] = float(response.cost)
         span.set_attributes(attributes)
