@@ -27,6 +27,7 @@ _EXPORTS = {
     "Tool": "request",
     "ToolChoice": "request",
     "ResponseFormat": "request",
+    "Reasoning": "request",
     "ChatResponse": "response",
     "Usage": "response",
     "TokenCount": "response",
@@ -102,6 +103,7 @@ __all__ = [
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitError",
+    "Reasoning",
     "ReasoningDelta",
     "ReasoningPart",
     "RelayError",
@@ -192,7 +194,7 @@ if TYPE_CHECKING:
         ToolResultPart,
     )
     from .protocols import CallRecord, ProviderSettings
-    from .request import ChatRequest, ResponseFormat, Tool, ToolChoice
+    from .request import ChatRequest, Reasoning, ResponseFormat, Tool, ToolChoice
     from .rerank import RerankRequest, RerankResponse, RerankResult
     from .response import ChatResponse, ModelInfo, ModelPrice, TokenCount, Usage
     from .secrets import Secret

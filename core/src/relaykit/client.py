@@ -367,7 +367,9 @@ class Client:
         """Send ``messages`` to ``model`` (``provider/model`` or an alias); return the response.
 
         Parameters: ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``,
-        ``tools``, ``tool_choice``, ``response_format``, ``timeout`` (seconds, total),
+        ``tools``, ``tool_choice``, ``response_format``, ``reasoning`` (an effort
+        such as ``"low"``, a budget in tokens, ``True``/``False``, or a
+        :class:`~relaykit.Reasoning`), ``timeout`` (seconds, total),
         ``metadata`` and ``extra`` (merged into the provider's request body).
         With ``response_format=SomeClass``, ``output_retries=N`` asks again up to
         N times when the answer is not a valid instance, telling the model why
@@ -1308,6 +1310,8 @@ class Client:
             params["timeout"] = request.timeout if request.timeout != inf else None
         if request.tool_choice is not None:
             params["tool_choice"] = tool_choice_param(request.tool_choice)
+        if request.reasoning is not None:
+            params["reasoning"] = request.reasoning.to_param()
         if self._content and (
             request.tools
             or request.response_format is not None

@@ -134,6 +134,7 @@ class CallRecord:
     ``params`` holds the request's parameters as plain JSON values: the numbers
     (``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``timeout``), ``stop``,
     ``tool_choice`` (``"auto"``, ``"none"``, ``"required"`` or ``{"name": ...}``),
+    ``reasoning`` (``{"effort": ..., "budget_tokens": ...}``, the fields given),
     and, when something reads the content, ``tools`` (each ``name``,
     ``description``, ``parameters``, ``strict``), ``response_format`` (``type``,
     and ``name``, ``schema``, ``strict`` for a JSON schema), ``extra`` and the

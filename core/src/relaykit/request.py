@@ -87,6 +87,138 @@ class ToolChoice:
         )
 
 
+#: how hard a model thinks before it answers, least to most; ``none`` turns thinking off
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+#: the thinking budget, in tokens, an effort stands for at providers that take a
+#: budget (Anthropic, Gemini 2.5, Cohere). Google's own mapping for its
+#: OpenAI-compatible endpoint sets low, medium and high; the ends follow it.
+EFFORT_BUDGETS: Mapping[str, int] = {
+    "none": 0,
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+}
+
+
+@attrs.frozen
+class Reasoning:
+    """How much a model thinks before it answers: ``reasoning=`` on a chat.
+
+    Give an ``effort`` (``"none"`` turns thinking off), an exact ``budget_tokens``,
+    or neither (``reasoning=True``: thinking on, as much as the model likes).
+    Each provider plugin sends what its API takes: an effort (OpenAI, Gemini 3,
+    Ollama's gpt-oss) or a budget (Anthropic, Gemini 2.5, Cohere), converting the
+    other with :meth:`level` and :meth:`tokens`; one that cannot control thinking
+    refuses the call before sending it, so a route falls back.
+    """
+
+    effort: Effort | None = None
+    budget_tokens: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.effort is not None and self.effort not in EFFORT_BUDGETS:
+            raise InvalidRequestError(
+                f"reasoning effort {self.effort!r} is not one relaykit knows",
+                param="reasoning",
+                hint=did_you_mean(
+                    str(self.effort),
+                    EFFORTS,
+                    f"use one of {', '.join(EFFORTS)}, or a budget in tokens",
+                ),
+            )
+        budget = self.budget_tokens
+        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)):
+            raise InvalidRequestError(
+                f"reasoning budget_tokens must be a whole number of tokens, not {budget!r}",
+                param="reasoning",
+            )
+        if budget is not None and budget < 0:
+            raise InvalidRequestError(
+                f"reasoning budget_tokens must be 0 (thinking off) or more, not {budget}",
+                param="reasoning",
+            )
+        effort = self.effort
+        if budget is not None and effort is not None and (budget == 0) != (effort == "none"):
+            raise InvalidRequestError(
+                f"reasoning effort {self.effort!r} and budget_tokens={budget} disagree "
+                "on whether the model thinks",
+                param="reasoning",
+                hint="give one of them, or both on the same side of off",
+            )
+
+    @property
+    def off(self) -> bool:
+        """Whether this turns thinking off (``effort="none"`` or a budget of 0)."""
+        return self.effort == "none" or self.budget_tokens == 0
+
+    def level(self) -> Effort | None:
+        """The effort to send an API that takes one.
+
+        The effort given, or the budget's: 0 is ``none``, up to 1,024 tokens
+        ``low``, up to 8,192 ``medium``, more ``high`` (``minimal`` and
+        ``xhigh`` only when asked for by name: fewer models take them). ``None``
+        when neither was given: the model's default.
+        """
+        if self.effort is not None:
+            return self.effort
+        budget = self.budget_tokens
+        if budget is None:
+            return None
+        if budget == 0:
+            return "none"
+        return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+
+    def tokens(self) -> int | None:
+        """The budget to send an API that takes one: the one given, or the effort's
+        (:data:`EFFORT_BUDGETS`); ``None`` when neither was given."""
+        if self.budget_tokens is not None:
+            return self.budget_tokens
+        return None if self.effort is None else EFFORT_BUDGETS[self.effort]
+
+    @classmethod
+    def coerce(cls, value: Reasoning | str | int | bool | Mapping[str, Any]) -> Reasoning:
+        """Accept a Reasoning, an effort (``"low"``), a budget in tokens (``2048``),
+        ``True`` (thinking on) or ``False`` (off), or a dict with ``effort`` and/or
+        ``budget_tokens``."""
+        if isinstance(value, Reasoning):
+            return value
+        if isinstance(value, bool):
+            return cls("none") if value is False else cls()
+        if isinstance(value, str):
+            return cls(value)  # type: ignore[arg-type]  # checked in __attrs_post_init__
+        if isinstance(value, int):
+            return cls(budget_tokens=value)
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"effort", "budget_tokens"})
+            if unknown:
+                raise InvalidRequestError(
+                    f"reasoning has no field {unknown[0]!r}",
+                    param="reasoning",
+                    hint=did_you_mean(
+                        unknown[0], ("effort", "budget_tokens"), "use effort or budget_tokens"
+                    ),
+                )
+            return cls(value.get("effort"), value.get("budget_tokens"))
+        raise InvalidRequestError(
+            f"reasoning {value!r} is not understood",
+            param="reasoning",
+            hint=f"use an effort ({', '.join(EFFORTS)}), a budget in tokens, True or False",
+        )
+
+    def to_param(self) -> dict[str, Any]:
+        """The setting as a call record's ``params["reasoning"]`` keeps it: the fields given."""
+        out: dict[str, Any] = {}
+        if self.effort is not None:
+            out["effort"] = self.effort
+        if self.budget_tokens is not None:
+            out["budget_tokens"] = self.budget_tokens
+        return out
+
+
 @attrs.frozen
 class ResponseFormat:
     """Structured output: free ``text``, any ``json_object``, or a ``json_schema``.
@@ -161,6 +293,7 @@ class ChatRequest:
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None
     response_format: ResponseFormat | None = None
+    reasoning: Reasoning | None = None
     timeout: float | None = None
     metadata: dict[str, str] = attrs.field(factory=dict)
     extra: dict[str, Any] = attrs.field(factory=dict)
@@ -180,6 +313,7 @@ PARAMS = (
     "tools",
     "tool_choice",
     "response_format",
+    "reasoning",
     "timeout",
     "metadata",
     "extra",
@@ -188,7 +322,9 @@ PARAMS = (
 
 _PARAM_SET = frozenset(PARAMS)
 #: parameters that need more than a type check; calls without them skip that part
-_STRUCTURED = frozenset(("stop", "tools", "tool_choice", "response_format", "metadata", "extra"))
+_STRUCTURED = frozenset(
+    ("stop", "tools", "tool_choice", "response_format", "reasoning", "metadata", "extra")
+)
 
 
 def build_request(
@@ -223,6 +359,8 @@ def build_request(
         p["tool_choice"] = ToolChoice.coerce(p["tool_choice"])
     if p.get("response_format") is not None:
         p["response_format"] = ResponseFormat.coerce(p["response_format"])
+    if p.get("reasoning") is not None:
+        p["reasoning"] = Reasoning.coerce(p["reasoning"])
     for key in ("metadata", "extra"):
         if p.get(key) is None:
             p.pop(key, None)

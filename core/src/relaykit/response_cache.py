@@ -77,7 +77,7 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
             elif kind is not CachePoint:  # the answer does not depend on where caching ends
                 row.append(_part(p))
         messages.append(row)
-    fields = (
+    fields: tuple[Any, ...] = (
         _KEY_FORMAT,
         provider,
         r.model,
@@ -92,6 +92,8 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
         None if r.response_format is None else _response_format(r.response_format),
         r.extra,
     )
+    if r.reasoning is not None:  # only then: keys without it stay as they were
+        fields += ([r.reasoning.effort, r.reasoning.budget_tokens],)
     try:  # _canonical, without its frame
         return _fast_canonical(fields)
     except TypeError:  # what orjson refuses (see _make_canonical)

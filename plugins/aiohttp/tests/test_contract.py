@@ -84,6 +84,7 @@ class TestOpenAIOverAiohttp(TransportChecks):
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
                 embedding_model="openai/text-embedding-3-small",
+                reasoning_model="openai/o4-mini",
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
@@ -99,6 +100,7 @@ class TestOpenAIOverHttpx(TransportChecks):
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
                 embedding_model="openai/text-embedding-3-small",
+                reasoning_model="openai/o4-mini",
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )

@@ -32,6 +32,7 @@ class TestOpenAI(ProviderContract, EmbeddingContract):
                 model="openai/gpt-4o-mini",
                 providers={"openai": {"base_url": mock.base_url, "api_key": KEY}},
                 embedding_model=EMBEDDING_MODEL,
+                reasoning_model="openai/o4-mini",
             )
 
 
@@ -49,6 +50,7 @@ class TestCompatiblePreset(ProviderContract):
                 model="mygroq/llama-3.3-70b-versatile",
                 providers={"mygroq": {"type": "groq", "base_url": mock.base_url, "api_key": KEY}},
                 supports_documents=False,
+                reasoning_model="mygroq/openai/gpt-oss-20b",
             )
 
 
@@ -68,6 +70,7 @@ class TestVllmPreset(ProviderContract, RerankContract):
                 supports_documents=False,
                 embedding_model="vllm/BAAI/bge-m3",
                 rerank_model="vllm/BAAI/bge-reranker-v2-m3",
+                reasoning_model="vllm/openai/gpt-oss-20b",
             )
 
 

@@ -35,6 +35,8 @@ from .vendor_mock import VendorMock
 if TYPE_CHECKING:
     import ssl
 
+    from ..request import Reasoning
+
 MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o4-mini")
 
 
@@ -106,6 +108,7 @@ class OpenAIMock(VendorMock):
             )
         try:
             files = _file_tokens(body.get("messages"))
+            _check_reasoning(body)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
@@ -223,6 +226,11 @@ class OpenAIMock(VendorMock):
             openai_rerank.render(body, query, documents, self._n, reply),
             headers=dict(reply.headers),
         )
+
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """``reasoning_effort``, or the ``reasoning`` object of the Responses API or
+        OpenRouter; ``None`` without either (the models' default effort)."""
+        return openai_responses.sent_reasoning(request.json())
 
     async def _responses(self, body: Any) -> Response:
         try:
@@ -387,6 +395,28 @@ def _file_part_tokens(part: dict[str, Any], role: Any, at: str) -> int:
         file["file_data"], f"{at}.file.file_data", pdf_only=True
     )
     return openai_responses.document_tokens(media_type, raw)
+
+
+def _check_reasoning(body: dict[str, Any]) -> None:
+    """Refuse ``reasoning_effort``, or OpenRouter's ``reasoning`` object, as the
+    services do: an unknown effort, or one sent to a model that does not reason."""
+    model = str(body.get("model"))
+    openai_responses.check_effort(body.get("reasoning_effort"), "reasoning_effort", model)
+    obj = body.get("reasoning")
+    if obj is None:
+        return
+    if not isinstance(obj, dict):
+        raise openai_responses.Refusal("'reasoning' must be an object.", "reasoning")
+    if "effort" in obj and "max_tokens" in obj:
+        raise openai_responses.Refusal(
+            "Only one of 'reasoning.effort' and 'reasoning.max_tokens' may be set.", "reasoning"
+        )
+    openai_responses.check_effort(obj.get("effort"), "reasoning.effort", model)
+    budget = obj.get("max_tokens")
+    if budget is not None and (not isinstance(budget, int) or budget < 1):
+        raise openai_responses.Refusal(
+            "'reasoning.max_tokens' must be a positive integer.", "reasoning.max_tokens"
+        )
 
 
 def _error_type(status: int) -> str:

@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+from ..request import Reasoning
 from .loopback import Drop, Pause, Reset
 from .script import Reply, count_tokens
 
@@ -125,6 +126,48 @@ def _invalid(value: Any, param: str, supported: tuple[str, ...]) -> Refusal:
     return Refusal(f"Invalid value: '{value}'. Supported values are: {listed}.", param)
 
 
+#: the reasoning efforts OpenAI's newest models take (older ones take fewer)
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+#: models of compatible services that take ``reasoning_effort`` (the mock's own list)
+_COMPATIBLE_REASONING = re.compile(r"gpt-oss|qwen3|grok-3-mini|deepseek-r1|magistral|reason")
+
+
+def takes_reasoning(model: str) -> bool:
+    """Whether ``model`` takes a reasoning effort: OpenAI's reasoning models, and
+    compatible services' thinking models (gpt-oss, Qwen3, Grok 3 Mini, ...)."""
+    return _REASONING.match(model) is not None or _COMPATIBLE_REASONING.search(model) is not None
+
+
+def check_effort(effort: Any, param: str, model: str) -> None:
+    """Refuse an effort the API does not know, or one sent to a model without reasoning,
+    with OpenAI's messages."""
+    if effort is None:
+        return
+    if not takes_reasoning(model):
+        raise Refusal(f"Unsupported parameter: '{param}' is not supported with this model.", param)
+    if effort not in EFFORTS:
+        raise _invalid(effort, param, EFFORTS)
+
+
+def sent_reasoning(body: dict[str, Any]) -> Reasoning | None:
+    """The thinking setting in a Chat Completions or Responses body: ``reasoning_effort``,
+    or a ``reasoning`` object (the Responses API's, or OpenRouter's with an
+    ``effort``, a ``max_tokens`` budget or ``enabled``)."""
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        return Reasoning(effort)
+    obj = body.get("reasoning")
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("effort") is not None:
+        return Reasoning(obj["effort"])
+    if obj.get("max_tokens") is not None:
+        return Reasoning(budget_tokens=obj["max_tokens"])
+    if "enabled" in obj:
+        return Reasoning() if obj["enabled"] else Reasoning("none")
+    return None
+
+
 def validate(body: Any) -> None:
     """Raise :class:`Refusal` for a request body the Responses API refuses."""
     if not isinstance(body, dict):
@@ -166,6 +209,13 @@ def validate(body: Any) -> None:
         for key in ("name", "schema"):
             if key not in fmt:
                 raise _missing(f"text.format.{key}")
+    reasoning = body.get("reasoning")
+    if reasoning is not None:
+        check_effort(
+            reasoning.get("effort") if isinstance(reasoning, dict) else None,
+            "reasoning.effort",
+            body["model"],
+        )
     include = body.get("include") or ()
     for i, value in enumerate(include):
         if value not in _INCLUDABLE:

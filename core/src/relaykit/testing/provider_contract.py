@@ -110,6 +110,13 @@ class Harness:
     #: a tool result carries; without, the plugin must refuse a tool result with
     #: attachments with a typed error before sending anything
     supports_tool_result_attachments: bool = True
+    #: whether the API takes a thinking setting (an effort or a budget: ``reasoning=``);
+    #: without, the plugin must refuse one with a typed error before sending anything.
+    #: The mock reads back what was sent with :meth:`VendorMock.sent_reasoning`.
+    supports_reasoning_effort: bool = True
+    #: a model id (``provider/model``) that takes ``reasoning="none"`` and
+    #: ``reasoning="high"``, when ``model`` does not
+    reasoning_model: str | None = None
     #: plugin objects to register directly (a provider not installed as an entry point)
     plugins: tuple[object, ...] = ()
     #: a model id the provider embeds with (``provider/model``), or ``None`` when
@@ -424,6 +431,34 @@ class ProviderContract:
         assert s.response.text == "The answer is 4."
         assert s.response.reasoning == "2 plus 2 is 4"
         assert "2 plus 2" not in r.text
+
+    @pytest.mark.anyio
+    async def test_reasoning_setting_reaches_the_model(self, harness: Harness) -> None:
+        model = harness.reasoning_model or harness.model
+        mock = harness.mock
+        async with self.client(harness) as client:
+            if not harness.supports_reasoning_effort:
+                with pytest.raises(InvalidRequestError, match="reason") as refused:
+                    await client.chat(model, "think hard", reasoning="high")
+                assert refused.value.status is None, "refused before sending: no status"
+                assert not mock.requests, "a refused setting must not reach the vendor"
+                return
+            await client.chat(model, "think hard", reasoning="high")
+            high = mock.sent_reasoning(mock.last_request)
+            assert high is not None, "the mock read no thinking setting: override sent_reasoning"
+            assert not high.off
+            async with client.stream(model, "think hard again", reasoning="high") as s:
+                async for _ in s:
+                    pass
+            streamed = mock.sent_reasoning(mock.last_request)
+            assert streamed is not None and not streamed.off
+            await client.chat(model, "answer at once", reasoning="none")
+            none = mock.sent_reasoning(mock.last_request)
+            assert none is not None and none.off
+            await client.chat(model, "as you like")
+            assert mock.sent_reasoning(mock.last_request) in (None, none), (
+                "without reasoning=, the vendor's default applies: nothing is sent"
+            )
 
     @pytest.mark.anyio
     async def test_error_event_inside_stream_raises_stream_error(self, harness: Harness) -> None:

@@ -11,6 +11,8 @@ from .script import Reply, Script, count_tokens
 if TYPE_CHECKING:
     import ssl
 
+    from ..request import Reasoning
+
 
 class VendorMock:
     """Base of the mocks that speak one vendor's wire format over loopback HTTP.
@@ -56,6 +58,15 @@ class VendorMock:
     def last_request(self) -> Request:
         """The most recent request."""
         return self.requests[-1]
+
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """The thinking setting ``request`` carried, read back from the vendor's wire
+        format as the vendor understands it: ``Reasoning("none")`` for thinking off
+        (also when nothing was sent to a vendor whose models do not think unless
+        asked), ``None`` for the vendor's default. Mocks of APIs that take a
+        setting override this; the provider contract checks ``reasoning=`` with it.
+        """
+        return None
 
     def default_reply(self, last_user_text: str) -> Reply:
         """What to answer when nothing is scripted: an echo."""

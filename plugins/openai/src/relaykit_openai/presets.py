@@ -8,7 +8,9 @@ only the services that serve ``/rerank`` (vLLM, Together, OpenRouter,
 Fireworks) have ``rerank``; for OpenAI and the others ``Client.rerank``
 refuses before sending. Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
-:class:`relaykit.DocumentPart` is refused before sending.
+:class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
+``reasoning_effort``, as OpenRouter's ``reasoning`` object, or, for DeepSeek and
+Mistral (thinking is picked by model), is refused before sending.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .provider import Encoding, OpenAIProvider
 
 if TYPE_CHECKING:
     from .documents import ChatDocuments
+    from .reasoning import ReasoningStyle
 
 #: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
 _CACHE_CONTROL = frozenset({"openrouter"})
@@ -65,6 +68,14 @@ _EMBEDDINGS: dict[str, Encoding | None] = {
 #: Ollama have no rerank API (LM Studio even answers 200 to unknown paths), nor
 #: have Groq, xAI, DeepSeek, Mistral or Cerebras: their presets refuse unsent.
 _RERANK = frozenset({"vllm", "together", "openrouter", "fireworks"})
+#: how each service takes ``reasoning=`` when not by ``reasoning_effort`` (see
+#: .reasoning): OpenRouter's own object; DeepSeek and Mistral pick thinking by
+#: model, so their presets refuse the setting unsent
+_REASONING: dict[str, ReasoningStyle] = {
+    "openrouter": "openrouter",
+    "deepseek": "none",
+    "mistral": "none",
+}
 #: services whose /embeddings names ``dimensions`` otherwise
 _DIMENSIONS_PARAM = {"mistral": "output_dimension"}
 
@@ -97,6 +108,7 @@ def preset(
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.chat_documents = _CHAT_DOCUMENTS.get(name, "none")
+    Preset.reasoning_style = _REASONING.get(name, "effort")
     Preset.requires_api_key = requires_api_key
     Preset.__name__ = Preset.__qualname__ = f"{name.title().replace('-', '')}Provider"
     Preset.__doc__ = f"{name}: an OpenAI-compatible service at {base_url}."

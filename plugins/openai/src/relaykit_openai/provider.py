@@ -32,6 +32,7 @@ from . import wire
 from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
 from .prices import OPENAI_MODELS
+from .reasoning import ReasoningStyle, refuse
 from .wire import text_delta
 
 if TYPE_CHECKING:
@@ -115,6 +116,9 @@ class OpenAIProvider:
     #: how the service's Chat Completions API takes documents (:mod:`.documents`):
     #: PDFs as data (OpenAI), as data or URL (OpenRouter), or none, refused unsent
     chat_documents: ClassVar[ChatDocuments] = "data"
+    #: how the service takes ``reasoning=`` (:mod:`.reasoning`): ``reasoning_effort``,
+    #: OpenRouter's ``reasoning`` object, or not at all, refused unsent
+    reasoning_style: ClassVar[ReasoningStyle] = "effort"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -173,6 +177,8 @@ class OpenAIProvider:
             from .documents import check_none  # loaded on first use
 
             check_none(request.messages, self.type)
+        if request.reasoning is not None and self.reasoning_style == "none":
+            raise refuse(self.type, request.model)
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
         body = wire.request_body(
@@ -182,6 +188,7 @@ class OpenAIProvider:
             stream_usage=self._stream_usage,
             cache_control=self._cache_control,
             documents=self.chat_documents,
+            reasoning=self.reasoning_style,
         )
         return json_encode.dumps(body)
 

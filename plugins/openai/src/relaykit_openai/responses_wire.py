@@ -57,6 +57,7 @@ from relaykit.request import Tool
 from relaykit.response import FinishReason, reasoning_fields
 
 from . import documents
+from .reasoning import merge_extra, responses_field
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -108,13 +109,15 @@ def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         else:
             fmt = {"type": rf.type}
         body["text"] = {"format": fmt}
+    if request.reasoning is not None:
+        responses_field(request.reasoning, body)
     body["store"] = False
     if is_reasoning_model(request.model):
         body["include"] = ["reasoning.encrypted_content"]
     if stream:
         body["stream"] = True
     if request.extra:
-        body.update(request.extra)
+        merge_extra(body, request.extra)
     return body
 
 

@@ -27,6 +27,8 @@ from relaykit.messages import (
 from relaykit.request import Tool
 from relaykit.response import FinishReason
 
+from .reasoning import ReasoningStyle, chat_fields, merge_extra
+
 if TYPE_CHECKING:
     from .documents import ChatDocuments
 
@@ -49,6 +51,7 @@ def request_body(
     stream_usage: bool,
     cache_control: bool = False,
     documents: ChatDocuments = "data",
+    reasoning: ReasoningStyle = "effort",
 ) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``.
 
@@ -57,6 +60,7 @@ def request_body(
     read them; without it they are left out, since OpenAI caches prompts by itself.
     ``documents`` says how the service takes documents (see :mod:`.documents`);
     one it cannot read raises :class:`~relaykit.InvalidRequestError`.
+    ``reasoning`` says how the service takes ``reasoning=`` (see :mod:`.reasoning`).
     """
     body: dict[str, Any] = {
         "model": request.model,
@@ -88,12 +92,14 @@ def request_body(
             }
         else:
             body["response_format"] = {"type": rf.type}
+    if request.reasoning is not None:
+        chat_fields(request.reasoning, reasoning, body)
     if stream:
         body["stream"] = True
         if stream_usage:
             body["stream_options"] = {"include_usage": True}
     if request.extra:
-        body.update(request.extra)
+        merge_extra(body, request.extra)
     return body
 
 
