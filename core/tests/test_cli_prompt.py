@@ -275,3 +275,24 @@ def test_schema_from_a_file_and_mistakes(
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
         assert len(openai_mock.requests) == sent  # refused before connecting
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize(("given", "effort"), [("high", "high"), ("3000", "medium")])
+def test_reasoning_sets_how_much_the_model_thinks(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str], given: str, effort: str
+) -> None:
+    assert main(["prompt", "-m", "openai/o4-mini", "--reasoning", given, "2+2?"]) == 0
+    assert capsys.readouterr().out == "echo: 2+2?\n"
+    assert openai_mock.last_request.json()["reasoning_effort"] == effort
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_an_unknown_reasoning_effort_is_one_error_line(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prompt", "-m", "openai/o4-mini", "-r", "hgih", "2+2?"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: reasoning effort 'hgih' is not one relaykit knows")
+    assert "did you mean 'high'?" in err and "Traceback" not in err
+    assert openai_mock.requests == []

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def add_chat_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``-m``, ``--system`` and ``-o`` to a command's parser."""
+    """Add ``-m``, ``--system``, ``--reasoning`` and ``-o`` to a command's parser."""
     parser.add_argument(
         "-m",
         "--model",
@@ -22,6 +22,14 @@ def add_chat_options(parser: argparse.ArgumentParser) -> None:
         "(default: [defaults] model in the config)",
     )
     parser.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
+    parser.add_argument(
+        "-r",
+        "--reasoning",
+        metavar="EFFORT|TOKENS",
+        type=_reasoning,
+        help="how much the model thinks first: none, minimal, low, medium, high, xhigh, "
+        "or a budget in tokens",
+    )
     parser.add_argument(
         "-o",
         "--option",
@@ -52,9 +60,19 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _reasoning(text: str) -> str | int:
+    # A budget is digits; anything else is an effort, checked by the client with
+    # the other parameters (its error names the efforts relaykit knows).
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
 def chat_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``-o`` parameters as keyword arguments for ``client.chat``; later ones win."""
-    return dict(args.params or ())
+    """The ``-o`` parameters as keyword arguments for ``client.chat``; later ones win,
+    and ``--reasoning`` over an ``-o reasoning=...``."""
+    params = dict(args.params or ())
+    if getattr(args, "reasoning", None) is not None:
+        params["reasoning"] = args.reasoning
+    return params
 
 
 def resolve_model(model: str | None, config: Config) -> str:
