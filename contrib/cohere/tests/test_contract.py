@@ -26,6 +26,8 @@ class TestCohere(ProviderContract, EmbeddingContract, RerankContract):
             yield Harness(
                 mock=mock,
                 model="cohere/command-a-03-2025",
+                # Command A does not reason: Command A Reasoning takes `thinking`.
+                reasoning_model="cohere/command-a-reasoning-08-2025",
                 providers={"cohere": {"base_url": mock.base_url, "api_key": KEY}},
                 # Embed v4 shortens its vectors to 256, 512, 1024 or 1536 only.
                 embedding_model="cohere/embed-v4.0",

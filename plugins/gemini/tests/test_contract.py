@@ -39,4 +39,6 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract):
                 providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
                 embedding_model="gemini/gemini-embedding-001",
                 embedding_dimensions=256,  # Google documents 128 to 3072
+                # 2.5 Pro cannot turn thinking off (reasoning="none"); Flash can.
+                reasoning_model="gemini/gemini-2.5-flash",
             )

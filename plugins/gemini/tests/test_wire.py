@@ -632,13 +632,15 @@ async def test_model_listing_follows_pages_and_keeps_chat_models() -> None:
         async with client(mock) as c:
             models = await c.models("gemini")
         listed = [r for r in mock.requests if r.method == "GET"]
-    assert len(listed) == 3
+    assert len(listed) == 4
     assert listed[1].query["pageToken"]
     assert [m.id for m in models] == [
         "gemini-2.5-flash",
         "gemini-2.5-pro",
         "gemini-2.5-flash-lite",
         "gemini-2.0-flash",
+        "gemini-3-pro-preview",
+        "gemini-3-flash-preview",
     ]
     flash = models[0]
     assert (flash.context_window, flash.max_output_tokens) == (1_048_576, 65_536)

@@ -27,6 +27,8 @@ class TestOllama(ProviderContract, EmbeddingContract):
                 model="ollama/llama3.2",
                 providers={"ollama": {"base_url": mock.base_url}},
                 embedding_model="ollama/nomic-embed-text",
+                # Llama 3.2 does not think: Qwen3 takes think true or false.
+                reasoning_model="ollama/qwen3:8b",
                 **FLAGS,
             )
 
@@ -47,5 +49,7 @@ class TestOllamaBehindAProxy(ProviderContract, EmbeddingContract):
                     }
                 },
                 embedding_model="ollama/nomic-embed-text:latest",
+                # gpt-oss takes a level (think "high") as well as false.
+                reasoning_model="ollama/gpt-oss:20b",
                 **FLAGS,
             )

@@ -95,7 +95,7 @@ async def test_request_body(mock: OllamaMock) -> None:
     ]
     async with client(mock, num_ctx=8192, think="low", keep_alive="10m") as c:
         await c.chat(
-            "ollama/llama3.2",
+            "ollama/gpt-oss:20b",  # a think level is for gpt-oss models
             messages,
             max_tokens=64,
             temperature=0.3,

@@ -50,7 +50,13 @@ _MAX_PAGES = 20
 
 class CohereProvider:
     """Cohere's v2 Chat API (``POST {base}/v2/chat``), Embed API (``POST {base}/v2/embed``),
-    Rerank API (``POST {base}/v2/rerank``) and model list (``GET {base}/v1/models``)."""
+    Rerank API (``POST {base}/v2/rerank``) and model list (``GET {base}/v1/models``).
+
+    A call's ``reasoning=`` goes as Cohere's ``thinking`` (for its reasoning
+    models, such as ``command-a-reasoning-08-2025``): off as ``disabled``, an
+    effort or a budget as ``enabled`` with a ``token_budget``, ``True`` as
+    ``enabled`` alone. See :mod:`relaykit_cohere.thinking`.
+    """
 
     type: ClassVar[str] = "cohere"
     default_base_url: ClassVar[str] = "https://api.cohere.com"

@@ -12,6 +12,13 @@ objects with ``data`` of strings and an optional ``id``), is a 400.
 ``GET /v1/models`` lists models with ``endpoints`` and ``context_length``,
 paginated by ``page_size``/``page_token``.
 
+A chat's ``thinking`` must be ``{"type": "enabled" | "disabled"}`` with an
+optional positive ``token_budget``, as Cohere's reference has it; thinking
+enabled for a model that does not reason (not in :data:`REASONING_MODELS`) is
+a 400 too: Cohere documents the field for its reasoning models only, and the
+mock holds a plugin to that. Those messages are the mock's wording.
+:meth:`CohereMock.sent_reasoning` reads the setting back.
+
 ``POST /v2/embed`` answers ``{"id", "embeddings": {"float": [...]}, "texts",
 "meta": {"billed_units": {"input_tokens"}}, "response_type"}`` with
 :func:`relaykit.testing.mock_vector` of each text (at ``output_dimension``, else
@@ -55,6 +62,8 @@ from typing import Any
 
 import anyio
 
+from relaykit import Reasoning
+
 # The submodules, not the lazy ``relaykit.testing`` namespace: those names are typed.
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
@@ -78,6 +87,11 @@ MODELS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("rerank-english-v3.0", ("rerank",), 4096),
     ("rerank-multilingual-v3.0", ("rerank",), 4096),
 )
+
+#: the chat models that reason, and so take ``thinking`` enabled
+REASONING_MODELS = ("command-a-reasoning-08-2025",)
+_THINKING_FIELDS = ("type", "token_budget")
+_THINKING_TYPES = ("enabled", "disabled")
 
 #: The ``output_dimension`` values of the models that take one.
 EMBED_DIMENSIONS = {"embed-v4.0": (256, 512, 1024, 1536)}
@@ -175,7 +189,11 @@ class CohereMock(VendorMock):
         turns = body.get("messages") or []
         if not turns:
             return _error(400, "invalid request: messages must not be empty")
-        refusal = _content_refusal(turns) or _documents_refusal(body.get("documents"))
+        refusal = (
+            _content_refusal(turns)
+            or _documents_refusal(body.get("documents"))
+            or _thinking_refusal(body.get("thinking"), body["model"])
+        )
         if refusal is not None:
             return refusal
         last_user = next(
@@ -227,6 +245,12 @@ class CohereMock(VendorMock):
             {"content-type": "text/event-stream", **dict(reply.headers)},
             _events(rid, reply, calls, finish, usage),
         )
+
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """``thinking``: ``disabled`` as thinking off, ``enabled`` as that budget
+        or (without one) thinking on; ``None`` without it (reasoning models think
+        by default)."""
+        return sent_reasoning(request.json())
 
     async def _embed(self, body: Any) -> Response:
         refusal = self._embed_refusal(body)
@@ -395,6 +419,42 @@ def _content_refusal(turns: Any) -> Response | None:
     return None
 
 
+def _thinking_refusal(settings: Any, model: str) -> Response | None:
+    """A 400 for a ``thinking`` that is not Cohere's shape, or that enables thinking
+    for a model that does not reason."""
+    if settings is None:
+        return None
+    if not isinstance(settings, dict):
+        return _error(400, "invalid request: thinking must be an object")
+    unknown = sorted(set(settings) - set(_THINKING_FIELDS))
+    if unknown:
+        return _error(
+            400,
+            f"invalid request: unknown field: parameter thinking.{unknown[0]} is not a valid field",
+        )
+    if settings.get("type") not in _THINKING_TYPES:
+        return _error(400, "invalid request: thinking.type must be one of enabled, disabled")
+    budget = settings.get("token_budget")
+    if budget is not None and (
+        not isinstance(budget, int) or isinstance(budget, bool) or budget < 1
+    ):
+        return _error(400, "invalid request: thinking.token_budget must be a positive integer")
+    if settings["type"] == "enabled" and model not in REASONING_MODELS:
+        return _error(400, f"invalid request: model '{model}' does not support thinking")
+    return None
+
+
+def sent_reasoning(body: Any) -> Reasoning | None:
+    """The thinking setting in a ``/v2/chat`` body: see :meth:`CohereMock.sent_reasoning`."""
+    settings = body.get("thinking")
+    if not isinstance(settings, dict):
+        return None
+    if settings.get("type") == "disabled":
+        return Reasoning("none")
+    budget = settings.get("token_budget")
+    return Reasoning() if budget is None else Reasoning(budget_tokens=budget)
+
+
 def _documents_refusal(documents: Any) -> Response | None:
     """A 400 for ``documents`` that are not Cohere's: a list of strings, or of objects
     with ``data`` (an object of strings) and an optional string ``id``."""
@@ -560,4 +620,11 @@ def client_for(mock: CohereMock, **sections: Any) -> Any:
     return relaykit.Client(config, plugins=(plugin,))
 
 
-__all__ = ["EMBED_DIMENSIONS", "MODELS", "CohereMock", "client_for"]
+__all__ = [
+    "EMBED_DIMENSIONS",
+    "MODELS",
+    "REASONING_MODELS",
+    "CohereMock",
+    "client_for",
+    "sent_reasoning",
+]

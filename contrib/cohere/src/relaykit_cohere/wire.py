@@ -38,6 +38,8 @@ from relaykit.messages import (
 from relaykit.response import FinishReason
 from relaykit.sse import ServerSentEvent, SSEDecoder
 
+from . import thinking
+
 #: Cohere's ``finish_reason`` values, normalised. ``ERROR`` and ``TIMEOUT`` end a
 #: non-streamed response as ``"other"``; inside a stream ``ERROR`` raises StreamError.
 FINISH_REASONS: dict[str, FinishReason] = {
@@ -108,6 +110,8 @@ def request_body(request: relaykit.ChatRequest, *, stream: bool) -> dict[str, An
             body["response_format"] = {"type": "json_object"}
         else:
             body["response_format"] = {"type": "json_object", "json_schema": fmt.schema}
+    if request.reasoning is not None:
+        body["thinking"] = thinking.field(request.reasoning)
     body["stream"] = stream
     body.update(request.extra)
     if grounding:
@@ -279,8 +283,8 @@ def response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
     text = "".join(str(c.get("text") or "") for c in content if c.get("type") == "text")
-    thinking = "".join(str(c.get("thinking") or "") for c in content if c.get("type") == "thinking")
-    reasoning = thinking + str(message.get("tool_plan") or "")
+    thought = "".join(str(c.get("thinking") or "") for c in content if c.get("type") == "thinking")
+    reasoning = thought + str(message.get("tool_plan") or "")
     calls = tuple(tool_call(c) for c in message.get("tool_calls") or ())
     return relaykit.ChatResponse(
         text=text,

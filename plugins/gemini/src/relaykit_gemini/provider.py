@@ -31,7 +31,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import embeddings, wire
+from . import embeddings, thinking, wire
 from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
@@ -49,8 +49,14 @@ class GeminiProvider:
     Options (``[providers.gemini]``): ``api_version`` (default ``v1beta``),
     ``include_thoughts`` (ask for thought summaries, which arrive as
     reasoning) and ``thinking_budget`` (tokens; ``0`` turns thinking off on
-    models that allow it). Anything else Gemini accepts (``safetySettings``,
-    ``cachedContent``, more ``generationConfig`` keys) goes in ``extra``.
+    models that allow it, ``-1`` lets the model decide). A call's
+    ``reasoning=`` overrides ``thinking_budget`` for that call: an effort goes
+    to Gemini 3 models as ``thinkingLevel`` and to earlier ones as a budget;
+    thinking off is refused unsent for models that always think (Gemini 3,
+    2.5 Pro). See :mod:`relaykit_gemini.thinking`. Anything else Gemini accepts
+    (``safetySettings``, ``cachedContent``, more ``generationConfig`` keys)
+    goes in ``extra``; a ``thinkingConfig`` there adds to the one relaykit
+    built, its level or budget replacing relaykit's.
 
     :meth:`count_tokens` asks ``countTokens`` how many input tokens a request
     would use, system instruction and function declarations included;
@@ -86,8 +92,16 @@ class GeminiProvider:
     def _url(self, model: str, method: str) -> str:
         return f"{self._root}/{_resource(model)}:{method}"
 
+    def _thinking_for(self, request: ChatRequest) -> dict[str, Any] | None:
+        """The call's ``thinkingConfig``: the options', with ``reasoning=`` applied.
+
+        Raises :class:`~relaykit.InvalidRequestError` before anything is sent for
+        a setting the model cannot take (thinking off on a model that always thinks).
+        """
+        return thinking.config(request.reasoning, request.model, self._thinking, self._name)
+
     def _body(self, request: ChatRequest) -> bytes:
-        body = wire.request_body(request, thinking=self._thinking)
+        body = wire.request_body(request, thinking_config=self._thinking_for(request))
         return json_encode.dumps(body)
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -129,7 +143,7 @@ class GeminiProvider:
         # That form needs the model in the body too, as a resource name (models/NAME).
         inner = {
             "model": _resource(request.model),
-            **wire.request_body(request, thinking=self._thinking),
+            **wire.request_body(request, thinking_config=self._thinking_for(request)),
         }
         body = json_encode.dumps({"generateContentRequest": inner})
         url = self._url(request.model, "countTokens")

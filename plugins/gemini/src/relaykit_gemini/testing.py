@@ -27,6 +27,18 @@ types; a PDF that is one, else "The document has no pages.") and file URIs
 first); and an embeddings batch's size, fields, task types, texts and models
 (each entry's must be the URL's).
 
+``generationConfig.thinkingConfig`` is checked as Gemini checks it for the
+model (:data:`THINKING`): a ``thinkingLevel`` and a ``thinkingBudget``
+together ("You can only set only one of thinking budget and thinking level."),
+a level before Gemini 3 ("Thinking level is not supported for this model."),
+a level the model lacks ("Thinking level MEDIUM is not supported for this
+model. ..."), a budget of 0 for a model that always thinks ("Budget 0 is
+invalid. This model only works in thinking mode."), a budget out of the
+model's range ("The thinking budget (N) is invalid.") and thinking asked of a
+model without it are refused with a 400 in the words Gemini users have
+reported; a model the mock has no entry for gets the type checks only.
+:meth:`GeminiMock.sent_reasoning` reads the setting back.
+
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
 conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
 ``cachedContentTokenCount`` beside it; ``output_tokens`` (reasoning included)
@@ -43,10 +55,11 @@ import binascii
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
+from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
@@ -73,6 +86,18 @@ MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
         ("generateContent", "countTokens", "createCachedContent"),
     ),
     ("gemini-2.0-flash", 1_048_576, 8_192, ("generateContent", "countTokens")),
+    (
+        "gemini-3-pro-preview",
+        1_048_576,
+        65_536,
+        ("generateContent", "countTokens", "createCachedContent"),
+    ),
+    (
+        "gemini-3-flash-preview",
+        1_048_576,
+        65_536,
+        ("generateContent", "countTokens", "createCachedContent"),
+    ),
     ("text-embedding-004", 2_048, 1, ("embedContent",)),
     (
         "gemini-embedding-001",
@@ -81,6 +106,36 @@ MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
         ("embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"),
     ),
 )
+
+
+class ThinkingSpec(NamedTuple):
+    """How a model thinks, as the mock checks a ``thinkingConfig`` sent to it."""
+
+    #: the least and most ``thinkingBudget`` (besides 0 and -1); ``None``: no thinking
+    budgets: tuple[int, int] | None
+    #: whether it takes a budget of 0 (thinking off)
+    can_stop: bool
+    #: the ``thinkingLevel`` values it takes, lower case; none before Gemini 3
+    levels: tuple[str, ...] = ()
+
+
+#: the thinking of the models the mock lists: 2.5's budget ranges from Google's
+#: thinking guide, Gemini 3's levels from its Gemini 3 guide (its budget range,
+#: which Google takes "for backwards compatibility", is the mock's own)
+THINKING: Mapping[str, ThinkingSpec] = {
+    "gemini-2.5-flash": ThinkingSpec((1, 24_576), can_stop=True),
+    "gemini-2.5-pro": ThinkingSpec((128, 32_768), can_stop=False),
+    "gemini-2.5-flash-lite": ThinkingSpec((512, 24_576), can_stop=True),
+    "gemini-2.0-flash": ThinkingSpec(None, can_stop=True),
+    "gemini-3-pro-preview": ThinkingSpec((1, 32_768), can_stop=False, levels=("low", "high")),
+    "gemini-3-flash-preview": ThinkingSpec(
+        (1, 32_768), can_stop=False, levels=("minimal", "low", "medium", "high")
+    ),
+}
+#: every ``thinkingLevel`` Gemini's API knows (its enum, lower case)
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+_THINKING_FIELDS = ("includeThoughts", "thinkingBudget", "thinkingLevel")
+_UNSPECIFIED_LEVEL = "thinking_level_unspecified"
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -205,6 +260,13 @@ class GeminiMock(VendorMock):
             return await self._generate(method.group(1), method.group(2), request)
         return _error(404, f"Requested entity was not found: {request.method} {request.path}")
 
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """The ``thinkingConfig`` of a ``generateContent`` (or ``countTokens``) request:
+        a level as that effort, a budget of 0 as thinking off, -1 as thinking on
+        (dynamic), another budget as that many tokens; ``None`` without either
+        (Gemini 2.5 and 3 think by default)."""
+        return sent_reasoning(request.json())
+
     # -- models ----------------------------------------------------------------
 
     def _list(self, query: Mapping[str, str]) -> Response:
@@ -303,7 +365,7 @@ class GeminiMock(VendorMock):
             body = request.json()
         except ValueError:
             return _error(400, "Invalid JSON payload received.")
-        problem = validate(body)
+        problem = validate(body, model)
         if problem:
             return _error(400, problem)
         contents = body.get("contents") or []
@@ -521,8 +583,12 @@ def _texts(content: Mapping[str, Any]) -> str:
     )
 
 
-def validate(body: Any) -> str | None:
-    """Gemini's message for what is wrong with a ``generateContent`` body, or ``None``."""
+def validate(body: Any, model: str | None = None) -> str | None:
+    """Gemini's message for what is wrong with a ``generateContent`` body, or ``None``.
+
+    With ``model``, its ``thinkingConfig`` is checked against what that model
+    takes (:data:`THINKING`).
+    """
     if not isinstance(body, dict):
         return "Invalid JSON payload received. Expected an object."
     for key in body:
@@ -559,7 +625,105 @@ def validate(body: Any) -> str | None:
             "* GenerateContentRequest.generation_config.response_mime_type: "
             "response_mime_type must be application/json when a response schema is set."
         )
+    if "thinkingConfig" in config:
+        return validate_thinking(config["thinkingConfig"], model)
     return None
+
+
+def validate_thinking(settings: Any, model: str | None = None) -> str | None:
+    """Gemini's message for what is wrong with a ``thinkingConfig``, or ``None``:
+    its shape, then (for a ``model`` in :data:`THINKING`) what that model takes."""
+    problem = _thinking_shape_problem(settings)
+    if problem or model is None or model not in THINKING:
+        return problem
+    spec = THINKING[model]
+    level = _level(settings)
+    budget = settings.get("thinkingBudget")
+    if spec.budgets is None and (level is not None or budget not in (None, 0)):
+        return "Unable to submit request because thinking is not supported by this model."
+    if level is not None:
+        return _level_problem(level, spec)
+    return None if budget is None else _budget_problem(budget, spec)
+
+
+def _thinking_shape_problem(settings: Any) -> str | None:
+    """What Gemini's JSON parsing (and its one-of rule) refuses in a ``thinkingConfig``."""
+    where = "generation_config.thinking_config"
+    if not isinstance(settings, dict):
+        return (
+            f"Invalid value at '{where}' "
+            "(type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig)"
+        )
+    for key in settings:
+        if key not in _THINKING_FIELDS:
+            return (
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': "
+                "Cannot find field."
+            )
+    include = settings.get("includeThoughts")
+    if include is not None and not isinstance(include, bool):
+        return f"Invalid value at '{where}.include_thoughts' (TYPE_BOOL), {include!r}"
+    budget = settings.get("thinkingBudget")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)):
+        return f"Invalid value at '{where}.thinking_budget' (TYPE_INT32), {budget!r}"
+    level = settings.get("thinkingLevel")
+    known = (*THINKING_LEVELS, _UNSPECIFIED_LEVEL)
+    if level is not None and (not isinstance(level, str) or level.lower() not in known):
+        return (
+            f"Invalid value at '{where}.thinking_level' (type.googleapis.com/"
+            f'google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), "{level}"'
+        )
+    if _level(settings) is not None and budget is not None:
+        return "You can only set only one of thinking budget and thinking level."
+    return None
+
+
+def _budget_problem(budget: int, spec: ThinkingSpec) -> str | None:
+    if budget == -1 or spec.budgets is None:  # dynamic; or 0 to a model that never thinks
+        return None
+    if budget == 0:
+        return (
+            None
+            if spec.can_stop
+            else "Budget 0 is invalid. This model only works in thinking mode."
+        )
+    least, most = spec.budgets
+    return None if least <= budget <= most else f"The thinking budget ({budget}) is invalid."
+
+
+def _level_problem(level: str, spec: ThinkingSpec) -> str | None:
+    if not spec.levels:
+        return "Thinking level is not supported for this model."
+    if level not in spec.levels:
+        return (
+            f"Thinking level {level.upper()} is not supported for this model. "
+            "Please retry with other thinking level."
+        )
+    return None
+
+
+def _level(settings: Mapping[str, Any]) -> str | None:
+    """A well-formed ``thinkingConfig``'s level, lower case; ``None`` if unset."""
+    level = settings.get("thinkingLevel")
+    if level is None or level.lower() == _UNSPECIFIED_LEVEL:
+        return None
+    return str(level).lower()
+
+
+def sent_reasoning(body: Any) -> Reasoning | None:
+    """The thinking setting in a ``generateContent`` body, or a ``countTokens`` one
+    holding a ``generateContentRequest``: see :meth:`GeminiMock.sent_reasoning`."""
+    inner = body.get("generateContentRequest") or body
+    settings = (inner.get("generationConfig") or {}).get("thinkingConfig") or {}
+    level = _level(settings)
+    if level is not None:
+        return Reasoning(level)  # type: ignore[arg-type]  # one of THINKING_LEVELS
+    budget = settings.get("thinkingBudget")
+    if budget is None:
+        return None
+    if budget == -1:
+        return Reasoning()
+    return Reasoning("none") if budget == 0 else Reasoning(budget_tokens=budget)
 
 
 _COUNT_FIELDS = ("contents", "generateContentRequest")
@@ -600,7 +764,7 @@ def validate_count_tokens(body: Any, model: str) -> str | None:
             f"* GenerateContentRequest.model: {name} is not the model the request is for "
             f"(models/{model})."
         )
-    return validate({k: v for k, v in inner.items() if k != "model"})
+    return validate({k: v for k, v in inner.items() if k != "model"}, model)
 
 
 #: the most entries a ``batchEmbedContents`` body may hold
@@ -807,9 +971,14 @@ __all__ = [
     "EMBED_BATCH_LIMIT",
     "MODELS",
     "PDF_PAGE_TOKENS",
+    "THINKING",
+    "THINKING_LEVELS",
     "GeminiMock",
+    "ThinkingSpec",
     "document_tokens",
+    "sent_reasoning",
     "validate",
     "validate_batch_embed",
     "validate_count_tokens",
+    "validate_thinking",
 ]

@@ -48,7 +48,7 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason
 
-from . import documents
+from . import documents, thinking
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "gemini"
@@ -78,9 +78,13 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 
 
 def request_body(
-    request: ChatRequest, *, thinking: Mapping[str, Any] | None = None
+    request: ChatRequest, *, thinking_config: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The JSON body of ``models/{model}:generateContent`` for ``request``."""
+    """The JSON body of ``models/{model}:generateContent`` for ``request``.
+
+    ``thinking_config`` is the call's ``generationConfig.thinkingConfig``, made
+    by :func:`relaykit_gemini.thinking.config` from the options and ``reasoning=``.
+    """
     body: dict[str, Any] = {"contents": contents(request.messages)}
     system = request.system
     if system:
@@ -89,7 +93,7 @@ def request_body(
         body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
     if request.tool_choice is not None:
         body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
-    config = _generation_config(request, thinking)
+    config = _generation_config(request, thinking_config)
     if config:
         body["generationConfig"] = config
     if request.extra:
@@ -98,20 +102,28 @@ def request_body(
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
-    """Merge ``extra`` into ``body``, one level deep.
+    """Merge ``extra`` into ``body``, one level deep (two for ``thinkingConfig``).
 
     So ``extra={"generationConfig": {"topK": 40}}`` adds to the generation
-    config relaykit built instead of replacing it.
+    config relaykit built instead of replacing it, and a ``thinkingConfig``
+    there adds to relaykit's (see :func:`relaykit_gemini.thinking.merge`).
     """
     for key, value in extra.items():
         current = body.get(key)
         if isinstance(current, dict) and isinstance(value, Mapping):
+            # update() would replace our thinkingConfig whole: keep it to merge into.
+            ours = current.get("thinkingConfig") if key == "generationConfig" else None
             current.update(value)
+            theirs = value.get("thinkingConfig")
+            if isinstance(ours, dict) and isinstance(theirs, Mapping):
+                current["thinkingConfig"] = thinking.merge(ours, theirs)
         else:
             body[key] = value
 
 
-def _generation_config(request: ChatRequest, thinking: Mapping[str, Any] | None) -> dict[str, Any]:
+def _generation_config(
+    request: ChatRequest, thinking_config: Mapping[str, Any] | None
+) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if request.max_tokens is not None:
         config["maxOutputTokens"] = request.max_tokens
@@ -130,8 +142,8 @@ def _generation_config(request: ChatRequest, thinking: Mapping[str, Any] | None)
             # responseJsonSchema takes standard JSON Schema; the older
             # responseSchema takes only an OpenAPI subset (no additionalProperties).
             config["responseJsonSchema"] = rf.schema or {}
-    if thinking:
-        config["thinkingConfig"] = dict(thinking)
+    if thinking_config:
+        config["thinkingConfig"] = dict(thinking_config)
     return config
 
 

@@ -26,7 +26,7 @@ from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import embeddings, wire
+from . import embeddings, thinking, wire
 from .host import base_url_from_host
 from .stream_decoder import OllamaStreamDecoder
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 #: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
 LOCAL_PRICE = ModelPrice(Decimal(0), Decimal(0), Decimal(0))
 
-_THINK_LEVELS = ("low", "medium", "high")
-
 
 class OllamaProvider:
     """Speaks Ollama's native API at ``base_url`` (``OLLAMA_HOST``; ``host:port`` is fine).
@@ -48,8 +46,14 @@ class OllamaProvider:
     bearer token, for Ollama behind an authenticating proxy or on ollama.com.
     Options (``[providers.ollama]``): ``num_ctx`` (context window to load the
     model with; Ollama's default is small), ``think`` (``true``/``false`` or
-    ``"low"``/``"medium"``/``"high"`` for models that reason) and
+    ``"low"``/``"medium"``/``"high"`` for gpt-oss models) and
     ``keep_alive`` (how long the model stays loaded, e.g. ``"10m"``).
+
+    A call's ``reasoning=`` replaces ``think`` for that call: off is ``false``;
+    a gpt-oss model gets the effort as its level (``minimal`` as ``low``,
+    ``xhigh`` as ``high``; a budget as the effort it stands for); every other
+    model gets ``true``, since Ollama has no amount control for them: an effort
+    or a budget only turns thinking on. See :mod:`relaykit_ollama.thinking`.
 
     Every model is priced at zero (:data:`LOCAL_PRICE`): local inference has no
     per-token bill, so ``response.cost`` is ``Decimal(0)``. :meth:`embed`
@@ -180,9 +184,9 @@ def _parse_options(
             raise ConfigError(f"providers.{name}.num_ctx must be a positive integer (tokens)")
         model_options["num_ctx"] = num_ctx
     think = opts.get("think")
-    if think is not None and not isinstance(think, bool) and think not in _THINK_LEVELS:
+    if think is not None and not isinstance(think, bool) and think not in thinking.LEVELS:
         raise ConfigError(
-            f"providers.{name}.think must be true, false, or one of {', '.join(_THINK_LEVELS)}"
+            f"providers.{name}.think must be true, false, or one of {', '.join(thinking.LEVELS)}"
         )
     keep_alive = opts.get("keep_alive")
     if keep_alive is not None and (

@@ -18,6 +18,15 @@ a known model, valid roles, base64 images, a ``format`` that is ``"json"`` or a
 schema object, option types; an ``input`` of strings; and no chat with an
 embedding model (:data:`EMBEDDING_FAMILIES`).
 
+``think`` is checked as Ollama's server checks it: ``true``, ``false`` or a
+level (``invalid think value: ...`` otherwise); thinking asked of a model that
+cannot think (its family not in :data:`THINKING_FAMILIES`) is ``"MODEL" does
+not support thinking``; a level for a model other than gpt-oss
+(:data:`LEVEL_FAMILIES`) is ``think value "high" is not supported for this
+model``, as Ollama answered before it started taking a level as plain ``true``:
+the stricter answer, so a plugin that works here works with either.
+:meth:`OllamaMock.sent_reasoning` reads the setting back.
+
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Ollama's counts:
 ``input_tokens`` is ``prompt_eval_count``, ``output_tokens`` (reasoning
 included) is ``eval_count``; Ollama reports neither cached nor reasoning tokens.
@@ -38,6 +47,7 @@ from typing import Any
 
 import anyio
 
+from relaykit import Reasoning
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply
@@ -53,6 +63,12 @@ MODELS: tuple[tuple[str, str, str], ...] = (
 )
 #: families of embedding models, which ``/api/chat`` refuses
 EMBEDDING_FAMILIES = ("nomic-bert", "bert")
+#: families of the listed models that think (Ollama reads it from a model's template)
+THINKING_FAMILIES = ("qwen3", "gptoss")
+#: families that take a ``think`` level, not only true or false
+LEVEL_FAMILIES = ("gptoss",)
+#: the ``think`` levels Ollama knows
+THINK_LEVELS = ("high", "medium", "low")
 _ROLES = ("system", "user", "assistant", "tool")
 _DONE_REASON = {"stop": "stop", "length": "length", "tool_calls": "stop", "content_filter": "stop"}
 _NUMBER_OPTIONS = (
@@ -127,6 +143,9 @@ class OllamaMock(VendorMock):
             return _error(404, f"model '{model}' not found")
         if family in EMBEDDING_FAMILIES:
             return _error(400, f'"{model}" does not support chat')
+        problem = _think_problem(body.get("think"), model, family)
+        if problem:
+            return _error(400, problem)
         messages = body.get("messages") or []
         prompt = " ".join(str(m.get("content") or "") for m in messages)
         last_user = next(
@@ -144,6 +163,11 @@ class OllamaMock(VendorMock):
                 200, {"content-type": "application/x-ndjson", **reply.headers}, turn.lines()
             )
         return Response.json(turn.whole(), headers=dict(reply.headers))
+
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """``think``: ``false`` as thinking off, ``true`` as thinking on (the model's
+        default amount), a level as that effort; ``None`` without it."""
+        return sent_reasoning(request.json())
 
     async def _embed(self, request: Request) -> Response:
         try:
@@ -290,10 +314,33 @@ def validate(body: Any) -> str | None:
                     "json: cannot unmarshal string into Go struct field ToolCallFunction."
                     "messages.tool_calls.function.arguments of type map[string]interface {}"
                 )
+    think = body.get("think")
+    if think is not None and not isinstance(think, bool) and think not in THINK_LEVELS:
+        shown = json.dumps(think)
+        return f'invalid think value: {shown} (must be "high", "medium", "low", true, or false)'
     fmt = body.get("format")
     if fmt is not None and fmt != "json" and fmt != "" and not isinstance(fmt, dict):
         return f'invalid format: "{fmt}"; expected "json" or a valid JSON Schema'
     return _options_problem(body.get("options") or {})
+
+
+def _think_problem(think: bool | str | None, model: str, family: str) -> str | None:
+    """What Ollama answers a well-formed ``think`` the model cannot take, or ``None``."""
+    if isinstance(think, str) and family not in LEVEL_FAMILIES:
+        return f"think value {json.dumps(think)} is not supported for this model"
+    if think and family not in THINKING_FAMILIES:
+        return f"{json.dumps(model)} does not support thinking"
+    return None
+
+
+def sent_reasoning(body: Any) -> Reasoning | None:
+    """The thinking setting in a ``/api/chat`` body: see :meth:`OllamaMock.sent_reasoning`."""
+    think = body.get("think")
+    if think is None:
+        return None
+    if isinstance(think, str):
+        return Reasoning(think)  # type: ignore[arg-type]  # one of THINK_LEVELS
+    return Reasoning() if think else Reasoning("none")
 
 
 def validate_embed(body: Any) -> str | None:
@@ -365,9 +412,13 @@ async def client_for(mock: OllamaMock, **provider: Any) -> AsyncIterator[Any]:
 
 __all__ = [
     "EMBEDDING_FAMILIES",
+    "LEVEL_FAMILIES",
     "MODELS",
+    "THINKING_FAMILIES",
+    "THINK_LEVELS",
     "OllamaMock",
     "client_for",
+    "sent_reasoning",
     "validate",
     "validate_embed",
 ]

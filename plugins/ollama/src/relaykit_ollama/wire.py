@@ -30,6 +30,8 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason
 
+from . import thinking
+
 FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
 
 #: Prefix of the call ids made up for Ollama's id-less tool calls.
@@ -50,7 +52,9 @@ def request_body(
     """The JSON body of ``POST /api/chat`` for ``request``.
 
     ``options`` holds provider-level model options (``num_ctx``) that the
-    request's own sampling parameters add to.
+    request's own sampling parameters add to. ``think`` is the provider's
+    configured value; the request's ``reasoning=`` replaces it (see
+    :mod:`relaykit_ollama.thinking`).
     """
     body: dict[str, Any] = {
         "model": request.model,
@@ -78,6 +82,8 @@ def request_body(
         opts["seed"] = request.seed
     if opts:
         body["options"] = opts
+    if request.reasoning is not None:
+        think = thinking.think(request.reasoning, request.model)
     if think is not None:
         body["think"] = think
     if keep_alive is not None:
@@ -191,9 +197,9 @@ def _message(m: Message, where: str) -> dict[str, Any]:
     images = [_image(p, where) for p in m.content if isinstance(p, ImagePart)]
     if images:
         msg["images"] = images
-    thinking = "".join(p.text for p in m.content if isinstance(p, ReasoningPart))
-    if thinking:
-        msg["thinking"] = thinking
+    thought = "".join(p.text for p in m.content if isinstance(p, ReasoningPart))
+    if thought:
+        msg["thinking"] = thought
     calls = m.tool_calls
     if calls:
         msg["tool_calls"] = [
