@@ -90,7 +90,7 @@ def fields(reasoning: Reasoning, model: str, max_tokens: int | None) -> dict[str
         if reasoning.off:
             return {}
         raise InvalidRequestError(
-            f"{model} does not think, so it takes no reasoning setting",
+            "Claude before 3.7 does not think, so it takes no reasoning setting",
             model=model,
             param="reasoning",
             hint="use Claude 3.7 Sonnet or a Claude 4 model, or drop reasoning=",

@@ -99,8 +99,8 @@ def apply(body: dict[str, Any], request: ChatRequest) -> None:
         fields = _gpt_oss(reasoning, request.model)
     else:
         raise _refusal(
-            f"Bedrock sends no reasoning setting to {request.model}: relaykit knows the "
-            "thinking fields of Claude, Amazon Nova 2 and gpt-oss only",
+            "Bedrock sends no reasoning setting to this model: relaykit knows the thinking "
+            "fields of Claude, Amazon Nova 2 and gpt-oss only",
             request.model,
             "use an anthropic.claude-*, amazon.nova-2-* or openai.gpt-oss-* model, or send "
             "the model's own field in extra={'additionalModelRequestFields': {...}}",
@@ -125,7 +125,7 @@ def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str,
         if reasoning.off:
             return {}
         raise _refusal(
-            f"{model} does not think, so it takes no reasoning setting",
+            "Claude before 3.7 does not think, so it takes no reasoning setting",
             model,
             "use Claude 3.7 Sonnet or a Claude 4 model, or drop reasoning=",
         )
@@ -230,7 +230,7 @@ def _nova(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, A
 def _gpt_oss(reasoning: Reasoning, model: str) -> dict[str, Any]:
     if reasoning.off:
         raise _refusal(
-            f"{model} always reasons: it takes no reasoning='none'",
+            "gpt-oss always reasons: it takes no reasoning='none'",
             model,
             "ask for the least effort (reasoning='low'), or use a model that can stop thinking",
         )
