@@ -117,6 +117,8 @@ class TestAnthropicOverAiohttp(TransportChecks):
                 model="anthropic/claude-haiku-4-5",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
+                # adaptive thinking with an effort; Haiku 4.5 (the httpx class) takes a budget
+                reasoning_model="anthropic/claude-opus-4-7",
                 statuses=ANTHROPIC_STATUSES,
                 plugins=(relaykit_aiohttp.plugin,),
             )

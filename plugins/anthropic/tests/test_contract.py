@@ -23,6 +23,7 @@ class TestAnthropic(ProviderContract):
         with AnthropicMock(api_key=KEY) as mock:
             yield Harness(
                 mock=mock,
+                # Haiku 4.5 takes reasoning= as a thinking budget (and "none" as disabled).
                 model="anthropic/claude-haiku-4-5",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
                 # Thinking streams apart from text, but its tokens are not counted apart.

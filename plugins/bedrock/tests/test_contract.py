@@ -16,7 +16,10 @@ from relaykit import (
 from relaykit.testing import EmbeddingContract, Harness, ProviderContract, RerankContract
 from relaykit_bedrock.testing import BedrockMock
 
+# Claude Haiku 4.5 takes reasoning= as a thinking budget (and "none" as disabled).
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# Nova 2 takes it as reasoningConfig: the API-key class checks that family.
+NOVA_2 = "bedrock/us.amazon.nova-2-lite-v1:0"
 # AWS's default embedding model; it shortens vectors to 256, 512 or 1024 only.
 EMBEDDING_MODEL = "bedrock/amazon.titan-embed-text-v2:0"
 # Cohere's reranker takes top_n; Amazon's is sent none (its results are cut by the plugin).
@@ -39,11 +42,13 @@ def harness(
     embedding_model: str = EMBEDDING_MODEL,
     embedding_dimensions: int = 256,
     rerank_model: str = RERANK_MODEL,
+    reasoning_model: str | None = None,
     **provider: str,
 ) -> Harness:
     return Harness(
         mock=mock,
         model=MODEL,
+        reasoning_model=reasoning_model,
         embedding_model=embedding_model,
         embedding_dimensions=embedding_dimensions,
         rerank_model=rerank_model,
@@ -65,7 +70,7 @@ class TestBedrockSigV4(ProviderContract, EmbeddingContract, RerankContract):
 
 class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract):
     """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION.
-    It ranks with Amazon Rerank 1.0."""
+    It ranks with Amazon Rerank 1.0, and thinks with Nova 2."""
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -73,6 +78,7 @@ class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract):
             yield harness(
                 mock,
                 rerank_model=AMAZON_RERANK_MODEL,
+                reasoning_model=NOVA_2,
                 api_key="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu",
             )
 

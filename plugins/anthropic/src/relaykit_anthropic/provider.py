@@ -55,9 +55,12 @@ class AnthropicProvider:
       message (:mod:`relaykit.cache_points`). Off by default: each prefix is
       written at a premium the first time.
 
-    Extended thinking is turned on per call with
-    ``extra={"thinking": {"type": "enabled", "budget_tokens": N}}``; its text
-    comes back as reasoning, never mixed into the answer.
+    Thinking is set per call with ``reasoning=`` (an effort, a budget in
+    tokens, ``True`` or ``False``): a ``thinking`` budget, or adaptive thinking
+    with an effort from Claude 4.6 on (see :mod:`relaykit_anthropic.thinking`).
+    ``extra={"thinking": {...}}`` still sends the API's own field as given, in
+    place of ``reasoning=``. The thinking comes back as reasoning, never mixed
+    into the answer.
     """
 
     type: ClassVar[str] = "anthropic"

@@ -16,6 +16,10 @@ Built from Anthropic's public API reference:
   the signature the mock gave its text, a ``redacted_thinking`` block its
   ``data``; with ``thinking`` enabled, a final assistant turn holding
   ``tool_use`` must start with one of them.
+- ``thinking`` and ``output_config.effort`` checked as
+  :mod:`relaykit_anthropic.mock_thinking` describes (the budget against
+  ``max_tokens``, the models that take each kind, what thinking does not go
+  with), and read back by :meth:`AnthropicMock.sent_reasoning`.
 - ``document`` blocks checked and counted as :mod:`relaykit_anthropic.mock_documents`
   describes (a PDF costs :data:`~relaykit_anthropic.mock_documents.PDF_PAGE_TOKENS`
   input tokens a page).
@@ -52,11 +56,14 @@ from typing import Any
 
 import anyio
 
+from relaykit import Reasoning
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
+from . import mock_thinking
 from .mock_documents import document_problem, document_tokens, documents
+from .mock_thinking import thinking_problem
 
 MODELS: tuple[tuple[str, str, str], ...] = (
     ("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-24T00:00:00Z"),
@@ -153,6 +160,12 @@ class AnthropicMock(VendorMock):
             return self._count_tokens(request.json())
         return error_response(404, "not_found_error", f"Not found: {request.method} {request.path}")
 
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """The thinking setting of a Messages request: ``Reasoning("none")`` without
+        ``thinking`` or with it ``disabled`` (Claude does not think unless asked), a
+        budget for ``enabled``, an effort (or none) for ``adaptive``."""
+        return mock_thinking.sent_reasoning(request.json())
+
     # -- endpoints -------------------------------------------------------------
 
     def _models(self, query: dict[str, str]) -> Response:
@@ -191,6 +204,7 @@ class AnthropicMock(VendorMock):
             validate_messages(body)
             or validate_cache_control(body)
             or (None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required")
+            or thinking_problem(body)
         )
         if problem:
             return error_response(400, "invalid_request_error", problem)

@@ -3,8 +3,13 @@
 Choices this module makes, because the Messages API differs from the common shape:
 
 - ``max_tokens`` is required by the API. When the caller gives none we send
-  ``default_max_tokens`` (4096 unless configured), raised above the thinking
-  budget when ``extra={"thinking": {"budget_tokens": N}}`` is set.
+  ``default_max_tokens`` (4096 unless configured), plus the thinking budget
+  when thinking is on (``reasoning=``, or ``extra={"thinking": {"budget_tokens": N}}``):
+  max_tokens caps thinking and answer together.
+- ``reasoning=`` becomes ``thinking`` (a budget, or adaptive thinking with
+  ``output_config.effort`` from Claude 4.6 on), as :mod:`.thinking` describes,
+  with the calls Claude refuses while thinking (a temperature, a forced tool)
+  refused before sending. ``extra={"thinking": ...}`` replaces it.
 - System messages go to the top-level ``system`` field, joined by blank lines.
 - A :class:`~relaykit.CachePoint` becomes ``cache_control`` on the block before
   it, in prompt order (tools, system, messages); thinking blocks cannot carry
@@ -52,6 +57,7 @@ from relaykit.messages import (
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 
+from . import thinking
 from .documents import document_block
 
 StructuredOutput = Literal["native", "tool"]
@@ -119,6 +125,11 @@ def request_body(
     """The JSON body of ``POST /v1/messages`` for ``request``."""
     tools = [_tool(t) for t in request.tools]
     system = _system(request.messages, tools)
+    # extra's own thinking replaces reasoning= (it is sent as given, below)
+    reasoning = None if "thinking" in request.extra else request.reasoning
+    think = (
+        {} if reasoning is None else thinking.fields(reasoning, request.model, request.max_tokens)
+    )
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens or _default_max_tokens(request, default_max_tokens),
@@ -148,6 +159,8 @@ def request_body(
             _emulate_with_tool(body, rf)
         else:
             body["output_config"] = {"format": {"type": "json_schema", "schema": rf.schema or {}}}
+    if think:
+        _add_thinking(body, think, request, json_tool_name(request, structured_output))
     if stream:
         body["stream"] = True
     if request.extra:
@@ -155,11 +168,30 @@ def request_body(
     return body
 
 
+def _add_thinking(
+    body: dict[str, Any], think: dict[str, Any], request: ChatRequest, json_tool: str | None
+) -> None:
+    """Put ``think`` (:func:`.thinking.fields`) in ``body``, refusing first what Claude
+    refuses while it thinks; an effort joins a structured-output format."""
+    if think.get("thinking", {}).get("type") not in (None, "disabled"):
+        thinking.check_compatible(body, request.model, emulated=json_tool is not None)
+    if "thinking" in think:
+        body["thinking"] = think["thinking"]
+    if "output_config" in think:
+        body["output_config"] = {**body.get("output_config", {}), **think["output_config"]}
+
+
 def _default_max_tokens(request: ChatRequest, default: int) -> int:
-    # Extended thinking needs max_tokens above its budget, or the API refuses.
-    thinking = request.extra.get("thinking")
-    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
-    return default + budget if isinstance(budget, int) else default
+    # max_tokens caps thinking and answer together: the default is the answer's
+    # share, and thinking gets its budget on top (the API wants it above the budget).
+    given = request.extra.get("thinking")
+    if given is not None:
+        budget = given.get("budget_tokens") if isinstance(given, dict) else None
+        return default + budget if isinstance(budget, int) else default
+    reasoning = request.reasoning
+    if reasoning is None or reasoning.off or thinking.thinking_style(request.model) == "none":
+        return default
+    return default + thinking.room(reasoning)
 
 
 def _tool(tool: Tool) -> dict[str, Any]:

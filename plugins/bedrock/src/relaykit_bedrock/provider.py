@@ -64,6 +64,11 @@ class BedrockProvider:
     Model ids may be foundation model ids, inference profile ids
     (``us.anthropic.claude-...``) or ARNs.
 
+    ``reasoning=`` reaches Claude (``thinking``: a budget, or adaptive
+    thinking from Claude 4.6 on), Amazon Nova 2 (``reasoningConfig``) and
+    gpt-oss (``reasoning_effort``) in ``additionalModelRequestFields``, and is
+    refused before sending for other models (see :mod:`relaykit_bedrock.reasoning`).
+
     :meth:`count_tokens` asks CountTokens how many input tokens a Converse
     call would use, for the models Bedrock counts for. :meth:`embed` embeds
     with Titan Text Embeddings and Cohere Embed through InvokeModel

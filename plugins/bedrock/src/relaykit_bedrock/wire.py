@@ -39,9 +39,15 @@ Choices the Converse API forces on us, each documented here once:
   one right after a reasoning block (which Bedrock refuses) goes before the
   reasoning; two in a row become one, with the longer ttl. Bedrock's own rules
   are left to Bedrock: at most four points, longer ttls first.
+- ``reasoning=`` becomes the model family's own field in
+  ``additionalModelRequestFields`` (Claude's ``thinking``, Nova 2's
+  ``reasoningConfig``, gpt-oss's ``reasoning_effort``), or is refused before
+  sending for other models: see :mod:`.reasoning`.
 - ``extra`` is merged into the body; a dict merges into the dict already
-  there (``extra={"inferenceConfig": {...}}`` adds keys), anything else replaces.
-  Model-specific switches (Claude's ``thinking``) go in
+  there (``extra={"inferenceConfig": {...}}`` adds keys, and
+  ``extra={"additionalModelRequestFields": {...}}`` joins the fields
+  ``reasoning=`` made, its own keys winning), anything else replaces.
+  Other model-specific switches (Claude's ``top_k``) go in
   ``extra={"additionalModelRequestFields": {...}}``.
 """
 
@@ -62,6 +68,7 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason, reasoning_fields
 
+from . import reasoning
 from .cache_points import CachePoints
 from .documents import DocumentNames, check_user_turns, document_block
 
@@ -125,6 +132,7 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
         body["inferenceConfig"] = inference
     if tool_config:
         body["toolConfig"] = tool_config
+    reasoning.apply(body, request)
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
         body["outputConfig"] = {

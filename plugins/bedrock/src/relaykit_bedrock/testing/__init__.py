@@ -20,7 +20,8 @@ known test secret. It also rejects request shapes Converse rejects
 blocks without a ``toolConfig``, a ``toolUse.input`` that is not an object,
 ``cachePoint`` blocks of the wrong shape, more than four of them, one right
 after a reasoning block or alone in a message, a ``1h`` one after a ``5m`` one,
-``document`` blocks Converse would refuse: see :mod:`.documents`)::
+``document`` blocks Converse would refuse: see :mod:`.documents`; thinking
+fields a model would refuse: see :mod:`.reasoning`)::
 
     with BedrockMock() as mock:
         config = {"providers": {"bedrock": {

@@ -5,7 +5,10 @@ embedding and reranker models and ListFoundationModels over loopback.
 Converse refuses: conversations that do not start with the user or alternate,
 empty content, blank text, a ``toolUse.input`` that is not an object, tool
 blocks without a ``toolConfig``, reasoning it did not sign, ``document`` blocks
-as :mod:`relaykit_bedrock.testing.documents` describes.
+as :mod:`relaykit_bedrock.testing.documents` describes. Converse calls also
+have the thinking fields in ``additionalModelRequestFields`` checked by the
+model's family, as :mod:`relaykit_bedrock.testing.reasoning` describes, and
+:meth:`BedrockMock.sent_reasoning` reads them back.
 
 It checks ``cachePoint`` blocks (in ``toolConfig.tools``, ``system`` or a
 message's ``content``) too: ``type`` must be ``"default"`` and ``ttl``, if
@@ -43,6 +46,7 @@ from urllib.parse import unquote
 
 import anyio
 
+from relaykit import Reasoning
 from relaykit.messages import ReasoningPart
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
@@ -52,6 +56,7 @@ from .documents import document_tokens, documents_problem
 from .errors import constraint, error, scripted_failure
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
 from .invoke import answer, validate_invoke
+from .reasoning import reasoning_problem, sent_reasoning
 from .sigv4 import SigV4Verifier
 
 #: AWS's documented example credentials, which the mock accepts by default.
@@ -149,6 +154,12 @@ class BedrockMock(VendorMock):
             return await self._converse(unquote(m.group(1)), request, stream=stream)
         return error(404, f"Unknown operation {request.method} {path}", "UnknownOperationException")
 
+    def sent_reasoning(self, request: Request) -> Reasoning | None:
+        """The thinking setting of a Converse request, read by the model's family
+        (see :mod:`relaykit_bedrock.testing.reasoning`); ``None`` for other operations."""
+        m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream)", request.path)
+        return None if m is None else sent_reasoning(unquote(m.group(1)), request.json())
+
     def _check_auth(self, request: Request) -> Response | None:
         auth = request.headers.get("authorization", "")
         if auth.startswith("Bearer "):
@@ -205,7 +216,7 @@ class BedrockMock(VendorMock):
         if not request.headers.get("content-type", "").startswith("application/json"):
             return error(400, "Content-Type must be application/json", "ValidationException")
         body = request.json()
-        invalid = validate(body)
+        invalid = validate(body) or reasoning_problem(model_id, body)
         if invalid:
             return error(400, invalid, "ValidationException")
         reply = self.script.next(self.default_reply(_last_user_text(body["messages"])))

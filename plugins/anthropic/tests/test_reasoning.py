@@ -1,0 +1,364 @@
+"""``reasoning=`` as Claude takes it, over loopback HTTP to the mock: budgets, adaptive
+thinking, the max_tokens interplay, the calls refused before sending, ``extra``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import InvalidRequestError, Reasoning
+from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_anthropic.thinking import claude_version, thinking_style
+
+KEY = "sk-ant-test-0123456789abcdef0123"
+HAIKU = "anthropic/claude-haiku-4-5"  # budgets
+OPUS = "anthropic/claude-opus-4-7"  # adaptive thinking only
+SONNET = "anthropic/claude-sonnet-4-6"  # adaptive thinking, no xhigh effort
+OLD = "anthropic/claude-3-5-haiku-20241022"  # does not think
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@asynccontextmanager
+async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}},
+    }
+    async with relaykit.Client(config) as c:
+        yield c
+
+
+async def send(mock: AnthropicMock, model: str = HAIKU, **params: Any) -> dict[str, Any]:
+    """The body one chat with ``params`` sends."""
+    async with client(mock) as c:
+        await c.chat(model, "think", **params)
+    body: dict[str, Any] = mock.last_request.json()
+    return body
+
+
+async def refused(mock: AnthropicMock, model: str = HAIKU, **params: Any) -> InvalidRequestError:
+    """The refusal of a chat with ``params``, checked to have sent nothing."""
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.chat(model, "think", **params)
+    assert caught.value.status is None, "refused before sending"
+    assert caught.value.param == "reasoning"
+    assert not mock.requests
+    return caught.value
+
+
+# -- budgets (Claude 3.7 to 4.5) ------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "budget"),
+    [
+        ("minimal", 1024),  # 512 raised to the API's least budget
+        ("low", 1024),
+        ("medium", 8192),
+        ("high", 24576),
+        ("xhigh", 32768),
+        (True, 8192),  # thinking on, no amount: medium's budget
+        (2048, 2048),
+        (500, 1024),
+        ({"effort": "high", "budget_tokens": 3000}, 3000),  # the budget given wins
+    ],
+)
+async def test_a_setting_becomes_a_budget_on_top_of_the_default_max_tokens(
+    mock: AnthropicMock, reasoning: Any, budget: int
+) -> None:
+    body = await send(mock, reasoning=reasoning)
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert body["max_tokens"] == 4096 + budget
+    assert "output_config" not in body
+    assert mock.sent_reasoning(mock.last_request) == Reasoning(budget_tokens=budget)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reasoning", ["none", False, 0])
+async def test_thinking_off_is_sent_disabled(mock: AnthropicMock, reasoning: Any) -> None:
+    body = await send(mock, reasoning=reasoning, temperature=0.2)  # no conflict when off
+    assert body["thinking"] == {"type": "disabled"}
+    assert body["max_tokens"] == 4096
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+async def test_without_reasoning_nothing_is_sent(mock: AnthropicMock) -> None:
+    body = await send(mock)
+    assert "thinking" not in body
+    assert body["max_tokens"] == 4096
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+async def test_a_configured_default_max_tokens_is_the_answers_share(mock: AnthropicMock) -> None:
+    async with client(mock, default_max_tokens=1000) as c:
+        await c.chat(HAIKU, "think", reasoning="low")
+    assert mock.last_request.json()["max_tokens"] == 2024
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "max_tokens", "budget"),
+    [
+        ("high", 8000, 4000),  # an effort leaves the answer half of max_tokens
+        ("medium", 20000, 8192),  # half would be more than the effort's budget
+        ("low", 1500, 1024),  # half is under the least budget, which still fits
+        (True, 3000, 1500),
+        (5000, 6000, 5000),  # a budget given in tokens is sent as given
+    ],
+)
+async def test_a_given_max_tokens_caps_an_efforts_budget(
+    mock: AnthropicMock, reasoning: Any, max_tokens: int, budget: int
+) -> None:
+    body = await send(mock, reasoning=reasoning, max_tokens=max_tokens)
+    assert body["max_tokens"] == max_tokens
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
+
+
+@pytest.mark.anyio
+async def test_an_effort_that_cannot_fit_max_tokens_is_refused(mock: AnthropicMock) -> None:
+    error = await refused(mock, reasoning="low", max_tokens=1024)
+    assert "no room for Claude's least thinking budget (1024 tokens)" in error.message
+    assert error.hint is not None and "raise max_tokens above 1024" in error.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("reasoning", "max_tokens"), [(4096, 4096), (9000, 4096), (500, 1000)])
+async def test_a_budget_not_below_max_tokens_is_refused(
+    mock: AnthropicMock, reasoning: int, max_tokens: int
+) -> None:
+    error = await refused(mock, reasoning=reasoning, max_tokens=max_tokens)
+    assert f"does not fit in max_tokens={max_tokens}" in error.message
+    assert error.hint is not None and "raise max_tokens" in error.hint
+    assert "lower the budget" in error.hint
+
+
+# -- what thinking does not go with ------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "words", "fix"),
+    [
+        ({"temperature": 0.2}, "temperature but 1", "drop temperature"),
+        ({"top_p": 0.9}, "top_p under 0.95", "drop top_p"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tool is forced", "'auto'"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "get_weather"}, "tool is forced", "'auto'"),
+        ({"response_format": {"type": "json_object"}}, "tool is forced", "native"),
+    ],
+)
+@pytest.mark.parametrize("model", [HAIKU, OPUS])
+async def test_what_claude_refuses_while_thinking_is_refused_before_sending(
+    mock: AnthropicMock, model: str, params: dict[str, Any], words: str, fix: str
+) -> None:
+    error = await refused(mock, model, reasoning="high", **params)
+    assert words in error.message
+    assert error.hint is not None and fix in error.hint
+
+
+@pytest.mark.anyio
+async def test_json_emulated_with_a_tool_is_refused_with_thinking(mock: AnthropicMock) -> None:
+    async with client(mock, structured_output="tool") as c:
+        with pytest.raises(InvalidRequestError, match="tool is forced") as caught:
+            await c.chat(HAIKU, "think", reasoning="high", response_format=SCHEMA)
+    assert caught.value.hint is not None and "structured_output = 'native'" in caught.value.hint
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_what_claude_takes_while_thinking_is_sent(mock: AnthropicMock) -> None:
+    body = await send(
+        mock,
+        reasoning="high",
+        temperature=1,
+        top_p=0.95,
+        tools=[WEATHER_TOOL],
+        tool_choice="auto",
+        response_format=SCHEMA,  # native structured output: no tool forced
+    )
+    assert (body["temperature"], body["top_p"], body["tool_choice"]) == (1, 0.95, {"type": "auto"})
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+
+
+# -- adaptive thinking (Claude 4.6 on) --------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "reasoning", "effort", "room"),
+    [
+        (OPUS, "high", "high", 24576),
+        (OPUS, "minimal", "low", 1024),  # the least effort Claude takes
+        (OPUS, "xhigh", "xhigh", 32768),
+        (SONNET, "xhigh", "high", 32768),  # xhigh came with Opus 4.7
+        (SONNET, "medium", "medium", 8192),
+        (OPUS, 2048, "medium", 2048),  # a budget goes as the effort it stands for
+        (OPUS, 500, "low", 1024),
+        (OPUS, 30000, "high", 30000),
+    ],
+)
+async def test_claude_4_6_on_takes_adaptive_thinking_with_an_effort(
+    mock: AnthropicMock, model: str, reasoning: Any, effort: str, room: int
+) -> None:
+    body = await send(mock, model, reasoning=reasoning)
+    assert body["thinking"] == {"type": "adaptive"}
+    assert body["output_config"] == {"effort": effort}
+    assert body["max_tokens"] == 4096 + room  # room to think on top of the answer's share
+
+
+@pytest.mark.anyio
+async def test_adaptive_thinking_on_without_an_amount_sends_no_effort(
+    mock: AnthropicMock,
+) -> None:
+    body = await send(mock, OPUS, reasoning=True)
+    assert body["thinking"] == {"type": "adaptive"}
+    assert "output_config" not in body
+    assert body["max_tokens"] == 4096 + 8192
+    assert mock.sent_reasoning(mock.last_request) == Reasoning()
+
+
+@pytest.mark.anyio
+async def test_adaptive_thinking_off_sends_nothing(mock: AnthropicMock) -> None:
+    body = await send(mock, OPUS, reasoning="none")
+    assert "thinking" not in body and "output_config" not in body
+    assert body["max_tokens"] == 4096
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+async def test_the_effort_joins_a_structured_output_format(mock: AnthropicMock) -> None:
+    body = await send(mock, OPUS, reasoning="low", response_format=SCHEMA, max_tokens=500)
+    assert body["output_config"] == {
+        "format": {"type": "json_schema", "schema": SCHEMA},
+        "effort": "low",
+    }
+    assert body["max_tokens"] == 500  # adaptive thinking has no budget to fit
+
+
+# -- models that do not think --------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_model_that_does_not_think_refuses_thinking_on(mock: AnthropicMock) -> None:
+    error = await refused(mock, OLD, reasoning="high")
+    assert "does not think" in error.message
+    body = await send(mock, OLD, reasoning="none")  # already so: nothing to send
+    assert "thinking" not in body
+    assert body["max_tokens"] == 4096
+
+
+@pytest.mark.parametrize(
+    ("model", "version", "style"),
+    [
+        ("claude-opus-4-7", (4, 7), "adaptive"),
+        ("claude-sonnet-4-6", (4, 6), "adaptive"),
+        ("claude-fable-5", (5, 0), "adaptive"),
+        ("claude-opus-4-5-20251101", (4, 5), "budget"),
+        ("claude-opus-4-20250514", (4, 0), "budget"),  # a date is no minor version
+        ("claude-3-7-sonnet-20250219", (3, 7), "budget"),
+        ("claude-3-5-haiku-latest", (3, 5), "none"),
+        ("claude-3-haiku-20240307", (3, 0), "none"),
+        ("my-gateway-alias", None, "budget"),
+    ],
+)
+def test_the_style_is_read_from_the_models_name(
+    model: str, version: tuple[int, int] | None, style: str
+) -> None:
+    assert claude_version(model) == version
+    assert thinking_style(model) == style
+
+
+# -- extra, streaming ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_extras_thinking_replaces_reasoning(mock: AnthropicMock) -> None:
+    given = {"type": "enabled", "budget_tokens": 2048}
+    body = await send(mock, reasoning="high", extra={"thinking": given})
+    assert body["thinking"] == given
+    assert body["max_tokens"] == 4096 + 2048
+
+
+@pytest.mark.anyio
+async def test_extra_merges_around_the_thinking(mock: AnthropicMock) -> None:
+    body = await send(mock, reasoning="low", extra={"metadata": {"user_id": "u1"}})
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert body["metadata"] == {"user_id": "u1"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [HAIKU, OPUS])
+async def test_a_stream_sends_the_same_setting(mock: AnthropicMock, model: str) -> None:
+    mock.script.reply("done", reasoning="I thought")
+    async with client(mock) as c, c.stream(model, "think", reasoning="high") as s:
+        async for _ in s:
+            pass
+    body = mock.last_request.json()
+    assert body["stream"] is True
+    assert s.response.reasoning == "I thought"
+    expected = Reasoning("high") if model == OPUS else Reasoning(budget_tokens=24576)
+    assert mock.sent_reasoning(mock.last_request) == expected
+
+
+@pytest.mark.anyio
+async def test_a_refused_stream_sends_nothing(mock: AnthropicMock) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="temperature"):
+            async with c.stream(HAIKU, "think", reasoning="high", temperature=0) as s:
+                async for _ in s:
+                    pass
+    assert not mock.requests
+
+
+# -- the mock refuses what the API refuses -------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "extra", "message"),
+    [
+        (HAIKU, {"thinking": {"type": "enabled", "budget_tokens": 512}}, "greater than or equal"),
+        (HAIKU, {"thinking": {"type": "enabled"}}, "budget_tokens: Field required"),
+        (HAIKU, {"thinking": {"type": "on"}}, "does not match any of the expected tags"),
+        (HAIKU, {"thinking": {"type": "adaptive"}}, "does not support adaptive thinking"),
+        (OPUS, {"thinking": {"type": "enabled", "budget_tokens": 2048}}, "not supported"),
+        (OPUS, {"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not supported'),
+        (OLD, {"thinking": {"type": "enabled", "budget_tokens": 2048}}, "extended thinking"),
+        (SONNET, {"output_config": {"effort": "xhigh"}}, "'xhigh' is not supported"),
+        (HAIKU, {"output_config": {"effort": "low"}}, "effort is not supported"),
+        (OPUS, {"output_config": {"effort": "extreme"}}, "Input should be"),
+        (
+            HAIKU,
+            {"thinking": {"type": "enabled", "budget_tokens": 2048}, "top_k": 5},
+            "`top_k` must be unset",
+        ),
+    ],
+)
+async def test_the_mock_refuses_settings_the_api_refuses(
+    mock: AnthropicMock, model: str, extra: dict[str, Any], message: str
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match=message) as caught:
+            await c.chat(model, "think", extra=extra)
+    assert caught.value.status == 400
+
+
+@pytest.mark.anyio
+async def test_the_mock_refuses_a_budget_not_below_max_tokens(mock: AnthropicMock) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="`max_tokens` must be greater"):
+            await c.chat(
+                HAIKU,
+                "think",
+                max_tokens=2048,
+                extra={"thinking": {"type": "enabled", "budget_tokens": 2048}},
+            )

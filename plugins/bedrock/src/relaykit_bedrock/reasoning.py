@@ -1,0 +1,242 @@
+"""``reasoning=`` on Bedrock: each model family's own field in ``additionalModelRequestFields``.
+
+Converse has no thinking setting of its own; each family takes its own, by
+model id (a foundation model id, an inference profile id, or an ARN ending in
+one):
+
+- Claude (``anthropic.claude-*``): ``thinking`` as Anthropic's Messages API
+  takes it. Claude 3.7 to 4.5 (and ids with no Claude version) take a budget,
+  ``{"type": "enabled", "budget_tokens": N}`` or ``{"type": "disabled"}``: the
+  budget given, or the effort's (:data:`relaykit.request.EFFORT_BUDGETS`,
+  ``reasoning=True`` is ``medium``'s), at least 1,024 and below
+  ``maxTokens``, which caps thinking and answer together. With no
+  ``max_tokens`` relaykit sends ``maxTokens`` of 4,096 plus the budget; with
+  one, an effort's budget is cut to half of it (never below 1,024) so the
+  answer keeps the other half, and a budget that cannot fit is refused. Claude
+  4.6 on take adaptive thinking, ``{"type": "adaptive"}`` with
+  ``output_config.effort`` (``minimal`` sent as ``low``, ``xhigh`` as ``high``
+  before 4.7; a budget as the effort it stands for), and thinking off sends
+  nothing (Bedrock refuses ``disabled`` from Opus 4.7 on). Claude before 3.7
+  does not think: off sends nothing, on is refused. While Claude thinks it
+  refuses a ``temperature`` other than 1, a ``top_p`` under 0.95 and a forced
+  tool, so relaykit refuses those calls before sending them.
+- Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig``,
+  ``{"type": "enabled", "maxReasoningEffort": "low" | "medium" | "high"}`` or
+  ``{"type": "disabled"}`` (``minimal`` sent as ``low``, ``xhigh`` as
+  ``high``, a budget as its effort, ``reasoning=True`` as ``medium``). At
+  ``high`` Nova takes no ``maxTokens``, ``temperature`` or ``topP``: a call
+  with them is refused.
+- OpenAI's gpt-oss (``openai.gpt-oss-*``): ``reasoning_effort`` (``low``,
+  ``medium``, ``high``, mapped as for Nova; ``reasoning=True`` sends nothing:
+  it always reasons). It cannot stop reasoning, so ``"none"`` is refused.
+- Any other model: the setting is refused before sending, so a route falls
+  back to a deployment that takes it.
+
+Every refusal is an :class:`~relaykit.InvalidRequestError` with
+``param="reasoning"`` and no status. When ``extra={"additionalModelRequestFields":
+{...}}`` carries the family's own field (``thinking``, ``reasoningConfig``,
+``reasoning_effort``), it is sent as given and ``reasoning=`` is ignored;
+its other keys join the ones made here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from relaykit import ChatRequest, InvalidRequestError, Reasoning
+from relaykit.request import EFFORT_BUDGETS
+
+from .prices import base_model
+
+#: the model families that take a thinking setting on Bedrock
+Family = Literal["claude", "nova", "gpt-oss", "other"]
+
+#: the field of ``additionalModelRequestFields`` each family's setting goes in
+OWN_FIELD: dict[Family, str] = {
+    "claude": "thinking",
+    "nova": "reasoningConfig",
+    "gpt-oss": "reasoning_effort",
+}
+
+#: the least Claude ``budget_tokens`` Bedrock takes
+MIN_BUDGET = 1024
+#: ``maxTokens`` left for Claude's answer when the caller gives none
+ANSWER_TOKENS = 4096
+
+# claude-opus-4-6-v1, claude-sonnet-4-5-20250929-v1:0 (a date is no minor
+# version), claude-3-7-sonnet-20250219-v1:0
+_VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?!\d)")
+_OLD_VERSION = re.compile(r"claude-(\d+)(?:-(\d{1,2}))?-[a-z]")
+
+
+def family(model: str) -> Family:
+    """The family whose thinking field ``model`` takes."""
+    base = base_model(model)
+    if base.startswith("anthropic.claude"):
+        return "claude"
+    if base.startswith("amazon.nova-2"):
+        return "nova"
+    if base.startswith("openai.gpt-oss"):
+        return "gpt-oss"
+    return "other"
+
+
+def apply(body: dict[str, Any], request: ChatRequest) -> None:
+    """Put ``request.reasoning`` in ``body`` (a Converse body before ``extra``), or refuse it."""
+    reasoning = request.reasoning
+    if reasoning is None:
+        return
+    kind = family(request.model)
+    theirs = request.extra.get("additionalModelRequestFields")
+    if isinstance(theirs, dict) and kind != "other" and OWN_FIELD[kind] in theirs:
+        return  # extra's own setting is sent instead
+    if kind == "claude":
+        fields = _claude(body, reasoning, request.model)
+    elif kind == "nova":
+        fields = _nova(body, reasoning, request.model)
+    elif kind == "gpt-oss":
+        fields = _gpt_oss(reasoning, request.model)
+    else:
+        raise _refusal(
+            "Bedrock sends no reasoning setting to this model: relaykit knows the thinking "
+            "fields of Claude, Amazon Nova 2 and gpt-oss only",
+            request.model,
+            "use an anthropic.claude-*, amazon.nova-2-* or openai.gpt-oss-* model, or send "
+            "the model's own field in extra={'additionalModelRequestFields': {...}}",
+        )
+    if fields:
+        body.setdefault("additionalModelRequestFields", {}).update(fields)
+
+
+# -- Claude -----------------------------------------------------------------------
+
+
+def claude_version(model: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of the Claude model ``model`` names, or ``None`` when it names none."""
+    name = base_model(model).lower()
+    found = _VERSION.search(name) or _OLD_VERSION.search(name)
+    return (int(found.group(1)), int(found.group(2) or 0)) if found else None
+
+
+def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
+    version = claude_version(model)
+    if version is not None and version < (3, 7):
+        if reasoning.off:
+            return {}
+        raise _refusal(
+            "Claude before 3.7 does not think, so it takes no reasoning setting",
+            model,
+            "use Claude 3.7 Sonnet or a Claude 4 model, or drop reasoning=",
+        )
+    if reasoning.off:
+        # Adaptive models think only when asked, and refuse "disabled" from Opus 4.7 on.
+        adaptive = version is not None and version >= (4, 6)
+        return {} if adaptive else {"thinking": {"type": "disabled"}}
+    _check_claude_call(body, model)
+    if version is not None and version >= (4, 6):
+        out: dict[str, Any] = {"thinking": {"type": "adaptive"}}
+        level = reasoning.level()
+        if level is not None:
+            xhigh = "xhigh" if version >= (4, 7) else "high"
+            out["output_config"] = {"effort": {"minimal": "low", "xhigh": xhigh}.get(level, level)}
+        return out
+    inference = body.setdefault("inferenceConfig", {})
+    tokens = _claude_budget(reasoning, inference.get("maxTokens"), model)
+    inference.setdefault("maxTokens", ANSWER_TOKENS + tokens)
+    return {"thinking": {"type": "enabled", "budget_tokens": tokens}}
+
+
+def _claude_budget(reasoning: Reasoning, max_tokens: int | None, model: str) -> int:
+    """The budget to send: the one given or the effort's, fitted as the module says."""
+    wanted = max(reasoning.tokens() or EFFORT_BUDGETS["medium"], MIN_BUDGET)
+    if max_tokens is None:
+        return wanted  # maxTokens is set around it
+    if reasoning.budget_tokens is None:
+        # An effort is a wish and max_tokens a cap: the answer keeps half the cap.
+        wanted = max(MIN_BUDGET, min(wanted, max_tokens // 2))
+    if wanted < max_tokens:
+        return wanted
+    if reasoning.budget_tokens is None:
+        raise _refusal(
+            f"max_tokens={max_tokens} leaves no room for Claude's least thinking budget "
+            f"({MIN_BUDGET} tokens): max_tokens caps thinking and answer together",
+            model,
+            f"raise max_tokens above {MIN_BUDGET}, or turn thinking off (reasoning='none')",
+        )
+    raise _refusal(
+        f"a thinking budget of {wanted} tokens does not fit in max_tokens={max_tokens}: "
+        "Claude's budget must be below max_tokens, which caps thinking and answer together",
+        model,
+        f"raise max_tokens above {wanted}, or lower the budget",
+    )
+
+
+def _check_claude_call(body: dict[str, Any], model: str) -> None:
+    """Refuse what Claude refuses while it thinks: a temperature other than 1, a
+    ``topP`` under 0.95, a forced tool."""
+    inference = body.get("inferenceConfig") or {}
+    temperature = inference.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise _refusal(
+            f"Claude takes no temperature but 1 while it thinks (temperature={temperature})",
+            model,
+            "drop temperature, or turn thinking off (reasoning='none')",
+        )
+    top_p = inference.get("topP")
+    if top_p is not None and top_p < 0.95:
+        raise _refusal(
+            f"Claude takes no top_p under 0.95 while it thinks (top_p={top_p})",
+            model,
+            "drop top_p or raise it to 0.95, or turn thinking off (reasoning='none')",
+        )
+    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
+    if "any" in choice or "tool" in choice:
+        raise _refusal(
+            "Claude cannot think while a tool is forced",
+            model,
+            "use tool_choice='auto' (or 'none'), or turn thinking off (reasoning='none')",
+        )
+
+
+# -- Nova 2, gpt-oss ----------------------------------------------------------------
+
+
+def _effort(reasoning: Reasoning) -> str | None:
+    """low, medium or high (what Nova 2 and gpt-oss take), or ``None`` for no amount."""
+    level = reasoning.level()
+    if level is None:
+        return None
+    return {"minimal": "low", "xhigh": "high"}.get(level, level)
+
+
+def _nova(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
+    if reasoning.off:
+        return {"reasoningConfig": {"type": "disabled"}}
+    effort = _effort(reasoning) or "medium"
+    inference = body.get("inferenceConfig") or {}
+    given = [k for k in ("maxTokens", "temperature", "topP") if k in inference]
+    if effort == "high" and given:
+        relaykit_names = {"maxTokens": "max_tokens", "temperature": "temperature", "topP": "top_p"}
+        names = ", ".join(relaykit_names[k] for k in given)
+        raise _refusal(
+            f"Nova 2 takes no {names} with high reasoning effort",
+            model,
+            f"drop {names}, or ask for less effort (reasoning='medium')",
+        )
+    return {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": effort}}
+
+
+def _gpt_oss(reasoning: Reasoning, model: str) -> dict[str, Any]:
+    if reasoning.off:
+        raise _refusal(
+            "gpt-oss always reasons: it takes no reasoning='none'",
+            model,
+            "ask for the least effort (reasoning='low'), or use a model that can stop thinking",
+        )
+    effort = _effort(reasoning)
+    return {} if effort is None else {"reasoning_effort": effort}
+
+
+def _refusal(message: str, model: str, hint: str) -> InvalidRequestError:
+    return InvalidRequestError(message, model=model, param="reasoning", hint=hint)

@@ -1,0 +1,200 @@
+"""The mock's checks of the thinking fields in ``additionalModelRequestFields``, by model family.
+
+Converse hands ``additionalModelRequestFields`` to the model, which refuses
+what it does not take; each family's rules here come from its documentation:
+
+- Claude (``anthropic.claude-*``): ``thinking`` as Anthropic's Messages API
+  takes it (``enabled`` with ``budget_tokens`` of at least 1,024 and below
+  ``inferenceConfig.maxTokens`` when that is given, ``disabled``,
+  ``adaptive`` from Claude 4.6 on, nothing but ``adaptive`` from Opus 4.7 on;
+  no thinking before Claude 3.7), and ``output_config.effort`` (Opus 4.5, and
+  4.6 on; ``xhigh`` from 4.7, ``max`` from 4.6). While it thinks:
+  ``temperature`` 1 or unset, ``top_k`` unset, ``topP`` 0.95 or more, no
+  forced tool. Its refusals come as Bedrock relays them: "The model returned
+  the following errors: ...".
+- Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig`` with ``type``
+  ``enabled`` or ``disabled`` and ``maxReasoningEffort`` ``low``, ``medium``
+  or ``high``; at ``high``, no ``maxTokens``, ``temperature`` or ``topP``.
+- gpt-oss (``openai.gpt-oss-*``): ``reasoning_effort`` ``low``, ``medium`` or ``high``.
+
+Each of those fields sent to a model of another family is refused as a key
+its schema does not know. Messages not quoted from AWS or Anthropic are the
+mock's own; the model's version is read here apart from the client's reading.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from relaykit import Reasoning
+
+from .checks import base_model_id, malformed
+
+_FROM_MODEL = "The model returned the following errors: "
+_EFFORTS = ("low", "medium", "high")
+_CLAUDE_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+#: the family that takes each field
+_OWNERS = {
+    "thinking": "anthropic.claude",
+    "output_config": "anthropic.claude",
+    "reasoningConfig": "amazon.nova-2",
+    "reasoning_effort": "openai.gpt-oss",
+}
+
+
+def claude_version(base: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of a Claude model id (``anthropic.claude-opus-4-6-v1``)."""
+    found = re.search(r"claude-[a-z]+-(\d+)(?:-(\d\d?))?(?!\d)", base) or re.search(
+        r"claude-(\d+)(?:-(\d\d?))?-[a-z]", base
+    )
+    return (int(found.group(1)), int(found.group(2) or 0)) if found else None
+
+
+def reasoning_problem(model_id: str, body: dict[str, Any]) -> str | None:
+    """The ValidationException message for ``body``'s thinking fields, or ``None``."""
+    base = base_model_id(model_id)
+    fields = body.get("additionalModelRequestFields")
+    if not isinstance(fields, dict):
+        return None
+    for key, owner in _OWNERS.items():
+        if key in fields and not base.startswith(owner):
+            return malformed("#", f"extraneous key [{key}] is not permitted")
+    if base.startswith("anthropic.claude"):
+        return _claude_problem(base, body, fields)
+    if base.startswith("amazon.nova-2") and "reasoningConfig" in fields:
+        return _nova_problem(body, fields["reasoningConfig"])
+    effort = fields.get("reasoning_effort", "low")
+    if effort not in _EFFORTS:
+        return malformed("#/reasoning_effort", f"{effort} is not a valid enum value")
+    return None
+
+
+def _claude_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) -> str | None:
+    version = claude_version(base)
+    problem = _claude_effort_problem(base, version, fields.get("output_config"))
+    thinking = fields.get("thinking")
+    if problem or thinking is None:
+        return problem
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind not in ("enabled", "disabled", "adaptive"):
+        return f"{_FROM_MODEL}thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'"
+    if version is not None and version >= (4, 7) and kind != "adaptive":
+        return (
+            f'{_FROM_MODEL}"thinking.type.{kind}" is not supported for this model. Use '
+            '"thinking.type.adaptive" and "output_config.effort" to control thinking.'
+        )
+    if kind == "disabled":
+        return None
+    if version is not None and version < (3, 7):
+        return f"{_FROM_MODEL}thinking: this model does not support extended thinking."
+    if kind == "adaptive" and (version is None or version < (4, 6)):
+        return f"{_FROM_MODEL}thinking.type.adaptive: this model does not support it."
+    if kind == "enabled" and (problem := _budget_problem(body, thinking)):
+        return problem
+    return _claude_sampling_problem(body, fields)
+
+
+def _budget_problem(body: dict[str, Any], thinking: dict[str, Any]) -> str | None:
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        return f"{_FROM_MODEL}thinking.enabled.budget_tokens: Field required"
+    if budget < 1024:
+        return (
+            f"{_FROM_MODEL}thinking.enabled.budget_tokens: Input should be greater than "
+            "or equal to 1024"
+        )
+    max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens")
+    if isinstance(max_tokens, int) and budget >= max_tokens:
+        return f"{_FROM_MODEL}`max_tokens` must be greater than `thinking.budget_tokens`."
+    return None
+
+
+def _claude_sampling_problem(body: dict[str, Any], fields: dict[str, Any]) -> str | None:
+    inference = body.get("inferenceConfig") or {}
+    temperature = inference.get("temperature")
+    if temperature is not None and temperature != 1:
+        return (
+            f"{_FROM_MODEL}`temperature` may only be set to 1 when thinking is enabled "
+            "or in adaptive mode."
+        )
+    if fields.get("top_k") is not None:
+        return f"{_FROM_MODEL}`top_k` must be unset when thinking is enabled."
+    top_p = inference.get("topP")
+    if top_p is not None and top_p < 0.95:
+        return (
+            f"{_FROM_MODEL}`top_p` must be greater than or equal to 0.95 or unset when "
+            "thinking is enabled."
+        )
+    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
+    if "any" in choice or "tool" in choice:
+        return f"{_FROM_MODEL}Thinking may not be enabled when tool_choice forces tool use."
+    return None
+
+
+def _claude_effort_problem(base: str, version: tuple[int, int] | None, config: Any) -> str | None:
+    if not isinstance(config, dict) or "effort" not in config:
+        return None
+    effort = config["effort"]
+    if effort not in _CLAUDE_EFFORTS:
+        return f"{_FROM_MODEL}output_config.effort: Input should be one of {_CLAUDE_EFFORTS}"
+    if version is None or not (version >= (4, 6) or "opus-4-5" in base):
+        return f"{_FROM_MODEL}output_config.effort: effort is not supported on this model."
+    if (effort == "xhigh" and version < (4, 7)) or (effort == "max" and version < (4, 6)):
+        return f"{_FROM_MODEL}output_config.effort: {effort!r} is not supported on this model."
+    return None
+
+
+def _nova_problem(body: dict[str, Any], config: Any) -> str | None:
+    if not isinstance(config, dict) or config.get("type") not in ("enabled", "disabled"):
+        return malformed("#/reasoningConfig/type", "expected one of [enabled, disabled]")
+    effort = config.get("maxReasoningEffort")
+    if effort is not None and effort not in _EFFORTS:
+        return malformed(
+            "#/reasoningConfig/maxReasoningEffort", f"{effort} is not a valid enum value"
+        )
+    inference = body.get("inferenceConfig") or {}
+    unset = [k for k in ("maxTokens", "temperature", "topP") if k in inference]
+    if config["type"] == "enabled" and effort == "high" and unset:
+        return (
+            f"{_FROM_MODEL}inferenceConfig.{unset[0]} must not be set when "
+            "reasoningConfig.maxReasoningEffort is high."
+        )
+    return None
+
+
+def sent_reasoning(model_id: str, body: dict[str, Any]) -> Reasoning | None:
+    """The thinking setting a Converse ``body`` to ``model_id`` carries, as the model reads it.
+
+    Claude and Nova 2 think only when asked (nothing sent is ``Reasoning("none")``);
+    gpt-oss always reasons (nothing sent is ``None``, its default effort); other
+    models take no setting (``None``).
+    """
+    base = base_model_id(model_id)
+    fields = body.get("additionalModelRequestFields")
+    fields = fields if isinstance(fields, dict) else {}
+    if base.startswith("anthropic.claude"):
+        return _claude_sent(fields)
+    if base.startswith("amazon.nova-2"):
+        config = fields.get("reasoningConfig") or {}
+        if config.get("type") != "enabled":
+            return Reasoning("none")
+        effort = config.get("maxReasoningEffort")
+        return Reasoning(effort) if effort else Reasoning()
+    if base.startswith("openai.gpt-oss") and fields.get("reasoning_effort"):
+        return Reasoning(fields["reasoning_effort"])
+    return None
+
+
+def _claude_sent(fields: dict[str, Any]) -> Reasoning:
+    thinking = fields.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "enabled":
+        return Reasoning(budget_tokens=thinking["budget_tokens"])  # type: ignore[index]
+    if kind != "adaptive":
+        return Reasoning("none")
+    config = fields.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    if effort is None:
+        return Reasoning()
+    return Reasoning("xhigh" if effort == "max" else effort)

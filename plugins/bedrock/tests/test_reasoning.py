@@ -1,0 +1,453 @@
+"""``reasoning=`` on Bedrock, over loopback HTTP to the mock: Claude's ``thinking``, Nova 2's
+``reasoningConfig``, gpt-oss's ``reasoning_effort``, the refusals, ``extra``, streams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import InvalidRequestError, Reasoning
+from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_bedrock.reasoning import claude_version, family
+from relaykit_bedrock.testing import BedrockMock
+
+HAIKU = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"  # budgets
+OPUS = "bedrock/global.anthropic.claude-opus-4-7"  # adaptive thinking only
+SONNET = "bedrock/anthropic.claude-sonnet-4-6"  # adaptive thinking, no xhigh effort
+OLD = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"  # does not think
+NOVA = "bedrock/us.amazon.nova-2-lite-v1:0"
+OSS = "bedrock/openai.gpt-oss-120b-1:0"
+LLAMA = "bedrock/meta.llama3-3-70b-instruct-v1:0"
+MakeClient = Callable[..., relaykit.Client]
+
+
+@pytest.fixture
+def send(mock: BedrockMock, make_client: MakeClient) -> Callable[..., Any]:
+    """``await send(model, **params)``: the Converse body one chat with ``params`` sends."""
+
+    async def chat(model: str, **params: Any) -> dict[str, Any]:
+        async with make_client() as client:
+            await client.chat(model, "think", **params)
+        body: dict[str, Any] = mock.last_request.json()
+        return body
+
+    return chat
+
+
+@pytest.fixture
+def refused(mock: BedrockMock, make_client: MakeClient) -> Callable[..., Any]:
+    """``await refused(model, **params)``: the refusal of a chat, checked to send nothing."""
+
+    async def chat(model: str, **params: Any) -> InvalidRequestError:
+        async with make_client() as client:
+            with pytest.raises(InvalidRequestError) as caught:
+                await client.chat(model, "think", **params)
+        assert caught.value.status is None, "refused before sending"
+        assert caught.value.param == "reasoning"
+        assert not mock.requests
+        return caught.value
+
+    return chat
+
+
+Send = Callable[..., Any]
+
+
+def fields(body: dict[str, Any]) -> Any:
+    return body.get("additionalModelRequestFields")
+
+
+# -- Claude: budgets ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "budget"),
+    [
+        ("minimal", 1024),
+        ("low", 1024),
+        ("medium", 8192),
+        ("high", 24576),
+        ("xhigh", 32768),
+        (True, 8192),
+        (2048, 2048),
+        (500, 1024),
+    ],
+)
+async def test_claude_takes_a_budget_and_max_tokens_around_it(
+    mock: BedrockMock, send: Send, reasoning: Any, budget: int
+) -> None:
+    body = await send(HAIKU, reasoning=reasoning)
+    assert fields(body) == {"thinking": {"type": "enabled", "budget_tokens": budget}}
+    assert body["inferenceConfig"] == {"maxTokens": 4096 + budget}
+    assert mock.sent_reasoning(mock.last_request) == Reasoning(budget_tokens=budget)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "max_tokens", "budget"),
+    [("high", 8000, 4000), ("medium", 20000, 8192), ("low", 1500, 1024), (5000, 6000, 5000)],
+)
+async def test_a_given_max_tokens_caps_an_efforts_budget(
+    send: Send, reasoning: Any, max_tokens: int, budget: int
+) -> None:
+    body = await send(HAIKU, reasoning=reasoning, max_tokens=max_tokens)
+    assert body["inferenceConfig"] == {"maxTokens": max_tokens}
+    assert fields(body)["thinking"] == {"type": "enabled", "budget_tokens": budget}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "max_tokens", "words"),
+    [
+        ("low", 1024, "no room for Claude's least thinking budget"),
+        (4096, 4096, "does not fit in max_tokens=4096"),
+        (500, 900, "a thinking budget of 1024 tokens does not fit"),
+    ],
+)
+async def test_a_budget_that_cannot_fit_is_refused(
+    refused: Send, reasoning: Any, max_tokens: int, words: str
+) -> None:
+    error = await refused(HAIKU, reasoning=reasoning, max_tokens=max_tokens)
+    assert words in error.message
+    assert error.hint is not None and "raise max_tokens" in error.hint
+
+
+@pytest.mark.anyio
+async def test_claude_thinking_off_is_sent_disabled(mock: BedrockMock, send: Send) -> None:
+    body = await send(HAIKU, reasoning="none", temperature=0.2)
+    assert fields(body) == {"thinking": {"type": "disabled"}}
+    assert body["inferenceConfig"] == {"temperature": 0.2}  # no maxTokens needed
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+async def test_without_reasoning_nothing_is_sent(mock: BedrockMock, send: Send) -> None:
+    body = await send(HAIKU)
+    assert "additionalModelRequestFields" not in body and "inferenceConfig" not in body
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"temperature": 0.5}, "temperature but 1"),
+        ({"top_p": 0.5}, "top_p under 0.95"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tool is forced"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "get_weather"}, "tool is forced"),
+    ],
+)
+@pytest.mark.parametrize("model", [HAIKU, OPUS])
+async def test_what_claude_refuses_while_thinking_is_refused_before_sending(
+    refused: Send, model: str, params: dict[str, Any], words: str
+) -> None:
+    error = await refused(model, reasoning="high", **params)
+    assert words in error.message
+    assert error.hint is not None and "reasoning='none'" in error.hint
+
+
+@pytest.mark.anyio
+async def test_what_claude_takes_while_thinking_is_sent(send: Send) -> None:
+    body = await send(
+        HAIKU, reasoning="low", temperature=1, top_p=0.95, tools=[WEATHER_TOOL], tool_choice="auto"
+    )
+    assert body["inferenceConfig"] == {"maxTokens": 4096 + 1024, "temperature": 1, "topP": 0.95}
+    assert body["toolConfig"]["toolChoice"] == {"auto": {}}
+
+
+# -- Claude: adaptive thinking ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "reasoning", "effort"),
+    [
+        (OPUS, "high", "high"),
+        (OPUS, "minimal", "low"),
+        (OPUS, "xhigh", "xhigh"),
+        (SONNET, "xhigh", "high"),
+        (OPUS, 2048, "medium"),
+        (OPUS, 30000, "high"),
+    ],
+)
+async def test_claude_4_6_on_takes_adaptive_thinking_with_an_effort(
+    mock: BedrockMock, send: Send, model: str, reasoning: Any, effort: str
+) -> None:
+    body = await send(model, reasoning=reasoning)
+    assert fields(body) == {"thinking": {"type": "adaptive"}, "output_config": {"effort": effort}}
+    assert "inferenceConfig" not in body  # no budget to fit: Bedrock's default maxTokens
+    assert mock.sent_reasoning(mock.last_request) == Reasoning(effort)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_adaptive_thinking_on_or_off(mock: BedrockMock, send: Send) -> None:
+    body = await send(OPUS, reasoning=True)
+    assert fields(body) == {"thinking": {"type": "adaptive"}}
+    assert mock.sent_reasoning(mock.last_request) == Reasoning()
+    body = await send(OPUS, reasoning=False)
+    assert "additionalModelRequestFields" not in body
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+async def test_a_claude_that_does_not_think_refuses_thinking_on(refused: Send) -> None:
+    error = await refused(OLD, reasoning="low")
+    assert "does not think" in error.message
+
+
+@pytest.mark.anyio
+async def test_a_claude_that_does_not_think_is_sent_nothing_for_off(send: Send) -> None:
+    body = await send(OLD, reasoning="none")
+    assert "additionalModelRequestFields" not in body
+
+
+@pytest.mark.parametrize(
+    ("model", "version"),
+    [
+        ("anthropic.claude-opus-4-6-v1", (4, 6)),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", (4, 5)),
+        ("anthropic.claude-opus-4-20250514-v1:0", (4, 0)),
+        ("anthropic.claude-3-7-sonnet-20250219-v1:0", (3, 7)),
+        ("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-7", (4, 7)),
+        ("anthropic.claude-v2:1", None),
+    ],
+)
+def test_claudes_version_is_read_from_the_model_id(
+    model: str, version: tuple[int, int] | None
+) -> None:
+    assert claude_version(model) == version
+    assert family(model) == "claude"
+
+
+# -- Nova 2, gpt-oss, other models ------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "sent"),
+    [
+        ("low", {"type": "enabled", "maxReasoningEffort": "low"}),
+        ("minimal", {"type": "enabled", "maxReasoningEffort": "low"}),
+        ("medium", {"type": "enabled", "maxReasoningEffort": "medium"}),
+        ("high", {"type": "enabled", "maxReasoningEffort": "high"}),
+        ("xhigh", {"type": "enabled", "maxReasoningEffort": "high"}),
+        (True, {"type": "enabled", "maxReasoningEffort": "medium"}),
+        (20000, {"type": "enabled", "maxReasoningEffort": "high"}),
+        ("none", {"type": "disabled"}),
+    ],
+)
+async def test_nova_2_takes_a_reasoning_config(
+    mock: BedrockMock, send: Send, reasoning: Any, sent: dict[str, Any]
+) -> None:
+    body = await send(NOVA, reasoning=reasoning)
+    assert fields(body) == {"reasoningConfig": sent}
+    expected = Reasoning(sent["maxReasoningEffort"]) if "maxReasoningEffort" in sent else None
+    assert mock.sent_reasoning(mock.last_request) == (expected or Reasoning("none"))
+
+
+@pytest.mark.anyio
+async def test_nova_2_takes_max_tokens_below_high_effort(send: Send) -> None:
+    body = await send(NOVA, reasoning="medium", max_tokens=500, temperature=0.3, top_p=0.5)
+    assert body["inferenceConfig"] == {"maxTokens": 500, "temperature": 0.3, "topP": 0.5}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"max_tokens": 500}, "max_tokens"),
+        ({"temperature": 0.3, "top_p": 0.5}, "temperature, top_p"),
+    ],
+)
+async def test_nova_2_at_high_effort_refuses_sampling_settings(
+    refused: Send, params: dict[str, Any], names: str
+) -> None:
+    error = await refused(NOVA, reasoning="high", **params)
+    assert f"Nova 2 takes no {names} with high reasoning effort" in error.message
+    assert error.hint is not None and f"drop {names}" in error.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reasoning", "sent"),
+    [("low", "low"), ("minimal", "low"), ("high", "high"), ("xhigh", "high"), (4000, "medium")],
+)
+async def test_gpt_oss_takes_a_reasoning_effort(
+    mock: BedrockMock, send: Send, reasoning: Any, sent: str
+) -> None:
+    body = await send(OSS, reasoning=reasoning)
+    assert fields(body) == {"reasoning_effort": sent}
+    assert mock.sent_reasoning(mock.last_request) == Reasoning(sent)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_gpt_oss_always_reasons(mock: BedrockMock, send: Send, refused: Send) -> None:
+    error = await refused(OSS, reasoning="none")
+    assert "always reasons" in error.message
+    body = await send(OSS, reasoning=True)  # on, at its own effort: nothing to send
+    assert "additionalModelRequestFields" not in body
+    assert mock.sent_reasoning(mock.last_request) is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [LLAMA, "bedrock/amazon.nova-pro-v1:0"])
+@pytest.mark.parametrize("reasoning", ["high", "none"])
+async def test_other_models_refuse_any_setting(refused: Send, model: str, reasoning: str) -> None:
+    error = await refused(model, reasoning=reasoning)
+    assert "sends no reasoning setting" in error.message
+    assert error.hint is not None and "amazon.nova-2-*" in error.hint
+
+
+@pytest.mark.anyio
+async def test_a_refusal_lets_a_route_fall_back(mock: BedrockMock) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url}},
+        "models": {"smart": {"targets": [LLAMA, NOVA], "strategy": "fallback"}},
+    }
+    async with relaykit.Client(config) as client:
+        await client.chat("smart", "think", reasoning="high")
+    assert len(mock.requests) == 1
+    assert "amazon.nova-2-lite" in mock.last_request.path
+
+
+# -- extra, streaming ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_extra_joins_the_fields_its_keys_winning(send: Send) -> None:
+    body = await send(
+        HAIKU,
+        reasoning="low",
+        extra={"additionalModelRequestFields": {"top_k": None, "anthropic_beta": ["x-1"]}},
+    )
+    assert fields(body) == {
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "top_k": None,
+        "anthropic_beta": ["x-1"],
+    }
+    body = await send(
+        OPUS, reasoning="low", extra={"additionalModelRequestFields": {"output_config": {}}}
+    )
+    assert fields(body) == {"thinking": {"type": "adaptive"}, "output_config": {}}
+
+
+@pytest.mark.anyio
+async def test_extras_own_field_replaces_reasoning(send: Send) -> None:
+    own = {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}}
+    body = await send(
+        NOVA, reasoning="high", max_tokens=300, extra={"additionalModelRequestFields": own}
+    )
+    assert fields(body) == own  # and no refusal of max_tokens: reasoning= is not used
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+    body = await send(
+        HAIKU, reasoning="high", max_tokens=3000, extra={"additionalModelRequestFields": thinking}
+    )
+    assert fields(body) == thinking
+    assert body["inferenceConfig"] == {"maxTokens": 3000}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [(HAIKU, Reasoning(budget_tokens=24576)), (OPUS, Reasoning("high")), (NOVA, Reasoning("high"))],
+)
+async def test_a_stream_sends_the_same_setting(
+    mock: BedrockMock, make_client: MakeClient, model: str, expected: Reasoning
+) -> None:
+    mock.script.reply("done", reasoning="I thought")
+    async with make_client() as client, client.stream(model, "think", reasoning="high") as s:
+        async for _ in s:
+            pass
+    assert mock.last_request.path.endswith("/converse-stream")
+    assert s.response.reasoning == "I thought"
+    assert mock.sent_reasoning(mock.last_request) == expected
+
+
+@pytest.mark.anyio
+async def test_a_refused_stream_sends_nothing(mock: BedrockMock, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match="sends no reasoning setting"):
+            async with client.stream(LLAMA, "think", reasoning="low") as s:
+                async for _ in s:
+                    pass
+    assert not mock.requests
+
+
+# -- the mock refuses what the models refuse --------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "extra", "message"),
+    [
+        (HAIKU, {"thinking": {"type": "enabled", "budget_tokens": 100}}, "greater than or equal"),
+        (HAIKU, {"thinking": {"type": "adaptive"}}, "adaptive: this model does not support"),
+        (OPUS, {"thinking": {"type": "enabled", "budget_tokens": 2048}}, "not supported"),
+        (OPUS, {"thinking": {"type": "disabled"}}, "not supported for this model"),
+        (OLD, {"thinking": {"type": "enabled", "budget_tokens": 2048}}, "extended thinking"),
+        (SONNET, {"output_config": {"effort": "xhigh"}}, "'xhigh' is not supported"),
+        (
+            HAIKU,
+            {"thinking": {"type": "enabled", "budget_tokens": 2048}, "top_k": 5},
+            "`top_k` must be unset",
+        ),
+        (NOVA, {"thinking": {"type": "enabled", "budget_tokens": 2048}}, "extraneous key"),
+        (LLAMA, {"reasoningConfig": {"type": "enabled"}}, "extraneous key"),
+        (NOVA, {"reasoningConfig": {"type": "on"}}, "expected one of"),
+        (NOVA, {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "max"}}, "enum"),
+        (OSS, {"reasoning_effort": "none"}, "not a valid enum value"),
+    ],
+)
+async def test_the_mock_refuses_fields_the_models_refuse(
+    make_client: MakeClient, model: str, extra: dict[str, Any], message: str
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match=message) as caught:
+            await client.chat(model, "think", extra={"additionalModelRequestFields": extra})
+    assert caught.value.status == 400
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "inference", "extra", "message"),
+    [
+        (
+            HAIKU,
+            {"maxTokens": 2048},
+            {"thinking": {"type": "enabled", "budget_tokens": 2048}},
+            "`max_tokens` must be greater",
+        ),
+        (
+            HAIKU,
+            {"temperature": 0.5, "maxTokens": 4096},
+            {"thinking": {"type": "enabled", "budget_tokens": 2048}},
+            "`temperature` may only be set to 1",
+        ),
+        (
+            NOVA,
+            {"maxTokens": 100},
+            {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "high"}},
+            "maxTokens must not be set",
+        ),
+    ],
+)
+async def test_the_mock_checks_the_inference_config_against_thinking(
+    make_client: MakeClient,
+    model: str,
+    inference: dict[str, Any],
+    extra: dict[str, Any],
+    message: str,
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match=message):
+            await client.chat(
+                model,
+                "think",
+                extra={"inferenceConfig": inference, "additionalModelRequestFields": extra},
+            )
