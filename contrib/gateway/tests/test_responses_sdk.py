@@ -11,7 +11,7 @@ import openai
 import pytest
 
 import relaykit
-from relaykit import ReasoningPart, TextPart, ToolCall, ToolResultPart
+from relaykit import Reasoning, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from relaykit.testing import FakePlugin, Reply
 from relaykit_gateway.testing import KEY, running
 
@@ -197,7 +197,8 @@ async def test_images_and_structured_output_reach_the_provider(fake: FakePlugin)
     assert image.data == PNG and image.media_type == "image/png"  # type: ignore[union-attr]
     assert request.response_format is not None
     assert (request.response_format.name, request.response_format.schema) == ("count", schema)
-    assert request.extra == {"reasoning_effort": "low"}
+    assert request.reasoning == Reasoning("low")
+    assert request.extra == {}
 
 
 # -- continuing a response (previous_response_id) ---------------------------------------

@@ -16,6 +16,32 @@ a ``tool_result`` becomes a :class:`~relaykit.CachePoint` right after the part
 it marks; on a tool, the tool's ``cache``. Providers with prompt caching turn
 them back into their own marks. A top-level ``cache_control`` (Anthropic's
 automatic caching) goes to the provider in ``extra``.
+
+``thinking`` becomes relaykit's ``reasoning=`` (see
+:mod:`relaykit_gateway.reasoning_fields`), which reaches whatever model the
+call goes to in its vendor's terms (an Anthropic budget reaches o4-mini as
+the effort :meth:`relaykit.Reasoning.level` gives it):
+
+- ``{"type": "enabled", "budget_tokens": N}`` is a budget of ``N`` tokens
+  (Anthropic's own minimum of 1,024 is left to Anthropic: another vendor
+  takes less);
+- ``{"type": "disabled"}`` is thinking off (``reasoning=False``);
+- ``{"type": "adaptive"}`` (Claude decides how much to think) is thinking on
+  at the model's own amount (``reasoning=True``), or, with
+  ``output_config.effort``, at that effort, which is then taken out of
+  ``output_config`` (with a budget too, both are kept);
+- ``{"type": "between_tools"}`` (thinking off, but the progress notes Claude
+  writes between tool calls come back as thinking) has no relaykit
+  equivalent: it goes to the provider as sent, so an Anthropic model does it
+  and another vendor refuses it.
+
+A ``thinking`` of another type, or a budget that is not a whole number of
+tokens (1 or more), is a 400 that names it. ``display`` (whether Anthropic returns the thinking text
+summarized or omitted) is not sent: relaykit has no setting for it, and the
+thinking a provider returns comes back as ``thinking`` blocks either way.
+``output_config.effort`` without thinking on (Anthropic's length-of-answer
+setting, not a thinking one), or the effort ``max`` (which relaykit has no
+word for), stays in ``output_config``, which goes to the provider as sent.
 """
 
 from __future__ import annotations
@@ -33,6 +59,7 @@ from relaykit import (
     ImagePart,
     InvalidRequestError,
     Message,
+    Reasoning,
     ReasoningDelta,
     ReasoningPart,
     RelayError,
@@ -46,6 +73,7 @@ from relaykit import (
     Usage,
     UsageUpdate,
 )
+from relaykit.errors import did_you_mean
 from relaykit.json_encode import dumps
 from relaykit.messages import Part, ToolCall, parse_cache_control
 
@@ -58,6 +86,14 @@ from .dialect import (
     string_field,
     string_metadata,
     unclaimed,
+)
+from .reasoning_fields import (
+    ANTHROPIC_EFFORTS,
+    VENDOR_ONLY_EFFORTS,
+    effort_word,
+    require_mapping,
+    setting,
+    whole_tokens,
 )
 
 #: the provider type whose signatures Anthropic's thinking blocks carry
@@ -129,6 +165,9 @@ class AnthropicDialect:
         if metadata:
             params["metadata"] = metadata
         extra = unclaimed(body, _OWN)
+        reasoning = _reasoning(extra)
+        if reasoning is not None:
+            params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
         return GatewayCall(
@@ -183,6 +222,50 @@ def _message_id(provider_id: str | None) -> str:
 
 
 # -- requests -----------------------------------------------------------------
+
+#: the ``thinking`` types the gateway reads (``between_tools`` goes as sent)
+_THINKING_TYPES = ("enabled", "adaptive", "disabled", "between_tools")
+
+
+def _reasoning(extra: dict[str, Any]) -> Reasoning | None:
+    """``reasoning=`` from ``thinking`` (and ``output_config.effort``), taken out of
+    ``extra`` (the request's unclaimed fields); what has no relaykit equivalent
+    stays there, as the caller sent it."""
+    config = extra.get("output_config")
+    effort: str | None = None
+    if isinstance(config, Mapping) and config.get("effort") is not None:
+        effort = effort_word(config["effort"], "output_config.effort", ANTHROPIC_EFFORTS)
+        if effort in VENDOR_ONLY_EFFORTS:
+            effort = None  # not translated: output_config goes as sent
+    thinking = extra.get("thinking")
+    if thinking is None:
+        return None
+    thinking = require_mapping(thinking, "thinking", "with a `type`")
+    kind = thinking.get("type")
+    if kind == "between_tools":
+        return None
+    if kind == "disabled":
+        del extra["thinking"]
+        return Reasoning("none")
+    if kind == "enabled":
+        budget = whole_tokens(thinking.get("budget_tokens"), "thinking.budget_tokens", 1)
+        found = setting("thinking", effort, budget)
+    elif kind == "adaptive":
+        found = setting("output_config.effort", effort)
+    else:
+        raise InvalidRequestError(
+            f"`thinking.type` is {kind!r}; use one of {', '.join(_THINKING_TYPES)}",
+            param="thinking.type",
+            hint=did_you_mean(kind, _THINKING_TYPES) if isinstance(kind, str) else None,
+        )
+    del extra["thinking"]
+    if effort is not None and isinstance(config, Mapping):  # the effort is in reasoning= now
+        rest = {k: v for k, v in config.items() if k != "effort"}
+        if rest:
+            extra["output_config"] = rest
+        else:
+            del extra["output_config"]
+    return found
 
 
 def _system(system: Any) -> list[Message]:

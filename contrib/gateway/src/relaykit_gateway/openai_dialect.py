@@ -5,6 +5,22 @@ relaykit already accepts from callers, and so do the ``cache_control`` marks
 LiteLLM and OpenRouter callers put on content parts, messages and tools (or
 inside a tool's ``function``): they become :class:`~relaykit.CachePoint` values.
 
+The thinking setting becomes relaykit's ``reasoning=``, which each provider
+plugin sends in its own vendor's terms (see :mod:`relaykit_gateway.reasoning_fields`):
+
+- ``reasoning_effort`` (``none`` ... ``xhigh``) is that effort;
+- OpenRouter's ``reasoning`` object, which many OpenAI-compatible clients send,
+  is read too: ``effort`` as an effort, ``max_tokens`` as a budget in tokens
+  (one or the other, as OpenRouter takes them), ``enabled`` alone as thinking
+  on (the model's own amount) or off. Its ``exclude`` is accepted and has no
+  effect: reasoning the model returns still comes back, as ``reasoning_content``
+  (relaykit has no setting to leave it out, and clients that do not want it
+  ignore the field). Any other key is a 400.
+
+Both at once must agree; a value the API would refuse is a 400 that names the
+field, before any call. The effort ``max``, which relaykit has no word for, is
+not translated: the field goes to the provider as sent.
+
 Parameters relaykit has no name for (``frequency_penalty``, ``logit_bias``,
 ``parallel_tool_calls``...) go to the provider untouched in ``extra``; a
 provider that does not know one says so, and the caller gets its 400.
@@ -21,6 +37,7 @@ from typing import Any
 from relaykit import (
     ChatResponse,
     InvalidRequestError,
+    Reasoning,
     ReasoningDelta,
     RelayError,
     StreamEvent,
@@ -30,6 +47,7 @@ from relaykit import (
     ToolCallDelta,
     Usage,
 )
+from relaykit.errors import did_you_mean
 from relaykit.json_encode import dumps
 from relaykit.messages import coerce_messages
 
@@ -41,10 +59,20 @@ from .dialect import (
     string_metadata,
     unclaimed,
 )
+from .reasoning_fields import (
+    OPENAI_EFFORTS,
+    VENDOR_ONLY_EFFORTS,
+    effort_word,
+    flag,
+    require_mapping,
+    setting,
+    whole_tokens,
+)
 
 #: request fields that become relaykit parameters of the same name
 _SAME = ("temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format")
-#: request fields the gateway itself reads
+#: request fields the gateway itself reads (``reasoning_effort`` and ``reasoning`` too,
+#: unless they ask for an effort relaykit has no word for: see :func:`_reasoning`)
 _OWN = frozenset((*_SAME, "model", "messages", "stream", "stream_options", "n")) | {
     "max_tokens",
     "max_completion_tokens",
@@ -94,6 +122,9 @@ class OpenAIDialect:
         if metadata:
             params["metadata"] = metadata
         extra = unclaimed(body, _OWN)
+        reasoning = _reasoning(extra)
+        if reasoning is not None:
+            params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
         options = body.get("stream_options") or {}
@@ -139,6 +170,84 @@ class OpenAIDialect:
         fallback = "server_error" if status >= 500 else "invalid_request_error"
         kind = _ERROR_TYPES.get(status, fallback)
         return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+#: the keys of OpenRouter's ``reasoning`` object (its Chat Completions API's)
+_OPENROUTER_KEYS = ("effort", "max_tokens", "enabled", "exclude")
+#: the keys of that object that set how much the model thinks
+_AMOUNT_KEYS = ("effort", "max_tokens", "enabled")
+
+
+def _reasoning(extra: dict[str, Any]) -> Reasoning | None:
+    """``reasoning=`` from ``reasoning_effort`` or OpenRouter's ``reasoning`` object,
+    taken out of ``extra`` (the request's unclaimed fields). A field asking for an
+    effort relaykit has no word for stays in ``extra``, as the caller sent it."""
+    from_effort: Reasoning | None = None
+    word = extra.get("reasoning_effort")
+    if word is not None:
+        word = effort_word(word, "reasoning_effort", OPENAI_EFFORTS)
+        if word not in VENDOR_ONLY_EFFORTS:
+            from_effort = setting("reasoning_effort", word)
+            del extra["reasoning_effort"]
+    obj = extra.get("reasoning")
+    if obj is None:
+        return from_effort
+    obj = require_mapping(obj, "reasoning", "OpenRouter's: effort, max_tokens, enabled, exclude")
+    from_object, as_sent = _openrouter_reasoning(obj)
+    if not as_sent:
+        del extra["reasoning"]
+    both = word is not None and any(obj.get(k) is not None for k in _AMOUNT_KEYS)
+    if both and from_effort != from_object:  # (both None: both ask for the same untranslated word)
+        raise InvalidRequestError(
+            "`reasoning_effort` and `reasoning` ask for different thinking: send one of them",
+            param="reasoning",
+        )
+    return from_effort if from_effort is not None else from_object
+
+
+def _openrouter_reasoning(obj: Mapping[str, Any]) -> tuple[Reasoning | None, bool]:
+    """OpenRouter's ``reasoning`` object as relaykit's setting (``None``: the model's
+    default), and whether it goes to the provider as sent instead (an effort
+    relaykit has no word for)."""
+    unknown = sorted(set(obj) - set(_OPENROUTER_KEYS))
+    if unknown:
+        keys = ", ".join(_OPENROUTER_KEYS)
+        raise InvalidRequestError(
+            f"`reasoning.{unknown[0]}` is not a field the gateway reads: OpenRouter's"
+            f" `reasoning` takes {keys}",
+            param=f"reasoning.{unknown[0]}",
+            hint=did_you_mean(unknown[0], _OPENROUTER_KEYS),
+        )
+    effort, budget, enabled = obj.get("effort"), obj.get("max_tokens"), obj.get("enabled")
+    if obj.get("exclude") is not None:
+        flag(obj["exclude"], "reasoning.exclude")
+    if enabled is not None:
+        flag(enabled, "reasoning.enabled")
+    if effort is not None and budget is not None:
+        raise InvalidRequestError(
+            "`reasoning` takes an `effort` or a `max_tokens` budget, not both", param="reasoning"
+        )
+    found: Reasoning
+    if effort is not None:
+        word = effort_word(effort, "reasoning.effort", OPENAI_EFFORTS)
+        if word in VENDOR_ONLY_EFFORTS:
+            return None, True
+        found = setting("reasoning.effort", word)
+    elif budget is not None:
+        tokens = whole_tokens(budget, "reasoning.max_tokens", 0)
+        found = setting("reasoning.max_tokens", None, tokens)
+    elif enabled is not None:
+        return (Reasoning() if enabled else Reasoning("none")), False
+    else:
+        return None, False  # exclude alone: the model thinks as it likes
+    if enabled is not None and enabled == found.off:
+        raise InvalidRequestError(
+            f"`reasoning.enabled` is {str(enabled).lower()}, but its"
+            f" {'effort' if effort is not None else 'max_tokens'} turns thinking"
+            f" {'off' if found.off else 'on'}",
+            param="reasoning.enabled",
+        )
+    return found, False
 
 
 def caller_metadata(body: Mapping[str, Any]) -> dict[str, str]:

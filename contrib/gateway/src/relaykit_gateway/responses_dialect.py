@@ -17,6 +17,22 @@ of that origin sends back: relaykit-openai in its Responses mode (``api =
 "responses"``, or ``"auto"`` for OpenAI's Responses-only models). Every other
 provider drops it, as they drop any other vendor's signatures and redacted
 reasoning.
+
+``reasoning.effort`` becomes relaykit's ``reasoning=`` (see
+:mod:`relaykit_gateway.reasoning_fields`), which reaches whatever model the
+call goes to in its vendor's terms: o4-mini's ``reasoning_effort``, Claude's
+thinking budget... An effort the API would refuse is a 400 that names it.
+The object's other options (``summary``, ``generate_summary``, ``context``,
+``mode``) belong to OpenAI's Responses API alone and are not sent: relaykit
+has no setting for them, and passing them on in ``extra`` would break the
+call everywhere but there. Every other vendor's API refuses a ``reasoning``
+field (provider plugins merge ``extra`` into the body as it is), and so does
+OpenAI's Chat Completions, which relaykit-openai speaks unless its ``api``
+option says ``"responses"``; Codex asks for a ``summary`` on every request.
+Whatever reasoning text a provider returns still comes back as the summary
+of a reasoning item; OpenAI's own API returns summaries only when asked, so
+through relaykit-openai's Responses mode a reasoning item carries its
+encrypted content and no summary text.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ from relaykit import (
     ImagePart,
     InvalidRequestError,
     Message,
+    Reasoning,
     ReasoningDelta,
     ReasoningPart,
     RelayError,
@@ -58,11 +75,19 @@ from .dialect import (
     unclaimed,
 )
 from .openai_dialect import OpenAIDialect, caller_metadata
+from .reasoning_fields import (
+    OPENAI_EFFORTS,
+    VENDOR_ONLY_EFFORTS,
+    effort_word,
+    require_mapping,
+    setting,
+)
 
 #: the origin of the reasoning parts this API's encrypted reasoning becomes
 ORIGIN = "openai-responses"
 #: request fields the gateway reads, or leaves out on purpose: ``include`` (extra
-#: output data: encrypted reasoning comes whenever a provider gives it)
+#: output data: encrypted reasoning comes whenever a provider gives it) and the
+#: ``reasoning`` options other than ``effort`` (see the module's docstring)
 _OWN = frozenset(
     (
         "model",
@@ -133,9 +158,9 @@ class ResponsesDialect:
         if metadata:
             params["metadata"] = metadata
         extra = unclaimed(body, _OWN)
-        effort = (body.get("reasoning") or {}).get("effort")
-        if effort is not None:
-            extra["reasoning_effort"] = effort  # Chat Completions' name for it
+        reasoning = _reasoning(body.get("reasoning"), extra)
+        if reasoning is not None:
+            params["reasoning"] = reasoning
         if extra:
             params["extra"] = extra
         return GatewayCall(
@@ -193,6 +218,25 @@ def _response_id(provider_id: str | None) -> str:
 
 
 # -- requests -----------------------------------------------------------------
+
+
+def _reasoning(value: Any, extra: dict[str, Any]) -> Reasoning | None:
+    """``reasoning=`` from the ``reasoning`` object's ``effort`` (``None``: the model's
+    default). Its other options (``summary``...) are not sent: see the module's
+    docstring. The effort ``max``, which relaykit has no word for, goes into
+    ``extra`` as ``reasoning_effort`` instead, untranslated (as the gateway sent
+    every effort before relaykit had ``reasoning=``)."""
+    if value is None:
+        return None
+    value = require_mapping(value, "reasoning", "with an `effort`")
+    word = value.get("effort")
+    if word is None:
+        return None
+    word = effort_word(word, "reasoning.effort", OPENAI_EFFORTS)
+    if word in VENDOR_ONLY_EFFORTS:
+        extra["reasoning_effort"] = word
+        return None
+    return setting("reasoning.effort", word)
 
 
 def _input(value: Any) -> list[Message]:
