@@ -51,6 +51,9 @@ class OpenAIMock(VendorMock):
 
     base_path = "/v1"
     responses_failure: Literal["error", "response.failed"] = "error"
+    #: the largest body ``/v1/audio/transcriptions`` takes (OpenAI's: 25 MiB); a
+    #: test standing in for another service sets its own
+    max_transcription_body: int = openai_transcriptions.MAX_BODY
 
     def __init__(
         self,
@@ -236,7 +239,7 @@ class OpenAIMock(VendorMock):
         script's next reply may fail the request, delay it, set its text or its
         token counts."""
         try:
-            fields, file = openai_transcriptions.validate(request)
+            fields, file = openai_transcriptions.validate(request, self.max_transcription_body)
         except openai_responses.Refusal as e:
             kind = "server_error" if e.status >= 500 or e.status == 413 else "invalid_request_error"
             return _error(e.status, e.message, kind, None, param=e.param)

@@ -45,17 +45,19 @@ FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 _LANGUAGES = {"en": "english", "fr": "french", "de": "german", "es": "spanish", "ja": "japanese"}
 
 
-def validate(request: Request) -> tuple[dict[str, str], multipart.Part]:
-    """The form's text fields and its file; :class:`Refusal` where OpenAI refuses."""
+def validate(request: Request, max_body: int = MAX_BODY) -> tuple[dict[str, str], multipart.Part]:
+    """The form's text fields and its file; :class:`Refusal` where OpenAI refuses
+    (a body over ``max_body`` bytes: OpenAI's 25 MiB, unless a mock of another
+    service says otherwise)."""
     content_type = request.headers.get("content-type", "")
     if multipart.boundary_of(content_type) is None:
         raise Refusal(
             f"Invalid Content-Type header ({content_type}), expected multipart/form-data."
             " (HINT: If you're using curl, you can pass -H 'Content-Type: multipart/form-data')"
         )
-    if len(request.body) > MAX_BODY:
+    if len(request.body) > max_body:
         raise Refusal(
-            f"Maximum content size limit ({MAX_BODY}) exceeded ({len(request.body)} bytes read)",
+            f"Maximum content size limit ({max_body}) exceeded ({len(request.body)} bytes read)",
             status=413,
         )
     try:
