@@ -84,11 +84,13 @@ def test_readme_examples_run(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    from relaykit.testing import PDF, PNG, OpenAIMock, Reply
+    from relaykit.testing import PDF, PNG, OpenAIMock, Reply, mock_audio
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "invoice.pdf").write_bytes(PDF)  # the documents example reads it
     (tmp_path / "radar.png").write_bytes(PNG)  # and the tool attachments one this
+    # and the speech to text one this: 42 seconds, saying what the mocks hear
+    (tmp_path / "memo.wav").write_bytes(mock_audio("Can we move the demo to Thursday?", 42))
     from relaykit_anthropic.testing import AnthropicMock
     from relaykit_cohere.testing import CohereMock
 

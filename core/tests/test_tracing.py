@@ -13,7 +13,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import relaykit
 from relaykit import hookimpl
-from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, Reply, cancel_in_flight
+from relaykit.testing import (
+    FakePlugin,
+    OpenAIMock,
+    RecordingExporter,
+    Reply,
+    cancel_in_flight,
+    mock_audio,
+)
 
 KEY = "sk-test-0123456789abcdef0123"
 SECRET = "sk-proj-" + "Qq7" * 8
@@ -371,6 +378,27 @@ async def test_a_rerank_call_is_one_span_without_content(tracing: TracingExporte
     assert (a["relaykit.rerank.search_units"], a["relaykit.cost_usd"]) == (1, 0.002)
     assert a["gen_ai.response.id"] == "rerank-fake"
     assert not any("secret query" in str(value) for value in a.values())
+
+
+@pytest.mark.anyio
+async def test_a_transcription_is_one_span_without_content(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    audio = mock_audio("secret words", seconds=30)
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        await c.transcribe("fake/whisper-1", audio, language="en", prompt="secret prompt")
+        await c.transcribe("fake/gpt-transcribe", mock_audio("four words said here"))
+    minutes, tokens = tracing.finished()
+    assert minutes.name == "transcribe whisper-1" and minutes.kind is SpanKind.CLIENT
+    a = dict(minutes.attributes or {})
+    assert a["gen_ai.operation.name"] == "transcribe"
+    assert (a["relaykit.audio.bytes"], a["relaykit.audio.media_type"]) == (len(audio), "audio/wav")
+    assert (a["relaykit.audio.seconds"], a["relaykit.transcription.language"]) == (30.0, "en")
+    assert (a["gen_ai.usage.input_tokens"], a["relaykit.cost_usd"]) == (0, 0.003)
+    assert "gen_ai.usage.output_tokens" not in a
+    assert not any("secret" in str(value) for value in a.values())
+    t = dict(tokens.attributes or {})
+    assert (t["gen_ai.usage.input_tokens"], t["gen_ai.usage.output_tokens"]) == (17, 4)
+    assert t["gen_ai.response.id"] == "transcribe-fake"
 
 
 @pytest.mark.anyio

@@ -37,6 +37,7 @@ def test_the_help_lists_every_route(capsys: pytest.CaptureFixture[str]) -> None:
         "/v1/responses",
         "/v1/responses/input_tokens",
         "/v1/embeddings",
+        "/v1/audio/transcriptions",
         "/v1/messages",
         "/v1/messages/count_tokens",
         "/v1/rerank",

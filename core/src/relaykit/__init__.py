@@ -38,6 +38,9 @@ _EXPORTS = {
     "RerankRequest": "rerank",
     "RerankResponse": "rerank",
     "RerankResult": "rerank",
+    "TranscriptionRequest": "transcription",
+    "TranscriptionResponse": "transcription",
+    "AudioFile": "audio",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -75,6 +78,7 @@ _EXPORTS = {
 
 # Spelled out (not derived from _EXPORTS) so type checkers see the public names.
 __all__ = [
+    "AudioFile",
     "AuthenticationError",
     "CachePoint",
     "CallRecord",
@@ -126,6 +130,8 @@ __all__ = [
     "ToolCallDelta",
     "ToolChoice",
     "ToolResultPart",
+    "TranscriptionRequest",
+    "TranscriptionResponse",
     "UntrustedCertificateError",
     "Usage",
     "UsageUpdate",
@@ -153,6 +159,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._hookimpl import hookimpl
+    from .audio import AudioFile
     from .client import Client
     from .config import Config, load_config
     from .embeddings import EmbeddingRequest, EmbeddingResponse
@@ -202,3 +209,4 @@ if TYPE_CHECKING:
     from .sse import SSEDecoder
     from .stream import ChatStream
     from .sync_client import SyncClient
+    from .transcription import TranscriptionRequest, TranscriptionResponse

@@ -73,11 +73,13 @@ from .validation import check_size
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from .audio import AudioFile
     from .embedding_cache import EmbeddingCache
     from .hedging import _Race
     from .rerank import RerankResponse
     from .secrets import Secret
     from .stream import ChatStream
+    from .transcription import TranscriptionResponse
 
 _ZERO = Decimal(0)
 
@@ -94,8 +96,9 @@ class _Call:
     id: str
     model_requested: str
     #: an EmbeddingRequest when ``operation`` is ``"embeddings"``, a RerankRequest
-    #: when it is ``"rerank"``; only the code every operation shares (routing,
-    #: limits, attempts) and embedding_call.py or rerank_call.py read it then,
+    #: when it is ``"rerank"``, a TranscriptionRequest when it is ``"transcribe"``;
+    #: only the code every operation shares (routing, limits, attempts) and
+    #: embedding_call.py, rerank_call.py or transcription_call.py read it then,
     #: so the chat path keeps its one type
     request: ChatRequest
     targets: tuple[Target, ...]
@@ -128,15 +131,19 @@ class _Call:
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
-    #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py)
-    #: or ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py)
+    #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
+    #: ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py) or
+    #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py)
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
-    #: the search units a rerank call will likely be billed (0 for other calls), and
-    #: what a budget holds for them at the deployment's per-search price
+    #: the search units a rerank call will likely be billed, and the minutes of
+    #: audio a transcription will (0 for other calls, and for audio whose length
+    #: its header does not say)
     searches: int = 0
-    search_hold: Decimal = Decimal(0)
+    minutes: float = 0.0
+    #: what a budget holds for those at the deployment's price per search or minute
+    unit_hold: Decimal = Decimal(0)
 
 
 class Client:
@@ -609,6 +616,27 @@ class Client:
 
         return await rerank(self, model, query, documents, dict(params))
 
+    async def transcribe(
+        self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
+    ) -> TranscriptionResponse:
+        """Transcribe ``audio`` with ``model``: the text said in it.
+
+        ``audio`` is bytes, a path to a file (read without blocking the event
+        loop), or a :class:`relaykit.AudioFile`; its format (flac, m4a, mp3,
+        mp4, ogg, wav, webm) is read from its bytes, else its name. Parameters:
+        ``language`` (the audio's, ``"en"``: faster and more accurate),
+        ``prompt`` (a text to guide spelling and style), ``timeout``,
+        ``metadata`` and ``extra`` (merged into the form sent: ``temperature``,
+        say). Retries, breakers, routes (without hedging), rate limits,
+        budgets, cost (per minute of audio, or per token), traces, metrics and
+        the call log work as for :meth:`chat`; the record keeps the audio's
+        size, format and length, never its bytes, and the transcript as its
+        answer (redacted as content is).
+        """
+        from .transcription_call import transcribe
+
+        return await transcribe(self, model, audio, dict(params))
+
     @property
     def _embedding_cache(self) -> EmbeddingCache:
         if self._vectors is None:
@@ -705,10 +733,10 @@ class Client:
         reservation = None  # the usual one, taken inline
         reservations = None  # any other
         if self._limiter is not None:
-            if call.searches:  # a rerank billed per search: a budget holds those too
-                price = self._price(target)
-                per_search = price.per_search if price is not None else None
-                call.search_hold = call.searches * per_search if per_search else _ZERO
+            if call.searches or call.minutes:
+                # A rerank billed per search, audio billed per minute: a budget
+                # holds those too.
+                call.unit_hold = _unit_hold(call, self._price(target))
             one = self._one_limit.get(target)
             if one is None and target not in self._limit_matches:
                 # A deployment's first call: match it here, so that it too takes
@@ -751,10 +779,14 @@ class Client:
                         from .embedding_call import send_embeddings
 
                         response = await send_embeddings(provider, request, target)  # type: ignore[assignment,arg-type]
-                    else:
+                    elif call.operation == "rerank":
                         from .rerank_call import send_rerank
 
                         response = await send_rerank(provider, request, target)  # type: ignore[assignment,arg-type]
+                    else:
+                        from .transcription_call import send_transcription
+
+                        response = await send_transcription(provider, request, target)  # type: ignore[assignment,arg-type]
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise
@@ -833,8 +865,8 @@ class Client:
         # a budget holds the most this call may cost (budgets.hold_rates; the
         # limiter supports budgets: checked in __init__)
         hold = prompt * rates[0] + output * rates[1]
-        if call.searches:
-            hold += call.search_hold
+        if call.unit_hold:
+            hold += call.unit_hold
         return acquire(pattern, limit, prompt + output, cost=hold)  # type: ignore[no-any-return]
 
     def _reconcile_now(
@@ -874,6 +906,10 @@ class Client:
             cost = None
         elif searches:
             cost = price.cost(response.usage, searches=searches)
+        elif call.operation == "transcribe":  # per minute of audio, or per token
+            from .transcription import transcription_cost
+
+            cost = transcription_cost(price, response)  # type: ignore[arg-type]
         else:  # the chat call's: as before searches were priced
             cost = price.cost(response.usage)
         call.priced = (response.usage, target, cost)
@@ -913,7 +949,7 @@ class Client:
             return [await self._limiter.acquire(pattern, limit, tokens)]
         cost: Decimal | None = None  # a budget holds the most this call may cost
         if any(limit.budget_usd is not None for _, limit in limits):
-            cost = estimate_cost(self._price(target), prompt, tokens - prompt) + call.search_hold
+            cost = estimate_cost(self._price(target), prompt, tokens - prompt) + call.unit_hold
         budgeted: Any = self._limiter  # checked for supports_budgets in __init__
         acquire_many = getattr(self._limiter, "acquire_many", None)
         if acquire_many is not None and len(limits) > 1:
@@ -1271,6 +1307,10 @@ class Client:
             from .rerank_call import record_fields as rerank_fields
 
             return rerank_fields(self, call, target)
+        if call.operation == "transcribe":
+            from .transcription_call import record_fields as transcription_fields
+
+            return transcription_fields(self, call, target)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -1402,7 +1442,11 @@ class Client:
         target: Target,
         latency: float,
         *,
-        response: ChatResponse | EmbeddingResponse | RerankResponse | None = None,
+        response: ChatResponse
+        | EmbeddingResponse
+        | RerankResponse
+        | TranscriptionResponse
+        | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
     ) -> None:
@@ -1487,3 +1531,16 @@ def _prompt_tokens(call: _Call) -> int:
     (text and tool results), so the prompt is not walked a second time.
     """
     return call.size // 4
+
+
+def _unit_hold(call: _Call, price: Any) -> Decimal:
+    """What a budget holds for ``call``'s units billed apart from tokens, at ``price``:
+    its likely search units at the price per search, its audio's minutes at the price
+    per minute (nothing when the price has neither)."""
+    if price is None:
+        return _ZERO
+    if call.searches and price.per_search:
+        return call.searches * price.per_search  # type: ignore[no-any-return]
+    if call.minutes and price.per_minute:
+        return price.cost(Usage(), minutes=call.minutes)  # type: ignore[no-any-return]
+    return _ZERO

@@ -150,12 +150,14 @@ class RegistryConfig:
 @attrs.frozen
 class DefaultsConfig:
     """``[defaults]``: what to use when a caller does not say: the CLI's chat
-    ``model``, its ``embedding_model`` (``relaykit embed``) and its
-    ``rerank_model`` (``relaykit rerank``)."""
+    ``model``, its ``embedding_model`` (``relaykit embed``), its
+    ``rerank_model`` (``relaykit rerank``) and its ``transcription_model``
+    (``relaykit transcribe``)."""
 
     model: str | None = None
     embedding_model: str | None = None
     rerank_model: str | None = None
+    transcription_model: str | None = None
 
 
 @attrs.frozen
@@ -597,7 +599,8 @@ _NOTHING = Decimal(0)
 
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
     """``[prices."provider/model"]``: USD per million tokens (or per search, for a rerank
-    model), overriding the plugin's price."""
+    model; per minute of audio, for a transcription model), overriding the plugin's
+    price."""
     valid = (
         "input",
         "output",
@@ -605,6 +608,8 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "cache_write_input",
         "cache_write_1h_input",
         "per_search",
+        "per_minute",
+        "audio_input",
     )
     for key in value:
         if key not in valid:
@@ -614,11 +619,13 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
             f"prices.{name!r} must name a model as 'provider/model'",
             hint=f'write [prices."openai/{name}"]',
         )
-    missing = [k for k in ("input", "output") if k not in value and "per_search" not in value]
+    per_unit = "per_search" in value or "per_minute" in value
+    missing = [k for k in ("input", "output") if k not in value and not per_unit]
     if missing:
         raise ConfigError(
             f"prices.{name!r} needs {' and '.join(missing)} (USD per million tokens),"
-            " or per_search (USD per search, for a rerank model)"
+            " or per_search (USD per search, for a rerank model), or per_minute (USD per"
+            " minute of audio, for a transcription model)"
         )
     try:
         amounts = {k: _usd(v) for k, v in value.items()}
@@ -631,6 +638,8 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts.get("cache_write_input"),
         amounts.get("cache_write_1h_input"),
         amounts.get("per_search"),
+        amounts.get("per_minute"),
+        amounts.get("audio_input"),
     )
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .embeddings import EmbeddingResponse
     from .rerank import RerankResponse
     from .response import ChatResponse
+    from .transcription import TranscriptionResponse
 
 CALLS_LOGGER = "relaykit.calls"
 
@@ -123,7 +124,8 @@ def call_fields(
 
 
 def add_response_fields(
-    fields: dict[str, Any], response: ChatResponse | EmbeddingResponse | RerankResponse
+    fields: dict[str, Any],
+    response: ChatResponse | EmbeddingResponse | RerankResponse | TranscriptionResponse,
 ) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
@@ -145,8 +147,11 @@ def add_response_fields(
         fields["reasoning_tokens"] = usage.reasoning_tokens
     if response.cost is not None:
         fields["cost_usd"] = float(response.cost)
-    if getattr(response, "cache_hit", False):  # a rerank is never cached
+    if getattr(response, "cache_hit", False):  # a rerank or transcription never is
         fields["cache_hit"] = True
     searches = getattr(response, "search_units", 0)
     if searches:
         fields["search_units"] = searches
+    seconds = getattr(response, "duration", None)  # a transcription's audio, if told
+    if seconds is not None:
+        fields["audio_seconds"] = seconds

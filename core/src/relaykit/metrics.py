@@ -222,7 +222,10 @@ def _call(record: CallRecord) -> list[Observation]:
     usage = record.usage
     if usage.input_tokens or usage.output_tokens:
         out.append(Observation(TOKEN_USAGE, float(usage.input_tokens), input_tokens))
-        if record.operation == "chat":  # embeddings and rerank have no output tokens
+        operation = record.operation
+        # Embeddings and rankings have no output tokens; a transcript has, where
+        # the vendor counts tokens (and none at all where it bills minutes).
+        if operation == "chat" or operation == "transcribe":
             out.append(Observation(TOKEN_USAGE, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
         out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
@@ -368,7 +371,7 @@ class CallFold:
             usage = record.usage
             if usage.input_tokens or usage.output_tokens:
                 sinks.input_tokens.add(float(usage.input_tokens))
-                if record.operation == "chat":
+                if record.operation == "chat" or record.operation == "transcribe":
                     sinks.output_tokens.add(float(usage.output_tokens))
             if record.streamed and record.time_to_first_token is not None:
                 sinks.time_to_first_chunk.add(record.time_to_first_token)

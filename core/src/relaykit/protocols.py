@@ -69,7 +69,13 @@ class Provider(Protocol):
       documents ranked best first (:func:`relaykit.rerank.ranked` builds the
       results from the vendor's ``(index, score)`` pairs), with the search
       units or input tokens the vendor billed (:meth:`relaykit.Client.rerank`
-      refuses a provider without it, and estimates tokens it does not report).
+      refuses a provider without it, and estimates tokens it does not report);
+    - ``async transcribe(request: TranscriptionRequest) -> TranscriptionResponse``,
+      the text said in ``request.audio``, with the audio's ``duration`` when the
+      vendor says it (a price per minute needs it) or the tokens it billed
+      (:meth:`relaykit.Client.transcribe` refuses a provider without it). A
+      plugin refuses audio its service cannot take (too large, say) with an
+      :class:`~relaykit.InvalidRequestError` without a status, before sending.
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -64,11 +64,21 @@ class Usage:
 
 
 _MILLION = Decimal(1_000_000)  # prices are per million tokens
+_PICO = Decimal("1e-12")
+
+
+def _tidy(usd: Decimal) -> Decimal:
+    """``usd`` to a millionth of a cent, without trailing zeros: minutes of audio are
+    seconds over 60, rarely a finite decimal (12.25 s at USD 0.006 a minute is
+    0.001225, not 0.00122499999999999996)."""
+    usd = usd.quantize(_PICO)
+    return usd.quantize(1) if usd == usd.to_integral_value() else usd.normalize()
 
 
 @attrs.frozen
 class ModelPrice:
-    """USD per million tokens (and per search, for rerank models billed that way).
+    """USD per million tokens (and per search, or per minute of audio, for the models
+    billed that way).
 
     ``cached_input`` prices prompt-cache reads and ``cache_write_input``
     prompt-cache writes (to Anthropic's default five-minute cache); either one
@@ -76,7 +86,11 @@ class ModelPrice:
     writes to a one-hour cache (``Usage.cache_write_1h_input_tokens``); unset,
     they cost what other writes cost. ``per_search`` is USD per search unit
     (Cohere's rerank: a query with up to 100 documents); a price with it bills
-    searches, not input tokens.
+    searches, not input tokens. ``per_minute`` is USD per minute of audio
+    (OpenAI's whisper-1); a price with it bills the minutes it is given, and
+    tokens only when it is given none. ``audio_input`` prices audio input
+    tokens (OpenAI's gpt-4o-transcribe bills them above text tokens); unset,
+    they cost what other input tokens cost.
     """
 
     input: Decimal
@@ -85,12 +99,29 @@ class ModelPrice:
     cache_write_input: Decimal | None = None
     cache_write_1h_input: Decimal | None = None
     per_search: Decimal | None = None
+    per_minute: Decimal | None = None
+    audio_input: Decimal | None = None
 
-    def cost(self, usage: Usage, *, searches: int = 0) -> Decimal:
-        """The USD cost of ``usage`` (and of ``searches`` search units) at this price."""
+    def cost(
+        self,
+        usage: Usage,
+        *,
+        searches: int = 0,
+        minutes: float | Decimal = 0,
+        audio_tokens: int = 0,
+    ) -> Decimal:
+        """The USD cost of ``usage`` at this price: of ``searches`` search units for a
+        price per search, of ``minutes`` of audio for a price per minute; of
+        ``usage``'s tokens otherwise, ``audio_tokens`` of its input tokens at the
+        ``audio_input`` price."""
         if self.per_search is not None:
             # Billed per search: the token counts are estimates, not what is billed.
             return searches * self.per_search
+        if self.per_minute is not None and minutes:
+            # A float's shortest repr, not its binary expansion: 1.5 minutes, not
+            # 1.5000000000000000277 of them.
+            exact = minutes if isinstance(minutes, Decimal) else Decimal(repr(minutes))
+            return _tidy(exact * self.per_minute)
         cached = usage.cached_input_tokens
         cached_rate = self.cached_input if self.cached_input is not None else self.input
         total = (
@@ -108,6 +139,9 @@ class ModelPrice:
             one_hour = usage.cache_write_1h_input_tokens
             if one_hour and self.cache_write_1h_input is not None:
                 total += one_hour * (self.cache_write_1h_input - write_rate)
+        if audio_tokens and self.audio_input is not None:
+            # Counted at the input price above; add what audio costs beyond it.
+            total += audio_tokens * (self.audio_input - self.input)
         return total / _MILLION
 
 

@@ -1,7 +1,8 @@
-"""What the calls that are not chats share: embeddings (:mod:`relaykit.embedding_call`)
-and rerank (:mod:`relaykit.rerank_call`).
+"""What the calls that are not chats share: embeddings (:mod:`relaykit.embedding_call`),
+rerank (:mod:`relaykit.rerank_call`) and transcriptions
+(:mod:`relaykit.transcription_call`).
 
-Both are one request and one answer, through the chat pipeline's routing,
+Each is one request and one answer, through the chat pipeline's routing,
 limits and attempts; what differs is the request, the answer and how each is
 traced and recorded. This module holds the rest: running the call (in-flight
 accounting, a caller's cancellation recorded), finishing it (span, log line,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .client import Client, _Call
     from .embeddings import EmbeddingResponse
     from .rerank import RerankResponse
+    from .transcription import TranscriptionResponse
 
 T = TypeVar("T")
 
@@ -37,7 +39,7 @@ calls_log = logging.getLogger("relaykit.calls")
 
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
-    """``provider``'s optional method ``name`` (``embed``, ``rerank``), or the typed
+    """``provider``'s optional method ``name`` (``embed``, ``rerank``, ``transcribe``), or the typed
     refusal naming what the provider lacks (``api``) and who has it (``hint``).
 
     The refusal has no status: nothing was sent, so a rate limit gets all of the
@@ -82,7 +84,8 @@ def new_call(
         streamed=False,
         size=size,
         operation=operation,
-        output_hold=0,  # neither embeddings nor rankings have output tokens
+        output_hold=0,  # no output to hold for: none for embeddings and rankings, and a
+        # transcript's length follows the audio's (held per minute, where billed so)
         **fields,
     )
     if client._scoped and request.metadata:
@@ -112,19 +115,31 @@ async def finish(
     client: Client,
     call: _Call,
     target: Target,
-    response: EmbeddingResponse | RerankResponse,
+    response: EmbeddingResponse | RerankResponse | TranscriptionResponse,
     trace: Callable[[], None],
+    *,
+    text: str = "",
+    params: Mapping[str, Any] | None = None,
 ) -> None:
     """End a successful call: ``trace()`` (when it has a span), its log line, its record
-    (whose fields are ``Client._record_fields``'s, the content redacted on the way)."""
+    (whose fields are ``Client._record_fields``'s, the content redacted on the way).
+
+    ``text`` is the answer's text, kept as the record's when something reads the
+    records' content (a transcript); ``params`` what the answer adds to the
+    record's parameters (the audio's length, as the vendor measured it).
+    """
     call.ended = True
     if call.span is not None:
         trace()
     if calls_log.isEnabledFor(logging.INFO):
         client._log_call(call, target, response.latency or 0.0, response=response)
     if client._recording:
+        fields = client._record_fields(call, target)
+        if params:
+            fields["params"].update(params)
         record = CallRecord(
-            **client._record_fields(call, target),
+            **fields,
+            text=text if client._content else "",
             usage=response.usage,
             cost=response.cost,
             latency=response.latency,

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -22,6 +22,10 @@ from .events import StreamEvent
 from .rerank import RerankResponse
 from .response import ChatResponse, ModelInfo, TokenCount
 from .stream import ChatStream
+from .transcription import TranscriptionResponse
+
+if TYPE_CHECKING:
+    from .audio import AudioFile
 
 
 class SyncStream:
@@ -139,6 +143,13 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.rerank`."""
         portal, client = self._ready()
         return portal.call(lambda: client.rerank(model, query, documents, **params))
+
+    def transcribe(
+        self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
+    ) -> TranscriptionResponse:
+        """Blocking :meth:`relaykit.Client.transcribe`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.transcribe(model, audio, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

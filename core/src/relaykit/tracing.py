@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .rerank import RerankResponse
     from .response import ChatResponse, Usage
     from .routing import Target
+    from .transcription import TranscriptionResponse
 
 # One encoder for every span: json.dumps with options builds a new one each time.
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
@@ -173,6 +174,38 @@ class CallTracer:
             attributes["relaykit.rerank.search_units"] = response.search_units
         self._end_single(call, response, attributes)
 
+    def start_transcribe(self, call: _Call) -> Any:
+        """Start the span of a transcription: ``transcribe {model}``.
+
+        The conventions name no operation for speech to text: ``transcribe`` is
+        relaykit's (as ``rerank`` is). The audio's size, media type and length
+        (when its header says) go on it; no content, even with
+        ``capture_content``: neither the audio nor the prompt has an attribute.
+        """
+        from .audio import media_type
+
+        request: Any = call.request  # a TranscriptionRequest (see _Call.request)
+        attributes: dict[str, Any] = {
+            "relaykit.audio.bytes": len(request.audio.data),
+            "relaykit.audio.media_type": media_type(request.audio),
+        }
+        if request.audio_seconds is not None:
+            attributes["relaykit.audio.seconds"] = request.audio_seconds
+        if request.language is not None:
+            attributes["relaykit.transcription.language"] = request.language
+        return self._start_single(call, attributes)
+
+    def finish_transcribe(self, call: _Call, response: TranscriptionResponse) -> None:
+        """Record a transcription's answer (model, length, tokens, cost) and end its span."""
+        attributes: dict[str, Any] = {}
+        if response.id:
+            attributes["gen_ai.response.id"] = response.id
+        if response.duration is not None:
+            attributes["relaykit.audio.seconds"] = response.duration
+        if response.usage.output_tokens:
+            attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+        self._end_single(call, response, attributes)
+
     def _start_single(self, call: _Call, attributes: dict[str, Any]) -> Any:
         """Start the span of a call that is not a chat, ``{operation} {model}`` on its
         first deployment, with the conventions' attributes and ``attributes``."""
@@ -193,7 +226,7 @@ class CallTracer:
     def _end_single(
         self,
         call: _Call,
-        response: EmbeddingResponse | RerankResponse,
+        response: EmbeddingResponse | RerankResponse | TranscriptionResponse,
         attributes: dict[str, Any],
     ) -> None:
         """Record what every answer has (model, input tokens, attempts, cost) and

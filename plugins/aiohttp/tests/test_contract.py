@@ -22,7 +22,7 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import Harness, OpenAIMock, ProviderContract
+from relaykit.testing import Harness, OpenAIMock, ProviderContract, TranscriptionContract
 from relaykit_aiohttp import AiohttpClient
 from relaykit_anthropic.testing import AnthropicMock
 
@@ -73,7 +73,7 @@ class TransportChecks(ProviderContract):
             assert isinstance(http, httpx.AsyncClient)
 
 
-class TestOpenAIOverAiohttp(TransportChecks):
+class TestOpenAIOverAiohttp(TransportChecks, TranscriptionContract):
     expected = "aiohttp"
 
     @pytest.fixture
@@ -85,11 +85,12 @@ class TestOpenAIOverAiohttp(TransportChecks):
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
                 embedding_model="openai/text-embedding-3-small",
                 reasoning_model="openai/o4-mini",
+                transcription_model="openai/whisper-1",  # a multipart upload
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
 
-class TestOpenAIOverHttpx(TransportChecks):
+class TestOpenAIOverHttpx(TransportChecks, TranscriptionContract):
     expected = "httpx"
 
     @pytest.fixture
@@ -101,6 +102,7 @@ class TestOpenAIOverHttpx(TransportChecks):
                 providers={"openai": {"base_url": mock.base_url, "api_key": OPENAI_KEY}},
                 embedding_model="openai/text-embedding-3-small",
                 reasoning_model="openai/o4-mini",
+                transcription_model="openai/whisper-1",  # a multipart upload
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )

@@ -4,7 +4,10 @@ Responses API) and compatible presets.
 Embeddings do not depend on the chat API: the embeddings suite runs once, with
 OpenAI on Chat Completions; the Groq-style preset has none and checks the refusal.
 Rerank likewise: OpenAI and Groq have none (the contract checks the refusal);
-the vLLM preset runs the rerank suite.
+the vLLM preset runs the rerank suite. Speech to text: the transcription suite
+runs with OpenAI (gpt-4o-mini-transcribe, billed by the token) and the vLLM
+preset (Whisper, json); the others transcribe once each (Groq and OpenAI on the
+Responses API with Whisper, billed by the minute).
 """
 
 from collections.abc import Iterator
@@ -17,13 +20,14 @@ from relaykit.testing import (
     OpenAIMock,
     ProviderContract,
     RerankContract,
+    TranscriptionContract,
 )
 
 KEY = "sk-test-0123456789abcdef0123"
 EMBEDDING_MODEL = "openai/text-embedding-3-small"
 
 
-class TestOpenAI(ProviderContract, EmbeddingContract):
+class TestOpenAI(ProviderContract, EmbeddingContract, TranscriptionContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
@@ -33,6 +37,7 @@ class TestOpenAI(ProviderContract, EmbeddingContract):
                 providers={"openai": {"base_url": mock.base_url, "api_key": KEY}},
                 embedding_model=EMBEDDING_MODEL,
                 reasoning_model="openai/o4-mini",
+                transcription_model="openai/gpt-4o-mini-transcribe",
             )
 
 
@@ -51,11 +56,13 @@ class TestCompatiblePreset(ProviderContract):
                 providers={"mygroq": {"type": "groq", "base_url": mock.base_url, "api_key": KEY}},
                 supports_documents=False,
                 reasoning_model="mygroq/openai/gpt-oss-20b",
+                transcription_model="mygroq/whisper-large-v3-turbo",
             )
 
 
-class TestVllmPreset(ProviderContract, RerankContract):
-    """The vLLM preset by its own name: Chat Completions, and rerank at /v1/rerank.
+class TestVllmPreset(ProviderContract, RerankContract, TranscriptionContract):
+    """The vLLM preset by its own name: Chat Completions, rerank at /v1/rerank, and
+    speech to text at /v1/audio/transcriptions (json only).
 
     vLLM's Chat Completions reads no documents: the preset refuses them unsent.
     """
@@ -71,6 +78,7 @@ class TestVllmPreset(ProviderContract, RerankContract):
                 embedding_model="vllm/BAAI/bge-m3",
                 rerank_model="vllm/BAAI/bge-reranker-v2-m3",
                 reasoning_model="vllm/openai/gpt-oss-20b",
+                transcription_model="vllm/openai/whisper-large-v3",
             )
 
 
@@ -87,4 +95,5 @@ class TestOpenAIResponses(ProviderContract):
                     "openai": {"base_url": mock.base_url, "api_key": KEY, "api": "responses"}
                 },
                 embedding_model=EMBEDDING_MODEL,
+                transcription_model="openai/whisper-1",
             )

@@ -141,8 +141,10 @@ async def test_the_mock_refuses_an_effort_for_a_model_that_does_not_reason() -> 
 @pytest.mark.anyio
 async def test_streams_carry_the_setting_too() -> None:
     with OpenAIMock(api_key=KEY) as mock:
-        async with relaykit.Client(config(mock)) as client:
-            async with client.stream("openai/o4-mini", "think", reasoning="xhigh") as s:
-                async for _ in s:
-                    pass
+        async with (
+            relaykit.Client(config(mock)) as client,
+            client.stream("openai/o4-mini", "think", reasoning="xhigh") as s,
+        ):
+            async for _ in s:
+                pass
         assert mock.last_request.json()["reasoning_effort"] == "xhigh"

@@ -27,6 +27,7 @@ from relaykit import (
     InvalidRequestError,
     RelayError,
     RerankResponse,
+    TranscriptionResponse,
 )
 from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
@@ -38,6 +39,7 @@ from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
+from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 
@@ -72,6 +74,8 @@ _EMBEDDINGS = frozenset(("/v1/embeddings", "/embeddings"))
 #: Cohere's Rerank API, at the paths LiteLLM's proxy serves it on (Cohere's SDK
 #: calls /v2/rerank, Jina's and vLLM's clients /v1/rerank): answered by Client.rerank
 _RERANK = frozenset(("/v1/rerank", "/v2/rerank", "/rerank"))
+#: OpenAI's speech to text (a multipart form in): answered by Client.transcribe
+_TRANSCRIPTIONS = frozenset(("/v1/audio/transcriptions", "/audio/transcriptions"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
@@ -102,8 +106,8 @@ class _HungUp(Exception):
 
 
 class Gateway:
-    """An ASGI app serving OpenAI's Chat Completions, Responses and Embeddings APIs,
-    Anthropic's Messages API and Cohere's Rerank API.
+    """An ASGI app serving OpenAI's Chat Completions, Responses, Embeddings and speech
+    to text APIs, Anthropic's Messages API and Cohere's Rerank API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
@@ -120,6 +124,9 @@ class Gateway:
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
       answered by :meth:`relaykit.Client.rerank` (see :mod:`relaykit_gateway.cohere_rerank`);
+    - ``POST /v1/audio/transcriptions``: OpenAI's speech to text (a multipart form
+      in; json, verbose_json or text out), answered by :meth:`relaykit.Client.transcribe`
+      (see :mod:`relaykit_gateway.openai_transcriptions`);
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
@@ -226,8 +233,10 @@ class Gateway:
         counter = _COUNTERS.get(path)
         embeddings = path in _EMBEDDINGS
         rerank = path in _RERANK
-        # Anthropic has no embeddings or rerank API: its header does not change their shape
-        vendorless = embeddings or rerank
+        transcriptions = path in _TRANSCRIPTIONS
+        # Anthropic has no embeddings, rerank or speech-to-text API: its header does
+        # not change their shape
+        vendorless = embeddings or rerank or transcriptions
         shape: Dialect = (
             dialect
             or counter
@@ -257,6 +266,9 @@ class Gateway:
             elif rerank and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._rerank(body, caller, headers, receive, send)
+            elif transcriptions and scope["method"] == "POST":
+                raw = await self._bytes(receive, headers)
+                await self._transcribe(raw, caller, headers, receive, send)
             elif dialect or counter or vendorless or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
@@ -265,7 +277,8 @@ class Gateway:
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
                     " POST /v1/responses, POST /v1/messages, their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
-                    " POST /v1/embeddings, POST /v1/rerank and GET /v1/models",
+                    " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions"
+                    " and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -306,6 +319,14 @@ class Gateway:
         return name
 
     async def _body(self, receive: Receive, headers: dict[str, str]) -> Any:
+        body = await self._bytes(receive, headers)
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            raise InvalidRequestError(f"the request body is not JSON: {e}", param="body") from e
+
+    async def _bytes(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        """The whole request body, refused (413) past ``max_body_bytes``."""
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body_bytes:
             raise _Problem(413, self._too_large())
@@ -322,10 +343,7 @@ class Gateway:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        try:
-            return json.loads(b"".join(chunks))
-        except ValueError as e:
-            raise InvalidRequestError(f"the request body is not JSON: {e}", param="body") from e
+        return b"".join(chunks)
 
     def _too_large(self) -> str:
         return f"the request body is larger than the gateway's {self.max_body_bytes} bytes"
@@ -382,6 +400,32 @@ class Gateway:
                 await _send_error(send, OPENAI, error)
                 return
             await _send_json(send, 200, rerank_body(response, call), _answer_headers(response))
+
+        await _watched(headers, receive, answer)
+
+    async def _transcribe(
+        self, body: bytes, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/audio/transcriptions``: the text said in the form's audio, in OpenAI's
+        answer shape, with the same caller metadata, trace context and hang-up handling
+        as a chat."""
+        call = parse_transcription(
+            body, headers.get("content-type", ""), tuple(self.client.config.models)
+        )
+        self._check_model(caller, call.model)
+        params = _with_caller(call.params, caller, headers)
+
+        async def answer() -> None:
+            try:
+                response = await self.client.transcribe(call.model, call.audio, **params)
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, OPENAI, error)
+                return
+            out = transcription_body(response, call.response_format)
+            if isinstance(out, str):
+                await _send_text(send, out, _answer_headers(response))
+            else:
+                await _send_json(send, 200, out, _answer_headers(response))
 
         await _watched(headers, receive, answer)
 
@@ -553,7 +597,7 @@ async def _watched(
 
 
 def _answer_headers(
-    response: ChatResponse | EmbeddingResponse | RerankResponse,
+    response: ChatResponse | EmbeddingResponse | RerankResponse | TranscriptionResponse,
 ) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``), and, as the token counters do, whether the
@@ -596,6 +640,17 @@ async def _send_json(
     payload = dumps(body)
     start_headers = [_JSON, (b"content-length", str(len(payload)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_text(send: Send, text: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    payload = text.encode()
+    start_headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(payload)).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": start_headers})
     await send({"type": "http.response.body", "body": payload})
 
 

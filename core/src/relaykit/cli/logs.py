@@ -205,10 +205,31 @@ def _preview(record: CallRecord, width: int = 48) -> str:
         prompt = record.messages[0].text if record.messages else ""
         ranked = f"{count} document{'s' if count != 1 else ''} ranked"
         answer = ranked if record.ok else (record.error_message or "")
+    elif record.operation == "transcribe":
+        return _transcription_preview(record, width)
     else:
         prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
         answer = record.text if record.ok else (record.error_message or "")
     text = " ".join(f"{prompt} → {answer}".split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _transcription_preview(record: CallRecord, width: int) -> str:
+    """``audio (12.3 s) → 'first words…'``: the audio's length (never its bytes: the
+    record has none) and the start of its transcript, quoted."""
+    seconds = record.params.get("audio_seconds")
+    audio = f"audio ({seconds:.1f} s)" if isinstance(seconds, int | float) else "audio"
+    if not record.ok:
+        answer = " ".join((record.error_message or "").split())
+    elif not record.text:
+        return f"{audio} → transcribed"  # the record keeps no content
+    else:
+        said = " ".join(record.text.split())
+        room = max(width - len(audio) - 5, 4)  # " → " and the quotes
+        if len(said) > room:
+            said = said[: room - 1] + "…"
+        answer = f"'{said}'"
+    text = f"{audio} → {answer}"
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -29,6 +29,7 @@ BUILTIN_COMMANDS = (
     "chat",
     "embed",
     "rerank",
+    "transcribe",
     "models",
     "plugins",
     "demo",

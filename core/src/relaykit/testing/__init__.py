@@ -35,6 +35,7 @@ _EXPORTS = {
     "ProviderContract": "provider_contract",
     "EmbeddingContract": "provider_contract",
     "RerankContract": "provider_contract",
+    "TranscriptionContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
     "PDF": "provider_contract",
@@ -54,6 +55,9 @@ _EXPORTS = {
     "mock_ranking": "rerank_scores",
     "mock_embedding_tokens": "embedding_vectors",
     "MOCK_DIMENSIONS": "embedding_vectors",
+    "mock_audio": "audio_samples",
+    "mock_transcript": "audio_samples",
+    "mock_seconds": "audio_samples",
 }
 
 __all__ = [
@@ -85,6 +89,7 @@ __all__ = [
     "Response",
     "Script",
     "StorageContract",
+    "TranscriptionContract",
     "VendorMock",
     "bare_record",
     "call_log_lines",
@@ -93,9 +98,12 @@ __all__ = [
     "frozen_limiter",
     "instant_retries",
     "loopback_tls",
+    "mock_audio",
     "mock_embedding_tokens",
     "mock_ranking",
     "mock_relevance",
+    "mock_seconds",
+    "mock_transcript",
     "mock_vector",
     "require_program",
     "require_service",
@@ -112,6 +120,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from .audio_samples import mock_audio, mock_seconds, mock_transcript
     from .call_log_capture import call_log_lines, capture_call_log
     from .cancelling import cancel_in_flight
     from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
@@ -129,6 +138,7 @@ if TYPE_CHECKING:
         Harness,
         ProviderContract,
         RerankContract,
+        TranscriptionContract,
     )
     from .recording_exporter import RecordingExporter
     from .records import bare_record

@@ -35,6 +35,8 @@ from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..rerank import RerankRequest, RerankResponse, ranked
 from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
+from ..transcription import TranscriptionRequest, TranscriptionResponse
+from .audio_samples import mock_seconds, mock_transcript
 from .embedding_vectors import mock_embedding_tokens, mock_vector
 from .rerank_scores import mock_ranking
 from .script import Reply, Script
@@ -57,6 +59,10 @@ class FakeProvider:
     RERANK_PRICE: ClassVar[ModelPrice] = ModelPrice(
         Decimal(0), Decimal(0), per_search=Decimal("0.002")
     )
+    #: a ``whisper-*`` model's: USD 0.006 per minute of audio (as OpenAI's whisper-1)
+    WHISPER_PRICE: ClassVar[ModelPrice] = ModelPrice(
+        Decimal(0), Decimal(0), per_minute=Decimal("0.006")
+    )
 
     def __init__(
         self,
@@ -71,6 +77,7 @@ class FakeProvider:
         self.calls = calls
         self.embeddings = [] if embeddings is None else embeddings
         self.reranks: list[RerankRequest] = []
+        self.transcriptions: list[TranscriptionRequest] = []
         self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
@@ -92,7 +99,11 @@ class FakeProvider:
             reply.cache_write_1h_input_tokens,
         )
 
-    def _raise(self, reply: Reply, request: ChatRequest | EmbeddingRequest | RerankRequest) -> None:
+    def _raise(
+        self,
+        reply: Reply,
+        request: ChatRequest | EmbeddingRequest | RerankRequest | TranscriptionRequest,
+    ) -> None:
         if reply.status >= 400:
             raise error_for_status(
                 reply.status,
@@ -200,6 +211,42 @@ class FakeProvider:
             search_units=-(-len(request.documents) // 100),
         )
 
+    async def transcribe(self, request: TranscriptionRequest) -> TranscriptionResponse:
+        """:func:`~relaykit.testing.mock_transcript` of the audio (or the script's next
+        reply's ``text``; it may also fail the call or delay it).
+
+        A ``whisper-*`` model says how long the audio lasts
+        (:func:`~relaykit.testing.mock_seconds`) and counts no tokens, as a model
+        billed by the minute; any other counts tokens, as gpt-4o-transcribe does:
+        a thousand a minute of audio (``audio_tokens``), plus the prompt's words,
+        in, and the transcript's words out (or the reply's counts).
+        """
+        self.transcriptions.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        data = request.audio.data
+        text = reply.text or mock_transcript(data)
+        seconds = mock_seconds(data)
+        if request.model.startswith("whisper"):
+            return TranscriptionResponse(
+                text=text, language="english", duration=seconds, model=request.model
+            )
+        audio_tokens = -(-round(seconds * 1000) // 60)
+        prompt = len((request.prompt or "").split())
+        usage = Usage(
+            reply.input_tokens if reply.input_tokens is not None else audio_tokens + prompt,
+            reply.output_tokens if reply.output_tokens is not None else len(text.split()),
+        )
+        return TranscriptionResponse(
+            text=text,
+            model=request.model,
+            id="transcribe-fake",
+            usage=usage,
+            audio_tokens=min(audio_tokens, usage.input_tokens),
+        )
+
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
         return [
@@ -213,8 +260,13 @@ class FakeProvider:
 
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens (a
-        ``rerank-*`` model: :attr:`RERANK_PRICE`)."""
-        return self.RERANK_PRICE if model.startswith("rerank") else self.PRICE
+        ``rerank-*`` model: :attr:`RERANK_PRICE`; a ``whisper-*`` model:
+        :attr:`WHISPER_PRICE`)."""
+        if model.startswith("rerank"):
+            return self.RERANK_PRICE
+        if model.startswith("whisper"):
+            return self.WHISPER_PRICE
+        return self.PRICE
 
 
 class _Factory:
@@ -238,6 +290,7 @@ class _Factory:
             self._plugin.embeddings,
         )
         provider.reranks = self._plugin.reranks
+        provider.transcriptions = self._plugin.transcriptions
         self._plugin.instances.append(provider)
         return provider
 
@@ -255,7 +308,8 @@ class FakePlugin:
         self.type = type
         self.context_window = context_window
         #: the class the factory builds: a subclass changes one behaviour in a test
-        #: (``rerank = None`` for a provider without rerank, a batching ``embed``)
+        #: (``rerank = None`` for a provider without rerank, a batching ``embed``,
+        #: ``transcribe = None`` for one without speech to text)
         self.provider = provider
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
@@ -264,6 +318,8 @@ class FakePlugin:
         self.embeddings: list[EmbeddingRequest] = []
         #: the rerank requests the fake providers received, in order
         self.reranks: list[RerankRequest] = []
+        #: the transcription requests the fake providers received, in order
+        self.transcriptions: list[TranscriptionRequest] = []
         self.instances: list[FakeProvider] = []
 
     @hookimpl

@@ -14,7 +14,9 @@ attached: a text part that is one ``<document name="...">`` element (how a
 client quotes a text file, which Chat Completions takes only as text) counts
 as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
 and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
-(``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`.
+(``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`;
+speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
+:mod:`.openai_transcriptions`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from . import openai_embeddings, openai_rerank, openai_responses
+from . import openai_embeddings, openai_rerank, openai_responses, openai_transcriptions
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
@@ -49,6 +51,9 @@ class OpenAIMock(VendorMock):
 
     base_path = "/v1"
     responses_failure: Literal["error", "response.failed"] = "error"
+    #: the largest body ``/v1/audio/transcriptions`` takes (OpenAI's: 25 MiB); a
+    #: test standing in for another service sets its own
+    max_transcription_body: int = openai_transcriptions.MAX_BODY
 
     def __init__(
         self,
@@ -90,6 +95,8 @@ class OpenAIMock(VendorMock):
             return await self._embeddings(request.json())
         if request.method == "POST" and request.path == "/v1/rerank":
             return await self._rerank(request.json())
+        if request.method == "POST" and request.path == "/v1/audio/transcriptions":
+            return await self._transcriptions(request)
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -226,6 +233,27 @@ class OpenAIMock(VendorMock):
             openai_rerank.render(body, query, documents, self._n, reply),
             headers=dict(reply.headers),
         )
+
+    async def _transcriptions(self, request: Request) -> Response:
+        """The text heard in the uploaded audio (:mod:`.openai_transcriptions`); the
+        script's next reply may fail the request, delay it, set its text or its
+        token counts."""
+        try:
+            fields, file = openai_transcriptions.validate(request, self.max_transcription_body)
+        except openai_responses.Refusal as e:
+            kind = "server_error" if e.status >= 500 or e.status == 413 else "invalid_request_error"
+            return _error(e.status, e.message, kind, None, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        self._n += 1
+        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        kind, body = openai_transcriptions.render(fields, file, reply)
+        if kind == "text":
+            headers["content-type"] = "text/plain; charset=utf-8"
+            return Response(200, headers, body.encode())
+        return Response.json(body, headers=headers)
 
     def sent_reasoning(self, request: Request) -> Reasoning | None:
         """``reasoning_effort``, or the ``reasoning`` object of the Responses API or

@@ -50,6 +50,7 @@ from relaykit import (
     ToolCallDelta,
 )
 
+from .audio_samples import mock_audio, mock_transcript
 from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
 from .rerank_scores import mock_relevance
 from .script import Reply
@@ -131,6 +132,11 @@ class Harness:
     #: refusal. The mock scores each document with
     #: :func:`~relaykit.testing.mock_relevance`.
     rerank_model: str | None = None
+    #: a model id the provider transcribes audio with (``provider/model``), or
+    #: ``None`` when its API has no speech to text: the contract then checks the
+    #: typed refusal. The mock answers :func:`~relaykit.testing.mock_transcript`
+    #: of the audio (:func:`~relaykit.testing.mock_audio` says what is in it).
+    transcription_model: str | None = None
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -613,6 +619,25 @@ class ProviderContract:
         assert r.usage.input_tokens > 0 and r.usage.output_tokens == 0
         assert r.latency is not None and r.latency > 0
 
+    # -- speech to text -----------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_transcribe_returns_the_text_said(self, harness: Harness) -> None:
+        audio = mock_audio("the quick brown fox", seconds=2.0)
+        async with self.client(harness) as client:
+            if harness.transcription_model is None:
+                with pytest.raises(InvalidRequestError, match="no transcription API"):
+                    await client.transcribe(harness.model, audio)
+                assert not harness.mock.requests, "a refused transcription must not be sent"
+                return
+            r = await client.transcribe(harness.transcription_model, audio, language="en")
+        assert r.text == "the quick brown fox"
+        assert r.provider == harness.transcription_model.split("/", 1)[0] and r.model
+        # Billed by the minute (then it says how long) or by the token (then it counts).
+        assert r.duration == pytest.approx(2.0) or r.usage.input_tokens > 0
+        assert r.language
+        assert r.latency is not None and r.latency > 0
+
     # -- models ----------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -784,6 +809,90 @@ class RerankContract:
         assert r.attempts == 2
 
 
+class TranscriptionContract:
+    """More tests for a provider with speech to text: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``transcription_model``.
+
+    ``class TestOpenAI(ProviderContract, TranscriptionContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def transcription_model(self, harness: Harness) -> str:
+        """The harness's transcription model (it must have one)."""
+        assert harness.transcription_model, (
+            "TranscriptionContract needs Harness(transcription_model=...)"
+        )
+        return harness.transcription_model
+
+    @pytest.mark.anyio
+    async def test_transcribe_sends_the_prompt_and_language(
+        self, harness: Harness, transcription_model: str
+    ) -> None:
+        audio = mock_audio("ship it to Zyxel", seconds=1.0)
+        async with self.client(harness) as client:
+            r = await client.transcribe(
+                transcription_model, audio, language="de", prompt="Zyxel, Qonto"
+            )
+        assert r.text == "ship it to Zyxel"
+        sent = harness.mock.last_request.body
+        assert b"Zyxel, Qonto" in sent
+        assert audio in sent, "the audio goes as it is, not re-encoded"
+
+    @pytest.mark.anyio
+    async def test_transcribe_reads_a_file_and_other_formats(
+        self, harness: Harness, transcription_model: str, tmp_path: Any
+    ) -> None:
+        path = tmp_path / "memo.wav"
+        path.write_bytes(mock_audio("from a file"))
+        mp3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 8
+        async with self.client(harness) as client:
+            from_path = await client.transcribe(transcription_model, path)
+            from_str = await client.transcribe(transcription_model, str(path))
+            from_mp3 = await client.transcribe(
+                transcription_model, relaykit.AudioFile(mp3, filename="voice memo.mp3")
+            )
+        assert from_path.text == from_str.text == "from a file"
+        assert from_mp3.text == mock_transcript(mp3)
+
+    @pytest.mark.anyio
+    async def test_transcribe_refuses_what_is_no_audio_unsent(
+        self, harness: Harness, transcription_model: str, tmp_path: Any
+    ) -> None:
+        async with self.client(harness) as client:
+            with pytest.raises(InvalidRequestError, match="format is unknown"):
+                await client.transcribe(transcription_model, b"plain text, not audio")
+            with pytest.raises(InvalidRequestError, match="no such file"):
+                await client.transcribe(transcription_model, tmp_path / "missing.wav")
+        assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_transcribe_errors_are_typed_without_the_key(
+        self, harness: Harness, transcription_model: str
+    ) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.transcribe(transcription_model, mock_audio("x"))
+        error = caught.value
+        assert error.provider == transcription_model.split("/", 1)[0]
+        if harness.supports_retry_after:
+            assert error.retry_after == pytest.approx(7)
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+
+    @pytest.mark.anyio
+    async def test_transcribe_retries_a_server_error(
+        self, harness: Harness, transcription_model: str
+    ) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.transcribe(transcription_model, mock_audio("retried"))
+        assert r.text == "retried"
+        assert r.attempts == 2
+
+
 __all__ = [
     "PDF",
     "PNG",
@@ -793,4 +902,5 @@ __all__ = [
     "ProviderContract",
     "Reply",
     "RerankContract",
+    "TranscriptionContract",
 ]

@@ -11,6 +11,7 @@ client CPU as everything else relaykit does per call.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from types import TracebackType
@@ -48,6 +49,17 @@ _FAILURES = (aiohttp.ClientError, TimeoutError)
 _NO_CONTENT_TYPE = ("Content-Type",)
 #: the idle timer fails a wait this much early rather than re-arm for a sliver
 _TIMER_SLACK = 0.001
+#: aiohttp's size above which a body of bytes makes it warn (a ResourceWarning that
+#: it may hold up the event loop); such a body (an audio upload) goes as a BytesIO,
+#: which aiohttp writes in chunks, still with its Content-Length
+_LARGE_BODY = 2**20
+
+
+def _body(content: bytes | None) -> bytes | io.BytesIO | None:
+    """``content`` as aiohttp takes it without a warning: bytes, or a large body's BytesIO."""
+    if content is not None and len(content) > _LARGE_BODY:
+        return io.BytesIO(content)
+    return content
 
 
 class AiohttpClient:
@@ -139,7 +151,7 @@ class AiohttpClient:
                 self._url(url),
                 headers=headers,
                 skip_auto_headers=_skip_auto_headers(headers),
-                data=content,
+                data=_body(content),
                 allow_redirects=False,
                 timeout=self._timeout,
             )
@@ -275,7 +287,7 @@ class StreamedRequest:
                 client._url(self._url),
                 headers=headers,
                 skip_auto_headers=_skip_auto_headers(headers),
-                data=self._content,
+                data=_body(self._content),
                 allow_redirects=False,
                 timeout=timeout,
             )

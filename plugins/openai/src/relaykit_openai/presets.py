@@ -6,7 +6,8 @@ Pick one by provider name (``groq/llama-3.3-70b-versatile``) or by ``type`` in
 refuses them with a typed error before sending anything. Reranking likewise:
 only the services that serve ``/rerank`` (vLLM, Together, OpenRouter,
 Fireworks) have ``rerank``; for OpenAI and the others ``Client.rerank``
-refuses before sending. Documents likewise:
+refuses before sending. Speech to text likewise: Groq, Together, Mistral and
+vLLM serve ``/audio/transcriptions``; the others refuse. Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
 ``reasoning_effort``, as OpenRouter's ``reasoning`` object, or, for DeepSeek and
@@ -23,6 +24,7 @@ from .provider import Encoding, OpenAIProvider
 if TYPE_CHECKING:
     from .documents import ChatDocuments
     from .reasoning import ReasoningStyle
+    from .transcription import TranscriptionStyle
 
 #: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
 _CACHE_CONTROL = frozenset({"openrouter"})
@@ -68,6 +70,21 @@ _EMBEDDINGS: dict[str, Encoding | None] = {
 #: Ollama have no rerank API (LM Studio even answers 200 to unknown paths), nor
 #: have Groq, xAI, DeepSeek, Mistral or Cerebras: their presets refuse unsent.
 _RERANK = frozenset({"vllm", "together", "openrouter", "fireworks"})
+#: services that transcribe audio at ``POST /audio/transcriptions`` (see
+#: .transcription), and how: Groq (whisper-large-v3, whisper-large-v3-turbo) and
+#: Together (openai/whisper-large-v3) answer verbose_json, vLLM json only, Mistral
+#: (voxtral-mini-latest) a form of its own. Fireworks serves speech to text at
+#: hosts apart from its inference API (audio-prod.api.fireworks.ai,
+#: audio-turbo.api.fireworks.ai, per docs.fireworks.ai/guides/querying-asr-models),
+#: OpenRouter as base64 JSON, not a form; xAI, DeepSeek, Cerebras, LM Studio and
+#: Ollama have no such API. Their presets refuse unsent. The size limit is OpenAI's
+#: alone: the others' depend on the account (Groq: 25 MB free, 100 MB paid).
+_TRANSCRIPTION: dict[str, TranscriptionStyle] = {
+    "groq": "verbose",
+    "together": "verbose",
+    "mistral": "mistral",
+    "vllm": "json",
+}
 #: how each service takes ``reasoning=`` when not by ``reasoning_effort`` (see
 #: .reasoning): OpenRouter's own object; DeepSeek and Mistral pick thinking by
 #: model, so their presets refuse the setting unsent
@@ -84,7 +101,8 @@ def preset(
     name: str, base_url: str, api_key_env: str | None, requires_api_key: bool
 ) -> type[OpenAIProvider]:
     """A provider type for an OpenAI-compatible service (one not listed here
-    embeds, asking for vectors as JSON numbers, and has no rerank)."""
+    embeds, asking for vectors as JSON numbers, and has no rerank and no speech
+    to text)."""
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
@@ -104,6 +122,12 @@ def preset(
         Preset.embedding_encoding = encoding
     if name in _RERANK:
         Preset.rerank = OpenAIProvider._rerank  # type: ignore[assignment]
+    style = _TRANSCRIPTION.get(name)
+    if style is None:
+        Preset.transcribe = None  # type: ignore[assignment,method-assign]
+    else:
+        Preset.transcription_style = style
+    Preset.max_transcription_body = None
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL

@@ -15,6 +15,11 @@ def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
     return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
 
 
+def _audio(inp: str, out: str, audio: str) -> ModelPrice:
+    """A speech-to-text model's tokens: text in (the prompt), out, and audio in."""
+    return ModelPrice(Decimal(inp), Decimal(out), audio_input=Decimal(audio))
+
+
 OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-4o": (128_000, _p("2.50", "10.00", "1.25")),
     "gpt-4o-mini": (128_000, _p("0.15", "0.60", "0.075")),
@@ -38,4 +43,13 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "text-embedding-3-small": (8_192, _p("0.02", "0")),
     "text-embedding-3-large": (8_192, _p("0.13", "0")),
     "text-embedding-ada-002": (8_192, _p("0.10", "0")),
+    # speech to text (developers.openai.com/api/docs/pricing): whisper-1 is billed
+    # per minute of audio, USD 0.006; the gpt-4o transcribe models per token: audio
+    # input USD 6.00 (mini 3.00) per million, text input (the prompt) 2.50 (1.25),
+    # output 10.00 (5.00), which OpenAI estimates as USD 0.006 (0.003) a minute.
+    # (The audio rate is in OpenAI's cookbook too: "gpt-4o-transcription is $2.50
+    # text in, $10.00 text out and $6.00 audio input all per 1M tokens".)
+    "whisper-1": (None, ModelPrice(Decimal(0), Decimal(0), per_minute=Decimal("0.006"))),
+    "gpt-4o-transcribe": (16_000, _audio("2.50", "10.00", "6.00")),
+    "gpt-4o-mini-transcribe": (16_000, _audio("1.25", "5.00", "3.00")),
 }

@@ -20,6 +20,8 @@ from relaykit import (
     RerankResponse,
     SSEDecoder,
     StreamError,
+    TranscriptionRequest,
+    TranscriptionResponse,
     json_decode,
     json_encode,
 )
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
     from .documents import ChatDocuments
+    from .transcription import TranscriptionStyle
 
 #: how ``/embeddings`` sends vectors back: ``"base64"`` (little-endian float32
 #: bytes, a quarter of the JSON) or ``"float"`` (JSON numbers, for servers that
@@ -73,6 +76,11 @@ class OpenAIProvider:
       (little-endian float32, a quarter of the JSON; OpenAI's SDKs ask for it) or
       ``"float"`` (JSON numbers). The default is ``"base64"`` for OpenAI, and for
       each compatible preset what its service takes. Either shape is read.
+
+    Speech to text (:meth:`relaykit.Client.transcribe`): ``POST
+    /audio/transcriptions`` for OpenAI and the compatible presets that serve it
+    (Groq, Together, Mistral, vLLM; the others refuse unsent); see
+    :mod:`relaykit_openai.transcription`.
 
     Rerank: OpenAI has none, so ``rerank`` is ``None`` and
     :meth:`relaykit.Client.rerank` refuses it with a typed error before sending
@@ -119,6 +127,13 @@ class OpenAIProvider:
     #: how the service takes ``reasoning=`` (:mod:`.reasoning`): ``reasoning_effort``,
     #: OpenRouter's ``reasoning`` object, or not at all, refused unsent
     reasoning_style: ClassVar[ReasoningStyle] = "effort"
+    #: which form and ``response_format`` ``/audio/transcriptions`` takes (see
+    #: :mod:`.transcription`)
+    transcription_style: ClassVar[TranscriptionStyle] = "verbose"
+    #: the largest request body ``/audio/transcriptions`` takes, refused before
+    #: sending when larger (``None``: the service says). OpenAI's is 25 MiB: its
+    #: 413 reads "Maximum content size limit (26214400) exceeded".
+    max_transcription_body: ClassVar[int | None] = 26_214_400
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -137,6 +152,7 @@ class OpenAIProvider:
         self._models_url = f"{settings.base_url}/models"
         self._embeddings_url = f"{settings.base_url}/embeddings"
         self._rerank_url = f"{settings.base_url}/rerank"
+        self._transcriptions_url = f"{settings.base_url}/audio/transcriptions"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
@@ -366,6 +382,24 @@ class OpenAIProvider:
         from . import rerank  # loaded on first use, as the embeddings module
 
         return await rerank.rerank(self._http, self._rerank_url, self._headers, self._name, request)
+
+    async def transcribe(self, request: TranscriptionRequest) -> TranscriptionResponse:
+        """``POST /audio/transcriptions``: the text said in ``request.audio`` (see
+        :mod:`relaykit_openai.transcription` for the form and which answer is asked for).
+
+        A request over the service's size limit is refused before sending.
+        """
+        from . import transcription  # loaded on first use, as the embeddings module
+
+        return await transcription.transcribe(
+            self._http,
+            self._transcriptions_url,
+            self._headers,
+            self._name,
+            request,
+            style=self.transcription_style,
+            max_body=self.max_transcription_body,
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""

@@ -1,0 +1,155 @@
+"""OpenAI's own SDK transcribing through the gateway, over loopback HTTP, as its users
+would: to the fake provider, and on through relaykit-openai to the OpenAI mock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+import relaykit
+from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_audio
+from relaykit_gateway.testing import KEY, running, running_over
+
+pytestmark = pytest.mark.anyio
+
+SPEECH = mock_audio("the gateway heard this", seconds=30)
+
+
+@asynccontextmanager
+async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
+    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
+    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
+    async with client, running(client) as url:
+        yield url
+
+
+def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
+    # no retries of the SDK's own: the gateway's client does those
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+async def test_a_file_from_the_sdk_comes_back_as_its_text(
+    fake: FakePlugin, records: RecordingExporter, tmp_path: Path
+) -> None:
+    path = tmp_path / "memo.wav"
+    path.write_bytes(SPEECH)
+    async with gateway_over(fake, records) as url, sdk(url) as client:
+        with path.open("rb") as file:
+            r = await client.audio.transcriptions.create(
+                model="fake/whisper-1",
+                file=file,
+                language="en",
+                prompt="gateway",
+                temperature=0.2,
+                extra_body={"user": "u-7"},
+            )
+    assert r.text == "the gateway heard this"
+    (sent,) = fake.transcriptions
+    assert (sent.model, sent.language, sent.prompt) == ("whisper-1", "en", "gateway")
+    assert (sent.audio.data, sent.audio.upload_name) == (SPEECH, "memo.wav")
+    assert sent.extra == {"temperature": "0.2"}
+    assert sent.metadata == {"user": "u-7", "gateway_key": "alice"}
+    (record,) = records.records
+    assert (record.operation, record.params["audio_seconds"]) == ("transcribe", 30.0)
+
+
+async def test_verbose_json_and_text_as_the_sdk_reads_them(fake: FakePlugin) -> None:
+    async with gateway_over(fake) as url, sdk(url) as client:
+        verbose = await client.audio.transcriptions.create(
+            model="fake/whisper-1", file=("a.wav", SPEECH), response_format="verbose_json"
+        )
+        text = await client.audio.transcriptions.create(
+            model="fake/whisper-1", file=("a.wav", SPEECH), response_format="text"
+        )
+        tokens = await client.audio.transcriptions.create(
+            model="fake/gpt-transcribe", file=("a.wav", SPEECH)
+        )
+    assert (verbose.text, verbose.language, verbose.duration) == (
+        "the gateway heard this",
+        "english",
+        30.0,
+    )
+    assert text == "the gateway heard this"
+    usage: Any = tokens.usage
+    assert (usage.type, usage.input_tokens, usage.output_tokens) == ("tokens", 500, 4)
+
+
+async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMock) -> None:
+    async with running_over(openai=openai_mock.base_url) as url, httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{url}/v1/audio/transcriptions",
+            headers={"authorization": f"Bearer {KEY}"},
+            data={"model": "whisper-1"},
+            files={"file": ("memo.wav", SPEECH, "audio/wav")},
+        )
+    assert r.status_code == 200
+    assert r.json() == {
+        "text": "the gateway heard this",
+        "usage": {"type": "duration", "seconds": 30},
+    }
+    assert (r.headers["x-relaykit-provider"], r.headers["x-relaykit-cost"]) == ("openai", "0.003")
+    sent = openai_mock.last_request
+    assert sent.path == "/v1/audio/transcriptions" and SPEECH in sent.body
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "message"),
+    [
+        ({"model": "fake/whisper-1"}, None, "`file` is required"),
+        ({}, {"file": ("a.wav", SPEECH)}, "`model` must be a non-empty string"),
+        (
+            {"model": "fake/whisper-1", "response_format": "srt"},
+            {"file": ("a.wav", SPEECH)},
+            "srt and vtt need segment times",
+        ),
+        (
+            {"model": "fake/whisper-1", "timestamp_granularities[]": "word"},
+            {"file": ("a.wav", SPEECH)},
+            "`timestamp_granularities` is not served",
+        ),
+        ({"model": "fake/whisper-1"}, {"file": ("a.txt", b"not audio")}, "format is unknown"),
+    ],
+)
+async def test_what_cannot_be_served_is_a_400_in_openais_shape(
+    fake: FakePlugin, data: dict[str, str], files: Any, message: str
+) -> None:
+    async with gateway_over(fake) as url, httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{url}/v1/audio/transcriptions",
+            headers={"authorization": f"Bearer {KEY}"},
+            data=data,
+            files=files or {"other": ("x.txt", b"x", "text/plain")},
+        )
+        json_body = await http.post(
+            f"{url}/v1/audio/transcriptions",
+            headers={"authorization": f"Bearer {KEY}"},
+            json={"model": "fake/whisper-1"},
+        )
+    assert r.status_code == 400
+    assert message in r.json()["error"]["message"]
+    assert json_body.status_code == 400
+    assert "must be a multipart/form-data form" in json_body.json()["error"]["message"]
+    assert fake.transcriptions == []
+
+
+async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> None:
+    from relaykit_gateway.keys import GatewayKeys
+
+    keys = GatewayKeys.parse(f"alice={KEY}", models="alice=fake/gpt-*")
+    client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake])
+    async with client, running(client, keys) as url, httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{url}/v1/audio/transcriptions",
+            headers={"authorization": f"Bearer {KEY}"},
+            data={"model": "fake/whisper-1"},
+            files={"file": ("a.wav", SPEECH)},
+        )
+    assert r.status_code == 403
+    assert fake.transcriptions == []

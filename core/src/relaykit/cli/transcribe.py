@@ -1,0 +1,108 @@
+"""``relaykit transcribe``: the text said in an audio file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from ..audio import AudioFile
+    from ..config import Config
+    from ..transcription import TranscriptionResponse
+    from .context import CliContext
+
+
+def register(
+    commands: argparse._SubParsersAction[Any], parents: Sequence[argparse.ArgumentParser]
+) -> None:
+    """Add the ``transcribe`` command."""
+    parser = commands.add_parser(
+        "transcribe",
+        parents=parents,
+        help="transcribe an audio file to text",
+        description="Print the text said in FILE (flac, m4a, mp3, mp4, ogg, wav or webm; "
+        "- reads stdin): relaykit transcribe -m openai/gpt-4o-mini-transcribe memo.m4a",
+    )
+    parser.add_argument("file", metavar="FILE", help="the audio file, or - for stdin")
+    parser.add_argument(
+        "-m",
+        "--model",
+        help="provider/model or an alias (default: [defaults] transcription_model)",
+    )
+    parser.add_argument(
+        "--language", metavar="CODE", help="the audio's language (en, de, ...): faster, surer"
+    )
+    parser.add_argument(
+        "--prompt", metavar="TEXT", help="a text to guide spelling and style (names, jargon)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: the text with its language, length, usage and cost",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``relaykit transcribe``."""
+    context: CliContext = args.context
+    audio = _audio(args.file)
+    config = context.load_config()
+    model = args.model or config.defaults.transcription_model
+    if not model:
+        raise ConfigError(
+            "no transcription model given",
+            hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini-transcribe) "
+            "or set [defaults] transcription_model in relaykit.toml",
+        )
+    response = context.run(_transcribe, context, config, model, audio, args)
+    if args.json:
+        answer = {
+            "provider": response.provider,
+            "model": response.model,
+            "text": response.text,
+            "language": response.language,
+            "duration": response.duration,
+            "input_tokens": response.usage.input_tokens,
+            "output_tokens": response.usage.output_tokens,
+            "cost_usd": None if response.cost is None else str(response.cost),
+        }
+        print(json.dumps(answer, ensure_ascii=False))
+        return 0
+    sys.stdout.write(response.text)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _audio(file: str) -> str | AudioFile:
+    """The path to transcribe, or for ``-`` the audio piped on stdin (read now, before
+    anything connects)."""
+    if file != "-":
+        return file
+    from ..audio import AudioFile
+
+    stdin = sys.stdin
+    if stdin is None or stdin.isatty():
+        raise InvalidRequestError(
+            "no audio on stdin", hint="pipe a file in (relaykit transcribe - < memo.wav)"
+        )
+    data = stdin.buffer.read()
+    if not data:
+        raise InvalidRequestError("stdin held no audio (0 bytes)")
+    return AudioFile(data)
+
+
+async def _transcribe(
+    context: CliContext,
+    config: Config,
+    model: str,
+    audio: str | AudioFile,
+    args: argparse.Namespace,
+) -> TranscriptionResponse:
+    async with context.client(config) as client:
+        return await client.transcribe(model, audio, language=args.language, prompt=args.prompt)

@@ -1,0 +1,170 @@
+""":meth:`relaykit.Client.transcribe`: the chat pipeline's steps, for a transcription.
+
+read the audio -> validate -> redact outbound (the prompt) -> route -> rate-limit
+reserve -> breaker -> retry(provider transcribe with timeouts) -> cost -> reconcile
+limits -> span, metrics and log record -> return.
+
+As for rerank (:mod:`relaykit.rerank_call`), everything but the first and last
+steps is the chat call's own code; routes work as for chat but do not hedge
+(a second upload of the same audio would be billed twice), and nothing is
+cached. A budget holds the audio's minutes at the price per minute when the
+file's header says how long it lasts (WAV, FLAC); other formats are settled
+when the answer says.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import single_calls
+from .attempts import run_attempts
+from .audio import media_type, read_audio
+from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .protocols import Provider
+from .routing import Target
+from .single_calls import capability, finish, new_call, run_call
+from .transcription import (
+    TranscriptionRequest,
+    TranscriptionResponse,
+    build_transcription_request,
+    transcription_cost,
+)
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+
+_WHO_TRANSCRIBES = (
+    "transcribe with a provider that has one: openai (whisper-1, gpt-4o-transcribe,"
+    " gpt-4o-mini-transcribe), or the OpenAI-compatible groq, together, mistral or vllm"
+)
+
+
+async def send_transcription(
+    provider: Provider, request: TranscriptionRequest, target: Target
+) -> TranscriptionResponse:
+    """``provider.transcribe(request)``, checked: a typed refusal when the provider has no
+    transcription API."""
+    transcribe = capability(provider, "transcribe", target, "transcription", _WHO_TRANSCRIBES)
+    response: TranscriptionResponse = await transcribe(request)
+    return response
+
+
+async def transcribe(
+    client: Client, model: str, audio: object, params: dict[str, Any]
+) -> TranscriptionResponse:
+    """Run one transcription through ``client``'s pipeline (see the module docstring)."""
+    if client._closed:
+        raise ClientClosedError("this client is closed")
+    targets = client._router.plan(model)  # an unknown model fails before the file is read
+    found = await read_audio(audio)
+    call = _start(client, model, found, targets, params)
+    return await run_call(client, call, lambda: _run(client, call))
+
+
+def _start(
+    client: Client,
+    model: str,
+    audio: Any,
+    targets: tuple[Target, ...],
+    params: dict[str, Any],
+) -> _Call:
+    if client._closed:  # closed while the file was read
+        raise ClientClosedError("this client is closed")
+    request = build_transcription_request(targets[0].model, audio, params)
+    size = len(request.prompt or "")
+    limit = client.config.validation.max_chars
+    if size > limit:
+        raise InvalidRequestError(
+            f"the prompt carries {size:,} characters of text, over the limit of {limit:,}",
+            param="prompt",
+            hint="shorten the prompt, or raise [validation] max_chars",
+        )
+    if client._outbound is not None and request.prompt:
+        # Outbound redaction keeps PII from the provider; the prompt only guides
+        # the model, so nothing comes back to restore.
+        request = attrs.evolve(request, prompt=client._outbound.redact(request.prompt))
+    seconds = request.audio_seconds
+    call = new_call(
+        client, model, request, targets, size, "transcribe", minutes=(seconds or 0.0) / 60
+    )
+    if client._tracer is not None:
+        call.span = client._tracer.start_transcribe(call)
+    return call
+
+
+async def _run(client: Client, call: _Call) -> TranscriptionResponse:
+    if client._cold:
+        await client._warm_up(call)
+
+    async def attempt(provider: Provider, req: Any, target: Target) -> TranscriptionResponse:
+        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+
+    try:
+        response = await run_attempts(client, call, attempt)
+    except RelayError as error:
+        await client._fail(call, error)
+        raise
+    target = call.served
+    assert target is not None
+    request = _request(call)
+    response = attrs.evolve(
+        response,
+        language=response.language or request.language,
+        provider=target.provider,
+        model=response.model or target.model,
+        latency=time.monotonic() - call.started,
+        cost=transcription_cost(client._price(target, response.model), response),
+        attempts=call.attempts,
+    )
+    tracer: Any = client._tracer  # there is one when the call has a span
+    seconds = {"audio_seconds": response.duration} if response.duration is not None else None
+    await finish(
+        client,
+        call,
+        target,
+        response,
+        lambda: tracer.finish_transcribe(call, response),
+        text=response.text,
+        params=seconds,
+    )
+    return response
+
+
+def _request(call: _Call) -> TranscriptionRequest:
+    """The transcription's request (see ``_Call.request``)."""
+    request: Any = call.request
+    return request  # type: ignore[no-any-return]
+
+
+def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of a transcription has (``Client._record_fields``'s).
+
+    Never the audio: its parameters are the audio's size (``audio_bytes``),
+    ``media_type`` and length (``audio_seconds``: its header's, until the vendor
+    says), the ``language`` asked for, ``timeout``, and with content, ``extra``
+    and metadata. With content on, its one message is the prompt (a user
+    message), when there is one; the transcript is the record's ``text``.
+    """
+    request = _request(call)
+    params: dict[str, Any] = {
+        "audio_bytes": len(request.audio.data),
+        "media_type": media_type(request.audio),
+    }
+    if request.audio_seconds is not None:
+        params["audio_seconds"] = round(request.audio_seconds, 3)
+    if request.language is not None:
+        params["language"] = request.language
+    return single_calls.record_fields(
+        client,
+        call,
+        target,
+        texts=(request.prompt,) if request.prompt else (),
+        params=params,
+        timeout=request.timeout,
+        extra=request.extra,
+        metadata=request.metadata,
+    )

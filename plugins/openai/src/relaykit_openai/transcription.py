@@ -1,0 +1,232 @@
+"""Speech to text over ``POST /audio/transcriptions``: OpenAI, and the compatible
+services that serve it (Groq, Together, Mistral, vLLM).
+
+The request is a ``multipart/form-data`` form: ``model``, ``file`` (the audio,
+named with a suffix the service knows the format by), ``language``,
+``prompt`` and ``response_format``, then ``extra``'s fields (``temperature``,
+``timestamp_granularities``: a list goes as repeated ``name[]`` fields, as
+OpenAI's SDK sends it).
+
+Which ``response_format`` (the preset's :data:`TranscriptionStyle`):
+
+- ``"verbose"`` (OpenAI, Groq, Together): ``verbose_json`` for Whisper models,
+  for the audio's language and length (Groq's ``json`` says neither, and a
+  price per minute needs the length); ``json`` for the others, which refuse
+  ``verbose_json`` (OpenAI: "response_format 'verbose_json' is not compatible
+  with model 'gpt-4o-transcribe'. Use 'json' or 'text' instead.") and count
+  tokens instead, in ``usage``.
+- ``"json"`` (vLLM): ``json`` for every model (older vLLM servers take only
+  ``json`` and ``text``); its ``usage`` says the seconds of audio.
+- ``"mistral"``: Mistral's form takes no ``response_format`` and no
+  ``prompt`` (a prompt is refused before sending, not dropped); its answer
+  says ``usage.prompt_audio_seconds``.
+
+The answer's length is ``duration`` (``verbose_json``), else ``usage.seconds``
+(``{"type": "duration"}``), else Mistral's ``usage.prompt_audio_seconds``;
+tokens are ``usage``'s (``{"type": "tokens"}``, with
+``input_token_details.audio_tokens``). A plain-text answer (``extra=
+{"response_format": "text"}``) is its own transcript. The id is the body's,
+Groq's ``x_groq.id``, or the ``x-request-id`` header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from relaykit import (
+    InvalidRequestError,
+    RelayError,
+    TranscriptionRequest,
+    TranscriptionResponse,
+    Usage,
+    json_decode,
+    multipart,
+)
+from relaykit.audio import media_type
+from relaykit.http_errors import error_from_http
+
+from . import wire
+
+if TYPE_CHECKING:
+    from relaykit.http import HttpClient
+
+TranscriptionStyle = Literal["verbose", "json", "mistral"]
+_MIB = 1024 * 1024
+
+
+def response_format(model: str, style: TranscriptionStyle) -> str | None:
+    """The ``response_format`` to ask ``model`` for (``None``: the form has none)."""
+    if style == "mistral":
+        return None
+    if style == "verbose" and "whisper" in model.lower():
+        return "verbose_json"
+    return "json"
+
+
+def form(request: TranscriptionRequest, style: TranscriptionStyle, name: str) -> tuple[bytes, str]:
+    """The form's body for ``request``, and its content type.
+
+    Raises :class:`~relaykit.InvalidRequestError` (unsent) for a prompt the
+    service has no field for.
+    """
+    fields: dict[str, list[tuple[str, str]]] = {"model": [("model", request.model)]}
+    if request.language is not None:
+        fields["language"] = [("language", request.language)]
+    if request.prompt is not None:
+        if style == "mistral":
+            raise InvalidRequestError(
+                f"{name}'s transcription API takes no prompt",
+                provider=name,
+                model=request.model,
+                param="prompt",
+                hint="leave prompt out, or pass the service's own fields in extra={...}",
+            )
+        fields["prompt"] = [("prompt", request.prompt)]
+    asked = response_format(request.model, style)
+    if asked is not None:
+        fields["response_format"] = [("response_format", asked)]
+    for key, value in request.extra.items():
+        fields[key] = list(_extra_fields(key, value))  # replaces relaykit's own
+    audio = request.audio
+    file = multipart.Part("file", audio.data, audio.upload_name, media_type(audio))
+    return multipart.encode([f for entries in fields.values() for f in entries], [file])
+
+
+def _extra_fields(key: str, value: Any) -> list[tuple[str, str]]:
+    """``extra[key]`` as form fields: a list as repeated ``key[]``, a dict as JSON,
+    booleans as ``true``/``false``; ``None`` as no field."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [(f"{key}[]", _text(item)) for item in value]
+    return [(key, _text(value))]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def parse(
+    body: bytes, headers: Mapping[str, str], request: TranscriptionRequest, name: str
+) -> TranscriptionResponse:
+    """The :class:`~relaykit.TranscriptionResponse` for a service's answer (see the
+    module docstring); a ``KeyError``, ``TypeError`` or ``ValueError`` when it is
+    not one."""
+    request_id = headers.get("x-request-id")
+    kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json" and not body.lstrip().startswith(b"{"):
+        # text, srt or vtt, asked for in extra: the body is the transcript.
+        return TranscriptionResponse(
+            text=body.decode("utf-8").strip(), model=request.model, id=request_id
+        )
+    data = json_decode.loads(body)
+    if not isinstance(data, dict):
+        raise TypeError(f"a JSON {type(data).__name__}, not an object")
+    text = data["text"]
+    if not isinstance(text, str):
+        raise TypeError(f"text is a {type(text).__name__}, not a string")
+    usage: Mapping[str, Any] = data.get("usage") or {}
+    duration = _seconds(data.get("duration"))
+    if duration is None and usage.get("type") == "duration":
+        duration = _seconds(usage.get("seconds"))
+    if duration is None:
+        duration = _seconds(usage.get("prompt_audio_seconds"))  # Mistral's
+    tokens = Usage()
+    audio_tokens = 0
+    if usage.get("type") == "tokens" or "prompt_tokens" in usage:
+        tokens = Usage(
+            _count(usage.get("input_tokens", usage.get("prompt_tokens"))),
+            _count(usage.get("output_tokens", usage.get("completion_tokens"))),
+        )
+        details = usage.get("input_token_details") or {}
+        audio_tokens = min(_count(details.get("audio_tokens")), tokens.input_tokens)
+    groq: Mapping[str, Any] = data.get("x_groq") or {}
+    language = data.get("language")
+    return TranscriptionResponse(
+        text=text,
+        language=language if isinstance(language, str) and language else None,
+        duration=duration,
+        model=str(data.get("model") or request.model),
+        id=data.get("id") or groq.get("id") or request_id,
+        usage=tokens,
+        audio_tokens=audio_tokens,
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """A length in seconds (vLLM sends some as strings); ``None`` for none."""
+    if value is None or isinstance(value, bool):
+        return None
+    seconds = float(value)
+    if not seconds >= 0:
+        raise ValueError(f"{value!r} is not a length in seconds")
+    return seconds
+
+
+def _count(value: Any) -> int:
+    """A token count; 0 for none, a ValueError for what is not a whole number."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    raise ValueError(f"{value!r} is not a token count")
+
+
+async def transcribe(
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    name: str,
+    request: TranscriptionRequest,
+    *,
+    style: TranscriptionStyle,
+    max_body: int | None,
+) -> TranscriptionResponse:
+    """Transcribe ``request``'s audio at ``url`` (``{base_url}/audio/transcriptions``).
+
+    A form larger than ``max_body`` bytes is refused before sending (OpenAI's
+    limit is 25 MiB for the whole request), with no status, so a route falls
+    back to a deployment that may take it. A failure is typed as chat's is.
+    """
+    body, content_type = form(request, style, name)
+    if max_body is not None and len(body) > max_body:
+        raise InvalidRequestError(
+            f"the audio is {len(request.audio.data) / _MIB:.1f} MiB: {name} takes requests"
+            f" of up to {max_body / _MIB:g} MiB",
+            provider=name,
+            model=request.model,
+            param="audio",
+            hint="compress it (ffmpeg -i IN -ac 1 -b:a 32k OUT.mp3) or split it"
+            " (ffmpeg -i IN -f segment -segment_time 600 -c copy OUT%03d.mp3)",
+        )
+    r = await http.post(url, content=body, headers={**headers, "content-type": content_type})
+    if r.status_code >= 400:
+        raise error_from_http(
+            r.status_code, r.headers, r.content, provider=name, model=request.model
+        )
+    try:
+        if r.content.lstrip().startswith(b"{"):
+            data = json_decode.loads(r.content)
+            if isinstance(data, dict) and data.get("error") and "text" not in data:
+                # A failure reported with status 200 is an error.
+                status = wire.error_status(data["error"])
+                raise error_from_http(
+                    status, r.headers, r.content, provider=name, model=request.model
+                )
+        return parse(r.content, r.headers, request, name)
+    except (KeyError, TypeError, ValueError) as e:
+        raise RelayError(
+            f"the transcription response could not be read ({type(e).__name__}: {e})"[:300],
+            provider=name,
+            model=request.model,
+            hint="the service does not answer as OpenAI's /audio/transcriptions does: check"
+            " that its base_url is the API's (ending in /v1), or report it",
+        ) from None
