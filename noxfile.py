@@ -139,6 +139,14 @@ def rerank(session: nox.Session) -> None:
     session.run("python", "bench/rerank.py", *session.posargs)
 
 
+@nox.session
+def transcribe(session: nox.Session) -> None:
+    """Client CPU per transcription: relaykit and raw HTTP (``bench/transcribe.py``; pass
+    its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/transcribe.py", *session.posargs)
+
+
 @nox.session(name="embedding-cache")
 def embedding_cache(session: nox.Session) -> None:
     """The embeddings cache's storage round trips, SQLite and PostgreSQL

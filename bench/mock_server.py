@@ -28,6 +28,9 @@ Run it alone::
 ``POST /v1/rerank`` answers a fixed ranking of ``RERANK_DOCUMENTS`` documents, in
 the shape vLLM's and Together's rerank endpoints use.
 
+``POST /v1/audio/transcriptions`` answers a fixed transcript with token usage,
+as OpenAI's ``gpt-4o-mini-transcribe`` does, whatever audio the form carries.
+
 ``GET /__stats`` returns the server's request and connection counts and its own
 CPU seconds, so a benchmark can check the server is not the bottleneck.
 
@@ -185,6 +188,23 @@ def rerank_body() -> bytes:
     return _json({"id": "rerank-bench", "model": RERANK_MODEL, "results": results, "usage": usage})
 
 
+TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+TRANSCRIPT = "Hello from the benchmark: this is what the audio said, word for word."
+
+
+def transcription_body() -> bytes:
+    """OpenAI's ``json`` transcription answer for a gpt-4o transcribe model: the
+    text and its token usage (audio tokens in, text tokens out)."""
+    usage = {
+        "type": "tokens",
+        "input_tokens": 500,
+        "input_token_details": {"text_tokens": 0, "audio_tokens": 500},
+        "output_tokens": 17,
+        "total_tokens": 517,
+    }
+    return _json({"text": TRANSCRIPT, "usage": usage})
+
+
 ANTHROPIC_MODEL = "claude-haiku-4-5-20251001"
 ANTHROPIC_USAGE = {
     "input_tokens": 24,
@@ -314,6 +334,7 @@ class Responses:
         self.embeddings_base64 = _json_response("200 OK", embeddings_body("base64"))
         self.embeddings_float = _json_response("200 OK", embeddings_body("float"))
         self.rerank = _json_response("200 OK", rerank_body())
+        self.transcription = _json_response("200 OK", transcription_body())
         # Index 1: the first event with text (after OpenAI's role chunk; after
         # Anthropic's message_start, content_block_start and ping it is index 3).
         self.stream_parts = _stream_writes(stream_events(), 1, event_writes=event_writes)
@@ -396,6 +417,8 @@ class Connection(asyncio.Protocol):
             self._reply(answer, close=close)
         elif head.startswith(b"post /v1/rerank "):
             self._reply(self._responses.rerank, close=close)
+        elif head.startswith(b"post /v1/audio/transcriptions "):
+            self._reply(self._responses.transcription, close=close)
         elif head.startswith(b"get /__stats "):
             self._reply(Stats.response(), close=close)
         else:
