@@ -281,6 +281,29 @@ async def rerank(demo: Demo) -> None:
         demo.say(f"< {result.score:.2f} #{result.index}: {result.document}")
 
 
+async def thinking(demo: Demo) -> None:
+    """How much a model thinks first: one setting for every provider, each sent as its own."""
+    demo.mock.script.reply("1001 = 7 x 11 x 13, so no.", reasoning_tokens=96)
+    r = await demo.client.chat("openai/o4-mini", "Is 1001 prime?", reasoning="low")
+    sent = demo.mock.last_request.json()["reasoning_effort"]
+    demo.say(f'> reasoning="low" went to OpenAI as reasoning_effort={sent!r}')
+    demo.say(f"< {r.text!r} ({r.usage.reasoning_tokens} of its output tokens were thinking)")
+    r = await demo.client.chat("openai/o4-mini", "Say hi", reasoning=3000)
+    sent = demo.mock.last_request.json()["reasoning_effort"]
+    demo.say(f"> a budget of 3,000 tokens went as reasoning_effort={sent!r} (Claude gets the budget)")
+
+
+async def speech_to_text(demo: Demo) -> None:
+    """A voice memo becomes text; whisper-1 bills its minutes."""
+    from ..testing import mock_audio
+
+    memo = mock_audio("Meet at noon on Thursday, bring the Acme contract.", seconds=12)
+    r = await demo.client.transcribe("openai/whisper-1", memo, language="en")
+    demo.say(f"> a {len(memo) // 1000} kB WAV")
+    demo.say(f"< {r.text!r}")
+    demo.say(f"< {r.duration:.0f} s of {r.language}, ${r.cost} at $0.006 a minute")
+
+
 async def typed_errors(demo: Demo) -> None:
     """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
     async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
@@ -323,6 +346,8 @@ STEPS: tuple[Step, ...] = (
     Step("response cache", cached),
     Step("embeddings", embeddings),
     Step("rerank", rerank),
+    Step("thinking: reasoning=", thinking),
+    Step("speech to text", speech_to_text),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )
