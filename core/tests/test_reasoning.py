@@ -110,3 +110,32 @@ def test_the_sync_client_takes_it_too() -> None:
     with relaykit.SyncClient({"storage": {"backend": "none"}}, plugins=[fake]) as c:
         c.chat("fake/m", "think", reasoning="low")
     assert fake.calls[0].reasoning == Reasoning("low")
+
+
+def test_summary_asks_for_the_reasoning_text_and_cannot_ask_it_of_thinking_off() -> None:
+    r = build_request("m", (), {"reasoning": {"effort": "high", "summary": True}}).reasoning
+    assert r == Reasoning("high", summary=True)
+    assert r.to_param() == {"effort": "high", "summary": True}
+    assert Reasoning.coerce({"summary": False}) == Reasoning(summary=False)
+    with pytest.raises(InvalidRequestError, match="a model told not to think"):
+        Reasoning("none", summary=True)
+    with pytest.raises(InvalidRequestError, match="summary must be True, False or None"):
+        Reasoning("low", summary="yes")  # type: ignore[arg-type]
+    assert Reasoning("none", summary=False).off  # asking for no text of no thinking is fine
+
+
+def test_the_cache_key_tells_a_summary_apart() -> None:
+    def key(reasoning: object) -> str:
+        messages = (relaykit.Message.user("hi"),)
+        return cache_key("openai", build_request("m", messages, {"reasoning": reasoning}))
+
+    assert (
+        len(
+            {
+                key("high"),
+                key(Reasoning("high", summary=True)),
+                key({"effort": "high", "summary": False}),
+            }
+        )
+        == 3
+    )

@@ -389,7 +389,7 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
         # `output_type` is left out on purpose: the schema written from it is in
         # the key, and a class with the same schema asks for the same answer.
         (ResponseFormat, {"type", "schema", "name", "strict", "output_type"}),
-        (Reasoning, {"effort", "budget_tokens"}),
+        (Reasoning, {"effort", "budget_tokens", "summary"}),
     ],
 )
 def test_the_key_knows_every_field(cls: type, fields: set[str]) -> None:

@@ -231,9 +231,11 @@ async def test_the_responses_apis_effort_reaches_openais_responses_api(
             model=O4, input="hi", reasoning={"effort": "minimal", "summary": "detailed"}
         )
     assert openai_mock.last_request.path.endswith("/responses")
-    assert openai_mock.sent_reasoning(openai_mock.last_request) == Reasoning("minimal")
-    # the summary is not passed on (see responses_dialect's docstring)
-    assert sent(openai_mock)["reasoning"] == {"effort": "minimal"}
+    assert openai_mock.sent_reasoning(openai_mock.last_request) == Reasoning(
+        "minimal", summary=True
+    )
+    # relaykit asks for a summary, not for a kind of one: OpenAI's "auto"
+    assert sent(openai_mock)["reasoning"] == {"effort": "minimal", "summary": "auto"}
 
 
 @pytest.mark.anyio
@@ -480,7 +482,11 @@ def test_chat_completions_thinking_fields(
         ({}, None, None),
         ({"summary": "auto"}, None, None),
         ({"effort": None, "summary": "concise"}, None, None),
-        ({"effort": "low", "summary": "auto", "context": "all_turns"}, Reasoning("low"), None),
+        (
+            {"effort": "low", "summary": "auto", "context": "all_turns"},
+            Reasoning("low", summary=True),
+            None,
+        ),
         ({"effort": "max"}, None, {"reasoning_effort": "max"}),
     ],
 )
@@ -502,7 +508,16 @@ def test_responses_thinking_fields(
             None,
         ),
         ({"thinking": {"type": "disabled"}}, Reasoning("none"), None),
-        ({"thinking": {"type": "adaptive", "display": "summarized"}}, Reasoning(), None),
+        (
+            {"thinking": {"type": "adaptive", "display": "summarized"}},
+            Reasoning(summary=True),
+            None,
+        ),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 2048, "display": "omitted"}},
+            Reasoning(budget_tokens=2048, summary=False),
+            None,
+        ),
         (
             {
                 "thinking": {"type": "adaptive"},
@@ -545,3 +560,20 @@ def test_a_conflict_between_an_effort_and_thinking_off_names_where_it_is() -> No
     with pytest.raises(InvalidRequestError) as caught:
         OPENAI.parse(body, aliases=())
     assert caught.value.param == "reasoning.enabled"
+
+
+@pytest.mark.anyio
+async def test_a_responses_summary_asks_claude_for_its_thinking_text(
+    anthropic_mock: AnthropicMock,
+) -> None:
+    # Codex asks for an effort and a summary: Claude 4.7 on omit the text unless asked
+    async with openai_sdk(anthropic=anthropic_mock.base_url) as sdk:
+        await sdk.responses.create(
+            model="anthropic/claude-opus-4-7",
+            input="hi",
+            reasoning={"effort": "high", "summary": "auto"},
+        )
+    assert sent(anthropic_mock)["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert anthropic_mock.sent_reasoning(anthropic_mock.last_request) == Reasoning(
+        "high", summary=True
+    )

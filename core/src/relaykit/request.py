@@ -114,10 +114,18 @@ class Reasoning:
     Ollama's gpt-oss) or a budget (Anthropic, Gemini 2.5, Cohere), converting the
     other with :meth:`level` and :meth:`tokens`; one that cannot control thinking
     refuses the call before sending it, so a route falls back.
+
+    ``summary`` asks for the model's reasoning to come back as text
+    (``ChatResponse.reasoning``): ``True`` asks the vendors that return it only
+    when asked (OpenAI's Responses API, as a summary; Claude 4.7 on; Gemini's
+    thoughts), ``False`` asks those that would return it not to, ``None``
+    leaves each vendor's default. Vendors that never return it (OpenAI's Chat
+    Completions) ignore it, as do those that always do.
     """
 
     effort: Effort | None = None
     budget_tokens: int | None = None
+    summary: bool | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.effort is not None and self.effort not in EFFORT_BUDGETS:
@@ -148,6 +156,18 @@ class Reasoning:
                 "on whether the model thinks",
                 param="reasoning",
                 hint="give one of them, or both on the same side of off",
+            )
+        if self.summary is not None and not isinstance(self.summary, bool):
+            raise InvalidRequestError(
+                f"reasoning summary must be True, False or None, not {self.summary!r}",
+                param="reasoning",
+            )
+        if self.summary and self.off:
+            raise InvalidRequestError(
+                "reasoning summary=True asks for the reasoning of a model told not to think",
+                param="reasoning",
+                hint="turn thinking on (an effort other than 'none', a budget above 0),"
+                " or drop summary",
             )
 
     @property
@@ -182,8 +202,8 @@ class Reasoning:
     @classmethod
     def coerce(cls, value: Reasoning | str | int | bool | Mapping[str, Any]) -> Reasoning:
         """Accept a Reasoning, an effort (``"low"``), a budget in tokens (``2048``),
-        ``True`` (thinking on) or ``False`` (off), or a dict with ``effort`` and/or
-        ``budget_tokens``."""
+        ``True`` (thinking on) or ``False`` (off), or a dict with ``effort``,
+        ``budget_tokens`` and ``summary``, each optional."""
         if isinstance(value, Reasoning):
             return value
         if isinstance(value, bool):
@@ -193,16 +213,17 @@ class Reasoning:
         if isinstance(value, int):
             return cls(budget_tokens=value)
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"effort", "budget_tokens"})
+            fields = ("effort", "budget_tokens", "summary")
+            unknown = sorted(set(value) - set(fields))
             if unknown:
                 raise InvalidRequestError(
                     f"reasoning has no field {unknown[0]!r}",
                     param="reasoning",
-                    hint=did_you_mean(
-                        unknown[0], ("effort", "budget_tokens"), "use effort or budget_tokens"
-                    ),
+                    hint=did_you_mean(unknown[0], fields, "use effort, budget_tokens or summary"),
                 )
-            return cls(value.get("effort"), value.get("budget_tokens"))
+            return cls(
+                value.get("effort"), value.get("budget_tokens"), summary=value.get("summary")
+            )
         raise InvalidRequestError(
             f"reasoning {value!r} is not understood",
             param="reasoning",
@@ -216,6 +237,8 @@ class Reasoning:
             out["effort"] = self.effort
         if self.budget_tokens is not None:
             out["budget_tokens"] = self.budget_tokens
+        if self.summary is not None:
+            out["summary"] = self.summary
         return out
 
 

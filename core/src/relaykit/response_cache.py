@@ -93,7 +93,8 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
         r.extra,
     )
     if r.reasoning is not None:  # only then: keys without it stay as they were
-        fields += ([r.reasoning.effort, r.reasoning.budget_tokens],)
+        thinking = r.reasoning
+        fields += ([thinking.effort, thinking.budget_tokens, thinking.summary],)
     try:  # _canonical, without its frame
         return _fast_canonical(fields)
     except TypeError:  # what orjson refuses (see _make_canonical)

@@ -362,3 +362,22 @@ async def test_the_mock_refuses_a_budget_not_below_max_tokens(mock: AnthropicMoc
                 max_tokens=2048,
                 extra={"thinking": {"type": "enabled", "budget_tokens": 2048}},
             )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("summary", "display"), [(True, "summarized"), (False, "omitted")])
+async def test_summary_says_whether_adaptive_thinking_comes_back_as_text(
+    summary: bool, display: str
+) -> None:
+    # Claude 4.7 on omit the thinking text unless asked for its summary
+    with AnthropicMock(api_key=KEY) as mock:
+        body = await send(mock, OPUS, reasoning=Reasoning("high", summary=summary))
+        assert body["thinking"] == {"type": "adaptive", "display": display}
+        assert mock.sent_reasoning(mock.last_request) == Reasoning("high", summary=summary)
+
+
+@pytest.mark.anyio
+async def test_a_budget_model_returns_its_thinking_anyway_so_summary_is_not_sent() -> None:
+    with AnthropicMock(api_key=KEY) as mock:
+        body = await send(mock, HAIKU, reasoning=Reasoning("low", summary=False))
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}

@@ -451,3 +451,12 @@ async def test_the_mock_checks_the_inference_config_against_thinking(
                 "think",
                 extra={"inferenceConfig": inference, "additionalModelRequestFields": extra},
             )
+
+
+@pytest.mark.anyio
+async def test_summary_asks_adaptive_claude_for_its_thinking_text(send: Send) -> None:
+    body = await send(OPUS, reasoning=Reasoning("low", summary=True))
+    assert fields(body) == {
+        "thinking": {"type": "adaptive", "display": "summarized"},
+        "output_config": {"effort": "low"},
+    }

@@ -336,3 +336,14 @@ def test_the_mock_reads_the_setting_back(settings: Any, read: Reasoning | None) 
     if settings is not None:
         body["generationConfig"] = {"thinkingConfig": settings}
     assert sent_reasoning(body) == read
+
+
+@pytest.mark.anyio
+async def test_summary_asks_for_thoughts_over_the_providers_option(mock: GeminiMock) -> None:
+    async with client(mock, include_thoughts=False) as c:
+        await c.chat(FLASH_25, "think", reasoning=Reasoning("low", summary=True))
+        assert thinking_config(mock) == {"includeThoughts": True, "thinkingBudget": 1024}
+        await c.chat(FLASH_3, "think", reasoning={"effort": "high", "summary": False})
+        assert thinking_config(mock) == {"includeThoughts": False, "thinkingLevel": "high"}
+        await c.chat(FLASH_25, "think", reasoning="low")  # the option, when the call says nothing
+        assert thinking_config(mock) == {"includeThoughts": False, "thinkingBudget": 1024}

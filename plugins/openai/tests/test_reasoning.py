@@ -61,7 +61,7 @@ async def test_the_responses_api_takes_reasoning_effort_and_keeps_a_summary_from
             )
             body = mock.last_request.json()
             assert body["reasoning"] == {"effort": "low", "summary": "auto"}
-            assert mock.sent_reasoning(mock.last_request) == Reasoning("low")
+            assert mock.sent_reasoning(mock.last_request) == Reasoning("low", summary=True)
             # extra's own effort is the caller's last word
             await client.chat(
                 "openai/o4-mini", "think", reasoning="low", extra={"reasoning": {"effort": "high"}}
@@ -148,3 +148,52 @@ async def test_streams_carry_the_setting_too() -> None:
             async for _ in s:
                 pass
         assert mock.last_request.json()["reasoning_effort"] == "xhigh"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("api", "model", "reasoning", "field", "wire"),
+    [
+        # the Responses API returns reasoning text only as summaries, only when asked
+        (
+            "responses",
+            "openai/o4-mini",
+            Reasoning("high", summary=True),
+            "reasoning",
+            {"effort": "high", "summary": "auto"},
+        ),
+        ("responses", "openai/o4-mini", Reasoning(summary=True), "reasoning", {"summary": "auto"}),
+        (
+            "responses",
+            "openai/o4-mini",
+            Reasoning("high", summary=False),
+            "reasoning",
+            {"effort": "high"},
+        ),
+        # OpenRouter returns reasoning unless told to leave it out
+        (
+            "chat",
+            "openrouter/deepseek/deepseek-r1",
+            Reasoning("low", summary=False),
+            "reasoning",
+            {"effort": "low", "exclude": True},
+        ),
+        (
+            "chat",
+            "openrouter/deepseek/deepseek-r1",
+            Reasoning(summary=True),
+            "reasoning",
+            {"enabled": True},
+        ),
+        # OpenAI's Chat Completions returns no reasoning text: nothing to ask for
+        ("chat", "openai/o4-mini", Reasoning("low", summary=True), "reasoning_effort", "low"),
+    ],
+)
+async def test_summary_asks_for_the_reasoning_text_where_the_api_returns_it_on_request(
+    api: str, model: str, reasoning: Reasoning, field: str, wire: Any
+) -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        body = await sent(mock, model, reasoning, api=api)
+    assert body[field] == wire
+    if field == "reasoning_effort":
+        assert "reasoning" not in body

@@ -36,9 +36,10 @@ the effort :meth:`relaykit.Reasoning.level` gives it):
   and another vendor refuses it.
 
 A ``thinking`` of another type, or a budget that is not a whole number of
-tokens (1 or more), is a 400 that names it. ``display`` (whether Anthropic returns the thinking text
-summarized or omitted) is not sent: relaykit has no setting for it, and the
-thinking a provider returns comes back as ``thinking`` blocks either way.
+tokens (1 or more), is a 400 that names it. ``display`` (``summarized`` or
+``omitted``: whether the thinking text comes back) becomes relaykit's
+``summary`` (``True`` or ``False``), which other vendors read in their own
+terms (OpenAI's Responses API summaries, Gemini's thoughts).
 ``output_config.effort`` without thinking on (Anthropic's length-of-answer
 setting, not a thinking one), or the effort ``max`` (which relaykit has no
 word for), stays in ``output_config``, which goes to the provider as sent.
@@ -223,6 +224,8 @@ def _message_id(provider_id: str | None) -> str:
 
 # -- requests -----------------------------------------------------------------
 
+#: what ``thinking.display`` takes: whether the thinking text comes back
+_DISPLAYS = ("summarized", "omitted")
 #: the ``thinking`` types the gateway reads (``between_tools`` goes as sent)
 _THINKING_TYPES = ("enabled", "adaptive", "disabled", "between_tools")
 
@@ -247,11 +250,14 @@ def _reasoning(extra: dict[str, Any]) -> Reasoning | None:
     if kind == "disabled":
         del extra["thinking"]
         return Reasoning("none")
+    display = thinking.get("display")
+    summary = None if display is None else effort_word(display, "thinking.display", _DISPLAYS)
+    shown = None if summary is None else summary == "summarized"
     if kind == "enabled":
         budget = whole_tokens(thinking.get("budget_tokens"), "thinking.budget_tokens", 1)
-        found = setting("thinking", effort, budget)
+        found = setting("thinking", effort, budget, summary=shown)
     elif kind == "adaptive":
-        found = setting("output_config.effort", effort)
+        found = setting("output_config.effort", effort, summary=shown)
     else:
         raise InvalidRequestError(
             f"`thinking.type` is {kind!r}; use one of {', '.join(_THINKING_TYPES)}",

@@ -12,10 +12,10 @@ plugin sends in its own vendor's terms (see :mod:`relaykit_gateway.reasoning_fie
 - OpenRouter's ``reasoning`` object, which many OpenAI-compatible clients send,
   is read too: ``effort`` as an effort, ``max_tokens`` as a budget in tokens
   (one or the other, as OpenRouter takes them), ``enabled`` alone as thinking
-  on (the model's own amount) or off. Its ``exclude`` is accepted and has no
-  effect: reasoning the model returns still comes back, as ``reasoning_content``
-  (relaykit has no setting to leave it out, and clients that do not want it
-  ignore the field). Any other key is a 400.
+  on (the model's own amount) or off. Its ``exclude: true`` asks, with one of
+  those, that the reasoning's text not come back (relaykit's ``summary=False``:
+  vendors that return it only when asked are not asked); reasoning a provider
+  returns anyway still comes back as ``reasoning_content``. Any other key is a 400.
 
 Both at once must agree; a value the API would refuse is a 400 that names the
 field, before any call. The effort ``max``, which relaykit has no word for, is
@@ -219,8 +219,9 @@ def _openrouter_reasoning(obj: Mapping[str, Any]) -> tuple[Reasoning | None, boo
             hint=did_you_mean(unknown[0], _OPENROUTER_KEYS),
         )
     effort, budget, enabled = obj.get("effort"), obj.get("max_tokens"), obj.get("enabled")
-    if obj.get("exclude") is not None:
-        flag(obj["exclude"], "reasoning.exclude")
+    # exclude: the reasoning's text is not to come back (relaykit's summary=False)
+    exclude = flag(obj["exclude"], "reasoning.exclude") if obj.get("exclude") is not None else False
+    hidden = False if exclude else None
     if enabled is not None:
         flag(enabled, "reasoning.enabled")
     if effort is not None and budget is not None:
@@ -232,12 +233,12 @@ def _openrouter_reasoning(obj: Mapping[str, Any]) -> tuple[Reasoning | None, boo
         word = effort_word(effort, "reasoning.effort", OPENAI_EFFORTS)
         if word in VENDOR_ONLY_EFFORTS:
             return None, True
-        found = setting("reasoning.effort", word)
+        found = setting("reasoning.effort", word, summary=hidden)
     elif budget is not None:
         tokens = whole_tokens(budget, "reasoning.max_tokens", 0)
-        found = setting("reasoning.max_tokens", None, tokens)
+        found = setting("reasoning.max_tokens", None, tokens, summary=hidden)
     elif enabled is not None:
-        return (Reasoning() if enabled else Reasoning("none")), False
+        return (Reasoning(summary=hidden) if enabled else Reasoning("none")), False
     else:
         return None, False  # exclude alone: the model thinks as it likes
     if enabled is not None and enabled == found.off:

@@ -74,11 +74,18 @@ def require_mapping(value: Any, param: str, what: str) -> Mapping[str, Any]:
     raise InvalidRequestError(f"`{param}` must be an object ({what})", param=param)
 
 
-def setting(param: str, effort: str | None = None, budget_tokens: int | None = None) -> Reasoning:
-    """The :class:`~relaykit.Reasoning` for an effort and/or a budget read from ``param``;
-    relaykit's own refusal (an effort and a budget that disagree on whether the
-    model thinks) names ``param``, where the caller put them."""
+def setting(
+    param: str,
+    effort: str | None = None,
+    budget_tokens: int | None = None,
+    summary: bool | None = None,
+) -> Reasoning:
+    """The :class:`~relaykit.Reasoning` for an effort and/or a budget read from ``param``
+    (and whether the reasoning's text should come back, ``summary``); relaykit's
+    own refusal (an effort and a budget that disagree on whether the model
+    thinks) names ``param``, where the caller put them."""
     try:
-        return Reasoning(effort, budget_tokens)  # type: ignore[arg-type]  # checked by the caller
+        # the effort is checked by the caller
+        return Reasoning(effort, budget_tokens, summary=summary)  # type: ignore[arg-type]
     except InvalidRequestError as e:
         raise InvalidRequestError(f"`{param}`: {e.message}", param=param, hint=e.hint) from e

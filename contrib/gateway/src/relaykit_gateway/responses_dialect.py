@@ -22,17 +22,17 @@ reasoning.
 :mod:`relaykit_gateway.reasoning_fields`), which reaches whatever model the
 call goes to in its vendor's terms: o4-mini's ``reasoning_effort``, Claude's
 thinking budget... An effort the API would refuse is a 400 that names it.
-The object's other options (``summary``, ``generate_summary``, ``context``,
-``mode``) belong to OpenAI's Responses API alone and are not sent: relaykit
-has no setting for them, and passing them on in ``extra`` would break the
-call everywhere but there. Every other vendor's API refuses a ``reasoning``
-field (provider plugins merge ``extra`` into the body as it is), and so does
-OpenAI's Chat Completions, which relaykit-openai speaks unless its ``api``
-option says ``"responses"``; Codex asks for a ``summary`` on every request.
-Whatever reasoning text a provider returns still comes back as the summary
-of a reasoning item; OpenAI's own API returns summaries only when asked, so
-through relaykit-openai's Responses mode a reasoning item carries its
-encrypted content and no summary text.
+With an effort, a ``summary`` (``auto``, ``concise``, ``detailed``) becomes
+relaykit's ``summary=True``: the providers that return reasoning text only
+when asked are asked (OpenAI's Responses API for ``auto`` summaries, Claude
+4.7 on, Gemini's thoughts). Without an effort it is not read: Codex asks for
+a summary on every request, and that alone must not turn thinking on for a
+model that was not asked to think. The object's other options
+(``generate_summary``, ``context``, ``mode``) belong to OpenAI's Responses API
+alone and are not sent: passing them on in ``extra`` would break the call
+everywhere but there (every other vendor's API refuses a ``reasoning`` field,
+and so does OpenAI's Chat Completions). Whatever reasoning text a provider
+returns comes back as the summary of a reasoning item.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
+
+import attrs
 
 from relaykit import (
     ChatResponse,
@@ -222,10 +224,11 @@ def _response_id(provider_id: str | None) -> str:
 
 def _reasoning(value: Any, extra: dict[str, Any]) -> Reasoning | None:
     """``reasoning=`` from the ``reasoning`` object's ``effort`` (``None``: the model's
-    default). Its other options (``summary``...) are not sent: see the module's
-    docstring. The effort ``max``, which relaykit has no word for, goes into
-    ``extra`` as ``reasoning_effort`` instead, untranslated (as the gateway sent
-    every effort before relaykit had ``reasoning=``)."""
+    default), with ``summary=True`` when it asks for one. Its other options are
+    not sent: see the module's docstring. The effort ``max``, which relaykit has
+    no word for, goes into ``extra`` as ``reasoning_effort`` instead,
+    untranslated (as the gateway sent every effort before relaykit had
+    ``reasoning=``)."""
     if value is None:
         return None
     value = require_mapping(value, "reasoning", "with an `effort`")
@@ -236,7 +239,16 @@ def _reasoning(value: Any, extra: dict[str, Any]) -> Reasoning | None:
     if word in VENDOR_ONLY_EFFORTS:
         extra["reasoning_effort"] = word
         return None
-    return setting("reasoning.effort", word)
+    summary = value.get("summary")
+    if summary is not None:
+        summary = effort_word(summary, "reasoning.summary", _SUMMARIES)
+    found = setting("reasoning.effort", word)
+    # a summary of thinking turned off asks for nothing
+    return found if summary is None or found.off else attrs.evolve(found, summary=True)
+
+
+#: what the Responses API's ``reasoning.summary`` takes
+_SUMMARIES = ("auto", "concise", "detailed")
 
 
 def _input(value: Any) -> list[Message]:

@@ -290,7 +290,9 @@ async def thinking(demo: Demo) -> None:
     demo.say(f"< {r.text!r} ({r.usage.reasoning_tokens} of its output tokens were thinking)")
     r = await demo.client.chat("openai/o4-mini", "Say hi", reasoning=3000)
     sent = demo.mock.last_request.json()["reasoning_effort"]
-    demo.say(f"> a budget of 3,000 tokens went as reasoning_effort={sent!r} (Claude gets the budget)")
+    demo.say(
+        f"> a budget of 3,000 tokens went as reasoning_effort={sent!r} (Claude gets the budget)"
+    )
 
 
 async def speech_to_text(demo: Demo) -> None:

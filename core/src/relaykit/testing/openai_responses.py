@@ -159,13 +159,15 @@ def sent_reasoning(body: dict[str, Any]) -> Reasoning | None:
     obj = body.get("reasoning")
     if not isinstance(obj, dict):
         return None
+    # a Responses summary asks for the reasoning's text; OpenRouter's exclude, not to
+    summary = True if obj.get("summary") is not None else False if obj.get("exclude") else None
     if obj.get("effort") is not None:
-        return Reasoning(obj["effort"])
+        return Reasoning(obj["effort"], summary=summary)
     if obj.get("max_tokens") is not None:
-        return Reasoning(budget_tokens=obj["max_tokens"])
+        return Reasoning(budget_tokens=obj["max_tokens"], summary=summary)
     if "enabled" in obj:
-        return Reasoning() if obj["enabled"] else Reasoning("none")
-    return None
+        return Reasoning(summary=summary) if obj["enabled"] else Reasoning("none")
+    return Reasoning(summary=summary) if summary is not None else None
 
 
 def validate(body: Any) -> None:

@@ -27,6 +27,9 @@ from relaykit import Reasoning
 
 _DOCS = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude"
 _TYPES = ("enabled", "disabled", "adaptive")
+#: what adaptive thinking's ``display`` takes (the mock's reading: Claude 4.7 on
+#: omit the thinking text unless it is ``summarized``)
+_DISPLAYS = ("summarized", "omitted")
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
@@ -57,6 +60,10 @@ def thinking_problem(body: dict[str, Any]) -> str | None:
             f'"thinking.type.{kind}" is not supported for this model. Use '
             '"thinking.type.adaptive" and "output_config.effort" to control thinking.'
         )
+    display = thinking.get("display")
+    if display is not None and (kind != "adaptive" or display not in _DISPLAYS):
+        expected = ", ".join(f"'{d}'" for d in _DISPLAYS)
+        return f"thinking.display: expected one of {expected} with adaptive thinking"
     if kind == "disabled":
         return None
     if version is not None and version < (3, 7):
@@ -132,8 +139,10 @@ def sent_reasoning(body: dict[str, Any]) -> Reasoning:
         return Reasoning(budget_tokens=thinking["budget_tokens"])  # type: ignore[index]
     if kind != "adaptive":
         return Reasoning("none")
+    display = thinking.get("display")  # type: ignore[union-attr]
+    summary = None if display is None else display == "summarized"
     config = body.get("output_config")
     effort = config.get("effort") if isinstance(config, dict) else None
     if effort is None:
-        return Reasoning()
-    return Reasoning("xhigh" if effort == "max" else effort)
+        return Reasoning(summary=summary)
+    return Reasoning("xhigh" if effort == "max" else effort, summary=summary)

@@ -31,6 +31,10 @@ With thinking on, Claude refuses a ``temperature`` other than 1, a
 tool's name, and so JSON output emulated with a tool); relaykit refuses such a
 call before sending it, rather than let the API answer 400.
 
+``summary`` goes to adaptive models as ``thinking.display`` (``summarized``
+or ``omitted``: Claude 4.7 on omit the thinking text unless asked); models with
+a budget return their (summarised) thinking anyway, so it is not sent to them.
+
 ``extra={"thinking": ...}`` replaces all of this: it is sent as given, and
 ``reasoning=`` is then ignored.
 """
@@ -106,13 +110,23 @@ def adaptive_fields(reasoning: Reasoning, model: str) -> dict[str, Any]:
     """``thinking: {"type": "adaptive"}`` and the effort, for Claude 4.6 on."""
     if reasoning.off:
         return {}
-    out: dict[str, Any] = {"thinking": {"type": "adaptive"}}
+    out: dict[str, Any] = {"thinking": adaptive_thinking(reasoning)}
     level = reasoning.level()
     if level is not None:
         newer = (claude_version(model) or (0, 0)) >= (4, 7)
         effort = {"minimal": "low", "xhigh": "xhigh" if newer else "high"}.get(level, level)
         out["output_config"] = {"effort": effort}
     return out
+
+
+def adaptive_thinking(reasoning: Reasoning) -> dict[str, Any]:
+    """The ``thinking`` object of adaptive thinking, with ``display`` when
+    ``reasoning.summary`` says whether the thinking text comes back: Claude 4.7 on
+    omit it unless asked (``"summarized"``); ``"omitted"`` keeps only the signature."""
+    thinking: dict[str, Any] = {"type": "adaptive"}
+    if reasoning.summary is not None:
+        thinking["display"] = "summarized" if reasoning.summary else "omitted"
+    return thinking
 
 
 def budget(reasoning: Reasoning, model: str, max_tokens: int | None) -> int:

@@ -136,6 +136,8 @@ def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str,
     _check_claude_call(body, model)
     if version is not None and version >= (4, 6):
         out: dict[str, Any] = {"thinking": {"type": "adaptive"}}
+        if reasoning.summary is not None:  # Claude 4.7 on omit the text unless asked
+            out["thinking"]["display"] = "summarized" if reasoning.summary else "omitted"
         level = reasoning.level()
         if level is not None:
             xhigh = "xhigh" if version >= (4, 7) else "high"

@@ -23,7 +23,9 @@ The generation comes from the model's name (``gemini-3-pro-preview``,
 model) gets a budget, which every generation takes.
 
 ``reasoning=`` replaces the amount the provider's ``thinking_budget`` option
-sets for that call; ``include_thoughts`` still applies.
+sets for that call; ``include_thoughts`` still applies, unless the call's
+``summary`` says otherwise (``includeThoughts``: Gemini returns thought
+summaries only when asked).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def config(
     merged = dict(configured or {})
     if reasoning is not None:
         merged = without_amount(merged) | amount(reasoning, model, provider)
+        if reasoning.summary is not None:  # the call's word over the provider's option
+            merged["includeThoughts"] = reasoning.summary
     return merged or None
 
 

@@ -6,7 +6,10 @@ Ollama's ``/v1``); the Responses API takes ``reasoning: {"effort": ...}``;
 OpenRouter takes ``reasoning`` with an ``effort`` or a ``max_tokens`` budget.
 A budget goes to an effort-only API as :meth:`relaykit.Reasoning.level` says.
 ``reasoning=True`` (thinking on, no amount) sends nothing to an effort API: its
-models think by default. DeepSeek and Mistral pick thinking by model
+models think by default. ``summary=True`` asks the Responses API for reasoning
+summaries; ``summary=False`` asks OpenRouter to leave reasoning out
+(``exclude``); Chat Completions returns no reasoning text from OpenAI, so there
+it changes nothing. DeepSeek and Mistral pick thinking by model
 (``deepseek-reasoner``, ``magistral-*``), so their presets refuse the setting.
 """
 
@@ -25,12 +28,15 @@ def chat_fields(reasoning: Reasoning, style: ReasoningStyle, body: dict[str, Any
     """Put ``reasoning`` in a Chat Completions ``body`` the way ``style`` takes it."""
     if style == "openrouter":
         if reasoning.effort is not None:
-            body["reasoning"] = {"effort": reasoning.effort}
+            obj: dict[str, Any] = {"effort": reasoning.effort}
         elif reasoning.budget_tokens is not None:
             budget = reasoning.budget_tokens
-            body["reasoning"] = {"max_tokens": budget} if budget else {"effort": "none"}
+            obj = {"max_tokens": budget} if budget else {"effort": "none"}
         else:
-            body["reasoning"] = {"enabled": True}
+            obj = {"enabled": True}
+        if reasoning.summary is False:  # OpenRouter returns reasoning unless excluded
+            obj["exclude"] = True
+        body["reasoning"] = obj
         return
     level = reasoning.level()
     if level is not None:
@@ -38,10 +44,17 @@ def chat_fields(reasoning: Reasoning, style: ReasoningStyle, body: dict[str, Any
 
 
 def responses_field(reasoning: Reasoning, body: dict[str, Any]) -> None:
-    """Put ``reasoning`` in a Responses API ``body``: ``reasoning.effort``."""
+    """Put ``reasoning`` in a Responses API ``body``: ``reasoning.effort``, and
+    ``reasoning.summary`` (``"auto"``) when ``summary`` asks for the reasoning's text,
+    which the Responses API returns only as a summary, and only when asked."""
+    obj: dict[str, Any] = {}
     level = reasoning.level()
     if level is not None:
-        body["reasoning"] = {"effort": level}
+        obj["effort"] = level
+    if reasoning.summary:
+        obj["summary"] = "auto"
+    if obj:
+        body["reasoning"] = obj
 
 
 def merge_extra(body: dict[str, Any], extra: dict[str, Any]) -> None:
