@@ -9,6 +9,7 @@ import pytest
 
 import relaykit
 from relaykit import (
+    AuthenticationError,
     CircuitOpenError,
     ContextLengthError,
     InvalidRequestError,
@@ -145,6 +146,23 @@ async def test_context_length_falls_back_only_to_a_larger_window() -> None:
         assert r.provider == "big"
         with pytest.raises(ContextLengthError):
             await client.chat("down", "a long prompt")
+
+
+@pytest.mark.anyio
+async def test_a_model_the_deployment_does_not_serve_falls_back_and_other_4xx_do_not() -> None:
+    # A retired or misspelt model at one deployment is what a route's next one is
+    # for; a refused request (400) or key (401) would be refused again.
+    retired, backup = FakePlugin("retired"), FakePlugin("backup")
+    retired.script.push(Reply.failure(404, "The model `old-model` does not exist"))
+    routes = {"g": {"targets": ["retired/old-model", "backup/m"]}}
+    async with make(retired, backup, models=routes) as client:
+        r = await client.chat("g", "hi")
+        assert (r.provider, r.model) == ("backup", "m")
+        for status, error in ((400, InvalidRequestError), (401, AuthenticationError)):
+            retired.script.push(Reply.failure(status, "no"))
+            with pytest.raises(error):
+                await client.chat("g", "hi")
+    assert len(backup.calls) == 1
 
 
 @pytest.mark.anyio

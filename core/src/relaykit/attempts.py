@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import ContextLengthError, InvalidRequestError, QuotaExceededError, RelayError
+from .errors import (
+    ContextLengthError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    RelayError,
+)
 from .protocols import Provider
 from .request import ChatRequest
 from .retry import may_retry, retry
@@ -138,6 +144,11 @@ async def _worth_falling_back(
     client: Client, error: RelayError, failed: Target, nxt: Target
 ) -> bool:
     if error.retryable or isinstance(error, QuotaExceededError):
+        return True
+    if isinstance(error, NotFoundError):
+        # This deployment has no such model (retired, or not served there): the
+        # next deployment is another model or provider, which a route names for
+        # just this. Vendors retire models often (Claude 3, Titan Image, Imagen).
         return True
     if type(error) is InvalidRequestError and error.status is None:
         # The plugin refused to encode the request (a document, an embedding or
