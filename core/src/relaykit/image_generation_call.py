@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 _WHO_DRAWS = (
     "generate images with a provider that has an image API: openai (gpt-image-1,"
-    " gpt-image-1-mini, gpt-image-1.5, dall-e-3), or the OpenAI-compatible xai or together"
+    " gpt-image-1-mini, gpt-image-1.5; DALL-E where still served), or the"
+    " OpenAI-compatible xai or together"
 )
 
 
