@@ -402,6 +402,26 @@ async def test_a_transcription_is_one_span_without_content(tracing: TracingExpor
 
 
 @pytest.mark.anyio
+async def test_an_image_generation_is_one_span_without_content(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        await c.generate_image("fake/dall-e-3", "a secret fox", size="1792x1024", quality="hd")
+        await c.generate_image("fake/gpt-image-1", "two secret owls", n=2, quality="low")
+    per_image, tokens = tracing.finished()
+    assert per_image.name == "generate_image dall-e-3" and per_image.kind is SpanKind.CLIENT
+    a = dict(per_image.attributes or {})
+    assert (a["gen_ai.operation.name"], a["gen_ai.output.type"]) == ("generate_image", "image")
+    assert (a["gen_ai.request.choice.count"], a["relaykit.image.count"]) == (1, 1)
+    assert (a["relaykit.image.size"], a["relaykit.image.quality"]) == ("1792x1024", "hd")
+    assert (a["gen_ai.usage.input_tokens"], a["relaykit.cost_usd"]) == (0, 0.12)
+    assert "gen_ai.usage.output_tokens" not in a
+    assert not any("secret" in str(value) for value in a.values())
+    t = dict(tokens.attributes or {})
+    assert (t["gen_ai.usage.input_tokens"], t["gen_ai.usage.output_tokens"]) == (3, 200)
+    assert (t["relaykit.image.count"], t["gen_ai.response.id"]) == (2, "image-fake")
+
+
+@pytest.mark.anyio
 async def test_an_embeddings_call_is_one_span_without_content(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     async with client([fake, tracing], telemetry={"capture_content": True}) as c:

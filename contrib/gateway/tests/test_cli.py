@@ -38,6 +38,7 @@ def test_the_help_lists_every_route(capsys: pytest.CaptureFixture[str]) -> None:
         "/v1/responses/input_tokens",
         "/v1/embeddings",
         "/v1/audio/transcriptions",
+        "/v1/images/generations",
         "/v1/messages",
         "/v1/messages/count_tokens",
         "/v1/rerank",

@@ -41,6 +41,9 @@ _EXPORTS = {
     "TranscriptionRequest": "transcription",
     "TranscriptionResponse": "transcription",
     "AudioFile": "audio",
+    "ImageRequest": "image_generation",
+    "ImageResponse": "image_generation",
+    "GeneratedImage": "image_generation",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -96,7 +99,10 @@ __all__ = [
     "EmbeddingRequest",
     "EmbeddingResponse",
     "Finish",
+    "GeneratedImage",
     "ImagePart",
+    "ImageRequest",
+    "ImageResponse",
     "InvalidRequestError",
     "Message",
     "ModelInfo",
@@ -190,6 +196,7 @@ if TYPE_CHECKING:
         ToolCallDelta,
         UsageUpdate,
     )
+    from .image_generation import GeneratedImage, ImageRequest, ImageResponse
     from .messages import (
         CachePoint,
         DocumentPart,

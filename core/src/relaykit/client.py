@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from .audio import AudioFile
     from .embedding_cache import EmbeddingCache
     from .hedging import _Race
+    from .image_generation import ImageResponse
     from .rerank import RerankResponse
     from .secrets import Secret
     from .stream import ChatStream
@@ -96,10 +97,11 @@ class _Call:
     id: str
     model_requested: str
     #: an EmbeddingRequest when ``operation`` is ``"embeddings"``, a RerankRequest
-    #: when it is ``"rerank"``, a TranscriptionRequest when it is ``"transcribe"``;
-    #: only the code every operation shares (routing, limits, attempts) and
-    #: embedding_call.py, rerank_call.py or transcription_call.py read it then,
-    #: so the chat path keeps its one type
+    #: when it is ``"rerank"``, a TranscriptionRequest when it is ``"transcribe"``,
+    #: an ImageRequest when it is ``"generate_image"``; only the code every
+    #: operation shares (routing, limits, attempts) and embedding_call.py,
+    #: rerank_call.py, transcription_call.py or image_generation_call.py read it
+    #: then, so the chat path keeps its one type
     request: ChatRequest
     targets: tuple[Target, ...]
     started: float
@@ -132,17 +134,21 @@ class _Call:
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
-    #: ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py) or
-    #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py)
+    #: ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py),
+    #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py) or
+    #: ``"generate_image"`` for :meth:`Client.generate_image` (see
+    #: image_generation_call.py)
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
-    #: the search units a rerank call will likely be billed, and the minutes of
-    #: audio a transcription will (0 for other calls, and for audio whose length
-    #: its header does not say)
+    #: the search units a rerank call will likely be billed, the minutes of audio
+    #: a transcription will, and the images an image generation asks for (0 for
+    #: other calls, and for audio whose length its header does not say)
     searches: int = 0
     minutes: float = 0.0
-    #: what a budget holds for those at the deployment's price per search or minute
+    images: int = 0
+    #: what a budget holds for those at the deployment's price per search, minute
+    #: or image
     unit_hold: Decimal = Decimal(0)
 
 
@@ -637,6 +643,27 @@ class Client:
 
         return await transcribe(self, model, audio, dict(params))
 
+    async def generate_image(self, model: str, prompt: str, **params: Any) -> ImageResponse:
+        """Generate images of ``prompt`` with ``model``: the response's ``images``.
+
+        Parameters: ``n`` (how many images; 1 by default), ``size``
+        (``"1024x1024"``, or ``"auto"``), ``quality`` (the vendor's word:
+        ``low``, ``medium``, ``high``, ``auto``; ``standard`` or ``hd`` for
+        DALL-E 3), ``output_format`` (``png``, ``jpeg``, ``webp``), ``timeout``,
+        ``metadata`` and ``extra`` (merged into the provider's request body:
+        OpenAI's ``background``, ``moderation``, ``style``). Each image is a
+        :class:`relaykit.GeneratedImage`: its bytes (``data``, ``save(path)``,
+        ``base64()``), or the URL a vendor asked for one serves it at. Retries,
+        breakers, routes (without hedging), rate limits, budgets (holding ``n``
+        images at the price per image, or the output tokens of a model billed
+        by the token), cost, traces, metrics and the call log work as for
+        :meth:`chat`; the record keeps the prompt (redacted as content is) and
+        the images' count, sizes and formats, never their bytes.
+        """
+        from .image_generation_call import generate_image
+
+        return await generate_image(self, model, prompt, dict(params))
+
     @property
     def _embedding_cache(self) -> EmbeddingCache:
         if self._vectors is None:
@@ -733,9 +760,9 @@ class Client:
         reservation = None  # the usual one, taken inline
         reservations = None  # any other
         if self._limiter is not None:
-            if call.searches or call.minutes:
-                # A rerank billed per search, audio billed per minute: a budget
-                # holds those too.
+            if call.operation != "chat" and (call.searches or call.minutes or call.images):
+                # A rerank billed per search, audio per minute, images per image:
+                # a budget holds those too.
                 call.unit_hold = _unit_hold(call, self._price(target))
             one = self._one_limit.get(target)
             if one is None and target not in self._limit_matches:
@@ -783,10 +810,14 @@ class Client:
                         from .rerank_call import send_rerank
 
                         response = await send_rerank(provider, request, target)  # type: ignore[assignment,arg-type]
-                    else:
+                    elif call.operation == "transcribe":
                         from .transcription_call import send_transcription
 
                         response = await send_transcription(provider, request, target)  # type: ignore[assignment,arg-type]
+                    else:
+                        from .image_generation_call import send_image_request
+
+                        response = await send_image_request(provider, request, target)  # type: ignore[assignment,arg-type]
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise
@@ -901,16 +932,21 @@ class Client:
         if response is None:
             return _ZERO
         price = self._price(target, response.model)
-        searches = getattr(response, "search_units", 0)  # a rerank's, billed per search
         if price is None:
             cost = None
-        elif searches:
+        elif call.operation == "chat":
+            cost = price.cost(response.usage)
+        elif searches := getattr(response, "search_units", 0):  # a rerank's, per search
             cost = price.cost(response.usage, searches=searches)
         elif call.operation == "transcribe":  # per minute of audio, or per token
             from .transcription import transcription_cost
 
             cost = transcription_cost(price, response)  # type: ignore[arg-type]
-        else:  # the chat call's: as before searches were priced
+        elif call.operation == "generate_image":  # per image, or per token
+            from .image_generation import image_cost
+
+            cost = image_cost(price, response)  # type: ignore[arg-type]
+        else:  # embeddings, and a rerank billed by the token
             cost = price.cost(response.usage)
         call.priced = (response.usage, target, cost)
         return _ZERO if cost is None else cost
@@ -1298,19 +1334,9 @@ class Client:
         )
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
+        if call.operation != "chat":
+            return self._single_record_fields(call, target)
         request = call.request
-        if call.operation == "embeddings":
-            from .embedding_call import record_fields
-
-            return record_fields(self, call, target)
-        if call.operation == "rerank":
-            from .rerank_call import record_fields as rerank_fields
-
-            return rerank_fields(self, call, target)
-        if call.operation == "transcribe":
-            from .transcription_call import record_fields as transcription_fields
-
-            return transcription_fields(self, call, target)
         return {
             "id": call.id,
             "started_at": call.started_wall,
@@ -1327,6 +1353,24 @@ class Client:
             "finished_at": time.time(),
             "route": self._route_names(call),
         }
+
+    def _single_record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
+        """:meth:`_record_fields` of a call that is not a chat, by its operation."""
+        if call.operation == "embeddings":
+            from .embedding_call import record_fields
+
+            return record_fields(self, call, target)
+        if call.operation == "rerank":
+            from .rerank_call import record_fields as rerank_fields
+
+            return rerank_fields(self, call, target)
+        if call.operation == "transcribe":
+            from .transcription_call import record_fields as transcription_fields
+
+            return transcription_fields(self, call, target)
+        from .image_generation_call import record_fields as image_fields
+
+        return image_fields(self, call, target)
 
     def _record_params(self, request: ChatRequest) -> dict[str, Any]:
         """What the caller asked for besides the messages, as plain JSON values.
@@ -1446,6 +1490,7 @@ class Client:
         | EmbeddingResponse
         | RerankResponse
         | TranscriptionResponse
+        | ImageResponse
         | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
@@ -1536,11 +1581,15 @@ def _prompt_tokens(call: _Call) -> int:
 def _unit_hold(call: _Call, price: Any) -> Decimal:
     """What a budget holds for ``call``'s units billed apart from tokens, at ``price``:
     its likely search units at the price per search, its audio's minutes at the price
-    per minute (nothing when the price has neither)."""
+    per minute, its images at the price per image (nothing when the price has none)."""
     if price is None:
         return _ZERO
     if call.searches and price.per_search:
         return call.searches * price.per_search  # type: ignore[no-any-return]
     if call.minutes and price.per_minute:
         return price.cost(Usage(), minutes=call.minutes)  # type: ignore[no-any-return]
+    if call.images:
+        from .image_generation import image_hold
+
+        return image_hold(price, call.request)  # type: ignore[arg-type]
     return _ZERO

@@ -151,13 +151,14 @@ class RegistryConfig:
 class DefaultsConfig:
     """``[defaults]``: what to use when a caller does not say: the CLI's chat
     ``model``, its ``embedding_model`` (``relaykit embed``), its
-    ``rerank_model`` (``relaykit rerank``) and its ``transcription_model``
-    (``relaykit transcribe``)."""
+    ``rerank_model`` (``relaykit rerank``), its ``transcription_model``
+    (``relaykit transcribe``) and its ``image_model`` (``relaykit image``)."""
 
     model: str | None = None
     embedding_model: str | None = None
     rerank_model: str | None = None
     transcription_model: str | None = None
+    image_model: str | None = None
 
 
 @attrs.frozen
@@ -599,8 +600,8 @@ _NOTHING = Decimal(0)
 
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
     """``[prices."provider/model"]``: USD per million tokens (or per search, for a rerank
-    model; per minute of audio, for a transcription model), overriding the plugin's
-    price."""
+    model; per minute of audio, for a transcription model; per image, for an image
+    model), overriding the plugin's price."""
     valid = (
         "input",
         "output",
@@ -610,6 +611,8 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "per_search",
         "per_minute",
         "audio_input",
+        "per_image",
+        "image_prices",
     )
     for key in value:
         if key not in valid:
@@ -619,18 +622,20 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
             f"prices.{name!r} must name a model as 'provider/model'",
             hint=f'write [prices."openai/{name}"]',
         )
-    per_unit = "per_search" in value or "per_minute" in value
+    per_unit = any(k in value for k in ("per_search", "per_minute", "per_image", "image_prices"))
     missing = [k for k in ("input", "output") if k not in value and not per_unit]
     if missing:
         raise ConfigError(
             f"prices.{name!r} needs {' and '.join(missing)} (USD per million tokens),"
             " or per_search (USD per search, for a rerank model), or per_minute (USD per"
-            " minute of audio, for a transcription model)"
+            " minute of audio, for a transcription model), or per_image (USD per image,"
+            " for an image model)"
         )
     try:
-        amounts = {k: _usd(v) for k, v in value.items()}
+        amounts = {k: _usd(v) for k, v in value.items() if k != "image_prices"}
+        by_kind = _image_prices(value.get("image_prices", {}))
     except ConfigError as e:
-        raise ConfigError(f"prices.{name!r}: {e.message}") from None
+        raise ConfigError(f"prices.{name!r}: {e.message}", hint=e.hint) from None
     return ModelPrice(
         amounts.get("input") or _NOTHING,
         amounts.get("output") or _NOTHING,
@@ -640,7 +645,26 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts.get("per_search"),
         amounts.get("per_minute"),
         amounts.get("audio_input"),
+        amounts.get("per_image"),
+        by_kind,
     )
+
+
+def _image_prices(value: Any) -> dict[str, Decimal]:
+    """``image_prices = { "hd/1024x1792" = 0.12, "1024x1792" = 0.08, hd = 0.08 }``: USD
+    per image by ``QUALITY/SIZE``, ``SIZE`` or ``QUALITY`` (see ModelPrice)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"image_prices must be a table of USD per image, not {value!r}"[:120],
+            hint='image_prices = { "hd/1024x1792" = 0.12, "1024x1792" = 0.08, hd = 0.08 }',
+        )
+    prices: dict[str, Decimal] = {}
+    for key, raw in value.items():
+        usd = _usd(raw, f"image_prices[{key!r}]")
+        if usd is None or not str(key).strip():
+            raise ConfigError(f"image_prices[{key!r}] needs a key and a USD amount")
+        prices[str(key)] = usd
+    return prices
 
 
 def _route(name: str, value: Mapping[str, Any]) -> RouteConfig:

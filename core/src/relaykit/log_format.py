@@ -23,6 +23,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .embeddings import EmbeddingResponse
+    from .image_generation import ImageResponse
     from .rerank import RerankResponse
     from .response import ChatResponse
     from .transcription import TranscriptionResponse
@@ -125,7 +126,11 @@ def call_fields(
 
 def add_response_fields(
     fields: dict[str, Any],
-    response: ChatResponse | EmbeddingResponse | RerankResponse | TranscriptionResponse,
+    response: ChatResponse
+    | EmbeddingResponse
+    | RerankResponse
+    | TranscriptionResponse
+    | ImageResponse,
 ) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
@@ -147,7 +152,7 @@ def add_response_fields(
         fields["reasoning_tokens"] = usage.reasoning_tokens
     if response.cost is not None:
         fields["cost_usd"] = float(response.cost)
-    if getattr(response, "cache_hit", False):  # a rerank or transcription never is
+    if getattr(response, "cache_hit", False):  # a rerank, transcription or image never is
         fields["cache_hit"] = True
     searches = getattr(response, "search_units", 0)
     if searches:
@@ -155,3 +160,6 @@ def add_response_fields(
     seconds = getattr(response, "duration", None)  # a transcription's audio, if told
     if seconds is not None:
         fields["audio_seconds"] = seconds
+    images = getattr(response, "images", None)  # an image generation's: how many, not them
+    if images is not None:
+        fields["images"] = len(images)

@@ -184,6 +184,8 @@ _CallAttributes = tuple[
     Attributes, Attributes, Attributes, Attributes, Observation, Observation, Observation
 ]
 _ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
+#: the operations besides chat whose answers may count output tokens
+_OUTPUT_TOKENS = frozenset({"transcribe", "generate_image"})
 
 
 def _call_attributes(record: CallRecord) -> _CallAttributes:
@@ -223,9 +225,10 @@ def _call(record: CallRecord) -> list[Observation]:
     if usage.input_tokens or usage.output_tokens:
         out.append(Observation(TOKEN_USAGE, float(usage.input_tokens), input_tokens))
         operation = record.operation
-        # Embeddings and rankings have no output tokens; a transcript has, where
-        # the vendor counts tokens (and none at all where it bills minutes).
-        if operation == "chat" or operation == "transcribe":
+        # Embeddings and rankings have no output tokens; a transcript and an image
+        # have, where the vendor counts tokens (and none at all where it bills
+        # minutes or images).
+        if operation == "chat" or operation in _OUTPUT_TOKENS:
             out.append(Observation(TOKEN_USAGE, float(usage.output_tokens), output_tokens))
     if record.streamed and record.time_to_first_token is not None:
         out.append(Observation(TIME_TO_FIRST_CHUNK, record.time_to_first_token, base))
@@ -371,7 +374,7 @@ class CallFold:
             usage = record.usage
             if usage.input_tokens or usage.output_tokens:
                 sinks.input_tokens.add(float(usage.input_tokens))
-                if record.operation == "chat" or record.operation == "transcribe":
+                if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
                     sinks.output_tokens.add(float(usage.output_tokens))
             if record.streamed and record.time_to_first_token is not None:
                 sinks.time_to_first_chunk.add(record.time_to_first_token)

@@ -75,7 +75,15 @@ class Provider(Protocol):
       vendor says it (a price per minute needs it) or the tokens it billed
       (:meth:`relaykit.Client.transcribe` refuses a provider without it). A
       plugin refuses audio its service cannot take (too large, say) with an
-      :class:`~relaykit.InvalidRequestError` without a status, before sending.
+      :class:`~relaykit.InvalidRequestError` without a status, before sending;
+    - ``async generate_image(request: ImageRequest) -> ImageResponse``, the
+      images drawn from ``request.prompt``, each a :class:`~relaykit.GeneratedImage`
+      with its bytes (:func:`relaykit.image_generation.image_from_base64` reads
+      a vendor's base64) or the vendor's URL, and the tokens the vendor billed
+      where it bills tokens (:meth:`relaykit.Client.generate_image` refuses a
+      provider without it). A plugin refuses unsent, with an
+      :class:`~relaykit.InvalidRequestError` without a status, what its service
+      cannot do (more images than it draws at once, a size it has no word for).
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
@@ -77,8 +77,8 @@ def _tidy(usd: Decimal) -> Decimal:
 
 @attrs.frozen
 class ModelPrice:
-    """USD per million tokens (and per search, or per minute of audio, for the models
-    billed that way).
+    """USD per million tokens (and per search, per minute of audio or per image, for
+    the models billed that way).
 
     ``cached_input`` prices prompt-cache reads and ``cache_write_input``
     prompt-cache writes (to Anthropic's default five-minute cache); either one
@@ -91,6 +91,14 @@ class ModelPrice:
     tokens only when it is given none. ``audio_input`` prices audio input
     tokens (OpenAI's gpt-4o-transcribe bills them above text tokens); unset,
     they cost what other input tokens cost.
+
+    ``per_image`` is USD per generated image (OpenAI's DALL-E, most FLUX
+    hosts); ``image_prices`` the prices of images whose price depends on their
+    quality or size, keyed ``"QUALITY/SIZE"`` (``"hd/1024x1792"``), ``"SIZE"``
+    (at the model's default quality) or ``"QUALITY"`` (at its default size):
+    :meth:`image_price` takes the most specific key that matches, else
+    ``per_image``. A price with either bills images, not tokens
+    (:func:`relaykit.image_generation.image_cost`).
     """
 
     input: Decimal
@@ -101,6 +109,21 @@ class ModelPrice:
     per_search: Decimal | None = None
     per_minute: Decimal | None = None
     audio_input: Decimal | None = None
+    per_image: Decimal | None = None
+    #: not hashed: a price stays usable as a key (a dict is not hashable)
+    image_prices: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
+
+    def image_price(self, quality: str | None = None, size: str | None = None) -> Decimal | None:
+        """USD for one image of ``quality`` and ``size`` (``None``: the model's default),
+        or ``None`` when this price is not per image (see the class docstring)."""
+        prices = self.image_prices
+        if prices:
+            if quality and size and (found := prices.get(f"{quality}/{size}")) is not None:
+                return found
+            for key in (size, quality):
+                if key and (found := prices.get(key)) is not None:
+                    return found
+        return self.per_image
 
     def cost(
         self,

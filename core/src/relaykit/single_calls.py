@@ -1,6 +1,7 @@
 """What the calls that are not chats share: embeddings (:mod:`relaykit.embedding_call`),
-rerank (:mod:`relaykit.rerank_call`) and transcriptions
-(:mod:`relaykit.transcription_call`).
+rerank (:mod:`relaykit.rerank_call`), transcriptions
+(:mod:`relaykit.transcription_call`) and image generations
+(:mod:`relaykit.image_generation_call`).
 
 Each is one request and one answer, through the chat pipeline's routing,
 limits and attempts; what differs is the request, the answer and how each is
@@ -30,6 +31,7 @@ from .tracing import current
 if TYPE_CHECKING:
     from .client import Client, _Call
     from .embeddings import EmbeddingResponse
+    from .image_generation import ImageResponse
     from .rerank import RerankResponse
     from .transcription import TranscriptionResponse
 
@@ -39,8 +41,9 @@ calls_log = logging.getLogger("relaykit.calls")
 
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
-    """``provider``'s optional method ``name`` (``embed``, ``rerank``, ``transcribe``), or the typed
-    refusal naming what the provider lacks (``api``) and who has it (``hint``).
+    """``provider``'s optional method ``name`` (``embed``, ``rerank``, ``transcribe``,
+    ``generate_image``), or the typed refusal naming what the provider lacks (``api``)
+    and who has it (``hint``).
 
     The refusal has no status: nothing was sent, so a rate limit gets all of the
     call back, and a route falls back to its next deployment.
@@ -85,7 +88,8 @@ def new_call(
         size=size,
         operation=operation,
         output_hold=0,  # no output to hold for: none for embeddings and rankings, and a
-        # transcript's length follows the audio's (held per minute, where billed so)
+        # transcript's length follows the audio's (held per minute, where billed so);
+        # an image generation sets its own (image_generation_call.py)
         **fields,
     )
     if client._scoped and request.metadata:
@@ -115,7 +119,7 @@ async def finish(
     client: Client,
     call: _Call,
     target: Target,
-    response: EmbeddingResponse | RerankResponse | TranscriptionResponse,
+    response: EmbeddingResponse | RerankResponse | TranscriptionResponse | ImageResponse,
     trace: Callable[[], None],
     *,
     text: str = "",
@@ -125,8 +129,9 @@ async def finish(
     (whose fields are ``Client._record_fields``'s, the content redacted on the way).
 
     ``text`` is the answer's text, kept as the record's when something reads the
-    records' content (a transcript); ``params`` what the answer adds to the
-    record's parameters (the audio's length, as the vendor measured it).
+    records' content (a transcript, an image's revised prompt); ``params`` what
+    the answer adds to the record's parameters (the audio's length, as the vendor
+    measured it; how many images came, and their sizes).
     """
     call.ended = True
     if call.span is not None:

@@ -19,6 +19,7 @@ from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError
 from .events import StreamEvent
+from .image_generation import ImageResponse
 from .rerank import RerankResponse
 from .response import ChatResponse, ModelInfo, TokenCount
 from .stream import ChatStream
@@ -150,6 +151,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.transcribe`."""
         portal, client = self._ready()
         return portal.call(lambda: client.transcribe(model, audio, **params))
+
+    def generate_image(self, model: str, prompt: str, **params: Any) -> ImageResponse:
+        """Blocking :meth:`relaykit.Client.generate_image`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.generate_image(model, prompt, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .client import _Call
     from .config import Config
     from .embeddings import EmbeddingResponse
+    from .image_generation import ImageResponse
     from .provider_registry import ProviderRegistry
     from .redaction import RedactionChain
     from .rerank import RerankResponse
@@ -206,6 +207,38 @@ class CallTracer:
             attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
         self._end_single(call, response, attributes)
 
+    def start_image(self, call: _Call) -> Any:
+        """Start the span of an image generation: ``generate_image {model}``.
+
+        The conventions name no operation for image generation (``generate_content``
+        is Gemini's multimodal call): ``generate_image`` is relaykit's, as
+        ``transcribe`` is; ``gen_ai.output.type`` is the conventions' ``image``.
+        The images asked for (``gen_ai.request.choice.count``), their size,
+        quality and format go on it; no content, even with ``capture_content``
+        (the conventions give a prompt that is no message no attribute).
+        """
+        request: Any = call.request  # an ImageRequest (see _Call.request)
+        attributes: dict[str, Any] = {
+            "gen_ai.output.type": "image",
+            "gen_ai.request.choice.count": request.n,
+        }
+        for key in ("size", "quality", "output_format"):
+            value = getattr(request, key)
+            if value is not None:
+                attributes[f"relaykit.image.{key}"] = value
+        return self._start_single(call, attributes)
+
+    def finish_image(self, call: _Call, response: ImageResponse) -> None:
+        """Record an image generation's answer (model, images, tokens, cost) and end its span."""
+        attributes: dict[str, Any] = {"relaykit.image.count": len(response.images)}
+        if response.id:
+            attributes["gen_ai.response.id"] = response.id
+        if response.size is not None:
+            attributes["relaykit.image.size"] = response.size
+        if response.usage.output_tokens:
+            attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+        self._end_single(call, response, attributes)
+
     def _start_single(self, call: _Call, attributes: dict[str, Any]) -> Any:
         """Start the span of a call that is not a chat, ``{operation} {model}`` on its
         first deployment, with the conventions' attributes and ``attributes``."""
@@ -226,7 +259,7 @@ class CallTracer:
     def _end_single(
         self,
         call: _Call,
-        response: EmbeddingResponse | RerankResponse | TranscriptionResponse,
+        response: EmbeddingResponse | RerankResponse | TranscriptionResponse | ImageResponse,
         attributes: dict[str, Any],
     ) -> None:
         """Record what every answer has (model, input tokens, attempts, cost) and

@@ -86,6 +86,7 @@ class TestOpenAIOverAiohttp(TransportChecks, TranscriptionContract):
                 embedding_model="openai/text-embedding-3-small",
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/whisper-1",  # a multipart upload
+                image_model="openai/gpt-image-1",  # base64 images back
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
@@ -103,6 +104,7 @@ class TestOpenAIOverHttpx(TransportChecks, TranscriptionContract):
                 embedding_model="openai/text-embedding-3-small",
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/whisper-1",  # a multipart upload
+                image_model="openai/gpt-image-1",  # base64 images back
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )

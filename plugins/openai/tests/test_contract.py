@@ -7,7 +7,10 @@ Rerank likewise: OpenAI and Groq have none (the contract checks the refusal);
 the vLLM preset runs the rerank suite. Speech to text: the transcription suite
 runs with OpenAI (gpt-4o-mini-transcribe, billed by the token) and the vLLM
 preset (Whisper, json); the others transcribe once each (Groq and OpenAI on the
-Responses API with Whisper, billed by the minute).
+Responses API with Whisper, billed by the minute). Image generation: the image
+suite runs with OpenAI (gpt-image-1) and the Together preset (FLUX, width and
+height); OpenAI on the Responses API draws once with gpt-image-1-mini; Groq and
+vLLM have none (the contract checks the refusal).
 """
 
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ import pytest
 from relaykit.testing import (
     EmbeddingContract,
     Harness,
+    ImageContract,
     OpenAIMock,
     ProviderContract,
     RerankContract,
@@ -27,7 +31,7 @@ KEY = "sk-test-0123456789abcdef0123"
 EMBEDDING_MODEL = "openai/text-embedding-3-small"
 
 
-class TestOpenAI(ProviderContract, EmbeddingContract, TranscriptionContract):
+class TestOpenAI(ProviderContract, EmbeddingContract, TranscriptionContract, ImageContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
@@ -38,6 +42,7 @@ class TestOpenAI(ProviderContract, EmbeddingContract, TranscriptionContract):
                 embedding_model=EMBEDDING_MODEL,
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/gpt-4o-mini-transcribe",
+                image_model="openai/gpt-image-1",
             )
 
 
@@ -96,4 +101,28 @@ class TestOpenAIResponses(ProviderContract):
                 },
                 embedding_model=EMBEDDING_MODEL,
                 transcription_model="openai/whisper-1",
+                image_model="openai/gpt-image-1-mini",
+            )
+
+
+class TestTogetherPreset(ProviderContract, ImageContract):
+    """The Together preset: Chat Completions, and images at /v1/images/generations
+    (FLUX, its size as width and height, base64 asked for).
+
+    Together's Chat Completions reads no documents: the preset refuses them unsent.
+    """
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OpenAIMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                providers={"together": {"base_url": mock.base_url, "api_key": KEY}},
+                supports_documents=False,
+                reasoning_model="together/openai/gpt-oss-20b",
+                embedding_model="together/BAAI/bge-base-en-v1.5",
+                rerank_model="together/Salesforce/Llama-Rank-V1",
+                transcription_model="together/openai/whisper-large-v3",
+                image_model="together/black-forest-labs/FLUX.1-schnell",
             )

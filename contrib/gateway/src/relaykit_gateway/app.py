@@ -24,6 +24,7 @@ from relaykit import (
     ChatResponse,
     Client,
     EmbeddingResponse,
+    ImageResponse,
     InvalidRequestError,
     RelayError,
     RerankResponse,
@@ -39,6 +40,7 @@ from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
+from .openai_images import images_body, parse_image_generation
 from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
@@ -76,6 +78,8 @@ _EMBEDDINGS = frozenset(("/v1/embeddings", "/embeddings"))
 _RERANK = frozenset(("/v1/rerank", "/v2/rerank", "/rerank"))
 #: OpenAI's speech to text (a multipart form in): answered by Client.transcribe
 _TRANSCRIPTIONS = frozenset(("/v1/audio/transcriptions", "/audio/transcriptions"))
+#: OpenAI's image generation: answered by Client.generate_image
+_IMAGES = frozenset(("/v1/images/generations", "/images/generations"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
@@ -106,8 +110,8 @@ class _HungUp(Exception):
 
 
 class Gateway:
-    """An ASGI app serving OpenAI's Chat Completions, Responses, Embeddings and speech
-    to text APIs, Anthropic's Messages API and Cohere's Rerank API.
+    """An ASGI app serving OpenAI's Chat Completions, Responses, Embeddings, speech to
+    text and image generation APIs, Anthropic's Messages API and Cohere's Rerank API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
@@ -127,6 +131,9 @@ class Gateway:
     - ``POST /v1/audio/transcriptions``: OpenAI's speech to text (a multipart form
       in; json, verbose_json or text out), answered by :meth:`relaykit.Client.transcribe`
       (see :mod:`relaykit_gateway.openai_transcriptions`);
+    - ``POST /v1/images/generations``: OpenAI's image generation (base64 images
+      out, with usage where tokens were billed), answered by
+      :meth:`relaykit.Client.generate_image` (see :mod:`relaykit_gateway.openai_images`);
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
@@ -234,9 +241,10 @@ class Gateway:
         embeddings = path in _EMBEDDINGS
         rerank = path in _RERANK
         transcriptions = path in _TRANSCRIPTIONS
-        # Anthropic has no embeddings, rerank or speech-to-text API: its header does
-        # not change their shape
-        vendorless = embeddings or rerank or transcriptions
+        images = path in _IMAGES
+        # Anthropic has no embeddings, rerank, speech-to-text or image API: its header
+        # does not change their shape
+        vendorless = embeddings or rerank or transcriptions or images
         shape: Dialect = (
             dialect
             or counter
@@ -269,6 +277,9 @@ class Gateway:
             elif transcriptions and scope["method"] == "POST":
                 raw = await self._bytes(receive, headers)
                 await self._transcribe(raw, caller, headers, receive, send)
+            elif images and scope["method"] == "POST":
+                body = await self._body(receive, headers)
+                await self._generate_image(body, caller, headers, receive, send)
             elif dialect or counter or vendorless or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
@@ -277,8 +288,8 @@ class Gateway:
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
                     " POST /v1/responses, POST /v1/messages, their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
-                    " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions"
-                    " and GET /v1/models",
+                    " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
+                    " POST /v1/images/generations and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -426,6 +437,25 @@ class Gateway:
                 await _send_text(send, out, _answer_headers(response))
             else:
                 await _send_json(send, 200, out, _answer_headers(response))
+
+        await _watched(headers, receive, answer)
+
+    async def _generate_image(
+        self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/images/generations``: the images drawn, in OpenAI's answer shape,
+        with the same caller metadata, trace context and hang-up handling as a chat."""
+        call = parse_image_generation(body, tuple(self.client.config.models))
+        self._check_model(caller, call.model)
+        params = _with_caller(call.params, caller, headers)
+
+        async def answer() -> None:
+            try:
+                response = await self.client.generate_image(call.model, call.prompt, **params)
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, OPENAI, error)
+                return
+            await _send_json(send, 200, images_body(response), _answer_headers(response))
 
         await _watched(headers, receive, answer)
 
@@ -597,7 +627,11 @@ async def _watched(
 
 
 def _answer_headers(
-    response: ChatResponse | EmbeddingResponse | RerankResponse | TranscriptionResponse,
+    response: ChatResponse
+    | EmbeddingResponse
+    | RerankResponse
+    | TranscriptionResponse
+    | ImageResponse,
 ) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``), and, as the token counters do, whether the

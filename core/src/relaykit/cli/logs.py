@@ -207,6 +207,8 @@ def _preview(record: CallRecord, width: int = 48) -> str:
         answer = ranked if record.ok else (record.error_message or "")
     elif record.operation == "transcribe":
         return _transcription_preview(record, width)
+    elif record.operation == "generate_image":
+        return _image_preview(record, width)
     else:
         prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
         answer = record.text if record.ok else (record.error_message or "")
@@ -230,6 +232,27 @@ def _transcription_preview(record: CallRecord, width: int) -> str:
             said = said[: room - 1] + "…"
         answer = f"'{said}'"
     text = f"{audio} → {answer}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _image_preview(record: CallRecord, width: int) -> str:
+    """``a red fox in snow → 1 image (1024x1024)``: the prompt (when the record keeps
+    content), and how many images came and their size (never the images: the record
+    has none)."""
+    prompt = " ".join(record.messages[0].text.split()) if record.messages else "image"
+    if not record.ok:
+        answer = " ".join((record.error_message or "").split())
+    else:
+        count = record.params.get("images", 0)
+        answer = f"{count} image{'s' if count != 1 else ''}"
+        sizes = record.params.get("image_sizes") or [record.params.get("size")]
+        size = sizes[0] if sizes and len(set(sizes)) == 1 else None
+        if isinstance(size, str) and size != "auto":
+            answer += f" ({size})"
+    room = max(width - len(answer) - 3, 8)  # " → "
+    if len(prompt) > room:
+        prompt = prompt[: room - 1] + "…"
+    text = f"{prompt} → {answer}"
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

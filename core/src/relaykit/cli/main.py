@@ -30,6 +30,7 @@ BUILTIN_COMMANDS = (
     "embed",
     "rerank",
     "transcribe",
+    "image",
     "models",
     "plugins",
     "demo",

@@ -36,6 +36,7 @@ _EXPORTS = {
     "EmbeddingContract": "provider_contract",
     "RerankContract": "provider_contract",
     "TranscriptionContract": "provider_contract",
+    "ImageContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
     "PDF": "provider_contract",
@@ -58,6 +59,9 @@ _EXPORTS = {
     "mock_audio": "audio_samples",
     "mock_transcript": "audio_samples",
     "mock_seconds": "audio_samples",
+    "mock_image": "image_samples",
+    "mock_image_prompt": "image_samples",
+    "mock_pixel": "image_samples",
 }
 
 __all__ = [
@@ -72,6 +76,7 @@ __all__ = [
     "FakePlugin",
     "FakeProvider",
     "Harness",
+    "ImageContract",
     "LimiterPlugin",
     "LoadPlugin",
     "LoopbackServer",
@@ -100,6 +105,9 @@ __all__ = [
     "loopback_tls",
     "mock_audio",
     "mock_embedding_tokens",
+    "mock_image",
+    "mock_image_prompt",
+    "mock_pixel",
     "mock_ranking",
     "mock_relevance",
     "mock_seconds",
@@ -125,6 +133,7 @@ if TYPE_CHECKING:
     from .cancelling import cancel_in_flight
     from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
     from .fake_provider import FakePlugin, FakeProvider
+    from .image_samples import mock_image, mock_image_prompt, mock_pixel
     from .limit_workload import LoadPlugin, run_limit_workload
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
@@ -136,6 +145,7 @@ if TYPE_CHECKING:
         WEATHER_TOOL,
         EmbeddingContract,
         Harness,
+        ImageContract,
         ProviderContract,
         RerankContract,
         TranscriptionContract,

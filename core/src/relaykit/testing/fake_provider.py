@@ -30,6 +30,7 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from ..image_generation import GeneratedImage, ImageRequest, ImageResponse
 from ..messages import ReasoningPart, ToolCall
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
@@ -38,6 +39,7 @@ from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
 from ..transcription import TranscriptionRequest, TranscriptionResponse
 from .audio_samples import mock_seconds, mock_transcript
 from .embedding_vectors import mock_embedding_tokens, mock_vector
+from .image_samples import mock_image
 from .rerank_scores import mock_ranking
 from .script import Reply, Script
 
@@ -63,6 +65,22 @@ class FakeProvider:
     WHISPER_PRICE: ClassVar[ModelPrice] = ModelPrice(
         Decimal(0), Decimal(0), per_minute=Decimal("0.006")
     )
+    #: a ``dall-e-*`` model's: per image, by quality and size, as OpenAI's DALL-E 3
+    #: (USD 0.04 standard 1024x1024, 0.08 wide or hd, 0.12 wide and hd)
+    DALLE_PRICE: ClassVar[ModelPrice] = ModelPrice(
+        Decimal(0),
+        Decimal(0),
+        per_image=Decimal("0.04"),
+        image_prices={
+            "1024x1792": Decimal("0.08"),
+            "1792x1024": Decimal("0.08"),
+            "hd": Decimal("0.08"),
+            "hd/1024x1792": Decimal("0.12"),
+            "hd/1792x1024": Decimal("0.12"),
+        },
+    )
+    #: the output tokens a token-billed image costs, unless the script says
+    IMAGE_TOKENS: ClassVar[int] = 100
 
     def __init__(
         self,
@@ -78,6 +96,7 @@ class FakeProvider:
         self.embeddings = [] if embeddings is None else embeddings
         self.reranks: list[RerankRequest] = []
         self.transcriptions: list[TranscriptionRequest] = []
+        self.images: list[ImageRequest] = []
         self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
@@ -102,7 +121,11 @@ class FakeProvider:
     def _raise(
         self,
         reply: Reply,
-        request: ChatRequest | EmbeddingRequest | RerankRequest | TranscriptionRequest,
+        request: ChatRequest
+        | EmbeddingRequest
+        | RerankRequest
+        | TranscriptionRequest
+        | ImageRequest,
     ) -> None:
         if reply.status >= 400:
             raise error_for_status(
@@ -247,6 +270,48 @@ class FakeProvider:
             audio_tokens=min(audio_tokens, usage.input_tokens),
         )
 
+    async def generate_image(self, request: ImageRequest) -> ImageResponse:
+        """``request.n`` images, each :func:`~relaykit.testing.mock_image` of the prompt
+        and its index; the script's next reply may fail the call, delay it, set
+        the revised prompt (its ``text``) or the token counts.
+
+        A ``dall-e-*`` model counts no tokens, as a model billed per image, and
+        says what quality and size it drew (``standard``, ``1024x1024`` by
+        default); any other counts tokens, as OpenAI's GPT image models do: the
+        prompt's words in, :attr:`IMAGE_TOKENS` an image out (or the reply's
+        counts). ``extra={"response_format": "url"}`` answers URLs instead of bytes.
+        """
+        self.images.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        as_url = request.extra.get("response_format") == "url"
+        images = tuple(
+            GeneratedImage(
+                data=None if as_url else mock_image(request.prompt, i),
+                url=f"https://images.fake.invalid/{i}.png?sig=fake-signature" if as_url else None,
+                revised_prompt=reply.text or None,
+            )
+            for i in range(request.n)
+        )
+        if request.model.startswith("dall-e"):
+            return ImageResponse(
+                images=images,
+                model=request.model,
+                id="image-fake",
+                size=request.size or "1024x1024",
+                quality=request.quality or "standard",
+            )
+        words = len(request.prompt.split())
+        usage = Usage(
+            reply.input_tokens if reply.input_tokens is not None else words,
+            reply.output_tokens
+            if reply.output_tokens is not None
+            else self.IMAGE_TOKENS * request.n,
+        )
+        return ImageResponse(images=images, model=request.model, id="image-fake", usage=usage)
+
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
         return [
@@ -261,11 +326,13 @@ class FakeProvider:
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens (a
         ``rerank-*`` model: :attr:`RERANK_PRICE`; a ``whisper-*`` model:
-        :attr:`WHISPER_PRICE`)."""
+        :attr:`WHISPER_PRICE`; a ``dall-e-*`` model: :attr:`DALLE_PRICE`)."""
         if model.startswith("rerank"):
             return self.RERANK_PRICE
         if model.startswith("whisper"):
             return self.WHISPER_PRICE
+        if model.startswith("dall-e"):
+            return self.DALLE_PRICE
         return self.PRICE
 
 
@@ -291,6 +358,7 @@ class _Factory:
         )
         provider.reranks = self._plugin.reranks
         provider.transcriptions = self._plugin.transcriptions
+        provider.images = self._plugin.images
         self._plugin.instances.append(provider)
         return provider
 
@@ -309,7 +377,8 @@ class FakePlugin:
         self.context_window = context_window
         #: the class the factory builds: a subclass changes one behaviour in a test
         #: (``rerank = None`` for a provider without rerank, a batching ``embed``,
-        #: ``transcribe = None`` for one without speech to text)
+        #: ``transcribe = None`` for one without speech to text, ``generate_image =
+        #: None`` for one without images)
         self.provider = provider
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
@@ -320,6 +389,8 @@ class FakePlugin:
         self.reranks: list[RerankRequest] = []
         #: the transcription requests the fake providers received, in order
         self.transcriptions: list[TranscriptionRequest] = []
+        #: the image generation requests the fake providers received, in order
+        self.images: list[ImageRequest] = []
         self.instances: list[FakeProvider] = []
 
     @hookimpl

@@ -16,7 +16,9 @@ as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
 and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
 (``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`;
 speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
-:mod:`.openai_transcriptions`.
+:mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``,
+and the images it answers as URLs, ``GET /v1/mock-images/ID.png``) by
+:mod:`.openai_images`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from . import openai_embeddings, openai_rerank, openai_responses, openai_transcriptions
+from . import (
+    openai_embeddings,
+    openai_images,
+    openai_rerank,
+    openai_responses,
+    openai_transcriptions,
+)
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
 from .vendor_mock import VendorMock
@@ -65,9 +73,14 @@ class OpenAIMock(VendorMock):
         super().__init__(api_key, tls=tls)
         self.models = models
         self._n = 0
+        #: images answered as URLs, by id, until the mock stops
+        self.images: dict[str, bytes] = {}
 
     async def route(self, request: Request) -> Response:
-        """Dispatch by path; check the bearer key first, as OpenAI does."""
+        """Dispatch by path; check the bearer key first, as OpenAI does (but not for an
+        image's URL, which is signed instead, as OpenAI's blob URLs are)."""
+        if request.method == "GET" and request.path.startswith("/v1/mock-images/"):
+            return self._image_file(request.path)
         if (
             self.api_key is not None
             and request.headers.get("authorization") != f"Bearer {self.api_key}"
@@ -97,6 +110,8 @@ class OpenAIMock(VendorMock):
             return await self._rerank(request.json())
         if request.method == "POST" and request.path == "/v1/audio/transcriptions":
             return await self._transcriptions(request)
+        if request.method == "POST" and request.path == "/v1/images/generations":
+            return await self._images(request)
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -254,6 +269,35 @@ class OpenAIMock(VendorMock):
             headers["content-type"] = "text/plain; charset=utf-8"
             return Response(200, headers, body.encode())
         return Response.json(body, headers=headers)
+
+    async def _images(self, request: Request) -> Response:
+        """The images drawn from the prompt (:mod:`.openai_images`); the script's next
+        reply may fail the request, delay it, set the revised prompt or the token
+        counts."""
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        try:
+            model = openai_images.validate(body)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        self._n += 1
+        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        answer = openai_images.render(body, model, reply, self.images, self.base_url)
+        return Response.json(answer, headers=headers)
+
+    def _image_file(self, path: str) -> Response:
+        """An image the mock answered as a URL (its query, the signature, is not checked)."""
+        ident = path.removeprefix("/v1/mock-images/").removesuffix(".png")
+        data = self.images.get(ident)
+        if data is None:
+            return Response(404, {"content-type": "text/plain"}, b"no such image")
+        return Response(200, {"content-type": "image/png"}, data)
 
     def sent_reasoning(self, request: Request) -> Reasoning | None:
         """``reasoning_effort``, or the ``reasoning`` object of the Responses API or

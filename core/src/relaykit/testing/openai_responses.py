@@ -105,13 +105,17 @@ def _verified(content: str) -> bool:
 
 
 class Refusal(Exception):
-    """A request the API refuses: status, message and the parameter at fault."""
+    """A request the API refuses: status, message, the parameter at fault and the
+    error's ``code``, where OpenAI gives one."""
 
-    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
+    def __init__(
+        self, message: str, param: str | None = None, status: int = 400, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.status = status
+        self.code = code
 
 
 def _missing(param: str) -> Refusal:

@@ -52,6 +52,7 @@ from relaykit import (
 
 from .audio_samples import mock_audio, mock_transcript
 from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
+from .image_samples import mock_image_prompt, mock_pixel
 from .rerank_scores import mock_relevance
 from .script import Reply
 from .vendor_mock import VendorMock
@@ -137,6 +138,12 @@ class Harness:
     #: typed refusal. The mock answers :func:`~relaykit.testing.mock_transcript`
     #: of the audio (:func:`~relaykit.testing.mock_audio` says what is in it).
     transcription_model: str | None = None
+    #: a model id the provider generates images with (``provider/model``), taking
+    #: ``n=2``, or ``None`` when its API has no image generation: the contract
+    #: then checks the typed refusal. The mock draws
+    #: :func:`~relaykit.testing.mock_image` of the prompt (one per image asked
+    #: for, by index), which :func:`~relaykit.testing.mock_image_prompt` reads back.
+    image_model: str | None = None
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -638,6 +645,26 @@ class ProviderContract:
         assert r.language
         assert r.latency is not None and r.latency > 0
 
+    # -- image generation ----------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_generate_image_returns_the_image_drawn(self, harness: Harness) -> None:
+        prompt = "a red fox in snow"
+        async with self.client(harness) as client:
+            if harness.image_model is None:
+                with pytest.raises(InvalidRequestError, match="no image generation API"):
+                    await client.generate_image(harness.model, prompt)
+                assert not harness.mock.requests, "a refused image generation must not be sent"
+                return
+            r = await client.generate_image(harness.image_model, prompt)
+        (image,) = r.images
+        assert image.data is not None, "the plugin asks for the image's bytes"
+        assert mock_image_prompt(image.data) == prompt
+        assert image.media_type == "image/png" and image.size == (8, 8)
+        assert "bytes" in repr(image) and repr(image.data[:16]) not in repr(r)
+        assert r.provider == harness.image_model.split("/", 1)[0] and r.model
+        assert r.latency is not None and r.latency > 0
+
     # -- models ----------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -893,12 +920,91 @@ class TranscriptionContract:
         assert r.attempts == 2
 
 
+class ImageContract:
+    """More tests for a provider that generates images: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``image_model``.
+
+    ``class TestOpenAI(ProviderContract, ImageContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def image_model(self, harness: Harness) -> str:
+        """The harness's image model (it must have one)."""
+        assert harness.image_model, "ImageContract needs Harness(image_model=...)"
+        return harness.image_model
+
+    @pytest.mark.anyio
+    async def test_generate_image_draws_each_image_asked_for(
+        self, harness: Harness, image_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            r = await client.generate_image(image_model, "two owls at dusk", n=2)
+        assert len(r.images) == 2
+        assert all(i.data and mock_image_prompt(i.data) == "two owls at dusk" for i in r.images)
+        first, second = (mock_pixel(i.data or b"") for i in r.images)
+        assert first != second, "each image is its own, not one sent twice"
+
+    @pytest.mark.anyio
+    async def test_generate_image_sends_the_prompt_and_says_the_size(
+        self, harness: Harness, image_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            r = await client.generate_image(
+                image_model, "a lighthouse, Zyxel blue", size="1024x1024"
+            )
+        assert b"a lighthouse, Zyxel blue" in harness.mock.last_request.body
+        assert r.size == "1024x1024"
+
+    @pytest.mark.anyio
+    async def test_generate_image_refuses_bad_input_unsent(
+        self, harness: Harness, image_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            bad: list[tuple[str, dict[str, Any]]] = [
+                ("  ", {}),
+                ("a cat", {"n": 0}),
+                ("a cat", {"size": "big"}),
+                ("a cat", {"sise": "1024x1024"}),
+            ]
+            for prompt, params in bad:
+                with pytest.raises(InvalidRequestError):
+                    await client.generate_image(image_model, prompt, **params)
+        assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_generate_image_errors_are_typed_without_the_key(
+        self, harness: Harness, image_model: str
+    ) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.generate_image(image_model, "a cat")
+        error = caught.value
+        assert error.provider == image_model.split("/", 1)[0]
+        if harness.supports_retry_after:
+            assert error.retry_after == pytest.approx(7)
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+
+    @pytest.mark.anyio
+    async def test_generate_image_retries_a_server_error(
+        self, harness: Harness, image_model: str
+    ) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.generate_image(image_model, "retried")
+        assert r.attempts == 2 and len(r.images) == 1
+
+
 __all__ = [
     "PDF",
     "PNG",
     "WEATHER_TOOL",
     "EmbeddingContract",
     "Harness",
+    "ImageContract",
     "ProviderContract",
     "Reply",
     "RerankContract",

@@ -7,7 +7,9 @@ refuses them with a typed error before sending anything. Reranking likewise:
 only the services that serve ``/rerank`` (vLLM, Together, OpenRouter,
 Fireworks) have ``rerank``; for OpenAI and the others ``Client.rerank``
 refuses before sending. Speech to text likewise: Groq, Together, Mistral and
-vLLM serve ``/audio/transcriptions``; the others refuse. Documents likewise:
+vLLM serve ``/audio/transcriptions``; the others refuse. Image generation
+likewise: xAI and Together serve ``/images/generations``; the others refuse.
+Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
 ``reasoning_effort``, as OpenRouter's ``reasoning`` object, or, for DeepSeek and
@@ -23,6 +25,7 @@ from .provider import Encoding, OpenAIProvider
 
 if TYPE_CHECKING:
     from .documents import ChatDocuments
+    from .images import ImageStyle
     from .reasoning import ReasoningStyle
     from .transcription import TranscriptionStyle
 
@@ -85,6 +88,16 @@ _TRANSCRIPTION: dict[str, TranscriptionStyle] = {
     "mistral": "mistral",
     "vllm": "json",
 }
+#: services that draw images at ``POST /images/generations`` (see .images), and
+#: which fields they take: xAI (grok-2-image, grok-imagine-image; no size or
+#: quality, "Argument not supported: size", but aspect_ratio and resolution) and
+#: Together (FLUX models; width and height, steps, at most 4 images), both
+#: answering base64 when asked (a URL by default). OpenRouter serves images through
+#: Chat Completions (modalities ["image", "text"]), not /images; Fireworks through
+#: workflow endpoints of its own (/workflows/.../text_to_image); Groq, DeepSeek,
+#: Mistral, Cerebras, vLLM, LM Studio and Ollama have no image API. Their presets
+#: refuse unsent.
+_IMAGES: dict[str, ImageStyle] = {"xai": "xai", "together": "together"}
 #: how each service takes ``reasoning=`` when not by ``reasoning_effort`` (see
 #: .reasoning): OpenRouter's own object; DeepSeek and Mistral pick thinking by
 #: model, so their presets refuse the setting unsent
@@ -101,8 +114,8 @@ def preset(
     name: str, base_url: str, api_key_env: str | None, requires_api_key: bool
 ) -> type[OpenAIProvider]:
     """A provider type for an OpenAI-compatible service (one not listed here
-    embeds, asking for vectors as JSON numbers, and has no rerank and no speech
-    to text)."""
+    embeds, asking for vectors as JSON numbers, and has no rerank, no speech
+    to text and no image generation)."""
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
@@ -128,6 +141,11 @@ def preset(
     else:
         Preset.transcription_style = style
     Preset.max_transcription_body = None
+    image_style = _IMAGES.get(name)
+    if image_style is None:
+        Preset.generate_image = None  # type: ignore[assignment,method-assign]
+    else:
+        Preset.image_style = image_style
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL

@@ -15,6 +15,13 @@ def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
     return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
 
 
+def _per_image(default: str, by_kind: dict[str, str]) -> ModelPrice:
+    """A model billed per image: ``default`` at its default quality and size, the
+    others keyed ``"QUALITY/SIZE"``, ``"SIZE"`` or ``"QUALITY"`` (see ModelPrice)."""
+    prices = {key: Decimal(usd) for key, usd in by_kind.items()}
+    return ModelPrice(Decimal(0), Decimal(0), per_image=Decimal(default), image_prices=prices)
+
+
 def _audio(inp: str, out: str, audio: str) -> ModelPrice:
     """A speech-to-text model's tokens: text in (the prompt), out, and audio in."""
     return ModelPrice(Decimal(inp), Decimal(out), audio_input=Decimal(audio))
@@ -52,4 +59,35 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "whisper-1": (None, ModelPrice(Decimal(0), Decimal(0), per_minute=Decimal("0.006"))),
     "gpt-4o-transcribe": (16_000, _audio("2.50", "10.00", "6.00")),
     "gpt-4o-mini-transcribe": (16_000, _audio("1.25", "5.00", "3.00")),
+    # image generation. The GPT image models bill tokens: the prompt's at the text
+    # input price (cached 1.25 for gpt-image-1), the images' at the image output
+    # price; image input tokens (edits, which relaykit does not send) are not
+    # priced here. gpt-image-1: text in 5.00 (cached 1.25), image out 40.00 per
+    # million; gpt-image-1-mini: 2.00 (cached 0.20), image out 8.00 (OpenAI's model
+    # pages, developers.openai.com/api/docs/models/gpt-image-1 and -mini); gpt-image-1.5:
+    # text in 5.00, image out 32.00 (its model page and pricing table, as quoted by
+    # llmreference.com's model page; cached input unpublished there, so the plain
+    # input price holds it). Output tokens count every output token at the image
+    # price (OpenAI reports no text part apart for generations).
+    "gpt-image-1": (None, _p("5.00", "40.00", "1.25")),
+    "gpt-image-1-mini": (None, _p("2.00", "8.00", "0.20")),
+    "gpt-image-1.5": (None, _p("5.00", "32.00")),
+    # DALL-E is billed per image by quality and size (OpenAI's pricing page, before
+    # OpenAI retired both models on 2026-05-12; Azure OpenAI still serves them):
+    # dall-e-3 standard 1024x1024 0.04, 1024x1792 or 1792x1024 0.08; hd 0.08 and
+    # 0.12; dall-e-2 1024x1024 0.020, 512x512 0.018, 256x256 0.016.
+    "dall-e-3": (
+        None,
+        _per_image(
+            "0.04",
+            {
+                "1024x1792": "0.08",
+                "1792x1024": "0.08",
+                "hd": "0.08",
+                "hd/1024x1792": "0.12",
+                "hd/1792x1024": "0.12",
+            },
+        ),
+    ),
+    "dall-e-2": (None, _per_image("0.020", {"512x512": "0.018", "256x256": "0.016"})),
 }

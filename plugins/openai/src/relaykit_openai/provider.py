@@ -13,6 +13,8 @@ from relaykit import (
     ConfigError,
     EmbeddingRequest,
     EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
     from .documents import ChatDocuments
+    from .images import ImageStyle
     from .transcription import TranscriptionStyle
 
 #: how ``/embeddings`` sends vectors back: ``"base64"`` (little-endian float32
@@ -81,6 +84,11 @@ class OpenAIProvider:
     /audio/transcriptions`` for OpenAI and the compatible presets that serve it
     (Groq, Together, Mistral, vLLM; the others refuse unsent); see
     :mod:`relaykit_openai.transcription`.
+
+    Image generation (:meth:`relaykit.Client.generate_image`): ``POST
+    /images/generations`` for OpenAI (GPT image models and DALL-E) and the
+    compatible presets that serve it (xAI, Together; the others refuse unsent);
+    see :mod:`relaykit_openai.images`.
 
     Rerank: OpenAI has none, so ``rerank`` is ``None`` and
     :meth:`relaykit.Client.rerank` refuses it with a typed error before sending
@@ -134,6 +142,8 @@ class OpenAIProvider:
     #: sending when larger (``None``: the service says). OpenAI's is 25 MiB: its
     #: 413 reads "Maximum content size limit (26214400) exceeded".
     max_transcription_body: ClassVar[int | None] = 26_214_400
+    #: which fields ``/images/generations`` takes (see :mod:`.images`)
+    image_style: ClassVar[ImageStyle] = "openai"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -153,6 +163,7 @@ class OpenAIProvider:
         self._embeddings_url = f"{settings.base_url}/embeddings"
         self._rerank_url = f"{settings.base_url}/rerank"
         self._transcriptions_url = f"{settings.base_url}/audio/transcriptions"
+        self._images_url = f"{settings.base_url}/images/generations"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
@@ -399,6 +410,24 @@ class OpenAIProvider:
             request,
             style=self.transcription_style,
             max_body=self.max_transcription_body,
+        )
+
+    async def generate_image(self, request: ImageRequest) -> ImageResponse:
+        """``POST /images/generations``: the images drawn from ``request.prompt``, as
+        bytes (see :mod:`relaykit_openai.images` for what is asked of each service).
+
+        What the service cannot draw (too many images, a field it refuses) is
+        refused before sending.
+        """
+        from . import images  # loaded on first use, as the embeddings module
+
+        return await images.generate(
+            self._http,
+            self._images_url,
+            self._headers,
+            self._name,
+            request,
+            style=self.image_style,
         )
 
     async def list_models(self) -> list[ModelInfo]:

@@ -1,0 +1,105 @@
+"""OpenAI's image generation (``POST /v1/images/generations``), served.
+
+A JSON body becomes the arguments of one :meth:`relaykit.Client.generate_image`
+(:func:`parse_image_generation`), and its answer OpenAI's shape
+(:func:`images_body`): ``{"created", "data": [{"b64_json" or "url",
+"revised_prompt"}]}``, with ``size``, ``quality`` and ``output_format`` where
+known and, for a model billed by the token, ``usage`` as OpenAI's GPT image
+models report it.
+
+``prompt``, ``n``, ``size``, ``quality`` and ``output_format`` are relaykit's
+parameters; ``user`` goes in the call's metadata; other fields (``background``,
+``moderation``, ``style``, ``output_compression``) reach the provider in
+``extra``. Images come back as ``b64_json``, relaykit's own way (providers are
+asked for bytes). A caller asking ``response_format: "url"`` has it passed to
+the provider, as OpenAI's SDK would pass it to OpenAI: DALL-E, xAI and
+Together answer URLs, which are relayed as they came; GPT image models refuse
+the field, as OpenAI does. ``stream`` (partial images) is refused with a 400
+that says so: relaykit answers with whole images.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from relaykit import ImageResponse, InvalidRequestError
+
+from .dialect import model_id, require_object
+
+#: fields the gateway itself reads
+_OWN = frozenset(
+    ("model", "prompt", "n", "size", "quality", "output_format", "user", "stream", "partial_images")
+)
+_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+
+
+@attrs.frozen
+class ImageCall:
+    """One call to make: ``client.generate_image(model, prompt, **params)``."""
+
+    model: str
+    prompt: str
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def parse_image_generation(body: Any, aliases: Sequence[str]) -> ImageCall:
+    """The call an image generation body asks for; :class:`InvalidRequestError` names
+    what is wrong. A bare model name goes to ``openai``, as on the chat route."""
+    data = require_object(body)
+    model = model_id(data.get("model"), aliases, "openai")
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise InvalidRequestError("`prompt` must be a non-empty string", param="prompt")
+    if data.get("stream") or data.get("partial_images"):
+        raise InvalidRequestError(
+            "`stream` is not served: the gateway answers with whole images, not partial ones",
+            param="stream",
+        )
+    params: dict[str, Any] = {
+        key: data[key]
+        for key in ("n", "size", "quality", "output_format")
+        if data.get(key) is not None
+    }
+    if isinstance(data.get("user"), str) and data["user"]:
+        params["metadata"] = {"user": data["user"]}
+    extra = {key: value for key, value in data.items() if key not in _OWN}
+    if extra:
+        params["extra"] = extra
+    return ImageCall(model=model, prompt=prompt, params=params)
+
+
+def images_body(response: ImageResponse) -> dict[str, Any]:
+    """OpenAI's answer for ``response``: each image as ``b64_json`` (or the ``url`` a
+    provider answered), with its revised prompt; ``usage`` when tokens were billed."""
+    data = []
+    for image in response.images:
+        item: dict[str, Any] = (
+            {"url": image.url} if image.data is None else {"b64_json": image.base64()}
+        )
+        if image.revised_prompt:
+            item["revised_prompt"] = image.revised_prompt
+        data.append(item)
+    body: dict[str, Any] = {
+        "created": response.created if response.created is not None else int(time.time()),
+        "data": data,
+    }
+    if response.size is not None:
+        body["size"] = response.size
+    if response.quality is not None:
+        body["quality"] = response.quality
+    formats = {_FORMATS.get(i.media_type) for i in response.images if i.data is not None}
+    if len(formats) == 1 and None not in formats:
+        body["output_format"] = formats.pop()
+    usage = response.usage
+    if usage.total_tokens:
+        body["usage"] = {
+            "input_tokens": usage.input_tokens,
+            "input_tokens_details": {"text_tokens": usage.input_tokens, "image_tokens": 0},
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+    return body

@@ -1,0 +1,162 @@
+"""``relaykit image``: draw images from a prompt and write them to files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..image_generation import GeneratedImage, ImageResponse
+    from .context import CliContext
+
+
+def register(
+    commands: argparse._SubParsersAction[Any], parents: Sequence[argparse.ArgumentParser]
+) -> None:
+    """Add the ``image`` command."""
+    parser = commands.add_parser(
+        "image",
+        parents=parents,
+        help="generate images from a prompt, written to files",
+        description="Draw PROMPT and write each image to a file (named after the prompt,"
+        " in the current directory, unless -o or --out-dir says): relaykit image"
+        " -m openai/gpt-image-1 --quality low 'a red fox in snow'. Prints the files"
+        " written, never the images.",
+    )
+    parser.add_argument("prompt", metavar="PROMPT", help="what to draw")
+    parser.add_argument(
+        "-m", "--model", help="provider/model or an alias (default: [defaults] image_model)"
+    )
+    parser.add_argument("-n", type=int, default=1, metavar="N", help="how many images (1)")
+    parser.add_argument("--size", metavar="WxH", help="1024x1024, 1536x1024, ... or auto")
+    parser.add_argument(
+        "--quality", metavar="Q", help="the vendor's word: low, medium, high, auto; hd, standard"
+    )
+    parser.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("png", "jpeg", "webp"),
+        help="the image format to ask for (where the model takes one)",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="the file to write (with -n 2 or more: FILE-1.png, FILE-2.png, ...);"
+        " its suffix is the image's when FILE has none",
+    )
+    where.add_argument(
+        "--out-dir", metavar="DIR", help="the directory to write files named after the prompt to"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: the files with their sizes, usage and cost",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``relaykit image``."""
+    context: CliContext = args.context
+    config = context.load_config()
+    model = args.model or config.defaults.image_model
+    if not model:
+        raise ConfigError(
+            "no image model given",
+            hint="pass -m provider/model (e.g. -m openai/gpt-image-1) "
+            "or set [defaults] image_model in relaykit.toml",
+        )
+    if args.out_dir is not None and not Path(args.out_dir).is_dir():
+        raise InvalidRequestError(
+            f"--out-dir {args.out_dir!r} is not a directory", hint="create it first"
+        )
+    response = context.run(_generate, context, config, model, args)
+    written = [_write(image, i, response, args) for i, image in enumerate(response.images)]
+    if args.json:
+        print(json.dumps(_summary(response, written), ensure_ascii=False))
+        return 0
+    for image, where in zip(response.images, written, strict=True):
+        # a path written, or the URL of an image the service would only link to
+        print(where if where is not None else image.url)
+    return 0
+
+
+async def _generate(
+    context: CliContext, config: Config, model: str, args: argparse.Namespace
+) -> ImageResponse:
+    async with context.client(config) as client:
+        return await client.generate_image(
+            model,
+            args.prompt,
+            n=args.n,
+            size=args.size,
+            quality=args.quality,
+            output_format=args.output_format,
+        )
+
+
+def _write(
+    image: GeneratedImage, index: int, response: ImageResponse, args: argparse.Namespace
+) -> str | None:
+    """Write ``image`` where the options say; the path written (``None``: a URL only).
+
+    ``-o`` is written over, as ``curl -o`` would; a name made from the prompt
+    never overwrites a file: ``fox-2.png`` follows ``fox.png``.
+    """
+    if image.data is None:
+        return None
+    count = len(response.images)
+    if args.output is not None:
+        path = Path(args.output)
+        if count > 1:
+            path = path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
+        return str(image.save(path))
+    directory = Path(args.out_dir or ".")
+    stem = _slug(args.prompt)
+    if count > 1:
+        stem = f"{stem}-{index + 1}"
+    path = directory / f"{stem}{image.suffix}"
+    copy = 2
+    while path.exists():
+        path = directory / f"{stem}-v{copy}{image.suffix}"
+        copy += 1
+    return str(image.save(path))
+
+
+def _slug(prompt: str) -> str:
+    """A file name from the prompt's first words: ``a-red-fox-in-snow``."""
+    words = re.findall(r"[^\W_]+", prompt.lower())
+    slug = "-".join(words)[:48].strip("-")
+    return slug or "image"
+
+
+def _summary(response: ImageResponse, written: list[str | None]) -> dict[str, Any]:
+    from ..image_files import size_text
+
+    return {
+        "provider": response.provider,
+        "model": response.model,
+        "images": [
+            {
+                "file": where,
+                "url": image.url if where is None else None,
+                "media_type": image.media_type,
+                "size": size_text(image.size),
+                "bytes": len(image.data) if image.data is not None else None,
+                "revised_prompt": image.revised_prompt,
+            }
+            for image, where in zip(response.images, written, strict=True)
+        ],
+        "input_tokens": response.usage.input_tokens,
+        "output_tokens": response.usage.output_tokens,
+        "cost_usd": None if response.cost is None else str(response.cost),
+    }

@@ -1,0 +1,220 @@
+""":meth:`relaykit.Client.generate_image`: the chat pipeline's steps, for an image generation.
+
+validate -> redact outbound (the prompt) -> route -> rate-limit reserve ->
+breaker -> retry(provider generate_image with timeouts) -> cost -> reconcile
+limits -> span, metrics and log record -> return.
+
+As for transcriptions (:mod:`relaykit.transcription_call`), everything but the
+first and last steps is the chat call's own code; routes work as for chat but
+do not hedge (a second image would be billed twice), and nothing is cached (a
+caller asking twice wants another picture). A budget holds ``n`` images at the
+price per image before sending, and a rate limit (or a budget, at the output
+price) the output tokens of a model billed by the token
+(:func:`~relaykit.image_generation.output_tokens_estimate`); both are settled
+with what the answer says. Records keep the prompt (redacted as content is) and
+the images' count, sizes and formats: never their bytes, nor their URLs (which
+may hold a signature).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import single_calls
+from .attempts import run_attempts
+from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .image_files import size_text
+from .image_generation import (
+    ImageRequest,
+    ImageResponse,
+    build_image_request,
+    image_cost,
+    output_tokens_estimate,
+)
+from .protocols import Provider
+from .routing import Target
+from .single_calls import capability, finish, new_call, run_call
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+
+_WHO_DRAWS = (
+    "generate images with a provider that has an image API: openai (gpt-image-1,"
+    " gpt-image-1-mini, gpt-image-1.5; DALL-E where still served), or the"
+    " OpenAI-compatible xai or together"
+)
+
+
+async def send_image_request(
+    provider: Provider, request: ImageRequest, target: Target
+) -> ImageResponse:
+    """``provider.generate_image(request)``, checked: a typed refusal when the provider
+    has no image generation API, or when it answered without an image. The size and
+    quality asked stand for those the vendor did not name (a price per image
+    follows them)."""
+    generate = capability(provider, "generate_image", target, "image generation", _WHO_DRAWS)
+    response: ImageResponse = await generate(request)
+    if (response.size is None and request.size is not None) or (
+        response.quality is None and request.quality is not None
+    ):
+        response = attrs.evolve(
+            response,
+            size=response.size or request.size,
+            quality=response.quality or request.quality,
+        )
+    if not response.images:
+        # A 200 without a picture (a filter that dropped every one, say) is no
+        # answer to bill or to hand back as if it were one.
+        raise RelayError(
+            f"{target.provider} answered without an image",
+            provider=target.provider,
+            model=target.model,
+            hint="the prompt may have been filtered: rephrase it, or try another model",
+        )
+    return response
+
+
+async def generate_image(
+    client: Client, model: str, prompt: str, params: dict[str, Any]
+) -> ImageResponse:
+    """Run one image generation through ``client``'s pipeline (see the module docstring)."""
+    call = _start(client, model, prompt, params)
+    return await run_call(client, call, lambda: _run(client, call))
+
+
+def _start(client: Client, model: str, prompt: str, params: dict[str, Any]) -> _Call:
+    if client._closed:
+        raise ClientClosedError("this client is closed")
+    targets = client._router.plan(model)
+    request = build_image_request(targets[0].model, prompt, params)
+    size = len(request.prompt)
+    limit = client.config.validation.max_chars
+    if size > limit:
+        raise InvalidRequestError(
+            f"the prompt carries {size:,} characters of text, over the limit of {limit:,}",
+            param="prompt",
+            hint="shorten the prompt, or raise [validation] max_chars",
+        )
+    if client._outbound is not None:
+        # Outbound redaction keeps PII from the provider; a revised prompt that
+        # comes back has its placeholders restored (see _run).
+        request = attrs.evolve(request, prompt=client._outbound.redact(request.prompt))
+    call = new_call(client, model, request, targets, size, "generate_image", images=request.n)
+    # Held before sending, settled with what the answer bills: images have no
+    # max_tokens, and OpenAI's GPT image models bill thousands of output tokens.
+    call.output_hold = output_tokens_estimate(request)
+    if client._tracer is not None:
+        call.span = client._tracer.start_image(call)
+    return call
+
+
+async def _run(client: Client, call: _Call) -> ImageResponse:
+    if client._cold:
+        await client._warm_up(call)
+
+    async def attempt(provider: Provider, req: Any, target: Target) -> ImageResponse:
+        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
+
+    try:
+        response = await run_attempts(client, call, attempt)
+    except RelayError as error:
+        await client._fail(call, error)
+        raise
+    target = call.served
+    assert target is not None
+    images = response.images
+    if client._outbound is not None and any(i.revised_prompt for i in images):
+        restore = client._outbound.restore
+        images = tuple(
+            attrs.evolve(i, revised_prompt=restore(i.revised_prompt)) if i.revised_prompt else i
+            for i in images
+        )
+    priced = call.priced
+    response = attrs.evolve(
+        response,
+        images=images,
+        provider=target.provider,
+        model=response.model or target.model,
+        latency=time.monotonic() - call.started,
+        attempts=call.attempts,
+    )
+    if priced is not None and priced[0] is response.usage and priced[1] == target:
+        cost = priced[2]  # worked out already, to settle a budget
+    else:
+        cost = image_cost(client._price(target, response.model), response)
+    response = attrs.evolve(response, cost=cost)
+    tracer: Any = client._tracer  # there is one when the call has a span
+    await finish(
+        client,
+        call,
+        target,
+        response,
+        lambda: tracer.finish_image(call, response),
+        text=answer_text(response),
+        params=answer_params(response),
+    )
+    return response
+
+
+def _request(call: _Call) -> ImageRequest:
+    """The image generation's request (see ``_Call.request``)."""
+    request: Any = call.request
+    return request  # type: ignore[no-any-return]
+
+
+def answer_text(response: ImageResponse) -> str:
+    """A record's text for ``response``: the revised prompts the model drew from, one a
+    line, or ``"2 images"`` when it rewrote none."""
+    revised = [i.revised_prompt for i in response.images if i.revised_prompt]
+    if revised:
+        return "\n".join(revised)
+    count = len(response.images)
+    return f"{count} image{'s' if count != 1 else ''}"
+
+
+def answer_params(response: ImageResponse) -> dict[str, Any]:
+    """What a record adds to its parameters from ``response``: how many images came,
+    their sizes (read from each image's header, else the size the vendor said)
+    and media types, and their bytes: never the images, nor their URLs."""
+    sizes = [size_text(i.size) or response.size for i in response.images]
+    params: dict[str, Any] = {
+        "images": len(response.images),
+        "media_types": sorted({i.media_type for i in response.images}),
+        "image_bytes": sum(len(i.data) for i in response.images if i.data is not None),
+    }
+    if any(sizes):
+        params["image_sizes"] = sizes
+    if response.quality is not None:
+        params["quality"] = response.quality
+    return params
+
+
+def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of an image generation has (``Client._record_fields``'s).
+
+    With content on, its one message is the prompt (a user message), which
+    ``relaykit logs`` shows and searches. Its parameters: ``n``, ``size``,
+    ``quality`` and ``output_format`` as asked, ``timeout``, and with content,
+    ``extra`` and metadata; a successful call's add what came back
+    (:func:`answer_params`).
+    """
+    request = _request(call)
+    params: dict[str, Any] = {"n": request.n}
+    for key in ("size", "quality", "output_format"):
+        value = getattr(request, key)
+        if value is not None:
+            params[key] = value
+    return single_calls.record_fields(
+        client,
+        call,
+        target,
+        texts=(request.prompt,),
+        params=params,
+        timeout=request.timeout,
+        extra=request.extra,
+        metadata=request.metadata,
+    )

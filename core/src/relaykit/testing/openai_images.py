@@ -1,0 +1,276 @@
+"""OpenAI's image generation (``POST /v1/images/generations``), for
+:class:`~relaykit.testing.OpenAIMock`.
+
+A JSON body in: ``prompt``, ``model`` (``dall-e-2`` when left out, as OpenAI
+says), ``n``, ``size``, ``quality``, and by model family the rest. What the
+mock draws is :func:`~relaykit.testing.mock_image` of the prompt, one per
+image asked for (a PNG, whatever ``output_format`` says: the body still names
+the format asked, as OpenAI's does).
+
+The answer follows the API reference: ``{"created", "data": [...]}``, each
+image ``b64_json`` or ``url``, with ``revised_prompt`` where the model rewrote
+the prompt (DALL-E 3: the prompt and ", digital art"; any model: the script's
+reply ``text``). The GPT image models (``gpt-image-*``) always answer
+``b64_json`` and add ``background``, ``output_format``, ``quality``, ``size``
+(``auto`` made concrete) and ``usage``: the prompt's words in, and out the
+tokens OpenAI's image generation guide gives per image (1024x1024 low 272,
+medium 1056, high 4160; the other sizes likewise). A URL points at the mock
+itself (``GET /v1/mock-images/ID.png``, with a signature in its query as
+OpenAI's blob URLs have), which serves the image without a key.
+
+What it refuses, with OpenAI's messages: a body that is not JSON; a missing or
+empty ``prompt``; ``n`` outside 1 to 10, and ``n`` above 1 for ``dall-e-3``
+("You must provide n=1 for this model."); a ``size`` the model does not draw;
+a ``quality`` it does not know; ``response_format`` or ``style`` for a GPT
+image model ("Unknown parameter: 'response_format'."), and its own fields
+(``output_format``, ``background``, ``moderation``, ``output_compression``)
+for DALL-E; values outside each field's set. Models of other families stand in
+for OpenAI-compatible services (FLUX on Together, Grok on xAI), answered as
+those do: a URL by default, ``b64_json`` when asked; a ``grok-*`` model
+refuses ``size``, ``quality`` and ``style`` as xAI does ("Argument not
+supported: size").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .image_samples import mock_image
+from .openai_responses import Refusal, _invalid
+from .script import Reply, count_tokens
+
+#: what every GPT image model draws, and how it is asked
+GPT_SIZES = ("1024x1024", "1024x1536", "1536x1024", "auto")
+GPT_QUALITIES = ("low", "medium", "high", "auto")
+OUTPUT_FORMATS = ("png", "webp", "jpeg")
+BACKGROUNDS = ("transparent", "opaque", "auto")
+MODERATIONS = ("auto", "low")
+#: the sizes any DALL-E model is asked for (OpenAI checks these first), and each one's
+DALLE_SIZES = ("256x256", "512x512", "1024x1024", "1024x1792", "1792x1024")
+_DALLE_MODEL_SIZES = {
+    "dall-e-2": ("256x256", "512x512", "1024x1024"),
+    "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
+}
+#: every top-level field the API knows (others are an unknown parameter)
+KNOWN = frozenset(
+    {
+        "model",
+        "prompt",
+        "n",
+        "size",
+        "quality",
+        "response_format",
+        "style",
+        "user",
+        "output_format",
+        "output_compression",
+        "background",
+        "moderation",
+        "stream",
+        "partial_images",
+    }
+)
+_GPT_ONLY = ("output_format", "output_compression", "background", "moderation", "partial_images")
+#: output tokens of one image by quality, for 1024x1024, 1024x1536 and 1536x1024
+_TOKENS = {
+    "low": (272, 408, 400),
+    "medium": (1056, 1584, 1568),
+    "high": (4160, 6240, 6208),
+}
+
+
+def family(model: str) -> str:
+    """``"gpt-image"``, ``"dall-e"`` or ``"other"`` (a compatible service's model)."""
+    if model.startswith(("gpt-image", "chatgpt-image")):
+        return "gpt-image"
+    if model in _DALLE_MODEL_SIZES:
+        return "dall-e"
+    return "other"
+
+
+def validate(body: Any) -> str:
+    """The model the request is for, its body checked as OpenAI checks it
+    (:class:`Refusal` otherwise)."""
+    if not isinstance(body, dict):
+        raise Refusal(
+            "We could not parse the JSON body of your request. (HINT: This likely means you"
+            " aren't using your HTTP library correctly.)"
+        )
+    model = str(body.get("model") or "dall-e-2")
+    kind = family(model)
+    if kind != "other":
+        for key in body:
+            if key not in KNOWN:
+                raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    _check_prompt(body.get("prompt"))
+    n = body.get("n", 1)
+    if n is not None:
+        _check_n(n, model)
+    if kind == "gpt-image":
+        _check_gpt(body)
+    elif kind == "dall-e":
+        _check_dalle(body, model)
+    elif model.startswith("grok"):
+        for key in ("size", "quality", "style"):
+            if key in body:
+                raise Refusal(f"Argument not supported: {key}", key)
+    return model
+
+
+def _check_prompt(prompt: Any) -> None:
+    if prompt is None:
+        raise Refusal(
+            "Missing required parameter: 'prompt'.", "prompt", code="missing_required_parameter"
+        )
+    if not isinstance(prompt, str):
+        raise Refusal(
+            f"Invalid type for 'prompt': expected a string, but got {type(prompt).__name__}"
+            " instead.",
+            "prompt",
+            code="invalid_type",
+        )
+    if not prompt:
+        raise Refusal(
+            "Invalid 'prompt': empty string. Expected a string with minimum length 1, but got"
+            " an empty string instead.",
+            "prompt",
+            code="empty_string",
+        )
+
+
+def _check_n(n: Any, model: str) -> None:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise Refusal(
+            f"Invalid type for 'n': expected an integer, but got {type(n).__name__} instead.",
+            "n",
+            code="invalid_type",
+        )
+    if n < 1:
+        raise Refusal(
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n}"
+            " instead.",
+            "n",
+            code="integer_below_min_value",
+        )
+    if n > 10:
+        raise Refusal(
+            f"Invalid 'n': integer above maximum value. Expected a value <= 10, but got {n}"
+            " instead.",
+            "n",
+            code="integer_above_max_value",
+        )
+    if model == "dall-e-3" and n != 1:
+        raise Refusal("You must provide n=1 for this model.")
+
+
+def _check_gpt(body: dict[str, Any]) -> None:
+    for key in ("response_format", "style"):
+        if key in body:
+            raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    for key, allowed in (
+        ("size", GPT_SIZES),
+        ("quality", GPT_QUALITIES),
+        ("output_format", OUTPUT_FORMATS),
+        ("background", BACKGROUNDS),
+        ("moderation", MODERATIONS),
+    ):
+        value = body.get(key)
+        if value is not None and value not in allowed:
+            refusal = _invalid(value, key, allowed)
+            refusal.code = "invalid_value"
+            raise refusal
+    compression = body.get("output_compression")
+    if compression is not None and (
+        not isinstance(compression, int) or not 0 <= compression <= 100
+    ):
+        raise Refusal(
+            "Invalid 'output_compression': expected an integer from 0 to 100.",
+            "output_compression",
+        )
+
+
+def _check_dalle(body: dict[str, Any], model: str) -> None:
+    for key in _GPT_ONLY:
+        if key in body:
+            raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    size = body.get("size")
+    if size is not None:
+        if size not in DALLE_SIZES:
+            listed = ", ".join(f"'{s}'" for s in DALLE_SIZES)
+            raise Refusal(f"'{size}' is not one of [{listed}] - 'size'")
+        if size not in _DALLE_MODEL_SIZES[model]:
+            raise Refusal("The size is not supported by this model.", code="invalid_size")
+    for key, allowed in (
+        ("quality", ("standard", "hd")),
+        ("response_format", ("url", "b64_json")),
+        ("style", ("vivid", "natural")),
+    ):
+        value = body.get(key)
+        if value is not None and value not in allowed:
+            listed = ", ".join(f"'{a}'" for a in allowed)
+            raise Refusal(f"'{value}' is not one of [{listed}] - '{key}'")
+    if "style" in body and model != "dall-e-3":
+        raise Refusal("The style parameter is only supported for dall-e-3.", "style")
+
+
+def render(
+    body: dict[str, Any], model: str, reply: Reply, store: dict[str, bytes], base: str
+) -> dict[str, Any]:
+    """The answer to a validated body; images answered as URLs are put in ``store``
+    under their id, served at ``{base}/mock-images/ID.png``."""
+    prompt = body["prompt"]
+    n = body.get("n") or 1
+    kind = family(model)
+    as_url = kind != "gpt-image" and body.get("response_format", "url") == "url"
+    revised = reply.text or (f"{prompt}, digital art" if model == "dall-e-3" else "")
+    data = []
+    for i in range(n):
+        png = mock_image(prompt, i)
+        item: dict[str, Any] = {}
+        if as_url:
+            ident = os.urandom(8).hex()
+            store[ident] = png
+            item["url"] = f"{base}/mock-images/{ident}.png?st=2026-12-01&sig=mock%2Bsignature"
+        else:
+            item["b64_json"] = _b64(png)
+        if revised:
+            item["revised_prompt"] = revised
+        data.append(item)
+    answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+    if kind == "gpt-image":
+        size = body.get("size") or "auto"
+        size = "1024x1024" if size == "auto" else size
+        quality = body.get("quality") or "auto"
+        quality = "medium" if quality == "auto" else quality
+        background = body.get("background") or "auto"
+        answer.update(
+            background="opaque" if background == "auto" else background,
+            output_format=body.get("output_format") or "png",
+            quality=quality,
+            size=size,
+            usage=_usage(prompt, quality, size, n, reply),
+        )
+    return answer
+
+
+def _usage(prompt: str, quality: str, size: str, n: int, reply: Reply) -> dict[str, Any]:
+    inp = reply.input_tokens if reply.input_tokens is not None else count_tokens(prompt)
+    per_image = _TOKENS[quality][GPT_SIZES.index(size)]
+    out = reply.output_tokens if reply.output_tokens is not None else per_image * n
+    return {
+        "input_tokens": inp,
+        "input_tokens_details": {"image_tokens": 0, "text_tokens": inp},
+        "output_tokens": out,
+        "total_tokens": inp + out,
+    }
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+__all__ = ["family", "render", "validate"]
