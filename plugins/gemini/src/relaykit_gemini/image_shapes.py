@@ -13,8 +13,8 @@ differently:
   is refused, naming them, rather than drawn at other pixels than asked.
   A 2K size sets the resolution (Imagen 4 Standard and Ultra only).
 - **Gemini image models** (``:generateContent``): Google documents shapes and
-  resolutions, and each model version draws its own pixels for them (1:1 at
-  1K is 1024x1024; 16:9 is 1344x768 on one, 1376x768 on another). So a size
+  resolutions; the pixels of a shape differ between models (1:1 at 1K is
+  1024x1024, but 16:9 at 1K is reported as 1344x768, 1376x768 or 1408x768). So a size
   stands for its shape: the model's aspect ratio within 5% of it (1920x1080
   and 1792x1024 are 16:9), or a refusal naming the shapes. The pixels drawn
   are the model's, for the resolution ``quality`` names (``1K`` by default):
