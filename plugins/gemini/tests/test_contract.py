@@ -1,16 +1,20 @@
-"""relaykit-gemini passes the provider contract, with and without Gemini call ids."""
+"""relaykit-gemini passes the provider contract, with and without Gemini call ids.
+
+Images: the first harness draws with a Gemini image model (``generateContent``),
+the second with Imagen (``:predict``), so the image suite runs on both APIs.
+"""
 
 from collections.abc import Iterator
 
 import pytest
 
-from relaykit.testing import EmbeddingContract, Harness, ProviderContract
+from relaykit.testing import EmbeddingContract, Harness, ImageContract, ProviderContract
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 
 
-class TestGemini(ProviderContract, EmbeddingContract):
+class TestGemini(ProviderContract, EmbeddingContract, ImageContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with GeminiMock(api_key=KEY) as mock:
@@ -20,14 +24,15 @@ class TestGemini(ProviderContract, EmbeddingContract):
                 providers={"gemini": {"base_url": mock.base_url, "api_key": KEY}},
                 embedding_model="gemini/gemini-embedding-001",
                 embedding_dimensions=256,  # Google documents 128 to 3072
+                image_model="gemini/gemini-2.5-flash-image",
             )
 
 
-class TestGeminiWithCallIds(ProviderContract, EmbeddingContract):
+class TestGeminiWithCallIds(ProviderContract, EmbeddingContract, ImageContract):
     """Newer models send an id with each function call; it must round-trip.
 
     Its embeddings answers carry no token count, as older models' do: the
-    plugin estimates them.
+    plugin estimates them. It draws with Imagen.
     """
 
     @pytest.fixture
@@ -41,4 +46,5 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract):
                 embedding_dimensions=256,  # Google documents 128 to 3072
                 # 2.5 Pro cannot turn thinking off (reasoning="none"); Flash can.
                 reasoning_model="gemini/gemini-2.5-flash",
+                image_model="gemini/imagen-4.0-generate-001",
             )

@@ -632,8 +632,9 @@ async def test_model_listing_follows_pages_and_keeps_chat_models() -> None:
         async with client(mock) as c:
             models = await c.models("gemini")
         listed = [r for r in mock.requests if r.method == "GET"]
-    assert len(listed) == 4
+    assert len(listed) == 7
     assert listed[1].query["pageToken"]
+    # embedding models and Imagen (:predict only) are left out; image models chat too
     assert [m.id for m in models] == [
         "gemini-2.5-flash",
         "gemini-2.5-pro",
@@ -641,6 +642,9 @@ async def test_model_listing_follows_pages_and_keeps_chat_models() -> None:
         "gemini-2.0-flash",
         "gemini-3-pro-preview",
         "gemini-3-flash-preview",
+        "gemini-2.5-flash-image",
+        "gemini-3-pro-image",
+        "gemini-3.1-flash-image",
     ]
     flash = models[0]
     assert (flash.context_window, flash.max_output_tokens) == (1_048_576, 65_536)

@@ -1,4 +1,4 @@
-"""relaykit provider plugin for Google's Gemini API (``generateContent``)."""
+"""relaykit provider plugin for Google's Gemini API (``generateContent``; Imagen's ``:predict``)."""
 
 from .provider import GeminiProvider
 

@@ -8,6 +8,16 @@ Embedding models bill input tokens only (text input for the multimodal
 ``gemini-embedding-2``, which is all relaykit sends). ``text-embedding-004``
 is left out: Google retired it on 14 January 2026.
 A model missing here simply has ``cost = None``.
+
+Image models are priced per image (:meth:`relaykit.ModelPrice.image_price`,
+keyed by the resolution, relaykit's ``quality`` for them). Imagen bills each
+image at one price. The Gemini image models bill tokens, but every image of a
+resolution costs the same number of image output tokens, at an image rate ten
+times their text rate (3 Pro Image: USD 120 a million for images, 12 for text
+and thinking); :class:`ModelPrice` has one output rate, so their images are
+priced as Google states them per image (1290 tokens at USD 30 a million is
+2.5 Flash Image's USD 0.039), their chat (text) by their text rates, and
+``usage`` still carries the tokens Google counted.
 """
 
 from __future__ import annotations
@@ -21,6 +31,19 @@ def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
     return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
 
 
+def _per_image(
+    each: str, inp: str = "0", out: str = "0", others: dict[str, str] | None = None
+) -> ModelPrice:
+    """A model whose images cost ``each`` at 1K, ``others`` at other resolutions
+    (``{"2K": "0.101"}``), and its text ``inp`` and ``out`` a million tokens."""
+    return ModelPrice(
+        Decimal(inp),
+        Decimal(out),
+        per_image=Decimal(each),
+        image_prices={k: Decimal(v) for k, v in (others or {}).items()},
+    )
+
+
 # name prefix: (input token limit, price); the longest matching prefix wins, so
 # "gemini-2.5-flash-lite-preview-09-2025" is priced as flash-lite, not flash.
 GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
@@ -31,6 +54,24 @@ GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gemini-2.0-flash-lite": (1_048_576, _p("0.075", "0.30")),
     "gemini-embedding-001": (2_048, _p("0.15", "0")),
     "gemini-embedding-2": (8_192, _p("0.20", "0")),
+    # Imagen 4, per image (ai.google.dev pricing, "Imagen 4": Fast 0.02, Standard
+    # 0.04, Ultra 0.06). Google announced their shutdown for 17 August 2026
+    # (Firebase's "Migrate from Imagen" guide); kept for as long as a key serves them.
+    "imagen-4.0-fast-generate": (480, _per_image("0.02")),
+    "imagen-4.0-generate": (480, _per_image("0.04")),
+    "imagen-4.0-ultra-generate": (480, _per_image("0.06")),
+    # Gemini image models: USD per image = image tokens x the image output rate
+    # (ai.google.dev pricing): 2.5 Flash Image 1290 tokens at 30 a million (its row
+    # lists image output only: its text is priced as 2.5 Flash's); 3 Pro Image 1120
+    # tokens (1K, 2K) or 2000 (4K) at 120, text 2 in and 12 out; 3.1 Flash Image 747
+    # (512), 1120 (1K), 1680 (2K) or 2520 (4K) at 60, text 0.50 in and 3 out.
+    # The prefixes match the -preview names too.
+    "gemini-2.5-flash-image": (32_768, _per_image("0.039", "0.30", "2.50")),
+    "gemini-3-pro-image": (65_536, _per_image("0.134", "2", "12", {"4K": "0.24"})),
+    "gemini-3.1-flash-image": (
+        131_072,
+        _per_image("0.067", "0.50", "3", {"512": "0.045", "2K": "0.101", "4K": "0.151"}),
+    ),
 }
 
 

@@ -1,8 +1,9 @@
 """The Gemini API provider: ``generateContent``, ``streamGenerateContent``, ``countTokens``,
-``batchEmbedContents`` and ``models``."""
+``batchEmbedContents``, ``predict`` (Imagen) and ``models``."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -13,9 +14,14 @@ from relaykit import (
     ChatRequest,
     ChatResponse,
     ConfigError,
+    ContentFilterError,
     ContextLengthError,
     EmbeddingRequest,
     EmbeddingResponse,
+    GeneratedImage,
+    ImageRequest,
+    ImageResponse,
+    InvalidRequestError,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -31,7 +37,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import embeddings, thinking, wire
+from . import embeddings, image_output, image_shapes, imagen, thinking, wire
 from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
@@ -41,6 +47,10 @@ if TYPE_CHECKING:
 
 # The listing asks for the largest page Google serves, so one request usually does.
 _PAGE_SIZE = 1000
+
+log = logging.getLogger("relaykit.gemini")
+#: why an answer of a Gemini image model holds no image, when no filter says why
+_NO_IMAGE = "an answer without an image"
 
 
 class GeminiProvider:
@@ -60,7 +70,11 @@ class GeminiProvider:
 
     :meth:`count_tokens` asks ``countTokens`` how many input tokens a request
     would use, system instruction and function declarations included;
-    :meth:`embed` embeds texts with ``batchEmbedContents``.
+    :meth:`embed` embeds texts with ``batchEmbedContents``;
+    :meth:`generate_image` draws with Imagen (``imagen-*``, ``:predict``) or a
+    Gemini image model (``gemini-2.5-flash-image``, ``gemini-3-pro-image``,
+    ``gemini-3.1-flash-image``: ``:generateContent``), ``size`` and ``quality``
+    read as :mod:`relaykit_gemini.image_shapes` says.
     """
 
     type: ClassVar[str] = "gemini"
@@ -223,6 +237,126 @@ class GeminiProvider:
                 model=model,
             )
         return vectors, reported
+
+    async def generate_image(self, request: ImageRequest) -> ImageResponse:
+        """``request.n`` images of ``request.prompt``: from Imagen's ``:predict`` for an
+        ``imagen-*`` model, else from the model's ``:generateContent``, one request an
+        image (the Gemini image models draw one image a request), one after another.
+
+        ``quality`` is the resolution (``"1K"``, ``"2K"``, ``"4K"``), ``size`` the
+        shape (see :mod:`relaykit_gemini.image_shapes`); more than four images, a
+        size or resolution the model has not, and (Gemini image models) an output
+        format are refused before anything is sent. Images Google's safety
+        filters withheld are logged (``relaykit.gemini``, a warning) and left out;
+        when none is left, :class:`~relaykit.ContentFilterError` says why.
+        """
+        image_shapes.check_count(request, self._name)
+        if image_shapes.is_imagen(request.model):
+            return await self._predict(request)
+        return await self._draw(request)
+
+    async def _predict(self, request: ImageRequest) -> ImageResponse:
+        shape = image_shapes.imagen_shape(request, self._name)
+        body = json_encode.dumps(imagen.predict_body(request, shape, self._name))
+        data = await self._answer(self._url(request.model, "predict"), body, request.model)
+        try:
+            images, filtered = imagen.predictions(data)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise self._malformed("predict", "a PredictResponse", request.model) from e
+        self._check_drawn(request, images, filtered, "")
+        return ImageResponse(
+            images=tuple(images), model=request.model, size=shape.size, quality=shape.quality
+        )
+
+    async def _draw(self, request: ImageRequest) -> ImageResponse:
+        shape = image_shapes.gemini_shape(request, self._name)
+        if request.output_format is not None:
+            raise InvalidRequestError(
+                f"{request.model} answers PNG or JPEG as it chooses: the Gemini API takes"
+                " no output format for it",
+                provider=self._name,
+                model=request.model,
+                param="output_format",
+                hint="leave output_format out and read image.media_type",
+            )
+        url = self._url(request.model, "generateContent")
+        body = json_encode.dumps(image_output.image_body(request, shape))
+        images: list[GeneratedImage] = []
+        withheld: list[str] = []
+        remarks: list[str] = []
+        usage = Usage()
+        model = ""
+        # One request an image, one after another: a burst would mostly meet the
+        # per-minute quota, and a failure stops before more images are billed.
+        for _ in range(request.n):
+            data = await self._answer(url, body, request.model)
+            try:
+                answer = image_output.drawn(data)
+            except (ValueError, TypeError, AttributeError) as e:
+                raise self._malformed(
+                    "generateContent", "a GenerateContentResponse", request.model
+                ) from e
+            images += answer.images
+            usage += answer.usage
+            model = model or answer.model
+            if answer.text:
+                remarks.append(answer.text)
+            if not answer.images:
+                withheld.append(answer.filtered or _NO_IMAGE)
+        self._check_drawn(request, images, withheld, "\n".join(remarks))
+        return ImageResponse(
+            images=tuple(images),
+            model=model or request.model,
+            usage=usage,
+            size=shape.size,
+            quality=shape.quality,
+        )
+
+    async def _answer(self, url: str, body: bytes, model: str) -> Any:
+        """POST ``body`` to ``url``: its JSON answer, or the typed error for its status."""
+        r = await self._http.post(url, content=body, headers=self._headers)
+        if r.status_code >= 400:
+            raise self._error(r.status_code, r.headers, r.content, model)
+        try:
+            return json_decode.loads(r.content)
+        except ValueError as e:
+            raise self._malformed(url.rsplit(":", 1)[-1], "JSON", model) from e
+
+    def _check_drawn(
+        self, request: ImageRequest, images: list[GeneratedImage], withheld: list[str], text: str
+    ) -> None:
+        """Say what Google withheld: a warning when some images came, the typed error
+        when none did (:class:`~relaykit.ContentFilterError` for a safety filter)."""
+        if not withheld:
+            return
+        reasons = "; ".join(dict.fromkeys(withheld))
+        where = f"{self._name}/{request.model}"
+        if images:
+            log.warning("%s drew %d of %d images: %s", where, len(images), request.n, reasons)
+            return
+        if any(r != _NO_IMAGE for r in withheld):
+            raise ContentFilterError(
+                f"{request.model}'s safety filters withheld every image: {reasons}",
+                provider=self._name,
+                model=request.model,
+                provider_message=text or reasons,
+                hint="rephrase the prompt; filtered images are not returned",
+            )
+        raise RelayError(
+            f"{request.model} answered without an image",
+            provider=self._name,
+            model=request.model,
+            provider_message=text or None,
+            hint="the model's remarks are in provider_message: rephrase the prompt as"
+            " a picture to draw",
+        )
+
+    def _malformed(self, method: str, what: str, model: str) -> ProviderUnavailableError:
+        return ProviderUnavailableError(
+            f"{method} answered with something other than {what}",
+            provider=self._name,
+            model=model,
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET models``, every page, keeping the models that can chat (``generateContent``)."""

@@ -27,6 +27,13 @@ types; a PDF that is one, else "The document has no pages.") and file URIs
 first); and an embeddings batch's size, fields, task types, texts and models
 (each entry's must be the URL's).
 
+Images: ``:predict`` for the Imagen models, and ``generateContent`` with
+``responseModalities`` holding ``IMAGE`` for the Gemini image models, each
+image :func:`~relaykit.testing.mock_image` of the prompt; see
+:mod:`relaykit_gemini.mock_images` for what is checked and how a reply is
+scripted. ``filtered_images`` names the images of each ``:predict`` answer
+Imagen's safety filter withholds.
+
 ``generationConfig.thinkingConfig`` is checked as Gemini checks it for the
 model (:data:`THINKING`): a ``thinkingLevel`` and a ``thinkingBudget``
 together ("You can only set only one of thinking budget and thinking level."),
@@ -54,7 +61,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import anyio
@@ -64,6 +71,8 @@ from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_t
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
+
+from . import mock_images
 
 #: (name, input token limit, output token limit, generation methods)
 MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
@@ -105,6 +114,12 @@ MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
         1,
         ("embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"),
     ),
+    ("gemini-2.5-flash-image", 32_768, 32_768, ("generateContent", "countTokens")),
+    ("gemini-3-pro-image", 65_536, 32_768, ("generateContent", "countTokens")),
+    ("gemini-3.1-flash-image", 131_072, 32_768, ("generateContent", "countTokens")),
+    ("imagen-4.0-generate-001", 480, 8_192, ("predict",)),
+    ("imagen-4.0-fast-generate-001", 480, 8_192, ("predict",)),
+    ("imagen-4.0-ultra-generate-001", 480, 8_192, ("predict",)),
 )
 
 
@@ -193,7 +208,7 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 _METHOD = re.compile(
     r"/v1beta/models/([^/:]+)"
-    r":(generateContent|streamGenerateContent|countTokens|batchEmbedContents)"
+    r":(generateContent|streamGenerateContent|countTokens|batchEmbedContents|predict)"
 )
 
 
@@ -205,6 +220,8 @@ class GeminiMock(VendorMock):
     ``page_size`` caps the model listing's pages, to exercise pagination.
     ``embedding_usage=False`` leaves ``usageMetadata`` out of embeddings
     answers, as older embedding models' answers have none.
+    ``filtered_images`` holds the indexes, in every ``:predict`` answer, of the
+    images Imagen's safety filter withholds (``{1}``: the second of each).
     """
 
     base_path = ""
@@ -217,13 +234,16 @@ class GeminiMock(VendorMock):
         call_ids: bool = False,
         page_size: int = 1000,
         embedding_usage: bool = True,
+        filtered_images: Collection[int] = (),
     ) -> None:
         super().__init__(api_key)
         self.models = tuple(models)
         self.call_ids = call_ids
         self.page_size = page_size
         self.embedding_usage = embedding_usage
+        self.filtered_images = frozenset(filtered_images)
         self._n = 0
+        self._drawn: dict[str, int] = {}  # prompt -> images drawn of it on generateContent
 
     async def route(self, request: Request) -> Response:
         """Check the key as Google does, then dispatch by path."""
@@ -256,6 +276,8 @@ class GeminiMock(VendorMock):
             return self._count_tokens(method.group(1), request)
         if request.method == "POST" and method and method.group(2) == "batchEmbedContents":
             return await self._batch_embed(method.group(1), request)
+        if request.method == "POST" and method and method.group(2) == "predict":
+            return await self._predict(method.group(1), request)
         if request.method == "POST" and method:
             return await self._generate(method.group(1), method.group(2), request)
         return _error(404, f"Requested entity was not found: {request.method} {request.path}")
@@ -355,6 +377,41 @@ class GeminiMock(VendorMock):
             data["usageMetadata"] = {"promptTokenCount": tokens, "promptTokenDetails": details}
         return Response.json(data, headers=dict(reply.headers))
 
+    # -- images ----------------------------------------------------------------
+
+    async def _predict(self, model: str, request: Request) -> Response:
+        unsupported = self._unsupported(model, "predict")
+        if unsupported is not None:
+            return unsupported
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        problem = mock_images.validate_predict(body, model)
+        if problem:
+            return _error(400, problem)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _scripted_error(reply)
+        answer = mock_images.predict_answer(body, reply, self.filtered_images)
+        return Response.json(answer, headers=dict(reply.headers))
+
+    async def _draw(self, model: str, body: dict[str, Any]) -> Response:
+        prompt = _prompt(body)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _scripted_error(reply)
+        self._n += 1
+        index = self._drawn.get(prompt, 0)
+        if reply.finish != "content_filter" and not reply.refusal:
+            self._drawn[prompt] = index + 1
+        answer = mock_images.image_turn(body, model, reply, prompt, index, f"mockResp{self._n:06d}")
+        return Response.json(answer, headers=dict(reply.headers))
+
     # -- generation ------------------------------------------------------------
 
     async def _generate(self, model: str, method: str, request: Request) -> Response:
@@ -368,6 +425,14 @@ class GeminiMock(VendorMock):
         problem = validate(body, model)
         if problem:
             return _error(400, problem)
+        config = body.get("generationConfig") or {}
+        if "IMAGE" in [str(m).upper() for m in config.get("responseModalities") or ()]:
+            problem = mock_images.image_problem(config, model)
+            if problem:
+                return _error(400, problem)
+            if method != "generateContent":
+                return _error(400, "The mock draws images on generateContent only.")
+            return await self._draw(model, body)
         contents = body.get("contents") or []
         prompt = _prompt(body)
         last_user = next(

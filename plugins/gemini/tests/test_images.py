@@ -1,0 +1,469 @@
+"""Gemini images on the wire: Imagen's :predict and the Gemini image models' generateContent,
+sizes and resolutions, refusals, filtered images, usage and cost, and the mock."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+import relaykit
+from relaykit import (
+    ContentFilterError,
+    InvalidRequestError,
+    NotFoundError,
+    RelayError,
+    Usage,
+)
+from relaykit.testing import Reply, mock_image, mock_image_prompt
+from relaykit_gemini.image_shapes import SHAPES_10, nearest_shape
+from relaykit_gemini.prices import known_model
+from relaykit_gemini.testing import GeminiMock
+
+KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
+FOX = "a red fox in snow"
+IMAGEN = "gemini/imagen-4.0-generate-001"
+FLASH_IMAGE = "gemini/gemini-2.5-flash-image"
+PRO_IMAGE = "gemini/gemini-3-pro-image"
+
+
+@asynccontextmanager
+async def client(mock: GeminiMock, **sections: Any) -> AsyncIterator[relaykit.Client]:
+    cfg = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+        **sections,
+    }
+    async with relaykit.Client(cfg, env={}) as c:
+        yield c
+
+
+def sent(mock: GeminiMock) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in mock.requests if r.method == "POST"]
+
+
+# -- Imagen: :predict ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_imagen_predicts_n_images_of_the_prompt_billed_per_image(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        r = await c.generate_image(IMAGEN, FOX, n=3)
+    request = mock.last_request
+    assert request.path == "/v1beta/models/imagen-4.0-generate-001:predict"
+    assert request.headers["x-goog-api-key"] == KEY
+    assert json.loads(request.body) == {
+        "instances": [{"prompt": FOX}],
+        # a filtered image is said, not silently missing
+        "parameters": {"sampleCount": 3, "includeRaiReason": True},
+    }
+    assert [i.data for i in r.images] == [mock_image(FOX, i) for i in range(3)]
+    assert all(i.media_type == "image/png" for i in r.images)
+    assert (r.provider, r.model, r.size, r.quality) == (
+        "gemini",
+        "imagen-4.0-generate-001",
+        "1024x1024",  # Imagen's default, 1:1 at 1K
+        "1K",
+    )
+    assert r.usage == Usage()  # Imagen counts no tokens
+    assert r.cost == Decimal("0.12")  # USD 0.04 an image
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("size", "quality", "parameters", "drawn"),
+    [
+        ("1408x768", None, {"aspectRatio": "16:9"}, ("1408x768", "1K")),
+        ("896x1280", "1K", {"aspectRatio": "3:4"}, ("896x1280", "1K")),
+        ("2816x1536", None, {"aspectRatio": "16:9", "sampleImageSize": "2K"}, ("2816x1536", "2K")),
+        (None, "2K", {"sampleImageSize": "2K"}, ("2048x2048", "2K")),
+        ("auto", None, {}, ("1024x1024", "1K")),
+    ],
+)
+async def test_imagen_takes_its_exact_sizes_as_aspect_ratio_and_resolution(
+    mock: GeminiMock,
+    size: str | None,
+    quality: str | None,
+    parameters: dict[str, Any],
+    drawn: tuple[str, str],
+) -> None:
+    async with client(mock) as c:
+        r = await c.generate_image(IMAGEN, FOX, size=size, quality=quality)
+    assert sent(mock)[0]["parameters"] == {
+        "sampleCount": 1,
+        "includeRaiReason": True,
+        **parameters,
+    }
+    assert (r.size, r.quality) == drawn
+    assert r.cost == Decimal("0.04")  # one price at either resolution
+
+
+@pytest.mark.anyio
+async def test_imagen_output_format_and_extra_go_in_the_parameters(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        await c.generate_image(
+            "gemini/imagen-4.0-fast-generate-001",
+            FOX,
+            output_format="jpeg",
+            extra={"personGeneration": "allow_adult", "outputOptions": {"compressionQuality": 80}},
+        )
+    assert sent(mock)[0]["parameters"] == {
+        "sampleCount": 1,
+        "includeRaiReason": True,
+        "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 80},
+        "personGeneration": "allow_adult",
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "params", "param", "message"),
+    [
+        (IMAGEN, {"size": "1024x768"}, "size", "1408x768 (16:9)"),
+        (IMAGEN, {"size": "1792x1024"}, "size", "draws only these sizes"),
+        (IMAGEN, {"size": "2048x2048", "quality": "1K"}, "size", "1K: 1024x1024 (1:1)"),
+        ("gemini/imagen-4.0-fast-generate-001", {"size": "2048x2048"}, "size", "not 2048x2048"),
+        ("gemini/imagen-4.0-fast-generate-001", {"quality": "2K"}, "quality", "draws at 1K"),
+        (IMAGEN, {"quality": "hd"}, "quality", "has no quality 'hd'"),
+        (IMAGEN, {"output_format": "webp"}, "output_format", "PNG or JPEG"),
+        (IMAGEN, {"n": 5}, "n", "at most 4 images"),
+    ],
+)
+async def test_imagen_refuses_what_it_cannot_draw_before_sending(
+    mock: GeminiMock, model: str, params: dict[str, Any], param: str, message: str
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.generate_image(model, FOX, **params)
+    assert not mock.requests, "a refused generation must not be sent"
+    error = caught.value
+    assert message in str(error)
+    assert (error.param, error.status, error.provider) == (param, None, "gemini")
+    assert error.hint
+
+
+@pytest.mark.anyio
+async def test_imagen_images_its_filter_withheld_are_left_out_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with GeminiMock(api_key=KEY, filtered_images={1}) as mock:
+        async with client(mock) as c:
+            with caplog.at_level(logging.WARNING, logger="relaykit.gemini"):
+                r = await c.generate_image(IMAGEN, FOX, n=3)
+    assert [i.data for i in r.images] == [mock_image(FOX, 0), mock_image(FOX, 2)]
+    assert r.cost == Decimal("0.08")  # the images that came
+    (record,) = [r for r in caplog.records if r.name == "relaykit.gemini"]
+    assert record.levelno == logging.WARNING
+    assert "imagen-4.0-generate-001 drew 2 of 3 images" in record.getMessage()
+    assert "safety filter withheld this image" in record.getMessage()
+
+
+@pytest.mark.anyio
+async def test_imagen_withholding_every_image_is_a_content_filter_error(mock: GeminiMock) -> None:
+    mock.script.push(Reply(finish="content_filter", refusal="Filtered: violence."))
+    async with client(mock, retry={"attempts": 3, "initial_wait": 0}) as c:
+        with pytest.raises(ContentFilterError) as caught:
+            await c.generate_image(IMAGEN, FOX, n=2)
+    assert "withheld every image: Filtered: violence." in str(caught.value)
+    assert caught.value.provider_message == "Filtered: violence."
+    assert len(mock.requests) == 1, "a filtered prompt is not retried"
+
+
+@pytest.mark.anyio
+async def test_an_imagen_model_google_does_not_serve_is_not_found(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        with pytest.raises(NotFoundError, match="not supported for predict"):
+            await c.generate_image("gemini/imagen-3.0-generate-002", FOX)
+
+
+# -- Gemini image models: generateContent ------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_gemini_image_model_draws_on_generate_content_billed_per_image(
+    mock: GeminiMock,
+) -> None:
+    async with client(mock) as c:
+        r = await c.generate_image(FLASH_IMAGE, FOX)
+    request = mock.last_request
+    # not streamed: one generateContent, no alt=sse
+    assert request.path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert not request.query
+    assert json.loads(request.body) == {
+        "contents": [{"role": "user", "parts": [{"text": FOX}]}],
+        "generationConfig": {"responseModalities": ["IMAGE"]},
+    }
+    (image,) = r.images
+    assert image.data == mock_image(FOX, 0) and image.revised_prompt is None
+    assert (r.model, r.size, r.quality) == ("gemini-2.5-flash-image", None, "1K")
+    assert r.usage == Usage(input_tokens=5, output_tokens=1290)  # Google's image tokens
+    assert r.cost == Decimal("0.039")  # Google's price of an image, not the tokens'
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "size", "quality", "image_config", "cost"),
+    [
+        (PRO_IMAGE, "1920x1080", "2K", {"aspectRatio": "16:9", "imageSize": "2K"}, "0.134"),
+        (PRO_IMAGE, "1792x1024", None, {"aspectRatio": "16:9"}, "0.134"),  # within 5%
+        (PRO_IMAGE, "1024x1024", "4k", {"aspectRatio": "1:1", "imageSize": "4K"}, "0.24"),
+        (PRO_IMAGE, "832x1248", None, {"aspectRatio": "2:3"}, "0.134"),
+        (
+            "gemini/gemini-3.1-flash-image",
+            "512x2048",
+            "512",
+            {"aspectRatio": "1:4", "imageSize": "512"},
+            "0.045",
+        ),
+        ("gemini/gemini-3.1-flash-image", None, "2K", {"imageSize": "2K"}, "0.101"),
+        # 2.5 Flash Image draws 1K only: it has no imageSize to send
+        (FLASH_IMAGE, "1536x672", "1K", {"aspectRatio": "21:9"}, "0.039"),
+    ],
+)
+async def test_a_size_is_a_shape_and_quality_the_resolution(
+    mock: GeminiMock,
+    model: str,
+    size: str | None,
+    quality: str | None,
+    image_config: dict[str, str],
+    cost: str,
+) -> None:
+    async with client(mock) as c:
+        r = await c.generate_image(model, FOX, size=size, quality=quality)
+    assert sent(mock)[0]["generationConfig"] == {
+        "responseModalities": ["IMAGE"],
+        "imageConfig": image_config,
+    }
+    assert r.quality == image_config.get("imageSize", "1K")
+    assert r.cost == Decimal(cost)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "params", "param", "message"),
+    [
+        (PRO_IMAGE, {"size": "1000x600"}, "size", "draws the aspect ratios 1:1, 2:3"),
+        (FLASH_IMAGE, {"size": "512x2048"}, "size", "512x2048 is none of them"),
+        (FLASH_IMAGE, {"quality": "2K"}, "quality", "this one draws at 1K"),
+        (PRO_IMAGE, {"quality": "high"}, "quality", "draws at 1K, 2K, 4K"),
+        (PRO_IMAGE, {"output_format": "png"}, "output_format", "no output format"),
+        (FLASH_IMAGE, {"n": 5}, "n", "at most 4 images"),
+    ],
+)
+async def test_a_gemini_image_model_refuses_what_it_cannot_draw_before_sending(
+    mock: GeminiMock, model: str, params: dict[str, Any], param: str, message: str
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.generate_image(model, FOX, **params)
+    assert not mock.requests, "a refused generation must not be sent"
+    assert message in str(caught.value)
+    assert (caught.value.param, caught.value.status) == (param, None)
+
+
+@pytest.mark.anyio
+async def test_n_images_are_n_requests_one_after_another_usage_summed(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        r = await c.generate_image(FLASH_IMAGE, FOX, n=3)
+    assert len(sent(mock)) == 3
+    assert [i.data for i in r.images] == [mock_image(FOX, k) for k in range(3)]
+    assert r.usage == Usage(input_tokens=15, output_tokens=3 * 1290)
+    assert r.cost == Decimal("0.117")
+
+
+@pytest.mark.anyio
+async def test_thought_sketches_are_not_the_answer(mock: GeminiMock) -> None:
+    mock.script.push(Reply(reasoning="a fox, then snow around it"))
+    async with client(mock) as c:
+        r = await c.generate_image(PRO_IMAGE, FOX)
+    (image,) = r.images
+    assert image.data is not None and mock_image_prompt(image.data) == FOX
+    assert r.usage.reasoning_tokens == 6
+    assert r.usage.output_tokens == 1120 + 6  # thinking is billed as output
+
+
+@pytest.mark.anyio
+async def test_text_the_model_adds_is_no_revised_prompt(mock: GeminiMock) -> None:
+    mock.script.push(Reply(text="Here is your fox!"))
+    async with client(mock) as c:
+        r = await c.generate_image(
+            FLASH_IMAGE, FOX, extra={"generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}
+        )
+    assert sent(mock)[0]["generationConfig"]["responseModalities"] == ["TEXT", "IMAGE"]
+    (image,) = r.images
+    assert image.revised_prompt is None
+    assert r.usage.output_tokens == 1290 + 4
+
+
+@pytest.mark.anyio
+async def test_a_filtered_image_is_a_content_filter_error(mock: GeminiMock) -> None:
+    mock.script.push(Reply(finish="content_filter"))
+    async with client(mock) as c:
+        with pytest.raises(ContentFilterError, match="IMAGE_SAFETY"):
+            await c.generate_image(PRO_IMAGE, FOX)
+
+
+@pytest.mark.anyio
+async def test_one_filtered_image_of_two_is_left_out_and_logged(
+    mock: GeminiMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    mock.script.push(Reply(finish="content_filter"))
+    async with client(mock) as c:
+        with caplog.at_level(logging.WARNING, logger="relaykit.gemini"):
+            r = await c.generate_image(PRO_IMAGE, FOX, n=2)
+    assert [i.data for i in r.images] == [mock_image(FOX, 0)]
+    assert r.cost == Decimal("0.134")
+    assert "drew 1 of 2 images: IMAGE_SAFETY" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_an_answer_in_words_only_is_an_error_that_keeps_them(mock: GeminiMock) -> None:
+    mock.script.push(Reply(refusal="I can only draw cats."))
+    async with client(mock) as c:
+        with pytest.raises(RelayError) as caught:
+            await c.generate_image(FLASH_IMAGE, FOX)
+    error = caught.value
+    assert type(error) is RelayError
+    assert "answered without an image" in str(error)
+    assert error.provider_message == "I can only draw cats."
+
+
+@pytest.mark.anyio
+async def test_a_chat_model_asked_for_an_image_gets_googles_refusal(mock: GeminiMock) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.generate_image("gemini/gemini-2.5-flash", FOX)
+    assert caught.value.status == 400
+    assert "Model does not support the requested response modalities: image" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_server_error_on_the_second_image_is_retried_as_a_whole(
+    mock: GeminiMock,
+) -> None:
+    mock.script.push(Reply())
+    mock.script.fail(503, "try again")
+    async with client(mock, retry={"attempts": 2, "initial_wait": 0}) as c:
+        r = await c.generate_image(FLASH_IMAGE, FOX, n=2)
+    assert len(sent(mock)) == 4 and r.attempts == 2
+    assert [i.data for i in r.images] == [mock_image(FOX, k) for k in (1, 2)]
+
+
+# -- shapes and prices -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "shape"),
+    [
+        ((1024, 1024), "1:1"),
+        ((1920, 1080), "16:9"),
+        ((1408, 768), "16:9"),  # Google's own 16:9 pixels are near it, not exactly it
+        ((1536, 672), "21:9"),
+        ((1000, 600), None),  # 5:3: 6% from 16:9, 11% from 3:2
+        ((4096, 1024), None),  # 4:1 is 3.1 Flash Image's alone
+    ],
+)
+def test_a_size_is_taken_as_the_aspect_ratio_within_five_percent(
+    size: tuple[int, int], shape: str | None
+) -> None:
+    assert nearest_shape(size, SHAPES_10) == shape
+
+
+def test_image_models_are_priced_per_image_by_resolution() -> None:
+    pro = known_model("gemini-3-pro-image-preview")[1]
+    assert pro is not None and pro == known_model("gemini-3-pro-image")[1]
+    assert (pro.image_price(), pro.image_price("2K"), pro.image_price("4K")) == (
+        Decimal("0.134"),
+        Decimal("0.134"),
+        Decimal("0.24"),
+    )
+    assert (pro.input, pro.output) == (Decimal(2), Decimal(12))  # chat: the text rates
+    fast = known_model("imagen-4.0-fast-generate-001")[1]
+    ultra = known_model("imagen-4.0-ultra-generate-001")[1]
+    assert fast is not None and ultra is not None
+    assert (fast.per_image, ultra.per_image) == (Decimal("0.02"), Decimal("0.06"))
+    flash = known_model("gemini-2.5-flash-image")[1]
+    assert flash is not None and flash.per_image == Decimal("0.039")
+    assert known_model("gemini-2.5-flash")[1] != flash
+
+
+# -- the mock ----------------------------------------------------------------------
+
+
+async def post(mock: GeminiMock, model: str, method: str, body: Any) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.post(
+            f"{mock.base_url}/v1beta/models/{model}:{method}",
+            json=body,
+            headers={"x-goog-api-key": KEY},
+        )
+
+
+def predict(count: Any = 1, **parameters: Any) -> dict[str, Any]:
+    return {"instances": [{"prompt": FOX}], "parameters": {"sampleCount": count, **parameters}}
+
+
+def draw(**config: Any) -> dict[str, Any]:
+    return {
+        "contents": [{"role": "user", "parts": [{"text": FOX}]}],
+        "generationConfig": {"responseModalities": ["IMAGE"], **config},
+    }
+
+
+@pytest.mark.anyio
+async def test_mock_answers_imagen_in_its_wire_format(mock: GeminiMock) -> None:
+    r = await post(mock, "imagen-4.0-generate-001", "predict", predict(2))
+    assert r.status_code == 200
+    assert [p["mimeType"] for p in r.json()["predictions"]] == ["image/png", "image/png"]
+    assert set(r.json()) == {"predictions"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "body", "message"),
+    [
+        ("imagen-4.0-generate-001", predict(5), "5 is not between 1 and 4"),
+        ("imagen-4.0-generate-001", predict(0), "0 is not between 1 and 4"),
+        ("imagen-4.0-generate-001", predict(aspectRatio="2:3"), "'2:3' is not supported"),
+        ("imagen-4.0-fast-generate-001", predict(sampleImageSize="2K"), "sample_image_size"),
+        ("imagen-4.0-generate-001", predict(outputOptions={"mimeType": "image/webp"}), "mime"),
+        ("imagen-4.0-generate-001", {"instances": [], "parameters": {}}, "exactly one instance"),
+        ("imagen-4.0-generate-001", {**predict(), "model": "x"}, 'Unknown name "model"'),
+        ("gemini-2.5-flash-image", draw(imageConfig={"aspectRatio": "7:4"}), "'7:4'"),
+        ("gemini-2.5-flash-image", draw(imageConfig={"imageSize": "4K"}), "image_size: '4K'"),
+        (
+            "gemini-2.5-flash-image",
+            draw(imageConfig={"outputMimeType": "image/png"}),
+            "Unknown name \"outputMimeType\" at 'generation_config.image_config'",
+        ),
+        ("gemini-2.5-flash-image", draw(responseModalities=["IMAGE", "VIDEO"]), "Modality"),
+        (
+            "gemini-2.5-flash",
+            draw(responseModalities=["TEXT", "IMAGE"]),
+            "Model does not support the requested response modalities: image,text",
+        ),
+    ],
+)
+async def test_mock_refuses_what_google_refuses(
+    mock: GeminiMock, model: str, body: dict[str, Any], message: str
+) -> None:
+    method = "predict" if model.startswith("imagen") else "generateContent"
+    r = await post(mock, model, method, body)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert message in error["message"]
+
+
+@pytest.mark.anyio
+async def test_mock_serves_predict_for_imagen_models_only(mock: GeminiMock) -> None:
+    r = await post(mock, "gemini-2.5-flash", "predict", predict())
+    assert r.status_code == 404
+    assert "is not supported for predict" in r.json()["error"]["message"]
