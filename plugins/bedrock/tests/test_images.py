@@ -313,7 +313,7 @@ async def test_stability_takes_a_size_as_its_aspect_ratio(
 @pytest.mark.parametrize(
     ("params", "param", "message"),
     [
-        ({"size": "1024x768"}, "size", "1024x768 is none of 1:1, 16:9"),  # 4:3
+        ({"size": "1024x768"}, "size", "the shape of 1024x768 is none of 1:1, 16:9"),  # 4:3
         ({"size": "2048x1024"}, "size", "draws an aspect ratio, not a size"),  # 2:1
         ({"n": 2}, "n", "draws at most 1 image a request, not 2"),
         ({"quality": "standard"}, "quality", "takes no quality"),

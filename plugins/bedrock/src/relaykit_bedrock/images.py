@@ -227,8 +227,8 @@ def _check_size(
         )
     if family.api == "stability" and aspect_ratio(width, height) is None:
         raise refuse(
-            f"{family.name} draws an aspect ratio, not a size, and {request.size} is none"
-            f" of {', '.join(STABILITY_RATIOS)}",
+            f"{family.name} draws an aspect ratio, not a size, and the shape of"
+            f" {request.size} is none of {', '.join(STABILITY_RATIOS)} (within 3%)",
             "size",
             "pass a size of one of those shapes (1024x1024, 1344x768 for 16:9, 832x1216"
             " for 2:3), or leave size out for 1:1",
