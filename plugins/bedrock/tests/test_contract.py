@@ -1,6 +1,7 @@
 """relaykit-bedrock passes the provider contract, signed with SigV4 and with a Bedrock API key,
-the embeddings contract with Titan Text Embeddings V2 and Cohere Embed v4, and the rerank
-contract with Cohere Rerank 3.5 and Amazon Rerank 1.0."""
+the embeddings contract with Titan Text Embeddings V2 and Cohere Embed v4, the rerank
+contract with Cohere Rerank 3.5 and Amazon Rerank 1.0, and the image contract with Amazon
+Nova Canvas and Titan Image Generator v2."""
 
 from collections.abc import Iterator
 
@@ -13,7 +14,13 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import EmbeddingContract, Harness, ProviderContract, RerankContract
+from relaykit.testing import (
+    EmbeddingContract,
+    Harness,
+    ImageContract,
+    ProviderContract,
+    RerankContract,
+)
 from relaykit_bedrock.testing import BedrockMock
 
 # Claude Haiku 4.5 takes reasoning= as a thinking budget (and "none" as disabled).
@@ -25,6 +32,9 @@ EMBEDDING_MODEL = "bedrock/amazon.titan-embed-text-v2:0"
 # Cohere's reranker takes top_n; Amazon's is sent none (its results are cut by the plugin).
 RERANK_MODEL = "bedrock/cohere.rerank-v3-5:0"
 AMAZON_RERANK_MODEL = "bedrock/amazon.rerank-v1:0"
+# Both draw up to 5 images a request (the contract asks for 2), 1024x1024 among their sizes.
+IMAGE_MODEL = "bedrock/amazon.nova-canvas-v1:0"
+TITAN_IMAGE_MODEL = "bedrock/amazon.titan-image-generator-v2:0"
 # Bedrock never answers 401: bad credentials are 403. 424 is ModelErrorException.
 STATUSES = {
     400: InvalidRequestError,
@@ -43,6 +53,7 @@ def harness(
     embedding_dimensions: int = 256,
     rerank_model: str = RERANK_MODEL,
     reasoning_model: str | None = None,
+    image_model: str = IMAGE_MODEL,
     **provider: str,
 ) -> Harness:
     return Harness(
@@ -52,6 +63,7 @@ def harness(
         embedding_model=embedding_model,
         embedding_dimensions=embedding_dimensions,
         rerank_model=rerank_model,
+        image_model=image_model,
         providers={
             "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
         },
@@ -61,16 +73,16 @@ def harness(
     )
 
 
-class TestBedrockSigV4(ProviderContract, EmbeddingContract, RerankContract):
+class TestBedrockSigV4(ProviderContract, EmbeddingContract, RerankContract, ImageContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with BedrockMock() as mock:
             yield harness(mock, region=mock.region)
 
 
-class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract):
+class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract, ImageContract):
     """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION.
-    It ranks with Amazon Rerank 1.0, and thinks with Nova 2."""
+    It ranks with Amazon Rerank 1.0, thinks with Nova 2 and draws with Titan."""
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -79,6 +91,7 @@ class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract):
                 mock,
                 rerank_model=AMAZON_RERANK_MODEL,
                 reasoning_model=NOVA_2,
+                image_model=TITAN_IMAGE_MODEL,
                 api_key="ABSKQmVkcm9ja0FQSUtleS1tb2NrLXRva2Vu",
             )
 

@@ -10,6 +10,7 @@ import pytest
 import relaykit
 from relaykit import (
     AuthenticationError,
+    ContentFilterError,
     ContextLengthError,
     InvalidRequestError,
     ProviderUnavailableError,
@@ -267,6 +268,13 @@ async def test_a_context_overflow_inside_the_stream(raw_server: Any) -> None:
             ContextLengthError,
         ),
         (400, "ValidationException", "Malformed input request", InvalidRequestError),
+        (
+            400,
+            "ValidationException",
+            "This request has been blocked by our content filters. "
+            "Please adjust your text prompt to submit a new request.",
+            ContentFilterError,
+        ),
         (400, "ServiceQuotaExceededException", "quota", RateLimitError),
         (403, "AccessDeniedException", "You don't have access to the model", AuthenticationError),
         (403, "UnrecognizedClientException", "The security token is invalid.", AuthenticationError),

@@ -6,7 +6,10 @@ Inside ConverseStream it is an event-stream message of type ``exception`` whose
 ``:exception-type`` header names it (``throttlingException``) over the same body.
 
 Bedrock sends no Retry-After, so :class:`relaykit.RateLimitError` carries none
-and the core's backoff decides.
+and the core's backoff decides. A ``ValidationException`` saying the request
+"has been blocked by our content filters" (the Amazon Nova models' and Titan's
+refusal of a prompt, per the Nova user guide's error-handling pages) is a
+:class:`relaykit.ContentFilterError`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 
 from relaykit import (
     AuthenticationError,
+    ContentFilterError,
     ProviderUnavailableError,
     RateLimitError,
     RelayError,
@@ -52,6 +56,11 @@ _AUTH_HINT = (
 )
 
 _QUOTA_HINT = "the account's Bedrock quota is used up: wait, or ask AWS for a higher quota"
+#: What AWS's Responsible AI filters say when they refuse a prompt or an input image
+#: ("This request has been blocked by our content filters. Please adjust your text
+#: prompt to submit a new request.") and, in a 200 answer's ``error``, the images.
+CONTENT_FILTER_MARKER = "blocked by our content filters"
+_FILTER_HINT = "the prompt was refused by AWS's content filters: rephrase it"
 
 
 def error_kind(headers: Mapping[str, str], body: bytes) -> str | None:
@@ -97,6 +106,15 @@ def typed_error(
         # A failure inside the model, not in the request: worth another try.
         return ProviderUnavailableError(
             text, provider=provider, model=model, status=status, provider_message=text
+        )
+    if status == 400 and CONTENT_FILTER_MARKER in message.lower():
+        return ContentFilterError(
+            text,
+            provider=provider,
+            model=model,
+            status=status,
+            provider_message=text,
+            hint=_FILTER_HINT,
         )
     if key == "servicequotaexceededexception":
         return RateLimitError(

@@ -12,8 +12,9 @@ and those to the one-hour cache 2x input (``cache_write_1h_input``), as at
 Anthropic; other models' writes carry no surcharge (unset: the input price).
 The reranker models bill queries, not tokens (``per_search``): a query ranks
 up to 100 documents, and one with more counts as several (see
-:mod:`relaykit_bedrock.rerank`). Users can override prices in config; a model
-missing here simply has ``cost = None``.
+:mod:`relaykit_bedrock.rerank`). The image models bill per image, by quality
+and size for Amazon's (see :mod:`relaykit_bedrock.image_prices`). Users can
+override prices in config; a model missing here simply has ``cost = None``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from relaykit import ModelPrice
+
+from .image_prices import NOVA_CANVAS, TITAN_IMAGE_V2, per_image
 
 #: Prefixes of cross-region inference profile ids.
 PROFILE_PREFIXES = ("us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.")
@@ -69,6 +72,12 @@ BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
     # Rerank 1.0 USD 1.00); the window is Cohere's per document, query included.
     "cohere.rerank-v3-5": (4_096, _per_query("0.002"), False),
     "amazon.rerank-v1": (None, _per_query("0.001"), False),
+    # Image models: USD per image (see image_prices.py); they have no context window.
+    "amazon.nova-canvas-v1": (None, NOVA_CANVAS, False),
+    "amazon.titan-image-generator-v2": (None, TITAN_IMAGE_V2, False),
+    "stability.sd3-5-large-v1": (None, per_image("0.08"), False),
+    "stability.stable-image-ultra-v1": (None, per_image("0.14"), False),
+    "stability.stable-image-core-v1": (None, per_image("0.04"), False),
 }
 
 

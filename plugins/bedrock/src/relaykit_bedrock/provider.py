@@ -1,4 +1,5 @@
-"""The Amazon Bedrock provider: the Converse, ConverseStream and CountTokens APIs over HTTP."""
+"""The Amazon Bedrock provider: the Converse, ConverseStream and CountTokens APIs over HTTP,
+and InvokeModel for embeddings, reranking and images."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from relaykit import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -30,7 +33,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.secrets import scrub
 
-from . import embeddings, wire
+from . import embeddings, images, wire
 from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import http_error, stream_exception
@@ -74,7 +77,11 @@ class BedrockProvider:
     with Titan Text Embeddings and Cohere Embed through InvokeModel
     (see :mod:`relaykit_bedrock.embeddings`), and :meth:`rerank` ranks
     documents with Cohere Rerank 3.5 and Amazon Rerank 1.0 the same way (see
-    :mod:`relaykit_bedrock.rerank`).
+    :mod:`relaykit_bedrock.rerank`). :meth:`generate_image` draws images the
+    same way too, with Amazon Nova Canvas, Titan Image Generator v2 and
+    Stability AI's Stable Diffusion 3.5 Large, Stable Image Ultra and Stable
+    Image Core (see :mod:`relaykit_bedrock.images`); other models are refused
+    before sending, so a route falls back.
     """
 
     type: ClassVar[str] = "bedrock"
@@ -253,6 +260,21 @@ class BedrockProvider:
         documents, before sending.
         """
         return await rerank_api.rerank(request, self._invoke, provider=self._name)
+
+    async def generate_image(self, request: ImageRequest) -> ImageResponse:
+        """The images drawn from ``request.prompt``, from one ``POST /model/{modelId}/invoke``
+        call.
+
+        The body is the model family's own: Amazon Nova Canvas and Titan Image
+        Generator v2 (up to 5 images a request, ``quality`` standard or premium,
+        sizes as each draws them) or Stability AI's Stable Diffusion 3.5 Large,
+        Stable Image Ultra and Stable Image Core (one image a request, ``size``
+        standing for an aspect ratio). Raises :class:`relaykit.InvalidRequestError`
+        before sending for another model and for what the family cannot draw,
+        and :class:`relaykit.ContentFilterError` when AWS's filters refuse the
+        prompt or block every image (see :mod:`relaykit_bedrock.images`).
+        """
+        return await images.generate(request, self._invoke, provider=self._name)
 
     async def _invoke(self, model: str, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         url, content, headers = await self._model_request(model, "invoke", body)

@@ -10,7 +10,9 @@ padding field AWS adds to each event); in-stream exceptions; HTTP errors as
 Embed models (each text answered with :func:`relaykit.testing.mock_vector`,
 the input tokens in ``X-Amzn-Bedrock-Input-Token-Count``) and for the Cohere
 Rerank 3.5 and Amazon Rerank 1.0 models (the documents ranked with
-:func:`relaykit.testing.mock_ranking`, see :mod:`.rerank`); and
+:func:`relaykit.testing.mock_ranking`, see :mod:`.rerank`); for Amazon Nova
+Canvas, Titan Image Generator v2 and Stability AI's image models (each image
+:func:`relaykit.testing.mock_image` of the prompt, see :mod:`.images`); and
 ListFoundationModels.
 
 It checks authentication as AWS does: a Bedrock API key, or a SigV4

@@ -40,6 +40,17 @@ def string(value: Any) -> str | None:
     return None if value else "expected minLength: 1, actual: 0"
 
 
+def string_up_to(most: int) -> Check:
+    """A check that the value is a string of one to ``most`` characters."""
+
+    def check(value: Any) -> str | None:
+        if problem := string(value):
+            return problem
+        return None if len(value) <= most else f"expected maxLength: {most}, actual: {len(value)}"
+
+    return check
+
+
 def boolean(value: Any) -> str | None:
     """A check that the value is true or false."""
     return None if isinstance(value, bool) else f"expected type: Boolean, found: {value!r}"
@@ -66,6 +77,21 @@ def integer_between(least: int, most: int | None = None) -> Check:
     return check
 
 
+def number_between(least: float, most: float) -> Check:
+    """A check that the value is a number (whole or not) from ``least`` to ``most``."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected type: Number, found: {value!r}"
+        if value < least:
+            return f"{value} is not greater or equal to {least}"
+        if value > most:
+            return f"{value} is not less or equal to {most}"
+        return None
+
+    return check
+
+
 def list_of(item: Check, most: int | None = None) -> Check:
     """A check that the value is a list of one to ``most`` items, each passing ``item``."""
 
@@ -84,24 +110,27 @@ def list_of(item: Check, most: int | None = None) -> Check:
     return check
 
 
-def schema_problem(body: Any, required: tuple[str, ...], checks: dict[str, Check]) -> str | None:
+def schema_problem(
+    body: Any, required: tuple[str, ...], checks: dict[str, Check], where: str = "#"
+) -> str | None:
     """The ValidationException message for a ``body`` that breaks the schema, or ``None``.
 
     Like Bedrock, a body that is not an object, lacks a ``required`` key, has a
     key the schema does not know or a value its check refuses is refused, the
-    first problem named.
+    first problem named. ``where`` is the body's path: ``"#/textToImageParams"``
+    for an object inside another.
     """
     if not isinstance(body, dict):
-        return malformed("#", "expected type: JSONObject")
+        return malformed(where, "expected type: JSONObject")
     for key in required:
         if key not in body:
-            return malformed("#", f"required key [{key}] not found")
+            return malformed(where, f"required key [{key}] not found")
     for key, value in body.items():
         check = checks.get(key)
         if check is None:
-            return malformed("#", f"extraneous key [{key}] is not permitted")
+            return malformed(where, f"extraneous key [{key}] is not permitted")
         if problem := check(value):
-            return malformed(f"#/{key}", problem)
+            return malformed(f"{where}/{key}", problem)
     return None
 
 

@@ -1,7 +1,8 @@
 """InvokeModel for embedding models, as the mock serves it: bodies checked, vectors answered.
 
-(The reranker models' InvokeModel is :mod:`.rerank`'s; :func:`validate_invoke`
-and :func:`answer` hand their requests to it.)
+(The reranker models' InvokeModel is :mod:`.rerank`'s, the image models'
+:mod:`.images`'; :func:`validate_invoke` and :func:`answer` hand their
+requests to them.)
 
 Built from the Bedrock user guide's model parameters pages, with the mock's own
 idea of each family (not the plugin's, so that it catches the plugin's mistakes):
@@ -30,13 +31,14 @@ schema errors ("Malformed input request: #/dimensions: ...").
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Response
 from relaykit.testing.script import Reply
 
-from . import rerank
+from . import images, rerank
 from .checks import Check, base_model_id, boolean, enum, integer, list_of, schema_problem, string
 
 _COHERE_INPUT_TYPES = enum("search_document", "search_query", "classification", "clustering")
@@ -92,12 +94,15 @@ def schema_of(model_id: str) -> tuple[str, tuple[str, ...], dict[str, Check]] | 
 
 def validate_invoke(model_id: str, body: Any) -> str | None:
     """The ValidationException message InvokeModel would give ``body`` for ``model_id``
-    (an embedding model here, a reranker in :mod:`.rerank`)."""
+    (an embedding model here, a reranker in :mod:`.rerank`, an image model in
+    :mod:`.images`)."""
     if rerank.schema_of(model_id) is not None:
         return rerank.validate(model_id, body)
+    if images.model_of(model_id) is not None:
+        return images.validate(model_id, body)
     schema = schema_of(model_id)
     if schema is None:
-        served = ", ".join((*SCHEMAS, *rerank.SCHEMAS))
+        served = ", ".join((*SCHEMAS, *rerank.SCHEMAS, *images.MODELS))
         return (
             f"The provided model identifier is invalid: the mock serves InvokeModel for "
             f"{served} only."
@@ -111,10 +116,15 @@ def validate_invoke(model_id: str, body: Any) -> str | None:
     return None
 
 
-def answer(model_id: str, body: dict[str, Any], reply: Reply) -> Response:
-    """The answer to a valid InvokeModel ``body`` (checked by :func:`validate_invoke`)."""
+def answer(
+    model_id: str, body: dict[str, Any], reply: Reply, blocked_images: Collection[int] = ()
+) -> Response:
+    """The answer to a valid InvokeModel ``body`` (checked by :func:`validate_invoke`);
+    an image model's leaves out the images at the indexes in ``blocked_images``."""
     if rerank.schema_of(model_id) is not None:
         return rerank.answer(model_id, body, reply)
+    if images.model_of(model_id) is not None:
+        return images.answer(model_id, body, reply, blocked_images)
     schema = schema_of(model_id)
     assert schema is not None
     api = schema[0]

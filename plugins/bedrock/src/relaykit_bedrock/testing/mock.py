@@ -1,5 +1,5 @@
 """The Bedrock mock server: Converse, ConverseStream, CountTokens, InvokeModel for
-embedding and reranker models and ListFoundationModels over loopback.
+embedding, reranker and image models and ListFoundationModels over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
@@ -27,10 +27,12 @@ CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input":
 the documents' estimate, as Converse's ``inputTokens`` counts them here.
 
 InvokeModel (``POST /model/{modelId}/invoke``) serves the embedding models,
-as :mod:`relaykit_bedrock.testing.invoke` describes, and the reranker models
+as :mod:`relaykit_bedrock.testing.invoke` describes, the reranker models
 (Cohere Rerank 3.5, Amazon Rerank 1.0), as :mod:`relaykit_bedrock.testing.rerank`
-does; each request whose body the model takes is answered with the script's
-next reply (a failure, a delay, ``input_tokens``).
+does, and the image models (Amazon Nova Canvas, Titan Image Generator v2,
+Stability AI's), as :mod:`relaykit_bedrock.testing.images` does; each request
+whose body the model takes is answered with the script's next reply (a
+failure, a delay, ``input_tokens``, ``finish="content_filter"``).
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class BedrockMock(VendorMock):
     test credentials (:data:`ACCESS_KEY`/:data:`SECRET_KEY`, plus
     ``session_token`` when given) or ``bearer_token`` as a Bedrock API key.
     ``chunk_size`` re-cuts streamed bytes so frames straddle HTTP chunks.
+    :attr:`blocked_images` has AWS's content filters block images of every
+    image generation (see :mod:`relaykit_bedrock.testing.images`).
     """
 
     def __init__(
@@ -133,6 +137,8 @@ class BedrockMock(VendorMock):
         #: InvokeModel calls being answered now, and the most there were at once
         self.invocations_in_flight = 0
         self.peak_invocations_in_flight = 0
+        #: the indexes of the images AWS's content filters block in each image generation
+        self.blocked_images: set[int] = set()
 
     async def route(self, request: Request) -> Response:
         """Check authentication, then dispatch by path."""
@@ -210,7 +216,7 @@ class BedrockMock(VendorMock):
             self.invocations_in_flight -= 1
         if reply.status >= 400:
             return scripted_failure(reply)
-        return answer(model_id, body, reply)
+        return answer(model_id, body, reply, self.blocked_images)
 
     async def _converse(self, model_id: str, request: Request, *, stream: bool) -> Response:
         if not request.headers.get("content-type", "").startswith("application/json"):
