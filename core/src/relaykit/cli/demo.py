@@ -306,6 +306,14 @@ async def speech_to_text(demo: Demo) -> None:
     demo.say(f"< {r.duration:.0f} s of {r.language}, ${r.cost} at $0.006 a minute")
 
 
+async def image(demo: Demo) -> None:
+    """A picture from a prompt: real PNG bytes, their format and size read from them."""
+    r = await demo.client.generate_image("openai/gpt-image-1", "a red fox in snow", quality="low")
+    # the repr names format, size and length, never the bytes (the mock draws tiny ones)
+    demo.say(f"< {r.images[0]}, billed as {r.size}")
+    demo.say(f"< {r.usage.output_tokens} image tokens, ${r.cost} (GPT image models bill tokens)")
+
+
 async def typed_errors(demo: Demo) -> None:
     """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
     async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
@@ -350,6 +358,7 @@ STEPS: tuple[Step, ...] = (
     Step("rerank", rerank),
     Step("thinking: reasoning=", thinking),
     Step("speech to text", speech_to_text),
+    Step("image generation", image),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )
