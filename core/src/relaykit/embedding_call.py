@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .attempts import run_attempts
 from .embedding_cache import embedding_key
 from .embeddings import (
     EmbeddingRequest,
@@ -36,7 +35,7 @@ from .embeddings import (
 from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import capability, finish, new_call, run_call
+from .single_calls import answer, capability, finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -127,9 +126,6 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
             )
             return await _finish(client, call, first, response)
     misses = [i for i, hit in enumerate(hits) if hit is None] if hits else []
-    if client._cold:
-        await client._warm_up(call)
-
     answered: dict[Target, dict[Any, Any]] = {}  # each deployment's batch answers
 
     async def attempt(provider: Provider, req: Any, target: Target) -> EmbeddingResponse:
@@ -146,13 +142,7 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         finally:
             answered_batches.reset(token)
 
-    try:
-        response = await run_attempts(client, call, attempt)
-    except RelayError as error:
-        await client._fail(call, error)
-        raise
-    target = call.served
-    assert target is not None
+    response, target = await answer(client, call, attempt)
     fresh = response.vectors
     if misses and target == first:
         merged = list(hits)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .attempts import run_attempts
 from .errors import ClientClosedError, InvalidRequestError, RelayError
 from .image_files import size_text
 from .image_generation import (
@@ -36,7 +35,7 @@ from .image_generation import (
 )
 from .protocols import Provider
 from .routing import Target
-from .single_calls import capability, finish, new_call, run_call
+from .single_calls import answer, capability, finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -113,19 +112,8 @@ def _start(client: Client, model: str, prompt: str, params: dict[str, Any]) -> _
 
 
 async def _run(client: Client, call: _Call) -> ImageResponse:
-    if client._cold:
-        await client._warm_up(call)
-
-    async def attempt(provider: Provider, req: Any, target: Target) -> ImageResponse:
-        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
-
-    try:
-        response = await run_attempts(client, call, attempt)
-    except RelayError as error:
-        await client._fail(call, error)
-        raise
-    target = call.served
-    assert target is not None
+    response: ImageResponse
+    response, target = await answer(client, call)
     images = response.images
     if client._outbound is not None and any(i.revised_prompt for i in images):
         restore = client._outbound.restore

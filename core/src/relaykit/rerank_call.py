@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .attempts import run_attempts
 from .embeddings import estimate_tokens
-from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .errors import ClientClosedError, InvalidRequestError
 from .protocols import Provider
 from .rerank import (
     RerankRequest,
@@ -32,7 +31,7 @@ from .rerank import (
 )
 from .response import Usage
 from .routing import Target
-from .single_calls import capability, finish, new_call, run_call
+from .single_calls import answer, capability, finish, new_call, run_call
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -101,19 +100,8 @@ def _start(
 
 
 async def _run(client: Client, call: _Call, texts: tuple[str, ...]) -> RerankResponse:
-    if client._cold:
-        await client._warm_up(call)
-
-    async def attempt(provider: Provider, req: Any, target: Target) -> RerankResponse:
-        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
-
-    try:
-        response = await run_attempts(client, call, attempt)
-    except RelayError as error:
-        await client._fail(call, error)
-        raise
-    target = call.served
-    assert target is not None
+    response: RerankResponse
+    response, target = await answer(client, call)
     results = response.results
     if _request(call).documents is not texts:
         # Outbound redaction sent other texts: the caller gets its own back.

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from .errors import InvalidRequestError
+from .attempts import run_attempts
+from .errors import InvalidRequestError, RelayError
 from .messages import Message, TextPart
 from .protocols import CallRecord
 from .record_params import ID_KEYS
@@ -58,6 +59,31 @@ def capability(provider: Any, name: str, target: Target, api: str, hint: str) ->
             hint=hint,
         )
     return method
+
+
+async def answer(
+    client: Client,
+    call: _Call,
+    attempt: Callable[[Any, Any, Target], Awaitable[Any]] | None = None,
+) -> tuple[Any, Target]:
+    """The answer to ``call`` and the deployment that gave it: the client warmed up,
+    then each target of its route tried in turn (``attempt``, by default the
+    client's own ``_attempt``). A failure is recorded as the call's
+    (``Client._fail``) and raised."""
+    if client._cold:
+        await client._warm_up(call)
+    if attempt is None:
+
+        async def attempt(provider: Any, request: Any, target: Target) -> Any:
+            return await client._attempt(provider, request, target, call)
+
+    try:
+        response = await run_attempts(client, call, attempt)
+    except RelayError as error:
+        await client._fail(call, error)
+        raise
+    assert call.served is not None
+    return response, call.served
 
 
 def new_call(

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .attempts import run_attempts
 from .audio import media_type, read_audio
-from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .errors import ClientClosedError, InvalidRequestError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import capability, finish, new_call, run_call
+from .single_calls import answer, capability, finish, new_call, run_call
 from .transcription import (
     TranscriptionRequest,
     TranscriptionResponse,
@@ -97,19 +96,8 @@ def _start(
 
 
 async def _run(client: Client, call: _Call) -> TranscriptionResponse:
-    if client._cold:
-        await client._warm_up(call)
-
-    async def attempt(provider: Provider, req: Any, target: Target) -> TranscriptionResponse:
-        return await client._attempt(provider, req, target, call)  # type: ignore[return-value]
-
-    try:
-        response = await run_attempts(client, call, attempt)
-    except RelayError as error:
-        await client._fail(call, error)
-        raise
-    target = call.served
-    assert target is not None
+    response: TranscriptionResponse
+    response, target = await answer(client, call)
     request = _request(call)
     response = attrs.evolve(
         response,
