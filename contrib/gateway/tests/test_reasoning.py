@@ -180,16 +180,17 @@ async def test_agreeing_fields_and_a_misspelt_effort_get_what_they_deserve(
 
 
 @pytest.mark.anyio
-async def test_an_effort_relaykit_has_no_word_for_goes_to_the_provider_as_sent(
-    openai_mock: OpenAIMock,
+async def test_the_most_effort_reaches_openai_and_claude_as_their_own_max(
+    openai_mock: OpenAIMock, anthropic_mock: AnthropicMock
 ) -> None:
-    # "max" (above xhigh) is OpenAI's newest effort; the mock, like the older models,
-    # refuses it: the point is that the gateway neither refused nor lowered it.
-    async with openai_sdk(openai=openai_mock.base_url) as sdk:
-        with pytest.raises(openai.BadRequestError) as refused:
-            await sdk.chat.completions.create(model=O4, messages=USER, reasoning_effort="max")
+    # "max" (above xhigh) is the newest effort of OpenAI's and Anthropic's SDKs
+    async with openai_sdk(openai=openai_mock.base_url, anthropic=anthropic_mock.base_url) as sdk:
+        await sdk.chat.completions.create(model=O4, messages=USER, reasoning_effort="max")
+        await sdk.chat.completions.create(
+            model="anthropic/claude-opus-4-7", messages=USER, reasoning_effort="max"
+        )
     assert sent(openai_mock)["reasoning_effort"] == "max"
-    assert "'max'" in str(refused.value)
+    assert sent(anthropic_mock)["output_config"] == {"effort": "max"}
 
 
 # -- the Responses API ----------------------------------------------------------------
@@ -457,14 +458,9 @@ ANTHROPIC = AnthropicDialect()
         ({"reasoning": {"enabled": False, "effort": "none"}}, Reasoning("none"), None),
         ({"reasoning": {"exclude": True}}, None, None),
         ({"reasoning": {"effort": "low"}, "top_k": 3}, Reasoning("low"), {"top_k": 3}),
-        # "max" has no relaykit word: the field goes as sent, not translated
-        ({"reasoning_effort": "max"}, None, {"reasoning_effort": "max"}),
-        ({"reasoning": {"effort": "max"}}, None, {"reasoning": {"effort": "max"}}),
-        (
-            {"reasoning_effort": "max", "reasoning": {"effort": "max"}},
-            None,
-            {"reasoning_effort": "max", "reasoning": {"effort": "max"}},
-        ),
+        ({"reasoning_effort": "max"}, Reasoning("max"), None),
+        ({"reasoning": {"effort": "max"}}, Reasoning("max"), None),
+        ({"reasoning_effort": "max", "reasoning": {"effort": "max"}}, Reasoning("max"), None),
     ],
 )
 def test_chat_completions_thinking_fields(
@@ -487,7 +483,7 @@ def test_chat_completions_thinking_fields(
             Reasoning("low", summary=True),
             None,
         ),
-        ({"effort": "max"}, None, {"reasoning_effort": "max"}),
+        ({"effort": "max"}, Reasoning("max"), None),
     ],
 )
 def test_responses_thinking_fields(
@@ -531,8 +527,8 @@ def test_responses_thinking_fields(
                 "thinking": {"type": "enabled", "budget_tokens": 3000},
                 "output_config": {"effort": "max"},
             },
-            Reasoning(budget_tokens=3000),
-            {"output_config": {"effort": "max"}},
+            Reasoning("max", 3000),
+            None,
         ),
         (
             {"thinking": {"type": "disabled"}, "output_config": {"effort": "low"}},

@@ -88,12 +88,14 @@ class ToolChoice:
 
 
 #: how hard a model thinks before it answers, least to most; ``none`` turns thinking off
-Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
-EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+EFFORTS: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 #: the thinking budget, in tokens, an effort stands for at providers that take a
 #: budget (Anthropic, Gemini 2.5, Cohere). Google's own mapping for its
 #: OpenAI-compatible endpoint sets low, medium and high; the ends follow it.
+#: ``max`` (OpenAI's and Claude's most) has no larger step among budgets than
+#: ``xhigh``: the plugins cap a budget at what each model takes anyway.
 EFFORT_BUDGETS: Mapping[str, int] = {
     "none": 0,
     "minimal": 512,
@@ -101,6 +103,7 @@ EFFORT_BUDGETS: Mapping[str, int] = {
     "medium": 8192,
     "high": 24576,
     "xhigh": 32768,
+    "max": 32768,
 }
 
 
@@ -179,8 +182,8 @@ class Reasoning:
         """The effort to send an API that takes one.
 
         The effort given, or the budget's: 0 is ``none``, up to 1,024 tokens
-        ``low``, up to 8,192 ``medium``, more ``high`` (``minimal`` and
-        ``xhigh`` only when asked for by name: fewer models take them). ``None``
+        ``low``, up to 8,192 ``medium``, more ``high`` (``minimal``, ``xhigh``
+        and ``max`` only when asked for by name: fewer models take them). ``None``
         when neither was given: the model's default.
         """
         if self.effort is not None:

@@ -9,11 +9,12 @@ behind the call sends in its own vendor's terms: an OpenAI SDK's
 budget reaches o4-mini as an effort (:meth:`relaykit.Reasoning.level`).
 A value the API would refuse is a 400 that names the field, before any call.
 
-``max``, the effort OpenAI and Anthropic take above ``xhigh``, has no relaykit
-word: a field that asks for it is not translated but goes to the provider as
-the caller sent it (in ``extra``), so the vendor's own models get it and any
-other vendor refuses it out loud, rather than the gateway quietly asking for
-less.
+An effort a vendor adds that relaykit has no word for yet would be listed in
+:data:`VENDOR_ONLY_EFFORTS`: a field asking for it is not translated but goes
+to the provider as the caller sent it (in ``extra``), so the vendor's own
+models get it and any other vendor refuses it out loud, rather than the
+gateway quietly asking for less. Today relaykit knows every effort OpenAI's
+and Anthropic's SDKs name, ``max`` included.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from relaykit import InvalidRequestError, Reasoning
 from relaykit.errors import did_you_mean
 from relaykit.request import EFFORTS
 
-#: efforts the vendors take that relaykit has no word for: not translated
-VENDOR_ONLY_EFFORTS = ("max",)
+#: efforts the vendors take that relaykit has no word for: not translated (none today)
+VENDOR_ONLY_EFFORTS: tuple[str, ...] = ()
 #: OpenAI's efforts (``reasoning_effort``, the Responses API's ``reasoning.effort``;
-#: OpenRouter's ``reasoning.effort`` takes the same words)
-OPENAI_EFFORTS = (*EFFORTS, "max")
+#: OpenRouter's ``reasoning.effort`` takes the same words, but ``max``)
+OPENAI_EFFORTS: tuple[str, ...] = EFFORTS
 #: Anthropic's efforts (``output_config.effort``): it has no ``none`` or ``minimal``
 ANTHROPIC_EFFORTS = ("low", "medium", "high", "xhigh", "max")
 

@@ -131,7 +131,7 @@ def _invalid(value: Any, param: str, supported: tuple[str, ...]) -> Refusal:
 
 
 #: the reasoning efforts OpenAI's newest models take (older ones take fewer)
-EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 #: models of compatible services that take ``reasoning_effort`` (the mock's own list)
 _COMPATIBLE_REASONING = re.compile(r"gpt-oss|qwen3|grok-3-mini|deepseek-r1|magistral|reason")
 

@@ -145,4 +145,4 @@ def sent_reasoning(body: dict[str, Any]) -> Reasoning:
     effort = config.get("effort") if isinstance(config, dict) else None
     if effort is None:
         return Reasoning(summary=summary)
-    return Reasoning("xhigh" if effort == "max" else effort, summary=summary)
+    return Reasoning(effort, summary=summary)

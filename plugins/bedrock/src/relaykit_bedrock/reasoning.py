@@ -209,7 +209,7 @@ def _effort(reasoning: Reasoning) -> str | None:
     level = reasoning.level()
     if level is None:
         return None
-    return {"minimal": "low", "xhigh": "high"}.get(level, level)
+    return {"minimal": "low", "xhigh": "high", "max": "high"}.get(level, level)
 
 
 def _nova(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:

@@ -43,7 +43,14 @@ DYNAMIC = -1
 #: the first generation that takes ``thinkingLevel``
 FIRST_LEVEL_GENERATION = 3
 #: relaykit's efforts as Gemini 3 levels: Gemini has no level above ``high``
-_LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+_LEVELS = {
+    "minimal": "minimal",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 #: the largest budget each 2.5 model takes, by name prefix (Google's thinking
 #: guide: Pro 128 to 32,768; Flash 0 to 24,576; Flash-Lite 512 to 24,576)
 _MOST_TOKENS = {"gemini-2.5-pro": 32_768, "gemini-2.5-flash": 24_576}

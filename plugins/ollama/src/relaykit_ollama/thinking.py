@@ -24,7 +24,14 @@ from relaykit import Reasoning
 #: the ``think`` levels Ollama takes (for gpt-oss models), least to most
 LEVELS = ("low", "medium", "high")
 #: relaykit's efforts (thinking on) as Ollama's levels
-_CLAMPED = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+_CLAMPED = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
 
 
 def takes_levels(model: str) -> bool:

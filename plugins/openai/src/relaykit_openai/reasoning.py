@@ -28,7 +28,9 @@ def chat_fields(reasoning: Reasoning, style: ReasoningStyle, body: dict[str, Any
     """Put ``reasoning`` in a Chat Completions ``body`` the way ``style`` takes it."""
     if style == "openrouter":
         if reasoning.effort is not None:
-            obj: dict[str, Any] = {"effort": reasoning.effort}
+            # OpenRouter's efforts stop at xhigh
+            effort = "xhigh" if reasoning.effort == "max" else reasoning.effort
+            obj: dict[str, Any] = {"effort": effort}
         elif reasoning.budget_tokens is not None:
             budget = reasoning.budget_tokens
             obj = {"max_tokens": budget} if budget else {"effort": "none"}

@@ -197,4 +197,4 @@ def _claude_sent(fields: dict[str, Any]) -> Reasoning:
     effort = config.get("effort") if isinstance(config, dict) else None
     if effort is None:
         return Reasoning()
-    return Reasoning("xhigh" if effort == "max" else effort)
+    return Reasoning(effort)
