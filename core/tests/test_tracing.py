@@ -422,6 +422,22 @@ async def test_an_image_generation_is_one_span_without_content(tracing: TracingE
 
 
 @pytest.mark.anyio
+async def test_a_speech_is_one_span_without_content(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        r = await c.speak("fake/tts-1", "a secret said aloud", voice="alloy", format="wav")
+    (span,) = tracing.finished()
+    assert span.name == "speak tts-1" and span.kind is SpanKind.CLIENT
+    a = dict(span.attributes or {})
+    assert (a["gen_ai.operation.name"], a["gen_ai.output.type"]) == ("speak", "speech")
+    assert (a["relaykit.speech.voice"], a["relaykit.speech.format"]) == ("alloy", "wav")
+    assert (a["relaykit.speech.characters"], a["relaykit.audio.bytes"]) == (19, len(r.audio))
+    assert a["relaykit.audio.seconds"] == pytest.approx(19 / 15, abs=0.01)
+    assert (a["relaykit.cost_usd"], a["gen_ai.response.id"]) == (0.000285, "speech-fake")
+    assert not any("secret" in str(value) for value in a.values())
+
+
+@pytest.mark.anyio
 async def test_an_embeddings_call_is_one_span_without_content(tracing: TracingExporter) -> None:
     fake = FakePlugin()
     async with client([fake, tracing], telemetry={"capture_content": True}) as c:

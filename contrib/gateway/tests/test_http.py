@@ -51,7 +51,7 @@ async def next_record(records: RecordingExporter, seconds: float = 3.0) -> CallR
 async def test_health_needs_no_key_and_unknown_routes_say_what_is_served() -> None:
     async with gateway_over(FakePlugin()) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
-        missing = await http.post("/v1/audio/speech", headers=AUTH, json={})
+        missing = await http.post("/v1/audio/translations", headers=AUTH, json={})
         wrong_method = await http.get("/v1/chat/completions", headers=AUTH)
         anthropic_shaped = await http.post(
             "/v1/complete", headers={**AUTH, "anthropic-version": "2023-06-01"}, json={}
@@ -61,6 +61,7 @@ async def test_health_needs_no_key_and_unknown_routes_say_what_is_served() -> No
     assert "POST /v1/embeddings" in missing.json()["error"]["message"]
     assert "POST /v1/rerank" in missing.json()["error"]["message"]
     assert "POST /v1/images/generations" in missing.json()["error"]["message"]
+    assert "POST /v1/audio/speech" in missing.json()["error"]["message"]
     assert wrong_method.status_code == 405
     assert anthropic_shaped.status_code == 404
     assert anthropic_shaped.json()["type"] == "error"

@@ -44,6 +44,8 @@ _EXPORTS = {
     "ImageRequest": "image_generation",
     "ImageResponse": "image_generation",
     "GeneratedImage": "image_generation",
+    "SpeechRequest": "speech",
+    "SpeechResponse": "speech",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -124,6 +126,8 @@ __all__ = [
     "ResponseFormat",
     "SSEDecoder",
     "Secret",
+    "SpeechRequest",
+    "SpeechResponse",
     "StreamError",
     "StreamEvent",
     "StreamStart",
@@ -213,6 +217,7 @@ if TYPE_CHECKING:
     from .response import ChatResponse, ModelInfo, ModelPrice, TokenCount, Usage
     from .secrets import Secret
     from .serialization import converter, from_json, to_json
+    from .speech import SpeechRequest, SpeechResponse
     from .sse import SSEDecoder
     from .stream import ChatStream
     from .sync_client import SyncClient

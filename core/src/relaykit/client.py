@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from .image_generation import ImageResponse
     from .rerank import RerankResponse
     from .secrets import Secret
+    from .speech import SpeechResponse
     from .stream import ChatStream
     from .transcription import TranscriptionResponse
 
@@ -98,10 +99,11 @@ class _Call:
     model_requested: str
     #: an EmbeddingRequest when ``operation`` is ``"embeddings"``, a RerankRequest
     #: when it is ``"rerank"``, a TranscriptionRequest when it is ``"transcribe"``,
-    #: an ImageRequest when it is ``"generate_image"``; only the code every
-    #: operation shares (routing, limits, attempts) and embedding_call.py,
-    #: rerank_call.py, transcription_call.py or image_generation_call.py read it
-    #: then, so the chat path keeps its one type
+    #: an ImageRequest when it is ``"generate_image"``, a SpeechRequest when it is
+    #: ``"speak"``; only the code every operation shares (routing, limits,
+    #: attempts) and embedding_call.py, rerank_call.py, transcription_call.py,
+    #: image_generation_call.py or speech_call.py read it then, so the chat path
+    #: keeps its one type
     request: ChatRequest
     targets: tuple[Target, ...]
     started: float
@@ -135,20 +137,23 @@ class _Call:
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
     #: ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py),
-    #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py) or
+    #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py),
     #: ``"generate_image"`` for :meth:`Client.generate_image` (see
-    #: image_generation_call.py)
+    #: image_generation_call.py) or ``"speak"`` for :meth:`Client.speak` (see
+    #: speech_call.py)
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
     #: the search units a rerank call will likely be billed, the minutes of audio
-    #: a transcription will, and the images an image generation asks for (0 for
-    #: other calls, and for audio whose length its header does not say)
+    #: a transcription will, the images an image generation asks for and the
+    #: characters a speech speaks (0 for other calls, and for audio whose length
+    #: its header does not say)
     searches: int = 0
     minutes: float = 0.0
     images: int = 0
-    #: what a budget holds for those at the deployment's price per search, minute
-    #: or image
+    characters: int = 0
+    #: what a budget holds for those at the deployment's price per search, minute,
+    #: image or character
     unit_hold: Decimal = Decimal(0)
 
 
@@ -664,6 +669,25 @@ class Client:
 
         return await generate_image(self, model, prompt, dict(params))
 
+    async def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
+        """Speak ``text`` with ``model``: the response's ``audio``, whole, as bytes.
+
+        Parameters: ``voice`` (required, the vendor's name for it: OpenAI's
+        ``alloy``, ``coral``...), ``format`` (``mp3`` by default, ``opus``,
+        ``aac``, ``flac``, ``wav``, ``pcm``), ``speed`` (0.25 to 4.0),
+        ``instructions`` (how to say it, for models that take them: OpenAI's
+        gpt-4o-mini-tts), ``timeout``, ``metadata`` and ``extra`` (merged into
+        the provider's request body). Retries, breakers, routes (without
+        hedging), rate limits, budgets (holding the text's characters at the
+        price per character), cost, traces, metrics and the call log work as
+        for :meth:`chat`; the record keeps the text (redacted as content is)
+        and the audio's format and size, never its bytes. The audio is not
+        streamed as it is generated.
+        """
+        from .speech_call import speak
+
+        return await speak(self, model, text, dict(params))
+
     @property
     def _embedding_cache(self) -> EmbeddingCache:
         if self._vectors is None:
@@ -760,9 +784,11 @@ class Client:
         reservation = None  # the usual one, taken inline
         reservations = None  # any other
         if self._limiter is not None:
-            if call.operation != "chat" and (call.searches or call.minutes or call.images):
-                # A rerank billed per search, audio per minute, images per image:
-                # a budget holds those too.
+            if call.operation != "chat" and (
+                call.searches or call.minutes or call.images or call.characters
+            ):
+                # A rerank billed per search, audio per minute, images per image,
+                # speech per character: a budget holds those too.
                 call.unit_hold = _unit_hold(call, self._price(target))
             one = self._one_limit.get(target)
             if one is None and target not in self._limit_matches:
@@ -814,10 +840,14 @@ class Client:
                         from .transcription_call import send_transcription
 
                         response = await send_transcription(provider, request, target)  # type: ignore[assignment,arg-type]
-                    else:
+                    elif call.operation == "generate_image":
                         from .image_generation_call import send_image_request
 
                         response = await send_image_request(provider, request, target)  # type: ignore[assignment,arg-type]
+                    else:
+                        from .speech_call import send_speech
+
+                        response = await send_speech(provider, request, target)  # type: ignore[assignment,arg-type]
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise
@@ -946,6 +976,10 @@ class Client:
             from .image_generation import image_cost
 
             cost = image_cost(price, response)  # type: ignore[arg-type]
+        elif call.operation == "speak":  # per character of text, or per token
+            from .speech import speech_cost
+
+            cost = speech_cost(price, call.request, response)  # type: ignore[arg-type]
         else:  # embeddings, and a rerank billed by the token
             cost = price.cost(response.usage)
         call.priced = (response.usage, target, cost)
@@ -1368,9 +1402,13 @@ class Client:
             from .transcription_call import record_fields as transcription_fields
 
             return transcription_fields(self, call, target)
-        from .image_generation_call import record_fields as image_fields
+        if call.operation == "generate_image":
+            from .image_generation_call import record_fields as image_fields
 
-        return image_fields(self, call, target)
+            return image_fields(self, call, target)
+        from .speech_call import record_fields as speech_fields
+
+        return speech_fields(self, call, target)
 
     def _record_params(self, request: ChatRequest) -> dict[str, Any]:
         """What the caller asked for besides the messages, as plain JSON values.
@@ -1491,6 +1529,7 @@ class Client:
         | RerankResponse
         | TranscriptionResponse
         | ImageResponse
+        | SpeechResponse
         | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
@@ -1581,13 +1620,17 @@ def _prompt_tokens(call: _Call) -> int:
 def _unit_hold(call: _Call, price: Any) -> Decimal:
     """What a budget holds for ``call``'s units billed apart from tokens, at ``price``:
     its likely search units at the price per search, its audio's minutes at the price
-    per minute, its images at the price per image (nothing when the price has none)."""
+    per minute, its images at the price per image, its characters at the price per
+    character (nothing when the price has none)."""
     if price is None:
         return _ZERO
     if call.searches and price.per_search:
         return call.searches * price.per_search  # type: ignore[no-any-return]
     if call.minutes and price.per_minute:
         return price.cost(Usage(), minutes=call.minutes)  # type: ignore[no-any-return]
+    if call.characters:
+        per_character = price.per_character
+        return call.characters * per_character if per_character else _ZERO
     if call.images:
         from .image_generation import image_hold
 

@@ -152,13 +152,15 @@ class DefaultsConfig:
     """``[defaults]``: what to use when a caller does not say: the CLI's chat
     ``model``, its ``embedding_model`` (``relaykit embed``), its
     ``rerank_model`` (``relaykit rerank``), its ``transcription_model``
-    (``relaykit transcribe``) and its ``image_model`` (``relaykit image``)."""
+    (``relaykit transcribe``), its ``image_model`` (``relaykit image``) and its
+    ``speech_model`` (``relaykit speak``)."""
 
     model: str | None = None
     embedding_model: str | None = None
     rerank_model: str | None = None
     transcription_model: str | None = None
     image_model: str | None = None
+    speech_model: str | None = None
 
 
 @attrs.frozen
@@ -601,7 +603,7 @@ _NOTHING = Decimal(0)
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
     """``[prices."provider/model"]``: USD per million tokens (or per search, for a rerank
     model; per minute of audio, for a transcription model; per image, for an image
-    model), overriding the plugin's price."""
+    model; per character of text, for a speech model), overriding the plugin's price."""
     valid = (
         "input",
         "output",
@@ -613,6 +615,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "audio_input",
         "per_image",
         "image_prices",
+        "per_character",
     )
     for key in value:
         if key not in valid:
@@ -622,14 +625,17 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
             f"prices.{name!r} must name a model as 'provider/model'",
             hint=f'write [prices."openai/{name}"]',
         )
-    per_unit = any(k in value for k in ("per_search", "per_minute", "per_image", "image_prices"))
+    per_unit = any(
+        k in value
+        for k in ("per_search", "per_minute", "per_image", "image_prices", "per_character")
+    )
     missing = [k for k in ("input", "output") if k not in value and not per_unit]
     if missing:
         raise ConfigError(
             f"prices.{name!r} needs {' and '.join(missing)} (USD per million tokens),"
             " or per_search (USD per search, for a rerank model), or per_minute (USD per"
             " minute of audio, for a transcription model), or per_image (USD per image,"
-            " for an image model)"
+            " for an image model), or per_character (USD per character, for a speech model)"
         )
     try:
         amounts = {k: _usd(v) for k, v in value.items() if k != "image_prices"}
@@ -647,6 +653,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts.get("audio_input"),
         amounts.get("per_image"),
         by_kind,
+        amounts.get("per_character"),
     )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .image_generation import ImageResponse
     from .rerank import RerankResponse
     from .response import ChatResponse
+    from .speech import SpeechResponse
     from .transcription import TranscriptionResponse
 
 CALLS_LOGGER = "relaykit.calls"
@@ -130,7 +131,8 @@ def add_response_fields(
     | EmbeddingResponse
     | RerankResponse
     | TranscriptionResponse
-    | ImageResponse,
+    | ImageResponse
+    | SpeechResponse,
 ) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
@@ -157,9 +159,13 @@ def add_response_fields(
     searches = getattr(response, "search_units", 0)
     if searches:
         fields["search_units"] = searches
-    seconds = getattr(response, "duration", None)  # a transcription's audio, if told
+    # A transcription's audio, if told; a speech's, where its bytes say.
+    seconds = getattr(response, "duration", None)
     if seconds is not None:
         fields["audio_seconds"] = seconds
     images = getattr(response, "images", None)  # an image generation's: how many, not them
     if images is not None:
         fields["images"] = len(images)
+    audio = getattr(response, "audio", None)  # a speech's: its size, never its bytes
+    if audio is not None:
+        fields["audio_bytes"] = len(audio)

@@ -83,7 +83,14 @@ class Provider(Protocol):
       where it bills tokens (:meth:`relaykit.Client.generate_image` refuses a
       provider without it). A plugin refuses unsent, with an
       :class:`~relaykit.InvalidRequestError` without a status, what its service
-      cannot do (more images than it draws at once, a size it has no word for).
+      cannot do (more images than it draws at once, a size it has no word for);
+    - ``async speak(request: SpeechRequest) -> SpeechResponse``, the audio of
+      ``request.text`` spoken in ``request.voice``, whole, as bytes in
+      ``request.format`` (:meth:`relaykit.Client.speak` refuses a provider
+      without it). A plugin refuses unsent, with an
+      :class:`~relaykit.InvalidRequestError` without a status, what its service
+      cannot take (a text over its length limit, instructions for a model
+      without them).
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -92,6 +92,9 @@ class ModelPrice:
     tokens (OpenAI's gpt-4o-transcribe bills them above text tokens); unset,
     they cost what other input tokens cost.
 
+    ``per_character`` is USD per character of text spoken (OpenAI's tts-1:
+    USD 15 a million); a price with it bills the characters it is given.
+
     ``per_image`` is USD per generated image (OpenAI's DALL-E, most FLUX
     hosts); ``image_prices`` the prices of images whose price depends on their
     quality or size, keyed ``"QUALITY/SIZE"`` (``"hd/1024x1792"``), ``"SIZE"``
@@ -112,6 +115,7 @@ class ModelPrice:
     per_image: Decimal | None = None
     #: not hashed: a price stays usable as a key (a dict is not hashable)
     image_prices: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
+    per_character: Decimal | None = None
 
     def image_price(self, quality: str | None = None, size: str | None = None) -> Decimal | None:
         """USD for one image of ``quality`` and ``size`` (``None``: the model's default),
@@ -132,14 +136,19 @@ class ModelPrice:
         searches: int = 0,
         minutes: float | Decimal = 0,
         audio_tokens: int = 0,
+        characters: int = 0,
     ) -> Decimal:
         """The USD cost of ``usage`` at this price: of ``searches`` search units for a
-        price per search, of ``minutes`` of audio for a price per minute; of
+        price per search, of ``characters`` of text for a price per character, of
+        ``minutes`` of audio for a price per minute; of
         ``usage``'s tokens otherwise, ``audio_tokens`` of its input tokens at the
         ``audio_input`` price."""
         if self.per_search is not None:
             # Billed per search: the token counts are estimates, not what is billed.
             return searches * self.per_search
+        if self.per_character is not None and characters:
+            # Billed per character of text spoken (OpenAI's tts-1).
+            return _tidy(characters * self.per_character)
         if self.per_minute is not None and minutes:
             # A float's shortest repr, not its binary expansion: 1.5 minutes, not
             # 1.5000000000000000277 of them.

@@ -1,7 +1,7 @@
 """What the calls that are not chats share: embeddings (:mod:`relaykit.embedding_call`),
 rerank (:mod:`relaykit.rerank_call`), transcriptions
-(:mod:`relaykit.transcription_call`) and image generations
-(:mod:`relaykit.image_generation_call`).
+(:mod:`relaykit.transcription_call`), image generations
+(:mod:`relaykit.image_generation_call`) and speech (:mod:`relaykit.speech_call`).
 
 Each is one request and one answer, through the chat pipeline's routing,
 limits and attempts; what differs is the request, the answer and how each is
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .embeddings import EmbeddingResponse
     from .image_generation import ImageResponse
     from .rerank import RerankResponse
+    from .speech import SpeechResponse
     from .transcription import TranscriptionResponse
 
 T = TypeVar("T")
@@ -43,7 +44,7 @@ calls_log = logging.getLogger("relaykit.calls")
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
     """``provider``'s optional method ``name`` (``embed``, ``rerank``, ``transcribe``,
-    ``generate_image``), or the typed refusal naming what the provider lacks (``api``)
+    ``generate_image``, ``speak``), or the typed refusal naming what the provider lacks (``api``)
     and who has it (``hint``).
 
     The refusal has no status: nothing was sent, so a rate limit gets all of the
@@ -145,7 +146,11 @@ async def finish(
     client: Client,
     call: _Call,
     target: Target,
-    response: EmbeddingResponse | RerankResponse | TranscriptionResponse | ImageResponse,
+    response: EmbeddingResponse
+    | RerankResponse
+    | TranscriptionResponse
+    | ImageResponse
+    | SpeechResponse,
     trace: Callable[[], None],
     *,
     text: str = "",

@@ -22,6 +22,7 @@ from .events import StreamEvent
 from .image_generation import ImageResponse
 from .rerank import RerankResponse
 from .response import ChatResponse, ModelInfo, TokenCount
+from .speech import SpeechResponse
 from .stream import ChatStream
 from .transcription import TranscriptionResponse
 
@@ -156,6 +157,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.generate_image`."""
         portal, client = self._ready()
         return portal.call(lambda: client.generate_image(model, prompt, **params))
+
+    def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
+        """Blocking :meth:`relaykit.Client.speak`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.speak(model, text, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

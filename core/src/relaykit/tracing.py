@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .rerank import RerankResponse
     from .response import ChatResponse, Usage
     from .routing import Target
+    from .speech import SpeechResponse
     from .transcription import TranscriptionResponse
 
 # One encoder for every span: json.dumps with options builds a new one each time.
@@ -239,6 +240,40 @@ class CallTracer:
             attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
         self._end_single(call, response, attributes)
 
+    def start_speak(self, call: _Call) -> Any:
+        """Start the span of a text to speech: ``speak {model}``.
+
+        The conventions name no operation for text to speech: ``speak`` is
+        relaykit's, as ``transcribe`` is; ``gen_ai.output.type`` is ``speech``
+        (the conventions' own value for audio output). The voice, format, speed
+        and the text's length go on it; no content, even with
+        ``capture_content`` (the conventions give a text that is no message no
+        attribute).
+        """
+        request: Any = call.request  # a SpeechRequest (see _Call.request)
+        attributes: dict[str, Any] = {
+            "gen_ai.output.type": "speech",
+            "relaykit.speech.voice": request.voice,
+            "relaykit.speech.format": request.format,
+            "relaykit.speech.characters": len(request.text),
+        }
+        if request.speed is not None:
+            attributes["relaykit.speech.speed"] = request.speed
+        return self._start_single(call, attributes)
+
+    def finish_speak(self, call: _Call, response: SpeechResponse) -> None:
+        """Record a speech's answer (model, audio size, cost) and end its span."""
+        attributes: dict[str, Any] = {
+            "relaykit.audio.bytes": len(response.audio),
+            "relaykit.audio.media_type": response.media_type,
+        }
+        if response.id:
+            attributes["gen_ai.response.id"] = response.id
+        seconds = response.duration
+        if seconds is not None:
+            attributes["relaykit.audio.seconds"] = seconds
+        self._end_single(call, response, attributes)
+
     def _start_single(self, call: _Call, attributes: dict[str, Any]) -> Any:
         """Start the span of a call that is not a chat, ``{operation} {model}`` on its
         first deployment, with the conventions' attributes and ``attributes``."""
@@ -259,7 +294,11 @@ class CallTracer:
     def _end_single(
         self,
         call: _Call,
-        response: EmbeddingResponse | RerankResponse | TranscriptionResponse | ImageResponse,
+        response: EmbeddingResponse
+        | RerankResponse
+        | TranscriptionResponse
+        | ImageResponse
+        | SpeechResponse,
         attributes: dict[str, Any],
     ) -> None:
         """Record what every answer has (model, input tokens, attempts, cost) and

@@ -87,6 +87,7 @@ class TestOpenAIOverAiohttp(TransportChecks, TranscriptionContract):
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/whisper-1",  # a multipart upload
                 image_model="openai/gpt-image-1",  # base64 images back
+                speech_model="openai/tts-1",  # raw audio bytes back
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
@@ -105,6 +106,7 @@ class TestOpenAIOverHttpx(TransportChecks, TranscriptionContract):
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/whisper-1",  # a multipart upload
                 image_model="openai/gpt-image-1",  # base64 images back
+                speech_model="openai/tts-1",  # raw audio bytes back
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )

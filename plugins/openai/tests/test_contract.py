@@ -10,7 +10,10 @@ preset (Whisper, json); the others transcribe once each (Groq and OpenAI on the
 Responses API with Whisper, billed by the minute). Image generation: the image
 suite runs with OpenAI (gpt-image-1) and the Together preset (FLUX, width and
 height); OpenAI on the Responses API draws once with gpt-image-1-mini; Groq and
-vLLM have none (the contract checks the refusal).
+vLLM have none (the contract checks the refusal). Text to speech: the speech suite
+runs with OpenAI (gpt-4o-mini-tts, whose wav transcribes back); Groq and OpenAI on
+the Responses API speak once each (playai-tts, tts-1); vLLM and Together have none
+(the contract checks the refusal).
 """
 
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from relaykit.testing import (
     OpenAIMock,
     ProviderContract,
     RerankContract,
+    SpeechContract,
     TranscriptionContract,
 )
 
@@ -31,7 +35,9 @@ KEY = "sk-test-0123456789abcdef0123"
 EMBEDDING_MODEL = "openai/text-embedding-3-small"
 
 
-class TestOpenAI(ProviderContract, EmbeddingContract, TranscriptionContract, ImageContract):
+class TestOpenAI(
+    ProviderContract, EmbeddingContract, TranscriptionContract, ImageContract, SpeechContract
+):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with OpenAIMock(api_key=KEY) as mock:
@@ -43,6 +49,7 @@ class TestOpenAI(ProviderContract, EmbeddingContract, TranscriptionContract, Ima
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/gpt-4o-mini-transcribe",
                 image_model="openai/gpt-image-1",
+                speech_model="openai/gpt-4o-mini-tts",
             )
 
 
@@ -62,6 +69,7 @@ class TestCompatiblePreset(ProviderContract):
                 supports_documents=False,
                 reasoning_model="mygroq/openai/gpt-oss-20b",
                 transcription_model="mygroq/whisper-large-v3-turbo",
+                speech_model="mygroq/playai-tts",
             )
 
 
@@ -102,6 +110,7 @@ class TestOpenAIResponses(ProviderContract):
                 embedding_model=EMBEDDING_MODEL,
                 transcription_model="openai/whisper-1",
                 image_model="openai/gpt-image-1-mini",
+                speech_model="openai/tts-1",
             )
 
 

@@ -28,6 +28,7 @@ from relaykit import (
     InvalidRequestError,
     RelayError,
     RerankResponse,
+    SpeechResponse,
     TranscriptionResponse,
 )
 from relaykit.json_encode import dumps
@@ -41,6 +42,7 @@ from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
 from .openai_images import images_body, parse_image_generation
+from .openai_speech import parse_speech
 from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
@@ -80,6 +82,8 @@ _RERANK = frozenset(("/v1/rerank", "/v2/rerank", "/rerank"))
 _TRANSCRIPTIONS = frozenset(("/v1/audio/transcriptions", "/audio/transcriptions"))
 #: OpenAI's image generation: answered by Client.generate_image
 _IMAGES = frozenset(("/v1/images/generations", "/images/generations"))
+#: OpenAI's text to speech (the audio's bytes out): answered by Client.speak
+_SPEECH = frozenset(("/v1/audio/speech", "/audio/speech"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
@@ -134,6 +138,9 @@ class Gateway:
     - ``POST /v1/images/generations``: OpenAI's image generation (base64 images
       out, with usage where tokens were billed), answered by
       :meth:`relaykit.Client.generate_image` (see :mod:`relaykit_gateway.openai_images`);
+    - ``POST /v1/audio/speech``: OpenAI's text to speech (the audio's bytes out,
+      whole), answered by :meth:`relaykit.Client.speak` (see
+      :mod:`relaykit_gateway.openai_speech`);
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
@@ -242,9 +249,10 @@ class Gateway:
         rerank = path in _RERANK
         transcriptions = path in _TRANSCRIPTIONS
         images = path in _IMAGES
-        # Anthropic has no embeddings, rerank, speech-to-text or image API: its header
-        # does not change their shape
-        vendorless = embeddings or rerank or transcriptions or images
+        speech = path in _SPEECH
+        # Anthropic has no embeddings, rerank, speech or image API: its header does
+        # not change their shape
+        vendorless = embeddings or rerank or transcriptions or images or speech
         shape: Dialect = (
             dialect
             or counter
@@ -280,6 +288,9 @@ class Gateway:
             elif images and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._generate_image(body, caller, headers, receive, send)
+            elif speech and scope["method"] == "POST":
+                body = await self._body(receive, headers)
+                await self._speak(body, caller, headers, receive, send)
             elif dialect or counter or vendorless or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
@@ -289,7 +300,7 @@ class Gateway:
                     " POST /v1/responses, POST /v1/messages, their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
-                    " POST /v1/images/generations and GET /v1/models",
+                    " POST /v1/images/generations, POST /v1/audio/speech and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -456,6 +467,33 @@ class Gateway:
                 await _send_error(send, OPENAI, error)
                 return
             await _send_json(send, 200, images_body(response), _answer_headers(response))
+
+        await _watched(headers, receive, answer)
+
+    async def _speak(
+        self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/audio/speech``: the audio's bytes with its content type, as OpenAI
+        answers, with the same caller metadata, trace context and hang-up handling as
+        a chat."""
+        call = parse_speech(body, tuple(self.client.config.models))
+        self._check_model(caller, call.model)
+        params = _with_caller(call.params, caller, headers)
+
+        async def answer() -> None:
+            try:
+                response = await self.client.speak(call.model, call.text, **params)
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, OPENAI, error)
+                return
+            audio = response.audio
+            start_headers = [
+                (b"content-type", response.media_type.encode()),
+                (b"content-length", str(len(audio)).encode()),
+                *_answer_headers(response),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": start_headers})
+            await send({"type": "http.response.body", "body": audio})
 
         await _watched(headers, receive, answer)
 
@@ -631,7 +669,8 @@ def _answer_headers(
     | EmbeddingResponse
     | RerankResponse
     | TranscriptionResponse
-    | ImageResponse,
+    | ImageResponse
+    | SpeechResponse,
 ) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``), and, as the token counters do, whether the

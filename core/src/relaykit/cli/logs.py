@@ -209,6 +209,8 @@ def _preview(record: CallRecord, width: int = 48) -> str:
         return _transcription_preview(record, width)
     elif record.operation == "generate_image":
         return _image_preview(record, width)
+    elif record.operation == "speak":
+        return _speech_preview(record, width)
     else:
         prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
         answer = record.text if record.ok else (record.error_message or "")
@@ -254,6 +256,34 @@ def _image_preview(record: CallRecord, width: int) -> str:
         prompt = prompt[: room - 1] + "…"
     text = f"{prompt} → {answer}"
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _speech_preview(record: CallRecord, width: int) -> str:
+    """``'Hello there…' → 12 kB mp3``: the start of the text spoken, quoted (when the
+    record keeps content), and the audio's size and format (never the audio: the
+    record has none)."""
+    said = " ".join(record.messages[0].text.split()) if record.messages else ""
+    if not record.ok:
+        answer = " ".join((record.error_message or "").split())
+    else:
+        size = record.params.get("audio_bytes", 0)
+        fmt = record.params.get("format", "audio")
+        answer = f"{_kilobytes(size)} {fmt}"
+    if not said:
+        text = f"speech → {answer}"
+        return text if len(text) <= width else text[: width - 1] + "…"
+    room = max(width - len(answer) - 5, 4)  # " → " and the quotes
+    if len(said) > room:
+        said = said[: room - 1] + "…"
+    text = f"'{said}' → {answer}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _kilobytes(size: Any) -> str:
+    """``12 kB`` (``840 B`` under a kilobyte): an audio's size, as people read it."""
+    if not isinstance(size, int) or size < 1000:
+        return f"{size if isinstance(size, int) else 0} B"
+    return f"{size / 1000:.0f} kB" if size < 1_000_000 else f"{size / 1_000_000:.1f} MB"
 
 
 def _route(r: CallRecord) -> str:

@@ -31,6 +31,7 @@ BUILTIN_COMMANDS = (
     "rerank",
     "transcribe",
     "image",
+    "speak",
     "models",
     "plugins",
     "demo",

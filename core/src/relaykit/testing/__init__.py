@@ -37,6 +37,7 @@ _EXPORTS = {
     "RerankContract": "provider_contract",
     "TranscriptionContract": "provider_contract",
     "ImageContract": "provider_contract",
+    "SpeechContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
     "PNG": "provider_contract",
     "PDF": "provider_contract",
@@ -57,6 +58,8 @@ _EXPORTS = {
     "mock_embedding_tokens": "embedding_vectors",
     "MOCK_DIMENSIONS": "embedding_vectors",
     "mock_audio": "audio_samples",
+    "mock_speech": "speech_samples",
+    "mock_speech_text": "speech_samples",
     "mock_transcript": "audio_samples",
     "mock_seconds": "audio_samples",
     "mock_image": "image_samples",
@@ -93,6 +96,7 @@ __all__ = [
     "Reset",
     "Response",
     "Script",
+    "SpeechContract",
     "StorageContract",
     "TranscriptionContract",
     "VendorMock",
@@ -111,6 +115,8 @@ __all__ = [
     "mock_ranking",
     "mock_relevance",
     "mock_seconds",
+    "mock_speech",
+    "mock_speech_text",
     "mock_transcript",
     "mock_vector",
     "require_program",
@@ -156,6 +162,7 @@ if TYPE_CHECKING:
     from .retries import instant_retries
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable
+    from .speech_samples import mock_speech, mock_speech_text
     from .storage_contract import StorageContract
     from .tls_certs import LoopbackTLS, loopback_tls
     from .vendor_mock import VendorMock

@@ -36,12 +36,14 @@ from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..rerank import RerankRequest, RerankResponse, ranked
 from ..response import ChatResponse, ModelInfo, ModelPrice, Usage
+from ..speech import SpeechRequest, SpeechResponse, media_type_of
 from ..transcription import TranscriptionRequest, TranscriptionResponse
 from .audio_samples import mock_seconds, mock_transcript
 from .embedding_vectors import mock_embedding_tokens, mock_vector
 from .image_samples import mock_image
 from .rerank_scores import mock_ranking
 from .script import Reply, Script
+from .speech_samples import mock_speech
 
 if TYPE_CHECKING:
     from ..http import HttpClient
@@ -79,6 +81,10 @@ class FakeProvider:
             "hd/1792x1024": Decimal("0.12"),
         },
     )
+    #: a ``tts-*`` model's: USD 15 per million characters (as OpenAI's tts-1)
+    TTS_PRICE: ClassVar[ModelPrice] = ModelPrice(
+        Decimal(0), Decimal(0), per_character=Decimal("0.000015")
+    )
     #: the output tokens a token-billed image costs, unless the script says
     IMAGE_TOKENS: ClassVar[int] = 100
 
@@ -97,6 +103,7 @@ class FakeProvider:
         self.reranks: list[RerankRequest] = []
         self.transcriptions: list[TranscriptionRequest] = []
         self.images: list[ImageRequest] = []
+        self.speeches: list[SpeechRequest] = []
         self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
@@ -125,7 +132,8 @@ class FakeProvider:
         | EmbeddingRequest
         | RerankRequest
         | TranscriptionRequest
-        | ImageRequest,
+        | ImageRequest
+        | SpeechRequest,
     ) -> None:
         if reply.status >= 400:
             raise error_for_status(
@@ -312,6 +320,26 @@ class FakeProvider:
         )
         return ImageResponse(images=images, model=request.model, id="image-fake", usage=usage)
 
+    async def speak(self, request: SpeechRequest) -> SpeechResponse:
+        """:func:`~relaykit.testing.mock_speech` of the text in the format asked (a
+        ``wav`` is :func:`~relaykit.testing.mock_audio` of it, which transcribes
+        back to the text); the script's next reply may fail the call or delay it.
+        No tokens are counted, as OpenAI's speech endpoint reports none.
+        """
+        self.speeches.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        audio = mock_speech(request.text, request.format, speed=request.speed or 1.0)
+        return SpeechResponse(
+            audio=audio,
+            format=request.format,
+            media_type=media_type_of(request.format),
+            model=request.model,
+            id="speech-fake",
+        )
+
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
         return [
@@ -326,13 +354,16 @@ class FakeProvider:
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens (a
         ``rerank-*`` model: :attr:`RERANK_PRICE`; a ``whisper-*`` model:
-        :attr:`WHISPER_PRICE`; a ``dall-e-*`` model: :attr:`DALLE_PRICE`)."""
+        :attr:`WHISPER_PRICE`; a ``dall-e-*`` model: :attr:`DALLE_PRICE`; a ``tts-*``
+        model: :attr:`TTS_PRICE`)."""
         if model.startswith("rerank"):
             return self.RERANK_PRICE
         if model.startswith("whisper"):
             return self.WHISPER_PRICE
         if model.startswith("dall-e"):
             return self.DALLE_PRICE
+        if model.startswith("tts"):
+            return self.TTS_PRICE
         return self.PRICE
 
 
@@ -359,6 +390,7 @@ class _Factory:
         provider.reranks = self._plugin.reranks
         provider.transcriptions = self._plugin.transcriptions
         provider.images = self._plugin.images
+        provider.speeches = self._plugin.speeches
         self._plugin.instances.append(provider)
         return provider
 
@@ -378,7 +410,7 @@ class FakePlugin:
         #: the class the factory builds: a subclass changes one behaviour in a test
         #: (``rerank = None`` for a provider without rerank, a batching ``embed``,
         #: ``transcribe = None`` for one without speech to text, ``generate_image =
-        #: None`` for one without images)
+        #: None`` for one without images, ``speak = None`` for one without speech)
         self.provider = provider
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
@@ -391,6 +423,8 @@ class FakePlugin:
         self.transcriptions: list[TranscriptionRequest] = []
         #: the image generation requests the fake providers received, in order
         self.images: list[ImageRequest] = []
+        #: the text to speech requests the fake providers received, in order
+        self.speeches: list[SpeechRequest] = []
         self.instances: list[FakeProvider] = []
 
     @hookimpl

@@ -18,7 +18,8 @@ and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
 speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
 :mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``,
 and the images it answers as URLs, ``GET /v1/mock-images/ID.png``) by
-:mod:`.openai_images`.
+:mod:`.openai_images`; text to speech (``POST /v1/audio/speech``, answered with
+the audio's bytes) by :mod:`.openai_speech`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from . import (
     openai_images,
     openai_rerank,
     openai_responses,
+    openai_speech,
     openai_transcriptions,
 )
 from .loopback import Drop, Pause, Request, Reset, Response
@@ -112,6 +114,8 @@ class OpenAIMock(VendorMock):
             return await self._transcriptions(request)
         if request.method == "POST" and request.path == "/v1/images/generations":
             return await self._images(request)
+        if request.method == "POST" and request.path == "/v1/audio/speech":
+            return await self._speech(request)
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -290,6 +294,26 @@ class OpenAIMock(VendorMock):
         headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
         answer = openai_images.render(body, model, reply, self.images, self.base_url)
         return Response.json(answer, headers=headers)
+
+    async def _speech(self, request: Request) -> Response:
+        """The text spoken (:mod:`.openai_speech`): the audio's bytes, not JSON; the
+        script's next reply may fail the request or delay it."""
+        try:
+            sent = json.loads(request.body)
+        except ValueError:
+            sent = None
+        try:
+            body = openai_speech.validate(sent)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        self._n += 1
+        media_type, audio = openai_speech.render(body)
+        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        return Response(200, {"content-type": media_type, **headers}, audio)
 
     def _image_file(self, path: str) -> Response:
         """An image the mock answered as a URL (its query, the signature, is not checked)."""

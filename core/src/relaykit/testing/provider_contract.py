@@ -55,6 +55,7 @@ from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
 from .image_samples import mock_image_prompt, mock_pixel
 from .rerank_scores import mock_relevance
 from .script import Reply
+from .speech_samples import mock_speech_text
 from .vendor_mock import VendorMock
 
 # A 1x1 transparent PNG.
@@ -144,6 +145,13 @@ class Harness:
     #: :func:`~relaykit.testing.mock_image` of the prompt (one per image asked
     #: for, by index), which :func:`~relaykit.testing.mock_image_prompt` reads back.
     image_model: str | None = None
+    #: a model id the provider speaks text with (``provider/model``), taking
+    #: ``voice="alloy"`` and ``format="wav"``, or ``None`` when its API has no text
+    #: to speech: the contract then checks the typed refusal. The mock answers
+    #: :func:`~relaykit.testing.mock_speech` of the text, which
+    #: :func:`~relaykit.testing.mock_speech_text` reads back (a ``wav`` is
+    #: :func:`~relaykit.testing.mock_audio` of it, which transcribes back).
+    speech_model: str | None = None
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -665,6 +673,24 @@ class ProviderContract:
         assert r.provider == harness.image_model.split("/", 1)[0] and r.model
         assert r.latency is not None and r.latency > 0
 
+    # -- text to speech -------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_speak_returns_the_audio_spoken(self, harness: Harness) -> None:
+        text = "Hello there, general"
+        async with self.client(harness) as client:
+            if harness.speech_model is None:
+                with pytest.raises(InvalidRequestError, match="no speech API"):
+                    await client.speak(harness.model, text, voice="alloy")
+                assert not harness.mock.requests, "a refused speech must not be sent"
+                return
+            r = await client.speak(harness.speech_model, text, voice="alloy", format="wav")
+        assert mock_speech_text(r.audio) == text
+        assert r.format == "wav" and r.media_type.startswith("audio/")
+        assert "bytes wav" in repr(r) and repr(r.audio[:16]) not in repr(r)
+        assert r.provider == harness.speech_model.split("/", 1)[0] and r.model
+        assert r.latency is not None and r.latency > 0
+
     # -- models ----------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -998,6 +1024,80 @@ class ImageContract:
         assert r.attempts == 2 and len(r.images) == 1
 
 
+class SpeechContract:
+    """More tests for a provider with text to speech: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``speech_model``.
+
+    ``class TestOpenAI(ProviderContract, SpeechContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def speech_model(self, harness: Harness) -> str:
+        """The harness's speech model (it must have one)."""
+        assert harness.speech_model, "SpeechContract needs Harness(speech_model=...)"
+        return harness.speech_model
+
+    @pytest.mark.anyio
+    async def test_speak_sends_the_text_voice_and_format(
+        self, harness: Harness, speech_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            r = await client.speak(speech_model, "ship it to Zyxel", voice="alloy", format="mp3")
+        sent = harness.mock.last_request.body
+        assert b"ship it to Zyxel" in sent and b"alloy" in sent
+        assert r.format == "mp3" and mock_speech_text(r.audio) == "ship it to Zyxel"
+
+    @pytest.mark.anyio
+    async def test_speak_in_wav_transcribes_back(self, harness: Harness, speech_model: str) -> None:
+        if harness.transcription_model is None:
+            pytest.skip("this provider has no speech to text")
+        async with self.client(harness) as client:
+            spoken = await client.speak(speech_model, "round trip", voice="alloy", format="wav")
+            heard = await client.transcribe(harness.transcription_model, spoken.audio)
+        assert heard.text == "round trip"
+
+    @pytest.mark.anyio
+    async def test_speak_refuses_bad_input_unsent(
+        self, harness: Harness, speech_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            bad: list[tuple[str, dict[str, Any]]] = [
+                ("  ", {"voice": "alloy"}),
+                ("hi", {}),
+                ("hi", {"voice": "alloy", "format": "ogg"}),
+                ("hi", {"voice": "alloy", "speed": 5}),
+                ("hi", {"voice": "alloy", "sped": 1.0}),
+            ]
+            for text, params in bad:
+                with pytest.raises(InvalidRequestError):
+                    await client.speak(speech_model, text, **params)
+        assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_speak_errors_are_typed_without_the_key(
+        self, harness: Harness, speech_model: str
+    ) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.speak(speech_model, "x", voice="alloy")
+        error = caught.value
+        assert error.provider == speech_model.split("/", 1)[0]
+        if harness.supports_retry_after:
+            assert error.retry_after == pytest.approx(7)
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+
+    @pytest.mark.anyio
+    async def test_speak_retries_a_server_error(self, harness: Harness, speech_model: str) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.speak(speech_model, "retried", voice="alloy")
+        assert r.attempts == 2 and mock_speech_text(r.audio) == "retried"
+
+
 __all__ = [
     "PDF",
     "PNG",
@@ -1008,5 +1108,6 @@ __all__ = [
     "ProviderContract",
     "Reply",
     "RerankContract",
+    "SpeechContract",
     "TranscriptionContract",
 ]

@@ -98,6 +98,13 @@ _TRANSCRIPTION: dict[str, TranscriptionStyle] = {
 #: Mistral, Cerebras, vLLM, LM Studio and Ollama have no image API. Their presets
 #: refuse unsent.
 _IMAGES: dict[str, ImageStyle] = {"xai": "xai", "together": "together"}
+#: services that speak text at ``POST /audio/speech`` (see .speech): Groq (PlayAI's
+#: playai-tts and playai-tts-arabic, then Canopy Labs' Orpheus models; voices of
+#: its own, such as Arista-PlayAI). xAI's Grok TTS answers base64 JSON at an API
+#: of its own; the other presets' services have no such API (or none relaykit
+#: has checked: a server of your own that serves OpenAI's may use type = "openai"
+#: with its base_url). Their presets refuse unsent.
+_SPEECH = frozenset({"groq"})
 #: how each service takes ``reasoning=`` when not by ``reasoning_effort`` (see
 #: .reasoning): OpenRouter's own object; DeepSeek and Mistral pick thinking by
 #: model, so their presets refuse the setting unsent
@@ -115,7 +122,7 @@ def preset(
 ) -> type[OpenAIProvider]:
     """A provider type for an OpenAI-compatible service (one not listed here
     embeds, asking for vectors as JSON numbers, and has no rerank, no speech
-    to text and no image generation)."""
+    to text, no image generation and no text to speech)."""
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
@@ -146,6 +153,9 @@ def preset(
         Preset.generate_image = None  # type: ignore[assignment,method-assign]
     else:
         Preset.image_style = image_style
+    if name not in _SPEECH:
+        Preset.speak = None  # type: ignore[assignment,method-assign]
+    Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL

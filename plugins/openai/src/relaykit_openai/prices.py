@@ -27,6 +27,11 @@ def _audio(inp: str, out: str, audio: str) -> ModelPrice:
     return ModelPrice(Decimal(inp), Decimal(out), audio_input=Decimal(audio))
 
 
+def _per_character(usd: str) -> ModelPrice:
+    """A text-to-speech model's price per character of the text spoken."""
+    return ModelPrice(Decimal(0), Decimal(0), per_character=Decimal(usd))
+
+
 OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-4o": (128_000, _p("2.50", "10.00", "1.25")),
     "gpt-4o-mini": (128_000, _p("0.15", "0.60", "0.075")),
@@ -90,4 +95,16 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
         ),
     ),
     "dall-e-2": (None, _per_image("0.020", {"512x512": "0.018", "256x256": "0.016"})),
+    # text to speech. tts-1 and tts-1-hd are billed per character of input: USD 15
+    # and 30 a million (OpenAI's pricing page, as listed by apio.sh/apis/openai-tts
+    # and llmreference.com/model/tts-1). gpt-4o-mini-tts bills tokens, text in at
+    # USD 0.60 and audio out at 12.00 a million, "estimated cost $0.015 / minute"
+    # (the pricing page, as quoted on community.openai.com/t/1151816); its answer
+    # counts no tokens, so relaykit prices it per character, as an estimate: 0.015
+    # a minute at about 915 characters a minute (4,096 characters spoke 268 s in
+    # sanand0's measurement, github.com/sanand0/blog posts/2025/openai-tts-cost.md),
+    # USD 16 a million. An entry each, or gpt-4o-mini-tts would match gpt-4o-mini.
+    "tts-1": (None, _per_character("0.000015")),
+    "tts-1-hd": (None, _per_character("0.00003")),
+    "gpt-4o-mini-tts": (None, _per_character("0.000016")),
 }

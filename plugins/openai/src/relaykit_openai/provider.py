@@ -20,6 +20,8 @@ from relaykit import (
     ProviderSettings,
     RerankRequest,
     RerankResponse,
+    SpeechRequest,
+    SpeechResponse,
     SSEDecoder,
     StreamError,
     TranscriptionRequest,
@@ -90,6 +92,10 @@ class OpenAIProvider:
     compatible presets that serve it (xAI, Together; the others refuse unsent);
     see :mod:`relaykit_openai.images`.
 
+    Text to speech (:meth:`relaykit.Client.speak`): ``POST /audio/speech`` for
+    OpenAI (gpt-4o-mini-tts, tts-1, tts-1-hd) and Groq (the others refuse
+    unsent); see :mod:`relaykit_openai.speech`.
+
     Rerank: OpenAI has none, so ``rerank`` is ``None`` and
     :meth:`relaykit.Client.rerank` refuses it with a typed error before sending
     anything; the compatible presets whose service ranks documents at
@@ -144,6 +150,9 @@ class OpenAIProvider:
     max_transcription_body: ClassVar[int | None] = 26_214_400
     #: which fields ``/images/generations`` takes (see :mod:`.images`)
     image_style: ClassVar[ImageStyle] = "openai"
+    #: whether ``/audio/speech`` is OpenAI's, whose model rules (instructions for
+    #: gpt-4o-mini-tts only) are checked before sending
+    speech_limits: ClassVar[bool] = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -164,6 +173,7 @@ class OpenAIProvider:
         self._rerank_url = f"{settings.base_url}/rerank"
         self._transcriptions_url = f"{settings.base_url}/audio/transcriptions"
         self._images_url = f"{settings.base_url}/images/generations"
+        self._speech_url = f"{settings.base_url}/audio/speech"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
@@ -428,6 +438,24 @@ class OpenAIProvider:
             self._name,
             request,
             style=self.image_style,
+        )
+
+    async def speak(self, request: SpeechRequest) -> SpeechResponse:
+        """``POST /audio/speech``: the audio of ``request.text``, whole, as bytes (see
+        :mod:`relaykit_openai.speech`).
+
+        What OpenAI refuses (a text over 4,096 characters, instructions for tts-1)
+        is refused before sending.
+        """
+        from . import speech  # loaded on first use, as the embeddings module
+
+        return await speech.speak(
+            self._http,
+            self._speech_url,
+            self._headers,
+            self._name,
+            request,
+            openai=self.speech_limits,
         )
 
     async def list_models(self) -> list[ModelInfo]:

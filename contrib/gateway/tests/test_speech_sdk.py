@@ -1,0 +1,139 @@
+"""OpenAI's own SDK speaking text through the gateway, over loopback HTTP, as its users
+would: to the fake provider, and on through relaykit-openai to the OpenAI mock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+import relaykit
+from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_speech_text
+from relaykit_gateway.testing import KEY, running, running_over
+
+pytestmark = pytest.mark.anyio
+
+HELLO = "Hello there, general"
+
+
+@asynccontextmanager
+async def gateway_over(fake: FakePlugin, *plugins: Any, **config: Any) -> AsyncIterator[str]:
+    """A client over ``fake`` (and ``plugins``) behind a gateway; yields the gateway's URL."""
+    base = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client({**base, **config}, plugins=[fake, *plugins])
+    async with client, running(client) as url:
+        yield url
+
+
+def sdk(url: str, key: str = KEY) -> openai.AsyncOpenAI:
+    # no retries of the SDK's own: the gateway's client does those
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+async def test_the_sdk_gets_the_audio_bytes_with_their_content_type(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    async with gateway_over(fake, records) as url, sdk(url) as client:
+        r = await client.audio.speech.create(
+            model="fake/tts-1",
+            input=HELLO,
+            voice="nova",
+            response_format="flac",
+            speed=1.5,
+            extra_body={"user": "u-7", "seed": 3},
+        )
+        audio = r.read()
+    assert r.response.headers["content-type"] == "audio/flac"
+    assert r.response.headers["x-relaykit-cost"] == "0.0003"
+    assert audio.startswith(b"fLaC") and mock_speech_text(audio) == HELLO
+    (sent,) = fake.speeches
+    assert (sent.model, sent.text, sent.voice, sent.format, sent.speed) == (
+        "tts-1",
+        HELLO,
+        "nova",
+        "flac",
+        1.5,
+    )
+    assert sent.extra == {"seed": 3} and sent.metadata["user"] == "u-7"
+    (record,) = records.records
+    assert record.operation == "speak" and record.params["audio_bytes"] == len(audio)
+
+
+async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMock) -> None:
+    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+        r = await client.audio.speech.create(
+            model="gpt-4o-mini-tts", input=HELLO, voice="coral", instructions="cheerful"
+        )
+        audio = r.read()
+    assert r.response.headers["content-type"] == "audio/mpeg"
+    assert audio.startswith(b"ID3") and mock_speech_text(audio) == HELLO
+    sent = openai_mock.requests[0]
+    assert sent.path == "/v1/audio/speech"
+    assert sent.json() == {
+        "model": "gpt-4o-mini-tts",
+        "input": HELLO,
+        "voice": "coral",
+        "response_format": "mp3",
+        "instructions": "cheerful",
+    }
+
+
+async def test_openais_refusal_reaches_the_sdk_as_its_own_error(openai_mock: OpenAIMock) -> None:
+    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+        with pytest.raises(openai.BadRequestError, match="Invalid value: 'robot'"):
+            await client.audio.speech.create(model="tts-1", input=HELLO, voice="robot")
+        with pytest.raises(openai.BadRequestError, match="at most 4,096 characters"):
+            await client.audio.speech.create(model="tts-1", input="x" * 5000, voice="alloy")
+    assert len(openai_mock.requests) == 1  # the long input was refused unsent
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": "fake/tts-1", "voice": "alloy"}, "`input` must be a non-empty string"),
+        ({"model": "fake/tts-1", "input": HELLO}, "`voice` must name one of the vendor's"),
+        ({"input": HELLO, "voice": "alloy"}, "`model` must be a non-empty string"),
+        (
+            {"model": "fake/tts-1", "input": HELLO, "voice": "alloy", "stream_format": "sse"},
+            "`stream_format` 'sse' is not served",
+        ),
+        (
+            {"model": "fake/tts-1", "input": HELLO, "voice": "alloy", "response_format": "ogg"},
+            "`format` must be one of mp3",
+        ),
+        (["a list"], "the request body must be a JSON object"),
+    ],
+)
+async def test_what_cannot_be_served_is_a_400_in_openais_shape(
+    fake: FakePlugin, body: Any, message: str
+) -> None:
+    async with gateway_over(fake) as url, httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{url}/v1/audio/speech", headers={"authorization": f"Bearer {KEY}"}, json=body
+        )
+    assert r.status_code == 400
+    assert message in r.json()["error"]["message"]
+    assert fake.speeches == []
+
+
+async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> None:
+    from relaykit_gateway.keys import GatewayKeys
+
+    keys = GatewayKeys.parse(f"alice={KEY}", models="alice=fake/gpt-4o*")
+    client = relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake])
+    async with client, running(client, keys) as url, sdk(url) as sdk_client:
+        with pytest.raises(openai.PermissionDeniedError):
+            await sdk_client.audio.speech.create(model="fake/tts-1", input=HELLO, voice="alloy")
+    assert fake.speeches == []
+
+
+async def test_a_provider_without_speech_is_a_400_naming_who_has_it() -> None:
+    async with running_over(anthropic="http://127.0.0.1:9/") as url, sdk(url) as client:
+        with pytest.raises(openai.BadRequestError, match="anthropic has no speech API"):
+            await client.audio.speech.create(
+                model="anthropic/claude-haiku-4-5", input=HELLO, voice="alloy"
+            )

@@ -1,0 +1,158 @@
+"""``relaykit speak``: say a text aloud, written to an audio file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..speech import SpeechResponse
+    from .context import CliContext
+
+#: the CLI's voice when none is given: OpenAI's first, as its guide's examples use
+DEFAULT_VOICE = "alloy"
+
+
+def register(
+    commands: argparse._SubParsersAction[Any], parents: Sequence[argparse.ArgumentParser]
+) -> None:
+    """Add the ``speak`` command."""
+    from ..speech import FORMATS
+
+    parser = commands.add_parser(
+        "speak",
+        parents=parents,
+        help="say a text aloud, written to an audio file",
+        description="Speak TEXT (- reads stdin) and write the audio to a file named"
+        " after the text, in the current directory, unless -o says (-o - writes to"
+        " stdout when it is not a terminal): relaykit speak -m openai/gpt-4o-mini-tts"
+        " --voice coral 'Hello there'. Prints the file written, never the audio.",
+    )
+    parser.add_argument("text", metavar="TEXT", help="what to say, or - for stdin")
+    parser.add_argument(
+        "-m", "--model", help="provider/model or an alias (default: [defaults] speech_model)"
+    )
+    parser.add_argument(
+        "--voice",
+        default=DEFAULT_VOICE,
+        help=f"the vendor's voice name (default: {DEFAULT_VOICE}, an OpenAI voice)",
+    )
+    parser.add_argument(
+        "--format", dest="fmt", choices=FORMATS, default="mp3", help="the audio format (mp3)"
+    )
+    parser.add_argument("--speed", type=float, help="0.25 to 4.0 (1.0 is normal)")
+    parser.add_argument(
+        "--instructions", metavar="TEXT", help="how to say it (gpt-4o-mini-tts): tone, pace"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="the file to write, over any there (- for stdout, when it is not a terminal)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: the file with the audio's size, format and cost",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``relaykit speak``."""
+    context: CliContext = args.context
+    text = _text(args.text)
+    if args.output == "-" and sys.stdout.isatty():
+        raise InvalidRequestError(
+            "-o - would write audio to a terminal",
+            hint="pipe it (relaykit speak ... -o - | mpv -), or name a file with -o",
+        )
+    config = context.load_config()
+    model = args.model or config.defaults.speech_model
+    if not model:
+        raise ConfigError(
+            "no speech model given",
+            hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini-tts) "
+            "or set [defaults] speech_model in relaykit.toml",
+        )
+    response = context.run(_speak, context, config, model, text, args)
+    if args.output == "-":
+        sys.stdout.buffer.write(response.audio)
+        sys.stdout.flush()
+        return 0
+    path = _write(response, text, args.output)
+    if args.json:
+        answer = {
+            "provider": response.provider,
+            "model": response.model,
+            "file": str(path),
+            "format": response.format,
+            "media_type": response.media_type,
+            "bytes": len(response.audio),
+            "cost_usd": None if response.cost is None else str(response.cost),
+        }
+        print(json.dumps(answer, ensure_ascii=False))
+        return 0
+    print(path)
+    return 0
+
+
+def _text(text: str) -> str:
+    """The text to say, or for ``-`` the text piped on stdin."""
+    if text != "-":
+        return text
+    stdin = sys.stdin
+    if stdin is None or stdin.isatty():
+        raise InvalidRequestError(
+            "no text on stdin", hint="pipe it in (echo 'Hello' | relaykit speak -)"
+        )
+    return stdin.read()
+
+
+async def _speak(
+    context: CliContext, config: Config, model: str, text: str, args: argparse.Namespace
+) -> SpeechResponse:
+    async with context.client(config) as client:
+        return await client.speak(
+            model,
+            text,
+            voice=args.voice,
+            format=args.fmt,
+            speed=args.speed,
+            instructions=args.instructions,
+        )
+
+
+def _write(response: SpeechResponse, text: str, output: str | None) -> Path:
+    """Write the audio: to ``output`` (written over, as ``curl -o`` would), else to a
+    file named after the text that never overwrites one (``hello-v2.mp3`` follows
+    ``hello.mp3``). The path written."""
+    suffix = f".{response.format}"
+    if output is not None:
+        path = Path(output)
+        if not path.suffix:
+            path = path.with_suffix(suffix)
+    else:
+        stem = _slug(text)
+        path = Path(f"{stem}{suffix}")
+        copy = 2
+        while path.exists():
+            path = Path(f"{stem}-v{copy}{suffix}")
+            copy += 1
+    path.write_bytes(response.audio)
+    return path
+
+
+def _slug(text: str) -> str:
+    """A file name from the text's first words: ``hello-there``."""
+    words = re.findall(r"[^\W_]+", text.lower())
+    slug = "-".join(words)[:48].strip("-")
+    return slug or "speech"

@@ -1,0 +1,105 @@
+"""``relaykit speak``: a text said aloud, written to an audio file."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from relaykit.cli import main
+from relaykit.testing import FakePlugin, mock_speech, mock_speech_text
+
+HELLO = "Hello there, general!"
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_audio_is_written_under_the_texts_name(
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake = FakePlugin()
+    argv = ["--backend", backend, "speak", HELLO, "-m", "fake/tts-1"]
+    assert main([*argv, "--voice", "nova", "--speed", "1.5"], plugins=[fake]) == 0
+    assert capsys.readouterr().out == "hello-there-general.mp3\n"
+    audio = (tmp_path / "hello-there-general.mp3").read_bytes()
+    assert audio == mock_speech(HELLO, "mp3", speed=1.5)
+    (sent,) = fake.speeches
+    assert (sent.text, sent.voice, sent.format, sent.speed) == (HELLO, "nova", "mp3", 1.5)
+    # a name made from the text never overwrites a file
+    assert main(argv, plugins=[fake]) == 0
+    assert capsys.readouterr().out == "hello-there-general-v2.mp3\n"
+    assert fake.speeches[1].voice == "alloy"  # the CLI's default voice
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_output_names_the_file_and_json_says_what_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "greeting"
+    target.with_suffix(".wav").write_bytes(b"old")
+    argv = ["speak", HELLO, "-m", "fake/tts-1", "--format", "wav", "-o", str(target), "--json"]
+    assert main(argv, plugins=[FakePlugin()]) == 0
+    out = json.loads(capsys.readouterr().out)
+    written = tmp_path / "greeting.wav"
+    assert out == {
+        "provider": "fake",
+        "model": "tts-1",
+        "file": str(written),
+        "format": "wav",
+        "media_type": "audio/wav",
+        "bytes": written.stat().st_size,
+        "cost_usd": "0.000315",
+    }
+    assert mock_speech_text(written.read_bytes()) == HELLO  # -o writes over
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_stdin_text_and_stdout_audio_when_piped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("piped words"))
+    assert main(["speak", "-", "-m", "fake/tts-1", "-o", "-"], plugins=[FakePlugin()]) == 0
+    assert mock_speech_text(capsysbinary.readouterr().out) == "piped words"
+    assert not list(tmp_path.glob("*.mp3"))
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_mistakes_are_named_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["speak", HELLO], plugins=[FakePlugin()]) == 1
+    err = capsys.readouterr().err
+    assert "no speech model given" in err and "[defaults] speech_model" in err
+    assert main(["speak", HELLO, "-m", "fake/tts-1", "--speed", "9"], plugins=[FakePlugin()]) == 1
+    assert "`speed` must be a number from 0.25" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.mp3"))
+
+
+def test_the_default_model_and_the_logs_preview(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "calls.db"}"\n'
+        '[defaults]\nspeech_model = "fake/tts-1"\n'
+    )
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+    fake = FakePlugin()
+    assert main(["speak", "Hello there " * 100, "--format", "pcm"], plugins=[fake]) == 0
+    capsys.readouterr()
+    assert main(["logs", "-q", "hello"], plugins=[fake]) == 0  # the text is searchable
+    out = capsys.readouterr().out
+    assert "fake/tts-1" in out and "'Hello there Hello there" in out
+    assert "…' → 3.8 MB pcm" in out  # 80 s of 16-bit samples at 24 kHz
+    assert main(["logs", "--full"], plugins=[fake]) == 0
+    full = capsys.readouterr().out
+    assert '"audio_bytes": ' in full and "relaykit-mock-speech" not in full
