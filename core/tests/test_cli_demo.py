@@ -55,4 +55,4 @@ def test_python_m_relaykit_cli_demo_exits_0() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "retried after the server's Retry-After" in done.stdout
-    assert "14 steps" in done.stdout
+    assert "15 steps" in done.stdout

@@ -306,6 +306,16 @@ async def speech_to_text(demo: Demo) -> None:
     demo.say(f"< {r.duration:.0f} s of {r.language}, ${r.cost} at $0.006 a minute")
 
 
+async def text_to_speech(demo: Demo) -> None:
+    """A text said aloud, then heard back: speech out, speech in."""
+    said = await demo.client.speak(
+        "openai/tts-1", "Your table is booked for eight.", voice="alloy", format="wav"
+    )
+    demo.say(f"< {said}, ${said.cost} at $15 a million characters")
+    heard = await demo.client.transcribe("openai/whisper-1", said.audio)
+    demo.say(f"< heard back: {heard.text!r}")
+
+
 async def image(demo: Demo) -> None:
     """A picture from a prompt: real PNG bytes, their format and size read from them."""
     r = await demo.client.generate_image("openai/gpt-image-1", "a red fox in snow", quality="low")
@@ -358,6 +368,7 @@ STEPS: tuple[Step, ...] = (
     Step("rerank", rerank),
     Step("thinking: reasoning=", thinking),
     Step("speech to text", speech_to_text),
+    Step("text to speech", text_to_speech),
     Step("image generation", image),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
