@@ -32,10 +32,11 @@ from .embeddings import (
     build_embedding_request,
     input_size,
 )
-from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .errors import ClientClosedError, RelayError
 from .protocols import Provider
 from .routing import Target
 from .single_calls import answer, capability, finish, new_call, run_call
+from .validation import check_chars
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -86,12 +87,7 @@ def _start(
     request = build_embedding_request(targets[0].model, inputs, params)
     size = input_size(request)
     limit = client.config.validation.max_chars
-    if size > limit:
-        raise InvalidRequestError(
-            f"the inputs carry {size:,} characters of text, over the limit of {limit:,}",
-            param="inputs",
-            hint="embed them in smaller batches, or raise [validation] max_chars",
-        )
+    check_chars(size, limit, "the inputs carry", "inputs", "embed them in smaller batches")
     if client._outbound is not None:
         # Outbound redaction keeps PII from the provider: placeholders are
         # embedded in its place (there is nothing to restore in a vector).

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .errors import ClientClosedError, RelayError
 from .image_files import size_text
 from .image_generation import (
     ImageRequest,
@@ -36,6 +36,7 @@ from .image_generation import (
 from .protocols import Provider
 from .routing import Target
 from .single_calls import answer, capability, finish, new_call, run_call
+from .validation import check_chars
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -91,13 +92,9 @@ def _start(client: Client, model: str, prompt: str, params: dict[str, Any]) -> _
     targets = client._router.plan(model)
     request = build_image_request(targets[0].model, prompt, params)
     size = len(request.prompt)
-    limit = client.config.validation.max_chars
-    if size > limit:
-        raise InvalidRequestError(
-            f"the prompt carries {size:,} characters of text, over the limit of {limit:,}",
-            param="prompt",
-            hint="shorten the prompt, or raise [validation] max_chars",
-        )
+    check_chars(
+        size, client.config.validation.max_chars, "the prompt carries", "prompt", "shorten it"
+    )
     if client._outbound is not None:
         # Outbound redaction keeps PII from the provider; a revised prompt that
         # comes back has its placeholders restored (see _run).

@@ -20,7 +20,7 @@ import attrs
 
 from . import single_calls
 from .embeddings import estimate_tokens
-from .errors import ClientClosedError, InvalidRequestError
+from .errors import ClientClosedError
 from .protocols import Provider
 from .rerank import (
     RerankRequest,
@@ -32,6 +32,7 @@ from .rerank import (
 from .response import Usage
 from .routing import Target
 from .single_calls import answer, capability, finish, new_call, run_call
+from .validation import check_chars
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -75,14 +76,13 @@ def _start(
     request = build_rerank_request(targets[0].model, query, documents, params)
     texts = request.documents
     size = input_size(request)
-    limit = client.config.validation.max_chars
-    if size > limit:
-        raise InvalidRequestError(
-            f"the query and documents carry {size:,} characters of text, over the limit"
-            f" of {limit:,}",
-            param="documents",
-            hint="rank fewer or shorter documents, or raise [validation] max_chars",
-        )
+    check_chars(
+        size,
+        client.config.validation.max_chars,
+        "the query and documents carry",
+        "documents",
+        "rank fewer or shorter documents",
+    )
     if client._outbound is not None:
         # Outbound redaction keeps PII from the provider; the results carry the
         # caller's own texts (by index), so nothing needs restoring.

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import single_calls
-from .errors import ClientClosedError, InvalidRequestError, RelayError
+from .errors import ClientClosedError, RelayError
 from .protocols import Provider
 from .routing import Target
 from .single_calls import answer, capability, finish, new_call, run_call
 from .speech import SpeechRequest, SpeechResponse, build_speech_request, speech_cost
+from .validation import check_chars
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -64,13 +65,7 @@ def _start(client: Client, model: str, text: str, params: dict[str, Any]) -> _Ca
     targets = client._router.plan(model)
     request = build_speech_request(targets[0].model, text, params)
     size = len(request.text) + len(request.instructions or "")
-    limit = client.config.validation.max_chars
-    if size > limit:
-        raise InvalidRequestError(
-            f"the text carries {size:,} characters, over the limit of {limit:,}",
-            param="text",
-            hint="split the text, or raise [validation] max_chars",
-        )
+    check_chars(size, client.config.validation.max_chars, "the text carries", "text", "split it")
     if client._outbound is not None:
         # Outbound redaction keeps PII from the provider: the vendor then speaks the
         # placeholders, which is what the operator who turned it on asked for.

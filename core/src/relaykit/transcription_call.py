@@ -21,7 +21,7 @@ import attrs
 
 from . import single_calls
 from .audio import media_type, read_audio
-from .errors import ClientClosedError, InvalidRequestError
+from .errors import ClientClosedError
 from .protocols import Provider
 from .routing import Target
 from .single_calls import answer, capability, finish, new_call, run_call
@@ -31,6 +31,7 @@ from .transcription import (
     build_transcription_request,
     transcription_cost,
 )
+from .validation import check_chars
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -75,13 +76,9 @@ def _start(
         raise ClientClosedError("this client is closed")
     request = build_transcription_request(targets[0].model, audio, params)
     size = len(request.prompt or "")
-    limit = client.config.validation.max_chars
-    if size > limit:
-        raise InvalidRequestError(
-            f"the prompt carries {size:,} characters of text, over the limit of {limit:,}",
-            param="prompt",
-            hint="shorten the prompt, or raise [validation] max_chars",
-        )
+    check_chars(
+        size, client.config.validation.max_chars, "the prompt carries", "prompt", "shorten it"
+    )
     if client._outbound is not None and request.prompt:
         # Outbound redaction keeps PII from the provider; the prompt only guides
         # the model, so nothing comes back to restore.

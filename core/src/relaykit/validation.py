@@ -53,13 +53,20 @@ def check_size(request: ChatRequest, limit: int) -> int:
     cheaply here, not after uploading megabytes to a provider that bills for them.
     """
     size = request_size(request)
+    check_chars(size, limit, "the request carries", "messages", "trim the conversation")
+    return size
+
+
+def check_chars(size: int, limit: int, what: str, param: str, fix: str) -> None:
+    """Refuse a call whose text is ``size`` characters, over ``limit`` (``[validation]
+    max_chars``): :class:`InvalidRequestError` naming ``param``. ``what`` says what
+    carries them (``"the prompt carries"``), ``fix`` how to send less."""
     if size > limit:
         raise InvalidRequestError(
-            f"the request carries {size:,} characters of text, over the limit of {limit:,}",
-            param="messages",
-            hint="trim the conversation, or raise [validation] max_chars",
+            f"{what} {size:,} characters of text, over the limit of {limit:,}",
+            param=param,
+            hint=f"{fix}, or raise [validation] max_chars",
         )
-    return size
 
 
 def check_options(p: dict[str, Any]) -> None:
