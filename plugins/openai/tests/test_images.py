@@ -356,3 +356,17 @@ def test_request_bodies_by_style() -> None:
     }
     auto = ImageRequest(model="flux", prompt="x", size="auto")
     assert "width" not in request_body(auto, "together", "together")
+
+
+@pytest.mark.anyio
+async def test_gpt_image_2_draws_any_size_in_its_bounds_and_bills_tokens() -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        async with relaykit.Client(config(mock.base_url)) as client:
+            r = await client.generate_image(
+                "openai/gpt-image-2", "a lighthouse at dawn", size="2048x1152", quality="low"
+            )
+            assert r.size == "2048x1152" and r.usage.output_tokens == 612  # 272 by area
+            # text in 5.00, image out 30.00 a million
+            assert r.cost == (r.usage.input_tokens * Decimal(5) + 612 * Decimal(30)) / 10**6
+            with pytest.raises(relaykit.InvalidRequestError, match="size is not supported"):
+                await client.generate_image("openai/gpt-image-2", "too wide", size="4096x1024")

@@ -318,7 +318,7 @@ async def text_to_speech(demo: Demo) -> None:
 
 async def image(demo: Demo) -> None:
     """A picture from a prompt: real PNG bytes, their format and size read from them."""
-    r = await demo.client.generate_image("openai/gpt-image-1", "a red fox in snow", quality="low")
+    r = await demo.client.generate_image("openai/gpt-image-2", "a red fox in snow", quality="low")
     # the repr names format, size and length, never the bytes (the mock draws tiny ones)
     demo.say(f"< {r.images[0]}, billed as {r.size}")
     demo.say(f"< {r.usage.output_tokens} image tokens, ${r.cost} (GPT image models bill tokens)")

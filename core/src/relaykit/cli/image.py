@@ -27,7 +27,7 @@ def register(
         help="generate images from a prompt, written to files",
         description="Draw PROMPT and write each image to a file (named after the prompt,"
         " in the current directory, unless -o or --out-dir says): relaykit image"
-        " -m openai/gpt-image-1 --quality low 'a red fox in snow'. Prints the files"
+        " -m openai/gpt-image-2 --quality low 'a red fox in snow'. Prints the files"
         " written, never the images.",
     )
     parser.add_argument("prompt", metavar="PROMPT", help="what to draw")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not model:
         raise ConfigError(
             "no image model given",
-            hint="pass -m provider/model (e.g. -m openai/gpt-image-1) "
+            hint="pass -m provider/model (e.g. -m openai/gpt-image-2) "
             "or set [defaults] image_model in relaykit.toml",
         )
     if args.out_dir is not None and not Path(args.out_dir).is_dir():

@@ -169,15 +169,18 @@ def _check_gpt(body: dict[str, Any]) -> None:
     for key in ("response_format", "style"):
         if key in body:
             raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    flexible = str(body.get("model")).startswith("gpt-image-2")
+    if flexible:
+        _check_flexible(body)
     for key, allowed in (
-        ("size", GPT_SIZES),
+        ("size", () if flexible else GPT_SIZES),
         ("quality", GPT_QUALITIES),
         ("output_format", OUTPUT_FORMATS),
         ("background", BACKGROUNDS),
         ("moderation", MODERATIONS),
     ):
         value = body.get(key)
-        if value is not None and value not in allowed:
+        if value is not None and allowed and value not in allowed:
             refusal = _invalid(value, key, allowed)
             refusal.code = "invalid_value"
             raise refusal
@@ -189,6 +192,27 @@ def _check_gpt(body: dict[str, Any]) -> None:
             "Invalid 'output_compression': expected an integer from 0 to 100.",
             "output_compression",
         )
+
+
+#: gpt-image-2 draws any size up to these (the mock's reading of OpenAI's model page)
+FLEXIBLE_MAX_SIDE = 3840
+FLEXIBLE_MAX_PIXELS = 8_294_400
+
+
+def _check_flexible(body: dict[str, Any]) -> None:
+    """gpt-image-2: a size is ``auto`` or any ``WxH`` within its bounds; no
+    transparent background."""
+    size = body.get("size")
+    if size is not None and size != "auto":
+        width, _, height = str(size).partition("x")
+        ok = width.isdigit() and height.isdigit()
+        w, h = (int(width), int(height)) if ok else (0, 0)
+        if not ok or not (0 < w <= FLEXIBLE_MAX_SIDE and 0 < h <= FLEXIBLE_MAX_SIDE):
+            raise Refusal("The size is not supported by this model.", "size")
+        if w * h > FLEXIBLE_MAX_PIXELS:
+            raise Refusal("The size is not supported by this model.", "size")
+    if body.get("background") == "transparent":
+        raise Refusal("Transparent background is not supported for this model.", "background")
 
 
 def _check_dalle(body: dict[str, Any], model: str) -> None:
@@ -257,7 +281,11 @@ def render(
 
 def _usage(prompt: str, quality: str, size: str, n: int, reply: Reply) -> dict[str, Any]:
     inp = reply.input_tokens if reply.input_tokens is not None else count_tokens(prompt)
-    per_image = _TOKENS[quality][GPT_SIZES.index(size)]
+    if size in GPT_SIZES:
+        per_image = _TOKENS[quality][GPT_SIZES.index(size)]
+    else:  # gpt-image-2's other sizes: the square's tokens, by area
+        w, _, h = size.partition("x")
+        per_image = -(-_TOKENS[quality][0] * int(w) * int(h) // (1024 * 1024))
     out = reply.output_tokens if reply.output_tokens is not None else per_image * n
     return {
         "input_tokens": inp,

@@ -6,8 +6,10 @@ of ``size``, ``quality`` and ``output_format``, then ``extra``'s fields (which
 replace relaykit's own). How, by the preset's :data:`ImageStyle` and, for
 OpenAI, by model family:
 
-- OpenAI's GPT image models (``gpt-image-1``, ``gpt-image-1-mini``,
-  ``gpt-image-1.5``; any model not named ``dall-e-*``): ``size``, ``quality``
+- OpenAI's GPT image models (``gpt-image-2``, the current one, any size up to
+  3840 pixels a side; ``gpt-image-1``, retired by OpenAI on 2026-10-23,
+  ``gpt-image-1-mini``, ``gpt-image-1.5``; any model not named ``dall-e-*``):
+  ``size``, ``quality``
   (``low``, ``medium``, ``high``, ``auto``) and ``output_format`` as asked;
   never ``response_format``, which they refuse ("Unknown parameter:
   'response_format'."): they always answer base64, with ``usage`` in tokens.

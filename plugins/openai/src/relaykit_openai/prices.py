@@ -77,6 +77,11 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-image-1": (None, _p("5.00", "40.00", "1.25")),
     "gpt-image-1-mini": (None, _p("2.00", "8.00", "0.20")),
     "gpt-image-1.5": (None, _p("5.00", "32.00")),
+    # gpt-image-2 (snapshot gpt-image-2-2026-04-21; OpenAI's image model after
+    # gpt-image-1 was retired): text in 5.00 (cached 1.25), image out 30.00 per
+    # million (image input 8.00, for edits), as quoted from OpenAI's model and
+    # pricing pages by xairouter.com, llmreference.com and robotsatlas.com, which agree.
+    "gpt-image-2": (None, _p("5.00", "30.00", "1.25")),
     # DALL-E is billed per image by quality and size (OpenAI's pricing page, before
     # OpenAI retired both models on 2026-05-12; Azure OpenAI still serves them):
     # dall-e-3 standard 1024x1024 0.04, 1024x1792 or 1792x1024 0.08; hd 0.08 and
