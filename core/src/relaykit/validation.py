@@ -53,7 +53,8 @@ def check_size(request: ChatRequest, limit: int) -> int:
     cheaply here, not after uploading megabytes to a provider that bills for them.
     """
     size = request_size(request)
-    check_chars(size, limit, "the request carries", "messages", "trim the conversation")
+    if size > limit:  # compared here: this runs on every chat call, check_chars rarely
+        check_chars(size, limit, "the request carries", "messages", "trim the conversation")
     return size
 
 
