@@ -13,7 +13,7 @@ import datetime
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import attrs
@@ -51,6 +51,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+T = TypeVar("T")
 
 logger = logging.getLogger("relaykit.gateway")
 
@@ -393,16 +394,17 @@ class Gateway:
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
 
-        async def answer() -> None:
-            try:
-                response = await self.client.embed(call.model, call.inputs, **params)
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, OPENAI, error)
-                return
+        async def reply(response: EmbeddingResponse) -> None:
             body = embeddings_body(response, call.model, call.encoding_format)
             await _send_json(send, 200, body, _answer_headers(response))
 
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.embed(call.model, call.inputs, **params),
+            reply,
+        )
 
     async def _rerank(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -413,17 +415,16 @@ class Gateway:
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
 
-        async def answer() -> None:
-            try:
-                response = await self.client.rerank(
-                    call.model, call.query, call.documents, **params
-                )
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, OPENAI, error)
-                return
+        async def reply(response: RerankResponse) -> None:
             await _send_json(send, 200, rerank_body(response, call), _answer_headers(response))
 
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.rerank(call.model, call.query, call.documents, **params),
+            reply,
+        )
 
     async def _transcribe(
         self, body: bytes, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -437,19 +438,20 @@ class Gateway:
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
 
-        async def answer() -> None:
-            try:
-                response = await self.client.transcribe(call.model, call.audio, **params)
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, OPENAI, error)
-                return
+        async def reply(response: TranscriptionResponse) -> None:
             out = transcription_body(response, call.response_format)
             if isinstance(out, str):
                 await _send_text(send, out, _answer_headers(response))
             else:
                 await _send_json(send, 200, out, _answer_headers(response))
 
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.transcribe(call.model, call.audio, **params),
+            reply,
+        )
 
     async def _generate_image(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -460,15 +462,16 @@ class Gateway:
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
 
-        async def answer() -> None:
-            try:
-                response = await self.client.generate_image(call.model, call.prompt, **params)
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, OPENAI, error)
-                return
+        async def reply(response: ImageResponse) -> None:
             await _send_json(send, 200, images_body(response), _answer_headers(response))
 
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.generate_image(call.model, call.prompt, **params),
+            reply,
+        )
 
     async def _speak(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -480,12 +483,7 @@ class Gateway:
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
 
-        async def answer() -> None:
-            try:
-                response = await self.client.speak(call.model, call.text, **params)
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, OPENAI, error)
-                return
+        async def reply(response: SpeechResponse) -> None:
             audio = response.audio
             start_headers = [
                 (b"content-type", response.media_type.encode()),
@@ -495,7 +493,13 @@ class Gateway:
             await send({"type": "http.response.start", "status": 200, "headers": start_headers})
             await send({"type": "http.response.body", "body": audio})
 
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.speak(call.model, call.text, **params),
+            reply,
+        )
 
     def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
         """``call`` with the conversation of the response it continues, if it names one
@@ -642,6 +646,28 @@ def _with_caller(
     if metadata:
         params["metadata"] = metadata
     return params
+
+
+async def _answered(
+    headers: dict[str, str],
+    receive: Receive,
+    send: Send,
+    call: Callable[[], Awaitable[T]],
+    reply: Callable[[T], Awaitable[None]],
+) -> None:
+    """One call that is not a chat (embeddings, rerank, speech, images), watched as
+    :func:`_watched` says: its answer goes out through ``reply``, a relaykit error
+    in OpenAI's error shape."""
+
+    async def answer() -> None:
+        try:
+            response = await call()
+        except RelayError as error:  # raised here, not out of the watching task group
+            await _send_error(send, OPENAI, error)
+            return
+        await reply(response)
+
+    await _watched(headers, receive, answer)
 
 
 async def _watched(
