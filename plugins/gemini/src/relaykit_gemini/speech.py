@@ -25,8 +25,11 @@ Answer: an ``inlineData`` part of raw PCM, its ``mimeType``
 rate it names). Gemini gives no compressed audio, so relaykit serves two
 formats (:data:`FORMATS`): ``pcm``, the samples as they came, and ``wav``,
 those samples behind a RIFF header written here (:func:`wav_of`). ``mp3``,
-``opus``, ``aac`` and ``flac`` are refused unsent, naming these two. An answer
-already in WAV (``audio/wav``) is served as it is, or unwrapped for ``pcm``.
+``opus``, ``aac`` and ``flac`` are refused unsent, naming these two. The WAV
+header says the rate Gemini named; ``pcm`` does not, and
+:attr:`relaykit.SpeechResponse.duration` takes it at 24 kHz, the only rate
+Gemini has answered in. An answer already in WAV (``audio/wav``) is served as
+it is, or unwrapped for ``pcm``.
 ``usageMetadata`` counts the text's input tokens and the audio's output tokens
 (the price table's output price is the audio's).
 """
