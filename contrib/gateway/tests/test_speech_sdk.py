@@ -13,7 +13,8 @@ import pytest
 
 import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_speech_text
-from relaykit_gateway.testing import KEY, running, running_over
+from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
+from relaykit_gemini.testing import GeminiMock
 
 pytestmark = pytest.mark.anyio
 
@@ -80,6 +81,24 @@ async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMoc
         "response_format": "mp3",
         "instructions": "cheerful",
     }
+
+
+async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
+    with GeminiMock(api_key=UPSTREAM_KEY) as gemini:
+        async with running_over(gemini=gemini.base_url) as url, sdk(url) as client:
+            r = await client.audio.speech.create(
+                model="gemini/gemini-2.5-flash-preview-tts",
+                input=HELLO,
+                voice="Kore",
+                response_format="wav",
+            )
+            audio = r.read()
+        sent = gemini.last_request
+    assert r.response.headers["content-type"] == "audio/wav"
+    assert audio.startswith(b"RIFF") and mock_speech_text(audio) == HELLO
+    assert sent.path == "/v1beta/models/gemini-2.5-flash-preview-tts:generateContent"
+    voice = sent.json()["generationConfig"]["speechConfig"]["voiceConfig"]
+    assert voice == {"prebuiltVoiceConfig": {"voiceName": "Kore"}}
 
 
 async def test_openais_refusal_reaches_the_sdk_as_its_own_error(openai_mock: OpenAIMock) -> None:

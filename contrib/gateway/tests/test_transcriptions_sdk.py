@@ -14,7 +14,8 @@ import pytest
 
 import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_audio
-from relaykit_gateway.testing import KEY, running, running_over
+from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
+from relaykit_gemini.testing import GeminiMock
 
 pytestmark = pytest.mark.anyio
 
@@ -97,6 +98,21 @@ async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMoc
     assert (r.headers["x-relaykit-provider"], r.headers["x-relaykit-cost"]) == ("openai", "0.003")
     sent = openai_mock.last_request
     assert sent.path == "/v1/audio/transcriptions" and SPEECH in sent.body
+
+
+async def test_on_through_the_gemini_plugin_to_the_vendor() -> None:
+    with GeminiMock(api_key=UPSTREAM_KEY) as gemini:
+        async with running_over(gemini=gemini.base_url) as url, sdk(url) as client:
+            r = await client.audio.transcriptions.create(
+                model="gemini/gemini-2.5-flash",
+                file=("memo.wav", SPEECH, "audio/wav"),
+                language="en",
+            )
+        sent = gemini.last_request
+    assert r.text == "the gateway heard this"
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    (content,) = sent.json()["contents"]
+    assert content["parts"][0]["inlineData"]["mimeType"] == "audio/wav"
 
 
 @pytest.mark.parametrize(

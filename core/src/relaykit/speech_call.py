@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 _WHO_SPEAKS = (
     "speak with a provider that has a speech API: openai (gpt-4o-mini-tts, tts-1,"
-    " tts-1-hd), or the OpenAI-compatible groq"
+    " tts-1-hd), gemini (gemini-2.5-flash-preview-tts, wav or pcm), or the"
+    " OpenAI-compatible groq"
 )
 
 

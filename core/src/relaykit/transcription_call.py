@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 _WHO_TRANSCRIBES = (
     "transcribe with a provider that has one: openai (whisper-1, gpt-4o-transcribe,"
-    " gpt-4o-mini-transcribe), or the OpenAI-compatible groq, together, mistral or vllm"
+    " gpt-4o-mini-transcribe), gemini (gemini-2.5-flash), or the OpenAI-compatible"
+    " groq, together, mistral or vllm"
 )
 
 

@@ -2,19 +2,32 @@
 
 Images: the first harness draws with a Gemini image model (``generateContent``),
 the second with Imagen (``:predict``), so the image suite runs on both APIs.
+Speech to text and text to speech (both on ``generateContent``): the first
+harness runs the transcription and speech suites (2.5 Flash hears, 2.5 Flash
+Preview TTS speaks, in the voice Kore, as WAV or raw PCM); the second
+transcribes and speaks once each, with 2.5 Pro and 2.5 Pro Preview TTS.
 """
 
 from collections.abc import Iterator
 
 import pytest
 
-from relaykit.testing import EmbeddingContract, Harness, ImageContract, ProviderContract
+from relaykit.testing import (
+    EmbeddingContract,
+    Harness,
+    ImageContract,
+    ProviderContract,
+    SpeechContract,
+    TranscriptionContract,
+)
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 
 
-class TestGemini(ProviderContract, EmbeddingContract, ImageContract):
+class TestGemini(
+    ProviderContract, EmbeddingContract, ImageContract, TranscriptionContract, SpeechContract
+):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with GeminiMock(api_key=KEY) as mock:
@@ -25,6 +38,10 @@ class TestGemini(ProviderContract, EmbeddingContract, ImageContract):
                 embedding_model="gemini/gemini-embedding-001",
                 embedding_dimensions=256,  # Google documents 128 to 3072
                 image_model="gemini/gemini-2.5-flash-image",
+                transcription_model="gemini/gemini-2.5-flash",
+                speech_model="gemini/gemini-2.5-flash-preview-tts",
+                speech_voice="Kore",
+                speech_format="pcm",
             )
 
 
@@ -47,4 +64,7 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract, ImageContract):
                 # 2.5 Pro cannot turn thinking off (reasoning="none"); Flash can.
                 reasoning_model="gemini/gemini-2.5-flash",
                 image_model="gemini/imagen-4.0-generate-001",
+                transcription_model="gemini/gemini-2.5-pro",
+                speech_model="gemini/gemini-2.5-pro-preview-tts",
+                speech_voice="Puck",
             )

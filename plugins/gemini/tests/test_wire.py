@@ -632,9 +632,10 @@ async def test_model_listing_follows_pages_and_keeps_chat_models() -> None:
         async with client(mock) as c:
             models = await c.models("gemini")
         listed = [r for r in mock.requests if r.method == "GET"]
-    assert len(listed) == 7
+    assert len(listed) == 9
     assert listed[1].query["pageToken"]
-    # embedding models and Imagen (:predict only) are left out; image models chat too
+    # embedding models and Imagen (:predict only) are left out; image and TTS models
+    # answer generateContent too
     assert [m.id for m in models] == [
         "gemini-2.5-flash",
         "gemini-2.5-pro",
@@ -645,6 +646,9 @@ async def test_model_listing_follows_pages_and_keeps_chat_models() -> None:
         "gemini-2.5-flash-image",
         "gemini-3-pro-image",
         "gemini-3.1-flash-image",
+        "gemini-2.5-flash-preview-tts",
+        "gemini-2.5-pro-preview-tts",
+        "gemini-3.1-flash-tts-preview",
     ]
     flash = models[0]
     assert (flash.context_window, flash.max_output_tokens) == (1_048_576, 65_536)
@@ -663,6 +667,10 @@ def test_prices_match_the_longest_prefix() -> None:
         == known_model("gemini-2.5-flash-lite")[1]
     )
     assert known_model("gemini-2.5-flash-preview-05-20")[1] == known_model("gemini-2.5-flash")[1]
+    # a TTS model is priced as itself (audio out), not as the chat model it starts like
+    window, tts = known_model("gemini-2.5-flash-preview-tts")
+    assert window == 8_192 and tts is not None
+    assert (tts.input, tts.output, tts.audio_input) == (Decimal("0.50"), Decimal("10.00"), None)
     assert known_model("gemma-3-27b-it") == (None, None)
     assert GeminiProvider.price(None, "models/gemini-2.5-pro") == known_model("gemini-2.5-pro")[1]  # type: ignore[arg-type]
 

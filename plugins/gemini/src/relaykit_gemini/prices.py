@@ -9,6 +9,13 @@ Embedding models bill input tokens only (text input for the multimodal
 is left out: Google retired it on 14 January 2026.
 A model missing here simply has ``cost = None``.
 
+Audio input costs more than text on some models (``audio_input``: 2.5 Flash
+1.00 a million against 0.30 for text, 2.5 Flash-Lite 0.30, 2.0 Flash 0.70);
+2.5 Pro bills audio as text. The TTS models bill their text input at
+``input`` and the audio they speak at ``output``, all of their output being
+audio. Gemini 3.1 Flash TTS Preview and the 3.8 TTS models are left out
+until their prices are settled (3.8's are launch prices, to double in 2027).
+
 Image models are priced per image (:meth:`relaykit.ModelPrice.image_price`,
 keyed by the resolution, relaykit's ``quality`` for them). Imagen bills each
 image at one price. The Gemini image models bill tokens, but every image of a
@@ -27,8 +34,13 @@ from decimal import Decimal
 from relaykit import ModelPrice
 
 
-def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
-    return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
+def _p(inp: str, out: str, cached: str | None = None, audio: str | None = None) -> ModelPrice:
+    return ModelPrice(
+        Decimal(inp),
+        Decimal(out),
+        Decimal(cached) if cached else None,
+        audio_input=Decimal(audio) if audio else None,
+    )
 
 
 def _per_image(
@@ -48,10 +60,15 @@ def _per_image(
 # "gemini-2.5-flash-lite-preview-09-2025" is priced as flash-lite, not flash.
 GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gemini-2.5-pro": (1_048_576, _p("1.25", "10.00", "0.125")),
-    "gemini-2.5-flash": (1_048_576, _p("0.30", "2.50", "0.03")),
-    "gemini-2.5-flash-lite": (1_048_576, _p("0.10", "0.40", "0.01")),
-    "gemini-2.0-flash": (1_048_576, _p("0.10", "0.40", "0.025")),
+    "gemini-2.5-flash": (1_048_576, _p("0.30", "2.50", "0.03", audio="1.00")),
+    "gemini-2.5-flash-lite": (1_048_576, _p("0.10", "0.40", "0.01", audio="0.30")),
+    "gemini-2.0-flash": (1_048_576, _p("0.10", "0.40", "0.025", audio="0.70")),
     "gemini-2.0-flash-lite": (1_048_576, _p("0.075", "0.30")),
+    # Text to speech: text in, audio out (ai.google.dev pricing, "Gemini 2.5 Flash
+    # Preview TTS" 0.50 and 10.00, "Gemini 2.5 Pro Preview TTS" 1.00 and 20.00);
+    # longer than the chat models' prefixes, so they win over them.
+    "gemini-2.5-flash-preview-tts": (8_192, _p("0.50", "10.00")),
+    "gemini-2.5-pro-preview-tts": (8_192, _p("1.00", "20.00")),
     "gemini-embedding-001": (2_048, _p("0.15", "0")),
     "gemini-embedding-2": (8_192, _p("0.20", "0")),
     # Imagen 4, per image (ai.google.dev pricing, "Imagen 4": Fast 0.02, Standard

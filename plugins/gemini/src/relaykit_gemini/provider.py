@@ -1,5 +1,6 @@
-"""The Gemini API provider: ``generateContent``, ``streamGenerateContent``, ``countTokens``,
-``batchEmbedContents``, ``predict`` (Imagen) and ``models``."""
+"""The Gemini API provider: ``generateContent`` (chat, images, speech and transcripts),
+``streamGenerateContent``, ``countTokens``, ``batchEmbedContents``, ``predict`` (Imagen)
+and ``models``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ from relaykit import (
     ProviderSettings,
     ProviderUnavailableError,
     RelayError,
+    SpeechRequest,
+    SpeechResponse,
+    TranscriptionRequest,
+    TranscriptionResponse,
     Usage,
     json_decode,
     json_encode,
@@ -37,7 +42,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import embeddings, image_output, image_shapes, imagen, thinking, wire
+from . import embeddings, image_output, image_shapes, imagen, speech, thinking, transcription, wire
 from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
@@ -74,7 +79,11 @@ class GeminiProvider:
     :meth:`generate_image` draws with Imagen (``imagen-*``, ``:predict``) or a
     Gemini image model (``gemini-2.5-flash-image``, ``gemini-3-pro-image``,
     ``gemini-3.1-flash-image``: ``:generateContent``), ``size`` and ``quality``
-    read as :mod:`relaykit_gemini.image_shapes` says.
+    read as :mod:`relaykit_gemini.image_shapes` says; :meth:`speak` speaks a
+    text with a TTS model (``gemini-2.5-flash-preview-tts``...) as WAV or raw
+    PCM (:mod:`relaykit_gemini.speech`); :meth:`transcribe` asks a model
+    (``gemini-2.5-flash``...) for the words said in an audio file
+    (:mod:`relaykit_gemini.transcription`). All three answer on ``generateContent``.
     """
 
     type: ClassVar[str] = "gemini"
@@ -311,6 +320,32 @@ class GeminiProvider:
             size=shape.size,
             quality=shape.quality,
         )
+
+    async def speak(self, request: SpeechRequest) -> SpeechResponse:
+        """One ``generateContent`` call to a TTS model: ``request.text`` spoken in
+        ``request.voice``, as ``wav`` or ``pcm`` (other formats, and ``speed``, are
+        refused unsent: see :mod:`relaykit_gemini.speech`)."""
+        body = json_encode.dumps(speech.speech_body(request, self._name))
+        data = await self._answer(self._url(request.model, "generateContent"), body, request.model)
+        try:
+            return speech.spoken(data, request, self._name)
+        except (TypeError, AttributeError) as e:
+            raise self._malformed(
+                "generateContent", "a GenerateContentResponse", request.model
+            ) from e
+
+    async def transcribe(self, request: TranscriptionRequest) -> TranscriptionResponse:
+        """One ``generateContent`` call: the words said in ``request.audio``, sent inline
+        (a format Gemini does not read, or a request over 20 MB, is refused unsent:
+        see :mod:`relaykit_gemini.transcription`)."""
+        body = transcription.transcription_body(request, self._name)
+        data = await self._answer(self._url(request.model, "generateContent"), body, request.model)
+        try:
+            return transcription.transcript(data, request, self._name)
+        except (TypeError, AttributeError, ValueError) as e:
+            raise self._malformed(
+                "generateContent", "a GenerateContentResponse", request.model
+            ) from e
 
     async def _answer(self, url: str, body: bytes, model: str) -> Any:
         """POST ``body`` to ``url``: its JSON answer, or the typed error for its status."""

@@ -46,6 +46,14 @@ model without it are refused with a 400 in the words Gemini users have
 reported; a model the mock has no entry for gets the type checks only.
 :meth:`GeminiMock.sent_reasoning` reads the setting back.
 
+Speech and transcripts: ``generateContent`` with ``responseModalities:
+["AUDIO"]`` to a TTS model answers raw PCM of
+:func:`~relaykit.testing.mock_speech` of the text, and audio sent inline to
+another model is answered with what the mock hears in it, the audio's tokens
+counted apart; see :mod:`relaykit_gemini.mock_audio` for what is checked. A
+``generateContent`` body over :data:`MAX_REQUEST_BYTES` (the 20 MB Google's
+audio guide states for inline data) is refused with Google's message.
+
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
 conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
 ``cachedContentTokenCount`` beside it; ``output_tokens`` (reasoning included)
@@ -72,7 +80,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from . import mock_images
+from . import mock_audio, mock_images
 
 #: (name, input token limit, output token limit, generation methods)
 MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
@@ -117,6 +125,9 @@ MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
     ("gemini-2.5-flash-image", 32_768, 32_768, ("generateContent", "countTokens")),
     ("gemini-3-pro-image", 65_536, 32_768, ("generateContent", "countTokens")),
     ("gemini-3.1-flash-image", 131_072, 32_768, ("generateContent", "countTokens")),
+    ("gemini-2.5-flash-preview-tts", 8_192, 16_384, ("countTokens", "generateContent")),
+    ("gemini-2.5-pro-preview-tts", 8_192, 16_384, ("countTokens", "generateContent")),
+    ("gemini-3.1-flash-tts-preview", 8_192, 16_384, ("countTokens", "generateContent")),
     ("imagen-4.0-generate-001", 480, 8_192, ("predict",)),
     ("imagen-4.0-fast-generate-001", 480, 8_192, ("predict",)),
     ("imagen-4.0-ultra-generate-001", 480, 8_192, ("predict",)),
@@ -202,6 +213,8 @@ DOCUMENT_TYPES = frozenset(
     }
 )
 _MEDIA = ("image/", "audio/", "video/")
+#: the largest ``generateContent`` body Gemini takes: 20 MB, for inline data
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
 #: tokens Gemini counts for each page of a PDF
 PDF_PAGE_TOKENS = 258
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
@@ -398,6 +411,16 @@ class GeminiMock(VendorMock):
         answer = mock_images.predict_answer(body, reply, self.filtered_images)
         return Response.json(answer, headers=dict(reply.headers))
 
+    async def _speak(self, model: str, body: dict[str, Any]) -> Response:
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _scripted_error(reply)
+        self._n += 1
+        answer = mock_audio.speech_turn(_prompt(body), model, reply, f"mockResp{self._n:06d}")
+        return Response.json(answer, headers=dict(reply.headers))
+
     async def _draw(self, model: str, body: dict[str, Any]) -> Response:
         prompt = _prompt(body)
         reply = self.script.next(Reply())
@@ -418,6 +441,10 @@ class GeminiMock(VendorMock):
         unsupported = self._unsupported(model, "generateContent")
         if unsupported is not None:
             return unsupported
+        if len(request.body) > MAX_REQUEST_BYTES:
+            return _error(
+                400, f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
+            )
         try:
             body = request.json()
         except ValueError:
@@ -433,18 +460,37 @@ class GeminiMock(VendorMock):
             if method != "generateContent":
                 return _error(400, "The mock draws images on generateContent only.")
             return await self._draw(model, body)
+        if mock_audio.wants_audio(body) or mock_audio.is_tts(model):
+            problem = mock_audio.speech_problem(body, model)
+            if problem:
+                return _error(400, problem)
+            if method != "generateContent":
+                return _error(400, "The mock speaks on generateContent only.")
+            return await self._speak(model, body)
+        problem = mock_audio.audio_problem(body)
+        if problem:
+            return _error(400, problem)
+        clips = mock_audio.audio_parts(body)
         contents = body.get("contents") or []
         prompt = _prompt(body)
         last_user = next(
             (_texts(c) for c in reversed(contents) if c.get("role") == "user" and _texts(c)), ""
         )
-        reply = self.script.next(self.default_reply(last_user))
+        # Audio sent inline is there to be heard: unscripted, the mock says what it heard.
+        default = (
+            Reply(text=" ".join(mock_audio.heard(clip) for clip in clips))
+            if clips
+            else self.default_reply(last_user)
+        )
+        reply = self.script.next(default)
         if reply.delay:
             await anyio.sleep(reply.delay)
         if reply.status >= 400:
             return _scripted_error(reply)
         self._n += 1
-        turn = _Turn(self, reply, model, prompt, document_tokens(body))
+        turn = _Turn(
+            self, reply, model, prompt, document_tokens(body), mock_audio.audio_tokens(clips)
+        )
         if method == "generateContent":
             return Response.json(turn.whole(), headers=dict(reply.headers))
         if request.query.get("alt") != "sse":
@@ -480,11 +526,14 @@ def _blob_tokens(mime: str, raw: bytes) -> int:
     return 0
 
 
-def _modalities(text: int, documents: int) -> list[dict[str, Any]]:
-    """``promptTokensDetails``: tokens by modality, documents apart as Google reports them."""
+def _modalities(text: int, documents: int, audio: int = 0) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: tokens by modality, documents and audio apart as Google
+    reports them."""
     details = [{"modality": "TEXT", "tokenCount": text}]
     if documents:
         details.append({"modality": "DOCUMENT", "tokenCount": documents})
+    if audio:
+        details.append({"modality": "AUDIO", "tokenCount": audio})
     return details
 
 
@@ -502,15 +551,21 @@ class _Turn:
     """One scripted reply rendered as Gemini parts, usage and finish reason."""
 
     def __init__(
-        self, mock: GeminiMock, reply: Reply, model: str, prompt: str, documents: int = 0
+        self,
+        mock: GeminiMock,
+        reply: Reply,
+        model: str,
+        prompt: str,
+        documents: int = 0,
+        audio: int = 0,
     ) -> None:
         self.reply = reply
         self.model = model
         self.rid = f"mockResp{mock._n:06d}"
         inp, out = mock.usage_of(reply, prompt)
         if reply.input_tokens is not None:
-            documents = 0  # a scripted count is the whole prompt's
-        inp += documents
+            documents = audio = 0  # a scripted count is the whole prompt's
+        inp += documents + audio
         thoughts = reply.reasoning_tokens
         if not thoughts and reply.output_tokens is None:
             thoughts = count_tokens(reply.reasoning)
@@ -520,7 +575,7 @@ class _Turn:
             "promptTokenCount": inp,
             "candidatesTokenCount": out - thoughts,
             "totalTokenCount": inp + out,
-            "promptTokensDetails": _modalities(inp - documents, documents),
+            "promptTokensDetails": _modalities(inp - documents - audio, documents, audio),
         }
         if thoughts:
             self.usage["thoughtsTokenCount"] = thoughts
@@ -1034,6 +1089,7 @@ def _error(
 __all__ = [
     "DOCUMENT_TYPES",
     "EMBED_BATCH_LIMIT",
+    "MAX_REQUEST_BYTES",
     "MODELS",
     "PDF_PAGE_TOKENS",
     "THINKING",
