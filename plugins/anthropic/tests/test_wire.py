@@ -458,7 +458,11 @@ def test_price_table_lookup() -> None:
     opus41 = known_model("claude-opus-4-1")
     assert opus41 is not None
     assert opus41.price.input == Decimal("15")
-    assert known_model("claude-opus-4-6") is None  # not a snapshot of claude-opus-4
+    # claude-opus-4-6 is not a snapshot of claude-opus-4: it has a row of its own
+    opus46 = known_model("claude-opus-4-6")
+    assert opus46 is not None
+    assert opus46.price.input == Decimal("5")
+    assert known_model("claude-opus-4-9") is None  # nor is an unknown minor version
     assert known_model("gpt-4o") is None
 
 

@@ -51,7 +51,9 @@ BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
     "anthropic.claude-opus-4-5": (200_000, _p("5.00", "25.00", "0.50", "6.25"), True),
     "anthropic.claude-sonnet-4-5": (200_000, _p("3.00", "15.00", "0.30", "3.75"), True),
     "anthropic.claude-haiku-4-5": (200_000, _p("1.00", "5.00", "0.10", "1.25"), True),
-    "anthropic.claude-sonnet-4-": (200_000, _p("3.00", "15.00", "0.30", "3.75"), False),
+    # Claude Sonnet 4's dated id only: a bare "anthropic.claude-sonnet-4-" would
+    # give Sonnet 4.6 (anthropic.claude-sonnet-4-6) Sonnet 4's price.
+    "anthropic.claude-sonnet-4-20250514": (200_000, _p("3.00", "15.00", "0.30", "3.75"), False),
     "anthropic.claude-3-7-sonnet": (200_000, _p("3.00", "15.00", "0.30", "3.75"), False),
     "anthropic.claude-3-5-haiku": (200_000, _p("0.80", "4.00", "0.08", "1.00"), False),
     "amazon.nova-premier-v1": (1_000_000, _p("2.50", "12.50"), False),

@@ -59,6 +59,27 @@ def _per_image(
 # name prefix: (input token limit, price); the longest matching prefix wins, so
 # "gemini-2.5-flash-lite-preview-09-2025" is priced as flash-lite, not flash.
 GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
+    # Gemini 3.x (ai.google.dev/gemini-api/docs/pricing, paid tier, text input, as
+    # transcribed on 2026-10-07 by api-evangelist/deepmind, and for 3 Flash quoted
+    # on 2026-07-04 by factquire.com): 3.5 Flash 1.50 and 9.00; 3.5 Flash-Lite 0.30
+    # and 2.50; 3.1 Pro Preview 2.00 and 12.00 (prompts up to 200k; 4.00 and 18.00
+    # above); 3.1 Flash-Lite 0.25 and 1.50; 3 Flash Preview 0.50 and 3.00 (cached
+    # 0.05). Context-cache rates unread for the others: their cached tokens are
+    # priced as input. Windows from Google's Gemini 3.5 Flash guide
+    # (docs.cloud.google.com/gemini-enterprise-agent-platform/models/guides/gemini-3-5-flash;
+    # 3.5 Flash-Lite's unread). Gemini 3.6 and 3.8 Flash are left out: their
+    # introductory prices end on 2026-12-31. The prefixes match -preview names too.
+    "gemini-3.5-flash": (1_048_576, _p("1.50", "9.00")),
+    "gemini-3.5-flash-lite": (None, _p("0.30", "2.50")),
+    "gemini-3.1-pro": (1_048_576, _p("2.00", "12.00")),
+    "gemini-3.1-flash-lite": (1_048_576, _p("0.25", "1.50")),
+    "gemini-3-flash": (1_048_576, _p("0.50", "3.00", "0.05")),
+    # Google shut gemini-2.5-pro and gemini-2.5-flash down on 2026-12-01 (its
+    # deprecations page, read on 2026-11-10 by aideprecations.com): requests to
+    # them are since routed to gemini-3.8-flash and gemini-3.5-flash-lite and billed
+    # at those models' rates. Gemini 2.0 Flash and Flash-Lite were shut down on
+    # 2026-06-01 (firebase.google.com/docs/ai-logic, updated 2026-06-18). Kept for
+    # proxies that still serve them (Vertex AI keeps its own schedule).
     "gemini-2.5-pro": (1_048_576, _p("1.25", "10.00", "0.125")),
     "gemini-2.5-flash": (1_048_576, _p("0.30", "2.50", "0.03", audio="1.00")),
     "gemini-2.5-flash-lite": (1_048_576, _p("0.10", "0.40", "0.01", audio="0.30")),

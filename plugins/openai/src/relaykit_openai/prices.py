@@ -2,6 +2,9 @@
 
 List prices as published on openai.com/api/pricing (standard tier). Users can
 override them in config; a model missing here simply has ``cost = None``.
+A model name takes the row of its longest prefix that ends at the name's end or
+at a ``-`` (:func:`known_model`): dated snapshots (``gpt-4o-mini-2024-07-18``)
+and variants share their family's row, but ``gpt-5.6-sol`` is not ``gpt-5``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,31 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-5": (400_000, _p("1.25", "10.00", "0.125")),
     "gpt-5-mini": (400_000, _p("0.25", "2.00", "0.025")),
     "gpt-5-nano": (400_000, _p("0.05", "0.40", "0.005")),
+    # The GPT-5.x releases (developers.openai.com/api/docs/pricing, standard tier,
+    # context under 270K tokens): 5.1 1.25 (cached 0.125) and 10.00 out; 5.2 1.75
+    # (0.175) and 14.00; 5.4 2.50 (0.25) and 15.00, its mini 0.75 (0.075) and 4.50,
+    # its nano 0.20 (0.02) and 1.25; 5.5 5.00 (0.50) and 30.00. The pro models take
+    # no cached input: 5.2-pro 21.00 and 168.00, 5.4-pro and 5.5-pro 30.00 and
+    # 180.00. As read from that page on 2026-06-04 (tokenmix.ai), in June 2026
+    # (morphllm.com) and for 5.1, 5.2 and 5.2-pro from the GPT-5.2 launch page
+    # (benchlm.ai), which agree. A name matches a row only at a "-" (see
+    # known_model), so gpt-5.6-sol is not priced as gpt-5 and has no price here.
+    "gpt-5.1": (400_000, _p("1.25", "10.00", "0.125")),
+    "gpt-5.2": (400_000, _p("1.75", "14.00", "0.175")),
+    "gpt-5.2-pro": (400_000, _p("21.00", "168.00")),
+    "gpt-5.4": (1_050_000, _p("2.50", "15.00", "0.25")),
+    "gpt-5.4-mini": (400_000, _p("0.75", "4.50", "0.075")),
+    "gpt-5.4-nano": (400_000, _p("0.20", "1.25", "0.02")),
+    "gpt-5.4-pro": (1_050_000, _p("30.00", "180.00")),
+    "gpt-5.5": (1_050_000, _p("5.00", "30.00", "0.50")),
+    "gpt-5.5-pro": (1_050_000, _p("30.00", "180.00")),
+    # Variants whose price we could not check on OpenAI's pages: a row without a
+    # price, so that the prefix match does not give them their base model's
+    # (gpt-5.1-codex-mini is not gpt-5.1's price; the deep research models cost
+    # several times o3's and o4-mini's). Their cost stays None.
+    "gpt-5.1-codex-mini": (400_000, None),
+    "o3-deep-research": (200_000, None),
+    "o4-mini-deep-research": (200_000, None),
     "o3": (200_000, _p("2.00", "8.00", "0.50")),
     "o3-mini": (200_000, _p("1.10", "4.40", "0.55")),
     "o4-mini": (200_000, _p("1.10", "4.40", "0.275")),
@@ -49,6 +77,8 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "o1-pro": (200_000, _p("150.00", "600.00")),
     "o3-pro": (200_000, _p("20.00", "80.00")),
     "gpt-5-pro": (400_000, _p("15.00", "120.00")),
+    # OpenAI's model page for gpt-5-codex now says "Shut down"
+    # (developers.openai.com/api/docs/models/gpt-5-codex); kept for proxies.
     "gpt-5-codex": (400_000, _p("1.25", "10.00", "0.125")),
     "codex-mini-latest": (200_000, _p("1.50", "6.00", "0.375")),
     # embeddings: input tokens only (the window is the longest text embedded)
@@ -113,3 +143,20 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "tts-1-hd": (None, _per_character("0.00003")),
     "gpt-4o-mini-tts": (None, _per_character("0.000016")),
 }
+
+
+def known_model(
+    table: dict[str, tuple[int | None, ModelPrice | None]], model: str
+) -> tuple[int | None, ModelPrice | None]:
+    """Context window and price of ``model`` in ``table``: the row of its longest
+    prefix that ends where the name ends or at a ``-``; ``(None, None)`` if none."""
+    best: tuple[int | None, ModelPrice | None] = (None, None)
+    best_len = 0
+    for prefix, info in table.items():
+        if (
+            len(prefix) > best_len
+            and model.startswith(prefix)
+            and model[len(prefix) : len(prefix) + 1] in ("", "-")
+        ):
+            best, best_len = info, len(prefix)
+    return best

@@ -37,7 +37,7 @@ from relaykit.secrets import scrub
 from . import wire
 from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
-from .prices import OPENAI_MODELS
+from .prices import OPENAI_MODELS, known_model
 from .reasoning import ReasoningStyle, refuse
 from .wire import text_delta
 
@@ -488,13 +488,8 @@ class OpenAIProvider:
         known = self._known_cache.get(model)
         if known is not None:
             return known
-        # Dated snapshots (gpt-4o-mini-2024-07-18) share their family's price:
-        # match the longest known prefix.
-        best: tuple[int | None, ModelPrice | None] = (None, None)
-        best_len = 0
-        for prefix, info in self.known_models.items():
-            if model.startswith(prefix) and len(prefix) > best_len:
-                best, best_len = info, len(prefix)
+        # Dated snapshots (gpt-4o-mini-2024-07-18) share their family's price.
+        best = known_model(self.known_models, model)
         if len(self._known_cache) < 1024:  # model names come from callers: stay bounded
             self._known_cache[model] = best
         return best
