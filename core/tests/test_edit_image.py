@@ -186,7 +186,9 @@ async def test_a_provider_without_edits_is_refused_and_a_route_falls_back() -> N
     fake = FakePlugin()
     routes = {"edit": {"targets": ["drawonly/gpt-image-1", "fake/gpt-image-1"]}}
     exporter = RecordingExporter()
-    async with client(FakePlugin("drawonly", provider=_NoEdits), fake, exporter, models=routes) as c:
+    async with client(
+        FakePlugin("drawonly", provider=_NoEdits), fake, exporter, models=routes
+    ) as c:
         with pytest.raises(InvalidRequestError, match="drawonly has no image editing API") as e:
             await c.edit_image("drawonly/gpt-image-1", HAT, image=PHOTO)
         assert e.value.status is None and e.value.param == "model"

@@ -141,8 +141,7 @@ def parse_image_edit(body: bytes, content_type: str, aliases: Sequence[str]) -> 
         raise InvalidRequestError(
             f"the request body must be a multipart/form-data form: {e}",
             param="body",
-            hint="send the images as `image` (or `image[]`) fields of a form, as OpenAI's"
-            " SDKs do",
+            hint="send the images as `image` (or `image[]`) fields of a form, as OpenAI's SDKs do",
         ) from None
     images = tuple(
         ImageFile(p.data, filename=p.filename)
@@ -172,7 +171,9 @@ def parse_image_edit(body: bytes, content_type: str, aliases: Sequence[str]) -> 
     if fields.get("user"):
         params["metadata"] = {"user": fields["user"]}
     extra: dict[str, Any] = {
-        key: value for key, value in fields.items() if key not in _OWN_EDIT and key != "partial_images"
+        key: value
+        for key, value in fields.items()
+        if key not in _OWN_EDIT and key != "partial_images"
     }
     if fields.get("response_format"):
         extra["response_format"] = fields["response_format"]

@@ -16,9 +16,9 @@ as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
 and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
 (``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`;
 speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
-:mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``; edits, ``POST /v1/images/edits``,
-a multipart form,
-and the images it answers as URLs, ``GET /v1/mock-images/ID.png``) by
+:mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``;
+edits, ``POST /v1/images/edits``, a multipart form; and the images it answers
+as URLs, ``GET /v1/mock-images/ID.png``) by
 :mod:`.openai_images`; text to speech (``POST /v1/audio/speech``, answered with
 the audio's bytes) by :mod:`.openai_speech`.
 """

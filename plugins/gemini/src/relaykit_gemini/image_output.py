@@ -21,10 +21,9 @@ without an image. ``usageMetadata`` is the call's tokens.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, NamedTuple
-
-import base64
 
 from relaykit import GeneratedImage, ImageEditRequest, Usage
 from relaykit.image_generation import AnyImageRequest, image_from_base64

@@ -33,8 +33,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from relaykit import InvalidRequestError
-from relaykit.image_generation import AnyImageRequest
-from relaykit.image_generation import pixels
+from relaykit.image_generation import AnyImageRequest, pixels
 
 #: the most images one generation draws (Imagen's limit, and relaykit's bound on
 #: the requests one call makes to a Gemini image model)

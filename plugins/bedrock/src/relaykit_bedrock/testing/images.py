@@ -254,10 +254,11 @@ def answer(
             "images": [_encoded(prompt, 0)],
         }
         return Response.json(data, headers=headers)
-    params = (
+    params: dict[str, Any] = (
         body.get("textToImageParams")
         or body.get("inPaintingParams")
         or body.get("imageVariationParams")
+        or {}
     )
     prompt = params["text"]
     count = body.get("imageGenerationConfig", {}).get("numberOfImages", 1)
