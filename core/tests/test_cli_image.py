@@ -163,3 +163,44 @@ def test_through_the_openai_plugin(
     assert (out["output_tokens"], out["cost_usd"]) == (272, "0.010905")
     (image,) = out["images"]
     assert mock_image_prompt(Path(image["file"]).read_bytes()) == FOX
+
+
+# -- --edit ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_edit_sends_the_files_and_mask_and_writes_the_edit(
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fox.png").write_bytes(mock_image("a fox", side=16))
+    (tmp_path / "hat.png").write_bytes(mock_image("a hat", side=16))
+    (tmp_path / "mask.png").write_bytes(mock_image("mask", side=16))
+    fake = FakePlugin()
+    argv = ["--backend", backend, "image", "put the hat on the fox", "-m", "fake/gpt-image-1"]
+    argv += ["--edit", "fox.png", "--edit", "hat.png", "--mask", "mask.png", "-o", "out.png"]
+    assert main(argv, plugins=[fake]) == 0
+    assert capsys.readouterr().out == "out.png\n"
+    assert (tmp_path / "out.png").read_bytes() == mock_image("put the hat on the fox")
+    (sent,) = fake.image_edits
+    assert [i.filename for i in sent.images] == ["fox.png", "hat.png"] and not fake.images
+    assert sent.mask is not None and sent.mask.data == mock_image("mask", side=16)
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_edit_errors_are_typed_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["image", "a hat", "-m", "fake/gpt-image-1"]
+    assert main([*argv, "--edit", str(tmp_path / "missing.png")], plugins=[FakePlugin()]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read image file" in err and "missing.png" in err and "Traceback" not in err
+    assert main([*argv, "--mask", "mask.png"], plugins=[FakePlugin()]) == 1
+    assert "it needs --edit FILE" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert main([*argv, "--edit", str(tmp_path / "notes.txt")], plugins=[FakePlugin()]) == 1
+    assert "is no image relaykit reads" in capsys.readouterr().err

@@ -42,6 +42,8 @@ _EXPORTS = {
     "TranscriptionResponse": "transcription",
     "AudioFile": "audio",
     "ImageRequest": "image_generation",
+    "ImageEditRequest": "image_generation",
+    "ImageFile": "image_inputs",
     "ImageResponse": "image_generation",
     "GeneratedImage": "image_generation",
     "SpeechRequest": "speech",
@@ -102,6 +104,8 @@ __all__ = [
     "EmbeddingResponse",
     "Finish",
     "GeneratedImage",
+    "ImageEditRequest",
+    "ImageFile",
     "ImagePart",
     "ImageRequest",
     "ImageResponse",
@@ -200,7 +204,8 @@ if TYPE_CHECKING:
         ToolCallDelta,
         UsageUpdate,
     )
-    from .image_generation import GeneratedImage, ImageRequest, ImageResponse
+    from .image_generation import GeneratedImage, ImageEditRequest, ImageRequest, ImageResponse
+    from .image_inputs import ImageFile
     from .messages import (
         CachePoint,
         DocumentPart,

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from .embedding_cache import EmbeddingCache
     from .hedging import _Race
     from .image_generation import ImageResponse
+    from .image_inputs import EditableImage
     from .rerank import RerankResponse
     from .secrets import Secret
     from .speech import SpeechResponse
@@ -99,7 +100,8 @@ class _Call:
     model_requested: str
     #: an EmbeddingRequest when ``operation`` is ``"embeddings"``, a RerankRequest
     #: when it is ``"rerank"``, a TranscriptionRequest when it is ``"transcribe"``,
-    #: an ImageRequest when it is ``"generate_image"``, a SpeechRequest when it is
+    #: an ImageRequest when it is ``"generate_image"``, an ImageEditRequest when it is
+    #: ``"edit_image"``, a SpeechRequest when it is
     #: ``"speak"``; only the code every operation shares (routing, limits,
     #: attempts) and embedding_call.py, rerank_call.py, transcription_call.py,
     #: image_generation_call.py or speech_call.py read it then, so the chat path
@@ -138,8 +140,9 @@ class _Call:
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
     #: ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py),
     #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py),
-    #: ``"generate_image"`` for :meth:`Client.generate_image` (see
-    #: image_generation_call.py) or ``"speak"`` for :meth:`Client.speak` (see
+    #: ``"generate_image"`` for :meth:`Client.generate_image` and ``"edit_image"``
+    #: for :meth:`Client.edit_image` (see image_generation_call.py) or ``"speak"``
+    #: for :meth:`Client.speak` (see
     #: speech_call.py)
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
@@ -669,6 +672,38 @@ class Client:
 
         return await generate_image(self, model, prompt, dict(params))
 
+    async def edit_image(
+        self,
+        model: str,
+        prompt: str,
+        image: EditableImage | Sequence[EditableImage] | None = None,
+        mask: EditableImage | None = None,
+        **params: Any,
+    ) -> ImageResponse:
+        """Edit ``image`` with ``model`` as ``prompt`` says: the response's ``images``.
+
+        ``image`` is one image or a list of them (models that combine several:
+        OpenAI's GPT image models, up to 16; Gemini's image models), each bytes,
+        a path (read without blocking the event loop), a
+        :class:`relaykit.ImageFile`, an :class:`relaykit.ImagePart` with bytes,
+        or a :class:`relaykit.GeneratedImage` (so a drawn image edits at once);
+        its format is read from its bytes (PNG, JPEG, WebP). ``mask``, one image
+        of the first image's size, marks where to edit it (OpenAI: a PNG whose
+        transparent pixels mark it; Bedrock: black where to paint, white to
+        keep); a provider that takes none refuses it before sending. The other
+        parameters are :meth:`generate_image`'s (``n``, ``size``, ``quality``,
+        ``output_format``, ``timeout``, ``metadata``, ``extra``: OpenAI's
+        ``background``, ``input_fidelity``). Routes, limits, budgets, retries,
+        cost, traces (``edit_image {model}``), metrics and the call log work as
+        for :meth:`generate_image`; the record keeps the prompt and the input
+        images' count, sizes and bytes counted, never the images. A provider
+        without an image editing API is refused with an
+        :class:`relaykit.InvalidRequestError` before anything is sent.
+        """
+        from .image_generation_call import edit_image
+
+        return await edit_image(self, model, prompt, image, mask, dict(params))
+
     async def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
         """Speak ``text`` with ``model``: the response's ``audio``, whole, as bytes.
 
@@ -840,7 +875,7 @@ class Client:
                         from .transcription_call import send_transcription
 
                         response = await send_transcription(provider, request, target)  # type: ignore[assignment,arg-type]
-                    elif call.operation == "generate_image":
+                    elif call.operation in ("generate_image", "edit_image"):
                         from .image_generation_call import send_image_request
 
                         response = await send_image_request(provider, request, target)  # type: ignore[assignment,arg-type]
@@ -972,7 +1007,7 @@ class Client:
             from .transcription import transcription_cost
 
             cost = transcription_cost(price, response)  # type: ignore[arg-type]
-        elif call.operation == "generate_image":  # per image, or per token
+        elif call.operation in ("generate_image", "edit_image"):  # per image, or per token
             from .image_generation import image_cost
 
             cost = image_cost(price, response)  # type: ignore[arg-type]
@@ -1402,7 +1437,7 @@ class Client:
             from .transcription_call import record_fields as transcription_fields
 
             return transcription_fields(self, call, target)
-        if call.operation == "generate_image":
+        if call.operation in ("generate_image", "edit_image"):
             from .image_generation_call import record_fields as image_fields
 
             return image_fields(self, call, target)

@@ -24,6 +24,7 @@ import attrs
 
 from .errors import InvalidRequestError, did_you_mean
 from .image_files import OUTPUT_FORMATS, SUFFIXES, dimensions, size_text, sniff
+from .image_inputs import ImageFile, check_mask
 from .response import ModelPrice, Usage
 from .validation import check_options
 
@@ -133,6 +134,44 @@ class ImageRequest:
 
 
 @attrs.frozen(kw_only=True)
+class ImageEditRequest:
+    """One image edit, as the core hands it to a provider plugin's ``edit_image``.
+
+    ``images`` are the images to edit (at least one, each an
+    :class:`~relaykit.ImageFile` whose format is known: ``image.format``,
+    ``image.upload_name``), ``prompt`` what to make of them; ``mask``, when
+    given, marks where to edit the first image, at its size (OpenAI's: a PNG
+    whose transparent pixels mark it). ``n``, ``size``, ``quality``,
+    ``output_format``, ``timeout``, ``metadata`` and ``extra`` are as for an
+    :class:`ImageRequest` (``extra``: OpenAI's ``background``,
+    ``input_fidelity``; Bedrock's ``inPaintingParams``...).
+
+    A type apart from :class:`ImageRequest`, not fields added to it: a plugin's
+    ``generate_image`` that knew nothing of input images would draw from the
+    prompt alone, billed, and answer as if it had edited; with a type and a
+    method of their own, a provider without ``edit_image`` is refused before
+    anything is sent. The fields the two share are named alike, so the core's
+    costs, holds, traces and records read either.
+    """
+
+    model: str
+    prompt: str
+    images: tuple[ImageFile, ...]
+    mask: ImageFile | None = None
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    output_format: str | None = None
+    timeout: float | None = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+#: either request an image model answers with an :class:`ImageResponse`
+AnyImageRequest = ImageRequest | ImageEditRequest
+
+
+@attrs.frozen(kw_only=True)
 class ImageResponse:
     """The result of one image generation: ``images``, in the order the vendor sent them.
 
@@ -164,11 +203,36 @@ _SIZE = re.compile(r"([1-9][0-9]{0,4})[xX]([1-9][0-9]{0,4})")
 
 def build_image_request(model: str, prompt: Any, params: Mapping[str, Any]) -> ImageRequest:
     """Validate the caller's arguments into an :class:`ImageRequest` for ``model``."""
+    return ImageRequest(model=model, prompt=prompt, **_checked(prompt, params, "generate_image"))
+
+
+def build_image_edit_request(
+    model: str,
+    prompt: Any,
+    images: tuple[ImageFile, ...],
+    mask: ImageFile | None,
+    params: Mapping[str, Any],
+) -> ImageEditRequest:
+    """Validate the caller's arguments into an :class:`ImageEditRequest` for ``model``
+    (``images`` and ``mask`` read already: :func:`relaykit.image_inputs.read_images`)."""
+    checked = _checked(prompt, params, "edit_image")
+    if mask is not None:
+        check_mask(mask, images)
+    return ImageEditRequest(model=model, prompt=prompt, images=images, mask=mask, **checked)
+
+
+def _checked(prompt: Any, params: Mapping[str, Any], operation: str) -> dict[str, Any]:
+    """The parameters of ``operation`` (``generate_image``, ``edit_image``), checked."""
     if not isinstance(prompt, str) or not prompt.strip():
+        example = (
+            "edit_image(model, 'add a hat', image='photo.png')"
+            if operation == "edit_image"
+            else "generate_image(model, 'a red fox in snow')"
+        )
         raise InvalidRequestError(
             f"prompt must be a non-blank string, not {prompt!r}"[:120],
             param="prompt",
-            hint="say what to draw: generate_image(model, 'a red fox in snow')",
+            hint=f"say what to draw: {example}",
         )
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
@@ -176,12 +240,10 @@ def build_image_request(model: str, prompt: Any, params: Mapping[str, Any]) -> I
         fix = did_you_mean(
             name,
             PARAMS,
-            f"generate_image takes {', '.join(PARAMS)}; pass others in extra={{...}}"
+            f"{operation} takes {', '.join(PARAMS)}; pass others in extra={{...}}"
             " (OpenAI's background, moderation, style)",
         )
-        raise InvalidRequestError(
-            f"unknown parameter {name!r} for generate_image: {fix}", param=name
-        )
+        raise InvalidRequestError(f"unknown parameter {name!r} for {operation}: {fix}", param=name)
     p = {key: value for key, value in params.items() if value is not None}
     n = p.get("n", 1)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -198,7 +260,7 @@ def build_image_request(model: str, prompt: Any, params: Mapping[str, Any]) -> I
     if "output_format" in p:
         p["output_format"] = _output_format(p["output_format"])
     check_options(p)
-    return ImageRequest(model=model, prompt=prompt, **p)
+    return p
 
 
 def _size(size: Any) -> str:
@@ -277,7 +339,7 @@ def image_cost(price: ModelPrice | None, response: ImageResponse) -> Decimal | N
     return None
 
 
-def image_hold(price: ModelPrice | None, request: ImageRequest) -> Decimal:
+def image_hold(price: ModelPrice | None, request: AnyImageRequest) -> Decimal:
     """What a budget holds for ``request``'s images at ``price`` before sending: ``n``
     images at the price per image for the quality and size asked (nothing when
     the model is billed by the token: :func:`output_tokens_estimate` holds those)."""
@@ -292,7 +354,7 @@ _TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160}
 _AREA_1024 = 1024 * 1024
 
 
-def output_tokens_estimate(request: ImageRequest) -> int:
+def output_tokens_estimate(request: AnyImageRequest) -> int:
     """The output tokens a rate limit (and a budget, at the output price) holds for
     ``request`` before its answer says: each image's at the quality asked, the
     most (high) when the quality is ``auto`` or unknown, scaled by the size's area

@@ -1,8 +1,13 @@
-""":meth:`relaykit.Client.generate_image`: the chat pipeline's steps, for an image generation.
+""":meth:`relaykit.Client.generate_image` and :meth:`relaykit.Client.edit_image`: the
+chat pipeline's steps, for an image generation or edit.
 
-validate -> redact outbound (the prompt) -> route -> rate-limit reserve ->
-breaker -> retry(provider generate_image with timeouts) -> cost -> reconcile
-limits -> span, metrics and log record -> return.
+(an edit: read the images) -> validate -> redact outbound (the prompt) -> route ->
+rate-limit reserve -> breaker -> retry(provider generate_image or edit_image with
+timeouts) -> cost -> reconcile limits -> span, metrics and log record -> return.
+
+An edit is an image generation with images in: the same steps, the same code,
+the operation ``edit_image`` (its span ``edit_image {model}``, its records' and
+metrics' operation) and the provider's ``edit_image``.
 
 As for transcriptions (:mod:`relaykit.transcription_call`), everything but the
 first and last steps is the chat call's own code; routes work as for chat but
@@ -27,12 +32,15 @@ from . import single_calls
 from .errors import ClientClosedError, RelayError
 from .image_files import size_text
 from .image_generation import (
-    ImageRequest,
+    AnyImageRequest,
+    ImageEditRequest,
     ImageResponse,
+    build_image_edit_request,
     build_image_request,
     image_cost,
     output_tokens_estimate,
 )
+from .image_inputs import read_image, read_images
 from .protocols import Provider
 from .routing import Target
 from .single_calls import answer, capability, finish, new_call, run_call
@@ -47,17 +55,28 @@ _WHO_DRAWS = (
     " gpt-image-1-mini, gpt-image-1.5; DALL-E where still served), or the"
     " OpenAI-compatible xai or together"
 )
+_WHO_EDITS = (
+    "edit images with a provider that has an image editing API: openai (gpt-image-2,"
+    " gpt-image-1, gpt-image-1-mini, gpt-image-1.5), gemini (gemini-2.5-flash-image,"
+    " gemini-3-pro-image) or bedrock (amazon.nova-canvas-v1:0,"
+    " amazon.titan-image-generator-v2:0)"
+)
+#: the operations answered with an ImageResponse (see _Call.operation)
+OPERATIONS = frozenset({"generate_image", "edit_image"})
 
 
 async def send_image_request(
-    provider: Provider, request: ImageRequest, target: Target
+    provider: Provider, request: AnyImageRequest, target: Target
 ) -> ImageResponse:
-    """``provider.generate_image(request)``, checked: a typed refusal when the provider
-    has no image generation API, or when it answered without an image. The size and
-    quality asked stand for those the vendor did not name (a price per image
-    follows them)."""
-    generate = capability(provider, "generate_image", target, "image generation", _WHO_DRAWS)
-    response: ImageResponse = await generate(request)
+    """``provider.generate_image(request)`` (``provider.edit_image`` for an edit),
+    checked: a typed refusal when the provider has no such API, or when it answered
+    without an image. The size and quality asked stand for those the vendor did not
+    name (a price per image follows them)."""
+    if isinstance(request, ImageEditRequest):
+        send = capability(provider, "edit_image", target, "image editing", _WHO_EDITS)
+    else:
+        send = capability(provider, "generate_image", target, "image generation", _WHO_DRAWS)
+    response: ImageResponse = await send(request)
     if (response.size is None and request.size is not None) or (
         response.quality is None and request.quality is not None
     ):
@@ -82,15 +101,37 @@ async def generate_image(
     client: Client, model: str, prompt: str, params: dict[str, Any]
 ) -> ImageResponse:
     """Run one image generation through ``client``'s pipeline (see the module docstring)."""
-    call = _start(client, model, prompt, params)
-    return await run_call(client, call, lambda: _run(client, call))
-
-
-def _start(client: Client, model: str, prompt: str, params: dict[str, Any]) -> _Call:
     if client._closed:
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
     request = build_image_request(targets[0].model, prompt, params)
+    call = _start(client, model, request, targets, "generate_image")
+    return await run_call(client, call, lambda: _run(client, call))
+
+
+async def edit_image(
+    client: Client, model: str, prompt: str, image: Any, mask: Any, params: dict[str, Any]
+) -> ImageResponse:
+    """Run one image edit through ``client``'s pipeline (see the module docstring)."""
+    if client._closed:
+        raise ClientClosedError("this client is closed")
+    targets = client._router.plan(model)  # an unknown model fails before a file is read
+    images = await read_images(image)
+    found = None if mask is None else await read_image(mask, "mask")
+    if client._closed:  # closed while the files were read
+        raise ClientClosedError("this client is closed")
+    request = build_image_edit_request(targets[0].model, prompt, images, found, params)
+    call = _start(client, model, request, targets, "edit_image")
+    return await run_call(client, call, lambda: _run(client, call))
+
+
+def _start(
+    client: Client,
+    model: str,
+    request: AnyImageRequest,
+    targets: tuple[Target, ...],
+    operation: str,
+) -> _Call:
     size = len(request.prompt)
     check_chars(
         size, client.config.validation.max_chars, "the prompt carries", "prompt", "shorten it"
@@ -99,7 +140,7 @@ def _start(client: Client, model: str, prompt: str, params: dict[str, Any]) -> _
         # Outbound redaction keeps PII from the provider; a revised prompt that
         # comes back has its placeholders restored (see _run).
         request = attrs.evolve(request, prompt=client._outbound.redact(request.prompt))
-    call = new_call(client, model, request, targets, size, "generate_image", images=request.n)
+    call = new_call(client, model, request, targets, size, operation, images=request.n)
     # Held before sending, settled with what the answer bills: images have no
     # max_tokens, and OpenAI's GPT image models bill thousands of output tokens.
     call.output_hold = output_tokens_estimate(request)
@@ -145,8 +186,8 @@ async def _run(client: Client, call: _Call) -> ImageResponse:
     return response
 
 
-def _request(call: _Call) -> ImageRequest:
-    """The image generation's request (see ``_Call.request``)."""
+def _request(call: _Call) -> AnyImageRequest:
+    """The image generation's (or edit's) request (see ``_Call.request``)."""
     request: Any = call.request
     return request  # type: ignore[no-any-return]
 
@@ -185,7 +226,9 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     ``relaykit logs`` shows and searches. Its parameters: ``n``, ``size``,
     ``quality`` and ``output_format`` as asked, ``timeout``, and with content,
     ``extra`` and metadata; a successful call's add what came back
-    (:func:`answer_params`).
+    (:func:`answer_params`). An edit's add its input images' count
+    (``input_images``), bytes (``input_image_bytes``) and sizes
+    (``input_image_sizes``), and ``mask: true`` when one was sent: never their bytes.
     """
     request = _request(call)
     params: dict[str, Any] = {"n": request.n}
@@ -193,6 +236,14 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         value = getattr(request, key)
         if value is not None:
             params[key] = value
+    if isinstance(request, ImageEditRequest):
+        params["input_images"] = len(request.images)
+        params["input_image_bytes"] = sum(len(i.data) for i in request.images)
+        sizes = [size_text(i.size) for i in request.images]
+        if any(sizes):
+            params["input_image_sizes"] = sizes
+        if request.mask is not None:
+            params["mask"] = True
     return single_calls.record_fields(
         client,
         call,

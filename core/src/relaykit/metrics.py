@@ -185,7 +185,7 @@ _CallAttributes = tuple[
 ]
 _ATTRIBUTES: dict[tuple[str, str, str, str | None], _CallAttributes] = {}
 #: the operations besides chat whose answers may count output tokens
-_OUTPUT_TOKENS = frozenset({"transcribe", "generate_image"})
+_OUTPUT_TOKENS = frozenset({"transcribe", "generate_image", "edit_image"})
 
 
 def _call_attributes(record: CallRecord) -> _CallAttributes:

@@ -84,6 +84,15 @@ class Provider(Protocol):
       provider without it). A plugin refuses unsent, with an
       :class:`~relaykit.InvalidRequestError` without a status, what its service
       cannot do (more images than it draws at once, a size it has no word for);
+    - ``async edit_image(request: ImageEditRequest) -> ImageResponse``, the
+      images made from ``request.images`` (each an :class:`~relaykit.ImageFile`
+      whose format is known) as ``request.prompt`` says, with ``request.mask``
+      marking where to edit the first image when given; answered as
+      ``generate_image`` answers (:meth:`relaykit.Client.edit_image` refuses a
+      provider without it). A plugin refuses unsent, with an
+      :class:`~relaykit.InvalidRequestError` without a status, what its service
+      cannot take (a mask for a model without masks, more images than it reads,
+      a model that cannot edit);
     - ``async speak(request: SpeechRequest) -> SpeechResponse``, the audio of
       ``request.text`` spoken in ``request.voice``, whole, as bytes in
       ``request.format`` (:meth:`relaykit.Client.speak` refuses a provider

@@ -158,6 +158,14 @@ class SyncClient:
         portal, client = self._ready()
         return portal.call(lambda: client.generate_image(model, prompt, **params))
 
+    def edit_image(
+        self, model: str, prompt: str, image: Any = None, mask: Any = None, **params: Any
+    ) -> ImageResponse:
+        """Blocking :meth:`relaykit.Client.edit_image` (a path is read in the client's
+        event loop, not this thread)."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.edit_image(model, prompt, image, mask, **params))
+
     def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
         """Blocking :meth:`relaykit.Client.speak`."""
         portal, client = self._ready()

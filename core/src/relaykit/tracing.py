@@ -216,13 +216,19 @@ class CallTracer:
         ``transcribe`` is; ``gen_ai.output.type`` is the conventions' ``image``.
         The images asked for (``gen_ai.request.choice.count``), their size,
         quality and format go on it; no content, even with ``capture_content``
-        (the conventions give a prompt that is no message no attribute).
+        (the conventions give a prompt that is no message no attribute). An edit's
+        span is ``edit_image {model}``, with the count of images sent
+        (``relaykit.image.inputs``) and whether a mask was (``relaykit.image.mask``).
         """
-        request: Any = call.request  # an ImageRequest (see _Call.request)
+        request: Any = call.request  # an ImageRequest or ImageEditRequest (see _Call.request)
         attributes: dict[str, Any] = {
             "gen_ai.output.type": "image",
             "gen_ai.request.choice.count": request.n,
         }
+        images = getattr(request, "images", None)
+        if images is not None:
+            attributes["relaykit.image.inputs"] = len(images)
+            attributes["relaykit.image.mask"] = request.mask is not None
         for key in ("size", "quality", "output_format"):
             value = getattr(request, key)
             if value is not None:

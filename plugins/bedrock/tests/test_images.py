@@ -574,7 +574,9 @@ def _config(**config: Any) -> dict[str, Any]:
         (NOVA, ["x"], "#: expected type: JSONObject"),
         (NOVA, {"textToImageParams": {"text": "a"}}, "#: required key [taskType] not found"),
         (NOVA, {"taskType": "TEXT_IMAGE"}, "required key [textToImageParams] not found"),
-        (NOVA, {**NOVA_OK, "taskType": "INPAINTING"}, "#/taskType: INPAINTING is not a valid"),
+        (NOVA, {**NOVA_OK, "taskType": "OUTPAINTING"}, "#/taskType: OUTPAINTING is not a valid"),
+        # the mock edits (INPAINTING, IMAGE_VARIATION): each takes its own parameters
+        (NOVA, {**NOVA_OK, "taskType": "INPAINTING"}, "required key [inPaintingParams] not"),
         (NOVA, {**NOVA_OK, "textToImageParams": {}}, "#/textToImageParams: required key [text]"),
         (NOVA, {**NOVA_OK, "textToImageParams": {"text": ""}}, "expected minLength: 1"),
         (NOVA, {**NOVA_OK, "textToImageParams": {"text": "x" * 1025}}, "maxLength: 1024"),

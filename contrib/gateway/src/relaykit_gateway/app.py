@@ -41,7 +41,7 @@ from .dialect import Dialect, GatewayCall, retry_after, status_of
 from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
-from .openai_images import images_body, parse_image_generation
+from .openai_images import images_body, parse_image_edit, parse_image_generation
 from .openai_speech import parse_speech
 from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
@@ -83,6 +83,8 @@ _RERANK = frozenset(("/v1/rerank", "/v2/rerank", "/rerank"))
 _TRANSCRIPTIONS = frozenset(("/v1/audio/transcriptions", "/audio/transcriptions"))
 #: OpenAI's image generation: answered by Client.generate_image
 _IMAGES = frozenset(("/v1/images/generations", "/images/generations"))
+#: OpenAI's image edits (a multipart form in): answered by Client.edit_image
+_IMAGE_EDITS = frozenset(("/v1/images/edits", "/images/edits"))
 #: OpenAI's text to speech (the audio's bytes out): answered by Client.speak
 _SPEECH = frozenset(("/v1/audio/speech", "/audio/speech"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
@@ -139,6 +141,8 @@ class Gateway:
     - ``POST /v1/images/generations``: OpenAI's image generation (base64 images
       out, with usage where tokens were billed), answered by
       :meth:`relaykit.Client.generate_image` (see :mod:`relaykit_gateway.openai_images`);
+    - ``POST /v1/images/edits``: OpenAI's image edits (a multipart form in, the
+      same answer out), answered by :meth:`relaykit.Client.edit_image`;
     - ``POST /v1/audio/speech``: OpenAI's text to speech (the audio's bytes out,
       whole), answered by :meth:`relaykit.Client.speak` (see
       :mod:`relaykit_gateway.openai_speech`);
@@ -250,10 +254,11 @@ class Gateway:
         rerank = path in _RERANK
         transcriptions = path in _TRANSCRIPTIONS
         images = path in _IMAGES
+        edits = path in _IMAGE_EDITS
         speech = path in _SPEECH
         # Anthropic has no embeddings, rerank, speech or image API: its header does
         # not change their shape
-        vendorless = embeddings or rerank or transcriptions or images or speech
+        vendorless = embeddings or rerank or transcriptions or images or edits or speech
         shape: Dialect = (
             dialect
             or counter
@@ -289,6 +294,9 @@ class Gateway:
             elif images and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._generate_image(body, caller, headers, receive, send)
+            elif edits and scope["method"] == "POST":
+                raw = await self._bytes(receive, headers)
+                await self._edit_image(raw, caller, headers, receive, send)
             elif speech and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._speak(body, caller, headers, receive, send)
@@ -301,7 +309,8 @@ class Gateway:
                     " POST /v1/responses, POST /v1/messages, their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
-                    " POST /v1/images/generations, POST /v1/audio/speech and GET /v1/models",
+                    " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech"
+                    " and GET /v1/models",
                 )
         except _Problem as problem:
             body = shape.error_body(problem.status, problem.message)
@@ -470,6 +479,31 @@ class Gateway:
             receive,
             send,
             lambda: self.client.generate_image(call.model, call.prompt, **params),
+            reply,
+        )
+
+    async def _edit_image(
+        self, body: bytes, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/images/edits``: the form's images edited, in OpenAI's answer shape
+        (as for generations), with the same caller metadata, trace context and hang-up
+        handling as a chat."""
+        call = parse_image_edit(
+            body, headers.get("content-type", ""), tuple(self.client.config.models)
+        )
+        self._check_model(caller, call.model)
+        params = _with_caller(call.params, caller, headers)
+
+        async def reply(response: ImageResponse) -> None:
+            await _send_json(send, 200, images_body(response), _answer_headers(response))
+
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.edit_image(
+                call.model, call.prompt, image=list(call.images), mask=call.mask, **params
+            ),
             reply,
         )
 

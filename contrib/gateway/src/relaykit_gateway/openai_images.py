@@ -16,6 +16,10 @@ the provider, as OpenAI's SDK would pass it to OpenAI: DALL-E, xAI and
 Together answer URLs, which are relayed as they came; GPT image models refuse
 the field, as OpenAI does. ``stream`` (partial images) is refused with a 400
 that says so: relaykit answers with whole images.
+
+Image edits (``POST /v1/images/edits``): a ``multipart/form-data`` form becomes
+one :meth:`relaykit.Client.edit_image` (:func:`parse_image_edit`), answered in
+the same shape.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from relaykit import ImageResponse, InvalidRequestError
+from relaykit import ImageFile, ImageResponse, InvalidRequestError, multipart
 
 from .dialect import model_id, require_object
 
@@ -103,3 +107,77 @@ def images_body(response: ImageResponse) -> dict[str, Any]:
             "total_tokens": usage.total_tokens,
         }
     return body
+
+
+# -- edits ------------------------------------------------------------------------
+
+#: form fields the gateway itself reads on /v1/images/edits
+_OWN_EDIT = _OWN | {"image", "mask", "response_format"}
+
+
+@attrs.frozen
+class ImageEditCall:
+    """One call to make: ``client.edit_image(model, prompt, image=images, mask=mask, **params)``."""
+
+    model: str
+    prompt: str
+    images: tuple[ImageFile, ...]
+    mask: ImageFile | None = None
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def parse_image_edit(body: bytes, content_type: str, aliases: Sequence[str]) -> ImageEditCall:
+    """The call an image edit form (``POST /v1/images/edits``, as OpenAI's SDK sends
+    it) asks for; :class:`InvalidRequestError` names what is wrong.
+
+    The files are ``image`` (one) or ``image[]`` (several) and ``mask``; ``model``,
+    ``prompt``, ``n``, ``size``, ``quality`` and ``output_format`` are relaykit's
+    parameters, ``user`` goes in the metadata, other text fields (``background``,
+    ``input_fidelity``, ``response_format``) reach the provider in ``extra``.
+    """
+    try:
+        parts = multipart.parse(body, content_type)
+    except ValueError as e:
+        raise InvalidRequestError(
+            f"the request body must be a multipart/form-data form: {e}",
+            param="body",
+            hint="send the images as `image` (or `image[]`) fields of a form, as OpenAI's SDKs do",
+        ) from None
+    images = tuple(
+        ImageFile(p.data, filename=p.filename)
+        for p in parts
+        if p.name in ("image", "image[]") and p.filename is not None
+    )
+    if not images:
+        raise InvalidRequestError("`image` is required: the image to edit", param="image")
+    masks = [p for p in parts if p.name == "mask" and p.filename is not None]
+    fields = {p.name.removesuffix("[]"): p.text for p in parts if p.filename is None}
+    model = model_id(fields.get("model"), aliases, "openai")
+    prompt = fields.get("prompt")
+    if not prompt:
+        raise InvalidRequestError("`prompt` must be a non-empty string", param="prompt")
+    if fields.get("stream", "false").lower() == "true" or fields.get("partial_images"):
+        raise InvalidRequestError(
+            "`stream` is not served: the gateway answers with whole images, not partial ones",
+            param="stream",
+        )
+    params: dict[str, Any] = {
+        key: fields[key] for key in ("size", "quality", "output_format") if fields.get(key)
+    }
+    if fields.get("n"):
+        if not fields["n"].isdigit():
+            raise InvalidRequestError(f"`n` must be an integer, not {fields['n']!r}", param="n")
+        params["n"] = int(fields["n"])
+    if fields.get("user"):
+        params["metadata"] = {"user": fields["user"]}
+    extra: dict[str, Any] = {
+        key: value
+        for key, value in fields.items()
+        if key not in _OWN_EDIT and key != "partial_images"
+    }
+    if fields.get("response_format"):
+        extra["response_format"] = fields["response_format"]
+    if extra:
+        params["extra"] = extra
+    mask = ImageFile(masks[0].data, filename=masks[0].filename) if masks else None
+    return ImageEditCall(model=model, prompt=prompt, images=images, mask=mask, params=params)

@@ -1,4 +1,5 @@
-"""``relaykit image``: draw images from a prompt and write them to files."""
+"""``relaykit image``: draw images from a prompt (or edit images as it says, with
+``--edit FILE``) and write them to files."""
 
 from __future__ import annotations
 
@@ -28,9 +29,22 @@ def register(
         description="Draw PROMPT and write each image to a file (named after the prompt,"
         " in the current directory, unless -o or --out-dir says): relaykit image"
         " -m openai/gpt-image-2 --quality low 'a red fox in snow'. Prints the files"
-        " written, never the images.",
+        " written, never the images. With --edit FILE (once per image) PROMPT says how"
+        " to edit them: relaykit image -m openai/gpt-image-2 --edit fox.png"
+        " --mask mask.png 'put a red hat on the fox'.",
     )
-    parser.add_argument("prompt", metavar="PROMPT", help="what to draw")
+    parser.add_argument("prompt", metavar="PROMPT", help="what to draw, or how to edit")
+    parser.add_argument(
+        "--edit",
+        metavar="FILE",
+        action="append",
+        help="an image to edit (PNG, JPEG, WebP); repeat it for several",
+    )
+    parser.add_argument(
+        "--mask",
+        metavar="FILE",
+        help="with --edit: where to edit the first image (OpenAI: a PNG, transparent there)",
+    )
     parser.add_argument(
         "-m", "--model", help="provider/model or an alias (default: [defaults] image_model)"
     )
@@ -75,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
             hint="pass -m provider/model (e.g. -m openai/gpt-image-2) "
             "or set [defaults] image_model in relaykit.toml",
         )
+    if args.mask is not None and not args.edit:
+        raise InvalidRequestError(
+            "--mask marks where to edit an image: it needs --edit FILE", param="mask"
+        )
     if args.out_dir is not None and not Path(args.out_dir).is_dir():
         raise InvalidRequestError(
             f"--out-dir {args.out_dir!r} is not a directory", hint="create it first"
@@ -93,15 +111,18 @@ def run(args: argparse.Namespace) -> int:
 async def _generate(
     context: CliContext, config: Config, model: str, args: argparse.Namespace
 ) -> ImageResponse:
+    params = {
+        "n": args.n,
+        "size": args.size,
+        "quality": args.quality,
+        "output_format": args.output_format,
+    }
     async with context.client(config) as client:
-        return await client.generate_image(
-            model,
-            args.prompt,
-            n=args.n,
-            size=args.size,
-            quality=args.quality,
-            output_format=args.output_format,
-        )
+        if args.edit:
+            return await client.edit_image(
+                model, args.prompt, image=args.edit, mask=args.mask, **params
+            )
+        return await client.generate_image(model, args.prompt, **params)
 
 
 def _write(

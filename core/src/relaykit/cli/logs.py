@@ -207,7 +207,7 @@ def _preview(record: CallRecord, width: int = 48) -> str:
         answer = ranked if record.ok else (record.error_message or "")
     elif record.operation == "transcribe":
         return _transcription_preview(record, width)
-    elif record.operation == "generate_image":
+    elif record.operation in ("generate_image", "edit_image"):
         return _image_preview(record, width)
     elif record.operation == "speak":
         return _speech_preview(record, width)

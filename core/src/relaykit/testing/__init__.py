@@ -64,6 +64,7 @@ _EXPORTS = {
     "mock_seconds": "audio_samples",
     "mock_image": "image_samples",
     "mock_image_prompt": "image_samples",
+    "mock_mask": "image_samples",
     "mock_pixel": "image_samples",
 }
 
@@ -111,6 +112,7 @@ __all__ = [
     "mock_embedding_tokens",
     "mock_image",
     "mock_image_prompt",
+    "mock_mask",
     "mock_pixel",
     "mock_ranking",
     "mock_relevance",
@@ -139,7 +141,7 @@ if TYPE_CHECKING:
     from .cancelling import cancel_in_flight
     from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
     from .fake_provider import FakePlugin, FakeProvider
-    from .image_samples import mock_image, mock_image_prompt, mock_pixel
+    from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
     from .limit_workload import LoadPlugin, run_limit_workload
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response

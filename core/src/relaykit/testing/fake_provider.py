@@ -30,7 +30,13 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from ..image_generation import GeneratedImage, ImageRequest, ImageResponse
+from ..image_generation import (
+    AnyImageRequest,
+    GeneratedImage,
+    ImageEditRequest,
+    ImageRequest,
+    ImageResponse,
+)
 from ..messages import ReasoningPart, ToolCall
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
@@ -87,6 +93,8 @@ class FakeProvider:
     )
     #: the output tokens a token-billed image costs, unless the script says
     IMAGE_TOKENS: ClassVar[int] = 100
+    #: the input tokens each image sent to an edit adds, unless the script says
+    INPUT_IMAGE_TOKENS: ClassVar[int] = 65
 
     def __init__(
         self,
@@ -103,6 +111,7 @@ class FakeProvider:
         self.reranks: list[RerankRequest] = []
         self.transcriptions: list[TranscriptionRequest] = []
         self.images: list[ImageRequest] = []
+        self.image_edits: list[ImageEditRequest] = []
         self.speeches: list[SpeechRequest] = []
         self.context_window = context_window
 
@@ -133,6 +142,7 @@ class FakeProvider:
         | RerankRequest
         | TranscriptionRequest
         | ImageRequest
+        | ImageEditRequest
         | SpeechRequest,
     ) -> None:
         if reply.status >= 400:
@@ -290,6 +300,16 @@ class FakeProvider:
         counts). ``extra={"response_format": "url"}`` answers URLs instead of bytes.
         """
         self.images.append(request)
+        return await self._draw(request)
+
+    async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
+        """What :meth:`generate_image` answers for the edit's prompt (the request, with
+        its images and mask, is kept in :attr:`image_edits`); each input image adds
+        :attr:`INPUT_IMAGE_TOKENS` input tokens to a model billed by the token."""
+        self.image_edits.append(request)
+        return await self._draw(request)
+
+    async def _draw(self, request: AnyImageRequest) -> ImageResponse:
         reply = self.script.next(Reply())
         if reply.delay:
             await anyio.sleep(reply.delay)
@@ -312,6 +332,8 @@ class FakeProvider:
                 quality=request.quality or "standard",
             )
         words = len(request.prompt.split())
+        if isinstance(request, ImageEditRequest):
+            words += self.INPUT_IMAGE_TOKENS * len(request.images)
         usage = Usage(
             reply.input_tokens if reply.input_tokens is not None else words,
             reply.output_tokens
@@ -395,6 +417,7 @@ class _Factory:
         provider.reranks = self._plugin.reranks
         provider.transcriptions = self._plugin.transcriptions
         provider.images = self._plugin.images
+        provider.image_edits = self._plugin.image_edits
         provider.speeches = self._plugin.speeches
         self._plugin.instances.append(provider)
         return provider
@@ -415,7 +438,8 @@ class FakePlugin:
         #: the class the factory builds: a subclass changes one behaviour in a test
         #: (``rerank = None`` for a provider without rerank, a batching ``embed``,
         #: ``transcribe = None`` for one without speech to text, ``generate_image =
-        #: None`` for one without images, ``speak = None`` for one without speech)
+        #: None`` for one without images, ``edit_image = None`` for one that cannot
+        #: edit them, ``speak = None`` for one without speech)
         self.provider = provider
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
@@ -428,6 +452,8 @@ class FakePlugin:
         self.transcriptions: list[TranscriptionRequest] = []
         #: the image generation requests the fake providers received, in order
         self.images: list[ImageRequest] = []
+        #: the image edit requests the fake providers received, in order
+        self.image_edits: list[ImageEditRequest] = []
         #: the text to speech requests the fake providers received, in order
         self.speeches: list[SpeechRequest] = []
         self.instances: list[FakeProvider] = []

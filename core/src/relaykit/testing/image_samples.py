@@ -67,3 +67,18 @@ def mock_pixel(data: bytes) -> tuple[int, int, int]:
             return pixels[1], pixels[2], pixels[3]
         at += 12 + length
     raise ValueError("no IDAT chunk: not a PNG from mock_image")
+
+
+def mock_mask(side: int = 8) -> bytes:
+    """A ``side`` x ``side`` RGBA PNG mask, as OpenAI's edits take one: its top half
+    transparent (edit there), its bottom half opaque white (keep)."""
+    clear = b"\x00\x00\x00\x00" * side
+    white = b"\xff\xff\xff\xff" * side
+    rows = b"".join(b"\x00" + (clear if y < side // 2 else white) for y in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    return (
+        _SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows))
+        + _chunk(b"IEND", b"")
+    )

@@ -29,6 +29,17 @@ for OpenAI-compatible services (FLUX on Together, Grok on xAI), answered as
 those do: a URL by default, ``b64_json`` when asked; a ``grok-*`` model
 refuses ``size``, ``quality`` and ``style`` as xAI does ("Argument not
 supported: size").
+
+Image edits (``POST /v1/images/edits``, :func:`validate_edit`): a
+``multipart/form-data`` form, as OpenAI's SDK sends it: the text fields
+(``model``, ``prompt``, ``n`` as text, ``size``...) checked as the JSON body
+of a generation is, and the files: ``image`` (one) or ``image[]`` (several, up
+to 16, GPT image models only), each a PNG, JPEG or WebP (``dall-e-2``: one
+square PNG), and an optional ``mask``, a PNG with an alpha channel of the first
+image's size. ``dall-e-3`` edits nothing. What the mock draws is
+:func:`~relaykit.testing.mock_image` of the prompt, as for a generation; its
+``usage`` counts the input images' tokens apart
+(``input_tokens_details.image_tokens``, :data:`EDIT_IMAGE_TOKENS` each).
 """
 
 from __future__ import annotations
@@ -37,7 +48,10 @@ import os
 import time
 from typing import Any
 
+from .. import multipart
+from ..image_files import dimensions, sniff
 from .image_samples import mock_image
+from .loopback import Request
 from .openai_responses import Refusal, _invalid
 from .script import Reply, count_tokens
 
@@ -302,3 +316,123 @@ def _b64(data: bytes) -> str:
 
 
 __all__ = ["family", "render", "validate"]
+
+
+# -- edits ------------------------------------------------------------------------
+
+#: the fields /images/edits knows (others are an unknown parameter)
+EDIT_KNOWN = frozenset(
+    {
+        "model",
+        "prompt",
+        "n",
+        "size",
+        "quality",
+        "response_format",
+        "user",
+        "output_format",
+        "output_compression",
+        "background",
+        "input_fidelity",
+        "stream",
+        "partial_images",
+    }
+)
+#: the input tokens the mock bills each image an edit sends
+EDIT_IMAGE_TOKENS = 323
+_EDIT_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+def validate_edit(request: Request) -> tuple[dict[str, Any], list[multipart.Part], str]:
+    """An edit form's fields (as a generation's JSON body: ``n`` an integer), its
+    images and the model; :class:`Refusal` where OpenAI refuses."""
+    content_type = request.headers.get("content-type", "")
+    if multipart.boundary_of(content_type) is None:
+        raise Refusal(
+            f"Invalid Content-Type header ({content_type}), expected multipart/form-data."
+        )
+    try:
+        parts = multipart.parse(request.body, content_type)
+    except ValueError as e:
+        raise Refusal(f"Could not parse multipart form: {e}") from None
+    body: dict[str, Any] = {p.name: p.text for p in parts if p.filename is None}
+    model = str(body.get("model") or "dall-e-2")
+    kind = family(model)
+    for key in body:
+        if kind != "other" and key not in EDIT_KNOWN:
+            raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
+    if model == "dall-e-3":
+        raise Refusal("Invalid model dall-e-3. The model must be one of gpt-image-1 or dall-e-2.")
+    _check_prompt(body.get("prompt"))
+    if "n" in body:
+        text = body["n"]
+        body["n"] = int(text) if text.lstrip("-").isdigit() else text
+        _check_n(body["n"], model)
+    single = [p for p in parts if p.name == "image" and p.filename is not None]
+    several = [p for p in parts if p.name == "image[]" and p.filename is not None]
+    if single and several:
+        raise Refusal("Send the images as 'image' or as 'image[]', not both.", "image")
+    images = single or several
+    if not images:
+        raise Refusal(
+            "Missing required parameter: 'image'.", "image", code="missing_required_parameter"
+        )
+    most = 16 if kind == "gpt-image" else 1
+    if len(images) > most:
+        raise Refusal(f"Invalid 'image': too many images ({len(images)}); at most {most}.", "image")
+    for image in images:
+        found = sniff(image.data)
+        if kind == "dall-e" and (found != "image/png" or not _square(image.data)):
+            raise Refusal("Invalid input image - image must be a square PNG.", "image")
+        if found not in _EDIT_TYPES:
+            raise Refusal(
+                f"Invalid file '{image.filename}': unsupported mimetype ('{found}')."
+                " Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
+                "image",
+            )
+    masks = [p for p in parts if p.name == "mask" and p.filename is not None]
+    if masks:
+        _check_mask(masks[0].data, images[0].data)
+    checked = {k: v for k, v in body.items() if k not in ("n", "input_fidelity")}
+    if kind == "gpt-image":
+        fidelity = body.get("input_fidelity")
+        if fidelity is not None and fidelity not in ("high", "low"):
+            raise _invalid(fidelity, "input_fidelity", ("high", "low"))
+        _check_gpt(checked)
+    elif kind == "dall-e":
+        _check_dalle(checked, model)
+    return body, images, model
+
+
+def _square(data: bytes) -> bool:
+    size = dimensions(data)
+    return size is not None and size[0] == size[1]
+
+
+def _check_mask(mask: bytes, first: bytes) -> None:
+    if sniff(mask) != "image/png":
+        raise Refusal("Invalid mask image format - mask must be a PNG.", "mask")
+    if mask[25:26] not in (b"\x04", b"\x06") and b"tRNS" not in mask:
+        raise Refusal("Invalid mask image format - mask image missing alpha channel.", "mask")
+    if dimensions(mask) != dimensions(first):
+        raise Refusal("Invalid mask image format - mask size does not match image size.", "mask")
+
+
+def render_edit(
+    body: dict[str, Any],
+    images: list[multipart.Part],
+    model: str,
+    reply: Reply,
+    store: dict[str, bytes],
+    base: str,
+) -> dict[str, Any]:
+    """The answer to a validated edit: a generation's, its ``usage`` counting the
+    input images' tokens."""
+    answer = render(body, model, reply, store, base)
+    usage = answer.get("usage")
+    if usage is not None and reply.input_tokens is None:
+        image_tokens = EDIT_IMAGE_TOKENS * len(images)
+        usage["input_tokens"] += image_tokens
+        usage["input_tokens_details"]["image_tokens"] = image_tokens
+        usage["total_tokens"] += image_tokens
+    return answer

@@ -16,8 +16,9 @@ as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
 and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
 (``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`;
 speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
-:mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``,
-and the images it answers as URLs, ``GET /v1/mock-images/ID.png``) by
+:mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``;
+edits, ``POST /v1/images/edits``, a multipart form; and the images it answers
+as URLs, ``GET /v1/mock-images/ID.png``) by
 :mod:`.openai_images`; text to speech (``POST /v1/audio/speech``, answered with
 the audio's bytes) by :mod:`.openai_speech`.
 """
@@ -114,6 +115,8 @@ class OpenAIMock(VendorMock):
             return await self._transcriptions(request)
         if request.method == "POST" and request.path == "/v1/images/generations":
             return await self._images(request)
+        if request.method == "POST" and request.path == "/v1/images/edits":
+            return await self._image_edits(request)
         if request.method == "POST" and request.path == "/v1/audio/speech":
             return await self._speech(request)
         return _error(
@@ -293,6 +296,23 @@ class OpenAIMock(VendorMock):
         self._n += 1
         headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
         answer = openai_images.render(body, model, reply, self.images, self.base_url)
+        return Response.json(answer, headers=headers)
+
+    async def _image_edits(self, request: Request) -> Response:
+        """The images edited (:mod:`.openai_images`: the form is parsed and checked);
+        the script's next reply may fail the request, delay it, set the revised prompt
+        or the token counts."""
+        try:
+            body, images, model = openai_images.validate_edit(request)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        self._n += 1
+        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        answer = openai_images.render_edit(body, images, model, reply, self.images, self.base_url)
         return Response.json(answer, headers=headers)
 
     async def _speech(self, request: Request) -> Response:

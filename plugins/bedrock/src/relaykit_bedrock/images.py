@@ -39,6 +39,12 @@ it draws at once, a size, quality or output format it has no word for, a
 prompt longer than it reads) is refused before sending with an
 :class:`relaykit.InvalidRequestError` without a status, so a route falls back.
 
+Edits (:meth:`relaykit.Client.edit_image`, :func:`edit_body`): Nova Canvas and
+Titan v2 inpaint (``taskType: INPAINTING``) when a mask is given (or a
+``maskPrompt`` in ``extra``'s ``inPaintingParams``), and otherwise vary the
+images (``IMAGE_VARIATION``) as the prompt says. AWS's mask is black where to
+paint, white where to keep. Stability's models are refused unsent.
+
 AWS's model cards list Titan Image Generator v2 as Legacy (end of life
 2026-06-30) and Nova Canvas as Legacy too (end of life 2026-09-30): past those
 dates Bedrock itself refuses them, and its error comes back typed as for any
@@ -47,6 +53,7 @@ model. The Stability AI models are the ones still Active.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -56,12 +63,13 @@ import attrs
 from relaykit import (
     ContentFilterError,
     GeneratedImage,
+    ImageEditRequest,
     ImageRequest,
     ImageResponse,
     InvalidRequestError,
     ProviderUnavailableError,
 )
-from relaykit.image_generation import image_from_base64, pixels
+from relaykit.image_generation import AnyImageRequest, image_from_base64, pixels
 
 from .image_sizes import (
     STABILITY_RATIOS,
@@ -151,7 +159,7 @@ def family_of(model: str, *, provider: str | None = None) -> ImageFamily:
     )
 
 
-def check_request(family: ImageFamily, request: ImageRequest, *, provider: str) -> None:
+def check_request(family: ImageFamily, request: AnyImageRequest, *, provider: str) -> None:
     """Refuse, before anything is sent, what ``family`` cannot draw (see the module docstring)."""
 
     def refuse(message: str, param: str, hint: str) -> InvalidRequestError:
@@ -205,7 +213,7 @@ def check_request(family: ImageFamily, request: ImageRequest, *, provider: str) 
 
 
 def _check_size(
-    family: ImageFamily, request: ImageRequest, refuse: Callable[[str, str, str], Exception]
+    family: ImageFamily, request: AnyImageRequest, refuse: Callable[[str, str, str], Exception]
 ) -> None:
     size = pixels(request.size)
     if size is None:  # unset or "auto": the model's default
@@ -270,7 +278,7 @@ def parse_answer(
     family: ImageFamily,
     data: Any,
     headers: Mapping[str, str],
-    request: ImageRequest,
+    request: AnyImageRequest,
     *,
     provider: str,
 ) -> ImageResponse:
@@ -326,7 +334,7 @@ def parse_answer(
 
 
 def _check_finish_reasons(
-    family: ImageFamily, reasons: Any, request: ImageRequest, provider: str
+    family: ImageFamily, reasons: Any, request: AnyImageRequest, provider: str
 ) -> None:
     for reason in reasons if isinstance(reasons, list) else ():
         if reason is None:
@@ -349,7 +357,7 @@ def _check_finish_reasons(
 
 
 def _size_drawn(
-    family: ImageFamily, request: ImageRequest, images: tuple[GeneratedImage, ...]
+    family: ImageFamily, request: AnyImageRequest, images: tuple[GeneratedImage, ...]
 ) -> str | None:
     """Nova and Titan draw the size sent; Stability's is read from the image itself."""
     if family.api != "stability":
@@ -365,3 +373,101 @@ async def generate(request: ImageRequest, invoke: Invoke, *, provider: str) -> I
     check_request(family, request, provider=provider)
     data, headers = await invoke(request.model, request_body(family, request))
     return parse_answer(family, data, headers, request, provider=provider)
+
+
+# -- edits --------------------------------------------------------------------------
+
+#: the most images IMAGE_VARIATION takes (Nova's and Titan v2's: 1 to 5)
+MOST_VARIATION_IMAGES = 5
+
+
+def edit_body(family: ImageFamily, request: ImageEditRequest, *, provider: str) -> dict[str, Any]:
+    """The InvokeModel body editing ``request`` with Nova Canvas or Titan v2, ``extra``
+    merged in last (a dict into the dict already there).
+
+    - A mask, or ``extra={"inPaintingParams": {"maskPrompt": "the hat"}}``:
+      ``INPAINTING`` of the one image, ``inPaintingParams: {"image", "text",
+      "maskImage"}``. AWS's mask is black where to paint and white where to
+      keep (not OpenAI's transparency): relaykit sends the mask as given. No
+      ``size``: the edit keeps the image's own.
+    - Otherwise: ``IMAGE_VARIATION`` of one to five images,
+      ``imageVariationParams: {"images", "text"}``, the prompt saying what to
+      make of them (``similarityStrength`` in ``extra``'s
+      ``imageVariationParams``), drawn at ``size`` (1024x1024 unless asked).
+
+    ``imageGenerationConfig`` holds ``numberOfImages`` and ``quality`` (and for a
+    variation ``width`` and ``height``). Refused unsent: a Stability model
+    (Bedrock's Stability edit models are other model ids, with bodies of their
+    own, which relaykit does not call yet), several images to inpaint, more than
+    five to vary, and what :func:`check_request` refuses for a generation.
+    """
+
+    def refuse(message: str, param: str, hint: str) -> InvalidRequestError:
+        return InvalidRequestError(
+            message, provider=provider, model=request.model, param=param, hint=hint
+        )
+
+    if family.api == "stability":
+        raise refuse(
+            f"relaykit edits no images with {family.name}: Bedrock's Stability edit models"
+            " take bodies of their own",
+            "model",
+            "edit with amazon.nova-canvas-v1:0 (or amazon.titan-image-generator-v2:0)",
+        )
+    inpainting = request.mask is not None or "inPaintingParams" in request.extra
+    encoded = [base64.b64encode(image.data).decode("ascii") for image in request.images]
+    config: dict[str, Any] = {
+        "numberOfImages": request.n,
+        "quality": request.quality or DEFAULT_QUALITY,
+    }
+    body: dict[str, Any]
+    if inpainting:
+        if len(encoded) > 1:
+            raise refuse(
+                f"{family.name} inpaints one image, not {len(encoded)}",
+                "image",
+                "send one image with the mask (or leave the mask out to vary several)",
+            )
+        if pixels(request.size) is not None:
+            raise refuse(
+                f"{family.name} inpaints at the image's own size: it takes no size",
+                "size",
+                "leave size out",
+            )
+        params: dict[str, Any] = {"image": encoded[0], "text": request.prompt}
+        if request.mask is not None:
+            params["maskImage"] = base64.b64encode(request.mask.data).decode("ascii")
+        body = {"taskType": "INPAINTING", "inPaintingParams": params}
+    else:
+        if len(encoded) > MOST_VARIATION_IMAGES:
+            raise refuse(
+                f"{family.name} varies at most {MOST_VARIATION_IMAGES} images, not {len(encoded)}",
+                "image",
+                "send five images or fewer",
+            )
+        config["width"], config["height"] = pixels(request.size) or _DEFAULT_PIXELS
+        body = {
+            "taskType": "IMAGE_VARIATION",
+            "imageVariationParams": {"images": encoded, "text": request.prompt},
+        }
+    body["imageGenerationConfig"] = config
+    for key, value in request.extra.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return body
+
+
+async def edit(request: ImageEditRequest, invoke: Invoke, *, provider: str) -> ImageResponse:
+    """Edit ``request`` with one ``invoke`` (see :func:`edit_body`), after refusing what
+    its family cannot do."""
+    family = family_of(request.model, provider=provider)
+    body = edit_body(family, request, provider=provider)  # Stability refused first
+    check_request(family, request, provider=provider)
+    data, headers = await invoke(request.model, body)
+    response = parse_answer(family, data, headers, request, provider=provider)
+    if body["taskType"] == "INPAINTING":
+        drawn = response.images[0].size or request.images[0].size
+        response = attrs.evolve(response, size=size_text(drawn) if drawn else None)
+    return response

@@ -15,6 +15,7 @@ from relaykit import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ImageEditRequest,
     ImageRequest,
     ImageResponse,
     ModelInfo,
@@ -275,6 +276,16 @@ class BedrockProvider:
         prompt or block every image (see :mod:`relaykit_bedrock.images`).
         """
         return await images.generate(request, self._invoke, provider=self._name)
+
+    async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
+        """``request.images`` edited by Amazon Nova Canvas or Titan Image Generator v2,
+        from one ``POST /model/{modelId}/invoke`` call: ``INPAINTING`` of the image
+        where the mask is black when a mask is given, else ``IMAGE_VARIATION`` of the
+        images (one to five) as the prompt says (see
+        :func:`relaykit_bedrock.images.edit_body`). Stability's models, and what the
+        task cannot take, are refused before sending.
+        """
+        return await images.edit(request, self._invoke, provider=self._name)
 
     async def _invoke(self, model: str, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         url, content, headers = await self._model_request(model, "invoke", body)

@@ -1,7 +1,8 @@
 """The Gemini image models (2.5 Flash Image, 3 Pro Image, 3.1 Flash Image): images from
 ``models/{model}:generateContent``.
 
-Request: the prompt as one user turn, and ``generationConfig`` with
+Request: the prompt as one user turn (an edit's images before it, as
+``inlineData`` parts: :meth:`relaykit.Client.edit_image`), and ``generationConfig`` with
 ``responseModalities: ["IMAGE"]`` (the image alone: the model's remarks
 would be billed as output and are no revised prompt) and ``imageConfig:
 {"aspectRatio", "imageSize"}``. ``extra`` is merged into the body as for chat
@@ -20,18 +21,21 @@ without an image. ``usageMetadata`` is the call's tokens.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from relaykit import GeneratedImage, ImageRequest, Usage
-from relaykit.image_generation import image_from_base64
+from relaykit import GeneratedImage, ImageEditRequest, Usage
+from relaykit.image_generation import AnyImageRequest, image_from_base64
 
 from . import wire
 from .image_shapes import Shape
 
 
-def image_body(request: ImageRequest, shape: Shape) -> dict[str, Any]:
-    """The JSON body of ``{model}:generateContent`` drawing one image of ``request``."""
+def image_body(request: AnyImageRequest, shape: Shape) -> dict[str, Any]:
+    """The JSON body of ``{model}:generateContent`` drawing one image of ``request``;
+    an edit's images go first in the user turn, as ``inlineData`` parts, then the
+    prompt (the order Google's image editing guide shows)."""
     image_config: dict[str, Any] = {}
     if shape.aspect_ratio is not None:
         image_config["aspectRatio"] = shape.aspect_ratio
@@ -41,12 +45,27 @@ def image_body(request: ImageRequest, shape: Shape) -> dict[str, Any]:
     if image_config:
         config["imageConfig"] = image_config
     body: dict[str, Any] = {
-        "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
+        "contents": [{"role": "user", "parts": [*_inputs(request), {"text": request.prompt}]}],
         "generationConfig": config,
     }
     if request.extra:
         wire.merge_extra(body, request.extra)
     return body
+
+
+def _inputs(request: AnyImageRequest) -> list[dict[str, Any]]:
+    """An edit's images as ``inlineData`` parts (none for a generation)."""
+    if not isinstance(request, ImageEditRequest):
+        return []
+    return [
+        {
+            "inlineData": {
+                "mimeType": f"image/{image.format}",
+                "data": base64.b64encode(image.data).decode("ascii"),
+            }
+        }
+        for image in request.images
+    ]
 
 
 class Drawn(NamedTuple):

@@ -32,8 +32,8 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from relaykit import ImageRequest, InvalidRequestError
-from relaykit.image_generation import pixels
+from relaykit import InvalidRequestError
+from relaykit.image_generation import AnyImageRequest, pixels
 
 #: the most images one generation draws (Imagen's limit, and relaykit's bound on
 #: the requests one call makes to a Gemini image model)
@@ -120,7 +120,7 @@ class Shape(NamedTuple):
     size: str | None
 
 
-def check_count(request: ImageRequest, provider: str) -> None:
+def check_count(request: AnyImageRequest, provider: str) -> None:
     """Refuse more images than :data:`MOST_IMAGES`, unsent."""
     if request.n > MOST_IMAGES:
         raise _refusal(
@@ -132,7 +132,7 @@ def check_count(request: ImageRequest, provider: str) -> None:
         )
 
 
-def imagen_shape(request: ImageRequest, provider: str) -> Shape:
+def imagen_shape(request: AnyImageRequest, provider: str) -> Shape:
     """The aspect ratio and resolution of an Imagen generation: ``size`` must be one of
     the model's exact sizes (at ``quality``'s resolution when both are given)."""
     spec = image_model(request.model) or _IMAGEN_1K_ONLY
@@ -160,7 +160,7 @@ def imagen_shape(request: ImageRequest, provider: str) -> Shape:
     )
 
 
-def gemini_shape(request: ImageRequest, provider: str) -> Shape:
+def gemini_shape(request: AnyImageRequest, provider: str) -> Shape:
     """The aspect ratio and resolution of a Gemini image model's generation: ``size``
     stands for the model's aspect ratio nearest its shape (within
     :data:`SHAPE_TOLERANCE`), ``quality`` for the resolution."""
@@ -200,7 +200,7 @@ def nearest_shape(size: tuple[int, int], shapes: tuple[str, ...]) -> str | None:
     return best if distance(best) <= math.log1p(SHAPE_TOLERANCE) else None
 
 
-def _resolution(request: ImageRequest, spec: ImageModel | None, provider: str) -> str | None:
+def _resolution(request: AnyImageRequest, spec: ImageModel | None, provider: str) -> str | None:
     """``quality`` as one of the model's resolutions (``None`` when not given)."""
     quality = request.quality
     if quality is None or quality == "auto":
@@ -228,7 +228,7 @@ def _sent_resolution(resolution: str | None) -> str | None:
 
 
 def _refusal(
-    message: str, request: ImageRequest, provider: str, param: str, hint: str
+    message: str, request: AnyImageRequest, provider: str, param: str, hint: str
 ) -> InvalidRequestError:
     # No status: nothing was sent (a route may fall back to a model that can).
     return InvalidRequestError(

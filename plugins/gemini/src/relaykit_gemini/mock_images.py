@@ -21,14 +21,22 @@ the finish reason ``IMAGE_SAFETY``), ``refusal`` makes a Gemini image model
 answer that text instead of an image, ``reasoning`` makes it think first
 (a thought text and a thought sketch, as Gemini 3 image models do),
 ``input_tokens``/``output_tokens`` replace its token counts.
+
+An edit (:func:`inputs_problem`) is a ``:generateContent`` asking for an image
+whose user turn holds images as ``inlineData`` parts: each must be base64 of
+bytes of the ``mimeType`` it names (PNG, JPEG, WebP, HEIC or HEIF), at most
+:data:`MOST_INPUT_IMAGES` of them; each adds :data:`INPUT_IMAGE_TOKENS` to the
+prompt's tokens (``promptTokensDetails`` counts them as ``IMAGE``).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
+from relaykit.image_files import sniff
 from relaykit.testing.image_samples import mock_image
 from relaykit.testing.script import Reply, count_tokens
 
@@ -184,6 +192,42 @@ def image_problem(config: Mapping[str, Any], model: str) -> str | None:
     return None
 
 
+#: the most images one request may send (the mock's bound: Google's models differ)
+MOST_INPUT_IMAGES = 14
+#: the prompt tokens each input image costs (Google: 258 for an image up to 384 px)
+INPUT_IMAGE_TOKENS = 258
+_INPUT_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
+
+
+def input_images(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``inlineData`` parts of a request's user turns, in order."""
+    found = []
+    for content in body.get("contents") or ():
+        for part in content.get("parts") or () if isinstance(content, dict) else ():
+            blob = part.get("inlineData") if isinstance(part, dict) else None
+            if isinstance(blob, dict):
+                found.append(blob)
+    return found
+
+
+def inputs_problem(body: Mapping[str, Any]) -> str | None:
+    """The message for what is wrong with the images a request to edit sends, or ``None``."""
+    blobs = input_images(body)
+    if len(blobs) > MOST_INPUT_IMAGES:
+        return f"* GenerateContentRequest.contents: at most {MOST_INPUT_IMAGES} images."
+    for blob in blobs:
+        mime = blob.get("mimeType")
+        if mime not in _INPUT_TYPES:
+            return f"Unsupported MIME type: {mime}"
+        try:
+            data = base64.b64decode(str(blob.get("data") or ""), validate=True)
+        except binascii.Error:
+            return "Invalid value at 'contents[0].parts[0].inline_data.data' (TYPE_BYTES)"
+        if not data or (sniff(data) or mime) != mime:
+            return "Unable to process input image. Please retry or report the problem."
+    return None
+
+
 def image_output(model: str) -> ImageOutput | None:
     """The mock's entry for a Gemini image model (``-preview`` names too), or ``None``."""
     found = [name for name in GEMINI_IMAGE if model.startswith(name)]
@@ -217,13 +261,16 @@ def image_turn(
         parts.append({"inlineData": {"mimeType": "image/png", "data": data}})
         image_tokens = spec.tokens[size]
     text_tokens = count_tokens(reply.refusal or (reply.text if wants_text else ""))
-    inp = reply.input_tokens if reply.input_tokens is not None else max(1, count_tokens(prompt))
+    inputs = len(input_images(body)) * INPUT_IMAGE_TOKENS
+    text_in = max(1, count_tokens(prompt))
+    inp = reply.input_tokens if reply.input_tokens is not None else text_in + inputs
     out = reply.output_tokens if reply.output_tokens is not None else image_tokens + text_tokens
     usage: dict[str, Any] = {
         "promptTokenCount": inp,
         "candidatesTokenCount": out,
         "totalTokenCount": inp + out + thoughts,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": inp}],
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": max(inp - inputs, 0)}]
+        + ([{"modality": "IMAGE", "tokenCount": inputs}] if inputs else []),
     }
     if image_tokens and reply.output_tokens is None:
         details = [{"modality": "IMAGE", "tokenCount": image_tokens}]

@@ -20,6 +20,7 @@ from relaykit import (
     EmbeddingRequest,
     EmbeddingResponse,
     GeneratedImage,
+    ImageEditRequest,
     ImageRequest,
     ImageResponse,
     InvalidRequestError,
@@ -40,6 +41,7 @@ from relaykit.embeddings import estimate_tokens
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
+from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import scrub
 
 from . import embeddings, image_output, image_shapes, imagen, speech, thinking, transcription, wire
@@ -79,11 +81,13 @@ class GeminiProvider:
     :meth:`generate_image` draws with Imagen (``imagen-*``, ``:predict``) or a
     Gemini image model (``gemini-2.5-flash-image``, ``gemini-3-pro-image``,
     ``gemini-3.1-flash-image``: ``:generateContent``), ``size`` and ``quality``
-    read as :mod:`relaykit_gemini.image_shapes` says; :meth:`speak` speaks a
-    text with a TTS model (``gemini-2.5-flash-preview-tts``...) as WAV or raw
-    PCM (:mod:`relaykit_gemini.speech`); :meth:`transcribe` asks a model
-    (``gemini-2.5-flash``...) for the words said in an audio file
-    (:mod:`relaykit_gemini.transcription`). All three answer on ``generateContent``.
+    read as :mod:`relaykit_gemini.image_shapes` says; :meth:`edit_image` edits
+    with a Gemini image model (the images as ``inlineData`` parts before the
+    prompt), refusing Imagen and a mask unsent; :meth:`speak` speaks a text
+    with a TTS model (``gemini-2.5-flash-preview-tts``...) as WAV or raw PCM
+    (:mod:`relaykit_gemini.speech`); :meth:`transcribe` asks a model for the
+    words said in an audio file (:mod:`relaykit_gemini.transcription`). All
+    answer on ``generateContent``.
     """
 
     type: ClassVar[str] = "gemini"
@@ -264,6 +268,37 @@ class GeminiProvider:
             return await self._predict(request)
         return await self._draw(request)
 
+    async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
+        """``request.n`` edits of ``request.images`` from a Gemini image model's
+        ``:generateContent``: the images as ``inlineData`` parts before the prompt,
+        one request an image, as :meth:`generate_image` draws.
+
+        Refused before anything is sent: an ``imagen-*`` model (the Gemini API
+        has no edit endpoint for Imagen: Vertex AI's is another API) and a mask
+        (the Gemini image models edit as the prompt says, and take none); the
+        rest as :meth:`generate_image` refuses it.
+        """
+        if image_shapes.is_imagen(request.model):
+            raise InvalidRequestError(
+                f"{request.model} edits no images on the Gemini API: Imagen only draws there",
+                provider=self._name,
+                model=request.model,
+                param="model",
+                hint="edit with a Gemini image model (gemini-2.5-flash-image,"
+                " gemini-3-pro-image), saying the edit in the prompt",
+            )
+        if request.mask is not None:
+            raise InvalidRequestError(
+                f"{request.model} takes no mask: the Gemini image models edit where the"
+                " prompt says",
+                provider=self._name,
+                model=request.model,
+                param="mask",
+                hint="leave mask out and say in the prompt what to change, and where",
+            )
+        image_shapes.check_count(request, self._name)
+        return await self._draw(request)
+
     async def _predict(self, request: ImageRequest) -> ImageResponse:
         shape = image_shapes.imagen_shape(request, self._name)
         body = json_encode.dumps(imagen.predict_body(request, shape, self._name))
@@ -277,7 +312,7 @@ class GeminiProvider:
             images=tuple(images), model=request.model, size=shape.size, quality=shape.quality
         )
 
-    async def _draw(self, request: ImageRequest) -> ImageResponse:
+    async def _draw(self, request: AnyImageRequest) -> ImageResponse:
         shape = image_shapes.gemini_shape(request, self._name)
         if request.output_format is not None:
             raise InvalidRequestError(
@@ -358,7 +393,11 @@ class GeminiProvider:
             raise self._malformed(url.rsplit(":", 1)[-1], "JSON", model) from e
 
     def _check_drawn(
-        self, request: ImageRequest, images: list[GeneratedImage], withheld: list[str], text: str
+        self,
+        request: AnyImageRequest,
+        images: list[GeneratedImage],
+        withheld: list[str],
+        text: str,
     ) -> None:
         """Say what Google withheld: a warning when some images came, the typed error
         when none did (:class:`~relaykit.ContentFilterError` for a safety filter)."""

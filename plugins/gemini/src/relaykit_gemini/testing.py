@@ -454,7 +454,7 @@ class GeminiMock(VendorMock):
             return _error(400, problem)
         config = body.get("generationConfig") or {}
         if "IMAGE" in [str(m).upper() for m in config.get("responseModalities") or ()]:
-            problem = mock_images.image_problem(config, model)
+            problem = mock_images.image_problem(config, model) or mock_images.inputs_problem(body)
             if problem:
                 return _error(400, problem)
             if method != "generateContent":

@@ -1,5 +1,6 @@
 """Image generation over ``POST /images/generations``: OpenAI, and the compatible
-services that serve it (xAI, Together).
+services that serve it (xAI, Together); image edits over ``POST /images/edits``
+(OpenAI only: see :func:`edit_form`).
 
 The request is JSON: ``model``, ``prompt``, ``n``, then what the service takes
 of ``size``, ``quality`` and ``output_format``, then ``extra``'s fields (which
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from relaykit import (
     GeneratedImage,
+    ImageEditRequest,
     ImageRequest,
     ImageResponse,
     InvalidRequestError,
@@ -48,9 +50,10 @@ from relaykit import (
     Usage,
     json_decode,
     json_encode,
+    multipart,
 )
 from relaykit.http_errors import error_from_http
-from relaykit.image_generation import image_from_base64, pixels
+from relaykit.image_generation import AnyImageRequest, image_from_base64, pixels
 
 from . import wire
 
@@ -158,13 +161,13 @@ def _together(body: dict[str, Any], request: ImageRequest, name: str) -> None:
 
 
 def _refuse(
-    message: str, request: ImageRequest, name: str, param: str, hint: str
+    message: str, request: AnyImageRequest, name: str, param: str, hint: str
 ) -> InvalidRequestError:
     return InvalidRequestError(message, provider=name, model=request.model, param=param, hint=hint)
 
 
 def parse(
-    data: Any, headers: Mapping[str, str], request: ImageRequest, style: ImageStyle
+    data: Any, headers: Mapping[str, str], request: AnyImageRequest, style: ImageStyle
 ) -> ImageResponse:
     """The :class:`~relaykit.ImageResponse` for a service's answer ``data``; a
     ``KeyError``, ``TypeError`` or ``ValueError`` when it is not one."""
@@ -237,6 +240,27 @@ async def generate(
     failure is typed as chat's is (OpenAI's moderation refusal as a content filter)."""
     body = json_encode.dumps(request_body(request, style, name))
     r = await http.post(url, content=body, headers=headers)
+    return _answer(r, request, style, name, "/images/generations")
+
+
+async def edit(
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    name: str,
+    request: ImageEditRequest,
+) -> ImageResponse:
+    """Edit ``request``'s images at ``url`` (``{base_url}/images/edits``), a form (see
+    :func:`edit_form`); answered and typed as :func:`generate` is."""
+    body, content_type = edit_form(request, name)
+    sent = {**headers, "content-type": content_type}
+    r = await http.post(url, content=body, headers=sent)
+    return _answer(r, request, "openai", name, "/images/edits")
+
+
+def _answer(
+    r: Any, request: AnyImageRequest, style: ImageStyle, name: str, path: str
+) -> ImageResponse:
     if r.status_code >= 400:
         raise error_from_http(
             r.status_code, r.headers, r.content, provider=name, model=request.model
@@ -249,10 +273,143 @@ async def generate(
             raise error_from_http(status, r.headers, r.content, provider=name, model=request.model)
         return parse(data, r.headers, request, style)
     except (KeyError, TypeError, ValueError) as e:
+        what = "edit" if path.endswith("edits") else "generation"
         raise RelayError(
-            f"the image generation response could not be read ({type(e).__name__}: {e})"[:300],
+            f"the image {what} response could not be read ({type(e).__name__}: {e})"[:300],
             provider=name,
             model=request.model,
-            hint="the service does not answer as OpenAI's /images/generations does: check"
+            hint=f"the service does not answer as OpenAI's {path} does: check"
             " that its base_url is the API's (ending in /v1), or report it",
         ) from None
+
+
+# -- edits ------------------------------------------------------------------------
+
+#: the most images one edit of a GPT image model takes (OpenAI's API reference: 16)
+MOST_EDIT_IMAGES = 16
+#: the formats a GPT image model edits (OpenAI's API reference: png, webp or jpg)
+_EDIT_FORMATS = ("png", "jpeg", "webp")
+
+
+def edit_form(request: ImageEditRequest, name: str) -> tuple[bytes, str]:
+    """The ``multipart/form-data`` body of ``POST /images/edits`` for ``request``, and
+    its content type, as OpenAI's SDK sends it: ``model``, ``prompt``, ``n``, then
+    ``size``, ``quality`` and ``output_format`` where asked, then ``extra``'s fields
+    (``background``, ``input_fidelity``, ``output_compression``; a list as repeated
+    ``key[]``); the files: one image as ``image``, several as repeated ``image[]``,
+    and the ``mask``.
+
+    Refused unsent (an :class:`~relaykit.InvalidRequestError` without a status):
+    ``dall-e-3``, which edits nothing; ``dall-e-2`` given more than one image, a
+    non-PNG image or an output format (it takes one square PNG and answers PNG:
+    ``response_format: b64_json`` is asked for bytes); a GPT image model given
+    more than 16 images or a GIF; a mask that is no PNG with an alpha channel
+    (OpenAI edits where the mask is transparent).
+    """
+    model = request.model
+    if model == "dall-e-3":
+        raise _refuse(
+            "dall-e-3 edits no images: OpenAI's /images/edits takes dall-e-2 and the GPT"
+            " image models",
+            request,
+            name,
+            "model",
+            "edit with gpt-image-2 (or gpt-image-1, gpt-image-1-mini)",
+        )
+    dalle = is_dalle(model)
+    most = 1 if dalle else MOST_EDIT_IMAGES
+    if len(request.images) > most:
+        raise _refuse(
+            f"{model} edits at most {most} image{'s' if most > 1 else ''} a request, not"
+            f" {len(request.images)}",
+            request,
+            name,
+            "image",
+            "send fewer images" + (", or edit with gpt-image-2" if dalle else ""),
+        )
+    if request.n > _MOST["openai"]:
+        raise _refuse(
+            f"{name} makes at most {_MOST['openai']} images a request with {model},"
+            f" not {request.n}",
+            request,
+            name,
+            "n",
+            "ask for fewer, or make several calls",
+        )
+    allowed = ("png",) if dalle else _EDIT_FORMATS
+    for image in request.images:
+        if image.format not in allowed:
+            raise _refuse(
+                f"{model} edits {' or '.join(allowed).upper()} images, not {image.format.upper()}",
+                request,
+                name,
+                "image",
+                "convert the image to PNG",
+            )
+    if request.mask is not None and not has_alpha(request.mask.data):
+        raise _refuse(
+            "OpenAI's mask is a PNG with an alpha channel (transparent where to edit);"
+            " this mask has none",
+            request,
+            name,
+            "mask",
+            "save the mask as an RGBA PNG whose transparent pixels mark where to edit",
+        )
+    fields: dict[str, list[tuple[str, str]]] = {
+        "model": [("model", model)],
+        "prompt": [("prompt", request.prompt)],
+        "n": [("n", str(request.n))],
+    }
+    for key in ("size", "quality"):
+        value = getattr(request, key)
+        if value is not None:
+            fields[key] = [(key, value)]
+    if request.output_format is not None:
+        if dalle and request.output_format != "png":
+            raise _refuse(
+                f"{model} takes no output_format: it answers PNG",
+                request,
+                name,
+                "output_format",
+                "leave output_format out, or edit with gpt-image-2",
+            )
+        if not dalle:
+            fields["output_format"] = [("output_format", request.output_format)]
+    if dalle:
+        fields["response_format"] = [("response_format", "b64_json")]
+    for key, value in request.extra.items():
+        fields[key] = list(_form_fields(key, value))  # replaces relaykit's own
+    field = "image" if len(request.images) == 1 else "image[]"
+    files = [
+        multipart.Part(field, image.data, image.upload_name, f"image/{image.format}")
+        for image in request.images
+    ]
+    if request.mask is not None:
+        files.append(multipart.Part("mask", request.mask.data, "mask.png", "image/png"))
+    return multipart.encode([f for entries in fields.values() for f in entries], files)
+
+
+def _form_fields(key: str, value: Any) -> list[tuple[str, str]]:
+    """``extra[key]`` as form fields (as :mod:`.transcription` sends them)."""
+    from .transcription import _extra_fields
+
+    return _extra_fields(key, value)
+
+
+def has_alpha(data: bytes) -> bool:
+    """Whether ``data`` is a PNG with an alpha channel: a colour type with alpha (4: grey
+    and alpha, 6: RGBA) or a ``tRNS`` chunk before its image data."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26:
+        return False
+    if data[25] in (4, 6):
+        return True
+    at = 8
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        kind = data[at + 4 : at + 8]
+        if kind == b"tRNS":
+            return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        at += 12 + length
+    return False

@@ -13,6 +13,7 @@ from relaykit import (
     ConfigError,
     EmbeddingRequest,
     EmbeddingResponse,
+    ImageEditRequest,
     ImageRequest,
     ImageResponse,
     ModelInfo,
@@ -90,7 +91,9 @@ class OpenAIProvider:
     Image generation (:meth:`relaykit.Client.generate_image`): ``POST
     /images/generations`` for OpenAI (GPT image models and DALL-E) and the
     compatible presets that serve it (xAI, Together; the others refuse unsent);
-    see :mod:`relaykit_openai.images`.
+    see :mod:`relaykit_openai.images`. Image edits
+    (:meth:`relaykit.Client.edit_image`): ``POST /images/edits``, a form, for
+    OpenAI alone (every preset refuses unsent: see :mod:`.presets`).
 
     Text to speech (:meth:`relaykit.Client.speak`): ``POST /audio/speech`` for
     OpenAI (gpt-4o-mini-tts, tts-1, tts-1-hd) and Groq (the others refuse
@@ -173,6 +176,7 @@ class OpenAIProvider:
         self._rerank_url = f"{settings.base_url}/rerank"
         self._transcriptions_url = f"{settings.base_url}/audio/transcriptions"
         self._images_url = f"{settings.base_url}/images/generations"
+        self._edits_url = f"{settings.base_url}/images/edits"
         self._speech_url = f"{settings.base_url}/audio/speech"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
@@ -439,6 +443,15 @@ class OpenAIProvider:
             request,
             style=self.image_style,
         )
+
+    async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
+        """``POST /images/edits``: ``request.images`` edited as ``request.prompt`` says,
+        sent as a form (see :func:`relaykit_openai.images.edit_form` for the fields and
+        what is refused before sending: a mask without transparency, dall-e-3, more
+        than 16 images)."""
+        from . import images  # loaded on first use, as the embeddings module
+
+        return await images.edit(self._http, self._edits_url, self._headers, self._name, request)
 
     async def speak(self, request: SpeechRequest) -> SpeechResponse:
         """``POST /audio/speech``: the audio of ``request.text``, whole, as bytes (see

@@ -6,7 +6,8 @@ the plugin's mistakes):
 
 - Amazon Nova Canvas (``amazon.nova-canvas-v1*``) and Titan Image Generator v2
   (``amazon.titan-image-generator-v2*``): ``taskType`` (required; the mock
-  draws ``TEXT_IMAGE`` only), ``textToImageParams`` (required: ``text``, 1 to
+  draws ``TEXT_IMAGE``, and edits with ``INPAINTING`` and ``IMAGE_VARIATION``:
+  see :func:`edit_problem`), ``textToImageParams`` (required: ``text``, 1 to
   1,024 characters for Nova and 512 for Titan, ``negativeText`` likewise,
   Nova's ``style``), ``imageGenerationConfig`` (``numberOfImages`` 1 to 5,
   ``width``, ``height``, ``quality`` standard or premium, ``cfgScale`` 1.1 to
@@ -36,11 +37,13 @@ Bedrock words its schema errors; the size rules are worded by the mock.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import uuid
 from collections.abc import Collection
 from typing import Any
 
+from relaykit.image_files import dimensions, sniff
 from relaykit.testing.image_samples import mock_image
 from relaykit.testing.loopback import Response
 from relaykit.testing.script import Reply
@@ -119,8 +122,10 @@ def validate(model_id: str, body: Any) -> str | None:
     if api == "stability":
         checks = {**_STABILITY, "prompt": string_up_to(longest)}
         return schema_problem(body, ("prompt",), checks)
+    if isinstance(body, dict) and body.get("taskType") in ("INPAINTING", "IMAGE_VARIATION"):
+        return edit_problem(api, longest, body)
     top = {
-        "taskType": enum("TEXT_IMAGE"),
+        "taskType": enum("TEXT_IMAGE", "INPAINTING", "IMAGE_VARIATION"),
         "textToImageParams": _object,
         "imageGenerationConfig": _object,
     }
@@ -137,6 +142,73 @@ def validate(model_id: str, body: Any) -> str | None:
     if problem := schema_problem(config, (), _CONFIG, "#/imageGenerationConfig"):
         return problem
     return _size_problem(api, config.get("width", 1024), config.get("height", 1024))
+
+
+def edit_problem(api: str, longest: int, body: dict[str, Any]) -> str | None:
+    """The ValidationException message for an edit body, or ``None``.
+
+    ``INPAINTING``: ``inPaintingParams`` (required) with ``image`` (base64 of a PNG
+    or JPEG), ``text``, ``negativeText``, and exactly one of ``maskImage`` (base64
+    of an image of the image's size) and ``maskPrompt``; ``imageGenerationConfig``
+    without ``width`` or ``height`` (the edit keeps the image's). ``IMAGE_VARIATION``:
+    ``imageVariationParams`` (required) with ``images`` (1 to 5), ``text``,
+    ``negativeText``, ``similarityStrength`` (0.2 to 1); the config as for
+    ``TEXT_IMAGE``.
+    """
+    text = string_up_to(longest)
+    inpainting = body["taskType"] == "INPAINTING"
+    key = "inPaintingParams" if inpainting else "imageVariationParams"
+    top = {"taskType": enum("INPAINTING", "IMAGE_VARIATION"), key: _object}
+    top["imageGenerationConfig"] = _object
+    if problem := schema_problem(body, ("taskType", key), top):
+        return problem
+    params: dict[str, Check] = {"text": text, "negativeText": text}
+    if inpainting:
+        params.update(image=_image, maskImage=_image, maskPrompt=text)
+        required: tuple[str, ...] = ("image",)
+    else:
+        params.update(images=_images, similarityStrength=number_between(0.2, 1.0))
+        required = ("images",)
+    if problem := schema_problem(body[key], required, params, f"#/{key}"):
+        return problem
+    config = body.get("imageGenerationConfig", {})
+    checks = dict(_CONFIG)
+    if inpainting:
+        del checks["width"], checks["height"]
+    if problem := schema_problem(config, (), checks, "#/imageGenerationConfig"):
+        return problem
+    if inpainting:
+        given = body[key]
+        if ("maskImage" in given) == ("maskPrompt" in given):
+            return "Exactly one of maskImage or maskPrompt must be provided."
+        if "maskImage" in given and dimensions(_decoded(given["maskImage"])) != dimensions(
+            _decoded(given["image"])
+        ):
+            return "The mask image must be the same size as the input image."
+        return None
+    return _size_problem(api, config.get("width", 1024), config.get("height", 1024))
+
+
+def _decoded(value: str) -> bytes:
+    return base64.b64decode(value)
+
+
+def _image(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"expected type: String, found: {type(value).__name__}"
+    try:
+        data = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        return "string is not valid base64"
+    if sniff(data) not in ("image/png", "image/jpeg"):
+        return "the image must be a PNG or JPEG"
+    return None
+
+
+def _images(value: Any) -> str | None:
+    if not isinstance(value, list) or not 1 <= len(value) <= 5:
+        return "expected an array of 1 to 5 images"
+    return next((p for p in map(_image, value) if p), None)
 
 
 def _object(value: Any) -> str | None:
@@ -182,7 +254,13 @@ def answer(
             "images": [_encoded(prompt, 0)],
         }
         return Response.json(data, headers=headers)
-    prompt = body["textToImageParams"]["text"]
+    params: dict[str, Any] = (
+        body.get("textToImageParams")
+        or body.get("inPaintingParams")
+        or body.get("imageVariationParams")
+        or {}
+    )
+    prompt = params["text"]
     count = body.get("imageGenerationConfig", {}).get("numberOfImages", 1)
     drawn = [] if every else [_encoded(prompt, i) for i in range(count) if i not in blocked]
     error = None if len(drawn) == count else ALL_BLOCKED if not drawn else SOME_BLOCKED

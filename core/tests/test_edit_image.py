@@ -1,0 +1,322 @@
+"""Client.edit_image: images edited as a prompt says, through the image generation's
+pipeline (routing, limits, budgets, retries, cost, traces, metrics and call log)."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import relaykit
+from relaykit import (
+    GeneratedImage,
+    ImageEditRequest,
+    ImageFile,
+    ImagePart,
+    ImageResponse,
+    InvalidRequestError,
+    RelayError,
+    Usage,
+)
+from relaykit.metrics import observe
+from relaykit.testing import (
+    FakePlugin,
+    FakeProvider,
+    RecordingExporter,
+    call_log_lines,
+    capture_call_log,
+    mock_image,
+    mock_image_prompt,
+)
+
+SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
+HAT = "put a red hat on the fox"
+PHOTO = mock_image("a fox", side=16)
+MASK = mock_image("the hat's place", side=16)
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20
+
+
+def client(*plugins: object, **sections: Any) -> relaykit.Client:
+    return relaykit.Client({**SETTINGS, **sections}, plugins=plugins)
+
+
+# -- what is sent, and what comes back -------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_one_image_and_a_mask_reach_the_provider_and_the_edit_comes_back(
+    tmp_path: Path,
+) -> None:
+    fake = FakePlugin()
+    photo = tmp_path / "fox.png"
+    photo.write_bytes(PHOTO)
+    async with client(fake) as c:
+        r = await c.edit_image(
+            "fake/gpt-image-1", HAT, image=photo, mask=MASK, size="1024x1024", quality="low"
+        )
+    (image,) = r.images
+    assert image.data == mock_image(HAT) and mock_image_prompt(image.data) == HAT
+    assert (r.provider, r.model, r.size, r.quality) == ("fake", "gpt-image-1", "1024x1024", "low")
+    # seven words and one input image (65 tokens) in, 100 out, at USD 1 and 2 a million
+    assert (r.usage, r.cost) == (Usage(72, 100), Decimal("0.000272"))
+    (sent,) = fake.image_edits
+    assert isinstance(sent, ImageEditRequest) and not fake.images
+    assert (sent.prompt, sent.n, sent.size, sent.quality) == (HAT, 1, "1024x1024", "low")
+    assert sent.images == (ImageFile(PHOTO, filename=str(photo)),)
+    assert sent.images[0].upload_name == "fox.png" and sent.images[0].size == (16, 16)
+    assert sent.mask == ImageFile(MASK) and sent.mask.format == "png"
+
+
+@pytest.mark.anyio
+async def test_several_images_of_every_kind_are_read_in_order(tmp_path: Path) -> None:
+    fake = FakePlugin()
+    drawn = GeneratedImage(data=mock_image("drawn"))
+    path = tmp_path / "photo.jpeg"
+    path.write_bytes(JPEG)
+    data_url = "data:image/png;base64," + base64.b64encode(mock_image("uri")).decode()
+    async with client(fake) as c:
+        await c.edit_image(
+            "fake/gpt-image-1",
+            "combine them",
+            image=[
+                PHOTO,
+                str(path),
+                drawn,
+                ImagePart(data=mock_image("part"), media_type="image/png"),
+                data_url,
+                ImageFile(mock_image("own"), filename="dir/own.PNG"),
+            ],
+        )
+    (sent,) = fake.image_edits
+    assert [i.format for i in sent.images] == ["png", "jpeg", "png", "png", "png", "png"]
+    assert [i.upload_name for i in sent.images] == [
+        "image.png",
+        "photo.jpeg",
+        "image.png",
+        "image.png",
+        "image.png",
+        "own.PNG",
+    ]
+    assert sent.images[2].data == drawn.data and sent.images[4].data == mock_image("uri")
+    assert "bytes>" in repr(sent.images[0]) and "PNG" not in repr(sent.images[0])
+
+
+def test_a_file_name_that_belies_the_bytes_is_sent_with_the_bytes_suffix() -> None:
+    assert ImageFile(JPEG, filename="/x/cat.png").upload_name == "cat.jpg"
+    assert ImageFile(PHOTO, filename="noext").upload_name == "noext.png"
+
+
+@pytest.mark.anyio
+async def test_a_drawn_image_is_edited_at_once_and_the_sync_client_edits_too() -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        fox = await c.generate_image("fake/gpt-image-1", "a fox")
+        r = await c.edit_image("fake/gpt-image-1", HAT, image=fox.images[0])
+    assert fake.image_edits[0].images[0].data == mock_image("a fox")
+    assert r.images[0].data == mock_image(HAT)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_client_edits_images(backend: str, tmp_path: Path) -> None:
+    photo = tmp_path / "fox.png"
+    photo.write_bytes(PHOTO)
+    fake = FakePlugin()
+    with relaykit.SyncClient(SETTINGS, plugins=[fake], backend=backend) as c:
+        r = c.edit_image("fake/gpt-image-1", HAT, photo, mask=MASK, n=2)
+    assert len(r.images) == 2 and fake.image_edits[0].mask is not None
+
+
+# -- refused before sending ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("image", "mask", "params", "problem"),
+    [
+        (None, None, {}, "needs at least one image"),
+        ([], None, {}, "needs at least one image"),
+        (b"", None, {}, "the image is empty"),
+        (b"not an image at all", None, {}, "no image relaykit reads"),
+        ("/no/such/photo.png", None, {}, "cannot read image file '/no/such/photo.png'"),
+        (PHOTO, "/no/such/mask.png", {}, "cannot read mask file"),
+        (PHOTO, mock_image("small", side=8), {}, "the mask is 8x8, the image it masks 16x16"),
+        (12, None, {}, "image must be bytes, a path"),
+        (GeneratedImage(url="https://x.invalid/a.png"), None, {}, "came as a URL"),
+        (ImagePart(url="https://x.invalid/a.png"), None, {}, "relaykit sends bytes"),
+        ("data:image/png;base64,???", None, {}, "holds no base64"),
+        (PHOTO, None, {"n": 0}, "`n` must be a positive integer"),
+        (PHOTO, None, {"colour": "red"}, "unknown parameter 'colour' for edit_image"),
+    ],
+)
+async def test_bad_input_is_a_typed_error_and_nothing_is_sent(
+    image: Any, mask: Any, params: dict[str, Any], problem: str
+) -> None:
+    fake = FakePlugin()
+    async with client(fake) as c:
+        with pytest.raises(InvalidRequestError, match=problem.replace("(", r"\(")) as e:
+            await c.edit_image("fake/gpt-image-1", HAT, image=image, mask=mask, **params)
+    assert e.value.status is None and not fake.image_edits
+
+
+@pytest.mark.anyio
+async def test_a_blank_prompt_and_an_unknown_model_fail_before_a_file_is_read(
+    tmp_path: Path,
+) -> None:
+    async with client(FakePlugin()) as c:
+        with pytest.raises(InvalidRequestError, match="prompt must be a non-blank") as e:
+            await c.edit_image("fake/gpt-image-1", "  ", image=PHOTO)
+        assert "edit_image(model, 'add a hat'" in str(e.value)
+        with pytest.raises(relaykit.RelayError, match="model") as refused:
+            await c.edit_image("no-provider-named", HAT, image=tmp_path / "never-read.png")
+        assert "never-read" not in str(refused.value)
+
+
+class _NoEdits(FakeProvider):
+    edit_image = None  # type: ignore[assignment]  # as a plugin that draws but cannot edit
+
+
+@pytest.mark.anyio
+async def test_a_provider_without_edits_is_refused_and_a_route_falls_back() -> None:
+    fake = FakePlugin()
+    routes = {"edit": {"targets": ["drawonly/gpt-image-1", "fake/gpt-image-1"]}}
+    exporter = RecordingExporter()
+    async with client(
+        FakePlugin("drawonly", provider=_NoEdits), fake, exporter, models=routes
+    ) as c:
+        with pytest.raises(InvalidRequestError, match="drawonly has no image editing API") as e:
+            await c.edit_image("drawonly/gpt-image-1", HAT, image=PHOTO)
+        assert e.value.status is None and e.value.param == "model"
+        assert "provider that has an image editing API: openai" in str(e.value)
+        r = await c.edit_image("edit", HAT, image=PHOTO)
+    assert (r.provider, len(r.images)) == ("fake", 1)
+    refused, served = exporter.records
+    assert (refused.operation, refused.ok, served.fallbacks) == ("edit_image", False, 1)
+
+
+class _Blank(FakeProvider):
+    async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
+        return ImageResponse(images=(), model=request.model)
+
+
+@pytest.mark.anyio
+async def test_an_edit_answered_without_an_image_is_an_error() -> None:
+    async with client(FakePlugin(provider=_Blank)) as c:
+        with pytest.raises(RelayError, match="answered without an image"):
+            await c.edit_image("fake/gpt-image-1", HAT, image=PHOTO)
+
+
+# -- the pipeline's own: retries, budgets, records, log, metrics, spans ----------------
+
+
+@pytest.mark.anyio
+async def test_a_server_error_is_retried() -> None:
+    fake = FakePlugin()
+    fake.script.fail(503, "busy")
+    async with client(fake) as c:
+        r = await c.edit_image("fake/gpt-image-1", HAT, image=PHOTO)
+    assert (r.attempts, len(fake.image_edits)) == (2, 2)
+
+
+@pytest.mark.anyio
+async def test_a_budget_holds_the_images_at_their_price_before_sending() -> None:
+    fake = FakePlugin()
+    limits = {"fake/*": {"budget_usd": 0.05}}
+    async with client(fake, limits=limits) as c:
+        with pytest.raises(relaykit.QuotaExceededError):
+            await c.edit_image("fake/dall-e-2", HAT, image=PHOTO, n=2, quality="hd")
+        r = await c.edit_image("fake/dall-e-2", HAT, image=PHOTO)
+    assert r.cost == Decimal("0.04") and len(fake.image_edits) == 1
+
+
+@pytest.mark.anyio
+async def test_the_record_keeps_the_prompt_and_the_inputs_sizes_never_their_bytes() -> None:
+    exporter = RecordingExporter()
+    async with client(FakePlugin(), exporter) as c:
+        r = await c.edit_image(
+            "fake/gpt-image-1",
+            HAT,
+            image=[PHOTO, JPEG],
+            mask=MASK,
+            quality="low",
+            extra={"input_fidelity": "high"},
+            metadata={"correlation_id": "c-9"},
+        )
+    (record,) = exporter.records
+    assert record.ok and record.operation == "edit_image" and record.correlation_id == "c-9"
+    assert record.params == {
+        "n": 1,
+        "quality": "low",
+        "input_images": 2,
+        "input_image_bytes": len(PHOTO) + len(JPEG),
+        "input_image_sizes": ["16x16", None],
+        "mask": True,
+        "images": 1,
+        "media_types": ["image/png"],
+        "image_bytes": len(r.images[0].data or b""),
+        "image_sizes": ["8x8"],
+        "extra": {"input_fidelity": "high"},
+    }
+    assert record.messages[0].text == HAT and record.text == "1 image"
+    assert "PNG" not in repr(record) and record.cost == r.cost
+
+
+@pytest.mark.anyio
+async def test_the_log_line_and_metrics_name_the_edit() -> None:
+    with capture_call_log() as out:
+        async with client(FakePlugin()) as c:
+            await c.edit_image("fake/gpt-image-1", HAT, image=PHOTO)
+    (line,) = call_log_lines(out)
+    assert (line["operation"], line["images"]) == ("edit_image", 1)
+    record = relaykit.CallRecord(
+        id="r",
+        started_at=0.0,
+        operation="edit_image",
+        provider="openai",
+        model_requested="openai/gpt-image-1",
+        model="gpt-image-1",
+        streamed=False,
+        usage=Usage(300, 4160),
+        latency=0.1,
+    )
+    found = [o for o in observe(record) if o.instrument.name == "gen_ai.client.token.usage"]
+    assert sorted(o.value for o in found) == [300.0, 4160.0]
+
+
+class _Tracing(RecordingExporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+
+@pytest.mark.anyio
+async def test_an_edit_is_one_span_named_for_it_without_content() -> None:
+    tracing = _Tracing()
+    async with client(FakePlugin(), tracing, telemetry={"capture_content": True}) as c:
+        await c.edit_image("fake/gpt-image-1", "a secret hat", image=[PHOTO, PHOTO], mask=MASK)
+    (span,) = tracing.finished()
+    assert span.name == "edit_image gpt-image-1"
+    a = dict(span.attributes or {})
+    assert (a["gen_ai.operation.name"], a["gen_ai.output.type"]) == ("edit_image", "image")
+    assert (a["relaykit.image.inputs"], a["relaykit.image.mask"]) == (2, True)
+    assert not any("secret" in str(value) for value in a.values())
+    tracing.tracer_provider.shutdown()
+
+
+@pytest.mark.anyio
+async def test_a_closed_client_refuses() -> None:
+    c = client(FakePlugin())
+    async with c:
+        pass
+    with pytest.raises(relaykit.ClientClosedError):
+        await c.edit_image("fake/gpt-image-1", HAT, image=PHOTO)
