@@ -46,6 +46,9 @@ _EXPORTS = {
     "GeneratedImage": "image_generation",
     "SpeechRequest": "speech",
     "SpeechResponse": "speech",
+    "ModerationRequest": "moderation",
+    "ModerationResponse": "moderation",
+    "ModerationResult": "moderation",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -109,6 +112,9 @@ __all__ = [
     "Message",
     "ModelInfo",
     "ModelPrice",
+    "ModerationRequest",
+    "ModerationResponse",
+    "ModerationResult",
     "NotFoundError",
     "OutputValidationError",
     "ProviderSettings",
@@ -211,6 +217,7 @@ if TYPE_CHECKING:
         ToolCall,
         ToolResultPart,
     )
+    from .moderation import ModerationRequest, ModerationResponse, ModerationResult
     from .protocols import CallRecord, ProviderSettings
     from .request import ChatRequest, Reasoning, ResponseFormat, Tool, ToolChoice
     from .rerank import RerankRequest, RerankResponse, RerankResult
