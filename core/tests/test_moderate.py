@@ -120,7 +120,7 @@ def test_flagged_categories_come_highest_score_first() -> None:
         ("", {}, "input is empty: the providers refuse blank texts"),
         (["fine", "  "], {}, r"input\[1\] is empty"),
         (None, {}, "input must be a string or a list of strings"),
-        (b"raw", {}, "input are bytes: moderation takes text"),
+        (b"raw", {}, "input is bytes: moderation takes text"),
         ([relaykit.ImagePart(url="https://x/y.png")], {}, "images are not sent to moderation"),
         (["fine"], {"thresold": 0.5}, "unknown parameter 'thresold' for moderate"),
         (["fine"], {"timeout": -1}, "`timeout` must be a positive number"),

@@ -103,8 +103,9 @@ def coerce_inputs(
     if isinstance(inputs, str):
         texts: tuple[Any, ...] = (inputs,)
     elif isinstance(inputs, bytes | bytearray):
+        verb = "are" if param.endswith("s") else "is"
         raise InvalidRequestError(
-            f"{param} are bytes: {takes}", param=param, hint="decode them first"
+            f"{param} {verb} bytes: {takes}", param=param, hint="decode them first"
         )
     elif isinstance(inputs, Sequence):
         texts = tuple(inputs)
