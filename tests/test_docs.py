@@ -126,6 +126,12 @@ def test_readme_examples_run(
             "0.10 #0: Invoices are emailed on the first working day of each month.",
             "1 search, USD 0.002",
         ]
+    if "client.moderate" in block:  # the mock flags the threat, under OpenAI's categories
+        assert out.splitlines() == [
+            "ok: Thanks, the fix worked!",
+            "harassment, harassment/threatening, violence: Do that again and I will kill you.",
+            "flagged: True USD 0",
+        ]
     if "radar.png" in block:  # the image went with the tool result
         assert base64.b64encode(PNG) in mock.last_request.body
     if "invoice.pdf" in block:  # the mock saw the PDF and answers its question

@@ -456,3 +456,22 @@ async def test_an_embeddings_call_is_one_span_without_content(tracing: TracingEx
     assert not any("secret text" in str(value) for value in a.values())
     assert dict(failed.attributes or {})["error.type"] == "InvalidRequestError"
     assert failed.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.anyio
+async def test_a_moderation_call_is_one_span_without_content(tracing: TracingExporter) -> None:
+    fake = FakePlugin()
+    async with client([fake, tracing], telemetry={"capture_content": True}) as c:
+        await c.moderate("fake/omni-moderation-latest", ["a secret text", "I will kill you"])
+    (span,) = tracing.finished()
+    assert span.name == "moderate omni-moderation-latest" and span.kind is SpanKind.CLIENT
+    a = dict(span.attributes or {})
+    assert a["gen_ai.operation.name"] == "moderate"
+    assert (a["relaykit.moderation.inputs"], a["relaykit.moderation.flagged"]) == (2, 1)
+    assert list(a["relaykit.moderation.flagged_categories"]) == [
+        "harassment",
+        "harassment/threatening",
+        "violence",
+    ]
+    assert (a["relaykit.cost_usd"], a["gen_ai.response.id"]) == (0.0, "modr-fake")
+    assert not any("secret" in str(value) for value in a.values())

@@ -48,6 +48,9 @@ _EXPORTS = {
     "GeneratedImage": "image_generation",
     "SpeechRequest": "speech",
     "SpeechResponse": "speech",
+    "ModerationRequest": "moderation",
+    "ModerationResponse": "moderation",
+    "ModerationResult": "moderation",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -113,6 +116,9 @@ __all__ = [
     "Message",
     "ModelInfo",
     "ModelPrice",
+    "ModerationRequest",
+    "ModerationResponse",
+    "ModerationResult",
     "NotFoundError",
     "OutputValidationError",
     "ProviderSettings",
@@ -216,6 +222,7 @@ if TYPE_CHECKING:
         ToolCall,
         ToolResultPart,
     )
+    from .moderation import ModerationRequest, ModerationResponse, ModerationResult
     from .protocols import CallRecord, ProviderSettings
     from .request import ChatRequest, Reasoning, ResponseFormat, Tool, ToolChoice
     from .rerank import RerankRequest, RerankResponse, RerankResult

@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from .hedging import _Race
     from .image_generation import ImageResponse
     from .image_inputs import EditableImage
+    from .moderation import ModerationResponse
     from .rerank import RerankResponse
     from .secrets import Secret
     from .speech import SpeechResponse
@@ -101,11 +102,11 @@ class _Call:
     #: an EmbeddingRequest when ``operation`` is ``"embeddings"``, a RerankRequest
     #: when it is ``"rerank"``, a TranscriptionRequest when it is ``"transcribe"``,
     #: an ImageRequest when it is ``"generate_image"``, an ImageEditRequest when it is
-    #: ``"edit_image"``, a SpeechRequest when it is
-    #: ``"speak"``; only the code every operation shares (routing, limits,
-    #: attempts) and embedding_call.py, rerank_call.py, transcription_call.py,
-    #: image_generation_call.py or speech_call.py read it then, so the chat path
-    #: keeps its one type
+    #: ``"edit_image"``, a SpeechRequest when it is ``"speak"``, a ModerationRequest
+    #: when it is ``"moderate"``; only the code every operation shares (routing,
+    #: limits, attempts) and embedding_call.py, rerank_call.py, transcription_call.py,
+    #: image_generation_call.py, speech_call.py or moderation_call.py read it then, so
+    #: the chat path keeps its one type
     request: ChatRequest
     targets: tuple[Target, ...]
     started: float
@@ -141,9 +142,9 @@ class _Call:
     #: ``"rerank"`` for :meth:`Client.rerank` (see rerank_call.py),
     #: ``"transcribe"`` for :meth:`Client.transcribe` (see transcription_call.py),
     #: ``"generate_image"`` for :meth:`Client.generate_image` and ``"edit_image"``
-    #: for :meth:`Client.edit_image` (see image_generation_call.py) or ``"speak"``
-    #: for :meth:`Client.speak` (see
-    #: speech_call.py)
+    #: for :meth:`Client.edit_image` (see image_generation_call.py), ``"speak"`` for
+    #: :meth:`Client.speak` (see speech_call.py) or ``"moderate"`` for
+    #: :meth:`Client.moderate` (see moderation_call.py)
     operation: str = "chat"
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
@@ -723,6 +724,27 @@ class Client:
 
         return await speak(self, model, text, dict(params))
 
+    async def moderate(
+        self, model: str, input: str | Sequence[str], **params: Any
+    ) -> ModerationResponse:
+        """Classify ``input`` (a text or a list of texts) with ``model``: is each harmful,
+        and how.
+
+        The response's ``results`` hold one :class:`relaykit.ModerationResult` per
+        text, in order: ``flagged``, each category's verdict (``categories``) and
+        score (``scores``) under the vendor's own category names (OpenAI's
+        ``harassment/threatening``, Mistral's ``hate_and_discrimination``), and
+        ``flagged_categories``; ``response.flagged`` says whether any text was.
+        Parameters: ``timeout``, ``metadata`` and ``extra`` (merged into the
+        provider's request body). Retries, breakers, routes (without hedging),
+        rate limits, budgets, cost, traces, metrics and the call log work as for
+        :meth:`chat`; the record's messages are the texts, and it keeps what was
+        flagged. Text only: images are refused before sending.
+        """
+        from .moderation_call import moderate
+
+        return await moderate(self, model, input, dict(params))
+
     @property
     def _embedding_cache(self) -> EmbeddingCache:
         if self._vectors is None:
@@ -879,6 +901,10 @@ class Client:
                         from .image_generation_call import send_image_request
 
                         response = await send_image_request(provider, request, target)  # type: ignore[assignment,arg-type]
+                    elif call.operation == "moderate":
+                        from .moderation_call import send_moderation
+
+                        response = await send_moderation(provider, request, target)  # type: ignore[assignment,arg-type]
                     else:
                         from .speech_call import send_speech
 
@@ -1015,7 +1041,7 @@ class Client:
             from .speech import speech_cost
 
             cost = speech_cost(price, call.request, response)  # type: ignore[arg-type]
-        else:  # embeddings, and a rerank billed by the token
+        else:  # embeddings, moderation, and a rerank billed by the token
             cost = price.cost(response.usage)
         call.priced = (response.usage, target, cost)
         return _ZERO if cost is None else cost
@@ -1441,6 +1467,10 @@ class Client:
             from .image_generation_call import record_fields as image_fields
 
             return image_fields(self, call, target)
+        if call.operation == "moderate":
+            from .moderation_call import record_fields as moderation_fields
+
+            return moderation_fields(self, call, target)
         from .speech_call import record_fields as speech_fields
 
         return speech_fields(self, call, target)
@@ -1565,6 +1595,7 @@ class Client:
         | TranscriptionResponse
         | ImageResponse
         | SpeechResponse
+        | ModerationResponse
         | None = None,
         error: RelayError | None = None,
         failed: str | None = None,

@@ -152,8 +152,9 @@ class DefaultsConfig:
     """``[defaults]``: what to use when a caller does not say: the CLI's chat
     ``model``, its ``embedding_model`` (``relaykit embed``), its
     ``rerank_model`` (``relaykit rerank``), its ``transcription_model``
-    (``relaykit transcribe``), its ``image_model`` (``relaykit image``) and its
-    ``speech_model`` (``relaykit speak``)."""
+    (``relaykit transcribe``), its ``image_model`` (``relaykit image``), its
+    ``speech_model`` (``relaykit speak``) and its ``moderation_model``
+    (``relaykit moderate``)."""
 
     model: str | None = None
     embedding_model: str | None = None
@@ -161,6 +162,7 @@ class DefaultsConfig:
     transcription_model: str | None = None
     image_model: str | None = None
     speech_model: str | None = None
+    moderation_model: str | None = None
 
 
 @attrs.frozen

@@ -92,35 +92,42 @@ PARAMS = ("dimensions", "input_type", "timeout", "metadata", "extra")
 _INPUT_TYPES = ("query", "document")
 
 
-def coerce_inputs(inputs: str | Sequence[str]) -> tuple[str, ...]:
-    """``inputs`` as a tuple of texts; a typed error naming the first that is not one."""
+def coerce_inputs(
+    inputs: str | Sequence[str], *, param: str = "inputs", takes: str = "embeddings take text"
+) -> tuple[str, ...]:
+    """``inputs`` as a tuple of texts; a typed error naming the first that is not one.
+
+    ``param`` is the argument's name in the errors (moderation's is ``input``),
+    ``takes`` what the call reads (``"moderation takes text"``).
+    """
     if isinstance(inputs, str):
         texts: tuple[Any, ...] = (inputs,)
     elif isinstance(inputs, bytes | bytearray):
+        verb = "are" if param.endswith("s") else "is"
         raise InvalidRequestError(
-            "inputs are bytes: embeddings take text", param="inputs", hint="decode them first"
+            f"{param} {verb} bytes: {takes}", param=param, hint="decode them first"
         )
     elif isinstance(inputs, Sequence):
         texts = tuple(inputs)
     else:
         raise InvalidRequestError(
-            f"inputs must be a string or a list of strings, not {type(inputs).__name__}",
-            param="inputs",
+            f"{param} must be a string or a list of strings, not {type(inputs).__name__}",
+            param=param,
         )
     if not texts:
         raise InvalidRequestError(
-            "inputs is empty: pass a string or a list of at least one string", param="inputs"
+            f"{param} is empty: pass a string or a list of at least one string", param=param
         )
     for i, text in enumerate(texts):
-        where = "inputs" if isinstance(inputs, str) else f"inputs[{i}]"
+        where = param if isinstance(inputs, str) else f"{param}[{i}]"
         if not isinstance(text, str):
             raise InvalidRequestError(
-                f"{where} is a {type(text).__name__}, not a string: embeddings take text",
+                f"{where} is a {type(text).__name__}, not a string: {takes}",
                 param=where,
             )
         if not text.strip():
             # Every vendor refuses an empty text (OpenAI: "'$.input' is invalid"),
-            # and a blank one has no meaning to embed.
+            # and a blank one has no meaning to embed or to moderate.
             raise InvalidRequestError(
                 f"{where} is empty: the providers refuse blank texts",
                 param=where,

@@ -24,6 +24,7 @@ from .secrets import scrub
 if TYPE_CHECKING:
     from .embeddings import EmbeddingResponse
     from .image_generation import ImageResponse
+    from .moderation import ModerationResponse
     from .rerank import RerankResponse
     from .response import ChatResponse
     from .speech import SpeechResponse
@@ -132,7 +133,8 @@ def add_response_fields(
     | RerankResponse
     | TranscriptionResponse
     | ImageResponse
-    | SpeechResponse,
+    | SpeechResponse
+    | ModerationResponse,
 ) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
@@ -169,3 +171,6 @@ def add_response_fields(
     audio = getattr(response, "audio", None)  # a speech's: its size, never its bytes
     if audio is not None:
         fields["audio_bytes"] = len(audio)
+    flagged = getattr(response, "flagged", None)  # a moderation's verdict, never the texts
+    if flagged is not None:
+        fields["flagged"] = flagged

@@ -99,7 +99,14 @@ class Provider(Protocol):
       without it). A plugin refuses unsent, with an
       :class:`~relaykit.InvalidRequestError` without a status, what its service
       cannot take (a text over its length limit, instructions for a model
-      without them).
+      without them);
+    - ``async moderate(request: ModerationRequest) -> ModerationResponse``, one
+      :class:`~relaykit.ModerationResult` per ``request.inputs``, in order
+      (:func:`relaykit.moderation.moderation_result` builds one from a vendor's
+      category maps), the categories under the vendor's own names, with the
+      input tokens the vendor billed where it says (:meth:`relaykit.Client.moderate`
+      refuses a provider without it, refuses an answer with a result too many or
+      too few, and estimates tokens the vendor does not report).
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -1,7 +1,8 @@
 """What the calls that are not chats share: embeddings (:mod:`relaykit.embedding_call`),
 rerank (:mod:`relaykit.rerank_call`), transcriptions
 (:mod:`relaykit.transcription_call`), image generations
-(:mod:`relaykit.image_generation_call`) and speech (:mod:`relaykit.speech_call`).
+(:mod:`relaykit.image_generation_call`), speech (:mod:`relaykit.speech_call`) and
+moderation (:mod:`relaykit.moderation_call`).
 
 Each is one request and one answer, through the chat pipeline's routing,
 limits and attempts; what differs is the request, the answer and how each is
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .client import Client, _Call
     from .embeddings import EmbeddingResponse
     from .image_generation import ImageResponse
+    from .moderation import ModerationResponse
     from .rerank import RerankResponse
     from .speech import SpeechResponse
     from .transcription import TranscriptionResponse
@@ -44,8 +46,8 @@ calls_log = logging.getLogger("relaykit.calls")
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
     """``provider``'s optional method ``name`` (``embed``, ``rerank``, ``transcribe``,
-    ``generate_image``, ``speak``), or the typed refusal naming what the provider lacks (``api``)
-    and who has it (``hint``).
+    ``generate_image``, ``speak``, ``moderate``), or the typed refusal naming what the
+    provider lacks (``api``) and who has it (``hint``).
 
     The refusal has no status: nothing was sent, so a rate limit gets all of the
     call back, and a route falls back to its next deployment.
@@ -150,7 +152,8 @@ async def finish(
     | RerankResponse
     | TranscriptionResponse
     | ImageResponse
-    | SpeechResponse,
+    | SpeechResponse
+    | ModerationResponse,
     trace: Callable[[], None],
     *,
     text: str = "",

@@ -20,6 +20,7 @@ from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError
 from .events import StreamEvent
 from .image_generation import ImageResponse
+from .moderation import ModerationResponse
 from .rerank import RerankResponse
 from .response import ChatResponse, ModelInfo, TokenCount
 from .speech import SpeechResponse
@@ -170,6 +171,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.speak`."""
         portal, client = self._ready()
         return portal.call(lambda: client.speak(model, text, **params))
+
+    def moderate(self, model: str, input: str | Sequence[str], **params: Any) -> ModerationResponse:
+        """Blocking :meth:`relaykit.Client.moderate`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.moderate(model, input, **params))
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

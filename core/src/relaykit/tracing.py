@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .embeddings import EmbeddingResponse
     from .image_generation import ImageResponse
+    from .moderation import ModerationResponse
     from .provider_registry import ProviderRegistry
     from .redaction import RedactionChain
     from .rerank import RerankResponse
@@ -280,6 +281,30 @@ class CallTracer:
             attributes["relaykit.audio.seconds"] = seconds
         self._end_single(call, response, attributes)
 
+    def start_moderate(self, call: _Call) -> Any:
+        """Start the span of a moderation call: ``moderate {model}``.
+
+        The conventions name no operation for moderation: ``moderate`` is
+        relaykit's, as ``rerank`` is. How many texts go on it; no content, even
+        with ``capture_content`` (the conventions give texts that are no
+        messages no attribute).
+        """
+        request: Any = call.request  # a ModerationRequest (see _Call.request)
+        return self._start_single(call, {"relaykit.moderation.inputs": len(request.inputs)})
+
+    def finish_moderate(self, call: _Call, response: ModerationResponse) -> None:
+        """Record a moderation call's answer (model, how many inputs were flagged and for
+        which categories, cost) and end its span."""
+        attributes: dict[str, Any] = {
+            "relaykit.moderation.flagged": sum(1 for r in response.results if r.flagged),
+        }
+        categories = response.flagged_categories
+        if categories:
+            attributes["relaykit.moderation.flagged_categories"] = list(categories)
+        if response.id:
+            attributes["gen_ai.response.id"] = response.id
+        self._end_single(call, response, attributes)
+
     def _start_single(self, call: _Call, attributes: dict[str, Any]) -> Any:
         """Start the span of a call that is not a chat, ``{operation} {model}`` on its
         first deployment, with the conventions' attributes and ``attributes``."""
@@ -304,7 +329,8 @@ class CallTracer:
         | RerankResponse
         | TranscriptionResponse
         | ImageResponse
-        | SpeechResponse,
+        | SpeechResponse
+        | ModerationResponse,
         attributes: dict[str, Any],
     ) -> None:
         """Record what every answer has (model, input tokens, attempts, cost) and

@@ -88,6 +88,7 @@ class TestOpenAIOverAiohttp(TransportChecks, TranscriptionContract):
                 transcription_model="openai/whisper-1",  # a multipart upload
                 image_model="openai/gpt-image-1",  # base64 images back
                 speech_model="openai/tts-1",  # raw audio bytes back
+                moderation_model="openai/omni-moderation-latest",
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
@@ -107,6 +108,7 @@ class TestOpenAIOverHttpx(TransportChecks, TranscriptionContract):
                 transcription_model="openai/whisper-1",  # a multipart upload
                 image_model="openai/gpt-image-1",  # base64 images back
                 speech_model="openai/tts-1",  # raw audio bytes back
+                moderation_model="openai/omni-moderation-latest",
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )

@@ -50,6 +50,7 @@ class TestOpenAI(
                 transcription_model="openai/gpt-4o-mini-transcribe",
                 image_model="openai/gpt-image-1",
                 speech_model="openai/gpt-4o-mini-tts",
+                moderation_model="openai/omni-moderation-latest",
             )
 
 
@@ -111,6 +112,7 @@ class TestOpenAIResponses(ProviderContract):
                 transcription_model="openai/whisper-1",
                 image_model="openai/gpt-image-1-mini",
                 speech_model="openai/tts-1",
+                moderation_model="openai/text-moderation-latest",
             )
 
 

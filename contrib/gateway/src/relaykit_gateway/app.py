@@ -26,6 +26,7 @@ from relaykit import (
     EmbeddingResponse,
     ImageResponse,
     InvalidRequestError,
+    ModerationResponse,
     RelayError,
     RerankResponse,
     SpeechResponse,
@@ -42,6 +43,7 @@ from .keys import GatewayKeys
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
 from .openai_images import images_body, parse_image_edit, parse_image_generation
+from .openai_moderations import moderation_body, parse_moderation
 from .openai_speech import parse_speech
 from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
@@ -87,6 +89,8 @@ _IMAGES = frozenset(("/v1/images/generations", "/images/generations"))
 _IMAGE_EDITS = frozenset(("/v1/images/edits", "/images/edits"))
 #: OpenAI's text to speech (the audio's bytes out): answered by Client.speak
 _SPEECH = frozenset(("/v1/audio/speech", "/audio/speech"))
+#: OpenAI's moderation: answered by Client.moderate
+_MODERATIONS = frozenset(("/v1/moderations", "/moderations"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
@@ -118,7 +122,8 @@ class _HungUp(Exception):
 
 class Gateway:
     """An ASGI app serving OpenAI's Chat Completions, Responses, Embeddings, speech to
-    text and image generation APIs, Anthropic's Messages API and Cohere's Rerank API.
+    text, image generation, text to speech and Moderations APIs, Anthropic's Messages
+    API and Cohere's Rerank API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
@@ -146,6 +151,9 @@ class Gateway:
     - ``POST /v1/audio/speech``: OpenAI's text to speech (the audio's bytes out,
       whole), answered by :meth:`relaykit.Client.speak` (see
       :mod:`relaykit_gateway.openai_speech`);
+    - ``POST /v1/moderations``: OpenAI's moderation (text only), answered by
+      :meth:`relaykit.Client.moderate` under the judging vendor's category names
+      (see :mod:`relaykit_gateway.openai_moderations`);
     - ``POST /v1/messages/count_tokens`` and ``POST /v1/responses/input_tokens``:
       the two APIs' token counters, answered by :meth:`relaykit.Client.count_tokens`
       (an estimate, said by an ``x-relaykit-estimated: true`` header, where the
@@ -256,9 +264,12 @@ class Gateway:
         images = path in _IMAGES
         edits = path in _IMAGE_EDITS
         speech = path in _SPEECH
-        # Anthropic has no embeddings, rerank, speech or image API: its header does
-        # not change their shape
-        vendorless = embeddings or rerank or transcriptions or images or edits or speech
+        moderations = path in _MODERATIONS
+        # Anthropic has no embeddings, rerank, speech, image or moderation API: its
+        # header does not change their shape
+        vendorless = (
+            embeddings or rerank or transcriptions or images or edits or speech or moderations
+        )
         shape: Dialect = (
             dialect
             or counter
@@ -300,6 +311,9 @@ class Gateway:
             elif speech and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._speak(body, caller, headers, receive, send)
+            elif moderations and scope["method"] == "POST":
+                body = await self._body(receive, headers)
+                await self._moderate(body, caller, headers, receive, send)
             elif dialect or counter or vendorless or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
@@ -309,7 +323,8 @@ class Gateway:
                     " POST /v1/responses, POST /v1/messages, their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
-                    " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech"
+                    " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech,"
+                    " POST /v1/moderations"
                     " and GET /v1/models",
                 )
         except _Problem as problem:
@@ -535,6 +550,27 @@ class Gateway:
             reply,
         )
 
+    async def _moderate(
+        self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/moderations``: each text's verdict, in OpenAI's answer shape, with the
+        same caller metadata, trace context and hang-up handling as a chat."""
+        config = self.client.config
+        call = parse_moderation(body, tuple(config.models), config.defaults.moderation_model)
+        self._check_model(caller, call.model)
+        params = _with_caller(call.params, caller, headers)
+
+        async def reply(response: ModerationResponse) -> None:
+            await _send_json(send, 200, moderation_body(response), _answer_headers(response))
+
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.moderate(call.model, call.inputs, **params),
+            reply,
+        )
+
     def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
         """``call`` with the conversation of the response it continues, if it names one
         (after its own instructions: a response's instructions are not carried over).
@@ -689,7 +725,7 @@ async def _answered(
     call: Callable[[], Awaitable[T]],
     reply: Callable[[T], Awaitable[None]],
 ) -> None:
-    """One call that is not a chat (embeddings, rerank, speech, images), watched as
+    """One call that is not a chat (embeddings, rerank, speech, images, moderation), watched as
     :func:`_watched` says: its answer goes out through ``reply``, a relaykit error
     in OpenAI's error shape."""
 
@@ -730,7 +766,8 @@ def _answer_headers(
     | RerankResponse
     | TranscriptionResponse
     | ImageResponse
-    | SpeechResponse,
+    | SpeechResponse
+    | ModerationResponse,
 ) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``), and, as the token counters do, whether the
@@ -741,7 +778,7 @@ def _answer_headers(
     ]
     if response.cost is not None:
         out.append((b"x-relaykit-cost", str(response.cost).encode()))
-    if getattr(response, "tokens_estimated", False):  # embeddings' and rerank's
+    if getattr(response, "tokens_estimated", False):  # embeddings', rerank's, moderation's
         out.append((b"x-relaykit-estimated", b"true"))
     return out
 

@@ -211,11 +211,28 @@ def _preview(record: CallRecord, width: int = 48) -> str:
         return _image_preview(record, width)
     elif record.operation == "speak":
         return _speech_preview(record, width)
+    elif record.operation == "moderate":
+        # The first text, and what was flagged (the scores are not stored).
+        count = record.params.get("inputs", len(record.messages))
+        first = record.messages[0].text if record.messages else ""
+        prompt = f"{first} (+{count - 1} more)" if count > 1 else first
+        answer = _moderation_answer(record) if record.ok else (record.error_message or "")
     else:
         prompt = next((m.text for m in reversed(record.messages) if m.role == "user"), "")
         answer = record.text if record.ok else (record.error_message or "")
     text = " ".join(f"{prompt} → {answer}".split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _moderation_answer(record: CallRecord) -> str:
+    """``1 of 2 flagged (violence, harassment)``, or ``not flagged``."""
+    flagged = record.params.get("flagged", 0)
+    if not flagged:
+        return "not flagged"
+    count = record.params.get("inputs", 1)
+    categories = ", ".join(record.params.get("flagged_categories") or ())
+    verdict = "flagged" if count == 1 else f"{flagged} of {count} flagged"
+    return f"{verdict} ({categories})" if categories else verdict
 
 
 def _transcription_preview(record: CallRecord, width: int) -> str:

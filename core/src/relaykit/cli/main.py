@@ -32,6 +32,7 @@ BUILTIN_COMMANDS = (
     "transcribe",
     "image",
     "speak",
+    "moderate",
     "models",
     "plugins",
     "demo",

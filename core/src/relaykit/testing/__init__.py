@@ -55,6 +55,8 @@ _EXPORTS = {
     "mock_vector": "embedding_vectors",
     "mock_relevance": "rerank_scores",
     "mock_ranking": "rerank_scores",
+    "mock_moderation": "moderation_scores",
+    "mock_flagged": "moderation_scores",
     "mock_embedding_tokens": "embedding_vectors",
     "MOCK_DIMENSIONS": "embedding_vectors",
     "mock_audio": "audio_samples",
@@ -110,9 +112,11 @@ __all__ = [
     "loopback_tls",
     "mock_audio",
     "mock_embedding_tokens",
+    "mock_flagged",
     "mock_image",
     "mock_image_prompt",
     "mock_mask",
+    "mock_moderation",
     "mock_pixel",
     "mock_ranking",
     "mock_relevance",
@@ -146,6 +150,7 @@ if TYPE_CHECKING:
     from .limiters import FROZEN_NOW, MID_PERIOD, LimiterPlugin, frozen_limiter
     from .loopback import Drop, LoopbackServer, Pause, Raw, Request, Reset, Response
     from .memory_storage import MemoryStorage
+    from .moderation_scores import mock_flagged, mock_moderation
     from .openai_mock import OpenAIMock
     from .provider_contract import (
         PDF,

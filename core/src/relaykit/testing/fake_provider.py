@@ -38,6 +38,7 @@ from ..image_generation import (
     ImageResponse,
 )
 from ..messages import ReasoningPart, ToolCall
+from ..moderation import ModerationRequest, ModerationResponse, moderation_result
 from ..protocols import ProviderSettings
 from ..request import ChatRequest
 from ..rerank import RerankRequest, RerankResponse, ranked
@@ -47,6 +48,7 @@ from ..transcription import TranscriptionRequest, TranscriptionResponse
 from .audio_samples import mock_seconds, mock_transcript
 from .embedding_vectors import mock_embedding_tokens, mock_vector
 from .image_samples import mock_image
+from .moderation_scores import mock_flagged, mock_moderation
 from .rerank_scores import mock_ranking
 from .script import Reply, Script
 from .speech_samples import mock_speech
@@ -91,6 +93,8 @@ class FakeProvider:
     TTS_PRICE: ClassVar[ModelPrice] = ModelPrice(
         Decimal(0), Decimal(0), per_character=Decimal("0.000015")
     )
+    #: an ``omni-moderation-*`` or ``text-moderation-*`` model's: free, as OpenAI's
+    FREE_PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal(0), Decimal(0))
     #: the output tokens a token-billed image costs, unless the script says
     IMAGE_TOKENS: ClassVar[int] = 100
     #: the input tokens each image sent to an edit adds, unless the script says
@@ -113,6 +117,7 @@ class FakeProvider:
         self.images: list[ImageRequest] = []
         self.image_edits: list[ImageEditRequest] = []
         self.speeches: list[SpeechRequest] = []
+        self.moderations: list[ModerationRequest] = []
         self.context_window = context_window
 
     def _reply(self, request: ChatRequest) -> Reply:
@@ -143,7 +148,8 @@ class FakeProvider:
         | TranscriptionRequest
         | ImageRequest
         | ImageEditRequest
-        | SpeechRequest,
+        | SpeechRequest
+        | ModerationRequest,
     ) -> None:
         if reply.status >= 400:
             raise error_for_status(
@@ -362,6 +368,33 @@ class FakeProvider:
             id="speech-fake",
         )
 
+    async def moderate(self, request: ModerationRequest) -> ModerationResponse:
+        """Each input judged by :func:`~relaykit.testing.mock_moderation` under OpenAI's
+        categories (``"I will kill you"`` is flagged for ``violence``); the script's
+        next reply may fail the call, delay it, or set its ``input_tokens`` (none by
+        default, as OpenAI counts none)."""
+        self.moderations.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        results = []
+        for text in request.inputs:
+            scores = mock_moderation(text)
+            results.append(
+                moderation_result(
+                    mock_flagged(text),
+                    scores,
+                    applied_input_types=dict.fromkeys(scores, ("text",)),
+                )
+            )
+        return ModerationResponse(
+            results=tuple(results),
+            model=request.model,
+            id="modr-fake",
+            usage=Usage(reply.input_tokens or 0),
+        )
+
     async def list_models(self) -> list[ModelInfo]:
         """One model, priced."""
         return [
@@ -377,7 +410,8 @@ class FakeProvider:
         """USD 1 per million input tokens, 2 per million output tokens (a
         ``rerank-*`` model: :attr:`RERANK_PRICE`; a ``whisper-*`` model:
         :attr:`WHISPER_PRICE`; a ``dall-e-*`` model: :attr:`DALLE_PRICE`; a ``tts-*``
-        model: :attr:`TTS_PRICE`)."""
+        model: :attr:`TTS_PRICE`; an ``omni-moderation-*`` or ``text-moderation-*``
+        model: :attr:`FREE_PRICE`)."""
         # One check for the usual chat model: the call-path benchmarks run on this.
         if not model.startswith(_PRICED_APART):
             return self.PRICE
@@ -387,11 +421,13 @@ class FakeProvider:
             return self.WHISPER_PRICE
         if model.startswith("dall-e"):
             return self.DALLE_PRICE
-        return self.TTS_PRICE
+        if model.startswith("tts"):
+            return self.TTS_PRICE
+        return self.FREE_PRICE
 
 
 #: the model name prefixes priced apart from chat's tokens (see FakeProvider.price)
-_PRICED_APART = ("rerank", "whisper", "dall-e", "tts")
+_PRICED_APART = ("rerank", "whisper", "dall-e", "tts", "omni-moderation", "text-moderation")
 
 
 class _Factory:
@@ -419,6 +455,7 @@ class _Factory:
         provider.images = self._plugin.images
         provider.image_edits = self._plugin.image_edits
         provider.speeches = self._plugin.speeches
+        provider.moderations = self._plugin.moderations
         self._plugin.instances.append(provider)
         return provider
 
@@ -439,7 +476,8 @@ class FakePlugin:
         #: (``rerank = None`` for a provider without rerank, a batching ``embed``,
         #: ``transcribe = None`` for one without speech to text, ``generate_image =
         #: None`` for one without images, ``edit_image = None`` for one that cannot
-        #: edit them, ``speak = None`` for one without speech)
+        #: edit them, ``speak = None`` for one without speech, ``moderate = None`` for
+        #: one without moderation)
         self.provider = provider
         self.__name__ = f"fake-plugin-{type}"
         self.script = Script()
@@ -456,6 +494,8 @@ class FakePlugin:
         self.image_edits: list[ImageEditRequest] = []
         #: the text to speech requests the fake providers received, in order
         self.speeches: list[SpeechRequest] = []
+        #: the moderation requests the fake providers received, in order
+        self.moderations: list[ModerationRequest] = []
         self.instances: list[FakeProvider] = []
 
     @hookimpl

@@ -20,7 +20,8 @@ speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
 edits, ``POST /v1/images/edits``, a multipart form; and the images it answers
 as URLs, ``GET /v1/mock-images/ID.png``) by
 :mod:`.openai_images`; text to speech (``POST /v1/audio/speech``, answered with
-the audio's bytes) by :mod:`.openai_speech`.
+the audio's bytes) by :mod:`.openai_speech`; moderation (``POST /v1/moderations``,
+in Mistral's shape for a ``mistral-moderation-*`` model) by :mod:`.openai_moderations`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import anyio
 from . import (
     openai_embeddings,
     openai_images,
+    openai_moderations,
     openai_rerank,
     openai_responses,
     openai_speech,
@@ -119,6 +121,8 @@ class OpenAIMock(VendorMock):
             return await self._image_edits(request)
         if request.method == "POST" and request.path == "/v1/audio/speech":
             return await self._speech(request)
+        if request.method == "POST" and request.path == "/v1/moderations":
+            return await self._moderations(request)
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -334,6 +338,25 @@ class OpenAIMock(VendorMock):
         media_type, audio = openai_speech.render(body)
         headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
         return Response(200, {"content-type": media_type, **headers}, audio)
+
+    async def _moderations(self, request: Request) -> Response:
+        """Each text judged (:mod:`.openai_moderations`); the script's next reply may fail
+        the request or delay it."""
+        try:
+            sent = json.loads(request.body)
+        except ValueError:
+            sent = None
+        try:
+            model, texts = openai_moderations.validate(sent)
+        except openai_responses.Refusal as e:
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
+        reply = self.script.next(Reply())
+        failed = await _fault(reply)
+        if failed is not None:
+            return failed
+        self._n += 1
+        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        return Response.json(openai_moderations.render(model, texts, self._n), headers=headers)
 
     def _image_file(self, path: str) -> Response:
         """An image the mock answered as a URL (its query, the signature, is not checked)."""

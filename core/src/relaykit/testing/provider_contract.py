@@ -53,6 +53,7 @@ from relaykit import (
 from .audio_samples import mock_audio, mock_transcript
 from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
 from .image_samples import mock_image_prompt, mock_pixel
+from .moderation_scores import mock_flagged, mock_moderation
 from .rerank_scores import mock_relevance
 from .script import Reply
 from .speech_samples import mock_speech_text
@@ -157,6 +158,12 @@ class Harness:
     #: a format the speech model gives besides ``wav``, the one the speech suite
     #: asks for where it names none (OpenAI's default ``mp3``; Gemini's ``pcm``)
     speech_format: str = "mp3"
+    #: a model id the provider moderates texts with (``provider/model``), or
+    #: ``None`` when its API has no moderation: the contract then checks the typed
+    #: refusal. The mock judges each text with
+    #: :func:`~relaykit.testing.mock_moderation` under the vendor's categories
+    #: (``"I will kill you"`` flags a violence category at OpenAI and Mistral).
+    moderation_model: str | None = None
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -697,6 +704,27 @@ class ProviderContract:
         assert "bytes wav" in repr(r) and repr(r.audio[:16]) not in repr(r)
         assert r.provider == harness.speech_model.split("/", 1)[0] and r.model
         assert r.latency is not None and r.latency > 0
+
+    # -- moderation -----------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_moderate_judges_each_text_in_order(self, harness: Harness) -> None:
+        texts = ["What a lovely day for a walk", "I will kill you"]
+        async with self.client(harness) as client:
+            if harness.moderation_model is None:
+                with pytest.raises(InvalidRequestError, match="no moderation API"):
+                    await client.moderate(harness.model, texts)
+                assert not harness.mock.requests, "a refused moderation must not be sent"
+                return
+            r = await client.moderate(harness.moderation_model, texts)
+        safe, threat = r.results
+        assert not safe.flagged and threat.flagged and r.flagged
+        assert threat.flagged_categories, "a flagged text names its categories"
+        # the vendor's own category names, verdicts and scores, read as the mock sent them
+        assert dict(threat.scores) == mock_moderation(texts[1], tuple(threat.scores))
+        assert dict(threat.categories) == mock_flagged(texts[1], tuple(threat.categories))
+        assert r.provider == harness.moderation_model.split("/", 1)[0] and r.model
+        assert r.usage.input_tokens > 0 and r.latency is not None and r.latency > 0
 
     # -- models ----------------------------------------------------------------
 

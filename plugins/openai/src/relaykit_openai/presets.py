@@ -10,6 +10,7 @@ refuses before sending. Speech to text likewise: Groq, Together, Mistral and
 vLLM serve ``/audio/transcriptions``; the others refuse. Image generation
 likewise: xAI and Together serve ``/images/generations``; the others refuse.
 Image edits (``/images/edits``) are OpenAI's alone here: every preset refuses them.
+Moderation: only Mistral serves ``/moderations``; the others refuse.
 Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
@@ -113,6 +114,11 @@ _IMAGES: dict[str, ImageStyle] = {"xai": "xai", "together": "together"}
 #: has checked: a server of your own that serves OpenAI's may use type = "openai"
 #: with its base_url). Their presets refuse unsent.
 _SPEECH = frozenset({"groq"})
+#: services that moderate texts at ``POST /moderations`` (see .moderation): Mistral
+#: (mistral-moderation-latest, in OpenAI's request shape; its guardrailing guide).
+#: Groq and Together moderate through chat models (Llama Guard) instead, and the
+#: others document no moderation API: their presets refuse unsent.
+_MODERATION = frozenset({"mistral"})
 #: how each service takes ``reasoning=`` when not by ``reasoning_effort`` (see
 #: .reasoning): OpenRouter's own object; DeepSeek and Mistral pick thinking by
 #: model, so their presets refuse the setting unsent
@@ -130,7 +136,7 @@ def preset(
 ) -> type[OpenAIProvider]:
     """A provider type for an OpenAI-compatible service (one not listed here
     embeds, asking for vectors as JSON numbers, and has no rerank, no speech
-    to text, no image generation or editing and no text to speech)."""
+    to text, no image generation or editing, no text to speech and no moderation)."""
 
     class Preset(OpenAIProvider):
         type: ClassVar[str] = name
@@ -165,6 +171,8 @@ def preset(
     if name not in _SPEECH:
         Preset.speak = None  # type: ignore[assignment,method-assign]
     Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
+    if name not in _MODERATION:
+        Preset.moderate = None  # type: ignore[assignment,method-assign]
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL

@@ -142,6 +142,11 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "tts-1": (None, _per_character("0.000015")),
     "tts-1-hd": (None, _per_character("0.00003")),
     "gpt-4o-mini-tts": (None, _per_character("0.000016")),
+    # moderation: "The moderation endpoint is free to use" (OpenAI's moderation
+    # guide), so a call costs USD 0, not an unknown amount. Prefixes: the aliases
+    # (omni-moderation-latest) and the snapshots (omni-moderation-2024-09-26).
+    "omni-moderation": (None, _p("0", "0")),
+    "text-moderation": (None, _p("0", "0")),
 }
 
 

@@ -18,6 +18,8 @@ from relaykit import (
     ImageResponse,
     ModelInfo,
     ModelPrice,
+    ModerationRequest,
+    ModerationResponse,
     ProviderSettings,
     RerankRequest,
     RerankResponse,
@@ -99,6 +101,11 @@ class OpenAIProvider:
     OpenAI (gpt-4o-mini-tts, tts-1, tts-1-hd) and Groq (the others refuse
     unsent); see :mod:`relaykit_openai.speech`.
 
+    Moderation (:meth:`relaykit.Client.moderate`): ``POST /moderations`` for
+    OpenAI (omni-moderation-latest, text-moderation-latest; free) and Mistral
+    (mistral-moderation-latest; the other presets refuse unsent); see
+    :mod:`relaykit_openai.moderation`.
+
     Rerank: OpenAI has none, so ``rerank`` is ``None`` and
     :meth:`relaykit.Client.rerank` refuses it with a typed error before sending
     anything; the compatible presets whose service ranks documents at
@@ -178,6 +185,7 @@ class OpenAIProvider:
         self._images_url = f"{settings.base_url}/images/generations"
         self._edits_url = f"{settings.base_url}/images/edits"
         self._speech_url = f"{settings.base_url}/audio/speech"
+        self._moderations_url = f"{settings.base_url}/moderations"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
@@ -469,6 +477,15 @@ class OpenAIProvider:
             self._name,
             request,
             openai=self.speech_limits,
+        )
+
+    async def moderate(self, request: ModerationRequest) -> ModerationResponse:
+        """``POST /moderations``: one verdict per text of ``request.inputs``, in order,
+        under the vendor's own category names (see :mod:`relaykit_openai.moderation`)."""
+        from . import moderation  # loaded on first use, as the embeddings module
+
+        return await moderation.moderate(
+            self._http, self._moderations_url, self._headers, self._name, request
         )
 
     async def list_models(self) -> list[ModelInfo]:

@@ -1,0 +1,170 @@
+""":meth:`relaykit.Client.moderate`: the chat pipeline's steps, for a moderation call.
+
+validate -> redact outbound -> route -> rate-limit reserve -> breaker ->
+retry(provider moderate with timeouts) -> cost -> reconcile limits -> span,
+metrics and log record -> return.
+
+As for rerank (:mod:`relaykit.rerank_call`), everything but the first and last
+steps is the chat call's own code; routes work as for chat but do not hedge,
+and nothing is cached (a verdict is cheap, and the texts moderated are rarely
+the same twice). Records keep the texts (redacted as content is) and, from
+the answer, how many inputs were flagged and for which categories.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import single_calls
+from .embeddings import estimate_tokens
+from .errors import ClientClosedError, RelayError
+from .moderation import (
+    ModerationRequest,
+    ModerationResponse,
+    build_moderation_request,
+    input_size,
+)
+from .protocols import Provider
+from .response import Usage
+from .routing import Target
+from .single_calls import answer, capability, finish, new_call, run_call
+from .validation import check_chars
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+
+_WHO_MODERATES = (
+    "moderate with a provider that has a moderation API: openai (omni-moderation-latest,"
+    " text-moderation-latest), or the OpenAI-compatible mistral (mistral-moderation-latest)"
+)
+
+
+async def send_moderation(
+    provider: Provider, request: ModerationRequest, target: Target
+) -> ModerationResponse:
+    """``provider.moderate(request)``, checked: a typed refusal when the provider has no
+    moderation API, or when its answer has not one result per input; an estimate of
+    the input tokens when the answer does not count them."""
+    moderate = capability(provider, "moderate", target, "moderation", _WHO_MODERATES)
+    response: ModerationResponse = await moderate(request)
+    if len(response.results) != len(request.inputs):
+        # Results are matched to inputs by position: a short answer would pin a
+        # verdict on the wrong text.
+        raise RelayError(
+            f"{target.provider} answered {len(response.results)} moderation results for"
+            f" {len(request.inputs)} inputs",
+            provider=target.provider,
+            model=target.model,
+            hint="this is a bug in the provider plugin or the service: report it",
+        )
+    if not response.usage.input_tokens:
+        # Neither OpenAI nor Mistral counts tokens: estimated, so that token limits
+        # still count the texts.
+        response = attrs.evolve(
+            response, usage=Usage(estimate_tokens(request.inputs)), tokens_estimated=True
+        )
+    return response
+
+
+async def moderate(
+    client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
+) -> ModerationResponse:
+    """Run one moderation call through ``client``'s pipeline (see the module docstring)."""
+    call = _start(client, model, inputs, params)
+    return await run_call(client, call, lambda: _run(client, call))
+
+
+def _start(
+    client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
+) -> _Call:
+    if client._closed:
+        raise ClientClosedError("this client is closed")
+    targets = client._router.plan(model)
+    request = build_moderation_request(targets[0].model, inputs, params)
+    size = input_size(request)
+    check_chars(
+        size,
+        client.config.validation.max_chars,
+        "the inputs carry",
+        "input",
+        "moderate fewer or shorter texts at a time",
+    )
+    if client._outbound is not None:
+        # Outbound redaction keeps PII from the provider, which then judges the
+        # placeholders: what the operator who turned it on asked for. The results
+        # are matched to inputs by position, so nothing needs restoring.
+        request = attrs.evolve(request, inputs=tuple(map(client._outbound.redact, request.inputs)))
+    call = new_call(client, model, request, targets, size, "moderate")
+    if client._tracer is not None:
+        call.span = client._tracer.start_moderate(call)
+    return call
+
+
+async def _run(client: Client, call: _Call) -> ModerationResponse:
+    response: ModerationResponse
+    response, target = await answer(client, call)
+    priced = call.priced
+    if priced is not None and priced[0] is response.usage and priced[1] == target:
+        cost = priced[2]  # worked out already, to settle a budget
+    else:
+        price = client._price(target, response.model)
+        cost = price.cost(response.usage) if price is not None else None
+    response = attrs.evolve(
+        response,
+        provider=target.provider,
+        model=response.model or target.model,
+        latency=time.monotonic() - call.started,
+        cost=cost,
+        attempts=call.attempts,
+    )
+    tracer: Any = client._tracer  # there is one when the call has a span
+    await finish(
+        client,
+        call,
+        target,
+        response,
+        lambda: tracer.finish_moderate(call, response),
+        params=answer_params(response),
+    )
+    return response
+
+
+def _request(call: _Call) -> ModerationRequest:
+    """The moderation call's request (see ``_Call.request``)."""
+    request: Any = call.request
+    return request  # type: ignore[no-any-return]
+
+
+def answer_params(response: ModerationResponse) -> dict[str, Any]:
+    """What a record adds to its parameters from ``response``: how many inputs were
+    flagged, and the categories any was flagged for (the vendor's names)."""
+    return {
+        "flagged": sum(1 for r in response.results if r.flagged),
+        "flagged_categories": list(response.flagged_categories),
+    }
+
+
+def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of a moderation call has (``Client._record_fields``'s).
+
+    With content on, its messages are the inputs (one user message each), so
+    ``relaykit logs`` shows and searches them as a chat's. Its parameters:
+    ``inputs`` (how many), ``timeout``, and with content, ``extra`` and
+    metadata; a successful call's add what was flagged (:func:`answer_params`).
+    """
+    request = _request(call)
+    return single_calls.record_fields(
+        client,
+        call,
+        target,
+        texts=request.inputs,
+        params={"inputs": len(request.inputs)},
+        timeout=request.timeout,
+        extra=request.extra,
+        metadata=request.metadata,
+    )
