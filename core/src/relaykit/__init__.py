@@ -46,6 +46,8 @@ _EXPORTS = {
     "GeneratedImage": "image_generation",
     "SpeechRequest": "speech",
     "SpeechResponse": "speech",
+    "SpeechStream": "speech_stream",
+    "TranscriptionStream": "transcription_stream",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -128,6 +130,7 @@ __all__ = [
     "Secret",
     "SpeechRequest",
     "SpeechResponse",
+    "SpeechStream",
     "StreamError",
     "StreamEvent",
     "StreamStart",
@@ -142,6 +145,7 @@ __all__ = [
     "ToolResultPart",
     "TranscriptionRequest",
     "TranscriptionResponse",
+    "TranscriptionStream",
     "UntrustedCertificateError",
     "Usage",
     "UsageUpdate",
@@ -218,7 +222,9 @@ if TYPE_CHECKING:
     from .secrets import Secret
     from .serialization import converter, from_json, to_json
     from .speech import SpeechRequest, SpeechResponse
+    from .speech_stream import SpeechStream
     from .sse import SSEDecoder
     from .stream import ChatStream
     from .sync_client import SyncClient
     from .transcription import TranscriptionRequest, TranscriptionResponse
+    from .transcription_stream import TranscriptionStream
