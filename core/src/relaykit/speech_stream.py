@@ -63,6 +63,13 @@ class SpeechStream(CallStream[bytes, SpeechResponse]):
         return item  # type: ignore[no-any-return]
 
     @property
+    def media_type(self) -> str:
+        """The media type of the audio asked for (``audio/mpeg`` for ``mp3``...), known
+        before any of it arrives."""
+        request: Any = self._call.request if self._call is not None else None
+        return media_type_of(request.format if request is not None else "")
+
+    @property
     def bytes_received(self) -> int:
         """The bytes of audio received so far."""
         return self._bytes
