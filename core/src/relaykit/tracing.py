@@ -240,8 +240,6 @@ class CallTracer:
             attributes["relaykit.image.size"] = response.size
         if response.usage.output_tokens:
             attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
-        if response.time_to_first_chunk is not None:
-            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_chunk
         self._end_single(call, response, attributes)
 
     def start_speak(self, call: _Call) -> Any:

@@ -318,12 +318,12 @@ async def stream_transcription(
             async for raw in chunks:
                 for sse in decoder.feed(raw):
                     event = event_json(sse.data, name, request.model)
-                    kind = event.get("type")
-                    if kind == "transcript.text.delta":
+                    event_type = event.get("type")
+                    if event_type == "transcript.text.delta":
                         delta = event.get("delta")
                         if isinstance(delta, str) and delta:
                             yield delta
-                    elif kind == "transcript.text.done":
+                    elif event_type == "transcript.text.done":
                         done = _done(event, request, name, request_id)
                 if done is not None:
                     await read_to_end(chunks, r)  # so the connection is reused
