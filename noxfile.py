@@ -147,6 +147,14 @@ def transcribe(session: nox.Session) -> None:
     session.run("python", "bench/transcribe.py", *session.posargs)
 
 
+@nox.session(name="speech-stream")
+def speech_stream(session: nox.Session) -> None:
+    """Time to the first chunk of streamed speech: relaykit and raw httpx
+    (``bench/speech_stream.py``; pass its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/speech_stream.py", *session.posargs)
+
+
 @nox.session(name="embedding-cache")
 def embedding_cache(session: nox.Session) -> None:
     """The embeddings cache's storage round trips, SQLite and PostgreSQL

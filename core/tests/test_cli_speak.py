@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,20 @@ def test_the_default_model_and_the_logs_preview(
     assert main(["logs", "--full"], plugins=[fake]) == 0
     full = capsys.readouterr().out
     assert '"audio_bytes": ' in full and "relaykit-mock-speech" not in full
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_stream_writes_the_audio_as_it_arrives(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    long = HELLO * 100  # several of the fake's 1,024-byte chunks
+    argv = ["--backend", backend, "speak", long, "-m", "fake/tts-1", "--stream"]
+    assert main([*argv, "--format", "pcm", "-o", "-"], plugins=[FakePlugin()]) == 0
+    assert capsysbinary.readouterr().out == mock_speech(long, "pcm")
+    assert main([*argv, "-o", "said", "--json"], plugins=[FakePlugin()]) == 0
+    out = json.loads(capsysbinary.readouterr().out)
+    written = tmp_path / "said.mp3"
+    assert written.read_bytes() == mock_speech(long)
+    assert (out["file"], out["bytes"]) == ("said.mp3", written.stat().st_size)

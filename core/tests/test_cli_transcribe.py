@@ -118,3 +118,22 @@ def test_through_the_openai_plugin(
         12.3,
         "0.00123",
     )
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_stream_prints_the_text_as_it_is_heard(
+    memo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["transcribe", str(memo), "-m", "fake/gpt-4o-transcribe", "--stream"]
+    assert main(argv, plugins=[FakePlugin()]) == 0
+    assert capsys.readouterr().out == "hello from the command line\n"
+    assert main([*argv, "--json"], plugins=[FakePlugin()]) == 1
+    assert "--stream prints text as it comes" in capsys.readouterr().err
+
+
+def test_stream_through_the_openai_plugin(
+    openai_mock: OpenAIMock, cli_config: Path, memo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["transcribe", str(memo), "-m", "openai/gpt-4o-transcribe", "--stream"]) == 0
+    assert capsys.readouterr().out == "hello from the command line\n"
+    assert b'name="stream"\r\n\r\ntrue' in openai_mock.last_request.body

@@ -3,6 +3,7 @@ would: to the fake provider, and on through relaykit-openai to the OpenAI mock."
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -169,3 +170,51 @@ async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> Non
         )
     assert r.status_code == 403
     assert fake.transcriptions == []
+
+
+async def test_the_sdk_streams_a_transcript_as_openais_events(openai_mock: OpenAIMock) -> None:
+    async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
+        stream = await client.audio.transcriptions.create(
+            model="gpt-4o-mini-transcribe", file=("memo.wav", SPEECH), stream=True
+        )
+        events = [event async for event in stream]
+    *deltas, done = events
+    assert {e.type for e in deltas} == {"transcript.text.delta"}
+    assert "".join(e.delta for e in deltas) == "the gateway heard this"
+    assert done.type == "transcript.text.done" and done.text == "the gateway heard this"
+    assert done.usage is not None and done.usage.input_tokens == 500  # 30 s of audio
+    assert b'name="stream"\r\n\r\ntrue' in openai_mock.last_request.body
+
+
+async def test_a_streamed_transcript_ends_with_its_whole_text_and_usage(
+    fake: FakePlugin, records: RecordingExporter
+) -> None:
+    async with gateway_over(fake, records) as url, httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{url}/v1/audio/transcriptions",
+            headers={"authorization": f"Bearer {KEY}"},
+            data={"model": "fake/whisper-1", "stream": "true"},
+            files={"file": ("memo.wav", SPEECH, "audio/wav")},
+        )
+        refused = await http.post(
+            f"{url}/v1/audio/transcriptions",
+            headers={"authorization": f"Bearer {KEY}"},
+            data={"model": "fake/whisper-1", "stream": "true", "response_format": "verbose_json"},
+            files={"file": ("memo.wav", SPEECH, "audio/wav")},
+        )
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(f.removeprefix("data: ")) for f in r.text.split("\n\n") if f]
+    assert events[:-1] == [
+        {"type": "transcript.text.delta", "delta": "the"},
+        {"type": "transcript.text.delta", "delta": " gateway"},
+        {"type": "transcript.text.delta", "delta": " heard"},
+        {"type": "transcript.text.delta", "delta": " this"},
+    ]
+    assert events[-1] == {
+        "type": "transcript.text.done",
+        "text": "the gateway heard this",
+        "usage": {"type": "duration", "seconds": 30},
+    }
+    assert refused.status_code == 400 and "verbose_json" in refused.text
+    (record,) = records.records
+    assert record.streamed and record.text == "the gateway heard this"

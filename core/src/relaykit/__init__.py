@@ -51,6 +51,8 @@ _EXPORTS = {
     "ModerationRequest": "moderation",
     "ModerationResponse": "moderation",
     "ModerationResult": "moderation",
+    "SpeechStream": "speech_stream",
+    "TranscriptionStream": "transcription_stream",
     "StreamStart": "events",
     "TextDelta": "events",
     "ReasoningDelta": "events",
@@ -138,6 +140,7 @@ __all__ = [
     "Secret",
     "SpeechRequest",
     "SpeechResponse",
+    "SpeechStream",
     "StreamError",
     "StreamEvent",
     "StreamStart",
@@ -152,6 +155,7 @@ __all__ = [
     "ToolResultPart",
     "TranscriptionRequest",
     "TranscriptionResponse",
+    "TranscriptionStream",
     "UntrustedCertificateError",
     "Usage",
     "UsageUpdate",
@@ -230,7 +234,9 @@ if TYPE_CHECKING:
     from .secrets import Secret
     from .serialization import converter, from_json, to_json
     from .speech import SpeechRequest, SpeechResponse
+    from .speech_stream import SpeechStream
     from .sse import SSEDecoder
     from .stream import ChatStream
     from .sync_client import SyncClient
     from .transcription import TranscriptionRequest, TranscriptionResponse
+    from .transcription_stream import TranscriptionStream

@@ -82,8 +82,10 @@ if TYPE_CHECKING:
     from .rerank import RerankResponse
     from .secrets import Secret
     from .speech import SpeechResponse
+    from .speech_stream import SpeechStream
     from .stream import ChatStream
     from .transcription import TranscriptionResponse
+    from .transcription_stream import TranscriptionStream
 
 _ZERO = Decimal(0)
 
@@ -717,8 +719,8 @@ class Client:
         hedging), rate limits, budgets (holding the text's characters at the
         price per character), cost, traces, metrics and the call log work as
         for :meth:`chat`; the record keeps the text (redacted as content is)
-        and the audio's format and size, never its bytes. The audio is not
-        streamed as it is generated.
+        and the audio's format and size, never its bytes. To play the audio as it
+        is generated, use :meth:`stream_speech`.
         """
         from .speech_call import speak
 
@@ -744,6 +746,42 @@ class Client:
         from .moderation_call import moderate
 
         return await moderate(self, model, input, dict(params))
+
+    def stream_speech(self, model: str, text: str, **params: Any) -> SpeechStream:
+        """Stream the speech of ``text``: ``async with client.stream_speech(...) as audio:
+        async for chunk in audio`` (bytes, as the vendor sends them).
+
+        Takes :meth:`speak`'s parameters. Retries and fallbacks happen only before
+        the first chunk reaches you; a failure after it is a
+        :class:`~relaykit.StreamError`. ``audio.response`` is then the
+        :class:`~relaykit.SpeechResponse`, priced and recorded as ``speak``'s,
+        without the audio (``streamed_bytes`` says how much came): keep the chunks
+        you need. A provider without ``stream_speech`` is refused unsent.
+        """
+        from .speech_call import _start
+        from .speech_stream import SpeechStream
+
+        return SpeechStream(self, _start(self, model, text, dict(params), streamed=True))
+
+    def stream_transcription(
+        self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
+    ) -> TranscriptionStream:
+        """Stream the transcript of ``audio``: ``async with client.stream_transcription(...)
+        as t: async for delta in t`` (text, as the vendor hears it).
+
+        Takes :meth:`transcribe`'s arguments; the audio is read when the block is
+        entered. Retries and fallbacks happen only before the first text reaches
+        you; a failure after it is a :class:`~relaykit.StreamError`.
+        ``t.response`` is then the :class:`~relaykit.TranscriptionResponse`, priced
+        and recorded as ``transcribe``'s. A model that cannot stream (OpenAI's
+        whisper-1) answers with the whole transcript as one delta; a provider
+        without ``stream_transcription`` is refused unsent.
+        """
+        from .transcription_stream import TranscriptionStream
+
+        if self._closed:
+            raise ClientClosedError("this client is closed")
+        return TranscriptionStream(self, model, audio, dict(params))
 
     @property
     def _embedding_cache(self) -> EmbeddingCache:
@@ -1356,25 +1394,31 @@ class Client:
         )
         await self._emit(record)
 
-    async def _cancelled(self, call: _Call) -> None:
+    async def _cancelled(
+        self,
+        call: _Call,
+        message: str = "cancelled before the answer arrived",
+        error_type: str = "Cancelled",
+    ) -> None:
         """A non-streamed call its caller cancelled: traced, logged and recorded as a
         failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
-        had arrived, so it has no usage or cost."""
+        had arrived, so it has no usage or cost. A streamed speech or transcription
+        the caller left by a cancellation or an exception (``error_type``
+        ``CallerError``) is recorded so too, with ``message`` saying which."""
         call.ended = True
         target = call.served or call.span_target or call.targets[0]
-        message = "cancelled before the answer arrived"
         if call.span is not None:
-            self._tracer.cancelled(call, message)  # type: ignore[union-attr]
+            self._tracer.cancelled(call, message, error_type)  # type: ignore[union-attr]
         latency = time.monotonic() - call.started
         if calls_log.isEnabledFor(logging.INFO):
-            self._log_call(call, target, latency, failed="Cancelled")
+            self._log_call(call, target, latency, failed=error_type)
         if self._recording:
             fields = self._record_fields(call, target)
             record = CallRecord(
                 **fields,
                 latency=latency,
                 attempts=call.attempts,
-                error_type="Cancelled",
+                error_type=error_type,
                 error_message=message,
             )
             await self._emit(record)

@@ -106,7 +106,23 @@ class Provider(Protocol):
       category maps), the categories under the vendor's own names, with the
       input tokens the vendor billed where it says (:meth:`relaykit.Client.moderate`
       refuses a provider without it, refuses an answer with a result too many or
-      too few, and estimates tokens the vendor does not report).
+      too few, and estimates tokens the vendor does not report);
+    - ``stream_speech(request: SpeechRequest) -> AsyncIterator[bytes |
+      SpeechResponse]``, the same audio as it arrives: its bytes chunk by chunk,
+      then optionally a :class:`~relaykit.SpeechResponse` with ``audio=b""``
+      saying what the vendor said of the whole (media type, id, usage)
+      (:meth:`relaykit.Client.stream_speech` refuses a provider without it);
+    - ``stream_transcription(request: TranscriptionRequest) ->
+      AsyncIterator[str | TranscriptionResponse]``, the transcript as it is
+      heard: text deltas, then optionally the whole
+      :class:`~relaykit.TranscriptionResponse` (its text, usage and duration
+      stand over the deltas'). A model that cannot stream may yield its whole
+      transcript as one delta (:meth:`relaykit.Client.stream_transcription`
+      refuses a provider without it).
+
+    Both streaming capabilities are async generators holding the HTTP response
+    open with ``async with``, as :meth:`stream` is: the core ``aclose()``\\ s
+    them, and retries or falls back only before the first chunk or delta.
     """
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

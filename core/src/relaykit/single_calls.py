@@ -100,11 +100,13 @@ def new_call(
 ) -> _Call:
     """The :class:`~relaykit.client._Call` for ``request``: started now, its deadline
     the request's timeout or ``[timeouts] total``, no output tokens held, under the
-    ``[limits."NAME=GLOB"]`` its metadata falls under; ``fields`` set the rest."""
+    ``[limits."NAME=GLOB"]`` its metadata falls under; ``fields`` set the rest
+    (``streamed=True`` for a streamed speech or transcription)."""
     from .client import _Call
 
     now = time.monotonic()
     total = request.timeout if request.timeout is not None else client.config.timeouts.total
+    fields.setdefault("streamed", False)
     call = _Call(
         id=os.urandom(16).hex(),
         model_requested=model,
@@ -113,7 +115,6 @@ def new_call(
         started=now,
         started_wall=time.time(),
         deadline=now + total,
-        streamed=False,
         size=size,
         operation=operation,
         output_hold=0,  # no output to hold for: none for embeddings and rankings, and a
@@ -220,7 +221,7 @@ def record_fields(
         "provider": target.provider,
         "model_requested": call.model_requested,
         "model": target.model,
-        "streamed": False,
+        "streamed": call.streamed,
         "fallbacks": call.fallbacks,
         "messages": tuple(Message("user", (TextPart(t),)) for t in texts) if content else (),
         "params": params,

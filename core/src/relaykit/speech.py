@@ -5,8 +5,9 @@
 method; routing, limits, retries, breakers, cost, traces, metrics and the call
 log are the chat pipeline's, in :mod:`relaykit.speech_call`.
 
-The audio comes back whole, as bytes: streaming it while it is generated
-(chunked transfer) is not supported.
+The audio comes back whole, as bytes; :meth:`relaykit.Client.stream_speech`
+streams it instead, chunk by chunk as the vendor sends it, through a provider's
+optional ``stream_speech`` (:mod:`relaykit.speech_stream`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class SpeechResponse:
     estimate for gpt-4o-mini-tts, billed by tokens it does not report). The
     repr shows the audio's size and format, never its bytes. Write it with
     ``await anyio.Path("hello.mp3").write_bytes(response.audio)``.
+
+    A streamed speech's response (:class:`relaykit.SpeechStream`) keeps no
+    audio: its chunks went to the caller as they came, so ``audio`` is
+    ``b""`` and ``streamed_bytes`` says how many bytes there were.
     """
 
     audio: bytes
@@ -88,22 +93,34 @@ class SpeechResponse:
     cost: Decimal | None = None
     latency: float | None = None
     attempts: int = 1
+    #: the bytes of audio a stream sent, whose ``audio`` is not kept (``None``: the
+    #: audio is whole, in ``audio``)
+    streamed_bytes: int | None = None
+    #: a streamed speech's seconds from the request to its first chunk of audio
+    time_to_first_chunk: float | None = None
+
+    @property
+    def size(self) -> int:
+        """The audio's size in bytes: ``audio``'s, or a stream's ``streamed_bytes``."""
+        return len(self.audio) if self.streamed_bytes is None else self.streamed_bytes
 
     @property
     def duration(self) -> float | None:
         """How long the audio lasts in seconds, where its bytes say: a WAV's or FLAC's
         header, or ``pcm``'s size (at OpenAI's 24 kHz); ``None`` for compressed
-        formats relaykit does not decode (mp3, opus, aac)."""
+        formats relaykit does not decode (mp3, opus, aac), and for a streamed WAV or
+        FLAC, whose bytes were not kept."""
         if self.format == "pcm":
-            return len(self.audio) / PCM_BYTES_PER_SECOND
-        if self.format in ("wav", "flac"):
+            return self.size / PCM_BYTES_PER_SECOND
+        if self.format in ("wav", "flac") and self.audio:
             return header_seconds(AudioFile(self.audio))
         return None
 
     def __repr__(self) -> str:
         cost = "" if self.cost is None else f", cost={self.cost}"
+        streamed = "" if self.streamed_bytes is None else " streamed"
         return (
-            f"SpeechResponse({len(self.audio):,} bytes {self.format}, model={self.model!r},"
+            f"SpeechResponse({self.size:,} bytes {self.format}{streamed}, model={self.model!r},"
             f" provider={self.provider!r}{cost}, attempts={self.attempts})"
         )
 

@@ -60,7 +60,9 @@ async def speak(client: Client, model: str, text: str, params: dict[str, Any]) -
     return await run_call(client, call, lambda: _run(client, call))
 
 
-def _start(client: Client, model: str, text: str, params: dict[str, Any]) -> _Call:
+def _start(
+    client: Client, model: str, text: str, params: dict[str, Any], *, streamed: bool = False
+) -> _Call:
     if client._closed:
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
@@ -76,7 +78,16 @@ def _start(client: Client, model: str, text: str, params: dict[str, Any]) -> _Ca
             text=redact(request.text),
             instructions=redact(request.instructions) if request.instructions else None,
         )
-    call = new_call(client, model, request, targets, size, "speak", characters=len(request.text))
+    call = new_call(
+        client,
+        model,
+        request,
+        targets,
+        size,
+        "speak",
+        characters=len(request.text),
+        streamed=streamed,
+    )
     if client._tracer is not None:
         call.span = client._tracer.start_speak(call)
     return call
@@ -120,7 +131,7 @@ def answer_params(response: SpeechResponse) -> dict[str, Any]:
     """What a record adds to its parameters from ``response``: the audio's size in
     bytes, media type and length where its bytes say, never the audio."""
     params: dict[str, Any] = {
-        "audio_bytes": len(response.audio),
+        "audio_bytes": response.size,
         "media_type": response.media_type,
     }
     seconds = response.duration

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -29,6 +29,10 @@ from .transcription import TranscriptionResponse
 
 if TYPE_CHECKING:
     from .audio import AudioFile
+    from .call_stream import CallStream
+
+Piece = TypeVar("Piece")
+Result = TypeVar("Result")
 
 
 class SyncStream:
@@ -50,6 +54,29 @@ class SyncStream:
     @property
     def response(self) -> ChatResponse:
         """The response assembled from the stream."""
+        return self._stream.response
+
+
+class SyncAudioStream(Generic[Piece, Result]):
+    """A streamed speech or transcription for blocking code: ``with
+    client.stream_speech(...) as audio: for chunk in audio``."""
+
+    def __init__(self, portal: BlockingPortal, stream: CallStream[Piece, Result]) -> None:
+        self._portal = portal
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[Piece]:
+        return self
+
+    def __next__(self) -> Piece:
+        try:
+            return self._portal.call(self._stream.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    @property
+    def response(self) -> Result:
+        """The response, as the async stream's ``response``."""
         return self._stream.response
 
 
@@ -176,6 +203,34 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.moderate`."""
         portal, client = self._ready()
         return portal.call(lambda: client.moderate(model, input, **params))
+
+    def stream_speech(
+        self, model: str, text: str, **params: Any
+    ) -> AbstractContextManager[SyncAudioStream[bytes, SpeechResponse]]:
+        """Blocking :meth:`relaykit.Client.stream_speech`: ``with client.stream_speech(...)
+        as audio: for chunk in audio``."""
+        portal, client = self._ready()
+        return _SyncAudioContext(portal, client.stream_speech(model, text, **params))
+
+    def stream_transcription(
+        self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
+    ) -> AbstractContextManager[SyncAudioStream[str, TranscriptionResponse]]:
+        """Blocking :meth:`relaykit.Client.stream_transcription`: ``with
+        client.stream_transcription(...) as t: for delta in t``."""
+        portal, client = self._ready()
+        return _SyncAudioContext(portal, client.stream_transcription(model, audio, **params))
+
+
+class _SyncAudioContext(AbstractContextManager[SyncAudioStream[Piece, Result]]):
+    def __init__(self, portal: BlockingPortal, stream: CallStream[Piece, Result]) -> None:
+        self._cm = portal.wrap_async_context_manager(stream)
+        self._portal = portal
+
+    def __enter__(self) -> SyncAudioStream[Piece, Result]:
+        return SyncAudioStream(self._portal, self._cm.__enter__())
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._cm.__exit__(*exc)
 
 
 class _SyncStreamContext(AbstractContextManager[SyncStream]):

@@ -207,6 +207,8 @@ class CallTracer:
             attributes["relaykit.audio.seconds"] = response.duration
         if response.usage.output_tokens:
             attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+        if response.time_to_first_chunk is not None:
+            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_chunk
         self._end_single(call, response, attributes)
 
     def start_image(self, call: _Call) -> Any:
@@ -271,7 +273,7 @@ class CallTracer:
     def finish_speak(self, call: _Call, response: SpeechResponse) -> None:
         """Record a speech's answer (model, audio size, cost) and end its span."""
         attributes: dict[str, Any] = {
-            "relaykit.audio.bytes": len(response.audio),
+            "relaykit.audio.bytes": response.size,
             "relaykit.audio.media_type": response.media_type,
         }
         if response.id:
@@ -279,6 +281,8 @@ class CallTracer:
         seconds = response.duration
         if seconds is not None:
             attributes["relaykit.audio.seconds"] = seconds
+        if response.time_to_first_chunk is not None:
+            attributes["relaykit.time_to_first_chunk"] = response.time_to_first_chunk
         self._end_single(call, response, attributes)
 
     def start_moderate(self, call: _Call) -> Any:
@@ -317,6 +321,8 @@ class CallTracer:
                 **self._server(target.provider),
             }
         )
+        if call.streamed:
+            attributes["relaykit.streamed"] = True
         call.span_target = target
         return self._tracer.start_span(
             f"{call.operation} {target.model}", kind=self._client_kind, attributes=attributes
@@ -424,13 +430,15 @@ class CallTracer:
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
-    def cancelled(self, call: _Call, description: str) -> None:
+    def cancelled(self, call: _Call, description: str, error_type: str = "Cancelled") -> None:
         """End the span of a non-streamed call its caller cancelled: failed
-        (``Cancelled``, whichever async library raised it), with no usage."""
+        (``Cancelled``, whichever async library raised it), with no usage; or of a
+        streamed speech or transcription its caller left by an exception
+        (``error_type`` ``CallerError``)."""
         span = call.span
         if not span.is_recording():
             return
-        span.set_attributes({"error.type": "Cancelled", "relaykit.attempts": call.attempts})
+        span.set_attributes({"error.type": error_type, "relaykit.attempts": call.attempts})
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 

@@ -69,6 +69,8 @@ class TranscriptionResponse:
     cost: Decimal | None = None
     latency: float | None = None
     attempts: int = 1
+    #: a streamed transcription's seconds from the request to its first text
+    time_to_first_chunk: float | None = None
 
 
 PARAMS = ("language", "prompt", "timeout", "metadata", "extra")

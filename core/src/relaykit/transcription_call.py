@@ -72,6 +72,8 @@ def _start(
     audio: Any,
     targets: tuple[Target, ...],
     params: dict[str, Any],
+    *,
+    streamed: bool = False,
 ) -> _Call:
     if client._closed:  # closed while the file was read
         raise ClientClosedError("this client is closed")
@@ -86,7 +88,14 @@ def _start(
         request = attrs.evolve(request, prompt=client._outbound.redact(request.prompt))
     seconds = request.audio_seconds
     call = new_call(
-        client, model, request, targets, size, "transcribe", minutes=(seconds or 0.0) / 60
+        client,
+        model,
+        request,
+        targets,
+        size,
+        "transcribe",
+        minutes=(seconds or 0.0) / 60,
+        streamed=streamed,
     )
     if client._tracer is not None:
         call.span = client._tracer.start_transcribe(call)

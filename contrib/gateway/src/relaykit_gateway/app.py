@@ -44,7 +44,11 @@ from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
 from .openai_images import images_body, parse_image_edit, parse_image_generation
 from .openai_moderations import moderation_body, parse_moderation
+from .openai_speech import delta_event as audio_delta
+from .openai_speech import done_event as audio_done
 from .openai_speech import parse_speech
+from .openai_transcriptions import delta_event as transcript_delta
+from .openai_transcriptions import done_event as transcript_done
 from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
@@ -461,6 +465,14 @@ class Gateway:
         )
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
+        if call.stream:
+            stream = self.client.stream_transcription(call.model, call.audio, **params)
+            await _watched(
+                headers,
+                receive,
+                lambda: _streamed(send, stream, _EVENT_STREAM, transcript_delta, transcript_done),
+            )
+            return
 
         async def reply(response: TranscriptionResponse) -> None:
             out = transcription_body(response, call.response_format)
@@ -531,24 +543,12 @@ class Gateway:
         call = parse_speech(body, tuple(self.client.config.models))
         self._check_model(caller, call.model)
         params = _with_caller(call.params, caller, headers)
-
-        async def reply(response: SpeechResponse) -> None:
-            audio = response.audio
-            start_headers = [
-                (b"content-type", response.media_type.encode()),
-                (b"content-length", str(len(audio)).encode()),
-                *_answer_headers(response),
-            ]
-            await send({"type": "http.response.start", "status": 200, "headers": start_headers})
-            await send({"type": "http.response.body", "body": audio})
-
-        await _answered(
-            headers,
-            receive,
-            send,
-            lambda: self.client.speak(call.model, call.text, **params),
-            reply,
-        )
+        stream = self.client.stream_speech(call.model, call.text, **params)
+        if call.sse:
+            start, piece, tail = _EVENT_STREAM, audio_delta, audio_done
+        else:
+            start, piece, tail = [(b"content-type", stream.media_type.encode())], _raw, _no_tail
+        await _watched(headers, receive, lambda: _streamed(send, stream, start, piece, tail))
 
     async def _moderate(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -689,6 +689,53 @@ class Gateway:
             "first_id": entries[0]["id"] if entries else None,
             "last_id": entries[-1]["id"] if entries else None,
         }
+
+
+async def _streamed(
+    send: Send,
+    stream: Any,
+    start: list[tuple[bytes, bytes]],
+    piece: Callable[[Any], bytes],
+    tail: Callable[[Any], bytes],
+) -> None:
+    """Answer with a streamed speech or transcription as it arrives: each piece as
+    ``piece`` frames it, then ``tail(response)``.
+
+    Entering sends the request, retrying and falling back, so a call that fails
+    before its first piece gets a plain error response. A failure after it is
+    an OpenAI ``error`` event in an event stream; raw audio has no way to say
+    so, so its body just ends (the call's record and log line say it broke).
+    """
+    try:
+        async with stream:
+            provider = stream.response.provider.encode()
+            model = stream.response.model.encode()
+            headers = [*start, (b"x-relaykit-provider", provider), (b"x-relaykit-model", model)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            try:
+                async for item in stream:
+                    await _more(send, piece(item))
+                end = tail(stream.response)
+            except RelayError as error:  # broke after it started
+                logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
+                end = _error_event(error) if start is _EVENT_STREAM else b""
+            await send({"type": "http.response.body", "body": end, "more_body": False})
+    except RelayError as error:
+        await _send_error(send, OPENAI, error)
+
+
+def _raw(chunk: bytes) -> bytes:
+    return chunk
+
+
+def _no_tail(response: Any) -> bytes:
+    return b""
+
+
+def _error_event(error: RelayError) -> bytes:
+    """OpenAI's ``error`` event, for a stream of server-sent events that broke."""
+    body = OPENAI.error_body(status_of(error), str(error), None)
+    return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
 
 
 def _rfc3339(timestamp: int) -> str:

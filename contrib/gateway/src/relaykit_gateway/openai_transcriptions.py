@@ -11,6 +11,12 @@ answer OpenAI's shape for the ``response_format`` asked (:func:`transcription_bo
   []}`` (with the usage): relaykit keeps no segments, so there are none;
 - ``text``: the transcript as ``text/plain``.
 
+With ``stream=true`` the answer is OpenAI's server-sent events, from
+:meth:`relaykit.Client.stream_transcription`: ``{"type":
+"transcript.text.delta", "delta"}`` as the text is heard, then ``{"type":
+"transcript.text.done", "text", "usage"}`` (a model that cannot stream, such
+as whisper-1, sends its whole text as one delta).
+
 ``srt`` and ``vtt`` need the segments' times, and ``timestamp_granularities``
 the words', which relaykit does not carry: both are refused with a 400 that
 says so, rather than answered without them. The form's ``file`` is the audio
@@ -28,6 +34,7 @@ from typing import Any, Literal
 import attrs
 
 from relaykit import AudioFile, InvalidRequestError, TranscriptionResponse, multipart
+from relaykit.json_encode import dumps
 
 from .dialect import model_id
 
@@ -40,12 +47,14 @@ _OWN = frozenset(("file", "model", "language", "prompt", "response_format", "use
 @attrs.frozen
 class TranscriptionCall:
     """One call to make: ``client.transcribe(model, audio, **params)``, answered in
-    ``response_format``."""
+    ``response_format``; or, with ``stream``, ``client.stream_transcription(...)``."""
 
     model: str
     audio: AudioFile
     params: Mapping[str, Any] = attrs.field(factory=dict)
     response_format: Format = "json"
+    #: whether the caller asked for server-sent events (``stream=true``)
+    stream: bool = False
 
 
 def parse_transcription(
@@ -77,10 +86,12 @@ def parse_transcription(
             " verbose_json or text (srt and vtt need segment times relaykit does not keep)",
             param="response_format",
         )
-    if one.get("stream", "false").lower() == "true":
+    stream = one.get("stream", "false").lower() == "true"
+    if stream and answer == "verbose_json":
         raise InvalidRequestError(
-            "`stream` is not served: the gateway answers with the whole transcript",
-            param="stream",
+            f"`stream` answers events, which have no {answer} shape: send response_format"
+            " json (or leave it out)",
+            param="response_format",
         )
     if "timestamp_granularities" in fields:
         raise InvalidRequestError(
@@ -102,7 +113,9 @@ def parse_transcription(
         media_type=kind if kind.startswith(("audio/", "video/")) else None,
         filename=file.filename,
     )
-    return TranscriptionCall(model=model, audio=audio, params=params, response_format=answer)
+    return TranscriptionCall(
+        model=model, audio=audio, params=params, response_format=answer, stream=stream
+    )
 
 
 def transcription_body(response: TranscriptionResponse, response_format: Format) -> Any:
@@ -120,6 +133,20 @@ def transcription_body(response: TranscriptionResponse, response_format: Format)
         "segments": [],
         **({"usage": usage} if usage else {}),
     }
+
+
+def delta_event(delta: str) -> bytes:
+    """One piece of the transcript as a ``transcript.text.delta`` event."""
+    return b"data: " + dumps({"type": "transcript.text.delta", "delta": delta}) + b"\n\n"
+
+
+def done_event(response: TranscriptionResponse) -> bytes:
+    """The ``transcript.text.done`` event ending a stream: the whole text, its usage."""
+    event: dict[str, Any] = {"type": "transcript.text.done", "text": response.text}
+    usage = _usage(response)
+    if usage:
+        event["usage"] = usage
+    return b"data: " + dumps(event) + b"\n\n"
 
 
 def _usage(response: TranscriptionResponse) -> dict[str, Any] | None:

@@ -63,6 +63,12 @@ def register(
         action="store_true",
         help="print one JSON object: the file with the audio's size, format and cost",
     )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="write the audio as it arrives (with -o -, play it while it is spoken:"
+        " relaykit speak --stream --format pcm -o - TEXT | ffplay -f s16le -ar 24k -)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -83,12 +89,19 @@ def run(args: argparse.Namespace) -> int:
             hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini-tts) "
             "or set [defaults] speech_model in relaykit.toml",
         )
-    response = context.run(_speak, context, config, model, text, args)
-    if args.output == "-":
-        sys.stdout.buffer.write(response.audio)
-        sys.stdout.flush()
-        return 0
-    path = _write(response, text, args.output)
+    if args.stream:
+        path = None if args.output == "-" else _path(args.fmt, text, args.output)
+        response = context.run(_stream, context, config, model, text, args, path)
+        if path is None:
+            return 0
+    else:
+        response = context.run(_speak, context, config, model, text, args)
+        if args.output == "-":
+            sys.stdout.buffer.write(response.audio)
+            sys.stdout.flush()
+            return 0
+        path = _path(response.format, text, args.output)
+        path.write_bytes(response.audio)
     if args.json:
         answer = {
             "provider": response.provider,
@@ -96,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             "file": str(path),
             "format": response.format,
             "media_type": response.media_type,
-            "bytes": len(response.audio),
+            "bytes": response.size,
             "cost_usd": None if response.cost is None else str(response.cost),
         }
         print(json.dumps(answer, ensure_ascii=False))
@@ -131,11 +144,47 @@ async def _speak(
         )
 
 
-def _write(response: SpeechResponse, text: str, output: str | None) -> Path:
-    """Write the audio: to ``output`` (written over, as ``curl -o`` would), else to a
-    file named after the text that never overwrites one (``hello-v2.mp3`` follows
-    ``hello.mp3``). The path written."""
-    suffix = f".{response.format}"
+async def _stream(
+    context: CliContext,
+    config: Config,
+    model: str,
+    text: str,
+    args: argparse.Namespace,
+    path: Path | None,
+) -> SpeechResponse:
+    """Write each chunk as it arrives: to ``path``, or (``None``) to stdout, flushed,
+    so that a player reading the pipe starts at once (in a worker thread: a slow
+    reader does not stall the loop)."""
+    import anyio
+
+    out = anyio.wrap_file(sys.stdout.buffer) if path is None else await anyio.open_file(path, "wb")
+    try:
+        async with (
+            context.client(config) as client,
+            client.stream_speech(
+                model,
+                text,
+                voice=args.voice,
+                format=args.fmt,
+                speed=args.speed,
+                instructions=args.instructions,
+            ) as audio,
+        ):
+            async for chunk in audio:
+                await out.write(chunk)
+                if path is None:
+                    await out.flush()
+        return audio.response
+    finally:
+        if path is not None:
+            await out.aclose()
+
+
+def _path(fmt: str, text: str, output: str | None) -> Path:
+    """Where to write the audio: ``output`` (written over, as ``curl -o`` would), else
+    a file named after the text that never overwrites one (``hello-v2.mp3`` follows
+    ``hello.mp3``)."""
+    suffix = f".{fmt}"
     if output is not None:
         path = Path(output)
         if not path.suffix:
@@ -147,7 +196,6 @@ def _write(response: SpeechResponse, text: str, output: str | None) -> Path:
         while path.exists():
             path = Path(f"{stem}-v{copy}{suffix}")
             copy += 1
-    path.write_bytes(response.audio)
     return path
 
 

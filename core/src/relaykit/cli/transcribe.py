@@ -45,12 +45,22 @@ def register(
         action="store_true",
         help="print one JSON object: the text with its language, length, usage and cost",
     )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="print the text as it is heard (gpt-4o-transcribe models; others print it whole)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit transcribe``."""
     context: CliContext = args.context
+    if args.stream and args.json:
+        raise InvalidRequestError(
+            "--stream prints text as it comes, --json one object at the end",
+            hint="pass one of them",
+        )
     audio = _audio(args.file)
     config = context.load_config()
     model = args.model or config.defaults.transcription_model
@@ -60,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
             hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini-transcribe) "
             "or set [defaults] transcription_model in relaykit.toml",
         )
+    if args.stream:
+        context.run(_stream, context, config, model, audio, args)
+        sys.stdout.write("\n")
+        return 0
     response = context.run(_transcribe, context, config, model, audio, args)
     if args.json:
         answer = {
@@ -106,3 +120,23 @@ async def _transcribe(
 ) -> TranscriptionResponse:
     async with context.client(config) as client:
         return await client.transcribe(model, audio, language=args.language, prompt=args.prompt)
+
+
+async def _stream(
+    context: CliContext,
+    config: Config,
+    model: str,
+    audio: str | AudioFile,
+    args: argparse.Namespace,
+) -> TranscriptionResponse:
+    """Print each piece of the transcript as it is heard."""
+    async with (
+        context.client(config) as client,
+        client.stream_transcription(
+            model, audio, language=args.language, prompt=args.prompt
+        ) as transcript,
+    ):
+        async for delta in transcript:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+    return transcript.response

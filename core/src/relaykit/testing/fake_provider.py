@@ -273,6 +273,37 @@ class FakeProvider:
         if reply.delay:
             await anyio.sleep(reply.delay)
         self._raise(reply, request)
+        return self._transcript(request, reply)
+
+    async def stream_transcription(
+        self, request: TranscriptionRequest
+    ) -> AsyncIterator[str | TranscriptionResponse]:
+        """:meth:`transcribe`'s transcript streamed a word at a time, then the whole
+        response; the script's next reply may fail the call, delay it or its first
+        word (``first_token_delay``), space the words (``chunk_delay``), or break the
+        stream after its first word (``stream_fault``)."""
+        self.transcriptions.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        response = self._transcript(request, reply)
+        if reply.first_token_delay:
+            await anyio.sleep(reply.first_token_delay)
+        words = response.text.split(" ")
+        for i, word in enumerate(words):
+            if reply.chunk_delay and i:
+                await anyio.sleep(reply.chunk_delay)
+            yield word if i == 0 else f" {word}"
+            if reply.stream_fault:
+                raise StreamError(
+                    reply.error or "scripted stream failure",
+                    provider=self.settings.name,
+                    model=request.model,
+                )
+        yield response
+
+    def _transcript(self, request: TranscriptionRequest, reply: Reply) -> TranscriptionResponse:
         data = request.audio.data
         text = reply.text or mock_transcript(data)
         seconds = mock_seconds(data)
@@ -393,6 +424,42 @@ class FakeProvider:
             model=request.model,
             id="modr-fake",
             usage=Usage(reply.input_tokens or 0),
+        )
+
+    #: the size of the chunks :meth:`stream_speech` yields
+    SPEECH_CHUNK: ClassVar[int] = 1024
+
+    async def stream_speech(self, request: SpeechRequest) -> AsyncIterator[bytes | SpeechResponse]:
+        """:meth:`speak`'s audio in :attr:`SPEECH_CHUNK`-byte chunks, then a summary
+        without audio (its media type and id); the script's next reply may fail the
+        call, delay it or its first chunk (``first_token_delay``), space the chunks
+        (``chunk_delay``), or break the stream after its first chunk (``stream_fault``).
+        """
+        self.speeches.append(request)
+        reply = self.script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        self._raise(reply, request)
+        audio = mock_speech(request.text, request.format, speed=request.speed or 1.0)
+        if reply.first_token_delay:
+            await anyio.sleep(reply.first_token_delay)
+        size = self.SPEECH_CHUNK
+        for i in range(0, len(audio), size):
+            if reply.chunk_delay and i:
+                await anyio.sleep(reply.chunk_delay)
+            yield audio[i : i + size]
+            if reply.stream_fault:
+                raise StreamError(
+                    reply.error or "scripted stream failure",
+                    provider=self.settings.name,
+                    model=request.model,
+                )
+        yield SpeechResponse(
+            audio=b"",
+            format=request.format,
+            media_type=media_type_of(request.format),
+            model=request.model,
+            id="speech-fake",
         )
 
     async def list_models(self) -> list[ModelInfo]:

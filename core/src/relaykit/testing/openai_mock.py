@@ -15,13 +15,15 @@ client quotes a text file, which Chat Completions takes only as text) counts
 as input but is not echoed. Embeddings (``POST /v1/embeddings``) are checked
 and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
 (``POST /v1/rerank``, which OpenAI itself does not serve) by :mod:`.openai_rerank`;
-speech to text (``POST /v1/audio/transcriptions``, a multipart form) by
+speech to text (``POST /v1/audio/transcriptions``, a multipart form, its
+transcript streamed as server-sent events for ``stream=true``) by
 :mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``;
 edits, ``POST /v1/images/edits``, a multipart form; and the images it answers
-as URLs, ``GET /v1/mock-images/ID.png``) by
-:mod:`.openai_images`; text to speech (``POST /v1/audio/speech``, answered with
-the audio's bytes) by :mod:`.openai_speech`; moderation (``POST /v1/moderations``,
-in Mistral's shape for a ``mistral-moderation-*`` model) by :mod:`.openai_moderations`.
+as URLs, ``GET /v1/mock-images/ID.png``) by :mod:`.openai_images`; text to
+speech (``POST /v1/audio/speech``, answered with the audio's bytes, chunked, or
+as server-sent events) by :mod:`.openai_speech`; moderation (``POST
+/v1/moderations``, in Mistral's shape for a ``mistral-moderation-*`` model) by
+:mod:`.openai_moderations`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class OpenAIMock(VendorMock):
     #: the largest body ``/v1/audio/transcriptions`` takes (OpenAI's: 25 MiB); a
     #: test standing in for another service sets its own
     max_transcription_body: int = openai_transcriptions.MAX_BODY
+    #: the bytes of audio in each chunk (or ``speech.audio.delta`` event) of
+    #: ``/v1/audio/speech``'s answer
+    speech_chunk: int = 4096
 
     def __init__(
         self,
@@ -275,6 +280,9 @@ class OpenAIMock(VendorMock):
             return failed
         self._n += 1
         headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        if openai_transcriptions.streams(fields):
+            events = openai_transcriptions.sse_events(fields, file, reply)
+            return Response(200, {**_SSE, **headers}, events)
         kind, body = openai_transcriptions.render(fields, file, reply)
         if kind == "text":
             headers["content-type"] = "text/plain; charset=utf-8"
@@ -337,7 +345,13 @@ class OpenAIMock(VendorMock):
         self._n += 1
         media_type, audio = openai_speech.render(body)
         headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
-        return Response(200, {"content-type": media_type, **headers}, audio)
+        size = self.speech_chunk
+        if body.get("stream_format") == "sse":
+            events = openai_speech.sse_events(body, audio, reply, size)
+            return Response(200, {**_SSE, **headers}, events)
+        # OpenAI sends the audio as it is generated, chunked, whatever the model.
+        chunks = openai_speech.audio_chunks(audio, reply, size)
+        return Response(200, {"content-type": media_type, **headers}, chunks)
 
     async def _moderations(self, request: Request) -> Response:
         """Each text judged (:mod:`.openai_moderations`); the script's next reply may fail
@@ -481,6 +495,7 @@ class OpenAIMock(VendorMock):
         yield b"data: [DONE]\n\n"
 
 
+_SSE = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
 #: a text part that quotes a whole text file (see the module's docstring)
 _QUOTED_FILE = re.compile(r'<document name="[^"]*">\n.*\n</document>', re.DOTALL)
 

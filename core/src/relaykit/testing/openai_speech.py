@@ -10,6 +10,19 @@ content type: :func:`~relaykit.testing.mock_speech` of the input (a ``wav`` is
 :func:`~relaykit.testing.mock_audio` of it, which the mock's
 ``/v1/audio/transcriptions`` hears back as the text).
 
+The audio goes out as OpenAI sends it, with chunked transfer encoding, a
+chunk at a time (:func:`audio_chunks`: ``stream_format: "audio"``, the
+default). With ``stream_format: "sse"`` (gpt-4o-mini-tts only: the API
+reference says "sse is not supported for tts-1 or tts-1-hd") the answer is
+server-sent events (:func:`sse_events`): ``speech.audio.delta`` events, each
+``{"type": "speech.audio.delta", "audio": BASE64}``, then ``{"type":
+"speech.audio.done", "usage": {"input_tokens", "output_tokens",
+"total_tokens"}}``: the input's words in, and (the mock's own measure) 20
+audio tokens a second of speech out. A script's ``first_token_delay`` waits
+before the first chunk, ``chunk_delay`` between chunks, and ``stream_fault``
+breaks the body after the first chunk (``"error"`` sends an error event in
+SSE; raw audio has no error event, so it drops the connection there).
+
 What it refuses, in OpenAI's words where known: a body that is not JSON; no
 ``model``, ``input`` or ``voice``; an input over 4,096 characters ("Invalid
 'input': string too long. Expected a string with maximum length 4096, but got
@@ -20,15 +33,24 @@ tts-1-hd (that message is the mock's own: unverified).
 
 from __future__ import annotations
 
+import base64
+import json
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from ..speech import MEDIA_TYPES
+from .loopback import Drop, Pause, Reset
 from .openai_responses import Refusal, _invalid, _missing
-from .speech_samples import mock_speech
+from .script import Reply, count_tokens
+from .speech_samples import mock_speech, mock_speech_seconds
 
 #: the longest input OpenAI speaks, in characters
 MAX_INPUT = 4096
 FORMATS = tuple(MEDIA_TYPES)
+STREAM_FORMATS = ("sse", "audio")
+#: audio tokens a second of speech, as the mock counts them in ``speech.audio.done``
+AUDIO_TOKENS_PER_SECOND = 20
 #: OpenAI's built-in voices (the API reference's list)
 VOICES = (
     "alloy",
@@ -88,6 +110,14 @@ def validate(body: Any) -> dict[str, Any]:
         raise Refusal(f"{speed} is less than the minimum of 0.25 - 'speed'", "speed")
     if speed > 4.0:
         raise Refusal(f"{speed} is greater than the maximum of 4 - 'speed'", "speed")
+    stream_format = body.get("stream_format", "audio")
+    if stream_format not in STREAM_FORMATS:
+        raise _invalid(stream_format, "stream_format", STREAM_FORMATS)
+    if stream_format == "sse" and not takes_instructions(body["model"]):
+        raise Refusal(
+            f"stream_format 'sse' is not supported for {body['model']}: use gpt-4o-mini-tts.",
+            "stream_format",
+        )
     if body.get("instructions") and not takes_instructions(body["model"]):
         raise Refusal(
             f"Instructions are not supported for {body['model']}: use gpt-4o-mini-tts.",
@@ -103,4 +133,72 @@ def render(body: dict[str, Any]) -> tuple[str, bytes]:
     return MEDIA_TYPES[fmt], audio
 
 
-__all__ = ["MAX_INPUT", "VOICES", "render", "takes_instructions", "validate"]
+def audio_chunks(audio: bytes, reply: Reply, size: int) -> Iterator[bytes | Pause | Drop | Reset]:
+    """``audio`` as a chunked body of ``size``-byte chunks, paced and broken as
+    ``reply`` says (see the module docstring)."""
+    if reply.first_token_delay:
+        yield Pause(reply.first_token_delay)
+    for i in range(0, len(audio), size):
+        if reply.chunk_delay and i:
+            yield Pause(reply.chunk_delay)
+        yield audio[i : i + size]
+        if reply.stream_fault == "reset":
+            yield Reset()
+            return
+        if reply.stream_fault is not None:
+            yield Drop()
+            return
+
+
+def sse_events(
+    body: dict[str, Any], audio: bytes, reply: Reply, size: int
+) -> Iterator[bytes | Pause | Drop | Reset]:
+    """``audio`` as ``speech.audio.delta`` events of ``size`` bytes each, then
+    ``speech.audio.done`` with the usage (see the module docstring)."""
+
+    def event(data: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    if reply.first_token_delay:
+        yield Pause(reply.first_token_delay)
+    for i in range(0, len(audio), size):
+        if reply.chunk_delay and i:
+            yield Pause(reply.chunk_delay)
+        piece = base64.b64encode(audio[i : i + size]).decode()
+        yield event({"type": "speech.audio.delta", "audio": piece})
+        if reply.stream_fault == "error":
+            error = {
+                "message": reply.error or "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+            yield event({"type": "error", "error": error})
+            return
+        if reply.stream_fault == "reset":
+            yield Reset()
+            return
+        if reply.stream_fault is not None:
+            yield Drop()
+            return
+    seconds = mock_speech_seconds(body["input"], float(body.get("speed", 1.0)))
+    inp = reply.input_tokens if reply.input_tokens is not None else count_tokens(body["input"])
+    out = (
+        reply.output_tokens
+        if reply.output_tokens is not None
+        else math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+    )
+    usage = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+    yield event({"type": "speech.audio.done", "usage": usage})
+
+
+__all__ = [
+    "MAX_INPUT",
+    "STREAM_FORMATS",
+    "VOICES",
+    "audio_chunks",
+    "render",
+    "sse_events",
+    "takes_instructions",
+    "validate",
+]

@@ -17,6 +17,15 @@ minute, the prompt's words as text tokens, the transcript's words out);
 ``"english"``), ``duration`` and ``segments``; ``text``, ``srt`` and ``vtt``
 are plain text.
 
+With ``stream=true`` a model that is not Whisper answers server-sent events
+(:func:`sse_events`): ``{"type": "transcript.text.delta", "delta"}`` a word at a
+time, then ``{"type": "transcript.text.done", "text", "usage"}`` (the usage as
+``json``'s). Whisper ignores ``stream`` ("Streaming is not supported for the
+whisper-1 model and will be ignored", the API reference says) and answers
+whole. A script's ``first_token_delay``, ``chunk_delay`` and ``stream_fault``
+(``"error"``: an ``error`` event; others drop the connection) pace and break
+the events.
+
 What it refuses, with OpenAI's messages: a body that is not a form (400) or is
 over 25 MiB (413); no ``model``; no ``file``; a file name whose suffix is not
 an accepted format; bytes that are no audio; a ``response_format`` it does not
@@ -26,14 +35,16 @@ know, or other than ``json`` and ``text`` for a model that is not Whisper; a
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
 
 from .. import multipart
 from ..audio import sniff
 from .audio_samples import mock_seconds, mock_transcript
-from .loopback import Request
+from .loopback import Drop, Pause, Request, Reset
 from .openai_responses import Refusal, _invalid
 from .script import Reply, count_tokens
 
@@ -184,4 +195,45 @@ def _plain(response_format: str, text: str, seconds: float) -> str:
     return f"1\n00:00:00,000 --> {end.replace('.', ',')}\n{text}\n\n"
 
 
-__all__ = ["MAX_BODY", "is_whisper", "render", "validate"]
+def streams(fields: dict[str, str]) -> bool:
+    """Whether the form asks for a streamed answer that the model gives (not Whisper)."""
+    return fields.get("stream", "false").lower() == "true" and not is_whisper(fields["model"])
+
+
+def sse_events(
+    fields: dict[str, str], file: multipart.Part, reply: Reply
+) -> Iterator[bytes | Pause | Drop | Reset]:
+    """The transcript as ``transcript.text.delta`` events, a word each, then
+    ``transcript.text.done`` (see the module docstring)."""
+
+    def event(data: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    text = reply.text or mock_transcript(file.data)
+    if reply.first_token_delay:
+        yield Pause(reply.first_token_delay)
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        if reply.chunk_delay and i:
+            yield Pause(reply.chunk_delay)
+        yield event({"type": "transcript.text.delta", "delta": word if i == 0 else f" {word}"})
+        if reply.stream_fault == "error":
+            error = {
+                "message": reply.error or "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+            yield event({"type": "error", "error": error})
+            return
+        if reply.stream_fault == "reset":
+            yield Reset()
+            return
+        if reply.stream_fault is not None:
+            yield Drop()
+            return
+    usage = _token_usage(fields, text, mock_seconds(file.data), reply)
+    yield event({"type": "transcript.text.done", "text": text, "usage": usage})
+
+
+__all__ = ["MAX_BODY", "is_whisper", "render", "sse_events", "streams", "validate"]

@@ -159,9 +159,13 @@ def preset(
     style = _TRANSCRIPTION.get(name)
     if style is None:
         Preset.transcribe = None  # type: ignore[assignment,method-assign]
+        Preset.stream_transcription = None  # type: ignore[assignment,method-assign]
     else:
         Preset.transcription_style = style
     Preset.max_transcription_body = None
+    # Only OpenAI's /audio/transcriptions is known to stream events: the others'
+    # streamed transcripts come whole, as one delta.
+    Preset.streams_transcriptions = False
     image_style = _IMAGES.get(name)
     if image_style is None:
         Preset.generate_image = None  # type: ignore[assignment,method-assign]
@@ -170,6 +174,7 @@ def preset(
     Preset.edit_image = None  # type: ignore[assignment,method-assign]
     if name not in _SPEECH:
         Preset.speak = None  # type: ignore[assignment,method-assign]
+        Preset.stream_speech = None  # type: ignore[assignment,method-assign]
     Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
     if name not in _MODERATION:
         Preset.moderate = None  # type: ignore[assignment,method-assign]

@@ -99,7 +99,8 @@ class OpenAIProvider:
 
     Text to speech (:meth:`relaykit.Client.speak`): ``POST /audio/speech`` for
     OpenAI (gpt-4o-mini-tts, tts-1, tts-1-hd) and Groq (the others refuse
-    unsent); see :mod:`relaykit_openai.speech`.
+    unsent); see :mod:`relaykit_openai.speech`. Both audio APIs stream too
+    (:meth:`relaykit.Client.stream_speech`, :meth:`relaykit.Client.stream_transcription`).
 
     Moderation (:meth:`relaykit.Client.moderate`): ``POST /moderations`` for
     OpenAI (omni-moderation-latest, text-moderation-latest; free) and Mistral
@@ -160,6 +161,10 @@ class OpenAIProvider:
     max_transcription_body: ClassVar[int | None] = 26_214_400
     #: which fields ``/images/generations`` takes (see :mod:`.images`)
     image_style: ClassVar[ImageStyle] = "openai"
+    #: whether ``/audio/transcriptions`` streams server-sent events for ``stream=true``
+    #: (OpenAI's own, for its models but Whisper); else a streamed transcription
+    #: asks for the whole answer and hands it on as one delta
+    streams_transcriptions: ClassVar[bool] = True
     #: whether ``/audio/speech`` is OpenAI's, whose model rules (instructions for
     #: gpt-4o-mini-tts only) are checked before sending
     speech_limits: ClassVar[bool] = True
@@ -434,6 +439,25 @@ class OpenAIProvider:
             max_body=self.max_transcription_body,
         )
 
+    def stream_transcription(
+        self, request: TranscriptionRequest
+    ) -> AsyncIterator[str | TranscriptionResponse]:
+        """``POST /audio/transcriptions`` with ``stream=true``: the text as it is heard,
+        then the whole response; a Whisper model's (and a compatible service's)
+        whole transcript as one delta (see :mod:`relaykit_openai.transcription`)."""
+        from . import transcription
+
+        return transcription.stream_transcription(
+            self._http,
+            self._transcriptions_url,
+            self._headers,
+            self._name,
+            request,
+            style=self.transcription_style,
+            max_body=self.max_transcription_body,
+            stream=self.streams_transcriptions,
+        )
+
     async def generate_image(self, request: ImageRequest) -> ImageResponse:
         """``POST /images/generations``: the images drawn from ``request.prompt``, as
         bytes (see :mod:`relaykit_openai.images` for what is asked of each service).
@@ -486,6 +510,20 @@ class OpenAIProvider:
 
         return await moderation.moderate(
             self._http, self._moderations_url, self._headers, self._name, request
+        )
+
+    def stream_speech(self, request: SpeechRequest) -> AsyncIterator[bytes | SpeechResponse]:
+        """``POST /audio/speech``, read as it arrives: the audio's bytes as they are
+        generated, then a summary without them (see :mod:`relaykit_openai.speech`)."""
+        from . import speech
+
+        return speech.stream_speech(
+            self._http,
+            self._speech_url,
+            self._headers,
+            self._name,
+            request,
+            openai=self.speech_limits,
         )
 
     async def list_models(self) -> list[ModelInfo]:

@@ -4,8 +4,19 @@ that serve it (Groq).
 The request is JSON: ``model``, ``input`` (the text), ``voice``,
 ``response_format``, then ``speed`` and ``instructions`` when given, then
 ``extra``'s fields (which replace relaykit's own). The answer is the audio's
-bytes, whole (streaming it as it is generated is not supported), its media type
-the ``content-type`` the service sends when that is audio.
+bytes, its media type the ``content-type`` the service sends when that is audio.
+
+Streamed (:func:`stream_speech`), the same request's answer is read as it
+arrives: OpenAI sends the audio's bytes with chunked transfer encoding as they
+are generated, for every model (``stream_format: "audio"``, the API reference's
+default), and so does Groq; relaykit hands each chunk on. OpenAI's other
+``stream_format``, ``"sse"`` (gpt-4o-mini-tts only: "sse is not supported for
+tts-1 or tts-1-hd"), wraps the audio in base64 JSON events, ``speech.audio.delta``
+(``{"type", "audio"}``) then ``speech.audio.done`` (``{"type", "usage":
+{"input_tokens", "output_tokens", "total_tokens"}}``): a third more bytes and a
+JSON parse per chunk for the usage at the end. It is not asked for by default
+(cost is priced per character either way, see prices.py), but is read when a
+caller asks for it with ``extra={"stream_format": "sse"}``, its usage reported.
 
 What OpenAI refuses is refused here before sending, with no status (so routes
 fall back): an input over 4,096 characters (the API reference's limit: OpenAI
@@ -18,12 +29,25 @@ their own (Groq's ``Arista-PlayAI``), so the service refuses one it lacks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from relaykit import InvalidRequestError, SpeechRequest, SpeechResponse, json_encode
+from relaykit import (
+    InvalidRequestError,
+    SpeechRequest,
+    SpeechResponse,
+    SSEDecoder,
+    StreamError,
+    Usage,
+    json_encode,
+)
 from relaykit.http_errors import error_from_http
 from relaykit.speech import media_type_of
+
+from .audio_events import event_json
+from .body_end import read_to_end
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -49,6 +73,18 @@ def request_body(request: SpeechRequest, name: str, *, openai: bool) -> dict[str
             name,
             "text",
             "split the text (at sentence ends) and speak each part",
+        )
+    if (
+        openai
+        and request.extra.get("stream_format") == "sse"
+        and not takes_instructions(request.model)
+    ):
+        raise _refuse(
+            f"{request.model} does not stream server-sent events",
+            request,
+            name,
+            "extra",
+            "leave stream_format out (the audio streams as it is), or use gpt-4o-mini-tts",
         )
     if openai and request.instructions and not takes_instructions(request.model):
         raise _refuse(
@@ -90,6 +126,14 @@ async def speak(
 ) -> SpeechResponse:
     """Speak ``request`` at ``url`` (``{base_url}/audio/speech``); a failure is typed
     as chat's is."""
+    if request.extra.get("stream_format") == "sse":
+        raise _refuse(
+            "speak() answers with the whole audio: server-sent events are for stream_speech()",
+            request,
+            name,
+            "extra",
+            "leave stream_format out, or call client.stream_speech(...)",
+        )
     body = json_encode.dumps(request_body(request, name, openai=openai))
     r = await http.post(url, content=body, headers=headers)
     if r.status_code >= 400:
@@ -103,3 +147,78 @@ async def speak(
         model=request.model,
         id=r.headers.get("x-request-id"),
     )
+
+
+async def stream_speech(
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    name: str,
+    request: SpeechRequest,
+    *,
+    openai: bool = True,
+) -> AsyncIterator[bytes | SpeechResponse]:
+    """Speak ``request`` at ``url``, yielding the audio's bytes as they arrive, then a
+    :class:`~relaykit.SpeechResponse` without audio (media type, id, and the usage
+    of server-sent events). See the module docstring."""
+    body = json_encode.dumps(request_body(request, name, openai=openai))
+    async with http.stream("POST", url, content=body, headers=headers) as r:
+        if r.status_code >= 400:
+            await r.aread()
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=name, model=request.model
+            )
+        claimed = r.headers.get("content-type", "")
+        summary = SpeechResponse(
+            audio=b"",
+            format=request.format,
+            media_type=media_type_of(request.format, claimed),
+            model=request.model,
+            id=r.headers.get("x-request-id"),
+        )
+        # aclosing: the byte iterator is an async generator; closing it explicitly
+        # (not at garbage collection) keeps trio from warning.
+        async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
+            if claimed.split(";", 1)[0].strip().lower() != "text/event-stream":
+                async for raw in chunks:
+                    if raw:
+                        yield raw
+            else:
+                usage: Usage | None = None
+                decoder = SSEDecoder()
+                async for raw in chunks:
+                    for sse in decoder.feed(raw):
+                        event = event_json(sse.data, name, request.model)
+                        if event.get("type") == "speech.audio.delta":
+                            yield base64.b64decode(event["audio"])
+                        elif event.get("type") == "speech.audio.done":
+                            usage = _usage(event.get("usage"))
+                    if usage is not None:
+                        await read_to_end(chunks, r)  # so the connection is reused
+                        break
+                for sse in decoder.flush():  # a last event without its blank line
+                    event = event_json(sse.data, name, request.model)
+                    if event.get("type") == "speech.audio.done":
+                        usage = _usage(event.get("usage"))
+                if usage is None:
+                    raise StreamError(
+                        "the stream ended before speech.audio.done",
+                        provider=name,
+                        model=request.model,
+                    )
+                summary = SpeechResponse(
+                    audio=b"",
+                    format=summary.format,
+                    media_type=summary.media_type,
+                    model=summary.model,
+                    id=summary.id,
+                    usage=usage,
+                )
+    yield summary
+
+
+def _usage(usage: Any) -> Usage:
+    """``speech.audio.done``'s usage: text tokens in, audio tokens out."""
+    if not isinstance(usage, dict):
+        return Usage()
+    return Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0))

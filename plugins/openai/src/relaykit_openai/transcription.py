@@ -27,17 +27,31 @@ tokens are ``usage``'s (``{"type": "tokens"}``, with
 ``input_token_details.audio_tokens``). A plain-text answer (``extra=
 {"response_format": "text"}``) is its own transcript. The id is the body's,
 Groq's ``x_groq.id``, or the ``x-request-id`` header.
+
+Streamed (:func:`stream_transcription`): OpenAI's gpt-4o-transcribe and
+gpt-4o-mini-transcribe take ``stream=true`` and answer server-sent events,
+``transcript.text.delta`` (``{"type", "delta", "logprobs"?}``) as the text is
+heard, then ``transcript.text.done`` (``{"type", "text", "usage"?}``, the usage
+as the ``json`` answer's ``{"type": "tokens", ...}``). Whisper models do not
+stream ("Streaming is not supported for the whisper-1 model and will be
+ignored", the API reference says: the answer is the whole JSON), so for them,
+and for the compatible services, the form is the unstreamed one and the whole
+transcript is handed on as one delta: a route may mix models, and a caller
+gets text either way. An answer that is not an event stream is read so too.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
 from relaykit import (
     InvalidRequestError,
     RelayError,
+    SSEDecoder,
+    StreamError,
     TranscriptionRequest,
     TranscriptionResponse,
     Usage,
@@ -48,6 +62,8 @@ from relaykit.audio import media_type
 from relaykit.http_errors import error_from_http
 
 from . import wire
+from .audio_events import event_json
+from .body_end import read_to_end
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -65,8 +81,17 @@ def response_format(model: str, style: TranscriptionStyle) -> str | None:
     return "json"
 
 
-def form(request: TranscriptionRequest, style: TranscriptionStyle, name: str) -> tuple[bytes, str]:
-    """The form's body for ``request``, and its content type.
+def streams(model: str, style: TranscriptionStyle) -> bool:
+    """Whether ``model`` answers ``stream=true`` with server-sent events: OpenAI's
+    models but Whisper (see the module docstring)."""
+    return style == "verbose" and "whisper" not in model.lower()
+
+
+def form(
+    request: TranscriptionRequest, style: TranscriptionStyle, name: str, *, stream: bool = False
+) -> tuple[bytes, str]:
+    """The form's body for ``request``, and its content type; ``stream``: with
+    ``stream=true``.
 
     Raises :class:`~relaykit.InvalidRequestError` (unsent) for a prompt the
     service has no field for.
@@ -87,6 +112,8 @@ def form(request: TranscriptionRequest, style: TranscriptionStyle, name: str) ->
     asked = response_format(request.model, style)
     if asked is not None:
         fields["response_format"] = [("response_format", asked)]
+    if stream:
+        fields["stream"] = [("stream", "true")]
     for key, value in request.extra.items():
         fields[key] = list(_extra_fields(key, value))  # replaces relaykit's own
     audio = request.audio
@@ -128,6 +155,13 @@ def parse(
     data = json_decode.loads(body)
     if not isinstance(data, dict):
         raise TypeError(f"a JSON {type(data).__name__}, not an object")
+    return parse_data(data, request, request_id)
+
+
+def parse_data(
+    data: Mapping[str, Any], request: TranscriptionRequest, request_id: str | None
+) -> TranscriptionResponse:
+    """:func:`parse` of an answer's JSON object (or of ``transcript.text.done``)."""
     text = data["text"]
     if not isinstance(text, str):
         raise TypeError(f"text is a {type(text).__name__}, not a string")
@@ -197,6 +231,19 @@ async def transcribe(
     back to a deployment that may take it. A failure is typed as chat's is.
     """
     body, content_type = form(request, style, name)
+    _check_size(body, max_body, request, name)
+    r = await http.post(url, content=body, headers={**headers, "content-type": content_type})
+    if r.status_code >= 400:
+        raise error_from_http(
+            r.status_code, r.headers, r.content, provider=name, model=request.model
+        )
+    return _answer(r.content, r.headers, request, name)
+
+
+def _check_size(
+    body: bytes, max_body: int | None, request: TranscriptionRequest, name: str
+) -> None:
+    """Refuse unsent a form over the service's ``max_body`` bytes."""
     if max_body is not None and len(body) > max_body:
         raise InvalidRequestError(
             f"the audio is {len(request.audio.data) / _MIB:.1f} MiB: {name} takes requests"
@@ -207,21 +254,20 @@ async def transcribe(
             hint="compress it (ffmpeg -i IN -ac 1 -b:a 32k OUT.mp3) or split it"
             " (ffmpeg -i IN -f segment -segment_time 600 -c copy OUT%03d.mp3)",
         )
-    r = await http.post(url, content=body, headers={**headers, "content-type": content_type})
-    if r.status_code >= 400:
-        raise error_from_http(
-            r.status_code, r.headers, r.content, provider=name, model=request.model
-        )
+
+
+def _answer(
+    content: bytes, headers: Mapping[str, str], request: TranscriptionRequest, name: str
+) -> TranscriptionResponse:
+    """The whole answer read (:func:`parse`), or the error it is."""
     try:
-        if r.content.lstrip().startswith(b"{"):
-            data = json_decode.loads(r.content)
+        if content.lstrip().startswith(b"{"):
+            data = json_decode.loads(content)
             if isinstance(data, dict) and data.get("error") and "text" not in data:
                 # A failure reported with status 200 is an error.
                 status = wire.error_status(data["error"])
-                raise error_from_http(
-                    status, r.headers, r.content, provider=name, model=request.model
-                )
-        return parse(r.content, r.headers, request, name)
+                raise error_from_http(status, headers, content, provider=name, model=request.model)
+        return parse(content, headers, request, name)
     except (KeyError, TypeError, ValueError) as e:
         raise RelayError(
             f"the transcription response could not be read ({type(e).__name__}: {e})"[:300],
@@ -229,4 +275,79 @@ async def transcribe(
             model=request.model,
             hint="the service does not answer as OpenAI's /audio/transcriptions does: check"
             " that its base_url is the API's (ending in /v1), or report it",
+        ) from None
+
+
+async def stream_transcription(
+    http: HttpClient,
+    url: str,
+    headers: Mapping[str, str],
+    name: str,
+    request: TranscriptionRequest,
+    *,
+    style: TranscriptionStyle,
+    max_body: int | None,
+    stream: bool,
+) -> AsyncIterator[str | TranscriptionResponse]:
+    """Transcribe ``request``'s audio at ``url``, yielding the text as it is heard, then
+    the whole response (see the module docstring); ``stream``: the service streams
+    (OpenAI's own), for the models that do."""
+    streamed = stream and streams(request.model, style)
+    body, content_type = form(request, style, name, stream=streamed)
+    _check_size(body, max_body, request, name)
+    sent = {**headers, "content-type": content_type}
+    async with http.stream("POST", url, content=body, headers=sent) as r:
+        if r.status_code >= 400:
+            await r.aread()
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=name, model=request.model
+            )
+        kind = r.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind != "text/event-stream":
+            whole = _answer(await r.aread(), r.headers, request, name)
+            if whole.text:
+                yield whole.text
+            yield whole
+            return
+        request_id = r.headers.get("x-request-id")
+        done: TranscriptionResponse | None = None
+        decoder = SSEDecoder()
+        # aclosing: the byte iterator is an async generator; closing it explicitly
+        # (not at garbage collection) keeps trio from warning.
+        async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
+            async for raw in chunks:
+                for sse in decoder.feed(raw):
+                    event = event_json(sse.data, name, request.model)
+                    event_type = event.get("type")
+                    if event_type == "transcript.text.delta":
+                        delta = event.get("delta")
+                        if isinstance(delta, str) and delta:
+                            yield delta
+                    elif event_type == "transcript.text.done":
+                        done = _done(event, request, name, request_id)
+                if done is not None:
+                    await read_to_end(chunks, r)  # so the connection is reused
+                    break
+            for sse in decoder.flush():  # a last event without its blank line
+                event = event_json(sse.data, name, request.model)
+                if event.get("type") == "transcript.text.done":
+                    done = _done(event, request, name, request_id)
+    if done is None:
+        raise StreamError(
+            "the stream ended before transcript.text.done", provider=name, model=request.model
+        )
+    yield done
+
+
+def _done(
+    event: Mapping[str, Any], request: TranscriptionRequest, name: str, request_id: str | None
+) -> TranscriptionResponse:
+    """The whole response ``transcript.text.done`` says."""
+    try:
+        return parse_data(event, request, request_id)
+    except (KeyError, TypeError, ValueError) as e:
+        raise StreamError(
+            f"transcript.text.done could not be read ({type(e).__name__}: {e})"[:300],
+            provider=name,
+            model=request.model,
         ) from None

@@ -1,0 +1,117 @@
+"""Time to the first chunk of streamed speech: relaykit next to raw httpx.
+
+Both clients ask ``relaykit.testing.OpenAIMock`` (a loopback server in a thread
+of this process) for the same speech, ``pcm``, the audio sent with chunked
+transfer encoding in 4 KiB chunks as OpenAI sends it, and time from the call's
+start to the first chunk in hand, then read the rest (~0.6 MB):
+
+- raw httpx: ``client.stream("POST", ...)`` and ``aiter_bytes()``: the floor;
+- relaykit: ``Client.stream_speech`` with default settings (retries, breakers,
+  first-token and idle timeouts; no storage), through relaykit-openai.
+
+Rounds alternate their order; each cell is the median over rounds of the median
+(and 90th percentile) time to first chunk, in µs. The server shares this
+process's interpreter, so its share is in both columns alike.
+
+    uv run python bench/speech_stream.py      # ~20 s
+    nox -s speech-stream
+
+Never fails on a number. Writes JSON to bench/results/ and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+import relaykit
+from relaykit.testing import OpenAIMock
+
+KEY = "sk-bench-0123456789"
+TEXT = "A voice app should start speaking before the whole answer is spoken. " * 2
+BODY = {"model": "tts-1", "input": TEXT, "voice": "alloy", "response_format": "pcm"}
+
+
+async def _raw(http: httpx.AsyncClient, url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    first = 0.0
+    size = 0
+    async with http.stream("POST", url, json=BODY) as r:
+        async for chunk in r.aiter_bytes():
+            if not size:
+                first = time.perf_counter() - started
+            size += len(chunk)
+    return first, size
+
+
+async def _relaykit(client: relaykit.Client) -> tuple[float, int]:
+    started = time.perf_counter()
+    first = 0.0
+    size = 0
+    async with client.stream_speech("openai/tts-1", TEXT, voice="alloy", format="pcm") as audio:
+        async for chunk in audio:
+            if not size:
+                first = time.perf_counter() - started
+            size += len(chunk)
+    return first, size
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    rounds: dict[str, list[list[float]]] = {"raw httpx": [], "relaykit": []}
+    with OpenAIMock(api_key=KEY) as mock:
+        config = {
+            "storage": {"backend": "none"},
+            "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+        }
+        url = f"{mock.base_url}/audio/speech"
+        headers = {"authorization": f"Bearer {KEY}"}
+        async with (
+            httpx.AsyncClient(headers=headers) as http,
+            relaykit.Client(config) as client,
+        ):
+            calls: dict[str, Callable[[], Awaitable[tuple[float, int]]]] = {
+                "raw httpx": lambda: _raw(http, url),
+                "relaykit": lambda: _relaykit(client),
+            }
+            sizes = {name: (await call())[1] for name, call in calls.items()}  # warm up
+            assert len(set(sizes.values())) == 1, sizes
+            for i in range(args.rounds):
+                order = list(calls) if i % 2 == 0 else list(reversed(calls))
+                for name in order:
+                    rounds[name].append([(await calls[name]())[0] for _ in range(args.calls)])
+    cells = {}
+    for name, per_round in rounds.items():
+        cells[name] = {
+            "ttfc_median_us": statistics.median(statistics.median(r) * 1e6 for r in per_round),
+            "ttfc_p90_us": statistics.median(
+                statistics.quantiles(r, n=10)[-1] * 1e6 for r in per_round
+            ),
+        }
+    return {"audio_bytes": sizes["relaykit"], "calls": args.calls, "cells": cells}
+
+
+def main() -> None:
+    found = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    found.add_argument("--calls", type=int, default=100)
+    found.add_argument("--rounds", type=int, default=5)
+    args = found.parse_args()
+    result = anyio.run(measure, args)
+    out = Path(__file__).parent / "results" / "speech_stream.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"time to first chunk, {result['audio_bytes']:,} bytes of pcm, 4 KiB chunks\n")
+    print("| client | median µs | p90 µs |\n|---|---|---|")
+    for name, cell in result["cells"].items():
+        print(f"| {name} | {cell['ttfc_median_us']:.0f} | {cell['ttfc_p90_us']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

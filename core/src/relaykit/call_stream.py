@@ -1,0 +1,396 @@
+"""A streamed call that is not a chat: what :class:`relaykit.SpeechStream` (audio out)
+and :class:`relaykit.TranscriptionStream` (text in) share.
+
+Each is one request whose answer arrives in pieces, through the chat
+pipeline's routing, limits, breakers and attempts, as :class:`relaykit.ChatStream`
+is: entering sends the request and reads ahead to the first piece, retrying and
+falling back as :meth:`relaykit.Client.speak` does, within the first-token
+timeout; once a piece has reached the caller the call is never retried, and a
+failure is a :class:`relaykit.StreamError` (or the idle or total timeout's
+:class:`relaykit.RequestTimeoutError`). Leaving the block early closes the
+connection. The call's span, log line and record come at its end, as
+:mod:`relaykit.single_calls` makes them for the whole calls.
+
+A subclass says which provider method streams (``stream_speech``,
+``stream_transcription``), how a piece is told from the summary a provider may
+send last (the vendor's usage, its id), and how the pieces make the response.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+
+import anyio
+
+from .attempts import run_attempts
+from .deadline_scope import scope_until
+from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
+from .protocols import Provider, Reservation
+from .routing import Target
+from .single_calls import capability
+from .tracing import current
+from .transport_errors import map_transport_error, never_sent
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+
+Piece = TypeVar("Piece")
+Response = TypeVar("Response")
+
+_END: Any = object()
+
+
+class CallStream(Generic[Piece, Response]):
+    """Enter it, iterate its pieces, then read :attr:`response` (see the module docstring)."""
+
+    #: the provider's optional method that streams, and what a provider without it lacks
+    method: ClassVar[str]
+    api: ClassVar[str]
+    #: who has it, for the refusal's hint
+    who: ClassVar[str]
+
+    def __init__(self, client: Client, call: _Call | None) -> None:
+        self._client = client
+        #: ``None`` until :meth:`_prepare` makes it (a transcription reads its audio first)
+        self._call: _Call | None = call
+        self._gen: AsyncIterator[Any] | None = None
+        self._target: Target | None = None
+        self._buffered: deque[Any] = deque()
+        self._reservations: list[Reservation] = []
+        self._attempt_started = 0.0
+        self._first_at: float | None = None
+        self._response: Response | None = None
+        self._finished = False
+        self._counted = False
+        #: the target the router counts this stream in flight at, until it ends
+        self._routed: Target | None = None
+
+    # -- what a subclass says ------------------------------------------------------
+
+    async def _prepare(self) -> _Call:
+        """The call, made when the stream is entered if it was not before."""
+        assert self._call is not None
+        return self._call
+
+    def _take(self, item: Any) -> Piece | None:
+        """Note ``item`` from the provider; the piece to hand the caller, or ``None``
+        for an item that is none (an empty piece, the vendor's summary)."""
+        raise NotImplementedError
+
+    def _assembled(self, *, whole: bool) -> Response:
+        """The response from what arrived; ``whole``: the stream ended as the vendor
+        meant it to (not left early, nor broken)."""
+        raise NotImplementedError
+
+    async def _finish(self, call: _Call, target: Target, response: Response) -> Response:
+        """Price ``response``, trace, log and record it as the call's answer."""
+        raise NotImplementedError
+
+    # -- opening, with retries and fallbacks -----------------------------------------
+
+    async def __aenter__(self) -> Self:
+        client = self._client
+        if client._closed:
+            raise ClientClosedError("this client is closed")
+        client._in_flight += 1  # in flight until it ends: the client's aclose waits for it
+        self._counted = True
+        try:
+            call = self._call = await self._prepare()
+            with current(client._tracer, call):  # the span propagates with the request
+                try:
+                    await self._enter(call)
+                except BaseException as exc:
+                    if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                        with anyio.CancelScope(shield=True):
+                            await client._cancelled(call, "cancelled before the stream started")
+                    raise
+        except BaseException:
+            self._routed_done(ok=True)
+            self._ended()
+            raise
+        return self
+
+    async def _enter(self, call: _Call) -> None:
+        client = self._client
+        if client._cold:
+            await client._warm_up(call)
+        try:
+            await run_attempts(client, call, self._open)
+        except RelayError as error:
+            await client._fail(call, error)
+            raise
+
+    async def _open(self, provider: Provider, request: Any, target: Target) -> None:
+        client, call = self._client, self._call
+        assert call is not None
+        stream = capability(provider, self.method, target, self.api, self.who)
+        if client._limiter is not None:
+            if call.minutes or call.characters:
+                # audio per minute, speech per character: a budget holds those too
+                from .client import _unit_hold
+
+                call.unit_hold = _unit_hold(call, client._price(target))
+            reservations = client._reserve_now(target, call)
+            if reservations is None:
+                reservations = await client._reserve(target, call)
+            self._reservations = reservations
+        self._target = target
+        try:
+            if call.span is not None:
+                client._tracer.attempt(call, target)  # type: ignore[union-attr]
+            self._attempt_started = time.monotonic()
+            self._gen = stream(request)
+            # Read ahead to the first piece: what comes before it has not reached the
+            # caller, so a slow start or an early failure can still be retried.
+            await self._read_ahead()
+        except StreamError as e:
+            e.retryable = True  # nothing has reached the caller: trying again is safe
+            await self._close_gen()
+            await self._settle(None)
+            raise
+        except BaseException as e:
+            await self._close_gen()
+            # A request that never went out gives its limits everything back.
+            await self._settle(None, sent=not never_sent(e))
+            raise
+        self._routed = target  # open: the stream, not the attempt, tells the router
+
+    async def _read_ahead(self) -> None:
+        """Buffer the items up to the first piece (or the end), within the first-token
+        timeout (or the total one, if nearer)."""
+        call = self._call
+        assert call is not None
+        deadline, which = (
+            self._attempt_started + self._client.config.timeouts.first_token,
+            ("first_token"),
+        )
+        if call.deadline < deadline:
+            deadline, which = call.deadline, "total"
+        buffered: deque[Any] = deque()
+        with scope_until(self._client._scopes, deadline) as scope:
+            while True:
+                item = await self._pull()
+                buffered.append(item)
+                if item is _END or self._is_piece(item):
+                    break
+        if scope.cancelled_caught:
+            raise self._timeout(which)
+        if buffered[-1] is not _END:
+            self._first_at = time.monotonic()
+        self._buffered = buffered
+
+    @staticmethod
+    def _is_piece(item: Any) -> bool:
+        """Whether ``item`` is content (a non-empty piece), not a summary."""
+        return isinstance(item, bytes | str) and bool(item)
+
+    # -- iteration -------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Piece:
+        while True:
+            if self._buffered:
+                item = self._buffered.popleft()
+            elif self._gen is None:
+                if self._finished:
+                    raise StopAsyncIteration
+                raise RelayError("iterate a stream inside its `async with` block")
+            else:
+                try:
+                    item = await self._next()
+                except RelayError as e:
+                    error = await self._abort(e)
+                    if error is e:
+                        raise
+                    raise error from e
+            if item is _END:
+                await self._complete()
+                raise StopAsyncIteration
+            piece = self._take(item)
+            if piece is not None:
+                return piece
+
+    async def _next(self) -> Any:
+        """The provider's next item, within the first-token, idle and total timeouts."""
+        call = self._call
+        assert call is not None
+        timeouts = self._client.config.timeouts
+        now = time.monotonic()
+        if self._first_at is None:
+            limit, which = self._attempt_started + timeouts.first_token - now, "first_token"
+        else:
+            limit, which = timeouts.idle, "idle"
+        if call.deadline - now < limit:
+            limit, which = call.deadline - now, "total"
+        item: Any = _END
+        with scope_until(self._client._scopes, now + limit) as scope:
+            item = await self._pull()
+        if scope.cancelled_caught:
+            raise self._timeout(which)
+        if self._first_at is None and self._is_piece(item):
+            self._first_at = time.monotonic()
+        return item
+
+    async def _pull(self) -> Any:
+        """The provider's next item (``_END`` at its end), transport errors mapped."""
+        assert self._gen is not None and self._target is not None
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            return _END
+        except RelayError:
+            raise
+        except Exception as e:
+            mapped = map_transport_error(e, self._target)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    def _timeout(self, which: str) -> RequestTimeoutError:
+        t = self._target
+        assert t is not None
+        return RequestTimeoutError(
+            f"the {which} timeout fired",
+            which=which,
+            provider=t.provider,
+            model=t.model,
+            hint=f"raise [timeouts] {which}",
+        )
+
+    @property
+    def time_to_first_chunk(self) -> float | None:
+        """Seconds from the call's start to its first piece (``None``: none came)."""
+        first = self._first_at
+        call = self._call
+        return None if first is None or call is None else first - call.started
+
+    # -- ending ------------------------------------------------------------------------
+
+    async def _complete(self) -> None:
+        self._finished = True
+        self._gen = None
+        try:
+            self._routed_done(ok=True)
+            call, target = self._call, self._target
+            assert call is not None and target is not None
+            response = self._assembled(whole=True)
+            await self._settle(response)
+            self._response = await self._finish(call, target, response)
+        finally:
+            self._ended()
+
+    async def _abort(self, error: RelayError) -> RelayError:
+        """A failure after the stream started: record it; return the error to raise
+        (anything but a timeout becomes a :class:`~relaykit.StreamError`)."""
+        self._finished = True
+        try:
+            client, call = self._client, self._call
+            assert call is not None
+            client._known.mask_error(error)  # before its message is copied below
+            self._routed_done(
+                ok=(isinstance(error, RequestTimeoutError) and error.which == "total")
+                or not (error.retryable or isinstance(error, StreamError))
+            )
+            await self._close_gen()
+            await self._settle(None)
+            self._response = self._assembled(whole=False)
+            if not isinstance(error, StreamError | RequestTimeoutError):
+                error = StreamError(
+                    f"the stream broke after it started: {error.message}",
+                    provider=error.provider,
+                    model=error.model,
+                    status=error.status,
+                    provider_message=error.provider_message,
+                )
+            await client._fail(call, error, self._target)
+            return error
+        finally:
+            self._ended()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        # Left early: close the connection. A break is the caller's choice, a
+        # success with what had arrived; an exception in the caller's code or a
+        # cancellation is a failed call.
+        self._finished = True
+        try:
+            await self._close_gen()
+            self._routed_done(ok=True)
+            with anyio.CancelScope(shield=True):
+                call, target = self._call, self._target
+                assert call is not None and target is not None
+                response = self._assembled(whole=False)
+                await self._settle(response)
+                self._response = response
+                if exc is None:
+                    self._response = await self._finish(call, target, response)
+                elif isinstance(exc, anyio.get_cancelled_exc_class()):
+                    await self._client._cancelled(call, "cancelled before the stream ended")
+                else:
+                    await self._client._cancelled(
+                        call,
+                        "left before the stream ended: the caller's code raised"
+                        f" {type(exc).__name__}",
+                        "CallerError",
+                    )
+        finally:
+            self._ended()
+
+    @property
+    def response(self) -> Response:
+        """The response (so far, if the stream was left early or broke)."""
+        if self._response is not None:
+            return self._response
+        if self._target is None:
+            raise RelayError("the stream has not started: enter it with `async with`")
+        return self._assembled(whole=False)
+
+    def _routed_done(self, *, ok: bool) -> None:
+        """Tell the router this stream has ended (once), with its time to first piece."""
+        target, self._routed = self._routed, None
+        if target is not None:
+            first = self._first_at
+            ttft = None if first is None else first - self._attempt_started
+            self._client._router.finished(target, ok=ok, ttft=ttft)
+
+    def _ended(self) -> None:
+        """Tell the client this stream is no longer in flight (once)."""
+        if self._counted:
+            self._counted = False
+            self._client._call_ended()
+
+    async def _settle(self, response: Any, *, sent: bool = True) -> None:
+        """Settle the limits' reservations with ``response`` (``None``: nothing used);
+        ``sent=False`` gives them back whole."""
+        if self._reservations:
+            reservations, self._reservations = self._reservations, []
+            client, call, target = self._client, self._call, self._target
+            assert call is not None and target is not None
+            if not sent:
+                await client._release(reservations, call, target)
+                return
+            if client._reconcile_now(reservations, call, response, target):
+                return
+            with anyio.CancelScope(shield=True):  # on the way out of a cancelled stream too
+                await client._reconcile(reservations, call, response, target)
+
+    async def _close_gen(self) -> None:
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            aclose = getattr(gen, "aclose", None)
+            if aclose is not None:
+                # Shielded: closing must finish even when we leave because of a cancellation.
+                with anyio.CancelScope(shield=True):
+                    await aclose()
