@@ -29,22 +29,20 @@ default. Which shape a setting takes depends on the model, read from its name
   model can stop (each model's "What's new" and migration pages on
   platform.claude.com, read 2026-12-02):
 
-  ================================  =============================  ==============
-  model                             ``reasoning="none"`` sends     default effort
-  ================================  =============================  ==============
-  Opus 5, Sonnet 5, Haiku 5.5       ``{"type": "disabled"}``       high (Haiku
-                                                                   5.5: medium)
-  Sonnet 5.5                        ``{"type": "between_tools"}``  high
-  Opus 5.5, Fable 5 and 5.1,        refused before sending:        medium (Opus
-  Mythos 5 and 5.1                  they always think              5.5), high
-  ================================  =============================  ==============
+  - Opus 5, Sonnet 5 and Haiku 5.5: ``reasoning="none"`` sends
+    ``{"type": "disabled"}``;
+  - Sonnet 5.5: it sends ``{"type": "between_tools"}``;
+  - Opus 5.5, Fable 5 and 5.1, Mythos 5 and 5.1: it is refused before
+    sending, since they always think (the API answers ``disabled`` with a 400).
+
+  Their default effort is ``high``, but ``medium`` on Opus 5.5 and Haiku 5.5.
 
   ``disabled`` is taken at effort ``high`` or below (Opus 5, Haiku 5.5), and
   relaykit sends no effort with it. ``between_tools`` is what Anthropic gives
   Sonnet 5.5 (which refuses ``disabled``) to turn off the thinking before an
   answer: with no tools the answer is text only, and with tools the short
   notes Claude writes between tool calls still come back as thinking blocks
-  (reasoning parts). A Claude 5 model not in the table (a later minor version,
+  (reasoning parts). A Claude 5 model not named here (a later minor version,
   a new name) is sent ``disabled``: if it cannot stop, the API says so with a
   400, rather than thinking while the caller asked it not to.
 - Claude before 3.7 does not think: thinking off sends nothing, and any
