@@ -321,6 +321,65 @@ async def test_anthropics_thinking_reaches_an_openai_model_as_its_effort(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "sent_thinking"),
+    [
+        ("anthropic/claude-opus-5", {"type": "disabled"}),
+        ("anthropic/claude-haiku-5-5", {"type": "disabled"}),
+        ("anthropic/claude-sonnet-5-5", {"type": "between_tools"}),  # refuses disabled
+        ("anthropic/claude-opus-4-7", None),  # off is its default
+    ],
+)
+async def test_anthropics_thinking_off_reaches_claude_as_the_model_takes_it(
+    anthropic_mock: AnthropicMock, model: str, sent_thinking: dict[str, Any] | None
+) -> None:
+    async with anthropic_sdk(anthropic=anthropic_mock.base_url) as sdk:
+        await sdk.messages.create(
+            model=model, max_tokens=1000, messages=USER, thinking={"type": "disabled"}
+        )
+    assert sent(anthropic_mock).get("thinking") == sent_thinking
+    assert anthropic_mock.sent_reasoning(anthropic_mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+async def test_anthropics_thinking_off_for_a_claude_that_always_thinks_is_a_400(
+    anthropic_mock: AnthropicMock,
+) -> None:
+    async with anthropic_sdk(anthropic=anthropic_mock.base_url) as sdk:
+        with pytest.raises(anthropic.BadRequestError, match="always thinks"):
+            await sdk.messages.create(
+                model="anthropic/claude-opus-5-5",
+                max_tokens=1000,
+                messages=USER,
+                thinking={"type": "disabled"},
+            )
+    assert not anthropic_mock.requests
+
+
+@pytest.mark.anyio
+async def test_between_tools_and_no_thinking_reach_claude_5_as_sent(
+    anthropic_mock: AnthropicMock,
+) -> None:
+    async with anthropic_sdk(anthropic=anthropic_mock.base_url) as sdk:
+        await sdk.messages.create(
+            model="anthropic/claude-sonnet-5-5",
+            max_tokens=1000,
+            messages=USER,
+            thinking={"type": "between_tools"},
+        )
+        assert sent(anthropic_mock)["thinking"] == {"type": "between_tools"}
+        await sdk.messages.create(
+            model="anthropic/claude-opus-5",
+            max_tokens=1000,
+            messages=USER,
+            output_config={"effort": "low"},
+        )
+    body = sent(anthropic_mock)
+    assert "thinking" not in body and body["output_config"] == {"effort": "low"}
+    assert anthropic_mock.sent_reasoning(anthropic_mock.last_request) == Reasoning("low")
+
+
+@pytest.mark.anyio
 async def test_anthropics_thinking_streams_from_an_openai_model(openai_mock: OpenAIMock) -> None:
     async with (
         anthropic_sdk(openai=openai_mock.base_url) as sdk,

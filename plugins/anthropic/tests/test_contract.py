@@ -39,3 +39,27 @@ class TestAnthropic(ProviderContract):
                     529: ProviderUnavailableError,
                 },
             )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "model",
+    [
+        "anthropic/claude-opus-5",  # "none" is thinking disabled
+        "anthropic/claude-sonnet-5",
+        "anthropic/claude-haiku-5-5",
+        "anthropic/claude-sonnet-5-5",  # "none" is between_tools
+    ],
+)
+async def test_claude_5_models_that_can_stop_thinking_keep_the_thinking_contract(
+    model: str,
+) -> None:
+    # Claude 5 thinks by default: "none" must be sent, and nothing without reasoning=.
+    with AnthropicMock(api_key=KEY) as mock:
+        harness = Harness(
+            mock=mock,
+            model="anthropic/claude-haiku-4-5",
+            reasoning_model=model,
+            providers={"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
+        )
+        await TestAnthropic().test_reasoning_setting_reaches_the_model(harness)

@@ -13,13 +13,22 @@ import relaykit
 from relaykit import InvalidRequestError, Reasoning
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_anthropic.thinking import claude_version, thinking_style
+from relaykit_anthropic.thinking import claude5, claude_version, thinking_style
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 HAIKU = "anthropic/claude-haiku-4-5"  # budgets
 OPUS = "anthropic/claude-opus-4-7"  # adaptive thinking only
 SONNET = "anthropic/claude-sonnet-4-6"  # adaptive thinking, no xhigh effort
 OLD = "anthropic/claude-3-5-haiku-20241022"  # does not think
+# Claude 5 thinks by default
+OPUS_5 = "anthropic/claude-opus-5"  # off: disabled
+SONNET_5 = "anthropic/claude-sonnet-5"  # off: disabled
+HAIKU_5_5 = "anthropic/claude-haiku-5-5"  # off: disabled; default effort medium
+SONNET_5_5 = "anthropic/claude-sonnet-5-5"  # off: between_tools; no forced tool
+OPUS_5_5 = "anthropic/claude-opus-5-5"  # always thinks; no forced tool; default medium
+FABLE_5_1 = "anthropic/claude-fable-5-1"  # always thinks; no forced tool
+FABLE_5 = "anthropic/claude-fable-5"  # always thinks
+MYTHOS_5 = "anthropic/claude-mythos-5"  # always thinks
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
 
 
@@ -381,3 +390,248 @@ async def test_a_budget_model_returns_its_thinking_anyway_so_summary_is_not_sent
     with AnthropicMock(api_key=KEY) as mock:
         body = await send(mock, HAIKU, reasoning=Reasoning("low", summary=False))
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
+# -- Claude 5: thinking by default ------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "off"),
+    [
+        (OPUS_5, "disabled"),
+        (SONNET_5, "disabled"),
+        (HAIKU_5_5, "disabled"),
+        (SONNET_5_5, "between_tools"),  # Sonnet 5.5 refuses disabled
+        ("anthropic/claude-opus-5-20260724", "disabled"),  # a dated snapshot
+        ("anthropic/claude-nova-5", "disabled"),  # unknown: a 400 if it cannot stop
+    ],
+)
+@pytest.mark.parametrize("reasoning", ["none", False, 0])
+async def test_claude_5_thinking_off_is_sent_as_the_model_takes_it(
+    mock: AnthropicMock, model: str, off: str, reasoning: Any
+) -> None:
+    body = await send(mock, model, reasoning=reasoning)
+    assert body["thinking"] == {"type": off}
+    assert "output_config" not in body  # disabled is taken at effort high or below only
+    assert body["max_tokens"] == 4096  # no thinking: the answer's share alone
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5_5, FABLE_5_1, FABLE_5, MYTHOS_5])
+async def test_claude_5_models_that_always_think_refuse_thinking_off(
+    mock: AnthropicMock, model: str
+) -> None:
+    error = await refused(mock, model, reasoning="none")
+    assert "always thinks" in error.message
+    assert error.hint is not None and "reasoning='low'" in error.hint
+
+
+@pytest.mark.anyio
+async def test_claude_5_models_that_always_think_refuse_thinking_off_in_a_stream(
+    mock: AnthropicMock,
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="always thinks"):
+            async with c.stream(OPUS_5_5, "think", reasoning=False) as s:
+                async for _ in s:
+                    pass
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "room"),
+    [
+        (OPUS_5, 24576),  # default effort high
+        (SONNET_5_5, 24576),
+        (FABLE_5_1, 24576),
+        (OPUS_5_5, 8192),  # default effort medium
+        (HAIKU_5_5, 8192),
+        (OPUS, 0),  # Claude 4.7 thinks only when asked
+        (HAIKU, 0),
+    ],
+)
+async def test_without_reasoning_nothing_is_sent_but_max_tokens_leaves_room_to_think(
+    mock: AnthropicMock, model: str, room: int
+) -> None:
+    body = await send(mock, model)
+    assert "thinking" not in body and "output_config" not in body
+    assert body["max_tokens"] == 4096 + room
+
+
+@pytest.mark.anyio
+async def test_a_configured_default_max_tokens_is_the_answers_share_on_claude_5(
+    mock: AnthropicMock,
+) -> None:
+    async with client(mock, default_max_tokens=1000) as c:
+        await c.chat(OPUS_5, "think")
+    assert mock.last_request.json()["max_tokens"] == 1000 + 24576
+
+
+@pytest.mark.anyio
+async def test_a_given_max_tokens_is_sent_as_given_on_claude_5(mock: AnthropicMock) -> None:
+    assert (await send(mock, OPUS_5, max_tokens=300))["max_tokens"] == 300
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "reasoning", "effort", "room"),
+    [
+        (OPUS_5, "minimal", "low", 1024),
+        (OPUS_5, "xhigh", "xhigh", 32768),
+        (OPUS_5, "max", "max", 32768),
+        (SONNET_5_5, "xhigh", "xhigh", 32768),
+        (HAIKU_5_5, "max", "max", 32768),
+        (OPUS_5_5, "low", "low", 1024),
+        (FABLE_5_1, 2048, "medium", 2048),
+    ],
+)
+async def test_claude_5_takes_every_effort(
+    mock: AnthropicMock, model: str, reasoning: Any, effort: str, room: int
+) -> None:
+    body = await send(mock, model, reasoning=reasoning)
+    assert body["thinking"] == {"type": "adaptive"}
+    assert body["output_config"] == {"effort": effort}
+    assert body["max_tokens"] == 4096 + room
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("model", "room"), [(OPUS_5, 24576), (OPUS_5_5, 8192)])
+async def test_claude_5_thinking_on_without_an_amount_has_room_for_its_default_effort(
+    mock: AnthropicMock, model: str, room: int
+) -> None:
+    body = await send(mock, model, reasoning=True)
+    assert body["thinking"] == {"type": "adaptive"} and "output_config" not in body
+    assert body["max_tokens"] == 4096 + room
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"temperature": 0.2}, "temperature but 1"),
+        ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tool is forced"),
+    ],
+)
+async def test_on_a_model_that_always_thinks_the_fix_is_not_thinking_off(
+    mock: AnthropicMock, params: dict[str, Any], words: str
+) -> None:
+    error = await refused(mock, FABLE_5, reasoning="high", **params)
+    assert words in error.message
+    assert error.hint is not None and "reasoning='none'" not in error.hint
+    error = await refused(mock, OPUS_5, reasoning="high", **params)
+    assert error.hint is not None and "reasoning='none'" in error.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5_5, SONNET_5_5, FABLE_5_1])
+@pytest.mark.parametrize("reasoning", [None, "none", "high"])
+async def test_a_forced_tool_is_refused_where_the_model_never_takes_one(
+    mock: AnthropicMock, model: str, reasoning: Any
+) -> None:
+    if reasoning == "none" and model != SONNET_5_5:
+        return  # refused for thinking off first
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="takes no forced tool") as caught:
+            await c.chat(
+                model, "think", reasoning=reasoning, tools=[WEATHER_TOOL], tool_choice="required"
+            )
+        assert caught.value.param == "tool_choice" and caught.value.status is None
+        with pytest.raises(InvalidRequestError, match="takes no forced tool") as caught:
+            await c.chat(model, "think", response_format={"type": "json_object"})
+        assert caught.value.param == "response_format"
+        assert caught.value.hint is not None and "native" in caught.value.hint
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5, SONNET_5, HAIKU_5_5, FABLE_5])
+async def test_without_reasoning_a_claude_5_call_is_not_checked_for_thinking(
+    mock: AnthropicMock, model: str
+) -> None:
+    # Opus 5, Sonnet 5, Haiku 5.5 and Fable 5 take a forced tool (skipping their
+    # thinking): with no reasoning= relaykit leaves the call to the API.
+    body = await send(mock, model, tools=[WEATHER_TOOL], tool_choice="get_weather")
+    assert body["tool_choice"] == {"type": "tool", "name": "get_weather"}
+    assert "thinking" not in body
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "off", "effort", "forced_tool"),
+    [
+        ("claude-opus-5", "Claude Opus 5", "disabled", "high", True),
+        ("claude-opus-5-5", "Claude Opus 5.5", None, "medium", False),
+        ("claude-sonnet-5", "Claude Sonnet 5", "disabled", "high", True),
+        ("claude-sonnet-5-5", "Claude Sonnet 5.5", "between_tools", "high", False),
+        ("claude-haiku-5-5", "Claude Haiku 5.5", "disabled", "medium", True),
+        ("claude-fable-5", "Claude Fable 5", None, "high", True),
+        ("claude-fable-5-1", "Claude Fable 5.1", None, "high", False),
+        ("claude-mythos-5", "Claude Mythos 5", None, "high", True),
+        ("claude-mythos-5-1", "Claude Mythos 5.1", None, "high", False),
+        ("claude-opus-6", "Claude Opus 6", "disabled", "high", True),  # not documented yet
+    ],
+)
+def test_claude_5_rules_are_read_from_the_models_name(
+    model: str, name: str, off: str | None, effort: str, forced_tool: bool
+) -> None:
+    rules = claude5(model)
+    assert rules is not None
+    assert (rules.name, rules.off, rules.default_effort, rules.forced_tool) == (
+        name,
+        off,
+        effort,
+        forced_tool,
+    )
+    assert claude5("claude-opus-4-8") is None and claude5("my-gateway-alias") is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "extra", "message"),
+    [
+        (OPUS_5_5, {"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not'),
+        (FABLE_5, {"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not'),
+        (SONNET_5_5, {"thinking": {"type": "disabled"}}, "between_tools"),
+        (OPUS_5, {"thinking": {"type": "between_tools"}}, "not supported"),
+        (OPUS_5, {"thinking": {"type": "enabled", "budget_tokens": 2048}}, "not supported"),
+        (
+            OPUS_5,
+            {"thinking": {"type": "disabled"}, "output_config": {"effort": "max"}},
+            "effort high or below",
+        ),
+        (
+            SONNET_5_5,
+            {"thinking": {"type": "between_tools"}, "output_config": {"effort": "xhigh"}},
+            "effort high or below",
+        ),
+        (OPUS_5_5, {"tool_choice": {"type": "any"}}, '"tool" and "any" are not supported'),
+        (SONNET_5, {"temperature": 0.5}, "temperature is deprecated"),
+        (HAIKU_5_5, {"thinking": {"type": "disabled"}, "top_p": 0.5}, "top_p is deprecated"),
+    ],
+)
+async def test_the_mock_refuses_what_claude_5_refuses(
+    mock: AnthropicMock, model: str, extra: dict[str, Any], message: str
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match=message) as caught:
+            await c.chat(model, "think", extra=extra)
+    assert caught.value.status == 400
+
+
+@pytest.mark.anyio
+async def test_the_mock_takes_what_claude_5_takes(mock: AnthropicMock) -> None:
+    async with client(mock) as c:
+        await c.chat(OPUS_5, "think", extra={"thinking": {"type": "disabled"}})
+        await c.chat(
+            HAIKU_5_5,
+            "think",
+            extra={"thinking": {"type": "disabled"}, "output_config": {"effort": "high"}},
+        )
+        await c.chat(SONNET_5_5, "think", extra={"output_config": {"effort": "max"}})
+        assert mock.sent_reasoning(mock.last_request) == Reasoning("max")
+        await c.chat(SONNET_5_5, "think", extra={"thinking": {"type": "between_tools"}})
+        assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+        await c.chat(OPUS_5, "think", tools=[WEATHER_TOOL], tool_choice="required")
+        assert mock.sent_reasoning(mock.last_request) is None  # the model's default

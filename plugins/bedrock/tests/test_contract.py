@@ -107,3 +107,23 @@ class TestBedrockCohereEmbeddings(EmbeddingContract):
     def harness(self) -> Iterator[Harness]:
         with BedrockMock() as mock:
             yield harness(mock, "bedrock/us.cohere.embed-v4:0", region=mock.region)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "model",
+    [
+        "bedrock/anthropic.claude-opus-5",  # "none" is thinking disabled
+        "bedrock/us.anthropic.claude-sonnet-5",
+        "bedrock/us.anthropic.claude-haiku-5-5",
+        "bedrock/global.anthropic.claude-sonnet-5-5",  # "none" is between_tools
+    ],
+)
+async def test_claude_5_models_that_can_stop_thinking_keep_the_thinking_contract(
+    model: str,
+) -> None:
+    # Claude 5 thinks by default: "none" must be sent, and nothing without reasoning=.
+    with BedrockMock() as mock:
+        await TestBedrockSigV4().test_reasoning_setting_reaches_the_model(
+            harness(mock, reasoning_model=model, region=mock.region)
+        )

@@ -11,7 +11,7 @@ import pytest
 import relaykit
 from relaykit import InvalidRequestError, Reasoning
 from relaykit.testing.provider_contract import WEATHER_TOOL
-from relaykit_bedrock.reasoning import claude_version, family
+from relaykit_bedrock.reasoning import claude5, claude_version, family
 from relaykit_bedrock.testing import BedrockMock
 
 HAIKU = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"  # budgets
@@ -21,6 +21,14 @@ OLD = "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"  # does not think
 NOVA = "bedrock/us.amazon.nova-2-lite-v1:0"
 OSS = "bedrock/openai.gpt-oss-120b-1:0"
 LLAMA = "bedrock/meta.llama3-3-70b-instruct-v1:0"
+# Claude 5 thinks by default (AWS's ids; Opus 5.5, Sonnet 5.5, Haiku 5.5 as AWS will name them)
+OPUS_5 = "bedrock/us.anthropic.claude-opus-5"  # off: disabled
+SONNET_5 = "bedrock/anthropic.claude-sonnet-5"  # off: disabled
+HAIKU_5_5 = "bedrock/us.anthropic.claude-haiku-5-5"  # off: disabled
+SONNET_5_5 = "bedrock/us.anthropic.claude-sonnet-5-5"  # off: between_tools; no forced tool
+OPUS_5_5 = "bedrock/global.anthropic.claude-opus-5-5"  # always thinks; no forced tool
+FABLE_5_1 = "bedrock/anthropic.claude-fable-5-1"  # always thinks; no forced tool
+MYTHOS_5 = "bedrock/anthropic.claude-mythos-5"  # always thinks
 MakeClient = Callable[..., relaykit.Client]
 
 
@@ -460,3 +468,143 @@ async def test_summary_asks_adaptive_claude_for_its_thinking_text(send: Send) ->
         "thinking": {"type": "adaptive", "display": "summarized"},
         "output_config": {"effort": "low"},
     }
+
+
+# -- Claude 5: thinking by default ------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "off"),
+    [
+        (OPUS_5, "disabled"),
+        (SONNET_5, "disabled"),
+        (HAIKU_5_5, "disabled"),
+        (SONNET_5_5, "between_tools"),  # Sonnet 5.5 refuses disabled
+        ("bedrock/arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-5", "disabled"),
+    ],
+)
+@pytest.mark.parametrize("reasoning", ["none", False])
+async def test_claude_5_thinking_off_is_sent_as_the_model_takes_it(
+    mock: BedrockMock, send: Send, model: str, off: str, reasoning: Any
+) -> None:
+    body = await send(model, reasoning=reasoning)
+    assert fields(body) == {"thinking": {"type": off}}
+    assert "inferenceConfig" not in body
+    assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5_5, FABLE_5_1, MYTHOS_5])
+async def test_claude_5_models_that_always_think_refuse_thinking_off(
+    refused: Send, model: str
+) -> None:
+    error = await refused(model, reasoning="none")
+    assert "always thinks" in error.message
+    assert error.hint is not None and "reasoning='low'" in error.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5, OPUS_5_5, SONNET_5_5])
+async def test_claude_5_without_reasoning_is_sent_nothing(
+    mock: BedrockMock, send: Send, model: str
+) -> None:
+    body = await send(model)
+    assert "additionalModelRequestFields" not in body and "inferenceConfig" not in body
+    assert mock.sent_reasoning(mock.last_request) is None  # the model's default: it thinks
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "reasoning", "effort"),
+    [(OPUS_5, "max", "max"), (SONNET_5_5, "xhigh", "xhigh"), (HAIKU_5_5, "minimal", "low")],
+)
+async def test_claude_5_takes_every_effort(
+    send: Send, model: str, reasoning: str, effort: str
+) -> None:
+    body = await send(model, reasoning=reasoning)
+    assert fields(body) == {"thinking": {"type": "adaptive"}, "output_config": {"effort": effort}}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [OPUS_5_5, SONNET_5_5, FABLE_5_1])
+@pytest.mark.parametrize("reasoning", [None, "high"])
+async def test_a_forced_tool_is_refused_where_the_model_never_takes_one(
+    mock: BedrockMock, make_client: MakeClient, model: str, reasoning: Any
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match="takes no forced tool") as caught:
+            await client.chat(
+                model, "think", reasoning=reasoning, tools=[WEATHER_TOOL], tool_choice="required"
+            )
+    assert caught.value.param == "tool_choice" and caught.value.status is None
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_on_a_model_that_always_thinks_the_fix_is_not_thinking_off(refused: Send) -> None:
+    error = await refused(MYTHOS_5, reasoning="high", temperature=0.2)
+    assert error.hint is not None and "reasoning='none'" not in error.hint
+    error = await refused(OPUS_5, reasoning="high", temperature=0.2)
+    assert error.hint is not None and "reasoning='none'" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("model", "off", "forced_tool"),
+    [
+        ("anthropic.claude-opus-5", "disabled", True),
+        ("us.anthropic.claude-opus-5-5", None, False),
+        ("anthropic.claude-sonnet-5", "disabled", True),
+        ("anthropic.claude-sonnet-5-5", "between_tools", False),
+        ("anthropic.claude-haiku-5-5", "disabled", True),
+        ("anthropic.claude-fable-5", None, True),
+        ("anthropic.claude-fable-5-1", None, False),
+        ("anthropic.claude-mythos-5-1", None, False),
+    ],
+)
+def test_claude_5_rules_are_read_from_the_model_id(
+    model: str, off: str | None, forced_tool: bool
+) -> None:
+    rules = claude5(model)
+    assert rules is not None and (rules.off, rules.forced_tool) == (off, forced_tool)
+    assert claude5("anthropic.claude-opus-4-7") is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "extra", "message"),
+    [
+        (OPUS_5_5, {"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not'),
+        (FABLE_5_1, {"thinking": {"type": "disabled"}}, '"thinking.type.disabled" is not'),
+        (SONNET_5_5, {"thinking": {"type": "disabled"}}, "between_tools"),
+        (OPUS_5, {"thinking": {"type": "between_tools"}}, "not supported"),
+        (
+            OPUS_5,
+            {"thinking": {"type": "disabled"}, "output_config": {"effort": "xhigh"}},
+            "effort high or below",
+        ),
+    ],
+)
+async def test_the_mock_refuses_what_claude_5_refuses(
+    make_client: MakeClient, model: str, extra: dict[str, Any], message: str
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match=message) as caught:
+            await client.chat(model, "think", extra={"additionalModelRequestFields": extra})
+    assert caught.value.status == 400
+
+
+@pytest.mark.anyio
+async def test_the_mock_refuses_claude_5_calls_whatever_the_thinking(
+    make_client: MakeClient,
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match="temperature is deprecated"):
+            await client.chat(SONNET_5, "think", temperature=0.3)
+        with pytest.raises(InvalidRequestError, match='"tool" and "any" are not supported'):
+            await client.chat(
+                OPUS_5_5,
+                "think",
+                tools=[WEATHER_TOOL],
+                extra={"toolConfig": {"toolChoice": {"any": {}}}},
+            )

@@ -25,7 +25,12 @@ the effort :meth:`relaykit.Reasoning.level` gives it):
 - ``{"type": "enabled", "budget_tokens": N}`` is a budget of ``N`` tokens
   (Anthropic's own minimum of 1,024 is left to Anthropic: another vendor
   takes less);
-- ``{"type": "disabled"}`` is thinking off (``reasoning=False``);
+- ``{"type": "disabled"}`` is thinking off (``reasoning=False``), which the
+  provider sends in its model's terms: ``disabled`` again to Claude 3.7 to 4.5
+  and to Opus 5, Sonnet 5 and Haiku 5.5, nothing to Claude 4.6 to 4.8 (off is
+  their default), ``between_tools`` to Sonnet 5.5 (Anthropic's way to turn
+  its thinking off), and a 400 naming ``reasoning`` for the Claude 5 models
+  that always think (Opus 5.5, Fable, Mythos), as Anthropic itself answers;
 - ``{"type": "adaptive"}`` (Claude decides how much to think) is thinking on
   at the model's own amount (``reasoning=True``), or, with
   ``output_config.effort``, at that effort, which is then taken out of
@@ -40,9 +45,11 @@ tokens (1 or more), is a 400 that names it. ``display`` (``summarized`` or
 ``omitted``: whether the thinking text comes back) becomes relaykit's
 ``summary`` (``True`` or ``False``), which other vendors read in their own
 terms (OpenAI's Responses API summaries, Gemini's thoughts).
-``output_config.effort`` without thinking on (Anthropic's length-of-answer
-setting, not a thinking one), or the effort ``max`` (which relaykit has no
-word for), stays in ``output_config``, which goes to the provider as sent.
+``output_config.effort`` without ``thinking`` (before Claude 5 the answer's
+own effort; on Claude 5, which thinks without being asked, also the depth of
+that thinking) stays in ``output_config``, which goes to the provider as sent,
+so a Claude model reads it as Anthropic does. No ``thinking`` is no
+``reasoning=``: the model's default, thinking on Claude 5.
 """
 
 from __future__ import annotations

@@ -1,15 +1,24 @@
 """The mock's checks of the ``thinking`` field and ``output_config.effort``, as the API makes them.
 
 From Anthropic's extended- and adaptive-thinking guides (and, for the models
-that take adaptive thinking only, Bedrock's copy of them):
+that take adaptive thinking only, Bedrock's copy of them), and for Claude 5
+each model's "What's new" and migration pages (read 2026-12-02):
 
 - ``thinking.type`` is ``enabled`` (with ``budget_tokens``: at least 1,024
-  and below ``max_tokens``), ``disabled`` or ``adaptive``.
+  and below ``max_tokens``), ``disabled``, ``adaptive`` or ``between_tools``.
 - Claude before 3.7 does not think; adaptive thinking comes with Claude 4.6;
-  Opus 4.7 on take nothing else (``enabled`` and, as Bedrock documents it,
-  ``disabled`` are refused).
+  Opus 4.7 on refuse ``enabled``, and 4.7 and 4.8 (as Bedrock documents it)
+  ``disabled``.
+- Claude 5 thinks without a ``thinking`` field. Opus 5, Sonnet 5 and Haiku 5.5
+  take ``disabled`` (Opus 5 and Haiku 5.5 at effort ``high`` or below); Opus
+  5.5, Fable 5 and 5.1, Mythos 5 and 5.1 refuse it; Sonnet 5.5 refuses it and
+  takes ``between_tools`` instead, at effort ``high`` or below; no other model
+  takes ``between_tools``.
 - With thinking on: ``temperature`` 1 or unset, ``top_k`` unset, ``top_p``
   0.95 or more, and no forced tool (``tool_choice`` ``any`` or ``tool``).
+- Whatever the thinking: Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1
+  refuse a forced tool; Sonnet 5, Sonnet 5.5 and Haiku 5.5 refuse a
+  ``temperature``, ``top_p`` or ``top_k`` of other than the default.
 - ``output_config.effort`` is ``low``, ``medium``, ``high``, ``xhigh`` (Opus
   4.7 on) or ``max`` (4.6 on), on Claude Opus 4.5 and 4.6 on.
 
@@ -26,7 +35,7 @@ from typing import Any
 from relaykit import Reasoning
 
 _DOCS = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude"
-_TYPES = ("enabled", "disabled", "adaptive")
+_TYPES = ("enabled", "disabled", "adaptive", "between_tools")
 #: what adaptive thinking's ``display`` takes (the mock's reading: Claude 4.7 on
 #: omit the thinking text unless it is ``summarized``)
 _DISPLAYS = ("summarized", "omitted")
@@ -41,10 +50,32 @@ def model_version(model: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2) or 0)) if found else None
 
 
+def _family(model: str) -> str:
+    found = re.search(r"claude-([a-z]+)-\d", model)
+    return found.group(1) if found else ""
+
+
+def _always_thinks(model: str, version: tuple[int, int]) -> bool:
+    family = _family(model)
+    return family in ("fable", "mythos") or (family == "opus" and version >= (5, 5))
+
+
+def _refuses_forced_tool(model: str, version: tuple[int, int] | None) -> bool:
+    family = _family(model)
+    if version is None or version < (5, 1):
+        return False
+    return (family in ("fable", "mythos")) or (family in ("opus", "sonnet") and version >= (5, 5))
+
+
+def _refuses_sampling(model: str, version: tuple[int, int] | None) -> bool:
+    return version is not None and version >= (5, 0) and _family(model) in ("sonnet", "haiku")
+
+
 def thinking_problem(body: dict[str, Any]) -> str | None:
     """What the API would refuse in ``body``'s thinking setting, or ``None``."""
-    version = model_version(str(body.get("model")))
-    problem = _effort_problem(body, version)
+    model = str(body.get("model"))
+    version = model_version(model)
+    problem = _effort_problem(body, version) or _model_problem(body, model, version)
     thinking = body.get("thinking")
     if problem or thinking is None:
         return problem
@@ -55,6 +86,10 @@ def thinking_problem(body: dict[str, Any]) -> str | None:
             f"thinking.type: Input tag {kind!r} found using 'type' does not match any "
             f"of the expected tags: {expected}"
         )
+    if kind in ("disabled", "between_tools") and version is not None and version >= (5, 0):
+        return _off_problem(body, model, version, kind)
+    if kind == "between_tools":
+        return f'"thinking.type.between_tools" is not supported for this model ({model}).'
     if version is not None and version >= (4, 7) and kind != "adaptive":
         return (
             f'"thinking.type.{kind}" is not supported for this model. Use '
@@ -73,6 +108,43 @@ def thinking_problem(body: dict[str, Any]) -> str | None:
     return (_budget_problem(body, thinking) if kind == "enabled" else None) or _sampling_problem(
         body
     )
+
+
+def _off_problem(
+    body: dict[str, Any], model: str, version: tuple[int, int], kind: str
+) -> str | None:
+    """Whether a Claude 5 model takes ``kind`` (``disabled`` or ``between_tools``) as off."""
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    sonnet_5_5 = _family(model) == "sonnet" and version >= (5, 5)
+    if kind == "disabled" and sonnet_5_5:
+        return (
+            '"thinking.type.disabled" is not supported for this model. Use '
+            '"thinking.type.between_tools" to turn off up-front thinking.'
+        )
+    if kind == "disabled" and _always_thinks(model, version):
+        return (
+            '"thinking.type.disabled" is not supported for this model. Use '
+            '"thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+        )
+    if kind == "between_tools" and not sonnet_5_5:
+        return f'"thinking.type.between_tools" is not supported for this model ({model}).'
+    if effort in ("xhigh", "max"):
+        return f'"thinking.type.{kind}" is supported at effort high or below, not {effort!r}.'
+    return None
+
+
+def _model_problem(body: dict[str, Any], model: str, version: tuple[int, int] | None) -> str | None:
+    """What a Claude 5 model refuses whatever its thinking: a forced tool, sampling."""
+    choice = body.get("tool_choice")
+    forced = isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+    if forced and _refuses_forced_tool(model, version):
+        return 'tool_choice: type "tool" and "any" are not supported for this model.'
+    if _refuses_sampling(model, version):
+        for name, default in (("temperature", 1), ("top_p", 1), ("top_k", None)):
+            if body.get(name) not in (None, default):
+                return f"{name} is deprecated for this model."
+    return None
 
 
 def _budget_problem(body: dict[str, Any], thinking: dict[str, Any]) -> str | None:
@@ -129,20 +201,24 @@ def _effort_problem(body: dict[str, Any], version: tuple[int, int] | None) -> st
     return None
 
 
-def sent_reasoning(body: dict[str, Any]) -> Reasoning:
-    """The thinking setting a Messages body carries: off unless ``thinking`` turns it on
-    (Claude does not think unless asked); a budget, or an adaptive effort (``max``
-    read as ``xhigh``, the most relaykit names)."""
+def sent_reasoning(body: dict[str, Any]) -> Reasoning | None:
+    """The thinking setting a Messages body carries: a budget, or an adaptive effort
+    (``max`` read as ``xhigh``, the most relaykit names); off when ``thinking`` is
+    ``disabled`` or ``between_tools``. Without ``thinking``, off before Claude 5
+    (which thinks only when asked); on Claude 5, which thinks by default, the
+    effort sent, or ``None`` when nothing is: the model's own default."""
     thinking = body.get("thinking")
     kind = thinking.get("type") if isinstance(thinking, dict) else None
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
     if kind == "enabled":
         return Reasoning(budget_tokens=thinking["budget_tokens"])  # type: ignore[index]
+    if kind is None and (model_version(str(body.get("model"))) or (0, 0)) >= (5, 0):
+        return None if effort is None else Reasoning(effort)
     if kind != "adaptive":
         return Reasoning("none")
     display = thinking.get("display")  # type: ignore[union-attr]
     summary = None if display is None else display == "summarized"
-    config = body.get("output_config")
-    effort = config.get("effort") if isinstance(config, dict) else None
     if effort is None:
         return Reasoning(summary=summary)
     return Reasoning(effort, summary=summary)

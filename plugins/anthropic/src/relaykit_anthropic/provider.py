@@ -45,8 +45,10 @@ class AnthropicProvider:
       ``Authorization: Bearer`` (gateways, OAuth tokens).
     - ``anthropic_version``: the ``anthropic-version`` header (default ``2023-06-01``).
     - ``anthropic_beta``: a beta name or a list of them, sent as ``anthropic-beta``.
-    - ``default_max_tokens``: sent when a call gives no ``max_tokens``, which
-      the API requires (default 4096).
+    - ``default_max_tokens``: the answer's share of ``max_tokens`` when a call
+      gives none, which the API requires (default 4096); room for thinking is
+      added when the model will think, Claude 5's default thinking included
+      (see :mod:`relaykit_anthropic.wire`).
     - ``structured_output``: ``"native"`` (default; ``output_config.format``)
       or ``"tool"`` to emulate JSON-schema output with a forced tool on models
       older than Claude 4.5.
@@ -57,7 +59,9 @@ class AnthropicProvider:
 
     Thinking is set per call with ``reasoning=`` (an effort, a budget in
     tokens, ``True`` or ``False``): a ``thinking`` budget, or adaptive thinking
-    with an effort from Claude 4.6 on (see :mod:`relaykit_anthropic.thinking`).
+    with an effort from Claude 4.6 on; Claude 5 models think by default, and
+    ``"none"`` sends what turns that off, or is refused on the models that
+    always think (see :mod:`relaykit_anthropic.thinking`).
     ``extra={"thinking": {...}}`` still sends the API's own field as given, in
     place of ``reasoning=``. The thinking comes back as reasoning, never mixed
     into the answer.

@@ -161,9 +161,11 @@ class AnthropicMock(VendorMock):
         return error_response(404, "not_found_error", f"Not found: {request.method} {request.path}")
 
     def sent_reasoning(self, request: Request) -> Reasoning | None:
-        """The thinking setting of a Messages request: ``Reasoning("none")`` without
-        ``thinking`` or with it ``disabled`` (Claude does not think unless asked), a
-        budget for ``enabled``, an effort (or none) for ``adaptive``."""
+        """The thinking setting of a Messages request: ``Reasoning("none")`` with
+        ``thinking`` ``disabled`` or ``between_tools``, or without it before Claude 5
+        (which thinks only when asked), a budget for ``enabled``, an effort (or
+        none) for ``adaptive``; ``None`` for a Claude 5 model sent nothing (it
+        thinks by default)."""
         return mock_thinking.sent_reasoning(request.json())
 
     # -- endpoints -------------------------------------------------------------
@@ -603,7 +605,8 @@ def _thinking_first(body: dict[str, Any], msgs: list[dict[str, Any]]) -> str | N
     # With thinking on, the API needs the thinking of a tool loop in progress:
     # the final assistant turn, when it calls tools, must open with it.
     thinking = body.get("thinking")
-    if not isinstance(thinking, dict) or thinking.get("type") == "disabled":
+    # between_tools does no up-front thinking: a tool call may open the turn.
+    if not isinstance(thinking, dict) or thinking.get("type") in ("disabled", "between_tools"):
         return None
     last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
     if last is None or isinstance(msgs[last]["content"], str):

@@ -3,13 +3,23 @@
 Choices this module makes, because the Messages API differs from the common shape:
 
 - ``max_tokens`` is required by the API. When the caller gives none we send
-  ``default_max_tokens`` (4096 unless configured), plus the thinking budget
-  when thinking is on (``reasoning=``, or ``extra={"thinking": {"budget_tokens": N}}``):
-  max_tokens caps thinking and answer together.
+  ``default_max_tokens`` (4096 unless configured), the answer's share, plus
+  room for thinking when the model will think: the budget, or the effort's
+  tokens (:data:`relaykit.request.EFFORT_BUDGETS`), when ``reasoning=`` turns
+  it on (or ``extra={"thinking": {"budget_tokens": N}}``), and for a Claude 5
+  model, which thinks by default, its default effort's tokens when no
+  ``reasoning=`` is given (4096 + 24,576 on Opus 5, Sonnet 5 and 5.5, Fable
+  and Mythos; 4096 + 8,192 on Opus 5.5 and Haiku 5.5, which default to
+  ``medium``). max_tokens caps thinking and answer together, and Anthropic's
+  Claude 5 migration guides say to revisit it for that reason; it is a cap,
+  not a charge. Thinking off leaves the default alone.
 - ``reasoning=`` becomes ``thinking`` (a budget, or adaptive thinking with
-  ``output_config.effort`` from Claude 4.6 on), as :mod:`.thinking` describes,
-  with the calls Claude refuses while thinking (a temperature, a forced tool)
-  refused before sending. ``extra={"thinking": ...}`` replaces it.
+  ``output_config.effort`` from Claude 4.6 on; on Claude 5, what turns its
+  thinking off, or a refusal where nothing does), as :mod:`.thinking`
+  describes, with the calls Claude refuses while thinking (a temperature, a
+  forced tool) refused before sending. A forced tool is refused before sending
+  for the Claude 5 models that never take one, whatever ``reasoning=``.
+  ``extra={"thinking": ...}`` replaces ``reasoning=``.
 - System messages go to the top-level ``system`` field, joined by blank lines.
 - A :class:`~relaykit.CachePoint` becomes ``cache_control`` on the block before
   it, in prompt order (tools, system, messages); thinking blocks cannot carry
@@ -159,8 +169,10 @@ def request_body(
             _emulate_with_tool(body, rf)
         else:
             body["output_config"] = {"format": {"type": "json_schema", "schema": rf.schema or {}}}
+    json_tool = json_tool_name(request, structured_output)
+    thinking.check_forced_tool(body, request.model, emulated=json_tool is not None)
     if think:
-        _add_thinking(body, think, request, json_tool_name(request, structured_output))
+        _add_thinking(body, think, request, json_tool)
     if stream:
         body["stream"] = True
     if request.extra:
@@ -173,7 +185,7 @@ def _add_thinking(
 ) -> None:
     """Put ``think`` (:func:`.thinking.fields`) in ``body``, refusing first what Claude
     refuses while it thinks; an effort joins a structured-output format."""
-    if think.get("thinking", {}).get("type") not in (None, "disabled"):
+    if think.get("thinking", {}).get("type") not in (None, "disabled", "between_tools"):
         thinking.check_compatible(body, request.model, emulated=json_tool is not None)
     if "thinking" in think:
         body["thinking"] = think["thinking"]
@@ -189,9 +201,11 @@ def _default_max_tokens(request: ChatRequest, default: int) -> int:
         budget = given.get("budget_tokens") if isinstance(given, dict) else None
         return default + budget if isinstance(budget, int) else default
     reasoning = request.reasoning
-    if reasoning is None or reasoning.off or thinking.thinking_style(request.model) == "none":
+    if reasoning is None:
+        return default + thinking.default_room(request.model)  # Claude 5 thinks unasked
+    if reasoning.off or thinking.thinking_style(request.model) == "none":
         return default
-    return default + thinking.room(reasoning)
+    return default + thinking.room(reasoning, request.model)
 
 
 def _tool(tool: Tool) -> dict[str, Any]:

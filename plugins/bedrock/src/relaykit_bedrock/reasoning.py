@@ -15,11 +15,27 @@ one):
   answer keeps the other half, and a budget that cannot fit is refused. Claude
   4.6 on take adaptive thinking, ``{"type": "adaptive"}`` with
   ``output_config.effort`` (``minimal`` sent as ``low``, ``xhigh`` as ``high``
-  before 4.7; a budget as the effort it stands for), and thinking off sends
-  nothing (Bedrock refuses ``disabled`` from Opus 4.7 on). Claude before 3.7
-  does not think: off sends nothing, on is refused. While Claude thinks it
-  refuses a ``temperature`` other than 1, a ``top_p`` under 0.95 and a forced
-  tool, so relaykit refuses those calls before sending them.
+  before 4.7, all of ``low`` to ``max`` on Claude 5; a budget as the effort
+  it stands for). On 4.6 to 4.8 thinking off sends nothing (off is their
+  default; Bedrock refuses ``disabled`` on Opus 4.7). Claude 5 thinks by
+  default, so off is sent as the model takes it: ``disabled`` on Opus 5,
+  Sonnet 5 and Haiku 5.5 (and on a Claude 5 id not named here, so that one
+  that cannot stop answers 400), ``between_tools`` on Sonnet 5.5, and it is
+  refused before sending on Opus 5.5, Fable 5 and 5.1 and Mythos 5 and 5.1,
+  which always think. AWS's adaptive thinking page (read 2026-12-02) lists
+  ``anthropic.claude-opus-5``, ``-sonnet-5``, ``-fable-5``/``-5-1`` and
+  ``-mythos-5``/``-5-1`` and documents ``disabled`` as refused by Fable and
+  Mythos; it does not yet name Opus 5.5, Sonnet 5.5 or Haiku 5.5, whose rules
+  here are Anthropic's (each model's "What's new" page). Without
+  ``reasoning=`` nothing is sent and no ``maxTokens`` either (Bedrock's
+  default applies, as for the other adaptive models): the Claude 5 model
+  thinks at its default effort, and only the forced tool check below is
+  made. Claude before 3.7 does not think: off sends nothing, on is refused.
+  While Claude thinks it refuses a ``temperature`` other than 1, a ``top_p``
+  under 0.95 and a forced tool, so relaykit refuses those calls before
+  sending them; Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a
+  forced tool whatever the thinking setting, so it is refused for them even
+  without ``reasoning=``.
 - Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig``,
   ``{"type": "enabled", "maxReasoningEffort": "low" | "medium" | "high"}`` or
   ``{"type": "disabled"}`` (``minimal`` sent as ``low``, ``xhigh`` as
@@ -42,7 +58,7 @@ its other keys join the ones made here.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from relaykit import ChatRequest, InvalidRequestError, Reasoning
 from relaykit.request import EFFORT_BUDGETS
@@ -68,6 +84,18 @@ ANSWER_TOKENS = 4096
 # version), claude-3-7-sonnet-20250219-v1:0
 _VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?!\d)")
 _OLD_VERSION = re.compile(r"claude-(\d+)(?:-(\d{1,2}))?-[a-z]")
+_FAMILY = re.compile(r"claude-([a-z]+)-\d")
+
+
+class Claude5(NamedTuple):
+    """What a Claude 5 model takes: it thinks unless told not to, where it can be."""
+
+    #: the model in words, for messages ("Claude Opus 5.5")
+    name: str
+    #: the ``thinking.type`` that turns its thinking off, or ``None``: it always thinks
+    off: Literal["disabled", "between_tools"] | None
+    #: whether it takes a forced tool at all
+    forced_tool: bool
 
 
 def family(model: str) -> Family:
@@ -85,9 +113,11 @@ def family(model: str) -> Family:
 def apply(body: dict[str, Any], request: ChatRequest) -> None:
     """Put ``request.reasoning`` in ``body`` (a Converse body before ``extra``), or refuse it."""
     reasoning = request.reasoning
+    kind = family(request.model)
+    if kind == "claude":
+        _check_forced_tool(body, request.model)
     if reasoning is None:
         return
-    kind = family(request.model)
     theirs = request.extra.get("additionalModelRequestFields")
     if isinstance(theirs, dict) and kind != "other" and OWN_FIELD[kind] in theirs:
         return  # extra's own setting is sent instead
@@ -119,6 +149,29 @@ def claude_version(model: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2) or 0)) if found else None
 
 
+def claude5(model: str) -> Claude5 | None:
+    """What ``model`` takes if it is a Claude 5 model (or later), else ``None``: Anthropic's
+    rules (each model's "What's new" page on platform.claude.com, read 2026-12-02),
+    which AWS repeats for the models it names (Fable and Mythos refuse ``disabled``)."""
+    version = claude_version(model)
+    if version is None or version < (5, 0):
+        return None
+    found = _FAMILY.search(base_model(model).lower())
+    kind = found.group(1) if found else "claude"
+    major, minor = version
+    name = f"Claude {kind.title()} {major}" + (f".{minor}" if minor else "")
+    if major == 5:
+        if kind in ("fable", "mythos"):
+            return Claude5(name, None, forced_tool=version < (5, 1))
+        if kind == "opus" and version >= (5, 5):
+            return Claude5(name, None, forced_tool=False)
+        if kind == "sonnet" and version >= (5, 5):
+            return Claude5(name, "between_tools", forced_tool=False)
+    # Opus 5, Sonnet 5, Haiku 5.5, and what the pages do not name yet: a model that
+    # cannot stop thinking answers "disabled" with a 400, rather than think unasked.
+    return Claude5(name, "disabled", forced_tool=True)
+
+
 def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
     version = claude_version(model)
     if version is not None and version < (3, 7):
@@ -130,9 +183,7 @@ def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str,
             "use Claude 3.7 Sonnet or a Claude 4 model, or drop reasoning=",
         )
     if reasoning.off:
-        # Adaptive models think only when asked, and refuse "disabled" from Opus 4.7 on.
-        adaptive = version is not None and version >= (4, 6)
-        return {} if adaptive else {"thinking": {"type": "disabled"}}
+        return _claude_off(model, version)
     _check_claude_call(body, model)
     if version is not None and version >= (4, 6):
         out: dict[str, Any] = {"thinking": {"type": "adaptive"}}
@@ -147,6 +198,41 @@ def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str,
     tokens = _claude_budget(reasoning, inference.get("maxTokens"), model)
     inference.setdefault("maxTokens", ANSWER_TOKENS + tokens)
     return {"thinking": {"type": "enabled", "budget_tokens": tokens}}
+
+
+def _claude_off(model: str, version: tuple[int, int] | None) -> dict[str, Any]:
+    """What turns Claude's thinking off: ``disabled`` with a budget model, nothing on
+    4.6 to 4.8 (off is their default; Opus 4.7 refuses ``disabled``), the model's own
+    type on Claude 5, which thinks by default; refused where it always thinks."""
+    if version is None or version < (4, 6):
+        return {"thinking": {"type": "disabled"}}
+    rules = claude5(model)
+    if rules is None:
+        return {}
+    if rules.off is None:
+        raise _refusal(
+            f"{rules.name} always thinks: it takes no reasoning='none' "
+            "(it refuses thinking disabled)",
+            model,
+            "ask for the least effort (reasoning='low'), or use a Claude model that can stop "
+            "thinking (Opus 5, Sonnet 5, Sonnet 5.5, Haiku 5.5)",
+        )
+    return {"thinking": {"type": rules.off}}
+
+
+def _check_forced_tool(body: dict[str, Any], model: str) -> None:
+    """Refuse a forced tool for the Claude 5 models that never take one (Opus 5.5,
+    Sonnet 5.5, Fable 5.1, Mythos 5.1), whatever the thinking setting."""
+    rules = claude5(model)
+    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
+    if rules is None or rules.forced_tool or not ("any" in choice or "tool" in choice):
+        return
+    raise InvalidRequestError(
+        f"{rules.name} takes no forced tool (tool_choice 'required' or a tool's name)",
+        model=model,
+        param="tool_choice",
+        hint="use tool_choice='auto' and say in the prompt which tool to call",
+    )
 
 
 def _claude_budget(reasoning: Reasoning, max_tokens: int | None, model: str) -> int:
@@ -177,27 +263,31 @@ def _claude_budget(reasoning: Reasoning, max_tokens: int | None, model: str) -> 
 def _check_claude_call(body: dict[str, Any], model: str) -> None:
     """Refuse what Claude refuses while it thinks: a temperature other than 1, a
     ``topP`` under 0.95, a forced tool."""
+    # Not every Claude 5 model can stop thinking: offer that fix only where it is one.
+    rules = claude5(model)
+    stops = rules is None or rules.off is not None
+    off = ", or turn thinking off (reasoning='none')" if stops else ""
     inference = body.get("inferenceConfig") or {}
     temperature = inference.get("temperature")
     if temperature is not None and temperature != 1:
         raise _refusal(
             f"Claude takes no temperature but 1 while it thinks (temperature={temperature})",
             model,
-            "drop temperature, or turn thinking off (reasoning='none')",
+            f"drop temperature{off}",
         )
     top_p = inference.get("topP")
     if top_p is not None and top_p < 0.95:
         raise _refusal(
             f"Claude takes no top_p under 0.95 while it thinks (top_p={top_p})",
             model,
-            "drop top_p or raise it to 0.95, or turn thinking off (reasoning='none')",
+            f"drop top_p or raise it to 0.95{off}",
         )
     choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
     if "any" in choice or "tool" in choice:
         raise _refusal(
             "Claude cannot think while a tool is forced",
             model,
-            "use tool_choice='auto' (or 'none'), or turn thinking off (reasoning='none')",
+            f"use tool_choice='auto' (or 'none'){off}",
         )
 
 

@@ -6,12 +6,19 @@ what it does not take; each family's rules here come from its documentation:
 - Claude (``anthropic.claude-*``): ``thinking`` as Anthropic's Messages API
   takes it (``enabled`` with ``budget_tokens`` of at least 1,024 and below
   ``inferenceConfig.maxTokens`` when that is given, ``disabled``,
-  ``adaptive`` from Claude 4.6 on, nothing but ``adaptive`` from Opus 4.7 on;
-  no thinking before Claude 3.7), and ``output_config.effort`` (Opus 4.5, and
-  4.6 on; ``xhigh`` from 4.7, ``max`` from 4.6). While it thinks:
-  ``temperature`` 1 or unset, ``top_k`` unset, ``topP`` 0.95 or more, no
-  forced tool. Its refusals come as Bedrock relays them: "The model returned
-  the following errors: ...".
+  ``adaptive`` from Claude 4.6 on, no ``enabled`` from Opus 4.7 on and no
+  ``disabled`` on 4.7 and 4.8; no thinking before Claude 3.7), and
+  ``output_config.effort`` (Opus 4.5, and 4.6 on; ``xhigh`` from 4.7, ``max``
+  from 4.6). While it thinks: ``temperature`` 1 or unset, ``top_k`` unset,
+  ``topP`` 0.95 or more, no forced tool. Claude 5 thinks by default: Opus 5,
+  Sonnet 5 and Haiku 5.5 take ``disabled`` (Opus 5 and Haiku 5.5 at effort
+  ``high`` or below), Fable, Mythos and Opus 5.5 refuse it (AWS's adaptive
+  thinking page names Fable and Mythos; the rest is Anthropic's), Sonnet 5.5
+  takes ``between_tools`` instead; whatever the thinking, Opus 5.5, Sonnet
+  5.5, Fable 5.1 and Mythos 5.1 refuse a forced tool, and Sonnet 5 and 5.5
+  and Haiku 5.5 a ``temperature`` or ``topP`` other than the default. Its
+  refusals come as Bedrock relays them: "The model returned the following
+  errors: ...".
 - Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig`` with ``type``
   ``enabled`` or ``disabled`` and ``maxReasoningEffort`` ``low``, ``medium``
   or ``high``; at ``high``, no ``maxTokens``, ``temperature`` or ``topP``.
@@ -56,7 +63,8 @@ def reasoning_problem(model_id: str, body: dict[str, Any]) -> str | None:
     base = base_model_id(model_id)
     fields = body.get("additionalModelRequestFields")
     if not isinstance(fields, dict):
-        return None
+        # Claude 5 refuses some calls whatever the thinking setting
+        return _claude5_problem(base, body, {}) if base.startswith("anthropic.claude") else None
     for key, owner in _OWNERS.items():
         if key in fields and not base.startswith(owner):
             return malformed("#", f"extraneous key [{key}] is not permitted")
@@ -70,15 +78,77 @@ def reasoning_problem(model_id: str, body: dict[str, Any]) -> str | None:
     return None
 
 
+def _family(base: str) -> str:
+    found = re.search(r"claude-([a-z]+)-\d", base)
+    return found.group(1) if found else ""
+
+
+def _claude5_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) -> str | None:
+    """What a Claude 5 model refuses whatever its thinking: a forced tool, sampling."""
+    version = claude_version(base)
+    if version is None or version < (5, 0):
+        return None
+    family = _family(base)
+    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
+    never_forced = family in ("fable", "mythos") and version >= (5, 1)
+    never_forced = never_forced or (family in ("opus", "sonnet") and version >= (5, 5))
+    if ("any" in choice or "tool" in choice) and never_forced:
+        return f'{_FROM_MODEL}tool_choice: type "tool" and "any" are not supported for this model.'
+    if family in ("sonnet", "haiku"):
+        inference = body.get("inferenceConfig") or {}
+        for name, value in (
+            ("temperature", inference.get("temperature")),
+            ("top_p", inference.get("topP")),
+            ("top_k", fields.get("top_k")),
+        ):
+            if value is not None and not (name != "top_k" and value == 1):
+                return f"{_FROM_MODEL}{name} is deprecated for this model."
+    return None
+
+
+def _claude5_off_problem(base: str, fields: dict[str, Any], kind: str) -> str | None:
+    """Whether a Claude 5 model takes ``kind`` (``disabled`` or ``between_tools``) as off."""
+    version = claude_version(base) or (5, 0)
+    family = _family(base)
+    config = fields.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    sonnet_5_5 = family == "sonnet" and version >= (5, 5)
+    if kind == "disabled" and sonnet_5_5:
+        return (
+            f'{_FROM_MODEL}"thinking.type.disabled" is not supported for this model. Use '
+            '"thinking.type.between_tools" to turn off up-front thinking.'
+        )
+    if kind == "disabled" and (
+        family in ("fable", "mythos") or (family == "opus" and version >= (5, 5))
+    ):
+        return (
+            f'{_FROM_MODEL}"thinking.type.disabled" is not supported for this model. Use '
+            '"thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+        )
+    if kind == "between_tools" and not sonnet_5_5:
+        return f'{_FROM_MODEL}"thinking.type.between_tools" is not supported for this model.'
+    if effort in ("xhigh", "max"):
+        return f'{_FROM_MODEL}"thinking.type.{kind}" is supported at effort high or below.'
+    return None
+
+
 def _claude_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) -> str | None:
     version = claude_version(base)
     problem = _claude_effort_problem(base, version, fields.get("output_config"))
+    problem = problem or _claude5_problem(base, body, fields)
     thinking = fields.get("thinking")
     if problem or thinking is None:
         return problem
     kind = thinking.get("type") if isinstance(thinking, dict) else None
-    if kind not in ("enabled", "disabled", "adaptive"):
-        return f"{_FROM_MODEL}thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'"
+    if kind not in ("enabled", "disabled", "adaptive", "between_tools"):
+        return (
+            f"{_FROM_MODEL}thinking.type: Input should be 'enabled', 'disabled', 'adaptive' "
+            "or 'between_tools'"
+        )
+    if kind in ("disabled", "between_tools") and version is not None and version >= (5, 0):
+        return _claude5_off_problem(base, fields, kind)
+    if kind == "between_tools":
+        return f'{_FROM_MODEL}"thinking.type.between_tools" is not supported for this model.'
     if version is not None and version >= (4, 7) and kind != "adaptive":
         return (
             f'{_FROM_MODEL}"thinking.type.{kind}" is not supported for this model. Use '
@@ -166,15 +236,16 @@ def _nova_problem(body: dict[str, Any], config: Any) -> str | None:
 def sent_reasoning(model_id: str, body: dict[str, Any]) -> Reasoning | None:
     """The thinking setting a Converse ``body`` to ``model_id`` carries, as the model reads it.
 
-    Claude and Nova 2 think only when asked (nothing sent is ``Reasoning("none")``);
-    gpt-oss always reasons (nothing sent is ``None``, its default effort); other
-    models take no setting (``None``).
+    Claude before 5 and Nova 2 think only when asked (nothing sent is
+    ``Reasoning("none")``); Claude 5 thinks by default and gpt-oss always reasons
+    (nothing sent is ``None``, their default effort); other models take no setting
+    (``None``). Claude's ``disabled`` and ``between_tools`` are off.
     """
     base = base_model_id(model_id)
     fields = body.get("additionalModelRequestFields")
     fields = fields if isinstance(fields, dict) else {}
     if base.startswith("anthropic.claude"):
-        return _claude_sent(fields)
+        return _claude_sent(base, fields)
     if base.startswith("amazon.nova-2"):
         config = fields.get("reasoningConfig") or {}
         if config.get("type") != "enabled":
@@ -186,15 +257,17 @@ def sent_reasoning(model_id: str, body: dict[str, Any]) -> Reasoning | None:
     return None
 
 
-def _claude_sent(fields: dict[str, Any]) -> Reasoning:
+def _claude_sent(base: str, fields: dict[str, Any]) -> Reasoning | None:
     thinking = fields.get("thinking")
     kind = thinking.get("type") if isinstance(thinking, dict) else None
-    if kind == "enabled":
-        return Reasoning(budget_tokens=thinking["budget_tokens"])  # type: ignore[index]
-    if kind != "adaptive":
-        return Reasoning("none")
     config = fields.get("output_config")
     effort = config.get("effort") if isinstance(config, dict) else None
+    if kind == "enabled":
+        return Reasoning(budget_tokens=thinking["budget_tokens"])  # type: ignore[index]
+    if kind is None and (claude_version(base) or (0, 0)) >= (5, 0):
+        return None if effort is None else Reasoning(effort)
+    if kind != "adaptive":
+        return Reasoning("none")
     if effort is None:
         return Reasoning()
     return Reasoning(effort)
