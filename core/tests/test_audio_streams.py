@@ -152,13 +152,33 @@ class _NoStreams(FakeProvider):
     stream_transcription = None  # type: ignore[assignment]
 
 
+class _NoAudio(FakeProvider):
+    stream_speech = None  # type: ignore[assignment]
+    stream_transcription = None  # type: ignore[assignment]
+    speak = None  # type: ignore[assignment]
+    transcribe = None  # type: ignore[assignment]
+
+
 @pytest.mark.anyio
-async def test_a_provider_without_streams_is_refused_unsent_and_a_route_falls_back() -> None:
-    plain = FakePlugin(provider=_NoStreams)
+async def test_a_provider_that_answers_only_whole_streams_its_answer_as_one_piece() -> None:
+    whole = FakePlugin(provider=_NoStreams)
+    async with client(whole) as c:
+        chunks, response = await _speech(c)
+        async with c.stream_transcription("fake/whisper-1", mock_audio(HEARD)) as t:
+            deltas = [delta async for delta in t]
+    assert len(chunks) == 1 and mock_speech_text(chunks[0]) == TEXT
+    assert response.streamed_bytes == len(chunks[0]) and response.audio == b""
+    assert deltas == [HEARD] and t.response.text == HEARD
+    assert len(whole.speeches) == 1 and len(whole.transcriptions) == 1
+
+
+@pytest.mark.anyio
+async def test_a_provider_without_audio_is_refused_unsent_and_a_route_falls_back() -> None:
+    plain = FakePlugin(provider=_NoAudio)
     async with client(plain) as c:
-        with pytest.raises(InvalidRequestError, match="fake has no streamed speech API"):
+        with pytest.raises(InvalidRequestError, match="fake has no speech API"):
             await _speech(c)
-        with pytest.raises(InvalidRequestError, match="no streamed transcription API"):
+        with pytest.raises(InvalidRequestError, match="fake has no transcription API"):
             async with c.stream_transcription("fake/whisper-1", mock_audio(HEARD)):
                 pass
     assert plain.speeches == [] and plain.transcriptions == []

@@ -166,7 +166,7 @@ async def test_a_key_limited_to_other_models_is_refused(fake: FakePlugin) -> Non
 
 async def test_a_provider_without_speech_is_a_400_naming_who_has_it() -> None:
     async with running_over(anthropic="http://127.0.0.1:9/") as url, sdk(url) as client:
-        with pytest.raises(openai.BadRequestError, match="anthropic has no streamed speech API"):
+        with pytest.raises(openai.BadRequestError, match="anthropic has no speech API"):
             await client.audio.speech.create(
                 model="anthropic/claude-haiku-4-5", input=HELLO, voice="alloy"
             )

@@ -47,8 +47,12 @@ _END: Any = object()
 class CallStream(Generic[Piece, Response]):
     """Enter it, iterate its pieces, then read :attr:`response` (see the module docstring)."""
 
-    #: the provider's optional method that streams, and what a provider without it lacks
+    #: the provider's optional method that streams
     method: ClassVar[str]
+    #: its method that answers whole, used in its stead by a provider that cannot
+    #: stream (the whole answer is then one piece), and what a provider with neither
+    #: lacks
+    whole_method: ClassVar[str]
     api: ClassVar[str]
     #: who has it, for the refusal's hint
     who: ClassVar[str]
@@ -70,6 +74,20 @@ class CallStream(Generic[Piece, Response]):
         self._routed: Target | None = None
 
     # -- what a subclass says ------------------------------------------------------
+
+    def _items_of(self, response: Any) -> tuple[Any, ...]:
+        """A whole answer as the items a provider's stream would have yielded: its
+        one piece, then the whole (the summary)."""
+        raise NotImplementedError
+
+    def _from_whole(self, whole: Any) -> Any:
+        """The provider's whole-answer method ``whole`` as a streaming one."""
+
+        async def stream(request: Any) -> AsyncIterator[Any]:
+            for item in self._items_of(await whole(request)):
+                yield item
+
+        return stream
 
     async def _prepare(self) -> _Call:
         """The call, made when the stream is entered if it was not before."""
@@ -127,7 +145,11 @@ class CallStream(Generic[Piece, Response]):
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
         client, call = self._client, self._call
         assert call is not None
-        stream = capability(provider, self.method, target, self.api, self.who)
+        stream = getattr(provider, self.method, None)
+        if stream is None:
+            # A provider that answers only whole (Gemini's speech, say) still streams:
+            # its answer comes as one piece, later than a streamed first piece would.
+            stream = self._from_whole(capability(provider, self.whole_method, target, self.api, self.who))
         if client._limiter is not None:
             if call.minutes or call.characters:
                 # audio per minute, speech per character: a budget holds those too

@@ -756,7 +756,9 @@ class Client:
         :class:`~relaykit.StreamError`. ``audio.response`` is then the
         :class:`~relaykit.SpeechResponse`, priced and recorded as ``speak``'s,
         without the audio (``streamed_bytes`` says how much came): keep the chunks
-        you need. A provider without ``stream_speech`` is refused unsent.
+        you need. A provider that only speaks whole (``speak`` without
+        ``stream_speech``) hands its audio over as one chunk; one without either is
+        refused unsent.
         """
         from .speech_call import _start
         from .speech_stream import SpeechStream
@@ -774,8 +776,9 @@ class Client:
         you; a failure after it is a :class:`~relaykit.StreamError`.
         ``t.response`` is then the :class:`~relaykit.TranscriptionResponse`, priced
         and recorded as ``transcribe``'s. A model that cannot stream (OpenAI's
-        whisper-1) answers with the whole transcript as one delta; a provider
-        without ``stream_transcription`` is refused unsent.
+        whisper-1) answers with the whole transcript as one delta, as does a provider
+        that only transcribes whole (``transcribe`` without ``stream_transcription``);
+        one without either is refused unsent.
         """
         from .transcription_stream import TranscriptionStream
 

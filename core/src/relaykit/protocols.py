@@ -111,14 +111,16 @@ class Provider(Protocol):
       SpeechResponse]``, the same audio as it arrives: its bytes chunk by chunk,
       then optionally a :class:`~relaykit.SpeechResponse` with ``audio=b""``
       saying what the vendor said of the whole (media type, id, usage)
-      (:meth:`relaykit.Client.stream_speech` refuses a provider without it);
+      (:meth:`relaykit.Client.stream_speech` calls ``speak`` instead for a
+      provider without it, and hands the whole audio over as one chunk);
     - ``stream_transcription(request: TranscriptionRequest) ->
       AsyncIterator[str | TranscriptionResponse]``, the transcript as it is
       heard: text deltas, then optionally the whole
       :class:`~relaykit.TranscriptionResponse` (its text, usage and duration
       stand over the deltas'). A model that cannot stream may yield its whole
       transcript as one delta (:meth:`relaykit.Client.stream_transcription`
-      refuses a provider without it).
+      calls ``transcribe`` instead for a provider without it, its transcript one
+      delta).
 
     Both streaming capabilities are async generators holding the HTTP response
     open with ``async with``, as :meth:`stream` is: the core ``aclose()``\\ s

@@ -22,7 +22,7 @@ import attrs
 from .call_stream import CallStream
 from .single_calls import finish
 from .speech import SpeechResponse, media_type_of, speech_cost
-from .speech_call import answer_params
+from .speech_call import _WHO_SPEAKS, answer_params
 
 if TYPE_CHECKING:
     from .client import _Call
@@ -41,17 +41,18 @@ class SpeechStream(CallStream[bytes, SpeechResponse]):
     """
 
     method = "stream_speech"
-    api = "streamed speech"
-    who = (
-        "stream speech with a provider that has it: openai (gpt-4o-mini-tts, tts-1,"
-        " tts-1-hd), or the OpenAI-compatible groq; or call speak() for the whole audio"
-    )
+    whole_method = "speak"
+    api = "speech"
+    who = _WHO_SPEAKS
 
     def __init__(self, client: Any, call: _Call) -> None:
         super().__init__(client, call)
         self._bytes = 0
         #: what the provider said of the whole, if it said (its last item)
         self._summary: SpeechResponse | None = None
+
+    def _items_of(self, response: SpeechResponse) -> tuple[Any, ...]:
+        return response.audio, attrs.evolve(response, audio=b"")
 
     def _take(self, item: Any) -> bytes | None:
         if isinstance(item, SpeechResponse):

@@ -23,6 +23,7 @@ from .audio import read_audio
 from .call_stream import CallStream
 from .single_calls import finish
 from .transcription import TranscriptionResponse, transcription_cost
+from .transcription_call import _WHO_TRANSCRIBES
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -40,12 +41,9 @@ class TranscriptionStream(CallStream[str, TranscriptionResponse]):
     """
 
     method = "stream_transcription"
-    api = "streamed transcription"
-    who = (
-        "stream transcriptions with a provider that has it: openai (gpt-4o-transcribe,"
-        " gpt-4o-mini-transcribe stream; whisper-1 answers whole, as one delta); or"
-        " call transcribe()"
-    )
+    whole_method = "transcribe"
+    api = "transcription"
+    who = _WHO_TRANSCRIBES
 
     def __init__(self, client: Client, model: str, audio: object, params: dict[str, Any]) -> None:
         super().__init__(client, None)
@@ -62,6 +60,9 @@ class TranscriptionStream(CallStream[str, TranscriptionResponse]):
         targets = client._router.plan(model)  # an unknown model fails before the file is read
         found = await read_audio(audio)
         return _start(client, model, found, targets, params, streamed=True)
+
+    def _items_of(self, response: TranscriptionResponse) -> tuple[Any, ...]:
+        return response.text, response
 
     def _take(self, item: Any) -> str | None:
         if isinstance(item, TranscriptionResponse):

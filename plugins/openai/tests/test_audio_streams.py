@@ -219,7 +219,7 @@ async def test_presets_without_speech_refuse_streamed_speech_unsent() -> None:
     assert PRESETS["groq"].stream_speech is not None
     with OpenAIMock(api_key=KEY) as mock:
         async with relaykit.Client(config(mock.base_url, "deepseek")) as c:
-            with pytest.raises(InvalidRequestError, match="no streamed speech API"):
+            with pytest.raises(InvalidRequestError, match="deepseek has no speech API"):
                 async with c.stream_speech("deepseek/tts", HELLO, voice="alloy"):
                     pass
         assert mock.server.stats.requests == 0
