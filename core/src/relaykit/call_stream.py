@@ -149,7 +149,9 @@ class CallStream(Generic[Piece, Response]):
         if stream is None:
             # A provider that answers only whole (Gemini's speech, say) still streams:
             # its answer comes as one piece, later than a streamed first piece would.
-            stream = self._from_whole(capability(provider, self.whole_method, target, self.api, self.who))
+            stream = self._from_whole(
+                capability(provider, self.whole_method, target, self.api, self.who)
+            )
         if client._limiter is not None:
             if call.minutes or call.characters:
                 # audio per minute, speech per character: a budget holds those too
