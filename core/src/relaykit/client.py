@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from .moderation import ModerationResponse
     from .rerank import RerankResponse
     from .secrets import Secret
+    from .single_calls import Operation
     from .speech import SpeechResponse
     from .speech_stream import SpeechStream
     from .stream import ChatStream
@@ -148,6 +149,9 @@ class _Call:
     #: :meth:`Client.speak` (see speech_call.py) or ``"moderate"`` for
     #: :meth:`Client.moderate` (see moderation_call.py)
     operation: str = "chat"
+    #: how a call that is not a chat is sent, priced and recorded (its module's
+    #: :class:`~relaykit.single_calls.Operation`); ``None`` for a chat
+    kind: Operation | None = None
     #: the output tokens a rate limit holds for the call before its answer says
     output_hold: int = 256
     #: the search units a rerank call will likely be billed, the minutes of audio
@@ -924,32 +928,11 @@ class Client:
                     hedge.primary = scope
                 sent = True
                 try:
-                    if call.operation == "chat":
+                    kind = call.kind
+                    if kind is None:
                         response = await provider.chat(request)
-                    elif call.operation == "embeddings":
-                        from .embedding_call import send_embeddings
-
-                        response = await send_embeddings(provider, request, target)  # type: ignore[assignment,arg-type]
-                    elif call.operation == "rerank":
-                        from .rerank_call import send_rerank
-
-                        response = await send_rerank(provider, request, target)  # type: ignore[assignment,arg-type]
-                    elif call.operation == "transcribe":
-                        from .transcription_call import send_transcription
-
-                        response = await send_transcription(provider, request, target)  # type: ignore[assignment,arg-type]
-                    elif call.operation in ("generate_image", "edit_image"):
-                        from .image_generation_call import send_image_request
-
-                        response = await send_image_request(provider, request, target)  # type: ignore[assignment,arg-type]
-                    elif call.operation == "moderate":
-                        from .moderation_call import send_moderation
-
-                        response = await send_moderation(provider, request, target)  # type: ignore[assignment,arg-type]
                     else:
-                        from .speech_call import send_speech
-
-                        response = await send_speech(provider, request, target)  # type: ignore[assignment,arg-type]
+                        response = await kind.send(provider, request, target)
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise
@@ -1066,24 +1049,10 @@ class Client:
         price = self._price(target, response.model)
         if price is None:
             cost = None
-        elif call.operation == "chat":
+        elif call.kind is None:  # a chat
             cost = price.cost(response.usage)
-        elif searches := getattr(response, "search_units", 0):  # a rerank's, per search
-            cost = price.cost(response.usage, searches=searches)
-        elif call.operation == "transcribe":  # per minute of audio, or per token
-            from .transcription import transcription_cost
-
-            cost = transcription_cost(price, response)  # type: ignore[arg-type]
-        elif call.operation in ("generate_image", "edit_image"):  # per image, or per token
-            from .image_generation import image_cost
-
-            cost = image_cost(price, response)  # type: ignore[arg-type]
-        elif call.operation == "speak":  # per character of text, or per token
-            from .speech import speech_cost
-
-            cost = speech_cost(price, call.request, response)  # type: ignore[arg-type]
-        else:  # embeddings, moderation, and a rerank billed by the token
-            cost = price.cost(response.usage)
+        else:  # per token, search, minute of audio, image or character: the kind knows
+            cost = call.kind.cost(price, call.request, response)
         call.priced = (response.usage, target, cost)
         return _ZERO if cost is None else cost
 
@@ -1476,8 +1445,8 @@ class Client:
         )
 
     def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
-        if call.operation != "chat":
-            return self._single_record_fields(call, target)
+        if call.kind is not None:
+            return call.kind.record_fields(self, call, target)
         request = call.request
         return {
             "id": call.id,
@@ -1495,32 +1464,6 @@ class Client:
             "finished_at": time.time(),
             "route": self._route_names(call),
         }
-
-    def _single_record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
-        """:meth:`_record_fields` of a call that is not a chat, by its operation."""
-        if call.operation == "embeddings":
-            from .embedding_call import record_fields
-
-            return record_fields(self, call, target)
-        if call.operation == "rerank":
-            from .rerank_call import record_fields as rerank_fields
-
-            return rerank_fields(self, call, target)
-        if call.operation == "transcribe":
-            from .transcription_call import record_fields as transcription_fields
-
-            return transcription_fields(self, call, target)
-        if call.operation in ("generate_image", "edit_image"):
-            from .image_generation_call import record_fields as image_fields
-
-            return image_fields(self, call, target)
-        if call.operation == "moderate":
-            from .moderation_call import record_fields as moderation_fields
-
-            return moderation_fields(self, call, target)
-        from .speech_call import record_fields as speech_fields
-
-        return speech_fields(self, call, target)
 
     def _record_params(self, request: ChatRequest) -> dict[str, Any]:
         """What the caller asked for besides the messages, as plain JSON values.

@@ -35,7 +35,7 @@ from .embeddings import (
 from .errors import ClientClosedError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, finish, new_call, run_call
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _start(
         # Outbound redaction keeps PII from the provider: placeholders are
         # embedded in its place (there is nothing to restore in a vector).
         request = attrs.evolve(request, inputs=tuple(map(client._outbound.redact, request.inputs)))
-    call = new_call(client, model, request, targets, size, "embeddings")
+    call = new_call(client, model, request, targets, size, EMBEDDINGS)
     if client.config.cache.enabled if use_cache is None else bool(use_cache):
         call.cache_key = "embeddings"  # marks the call as cached; keys are per text
     if client._tracer is not None:
@@ -204,3 +204,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         extra=request.extra,
         metadata=request.metadata,
     )
+
+
+#: how the client sends, prices (by the token) and records an embeddings call
+EMBEDDINGS = Operation("embeddings", send_embeddings, record_fields)

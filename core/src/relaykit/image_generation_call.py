@@ -42,11 +42,14 @@ from .image_generation import (
 )
 from .image_inputs import read_image, read_images
 from .protocols import Provider
+from .response import ModelPrice
 from .routing import Target
-from .single_calls import answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, finish, new_call, run_call
 from .validation import check_chars
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from .client import Client, _Call
 
 
@@ -61,8 +64,6 @@ _WHO_EDITS = (
     " gemini-3-pro-image) or bedrock (amazon.nova-canvas-v1:0,"
     " amazon.titan-image-generator-v2:0)"
 )
-#: the operations answered with an ImageResponse (see _Call.operation)
-OPERATIONS = frozenset({"generate_image", "edit_image"})
 
 
 async def send_image_request(
@@ -105,7 +106,7 @@ async def generate_image(
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
     request = build_image_request(targets[0].model, prompt, params)
-    call = _start(client, model, request, targets, "generate_image")
+    call = _start(client, model, request, targets, GENERATE_IMAGE)
     return await run_call(client, call, lambda: _run(client, call))
 
 
@@ -121,7 +122,7 @@ async def edit_image(
     if client._closed:  # closed while the files were read
         raise ClientClosedError("this client is closed")
     request = build_image_edit_request(targets[0].model, prompt, images, found, params)
-    call = _start(client, model, request, targets, "edit_image")
+    call = _start(client, model, request, targets, EDIT_IMAGE)
     return await run_call(client, call, lambda: _run(client, call))
 
 
@@ -130,7 +131,7 @@ def _start(
     model: str,
     request: AnyImageRequest,
     targets: tuple[Target, ...],
-    operation: str,
+    operation: Operation,
 ) -> _Call:
     size = len(request.prompt)
     check_chars(
@@ -254,3 +255,13 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         extra=request.extra,
         metadata=request.metadata,
     )
+
+
+def _cost(price: ModelPrice, request: AnyImageRequest, response: ImageResponse) -> Decimal | None:
+    return image_cost(price, response)
+
+
+#: how the client sends, prices (per image, or by the token) and records an image
+#: generation, and an edit
+GENERATE_IMAGE = Operation("generate_image", send_image_request, record_fields, _cost)
+EDIT_IMAGE = Operation("edit_image", send_image_request, record_fields, _cost)

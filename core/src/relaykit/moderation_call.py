@@ -31,7 +31,7 @@ from .moderation import (
 from .protocols import Provider
 from .response import Usage
 from .routing import Target
-from .single_calls import answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, finish, new_call, run_call
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def _start(
         # placeholders: what the operator who turned it on asked for. The results
         # are matched to inputs by position, so nothing needs restoring.
         request = attrs.evolve(request, inputs=tuple(map(client._outbound.redact, request.inputs)))
-    call = new_call(client, model, request, targets, size, "moderate")
+    call = new_call(client, model, request, targets, size, MODERATE)
     if client._tracer is not None:
         call.span = client._tracer.start_moderate(call)
     return call
@@ -168,3 +168,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         extra=request.extra,
         metadata=request.metadata,
     )
+
+
+#: how the client sends, prices (by the token) and records a moderation
+MODERATE = Operation("moderate", send_moderation, record_fields)

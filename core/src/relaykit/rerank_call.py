@@ -29,12 +29,14 @@ from .rerank import (
     build_rerank_request,
     input_size,
 )
-from .response import Usage
+from .response import ModelPrice, Usage
 from .routing import Target
-from .single_calls import answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, finish, new_call, run_call
 from .validation import check_chars
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from .client import Client, _Call
 
 
@@ -93,7 +95,7 @@ def _start(
     # Cohere's search unit: a query with up to 100 documents (longer ones, cut into
     # chunks, count more: the hold may fall short, the settlement not).
     searches = -(-len(request.documents) // 100)
-    call = new_call(client, model, request, targets, size, "rerank", searches=searches)
+    call = new_call(client, model, request, targets, size, RERANK, searches=searches)
     if client._tracer is not None:
         call.span = client._tracer.start_rerank(call)
     return call, texts
@@ -153,3 +155,15 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         extra=request.extra,
         metadata=request.metadata,
     )
+
+
+def rerank_cost(price: ModelPrice, request: RerankRequest, response: RerankResponse) -> Decimal:
+    """A ranking's cost at ``price``: per search unit where the vendor counted them,
+    else by the token."""
+    if response.search_units:
+        return price.cost(response.usage, searches=response.search_units)
+    return price.cost(response.usage)
+
+
+#: how the client sends, prices and records a rerank call
+RERANK = Operation("rerank", send_rerank, record_fields, rerank_cost)

@@ -6,9 +6,11 @@ moderation (:mod:`relaykit.moderation_call`).
 
 Each is one request and one answer, through the chat pipeline's routing,
 limits and attempts; what differs is the request, the answer and how each is
-traced and recorded. This module holds the rest: running the call (in-flight
-accounting, a caller's cancellation recorded), finishing it (span, log line,
-record), and the record's fields.
+sent, priced, traced and recorded. Each of those modules says how in one
+:class:`Operation`, which its calls carry (``_Call.kind``), so the client's
+shared steps ask the call rather than branch on its name. This module holds the
+rest: running the call (in-flight accounting, a caller's cancellation
+recorded), finishing it (span, log line, record), and the record's fields.
 """
 
 from __future__ import annotations
@@ -21,16 +23,20 @@ from math import inf
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import attrs
 
 from .attempts import run_attempts
 from .errors import InvalidRequestError, RelayError
 from .messages import Message, TextPart
-from .protocols import CallRecord
+from .protocols import CallRecord, Provider
 from .record_params import ID_KEYS
+from .response import ModelPrice
 from .routing import Target
 from .tracing import current
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from .client import Client, _Call
     from .embeddings import EmbeddingResponse
     from .image_generation import ImageResponse
@@ -42,6 +48,32 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 calls_log = logging.getLogger("relaykit.calls")
+
+
+def token_cost(price: ModelPrice, request: Any, response: Any) -> Decimal | None:
+    """The cost of an answer billed by the tokens in its ``usage`` (embeddings,
+    moderation): :meth:`ModelPrice.cost`."""
+    return price.cost(response.usage)
+
+
+@attrs.frozen
+class Operation:
+    """A kind of call that is not a chat, as the client's shared steps need it.
+
+    ``name`` is the call's operation (its span's ``gen_ai.operation.name``, its
+    records' and metrics' ``operation``); ``send(provider, request, target)``
+    makes one attempt's provider call and checks its answer; ``record_fields(client,
+    call, target)`` the call's record before the answer's part
+    (:func:`record_fields` builds the shared ones); ``cost(price, request,
+    response)`` what an answer cost at ``price`` (the budget's settlement and
+    ``response.cost`` both use it). Adding a kind of call is one module that
+    defines its Operation and passes it to :func:`new_call`.
+    """
+
+    name: str
+    send: Callable[[Provider, Any, Target], Awaitable[Any]]
+    record_fields: Callable[[Client, _Call, Target], dict[str, Any]]
+    cost: Callable[[ModelPrice, Any, Any], Decimal | None] = token_cost
 
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
@@ -95,10 +127,11 @@ def new_call(
     request: Any,
     targets: tuple[Target, ...],
     size: int,
-    operation: str,
+    operation: Operation,
     **fields: Any,
 ) -> _Call:
-    """The :class:`~relaykit.client._Call` for ``request``: started now, its deadline
+    """The :class:`~relaykit.client._Call` for ``request``, a call of ``operation``'s
+    kind: started now, its deadline
     the request's timeout or ``[timeouts] total``, no output tokens held, under the
     ``[limits."NAME=GLOB"]`` its metadata falls under; ``fields`` set the rest
     (``streamed=True`` for a streamed speech or transcription)."""
@@ -116,7 +149,8 @@ def new_call(
         started_wall=time.time(),
         deadline=now + total,
         size=size,
-        operation=operation,
+        operation=operation.name,
+        kind=operation,
         output_hold=0,  # no output to hold for: none for embeddings and rankings, and a
         # transcript's length follows the audio's (held per minute, where billed so);
         # an image generation sets its own (image_generation_call.py)

@@ -23,7 +23,7 @@ from . import single_calls
 from .errors import ClientClosedError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, finish, new_call, run_call
 from .speech import SpeechRequest, SpeechResponse, build_speech_request, speech_cost
 from .validation import check_chars
 
@@ -84,7 +84,7 @@ def _start(
         request,
         targets,
         size,
-        "speak",
+        SPEAK,
         characters=len(request.text),
         streamed=streamed,
     )
@@ -169,3 +169,8 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         extra=request.extra,
         metadata=request.metadata,
     )
+
+
+#: how the client sends, prices (per character of text, or by the token) and records
+#: a text to speech
+SPEAK = Operation("speak", send_speech, record_fields, speech_cost)

@@ -23,8 +23,9 @@ from . import single_calls
 from .audio import media_type, read_audio
 from .errors import ClientClosedError
 from .protocols import Provider
+from .response import ModelPrice
 from .routing import Target
-from .single_calls import answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, finish, new_call, run_call
 from .transcription import (
     TranscriptionRequest,
     TranscriptionResponse,
@@ -34,6 +35,8 @@ from .transcription import (
 from .validation import check_chars
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from .client import Client, _Call
 
 
@@ -93,7 +96,7 @@ def _start(
         request,
         targets,
         size,
-        "transcribe",
+        TRANSCRIBE,
         minutes=(seconds or 0.0) / 60,
         streamed=streamed,
     )
@@ -163,3 +166,14 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         extra=request.extra,
         metadata=request.metadata,
     )
+
+
+def _cost(
+    price: ModelPrice, request: TranscriptionRequest, response: TranscriptionResponse
+) -> Decimal | None:
+    return transcription_cost(price, response)
+
+
+#: how the client sends, prices (per minute of audio, or by the token) and records a
+#: transcription
+TRANSCRIBE = Operation("transcribe", send_transcription, record_fields, _cost)
