@@ -18,13 +18,13 @@ until their prices are settled (3.8's are launch prices, to double in 2027).
 
 Image models are priced per image (:meth:`relaykit.ModelPrice.image_price`,
 keyed by the resolution, relaykit's ``quality`` for them). The Gemini image
-models bill tokens, but every image of a
-resolution costs the same number of image output tokens, at an image rate ten
-times their text rate (3 Pro Image: USD 120 a million for images, 12 for text
-and thinking); :class:`ModelPrice` has one output rate, so their images are
-priced as Google states them per image (1290 tokens at USD 30 a million is
-2.5 Flash Image's USD 0.039), their chat (text) by their text rates, and
-``usage`` still carries the tokens Google counted.
+models bill tokens, but every image of a resolution costs the same number of
+image output tokens, at an image rate ten times their text rate (3 Pro Image:
+USD 120 a million for images, 12 for text and thinking); :class:`ModelPrice`
+has one output rate, so their images are priced as Google states them per
+image (1290 tokens at USD 30 a million is 2.5 Flash Image's USD 0.039), their
+chat (text) by their text rates, and ``usage`` still carries the tokens Google
+counted.
 """
 
 from __future__ import annotations
