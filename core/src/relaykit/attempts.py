@@ -148,12 +148,13 @@ async def _worth_falling_back(
     if isinstance(error, NotFoundError):
         # This deployment has no such model (retired, or not served there): the
         # next deployment is another model or provider, which a route names for
-        # just this. Vendors retire models often (Claude 3, Titan Image, Imagen).
+        # just this. Vendors retire models often (Claude 3, Titan Image, DALL-E).
         return True
     if type(error) is InvalidRequestError and error.status is None:
         # The plugin refused to encode the request (a document, an embedding or
-        # a size it cannot send): nothing was sent, and the next deployment
-        # may well take it.
+        # a size it cannot send, or a model its vendor shut down, as Imagen on
+        # the Gemini API): nothing was sent, and the next deployment may well
+        # take it.
         return True
     if isinstance(error, ContextLengthError):
         failed_window = await client._context_window(failed)

@@ -1,7 +1,9 @@
 """relaykit-gemini passes the provider contract, with and without Gemini call ids.
 
-Images: the first harness draws with a Gemini image model (``generateContent``),
-the second with Imagen (``:predict``), so the image suite runs on both APIs.
+Images: the first harness draws with 2.5 Flash Image, the second with 3.1 Flash
+Image, the model Imagen's refusal sends callers to (Google shut Imagen down, and
+its ``:predict`` with it): both on ``generateContent``, the image suite proving
+that the replacement a refusal names works end to end.
 Speech to text and text to speech (both on ``generateContent``): the first
 harness runs the transcription and speech suites (2.5 Flash hears, 2.5 Flash
 Preview TTS speaks, in the voice Kore, as WAV or raw PCM); the second
@@ -49,7 +51,7 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract, ImageContract):
     """Newer models send an id with each function call; it must round-trip.
 
     Its embeddings answers carry no token count, as older models' do: the
-    plugin estimates them. It draws with Imagen.
+    plugin estimates them. It draws with 3.1 Flash Image.
     """
 
     @pytest.fixture
@@ -63,7 +65,7 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract, ImageContract):
                 embedding_dimensions=256,  # Google documents 128 to 3072
                 # 2.5 Pro cannot turn thinking off (reasoning="none"); Flash can.
                 reasoning_model="gemini/gemini-2.5-flash",
-                image_model="gemini/imagen-4.0-generate-001",
+                image_model="gemini/gemini-3.1-flash-image",
                 transcription_model="gemini/gemini-2.5-pro",
                 speech_model="gemini/gemini-2.5-pro-preview-tts",
                 speech_voice="Puck",

@@ -1,5 +1,5 @@
 """Gemini image edits on the wire: a Gemini image model's generateContent with the images
-as inlineData parts before the prompt; Imagen and masks refused unsent."""
+as inlineData parts before the prompt; masks (and Imagen, shut down) refused unsent."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ async def test_the_images_go_as_inline_data_before_the_prompt(mock: GeminiMock) 
 @pytest.mark.parametrize(
     ("model", "params", "problem"),
     [
-        ("imagen-4.0-generate-001", {}, "edits no images on the Gemini API"),
+        ("imagen-4.0-generate-001", {}, "Google shut Imagen down in the Gemini API"),
         ("gemini-2.5-flash-image", {"mask": mock_mask(16)}, "takes no mask"),
         ("gemini-2.5-flash-image", {"n": 5}, "at most 4 images"),
     ],

@@ -1,5 +1,5 @@
-"""Gemini images on the wire: Imagen's :predict and the Gemini image models' generateContent,
-sizes and resolutions, refusals, filtered images, usage and cost, and the mock."""
+"""Gemini images on the wire: the Gemini image models' generateContent, sizes and
+resolutions, refusals, filtered images, usage and cost, and the mock."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import relaykit
 from relaykit import (
     ContentFilterError,
     InvalidRequestError,
-    NotFoundError,
     RelayError,
     Usage,
 )
@@ -28,7 +27,6 @@ from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 FOX = "a red fox in snow"
-IMAGEN = "gemini/imagen-4.0-generate-001"
 FLASH_IMAGE = "gemini/gemini-2.5-flash-image"
 PRO_IMAGE = "gemini/gemini-3-pro-image"
 
@@ -47,140 +45,6 @@ async def client(mock: GeminiMock, **sections: Any) -> AsyncIterator[relaykit.Cl
 
 def sent(mock: GeminiMock) -> list[dict[str, Any]]:
     return [json.loads(r.body) for r in mock.requests if r.method == "POST"]
-
-
-# -- Imagen: :predict ----------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_imagen_predicts_n_images_of_the_prompt_billed_per_image(mock: GeminiMock) -> None:
-    async with client(mock) as c:
-        r = await c.generate_image(IMAGEN, FOX, n=3)
-    request = mock.last_request
-    assert request.path == "/v1beta/models/imagen-4.0-generate-001:predict"
-    assert request.headers["x-goog-api-key"] == KEY
-    assert json.loads(request.body) == {
-        "instances": [{"prompt": FOX}],
-        # a filtered image is said, not silently missing
-        "parameters": {"sampleCount": 3, "includeRaiReason": True},
-    }
-    assert [i.data for i in r.images] == [mock_image(FOX, i) for i in range(3)]
-    assert all(i.media_type == "image/png" for i in r.images)
-    assert (r.provider, r.model, r.size, r.quality) == (
-        "gemini",
-        "imagen-4.0-generate-001",
-        "1024x1024",  # Imagen's default, 1:1 at 1K
-        "1K",
-    )
-    assert r.usage == Usage()  # Imagen counts no tokens
-    assert r.cost == Decimal("0.12")  # USD 0.04 an image
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("size", "quality", "parameters", "drawn"),
-    [
-        ("1408x768", None, {"aspectRatio": "16:9"}, ("1408x768", "1K")),
-        ("896x1280", "1K", {"aspectRatio": "3:4"}, ("896x1280", "1K")),
-        ("2816x1536", None, {"aspectRatio": "16:9", "sampleImageSize": "2K"}, ("2816x1536", "2K")),
-        (None, "2K", {"sampleImageSize": "2K"}, ("2048x2048", "2K")),
-        ("auto", None, {}, ("1024x1024", "1K")),
-    ],
-)
-async def test_imagen_takes_its_exact_sizes_as_aspect_ratio_and_resolution(
-    mock: GeminiMock,
-    size: str | None,
-    quality: str | None,
-    parameters: dict[str, Any],
-    drawn: tuple[str, str],
-) -> None:
-    async with client(mock) as c:
-        r = await c.generate_image(IMAGEN, FOX, size=size, quality=quality)
-    assert sent(mock)[0]["parameters"] == {
-        "sampleCount": 1,
-        "includeRaiReason": True,
-        **parameters,
-    }
-    assert (r.size, r.quality) == drawn
-    assert r.cost == Decimal("0.04")  # one price at either resolution
-
-
-@pytest.mark.anyio
-async def test_imagen_output_format_and_extra_go_in_the_parameters(mock: GeminiMock) -> None:
-    async with client(mock) as c:
-        await c.generate_image(
-            "gemini/imagen-4.0-fast-generate-001",
-            FOX,
-            output_format="jpeg",
-            extra={"personGeneration": "allow_adult", "outputOptions": {"compressionQuality": 80}},
-        )
-    assert sent(mock)[0]["parameters"] == {
-        "sampleCount": 1,
-        "includeRaiReason": True,
-        "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 80},
-        "personGeneration": "allow_adult",
-    }
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("model", "params", "param", "message"),
-    [
-        (IMAGEN, {"size": "1024x768"}, "size", "1408x768 (16:9)"),
-        (IMAGEN, {"size": "1792x1024"}, "size", "draws only these sizes"),
-        (IMAGEN, {"size": "2048x2048", "quality": "1K"}, "size", "1K: 1024x1024 (1:1)"),
-        ("gemini/imagen-4.0-fast-generate-001", {"size": "2048x2048"}, "size", "not 2048x2048"),
-        ("gemini/imagen-4.0-fast-generate-001", {"quality": "2K"}, "quality", "draws at 1K"),
-        (IMAGEN, {"quality": "hd"}, "quality", "has no quality 'hd'"),
-        (IMAGEN, {"output_format": "webp"}, "output_format", "PNG or JPEG"),
-        (IMAGEN, {"n": 5}, "n", "at most 4 images"),
-    ],
-)
-async def test_imagen_refuses_what_it_cannot_draw_before_sending(
-    mock: GeminiMock, model: str, params: dict[str, Any], param: str, message: str
-) -> None:
-    async with client(mock) as c:
-        with pytest.raises(InvalidRequestError) as caught:
-            await c.generate_image(model, FOX, **params)
-    assert not mock.requests, "a refused generation must not be sent"
-    error = caught.value
-    assert message in str(error)
-    assert (error.param, error.status, error.provider) == (param, None, "gemini")
-    assert error.hint
-
-
-@pytest.mark.anyio
-async def test_imagen_images_its_filter_withheld_are_left_out_and_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with GeminiMock(api_key=KEY, filtered_images={1}) as mock:
-        async with client(mock) as c:
-            with caplog.at_level(logging.WARNING, logger="relaykit.gemini"):
-                r = await c.generate_image(IMAGEN, FOX, n=3)
-    assert [i.data for i in r.images] == [mock_image(FOX, 0), mock_image(FOX, 2)]
-    assert r.cost == Decimal("0.08")  # the images that came
-    (record,) = [r for r in caplog.records if r.name == "relaykit.gemini"]
-    assert record.levelno == logging.WARNING
-    assert "imagen-4.0-generate-001 drew 2 of 3 images" in record.getMessage()
-    assert "safety filter withheld this image" in record.getMessage()
-
-
-@pytest.mark.anyio
-async def test_imagen_withholding_every_image_is_a_content_filter_error(mock: GeminiMock) -> None:
-    mock.script.push(Reply(finish="content_filter", refusal="Filtered: violence."))
-    async with client(mock, retry={"attempts": 3, "initial_wait": 0}) as c:
-        with pytest.raises(ContentFilterError) as caught:
-            await c.generate_image(IMAGEN, FOX, n=2)
-    assert "withheld every image: Filtered: violence." in str(caught.value)
-    assert caught.value.provider_message == "Filtered: violence."
-    assert len(mock.requests) == 1, "a filtered prompt is not retried"
-
-
-@pytest.mark.anyio
-async def test_an_imagen_model_google_does_not_serve_is_not_found(mock: GeminiMock) -> None:
-    async with client(mock) as c:
-        with pytest.raises(NotFoundError, match="not supported for predict"):
-            await c.generate_image("gemini/imagen-3.0-generate-002", FOX)
 
 
 # -- Gemini image models: generateContent ------------------------------------------
@@ -385,10 +249,7 @@ def test_image_models_are_priced_per_image_by_resolution() -> None:
         Decimal("0.24"),
     )
     assert (pro.input, pro.output) == (Decimal(2), Decimal(12))  # chat: the text rates
-    fast = known_model("imagen-4.0-fast-generate-001")[1]
-    ultra = known_model("imagen-4.0-ultra-generate-001")[1]
-    assert fast is not None and ultra is not None
-    assert (fast.per_image, ultra.per_image) == (Decimal("0.02"), Decimal("0.06"))
+    assert known_model("imagen-4.0-generate-001") == (None, None)  # shut down: unpriced
     flash = known_model("gemini-2.5-flash-image")[1]
     assert flash is not None and flash.per_image == Decimal("0.039")
     assert known_model("gemini-2.5-flash")[1] != flash
@@ -406,10 +267,6 @@ async def post(mock: GeminiMock, model: str, method: str, body: Any) -> httpx.Re
         )
 
 
-def predict(count: Any = 1, **parameters: Any) -> dict[str, Any]:
-    return {"instances": [{"prompt": FOX}], "parameters": {"sampleCount": count, **parameters}}
-
-
 def draw(**config: Any) -> dict[str, Any]:
     return {
         "contents": [{"role": "user", "parts": [{"text": FOX}]}],
@@ -418,24 +275,9 @@ def draw(**config: Any) -> dict[str, Any]:
 
 
 @pytest.mark.anyio
-async def test_mock_answers_imagen_in_its_wire_format(mock: GeminiMock) -> None:
-    r = await post(mock, "imagen-4.0-generate-001", "predict", predict(2))
-    assert r.status_code == 200
-    assert [p["mimeType"] for p in r.json()["predictions"]] == ["image/png", "image/png"]
-    assert set(r.json()) == {"predictions"}
-
-
-@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("model", "body", "message"),
     [
-        ("imagen-4.0-generate-001", predict(5), "5 is not between 1 and 4"),
-        ("imagen-4.0-generate-001", predict(0), "0 is not between 1 and 4"),
-        ("imagen-4.0-generate-001", predict(aspectRatio="2:3"), "'2:3' is not supported"),
-        ("imagen-4.0-fast-generate-001", predict(sampleImageSize="2K"), "sample_image_size"),
-        ("imagen-4.0-generate-001", predict(outputOptions={"mimeType": "image/webp"}), "mime"),
-        ("imagen-4.0-generate-001", {"instances": [], "parameters": {}}, "exactly one instance"),
-        ("imagen-4.0-generate-001", {**predict(), "model": "x"}, 'Unknown name "model"'),
         ("gemini-2.5-flash-image", draw(imageConfig={"aspectRatio": "7:4"}), "'7:4'"),
         ("gemini-2.5-flash-image", draw(imageConfig={"imageSize": "4K"}), "image_size: '4K'"),
         (
@@ -454,8 +296,7 @@ async def test_mock_answers_imagen_in_its_wire_format(mock: GeminiMock) -> None:
 async def test_mock_refuses_what_google_refuses(
     mock: GeminiMock, model: str, body: dict[str, Any], message: str
 ) -> None:
-    method = "predict" if model.startswith("imagen") else "generateContent"
-    r = await post(mock, model, method, body)
+    r = await post(mock, model, "generateContent", body)
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
@@ -463,7 +304,10 @@ async def test_mock_refuses_what_google_refuses(
 
 
 @pytest.mark.anyio
-async def test_mock_serves_predict_for_imagen_models_only(mock: GeminiMock) -> None:
-    r = await post(mock, "gemini-2.5-flash", "predict", predict())
+async def test_mock_answers_imagens_predict_not_found_as_google_does_now(
+    mock: GeminiMock,
+) -> None:
+    body = {"instances": [{"prompt": FOX}], "parameters": {"sampleCount": 1}}
+    r = await post(mock, "imagen-4.0-generate-001", "predict", body)
     assert r.status_code == 404
-    assert "is not supported for predict" in r.json()["error"]["message"]
+    assert r.json()["error"]["status"] == "NOT_FOUND"

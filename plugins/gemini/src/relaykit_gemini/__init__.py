@@ -1,4 +1,4 @@
-"""relaykit provider plugin for Google's Gemini API (``generateContent``; Imagen's ``:predict``)."""
+"""relaykit provider plugin for Google's Gemini API (``generateContent`` and its kin)."""
 
 from .provider import GeminiProvider
 

@@ -1,24 +1,20 @@
-"""What :class:`~relaykit_gemini.testing.GeminiMock` draws: Imagen's ``:predict``, and
-images on ``:generateContent``.
+"""What :class:`~relaykit_gemini.testing.GeminiMock` draws: images on ``:generateContent``.
 
 Every image is :func:`relaykit.testing.mock_image` of the prompt (which
-:func:`relaykit.testing.mock_image_prompt` reads back): for ``:predict`` the
-``i``-th image of an answer is ``mock_image(prompt, i)``; the Gemini image
-models draw one image a request, so there the ``k``-th image the mock draws of a
+:func:`relaykit.testing.mock_image_prompt` reads back). The Gemini image
+models draw one image a request, so the ``k``-th image the mock draws of a
 prompt is ``mock_image(prompt, k)`` (each of ``n`` requests gets its own image).
 
 Checked as Google checks them, with Google's messages where they are published
 ("Model does not support the requested response modalities: image", a field
 ``imageConfig`` lacks) and the mock's own words elsewhere (Google publishes none
-for an aspect ratio, a sample count or a resolution out of range): the shapes
-and resolutions of :data:`IMAGEN` and :data:`GEMINI_IMAGE`, a ``sampleCount``
-of 1 to 4, the two output types Imagen writes.
+for an aspect ratio or a resolution out of range): the shapes and resolutions
+of :data:`GEMINI_IMAGE`.
 
 Scripted replies (:class:`relaykit.testing.Reply`), one per HTTP request: a
-failure or a ``delay`` as for chat; ``finish="content_filter"`` withholds every
-image (Imagen answers a ``raiFilteredReason`` for each, a Gemini image model
-the finish reason ``IMAGE_SAFETY``), ``refusal`` makes a Gemini image model
-answer that text instead of an image, ``reasoning`` makes it think first
+failure or a ``delay`` as for chat; ``finish="content_filter"`` withholds the
+image (the finish reason ``IMAGE_SAFETY``), ``refusal`` makes a Gemini image
+model answer that text instead of an image, ``reasoning`` makes it think first
 (a thought text and a thought sketch, as Gemini 3 image models do),
 ``input_tokens``/``output_tokens`` replace its token counts.
 
@@ -33,41 +29,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from relaykit.image_files import sniff
 from relaykit.testing.image_samples import mock_image
 from relaykit.testing.script import Reply, count_tokens
-
-#: Imagen's sizes: aspect ratio -> resolution -> pixels (Imagen 4's model pages)
-IMAGEN: Mapping[str, Mapping[str, str]] = {
-    "1:1": {"1K": "1024x1024", "2K": "2048x2048"},
-    "3:4": {"1K": "896x1280", "2K": "1792x2560"},
-    "4:3": {"1K": "1280x896", "2K": "2560x1792"},
-    "9:16": {"1K": "768x1408", "2K": "1536x2816"},
-    "16:9": {"1K": "1408x768", "2K": "2816x1536"},
-}
-#: the Imagen models that take ``sampleImageSize`` (Vertex AI's "Set output resolution")
-IMAGEN_2K = ("imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001")
-#: the output types Imagen writes (``outputOptions.mimeType``)
-IMAGEN_TYPES = ("image/png", "image/jpeg")
-MOST_SAMPLES = 4
-_PARAMETERS = (
-    "sampleCount",
-    "aspectRatio",
-    "sampleImageSize",
-    "personGeneration",
-    "safetySetting",
-    "includeRaiReason",
-    "includeSafetyAttributes",
-    "outputOptions",
-    "language",
-    "guidanceScale",
-)
-_RAI_REASON = (
-    "The mock's safety filter withheld this image (it stands for Imagen's raiFilteredReason)."
-)
 
 
 class ImageOutput(NamedTuple):
@@ -91,73 +58,6 @@ GEMINI_IMAGE: Mapping[str, ImageOutput] = {
 }
 _MODALITIES = ("TEXT", "IMAGE", "AUDIO")
 _IMAGE_CONFIG = ("aspectRatio", "imageSize")
-
-
-def validate_predict(body: Any, model: str) -> str | None:
-    """The message for what is wrong with a ``:predict`` body for ``model``, or ``None``."""
-    if not isinstance(body, dict):
-        return "Invalid JSON payload received. Expected an object."
-    for key in body:
-        if key not in ("instances", "parameters"):
-            return f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
-    instances = body.get("instances")
-    if not isinstance(instances, list) or len(instances) != 1:
-        return "* PredictRequest.instances: Imagen takes exactly one instance."
-    prompt = instances[0].get("prompt") if isinstance(instances[0], dict) else None
-    if not isinstance(prompt, str) or not prompt.strip():
-        return "* PredictRequest.instances[0].prompt: the prompt is empty."
-    parameters = body.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        return "* PredictRequest.parameters: parameters must be an object."
-    return _parameters_problem(parameters, model)
-
-
-def _parameters_problem(parameters: Mapping[str, Any], model: str) -> str | None:
-    for key in parameters:
-        if key not in _PARAMETERS:
-            return f"* PredictRequest.parameters: unknown parameter {key!r} for {model}."
-    count = parameters.get("sampleCount", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MOST_SAMPLES:
-        return f"* PredictRequest.parameters.sample_count: {count!r} is not between 1 and 4."
-    ratio = parameters.get("aspectRatio", "1:1")
-    if ratio not in IMAGEN:
-        return (
-            f"* PredictRequest.parameters.aspect_ratio: {ratio!r} is not supported; use one of"
-            f" {', '.join(IMAGEN)}."
-        )
-    size = parameters.get("sampleImageSize")
-    if size is not None and (size not in ("1K", "2K") or model not in IMAGEN_2K):
-        return (
-            f"* PredictRequest.parameters.sample_image_size: {size!r} is not supported by {model}."
-        )
-    options = parameters.get("outputOptions") or {}
-    mime = options.get("mimeType", "image/png") if isinstance(options, dict) else None
-    if mime not in IMAGEN_TYPES:
-        return f"* PredictRequest.parameters.output_options.mime_type: {mime!r} is not supported."
-    return None
-
-
-def predict_answer(
-    body: Mapping[str, Any], reply: Reply, filtered: Collection[int]
-) -> dict[str, Any]:
-    """The ``:predict`` answer to a (valid) ``body``: ``sampleCount`` images, but those
-    at the indexes in ``filtered`` (all of them for ``finish="content_filter"``)
-    withheld for a ``raiFilteredReason`` (the reply's ``refusal``, else the mock's)."""
-    prompt = body["instances"][0]["prompt"]
-    parameters = body.get("parameters") or {}
-    count = parameters.get("sampleCount", 1)
-    mime = (parameters.get("outputOptions") or {}).get("mimeType", "image/png")
-    reason = reply.refusal or _RAI_REASON
-    predictions: list[dict[str, Any]] = []
-    for i in range(count):
-        if reply.finish == "content_filter" or i in filtered:
-            if parameters.get("includeRaiReason"):
-                predictions.append({"raiFilteredReason": reason})
-            continue  # without includeRaiReason a filtered image is just missing
-        data = base64.b64encode(mock_image(prompt, i)).decode()
-        predictions.append({"bytesBase64Encoded": data, "mimeType": mime})
-    # Google's JSON leaves out empty fields: no image and no reason is {}.
-    return {"predictions": predictions} if predictions else {}
 
 
 def image_problem(config: Mapping[str, Any], model: str) -> str | None:

@@ -17,14 +17,14 @@ audio. Gemini 3.1 Flash TTS Preview and the 3.8 TTS models are left out
 until their prices are settled (3.8's are launch prices, to double in 2027).
 
 Image models are priced per image (:meth:`relaykit.ModelPrice.image_price`,
-keyed by the resolution, relaykit's ``quality`` for them). Imagen bills each
-image at one price. The Gemini image models bill tokens, but every image of a
-resolution costs the same number of image output tokens, at an image rate ten
-times their text rate (3 Pro Image: USD 120 a million for images, 12 for text
-and thinking); :class:`ModelPrice` has one output rate, so their images are
-priced as Google states them per image (1290 tokens at USD 30 a million is
-2.5 Flash Image's USD 0.039), their chat (text) by their text rates, and
-``usage`` still carries the tokens Google counted.
+keyed by the resolution, relaykit's ``quality`` for them). The Gemini image
+models bill tokens, but every image of a resolution costs the same number of
+image output tokens, at an image rate ten times their text rate (3 Pro Image:
+USD 120 a million for images, 12 for text and thinking); :class:`ModelPrice`
+has one output rate, so their images are priced as Google states them per
+image (1290 tokens at USD 30 a million is 2.5 Flash Image's USD 0.039), their
+chat (text) by their text rates, and ``usage`` still carries the tokens Google
+counted.
 """
 
 from __future__ import annotations
@@ -92,12 +92,7 @@ GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gemini-2.5-pro-preview-tts": (8_192, _p("1.00", "20.00")),
     "gemini-embedding-001": (2_048, _p("0.15", "0")),
     "gemini-embedding-2": (8_192, _p("0.20", "0")),
-    # Imagen 4, per image (ai.google.dev pricing, "Imagen 4": Fast 0.02, Standard
-    # 0.04, Ultra 0.06). Google announced their shutdown for 17 August 2026
-    # (Firebase's "Migrate from Imagen" guide); kept for as long as a key serves them.
-    "imagen-4.0-fast-generate": (480, _per_image("0.02")),
-    "imagen-4.0-generate": (480, _per_image("0.04")),
-    "imagen-4.0-ultra-generate": (480, _per_image("0.06")),
+    # Imagen is left out: Google shut it down on 2026-08-17 (see shutdowns.py).
     # Gemini image models: USD per image = image tokens x the image output rate
     # (ai.google.dev pricing): 2.5 Flash Image 1290 tokens at 30 a million (its row
     # lists image output only: its text is priced as 2.5 Flash's); 3 Pro Image 1120

@@ -1,6 +1,5 @@
 """The Gemini API provider: ``generateContent`` (chat, images, speech and transcripts),
-``streamGenerateContent``, ``countTokens``, ``batchEmbedContents``, ``predict`` (Imagen)
-and ``models``."""
+``streamGenerateContent``, ``countTokens``, ``batchEmbedContents`` and ``models``."""
 
 from __future__ import annotations
 
@@ -44,7 +43,16 @@ from relaykit.http_errors import error_from_http
 from relaykit.image_generation import AnyImageRequest
 from relaykit.secrets import scrub
 
-from . import embeddings, image_output, image_shapes, imagen, speech, thinking, transcription, wire
+from . import (
+    embeddings,
+    image_output,
+    image_shapes,
+    shutdowns,
+    speech,
+    thinking,
+    transcription,
+    wire,
+)
 from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
@@ -78,16 +86,18 @@ class GeminiProvider:
     :meth:`count_tokens` asks ``countTokens`` how many input tokens a request
     would use, system instruction and function declarations included;
     :meth:`embed` embeds texts with ``batchEmbedContents``;
-    :meth:`generate_image` draws with Imagen (``imagen-*``, ``:predict``) or a
-    Gemini image model (``gemini-2.5-flash-image``, ``gemini-3-pro-image``,
-    ``gemini-3.1-flash-image``: ``:generateContent``), ``size`` and ``quality``
-    read as :mod:`relaykit_gemini.image_shapes` says; :meth:`edit_image` edits
-    with a Gemini image model (the images as ``inlineData`` parts before the
-    prompt), refusing Imagen and a mask unsent; :meth:`speak` speaks a text
-    with a TTS model (``gemini-2.5-flash-preview-tts``...) as WAV or raw PCM
+    :meth:`generate_image` draws with a Gemini image model
+    (``gemini-3.1-flash-image``, ``gemini-3-pro-image``,
+    ``gemini-2.5-flash-image``), ``size`` and ``quality`` read as
+    :mod:`relaykit_gemini.image_shapes` says; :meth:`edit_image` edits with one
+    (the images as ``inlineData`` parts before the prompt), refusing a mask
+    unsent; :meth:`speak` speaks a text with a TTS model
+    (``gemini-2.5-flash-preview-tts``...) as WAV or raw PCM
     (:mod:`relaykit_gemini.speech`); :meth:`transcribe` asks a model for the
     words said in an audio file (:mod:`relaykit_gemini.transcription`). All
-    answer on ``generateContent``.
+    answer on ``generateContent``. A chat, a drawing or an edit with an
+    ``imagen-*`` model is refused unsent: Google shut Imagen down
+    (:mod:`relaykit_gemini.shutdowns`).
     """
 
     type: ClassVar[str] = "gemini"
@@ -133,6 +143,7 @@ class GeminiProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call."""
+        shutdowns.refuse_shut_down(request.model, self._name)
         url = self._url(request.model, "generateContent")
         r = await self._http.post(url, content=self._body(request), headers=self._headers)
         if r.status_code >= 400:
@@ -141,6 +152,7 @@ class GeminiProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
+        shutdowns.refuse_shut_down(request.model, self._name)
         url = self._url(request.model, "streamGenerateContent") + "?alt=sse"
         body = self._body(request)
         async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
@@ -252,20 +264,19 @@ class GeminiProvider:
         return vectors, reported
 
     async def generate_image(self, request: ImageRequest) -> ImageResponse:
-        """``request.n`` images of ``request.prompt``: from Imagen's ``:predict`` for an
-        ``imagen-*`` model, else from the model's ``:generateContent``, one request an
-        image (the Gemini image models draw one image a request), one after another.
+        """``request.n`` images of ``request.prompt`` from the model's ``:generateContent``,
+        one request an image (the Gemini image models draw one image a request), one
+        after another.
 
         ``quality`` is the resolution (``"1K"``, ``"2K"``, ``"4K"``), ``size`` the
         shape (see :mod:`relaykit_gemini.image_shapes`); more than four images, a
-        size or resolution the model has not, and (Gemini image models) an output
-        format are refused before anything is sent. Images Google's safety
+        size or resolution the model has not, an output format and an ``imagen-*``
+        model are refused before anything is sent. Images Google's safety
         filters withheld are logged (``relaykit.gemini``, a warning) and left out;
         when none is left, :class:`~relaykit.ContentFilterError` says why.
         """
+        shutdowns.refuse_shut_down(request.model, self._name)
         image_shapes.check_count(request, self._name)
-        if image_shapes.is_imagen(request.model):
-            return await self._predict(request)
         return await self._draw(request)
 
     async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
@@ -273,20 +284,11 @@ class GeminiProvider:
         ``:generateContent``: the images as ``inlineData`` parts before the prompt,
         one request an image, as :meth:`generate_image` draws.
 
-        Refused before anything is sent: an ``imagen-*`` model (the Gemini API
-        has no edit endpoint for Imagen: Vertex AI's is another API) and a mask
-        (the Gemini image models edit as the prompt says, and take none); the
-        rest as :meth:`generate_image` refuses it.
+        Refused before anything is sent: a mask (the Gemini image models edit as
+        the prompt says, and take none), and the rest as :meth:`generate_image`
+        refuses it.
         """
-        if image_shapes.is_imagen(request.model):
-            raise InvalidRequestError(
-                f"{request.model} edits no images on the Gemini API: Imagen only draws there",
-                provider=self._name,
-                model=request.model,
-                param="model",
-                hint="edit with a Gemini image model (gemini-2.5-flash-image,"
-                " gemini-3-pro-image), saying the edit in the prompt",
-            )
+        shutdowns.refuse_shut_down(request.model, self._name)
         if request.mask is not None:
             raise InvalidRequestError(
                 f"{request.model} takes no mask: the Gemini image models edit where the"
@@ -298,19 +300,6 @@ class GeminiProvider:
             )
         image_shapes.check_count(request, self._name)
         return await self._draw(request)
-
-    async def _predict(self, request: ImageRequest) -> ImageResponse:
-        shape = image_shapes.imagen_shape(request, self._name)
-        body = json_encode.dumps(imagen.predict_body(request, shape, self._name))
-        data = await self._answer(self._url(request.model, "predict"), body, request.model)
-        try:
-            images, filtered = imagen.predictions(data)
-        except (ValueError, TypeError, AttributeError) as e:
-            raise self._malformed("predict", "a PredictResponse", request.model) from e
-        self._check_drawn(request, images, filtered, "")
-        return ImageResponse(
-            images=tuple(images), model=request.model, size=shape.size, quality=shape.quality
-        )
 
     async def _draw(self, request: AnyImageRequest) -> ImageResponse:
         shape = image_shapes.gemini_shape(request, self._name)
@@ -352,7 +341,6 @@ class GeminiProvider:
             images=tuple(images),
             model=model or request.model,
             usage=usage,
-            size=shape.size,
             quality=shape.quality,
         )
 

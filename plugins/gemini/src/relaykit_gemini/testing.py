@@ -27,12 +27,11 @@ types; a PDF that is one, else "The document has no pages.") and file URIs
 first); and an embeddings batch's size, fields, task types, texts and models
 (each entry's must be the URL's).
 
-Images: ``:predict`` for the Imagen models, and ``generateContent`` with
-``responseModalities`` holding ``IMAGE`` for the Gemini image models, each
-image :func:`~relaykit.testing.mock_image` of the prompt; see
-:mod:`relaykit_gemini.mock_images` for what is checked and how a reply is
-scripted. ``filtered_images`` names the images of each ``:predict`` answer
-Imagen's safety filter withholds.
+Images: ``generateContent`` with ``responseModalities`` holding ``IMAGE`` for
+the Gemini image models, each image :func:`~relaykit.testing.mock_image` of the
+prompt; see :mod:`relaykit_gemini.mock_images` for what is checked and how a
+reply is scripted. There is no ``:predict``: Google shut Imagen down, and the
+mock answers it 404, as Google does.
 
 ``generationConfig.thinkingConfig`` is checked as Gemini checks it for the
 model (:data:`THINKING`): a ``thinkingLevel`` and a ``thinkingBudget``
@@ -69,7 +68,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import anyio
@@ -128,9 +127,6 @@ MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
     ("gemini-2.5-flash-preview-tts", 8_192, 16_384, ("countTokens", "generateContent")),
     ("gemini-2.5-pro-preview-tts", 8_192, 16_384, ("countTokens", "generateContent")),
     ("gemini-3.1-flash-tts-preview", 8_192, 16_384, ("countTokens", "generateContent")),
-    ("imagen-4.0-generate-001", 480, 8_192, ("predict",)),
-    ("imagen-4.0-fast-generate-001", 480, 8_192, ("predict",)),
-    ("imagen-4.0-ultra-generate-001", 480, 8_192, ("predict",)),
 )
 
 
@@ -221,7 +217,7 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 _METHOD = re.compile(
     r"/v1beta/models/([^/:]+)"
-    r":(generateContent|streamGenerateContent|countTokens|batchEmbedContents|predict)"
+    r":(generateContent|streamGenerateContent|countTokens|batchEmbedContents)"
 )
 
 
@@ -233,8 +229,6 @@ class GeminiMock(VendorMock):
     ``page_size`` caps the model listing's pages, to exercise pagination.
     ``embedding_usage=False`` leaves ``usageMetadata`` out of embeddings
     answers, as older embedding models' answers have none.
-    ``filtered_images`` holds the indexes, in every ``:predict`` answer, of the
-    images Imagen's safety filter withholds (``{1}``: the second of each).
     """
 
     base_path = ""
@@ -247,14 +241,12 @@ class GeminiMock(VendorMock):
         call_ids: bool = False,
         page_size: int = 1000,
         embedding_usage: bool = True,
-        filtered_images: Collection[int] = (),
     ) -> None:
         super().__init__(api_key)
         self.models = tuple(models)
         self.call_ids = call_ids
         self.page_size = page_size
         self.embedding_usage = embedding_usage
-        self.filtered_images = frozenset(filtered_images)
         self._n = 0
         self._drawn: dict[str, int] = {}  # prompt -> images drawn of it on generateContent
 
@@ -289,8 +281,6 @@ class GeminiMock(VendorMock):
             return self._count_tokens(method.group(1), request)
         if request.method == "POST" and method and method.group(2) == "batchEmbedContents":
             return await self._batch_embed(method.group(1), request)
-        if request.method == "POST" and method and method.group(2) == "predict":
-            return await self._predict(method.group(1), request)
         if request.method == "POST" and method:
             return await self._generate(method.group(1), method.group(2), request)
         return _error(404, f"Requested entity was not found: {request.method} {request.path}")
@@ -390,26 +380,7 @@ class GeminiMock(VendorMock):
             data["usageMetadata"] = {"promptTokenCount": tokens, "promptTokenDetails": details}
         return Response.json(data, headers=dict(reply.headers))
 
-    # -- images ----------------------------------------------------------------
-
-    async def _predict(self, model: str, request: Request) -> Response:
-        unsupported = self._unsupported(model, "predict")
-        if unsupported is not None:
-            return unsupported
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
-        problem = mock_images.validate_predict(body, model)
-        if problem:
-            return _error(400, problem)
-        reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
-        if reply.status >= 400:
-            return _scripted_error(reply)
-        answer = mock_images.predict_answer(body, reply, self.filtered_images)
-        return Response.json(answer, headers=dict(reply.headers))
+    # -- speech and images -----------------------------------------------------
 
     async def _speak(self, model: str, body: dict[str, Any]) -> Response:
         reply = self.script.next(Reply())
