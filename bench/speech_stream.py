@@ -1,13 +1,19 @@
-"""Time to the first chunk of streamed speech: relaykit next to raw httpx.
+"""Time to the first chunk of streamed speech: relaykit next to the raw HTTP clients.
 
-Both clients ask ``relaykit.testing.OpenAIMock`` (a loopback server in a thread
+Each client asks ``relaykit.testing.OpenAIMock`` (a loopback server in a thread
 of this process) for the same speech, ``pcm``, the audio sent with chunked
-transfer encoding in 4 KiB chunks as OpenAI sends it, and time from the call's
-start to the first chunk in hand, then read the rest (~0.6 MB):
+transfer encoding in 4 KiB chunks as OpenAI sends it, and times from the call's
+start to the first chunk in hand, then reads the rest (~0.4 MB):
 
-- raw httpx: ``client.stream("POST", ...)`` and ``aiter_bytes()``: the floor;
-- relaykit: ``Client.stream_speech`` with default settings (retries, breakers,
-  first-token and idle timeouts; no storage), through relaykit-openai.
+- raw httpx: ``client.stream("POST", ...)`` and ``aiter_bytes()``;
+- relaykit (httpx): ``Client.stream_speech`` with default settings (retries,
+  breakers, first-token and idle timeouts; no storage), through relaykit-openai,
+  its transport pinned to httpx;
+- raw aiohttp, and relaykit (aiohttp) (``[http] transport = "auto"``: aiohttp
+  under asyncio when relaykit-aiohttp is installed), when aiohttp is.
+
+Compare each relaykit row with the raw client under it: relaykit on aiohttp
+against raw httpx compares the libraries, not relaykit.
 
 Rounds alternate their order; each cell is the median over rounds of the median
 (and 90th percentile) time to first chunk, in µs. The server shares this
@@ -52,6 +58,18 @@ async def _raw(http: httpx.AsyncClient, url: str) -> tuple[float, int]:
     return first, size
 
 
+async def _raw_aiohttp(session: Any, url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    first = 0.0
+    size = 0
+    async with session.post(url, json=BODY) as r:
+        async for chunk in r.content.iter_any():
+            if not size:
+                first = time.perf_counter() - started
+            size += len(chunk)
+    return first, size
+
+
 async def _relaykit(client: relaykit.Client) -> tuple[float, int]:
     started = time.perf_counter()
     first = 0.0
@@ -65,22 +83,39 @@ async def _relaykit(client: relaykit.Client) -> tuple[float, int]:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    rounds: dict[str, list[list[float]]] = {"raw httpx": [], "relaykit": []}
+    from contextlib import AsyncExitStack
+
+    rounds: dict[str, list[list[float]]] = {}
     with OpenAIMock(api_key=KEY) as mock:
-        config = {
-            "storage": {"backend": "none"},
-            "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
-        }
+
+        def config(transport: str) -> dict[str, Any]:
+            return {
+                "storage": {"backend": "none"},
+                "http": {"transport": transport},
+                "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+            }
+
         url = f"{mock.base_url}/audio/speech"
         headers = {"authorization": f"Bearer {KEY}"}
-        async with (
-            httpx.AsyncClient(headers=headers) as http,
-            relaykit.Client(config) as client,
-        ):
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(httpx.AsyncClient(headers=headers))
+            pinned = await stack.enter_async_context(relaykit.Client(config("httpx")))
             calls: dict[str, Callable[[], Awaitable[tuple[float, int]]]] = {
                 "raw httpx": lambda: _raw(http, url),
-                "relaykit": lambda: _relaykit(client),
+                "relaykit (httpx)": lambda: _relaykit(pinned),
             }
+            try:
+                import aiohttp
+
+                import relaykit_aiohttp  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                session = await stack.enter_async_context(aiohttp.ClientSession(headers=headers))
+                auto = await stack.enter_async_context(relaykit.Client(config("auto")))
+                calls["raw aiohttp"] = lambda: _raw_aiohttp(session, url)
+                calls["relaykit (aiohttp)"] = lambda: _relaykit(auto)
+            rounds = {name: [] for name in calls}
             sizes = {name: (await call())[1] for name, call in calls.items()}  # warm up
             assert len(set(sizes.values())) == 1, sizes
             for i in range(args.rounds):
@@ -95,7 +130,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 statistics.quantiles(r, n=10)[-1] * 1e6 for r in per_round
             ),
         }
-    return {"audio_bytes": sizes["relaykit"], "calls": args.calls, "cells": cells}
+    return {"audio_bytes": sizes["raw httpx"], "calls": args.calls, "cells": cells}
 
 
 def main() -> None:
