@@ -1379,7 +1379,12 @@ class SpeechContract:
         self, harness: Harness, speech_model: str
     ) -> None:
         async with self.client(harness) as client:
-            for text, params in [("  ", {"voice": "alloy"}), ("hi", {}), ("hi", {"sped": 1.0})]:
+            bad: list[tuple[str, dict[str, Any]]] = [
+                ("  ", {"voice": "alloy"}),
+                ("hi", {}),
+                ("hi", {"voice": "alloy", "sped": 1.0}),
+            ]
+            for text, params in bad:
                 with pytest.raises(InvalidRequestError):
                     async with client.stream_speech(speech_model, text, **params):
                         pass
