@@ -29,6 +29,11 @@ def test_demo_runs_in_process_on_trio(capsys: pytest.CaptureFixture[str]) -> Non
     assert "< 2 vectors of 8 numbers, 10 tokens" in out
     assert "< again with one new text: 3 vectors, 3 tokens sent" in out
     assert "< 0.35 #1: To reset your password, open Settings, then Security." in out
+    assert "< 'What a lovely day for a walk': not flagged" in out
+    assert "< 'I will kill you': flagged (" in out and "violence" in out
+    assert "< 5 chunks, 17,162 bytes of wav: the first after" in out
+    assert "< GeneratedImage(image/png, 128 bytes, 8x8)" in out  # the edit
+    assert "tokens in (the image is input too)" in out
 
 
 def test_demo_ignores_the_users_settings(
@@ -55,4 +60,4 @@ def test_python_m_relaykit_cli_demo_exits_0() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "retried after the server's Retry-After" in done.stdout
-    assert "15 steps" in done.stdout
+    assert "18 steps" in done.stdout

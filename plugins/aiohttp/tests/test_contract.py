@@ -3,7 +3,8 @@
 With relaykit-aiohttp registered, every asyncio run of the suite goes through
 :class:`AiohttpClient` and every trio run through the default httpx client; the
 ``...OverHttpx`` classes opt out with ``[http] transport = "httpx"`` and run both
-backends on httpx.
+backends on httpx. The OpenAI classes add the suites whose bodies are not plain JSON:
+transcription and image edits (multipart uploads), speech (raw audio, streamed).
 """
 
 from collections.abc import Iterator
@@ -22,7 +23,14 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import Harness, OpenAIMock, ProviderContract, TranscriptionContract
+from relaykit.testing import (
+    Harness,
+    ImageEditContract,
+    OpenAIMock,
+    ProviderContract,
+    SpeechContract,
+    TranscriptionContract,
+)
 from relaykit_aiohttp import AiohttpClient
 from relaykit_anthropic.testing import AnthropicMock
 
@@ -73,7 +81,9 @@ class TransportChecks(ProviderContract):
             assert isinstance(http, httpx.AsyncClient)
 
 
-class TestOpenAIOverAiohttp(TransportChecks, TranscriptionContract):
+class TestOpenAIOverAiohttp(
+    TransportChecks, TranscriptionContract, SpeechContract, ImageEditContract
+):
     expected = "aiohttp"
 
     @pytest.fixture
@@ -87,13 +97,17 @@ class TestOpenAIOverAiohttp(TransportChecks, TranscriptionContract):
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/whisper-1",  # a multipart upload
                 image_model="openai/gpt-image-1",  # base64 images back
-                speech_model="openai/tts-1",  # raw audio bytes back
+                image_edit_model="openai/gpt-image-1",  # images and a mask as files in a form
+                image_edit_mask=True,
+                speech_model="openai/tts-1",  # raw audio bytes back, streamed as they come
                 moderation_model="openai/omni-moderation-latest",
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
 
-class TestOpenAIOverHttpx(TransportChecks, TranscriptionContract):
+class TestOpenAIOverHttpx(
+    TransportChecks, TranscriptionContract, SpeechContract, ImageEditContract
+):
     expected = "httpx"
 
     @pytest.fixture
@@ -107,7 +121,9 @@ class TestOpenAIOverHttpx(TransportChecks, TranscriptionContract):
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/whisper-1",  # a multipart upload
                 image_model="openai/gpt-image-1",  # base64 images back
-                speech_model="openai/tts-1",  # raw audio bytes back
+                image_edit_model="openai/gpt-image-1",  # images and a mask as files in a form
+                image_edit_mask=True,
+                speech_model="openai/tts-1",  # raw audio bytes back, streamed as they come
                 moderation_model="openai/omni-moderation-latest",
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},

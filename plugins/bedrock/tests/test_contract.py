@@ -1,7 +1,7 @@
 """relaykit-bedrock passes the provider contract, signed with SigV4 and with a Bedrock API key,
 the embeddings contract with Titan Text Embeddings V2 and Cohere Embed v4, the rerank
-contract with Cohere Rerank 3.5 and Amazon Rerank 1.0, and the image contract with Amazon
-Nova Canvas and Titan Image Generator v2."""
+contract with Cohere Rerank 3.5 and Amazon Rerank 1.0, and the image and image edit
+contracts with Amazon Nova Canvas and Titan Image Generator v2."""
 
 from collections.abc import Iterator
 
@@ -18,6 +18,7 @@ from relaykit.testing import (
     EmbeddingContract,
     Harness,
     ImageContract,
+    ImageEditContract,
     ProviderContract,
     RerankContract,
 )
@@ -54,6 +55,7 @@ def harness(
     rerank_model: str = RERANK_MODEL,
     reasoning_model: str | None = None,
     image_model: str = IMAGE_MODEL,
+    image_edit_model: str | None = None,
     **provider: str,
 ) -> Harness:
     return Harness(
@@ -64,6 +66,9 @@ def harness(
         embedding_dimensions=embedding_dimensions,
         rerank_model=rerank_model,
         image_model=image_model,
+        # each edits the model it draws with: inpainting with a mask, a variation without
+        image_edit_model=image_edit_model or image_model,
+        image_edit_mask=True,
         providers={
             "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url, **provider}
         },
@@ -73,14 +78,18 @@ def harness(
     )
 
 
-class TestBedrockSigV4(ProviderContract, EmbeddingContract, RerankContract, ImageContract):
+class TestBedrockSigV4(
+    ProviderContract, EmbeddingContract, RerankContract, ImageContract, ImageEditContract
+):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with BedrockMock() as mock:
             yield harness(mock, region=mock.region)
 
 
-class TestBedrockApiKey(ProviderContract, EmbeddingContract, RerankContract, ImageContract):
+class TestBedrockApiKey(
+    ProviderContract, EmbeddingContract, RerankContract, ImageContract, ImageEditContract
+):
     """A Bedrock API key (bearer token) instead of SigV4; the region comes from AWS_REGION.
     It ranks with Amazon Rerank 1.0, thinks with Nova 2 and draws with Titan."""
 

@@ -7,7 +7,10 @@ that the replacement a refusal names works end to end.
 Speech to text and text to speech (both on ``generateContent``): the first
 harness runs the transcription and speech suites (2.5 Flash hears, 2.5 Flash
 Preview TTS speaks, in the voice Kore, as WAV or raw PCM); the second
-transcribes and speaks once each, with 2.5 Pro and 2.5 Pro Preview TTS.
+transcribes and speaks once each, with 2.5 Pro and 2.5 Pro Preview TTS. Gemini
+streams neither: each harness also streams speech and a transcript once, each
+answer whole, as one chunk. Image edits: the first harness runs the edit suite with
+2.5 Flash Image (no mask: refused unsent); the second edits once with 3 Pro Image.
 """
 
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from relaykit.testing import (
     EmbeddingContract,
     Harness,
     ImageContract,
+    ImageEditContract,
     ProviderContract,
     SpeechContract,
     TranscriptionContract,
@@ -28,7 +32,12 @@ KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
 
 
 class TestGemini(
-    ProviderContract, EmbeddingContract, ImageContract, TranscriptionContract, SpeechContract
+    ProviderContract,
+    EmbeddingContract,
+    ImageContract,
+    ImageEditContract,
+    TranscriptionContract,
+    SpeechContract,
 ):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -40,6 +49,8 @@ class TestGemini(
                 embedding_model="gemini/gemini-embedding-001",
                 embedding_dimensions=256,  # Google documents 128 to 3072
                 image_model="gemini/gemini-2.5-flash-image",
+                # edits as the prompt says: a mask is refused unsent
+                image_edit_model="gemini/gemini-2.5-flash-image",
                 transcription_model="gemini/gemini-2.5-flash",
                 speech_model="gemini/gemini-2.5-flash-preview-tts",
                 speech_voice="Kore",
@@ -66,6 +77,7 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract, ImageContract):
                 # 2.5 Pro cannot turn thinking off (reasoning="none"); Flash can.
                 reasoning_model="gemini/gemini-2.5-flash",
                 image_model="gemini/gemini-3.1-flash-image",
+                image_edit_model="gemini/gemini-3-pro-image",
                 transcription_model="gemini/gemini-2.5-pro",
                 speech_model="gemini/gemini-2.5-pro-preview-tts",
                 speech_voice="Puck",

@@ -10,10 +10,16 @@ preset (Whisper, json); the others transcribe once each (Groq and OpenAI on the
 Responses API with Whisper, billed by the minute). Image generation: the image
 suite runs with OpenAI (gpt-image-1) and the Together preset (FLUX, width and
 height); OpenAI on the Responses API draws once with gpt-image-1-mini; Groq and
-vLLM have none (the contract checks the refusal). Text to speech: the speech suite
-runs with OpenAI (gpt-4o-mini-tts, whose wav transcribes back); Groq and OpenAI on
-the Responses API speak once each (playai-tts, tts-1); vLLM and Together have none
-(the contract checks the refusal).
+vLLM have none (the contract checks the refusal). Image edits: the edit suite runs
+with OpenAI (gpt-image-1, an image and a mask in a form); OpenAI on the Responses API
+edits once with gpt-image-1-mini; no preset edits (the contract checks the refusal).
+Text to speech: the speech suite runs with OpenAI (gpt-4o-mini-tts, whose wav
+transcribes back); Groq and OpenAI on the Responses API speak once each (playai-tts,
+tts-1); vLLM and Together have none (the contract checks the refusal). Every harness
+with a speech or transcription model also streams it once, its chunks (or deltas)
+joined to the whole answer. Moderation: the moderation suite runs with OpenAI
+(omni-moderation-latest); OpenAI on the Responses API moderates once
+(text-moderation-latest); the presets have none (the contract checks the refusal).
 """
 
 from collections.abc import Iterator
@@ -24,6 +30,8 @@ from relaykit.testing import (
     EmbeddingContract,
     Harness,
     ImageContract,
+    ImageEditContract,
+    ModerationContract,
     OpenAIMock,
     ProviderContract,
     RerankContract,
@@ -36,7 +44,13 @@ EMBEDDING_MODEL = "openai/text-embedding-3-small"
 
 
 class TestOpenAI(
-    ProviderContract, EmbeddingContract, TranscriptionContract, ImageContract, SpeechContract
+    ProviderContract,
+    EmbeddingContract,
+    TranscriptionContract,
+    ImageContract,
+    ImageEditContract,
+    SpeechContract,
+    ModerationContract,
 ):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -49,6 +63,8 @@ class TestOpenAI(
                 reasoning_model="openai/o4-mini",
                 transcription_model="openai/gpt-4o-mini-transcribe",
                 image_model="openai/gpt-image-1",
+                image_edit_model="openai/gpt-image-1",
+                image_edit_mask=True,
                 speech_model="openai/gpt-4o-mini-tts",
                 moderation_model="openai/omni-moderation-latest",
             )
@@ -111,6 +127,8 @@ class TestOpenAIResponses(ProviderContract):
                 embedding_model=EMBEDDING_MODEL,
                 transcription_model="openai/whisper-1",
                 image_model="openai/gpt-image-1-mini",
+                image_edit_model="openai/gpt-image-1-mini",
+                image_edit_mask=True,
                 speech_model="openai/tts-1",
                 moderation_model="openai/text-moderation-latest",
             )

@@ -281,6 +281,16 @@ async def rerank(demo: Demo) -> None:
         demo.say(f"< {result.score:.2f} #{result.index}: {result.document}")
 
 
+async def moderation(demo: Demo) -> None:
+    """Texts judged one by one: a verdict each, with the vendor's categories and scores."""
+    texts = ["What a lovely day for a walk", "I will kill you"]
+    r = await demo.client.moderate("openai/omni-moderation-latest", texts)
+    for text, result in zip(texts, r.results, strict=True):
+        found = ", ".join(f"{c} {result.scores.get(c, 0):.2f}" for c in result.flagged_categories)
+        demo.say(f"< {text!r}: " + (f"flagged ({found})" if result.flagged else "not flagged"))
+    demo.say(f"< {len(r.results)} verdicts, ${r.cost} (OpenAI's moderation is free)")
+
+
 async def thinking(demo: Demo) -> None:
     """How much a model thinks first: one setting for every provider, each sent as its own."""
     demo.mock.script.reply("1001 = 7 x 11 x 13, so no.", reasoning_tokens=96)
@@ -316,12 +326,48 @@ async def text_to_speech(demo: Demo) -> None:
     demo.say(f"< heard back: {heard.text!r}")
 
 
+async def speech_stream(demo: Demo) -> None:
+    """Speech handed over as it is made: a player could start at the first chunk."""
+    demo.mock.script.reply(chunk_delay=0.02)  # paces the mock's chunks of audio
+    text = "See you at eight, table for two."
+    chunks = 0
+    demo.write(INDENT + "< chunks:")
+    async with demo.client.stream_speech("openai/tts-1", text, voice="alloy", format="wav") as s:
+        async for chunk in s:
+            chunks += 1
+            demo.write(f" {len(chunk):,} B")
+    demo.write("\n")
+    r = s.response
+    first = f"{r.time_to_first_chunk * 1000:.0f} ms" if r.time_to_first_chunk is not None else "?"
+    whole = f"{r.latency * 1000:.0f} ms" if r.latency is not None else "?"
+    demo.say(
+        f"< {chunks} chunks, {r.streamed_bytes:,} bytes of {r.format}: the first after"
+        f" {first}, the last after {whole}; ${r.cost}, as speak's"
+    )
+
+
 async def image(demo: Demo) -> None:
     """A picture from a prompt: real PNG bytes, their format and size read from them."""
     r = await demo.client.generate_image("openai/gpt-image-2", "a red fox in snow", quality="low")
     # the repr names format, size and length, never the bytes (the mock draws tiny ones)
     demo.say(f"< {r.images[0]}, billed as {r.size}")
     demo.say(f"< {r.usage.output_tokens} image tokens, ${r.cost} (GPT image models bill tokens)")
+
+
+async def image_edit(demo: Demo) -> None:
+    """An image just drawn, edited: the drawn image goes straight back in, as bytes."""
+    drawn = await demo.client.generate_image(
+        "openai/gpt-image-2", "a red fox in snow", quality="low"
+    )
+    r = await demo.client.edit_image(
+        "openai/gpt-image-2", "give the fox a green scarf", image=drawn.images[0], quality="low"
+    )
+    demo.say(f"> {drawn.images[0]}, drawn, then: 'give the fox a green scarf'")
+    demo.say(f"< {r.images[0]}")
+    demo.say(
+        f"< {r.usage.input_tokens} tokens in (the image is input too),"
+        f" {r.usage.output_tokens} out, ${r.cost}"
+    )
 
 
 async def typed_errors(demo: Demo) -> None:
@@ -366,10 +412,13 @@ STEPS: tuple[Step, ...] = (
     Step("response cache", cached),
     Step("embeddings", embeddings),
     Step("rerank", rerank),
+    Step("moderation", moderation),
     Step("thinking: reasoning=", thinking),
     Step("speech to text", speech_to_text),
     Step("text to speech", text_to_speech),
+    Step("streamed speech", speech_stream),
     Step("image generation", image),
+    Step("image editing", image_edit),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )

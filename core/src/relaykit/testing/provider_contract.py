@@ -52,7 +52,8 @@ from relaykit import (
 
 from .audio_samples import mock_audio, mock_transcript
 from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
-from .image_samples import mock_image_prompt, mock_pixel
+from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
+from .memory_storage import MemoryStorage
 from .moderation_scores import mock_flagged, mock_moderation
 from .rerank_scores import mock_relevance
 from .script import Reply
@@ -146,6 +147,16 @@ class Harness:
     #: :func:`~relaykit.testing.mock_image` of the prompt (one per image asked
     #: for, by index), which :func:`~relaykit.testing.mock_image_prompt` reads back.
     image_model: str | None = None
+    #: a model id the provider edits images with (``provider/model``), or ``None``
+    #: when its API has no image editing: the contract then checks the typed
+    #: refusal. The image (and mask) must reach the mock as sent, their bytes or
+    #: their base64 in the request body; the mock draws
+    #: :func:`~relaykit.testing.mock_image` of the prompt, as for a generation.
+    image_edit_model: str | None = None
+    #: whether the edit model takes a mask (the contract sends
+    #: :func:`~relaykit.testing.mock_mask`, an RGBA PNG of the image's size);
+    #: without, the plugin must refuse one with a typed error before sending anything
+    image_edit_mask: bool = False
     #: a model id the provider speaks text with (``provider/model``), taking
     #: ``speech_voice`` and ``format="wav"``, or ``None`` when its API has no text
     #: to speech: the contract then checks the typed refusal. The mock answers
@@ -192,6 +203,30 @@ class Harness:
 async def _client(harness: Harness, **sections: Any) -> AsyncIterator[relaykit.Client]:
     async with relaykit.Client(harness.config(**sections), plugins=harness.plugins) as client:
         yield client
+
+
+@asynccontextmanager
+async def _recording_client(
+    harness: Harness, storage: MemoryStorage
+) -> AsyncIterator[relaykit.Client]:
+    """A client against the harness whose call records go to ``storage`` (written
+    when the client closes)."""
+    config = harness.config(storage={"backend": "contract-memory"})
+    plugins = (*harness.plugins, storage.plugin("contract-memory"))
+    async with relaykit.Client(config, plugins=plugins) as client:
+        yield client
+
+
+def _streamed_record(storage: MemoryStorage, operation: str) -> Any:
+    """The one streamed, successful ``operation`` record in ``storage``."""
+    (record,) = [r for r in storage.records.values() if r.operation == operation and r.streamed]
+    assert record.ok, f"the streamed {operation} is recorded as a success"
+    return record
+
+
+def _sent(data: bytes, body: bytes) -> bool:
+    """Whether ``data`` is in ``body`` as it is: raw (a form) or base64 (a JSON body)."""
+    return data in body or base64.b64encode(data) in body
 
 
 class ProviderContract:
@@ -705,6 +740,101 @@ class ProviderContract:
         assert r.provider == harness.speech_model.split("/", 1)[0] and r.model
         assert r.latency is not None and r.latency > 0
 
+    @pytest.mark.anyio
+    async def test_stream_speech_chunks_join_to_what_speak_returns(self, harness: Harness) -> None:
+        # A provider with stream_speech streams its chunks; one with only speak
+        # hands its audio over as one chunk: either way they join to speak's audio.
+        text = "Hello there, general"
+        if harness.speech_model is None:
+            async with self.client(harness) as client:
+                with pytest.raises(InvalidRequestError, match="no speech API"):
+                    async with client.stream_speech(harness.model, text, voice="alloy"):
+                        pass
+            assert not harness.mock.requests, "a refused speech must not be sent"
+            return
+        model, storage = harness.speech_model, MemoryStorage()
+        params = {"voice": harness.speech_voice, "format": "wav"}
+        async with _recording_client(harness, storage) as client:
+            async with client.stream_speech(model, text, **params) as audio:
+                chunks = [chunk async for chunk in audio]
+            spoken = await client.speak(model, text, **params)
+            streams = getattr(client.provider(model.split("/", 1)[0]), "stream_speech", None)
+        assert chunks and all(chunks), "no empty chunk reaches the caller"
+        if streams is None:
+            assert len(chunks) == 1, "a provider that only speaks whole sends one chunk"
+        joined = b"".join(chunks)
+        assert joined == spoken.audio, "the chunks join to the audio speak returns"
+        assert mock_speech_text(joined) == text
+        r = audio.response
+        assert r.audio == b"" and r.streamed_bytes == len(joined)
+        assert r.format == "wav" and r.media_type == spoken.media_type
+        assert r.provider == model.split("/", 1)[0] and r.model
+        assert r.time_to_first_chunk is not None and r.latency is not None
+        assert r.cost == spoken.cost, "a streamed speech is priced as speak's"
+        record = _streamed_record(storage, "speak")
+        assert record.cost == r.cost and record.model == r.model
+
+    @pytest.mark.anyio
+    async def test_stream_transcription_deltas_join_to_the_transcript(
+        self, harness: Harness
+    ) -> None:
+        # A model that cannot stream, or a provider with only transcribe, sends the
+        # transcript as one delta: the deltas still join to transcribe's text.
+        audio = mock_audio("the quick brown fox", seconds=2.0)
+        if harness.transcription_model is None:
+            async with self.client(harness) as client:
+                with pytest.raises(InvalidRequestError, match="no transcription API"):
+                    async with client.stream_transcription(harness.model, audio):
+                        pass
+            assert not harness.mock.requests, "a refused transcription must not be sent"
+            return
+        model, storage = harness.transcription_model, MemoryStorage()
+        async with _recording_client(harness, storage) as client:
+            async with client.stream_transcription(model, audio, language="en") as heard:
+                deltas = [delta async for delta in heard]
+            whole = await client.transcribe(model, audio, language="en")
+            streams = getattr(client.provider(model.split("/", 1)[0]), "stream_transcription", None)
+        assert deltas and all(deltas), "no empty delta reaches the caller"
+        if streams is None:
+            assert len(deltas) == 1, "a provider that only transcribes whole sends one delta"
+        assert "".join(deltas) == whole.text == "the quick brown fox"
+        r = heard.response
+        assert r.text == heard.text == whole.text
+        assert r.provider == model.split("/", 1)[0] and r.model
+        assert r.time_to_first_chunk is not None and r.latency is not None
+        assert r.cost == whole.cost, "a streamed transcript is priced as transcribe's"
+        record = _streamed_record(storage, "transcribe")
+        assert record.text == whole.text and record.cost == r.cost
+
+    # -- image edits ------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_edit_image_sends_the_image_and_returns_the_edit(self, harness: Harness) -> None:
+        prompt, photo = "put a red hat on it", mock_image("a fox")
+        async with self.client(harness) as client:
+            if harness.image_edit_model is None:
+                with pytest.raises(InvalidRequestError, match="no image editing API"):
+                    await client.edit_image(harness.model, prompt, image=photo)
+                assert not harness.mock.requests, "a refused image edit must not be sent"
+                return
+            model, mask = harness.image_edit_model, mock_mask()
+            if not harness.image_edit_mask:
+                with pytest.raises(InvalidRequestError, match="mask"):
+                    await client.edit_image(model, prompt, image=photo, mask=mask)
+                assert not harness.mock.requests, "a refused mask must not be sent"
+            r = await client.edit_image(
+                model, prompt, image=photo, mask=mask if harness.image_edit_mask else None
+            )
+        sent = harness.mock.last_request.body
+        assert _sent(photo, sent), "the image must reach the vendor as it is"
+        assert _sent(mask, sent) == harness.image_edit_mask, "the mask is sent as it is"
+        (image,) = r.images
+        assert image.data is not None, "the plugin asks for the image's bytes"
+        assert mock_image_prompt(image.data) == prompt
+        assert image.media_type == "image/png" and image.size == (8, 8)
+        assert r.provider == model.split("/", 1)[0] and r.model
+        assert r.latency is not None and r.latency > 0
+
     # -- moderation -----------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -981,6 +1111,105 @@ class TranscriptionContract:
         assert r.text == "retried"
         assert r.attempts == 2
 
+    @pytest.mark.anyio
+    async def test_stream_transcription_errors_before_the_first_text_are_typed_and_retried(
+        self, harness: Harness, transcription_model: str
+    ) -> None:
+        # The plugin's stream raises the vendor's error before its first delta, so
+        # the client can still retry: nothing has reached the caller.
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                async with client.stream_transcription(transcription_model, mock_audio("x")):
+                    pass
+        assert caught.value.provider == transcription_model.split("/", 1)[0]
+        async with (
+            self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client,
+            client.stream_transcription(transcription_model, mock_audio("retried")) as heard,
+        ):
+            deltas = [delta async for delta in heard]
+        assert "".join(deltas) == "retried"
+        assert heard.response.attempts == 2
+
+
+class ImageEditContract:
+    """More tests for a provider that edits images: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``image_edit_model``.
+
+    ``class TestOpenAI(ProviderContract, ImageEditContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def image_edit_model(self, harness: Harness) -> str:
+        """The harness's image edit model (it must have one)."""
+        assert harness.image_edit_model, "ImageEditContract needs Harness(image_edit_model=...)"
+        return harness.image_edit_model
+
+    @pytest.mark.anyio
+    async def test_edit_image_takes_a_file_and_an_image_just_drawn(
+        self, harness: Harness, image_edit_model: str, tmp_path: Any
+    ) -> None:
+        path = tmp_path / "fox.png"
+        path.write_bytes(mock_image("a fox"))
+        drawn = relaykit.GeneratedImage(data=mock_image("an owl"), media_type="image/png")
+        async with self.client(harness) as client:
+            from_path = await client.edit_image(image_edit_model, "add snow", image=path)
+            sent_path = harness.mock.last_request.body
+            from_drawn = await client.edit_image(image_edit_model, "add rain", image=drawn)
+            sent_drawn = harness.mock.last_request.body
+        assert _sent(mock_image("a fox"), sent_path) and _sent(drawn.data or b"", sent_drawn)
+        assert [mock_image_prompt(r.images[0].data or b"") for r in (from_path, from_drawn)] == [
+            "add snow",
+            "add rain",
+        ]
+
+    @pytest.mark.anyio
+    async def test_edit_image_refuses_bad_input_unsent(
+        self, harness: Harness, image_edit_model: str
+    ) -> None:
+        photo = mock_image("a fox")
+        async with self.client(harness) as client:
+            bad: list[tuple[str, Any, dict[str, Any]]] = [
+                ("  ", photo, {}),
+                ("add a hat", None, {}),
+                ("add a hat", b"plain text, not an image", {}),
+                ("add a hat", "https://example.com/fox.png", {}),
+                ("add a hat", photo, {"mask": mock_mask(side=16)}),  # not the image's size
+                ("add a hat", photo, {"n": 0}),
+                ("add a hat", photo, {"sise": "1024x1024"}),
+            ]
+            for prompt, image, params in bad:
+                with pytest.raises(InvalidRequestError):
+                    await client.edit_image(image_edit_model, prompt, image=image, **params)
+        assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_edit_image_errors_are_typed_without_the_key(
+        self, harness: Harness, image_edit_model: str
+    ) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.edit_image(image_edit_model, "a hat", image=mock_image("a fox"))
+        error = caught.value
+        assert error.provider == image_edit_model.split("/", 1)[0]
+        if harness.supports_retry_after:
+            assert error.retry_after == pytest.approx(7)
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+
+    @pytest.mark.anyio
+    async def test_edit_image_retries_a_server_error(
+        self, harness: Harness, image_edit_model: str
+    ) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.edit_image(image_edit_model, "retried", image=mock_image("a fox"))
+        assert r.attempts == 2 and mock_image_prompt(r.images[0].data or b"") == "retried"
+
 
 class ImageContract:
     """More tests for a provider that generates images: add it to the bases of a
@@ -1145,6 +1374,113 @@ class SpeechContract:
             )
         assert r.attempts == 2 and mock_speech_text(r.audio) == "retried"
 
+    @pytest.mark.anyio
+    async def test_stream_speech_refuses_bad_input_unsent(
+        self, harness: Harness, speech_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            bad: list[tuple[str, dict[str, Any]]] = [
+                ("  ", {"voice": "alloy"}),
+                ("hi", {}),
+                ("hi", {"voice": "alloy", "sped": 1.0}),
+            ]
+            for text, params in bad:
+                with pytest.raises(InvalidRequestError):
+                    async with client.stream_speech(speech_model, text, **params):
+                        pass
+        assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_stream_speech_errors_before_the_first_chunk_are_typed_and_retried(
+        self, harness: Harness, speech_model: str
+    ) -> None:
+        # The plugin's stream raises the vendor's error before its first chunk, so
+        # the client can still retry: nothing has reached the caller.
+        params = {"voice": harness.speech_voice, "format": harness.speech_format}
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                async with client.stream_speech(speech_model, "x", **params):
+                    pass
+        error = caught.value
+        assert error.provider == speech_model.split("/", 1)[0]
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+        async with (
+            self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client,
+            client.stream_speech(speech_model, "retried", **params) as audio,
+        ):
+            chunks = [chunk async for chunk in audio]
+        assert mock_speech_text(b"".join(chunks)) == "retried"
+        assert audio.response.attempts == 2
+
+
+class ModerationContract:
+    """More tests for a provider with moderation: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``moderation_model``.
+
+    ``class TestOpenAI(ProviderContract, ModerationContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def moderation_model(self, harness: Harness) -> str:
+        """The harness's moderation model (it must have one)."""
+        assert harness.moderation_model, "ModerationContract needs Harness(moderation_model=...)"
+        return harness.moderation_model
+
+    @pytest.mark.anyio
+    async def test_moderate_sends_each_text(self, harness: Harness, moderation_model: str) -> None:
+        texts = ["Zyxel ships on Friday", "Qonto pays on Monday", "Zyxel ships on Friday"]
+        async with self.client(harness) as client:
+            r = await client.moderate(moderation_model, texts)
+        sent = harness.mock.last_request.body
+        assert b"Zyxel ships on Friday" in sent and b"Qonto pays on Monday" in sent
+        assert len(r.results) == 3 and not r.flagged
+        assert r.results[0].scores == r.results[2].scores, "a result per text, in order"
+
+    @pytest.mark.anyio
+    async def test_moderate_refuses_bad_input_unsent(
+        self, harness: Harness, moderation_model: str
+    ) -> None:
+        async with self.client(harness) as client:
+            bad: list[tuple[Any, dict[str, Any]]] = [
+                ("  ", {}),
+                ([], {}),
+                (b"bytes, not text", {}),
+                ("fine", {"timout": 5}),
+            ]
+            for texts, params in bad:
+                with pytest.raises(InvalidRequestError):
+                    await client.moderate(moderation_model, texts, **params)
+        assert not harness.mock.requests
+
+    @pytest.mark.anyio
+    async def test_moderate_errors_are_typed_without_the_key(
+        self, harness: Harness, moderation_model: str
+    ) -> None:
+        harness.mock.script.fail(429, "slow down", retry_after=7)
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.moderate(moderation_model, "x")
+        error = caught.value
+        assert error.provider == moderation_model.split("/", 1)[0]
+        if harness.supports_retry_after:
+            assert error.retry_after == pytest.approx(7)
+        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+        assert not key or (key not in str(error) and key not in repr(error))
+
+    @pytest.mark.anyio
+    async def test_moderate_retries_a_server_error(
+        self, harness: Harness, moderation_model: str
+    ) -> None:
+        harness.mock.script.fail(503, "try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            r = await client.moderate(moderation_model, "I will kill you")
+        assert r.attempts == 2 and r.flagged
+
 
 __all__ = [
     "PDF",
@@ -1153,6 +1489,8 @@ __all__ = [
     "EmbeddingContract",
     "Harness",
     "ImageContract",
+    "ImageEditContract",
+    "ModerationContract",
     "ProviderContract",
     "Reply",
     "RerankContract",
