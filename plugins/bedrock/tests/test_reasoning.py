@@ -149,7 +149,9 @@ async def test_without_reasoning_nothing_is_sent(mock: BedrockMock, send: Send) 
         ({"tools": [WEATHER_TOOL], "tool_choice": "get_weather"}, "tool is forced"),
     ],
 )
-@pytest.mark.parametrize("model", [HAIKU, OPUS])
+# Sonnet 4.6 for adaptive thinking: Opus 4.7 on refuse sampling parameters whatever
+# the thinking (test_sampling.py).
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
 async def test_what_claude_refuses_while_thinking_is_refused_before_sending(
     refused: Send, model: str, params: dict[str, Any], words: str
 ) -> None:
