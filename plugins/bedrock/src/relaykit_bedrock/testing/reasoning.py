@@ -116,7 +116,7 @@ def _sampling_taken(name: str, value: Any) -> bool:
     if value is None:
         return True
     if name == "temperature":
-        return value == 1
+        return bool(value == 1)
     return name == "top_p" and isinstance(value, int | float) and value >= 0.99
 
 
