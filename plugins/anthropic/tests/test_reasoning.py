@@ -165,7 +165,9 @@ async def test_a_budget_not_below_max_tokens_is_refused(
         ({"response_format": {"type": "json_object"}}, "tool is forced", "native"),
     ],
 )
-@pytest.mark.parametrize("model", [HAIKU, OPUS])
+# Sonnet 4.6 for adaptive thinking: Opus 4.7 on refuse sampling parameters whatever
+# the thinking (test_sampling.py).
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
 async def test_what_claude_refuses_while_thinking_is_refused_before_sending(
     mock: AnthropicMock, model: str, params: dict[str, Any], words: str, fix: str
 ) -> None:
@@ -511,7 +513,7 @@ async def test_claude_5_thinking_on_without_an_amount_has_room_for_its_default_e
 @pytest.mark.parametrize(
     ("params", "words"),
     [
-        ({"temperature": 0.2}, "temperature but 1"),
+        # (a temperature is refused on Claude 5 thinking or not: test_sampling.py)
         ({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tool is forced"),
     ],
 )
@@ -607,8 +609,7 @@ def test_claude_5_rules_are_read_from_the_models_name(
             "effort high or below",
         ),
         (OPUS_5_5, {"tool_choice": {"type": "any"}}, '"tool" and "any" are not supported'),
-        (SONNET_5, {"temperature": 0.5}, "temperature is deprecated"),
-        (HAIKU_5_5, {"thinking": {"type": "disabled"}, "top_p": 0.5}, "top_p is deprecated"),
+        # (sampling parameters are refused before sending: test_sampling.py)
     ],
 )
 async def test_the_mock_refuses_what_claude_5_refuses(

@@ -149,7 +149,9 @@ async def test_without_reasoning_nothing_is_sent(mock: BedrockMock, send: Send) 
         ({"tools": [WEATHER_TOOL], "tool_choice": "get_weather"}, "tool is forced"),
     ],
 )
-@pytest.mark.parametrize("model", [HAIKU, OPUS])
+# Sonnet 4.6 for adaptive thinking: Opus 4.7 on refuse sampling parameters whatever
+# the thinking (test_sampling.py).
+@pytest.mark.parametrize("model", [HAIKU, SONNET])
 async def test_what_claude_refuses_while_thinking_is_refused_before_sending(
     refused: Send, model: str, params: dict[str, Any], words: str
 ) -> None:
@@ -543,9 +545,11 @@ async def test_a_forced_tool_is_refused_where_the_model_never_takes_one(
 
 @pytest.mark.anyio
 async def test_on_a_model_that_always_thinks_the_fix_is_not_thinking_off(refused: Send) -> None:
-    error = await refused(MYTHOS_5, reasoning="high", temperature=0.2)
+    # (a temperature is refused on Claude 5 thinking or not: test_sampling.py)
+    forced = {"tools": [WEATHER_TOOL], "tool_choice": "required"}
+    error = await refused(MYTHOS_5, reasoning="high", **forced)
     assert error.hint is not None and "reasoning='none'" not in error.hint
-    error = await refused(OPUS_5, reasoning="high", temperature=0.2)
+    error = await refused(OPUS_5, reasoning="high", **forced)
     assert error.hint is not None and "reasoning='none'" in error.hint
 
 
@@ -599,8 +603,6 @@ async def test_the_mock_refuses_claude_5_calls_whatever_the_thinking(
     make_client: MakeClient,
 ) -> None:
     async with make_client() as client:
-        with pytest.raises(InvalidRequestError, match="temperature is deprecated"):
-            await client.chat(SONNET_5, "think", temperature=0.3)
         with pytest.raises(InvalidRequestError, match='"tool" and "any" are not supported'):
             await client.chat(
                 OPUS_5_5,

@@ -17,8 +17,10 @@ each model's "What's new" and migration pages (read 2026-12-02):
 - With thinking on: ``temperature`` 1 or unset, ``top_k`` unset, ``top_p``
   0.95 or more, and no forced tool (``tool_choice`` ``any`` or ``tool``).
 - Whatever the thinking: Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1
-  refuse a forced tool; Sonnet 5, Sonnet 5.5 and Haiku 5.5 refuse a
-  ``temperature``, ``top_p`` or ``top_k`` of other than the default.
+  refuse a forced tool; Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
+  Mythos refuse a ``temperature`` other than 1, a ``top_p`` under 0.99 (the
+  API's default; 1 is taken too) and any ``top_k`` ("temperature is
+  deprecated for this model"; Anthropic's migration guide).
 - ``output_config.effort`` is ``low``, ``medium``, ``high``, ``xhigh`` (Opus
   4.7 on) or ``max`` (4.6 on), on Claude Opus 4.5 and 4.6 on.
 
@@ -68,7 +70,23 @@ def _refuses_forced_tool(model: str, version: tuple[int, int] | None) -> bool:
 
 
 def _refuses_sampling(model: str, version: tuple[int, int] | None) -> bool:
-    return version is not None and version >= (5, 0) and _family(model) in ("sonnet", "haiku")
+    family = _family(model)
+    if version is None:
+        return False
+    return (
+        family in ("fable", "mythos")
+        or (family == "opus" and version >= (4, 7))
+        or (family in ("sonnet", "haiku") and version >= (5, 0))
+    )
+
+
+def _sampling_taken(name: str, value: Any) -> bool:
+    """Whether a model that refuses sampling takes ``value``: none, or the default."""
+    if value is None:
+        return True
+    if name == "temperature":
+        return bool(value == 1)
+    return name == "top_p" and isinstance(value, int | float) and value >= 0.99
 
 
 def thinking_problem(body: dict[str, Any]) -> str | None:
@@ -141,9 +159,9 @@ def _model_problem(body: dict[str, Any], model: str, version: tuple[int, int] | 
     if forced and _refuses_forced_tool(model, version):
         return 'tool_choice: type "tool" and "any" are not supported for this model.'
     if _refuses_sampling(model, version):
-        for name, default in (("temperature", 1), ("top_p", 1), ("top_k", None)):
-            if body.get(name) not in (None, default):
-                return f"{name} is deprecated for this model."
+        for name in ("temperature", "top_p", "top_k"):
+            if not _sampling_taken(name, body.get(name)):
+                return f"`{name}` is deprecated for this model."
     return None
 
 

@@ -61,11 +61,13 @@ Without ``reasoning=`` nothing is sent and the model's default applies: Claude
 5 models think, at their default effort, and the checks above are not made
 for them (but the forced tool one where the model never takes it): what they
 take alongside their default thinking differs by model (Opus 5 and Sonnet 5
-took a forced tool, skipping the thinking; Sonnet 5, Sonnet 5.5 and Haiku 5.5
-refuse any non-default ``temperature`` or ``top_p``, thinking or not), and the
-API answers what it refuses with its own 400. Pass ``reasoning=`` to have
-relaykit check the call first. Their default ``max_tokens`` leaves room for
-that thinking (see :func:`default_room`).
+took a forced tool, skipping the thinking), and the API answers what it
+refuses with its own 400. Pass ``reasoning=`` to have relaykit check the call
+first. The models that refuse a non-default ``temperature``, ``top_p`` or
+``top_k`` whatever their thinking (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5,
+Fable and Mythos) are checked for it in every call, first: see :mod:`.sampling`.
+Their default ``max_tokens`` leaves room for that thinking (see
+:func:`default_room`).
 
 ``summary`` goes to adaptive models as ``thinking.display`` (``summarized``
 or ``omitted``: Claude 4.7 on omit the thinking text unless asked); models with

@@ -20,6 +20,10 @@ Choices this module makes, because the Messages API differs from the common shap
   forced tool) refused before sending. A forced tool is refused before sending
   for the Claude 5 models that never take one, whatever ``reasoning=``.
   ``extra={"thinking": ...}`` replaces ``reasoning=``.
+- A ``temperature``, ``top_p`` or ``top_k`` (in ``extra``) other than the
+  default is refused before sending for the models that refuse it whatever
+  their thinking (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
+  Mythos): see :mod:`.sampling`.
 - System messages go to the top-level ``system`` field, joined by blank lines.
 - A :class:`~relaykit.CachePoint` becomes ``cache_control`` on the block before
   it, in prompt order (tools, system, messages); thinking blocks cannot carry
@@ -67,7 +71,7 @@ from relaykit.messages import (
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import thinking
+from . import sampling, thinking
 from .documents import document_block
 
 StructuredOutput = Literal["native", "tool"]
@@ -133,6 +137,9 @@ def request_body(
     structured_output: StructuredOutput = "native",
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/messages`` for ``request``."""
+    # First, so that a model that refuses sampling whatever its thinking says so,
+    # rather than the thinking check offering to turn thinking off.
+    sampling.check(request)
     tools = [_tool(t) for t in request.tools]
     system = _system(request.messages, tools)
     # extra's own thinking replaces reasoning= (it is sent as given, below)

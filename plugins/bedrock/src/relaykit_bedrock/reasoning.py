@@ -35,7 +35,9 @@ one):
   under 0.95 and a forced tool, so relaykit refuses those calls before
   sending them; Opus 5.5, Sonnet 5.5, Fable 5.1 and Mythos 5.1 refuse a
   forced tool whatever the thinking setting, so it is refused for them even
-  without ``reasoning=``.
+  without ``reasoning=``. Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
+  Mythos refuse a non-default ``temperature``, ``top_p`` or ``top_k`` thinking
+  or not; that is checked first, in every call (:mod:`.sampling`).
 - Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig``,
   ``{"type": "enabled", "maxReasoningEffort": "low" | "medium" | "high"}`` or
   ``{"type": "disabled"}`` (``minimal`` sent as ``low``, ``xhigh`` as

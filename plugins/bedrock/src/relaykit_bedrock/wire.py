@@ -43,6 +43,10 @@ Choices the Converse API forces on us, each documented here once:
   ``additionalModelRequestFields`` (Claude's ``thinking``, Nova 2's
   ``reasoningConfig``, gpt-oss's ``reasoning_effort``), or is refused before
   sending for other models: see :mod:`.reasoning`.
+- A ``temperature``, ``top_p`` or ``top_k`` other than the default is
+  refused before sending for the Claude models that refuse it whatever their
+  thinking (Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and Mythos): see
+  :mod:`.sampling`.
 - ``extra`` is merged into the body; a dict merges into the dict already
   there (``extra={"inferenceConfig": {...}}`` adds keys, and
   ``extra={"additionalModelRequestFields": {...}}`` joins the fields
@@ -68,7 +72,7 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import reasoning
+from . import reasoning, sampling
 from .cache_points import CachePoints
 from .documents import DocumentNames, check_user_turns, document_block
 
@@ -111,6 +115,9 @@ def finish_reason(raw: str | None) -> FinishReason:
 
 def request_body(request: ChatRequest) -> dict[str, Any]:
     """The JSON body of ``POST /model/{modelId}/converse`` (and ``converse-stream``)."""
+    # First, so that a model that refuses sampling whatever its thinking says so,
+    # rather than the thinking check offering to turn thinking off.
+    sampling.check(request)
     # Built in Bedrock's prompt order (tools, system, messages): a cache point
     # goes after the last block before it, whichever list that is in.
     points = CachePoints()

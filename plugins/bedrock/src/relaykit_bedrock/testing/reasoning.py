@@ -15,8 +15,9 @@ what it does not take; each family's rules here come from its documentation:
   ``high`` or below), Fable, Mythos and Opus 5.5 refuse it (AWS's adaptive
   thinking page names Fable and Mythos; the rest is Anthropic's), Sonnet 5.5
   takes ``between_tools`` instead; whatever the thinking, Opus 5.5, Sonnet
-  5.5, Fable 5.1 and Mythos 5.1 refuse a forced tool, and Sonnet 5 and 5.5
-  and Haiku 5.5 a ``temperature`` or ``topP`` other than the default. Its
+  5.5, Fable 5.1 and Mythos 5.1 refuse a forced tool, and Opus 4.7 on,
+  Sonnet 5 on, Haiku 5.5, Fable and Mythos a ``temperature`` other than 1, a
+  ``topP`` under 0.99 (the default; 1 is taken too) and any ``top_k``. Its
   refusals come as Bedrock relays them: "The model returned the following
   errors: ...".
 - Amazon Nova 2 (``amazon.nova-2-*``): ``reasoningConfig`` with ``type``
@@ -84,9 +85,10 @@ def _family(base: str) -> str:
 
 
 def _claude5_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) -> str | None:
-    """What a Claude 5 model refuses whatever its thinking: a forced tool, sampling."""
+    """What Claude 5 (and Opus 4.7 on) refuses whatever its thinking: a forced tool,
+    sampling parameters."""
     version = claude_version(base)
-    if version is None or version < (5, 0):
+    if version is None or version < (4, 7):
         return None
     family = _family(base)
     choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
@@ -94,16 +96,28 @@ def _claude5_problem(base: str, body: dict[str, Any], fields: dict[str, Any]) ->
     never_forced = never_forced or (family in ("opus", "sonnet") and version >= (5, 5))
     if ("any" in choice or "tool" in choice) and never_forced:
         return f'{_FROM_MODEL}tool_choice: type "tool" and "any" are not supported for this model.'
-    if family in ("sonnet", "haiku"):
+    refuses_sampling = family in ("fable", "mythos", "opus") or (
+        family in ("sonnet", "haiku") and version >= (5, 0)
+    )
+    if refuses_sampling:
         inference = body.get("inferenceConfig") or {}
         for name, value in (
             ("temperature", inference.get("temperature")),
             ("top_p", inference.get("topP")),
             ("top_k", fields.get("top_k")),
         ):
-            if value is not None and not (name != "top_k" and value == 1):
-                return f"{_FROM_MODEL}{name} is deprecated for this model."
+            if not _sampling_taken(name, value):
+                return f"{_FROM_MODEL}`{name}` is deprecated for this model."
     return None
+
+
+def _sampling_taken(name: str, value: Any) -> bool:
+    """Whether a model that refuses sampling takes ``value``: none, or the default."""
+    if value is None:
+        return True
+    if name == "temperature":
+        return bool(value == 1)
+    return name == "top_p" and isinstance(value, int | float) and value >= 0.99
 
 
 def _claude5_off_problem(base: str, fields: dict[str, Any], kind: str) -> str | None:

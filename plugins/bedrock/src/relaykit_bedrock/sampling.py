@@ -1,0 +1,111 @@
+"""The sampling parameters newer Claude models refuse on Bedrock, whether they think or not.
+
+Anthropic removed ``temperature``, ``top_p`` and ``top_k`` from Claude Opus
+4.7 on, and Bedrock relays the model's 400 ("The model returned the following
+errors: temperature is deprecated for this model"). The models, as Anthropic
+lists them (its migration guide's Opus 4.7, 4.8, 5 and Sonnet 5 sections, each
+model's "What's new" page for Sonnet 5.5, Haiku 5.5, Opus 5.5, Fable and
+Mythos; its guide says these breaking changes apply unchanged on Bedrock),
+with reports of the 400 from ``anthropic.claude-opus-4-7`` and ``-4-8`` on
+Bedrock (read 2026-12-02):
+
+- ``anthropic.claude-opus-4-7`` and later (4.8, 5, 5.5);
+- ``anthropic.claude-sonnet-5`` and later (5.5), ``-haiku-5`` and later (5.5);
+- ``anthropic.claude-fable-*`` and ``-mythos-*`` (5, 5.1).
+
+relaykit refuses such a call before sending it
+(:class:`~relaykit.InvalidRequestError`, ``param`` the parameter's name, no
+status), so that a route falls back to a deployment that takes it. Still
+taken: no value, ``temperature`` 1 (the default), ``top_p`` of 0.99 or more
+(the default is 0.99; 1 samples from every token); ``top_k`` has no default,
+so any value is refused. The values are the ones the Converse body will carry:
+``temperature=`` and ``top_p=`` (``inferenceConfig``), and ``extra``'s
+``inferenceConfig`` and ``additionalModelRequestFields.top_k``.
+
+The model is read from its id, an inference profile id or an ARN ending in
+one. Older models and ids with no Claude version or family read here are left
+to Bedrock, which answers what the model refuses with its own 400.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from relaykit import ChatRequest, InvalidRequestError
+
+from .prices import base_model
+from .reasoning import claude_version
+
+_FAMILY = re.compile(r"claude-([a-z]+)-\d")
+
+#: the least ``top_p`` still taken: the default (1 is taken as well)
+DEFAULT_TOP_P = 0.99
+
+_HINT = (
+    "drop {param} (steer the answer from the prompt instead), or route to a model that "
+    "takes it (Claude Sonnet 4.6, Opus 4.6 or older)"
+)
+
+
+def refuses_sampling(model: str) -> str | None:
+    """The model in words ("Claude Opus 4.7") when ``model`` refuses non-default
+    sampling parameters, else ``None``."""
+    base = base_model(model).lower()
+    version = claude_version(model)
+    found = _FAMILY.search(base)
+    if not base.startswith("anthropic.claude") or version is None or found is None:
+        return None
+    family = found.group(1)
+    refuses = (
+        family in ("fable", "mythos")
+        or (family == "opus" and version >= (4, 7))
+        or (family in ("sonnet", "haiku") and version >= (5, 0))
+    )
+    if not refuses:
+        return None
+    major, minor = version
+    return f"Claude {family.title()} {major}" + (f".{minor}" if minor else "")
+
+
+def sampling_values(request: ChatRequest) -> dict[str, Any]:
+    """The sampling parameters the Converse body of ``request`` will carry, by
+    relaykit's names (``extra``'s win, as they do in the body)."""
+    values: dict[str, Any] = {"temperature": request.temperature, "top_p": request.top_p}
+    inference = request.extra.get("inferenceConfig")
+    if isinstance(inference, dict):
+        for name, key in (("temperature", "temperature"), ("top_p", "topP")):
+            if key in inference:
+                values[name] = inference[key]
+    fields = request.extra.get("additionalModelRequestFields")
+    if isinstance(fields, dict):
+        values["top_k"] = fields.get("top_k")
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def check(request: ChatRequest) -> None:
+    """Refuse ``request`` before sending when its model refuses one of its sampling values."""
+    name = refuses_sampling(request.model)
+    if name is None:
+        return
+    for param, value in sampling_values(request).items():
+        if _taken(param, value):
+            continue
+        raise InvalidRequestError(
+            f"{name} takes no {param} ({param}={value!r}): Anthropic removed the sampling "
+            "parameters from Claude Opus 4.7, Sonnet 5 and Haiku 5.5 on, Fable and Mythos",
+            model=request.model,
+            param=param,
+            hint=_HINT.format(param=param),
+        )
+
+
+def _taken(param: str, value: Any) -> bool:
+    """Whether ``value`` is one the model still takes: its default, or no cut at all."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if param == "temperature":
+        return value == 1
+    if param == "top_p":
+        return value >= DEFAULT_TOP_P
+    return False

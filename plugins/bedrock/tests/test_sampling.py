@@ -1,0 +1,197 @@
+"""The sampling parameters Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and Mythos
+refuse on Bedrock, thinking or not: refused before sending (so a route falls back), over
+loopback HTTP to the mock, which refuses them as the model does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import InvalidRequestError
+from relaykit_bedrock.sampling import refuses_sampling
+from relaykit_bedrock.testing import BedrockMock
+from relaykit_bedrock.testing.reasoning import reasoning_problem
+
+MakeClient = Callable[..., relaykit.Client]
+
+REFUSING = [
+    ("bedrock/global.anthropic.claude-opus-4-7", "Claude Opus 4.7"),
+    ("bedrock/anthropic.claude-opus-4-8", "Claude Opus 4.8"),
+    ("bedrock/us.anthropic.claude-opus-5", "Claude Opus 5"),
+    ("bedrock/global.anthropic.claude-opus-5-5", "Claude Opus 5.5"),
+    ("bedrock/anthropic.claude-sonnet-5", "Claude Sonnet 5"),
+    ("bedrock/us.anthropic.claude-sonnet-5-5", "Claude Sonnet 5.5"),
+    ("bedrock/us.anthropic.claude-haiku-5-5", "Claude Haiku 5.5"),
+    ("bedrock/anthropic.claude-fable-5", "Claude Fable 5"),
+    ("bedrock/anthropic.claude-fable-5-1", "Claude Fable 5.1"),
+    ("bedrock/anthropic.claude-mythos-5", "Claude Mythos 5"),
+    ("bedrock/anthropic.claude-mythos-5-1", "Claude Mythos 5.1"),
+]
+TAKING = [
+    "bedrock/anthropic.claude-opus-4-6-v1",
+    "bedrock/anthropic.claude-sonnet-4-6",
+    "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "bedrock/anthropic.claude-3-7-sonnet-20250219-v1:0",
+]
+REFUSED_VALUES = [
+    ({"temperature": 0.2}, "temperature"),
+    ({"top_p": 0.9}, "top_p"),
+    ({"extra": {"additionalModelRequestFields": {"top_k": 40}}}, "top_k"),
+    ({"extra": {"inferenceConfig": {"temperature": 0.5}}}, "temperature"),
+    ({"temperature": 1, "extra": {"inferenceConfig": {"topP": 0.5}}}, "top_p"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("model", "name"), REFUSING)
+@pytest.mark.parametrize(("params", "param"), REFUSED_VALUES)
+async def test_a_sampling_parameter_is_refused_before_sending(
+    mock: BedrockMock,
+    make_client: MakeClient,
+    model: str,
+    name: str,
+    params: dict[str, Any],
+    param: str,
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(model, "hi", **params)
+    error = caught.value
+    assert (error.param, error.status) == (param, None)
+    assert f"{name} takes no {param}" in error.message
+    assert error.hint is not None and f"drop {param}" in error.hint
+    assert "reasoning='none'" not in error.hint
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reasoning", ["high", "none"])
+async def test_it_is_refused_first_whatever_the_thinking(
+    mock: BedrockMock, make_client: MakeClient, reasoning: str
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(
+                "bedrock/anthropic.claude-sonnet-5", "hi", reasoning=reasoning, temperature=0.3
+            )
+    assert caught.value.param == "temperature" and caught.value.status is None
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", TAKING)
+async def test_older_models_take_sampling_parameters(
+    mock: BedrockMock, make_client: MakeClient, model: str
+) -> None:
+    async with make_client() as client:
+        await client.chat(
+            model, "hi", temperature=0.2, extra={"additionalModelRequestFields": {"top_k": 40}}
+        )
+    body = mock.last_request.json()
+    assert body["inferenceConfig"]["temperature"] == 0.2
+    assert body["additionalModelRequestFields"]["top_k"] == 40
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("model", "name"), REFUSING)
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"temperature": 1}, {"top_p": 1}, {"top_p": 0.99}],
+    ids=["omitted", "temperature 1", "top_p 1", "top_p 0.99"],
+)
+async def test_the_defaults_are_sent(
+    mock: BedrockMock, make_client: MakeClient, model: str, name: str, params: dict[str, Any]
+) -> None:
+    async with make_client() as client:
+        await client.chat(model, "hi", **params)
+    sent = mock.last_request.json().get("inferenceConfig", {})
+    names = {"temperature": "temperature", "top_p": "topP"}
+    assert {names[k]: v for k, v in params.items()} == sent
+
+
+def _routed(mock: BedrockMock, targets: list[str]) -> relaykit.Client:
+    return relaykit.Client(
+        {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+            "providers": {
+                "bedrock": {"base_url": mock.base_url, "control_plane_url": mock.base_url}
+            },
+            "models": {"claude": {"targets": targets, "strategy": "fallback"}},
+        }
+    )
+
+
+@pytest.mark.anyio
+async def test_a_route_falls_back_to_a_model_that_takes_temperature(mock: BedrockMock) -> None:
+    targets = ["bedrock/global.anthropic.claude-opus-4-7", "bedrock/anthropic.claude-sonnet-4-6"]
+    async with _routed(mock, targets) as client:
+        await client.chat("claude", "hi", temperature=0.2)
+    assert len(mock.requests) == 1
+    assert "anthropic.claude-sonnet-4-6" in mock.last_request.path
+    assert mock.last_request.json()["inferenceConfig"]["temperature"] == 0.2
+
+
+@pytest.mark.anyio
+async def test_a_stream_is_refused_before_sending(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            async with client.stream("bedrock/anthropic.claude-fable-5", "hi", top_p=0.5) as s:
+                async for _ in s:
+                    pass
+    assert (caught.value.param, caught.value.status) == ("top_p", None)
+    assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_a_streamed_route_falls_back_too(mock: BedrockMock) -> None:
+    targets = ["bedrock/us.anthropic.claude-haiku-5-5", "bedrock/anthropic.claude-sonnet-4-6"]
+    async with (
+        _routed(mock, targets) as client,
+        client.stream("claude", "hi", temperature=0.2) as s,
+    ):
+        async for _ in s:
+            pass
+    assert len(mock.requests) == 1
+    assert "anthropic.claude-sonnet-4-6" in mock.last_request.path
+
+
+def test_the_models_are_read_from_their_ids() -> None:
+    for model, name in REFUSING:
+        assert refuses_sampling(model.split("/", 1)[1]) == name
+    arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-opus-4-7"
+    assert refuses_sampling(arn) == "Claude Opus 4.7"
+    for model in [*TAKING, "bedrock/meta.llama3-3-70b-instruct-v1:0", "bedrock/my-alias"]:
+        assert refuses_sampling(model.split("/", 1)[1]) is None
+
+
+@pytest.mark.parametrize(("model", "_name"), REFUSING)
+@pytest.mark.parametrize(
+    ("inference", "fields", "refused"),
+    [
+        ({"temperature": 0.5}, {}, "`temperature` is deprecated"),
+        ({"topP": 0.5}, {}, "`top_p` is deprecated"),
+        ({}, {"top_k": 5}, "`top_k` is deprecated"),
+        ({"temperature": 1, "topP": 0.99}, {}, None),
+        ({}, {}, None),
+    ],
+)
+def test_the_mock_refuses_what_the_model_refuses(
+    model: str,
+    _name: str,
+    inference: dict[str, Any],
+    fields: dict[str, Any],
+    refused: str | None,
+) -> None:
+    body: dict[str, Any] = {"messages": [], "inferenceConfig": inference}
+    if fields:
+        body["additionalModelRequestFields"] = fields
+    problem = reasoning_problem(model.split("/", 1)[1], body)
+    expected = None if refused is None else f"The model returned the following errors: {refused}"
+    assert problem == (None if expected is None else f"{expected} for this model.")
+    assert reasoning_problem("anthropic.claude-opus-4-6-v1", body) is None
