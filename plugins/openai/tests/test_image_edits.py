@@ -82,8 +82,9 @@ async def test_one_image_and_a_mask_go_as_a_form_and_the_edit_is_priced_by_its_t
     (edited,) = r.images
     assert edited.data == mock_image(HAT) and mock_image_prompt(edited.data) == HAT
     assert (r.size, r.quality, r.id) == ("1024x1024", "low", "req_mock000001")
-    # 7 prompt tokens and 323 image tokens in at USD 5 a million, 272 out at 40
-    assert (r.usage, r.cost) == (Usage(330, 272), Decimal("0.01253"))
+    # 7 prompt tokens in at USD 5 a million, 323 image tokens at 10, 272 out at 40
+    assert (r.usage, r.image_tokens) == (Usage(330, 272), 323)
+    assert r.cost == Decimal("0.014145")
 
 
 @pytest.mark.anyio
@@ -111,6 +112,9 @@ async def test_several_images_go_as_repeated_image_brackets_with_extra_fields(
         ("image[]", "hat.png", "image/png"),
     ]
     assert len(r.images) == 2 and r.usage.input_tokens == 5 + 3 * 323
+    # gpt-image-2: the prompt at USD 5 a million, the images at 8, 1056 x 2 out at 30
+    assert r.image_tokens == 3 * 323
+    assert r.cost == (5 * 5 + 3 * 323 * 8 + 2 * 4160 * 30) / Decimal(1_000_000)
 
 
 @pytest.mark.anyio

@@ -178,6 +178,11 @@ def parse(
         raise TypeError(f"data is a {type(items).__name__}, not a list")
     images = tuple(_image(item) for item in items)
     usage: Mapping[str, Any] = data.get("usage") or {}
+    tokens = Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens")))
+    # An edit's input images, counted apart (input_tokens_details: text_tokens and
+    # image_tokens, OpenAI's Images API reference), cost more than its prompt.
+    details = usage.get("input_tokens_details")
+    image_tokens = _count(details.get("image_tokens")) if isinstance(details, dict) else 0
     size = data.get("size")
     quality = data.get("quality")
     if style == "openai" and is_dalle(request.model):
@@ -192,7 +197,8 @@ def parse(
         created=created if isinstance(created, int) and not isinstance(created, bool) else None,
         size=size if isinstance(size, str) else None,
         quality=quality if isinstance(quality, str) else None,
-        usage=Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens"))),
+        usage=tokens,
+        image_tokens=min(image_tokens, tokens.input_tokens),
     )
 
 
