@@ -65,6 +65,7 @@ async def test_one_image_and_a_mask_reach_the_provider_and_the_edit_comes_back(
     assert (r.provider, r.model, r.size, r.quality) == ("fake", "gpt-image-1", "1024x1024", "low")
     # seven words and one input image (65 tokens) in, 100 out, at USD 1 and 2 a million
     assert (r.usage, r.cost) == (Usage(72, 100), Decimal("0.000272"))
+    assert r.image_tokens == FakeProvider.INPUT_IMAGE_TOKENS
     (sent,) = fake.image_edits
     assert isinstance(sent, ImageEditRequest) and not fake.images
     assert (sent.prompt, sent.n, sent.size, sent.quality) == (HAT, 1, "1024x1024", "low")
@@ -215,6 +216,39 @@ async def test_an_edit_answered_without_an_image_is_an_error() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_input_images_tokens_cost_the_image_input_price_set_in_config() -> None:
+    prices = {"fake/gpt-image-1": {"input": "1", "output": "2", "image_input": "4"}}
+    async with client(FakePlugin(), prices=prices) as c:
+        r = await c.edit_image("fake/gpt-image-1", HAT, image=[PHOTO, JPEG])
+        drawn = await c.generate_image("fake/gpt-image-1", HAT)
+    # seven words at 1, two images' 130 tokens at 4, 100 out at 2 (USD a million)
+    assert (r.usage, r.image_tokens) == (Usage(137, 100), 130)
+    assert r.cost == Decimal("0.000727")
+    # a generation sends no image: its prompt costs the text price
+    assert (drawn.image_tokens, drawn.cost) == (0, Decimal("0.000207"))
+
+
+def test_image_tokens_cost_the_image_input_price_above_the_text_price() -> None:
+    price = relaykit.ModelPrice(
+        Decimal("5"), Decimal("30"), Decimal("1.25"), image_input=Decimal("8")
+    )
+    usage = Usage(1000 + 20, 4160, cached_input_tokens=0)
+    assert price.cost(usage, image_tokens=1000) == (20 * 5 + 1000 * 8 + 4160 * 30) / Decimal(
+        1_000_000
+    )
+    # unset, image tokens cost what text tokens cost
+    plain = relaykit.ModelPrice(Decimal("5"), Decimal("30"))
+    assert plain.cost(usage, image_tokens=1000) == plain.cost(usage)
+
+
+def test_image_input_is_a_price_key_in_config() -> None:
+    config = relaykit.config.load_config(
+        {"prices": {"openai/gpt-image-2": {"input": 5, "output": 30, "image_input": 8}}}
+    )
+    assert config.prices["openai/gpt-image-2"].image_input == Decimal("8")
+
+
+@pytest.mark.anyio
 async def test_a_server_error_is_retried() -> None:
     fake = FakePlugin()
     fake.script.fail(503, "busy")
@@ -260,6 +294,7 @@ async def test_the_record_keeps_the_prompt_and_the_inputs_sizes_never_their_byte
         "media_types": ["image/png"],
         "image_bytes": len(r.images[0].data or b""),
         "image_sizes": ["8x8"],
+        "image_tokens": 2 * FakeProvider.INPUT_IMAGE_TOKENS,
         "extra": {"input_fidelity": "high"},
     }
     assert record.messages[0].text == HAT and record.text == "1 image"

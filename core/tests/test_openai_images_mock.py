@@ -256,3 +256,77 @@ def test_scripted_faults_answer_instead(mock: OpenAIMock) -> None:
     r = post(mock, {"model": "gpt-image-1", "prompt": "x"})
     assert (r.status_code, r.headers["retry-after"]) == (429, "3")
     assert r.json()["error"]["message"] == "Rate limit reached for images per minute"
+
+
+# -- edits: OpenAI's usage, xAI's JSON ------------------------------------------------
+
+
+def test_an_openai_edit_counts_its_input_images_tokens_apart(mock: OpenAIMock) -> None:
+    r = httpx.post(
+        f"{mock.base_url}/images/edits",
+        data={"model": "gpt-image-2", "prompt": "a hat", "quality": "low"},
+        files=[("image[]", ("a.png", mock_image("a"), "image/png"))] * 2,
+        headers={"authorization": f"Bearer {KEY}"},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    assert r.json()["usage"] == {
+        "input_tokens": 2 + 2 * 323,
+        "input_tokens_details": {"image_tokens": 2 * 323, "text_tokens": 2},
+        "output_tokens": 272,
+        "total_tokens": 2 + 2 * 323 + 272,
+    }
+
+
+def edit_xai(mock: OpenAIMock, body: Any) -> httpx.Response:
+    return httpx.post(
+        f"{mock.base_url}/images/edits",
+        json=body,
+        headers={"authorization": f"Bearer {KEY}"},
+        timeout=10,
+    )
+
+
+def _uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def test_a_grok_edit_is_json_with_data_uris_answered_as_xai_answers(mock: OpenAIMock) -> None:
+    image = {"url": _uri(mock_image("a fox")), "type": "image_url"}
+    r = edit_xai(mock, {"model": "grok-imagine-image", "prompt": "a hat", "image": image})
+    assert r.status_code == 200
+    (item,) = r.json()["data"]
+    assert set(item) == {"url"}  # a URL by default, as xAI answers
+    asked = {"model": "grok-imagine-image", "prompt": "a hat", "images": [image] * 3, "n": 2}
+    body = edit_xai(mock, {**asked, "response_format": "b64_json"}).json()
+    assert [mock_image_prompt(base64.b64decode(i["b64_json"])) for i in body["data"]] == [
+        "a hat",
+        "a hat",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"prompt": "x"}, "Missing required parameter: 'image'"),
+        ({"prompt": "x", "image": {"url": "https://example.com/a.png"}}, "data URI"),
+        ({"prompt": "x", "image": {"url": "data:image/png;base64,eA=="}}, "PNG, JPEG or WebP"),
+        ({"prompt": "x", "images": [{"url": "u"}] * 4}, "At most 3 images"),
+        ({"prompt": "x", "image": {}, "images": []}, "either 'image' or 'images'"),
+        ({"prompt": "x", "image": {}, "size": "1024x1024"}, "Argument not supported: size"),
+    ],
+)
+def test_what_a_grok_edit_refuses(mock: OpenAIMock, body: dict[str, Any], problem: str) -> None:
+    r = edit_xai(mock, {"model": "grok-imagine-image", **body})
+    assert r.status_code == 400 and problem in r.json()["error"]["message"]
+
+
+def test_a_grok_edit_sent_as_a_form_is_refused_as_xai_takes_json_only(mock: OpenAIMock) -> None:
+    r = httpx.post(
+        f"{mock.base_url}/images/edits",
+        data={"model": "grok-imagine-image", "prompt": "a hat"},
+        files={"image": ("a.png", mock_image("a"), "image/png")},
+        headers={"authorization": f"Bearer {KEY}"},
+        timeout=10,
+    )
+    assert r.status_code == 400 and "application/json" in r.json()["error"]["message"]

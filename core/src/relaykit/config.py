@@ -618,6 +618,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "per_image",
         "image_prices",
         "per_character",
+        "image_input",
     )
     for key in value:
         if key not in valid:
@@ -656,6 +657,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts.get("per_image"),
         by_kind,
         amounts.get("per_character"),
+        amounts.get("image_input"),
     )
 
 

@@ -180,8 +180,12 @@ class ImageResponse:
     when the plugin knows it: a price per image follows them. ``usage`` holds
     the tokens of vendors that bill them (OpenAI's GPT image models: the
     prompt's input tokens, the images' output tokens); vendors that bill per
-    image count none. ``cost`` is in USD when the model's price is known: per
-    image, or per token. ``created`` is the vendor's timestamp (Unix seconds).
+    image count none. ``image_tokens`` are the input tokens of the images an
+    edit sent (part of ``usage.input_tokens``, as the vendor counted them:
+    OpenAI's ``input_tokens_details.image_tokens``), priced at
+    :attr:`~relaykit.ModelPrice.image_input`. ``cost`` is in USD when the
+    model's price is known: per image, or per token. ``created`` is the
+    vendor's timestamp (Unix seconds).
     """
 
     images: tuple[GeneratedImage, ...]
@@ -192,6 +196,7 @@ class ImageResponse:
     size: str | None = None
     quality: str | None = None
     usage: Usage = Usage()
+    image_tokens: int = 0
     cost: Decimal | None = None
     latency: float | None = None
     attempts: int = 1
@@ -327,15 +332,16 @@ def image_from_base64(
 def image_cost(price: ModelPrice | None, response: ImageResponse) -> Decimal | None:
     """What ``response`` cost at ``price``: per image when the price has one for the
     response's quality and size (:meth:`~relaykit.ModelPrice.image_price`); else
-    per token when the price has token prices and the vendor counted tokens; else
-    ``None`` (unknown, rather than a wrong zero)."""
+    per token when the price has token prices and the vendor counted tokens (the
+    input images' ``image_tokens`` at the ``image_input`` price); else ``None``
+    (unknown, rather than a wrong zero)."""
     if price is None:
         return None
     each = price.image_price(response.quality, response.size)
     if each is not None:
         return each * len(response.images)
     if response.usage.total_tokens and (price.input or price.output):
-        return price.cost(response.usage)
+        return price.cost(response.usage, image_tokens=response.image_tokens)
     return None
 
 

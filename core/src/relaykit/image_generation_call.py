@@ -61,8 +61,8 @@ _WHO_DRAWS = (
 _WHO_EDITS = (
     "edit images with a provider that has an image editing API: openai (gpt-image-2,"
     " gpt-image-1, gpt-image-1-mini, gpt-image-1.5), gemini (gemini-2.5-flash-image,"
-    " gemini-3-pro-image) or bedrock (amazon.nova-canvas-v1:0,"
-    " amazon.titan-image-generator-v2:0)"
+    " gemini-3-pro-image), bedrock (amazon.nova-canvas-v1:0,"
+    " amazon.titan-image-generator-v2:0) or xai (grok-imagine-image)"
 )
 
 
@@ -206,7 +206,8 @@ def answer_text(response: ImageResponse) -> str:
 def answer_params(response: ImageResponse) -> dict[str, Any]:
     """What a record adds to its parameters from ``response``: how many images came,
     their sizes (read from each image's header, else the size the vendor said)
-    and media types, and their bytes: never the images, nor their URLs."""
+    and media types, and their bytes (never the images, nor their URLs); an edit's
+    input image tokens (``image_tokens``) when the vendor counted them."""
     sizes = [size_text(i.size) or response.size for i in response.images]
     params: dict[str, Any] = {
         "images": len(response.images),
@@ -217,6 +218,10 @@ def answer_params(response: ImageResponse) -> dict[str, Any]:
         params["image_sizes"] = sizes
     if response.quality is not None:
         params["quality"] = response.quality
+    if response.image_tokens:
+        # Kept with the record: its input images' tokens are priced apart
+        # (ModelPrice.image_input), and the record's cost says so.
+        params["image_tokens"] = response.image_tokens
     return params
 
 

@@ -89,8 +89,10 @@ class ModelPrice:
     searches, not input tokens. ``per_minute`` is USD per minute of audio
     (OpenAI's whisper-1); a price with it bills the minutes it is given, and
     tokens only when it is given none. ``audio_input`` prices audio input
-    tokens (OpenAI's gpt-4o-transcribe bills them above text tokens); unset,
-    they cost what other input tokens cost.
+    tokens (OpenAI's gpt-4o-transcribe bills them above text tokens) and
+    ``image_input`` image input tokens (the images an edit sends to OpenAI's GPT
+    image models, billed above text tokens); unset, they cost what other input
+    tokens cost.
 
     ``per_character`` is USD per character of text spoken (OpenAI's tts-1:
     USD 15 a million); a price with it bills the characters it is given.
@@ -116,6 +118,7 @@ class ModelPrice:
     #: not hashed: a price stays usable as a key (a dict is not hashable)
     image_prices: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
     per_character: Decimal | None = None
+    image_input: Decimal | None = None
 
     def image_price(self, quality: str | None = None, size: str | None = None) -> Decimal | None:
         """USD for one image of ``quality`` and ``size`` (``None``: the model's default),
@@ -137,12 +140,14 @@ class ModelPrice:
         minutes: float | Decimal = 0,
         audio_tokens: int = 0,
         characters: int = 0,
+        image_tokens: int = 0,
     ) -> Decimal:
         """The USD cost of ``usage`` at this price: of ``searches`` search units for a
         price per search, of ``characters`` of text for a price per character, of
         ``minutes`` of audio for a price per minute; of
         ``usage``'s tokens otherwise, ``audio_tokens`` of its input tokens at the
-        ``audio_input`` price."""
+        ``audio_input`` price and ``image_tokens`` of them at the ``image_input``
+        price."""
         if self.per_search is not None:
             # Billed per search: the token counts are estimates, not what is billed.
             return searches * self.per_search
@@ -174,6 +179,9 @@ class ModelPrice:
         if audio_tokens and self.audio_input is not None:
             # Counted at the input price above; add what audio costs beyond it.
             total += audio_tokens * (self.audio_input - self.input)
+        if image_tokens and self.image_input is not None:
+            # Likewise: counted at the input price above; add what images cost beyond it.
+            total += image_tokens * (self.image_input - self.input)
         return total / _MILLION
 
 

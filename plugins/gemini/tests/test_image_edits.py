@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -67,7 +68,9 @@ async def test_the_images_go_as_inline_data_before_the_prompt(mock: GeminiMock) 
     assert r.images[0].data == mock_image(HAT, 0) and r.images[1].data == mock_image(HAT, 1)
     # each request: 7 prompt tokens and 2 x 258 image tokens in, 1290 out
     assert (r.usage.input_tokens, r.usage.output_tokens) == (2 * (7 + 516), 2 * 1290)
-    assert r.cost is not None and r.cost > 0
+    assert r.image_tokens == 2 * 516  # promptTokensDetails' IMAGE modality
+    # priced per image, as Google states it; input images bill at the text rate
+    assert r.cost == 2 * Decimal("0.039")
 
 
 @pytest.mark.anyio

@@ -3,6 +3,7 @@ the wire and read back; the mock parses the form and checks it as OpenAI does.""
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,9 @@ async def test_one_image_and_a_mask_go_as_a_form_and_the_edit_is_priced_by_its_t
     (edited,) = r.images
     assert edited.data == mock_image(HAT) and mock_image_prompt(edited.data) == HAT
     assert (r.size, r.quality, r.id) == ("1024x1024", "low", "req_mock000001")
-    # 7 prompt tokens and 323 image tokens in at USD 5 a million, 272 out at 40
-    assert (r.usage, r.cost) == (Usage(330, 272), Decimal("0.01253"))
+    # 7 prompt tokens in at USD 5 a million, 323 image tokens at 10, 272 out at 40
+    assert (r.usage, r.image_tokens) == (Usage(330, 272), 323)
+    assert r.cost == Decimal("0.014145")
 
 
 @pytest.mark.anyio
@@ -111,6 +113,9 @@ async def test_several_images_go_as_repeated_image_brackets_with_extra_fields(
         ("image[]", "hat.png", "image/png"),
     ]
     assert len(r.images) == 2 and r.usage.input_tokens == 5 + 3 * 323
+    # gpt-image-2: the prompt at USD 5 a million, the images at 8, 1056 x 2 out at 30
+    assert r.image_tokens == 3 * 323
+    assert r.cost == (5 * 5 + 3 * 323 * 8 + 2 * 4160 * 30) / Decimal(1_000_000)
 
 
 @pytest.mark.anyio
@@ -165,9 +170,79 @@ def test_a_mask_has_alpha_when_its_colour_type_or_a_trns_chunk_says() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-async def test_no_preset_edits_and_each_is_refused_unsent(mock: OpenAIMock, preset: str) -> None:
+@pytest.mark.parametrize("preset", sorted(set(PRESETS) - {"xai"}))
+async def test_no_other_preset_edits_and_each_is_refused_unsent(
+    mock: OpenAIMock, preset: str
+) -> None:
     async with relaykit.Client(config(mock.base_url, preset)) as client:
         with pytest.raises(InvalidRequestError, match=f"{preset} has no image editing API"):
             await client.edit_image(f"{preset}/some-model", HAT, image=PHOTO)
+    assert not mock.requests
+
+
+# -- xAI: JSON, each image a data URI ----------------------------------------------------
+
+
+def data_uri(data: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.mark.anyio
+async def test_xai_takes_one_image_as_a_data_uri_in_json_and_answers_base64(
+    mock: OpenAIMock,
+) -> None:
+    async with relaykit.Client(config(mock.base_url, "xai")) as client:
+        r = await client.edit_image(
+            "xai/grok-imagine-image", HAT, image=PHOTO, extra={"aspect_ratio": "1:1"}
+        )
+    request = mock.last_request
+    assert request.path == "/v1/images/edits"
+    assert request.headers["content-type"] == "application/json"
+    assert request.json() == {
+        "model": "grok-imagine-image",
+        "prompt": HAT,
+        "n": 1,
+        "response_format": "b64_json",
+        "image": {"url": data_uri(PHOTO, "image/png"), "type": "image_url"},
+        "aspect_ratio": "1:1",
+    }
+    (edited,) = r.images
+    assert edited.data == mock_image(HAT) and mock_image_prompt(edited.data) == HAT
+    # xAI bills per image; the preset knows no price: unknown, not a wrong zero
+    assert (r.provider, r.image_tokens, r.cost) == ("xai", 0, None)
+
+
+@pytest.mark.anyio
+async def test_xai_takes_several_images_as_a_list_and_n(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock.base_url, "xai")) as client:
+        r = await client.edit_image("xai/grok-imagine-image", HAT, image=[PHOTO, JPEG], n=2)
+    body = mock.last_request.json()
+    assert "image" not in body and body["n"] == 2
+    assert body["images"] == [
+        {"url": data_uri(PHOTO, "image/png"), "type": "image_url"},
+        {"url": data_uri(JPEG, "image/jpeg"), "type": "image_url"},
+    ]
+    assert len(r.images) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"size": "1024x1024"}, "takes no size"),
+        ({"quality": "high"}, "takes no quality"),
+        ({"output_format": "jpeg"}, "takes no output_format"),
+        ({"mask": mock_mask(16)}, "take no mask"),
+        ({"image": [PHOTO] * 4}, "at most 3 images"),
+        ({"n": 11}, "at most 10 images"),
+    ],
+)
+async def test_what_xai_would_refuse_is_refused_unsent(
+    mock: OpenAIMock, params: dict[str, Any], problem: str
+) -> None:
+    params = {"image": PHOTO, **params}
+    async with relaykit.Client(config(mock.base_url, "xai")) as client:
+        with pytest.raises(InvalidRequestError, match=problem) as e:
+            await client.edit_image("xai/grok-imagine-image", HAT, **params)
+    assert e.value.status is None and e.value.provider == "xai"
     assert not mock.requests

@@ -59,8 +59,28 @@ def test_models_whose_price_is_unknown_have_none(model: str) -> None:
 
 
 def test_the_longest_prefix_wins_at_a_dash() -> None:
-    assert _price("gpt-image-1.5") == (Decimal("5.00"), Decimal("32.00"), None)
+    assert _price("gpt-image-1.5") == (Decimal("5.00"), Decimal("32.00"), Decimal("1.25"))
     assert _price("gpt-image-1") == (Decimal("5.00"), Decimal("40.00"), Decimal("1.25"))
     assert _price("gpt-4o-mini-2024-07-18") == _price("gpt-4o-mini")
     assert _price("gpt-4.1-nano") != _price("gpt-4.1")
     assert known_model(OPENAI_MODELS, "gpt-5.4")[0] == 1_050_000
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "image", "out"),
+    [
+        ("gpt-image-2", "5.00", "8.00", "30.00"),
+        ("gpt-image-2-2026-04-21", "5.00", "8.00", "30.00"),
+        ("gpt-image-1.5", "5.00", "8.00", "32.00"),
+        ("gpt-image-1-mini", "2.00", "2.50", "8.00"),
+        ("gpt-image-1", "5.00", "10.00", "40.00"),
+    ],
+)
+def test_the_gpt_image_models_price_an_edits_input_images_apart(
+    model: str, text: str, image: str, out: str
+) -> None:
+    price = known_model(OPENAI_MODELS, model)[1]
+    assert price is not None
+    assert (price.input, price.image_input, price.output) == tuple(
+        Decimal(v) for v in (text, image, out)
+    )

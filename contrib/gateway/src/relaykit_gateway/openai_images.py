@@ -102,7 +102,10 @@ def images_body(response: ImageResponse) -> dict[str, Any]:
     if usage.total_tokens:
         body["usage"] = {
             "input_tokens": usage.input_tokens,
-            "input_tokens_details": {"text_tokens": usage.input_tokens, "image_tokens": 0},
+            "input_tokens_details": {
+                "text_tokens": usage.input_tokens - response.image_tokens,
+                "image_tokens": response.image_tokens,
+            },
             "output_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens,
         }

@@ -342,7 +342,8 @@ class FakeProvider:
     async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
         """What :meth:`generate_image` answers for the edit's prompt (the request, with
         its images and mask, is kept in :attr:`image_edits`); each input image adds
-        :attr:`INPUT_IMAGE_TOKENS` input tokens to a model billed by the token."""
+        :attr:`INPUT_IMAGE_TOKENS` input tokens to a model billed by the token, counted
+        apart too (``image_tokens``), as OpenAI counts them."""
         self.image_edits.append(request)
         return await self._draw(request)
 
@@ -369,15 +370,22 @@ class FakeProvider:
                 quality=request.quality or "standard",
             )
         words = len(request.prompt.split())
+        image_tokens = 0
         if isinstance(request, ImageEditRequest):
-            words += self.INPUT_IMAGE_TOKENS * len(request.images)
+            image_tokens = self.INPUT_IMAGE_TOKENS * len(request.images)
         usage = Usage(
-            reply.input_tokens if reply.input_tokens is not None else words,
+            reply.input_tokens if reply.input_tokens is not None else words + image_tokens,
             reply.output_tokens
             if reply.output_tokens is not None
             else self.IMAGE_TOKENS * request.n,
         )
-        return ImageResponse(images=images, model=request.model, id="image-fake", usage=usage)
+        return ImageResponse(
+            images=images,
+            model=request.model,
+            id="image-fake",
+            usage=usage,
+            image_tokens=min(image_tokens, usage.input_tokens),
+        )
 
     async def speak(self, request: SpeechRequest) -> SpeechResponse:
         """:func:`~relaykit.testing.mock_speech` of the text in the format asked (a

@@ -39,13 +39,18 @@ square PNG), and an optional ``mask``, a PNG with an alpha channel of the first
 image's size. ``dall-e-3`` edits nothing. What the mock draws is
 :func:`~relaykit.testing.mock_image` of the prompt, as for a generation; its
 ``usage`` counts the input images' tokens apart
-(``input_tokens_details.image_tokens``, :data:`EDIT_IMAGE_TOKENS` each).
+(``input_tokens_details.image_tokens``, :data:`EDIT_IMAGE_TOKENS` each; the
+prompt's are ``text_tokens``), as OpenAI's Images API answers edits and
+generations alike. A ``grok-*`` model's edit is xAI's instead
+(:func:`validate_xai_edit`): JSON, each image a ``data:`` URI as ``image``
+(one) or ``images`` (up to 3), answered as a Grok generation is.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from .. import multipart
@@ -418,9 +423,72 @@ def _check_mask(mask: bytes, first: bytes) -> None:
         raise Refusal("Invalid mask image format - mask size does not match image size.", "mask")
 
 
+def edit_model(request: Request) -> str:
+    """The model an edit is for, from its JSON body or its form (``""`` if neither
+    names one): a ``grok-*`` model's edit is xAI's (:func:`validate_xai_edit`)."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if multipart.boundary_of(content_type) is not None:
+            parts = multipart.parse(request.body, content_type)
+            return next((p.text for p in parts if p.name == "model" and p.filename is None), "")
+        body = request.json()
+    except ValueError:
+        return ""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else ""
+
+
+#: the most images one xAI edit takes (xAI's guide: "up to 3 reference images")
+XAI_EDIT_IMAGES = 3
+
+
+def validate_xai_edit(request: Request) -> tuple[dict[str, Any], list[bytes], str]:
+    """An xAI edit's JSON body, its images' bytes and the model; :class:`Refusal`
+    where the mock's xAI refuses (a form, which xAI does not take; no prompt; no
+    image, or both ``image`` and ``images``; more than 3 images; an image that is
+    not a ``data:`` URI of a PNG, JPEG or WebP: the mock fetches no URL;
+    ``size``, ``quality`` or ``style``)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        raise Refusal(
+            f"Unsupported content type {content_type.split(';')[0]!r}: this endpoint takes"
+            " application/json."
+        )
+    try:
+        body = request.json()
+    except ValueError:
+        body = None
+    model = validate(body)
+    if "image" in body and "images" in body:
+        raise Refusal("Provide either 'image' or 'images', not both.", "images")
+    refs = body["images"] if "images" in body else [body.get("image")]
+    if not isinstance(refs, list) or not refs or refs == [None]:
+        raise Refusal("Missing required parameter: 'image'.", "image")
+    if len(refs) > XAI_EDIT_IMAGES:
+        raise Refusal(f"At most {XAI_EDIT_IMAGES} images can be edited at once.", "images")
+    return body, [_data_uri(ref) for ref in refs], model
+
+
+def _data_uri(ref: Any) -> bytes:
+    """The bytes of an image reference ``{"url": "data:image/png;base64,..."}``."""
+    import base64
+    import binascii
+
+    url = ref.get("url") if isinstance(ref, dict) else None
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
+        raise Refusal("Each image needs a 'url': a data URI (the mock fetches no URL).", "image")
+    try:
+        data = base64.b64decode(url.partition(",")[2], validate=True)
+    except binascii.Error:
+        raise Refusal("An image's data URI is not base64.", "image") from None
+    if sniff(data) not in _EDIT_TYPES:
+        raise Refusal("Unsupported image format: send a PNG, JPEG or WebP.", "image")
+    return data
+
+
 def render_edit(
     body: dict[str, Any],
-    images: list[multipart.Part],
+    images: Sequence[object],
     model: str,
     reply: Reply,
     store: dict[str, bytes],

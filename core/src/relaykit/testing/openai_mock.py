@@ -18,7 +18,8 @@ and rendered by :mod:`.openai_embeddings`; the compatible services' rerank
 speech to text (``POST /v1/audio/transcriptions``, a multipart form, its
 transcript streamed as server-sent events for ``stream=true``) by
 :mod:`.openai_transcriptions`; image generation (``POST /v1/images/generations``;
-edits, ``POST /v1/images/edits``, a multipart form; and the images it answers
+edits, ``POST /v1/images/edits``, a multipart form, or xAI's JSON for a ``grok-*``
+model; and the images it answers
 as URLs, ``GET /v1/mock-images/ID.png``) by :mod:`.openai_images`; text to
 speech (``POST /v1/audio/speech``, answered with the audio's bytes, chunked, or
 as server-sent events) by :mod:`.openai_speech`; moderation (``POST
@@ -31,7 +32,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -314,8 +315,12 @@ class OpenAIMock(VendorMock):
         """The images edited (:mod:`.openai_images`: the form is parsed and checked);
         the script's next reply may fail the request, delay it, set the revised prompt
         or the token counts."""
+        images: Sequence[object]
         try:
-            body, images, model = openai_images.validate_edit(request)
+            if openai_images.edit_model(request).startswith("grok"):
+                body, images, model = openai_images.validate_xai_edit(request)
+            else:
+                body, images, model = openai_images.validate_edit(request)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
         reply = self.script.next(Reply())

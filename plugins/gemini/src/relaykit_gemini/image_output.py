@@ -80,6 +80,9 @@ class Drawn(NamedTuple):
     text: str
     #: why Gemini withheld the image (a block reason or a filter's finish reason)
     filtered: str | None
+    #: the prompt's image tokens (an edit's images: ``promptTokensDetails``, modality
+    #: ``IMAGE``), billed at the input rate, as text is
+    image_tokens: int = 0
 
 
 def drawn(data: Mapping[str, Any]) -> Drawn:
@@ -105,10 +108,12 @@ def drawn(data: Mapping[str, Any]) -> Drawn:
     filtered = wire.blocked_reason(data)
     if filtered is None and wire.FINISH_REASONS.get(finish or "") == "content_filter":
         filtered = str(finish)
+    meta = data.get("usageMetadata")
     return Drawn(
         images=images,
-        usage=wire.usage(data.get("usageMetadata")),
+        usage=wire.usage(meta),
         model=str(data.get("modelVersion") or ""),
         text="".join(text),
         filtered=filtered,
+        image_tokens=wire.prompt_tokens(meta, "IMAGE"),
     )

@@ -21,10 +21,13 @@ keyed by the resolution, relaykit's ``quality`` for them). The Gemini image
 models bill tokens, but every image of a resolution costs the same number of
 image output tokens, at an image rate ten times their text rate (3 Pro Image:
 USD 120 a million for images, 12 for text and thinking); :class:`ModelPrice`
-has one output rate, so their images are priced as Google states them per
-image (1290 tokens at USD 30 a million is 2.5 Flash Image's USD 0.039), their
-chat (text) by their text rates, and ``usage`` still carries the tokens Google
-counted.
+has one output rate, so their images are priced as Google states them per image
+(1290 tokens at USD 30 a million is 2.5 Flash Image's USD 0.039), their chat
+(text) by their text rates, and ``usage`` still carries the tokens Google
+counted. An edit's input images bill at each model's input rate, as text does
+(3 Pro Image: USD 0.0011 an image, 560 tokens at 2 a million), so these rows
+need no ``image_input``; priced per image, their input tokens are not counted
+in ``cost`` (a fraction of a cent an image).
 """
 
 from __future__ import annotations

@@ -318,6 +318,7 @@ class GeminiProvider:
         withheld: list[str] = []
         remarks: list[str] = []
         usage = Usage()
+        image_tokens = 0
         model = ""
         # One request an image, one after another: a burst would mostly meet the
         # per-minute quota, and a failure stops before more images are billed.
@@ -331,6 +332,7 @@ class GeminiProvider:
                 ) from e
             images += answer.images
             usage += answer.usage
+            image_tokens += answer.image_tokens
             model = model or answer.model
             if answer.text:
                 remarks.append(answer.text)
@@ -341,6 +343,7 @@ class GeminiProvider:
             images=tuple(images),
             model=model or request.model,
             usage=usage,
+            image_tokens=min(image_tokens, usage.input_tokens),
             quality=shape.quality,
         )
 

@@ -150,10 +150,4 @@ def transcript(
 
 def _audio_tokens(meta: Any) -> int:
     """The prompt's audio tokens (``promptTokensDetails``, modality ``AUDIO``)."""
-    if not isinstance(meta, Mapping):
-        return 0
-    return sum(
-        int(d.get("tokenCount") or 0)
-        for d in meta.get("promptTokensDetails") or ()
-        if isinstance(d, Mapping) and d.get("modality") == "AUDIO"
-    )
+    return wire.prompt_tokens(meta, "AUDIO")

@@ -341,6 +341,18 @@ def usage(meta: Mapping[str, Any] | None) -> Usage:
     )
 
 
+def prompt_tokens(meta: Any, modality: str) -> int:
+    """The prompt's tokens of one ``modality`` (``AUDIO``, ``IMAGE``), as
+    ``usageMetadata.promptTokensDetails`` counts them; 0 when it does not."""
+    if not isinstance(meta, Mapping):
+        return 0
+    return sum(
+        int(d.get("tokenCount") or 0)
+        for d in meta.get("promptTokensDetails") or ()
+        if isinstance(d, Mapping) and d.get("modality") == modality
+    )
+
+
 def tool_call(fc: Mapping[str, Any], index: int) -> ToolCall:
     """A :class:`ToolCall` from a ``functionCall`` part, the ``index``-th of its response."""
     call_id = str(fc.get("id") or f"{SYNTHETIC_ID_PREFIX}{index}")

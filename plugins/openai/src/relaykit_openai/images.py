@@ -1,6 +1,6 @@
 """Image generation over ``POST /images/generations``: OpenAI, and the compatible
 services that serve it (xAI, Together); image edits over ``POST /images/edits``
-(OpenAI only: see :func:`edit_form`).
+(OpenAI's a form: see :func:`edit_form`; xAI's JSON: see :func:`xai_edit_body`).
 
 The request is JSON: ``model``, ``prompt``, ``n``, then what the service takes
 of ``size``, ``quality`` and ``output_format``, then ``extra``'s fields (which
@@ -37,12 +37,14 @@ fetched. The id is the body's ``id`` (Together) or the ``x-request-id`` header.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from relaykit import (
     GeneratedImage,
     ImageEditRequest,
+    ImageFile,
     ImageRequest,
     ImageResponse,
     InvalidRequestError,
@@ -129,7 +131,7 @@ def _openai(body: dict[str, Any], request: ImageRequest, name: str) -> None:
     body["response_format"] = "b64_json"
 
 
-def _xai(body: dict[str, Any], request: ImageRequest, name: str) -> None:
+def _xai(body: dict[str, Any], request: AnyImageRequest, name: str) -> None:
     for key in ("size", "quality", "output_format"):
         if getattr(request, key) is not None:
             raise _refuse(
@@ -178,6 +180,11 @@ def parse(
         raise TypeError(f"data is a {type(items).__name__}, not a list")
     images = tuple(_image(item) for item in items)
     usage: Mapping[str, Any] = data.get("usage") or {}
+    tokens = Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens")))
+    # An edit's input images, counted apart (input_tokens_details: text_tokens and
+    # image_tokens, OpenAI's Images API reference), cost more than its prompt.
+    details = usage.get("input_tokens_details")
+    image_tokens = _count(details.get("image_tokens")) if isinstance(details, dict) else 0
     size = data.get("size")
     quality = data.get("quality")
     if style == "openai" and is_dalle(request.model):
@@ -192,7 +199,8 @@ def parse(
         created=created if isinstance(created, int) and not isinstance(created, bool) else None,
         size=size if isinstance(size, str) else None,
         quality=quality if isinstance(quality, str) else None,
-        usage=Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens"))),
+        usage=tokens,
+        image_tokens=min(image_tokens, tokens.input_tokens),
     )
 
 
@@ -249,13 +257,20 @@ async def edit(
     headers: Mapping[str, str],
     name: str,
     request: ImageEditRequest,
+    *,
+    style: ImageStyle = "openai",
 ) -> ImageResponse:
-    """Edit ``request``'s images at ``url`` (``{base_url}/images/edits``), a form (see
-    :func:`edit_form`); answered and typed as :func:`generate` is."""
-    body, content_type = edit_form(request, name)
-    sent = {**headers, "content-type": content_type}
-    r = await http.post(url, content=body, headers=sent)
-    return _answer(r, request, "openai", name, "/images/edits")
+    """Edit ``request``'s images at ``url`` (``{base_url}/images/edits``): OpenAI's a
+    form (see :func:`edit_form`), xAI's JSON (see :func:`xai_edit_body`); answered
+    and typed as :func:`generate` is."""
+    if style == "xai":
+        content = json_encode.dumps(xai_edit_body(request, name))
+        sent = {**headers, "content-type": "application/json"}
+    else:
+        content, content_type = edit_form(request, name)
+        sent = {**headers, "content-type": content_type}
+    r = await http.post(url, content=content, headers=sent)
+    return _answer(r, request, style, name, "/images/edits")
 
 
 def _answer(
@@ -387,6 +402,68 @@ def edit_form(request: ImageEditRequest, name: str) -> tuple[bytes, str]:
     if request.mask is not None:
         files.append(multipart.Part("mask", request.mask.data, "mask.png", "image/png"))
     return multipart.encode([f for entries in fields.values() for f in entries], files)
+
+
+#: the most images one xAI edit takes ("up to 3 reference images",
+#: docs.x.ai/developers/model-capabilities/images)
+MOST_XAI_EDIT_IMAGES = 3
+
+
+def xai_edit_body(request: ImageEditRequest, name: str) -> dict[str, Any]:
+    """The JSON body of xAI's ``POST /images/edits`` for ``request``.
+
+    xAI takes JSON only (its image editing guide: the OpenAI SDK's multipart
+    ``images.edit()`` is not supported): ``model``, ``prompt``, ``n``,
+    ``response_format: b64_json`` (xAI answers a URL by default), and each image
+    as a base64 ``data:`` URI, one as ``image: {"url", "type": "image_url"}``,
+    several (up to 3) as ``images: [...]`` of the same, then ``extra``'s fields
+    (``aspect_ratio``, ``resolution``), which replace relaykit's own.
+
+    Refused unsent, as for a generation: ``size``, ``quality`` and
+    ``output_format`` (xAI takes none), more than 10 images out or 3 in; and a
+    ``mask``, which xAI's guide does not describe (relaykit's is OpenAI's, a
+    transparent region to repaint).
+    """
+    if request.n > _MOST["xai"]:
+        raise _refuse(
+            f"{name} makes at most {_MOST['xai']} images a request, not {request.n}",
+            request,
+            name,
+            "n",
+            "ask for fewer, or make several calls",
+        )
+    if len(request.images) > MOST_XAI_EDIT_IMAGES:
+        raise _refuse(
+            f"{name} edits at most {MOST_XAI_EDIT_IMAGES} images a request, not"
+            f" {len(request.images)}",
+            request,
+            name,
+            "image",
+            "send fewer images",
+        )
+    if request.mask is not None:
+        raise _refuse(
+            f"{name}'s image edits take no mask: the prompt says what to change",
+            request,
+            name,
+            "mask",
+            "leave the mask out and say in the prompt where to edit",
+        )
+    body: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": request.n}
+    _xai(body, request, name)
+    refs = [{"url": _data_uri(image), "type": "image_url"} for image in request.images]
+    if len(refs) == 1:
+        body["image"] = refs[0]
+    else:
+        body["images"] = refs
+    if request.extra:
+        body.update(request.extra)
+    return body
+
+
+def _data_uri(image: ImageFile) -> str:
+    encoded = base64.b64encode(image.data).decode("ascii")
+    return f"data:image/{image.format};base64,{encoded}"
 
 
 def _form_fields(key: str, value: Any) -> list[tuple[str, str]]:

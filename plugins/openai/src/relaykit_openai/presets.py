@@ -9,7 +9,7 @@ Fireworks) have ``rerank``; for OpenAI and the others ``Client.rerank``
 refuses before sending. Speech to text likewise: Groq, Together, Mistral and
 vLLM serve ``/audio/transcriptions``; the others refuse. Image generation
 likewise: xAI and Together serve ``/images/generations``; the others refuse.
-Image edits (``/images/edits``) are OpenAI's alone here: every preset refuses them.
+Image edits (``/images/edits``): xAI's, in JSON; the other presets refuse them.
 Moderation: only Mistral serves ``/moderations``; the others refuse.
 Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
@@ -100,13 +100,13 @@ _TRANSCRIPTION: dict[str, TranscriptionStyle] = {
 #: Mistral, Cerebras, vLLM, LM Studio and Ollama have no image API. Their presets
 #: refuse unsent.
 _IMAGES: dict[str, ImageStyle] = {"xai": "xai", "together": "together"}
-#: No preset edits images (``POST /images/edits``, a multipart form, as OpenAI's SDK
-#: sends it): xAI serves /images/edits but takes JSON only (its docs: the OpenAI
-#: SDK's images.edit() is not supported, since it sends multipart/form-data; xAI's
-#: body is {"model", "prompt", "image": {"url", "type": "image_url"}}); Together
-#: edits with FLUX Kontext through /images/generations and an ``image_url`` field,
-#: not /images/edits; the others have no image API. Every preset refuses unsent:
-#: a follow-up may add xAI's JSON shape.
+#: services that edit images at ``POST /images/edits``: xAI alone, in JSON, not
+#: the multipart form OpenAI's SDK sends (its image editing guide: "The OpenAI
+#: SDK's images.edit() method is not supported ... the xAI API requires
+#: application/json"; see .images.xai_edit_body). Together edits with FLUX Kontext
+#: through /images/generations and an ``image_url`` field, not /images/edits; the
+#: others have no image API. Their presets refuse unsent.
+_EDITS = frozenset({"xai"})
 #: services that speak text at ``POST /audio/speech`` (see .speech): Groq (PlayAI's
 #: playai-tts and playai-tts-arabic, then Canopy Labs' Orpheus models; voices of
 #: its own, such as Arista-PlayAI). xAI's Grok TTS answers base64 JSON at an API
@@ -171,7 +171,8 @@ def preset(
         Preset.generate_image = None  # type: ignore[assignment,method-assign]
     else:
         Preset.image_style = image_style
-    Preset.edit_image = None  # type: ignore[assignment,method-assign]
+    if name not in _EDITS:
+        Preset.edit_image = None  # type: ignore[assignment,method-assign]
     if name not in _SPEECH:
         Preset.speak = None  # type: ignore[assignment,method-assign]
         Preset.stream_speech = None  # type: ignore[assignment,method-assign]

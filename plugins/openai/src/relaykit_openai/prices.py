@@ -30,6 +30,12 @@ def _audio(inp: str, out: str, audio: str) -> ModelPrice:
     return ModelPrice(Decimal(inp), Decimal(out), audio_input=Decimal(audio))
 
 
+def _image_tokens(text: str, cached: str, image: str, out: str) -> ModelPrice:
+    """A GPT image model's tokens: text in (the prompt) and its cached rate, image in
+    (an edit's images), image out."""
+    return ModelPrice(Decimal(text), Decimal(out), Decimal(cached), image_input=Decimal(image))
+
+
 def _per_character(usd: str) -> ModelPrice:
     """A text-to-speech model's price per character of the text spoken."""
     return ModelPrice(Decimal(0), Decimal(0), per_character=Decimal(usd))
@@ -94,24 +100,31 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "whisper-1": (None, ModelPrice(Decimal(0), Decimal(0), per_minute=Decimal("0.006"))),
     "gpt-4o-transcribe": (16_000, _audio("2.50", "10.00", "6.00")),
     "gpt-4o-mini-transcribe": (16_000, _audio("1.25", "5.00", "3.00")),
-    # image generation. The GPT image models bill tokens: the prompt's at the text
-    # input price (cached 1.25 for gpt-image-1), the images' at the image output
-    # price; image input tokens (edits, which relaykit does not send) are not
-    # priced here. gpt-image-1: text in 5.00 (cached 1.25), image out 40.00 per
-    # million; gpt-image-1-mini: 2.00 (cached 0.20), image out 8.00 (OpenAI's model
-    # pages, developers.openai.com/api/docs/models/gpt-image-1 and -mini); gpt-image-1.5:
-    # text in 5.00, image out 32.00 (its model page and pricing table, as quoted by
-    # llmreference.com's model page; cached input unpublished there, so the plain
-    # input price holds it). Output tokens count every output token at the image
-    # price (OpenAI reports no text part apart for generations).
-    "gpt-image-1": (None, _p("5.00", "40.00", "1.25")),
-    "gpt-image-1-mini": (None, _p("2.00", "8.00", "0.20")),
-    "gpt-image-1.5": (None, _p("5.00", "32.00")),
-    # gpt-image-2 (snapshot gpt-image-2-2026-04-21; OpenAI's image model after
-    # gpt-image-1 was retired): text in 5.00 (cached 1.25), image out 30.00 per
-    # million (image input 8.00, for edits), as quoted from OpenAI's model and
-    # pricing pages by xairouter.com, llmreference.com and robotsatlas.com, which agree.
-    "gpt-image-2": (None, _p("5.00", "30.00", "1.25")),
+    # image generation and edits. The GPT image models bill tokens: the prompt's
+    # at the text input price, the images an edit sends at the image input price
+    # (image_input: the answer's input_tokens_details.image_tokens), the images
+    # drawn at the image output price. USD per million, text in (cached) / image
+    # in / image out:
+    # - gpt-image-2 (snapshot gpt-image-2-2026-04-21): 5.00 (1.25) / 8.00 / 30.00,
+    #   as xairouter.com's model page quotes OpenAI's model and pricing pages (its
+    #   "Standard Pricing" line; OpenAI's own gpt-image-2 page names no rates in the
+    #   copy we could read).
+    # - gpt-image-1.5: 5.00 (1.25) / 8.00 / 32.00, OpenAI's standard-tier table as
+    #   imagine.art quotes it (2026-03-27); llmreference.com (refreshed 2026-05-10)
+    #   lists the same 8.00 in and 32.00 out.
+    # - gpt-image-1-mini: 2.00 (0.20) / 2.50 / 8.00, OpenAI's model page
+    #   (developers.openai.com/de-DE/api/docs/models/gpt-image-1-mini).
+    # - gpt-image-1: 5.00 (1.25) / 10.00 / 40.00, OpenAI's model page
+    #   (developers.openai.com/ja-JP/api/docs/models/gpt-image-1, which says OpenAI
+    #   retired the model on 2026-10-23; kept for Azure OpenAI and proxies).
+    # Cached image input (2.00, 0.25, 2.50) has no field here: the Images API
+    # answer counts no cached tokens. Output tokens count every output token at the
+    # image price; gpt-image-1.5 also bills text output (its reasoning, 10.00),
+    # which the answer's output_tokens_details.text_tokens would tell apart.
+    "gpt-image-1": (None, _image_tokens("5.00", "1.25", "10.00", "40.00")),
+    "gpt-image-1-mini": (None, _image_tokens("2.00", "0.20", "2.50", "8.00")),
+    "gpt-image-1.5": (None, _image_tokens("5.00", "1.25", "8.00", "32.00")),
+    "gpt-image-2": (None, _image_tokens("5.00", "1.25", "8.00", "30.00")),
     # DALL-E is billed per image by quality and size (OpenAI's pricing page, before
     # OpenAI retired both models on 2026-05-12; Azure OpenAI still serves them):
     # dall-e-3 standard 1024x1024 0.04, 1024x1792 or 1792x1024 0.08; hd 0.08 and

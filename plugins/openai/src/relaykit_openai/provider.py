@@ -480,10 +480,17 @@ class OpenAIProvider:
         """``POST /images/edits``: ``request.images`` edited as ``request.prompt`` says,
         sent as a form (see :func:`relaykit_openai.images.edit_form` for the fields and
         what is refused before sending: a mask without transparency, dall-e-3, more
-        than 16 images)."""
+        than 16 images); to xAI as JSON (:func:`relaykit_openai.images.xai_edit_body`)."""
         from . import images  # loaded on first use, as the embeddings module
 
-        return await images.edit(self._http, self._edits_url, self._headers, self._name, request)
+        return await images.edit(
+            self._http,
+            self._edits_url,
+            self._headers,
+            self._name,
+            request,
+            style=self.image_style,
+        )
 
     async def speak(self, request: SpeechRequest) -> SpeechResponse:
         """``POST /audio/speech``: the audio of ``request.text``, whole, as bytes (see
