@@ -229,6 +229,17 @@ def _sent(data: bytes, body: bytes) -> bool:
     return data in body or base64.b64encode(data) in body
 
 
+def _typed_429_without_the_key(harness: Harness, error: RateLimitError, model: str) -> None:
+    """What every capability's scripted 429 ("slow down", Retry-After 7) must come back
+    as: a RateLimitError naming the provider, with the wait where the harness's
+    vendor says it, and never the configured key in its text or repr."""
+    assert error.provider == model.split("/", 1)[0]
+    if harness.supports_retry_after:
+        assert error.retry_after == pytest.approx(7)
+    key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
+    assert not key or (key not in str(error) and key not in repr(error))
+
+
 class ProviderContract:
     """Tests every provider plugin passes. Subclass it and define the ``harness`` fixture."""
 
@@ -1011,12 +1022,7 @@ class RerankContract:
         async with self.client(harness) as client:
             with pytest.raises(RateLimitError) as caught:
                 await client.rerank(rerank_model, "q", ["d"])
-        error = caught.value
-        assert error.provider == rerank_model.split("/", 1)[0]
-        if harness.supports_retry_after:
-            assert error.retry_after == pytest.approx(7)
-        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
-        assert not key or (key not in str(error) and key not in repr(error))
+        _typed_429_without_the_key(harness, caught.value, rerank_model)
 
     @pytest.mark.anyio
     async def test_rerank_retries_a_server_error(self, harness: Harness, rerank_model: str) -> None:
@@ -1094,12 +1100,7 @@ class TranscriptionContract:
         async with self.client(harness) as client:
             with pytest.raises(RateLimitError) as caught:
                 await client.transcribe(transcription_model, mock_audio("x"))
-        error = caught.value
-        assert error.provider == transcription_model.split("/", 1)[0]
-        if harness.supports_retry_after:
-            assert error.retry_after == pytest.approx(7)
-        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
-        assert not key or (key not in str(error) and key not in repr(error))
+        _typed_429_without_the_key(harness, caught.value, transcription_model)
 
     @pytest.mark.anyio
     async def test_transcribe_retries_a_server_error(
@@ -1194,12 +1195,7 @@ class ImageEditContract:
         async with self.client(harness) as client:
             with pytest.raises(RateLimitError) as caught:
                 await client.edit_image(image_edit_model, "a hat", image=mock_image("a fox"))
-        error = caught.value
-        assert error.provider == image_edit_model.split("/", 1)[0]
-        if harness.supports_retry_after:
-            assert error.retry_after == pytest.approx(7)
-        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
-        assert not key or (key not in str(error) and key not in repr(error))
+        _typed_429_without_the_key(harness, caught.value, image_edit_model)
 
     @pytest.mark.anyio
     async def test_edit_image_retries_a_server_error(
@@ -1272,12 +1268,7 @@ class ImageContract:
         async with self.client(harness) as client:
             with pytest.raises(RateLimitError) as caught:
                 await client.generate_image(image_model, "a cat")
-        error = caught.value
-        assert error.provider == image_model.split("/", 1)[0]
-        if harness.supports_retry_after:
-            assert error.retry_after == pytest.approx(7)
-        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
-        assert not key or (key not in str(error) and key not in repr(error))
+        _typed_429_without_the_key(harness, caught.value, image_model)
 
     @pytest.mark.anyio
     async def test_generate_image_retries_a_server_error(
@@ -1358,12 +1349,7 @@ class SpeechContract:
                 await client.speak(
                     speech_model, "x", voice=harness.speech_voice, format=harness.speech_format
                 )
-        error = caught.value
-        assert error.provider == speech_model.split("/", 1)[0]
-        if harness.supports_retry_after:
-            assert error.retry_after == pytest.approx(7)
-        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
-        assert not key or (key not in str(error) and key not in repr(error))
+        _typed_429_without_the_key(harness, caught.value, speech_model)
 
     @pytest.mark.anyio
     async def test_speak_retries_a_server_error(self, harness: Harness, speech_model: str) -> None:
@@ -1465,12 +1451,7 @@ class ModerationContract:
         async with self.client(harness) as client:
             with pytest.raises(RateLimitError) as caught:
                 await client.moderate(moderation_model, "x")
-        error = caught.value
-        assert error.provider == moderation_model.split("/", 1)[0]
-        if harness.supports_retry_after:
-            assert error.retry_after == pytest.approx(7)
-        key = str(harness.providers.get(error.provider, {}).get("api_key") or "")
-        assert not key or (key not in str(error) and key not in repr(error))
+        _typed_429_without_the_key(harness, caught.value, moderation_model)
 
     @pytest.mark.anyio
     async def test_moderate_retries_a_server_error(
