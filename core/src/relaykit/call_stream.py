@@ -31,7 +31,6 @@ from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
 from .protocols import Provider, Reservation
 from .routing import Target
-from .single_calls import capability
 from .tracing import current
 from .transport_errors import map_transport_error, never_sent
 
@@ -47,15 +46,10 @@ _END: Any = object()
 class CallStream(Generic[Piece, Response]):
     """Enter it, iterate its pieces, then read :attr:`response` (see the module docstring)."""
 
-    #: the provider's optional method that streams
+    #: the provider's optional method that streams; a provider without it is sent the
+    #: whole call (the call's Operation: ``speak``, ``transcribe``), whose answer is
+    #: then one piece, and one with neither is refused there
     method: ClassVar[str]
-    #: its method that answers whole, used in its stead by a provider that cannot
-    #: stream (the whole answer is then one piece), and what a provider with neither
-    #: lacks
-    whole_method: ClassVar[str]
-    api: ClassVar[str]
-    #: who has it, for the refusal's hint
-    who: ClassVar[str]
 
     def __init__(self, client: Client, call: _Call | None) -> None:
         self._client = client
@@ -80,11 +74,14 @@ class CallStream(Generic[Piece, Response]):
         one piece, then the whole (the summary)."""
         raise NotImplementedError
 
-    def _from_whole(self, whole: Any) -> Any:
-        """The provider's whole-answer method ``whole`` as a streaming one."""
+    def _from_whole(self, provider: Provider, target: Target) -> Any:
+        """The call's whole-answer send (its Operation's: the capability checked, the
+        answer too) to ``provider``, as a streaming method."""
+        assert self._call is not None and self._call.kind is not None
+        send = self._call.kind.send
 
         async def stream(request: Any) -> AsyncIterator[Any]:
-            for item in self._items_of(await whole(request)):
+            for item in self._items_of(await send(provider, request, target)):
                 yield item
 
         return stream
@@ -149,9 +146,7 @@ class CallStream(Generic[Piece, Response]):
         if stream is None:
             # A provider that answers only whole (Gemini's speech, say) still streams:
             # its answer comes as one piece, later than a streamed first piece would.
-            stream = self._from_whole(
-                capability(provider, self.whole_method, target, self.api, self.who)
-            )
+            stream = self._from_whole(provider, target)
         if client._limiter is not None:
             if call.minutes or call.characters:
                 # audio per minute, speech per character: a budget holds those too

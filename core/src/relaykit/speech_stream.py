@@ -22,7 +22,7 @@ import attrs
 from .call_stream import CallStream
 from .single_calls import finish
 from .speech import SpeechResponse, media_type_of, speech_cost
-from .speech_call import _WHO_SPEAKS, answer_params
+from .speech_call import answer_params
 
 if TYPE_CHECKING:
     from .client import _Call
@@ -41,9 +41,6 @@ class SpeechStream(CallStream[bytes, SpeechResponse]):
     """
 
     method = "stream_speech"
-    whole_method = "speak"
-    api = "speech"
-    who = _WHO_SPEAKS
 
     def __init__(self, client: Any, call: _Call) -> None:
         super().__init__(client, call)

@@ -23,7 +23,6 @@ from .audio import read_audio
 from .call_stream import CallStream
 from .single_calls import finish
 from .transcription import TranscriptionResponse, transcription_cost
-from .transcription_call import _WHO_TRANSCRIBES
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -41,9 +40,6 @@ class TranscriptionStream(CallStream[str, TranscriptionResponse]):
     """
 
     method = "stream_transcription"
-    whole_method = "transcribe"
-    api = "transcription"
-    who = _WHO_TRANSCRIBES
 
     def __init__(self, client: Client, model: str, audio: object, params: dict[str, Any]) -> None:
         super().__init__(client, None)
