@@ -32,7 +32,7 @@ from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamEr
 from .protocols import Provider, Reservation
 from .routing import Target
 from .tracing import current
-from .transport_errors import map_transport_error, never_sent
+from .transport_errors import never_sent, next_item, timeout_fired
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -259,28 +259,12 @@ class CallStream(Generic[Piece, Response]):
     async def _pull(self) -> Any:
         """The provider's next item (``_END`` at its end), transport errors mapped."""
         assert self._gen is not None and self._target is not None
-        try:
-            return await self._gen.__anext__()
-        except StopAsyncIteration:
-            return _END
-        except RelayError:
-            raise
-        except Exception as e:
-            mapped = map_transport_error(e, self._target)
-            if mapped is None:
-                raise
-            raise mapped from e
+        item: Any = await next_item(self._gen, self._target, _END)
+        return item
 
     def _timeout(self, which: str) -> RequestTimeoutError:
-        t = self._target
-        assert t is not None
-        return RequestTimeoutError(
-            f"the {which} timeout fired",
-            which=which,
-            provider=t.provider,
-            model=t.model,
-            hint=f"raise [timeouts] {which}",
-        )
+        assert self._target is not None
+        return timeout_fired(which, self._target)
 
     @property
     def time_to_first_chunk(self) -> float | None:

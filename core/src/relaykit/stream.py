@@ -23,7 +23,13 @@ from .response_cache import replay
 from .routing import Target
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
-from .transport_errors import is_read_timeout, map_transport_error, never_sent
+from .transport_errors import (
+    is_read_timeout,
+    map_transport_error,
+    never_sent,
+    next_item,
+    timeout_fired,
+)
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -271,29 +277,12 @@ class ChatStream:
         :meth:`__anext__` inlines this instead.
         """
         assert self._gen is not None and self._target is not None
-        try:
-            return await self._gen.__anext__()
-        except StopAsyncIteration:
-            return _END  # type: ignore[no-any-return]
-        except RelayError:
-            raise
-        except Exception as e:
-            mapped = map_transport_error(e, self._target)
-            if mapped is None:
-                raise
-            raise mapped from e
+        item: StreamEvent = await next_item(self._gen, self._target, _END)
+        return item
 
     def _timeout(self, which: str) -> RequestTimeoutError:
-        """The error for the ``which`` timeout (first_token, idle or total) having fired."""
-        t = self._target
-        assert t is not None
-        return RequestTimeoutError(
-            f"the {which} timeout fired",
-            which=which,
-            provider=t.provider,
-            model=t.model,
-            hint=f"raise [timeouts] {which}",
-        )
+        assert self._target is not None
+        return timeout_fired(which, self._target)
 
     async def _next_unscoped(self) -> StreamEvent:
         """The next event, with the idle timeout left to the connection's read timeout."""

@@ -8,7 +8,7 @@ default client is an ``httpx.AsyncClient``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
@@ -198,3 +198,31 @@ def _mask_relay_error(error: RelayError, mask: Callable[[str], str]) -> None:
         error.args = (message, *error.args[1:])
     if error.provider_message:
         error.provider_message = mask(error.provider_message)
+
+
+async def next_item(items: AsyncIterator[Any], target: Target, end: Any) -> Any:
+    """A provider stream's next item (``end`` at its end), a transport failure raised
+    as :func:`map_transport_error`'s error: what a chat stream and a streamed speech or
+    transcription both read with, inside whatever timeout scope the caller holds."""
+    try:
+        return await items.__anext__()
+    except StopAsyncIteration:
+        return end
+    except RelayError:
+        raise
+    except Exception as e:
+        mapped = map_transport_error(e, target)
+        if mapped is None:
+            raise
+        raise mapped from e
+
+
+def timeout_fired(which: str, target: Target) -> RequestTimeoutError:
+    """The error for the ``which`` timeout (first_token, idle or total) having fired."""
+    return RequestTimeoutError(
+        f"the {which} timeout fired",
+        which=which,
+        provider=target.provider,
+        model=target.model,
+        hint=f"raise [timeouts] {which}",
+    )
