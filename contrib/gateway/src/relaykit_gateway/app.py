@@ -58,6 +58,17 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 T = TypeVar("T")
+#: what a call answers: its cost and served model go out in headers
+_Answer = (
+    ChatResponse
+    | EmbeddingResponse
+    | RerankResponse
+    | TranscriptionResponse
+    | ImageResponse
+    | SpeechResponse
+    | ModerationResponse
+)
+A = TypeVar("A", bound=_Answer)
 
 logger = logging.getLogger("relaykit.gateway")
 
@@ -80,30 +91,15 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": ANTHROPIC,
 }
 _MODELS = frozenset(("/v1/models", "/models"))
-#: OpenAI's embeddings API (Anthropic has none): answered by Client.embed
-_EMBEDDINGS = frozenset(("/v1/embeddings", "/embeddings"))
-#: Cohere's Rerank API, at the paths LiteLLM's proxy serves it on (Cohere's SDK
-#: calls /v2/rerank, Jina's and vLLM's clients /v1/rerank): answered by Client.rerank
-_RERANK = frozenset(("/v1/rerank", "/v2/rerank", "/rerank"))
-#: OpenAI's speech to text (a multipart form in): answered by Client.transcribe
-_TRANSCRIPTIONS = frozenset(("/v1/audio/transcriptions", "/audio/transcriptions"))
-#: OpenAI's image generation: answered by Client.generate_image
-_IMAGES = frozenset(("/v1/images/generations", "/images/generations"))
-#: OpenAI's image edits (a multipart form in): answered by Client.edit_image
-_IMAGE_EDITS = frozenset(("/v1/images/edits", "/images/edits"))
-#: OpenAI's text to speech (the audio's bytes out): answered by Client.speak
-_SPEECH = frozenset(("/v1/audio/speech", "/audio/speech"))
-#: OpenAI's moderation: answered by Client.moderate
-_MODERATIONS = frozenset(("/v1/moderations", "/moderations"))
 #: the token counters: Anthropic's (Claude Code asks it often, as ``?beta=true``)
 #: and the Responses API's
-#: where a kept Responses API response is fetched (GET) or deleted (DELETE)
-_KEPT = "/v1/responses/"
 _COUNTERS: dict[str, Dialect] = {
     "/v1/messages/count_tokens": ANTHROPIC,
     "/v1/responses/input_tokens": RESPONSES,
     "/responses/input_tokens": RESPONSES,
 }
+#: where a kept Responses API response is fetched (GET) or deleted (DELETE)
+_KEPT = "/v1/responses/"
 _JSON = (b"content-type", b"application/json")
 _EVENT_STREAM = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -152,9 +148,9 @@ class Gateway:
       :meth:`relaykit.Client.generate_image` (see :mod:`relaykit_gateway.openai_images`);
     - ``POST /v1/images/edits``: OpenAI's image edits (a multipart form in, the
       same answer out), answered by :meth:`relaykit.Client.edit_image`;
-    - ``POST /v1/audio/speech``: OpenAI's text to speech (the audio's bytes out,
-      whole), answered by :meth:`relaykit.Client.speak` (see
-      :mod:`relaykit_gateway.openai_speech`);
+    - ``POST /v1/audio/speech``: OpenAI's text to speech (the audio's bytes out as
+      they arrive, or its server-sent events), answered by
+      :meth:`relaykit.Client.stream_speech` (see :mod:`relaykit_gateway.openai_speech`);
     - ``POST /v1/moderations``: OpenAI's moderation (text only), answered by
       :meth:`relaykit.Client.moderate` under the judging vendor's category names
       (see :mod:`relaykit_gateway.openai_moderations`);
@@ -262,22 +258,13 @@ class Gateway:
         path = scope["path"]
         dialect = _ROUTES.get(path)
         counter = _COUNTERS.get(path)
-        embeddings = path in _EMBEDDINGS
-        rerank = path in _RERANK
-        transcriptions = path in _TRANSCRIPTIONS
-        images = path in _IMAGES
-        edits = path in _IMAGE_EDITS
-        speech = path in _SPEECH
-        moderations = path in _MODERATIONS
-        # Anthropic has no embeddings, rerank, speech, image or moderation API: its
+        one_call = _ONE_CALLS.get(path)
+        # Anthropic has no embeddings, rerank, audio, image or moderation API: its
         # header does not change their shape
-        vendorless = (
-            embeddings or rerank or transcriptions or images or edits or speech or moderations
-        )
         shape: Dialect = (
             dialect
             or counter
-            or (ANTHROPIC if "anthropic-version" in headers and not vendorless else OPENAI)
+            or (ANTHROPIC if "anthropic-version" in headers and one_call is None else OPENAI)
         )
         try:
             if path == "/health" and scope["method"] == "GET":
@@ -297,28 +284,12 @@ class Gateway:
             elif counter is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._count_tokens(counter, body, caller, send)
-            elif embeddings and scope["method"] == "POST":
-                body = await self._body(receive, headers)
-                await self._embed(body, caller, headers, receive, send)
-            elif rerank and scope["method"] == "POST":
-                body = await self._body(receive, headers)
-                await self._rerank(body, caller, headers, receive, send)
-            elif transcriptions and scope["method"] == "POST":
-                raw = await self._bytes(receive, headers)
-                await self._transcribe(raw, caller, headers, receive, send)
-            elif images and scope["method"] == "POST":
-                body = await self._body(receive, headers)
-                await self._generate_image(body, caller, headers, receive, send)
-            elif edits and scope["method"] == "POST":
-                raw = await self._bytes(receive, headers)
-                await self._edit_image(raw, caller, headers, receive, send)
-            elif speech and scope["method"] == "POST":
-                body = await self._body(receive, headers)
-                await self._speak(body, caller, headers, receive, send)
-            elif moderations and scope["method"] == "POST":
-                body = await self._body(receive, headers)
-                await self._moderate(body, caller, headers, receive, send)
-            elif dialect or counter or vendorless or path in _MODELS or path == "/health":
+            elif one_call is not None and scope["method"] == "POST":
+                read = self._bytes if one_call.form else self._body
+                await one_call.answer(
+                    self, await read(receive, headers), caller, headers, receive, send
+                )
+            elif dialect or counter or one_call or path in _MODELS or path == "/health":
                 raise _Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
                 raise _Problem(
@@ -409,62 +380,55 @@ class Gateway:
         send: Send,
     ) -> None:
         call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
+        params = self._params(call, caller, headers)
         await _watched(headers, receive, lambda: self._answer(dialect, call, caller, params, send))
+
+    def _params(self, call: Any, caller: str | None, headers: dict[str, str]) -> dict[str, Any]:
+        """A parsed call's params, once its model is checked against the caller's key:
+        with the caller's metadata (:func:`_with_caller`)."""
+        self._check_model(caller, call.model)
+        return _with_caller(call.params, caller, headers)
+
+    # -- the routes answered by one call that is not a chat (see _ONE_CALLS): each
+    # -- with the same caller metadata, trace context and hang-up handling as a chat
 
     async def _embed(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        """``POST /v1/embeddings``: the texts' vectors, in OpenAI's answer shape, with the
-        same caller metadata, trace context and hang-up handling as a chat."""
+        """``POST /v1/embeddings``: the texts' vectors, in OpenAI's answer shape."""
         call = parse_embeddings(body, tuple(self.client.config.models))
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
-
-        async def reply(response: EmbeddingResponse) -> None:
-            body = embeddings_body(response, call.model, call.encoding_format)
-            await _send_json(send, 200, body, _answer_headers(response))
-
+        params = self._params(call, caller, headers)
         await _answered(
             headers,
             receive,
             send,
             lambda: self.client.embed(call.model, call.inputs, **params),
-            reply,
+            _json_reply(send, lambda r: embeddings_body(r, call.model, call.encoding_format)),
         )
 
     async def _rerank(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        """``POST /v1/rerank``: the documents ranked best first, in Cohere's answer shape,
-        with the same caller metadata, trace context and hang-up handling as a chat."""
+        """``POST /v1/rerank``: the documents ranked best first, in Cohere's answer shape."""
         call = parse_rerank(body, tuple(self.client.config.models))
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
-
-        async def reply(response: RerankResponse) -> None:
-            await _send_json(send, 200, rerank_body(response, call), _answer_headers(response))
-
+        params = self._params(call, caller, headers)
         await _answered(
             headers,
             receive,
             send,
             lambda: self.client.rerank(call.model, call.query, call.documents, **params),
-            reply,
+            _json_reply(send, lambda r: rerank_body(r, call)),
         )
 
     async def _transcribe(
         self, body: bytes, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        """``POST /v1/audio/transcriptions``: the text said in the form's audio, in OpenAI's
-        answer shape, with the same caller metadata, trace context and hang-up handling
-        as a chat."""
+        """``POST /v1/audio/transcriptions``: the text said in the form's audio, in
+        OpenAI's answer shape (its server-sent events when the form asks to stream)."""
         call = parse_transcription(
             body, headers.get("content-type", ""), tuple(self.client.config.models)
         )
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
+        params = self._params(call, caller, headers)
         if call.stream:
             stream = self.client.stream_transcription(call.model, call.audio, **params)
             await _watched(
@@ -492,38 +456,26 @@ class Gateway:
     async def _generate_image(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        """``POST /v1/images/generations``: the images drawn, in OpenAI's answer shape,
-        with the same caller metadata, trace context and hang-up handling as a chat."""
+        """``POST /v1/images/generations``: the images drawn, in OpenAI's answer shape."""
         call = parse_image_generation(body, tuple(self.client.config.models))
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
-
-        async def reply(response: ImageResponse) -> None:
-            await _send_json(send, 200, images_body(response), _answer_headers(response))
-
+        params = self._params(call, caller, headers)
         await _answered(
             headers,
             receive,
             send,
             lambda: self.client.generate_image(call.model, call.prompt, **params),
-            reply,
+            _json_reply(send, images_body),
         )
 
     async def _edit_image(
         self, body: bytes, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
         """``POST /v1/images/edits``: the form's images edited, in OpenAI's answer shape
-        (as for generations), with the same caller metadata, trace context and hang-up
-        handling as a chat."""
+        (as for generations)."""
         call = parse_image_edit(
             body, headers.get("content-type", ""), tuple(self.client.config.models)
         )
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
-
-        async def reply(response: ImageResponse) -> None:
-            await _send_json(send, 200, images_body(response), _answer_headers(response))
-
+        params = self._params(call, caller, headers)
         await _answered(
             headers,
             receive,
@@ -531,18 +483,16 @@ class Gateway:
             lambda: self.client.edit_image(
                 call.model, call.prompt, image=list(call.images), mask=call.mask, **params
             ),
-            reply,
+            _json_reply(send, images_body),
         )
 
     async def _speak(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        """``POST /v1/audio/speech``: the audio's bytes with its content type, as OpenAI
-        answers, with the same caller metadata, trace context and hang-up handling as
-        a chat."""
+        """``POST /v1/audio/speech``: the audio's bytes with its content type as they
+        arrive, as OpenAI answers (or its server-sent events, when asked for)."""
         call = parse_speech(body, tuple(self.client.config.models))
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
+        params = self._params(call, caller, headers)
         stream = self.client.stream_speech(call.model, call.text, **params)
         if call.sse:
             start, piece, tail = _EVENT_STREAM, audio_delta, audio_done
@@ -553,22 +503,16 @@ class Gateway:
     async def _moderate(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        """``POST /v1/moderations``: each text's verdict, in OpenAI's answer shape, with the
-        same caller metadata, trace context and hang-up handling as a chat."""
+        """``POST /v1/moderations``: each text's verdict, in OpenAI's answer shape."""
         config = self.client.config
         call = parse_moderation(body, tuple(config.models), config.defaults.moderation_model)
-        self._check_model(caller, call.model)
-        params = _with_caller(call.params, caller, headers)
-
-        async def reply(response: ModerationResponse) -> None:
-            await _send_json(send, 200, moderation_body(response), _answer_headers(response))
-
+        params = self._params(call, caller, headers)
         await _answered(
             headers,
             receive,
             send,
             lambda: self.client.moderate(call.model, call.inputs, **params),
-            reply,
+            _json_reply(send, moderation_body),
         )
 
     def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
@@ -691,6 +635,41 @@ class Gateway:
         }
 
 
+@attrs.frozen
+class _OneCall:
+    """A route answered by one call that is not a chat."""
+
+    #: the :class:`Gateway` method that answers it
+    answer: Callable[[Gateway, Any, str | None, dict[str, str], Receive, Send], Awaitable[None]]
+    #: its body is a multipart form, read as bytes (else JSON)
+    form: bool = False
+
+
+def _at(paths: tuple[str, ...], route: _OneCall) -> dict[str, _OneCall]:
+    return dict.fromkeys(paths, route)
+
+
+#: the routes answered by one call that is not a chat, at the paths the vendors'
+#: SDKs call (with and without ``/v1``: clients configured with a base URL
+#: without it)
+_ONE_CALLS: dict[str, _OneCall] = {
+    # OpenAI's embeddings API (Anthropic has none)
+    **_at(("/v1/embeddings", "/embeddings"), _OneCall(Gateway._embed)),
+    # Cohere's Rerank API, at the paths LiteLLM's proxy serves it on (Cohere's SDK
+    # calls /v2/rerank, Jina's and vLLM's clients /v1/rerank)
+    **_at(("/v1/rerank", "/v2/rerank", "/rerank"), _OneCall(Gateway._rerank)),
+    # OpenAI's speech to text and image edits: multipart forms in
+    **_at(
+        ("/v1/audio/transcriptions", "/audio/transcriptions"),
+        _OneCall(Gateway._transcribe, form=True),
+    ),
+    **_at(("/v1/images/edits", "/images/edits"), _OneCall(Gateway._edit_image, form=True)),
+    **_at(("/v1/images/generations", "/images/generations"), _OneCall(Gateway._generate_image)),
+    **_at(("/v1/audio/speech", "/audio/speech"), _OneCall(Gateway._speak)),
+    **_at(("/v1/moderations", "/moderations"), _OneCall(Gateway._moderate)),
+}
+
+
 async def _streamed(
     send: Send,
     stream: Any,
@@ -787,6 +766,16 @@ async def _answered(
     await _watched(headers, receive, answer)
 
 
+def _json_reply(send: Send, body_of: Callable[[A], Any]) -> Callable[[A], Awaitable[None]]:
+    """What :func:`_answered` sends an answer with: ``body_of(answer)`` as JSON, with
+    the answer's cost and served model in :func:`_answer_headers`."""
+
+    async def reply(response: A) -> None:
+        await _send_json(send, 200, body_of(response), _answer_headers(response))
+
+    return reply
+
+
 async def _watched(
     headers: dict[str, str], receive: Receive, answer: Callable[[], Awaitable[None]]
 ) -> None:
@@ -807,15 +796,7 @@ async def _watched(
             otel_context.detach(token)
 
 
-def _answer_headers(
-    response: ChatResponse
-    | EmbeddingResponse
-    | RerankResponse
-    | TranscriptionResponse
-    | ImageResponse
-    | SpeechResponse
-    | ModerationResponse,
-) -> list[tuple[bytes, bytes]]:
+def _answer_headers(response: _Answer) -> list[tuple[bytes, bytes]]:
     """Which deployment answered and what it cost, for operators (LiteLLM's proxy
     sends the like as ``x-litellm-*``), and, as the token counters do, whether the
     input tokens reported are relaykit's estimate (the vendor counted none)."""
