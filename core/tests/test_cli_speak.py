@@ -112,10 +112,13 @@ def test_stream_writes_the_audio_as_it_arrives(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: Any
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    long = HELLO * 100  # several of the fake's 1,024-byte chunks
-    argv = ["--backend", backend, "speak", long, "-m", "fake/tts-1", "--stream"]
-    assert main([*argv, "--format", "pcm", "-o", "-"], plugins=[FakePlugin()]) == 0
-    assert capsysbinary.readouterr().out == mock_speech(long, "pcm")
+    long = HELLO * 100  # several of the fake's 1,024-byte chunks, as mp3
+    argv = ["--backend", backend, "speak", "-m", "fake/tts-1", "--stream"]
+    # raw PCM is its seconds' samples: a short text is tens of chunks already
+    assert main([*argv, HELLO, "--format", "pcm", "-o", "-"], plugins=[FakePlugin()]) == 0
+    assert capsysbinary.readouterr().out == mock_speech(HELLO, "pcm")
+    assert len(mock_speech(HELLO, "pcm")) > 10 * 1024
+    argv.append(long)
     assert main([*argv, "-o", "said", "--json"], plugins=[FakePlugin()]) == 0
     out = json.loads(capsysbinary.readouterr().out)
     written = tmp_path / "said.mp3"

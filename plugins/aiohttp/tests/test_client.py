@@ -53,6 +53,8 @@ def server() -> Iterator[LoopbackServer]:
             return Response.json({"late": True})
         if request.path == "/hold":
             return Response(200, SSE, [b"a", Pause(2), b"b"])
+        if request.path == "/pause":  # a body in two pieces that a reader waits between
+            return Response(200, SSE, [b"a", Pause(0.05), b"b"])
         if request.path == "/stall":
             return Response(200, SSE, [*EVENTS[:2], Pause(2), *EVENTS[2:], *DONE])
         if request.path == "/drop":
@@ -371,7 +373,7 @@ async def test_connections_go_back_to_the_pool_only_after_a_whole_body(
         for _ in range(2):  # read to the end, an error status's body too: reused
             async with http.stream("GET", server.url + "/teapot") as r:
                 assert (r.status_code, await r.aread()) == (418, b"short and stout")
-            async with http.stream("GET", server.url + "/hold") as r:
+            async with http.stream("GET", server.url + "/pause") as r:
                 assert [chunk async for chunk in r.aiter_bytes()] == [b"a", b"b"]
         assert server.stats.connections_opened == 1
         async with http.stream("GET", server.url + "/hold") as r:

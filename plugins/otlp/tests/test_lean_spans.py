@@ -596,8 +596,12 @@ def test_a_batch_that_fills_as_an_export_ends_wakes_the_thread_again(
         queue.shutdown()
 
 
-def test_a_lean_span_costs_no_lock_and_keeps_plain_values_as_given() -> None:
-    exporter = OtlpExporter(metrics_enabled=False)
+def test_a_lean_span_costs_no_lock_and_keeps_plain_values_as_given(
+    collector: Collector,
+) -> None:
+    # A collector to export to: with no endpoint, shutting down retries the default
+    # one (nothing listens there) for seconds.
+    exporter = OtlpExporter(endpoint=collector.url, metrics_enabled=False)
     assert exporter.tracer_provider is not None
     span = exporter.tracer_provider.get_tracer("relaykit").start_span("x", attributes={"a": 1})
     assert isinstance(span, LeanSpan)
@@ -607,6 +611,7 @@ def test_a_lean_span_costs_no_lock_and_keeps_plain_values_as_given() -> None:
     assert span.parts()[0] == {"a": 1, "b": ("stop",), "c": "text"}
     span.end()
     exporter.tracer_provider.shutdown()
+    assert [s.name for s in collector.spans()] == ["x"]
 
 
 @pytest.mark.anyio
