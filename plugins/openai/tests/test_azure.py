@@ -8,7 +8,9 @@ from OpenAI.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,6 +126,10 @@ async def test_api_version_from_the_environment_and_its_v1_override(
         "/openai/v1/chat/completions",
         {},
     )
+    # TOML reads an unquoted api_version = 2024-10-21 as a date
+    async with client(keyed(azure, api_version=date(2024, 10, 21))) as c:
+        await c.chat(CHAT, "hi")
+    assert azure.last_request.query == {"api-version": "2024-10-21"}
     async with client(keyed(azure, api_version="preview")) as c:
         await c.chat(CHAT, "hi")
     assert azure.last_request.query == {"api-version": "preview"}
@@ -144,6 +150,30 @@ async def test_endpoint_and_key_as_the_openai_sdk_reads_them(azure: AzureOpenAIM
         async with client(provider) as c:
             await c.chat(CHAT, "hi")
         assert azure.last_request.path == "/openai/v1/chat/completions"
+
+
+@pytest.mark.anyio
+async def test_a_toml_config_block(azure: AzureOpenAIMock, tmp_path: Path) -> None:
+    path = tmp_path / "relaykit.toml"
+    path.write_text(
+        f"""
+[storage]
+backend = "none"
+
+[providers.prod]
+type = "azure"
+endpoint = "{azure.base_url}"
+api_key_env = "PROD_AZURE_KEY"
+api_version = 2024-10-21
+models = {{ "gpt4o-prod" = "gpt-4o" }}
+""",
+        encoding="utf-8",
+    )
+    async with relaykit.Client(path, env={"PROD_AZURE_KEY": KEY}) as c:
+        r = await c.chat("prod/gpt4o-prod", "hi")
+    assert (r.provider, r.text) == ("prod", "echo: hi")
+    assert azure.last_request.path == "/openai/deployments/gpt4o-prod/chat/completions"
+    assert azure.last_request.query == {"api-version": "2024-10-21"}
 
 
 @pytest.mark.anyio

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
@@ -186,7 +187,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         if not self._deployments:
             return await super().list_models()
         out = []
-        for deployment, model in self._deployments.items():
+        for deployment in self._deployments:
             window, price = self._known(self.base_model(deployment))
             out.append(
                 ModelInfo(
@@ -194,7 +195,6 @@ class AzureOpenAIProvider(OpenAIProvider):
                     provider=self._name,
                     context_window=window,
                     price=price,
-                    owned_by=model,
                 )
             )
         return out
@@ -224,6 +224,8 @@ def _api_version(value: object, name: str) -> str | None:
     """The ``api-version`` to send (``None``: the v1 API, which needs none)."""
     if value is None or value == "" or value == "v1":
         return None
+    if isinstance(value, date):  # TOML reads an unquoted 2024-10-21 as a date
+        value = value.isoformat()
     if isinstance(value, str) and (value in _V1_CHANNELS or _DATED.fullmatch(value)):
         return value
     raise ConfigError(
