@@ -9,6 +9,7 @@ import pytest
 
 from relaykit import (
     AuthenticationError,
+    ContentFilterError,
     ContextLengthError,
     InvalidRequestError,
     NotFoundError,
@@ -67,6 +68,9 @@ def test_retry_after_variants() -> None:
     )
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+    # Azure's own header, as the Azure SDKs read it, after retry-after-ms
+    assert retry_after_seconds({"x-ms-retry-after-ms": "250", "retry-after": "1"}) == 0.25
+    assert retry_after_seconds({"retry-after-ms": "100", "x-ms-retry-after-ms": "250"}) == 0.1
 
 
 def test_error_from_http_reads_vendor_shapes() -> None:
@@ -95,6 +99,43 @@ def test_error_from_http_reads_vendor_shapes() -> None:
         model="m",
     )
     assert isinstance(err, ProviderUnavailableError)
+
+
+def test_error_from_http_reads_azure_shapes() -> None:
+    # Chat Completions: innererror.content_filter_result, the categories that fired named
+    chat = (
+        b'{"error": {"message": "The response was filtered due to the prompt triggering'
+        b' Azure OpenAI\'s content management policy.", "type": null, "param": "prompt",'
+        b' "code": "content_filter", "status": 400, "innererror": {"code":'
+        b' "ResponsibleAIPolicyViolation", "content_filter_result": {"hate": {"filtered": false,'
+        b' "severity": "safe"}, "jailbreak": {"filtered": true, "detected": true}, "violence":'
+        b' {"filtered": true, "severity": "medium"}, "custom_blocklists": {"filtered": true,'
+        b' "details": [{"filtered": true, "id": "banned-words"}]}}}}}'
+    )
+    err = error_from_http(400, {}, chat, provider="azure", model="gpt4o")
+    assert isinstance(err, ContentFilterError)
+    assert "(filtered: jailbreak, violence: medium, custom_blocklists: banned-words)" in str(err)
+    assert "hate" not in err.message
+    assert err.hint and "content filter" in err.hint
+    # images: inner_error.content_filter_results, code contentFilter
+    images = (
+        b'{"error": {"code": "contentFilter", "message": "Your task failed as a result of our'
+        b' safety system.", "inner_error": {"code": "ResponsibleAIPolicyViolation",'
+        b' "content_filter_results": {"sexual": {"filtered": true, "severity": "high"}}}}}'
+    )
+    err = error_from_http(400, {}, images, provider="azure", model="dalle")
+    assert isinstance(err, ContentFilterError) and "(filtered: sexual: high)" in str(err)
+    # a wrong deployment name: the hint says which name to check
+    missing = (
+        b'{"error": {"code": "DeploymentNotFound",'
+        b' "message": "The API deployment for this resource does not exist."}}'
+    )
+    err = error_from_http(404, {}, missing, provider="azure", model="gpt-4o")
+    assert isinstance(err, NotFoundError)
+    assert err.hint and "'gpt-4o' is not a deployment" in err.hint and "azure/" in err.hint
+    # any other 404 keeps the generic hint
+    other = error_from_http(404, {}, b'{"error": {"message": "nope"}}', provider="x", model="m")
+    assert other.hint == NotFoundError.hint_default
 
 
 def test_keys_never_appear_in_errors() -> None:

@@ -4,6 +4,12 @@ Vendors wrap their messages differently (``{"error": {"message": ...}}`` at
 OpenAI and Anthropic, ``{"error": {"status": ..., "details": [...]}}`` at
 Google, ``{"error": "..."}`` at Ollama, ``{"message": ...}`` at AWS); this
 finds the message in any of them, and the Retry-After wherever it is.
+
+Azure OpenAI says more than its message: a content filter's refusal lists
+each category it judged under ``innererror.content_filter_result`` (the
+categories that fired are named in the error's message), and a wrong
+deployment name is a 404 coded ``DeploymentNotFound`` (its hint says to check
+the deployment, not the model).
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ def error_from_http(
         message = f"HTTP {status} with no error message"
     if status == 529 or code in ("overloaded_error",):
         status = status if status >= 500 else 529
+    fired = filtered_categories(body)
+    if fired:
+        message = f"{message.rstrip()} (filtered: {', '.join(fired)})"
     error = error_for_status(
         status,
         message,
@@ -43,6 +52,18 @@ def error_from_http(
         code=code,
         param=param,
     )
+    if code == "DeploymentNotFound":
+        named = f"{model!r} is" if model else "the request names"
+        error.hint = (
+            f"{named} not a deployment of this Azure OpenAI resource: check the deployment"
+            f" name, which is what goes after '{provider}/' (Azure AI Foundry > Deployments),"
+            " not the model's name; a deployment made minutes ago may not be ready yet"
+        )
+    elif fired:
+        error.hint = (
+            "rephrase the prompt; what is filtered is the deployment's content filter"
+            " configuration (Azure AI Foundry > Guardrails + controls)"
+        )
     # OpenAI and Anthropic say whether a failure is worth retrying, overriding
     # the status (their SDKs obey); other values than true/false are ignored.
     should_retry = header(headers, "x-should-retry")
@@ -84,6 +105,54 @@ def _parse(body: bytes | str) -> tuple[str, str | None, float | None, str | None
         _retry_delay(err),
         param if isinstance(param, str) and param else None,
     )
+
+
+def filtered_categories(body: bytes | str) -> list[str]:
+    """The content filter categories that fired, as Azure OpenAI reports them in an
+    error body (``violence: medium``, ``jailbreak``); empty for any other body.
+
+    Chat Completions puts them under ``error.innererror.content_filter_result``;
+    image generation under ``error.inner_error.content_filter_results``.
+    """
+    if not body or b"filter" not in (body if isinstance(body, bytes) else body.encode()):
+        return []
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return []
+    err = data.get("error") if isinstance(data, Mapping) else None
+    inner = None
+    if isinstance(err, Mapping):
+        inner = err.get("innererror") or err.get("inner_error")
+    if not isinstance(inner, Mapping):
+        return []
+    results = inner.get("content_filter_result") or inner.get("content_filter_results")
+    return judged_categories(results)
+
+
+def judged_categories(results: Any) -> list[str]:
+    """The categories of an Azure ``content_filter_results`` object that were filtered:
+    ``name: severity`` for graded ones, the bare name for detections (jailbreak,
+    protected material), with the ids of custom blocklists that matched."""
+    fired: list[str] = []
+    if not isinstance(results, Mapping):
+        return fired
+    for name, result in results.items():
+        if not isinstance(result, Mapping) or result.get("filtered") is not True:
+            continue
+        severity = result.get("severity")
+        lists = [
+            str(d["id"])
+            for d in result.get("details") or ()
+            if isinstance(d, Mapping) and d.get("filtered") and d.get("id")
+        ]
+        if isinstance(severity, str) and severity:
+            fired.append(f"{name}: {severity}")
+        elif lists:
+            fired.append(f"{name}: {', '.join(lists)}")
+        else:
+            fired.append(str(name))
+    return fired
 
 
 def _retry_delay(err: Mapping[str, Any]) -> float | None:

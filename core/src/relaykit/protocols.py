@@ -45,6 +45,10 @@ class ProviderSettings:
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     options: Mapping[str, Any] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     timeouts: TimeoutConfig = TimeoutConfig()
+    #: the environment the client reads (``Client(env=...)``, else ``os.environ``),
+    #: for a vendor's variables beyond the key and base URL (Azure OpenAI's
+    #: ``OPENAI_API_VERSION`` and ``AZURE_OPENAI_AD_TOKEN``); never in reprs
+    env: Mapping[str, str] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 @runtime_checkable
@@ -161,6 +165,12 @@ class ProviderFactory(Protocol):
     environment variable holds the key; ``base_url_env`` optionally names an
     environment variable that overrides the base URL; ``options`` lists the
     extra ``[providers.NAME]`` keys the provider understands.
+
+    Two optional class attributes, read with ``getattr``: ``base_url_option``
+    names an option that is the vendor's own word for ``base_url`` (Azure
+    OpenAI's ``endpoint``), used when ``base_url`` is not set; and
+    ``base_url_example`` is the URL the error for a missing base URL shows
+    (``http://host:port/v1`` when absent).
     """
 
     type: ClassVar[str]

@@ -94,13 +94,19 @@ class ProviderRegistry:
                     hint=did_you_mean(key, valid, f"valid keys: {', '.join(valid)}"),
                 )
         base_url = pconf.base_url
-        if not base_url and factory.base_url_env and type_ == name:
-            base_url = self._env.get(factory.base_url_env) or None
+        alias = getattr(factory, "base_url_option", None)  # Azure's "endpoint"
+        if not base_url and alias and pconf.options.get(alias):
+            base_url = str(pconf.options[alias])
+        env_var = factory.base_url_env if type_ == name else None
+        if not base_url and env_var:
+            base_url = self._env.get(env_var) or None
         base_url = base_url or factory.default_base_url
         if not base_url:
+            example = getattr(factory, "base_url_example", None) or "http://host:port/v1"
+            where = f"{env_var} or " if env_var else ""
             raise ConfigError(
                 f"provider {name!r} has no base URL",
-                hint=f"set [providers.{name}] base_url = 'http://host:port/v1'",
+                hint=f"set {where}[providers.{name}] base_url = '{example}'",
             )
         api_key = self._api_key(name, pconf, factory, type_)
         settings = ProviderSettings(
@@ -110,6 +116,7 @@ class ProviderRegistry:
             headers=dict(pconf.headers),
             options=dict(pconf.options),
             timeouts=self._config.timeouts,
+            env=self._env,
         )
         return factory, settings
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait according to ``retry-after-ms`` or ``retry-after``.
 
-    ``retry-after-ms`` (OpenAI, Anthropic) wins because it is more precise;
+    ``retry-after-ms`` (OpenAI, Anthropic, Azure OpenAI) wins because it is more
+    precise, then Azure's ``x-ms-retry-after-ms`` (the Azure SDKs read both);
     ``retry-after`` may be seconds or an HTTP date. Returns ``None`` when absent
     or unparseable, never a negative number.
 
@@ -18,12 +19,13 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     quota window refills (up to a day away), not when to try again, and the
     OpenAI SDK does not wait on them either.
     """
-    ms = header(headers, "retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        ms = header(headers, name)
+        if ms is not None:
+            try:
+                return max(0.0, float(ms) / 1000)
+            except ValueError:
+                pass
     value = header(headers, "retry-after")
     if value is None:
         return None

@@ -20,6 +20,8 @@ with a speech or transcription model also streams it once, its chunks (or deltas
 joined to the whole answer. Moderation: the moderation suite runs with OpenAI
 (omni-moderation-latest); OpenAI on the Responses API moderates once
 (text-moderation-latest); the presets have none (the contract checks the refusal).
+Azure OpenAI runs the provider contract once, on the v1 API, each capability it
+serves once (its own tests, test_azure.py, cover the rest of its wire format).
 """
 
 from collections.abc import Iterator
@@ -38,8 +40,11 @@ from relaykit.testing import (
     SpeechContract,
     TranscriptionContract,
 )
+from relaykit_openai.testing import AzureOpenAIMock
 
 KEY = "sk-test-0123456789abcdef0123"
+#: an Azure key's shape: 32 hex digits, no prefix a scrubber could know it by
+AZURE_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 EMBEDDING_MODEL = "openai/text-embedding-3-small"
 
 
@@ -154,4 +159,37 @@ class TestTogetherPreset(ProviderContract, ImageContract):
                 rerank_model="together/Salesforce/Llama-Rank-V1",
                 transcription_model="together/openai/whisper-large-v3",
                 image_model="together/black-forest-labs/FLUX.1-schnell",
+            )
+
+
+class TestAzure(ProviderContract):
+    """Azure OpenAI on the v1 API: chat through a deployment whose name is not its
+    model's (``gpt4o-prod`` runs gpt-4o-2024-11-20), the other capabilities through
+    deployments named as their models (Azure's default). Azure has no moderation
+    or rerank, and its Chat Completions API reads no documents: refused unsent.
+    """
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        deployments = {
+            "gpt4o-prod": "gpt-4o-2024-11-20",
+            "o4-mini": "o4-mini-2025-04-16",
+            "text-embedding-3-small": "text-embedding-3-small",
+            "gpt-4o-mini-transcribe": "gpt-4o-mini-transcribe",
+            "gpt-image-1": "gpt-image-1",
+            "gpt-4o-mini-tts": "gpt-4o-mini-tts",
+        }
+        with AzureOpenAIMock(api_key=AZURE_KEY, deployments=deployments) as mock:
+            yield Harness(
+                mock=mock,
+                model="azure/gpt4o-prod",
+                providers={"azure": {"base_url": mock.base_url, "api_key": AZURE_KEY}},
+                supports_documents=False,
+                reasoning_model="azure/o4-mini",
+                embedding_model="azure/text-embedding-3-small",
+                transcription_model="azure/gpt-4o-mini-transcribe",
+                image_model="azure/gpt-image-1",
+                image_edit_model="azure/gpt-image-1",
+                image_edit_mask=True,
+                speech_model="azure/gpt-4o-mini-tts",
             )

@@ -1,4 +1,4 @@
-"""The entry point relaykit loads: registers OpenAI and every compatible preset."""
+"""The entry point relaykit loads: registers OpenAI, Azure OpenAI and every compatible preset."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any
 
 from relaykit import hookimpl
 
+from .azure import AzureOpenAIProvider
 from .presets import PRESETS
 from .provider import OpenAIProvider
 
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
-    """OpenAI itself plus one provider type per compatible service."""
-    return [OpenAIProvider, *PRESETS.values()]
+    """OpenAI itself, Azure OpenAI, and one provider type per compatible service."""
+    return [OpenAIProvider, AzureOpenAIProvider, *PRESETS.values()]

@@ -180,20 +180,12 @@ class OpenAIProvider:
         self.settings = settings
         self._http = http
         self._name = settings.name
-        self._chat_url = f"{settings.base_url}/chat/completions"
-        self._responses_url = f"{settings.base_url}/responses"
-        self._count_url = f"{settings.base_url}/responses/input_tokens"
-        self._models_url = f"{settings.base_url}/models"
-        self._embeddings_url = f"{settings.base_url}/embeddings"
-        self._rerank_url = f"{settings.base_url}/rerank"
-        self._transcriptions_url = f"{settings.base_url}/audio/transcriptions"
-        self._images_url = f"{settings.base_url}/images/generations"
-        self._edits_url = f"{settings.base_url}/images/edits"
-        self._speech_url = f"{settings.base_url}/audio/speech"
-        self._moderations_url = f"{settings.base_url}/moderations"
-        headers = {"content-type": "application/json", **settings.headers}
-        if settings.api_key:
-            headers["authorization"] = f"Bearer {settings.api_key.reveal()}"
+        self._base_url = settings.base_url
+        headers = {
+            "content-type": "application/json",
+            **settings.headers,
+            **self._auth_headers(settings),
+        }
         opts = settings.options
         if opts.get("organization"):
             headers["openai-organization"] = str(opts["organization"])
@@ -219,6 +211,17 @@ class OpenAIProvider:
         self._responses: dict[str, bool] = {}
         #: _known's answers: the core asks for a model's price on every call
         self._known_cache: dict[str, tuple[int | None, ModelPrice | None]] = {}
+
+    def _auth_headers(self, settings: ProviderSettings) -> dict[str, str]:
+        """The headers that carry the credentials: ``Authorization: Bearer KEY``."""
+        if settings.api_key:
+            return {"authorization": f"Bearer {settings.api_key.reveal()}"}
+        return {}
+
+    def _url(self, path: str, model: str | None = None) -> str:
+        """The URL of API ``path`` (``"chat/completions"``) for a call to ``model``
+        (Azure's deployments API puts the model in the path; OpenAI's does not)."""
+        return f"{self._base_url}/{path}"
 
     def __repr__(self) -> str:
         # the base URL may hold credentials (user:password@, ?key=)
@@ -257,7 +260,9 @@ class OpenAIProvider:
         from . import responses_wire  # the Responses API's modules load when first used
 
         body = json_encode.dumps(responses_wire.count_body(request))
-        r = await self._http.post(self._count_url, content=body, headers=self._headers)
+        r = await self._http.post(
+            self._url("responses/input_tokens", request.model), content=body, headers=self._headers
+        )
         if r.status_code >= 400:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
@@ -282,10 +287,16 @@ class OpenAIProvider:
             from . import responses_api  # loaded on first use: most calls never need it
 
             return await responses_api.chat(
-                self._http, self._responses_url, self._headers, self._name, request
+                self._http,
+                self._url("responses", request.model),
+                self._headers,
+                self._name,
+                request,
             )
         r = await self._http.post(
-            self._chat_url, content=self._body(request, False), headers=self._headers
+            self._url("chat/completions", request.model),
+            content=self._body(request, False),
+            headers=self._headers,
         )
         if r.status_code >= 400:
             raise error_from_http(
@@ -311,15 +322,18 @@ class OpenAIProvider:
             from . import responses_api
 
             return responses_api.stream(
-                self._http, self._responses_url, self._headers, self._name, request
+                self._http,
+                self._url("responses", request.model),
+                self._headers,
+                self._name,
+                request,
             )
         return self._chat_stream(request)
 
     async def _chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         body = self._body(request, True)
-        async with self._http.stream(
-            "POST", self._chat_url, content=body, headers=self._headers
-        ) as r:
+        url = self._url("chat/completions", request.model)
+        async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
             if r.status_code >= 400:
                 await r.aread()
                 raise error_from_http(
@@ -398,7 +412,7 @@ class OpenAIProvider:
 
         return await embeddings.embed(
             self._http,
-            self._embeddings_url,
+            self._url("embeddings", request.model),
             self._headers,
             self._name,
             request,
@@ -419,7 +433,9 @@ class OpenAIProvider:
         """
         from . import rerank  # loaded on first use, as the embeddings module
 
-        return await rerank.rerank(self._http, self._rerank_url, self._headers, self._name, request)
+        return await rerank.rerank(
+            self._http, self._url("rerank", request.model), self._headers, self._name, request
+        )
 
     async def transcribe(self, request: TranscriptionRequest) -> TranscriptionResponse:
         """``POST /audio/transcriptions``: the text said in ``request.audio`` (see
@@ -431,7 +447,7 @@ class OpenAIProvider:
 
         return await transcription.transcribe(
             self._http,
-            self._transcriptions_url,
+            self._url("audio/transcriptions", request.model),
             self._headers,
             self._name,
             request,
@@ -449,7 +465,7 @@ class OpenAIProvider:
 
         return transcription.stream_transcription(
             self._http,
-            self._transcriptions_url,
+            self._url("audio/transcriptions", request.model),
             self._headers,
             self._name,
             request,
@@ -469,7 +485,7 @@ class OpenAIProvider:
 
         return await images.generate(
             self._http,
-            self._images_url,
+            self._url("images/generations", request.model),
             self._headers,
             self._name,
             request,
@@ -485,7 +501,7 @@ class OpenAIProvider:
 
         return await images.edit(
             self._http,
-            self._edits_url,
+            self._url("images/edits", request.model),
             self._headers,
             self._name,
             request,
@@ -503,7 +519,7 @@ class OpenAIProvider:
 
         return await speech.speak(
             self._http,
-            self._speech_url,
+            self._url("audio/speech", request.model),
             self._headers,
             self._name,
             request,
@@ -516,7 +532,11 @@ class OpenAIProvider:
         from . import moderation  # loaded on first use, as the embeddings module
 
         return await moderation.moderate(
-            self._http, self._moderations_url, self._headers, self._name, request
+            self._http,
+            self._url("moderations", request.model),
+            self._headers,
+            self._name,
+            request,
         )
 
     def stream_speech(self, request: SpeechRequest) -> AsyncIterator[bytes | SpeechResponse]:
@@ -526,7 +546,7 @@ class OpenAIProvider:
 
         return speech.stream_speech(
             self._http,
-            self._speech_url,
+            self._url("audio/speech", request.model),
             self._headers,
             self._name,
             request,
@@ -535,7 +555,7 @@ class OpenAIProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""
-        r = await self._http.get(self._models_url, headers=self._headers)
+        r = await self._http.get(self._url("models"), headers=self._headers)
         if r.status_code >= 400:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=None
@@ -549,7 +569,7 @@ class OpenAIProvider:
                     provider=self._name,
                     context_window=m.get("context_length") or m.get("context_window") or window,
                     price=price,
-                    created=m.get("created"),
+                    created=m.get("created") or m.get("created_at"),
                     owned_by=m.get("owned_by"),
                 )
             )

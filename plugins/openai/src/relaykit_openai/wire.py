@@ -409,6 +409,11 @@ def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]
             return [TextDelta(text)] if text else []
     events: list[StreamEvent] = []
     if not state.started:
+        if not chunk.get("choices") and not chunk.get("usage"):
+            # Azure OpenAI opens a stream with its prompt's content filter results
+            # (``prompt_filter_results``, no choices, an empty id and model): the
+            # response starts with the next chunk, which names them.
+            return events
         state.started = True
         events.append(StreamStart(chunk.get("id"), chunk.get("model")))
     for choice in chunk.get("choices") or ():
