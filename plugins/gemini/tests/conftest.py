@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from relaykit_gemini.mock_vertex import UserGrant, VertexMock, service_account_info
 from relaykit_gemini.testing import GeminiMock
 
 #: the key the mock expects (test modules that check it say the same)
@@ -17,3 +21,72 @@ def mock() -> Iterator[GeminiMock]:
     """Gemini's API on 127.0.0.1."""
     with GeminiMock(api_key=KEY) as m:
         yield m
+
+
+#: the environment variables the vertex provider reads, cleared for every vertex test
+GOOGLE_ENV = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GCLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_VERTEX_BASE_URL",
+    "VERTEX_ACCESS_TOKEN",
+)
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> Any:
+    """A throwaway RSA key, made once: a service account's key for the vertex tests."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def google_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No Google settings from this machine: the variables cleared, gcloud's config
+    directory an empty one (returned, to put an ADC file in)."""
+    for var in GOOGLE_ENV:
+        monkeypatch.delenv(var, raising=False)
+    gcloud = tmp_path / "gcloud"
+    gcloud.mkdir()
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(gcloud))
+    return gcloud
+
+
+#: the service account the vertex mock knows
+SA_EMAIL = "relay@mock-project.iam.gserviceaccount.com"
+#: the gcloud login the vertex mock knows
+USER = UserGrant(
+    client_id="764086051850-mock.apps.googleusercontent.com",
+    client_secret="d-FL95Q19q7MQmFpd7hHD0Ty",
+    refresh_token="1//0mock-refresh-token-abcdefghijklmnopqrstuvwxyz0123",
+)
+
+
+def pem(key: Any) -> str:
+    """``key`` as the PEM a service account's key file holds."""
+    from cryptography.hazmat.primitives import serialization
+
+    return str(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+    )
+
+
+@pytest.fixture
+def vertex_mock(rsa_key: Any, google_env: Path) -> Iterator[VertexMock]:
+    """Vertex AI and Google's token endpoint on 127.0.0.1, knowing SA_EMAIL and USER."""
+    with VertexMock(service_accounts={SA_EMAIL: rsa_key.public_key()}, users=[USER]) as m:
+        yield m
+
+
+@pytest.fixture
+def sa_file(vertex_mock: VertexMock, rsa_key: Any, tmp_path: Path) -> Path:
+    """A service account key file whose token_uri is the mock's."""
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps(service_account_info(SA_EMAIL, pem(rsa_key), vertex_mock.token_uri)))
+    return path

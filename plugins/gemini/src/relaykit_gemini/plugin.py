@@ -1,4 +1,4 @@
-"""The entry point relaykit loads: registers the ``gemini`` provider type."""
+"""The entry point relaykit loads: registers the ``gemini`` and ``vertex`` provider types."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 from relaykit import hookimpl
 
 from .provider import GeminiProvider
+from .vertex import VertexProvider
 
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
-    """The Gemini API provider."""
-    return [GeminiProvider]
+    """The Gemini API provider, and Gemini on Vertex AI."""
+    return [GeminiProvider, VertexProvider]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
@@ -57,7 +57,7 @@ from .prices import known_model
 from .stream_decoder import GeminiStreamDecoder
 
 if TYPE_CHECKING:
-    from relaykit.http import HttpClient
+    from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
 
 
 # The listing asks for the largest page Google serves, so one request usually does.
@@ -126,8 +126,20 @@ class GeminiProvider:
             f"{type(self).__name__}(name={self._name!r}, base_url={self.settings.base_url!r})"
         )
 
-    def _url(self, model: str, method: str) -> str:
+    async def _url(self, model: str, method: str) -> str:
+        """Where ``method`` of ``model`` is served. (A subclass may need to read its
+        credentials first, so this is awaited.)"""
         return f"{self._root}/{_resource(model)}:{method}"
+
+    async def _post(self, url: str, body: bytes) -> HttpResponse:
+        """POST ``body`` to ``url`` with this provider's headers (and credentials)."""
+        return await self._http.post(url, content=body, headers=self._headers)
+
+    def _open_stream(
+        self, url: str, body: bytes
+    ) -> AbstractAsyncContextManager[HttpStreamResponse]:
+        """POST ``body`` to ``url``, the answer left on the wire to be streamed."""
+        return self._http.stream("POST", url, content=body, headers=self._headers)
 
     def _thinking_for(self, request: ChatRequest) -> dict[str, Any] | None:
         """The call's ``thinkingConfig``: the options', with ``reasoning=`` applied.
@@ -144,8 +156,8 @@ class GeminiProvider:
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call."""
         shutdowns.refuse_shut_down(request.model, self._name)
-        url = self._url(request.model, "generateContent")
-        r = await self._http.post(url, content=self._body(request), headers=self._headers)
+        url = await self._url(request.model, "generateContent")
+        r = await self._post(url, self._body(request))
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, request.model)
         return wire.response(json_decode.loads(r.content))
@@ -153,9 +165,9 @@ class GeminiProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
         shutdowns.refuse_shut_down(request.model, self._name)
-        url = self._url(request.model, "streamGenerateContent") + "?alt=sse"
+        url = await self._url(request.model, "streamGenerateContent") + "?alt=sse"
         body = self._body(request)
-        async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
+        async with self._open_stream(url, body) as r:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)
@@ -179,16 +191,11 @@ class GeminiProvider:
         as a chat call would bill them. Raises :class:`relaykit.RelayError`
         subclasses on failure.
         """
-        # That form needs the model in the body too, as a resource name (models/NAME).
-        inner = {
-            "model": _resource(request.model),
-            **wire.request_body(request, thinking_config=self._thinking_for(request)),
-        }
-        body = json_encode.dumps({"generateContentRequest": inner})
-        url = self._url(request.model, "countTokens")
+        body = json_encode.dumps(self._count_tokens_body(request))
         try:
+            url = await self._url(request.model, "countTokens")
             # The core maps transport errors on its chat path only; this call is outside it.
-            r = await self._http.post(url, content=body, headers=self._headers)
+            r = await self._post(url, body)
         except Exception as e:
             mapped = transport_error(e, provider=self._name, model=request.model)
             if mapped is None:
@@ -207,6 +214,16 @@ class GeminiProvider:
                 model=request.model,
             ) from e
 
+    def _count_tokens_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The ``countTokens`` body: the whole ``generateContent`` body, as
+        ``generateContentRequest``."""
+        # That form needs the model in the body too, as a resource name (models/NAME).
+        inner = {
+            "model": _resource(request.model),
+            **wire.request_body(request, thinking_config=self._thinking_for(request)),
+        }
+        return {"generateContentRequest": inner}
+
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """One vector per text, from ``models/{model}:batchEmbedContents``.
 
@@ -218,14 +235,14 @@ class GeminiProvider:
         Gemini's count where it reports one, else an estimate (see
         :mod:`relaykit_gemini.embeddings`).
         """
-        url = self._url(request.model, "batchEmbedContents")
+        url = await self._url(request.model, "batchEmbedContents")
         resource = _resource(request.model)
         found: list[tuple[float, ...]] = []
         tokens = 0
         estimated = False  # whether any batch's answer lacked a count
         for texts in embeddings.batches(request.inputs):
             body = json_encode.dumps(embeddings.batch_body(request, texts, resource))
-            r = await self._http.post(url, content=body, headers=self._headers)
+            r = await self._post(url, body)
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, request.model)
             vectors, reported = self._embeddings_answer(r.content, len(texts), request.model)
@@ -312,7 +329,7 @@ class GeminiProvider:
                 param="output_format",
                 hint="leave output_format out and read image.media_type",
             )
-        url = self._url(request.model, "generateContent")
+        url = await self._url(request.model, "generateContent")
         body = json_encode.dumps(image_output.image_body(request, shape))
         images: list[GeneratedImage] = []
         withheld: list[str] = []
@@ -352,7 +369,8 @@ class GeminiProvider:
         ``request.voice``, as ``wav`` or ``pcm`` (other formats, and ``speed``, are
         refused unsent: see :mod:`relaykit_gemini.speech`)."""
         body = json_encode.dumps(speech.speech_body(request, self._name))
-        data = await self._answer(self._url(request.model, "generateContent"), body, request.model)
+        url = await self._url(request.model, "generateContent")
+        data = await self._answer(url, body, request.model)
         try:
             return speech.spoken(data, request, self._name)
         except (TypeError, AttributeError) as e:
@@ -365,7 +383,8 @@ class GeminiProvider:
         (a format Gemini does not read, or a request over 20 MB, is refused unsent:
         see :mod:`relaykit_gemini.transcription`)."""
         body = transcription.transcription_body(request, self._name)
-        data = await self._answer(self._url(request.model, "generateContent"), body, request.model)
+        url = await self._url(request.model, "generateContent")
+        data = await self._answer(url, body, request.model)
         try:
             return transcription.transcript(data, request, self._name)
         except (TypeError, AttributeError, ValueError) as e:
@@ -375,7 +394,7 @@ class GeminiProvider:
 
     async def _answer(self, url: str, body: bytes, model: str) -> Any:
         """POST ``body`` to ``url``: its JSON answer, or the typed error for its status."""
-        r = await self._http.post(url, content=body, headers=self._headers)
+        r = await self._post(url, body)
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, model)
         try:

@@ -1,0 +1,266 @@
+"""OAuth2 access tokens for Vertex AI: fetched when needed, kept until shortly before
+they expire, fetched once however many calls wait for one.
+
+A service account's token comes from exchanging a signed JWT
+(``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT``), a
+user's from their refresh token (``grant_type=refresh_token&client_id=...
+&client_secret=...&refresh_token=...``), both form-encoded to the file's
+``token_uri``, which answers ``{"access_token", "expires_in", "token_type"}``
+or ``{"error", "error_description"}``. A static token (``VERTEX_ACCESS_TOKEN``)
+is used as it is and never refreshed.
+
+The credentials file is read, and a JWT signed, in a worker thread: both block.
+A token is refreshed :data:`REFRESH_MARGIN` seconds before Google says it
+expires (half its life, for short-lived ones), so a call never starts with a
+token about to lapse. Calls that find no fresh token queue on one lock; the
+first fetches, the rest take what it got, or, if it failed, the same error
+rather than one more request to an endpoint that just refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from relaykit import (
+    AuthenticationError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RelayError,
+    Secret,
+    json_decode,
+)
+from relaykit.http import transport_error
+
+from . import service_account_jwt
+from .google_credentials import (
+    AuthorizedUser,
+    Credentials,
+    ServiceAccount,
+    find_credentials,
+    read_credentials,
+)
+
+if TYPE_CHECKING:
+    from relaykit.http import HttpClient
+
+#: seconds before its expiry that a token is refreshed (google-auth waits till 3m45s)
+REFRESH_MARGIN = 300.0
+#: a token's life when the endpoint does not say (Google's are an hour)
+DEFAULT_LIFETIME = 3600.0
+_FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@attrs.frozen
+class AccessToken:
+    """A bearer token and the moment (``clock`` time) it stops being used."""
+
+    value: Secret
+    fresh_until: float
+
+
+class AccessTokens:
+    """The access tokens of one provider's credentials.
+
+    ``static`` is a token to use as it is (never refreshed). Otherwise the
+    credentials are found (``credentials_file``, ``GOOGLE_APPLICATION_CREDENTIALS``
+    in ``env``, gcloud's file) and read on first use. ``http`` is the provider's
+    pooled client; ``clock`` (monotonic seconds) and ``wall`` (seconds since
+    the epoch, for the JWT) are there for tests.
+    """
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        name: str,
+        static: Secret | None = None,
+        credentials_file: str | None = None,
+        env: Mapping[str, str],
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._name = name
+        self._static = static
+        self._file = credentials_file
+        self._env = env
+        self._clock = clock
+        self._wall = wall
+        self._credentials: Credentials | None = None
+        self._cached: AccessToken | None = None
+        self._lock: anyio.Lock | None = None  # held while a token is fetched
+        self._read_lock: anyio.Lock | None = None  # held while the file is read
+        self._fetches = 0  # fetches finished (or failed) so far
+        self._failure: RelayError | None = None  # the last fetch's error, if it failed
+
+    def __repr__(self) -> str:
+        if self._static:
+            return f"AccessTokens(name={self._name!r}, static token)"
+        what = self._credentials.describe() if self._credentials else "not read yet"
+        return f"AccessTokens(name={self._name!r}, credentials={what!r})"
+
+    @property
+    def refreshable(self) -> bool:
+        """Whether a refused token can be replaced (not for a static token)."""
+        return not self._static
+
+    @property
+    def loaded(self) -> Credentials | None:
+        """The credentials if they have been read (for errors to name them)."""
+        return self._credentials
+
+    async def credentials(self) -> Credentials | None:
+        """The credentials, read on first use (``None`` with a static token)."""
+        if self._static:
+            return None
+        if self._credentials is None:
+            if self._read_lock is None:
+                self._read_lock = anyio.Lock()
+            async with self._read_lock:
+                if self._credentials is None:
+                    self._credentials = await anyio.to_thread.run_sync(self._read)
+        return self._credentials
+
+    def _read(self) -> Credentials:
+        path, source = find_credentials(self._file, self._env, self._name)
+        return read_credentials(Path(path), source, self._name)
+
+    def _locked(self) -> anyio.Lock:
+        # Made on first use, inside the event loop whose tasks share it.
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
+
+    async def token(self) -> Secret:
+        """A token good for a call starting now, fetching one if there is none."""
+        if self._static:
+            return self._static
+        cached = self._cached
+        if cached is not None and self._clock() < cached.fresh_until:
+            return cached.value
+        seen = self._fetches
+        async with self._locked():
+            cached = self._cached
+            if cached is not None and self._clock() < cached.fresh_until:
+                return cached.value  # fetched while this call waited
+            if self._fetches != seen and self._failure is not None:
+                # It failed while this call waited: the same answer, not one more request.
+                raise copy.copy(self._failure)
+            try:
+                self._cached = await self._fetch()
+                self._failure = None
+            except RelayError as e:
+                self._failure = e
+                raise
+            finally:
+                self._fetches += 1
+            return self._cached.value
+
+    def invalidate(self, refused: Secret) -> None:
+        """Forget ``refused`` (Vertex answered 401 to it), unless a newer token replaced it."""
+        if self._cached is not None and self._cached.value == refused:
+            self._cached = None
+
+    async def _fetch(self) -> AccessToken:
+        credentials = await self.credentials()
+        assert credentials is not None  # a static token never gets here
+        if isinstance(credentials, ServiceAccount):
+            assertion = await anyio.to_thread.run_sync(
+                service_account_jwt.signed_assertion, credentials, int(self._wall())
+            )
+            form = {"grant_type": service_account_jwt.JWT_BEARER_GRANT, "assertion": assertion}
+        else:
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret.reveal(),
+                "refresh_token": credentials.refresh_token.reveal(),
+            }
+        started = self._clock()
+        try:
+            r = await self._http.post(
+                credentials.token_uri, content=urlencode(form).encode(), headers=_FORM
+            )
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=None)
+            if mapped is None:
+                raise
+            mapped.message = f"Google's token endpoint ({credentials.token_uri}): {mapped.message}"
+            raise mapped from e
+        if r.status_code >= 400:
+            raise token_error(r.status_code, r.content, credentials, self._name)
+        value, lifetime = _granted(r.content, credentials, self._name)
+        margin = min(REFRESH_MARGIN, lifetime / 2)
+        return AccessToken(Secret(value), started + lifetime - margin)
+
+
+def _granted(content: bytes, credentials: Credentials, name: str) -> tuple[str, float]:
+    """The token and its lifetime (seconds) from a token endpoint's 200."""
+    try:
+        data = json_decode.loads(content)
+        value = data["access_token"]
+        lifetime = float(data.get("expires_in") or DEFAULT_LIFETIME)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        value = None
+        lifetime = 0.0
+    if not isinstance(value, str) or not value or lifetime <= 0:
+        raise ProviderUnavailableError(
+            f"Google's token endpoint ({credentials.token_uri}) answered without an access "
+            f"token for {credentials.describe()}",
+            provider=name,
+        )
+    return value, lifetime
+
+
+def token_error(status: int, content: bytes, credentials: Credentials, name: str) -> RelayError:
+    """The typed error for a token endpoint's refusal: OAuth's ``error`` and
+    ``error_description`` and the fix, naming the credentials, never their secrets."""
+    code, description = _oauth_error(content)
+    said = ": ".join(x for x in (code, description) if x) or f"HTTP {status}"
+    kw: dict[str, Any] = {"provider": name, "status": status, "provider_message": said}
+    where = f"Google's token endpoint ({credentials.token_uri})"
+    if status == 429:
+        return RateLimitError(f"{where} is rate limiting token requests: {said}", **kw)
+    if status >= 500:
+        return ProviderUnavailableError(f"{where} failed: {said}", **kw)
+    if isinstance(credentials, AuthorizedUser):
+        hint = (
+            "run `gcloud auth application-default login` again: the refresh token has "
+            "expired or been revoked"
+            if code == "invalid_grant"
+            else "run `gcloud auth application-default login` again"
+        )
+    else:
+        key = f"key {credentials.private_key_id}" if credentials.private_key_id else "key"
+        hint = (
+            f"check that the {key} of {credentials.client_email} still exists and is enabled"
+            " (IAM > Service accounts > Keys), and that this machine's clock is right"
+        )
+    return AuthenticationError(f"{where} refused {credentials.describe()}: {said}", hint=hint, **kw)
+
+
+def _oauth_error(content: bytes) -> tuple[str | None, str | None]:
+    """``(error, error_description)`` of an OAuth error body (RFC 6749 5.2), if it is one."""
+    try:
+        data = json_decode.loads(content)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    code = data.get("error")
+    description = data.get("error_description")
+    if isinstance(code, dict):  # some Google endpoints answer google.rpc errors instead
+        return code.get("status"), code.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        description if isinstance(description, str) else None,
+    )

@@ -1,0 +1,359 @@
+"""Gemini on Google Cloud's Vertex AI: the ``vertex`` provider type.
+
+The request and answer bodies are the Gemini API's own (``generateContent``,
+``streamGenerateContent?alt=sse``, ``countTokens``), so everything but where
+a request goes and how it is authorised is :class:`~relaykit_gemini.GeminiProvider`'s.
+What differs:
+
+- the URL: a project and a location (:mod:`relaykit_gemini.vertex_urls`);
+- the credentials: an OAuth2 access token in ``Authorization: Bearer``, from a
+  service account's key file, a user's gcloud login, or a static token
+  (:mod:`relaykit_gemini.access_tokens`); a 401 refreshes it once and retries;
+  or, in express mode, an API key in ``x-goog-api-key`` and no project;
+- ``countTokens`` takes the request's fields at its top level (Vertex has no
+  ``generateContentRequest``), and ``embed`` goes to the Text Embeddings API's
+  ``:predict`` (:mod:`relaykit_gemini.vertex_embeddings`);
+- the model listing is Vertex's ``v1beta1/publishers/google/models`` (v1 has none).
+
+Prices are the Gemini API's: Vertex AI bills Gemini models at the same
+per-token list prices as the Gemini API's paid tier (cloud.google.com/vertex-ai/
+generative-ai/pricing against ai.google.dev/gemini-api/docs/pricing: 2.5 Flash
+USD 0.30 in and 2.50 out a million tokens, 2.5 Pro 1.25 and 10 up to 200k, on
+both), so :mod:`relaykit_gemini.prices` serves both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
+
+from relaykit import (
+    AuthenticationError,
+    ChatRequest,
+    ConfigError,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ModelInfo,
+    NotFoundError,
+    ProviderSettings,
+    ProviderUnavailableError,
+    RelayError,
+    Secret,
+    Usage,
+    json_decode,
+    json_encode,
+)
+from relaykit.embeddings import estimate_tokens
+
+from . import embeddings, vertex_embeddings, vertex_urls, wire
+from .access_tokens import AccessTokens
+from .google_credentials import AuthorizedUser, ServiceAccount
+from .prices import known_model
+from .provider import GeminiProvider
+
+if TYPE_CHECKING:
+    from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
+
+#: the ``countTokens`` fields Vertex takes besides ``contents`` (its CountTokensRequest)
+_COUNT_FIELDS = ("contents", "systemInstruction", "tools", "generationConfig")
+_LIST_PAGE_SIZE = 1000
+_PROJECT_ENV = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
+_LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
+
+
+class VertexProvider(GeminiProvider):
+    """Gemini through Vertex AI (``vertex/gemini-2.5-flash``).
+
+    Options (``[providers.vertex]``): ``project`` (else ``GOOGLE_CLOUD_PROJECT``,
+    else the credentials file's project), ``location`` (else
+    ``GOOGLE_CLOUD_LOCATION``, else ``global``, as google-genai does),
+    ``credentials_file`` (else ``GOOGLE_APPLICATION_CREDENTIALS``, else gcloud's
+    application default credentials), ``express`` (``api_key`` is then a Vertex
+    express mode API key, and there is no project), ``api_version`` (default
+    ``v1``), and the Gemini provider's ``include_thoughts`` and
+    ``thinking_budget``. ``api_key`` (or ``VERTEX_ACCESS_TOKEN``) is otherwise a
+    static access token, used as it is. ``base_url`` (or ``GOOGLE_VERTEX_BASE_URL``)
+    replaces the location's host: a proxy, a Private Service Connect endpoint.
+    """
+
+    type: ClassVar[str] = "vertex"
+    #: the host of ``global``; left as it is, the location picks the host
+    default_base_url: ClassVar[str] = vertex_urls.GLOBAL_HOST
+    api_key_env: ClassVar[str | None] = "VERTEX_ACCESS_TOKEN"
+    base_url_env: ClassVar[str | None] = "GOOGLE_VERTEX_BASE_URL"
+    requires_api_key: ClassVar[bool] = False
+    options: ClassVar[tuple[str, ...]] = (
+        "project",
+        "location",
+        "credentials_file",
+        "express",
+        "api_version",
+        "include_thoughts",
+        "thinking_budget",
+    )
+
+    def __init__(
+        self, settings: ProviderSettings, http: HttpClient, env: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(settings, http)
+        env = os.environ if env is None else env
+        name = settings.name
+        opts = settings.options
+        self._express = _option(opts, "express", bool, name) or False
+        location = _option(opts, "location", str, name) or env.get(_LOCATION_ENV)
+        self._location = vertex_urls.check_location(location or vertex_urls.DEFAULT_LOCATION, name)
+        project = _option(opts, "project", str, name)
+        if self._express and project:
+            raise ConfigError(
+                f"providers.{name} is in express mode, which has no project",
+                hint="leave project out, or express out to use the project's credentials",
+            )
+        if not self._express:
+            project = project or next((env[v] for v in _PROJECT_ENV if env.get(v)), None)
+        self._project = vertex_urls.check_project(project, name) if project else None
+        configured = settings.base_url != self.default_base_url
+        self._host = (
+            settings.base_url if configured or self._express else vertex_urls.host(self._location)
+        )
+        self._root = f"{self._host}/{_option(opts, 'api_version', str, name) or 'v1'}"
+        # The Gemini provider sent api_key as x-goog-api-key; here it is that only in express mode.
+        self._headers = {"content-type": "application/json", **settings.headers}
+        self._tokens: AccessTokens | None = None
+        if self._express:
+            if not settings.api_key:
+                raise ConfigError(
+                    f"providers.{name} is in express mode but has no API key",
+                    hint=f"set [providers.{name}] api_key, or api_key_env = 'GOOGLE_API_KEY'",
+                )
+            self._headers["x-goog-api-key"] = settings.api_key.reveal()
+        else:
+            self._tokens = AccessTokens(
+                http,
+                name=name,
+                static=settings.api_key,
+                credentials_file=_option(opts, "credentials_file", str, name),
+                env=env,
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self._name!r}, project={self._project!r}, "
+            f"location={self._location!r}, host={self._host!r}, express={self._express})"
+        )
+
+    # -- where, and with what ---------------------------------------------------
+
+    async def project(self) -> str | None:
+        """The project calls go to (``None`` in express mode), read from the
+        credentials file when neither config nor environment names one."""
+        if self._express or self._project:
+            return self._project
+        assert self._tokens is not None
+        credentials = await self._tokens.credentials()
+        found = credentials.project if credentials is not None else None
+        if not found:
+            raise ConfigError(
+                f"no Google Cloud project for provider {self._name!r}",
+                hint=f"set GOOGLE_CLOUD_PROJECT, or [providers.{self._name}] project = "
+                "'my-project'",
+            )
+        self._project = vertex_urls.check_project(found, self._name)
+        return self._project
+
+    async def _url(self, model: str, method: str) -> str:
+        return vertex_urls.model_url(
+            self._root,
+            model,
+            method,
+            project=await self.project(),
+            location=self._location,
+            name=self._name,
+        )
+
+    async def _authorized(self) -> tuple[dict[str, str], Secret | None]:
+        """The headers of a request, with a token, and the token (``None`` in express mode)."""
+        if self._tokens is None:
+            return self._headers, None
+        token = await self._tokens.token()
+        headers = {**self._headers, "authorization": f"Bearer {token.reveal()}"}
+        credentials = await self._tokens.credentials()
+        if isinstance(credentials, AuthorizedUser) and credentials.quota_project_id:
+            # As google-genai does: a user's calls are billed to their quota project.
+            headers["x-goog-user-project"] = credentials.quota_project_id
+        return headers, token
+
+    def _refresh_after(self, status: int, token: Secret | None) -> bool:
+        """Whether a 401 to ``token`` is worth one more try with a fresh token."""
+        if status != 401 or token is None or self._tokens is None:
+            return False
+        if not self._tokens.refreshable:
+            return False
+        self._tokens.invalidate(token)
+        return True
+
+    async def _post(self, url: str, body: bytes) -> HttpResponse:
+        headers, token = await self._authorized()
+        r = await self._http.post(url, content=body, headers=headers)
+        if self._refresh_after(r.status_code, token):
+            headers, _ = await self._authorized()
+            r = await self._http.post(url, content=body, headers=headers)
+        return r
+
+    def _open_stream(
+        self, url: str, body: bytes
+    ) -> AbstractAsyncContextManager[HttpStreamResponse]:
+        return self._stream_with_refresh(url, body)
+
+    @asynccontextmanager
+    async def _stream_with_refresh(self, url: str, body: bytes) -> AsyncIterator[Any]:
+        headers, token = await self._authorized()
+        async with self._http.stream("POST", url, content=body, headers=headers) as r:
+            if not self._refresh_after(r.status_code, token):
+                yield r
+                return
+            await r.aread()  # a 401 to an expired token: read, so the connection is reused
+        headers, _ = await self._authorized()
+        async with self._http.stream("POST", url, content=body, headers=headers) as r:
+            yield r
+
+    async def _get(self, url: str) -> HttpResponse:
+        headers, token = await self._authorized()
+        r = await self._http.get(url, headers=headers)
+        if self._refresh_after(r.status_code, token):
+            headers, _ = await self._authorized()
+            r = await self._http.get(url, headers=headers)
+        return r
+
+    # -- what differs on the wire -----------------------------------------------
+
+    def _count_tokens_body(self, request: ChatRequest) -> dict[str, Any]:
+        """Vertex's CountTokensRequest: the ``generateContent`` fields it has, at its top
+        level (``toolConfig``, ``safetySettings`` and ``cachedContent`` count no tokens
+        and are not fields of it)."""
+        body = wire.request_body(request, thinking_config=self._thinking_for(request))
+        return {k: v for k, v in body.items() if k in _COUNT_FIELDS}
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One vector per text, from the Text Embeddings API's ``:predict``.
+
+        Gemini embedding models take one text a request, the others 250
+        (:mod:`relaykit_gemini.vertex_embeddings`); the requests go one after
+        another. ``input_type`` becomes each instance's ``task_type``,
+        ``dimensions`` the ``outputDimensionality``; ``extra`` is merged into
+        the body. The input tokens are Vertex's ``token_count``\\ s.
+        """
+        url = await self._url(request.model, "predict")
+        found: list[tuple[float, ...]] = []
+        tokens = 0
+        for texts in embeddings.batches(
+            request.inputs, vertex_embeddings.batch_size(request.model)
+        ):
+            body = json_encode.dumps(vertex_embeddings.predict_body(request, texts))
+            r = await self._post(url, body)
+            if r.status_code >= 400:
+                raise self._error(r.status_code, r.headers, r.content, request.model)
+            try:
+                vectors, counted = vertex_embeddings.predictions(json_decode.loads(r.content))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                raise self._malformed("predict", "a PredictResponse", request.model) from e
+            if len(vectors) != len(texts):
+                raise ProviderUnavailableError(
+                    f"predict answered {len(vectors)} embeddings for {len(texts)} texts",
+                    provider=self._name,
+                    model=request.model,
+                )
+            found.extend(vectors)
+            tokens += counted or estimate_tokens(texts)
+        return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Google's Gemini models on Vertex (``GET v1beta1/publishers/google/models``,
+        every page), the embedding models left out."""
+        out: list[ModelInfo] = []
+        params: dict[str, Any] = {"pageSize": _LIST_PAGE_SIZE}
+        while True:
+            url = f"{self._host}/v1beta1/{vertex_urls.PUBLISHER}?{urlencode(params)}"
+            r = await self._get(url)
+            if r.status_code >= 400:
+                raise self._error(r.status_code, r.headers, r.content, None)
+            data = json_decode.loads(r.content)
+            for m in data.get("publisherModels") or ():
+                model_id = str(m.get("name", "")).rsplit("/", 1)[-1]
+                if not model_id.startswith("gemini-") or "embedding" in model_id:
+                    continue
+                window, price = known_model(model_id)
+                out.append(
+                    ModelInfo(
+                        id=model_id,
+                        provider=self._name,
+                        context_window=window,
+                        price=price,
+                        owned_by="google",
+                    )
+                )
+            token = data.get("nextPageToken")
+            if not token:
+                return out
+            params = {"pageSize": _LIST_PAGE_SIZE, "pageToken": token}
+
+    # -- errors -------------------------------------------------------------------
+
+    def _error(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str | None
+    ) -> RelayError:
+        """The Gemini provider's mapping, with the fixes that are Vertex's own."""
+        err = super()._error(status, headers, body, model)
+        text = body.decode("utf-8", "replace")
+        if isinstance(err, AuthenticationError):
+            err.hint = self._auth_hint(status, text)
+        elif isinstance(err, NotFoundError) and model:
+            err.hint = (
+                f"check the model id, and that location {self._location!r} serves {model} "
+                "(Google's model pages list each model's locations; 'global' serves most "
+                "Gemini models)"
+            )
+        return err
+
+    def _auth_hint(self, status: int, text: str) -> str:
+        project = self._project or "the project"
+        if self._express:
+            return f"check providers.{self._name}'s express mode API key"
+        if "SERVICE_DISABLED" in text or "has not been used in project" in text:
+            return (
+                f"enable the Vertex AI API in project {project}: `gcloud services enable "
+                f"aiplatform.googleapis.com --project {project}`"
+            )
+        assert self._tokens is not None
+        if status == 403:
+            return (
+                f"check the project id ({project}) and that {self._principal()} has the "
+                "Vertex AI User role (roles/aiplatform.user) on it"
+            )
+        if not self._tokens.refreshable:
+            return (
+                "the static access token (VERTEX_ACCESS_TOKEN or api_key) has expired or is "
+                "wrong: mint a new one with `gcloud auth print-access-token`"
+            )
+        credentials = self._tokens.loaded
+        what = credentials.describe() if credentials else "the credentials"
+        return f"Vertex AI refused a new access token from {what}: check those credentials"
+
+    def _principal(self) -> str:
+        credentials = self._tokens.loaded if self._tokens is not None else None
+        if isinstance(credentials, ServiceAccount):
+            return f"the service account {credentials.client_email}"
+        if isinstance(credentials, AuthorizedUser):
+            return "your gcloud account"
+        return "the token's account"
+
+
+def _option(opts: Mapping[str, Any], key: str, kind: type, name: str) -> Any:
+    """``opts[key]`` if it is a ``kind`` (or missing: ``None``), else a ConfigError."""
+    value = opts.get(key)
+    if value is None or (isinstance(value, kind) and (kind is not str or value)):
+        return value
+    what = "true or false" if kind is bool else "a non-empty string"
+    raise ConfigError(f"providers.{name}.{key} must be {what}")

@@ -1,0 +1,57 @@
+"""Embeddings on Vertex AI: the Text Embeddings API's ``:predict``.
+
+``{"instances": [{"content": TEXT, "task_type": ...}], "parameters":
+{"outputDimensionality": N}}`` answered by ``{"predictions": [{"embeddings":
+{"values": [...], "statistics": {"token_count": N, "truncated": false}}}]}``,
+one prediction per instance, in order (cloud.google.com/vertex-ai/generative-ai/
+docs/model-reference/text-embeddings-api). Google's Gemini embedding models
+take one instance a request ("gemini-embedding-001 supports one instance per
+request"), the others up to :data:`BATCH_LIMIT`; the requests go one after
+another, as the Gemini API's batches do. Vertex's own default truncates a text
+over the model's 2048 tokens; ``extra={"parameters": {"autoTruncate": False}}``
+makes it an error instead. ``extra`` is merged into the body one level deep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from relaykit import EmbeddingRequest
+
+from .embeddings import TASK_TYPES
+from .wire import merge_extra
+
+#: the most instances a ``:predict`` call takes (the Text Embeddings API's limit)
+BATCH_LIMIT = 250
+
+
+def batch_size(model: str) -> int:
+    """How many texts one ``:predict`` call to ``model`` may carry."""
+    return 1 if model.startswith("gemini-embedding") else BATCH_LIMIT
+
+
+def predict_body(request: EmbeddingRequest, texts: Sequence[str]) -> dict[str, Any]:
+    """The JSON body of ``:predict`` for ``texts`` of ``request``."""
+    instance: dict[str, Any] = {}
+    if request.input_type is not None:
+        instance["task_type"] = TASK_TYPES[request.input_type]
+    body: dict[str, Any] = {"instances": [{"content": text, **instance} for text in texts]}
+    if request.dimensions is not None:
+        body["parameters"] = {"outputDimensionality": request.dimensions}
+    if request.extra:
+        merge_extra(body, request.extra)
+    return body
+
+
+def predictions(data: Mapping[str, Any]) -> tuple[list[tuple[float, ...]], int]:
+    """The vectors of a ``:predict`` answer, in order, and the tokens it counted."""
+    vectors: list[tuple[float, ...]] = []
+    tokens = 0
+    for prediction in data["predictions"]:
+        embedding = prediction["embeddings"]
+        vectors.append(tuple(map(float, embedding["values"])))
+        statistics = embedding.get("statistics") or {}
+        # Google's JSON gives the count as a number that may be a float (7.0).
+        tokens += int(float(statistics.get("token_count") or 0))
+    return vectors, tokens
