@@ -90,3 +90,10 @@ def test_any_split_gives_the_same_events(
 def test_every_byte_boundary(body: bytes) -> None:
     whole = decode(body)
     assert decode(*[body[i : i + 1] for i in range(len(body))]) == whole
+
+
+def test_an_empty_chunk_between_a_cr_and_its_lf_keeps_them_one_line_end() -> None:
+    # Found by the split test above: a transport may hand over an empty chunk.
+    body = b"data: a\r\ndata: b\r\n\r\n"
+    assert decode(b"data: a\r", b"", b"\ndata: b\r\n\r\n") == decode(body)
+    assert [e.data for e in decode(body)] == ["a\nb"]

@@ -43,11 +43,14 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode ``chunk``; return the events it completes (often none or one)."""
-        if self._skip_lf and chunk[:1] == b"\n":
-            chunk = chunk[1:]
-        self._skip_lf = False
         if not chunk:
-            return []
+            return []  # an empty chunk between a CR and its LF leaves them a pair
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
         buf = self._buf + chunk if self._buf else chunk
         # bytes.splitlines() ends lines at CR, LF and CRLF, as the rules say; whether
         # the last line is complete shows in the last byte of the buffer.
