@@ -79,7 +79,14 @@ def test_toml_examples_are_valid_configuration(
         config = attrs.evolve(config, http=attrs.evolve(config.http, ca_file=str(ca_file)))
     # Plugins validate their own tables when a client is built: providers' options,
     # redactors' settings. (Exporters are left out: they would open ports.)
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CO_API_KEY", "GROQ_API_KEY"):
+    keys = (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "CO_API_KEY",
+        "GROQ_API_KEY",
+        "AZURE_OPENAI_API_KEY",
+    )
+    for var in keys:
         monkeypatch.setenv(var, "sk-docs-0123456789abcdef")
     client = relaykit.Client(
         attrs.evolve(config, exporters={}, storage=attrs.evolve(config.storage, backend="none"))
