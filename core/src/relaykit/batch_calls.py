@@ -53,8 +53,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _WHO_BATCHES = (
-    "submit batches to a provider with a batch API: openai (and the OpenAI-compatible groq),"
-    " anthropic, gemini"
+    "submit batches to a provider whose batch API relaykit speaks: openai (and the"
+    " OpenAI-compatible groq) or anthropic. Bedrock's batch inference"
+    " (CreateModelInvocationJob) reads its input from and writes its output to S3 buckets,"
+    " which relaykit does not manage; Gemini's batch mode is not in relaykit yet"
 )
 #: parameters a single chat takes that mean nothing for a batch item
 _NOT_FOR_ITEMS = {

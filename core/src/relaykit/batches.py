@@ -15,7 +15,8 @@ job states); :attr:`Batch.vendor_status` keeps the vendor's own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -169,11 +170,28 @@ def not_run(
     return RelayError(message, provider=provider, model=model, hint=hint)
 
 
+async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The non-empty lines of a JSONL body as its ``chunks`` arrive, joined across
+    chunk boundaries: a plugin's ``batch_results`` reads a result file this way, never
+    all of it at once. Closes ``chunks`` when done (or left)."""
+    pending = b""
+    async with aclosing(chunks) as stream:  # type: ignore[type-var]
+        async for chunk in stream:
+            pending += chunk
+            *whole, pending = pending.split(b"\n")
+            for line in whole:
+                if line.strip():
+                    yield line
+    if pending.strip():
+        yield pending
+
+
 __all__ = [
     "FINAL_STATUSES",
     "Batch",
     "BatchItem",
     "BatchResult",
     "BatchStatus",
+    "jsonl_lines",
     "not_run",
 ]

@@ -38,7 +38,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import not_run
+from relaykit.batches import jsonl_lines, not_run
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
@@ -140,7 +140,7 @@ class BatchApi:
                     raise error_from_http(
                         r.status_code, r.headers, r.content, provider=self._name, model=batch.model
                     )
-                async with aclosing(_lines(r.aiter_bytes())) as lines:
+                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
                     async for line in lines:
                         yield self._result(json_decode.loads(line), batch.model)
 
@@ -253,17 +253,3 @@ def _answer(body: Mapping[str, Any]) -> ChatResponse:
 
 def _seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and value else None
-
-
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The non-empty lines of a JSONL body, as its chunks arrive (never all of it at once)."""
-    pending = b""
-    async with aclosing(chunks) as stream:  # type: ignore[type-var]
-        async for chunk in stream:
-            pending += chunk
-            *whole, pending = pending.split(b"\n")
-            for line in whole:
-                if line.strip():
-                    yield line
-    if pending.strip():
-        yield pending
