@@ -20,6 +20,9 @@ with a speech or transcription model also streams it once, its chunks (or deltas
 joined to the whole answer. Moderation: the moderation suite runs with OpenAI
 (omni-moderation-latest); OpenAI on the Responses API moderates once
 (text-moderation-latest); the presets have none (the contract checks the refusal).
+Batches: the batch suite runs with OpenAI (Chat Completions lines); OpenAI on the
+Responses API and the Groq-style preset run one batch each; vLLM and Together have
+none (the contract checks the refusal).
 """
 
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from collections.abc import Iterator
 import pytest
 
 from relaykit.testing import (
+    BatchContract,
     EmbeddingContract,
     Harness,
     ImageContract,
@@ -51,6 +55,7 @@ class TestOpenAI(
     ImageEditContract,
     SpeechContract,
     ModerationContract,
+    BatchContract,
 ):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -67,6 +72,7 @@ class TestOpenAI(
                 image_edit_mask=True,
                 speech_model="openai/gpt-4o-mini-tts",
                 moderation_model="openai/omni-moderation-latest",
+                batch_model="openai/gpt-4o-mini",
             )
 
 
@@ -87,6 +93,7 @@ class TestCompatiblePreset(ProviderContract):
                 reasoning_model="mygroq/openai/gpt-oss-20b",
                 transcription_model="mygroq/whisper-large-v3-turbo",
                 speech_model="mygroq/playai-tts",
+                batch_model="mygroq/llama-3.3-70b-versatile",
             )
 
 
@@ -131,6 +138,7 @@ class TestOpenAIResponses(ProviderContract):
                 image_edit_mask=True,
                 speech_model="openai/tts-1",
                 moderation_model="openai/text-moderation-latest",
+                batch_model="openai/o4-mini",  # a batch to /v1/responses
             )
 
 

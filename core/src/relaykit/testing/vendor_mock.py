@@ -31,6 +31,9 @@ class VendorMock:
         #: faults for the batch endpoints (create, describe, cancel, results); the
         #: items of a batch take their replies from ``script``, as single calls do
         self.batch_script = Script()
+        #: whether batches stay in progress (a cancel then finds one running), in
+        #: mocks that serve a batch API
+        self.hold_batches = False
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self.server = LoopbackServer(self.handle, tls=tls)
