@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -121,7 +121,7 @@ async def cancel_batch(client: Client, batch_id: str) -> Batch:
     return await _by_id(client, batch_id, "cancel_batch")
 
 
-async def batch_results(client: Client, batch_id: str) -> AsyncIterator[BatchResult]:
+async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchResult, None]:
     """The results of the ended batch ``batch_id``, as the vendor serves them (in no
     particular order: match them by ``custom_id``), each answer priced and recorded."""
     batch = await get_batch(client, batch_id)

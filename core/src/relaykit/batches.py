@@ -15,7 +15,7 @@ job states); :attr:`Batch.vendor_status` keeps the vendor's own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -88,7 +88,7 @@ class BatchItem:
                     f"items[{index}].params must be a dict", param=f"items[{index}].params"
                 )
             fields.update(params)
-        return cls(custom_id, messages, fields)  # type: ignore[arg-type]  # checked by the client
+        return cls(custom_id, messages, fields)  # custom_id checked by the client
 
 
 @attrs.frozen(kw_only=True)
@@ -170,7 +170,7 @@ def not_run(
     return RelayError(message, provider=provider, model=model, hint=hint)
 
 
-async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """The non-empty lines of a JSONL body as its ``chunks`` arrive, joined across
     chunk boundaries: a plugin's ``batch_results`` reads a result file this way, never
     all of it at once. Closes ``chunks`` when done (or left)."""

@@ -12,7 +12,7 @@ import fnmatch
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from math import inf
@@ -790,7 +790,7 @@ class Client:
 
         return await cancel_batch(self, batch_id)
 
-    def batch_results(self, batch_id: str) -> AsyncIterator[BatchResult]:
+    def batch_results(self, batch_id: str) -> AsyncGenerator[BatchResult, None]:
         """The results of the batch ``batch_id`` once it is done: ``async for result in
         client.batch_results(id)``, one :class:`relaykit.BatchResult` per item, read
         line by line as the vendor serves them (in no set order: match them by

@@ -234,7 +234,7 @@ class SyncClient:
                 except StopAsyncIteration:
                     return
         finally:
-            portal.call(results.aclose)  # type: ignore[attr-defined]
+            portal.call(results.aclose)
 
     def stream_speech(
         self, model: str, text: str, **params: Any

@@ -72,7 +72,7 @@ def read_requests(file: TextIO, name: str) -> list[dict[str, Any]]:
             continue
         try:
             item = json.loads(line)
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             raise InvalidRequestError(
                 f"{name} line {number} is not JSON ({e.msg})",
                 param="FILE",
@@ -164,7 +164,7 @@ def _results(args: argparse.Namespace) -> int:
                 async for result in results:
                     write((_result_json(result) if args.json else result_line(result)) + "\n")
             finally:
-                await results.aclose()  # type: ignore[attr-defined]
+                await results.aclose()
 
     context.run(read)
     return 0

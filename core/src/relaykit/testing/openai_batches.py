@@ -244,26 +244,26 @@ def _read_lines(data: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list[
             line, problem = None, ("invalid_json_line", "This line is not parseable as valid JSON.")
         if problem is None and not isinstance(line, dict):
             problem = ("invalid_request", "Each line must be a JSON object.")
-        if problem is None and not line.get("custom_id"):  # type: ignore[union-attr]
+        if problem is None and not line.get("custom_id"):
             problem = ("missing_required_parameter", "Missing required parameter: 'custom_id'.")
-        if problem is None and line["custom_id"] in seen:  # type: ignore[index]
+        if problem is None and line["custom_id"] in seen:
             problem = ("duplicate_custom_id", "The custom_id for this request is a duplicate.")
-        if problem is None and line.get("method") != "POST":  # type: ignore[union-attr]
+        if problem is None and line.get("method") != "POST":
             problem = ("invalid_method", "The method must be 'POST'.")
-        if problem is None and line.get("url") != endpoint:  # type: ignore[union-attr]
+        if problem is None and line.get("url") != endpoint:
             problem = (
                 "mismatched_endpoint",
                 f"The URL provided for this request does not match the batch endpoint {endpoint}.",
             )
-        if problem is None and not isinstance(line.get("body"), dict):  # type: ignore[union-attr]
+        if problem is None and not isinstance(line.get("body"), dict):
             problem = ("missing_required_parameter", "Missing required parameter: 'body'.")
         if problem is not None:
             errors.append(
                 {"code": problem[0], "message": problem[1], "param": None, "line": number}
             )
             continue
-        seen.add(line["custom_id"])  # type: ignore[index]
-        lines.append(line)  # type: ignore[arg-type]
+        seen.add(line["custom_id"])
+        lines.append(line)
     if not lines and not errors:
         errors.append({"code": "empty_file", "message": "The input file is empty.", "line": None})
     return lines, errors

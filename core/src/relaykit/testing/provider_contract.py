@@ -1508,7 +1508,7 @@ class BatchContract:
     ) -> None:
         harness.mock.script.reply("alpha")
         harness.mock.script.fail(400, "this item is malformed")
-        items = [
+        items: list[Any] = [
             relaykit.BatchItem("item-1", "first question", {"temperature": 0}),
             {"custom_id": "item-2", "prompt": "second question"},
         ]

@@ -149,8 +149,9 @@ class MessageBatches:
             reason: Any = "cancelled" if kind == "canceled" else "expired"
             return BatchResult(custom_id, error=not_run(reason, provider=self._name, model=model))
         body = result.get("error") or {}
-        inner = body.get("error") if isinstance(body.get("error"), Mapping) else body
-        status = _ERROR_STATUS.get(str(inner.get("type")), 500)
+        inner = body.get("error")
+        kind = (inner if isinstance(inner, Mapping) else body).get("type")
+        status = _ERROR_STATUS.get(str(kind), 500)
         error = error_from_http(
             status, {}, json_encode.dumps(body), provider=self._name, model=model
         )
