@@ -131,7 +131,7 @@ async def test_providers_without_batches_and_ids_of_no_form_are_refused_unsent()
 
 async def test_a_batch_share_in_config_prices_overrides_the_plugins() -> None:
     fake = FakePlugin()
-    config = {**CONFIG, "prices": {"fake/m": {"input": 1, "output": 2, "batch": 0.25}}}
+    config = {**CONFIG, "prices": {"fake/m": {"input": 1, "output": 2, "batch_share": 0.25}}}
     fake.script.reply("x", input_tokens=1000, output_tokens=0)
     async with relaykit.Client(config, plugins=[fake]) as client:
         batch = await client.submit_batch("fake/m", items("a"))
@@ -139,7 +139,7 @@ async def test_a_batch_share_in_config_prices_overrides_the_plugins() -> None:
         (result,) = [r async for r in client.batch_results(batch.id)]
     assert result.response is not None and result.response.cost == Decimal("0.00025")
     with pytest.raises(ConfigError, match="from 0 to 1"):
-        relaykit.load_config({"prices": {"fake/m": {"input": 1, "output": 2, "batch": 2}}})
+        relaykit.load_config({"prices": {"fake/m": {"input": 1, "output": 2, "batch_share": 2}}})
 
 
 def test_the_blocking_client_submits_and_iterates_the_results() -> None:

@@ -338,12 +338,12 @@ def _priced(client: Client, batch: Batch, result: BatchResult) -> BatchResult:
 
 def batch_cost(price: ModelPrice | None, response: ChatResponse) -> Any:
     """What ``response`` cost as a batch item: its usage at ``price``, times the share of
-    the standard price a batch pays (:attr:`~relaykit.ModelPrice.batch`; the whole
+    the standard price a batch pays (:attr:`~relaykit.ModelPrice.batch_share`; the whole
     price when the price does not say). ``None`` without a price."""
     if price is None:
         return None
     cost = price.cost(response.usage)
-    return cost if price.batch is None else cost * price.batch
+    return cost if price.batch_share is None else cost * price.batch_share
 
 
 _SPACE = re.compile(r"\s+")

@@ -795,7 +795,7 @@ class Client:
         client.batch_results(id)``, one :class:`relaykit.BatchResult` per item, read
         line by line as the vendor serves them (in no set order: match them by
         ``custom_id``). Each answer is priced at the batch rate
-        (:attr:`relaykit.ModelPrice.batch`) and recorded as a call of operation
+        (:attr:`relaykit.ModelPrice.batch_share`) and recorded as a call of operation
         ``"batch"`` (reading twice records each item once); each failed item
         carries its typed error. A batch not done yet is refused with an
         :class:`relaykit.InvalidRequestError` naming its status.

@@ -619,7 +619,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "image_prices",
         "per_character",
         "image_input",
-        "batch",
+        "batch_share",
     )
     for key in value:
         if key not in valid:
@@ -659,16 +659,16 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         by_kind,
         amounts.get("per_character"),
         amounts.get("image_input"),
-        _batch_share(name, amounts.get("batch")),
+        _batch_share(name, amounts.get("batch_share")),
     )
 
 
 def _batch_share(name: str, share: Decimal | None) -> Decimal | None:
-    """``batch = 0.5``: the share of the price a batch item pays, from 0 to 1."""
+    """``batch_share = 0.5``: the share of the price a batch item pays, from 0 to 1."""
     if share is not None and not Decimal(0) <= share <= Decimal(1):
         raise ConfigError(
-            f"prices.{name!r}: batch is {share}, the share of the price a batch item pays",
-            hint="give a number from 0 to 1: batch = 0.5 for half price",
+            f"prices.{name!r}: batch_share is {share}, the share of the price a batch item pays",
+            hint="give a number from 0 to 1: batch_share = 0.5 for half price",
         )
     return share
 

@@ -97,7 +97,7 @@ class ModelPrice:
     ``per_character`` is USD per character of text spoken (OpenAI's tts-1:
     USD 15 a million); a price with it bills the characters it is given.
 
-    ``batch`` is the share of this price a batch item pays
+    ``batch_share`` is the share of this price a batch item pays
     (:meth:`relaykit.Client.submit_batch`): ``Decimal("0.5")`` for the half
     price OpenAI, Anthropic and Gemini charge for batches; unset, a batch
     item costs what a single call does.
@@ -124,7 +124,7 @@ class ModelPrice:
     image_prices: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
     per_character: Decimal | None = None
     image_input: Decimal | None = None
-    batch: Decimal | None = None
+    batch_share: Decimal | None = None
 
     def image_price(self, quality: str | None = None, size: str | None = None) -> Decimal | None:
         """USD for one image of ``quality`` and ``size`` (``None``: the model's default),

@@ -68,7 +68,7 @@ class FakeProvider:
     base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ()
-    PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"), batch=Decimal("0.5"))
+    PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"), batch_share=Decimal("0.5"))
     #: a ``rerank-*`` model's: USD 2 per thousand searches of up to 100 documents
     RERANK_PRICE: ClassVar[ModelPrice] = ModelPrice(
         Decimal(0), Decimal(0), per_search=Decimal("0.002")

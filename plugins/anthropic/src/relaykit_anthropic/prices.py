@@ -35,7 +35,7 @@ def _m(window: int, max_out: int, inp: str, out: str, cached: str, written: str)
         Decimal(cached),
         Decimal(written),
         Decimal(inp) * 2,
-        batch=Decimal("0.5"),
+        batch_share=Decimal("0.5"),
     )
     return KnownModel(window, max_out, price)
 

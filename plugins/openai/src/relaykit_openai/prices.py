@@ -20,7 +20,7 @@ BATCH_SHARE = Decimal("0.5")
 
 def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
     return ModelPrice(
-        Decimal(inp), Decimal(out), Decimal(cached) if cached else None, batch=BATCH_SHARE
+        Decimal(inp), Decimal(out), Decimal(cached) if cached else None, batch_share=BATCH_SHARE
     )
 
 
