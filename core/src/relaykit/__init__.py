@@ -51,6 +51,9 @@ _EXPORTS = {
     "ModerationRequest": "moderation",
     "ModerationResponse": "moderation",
     "ModerationResult": "moderation",
+    "Batch": "batches",
+    "BatchItem": "batches",
+    "BatchResult": "batches",
     "SpeechStream": "speech_stream",
     "TranscriptionStream": "transcription_stream",
     "StreamStart": "events",
@@ -92,6 +95,9 @@ _EXPORTS = {
 __all__ = [
     "AudioFile",
     "AuthenticationError",
+    "Batch",
+    "BatchItem",
+    "BatchResult",
     "CachePoint",
     "CallRecord",
     "ChatRequest",
@@ -184,6 +190,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from ._hookimpl import hookimpl
     from .audio import AudioFile
+    from .batches import Batch, BatchItem, BatchResult
     from .client import Client
     from .config import Config, load_config
     from .embeddings import EmbeddingRequest, EmbeddingResponse

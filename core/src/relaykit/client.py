@@ -12,7 +12,7 @@ import fnmatch
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from math import inf
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from .audio import AudioFile
+    from .batches import Batch, BatchItem, BatchResult
     from .embedding_cache import EmbeddingCache
     from .hedging import _Race
     from .image_generation import ImageResponse
@@ -750,6 +751,58 @@ class Client:
         from .moderation_call import moderate
 
         return await moderate(self, model, input, dict(params))
+
+    async def submit_batch(
+        self, model: str, items: Iterable[BatchItem | Mapping[str, Any]], **params: Any
+    ) -> Batch:
+        """Submit ``items`` (each a :class:`relaykit.BatchItem`: a ``custom_id``, the
+        messages and parameters a chat takes) to ``model`` as one batch: answered
+        within 24 hours, at the vendor's batch price (half, at OpenAI, Anthropic and
+        Gemini). Returns the :class:`relaykit.Batch`, whose ``id``
+        (``"openai/batch_abc"``) finds it again, from any process.
+
+        ``params`` are every item's defaults (an item's own win); ``timeout``
+        bounds the submission. Each item is validated as :meth:`chat` validates a
+        call (the same typed errors, naming the item), the custom ids unique; the
+        provider refuses unsent what its vendor would (an id it does not take,
+        too many items, too many bytes). ``model`` is one deployment, or an alias
+        of one: a route that falls back or balances is refused, since a batch
+        cannot fall back. Not retried, rate limited or held against a budget (the
+        vendors count batches apart; the spend is recorded when the results are
+        read). A provider without a batch API is refused unsent.
+        """
+        from .batch_calls import submit_batch
+
+        return await submit_batch(self, model, items, dict(params))
+
+    async def batch(self, batch_id: str) -> Batch:
+        """The batch ``batch_id`` (a :attr:`relaykit.Batch.id`) as its vendor describes
+        it now: its status, counts and times. Poll it until ``batch.done``."""
+        from .batch_calls import get_batch
+
+        return await get_batch(self, batch_id)
+
+    async def cancel_batch(self, batch_id: str) -> Batch:
+        """Ask the vendor to cancel the batch ``batch_id``; the batch as it then stands
+        (``cancelling``, until the vendor says ``cancelled``). Items answered before
+        the cancel keep their answers (and are billed)."""
+        from .batch_calls import cancel_batch
+
+        return await cancel_batch(self, batch_id)
+
+    def batch_results(self, batch_id: str) -> AsyncGenerator[BatchResult, None]:
+        """The results of the batch ``batch_id`` once it is done: ``async for result in
+        client.batch_results(id)``, one :class:`relaykit.BatchResult` per item, read
+        line by line as the vendor serves them (in no set order: match them by
+        ``custom_id``). Each answer is priced at the batch rate
+        (:attr:`relaykit.ModelPrice.batch_share`) and recorded as a call of operation
+        ``"batch"`` (reading twice records each item once); each failed item
+        carries its typed error. A batch not done yet is refused with an
+        :class:`relaykit.InvalidRequestError` naming its status.
+        """
+        from .batch_calls import batch_results
+
+        return batch_results(self, batch_id)
 
     def stream_speech(self, model: str, text: str, **params: Any) -> SpeechStream:
         """Stream the speech of ``text``: ``async with client.stream_speech(...) as audio:

@@ -619,6 +619,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "image_prices",
         "per_character",
         "image_input",
+        "batch_share",
     )
     for key in value:
         if key not in valid:
@@ -658,7 +659,18 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         by_kind,
         amounts.get("per_character"),
         amounts.get("image_input"),
+        _batch_share(name, amounts.get("batch_share")),
     )
+
+
+def _batch_share(name: str, share: Decimal | None) -> Decimal | None:
+    """``batch_share = 0.5``: the share of the price a batch item pays, from 0 to 1."""
+    if share is not None and not Decimal(0) <= share <= Decimal(1):
+        raise ConfigError(
+            f"prices.{name!r}: batch_share is {share}, the share of the price a batch item pays",
+            hint="give a number from 0 to 1: batch_share = 0.5 for half price",
+        )
+    return share
 
 
 def _image_prices(value: Any) -> dict[str, Decimal]:

@@ -126,6 +126,17 @@ class Provider(Protocol):
       calls ``transcribe`` instead for a provider without it, its transcript one
       delta).
 
+    - batches, four methods together: ``async submit_batch(requests:
+      Sequence[tuple[str, ChatRequest]]) -> Batch`` (custom ids and requests, all
+      to one model; refuse unsent what the vendor would), ``async
+      get_batch(vendor_id) -> Batch``, ``async cancel_batch(vendor_id) -> Batch``
+      (each :class:`~relaykit.Batch` with the vendor's own id, which the client
+      qualifies), and ``batch_results(batch: Batch) -> AsyncIterator[BatchResult]``,
+      an ended batch's results read line by line
+      (:func:`relaykit.batches.jsonl_lines`), answers unpriced, errors typed
+      (:meth:`relaykit.Client.submit_batch` and its siblings refuse a provider
+      without them).
+
     Both streaming capabilities are async generators holding the HTTP response
     open with ``async with``, as :meth:`stream` is: the core ``aclose()``\\ s
     them, and retries or falls back only before the first chunk or delta.

@@ -97,6 +97,11 @@ class ModelPrice:
     ``per_character`` is USD per character of text spoken (OpenAI's tts-1:
     USD 15 a million); a price with it bills the characters it is given.
 
+    ``batch_share`` is the share of this price a batch item pays
+    (:meth:`relaykit.Client.submit_batch`): ``Decimal("0.5")`` for the half
+    price OpenAI, Anthropic and Gemini charge for batches; unset, a batch
+    item costs what a single call does.
+
     ``per_image`` is USD per generated image (OpenAI's DALL-E, most FLUX
     hosts); ``image_prices`` the prices of images whose price depends on their
     quality or size, keyed ``"QUALITY/SIZE"`` (``"hd/1024x1792"``), ``"SIZE"``
@@ -119,6 +124,7 @@ class ModelPrice:
     image_prices: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
     per_character: Decimal | None = None
     image_input: Decimal | None = None
+    batch_share: Decimal | None = None
 
     def image_price(self, quality: str | None = None, size: str | None = None) -> Decimal | None:
         """USD for one image of ``quality`` and ``size`` (``None``: the model's default),

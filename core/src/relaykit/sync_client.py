@@ -29,6 +29,7 @@ from .transcription import TranscriptionResponse
 
 if TYPE_CHECKING:
     from .audio import AudioFile
+    from .batches import Batch, BatchItem, BatchResult
     from .call_stream import CallStream
 
 Piece = TypeVar("Piece")
@@ -203,6 +204,37 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.moderate`."""
         portal, client = self._ready()
         return portal.call(lambda: client.moderate(model, input, **params))
+
+    def submit_batch(
+        self, model: str, items: Iterable[BatchItem | Mapping[str, Any]], **params: Any
+    ) -> Batch:
+        """Blocking :meth:`relaykit.Client.submit_batch`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.submit_batch(model, items, **params))
+
+    def batch(self, batch_id: str) -> Batch:
+        """Blocking :meth:`relaykit.Client.batch`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.batch(batch_id))
+
+    def cancel_batch(self, batch_id: str) -> Batch:
+        """Blocking :meth:`relaykit.Client.cancel_batch`."""
+        portal, client = self._ready()
+        return portal.call(lambda: client.cancel_batch(batch_id))
+
+    def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
+        """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
+        client.batch_results(id)``, each read from the vendor as the loop asks."""
+        portal, client = self._ready()
+        results = client.batch_results(batch_id)
+        try:
+            while True:
+                try:
+                    yield portal.call(results.__anext__)
+                except StopAsyncIteration:
+                    return
+        finally:
+            portal.call(results.aclose)
 
     def stream_speech(
         self, model: str, text: str, **params: Any

@@ -101,6 +101,7 @@ class TestOpenAIOverAiohttp(
                 image_edit_mask=True,
                 speech_model="openai/tts-1",  # raw audio bytes back, streamed as they come
                 moderation_model="openai/omni-moderation-latest",
+                batch_model="openai/gpt-4o-mini",  # result files read line by line
                 plugins=(relaykit_aiohttp.plugin,),
             )
 
@@ -125,6 +126,7 @@ class TestOpenAIOverHttpx(
                 image_edit_mask=True,
                 speech_model="openai/tts-1",  # raw audio bytes back, streamed as they come
                 moderation_model="openai/omni-moderation-latest",
+                batch_model="openai/gpt-4o-mini",  # result files read line by line
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},
             )
@@ -141,6 +143,7 @@ class TestAnthropicOverAiohttp(TransportChecks):
                 model="anthropic/claude-haiku-4-5",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
+                batch_model="anthropic/claude-haiku-4-5",
                 # adaptive thinking with an effort; Haiku 4.5 (the httpx class) takes a budget
                 reasoning_model="anthropic/claude-opus-4-7",
                 statuses=ANTHROPIC_STATUSES,
@@ -159,6 +162,7 @@ class TestAnthropicOverHttpx(TransportChecks):
                 model="anthropic/claude-haiku-4-5",
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": ANTHROPIC_KEY}},
                 supports_reasoning_tokens=False,
+                batch_model="anthropic/claude-haiku-4-5",
                 statuses=ANTHROPIC_STATUSES,
                 plugins=(relaykit_aiohttp.plugin,),
                 http={"transport": "httpx"},

@@ -11,13 +11,13 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import Harness, ProviderContract
+from relaykit.testing import BatchContract, Harness, ProviderContract
 from relaykit_anthropic.testing import AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 
 
-class TestAnthropic(ProviderContract):
+class TestAnthropic(ProviderContract, BatchContract):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         with AnthropicMock(api_key=KEY) as mock:
@@ -28,6 +28,7 @@ class TestAnthropic(ProviderContract):
                 providers={"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
                 # Thinking streams apart from text, but its tokens are not counted apart.
                 supports_reasoning_tokens=False,
+                batch_model="anthropic/claude-haiku-4-5",
                 statuses={
                     400: InvalidRequestError,
                     401: AuthenticationError,

@@ -22,6 +22,9 @@ joined to the whole answer. Moderation: the moderation suite runs with OpenAI
 (text-moderation-latest); the presets have none (the contract checks the refusal).
 Azure OpenAI runs the provider contract once, on the v1 API, each capability it
 serves once (its own tests, test_azure.py, cover the rest of its wire format).
+Batches: the batch suite runs with OpenAI (Chat Completions lines); OpenAI on the
+Responses API and the Groq-style preset run one batch each; vLLM and Together have
+none (the contract checks the refusal).
 """
 
 from collections.abc import Iterator
@@ -29,6 +32,7 @@ from collections.abc import Iterator
 import pytest
 
 from relaykit.testing import (
+    BatchContract,
     EmbeddingContract,
     Harness,
     ImageContract,
@@ -56,6 +60,7 @@ class TestOpenAI(
     ImageEditContract,
     SpeechContract,
     ModerationContract,
+    BatchContract,
 ):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -72,6 +77,7 @@ class TestOpenAI(
                 image_edit_mask=True,
                 speech_model="openai/gpt-4o-mini-tts",
                 moderation_model="openai/omni-moderation-latest",
+                batch_model="openai/gpt-4o-mini",
             )
 
 
@@ -92,6 +98,7 @@ class TestCompatiblePreset(ProviderContract):
                 reasoning_model="mygroq/openai/gpt-oss-20b",
                 transcription_model="mygroq/whisper-large-v3-turbo",
                 speech_model="mygroq/playai-tts",
+                batch_model="mygroq/llama-3.3-70b-versatile",
             )
 
 
@@ -136,6 +143,7 @@ class TestOpenAIResponses(ProviderContract):
                 image_edit_mask=True,
                 speech_model="openai/tts-1",
                 moderation_model="openai/text-moderation-latest",
+                batch_model="openai/o4-mini",  # a batch to /v1/responses
             )
 
 

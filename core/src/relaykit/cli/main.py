@@ -33,6 +33,7 @@ BUILTIN_COMMANDS = (
     "image",
     "speak",
     "moderate",
+    "batch",
     "models",
     "plugins",
     "demo",

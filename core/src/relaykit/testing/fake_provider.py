@@ -19,6 +19,7 @@ import anyio
 import attrs
 
 from .._hookimpl import hookimpl
+from ..batches import Batch, BatchResult
 from ..embeddings import EmbeddingRequest, EmbeddingResponse
 from ..errors import StreamError, error_for_status
 from ..events import (
@@ -47,6 +48,7 @@ from ..speech import SpeechRequest, SpeechResponse, media_type_of
 from ..transcription import TranscriptionRequest, TranscriptionResponse
 from .audio_samples import mock_seconds, mock_transcript
 from .embedding_vectors import mock_embedding_tokens, mock_vector
+from .fake_batches import FakeBatches
 from .image_samples import mock_image
 from .moderation_scores import mock_flagged, mock_moderation
 from .rerank_scores import mock_ranking
@@ -66,7 +68,7 @@ class FakeProvider:
     base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ()
-    PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"))
+    PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"), batch_share=Decimal("0.5"))
     #: a ``rerank-*`` model's: USD 2 per thousand searches of up to 100 documents
     RERANK_PRICE: ClassVar[ModelPrice] = ModelPrice(
         Decimal(0), Decimal(0), per_search=Decimal("0.002")
@@ -119,6 +121,8 @@ class FakeProvider:
         self.speeches: list[SpeechRequest] = []
         self.moderations: list[ModerationRequest] = []
         self.context_window = context_window
+        #: the plugin's batches (the factory shares them between instances)
+        self.batch_store = FakeBatches()
 
     def _reply(self, request: ChatRequest) -> Reply:
         self.calls.append(request)
@@ -481,6 +485,24 @@ class FakeProvider:
             )
         ]
 
+    # -- batches (see fake_batches.py) -------------------------------------------
+
+    async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
+        """Keep ``requests`` as a batch in progress (run on the first look)."""
+        return self.batch_store.submit(self.settings.name, requests)
+
+    async def get_batch(self, vendor_id: str) -> Batch:
+        """The batch; the first look runs its items through :meth:`chat`."""
+        return await self.batch_store.get(self.settings.name, vendor_id, self.chat)
+
+    async def cancel_batch(self, vendor_id: str) -> Batch:
+        """Cancel the batch if it has not run."""
+        return self.batch_store.cancel(self.settings.name, vendor_id)
+
+    def batch_results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """The batch's results, in the items' order."""
+        return self.batch_store.results(self.settings.name, batch.id)
+
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens (a
         ``rerank-*`` model: :attr:`RERANK_PRICE`; a ``whisper-*`` model:
@@ -531,6 +553,7 @@ class _Factory:
         provider.image_edits = self._plugin.image_edits
         provider.speeches = self._plugin.speeches
         provider.moderations = self._plugin.moderations
+        provider.batch_store = self._plugin.batch_store
         self._plugin.instances.append(provider)
         return provider
 
@@ -571,6 +594,9 @@ class FakePlugin:
         self.speeches: list[SpeechRequest] = []
         #: the moderation requests the fake providers received, in order
         self.moderations: list[ModerationRequest] = []
+        #: the batches the fake providers were sent, by id (``batch_store.run_on_look =
+        #: False`` keeps them in progress)
+        self.batch_store = FakeBatches()
         self.instances: list[FakeProvider] = []
 
     @hookimpl

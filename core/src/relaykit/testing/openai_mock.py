@@ -24,7 +24,8 @@ as URLs, ``GET /v1/mock-images/ID.png``) by :mod:`.openai_images`; text to
 speech (``POST /v1/audio/speech``, answered with the audio's bytes, chunked, or
 as server-sent events) by :mod:`.openai_speech`; moderation (``POST
 /v1/moderations``, in Mistral's shape for a ``mistral-moderation-*`` model) by
-:mod:`.openai_moderations`.
+:mod:`.openai_moderations`; the Batch API (``/v1/files``, ``/v1/batches``) by
+:mod:`.openai_batches`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from . import (
+    openai_batches,
     openai_embeddings,
     openai_images,
     openai_moderations,
@@ -86,6 +88,10 @@ class OpenAIMock(VendorMock):
         self._n = 0
         #: images answered as URLs, by id, until the mock stops
         self.images: dict[str, bytes] = {}
+        #: the Batch API's files and batches (:mod:`.openai_batches`)
+        self.batches = openai_batches.OpenAIBatches()
+        #: whether batches stay in progress (for a cancel to find one running)
+        self.hold_batches = False
 
     async def route(self, request: Request) -> Response:
         """Dispatch by path; check the bearer key first, as OpenAI does (but not for an
@@ -129,6 +135,8 @@ class OpenAIMock(VendorMock):
             return await self._speech(request)
         if request.method == "POST" and request.path == "/v1/moderations":
             return await self._moderations(request)
+        if request.path.startswith(("/v1/files", "/v1/batches")):
+            return await self._batch_endpoint(request)
         return _error(
             404,
             f"Unknown request URL: {request.method} {request.path}.",
@@ -376,6 +384,42 @@ class OpenAIMock(VendorMock):
         self._n += 1
         headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
         return Response.json(openai_moderations.render(model, texts, self._n), headers=headers)
+
+    async def _batch_endpoint(self, request: Request) -> Response:
+        """The Batch API and the files it reads and writes (:mod:`.openai_batches`);
+        ``batch_script``'s next reply may fail the request or delay it."""
+        failed = await _fault(self.batch_script.next(Reply()))
+        if failed is not None:
+            return failed
+        batches = self.batches
+        batches.hold = self.hold_batches
+        method, parts = request.method, request.path.strip("/").split("/")[1:]
+        if method == "POST" and parts == ["files"]:
+            return batches.upload(request)
+        if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
+            return batches.content(parts[1])
+        if method == "POST" and parts == ["batches"]:
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                body = None
+            return batches.create(body)
+        if method == "GET" and len(parts) == 2 and parts[0] == "batches":
+            return await batches.get(parts[1], self._batch_item)
+        if method == "POST" and len(parts) == 3 and parts[::2] == ["batches", "cancel"]:
+            return batches.cancel(parts[1])
+        return _error(
+            404,
+            f"Unknown request URL: {request.method} {request.path}.",
+            "invalid_request_error",
+            "unknown_url",
+        )
+
+    async def _batch_item(self, endpoint: str, body: dict[str, Any]) -> Response:
+        """One item of a batch, answered as its endpoint answers a single call."""
+        if endpoint == "/v1/responses":
+            return await self._responses(body)
+        return await self._chat(body)
 
     def _image_file(self, path: str) -> Response:
         """An image the mock answered as a URL (its query, the signature, is not checked)."""

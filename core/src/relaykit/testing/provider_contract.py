@@ -175,6 +175,12 @@ class Harness:
     #: :func:`~relaykit.testing.mock_moderation` under the vendor's categories
     #: (``"I will kill you"`` flags a violence category at OpenAI and Mistral).
     moderation_model: str | None = None
+    #: a model id the provider runs batches with (``provider/model``), or ``None`` when
+    #: its plugin has no batch API: the contract then checks the typed refusal. The
+    #: mock runs a batch's items the first time it is described (each takes the
+    #: script's next reply), keeps batches in progress while ``mock.hold_batches``,
+    #: and takes the batch endpoints' faults from ``mock.batch_script``.
+    batch_model: str | None = None
     #: HTTP statuses this vendor really uses for each error kind
     statuses: Mapping[int, type[relaykit.RelayError]] = attrs.field(
         factory=lambda: {
@@ -870,6 +876,24 @@ class ProviderContract:
     # -- models ----------------------------------------------------------------
 
     @pytest.mark.anyio
+    async def test_a_batch_round_trips_or_is_refused_unsent(self, harness: Harness) -> None:
+        item = relaykit.BatchItem("only-one", "Say yes")
+        async with self.client(harness) as client:
+            if harness.batch_model is None:
+                with pytest.raises(InvalidRequestError, match="no batch API"):
+                    await client.submit_batch(harness.model, [item])
+                assert not harness.mock.requests
+                return
+            harness.mock.script.reply("yes")
+            batch = await client.submit_batch(harness.batch_model, [item], max_tokens=20)
+            assert batch.id.startswith(harness.batch_model.split("/")[0] + "/")
+            assert (await client.batch(batch.id)).done
+            results = [r async for r in client.batch_results(batch.id)]
+        assert [(r.custom_id, r.response and r.response.text) for r in results] == [
+            ("only-one", "yes")
+        ]
+
+    @pytest.mark.anyio
     async def test_list_models(self, harness: Harness) -> None:
         provider = harness.model.split("/", 1)[0]
         async with self.client(harness) as client:
@@ -1463,10 +1487,105 @@ class ModerationContract:
         assert r.attempts == 2 and r.flagged
 
 
+class BatchContract:
+    """More tests for a provider with a batch API: add it to the bases of a
+    :class:`ProviderContract` subclass whose harness sets ``batch_model``.
+
+    ``class TestOpenAI(ProviderContract, BatchContract): ...``
+    """
+
+    client = staticmethod(_client)
+
+    @pytest.fixture
+    def batch_model(self, harness: Harness) -> str:
+        """The harness's batch model (it must have one)."""
+        assert harness.batch_model, "BatchContract needs Harness(batch_model=...)"
+        return harness.batch_model
+
+    @pytest.mark.anyio
+    async def test_batch_submit_status_and_results_with_a_failed_item(
+        self, harness: Harness, batch_model: str
+    ) -> None:
+        harness.mock.script.reply("alpha")
+        harness.mock.script.fail(400, "this item is malformed")
+        items: list[Any] = [
+            relaykit.BatchItem("item-1", "first question", {"temperature": 0}),
+            {"custom_id": "item-2", "prompt": "second question"},
+        ]
+        async with self.client(harness) as client:
+            submitted = await client.submit_batch(batch_model, items, max_tokens=50)
+            assert submitted.status == "in_progress" and not submitted.done
+            assert submitted.model == batch_model.split("/", 1)[1]
+            batch = await client.batch(submitted.id)
+            results = {r.custom_id: r async for r in client.batch_results(batch.id)}
+        assert batch.status == "ended" and batch.done
+        assert (batch.total, batch.succeeded, batch.errored) == (2, 1, 1)
+        assert set(results) == {"item-1", "item-2"}
+        answer = results["item-1"].response
+        assert answer is not None and answer.text == "alpha" and answer.usage.output_tokens
+        assert answer.provider == batch.provider and answer.cost is not None
+        error = results["item-2"].error
+        assert isinstance(error, InvalidRequestError) and error.status == 400
+        assert "this item is malformed" in str(error)
+        key = str(harness.providers[batch.provider].get("api_key") or "")
+        assert not key or key not in str(error)
+
+    @pytest.mark.anyio
+    async def test_cancelling_a_batch_fails_the_items_not_run(
+        self, harness: Harness, batch_model: str
+    ) -> None:
+        harness.mock.hold_batches = True
+        async with self.client(harness) as client:
+            batch = await client.submit_batch(batch_model, [relaykit.BatchItem("x-1", "hi")])
+            still = await client.batch(batch.id)
+            with pytest.raises(InvalidRequestError, match=r"wait until batch\.done"):
+                [r async for r in client.batch_results(batch.id)]
+            cancelling = await client.cancel_batch(batch.id)
+            cancelled = await client.batch(batch.id)
+            (result,) = [r async for r in client.batch_results(batch.id)]
+        assert still.status == "in_progress"
+        assert cancelling.status in ("cancelling", "cancelled")
+        assert cancelled.status == "cancelled" and cancelled.done
+        assert result.custom_id == "x-1" and result.error is not None
+        assert "cancelled" in str(result.error)
+
+    @pytest.mark.anyio
+    async def test_batch_errors_are_typed_without_the_key(
+        self, harness: Harness, batch_model: str
+    ) -> None:
+        harness.mock.batch_script.fail(429, "slow down", retry_after=7)
+        provider = batch_model.split("/", 1)[0]
+        async with self.client(harness) as client:
+            with pytest.raises(RateLimitError) as caught:
+                await client.submit_batch(batch_model, [relaykit.BatchItem("a", "hi")])
+            with pytest.raises(NotFoundError) as missing:
+                await client.batch(f"{provider}/batch_that_never_was")
+        _typed_429_without_the_key(harness, caught.value, batch_model)
+        key = str(harness.providers[provider].get("api_key") or "")
+        assert not key or key not in repr(missing.value)
+
+    @pytest.mark.anyio
+    async def test_bad_batches_are_refused_unsent(self, harness: Harness, batch_model: str) -> None:
+        item = relaykit.BatchItem("same", "hi")
+        async with self.client(harness) as client:
+            bad: list[tuple[Any, dict[str, Any]]] = [
+                ([], {}),
+                ([item, item], {}),
+                ([relaykit.BatchItem("", "hi")], {}),
+                ([item], {"temprature": 0}),
+                ([relaykit.BatchItem("x", "hi", {"max_tokens": 0})], {}),
+            ]
+            for items, params in bad:
+                with pytest.raises(InvalidRequestError):
+                    await client.submit_batch(batch_model, items, **params)
+        assert not harness.mock.requests
+
+
 __all__ = [
     "PDF",
     "PNG",
     "WEATHER_TOOL",
+    "BatchContract",
     "EmbeddingContract",
     "Harness",
     "ImageContract",

@@ -28,6 +28,12 @@ class VendorMock:
     def __init__(self, api_key: str | None = None, *, tls: ssl.SSLContext | None = None) -> None:
         self.api_key = api_key
         self.script = Script()
+        #: faults for the batch endpoints (create, describe, cancel, results); the
+        #: items of a batch take their replies from ``script``, as single calls do
+        self.batch_script = Script()
+        #: whether batches stay in progress (a cancel then finds one running), in
+        #: mocks that serve a batch API
+        self.hold_batches = False
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self.server = LoopbackServer(self.handle, tls=tls)

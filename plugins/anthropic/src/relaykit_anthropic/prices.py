@@ -27,8 +27,15 @@ class KnownModel(NamedTuple):
 
 def _m(window: int, max_out: int, inp: str, out: str, cached: str, written: str) -> KnownModel:
     # One-hour cache writes cost twice the input price for every model.
+    # A Message Batches item pays half of every rate ("50% of standard API prices",
+    # the batch processing guide); written as the price's batch share.
     price = ModelPrice(
-        Decimal(inp), Decimal(out), Decimal(cached), Decimal(written), Decimal(inp) * 2
+        Decimal(inp),
+        Decimal(out),
+        Decimal(cached),
+        Decimal(written),
+        Decimal(inp) * 2,
+        batch_share=Decimal("0.5"),
     )
     return KnownModel(window, max_out, price)
 

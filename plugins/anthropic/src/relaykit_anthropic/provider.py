@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
 from relaykit import (
+    Batch,
+    BatchResult,
     ChatRequest,
     ChatResponse,
     ConfigError,
@@ -31,6 +33,8 @@ from .stream_decoding import MessageStreamDecoder
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse
+
+    from .batches import MessageBatches
 
 
 DEFAULT_VERSION = "2023-06-01"
@@ -211,6 +215,34 @@ class AnthropicProvider:
             if not page.get("has_more") or not last_id or last_id == params.get("after_id"):
                 return out
             params = {"limit": "1000", "after_id": str(last_id)}
+
+    # -- batches (see :mod:`relaykit_anthropic.batches`) -----------------------------
+
+    def _batches(self) -> MessageBatches:
+        from .batches import MessageBatches  # loaded on first use
+
+        base = self.settings.base_url.removesuffix("/v1")
+        return MessageBatches(self._http, base, self._headers, self._name)
+
+    async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
+        """``POST /v1/messages/batches``, each request's ``params`` the body a single call
+        sends. A custom id the API refuses, more than 100,000 requests or 256 MB are
+        refused before sending."""
+        return await self._batches().submit(
+            requests, lambda request: self._body(request, stream=False)
+        )
+
+    async def get_batch(self, vendor_id: str) -> Batch:
+        """``GET /v1/messages/batches/{id}``."""
+        return await self._batches().get(vendor_id)
+
+    async def cancel_batch(self, vendor_id: str) -> Batch:
+        """``POST /v1/messages/batches/{id}/cancel``."""
+        return await self._batches().cancel(vendor_id)
+
+    def batch_results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """The lines at the batch's ``results_url``, read as they arrive."""
+        return self._batches().results(batch)
 
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` if this plugin knows it."""

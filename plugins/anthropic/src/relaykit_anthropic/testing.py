@@ -11,6 +11,8 @@ Built from Anthropic's public API reference:
   ``content_block_start``, and an ``error`` event for a scripted fault.
   Each thinking block gets its own signature (:func:`thinking_signature`).
 - ``POST /v1/messages/count_tokens`` -> ``{"input_tokens": N}``.
+- The Message Batches API (``/v1/messages/batches``), as
+  :mod:`relaykit_anthropic.mock_batches` describes.
 - ``GET /v1/models``, paginated with ``limit`` / ``after_id`` / ``has_more`` / ``last_id``.
 - Thinking checked as the API checks it: a ``thinking`` block sent back needs
   the signature the mock gave its text, a ``redacted_thinking`` block its
@@ -62,6 +64,7 @@ from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
 from . import mock_thinking
+from .mock_batches import MessageBatchStore
 from .mock_documents import document_problem, document_tokens, documents
 from .mock_thinking import thinking_problem
 
@@ -140,6 +143,10 @@ class AnthropicMock(VendorMock):
         #: caps the ``limit`` a client asks for, to exercise pagination
         self.page_size = page_size
         self._n = 0
+        #: the Message Batches API's batches (:mod:`.mock_batches`)
+        self.batches = MessageBatchStore()
+        #: whether batches stay in progress (for a cancel to find one running)
+        self.hold_batches = False
 
     async def route(self, request: Request) -> Response:
         """Authenticate, check the version header, then dispatch by path."""
@@ -158,7 +165,38 @@ class AnthropicMock(VendorMock):
             return await self._messages(request.json())
         if request.method == "POST" and request.path == "/v1/messages/count_tokens":
             return self._count_tokens(request.json())
+        if request.path.startswith("/v1/messages/batches"):
+            return await self._batch_endpoint(request)
         return error_response(404, "not_found_error", f"Not found: {request.method} {request.path}")
+
+    async def _batch_endpoint(self, request: Request) -> Response:
+        """The Message Batches API (:mod:`.mock_batches`); ``batch_script``'s next reply
+        may fail the request or delay it."""
+        reply = self.batch_script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            headers = dict(reply.headers)
+            if reply.retry_after is not None:
+                headers["retry-after"] = f"{reply.retry_after:g}"
+            kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
+            return error_response(reply.status, kind, reply.error, headers)
+        store = self.batches
+        store.hold = self.hold_batches
+        method, parts = request.method, request.path.strip("/").split("/")[3:]
+        if method == "POST" and not parts:
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+            return store.create(body, self.base_url)
+        if method == "GET" and len(parts) == 1:
+            return await store.get(parts[0], self.base_url, self._messages)
+        if method == "POST" and len(parts) == 2 and parts[1] == "cancel":
+            return store.cancel(parts[0], self.base_url)
+        if method == "GET" and len(parts) == 2 and parts[1] == "results":
+            return store.results(parts[0])
+        return error_response(404, "not_found_error", f"Not found: {method} {request.path}")
 
     def sent_reasoning(self, request: Request) -> Reasoning | None:
         """The thinking setting of a Messages request: ``Reasoning("none")`` with

@@ -43,6 +43,7 @@ def _p(inp: str, out: str, cached: str | None = None, audio: str | None = None) 
         Decimal(out),
         Decimal(cached) if cached else None,
         audio_input=Decimal(audio) if audio else None,
+        batch_share=Decimal("0.5"),  # batch mode: "50% of the standard cost" (ai.google.dev)
     )
 
 

@@ -10,7 +10,8 @@ refuses before sending. Speech to text likewise: Groq, Together, Mistral and
 vLLM serve ``/audio/transcriptions``; the others refuse. Image generation
 likewise: xAI and Together serve ``/images/generations``; the others refuse.
 Image edits (``/images/edits``): xAI's, in JSON; the other presets refuse them.
-Moderation: only Mistral serves ``/moderations``; the others refuse.
+Moderation: only Mistral serves ``/moderations``; the others refuse. Batches
+(``/files`` and ``/batches``): only Groq; the others refuse.
 Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
@@ -119,6 +120,11 @@ _SPEECH = frozenset({"groq"})
 #: Groq and Together moderate through chat models (Llama Guard) instead, and the
 #: others document no moderation API: their presets refuse unsent.
 _MODERATION = frozenset({"mistral"})
+#: services that run batches through OpenAI's Batch API (``/files`` and ``/batches``,
+#: see .batches): Groq (its batch guide: the same JSONL, ``purpose=batch``, at half
+#: price). Together, Mistral, xAI and Fireworks batch through APIs of their own, and
+#: the others document none: their presets refuse unsent.
+_BATCHES = frozenset({"groq"})
 #: how each service takes ``reasoning=`` when not by ``reasoning_effort`` (see
 #: .reasoning): OpenRouter's own object; DeepSeek and Mistral pick thinking by
 #: model, so their presets refuse the setting unsent
@@ -179,6 +185,11 @@ def preset(
     Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
     if name not in _MODERATION:
         Preset.moderate = None  # type: ignore[assignment,method-assign]
+    if name not in _BATCHES:
+        Preset.submit_batch = None  # type: ignore[assignment,method-assign]
+        Preset.get_batch = None  # type: ignore[assignment,method-assign]
+        Preset.cancel_batch = None  # type: ignore[assignment,method-assign]
+        Preset.batch_results = None  # type: ignore[assignment,method-assign]
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL

@@ -13,9 +13,15 @@ from decimal import Decimal
 
 from relaykit import ModelPrice
 
+#: the share of the standard price a Batch API item pays: half ("Save 50% on inputs
+#: and outputs with the Batch API", openai.com/api/pricing)
+BATCH_SHARE = Decimal("0.5")
+
 
 def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
-    return ModelPrice(Decimal(inp), Decimal(out), Decimal(cached) if cached else None)
+    return ModelPrice(
+        Decimal(inp), Decimal(out), Decimal(cached) if cached else None, batch_share=BATCH_SHARE
+    )
 
 
 def _per_image(default: str, by_kind: dict[str, str]) -> ModelPrice:

@@ -3,11 +3,13 @@ compatible preset, which speak Chat Completions)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from relaykit import (
+    Batch,
+    BatchResult,
     ChatRequest,
     ChatResponse,
     ConfigError,
@@ -47,6 +49,7 @@ from .wire import text_delta
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+    from .batches import BatchApi
     from .documents import ChatDocuments
     from .images import ImageStyle
     from .transcription import TranscriptionStyle
@@ -552,6 +555,42 @@ class OpenAIProvider:
             request,
             openai=self.speech_limits,
         )
+
+    # -- batches (see :mod:`relaykit_openai.batches`) -------------------------------
+
+    def _batches(self) -> BatchApi:
+        from .batches import BatchApi  # loaded on first use, as the embeddings module
+
+        return BatchApi(self._http, self.settings.base_url, self._headers, self._name)
+
+    async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
+        """``POST /files`` (the items as JSONL, each body as a single call's) and ``POST
+        /batches``: to ``/v1/responses`` for a model called through the Responses API,
+        ``/v1/chat/completions`` otherwise. Over 50,000 items or 200 MB is refused
+        before sending."""
+        model = requests[0][1].model
+        if self._api != "chat" and self.uses_responses(model):
+            from . import responses_wire
+
+            def body(request: ChatRequest) -> bytes:
+                return json_encode.dumps(responses_wire.request_body(request, stream=False))
+
+            return await self._batches().submit(requests, "/v1/responses", body)
+        return await self._batches().submit(
+            requests, "/v1/chat/completions", lambda request: self._body(request, False)
+        )
+
+    async def get_batch(self, vendor_id: str) -> Batch:
+        """``GET /batches/{id}``."""
+        return await self._batches().get(vendor_id)
+
+    async def cancel_batch(self, vendor_id: str) -> Batch:
+        """``POST /batches/{id}/cancel``."""
+        return await self._batches().cancel(vendor_id)
+
+    def batch_results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """The output file's lines, then the error file's, read as they arrive."""
+        return self._batches().results(batch)
 
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""

@@ -1,0 +1,378 @@
+""":meth:`relaykit.Client.submit_batch` and its siblings: batch calls, client side.
+
+submit: validate every item as a chat is validated -> redact outbound -> one
+deployment (a route that falls back or balances is refused: a batch cannot
+fall back) -> the provider's ``submit_batch`` -> the batch, its id qualified.
+Then ``batch`` (refresh), ``cancel_batch``, and ``batch_results``: the
+provider's results, line by line, each answer priced at the batch rate and
+recorded (operation ``"batch"``).
+
+What a single call has and a batch does not, and why:
+
+- no retries, fallbacks, breakers or hedging: creating a batch is not
+  idempotent (a retried submit could run, and bill, every item twice), and
+  the vendor runs the items, retrying as it sees fit;
+- no rate limits or budgets at submit: vendors count batch work apart from
+  their per-minute limits (OpenAI's batch queue limit, Anthropic's batch
+  limits), and the spend happens over the next day. A batch's spend shows in
+  the call log when its results are read (each item a record whose id derives
+  from the batch id and custom_id, so reading twice does not count twice;
+  storage writes are insert-or-ignore);
+- no response cache: each item is answered once, by the vendor, later.
+
+Each provider call is bounded by ``[timeouts] total`` (or the ``timeout``
+given), and its transport errors are typed as a chat's are, without a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import attrs
+
+from .batches import Batch, BatchItem, BatchResult
+from .errors import ClientClosedError, InvalidRequestError, RelayError, RequestTimeoutError
+from .messages import coerce_messages
+from .protocols import CallRecord
+from .request import ChatRequest, build_request
+from .response import with_call_fields
+from .routing import Target
+from .single_calls import capability
+from .transport_errors import map_transport_error
+from .validation import check_options, check_size
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .response import ChatResponse, ModelPrice
+
+T = TypeVar("T")
+
+_WHO_BATCHES = (
+    "submit batches to a provider whose batch API relaykit speaks: openai (and the"
+    " OpenAI-compatible groq) or anthropic. Bedrock's batch inference"
+    " (CreateModelInvocationJob) reads its input from and writes its output to S3 buckets,"
+    " which relaykit does not manage; Gemini's batch mode is not in relaykit yet"
+)
+#: parameters a single chat takes that mean nothing for a batch item
+_NOT_FOR_ITEMS = {
+    "output_retries": "answers are parsed as they come back; retry an invalid one in a new batch",
+    "cache": "a batch is never answered from the response cache",
+    "timeout": "a batch item has no timeout of its own (the vendor runs it within 24 hours);"
+    " give timeout= to submit_batch to bound the submission",
+}
+
+
+def split_id(batch_id: str) -> tuple[str, str]:
+    """``"openai/batch_abc"`` -> ``("openai", "batch_abc")``; a typed refusal otherwise."""
+    if not isinstance(batch_id, str):
+        raise InvalidRequestError(
+            f"a batch id is a string, not {type(batch_id).__name__}", param="batch_id"
+        )
+    provider, sep, vendor_id = batch_id.strip().partition("/")
+    if not sep or not provider or not vendor_id:
+        raise InvalidRequestError(
+            f"batch id {batch_id!r} is not of the form 'provider/id'",
+            param="batch_id",
+            hint="use the id submit_batch returned (Batch.id), e.g. 'openai/batch_abc123'",
+        )
+    return provider, vendor_id
+
+
+def record_id(batch_id: str, custom_id: str) -> str:
+    """The call record id of ``custom_id``'s result in ``batch_id``: the same each time
+    the results are read, so storage keeps one record per item."""
+    digest = hashlib.sha256(f"{batch_id}\x00{custom_id}".encode()).hexdigest()
+    return digest[:32]
+
+
+async def submit_batch(
+    client: Client,
+    model: str,
+    items: Iterable[BatchItem | Mapping[str, Any]],
+    params: dict[str, Any],
+) -> Batch:
+    """Validate ``items`` and submit them to ``model``'s one deployment."""
+    _open(client)
+    target = _one_target(client, model)
+    provider = client._registry.get(target.provider)
+    submit = capability(provider, "submit_batch", target, "batch", _WHO_BATCHES)
+    seconds = params.pop("timeout", None)
+    if seconds is not None:
+        check_options({"timeout": seconds})
+    requests = _requests(client, target, items, params)
+    batch: Batch = await _provider_call(
+        client, target, seconds, lambda: submit(requests), "the batch was not submitted"
+    )
+    return _qualified(batch, target.provider, target.model)
+
+
+async def get_batch(client: Client, batch_id: str) -> Batch:
+    """The batch ``batch_id`` as its vendor describes it now."""
+    return await _by_id(client, batch_id, "get_batch")
+
+
+async def cancel_batch(client: Client, batch_id: str) -> Batch:
+    """Ask the vendor to cancel ``batch_id``; the batch as it then stands."""
+    return await _by_id(client, batch_id, "cancel_batch")
+
+
+async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchResult, None]:
+    """The results of the ended batch ``batch_id``, as the vendor serves them (in no
+    particular order: match them by ``custom_id``), each answer priced and recorded."""
+    batch = await get_batch(client, batch_id)
+    if not batch.done:
+        raise InvalidRequestError(
+            f"batch {batch.id} is {batch.status} ({batch.vendor_status}): it has no results yet",
+            provider=batch.provider,
+            model=batch.model,
+            param="batch_id",
+            hint="wait until batch.done (poll client.batch(id) every minute or so)",
+        )
+    if batch.status == "failed":
+        raise RelayError(
+            f"batch {batch.id} failed as a whole, so no item ran:"
+            f" {batch.error or 'no reason given'}",
+            provider=batch.provider,
+            model=batch.model,
+            hint="fix what the vendor names and submit the items again",
+        )
+    provider = client._registry.get(batch.provider)
+    target = Target(batch.provider, batch.model or "")
+    read = capability(provider, "batch_results", target, "batch", _WHO_BATCHES)
+    vendor_batch = attrs.evolve(batch, id=batch.vendor_id)
+    # Not counted in flight: a caller may leave the loop without closing the
+    # generator, and aclose would then wait its whole timeout for nothing.
+    results = read(vendor_batch)
+    try:
+        while True:
+            try:
+                result = await results.__anext__()
+            except StopAsyncIteration:
+                break
+            except RelayError as error:
+                client._known.mask_error(error)
+                raise
+            except Exception as e:
+                mapped = map_transport_error(e, target)
+                if mapped is None:
+                    raise
+                client._known.mask_error(mapped)
+                raise mapped from e
+            result = _priced(client, batch, result)
+            if client._recording:
+                await client._emit(_record(client, batch, result))
+            yield result
+    finally:
+        with anyio.CancelScope(shield=True):
+            await results.aclose()
+
+
+def _open(client: Client) -> None:
+    if client._closed:
+        raise ClientClosedError("this client is closed")
+
+
+def _one_target(client: Client, model: str) -> Target:
+    """The one deployment ``model`` names; a route of several is refused."""
+    targets = client._router.plan(model)
+    if len(targets) > 1:
+        route = client.config.models[model]
+        raise InvalidRequestError(
+            f"{model!r} is a route of {len(targets)} deployments ({route.strategy}): a batch"
+            " goes to one deployment and cannot fall back or be balanced",
+            param="model",
+            hint="submit to one deployment, e.g. " + " or ".join(repr(str(t)) for t in targets),
+        )
+    return targets[0]
+
+
+def _requests(
+    client: Client,
+    target: Target,
+    items: Iterable[BatchItem | Mapping[str, Any]],
+    defaults: Mapping[str, Any],
+) -> list[tuple[str, ChatRequest]]:
+    """Each item as the ChatRequest a chat would send (validated the same way), with
+    its custom id; the ids checked present and unique."""
+    if isinstance(items, str | bytes | Mapping | BatchItem):
+        raise InvalidRequestError(
+            "items must be a list of BatchItem (or dicts), not one item",
+            param="items",
+            hint="wrap it in a list: submit_batch(model, [item])",
+        )
+    for key, why in _NOT_FOR_ITEMS.items():
+        if key in defaults and key != "timeout":
+            raise InvalidRequestError(f"`{key}` does not apply to a batch: {why}", param=key)
+    out: list[tuple[str, ChatRequest]] = []
+    seen: dict[str, int] = {}
+    limit = client.config.validation.max_chars
+    for i, raw in enumerate(items):
+        item = BatchItem.coerce(raw, i)
+        custom_id = item.custom_id
+        if not isinstance(custom_id, str) or not custom_id.strip():
+            raise InvalidRequestError(
+                f"items[{i}] has no custom_id",
+                param=f"items[{i}].custom_id",
+                hint="give each item a non-empty custom_id: its result carries it back",
+            )
+        if custom_id in seen:
+            raise InvalidRequestError(
+                f"items[{i}] repeats the custom_id {custom_id!r} of items[{seen[custom_id]}]",
+                param=f"items[{i}].custom_id",
+                hint="give each item its own custom_id: results are matched by it",
+            )
+        seen[custom_id] = i
+        if not isinstance(item.params, Mapping):
+            raise InvalidRequestError(
+                f"items[{i}].params must be a dict", param=f"items[{i}].params"
+            )
+        for key, why in _NOT_FOR_ITEMS.items():
+            if key in item.params:
+                raise InvalidRequestError(
+                    f"items[{i}] ({custom_id!r}): `{key}` does not apply to a batch item: {why}",
+                    param=f"items[{i}].{key}",
+                )
+        merged = {**defaults, **item.params}
+        try:
+            request = build_request(target.model, coerce_messages(item.messages), merged)
+            check_size(request, limit)
+        except InvalidRequestError as e:
+            raise InvalidRequestError(
+                f"items[{i}] ({custom_id!r}): {e.message}",
+                param=f"items[{i}].{e.param}" if e.param else f"items[{i}]",
+                hint=e.hint,
+            ) from None
+        if client._outbound is not None:
+            request = client._outbound.request(request)
+        out.append((custom_id, request))
+    if not out:
+        raise InvalidRequestError(
+            "a batch needs at least one item", param="items", hint="pass a non-empty list"
+        )
+    return out
+
+
+async def _by_id(client: Client, batch_id: str, method: str) -> Batch:
+    _open(client)
+    provider_name, vendor_id = split_id(batch_id)
+    provider = client._registry.get(provider_name)
+    target = Target(provider_name, "")
+    call = capability(provider, method, target, "batch", _WHO_BATCHES)
+    batch: Batch = await _provider_call(
+        client, target, None, lambda: call(vendor_id), "no answer about the batch"
+    )
+    return _qualified(batch, provider_name, None)
+
+
+async def _provider_call(
+    client: Client,
+    target: Target,
+    seconds: float | None,
+    call: Callable[[], Awaitable[T]],
+    what: str,
+) -> T:
+    """``call()`` bounded by ``seconds`` (or ``[timeouts] total``), in flight for aclose;
+    its errors typed and masked as a chat's are."""
+    if client._cold:
+        await client._warm_up()
+    total = seconds if seconds is not None else client.config.timeouts.total
+    client._in_flight += 1
+    try:
+        with anyio.move_on_after(total):
+            return await call()
+    except RelayError as error:
+        client._known.mask_error(error)
+        raise
+    except Exception as e:
+        mapped = map_transport_error(e, target)
+        if mapped is None:
+            raise
+        client._known.mask_error(mapped)
+        raise mapped from e
+    finally:
+        client._call_ended()
+    raise RequestTimeoutError(
+        f"{what} within the total timeout of {total:g}s",
+        which="total",
+        provider=target.provider,
+        model=target.model or None,
+        hint="raise [timeouts] total or pass timeout=...",
+    )
+
+
+def _qualified(batch: Batch, provider: str, model: str | None) -> Batch:
+    """``batch`` as the caller sees it: its id ``provider/vendor_id``."""
+    vendor_id = batch.id.removeprefix(f"{provider}/")
+    return attrs.evolve(
+        batch, id=f"{provider}/{vendor_id}", provider=provider, model=batch.model or model
+    )
+
+
+def _priced(client: Client, batch: Batch, result: BatchResult) -> BatchResult:
+    """``result`` with its answer's provider, model and cost at the batch rate; its error
+    masked."""
+    if result.error is not None:
+        client._known.mask_error(result.error)
+    response = result.response
+    if response is None:
+        return result
+    model = response.model or batch.model or ""
+    price = client._price(Target(batch.provider, batch.model or model), model)
+    if client._outbound is not None:
+        response = client._outbound.response(response)
+    response = with_call_fields(
+        response,
+        provider=batch.provider,
+        model=model,
+        latency=None,
+        cost=batch_cost(price, response),
+        attempts=1,
+    )
+    return attrs.evolve(result, response=response)
+
+
+def batch_cost(price: ModelPrice | None, response: ChatResponse) -> Any:
+    """What ``response`` cost as a batch item: its usage at ``price``, times the share of
+    the standard price a batch pays (:attr:`~relaykit.ModelPrice.batch_share`; the whole
+    price when the price does not say). ``None`` without a price."""
+    if price is None:
+        return None
+    cost = price.cost(response.usage)
+    return cost if price.batch_share is None else cost * price.batch_share
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _record(client: Client, batch: Batch, result: BatchResult) -> CallRecord:
+    """The call record of one item's result (redacted by ``Client._emit``)."""
+    now = time.time()
+    fields: dict[str, Any] = {
+        "id": record_id(batch.id, result.custom_id),
+        "started_at": batch.created_at or now,
+        "finished_at": batch.ended_at or now,
+        "operation": "batch",
+        "provider": batch.provider,
+        "model_requested": f"{batch.provider}/{batch.model}" if batch.model else batch.id,
+        "model": batch.model or "",
+        "streamed": False,
+        "params": {"batch_id": batch.id, "custom_id": result.custom_id},
+    }
+    response = result.response
+    if response is not None:
+        if not client._content:  # nothing reads the answers: keep the counts alone
+            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=())
+        return CallRecord.from_response(response, **fields)
+    error = result.error
+    assert error is not None
+    return CallRecord(
+        **fields,
+        error_type=type(error).__name__,
+        error_message=_SPACE.sub(" ", str(error)),
+        status=error.status,
+    )

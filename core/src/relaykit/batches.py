@@ -1,0 +1,197 @@
+"""Batch calls: many chats sent as one job, answered within a day at half the price.
+
+The values here cross the client's API (:meth:`relaykit.Client.submit_batch`
+and its siblings) and the provider protocol (a plugin's ``submit_batch``,
+``get_batch``, ``cancel_batch`` and ``batch_results``):
+
+- :class:`BatchItem`: one request of a batch, as a caller gives it;
+- :class:`Batch`: a submitted batch, as the vendor last described it;
+- :class:`BatchResult`: one item's answer, or its error, once the batch ended.
+
+A batch's :attr:`Batch.status` is one of a few words every vendor's own
+statuses map to (OpenAI's eight, Anthropic's three plus its counts, Gemini's
+job states); :attr:`Batch.vendor_status` keeps the vendor's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from .errors import InvalidRequestError, RelayError
+
+if TYPE_CHECKING:
+    from .messages import Message
+    from .response import ChatResponse
+
+#: where a batch is: ``in_progress`` (validating, running or finalizing: results
+#: are not ready), ``cancelling`` (a cancel was asked for, and is under way),
+#: ``ended`` (every item answered or failed), ``failed`` (the vendor refused the
+#: batch as a whole: its :attr:`Batch.error` says why; no item ran), ``expired``
+#: (the completion window ran out: the items not done by then failed), or
+#: ``cancelled`` (cancelled: the items not done by then failed). The last four
+#: are final: :attr:`Batch.done`.
+BatchStatus = Literal["in_progress", "cancelling", "ended", "failed", "expired", "cancelled"]
+#: the statuses after which a batch changes no more (its results can be read)
+FINAL_STATUSES: frozenset[str] = frozenset({"ended", "failed", "expired", "cancelled"})
+
+
+@attrs.frozen
+class BatchItem:
+    """One request of a batch: ``custom_id`` names it (its result carries the same
+    id), ``messages`` are what a chat takes, ``params`` the parameters a chat takes
+    (``max_tokens``, ``temperature``, ``tools``, ``response_format``,
+    ``reasoning``, ``extra``, ...); they win over the batch's own defaults."""
+
+    custom_id: str
+    messages: str | Sequence[Message | Mapping[str, Any]]
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def coerce(cls, value: BatchItem | Mapping[str, Any], index: int) -> BatchItem:
+        """Accept a BatchItem, or a dict with ``custom_id``, ``messages`` (or
+        ``prompt``, one user message) and the item's parameters beside them (the
+        shape of a line of ``relaykit batch submit``'s JSONL)."""
+        if isinstance(value, BatchItem):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidRequestError(
+                f"items[{index}] is a {type(value).__name__}, not a relaykit.BatchItem or a dict",
+                param=f"items[{index}]",
+                hint='give BatchItem(custom_id, messages, params) or {"custom_id": ...,'
+                ' "messages": [...], ...params}',
+            )
+        fields = dict(value)
+        custom_id = fields.pop("custom_id", None)
+        if "messages" in fields and "prompt" in fields:
+            raise InvalidRequestError(
+                f"items[{index}] has both messages and prompt",
+                param=f"items[{index}]",
+                hint="give one: prompt is a single user message",
+            )
+        messages = fields.pop("messages", None)
+        if messages is None:
+            messages = fields.pop("prompt", None)
+        if messages is None:
+            raise InvalidRequestError(
+                f"items[{index}] has no messages",
+                param=f"items[{index}].messages",
+                hint='give "messages": [...] or "prompt": "..."',
+            )
+        params = fields.pop("params", None)
+        if params is not None:
+            if not isinstance(params, Mapping):
+                raise InvalidRequestError(
+                    f"items[{index}].params must be a dict", param=f"items[{index}].params"
+                )
+            fields.update(params)
+        return cls(custom_id, messages, fields)  # custom_id checked by the client
+
+
+@attrs.frozen(kw_only=True)
+class Batch:
+    """A submitted batch, as its vendor last described it.
+
+    ``id`` is provider-qualified (``"openai/batch_abc"``): the client finds the
+    provider again from the id alone, in another process or a day later.
+    (A plugin returns its vendor's own id; the client qualifies it.)
+    ``model`` is the model every item goes to, when known. Counts are of
+    items: ``succeeded`` answered, ``errored`` failed (cancelled or expired ones
+    included, once the batch says so), the rest still pending. Times are
+    wall-clock seconds since the epoch, as call records' are. ``error`` is the
+    vendor's word on a batch it ``failed`` as a whole. ``result_files`` are where
+    the vendor serves the results (file ids, URLs), for the plugin's
+    ``batch_results``.
+    """
+
+    id: str
+    provider: str
+    status: BatchStatus
+    vendor_status: str
+    model: str | None = None
+    total: int = 0
+    succeeded: int = 0
+    errored: int = 0
+    created_at: float | None = None
+    ended_at: float | None = None
+    expires_at: float | None = None
+    error: str | None = None
+    result_files: tuple[str, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        """Whether the batch is final (ended, failed, expired or cancelled): its
+        results can be read, and its status changes no more."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def pending(self) -> int:
+        """Items neither answered nor failed yet."""
+        return max(0, self.total - self.succeeded - self.errored)
+
+    @property
+    def vendor_id(self) -> str:
+        """The vendor's own id of the batch (``id`` without ``provider/``)."""
+        prefix = f"{self.provider}/"
+        return self.id[len(prefix) :] if self.id.startswith(prefix) else self.id
+
+
+@attrs.frozen
+class BatchResult:
+    """One item of an ended batch: its ``response`` (priced at the batch rate), or
+    the ``error`` it failed with, typed as a single call's would be (an item
+    cancelled or expired before it ran is a :class:`~relaykit.RelayError` saying so).
+    """
+
+    custom_id: str
+    response: ChatResponse | None = None
+    error: RelayError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item was answered."""
+        return self.response is not None
+
+
+def not_run(
+    reason: Literal["cancelled", "expired"], *, provider: str, model: str | None
+) -> RelayError:
+    """The error of an item that never ran because its batch was ``reason``: the
+    same words whichever vendor said it."""
+    if reason == "cancelled":
+        message = "not run: the batch was cancelled before this item was"
+        hint = "submit it again in a new batch"
+    else:
+        message = "not run: the batch's completion window (24 hours) ran out before this item"
+        hint = "submit it again in a new batch, or in smaller batches"
+    return RelayError(message, provider=provider, model=model, hint=hint)
+
+
+async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """The non-empty lines of a JSONL body as its ``chunks`` arrive, joined across
+    chunk boundaries: a plugin's ``batch_results`` reads a result file this way, never
+    all of it at once. Closes ``chunks`` when done (or left)."""
+    pending = b""
+    async with aclosing(chunks) as stream:  # type: ignore[type-var]
+        async for chunk in stream:
+            pending += chunk
+            *whole, pending = pending.split(b"\n")
+            for line in whole:
+                if line.strip():
+                    yield line
+    if pending.strip():
+        yield pending
+
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Batch",
+    "BatchItem",
+    "BatchResult",
+    "BatchStatus",
+    "jsonl_lines",
+    "not_run",
+]

@@ -1,0 +1,152 @@
+"""Batch calls through the client, with the fake provider: validation, routing,
+pricing at the batch share, records written once, the blocking facade."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import BatchItem, ConfigError, InvalidRequestError
+from relaykit.testing import FakePlugin, FakeProvider, MemoryStorage
+
+pytestmark = pytest.mark.anyio
+
+CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}
+
+
+def items(*ids: str) -> list[BatchItem]:
+    return [BatchItem(i, f"question {i}") for i in ids]
+
+
+async def test_items_are_validated_as_chats_and_refused_unsent_naming_the_item() -> None:
+    fake = FakePlugin()
+    bad: list[tuple[Any, dict[str, Any], str]] = [
+        ([], {}, "at least one item"),
+        (BatchItem("a", "hi"), {}, "not one item"),
+        ([*items("a"), BatchItem("a", "again")], {}, "repeats the custom_id 'a'"),
+        ([BatchItem(" ", "hi")], {}, "no custom_id"),
+        ([*items("a"), BatchItem("b", "hi", {"temprature": 1})], {}, r"items\[1\] \('b'\)"),
+        (items("a"), {"max_tokens": 0}, r"items\[0\] \('a'\): `max_tokens` must be at least 1"),
+        ([BatchItem("a", "hi", {"timeout": 5})], {}, "no timeout of its own"),
+        (items("a"), {"output_retries": 2}, "does not apply to a batch"),
+        ([{"custom_id": "a"}], {}, "has no messages"),
+    ]
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        for given, params, message in bad:
+            with pytest.raises(InvalidRequestError, match=message):
+                await client.submit_batch("fake/m", given, **params)
+    assert not fake.batch_store.batches and not fake.calls
+
+
+async def test_a_route_that_can_fall_back_is_refused_and_an_alias_of_one_is_not() -> None:
+    fake = FakePlugin()
+    config = {
+        **CONFIG,
+        "models": {
+            "fast": {"targets": ["fake/a", "fake/b"]},
+            "one": {"targets": ["fake/solo"]},
+        },
+    }
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        with pytest.raises(InvalidRequestError, match="cannot fall back") as caught:
+            await client.submit_batch("fast", items("x"))
+        assert "'fake/a' or 'fake/b'" in str(caught.value)
+        batch = await client.submit_batch("one", items("x"))
+    assert batch.model == "solo" and batch.id.startswith("fake/")
+
+
+async def test_the_batch_defaults_apply_to_every_item_and_an_items_own_win() -> None:
+    fake = FakePlugin()
+    given = [BatchItem("a", "hi"), BatchItem("b", "hi", {"temperature": 0.9, "max_tokens": 7})]
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        batch = await client.submit_batch("fake/m", given, temperature=0.1, max_tokens=50)
+    (stored,) = fake.batch_store.batches.values()
+    sent = {cid: (r.temperature, r.max_tokens) for cid, r in stored.requests}
+    assert sent == {"a": (0.1, 50), "b": (0.9, 7)}
+    assert batch.status == "in_progress" and batch.total == 2 and batch.pending == 2
+
+
+async def test_results_are_priced_at_the_batch_share_and_recorded_once() -> None:
+    fake = FakePlugin()
+    storage = MemoryStorage()
+    config = {"storage": {"backend": "mem"}}
+    fake.script.reply("four words of answer", input_tokens=1000, output_tokens=500)
+    fake.script.fail(429, "the item was rate limited")
+    async with relaykit.Client(config, plugins=[fake, storage.plugin("mem")]) as client:
+        batch = await client.submit_batch("fake/m", items("ok", "bad"))
+        batch = await client.batch(batch.id)
+        first = {r.custom_id: r async for r in client.batch_results(batch.id)}
+        again = [r.custom_id async for r in client.batch_results(batch.id)]
+    answer = first["ok"].response
+    assert answer is not None and answer.text == "four words of answer"
+    # USD 1 and 2 per million tokens, at half price: (1000 * 1 + 500 * 2) / 1e6 / 2
+    assert answer.cost == Decimal("0.001") and answer.provider == "fake"
+    assert isinstance(first["bad"].error, relaykit.RateLimitError)
+    assert again == ["ok", "bad"]
+    records = sorted(storage.records.values(), key=lambda r: r.ok)
+    assert [(r.operation, r.ok, r.params["custom_id"]) for r in records] == [
+        ("batch", False, "bad"),
+        ("batch", True, "ok"),
+    ]
+    assert records[1].cost == Decimal("0.001") and records[1].text == "four words of answer"
+    assert records[0].error_type == "RateLimitError" and records[0].status == 429
+    assert records[1].params["batch_id"] == batch.id == f"fake/{batch.vendor_id}"
+
+
+async def test_results_of_a_batch_not_done_are_refused_naming_its_status() -> None:
+    fake = FakePlugin()
+    fake.batch_store.run_on_look = False
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        batch = await client.submit_batch("fake/m", items("a"))
+        with pytest.raises(InvalidRequestError, match="in_progress") as caught:
+            async for _ in client.batch_results(batch.id):
+                pass
+        cancelled = await client.cancel_batch(batch.id)
+        (result,) = [r async for r in client.batch_results(batch.id)]
+    assert "wait until batch.done" in str(caught.value)
+    assert cancelled.status == "cancelled" and cancelled.errored == 1
+    assert not result.ok and "cancelled" in str(result.error)
+
+
+async def test_providers_without_batches_and_ids_of_no_form_are_refused_unsent() -> None:
+    class NoBatches(FakeProvider):
+        submit_batch = None  # type: ignore[assignment]
+        get_batch = None  # type: ignore[assignment]
+
+    fake = FakePlugin(provider=NoBatches)
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        with pytest.raises(InvalidRequestError, match="no batch API") as caught:
+            await client.submit_batch("fake/m", items("a"))
+        assert "CreateModelInvocationJob" in str(caught.value)  # why Bedrock has none
+        with pytest.raises(InvalidRequestError, match="no batch API"):
+            await client.batch("fake/fakebatch_0001")
+        for bad in ("fakebatch_0001", "fake/", "/x"):
+            with pytest.raises(InvalidRequestError, match="provider/id"):
+                await client.batch(bad)
+    assert not fake.calls
+
+
+async def test_a_batch_share_in_config_prices_overrides_the_plugins() -> None:
+    fake = FakePlugin()
+    config = {**CONFIG, "prices": {"fake/m": {"input": 1, "output": 2, "batch_share": 0.25}}}
+    fake.script.reply("x", input_tokens=1000, output_tokens=0)
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        batch = await client.submit_batch("fake/m", items("a"))
+        await client.batch(batch.id)
+        (result,) = [r async for r in client.batch_results(batch.id)]
+    assert result.response is not None and result.response.cost == Decimal("0.00025")
+    with pytest.raises(ConfigError, match="from 0 to 1"):
+        relaykit.load_config({"prices": {"fake/m": {"input": 1, "output": 2, "batch_share": 2}}})
+
+
+def test_the_blocking_client_submits_and_iterates_the_results() -> None:
+    fake = FakePlugin()
+    fake.script.reply("answer one")
+    with relaykit.SyncClient(CONFIG, plugins=[fake]) as client:
+        batch = client.submit_batch("fake/m", [{"custom_id": "a", "prompt": "hi"}])
+        assert client.batch(batch.id).done
+        results = list(client.batch_results(batch.id))
+    assert [(r.custom_id, r.response and r.response.text) for r in results] == [("a", "answer one")]

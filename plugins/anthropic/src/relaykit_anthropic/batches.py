@@ -1,0 +1,223 @@
+"""Anthropic's Message Batches API, for :class:`~relaykit_anthropic.provider.AnthropicProvider`.
+
+``POST /v1/messages/batches`` takes ``{"requests": [{"custom_id", "params"}]}``,
+each ``params`` the body a single Messages call would send (the plugin's own
+builder). ``GET /v1/messages/batches/{id}`` describes the batch
+(``processing_status``: ``in_progress``, ``canceling``, ``ended``;
+``request_counts`` of ``processing``, ``succeeded``, ``errored``, ``canceled``
+and ``expired``; RFC 3339 times); ``POST .../{id}/cancel`` cancels it. Once it
+ended, its ``results_url`` serves JSONL, one line per request in no set order:
+``{"custom_id", "result": {"type": "succeeded", "message"}}``, or ``errored``
+with the API's error body, or ``canceled``, or ``expired``. It is read line by
+line as it arrives.
+
+Refused before sending, as the API would refuse them: a ``custom_id`` outside
+``^[a-zA-Z0-9_-]{1,64}$``, more than 100,000 requests, a body over 256 MB.
+An ended batch whose cancel was asked for is ``cancelled``; one some of whose
+requests expired, ``expired``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from relaykit import (
+    Batch,
+    BatchResult,
+    ChatRequest,
+    InvalidRequestError,
+    json_decode,
+    json_encode,
+)
+from relaykit.batches import jsonl_lines, not_run
+from relaykit.http import transport_error
+from relaykit.http_errors import error_from_http
+
+from . import wire
+
+if TYPE_CHECKING:
+    from relaykit.batches import BatchStatus
+    from relaykit.http import HttpClient, HttpResponse
+
+MAX_REQUESTS = 100_000
+MAX_BYTES = 256 * 1024 * 1024
+CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+#: the HTTP status each error type of the API stands for (its errors page)
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+class MessageBatches:
+    """One provider's batch calls: its base URL (without ``/v1``), headers and name."""
+
+    def __init__(
+        self, http: HttpClient, base_url: str, headers: Mapping[str, str], name: str
+    ) -> None:
+        self._http = http
+        self._url = f"{base_url}/v1/messages/batches"
+        self._headers = headers
+        self._name = name
+
+    async def submit(
+        self,
+        requests: Sequence[tuple[str, ChatRequest]],
+        body: Callable[[ChatRequest], dict[str, Any]],
+    ) -> Batch:
+        """Check ``requests`` against the API's limits, then create the batch."""
+        model = requests[0][1].model
+        for i, (custom_id, _) in enumerate(requests):
+            if not CUSTOM_ID.fullmatch(custom_id):
+                raise InvalidRequestError(
+                    f"items[{i}]'s custom_id {custom_id!r} is not one Anthropic takes",
+                    provider=self._name,
+                    model=model,
+                    param=f"items[{i}].custom_id",
+                    hint="use 1 to 64 letters, digits, '_' or '-' (^[a-zA-Z0-9_-]{1,64}$)",
+                )
+        if len(requests) > MAX_REQUESTS:
+            raise InvalidRequestError(
+                f"a batch of {len(requests):,} requests is over Anthropic's limit of"
+                f" {MAX_REQUESTS:,}",
+                provider=self._name,
+                model=model,
+                param="items",
+                hint=f"split the items into batches of at most {MAX_REQUESTS:,}",
+            )
+        content = json_encode.dumps(
+            {
+                "requests": [
+                    {"custom_id": custom_id, "params": body(request)}
+                    for custom_id, request in requests
+                ]
+            }
+        )
+        if len(content) > MAX_BYTES:
+            raise InvalidRequestError(
+                f"the batch is {len(content) / 1e6:,.0f} MB, over Anthropic's limit of 256 MB",
+                provider=self._name,
+                model=model,
+                param="items",
+                hint="split the items into smaller batches",
+            )
+        r = await self._send(self._url, model, content)
+        return self._batch(json_decode.loads(r.content), model)
+
+    async def get(self, vendor_id: str) -> Batch:
+        """``GET /v1/messages/batches/{id}``."""
+        r = await self._send(f"{self._url}/{vendor_id}", None)
+        return self._batch(json_decode.loads(r.content), None)
+
+    async def cancel(self, vendor_id: str) -> Batch:
+        """``POST /v1/messages/batches/{id}/cancel``."""
+        r = await self._send(f"{self._url}/{vendor_id}/cancel", None, b"")
+        return self._batch(json_decode.loads(r.content), None)
+
+    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """The lines at the batch's ``results_url``, each as a result."""
+        for url in batch.result_files:
+            async with self._http.stream("GET", url, headers=self._headers) as r:
+                if r.status_code >= 400:
+                    await r.aread()
+                    raise error_from_http(
+                        r.status_code, r.headers, r.content, provider=self._name, model=batch.model
+                    )
+                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
+                    async for line in lines:
+                        yield self._result(json_decode.loads(line), batch.model)
+
+    def _result(self, line: Mapping[str, Any], model: str | None) -> BatchResult:
+        custom_id = str(line.get("custom_id"))
+        result = line.get("result") or {}
+        kind = result.get("type")
+        if kind == "succeeded":
+            return BatchResult(custom_id, wire.response(result["message"]))
+        if kind in ("canceled", "expired"):
+            reason: Any = "cancelled" if kind == "canceled" else "expired"
+            return BatchResult(custom_id, error=not_run(reason, provider=self._name, model=model))
+        body = result.get("error") or {}
+        inner = body.get("error")
+        kind = (inner if isinstance(inner, Mapping) else body).get("type")
+        status = _ERROR_STATUS.get(str(kind), 500)
+        error = error_from_http(
+            status, {}, json_encode.dumps(body), provider=self._name, model=model
+        )
+        return BatchResult(custom_id, error=error)
+
+    def _batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
+        """A :class:`~relaykit.Batch` from a ``message_batch`` object."""
+        vendor_status = str(data.get("processing_status") or "")
+        counts = data.get("request_counts") or {}
+
+        def count(key: str) -> int:
+            return int(counts.get(key) or 0)
+
+        status: BatchStatus = "in_progress"
+        if vendor_status == "canceling":
+            status = "cancelling"
+        elif vendor_status == "ended":
+            status = (
+                "cancelled"
+                if data.get("cancel_initiated_at")
+                else "expired"
+                if count("expired")
+                else "ended"
+            )
+        results_url = data.get("results_url")
+        return Batch(
+            id=str(data["id"]),
+            provider=self._name,
+            status=status,
+            vendor_status=vendor_status,
+            model=model,
+            total=sum(
+                count(k) for k in ("processing", "succeeded", "errored", "canceled", "expired")
+            ),
+            succeeded=count("succeeded"),
+            errored=count("errored") + count("canceled") + count("expired"),
+            created_at=_epoch(data.get("created_at")),
+            ended_at=_epoch(data.get("ended_at")),
+            expires_at=_epoch(data.get("expires_at")),
+            result_files=(str(results_url),) if results_url else (),
+        )
+
+    async def _send(self, url: str, model: str | None, body: bytes | None = None) -> HttpResponse:
+        """A GET (no ``body``) or a POST; an error status typed as a chat's is."""
+        try:
+            if body is None:
+                r = await self._http.get(url, headers=self._headers)
+            else:
+                r = await self._http.post(url, content=body, headers=self._headers)
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=model)
+            if mapped is None:
+                raise
+            raise mapped from e
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=model
+            )
+        return r
+
+
+def _epoch(value: Any) -> float | None:
+    """An RFC 3339 time (``2024-08-20T18:37:24.100435Z``) as seconds since the epoch."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

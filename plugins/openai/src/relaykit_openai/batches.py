@@ -1,0 +1,255 @@
+"""OpenAI's Batch API, for :class:`~relaykit_openai.provider.OpenAIProvider` (and Groq's,
+which speaks it at its own base URL).
+
+A batch is a JSONL file uploaded with ``POST /files`` (multipart, ``purpose=batch``),
+each line ``{"custom_id", "method": "POST", "url", "body"}`` whose body is what a
+single call would send (the provider's own body builder), then ``POST /batches``
+with ``input_file_id``, ``endpoint`` and ``completion_window: "24h"``. All items go
+to one endpoint: ``/v1/responses`` for a model the provider calls through the
+Responses API (see ``api``), ``/v1/chat/completions`` otherwise.
+
+``GET /batches/{id}`` describes it (``status``: validating, in_progress,
+finalizing, completed, failed, expired, cancelling, cancelled; ``request_counts``
+of ``total``, ``completed`` and ``failed``); ``POST /batches/{id}/cancel`` cancels
+it. Results are two JSONL files read with ``GET /files/{id}/content``: the
+``output_file_id`` (lines whose ``response`` has ``status_code`` 200 and the
+answer in ``body``) and the ``error_file_id`` (a ``response`` with an error
+status and an ``{"error"}`` body, or an ``error`` object with a ``code``:
+``batch_expired``, ``batch_cancelled``). Each file is read line by line as it
+arrives.
+
+Limits, refused before anything is sent: 50,000 requests and 200 MB a file
+(OpenAI's Batch API reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from relaykit import (
+    Batch,
+    BatchResult,
+    ChatRequest,
+    ChatResponse,
+    InvalidRequestError,
+    RelayError,
+    json_decode,
+    json_encode,
+)
+from relaykit.batches import jsonl_lines, not_run
+from relaykit.http import transport_error
+from relaykit.http_errors import error_from_http
+from relaykit.multipart import Part, encode
+
+from . import wire
+
+if TYPE_CHECKING:
+    from relaykit.batches import BatchStatus
+    from relaykit.http import HttpClient, HttpResponse
+
+MAX_REQUESTS = 50_000
+MAX_BYTES = 200 * 1024 * 1024
+
+_STATUSES: dict[str, BatchStatus] = {
+    "validating": "in_progress",
+    "in_progress": "in_progress",
+    "finalizing": "in_progress",
+    "completed": "ended",
+    "failed": "failed",
+    "expired": "expired",
+    "cancelling": "cancelling",
+    "cancelled": "cancelled",
+}
+
+
+class BatchApi:
+    """One provider's batch calls: its base URL, headers and name."""
+
+    def __init__(
+        self, http: HttpClient, base_url: str, headers: Mapping[str, str], name: str
+    ) -> None:
+        self._http = http
+        self._base = base_url
+        self._headers = headers
+        self._name = name
+
+    async def submit(
+        self,
+        requests: Sequence[tuple[str, ChatRequest]],
+        endpoint: str,
+        body: Callable[[ChatRequest], bytes],
+    ) -> Batch:
+        """Upload ``requests`` as a JSONL file (each body built by ``body``) and create
+        the batch over it at ``endpoint``."""
+        model = requests[0][1].model
+        if len(requests) > MAX_REQUESTS:
+            raise InvalidRequestError(
+                f"a batch of {len(requests):,} requests is over {self._name}'s limit of"
+                f" {MAX_REQUESTS:,}",
+                provider=self._name,
+                model=model,
+                param="items",
+                hint=f"split the items into batches of at most {MAX_REQUESTS:,}",
+            )
+        lines = [
+            b'{"custom_id":%s,"method":"POST","url":%s,"body":%s}\n'
+            % (json_encode.dumps(custom_id), json_encode.dumps(endpoint), body(request))
+            for custom_id, request in requests
+        ]
+        size = sum(map(len, lines))
+        if size > MAX_BYTES:
+            raise InvalidRequestError(
+                f"the batch's file would be {size / 1e6:,.0f} MB, over {self._name}'s limit"
+                f" of {MAX_BYTES // (1024 * 1024)} MB",
+                provider=self._name,
+                model=model,
+                param="items",
+                hint="split the items into smaller batches",
+            )
+        form, content_type = encode(
+            [("purpose", "batch")],
+            [Part("file", b"".join(lines), "batch.jsonl", "application/jsonl")],
+        )
+        uploaded = await self._send(
+            "POST", f"{self._base}/files", model, form, {"content-type": content_type}
+        )
+        file_id = json_decode.loads(uploaded.content)["id"]
+        create = {"input_file_id": file_id, "endpoint": endpoint, "completion_window": "24h"}
+        r = await self._send("POST", f"{self._base}/batches", model, json_encode.dumps(create))
+        return self._batch(json_decode.loads(r.content), model)
+
+    async def get(self, vendor_id: str) -> Batch:
+        """``GET /batches/{id}``."""
+        r = await self._send("GET", f"{self._base}/batches/{vendor_id}", None)
+        return self._batch(json_decode.loads(r.content), None)
+
+    async def cancel(self, vendor_id: str) -> Batch:
+        """``POST /batches/{id}/cancel``."""
+        r = await self._send("POST", f"{self._base}/batches/{vendor_id}/cancel", None, b"")
+        return self._batch(json_decode.loads(r.content), None)
+
+    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """Each line of the output file, then of the error file, as a result."""
+        for file_id in batch.result_files:
+            url = f"{self._base}/files/{file_id}/content"
+            async with self._http.stream("GET", url, headers=self._headers) as r:
+                if r.status_code >= 400:
+                    await r.aread()
+                    raise error_from_http(
+                        r.status_code, r.headers, r.content, provider=self._name, model=batch.model
+                    )
+                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
+                    async for line in lines:
+                        yield self._result(json_decode.loads(line), batch.model)
+
+    def _result(self, line: Mapping[str, Any], model: str | None) -> BatchResult:
+        """One line of an output or error file."""
+        custom_id = str(line.get("custom_id"))
+        response = line.get("response")
+        if isinstance(response, Mapping):
+            status = int(response.get("status_code") or 0)
+            body = response.get("body")
+            if status < 400 and isinstance(body, Mapping):
+                return BatchResult(custom_id, _answer(body))
+            content = json_encode.dumps(body) if body is not None else b""
+            error = error_from_http(status or 500, {}, content, provider=self._name, model=model)
+            return BatchResult(custom_id, error=error)
+        error_body = line.get("error") or {}
+        code = error_body.get("code") if isinstance(error_body, Mapping) else None
+        if code == "batch_expired":
+            return BatchResult(
+                custom_id, error=not_run("expired", provider=self._name, model=model)
+            )
+        if code == "batch_cancelled":
+            return BatchResult(
+                custom_id, error=not_run("cancelled", provider=self._name, model=model)
+            )
+        message = error_body.get("message") if isinstance(error_body, Mapping) else None
+        return BatchResult(
+            custom_id,
+            error=RelayError(
+                str(message or f"the item failed ({code or 'no reason given'})"),
+                provider=self._name,
+                model=model,
+                provider_message=str(message) if message else None,
+            ),
+        )
+
+    def _batch(self, data: Mapping[str, Any], model: str | None) -> Batch:
+        """A :class:`~relaykit.Batch` from a batch object (its vendor id unqualified)."""
+        vendor_status = str(data.get("status") or "")
+        counts = data.get("request_counts") or {}
+        errors = (data.get("errors") or {}).get("data") or ()
+        error = None
+        if errors:
+            first = errors[0]
+            where = f" (line {first['line']})" if first.get("line") else ""
+            error = f"{first.get('message') or first.get('code')}{where}"
+            if len(errors) > 1:
+                error += f", and {len(errors) - 1} more"
+        ended = next(
+            (
+                data[key]
+                for key in ("completed_at", "failed_at", "expired_at", "cancelled_at")
+                if data.get(key)
+            ),
+            None,
+        )
+        return Batch(
+            id=str(data["id"]),
+            provider=self._name,
+            status=_STATUSES.get(vendor_status, "in_progress"),
+            vendor_status=vendor_status,
+            model=data.get("model") or model,
+            total=int(counts.get("total") or 0),
+            succeeded=int(counts.get("completed") or 0),
+            errored=int(counts.get("failed") or 0),
+            created_at=_seconds(data.get("created_at")),
+            ended_at=_seconds(ended),
+            expires_at=_seconds(data.get("expires_at")),
+            error=error,
+            result_files=tuple(
+                str(data[key]) for key in ("output_file_id", "error_file_id") if data.get(key)
+            ),
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        model: str | None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """One request; an error status typed as a chat's is."""
+        all_headers = {**self._headers, **(headers or {})}
+        try:
+            if method == "GET":
+                r = await self._http.get(url, headers=all_headers)
+            else:
+                r = await self._http.post(url, content=body, headers=all_headers)
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=model)
+            if mapped is None:
+                raise
+            raise mapped from e
+        if r.status_code >= 400:
+            raise error_from_http(
+                r.status_code, r.headers, r.content, provider=self._name, model=model
+            )
+        return r
+
+
+def _answer(body: Mapping[str, Any]) -> ChatResponse:
+    """The answer in a result line's body: a Responses object, or a chat completion."""
+    if body.get("object") == "response":
+        from . import responses_wire
+
+        return responses_wire.response(dict(body))
+    return wire.response(dict(body))
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and value else None
