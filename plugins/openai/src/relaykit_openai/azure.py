@@ -34,7 +34,8 @@ Rules OpenAI keys on a model's name (images, speech to text) see the deployment'
 name: a deployment named as its model (Azure's default) gets them exactly.
 
 Azure has no moderation, rerank or token counting API: those are refused
-unsent (counting is estimated). Its Chat Completions API reads no documents
+unsent (counting is estimated). Batches (Azure's Global Batch deployments) are
+not built yet: refused unsent too. Its Chat Completions API reads no documents
 (``"Invalid Value: 'file'. This model does not support file content types."``):
 they are refused unsent; the Responses API (``api = "responses"``) reads PDFs.
 """
@@ -202,6 +203,12 @@ class AzureOpenAIProvider(OpenAIProvider):
     # Azure serves none of these: the core refuses them before sending.
     count_tokens = None  # type: ignore[assignment]
     moderate = None  # type: ignore[assignment]
+    # Azure's batches run on Global Batch deployments with their own file and job
+    # paths and quotas; OpenAI's client would post to URLs Azure does not serve.
+    submit_batch = None  # type: ignore[assignment]
+    get_batch = None  # type: ignore[assignment]
+    cancel_batch = None  # type: ignore[assignment]
+    batch_results = None  # type: ignore[assignment]
 
 
 def _endpoint(base_url: str, name: str) -> str:
