@@ -15,14 +15,18 @@ def test_sonnet_4_keeps_its_price_through_profiles() -> None:
 
 
 def test_newer_claude_models_do_not_take_an_older_rows_price() -> None:
-    # Sonnet 4.6 and the Claude 5 models are priced by AWS apart: not checked, no price
-    for model in (
-        "anthropic.claude-sonnet-4-6",
-        "global.anthropic.claude-sonnet-4-6",
-        "anthropic.claude-opus-4-6-v1",
-        "anthropic.claude-opus-5",
-        "anthropic.claude-haiku-5-5",
-    ):
-        assert lookup(model) == (None, None), model
+    # Each has its own row (Sonnet 4.6 is not Sonnet 4, Opus 5.5 not Opus 5); one
+    # with no published price (Fable 5.2) has none rather than Fable 5's.
+    inputs = {
+        "global.anthropic.claude-sonnet-4-6": Decimal("3"),
+        "global.anthropic.claude-opus-4-6-v1": Decimal("5"),
+        "global.anthropic.claude-opus-5": Decimal("5"),
+        "global.anthropic.claude-opus-5-5": Decimal("4"),
+        "global.anthropic.claude-haiku-5-5": Decimal("0.10"),
+    }
+    for model, expected in inputs.items():
+        price = lookup(model)[1]
+        assert price is not None and price.input == expected, model
+    assert lookup("anthropic.claude-fable-5-2") == (None, None)
     # Sonnet 4.5 still finds its own row
     assert lookup("global.anthropic.claude-sonnet-4-5-20250929-v1:0")[1] is not None

@@ -34,10 +34,12 @@ MakeClient = Callable[..., relaykit.Client]
 
 @pytest.fixture
 def send(mock: BedrockMock, make_client: MakeClient) -> Callable[..., Any]:
-    """``await send(model, **params)``: the Converse body one chat with ``params`` sends."""
+    """``await send(model, **params)``: the Converse body one chat with ``params`` sends
+    (Claude 4.7 on kept on Converse: the Messages API takes the same fields at its top
+    level, as test_messages_api checks)."""
 
     async def chat(model: str, **params: Any) -> dict[str, Any]:
-        async with make_client() as client:
+        async with make_client(claude_api="converse") as client:
             await client.chat(model, "think", **params)
         body: dict[str, Any] = mock.last_request.json()
         return body
@@ -374,7 +376,9 @@ async def test_a_stream_sends_the_same_setting(
     async with make_client() as client, client.stream(model, "think", reasoning="high") as s:
         async for _ in s:
             pass
-    assert mock.last_request.path.endswith("/converse-stream")
+    # Converse, or the Messages API (stream: true) for Claude 4.7 on
+    path = mock.last_request.path
+    assert path.endswith("/converse-stream") or mock.last_request.json()["stream"] is True
     assert s.response.reasoning == "I thought"
     assert mock.sent_reasoning(mock.last_request) == expected
 

@@ -71,15 +71,25 @@ class BedrockAuth:
         return self._region
 
     async def headers(
-        self, method: str, url: str, body: bytes, headers: Mapping[str, str]
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        bearer_header: str = "authorization",
     ) -> dict[str, str]:
         """The headers to send: ``headers`` plus authentication for this exact request.
 
         Only ``headers`` and the host are signed; whatever httpx adds later
         (user-agent, accept-encoding, content-length) stays out of the signature.
+        A Bedrock API key goes in ``bearer_header``: ``Authorization: Bearer`` for
+        Bedrock's own APIs, the bare key in ``x-api-key`` for the Messages API.
         """
         if self._bearer:
-            return {**headers, "authorization": f"Bearer {self._bearer.reveal()}"}
+            key = self._bearer.reveal()
+            value = f"Bearer {key}" if bearer_header == "authorization" else key
+            return {**headers, bearer_header: value}
         credentials = await self._frozen_credentials()
         region = await self.region()
         return _sign(credentials, region, method, url, body, headers)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from relaykit import (
     AuthenticationError,
     ContentFilterError,
+    InvalidRequestError,
     ProviderUnavailableError,
     RateLimitError,
     RelayError,
@@ -84,6 +85,26 @@ def http_error(
     """The typed error for a Bedrock HTTP error response whose body has been read."""
     message, _, _ = parse_error_body(body)
     return typed_error(status, error_kind(headers, body), message, provider=provider, model=model)
+
+
+#: the fix a Messages API 400 most often needs, beside what the model said
+MESSAGES_400_HINT = (
+    "drop the parameter the message names (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable "
+    "and Mythos take no temperature, top_p or top_k, and Opus 4.7 on no thinking budget), "
+    "and use an inference profile id (global.anthropic.claude-..., us.anthropic.claude-...) "
+    "where Bedrock refuses the model id"
+)
+
+
+def messages_http_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None
+) -> RelayError:
+    """The typed error for an HTTP error of the Messages API route: AWS's own shape or
+    Anthropic's (``{"type": "error", "error": {"type": ..., "message": ...}}``)."""
+    error = http_error(status, headers, body, provider=provider, model=model)
+    if isinstance(error, InvalidRequestError) and status == 400 and error.hint is None:
+        error.hint = MESSAGES_400_HINT
+    return error
 
 
 def typed_error(

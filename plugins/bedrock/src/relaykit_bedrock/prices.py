@@ -5,10 +5,20 @@ called by its id (``amazon.nova-pro-v1:0``) or through a cross-region inference
 profile that prefixes a geography (``us.``, ``eu.``, ``apac.``) or ``global.``;
 all of them find the same entry here.
 
-Claude 4.5 models are listed at their ``global.`` price; Bedrock charges 10%
-more for them in-region and through geographic profiles, which :func:`lookup`
-applies. Claude's prompt-cache writes cost 1.25x input (``cache_write_input``)
-and those to the one-hour cache 2x input (``cache_write_1h_input``), as at
+Claude 4.5 models and later are listed at their ``global.`` price; Bedrock
+charges 10% more for them in-region and through geographic profiles, which
+:func:`lookup` applies. From Claude 4.5 on, Bedrock's global price is
+Anthropic's list price (AWS's pricing page; Opus 4.7 at USD 5 and 25 and
+Sonnet 4.6 at 3 and 15 as clauder-navi.com quotes it), so the rows for Claude
+4.6 to 5.5, Fable and Mythos repeat anthropic.com/pricing (platform.claude.com's
+pricing and model overview pages, read 2026-12-02: 1M context each, Opus 4.7's
+confirmed by AWS's model card). Fable 5.1 and Mythos 5.1 read the cache at
+0.25, Opus 5.5 at 0.20, Sonnet 5.5 at 0.10; Haiku 5.5's row is its price for
+prompts up to 100K tokens (longer ones bill at five times that). A model with
+no published price (Fable 5.2, Mythos 5.2) has no row, and no price.
+
+Claude's prompt-cache writes cost 1.25x input (``cache_write_input``) and
+those to the one-hour cache 2x input (``cache_write_1h_input``), as at
 Anthropic; other models' writes carry no surcharge (unset: the input price).
 The reranker models bill queries, not tokens (``per_search``): a query ranks
 up to 100 documents, and one with more counts as several (see
@@ -19,6 +29,7 @@ override prices in config; a model missing here simply has ``cost = None``.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from relaykit import ModelPrice
@@ -28,6 +39,8 @@ from .image_prices import NOVA_CANVAS, TITAN_IMAGE_V2, per_image
 #: Prefixes of cross-region inference profile ids.
 PROFILE_PREFIXES = ("us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.")
 _REGIONAL_PREMIUM = Decimal("1.1")
+# What may follow a row's key: a snapshot date, a version (-v1, -v2:0), a throughput (:18k).
+_SUFFIX = re.compile(r"(-\d{8})?(-v\d+)?(:[\w.]+)*")
 
 
 def _p(inp: str, out: str, cached: str | None = None, written: str | None = None) -> ModelPrice:
@@ -48,6 +61,20 @@ def _per_query(usd: str) -> ModelPrice:
 
 # model id prefix: (context window, price, whether the 10% regional premium applies)
 BEDROCK_MODELS: dict[str, tuple[int | None, ModelPrice | None, bool]] = {
+    # Claude in Amazon Bedrock (the Messages API; see claude_api.py), and Claude 4.6.
+    "anthropic.claude-fable-5-1": (1_000_000, _p("10", "50", "0.25", "12.50"), True),
+    "anthropic.claude-fable-5": (1_000_000, _p("10", "50", "1", "12.50"), True),
+    "anthropic.claude-mythos-5-1": (1_000_000, _p("10", "50", "0.25", "12.50"), True),
+    "anthropic.claude-mythos-5": (1_000_000, _p("10", "50", "1", "12.50"), True),
+    "anthropic.claude-opus-5-5": (1_000_000, _p("4", "20", "0.20", "5"), True),
+    "anthropic.claude-opus-5": (1_000_000, _p("5", "25", "0.50", "6.25"), True),
+    "anthropic.claude-sonnet-5-5": (1_000_000, _p("2", "10", "0.10", "2.50"), True),
+    "anthropic.claude-sonnet-5": (1_000_000, _p("2", "10", "0.20", "2.50"), True),
+    "anthropic.claude-haiku-5-5": (1_000_000, _p("0.10", "0.50", "0.01", "0.125"), True),
+    "anthropic.claude-opus-4-8": (1_000_000, _p("5", "25", "0.50", "6.25"), True),
+    "anthropic.claude-opus-4-7": (1_000_000, _p("5", "25", "0.50", "6.25"), True),
+    "anthropic.claude-opus-4-6": (1_000_000, _p("5", "25", "0.50", "6.25"), True),
+    "anthropic.claude-sonnet-4-6": (1_000_000, _p("3", "15", "0.30", "3.75"), True),
     "anthropic.claude-opus-4-5": (200_000, _p("5.00", "25.00", "0.50", "6.25"), True),
     "anthropic.claude-sonnet-4-5": (200_000, _p("3.00", "15.00", "0.30", "3.75"), True),
     "anthropic.claude-haiku-4-5": (200_000, _p("1.00", "5.00", "0.10", "1.25"), True),
@@ -101,11 +128,14 @@ def lookup(model: str) -> tuple[int | None, ModelPrice | None]:
     """Context window and price of ``model`` (a model id, an inference profile id, or
     the ARN of either: it ends in the id)."""
     prefix, base = split_profile(model.rsplit("/", 1)[-1])
-    # Dated snapshots (...-20250929-v1:0) share their family's entry: longest prefix wins.
+    # Dated snapshots (...-20250929-v1:0) share their family's entry: longest prefix wins,
+    # and only a date, version or throughput suffix may follow it (claude-opus-5-5 is not
+    # claude-opus-5, nor claude-fable-5-2 claude-fable-5).
     best: tuple[int | None, ModelPrice | None, bool] = (None, None, False)
     best_len = 0
     for key, info in BEDROCK_MODELS.items():
-        if base.startswith(key) and len(key) > best_len:
+        rest = base[len(key) :]
+        if base.startswith(key) and _SUFFIX.fullmatch(rest) and len(key) > best_len:
             best, best_len = info, len(key)
     window, price, premium = best
     if price is not None and premium and prefix != "global.":

@@ -33,12 +33,15 @@ from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.secrets import scrub
+from relaykit.sse import SSEDecoder
 
-from . import embeddings, images, wire
+from . import embeddings, images, messages_wire, wire
 from . import rerank as rerank_api
 from .auth import BEARER_ENV, BedrockAuth
-from .aws_errors import http_error, stream_exception
+from .aws_errors import http_error, messages_http_error, stream_exception, typed_error
+from .claude_api import claude_api_option, uses_messages_api
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
+from .messages_stream import MessagesStreamReader, error_of
 from .prices import lookup
 from .stream_events import ConverseStreamTranslator
 
@@ -64,7 +67,12 @@ class BedrockProvider:
     ``control_plane_url`` (where ``GET /foundation-models`` is served; else
     ``AWS_ENDPOINT_URL_BEDROCK``), and ``auto_cache`` (``true``, ``"5m"`` or
     ``"1h"``: cache points after the tools, the system prompt and the last
-    message of calls that bring none; see :mod:`relaykit.cache_points`).
+    message of calls that bring none; see :mod:`relaykit.cache_points`), and
+    ``claude_api`` (``"auto"``, ``"converse"`` or ``"messages"``: which API
+    Claude is called through; see :mod:`relaykit_bedrock.claude_api`).
+    Claude 4.7 and later, Fable and Mythos go through Anthropic's Messages API
+    on ``bedrock-runtime`` (``/anthropic/v1/messages``, server-sent events; see
+    :mod:`relaykit_bedrock.messages_wire`), every other model through Converse.
     Model ids may be foundation model ids, inference profile ids
     (``us.anthropic.claude-...``) or ARNs.
 
@@ -91,7 +99,13 @@ class BedrockProvider:
     # The AWS SDKs' own service-specific endpoint variable.
     base_url_env: ClassVar[str | None] = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
     requires_api_key: ClassVar[bool] = False  # the AWS credential chain needs no key
-    options: ClassVar[tuple[str, ...]] = ("region", "profile", "control_plane_url", "auto_cache")
+    options: ClassVar[tuple[str, ...]] = (
+        "region",
+        "profile",
+        "control_plane_url",
+        "auto_cache",
+        "claude_api",
+    )
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
@@ -112,6 +126,9 @@ class BedrockProvider:
         self._unsigned = dict(settings.headers)
         self._auto_cache = auto_cache_option(
             opts.get("auto_cache"), f"providers.{settings.name}.auto_cache"
+        )
+        self._claude_api = claude_api_option(
+            opts.get("claude_api"), f"providers.{settings.name}.claude_api"
         )
 
     def __repr__(self) -> str:
@@ -148,7 +165,10 @@ class BedrockProvider:
         return await self._model_request(request.model, operation, self._converse_body(request))
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        """One ``POST /model/{modelId}/converse`` call."""
+        """One ``POST /model/{modelId}/converse`` call, or ``POST /anthropic/v1/messages``
+        for the Claude models the Messages API serves."""
+        if uses_messages_api(request.model, self._claude_api):
+            return await self._messages_chat(request)
         url, body, headers = await self._converse_request(request, "converse")
         r = await self._http.post(url, content=body, headers=headers)
         if r.status_code >= 400:
@@ -158,7 +178,14 @@ class BedrockProvider:
         return wire.response(json_decode.loads(r.content), request.model, r.headers.get(REQUEST_ID))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event stream."""
+        """One ``POST /model/{modelId}/converse-stream`` call, decoding the binary event
+        stream, or a streamed Messages API call (server-sent events) for the Claude
+        models it serves."""
+        if uses_messages_api(request.model, self._claude_api):
+            async with aclosing(self._messages_stream(request)) as events:
+                async for event in events:
+                    yield event
+            return
         url, body, headers = await self._converse_request(request, "converse-stream")
         async with self._http.stream("POST", url, content=body, headers=headers) as r:
             if r.status_code >= 400:
@@ -203,6 +230,91 @@ class BedrockProvider:
                 raise StreamError(
                     "the stream ended before messageStop", provider=self._name, model=request.model
                 )
+
+    # -- the Messages API (Claude 4.7 on) ---------------------------------------------
+
+    async def _messages_request(
+        self, request: ChatRequest, *, stream: bool
+    ) -> tuple[str, bytes, dict[str, str]]:
+        body = messages_wire.request_body(
+            self._converse_body(request), request.model, stream=stream
+        )
+        url = await self._url(self._runtime_url, messages_wire.PATH)
+        content = json_encode.dumps(body)
+        signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}
+        # A Bedrock API key goes in x-api-key here, as the Anthropic SDKs send it.
+        auth = await self._auth.headers("POST", url, content, signed, bearer_header="x-api-key")
+        return url, content, {**auth, **self._unsigned}
+
+    async def _messages_chat(self, request: ChatRequest) -> ChatResponse:
+        url, body, headers = await self._messages_request(request, stream=False)
+        r = await self._http.post(url, content=body, headers=headers)
+        if r.status_code >= 400:
+            raise messages_http_error(
+                r.status_code, r.headers, r.content, provider=self._name, model=request.model
+            )
+        data = json_decode.loads(r.content)
+        converse = messages_wire.converse_response(data)
+        return wire.response(converse, request.model, data.get("id") or r.headers.get(REQUEST_ID))
+
+    async def _messages_stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        url, body, headers = await self._messages_request(request, stream=True)
+        model = request.model
+        async with self._http.stream("POST", url, content=body, headers=headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise messages_http_error(
+                    r.status_code, r.headers, r.content, provider=self._name, model=model
+                )
+            kind = r.headers.get("content-type", "").split(";", 1)[0].strip()
+            if kind != "text/event-stream":
+                raise StreamError(
+                    f"the Messages API answered a stream as {kind or 'no content type'}, "
+                    "not server-sent events",
+                    provider=self._name,
+                    model=model,
+                )
+            decoder = SSEDecoder()
+            reader = MessagesStreamReader()
+            translator: ConverseStreamTranslator | None = None
+            started = False
+            chunks_iter = cast("AsyncGenerator[bytes, None]", r.aiter_bytes())
+            async with aclosing(chunks_iter) as chunks:
+                async for raw in chunks:
+                    for sse in decoder.feed(raw):
+                        try:
+                            data = json_decode.loads(sse.data) if sse.data else {}
+                        except ValueError as e:
+                            raise StreamError(
+                                f"a {sse.event} event is not JSON", provider=self._name, model=model
+                            ) from e
+                        if sse.event == "error":
+                            raise self._messages_stream_error(data, started, model)
+                        for name, converse in reader.events(sse.event, data):
+                            if translator is None:  # the message id comes in message_start
+                                rid = reader.message_id or r.headers.get(REQUEST_ID)
+                                translator = ConverseStreamTranslator(model, rid)
+                            for event in translator.events(name, converse):
+                                yield event
+                                started = True
+            if translator is None or not translator.stopped:
+                raise StreamError(
+                    "the stream ended before message_stop", provider=self._name, model=model
+                )
+
+    def _messages_stream_error(self, data: dict[str, Any], started: bool, model: str) -> RelayError:
+        status, kind, message = error_of(data)
+        typed = typed_error(status, kind, message, provider=self._name, model=model)
+        if not started:
+            return typed
+        return StreamError(
+            f"{kind} in the stream: {message or 'no message'}",
+            provider=self._name,
+            model=model,
+            status=status,
+            provider_message=f"{kind}: {message}",
+            retryable=typed.retryable,
+        )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens ``request`` would use, from ``POST /model/{modelId}/count-tokens``.

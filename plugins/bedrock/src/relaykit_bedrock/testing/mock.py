@@ -54,6 +54,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
+from . import messages as messages_api
 from .documents import document_tokens, documents_problem
 from .errors import constraint, error, scripted_failure
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
@@ -146,6 +147,8 @@ class BedrockMock(VendorMock):
         if denied is not None:
             return denied
         path = request.path
+        if request.method == "POST" and path == messages_api.PATH:
+            return await self._messages(request)
         if request.method == "GET" and path == "/foundation-models":
             wanted = request.query.get("byOutputModality")
             summaries = [m for m in self.models if not wanted or wanted in m["outputModalities"]]
@@ -163,10 +166,20 @@ class BedrockMock(VendorMock):
     def sent_reasoning(self, request: Request) -> Reasoning | None:
         """The thinking setting of a Converse request, read by the model's family
         (see :mod:`relaykit_bedrock.testing.reasoning`); ``None`` for other operations."""
+        if request.path == messages_api.PATH:
+            body = request.json()
+            return sent_reasoning(body["model"], messages_api.as_converse_fields(body))
         m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream)", request.path)
         return None if m is None else sent_reasoning(unquote(m.group(1)), request.json())
 
     def _check_auth(self, request: Request) -> Response | None:
+        key = request.headers.get("x-api-key")
+        if key is not None and request.path == messages_api.PATH:
+            # The Messages route takes a Bedrock API key as the Anthropic SDKs send one.
+            if self.api_key is not None and key == self.api_key:
+                return None
+            invalid = "The security token included in the request is invalid."
+            return error(403, invalid, "UnrecognizedClientException")
         auth = request.headers.get("authorization", "")
         if auth.startswith("Bearer "):
             if self.api_key is not None and auth == f"Bearer {self.api_key}":
@@ -270,6 +283,40 @@ class BedrockMock(VendorMock):
             "usage": usage,
             "metrics": {"latencyMs": 321},
         }
+        return Response.json(data, headers=headers)
+
+    async def _messages(self, request: Request) -> Response:
+        """``POST /anthropic/v1/messages``: see :mod:`relaykit_bedrock.testing.messages`."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None  # refused below
+        invalid = messages_api.validate_messages(body)
+        if invalid is None:
+            converse = messages_api.as_converse_fields(body)
+            invalid = reasoning_problem(body["model"], converse)
+        if invalid:
+            return messages_api.anthropic_error(400, "invalid_request_error", invalid)
+        reply = self.script.next(self.default_reply(messages_api.last_user_text(body)))
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return scripted_failure(reply)
+        self._n += 1
+        inp, out = self.usage_of(reply, messages_api.prompt_text(body))
+        use = messages_api.usage(reply, inp, out)
+        message_id = f"msg_bdrk_{self._n:04d}"
+        tool_id = f"toolu_bdrk_{self._n}_"
+        headers = {"x-amzn-requestid": str(uuid.uuid4()), **reply.headers}
+        if body.get("stream"):
+            events: Iterable[bytes | Pause | Drop] = messages_api.sse_events(
+                reply, body["model"], message_id, tool_id, use
+            )
+            if self.chunk_size:
+                events = rechunk(events, self.chunk_size)
+            headers["content-type"] = "text/event-stream"
+            return Response(200, headers, events)
+        data = messages_api.message(reply, body["model"], message_id, tool_id, use)
         return Response.json(data, headers=headers)
 
 

@@ -1,0 +1,113 @@
+"""The Messages API's server-sent events, read as ConverseStream events.
+
+Anthropic's documented order: ``message_start`` (the message id, input usage);
+per content block ``content_block_start``, ``content_block_delta``\\ s
+(``text_delta``, ``thinking_delta``, ``signature_delta``, ``input_json_delta``)
+and ``content_block_stop``; ``message_delta`` (the stop reason, output usage);
+``message_stop``. ``ping`` may come anywhere; an ``error`` event ends a stream
+that failed after it began. Each event is turned into the ConverseStream
+events that say the same, so one translator
+(:class:`~relaykit_bedrock.stream_events.ConverseStreamTranslator`) reads both
+APIs: ``message_stop`` gives ``messageStop`` and then ``metadata`` with the usage
+gathered from ``message_start`` and ``message_delta``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .messages_wire import converse_usage, stop_reason
+
+#: the HTTP status of each Anthropic error type, for an ``error`` event
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+ConverseEvent = tuple[str, dict[str, Any]]
+
+
+class MessagesStreamReader:
+    """Turns one Messages stream's events into ConverseStream events, keeping usage."""
+
+    __slots__ = ("_stop_reason", "_usage", "message_id")
+
+    def __init__(self) -> None:
+        self._usage: dict[str, Any] = {}
+        self._stop_reason: str | None = None
+        #: the message id from ``message_start``
+        self.message_id: str | None = None
+
+    def events(self, name: str, data: dict[str, Any]) -> list[ConverseEvent]:
+        """The ConverseStream events for one Messages event (``error`` is the caller's)."""
+        if name == "message_start":
+            message = data.get("message") or {}
+            self.message_id = message.get("id")
+            self._usage.update(message.get("usage") or {})
+            return [("messageStart", {"role": "assistant"})]
+        index = data.get("index", 0)
+        if name == "content_block_start":
+            return self._start(index, data.get("content_block") or {})
+        if name == "content_block_delta":
+            delta = self._delta(data.get("delta") or {})
+            return [] if delta is None else [_block_delta(index, delta)]
+        if name == "content_block_stop":
+            return [("contentBlockStop", {"contentBlockIndex": index})]
+        if name == "message_delta":
+            self._stop_reason = (data.get("delta") or {}).get("stop_reason") or self._stop_reason
+            # message_delta's usage is cumulative: its counts replace message_start's.
+            self._usage.update(
+                {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
+            )
+            return []
+        if name == "message_stop":
+            return [
+                ("messageStop", {"stopReason": stop_reason(self._stop_reason)}),
+                ("metadata", {"usage": converse_usage(self._usage)}),
+            ]
+        return []  # ping, and events added to the API later
+
+    @staticmethod
+    def _start(index: int, block: dict[str, Any]) -> list[ConverseEvent]:
+        kind = block.get("type")
+        if kind == "tool_use":
+            start = {"toolUse": {"toolUseId": block.get("id", ""), "name": block.get("name", "")}}
+            return [("contentBlockStart", {"contentBlockIndex": index, "start": start})]
+        if kind == "redacted_thinking":
+            delta = {"reasoningContent": {"redactedContent": block.get("data") or ""}}
+            return [_block_delta(index, delta)]
+        if kind == "text" and block.get("text"):
+            return [_block_delta(index, {"text": block["text"]})]
+        if kind == "thinking" and block.get("thinking"):
+            return [_block_delta(index, {"reasoningContent": {"text": block["thinking"]}})]
+        return []
+
+    @staticmethod
+    def _delta(delta: dict[str, Any]) -> dict[str, Any] | None:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return {"text": delta.get("text") or ""}
+        if kind == "thinking_delta":
+            return {"reasoningContent": {"text": delta.get("thinking") or ""}}
+        if kind == "signature_delta":
+            return {"reasoningContent": {"signature": delta.get("signature") or ""}}
+        if kind == "input_json_delta":
+            return {"toolUse": {"input": delta.get("partial_json") or ""}}
+        return None  # citations and deltas added later
+
+
+def _block_delta(index: int, delta: dict[str, Any]) -> ConverseEvent:
+    return ("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
+
+
+def error_of(data: dict[str, Any]) -> tuple[int, str, str]:
+    """``(status, type, message)`` of an ``error`` event's data."""
+    error = data.get("error") or {}
+    kind = str(error.get("type") or "api_error")
+    return ERROR_STATUS.get(kind, 500), kind, str(error.get("message") or "")

@@ -1,0 +1,301 @@
+"""Anthropic's Messages API on Bedrock: the request body and the answer, in this plugin's terms.
+
+The body is made from the Converse body :func:`relaykit_bedrock.wire.request_body`
+builds, so every check made there (sampling, thinking, cache points, documents,
+images) holds on this route too, and the answer is read back into Converse's
+shape, so :func:`relaykit_bedrock.wire.response` and the stream translator read
+both APIs alike. The request, as AWS's "Inference using Anthropic Messages API"
+page and Anthropic's Messages reference describe it:
+
+- ``POST /anthropic/v1/messages`` with ``model`` (the Bedrock model or
+  inference profile id) and ``stream`` in the body, ``anthropic_version:
+  "bedrock-2023-05-31"`` in the body as AWS asks for ``bedrock-runtime`` and
+  the ``anthropic-version: 2023-06-01`` header the Messages API itself takes.
+- ``max_tokens`` is required: :data:`DEFAULT_MAX_TOKENS` when none is given.
+- ``system`` and message content are Anthropic content blocks; a Converse
+  ``cachePoint`` becomes ``cache_control: {"type": "ephemeral"}`` (with its
+  ``ttl``) on the block before it, in ``tools``, ``system`` or a message.
+- Images travel as base64 (an ``s3://`` image is refused: the Messages API
+  takes none); PDFs as base64 documents, plain text, Markdown, CSV and HTML as
+  text documents; Word and Excel files are refused (Converse reads them).
+- Reasoning goes back as ``thinking`` blocks with their signatures, redacted
+  reasoning as ``redacted_thinking``; tool calls as ``tool_use``, results as
+  ``tool_result`` (``is_error`` for failures).
+- ``additionalModelRequestFields`` (thinking, ``output_config``, ``top_k``,
+  what ``extra`` put there) are top-level fields of a Messages body; a JSON
+  schema ``response_format`` is ``output_config.format``. Other ``extra`` keys
+  that Converse does not have are sent as they are, so Messages-only fields
+  can be given that way.
+- A tool's ``strict`` flag is not sent: Bedrock's Messages route has been seen
+  to refuse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from relaykit import InvalidRequestError
+
+#: ``anthropic_version`` in the body, as AWS documents for ``bedrock-runtime``
+BEDROCK_VERSION = "bedrock-2023-05-31"
+#: the Messages API version header
+ANTHROPIC_VERSION = "2023-06-01"
+#: the path of the Messages API on ``bedrock-runtime``
+PATH = "/anthropic/v1/messages"
+#: ``max_tokens`` when the caller gives none (the Messages API requires one); it
+#: caps thinking and answer together
+DEFAULT_MAX_TOKENS = 8192
+
+# Converse top-level fields this module translates; any other key is sent as it is.
+_CONVERSE_FIELDS = frozenset(
+    {
+        "messages",
+        "system",
+        "inferenceConfig",
+        "toolConfig",
+        "additionalModelRequestFields",
+        "outputConfig",
+    }
+)
+_TEXT_DOCUMENTS = {
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "csv": "text/csv",
+    "html": "text/html",
+}
+
+#: Converse's ``stopReason`` for each Messages ``stop_reason`` (what the Converse reader maps)
+STOP_REASONS = {
+    "end_turn": "end_turn",
+    "stop_sequence": "stop_sequence",
+    "max_tokens": "max_tokens",
+    "model_context_window_exceeded": "model_context_window_exceeded",
+    "tool_use": "tool_use",
+    "refusal": "content_filtered",
+}
+
+
+def request_body(converse: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
+    """The Messages API body for the Converse body ``converse`` of a call to ``model``."""
+    inference = converse.get("inferenceConfig") or {}
+    body: dict[str, Any] = {
+        "anthropic_version": BEDROCK_VERSION,
+        "model": model,
+        "max_tokens": inference.get("maxTokens", DEFAULT_MAX_TOKENS),
+        "messages": [
+            {"role": m["role"], "content": _blocks(m["content"], f"messages.{i}")}
+            for i, m in enumerate(converse.get("messages") or ())
+        ],
+    }
+    if converse.get("system"):
+        body["system"] = _blocks(converse["system"], "system")
+    for ours, theirs in (("temperature", "temperature"), ("topP", "top_p")):
+        if ours in inference:
+            body[theirs] = inference[ours]
+    if inference.get("stopSequences"):
+        body["stop_sequences"] = inference["stopSequences"]
+    tool_config = converse.get("toolConfig")
+    if tool_config:
+        body["tools"] = _tools(tool_config.get("tools") or ())
+        choice = _tool_choice(tool_config.get("toolChoice"))
+        if choice is not None:
+            body["tool_choice"] = choice
+    for key, value in (converse.get("additionalModelRequestFields") or {}).items():
+        body[key] = value
+    text_format = (converse.get("outputConfig") or {}).get("textFormat")
+    if text_format and text_format.get("type") == "json_schema":
+        schema = json.loads(text_format["structure"]["jsonSchema"]["schema"])
+        output = dict(body.get("output_config") or {})
+        output["format"] = {"type": "json_schema", "schema": schema}
+        body["output_config"] = output
+    for key, value in converse.items():
+        if key not in _CONVERSE_FIELDS:
+            body[key] = value
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def _cache_control(point: dict[str, Any]) -> dict[str, Any]:
+    mark = {"type": "ephemeral"}
+    if point.get("ttl"):
+        mark["ttl"] = point["ttl"]
+    return mark
+
+
+def _blocks(blocks: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        if "cachePoint" in block:
+            # Converse already moved every point to follow a block (see cache_points).
+            if out:
+                out[-1]["cache_control"] = _cache_control(block["cachePoint"])
+            continue
+        out.append(_block(block, where))
+    return out
+
+
+def _block(block: dict[str, Any], where: str) -> dict[str, Any]:
+    if "text" in block:
+        return {"type": "text", "text": block["text"]}
+    if "image" in block:
+        return _image(block["image"], where)
+    if "document" in block:
+        return _document(block["document"], where)
+    if "toolUse" in block:
+        use = block["toolUse"]
+        return {
+            "type": "tool_use",
+            "id": use["toolUseId"],
+            "name": use["name"],
+            "input": use["input"],
+        }
+    if "toolResult" in block:
+        result = block["toolResult"]
+        out: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": result["toolUseId"],
+            "content": [_block(b, where) for b in result.get("content") or ()],
+        }
+        if result.get("status") == "error":
+            out["is_error"] = True
+        return out
+    if "reasoningContent" in block:
+        content = block["reasoningContent"]
+        if "redactedContent" in content:
+            return {"type": "redacted_thinking", "data": content["redactedContent"]}
+        text = content.get("reasoningText") or {}
+        return {"type": "thinking", "thinking": text["text"], "signature": text["signature"]}
+    raise InvalidRequestError(f"cannot send a {next(iter(block))} block through the Messages API")
+
+
+def _image(image: dict[str, Any], where: str) -> dict[str, Any]:
+    source = image.get("source") or {}
+    if "bytes" not in source:
+        raise InvalidRequestError(
+            "the Messages API on Bedrock takes images as bytes, not s3:// objects",
+            param=f"{where}.content.image.url",
+            hint="pass the image's bytes (ImagePart(data=...)), or call this model through "
+            "Converse: [providers.NAME] claude_api = 'converse'",
+        )
+    media_type = f"image/{image['format']}"
+    return {
+        "type": "image",
+        "source": {"type": "base64", "media_type": media_type, "data": source["bytes"]},
+    }
+
+
+def _document(document: dict[str, Any], where: str) -> dict[str, Any]:
+    fmt, source = document["format"], document.get("source") or {}
+    if "bytes" not in source:
+        raise InvalidRequestError(
+            "the Messages API on Bedrock takes documents as bytes, not s3:// objects",
+            param=f"{where}.content.document.url",
+            hint="pass the document's bytes (DocumentPart(data=...))",
+        )
+    out: dict[str, Any] = {"type": "document", "title": document["name"]}
+    if fmt == "pdf":
+        out["source"] = {"type": "base64", "media_type": "application/pdf", "data": source["bytes"]}
+        return out
+    if fmt not in _TEXT_DOCUMENTS:
+        raise InvalidRequestError(
+            f"the Messages API reads PDF and text documents, not {fmt}",
+            param=f"{where}.content.document.media_type",
+            hint="send a PDF or plain text, or call this model through Converse, which reads "
+            "Word and Excel files: [providers.NAME] claude_api = 'converse'",
+        )
+    try:
+        text = base64.b64decode(source["bytes"]).decode()
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise InvalidRequestError(
+            f"a {fmt} document is not UTF-8 text",
+            param=f"{where}.content.document.data",
+            hint="send the document as UTF-8",
+        ) from e
+    out["source"] = {"type": "text", "media_type": "text/plain", "data": text}
+    return out
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for entry in tools:
+        if "cachePoint" in entry:
+            if out:
+                out[-1]["cache_control"] = _cache_control(entry["cachePoint"])
+            continue
+        spec = entry["toolSpec"]
+        tool: dict[str, Any] = {"name": spec["name"], "input_schema": spec["inputSchema"]["json"]}
+        if spec.get("description"):
+            tool["description"] = spec["description"]
+        out.append(tool)
+    return out
+
+
+def _tool_choice(choice: Any) -> dict[str, Any] | None:
+    if not choice:
+        return None
+    if "any" in choice:
+        return {"type": "any"}
+    if "tool" in choice:
+        return {"type": "tool", "name": choice["tool"]["name"]}
+    return {"type": "auto"}
+
+
+# -- the answer ---------------------------------------------------------------------
+
+
+def converse_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
+    """A Messages ``usage`` object in Converse's terms (cache reads and writes apart,
+    one-hour writes in ``cacheDetails``)."""
+    usage = usage or {}
+    read = usage.get("cache_read_input_tokens") or 0
+    written = usage.get("cache_creation_input_tokens") or 0
+    out: dict[str, Any] = {
+        "inputTokens": usage.get("input_tokens") or 0,
+        "outputTokens": usage.get("output_tokens") or 0,
+        "cacheReadInputTokens": read,
+        "cacheWriteInputTokens": written,
+    }
+    one_hour = (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens") or 0
+    if one_hour:
+        out["cacheDetails"] = [{"ttl": "1h", "inputTokens": one_hour}]
+    return out
+
+
+def converse_block(block: dict[str, Any]) -> dict[str, Any] | None:
+    """A Messages content block of an answer in Converse's shape (``None`` for kinds
+    relaykit does not read, such as server tool results)."""
+    kind = block.get("type")
+    if kind == "text":
+        return {"text": block.get("text") or ""}
+    if kind == "thinking":
+        text = {"text": block.get("thinking") or "", "signature": block.get("signature")}
+        return {"reasoningContent": {"reasoningText": text}}
+    if kind == "redacted_thinking":
+        return {"reasoningContent": {"redactedContent": block.get("data") or ""}}
+    if kind == "tool_use":
+        use = {
+            "toolUseId": block.get("id", ""),
+            "name": block.get("name", ""),
+            "input": block.get("input"),
+        }
+        return {"toolUse": use}
+    return None
+
+
+def converse_response(data: dict[str, Any]) -> dict[str, Any]:
+    """A Messages API answer in the shape of a Converse answer."""
+    content = [b for b in map(converse_block, data.get("content") or ()) if b is not None]
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason(data.get("stop_reason")),
+        "usage": converse_usage(data.get("usage")),
+    }
+
+
+def stop_reason(raw: str | None) -> str | None:
+    """Converse's ``stopReason`` for a Messages ``stop_reason`` (unknown ones as they are)."""
+    return STOP_REASONS.get(raw or "", raw)

@@ -1,0 +1,283 @@
+"""The mock's Messages API route: ``POST /anthropic/v1/messages`` on ``bedrock-runtime``.
+
+As AWS's "Inference using Anthropic Messages API" page and Anthropic's Messages
+reference describe it: ``model``, ``max_tokens`` and ``messages`` in the body,
+``anthropic_version: "bedrock-2023-05-31"`` there too; an answer is one
+``message`` object (``content`` blocks, ``stop_reason``, ``usage`` with cache
+reads and writes apart from ``input_tokens`` and the writes by TTL in
+``cache_creation``), or with ``stream: true`` server-sent events
+(``text/event-stream``) in Anthropic's order: ``message_start``, per block
+``content_block_start``/``_delta``/``_stop``, ``message_delta``,
+``message_stop``, a ``ping`` early on, an ``error`` event for an in-stream
+failure. :func:`validate_messages` refuses what the API refuses (its messages
+worded by the mock): a missing version, model or ``max_tokens``, Converse's
+field names, a conversation that does not start with the user or alternate,
+blank text, unknown block types, thinking whose signature the mock did not
+give, ``tool_result`` for no earlier ``tool_use``, tool blocks without
+``tools``, ``cache_control`` other than ``ephemeral`` with ttl ``5m`` or
+``1h``, more than four of them. The thinking and sampling rules of
+:mod:`relaykit_bedrock.testing.reasoning` apply to it as to Converse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Mapping
+from itertools import pairwise
+from typing import Any
+
+from relaykit.testing.loopback import Drop, Pause, Response
+from relaykit.testing.script import Reply
+
+from .frames import reasoning_signature
+
+PATH = "/anthropic/v1/messages"
+VERSION = "bedrock-2023-05-31"
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+_BLOCK_TYPES = frozenset(
+    {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+)
+_CONVERSE_FIELDS = ("inferenceConfig", "toolConfig", "additionalModelRequestFields", "outputConfig")
+_TTLS = ("5m", "1h")
+MAX_CACHE_POINTS = 4
+
+
+def anthropic_error(status: int, kind: str, message: str) -> Response:
+    """An error in Anthropic's shape, as the Messages route answers the model's refusals."""
+    body = {"type": "error", "error": {"type": kind, "message": message}}
+    return Response.json(body, status)
+
+
+def validate_messages(body: Any) -> str | None:
+    """The ``invalid_request_error`` message the Messages API would give ``body``, or ``None``."""
+    if not isinstance(body, dict):
+        return "The request body is not a JSON object."
+    if body.get("anthropic_version") != VERSION:
+        return f"anthropic_version: must be {VERSION!r} on bedrock-runtime."
+    for key in _CONVERSE_FIELDS:
+        if key in body:
+            return f"{key}: Extra inputs are not permitted"
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return "model: Field required"
+    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        return "max_tokens: Field required"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or messages[0].get("role") != "user":
+        return "messages: the first message must use the user role"
+    if any(a.get("role") == b.get("role") for a, b in pairwise(messages)):
+        return "messages: roles must alternate between user and assistant"
+    tool_ids: set[str] = set()
+    has_tools = False
+    cache_points = _cache_marks(body.get("system")) + _cache_marks(body.get("tools"))
+    for i, m in enumerate(messages):
+        content = m.get("content")
+        if not isinstance(content, list) or not content:
+            return f"messages.{i}.content: must be a non-empty list"
+        cache_points += _cache_marks(content)
+        for j, block in enumerate(content):
+            where = f"messages.{i}.content.{j}"
+            if problem := _block_problem(block, where, tool_ids):
+                return problem
+            has_tools = has_tools or block["type"] in ("tool_use", "tool_result")
+    if has_tools and not body.get("tools"):
+        return "tools: must be given when messages hold tool_use or tool_result blocks"
+    for mark in cache_points:
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral":
+            return "cache_control.type: Input should be 'ephemeral'"
+        if mark.get("ttl", "5m") not in _TTLS:
+            return "cache_control.ttl: Input should be '5m' or '1h'"
+    if len(cache_points) > MAX_CACHE_POINTS:
+        return f"A maximum of {MAX_CACHE_POINTS} blocks with cache_control may be provided."
+    return None
+
+
+def _cache_marks(blocks: Any) -> list[Any]:
+    if not isinstance(blocks, list):
+        return []
+    return [b["cache_control"] for b in blocks if isinstance(b, dict) and "cache_control" in b]
+
+
+def _block_problem(block: Any, where: str, tool_ids: set[str]) -> str | None:
+    kind = block.get("type") if isinstance(block, dict) else None
+    if kind not in _BLOCK_TYPES:
+        return f"{where}.type: Input tag {kind!r} does not match any of the expected tags"
+    if kind == "text" and not str(block.get("text", "")).strip():
+        return f"{where}: text content blocks must be non-empty"
+    if kind == "thinking" and block.get("signature") != reasoning_signature(
+        str(block.get("thinking"))
+    ):
+        return f"{where}.signature: Invalid `signature` in `thinking` block"
+    if kind == "redacted_thinking":
+        try:
+            base64.b64decode(block.get("data") or "", validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            return f"{where}.data: Invalid `data` in `redacted_thinking` block"
+    if kind == "tool_use":
+        if not isinstance(block.get("input"), dict):
+            return f"{where}.input: Input should be a valid dictionary"
+        tool_ids.add(str(block.get("id")))
+    if kind == "tool_result" and block.get("tool_use_id") not in tool_ids:
+        return f"{where}: unexpected `tool_use_id` found in `tool_result` blocks"
+    if kind in ("image", "document") and (block.get("source") or {}).get("type") not in (
+        "base64",
+        "text",
+    ):
+        return f"{where}.source.type: Input should be 'base64' or 'text'"
+    return None
+
+
+def as_converse_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a Messages ``body`` the mock's thinking rules read, in Converse's
+    names (:func:`relaykit_bedrock.testing.reasoning.reasoning_problem` and
+    ``sent_reasoning`` take those)."""
+    fields = {k: body[k] for k in ("thinking", "output_config", "top_k") if k in body}
+    inference = {
+        k: body[v] for k, v in (("temperature", "temperature"), ("topP", "top_p")) if v in body
+    }
+    choice = (body.get("tool_choice") or {}).get("type")
+    tool_config: dict[str, Any] = {"toolChoice": {"any": {}}} if choice in ("any", "tool") else {}
+    out: dict[str, Any] = {"additionalModelRequestFields": fields} if fields else {}
+    if inference:
+        out["inferenceConfig"] = inference
+    if tool_config:
+        out["toolConfig"] = tool_config
+    return out
+
+
+def prompt_text(body: Mapping[str, Any]) -> str:
+    """The system and text blocks of a Messages body, for the mock's token estimate."""
+    system = body.get("system") or []
+    texts = [b["text"] for b in system if b.get("type") == "text"]
+    for m in body["messages"]:
+        texts += [b["text"] for b in m["content"] if b.get("type") == "text"]
+    return " ".join(texts)
+
+
+def last_user_text(body: Mapping[str, Any]) -> str:
+    """The text of the last user turn that has some (the mock's echo)."""
+    for m in reversed(body["messages"]):
+        texts = [b["text"] for b in m["content"] if b.get("type") == "text"]
+        if m["role"] == "user" and texts:
+            return " ".join(texts)
+    return ""
+
+
+def usage(reply: Reply, inp: int, out: int) -> dict[str, Any]:
+    """Anthropic's ``usage``: cache reads and writes counted apart from ``input_tokens``."""
+    written, one_hour = reply.cache_write_input_tokens, reply.cache_write_1h_input_tokens
+    return {
+        "input_tokens": inp - reply.cached_input_tokens - written,
+        "output_tokens": out,
+        "cache_read_input_tokens": reply.cached_input_tokens,
+        "cache_creation_input_tokens": written,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": written - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        },
+    }
+
+
+def content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
+    """The content blocks of an answer to ``reply``: thinking, text, tool calls."""
+    out: list[dict[str, Any]] = []
+    for thought in reply.thoughts():
+        if thought.redacted is not None:
+            out.append({"type": "redacted_thinking", "data": thought.redacted})
+        else:
+            sig = reasoning_signature(thought.text)
+            out.append({"type": "thinking", "thinking": thought.text, "signature": sig})
+    if reply.text:
+        out.append({"type": "text", "text": reply.text})
+    for n, (name, args) in enumerate(reply.tool_calls):
+        out.append({"type": "tool_use", "id": f"{tool_id}{n}", "name": name, "input": dict(args)})
+    return out
+
+
+def message(
+    reply: Reply, model: str, message_id: str, tool_id: str, use: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole ``message`` object answering ``reply``."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content(reply, tool_id),
+        "stop_reason": STOP_REASONS[reply.finish_reason],
+        "stop_sequence": None,
+        "usage": use,
+    }
+
+
+def _event(name: str, data: Mapping[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def sse_events(
+    reply: Reply, model: str, message_id: str, tool_id: str, use: dict[str, Any]
+) -> Iterator[bytes | Pause | Drop]:
+    """The server-sent events of one streamed answer to ``reply``, faults included."""
+    start = {**message(reply, model, message_id, tool_id, use), "content": [], "stop_reason": None}
+    start["usage"] = {**use, "output_tokens": 1}
+    yield _event("message_start", {"type": "message_start", "message": start})
+    yield _event("ping", {"type": "ping"})
+    for index, block in enumerate(content(reply, tool_id)):
+        yield from _block_events(index, block, reply)
+    if reply.stream_fault == "error":
+        error = {"type": "overloaded_error", "message": reply.error or "Overloaded"}
+        yield _event("error", {"type": "error", "error": error})
+        return
+    if reply.stream_fault == "drop":
+        yield Drop()
+        return
+    delta = {"stop_reason": STOP_REASONS[reply.finish_reason], "stop_sequence": None}
+    usage_delta = {"output_tokens": use["output_tokens"]}
+    yield _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_delta})
+    if reply.stream_fault == "truncate":
+        return
+    yield _event("message_stop", {"type": "message_stop"})
+
+
+def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Iterator[bytes | Pause]:
+    kind = block["type"]
+    empty = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": ""}}
+    first = (
+        {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        if kind == "tool_use"
+        else None
+    )
+    start = empty.get(kind) or first or block
+    yield _event(
+        "content_block_start",
+        {"type": "content_block_start", "index": index, "content_block": start},
+    )
+    deltas: list[dict[str, Any]] = []
+    if kind == "text":
+        for piece in reply.chunks():
+            deltas.append({"type": "text_delta", "text": piece})
+    elif kind == "thinking":
+        text = block["thinking"]
+        deltas += [
+            {"type": "thinking_delta", "thinking": text[i : i + 8]} for i in range(0, len(text), 8)
+        ]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "tool_use":
+        text = json.dumps(block["input"])
+        deltas += [
+            {"type": "input_json_delta", "partial_json": text[j : j + 5]}
+            for j in range(0, len(text), 5)
+        ]
+    for n, delta in enumerate(deltas):
+        if n and reply.chunk_delay:
+            yield Pause(reply.chunk_delay)
+        yield _event(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
+    yield _event("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -1,0 +1,266 @@
+"""Claude 4.7 on through Anthropic's Messages API on bedrock-runtime (/anthropic/v1/messages, SSE).
+
+The provider contract runs once over that route (Claude Sonnet 4.6 forced onto it with
+claude_api = "messages", since every Claude from Opus 4.7 on refuses the contract's
+sampling parameters; Opus 4.7, routed there by default, is its reasoning model); the
+rest checks what the route adds: the choice of API by model id, thinking and tool
+round trips with signatures, cache marks and usage, prices, errors, the API key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+
+import relaykit
+from relaykit import (
+    AuthenticationError,
+    CachePoint,
+    ConfigError,
+    InvalidRequestError,
+    Message,
+    ProviderUnavailableError,
+    RateLimitError,
+    StreamError,
+    TextPart,
+)
+from relaykit.messages import ReasoningPart
+from relaykit.testing import Harness, ProviderContract
+from relaykit_bedrock.claude_api import uses_messages_api
+from relaykit_bedrock.prices import lookup
+from relaykit_bedrock.testing import BedrockMock
+
+OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"
+TOOL = {"name": "get_weather", "parameters": {"type": "object"}}
+API_KEY = "ABSKQmVkcm9ja0FQSUtleS1tZXNzYWdlcw=="
+
+
+class TestBedrockMessagesApi(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with BedrockMock() as mock:
+            yield Harness(
+                mock=mock,
+                model="bedrock/global.anthropic.claude-sonnet-4-6",
+                reasoning_model=OPUS_4_7,
+                embedding_model="bedrock/amazon.titan-embed-text-v2:0",
+                embedding_dimensions=256,
+                rerank_model="bedrock/cohere.rerank-v3-5:0",
+                image_model="bedrock/amazon.nova-canvas-v1:0",
+                image_edit_model="bedrock/amazon.nova-canvas-v1:0",
+                image_edit_mask=True,
+                providers={
+                    "bedrock": {
+                        "base_url": mock.base_url,
+                        "control_plane_url": mock.base_url,
+                        "region": mock.region,
+                        "claude_api": "messages",
+                    }
+                },
+                supports_retry_after=False,  # Bedrock sends no Retry-After
+                supports_reasoning_tokens=False,  # reasoning is inside outputTokens
+                statuses={
+                    400: InvalidRequestError,
+                    403: AuthenticationError,
+                    429: RateLimitError,
+                    500: ProviderUnavailableError,
+                },
+            )
+
+
+@pytest.mark.parametrize(
+    ("model", "messages"),
+    [
+        ("global.anthropic.claude-opus-4-7", True),
+        ("us.anthropic.claude-opus-4-8", True),
+        ("eu.anthropic.claude-sonnet-5-5", True),
+        ("anthropic.claude-mythos-preview", True),
+        ("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-fable-5-1", True),
+        ("global.anthropic.claude-opus-4-6-v1", False),
+        ("us.anthropic.claude-sonnet-4-6", False),
+        ("us.anthropic.claude-haiku-4-5-20251001-v1:0", False),
+        ("amazon.nova-pro-v1:0", False),
+    ],
+)
+def test_claude_4_7_on_fable_and_mythos_go_to_the_messages_api(model: str, messages: bool) -> None:
+    assert uses_messages_api(model) is messages
+    # the override moves Claude only
+    assert uses_messages_api(model, "messages") is ("claude" in model)
+    assert uses_messages_api(model, "converse") is False
+
+
+@pytest.mark.anyio
+async def test_opus_4_7_is_sent_to_the_messages_route_signed_and_streamed(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    mock.script.reply("Bonjour.", input_tokens=12, output_tokens=3)
+    async with make_client(region=mock.region) as client:
+        r = await client.chat(OPUS_4_7, "Say hello", max_tokens=100)
+        sent = mock.last_request
+        async with client.stream(OPUS_4_7, "Stream it") as s:
+            texts = [e.text async for e in s if isinstance(e, relaykit.TextDelta)]
+        streamed = mock.last_request
+        await client.chat("bedrock/global.anthropic.claude-opus-4-6-v1", "older")
+    assert (r.text, r.finish_reason, r.id) == ("Bonjour.", "stop", "msg_bdrk_0001")
+    assert r.usage == relaykit.Usage(12, 3)
+    assert sent.path == "/anthropic/v1/messages"
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")
+    assert "anthropic-version" in sent.headers["authorization"]  # signed with the rest
+    body = sent.json()
+    assert body["model"] == "global.anthropic.claude-opus-4-7"
+    assert (body["anthropic_version"], body["max_tokens"]) == ("bedrock-2023-05-31", 100)
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Say hello"}]}
+    ]
+    assert "stream" not in body
+    assert "".join(texts) == "echo: Stream it" == s.response.text
+    assert streamed.json()["stream"] is True and s.response.id == "msg_bdrk_0002"
+    assert mock.last_request.path == "/model/global.anthropic.claude-opus-4-6-v1/converse"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_thinking_and_tool_calls_round_trip_with_their_signatures(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], streamed: bool
+) -> None:
+    thoughts = (ReasoningPart("Paris is in France."), ReasoningPart(redacted="cmVkYWN0ZWQ="))
+    mock.script.reply(
+        "", reasoning_blocks=thoughts, tool_calls=(("get_weather", {"city": "Paris"}),)
+    )
+    mock.script.reply("Sunny.")
+    async with make_client(region=mock.region) as client:
+        if streamed:
+            async with client.stream(OPUS_4_7, "Weather?", tools=[TOOL], reasoning="high") as s:
+                async for _ in s:
+                    pass
+            r = s.response
+        else:
+            r = await client.chat(OPUS_4_7, "Weather?", tools=[TOOL], reasoning="high")
+        first = mock.last_request.json()
+        follow_up = [
+            Message.user("Weather?"),
+            r.to_message(),
+            Message.tool(r.tool_calls[0].id, "sunny"),
+        ]
+        final = await client.chat(OPUS_4_7, follow_up, tools=[TOOL], reasoning="high")
+    assert first["thinking"] == {"type": "adaptive"}
+    assert first["output_config"] == {"effort": "high"}
+    assert first["tools"] == [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    assert r.finish_reason == "tool_calls" and r.tool_calls[0].arguments == {"city": "Paris"}
+    assert [p.origin for p in r.reasoning_parts] == ["bedrock", "bedrock"]
+    assert final.text == "Sunny."  # the mock refuses a thinking block it did not sign
+    assistant = mock.last_request.json()["messages"][1]["content"]
+    assert [b["type"] for b in assistant] == ["thinking", "redacted_thinking", "tool_use"]
+    assert assistant[0]["signature"] == r.reasoning_parts[0].signature
+    tool_result = mock.last_request.json()["messages"][2]["content"][0]
+    assert tool_result["tool_use_id"] == r.tool_calls[0].id
+
+
+@pytest.mark.anyio
+async def test_cache_points_become_cache_control_and_usage_counts_reads_and_writes(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    mock.script.reply(
+        "ok",
+        input_tokens=1000,
+        output_tokens=10,
+        cached_input_tokens=600,
+        cache_write_input_tokens=300,
+        cache_write_1h_input_tokens=200,
+    )
+    messages = [
+        Message("system", (TextPart("manual"), CachePoint("1h"))),
+        Message.user([TextPart("question"), CachePoint()]),
+    ]
+    async with make_client(region=mock.region) as client:
+        r = await client.chat(OPUS_4_7, messages, tools=[TOOL, CachePoint("1h")])
+    body = mock.last_request.json()
+    assert body["tools"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert body["system"] == [
+        {"type": "text", "text": "manual", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    ]
+    assert body["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    assert r.usage.input_tokens == 1000
+    assert (r.usage.cached_input_tokens, r.usage.cache_write_input_tokens) == (600, 300)
+    assert r.usage.cache_write_1h_input_tokens == 200
+    assert r.cost is not None  # priced: Opus 4.7 at its global rate
+    price = lookup("global.anthropic.claude-opus-4-7")[1]
+    assert price is not None
+    assert price.cached_input is not None and price.cache_write_input is not None
+    # the 1h writes and output are priced on top
+    expected = 100 * price.input + 600 * price.cached_input + 100 * price.cache_write_input
+    assert r.cost > expected / Decimal(1_000_000)
+
+
+def test_prices_are_anthropic_list_prices_globally_and_ten_percent_more_in_region() -> None:
+    window, global_price = lookup("global.anthropic.claude-opus-4-7")
+    _, regional = lookup("us.anthropic.claude-opus-4-7")
+    assert window == 1_000_000
+    assert global_price is not None and regional is not None
+    assert (global_price.input, global_price.output) == (Decimal("5.00"), Decimal("25.00"))
+    assert (regional.input, regional.output) == (Decimal("5.5"), Decimal("27.5"))
+    assert lookup("global.anthropic.claude-fable-5-1")[1].cached_input == Decimal("0.25")  # type: ignore[union-attr]
+    assert lookup("global.anthropic.claude-opus-5-5")[1].input == Decimal("4")  # type: ignore[union-attr]
+    # a later model than any row is not given an earlier one's price
+    assert lookup("global.anthropic.claude-fable-5-2") == (None, None)
+    assert lookup("global.anthropic.claude-mythos-5-2") == (None, None)
+
+
+@pytest.mark.anyio
+async def test_errors_are_typed_and_name_the_fix(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    async with make_client(region=mock.region) as client:
+        # Sampling parameters are refused before sending: nothing reaches Bedrock.
+        with pytest.raises(InvalidRequestError, match="temperature") as refused:
+            await client.chat(OPUS_4_7, "hot", temperature=0.3)
+        assert not mock.requests and refused.value.hint
+        mock.script.fail(400, "thinking.type.enabled is not supported for this model.")
+        with pytest.raises(InvalidRequestError) as bad:
+            await client.chat(OPUS_4_7, "x")
+        assert "inference profile" in str(bad.value.hint)
+        mock.script.fail(429, "Too many tokens, please wait before trying again.")
+        with pytest.raises(RateLimitError):
+            await client.chat(OPUS_4_7, "x")
+        mock.script.reply("half", stream_fault="error")
+        with pytest.raises(StreamError, match="overloaded_error"):
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+
+
+@pytest.mark.anyio
+async def test_an_api_key_goes_in_x_api_key_and_never_into_errors() -> None:
+    with BedrockMock(bearer_token=API_KEY) as mock:
+        config = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1, "initial_wait": 0},
+            "providers": {"bedrock": {"base_url": mock.base_url, "api_key": API_KEY}},
+        }
+        async with relaykit.Client(config) as client:
+            r = await client.chat(OPUS_4_7, "hi")
+            assert mock.last_request.headers["x-api-key"] == API_KEY
+            assert "authorization" not in mock.last_request.headers
+            mock.script.fail(403, "The security token included in the request is invalid.")
+            with pytest.raises(AuthenticationError) as denied:
+                await client.chat(OPUS_4_7, "hi")
+            assert API_KEY not in str(denied.value) and API_KEY not in repr(denied.value)
+            assert API_KEY not in repr(client)
+    assert r.text == "echo: hi"
+
+
+@pytest.mark.anyio
+async def test_claude_api_option_is_checked_and_can_keep_converse(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client]
+) -> None:
+    with pytest.raises(ConfigError, match="claude_api"):
+        async with make_client(region=mock.region, claude_api="invoke") as client:
+            await client.chat(OPUS_4_7, "x")
+    async with make_client(region=mock.region, claude_api="converse") as client:
+        await client.chat(OPUS_4_7, "x")
+    assert mock.last_request.path == "/model/global.anthropic.claude-opus-4-7/converse"
+    assert json.loads(mock.last_request.body)["messages"][0]["content"] == [{"text": "x"}]
