@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from .errors import InvalidRequestError, OutputValidationError, ToolLoopError, did_you_mean
@@ -198,6 +199,10 @@ class _Runner:
                 group.start_soon(self._answer_one, call, i, answers, raised, group.cancel_scope)
         if raised:
             raise raised[0]
+        # A run cancelled while a sync tool's thread ran learns it here, not after
+        # one more model call (a call answered without a checkpoint, from a cache,
+        # would not notice).
+        await anyio.lowlevel.checkpoint_if_cancelled()
         return [answer for answer in answers if answer is not None]
 
     async def _answer_one(
