@@ -248,7 +248,7 @@ def _optional(city: str, days: int = 1) -> None:
         (_fixed, {}, "parameter 'pair'.*a tuple of fixed length", "annotate it with"),
         (lambda x: x, {}, "'<lambda>' cannot be a tool's name", "pass name="),
         (_optional, {"strict": True}, "_optional cannot be strict.*days has a default", "drop"),
-        (_optional, {"name": "has space"}, "'has space' cannot be a tool's name", "name="),
+        (_optional, {"name": "has.dot"}, "'has.dot' cannot be a tool's name", "name="),
     ],
     ids=["untyped", "starred", "complex", "fixed-tuple", "lambda", "strict", "bad-name"],
 )
@@ -259,6 +259,13 @@ def test_what_cannot_be_a_tool_is_refused_naming_the_fix(
         FunctionTool.from_function(function, **kwargs)
     assert caught.value.hint is not None and hint in caught.value.hint
     assert caught.value.param == "tools"
+
+
+def test_what_is_not_a_function_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match="42 is not a function"):
+        FunctionTool.from_function(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="42 is not a callable"):
+        FunctionTool(Tool("t"), 42)  # type: ignore[arg-type]
 
 
 def book(

@@ -310,6 +310,7 @@ async def test_structured_output_parses_the_last_steps_answer() -> None:
         ({"max_steps": 0}, "max_steps must be a whole number of model calls, 1 or more"),
         ({"tool_errors": "rase"}, "tool_errors is 'rase' \\(did you mean 'raise'\\?\\)"),
         ({"output_retries": 2}, "run_tools does not take output_retries"),
+        ({"metadata": "user=ana"}, "`metadata` must be a dict"),
         ({"tools": []}, "run_tools needs at least one tool"),
         ({"tools": [relaykit.Tool("t")]}, "Tool 't' has none to run"),
         ({"tools": [add, FunctionTool.from_function(get_weather, name="add")]}, "two tools"),

@@ -37,8 +37,9 @@ from .errors import InvalidRequestError
 from .messages import Attachment, DocumentPart, ImagePart
 from .request import Tool
 
-#: what OpenAI, Anthropic and Gemini accept as a tool's name
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+#: what OpenAI, Anthropic and Gemini all accept as a tool's name (OpenAI and
+#: Anthropic take no dots; Gemini wants a letter or an underscore first)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _SUPPORTED = (
     "str, int, float, bool, None, list[...], tuple[..., ...], dict[str, ...], Literal, "
     "an Enum, Optional or a union, Annotated[T, 'description'], or a dataclass, attrs "
@@ -144,7 +145,7 @@ class FunctionTool:
     """
 
     tool: Tool
-    function: Callable[..., Any]
+    function: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
     _arguments: _Arguments = attrs.field(
         init=False,
         eq=False,
@@ -181,16 +182,16 @@ class FunctionTool:
         every parameter required. An annotation missing or JSON schema cannot
         describe raises :class:`~relaykit.InvalidRequestError` naming it.
         """
+        if not callable(function):
+            raise InvalidRequestError(f"{function!r} is not a function", param="tools")
         name = name if name is not None else getattr(function, "__name__", None)
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidRequestError(
                 f"{name!r} cannot be a tool's name: a name is 1 to 64 letters, digits,"
-                " '_', '.' or '-', starting with a letter or '_'",
+                " '_' or '-', starting with a letter or '_'",
                 param="tools",
                 hint="pass name='...' to FunctionTool.from_function",
             )
-        if not callable(function):
-            raise InvalidRequestError(f"tool {name}: {function!r} is not callable", param="tools")
         docs = parse_docstring(inspect.getdoc(function))
         parameters = _schema(function, name, docs.params)
         if strict and set(parameters["required"]) != set(parameters["properties"]):

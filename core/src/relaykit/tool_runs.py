@@ -110,9 +110,12 @@ async def run_tools(
         )
     by_name = function_tools(tools)
     params = dict(params)
-    metadata = dict(params.pop("metadata", None) or {})
+    given = params.pop("metadata", None)
+    if given is not None and not isinstance(given, Mapping):
+        raise InvalidRequestError("`metadata` must be a dict", param="metadata")
     # The caller's id joins the run to a conversation of theirs (relaykit chat's).
-    conversation_id = str(metadata.setdefault("conversation_id", uuid.uuid4().hex))
+    metadata = {"conversation_id": uuid.uuid4().hex, **(given or {})}
+    conversation_id = str(metadata["conversation_id"])
     choice = params.pop("tool_choice", None)
     schemas = [tool.tool for tool in by_name.values()]
     conversation = list(coerce_messages(messages))
