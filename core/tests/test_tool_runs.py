@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+import attrs
 import pytest
 
 import relaykit
@@ -288,6 +289,17 @@ async def test_a_required_tool_choice_holds_for_the_first_step_only() -> None:
     async with relaykit.Client(CONFIG, plugins=[fake]) as client:
         await client.run_tools("fake/m", "1+2?", [add], tool_choice="required")
     assert [c.tool_choice for c in fake.calls] == [relaykit.ToolChoice("required"), None]
+
+
+@pytest.mark.anyio
+async def test_a_cache_point_among_the_tools_caches_their_definitions() -> None:
+    fake = FakePlugin()
+    script(fake, (("add", {"a": 1, "b": 2}),), answer="3")
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        await client.run_tools("fake/m", "1+2?", [get_weather, add, relaykit.CachePoint("1h")])
+    weather, adding = (FunctionTool.from_function(f).tool for f in (get_weather, add))
+    cached = attrs.evolve(adding, cache=relaykit.CachePoint("1h"))
+    assert [c.tools for c in fake.calls] == [(weather, cached)] * 2
 
 
 @dataclasses.dataclass

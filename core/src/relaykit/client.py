@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from .hedging import _Race
     from .image_generation import ImageResponse
     from .image_inputs import EditableImage
+    from .messages import CachePoint
     from .moderation import ModerationResponse
     from .rerank import RerankResponse
     from .secrets import Secret
@@ -476,7 +477,7 @@ class Client:
         self,
         model: str,
         messages: Messages,
-        tools: Iterable[Callable[..., Any] | FunctionTool],
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
         *,
         max_steps: int = 10,
         tool_errors: Literal["send", "raise"] = "send",
@@ -487,7 +488,8 @@ class Client:
 
         ``tools`` are Python functions (their schema written from their type
         hints and docstrings: :meth:`~relaykit.FunctionTool.from_function`) or
-        :class:`~relaykit.FunctionTool` values. The calls of one step run
+        :class:`~relaykit.FunctionTool` values (a :class:`~relaykit.CachePoint`
+        among them caches the definitions before it). The calls of one step run
         concurrently; an async function is awaited, a sync one runs in a worker
         thread. Each step is a :meth:`chat` call taking ``params`` (``max_tokens``,
         ``reasoning``, ``response_format``, ...), and carries the run's

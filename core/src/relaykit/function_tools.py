@@ -34,7 +34,7 @@ import attrs
 
 from .docstrings import parse_docstring
 from .errors import InvalidRequestError
-from .messages import Attachment, DocumentPart, ImagePart
+from .messages import Attachment, CachePoint, DocumentPart, ImagePart
 from .request import Tool
 
 #: what OpenAI, Anthropic and Gemini all accept as a tool's name (OpenAI and
@@ -342,12 +342,20 @@ def _cached(function: Callable[..., Any]) -> FunctionTool:
     return FunctionTool.from_function(function)
 
 
-def function_tools(values: Iterable[Any]) -> dict[str, FunctionTool]:
-    """``run_tools``'s ``tools`` by name: each a FunctionTool, the names unique."""
+def function_tools(
+    values: Iterable[Any],
+) -> tuple[dict[str, FunctionTool], list[Tool | CachePoint]]:
+    """``run_tools``'s ``tools``: each a FunctionTool by its (unique) name, and what
+    each step's ``tools`` are: their Tools, with a :class:`~relaykit.CachePoint`
+    where the caller put one (to cache the definitions up to it)."""
     if isinstance(values, str | Mapping) or not isinstance(values, Iterable):
         raise InvalidRequestError("run_tools' `tools` must be a list of functions", param="tools")
     found: dict[str, FunctionTool] = {}
+    sent: list[Tool | CachePoint] = []
     for value in values:
+        if isinstance(value, CachePoint):
+            sent.append(value)
+            continue
         tool = as_function_tool(value)
         if tool.name in found:
             raise InvalidRequestError(
@@ -356,11 +364,12 @@ def function_tools(values: Iterable[Any]) -> dict[str, FunctionTool]:
                 hint="give one another name: FunctionTool.from_function(f, name='...')",
             )
         found[tool.name] = tool
+        sent.append(tool.tool)
     if not found:
         raise InvalidRequestError(
             "run_tools needs at least one tool", param="tools", hint="use client.chat without tools"
         )
-    return found
+    return found, sent
 
 
 def _label(value: Any) -> str:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .audio import AudioFile
     from .call_stream import CallStream
     from .function_tools import FunctionTool
+    from .messages import CachePoint
     from .tool_runs import ToolRun
 
 Piece = TypeVar("Piece")
@@ -151,7 +152,7 @@ class SyncClient:
         self,
         model: str,
         messages: Messages,
-        tools: Iterable[Callable[..., Any] | FunctionTool],
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
         *,
         max_steps: int = 10,
         tool_errors: Literal["send", "raise"] = "send",

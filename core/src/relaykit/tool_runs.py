@@ -108,7 +108,7 @@ async def run_tools(
             param="output_retries",
             hint="catch OutputValidationError and run again, or use chat for the last step",
         )
-    by_name = function_tools(tools)
+    by_name, schemas = function_tools(tools)
     params = dict(params)
     given = params.pop("metadata", None)
     if given is not None and not isinstance(given, Mapping):
@@ -117,7 +117,6 @@ async def run_tools(
     metadata = {"conversation_id": uuid.uuid4().hex, **(given or {})}
     conversation_id = str(metadata["conversation_id"])
     choice = params.pop("tool_choice", None)
-    schemas = [tool.tool for tool in by_name.values()]
     conversation = list(coerce_messages(messages))
     runner = _Runner(by_name, tool_errors, scrub_known)
     last = conversation[-1]
