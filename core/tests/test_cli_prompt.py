@@ -296,3 +296,81 @@ def test_an_unknown_reasoning_effort_is_one_error_line(
     assert err.startswith("error: reasoning effort 'hgih' is not one relaykit knows")
     assert "did you mean 'high'?" in err and "Traceback" not in err
     assert openai_mock.requests == []
+
+
+# -- --functions: a file's functions as tools ----------------------------------------------
+
+FUNCTIONS = '''
+import dataclasses
+from json import dumps  # imported: not a tool
+
+
+@dataclasses.dataclass
+class Reading:
+    city: str
+    degrees: int
+
+
+def get_weather(city: str) -> Reading:
+    """Current weather in a city."""
+    return Reading(city, 21)
+
+
+def _helper() -> None:
+    pass
+'''
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_functions_become_tools_the_model_calls(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from relaykit.testing import Reply
+
+    (tmp_path / "tools.py").write_text(FUNCTIONS)
+    openai_mock.script.push(
+        Reply(tool_calls=(("get_weather", {"city": "Paris"}),)), Reply(text="21 in Paris.")
+    )
+
+    argv = ["prompt", "-m", MODEL, "--functions", str(tmp_path / "tools.py"), "Paris?"]
+    assert main(argv) == 0
+
+    assert capsys.readouterr().out == "21 in Paris.\n"
+    first, second = (r.json() for r in openai_mock.requests)
+    assert [t["function"]["name"] for t in first["tools"]] == ["get_weather"]
+    assert second["messages"][-1]["content"] == '{"city": "Paris", "degrees": 21}'
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_functions_are_counted_with_the_prompt(openai_mock: OpenAIMock, tmp_path: Path) -> None:
+    (tmp_path / "tools.py").write_text(FUNCTIONS)
+    argv = ["prompt", "-m", MODEL, "--count-tokens", "--functions", str(tmp_path / "tools.py")]
+    assert main([*argv, "Paris?"]) == 0
+    [tool] = openai_mock.last_request.json()["tools"]
+    assert tool["name"] == "get_weather"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (None, "there is no such file"),
+        ("x = 1\n", "the file defines no function"),
+        ("raise ImportError('no module named weather')\n", "running it failed: ImportError"),
+        ("def f(city):\n    pass\n", "tool f: parameter 'city' has no type annotation"),
+    ],
+)
+@pytest.mark.usefixtures("cli_config")
+def test_a_functions_file_that_cannot_be_used_is_a_clear_error(
+    openai_mock: OpenAIMock,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    source: str | None,
+    message: str,
+) -> None:
+    path = tmp_path / "tools.py"
+    if source is not None:
+        path.write_text(source)
+    assert main(["prompt", "-m", MODEL, "--functions", str(path), "Hi"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert openai_mock.requests == []

@@ -25,6 +25,8 @@ _EXPORTS = {
     "CachePoint": "messages",
     "ChatRequest": "request",
     "Tool": "request",
+    "FunctionTool": "function_tools",
+    "ToolRun": "tool_runs",
     "ToolChoice": "request",
     "ResponseFormat": "request",
     "Reasoning": "request",
@@ -77,6 +79,7 @@ _EXPORTS = {
     "CircuitOpenError": "errors",
     "ClientClosedError": "errors",
     "QuotaExceededError": "errors",
+    "ToolLoopError": "errors",
     "OutputValidationError": "errors",
     "UntrustedCertificateError": "errors",
     "Config": "config",
@@ -114,6 +117,7 @@ __all__ = [
     "EmbeddingRequest",
     "EmbeddingResponse",
     "Finish",
+    "FunctionTool",
     "GeneratedImage",
     "ImageEditRequest",
     "ImageFile",
@@ -158,7 +162,9 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "ToolChoice",
+    "ToolLoopError",
     "ToolResultPart",
+    "ToolRun",
     "TranscriptionRequest",
     "TranscriptionResponse",
     "TranscriptionStream",
@@ -210,6 +216,7 @@ if TYPE_CHECKING:
         RelayError,
         RequestTimeoutError,
         StreamError,
+        ToolLoopError,
         UntrustedCertificateError,
     )
     from .events import (
@@ -221,6 +228,7 @@ if TYPE_CHECKING:
         ToolCallDelta,
         UsageUpdate,
     )
+    from .function_tools import FunctionTool
     from .image_generation import GeneratedImage, ImageEditRequest, ImageRequest, ImageResponse
     from .image_inputs import ImageFile
     from .messages import (
@@ -245,5 +253,6 @@ if TYPE_CHECKING:
     from .sse import SSEDecoder
     from .stream import ChatStream
     from .sync_client import SyncClient
+    from .tool_runs import ToolRun
     from .transcription import TranscriptionRequest, TranscriptionResponse
     from .transcription_stream import TranscriptionStream

@@ -12,12 +12,12 @@ import fnmatch
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from math import inf
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
@@ -76,9 +76,11 @@ if TYPE_CHECKING:
     from .audio import AudioFile
     from .batches import Batch, BatchItem, BatchResult
     from .embedding_cache import EmbeddingCache
+    from .function_tools import FunctionTool
     from .hedging import _Race
     from .image_generation import ImageResponse
     from .image_inputs import EditableImage
+    from .messages import CachePoint
     from .moderation import ModerationResponse
     from .rerank import RerankResponse
     from .secrets import Secret
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
     from .speech import SpeechResponse
     from .speech_stream import SpeechStream
     from .stream import ChatStream
+    from .tool_runs import ToolRun
     from .transcription import TranscriptionResponse
     from .transcription_stream import TranscriptionStream
 
@@ -470,6 +473,52 @@ class Client:
                     raise
         finally:
             self._call_ended()
+
+    async def run_tools(
+        self,
+        model: str,
+        messages: Messages,
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        *,
+        max_steps: int = 10,
+        tool_errors: Literal["send", "raise"] = "send",
+        **params: Any,
+    ) -> ToolRun:
+        """Chat with ``tools`` until the model answers: call it, run the tools it
+        asks for, send their results, and again; return the :class:`~relaykit.ToolRun`.
+
+        ``tools`` are Python functions (their schema written from their type
+        hints and docstrings: :meth:`~relaykit.FunctionTool.from_function`) or
+        :class:`~relaykit.FunctionTool` values (a :class:`~relaykit.CachePoint`
+        among them caches the definitions before it). The calls of one step run
+        concurrently; an async function is awaited, a sync one runs in a worker
+        thread. Each step is a :meth:`chat` call taking ``params`` (``max_tokens``,
+        ``reasoning``, ``response_format``, ...), and carries the run's
+        ``conversation_id`` in its metadata (the caller's, or a new one).
+        ``tool_choice="required"`` (or a tool's name) holds for the first step only.
+
+        What goes back to the model as an error result, and the run goes on: an
+        unknown tool name, arguments that do not fit the function's signature,
+        and, with ``tool_errors="send"`` (the default), an exception a tool
+        raises (its type and message, secrets scrubbed). ``tool_errors="raise"``
+        propagates the exception instead, the step's other tools cancelled.
+
+        More than ``max_steps`` model calls raises :class:`~relaykit.ToolLoopError`
+        with the run so far. Cancelled, the run cancels its running tools; a sync
+        tool's thread cannot be interrupted, so the run waits for it to return.
+        """
+        from .tool_runs import run_tools
+
+        return await run_tools(
+            self,
+            model,
+            messages,
+            tools,
+            max_steps=max_steps,
+            tool_errors=tool_errors,
+            params=params,
+            scrub_known=self._known.redact,
+        )
 
     async def _chat_until_parsed(
         self, model: str, messages: Messages, params: Mapping[str, Any]

@@ -16,6 +16,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .response import ChatResponse
+    from .tool_runs import ToolRun
 
 
 class RelayError(Exception):
@@ -85,6 +86,22 @@ class OutputValidationError(RelayError):
     def __init__(self, message: str, *, response: ChatResponse, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.response = response
+
+
+class ToolLoopError(RelayError):
+    """:meth:`relaykit.Client.run_tools` reached ``max_steps`` with the model still
+    calling tools.
+
+    ``run`` is the run so far: every step (each logged and billed), and the
+    conversation, which ends with the calls not yet run. Pass
+    ``error.run.messages`` to ``run_tools`` again to run them and go on.
+    """
+
+    hint_default = "raise max_steps, or go on from error.run.messages with run_tools"
+
+    def __init__(self, message: str, *, run: ToolRun, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.run = run
 
 
 class ConfigError(RelayError):

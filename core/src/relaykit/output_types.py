@@ -133,7 +133,37 @@ def _converter() -> Any:
         # cattrs would turn 1 into "1" or "x" into an error deep inside int():
         # the schema says what each value is, so a value of another kind is wrong.
         converter.register_structure_hook(kind, _exactly(kind))
+    # cattrs has no hook for `int | str` (only for Optional, and unions of attrs
+    # classes it can tell apart): the schema's anyOf takes any member, so does this.
+    converter.register_structure_hook_factory(
+        _is_open_union, lambda tp: _first_fit(converter, typing.get_args(tp))
+    )
     return converter
+
+
+def _is_open_union(tp: Any) -> bool:
+    """A union of two or more types besides None, not all of them attrs classes."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    members = [a for a in typing.get_args(tp) if a is not type(None)]
+    return len(members) > 1 and not all(isinstance(a, type) and attrs.has(a) for a in members)
+
+
+def _first_fit(converter: Any, members: tuple[Any, ...]) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _: Any) -> Any:
+        if value is None and type(None) in members:
+            return None
+        reasons = []
+        for member in members:
+            if member is type(None):
+                continue
+            try:
+                return converter.structure(value, member)
+            except Exception as e:  # the next member may fit
+                reasons.append(f"not {getattr(member, '__name__', member)} ({_describe(e)})")
+        raise ValueError(f"{value!r} fits none of the union's types: {'; '.join(reasons)}")
+
+    return structure
 
 
 def _exactly(kind: type[Any]) -> Callable[[Any, Any], Any]:
@@ -173,24 +203,41 @@ class _SchemaWriter:
 
     Classes inside it go to ``$defs`` (so a class used twice, or recursively,
     is written once); the root class is the schema itself, as OpenAI requires.
+    ``root`` is ``None`` when the writer describes a function's parameters
+    (:mod:`relaykit.function_tools`), one :meth:`describe` at a time; ``where`` is
+    what errors blame.
     """
 
-    def __init__(self, root: type[Any]) -> None:
+    def __init__(self, root: type[Any] | None, where: str = "response_format") -> None:
         self._root = root
+        self._where = where
         self._defs: dict[str, dict[str, Any]] = {}
         self._names: dict[type[Any], str] = {}
 
+    @property
+    def defs(self) -> dict[str, dict[str, Any]]:
+        """The classes written so far, by the names their ``$ref`` use."""
+        return self._defs
+
     def root(self) -> dict[str, Any]:
+        assert self._root is not None
         schema = self._object(self._root)
         if self._defs:
             schema["$defs"] = self._defs
         return schema
 
+    def describe(self, tp: Any) -> dict[str, Any]:
+        """The schema of a value of type ``tp`` (its classes go to :attr:`defs`)."""
+        return self._type(tp)
+
     def _type(self, tp: Any) -> dict[str, Any]:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin is typing.Annotated:
-            return self._type(args[0])
+            # Annotated[int, "how many"]: a string among the extras describes the value
+            schema = self._type(args[0])
+            said = [extra for extra in tp.__metadata__ if isinstance(extra, str)]
+            return {**schema, "description": " ".join(said)} if said else schema
         if tp is type(None) or tp is None:
             return {"type": "null"}
         if origin in (typing.Union, types.UnionType):
@@ -204,21 +251,30 @@ class _SchemaWriter:
             return {"enum": [member.value for member in tp]}
         if origin in _SEQUENCES or tp in _SEQUENCES:
             if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-                raise _unsupported(tp, "a tuple of fixed length: use a class with named fields")
+                raise self._unsupported(
+                    tp, "a tuple of fixed length: use a class with named fields"
+                )
             item = args[0] if args else Any
             return {"type": "array", "items": self._type(item)}
         if origin in (dict, typing.Mapping, Mapping) or tp is dict:
             if args and args[0] is not str:
-                raise _unsupported(tp, "a dict whose keys are not strings")
+                raise self._unsupported(tp, "a dict whose keys are not strings")
             value = args[1] if len(args) == 2 else Any
             return {"type": "object", "additionalProperties": self._type(value)}
         if tp is Any:
             return {}
         if isinstance(tp, type) and is_output_type(tp):
             if _is_pydantic(tp):
-                raise _unsupported(tp, "a pydantic model inside another kind of class")
+                raise self._unsupported(tp, "a pydantic model inside another kind of class")
             return {"$ref": self._ref(tp)}
-        raise _unsupported(tp, "a type JSON schema cannot describe")
+        raise self._unsupported(tp, "a type JSON schema cannot describe")
+
+    def _unsupported(self, tp: Any, what: str) -> InvalidRequestError:
+        return InvalidRequestError(
+            f"{self._where} cannot describe {tp!r}: {what}",
+            param=self._where,
+            hint="use str, int, float, bool, lists, Literal, Enum, Optional and nested classes",
+        )
 
     def _ref(self, cls: type[Any]) -> str:
         if cls is self._root:
@@ -241,8 +297,8 @@ class _SchemaWriter:
             # in the class's module: a class made inside a function cannot name
             # its neighbours there.
             raise InvalidRequestError(
-                f"response_format cannot read {cls.__name__}'s fields: {e}",
-                param="response_format",
+                f"{self._where} cannot read {cls.__name__}'s fields: {e}",
+                param=self._where,
                 hint="define the class (and those its fields name) at module level",
             ) from None
         descriptions = _field_descriptions(cls)
@@ -300,14 +356,6 @@ def _own_docstring(cls: type[Any]) -> str:
     if not doc or doc.startswith(f"{cls.__name__}("):
         return ""
     return " ".join(doc.split())
-
-
-def _unsupported(tp: Any, what: str) -> InvalidRequestError:
-    return InvalidRequestError(
-        f"response_format cannot describe {tp!r}: {what}",
-        param="response_format",
-        hint="use str, int, float, bool, lists, Literal, Enum, Optional and nested classes",
-    )
 
 
 def _strict_copy(schema: Any) -> Any:

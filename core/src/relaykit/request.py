@@ -29,12 +29,20 @@ class Tool:
     cache: CachePoint | None = attrs.field(default=None, kw_only=True)
 
     @classmethod
-    def coerce(cls, value: Tool | Mapping[str, Any], where: str = "tools") -> Tool:
-        """Accept a Tool, an OpenAI ``{"type": "function", "function": {...}}`` dict or flat."""
+    def coerce(cls, value: Tool | Mapping[str, Any] | Any, where: str = "tools") -> Tool:
+        """Accept a Tool, an OpenAI ``{"type": "function", "function": {...}}`` dict or
+        flat, a Python function (its schema written from its signature:
+        :meth:`relaykit.FunctionTool.from_function`) or a FunctionTool."""
         if isinstance(value, Tool):
             return value
         if not isinstance(value, Mapping):
-            raise InvalidRequestError(f"{where} must be a relaykit.Tool or a dict", param=where)
+            from .function_tools import FunctionTool, as_function_tool
+
+            if isinstance(value, FunctionTool) or callable(value):
+                return as_function_tool(value).tool
+            raise InvalidRequestError(
+                f"{where} must be a relaykit.Tool, a dict or a function", param=where
+            )
         spec = value.get("function", value)
         if not isinstance(spec, Mapping) or not spec.get("name"):
             raise InvalidRequestError(f"{where} needs a `name`", param=f"{where}.name")

@@ -7,10 +7,10 @@ method hands its coroutine to it. There is no second implementation to drift.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from .audio import AudioFile
     from .batches import Batch, BatchItem, BatchResult
     from .call_stream import CallStream
+    from .function_tools import FunctionTool
+    from .messages import CachePoint
+    from .tool_runs import ToolRun
 
 Piece = TypeVar("Piece")
 Result = TypeVar("Result")
@@ -145,6 +148,25 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.chat`."""
         portal, client = self._ready()
         return portal.call(lambda: client.chat(model, messages, **params))
+
+    def run_tools(
+        self,
+        model: str,
+        messages: Messages,
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        *,
+        max_steps: int = 10,
+        tool_errors: Literal["send", "raise"] = "send",
+        **params: Any,
+    ) -> ToolRun:
+        """Blocking :meth:`relaykit.Client.run_tools`; the tools run in the client's
+        event loop thread (async ones) or its worker threads (sync ones)."""
+        portal, client = self._ready()
+        return portal.call(
+            lambda: client.run_tools(
+                model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
+            )
+        )
 
     def stream(
         self, model: str, messages: Messages, **params: Any

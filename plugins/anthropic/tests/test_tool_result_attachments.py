@@ -42,3 +42,21 @@ def test_the_mock_refuses_what_anthropic_refuses_inside_a_tool_result() -> None:
     assert validate_messages(body({"type": "text", "text": "ok"})) is None
     assert "non-empty" in str(validate_messages(body({"type": "text", "text": ""})))
     assert "'tool_use'" in str(validate_messages(body({"type": "tool_use"})))
+
+
+def test_the_mock_refuses_tool_uses_left_unanswered_or_results_for_none() -> None:
+    def body(*results: str) -> dict[str, object]:
+        uses = [{"type": "tool_use", "id": x, "name": "f", "input": {}} for x in ("c1", "c2")]
+        answers = [{"type": "tool_result", "tool_use_id": x, "content": "ok"} for x in results]
+        turns = [{"role": "user", "content": "go"}, {"role": "assistant", "content": uses}]
+        return {"model": "claude-x", "messages": [*turns, {"role": "user", "content": answers}]}
+
+    assert validate_messages(body("c1", "c2")) is None
+    assert validate_messages(body("c1")) == (
+        "messages.2: `tool_use` ids were found without `tool_result` blocks immediately "
+        "after: c2. Each `tool_use` block must have a corresponding `tool_result` block "
+        "in the next message."
+    )
+    assert "unexpected `tool_use_id` found in `tool_result` blocks: c3" in str(
+        validate_messages(body("c1", "c2", "c3"))
+    )

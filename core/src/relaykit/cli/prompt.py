@@ -46,6 +46,20 @@ def register(
         "'name, age int, bio: one sentence' (types: str, int, float, bool)",
     )
     parser.add_argument(
+        "--functions",
+        metavar="FILE.py",
+        action="append",
+        help="let the model call the functions a Python file defines (each top-level "
+        "function is a tool; repeatable); the reply comes once the model has its answer",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=10,
+        metavar="N",
+        help="with --functions: how many times the model may be called (default 10)",
+    )
+    parser.add_argument(
         "--count-tokens",
         action="store_true",
         help="print how many input tokens the prompt would use, and send nothing to the model",
@@ -65,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         from .schema_option import schema_from_option
 
         args.schema = schema_from_option(args.schema)
+    if args.functions:  # the user's code runs before anything connects, as --schema is read
+        from .functions_option import functions_from_files
+
+        args.functions = functions_from_files(args.functions)
     if args.count_tokens:
         count = context.run(_count, context, config, model, text, args)
         if args.json:
@@ -114,7 +132,14 @@ async def _send(
     params = _params(args)
     show_text = not args.json
     async with context.client(config) as client:
-        if not args.stream:
+        if args.functions:
+            run = await client.run_tools(
+                model, messages, args.functions, max_steps=args.max_steps, **params
+            )
+            response = run.response
+            if show_text:
+                _write(response.text)
+        elif not args.stream:
             response = await client.chat(model, messages, **params)
             if show_text:
                 _write(response.text)
@@ -134,6 +159,8 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     params = chat_params(args)
     if args.schema is not None:
         params["response_format"] = args.schema
+    if args.functions and args.count_tokens:  # the tools' definitions count too
+        params["tools"] = args.functions
     return params
 
 

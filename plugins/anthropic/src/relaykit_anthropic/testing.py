@@ -546,7 +546,35 @@ def validate_messages(body: dict[str, Any]) -> str | None:
                 problem := document_problem(b, f"messages.{i}.content.{j}", m["role"])
             ):
                 return problem
-    return _thinking_first(body, msgs)
+    return _answered_tool_uses(msgs) or _thinking_first(body, msgs)
+
+
+def _answered_tool_uses(msgs: list[dict[str, Any]]) -> str | None:
+    """The API's pairing rule: the turn after one with ``tool_use`` blocks answers
+    every one of them with a ``tool_result``, and answers nothing else."""
+    for i, m in enumerate(msgs[:-1]):
+        if m["role"] != "assistant" or isinstance(m["content"], str):
+            continue
+        asked = [b["id"] for b in m["content"] if b["type"] == "tool_use"]
+        after = msgs[i + 1]["content"]
+        blocks = [] if isinstance(after, str) else after
+        answered = [b.get("tool_use_id") for b in blocks if b["type"] == "tool_result"]
+        missing = [x for x in asked if x not in answered]
+        if missing:
+            return (
+                f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have "
+                "a corresponding `tool_result` block in the next message."
+            )
+        unexpected = [x for x in answered if x not in asked]
+        if unexpected:
+            return (
+                f"messages.{i + 1}.content.0: unexpected `tool_use_id` found in "
+                f"`tool_result` blocks: {', '.join(map(str, unexpected))}. Each "
+                "`tool_result` block must have a corresponding `tool_use` block in the "
+                "previous message."
+            )
+    return None
 
 
 #: what a tool_result's content list may hold

@@ -1,0 +1,70 @@
+"""``relaykit prompt --functions FILE.py``: every top-level function in a file becomes a tool.
+
+As simonw/llm's ``--functions``: the file is run as a module of its own, and
+each function it defines (not those it imports; not those whose name starts
+with ``_``) is a tool, its schema written from its type hints and docstring
+(:meth:`relaykit.FunctionTool.from_function`). The file's code runs with the
+CLI's rights: it is the user's own code, as a script they would run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import InvalidRequestError
+from ..function_tools import FunctionTool
+
+
+def functions_from_files(paths: Sequence[str]) -> list[FunctionTool]:
+    """The tools the files at ``paths`` define, in the order they define them."""
+    tools: list[FunctionTool] = []
+    for i, path in enumerate(paths):
+        module = _load(Path(path), i)
+        found = [
+            FunctionTool.from_function(value)
+            for name, value in vars(module).items()
+            if inspect.isfunction(value)
+            and value.__module__ == module.__name__
+            and not name.startswith("_")
+        ]
+        if not found:
+            raise InvalidRequestError(
+                f"--functions {path}: the file defines no function",
+                param="--functions",
+                hint="define the tools as top-level functions (def name(arg: str) -> str:)",
+            )
+        tools += found
+    return tools
+
+
+def _load(path: Path, i: int) -> ModuleType:
+    if not path.is_file():
+        raise InvalidRequestError(
+            f"--functions {path}: there is no such file",
+            param="--functions",
+            hint="give the path of a Python file defining the tools",
+        )
+    # A module name of its own, registered while it runs: dataclasses and type
+    # hints look their module up in sys.modules.
+    stem = re.sub(r"\W", "_", path.stem)
+    name = f"relaykit_functions_{i}_{stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise InvalidRequestError(f"--functions {path}: not a Python file", param="--functions")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's code: say what broke, briefly
+        del sys.modules[name]
+        raise InvalidRequestError(
+            f"--functions {path}: running it failed: {type(e).__name__}: {e}",
+            param="--functions",
+        ) from None
+    return module
