@@ -43,7 +43,7 @@ from .request import ChatRequest, build_request
 from .response import with_call_fields
 from .routing import Target
 from .single_calls import capability
-from .transport_errors import map_transport_error
+from .transport_errors import typed_and_masked
 from .validation import check_options, check_size
 
 if TYPE_CHECKING:
@@ -151,18 +151,10 @@ async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchRe
     try:
         while True:
             try:
-                result = await results.__anext__()
+                with typed_and_masked(target, client._known):
+                    result = await results.__anext__()
             except StopAsyncIteration:
                 break
-            except RelayError as error:
-                client._known.mask_error(error)
-                raise
-            except Exception as e:
-                mapped = map_transport_error(e, target)
-                if mapped is None:
-                    raise
-                client._known.mask_error(mapped)
-                raise mapped from e
             result = _priced(client, batch, result)
             if client._recording:
                 await client._emit(_record(client, batch, result))
@@ -283,17 +275,8 @@ async def _provider_call(
     total = seconds if seconds is not None else client.config.timeouts.total
     client._in_flight += 1
     try:
-        with anyio.move_on_after(total):
+        with typed_and_masked(target, client._known), anyio.move_on_after(total):
             return await call()
-    except RelayError as error:
-        client._known.mask_error(error)
-        raise
-    except Exception as e:
-        mapped = map_transport_error(e, target)
-        if mapped is None:
-            raise
-        client._known.mask_error(mapped)
-        raise mapped from e
     finally:
         client._call_ended()
     raise RequestTimeoutError(

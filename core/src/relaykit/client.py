@@ -67,7 +67,7 @@ from .routing import Router, Target
 from .storage_open import open_storage
 from .tls import name_ca_file
 from .tracing import CallTracer, current
-from .transport_errors import map_transport_error, never_sent
+from .transport_errors import map_transport_error, never_sent, typed_and_masked
 from .validation import check_size
 
 if TYPE_CHECKING:
@@ -627,18 +627,8 @@ class Client:
         counted: int | None = None
         self._in_flight += 1  # aclose waits for it, as for a call
         try:
-            with anyio.move_on_after(total):
+            with typed_and_masked(target, self._known), anyio.move_on_after(total):
                 counted = await counter(request)
-        except RelayError as error:
-            self._known.mask_error(error)
-            raise
-        except Exception as e:
-            mapped = map_transport_error(e, target)
-            if mapped is None:
-                raise
-            mapped.__cause__ = e
-            self._known.mask_error(mapped)  # and its cause: the key may be in either
-            raise mapped from e
         finally:
             self._call_ended()
         if counted is None:

@@ -8,7 +8,8 @@ default client is an ``httpx.AsyncClient``.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
@@ -22,6 +23,7 @@ from .errors import (
 from .secrets import scrub
 
 if TYPE_CHECKING:
+    from .known_secrets import KnownSecrets
     from .routing import Target
 
 
@@ -226,3 +228,29 @@ def timeout_fired(which: str, target: Target) -> RequestTimeoutError:
         model=target.model,
         hint=f"raise [timeouts] {which}",
     )
+
+
+@contextmanager
+def typed_and_masked(target: Target, known: KnownSecrets) -> Iterator[None]:
+    """Inside: a transport failure is raised as :func:`map_transport_error`'s error,
+    and every relaykit error leaves with ``known``'s secrets masked in it and in
+    what it chains.
+
+    What a provider call outside the attempt pipeline (a token count, a batch's
+    submit, status or results) is wrapped in, so that its errors are the ones a
+    chat's would be.
+    """
+    try:
+        yield
+    except RelayError as error:
+        known.mask_error(error)
+        raise
+    except Exception as e:
+        mapped = map_transport_error(e, target)
+        if mapped is None:
+            raise
+        # The cause is masked too (the key may be in either); masking may cut it
+        # from the chain, so it is not linked again with ``from``.
+        mapped.__cause__ = e
+        known.mask_error(mapped)
+        raise mapped  # noqa: B904
