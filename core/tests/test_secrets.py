@@ -424,6 +424,7 @@ def test_known_secrets_mask_an_error_and_its_chain() -> None:
 def test_a_transport_failure_is_typed_and_keeps_no_key_in_its_chain() -> None:
     import traceback
 
+    import httpx
     import pytest
 
     from relaykit.errors import ProviderUnavailableError
@@ -431,16 +432,15 @@ def test_a_transport_failure_is_typed_and_keeps_no_key_in_its_chain() -> None:
     from relaykit.routing import Target
     from relaykit.transport_errors import typed_and_masked
 
-    import httpx
-
     class Refused(httpx.ConnectError):  # its str is not its first argument, as aiohttp's
         def __str__(self) -> str:
             return "cannot connect to https://h/?key=local-key-1234567890"
 
     known = KnownSecrets()
     known.add("local-key-1234567890")
-    with pytest.raises(ProviderUnavailableError) as caught, typed_and_masked(
-        Target("p", "m"), known
+    with (
+        pytest.raises(ProviderUnavailableError) as caught,
+        typed_and_masked(Target("p", "m"), known),
     ):
         raise Refused("x")
     shown = "".join(traceback.format_exception(caught.value))
