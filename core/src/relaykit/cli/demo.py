@@ -200,6 +200,38 @@ async def tool_call(demo: Demo) -> None:
     demo.say(f"< {answer.text}")
 
 
+def get_weather(city: str) -> str:
+    """Current weather in a city.
+
+    :param city: the city's name, in English
+    """
+    return f"{city}: 18 C, sunny"
+
+
+async def tool_runner(demo: Demo) -> None:
+    """The same, with a Python function: relaykit writes its schema, runs it and answers."""
+    from ..messages import ToolCall, ToolResultPart
+    from ..testing import Reply
+
+    demo.mock.script.push(
+        Reply(tool_calls=(("get_weather", {"city": "Lyon"}),)),
+        Reply(text="Lyon is sunny at 18 C."),
+    )
+    question = "What is the weather in Lyon?"
+    demo.say(f"> {question}  (tools=[get_weather], a plain Python function)")
+    run = await demo.client.run_tools(MODEL, question, tools=[get_weather])
+    for message in run.messages[1:-1]:
+        for part in message.content:
+            if isinstance(part, ToolCall):
+                args = json.dumps(part.arguments)
+                demo.say(f"< tool call {part.name}({args}), run by relaykit")
+            elif isinstance(part, ToolResultPart):
+                demo.say(f"> tool result {part.content!r}, sent back by relaykit")
+    demo.say(f"< {run.text}")
+    cost = f"${run.cost:.8f}" if run.cost is not None else "cost unknown"
+    demo.say(f"{len(run.steps)} model calls, {run.usage.input_tokens} tokens in, {cost}")
+
+
 async def rate_limited(demo: Demo) -> None:
     """A 429 with Retry-After: the client waits as the server asks, then retries."""
     demo.mock.script.fail(429, "Rate limit reached for gpt-4o-mini", retry_after=0.2)
@@ -370,6 +402,28 @@ async def image_edit(demo: Demo) -> None:
     )
 
 
+async def batch(demo: Demo) -> None:
+    """Many chats as one batch: half price, answered later, read back line by line."""
+    from ..batches import BatchItem
+    from ..testing import Reply
+
+    questions = {"q1": "Name a prime number.", "q2": "Name a colour."}
+    demo.mock.script.push(Reply(text="7"), Reply(text="Blue"))
+    submitted = await demo.client.submit_batch(
+        MODEL, [BatchItem(custom_id, text) for custom_id, text in questions.items()]
+    )
+    demo.say(f"submitted {submitted.id}: {submitted.status}, {submitted.total} requests")
+    done = await demo.client.batch(submitted.id)  # the mock ends a batch once it is looked at
+    demo.say(f"status: {done.status}, {done.succeeded} succeeded, {done.errored} errored")
+    async for result in demo.client.batch_results(done.id):
+        answer = result.response
+        if answer is None:
+            demo.say(f"< {result.custom_id}: {result.error}")
+            continue
+        cost = f"${answer.cost:.8f}" if answer.cost is not None else "cost unknown"
+        demo.say(f"< {result.custom_id}: {answer.text}  ({cost}, the batch price: half)")
+
+
 async def typed_errors(demo: Demo) -> None:
     """Failures that retrying cannot fix arrive at once, as typed errors with a fix in them."""
     async with demo.client_with_key("sk-wrong-key-1234567890") as wrong:
@@ -406,6 +460,7 @@ STEPS: tuple[Step, ...] = (
     Step("chat", chat),
     Step("stream", stream),
     Step("tool call", tool_call),
+    Step("tool runner: Python functions as tools", tool_runner),
     Step("rate limited (429), retried", rate_limited),
     Step("server error (500), retried", server_error),
     Step("typed errors", typed_errors),
@@ -419,6 +474,7 @@ STEPS: tuple[Step, ...] = (
     Step("streamed speech", speech_stream),
     Step("image generation", image),
     Step("image editing", image_edit),
+    Step("batch", batch),
     Step("fallback, and an open circuit breaker", fallback_and_breaker),
     Step("models", models),
 )
