@@ -28,7 +28,8 @@ arrive. ``GET {root}/batches/{id}`` describes a batch; ``POST
 A per-item ``error`` is a ``google.rpc.Status`` (a gRPC ``code``), typed as a
 single call's error of the matching HTTP status would be. An item a
 cancelled or expired batch never ran (no answer for its key) fails as not
-run; its keys come from the batch's inline requests, or from its input file.
+run; its keys come from the batch's inline requests as the batch repeats them,
+or from its input file while the File API still serves it.
 
 Refused before sending: an input file over the File API's 2 GB.
 """
@@ -66,7 +67,7 @@ INLINE_MAX_BYTES = 20 * 1024 * 1024
 #: the largest file the File API takes
 FILE_MAX_BYTES = 2 * 1024 * 1024 * 1024
 #: how long a batch may stay pending or running before it expires (the Batch
-#: Mode guide: "Batch jobs ... expire ... after 48 hours")
+#: Mode guide's "Job expiration": 48 hours)
 EXPIRES_AFTER = 48 * 3600
 
 _STATES: dict[str, BatchStatus] = {
@@ -200,9 +201,14 @@ class GeminiBatches:
             "file_name"
         )
         if not keys and input_file:
-            async with aclosing(self._lines(str(input_file), model)) as lines:
-                async for line in lines:
-                    keys.append(str(line.get("key") or ""))
+            try:
+                async with aclosing(self._lines(str(input_file), model)) as lines:
+                    async for line in lines:
+                        keys.append(str(line.get("key") or ""))
+            except RelayError:
+                # Gone (the File API keeps a file 48 hours) or not served for download:
+                # the answers above are all there is to tell.
+                keys = []
         reason: Any = batch.status
         for key in keys:
             if key not in answered:
