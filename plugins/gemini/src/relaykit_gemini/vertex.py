@@ -13,7 +13,7 @@ What differs:
 - ``countTokens`` takes the request's fields at its top level (Vertex has no
   ``generateContentRequest``), and ``embed`` goes to the Text Embeddings API's
   ``:predict`` (:mod:`relaykit_gemini.vertex_embeddings`);
-- the model listing is Vertex's ``v1beta1/publishers/google/models`` (v1 has none).
+- the model listing is Vertex's ``v1beta1/publishers/google/models`` (v1 has none);
 - batches are refused unsent: Vertex's batch prediction reads its input from and
   writes its output to Cloud Storage or BigQuery, which relaykit does not manage.
 
