@@ -54,9 +54,10 @@ T = TypeVar("T")
 
 _WHO_BATCHES = (
     "submit batches to a provider whose batch API relaykit speaks: openai (and the"
-    " OpenAI-compatible groq) or anthropic. Bedrock's batch inference"
-    " (CreateModelInvocationJob) reads its input from and writes its output to S3 buckets,"
-    " which relaykit does not manage; Gemini's batch mode is not in relaykit yet"
+    " OpenAI-compatible groq), anthropic, or gemini (the Gemini API's Batch Mode)."
+    " Bedrock's batch inference (CreateModelInvocationJob) reads its input from and writes"
+    " its output to S3 buckets, and Vertex AI's batch prediction to Cloud Storage or"
+    " BigQuery, which relaykit does not manage"
 )
 #: parameters a single chat takes that mean nothing for a batch item
 _NOT_FOR_ITEMS = {

@@ -9,8 +9,10 @@ harness runs the transcription and speech suites (2.5 Flash hears, 2.5 Flash
 Preview TTS speaks, in the voice Kore, as WAV or raw PCM); the second
 transcribes and speaks once each, with 2.5 Pro and 2.5 Pro Preview TTS. Gemini
 streams neither: each harness also streams speech and a transcript once, each
-answer whole, as one chunk. Image edits: the first harness runs the edit suite with
-2.5 Flash Image (no mask: refused unsent); the second edits once with 3 Pro Image.
+answer whole, as one chunk. Batches (Batch Mode, inline): the first harness
+runs the batch suite; the second submits and reads one. Image edits: the first
+harness runs the edit suite with 2.5 Flash Image (no mask: refused unsent); the
+second edits once with 3 Pro Image.
 """
 
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from relaykit.testing import (
+    BatchContract,
     EmbeddingContract,
     Harness,
     ImageContract,
@@ -38,6 +41,7 @@ class TestGemini(
     ImageEditContract,
     TranscriptionContract,
     SpeechContract,
+    BatchContract,
 ):
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
@@ -55,6 +59,7 @@ class TestGemini(
                 speech_model="gemini/gemini-2.5-flash-preview-tts",
                 speech_voice="Kore",
                 speech_format="pcm",
+                batch_model="gemini/gemini-2.5-flash",
             )
 
 
@@ -81,4 +86,5 @@ class TestGeminiWithCallIds(ProviderContract, EmbeddingContract, ImageContract):
                 transcription_model="gemini/gemini-2.5-pro",
                 speech_model="gemini/gemini-2.5-pro-preview-tts",
                 speech_voice="Puck",
+                batch_model="gemini/gemini-2.5-pro",
             )

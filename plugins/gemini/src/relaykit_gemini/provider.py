@@ -1,16 +1,19 @@
 """The Gemini API provider: ``generateContent`` (chat, images, speech and transcripts),
-``streamGenerateContent``, ``countTokens``, ``batchEmbedContents`` and ``models``."""
+``streamGenerateContent``, ``countTokens``, ``batchEmbedContents``, ``models``, and
+Batch Mode (``batchGenerateContent``, :mod:`relaykit_gemini.batches`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
 from relaykit import (
     AuthenticationError,
+    Batch,
+    BatchResult,
     ChatRequest,
     ChatResponse,
     ConfigError,
@@ -59,6 +62,8 @@ from .stream_decoder import GeminiStreamDecoder
 if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
 
+    from .batches import GeminiBatches
+
 
 # The listing asks for the largest page Google serves, so one request usually does.
 _PAGE_SIZE = 1000
@@ -98,6 +103,10 @@ class GeminiProvider:
     answer on ``generateContent``. A chat, a drawing or an edit with an
     ``imagen-*`` model is refused unsent: Google shut Imagen down
     (:mod:`relaykit_gemini.shutdowns`).
+
+    :meth:`submit_batch` and its siblings speak Batch Mode
+    (:mod:`relaykit_gemini.batches`): each item's body is the one a chat would
+    send, thinking, tools, schemas and ``extra`` (``safetySettings``...) included.
     """
 
     type: ClassVar[str] = "gemini"
@@ -113,6 +122,7 @@ class GeminiProvider:
         self._name = settings.name
         opts = settings.options
         version = str(opts.get("api_version") or "v1beta")
+        self._version = version
         self._root = f"{settings.base_url}/{version}"
         headers = {"content-type": "application/json", **settings.headers}
         if settings.api_key:
@@ -473,6 +483,44 @@ class GeminiProvider:
             if not token:
                 return out
             params = {"pageSize": _PAGE_SIZE, "pageToken": token}
+
+    # -- batches (see :mod:`relaykit_gemini.batches`) --------------------------------
+
+    def _batches(self) -> GeminiBatches:
+        from .batches import GeminiBatches  # loaded on first use
+
+        return GeminiBatches(
+            self._http,
+            self.settings.base_url,
+            self._version,
+            self._headers,
+            self._name,
+            self._error,
+        )
+
+    async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
+        """``models/{model}:batchGenerateContent``, each request the body a single
+        ``generateContent`` sends: inline up to 20 MB, else as an uploaded JSONL file.
+        A shut-down model, or a thinking setting the model cannot take, is refused
+        before sending."""
+        model = requests[0][1].model
+        shutdowns.refuse_shut_down(model, self._name)
+        return await self._batches().submit(
+            requests,
+            lambda request: wire.request_body(request, thinking_config=self._thinking_for(request)),
+        )
+
+    async def get_batch(self, vendor_id: str) -> Batch:
+        """``GET batches/{id}``."""
+        return await self._batches().get(vendor_id)
+
+    async def cancel_batch(self, vendor_id: str) -> Batch:
+        """``POST batches/{id}:cancel``, then the batch as it stands."""
+        return await self._batches().cancel(vendor_id)
+
+    def batch_results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """The answers inline in the batch, or the lines of its responses file."""
+        return self._batches().results(batch)
 
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` if this plugin knows it."""

@@ -53,6 +53,11 @@ counted apart; see :mod:`relaykit_gemini.mock_audio` for what is checked. A
 ``generateContent`` body over :data:`MAX_REQUEST_BYTES` (the 20 MB Google's
 audio guide states for inline data) is refused with Google's message.
 
+Batch Mode (``:batchGenerateContent``, ``batches/{id}``, ``:cancel``) and the
+File API's resumable uploads and downloads: see :mod:`relaykit_gemini.mock_batches`.
+A batch's items take their replies from ``script``; the batch and file
+endpoints take faults from ``batch_script``; ``hold_batches`` keeps batches pending.
+
 Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
 conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
 ``cachedContentTokenCount`` beside it; ``output_tokens`` (reasoning included)
@@ -80,6 +85,7 @@ from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
 from . import mock_audio, mock_images
+from .mock_batches import MockBatches
 
 #: (name, input token limit, output token limit, generation methods)
 MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
@@ -215,6 +221,10 @@ MAX_REQUEST_BYTES = 20 * 1024 * 1024
 PDF_PAGE_TOKENS = 258
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+#: the paths of Batch Mode and the File API (:mod:`relaykit_gemini.mock_batches`)
+_BATCH_PATHS = re.compile(
+    r"/v1beta/models/[^/:]+:batchGenerateContent|/v1beta/batches/.*|/(upload|download)/.*"
+)
 _METHOD = re.compile(
     r"/v1beta/models/([^/:]+)"
     r":(generateContent|streamGenerateContent|countTokens|batchEmbedContents)"
@@ -249,6 +259,8 @@ class GeminiMock(VendorMock):
         self.embedding_usage = embedding_usage
         self._n = 0
         self._drawn: dict[str, int] = {}  # prompt -> images drawn of it on generateContent
+        #: Batch Mode's batches and the File API's files (:mod:`.mock_batches`)
+        self.batches = MockBatches(lambda status, message: _error(status, message))
 
     async def route(self, request: Request) -> Response:
         """Check the key as Google does, then dispatch by path."""
@@ -276,6 +288,8 @@ class GeminiMock(VendorMock):
                 )
         if request.method == "GET" and request.path == "/v1beta/models":
             return self._list(request.query)
+        if _BATCH_PATHS.fullmatch(request.path):
+            return await self._batch_endpoint(request)
         method = _METHOD.fullmatch(request.path)
         if request.method == "POST" and method and method.group(2) == "countTokens":
             return self._count_tokens(method.group(1), request)
@@ -284,6 +298,25 @@ class GeminiMock(VendorMock):
         if request.method == "POST" and method:
             return await self._generate(method.group(1), method.group(2), request)
         return _error(404, f"Requested entity was not found: {request.method} {request.path}")
+
+    async def _batch_endpoint(self, request: Request) -> Response:
+        """Batch Mode and the File API (:mod:`.mock_batches`); ``batch_script``'s next
+        reply may fail the request or delay it."""
+        reply = self.batch_script.next(Reply())
+        if reply.delay:
+            await anyio.sleep(reply.delay)
+        if reply.status >= 400:
+            return _scripted_error(reply)
+        self.batches.hold = self.hold_batches
+        answer = await self.batches.route(request, self.base_url, self._batch_item)
+        if answer is None:
+            return _error(404, f"Requested entity was not found: {request.method} {request.path}")
+        return answer
+
+    async def _batch_item(self, model: str, body: bytes) -> Response:
+        """One request of a batch, answered as ``generateContent`` answers it."""
+        path = f"/v1beta/models/{model}:generateContent"
+        return await self._generate(model, "generateContent", Request("POST", path, {}, {}, body))
 
     def sent_reasoning(self, request: Request) -> Reasoning | None:
         """The ``thinkingConfig`` of a ``generateContent`` (or ``countTokens``) request:

@@ -13,7 +13,9 @@ What differs:
 - ``countTokens`` takes the request's fields at its top level (Vertex has no
   ``generateContentRequest``), and ``embed`` goes to the Text Embeddings API's
   ``:predict`` (:mod:`relaykit_gemini.vertex_embeddings`);
-- the model listing is Vertex's ``v1beta1/publishers/google/models`` (v1 has none).
+- the model listing is Vertex's ``v1beta1/publishers/google/models`` (v1 has none);
+- batches are refused unsent: Vertex's batch prediction reads its input from and
+  writes its output to Cloud Storage or BigQuery, which relaykit does not manage.
 
 Prices are the Gemini API's: Vertex AI bills Gemini models at the same
 per-token list prices as the Gemini API's paid tier (cloud.google.com/vertex-ai/
@@ -94,6 +96,13 @@ class VertexProvider(GeminiProvider):
         "include_thoughts",
         "thinking_budget",
     )
+
+    # Vertex's batch prediction jobs read and write Cloud Storage or BigQuery, not
+    # the Gemini API's batchGenerateContent: the core refuses them before sending.
+    submit_batch = None  # type: ignore[assignment]
+    get_batch = None  # type: ignore[assignment]
+    cancel_batch = None  # type: ignore[assignment]
+    batch_results = None  # type: ignore[assignment]
 
     def __init__(
         self, settings: ProviderSettings, http: HttpClient, env: Mapping[str, str] | None = None

@@ -1,0 +1,435 @@
+"""The Gemini API's Batch Mode, for :class:`~relaykit_gemini.GeminiProvider`.
+
+``POST {root}/models/{model}:batchGenerateContent`` creates a batch:
+``{"batch": {"display_name", "input_config": ...}}`` whose input is either
+inline, ``{"requests": {"requests": [{"request", "metadata": {"key"}}]}}``
+(each ``request`` the ``generateContent`` body a single call would send, built
+by the plugin's own builder), or, for a body over :data:`INLINE_MAX_BYTES`
+(Google: "keep the total request size under 20MB"), a JSONL file of
+``{"key", "request"}`` lines sent first through the File API's resumable
+upload (``POST /upload/{version}/files``, ``X-Goog-Upload-Command: start``,
+then ``upload, finalize`` to the ``x-goog-upload-url`` it answers) and named
+as ``{"file_name": "files/..."}``.
+
+Every answer is a long-running operation: ``name`` is ``batches/{id}``,
+``metadata`` the batch (``state``: ``BATCH_STATE_PENDING``, ``RUNNING``,
+``SUCCEEDED``, ``FAILED``, ``CANCELLED``, ``EXPIRED``; ``batchStats`` of
+``requestCount``, ``successfulRequestCount``, ``failedRequestCount``,
+``pendingRequestCount``, int64 and so sent as strings; RFC 3339 times),
+``done``, and once done ``error`` (the batch failed as a whole) or
+``response``: ``inlinedResponses.inlinedResponses`` (``{"metadata": {"key"},
+"response" | "error"}`` in the input's order) for an inline batch, or
+``responsesFile`` (``files/...``) for a file's, whose JSONL lines
+(``{"key", "response" | "error"}``) are read from
+``GET /download/{version}/{file}:download?alt=media`` line by line as they
+arrive. ``GET {root}/batches/{id}`` describes a batch; ``POST
+{root}/batches/{id}:cancel`` cancels it (answering an empty object).
+
+A per-item ``error`` is a ``google.rpc.Status`` (a gRPC ``code``), typed as a
+single call's error of the matching HTTP status would be. An item a
+cancelled or expired batch never ran (no answer for its key) fails as not
+run; its keys come from the batch's inline requests as the batch repeats them,
+or from its input file while the File API still serves it.
+
+Refused before sending: an input file over the File API's 2 GB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from relaykit import (
+    Batch,
+    BatchResult,
+    ChatRequest,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RelayError,
+    json_decode,
+    json_encode,
+)
+from relaykit.batches import jsonl_lines, not_run
+from relaykit.http import transport_error
+
+from . import wire
+
+if TYPE_CHECKING:
+    from relaykit.batches import BatchStatus
+    from relaykit.http import HttpClient, HttpResponse
+
+#: the largest ``batchGenerateContent`` body sent inline; a larger batch goes as a file
+INLINE_MAX_BYTES = 20 * 1024 * 1024
+#: the largest file the File API takes
+FILE_MAX_BYTES = 2 * 1024 * 1024 * 1024
+#: how long a batch may stay pending or running before it expires (the Batch
+#: Mode guide's "Job expiration": 48 hours)
+EXPIRES_AFTER = 48 * 3600
+
+_STATES: dict[str, BatchStatus] = {
+    "PENDING": "in_progress",
+    "RUNNING": "in_progress",
+    "SUCCEEDED": "ended",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+    "EXPIRED": "expired",
+}
+#: the HTTP status each google.rpc.Code stands for (google/rpc/code.proto)
+_HTTP_STATUS = {
+    1: 499,  # CANCELLED
+    2: 500,  # UNKNOWN
+    3: 400,  # INVALID_ARGUMENT
+    4: 504,  # DEADLINE_EXCEEDED
+    5: 404,  # NOT_FOUND
+    6: 409,  # ALREADY_EXISTS
+    7: 403,  # PERMISSION_DENIED
+    8: 429,  # RESOURCE_EXHAUSTED
+    9: 400,  # FAILED_PRECONDITION
+    10: 409,  # ABORTED
+    11: 400,  # OUT_OF_RANGE
+    12: 501,  # UNIMPLEMENTED
+    13: 500,  # INTERNAL
+    14: 503,  # UNAVAILABLE
+    15: 500,  # DATA_LOSS
+    16: 401,  # UNAUTHENTICATED
+}
+_CANCELLED = 1
+
+#: types an error status and body as the provider types a single call's
+ErrorTyper = Callable[[int, Mapping[str, str], bytes, "str | None"], RelayError]
+
+
+class GeminiBatches:
+    """One provider's batch calls: where its API lives (``root``: base URL and
+    version), its headers (the key), its name, and how it types an error."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        base_url: str,
+        version: str,
+        headers: Mapping[str, str],
+        name: str,
+        error: ErrorTyper,
+    ) -> None:
+        self._http = http
+        self._base = base_url
+        self._root = f"{base_url}/{version}"
+        self._download = f"{base_url}/download/{version}"
+        self._upload = f"{base_url}/upload/{version}/files"
+        self._headers = headers
+        self._name = name
+        self._error = error
+
+    # -- the provider's four calls ---------------------------------------------------
+
+    async def submit(
+        self,
+        requests: Sequence[tuple[str, ChatRequest]],
+        body: Callable[[ChatRequest], dict[str, Any]],
+    ) -> Batch:
+        """Create the batch: inline, or above :data:`INLINE_MAX_BYTES` as an uploaded
+        JSONL file."""
+        model = requests[0][1].model
+        bodies = [(key, body(request)) for key, request in requests]
+        display_name = f"relaykit-{len(bodies)}-items-{int(time.time())}"
+        inline = json_encode.dumps(
+            {
+                "batch": {
+                    "display_name": display_name,
+                    "input_config": {
+                        "requests": {
+                            "requests": [
+                                {"request": b, "metadata": {"key": key}} for key, b in bodies
+                            ]
+                        }
+                    },
+                }
+            }
+        )
+        if len(inline) <= INLINE_MAX_BYTES:
+            content = inline
+        else:
+            del inline  # it may be large: the file is built instead
+            file_name = await self._upload_jsonl(bodies, display_name, model)
+            content = json_encode.dumps(
+                {"batch": {"display_name": display_name, "input_config": {"file_name": file_name}}}
+            )
+        url = f"{self._root}/{_resource(model)}:batchGenerateContent"
+        r = await self._send("POST", url, model, content)
+        return self._batch(json_decode.loads(r.content), model)
+
+    async def get(self, vendor_id: str) -> Batch:
+        """``GET batches/{id}``."""
+        return self._batch(await self._operation(vendor_id), None)
+
+    async def cancel(self, vendor_id: str) -> Batch:
+        """``POST batches/{id}:cancel`` (which answers nothing), then the batch as it stands."""
+        await self._send("POST", f"{self._root}/{_name(vendor_id)}:cancel", None, b"{}")
+        return await self.get(vendor_id)
+
+    async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
+        """The batch's answers: inline ones from the operation, else the lines of its
+        responses file; then, for a cancelled or expired batch, its items not run."""
+        model = batch.model
+        operation = await self._operation(batch.id)
+        answered: set[str] = set()
+        output = _output(operation)
+        inline = (output.get("inlinedResponses") or {}).get("inlinedResponses") or ()
+        keys = list(_inline_keys(operation))
+        for i, entry in enumerate(inline):
+            key = str((entry.get("metadata") or {}).get("key") or "")
+            if not key:
+                # The answers come in the input's order (GenerateContentBatchOutput).
+                key = keys[i] if i < len(keys) else str(i)
+            answered.add(key)
+            yield self._result(key, entry, model)
+        responses_file = output.get("responsesFile")
+        if responses_file:
+            async with aclosing(self._lines(str(responses_file), model)) as lines:
+                async for line in lines:
+                    key = str(line.get("key") or "")
+                    answered.add(key)
+                    yield self._result(key, line, model)
+        if batch.status not in ("cancelled", "expired"):
+            return
+        input_file = _input_config(operation).get("fileName") or _input_config(operation).get(
+            "file_name"
+        )
+        if not keys and input_file:
+            try:
+                async with aclosing(self._lines(str(input_file), model)) as lines:
+                    async for line in lines:
+                        keys.append(str(line.get("key") or ""))
+            except RelayError:
+                # Gone (the File API keeps a file 48 hours) or not served for download:
+                # the answers above are all there is to tell.
+                keys = []
+        reason: Any = batch.status
+        for key in keys:
+            if key not in answered:
+                yield BatchResult(key, error=not_run(reason, provider=self._name, model=model))
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _result(self, key: str, entry: Mapping[str, Any], model: str | None) -> BatchResult:
+        """One answer: its ``response`` parsed as a chat's, or its ``error`` typed."""
+        response = entry.get("response")
+        if isinstance(response, Mapping):
+            try:
+                return BatchResult(key, wire.response(response))
+            except (TypeError, ValueError, AttributeError, KeyError) as e:
+                raise ProviderUnavailableError(
+                    f"batch item {key!r} answered with something other than a"
+                    " GenerateContentResponse",
+                    provider=self._name,
+                    model=model,
+                ) from e
+        status = entry.get("error")
+        if not isinstance(status, Mapping):
+            status = {}
+        try:
+            code = int(status.get("code") or 2)
+        except (TypeError, ValueError):
+            code = 2  # UNKNOWN
+        if code == _CANCELLED:
+            return BatchResult(key, error=not_run("cancelled", provider=self._name, model=model))
+        # A google.rpc.Status carries a gRPC code; an HTTP one is taken as it is.
+        http_status = code if code >= 100 else _HTTP_STATUS.get(code, 500)
+        body = {
+            "error": {
+                "code": http_status,
+                "message": str(status.get("message") or "the item failed (no reason given)"),
+                "status": str(status.get("status") or ""),
+                "details": status.get("details") or [],
+            }
+        }
+        return BatchResult(key, error=self._error(http_status, {}, json_encode.dumps(body), model))
+
+    async def _lines(
+        self, file_name: str, model: str | None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The JSON lines of a file, downloaded as they arrive."""
+        url = f"{self._download}/{file_name}:download?alt=media"
+        try:
+            async with self._http.stream("GET", url, headers=self._headers) as r:
+                if r.status_code >= 400:
+                    await r.aread()
+                    raise self._error(r.status_code, r.headers, r.content, model)
+                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
+                    async for line in lines:
+                        data = json_decode.loads(line)
+                        if isinstance(data, dict):
+                            yield data
+        except RelayError:
+            raise
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=model)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    async def _upload_jsonl(
+        self, bodies: Iterable[tuple[str, dict[str, Any]]], display_name: str, model: str
+    ) -> str:
+        """Send the requests as a JSONL file through the File API's resumable upload;
+        its name (``files/...``)."""
+        data = b"".join(
+            b'{"key":%s,"request":%s}\n' % (json_encode.dumps(key), json_encode.dumps(body))
+            for key, body in bodies
+        )
+        if len(data) > FILE_MAX_BYTES:
+            raise InvalidRequestError(
+                f"the batch's file would be {len(data) / 1e9:,.1f} GB, over the Gemini"
+                " File API's limit of 2 GB",
+                provider=self._name,
+                model=model,
+                param="items",
+                hint="split the items into smaller batches",
+            )
+        start = {
+            "x-goog-upload-protocol": "resumable",
+            "x-goog-upload-command": "start",
+            "x-goog-upload-header-content-length": str(len(data)),
+            "x-goog-upload-header-content-type": "application/jsonl",
+        }
+        metadata = json_encode.dumps({"file": {"display_name": display_name}})
+        r = await self._send("POST", self._upload, model, metadata, start)
+        location = r.headers.get("x-goog-upload-url")
+        if not location:
+            raise ProviderUnavailableError(
+                "the File API started an upload without an x-goog-upload-url",
+                provider=self._name,
+                model=model,
+            )
+        upload_url = urljoin(self._upload, location)
+        finish = {"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}
+        # The upload URL carries its own authority; the key goes only to the API's own host.
+        same_host = urlsplit(upload_url)[:2] == urlsplit(self._base)[:2]
+        r = await self._send("POST", upload_url, model, data, finish, keyed=same_host)
+        name = (json_decode.loads(r.content).get("file") or {}).get("name")
+        if not name:
+            raise ProviderUnavailableError(
+                "the File API finished an upload without naming the file",
+                provider=self._name,
+                model=model,
+            )
+        return str(name)
+
+    async def _operation(self, vendor_id: str) -> dict[str, Any]:
+        r = await self._send("GET", f"{self._root}/{_name(vendor_id)}", None)
+        data = json_decode.loads(r.content)
+        return data if isinstance(data, dict) else {}
+
+    def _batch(self, operation: Mapping[str, Any], model: str | None) -> Batch:
+        """A :class:`~relaykit.Batch` from a batch operation (its id ``batches/...``)."""
+        meta = operation.get("metadata") or {}
+        state = str(meta.get("state") or "")
+        short = state.removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
+        status: BatchStatus = _STATES.get(short, "in_progress")
+        failure = operation.get("error")
+        if failure:
+            status = "failed"
+        stats = meta.get("batchStats") or {}
+
+        def count(key: str) -> int:
+            try:
+                return int(stats.get(key) or 0)  # int64: a string in JSON
+            except (TypeError, ValueError):
+                return 0
+
+        total = count("requestCount")
+        succeeded = count("successfulRequestCount")
+        errored = count("failedRequestCount")
+        if status in ("cancelled", "expired"):
+            errored = max(errored, total - succeeded)  # the rest never ran: they failed
+        created = _epoch(meta.get("createTime"))
+        output = _output(operation)
+        responses_file = output.get("responsesFile")
+        return Batch(
+            id=str(operation.get("name") or meta.get("name") or ""),
+            provider=self._name,
+            status=status,
+            vendor_status=state,
+            model=str(meta.get("model") or "").removeprefix("models/") or model,
+            total=total,
+            succeeded=succeeded,
+            errored=errored,
+            created_at=created,
+            ended_at=_epoch(meta.get("endTime")),
+            expires_at=created + EXPIRES_AFTER if created is not None else None,
+            error=str(failure.get("message") or failure) if isinstance(failure, Mapping) else None,
+            result_files=(str(responses_file),) if responses_file else (),
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        model: str | None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        keyed: bool = True,
+    ) -> HttpResponse:
+        """One request; an error status typed as a chat's is."""
+        base = self._headers if keyed else {"content-type": "application/json"}
+        all_headers = {**base, **(headers or {})}
+        try:
+            if method == "GET":
+                r = await self._http.get(url, headers=all_headers)
+            else:
+                r = await self._http.post(url, content=body, headers=all_headers)
+        except Exception as e:
+            mapped = transport_error(e, provider=self._name, model=model)
+            if mapped is None:
+                raise
+            raise mapped from e
+        if r.status_code >= 400:
+            raise self._error(r.status_code, r.headers, r.content, model)
+        return r
+
+
+def _name(vendor_id: str) -> str:
+    """``batches/abc`` from ``batches/abc`` or ``abc``."""
+    return vendor_id if vendor_id.startswith("batches/") else f"batches/{vendor_id}"
+
+
+def _resource(model: str) -> str:
+    return model if "/" in model else f"models/{model}"
+
+
+def _output(operation: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Where the answers are: the operation's ``response``, else the batch's ``output``."""
+    response = operation.get("response")
+    if isinstance(response, Mapping) and response:
+        return response
+    output = (operation.get("metadata") or {}).get("output")
+    return output if isinstance(output, Mapping) else {}
+
+
+def _input_config(operation: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = operation.get("metadata") or {}
+    config = meta.get("inputConfig") or meta.get("input_config") or {}
+    return config if isinstance(config, Mapping) else {}
+
+
+def _inline_keys(operation: Mapping[str, Any]) -> Iterable[str]:
+    """The keys of an inline batch's requests, in order, where the batch repeats them."""
+    requests = (_input_config(operation).get("requests") or {}).get("requests") or ()
+    for entry in requests:
+        yield str(((entry or {}).get("metadata") or {}).get("key") or "")
+
+
+def _epoch(value: Any) -> float | None:
+    """An RFC 3339 time (``2025-07-01T10:00:00.123456789Z``) as seconds since the epoch."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

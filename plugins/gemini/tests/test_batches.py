@@ -1,0 +1,190 @@
+"""Batch Mode on Gemini: what goes on the wire, per-item errors, the file path.
+
+The shared batch suite (tests/test_contract.py) covers the round trip, a failed
+item, cancelling and typed errors; these check what is Gemini's own. Every call
+goes over loopback HTTP to :class:`GeminiMock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import BatchItem, ContextLengthError, InvalidRequestError, RateLimitError
+from relaykit.testing import WEATHER_TOOL
+from relaykit_gemini import batches
+from relaykit_gemini.prices import known_model
+from relaykit_gemini.testing import GeminiMock
+
+KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
+FLASH = "gemini/gemini-2.5-flash"
+SAFETY = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
+
+
+@asynccontextmanager
+async def client(mock: GeminiMock) -> AsyncIterator[relaykit.Client]:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config, env={}) as c:
+        yield c
+
+
+@pytest.mark.anyio
+async def test_each_item_is_the_body_a_chat_sends_keyed_by_its_custom_id(
+    mock: GeminiMock,
+) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    params: dict[str, Any] = {
+        "tools": [WEATHER_TOOL],
+        "reasoning": "low",
+        "response_format": schema,
+        "max_tokens": 300,
+        "extra": {"safetySettings": SAFETY},
+    }
+    async with client(mock) as c:
+        await c.chat(FLASH, "Weather in Paris?", **params)
+        chat_body = mock.last_request.json()
+        batch = await c.submit_batch(
+            FLASH,
+            [BatchItem("paris", "Weather in Paris?", params), {"custom_id": "b", "prompt": "hi"}],
+        )
+    sent = mock.last_request
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
+    assert sent.headers["x-goog-api-key"] == KEY
+    body = sent.json()["batch"]
+    assert body["display_name"]
+    first, second = body["input_config"]["requests"]["requests"]
+    assert first == {"request": chat_body, "metadata": {"key": "paris"}}
+    assert second["metadata"] == {"key": "b"}
+    assert second["request"]["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
+    assert batch.id.startswith("gemini/batches/") and batch.status == "in_progress"
+    assert batch.vendor_status == "BATCH_STATE_PENDING" and batch.total == 2
+    assert batch.expires_at is not None and batch.created_at is not None
+    assert batch.expires_at - batch.created_at == 48 * 3600
+
+
+@pytest.mark.anyio
+async def test_item_errors_are_typed_as_a_single_calls_would_be(mock: GeminiMock) -> None:
+    mock.script.fail(
+        400,
+        "The input token count (2000000) exceeds the maximum number of tokens allowed (1048576).",
+    )
+    mock.script.fail(429, "Resource has been exhausted (e.g. check quota).")
+    mock.script.reply("fine", input_tokens=1000, output_tokens=100)
+    items = [BatchItem("long", "a"), BatchItem("quota", "b"), BatchItem("ok", "c")]
+    async with client(mock) as c:
+        batch = await c.batch((await c.submit_batch(FLASH, items)).id)
+        results = {r.custom_id: r async for r in c.batch_results(batch.id)}
+    assert (batch.total, batch.succeeded, batch.errored) == (3, 1, 2)
+    assert isinstance(results["long"].error, ContextLengthError)
+    assert results["long"].error.status == 400
+    assert isinstance(results["quota"].error, RateLimitError)
+    answer = results["ok"].response
+    assert answer is not None and answer.text == "fine"
+    # the batch share of the list price: half of what a single call costs
+    price = known_model("gemini-2.5-flash")[1]
+    assert price is not None and price.batch_share == Decimal("0.5")
+    assert answer.cost == price.cost(answer.usage) * Decimal("0.5")
+
+
+@pytest.mark.anyio
+async def test_a_batch_over_the_inline_limit_goes_as_an_uploaded_file(
+    mock: GeminiMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 200)
+    mock.script.reply("one")
+    mock.script.fail(400, "bad item")
+    items = [BatchItem(f"item-{i}", f"question number {i} " * 5) for i in range(2)]
+    async with client(mock) as c:
+        submitted = await c.submit_batch(FLASH, items, max_tokens=50)
+        batch = await c.batch(submitted.id)
+        results = {r.custom_id: r async for r in c.batch_results(batch.id)}
+    start, finish, create = mock.requests[:3]
+    assert start.path == "/upload/v1beta/files"
+    assert start.headers["x-goog-upload-protocol"] == "resumable"
+    assert start.headers["x-goog-upload-command"] == "start"
+    assert start.headers["x-goog-upload-header-content-type"] == "application/jsonl"
+    assert int(start.headers["x-goog-upload-header-content-length"]) == len(finish.body)
+    assert finish.headers["x-goog-upload-command"] == "upload, finalize"
+    lines = [relaykit.json_decode.loads(line) for line in finish.body.splitlines()]
+    assert [line["key"] for line in lines] == ["item-0", "item-1"]
+    assert lines[0]["request"]["generationConfig"]["maxOutputTokens"] == 50
+    file_name = create.json()["batch"]["input_config"]["file_name"]
+    assert file_name.startswith("files/") and file_name in mock.batches.files
+    assert batch.status == "ended" and len(batch.result_files) == 1
+    download = mock.requests[-1]
+    assert download.path == f"/download/v1beta/{batch.result_files[0]}:download"
+    assert download.query == {"alt": "media"}
+    assert results["item-0"].response is not None and results["item-0"].response.text == "one"
+    assert isinstance(results["item-1"].error, InvalidRequestError)
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_file_batch_fails_every_item_not_run(
+    mock: GeminiMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 10)
+    mock.hold_batches = True
+    async with client(mock) as c:
+        batch = await c.submit_batch(FLASH, [BatchItem("x", "hi"), BatchItem("y", "hey")])
+        cancelled = await c.cancel_batch(batch.id)
+        results = [r async for r in c.batch_results(batch.id)]
+    assert cancelled.status == "cancelled" and cancelled.vendor_status == "BATCH_STATE_CANCELLED"
+    assert (cancelled.total, cancelled.succeeded, cancelled.errored) == (2, 0, 2)
+    assert [r.custom_id for r in results] == ["x", "y"]
+    assert all(r.error is not None and "cancelled" in str(r.error) for r in results)
+
+
+def test_states_failures_and_string_counts_map_to_batch_fields() -> None:
+    api = batches.GeminiBatches(None, "http://x", "v1beta", {}, "gemini", None)  # type: ignore[arg-type]
+
+    def batch(state: str, **operation: Any) -> relaykit.Batch:
+        meta = {
+            "state": state,
+            "model": "models/gemini-2.5-flash",
+            "batchStats": {"requestCount": "4", "successfulRequestCount": "1"},
+            "createTime": "2025-07-01T10:00:00.123456789Z",
+        }
+        return api._batch({"name": "batches/b1", "metadata": meta, **operation}, None)
+
+    running = batch("BATCH_STATE_RUNNING")
+    assert (running.status, running.model, running.total, running.pending) == (
+        "in_progress",
+        "gemini-2.5-flash",
+        4,
+        3,
+    )
+    assert running.created_at == pytest.approx(1751364000.123456)
+    expired = batch("BATCH_STATE_EXPIRED", done=True)
+    assert expired.status == "expired" and expired.errored == 3 and expired.done
+    failed = batch("BATCH_STATE_FAILED", done=True, error={"code": 3, "message": "bad input file"})
+    assert failed.status == "failed" and failed.error == "bad input file"
+    assert batch("JOB_STATE_SUCCEEDED", done=True).status == "ended"
+
+
+@pytest.mark.anyio
+async def test_vertex_refuses_batches_unsent_and_says_why(mock: GeminiMock) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {
+            "vertex": {
+                "type": "vertex",
+                "base_url": mock.base_url,
+                "api_key": "ya29.static-token",
+                "project": "mock-project",
+            }
+        },
+    }
+    async with relaykit.Client(config, env={}) as c:
+        with pytest.raises(InvalidRequestError, match="no batch API") as refused:
+            await c.submit_batch("vertex/gemini-2.5-flash", [BatchItem("a", "hi")])
+    assert "Cloud Storage or BigQuery" in str(refused.value)
+    assert not mock.requests
