@@ -6,10 +6,12 @@ events passed on) and :meth:`relaykit.Client.run_tools` (each step a
 ``client.chat`` call, the loop's events drained: :func:`run_tools`).
 
 The loop is driven by the caller's iteration, in the caller's task: a step's
-stream is entered, read and left there, as ``client.stream`` is. Only a step's
-tools run in tasks of their own (a task group the ``async with`` holds open),
-so their results can be passed on as each tool finishes; they come back over
-a memory stream, errors included, and are raised in the caller's task.
+stream is entered, read and left there, as ``client.stream`` is. In a
+streamed run a step's tools run in a task of their own (in a task group the
+``async with`` holds open), so their results can be passed on as each tool
+finishes while the others run; they come back over a memory stream, errors
+included, and are raised in the caller's task. ``run_tools`` has no one to
+pass them to, and awaits the step's tools in place.
 """
 
 from __future__ import annotations
