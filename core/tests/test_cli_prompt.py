@@ -335,10 +335,37 @@ def test_functions_become_tools_the_model_calls(
     argv = ["prompt", "-m", MODEL, "--functions", str(tmp_path / "tools.py"), "Paris?"]
     assert main(argv) == 0
 
-    assert capsys.readouterr().out == "21 in Paris.\n"
+    assert capsys.readouterr() == ("21 in Paris.\n", "tool get_weather: ok\n")
     first, second = (r.json() for r in openai_mock.requests)
     assert [t["function"]["name"] for t in first["tools"]] == ["get_weather"]
     assert second["messages"][-1]["content"] == '{"city": "Paris", "degrees": 21}'
+    assert first["stream"] and second["stream"]
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_functions_stream_each_steps_text_and_a_line_per_tool(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from relaykit.testing import Reply
+
+    (tmp_path / "tools.py").write_text(
+        FUNCTIONS + "\n\ndef fail() -> str:\n    raise OSError('down')\n"
+    )
+    script = (
+        Reply(text="Checking.", tool_calls=(("get_weather", {"city": "Paris"}), ("fail", {}))),
+        Reply(text="21 in Paris."),
+    )
+    openai_mock.script.push(*script)
+    argv = ["prompt", "-m", MODEL, "--functions", str(tmp_path / "tools.py"), "Paris?"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out == "Checking.\n21 in Paris.\n"
+    assert sorted(err.splitlines()) == ["tool fail: error: OSError: down", "tool get_weather: ok"]
+
+    openai_mock.script.push(*script)
+    assert main([*argv, "--no-stream"]) == 0  # the answer alone, once it has come
+    assert capsys.readouterr() == ("21 in Paris.\n", "")
+    assert not openai_mock.last_request.json().get("stream")
 
 
 @pytest.mark.usefixtures("cli_config")

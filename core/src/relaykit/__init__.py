@@ -27,6 +27,7 @@ _EXPORTS = {
     "Tool": "request",
     "FunctionTool": "function_tools",
     "ToolRun": "tool_runs",
+    "ToolRunStream": "tool_loop",
     "ToolChoice": "request",
     "ResponseFormat": "request",
     "Reasoning": "request",
@@ -65,6 +66,10 @@ _EXPORTS = {
     "UsageUpdate": "events",
     "Finish": "events",
     "StreamEvent": "events",
+    "StepStart": "events",
+    "StepEnd": "events",
+    "ToolResultEvent": "events",
+    "ToolRunEvent": "events",
     "RelayError": "errors",
     "ConfigError": "errors",
     "InvalidRequestError": "errors",
@@ -151,6 +156,8 @@ __all__ = [
     "SpeechRequest",
     "SpeechResponse",
     "SpeechStream",
+    "StepEnd",
+    "StepStart",
     "StreamError",
     "StreamEvent",
     "StreamStart",
@@ -163,8 +170,11 @@ __all__ = [
     "ToolCallDelta",
     "ToolChoice",
     "ToolLoopError",
+    "ToolResultEvent",
     "ToolResultPart",
     "ToolRun",
+    "ToolRunEvent",
+    "ToolRunStream",
     "TranscriptionRequest",
     "TranscriptionResponse",
     "TranscriptionStream",
@@ -222,10 +232,14 @@ if TYPE_CHECKING:
     from .events import (
         Finish,
         ReasoningDelta,
+        StepEnd,
+        StepStart,
         StreamEvent,
         StreamStart,
         TextDelta,
         ToolCallDelta,
+        ToolResultEvent,
+        ToolRunEvent,
         UsageUpdate,
     )
     from .function_tools import FunctionTool
@@ -253,6 +267,7 @@ if TYPE_CHECKING:
     from .sse import SSEDecoder
     from .stream import ChatStream
     from .sync_client import SyncClient
+    from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
     from .transcription import TranscriptionRequest, TranscriptionResponse
     from .transcription_stream import TranscriptionStream

@@ -88,6 +88,7 @@ if TYPE_CHECKING:
     from .speech import SpeechResponse
     from .speech_stream import SpeechStream
     from .stream import ChatStream
+    from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
     from .transcription import TranscriptionResponse
     from .transcription_stream import TranscriptionStream
@@ -507,7 +508,7 @@ class Client:
         with the run so far. Cancelled, the run cancels its running tools; a sync
         tool's thread cannot be interrupted, so the run waits for it to return.
         """
-        from .tool_runs import run_tools
+        from .tool_loop import run_tools
 
         return await run_tools(
             self,
@@ -519,6 +520,43 @@ class Client:
             params=params,
             scrub_known=self._known.redact,
         )
+
+    def stream_tools(
+        self,
+        model: str,
+        messages: Messages,
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        *,
+        max_steps: int = 10,
+        tool_errors: Literal["send", "raise"] = "send",
+        **params: Any,
+    ) -> ToolRunStream:
+        """:meth:`run_tools`, streamed: ``async with client.stream_tools(...) as run:
+        async for event in run``, then ``run.run`` is the :class:`~relaykit.ToolRun`.
+
+        Takes what :meth:`run_tools` takes. Each step is a :meth:`stream` call;
+        the iteration yields a :class:`~relaykit.StepStart`, the step's stream
+        events (:class:`~relaykit.TextDelta`, :class:`~relaykit.ToolCallDelta`,
+        ...), a :class:`~relaykit.StepEnd` with its response, then a
+        :class:`~relaykit.ToolResultEvent` as each of its tools finishes (they
+        run concurrently; the results go back in the calls' order). Each step
+        retries and falls back before its first event, as :meth:`stream` does.
+        Errors (a step's, :class:`~relaykit.ToolLoopError`, a tool's with
+        ``tool_errors="raise"``) are raised by the iteration. Leaving the block
+        early closes the step's stream and cancels the running tools.
+        """
+        from .tool_loop import ToolRunStream
+        from .tool_runs import plan_tool_run
+
+        plan = plan_tool_run(
+            messages,
+            tools,
+            max_steps=max_steps,
+            tool_errors=tool_errors,
+            params=params,
+            method="stream_tools",
+        )
+        return ToolRunStream(self, model, plan, self._known.redact, streamed=True)
 
     async def _chat_until_parsed(
         self, model: str, messages: Messages, params: Mapping[str, Any]

@@ -89,8 +89,8 @@ class OutputValidationError(RelayError):
 
 
 class ToolLoopError(RelayError):
-    """:meth:`relaykit.Client.run_tools` reached ``max_steps`` with the model still
-    calling tools.
+    """:meth:`relaykit.Client.run_tools` (or ``stream_tools``) reached ``max_steps``
+    with the model still calling tools.
 
     ``run`` is the run so far: every step (each logged and billed), and the
     conversation, which ends with the calls not yet run. Pass

@@ -1,4 +1,5 @@
-"""Stream events, as yielded by ``async for event in client.stream(...)``."""
+"""Stream events, as yielded by ``async for event in client.stream(...)``, and the
+events a streamed tool run (``client.stream_tools(...)``) adds between its steps."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import TypeAlias
 
 import attrs
 
-from .response import FinishReason, Usage
+from .messages import Attachment, ToolCall
+from .response import ChatResponse, FinishReason, Usage
 
 
 @attrs.frozen
@@ -74,3 +76,52 @@ class Finish:
 StreamEvent: TypeAlias = (
     StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish
 )
+
+
+# -- a streamed tool run's own events ---------------------------------------------------
+# Not members of StreamEvent: that union is what a provider's stream yields and what
+# the gateway's encoders and the response assembler handle, and a tool run's loop
+# events are none of those.
+
+
+@attrs.frozen
+class StepStart:
+    """A tool run's step ``step`` (0, 1, ...: its index in ``ToolRun.steps``) is
+    calling the model; that call's stream events follow."""
+
+    step: int
+
+
+@attrs.frozen
+class StepEnd:
+    """Step ``step``'s model call has ended; ``response`` is its whole response
+    (priced, its tool calls parsed), as ``ToolRun.steps[step]`` will hold it.
+
+    When ``response.tool_calls`` is not empty their tools run next, each
+    reported by a :class:`ToolResultEvent`; otherwise it is the answer and the
+    run has finished.
+    """
+
+    step: int
+    response: ChatResponse
+
+
+@attrs.frozen
+class ToolResultEvent:
+    """A tool has finished: what goes back to the model for ``call``.
+
+    ``content`` is the result's text (for an error, what the model is told:
+    an unknown tool, arguments that do not fit, or the exception a tool
+    raised, secrets scrubbed), ``attachments`` the images and documents the
+    tool returned. A step's tools run concurrently, so these come in the
+    order the tools finish; the results go back to the model in the calls' order.
+    """
+
+    call: ToolCall
+    content: str
+    is_error: bool = False
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), kw_only=True)
+
+
+ToolRunEvent: TypeAlias = StepStart | StepEnd | ToolResultEvent
+"""The events ``client.stream_tools(...)`` yields besides each step's :data:`StreamEvent`."""

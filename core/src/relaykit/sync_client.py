@@ -18,7 +18,7 @@ from .client import Client, Messages
 from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError
-from .events import StreamEvent
+from .events import StreamEvent, ToolRunEvent
 from .image_generation import ImageResponse
 from .moderation import ModerationResponse
 from .rerank import RerankResponse
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .call_stream import CallStream
     from .function_tools import FunctionTool
     from .messages import CachePoint
+    from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
 
 Piece = TypeVar("Piece")
@@ -59,6 +60,34 @@ class SyncStream:
     def response(self) -> ChatResponse:
         """The response assembled from the stream."""
         return self._stream.response
+
+
+class SyncToolRunStream:
+    """A streamed tool run for blocking code: ``with client.stream_tools(...) as run:
+    for event in run``, then ``run.run``."""
+
+    def __init__(self, portal: BlockingPortal, stream: ToolRunStream) -> None:
+        self._portal = portal
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[StreamEvent | ToolRunEvent]:
+        return self
+
+    def __next__(self) -> StreamEvent | ToolRunEvent:
+        try:
+            return self._portal.call(self._stream.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    @property
+    def run(self) -> ToolRun:
+        """The run, as the async stream's ``run``."""
+        return self._stream.run
+
+    @property
+    def conversation_id(self) -> str:
+        """The id every step's record carries."""
+        return self._stream.conversation_id
 
 
 class SyncAudioStream(Generic[Piece, Result]):
@@ -167,6 +196,24 @@ class SyncClient:
                 model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
             )
         )
+
+    def stream_tools(
+        self,
+        model: str,
+        messages: Messages,
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        *,
+        max_steps: int = 10,
+        tool_errors: Literal["send", "raise"] = "send",
+        **params: Any,
+    ) -> AbstractContextManager[SyncToolRunStream]:
+        """Blocking :meth:`relaykit.Client.stream_tools`: ``with client.stream_tools(...)
+        as run: for event in run``; the tools run as :meth:`run_tools`' do."""
+        portal, client = self._ready()
+        stream = client.stream_tools(
+            model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
+        )
+        return _SyncToolRunContext(portal, stream)
 
     def stream(
         self, model: str, messages: Messages, **params: Any
@@ -282,6 +329,18 @@ class _SyncAudioContext(AbstractContextManager[SyncAudioStream[Piece, Result]]):
 
     def __enter__(self) -> SyncAudioStream[Piece, Result]:
         return SyncAudioStream(self._portal, self._cm.__enter__())
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._cm.__exit__(*exc)
+
+
+class _SyncToolRunContext(AbstractContextManager[SyncToolRunStream]):
+    def __init__(self, portal: BlockingPortal, stream: ToolRunStream) -> None:
+        self._cm = portal.wrap_async_context_manager(stream)
+        self._portal = portal
+
+    def __enter__(self) -> SyncToolRunStream:
+        return SyncToolRunStream(self._portal, self._cm.__enter__())
 
     def __exit__(self, *exc: Any) -> bool | None:
         return self._cm.__exit__(*exc)

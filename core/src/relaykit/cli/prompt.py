@@ -12,7 +12,10 @@ from ..errors import InvalidRequestError
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
 
 if TYPE_CHECKING:
+    from ..client import Client
     from ..config import Config
+    from ..events import ToolResultEvent
+    from ..messages import Message
     from ..response import ChatResponse, TokenCount
     from .context import CliContext
 
@@ -50,7 +53,8 @@ def register(
         metavar="FILE.py",
         action="append",
         help="let the model call the functions a Python file defines (each top-level "
-        "function is a tool; repeatable); the reply comes once the model has its answer",
+        "function is a tool; repeatable); each step's text streams, and each tool's "
+        "outcome is a line on stderr",
     )
     parser.add_argument(
         "--max-steps",
@@ -132,7 +136,9 @@ async def _send(
     params = _params(args)
     show_text = not args.json
     async with context.client(config) as client:
-        if args.functions:
+        if args.functions and args.stream:
+            response = await _stream_tools(client, model, messages, args, params, show_text)
+        elif args.functions:
             run = await client.run_tools(
                 model, messages, args.functions, max_steps=args.max_steps, **params
             )
@@ -152,6 +158,44 @@ async def _send(
     if show_text and not response.text.endswith("\n"):
         _write("\n")
     return response
+
+
+async def _stream_tools(
+    client: Client,
+    model: str,
+    messages: list[Message],
+    args: argparse.Namespace,
+    params: dict[str, Any],
+    show_text: bool,
+) -> ChatResponse:
+    """``--functions``, streamed: each step's text to stdout as it arrives, and (with
+    the text) a line on stderr as each tool finishes."""
+    from ..events import StepEnd, TextDelta, ToolResultEvent
+
+    run = client.stream_tools(model, messages, args.functions, max_steps=args.max_steps, **params)
+    async with run:
+        async for event in run:
+            if not show_text:
+                continue
+            if isinstance(event, TextDelta):
+                _write(event.text)
+            elif isinstance(event, StepEnd):
+                text = event.response.text
+                if event.response.tool_calls and text and not text.endswith("\n"):
+                    _write("\n")  # the tools' lines, on stderr, start lines of their own
+            elif isinstance(event, ToolResultEvent):
+                print(_tool_line(event), file=sys.stderr, flush=True)
+    return run.run.response
+
+
+def _tool_line(event: ToolResultEvent) -> str:
+    """``tool NAME: ok``, or ``tool NAME: error: WHAT`` (its first line, cut short)."""
+    if not event.is_error:
+        return f"tool {event.call.name}: ok"
+    what = (event.content.splitlines() or [""])[0]
+    if len(what) > 120:
+        what = what[:117] + "..."
+    return f"tool {event.call.name}: error: {what}"
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""Running one step's tool calls: concurrently, each answer a tool message, in the calls' order.
+
+Used by the tool loop (:mod:`relaykit.tool_loop`) for both
+:meth:`relaykit.Client.run_tools` and :meth:`relaykit.Client.stream_tools`;
+``on_result`` hears each answer as its tool finishes, which is what a streamed
+run shows while the step's slower tools are still running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import anyio
+import anyio.lowlevel
+
+from .errors import InvalidRequestError
+from .events import ToolResultEvent
+from .function_tools import FunctionTool, result_content
+from .messages import Message, ToolCall, ToolResultPart
+from .secrets import scrub
+
+ToolErrors = Literal["send", "raise"]
+
+
+class ToolAnswers:
+    """Runs one step's tool calls concurrently; each answer is a tool message."""
+
+    def __init__(
+        self,
+        tools: Mapping[str, FunctionTool],
+        tool_errors: ToolErrors,
+        scrub_known: Callable[[str], str],
+        method: str = "run_tools",
+    ) -> None:
+        self._tools = tools
+        self._method = method  # which Client method, for the note on a raised error
+        self._raise = tool_errors == "raise"
+        self._scrub = scrub_known
+
+    async def answer(
+        self,
+        calls: Sequence[ToolCall],
+        on_result: Callable[[ToolResultEvent], None] | None = None,
+    ) -> list[Message]:
+        """The tool messages answering ``calls``, in the calls' order; ``on_result``
+        is told of each as its tool finishes.
+
+        An exception a tool raises becomes an error result, or with
+        ``tool_errors="raise"`` cancels the step's other tools and propagates.
+        """
+        answers: list[Message | None] = [None] * len(calls)
+        raised: list[BaseException] = []
+        async with anyio.create_task_group() as group:
+            for i, call in enumerate(calls):
+                group.start_soon(
+                    self._answer_one, call, i, answers, raised, group.cancel_scope, on_result
+                )
+        if raised:
+            raise raised[0]
+        # A run cancelled while a sync tool's thread ran learns it here, not after
+        # one more model call (a call answered without a checkpoint, from a cache,
+        # would not notice).
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return [answer for answer in answers if answer is not None]
+
+    async def _answer_one(
+        self,
+        call: ToolCall,
+        i: int,
+        answers: list[Message | None],
+        raised: list[BaseException],
+        scope: anyio.CancelScope,
+        on_result: Callable[[ToolResultEvent], None] | None,
+    ) -> None:
+        answer = await self._answer(call, raised, scope)
+        if answer is None:
+            return
+        answers[i] = answer
+        if on_result is not None:
+            [part] = answer.content
+            assert isinstance(part, ToolResultPart)
+            on_result(
+                ToolResultEvent(call, part.content, part.is_error, attachments=part.attachments)
+            )
+
+    async def _answer(
+        self, call: ToolCall, raised: list[BaseException], scope: anyio.CancelScope
+    ) -> Message | None:
+        """``call``'s tool message, or ``None`` when the step fails (``raised``)."""
+        tool = self._tools.get(call.name)
+        if tool is None:
+            names = ", ".join(self._tools)
+            return self._error(
+                call, f"there is no tool named {call.name!r}; the tools are: {names}"
+            )
+        if call.raw_arguments is not None:
+            return self._error(
+                call, f"the arguments are not a JSON object: {call.raw_arguments[:200]!r}"
+            )
+        try:
+            args, kwargs = tool.arguments(call.arguments)
+        except InvalidRequestError as error:
+            return self._error(call, str(error))
+        try:
+            value = await tool.invoke(args, kwargs)
+        except Exception as error:  # a tool's failure is the model's to hear
+            if not self._raise:
+                return self._error(call, f"{type(error).__name__}: {error}")
+            error.add_note(
+                f"raised by tool {call.name} (call {call.id}) in relaykit {self._method}"
+            )
+            raised.append(error)
+            scope.cancel()  # the step's other tools are not waited for
+            return None
+        try:
+            text, attachments = result_content(value, tool.name)
+        except InvalidRequestError as error:  # the caller's to fix: the model cannot
+            raised.append(error)
+            scope.cancel()
+            return None
+        return Message.tool(call.id, text, *attachments)
+
+    def _error(self, call: ToolCall, text: str) -> Message:
+        return Message.tool(call.id, self._scrub(scrub(text)), is_error=True)
