@@ -17,8 +17,10 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typing"]
 
 PLUGINS = sorted(str(p) for p in Path("plugins").glob("*/src/relaykit_*"))
+# Libraries plugins share (relaykit-google-auth), not plugins themselves.
+LIBS = sorted(str(p) for p in Path("libs").glob("*/src/relaykit_*"))
 CONTRIB = sorted(str(p) for p in Path("contrib").glob("*/src/relaykit_*"))
-TYPED = ["core/src/relaykit", *PLUGINS, *CONTRIB, "bench", "noxfile.py"]
+TYPED = ["core/src/relaykit", *PLUGINS, *LIBS, *CONTRIB, "bench", "noxfile.py"]
 
 
 def sync(session: nox.Session, *groups: str) -> None:

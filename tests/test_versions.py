@@ -14,6 +14,7 @@ def projects() -> dict[str, dict[str, object]]:
     paths = [
         ROOT / "core" / "pyproject.toml",
         *sorted(ROOT.glob("plugins/*/pyproject.toml")),
+        *sorted(ROOT.glob("libs/*/pyproject.toml")),
         *sorted(ROOT.glob("contrib/*/pyproject.toml")),
     ]
     return {str(p.parent.relative_to(ROOT)): tomllib.loads(p.read_text())["project"] for p in paths}

@@ -11,6 +11,7 @@ import pytest
 
 from relaykit_gemini.mock_vertex import UserGrant, VertexMock, service_account_info
 from relaykit_gemini.testing import GeminiMock
+from relaykit_google_auth.mock_metadata import METADATA_ENV, no_server_host
 
 #: the key the mock expects (test modules that check it say the same)
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
@@ -45,9 +46,11 @@ def rsa_key() -> Any:
 @pytest.fixture
 def google_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No Google settings from this machine: the variables cleared, gcloud's config
-    directory an empty one (returned, to put an ADC file in)."""
-    for var in GOOGLE_ENV:
+    directory an empty one (returned, to put an ADC file in), and the metadata server
+    a port nothing listens on."""
+    for var in (*GOOGLE_ENV, *METADATA_ENV):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GCE_METADATA_HOST", no_server_host())
     gcloud = tmp_path / "gcloud"
     gcloud.mkdir()
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(gcloud))

@@ -17,10 +17,10 @@ import pytest
 import relaykit
 from relaykit import AuthenticationError, ConfigError, ProviderUnavailableError
 from relaykit.testing import Reply
-from relaykit_gemini.access_tokens import REFRESH_MARGIN, AccessTokens
-from relaykit_gemini.google_credentials import SCOPE
-from relaykit_gemini.mock_oauth import TokenFailure, UserGrant
 from relaykit_gemini.mock_vertex import VertexMock, authorized_user_info, service_account_info
+from relaykit_google_auth.access_tokens import REFRESH_MARGIN, AccessTokens
+from relaykit_google_auth.google_credentials import SCOPE
+from relaykit_google_auth.mock_oauth import TokenFailure, UserGrant
 
 SA_EMAIL = "relay@mock-project.iam.gserviceaccount.com"  # conftest's service account
 MODEL = "vertex/gemini-2.5-flash"

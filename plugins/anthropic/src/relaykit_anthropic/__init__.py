@@ -1,9 +1,11 @@
-"""relaykit provider plugin for Anthropic's Messages API (Claude models).
+"""relaykit provider plugin for Anthropic's Messages API (Claude models), on Anthropic's
+API and on Google Cloud's Vertex AI (:class:`VertexAnthropicProvider`).
 
 The loopback mock that speaks the same wire format lives in
 :mod:`relaykit_anthropic.testing` (imported on demand, not from here).
 """
 
 from .provider import AnthropicProvider
+from .vertex import VertexAnthropicProvider
 
-__all__ = ["AnthropicProvider"]
+__all__ = ["AnthropicProvider", "VertexAnthropicProvider"]

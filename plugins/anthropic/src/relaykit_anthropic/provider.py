@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
@@ -17,6 +17,7 @@ from relaykit import (
     ModelInfo,
     ModelPrice,
     ProviderSettings,
+    RelayError,
     StreamError,
     json_decode,
     json_encode,
@@ -32,7 +33,7 @@ from .prices import known_model
 from .stream_decoding import MessageStreamDecoder
 
 if TYPE_CHECKING:
-    from relaykit.http import HttpClient, HttpResponse
+    from relaykit.http import HttpClient, HttpResponse, HttpStreamResponse
 
     from .batches import MessageBatches
 
@@ -130,14 +131,46 @@ class AnthropicProvider:
             structured_output=self._structured,
         )
 
+    # -- where and how a request goes: what a subclass for another host overrides ----
+
+    async def _messages_url_for(self, request: ChatRequest, *, stream: bool) -> str:
+        """Where a Messages call for ``request`` goes."""
+        return self._messages_url
+
+    async def _count_url_for(self, request: ChatRequest) -> str:
+        """Where ``request``'s tokens are counted."""
+        return self._count_url
+
+    def _count_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The token-counting body: the Messages body's fields the endpoint takes
+        (sampling parameters are refused there)."""
+        full = self._body(request, stream=False)
+        return {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}
+
+    async def _post(self, url: str, body: bytes) -> HttpResponse:
+        """POST ``body`` with the provider's headers."""
+        return await self._http.post(url, content=body, headers=self._headers)
+
+    def _open_stream(
+        self, url: str, body: bytes
+    ) -> AbstractAsyncContextManager[HttpStreamResponse]:
+        """POST ``body``, the answer streamed."""
+        return self._http.stream("POST", url, content=body, headers=self._headers)
+
+    def _error(
+        self, status: int, headers: Mapping[str, str], body: bytes, model: str | None
+    ) -> RelayError:
+        """The typed error for an HTTP error answer."""
+        return error_from_http(status, headers, body, provider=self._name, model=model)
+
+    # -- calls -------------------------------------------------------------------------
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed Messages API call."""
         body = _encode(self._body(request, stream=False))
-        r = await self._http.post(self._messages_url, content=body, headers=self._headers)
+        r = await self._post(await self._messages_url_for(request, stream=False), body)
         if r.status_code >= 400:
-            raise error_from_http(
-                r.status_code, r.headers, r.content, provider=self._name, model=request.model
-            )
+            raise self._error(r.status_code, r.headers, r.content, request.model)
         return wire.response(
             json_decode.loads(r.content), wire.json_tool_name(request, self._structured)
         )
@@ -150,14 +183,11 @@ class AnthropicProvider:
             model=request.model,
             json_tool=wire.json_tool_name(request, self._structured),
         )
-        async with self._http.stream(
-            "POST", self._messages_url, content=body, headers=self._headers
-        ) as r:
+        url = await self._messages_url_for(request, stream=True)
+        async with self._open_stream(url, body) as r:
             if r.status_code >= 400:
                 await r.aread()
-                raise error_from_http(
-                    r.status_code, r.headers, r.content, provider=self._name, model=request.model
-                )
+                raise self._error(r.status_code, r.headers, r.content, request.model)
             # aclosing: the client's byte iterator is an async generator too; leaving it
             # unexhausted would leave its cleanup to the garbage collector.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
@@ -182,9 +212,8 @@ class AnthropicProvider:
         API would bill them; sampling parameters are left out because the
         endpoint rejects them. Raises :class:`relaykit.RelayError` subclasses on failure.
         """
-        full = self._body(request, stream=False)
-        body = {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}
-        r = await self._send(self._count_url, request.model, _encode(body))
+        url = await self._count_url_for(request)
+        r = await self._send(url, request.model, _encode(self._count_body(request)))
         return int(json_decode.loads(r.content)["input_tokens"])
 
     async def list_models(self) -> list[ModelInfo]:
@@ -252,16 +281,14 @@ class AnthropicProvider:
     async def _send(self, url: str, model: str | None, body: bytes) -> HttpResponse:
         """A POST outside the core's call path, so transport errors are mapped here."""
         try:
-            r = await self._http.post(url, content=body, headers=self._headers)
+            r = await self._post(url, body)
         except Exception as e:
             mapped = transport_error(e, provider=self._name, model=model)
             if mapped is None:
                 raise
             raise mapped from e
         if r.status_code >= 400:
-            raise error_from_http(
-                r.status_code, r.headers, r.content, provider=self._name, model=model
-            )
+            raise self._error(r.status_code, r.headers, r.content, model)
         return r
 
 

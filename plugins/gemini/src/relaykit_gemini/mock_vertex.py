@@ -7,7 +7,7 @@ generateContent`` (and ``:streamGenerateContent?alt=sse``, ``:countTokens``,
 ``/v1/publishers/google/models/{model}:{method}`` with ``x-goog-api-key``;
 ``GET /v1beta1/publishers/google/models`` (the publisher's models, paginated);
 and ``POST /token``, Google's OAuth2 token endpoint
-(:class:`~relaykit_gemini.mock_oauth.TokenEndpoint`): point a credentials
+(:class:`~relaykit_google_auth.mock_oauth.TokenEndpoint`): point a credentials
 file's ``token_uri`` at :attr:`VertexMock.token_uri`.
 
 The bodies are the Gemini API's (:class:`~relaykit_gemini.testing.GeminiMock`
@@ -40,8 +40,13 @@ import anyio
 from relaykit.testing.embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.script import Reply, count_tokens
+from relaykit_google_auth.mock_oauth import (
+    TokenEndpoint,
+    UserGrant,
+    authorized_user_info,
+    service_account_info,
+)
 
-from .mock_oauth import TokenEndpoint, UserGrant
 from .testing import (
     MODELS,
     GeminiMock,
@@ -405,50 +410,6 @@ def _unauthenticated(message: str, reason: str) -> Response:
         ],
         headers={"www-authenticate": 'Bearer realm="https://accounts.google.com/"'},
     )
-
-
-def service_account_info(
-    client_email: str,
-    private_key_pem: str,
-    token_uri: str,
-    *,
-    project_id: str | None = "mock-project",
-    private_key_id: str = "0123456789abcdef0123456789abcdef01234567",
-) -> dict[str, Any]:
-    """A service account key file's JSON, as the console downloads it."""
-    info: dict[str, Any] = {
-        "type": "service_account",
-        "private_key_id": private_key_id,
-        "private_key": private_key_pem,
-        "client_email": client_email,
-        "client_id": "112233445566778899001",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": token_uri,
-        "universe_domain": "googleapis.com",
-    }
-    if project_id is not None:
-        info["project_id"] = project_id
-    return info
-
-
-def authorized_user_info(
-    grant: UserGrant, token_uri: str | None, *, quota_project_id: str | None = None
-) -> dict[str, Any]:
-    """What ``gcloud auth application-default login`` writes (``token_uri`` only in
-    newer files: ``None`` leaves it out, as older ones do)."""
-    info: dict[str, Any] = {
-        "account": "",
-        "client_id": grant.client_id,
-        "client_secret": grant.client_secret,
-        "refresh_token": grant.refresh_token,
-        "type": "authorized_user",
-        "universe_domain": "googleapis.com",
-    }
-    if token_uri is not None:
-        info["token_uri"] = token_uri
-    if quota_project_id is not None:
-        info["quota_project_id"] = quota_project_id
-    return info
 
 
 __all__ = [

@@ -7,8 +7,9 @@ What differs:
 
 - the URL: a project and a location (:mod:`relaykit_gemini.vertex_urls`);
 - the credentials: an OAuth2 access token in ``Authorization: Bearer``, from a
-  service account's key file, a user's gcloud login, or a static token
-  (:mod:`relaykit_gemini.access_tokens`); a 401 refreshes it once and retries;
+  service account's key file, a user's gcloud login, the metadata server of a
+  Google Cloud machine, or a static token (relaykit-google-auth's
+  :class:`~relaykit_google_auth.AccessTokens`); a 401 refreshes it once and retries;
   or, in express mode, an API key in ``x-goog-api-key`` and no project;
 - ``countTokens`` takes the request's fields at its top level (Vertex has no
   ``generateContentRequest``), and ``embed`` goes to the Text Embeddings API's
@@ -49,10 +50,10 @@ from relaykit import (
     json_encode,
 )
 from relaykit.embeddings import estimate_tokens
+from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
+from relaykit_google_auth.vertex_settings import option
 
 from . import embeddings, vertex_embeddings, vertex_urls, wire
-from .access_tokens import AccessTokens
-from .google_credentials import AuthorizedUser, ServiceAccount
 from .prices import known_model
 from .provider import GeminiProvider
 
@@ -62,8 +63,6 @@ if TYPE_CHECKING:
 #: the ``countTokens`` fields Vertex takes besides ``contents`` (its CountTokensRequest)
 _COUNT_FIELDS = ("contents", "systemInstruction", "tools", "generationConfig")
 _LIST_PAGE_SIZE = 1000
-_PROJECT_ENV = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
-_LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
 
 
 class VertexProvider(GeminiProvider):
@@ -73,8 +72,9 @@ class VertexProvider(GeminiProvider):
     else the credentials file's project), ``location`` (else
     ``GOOGLE_CLOUD_LOCATION``, else ``global``, as google-genai does),
     ``credentials_file`` (else ``GOOGLE_APPLICATION_CREDENTIALS``, else gcloud's
-    application default credentials), ``express`` (``api_key`` is then a Vertex
-    express mode API key, and there is no project), ``api_version`` (default
+    application default credentials, else the metadata server's), ``express``
+    (``api_key`` is then a Vertex express mode API key, and there is no
+    project), ``api_version`` (default
     ``v1``), and the Gemini provider's ``include_thoughts`` and
     ``thinking_budget``. ``api_key`` (or ``VERTEX_ACCESS_TOKEN``) is otherwise a
     static access token, used as it is. ``base_url`` (or ``GOOGLE_VERTEX_BASE_URL``)
@@ -111,23 +111,19 @@ class VertexProvider(GeminiProvider):
         env = os.environ if env is None else env
         name = settings.name
         opts = settings.options
-        self._express = _option(opts, "express", bool, name) or False
-        location = _option(opts, "location", str, name) or env.get(_LOCATION_ENV)
-        self._location = vertex_urls.check_location(location or vertex_urls.DEFAULT_LOCATION, name)
-        project = _option(opts, "project", str, name)
-        if self._express and project:
+        self._express = option(opts, "express", bool, name) or False
+        self._location = vertex_settings.location_setting(opts, env, name)
+        if self._express and option(opts, "project", str, name):
             raise ConfigError(
                 f"providers.{name} is in express mode, which has no project",
                 hint="leave project out, or express out to use the project's credentials",
             )
-        if not self._express:
-            project = project or next((env[v] for v in _PROJECT_ENV if env.get(v)), None)
-        self._project = vertex_urls.check_project(project, name) if project else None
+        self._project = None if self._express else vertex_settings.project_setting(opts, env, name)
         configured = settings.base_url != self.default_base_url
         self._host = (
             settings.base_url if configured or self._express else vertex_urls.host(self._location)
         )
-        self._root = f"{self._host}/{_option(opts, 'api_version', str, name) or 'v1'}"
+        self._root = f"{self._host}/{option(opts, 'api_version', str, name) or 'v1'}"
         # The Gemini provider sent api_key as x-goog-api-key; here it is that only in express mode.
         self._headers = {"content-type": "application/json", **settings.headers}
         self._tokens: AccessTokens | None = None
@@ -143,7 +139,7 @@ class VertexProvider(GeminiProvider):
                 http,
                 name=name,
                 static=settings.api_key,
-                credentials_file=_option(opts, "credentials_file", str, name),
+                credentials_file=option(opts, "credentials_file", str, name),
                 env=env,
             )
 
@@ -163,13 +159,7 @@ class VertexProvider(GeminiProvider):
         assert self._tokens is not None
         credentials = await self._tokens.credentials()
         found = credentials.project if credentials is not None else None
-        if not found:
-            raise ConfigError(
-                f"no Google Cloud project for provider {self._name!r}",
-                hint=f"set GOOGLE_CLOUD_PROJECT, or [providers.{self._name}] project = "
-                "'my-project'",
-            )
-        self._project = vertex_urls.check_project(found, self._name)
+        self._project = vertex_settings.credentials_project(found, self._name)
         return self._project
 
     async def _url(self, model: str, method: str) -> str:
@@ -186,22 +176,12 @@ class VertexProvider(GeminiProvider):
         """The headers of a request, with a token, and the token (``None`` in express mode)."""
         if self._tokens is None:
             return self._headers, None
-        token = await self._tokens.token()
-        headers = {**self._headers, "authorization": f"Bearer {token.reveal()}"}
-        credentials = await self._tokens.credentials()
-        if isinstance(credentials, AuthorizedUser) and credentials.quota_project_id:
-            # As google-genai does: a user's calls are billed to their quota project.
-            headers["x-goog-user-project"] = credentials.quota_project_id
-        return headers, token
+        auth, token = await self._tokens.authorization()
+        return {**self._headers, **auth}, token
 
     def _refresh_after(self, status: int, token: Secret | None) -> bool:
         """Whether a 401 to ``token`` is worth one more try with a fresh token."""
-        if status != 401 or token is None or self._tokens is None:
-            return False
-        if not self._tokens.refreshable:
-            return False
-        self._tokens.invalidate(token)
-        return True
+        return self._tokens is not None and self._tokens.retry_after(status, token)
 
     async def _post(self, url: str, body: bytes) -> HttpResponse:
         headers, token = await self._authorized()
@@ -327,42 +307,7 @@ class VertexProvider(GeminiProvider):
         return err
 
     def _auth_hint(self, status: int, text: str) -> str:
-        project = self._project or "the project"
         if self._express:
             return f"check providers.{self._name}'s express mode API key"
-        if "SERVICE_DISABLED" in text or "has not been used in project" in text:
-            return (
-                f"enable the Vertex AI API in project {project}: `gcloud services enable "
-                f"aiplatform.googleapis.com --project {project}`"
-            )
         assert self._tokens is not None
-        if status == 403:
-            return (
-                f"check the project id ({project}) and that {self._principal()} has the "
-                "Vertex AI User role (roles/aiplatform.user) on it"
-            )
-        if not self._tokens.refreshable:
-            return (
-                "the static access token (VERTEX_ACCESS_TOKEN or api_key) has expired or is "
-                "wrong: mint a new one with `gcloud auth print-access-token`"
-            )
-        credentials = self._tokens.loaded
-        what = credentials.describe() if credentials else "the credentials"
-        return f"Vertex AI refused a new access token from {what}: check those credentials"
-
-    def _principal(self) -> str:
-        credentials = self._tokens.loaded if self._tokens is not None else None
-        if isinstance(credentials, ServiceAccount):
-            return f"the service account {credentials.client_email}"
-        if isinstance(credentials, AuthorizedUser):
-            return "your gcloud account"
-        return "the token's account"
-
-
-def _option(opts: Mapping[str, Any], key: str, kind: type, name: str) -> Any:
-    """``opts[key]`` if it is a ``kind`` (or missing: ``None``), else a ConfigError."""
-    value = opts.get(key)
-    if value is None or (isinstance(value, kind) and (kind is not str or value)):
-        return value
-    what = "true or false" if kind is bool else "a non-empty string"
-    raise ConfigError(f"providers.{name}.{key} must be {what}")
+        return vertex_errors.auth_hint(status, text, self._tokens, self._project)

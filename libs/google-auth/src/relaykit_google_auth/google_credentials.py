@@ -1,4 +1,4 @@
-"""Google Cloud credentials for Vertex AI: which file, and what is in it.
+"""Google Cloud credentials for Vertex AI: where they are, and what they say.
 
 Read as Google's client libraries read Application Default Credentials, for
 the two kinds of file people have:
@@ -6,7 +6,7 @@ the two kinds of file people have:
 - a service account's key file (``"type": "service_account"``, made in the
   console under IAM > Service accounts > Keys): its ``private_key`` signs a
   JWT that its ``token_uri`` exchanges for an access token
-  (:mod:`relaykit_gemini.service_account_jwt`);
+  (:mod:`relaykit_google_auth.service_account_jwt`);
 - a user's refresh token (``"type": "authorized_user"``), what
   ``gcloud auth application-default login`` writes: its ``refresh_token``,
   ``client_id`` and ``client_secret`` go to its ``token_uri`` (Google's, if
@@ -15,7 +15,10 @@ the two kinds of file people have:
 Which file: ``[providers.NAME] credentials_file``, else
 ``GOOGLE_APPLICATION_CREDENTIALS``, else gcloud's own
 (``application_default_credentials.json`` in ``$CLOUDSDK_CONFIG``, by default
-``~/.config/gcloud``, ``%APPDATA%\\gcloud`` on Windows). Other kinds
+``~/.config/gcloud``, ``%APPDATA%\\gcloud`` on Windows); with none of
+those, the service account of the Google Cloud machine relaykit runs on, from
+its metadata server (:mod:`relaykit_google_auth.metadata_server`), as
+:class:`MetadataAccount`. Other kinds
 (``external_account`` for workload identity federation,
 ``impersonated_service_account``) are refused with a :class:`~relaykit.ConfigError`
 that names the file, its kind and what to do instead. The secrets in a file
@@ -45,6 +48,7 @@ ADC_FILE = "application_default_credentials.json"
 _FIX = (
     "set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file, run "
     "`gcloud auth application-default login`, set [providers.NAME] credentials_file, "
+    "run on Google Cloud (Compute Engine, Cloud Run, GKE) with a service account attached, "
     "or set VERTEX_ACCESS_TOKEN to an access token you mint yourself"
 )
 
@@ -63,6 +67,11 @@ class ServiceAccount:
     def describe(self) -> str:
         """Which credentials these are, in words an error can carry (no secret)."""
         return f"the service account {self.client_email} (key file {self.path})"
+
+    @property
+    def principal(self) -> str:
+        """Who Google sees calling, for a hint about roles."""
+        return f"the service account {self.client_email}"
 
     @property
     def project(self) -> str | None:
@@ -87,13 +96,48 @@ class AuthorizedUser:
         return f"the user credentials in {self.path}"
 
     @property
+    def principal(self) -> str:
+        """Who Google sees calling, for a hint about roles."""
+        return "your gcloud account"
+
+    @property
     def project(self) -> str | None:
         """The quota project, the only project a user's file names."""
         return self.quota_project_id
 
 
-#: credentials a token endpoint exchanges for access tokens
-Credentials = ServiceAccount | AuthorizedUser
+@attrs.frozen
+class MetadataAccount:
+    """The service account of the machine relaykit runs on (Compute Engine, Cloud Run,
+    GKE), whose tokens its metadata server hands out; nothing secret is kept."""
+
+    #: ``http://HOST/computeMetadata/v1/``
+    root: str
+    #: the account's email, if the server said
+    email: str | None
+    #: the project the machine belongs to, if the server said
+    project_id: str | None
+
+    def describe(self) -> str:
+        """Which credentials these are, in words an error can carry."""
+        who = self.email or "default service account"
+        return f"the metadata server's {who} ({self.root})"
+
+    @property
+    def principal(self) -> str:
+        """Who Google sees calling, for a hint about roles."""
+        return f"the service account {self.email}" if self.email else "the machine's account"
+
+    @property
+    def project(self) -> str | None:
+        """The machine's project, the default for calls (as google-auth does)."""
+        return self.project_id
+
+
+#: credentials relaykit turns into access tokens
+Credentials = ServiceAccount | AuthorizedUser | MetadataAccount
+#: credentials read from a file, whose tokens come from a token endpoint
+FileCredentials = ServiceAccount | AuthorizedUser
 
 
 def adc_path(env: Mapping[str, str]) -> Path:
@@ -106,11 +150,12 @@ def adc_path(env: Mapping[str, str]) -> Path:
     return Path("~/.config/gcloud").expanduser() / ADC_FILE
 
 
-def find_credentials(explicit: str | None, env: Mapping[str, str], name: str) -> tuple[Path, str]:
-    """The credentials file to read and where its name came from (for errors).
-
-    Raises :class:`~relaykit.ConfigError` naming every place looked in when
-    there is none.
+def find_credentials(
+    explicit: str | None, env: Mapping[str, str], name: str
+) -> tuple[Path, str] | None:
+    """The credentials file to read and where its name came from (for errors), or
+    ``None`` when there is none: no ``credentials_file``, no
+    ``GOOGLE_APPLICATION_CREDENTIALS`` and no gcloud file (blocking: it looks at the disk).
     """
     if explicit:
         return Path(explicit).expanduser(), f"[providers.{name}] credentials_file"
@@ -119,14 +164,20 @@ def find_credentials(explicit: str | None, env: Mapping[str, str], name: str) ->
     path = adc_path(env)
     if path.is_file():
         return path, "gcloud's application default credentials"
-    raise ConfigError(
+    return None
+
+
+def no_credentials(name: str, env: Mapping[str, str], metadata: str) -> ConfigError:
+    """The error for a provider with no credentials anywhere: it names every place
+    looked in, ``metadata`` saying why the metadata server was not one."""
+    return ConfigError(
         f"no Google credentials for provider {name!r}: no credentials_file, no "
-        f"{CREDENTIALS_ENV}, and no {path}",
+        f"{CREDENTIALS_ENV}, no {adc_path(env)}, and {metadata}",
         hint=_FIX.replace("NAME", name),
     )
 
 
-def read_credentials(path: Path, source: str, name: str) -> Credentials:
+def read_credentials(path: Path, source: str, name: str) -> FileCredentials:
     """The credentials in ``path`` (blocking: run it in a worker thread).
 
     ``source`` says where the path came from (``GOOGLE_APPLICATION_CREDENTIALS``),
@@ -177,7 +228,7 @@ def read_credentials(path: Path, source: str, name: str) -> Credentials:
         )
     raise ConfigError(
         f"the Google credentials file {where} holds credentials of type {kind!r}; relaykit's "
-        "Vertex AI provider reads 'service_account' and 'authorized_user' files",
+        "Vertex AI providers read 'service_account' and 'authorized_user' files",
         hint="use a service account's key file or `gcloud auth application-default login`, "
         "or mint access tokens yourself (`gcloud auth print-access-token`) into "
         "VERTEX_ACCESS_TOKEN",

@@ -7,8 +7,8 @@ says ``RS256`` (and the key's id, ``kid``), whose claims say who asks
 most Google takes), signed with the account's RSA key (PKCS#1 v1.5, SHA-256).
 
 ``cryptography`` signs; it is imported here only, the first time a service
-account's token is needed, and is what the ``vertex`` extra installs
-(``pip install 'relaykit-gemini[vertex]'``).
+account's token is needed, and is what the ``service-account`` extra installs
+(and the ``vertex`` extras of relaykit-gemini and relaykit-anthropic, through it).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def signed_assertion(account: ServiceAccount, now: int) -> str:
     except ImportError:
         raise ConfigError(
             "signing a service account's token request needs the cryptography package",
-            hint="pip install 'relaykit-gemini[vertex]'",
+            hint="pip install 'relaykit-google-auth[service-account]' (or the provider "
+            "plugin's [vertex] extra, which brings it)",
         ) from None
     header: dict[str, str] = {"alg": "RS256", "typ": "JWT"}
     if account.private_key_id:

@@ -1,5 +1,6 @@
 """Google's OAuth2 token endpoint (``https://oauth2.googleapis.com/token``), as a mock
-answers it, for :class:`relaykit_gemini.mock_vertex.VertexMock`.
+answers it, for the Vertex AI mocks of relaykit-gemini and relaykit-anthropic, and the
+credential files that point at it (:func:`service_account_info`, :func:`authorized_user_info`).
 
 A form-encoded POST (``application/x-www-form-urlencoded``) with one of two grants:
 
@@ -15,7 +16,7 @@ It answers ``{"access_token": "ya29....", "expires_in": N, "token_type":
 "Bearer"}``, or an OAuth error, ``{"error": "invalid_grant",
 "error_description": "Invalid JWT Signature."}``, in Google's words where
 users have quoted them. :attr:`TokenEndpoint.failures` scripts failures.
-Verifying signatures needs ``cryptography`` (the plugin's ``vertex`` extra).
+Verifying signatures needs ``cryptography`` (the ``service-account`` extra).
 """
 
 from __future__ import annotations
@@ -199,3 +200,47 @@ def _verified(public_key: Any, signing_input: str, signature: bytes) -> bool:
 
 def _oauth_error(status: int, error: str, description: str) -> Response:
     return Response.json({"error": error, "error_description": description}, status)
+
+
+def service_account_info(
+    client_email: str,
+    private_key_pem: str,
+    token_uri: str,
+    *,
+    project_id: str | None = "mock-project",
+    private_key_id: str = "0123456789abcdef0123456789abcdef01234567",
+) -> dict[str, Any]:
+    """A service account key file's JSON, as the console downloads it."""
+    info: dict[str, Any] = {
+        "type": "service_account",
+        "private_key_id": private_key_id,
+        "private_key": private_key_pem,
+        "client_email": client_email,
+        "client_id": "112233445566778899001",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "universe_domain": "googleapis.com",
+    }
+    if project_id is not None:
+        info["project_id"] = project_id
+    return info
+
+
+def authorized_user_info(
+    grant: UserGrant, token_uri: str | None, *, quota_project_id: str | None = None
+) -> dict[str, Any]:
+    """What ``gcloud auth application-default login`` writes (``token_uri`` only in
+    newer files: ``None`` leaves it out, as older ones do)."""
+    info: dict[str, Any] = {
+        "account": "",
+        "client_id": grant.client_id,
+        "client_secret": grant.client_secret,
+        "refresh_token": grant.refresh_token,
+        "type": "authorized_user",
+        "universe_domain": "googleapis.com",
+    }
+    if token_uri is not None:
+        info["token_uri"] = token_uri
+    if quota_project_id is not None:
+        info["quota_project_id"] = quota_project_id
+    return info

@@ -6,10 +6,14 @@ A service account's token comes from exchanging a signed JWT
 user's from their refresh token (``grant_type=refresh_token&client_id=...
 &client_secret=...&refresh_token=...``), both form-encoded to the file's
 ``token_uri``, which answers ``{"access_token", "expires_in", "token_type"}``
-or ``{"error", "error_description"}``. A static token (``VERTEX_ACCESS_TOKEN``)
-is used as it is and never refreshed.
+or ``{"error", "error_description"}``. On a Google Cloud machine with neither,
+the metadata server gives the machine's service account's token
+(:mod:`relaykit_google_auth.metadata_server`). A static token
+(``VERTEX_ACCESS_TOKEN``) is used as it is and never refreshed.
 
 The credentials file is read, and a JWT signed, in a worker thread: both block.
+Where the credentials are is settled once, on first use, and kept; a failure to
+find any is not kept (the next call looks again).
 A token is refreshed :data:`REFRESH_MARGIN` seconds before Google says it
 expires (half its life, for short-lived ones), so a call never starts with a
 token about to lapse. Calls that find no fresh token queue on one lock; the
@@ -22,7 +26,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -40,12 +43,15 @@ from relaykit import (
 )
 from relaykit.http import transport_error
 
-from . import service_account_jwt
+from . import metadata_server, service_account_jwt
 from .google_credentials import (
     AuthorizedUser,
     Credentials,
+    FileCredentials,
+    MetadataAccount,
     ServiceAccount,
     find_credentials,
+    no_credentials,
     read_credentials,
 )
 
@@ -72,9 +78,10 @@ class AccessTokens:
 
     ``static`` is a token to use as it is (never refreshed). Otherwise the
     credentials are found (``credentials_file``, ``GOOGLE_APPLICATION_CREDENTIALS``
-    in ``env``, gcloud's file) and read on first use. ``http`` is the provider's
-    pooled client; ``clock`` (monotonic seconds) and ``wall`` (seconds since
-    the epoch, for the JWT) are there for tests.
+    in ``env``, gcloud's file, the metadata server) and read on first use.
+    ``http`` is the provider's pooled client; ``clock`` (monotonic seconds),
+    ``wall`` (seconds since the epoch, for the JWT) and ``product_name_file``
+    (where Linux names the machine) are there for tests.
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class AccessTokens:
         env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        product_name_file: str = metadata_server.PRODUCT_NAME_FILE,
     ) -> None:
         self._http = http
         self._name = name
@@ -95,6 +103,7 @@ class AccessTokens:
         self._env = env
         self._clock = clock
         self._wall = wall
+        self._product_name_file = product_name_file
         self._credentials: Credentials | None = None
         self._cached: AccessToken | None = None
         self._lock: anyio.Lock | None = None  # held while a token is fetched
@@ -127,12 +136,46 @@ class AccessTokens:
                 self._read_lock = anyio.Lock()
             async with self._read_lock:
                 if self._credentials is None:
-                    self._credentials = await anyio.to_thread.run_sync(self._read)
+                    self._credentials = await self._find()
         return self._credentials
 
-    def _read(self) -> Credentials:
-        path, source = find_credentials(self._file, self._env, self._name)
-        return read_credentials(Path(path), source, self._name)
+    async def _find(self) -> Credentials:
+        found = await anyio.to_thread.run_sync(self._read)
+        if not isinstance(found, metadata_server.Probe):
+            return found
+        account = await metadata_server.discover(self._http, found)
+        if isinstance(account, str):
+            raise no_credentials(self._name, self._env, account)
+        return account
+
+    def _read(self) -> FileCredentials | metadata_server.Probe:
+        """The file's credentials, or how to look for a metadata server (blocking)."""
+        located = find_credentials(self._file, self._env, self._name)
+        if located is not None:
+            return read_credentials(*located, self._name)
+        probe = metadata_server.probe(self._env, self._product_name_file)
+        if isinstance(probe, str):
+            raise no_credentials(self._name, self._env, probe)
+        return probe
+
+    async def authorization(self) -> tuple[dict[str, str], Secret]:
+        """The headers that authorise a Vertex AI request now, and the token in them
+        (to :meth:`invalidate` if Vertex refuses it). A gcloud login's calls are
+        billed to its quota project (``x-goog-user-project``), as Google's SDKs do."""
+        token = await self.token()
+        headers = {"authorization": f"Bearer {token.reveal()}"}
+        credentials = await self.credentials()
+        if isinstance(credentials, AuthorizedUser) and credentials.quota_project_id:
+            headers["x-goog-user-project"] = credentials.quota_project_id
+        return headers, token
+
+    def retry_after(self, status: int, token: Secret | None) -> bool:
+        """Whether a request refused with ``status`` is worth one more try with a new
+        token: a 401 to a token that can be replaced (which is then forgotten)."""
+        if status != 401 or token is None or not self.refreshable:
+            return False
+        self.invalidate(token)
+        return True
 
     def _locked(self) -> anyio.Lock:
         # Made on first use, inside the event loop whose tasks share it.
@@ -173,6 +216,13 @@ class AccessTokens:
     async def _fetch(self) -> AccessToken:
         credentials = await self.credentials()
         assert credentials is not None  # a static token never gets here
+        if isinstance(credentials, MetadataAccount):
+            started = self._clock()
+            r = await metadata_server.token_response(self._http, credentials, self._name)
+            if r.status_code >= 400:
+                raise metadata_server.token_error(r.status_code, r.content, credentials, self._name)
+            where = f"the metadata server ({credentials.root})"
+            return _token(r.content, where, credentials, self._name, started)
         if isinstance(credentials, ServiceAccount):
             assertion = await anyio.to_thread.run_sync(
                 service_account_jwt.signed_assertion, credentials, int(self._wall())
@@ -198,13 +248,21 @@ class AccessTokens:
             raise mapped from e
         if r.status_code >= 400:
             raise token_error(r.status_code, r.content, credentials, self._name)
-        value, lifetime = _granted(r.content, credentials, self._name)
-        margin = min(REFRESH_MARGIN, lifetime / 2)
-        return AccessToken(Secret(value), started + lifetime - margin)
+        where = f"Google's token endpoint ({credentials.token_uri})"
+        return _token(r.content, where, credentials, self._name, started)
 
 
-def _granted(content: bytes, credentials: Credentials, name: str) -> tuple[str, float]:
-    """The token and its lifetime (seconds) from a token endpoint's 200."""
+def _token(
+    content: bytes, where: str, credentials: Credentials, name: str, started: float
+) -> AccessToken:
+    """The token of a 200 of ``where``, fresh until shortly before it expires (the
+    margin is half its life for short-lived ones)."""
+    value, lifetime = _granted(content, where, credentials, name)
+    return AccessToken(Secret(value), started + lifetime - min(REFRESH_MARGIN, lifetime / 2))
+
+
+def _granted(content: bytes, where: str, credentials: Credentials, name: str) -> tuple[str, float]:
+    """The token and its lifetime (seconds) from a 200 of ``where``."""
     try:
         data = json_decode.loads(content)
         value = data["access_token"]
@@ -214,14 +272,13 @@ def _granted(content: bytes, credentials: Credentials, name: str) -> tuple[str, 
         lifetime = 0.0
     if not isinstance(value, str) or not value or lifetime <= 0:
         raise ProviderUnavailableError(
-            f"Google's token endpoint ({credentials.token_uri}) answered without an access "
-            f"token for {credentials.describe()}",
+            f"{where} answered without an access token for {credentials.describe()}",
             provider=name,
         )
     return value, lifetime
 
 
-def token_error(status: int, content: bytes, credentials: Credentials, name: str) -> RelayError:
+def token_error(status: int, content: bytes, credentials: FileCredentials, name: str) -> RelayError:
     """The typed error for a token endpoint's refusal: OAuth's ``error`` and
     ``error_description`` and the fix, naming the credentials, never their secrets."""
     code, description = _oauth_error(content)
