@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -213,14 +213,14 @@ class SyncClient:
         stream = client.stream_tools(
             model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
         )
-        return _SyncToolRunContext(portal, stream)
+        return _SyncContext(portal, stream, SyncToolRunStream)
 
     def stream(
         self, model: str, messages: Messages, **params: Any
     ) -> AbstractContextManager[SyncStream]:
         """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
         portal, client = self._ready()
-        return _SyncStreamContext(portal, client.stream(model, messages, **params))
+        return _SyncContext(portal, client.stream(model, messages, **params), SyncStream)
 
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
@@ -311,7 +311,7 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.stream_speech`: ``with client.stream_speech(...)
         as audio: for chunk in audio``."""
         portal, client = self._ready()
-        return _SyncAudioContext(portal, client.stream_speech(model, text, **params))
+        return _SyncContext(portal, client.stream_speech(model, text, **params), SyncAudioStream)
 
     def stream_transcription(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
@@ -319,40 +319,31 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.stream_transcription`: ``with
         client.stream_transcription(...) as t: for delta in t``."""
         portal, client = self._ready()
-        return _SyncAudioContext(portal, client.stream_transcription(model, audio, **params))
+        return _SyncContext(
+            portal, client.stream_transcription(model, audio, **params), SyncAudioStream
+        )
 
 
-class _SyncAudioContext(AbstractContextManager[SyncAudioStream[Piece, Result]]):
-    def __init__(self, portal: BlockingPortal, stream: CallStream[Piece, Result]) -> None:
+A = TypeVar("A")
+S = TypeVar("S")
+
+
+class _SyncContext(AbstractContextManager[S], Generic[A, S]):
+    """An async stream's ``async with``, entered and left through the portal; what
+    it hands out is the stream wrapped for blocking iteration (``wrap``)."""
+
+    def __init__(
+        self,
+        portal: BlockingPortal,
+        stream: AbstractAsyncContextManager[A],
+        wrap: Callable[[BlockingPortal, A], S],
+    ) -> None:
         self._cm = portal.wrap_async_context_manager(stream)
         self._portal = portal
+        self._wrap = wrap
 
-    def __enter__(self) -> SyncAudioStream[Piece, Result]:
-        return SyncAudioStream(self._portal, self._cm.__enter__())
-
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self._cm.__exit__(*exc)
-
-
-class _SyncToolRunContext(AbstractContextManager[SyncToolRunStream]):
-    def __init__(self, portal: BlockingPortal, stream: ToolRunStream) -> None:
-        self._cm = portal.wrap_async_context_manager(stream)
-        self._portal = portal
-
-    def __enter__(self) -> SyncToolRunStream:
-        return SyncToolRunStream(self._portal, self._cm.__enter__())
-
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self._cm.__exit__(*exc)
-
-
-class _SyncStreamContext(AbstractContextManager[SyncStream]):
-    def __init__(self, portal: BlockingPortal, stream: ChatStream) -> None:
-        self._cm = portal.wrap_async_context_manager(stream)
-        self._portal = portal
-
-    def __enter__(self) -> SyncStream:
-        return SyncStream(self._portal, self._cm.__enter__())
+    def __enter__(self) -> S:
+        return self._wrap(self._portal, self._cm.__enter__())
 
     def __exit__(self, *exc: Any) -> bool | None:
         return self._cm.__exit__(*exc)
