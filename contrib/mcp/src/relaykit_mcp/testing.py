@@ -32,6 +32,19 @@ from relaykit.testing import PNG
 PDF = b"%PDF-1.4\n% relaykit-mcp test document\n%%EOF\n"
 
 
+def stdio_command() -> tuple[str, list[str]]:
+    """The command and arguments that start this server over stdio (for ``connect_stdio``)."""
+    return sys.executable, ["-m", "relaykit_mcp.testing", "stdio"]
+
+
+def http_command(fd: int, token: str | None = None) -> list[str]:
+    """The command line that serves this server over HTTP on listening socket ``fd``
+    (pass it to the child: ``subprocess.Popen(..., pass_fds=[fd])``)."""
+    return [sys.executable, "-m", "relaykit_mcp.testing", "http", "--fd", str(fd)] + (
+        ["--token", token] if token is not None else []
+    )
+
+
 def build_server() -> MCPServer:
     """The test server and its tools."""
     server = MCPServer(
