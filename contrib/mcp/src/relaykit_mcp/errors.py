@@ -16,8 +16,23 @@ class McpError(RelayError):
     to the model, or raised with ``tool_errors="raise"``.
     """
 
-    def __init__(self, message: str, *, server: str, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: str,
+        status: int | None = None,
+        retryable: bool | None = None,
+        provider_message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status=status,
+            retryable=retryable,
+            provider_message=provider_message,
+            hint=hint,
+        )
         self.server = server
 
 
