@@ -9,6 +9,10 @@ and calls the function: awaited when it is async, in a worker thread when it
 is not, so a blocking tool never stalls the event loop.
 :meth:`relaykit.Client.run_tools` runs the whole loop on top of these.
 
+:meth:`FunctionTool.from_schema` pairs a JSON schema written elsewhere (a
+tool an MCP server lists, say) with a callable that takes the arguments as
+one dict: the arguments are checked against the schema's top level only.
+
 The schema writer is structured output's (:mod:`relaykit.output_types`), so
 a parameter may be anything a ``response_format`` class's field may be; the
 arguments are converted with its strict converter (``"3"`` is not an int).
@@ -25,7 +29,7 @@ import json
 import re
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -134,23 +138,99 @@ class _Arguments:
         return args, kwargs
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+@attrs.frozen
+class _SchemaArguments:
+    """Checks a model's arguments against a given JSON schema's top level: the
+    required properties, no unknown ones when ``additionalProperties`` is false,
+    and each property's ``type``. Deeper checks are the callee's (an MCP server
+    validates its own arguments and answers with an error result)."""
+
+    tool: Tool
+
+    def convert(self, arguments: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments dict, as the one positional argument; InvalidRequestError if wrong."""
+        schema = self.tool.parameters
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, Mapping) else {}
+        problems = [
+            f"argument {name!r} is missing"
+            for name in schema.get("required") or ()
+            if name not in arguments
+        ]
+        for name, value in arguments.items():
+            spec = properties.get(name)
+            if spec is None:
+                if schema.get("additionalProperties") is False:
+                    problems.append(f"there is no argument {name!r}")
+            elif isinstance(spec, Mapping) and not _has_json_type(value, spec.get("type")):
+                problems.append(f"argument {name!r} must be of JSON type {spec['type']}")
+        if problems:
+            expected = ", ".join(properties) or "none"
+            raise InvalidRequestError(
+                f"the arguments for {self.tool.name} are not valid: {'; '.join(problems)}",
+                param=self.tool.name,
+                hint=f"its arguments are: {expected}",
+            )
+        return [dict(arguments)], {}
+
+
+def _has_json_type(value: Any, kind: Any) -> bool:
+    """Whether ``value`` is of JSON schema type ``kind`` (a name or a list of them);
+    true for a type this does not know, or none given."""
+    kinds = [kind] if isinstance(kind, str) else kind if isinstance(kind, list) else []
+    known = [_JSON_TYPES[k] for k in kinds if isinstance(k, str) and k in _JSON_TYPES]
+    if not known or len(known) < len(kinds):
+        return True
+    for types in known:
+        # JSON has no bool among its numbers; 3.0 is an integer to JSON schema
+        if isinstance(value, bool) and bool not in types:
+            continue
+        if isinstance(value, types) or (
+            int in types and float not in types and isinstance(value, float) and value.is_integer()
+        ):
+            return True
+    return False
+
+
 @attrs.frozen
 class FunctionTool:
     """A :class:`~relaykit.Tool` and the Python function that answers it.
 
     Build one with :meth:`from_function` (the schema written from the
-    function's signature and docstring), or pair a hand-written ``Tool`` with
-    a function: ``FunctionTool(Tool("lookup", "...", schema), lookup)``.
-    :meth:`relaykit.Client.run_tools` takes these, or plain functions.
+    function's signature and docstring), pair a hand-written ``Tool`` with
+    a function: ``FunctionTool(Tool("lookup", "...", schema), lookup)``, or
+    with :meth:`from_schema` a ``Tool`` with a callable that takes the
+    arguments as one dict. :meth:`relaykit.Client.run_tools` takes these, or
+    plain functions.
     """
 
     tool: Tool
     function: Callable[..., Any] = attrs.field(validator=attrs.validators.is_callable())
-    _arguments: _Arguments = attrs.field(
+    #: ``function`` takes the model's arguments as one dict, checked against
+    #: ``tool.parameters`` (:meth:`from_schema`), not as keyword arguments
+    #: checked against its signature
+    takes_arguments_dict: bool = attrs.field(default=False, kw_only=True)
+    _arguments: _Arguments | _SchemaArguments = attrs.field(
         init=False,
         eq=False,
         repr=False,
-        default=attrs.Factory(lambda self: _Arguments.of(self), takes_self=True),
+        default=attrs.Factory(
+            lambda self: (
+                _SchemaArguments(self.tool) if self.takes_arguments_dict else _Arguments.of(self)
+            ),
+            takes_self=True,
+        ),
     )
 
     @property
@@ -211,13 +291,56 @@ class FunctionTool:
         )
         return cls(tool, function)
 
+    @classmethod
+    def from_schema(
+        cls, tool: Tool, call: Callable[[dict[str, Any]], Awaitable[Any] | Any]
+    ) -> FunctionTool:
+        """``tool`` (its name, description and parameters' JSON schema as given)
+        answered by ``call``, which takes the model's arguments as one dict.
+
+        For tools described elsewhere: by an MCP server (relaykit-mcp builds
+        its tools with this), an OpenAPI document, a config file. Before
+        ``call`` runs, the arguments are checked against the schema's top
+        level (required properties present, no unknown ones when
+        ``additionalProperties`` is false, each property's ``type``); a
+        mismatch is an :class:`~relaykit.InvalidRequestError`, which a tool run
+        sends back to the model. ``call`` is awaited when it is async and runs
+        in a worker thread when it is not. A name OpenAI, Anthropic or Gemini
+        would refuse, or parameters that are not an object schema, raise
+        InvalidRequestError here.
+        """
+        if not isinstance(tool, Tool):
+            raise InvalidRequestError(
+                f"FunctionTool.from_schema needs a relaykit.Tool, not {type(tool).__name__}",
+                param="tools",
+                hint="build one with relaykit.Tool.coerce(the_dict)",
+            )
+        if not _NAME.match(tool.name):
+            raise InvalidRequestError(
+                f"{tool.name!r} cannot be a tool's name: a name is 1 to 64 letters, digits,"
+                " '_' or '-', starting with a letter or '_'",
+                param="tools",
+                hint="rename the tool: attrs.evolve(tool, name='...')",
+            )
+        if not isinstance(tool.parameters, Mapping) or tool.parameters.get("type") != "object":
+            raise InvalidRequestError(
+                f"tool {tool.name}'s parameters must be a JSON schema of type 'object'",
+                param="tools",
+                hint='give it {"type": "object", "properties": {...}}',
+            )
+        if not callable(call):
+            raise InvalidRequestError(f"{call!r} is not a function", param="tools")
+        return cls(tool, call, takes_arguments_dict=True)
+
     async def call(self, arguments: Mapping[str, Any]) -> Any:
         """Call the function with a model's ``arguments`` and return what it returns.
 
         The arguments are checked against the signature and converted to the
-        annotated types first: :class:`~relaykit.InvalidRequestError` says
-        what is wrong (an unknown or missing argument, a value of the wrong
-        type), and the function is not called. An async function is awaited;
+        annotated types first (for a :meth:`from_schema` tool: checked against
+        the schema's top level and passed as one dict):
+        :class:`~relaykit.InvalidRequestError` says what is wrong (an unknown
+        or missing argument, a value of the wrong type), and the function is
+        not called. An async function is awaited;
         a sync one runs in a worker thread (``anyio.to_thread``). A thread
         cannot be interrupted: cancelled, this waits for it to return.
         """

@@ -1,0 +1,216 @@
+"""Connecting to an MCP server: :func:`connect_stdio` (a subprocess) and
+:func:`connect_http` (streamable HTTP), each an ``async with`` that yields a
+:class:`~relaykit_mcp.McpServer` and closes the session (and stops the process)
+on the way out."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import Implementation
+
+import relaykit
+from relaykit import InvalidRequestError, Secret
+
+from .errors import McpError
+from .server import McpServer, failure
+from .stderr_capture import StderrCapture
+
+if TYPE_CHECKING:
+    from mcp.client._transport import TransportStreams
+
+#: seconds to wait for a server to start and answer ``initialize``
+DEFAULT_START_TIMEOUT = 30.0
+_CLIENT = Implementation(name="relaykit", version=relaykit.__version__)
+
+
+@asynccontextmanager
+async def connect_stdio(
+    command: str,
+    args: Sequence[str] = (),
+    *,
+    env: Mapping[str, str | Secret] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    start_timeout: float = DEFAULT_START_TIMEOUT,
+    call_timeout: float | None = None,
+) -> AsyncIterator[McpServer]:
+    """Start ``command args`` as an MCP server speaking over its stdin and stdout.
+
+    ``env`` is added to a minimal environment (the MCP SDK's: ``PATH``,
+    ``HOME``, ...; not this process's whole one); give tokens as
+    :class:`relaykit.Secret` and they are masked wherever the server's stderr
+    is quoted. stderr goes to a temporary file, not the terminal or the logs:
+    an :class:`McpError` quotes its end, secrets masked, and
+    :meth:`McpServer.stderr` reads it. ``name`` is what errors call the server
+    (default: the command line). The server has ``start_timeout`` seconds to start
+    and answer ``initialize``; each tool call has ``call_timeout`` (none by
+    default). The process is stopped when the block ends.
+
+    A command that cannot start, or a server that exits or does not answer
+    in time, raises :class:`McpError` naming it and the fix.
+    """
+    if not isinstance(command, str) or not command:
+        raise InvalidRequestError("connect_stdio needs a command to run", param="command")
+    if isinstance(args, str):
+        raise InvalidRequestError(
+            "connect_stdio's `args` is a list of arguments, not one string",
+            param="args",
+            hint=f"pass args={args.split()!r}",
+        )
+    label = name or " ".join([Path(command).name, *args])[:80]
+    values = dict(env or {})
+    secrets = tuple(v.reveal() for v in values.values() if isinstance(v, Secret))
+    params = StdioServerParameters(
+        command=command,
+        args=list(args),
+        env={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
+        cwd=Path(cwd) if cwd is not None else None,
+    )
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
+        stderr = StderrCapture(errlog, secrets)
+        started = False
+        try:
+            async with stdio_client(params, errlog=errlog) as streams:
+                started = True
+                async with _session(
+                    streams, label, start_timeout, call_timeout, stderr, secrets
+                ) as server:
+                    yield server
+        except BaseExceptionGroup as group:
+            raise _unwrapped(group) from None
+        except OSError as error:
+            if started:
+                raise
+            raise McpError(
+                f"MCP server {label!r} could not start: {error}",
+                server=label,
+                hint=f"check that {command!r} is installed and on PATH (or give its full path)",
+            ) from None
+
+
+@asynccontextmanager
+async def connect_http(
+    url: str,
+    *,
+    headers: Mapping[str, str | Secret] | None = None,
+    name: str | None = None,
+    start_timeout: float = DEFAULT_START_TIMEOUT,
+    call_timeout: float | None = None,
+) -> AsyncIterator[McpServer]:
+    """Connect to an MCP server's streamable HTTP endpoint (``https://host/mcp``).
+
+    ``headers`` go with every request; give tokens as :class:`relaykit.Secret`
+    (``{"Authorization": Secret("Bearer ...")}``): they are masked in reprs
+    and errors. ``name`` is what errors call the server (default: the URL
+    without its query). The server has ``start_timeout`` seconds to answer
+    ``initialize`` (and each HTTP request to connect); each tool call has
+    ``call_timeout`` (none by default). The session is ended (HTTP DELETE)
+    when the block ends.
+
+    An unreachable server, a refused login or a server that does not answer
+    in time raises :class:`McpError` naming it and the fix.
+    """
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidRequestError(
+            f"connect_http needs an http(s) URL, not {url!r}",
+            param="url",
+            hint="e.g. connect_http('http://127.0.0.1:8000/mcp')",
+        )
+    label = name or f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    values = dict(headers or {})
+    secrets = tuple(v.reveal() for v in values.values() if isinstance(v, Secret))
+    # The query may hold a key (some servers take ?api_key=): masked like a header.
+    secrets += tuple(p.partition("=")[2] for p in parts.query.split("&") if "=" in p)
+    refused = _Refusals()
+    http = httpx2.AsyncClient(
+        headers={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
+        event_hooks={"response": [refused.note]},
+        # a long read: the server holds its SSE answer open while a tool runs
+        timeout=httpx2.Timeout(start_timeout, read=max(start_timeout, call_timeout or 300.0)),
+    )
+    started = False
+    try:
+        try:
+            async with (
+                http,
+                streamable_http_client(url, http_client=http) as streams,
+                _session(
+                    streams, label, start_timeout, call_timeout, None, secrets, refused
+                ) as server,
+            ):
+                started = True
+                yield server
+        except BaseExceptionGroup as group:
+            raise _unwrapped(group) from None
+    except (httpx2.HTTPError, OSError) as error:
+        # the transport's own task failed (the caller's code raises these rarely)
+        doing = "a request" if started else "connect"
+        raise await failure(
+            error, label, doing, None, secrets, start_timeout, refused.status
+        ) from None
+
+
+@asynccontextmanager
+async def _session(
+    streams: TransportStreams,
+    label: str,
+    start_timeout: float,
+    call_timeout: float | None,
+    stderr: StderrCapture | None,
+    secrets: tuple[str, ...],
+    refused: _Refusals | None = None,
+) -> AsyncIterator[McpServer]:
+    """The MCP session over a transport's streams, initialized within ``start_timeout``."""
+    read, write = streams
+    async with ClientSession(read, write, client_info=_CLIENT) as session:
+        try:
+            with anyio.fail_after(start_timeout):
+                info = await session.initialize()
+        except Exception as error:
+            status = refused.status if refused is not None else None
+            raise await failure(
+                error, label, "initialize", stderr, secrets, start_timeout, status
+            ) from None
+        server = McpServer(
+            label, session, info, call_timeout=call_timeout, stderr=stderr, secrets=secrets
+        )
+        try:
+            yield server
+        finally:
+            server.close()
+
+
+def _unwrapped(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside ``group`` (nested or not), else ``group``.
+
+    The SDK's transports run task groups, which (under trio always) wrap
+    whatever passes through them, the caller's own exceptions and ours; the
+    caller should see an ``McpError``, or their ``KeyError``, as raised.
+    """
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+class _Refusals:
+    """The HTTP status of the last request the server refused (4xx, 5xx)."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+
+    async def note(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self.status = response.status_code

@@ -1,0 +1,257 @@
+"""A connected MCP server (:class:`McpServer`): its tools as relaykit FunctionTools, and
+the ``tools/call`` they make, with the SDK's failures turned into :class:`McpError`."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import mcp.types as mt
+from mcp import ClientSession, MCPError
+
+from relaykit import FunctionTool, InvalidRequestError, Tool
+from relaykit.secrets import scrub
+
+from .content import ToolValue, error_text, tool_value
+from .errors import McpError, McpToolError
+from .stderr_capture import StderrCapture
+
+_NOT_A_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]")
+_MAX_NAME = 64  # OpenAI's and Anthropic's limit on a tool's name
+
+
+class McpServer:
+    """A connected MCP server; made by :func:`relaykit_mcp.connect_stdio` or
+    :func:`relaykit_mcp.connect_http`, usable inside their ``async with``.
+
+    :meth:`tools` lists its tools as :class:`relaykit.FunctionTool` objects for
+    :meth:`relaykit.Client.run_tools` and :meth:`~relaykit.Client.stream_tools`;
+    :meth:`call` calls one by its MCP name.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        session: ClientSession,
+        info: mt.InitializeResult,
+        *,
+        call_timeout: float | None,
+        stderr: StderrCapture | None,
+        secrets: tuple[str, ...],
+    ) -> None:
+        #: what errors call this server (the ``name`` given, else its command or URL)
+        self.name = name
+        #: what the server said about itself (``serverInfo``), and how to use it
+        self.server_info = info.server_info
+        self.instructions = info.instructions
+        self._session = session
+        self._call_timeout = call_timeout
+        self._stderr = stderr
+        self._secrets = secrets
+        self._open = True
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "closed"
+        return f"<McpServer {self.name!r} {state}>"
+
+    async def tools(
+        self, *, prefix: str = "", include: Iterable[str] | None = None
+    ) -> list[FunctionTool]:
+        """The server's tools, each a :class:`relaykit.FunctionTool` whose call is
+        this server's ``tools/call``.
+
+        Each keeps the server's description and input schema. ``prefix`` goes
+        before every name (``"github_"``), so two servers' tools cannot clash in
+        one run; characters a model's tool name cannot hold (``.``, ``/``) become
+        ``_`` and a name longer than 64 is shortened (the server is still called
+        by its own name). ``include`` keeps only the tools it names (the
+        server's names, unprefixed); naming a tool the server lacks raises
+        :class:`relaykit.InvalidRequestError`.
+        """
+        listed = await self._list_tools()
+        if include is not None:
+            wanted = [include] if isinstance(include, str) else list(include)
+            missing = sorted(set(wanted) - {t.name for t in listed})
+            if missing:
+                raise InvalidRequestError(
+                    f"MCP server {self.name!r} has no tool named {', '.join(map(repr, missing))}",
+                    param="include",
+                    hint=f"its tools are: {', '.join(t.name for t in listed) or 'none'}",
+                )
+            listed = [t for t in listed if t.name in wanted]
+        found: dict[str, str] = {}
+        tools = []
+        for listing in listed:
+            name = model_name(prefix + listing.name)
+            if name in found:
+                raise InvalidRequestError(
+                    f"MCP server {self.name!r}'s tools {found[name]!r} and {listing.name!r}"
+                    f" would both be {name!r} to a model",
+                    param="include",
+                    hint="pass include=[...] naming one of them",
+                )
+            found[name] = listing.name
+            call = self._caller(listing.name)
+            tools.append(FunctionTool.from_schema(self._tool(name, listing), call))
+        return tools
+
+    async def call(self, name: str, arguments: Mapping[str, Any] | None = None) -> ToolValue:
+        """Call tool ``name`` (the server's name for it) and return its content: a
+        str, or a list of strings, :class:`relaykit.ImagePart` and
+        :class:`relaykit.DocumentPart` (what a relaykit tool returns).
+
+        An error result (``isError``) raises :class:`McpToolError` with its
+        text; a server that is gone, refuses the call or does not answer within
+        ``call_timeout`` raises :class:`McpError`.
+        """
+        self._check_open()
+        doing = f"tools/call {name!r}"
+        try:
+            result = await self._session.call_tool(
+                name, dict(arguments or {}), read_timeout_seconds=self._call_timeout
+            )
+        except Exception as error:  # the SDK's and its transport's, all mapped
+            raise await self._failed(error, doing) from None
+        if result.is_error:
+            raise McpToolError(
+                f"MCP tool {name} failed: {scrub(error_text(result), self._secrets)}",
+                server=self.name,
+                tool=name,
+            )
+        return tool_value(result)
+
+    async def stderr(self) -> str:
+        """The end of a stdio server's stderr so far, secrets masked ("" over HTTP)."""
+        if self._stderr is None:
+            return ""
+        return await anyio.to_thread.run_sync(self._stderr.tail)
+
+    # -- inside --------------------------------------------------------------------------
+
+    async def _list_tools(self) -> list[mt.Tool]:
+        self._check_open()
+        tools: list[mt.Tool] = []
+        cursor: str | None = None
+        try:
+            while True:
+                params = mt.PaginatedRequestParams(cursor=cursor) if cursor else None
+                with anyio.fail_after(self._call_timeout):
+                    page = await self._session.list_tools(params=params)
+                tools.extend(page.tools)
+                cursor = page.next_cursor
+                if not cursor:
+                    return tools
+        except Exception as error:
+            raise await self._failed(error, "tools/list") from None
+
+    def _tool(self, name: str, listing: mt.Tool) -> Tool:
+        schema = dict(listing.input_schema)
+        schema.setdefault("type", "object")  # the spec requires it; some servers omit it
+        return Tool(name, listing.description or listing.title or "", schema)
+
+    def _caller(self, name: str) -> Any:
+        async def call(arguments: dict[str, Any]) -> ToolValue:
+            return await self.call(name, arguments)
+
+        return call
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise McpError(
+                f"MCP server {self.name!r} is closed",
+                server=self.name,
+                hint="use its tools inside the `async with connect_...(...)` block",
+            )
+
+    def close(self) -> None:
+        """Mark the server closed (its ``async with`` ended): calls raise McpError."""
+        self._open = False
+
+    async def _failed(self, error: Exception, doing: str) -> McpError:
+        """``error`` (raised while ``doing``) as an McpError naming the server and the fix."""
+        return await failure(
+            error, self.name, doing, self._stderr, self._secrets, self._call_timeout
+        )
+
+
+async def failure(
+    error: BaseException,
+    server: str,
+    doing: str,
+    stderr: StderrCapture | None,
+    secrets: tuple[str, ...],
+    waited: float | None,
+    http_status: int | None = None,
+) -> McpError:
+    """``error`` (raised while ``doing``) as an :class:`McpError` naming ``server``
+    and the fix, quoting the end of its stderr. ``http_status`` is the HTTP
+    status that an HTTP server last refused a request with (the SDK turns it
+    into a JSON-RPC error without it)."""
+    if isinstance(error, McpError):
+        return error
+    if http_status in (401, 403):
+        return McpError(
+            f"MCP server {server!r} refused the credentials during {doing}",
+            server=server,
+            status=http_status,
+            hint="check the token in headers=, e.g. {'Authorization': Secret('Bearer ...')}",
+        )
+    if http_status == 404 and doing == "initialize":
+        return McpError(
+            f"MCP server {server!r}: no MCP endpoint at this URL",
+            server=server,
+            status=http_status,
+            hint="check the URL's path (often /mcp)",
+        )
+    said = scrub(str(error) or type(error).__name__, secrets)
+    tail = await anyio.to_thread.run_sync(stderr.tail) if stderr is not None else ""
+    quoted = f"; its stderr ends: {tail}" if tail else ""
+    code = error.code if isinstance(error, MCPError) else None
+    if isinstance(error, TimeoutError) or code == mt.REQUEST_TIMEOUT:
+        # a server stuck starting may say why (a login it waits for); a slow tool's
+        # stderr is only noise
+        quoted = quoted if doing == "initialize" else ""
+        return McpError(
+            f"MCP server {server!r} did not answer {doing} within {waited} s{quoted}",
+            server=server,
+            retryable=True,
+            hint="check the server is working, or give it longer "
+            + ("(start_timeout=)" if doing == "initialize" else "(call_timeout=)"),
+        )
+    gone = code == mt.CONNECTION_CLOSED or isinstance(
+        error, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream
+    )
+    if gone:
+        return McpError(
+            f"MCP server {server!r} closed the connection during {doing}{quoted}",
+            server=server,
+            hint="the server exited or dropped the session: see its stderr, then connect again",
+        )
+    if code is not None:
+        return McpError(
+            f"MCP server {server!r} refused {doing}: {said} (JSON-RPC error {code})",
+            server=server,
+            provider_message=said,
+            hint="check the tool's name and arguments against the server's tools/list",
+        )
+    return McpError(
+        f"MCP server {server!r} failed during {doing}: {type(error).__name__}: {said}{quoted}",
+        server=server,
+        status=http_status,
+        hint="check the server is running and reachable at that address",
+    )
+
+
+def model_name(name: str) -> str:
+    """``name`` as a name every provider takes: letters, digits, ``_`` and ``-``,
+    a letter or ``_`` first, at most 64 (a long one ends in a hash of the whole)."""
+    name = _NOT_A_NAME_CHAR.sub("_", name) or "_"
+    if not (name[0].isalpha() or name[0] == "_"):
+        name = "_" + name
+    if len(name) > _MAX_NAME:
+        name = f"{name[: _MAX_NAME - 9]}_{zlib.crc32(name.encode()):08x}"
+    return name

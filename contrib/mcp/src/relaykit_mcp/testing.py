@@ -1,0 +1,144 @@
+"""A small MCP server for tests (yours and relaykit-mcp's), built with the MCP SDK's
+``MCPServer`` (FastMCP before mcp 2): run it over stdio or streamable HTTP.
+
+    python -m relaykit_mcp.testing stdio
+    python -m relaykit_mcp.testing http --fd 5 [--token T]
+
+Its tools: ``add`` (text and structured content), ``chart`` (text and a PNG),
+``manual`` (an embedded text resource and a PDF), ``refuse`` (an error
+result), ``docs.search`` (a name no model takes), ``slow`` (sleeps),
+``crash`` (writes ``$CRASH_NOTE`` to stderr and exits mid-call). Over HTTP it
+serves ``/mcp`` on the listening socket ``--fd`` (inherited: no port race)
+and, with ``--token``, answers 401 to a request without
+``Authorization: Bearer TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.types import Image
+from mcp.types import BlobResourceContents, EmbeddedResource, TextResourceContents
+
+from relaykit.testing import PNG
+
+#: the PDF bytes ``manual`` returns
+PDF = b"%PDF-1.4\n% relaykit-mcp test document\n%%EOF\n"
+
+
+def stdio_command() -> tuple[str, list[str]]:
+    """The command and arguments that start this server over stdio (for ``connect_stdio``)."""
+    return sys.executable, ["-m", "relaykit_mcp.testing", "stdio"]
+
+
+def http_command(fd: int, token: str | None = None) -> list[str]:
+    """The command line that serves this server over HTTP on listening socket ``fd``
+    (pass it to the child: ``subprocess.Popen(..., pass_fds=[fd])``)."""
+    return [sys.executable, "-m", "relaykit_mcp.testing", "http", "--fd", str(fd)] + (
+        ["--token", token] if token is not None else []
+    )
+
+
+def build_server() -> MCPServer:
+    """The test server and its tools."""
+    server = MCPServer(
+        "relaykit-test", instructions="Tools for relaykit-mcp's tests.", log_level="WARNING"
+    )
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    @server.tool(structured_output=False)
+    def chart(title: str) -> list[Any]:
+        """Draw a chart."""
+        return [f"chart: {title}", Image(data=PNG, format="png")]
+
+    @server.tool(structured_output=False)
+    def manual() -> list[EmbeddedResource]:
+        """The manual, as text and as a PDF."""
+        import base64
+
+        return [
+            EmbeddedResource(
+                type="resource",
+                resource=TextResourceContents(
+                    uri="file:///manual.txt", text="Turn it off and on.", mime_type="text/plain"
+                ),
+            ),
+            EmbeddedResource(
+                type="resource",
+                resource=BlobResourceContents(
+                    uri="file:///manual.pdf",
+                    blob=base64.b64encode(PDF).decode(),
+                    mime_type="application/pdf",
+                ),
+            ),
+        ]
+
+    @server.tool()
+    def refuse(reason: str) -> str:
+        """Fail with ``reason``."""
+        raise ToolError(reason)
+
+    @server.tool(name="docs.search")
+    def search(query: str) -> str:
+        """Search the docs."""
+        return f"nothing found for {query}"
+
+    @server.tool()
+    async def slow(seconds: float) -> str:
+        """Sleep, then answer."""
+        await anyio.sleep(seconds)
+        return "awake"
+
+    @server.tool()
+    def crash() -> str:
+        """Exit mid-call, as a server that dies does."""
+        print(os.environ.get("CRASH_NOTE", "crashing"), file=sys.stderr, flush=True)
+        os._exit(3)
+
+    return server
+
+
+def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
+    import uvicorn
+
+    app = server.streamable_http_app(host="127.0.0.1")
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if token is not None and scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"").decode()
+            if given != f"Bearer {token}":
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"bad token"})
+                return
+        await app(scope, receive, send)
+
+    uvicorn.run(guarded, fd=fd, log_level="warning", lifespan="on")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the test server: ``stdio``, or ``http --fd N [--token T]``."""
+    parser = argparse.ArgumentParser(prog="python -m relaykit_mcp.testing")
+    parser.add_argument("transport", choices=["stdio", "http"])
+    parser.add_argument("--fd", type=int, help="a listening socket to serve HTTP on")
+    parser.add_argument("--token", help="the bearer token HTTP requests must carry")
+    options = parser.parse_args(argv)
+    server = build_server()
+    if options.transport == "stdio":
+        print("relaykit test MCP server: starting", file=sys.stderr, flush=True)
+        server.run("stdio")
+    else:
+        _serve_http(server, options.fd, options.token)
+
+
+if __name__ == "__main__":
+    main()

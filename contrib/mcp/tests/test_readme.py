@@ -1,0 +1,46 @@
+"""The README's example, run offline: its stdio server is relaykit_mcp.testing's, its
+HTTP one the loopback one, its model the fake provider."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relaykit.testing import FakePlugin, Reply
+from relaykit_mcp.testing import stdio_command
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+TOKEN = "mcp-test-token-5b7f0c2d9e"  # conftest's
+
+
+def test_the_example_runs_both_servers_tools(
+    http_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [block] = re.findall(r"```python\n(.*?)```", README, re.S)
+    command, args = stdio_command()
+    source = (
+        block.replace('"uvx", ["mcp-server-time"]', f"{command!r}, {args!r}")
+        .replace("https://mcp.example.com/mcp", http_url)
+        .replace('include=["search"]', 'include=["docs.search"]')
+        .replace("relaykit.Client()", "relaykit.Client(CONFIG, plugins=[FAKE])")
+        .replace('"openai/gpt-4o-mini"', '"fake/m"')
+    )
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(tool_calls=(("add", {"a": 1, "b": 2}), ("docs_docs_search", {"query": "DST"}))),
+        Reply(text="Three, and nothing on DST."),
+    )
+    monkeypatch.setenv("DOCS_MCP_TOKEN", TOKEN)
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "CONFIG": {"storage": {"backend": "none"}},
+        "FAKE": fake,
+    }
+    exec(compile(source, "README.md", "exec"), namespace)
+    assert capsys.readouterr().out == "Three, and nothing on DST.\n"
+    tool_messages = [m for m in fake.calls[1].messages if m.role == "tool"]
+    assert [m.content[0].content for m in tool_messages] == ["3", "nothing found for DST"]  # type: ignore[union-attr]
+    assert [t.name for t in fake.calls[0].tools][-1] == "docs_docs_search"  # type: ignore[union-attr]

@@ -1,0 +1,102 @@
+"""relaykit-mcp over stdio: a real MCP server (relaykit_mcp.testing) as a subprocess,
+its tools in run_tools on the fake provider; a server that cannot start, dies or
+stays silent."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import ImagePart, Secret, ToolResultPart, ToolRun
+from relaykit.testing import PNG, FakePlugin, Reply
+from relaykit_mcp import McpError, connect_stdio
+from relaykit_mcp.testing import stdio_command
+
+CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}
+#: what the server prints to stderr as it dies: a secret it was given, masked when quoted
+KEY = "mcp-upstream-key-94c1e07a5d"
+
+
+def results(run: ToolRun) -> list[ToolResultPart]:
+    return [p for m in run.messages if m.role == "tool" for p in m.content]  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_run_tools_calls_the_servers_tools_and_survives_its_death() -> None:
+    fake = FakePlugin()
+    fake.script.push(
+        Reply(tool_calls=(("add", {"a": 2, "b": 3}), ("chart", {"title": "sales"}))),
+        Reply(tool_calls=(("crash", {}),)),
+        Reply(text="The tool server is down."),
+    )
+    command, args = stdio_command()
+    env = {"CRASH_NOTE": f"fatal: lost {KEY}", "KEY": Secret(KEY)}
+    async with (
+        relaykit.Client(CONFIG, plugins=[fake]) as client,
+        connect_stdio(command, args, env=env, name="calc") as server,
+    ):
+        assert server.server_info.name == "relaykit-test"
+        assert server.instructions == "Tools for relaykit-mcp's tests."
+        tools = await server.tools(include=["add", "chart", "crash"])
+        run = await client.run_tools("fake/m", "Add, draw, crash.", tools)
+
+        add_schema = next(t.tool for t in tools if t.name == "add")
+        assert add_schema.description == "Add two whole numbers."
+        assert add_schema.parameters["required"] == ["a", "b"]
+        assert fake.calls[0].tools == tuple(t.tool for t in tools)
+        added, drawn, crashed = results(run)
+        assert (added.content, added.is_error) == ("5", False)
+        assert drawn.content == "chart: sales"
+        assert drawn.attachments == (ImagePart(data=PNG, media_type="image/png"),)
+        # the server died mid-call: an error result the model reads, naming the
+        # server, quoting its stderr with the secret masked
+        assert crashed.is_error and run.text == "The tool server is down."
+        assert crashed.content.startswith(
+            "McpError: MCP server 'calc' closed the connection during tools/call 'crash'"
+        )
+        assert "fatal: lost [REDACTED]" in crashed.content and KEY not in crashed.content
+        assert KEY not in await server.stderr()
+
+        # later calls fail at once; with tool_errors="raise" the run raises
+        fake.script.push(Reply(tool_calls=(("add", {"a": 1, "b": 1}),)))
+        with pytest.raises(McpError) as caught:
+            await client.run_tools("fake/m", "Again.", tools, tool_errors="raise")
+        assert caught.value.server == "calc"
+        assert "closed the connection during tools/call 'add'" in str(caught.value)
+        assert "see its stderr, then connect again" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_command_that_cannot_start_names_the_fix() -> None:
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio("relaykit-no-such-mcp-server", ["--x"]):
+            pytest.fail("connected")
+    message = str(caught.value)
+    assert "MCP server 'relaykit-no-such-mcp-server --x' could not start" in message
+    assert "is installed and on PATH" in message
+
+
+@pytest.mark.anyio
+async def test_a_server_that_exits_at_start_is_quoted_masked() -> None:
+    script = "import os, sys; print('bad config, key', os.environ['K'], file=sys.stderr)"
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio(sys.executable, ["-c", script], env={"K": Secret(KEY)}):
+            pytest.fail("connected")
+    message = str(caught.value)
+    assert "closed the connection during initialize" in message
+    assert "its stderr ends: bad config, key [REDACTED]" in message
+    assert KEY not in message + repr(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_server_that_never_answers_times_out() -> None:
+    # reads stdin to its end: alive, silent, gone as soon as the client closes it
+    script = "import sys; sys.stdin.read()"
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio(sys.executable, ["-c", script], name="mute", start_timeout=0.3):
+            pytest.fail("connected")
+    assert "MCP server 'mute' did not answer initialize within 0.3 s" in str(caught.value)
+    assert "(start_timeout=)" in str(caught.value) and caught.value.retryable
