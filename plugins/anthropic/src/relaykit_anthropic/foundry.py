@@ -155,8 +155,9 @@ def _base_url(settings: ProviderSettings) -> str:
         if resource is not None:
             raise ConfigError(
                 f"providers.{name} sets both base_url and resource",
-                hint="keep one: resource = 'NAME' stands for"
-                " base_url = 'https://NAME.services.ai.azure.com/anthropic'",
+                hint="keep one: resource = 'NAME' stands for base_url ="
+                " 'https://NAME.services.ai.azure.com/anthropic' (ANTHROPIC_FOUNDRY_BASE_URL"
+                " sets base_url too)",
             )
         url = configured.removesuffix("/v1/messages")
         parts = urlsplit(url)
