@@ -85,6 +85,8 @@ def test_toml_examples_are_valid_configuration(
         "CO_API_KEY",
         "GROQ_API_KEY",
         "AZURE_OPENAI_API_KEY",
+        "ANTHROPIC_FOUNDRY_API_KEY",
+        "AWS_BEARER_TOKEN_BEDROCK",
     )
     for var in keys:
         monkeypatch.setenv(var, "sk-docs-0123456789abcdef")

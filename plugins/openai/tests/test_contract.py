@@ -22,6 +22,8 @@ joined to the whole answer. Moderation: the moderation suite runs with OpenAI
 (text-moderation-latest); the presets have none (the contract checks the refusal).
 Azure OpenAI runs the provider contract once, on the v1 API, each capability it
 serves once (its own tests, test_azure.py, cover the rest of its wire format).
+Bedrock Mantle runs it once, Chat Completions with a Bedrock API key as the bearer
+token (test_mantle.py covers its region, credentials and refusals).
 Batches: the batch suite runs with OpenAI (Chat Completions lines); OpenAI on the
 Responses API and the Groq-style preset run one batch each; vLLM and Together have
 none (the contract checks the refusal).
@@ -200,4 +202,20 @@ class TestAzure(ProviderContract):
                 image_edit_model="azure/gpt-image-1",
                 image_edit_mask=True,
                 speech_model="azure/gpt-4o-mini-tts",
+            )
+
+
+class TestBedrockMantle(ProviderContract):
+    """Bedrock Mantle: gpt-oss through Chat Completions, a Bedrock API key as the bearer
+    token. Mantle serves no embeddings, and its Chat Completions reads no documents:
+    refused unsent."""
+
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        with OpenAIMock(api_key=KEY) as mock:
+            yield Harness(
+                mock=mock,
+                model="bedrock-mantle/openai.gpt-oss-120b",
+                providers={"bedrock-mantle": {"base_url": mock.base_url, "api_key": KEY}},
+                supports_documents=False,
             )

@@ -1,5 +1,5 @@
-"""The entry point relaykit loads: registers the ``anthropic`` and ``vertex-anthropic``
-provider types."""
+"""The entry point relaykit loads: registers the ``anthropic``, ``vertex-anthropic`` and
+``foundry-anthropic`` provider types."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 
 from relaykit import hookimpl
 
+from .foundry import FoundryAnthropicProvider
 from .provider import AnthropicProvider
 from .vertex import VertexAnthropicProvider
 
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
-    """The Anthropic Messages API provider, and Claude on Vertex AI."""
-    return [AnthropicProvider, VertexAnthropicProvider]
+    """The Anthropic Messages API provider, Claude on Vertex AI and in Microsoft Foundry."""
+    return [AnthropicProvider, VertexAnthropicProvider, FoundryAnthropicProvider]
