@@ -86,6 +86,10 @@ async def test_a_cancelled_batch_ends_with_its_items_canceled(openai_mock: OpenA
         assert cancelling.processing_status == "canceling"
         ended = await client.messages.batches.retrieve(created.id)
         assert ended.processing_status == "ended"
+        counts = ended.request_counts
+        # OpenAI counts the items a cancel stopped as failed: relaykit's errored
+        # counts them, and the gateway cannot tell them apart without the results
+        assert (counts.processing, counts.succeeded, counts.errored + counts.canceled) == (0, 0, 1)
         results = [r async for r in await client.messages.batches.results(created.id)]
     assert [(r.custom_id, r.result.type) for r in results] == [("q1", "canceled")]
 
@@ -156,4 +160,7 @@ async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refu
             await bob.messages.batches.create(requests=[request("a", "x", "fake/big")])  # type: ignore[list-item]
         with pytest.raises(anthropic.NotFoundError, match="keeps no list of batches"):
             await alice.messages.batches.list()
+        with pytest.raises(anthropic.APIStatusError, match="deleting a batch") as deleted:
+            await alice.messages.batches.delete(gateway_id("fake/any"))
+        assert deleted.value.status_code == 405
     assert not fake.calls and not fake.batch_store.batches

@@ -16,8 +16,11 @@ not a batch of this gateway (:func:`relaykit_id` says ``None``: a 404).
   ``cancelling`` is ``canceling``, and its final statuses are all ``ended``.
   Counts: relaykit's pending items are ``processing`` while the batch runs; once
   it is final, those never answered are ``canceled`` (a cancelled batch),
-  ``expired`` (an expired one) or ``errored`` (a failed one). relaykit knows no
-  archive or cancel times: those are ``null``;
+  ``expired`` (an expired one) or ``errored`` (a failed one). A vendor that
+  counts the items a cancel or expiry stopped as failed (OpenAI does) has them
+  in relaykit's ``errored``, and so in Anthropic's: only their result lines say
+  ``canceled`` or ``expired``. relaykit knows no archive or cancel times: those
+  are ``null``;
 - each :class:`relaykit.BatchResult` becomes a line of the results' JSONL
   (:func:`result_line`): ``succeeded`` with the message as ``POST /v1/messages``
   answers it, ``canceled`` or ``expired`` for an item that never ran because

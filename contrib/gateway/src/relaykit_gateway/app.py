@@ -151,6 +151,11 @@ class Gateway:
       keeps them in memory unless the caller says ``store: false``), fetched
       with ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
+    - ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
+      ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
+      Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
+      siblings with any provider that batches; nothing is kept (see
+      :mod:`relaykit_gateway.anthropic_batches`);
     - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
@@ -609,6 +614,12 @@ class Gateway:
         elif action == ("GET", "results"):
             await _watched(headers, receive, lambda: _send_results(send, self.client, batch_id))
             return
+        elif action == ("DELETE", ""):
+            raise _Problem(
+                405,
+                "deleting a batch is not served: the gateway keeps none; the batch and"
+                " its results are kept (and expired) by the vendor that ran it",
+            )
         elif action[1] in ("", "cancel", "results"):
             raise _Problem(405, f"{method} is not allowed on {path}")
         else:
