@@ -37,7 +37,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from relaykit import Batch, BatchItem, BatchResult, InvalidRequestError, RelayError
+from relaykit import Batch, BatchResult, InvalidRequestError, RelayError
 from relaykit.batches import not_run
 from relaykit.json_encode import dumps
 
@@ -106,7 +106,9 @@ def parse_batch(
             call = dialect.parse(request.get("params"), aliases)
         except InvalidRequestError as e:
             param = f"{where}.params.{e.param}" if e.param else f"{where}.params"
-            raise InvalidRequestError(f"{where}.params: {e.message}", param=param) from None
+            raise InvalidRequestError(
+                f"{where}.params: {e.message}", param=param, hint=e.hint
+            ) from None
         if call.stream:
             raise InvalidRequestError(
                 f"{where}.params.stream: a batch's answers cannot be streamed",
@@ -121,18 +123,6 @@ def parse_batch(
             param="requests",
         )
     return models[0], calls
-
-
-def items_of(calls: Sequence[tuple[str, GatewayCall]], metadata: dict[str, Any]) -> list[BatchItem]:
-    """``calls`` as relaykit batch items, with the caller's ``metadata`` (the gateway key's
-    name, the correlation id) over each request's own."""
-    items = []
-    for custom_id, call in calls:
-        params = dict(call.params)
-        if metadata:
-            params["metadata"] = {**params.get("metadata", {}), **metadata}
-        items.append(BatchItem(custom_id, call.messages, params))
-    return items
 
 
 def batch_body(batch: Batch, results_url: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from relaykit import (
+    BatchItem,
     ChatResponse,
     Client,
     EmbeddingResponse,
@@ -40,7 +41,6 @@ from .anthropic_batches import (
     BATCHES,
     batch_body,
     gateway_id,
-    items_of,
     parse_batch,
     relaykit_id,
     result_line,
@@ -589,6 +589,8 @@ class Gateway:
         receive: Receive,
         send: Send,
     ) -> None:
+        """A request below ``/v1/messages/batches``: created, retrieved, cancelled or
+        its results read; other methods and paths refused, naming what is served."""
         method, path = scope["method"], scope["path"]
         parts = path[len(BATCHES) :].strip("/").split("/")
         if parts == [""]:
@@ -604,7 +606,9 @@ class Gateway:
                 f" GET {BATCHES}/{{id}}/results",
             )
         batch_id = relaykit_id(parts[0])
-        if batch_id is None or len(parts) > 2:
+        if len(parts) > 2:
+            raise _Problem(404, f"no route {path}")
+        if batch_id is None:
             raise _Problem(404, f"no Message Batch {parts[0]!r}: use an id this gateway gave")
         action = (method, parts[1] if len(parts) > 1 else "")
         if action == ("GET", ""):
@@ -648,8 +652,10 @@ class Gateway:
         the one model they name (the caller's key must be allowed it)."""
         model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
         self._check_model(caller, model)
-        metadata = _with_caller({}, caller, headers).get("metadata", {})
-        items = items_of(calls, metadata)
+        # each item's metadata as a call's: the caller's key and request id
+        items = [
+            BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
+        ]
 
         async def answer() -> None:
             try:
