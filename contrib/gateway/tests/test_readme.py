@@ -96,3 +96,19 @@ def test_the_key_models_example_parses() -> None:
     keys = GatewayKeys.parse(f"interns={KEY},batch={KEY[::-1]}", models)
     assert keys.allows("interns", "fast") and not keys.allows("interns", "openai/gpt-4o")
     assert keys.allows("batch", "openai/text-embedding-3-small")
+
+
+@pytest.mark.anyio
+async def test_the_batches_example_batches_through_the_gateway_to_openai(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    block = python_block("messages.batches.create")
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    fake = FakePlugin()  # answers the example's `openai/...` model: it batches as OpenAI does
+    config = {"storage": {"backend": "none"}, "providers": {"openai": {"type": "fake"}}}
+    async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
+        source = block.replace("http://localhost:4000", url)
+        code = compile(source, "contrib/gateway/README.md", "exec")
+        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+    assert [request.model for request in fake.calls] == ["gpt-4o-mini", "gpt-4o-mini"]
+    assert capsys.readouterr().out == "q0 succeeded\nq1 succeeded\n"

@@ -13,6 +13,7 @@ import datetime
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
@@ -21,6 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from relaykit import (
+    BatchItem,
     ChatResponse,
     Client,
     EmbeddingResponse,
@@ -35,6 +37,14 @@ from relaykit import (
 from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
 
+from .anthropic_batches import (
+    BATCHES,
+    batch_body,
+    gateway_id,
+    parse_batch,
+    relaykit_id,
+    result_line,
+)
 from .anthropic_dialect import AnthropicDialect
 from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
@@ -101,6 +111,11 @@ _COUNTERS: dict[str, Dialect] = {
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
 _KEPT = "/v1/responses/"
 _JSON = (b"content-type", b"application/json")
+#: how Anthropic serves a batch's results
+_JSONL = [
+    (b"content-type", b"application/x-jsonl"),
+    (b"content-disposition", b'attachment; filename="results.jsonl"'),
+]
 _EVENT_STREAM = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -136,6 +151,11 @@ class Gateway:
       keeps them in memory unless the caller says ``store: false``), fetched
       with ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
+    - ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
+      ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
+      Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
+      siblings with any provider that batches; nothing is kept (see
+      :mod:`relaykit_gateway.anthropic_batches`);
     - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
@@ -259,13 +279,11 @@ class Gateway:
         dialect = _ROUTES.get(path)
         counter = _COUNTERS.get(path)
         one_call = _ONE_CALLS.get(path)
+        batches = path == BATCHES or path.startswith(BATCHES + "/")
         # Anthropic has no embeddings, rerank, audio, image or moderation API: its
-        # header does not change their shape
-        shape: Dialect = (
-            dialect
-            or counter
-            or (ANTHROPIC if "anthropic-version" in headers and one_call is None else OPENAI)
-        )
+        # header does not change their shape; its batches are its own shape always
+        anthropic = batches or ("anthropic-version" in headers and one_call is None)
+        shape: Dialect = dialect or counter or (ANTHROPIC if anthropic else OPENAI)
         try:
             if path == "/health" and scope["method"] == "GET":
                 await _send_json(send, 200, {"status": "ok"})
@@ -277,6 +295,8 @@ class Gateway:
             if dialect is not None and scope["method"] == "POST":
                 body = await self._body(receive, headers)
                 await self._call(dialect, body, caller, headers, receive, send)
+            elif batches:
+                await self._batches(scope, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await _send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
             elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
@@ -295,7 +315,8 @@ class Gateway:
                 raise _Problem(
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
-                    " POST /v1/responses, POST /v1/messages, their token counters"
+                    " POST /v1/responses, POST /v1/messages, its Message Batches API"
+                    " (/v1/messages/batches), their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
                     " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech,"
@@ -557,6 +578,95 @@ class Gateway:
             found = {"id": response_id, "object": "response", "deleted": True}
         await _send_json(send, 200, found)
 
+    # -- Anthropic's Message Batches API, over the client's batch calls (see
+    # -- relaykit_gateway.anthropic_batches): nothing kept, each id carries its batch
+
+    async def _batches(
+        self,
+        scope: Scope,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """A request below ``/v1/messages/batches``: created, retrieved, cancelled or
+        its results read; other methods and paths refused, naming what is served."""
+        method, path = scope["method"], scope["path"]
+        parts = path[len(BATCHES) :].strip("/").split("/")
+        if parts == [""]:
+            if method == "POST":
+                body = await self._body(receive, headers)
+                await self._create_batch(scope, body, caller, headers, receive, send)
+                return
+            raise _Problem(
+                404 if method == "GET" else 405,
+                f"{method} {path} is not served: the gateway keeps no list of batches (each"
+                f" batch id carries its batch); it serves POST {BATCHES} and, with the id"
+                f" that answers, GET {BATCHES}/{{id}}, POST {BATCHES}/{{id}}/cancel and"
+                f" GET {BATCHES}/{{id}}/results",
+            )
+        batch_id = relaykit_id(parts[0])
+        if len(parts) > 2:
+            raise _Problem(404, f"no route {path}")
+        if batch_id is None:
+            raise _Problem(404, f"no Message Batch {parts[0]!r}: use an id this gateway gave")
+        action = (method, parts[1] if len(parts) > 1 else "")
+        if action == ("GET", ""):
+            fetch = self.client.batch
+        elif action == ("POST", "cancel"):
+            fetch = self.client.cancel_batch
+        elif action == ("GET", "results"):
+            await _watched(headers, receive, lambda: _send_results(send, self.client, batch_id))
+            return
+        elif action == ("DELETE", ""):
+            raise _Problem(
+                405,
+                "deleting a batch is not served: the gateway keeps none; the batch and"
+                " its results are kept (and expired) by the vendor that ran it",
+            )
+        elif action[1] in ("", "cancel", "results"):
+            raise _Problem(405, f"{method} is not allowed on {path}")
+        else:
+            raise _Problem(404, f"no route {path}")
+
+        async def answer() -> None:
+            try:
+                batch = await fetch(batch_id)
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, ANTHROPIC, error)
+                return
+            await _send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
+
+        await _watched(headers, receive, answer)
+
+    async def _create_batch(
+        self,
+        scope: Scope,
+        body: Any,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """``POST /v1/messages/batches``: the requests submitted as one relaykit batch to
+        the one model they name (the caller's key must be allowed it)."""
+        model, calls = parse_batch(body, tuple(self.client.config.models), ANTHROPIC)
+        self._check_model(caller, model)
+        # each item's metadata as a call's: the caller's key and request id
+        items = [
+            BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
+        ]
+
+        async def answer() -> None:
+            try:
+                batch = await self.client.submit_batch(model, items)
+            except RelayError as error:  # raised here, not out of the watching task group
+                await _send_error(send, ANTHROPIC, error)
+                return
+            await _send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
+
+        await _watched(headers, receive, answer)
+
     async def _answer(
         self,
         dialect: Dialect,
@@ -701,6 +811,42 @@ async def _streamed(
             await send({"type": "http.response.body", "body": end, "more_body": False})
     except RelayError as error:
         await _send_error(send, OPENAI, error)
+
+
+async def _send_results(send: Send, client: Client, batch_id: str) -> None:
+    """The results of the batch ``batch_id`` as Anthropic's JSONL, each line sent as the
+    provider's result file yields it (never the whole file in memory).
+
+    A batch without results (not ended, failed, unknown) gets a plain error
+    response: the first result is read before the answer starts. A failure after
+    that ends the body early (the log says why): JSONL has no way to say so.
+    """
+    async with aclosing(client.batch_results(batch_id)) as results:
+        try:
+            first = await anext(results, None)
+        except RelayError as error:
+            await _send_error(send, ANTHROPIC, error)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": _JSONL})
+        try:
+            if first is not None:
+                await _more(send, result_line(first, ANTHROPIC))
+                async for result in results:
+                    await _more(send, result_line(result, ANTHROPIC))
+        except RelayError as error:
+            logger.warning("gateway batch results broke: %s: %s", type(error).__name__, error)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _results_url(scope: Scope, headers: dict[str, str], batch_id: str) -> str:
+    """Where the caller reads a batch's results: this gateway as the caller reached it
+    (the request's scheme and ``Host``, below the app's ``root_path``)."""
+    host = headers.get("host")
+    if not host:
+        server_host, port = scope.get("server") or ("localhost", None)
+        host = server_host if port is None else f"{server_host}:{port}"
+    base = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
+    return f"{base}{BATCHES}/{gateway_id(batch_id)}/results"
 
 
 def _raw(chunk: bytes) -> bytes:
