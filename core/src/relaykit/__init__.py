@@ -85,6 +85,7 @@ _EXPORTS = {
     "ClientClosedError": "errors",
     "QuotaExceededError": "errors",
     "ToolLoopError": "errors",
+    "BatchItemNotRunError": "errors",
     "OutputValidationError": "errors",
     "UntrustedCertificateError": "errors",
     "Config": "config",
@@ -105,6 +106,7 @@ __all__ = [
     "AuthenticationError",
     "Batch",
     "BatchItem",
+    "BatchItemNotRunError",
     "BatchResult",
     "CachePoint",
     "CallRecord",
@@ -212,6 +214,7 @@ if TYPE_CHECKING:
     from .embeddings import EmbeddingRequest, EmbeddingResponse
     from .errors import (
         AuthenticationError,
+        BatchItemNotRunError,
         CircuitOpenError,
         ClientClosedError,
         ConfigError,

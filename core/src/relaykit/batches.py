@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .errors import InvalidRequestError, RelayError
+from .errors import BatchItemNotRunError, InvalidRequestError, RelayError
 
 if TYPE_CHECKING:
     from .messages import Message
@@ -158,16 +158,16 @@ class BatchResult:
 
 def not_run(
     reason: Literal["cancelled", "expired"], *, provider: str, model: str | None
-) -> RelayError:
+) -> BatchItemNotRunError:
     """The error of an item that never ran because its batch was ``reason``: the
     same words whichever vendor said it."""
     if reason == "cancelled":
         message = "not run: the batch was cancelled before this item was"
         hint = "submit it again in a new batch"
     else:
-        message = "not run: the batch's completion window (24 hours) ran out before this item"
+        message = "not run: the batch's completion window ran out before this item"
         hint = "submit it again in a new batch, or in smaller batches"
-    return RelayError(message, provider=provider, model=model, hint=hint)
+    return BatchItemNotRunError(message, reason=reason, provider=provider, model=model, hint=hint)
 
 
 async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:

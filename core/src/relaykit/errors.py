@@ -10,7 +10,7 @@ echoes back never reaches a log or a traceback.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .secrets import scrub
 
@@ -102,6 +102,18 @@ class ToolLoopError(RelayError):
     def __init__(self, message: str, *, run: ToolRun, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.run = run
+
+
+class BatchItemNotRunError(RelayError):
+    """A batch item that never ran: its batch was cancelled, or its completion
+    window ran out, first (``reason``: ``"cancelled"`` or ``"expired"``). The same
+    words whichever vendor ran the batch."""
+
+    hint_default = "submit it again in a new batch"
+
+    def __init__(self, message: str, *, reason: Literal["cancelled", "expired"], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.reason = reason
 
 
 class ConfigError(RelayError):

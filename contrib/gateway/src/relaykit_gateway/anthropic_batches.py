@@ -35,10 +35,9 @@ import binascii
 import datetime
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-from relaykit import Batch, BatchResult, InvalidRequestError, RelayError
-from relaykit.batches import not_run
+from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestError, RelayError
 from relaykit.json_encode import dumps
 
 from .anthropic_dialect import AnthropicDialect
@@ -52,11 +51,6 @@ ID_PREFIX = "msgbatch_"
 _DAY = 24 * 3600
 #: relaykit's batch statuses in Anthropic's words
 _PROCESSING = {"in_progress": "in_progress", "cancelling": "canceling"}
-#: why an item never ran, in relaykit's words and Anthropic's result types
-_NOT_RUN: tuple[tuple[Literal["cancelled", "expired"], str], ...] = (
-    ("cancelled", "canceled"),
-    ("expired", "expired"),
-)
 
 
 def gateway_id(batch_id: str) -> str:
@@ -175,11 +169,9 @@ def result_line(result: BatchResult, dialect: AnthropicDialect) -> bytes:
 
 def _not_run(error: RelayError) -> str | None:
     """``canceled`` or ``expired`` for the error of an item that never ran because its
-    batch was (relaykit says so in the same words for every vendor: :func:`not_run`)."""
-    for reason, word in _NOT_RUN:
-        said = not_run(reason, provider=error.provider or "", model=error.model)
-        if type(error) is RelayError and error.message == said.message:
-            return word
+    batch was (:class:`relaykit.BatchItemNotRunError`)."""
+    if isinstance(error, BatchItemNotRunError):
+        return "canceled" if error.reason == "cancelled" else "expired"
     return None
 
 
