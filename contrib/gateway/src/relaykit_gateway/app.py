@@ -22,6 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from relaykit import (
+    Batch,
     BatchItem,
     ChatResponse,
     Client,
@@ -629,15 +630,14 @@ class Gateway:
         else:
             raise _Problem(404, f"no route {path}")
 
-        async def answer() -> None:
-            try:
-                batch = await fetch(batch_id)
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, ANTHROPIC, error)
-                return
-            await _send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
-
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: fetch(batch_id),
+            _batch_reply(scope, headers, send),
+            ANTHROPIC,
+        )
 
     async def _create_batch(
         self,
@@ -657,15 +657,14 @@ class Gateway:
             BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
         ]
 
-        async def answer() -> None:
-            try:
-                batch = await self.client.submit_batch(model, items)
-            except RelayError as error:  # raised here, not out of the watching task group
-                await _send_error(send, ANTHROPIC, error)
-                return
-            await _send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
-
-        await _watched(headers, receive, answer)
+        await _answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.submit_batch(model, items),
+            _batch_reply(scope, headers, send),
+            ANTHROPIC,
+        )
 
     async def _answer(
         self,
@@ -896,20 +895,32 @@ async def _answered(
     send: Send,
     call: Callable[[], Awaitable[T]],
     reply: Callable[[T], Awaitable[None]],
+    errors: Dialect = OPENAI,
 ) -> None:
-    """One call that is not a chat (embeddings, rerank, speech, images, moderation), watched as
-    :func:`_watched` says: its answer goes out through ``reply``, a relaykit error
-    in OpenAI's error shape."""
+    """One call that is not a chat (embeddings, rerank, speech, images, moderation, a
+    batch's), watched as :func:`_watched` says: its answer goes out through ``reply``,
+    a relaykit error in the ``errors`` dialect's shape (OpenAI's unless said)."""
 
     async def answer() -> None:
         try:
             response = await call()
         except RelayError as error:  # raised here, not out of the watching task group
-            await _send_error(send, OPENAI, error)
+            await _send_error(send, errors, error)
             return
         await reply(response)
 
     await _watched(headers, receive, answer)
+
+
+def _batch_reply(
+    scope: Scope, headers: dict[str, str], send: Send
+) -> Callable[[Batch], Awaitable[None]]:
+    """What :func:`_answered` sends a batch with: Anthropic's ``message_batch`` object."""
+
+    async def reply(batch: Batch) -> None:
+        await _send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
+
+    return reply
 
 
 def _json_reply(send: Send, body_of: Callable[[A], Any]) -> Callable[[A], Awaitable[None]]:
