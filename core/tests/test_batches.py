@@ -150,3 +150,17 @@ def test_the_blocking_client_submits_and_iterates_the_results() -> None:
         assert client.batch(batch.id).done
         results = list(client.batch_results(batch.id))
     assert [(r.custom_id, r.response and r.response.text) for r in results] == [("a", "answer one")]
+
+
+@pytest.mark.anyio
+async def test_a_batch_call_that_cannot_connect_is_typed_without_the_key() -> None:
+    # The plugins' batch methods leave transport failures to the core.
+    key = "sk-batch-unreachable-0123456789"
+    config = {"providers": {"openai": {"base_url": "http://127.0.0.1:9/v1", "api_key": key}}}
+    async with relaykit.Client(config, env={}) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError) as caught:
+            await client.batch("openai/batch_abc")
+        with pytest.raises(relaykit.ProviderUnavailableError):
+            await client.submit_batch("openai/gpt-4o-mini", items("a"))
+    assert caught.value.provider == "openai"
+    assert key not in repr(caught.value) and key not in str(caught.value.__cause__)

@@ -34,7 +34,6 @@ from relaykit import (
     json_encode,
 )
 from relaykit.batches import jsonl_lines, not_run
-from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 
 from . import wire
@@ -195,17 +194,12 @@ class MessageBatches:
         )
 
     async def _send(self, url: str, model: str | None, body: bytes | None = None) -> HttpResponse:
-        """A GET (no ``body``) or a POST; an error status typed as a chat's is."""
-        try:
-            if body is None:
-                r = await self._http.get(url, headers=self._headers)
-            else:
-                r = await self._http.post(url, content=body, headers=self._headers)
-        except Exception as e:
-            mapped = transport_error(e, provider=self._name, model=model)
-            if mapped is None:
-                raise
-            raise mapped from e
+        """A GET (no ``body``) or a POST; an error status typed as a chat's is (the
+        core types transport failures around every batch call)."""
+        if body is None:
+            r = await self._http.get(url, headers=self._headers)
+        else:
+            r = await self._http.post(url, content=body, headers=self._headers)
         if r.status_code >= 400:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=model

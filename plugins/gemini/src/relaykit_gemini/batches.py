@@ -54,7 +54,6 @@ from relaykit import (
     json_encode,
 )
 from relaykit.batches import jsonl_lines, not_run
-from relaykit.http import transport_error
 
 from . import wire
 
@@ -255,23 +254,15 @@ class GeminiBatches:
     ) -> AsyncGenerator[dict[str, Any], None]:
         """The JSON lines of a file, downloaded as they arrive."""
         url = f"{self._download}/{file_name}:download?alt=media"
-        try:
-            async with self._http.stream("GET", url, headers=self._headers) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise self._error(r.status_code, r.headers, r.content, model)
-                async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
-                    async for line in lines:
-                        data = json_decode.loads(line)
-                        if isinstance(data, dict):
-                            yield data
-        except RelayError:
-            raise
-        except Exception as e:
-            mapped = transport_error(e, provider=self._name, model=model)
-            if mapped is None:
-                raise
-            raise mapped from e
+        async with self._http.stream("GET", url, headers=self._headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise self._error(r.status_code, r.headers, r.content, model)
+            async with aclosing(jsonl_lines(r.aiter_bytes())) as lines:
+                async for line in lines:
+                    data = json_decode.loads(line)
+                    if isinstance(data, dict):
+                        yield data
 
     async def _upload_jsonl(
         self, bodies: Iterable[tuple[str, dict[str, Any]]], display_name: str, model: str
@@ -379,16 +370,11 @@ class GeminiBatches:
         """One request; an error status typed as a chat's is."""
         base = self._headers if keyed else {"content-type": "application/json"}
         all_headers = {**base, **(headers or {})}
-        try:
-            if method == "GET":
-                r = await self._http.get(url, headers=all_headers)
-            else:
-                r = await self._http.post(url, content=body, headers=all_headers)
-        except Exception as e:
-            mapped = transport_error(e, provider=self._name, model=model)
-            if mapped is None:
-                raise
-            raise mapped from e
+        # transport failures: typed by the core around every batch call
+        if method == "GET":
+            r = await self._http.get(url, headers=all_headers)
+        else:
+            r = await self._http.post(url, content=body, headers=all_headers)
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, model)
         return r

@@ -39,7 +39,6 @@ from relaykit import (
     json_encode,
 )
 from relaykit.batches import jsonl_lines, not_run
-from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
 
@@ -225,16 +224,11 @@ class BatchApi:
     ) -> HttpResponse:
         """One request; an error status typed as a chat's is."""
         all_headers = {**self._headers, **(headers or {})}
-        try:
-            if method == "GET":
-                r = await self._http.get(url, headers=all_headers)
-            else:
-                r = await self._http.post(url, content=body, headers=all_headers)
-        except Exception as e:
-            mapped = transport_error(e, provider=self._name, model=model)
-            if mapped is None:
-                raise
-            raise mapped from e
+        # transport failures: typed by the core around every batch call
+        if method == "GET":
+            r = await self._http.get(url, headers=all_headers)
+        else:
+            r = await self._http.post(url, content=body, headers=all_headers)
         if r.status_code >= 400:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=model
