@@ -46,6 +46,7 @@ from relaykit.response_cache import (
     replay,
 )
 from relaykit.serialization import converter
+from relaykit.web_search import Citation, SearchLocation, WebSearch
 
 
 def req(text: str = "hi", **params: object):  # type: ignore[no-untyped-def]
@@ -115,6 +116,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "cache_hit",
         "reasoning_signature",
         "reasoning_parts",
+        "citations",
         "parsed",  # not kept: the client parses a hit's text again
     }, "update response_cache._entry and _response"
     assert {f.name for f in attrs.fields(Usage)} == {
@@ -124,13 +126,14 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "reasoning_tokens",
         "cache_write_input_tokens",
         "cache_write_1h_input_tokens",
+        "web_searches",
     }, "update response_cache._entry and _response"
     full = ChatResponse(
         text="t",
         reasoning="r",
         tool_calls=(ToolCall("c1", "f", {"a": 1}),),
         finish_reason="tool_calls",
-        usage=Usage(1, 2, 3, 4, 5, 6),
+        usage=Usage(1, 2, 3, 4, 5, 6, 7),
         model="m",
         provider="p",
         id="i",
@@ -141,6 +144,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         cache_hit=True,
         reasoning_signature="s",
         reasoning_parts=(ReasoningPart("r", "s", origin="anthropic"),),
+        citations=(Citation(url="https://example.com", title="E", start=0, end=1),),
     )
     defaults = {f.name: f.default for f in attrs.fields(ChatResponse) if f.name != "parsed"}
     assert all(getattr(full, name) != value for name, value in defaults.items())
@@ -164,9 +168,10 @@ def test_replay_assembles_into_the_same_response() -> None:
         reasoning_parts=parts,
         tool_calls=(ToolCall("c1", "f", {"a": [1, 2]}),),
         finish_reason="tool_calls",
-        usage=Usage(3, 4, 1, 2),
+        usage=Usage(3, 4, 1, 2, web_searches=1),
         model="m",
         id="r1",
+        citations=(Citation(url="https://example.com", cited_text="x", start=0, end=3),),
     )
     assembler = ResponseAssembler()
     for event in replay(original):
@@ -231,6 +236,14 @@ _requests = st.builds(
     timeout=st.none() | st.just(5.0),
     metadata=st.dictionaries(_texts, _texts, max_size=1),
     extra=_dicts,
+    web_search=st.none()
+    | st.builds(
+        WebSearch,
+        max_uses=st.none() | st.sampled_from([1, 2]),
+        allowed_domains=st.sampled_from([(), ("a.org",), ("b.org",)]),
+        context_size=st.none() | st.sampled_from(["low", "high"]),
+        location=st.none() | st.builds(SearchLocation, city=_maybe_text, country=st.just("GB")),
+    ),
 )
 
 
@@ -390,6 +403,11 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
         # the key, and a class with the same schema asks for the same answer.
         (ResponseFormat, {"type", "schema", "name", "strict", "output_type"}),
         (Reasoning, {"effort", "budget_tokens", "summary"}),
+        (
+            WebSearch,
+            {"max_uses", "allowed_domains", "blocked_domains", "context_size", "location"},
+        ),
+        (SearchLocation, {"country", "region", "city", "timezone"}),
     ],
 )
 def test_the_key_knows_every_field(cls: type, fields: set[str]) -> None:

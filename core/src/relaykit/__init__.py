@@ -31,6 +31,9 @@ _EXPORTS = {
     "ToolChoice": "request",
     "ResponseFormat": "request",
     "Reasoning": "request",
+    "WebSearch": "web_search",
+    "SearchLocation": "web_search",
+    "Citation": "web_search",
     "ChatResponse": "response",
     "Usage": "response",
     "TokenCount": "response",
@@ -114,6 +117,7 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "CircuitOpenError",
+    "Citation",
     "Client",
     "ClientClosedError",
     "Config",
@@ -154,6 +158,7 @@ __all__ = [
     "RerankResult",
     "ResponseFormat",
     "SSEDecoder",
+    "SearchLocation",
     "Secret",
     "SpeechRequest",
     "SpeechResponse",
@@ -183,6 +188,7 @@ __all__ = [
     "UntrustedCertificateError",
     "Usage",
     "UsageUpdate",
+    "WebSearch",
     "__version__",
     "converter",
     "from_json",
@@ -274,3 +280,4 @@ if TYPE_CHECKING:
     from .tool_runs import ToolRun
     from .transcription import TranscriptionRequest, TranscriptionResponse
     from .transcription_stream import TranscriptionStream
+    from .web_search import Citation, SearchLocation, WebSearch

@@ -15,6 +15,7 @@ from .events import (
 )
 from .messages import ReasoningPart, ToolCall
 from .response import ChatResponse, FinishReason, Usage, reasoning_fields
+from .web_search import Citation
 
 
 class ResponseAssembler:
@@ -26,6 +27,7 @@ class ResponseAssembler:
     """
 
     __slots__ = (
+        "_citations",
         "_finish",
         "_id",
         "_model",
@@ -44,6 +46,7 @@ class ResponseAssembler:
         self._finish: FinishReason | None = None
         self._id: str | None = None
         self._model: str | None = None
+        self._citations: list[Citation] = []
 
     def add(self, event: StreamEvent) -> None:
         """Fold one event into the response."""
@@ -91,6 +94,8 @@ class ResponseAssembler:
         elif isinstance(event, StreamStart):
             self._id = event.id or self._id
             self._model = event.model or self._model
+        elif isinstance(event, Citation):
+            self._citations.append(event)
 
     @property
     def has_tool_calls(self) -> bool:
@@ -129,6 +134,7 @@ class ResponseAssembler:
             provider=provider,
             id=self._id,
             time_to_first_token=time_to_first_token,
+            citations=tuple(self._citations),
         )
 
 

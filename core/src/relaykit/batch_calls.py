@@ -45,6 +45,7 @@ from .routing import Target
 from .single_calls import capability
 from .transport_errors import typed_and_masked
 from .validation import check_options, check_size
+from .web_search import refuse_unsearched
 
 if TYPE_CHECKING:
     from .client import Client
@@ -106,6 +107,10 @@ async def submit_batch(
     if seconds is not None:
         check_options({"timeout": seconds})
     requests = _requests(client, target, items, params)
+    if not getattr(provider, "searches_web", False) and any(
+        r.web_search is not None for _, r in requests
+    ):
+        raise refuse_unsearched(target)
     batch: Batch = await _provider_call(
         client, target, seconds, lambda: submit(requests), "the batch was not submitted"
     )

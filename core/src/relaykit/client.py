@@ -69,6 +69,7 @@ from .tls import name_ca_file
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error, never_sent, typed_and_masked
 from .validation import check_size
+from .web_search import refuse_unsearched
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -1060,6 +1061,10 @@ class Client:
                 try:
                     kind = call.kind
                     if kind is None:
+                        if request.web_search is not None and not getattr(
+                            provider, "searches_web", False
+                        ):
+                            raise refuse_unsearched(target)
                         response = await provider.chat(request)
                     else:
                         response = await kind.send(provider, request, target)
@@ -1619,11 +1624,15 @@ class Client:
             params["tool_choice"] = tool_choice_param(request.tool_choice)
         if request.reasoning is not None:
             params["reasoning"] = request.reasoning.to_param()
+        search = request.web_search
+        if search is not None:
+            params["web_search"] = search.to_param()
         if self._content and (
             request.tools
             or request.response_format is not None
             or request.extra
             or (request.metadata and not request.metadata.keys() <= ID_KEYS)
+            or (search is not None and search.location is not None)
         ):
             # Redacted here, so every record (success, failure, hedge) has it redacted once.
             add_content_params(request, params, self._redaction.value)

@@ -605,7 +605,8 @@ _NOTHING = Decimal(0)
 def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
     """``[prices."provider/model"]``: USD per million tokens (or per search, for a rerank
     model; per minute of audio, for a transcription model; per image, for an image
-    model; per character of text, for a speech model), overriding the plugin's price."""
+    model; per character of text, for a speech model), overriding the plugin's price.
+    ``web_search`` is USD per web search, on top of the tokens."""
     valid = (
         "input",
         "output",
@@ -620,6 +621,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         "per_character",
         "image_input",
         "batch_share",
+        "web_search",
     )
     for key in value:
         if key not in valid:
@@ -660,6 +662,7 @@ def _price(name: str, value: Mapping[str, Any]) -> ModelPrice:
         amounts.get("per_character"),
         amounts.get("image_input"),
         _batch_share(name, amounts.get("batch_share")),
+        web_search=amounts.get("web_search"),
     )
 
 

@@ -9,6 +9,7 @@ import attrs
 
 from .messages import Attachment, ToolCall
 from .response import ChatResponse, FinishReason, Usage
+from .web_search import Citation
 
 
 @attrs.frozen
@@ -73,8 +74,9 @@ class Finish:
     raw_reason: str | None = None
 
 
+#: a :class:`~relaykit.Citation` is an event too: a source of the answer, as it arrives
 StreamEvent: TypeAlias = (
-    StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish
+    StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish | Citation
 )
 
 

@@ -40,6 +40,7 @@ from .docstrings import parse_docstring
 from .errors import InvalidRequestError
 from .messages import Attachment, CachePoint, DocumentPart, ImagePart
 from .request import Tool
+from .web_search import WebSearch, is_search_tool
 
 #: what OpenAI, Anthropic and Gemini all accept as a tool's name (OpenAI and
 #: Anthropic take no dots; Gemini wants a letter or an underscore first)
@@ -467,16 +468,17 @@ def _cached(function: Callable[..., Any]) -> FunctionTool:
 
 def function_tools(
     values: Iterable[Any],
-) -> tuple[dict[str, FunctionTool], list[Tool | CachePoint]]:
+) -> tuple[dict[str, FunctionTool], list[Tool | CachePoint | WebSearch | Mapping[str, Any]]]:
     """``run_tools``'s ``tools``: each a FunctionTool by its (unique) name, and what
     each step's ``tools`` are: their Tools, with a :class:`~relaykit.CachePoint`
-    where the caller put one (to cache the definitions up to it)."""
+    where the caller put one (to cache the definitions up to it) and a web
+    search where the caller asked for one (the provider runs it, not the loop)."""
     if isinstance(values, str | Mapping) or not isinstance(values, Iterable):
         raise InvalidRequestError("run_tools' `tools` must be a list of functions", param="tools")
     found: dict[str, FunctionTool] = {}
-    sent: list[Tool | CachePoint] = []
+    sent: list[Tool | CachePoint | WebSearch | Mapping[str, Any]] = []
     for value in values:
-        if isinstance(value, CachePoint):
+        if isinstance(value, CachePoint | WebSearch) or is_search_tool(value):
             sent.append(value)
             continue
         tool = as_function_tool(value)

@@ -29,7 +29,8 @@ def tool_choice_param(choice: ToolChoice) -> str | dict[str, str]:
 def add_content_params(
     request: ChatRequest, params: dict[str, Any], redact: Callable[[Any], Any]
 ) -> None:
-    """Put ``tools``, ``response_format``, ``extra`` and the other ``metadata`` in ``params``.
+    """Put ``tools``, ``response_format``, ``extra``, the other ``metadata`` and a web
+    search's location in ``params``.
 
     They hold text (descriptions, schemas, a user's id): ``redact`` takes each as
     plain JSON values and returns it with every string redacted.
@@ -44,6 +45,13 @@ def add_content_params(
         others = {k: v for k, v in request.metadata.items() if k not in ID_KEYS}
         if others:
             params["metadata"] = redact(plain(others))
+    search = request.web_search
+    if search is not None and search.location is not None:
+        # where the user is: content, as a message is (see WebSearch.to_param)
+        params["web_search"] = {
+            **params.get("web_search", {}),
+            "location": redact(search.location.fields()),
+        }
 
 
 def _tool(tool: Tool) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import attrs
 
 from .errors import InvalidRequestError, did_you_mean
 from .messages import CachePoint, Message, parse_cache_control
+from .web_search import WebSearch, is_search_tool
 
 
 @attrs.frozen
@@ -331,6 +332,8 @@ class ChatRequest:
     timeout: float | None = None
     metadata: dict[str, str] = attrs.field(factory=dict)
     extra: dict[str, Any] = attrs.field(factory=dict)
+    #: the provider searches the web for the model (see :mod:`relaykit.web_search`)
+    web_search: WebSearch | None = None
 
     @property
     def system(self) -> str:
@@ -351,13 +354,23 @@ PARAMS = (
     "timeout",
     "metadata",
     "extra",
+    "web_search",
 )
 
 
 _PARAM_SET = frozenset(PARAMS)
 #: parameters that need more than a type check; calls without them skip that part
 _STRUCTURED = frozenset(
-    ("stop", "tools", "tool_choice", "response_format", "reasoning", "metadata", "extra")
+    (
+        "stop",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "reasoning",
+        "metadata",
+        "extra",
+        "web_search",
+    )
 )
 
 
@@ -385,8 +398,20 @@ def build_request(
         p["stop"] = tuple(stop)
     else:
         p.pop("stop", None)
+    if p.get("web_search") is not None:
+        p["web_search"] = WebSearch.coerce(p["web_search"])
+    else:
+        p.pop("web_search", None)
     if p.get("tools") is not None:
-        p["tools"] = _tools(p["tools"])
+        p["tools"], search = _tools(p["tools"])
+        if search is not None:
+            if p.get("web_search") is not None:
+                raise InvalidRequestError(
+                    "web search is asked for twice: in tools and in web_search",
+                    param="web_search",
+                    hint="keep one of them",
+                )
+            p["web_search"] = search
     else:
         p.pop("tools", None)
     if p.get("tool_choice") is not None:
@@ -406,12 +431,16 @@ def build_request(
     return ChatRequest(model=model, messages=messages, **p)
 
 
-def _tools(given: Any) -> tuple[Tool, ...]:
+def _tools(given: Any) -> tuple[tuple[Tool, ...], WebSearch | None]:
     """Tools from a list of tools and dicts, where a :class:`CachePoint` marks the one
-    before it as the end of the cached definitions."""
+    before it as the end of the cached definitions, and the web search a vendor's
+    search tool among them asks for (code written for that vendor's SDK)."""
     tools: list[Tool] = []
+    search: WebSearch | None = None
     for i, t in enumerate(given):
-        if isinstance(t, CachePoint):
+        if isinstance(t, WebSearch) or is_search_tool(t):
+            search = WebSearch.coerce(t)
+        elif isinstance(t, CachePoint):
             if not tools:
                 raise InvalidRequestError(
                     f"tools[{i}] is a cache point with no tool before it",
@@ -421,7 +450,7 @@ def _tools(given: Any) -> tuple[Tool, ...]:
             tools[-1] = attrs.evolve(tools[-1], cache=t)
         else:
             tools.append(Tool.coerce(t, f"tools[{i}]"))
-    return tuple(tools)
+    return tuple(tools), search
 
 
 def _check_numbers(p: Mapping[str, Any]) -> None:

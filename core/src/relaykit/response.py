@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from .messages import Message, ReasoningPart, TextPart, ToolCall
+from .web_search import Citation
 
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "other"]
 
@@ -36,6 +37,8 @@ class Usage:
     input price); ``output_tokens`` includes ``reasoning_tokens``.
     ``cache_write_1h_input_tokens`` are those of the writes that went to a
     one-hour cache (Anthropic's ``"ttl": "1h"``), which cost more again.
+    ``web_searches`` are the web searches the vendor billed (``web_search=`` on a
+    chat; Gemini 2.x bills one per grounded answer, whatever it searched).
     """
 
     input_tokens: int = 0
@@ -46,6 +49,7 @@ class Usage:
     cache_write_input_tokens: int = 0
     #: Part of ``cache_write_input_tokens``.
     cache_write_1h_input_tokens: int = 0
+    web_searches: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -60,6 +64,7 @@ class Usage:
             self.reasoning_tokens + other.reasoning_tokens,
             self.cache_write_input_tokens + other.cache_write_input_tokens,
             self.cache_write_1h_input_tokens + other.cache_write_1h_input_tokens,
+            self.web_searches + other.web_searches,
         )
 
 
@@ -97,6 +102,10 @@ class ModelPrice:
     ``per_character`` is USD per character of text spoken (OpenAI's tts-1:
     USD 15 a million); a price with it bills the characters it is given.
 
+    ``web_search`` is USD per web search the model ran (``Usage.web_searches``:
+    USD 0.01 at Anthropic and OpenAI), on top of the tokens; unset, searches
+    cost nothing beyond the tokens they add to the prompt.
+
     ``batch_share`` is the share of this price a batch item pays
     (:meth:`relaykit.Client.submit_batch`): ``Decimal("0.5")`` for the half
     price OpenAI, Anthropic and Gemini charge for batches; unset, a batch
@@ -125,6 +134,7 @@ class ModelPrice:
     per_character: Decimal | None = None
     image_input: Decimal | None = None
     batch_share: Decimal | None = None
+    web_search: Decimal | None = None
 
     def image_price(self, quality: str | None = None, size: str | None = None) -> Decimal | None:
         """USD for one image of ``quality`` and ``size`` (``None``: the model's default),
@@ -188,6 +198,9 @@ class ModelPrice:
         if image_tokens and self.image_input is not None:
             # Likewise: counted at the input price above; add what images cost beyond it.
             total += image_tokens * (self.image_input - self.input)
+        if usage.web_searches and self.web_search is not None:
+            # Per search, not per million tokens.
+            return total / _MILLION + usage.web_searches * self.web_search
         return total / _MILLION
 
 
@@ -222,6 +235,9 @@ class ChatResponse:
     no signature, redacted data or origin (OpenAI-compatible ``reasoning_content``,
     Ollama's ``thinking``), leaves ``reasoning_parts`` empty: :meth:`to_message`
     then sends ``reasoning`` as one part.
+
+    ``citations`` are the web pages the answer cites, when the provider searched
+    the web for it (``web_search=``; see :class:`~relaykit.Citation`).
     """
 
     text: str = ""
@@ -239,6 +255,7 @@ class ChatResponse:
     cache_hit: bool = False
     reasoning_signature: str | None = None
     reasoning_parts: tuple[ReasoningPart, ...] = ()
+    citations: tuple[Citation, ...] = ()
     #: the answer as an instance of the ``response_format`` class the call gave
     #: (``None`` without one); never stored, cached or serialised: it is made
     #: again from ``text``

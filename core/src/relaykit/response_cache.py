@@ -95,6 +95,19 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
     if r.reasoning is not None:  # only then: keys without it stay as they were
         thinking = r.reasoning
         fields += ([thinking.effort, thinking.budget_tokens, thinking.summary],)
+    if r.web_search is not None:  # likewise: a searched answer is not an unsearched one
+        search = r.web_search
+        where = search.location
+        fields += (
+            [
+                "web_search",
+                search.max_uses,
+                search.allowed_domains,
+                search.blocked_domains,
+                search.context_size,
+                None if where is None else where.fields(),
+            ],
+        )
     try:  # _canonical, without its frame
         return _fast_canonical(fields)
     except TypeError:  # what orjson refuses (see _make_canonical)
@@ -353,12 +366,14 @@ def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
         u.reasoning_tokens,
         u.cache_write_input_tokens,
         u.cache_write_1h_input_tokens,
+        u.web_searches,
         r.model,
         r.provider,
         r.id,
         r.time_to_first_token,
         r.reasoning_signature,
         r.reasoning_parts,
+        r.citations,
     )
 
 
@@ -376,12 +391,14 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         reasoning_tokens,
         cache_write_input_tokens,
         cache_write_1h_input_tokens,
+        web_searches,
         model,
         provider,
         id,
         time_to_first_token,
         reasoning_signature,
         reasoning_parts,
+        citations,
     ) = entry
     return ChatResponse(
         text=text,
@@ -395,6 +412,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
             reasoning_tokens,
             cache_write_input_tokens,
             cache_write_1h_input_tokens,
+            web_searches,
         ),
         model=model,
         provider=provider,
@@ -405,6 +423,7 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         cache_hit=True,
         reasoning_signature=reasoning_signature,
         reasoning_parts=reasoning_parts,
+        citations=citations,
     )
 
 
@@ -470,6 +489,7 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
         yield ReasoningDelta(response.reasoning, response.reasoning_signature)
     for i in range(0, len(response.text), chunk):
         yield TextDelta(response.text[i : i + chunk])
+    yield from response.citations
     for i, call in enumerate(response.tool_calls):
         arguments = (
             call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)

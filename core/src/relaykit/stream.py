@@ -30,11 +30,13 @@ from .transport_errors import (
     next_item,
     timeout_fired,
 )
+from .web_search import Citation, refuse_unsearched
 
 if TYPE_CHECKING:
     from .client import Client, _Call
 
-_CONTENT = (TextDelta, ToolCallDelta, ReasoningDelta)
+# A citation is content too: once the caller has seen one, a retry would show it twice.
+_CONTENT = (TextDelta, ToolCallDelta, ReasoningDelta, Citation)
 _END: Any = object()
 
 
@@ -141,6 +143,8 @@ class ChatStream:
             self._attempt_started = time.monotonic()
             # No new ResponseAssembler per attempt: events reach it only once the
             # stream is open (in __anext__), and attempts end before that.
+            if request.web_search is not None and not getattr(provider, "searches_web", False):
+                raise refuse_unsearched(target)
             gen = provider.stream(request)
             if client._outbound is not None:
                 self._restorer = client._outbound.restorer()

@@ -24,6 +24,7 @@ from .messages import CachePoint, Message, ToolCall, coerce_messages
 from .request import Tool, ToolChoice
 from .response import ChatResponse, Usage
 from .tool_answers import ToolErrors
+from .web_search import WebSearch
 
 if TYPE_CHECKING:
     from .client import Messages
@@ -84,7 +85,7 @@ class ToolRunPlan:
 
     tools: Mapping[str, FunctionTool]
     #: each step's ``tools``: the functions' Tools (and any CachePoint among them)
-    schemas: tuple[Tool | CachePoint, ...]
+    schemas: tuple[Tool | CachePoint | WebSearch | Mapping[str, Any], ...]
     conversation: tuple[Message, ...]
     max_steps: int
     tool_errors: ToolErrors

@@ -68,7 +68,11 @@ class FakeProvider:
     base_url_env: ClassVar[str | None] = None
     requires_api_key: ClassVar[bool] = False
     options: ClassVar[tuple[str, ...]] = ()
-    PRICE: ClassVar[ModelPrice] = ModelPrice(Decimal("1"), Decimal("2"), batch_share=Decimal("0.5"))
+    #: it "searches the web" for ``web_search=``: a reply's scripted citations
+    searches_web: ClassVar[bool] = True
+    PRICE: ClassVar[ModelPrice] = ModelPrice(
+        Decimal("1"), Decimal("2"), batch_share=Decimal("0.5"), web_search=Decimal("0.01")
+    )
     #: a ``rerank-*`` model's: USD 2 per thousand searches of up to 100 documents
     RERANK_PRICE: ClassVar[ModelPrice] = ModelPrice(
         Decimal(0), Decimal(0), per_search=Decimal("0.002")
@@ -141,6 +145,7 @@ class FakeProvider:
             reply.reasoning_tokens,
             reply.cache_write_input_tokens,
             reply.cache_write_1h_input_tokens,
+            reply.web_searches,
         )
 
     def _raise(
@@ -192,6 +197,7 @@ class FakeProvider:
             usage=self._usage(reply, request),
             model=request.model,
             id="fake-1",
+            citations=reply.citations,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -213,6 +219,8 @@ class FakeProvider:
             if reply.chunk_delay and i:
                 await anyio.sleep(reply.chunk_delay)
             yield TextDelta(piece)
+        for citation in reply.citations:
+            yield citation
         for i, (name, args) in enumerate(reply.tool_calls):
             import json
 

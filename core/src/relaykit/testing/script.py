@@ -15,6 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from ..messages import ReasoningPart
+from ..web_search import Citation
 
 
 @attrs.frozen(kw_only=True)
@@ -34,6 +35,9 @@ class Reply:
     ``ReasoningPart(text)`` for readable reasoning (each mock signs it its own
     way), ``ReasoningPart(redacted=data)`` for a redacted block, where the
     vendor has one.
+    ``citations`` are the web sources the answer cites and ``web_searches`` the
+    searches billed (a call with ``web_search=``); each mock renders them in its
+    vendor's shape (a citation's ``start``/``end`` index ``text``).
     ``delay`` waits before the response, ``first_token_delay`` after the headers
     and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
@@ -53,6 +57,8 @@ class Reply:
     #: of ``cache_write_input_tokens``, those written to a one-hour cache
     cache_write_1h_input_tokens: int = 0
     reasoning_tokens: int = 0
+    citations: tuple[Citation, ...] = ()
+    web_searches: int = 0
     status: int = 200
     error: str = ""
     error_code: str | None = None
