@@ -116,3 +116,23 @@ async def test_reasoning_text_is_restored_and_redacted_again_but_opaque_data_nev
 async def test_without_a_reversible_redactor_there_is_no_outbound_step() -> None:
     async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[FakePlugin()]) as client:
         assert client._outbound is None
+
+
+@pytest.mark.anyio
+async def test_citation_offsets_follow_the_restored_text() -> None:
+    # The model cites "it is open" after a placeholder, which is shorter than the
+    # ticket it stands for: the caller's offsets must index the caller's text.
+    fake, tickets = FakePlugin(), TicketRedactor()
+    answer = "<T0> says: it is open."
+    cited = relaykit.Citation(url="https://status.example", start=11, end=21)
+    assert answer[cited.start : cited.end] == "it is open"
+    fake.script.push(*[Reply(text=answer, citations=(cited,))] * 2)
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
+        r = await client.chat("fake/m", "Is TICKET-4242 open?", web_search=True)
+        async with client.stream("fake/m", "Is TICKET-4242 open?", web_search=True) as s:
+            streamed = [e async for e in s if isinstance(e, relaykit.Citation)]
+    for response, citations in ((r, r.citations), (s.response, tuple(streamed))):
+        assert response.text == "TICKET-4242 says: it is open."
+        (moved,) = citations
+        assert response.text[moved.start : moved.end] == "it is open"
+    assert s.response.citations == tuple(streamed)

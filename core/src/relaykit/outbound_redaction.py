@@ -20,6 +20,23 @@ from .messages import Message, Part, ReasoningPart, TextPart, ToolCall, ToolResu
 from .protocols import Redactor
 from .request import ChatRequest
 from .response import ChatResponse
+from .web_search import Citation
+
+
+def moved_citation(citation: Citation, text: str, restore: Callable[[str], str]) -> Citation:
+    """``citation`` with its offsets into the provider's ``text`` moved to where they
+    fall in the caller's, restored, text: a placeholder before a cited span and the
+    value it stands for differ in length. The restored prefix up to an offset is
+    as long as the caller's text up to it (a placeholder is never cut by a cited
+    span's edge, which falls between words)."""
+    start, end = citation.start, citation.end
+    if start is None and end is None:
+        return citation
+    return attrs.evolve(
+        citation,
+        start=None if start is None else len(restore(text[:start])),
+        end=None if end is None else len(restore(text[:end])),
+    )
 
 
 def reversible(redactors: Sequence[Redactor]) -> list[Any]:
@@ -128,12 +145,17 @@ class OutboundRedaction:
         if parts:
             restore = self.restore
             parts = tuple([attrs.evolve(p, text=restore(p.text)) if p.text else p for p in parts])
+        citations = response.citations
+        if citations:
+            text, restore = response.text, self.restore
+            citations = tuple([moved_citation(c, text, restore) for c in citations])
         return attrs.evolve(
             response,
             text=self.restore(response.text),
             reasoning=self.restore(response.reasoning),
             reasoning_parts=parts,
             tool_calls=calls,
+            citations=citations,
         )
 
     def restorer(self) -> StreamEventRestorer:
@@ -161,6 +183,8 @@ class StreamEventRestorer:
         self._text = StreamRestorer(restore, holdbacks)
         self._reasoning = StreamRestorer(restore, holdbacks)
         self._tools: dict[int, StreamRestorer] = {}
+        #: the provider's text so far: a citation's offsets index it (moved_citation)
+        self._raw: list[str] = []
 
     def held(self) -> list[StreamEvent]:
         """The held-back pieces as events (restored as far as they can be), released."""
@@ -180,6 +204,7 @@ class StreamEventRestorer:
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
+                    self._raw.append(event.text)
                     if out := text.feed(event.text):
                         yield TextDelta(out)
                     continue
@@ -198,6 +223,8 @@ class StreamEventRestorer:
                     # Anything else (usage, finish) ends a run of text: release what is held.
                     for held in self.held():
                         yield held
+                    if isinstance(event, Citation):
+                        event = moved_citation(event, "".join(self._raw), self._restore)
                 yield event
             # The end, with or without the vendor's finish event: nothing may stay held.
             for held in self.held():
