@@ -197,8 +197,10 @@ class LoopbackServer:
                         return
                     self._count("requests")
                     response = await self.handler(request)
-                    if not await self._write(stream, response):
+                    early: list[bytes] = []
+                    if not await self._write(stream, response, early):
                         return
+                    buf = b"".join([*early, buf])
                     if request.headers.get("connection", "").lower() == "close":
                         return
         except (anyio.BrokenResourceError, anyio.EndOfStream, ConnectionError, OSError):
@@ -219,8 +221,15 @@ class LoopbackServer:
             await anyio.aclose_forcefully(stream)
             raise
 
-    async def _write(self, stream: ByteStream, response: Response) -> bool:
-        """Send ``response``; False when the connection must be closed afterwards."""
+    async def _write(self, stream: ByteStream, response: Response, early: list[bytes]) -> bool:
+        """Send ``response``; False when the connection must be closed afterwards.
+
+        A pause in a streamed body listens for the client: one that leaves
+        (closes the connection) is noticed at once, as a vendor's server would,
+        rather than at the next piece's write (up to two pieces later, when the
+        first write after the close still fits in the kernel's buffer). Bytes
+        the client sends meanwhile (it should not) go to ``early``.
+        """
         if response.abort == "reset":
             _reset(stream)
             return False
@@ -240,7 +249,9 @@ class LoopbackServer:
         try:
             async for item in _aiter(response.body):
                 if isinstance(item, Pause):
-                    await anyio.sleep(item.seconds)
+                    if await _left_during(stream, item.seconds, early):
+                        self._count("streams_abandoned")
+                        return False
                 elif isinstance(item, Drop):
                     self._count("streams_abandoned")
                     return False
@@ -262,6 +273,17 @@ class LoopbackServer:
     def _count(self, name: str) -> None:
         with self._lock:
             setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+
+async def _left_during(stream: ByteStream, seconds: float, early: list[bytes]) -> bool:
+    """Wait ``seconds``; True as soon as the client closes the connection."""
+    with anyio.move_on_after(seconds):
+        while True:
+            try:
+                early.append(await stream.receive())
+            except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError, OSError):
+                return True
+    return False
 
 
 def _reset(stream: ByteStream) -> None:
