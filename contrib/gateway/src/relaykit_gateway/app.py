@@ -173,8 +173,8 @@ class _HungUp(Exception):
 
 class Gateway:
     """An ASGI app serving OpenAI's Chat Completions, Responses, Embeddings, speech to
-    text, image generation, text to speech and Moderations APIs, Anthropic's Messages
-    API and Cohere's Rerank API.
+    text, image generation, text to speech, Moderations, Files and Batch APIs,
+    Anthropic's Messages API and Cohere's Rerank API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
