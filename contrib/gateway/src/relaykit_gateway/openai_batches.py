@@ -251,7 +251,8 @@ def batch_body(
         "output_file_id": None,
         "error_file_id": None,
         "created_at": created,
-        "in_progress_at": None if status == "validating" else created,
+        # a batch refused as a whole never ran (OpenAI's failed ones were refused at validation)
+        "in_progress_at": None if status in ("validating", "failed") else created,
         "expires_at": expires,
         "finalizing_at": None,
         "completed_at": None,
