@@ -11,6 +11,7 @@ import pytest
 import relaykit
 from relaykit.testing import FakePlugin, Reply, mock_relevance
 from relaykit_anthropic.testing import AnthropicMock
+from relaykit_gateway.file_store import FileStore
 from relaykit_gateway.testing import KEY, running
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -112,3 +113,25 @@ async def test_the_batches_example_batches_through_the_gateway_to_openai(
         await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
     assert [request.model for request in fake.calls] == ["gpt-4o-mini", "gpt-4o-mini"]
     assert capsys.readouterr().out == "q0 succeeded\nq1 succeeded\n"
+
+
+@pytest.mark.anyio
+async def test_the_openai_batches_example_uploads_batches_and_reads_the_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    block = python_block("batches.create(\n    input_file_id")
+    monkeypatch.setenv("GATEWAY_KEY", KEY)
+    fake = FakePlugin()  # answers the example's `anthropic/...` model, batching as Anthropic does
+    fake.script.reply("Paris.")
+    fake.script.reply("Madrid.")
+    config = {"storage": {"backend": "none"}, "providers": {"anthropic": {"type": "fake"}}}
+    files = FileStore(tmp_path)
+    async with (
+        relaykit.Client(config, plugins=[fake]) as client,
+        running(client, files=files) as url,
+    ):
+        source = block.replace("http://localhost:4000", url)
+        code = compile(source, "contrib/gateway/README.md", "exec")
+        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+    assert [request.model for request in fake.calls] == ["claude-haiku-4-5"] * 2
+    assert capsys.readouterr().out == "q0 Paris.\nq1 Madrid.\n"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping, Sequence
+from contextlib import AsyncExitStack, aclosing
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 import anyio
 import attrs
@@ -24,16 +25,19 @@ from opentelemetry import propagate
 from relaykit import (
     Batch,
     BatchItem,
+    BatchResult,
     ChatResponse,
     Client,
     EmbeddingResponse,
     ImageResponse,
     InvalidRequestError,
     ModerationResponse,
+    NotFoundError,
     RelayError,
     RerankResponse,
     SpeechResponse,
     TranscriptionResponse,
+    multipart,
 )
 from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
@@ -49,8 +53,30 @@ from .anthropic_batches import (
 from .anthropic_dialect import AnthropicDialect
 from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
-from .dialect import Dialect, GatewayCall, retry_after, status_of
+from .dialect import (
+    Dialect,
+    GatewayCall,
+    require_object,
+    retry_after,
+    status_of,
+    string_metadata,
+)
+from .file_store import MAX_TTL, MIN_TTL, FileStore, StoreFullError, Upload
 from .keys import GatewayKeys
+from .openai_batches import (
+    WINDOW,
+    BatchRef,
+    batch_id,
+    check_endpoint,
+    file_body,
+    is_result_file_id,
+    parse_batch_id,
+    parse_result_file_id,
+    read_requests,
+    result_file_body,
+)
+from .openai_batches import batch_body as openai_batch_body
+from .openai_batches import result_line as openai_result_line
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
 from .openai_images import images_body, parse_image_edit, parse_image_generation
@@ -63,6 +89,7 @@ from .openai_transcriptions import done_event as transcript_done
 from .openai_transcriptions import parse_transcription, transcription_body
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
+from .upload_form import FilePart, FormError, Sink, read_form
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -121,6 +148,14 @@ _EVENT_STREAM = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
 ]
+#: how OpenAI serves a file's content
+_OCTETS = [(b"content-type", b"application/octet-stream")]
+#: OpenAI's Files and Batch APIs: the roots of their routes (each also without ``/v1``)
+_OPENAI_FILES, _OPENAI_BATCHES = "/files", "/batches"
+#: the most keys a batch's metadata may have (OpenAI's limit)
+_MAX_METADATA_KEYS = 16
+#: what an upload's form may add to its file's bytes (its boundaries, headers, fields)
+_FORM_OVERHEAD = 64 * 1024
 
 
 class _Problem(Exception):
@@ -138,8 +173,8 @@ class _HungUp(Exception):
 
 class Gateway:
     """An ASGI app serving OpenAI's Chat Completions, Responses, Embeddings, speech to
-    text, image generation, text to speech and Moderations APIs, Anthropic's Messages
-    API and Cohere's Rerank API.
+    text, image generation, text to speech, Moderations, Files and Batch APIs,
+    Anthropic's Messages API and Cohere's Rerank API.
 
     ``client`` makes every call; the caller opens and closes it (the gateway
     never does). ``keys``: the gateway keys callers must present; none means
@@ -157,6 +192,14 @@ class Gateway:
       Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
       siblings with any provider that batches; nothing is kept (see
       :mod:`relaykit_gateway.anthropic_batches`);
+    - ``POST /v1/files`` (``purpose=batch``), ``GET``/``DELETE /v1/files/{id}``,
+      ``GET /v1/files/{id}/content`` and ``GET /v1/files``: OpenAI's Files API for
+      batch input, the files kept in ``files``, a
+      :class:`~relaykit_gateway.file_store.FileStore` (a directory: see its module);
+    - ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``POST .../{id}/cancel`` and
+      ``GET /v1/batches``: OpenAI's Batch API over those files, answered by
+      :meth:`relaykit.Client.submit_batch` and its siblings; each batch's output and
+      error files are read from its provider (see :mod:`relaykit_gateway.openai_batches`);
     - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
@@ -202,8 +245,11 @@ class Gateway:
         max_body_bytes: int = MAX_BODY_BYTES,
         cors: CorsPolicy = NO_CORS,
         responses: ResponseStore | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self.client = client
+        #: the files uploaded for batches (``$RELAYKIT_GATEWAY_FILES_DIR``, unless given)
+        self.files = FileStore.from_env() if files is None else files
         self.keys = keys
         self.max_body_bytes = max_body_bytes
         self.cors = cors
@@ -281,9 +327,13 @@ class Gateway:
         counter = _COUNTERS.get(path)
         one_call = _ONE_CALLS.get(path)
         batches = path == BATCHES or path.startswith(BATCHES + "/")
-        # Anthropic has no embeddings, rerank, audio, image or moderation API: its
-        # header does not change their shape; its batches are its own shape always
-        anthropic = batches or ("anthropic-version" in headers and one_call is None)
+        openai_batch = _openai_batch_route(path)
+        # Anthropic has no embeddings, rerank, audio, image, moderation, files or
+        # OpenAI batch API: its header does not change their shape; its batches are
+        # its own shape always
+        anthropic = batches or (
+            "anthropic-version" in headers and one_call is None and openai_batch is None
+        )
         shape: Dialect = dialect or counter or (ANTHROPIC if anthropic else OPENAI)
         try:
             if path == "/health" and scope["method"] == "GET":
@@ -298,6 +348,12 @@ class Gateway:
                 await self._call(dialect, body, caller, headers, receive, send)
             elif batches:
                 await self._batches(scope, caller, headers, receive, send)
+            elif openai_batch is not None:
+                root, parts = openai_batch
+                if root == _OPENAI_FILES:
+                    await self._files(scope, parts, caller, headers, receive, send)
+                else:
+                    await self._openai_batches(scope, parts, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
                 await _send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
             elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
@@ -317,7 +373,8 @@ class Gateway:
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
                     " POST /v1/responses, POST /v1/messages, its Message Batches API"
-                    " (/v1/messages/batches), their token counters"
+                    " (/v1/messages/batches), OpenAI's Batch API (/v1/files, /v1/batches),"
+                    " their token counters"
                     " (POST /v1/responses/input_tokens, /v1/messages/count_tokens),"
                     " POST /v1/embeddings, POST /v1/rerank, POST /v1/audio/transcriptions,"
                     " POST /v1/images/generations, POST /v1/images/edits, POST /v1/audio/speech,"
@@ -666,6 +723,287 @@ class Gateway:
             ANTHROPIC,
         )
 
+    # -- OpenAI's Files and Batch APIs (see relaykit_gateway.openai_batches): uploads
+    # -- kept in the file store, each batch's status and results from its provider
+
+    async def _files(
+        self,
+        scope: Scope,
+        parts: list[str],
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """A request below ``/v1/files``: an upload, the caller's files listed, one
+        described, read or deleted, or a batch's output or error file."""
+        method, path = scope["method"], scope["path"]
+        if parts == [""]:
+            if method == "POST":
+                await self._upload(caller, headers, receive, send)
+            elif method == "GET":
+                files = [file_body(f) for f in await self.files.files(caller)]
+                await _send_json(send, 200, _page(files, has_more=False))
+            else:
+                raise _Problem(405, f"{method} is not allowed on {path}")
+            return
+        content = parts[1:] == ["content"]
+        if len(parts) > 2 or (len(parts) == 2 and not content):
+            raise _Problem(404, f"no route {path}")
+        file_id = parts[0]
+        if method == "DELETE" and is_result_file_id(file_id) and not content:
+            raise _Problem(
+                405,
+                "deleting a batch's output or error file is not served: the gateway reads it"
+                " from the results its provider keeps (and expires)",
+            )
+        if method not in (("GET",) if content else ("GET", "DELETE")):
+            raise _Problem(405, f"{method} is not allowed on {path}")
+        if is_result_file_id(file_id):
+            await self._result_file(file_id, content, headers, receive, send)
+            return
+        stored = await self.files.get(caller, file_id)
+        if stored is None:
+            raise _Problem(404, f"No such File object: {file_id}")
+        if method == "DELETE":
+            await self.files.delete(caller, file_id)
+            await _send_json(send, 200, {"id": file_id, "object": "file", "deleted": True})
+        elif content:
+            length = (b"content-length", str(stored.bytes).encode())
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [*_OCTETS, length]}
+            )
+            async with aclosing(self.files.chunks(stored)) as chunks:
+                async for chunk in chunks:
+                    await _more(send, chunk)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            await _send_json(send, 200, file_body(stored))
+
+    async def _upload(
+        self, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/files``: a ``purpose=batch`` file streamed into the file store."""
+        boundary = multipart.boundary_of(headers.get("content-type", ""))
+        if boundary is None:
+            raise InvalidRequestError(
+                "the request body must be a multipart/form-data form with `purpose` and"
+                " `file`, as OpenAI's SDKs send it",
+                param="file",
+            )
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.files.max_file_bytes + _FORM_OVERHEAD:
+            raise _Problem(
+                413,
+                f"the file is larger than {self.files.max_file_bytes:,} bytes, the most a batch"
+                " input file may hold: split its requests over several files and batches",
+            )
+        uploads: list[Upload] = []
+        async with AsyncExitStack() as stack:
+
+            async def open_file(part: FilePart, fields: dict[str, str]) -> Sink:
+                # refused before a byte of it is stored, where the form says enough
+                if part.name != "file" or uploads:
+                    raise InvalidRequestError(
+                        "the form must hold one file, in its `file` field", param="file"
+                    )
+                if "purpose" in fields:
+                    _check_purpose(fields["purpose"])
+                upload = await stack.enter_async_context(self.files.upload(caller, part.filename))
+                uploads.append(upload)
+                return upload
+
+            try:
+                async with aclosing(_chunks(receive)) as chunks:
+                    fields = await read_form(chunks, boundary, open_file)
+            except FormError as e:
+                raise InvalidRequestError(f"the form is malformed: {e}", param="file") from None
+            except StoreFullError as e:
+                raise _Problem(413, str(e)) from None
+            _check_purpose(fields.get("purpose"))
+            if not uploads:
+                raise InvalidRequestError("Missing required parameter: 'file'.", param="file")
+            uploads[0].ttl = _expires_after(fields)
+        stored = uploads[0].stored
+        assert stored is not None  # the upload ended cleanly
+        await _send_json(send, 200, file_body(stored))
+
+    async def _result_file(
+        self, file_id: str, content: bool, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """A batch's output or error file: its ``file`` object, or its lines rendered
+        from the provider's results as they arrive."""
+        parsed = parse_result_file_id(file_id)
+        if parsed is None:
+            raise _Problem(404, f"No such File object: {file_id}")
+        kind, endpoint, relaykit_batch = parsed
+        if content:
+            dialect = _ROUTES[endpoint]
+
+            def line(result: BatchResult) -> bytes | None:
+                return openai_result_line(result, kind, relaykit_batch, dialect)
+
+            await _watched(
+                headers,
+                receive,
+                lambda: _send_lines(send, self.client, relaykit_batch, line, OPENAI, _OCTETS),
+            )
+            return
+
+        async def reply(batch: Batch) -> None:
+            if not batch.done:
+                body = OPENAI.error_body(404, f"No such File object: {file_id} (not yet)")
+                await _send_json(send, 404, body)
+            else:
+                await _send_json(send, 200, result_file_body(kind, file_id, batch))
+
+        await _answered(headers, receive, send, lambda: self.client.batch(relaykit_batch), reply)
+
+    async def _openai_batches(
+        self,
+        scope: Scope,
+        parts: list[str],
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """A request below ``/v1/batches``: a batch created, listed, retrieved or
+        cancelled; other methods and paths refused."""
+        method, path = scope["method"], scope["path"]
+        if parts == [""]:
+            if method == "POST":
+                body = await self._body(receive, headers)
+                await self._create_openai_batch(body, caller, headers, receive, send)
+            elif method == "GET":
+                await self._list_openai_batches(scope, caller, headers, receive, send)
+            else:
+                raise _Problem(405, f"{method} is not allowed on {path}")
+            return
+        if len(parts) > 2:
+            raise _Problem(404, f"no route {path}")
+        ref = parse_batch_id(parts[0])
+        if ref is None:
+            raise _Problem(404, f"No batch found with id '{parts[0]}': use an id this gateway gave")
+        action = (method, parts[1] if len(parts) > 1 else "")
+        if action == ("GET", ""):
+            fetch = self.client.batch
+        elif action == ("POST", "cancel"):
+            fetch = self.client.cancel_batch
+        elif action[1] in ("", "cancel"):
+            raise _Problem(405, f"{method} is not allowed on {path}")
+        else:
+            raise _Problem(404, f"no route {path}")
+        record = await self.files.batch(caller, parts[0])
+        metadata = record["metadata"] if record is not None else None
+
+        async def reply(batch: Batch) -> None:
+            await _send_json(send, 200, openai_batch_body(batch, ref, metadata))
+
+        await _answered(headers, receive, send, lambda: fetch(ref.batch_id), reply)
+
+    async def _create_openai_batch(
+        self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """``POST /v1/batches``: the input file's requests, checked whole, submitted as
+        one relaykit batch to the one model they name (the caller's key must be
+        allowed it)."""
+        body = require_object(body)
+        endpoint = check_endpoint(body.get("endpoint"))
+        if body.get("completion_window") != WINDOW:
+            raise InvalidRequestError(
+                f"`completion_window` must be {WINDOW!r}, not {body.get('completion_window')!r}",
+                param="completion_window",
+            )
+        metadata = body.get("metadata")
+        if metadata is not None:
+            metadata = string_metadata(metadata, "metadata")
+            if len(metadata) > _MAX_METADATA_KEYS:
+                raise InvalidRequestError(
+                    f"`metadata` has {len(metadata)} keys: at most {_MAX_METADATA_KEYS}",
+                    param="metadata",
+                )
+        file_id = body.get("input_file_id")
+        stored = await self.files.get(caller, file_id) if isinstance(file_id, str) else None
+        if stored is None:
+            raise _Problem(
+                404,
+                f"No such File object: {file_id}: upload the requests with POST /v1/files"
+                " (purpose batch) and give the id it answers",
+            )
+        dialect = _ROUTES[endpoint]
+        async with aclosing(self.files.lines(stored)) as lines:
+            model, calls = await read_requests(
+                lines, endpoint, dialect, tuple(self.client.config.models)
+            )
+        self._check_model(caller, model)
+        # each item's metadata as a call's: the caller's key and request id
+        items = [
+            BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
+        ]
+
+        async def reply(batch: Batch) -> None:
+            ref = BatchRef(endpoint, stored.id, batch.id)
+            await self.files.keep_batch(caller, batch_id(ref), metadata)
+            await _send_json(send, 200, openai_batch_body(batch, ref, metadata))
+
+        await _answered(
+            headers, receive, send, lambda: self.client.submit_batch(model, items), reply
+        )
+
+    async def _list_openai_batches(
+        self,
+        scope: Scope,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """``GET /v1/batches``: the caller's batches this gateway's file store recorded,
+        newest first, each as its provider describes it now (``after`` and ``limit``
+        page through them)."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        limit_text = query.get("limit", ["20"])[-1]
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            raise InvalidRequestError("`limit` must be a whole number from 1 to 100", param="limit")
+        limit = int(limit_text)
+        records = await self.files.batches(caller)
+        start = 0
+        after = query.get("after", [""])[-1]
+        if after:
+            ids = [r["id"] for r in records]
+            start = ids.index(after) + 1 if after in ids else len(records)
+        page = records[start : start + limit]
+
+        async def described() -> list[dict[str, Any]]:
+            found: dict[int, dict[str, Any]] = {}
+            failures: list[RelayError] = []
+
+            async def one(i: int, record: dict[str, Any]) -> None:
+                ref = parse_batch_id(record["id"])
+                if ref is None:
+                    return
+                try:
+                    found[i] = openai_batch_body(
+                        await self.client.batch(ref.batch_id), ref, record["metadata"]
+                    )
+                except NotFoundError:  # its provider forgot it: so does the list
+                    await self.files.forget_batch(record["id"])
+                except RelayError as error:
+                    failures.append(error)
+
+            async with anyio.create_task_group() as tg:
+                for i, record in enumerate(page):
+                    tg.start_soon(one, i, record)
+            if failures:
+                raise failures[0]
+            return [found[i] for i in sorted(found)]
+
+        async def reply(data: list[dict[str, Any]]) -> None:
+            await _send_json(send, 200, _page(data, has_more=start + limit < len(records)))
+
+        await _answered(headers, receive, send, described, reply)
+
     async def _answer(
         self,
         dialect: Dialect,
@@ -813,28 +1151,113 @@ async def _streamed(
 
 
 async def _send_results(send: Send, client: Client, batch_id: str) -> None:
-    """The results of the batch ``batch_id`` as Anthropic's JSONL, each line sent as the
-    provider's result file yields it (never the whole file in memory).
+    """The results of the batch ``batch_id`` as Anthropic's JSONL."""
+
+    def line(result: BatchResult) -> bytes:
+        return result_line(result, ANTHROPIC)
+
+    await _send_lines(send, client, batch_id, line, ANTHROPIC, _JSONL)
+
+
+async def _send_lines(
+    send: Send,
+    client: Client,
+    batch_id: str,
+    line: Callable[[BatchResult], bytes | None],
+    errors: Dialect,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    """The results of the batch ``batch_id`` as JSONL, each line (``line(result)``; none
+    for ``None``) sent as the provider's result file yields it (never the whole file
+    in memory).
 
     A batch without results (not ended, failed, unknown) gets a plain error
-    response: the first result is read before the answer starts. A failure after
-    that ends the body early (the log says why): JSONL has no way to say so.
+    response in the ``errors`` dialect: the first result is read before the answer
+    starts. A failure after that ends the body early (the log says why): JSONL has
+    no way to say so.
     """
     async with aclosing(client.batch_results(batch_id)) as results:
         try:
             first = await anext(results, None)
         except RelayError as error:
-            await _send_error(send, ANTHROPIC, error)
+            await _send_error(send, errors, error)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": _JSONL})
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
             if first is not None:
-                await _more(send, result_line(first, ANTHROPIC))
+                rendered = line(first)
+                if rendered:
+                    await _more(send, rendered)
                 async for result in results:
-                    await _more(send, result_line(result, ANTHROPIC))
+                    rendered = line(result)
+                    if rendered:
+                        await _more(send, rendered)
         except RelayError as error:
             logger.warning("gateway batch results broke: %s: %s", type(error).__name__, error)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:
+    """For a path of OpenAI's Files or Batch API (with or without ``/v1``), its root
+    and the segments below it (``[""]`` for the root itself)."""
+    rest = path.removeprefix("/v1")
+    for root in (_OPENAI_FILES, _OPENAI_BATCHES):
+        if rest == root or rest.startswith(root + "/"):
+            return root, rest[len(root) :].strip("/").split("/")
+    return None
+
+
+async def _chunks(receive: Receive) -> AsyncGenerator[bytes, None]:
+    """A request's body as it arrives."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _HungUp
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def _check_purpose(purpose: str | None) -> None:
+    """Refuse an upload for anything but a batch: the gateway keeps no other files."""
+    if purpose is None:
+        raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
+    if purpose != "batch":
+        raise InvalidRequestError(
+            f"purpose {purpose!r} is not served: the gateway keeps files for its Batch API"
+            " only (purpose 'batch', then POST /v1/batches)",
+            param="purpose",
+        )
+
+
+def _expires_after(fields: dict[str, str]) -> int | None:
+    """The seconds an upload's ``expires_after`` keeps its file (``None``: not given)."""
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise InvalidRequestError(
+            "`expires_after[anchor]` must be 'created_at'", param="expires_after.anchor"
+        )
+    if seconds is None or not seconds.isdigit() or not MIN_TTL <= int(seconds) <= MAX_TTL:
+        raise InvalidRequestError(
+            f"`expires_after[seconds]` must be a whole number from {MIN_TTL} (an hour) to"
+            f" {MAX_TTL} (30 days)",
+            param="expires_after.seconds",
+        )
+    return int(seconds)
+
+
+def _page(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    """OpenAI's list object around ``data``."""
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
 
 
 def _results_url(scope: Scope, headers: dict[str, str], batch_id: str) -> str:

@@ -23,7 +23,9 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Serve OpenAI's POST /v1/chat/completions, /v1/responses (and"
             " /v1/responses/input_tokens), /v1/embeddings, /v1/audio/transcriptions,"
-            " /v1/images/generations, /v1/audio/speech and /v1/moderations,"
+            " /v1/images/generations, /v1/audio/speech and /v1/moderations, its Files"
+            " and Batch APIs (/v1/files, /v1/batches; files kept in"
+            " $RELAYKIT_GATEWAY_FILES_DIR),"
             " Anthropic's POST"
             " /v1/messages (and /v1/messages/count_tokens), Cohere's POST /v1/rerank"
             " (also /v2/rerank and /rerank), and GET /v1/models, every call made"
