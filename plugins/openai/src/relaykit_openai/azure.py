@@ -137,6 +137,8 @@ class AzureOpenAIProvider(OpenAIProvider):
     base_url_example: ClassVar[str] = "https://RESOURCE.openai.azure.com"
     #: a Microsoft Entra ID token may stand in for the key (checked when built)
     requires_api_key: ClassVar[bool] = False
+    #: the token is a credential as the key is: masked from the client's start
+    secret_envs: ClassVar[tuple[str, ...]] = (AD_TOKEN_ENV,)
     options: ClassVar[tuple[str, ...]] = (
         "endpoint",
         "api_version",
@@ -181,6 +183,9 @@ class AzureOpenAIProvider(OpenAIProvider):
         var = str(settings.options.get("ad_token_env") or AD_TOKEN_ENV)
         token = settings.env.get(var)
         if token:
+            # masked wherever it shows, as a key is, whatever its shape (and from a
+            # variable of the user's choosing, which the client cannot know of)
+            settings.known_secrets.add(token)
             return {"authorization": f"Bearer {token}"}
         name = settings.name
         raise ConfigError(
