@@ -403,6 +403,22 @@ def test_known_secrets_mask_values_of_any_shape_longest_first() -> None:
     assert "local-key" not in repr(known)
 
 
+def test_a_discarded_secret_is_no_longer_masked_and_the_others_still_are() -> None:
+    from relaykit.known_secrets import KnownSecrets
+
+    known = KnownSecrets()
+    known.add("minted-token-0001-abcdef")
+    known.add("minted-token-0002-abcdef")
+    known.discard(Secret("minted-token-0001-abcdef"))
+    known.discard("never-added-1234567890")  # nothing to do
+    known.discard(None)
+    text = "old minted-token-0001-abcdef, new minted-token-0002-abcdef"
+    assert known.redact(text) == "old minted-token-0001-abcdef, new [REDACTED]"
+    known.discard("minted-token-0002-abcdef")
+    assert known.redact(text) is text  # none left: nothing to do
+    assert repr(known) == "KnownSecrets(0 values)"
+
+
 def test_known_secrets_mask_an_error_and_its_chain() -> None:
     from relaykit.errors import AuthenticationError
     from relaykit.known_secrets import KnownSecrets

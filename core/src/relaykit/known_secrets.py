@@ -5,8 +5,11 @@
 a gateway) may take a key of any shape and quote it back in an error body,
 from where it would reach the error, log lines, stored records and spans.
 The client knows its keys (each provider's resolved ``api_key``, the vault's
-keys, configured header values), so it masks those literally, first in its
-redaction chain and in every error it raises.
+keys, configured header values, the variables a provider type names in
+``secret_envs``), so it masks those literally, first in its redaction chain and
+in every error it raises. A provider adds the credentials it finds or mints
+itself (an Entra ID token, a Google access token) through
+``ProviderSettings.known_secrets``, and drops a minted one once it is long out of use.
 """
 
 from __future__ import annotations
@@ -60,6 +63,14 @@ class KnownSecrets:
         # Longest first: a key that contains another is masked whole.
         self._values = tuple(sorted((*self._values, text), key=len, reverse=True))
         self._pattern = re.compile("|".join(map(re.escape, self._values)))
+
+    def discard(self, value: Secret | str | None) -> None:
+        """Stop masking ``value`` (a minted token long replaced: the set stays small)."""
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text or text not in self._values:
+            return
+        self._values = tuple(v for v in self._values if v != text)
+        self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
 
     def add_header(self, name: str, value: str) -> None:
         """Mask a configured header's value, and the token of an ``Authorization``-style one."""

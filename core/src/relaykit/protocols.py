@@ -16,6 +16,7 @@ import attrs
 
 from .config import LimitConfig, TimeoutConfig
 from .events import StreamEvent
+from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
@@ -49,6 +50,11 @@ class ProviderSettings:
     #: for a vendor's variables beyond the key and base URL (Azure OpenAI's
     #: ``OPENAI_API_VERSION`` and ``AZURE_OPENAI_AD_TOKEN``); never in reprs
     env: Mapping[str, str] = attrs.field(factory=dict, repr=False, eq=False)
+    #: the client's secrets to mask (its keys, as configured): a provider adds the
+    #: credentials it reads or mints itself (an Entra ID token, a Google access
+    #: token) with ``known_secrets.add(value)``, so errors, logs and records mask
+    #: them whatever their shape; outside a client, a set of its own
+    known_secrets: KnownSecrets = attrs.field(factory=KnownSecrets, repr=False, eq=False)
 
 
 @runtime_checkable
@@ -177,11 +183,13 @@ class ProviderFactory(Protocol):
     environment variable that overrides the base URL; ``options`` lists the
     extra ``[providers.NAME]`` keys the provider understands.
 
-    Two optional class attributes, read with ``getattr``: ``base_url_option``
+    Three optional class attributes, read with ``getattr``: ``base_url_option``
     names an option that is the vendor's own word for ``base_url`` (Azure
-    OpenAI's ``endpoint``), used when ``base_url`` is not set; and
+    OpenAI's ``endpoint``), used when ``base_url`` is not set;
     ``base_url_example`` is the URL the error for a missing base URL shows
-    (``http://host:port/v1`` when absent).
+    (``http://host:port/v1`` when absent); and ``secret_envs`` names environment
+    variables besides ``api_key_env`` that hold credentials (Azure OpenAI's
+    ``AZURE_OPENAI_AD_TOKEN``), masked from the client's start as keys are.
     """
 
     type: ClassVar[str]

@@ -65,6 +65,8 @@ class ProviderRegistry:
         for factory in self.factories.values():
             if factory.api_key_env:
                 self.known_secrets.add(env.get(factory.api_key_env))
+            for var in getattr(factory, "secret_envs", ()):  # credentials besides a key
+                self.known_secrets.add(env.get(var))
 
     def names(self) -> list[str]:
         """Providers the user has set up: configured under [providers], or keyed in the env.
@@ -117,6 +119,7 @@ class ProviderRegistry:
             options=dict(pconf.options),
             timeouts=self._config.timeouts,
             env=self._env,
+            known_secrets=self.known_secrets,
         )
         return factory, settings
 

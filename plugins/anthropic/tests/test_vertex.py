@@ -174,6 +174,22 @@ async def test_a_static_token_is_sent_as_it_is_and_never_shown(
 
 
 @pytest.mark.anyio
+async def test_a_minted_token_of_any_shape_is_masked_where_vertex_quotes_it(
+    vertex_mock: VertexClaudeMock, sa_file: Path, google_env: dict[str, str]
+) -> None:
+    vertex_mock.tokens.token_prefix = "opaque-federated-"  # no pattern knows this shape
+    async with client(vertex_mock, google_env, sa_file) as c:
+        await c.chat(MODEL, "hi")
+        token = vertex_mock.model_requests()[0].headers["authorization"].removeprefix("Bearer ")
+        vertex_mock.script.fail(400, f"request denied for {token}")
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.chat(MODEL, "again")
+    text = f"{caught.value} {caught.value!r} {caught.value.provider_message}"
+    assert token.startswith("opaque-federated-") and token not in text
+    assert "request denied for [REDACTED]" in text
+
+
+@pytest.mark.anyio
 async def test_on_google_cloud_the_metadata_servers_account_and_project_are_used(
     vertex_mock: VertexClaudeMock, google_env: dict[str, str]
 ) -> None:

@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 import relaykit
-from relaykit import AuthenticationError, ConfigError, ProviderUnavailableError
+from relaykit import (
+    AuthenticationError,
+    ConfigError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+)
+from relaykit.known_secrets import KnownSecrets
 from relaykit.testing import Reply
 from relaykit_gemini.mock_vertex import VertexMock, authorized_user_info, service_account_info
 from relaykit_google_auth.access_tokens import REFRESH_MARGIN, AccessTokens
@@ -320,6 +326,50 @@ async def test_a_token_is_refreshed_shortly_before_it_expires(
         second = await tokens.token()
     assert second != first and len(vertex_mock.tokens.requests) == 2
     assert first.reveal() not in repr(tokens) and SA_EMAIL in repr(tokens)
+
+
+@pytest.mark.anyio
+async def test_a_minted_token_of_any_shape_is_a_known_secret(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    vertex_mock.tokens.token_prefix = "opaque-federated-"  # no pattern knows this shape
+    async with client(vertex_mock, sa_file) as c:
+        await c.chat(MODEL, "hi")
+        token = vertex_mock.model_requests()[0].headers["authorization"].removeprefix("Bearer ")
+        assert token.startswith("opaque-federated-")
+        vertex_mock.script.fail(400, f"request denied for {token}")
+        with pytest.raises(InvalidRequestError) as caught:
+            await c.chat(MODEL, "again")
+        logged = c._registry.known_secrets.redact(f"a log line with {token}")
+    text = f"{caught.value} {caught.value!r} {caught.value.provider_message}"
+    assert "request denied for [REDACTED]" in text and token not in text
+    assert logged == "a log line with [REDACTED]"
+
+
+@pytest.mark.anyio
+async def test_tokens_long_replaced_leave_the_known_secrets(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    now = [1000.0]
+    known = KnownSecrets()
+    async with httpx.AsyncClient() as http:
+        tokens = AccessTokens(
+            http,
+            name="vertex",
+            credentials_file=str(sa_file),
+            env={},
+            known_secrets=known,
+            clock=lambda: now[0],
+        )
+        minted = []
+        for _ in range(3):
+            minted.append((await tokens.token()).reveal())
+            now[0] += 3600  # each has run out before the next call
+    first, second, third = minted
+    assert len(set(minted)) == 3
+    # the one in use and the one before stay masked; the first is long expired
+    assert known.redact(f"{first} {second} {third}") == f"{first} [REDACTED] [REDACTED]"
+    assert repr(known) == "KnownSecrets(2 values)"
 
 
 @pytest.mark.anyio

@@ -298,6 +298,29 @@ async def test_no_key_or_token_in_reprs_or_errors(azure: AzureOpenAIMock) -> Non
     assert TOKEN not in text and TOKEN not in repr(provider) and TOKEN not in repr(settings)
 
 
+@pytest.mark.anyio
+async def test_an_entra_id_token_of_any_shape_is_a_known_secret(azure: AzureOpenAIMock) -> None:
+    # not a JWT: no pattern knows it, only the client's known secrets
+    opaque = "entra-opaque-token-7f3a9c2e51d84b06"
+    azure.ad_token = opaque
+    for variable, provider in (
+        ("AZURE_OPENAI_AD_TOKEN", {"base_url": azure.base_url}),
+        ("MY_TOKEN", {"base_url": azure.base_url, "ad_token_env": "MY_TOKEN"}),
+    ):
+        azure.script.fail(400, f"Bad request for token {opaque}")
+        logged: list[str] = []
+        async with client(provider, {variable: opaque}) as c:
+            with pytest.raises(InvalidRequestError) as info:
+                await c.chat(CHAT, "hi")
+            logged.append(c._registry.known_secrets.redact(f"a log line with {opaque}"))
+        text = f"{info.value} {info.value!r} {info.value.provider_message}"
+        assert "Bad request for token [REDACTED]" in text and opaque not in text
+        assert logged == ["a log line with [REDACTED]"]
+    # the SDK's variable is known from the client's start, before any call builds the provider
+    async with client({"base_url": azure.base_url}, {"AZURE_OPENAI_AD_TOKEN": opaque}) as c:
+        assert c._registry.known_secrets.redact(opaque) == "[REDACTED]"
+
+
 # -- content filtering ---------------------------------------------------------------
 
 

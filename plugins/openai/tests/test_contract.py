@@ -21,7 +21,8 @@ joined to the whole answer. Moderation: the moderation suite runs with OpenAI
 (omni-moderation-latest); OpenAI on the Responses API moderates once
 (text-moderation-latest); the presets have none (the contract checks the refusal).
 Azure OpenAI runs the provider contract once, on the v1 API, each capability it
-serves once (its own tests, test_azure.py, cover the rest of its wire format).
+serves once, and the batch suite on a Global Batch deployment of its own (its own
+tests, test_azure.py and test_azure_batches.py, cover the rest of its wire format).
 Bedrock Mantle runs it once, Chat Completions with a Bedrock API key as the bearer
 token (test_mantle.py covers its region, credentials and refusals).
 Batches: the batch suite runs with OpenAI (Chat Completions lines); OpenAI on the
@@ -172,17 +173,19 @@ class TestTogetherPreset(ProviderContract, ImageContract):
             )
 
 
-class TestAzure(ProviderContract):
+class TestAzure(ProviderContract, BatchContract):
     """Azure OpenAI on the v1 API: chat through a deployment whose name is not its
     model's (``gpt4o-prod`` runs gpt-4o-2024-11-20), the other capabilities through
-    deployments named as their models (Azure's default). Azure has no moderation
-    or rerank, and its Chat Completions API reads no documents: refused unsent.
+    deployments named as their models (Azure's default), batches through a Global
+    Batch deployment (``gpt4o-batch``). Azure has no moderation or rerank, and its
+    Chat Completions API reads no documents: refused unsent.
     """
 
     @pytest.fixture
     def harness(self) -> Iterator[Harness]:
         deployments = {
             "gpt4o-prod": "gpt-4o-2024-11-20",
+            "gpt4o-batch": "gpt-4o-2024-11-20",
             "o4-mini": "o4-mini-2025-04-16",
             "text-embedding-3-small": "text-embedding-3-small",
             "gpt-4o-mini-transcribe": "gpt-4o-mini-transcribe",
@@ -202,6 +205,7 @@ class TestAzure(ProviderContract):
                 image_edit_model="azure/gpt-image-1",
                 image_edit_mask=True,
                 speech_model="azure/gpt-4o-mini-tts",
+                batch_model="azure/gpt4o-batch",
             )
 
 

@@ -16,14 +16,16 @@ JSONL, in small chunks (a client must join lines across them).
 
 ``mock.hold_batches = True`` keeps batches in progress; the batch endpoints
 take their faults from ``mock.batch_script`` (the items take theirs from
-``mock.script``).
+``mock.script``). A service that speaks the same API (Azure OpenAI's mock) makes
+its own :class:`OpenAIBatches` with the endpoints it takes and a check of the
+lines as a whole (Azure fails a file whose lines name different deployments).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -89,13 +91,29 @@ class MockBatch:
         return body
 
 
-class OpenAIBatches:
-    """The files and batches one mock holds."""
+#: a check of a file's lines as a whole: the errors that fail the batch (none: it runs)
+LinesCheck = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
-    def __init__(self) -> None:
+
+class OpenAIBatches:
+    """The files and batches one mock holds.
+
+    ``endpoints`` are the batch endpoints taken; ``check``, if given, looks at a
+    valid file's lines and returns the errors (``{"code", "message", "line"}``)
+    that fail its batch.
+    """
+
+    def __init__(
+        self, endpoints: Sequence[str] = ENDPOINTS, check: LinesCheck | None = None
+    ) -> None:
         self.files: dict[str, tuple[str, bytes]] = {}
         self.batches: dict[str, MockBatch] = {}
         self.hold = False
+        self.endpoints = tuple(endpoints)
+        self._check = check
+        #: the form fields and JSON of the last upload and batch, beyond the file
+        self.last_upload: dict[str, str] = {}
+        self.last_create: dict[str, Any] = {}
         self._n = 0
 
     def _id(self, prefix: str) -> str:
@@ -107,6 +125,7 @@ class OpenAIBatches:
         parts = {p.name: p for p in parse(request.body, request.headers.get("content-type", ""))}
         purpose = parts.get("purpose")
         file = parts.get("file")
+        self.last_upload = {name: p.text for name, p in parts.items() if name != "file"}
         if file is None or purpose is None:
             missing = "file" if file is None else "purpose"
             return error(400, f"Missing required parameter: '{missing}'.", missing)
@@ -130,8 +149,9 @@ class OpenAIBatches:
         ``failed``, naming the lines that are not requests to its endpoint)."""
         if not isinstance(body, dict):
             return error(400, "The request body must be a JSON object.", None)
+        self.last_create = body
         endpoint = body.get("endpoint")
-        if endpoint not in ENDPOINTS:
+        if endpoint not in self.endpoints:
             return error(400, f"Invalid value for endpoint: {endpoint!r}.", "endpoint")
         if body.get("completion_window") != "24h":
             return error(
@@ -147,6 +167,8 @@ class OpenAIBatches:
                 400, "The input file must be uploaded with purpose 'batch'.", "input_file_id"
             )
         lines, errors = _read_lines(stored[1], endpoint)
+        if not errors and self._check is not None:
+            errors = self._check(lines)
         batch = MockBatch(
             self._id("batch_mock"), endpoint, str(body["input_file_id"]), lines, int(time.time())
         )
@@ -170,23 +192,47 @@ class OpenAIBatches:
             self._end(batch, "cancelled", "cancelled_at")
         elif batch.status == "validating" and not self.hold:
             for line in batch.lines:
-                answer = await run(batch.endpoint, line["body"])
-                assert isinstance(answer.body, bytes)
-                entry = {
-                    "id": self._id("batch_req_mock"),
-                    "custom_id": line["custom_id"],
-                    "response": {
-                        "status_code": answer.status,
-                        "request_id": self._id("req_mock"),
-                        "body": json.loads(answer.body),
-                    },
-                    "error": None,
-                }
-                (batch.output if answer.status < 400 else batch.failed).append(entry)
+                await self._run_line(batch, line, run)
             self._end(batch, "completed", "completed_at")
         elif batch.status == "validating":
             batch.status = "in_progress"
         return Response.json(batch.render())
+
+    async def expire(
+        self,
+        batch_id: str,
+        run: Callable[[str, dict[str, Any]], Awaitable[Response]],
+        ran: int = 0,
+    ) -> None:
+        """Let a held batch's completion window run out with its first ``ran`` items
+        done (each answered by ``run``): the others fail as ``batch_expired``."""
+        batch = self.batches[batch_id]
+        for line in batch.lines[:ran]:
+            await self._run_line(batch, line, run)
+        for line in batch.lines[ran:]:
+            batch.failed.append(_line(line["custom_id"], None, "batch_expired"))
+        self._end(batch, "expired", "expired_at")
+
+    async def _run_line(
+        self,
+        batch: MockBatch,
+        line: dict[str, Any],
+        run: Callable[[str, dict[str, Any]], Awaitable[Response]],
+    ) -> None:
+        """Answer one line, into the output file (a success) or the error file."""
+        answer = await run(batch.endpoint, line["body"])
+        assert isinstance(answer.body, bytes)
+        entry = {
+            "id": self._id("batch_req_mock"),
+            "custom_id": line["custom_id"],
+            "response": {
+                "status_code": answer.status,
+                "request_id": self._id("req_mock"),
+                "body": json.loads(answer.body),
+            },
+            "error": None,
+        }
+        (batch.output if answer.status < 400 else batch.failed).append(entry)
 
     def cancel(self, batch_id: str) -> Response:
         """``POST /v1/batches/{id}/cancel``: ``cancelling`` a batch in progress."""

@@ -19,6 +19,11 @@ expires (half its life, for short-lived ones), so a call never starts with a
 token about to lapse. Calls that find no fresh token queue on one lock; the
 first fetches, the rest take what it got, or, if it failed, the same error
 rather than one more request to an endpoint that just refused.
+
+Each token fetched joins the client's known secrets (``known_secrets``, the
+provider's ``ProviderSettings.known_secrets``), so errors, logs and records mask
+it whatever its shape (a metadata server's or a federated token need not look
+like ``ya29.``); a token two refreshes old, long out of use, leaves them again.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from relaykit import (
     json_decode,
 )
 from relaykit.http import transport_error
+from relaykit.known_secrets import KnownSecrets
 
 from . import metadata_server, service_account_jwt
 from .google_credentials import (
@@ -62,6 +68,9 @@ if TYPE_CHECKING:
 REFRESH_MARGIN = 300.0
 #: a token's life when the endpoint does not say (Google's are an hour)
 DEFAULT_LIFETIME = 3600.0
+#: the tokens fetched that stay known secrets: the one in use and the one before
+#: it (a call that began with it may still fail, quoting it)
+KEEP_MASKED = 2
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -79,9 +88,11 @@ class AccessTokens:
     ``static`` is a token to use as it is (never refreshed). Otherwise the
     credentials are found (``credentials_file``, ``GOOGLE_APPLICATION_CREDENTIALS``
     in ``env``, gcloud's file, the metadata server) and read on first use.
-    ``http`` is the provider's pooled client; ``clock`` (monotonic seconds),
-    ``wall`` (seconds since the epoch, for the JWT) and ``product_name_file``
-    (where Linux names the machine) are there for tests.
+    ``http`` is the provider's pooled client; ``known_secrets`` the client's
+    secrets, which each fetched token joins (the provider's
+    ``settings.known_secrets``; ``None``: a set of its own); ``clock`` (monotonic
+    seconds), ``wall`` (seconds since the epoch, for the JWT) and
+    ``product_name_file`` (where Linux names the machine) are there for tests.
     """
 
     def __init__(
@@ -92,6 +103,7 @@ class AccessTokens:
         static: Secret | None = None,
         credentials_file: str | None = None,
         env: Mapping[str, str],
+        known_secrets: KnownSecrets | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         product_name_file: str = metadata_server.PRODUCT_NAME_FILE,
@@ -110,6 +122,8 @@ class AccessTokens:
         self._read_lock: anyio.Lock | None = None  # held while the file is read
         self._fetches = 0  # fetches finished (or failed) so far
         self._failure: RelayError | None = None  # the last fetch's error, if it failed
+        self._known = KnownSecrets() if known_secrets is None else known_secrets
+        self._masked: list[Secret] = []  # the fetched tokens still masked, oldest first
 
     def __repr__(self) -> str:
         if self._static:
@@ -206,7 +220,15 @@ class AccessTokens:
                 raise
             finally:
                 self._fetches += 1
+            self._mask(self._cached.value)
             return self._cached.value
+
+    def _mask(self, token: Secret) -> None:
+        """Make ``token`` a known secret; forget the ones fetched before the last."""
+        self._known.add(token)
+        self._masked.append(token)
+        while len(self._masked) > KEEP_MASKED:
+            self._known.discard(self._masked.pop(0))
 
     def invalidate(self, refused: Secret) -> None:
         """Forget ``refused`` (Vertex answered 401 to it), unless a newer token replaced it."""

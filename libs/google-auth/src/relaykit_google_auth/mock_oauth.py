@@ -72,6 +72,10 @@ class TokenEndpoint:
     that long (to let concurrent callers pile up).
     """
 
+    #: how each token begins (Google's own begin ``ya29.``; a test of a token no
+    #: pattern knows sets another)
+    token_prefix = "ya29.mock"
+
     def __init__(
         self,
         *,
@@ -123,7 +127,7 @@ class TokenEndpoint:
             return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
         if problem is not None:
             return problem
-        token = f"ya29.mock{next(self._n):04d}-{secrets.token_urlsafe(24)}"
+        token = f"{self.token_prefix}{next(self._n):04d}-{secrets.token_urlsafe(24)}"
         self._issued[token] = who
         return Response.json(
             {"access_token": token, "expires_in": self.lifetime, "token_type": "Bearer"}

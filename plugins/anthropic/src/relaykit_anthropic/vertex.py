@@ -138,6 +138,7 @@ class VertexAnthropicProvider(AnthropicProvider):
             static=settings.api_key,
             credentials_file=option(settings.options, "credentials_file", str, name),
             env=env,
+            known_secrets=settings.known_secrets,
         )
 
     def __repr__(self) -> str:

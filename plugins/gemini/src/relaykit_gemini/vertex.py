@@ -141,6 +141,7 @@ class VertexProvider(GeminiProvider):
                 static=settings.api_key,
                 credentials_file=option(opts, "credentials_file", str, name),
                 env=env,
+                known_secrets=settings.known_secrets,
             )
 
     def __repr__(self) -> str:

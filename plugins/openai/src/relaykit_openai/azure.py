@@ -33,9 +33,28 @@ OpenAI's list prices (Azure's global standard deployments charge the same). The
 Rules OpenAI keys on a model's name (images, speech to text) see the deployment's
 name: a deployment named as its model (Azure's default) gets them exactly.
 
+Batches run on a Global Batch or Data Zone Batch deployment (a deployment of its
+own, with its own quota of enqueued tokens), through OpenAI's Batch API
+(:mod:`relaykit_openai.batches`) at the resource's URLs (learn.microsoft.com,
+"Getting started with Azure OpenAI batch deployments"): ``{endpoint}/openai/v1/files``
+and ``/openai/v1/batches`` (the v1 API; each line's ``url`` and the batch's
+``endpoint`` ``/v1/chat/completions``, or ``/v1/responses``), or
+``{endpoint}/openai/files?api-version=...`` and ``/openai/batches?api-version=...``
+(a dated version; ``/chat/completions``, and no Responses API batches, which Azure
+documents for the v1 API only: refused unsent). Each line's ``model`` is the
+deployment's name, which every line must share; a file takes 100,000 requests
+and 200 MB. ``batch_expires_after`` (seconds) sets when the input and result files
+expire (``expires_after`` and ``output_expires_after``, anchored at their creation):
+a resource keeps 500 batch files without one, 10,000 with. The answers name the
+model, which prices them as single calls, at the batch share of the price.
+A file Azure refuses as a whole (``model_not_found``: no such deployment;
+``model_mismatch``; ``token_limit_exceeded``: the deployment's enqueued-token
+quota is full) makes a failed :class:`~relaykit.Batch` whose ``error`` is Azure's
+message; where Azure checks the quota at once, ``submit_batch`` raises the 400 as
+:class:`~relaykit.InvalidRequestError` (submit again once running batches end).
+
 Azure has no moderation, rerank or token counting API: those are refused
-unsent (counting is estimated). Batches (Azure's Global Batch deployments) are
-not built yet: refused unsent too. Its Chat Completions API reads no documents
+unsent (counting is estimated). Its Chat Completions API reads no documents
 (``"Invalid Value: 'file'. This model does not support file content types."``):
 they are refused unsent; the Responses API (``api = "responses"``) reads PDFs.
 """
@@ -48,7 +67,7 @@ from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote
 
-from relaykit import ConfigError, ModelInfo, ModelPrice, ProviderSettings
+from relaykit import ConfigError, InvalidRequestError, ModelInfo, ModelPrice, ProviderSettings
 
 from .api_choice import Api
 from .provider import OpenAIProvider
@@ -56,6 +75,7 @@ from .provider import OpenAIProvider
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
 
+    from .batches import BatchApi
     from .documents import ChatDocuments
 
 #: the variable holding a Microsoft Entra ID token (the OpenAI SDK's name)
@@ -78,6 +98,11 @@ _DEPLOYMENT_APIS = frozenset(
 _DATED = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 #: API versions of the v1 API: none, or a channel for preview features
 _V1_CHANNELS = ("preview", "latest")
+#: the most requests one batch file takes (Azure's "Batch limits")
+BATCH_MAX_REQUESTS = 100_000
+#: the seconds ``batch_expires_after`` may be: an hour (the v1 API's least) to
+#: 30 days (the dated versions' guide says from 14 days, 1,209,600 seconds)
+_EXPIRY_RANGE = (3_600, 2_592_000)
 
 
 class AzureOpenAIProvider(OpenAIProvider):
@@ -95,6 +120,9 @@ class AzureOpenAIProvider(OpenAIProvider):
       or so): a long-running process needs a key, or a fresh token at each start.
     - ``models``: ``{deployment = "model"}``, the model each deployment serves, for
       prices before an answer names the model, ``list_models`` and ``api = "auto"``.
+    - ``batch_expires_after``: seconds after which a batch's input and result files
+      expire (3,600 to 2,592,000; 14 days and up for the dated API versions); Azure
+      keeps them 30 days or until deleted without it, and 500 files a resource.
     - ``api``, ``stream_usage``, ``max_tokens_param``, ``embedding_encoding``: as
       for OpenAI (``api`` defaults to ``"auto"``; ``stream_usage`` needs API version
       2024-09-01-preview or later, or the v1 API).
@@ -109,11 +137,14 @@ class AzureOpenAIProvider(OpenAIProvider):
     base_url_example: ClassVar[str] = "https://RESOURCE.openai.azure.com"
     #: a Microsoft Entra ID token may stand in for the key (checked when built)
     requires_api_key: ClassVar[bool] = False
+    #: the token is a credential as the key is: masked from the client's start
+    secret_envs: ClassVar[tuple[str, ...]] = (AD_TOKEN_ENV,)
     options: ClassVar[tuple[str, ...]] = (
         "endpoint",
         "api_version",
         "ad_token_env",
         "models",
+        "batch_expires_after",
         "api",
         "stream_usage",
         "max_tokens_param",
@@ -141,6 +172,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         self._endpoint = endpoint
         self._query = f"?api-version={version}" if version else ""
         self._deployments = _deployments(opts.get("models"), settings.name)
+        self._batch_expiry = _batch_expiry(opts.get("batch_expires_after"), settings.name)
 
     def _auth_headers(self, settings: ProviderSettings) -> dict[str, str]:
         """``api-key: KEY``, else ``Authorization: Bearer TOKEN`` (Entra ID)."""
@@ -151,6 +183,9 @@ class AzureOpenAIProvider(OpenAIProvider):
         var = str(settings.options.get("ad_token_env") or AD_TOKEN_ENV)
         token = settings.env.get(var)
         if token:
+            # masked wherever it shows, as a key is, whatever its shape (and from a
+            # variable of the user's choosing, which the client cannot know of)
+            settings.known_secrets.add(token)
             return {"authorization": f"Bearer {token}"}
         name = settings.name
         raise ConfigError(
@@ -200,15 +235,50 @@ class AzureOpenAIProvider(OpenAIProvider):
             )
         return out
 
+    def _batches(self) -> BatchApi:
+        """OpenAI's batch client at this resource's URLs, with Azure's limits and
+        file expiry (see the module docstring)."""
+        from .batches import BatchApi  # loaded on first use, as OpenAI's
+
+        upload: tuple[tuple[str, str], ...] = ()
+        create: dict[str, object] = {}
+        if self._batch_expiry is not None:
+            seconds = self._batch_expiry
+            # form fields as OpenAI's SDKs flatten the object (Azure's guide sends it so)
+            upload = (
+                ("expires_after[anchor]", "created_at"),
+                ("expires_after[seconds]", str(seconds)),
+            )
+            create = {"output_expires_after": {"anchor": "created_at", "seconds": seconds}}
+        return BatchApi(
+            self._http,
+            self._url,
+            self._headers,
+            self._name,
+            max_requests=BATCH_MAX_REQUESTS,
+            upload_fields=upload,
+            create_fields=create,
+        )
+
+    def _batch_endpoint(self, path: str, model: str) -> str:
+        """``/v1/chat/completions`` (or ``/v1/responses``) for the v1 API;
+        ``/chat/completions`` for a dated version, which has no Responses batches."""
+        if not self.classic:
+            return f"/v1/{path}"
+        if path == "responses":
+            raise InvalidRequestError(
+                f"deployment {model!r} is called through the Responses API, whose batches"
+                " Azure serves on the v1 API only",
+                provider=self._name,
+                model=model,
+                hint=f"leave providers.{self._name}.api_version out (the v1 API) to batch"
+                ' it, or set api = "chat" if the deployment serves Chat Completions',
+            )
+        return f"/{path}"
+
     # Azure serves none of these: the core refuses them before sending.
     count_tokens = None  # type: ignore[assignment]
     moderate = None  # type: ignore[assignment]
-    # Azure's batches run on Global Batch deployments with their own file and job
-    # paths and quotas; OpenAI's client would post to URLs Azure does not serve.
-    submit_batch = None  # type: ignore[assignment]
-    get_batch = None  # type: ignore[assignment]
-    cancel_batch = None  # type: ignore[assignment]
-    batch_results = None  # type: ignore[assignment]
 
 
 def _endpoint(base_url: str, name: str) -> str:
@@ -253,4 +323,19 @@ def _deployments(value: object, name: str) -> dict[str, str]:
     raise ConfigError(
         f"providers.{name}.models must map deployment names to model names",
         hint=f'[providers.{name}] models = {{ "my-gpt4o" = "gpt-4o" }}',
+    )
+
+
+def _batch_expiry(value: object, name: str) -> int | None:
+    """The ``batch_expires_after`` option: whole seconds, in Azure's range."""
+    if value is None:
+        return None
+    low, high = _EXPIRY_RANGE
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    raise ConfigError(
+        f"providers.{name}.batch_expires_after is {value!r}: Azure takes {low:,} to"
+        f" {high:,} seconds",
+        hint=f"[providers.{name}] batch_expires_after = 1209600 (14 days; the dated API"
+        " versions take 14 to 30 days), or leave it out to keep Azure's default",
     )

@@ -1,5 +1,6 @@
 """OpenAI's Batch API, for :class:`~relaykit_openai.provider.OpenAIProvider` (and Groq's,
-which speaks it at its own base URL).
+which speaks it at its own base URL; and Azure OpenAI's, on Global Batch and Data
+Zone Batch deployments, at its resource's URLs: see :mod:`relaykit_openai.azure`).
 
 A batch is a JSONL file uploaded with ``POST /files`` (multipart, ``purpose=batch``),
 each line ``{"custom_id", "method": "POST", "url", "body"}`` whose body is what a
@@ -18,14 +19,21 @@ status and an ``{"error"}`` body, or an ``error`` object with a ``code``:
 ``batch_expired``, ``batch_cancelled``). Each file is read line by line as it
 arrives.
 
-Limits, refused before anything is sent: 50,000 requests and 200 MB a file
-(OpenAI's Batch API reference).
+Limits, refused before anything is sent: 50,000 requests (Azure: 100,000) and
+200 MB a file (OpenAI's Batch API reference; Azure's "Batch limits").
+
+What differs by service is given to :class:`BatchApi`: each URL (Azure's dated API
+adds ``?api-version=``), the largest file, and fields sent with the upload and the
+batch (Azure's ``expires_after``). A batch object's ``status`` is read whatever its
+case, and its times as seconds or ISO 8601 (Azure's preview versions of 2024 answer
+``"Validating"`` and ``"2024-07-19T17:13:57.2491382+00:00"``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from relaykit import (
@@ -64,15 +72,32 @@ _STATUSES: dict[str, BatchStatus] = {
 
 
 class BatchApi:
-    """One provider's batch calls: its base URL, headers and name."""
+    """One provider's batch calls: its URLs, headers and name.
+
+    ``url`` makes the URL of an API path (``"files"``, ``"batches/ID/cancel"``);
+    ``max_requests`` is the most items a file takes; ``upload_fields`` are form
+    fields sent with the file besides ``purpose``, ``create_fields`` members of the
+    batch's JSON besides ``input_file_id``, ``endpoint`` and ``completion_window``.
+    """
 
     def __init__(
-        self, http: HttpClient, base_url: str, headers: Mapping[str, str], name: str
+        self,
+        http: HttpClient,
+        url: Callable[[str], str],
+        headers: Mapping[str, str],
+        name: str,
+        *,
+        max_requests: int = MAX_REQUESTS,
+        upload_fields: Sequence[tuple[str, str]] = (),
+        create_fields: Mapping[str, Any] | None = None,
     ) -> None:
         self._http = http
-        self._base = base_url
+        self._url = url
         self._headers = headers
         self._name = name
+        self._max_requests = max_requests
+        self._upload_fields = tuple(upload_fields)
+        self._create_fields = dict(create_fields or {})
 
     async def submit(
         self,
@@ -81,16 +106,16 @@ class BatchApi:
         body: Callable[[ChatRequest], bytes],
     ) -> Batch:
         """Upload ``requests`` as a JSONL file (each body built by ``body``) and create
-        the batch over it at ``endpoint``."""
+        the batch over it at ``endpoint`` (also each line's ``url``)."""
         model = requests[0][1].model
-        if len(requests) > MAX_REQUESTS:
+        limit = self._max_requests
+        if len(requests) > limit:
             raise InvalidRequestError(
-                f"a batch of {len(requests):,} requests is over {self._name}'s limit of"
-                f" {MAX_REQUESTS:,}",
+                f"a batch of {len(requests):,} requests is over {self._name}'s limit of {limit:,}",
                 provider=self._name,
                 model=model,
                 param="items",
-                hint=f"split the items into batches of at most {MAX_REQUESTS:,}",
+                hint=f"split the items into batches of at most {limit:,}",
             )
         lines = [
             b'{"custom_id":%s,"method":"POST","url":%s,"body":%s}\n'
@@ -108,31 +133,36 @@ class BatchApi:
                 hint="split the items into smaller batches",
             )
         form, content_type = encode(
-            [("purpose", "batch")],
+            [("purpose", "batch"), *self._upload_fields],
             [Part("file", b"".join(lines), "batch.jsonl", "application/jsonl")],
         )
         uploaded = await self._send(
-            "POST", f"{self._base}/files", model, form, {"content-type": content_type}
+            "POST", self._url("files"), model, form, {"content-type": content_type}
         )
         file_id = json_decode.loads(uploaded.content)["id"]
-        create = {"input_file_id": file_id, "endpoint": endpoint, "completion_window": "24h"}
-        r = await self._send("POST", f"{self._base}/batches", model, json_encode.dumps(create))
+        create = {
+            "input_file_id": file_id,
+            "endpoint": endpoint,
+            "completion_window": "24h",
+            **self._create_fields,
+        }
+        r = await self._send("POST", self._url("batches"), model, json_encode.dumps(create))
         return self._batch(json_decode.loads(r.content), model)
 
     async def get(self, vendor_id: str) -> Batch:
         """``GET /batches/{id}``."""
-        r = await self._send("GET", f"{self._base}/batches/{vendor_id}", None)
+        r = await self._send("GET", self._url(f"batches/{vendor_id}"), None)
         return self._batch(json_decode.loads(r.content), None)
 
     async def cancel(self, vendor_id: str) -> Batch:
         """``POST /batches/{id}/cancel``."""
-        r = await self._send("POST", f"{self._base}/batches/{vendor_id}/cancel", None, b"")
+        r = await self._send("POST", self._url(f"batches/{vendor_id}/cancel"), None, b"")
         return self._batch(json_decode.loads(r.content), None)
 
     async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """Each line of the output file, then of the error file, as a result."""
         for file_id in batch.result_files:
-            url = f"{self._base}/files/{file_id}/content"
+            url = self._url(f"files/{file_id}/content")
             async with self._http.stream("GET", url, headers=self._headers) as r:
                 if r.status_code >= 400:
                     await r.aread()
@@ -199,7 +229,7 @@ class BatchApi:
         return Batch(
             id=str(data["id"]),
             provider=self._name,
-            status=_STATUSES.get(vendor_status, "in_progress"),
+            status=_STATUSES.get(vendor_status.lower(), "in_progress"),
             vendor_status=vendor_status,
             model=data.get("model") or model,
             total=int(counts.get("total") or 0),
@@ -246,4 +276,15 @@ def _answer(body: Mapping[str, Any]) -> ChatResponse:
 
 
 def _seconds(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and value else None
+    """A time as seconds since the epoch: given so, or as ISO 8601 (Azure's 2024 previews)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if value else None
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:  # no offset given: UTC, as Azure's own say
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    return None

@@ -561,7 +561,12 @@ class OpenAIProvider:
     def _batches(self) -> BatchApi:
         from .batches import BatchApi  # loaded on first use, as the embeddings module
 
-        return BatchApi(self._http, self.settings.base_url, self._headers, self._name)
+        return BatchApi(self._http, self._url, self._headers, self._name)
+
+    def _batch_endpoint(self, path: str, model: str) -> str:
+        """The ``endpoint`` (and each line's ``url``) of a batch of calls to API ``path``
+        (``"chat/completions"``, ``"responses"``) for ``model``."""
+        return f"/v1/{path}"
 
     async def submit_batch(self, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
         """``POST /files`` (the items as JSONL, each body as a single call's) and ``POST
@@ -575,9 +580,12 @@ class OpenAIProvider:
             def body(request: ChatRequest) -> bytes:
                 return json_encode.dumps(responses_wire.request_body(request, stream=False))
 
-            return await self._batches().submit(requests, "/v1/responses", body)
+            endpoint = self._batch_endpoint("responses", model)
+            return await self._batches().submit(requests, endpoint, body)
         return await self._batches().submit(
-            requests, "/v1/chat/completions", lambda request: self._body(request, False)
+            requests,
+            self._batch_endpoint("chat/completions", model),
+            lambda request: self._body(request, False),
         )
 
     async def get_batch(self, vendor_id: str) -> Batch:

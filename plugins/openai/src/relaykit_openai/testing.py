@@ -25,7 +25,18 @@ lifecycle) and answers the rest as :class:`relaykit.testing.OpenAIMock` does:
   follows the finish, as Azure's asynchronous filter sends;
 - throttling: a 429 is Azure's (``code "429"``, "Please retry after N seconds")
   with ``retry-after`` in whole seconds and ``retry-after-ms``; every answer
-  carries ``apim-request-id`` and ``x-ms-region``.
+  carries ``apim-request-id`` and ``x-ms-region``;
+- batches ("Getting started with Azure OpenAI batch deployments"): OpenAI's Batch
+  API (:mod:`relaykit.testing.openai_batches`) at ``/openai/v1/files`` and
+  ``/openai/v1/batches`` (a batch's ``endpoint`` ``/v1/chat/completions`` or
+  ``/v1/responses``), or at ``/openai/files`` and ``/openai/batches`` with a dated
+  ``api-version`` (``/chat/completions`` only). A file whose lines name a
+  deployment the resource lacks fails as ``model_not_found``, one whose lines name
+  different deployments as ``model_mismatch``. Each item runs as a single call to
+  its deployment would (the model's name in the answer, filter results and all).
+  With ``legacy_batch_objects`` a batch object has the shape of Azure's 2024
+  previews: ``"status": "Completed"``, times as ISO 8601 strings.
+  :meth:`AzureOpenAIMock.expire_batch` lets a held batch's window run out.
 """
 
 from __future__ import annotations
@@ -35,11 +46,13 @@ import math
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from relaykit.testing import OpenAIMock, Request, Response
+from relaykit.testing.openai_batches import OpenAIBatches
 
 #: prompt phrases the mock's content filter refuses: category, and severity (or
 #: ``None`` for a detection, as jailbreak attempts are reported)
@@ -71,6 +84,20 @@ _ACCESS_DENIED = (
     " endpoint for your resource."
 )
 _DATED = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
+#: a batch's ``endpoint`` (and its lines' ``url``) in each API style
+_V1_BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
+_DATED_BATCH_ENDPOINTS = ("/chat/completions",)
+_BATCH_TIMES = (
+    "created_at",
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
 _FORM_MODEL = re.compile(rb'name="model"\r\n\r\n([^\r]*)\r\n')
 
 
@@ -87,6 +114,8 @@ class AzureOpenAIMock(OpenAIMock):
     #: whether streams end with an asynchronous filter's annotation chunk
     async_filter: bool = False
     region: str = "East US"
+    #: whether batch objects have the shape of Azure's 2024 preview API versions
+    legacy_batch_objects: bool = False
 
     def __init__(
         self,
@@ -100,6 +129,9 @@ class AzureOpenAIMock(OpenAIMock):
         self.azure_key = api_key
         self.ad_token = ad_token
         self.deployments = dict(deployments)
+        self.batches = OpenAIBatches(
+            _V1_BATCH_ENDPOINTS + _DATED_BATCH_ENDPOINTS, self._batch_lines
+        )
 
     async def route(self, request: Request) -> Response:
         """Check the credentials, find the deployment, answer as OpenAI does, in Azure's
@@ -112,6 +144,13 @@ class AzureOpenAIMock(OpenAIMock):
         if isinstance(found, Response):
             return self._stamped(found)
         api, deployment = found
+        if api.split("/", 1)[0] in ("files", "batches"):
+            return self._stamped(await self._batch_api(request, api))
+        return await self._serve(request, api, deployment)
+
+    async def _serve(self, request: Request, api: str, deployment: str | None) -> Response:
+        """Answer a call to ``api`` (its credentials checked) as OpenAI would, in Azure's
+        shapes, the deployment from the path (``deployment``) or the body."""
         if api == "models" and request.method == "GET":
             return self._stamped(Response.json(self._model_list()))
         if deployment is None:
@@ -168,9 +207,61 @@ class AzureOpenAIMock(OpenAIMock):
             if not api:
                 return _azure_error(404, "404", "Resource not found")
             return api, deployment
-        if rest in ("responses", "models"):
+        if rest in ("responses", "models") or rest.split("/", 1)[0] in ("files", "batches"):
             return rest, None
         return _azure_error(404, "404", "Resource not found")
+
+    async def _batch_api(self, request: Request, api: str) -> Response:
+        """The files and batches of the Batch API, in either API style (see the module
+        docstring); the rest is OpenAI's."""
+        if request.method == "POST" and api == "batches":
+            endpoint = (_json(request) or {}).get("endpoint")
+            v1 = request.path.startswith("/openai/v1/")
+            if endpoint not in (_V1_BATCH_ENDPOINTS if v1 else _DATED_BATCH_ENDPOINTS):
+                return _azure_error(
+                    400, "invalid_request", f"The endpoint {endpoint!r} is not supported."
+                )
+        answer = await super().route(attrs.evolve(request, path=f"/v1/{api}", query={}))
+        if self.legacy_batch_objects and isinstance(answer.body, bytes):
+            data = json.loads(answer.body)
+            if isinstance(data, dict) and data.get("object") == "batch":
+                answer = attrs.evolve(answer, body=json.dumps(_legacy_batch(data)).encode())
+        return answer
+
+    async def _batch_item(self, endpoint: str, body: dict[str, Any]) -> Response:
+        """One item of a batch, answered as a single call to its deployment is."""
+        api = "responses" if endpoint.endswith("/responses") else "chat/completions"
+        request = Request(
+            "POST",
+            f"/openai/v1/{api}",
+            {},
+            {"content-type": "application/json"},
+            json.dumps(body).encode(),
+        )
+        return await self._serve(request, api, None)
+
+    def _batch_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Azure's check of a file's deployments: one, and one the resource has."""
+        named = [line["body"].get("model") for line in lines]
+        for number, deployment in enumerate(named, start=1):
+            if deployment not in self.deployments:
+                message = (
+                    f"The provided model deployment '{deployment}' does not exist in the"
+                    " AOAI resource."
+                )
+                return [{"code": "model_not_found", "message": message, "line": number}]
+        if len(set(named)) > 1:
+            message = (
+                "The provided model deployment name is different from the rest of the"
+                " requests in the input file."
+            )
+            line = next(n for n, d in enumerate(named, start=1) if d != named[0])
+            return [{"code": "model_mismatch", "message": message, "line": line}]
+        return []
+
+    async def expire_batch(self, batch_id: str, ran: int = 0) -> None:
+        """Let held batch ``batch_id``'s window run out with its first ``ran`` items done."""
+        await self.batches.expire(batch_id, self._batch_item, ran)
 
     def _model_list(self) -> dict[str, Any]:
         """``GET /openai/models``: the models the resource can deploy, in Azure's shape."""
@@ -264,6 +355,18 @@ class AzureOpenAIMock(OpenAIMock):
                 "x-ms-region": self.region,
             },
         )
+
+
+def _legacy_batch(data: dict[str, Any]) -> dict[str, Any]:
+    """A batch object as Azure's 2024 previews answered it: a capitalised status
+    (``InProgress``), times as ISO 8601 strings with seven digits of a second."""
+    out = dict(data)
+    out["status"] = str(data["status"]).title().replace("_", "")
+    for key in _BATCH_TIMES:
+        if isinstance(data.get(key), int):
+            moment = datetime.fromtimestamp(data[key], UTC)
+            out[key] = moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "4+00:00"
+    return out
 
 
 def _azure_error(http_status: int, code: str, message: str, **more: Any) -> Response:
