@@ -142,6 +142,7 @@ async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refu
             "msgbatch_" + "b3BlbmFp",
             "batch_abc",
             gateway_id("x/y") + "A",
+            gateway_id("x/y\x00"),  # decodes, but control characters name no batch
         ):
             with pytest.raises(anthropic.NotFoundError) as caught:
                 await alice.messages.batches.retrieve(bad)

@@ -70,7 +70,9 @@ def relaykit_id(gateway_batch_id: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     provider, sep, vendor_id = batch_id.partition("/")
-    if not (sep and provider and vendor_id) or gateway_id(batch_id) != gateway_batch_id:
+    if not (sep and provider and vendor_id and batch_id.isprintable()):
+        return None  # a tampered id (control characters never name a batch): a 404
+    if gateway_id(batch_id) != gateway_batch_id:
         return None  # not what this gateway encodes (the same id has one spelling)
     return batch_id
 
