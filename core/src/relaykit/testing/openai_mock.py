@@ -25,7 +25,9 @@ speech (``POST /v1/audio/speech``, answered with the audio's bytes, chunked, or
 as server-sent events) by :mod:`.openai_speech`; moderation (``POST
 /v1/moderations``, in Mistral's shape for a ``mistral-moderation-*`` model) by
 :mod:`.openai_moderations`; the Batch API (``/v1/files``, ``/v1/batches``) by
-:mod:`.openai_batches`.
+:mod:`.openai_batches`; web search in both APIs (the Responses tool, Chat
+Completions' ``web_search_options`` for the search models, OpenRouter's server
+tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ reads (PDF only in Chat Completions), in OpenAI's words; a PDF must start with
 ``%PDF-``; a ``file_id`` names no file (the mock has no uploads) and a
 ``file_url`` must be ``http(s)``, both refused. Each file counts input tokens
 (:func:`document_tokens`). Messages OpenAI does not publish are the mock's.
+
+Web search (:mod:`.openai_web_search`): ``web_search_call`` output items (streamed
+as ``response.web_search_call.in_progress`` / ``.searching`` / ``.completed``
+between the item's added and done events) before the message, and
+``url_citation`` annotations on its ``output_text`` (streamed as
+``response.output_text.annotation.added`` after the text's deltas).
 """
 
 from __future__ import annotations
