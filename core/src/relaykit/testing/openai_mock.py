@@ -25,7 +25,9 @@ speech (``POST /v1/audio/speech``, answered with the audio's bytes, chunked, or
 as server-sent events) by :mod:`.openai_speech`; moderation (``POST
 /v1/moderations``, in Mistral's shape for a ``mistral-moderation-*`` model) by
 :mod:`.openai_moderations`; the Batch API (``/v1/files``, ``/v1/batches``) by
-:mod:`.openai_batches`.
+:mod:`.openai_batches`; web search in both APIs (the Responses tool, Chat
+Completions' ``web_search_options`` for the search models, OpenRouter's server
+tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from . import (
     openai_responses,
     openai_speech,
     openai_transcriptions,
+    openai_web_search,
 )
 from .loopback import Drop, Pause, Request, Reset, Response
 from .script import Reply
@@ -156,6 +159,7 @@ class OpenAIMock(VendorMock):
         try:
             files = _file_tokens(body.get("messages"))
             _check_reasoning(body)
+            openai_web_search.validate_chat(body)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
@@ -212,6 +216,8 @@ class OpenAIMock(VendorMock):
         }
         if reply.reasoning:  # DeepSeek, vLLM and other compatibles send reasoning here
             message["reasoning_content"] = reply.reasoning
+        if reply.citations:
+            message["annotations"] = openai_web_search.chat_annotations(reply)
         if calls:
             message["tool_calls"] = calls
         return Response.json(
@@ -437,6 +443,9 @@ class OpenAIMock(VendorMock):
     async def _responses(self, body: Any) -> Response:
         try:
             openai_responses.validate(body)
+            for i, tool in enumerate(body.get("tools") or ()):
+                if tool["type"] in openai_web_search.TOOL_TYPES:
+                    openai_web_search.validate_tool(tool, f"tools[{i}]")
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         prompt, last_user = openai_responses.prompt_text(body["input"])
@@ -448,7 +457,18 @@ class OpenAIMock(VendorMock):
         inp, out = self.usage_of(reply, prompt)
         if reply.input_tokens is None:
             inp += openai_responses.input_file_tokens(body["input"])
-        rendering = openai_responses.Rendering(reply, self._n, body, (inp, out))
+        # a search runs only where the request gave the model the tool
+        searched = openai_web_search.searches(body)
+        rendering = openai_responses.Rendering(
+            reply,
+            self._n,
+            body,
+            (inp, out),
+            search_calls=openai_web_search.search_calls(reply, self._n, last_user)
+            if searched
+            else None,
+            annotations=openai_web_search.responses_annotations(reply),
+        )
         if body.get("stream"):
             return Response(
                 200,
@@ -486,6 +506,8 @@ class OpenAIMock(VendorMock):
             if reply.chunk_delay and i:
                 yield Pause(reply.chunk_delay)
             yield chunk({"content": piece})
+        if reply.citations:  # after the text they index, in one chunk
+            yield chunk({"annotations": openai_web_search.chat_annotations(reply)})
         for i in range(0, len(reply.refusal), 8):  # a refusal streams in its own field
             yield chunk({"refusal": reply.refusal[i : i + 8]})
         for i, (name, args) in enumerate(reply.tool_calls):

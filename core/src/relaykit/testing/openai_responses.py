@@ -21,6 +21,12 @@ reads (PDF only in Chat Completions), in OpenAI's words; a PDF must start with
 ``%PDF-``; a ``file_id`` names no file (the mock has no uploads) and a
 ``file_url`` must be ``http(s)``, both refused. Each file counts input tokens
 (:func:`document_tokens`). Messages OpenAI does not publish are the mock's.
+
+Web search (:mod:`.openai_web_search`): ``web_search_call`` output items (streamed
+as ``response.web_search_call.in_progress`` / ``.searching`` / ``.completed``
+between the item's added and done events) before the message, and
+``url_citation`` annotations on its ``output_text`` (streamed as
+``response.output_text.annotation.added`` after the text's deltas).
 """
 
 from __future__ import annotations
@@ -499,9 +505,20 @@ class Rendering:
     """One scripted reply as a Responses ``response`` object, whole or as stream events."""
 
     def __init__(
-        self, reply: Reply, serial: int, body: dict[str, Any], usage: tuple[int, int]
+        self,
+        reply: Reply,
+        serial: int,
+        body: dict[str, Any],
+        usage: tuple[int, int],
+        *,
+        search_calls: list[dict[str, Any]] | None = None,
+        annotations: list[dict[str, Any]] | None = None,
     ) -> None:
         self.reply = reply
+        #: ``web_search_call`` output items, before the message (:mod:`.openai_web_search`)
+        self.search_calls = search_calls or []
+        #: the ``output_text``'s ``url_citation`` annotations
+        self.annotations = annotations or []
         self.serial = serial
         self.body = body
         self.rid = f"resp_mock{serial:06d}"
@@ -552,7 +569,12 @@ class Rendering:
         content: list[dict[str, Any]] = []
         if reply.text:
             content.append(
-                {"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}
+                {
+                    "type": "output_text",
+                    "text": reply.text,
+                    "annotations": list(self.annotations),
+                    "logprobs": [],
+                }
             )
         if reply.refusal:
             content.append({"type": "refusal", "refusal": reply.refusal})
@@ -579,7 +601,7 @@ class Rendering:
 
     def output(self) -> list[dict[str, Any]]:
         """The ``output`` items, in the order the API gives them."""
-        items = [item for item, _ in self._reasoning_items()]
+        items = [item for item, _ in self._reasoning_items()] + self.search_calls
         message = self._message_item(self.status)
         if message is not None:
             items.append(message)
@@ -661,6 +683,19 @@ class Rendering:
             yield event("response.output_item.done", output_index=index, item=item)
             done.append(item)
             index += 1
+        for call in self.search_calls:
+            at = {"output_index": index, "item_id": call["id"]}
+            in_progress = {k: v for k, v in call.items() if k != "action"}
+            yield event(
+                "response.output_item.added",
+                output_index=index,
+                item={**in_progress, "status": "in_progress"},
+            )
+            for step in ("in_progress", "searching", "completed"):
+                yield event(f"response.web_search_call.{step}", **at)
+            yield event("response.output_item.done", output_index=index, item=call)
+            done.append(call)
+            index += 1
         message = self._message_item(self.status)
         if message is not None:
             yield event(
@@ -677,6 +712,13 @@ class Rendering:
                         if reply.chunk_delay and i:
                             yield Pause(reply.chunk_delay)
                         yield event("response.output_text.delta", **at, delta=piece, logprobs=[])
+                    for a, annotation in enumerate(self.annotations):
+                        yield event(
+                            "response.output_text.annotation.added",
+                            **at,
+                            annotation_index=a,
+                            annotation=annotation,
+                        )
                     yield event("response.output_text.done", **at, text=reply.text, logprobs=[])
                 else:
                     yield event(

@@ -57,6 +57,9 @@ Azure has no moderation, rerank or token counting API: those are refused
 unsent (counting is estimated). Its Chat Completions API reads no documents
 (``"Invalid Value: 'file'. This model does not support file content types."``):
 they are refused unsent; the Responses API (``api = "responses"``) reads PDFs.
+Web search (``web_search=``) is refused unsent too: Azure's docs now describe a
+``web_search`` tool for its Responses API, but relaykit has not checked its
+wire format, regions or billing against Azure's, so it is not sent.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ if TYPE_CHECKING:
 
     from .batches import BatchApi
     from .documents import ChatDocuments
+    from .web_search import SearchStyle
 
 #: the variable holding a Microsoft Entra ID token (the OpenAI SDK's name)
 AD_TOKEN_ENV = "AZURE_OPENAI_AD_TOKEN"
@@ -157,6 +161,9 @@ class AzureOpenAIProvider(OpenAIProvider):
     #: transcripts come whole, one delta (a Whisper deployment streams none)
     speech_limits: ClassVar[bool] = False
     streams_transcriptions: ClassVar[bool] = False
+    #: no web search (see the module docstring): the core refuses it unsent
+    searches_web: ClassVar[bool] = False
+    web_search_style: ClassVar[SearchStyle] = "none"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         super().__init__(settings, http)

@@ -12,7 +12,9 @@ likewise: xAI and Together serve ``/images/generations``; the others refuse.
 Image edits (``/images/edits``): xAI's, in JSON; the other presets refuse them.
 Moderation: only Mistral serves ``/moderations``; the others refuse. Batches
 (``/files`` and ``/batches``): only Groq; the others refuse.
-Documents likewise:
+Web search (``web_search=``): only OpenRouter, with its ``openrouter:web_search``
+server tool (see .web_search); the others have none that relaykit sends, so the
+core refuses the setting for them before sending. Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
 ``reasoning_effort``, as OpenRouter's ``reasoning`` object, or, for DeepSeek and
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from .images import ImageStyle
     from .reasoning import ReasoningStyle
     from .transcription import TranscriptionStyle
+    from .web_search import SearchStyle
 
 #: services that read Anthropic-style ``cache_control`` marks (relaykit cache points)
 _CACHE_CONTROL = frozenset({"openrouter"})
@@ -133,6 +136,12 @@ _REASONING: dict[str, ReasoningStyle] = {
     "deepseek": "none",
     "mistral": "none",
 }
+#: services that search the web for ``web_search=`` (see .web_search), and how:
+#: OpenRouter with its ``openrouter:web_search`` server tool, for any model. The
+#: others have no search that relaykit sends (Perplexity, whose models always
+#: search, has no preset): their presets do not search, and the core refuses the
+#: setting unsent.
+_WEB_SEARCH: dict[str, SearchStyle] = {"openrouter": "openrouter"}
 #: services whose /embeddings names ``dimensions`` otherwise
 _DIMENSIONS_PARAM = {"mistral": "output_dimension"}
 
@@ -195,6 +204,8 @@ def preset(
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.chat_documents = _CHAT_DOCUMENTS.get(name, "none")
     Preset.reasoning_style = _REASONING.get(name, "effort")
+    Preset.web_search_style = _WEB_SEARCH.get(name, "none")
+    Preset.searches_web = Preset.web_search_style != "none"
     Preset.requires_api_key = requires_api_key
     Preset.__name__ = Preset.__qualname__ = f"{name.title().replace('-', '')}Provider"
     Preset.__doc__ = f"{name}: an OpenAI-compatible service at {base_url}."

@@ -17,10 +17,31 @@ from relaykit import ModelPrice
 #: and outputs with the Batch API", openai.com/api/pricing)
 BATCH_SHARE = Decimal("0.5")
 
+#: USD per web search call: the Responses API's ``web_search`` tool, "$10.00 / 1k
+#: calls" for every model, the search content tokens billed at the model's input
+#: price (they are in the usage's input tokens); OpenAI's pricing page, "Built-in
+#: tools", as quoted on community.openai.com/t/1363698 and modelcostwatch.com
+#: (checked 2026-03-12). relaykit sends that tool, never ``web_search_preview``.
+#: gpt-4o-mini and gpt-4.1-mini bill a fixed block of 8,000 input tokens a call
+#: for the content, which the usage may not show: their cost can read low.
+WEB_SEARCH = Decimal("0.01")
+#: the search preview models of Chat Completions (gpt-4o-search-preview,
+#: gpt-4o-mini-search-preview): "Web search preview (non-reasoning models) $25.00
+#: / 1k calls", content tokens free; every call searches once
+PREVIEW_SEARCH = Decimal("0.025")
 
-def _p(inp: str, out: str, cached: str | None = None) -> ModelPrice:
+
+def _p(
+    inp: str, out: str, cached: str | None = None, *, search: Decimal | None = WEB_SEARCH
+) -> ModelPrice:
+    """A chat model's price per million tokens, and per web search call (``search``;
+    ``None`` for a model that does not search)."""
     return ModelPrice(
-        Decimal(inp), Decimal(out), Decimal(cached) if cached else None, batch_share=BATCH_SHARE
+        Decimal(inp),
+        Decimal(out),
+        Decimal(cached) if cached else None,
+        batch_share=BATCH_SHARE,
+        web_search=search,
     )
 
 
@@ -50,6 +71,14 @@ def _per_character(usd: str) -> ModelPrice:
 OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-4o": (128_000, _p("2.50", "10.00", "1.25")),
     "gpt-4o-mini": (128_000, _p("0.15", "0.60", "0.075")),
+    # Chat Completions' search models (each call one search, see WEB_SEARCH): the
+    # token prices of their base models (gpt-4o 2.50 and 10.00, gpt-4o-mini 0.15 and
+    # 0.60, gpt-5 1.25 and 10.00, OpenAI's pricing page and OpenRouter's model
+    # pages); gpt-5-search-api is a reasoning model, billed as the web_search tool.
+    # An entry each, or the prefix match would price them as gpt-4o without searches.
+    "gpt-4o-search-preview": (128_000, _p("2.50", "10.00", search=PREVIEW_SEARCH)),
+    "gpt-4o-mini-search-preview": (128_000, _p("0.15", "0.60", search=PREVIEW_SEARCH)),
+    "gpt-5-search-api": (128_000, _p("1.25", "10.00", "0.125")),
     "gpt-4.1": (1_047_576, _p("2.00", "8.00", "0.50")),
     "gpt-4.1-mini": (1_047_576, _p("0.40", "1.60", "0.10")),
     "gpt-4.1-nano": (1_047_576, _p("0.10", "0.40", "0.025")),
@@ -94,9 +123,9 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     "gpt-5-codex": (400_000, _p("1.25", "10.00", "0.125")),
     "codex-mini-latest": (200_000, _p("1.50", "6.00", "0.375")),
     # embeddings: input tokens only (the window is the longest text embedded)
-    "text-embedding-3-small": (8_192, _p("0.02", "0")),
-    "text-embedding-3-large": (8_192, _p("0.13", "0")),
-    "text-embedding-ada-002": (8_192, _p("0.10", "0")),
+    "text-embedding-3-small": (8_192, _p("0.02", "0", search=None)),
+    "text-embedding-3-large": (8_192, _p("0.13", "0", search=None)),
+    "text-embedding-ada-002": (8_192, _p("0.10", "0", search=None)),
     # speech to text (developers.openai.com/api/docs/pricing): whisper-1 is billed
     # per minute of audio, USD 0.006; the gpt-4o transcribe models per token: audio
     # input USD 6.00 (mini 3.00) per million, text input (the prompt) 2.50 (1.25),
@@ -164,8 +193,8 @@ OPENAI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     # moderation: "The moderation endpoint is free to use" (OpenAI's moderation
     # guide), so a call costs USD 0, not an unknown amount. Prefixes: the aliases
     # (omni-moderation-latest) and the snapshots (omni-moderation-2024-09-26).
-    "omni-moderation": (None, _p("0", "0")),
-    "text-moderation": (None, _p("0", "0")),
+    "omni-moderation": (None, _p("0", "0", search=None)),
+    "text-moderation": (None, _p("0", "0", search=None)),
 }
 
 

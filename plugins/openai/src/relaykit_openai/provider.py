@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from relaykit import (
     Batch,
@@ -38,8 +38,9 @@ from relaykit.cache_points import add_cache_points, auto_cache_option
 from relaykit.events import StreamEvent, TextDelta
 from relaykit.http_errors import error_from_http, parse_error_body
 from relaykit.secrets import scrub
+from relaykit.web_search import unsupported
 
-from . import wire
+from . import web_search, wire
 from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
 from .prices import OPENAI_MODELS, known_model
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from .documents import ChatDocuments
     from .images import ImageStyle
     from .transcription import TranscriptionStyle
+    from .web_search import SearchStyle
 
 #: how ``/embeddings`` sends vectors back: ``"base64"`` (little-endian float32
 #: bytes, a quarter of the JSON) or ``"float"`` (JSON numbers, for servers that
@@ -119,6 +121,13 @@ class OpenAIProvider:
     ``file`` parts and text documents as text; the Responses API sends any file
     as ``input_file``, by data or URL. A service that cannot read one refuses it
     before sending (see :mod:`relaykit_openai.documents`).
+
+    Web search (``web_search=``): the Responses API's ``web_search`` tool, where
+    a call with it goes under ``api = "auto"``; Chat Completions' search models
+    (gpt-5-search-api, gpt-4o-search-preview, ...) take ``web_search_options``
+    and search on every call. OpenRouter's preset sends its
+    ``openrouter:web_search`` server tool; the other presets and Azure do not
+    search (refused unsent). See :mod:`relaykit_openai.web_search`.
     """
 
     type: ClassVar[str] = "openai"
@@ -171,6 +180,12 @@ class OpenAIProvider:
     #: whether ``/audio/speech`` is OpenAI's, whose model rules (instructions for
     #: gpt-4o-mini-tts only) are checked before sending
     speech_limits: ClassVar[bool] = True
+    #: the service searches the web for ``web_search=`` (the core refuses the
+    #: setting, unsent, for a provider without it)
+    searches_web: ClassVar[bool] = True
+    #: how it searches (see :mod:`.web_search`): OpenAI's tools, OpenRouter's
+    #: server tool, or not at all
+    web_search_style: ClassVar[SearchStyle] = "openai"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         if not settings.base_url.lower().startswith(("http://", "https://")):
@@ -241,6 +256,7 @@ class OpenAIProvider:
             raise refuse(self.type, request.model)
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
+        search_options, search_tool = self._chat_search(request)
         body = wire.request_body(
             request,
             max_tokens_param=self._max_tokens_param,
@@ -249,8 +265,47 @@ class OpenAIProvider:
             cache_control=self._cache_control,
             documents=self.chat_documents,
             reasoning=self.reasoning_style,
+            search_options=search_options,
+            search_tool=search_tool,
         )
         return json_encode.dumps(body)
+
+    def _chat_search(
+        self, request: ChatRequest
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """``(web_search_options, a search tool)`` for a Chat Completions call with
+        ``web_search=``; what the service cannot run is refused before sending."""
+        search = request.web_search
+        if search is None:
+            return None, None
+        style = self.web_search_style
+        if style == "openrouter":
+            return None, web_search.openrouter_tool(search, self._name, request.model)
+        if style == "openai":
+            if web_search.is_search_model(request.model):
+                return web_search.chat_options(search, self._name, request.model), None
+            # Any other model searches only through the Responses API.
+            raise web_search.refuse_chat_api(self._name, request.model)
+        raise unsupported(self._name, request.model, "web search")
+
+    def _chat_searches(self, model: str) -> int:
+        """The searches a Chat Completions call to ``model`` is billed for: one for
+        OpenAI's search models, which search on every call, whether asked or not."""
+        return int(self.web_search_style == "openai" and web_search.is_search_model(model))
+
+    def _via_responses(self, request: ChatRequest) -> bool:
+        """Whether ``request`` goes to the Responses API: the configured ``api``, or,
+        under ``"auto"``, a web search for a model other than a search model (OpenAI
+        searches for those only through the Responses API's tool)."""
+        if self._api == "chat":
+            return False
+        if self.uses_responses(request.model):
+            return True
+        return (
+            request.web_search is not None
+            and self.web_search_style == "openai"
+            and not web_search.is_search_model(request.model)
+        )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens ``request`` would use, from OpenAI's counter
@@ -262,7 +317,7 @@ class OpenAIProvider:
         """
         from . import responses_wire  # the Responses API's modules load when first used
 
-        body = json_encode.dumps(responses_wire.count_body(request))
+        body = json_encode.dumps(responses_wire.count_body(request, self._name))
         r = await self._http.post(
             self._url("responses/input_tokens", request.model), content=body, headers=self._headers
         )
@@ -286,7 +341,7 @@ class OpenAIProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One non-streamed call: Chat Completions, or Responses (see ``api``)."""
-        if self._api != "chat" and self.uses_responses(request.model):
+        if self._via_responses(request):
             from . import responses_api  # loaded on first use: most calls never need it
 
             return await responses_api.chat(
@@ -316,12 +371,12 @@ class OpenAIProvider:
                 provider=self._name,
                 model=request.model,
             )
-        return wire.response(data)
+        return wire.response(data, self._chat_searches(request.model))
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``,
         or the Responses API's typed events (see ``api``)."""
-        if self._api != "chat" and self.uses_responses(request.model):
+        if self._via_responses(request):
             from . import responses_api
 
             return responses_api.stream(
@@ -345,7 +400,7 @@ class OpenAIProvider:
             decoder = SSEDecoder()
             feed = decoder.feed
             loads = json_decode.loads
-            state = wire.StreamState()
+            state = wire.StreamState(self._chat_searches(request.model))
             # aclosing: the byte iterator is an async generator; closing it
             # explicitly (not at garbage collection) keeps trio from warning.
             async with aclosing(r.aiter_bytes()) as chunks:  # type: ignore[type-var]
@@ -572,13 +627,15 @@ class OpenAIProvider:
         """``POST /files`` (the items as JSONL, each body as a single call's) and ``POST
         /batches``: to ``/v1/responses`` for a model called through the Responses API,
         ``/v1/chat/completions`` otherwise. Over 50,000 items or 200 MB is refused
-        before sending."""
-        model = requests[0][1].model
-        if self._api != "chat" and self.uses_responses(model):
+        before sending. One item with ``web_search=`` (for a model that is not a
+        search model) sends the batch to ``/v1/responses``: a batch has one endpoint."""
+        if any(self._via_responses(request) for _, request in requests):
             from . import responses_wire
 
             def body(request: ChatRequest) -> bytes:
-                return json_encode.dumps(responses_wire.request_body(request, stream=False))
+                return json_encode.dumps(
+                    responses_wire.request_body(request, stream=False, provider=self._name)
+                )
 
             endpoint = self._batch_endpoint("responses", model)
             return await self._batches().submit(requests, endpoint, body)

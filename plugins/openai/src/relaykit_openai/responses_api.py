@@ -21,7 +21,7 @@ async def chat(
     http: HttpClient, url: str, headers: Mapping[str, str], provider: str, request: ChatRequest
 ) -> ChatResponse:
     """One non-streamed Responses call."""
-    body = json_encode.dumps(responses_wire.request_body(request, stream=False))
+    body = json_encode.dumps(responses_wire.request_body(request, stream=False, provider=provider))
     r = await http.post(url, content=body, headers=headers)
     if r.status_code >= 400:
         raise error_from_http(
@@ -41,7 +41,7 @@ async def stream(
     http: HttpClient, url: str, headers: Mapping[str, str], provider: str, request: ChatRequest
 ) -> AsyncIterator[StreamEvent]:
     """One streamed Responses call: typed SSE events until ``response.completed``."""
-    body = json_encode.dumps(responses_wire.request_body(request, stream=True))
+    body = json_encode.dumps(responses_wire.request_body(request, stream=True, provider=provider))
     async with http.stream("POST", url, content=body, headers=headers) as r:
         if r.status_code >= 400:
             await r.aread()

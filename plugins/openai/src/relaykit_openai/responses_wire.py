@@ -27,6 +27,11 @@ Stateless: every call sends the whole conversation in ``input`` with
   it belongs to this API and carries that content: reasoning without it
   (another vendor's, or plain reasoning text) means nothing to OpenAI
   statelessly, and is left out.
+- ``web_search=`` is the ``web_search`` tool, after the function tools; the
+  answer's ``url_citation`` annotations are its citations and its completed
+  ``web_search_call`` items its billed searches (see :mod:`.web_search`). The
+  searches' ``sources`` are not asked for (``include``): they list every page
+  read, not what the answer cites.
 """
 
 from __future__ import annotations
@@ -55,9 +60,11 @@ from relaykit.messages import (
 )
 from relaykit.request import Tool
 from relaykit.response import FinishReason, reasoning_fields
+from relaykit.web_search import Citation
 
 from . import documents
 from .reasoning import merge_extra, responses_field
+from .web_search import billed_search, citation, citations, responses_tool
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -81,8 +88,9 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.match(model) is not None
 
 
-def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    """The JSON body of ``POST /responses`` for ``request``."""
+def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai") -> dict[str, Any]:
+    """The JSON body of ``POST /responses`` for ``request`` (``provider`` names the
+    deployment in a refusal of a web search it cannot run: see :mod:`.web_search`)."""
     body: dict[str, Any] = {"model": request.model, "input": _input(request.messages)}
     if request.max_tokens is not None:
         body["max_output_tokens"] = request.max_tokens
@@ -92,6 +100,9 @@ def request_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body["top_p"] = request.top_p
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]
+    if request.web_search is not None:
+        search = responses_tool(request.web_search, provider, request.model)
+        body.setdefault("tools", []).append(search)
     if request.tool_choice is not None:
         tc = request.tool_choice
         body["tool_choice"] = (
@@ -127,9 +138,9 @@ COUNT_FIELDS = frozenset(
 )
 
 
-def count_body(request: ChatRequest) -> dict[str, Any]:
+def count_body(request: ChatRequest, provider: str = "openai") -> dict[str, Any]:
     """The JSON body of ``POST /responses/input_tokens``: the prompt ``request`` sends."""
-    body = request_body(request, stream=False)
+    body = request_body(request, stream=False, provider=provider)
     return {k: v for k, v in body.items() if k in COUNT_FIELDS}
 
 
@@ -227,11 +238,12 @@ def _assistant_items(m: Message, items: list[dict[str, Any]]) -> None:
 # -- responses -----------------------------------------------------------------
 
 
-def usage(data: dict[str, Any] | None) -> Usage:
+def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
     """Normalise a Responses ``usage`` object (its counts already follow relaykit's
-    conventions: input includes cached, output includes reasoning)."""
+    conventions: input includes cached, output includes reasoning); ``web_searches``
+    are the billed searches, which the output items count, not the usage."""
     if not data:
-        return Usage()
+        return Usage(web_searches=web_searches)
     inp = data.get("input_tokens_details") or {}
     out = data.get("output_tokens_details") or {}
     return Usage(
@@ -239,6 +251,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
         output_tokens=data.get("output_tokens") or 0,
         cached_input_tokens=inp.get("cached_tokens") or 0,
         reasoning_tokens=out.get("reasoning_tokens") or 0,
+        web_searches=web_searches,
     )
 
 
@@ -264,14 +277,20 @@ def reasoning_part(item: dict[str, Any]) -> ReasoningPart:
     )
 
 
-def _message_text(item: dict[str, Any]) -> tuple[str, str]:
-    """``(text, refusal)`` of an assistant ``message`` output item."""
+def _message_text(item: dict[str, Any], base: int, cited: list[Citation]) -> tuple[str, str]:
+    """``(text, refusal)`` of an assistant ``message`` output item whose text starts
+    ``base`` characters into the response's; its web citations are added to
+    ``cited``, their offsets moved to index the response's text."""
     text: list[str] = []
     refusal: list[str] = []
     for part in item.get("content") or ():
         kind = part.get("type")
         if kind == "output_text":
-            text.append(part.get("text") or "")
+            said = part.get("text") or ""
+            if part.get("annotations"):
+                cited += citations(part["annotations"], base, len(said))
+            base += len(said)
+            text.append(said)
         elif kind == "refusal":
             refusal.append(part.get("refusal") or "")
     return "".join(text), "".join(refusal)
@@ -280,17 +299,22 @@ def _message_text(item: dict[str, Any]) -> tuple[str, str]:
 def response(data: dict[str, Any]) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Responses body."""
     text: list[str] = []
+    length = 0  # characters of text so far
     refused = False
     calls: list[ToolCall] = []
     thoughts: list[ReasoningPart] = []
+    cited: list[Citation] = []
+    searches = 0
     for item in data.get("output") or ():
         kind = item.get("type")
         if kind == "message":
-            said, refusal = _message_text(item)
+            said, refusal = _message_text(item, length, cited)
             text.append(said)
+            length += len(said)
             if refusal:
                 # As in Chat Completions: the refusal is the answer; the finish says why.
                 text.append(refusal)
+                length += len(refusal)
                 refused = True
         elif kind == "function_call":
             calls.append(
@@ -300,6 +324,8 @@ def response(data: dict[str, Any]) -> ChatResponse:
             )
         elif kind == "reasoning":
             thoughts.append(reasoning_part(item))
+        elif billed_search(item):
+            searches += 1
     finish, _ = finish_reason(data, bool(calls))
     if refused and finish == "stop":
         finish = "content_filter"
@@ -311,9 +337,10 @@ def response(data: dict[str, Any]) -> ChatResponse:
         reasoning_parts=parts,
         tool_calls=tuple(calls),
         finish_reason=finish,
-        usage=usage(data.get("usage")),
+        usage=usage(data.get("usage"), searches),
         model=data.get("model") or "",
         id=data.get("id"),
+        citations=tuple(cited),
     )
 
 
@@ -323,7 +350,16 @@ def response(data: dict[str, Any]) -> ChatResponse:
 class StreamState:
     """What decoding one Responses stream carries from event to event."""
 
-    __slots__ = ("_calls", "_summaries", "finished", "refused", "tool_calls")
+    __slots__ = (
+        "_calls",
+        "_parts",
+        "_summaries",
+        "finished",
+        "refused",
+        "text_length",
+        "tool_calls",
+        "web_searches",
+    )
 
     def __init__(self) -> None:
         #: a terminal event (``response.completed`` / ``.incomplete``) arrived
@@ -334,6 +370,12 @@ class StreamState:
         self.tool_calls = 0
         self._calls: dict[str, int] = {}  # item id -> relaykit tool call index
         self._summaries: dict[str, int] = {}  # reasoning item id -> summary parts opened
+        #: characters of text streamed so far (answer and refusal)
+        self.text_length = 0
+        #: (item id, content index) of each output_text part -> where its text starts
+        self._parts: dict[tuple[str, int], int] = {}
+        #: billed web searches seen (``web_search_call`` items done)
+        self.web_searches = 0
 
     def call_index(self, item_id: str | None) -> int:
         """The relaykit index of the function call item ``item_id``."""
@@ -349,7 +391,10 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
     """The relaykit stream events for one Responses SSE event (errors aside)."""
     if kind == "response.output_text.delta":
         delta = data.get("delta") or ""
-        return [TextDelta(delta)] if delta else []
+        if not delta:
+            return []
+        state.text_length += len(delta)
+        return [TextDelta(delta)]
     if kind == "response.reasoning_summary_text.delta":
         delta = data.get("delta") or ""
         return [ReasoningDelta(delta)] if delta else []
@@ -377,6 +422,9 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         return []
     if kind == "response.output_item.done":
         item = data.get("item") or {}
+        if billed_search(item):
+            state.web_searches += 1
+            return []
         if item.get("type") == "reasoning":
             encrypted = item.get("encrypted_content")
             if isinstance(encrypted, str):
@@ -387,7 +435,16 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
     if kind == "response.refusal.delta":
         state.refused = True
         delta = data.get("delta") or ""
+        state.text_length += len(delta)
         return [TextDelta(delta)] if delta else []
+    if kind == "response.content_part.added":
+        if (data.get("part") or {}).get("type") == "output_text":
+            # Annotations index this part's text: remember where it starts.
+            key = (data.get("item_id") or "", data.get("content_index") or 0)
+            state._parts[key] = state.text_length
+        return []
+    if kind == "response.output_text.annotation.added":
+        return _annotation_events(data, state)
     if kind == "response.created":
         resp = data.get("response") or {}
         return [StreamStart(resp.get("id"), resp.get("model"))]
@@ -398,11 +455,24 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         if state.refused and reason == "stop":
             reason = "content_filter"
         events: list[StreamEvent] = []
-        if resp.get("usage"):
-            events.append(UsageUpdate(usage(resp["usage"])))
+        if resp.get("usage") or state.web_searches:
+            events.append(UsageUpdate(usage(resp.get("usage"), state.web_searches)))
         events.append(Finish(reason, raw))
         return events
     return []
+
+
+def _annotation_events(data: dict[str, Any], state: StreamState) -> list[StreamEvent]:
+    """A web citation from ``response.output_text.annotation.added``: its offsets
+    index its part's text (streamed already), moved to index the whole text (and
+    left out where the part's start is unknown)."""
+    key = (data.get("item_id") or "", data.get("content_index") or 0)
+    start = state._parts.get(key)
+    if start is None:
+        found = citation(data.get("annotation"), 0, -1)  # offsets unknown: none
+    else:
+        found = citation(data.get("annotation"), start, state.text_length - start)
+    return [found] if found is not None else []
 
 
 def stream_failure(kind: str, data: dict[str, Any]) -> str | None:

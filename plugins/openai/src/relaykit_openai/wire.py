@@ -28,6 +28,7 @@ from relaykit.request import Tool
 from relaykit.response import FinishReason
 
 from .reasoning import ReasoningStyle, chat_fields, merge_extra
+from .web_search import citations
 
 if TYPE_CHECKING:
     from .documents import ChatDocuments
@@ -52,6 +53,8 @@ def request_body(
     cache_control: bool = False,
     documents: ChatDocuments = "data",
     reasoning: ReasoningStyle = "effort",
+    search_options: dict[str, Any] | None = None,
+    search_tool: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``.
 
@@ -61,6 +64,8 @@ def request_body(
     ``documents`` says how the service takes documents (see :mod:`.documents`);
     one it cannot read raises :class:`~relaykit.InvalidRequestError`.
     ``reasoning`` says how the service takes ``reasoning=`` (see :mod:`.reasoning`).
+    ``search_options`` is a search model's ``web_search_options`` and ``search_tool``
+    a server tool that searches (OpenRouter's), from :mod:`.web_search`.
     """
     body: dict[str, Any] = {
         "model": request.model,
@@ -78,6 +83,10 @@ def request_body(
         body["seed"] = request.seed
     if request.tools:
         body["tools"] = [_tool(t, cache_control) for t in request.tools]
+    if search_tool is not None:
+        body.setdefault("tools", []).append(search_tool)
+    if search_options is not None:
+        body["web_search_options"] = search_options
     if request.tool_choice is not None:
         tc = request.tool_choice
         body["tool_choice"] = (
@@ -243,10 +252,11 @@ def _part(p: Any, documents: ChatDocuments) -> dict[str, Any]:
     raise TypeError(f"cannot send {type(p).__name__} to a Chat Completions API")
 
 
-def usage(data: dict[str, Any] | None) -> Usage:
-    """Normalise a Chat Completions ``usage`` object."""
+def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
+    """Normalise a Chat Completions ``usage`` object (``web_searches``: the searches
+    billed, which it does not count)."""
     if not data:
-        return Usage()
+        return Usage(web_searches=web_searches)
     prompt = data.get("prompt_tokens_details") or {}
     completion = data.get("completion_tokens_details") or {}
     return Usage(
@@ -255,6 +265,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
         # DeepSeek counts cache hits in a field of its own
         cached_input_tokens=prompt.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0,
         reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        web_searches=web_searches,
     )
 
 
@@ -294,8 +305,9 @@ def content_text(content: Any) -> tuple[str, str]:
     return "".join(text), "".join(reasoning)
 
 
-def response(data: dict[str, Any]) -> ChatResponse:
-    """A :class:`ChatResponse` from a non-streamed Chat Completions body."""
+def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
+    """A :class:`ChatResponse` from a non-streamed Chat Completions body (``web_searches``:
+    the searches billed, one for a search model's answer)."""
     choice = (data.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     raw_calls = message.get("tool_calls")
@@ -317,6 +329,9 @@ def response(data: dict[str, Any]) -> ChatResponse:
         finish = "tool_calls"
     text, reasoning = content_text(message.get("content"))
     reasoning = reasoning or message.get("reasoning_content") or message.get("reasoning") or ""
+    annotations = message.get("annotations")
+    # Their indices are into the content, which the refusal (if any) follows.
+    cited = tuple(citations(annotations, 0, len(text))) if annotations else ()
     refusal = message.get("refusal")
     if refusal:
         # Structured outputs: the model declined, content is null and finish is
@@ -329,9 +344,10 @@ def response(data: dict[str, Any]) -> ChatResponse:
         reasoning=reasoning,
         tool_calls=calls,
         finish_reason=finish,
-        usage=usage(data.get("usage")),
+        usage=usage(data.get("usage"), web_searches),
         model=data.get("model") or "",
         id=data.get("id"),
+        citations=cited,
     )
 
 
@@ -365,9 +381,17 @@ def text_delta(chunk: dict[str, Any]) -> str | None:
 class StreamState:
     """What decoding one stream carries from chunk to chunk."""
 
-    __slots__ = ("_calls", "_last_call", "_last_id", "finished", "refused", "started")
+    __slots__ = (
+        "_calls",
+        "_last_call",
+        "_last_id",
+        "finished",
+        "refused",
+        "started",
+        "web_searches",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, web_searches: int = 0) -> None:
         #: the first chunk (with the response id and model) has been read
         self.started = False
         #: a refusal arrived: a "stop" finish is a content_filter one
@@ -377,6 +401,9 @@ class StreamState:
         self._calls = 0  # tool call slots opened
         self._last_call = 0
         self._last_id: str | None = None
+        #: the searches the call is billed for (a search model's: one), reported
+        #: with the finish
+        self.web_searches = web_searches
 
     def call_index(self, call: dict[str, Any]) -> int:
         """The slot of a tool call fragment.
@@ -430,6 +457,10 @@ def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]
                 events.append(ReasoningDelta(thinking))
         if content:
             events.append(TextDelta(content))
+        annotations = delta.get("annotations")
+        if annotations:
+            # Web search citations, after the text they index: the whole answer's.
+            events.extend(citations(annotations))
         refusal = delta.get("refusal")
         if refusal:  # see response(): the refusal is the answer
             state.refused = True
@@ -447,6 +478,8 @@ def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]
             reason = FINISH_REASONS.get(raw, "other")
             if state.refused and reason == "stop":
                 reason = "content_filter"
+            if state.web_searches:
+                events.append(UsageUpdate(Usage(web_searches=state.web_searches)))
             events.append(Finish(reason, raw))
     if chunk.get("usage"):
         events.append(UsageUpdate(usage(chunk["usage"])))
