@@ -629,6 +629,7 @@ class OpenAIProvider:
         ``/v1/chat/completions`` otherwise. Over 50,000 items or 200 MB is refused
         before sending. One item with ``web_search=`` (for a model that is not a
         search model) sends the batch to ``/v1/responses``: a batch has one endpoint."""
+        model = requests[0][1].model
         if any(self._via_responses(request) for _, request in requests):
             from . import responses_wire
 
