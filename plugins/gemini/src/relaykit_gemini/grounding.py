@@ -110,10 +110,14 @@ def searches(metadata: Any, model: str) -> int:
     Gemini 3 and later; one grounded prompt on Gemini 2.x when it searched."""
     if not isinstance(metadata, Mapping):
         return 0
-    queries = _queries(metadata.get("webSearchQueries"))
+    found = _queries(metadata.get("webSearchQueries"))
+    return _billed(found, bool(metadata.get("groundingChunks")), model)
+
+
+def _billed(queries: Sequence[str], sourced: bool, model: str) -> int:
     made = generation(model)
     if made is not None and made < 3:
-        return 1 if queries or metadata.get("groundingChunks") else 0
+        return 1 if queries or sourced else 0
     return len(queries)
 
 
@@ -186,11 +190,14 @@ def _sources(chunks: Any) -> list[Citation | None]:
     out: list[Citation | None] = []
     for chunk in chunks if isinstance(chunks, list) else ():
         web = chunk.get("web") if isinstance(chunk, Mapping) else None
-        uri = web.get("uri") if isinstance(web, Mapping) else None
-        if isinstance(uri, str) and uri:
-            out.append(Citation(url=uri, title=str(web.get("title") or "")))
-        else:
-            out.append(None)
+        if not isinstance(web, Mapping):
+            web = {}
+        uri = web.get("uri")
+        out.append(
+            Citation(url=uri, title=str(web.get("title") or ""))
+            if isinstance(uri, str) and uri
+            else None
+        )
     return out
 
 
@@ -284,8 +291,7 @@ class StreamGrounding:
         """The searches billed so far (see :func:`searches`)."""
         if not self.grounded:
             return 0
-        chunks = [{} for source in self._sources if source is not None]
-        return searches({"webSearchQueries": self._queries, "groundingChunks": chunks}, model)
+        return _billed(self._queries, any(self._sources), model)
 
     def _new(self, found: list[Citation]) -> list[Citation]:
         new = [c for c in dict.fromkeys(found) if c not in self._given]
