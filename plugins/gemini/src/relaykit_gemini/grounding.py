@@ -254,7 +254,7 @@ class StreamGrounding:
         self._sources: list[Citation | None] = []
         self._supports: list[Any] = []
         self._given: list[Citation] = []
-        self.grounded = False
+        self._grounded = False
 
     def add(self, part: Mapping[str, Any]) -> None:
         """One part of a chunk, in the order it came."""
@@ -271,7 +271,7 @@ class StreamGrounding:
         """Take a chunk's ``groundingMetadata``: the citations it makes new."""
         if not isinstance(metadata, Mapping):
             return []
-        self.grounded = True
+        self._grounded = True
         self._queries = list(
             dict.fromkeys([*self._queries, *_queries(metadata.get("webSearchQueries"))])
         )
@@ -289,7 +289,7 @@ class StreamGrounding:
 
     def searches(self, model: str) -> int:
         """The searches billed so far (see :func:`searches`)."""
-        if not self.grounded:
+        if not self._grounded:
             return 0
         return _billed(self._queries, any(self._sources), model)
 

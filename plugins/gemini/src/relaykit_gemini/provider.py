@@ -105,6 +105,10 @@ class GeminiProvider:
     ``imagen-*`` model is refused unsent: Google shut Imagen down
     (:mod:`relaykit_gemini.shutdowns`).
 
+    ``web_search=`` is Grounding with Google Search (the ``googleSearch`` tool);
+    its ``groundingMetadata`` comes back as ``citations`` and ``usage.web_searches``
+    (:mod:`relaykit_gemini.grounding`, which also says what is refused unsent).
+
     :meth:`submit_batch` and its siblings speak Batch Mode
     (:mod:`relaykit_gemini.batches`): each item's body is the one a chat would
     send, thinking, tools, schemas and ``extra`` (``safetySettings``...) included.
