@@ -220,7 +220,7 @@ class GeminiBatches:
         response = entry.get("response")
         if isinstance(response, Mapping):
             try:
-                return BatchResult(key, wire.response(response))
+                return BatchResult(key, wire.response(response, model or ""))
             except (TypeError, ValueError, AttributeError, KeyError) as e:
                 raise ProviderUnavailableError(
                     f"batch item {key!r} answered with something other than a"

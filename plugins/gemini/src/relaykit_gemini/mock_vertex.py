@@ -47,6 +47,7 @@ from relaykit_google_auth.mock_oauth import (
     service_account_info,
 )
 
+from . import mock_grounding
 from .testing import (
     MODELS,
     GeminiMock,
@@ -104,7 +105,10 @@ class VertexMock(GeminiMock):
     tokens accepted as they are (a ``VERTEX_ACCESS_TOKEN``); ``express_key``
     is the express mode API key, if there is one. :attr:`tokens` is the token
     endpoint (its log, scripted failures, :meth:`~TokenEndpoint.revoke_all`).
+    Vertex's ``googleSearch`` takes ``excludeDomains`` too.
     """
+
+    search_fields: tuple[str, ...] = mock_grounding.VERTEX_SEARCH_FIELDS
 
     def __init__(
         self,

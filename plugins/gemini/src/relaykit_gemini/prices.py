@@ -16,6 +16,14 @@ Audio input costs more than text on some models (``audio_input``: 2.5 Flash
 audio. Gemini 3.1 Flash TTS Preview and the 3.8 TTS models are left out
 until their prices are settled (3.8's are launch prices, to double in 2027).
 
+Grounding with Google Search (``web_search=``) adds a price per search
+(``ModelPrice.web_search``): USD 14 a thousand search queries on Gemini 3, USD 35
+a thousand grounded prompts on Gemini 2.x (the pricing page, as the reports of
+2026 quote it). The free allowances (a monthly 5,000 prompts on Gemini 3, 1,500 a
+day on 2.x, shared by the project) are not counted: ``cost`` is what the searches
+cost once they are used up. The chat rows of the TTS, image and embedding models
+have no search price.
+
 Image models are priced per image (:meth:`relaykit.ModelPrice.image_price`,
 keyed by the resolution, relaykit's ``quality`` for them). The Gemini image
 models bill tokens, but every image of a resolution costs the same number of
@@ -36,14 +44,28 @@ from decimal import Decimal
 
 from relaykit import ModelPrice
 
+#: USD per search query Gemini 3 bills for Grounding with Google Search ("$14 /
+#: 1,000 search queries", ai.google.dev pricing), and per grounded prompt on Gemini
+#: 2.x ("$35 / 1,000 grounded prompts"); ``Usage.web_searches`` counts each its way
+#: (:mod:`relaykit_gemini.grounding`)
+SEARCH_QUERY = "0.014"
+GROUNDED_PROMPT = "0.035"
 
-def _p(inp: str, out: str, cached: str | None = None, audio: str | None = None) -> ModelPrice:
+
+def _p(
+    inp: str,
+    out: str,
+    cached: str | None = None,
+    audio: str | None = None,
+    search: str | None = None,
+) -> ModelPrice:
     return ModelPrice(
         Decimal(inp),
         Decimal(out),
         Decimal(cached) if cached else None,
         audio_input=Decimal(audio) if audio else None,
         batch_share=Decimal("0.5"),  # batch mode: "50% of the standard cost" (ai.google.dev)
+        web_search=Decimal(search) if search else None,
     )
 
 
@@ -73,22 +95,31 @@ GEMINI_MODELS: dict[str, tuple[int | None, ModelPrice | None]] = {
     # (docs.cloud.google.com/gemini-enterprise-agent-platform/models/guides/gemini-3-5-flash;
     # 3.5 Flash-Lite's unread). Gemini 3.6 and 3.8 Flash are left out: their
     # introductory prices end on 2026-12-31. The prefixes match -preview names too.
-    "gemini-3.5-flash": (1_048_576, _p("1.50", "9.00")),
-    "gemini-3.5-flash-lite": (None, _p("0.30", "2.50")),
-    "gemini-3.1-pro": (1_048_576, _p("2.00", "12.00")),
-    "gemini-3.1-flash-lite": (1_048_576, _p("0.25", "1.50")),
-    "gemini-3-flash": (1_048_576, _p("0.50", "3.00", "0.05")),
+    "gemini-3.5-flash": (1_048_576, _p("1.50", "9.00", search=SEARCH_QUERY)),
+    "gemini-3.5-flash-lite": (None, _p("0.30", "2.50", search=SEARCH_QUERY)),
+    "gemini-3.1-pro": (1_048_576, _p("2.00", "12.00", search=SEARCH_QUERY)),
+    "gemini-3.1-flash-lite": (1_048_576, _p("0.25", "1.50", search=SEARCH_QUERY)),
+    "gemini-3-flash": (1_048_576, _p("0.50", "3.00", "0.05", search=SEARCH_QUERY)),
     # Google shut gemini-2.5-pro and gemini-2.5-flash down on 2026-12-01 (its
     # deprecations page, read on 2026-11-10 by aideprecations.com): requests to
     # them are since routed to gemini-3.8-flash and gemini-3.5-flash-lite and billed
     # at those models' rates. Gemini 2.0 Flash and Flash-Lite were shut down on
     # 2026-06-01 (firebase.google.com/docs/ai-logic, updated 2026-06-18). Kept for
     # proxies that still serve them (Vertex AI keeps its own schedule).
-    "gemini-2.5-pro": (1_048_576, _p("1.25", "10.00", "0.125")),
-    "gemini-2.5-flash": (1_048_576, _p("0.30", "2.50", "0.03", audio="1.00")),
-    "gemini-2.5-flash-lite": (1_048_576, _p("0.10", "0.40", "0.01", audio="0.30")),
-    "gemini-2.0-flash": (1_048_576, _p("0.10", "0.40", "0.025", audio="0.70")),
-    "gemini-2.0-flash-lite": (1_048_576, _p("0.075", "0.30")),
+    "gemini-2.5-pro": (1_048_576, _p("1.25", "10.00", "0.125", search=GROUNDED_PROMPT)),
+    "gemini-2.5-flash": (
+        1_048_576,
+        _p("0.30", "2.50", "0.03", audio="1.00", search=GROUNDED_PROMPT),
+    ),
+    "gemini-2.5-flash-lite": (
+        1_048_576,
+        _p("0.10", "0.40", "0.01", audio="0.30", search=GROUNDED_PROMPT),
+    ),
+    "gemini-2.0-flash": (
+        1_048_576,
+        _p("0.10", "0.40", "0.025", audio="0.70", search=GROUNDED_PROMPT),
+    ),
+    "gemini-2.0-flash-lite": (1_048_576, _p("0.075", "0.30", search=GROUNDED_PROMPT)),
     # Text to speech: text in, audio out (ai.google.dev pricing, "Gemini 2.5 Flash
     # Preview TTS" 0.50 and 10.00, "Gemini 2.5 Pro Preview TTS" 1.00 and 20.00);
     # longer than the chat models' prefixes, so they win over them.

@@ -48,6 +48,7 @@ from relaykit.secrets import scrub
 
 from . import (
     embeddings,
+    grounding,
     image_output,
     image_shapes,
     shutdowns,
@@ -104,6 +105,10 @@ class GeminiProvider:
     ``imagen-*`` model is refused unsent: Google shut Imagen down
     (:mod:`relaykit_gemini.shutdowns`).
 
+    ``web_search=`` is Grounding with Google Search (the ``googleSearch`` tool);
+    its ``groundingMetadata`` comes back as ``citations`` and ``usage.web_searches``
+    (:mod:`relaykit_gemini.grounding`, which also says what is refused unsent).
+
     :meth:`submit_batch` and its siblings speak Batch Mode
     (:mod:`relaykit_gemini.batches`): each item's body is the one a chat would
     send, thinking, tools, schemas and ``extra`` (``safetySettings``...) included.
@@ -115,6 +120,11 @@ class GeminiProvider:
     base_url_env: ClassVar[str | None] = "GOOGLE_GEMINI_BASE_URL"
     requires_api_key: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = ("api_version", "include_thoughts", "thinking_budget")
+    #: ``web_search=`` is Grounding with Google Search (:mod:`relaykit_gemini.grounding`)
+    searches_web: ClassVar[bool] = True
+    #: whether ``googleSearch`` takes ``excludeDomains`` (``blocked_domains``): the
+    #: Gemini API's does not, Vertex AI's does
+    search_excludes_domains: ClassVar[bool] = False
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
@@ -159,9 +169,17 @@ class GeminiProvider:
         """
         return thinking.config(request.reasoning, request.model, self._thinking, self._name)
 
+    def _request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The ``generateContent`` body of ``request`` (a chat's, a batch item's, what
+        ``countTokens`` counts). Raises :class:`~relaykit.InvalidRequestError` before
+        anything is sent for a thinking setting or a web search the model cannot take."""
+        search = grounding.search_tool(request, self._name, excludes=self.search_excludes_domains)
+        return wire.request_body(
+            request, thinking_config=self._thinking_for(request), search=search
+        )
+
     def _body(self, request: ChatRequest) -> bytes:
-        body = wire.request_body(request, thinking_config=self._thinking_for(request))
-        return json_encode.dumps(body)
+        return json_encode.dumps(self._request_body(request))
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call."""
@@ -170,7 +188,7 @@ class GeminiProvider:
         r = await self._post(url, self._body(request))
         if r.status_code >= 400:
             raise self._error(r.status_code, r.headers, r.content, request.model)
-        return wire.response(json_decode.loads(r.content))
+        return wire.response(json_decode.loads(r.content), request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One ``streamGenerateContent?alt=sse`` call, until the chunk with a finish reason."""
@@ -230,7 +248,7 @@ class GeminiProvider:
         # That form needs the model in the body too, as a resource name (models/NAME).
         inner = {
             "model": _resource(request.model),
-            **wire.request_body(request, thinking_config=self._thinking_for(request)),
+            **self._request_body(request),
         }
         return {"generateContentRequest": inner}
 
@@ -507,7 +525,7 @@ class GeminiProvider:
         shutdowns.refuse_shut_down(model, self._name)
         return await self._batches().submit(
             requests,
-            lambda request: wire.request_body(request, thinking_config=self._thinking_for(request)),
+            self._request_body,
         )
 
     async def get_batch(self, vendor_id: str) -> Batch:

@@ -6,6 +6,12 @@ There is no ``[DONE]``: the chunk carrying ``finishReason`` is the last one,
 so a stream that ends without one was cut off. Function calls arrive whole,
 never split across chunks. An error after the stream started arrives as
 ``data: {"error": {...}}``.
+
+With ``web_search=``, ``groundingMetadata`` comes in later chunks (often the
+last, sometimes in pieces): each :class:`~relaykit.Citation` is yielded when
+the metadata naming it arrives, after the text it points into, with offsets
+into the whole answer; the sources no support names come with the finish.
+The searches billed ride on the usage (:mod:`relaykit_gemini.grounding`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from relaykit.events import (
 from relaykit.http_errors import parse_error_body
 from relaykit.sse import ServerSentEvent
 
-from . import wire
+from . import grounding, wire
 
 # Mid-stream errors worth another attempt, by Google status and by HTTP code (the
 # core retries only before the first event; after it, the caller decides).
@@ -53,6 +59,8 @@ class GeminiStreamDecoder:
         self._signature_sent = False
         self._finished = False
         self._usage = Usage()
+        self._usage_meta: Any = None  # the latest usageMetadata
+        self._grounding = grounding.StreamGrounding()
         #: an error met after other events in the same read, raised on the next call
         self._error_pending: StreamError | None = None
 
@@ -131,22 +139,35 @@ class GeminiStreamDecoder:
         candidates = chunk.get("candidates") or []
         candidate: dict[str, Any] = candidates[0] if candidates else {}
         for part in (candidate.get("content") or {}).get("parts") or ():
+            self._grounding.add(part)
             events.extend(self._part(part))
-        if chunk.get("usageMetadata"):
-            # Every chunk repeats the counts so far; pass on only what changed.
-            usage = wire.usage(chunk["usageMetadata"])
-            if usage != self._usage and (usage.input_tokens or usage.output_tokens):
-                self._usage = usage
-                events.append(UsageUpdate(usage))
+        if candidate.get("groundingMetadata"):
+            events.extend(self._grounding.metadata(candidate["groundingMetadata"]))
+        events.extend(self._usage_update(chunk))
         raw = candidate.get("finishReason")
         blocked = wire.blocked_reason(chunk)
         if not self._finished and raw and raw != "FINISH_REASON_UNSPECIFIED":
             self._finished = True
+            events.extend(self._grounding.finish())
             events.append(Finish(wire.finish_reason(raw, has_calls=self._calls > 0), raw))
         elif not self._finished and blocked and not candidates:
             self._finished = True
             events.append(Finish("content_filter", blocked))
         return events
+
+    def _usage_update(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        """The usage, when it changed: every chunk repeats the counts so far, and the
+        searches billed grow as grounding metadata comes."""
+        if chunk.get("usageMetadata"):
+            self._usage_meta = chunk["usageMetadata"]
+        model = str(chunk.get("modelVersion") or self._model or "")
+        usage = wire.usage(self._usage_meta, self._grounding.searches(model))
+        if usage != self._usage and (
+            usage.input_tokens or usage.output_tokens or usage.web_searches
+        ):
+            self._usage = usage
+            return [UsageUpdate(usage)]
+        return []
 
     def _part(self, part: dict[str, Any]) -> list[StreamEvent]:
         events: list[StreamEvent] = []

@@ -62,9 +62,13 @@ Scripted replies (:class:`relaykit.testing.Reply`) map onto Gemini's own
 conventions: ``input_tokens`` (cached included) is ``promptTokenCount`` with
 ``cachedContentTokenCount`` beside it; ``output_tokens`` (reasoning included)
 is split into ``candidatesTokenCount`` and ``thoughtsTokenCount``; reasoning
-text becomes a ``thought: true`` part, followed by a ``thoughtSignature``.
-An embeddings call takes one reply per HTTP request (per batch): a failure,
-a ``delay``, or ``input_tokens`` for the batch's ``promptTokenCount``.
+text becomes a ``thought: true`` part, followed by a ``thoughtSignature``;
+``citations`` and ``web_searches`` become ``groundingMetadata`` (UTF-8 byte
+offsets, in the last chunk of a stream; see :mod:`relaykit_gemini.mock_grounding`,
+which also checks the ``googleSearch`` tool). Every request is kept in
+``requests``, to read the body sent. An embeddings call takes one reply per
+HTTP request (per batch): a failure, a ``delay``, or ``input_tokens`` for the
+batch's ``promptTokenCount``.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from . import mock_audio, mock_images
+from . import mock_audio, mock_grounding, mock_images
 from .mock_batches import MockBatches
 
 #: (name, input token limit, output token limit, generation methods)
@@ -242,6 +246,8 @@ class GeminiMock(VendorMock):
     """
 
     base_path = ""
+    #: the fields the ``googleSearch`` tool takes (:mod:`.mock_grounding`)
+    search_fields: tuple[str, ...] = mock_grounding.GEMINI_SEARCH_FIELDS
 
     def __init__(
         self,
@@ -453,7 +459,9 @@ class GeminiMock(VendorMock):
             body = request.json()
         except ValueError:
             return _error(400, "Invalid JSON payload received.")
-        problem = validate(body, model)
+        problem = validate(body, model) or mock_grounding.tools_problem(
+            body, model, self.search_fields
+        )
         if problem:
             return _error(400, problem)
         config = body.get("generationConfig") or {}
@@ -599,11 +607,21 @@ class _Turn:
             if reply.reasoning
             else None
         )
+        mock_grounding.check_citations(reply.citations, reply.text)
+        # The answer's text is the part after the thought, when there is one.
+        self.text_part = 1 if reply.reasoning else 0
 
-    def _response(self, parts: list[dict[str, Any]], *, last: bool) -> dict[str, Any]:
+    def _response(
+        self, parts: list[dict[str, Any]], *, last: bool, first: bool = False
+    ) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if last:
             candidate["finishReason"] = _FINISH[self.reply.finish_reason]
+        if first or last:
+            # A stream's first chunk holds the queries, its last all of it.
+            grounded = mock_grounding.metadata(self.reply, self.text_part, sources=last)
+            if grounded is not None:
+                candidate["groundingMetadata"] = grounded
         usage = (
             self.usage
             if last
@@ -641,17 +659,19 @@ class _Turn:
         """The streamed responses, with pauses and faults as scripted."""
         reply = self.reply
         pending: list[dict[str, Any]] | None = None  # held back: the last one carries the finish
+        first = True
         if reply.reasoning:
             pending = [{"text": reply.reasoning, "thought": True}]
         for piece in reply.chunks():
             if pending is not None:
-                yield self._response(pending, last=False)
+                yield self._response(pending, last=False, first=first)
+                first = False
             if reply.chunk_delay:
                 yield Pause(reply.chunk_delay)
             pending = [{"text": piece}]
         if reply.stream_fault:
             if pending is not None:
-                yield self._response(pending, last=False)
+                yield self._response(pending, last=False, first=first)
             if reply.stream_fault == "drop":
                 yield Drop()
                 return
@@ -668,7 +688,7 @@ class _Turn:
             return
         if self.calls:
             if pending is not None:
-                yield self._response(pending, last=False)
+                yield self._response(pending, last=False, first=first)
             pending = [dict(c) for c in self.calls]
         final = pending if pending is not None else [{"text": ""}]
         self._sign(final)

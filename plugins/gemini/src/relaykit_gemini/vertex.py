@@ -53,7 +53,7 @@ from relaykit.embeddings import estimate_tokens
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_settings import option
 
-from . import embeddings, vertex_embeddings, vertex_urls, wire
+from . import embeddings, vertex_embeddings, vertex_urls
 from .prices import known_model
 from .provider import GeminiProvider
 
@@ -87,6 +87,8 @@ class VertexProvider(GeminiProvider):
     api_key_env: ClassVar[str | None] = "VERTEX_ACCESS_TOKEN"
     base_url_env: ClassVar[str | None] = "GOOGLE_VERTEX_BASE_URL"
     requires_api_key: ClassVar[bool] = False
+    #: Vertex AI's ``googleSearch`` takes ``excludeDomains``: ``blocked_domains`` goes there
+    search_excludes_domains: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = (
         "project",
         "location",
@@ -223,7 +225,7 @@ class VertexProvider(GeminiProvider):
         """Vertex's CountTokensRequest: the ``generateContent`` fields it has, at its top
         level (``toolConfig``, ``safetySettings`` and ``cachedContent`` count no tokens
         and are not fields of it)."""
-        body = wire.request_body(request, thinking_config=self._thinking_for(request))
+        body = self._request_body(request)
         return {k: v for k, v in body.items() if k in _COUNT_FIELDS}
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:

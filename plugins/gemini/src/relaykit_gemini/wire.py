@@ -48,7 +48,7 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason
 
-from . import documents, thinking
+from . import documents, grounding, thinking
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "gemini"
@@ -78,19 +78,29 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 
 
 def request_body(
-    request: ChatRequest, *, thinking_config: Mapping[str, Any] | None = None
+    request: ChatRequest,
+    *,
+    thinking_config: Mapping[str, Any] | None = None,
+    search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``models/{model}:generateContent`` for ``request``.
 
     ``thinking_config`` is the call's ``generationConfig.thinkingConfig``, made
-    by :func:`relaykit_gemini.thinking.config` from the options and ``reasoning=``.
+    by :func:`relaykit_gemini.thinking.config` from the options and ``reasoning=``;
+    ``search`` the ``googleSearch`` tool's settings, made by
+    :func:`relaykit_gemini.grounding.search_tool` from ``web_search=``.
     """
     body: dict[str, Any] = {"contents": contents(request.messages)}
     system = request.system
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
+    tools: list[dict[str, Any]] = []
     if request.tools:
-        body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+        tools.append({"functionDeclarations": [_declaration(t) for t in request.tools]})
+    if search is not None:
+        tools.append({"googleSearch": dict(search)})
+    if tools:
+        body["tools"] = tools
     if request.tool_choice is not None:
         body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
     config = _generation_config(request, thinking_config)
@@ -321,8 +331,9 @@ def finish_reason(raw: str | None, *, has_calls: bool) -> FinishReason:
     return reason
 
 
-def usage(meta: Mapping[str, Any] | None) -> Usage:
-    """Normalise ``usageMetadata``.
+def usage(meta: Mapping[str, Any] | None, web_searches: int = 0) -> Usage:
+    """Normalise ``usageMetadata``, with the ``web_searches`` billed beside it
+    (:func:`relaykit_gemini.grounding.searches`).
 
     ``promptTokenCount`` already includes ``cachedContentTokenCount``; thinking
     tokens (``thoughtsTokenCount``) are billed as output but reported apart from
@@ -330,7 +341,7 @@ def usage(meta: Mapping[str, Any] | None) -> Usage:
     tool-use prompts (search grounding, code execution) count as input.
     """
     if not meta:
-        return Usage()
+        return Usage(web_searches=web_searches)
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
     return Usage(
         input_tokens=int(meta.get("promptTokenCount") or 0)
@@ -338,6 +349,7 @@ def usage(meta: Mapping[str, Any] | None) -> Usage:
         output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
         cached_input_tokens=int(meta.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
+        web_searches=web_searches,
     )
 
 
@@ -372,15 +384,18 @@ def blocked_reason(data: Mapping[str, Any]) -> str | None:
     return str(reason) if reason and reason != "BLOCK_REASON_UNSPECIFIED" else None
 
 
-def response(data: Mapping[str, Any]) -> ChatResponse:
-    """A :class:`ChatResponse` from a non-streamed ``GenerateContentResponse``."""
+def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
+    """A :class:`ChatResponse` from a non-streamed ``GenerateContentResponse``
+    to a request for ``model`` (which says how web searches are billed when the
+    answer names no ``modelVersion``)."""
     candidates = data.get("candidates") or []
     candidate: Mapping[str, Any] = candidates[0] if candidates else {}
     text: list[str] = []
     reasoning: list[str] = []
     calls: list[ToolCall] = []
     signature: str | None = None
-    for part in (candidate.get("content") or {}).get("parts") or ():
+    parts = (candidate.get("content") or {}).get("parts") or ()
+    for part in parts:
         # Only the first signature is kept: relaykit holds one per turn, and
         # two base64 blobs joined together would be neither.
         if part.get("thoughtSignature") and signature is None:
@@ -397,6 +412,9 @@ def response(data: Mapping[str, Any]) -> ChatResponse:
     else:
         finish = finish_reason(candidate.get("finishReason"), has_calls=bool(calls))
     thought = "".join(reasoning)
+    grounded = candidate.get("groundingMetadata")
+    version = str(data.get("modelVersion") or "")
+    searches = grounding.searches(grounded, version or model)
     return ChatResponse(
         text="".join(text),
         reasoning=thought,
@@ -406,7 +424,8 @@ def response(data: Mapping[str, Any]) -> ChatResponse:
         else (),
         tool_calls=tuple(calls),
         finish_reason=finish,
-        usage=usage(data.get("usageMetadata")),
-        model=str(data.get("modelVersion") or ""),
+        usage=usage(data.get("usageMetadata"), searches),
+        model=version,
         id=data.get("responseId"),
+        citations=grounding.citations(grounded, grounding.answer_parts(parts)),
     )

@@ -1,0 +1,299 @@
+"""Grounding with Google Search: ``web_search=`` on a Gemini (or Vertex AI) chat.
+
+Request: the search is a tool of its own, ``{"googleSearch": {}}`` beside the
+function declarations (the JSON name of the ``google_search`` field; Google's
+REST samples spell it in snake case, and the API reads both). What it can be
+told:
+
+- Vertex AI's ``googleSearch`` takes ``excludeDomains``: ``blocked_domains`` goes
+  there. The Gemini API's has no such field (only ``timeRangeFilter``), so
+  ``blocked_domains`` is refused there, unsent;
+- neither has an allow list or a cap on searches: ``allowed_domains`` and
+  ``max_uses`` are refused, unsent, so a route falls back to a provider that can;
+- ``context_size`` and ``location`` are hints it has no field for, left out
+  (Vertex's ``toolConfig.retrievalConfig.latLng`` wants coordinates, which
+  :class:`~relaykit.SearchLocation` does not hold);
+- Gemini 1.x searched with the older ``googleSearchRetrieval`` tool, and Google
+  has shut those models down: refused, unsent;
+- searching and calling functions in one request is refused, unsent: Gemini 2.x
+  answers it "Tool use with function calling is unsupported", and Gemini 3
+  takes it only with ``toolConfig.includeServerSideToolInvocations``, whose
+  ``toolCall``/``toolResponse`` parts must go back verbatim in the next turn,
+  which a relaykit message does not carry.
+
+Answer: ``candidates[0].groundingMetadata``. Each ``groundingSupports`` entry
+names a span of the answer (``segment``: UTF-8 *byte* offsets into the part
+``partIndex`` names) and the ``groundingChunks`` (``web.uri``, ``web.title``)
+that support it: one :class:`~relaykit.Citation` per support and chunk, its
+``start``/``end`` turned into character offsets of the whole
+``ChatResponse.text``. ``cited_text`` stays empty: ``segment.text`` is the
+answer's own words (``text[start:end]``), not a passage of the source. A chunk
+no support names is still a source: it comes last, without offsets. The
+``uri`` is Google's redirect (``vertexaisearch.cloud.google.com/grounding-api-
+redirect/...``), kept as it is: it leads to the page, and it is what Google's
+terms ask apps to show.
+
+Billing (ai.google.dev/gemini-api/docs/pricing): Gemini 3 bills each search
+query the model ran (``webSearchQueries``, empty ones ignored, as Google counts
+them); Gemini 2.x and earlier bill a *grounded prompt*, one per answer that came
+back grounded, however many queries it ran. ``Usage.web_searches`` counts what
+is billed; :mod:`relaykit_gemini.prices` holds the price of one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from relaykit import ChatRequest, Citation, InvalidRequestError, WebSearch
+from relaykit.web_search import unsupported
+
+#: ``gemini-2.5-flash`` -> 2; the generation decides how searches are billed
+_GENERATION = re.compile(r"gemini-(\d+)")
+
+
+def generation(model: str) -> int | None:
+    """The Gemini generation of ``model`` (``2`` for ``gemini-2.5-flash``, also as
+    ``models/...`` or a Vertex resource name); ``None`` for another name."""
+    found = _GENERATION.match(model.rsplit("/", 1)[-1])
+    return int(found.group(1)) if found else None
+
+
+def search_tool(request: ChatRequest, provider: str, *, excludes: bool) -> dict[str, Any] | None:
+    """The ``googleSearch`` tool's settings for ``request`` (``None`` without
+    ``web_search=``): ``excludes`` says whether the API takes ``excludeDomains``
+    (Vertex AI). Raises :class:`~relaykit.InvalidRequestError` before anything is
+    sent for what the model cannot do (see the module's docstring)."""
+    search = request.web_search
+    if search is None:
+        return None
+    model = request.model
+    made = generation(model)
+    if made is not None and made < 2:
+        raise unsupported(provider, model, "web search")
+    _refuse_limits(search, provider, model, excludes=excludes)
+    if request.tools:
+        raise InvalidRequestError(
+            f"{provider}/{model} cannot search the web and call functions in one request: "
+            + (
+                "Gemini 2.x refuses Google Search beside function declarations"
+                if made is not None and made < 3
+                else "Gemini 3 does it only with server-side tool invocations, whose parts"
+                " relaykit does not carry between turns"
+            ),
+            provider=provider,
+            model=model,
+            param="web_search",
+            hint="search in one call and call your tools in the next, or route the call to a"
+            " provider that does both (a fallback tries the next one)",
+        )
+    settings: dict[str, Any] = {}
+    if search.blocked_domains:
+        settings["excludeDomains"] = list(search.blocked_domains)
+    return settings
+
+
+def _refuse_limits(search: WebSearch, provider: str, model: str, *, excludes: bool) -> None:
+    for limit in search.limits:
+        if limit == "blocked_domains" and excludes:
+            continue
+        raise unsupported(provider, model, limit)
+
+
+# -- the answer -----------------------------------------------------------------
+
+
+def searches(metadata: Any, model: str) -> int:
+    """The searches Google bills for an answer with ``metadata`` (its
+    ``groundingMetadata``) from ``model``: its distinct non-empty queries on
+    Gemini 3 and later; one grounded prompt on Gemini 2.x when it searched."""
+    if not isinstance(metadata, Mapping):
+        return 0
+    found = _queries(metadata.get("webSearchQueries"))
+    return _billed(found, bool(metadata.get("groundingChunks")), model)
+
+
+def _billed(queries: Sequence[str], sourced: bool, model: str) -> int:
+    made = generation(model)
+    if made is not None and made < 3:
+        return 1 if queries or sourced else 0
+    return len(queries)
+
+
+def _queries(found: Any) -> list[str]:
+    if not isinstance(found, list):
+        return []
+    return list(dict.fromkeys(q for q in found if isinstance(q, str) and q.strip()))
+
+
+def citations(metadata: Any, parts: Sequence[str | None]) -> tuple[Citation, ...]:
+    """The citations of an answer whose content parts are ``parts`` (each part's
+    answer text, ``None`` for a thought, a function call, ...): one per support and
+    the chunk it names, then the chunks no support names, without offsets."""
+    if not isinstance(metadata, Mapping):
+        return ()
+    sources = _sources(metadata.get("groundingChunks"))
+    found = supported(metadata.get("groundingSupports"), sources, parts)
+    return (*found, *uncited(sources, found))
+
+
+def supported(
+    supports: Any, sources: Sequence[Citation | None], parts: Sequence[str | None]
+) -> list[Citation]:
+    """A citation for each support in ``supports`` and each source it names."""
+    out: list[Citation] = []
+    if not isinstance(supports, list):
+        return out
+    for support in supports:
+        if not isinstance(support, Mapping):
+            continue
+        start, end = _span(support.get("segment"), parts)
+        indices = support.get("groundingChunkIndices")
+        for i in dict.fromkeys(indices if isinstance(indices, list) else ()):
+            source = sources[i] if isinstance(i, int) and 0 <= i < len(sources) else None
+            if source is not None:
+                out.append(Citation(url=source.url, title=source.title, start=start, end=end))
+    return out
+
+
+def uncited(sources: Iterable[Citation | None], cited: Iterable[Citation]) -> list[Citation]:
+    """The ``sources`` no citation in ``cited`` points to."""
+    seen = {c.url for c in cited}
+    out: list[Citation] = []
+    for source in sources:
+        if source is not None and source.url not in seen:
+            seen.add(source.url)
+            out.append(source)
+    return out
+
+
+def part_kind(part: Mapping[str, Any]) -> str:
+    """``"text"`` for a part of the answer's text, ``"thought"`` for a thought,
+    ``"other"`` for anything else (a function call, ...)."""
+    if "functionCall" in part:
+        return "other"
+    if part.get("thought"):
+        return "thought"
+    return "text" if "text" in part else "other"
+
+
+def answer_parts(parts: Iterable[Mapping[str, Any]]) -> list[str | None]:
+    """A response's parts as :func:`citations` reads them: each part's answer text,
+    ``None`` for a part that holds none."""
+    return [str(p.get("text") or "") if part_kind(p) == "text" else None for p in parts]
+
+
+def _sources(chunks: Any) -> list[Citation | None]:
+    """``groundingChunks`` as citations without offsets, by index (``None`` for a
+    chunk that is not a web page: a retrieved document, a place)."""
+    out: list[Citation | None] = []
+    for chunk in chunks if isinstance(chunks, list) else ():
+        web = chunk.get("web") if isinstance(chunk, Mapping) else None
+        if not isinstance(web, Mapping):
+            web = {}
+        uri = web.get("uri")
+        out.append(
+            Citation(url=uri, title=str(web.get("title") or ""))
+            if isinstance(uri, str) and uri
+            else None
+        )
+    return out
+
+
+def _span(segment: Any, parts: Sequence[str | None]) -> tuple[int | None, int | None]:
+    """Where ``segment`` lies in the answer's text, in characters.
+
+    Google counts UTF-8 bytes from the start of part ``partIndex`` (its JSON
+    leaves a 0 out). When that part is no answer text (Gemini names part 0 with a
+    thought before the answer), or the span runs past it, the offsets are read
+    against the whole answer, which is what they are when the answer is one part.
+    """
+    if not isinstance(segment, Mapping):
+        return None, None
+    try:
+        index = int(segment.get("partIndex") or 0)
+        start = int(segment.get("startIndex") or 0)
+        end = int(segment.get("endIndex") or 0)
+    except (TypeError, ValueError):
+        return None, None
+    if end <= start or start < 0:
+        return None, None
+    part = parts[index] if 0 <= index < len(parts) else None
+    if part is not None and end <= len(part.encode()):
+        before = sum(len(p) for p in parts[:index] if p)
+    else:
+        part, before = "".join(p for p in parts if p), 0
+    raw = part.encode()
+    return before + _characters(raw, start), before + _characters(raw, end)
+
+
+def _characters(raw: bytes, offset: int) -> int:
+    """How many characters the first ``offset`` bytes of ``raw`` hold (a character
+    cut in two is left out)."""
+    return len(raw[:offset].decode("utf-8", "ignore"))
+
+
+class StreamGrounding:
+    """Grounding metadata as a stream brings it: each chunk's parts are
+    :meth:`add`\\ ed, and :meth:`metadata` takes a chunk's ``groundingMetadata``
+    and returns the citations not yet given.
+
+    Google sends the metadata in later chunks, often the last, sometimes in
+    pieces (the queries first, the chunks and supports later): the queries are
+    gathered, the latest chunk list kept, and every support seen is kept, so a
+    support that came before its chunks is cited when they come. Consecutive
+    text parts of the stream are one part of the whole answer, as Google's
+    ``partIndex`` counts them. Sources no support names come at :meth:`finish`.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[str | None] = []
+        self._last_kind = ""  # the kind of the last part so far (see part_kind)
+        self._queries: list[str] = []
+        self._sources: list[Citation | None] = []
+        self._supports: list[Any] = []
+        self._given: list[Citation] = []
+        self._grounded = False
+
+    def add(self, part: Mapping[str, Any]) -> None:
+        """One part of a chunk, in the order it came."""
+        kind = part_kind(part)
+        if kind == self._last_kind and kind != "other":
+            # A text or a thought streamed over several chunks is one part.
+            if kind == "text":
+                self._parts[-1] = (self._parts[-1] or "") + str(part.get("text") or "")
+            return
+        self._parts.append(str(part.get("text") or "") if kind == "text" else None)
+        self._last_kind = kind
+
+    def metadata(self, metadata: Any) -> list[Citation]:
+        """Take a chunk's ``groundingMetadata``: the citations it makes new."""
+        if not isinstance(metadata, Mapping):
+            return []
+        self._grounded = True
+        self._queries = list(
+            dict.fromkeys([*self._queries, *_queries(metadata.get("webSearchQueries"))])
+        )
+        sources = _sources(metadata.get("groundingChunks"))
+        if sources:
+            self._sources = sources
+        supports = metadata.get("groundingSupports")
+        if isinstance(supports, list):
+            self._supports += [s for s in supports if s not in self._supports]
+        return self._new(supported(self._supports, self._sources, self._parts))
+
+    def finish(self) -> list[Citation]:
+        """The sources no citation has pointed to, at the end of the answer."""
+        return self._new(uncited(self._sources, self._given))
+
+    def searches(self, model: str) -> int:
+        """The searches billed so far (see :func:`searches`)."""
+        if not self._grounded:
+            return 0
+        return _billed(self._queries, any(self._sources), model)
+
+    def _new(self, found: list[Citation]) -> list[Citation]:
+        new = [c for c in dict.fromkeys(found) if c not in self._given]
+        self._given += new
+        return new
