@@ -147,7 +147,12 @@ class AnthropicProvider:
             structured_output=self._structured,
             provider=self._name,
             dynamic_web_search=self._dynamic_web_search,
+            search_model=self.base_model(request.model),
         )
+
+    def base_model(self, model: str) -> str:
+        """The Claude model ``model`` names (a host's deployment names differ)."""
+        return model
 
     # -- where and how a request goes: what a subclass for another host overrides ----
 

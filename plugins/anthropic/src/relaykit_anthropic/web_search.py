@@ -57,17 +57,17 @@ log = logging.getLogger("relaykit_anthropic")
 _CANNOT_SEARCH = re.compile(r"claude-3-(haiku|opus|sonnet)\b")
 
 
-def check(request_model: str, provider: str, tools: Iterable[Mapping[str, Any]]) -> None:
+def check(model: str, provider: str, tools: Iterable[Mapping[str, Any]]) -> None:
     """Refuse, before sending, a model that cannot search and a function tool that
     takes the search tool's name."""
-    if _CANNOT_SEARCH.match(request_model.lower()):
-        raise unsupported(provider, request_model, "web search")
+    if _CANNOT_SEARCH.match(model.lower()):
+        raise unsupported(provider, model, "web search")
     for tool in tools:
         if tool.get("name") == NAME:
             raise InvalidRequestError(
                 f"a function tool is named {NAME!r}, the name of Claude's web search tool",
                 provider=provider,
-                model=request_model,
+                model=model,
                 param="tools",
                 hint="rename the function tool, or leave web_search out of the call",
             )

@@ -141,12 +141,14 @@ def request_body(
     structured_output: StructuredOutput = "native",
     provider: str = "anthropic",
     dynamic_web_search: bool = False,
+    search_model: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/messages`` for ``request``.
 
     ``provider`` names the provider in the errors raised before sending;
     ``dynamic_web_search`` sends the web search tool with dynamic filtering to the
-    models that take it (:mod:`.web_search`).
+    models that take it (:mod:`.web_search`); ``search_model`` is the Claude
+    model that decides it, when ``request.model`` is a deployment's name.
     """
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
@@ -189,9 +191,10 @@ def request_body(
             body["output_config"] = {"format": {"type": "json_schema", "schema": rf.schema or {}}}
     if request.web_search is not None:
         # After the function tools (and an emulated format's), whose names it must not take.
-        web_search.check(request.model, provider, body.get("tools", ()))
+        model = search_model or request.model
+        web_search.check(model, provider, body.get("tools", ()))
         body.setdefault("tools", []).append(
-            web_search.tool(request.web_search, request.model, dynamic=dynamic_web_search)
+            web_search.tool(request.web_search, model, dynamic=dynamic_web_search)
         )
     json_tool = json_tool_name(request, structured_output)
     thinking.check_forced_tool(body, request.model, emulated=json_tool is not None)
