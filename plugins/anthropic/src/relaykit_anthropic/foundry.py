@@ -21,6 +21,10 @@ client, which does the same):
   ``claude-sonnet-4-5``); ``deployments`` maps the others to their models, for
   prices and the model listing.
 
+Web search (``web_search=``) is Claude's own tool, as on Anthropic's API, with
+dynamic filtering too (``dynamic_web_search``; Anthropic's web search page:
+"available on the Claude API and Microsoft Azure").
+
 Refused before sending: batches (Anthropic's client leaves the Message Batches
 API out of its Foundry client). Foundry serves no ``/v1/models`` either (the
 client leaves it out too): the model listing is the ``deployments`` option's.
@@ -72,8 +76,8 @@ class FoundryAnthropicProvider(AnthropicProvider):
     ``ANTHROPIC_FOUNDRY_AD_TOKEN``; tokens expire in an hour or so); ``deployments``
     maps deployment names to Claude model names (``{ "my-claude" =
     "claude-sonnet-4-5" }``). ``anthropic_version``, ``anthropic_beta``,
-    ``default_max_tokens``, ``structured_output`` and ``auto_cache`` are the
-    Anthropic provider's.
+    ``default_max_tokens``, ``structured_output``, ``auto_cache`` and
+    ``dynamic_web_search`` are the Anthropic provider's.
     """
 
     type: ClassVar[str] = "foundry-anthropic"
@@ -92,6 +96,7 @@ class FoundryAnthropicProvider(AnthropicProvider):
         "default_max_tokens",
         "structured_output",
         "auto_cache",
+        "dynamic_web_search",
     )
 
     # Foundry serves no Message Batches API: the core refuses batches before sending.

@@ -81,6 +81,9 @@ class VertexClaudeMock(AnthropicMock):
     whose tokens are accepted.
     """
 
+    #: Vertex AI serves the basic web search tool only (Anthropic's web search page)
+    dynamic_web_search = False
+
     def __init__(
         self,
         *,

@@ -5,6 +5,8 @@ List prices as published on anthropic.com/pricing (standard tier, prompts up to
 by prompt length, up to 100K). ``cached_input`` is the cache *read* price, ``cache_write_input``
 the price of a write to the default five-minute cache (1.25x input) and
 ``cache_write_1h_input`` that of a write to the one-hour cache (2x input).
+Web search costs USD 10 per 1,000 searches on every model (the pricing page's
+"Web search tool" section), on top of the tokens its results add: ``web_search``.
 A model missing here has ``cost = None``.
 """
 
@@ -15,6 +17,9 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from relaykit import ModelPrice
+
+#: USD per web search (``Usage.web_searches``): USD 10 per 1,000
+WEB_SEARCH = Decimal("0.01")
 
 
 class KnownModel(NamedTuple):
@@ -36,6 +41,7 @@ def _m(window: int, max_out: int, inp: str, out: str, cached: str, written: str)
         Decimal(written),
         Decimal(inp) * 2,
         batch_share=Decimal("0.5"),
+        web_search=WEB_SEARCH,
     )
     return KnownModel(window, max_out, price)
 

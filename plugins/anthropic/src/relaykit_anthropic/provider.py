@@ -28,7 +28,7 @@ from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
 
-from . import wire
+from . import paused_turns, wire
 from .prices import known_model
 from .stream_decoding import MessageStreamDecoder
 
@@ -61,6 +61,11 @@ class AnthropicProvider:
       calls that bring none: after the tools, the system prompt and the last
       message (:mod:`relaykit.cache_points`). Off by default: each prefix is
       written at a premium the first time.
+    - ``dynamic_web_search``: ``true`` to send ``web_search=`` as the web search
+      tool with dynamic filtering (``web_search_20260209``: Claude filters the
+      results in code before reading them) to Claude 4.6 and later; off by
+      default, as it is not eligible for zero data retention. Older models get
+      the basic tool either way (see :mod:`relaykit_anthropic.web_search`).
 
     Thinking is set per call with ``reasoning=`` (an effort, a budget in
     tokens, ``True`` or ``False``): a ``thinking`` budget, or adaptive thinking
@@ -77,6 +82,8 @@ class AnthropicProvider:
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
     requires_api_key: ClassVar[bool] = True
+    #: ``web_search=`` runs Claude's web search tool (:mod:`relaykit_anthropic.web_search`)
+    searches_web: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = (
         "auth",
         "anthropic_version",
@@ -84,6 +91,7 @@ class AnthropicProvider:
         "default_max_tokens",
         "structured_output",
         "auto_cache",
+        "dynamic_web_search",
     )
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
@@ -114,6 +122,14 @@ class AnthropicProvider:
         self._auto_cache = auto_cache_option(
             opts.get("auto_cache"), f"providers.{settings.name}.auto_cache"
         )
+        dynamic = opts.get("dynamic_web_search", False)
+        if not isinstance(dynamic, bool):
+            raise ConfigError(
+                f"providers.{settings.name}.dynamic_web_search is {dynamic!r}",
+                hint="use true (web search with dynamic filtering on Claude 4.6 and later)"
+                " or false (the basic web search tool)",
+            )
+        self._dynamic_web_search = dynamic
 
     def __repr__(self) -> str:
         # the base URL may hold credentials (user:password@, ?key=)
@@ -129,7 +145,14 @@ class AnthropicProvider:
             stream=stream,
             default_max_tokens=self._default_max_tokens,
             structured_output=self._structured,
+            provider=self._name,
+            dynamic_web_search=self._dynamic_web_search,
+            search_model=self.base_model(request.model),
         )
+
+    def base_model(self, model: str) -> str:
+        """The Claude model ``model`` names (a host's deployment names differ)."""
+        return model
 
     # -- where and how a request goes: what a subclass for another host overrides ----
 
@@ -147,15 +170,23 @@ class AnthropicProvider:
         full = self._body(request, stream=False)
         return {k: v for k, v in full.items() if k in wire.COUNT_TOKENS_FIELDS}
 
-    async def _post(self, url: str, body: bytes) -> HttpResponse:
-        """POST ``body`` with the provider's headers."""
-        return await self._http.post(url, content=body, headers=self._headers)
+    def _call_headers(self, body: Mapping[str, Any]) -> dict[str, str]:
+        """Headers a Messages call with ``body`` adds to the provider's: none here."""
+        return {}
+
+    async def _post(
+        self, url: str, body: bytes, extra: Mapping[str, str] | None = None
+    ) -> HttpResponse:
+        """POST ``body`` with the provider's headers (and ``extra``)."""
+        headers = {**self._headers, **extra} if extra else self._headers
+        return await self._http.post(url, content=body, headers=headers)
 
     def _open_stream(
-        self, url: str, body: bytes
+        self, url: str, body: bytes, extra: Mapping[str, str] | None = None
     ) -> AbstractAsyncContextManager[HttpStreamResponse]:
-        """POST ``body``, the answer streamed."""
-        return self._http.stream("POST", url, content=body, headers=self._headers)
+        """POST ``body`` (with ``extra`` headers), the answer streamed."""
+        headers = {**self._headers, **extra} if extra else self._headers
+        return self._http.stream("POST", url, content=body, headers=headers)
 
     def _error(
         self, status: int, headers: Mapping[str, str], body: bytes, model: str | None
@@ -166,25 +197,44 @@ class AnthropicProvider:
     # -- calls -------------------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        """One non-streamed Messages API call."""
-        body = _encode(self._body(request, stream=False))
-        r = await self._post(await self._messages_url_for(request, stream=False), body)
+        """One non-streamed Messages API call; a turn a server tool paused is
+        continued (:mod:`relaykit_anthropic.paused_turns`)."""
+        body = self._body(request, stream=False)
+        url = await self._messages_url_for(request, stream=False)
+        extra = self._call_headers(body)
+        data = await self._message(url, body, request.model, extra)
+        answers = [data]
+        while paused_turns.paused(data) and len(answers) <= paused_turns.MAX_CONTINUATIONS:
+            more = paused_turns.continuation(body, answers)
+            if more is None:
+                break
+            data = await self._message(url, more, request.model, extra)
+            answers.append(data)
+        if len(answers) > 1:
+            data = paused_turns.joined(answers)
+        return wire.response(data, wire.json_tool_name(request, self._structured))
+
+    async def _message(
+        self, url: str, body: dict[str, Any], model: str, extra: Mapping[str, str]
+    ) -> Any:
+        """POST one Messages body; the answer's JSON."""
+        r = await self._post(url, _encode(body), extra)
         if r.status_code >= 400:
-            raise self._error(r.status_code, r.headers, r.content, request.model)
-        return wire.response(
-            json_decode.loads(r.content), wire.json_tool_name(request, self._structured)
-        )
+            raise self._error(r.status_code, r.headers, r.content, model)
+        return json_decode.loads(r.content)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE events from ``message_start`` to ``message_stop``."""
-        body = _encode(self._body(request, stream=True))
+        fields = self._body(request, stream=True)
+        extra = self._call_headers(fields)
+        body = _encode(fields)
         decoder = MessageStreamDecoder(
             provider=self._name,
             model=request.model,
             json_tool=wire.json_tool_name(request, self._structured),
         )
         url = await self._messages_url_for(request, stream=True)
-        async with self._open_stream(url, body) as r:
+        async with self._open_stream(url, body, extra) as r:
             if r.status_code >= 400:
                 await r.aread()
                 raise self._error(r.status_code, r.headers, r.content, request.model)

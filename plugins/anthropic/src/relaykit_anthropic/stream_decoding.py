@@ -6,6 +6,13 @@ order: ``message_start``; per content block ``content_block_start``,
 reason, cumulative usage); ``message_stop``. ``ping`` may come anywhere, and
 ``error`` replaces the rest when the API fails mid-stream. Unknown events are
 ignored, as Anthropic's versioning policy asks.
+
+Web search (:mod:`.web_search`) adds ``server_tool_use`` blocks, whose query
+comes as ``input_json_delta``\\ s (the server's tool, not a relaykit tool call),
+``web_search_tool_result`` blocks whole in their ``content_block_start``, and
+``citations_delta``\\ s on text blocks. A citation is yielded as a
+:class:`~relaykit.Citation` event when its text block stops: only then is the
+end of the text it supports known.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from relaykit.events import (
     UsageUpdate,
 )
 
-from . import wire
+from . import web_search, wire
 
 # Mid-stream errors worth another attempt (the core retries only before the first event).
 _RETRYABLE = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
@@ -51,6 +58,10 @@ class MessageStreamDecoder:
         self._answered_by_tool = False
         # a thinking block has started and no reasoning delta has said so yet
         self._thinking_started = False
+        #: characters of text yielded so far: where the next text block starts
+        self._length = 0
+        # text block index -> (where it starts in the text, its web citations so far)
+        self._cited: dict[int, tuple[int, list[dict[str, Any]]]] = {}
         #: an error met after other events in the same chunk, raised on the next call
         self._error_pending: StreamError | None = None
 
@@ -72,6 +83,7 @@ class MessageStreamDecoder:
                         and data.get("type") == "content_block_delta"
                     ):
                         if text := delta.get("text"):
+                            self._length += len(text)
                             out.append(TextDelta(text))
                         continue
                     out.extend(self._handle(sse.event, data))
@@ -128,6 +140,8 @@ class MessageStreamDecoder:
                     reason = "stop"
                 events.append(Finish(reason, raw_reason))
             return events
+        if kind == "content_block_stop":
+            return self._block_stop(data.get("index", 0))
         if kind == "message_stop":
             self.finished = True
             return []
@@ -137,7 +151,7 @@ class MessageStreamDecoder:
             raise self._error(
                 message, provider_message=message, retryable=err.get("type") in _RETRYABLE
             )
-        return []  # ping, content_block_stop, and event types added after this was written
+        return []  # ping, and event types added after this was written
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
@@ -148,9 +162,14 @@ class MessageStreamDecoder:
                 return []
             ordinal = self._tools[index] = len(self._tools)
             return [ToolCallDelta(ordinal, block.get("id"), block.get("name"))]
-        # Blocks usually start empty, but nothing in the format promises it.
-        if kind == "text" and block.get("text"):
-            return [TextDelta(block["text"])]
+        if kind == "text":
+            citations = block.get("citations")
+            self._cited[index] = (self._length, list(citations or ()))
+            # Blocks usually start empty, but nothing in the format promises it.
+            return [self._text(block["text"])] if block.get("text") else []
+        if kind == "web_search_tool_result":  # arrives whole: the pages, or an error
+            web_search.note_result(block)
+            return []
         if kind == "thinking":
             # The block's first reasoning delta starts a block of its own, so two
             # thinking blocks keep their signatures apart.
@@ -164,6 +183,15 @@ class MessageStreamDecoder:
             return [ReasoningDelta(new_block=True, redacted=data, origin=wire.ORIGIN)]
         return []
 
+    def _text(self, text: str) -> TextDelta:
+        self._length += len(text)
+        return TextDelta(text)
+
+    def _block_stop(self, index: int) -> list[StreamEvent]:
+        """A text block's citations, now that the text they index is all here."""
+        start, raw = self._cited.pop(index, (0, []))
+        return list(web_search.citations(raw, start, self._length)) if raw else []
+
     def _reasoning(self, text: str = "", signature: str | None = None) -> ReasoningDelta:
         if not self._thinking_started:
             return ReasoningDelta(text, signature or None)
@@ -173,30 +201,39 @@ class MessageStreamDecoder:
     def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamEvent]:
         kind = delta.get("type")
         if kind == "text_delta":
-            return [TextDelta(delta.get("text") or "")] if delta.get("text") else []
+            return [self._text(delta["text"])] if delta.get("text") else []
+        if kind == "citations_delta":
+            if index in self._cited and isinstance(delta.get("citation"), dict):
+                self._cited[index][1].append(delta["citation"])
+            return []
         if kind == "input_json_delta":
             fragment = delta.get("partial_json") or ""
             if not fragment:
                 return []
             if index in self._json_blocks:
-                return [TextDelta(fragment)]
+                return [self._text(fragment)]
             if index in self._tools:
                 return [ToolCallDelta(self._tools[index], arguments=fragment)]
-            return []
+            return []  # a server tool's input (the web search's query): not the caller's
         if kind == "thinking_delta":
             return [self._reasoning(delta["thinking"])] if delta.get("thinking") else []
         if kind == "signature_delta":
             return [self._reasoning(signature=delta["signature"])] if delta.get("signature") else []
-        return []  # citations_delta and future kinds
+        return []  # kinds added after this was written
 
     def _usage_update(self, raw: dict[str, Any] | None) -> list[StreamEvent]:
         # message_delta usage is cumulative and may repeat or omit the input
         # counts; merging the raw fields first keeps the normalised sum right.
         if not raw:
             return []
-        # cache_creation is the one object in it: the split of the writes by TTL.
+        # cache_creation (the split of the writes by TTL) and server_tool_use (the
+        # searches run) are the objects in it.
         self._usage.update(
-            {k: v for k, v in raw.items() if isinstance(v, int) or k == "cache_creation"}
+            {
+                k: v
+                for k, v in raw.items()
+                if isinstance(v, int) or k in ("cache_creation", "server_tool_use")
+            }
         )
         return [UsageUpdate(wire.usage(self._usage))]
 

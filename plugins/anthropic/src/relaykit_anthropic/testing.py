@@ -22,6 +22,11 @@ Built from Anthropic's public API reference:
   :mod:`relaykit_anthropic.mock_thinking` describes (the budget against
   ``max_tokens``, the models that take each kind, what thinking does not go
   with), and read back by :meth:`AnthropicMock.sent_reasoning`.
+- Web search (the ``web_search`` tool checked, ``Reply.web_searches`` and
+  ``Reply.citations`` rendered as server blocks and cited text, streamed and
+  not) as :mod:`relaykit_anthropic.mock_web_search` describes;
+  :attr:`AnthropicMock.pause_turns` pauses answers (``stop_reason:
+  "pause_turn"``). :meth:`AnthropicMock.sent_search_tool` reads the tool back.
 - ``document`` blocks checked and counted as :mod:`relaykit_anthropic.mock_documents`
   describes (a PDF costs :data:`~relaykit_anthropic.mock_documents.PDF_PAGE_TOKENS`
   input tokens a page).
@@ -63,7 +68,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from . import mock_thinking
+from . import mock_thinking, mock_web_search
 from .mock_batches import MessageBatchStore
 from .mock_documents import document_problem, document_tokens, documents
 from .mock_thinking import thinking_problem
@@ -111,7 +116,9 @@ _COUNT_TOKENS_FIELDS = frozenset(
         "context_management",
     }
 )
-_ASSISTANT_BLOCKS = frozenset({"tool_use", "thinking", "redacted_thinking"})
+_ASSISTANT_BLOCKS = frozenset(
+    {"tool_use", "thinking", "redacted_thinking", *mock_web_search.ASSISTANT_BLOCKS}
+)
 _BLOCK_TYPES = {
     "text",
     "image",
@@ -120,11 +127,15 @@ _BLOCK_TYPES = {
     "thinking",
     "redacted_thinking",
     "document",
+    *mock_web_search.ASSISTANT_BLOCKS,
 }
 
 
 class AnthropicMock(VendorMock):
     """The Anthropic API at ``base_url`` (``http://127.0.0.1:PORT``, no ``/v1``, like the SDKs)."""
+
+    #: whether the web search tool with dynamic filtering is served (not on Vertex AI)
+    dynamic_web_search = True
 
     def __init__(
         self,
@@ -147,6 +158,11 @@ class AnthropicMock(VendorMock):
         self.batches = MessageBatchStore()
         #: whether batches stay in progress (for a cancel to find one running)
         self.hold_batches = False
+        #: an ``error_code`` every web search result carries instead of pages
+        #: (``"too_many_requests"``, ``"unavailable"``...)
+        self.search_error: str | None = None
+        #: how many of the next Messages answers stop with ``pause_turn``
+        self.pause_turns = 0
 
     async def route(self, request: Request) -> Response:
         """Authenticate, check the version header, then dispatch by path."""
@@ -198,6 +214,10 @@ class AnthropicMock(VendorMock):
             return store.results(parts[0])
         return error_response(404, "not_found_error", f"Not found: {method} {request.path}")
 
+    def sent_search_tool(self, request: Request) -> dict[str, Any] | None:
+        """The web search tool a Messages request carried, as sent."""
+        return mock_web_search.search_tool(request.json())
+
     def sent_reasoning(self, request: Request) -> Reasoning | None:
         """The thinking setting of a Messages request: ``Reasoning("none")`` with
         ``thinking`` ``disabled`` or ``between_tools``, or without it before Claude 5
@@ -245,6 +265,7 @@ class AnthropicMock(VendorMock):
             or validate_cache_control(body)
             or (None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required")
             or thinking_problem(body)
+            or mock_web_search.tool_problem(body, dynamic=self.dynamic_web_search)
         )
         if problem:
             return error_response(400, "invalid_request_error", problem)
@@ -280,6 +301,14 @@ class AnthropicMock(VendorMock):
                 "ephemeral_5m_input_tokens": written - one_hour,
                 "ephemeral_1h_input_tokens": one_hour,
             }
+        if reply.web_searches or mock_web_search.search_tool(body) is not None:
+            run = mock_web_search.searches_run(reply, body)
+            usage["server_tool_use"] = {"web_search_requests": run, "web_fetch_requests": 0}
+        searches = mock_web_search.search_blocks(reply, body, self._n, self.search_error)
+        stop = None
+        if self.pause_turns:
+            self.pause_turns -= 1
+            stop = "pause_turn"
         if body.get("stream"):
             return Response(
                 200,
@@ -290,11 +319,25 @@ class AnthropicMock(VendorMock):
                     **reply.headers,
                 },
                 render_stream(
-                    reply, message_id=message_id, model=model, usage=usage, serial=self._n
+                    reply,
+                    message_id=message_id,
+                    model=model,
+                    usage=usage,
+                    serial=self._n,
+                    searches=searches,
+                    stop_reason=stop,
                 ),
             )
         return Response.json(
-            render_message(reply, message_id=message_id, model=model, usage=usage, serial=self._n),
+            render_message(
+                reply,
+                message_id=message_id,
+                model=model,
+                usage=usage,
+                serial=self._n,
+                searches=searches,
+                stop_reason=stop,
+            ),
             headers={"request-id": f"req_mock{self._n:06d}", **reply.headers},
         )
 
@@ -365,12 +408,21 @@ def _thinking_blocks(reply: Reply) -> list[dict[str, Any]]:
 
 
 def render_message(
-    reply: Reply, *, message_id: str, model: str, usage: dict[str, Any], serial: int = 1
+    reply: Reply,
+    *,
+    message_id: str,
+    model: str,
+    usage: dict[str, Any],
+    serial: int = 1,
+    searches: list[dict[str, Any]] | None = None,
+    stop_reason: str | None = None,
 ) -> dict[str, Any]:
-    """A non-streamed ``message`` object for ``reply``."""
+    """A non-streamed ``message`` object for ``reply``: its thinking, its
+    ``searches`` (server blocks, :mod:`.mock_web_search`), its text (cut at its
+    citations), its tool calls; ``stop_reason`` replaces the reply's."""
     content = _thinking_blocks(reply)
-    if reply.text:
-        content.append({"type": "text", "text": reply.text})
+    content += searches or []
+    content += mock_web_search.text_blocks(reply)
     for i, (name, args) in enumerate(reply.tool_calls):
         content.append(
             {"type": "tool_use", "id": _tool_id(serial, i), "name": name, "input": dict(args)}
@@ -381,7 +433,7 @@ def render_message(
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": STOP_REASONS.get(reply.finish_reason, "end_turn"),
+        "stop_reason": stop_reason or STOP_REASONS.get(reply.finish_reason, "end_turn"),
         "stop_sequence": None,
         "usage": {**usage, "service_tier": "standard"},
     }
@@ -393,9 +445,17 @@ def sse(name: str, data: dict[str, Any]) -> bytes:
 
 
 def render_stream(
-    reply: Reply, *, message_id: str, model: str, usage: dict[str, Any], serial: int = 1
+    reply: Reply,
+    *,
+    message_id: str,
+    model: str,
+    usage: dict[str, Any],
+    serial: int = 1,
+    searches: list[dict[str, Any]] | None = None,
+    stop_reason: str | None = None,
 ) -> Iterator[bytes | Pause | Drop]:
-    """The SSE body of a streamed response to ``reply``, event by event."""
+    """The SSE body of a streamed response to ``reply``, event by event (as
+    :func:`render_message` orders the blocks)."""
     start_usage = {**usage, "output_tokens": 1}  # the real API reports a placeholder here
     yield sse(
         "message_start",
@@ -449,13 +509,27 @@ def render_stream(
             [{"type": "thinking_delta", "thinking": p} for p in pieces]
             + [{"type": "signature_delta", "signature": thought["signature"]}],
         )
-    if reply.text:
-        # A scripted fault strikes after the text, before its block closes.
-        yield from block(
-            {"type": "text", "text": ""},
-            [{"type": "text_delta", "text": p} for p in reply.chunks()],
-            close=not reply.stream_fault,
+    for search in searches or []:
+        if search["type"] == "server_tool_use":  # its query streamed, as a tool's input
+            query = json.dumps(search["input"])
+            yield from block(
+                {**search, "input": {}},
+                [{"type": "input_json_delta", "partial_json": ""}]
+                + [
+                    {"type": "input_json_delta", "partial_json": query[j : j + 9]}
+                    for j in range(0, len(query), 9)
+                ],
+            )
+        else:  # a result arrives whole
+            yield from block(search, [])
+    texts = mock_web_search.text_blocks(reply)
+    for k, text_block in enumerate(texts):
+        text = text_block["text"]
+        start, deltas = mock_web_search.stream_text(
+            text_block, iter([text[i : i + 8] for i in range(0, len(text), 8)])
         )
+        # A scripted fault strikes after the text, before its block closes.
+        yield from block(start, deltas, close=not (reply.stream_fault and k == len(texts) - 1))
     if reply.stream_fault == "error":
         message = reply.error or "Overloaded"
         yield sse(
@@ -482,7 +556,7 @@ def render_stream(
         {
             "type": "message_delta",
             "delta": {
-                "stop_reason": STOP_REASONS.get(reply.finish_reason, "end_turn"),
+                "stop_reason": stop_reason or STOP_REASONS.get(reply.finish_reason, "end_turn"),
                 "stop_sequence": None,
             },
             "usage": usage,
@@ -546,6 +620,10 @@ def validate_messages(body: dict[str, Any]) -> str | None:
                 problem := document_problem(b, f"messages.{i}.content.{j}", m["role"])
             ):
                 return problem
+        if m["role"] == "assistant" and (
+            problem := mock_web_search.turn_problem(content, f"messages.{i}")
+        ):
+            return problem
     return _answered_tool_uses(msgs) or _thinking_first(body, msgs)
 
 

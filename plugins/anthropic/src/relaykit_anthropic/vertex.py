@@ -22,6 +22,13 @@ builder, the answer's parser and the SSE decoder are
 - the model listing is Vertex's publisher listing (``GET v1beta1/publishers/
   anthropic/models``), not Anthropic's ``/v1/models``.
 
+Web search (``web_search=``) is Claude's own tool, as on Anthropic's API,
+in its basic version only (``web_search_20250305``: Anthropic's web search
+page says Vertex AI has no dynamic filtering, so ``dynamic_web_search`` is
+not an option here), sent with ``anthropic-beta: web-search-2025-03-05`` as
+Google's "Web search with Anthropic Claude models" page asks (a preview there;
+a project behind VPC Service Controls cannot search).
+
 Refused before sending: batches (Anthropic's Message Batches API is not on
 Vertex AI, whose batch prediction jobs read from and write to Cloud Storage or
 BigQuery; Anthropic's client refuses them too) and the Files API beta
@@ -57,6 +64,7 @@ from relaykit.http import transport_error
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_settings import option
 
+from . import web_search
 from .provider import AnthropicProvider
 from .vertex_prices import vertex_model, vertex_price
 
@@ -65,6 +73,8 @@ if TYPE_CHECKING:
 
 #: the ``anthropic_version`` Vertex AI takes in the body (Anthropic's Vertex page)
 VERTEX_VERSION = "vertex-2023-10-16"
+#: the beta Google's "Web search with Anthropic Claude models" page sends with the tool
+WEB_SEARCH_BETA = "web-search-2025-03-05"
 #: Anthropic's publisher path on Vertex AI
 PUBLISHER = "publishers/anthropic/models"
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
@@ -178,32 +188,46 @@ class VertexAnthropicProvider(AnthropicProvider):
     async def _count_url_for(self, request: ChatRequest) -> str:
         return await self._model_url("count-tokens", "rawPredict")
 
-    async def _authorized(self) -> tuple[dict[str, str], Secret]:
-        auth, token = await self._tokens.authorization()
-        return {**self._headers, **auth}, token
+    def _call_headers(self, body: Mapping[str, Any]) -> dict[str, str]:
+        """Google's page on Claude's web search asks for its beta with the tool."""
+        if not any(web_search.is_search_tool(t) for t in body.get("tools") or ()):
+            return {}
+        configured = self._headers.get("anthropic-beta")
+        betas = f"{configured},{WEB_SEARCH_BETA}" if configured else WEB_SEARCH_BETA
+        return {"anthropic-beta": betas}
 
-    async def _post(self, url: str, body: bytes) -> HttpResponse:
-        headers, token = await self._authorized()
+    async def _authorized(
+        self, extra: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, str], Secret]:
+        auth, token = await self._tokens.authorization()
+        return {**self._headers, **(extra or {}), **auth}, token
+
+    async def _post(
+        self, url: str, body: bytes, extra: Mapping[str, str] | None = None
+    ) -> HttpResponse:
+        headers, token = await self._authorized(extra)
         r = await self._http.post(url, content=body, headers=headers)
         if self._tokens.retry_after(r.status_code, token):
-            headers, _ = await self._authorized()
+            headers, _ = await self._authorized(extra)
             r = await self._http.post(url, content=body, headers=headers)
         return r
 
     def _open_stream(
-        self, url: str, body: bytes
+        self, url: str, body: bytes, extra: Mapping[str, str] | None = None
     ) -> AbstractAsyncContextManager[HttpStreamResponse]:
-        return self._stream_with_refresh(url, body)
+        return self._stream_with_refresh(url, body, extra)
 
     @asynccontextmanager
-    async def _stream_with_refresh(self, url: str, body: bytes) -> AsyncIterator[Any]:
-        headers, token = await self._authorized()
+    async def _stream_with_refresh(
+        self, url: str, body: bytes, extra: Mapping[str, str] | None
+    ) -> AsyncIterator[Any]:
+        headers, token = await self._authorized(extra)
         async with self._http.stream("POST", url, content=body, headers=headers) as r:
             if not self._tokens.retry_after(r.status_code, token):
                 yield r
                 return
             await r.aread()  # a 401 to an expired token: read, so the connection is reused
-        headers, _ = await self._authorized()
+        headers, _ = await self._authorized(extra)
         async with self._http.stream("POST", url, content=body, headers=headers) as r:
             yield r
 

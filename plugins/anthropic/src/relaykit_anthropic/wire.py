@@ -49,6 +49,10 @@ Choices this module makes, because the Messages API differs from the common shap
   :mod:`.documents`), which a cache point after it marks like any other block.
   The API reads documents in user turns only: one in a system or assistant
   message is refused before sending rather than dropped.
+- ``web_search=`` adds the server tool ``web_search`` after the function tools,
+  and its answer's citations become ``ChatResponse.citations`` (see
+  :mod:`.web_search`); its ``server_tool_use`` and ``web_search_tool_result``
+  blocks are neither text nor tool calls.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Usage
+from relaykit import ChatRequest, ChatResponse, Citation, InvalidRequestError, Message, Usage
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -71,7 +75,7 @@ from relaykit.messages import (
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import sampling, thinking
+from . import sampling, thinking, web_search
 from .documents import document_block
 
 StructuredOutput = Literal["native", "tool"]
@@ -135,8 +139,17 @@ def request_body(
     stream: bool,
     default_max_tokens: int = DEFAULT_MAX_TOKENS,
     structured_output: StructuredOutput = "native",
+    provider: str = "anthropic",
+    dynamic_web_search: bool = False,
+    search_model: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of ``POST /v1/messages`` for ``request``."""
+    """The JSON body of ``POST /v1/messages`` for ``request``.
+
+    ``provider`` names the provider in the errors raised before sending;
+    ``dynamic_web_search`` sends the web search tool with dynamic filtering to the
+    models that take it (:mod:`.web_search`); ``search_model`` is the Claude
+    model that decides it, when ``request.model`` is a deployment's name.
+    """
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request)
@@ -176,6 +189,13 @@ def request_body(
             _emulate_with_tool(body, rf)
         else:
             body["output_config"] = {"format": {"type": "json_schema", "schema": rf.schema or {}}}
+    if request.web_search is not None:
+        # After the function tools (and an emulated format's), whose names it must not take.
+        model = search_model or request.model
+        web_search.check(model, provider, body.get("tools", ()))
+        body.setdefault("tools", []).append(
+            web_search.tool(request.web_search, model, dynamic=dynamic_web_search)
+        )
     json_tool = json_tool_name(request, structured_output)
     thinking.check_forced_tool(body, request.model, emulated=json_tool is not None)
     if think:
@@ -419,7 +439,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
     those to the one-hour cache (``cache_creation.ephemeral_1h_input_tokens``)
     are ``cache_write_1h_input_tokens``: they cost more than five-minute ones.
     ``output_tokens`` already includes thinking, which Anthropic does not count
-    separately.
+    separately. ``server_tool_use.web_search_requests`` are ``web_searches``.
     """
     if not data:
         return Usage()
@@ -433,6 +453,7 @@ def usage(data: dict[str, Any] | None) -> Usage:
         cached_input_tokens=read,
         cache_write_input_tokens=written,
         cache_write_1h_input_tokens=one_hour,
+        web_searches=web_search.searches(data),
     )
 
 
@@ -445,16 +466,25 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
     """A :class:`ChatResponse` from a non-streamed Messages API body.
 
     ``json_tool`` names the tool that emulates structured output: its input
-    becomes the response text instead of a tool call.
+    becomes the response text instead of a tool call. A text block's web
+    citations index the place of the block in the joined text.
     """
     text: list[str] = []
+    length = 0  # of the text so far, in characters: where the next block starts
+    cited: list[Citation] = []
     thoughts: list[ReasoningPart] = []
     calls: list[ToolCall] = []
     answered_by_tool = False
     for block in data.get("content") or ():
         kind = block.get("type")
         if kind == "text":
-            text.append(block.get("text") or "")
+            piece = block.get("text") or ""
+            text.append(piece)
+            if block.get("citations"):
+                cited += web_search.citations(block["citations"], length, length + len(piece))
+            length += len(piece)
+        elif kind == "web_search_tool_result":
+            web_search.note_result(block)
         elif kind == "thinking":
             thoughts.append(thinking_part(block))
         elif kind == "redacted_thinking":
@@ -462,6 +492,7 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
         elif kind == "tool_use":
             if json_tool is not None and block.get("name") == json_tool:
                 text.append(json.dumps(block.get("input") or {}))
+                length += len(text[-1])
                 answered_by_tool = True
             else:
                 calls.append(
@@ -485,4 +516,5 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
         usage=usage(data.get("usage")),
         model=data.get("model") or "",
         id=data.get("id"),
+        citations=tuple(cited),
     )
