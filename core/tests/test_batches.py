@@ -96,6 +96,17 @@ async def test_results_are_priced_at_the_batch_share_and_recorded_once() -> None
     assert records[1].params["batch_id"] == batch.id == f"fake/{batch.vendor_id}"
 
 
+async def test_the_batch_discount_is_on_tokens_not_on_web_searches() -> None:
+    fake = FakePlugin()
+    fake.script.reply("found", input_tokens=1000, output_tokens=500, web_searches=2)
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        batch = await client.submit_batch("fake/m", items("a"), web_search=True)
+        await client.batch(batch.id)
+        (result,) = [r async for r in client.batch_results(batch.id)]
+    # tokens at half price (as above), two searches at USD 0.01 each in full
+    assert result.response is not None and result.response.cost == Decimal("0.021")
+
+
 async def test_results_of_a_batch_not_done_are_refused_naming_its_status() -> None:
     fake = FakePlugin()
     fake.batch_store.run_on_look = False

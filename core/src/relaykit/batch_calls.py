@@ -328,11 +328,16 @@ def _priced(client: Client, batch: Batch, result: BatchResult) -> BatchResult:
 def batch_cost(price: ModelPrice | None, response: ChatResponse) -> Any:
     """What ``response`` cost as a batch item: its usage at ``price``, times the share of
     the standard price a batch pays (:attr:`~relaykit.ModelPrice.batch_share`; the whole
-    price when the price does not say). ``None`` without a price."""
+    price when the price does not say). The discount is on tokens: the web searches an
+    item ran cost what they cost in a single call. ``None`` without a price."""
     if price is None:
         return None
     cost = price.cost(response.usage)
-    return cost if price.batch_share is None else cost * price.batch_share
+    if price.batch_share is None:
+        return cost
+    usage = response.usage
+    searches = usage.web_searches * price.web_search if price.web_search is not None else 0
+    return (cost - searches) * price.batch_share + searches
 
 
 _SPACE = re.compile(r"\s+")
