@@ -158,14 +158,21 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
 
     fake = FakePlugin()
     blocks = (ReasoningPart("thinking"), ReasoningPart(redacted="opaque"))
-    reply = Reply(text="an answer", reasoning_blocks=blocks, tool_calls=[("f", {"x": 1})])
+    cited = (relaykit.Citation(url="https://example.org/a", title="A", start=0, end=2),)
+    reply = Reply(
+        text="an answer",
+        reasoning_blocks=blocks,
+        tool_calls=[("f", {"x": 1})],
+        citations=cited,
+        web_searches=1,
+    )
     fake.script.push(Reply.failure(503, "busy"), reply)  # a retry: two attempts
     metadata = {"correlation_id": "c-1", "conversation_id": "conv-1"}
     async with (
         relaykit.Client(
             {"storage": {"backend": "none"}}, plugins=[fake, ExporterPlugin()]
         ) as client,
-        client.stream("fake/m", "hi", max_tokens=9, metadata=metadata) as s,
+        client.stream("fake/m", "hi", max_tokens=9, metadata=metadata, web_search=True) as s,
     ):
         async for _ in s:
             pass
@@ -194,7 +201,8 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     assert (record.correlation_id, record.conversation_id) == ("c-1", "conv-1")
     assert record.started_at < record.finished_at  # type: ignore[operator]
     assert (record.streamed, record.fallbacks, record.route) == (True, 0, ("fake/m",))
-    assert record.params == {"max_tokens": 9}
+    assert record.params == {"max_tokens": 9, "web_search": {}}
+    assert (record.citations, record.usage.web_searches) == (cited, 1)
     assert record.messages[0].text == "hi"
 
 

@@ -166,6 +166,8 @@ def mixed_records() -> list[CallRecord]:
                     i % 3,
                     cached_input_tokens=i % 5 * 2 if i % 4 == 1 else 0,
                     cache_write_input_tokens=i % 5 * 3 if i % 4 == 3 else 0,
+                    # some searched the web (i = 12 a cache hit: no search counted)
+                    web_searches=1 + i % 2 if i % 5 == 2 else 0,
                 ),
                 streamed=i % 2 == 1,
                 time_to_first_token=None if i % 3 == 0 else i / 100,

@@ -360,7 +360,7 @@ def _record(client: Client, batch: Batch, result: BatchResult) -> CallRecord:
     response = result.response
     if response is not None:
         if not client._content:  # nothing reads the answers: keep the counts alone
-            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=())
+            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=(), citations=())
         return CallRecord.from_response(response, **fields)
     error = result.error
     assert error is not None

@@ -69,7 +69,7 @@ from .tls import name_ca_file
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error, never_sent, typed_and_masked
 from .validation import check_size
-from .web_search import refuse_unsearched
+from .web_search import Citation, refuse_unsearched
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -1399,6 +1399,7 @@ class Client:
         text = reasoning = ""
         tool_calls: tuple[ToolCall, ...] = ()
         reasoning_parts: tuple[ReasoningPart, ...] = ()
+        citations: tuple[Citation, ...] = ()
         if self._content:
             redaction = call.redaction or self._redaction
             messages = tuple([redaction.message(m) for m in request.messages])
@@ -1412,6 +1413,8 @@ class Client:
                 reasoning = redaction.text(response.reasoning)
             if response.tool_calls:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
+            if response.citations:
+                citations = tuple([redaction.citation(c) for c in response.citations])
         metadata = request.metadata
         # In _SUCCESS_FIELDS' order, one value a line
         return _new_success_record(
@@ -1442,6 +1445,7 @@ class Client:
             response.cache_hit,
             response.model or None,
             response.id,
+            citations,
             None,  # error_type
             None,  # error_message
             None,  # status
@@ -1574,7 +1578,7 @@ class Client:
         (content not redacted yet: ``_emit`` redacts it, with the message)."""
         fields = self._record_fields(call, target)
         if not self._content:
-            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=())
+            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=(), citations=())
         return CallRecord.from_response(
             partial, **fields, error_type=error_type, error_message=message, status=status
         )
@@ -1789,6 +1793,7 @@ _SUCCESS_FIELDS = (
     "cache_hit",
     "model_served",
     "response_id",
+    "citations",
     "error_type",
     "error_message",
     "status",

@@ -47,6 +47,8 @@ CALL_FIELDS = (
     "cache_write_1h_input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "web_searches",
+    "citations",
     "cost_usd",
     "cache_hit",
     "error_type",
@@ -142,6 +144,9 @@ def add_response_fields(
     ``output_tokens``) only when not zero, ``cost_usd`` when the price is
     known, and ``cache_hit`` when relaykit's response cache answered (which
     is why such a line costs nothing yet repeats the provider's counts).
+    A web-searching chat adds ``web_searches`` (the searches billed) and
+    ``citations`` (how many the answer has: a count, never the pages, as the
+    line never carries the answer's text either), each when not zero.
     """
     usage = response.usage
     fields["input_tokens"] = usage.input_tokens
@@ -154,6 +159,11 @@ def add_response_fields(
             fields["cache_write_1h_input_tokens"] = usage.cache_write_1h_input_tokens
     if usage.reasoning_tokens:
         fields["reasoning_tokens"] = usage.reasoning_tokens
+    if usage.web_searches:
+        fields["web_searches"] = usage.web_searches
+    citations = getattr(response, "citations", None)  # a chat's
+    if citations:
+        fields["citations"] = len(citations)
     if response.cost is not None:
         fields["cost_usd"] = float(response.cost)
     if getattr(response, "cache_hit", False):  # a rerank, transcription or image never is

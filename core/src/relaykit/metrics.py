@@ -104,6 +104,12 @@ PROMPT_CACHE_WRITES = Instrument(
     "{token}",
     "Input tokens written to the provider's prompt cache (part of the input tokens).",
 )
+WEB_SEARCHES = Instrument(
+    "relaykit.web_searches",
+    "counter",
+    "{search}",
+    "Web searches the provider billed (web_search=; not counted for cache hits).",
+)
 QUEUE_DEPTH = Instrument(
     "relaykit.storage.queue_depth", "gauge", "{record}", "Call records waiting for storage."
 )
@@ -123,6 +129,7 @@ INSTRUMENTS = (
     COST,
     PROMPT_CACHE_READS,
     PROMPT_CACHE_WRITES,
+    WEB_SEARCHES,
     QUEUE_DEPTH,
     BREAKER_STATE,
 )
@@ -244,6 +251,9 @@ def _call(record: CallRecord) -> list[Observation]:
         out.append(Observation(PROMPT_CACHE_READS, float(usage.cached_input_tokens), base))
     if usage.cache_write_input_tokens:
         out.append(Observation(PROMPT_CACHE_WRITES, float(usage.cache_write_input_tokens), base))
+    # A cache hit repeats the provider's counts, but nobody searched (or billed) again.
+    if usage.web_searches and not record.cache_hit:
+        out.append(Observation(WEB_SEARCHES, float(usage.web_searches), base))
     return out
 
 
@@ -300,6 +310,7 @@ class _CallSinks:
         "requests",
         "retries",
         "time_to_first_chunk",
+        "web_searches",
     )
 
     requests: Series
@@ -314,6 +325,7 @@ class _CallSinks:
     cost: Series
     prompt_cache_reads: Series
     prompt_cache_writes: Series
+    web_searches: Series
 
     def __init__(
         self, record: CallRecord, make: Callable[[Instrument, Attributes], Series]
@@ -333,6 +345,7 @@ class _CallSinks:
             ("cost", COST, base),
             ("prompt_cache_reads", PROMPT_CACHE_READS, base),
             ("prompt_cache_writes", PROMPT_CACHE_WRITES, base),
+            ("web_searches", WEB_SEARCHES, base),
         ):
             setattr(self, field, _Unbound(self, field, instrument, attributes, make))
 
@@ -390,6 +403,8 @@ class CallFold:
                 sinks.prompt_cache_reads.add(float(usage.cached_input_tokens))
             if usage.cache_write_input_tokens:
                 sinks.prompt_cache_writes.add(float(usage.cache_write_input_tokens))
+            if usage.web_searches and not record.cache_hit:
+                sinks.web_searches.add(float(usage.web_searches))
 
     def _sinks_of(self, record: CallRecord) -> _CallSinks:
         if len(self._sinks) >= self._max_keys:

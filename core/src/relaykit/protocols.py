@@ -21,6 +21,7 @@ from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
 from .secrets import Secret, scrub
+from .web_search import Citation
 
 if TYPE_CHECKING:
     from .gauge_events import GaugeEvent
@@ -226,6 +227,10 @@ class CallRecord:
     ``reasoning`` is the model's reasoning text, apart from ``text``;
     ``reasoning_parts`` its blocks as the response had them (text redacted,
     signatures and redacted data kept: they are opaque provider data).
+    ``citations`` are the web pages the answer cites (``web_search=``; the
+    searches billed are ``usage.web_searches``): content like the text, so kept
+    only when something reads the content, their title, quoted text and URL
+    redacted.
     ``id`` is relaykit's own request id; ``response_id`` is the provider's.
     Times are wall-clock seconds since the epoch (``started_at``, ``finished_at``)
     or durations in seconds (``latency``, ``time_to_first_token``).
@@ -266,6 +271,7 @@ class CallRecord:
     response_id: str | None = None
     reasoning: str = ""
     reasoning_parts: tuple[ReasoningPart, ...] = ()
+    citations: tuple[Citation, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -302,6 +308,7 @@ class CallRecord:
             "cache_hit": response.cache_hit,
             "model_served": response.model or None,
             "response_id": response.id,
+            "citations": response.citations,
         }
         fields.update(kw)
         return cls(**fields)
@@ -325,7 +332,8 @@ class LogQuery:
       ``conversation_id`` their ``metadata`` gave).
     - ``text``: every word must appear, whole and case-insensitively, in the
       prompt (the text of the messages the call added to its conversation,
-      :func:`new_messages`) or the response text.
+      :func:`new_messages`), the response text, or the title or URL of a web
+      page the answer cites (:func:`citations_text`).
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
@@ -377,6 +385,8 @@ class LogQuery:
         if words:
             found = set(search_words(prompt_text(new_messages(record.messages))))
             found |= set(search_words(record.text))
+            if record.citations:
+                found |= set(search_words(citations_text(record.citations)))
             if not found.issuperset(words):
                 return False
         return True
@@ -403,6 +413,23 @@ _WORD = re.compile(r"[^\W_]+")
 def prompt_text(messages: Sequence[Message]) -> str:
     """The searchable text of a prompt: every message's text, one per line."""
     return "\n".join(text for m in messages if (text := m.text))
+
+
+def citations_text(citations: Sequence[Citation]) -> str:
+    """The searchable text of an answer's citations: each one's title and URL, and
+    the URL's words apart, one citation a line.
+
+    Storage backends index it beside the prompt, so ``relaykit logs -q`` finds a
+    call by a source it cited. The URL goes in whole and as words: PostgreSQL's
+    parser keeps a URL whole where SQLite's FTS5 splits it, and with both, a
+    host (``en.wikipedia.org``) and a word of it (``wikipedia``) are found in
+    either. Not the quoted passages: they are long, and the answer says them.
+    """
+    lines = []
+    for c in citations:
+        words = " ".join(search_words(c.url))
+        lines.append(f"{c.title} {c.url} {words}" if c.title else f"{c.url} {words}")
+    return "\n".join(lines)
 
 
 def new_messages(messages: Sequence[Message]) -> Sequence[Message]:

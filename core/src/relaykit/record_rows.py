@@ -17,7 +17,10 @@ from its JSON, and the row's ``messages`` array holds that key (a JSON string)
 in its place; :func:`row_to_record` takes those messages back by key. Columns are
 only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
-migration 6, ``cache_write_1h_input_tokens`` with migration 7).
+migration 6, ``cache_write_1h_input_tokens`` with migration 7, ``web_searches``
+and ``citations`` with migration 10). The ``prompt`` column holds the titles and
+URLs of the answer's citations too (:func:`~relaykit.protocols.citations_text`),
+so the full-text search finds a call by a source it cited.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from typing import Any
 
 from .errors import RelayError
 from .messages import Message, ReasoningPart, TextPart, ToolCall
-from .protocols import CallRecord, new_messages
+from .protocols import CallRecord, citations_text, new_messages
 from .response import Usage
 from .serialization import converter
+from .web_search import Citation
 
 #: column names, in the order :func:`record_to_row` fills them
 COLUMNS: tuple[str, ...] = (
@@ -75,10 +79,14 @@ COLUMNS: tuple[str, ...] = (
     "reasoning_parts",
     "cache_write_input_tokens",
     "cache_write_1h_input_tokens",
+    "web_searches",
+    "citations",
 )
 
 #: columns holding JSON text
-JSON_COLUMNS = frozenset({"route", "messages", "params", "tool_calls", "reasoning_parts"})
+JSON_COLUMNS = frozenset(
+    {"route", "messages", "params", "tool_calls", "reasoning_parts", "citations"}
+)
 
 
 # One encoder for every call: json.dumps with options builds a new one each time.
@@ -239,6 +247,10 @@ class RowEncoder:
     def _row(self, record: CallRecord, prompt: str, messages: str) -> tuple[Any, ...]:
         usage = record.usage
         dumps = self._dumps
+        citations = record.citations
+        if citations:
+            cited = citations_text(citations)
+            prompt = f"{prompt}\n{cited}" if prompt else cited
         return (
             record.id,
             record.started_at,
@@ -278,6 +290,8 @@ class RowEncoder:
             else "[]",
             usage.cache_write_input_tokens,
             usage.cache_write_1h_input_tokens,
+            usage.web_searches,
+            dumps([c.to_dict() for c in citations]) if citations else "[]",
         )
 
 
@@ -345,6 +359,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
             r["reasoning_tokens"],
             r["cache_write_input_tokens"],
             r["cache_write_1h_input_tokens"],
+            r["web_searches"] or 0,
         ),
         cost=Decimal(str(cost)) if cost is not None else None,
         latency=r["latency"],
@@ -362,6 +377,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
         reasoning_parts=converter.structure(
             _json(r["reasoning_parts"] or "[]"), tuple[ReasoningPart, ...]
         ),
+        citations=tuple([Citation.from_dict(c) for c in _json(r["citations"] or "[]")]),
     )
 
 

@@ -22,6 +22,7 @@ from .messages import (
     ToolResultPart,
 )
 from .protocols import CallRecord, Redactor
+from .web_search import Citation
 
 #: the characters a chain's memo holds by default (``[redaction] memo_mb``; texts
 #: and results, about bytes for ASCII text): enough for a server holding ~200
@@ -320,6 +321,17 @@ class RedactionChain:
             else call.raw_arguments,
         )
 
+    def citation(self, citation: Citation) -> Citation:
+        """``citation`` with its title, quoted text and URL redacted (itself when nothing
+        changed): what the model read on the web may carry personal data, and a URL
+        a key in its query."""
+        url = self.text(citation.url)
+        title = self.text(citation.title) if citation.title else citation.title
+        quoted = self.text(citation.cited_text) if citation.cited_text else citation.cited_text
+        if url == citation.url and title == citation.title and quoted == citation.cited_text:
+            return citation
+        return attrs.evolve(citation, url=url, title=title, cited_text=quoted)
+
     def value(self, value: Any) -> Any:
         """``value`` (plain JSON: dicts, lists, strings, ...) with every string redacted."""
         if isinstance(value, str):
@@ -350,6 +362,11 @@ class RedactionChain:
             if record.reasoning_parts
             else record.reasoning_parts
         )
+        citations = (
+            tuple([self.citation(c) for c in record.citations])
+            if record.citations
+            else record.citations
+        )
         if (
             text == record.text
             and error == record.error_message
@@ -357,6 +374,7 @@ class RedactionChain:
             and reasoning_parts == record.reasoning_parts
             and all(a is b for a, b in zip(messages, record.messages, strict=True))
             and tool_calls == record.tool_calls
+            and all(a is b for a, b in zip(citations, record.citations, strict=True))
         ):
             return record  # attrs.evolve costs more than the redaction when nothing matched
         return attrs.evolve(
@@ -366,6 +384,7 @@ class RedactionChain:
             reasoning=reasoning,
             reasoning_parts=reasoning_parts,
             tool_calls=tool_calls,
+            citations=citations,
             error_message=error,
         )
 

@@ -401,8 +401,16 @@ class CallTracer:
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "relaykit.attempts": call.attempts,
         }
-        if usage.cached_input_tokens or usage.cache_write_input_tokens or usage.reasoning_tokens:
+        if (
+            usage.cached_input_tokens
+            or usage.cache_write_input_tokens
+            or usage.reasoning_tokens
+            or usage.web_searches
+        ):
             _add_usage_details(attributes, usage)  # a call fewer for the usual usage
+        if response.citations:
+            # how many, never the pages (content, which only capture_content puts on spans)
+            attributes["relaykit.response.citations"] = len(response.citations)
         if response.id:
             attributes["gen_ai.response.id"] = response.id
         if response.cost is not None:
@@ -532,7 +540,8 @@ def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:
 
 
 def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
-    """The conventions' prompt-cache and reasoning counts, each when not zero.
+    """The conventions' prompt-cache and reasoning counts, and the web searches, each
+    when not zero.
 
     Each is part of ``gen_ai.usage.input_tokens`` (cache reads and writes) or
     ``gen_ai.usage.output_tokens`` (reasoning), as in :class:`~relaykit.Usage`.
@@ -548,6 +557,9 @@ def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
             )
     if usage.reasoning_tokens:
         attributes["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
+    if usage.web_searches:
+        # No GenAI convention counts server-side tool uses yet: relaykit's own name.
+        attributes["relaykit.usage.web_searches"] = usage.web_searches
 
 
 class _Active:

@@ -18,6 +18,7 @@ from relaykit.protocols import LogQuery
 from relaykit.response import Usage
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
+from relaykit.web_search import Citation
 from relaykit_postgres import PostgresStorage
 from relaykit_postgres.plugin import DSN_ENV, dsn_for
 
@@ -89,7 +90,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(v,) for v in range(1, 10)]
+    assert migrations == [(v,) for v in range(1, 11)]
 
 
 @pytest.mark.anyio
@@ -185,8 +186,14 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "version",
-    [3, 4, 5, 6],
-    ids=["before-reasoning", "before-reasoning-blocks", "before-cache-writes", "before-1h-writes"],
+    [3, 4, 5, 6, 9],
+    ids=[
+        "before-reasoning",
+        "before-reasoning-blocks",
+        "before-cache-writes",
+        "before-1h-writes",
+        "before-web-search",
+    ],
 )
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
     postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch, version: int
@@ -214,7 +221,15 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         1,
         reasoning="Thinking it through: 東京.",
         reasoning_parts=parts,
-        usage=Usage(1000, 50, 0, cache_write_input_tokens=900, cache_write_1h_input_tokens=400),
+        usage=Usage(
+            1000,
+            50,
+            0,
+            cache_write_input_tokens=900,
+            cache_write_1h_input_tokens=400,
+            web_searches=2,
+        ),
+        citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
     )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
@@ -226,4 +241,4 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]

@@ -18,6 +18,7 @@ from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin
 from relaykit.testing.storage_contract import make_record
+from relaykit.web_search import Citation
 from relaykit_sqlite import SQLiteStorage
 from relaykit_sqlite.plugin import database_path
 
@@ -102,6 +103,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (7, "one-hour prompt-cache write tokens"),
         (8, "long messages stored once"),
         (9, "an index of conversations"),
+        (10, "web searches and citations"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -373,7 +375,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [])
     finally:
         conn.close()
 
@@ -439,6 +441,11 @@ _NEWER_ROWS = {
     7: make_record(  # 8: long messages stored once
         1, messages=(Message.system("Be brief. " * 40), Message.user("And the trams? " * 30))
     ),
+    9: make_record(  # 10: web searches and citations
+        1,
+        usage=Usage(1000, 50, web_searches=2),
+        citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
+    ),
 }
 
 
@@ -463,7 +470,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

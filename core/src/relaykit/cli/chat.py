@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
+from .sources import print_sources
 
 if TYPE_CHECKING:
     from ..messages import Message
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             history.append(stream.response.to_message())
             if not stream.response.text.endswith("\n"):
                 sys.stdout.write("\n")
+            sys.stdout.flush()  # the answer before its sources, which go to stderr
+            print_sources(stream.response.citations)
     return 0
 
 

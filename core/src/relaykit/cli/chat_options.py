@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 def add_chat_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``-m``, ``--system``, ``--reasoning`` and ``-o`` to a command's parser."""
+    """Add ``-m``, ``--system``, ``--reasoning``, ``--web-search`` and ``-o`` to a
+    command's parser."""
     parser.add_argument(
         "-m",
         "--model",
@@ -29,6 +30,12 @@ def add_chat_options(parser: argparse.ArgumentParser) -> None:
         type=_reasoning,
         help="how much the model thinks first: none, minimal, low, medium, high, xhigh, "
         "or a budget in tokens",
+    )
+    parser.add_argument(
+        "--web-search",
+        action="store_true",
+        help="let the model search the web before it answers; the pages it cites are "
+        "listed after the answer, on stderr (limits: -o 'web_search={\"max_uses\": 3}')",
     )
     parser.add_argument(
         "-o",
@@ -68,10 +75,13 @@ def _reasoning(text: str) -> str | int:
 
 def chat_params(args: argparse.Namespace) -> dict[str, Any]:
     """The ``-o`` parameters as keyword arguments for ``client.chat``; later ones win,
-    and ``--reasoning`` over an ``-o reasoning=...``."""
+    and ``--reasoning`` over an ``-o reasoning=...``. ``--web-search`` searches with
+    the vendor's defaults, unless ``-o web_search=...`` says more."""
     params = dict(args.params or ())
     if getattr(args, "reasoning", None) is not None:
         params["reasoning"] = args.reasoning
+    if getattr(args, "web_search", False) and params.get("web_search") in (None, False):
+        params["web_search"] = True
     return params
 
 

@@ -15,6 +15,7 @@ from ..messages import ReasoningPart
 from ..protocols import CallRecord, LogQuery, UsageTotal
 from ..response import Usage
 from ..serialization import converter
+from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table
 from .when import duration, point_in_time
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--search",  # the word the help uses: typed first more often than not
         dest="query",
         metavar="TEXT",
-        help="full-text search of prompts and responses",
+        help="full-text search of prompts, responses and the titles and URLs of cited pages",
     )
     logs.add_argument("--model", help="model as requested (alias) or routed (provider/model)")
     logs.add_argument("--provider", help="provider name")
@@ -328,6 +329,8 @@ def _record_block(r: CallRecord) -> str:
         lines.append(f"  conversation: {r.conversation_id}")
     if r.usage.cached_input_tokens or r.usage.cache_write_input_tokens:
         lines.append(f"  prompt cache (read/write): {_cache_reads_writes(r.usage)}")
+    if r.usage.web_searches:
+        lines.append(f"  web searches: {r.usage.web_searches}")
     if r.params:
         lines.append(f"  params: {json.dumps(r.params, ensure_ascii=False)}")
     lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)
@@ -339,6 +342,9 @@ def _record_block(r: CallRecord) -> str:
         lines.append(_indented(f"assistant: {r.text}"))
     for call in r.tool_calls:
         lines.append(f"  tool call {call.name} {json.dumps(call.arguments, ensure_ascii=False)}")
+    if r.citations:
+        lines.append("  sources:")
+        lines.extend(f"    {line}" for line in source_lines(r.citations))
     if not r.ok:
         lines.append(_indented(f"error: {r.error_message or ''}"))
     return "\n".join(lines)
@@ -392,6 +398,8 @@ def _records_table(records: Sequence[CallRecord]) -> str:
 def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
     rows = []
     costs = [t.cost for t in totals if t.cost is not None]
+    # Only where some call searched the web: the table stays as it was for everyone else.
+    searched = any(t.usage.web_searches for t in totals)
     for t in totals:
         rows.append(
             [
@@ -404,6 +412,7 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
                 str(t.usage.input_tokens),
                 _cache_reads_writes(t.usage),
                 str(t.usage.output_tokens),
+                *([str(t.usage.web_searches)] if searched else []),
                 _cost(t.cost),
             ]
         )
@@ -417,11 +426,15 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
             str(sum(t.usage.input_tokens for t in totals)),
             _cache_reads_writes(sum((t.usage for t in totals), Usage())),
             str(sum(t.usage.output_tokens for t in totals)),
+            *([str(sum(t.usage.web_searches for t in totals))] if searched else []),
             _cost(sum(costs, Decimal(0)) if costs else None),
         ]
     )
     headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "CACHE R/W", "OUTPUT", "COST"]
     right = {2, 3, 4, 5, 6, 7}
+    if searched:
+        headers.insert(7, "SEARCHES")
+        right.add(8)
     if by:
         headers.insert(1, by.upper())
         right = {i + 1 for i in right}

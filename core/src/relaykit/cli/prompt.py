@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InvalidRequestError
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
+from .sources import print_sources
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -157,6 +158,8 @@ async def _send(
             response = stream.response
     if show_text and not response.text.endswith("\n"):
         _write("\n")
+    if show_text:  # with --json, the citations are in the response's JSON
+        print_sources(response.citations)
     return response
 
 

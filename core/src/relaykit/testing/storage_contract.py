@@ -40,6 +40,7 @@ from ..messages import (
 )
 from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
 from ..response import ModelInfo, ModelPrice, Usage
+from ..web_search import Citation
 from .fake_provider import FakePlugin
 
 #: 2025-03-14 12:00 UTC: records start here, one second apart
@@ -265,7 +266,23 @@ class StorageContract:
                 ToolCall("c3", "x", {}, "{bad"),
             ),
             usage=Usage(
-                1200, 300, 1000, 120, cache_write_input_tokens=150, cache_write_1h_input_tokens=50
+                1200,
+                300,
+                1000,
+                120,
+                cache_write_input_tokens=150,
+                cache_write_1h_input_tokens=50,
+                web_searches=3,
+            ),
+            citations=(
+                Citation(
+                    url="https://example.org/zürich?q=東京&x=1",
+                    title="Zürich — 東京",
+                    cited_text='Trams run "every" 6 min.',
+                    start=0,
+                    end=6,
+                ),
+                Citation(url="https://example.com/b"),  # no title, text or place
             ),
             cost=Decimal("0.000123456789"),
             streamed=True,
@@ -516,6 +533,28 @@ class StorageContract:
         assert await self.ids(storage, text="system") == [3]
 
     @pytest.mark.anyio
+    async def test_text_search_finds_a_cited_pages_title_and_url(self, storage: Storage) -> None:
+        """``relaykit logs -q`` finds a web-searching call by a source it cited."""
+        tides = Citation(url="https://en.wikipedia.org/wiki/Tide", title="Tide - Wikipedia")
+        await storage.write_batch(
+            [
+                make_record(0, text="High tide is at six.", citations=(tides,)),
+                make_record(1, text="Low tide.", citations=(Citation(url="https://b.example/x"),)),
+                make_record(2, text="About wikipedia tides, uncited."),
+            ]
+        )
+        assert await self.ids(storage, text="wikipedia") == [2, 0]
+        assert await self.ids(storage, text="en.wikipedia.org") == [0]
+        assert await self.ids(storage, text="wiki") == [0]  # a word of the URL's path
+        assert await self.ids(storage, text="b.example") == [1]
+        assert await self.ids(storage, text="six wikipedia") == [0]  # answer and source
+        assert await self.ids(storage, text="question wiki") == [0]  # prompt and source
+        assert await self.ids(storage, text="https") == [1, 0]
+        # the stored record is the record: the searched text is not in it
+        [found] = await storage.query_logs(LogQuery(text="wiki"))
+        assert found.text == "High tide is at six." and found.citations == (tides,)
+
+    @pytest.mark.anyio
     async def test_text_search_treats_operators_as_words(self, storage: Storage) -> None:
         await storage.write_batch(
             [
@@ -535,8 +574,8 @@ class StorageContract:
         day2 = 24 * 3600
         await storage.write_batch(
             [
-                make_record(0, usage=Usage(10, 5, 2, 1, 4, 1), cost=Decimal("0.000001")),
-                make_record(1, usage=Usage(20, 10, 0, 3, 6, 2), cost=Decimal("0.0000025")),
+                make_record(0, usage=Usage(10, 5, 2, 1, 4, 1, 2), cost=Decimal("0.000001")),
+                make_record(1, usage=Usage(20, 10, 0, 3, 6, 2, 1), cost=Decimal("0.0000025")),
                 failed_record(2),
                 make_record(3, provider="fake", model="m", usage=Usage(1, 1), cost=None),
                 make_record(day2, usage=Usage(7, 7), cost=Decimal("0.1")),
@@ -557,7 +596,13 @@ class StorageContract:
                 calls=4,
                 errors=1,
                 usage=Usage(
-                    31, 15, 2, 4, cache_write_input_tokens=10, cache_write_1h_input_tokens=3
+                    31,
+                    15,
+                    2,
+                    4,
+                    cache_write_input_tokens=10,
+                    cache_write_1h_input_tokens=3,
+                    web_searches=3,
                 ),
                 cost=Decimal("0.000003501"),
             ),

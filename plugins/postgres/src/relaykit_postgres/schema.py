@@ -125,6 +125,14 @@ CREATE INDEX logs_conversation ON logs (conversation_id, started_at)
     WHERE conversation_id IS NOT NULL;
 """
 
+# The searches a web-searching answer was billed (0 for rows logged before)
+# and the pages it cited. The citations' titles and URLs are searched through
+# the prompt column (relaykit.record_rows), so the generated tsvector stays.
+_V10 = """
+ALTER TABLE logs ADD COLUMN web_searches bigint NOT NULL DEFAULT 0;
+ALTER TABLE logs ADD COLUMN citations jsonb NOT NULL DEFAULT '[]'::jsonb;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -135,6 +143,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, "one-hour prompt-cache write tokens", _V7),
     (8, "long messages stored once", _V8),
     (9, "an index of conversations", _V9),
+    (10, "web searches and citations", _V10),
 ]
 
 

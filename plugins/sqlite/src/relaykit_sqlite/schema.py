@@ -136,6 +136,14 @@ def _v9_conversations(db: Database) -> None:
     )
 
 
+def _v10_web_search(db: Database) -> None:
+    # The searches a web-searching answer was billed (0 for rows logged before)
+    # and the pages it cited, as JSON. The citations' titles and URLs are
+    # searched through the prompt column (relaykit.record_rows): no FTS change.
+    db.execute("ALTER TABLE logs ADD COLUMN web_searches INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE logs ADD COLUMN citations TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -146,6 +154,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (7, "one-hour prompt-cache write tokens", _v7_cache_write_1h_tokens),
     (8, "long messages stored once", _v8_shared_messages),
     (9, "an index of conversations", _v9_conversations),
+    (10, "web searches and citations", _v10_web_search),
 ]
 
 
