@@ -121,7 +121,7 @@ async def test_a_provider_that_cannot_search_refuses_unsent_and_the_route_falls_
     searching.script.push(Reply(text="found", citations=(CITED,)))
     models = {"g": {"targets": ["plain/m", "searching/m"]}}
     async with _client(plain, searching, models=models) as client:
-        with pytest.raises(InvalidRequestError, match="plain/m cannot search the web") as caught:
+        with pytest.raises(InvalidRequestError, match="plain/m: cannot search the web") as caught:
             await client.chat("plain/m", "news?", web_search=True)
         r = await client.chat("g", "news?", web_search=True)
         with pytest.raises(InvalidRequestError, match="cannot search the web"):

@@ -282,9 +282,7 @@ def unsupported(provider: str, model: str, what: str) -> InvalidRequestError:
     """The error a provider raises, before sending, for a web search it cannot run:
     ``what`` says which part (``"web search"``, ``"allowed_domains"``, ...)."""
     return InvalidRequestError(
-        f"{provider}/{model} cannot apply web_search {what}"
-        if what != "web search"
-        else f"{provider}/{model} cannot search the web",
+        f"cannot apply web_search {what}" if what != "web search" else "cannot search the web",
         provider=provider,
         model=model,
         param="web_search",

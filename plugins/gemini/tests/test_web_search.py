@@ -92,7 +92,7 @@ async def test_the_search_goes_as_the_google_search_tool(
         (FLASH_2, {"allowed_domains": ["example.com"]}, "cannot apply web_search allowed_domains"),
         (FLASH_3, {"max_uses": 2}, "cannot apply web_search max_uses"),
         (FLASH_2, {"blocked_domains": ["example.com"]}, "cannot apply web_search blocked_domains"),
-        ("gemini/gemini-1.5-pro", True, "gemini/gemini-1.5-pro cannot search the web"),
+        ("gemini/gemini-1.5-pro", True, "gemini/gemini-1.5-pro: cannot search the web"),
     ],
 )
 async def test_what_gemini_cannot_do_is_refused_unsent(

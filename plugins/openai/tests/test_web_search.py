@@ -223,7 +223,7 @@ async def test_limits_the_tool_cannot_apply_are_refused_unsent(
 @pytest.mark.anyio
 async def test_a_model_without_the_tool_is_refused_unsent(mock: OpenAIMock) -> None:
     async with relaykit.Client(config(mock)) as client:
-        with pytest.raises(InvalidRequestError, match=r"gpt-4\.1-nano cannot search the web"):
+        with pytest.raises(InvalidRequestError, match=r"gpt-4\.1-nano: cannot search the web"):
             await client.chat("openai/gpt-4.1-nano", "hi", web_search=True)
     assert mock.requests == []
 

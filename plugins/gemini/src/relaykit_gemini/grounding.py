@@ -75,7 +75,7 @@ def search_tool(request: ChatRequest, provider: str, *, excludes: bool) -> dict[
     _refuse_limits(search, provider, model, excludes=excludes)
     if request.tools:
         raise InvalidRequestError(
-            f"{provider}/{model} cannot search the web and call functions in one request: "
+            "cannot search the web and call functions in one request: "
             + (
                 "Gemini 2.x refuses Google Search beside function declarations"
                 if made is not None and made < 3

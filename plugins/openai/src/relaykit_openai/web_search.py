@@ -104,7 +104,7 @@ def refuse_chat_api(provider: str, model: str) -> InvalidRequestError:
     """The refusal of ``web_search=`` for a model that is not a search model, with
     ``api = "chat"``: OpenAI searches for it only through the Responses API."""
     return InvalidRequestError(
-        f"{provider}/{model} cannot search the web through Chat Completions",
+        "cannot search the web through Chat Completions",
         provider=provider,
         model=model,
         param="web_search",
