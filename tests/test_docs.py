@@ -84,6 +84,7 @@ def test_readme_examples_run(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
+    from relaykit import Citation
     from relaykit.testing import PDF, PNG, OpenAIMock, Reply, mock_audio
 
     monkeypatch.chdir(tmp_path)
@@ -113,6 +114,17 @@ def test_readme_examples_run(
         if "response_format=Ticket" in block:
             ticket = {"summary": "Checkout down", "priority": "urgent", "tags": ["checkout"]}
             mock.script.push(Reply(text=json.dumps(ticket)))
+        if "web_search=" in block:
+            python = Citation(
+                url="https://www.python.org/downloads/", title="Downloads", start=0, end=27
+            )
+            mock.script.push(
+                Reply(
+                    text="Python 3.14.1 is the latest, out since December.",
+                    citations=(python,),
+                    web_searches=1,
+                )
+            )
         exec(compile(block, str(README), "exec", dont_inherit=True), {"__name__": "__main__"})
     out = capsys.readouterr().out
     assert out.strip(), "the example printed nothing"
@@ -120,6 +132,14 @@ def test_readme_examples_run(
         assert out.strip() == "Sunny."
     if "response_format=Ticket" in block:
         assert out.strip() == "urgent ['checkout']"
+    if "web_search=" in block:  # the mock searched python.org and cited its downloads page
+        assert out.splitlines()[1:] == [
+            "Downloads <https://www.python.org/downloads/>: 'Python 3.14.1 is the latest'",
+            f"1 search, USD {out.split()[-1]}",
+        ]
+        assert json.loads(mock.last_request.body)["tools"] == [
+            {"type": "web_search", "filters": {"allowed_domains": ["python.org"]}}
+        ]
     if "client.rerank" in block:  # the mock ranked the password passage first
         assert out.splitlines() == [
             "0.35 #1: To reset your password, open Settings, then Security.",
