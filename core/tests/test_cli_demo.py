@@ -21,6 +21,8 @@ def test_demo_runs_in_process_on_trio(capsys: pytest.CaptureFixture[str]) -> Non
     assert "< It is 18 C and sunny in Paris." in out
     assert "> tool result 'Lyon: 18 C, sunny', sent back by relaykit" in out  # run_tools
     assert "< Lyon is sunny at 18 C." in out
+    assert "  [1] Python downloads - https://www.python.org/downloads/" in out  # web search
+    assert "1 web search billed" in out
     assert "status: ended, 2 succeeded, 0 errored" in out  # the batch
     assert "< q2: Blue  ($" in out
     assert out.count("2 attempts") == 2  # the 429 and the 500 were both retried
@@ -64,4 +66,4 @@ def test_python_m_relaykit_cli_demo_exits_0() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "retried after the server's Retry-After" in done.stdout
-    assert "20 steps" in done.stdout
+    assert "21 steps" in done.stdout

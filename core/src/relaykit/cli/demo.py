@@ -232,6 +232,29 @@ async def tool_runner(demo: Demo) -> None:
     demo.say(f"{len(run.steps)} model calls, {run.usage.input_tokens} tokens in, {cost}")
 
 
+async def web_search(demo: Demo) -> None:
+    """The provider searches the web; the answer cites its pages, and the searches are billed."""
+    from ..testing import Reply
+    from ..web_search import Citation
+
+    answer = "Python 3.14 is the latest stable release."
+    page = Citation(url="https://www.python.org/downloads/", title="Python downloads")
+    demo.mock.script.push(
+        Reply(
+            text=answer,
+            citations=(attrs.evolve(page, start=0, end=len(answer) - 1),),
+            web_searches=1,
+        )
+    )
+    question = "What is the latest Python release?"
+    demo.say(f"> {question}  (web_search=WebSearch(allowed_domains=('python.org',)))")
+    r = await demo.client.chat(MODEL, question, web_search={"allowed_domains": ["python.org"]})
+    demo.say(f"< {r.text}")
+    for number, c in enumerate(r.citations, 1):
+        demo.say(f"  [{number}] {c.title} - {c.url}")
+    demo.say(f"{r.usage.web_searches} web search billed; {_summary(r)}")
+
+
 async def rate_limited(demo: Demo) -> None:
     """A 429 with Retry-After: the client waits as the server asks, then retries."""
     demo.mock.script.fail(429, "Rate limit reached for gpt-4o-mini", retry_after=0.2)
@@ -461,6 +484,7 @@ STEPS: tuple[Step, ...] = (
     Step("stream", stream),
     Step("tool call", tool_call),
     Step("tool runner: Python functions as tools", tool_runner),
+    Step("web search, with citations", web_search),
     Step("rate limited (429), retried", rate_limited),
     Step("server error (500), retried", server_error),
     Step("typed errors", typed_errors),
