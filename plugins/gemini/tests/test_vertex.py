@@ -47,9 +47,9 @@ def vertex_config(mock: VertexMock, sa_file: Path | None, **options: Any) -> dic
 
 @asynccontextmanager
 async def client(
-    mock: VertexMock, sa_file: Path | None, **options: Any
+    mock: VertexMock, sa_file: Path | None, env: dict[str, str] | None = None, **options: Any
 ) -> AsyncIterator[relaykit.Client]:
-    async with relaykit.Client(vertex_config(mock, sa_file, **options), env={}) as c:
+    async with relaykit.Client(vertex_config(mock, sa_file, **options), env=env or {}) as c:
         yield c
 
 
@@ -119,12 +119,14 @@ async def test_chat_goes_to_the_project_and_location_with_a_bearer_token(
 async def test_global_location_default_and_environment_settings(
     vertex_mock: VertexMock, sa_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # google-genai's defaults: the location is global unless GOOGLE_CLOUD_LOCATION says
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "mock-project")
-    async with client(vertex_mock, sa_file, project=None, location=None) as c:
+    # google-genai's defaults: the location is global unless GOOGLE_CLOUD_LOCATION says;
+    # the variables are the client's (Client(env=...)), not the process's
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "asia-east1")
+    env = {"GOOGLE_CLOUD_PROJECT": "mock-project"}
+    async with client(vertex_mock, sa_file, env, project=None, location=None) as c:
         await c.chat(MODEL, "hi")
-        monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "europe-west4")
-    async with client(vertex_mock, sa_file, project=None, location=None) as c:
+    env["GOOGLE_CLOUD_LOCATION"] = "europe-west4"
+    async with client(vertex_mock, sa_file, env, project=None, location=None) as c:
         await c.chat(MODEL, "hi")
     first, second = vertex_mock.model_requests()
     assert first.path.startswith("/v1/projects/mock-project/locations/global/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,7 +56,9 @@ async def client(
         "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
         "providers": {"vertex": provider},
     }
-    async with relaykit.Client(cfg, env={}) as c:
+    # The process's variables as the tests set them (google_env cleared this machine's):
+    # the provider reads the client's environment, not os.environ.
+    async with relaykit.Client(cfg, env=dict(os.environ)) as c:
         yield c
 
 

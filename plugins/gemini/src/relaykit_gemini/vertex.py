@@ -27,7 +27,6 @@ both), so :mod:`relaykit_gemini.prices` serves both.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -110,7 +109,8 @@ class VertexProvider(GeminiProvider):
         self, settings: ProviderSettings, http: HttpClient, env: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(settings, http)
-        env = os.environ if env is None else env
+        # the client's environment (Client(env=...)), as Claude on Vertex reads it
+        env = settings.env if env is None else env
         name = settings.name
         opts = settings.options
         self._express = option(opts, "express", bool, name) or False
