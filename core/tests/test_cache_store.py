@@ -109,7 +109,7 @@ def test_an_unknown_backend_names_those_there_are_and_the_fix() -> None:
 
 
 def test_a_timeout_that_is_not_positive_is_refused() -> None:
-    with pytest.raises(ConfigError, match="cache.timeout must be a positive number"):
+    with pytest.raises(ConfigError, match=r"cache\.timeout must be a positive number"):
         relaykit.Client(config(backend="shelf", timeout=0), plugins=[StorePlugin(Shelf())])
 
 
