@@ -285,13 +285,14 @@ class Client:
         # [cache] backend: the storage's cache, a plugin's store, or memory alone
         # (see cache_store.py); a store's failures are misses, never failed calls
         store = open_cache_store(self.config, self.plugin_manager, storage)
+        in_storage = self.config.cache.backend == "storage"
         #: a store the client opened for the cache alone (not the storage): closed with it
-        self._own_cache_store = store if store is not None and store is not storage else None
+        self._own_cache_store = None if in_storage else store
         self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
         #: where the chat and embeddings caches keep entries besides memory
         self._cache_storage: GuardedCacheStore | None = None
         if store is not None:
-            name = self.config.storage.backend if store is storage else self.config.cache.backend
+            name = self.config.storage.backend if in_storage else self.config.cache.backend
             self._cache_storage = GuardedCacheStore(store, name)
             self._cache = StorageCache(
                 self._cache_storage, MemoryCache(self.config.cache.max_entries)

@@ -214,6 +214,7 @@ async def test_a_redis_that_is_down_leaves_calls_answered_with_one_warning(
     assert errors >= 5  # every lookup and write missed, counted
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "store (redis) failed" in warnings[0]
+    assert "Redis at 127.0.0.1:1: " in warnings[0]  # which one, without its password
     assert "hunter2" not in caplog.text
 
 

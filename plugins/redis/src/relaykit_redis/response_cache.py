@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import anyio
 
@@ -67,9 +68,23 @@ class RedisResponseCache:
     def _key(self, key: str) -> str:
         return self._head + key
 
+    @contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Within ``timeout``; a failure says which Redis (never its password)."""
+        where = f"Redis at {self.redis.host}:{self.redis.port}"
+        try:
+            with anyio.fail_after(self.timeout):
+                yield
+        except TimeoutError:
+            raise TimeoutError(f"{where} did not answer within {self.timeout:g}s") from None
+        except OSError as e:  # ConnectionError is one
+            raise ConnectionError(f"{where}: {e}") from e
+        except RedisError as e:
+            raise RedisError(f"{where}: {e}") from e
+
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """``(expires_at, json)`` stored under ``key``, or ``None``."""
-        with anyio.fail_after(self.timeout):
+        with self._bounded():
             value = await self.redis.command("GET", self._key(key))
         return _entry(value) if isinstance(value, bytes) else None
 
@@ -78,7 +93,7 @@ class RedisResponseCache:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        with anyio.fail_after(self.timeout):
+        with self._bounded():
             values = await self.redis.command("MGET", *(self._key(k) for k in wanted))
         found: dict[str, tuple[float, str]] = {}
         for key, value in zip(wanted, values if isinstance(values, list) else (), strict=False):
@@ -113,7 +128,7 @@ class RedisResponseCache:
                 continue
             commands.append(("SET", self._key(key), value, "PX", ttl_ms))
         if commands:
-            with anyio.fail_after(self.timeout):
+            with self._bounded():
                 await self.redis.post(commands, self._refused)
 
     def _refused(self, error: RedisError) -> None:
