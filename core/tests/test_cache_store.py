@@ -150,8 +150,17 @@ async def test_a_store_that_answers_again_is_used_again(caplog: pytest.LogCaptur
     now[0] += 1.5
     await guard.cache_responses([("k", 2e9, '{"a": 1}')])
     assert await guard.cached_responses(["k", "x"]) == {"k": (2e9, '{"a": 1}')}
-    assert "answers again (2 lookups and writes missed)" in caplog.text
+    assert "answers again (lookups and writes missed: 2)" in caplog.text
     assert "failed: TimeoutError;" in caplog.text
+    # a second outage is logged (and its misses told) afresh
+    shelf.failing = ConnectionError("gone")
+    assert await guard.cached_response("k") is None
+    shelf.failing = None
+    now[0] += 1.5
+    assert await guard.cached_response("k") == (2e9, '{"a": 1}')
+    assert caplog.text.count("failed: ") == 2
+    assert "answers again (lookups and writes missed: 1)" in caplog.text
+    assert guard.errors == 3
 
 
 @pytest.mark.anyio

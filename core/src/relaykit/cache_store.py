@@ -93,6 +93,7 @@ class GuardedCacheStore:
         #: lookups and writes that failed or were skipped (each a miss or a lost write)
         self.errors = 0
         self._failing = False
+        self._errors_before = 0  # errors counted before this outage began
         self._resting_until = 0.0
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
@@ -165,6 +166,7 @@ class GuardedCacheStore:
         self._resting_until = self._clock() + self._retry_after
         if not self._failing:
             self._failing = True
+            self._errors_before = self.errors - 1
             log.warning(
                 "the response cache's store (%s) failed: %s; calls go uncached until it"
                 " answers again (retried every %gs)",
@@ -178,9 +180,9 @@ class GuardedCacheStore:
             self._failing = False
             self._resting_until = 0.0
             log.info(
-                "the response cache's store (%s) answers again (%d lookups and writes missed)",
+                "the response cache's store (%s) answers again (lookups and writes missed: %d)",
                 self._name,
-                self.errors,
+                self.errors - self._errors_before,
             )
 
 
