@@ -165,6 +165,14 @@ def embedding_cache(session: nox.Session) -> None:
     session.run("python", "bench/embedding_cache.py", *session.posargs)
 
 
+@nox.session(name="response-cache")
+def response_cache(session: nox.Session) -> None:
+    """A response-cache hit's latency and CPU from memory, SQLite and Redis
+    (``bench/response_cache.py``; pass its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/response_cache.py", *session.posargs)
+
+
 @nox.session
 def gateway(session: nox.Session) -> None:
     """relaykit-gateway's CPU per request, req/s and latency (and LiteLLM's proxy's with

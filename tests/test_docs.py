@@ -24,8 +24,8 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-def test_there_are_eight_hooks() -> None:
-    assert len(HOOKS) == 8
+def test_there_are_nine_hooks() -> None:
+    assert len(HOOKS) == 9
 
 
 @pytest.mark.parametrize("hook", HOOKS)

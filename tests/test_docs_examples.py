@@ -210,6 +210,7 @@ HOOK_PROTOCOLS = {
     "relaykit_exporters": protocols.Exporter,
     "relaykit_redactors": protocols.Redactor,
     "relaykit_rate_limiter": protocols.RateLimiter,
+    "relaykit_response_cache": protocols.CacheStore,
 }
 
 

@@ -26,6 +26,7 @@ import attrs
 from .attempts import run_attempts
 from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost, hold_rates
+from .cache_store import GuardedCacheStore, open_cache_store
 from .call_log import CallLog
 from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
@@ -281,13 +282,23 @@ class Client:
         self._breaker_states: dict[str, str] = {}
         #: each target's breaker, once its provider (and so its base URL) is built
         self._target_breakers: dict[Target, CircuitBreaker] = {}
+        # [cache] backend: the storage's cache, a plugin's store, or memory alone
+        # (see cache_store.py); a store's failures are misses, never failed calls
+        store = open_cache_store(self.config, self.plugin_manager, storage)
+        in_storage = self.config.cache.backend == "storage"
+        #: a store the client opened for the cache alone (not the storage): closed with it
+        self._own_cache_store = None if in_storage else store
         self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
-        if storage is not None and StorageCache.supported_by(storage):
-            self._cache = StorageCache(storage, MemoryCache(self.config.cache.max_entries))
+        #: where the chat and embeddings caches keep entries besides memory
+        self._cache_storage: GuardedCacheStore | None = None
+        if store is not None:
+            name = self.config.storage.backend if in_storage else self.config.cache.backend
+            self._cache_storage = GuardedCacheStore(store, name)
+            self._cache = StorageCache(
+                self._cache_storage, MemoryCache(self.config.cache.max_entries)
+            )
         #: the cache when it is memory alone: used without a coroutine (nothing waits)
         self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
-        #: where the embeddings cache keeps vectors besides memory (the chat cache's storage)
-        self._cache_storage = storage if isinstance(self._cache, StorageCache) else None
         self._vectors: EmbeddingCache | None = None  # built by the first cached embed
         self._tg: TaskGroup | None = None
         #: makes the calls' timeout scopes once the client is entered (see deadline_scope.py)
@@ -393,6 +404,9 @@ class Client:
             limiter_close = getattr(self._limiter, "aclose", None)  # shared limiters hold sockets
             if limiter_close is not None:
                 await limiter_close()
+            store_close = getattr(self._own_cache_store, "aclose", None)  # a socket, too
+            if store_close is not None:
+                await store_close()
             await self._registry.aclose()
 
     # -- the public calls ----------------------------------------------------
@@ -954,6 +968,15 @@ class Client:
     def exporters(self) -> tuple[Exporter, ...]:
         """The exporters plugins contributed (e.g. to mount a Prometheus app)."""
         return tuple(self._exporters)
+
+    @property
+    def cache_errors(self) -> int:
+        """Lookups and writes of the response cache's store that failed or were skipped.
+
+        Each was a miss or an unsaved answer, never a failed call (see
+        :mod:`relaykit.cache_store`); 0 when the cache lives in memory alone.
+        """
+        return self._cache_storage.errors if self._cache_storage is not None else 0
 
     @property
     def queue_depth(self) -> int:

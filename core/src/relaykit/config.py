@@ -89,13 +89,29 @@ class StorageConfig:
 
 @attrs.frozen
 class CacheConfig:
-    """``[cache]``: the exact response cache."""
+    """``[cache]``: the exact response cache, and where it keeps answers.
+
+    ``backend`` picks the store behind the in-memory LRU: ``"storage"`` (the
+    storage backend's cache when it keeps one, as relaykit-sqlite and
+    relaykit-postgres do, else memory alone), ``"memory"``, or a plugin's store
+    (``"redis"``: relaykit-redis). ``url``, ``prefix`` and ``timeout`` are for
+    shared stores: where the store is (unset: ``[limiter] url``, then the
+    plugin's default), the key prefix separating applications that share it
+    (unset: ``[limiter] prefix``), and the seconds one lookup or write may take
+    before it counts as a miss.
+    """
 
     enabled: bool = False
     ttl: float = 3600.0
     #: cache only requests that should give the same answer (temperature 0 or a seed)
     deterministic_only: bool = True
     max_entries: int = 1024
+    backend: str = "storage"
+    url: str | None = attrs.field(
+        default=None, repr=lambda v: scrub(repr(v))
+    )  # may hold a password
+    prefix: str | None = None
+    timeout: float = 0.5
 
 
 @attrs.frozen

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .http import HttpClient, HttpOptions
-    from .protocols import Exporter, ProviderFactory, RateLimiter, Redactor, Storage
+    from .protocols import (
+        CacheStore,
+        Exporter,
+        ProviderFactory,
+        RateLimiter,
+        Redactor,
+        Storage,
+    )
 
 hookspec = pluggy.HookspecMarker("relaykit")
 
@@ -57,6 +64,25 @@ def relaykit_storage(name: str, config: Config) -> Storage | None:
     :param name: the backend the configuration asks for, e.g. ``"sqlite"``.
     :param config: the client's validated configuration.
     :return: an object implementing :class:`relaykit.protocols.Storage`, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
+    """Return the response cache store called ``name``, or ``None`` if it is not yours.
+
+    Called once per :class:`relaykit.Client` with ``[cache] backend``, unless it
+    is ``"storage"`` or ``"memory"`` (the built-in choices). The store holds the
+    chat cache's answers and the embeddings cache's vectors behind an in-memory
+    LRU; ``[cache] url``, ``prefix`` and ``timeout`` are for stores shared over
+    the network. The client awaits the store's ``aclose()``, if it has one, when
+    it closes.
+
+    Stops at first non-None result.
+
+    :param name: the store the configuration asks for, e.g. ``"redis"``.
+    :param config: the client's validated configuration.
+    :return: an object implementing :class:`relaykit.protocols.CacheStore`, or ``None``.
     """
 
 

@@ -547,6 +547,39 @@ class Storage(Protocol):
 
 
 @runtime_checkable
+class CacheStore(Protocol):
+    """Where the response and embeddings caches keep entries, shared by every process using it.
+
+    What ``relaykit_response_cache`` returns for ``[cache] backend = NAME``
+    (and what a storage backend's optional cache methods are). A key is a hex
+    SHA-256; an entry is a JSON text and its expiry, in seconds since the
+    epoch. The client keeps an in-memory LRU in front, so the store sees
+    only what that LRU misses. Every method is async and safe under asyncio
+    and trio. A failing or slow store must never fail or stall a call: bound
+    your own waits (raise once the bound passes); the client turns any
+    exception into a miss or a skipped write, logs it once and counts it
+    (``Client.cache_errors``). ``relaykit.testing.CacheStoreContract`` checks
+    the semantics.
+    """
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        """``(expires_at, json)`` stored under ``key``, or ``None``; it may be expired."""
+        ...
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        """Store (replace) ``response`` under ``key`` until ``expires_at``."""
+        ...
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """``{key: (expires_at, json)}`` for those of ``keys`` stored, in one round trip."""
+        ...
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store each ``(key, expires_at, json)``, in one round trip where it can."""
+        ...
+
+
+@runtime_checkable
 class Exporter(Protocol):
     """Receives one :class:`CallRecord` per call, and gauge events, for metrics.
 

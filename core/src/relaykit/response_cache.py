@@ -428,11 +428,13 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
 
 
 class StorageCache:
-    """Cached responses kept in a storage backend, shared by every process using it.
+    """Cached responses kept in a store, shared by every process using it.
 
-    Used when the configured storage offers ``cached_response(key)`` and
-    ``cache_response(key, expires_at, response_json)`` (relaykit-sqlite and
-    relaykit-postgres do); an in-memory LRU sits in front of it.
+    The store has ``cached_response(key)`` and ``cache_response(key,
+    expires_at, response_json)``: the configured storage when it offers them
+    (relaykit-sqlite and relaykit-postgres do), or a plugin's
+    :class:`~relaykit.protocols.CacheStore` (``[cache] backend``, see
+    :mod:`relaykit.cache_store`). An in-memory LRU sits in front of it.
     """
 
     def __init__(

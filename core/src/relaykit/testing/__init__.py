@@ -47,6 +47,7 @@ _EXPORTS = {
     "MemoryStorage": "memory_storage",
     "RecordingExporter": "recording_exporter",
     "StorageContract": "storage_contract",
+    "CacheStoreContract": "cache_store_contract",
     "require_program": "services",
     "require_service": "services",
     "instant_retries": "retries",
@@ -81,6 +82,7 @@ __all__ = [
     "PNG",
     "WEATHER_TOOL",
     "BatchContract",
+    "CacheStoreContract",
     "Drop",
     "EmbeddingContract",
     "FakePlugin",
@@ -147,6 +149,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .audio_samples import mock_audio, mock_seconds, mock_transcript
+    from .cache_store_contract import CacheStoreContract
     from .call_log_capture import call_log_lines, capture_call_log
     from .cancelling import cancel_in_flight
     from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector

@@ -41,6 +41,7 @@ from ..messages import (
 from ..protocols import CachedModels, CallRecord, LogQuery, Storage, UsageTotal
 from ..response import ModelInfo, ModelPrice, Usage
 from ..web_search import Citation
+from .cache_store_contract import check_many_at_once, check_round_trip
 from .fake_provider import FakePlugin
 
 #: 2025-03-14 12:00 UTC: records start here, one second apart
@@ -179,16 +180,7 @@ class StorageContract:
 
         if not StorageCache.supported_by(storage):
             pytest.skip("this backend does not keep cached responses (optional)")
-        import uuid
-
-        cache: Any = storage
-        k1, k2 = uuid.uuid4().hex, uuid.uuid4().hex  # backends may share a database across tests
-        assert await cache.cached_response(k1) is None
-        await cache.cache_response(k1, 2_000_000_000.0, '{"text": "hi"}')
-        await cache.cache_response(k1, 2_000_000_001.0, '{"text": "hi again"}')  # replaces
-        assert await cache.cached_response(k1) == (2_000_000_001.0, '{"text": "hi again"}')
-        await cache.cache_response(k2, 1.0, "{}")  # already expired: may be dropped any time
-        assert await cache.cached_response(k1) == (2_000_000_001.0, '{"text": "hi again"}')
+        await check_round_trip(storage)
 
     @pytest.mark.anyio
     async def test_cached_responses_are_read_and_written_many_at_once(
@@ -196,21 +188,7 @@ class StorageContract:
     ) -> None:
         if not hasattr(storage, "cached_responses"):
             pytest.skip("this backend looks cached responses up one at a time (optional)")
-        import uuid
-
-        cache: Any = storage
-        # More keys than one SQL statement should name; one given twice keeps its last.
-        keys = [uuid.uuid4().hex for _ in range(1_200)]
-        entries = [(k, 2_000_000_000.0 + i, f'{{"n": {i}}}') for i, k in enumerate(keys)]
-        await cache.cache_responses([*entries, (keys[0], 2_100_000_000.0, '{"n": "last"}')])
-        missing = uuid.uuid4().hex
-        found = await cache.cached_responses([missing, *keys, keys[5]])
-        assert len(found) == len(keys) and missing not in found
-        assert found[keys[0]] == (2_100_000_000.0, '{"n": "last"}')
-        assert found[keys[7]] == (2_000_000_007.0, '{"n": 7}')
-        assert await cache.cached_response(keys[9]) == found[keys[9]]  # one store for both
-        assert await cache.cached_responses([]) == {}
-        await cache.cache_responses([])
+        await check_many_at_once(storage)
 
     # -- writing and reading back ----------------------------------------------
 

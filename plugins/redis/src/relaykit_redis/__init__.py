@@ -1,8 +1,11 @@
-"""relaykit-redis: rate limits and USD budgets shared by every process through Redis.
+"""relaykit-redis: rate limits, USD budgets and the response cache, shared by every process
+through Redis.
 
 ``[limiter] backend = "redis"`` with ``url = "redis://127.0.0.1:6379/0"``
 (or ``$RELAYKIT_REDIS_URL``) enforces ``[limits]`` atomically in Redis, so
-several workers of one app share one limit.
+several workers of one app share one limit. ``[cache] backend = "redis"``
+keeps the response and embeddings caches there, so every worker on every
+machine shares cached answers, and Redis expires them itself.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ _EXPORTS = {
     "RedisClient": "client",
     "RedisError": "resp",
     "RedisRateLimiter": "limiter",
+    "RedisResponseCache": "response_cache",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -33,3 +37,4 @@ if TYPE_CHECKING:
     from .client import RedisClient as RedisClient
     from .limiter import RedisRateLimiter as RedisRateLimiter
     from .resp import RedisError as RedisError
+    from .response_cache import RedisResponseCache as RedisResponseCache

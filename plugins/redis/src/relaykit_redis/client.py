@@ -1,4 +1,5 @@
-"""The Redis client the limiter uses: one pipelined connection per event loop.
+"""The Redis client the limiter and the response cache use: one pipelined connection per
+event loop.
 
 Written on anyio rather than on redis-py so that one code path serves asyncio
 and trio alike (redis-py's asyncio client cannot run under trio, and its sync
@@ -7,6 +8,7 @@ client would cost a worker-thread hop per decision).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +16,7 @@ import anyio
 import anyio.lowlevel
 
 from .pipeline import Pipeline
-from .resp import Connection, Reply
+from .resp import Connection, RedisError, Reply
 
 
 class RedisClient:
@@ -83,6 +85,19 @@ class RedisClient:
         """Run one command; an error reply raises :class:`RedisError`."""
         pipeline = await self.pipeline()
         return await pipeline.command(*args)
+
+    async def post(
+        self, commands: Sequence[tuple[Any, ...]], on_error: Callable[[RedisError], None]
+    ) -> None:
+        """Write ``commands`` without waiting for their replies (see :meth:`Pipeline.post`)."""
+        pipeline = await self.pipeline()
+        await pipeline.post(commands, on_error)
+
+    async def drain(self) -> None:
+        """Wait for the replies to every command written on this loop's connection."""
+        pipeline = self._pipeline
+        if pipeline is not None and self._loop == anyio.lowlevel.current_token():
+            await pipeline.drain()
 
     async def aclose(self) -> None:
         """Close the connection."""

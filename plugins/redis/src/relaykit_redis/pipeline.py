@@ -15,6 +15,7 @@ is not reading simply abandons its place; its reply is read and dropped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -26,14 +27,16 @@ if TYPE_CHECKING:
 
 
 class _Waiter:
-    __slots__ = ("abandoned", "done", "event", "reply")
+    __slots__ = ("abandoned", "done", "event", "on_error", "reply")
 
-    def __init__(self) -> None:
+    def __init__(self, on_error: Callable[[RedisError], None] | None = None) -> None:
         # Made only when the task has to wait for someone else's read: a task
         # alone on the connection reads its own reply and never needs one.
         self.event: anyio.Event | None = None
         self.done = False
-        self.abandoned = False
+        # posted commands (see Pipeline.post) are abandoned from the start
+        self.abandoned = on_error is not None
+        self.on_error = on_error
         self.reply: Any = None
 
     def wake(self) -> None:
@@ -85,6 +88,38 @@ class Pipeline:
             raise me.reply
         return me.reply  # type: ignore[no-any-return]
 
+    async def post(
+        self, commands: Sequence[tuple[Any, ...]], on_error: Callable[[RedisError], None]
+    ) -> None:
+        """Write ``commands`` without waiting for their replies.
+
+        For writes nobody waits on (a cache's): they are on their way once this
+        returns, in the order given. Whoever reads next reads their replies and
+        drops them, calling ``on_error`` with each error reply; :meth:`drain`
+        waits for them.
+        """
+        if self.broken is not None:
+            raise ConnectionError(f"the Redis connection broke: {self.broken!r}")
+        if not commands:
+            return
+        async with self._write_lock:
+            self._waiting.extend(_Waiter(on_error) for _ in commands)
+            try:
+                await self._conn.send(b"".join(encode(args) for args in commands))
+            except BaseException as e:
+                self._break(e)
+                raise
+
+    @property
+    def pending(self) -> int:
+        """Commands written whose replies have not been read yet."""
+        return len(self._waiting)
+
+    async def drain(self) -> None:
+        """Wait until every command written so far has its reply (a PING after them)."""
+        if self._waiting and self.broken is None:
+            await self.command("PING")
+
     async def _read_until(self, me: _Waiter) -> None:
         self._reading = True
         try:
@@ -98,6 +133,8 @@ class Pipeline:
                     waiter.reply, waiter.done = reply, True
                     if waiter is not me and not waiter.abandoned:
                         waiter.wake()
+                    elif waiter.on_error is not None and isinstance(reply, RedisError):
+                        waiter.on_error(reply)  # a posted command's: nobody waits for it
             if scope.cancelled_caught:
                 raise TimeoutError(f"no reply from Redis within {self._reply_timeout:g}s")
         except BaseException as e:

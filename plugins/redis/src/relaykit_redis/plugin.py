@@ -1,4 +1,5 @@
-"""The entry point relaykit loads: the Redis rate limiter for ``[limiter] backend = "redis"``."""
+"""The entry point relaykit loads: the Redis rate limiter (``[limiter] backend = "redis"``)
+and the Redis response cache (``[cache] backend = "redis"``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import os
 
 from relaykit import hookimpl
 from relaykit.config import Config
-from relaykit.protocols import RateLimiter
+from relaykit.protocols import CacheStore, RateLimiter
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
+def _limiter_url(config: Config) -> str:
+    return config.limiter.url or os.environ.get("RELAYKIT_REDIS_URL") or DEFAULT_URL
 
 
 @hookimpl
@@ -18,5 +23,24 @@ def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
         return None
     from .limiter import RedisRateLimiter  # only when asked for: entry points load for every client
 
-    url = config.limiter.url or os.environ.get("RELAYKIT_REDIS_URL") or DEFAULT_URL
-    return RedisRateLimiter(url, prefix=config.limiter.prefix)
+    return RedisRateLimiter(_limiter_url(config), prefix=config.limiter.prefix)
+
+
+@hookimpl
+def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
+    """The Redis cache: ``[cache] url``, ``prefix`` and ``timeout``.
+
+    Without its own ``url`` or ``prefix`` the cache uses the limiter's (one
+    Redis, one application name), whose url defaults to ``$RELAYKIT_REDIS_URL``,
+    then ``redis://127.0.0.1:6379/0``.
+    """
+    if name != "redis":
+        return None
+    from .response_cache import RedisResponseCache  # only when asked for, as above
+
+    cache = config.cache
+    return RedisResponseCache(
+        cache.url or _limiter_url(config),
+        prefix=cache.prefix if cache.prefix is not None else config.limiter.prefix,
+        timeout=cache.timeout,
+    )

@@ -1,6 +1,7 @@
 """The Redis wire protocol (RESP2) over one non-blocking socket, on anyio.
 
-The limiter needs only EVALSHA, EVAL, AUTH and SELECT, which keeps this small.
+The limiter needs only EVALSHA, EVAL, AUTH and SELECT, and the response cache
+GET, MGET and SET, which keeps this small.
 """
 
 from __future__ import annotations

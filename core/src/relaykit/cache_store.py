@@ -1,0 +1,192 @@
+"""The store behind the response and embeddings caches: which one, and its failures kept harmless.
+
+``[cache] backend`` picks it: ``"storage"`` (the default: the storage
+backend's own cache, when it keeps one), ``"memory"`` (none: the in-memory
+LRU alone), or a store a plugin offers through ``relaykit_response_cache``
+(relaykit-redis: ``"redis"``). Whichever it is, the client reaches it through
+a :class:`GuardedCacheStore`: a cache exists to save calls, so a store that
+fails must never fail one. Its errors become misses and skipped writes,
+logged once per outage and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from .config import Config
+from .errors import ConfigError, did_you_mean
+from .plugins import PluginManager
+from .protocols import CacheStore, Storage
+from .secrets import scrub
+
+log = logging.getLogger("relaykit.cache")
+
+#: the backends the core provides itself; any other name is asked of the plugins
+BUILT_IN = ("storage", "memory")
+
+#: seconds the client leaves a store alone after it failed: calls meanwhile are
+#: misses at once, rather than each waiting for a store that is not answering
+RETRY_AFTER = 1.0
+
+
+def open_cache_store(
+    config: Config, pm: PluginManager, storage: Storage | None
+) -> CacheStore | None:
+    """The store ``[cache] backend`` names, or ``None`` for the in-memory LRU alone.
+
+    ``"storage"`` is ``storage`` when it keeps cached responses (else ``None``);
+    a name no plugin answers to is a :class:`ConfigError` naming those there are.
+    """
+    backend = config.cache.backend
+    if backend == "memory":
+        return None
+    if backend == "storage":
+        from .response_cache import StorageCache
+
+        return storage if storage is not None and StorageCache.supported_by(storage) else None  # type: ignore[return-value]
+    if config.cache.timeout <= 0:
+        raise ConfigError(
+            f"config key cache.timeout must be a positive number, not {config.cache.timeout!r}",
+            hint="the seconds one lookup may take before it counts as a miss, e.g. 0.5",
+        )
+    store: CacheStore | None = pm.hook.relaykit_response_cache(name=backend, config=config)
+    if store is None:
+        offered = sorted(
+            impl.plugin_name for impl in pm.hook.relaykit_response_cache.get_hookimpls()
+        )
+        choices = [*BUILT_IN, *offered]
+        known = ", ".join(repr(c) for c in choices)
+        raise ConfigError(
+            f"no plugin provides the cache backend {backend!r}",
+            hint=did_you_mean(backend, choices)
+            or f"pip install relaykit-{backend}, or use one of {known}",
+        )
+    return store
+
+
+class GuardedCacheStore:
+    """``store``, with its failures turned into misses and skipped writes.
+
+    An exception from the store (a timeout it raised, a dropped connection, a
+    locked database) makes a lookup find nothing and a write do nothing. The
+    first failure of an outage is logged as a WARNING, the recovery as INFO,
+    and every failure in between is counted in :attr:`errors`, not logged.
+    After a failure the store is left alone for ``retry_after`` seconds (each
+    call then a miss at once, also counted), so an unreachable store costs one
+    call its timeout, not every call. Cancellation passes through.
+    """
+
+    def __init__(
+        self,
+        store: CacheStore,
+        name: str,
+        *,
+        retry_after: float = RETRY_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self._name = name
+        self._retry_after = retry_after
+        self._clock = clock
+        #: lookups and writes that failed or were skipped (each a miss or a lost write)
+        self.errors = 0
+        self._failing = False
+        self._errors_before = 0  # errors counted before this outage began
+        self._resting_until = 0.0
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        """The store's entry for ``key``; ``None`` also when the store failed."""
+        if self._resting():
+            return None
+        try:
+            row = await self.store.cached_response(key)
+        except Exception as e:
+            self._failed(e)
+            return None
+        self._answered()
+        return row
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        """Store one entry; a failure is logged and counted, not raised."""
+        if self._resting():
+            return
+        try:
+            await self.store.cache_response(key, expires_at, response)
+        except Exception as e:
+            self._failed(e)
+            return
+        self._answered()
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """The store's entries for ``keys`` (at once when it can); none when it failed."""
+        if self._resting():
+            return {}
+        try:
+            many = getattr(self.store, "cached_responses", None)
+            if many is not None:
+                rows: dict[str, tuple[float, str]] = await many(keys)
+            else:  # a storage backend may keep only the single-entry methods
+                rows = {}
+                for key in keys:
+                    row = await self.store.cached_response(key)
+                    if row is not None:
+                        rows[key] = row
+        except Exception as e:
+            self._failed(e)
+            return {}
+        self._answered()
+        return rows
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        """Store each entry (at once when the store can); a failure is logged and counted."""
+        if self._resting():
+            return
+        try:
+            many = getattr(self.store, "cache_responses", None)
+            if many is not None:
+                await many(entries)
+            else:
+                for entry in entries:
+                    await self.store.cache_response(*entry)
+        except Exception as e:
+            self._failed(e)
+            return
+        self._answered()
+
+    def _resting(self) -> bool:
+        if self._resting_until and self._clock() < self._resting_until:
+            self.errors += 1
+            return True
+        return False
+
+    def _failed(self, error: Exception) -> None:
+        self.errors += 1
+        self._resting_until = self._clock() + self._retry_after
+        if not self._failing:
+            self._failing = True
+            self._errors_before = self.errors - 1
+            log.warning(
+                "the response cache's store (%s) failed: %s; calls go uncached until it"
+                " answers again (retried every %gs)",
+                self._name,
+                _describe(error),
+                self._retry_after,
+            )
+
+    def _answered(self) -> None:
+        if self._failing:
+            self._failing = False
+            self._resting_until = 0.0
+            log.info(
+                "the response cache's store (%s) answers again (lookups and writes missed: %d)",
+                self._name,
+                self.errors - self._errors_before,
+            )
+
+
+def _describe(error: BaseException) -> str:
+    """``error`` for a log line: its type and message, any credential in it masked."""
+    text = str(error)
+    return scrub(f"{type(error).__name__}: {text}" if text else type(error).__name__)

@@ -1,0 +1,207 @@
+"""[cache] backend: which store keeps cached answers, and a failing store never fails a call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit import ConfigError, hookimpl
+from relaykit.cache_store import GuardedCacheStore
+from relaykit.config import Config
+from relaykit.testing import CacheStoreContract, FakePlugin, MemoryStorage, Reply, mock_vector
+
+
+class StorePlugin:
+    """Offers ``store`` as ``[cache] backend = "shelf"``, and remembers the config it got."""
+
+    __name__ = "shelf-plugin"
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.config: Config | None = None
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Config) -> Any:
+        if name != "shelf":
+            return None
+        self.config = config
+        return self.store
+
+
+class Shelf(MemoryStorage):
+    """A cache store (MemoryStorage's cache methods) that can be told to fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: Exception | None = None
+        self.calls = 0
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        self._maybe_fail()
+        return await super().cached_response(key)
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        self._maybe_fail()
+        await super().cache_response(key, expires_at, response)
+
+    async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+        self._maybe_fail()
+        return await super().cached_responses(keys)
+
+    async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+        self._maybe_fail()
+        await super().cache_responses(entries)
+
+    def _maybe_fail(self) -> None:
+        self.calls += 1
+        if self.failing is not None:
+            raise self.failing
+
+
+def config(**cache: Any) -> dict[str, Any]:
+    return {"storage": {"backend": "none"}, "cache": {"enabled": True, **cache}}
+
+
+@pytest.mark.anyio
+async def test_relaykit_response_cache_supplies_the_store_both_caches_use() -> None:
+    shelf, fake = Shelf(), FakePlugin()
+    plugin = StorePlugin(shelf)
+    cache = config(backend="shelf", url="shelf://10.0.0.9", prefix="app1", timeout=0.2)
+    async with relaykit.Client(cache, plugins=[fake, plugin]) as client:
+        await client.chat("fake/m", "hi", temperature=0)
+        await client.embed("fake/emb-1", ["one", "two"])
+    assert plugin.config is not None
+    assert (plugin.config.cache.url, plugin.config.cache.prefix) == ("shelf://10.0.0.9", "app1")
+    assert plugin.config.cache.timeout == 0.2
+    assert len(shelf.responses) == 3  # the answer, and a vector per text
+    assert shelf.closed  # the client closes a store it opened for the cache
+
+
+@pytest.mark.anyio
+async def test_the_storage_backend_keeps_the_cache_by_default_and_memory_keeps_it_alone() -> None:
+    for backend, stored in (("storage", 1), ("memory", 0)):
+        storage = MemoryStorage()
+        settings = {
+            "storage": {"backend": "memory"},
+            "cache": {"enabled": True, "backend": backend},
+        }
+        async with relaykit.Client(settings, plugins=[FakePlugin(), storage.plugin()]) as c:
+            first = await c.chat("fake/m", "hi", temperature=0)
+            again = await c.chat("fake/m", "hi", temperature=0)
+        assert (first.cache_hit, again.cache_hit) == (False, True)
+        assert len(storage.responses) == stored, backend
+
+
+def test_an_unknown_backend_names_those_there_are_and_the_fix() -> None:
+    with pytest.raises(ConfigError) as info:
+        relaykit.Client(config(backend="memcached"), plugins=[StorePlugin(Shelf())])
+    assert "no plugin provides the cache backend 'memcached'" in info.value.message
+    hint = info.value.hint or ""
+    assert "pip install relaykit-memcached" in hint
+    # the built-in choices, then the plugins that offer a store (relaykit-redis, if installed)
+    assert "or use one of 'storage', 'memory', " in hint and "'shelf-plugin'" in hint
+    with pytest.raises(ConfigError, match="did you mean 'memory'"):
+        relaykit.Client(config(backend="memroy"))
+
+
+def test_a_timeout_that_is_not_positive_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"cache\.timeout must be a positive number"):
+        relaykit.Client(config(backend="shelf", timeout=0), plugins=[StorePlugin(Shelf())])
+
+
+@pytest.mark.anyio
+async def test_a_failing_store_is_a_miss_logged_once_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shelf, fake = Shelf(), FakePlugin()
+    shelf.failing = ConnectionError("refused by redis://:hunter2secret@10.0.0.9:6379/0")
+    caplog.set_level(logging.INFO, logger="relaykit.cache")
+    async with relaykit.Client(
+        config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]
+    ) as client:
+        answers = [await client.chat("fake/m", f"q{i}", temperature=0) for i in range(3)]
+        vectors = await client.embed("fake/emb-1", ["one"])
+        assert client.cache_errors >= 5  # each lookup and write, tried or skipped
+    assert [a.text for a in answers] == ["echo: q0", "echo: q1", "echo: q2"]
+    assert vectors.vectors == (mock_vector("one"),)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, caplog.text  # one outage, one line
+    assert "store (shelf) failed: ConnectionError" in warnings[0].getMessage()
+    assert "hunter2secret" not in caplog.text
+    # Left alone after the failure (1 s): the first lookup tried it, the rest did not.
+    assert shelf.calls == 1
+
+
+@pytest.mark.anyio
+async def test_a_store_that_answers_again_is_used_again(caplog: pytest.LogCaptureFixture) -> None:
+    shelf = Shelf()
+    now = [100.0]
+    guard = GuardedCacheStore(shelf, "shelf", retry_after=1.0, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="relaykit.cache")
+    shelf.failing = TimeoutError()
+    assert await guard.cached_response("k") is None
+    await guard.cache_response("k", 2e9, "{}")  # resting: skipped, counted
+    assert (guard.errors, shelf.calls) == (2, 1)
+    shelf.failing = None
+    now[0] += 1.5
+    await guard.cache_responses([("k", 2e9, '{"a": 1}')])
+    assert await guard.cached_responses(["k", "x"]) == {"k": (2e9, '{"a": 1}')}
+    assert "answers again (lookups and writes missed: 2)" in caplog.text
+    assert "failed: TimeoutError;" in caplog.text
+    # a second outage is logged (and its misses told) afresh
+    shelf.failing = ConnectionError("gone")
+    assert await guard.cached_response("k") is None
+    shelf.failing = None
+    now[0] += 1.5
+    assert await guard.cached_response("k") == (2e9, '{"a": 1}')
+    assert caplog.text.count("failed: ") == 2
+    assert "answers again (lookups and writes missed: 1)" in caplog.text
+    assert guard.errors == 3
+
+
+@pytest.mark.anyio
+async def test_a_store_with_single_entry_methods_serves_the_embeddings_cache() -> None:
+    class Single:
+        def __init__(self) -> None:
+            self.rows: dict[str, tuple[float, str]] = {}
+
+        async def cached_response(self, key: str) -> tuple[float, str] | None:
+            return self.rows.get(key)
+
+        async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+            self.rows[key] = (expires_at, response)
+
+    store = Single()
+    guard = GuardedCacheStore(store, "single")
+    await guard.cache_responses([("a", 2e9, "1"), ("b", 2e9, "2")])
+    assert await guard.cached_responses(["a", "c", "b"]) == {"a": (2e9, "1"), "b": (2e9, "2")}
+
+
+class TestMemoryStorageKeepsTheCacheContract(CacheStoreContract):
+    """The reference storage's cache methods pass the cache store contract."""
+
+    @pytest.fixture
+    def cache_store(self) -> Any:
+        return MemoryStorage()
+
+
+def test_the_contract_runs_each_test_on_both_backends() -> None:
+    names = [n for n in dir(CacheStoreContract) if n.startswith("test_")]
+    assert len(names) == 3
+
+
+@pytest.mark.anyio
+async def test_answers_come_back_whole_from_the_store() -> None:
+    shelf = Shelf()
+    first, second = FakePlugin(), FakePlugin()
+    first.script.push(Reply(text="stored", input_tokens=4, output_tokens=2, reasoning="why"))
+    async with relaykit.Client(config(backend="shelf"), plugins=[first, StorePlugin(shelf)]) as c:
+        original = await c.chat("fake/m", "hi", seed=7)
+    async with relaykit.Client(config(backend="shelf"), plugins=[second, StorePlugin(shelf)]) as c:
+        again = await c.chat("fake/m", "hi", seed=7)
+    assert again.cache_hit and not second.calls
+    assert (again.text, again.reasoning, again.usage) == ("stored", "why", original.usage)
