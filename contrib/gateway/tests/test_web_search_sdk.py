@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import ClassVar
 
 import anthropic
@@ -146,6 +147,18 @@ async def test_a_bad_search_option_is_a_400_naming_it_before_any_call(fake: Fake
     assert country.value.param == "web_search_options"
     assert "'UK1' is not a two-letter code" in country.value.message
     assert fake.calls == []
+
+
+async def test_the_searches_are_priced_into_the_cost_header(fake: FakePlugin) -> None:
+    # the fake's prices: USD 1 a million input tokens, USD 0.01 a search
+    fake.script.push(Reply(text=TEXT, input_tokens=1_000_000, output_tokens=0, web_searches=2))
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "High water?"}],
+            web_search_options={},
+        )
+    assert Decimal(raw.headers["x-relaykit-cost"]) == Decimal("1.02")
 
 
 # -- Responses API -----------------------------------------------------------------
