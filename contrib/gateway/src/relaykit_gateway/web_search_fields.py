@@ -35,6 +35,8 @@ RESPONSES_TOOLS = (
 )
 #: the fields of a Responses API search tool
 RESPONSES_FIELDS = ("type", "filters", "search_context_size", "user_location")
+#: what the Responses API search tool's ``filters`` take
+_FILTERS = frozenset(("allowed_domains",))
 #: the fields of Anthropic's search tool (``cache_control`` is read by the dialect)
 ANTHROPIC_FIELDS = (
     "type",
@@ -72,14 +74,11 @@ def search_setting(value: Any, where: str, known: Sequence[str]) -> WebSearch:
                 hint=did_you_mean(str(key), known),
             )
     filters = value.get("filters")
-    if filters is not None:
-        unknown = [] if isinstance(filters, Mapping) else ["(not an object)"]
-        unknown += [k for k in filters if k != "allowed_domains"] if not unknown else []
-        if unknown:
-            raise InvalidRequestError(
-                f"`{where}.filters` takes allowed_domains only",
-                param=f"{where}.filters",
-            )
+    if filters is not None and (not isinstance(filters, Mapping) or set(filters) - _FILTERS):
+        raise InvalidRequestError(
+            f"`{where}.filters` must be an object of allowed_domains only",
+            param=f"{where}.filters",
+        )
     given = {k: v for k, v in value.items() if k != "cache_control"}
     try:
         setting = WebSearch.coerce(given)
