@@ -241,7 +241,7 @@ async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> N
             await client.messages.create(
                 model="fake/m",
                 max_tokens=10,
-                tools=[{"type": "web_search_20250305", "name": "web_search"}],
+                tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
                 messages=[{"role": "user", "content": "hi"}],
             )
     assert len(fake.calls) == 2

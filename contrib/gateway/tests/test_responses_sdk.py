@@ -164,8 +164,12 @@ async def test_conversations_and_hosted_tools_are_refused_by_name(fake: FakePlug
             await sdk.responses.create(model="fake/m", input="hi", conversation="conv_1")
         assert stateful.value.param == "conversation"
         assert "previous_response_id" in stateful.value.message
-        with pytest.raises(openai.BadRequestError, match="'web_search' tool"):
-            await sdk.responses.create(model="fake/m", input="hi", tools=[{"type": "web_search"}])
+        with pytest.raises(openai.BadRequestError, match="'file_search' tool"):
+            await sdk.responses.create(
+                model="fake/m",
+                input="hi",
+                tools=[{"type": "file_search", "vector_store_ids": ["vs_1"]}],
+            )
     assert fake.calls == []
 
 

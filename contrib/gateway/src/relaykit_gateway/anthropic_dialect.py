@@ -50,6 +50,22 @@ own effort; on Claude 5, which thinks without being asked, also the depth of
 that thinking) stays in ``output_config``, which goes to the provider as sent,
 so a Claude model reads it as Anthropic does. No ``thinking`` is no
 ``reasoning=``: the model's default, thinking on Claude 5.
+
+The ``web_search_20250305`` server tool (``max_uses``, ``allowed_domains``,
+``blocked_domains``, ``user_location``) becomes relaykit's ``web_search=``
+(see :mod:`relaykit_gateway.web_search_fields`): whatever provider the call
+goes to searches, or refuses with a 400 what it cannot apply. The answer's
+text comes back split into text blocks where cited spans begin and end, each
+cited span's block with its ``web_search_result_location`` citations (their
+``encrypted_index`` empty: the gateway has no Anthropic search results to
+point into), and ``usage.server_tool_use.web_search_requests`` counts the
+searches billed. No ``server_tool_use`` or ``web_search_tool_result`` blocks
+come back: relaykit does not know the queries or the results' pages. Those a
+caller sends back (from a conversation Anthropic answered) are skipped: the
+answer's text is in the text blocks. Streamed, a citation is a
+``citations_delta`` in the text block open when it arrives (a new one when it
+cites text still to come, as Anthropic streams them). Any other server tool
+(code execution, web fetch...) is a 400.
 """
 
 from __future__ import annotations
@@ -60,9 +76,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from relaykit import (
     CachePoint,
     ChatResponse,
+    Citation,
     DocumentPart,
     ImagePart,
     InvalidRequestError,
@@ -102,6 +121,14 @@ from .reasoning_fields import (
     require_mapping,
     setting,
     whole_tokens,
+)
+from .web_search_fields import (
+    ANTHROPIC_FIELDS,
+    cited_blocks,
+    is_anthropic_search,
+    only_search,
+    search_result_location,
+    search_setting,
 )
 
 #: the provider type whose signatures Anthropic's thinking blocks carry
@@ -164,7 +191,7 @@ class AnthropicDialect:
         if body.get("stop_sequences"):
             params["stop"] = body["stop_sequences"]
         if body.get("tools"):
-            params["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(body["tools"])]
+            _tools(body["tools"], params)
         if body.get("tool_choice") is not None:
             params["tool_choice"] = _tool_choice(body["tool_choice"])
         metadata = string_metadata(body.get("metadata"), "metadata")
@@ -188,8 +215,7 @@ class AnthropicDialect:
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A ``message`` object."""
         content: list[dict[str, Any]] = [_thinking_block(p) for p in reasoning_blocks(response)]
-        if response.text:
-            content.append({"type": "text", "text": response.text})
+        content += cited_blocks(response.text, response.citations)
         content += [_tool_use_block(c) for c in response.tool_calls]
         return {
             "id": _message_id(response.id),
@@ -212,15 +238,18 @@ class AnthropicDialect:
         return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def usage(u: Usage) -> dict[str, int]:
+def usage(u: Usage) -> dict[str, Any]:
     """Anthropic's usage: its ``input_tokens`` leave out cache reads and writes, which
-    relaykit's include."""
-    return {
+    relaykit's include; the web searches billed, if any, as its server tools' use."""
+    out: dict[str, Any] = {
         "input_tokens": u.input_tokens - u.cached_input_tokens - u.cache_write_input_tokens,
         "output_tokens": u.output_tokens,
         "cache_read_input_tokens": u.cached_input_tokens,
         "cache_creation_input_tokens": u.cache_write_input_tokens,
     }
+    if u.web_searches:
+        out["server_tool_use"] = {"web_search_requests": u.web_searches, "web_fetch_requests": 0}
+    return out
 
 
 def _message_id(provider_id: str | None) -> str:
@@ -332,6 +361,8 @@ def _messages(m: Any, where: str) -> list[Message]:
             out.append(Message("tool", _tool_result(block, at)))
         elif isinstance(block, Mapping) and block.get("type") == "document" and role == "user":
             pending += _marked(_document(block, at), block, at)
+        elif role == "assistant" and _searched(block):
+            continue  # Anthropic's own search and its results: the text after has them
         else:
             pending += _marked([_part(block, role, at)], block, at)
     if pending or not out:
@@ -389,8 +420,9 @@ def _document(block: Mapping[str, Any], where: str) -> list[Part]:
     """A ``document`` block as parts: its ``context`` (what the caller says about the
     document, for the model to read) as text, then the document.
 
-    ``citations`` is not read: relaykit's answers carry no citations, and an
-    answer without them is one Anthropic gives too.
+    ``citations`` is not read: the citations relaykit's answers carry are web
+    search's, and an answer without citations of the document is one Anthropic
+    gives too.
     """
     title = block.get("title")
     if title is not None and not isinstance(title, str):
@@ -476,15 +508,50 @@ def _tool_result(block: Mapping[str, Any], where: str) -> tuple[Part, ...]:
     return (result,) if point is None else (result, point)
 
 
+def _searched(block: Any) -> bool:
+    """Whether an assistant's block is a web search Anthropic ran, or its results."""
+    if not isinstance(block, Mapping):
+        return False
+    kind = block.get("type")
+    return kind == "web_search_tool_result" or (
+        kind == "server_tool_use" and block.get("name") == "web_search"
+    )
+
+
+def _tools(tools: Any, params: dict[str, Any]) -> None:
+    """``tools`` into ``params``: client tools as ``tools``, the web search server tool
+    as ``web_search``. A ``cache_control`` on the search tool marks the client tool
+    before it, the last definition relaykit caches."""
+    if not isinstance(tools, list):
+        raise InvalidRequestError("`tools` must be a list of tools", param="tools")
+    found: list[Tool] = []
+    search = None
+    for i, tool in enumerate(tools):
+        where = f"tools.{i}"
+        if not is_anthropic_search(tool):
+            found.append(_tool(tool, where))
+            continue
+        only_search(search, where)
+        search = search_setting(tool, where, ANTHROPIC_FIELDS)
+        point = parse_cache_control(tool.get("cache_control"), where)
+        if point is not None and found and found[-1].cache is None:
+            found[-1] = attrs.evolve(found[-1], cache=point)
+    if found:
+        params["tools"] = found
+    if search is not None:
+        params["web_search"] = search
+
+
 def _tool(tool: Any, where: str) -> Tool:
     if not isinstance(tool, Mapping):
         raise InvalidRequestError(f"{where} must be a tool object", param=where)
     if tool.get("type") not in (None, "custom"):
-        # Anthropic's server tools (web search, code execution) run at Anthropic,
-        # and their results come back as blocks relaykit has no part for.
+        # Anthropic's other server tools (code execution, web fetch...) run at
+        # Anthropic, and their results come back as blocks relaykit has no part for.
         raise InvalidRequestError(
             f"{where} is Anthropic's server tool {tool.get('type')!r}, which the gateway"
-            " cannot route: declare client tools with name, description and input_schema",
+            " cannot route: declare client tools with name, description and input_schema"
+            " (of the server tools, the gateway routes web_search_20250305)",
             param=f"{where}.type",
         )
     spec = {
@@ -552,6 +619,9 @@ class EventEncoder:
         self._origin: str | None = None
         #: relaykit's tool-call index -> the block index it streams into
         self._tool_blocks: dict[int, int] = {}
+        #: the answer's text so far, and the open text block's
+        self._chars = 0
+        self._block_chars = 0
 
     def _start(self) -> bytes:
         if self._started:
@@ -595,8 +665,12 @@ class EventEncoder:
         if isinstance(event, TextDelta):
             if not event.text:
                 return b""
-            out = b"" if self._open == "text" else self._block({"type": "text", "text": ""})
+            out = b"" if self._open == "text" else self._text_block()
+            self._chars += len(event.text)
+            self._block_chars += len(event.text)
             return out + self._delta({"type": "text_delta", "text": event.text})
+        if isinstance(event, Citation):
+            return self._citation(event)
         if isinstance(event, ReasoningDelta):
             return self._reasoning(event)
         if isinstance(event, ToolCallDelta):
@@ -607,6 +681,21 @@ class EventEncoder:
         elif isinstance(event, UsageUpdate):
             self._usage = event.usage
         return b""
+
+    def _text_block(self) -> bytes:
+        self._block_chars = 0
+        return self._block({"type": "text", "text": ""})
+
+    def _citation(self, citation: Citation) -> bytes:
+        """A ``citations_delta`` in the open text block, or in a new one: when none is
+        open, or when it cites text still to come and the open one has text already
+        (Anthropic's cited span is a block of its own, its citations first)."""
+        ahead = citation.start is not None and citation.start >= self._chars
+        out = b""
+        if self._open != "text" or (ahead and self._block_chars):
+            out = self._text_block()
+        citation_delta = {"type": "citations_delta", "citation": search_result_location(citation)}
+        return out + self._delta(citation_delta)
 
     def _reasoning(self, event: ReasoningDelta) -> bytes:
         if event.redacted is not None:

@@ -21,6 +21,14 @@ Both at once must agree; a value the API would refuse is a 400 that names the
 field, before any call. The effort ``max``, which relaykit has no word for, is
 not translated: the field goes to the provider as sent.
 
+``web_search_options`` (``{}``, or ``search_context_size`` and
+``user_location``) becomes relaykit's ``web_search=`` (see
+:mod:`relaykit_gateway.web_search_fields`): whatever provider the call goes to
+searches in its own terms, or refuses with a 400 before sending. The answer's
+citations come back as ``message.annotations`` (``url_citation``); streamed,
+in one ``annotations`` delta just before the finish, as OpenAI's search models
+send them.
+
 Parameters relaykit has no name for (``frequency_penalty``, ``logit_bias``,
 ``parallel_tool_calls``...) go to the provider untouched in ``extra``; a
 provider that does not know one says so, and the caller gets its 400.
@@ -68,12 +76,14 @@ from .reasoning_fields import (
     setting,
     whole_tokens,
 )
+from .web_search_fields import CHAT_OPTIONS, chat_annotations, search_setting
 
 #: request fields that become relaykit parameters of the same name
 _SAME = ("temperature", "top_p", "stop", "seed", "tools", "tool_choice", "response_format")
 #: request fields the gateway itself reads (``reasoning_effort`` and ``reasoning`` too,
 #: unless they ask for an effort relaykit has no word for: see :func:`_reasoning`)
 _OWN = frozenset((*_SAME, "model", "messages", "stream", "stream_options", "n")) | {
+    "web_search_options",
     "max_tokens",
     "max_completion_tokens",
     "metadata",
@@ -121,6 +131,9 @@ class OpenAIDialect:
         metadata = caller_metadata(body)
         if metadata:
             params["metadata"] = metadata
+        if body.get("web_search_options") is not None:
+            search = body["web_search_options"]
+            params["web_search"] = search_setting(search, "web_search_options", CHAT_OPTIONS)
         extra = unclaimed(body, _OWN)
         reasoning = _reasoning(extra)
         if reasoning is not None:
@@ -145,6 +158,8 @@ class OpenAIDialect:
             # Not OpenAI's (it sends no reasoning text); the name DeepSeek, vLLM and
             # OpenRouter use, which OpenAI-compatible clients read.
             message["reasoning_content"] = response.reasoning
+        if response.citations:
+            message["annotations"] = chat_annotations(response.citations, response.text)
         return {
             "id": _completion_id(response.id),
             "object": "chat.completion",
@@ -336,11 +351,19 @@ class ChunkEncoder:
                 self._id = _completion_id(event.id)
             if event.model:
                 self._model = event.model
+        # A Citation waits for the end (the response has them all): its range may
+        # reach text not streamed yet, and OpenAI sends a stream's annotations
+        # together, in one last delta.
         return b""
 
     def end(self, response: ChatResponse) -> bytes:
-        """The chunk with the finish reason, the usage chunk if asked for, and ``[DONE]``."""
-        out = self._chunk({}, FINISH_REASONS[response.finish_reason])
+        """The annotations chunk if the answer cites sources, the chunk with the finish
+        reason, the usage chunk if asked for, and ``[DONE]``."""
+        out = b""
+        if response.citations:
+            annotations = chat_annotations(response.citations, response.text)
+            out = self._chunk({"annotations": annotations})
+        out += self._chunk({}, FINISH_REASONS[response.finish_reason])
         if self._include_usage:
             chunk: dict[str, Any] = {
                 "id": self._id,

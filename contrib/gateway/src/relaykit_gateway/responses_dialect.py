@@ -33,6 +33,18 @@ alone and are not sent: passing them on in ``extra`` would break the call
 everywhere but there (every other vendor's API refuses a ``reasoning`` field,
 and so does OpenAI's Chat Completions). Whatever reasoning text a provider
 returns comes back as the summary of a reasoning item.
+
+A ``web_search`` (or ``web_search_preview``) tool becomes relaykit's
+``web_search=`` (see :mod:`relaykit_gateway.web_search_fields`): its
+``filters.allowed_domains``, ``search_context_size`` and ``user_location``
+reach whatever provider the call goes to, which refuses (a 400) what it
+cannot apply. The answer's citations are the ``url_citation`` annotations of
+its ``output_text`` (streamed: ``response.output_text.annotation.added``, as
+the message's text ends). No ``web_search_call`` items come back: relaykit
+does not know the queries a provider ran, and an item made up here would be
+one OpenAI cannot find if the caller sends it back there. Those a caller
+sends in ``input`` (from a conversation OpenAI answered) are skipped: the
+answer's text and citations are in its message.
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ import attrs
 
 from relaykit import (
     ChatResponse,
+    Citation,
     DocumentPart,
     ImagePart,
     InvalidRequestError,
@@ -83,6 +96,14 @@ from .reasoning_fields import (
     effort_word,
     require_mapping,
     setting,
+)
+from .web_search_fields import (
+    RESPONSES_FIELDS,
+    is_responses_search,
+    only_search,
+    search_setting,
+    spans,
+    url_citation,
 )
 
 #: the origin of the reasoning parts this API's encrypted reasoning becomes
@@ -150,7 +171,7 @@ class ResponsesDialect:
         if body.get("max_output_tokens") is not None:
             params["max_tokens"] = body["max_output_tokens"]
         if body.get("tools"):
-            params["tools"] = [_tool(t, f"tools.{i}") for i, t in enumerate(body["tools"])]
+            _tools(body["tools"], params)
         if body.get("tool_choice") is not None:
             params["tool_choice"] = body["tool_choice"]
         text_format = (body.get("text") or {}).get("format")
@@ -179,8 +200,11 @@ class ResponsesDialect:
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A ``response`` object."""
         output: list[dict[str, Any]] = [_reasoning_item(p) for p in reasoning_blocks(response)]
-        if response.text:
-            output.append(_message_item(_new_id("msg"), response.text, "completed"))
+        if response.text or response.citations:
+            annotations = [
+                url_citation(c, s, e) for c, s, e in spans(response.citations, len(response.text))
+            ]
+            output.append(_message_item(_new_id("msg"), response.text, "completed", annotations))
         for call in response.tool_calls:
             arguments = call.raw_arguments or json.dumps(call.arguments)
             output.append(_call_item(_new_id("fc"), call.id, call.name, arguments, "completed"))
@@ -304,6 +328,8 @@ def _input(value: Any) -> list[Message]:
                 string_field(item, "call_id", where), text, attachments=attachments
             )
             out.append(Message("tool", (result,)))
+        elif kind == "web_search_call":
+            continue  # a search OpenAI ran: its findings are in the message after it
         elif kind == "reasoning":
             # Summary parts joined as relaykit-openai joins them: a blank line apart.
             summary = "\n\n".join(
@@ -414,12 +440,32 @@ def _output_parts(value: Any, where: str) -> tuple[str, tuple[ImagePart | Docume
     return text, tuple(p for p in parts if isinstance(p, ImagePart | DocumentPart))
 
 
+def _tools(tools: Any, params: dict[str, Any]) -> None:
+    """``tools`` into ``params``: function tools as ``tools``, the web search tool as
+    ``web_search``."""
+    if not isinstance(tools, list):
+        raise InvalidRequestError("`tools` must be a list of tools", param="tools")
+    functions = []
+    search = None
+    for i, tool in enumerate(tools):
+        where = f"tools.{i}"
+        if is_responses_search(tool):
+            only_search(search, where)
+            search = search_setting(tool, where, RESPONSES_FIELDS)
+        else:
+            functions.append(_tool(tool, where))
+    if functions:
+        params["tools"] = functions
+    if search is not None:
+        params["web_search"] = search
+
+
 def _tool(tool: Any, where: str) -> dict[str, Any]:
     if not isinstance(tool, Mapping) or tool.get("type") != "function":
         kind = tool.get("type") if isinstance(tool, Mapping) else None
         raise InvalidRequestError(
             f"{where} is a {kind!r} tool, which runs at OpenAI: the gateway routes function"
-            " tools only",
+            " tools and web_search only",
             param=f"{where}.type",
         )
     return {
@@ -457,8 +503,11 @@ def _reasoning_item(part: ReasoningPart, item_id: str | None = None) -> dict[str
     return item
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
-    content = [{"type": "output_text", "text": text, "annotations": []}] if text else []
+def _message_item(
+    item_id: str, text: str, status: str, annotations: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    part = {"type": "output_text", "text": text, "annotations": list(annotations)}
+    content = [part] if text or annotations else []
     return {
         "type": "message",
         "id": item_id,
@@ -527,6 +576,11 @@ class ResponseEventEncoder:
         #: the open message item (its index) and its text so far
         self._message: int | None = None
         self._text: list[str] = []
+        #: the answer's text so far (every message item's), where the open message's
+        #: text begins in it, and the citations its next message to end will carry
+        self._chars = 0
+        self._item_start = 0
+        self._cited: list[Citation] = []
         #: the open reasoning item (its index), its text so far and its encrypted form
         self._thinking: int | None = None
         self._thought: list[str] = []
@@ -567,13 +621,51 @@ class ResponseEventEncoder:
         self._message = None
         item = self._output[index]
         text = "".join(self._text)
-        part = {"type": "output_text", "text": text, "annotations": []}
+        part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": []}
         item.update(status="completed", content=[part])
         where = {"item_id": item["id"], "output_index": index, "content_index": 0}
         return (
-            self._frame("response.output_text.done", text=text, logprobs=[], **where)
+            self._annotations(part, where)
+            + self._frame("response.output_text.done", text=text, logprobs=[], **where)
             + self._frame("response.content_part.done", part=part, **where)
             + self._frame("response.output_item.done", output_index=index, item=item)
+        )
+
+    def _annotations(self, part: dict[str, Any], where: dict[str, Any]) -> bytes:
+        """The citations held for the message that ends, as ``part``'s annotations
+        (their ranges made the message's own), each announced."""
+        base = self._item_start
+        mine = [
+            c
+            if c.start is None or c.end is None
+            else attrs.evolve(c, start=c.start - base, end=c.end - base)
+            for c in self._cited
+        ]
+        self._cited = []
+        out = b""
+        for i, (c, start, end) in enumerate(spans(mine, len(part["text"]))):
+            annotation = url_citation(c, start, end)
+            part["annotations"].append(annotation)
+            out += self._frame(
+                "response.output_text.annotation.added",
+                annotation_index=i,
+                annotation=annotation,
+                **where,
+            )
+        return out
+
+    def _open_message(self) -> bytes:
+        """A message item added, with its one text part."""
+        added, self._message = self._add(_message_item(_new_id("msg"), "", "in_progress"))
+        self._text = []
+        self._item_start = self._chars
+        part = {"type": "output_text", "text": "", "annotations": []}
+        return added + self._frame(
+            "response.content_part.added",
+            item_id=self._output[self._message]["id"],
+            output_index=self._message,
+            content_index=0,
+            part=part,
         )
 
     def _close_thinking(self) -> bytes:
@@ -620,18 +712,10 @@ class ResponseEventEncoder:
                 return b""
             out = self._start() + self._close_thinking()
             if self._message is None:
-                added, self._message = self._add(_message_item(_new_id("msg"), "", "in_progress"))
-                self._text = []
-                item_id = self._output[self._message]["id"]
-                part = {"type": "output_text", "text": "", "annotations": []}
-                out += added + self._frame(
-                    "response.content_part.added",
-                    item_id=item_id,
-                    output_index=self._message,
-                    content_index=0,
-                    part=part,
-                )
+                out += self._open_message()
+            assert self._message is not None
             self._text.append(event.text)
+            self._chars += len(event.text)
             return out + self._frame(
                 "response.output_text.delta",
                 item_id=self._output[self._message]["id"],
@@ -661,6 +745,10 @@ class ResponseEventEncoder:
             return out + self._frame(
                 "response.reasoning_summary_text.delta", delta=event.text, **where
             )
+        if isinstance(event, Citation):
+            # held until its message ends: its range may reach text still to come
+            self._cited.append(event)
+            return b""
         if isinstance(event, ToolCallDelta):
             out = self._start()
             found = self._calls.get(event.index)
@@ -705,7 +793,12 @@ class ResponseEventEncoder:
 
     def end(self, response: ChatResponse) -> bytes:
         """Every open item done, then the whole response."""
-        out = self._start() + self._close_message() + self._close_thinking() + self._close_calls()
+        out = self._start()
+        if self._cited and self._message is None:
+            # citations after the last text (a tool call came between): a message of
+            # their own, so that none is lost
+            out += self._close_thinking() + self._open_message()
+        out += self._close_message() + self._close_thinking() + self._close_calls()
         final = _response_object(self._id, self._model, self._output, response, self._created)
         self.final = final
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"

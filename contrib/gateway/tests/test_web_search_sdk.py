@@ -1,0 +1,475 @@
+"""Web search through the gateway, as OpenAI's and Anthropic's own SDKs ask for it and
+read its citations: each dialect's request shape becomes ``web_search=``, and the
+answer's citations come back in each dialect's shape, streamed and not."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import ClassVar
+
+import anthropic
+import openai
+import pytest
+
+import relaykit
+from relaykit import Citation, SearchLocation, TextPart, WebSearch
+from relaykit.testing import FakePlugin, Reply
+from relaykit.testing.fake_provider import FakeProvider
+from relaykit_gateway.testing import KEY, running
+
+pytestmark = pytest.mark.anyio
+
+TEXT = "Dover: high water at 06:12 today."
+#: a citation of the span "high water at 06:12"
+SPAN = Citation(
+    url="https://tides.example/dover",
+    title="Dover tides",
+    cited_text="High water 06:12 BST",
+    start=TEXT.index("high"),
+    end=TEXT.index(" today"),
+)
+#: a citation whose vendor did not say where: the whole answer
+WHOLE = Citation(url="https://sea.example/", title="Sea almanac")
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+class _Unsearched(FakeProvider):
+    searches_web: ClassVar[bool] = False
+
+
+@asynccontextmanager
+async def gateway_over(fake: FakePlugin) -> AsyncIterator[str]:
+    """A client over ``fake`` behind a gateway; yields the gateway's URL."""
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    client = relaykit.Client(config, plugins=[fake])
+    async with client, running(client) as url:
+        yield url
+
+
+def openai_sdk(url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+
+
+def anthropic_sdk(url: str) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
+
+
+def cited(*citations: Citation, searches: int = 1) -> Reply:
+    return Reply(text=TEXT, citations=citations, web_searches=searches)
+
+
+# -- Chat Completions -------------------------------------------------------------
+
+
+async def test_chat_web_search_options_search_and_annotations_come_back(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, WHOLE))
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        r = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "When is high water at Dover?"}],
+            web_search_options={
+                "search_context_size": "low",
+                "user_location": {
+                    "type": "approximate",
+                    "approximate": {"country": "GB", "city": "Dover"},
+                },
+            },
+        )
+    (request,) = fake.calls
+    assert request.web_search == WebSearch(
+        context_size="low", location=SearchLocation(country="GB", city="Dover")
+    )
+    message = r.choices[0].message
+    assert message.content == TEXT
+    span, whole = message.annotations or []
+    assert span.type == "url_citation"
+    assert span.url_citation.url == SPAN.url
+    assert span.url_citation.title == "Dover tides"
+    start, end = span.url_citation.start_index, span.url_citation.end_index
+    assert TEXT[start:end] == "high water at 06:12"
+    # no range from the vendor: the whole answer
+    assert (whole.url_citation.start_index, whole.url_citation.end_index) == (0, len(TEXT))
+
+
+async def test_a_chat_stream_sends_its_annotations_in_one_delta_before_the_finish(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, WHOLE))
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        stream = await client.chat.completions.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "High water at Dover?"}],
+            web_search_options={},
+            stream=True,
+        )
+        chunks = [chunk async for chunk in stream]
+    assert fake.calls[0].web_search == WebSearch()
+    deltas = [c.choices[0].delta for c in chunks]
+    assert "".join(d.content or "" for d in deltas) == TEXT
+    # annotations are not a field of the SDK's ChoiceDelta (OpenAI sends them all the
+    # same): they arrive as the delta's extra field
+    annotated = [i for i, d in enumerate(deltas) if (d.model_extra or {}).get("annotations")]
+    assert len(annotated) == 1
+    (at,) = annotated
+    assert chunks[at + 1].choices[0].finish_reason == "stop"
+    annotations = (deltas[at].model_extra or {})["annotations"]
+    assert [a["url_citation"]["url"] for a in annotations] == [SPAN.url, WHOLE.url]
+    first = annotations[0]["url_citation"]
+    assert TEXT[first["start_index"] : first["end_index"]] == "high water at 06:12"
+
+
+async def test_a_bad_search_option_is_a_400_naming_it_before_any_call(fake: FakePlugin) -> None:
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        with pytest.raises(openai.BadRequestError) as unknown:
+            await client.chat.completions.create(
+                model="fake/m",
+                messages=[{"role": "user", "content": "hi"}],
+                web_search_options={"search_context_sise": "low"},
+            )
+        with pytest.raises(openai.BadRequestError) as country:
+            await client.chat.completions.create(
+                model="fake/m",
+                messages=[{"role": "user", "content": "hi"}],
+                web_search_options={
+                    "user_location": {"type": "approximate", "approximate": {"country": "UK1"}}
+                },
+            )
+    assert unknown.value.param == "web_search_options.search_context_sise"
+    assert "search_context_size" in unknown.value.message
+    assert country.value.param == "web_search_options"
+    assert "'UK1' is not a two-letter code" in country.value.message
+    assert fake.calls == []
+
+
+async def test_the_searches_are_priced_into_the_cost_header(fake: FakePlugin) -> None:
+    # the fake's prices: USD 1 a million input tokens, USD 0.01 a search
+    fake.script.push(Reply(text=TEXT, input_tokens=1_000_000, output_tokens=0, web_searches=2))
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="fake/m",
+            messages=[{"role": "user", "content": "High water?"}],
+            web_search_options={},
+        )
+    assert Decimal(raw.headers["x-relaykit-cost"]) == Decimal("1.02")
+
+
+# -- Responses API -----------------------------------------------------------------
+
+
+async def test_a_responses_search_tool_searches_and_its_text_is_annotated(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, WHOLE))
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        r = await client.responses.create(
+            model="fake/m",
+            input="When is high water at Dover?",
+            tools=[
+                {
+                    "type": "web_search",
+                    "filters": {"allowed_domains": ["tides.example"]},
+                    "search_context_size": "high",
+                    "user_location": {"type": "approximate", "country": "GB"},
+                },
+                {"type": "function", "name": "get_weather", "parameters": WEATHER["input_schema"]},
+            ],
+        )
+    (request,) = fake.calls
+    assert request.web_search == WebSearch(
+        allowed_domains=("tides.example",),
+        context_size="high",
+        location=SearchLocation(country="GB"),
+    )
+    assert [t.name for t in request.tools] == ["get_weather"]
+    # no web_search_call items: relaykit does not know the queries
+    assert [item.type for item in r.output] == ["message"]
+    (part,) = r.output[0].content
+    assert part.type == "output_text"
+    span, whole = part.annotations
+    assert span.type == "url_citation" and whole.type == "url_citation"
+    assert (span.url, span.title) == (SPAN.url, "Dover tides")
+    assert TEXT[span.start_index : span.end_index] == "high water at 06:12"
+    assert (whole.start_index, whole.end_index) == (0, len(TEXT))
+    assert r.output_text == TEXT
+
+
+async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, WHOLE))
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        stream = await client.responses.create(
+            model="fake/m",
+            input="High water at Dover?",
+            tools=[{"type": "web_search_preview"}],
+            stream=True,
+        )
+        events = [event async for event in stream]
+    assert fake.calls[0].web_search == WebSearch()
+    kinds = [e.type for e in events]
+    added = [e for e in events if e.type == "response.output_text.annotation.added"]
+    assert [e.annotation_index for e in added] == [0, 1]
+    assert kinds.index("response.output_text.annotation.added") < kinds.index(
+        "response.output_text.done"
+    )
+    message_id = next(e.item.id for e in events if e.type == "response.output_item.added")
+    assert {(e.item_id, e.output_index, e.content_index) for e in added} == {(message_id, 0, 0)}
+    assert added[0].annotation == {
+        "type": "url_citation",
+        "start_index": SPAN.start,
+        "end_index": SPAN.end,
+        "url": SPAN.url,
+        "title": "Dover tides",
+    }
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    (part,) = completed.response.output[0].content
+    assert [a.url for a in part.annotations] == [SPAN.url, WHOLE.url]
+
+
+async def test_search_items_sent_back_are_skipped_and_a_second_search_tool_is_refused(
+    fake: FakePlugin,
+) -> None:
+    fake.script.reply("Still 06:12.")
+    async with gateway_over(fake) as url, openai_sdk(url) as client:
+        await client.responses.create(
+            model="fake/m",
+            input=[
+                {"role": "user", "content": "High water at Dover?"},
+                {
+                    "type": "web_search_call",
+                    "id": "ws_1",
+                    "status": "completed",
+                    "action": {"type": "search", "query": "Dover tides"},
+                },
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": TEXT, "annotations": []}],
+                },
+                {"role": "user", "content": "Sure?"},
+            ],
+            tools=[{"type": "web_search"}],
+        )
+        with pytest.raises(openai.BadRequestError) as twice:
+            await client.responses.create(
+                model="fake/m",
+                input="hi",
+                tools=[{"type": "web_search"}, {"type": "web_search_preview"}],
+            )
+        with pytest.raises(openai.BadRequestError) as filters:
+            await client.responses.create(
+                model="fake/m",
+                input="hi",
+                tools=[{"type": "web_search", "filters": {"blocked_domains": ["a.example"]}}],
+            )
+    (request,) = fake.calls
+    assert [(m.role, m.text) for m in request.messages] == [
+        ("user", "High water at Dover?"),
+        ("assistant", TEXT),
+        ("user", "Sure?"),
+    ]
+    assert twice.value.param == "tools.1.type"
+    assert "second web search tool" in twice.value.message
+    assert filters.value.param == "tools.0.filters"
+    assert "allowed_domains only" in filters.value.message
+
+
+# -- Anthropic's Messages API --------------------------------------------------------
+
+
+async def test_anthropics_search_tool_searches_and_a_cited_span_is_its_own_block(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, searches=2))
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        message = await client.messages.create(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "When is high water at Dover?"}],
+            tools=[
+                WEATHER,
+                {
+                    "type": "web_search_20250305",
+                    "name": "web_search",
+                    "max_uses": 2,
+                    "blocked_domains": ["spam.example"],
+                    "user_location": {"type": "approximate", "country": "GB", "city": "Dover"},
+                    "cache_control": {"type": "ephemeral"},
+                },
+            ],
+        )
+    (request,) = fake.calls
+    assert request.web_search == WebSearch(
+        max_uses=2,
+        blocked_domains=("spam.example",),
+        location=SearchLocation(country="GB", city="Dover"),
+    )
+    # the search tool's cache mark goes on the definition before it
+    (tool,) = request.tools
+    assert tool.name == "get_weather" and tool.cache is not None
+    texts = [b for b in message.content if b.type == "text"]
+    assert [b.text for b in texts] == ["Dover: ", "high water at 06:12", " today."]
+    assert texts[0].citations is None and texts[2].citations is None
+    (citation,) = texts[1].citations or []
+    assert citation.type == "web_search_result_location"
+    assert (citation.url, citation.title) == (SPAN.url, "Dover tides")
+    assert citation.cited_text == "High water 06:12 BST"
+    assert citation.encrypted_index == ""  # the gateway has no Anthropic search results
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_search_requests == 2
+
+
+async def test_a_citation_without_a_range_cites_the_whole_text(fake: FakePlugin) -> None:
+    fake.script.push(cited(WHOLE))
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        message = await client.messages.create(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "High water?"}],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        )
+    (block,) = message.content
+    assert block.type == "text" and block.text == TEXT
+    assert [c.url for c in block.citations or []] == [WHOLE.url]
+
+
+async def test_an_anthropic_stream_carries_citations_deltas_and_search_usage(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, WHOLE, searches=3))
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+    async with (
+        gateway_over(fake) as url,
+        anthropic_sdk(url) as client,
+        client.messages.stream(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "High water?"}],
+            tools=[search],
+        ) as stream,
+    ):
+        deltas = [e.delta.type async for e in stream if e.type == "content_block_delta"]
+        message = await stream.get_final_message()
+    assert fake.calls[0].web_search == WebSearch(max_uses=3)
+    assert deltas.count("citations_delta") == 2
+    (block,) = message.content
+    assert block.type == "text" and block.text == TEXT
+    assert [c.url for c in block.citations or []] == [SPAN.url, WHOLE.url]
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_search_requests == 3
+
+
+async def test_anthropics_search_blocks_sent_back_are_skipped_and_bad_fields_refused(
+    fake: FakePlugin,
+) -> None:
+    fake.script.reply("Still 06:12.")
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        await client.messages.create(
+            model="fake/m",
+            max_tokens=200,
+            messages=[
+                {"role": "user", "content": "High water at Dover?"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_1",
+                            "name": "web_search",
+                            "input": {"query": "Dover tides"},
+                        },
+                        {
+                            "type": "web_search_tool_result",
+                            "tool_use_id": "srvtoolu_1",
+                            "content": [
+                                {
+                                    "type": "web_search_result",
+                                    "url": SPAN.url,
+                                    "title": "Dover tides",
+                                    "encrypted_content": "abc",
+                                }
+                            ],
+                        },
+                        {
+                            "type": "text",
+                            "text": TEXT,
+                            "citations": [
+                                {
+                                    "type": "web_search_result_location",
+                                    "url": SPAN.url,
+                                    "title": "Dover tides",
+                                    "cited_text": "High water 06:12 BST",
+                                    "encrypted_index": "xyz",
+                                }
+                            ],
+                        },
+                    ],
+                },
+                {"role": "user", "content": "Sure?"},
+            ],
+        )
+        with pytest.raises(anthropic.BadRequestError, match=r"tools\.0\.max_usage"):
+            await client.messages.create(
+                model="fake/m",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}],
+                tools=[{"type": "web_search_20250305", "name": "web_search", "max_usage": 2}],
+            )
+        with pytest.raises(anthropic.BadRequestError, match="allowed_domains or blocked_domains"):
+            await client.messages.create(
+                model="fake/m",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}],
+                tools=[
+                    {
+                        "type": "web_search_20250305",
+                        "name": "web_search",
+                        "allowed_domains": ["a.example"],
+                        "blocked_domains": ["b.example"],
+                    }
+                ],
+            )
+    (request,) = fake.calls
+    assert [m.role for m in request.messages] == ["user", "assistant", "user"]
+    assert request.messages[1].content == (TextPart(TEXT),)
+
+
+# -- a provider that cannot search ---------------------------------------------------
+
+
+async def test_a_provider_that_cannot_search_is_each_dialects_400() -> None:
+    fake = FakePlugin(provider=_Unsearched)
+    async with gateway_over(fake) as url:
+        async with openai_sdk(url) as client:
+            with pytest.raises(openai.BadRequestError) as chat:
+                await client.chat.completions.create(
+                    model="fake/m",
+                    messages=[{"role": "user", "content": "hi"}],
+                    web_search_options={},
+                )
+            with pytest.raises(openai.BadRequestError) as responses:
+                await client.responses.create(
+                    model="fake/m", input="hi", tools=[{"type": "web_search"}], stream=True
+                )
+        async with anthropic_sdk(url) as client:
+            with pytest.raises(anthropic.BadRequestError) as messages:
+                await client.messages.create(
+                    model="fake/m",
+                    max_tokens=10,
+                    messages=[{"role": "user", "content": "hi"}],
+                    tools=[{"type": "web_search_20250305", "name": "web_search"}],
+                )
+    for caught in (chat, responses, messages):
+        assert "fake/m cannot search the web" in caught.value.message
+    assert chat.value.param == responses.value.param == "web_search"
+    assert messages.value.body["error"]["type"] == "invalid_request_error"
+    assert fake.calls == []
