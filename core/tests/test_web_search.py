@@ -73,6 +73,7 @@ def test_a_setting_is_a_flag_our_dict_or_a_vendors_shape(
         ({"location": {"street": "x"}}, "location does not know street"),
         ({"max_usse": 2}, "does not know max_usse"),
         ("yes", "must be True, a dict or a relaykit.WebSearch"),
+        ({"filters": {"allowed_domain": ["a.com"]}}, "filters .* are not understood"),
     ],
 )
 def test_a_bad_setting_names_the_problem(given: object, message: str) -> None:
@@ -91,6 +92,8 @@ def test_a_vendors_search_tool_among_the_tools_is_the_web_search() -> None:
     assert request.web_search == WebSearch()
     with pytest.raises(InvalidRequestError, match="asked for twice"):
         build_request("m", (), {"tools": [WebSearch()], "web_search": True})
+    with pytest.raises(InvalidRequestError, match=r"tools\[1\] is a second web search"):
+        build_request("m", (), {"tools": [WebSearch(), {"google_search": {}}]})
 
 
 @pytest.mark.anyio

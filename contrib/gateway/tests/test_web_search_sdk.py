@@ -469,7 +469,7 @@ async def test_a_provider_that_cannot_search_is_each_dialects_400() -> None:
                     tools=[{"type": "web_search_20250305", "name": "web_search"}],
                 )
     for caught in (chat, responses, messages):
-        assert "fake/m cannot search the web" in caught.value.message
+        assert "fake/m: cannot search the web" in caught.value.message
     assert chat.value.param == responses.value.param == "web_search"
     assert messages.value.body["error"]["type"] == "invalid_request_error"
     assert fake.calls == []

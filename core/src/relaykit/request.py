@@ -439,6 +439,12 @@ def _tools(given: Any) -> tuple[tuple[Tool, ...], WebSearch | None]:
     search: WebSearch | None = None
     for i, t in enumerate(given):
         if isinstance(t, WebSearch) or is_search_tool(t):
+            if search is not None:
+                raise InvalidRequestError(
+                    f"tools[{i}] is a second web search",
+                    param=f"tools[{i}]",
+                    hint="give one web search tool (or web_search=), with every setting in it",
+                )
             search = WebSearch.coerce(t)
         elif isinstance(t, CachePoint):
             if not tools:

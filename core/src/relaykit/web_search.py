@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 #: ``search_context_size``): more costs more tokens and answers better
 ContextSize = Literal["low", "medium", "high"]
 _SIZES = ("low", "medium", "high")
+#: what a vendor's ``filters`` object may hold (OpenAI's Responses tool)
+_FILTERS = frozenset(("allowed_domains", "blocked_domains"))
 
 
 def _domains(value: Sequence[str]) -> tuple[str, ...]:
@@ -178,8 +180,16 @@ class WebSearch:
             if ours in given or theirs in given:
                 fields[ours] = given.pop(ours, None) or given.pop(theirs, None)
         filters = given.pop("filters", None)
-        if isinstance(filters, Mapping) and filters.get("allowed_domains"):
-            fields["allowed_domains"] = filters["allowed_domains"]
+        if filters is not None:
+            if not isinstance(filters, Mapping) or set(filters) - _FILTERS:
+                raise InvalidRequestError(
+                    f"web_search filters {filters!r} are not understood",
+                    param="web_search",
+                    hint="give filters as {'allowed_domains': [...]} or {'blocked_domains': [...]}",
+                )
+            for name in _FILTERS:
+                if filters.get(name):
+                    fields[name] = filters[name]
         for name in ("max_uses", "allowed_domains", "blocked_domains"):
             if given.get(name) is not None:
                 fields[name] = given.pop(name)
@@ -286,6 +296,6 @@ def unsupported(provider: str, model: str, what: str) -> InvalidRequestError:
         provider=provider,
         model=model,
         param="web_search",
-        hint="route the call to a provider that can (a fallback tries the next one),"
-        " or leave that part of web_search out",
+        hint="route it to a provider that can, or leave that part of web_search out;"
+        " a route with fallbacks tries its next deployment",
     )
