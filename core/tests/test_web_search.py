@@ -92,6 +92,20 @@ def test_a_vendors_search_tool_among_the_tools_is_the_web_search() -> None:
     assert request.web_search == WebSearch()
     with pytest.raises(InvalidRequestError, match="asked for twice"):
         build_request("m", (), {"tools": [WebSearch()], "web_search": True})
+    marked = build_request(
+        "m",
+        (),
+        {
+            "tools": [
+                {"name": "lookup"},
+                {"type": "web_search_20250305", "cache_control": {"type": "ephemeral"}},
+            ]
+        },
+    )
+    assert marked.tools[0].cache == relaykit.CachePoint()  # the mark caches up to the search
+    assert build_request(
+        "m", (), {"web_search": {"context_size": "low", "search_context_size": "low"}}
+    ).web_search == WebSearch(context_size="low")
     with pytest.raises(InvalidRequestError, match=r"tools\[1\] is a second web search"):
         build_request("m", (), {"tools": [WebSearch(), {"google_search": {}}]})
 

@@ -450,6 +450,11 @@ def _tools(given: Any) -> tuple[tuple[Tool, ...], WebSearch | None]:
                     hint="give one web search tool (or web_search=), with every setting in it",
                 )
             search = WebSearch.coerce(t)
+            # Anthropic's SDK marks the last tool, which may be the search: the mark
+            # caches the definitions up to it, so it goes to the function tool before.
+            mark = t.get("cache_control") if isinstance(t, Mapping) else None
+            if mark is not None and tools:
+                tools[-1] = attrs.evolve(tools[-1], cache=parse_cache_control(mark, f"tools[{i}]"))
         elif isinstance(t, CachePoint):
             if not tools:
                 raise InvalidRequestError(

@@ -168,17 +168,18 @@ class WebSearch:
                 param="web_search",
             )
         given = dict(value)
-        given.pop("type", None)
-        given.pop("name", None)
-        given.pop("google_search", None)
-        given.pop("googleSearch", None)
+        # The tool's own wrapping; a cache mark on it is the tools list's to place
+        # (request.py moves it to the function tool before).
+        for wrapping in ("type", "name", "google_search", "googleSearch", "cache_control"):
+            given.pop(wrapping, None)
         fields: dict[str, Any] = {}
         for ours, theirs in (
             ("context_size", "search_context_size"),
             ("location", "user_location"),
         ):
-            if ours in given or theirs in given:
-                fields[ours] = given.pop(ours, None) or given.pop(theirs, None)
+            mine, vendors = given.pop(ours, None), given.pop(theirs, None)
+            if mine is not None or vendors is not None:
+                fields[ours] = mine if mine is not None else vendors
         filters = given.pop("filters", None)
         if filters is not None:
             if not isinstance(filters, Mapping) or set(filters) - _FILTERS:
