@@ -178,7 +178,7 @@ def test_usage_adds_searches_and_a_price_per_search_is_configurable() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_location_is_recorded_only_with_content_and_redacted() -> None:
+async def test_a_location_is_recorded_beside_the_other_settings_when_content_is() -> None:
     fake, exported = FakePlugin(), RecordingExporter()
     search = WebSearch(location=SearchLocation(city="Oslo", country="NO"))
     async with _client(fake, exported) as client:
