@@ -45,7 +45,6 @@ from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestErr
 from relaykit.json_encode import dumps
 
 from .dialect import Dialect, GatewayCall, status_of
-from .file_store import StoredFile
 
 #: the endpoints a batch may go to, and the code an id carries for each
 ENDPOINTS: Mapping[str, str] = {"/v1/chat/completions": "c", "/v1/responses": "r"}
@@ -308,21 +307,6 @@ def result_line(
         line["response"] = {"status_code": status, "request_id": request_id, "body": body}
         line["error"] = None
     return dumps(line) + b"\n"
-
-
-def file_body(stored: StoredFile) -> dict[str, Any]:
-    """An uploaded file's ``file`` object."""
-    return {
-        "id": stored.id,
-        "object": "file",
-        "bytes": stored.bytes,
-        "created_at": stored.created_at,
-        "expires_at": stored.expires_at,
-        "filename": stored.filename,
-        "purpose": stored.purpose,
-        "status": "processed",
-        "status_details": None,
-    }
 
 
 def result_file_body(kind: ResultKind, file_id: str, batch: Batch) -> dict[str, Any]:
