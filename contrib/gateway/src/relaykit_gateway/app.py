@@ -40,6 +40,7 @@ from .anthropic_batches import (
     parse_batch,
     relaykit_id,
     result_line,
+    untagged_relaykit_id,
 )
 from .anthropic_dialect import AnthropicDialect
 from .asgi_messages import (
@@ -77,6 +78,7 @@ from .openai_batches import (
     parse_result_file_id,
     read_requests,
     result_file_body,
+    untagged_batch,
 )
 from .openai_batches import batch_body as openai_batch_body
 from .openai_batches import result_line as openai_result_line
@@ -91,6 +93,7 @@ from .openai_speech import parse_speech
 from .openai_transcriptions import delta_event as transcript_delta
 from .openai_transcriptions import done_event as transcript_done
 from .openai_transcriptions import parse_transcription, transcription_body
+from .owned_ids import IdOwner, id_owners
 from .replies import (
     answer_headers,
     answered,
@@ -164,7 +167,8 @@ class Gateway:
       ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
       Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
       siblings with any provider that batches; nothing is kept (see
-      :mod:`relaykit_gateway.anthropic_batches`);
+      :mod:`relaykit_gateway.anthropic_batches`), and a batch's id works for the
+      key that created it only (see :mod:`relaykit_gateway.owned_ids`);
     - ``POST /v1/files`` (``purpose=batch``), ``GET``/``DELETE /v1/files/{id}``,
       ``GET /v1/files/{id}/content`` and ``GET /v1/files``: OpenAI's Files API for
       batch input, the files kept in ``files``, a
@@ -172,7 +176,8 @@ class Gateway:
     - ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``POST .../{id}/cancel`` and
       ``GET /v1/batches``: OpenAI's Batch API over those files, answered by
       :meth:`relaykit.Client.submit_batch` and its siblings; each batch's output and
-      error files are read from its provider (see :mod:`relaykit_gateway.openai_batches`);
+      error files are read from its provider (see :mod:`relaykit_gateway.openai_batches`),
+      the batch and its files for the key that created it only;
     - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
@@ -224,6 +229,8 @@ class Gateway:
         #: the files uploaded for batches (``$RELAYKIT_GATEWAY_FILES_DIR``, unless given)
         self.files = FileStore.from_env() if files is None else files
         self.keys = keys
+        #: whom each key's batch ids are made for (and checked against)
+        self._owners = id_owners(keys)
         self.max_body_bytes = max_body_bytes
         self.cors = cors
         #: the Responses API answers kept to be continued (``previous_response_id``)
@@ -596,6 +603,7 @@ class Gateway:
 
     # -- Anthropic's Message Batches API, over the client's batch calls (see
     # -- relaykit_gateway.anthropic_batches): nothing kept, each id carries its batch
+    # -- and is its creator's (relaykit_gateway.owned_ids)
 
     async def _batches(
         self,
@@ -621,11 +629,16 @@ class Gateway:
                 f" that answers, GET {BATCHES}/{{id}}, POST {BATCHES}/{{id}}/cancel and"
                 f" GET {BATCHES}/{{id}}/results",
             )
-        batch_id = relaykit_id(parts[0])
+        owner = self._owners[caller]
+        batch_id = relaykit_id(parts[0], owner)
         if len(parts) > 2:
             raise Problem(404, f"no route {path}")
         if batch_id is None:
-            raise Problem(404, f"no Message Batch {parts[0]!r}: use an id this gateway gave")
+            raise _not_found(
+                f"no Message Batch {parts[0]!r}: use an id this gateway gave your key",
+                parts[0],
+                untagged_relaykit_id(parts[0]),
+            )
         action = (method, parts[1] if len(parts) > 1 else "")
         if action == ("GET", ""):
             fetch = self.client.batch
@@ -650,7 +663,7 @@ class Gateway:
             receive,
             send,
             lambda: fetch(batch_id),
-            _batch_reply(scope, headers, send),
+            _batch_reply(scope, headers, send, owner),
             ANTHROPIC,
         )
 
@@ -677,7 +690,7 @@ class Gateway:
             receive,
             send,
             lambda: self.client.submit_batch(model, items),
-            _batch_reply(scope, headers, send),
+            _batch_reply(scope, headers, send, self._owners[caller]),
             ANTHROPIC,
         )
 
@@ -718,7 +731,7 @@ class Gateway:
         if method not in (("GET",) if content else ("GET", "DELETE")):
             raise Problem(405, f"{method} is not allowed on {path}")
         if is_result_file_id(file_id):
-            await self._result_file(file_id, content, headers, receive, send)
+            await self._result_file(file_id, content, caller, headers, receive, send)
             return
         stored = await self.files.get(caller, file_id)
         if stored is None:
@@ -785,13 +798,19 @@ class Gateway:
         await send_json(send, 200, file_body(stored))
 
     async def _result_file(
-        self, file_id: str, content: bool, headers: dict[str, str], receive: Receive, send: Send
+        self,
+        file_id: str,
+        content: bool,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
     ) -> None:
-        """A batch's output or error file: its ``file`` object, or its lines rendered
-        from the provider's results as they arrive."""
-        parsed = parse_result_file_id(file_id)
+        """A batch's output or error file (of the caller's batch): its ``file`` object,
+        or its lines rendered from the provider's results as they arrive."""
+        parsed = parse_result_file_id(file_id, self._owners[caller])
         if parsed is None:
-            raise Problem(404, f"No such File object: {file_id}")
+            raise _not_found(f"No such File object: {file_id}", file_id, untagged_batch(file_id))
         kind, endpoint, relaykit_batch = parsed
         if content:
             dialect = _ROUTES[endpoint]
@@ -840,9 +859,14 @@ class Gateway:
             return
         if len(parts) > 2:
             raise Problem(404, f"no route {path}")
-        ref = parse_batch_id(parts[0])
+        owner = self._owners[caller]
+        ref = parse_batch_id(parts[0], owner)
         if ref is None:
-            raise Problem(404, f"No batch found with id '{parts[0]}': use an id this gateway gave")
+            raise _not_found(
+                f"No batch found with id '{parts[0]}': use an id this gateway gave your key",
+                parts[0],
+                untagged_batch(parts[0]),
+            )
         action = (method, parts[1] if len(parts) > 1 else "")
         if action == ("GET", ""):
             fetch = self.client.batch
@@ -856,7 +880,7 @@ class Gateway:
         metadata = record["metadata"] if record is not None else None
 
         async def reply(batch: Batch) -> None:
-            await send_json(send, 200, openai_batch_body(batch, ref, metadata))
+            await send_json(send, 200, openai_batch_body(batch, ref, owner, metadata))
 
         await answered(headers, receive, send, lambda: fetch(ref.batch_id), reply, OPENAI)
 
@@ -900,10 +924,12 @@ class Gateway:
             BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
         ]
 
+        owner = self._owners[caller]
+
         async def reply(batch: Batch) -> None:
             ref = BatchRef(endpoint, stored.id, batch.id)
-            await self.files.keep_batch(caller, batch_id(ref), metadata)
-            await send_json(send, 200, openai_batch_body(batch, ref, metadata))
+            await self.files.keep_batch(caller, batch_id(ref, owner), metadata)
+            await send_json(send, 200, openai_batch_body(batch, ref, owner, metadata))
 
         await answered(
             headers,
@@ -937,19 +963,19 @@ class Gateway:
             ids = [r["id"] for r in records]
             start = ids.index(after) + 1 if after in ids else len(records)
         page = records[start : start + limit]
+        owner = self._owners[caller]
 
         async def described() -> list[dict[str, Any]]:
             found: dict[int, dict[str, Any]] = {}
             failures: list[RelayError] = []
 
             async def one(i: int, record: dict[str, Any]) -> None:
-                ref = parse_batch_id(record["id"])
+                ref = parse_batch_id(record["id"], owner)
                 if ref is None:
-                    return
+                    return  # made without a tag (an earlier gateway), or for the key's old value
                 try:
-                    found[i] = openai_batch_body(
-                        await self.client.batch(ref.batch_id), ref, record["metadata"]
-                    )
+                    batch = await self.client.batch(ref.batch_id)
+                    found[i] = openai_batch_body(batch, ref, owner, record["metadata"])
                 except NotFoundError:  # its provider forgot it: so does the list
                     await self.files.forget_batch(record["id"])
                 except RelayError as error:
@@ -1099,7 +1125,22 @@ def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def _results_url(scope: Scope, headers: dict[str, str], batch_id: str) -> str:
+def _not_found(message: str, given: str, untagged_batch_id: str | None) -> Problem:
+    """A 404 (``message``) for the id ``given``, which the caller may not use; for an id
+    of an earlier gateway's (made before ids carried their key: ``untagged_batch_id``
+    is the batch it names), one that says where its batch can still be read."""
+    if untagged_batch_id is None:
+        return Problem(404, message)
+    return Problem(
+        404,
+        f"the id {given!r} was made before the gateway's batch ids carried the key that"
+        " created them, and is no longer served: read its batch on the gateway's host with"
+        f" `relaykit batch status {untagged_batch_id}` and"
+        f" `relaykit batch results {untagged_batch_id}`",
+    )
+
+
+def _results_url(scope: Scope, headers: dict[str, str], gateway_batch_id: str) -> str:
     """Where the caller reads a batch's results: this gateway as the caller reached it
     (the request's scheme and ``Host``, below the app's ``root_path``)."""
     host = headers.get("host")
@@ -1107,7 +1148,7 @@ def _results_url(scope: Scope, headers: dict[str, str], batch_id: str) -> str:
         server_host, port = scope.get("server") or ("localhost", None)
         host = server_host if port is None else f"{server_host}:{port}"
     base = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
-    return f"{base}{BATCHES}/{gateway_id(batch_id)}/results"
+    return f"{base}{BATCHES}/{gateway_batch_id}/results"
 
 
 def _rfc3339(timestamp: int) -> str:
@@ -1133,11 +1174,13 @@ def _with_caller(
 
 
 def _batch_reply(
-    scope: Scope, headers: dict[str, str], send: Send
+    scope: Scope, headers: dict[str, str], send: Send, owner: IdOwner
 ) -> Callable[[Batch], Awaitable[None]]:
-    """What :func:`answered` sends a batch with: Anthropic's ``message_batch`` object."""
+    """What :func:`answered` sends a batch with: Anthropic's ``message_batch`` object,
+    with ``owner``'s id for it."""
 
     async def reply(batch: Batch) -> None:
-        await send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
+        url = _results_url(scope, headers, gateway_id(batch.id, owner))
+        await send_json(send, 200, batch_body(batch, url, owner))
 
     return reply
