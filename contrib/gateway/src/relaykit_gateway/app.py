@@ -67,6 +67,7 @@ from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
 from .dialect import Dialect, GatewayCall, require_object, string_metadata
 from .file_store import FileStore, StoreFullError, Upload
+from .kept_responses import KeptResponses, shared_store
 from .keys import GatewayKeys
 from .openai_batches import (
     WINDOW,
@@ -160,8 +161,10 @@ class Gateway:
     - ``POST /v1/responses``: OpenAI's Responses API, streamed or not; a
       response can be continued with ``previous_response_id`` for an hour
       (``responses``, a :class:`~relaykit_gateway.response_store.ResponseStore`,
-      keeps them in memory unless the caller says ``store: false``), fetched
-      with ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
+      keeps them in memory unless the caller says ``store: false``, and the
+      client's shared cache store too, when it has one: see
+      :mod:`relaykit_gateway.kept_responses`), fetched with
+      ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
       ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
@@ -235,6 +238,8 @@ class Gateway:
         self.cors = cors
         #: the Responses API answers kept to be continued (``previous_response_id``)
         self.responses = ResponseStore() if responses is None else responses
+        #: ... and in the client's shared cache store too, when it has one
+        self.kept = KeptResponses(self.responses, shared_store(client))
         # A caller who pastes their key into a prompt does not get it stored.
         for _, key in keys.keys:
             client.mask_secret(key)
@@ -415,7 +420,7 @@ class Gateway:
         receive: Receive,
         send: Send,
     ) -> None:
-        call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        call = await self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
         params = self._params(call, caller, headers)
         await watched(headers, receive, lambda: self._answer(dialect, call, caller, params, send))
 
@@ -559,24 +564,29 @@ class Gateway:
             OPENAI,
         )
 
-    def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
+    async def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
         """``call`` with the conversation of the response it continues, if it names one
         (after its own instructions: a response's instructions are not carried over).
         Only the caller whose response it was may continue it."""
         if call.previous_response_id is None:
             return call
-        history = self.responses.get(caller, call.previous_response_id)
+        history = await self.kept.get(caller, call.previous_response_id)
         if history is None:
+            where = (
+                ""
+                if self.kept.shared is not None
+                else " (or reach the gateway process that answered it: each keeps its own)"
+            )
             raise Problem(
                 404,
                 f"Previous response with id '{call.previous_response_id}' not found: the"
-                " gateway keeps responses in its memory for an hour, so send the whole"
-                " conversation in `input` (or reach the gateway process that answered it)",
+                " gateway keeps responses for an hour, for the key that made them, so send"
+                f" the whole conversation in `input`{where}",
             )
         k = call.instructions
         return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
 
-    def _keep(
+    async def _keep(
         self,
         call: GatewayCall,
         caller: str | None,
@@ -587,17 +597,17 @@ class Gateway:
         its caller to continue, fetch or delete."""
         if call.store and body is not None:
             conversation = (*call.messages[call.instructions :], response.to_message())
-            self.responses.put(caller, body["id"], conversation, body)
+            await self.kept.put(caller, body["id"], conversation, body)
 
     async def _kept_response(
         self, method: str, response_id: str, caller: str | None, send: Send
     ) -> None:
         """``GET`` or ``DELETE /v1/responses/{id}``: a kept response, fetched or forgotten."""
-        found = self.responses.response(caller, response_id)
+        found = await self.kept.response(caller, response_id)
         if found is None:
             raise Problem(404, f"Response with id '{response_id}' not found.")
         if method == "DELETE":
-            self.responses.delete(caller, response_id)
+            await self.kept.delete(caller, response_id)
             found = {"id": response_id, "object": "response", "deleted": True}
         await send_json(send, 200, found)
 
@@ -1006,7 +1016,7 @@ class Gateway:
                 response = await self.client.chat(call.model, call.messages, **params)
                 extra = answer_headers(response)
                 body = dialect.response(response, call.model)
-                self._keep(call, caller, body, response)
+                await self._keep(call, caller, body, response)
                 await send_json(send, 200, body, extra)
                 return
             # Entering sends the request, retrying and falling back as chat does, so
@@ -1020,7 +1030,7 @@ class Gateway:
                         if frames:
                             await send_more(send, frames)
                     tail = encoder.end(stream.response)
-                    self._keep(call, caller, getattr(encoder, "final", None), stream.response)
+                    await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
@@ -1032,7 +1042,7 @@ class Gateway:
     ) -> None:
         """The input tokens of a request body: counted by the provider where it can,
         else estimated (and a header says so), in the dialect's answer shape."""
-        call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        call = await self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
         self._check_model(caller, call.model)
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
         answer: dict[str, Any] = {"input_tokens": count.input_tokens}
