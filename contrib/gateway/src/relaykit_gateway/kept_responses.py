@@ -114,7 +114,7 @@ class KeptResponses:
         self.memory.put(owner, response_id, conversation, response)
         if self.shared is None:
             return
-        # its size in characters is less than its JSON's: no need to encode it to know
+        # past the limit in characters alone: not encoded to find out (its JSON is larger)
         if conversation_size(conversation) + _STORE_OVERHEAD <= self.max_shared_bytes:
             text = to_json(_Entry(FORMAT, owner, response_id, conversation, response))
             if len(text.encode()) + _STORE_OVERHEAD <= self.max_shared_bytes:
