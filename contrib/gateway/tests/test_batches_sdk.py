@@ -13,11 +13,14 @@ import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock
 from relaykit_gateway import GatewayKeys
 from relaykit_gateway.anthropic_batches import gateway_id, relaykit_id
-from relaykit_gateway.testing import KEY, running, running_over
+from relaykit_gateway.owned_ids import id_owners
+from relaykit_gateway.testing import KEY, KEYS, running, running_over
 
 pytestmark = pytest.mark.anyio
 
 BOB = "gw-bob-0123456789abcdef"
+#: whom the ids the gateway gives alice are made for
+ALICE = id_owners(KEYS)["alice"]
 
 
 def sdk(url: str, key: str = KEY) -> anthropic.AsyncAnthropic:
@@ -49,7 +52,7 @@ async def test_a_batch_goes_to_openai_and_its_results_come_back_as_anthropics(
         assert created.processing_status == "in_progress"
         assert created.request_counts.processing == 2
         assert created.results_url is None  # not until it ended, as Anthropic says
-        batch_id = relaykit_id(created.id)
+        batch_id = relaykit_id(created.id, ALICE)
         assert batch_id is not None and batch_id.startswith("openai/batch_")
         ended = await client.messages.batches.retrieve(created.id)
         assert ended.processing_status == "ended"
@@ -141,15 +144,15 @@ async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refu
             "msgbatch_nope!",
             "msgbatch_" + "b3BlbmFp",
             "batch_abc",
-            gateway_id("x/y") + "A",
-            gateway_id("x/y\x00"),  # decodes, but control characters name no batch
+            gateway_id("x/y", ALICE) + "A",
+            gateway_id("x/y\x00", ALICE),  # decodes, but control characters name no batch
         ):
             with pytest.raises(anthropic.NotFoundError) as caught:
                 await alice.messages.batches.retrieve(bad)
             assert caught.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
         with pytest.raises(anthropic.NotFoundError, match="no batch"):
             # a well-formed id of a batch the provider does not know: the provider's 404
-            await alice.messages.batches.cancel(gateway_id("fake/nothing"))
+            await alice.messages.batches.cancel(gateway_id("fake/nothing", ALICE))
         with pytest.raises(anthropic.BadRequestError) as mixed:
             await alice.messages.batches.create(
                 requests=[request("a", "x", "fake/small"), request("b", "y", "fake/big")]  # type: ignore[list-item]
@@ -162,6 +165,6 @@ async def test_bad_ids_mixed_models_a_key_without_the_model_and_listing_are_refu
         with pytest.raises(anthropic.NotFoundError, match="keeps no list of batches"):
             await alice.messages.batches.list()
         with pytest.raises(anthropic.APIStatusError, match="deleting a batch") as deleted:
-            await alice.messages.batches.delete(gateway_id("fake/any"))
+            await alice.messages.batches.delete(gateway_id("fake/any", ALICE))
         assert deleted.value.status_code == 405
     assert not fake.calls and not fake.batch_store.batches

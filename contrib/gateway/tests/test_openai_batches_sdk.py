@@ -17,11 +17,14 @@ from relaykit.testing import FakePlugin, OpenAIMock
 from relaykit_gateway import GatewayKeys
 from relaykit_gateway.file_store import FileStore
 from relaykit_gateway.openai_batches import BatchRef, batch_id, parse_batch_id, result_file_id
-from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running
+from relaykit_gateway.owned_ids import id_owners
+from relaykit_gateway.testing import KEY, KEYS, UPSTREAM_KEY, running
 
 pytestmark = pytest.mark.anyio
 
 BOB = "gw-bob-0123456789abcdef"
+#: whom the ids the gateway gives alice are made for
+ALICE = id_owners(KEYS)["alice"]
 CHAT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 
 
@@ -86,7 +89,7 @@ async def test_a_batch_goes_to_openai_and_its_output_and_error_files_come_back(
         assert created.object == "batch" and created.status == "validating"  # OpenAI's own word
         assert created.input_file_id == uploaded.id and created.endpoint == CHAT
         assert created.output_file_id is None and created.metadata == {"job": "nightly"}
-        ref = parse_batch_id(created.id)
+        ref = parse_batch_id(created.id, ALICE)
         assert ref is not None and ref.batch_id.startswith("openai/batch_")
         ended = await client.batches.retrieve(created.id)
         assert ended.status == "completed" and ended.completed_at is not None
@@ -295,20 +298,24 @@ async def test_bad_creates_unknown_ids_and_a_key_without_the_model_are_refused(
             streamed["body"] = {**streamed["body"], "stream": True}
             bad = await alice.files.create(file=jsonl(streamed), purpose="batch")
             await alice.batches.create(input_file_id=bad.id, endpoint=CHAT, completion_window="24h")
-        for unknown in ("batch_nope!", "batch_abc", batch_id(BatchRef(CHAT, "f", "x/y")) + "A"):
+        for unknown in (
+            "batch_nope!",
+            "batch_abc",
+            batch_id(BatchRef(CHAT, "f", "x/y"), ALICE) + "A",
+        ):
             with pytest.raises(openai.NotFoundError) as caught:
                 await alice.batches.retrieve(unknown)
             assert caught.value.type == "invalid_request_error"
         with pytest.raises(openai.NotFoundError, match="no batch"):
             # a well-formed id of a batch the provider does not know: the provider's 404
-            await alice.batches.cancel(batch_id(BatchRef(CHAT, uploaded.id, "fake/nothing")))
+            await alice.batches.cancel(batch_id(BatchRef(CHAT, uploaded.id, "fake/nothing"), ALICE))
         for unknown_file in ("file-out_nope", "file-0123", "../etc/passwd"):
             with pytest.raises(openai.NotFoundError):
                 await alice.files.content(unknown_file)
         with pytest.raises(openai.NotFoundError, match="no batch"):
-            await alice.files.content(result_file_id("output", CHAT, "fake/nothing"))
+            await alice.files.content(result_file_id("output", CHAT, "fake/nothing", ALICE))
         with pytest.raises(openai.APIStatusError, match="not served") as deleted:
-            await alice.files.delete(result_file_id("error", CHAT, "fake/any"))
+            await alice.files.delete(result_file_id("error", CHAT, "fake/any", ALICE))
         assert deleted.value.status_code == 405
     assert not fake.calls and not fake.batch_store.batches
 

@@ -965,6 +965,18 @@ class Client:
         return self._registry.get(name)
 
     @property
+    def cache_store(self) -> GuardedCacheStore | None:
+        """The store behind the response cache (``[cache] backend``), for an app that
+        keeps entries of its own where the client keeps cached answers, on the same
+        connection (relaykit-gateway keeps Responses API conversations there).
+
+        Its failures are misses and skipped writes, never raised, as they are for the
+        client's own entries; ``None`` when the cache lives in memory alone. Keys are
+        hex SHA-256s: hash a namespace of your own into yours.
+        """
+        return self._cache_storage
+
+    @property
     def exporters(self) -> tuple[Exporter, ...]:
         """The exporters plugins contributed (e.g. to mount a Prometheus app)."""
         return tuple(self._exporters)

@@ -2,10 +2,12 @@
 
 The gateway keeps nothing: a batch it creates is a relaykit batch
 (:meth:`relaykit.Client.submit_batch`), whose provider-qualified id
-(``"openai/batch_abc"``) the gateway's own id carries, as ``msgbatch_`` and
-the id in URL-safe base64 (:func:`gateway_id`), so any gateway process can
-retrieve, cancel and read it, a day later. An id that does not decode so is
-not a batch of this gateway (:func:`relaykit_id` says ``None``: a 404).
+(``"openai/batch_abc"``) the gateway's own id carries, as ``msgbatch_``, a
+tag of the caller's and the id in URL-safe base64 (:func:`gateway_id`; see
+:mod:`relaykit_gateway.owned_ids`), so any gateway process can retrieve,
+cancel and read it, a day later, for the gateway key that created it only. An
+id that does not decode so, or was given to another key, is not a batch of
+this caller's (:func:`relaykit_id` says ``None``: a 404).
 
 - a create body's requests each have their ``params`` parsed as a
   ``POST /v1/messages`` body is (:func:`parse_batch`), so aliases, tools,
@@ -30,8 +32,6 @@ not a batch of this gateway (:func:`relaykit_id` says ``None``: a 404).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import time
 from collections.abc import Sequence
@@ -42,6 +42,7 @@ from relaykit.json_encode import dumps
 
 from .anthropic_dialect import AnthropicDialect
 from .dialect import GatewayCall, require_object, status_of
+from .owned_ids import IdOwner, untagged
 
 #: where the batch routes start (each batch's are below it)
 BATCHES = "/v1/messages/batches"
@@ -53,28 +54,28 @@ _DAY = 24 * 3600
 _PROCESSING = {"in_progress": "in_progress", "cancelling": "canceling"}
 
 
-def gateway_id(batch_id: str) -> str:
-    """The gateway's id of the relaykit batch ``batch_id``: one path segment."""
-    encoded = base64.urlsafe_b64encode(batch_id.encode()).decode().rstrip("=")
-    return ID_PREFIX + encoded
+def gateway_id(batch_id: str, owner: IdOwner) -> str:
+    """The gateway's id of the relaykit batch ``batch_id``, for ``owner``: one path segment."""
+    return owner.make(ID_PREFIX, batch_id)
 
 
-def relaykit_id(gateway_batch_id: str) -> str | None:
-    """The relaykit batch id ``gateway_batch_id`` carries (``None``: not one of ours)."""
-    if not gateway_batch_id.startswith(ID_PREFIX):
-        return None
-    encoded = gateway_batch_id[len(ID_PREFIX) :]
-    try:
-        decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        batch_id = decoded.decode()
-    except (binascii.Error, ValueError):
-        return None
+def relaykit_id(gateway_batch_id: str, owner: IdOwner) -> str | None:
+    """The relaykit batch id ``gateway_batch_id`` carries, if it is ``owner``'s (``None``:
+    not one of theirs)."""
+    batch_id = owner.read(gateway_batch_id, ID_PREFIX)
+    return batch_id if batch_id is not None and _names_a_batch(batch_id) else None
+
+
+def untagged_relaykit_id(old_id: str) -> str | None:
+    """The relaykit batch id an id of an earlier gateway carries (one without a tag,
+    no longer served), or ``None``."""
+    batch_id = untagged(old_id, ID_PREFIX)
+    return batch_id if batch_id is not None and _names_a_batch(batch_id) else None
+
+
+def _names_a_batch(batch_id: str) -> bool:
     provider, sep, vendor_id = batch_id.partition("/")
-    if not (sep and provider and vendor_id and batch_id.isprintable()):
-        return None  # a tampered id (control characters never name a batch): a 404
-    if gateway_id(batch_id) != gateway_batch_id:
-        return None  # not what this gateway encodes (the same id has one spelling)
-    return batch_id
+    return bool(sep and provider and vendor_id)
 
 
 def parse_batch(
@@ -121,9 +122,10 @@ def parse_batch(
     return models[0], calls
 
 
-def batch_body(batch: Batch, results_url: str) -> dict[str, Any]:
-    """``batch`` as Anthropic's ``message_batch`` object; ``results_url`` is where its
-    results are read (given only once it ended, as Anthropic does)."""
+def batch_body(batch: Batch, results_url: str, owner: IdOwner) -> dict[str, Any]:
+    """``batch`` as Anthropic's ``message_batch`` object, with ``owner``'s id for it;
+    ``results_url`` is where its results are read (given only once it ended, as
+    Anthropic does)."""
     ended = batch.done
     unanswered = batch.pending
     counts = {"processing": 0, "succeeded": batch.succeeded, "errored": batch.errored}
@@ -139,7 +141,7 @@ def batch_body(batch: Batch, results_url: str) -> dict[str, Any]:
     created = batch.created_at if batch.created_at is not None else time.time()
     expires = batch.expires_at if batch.expires_at is not None else created + _DAY
     return {
-        "id": gateway_id(batch.id),
+        "id": gateway_id(batch.id, owner),
         "type": "message_batch",
         "processing_status": _PROCESSING.get(batch.status, "ended"),
         "request_counts": counts,

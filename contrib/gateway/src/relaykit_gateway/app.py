@@ -10,17 +10,14 @@ runs it, under asyncio or trio.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
 import attrs
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
 
 from relaykit import (
     Batch,
@@ -28,18 +25,12 @@ from relaykit import (
     BatchResult,
     ChatResponse,
     Client,
-    EmbeddingResponse,
-    ImageResponse,
     InvalidRequestError,
-    ModerationResponse,
     NotFoundError,
     RelayError,
-    RerankResponse,
-    SpeechResponse,
     TranscriptionResponse,
     multipart,
 )
-from relaykit.json_encode import dumps
 from relaykit.secrets import scrub
 
 from .anthropic_batches import (
@@ -49,36 +40,52 @@ from .anthropic_batches import (
     parse_batch,
     relaykit_id,
     result_line,
+    untagged_relaykit_id,
 )
 from .anthropic_dialect import AnthropicDialect
+from .asgi_messages import (
+    EVENT_STREAM,
+    JSONL,
+    OCTETS,
+    HungUp,
+    Message,
+    Problem,
+    Receive,
+    Scope,
+    Send,
+    body_chunks,
+    lifespan,
+    read_body,
+    read_json,
+    request_headers,
+    send_json,
+    send_more,
+    send_text,
+    with_headers,
+)
 from .cohere_rerank import parse_rerank, rerank_body
 from .cors import CORS_ENV, CorsPolicy
-from .dialect import (
-    Dialect,
-    GatewayCall,
-    require_object,
-    retry_after,
-    status_of,
-    string_metadata,
-)
-from .file_store import MAX_TTL, MIN_TTL, FileStore, StoreFullError, Upload
+from .dialect import Dialect, GatewayCall, require_object, string_metadata
+from .file_store import FileStore, StoreFullError, Upload
+from .kept_responses import KeptResponses, shared_store
 from .keys import GatewayKeys
 from .openai_batches import (
     WINDOW,
     BatchRef,
     batch_id,
     check_endpoint,
-    file_body,
     is_result_file_id,
     parse_batch_id,
     parse_result_file_id,
     read_requests,
     result_file_body,
+    untagged_batch,
 )
 from .openai_batches import batch_body as openai_batch_body
 from .openai_batches import result_line as openai_result_line
 from .openai_dialect import OpenAIDialect
 from .openai_embeddings import embeddings_body, parse_embeddings
+from .openai_files import check_purpose, expires_after, file_body, list_page
 from .openai_images import images_body, parse_image_edit, parse_image_generation
 from .openai_moderations import moderation_body, parse_moderation
 from .openai_speech import delta_event as audio_delta
@@ -87,26 +94,21 @@ from .openai_speech import parse_speech
 from .openai_transcriptions import delta_event as transcript_delta
 from .openai_transcriptions import done_event as transcript_done
 from .openai_transcriptions import parse_transcription, transcription_body
+from .owned_ids import IdOwner, id_owners
+from .replies import (
+    answer_headers,
+    answered,
+    json_reply,
+    no_tail,
+    raw,
+    send_error,
+    send_lines,
+    streamed,
+    watched,
+)
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
 from .upload_form import FilePart, FormError, Sink, read_form
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-T = TypeVar("T")
-#: what a call answers: its cost and served model go out in headers
-_Answer = (
-    ChatResponse
-    | EmbeddingResponse
-    | RerankResponse
-    | TranscriptionResponse
-    | ImageResponse
-    | SpeechResponse
-    | ModerationResponse
-)
-A = TypeVar("A", bound=_Answer)
 
 logger = logging.getLogger("relaykit.gateway")
 
@@ -138,37 +140,12 @@ _COUNTERS: dict[str, Dialect] = {
 }
 #: where a kept Responses API response is fetched (GET) or deleted (DELETE)
 _KEPT = "/v1/responses/"
-_JSON = (b"content-type", b"application/json")
-#: how Anthropic serves a batch's results
-_JSONL = [
-    (b"content-type", b"application/x-jsonl"),
-    (b"content-disposition", b'attachment; filename="results.jsonl"'),
-]
-_EVENT_STREAM = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-]
-#: how OpenAI serves a file's content
-_OCTETS = [(b"content-type", b"application/octet-stream")]
 #: OpenAI's Files and Batch APIs: the roots of their routes (each also without ``/v1``)
 _OPENAI_FILES, _OPENAI_BATCHES = "/files", "/batches"
 #: the most keys a batch's metadata may have (OpenAI's limit)
 _MAX_METADATA_KEYS = 16
 #: what an upload's form may add to its file's bytes (its boundaries, headers, fields)
 _FORM_OVERHEAD = 64 * 1024
-
-
-class _Problem(Exception):
-    """A request the gateway refuses before any call: its status and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _HungUp(Exception):
-    """The caller went away before its request had fully arrived."""
 
 
 class Gateway:
@@ -184,14 +161,17 @@ class Gateway:
     - ``POST /v1/responses``: OpenAI's Responses API, streamed or not; a
       response can be continued with ``previous_response_id`` for an hour
       (``responses``, a :class:`~relaykit_gateway.response_store.ResponseStore`,
-      keeps them in memory unless the caller says ``store: false``), fetched
-      with ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
+      keeps them in memory unless the caller says ``store: false``, and the
+      client's shared cache store too, when it has one: see
+      :mod:`relaykit_gateway.kept_responses`), fetched with
+      ``GET /v1/responses/{id}`` and forgotten with ``DELETE``;
     - ``POST /v1/messages``: Anthropic's Messages API, streamed or not;
     - ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
       ``POST .../{id}/cancel`` and ``GET .../{id}/results``: Anthropic's Message
       Batches API, answered by :meth:`relaykit.Client.submit_batch` and its
       siblings with any provider that batches; nothing is kept (see
-      :mod:`relaykit_gateway.anthropic_batches`);
+      :mod:`relaykit_gateway.anthropic_batches`), and a batch's id works for the
+      key that created it only (see :mod:`relaykit_gateway.owned_ids`);
     - ``POST /v1/files`` (``purpose=batch``), ``GET``/``DELETE /v1/files/{id}``,
       ``GET /v1/files/{id}/content`` and ``GET /v1/files``: OpenAI's Files API for
       batch input, the files kept in ``files``, a
@@ -199,7 +179,8 @@ class Gateway:
     - ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``POST .../{id}/cancel`` and
       ``GET /v1/batches``: OpenAI's Batch API over those files, answered by
       :meth:`relaykit.Client.submit_batch` and its siblings; each batch's output and
-      error files are read from its provider (see :mod:`relaykit_gateway.openai_batches`);
+      error files are read from its provider (see :mod:`relaykit_gateway.openai_batches`),
+      the batch and its files for the key that created it only;
     - ``POST /v1/embeddings``: OpenAI's Embeddings API, answered by
       :meth:`relaykit.Client.embed` (see :mod:`relaykit_gateway.openai_embeddings`);
     - ``POST /v1/rerank`` (and ``/v2/rerank``, ``/rerank``): Cohere's Rerank API,
@@ -251,10 +232,14 @@ class Gateway:
         #: the files uploaded for batches (``$RELAYKIT_GATEWAY_FILES_DIR``, unless given)
         self.files = FileStore.from_env() if files is None else files
         self.keys = keys
+        #: whom each key's batch ids are made for (and checked against)
+        self._owners = id_owners(keys)
         self.max_body_bytes = max_body_bytes
         self.cors = cors
         #: the Responses API answers kept to be continued (``previous_response_id``)
         self.responses = ResponseStore() if responses is None else responses
+        #: ... and in the client's shared cache store too, when it has one
+        self.kept = KeptResponses(self.responses, shared_store(client))
         # A caller who pastes their key into a prompt does not get it stored.
         for _, key in keys.keys:
             client.mask_secret(key)
@@ -282,17 +267,17 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return  # websockets: not served
-        headers = _headers(scope)
+        headers = request_headers(scope)
         origin = headers.get("origin")
         if origin is not None and self.cors.allows(origin):
-            send = _with_headers(send, self.cors.answer(origin))
+            send = with_headers(send, self.cors.answer(origin))
         if self._draining:  # /health too: a load balancer stops sending here
             body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
-            await _send_json(send, 503, body, [(b"connection", b"close")])
+            await send_json(send, 503, body, [(b"connection", b"close")])
             return
         started = False
 
@@ -304,7 +289,7 @@ class Gateway:
         self._in_flight += 1
         try:
             await self._http(scope, headers, receive, tracked)
-        except _HungUp:
+        except HungUp:
             pass  # nobody is left to answer
         except Exception as error:
             # A bug of ours: the operator gets its kind, and its message scrubbed
@@ -313,7 +298,7 @@ class Gateway:
             if started:
                 raise
             body = OPENAI.error_body(500, "the gateway failed; its log says why")
-            await _send_json(send, 500, body)
+            await send_json(send, 500, body)
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle is not None:
@@ -337,7 +322,7 @@ class Gateway:
         shape: Dialect = dialect or counter or (ANTHROPIC if anthropic else OPENAI)
         try:
             if path == "/health" and scope["method"] == "GET":
-                await _send_json(send, 200, {"status": "ok"})
+                await send_json(send, 200, {"status": "ok"})
                 return
             if scope["method"] == "OPTIONS" and self.cors:
                 await self._preflight(headers, send)
@@ -355,7 +340,7 @@ class Gateway:
                 else:
                     await self._openai_batches(scope, parts, caller, headers, receive, send)
             elif path in _MODELS and scope["method"] == "GET":
-                await _send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
+                await send_json(send, 200, await self._models(shape is ANTHROPIC, caller))
             elif path.startswith(_KEPT) and scope["method"] in ("GET", "DELETE"):
                 await self._kept_response(scope["method"], path[len(_KEPT) :], caller, send)
             elif counter is not None and scope["method"] == "POST":
@@ -367,9 +352,9 @@ class Gateway:
                     self, await read(receive, headers), caller, headers, receive, send
                 )
             elif dialect or counter or one_call or path in _MODELS or path == "/health":
-                raise _Problem(405, f"{scope['method']} is not allowed on {path}")
+                raise Problem(405, f"{scope['method']} is not allowed on {path}")
             else:
-                raise _Problem(
+                raise Problem(
                     404,
                     f"no route {path}: the gateway serves POST /v1/chat/completions,"
                     " POST /v1/responses, POST /v1/messages, its Message Batches API"
@@ -381,19 +366,26 @@ class Gateway:
                     " POST /v1/moderations"
                     " and GET /v1/models",
                 )
-        except _Problem as problem:
+        except Problem as problem:
             body = shape.error_body(problem.status, problem.message)
-            await _send_json(send, problem.status, body)
+            await send_json(send, problem.status, body)
         except RelayError as error:
-            await _send_error(send, shape, error)
+            await send_error(send, shape, error)
+
+    async def _body(self, receive: Receive, headers: dict[str, str]) -> Any:
+        return await read_json(receive, headers, self.max_body_bytes)
+
+    async def _bytes(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        """The whole request body, refused (413) past ``max_body_bytes``."""
+        return await read_body(receive, headers, self.max_body_bytes)
 
     async def _preflight(self, headers: dict[str, str], send: Send) -> None:
         """A browser asking whether its page may call (no key: browsers send none here)."""
         origin = headers.get("origin")
         if origin is None or "access-control-request-method" not in headers:
-            raise _Problem(405, "OPTIONS is only a CORS preflight here")
+            raise Problem(405, "OPTIONS is only a CORS preflight here")
         if not self.cors.allows(origin):
-            raise _Problem(403, f"origin {origin} may not call the gateway: add it to {CORS_ENV}")
+            raise Problem(403, f"origin {origin} may not call the gateway: add it to {CORS_ENV}")
         # The origin's own headers (CorsPolicy.answer) are added on the way out.
         asked = headers.get("access-control-request-headers", "")
         await send(
@@ -412,42 +404,12 @@ class Gateway:
         name = self.keys.name_of(presented) if presented else None
         if name is None:
             problem = "is not a gateway key" if presented else "is missing"
-            raise _Problem(
+            raise Problem(
                 401,
                 f"the API key {problem}: send a gateway key as `Authorization: Bearer <key>`"
                 " or `x-api-key: <key>`",
             )
         return name
-
-    async def _body(self, receive: Receive, headers: dict[str, str]) -> Any:
-        body = await self._bytes(receive, headers)
-        try:
-            return json.loads(body)
-        except ValueError as e:
-            raise InvalidRequestError(f"the request body is not JSON: {e}", param="body") from e
-
-    async def _bytes(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        """The whole request body, refused (413) past ``max_body_bytes``."""
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            raise _Problem(413, self._too_large())
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _HungUp
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise _Problem(413, self._too_large())
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-    def _too_large(self) -> str:
-        return f"the request body is larger than the gateway's {self.max_body_bytes} bytes"
 
     async def _call(
         self,
@@ -458,9 +420,9 @@ class Gateway:
         receive: Receive,
         send: Send,
     ) -> None:
-        call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        call = await self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
         params = self._params(call, caller, headers)
-        await _watched(headers, receive, lambda: self._answer(dialect, call, caller, params, send))
+        await watched(headers, receive, lambda: self._answer(dialect, call, caller, params, send))
 
     def _params(self, call: Any, caller: str | None, headers: dict[str, str]) -> dict[str, Any]:
         """A parsed call's params, once its model is checked against the caller's key:
@@ -477,12 +439,13 @@ class Gateway:
         """``POST /v1/embeddings``: the texts' vectors, in OpenAI's answer shape."""
         call = parse_embeddings(body, tuple(self.client.config.models))
         params = self._params(call, caller, headers)
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.embed(call.model, call.inputs, **params),
-            _json_reply(send, lambda r: embeddings_body(r, call.model, call.encoding_format)),
+            json_reply(send, lambda r: embeddings_body(r, call.model, call.encoding_format)),
+            OPENAI,
         )
 
     async def _rerank(
@@ -491,12 +454,13 @@ class Gateway:
         """``POST /v1/rerank``: the documents ranked best first, in Cohere's answer shape."""
         call = parse_rerank(body, tuple(self.client.config.models))
         params = self._params(call, caller, headers)
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.rerank(call.model, call.query, call.documents, **params),
-            _json_reply(send, lambda r: rerank_body(r, call)),
+            json_reply(send, lambda r: rerank_body(r, call)),
+            OPENAI,
         )
 
     async def _transcribe(
@@ -510,26 +474,29 @@ class Gateway:
         params = self._params(call, caller, headers)
         if call.stream:
             stream = self.client.stream_transcription(call.model, call.audio, **params)
-            await _watched(
+            await watched(
                 headers,
                 receive,
-                lambda: _streamed(send, stream, _EVENT_STREAM, transcript_delta, transcript_done),
+                lambda: streamed(
+                    send, stream, EVENT_STREAM, transcript_delta, transcript_done, OPENAI
+                ),
             )
             return
 
         async def reply(response: TranscriptionResponse) -> None:
             out = transcription_body(response, call.response_format)
             if isinstance(out, str):
-                await _send_text(send, out, _answer_headers(response))
+                await send_text(send, out, answer_headers(response))
             else:
-                await _send_json(send, 200, out, _answer_headers(response))
+                await send_json(send, 200, out, answer_headers(response))
 
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.transcribe(call.model, call.audio, **params),
             reply,
+            OPENAI,
         )
 
     async def _generate_image(
@@ -538,12 +505,13 @@ class Gateway:
         """``POST /v1/images/generations``: the images drawn, in OpenAI's answer shape."""
         call = parse_image_generation(body, tuple(self.client.config.models))
         params = self._params(call, caller, headers)
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.generate_image(call.model, call.prompt, **params),
-            _json_reply(send, images_body),
+            json_reply(send, images_body),
+            OPENAI,
         )
 
     async def _edit_image(
@@ -555,14 +523,15 @@ class Gateway:
             body, headers.get("content-type", ""), tuple(self.client.config.models)
         )
         params = self._params(call, caller, headers)
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.edit_image(
                 call.model, call.prompt, image=list(call.images), mask=call.mask, **params
             ),
-            _json_reply(send, images_body),
+            json_reply(send, images_body),
+            OPENAI,
         )
 
     async def _speak(
@@ -574,10 +543,10 @@ class Gateway:
         params = self._params(call, caller, headers)
         stream = self.client.stream_speech(call.model, call.text, **params)
         if call.sse:
-            start, piece, tail = _EVENT_STREAM, audio_delta, audio_done
+            start, piece, tail = EVENT_STREAM, audio_delta, audio_done
         else:
-            start, piece, tail = [(b"content-type", stream.media_type.encode())], _raw, _no_tail
-        await _watched(headers, receive, lambda: _streamed(send, stream, start, piece, tail))
+            start, piece, tail = [(b"content-type", stream.media_type.encode())], raw, no_tail
+        await watched(headers, receive, lambda: streamed(send, stream, start, piece, tail, OPENAI))
 
     async def _moderate(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -586,32 +555,38 @@ class Gateway:
         config = self.client.config
         call = parse_moderation(body, tuple(config.models), config.defaults.moderation_model)
         params = self._params(call, caller, headers)
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.moderate(call.model, call.inputs, **params),
-            _json_reply(send, moderation_body),
+            json_reply(send, moderation_body),
+            OPENAI,
         )
 
-    def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
+    async def _continued(self, call: GatewayCall, caller: str | None) -> GatewayCall:
         """``call`` with the conversation of the response it continues, if it names one
         (after its own instructions: a response's instructions are not carried over).
         Only the caller whose response it was may continue it."""
         if call.previous_response_id is None:
             return call
-        history = self.responses.get(caller, call.previous_response_id)
+        history = await self.kept.get(caller, call.previous_response_id)
         if history is None:
-            raise _Problem(
+            where = (
+                ""
+                if self.kept.shared is not None
+                else " (or reach the gateway process that answered it: each keeps its own)"
+            )
+            raise Problem(
                 404,
                 f"Previous response with id '{call.previous_response_id}' not found: the"
-                " gateway keeps responses in its memory for an hour, so send the whole"
-                " conversation in `input` (or reach the gateway process that answered it)",
+                " gateway keeps responses for an hour, for the key that made them, so send"
+                f" the whole conversation in `input`{where}",
             )
         k = call.instructions
         return attrs.evolve(call, messages=(*call.messages[:k], *history, *call.messages[k:]))
 
-    def _keep(
+    async def _keep(
         self,
         call: GatewayCall,
         caller: str | None,
@@ -622,22 +597,23 @@ class Gateway:
         its caller to continue, fetch or delete."""
         if call.store and body is not None:
             conversation = (*call.messages[call.instructions :], response.to_message())
-            self.responses.put(caller, body["id"], conversation, body)
+            await self.kept.put(caller, body["id"], conversation, body)
 
     async def _kept_response(
         self, method: str, response_id: str, caller: str | None, send: Send
     ) -> None:
         """``GET`` or ``DELETE /v1/responses/{id}``: a kept response, fetched or forgotten."""
-        found = self.responses.response(caller, response_id)
+        found = await self.kept.response(caller, response_id)
         if found is None:
-            raise _Problem(404, f"Response with id '{response_id}' not found.")
+            raise Problem(404, f"Response with id '{response_id}' not found.")
         if method == "DELETE":
-            self.responses.delete(caller, response_id)
+            await self.kept.delete(caller, response_id)
             found = {"id": response_id, "object": "response", "deleted": True}
-        await _send_json(send, 200, found)
+        await send_json(send, 200, found)
 
     # -- Anthropic's Message Batches API, over the client's batch calls (see
     # -- relaykit_gateway.anthropic_batches): nothing kept, each id carries its batch
+    # -- and is its creator's (relaykit_gateway.owned_ids)
 
     async def _batches(
         self,
@@ -656,43 +632,48 @@ class Gateway:
                 body = await self._body(receive, headers)
                 await self._create_batch(scope, body, caller, headers, receive, send)
                 return
-            raise _Problem(
+            raise Problem(
                 404 if method == "GET" else 405,
                 f"{method} {path} is not served: the gateway keeps no list of batches (each"
                 f" batch id carries its batch); it serves POST {BATCHES} and, with the id"
                 f" that answers, GET {BATCHES}/{{id}}, POST {BATCHES}/{{id}}/cancel and"
                 f" GET {BATCHES}/{{id}}/results",
             )
-        batch_id = relaykit_id(parts[0])
+        owner = self._owners[caller]
+        batch_id = relaykit_id(parts[0], owner)
         if len(parts) > 2:
-            raise _Problem(404, f"no route {path}")
+            raise Problem(404, f"no route {path}")
         if batch_id is None:
-            raise _Problem(404, f"no Message Batch {parts[0]!r}: use an id this gateway gave")
+            raise _not_found(
+                f"no Message Batch {parts[0]!r}: use an id this gateway gave your key",
+                parts[0],
+                untagged_relaykit_id(parts[0]),
+            )
         action = (method, parts[1] if len(parts) > 1 else "")
         if action == ("GET", ""):
             fetch = self.client.batch
         elif action == ("POST", "cancel"):
             fetch = self.client.cancel_batch
         elif action == ("GET", "results"):
-            await _watched(headers, receive, lambda: _send_results(send, self.client, batch_id))
+            await watched(headers, receive, lambda: _send_results(send, self.client, batch_id))
             return
         elif action == ("DELETE", ""):
-            raise _Problem(
+            raise Problem(
                 405,
                 "deleting a batch is not served: the gateway keeps none; the batch and"
                 " its results are kept (and expired) by the vendor that ran it",
             )
         elif action[1] in ("", "cancel", "results"):
-            raise _Problem(405, f"{method} is not allowed on {path}")
+            raise Problem(405, f"{method} is not allowed on {path}")
         else:
-            raise _Problem(404, f"no route {path}")
+            raise Problem(404, f"no route {path}")
 
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: fetch(batch_id),
-            _batch_reply(scope, headers, send),
+            _batch_reply(scope, headers, send, owner),
             ANTHROPIC,
         )
 
@@ -714,12 +695,12 @@ class Gateway:
             BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
         ]
 
-        await _answered(
+        await answered(
             headers,
             receive,
             send,
             lambda: self.client.submit_batch(model, items),
-            _batch_reply(scope, headers, send),
+            _batch_reply(scope, headers, send, self._owners[caller]),
             ANTHROPIC,
         )
 
@@ -743,42 +724,40 @@ class Gateway:
                 await self._upload(caller, headers, receive, send)
             elif method == "GET":
                 files = [file_body(f) for f in await self.files.files(caller)]
-                await _send_json(send, 200, _page(files, has_more=False))
+                await send_json(send, 200, list_page(files, has_more=False))
             else:
-                raise _Problem(405, f"{method} is not allowed on {path}")
+                raise Problem(405, f"{method} is not allowed on {path}")
             return
         content = parts[1:] == ["content"]
         if len(parts) > 2 or (len(parts) == 2 and not content):
-            raise _Problem(404, f"no route {path}")
+            raise Problem(404, f"no route {path}")
         file_id = parts[0]
         if method == "DELETE" and is_result_file_id(file_id) and not content:
-            raise _Problem(
+            raise Problem(
                 405,
                 "deleting a batch's output or error file is not served: the gateway reads it"
                 " from the results its provider keeps (and expires)",
             )
         if method not in (("GET",) if content else ("GET", "DELETE")):
-            raise _Problem(405, f"{method} is not allowed on {path}")
+            raise Problem(405, f"{method} is not allowed on {path}")
         if is_result_file_id(file_id):
-            await self._result_file(file_id, content, headers, receive, send)
+            await self._result_file(file_id, content, caller, headers, receive, send)
             return
         stored = await self.files.get(caller, file_id)
         if stored is None:
-            raise _Problem(404, f"No such File object: {file_id}")
+            raise Problem(404, f"No such File object: {file_id}")
         if method == "DELETE":
             await self.files.delete(caller, file_id)
-            await _send_json(send, 200, {"id": file_id, "object": "file", "deleted": True})
+            await send_json(send, 200, {"id": file_id, "object": "file", "deleted": True})
         elif content:
             length = (b"content-length", str(stored.bytes).encode())
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": [*_OCTETS, length]}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": [*OCTETS, length]})
             async with aclosing(self.files.chunks(stored)) as chunks:
                 async for chunk in chunks:
-                    await _more(send, chunk)
+                    await send_more(send, chunk)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
-            await _send_json(send, 200, file_body(stored))
+            await send_json(send, 200, file_body(stored))
 
     async def _upload(
         self, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -793,7 +772,7 @@ class Gateway:
             )
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.files.max_file_bytes + _FORM_OVERHEAD:
-            raise _Problem(
+            raise Problem(
                 413,
                 f"the file is larger than {self.files.max_file_bytes:,} bytes, the most a batch"
                 " input file may hold: split its requests over several files and batches",
@@ -808,34 +787,40 @@ class Gateway:
                         "the form must hold one file, in its `file` field", param="file"
                     )
                 if "purpose" in fields:
-                    _check_purpose(fields["purpose"])
+                    check_purpose(fields["purpose"])
                 upload = await stack.enter_async_context(self.files.upload(caller, part.filename))
                 uploads.append(upload)
                 return upload
 
             try:
-                async with aclosing(_chunks(receive)) as chunks:
+                async with aclosing(body_chunks(receive)) as chunks:
                     fields = await read_form(chunks, boundary, open_file)
             except FormError as e:
                 raise InvalidRequestError(f"the form is malformed: {e}", param="file") from None
             except StoreFullError as e:
-                raise _Problem(413, str(e)) from None
-            _check_purpose(fields.get("purpose"))
+                raise Problem(413, str(e)) from None
+            check_purpose(fields.get("purpose"))
             if not uploads:
                 raise InvalidRequestError("Missing required parameter: 'file'.", param="file")
-            uploads[0].ttl = _expires_after(fields)
+            uploads[0].ttl = expires_after(fields)
         stored = uploads[0].stored
         assert stored is not None  # the upload ended cleanly
-        await _send_json(send, 200, file_body(stored))
+        await send_json(send, 200, file_body(stored))
 
     async def _result_file(
-        self, file_id: str, content: bool, headers: dict[str, str], receive: Receive, send: Send
+        self,
+        file_id: str,
+        content: bool,
+        caller: str | None,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
     ) -> None:
-        """A batch's output or error file: its ``file`` object, or its lines rendered
-        from the provider's results as they arrive."""
-        parsed = parse_result_file_id(file_id)
+        """A batch's output or error file (of the caller's batch): its ``file`` object,
+        or its lines rendered from the provider's results as they arrive."""
+        parsed = parse_result_file_id(file_id, self._owners[caller])
         if parsed is None:
-            raise _Problem(404, f"No such File object: {file_id}")
+            raise _not_found(f"No such File object: {file_id}", file_id, untagged_batch(file_id))
         kind, endpoint, relaykit_batch = parsed
         if content:
             dialect = _ROUTES[endpoint]
@@ -843,21 +828,23 @@ class Gateway:
             def line(result: BatchResult) -> bytes | None:
                 return openai_result_line(result, kind, relaykit_batch, dialect)
 
-            await _watched(
+            await watched(
                 headers,
                 receive,
-                lambda: _send_lines(send, self.client, relaykit_batch, line, OPENAI, _OCTETS),
+                lambda: send_lines(send, self.client, relaykit_batch, line, OPENAI, OCTETS),
             )
             return
 
         async def reply(batch: Batch) -> None:
             if not batch.done:
                 body = OPENAI.error_body(404, f"No such File object: {file_id} (not yet)")
-                await _send_json(send, 404, body)
+                await send_json(send, 404, body)
             else:
-                await _send_json(send, 200, result_file_body(kind, file_id, batch))
+                await send_json(send, 200, result_file_body(kind, file_id, batch))
 
-        await _answered(headers, receive, send, lambda: self.client.batch(relaykit_batch), reply)
+        await answered(
+            headers, receive, send, lambda: self.client.batch(relaykit_batch), reply, OPENAI
+        )
 
     async def _openai_batches(
         self,
@@ -878,29 +865,34 @@ class Gateway:
             elif method == "GET":
                 await self._list_openai_batches(scope, caller, headers, receive, send)
             else:
-                raise _Problem(405, f"{method} is not allowed on {path}")
+                raise Problem(405, f"{method} is not allowed on {path}")
             return
         if len(parts) > 2:
-            raise _Problem(404, f"no route {path}")
-        ref = parse_batch_id(parts[0])
+            raise Problem(404, f"no route {path}")
+        owner = self._owners[caller]
+        ref = parse_batch_id(parts[0], owner)
         if ref is None:
-            raise _Problem(404, f"No batch found with id '{parts[0]}': use an id this gateway gave")
+            raise _not_found(
+                f"No batch found with id '{parts[0]}': use an id this gateway gave your key",
+                parts[0],
+                untagged_batch(parts[0]),
+            )
         action = (method, parts[1] if len(parts) > 1 else "")
         if action == ("GET", ""):
             fetch = self.client.batch
         elif action == ("POST", "cancel"):
             fetch = self.client.cancel_batch
         elif action[1] in ("", "cancel"):
-            raise _Problem(405, f"{method} is not allowed on {path}")
+            raise Problem(405, f"{method} is not allowed on {path}")
         else:
-            raise _Problem(404, f"no route {path}")
+            raise Problem(404, f"no route {path}")
         record = await self.files.batch(caller, parts[0])
         metadata = record["metadata"] if record is not None else None
 
         async def reply(batch: Batch) -> None:
-            await _send_json(send, 200, openai_batch_body(batch, ref, metadata))
+            await send_json(send, 200, openai_batch_body(batch, ref, owner, metadata))
 
-        await _answered(headers, receive, send, lambda: fetch(ref.batch_id), reply)
+        await answered(headers, receive, send, lambda: fetch(ref.batch_id), reply, OPENAI)
 
     async def _create_openai_batch(
         self, body: Any, caller: str | None, headers: dict[str, str], receive: Receive, send: Send
@@ -926,7 +918,7 @@ class Gateway:
         file_id = body.get("input_file_id")
         stored = await self.files.get(caller, file_id) if isinstance(file_id, str) else None
         if stored is None:
-            raise _Problem(
+            raise Problem(
                 404,
                 f"No such File object: {file_id}: upload the requests with POST /v1/files"
                 " (purpose batch) and give the id it answers",
@@ -942,13 +934,20 @@ class Gateway:
             BatchItem(i, c.messages, _with_caller(c.params, caller, headers)) for i, c in calls
         ]
 
+        owner = self._owners[caller]
+
         async def reply(batch: Batch) -> None:
             ref = BatchRef(endpoint, stored.id, batch.id)
-            await self.files.keep_batch(caller, batch_id(ref), metadata)
-            await _send_json(send, 200, openai_batch_body(batch, ref, metadata))
+            await self.files.keep_batch(caller, batch_id(ref, owner), metadata)
+            await send_json(send, 200, openai_batch_body(batch, ref, owner, metadata))
 
-        await _answered(
-            headers, receive, send, lambda: self.client.submit_batch(model, items), reply
+        await answered(
+            headers,
+            receive,
+            send,
+            lambda: self.client.submit_batch(model, items),
+            reply,
+            OPENAI,
         )
 
     async def _list_openai_batches(
@@ -974,19 +973,19 @@ class Gateway:
             ids = [r["id"] for r in records]
             start = ids.index(after) + 1 if after in ids else len(records)
         page = records[start : start + limit]
+        owner = self._owners[caller]
 
         async def described() -> list[dict[str, Any]]:
             found: dict[int, dict[str, Any]] = {}
             failures: list[RelayError] = []
 
             async def one(i: int, record: dict[str, Any]) -> None:
-                ref = parse_batch_id(record["id"])
+                ref = parse_batch_id(record["id"], owner)
                 if ref is None:
-                    return
+                    return  # made without a tag (an earlier gateway), or for the key's old value
                 try:
-                    found[i] = openai_batch_body(
-                        await self.client.batch(ref.batch_id), ref, record["metadata"]
-                    )
+                    batch = await self.client.batch(ref.batch_id)
+                    found[i] = openai_batch_body(batch, ref, owner, record["metadata"])
                 except NotFoundError:  # its provider forgot it: so does the list
                     await self.files.forget_batch(record["id"])
                 except RelayError as error:
@@ -1000,9 +999,9 @@ class Gateway:
             return [found[i] for i in sorted(found)]
 
         async def reply(data: list[dict[str, Any]]) -> None:
-            await _send_json(send, 200, _page(data, has_more=start + limit < len(records)))
+            await send_json(send, 200, list_page(data, has_more=start + limit < len(records)))
 
-        await _answered(headers, receive, send, described, reply)
+        await answered(headers, receive, send, described, reply, OPENAI)
 
     async def _answer(
         self,
@@ -1015,48 +1014,48 @@ class Gateway:
         try:
             if not call.stream:
                 response = await self.client.chat(call.model, call.messages, **params)
-                extra = _answer_headers(response)
+                extra = answer_headers(response)
                 body = dialect.response(response, call.model)
-                self._keep(call, caller, body, response)
-                await _send_json(send, 200, body, extra)
+                await self._keep(call, caller, body, response)
+                await send_json(send, 200, body, extra)
                 return
             # Entering sends the request, retrying and falling back as chat does, so
             # a call that fails before its first event gets a plain error response.
             async with self.client.stream(call.model, call.messages, **params) as stream:
-                await send({"type": "http.response.start", "status": 200, "headers": _EVENT_STREAM})
+                await send({"type": "http.response.start", "status": 200, "headers": EVENT_STREAM})
                 encoder = dialect.encoder(call)
                 try:
                     async for event in stream:
                         frames = encoder.event(event)
                         if frames:
-                            await _more(send, frames)
+                            await send_more(send, frames)
                     tail = encoder.end(stream.response)
-                    self._keep(call, caller, getattr(encoder, "final", None), stream.response)
+                    await self._keep(call, caller, getattr(encoder, "final", None), stream.response)
                 except RelayError as error:  # broke after it started: the vendor's error event
                     tail = encoder.error(error)
                 await send({"type": "http.response.body", "body": tail, "more_body": False})
         except RelayError as error:
-            await _send_error(send, dialect, error)
+            await send_error(send, dialect, error)
 
     async def _count_tokens(
         self, dialect: Dialect, body: Any, caller: str | None, send: Send
     ) -> None:
         """The input tokens of a request body: counted by the provider where it can,
         else estimated (and a header says so), in the dialect's answer shape."""
-        call = self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
+        call = await self._continued(dialect.parse(body, tuple(self.client.config.models)), caller)
         self._check_model(caller, call.model)
         count = await self.client.count_tokens(call.model, call.messages, **call.params)
         answer: dict[str, Any] = {"input_tokens": count.input_tokens}
         if dialect is RESPONSES:
             answer = {"object": "response.input_tokens", **answer}
         extra = [] if count.exact else [(b"x-relaykit-estimated", b"true")]
-        await _send_json(send, 200, answer, extra)
+        await send_json(send, 200, answer, extra)
 
     def _check_model(self, caller: str | None, model: str) -> None:
         """Refuse (403) a model the caller's key may not use (``RELAYKIT_GATEWAY_KEY_MODELS``)."""
         if not self.keys.allows(caller, model):
             allowed = ", ".join(self.keys.models[caller])  # type: ignore[index]  # a named key
-            raise _Problem(
+            raise Problem(
                 403,
                 f"the gateway key {caller!r} may not use the model {model!r}; it may use"
                 f" {allowed}: ask the gateway's operator for more",
@@ -1117,84 +1116,13 @@ _ONE_CALLS: dict[str, _OneCall] = {
 }
 
 
-async def _streamed(
-    send: Send,
-    stream: Any,
-    start: list[tuple[bytes, bytes]],
-    piece: Callable[[Any], bytes],
-    tail: Callable[[Any], bytes],
-) -> None:
-    """Answer with a streamed speech or transcription as it arrives: each piece as
-    ``piece`` frames it, then ``tail(response)``.
-
-    Entering sends the request, retrying and falling back, so a call that fails
-    before its first piece gets a plain error response. A failure after it is
-    an OpenAI ``error`` event in an event stream; raw audio has no way to say
-    so, so its body just ends (the call's record and log line say it broke).
-    """
-    try:
-        async with stream:
-            provider = stream.response.provider.encode()
-            model = stream.response.model.encode()
-            headers = [*start, (b"x-relaykit-provider", provider), (b"x-relaykit-model", model)]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            try:
-                async for item in stream:
-                    await _more(send, piece(item))
-                end = tail(stream.response)
-            except RelayError as error:  # broke after it started
-                logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
-                end = _error_event(error) if start is _EVENT_STREAM else b""
-            await send({"type": "http.response.body", "body": end, "more_body": False})
-    except RelayError as error:
-        await _send_error(send, OPENAI, error)
-
-
 async def _send_results(send: Send, client: Client, batch_id: str) -> None:
     """The results of the batch ``batch_id`` as Anthropic's JSONL."""
 
     def line(result: BatchResult) -> bytes:
         return result_line(result, ANTHROPIC)
 
-    await _send_lines(send, client, batch_id, line, ANTHROPIC, _JSONL)
-
-
-async def _send_lines(
-    send: Send,
-    client: Client,
-    batch_id: str,
-    line: Callable[[BatchResult], bytes | None],
-    errors: Dialect,
-    headers: list[tuple[bytes, bytes]],
-) -> None:
-    """The results of the batch ``batch_id`` as JSONL, each line (``line(result)``; none
-    for ``None``) sent as the provider's result file yields it (never the whole file
-    in memory).
-
-    A batch without results (not ended, failed, unknown) gets a plain error
-    response in the ``errors`` dialect: the first result is read before the answer
-    starts. A failure after that ends the body early (the log says why): JSONL has
-    no way to say so.
-    """
-    async with aclosing(client.batch_results(batch_id)) as results:
-        try:
-            first = await anext(results, None)
-        except RelayError as error:
-            await _send_error(send, errors, error)
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        try:
-            if first is not None:
-                rendered = line(first)
-                if rendered:
-                    await _more(send, rendered)
-                async for result in results:
-                    rendered = line(result)
-                    if rendered:
-                        await _more(send, rendered)
-        except RelayError as error:
-            logger.warning("gateway batch results broke: %s: %s", type(error).__name__, error)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await send_lines(send, client, batch_id, line, ANTHROPIC, JSONL)
 
 
 def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:
@@ -1207,60 +1135,22 @@ def _openai_batch_route(path: str) -> tuple[str, list[str]] | None:
     return None
 
 
-async def _chunks(receive: Receive) -> AsyncGenerator[bytes, None]:
-    """A request's body as it arrives."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _HungUp
-        yield message.get("body", b"")
-        if not message.get("more_body", False):
-            return
+def _not_found(message: str, given: str, untagged_batch_id: str | None) -> Problem:
+    """A 404 (``message``) for the id ``given``, which the caller may not use; for an id
+    of an earlier gateway's (made before ids carried their key: ``untagged_batch_id``
+    is the batch it names), one that says where its batch can still be read."""
+    if untagged_batch_id is None:
+        return Problem(404, message)
+    return Problem(
+        404,
+        f"the id {given!r} was made before the gateway's batch ids carried the key that"
+        " created them, and is no longer served: read its batch on the gateway's host with"
+        f" `relaykit batch status {untagged_batch_id}` and"
+        f" `relaykit batch results {untagged_batch_id}`",
+    )
 
 
-def _check_purpose(purpose: str | None) -> None:
-    """Refuse an upload for anything but a batch: the gateway keeps no other files."""
-    if purpose is None:
-        raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
-    if purpose != "batch":
-        raise InvalidRequestError(
-            f"purpose {purpose!r} is not served: the gateway keeps files for its Batch API"
-            " only (purpose 'batch', then POST /v1/batches)",
-            param="purpose",
-        )
-
-
-def _expires_after(fields: dict[str, str]) -> int | None:
-    """The seconds an upload's ``expires_after`` keeps its file (``None``: not given)."""
-    anchor = fields.get("expires_after[anchor]")
-    seconds = fields.get("expires_after[seconds]")
-    if anchor is None and seconds is None:
-        return None
-    if anchor != "created_at":
-        raise InvalidRequestError(
-            "`expires_after[anchor]` must be 'created_at'", param="expires_after.anchor"
-        )
-    if seconds is None or not seconds.isdigit() or not MIN_TTL <= int(seconds) <= MAX_TTL:
-        raise InvalidRequestError(
-            f"`expires_after[seconds]` must be a whole number from {MIN_TTL} (an hour) to"
-            f" {MAX_TTL} (30 days)",
-            param="expires_after.seconds",
-        )
-    return int(seconds)
-
-
-def _page(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
-    """OpenAI's list object around ``data``."""
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
-
-
-def _results_url(scope: Scope, headers: dict[str, str], batch_id: str) -> str:
+def _results_url(scope: Scope, headers: dict[str, str], gateway_batch_id: str) -> str:
     """Where the caller reads a batch's results: this gateway as the caller reached it
     (the request's scheme and ``Host``, below the app's ``root_path``)."""
     host = headers.get("host")
@@ -1268,30 +1158,11 @@ def _results_url(scope: Scope, headers: dict[str, str], batch_id: str) -> str:
         server_host, port = scope.get("server") or ("localhost", None)
         host = server_host if port is None else f"{server_host}:{port}"
     base = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
-    return f"{base}{BATCHES}/{gateway_id(batch_id)}/results"
-
-
-def _raw(chunk: bytes) -> bytes:
-    return chunk
-
-
-def _no_tail(response: Any) -> bytes:
-    return b""
-
-
-def _error_event(error: RelayError) -> bytes:
-    """OpenAI's ``error`` event, for a stream of server-sent events that broke."""
-    body = OPENAI.error_body(status_of(error), str(error), None)
-    return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
+    return f"{base}{BATCHES}/{gateway_batch_id}/results"
 
 
 def _rfc3339(timestamp: int) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    # ASGI servers give header names lower-cased; a repeated header keeps its last value
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
 
 
 def _with_caller(
@@ -1312,144 +1183,14 @@ def _with_caller(
     return params
 
 
-async def _answered(
-    headers: dict[str, str],
-    receive: Receive,
-    send: Send,
-    call: Callable[[], Awaitable[T]],
-    reply: Callable[[T], Awaitable[None]],
-    errors: Dialect = OPENAI,
-) -> None:
-    """One call that is not a chat (embeddings, rerank, speech, images, moderation, a
-    batch's), watched as :func:`_watched` says: its answer goes out through ``reply``,
-    a relaykit error in the ``errors`` dialect's shape (OpenAI's unless said)."""
-
-    async def answer() -> None:
-        try:
-            response = await call()
-        except RelayError as error:  # raised here, not out of the watching task group
-            await _send_error(send, errors, error)
-            return
-        await reply(response)
-
-    await _watched(headers, receive, answer)
-
-
 def _batch_reply(
-    scope: Scope, headers: dict[str, str], send: Send
+    scope: Scope, headers: dict[str, str], send: Send, owner: IdOwner
 ) -> Callable[[Batch], Awaitable[None]]:
-    """What :func:`_answered` sends a batch with: Anthropic's ``message_batch`` object."""
+    """What :func:`answered` sends a batch with: Anthropic's ``message_batch`` object,
+    with ``owner``'s id for it."""
 
     async def reply(batch: Batch) -> None:
-        await _send_json(send, 200, batch_body(batch, _results_url(scope, headers, batch.id)))
+        url = _results_url(scope, headers, gateway_id(batch.id, owner))
+        await send_json(send, 200, batch_body(batch, url, owner))
 
     return reply
-
-
-def _json_reply(send: Send, body_of: Callable[[A], Any]) -> Callable[[A], Awaitable[None]]:
-    """What :func:`_answered` sends an answer with: ``body_of(answer)`` as JSON, with
-    the answer's cost and served model in :func:`_answer_headers`."""
-
-    async def reply(response: A) -> None:
-        await _send_json(send, 200, body_of(response), _answer_headers(response))
-
-    return reply
-
-
-async def _watched(
-    headers: dict[str, str], receive: Receive, answer: Callable[[], Awaitable[None]]
-) -> None:
-    """Run ``answer`` in the caller's trace context, cancelled if the caller hangs up."""
-    # A caller's W3C trace context makes the call's span a child of theirs.
-    token = None
-    if "traceparent" in headers:
-        token = otel_context.attach(propagate.extract(headers))
-    try:
-        # A caller that hangs up cancels its call: the provider's connection
-        # closes, and a stream stops generating what nobody will read.
-        async with anyio.create_task_group() as watch:
-            watch.start_soon(_cancel_on_disconnect, receive, watch.cancel_scope)
-            await answer()
-            watch.cancel_scope.cancel()
-    finally:
-        if token is not None:
-            otel_context.detach(token)
-
-
-def _answer_headers(response: _Answer) -> list[tuple[bytes, bytes]]:
-    """Which deployment answered and what it cost, for operators (LiteLLM's proxy
-    sends the like as ``x-litellm-*``), and, as the token counters do, whether the
-    input tokens reported are relaykit's estimate (the vendor counted none)."""
-    out = [
-        (b"x-relaykit-provider", response.provider.encode()),
-        (b"x-relaykit-model", response.model.encode()),
-    ]
-    if response.cost is not None:
-        out.append((b"x-relaykit-cost", str(response.cost).encode()))
-    if getattr(response, "tokens_estimated", False):  # embeddings', rerank's, moderation's
-        out.append((b"x-relaykit-estimated", b"true"))
-    return out
-
-
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    """``send`` adding ``extra`` to the response's headers."""
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
-        await send(message)
-
-    return sending
-
-
-async def _more(send: Send, frames: bytes) -> None:
-    await send({"type": "http.response.body", "body": frames, "more_body": True})
-
-
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    scope.cancel()
-
-
-async def _send_json(
-    send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    payload = dumps(body)
-    start_headers = [_JSON, (b"content-length", str(len(payload)).encode()), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": start_headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _send_text(send: Send, text: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    payload = text.encode()
-    start_headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(payload)).encode()),
-        *headers,
-    ]
-    await send({"type": "http.response.start", "status": 200, "headers": start_headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
-    status = status_of(error)
-    if status >= 500:
-        # The caller sees the message; the operator's log gets the kind too (both
-        # scrubbed of keys, as every relaykit error's message is).
-        logger.warning("gateway call failed: %s: %s", type(error).__name__, error)
-    body = dialect.error_body(status, str(error), getattr(error, "param", None))
-    wait = retry_after(error)
-    headers = [(b"retry-after", wait.encode())] if wait is not None else []
-    await _send_json(send, status, body, headers)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # The client is the caller's to open and close; the app has nothing to set up.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -16,7 +16,8 @@ from typing import Any
 
 from relaykit import Client, ConfigError, RelayError
 
-from .app import OPENAI, Gateway, Receive, Scope, Send, _send_json
+from .app import OPENAI, Gateway
+from .asgi_messages import Receive, Scope, Send, send_json
 from .cors import CorsPolicy
 from .keys import KEYS_ENV, GatewayKeys
 from .serve import GRACEFUL_SECONDS
@@ -63,7 +64,7 @@ class OwnClientGateway:
             await self.gateway(scope, receive, send)
         elif scope["type"] == "http":
             message = "the gateway has not started: its server must run the ASGI lifespan"
-            await _send_json(send, 503, OPENAI.error_body(503, message))
+            await send_json(send, 503, OPENAI.error_body(503, message))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup

@@ -5,10 +5,11 @@ of the requests in an uploaded JSONL file (see
 :mod:`relaykit_gateway.file_store`). Its status always comes from its provider:
 
 - the gateway's batch id carries the endpoint, the input file's id and
-  relaykit's provider-qualified batch id (``batch_`` and URL-safe base64:
-  :func:`batch_id`), so any gateway process retrieves or cancels it, a day
-  later; its ``output_file_id`` and ``error_file_id`` carry the endpoint and
-  the batch id the same way (:func:`result_file_id`), so
+  relaykit's provider-qualified batch id (``batch_``, a tag of the caller's and
+  URL-safe base64: :func:`batch_id`; see :mod:`relaykit_gateway.owned_ids`), so
+  any gateway process retrieves or cancels it, a day later, for the gateway
+  key that created it only; its ``output_file_id`` and ``error_file_id`` carry
+  the endpoint and the batch id the same way (:func:`result_file_id`), so
   ``GET /v1/files/{id}/content`` reads the results from the provider
   (:meth:`relaykit.Client.batch_results`) and renders them as OpenAI's output
   lines (:func:`result_line`), each answer as the endpoint answers one call;
@@ -31,8 +32,6 @@ naming ``POST /v1/embeddings`` (which takes many inputs in one call) instead.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import time
@@ -45,7 +44,7 @@ from relaykit import Batch, BatchItemNotRunError, BatchResult, InvalidRequestErr
 from relaykit.json_encode import dumps
 
 from .dialect import Dialect, GatewayCall, status_of
-from .file_store import StoredFile
+from .owned_ids import IdOwner, untagged
 
 #: the endpoints a batch may go to, and the code an id carries for each
 ENDPOINTS: Mapping[str, str] = {"/v1/chat/completions": "c", "/v1/responses": "r"}
@@ -96,35 +95,53 @@ class BatchRef:
     batch_id: str
 
 
-def batch_id(ref: BatchRef) -> str:
-    """The gateway's id of a batch: one path segment."""
-    return _BATCH_PREFIX + _encode(f"{ENDPOINTS[ref.endpoint]}:{ref.input_file_id}:{ref.batch_id}")
+def batch_id(ref: BatchRef, owner: IdOwner) -> str:
+    """The gateway's id of a batch, for ``owner``: one path segment."""
+    return owner.make(_BATCH_PREFIX, _batch_fields(ref))
 
 
-def parse_batch_id(gateway_id: str) -> BatchRef | None:
-    """What the gateway batch id ``gateway_id`` carries (``None``: not one of ours)."""
-    fields = _decode(gateway_id, _BATCH_PREFIX, 3)
+def _batch_fields(ref: BatchRef) -> str:
+    return f"{ENDPOINTS[ref.endpoint]}:{ref.input_file_id}:{ref.batch_id}"
+
+
+def parse_batch_id(gateway_id: str, owner: IdOwner) -> BatchRef | None:
+    """What the gateway batch id ``gateway_id`` carries, if it is ``owner``'s (``None``:
+    not one of theirs)."""
+    return _batch_ref(_fields(owner.read(gateway_id, _BATCH_PREFIX), 3))
+
+
+def _batch_ref(fields: list[str] | None) -> BatchRef | None:
     if fields is None or fields[0] not in _BY_CODE:
         return None
-    ref = BatchRef(_BY_CODE[fields[0]], fields[1], fields[2])
-    return ref if batch_id(ref) == gateway_id else None
+    return BatchRef(_BY_CODE[fields[0]], fields[1], fields[2])
 
 
-def result_file_id(kind: ResultKind, endpoint: str, relaykit_batch_id: str) -> str:
-    """The id of a batch's output or error file: one path segment."""
-    return _RESULT_PREFIXES[kind] + _encode(f"{ENDPOINTS[endpoint]}:{relaykit_batch_id}")
+def result_file_id(kind: ResultKind, endpoint: str, relaykit_batch_id: str, owner: IdOwner) -> str:
+    """The id of a batch's output or error file, for ``owner``: one path segment."""
+    return owner.make(_RESULT_PREFIXES[kind], f"{ENDPOINTS[endpoint]}:{relaykit_batch_id}")
 
 
-def parse_result_file_id(file_id: str) -> tuple[ResultKind, str, str] | None:
-    """The kind, endpoint and relaykit batch id a result file id carries (``None``:
-    not one)."""
+def parse_result_file_id(file_id: str, owner: IdOwner) -> tuple[ResultKind, str, str] | None:
+    """The kind, endpoint and relaykit batch id a result file id carries, if it is
+    ``owner``'s (``None``: not one of theirs)."""
     for kind, prefix in _RESULT_PREFIXES.items():
-        fields = _decode(file_id, prefix, 2)
+        fields = _fields(owner.read(file_id, prefix), 2)
         if fields is not None and fields[0] in _BY_CODE:
-            endpoint = _BY_CODE[fields[0]]
             typed: ResultKind = "output" if kind == "output" else "error"
-            if result_file_id(typed, endpoint, fields[1]) == file_id:
-                return typed, endpoint, fields[1]
+            return typed, _BY_CODE[fields[0]], fields[1]
+    return None
+
+
+def untagged_batch(old_id: str) -> str | None:
+    """The relaykit batch id a batch id or result file id of an earlier gateway carries
+    (one without a tag, no longer served), or ``None``."""
+    ref = _batch_ref(_fields(untagged(old_id, _BATCH_PREFIX), 3))
+    if ref is not None:
+        return ref.batch_id
+    for prefix in _RESULT_PREFIXES.values():
+        fields = _fields(untagged(old_id, prefix), 2)
+        if fields is not None and fields[0] in _BY_CODE:
+            return fields[1]
     return None
 
 
@@ -226,9 +243,9 @@ def _bad(number: int, what: str) -> InvalidRequestError:
 
 
 def batch_body(
-    batch: Batch, ref: BatchRef, metadata: Mapping[str, str] | None = None
+    batch: Batch, ref: BatchRef, owner: IdOwner, metadata: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """``batch`` as OpenAI's ``batch`` object."""
+    """``batch`` as OpenAI's ``batch`` object, with ``owner``'s ids for it and its files."""
     done = batch.done
     created = int(batch.created_at if batch.created_at is not None else time.time())
     expires = int(batch.expires_at) if batch.expires_at is not None else created + _DAY
@@ -240,7 +257,7 @@ def batch_body(
     # Items a cancel or expiry stopped are failed, in the error file, as OpenAI counts them.
     stopped = batch.pending if done and batch.status != "failed" else 0
     body: dict[str, Any] = {
-        "id": batch_id(ref),
+        "id": batch_id(ref, owner),
         "object": "batch",
         "endpoint": ref.endpoint,
         "model": f"{batch.provider}/{batch.model}" if batch.model else None,
@@ -275,9 +292,9 @@ def batch_body(
         body["errors"] = {"object": "list", "data": [{**error, "param": None, "line": None}]}
     elif done:
         if batch.succeeded:
-            body["output_file_id"] = result_file_id("output", ref.endpoint, batch.id)
+            body["output_file_id"] = result_file_id("output", ref.endpoint, batch.id, owner)
         if batch.errored + stopped:
-            body["error_file_id"] = result_file_id("error", ref.endpoint, batch.id)
+            body["error_file_id"] = result_file_id("error", ref.endpoint, batch.id, owner)
     return body
 
 
@@ -310,21 +327,6 @@ def result_line(
     return dumps(line) + b"\n"
 
 
-def file_body(stored: StoredFile) -> dict[str, Any]:
-    """An uploaded file's ``file`` object."""
-    return {
-        "id": stored.id,
-        "object": "file",
-        "bytes": stored.bytes,
-        "created_at": stored.created_at,
-        "expires_at": stored.expires_at,
-        "filename": stored.filename,
-        "purpose": stored.purpose,
-        "status": "processed",
-        "status_details": None,
-    }
-
-
 def result_file_body(kind: ResultKind, file_id: str, batch: Batch) -> dict[str, Any]:
     """The ``file`` object of a batch's output or error file. Its size is ``null``:
     the file is rendered from the provider's results each time it is read."""
@@ -342,22 +344,13 @@ def result_file_body(kind: ResultKind, file_id: str, batch: Batch) -> dict[str, 
     }
 
 
-def _encode(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode(gateway_id: str, prefix: str, count: int) -> list[str] | None:
-    """The ``count`` colon-separated fields ``gateway_id`` carries after ``prefix`` (the
-    last may hold colons: relaykit's batch id); ``None`` if it carries none."""
-    if not gateway_id.startswith(prefix):
-        return None
-    encoded = gateway_id[len(prefix) :]
-    try:
-        text = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (binascii.Error, ValueError):
+def _fields(text: str | None, count: int) -> list[str] | None:
+    """The ``count`` colon-separated fields of what an id carries (the last may hold
+    colons: relaykit's batch id, ``provider/id``); ``None`` if it carries none."""
+    if text is None:
         return None
     fields = text.split(":", count - 1)
-    if len(fields) != count or not all(fields) or not text.isprintable():
+    if len(fields) != count or not all(fields):
         return None
     provider, sep, vendor_id = fields[-1].partition("/")
     return fields if sep and provider and vendor_id else None

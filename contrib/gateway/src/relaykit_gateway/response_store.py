@@ -7,8 +7,8 @@ gateway does the same in its own memory: each kept response holds the
 conversation so far, its answer included, for at most ``ttl`` seconds and
 within ``max_chars`` characters of text for all of them together (the oldest
 go first; an image's or a document's bytes count a character each). Memory is
-per process: behind several gateway processes, a caller continuing a response
-must reach the one that answered it, or send the whole conversation.
+per process: :mod:`relaykit_gateway.kept_responses` also keeps them in the
+client's shared cache store, when it has one, for every gateway process.
 """
 
 from __future__ import annotations
@@ -67,18 +67,30 @@ class ResponseStore:
         response_id: str,
         conversation: tuple[Message, ...],
         response: dict[str, Any] | None = None,
+        *,
+        ttl: float | None = None,
     ) -> None:
         """Keep ``conversation`` (ending with the answer) as ``owner``'s ``response_id``,
-        with the ``response`` object the caller got (for :meth:`response`)."""
-        size = _size(conversation)
+        with the ``response`` object the caller got (for :meth:`response`), for
+        ``ttl`` seconds (the store's unless given)."""
+        size = conversation_size(conversation)
         if size > self.max_chars:
             return  # larger than the whole store: keeping it would evict everything
         key = (owner, response_id)
         self._forget(key)
-        self._kept[key] = (self._clock() + self.ttl, conversation, response, size)
+        expires = self._clock() + (self.ttl if ttl is None else ttl)
+        self._kept[key] = (expires, conversation, response, size)
         self._chars += size
         while self._chars > self.max_chars:
             self._forget(next(iter(self._kept)))
+
+    def entry(
+        self, owner: str | None, response_id: str
+    ) -> tuple[tuple[Message, ...], dict[str, Any] | None] | None:
+        """The conversation ``owner``'s ``response_id`` ended and the response object it
+        was, or ``None`` if unknown, expired or another owner's."""
+        kept = self._live(owner, response_id)
+        return None if kept is None else (kept[1], kept[2])
 
     def get(self, owner: str | None, response_id: str) -> tuple[Message, ...] | None:
         """The conversation ``owner``'s ``response_id`` ended, or ``None`` if unknown,
@@ -114,7 +126,7 @@ class ResponseStore:
             self._chars -= kept[3]
 
 
-def _size(conversation: tuple[Message, ...]) -> int:
+def conversation_size(conversation: tuple[Message, ...]) -> int:
     """Characters a conversation holds (images and documents by their bytes): what memory
     it takes."""
     size = 0

@@ -1,0 +1,232 @@
+"""How a call's answer or failure goes back to the caller.
+
+A call runs :func:`watched`: in the caller's trace context, and cancelled if the
+caller hangs up. Its answer goes out as JSON with the ``x-relaykit-*`` headers
+(:func:`json_reply`, :func:`answer_headers`), as pieces as they arrive
+(:func:`streamed`) or as JSONL lines read from a batch's results
+(:func:`send_lines`); a relaykit error as the vendor's error body, with the
+status its SDK expects (:func:`send_error`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from typing import Any, TypeVar
+
+import anyio
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+
+from relaykit import (
+    BatchResult,
+    ChatResponse,
+    Client,
+    EmbeddingResponse,
+    ImageResponse,
+    ModerationResponse,
+    RelayError,
+    RerankResponse,
+    SpeechResponse,
+    TranscriptionResponse,
+)
+from relaykit.json_encode import dumps
+
+from .asgi_messages import (
+    EVENT_STREAM,
+    Headers,
+    Receive,
+    Send,
+    cancel_on_disconnect,
+    send_json,
+    send_more,
+)
+from .dialect import Dialect, retry_after, status_of
+
+T = TypeVar("T")
+#: what a call answers: its cost and served model go out in headers
+Answer = (
+    ChatResponse
+    | EmbeddingResponse
+    | RerankResponse
+    | TranscriptionResponse
+    | ImageResponse
+    | SpeechResponse
+    | ModerationResponse
+)
+A = TypeVar("A", bound=Answer)
+
+logger = logging.getLogger("relaykit.gateway")
+
+
+async def watched(
+    headers: dict[str, str], receive: Receive, answer: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``answer`` in the caller's trace context, cancelled if the caller hangs up."""
+    # A caller's W3C trace context makes the call's span a child of theirs.
+    token = None
+    if "traceparent" in headers:
+        token = otel_context.attach(propagate.extract(headers))
+    try:
+        # A caller that hangs up cancels its call: the provider's connection
+        # closes, and a stream stops generating what nobody will read.
+        async with anyio.create_task_group() as watch:
+            watch.start_soon(cancel_on_disconnect, receive, watch.cancel_scope)
+            await answer()
+            watch.cancel_scope.cancel()
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+async def answered(
+    headers: dict[str, str],
+    receive: Receive,
+    send: Send,
+    call: Callable[[], Awaitable[T]],
+    reply: Callable[[T], Awaitable[None]],
+    errors: Dialect,
+) -> None:
+    """One call that is not a chat (embeddings, rerank, speech, images, moderation, a
+    batch's), watched as :func:`watched` says: its answer goes out through ``reply``,
+    a relaykit error in the ``errors`` dialect's shape."""
+
+    async def answer() -> None:
+        try:
+            response = await call()
+        except RelayError as error:  # raised here, not out of the watching task group
+            await send_error(send, errors, error)
+            return
+        await reply(response)
+
+    await watched(headers, receive, answer)
+
+
+def json_reply(send: Send, body_of: Callable[[A], Any]) -> Callable[[A], Awaitable[None]]:
+    """What :func:`answered` sends an answer with: ``body_of(answer)`` as JSON, with
+    the answer's cost and served model in :func:`answer_headers`."""
+
+    async def reply(response: A) -> None:
+        await send_json(send, 200, body_of(response), answer_headers(response))
+
+    return reply
+
+
+def answer_headers(response: Answer) -> Headers:
+    """Which deployment answered and what it cost, for operators (LiteLLM's proxy
+    sends the like as ``x-litellm-*``), and, as the token counters do, whether the
+    input tokens reported are relaykit's estimate (the vendor counted none)."""
+    out = [
+        (b"x-relaykit-provider", response.provider.encode()),
+        (b"x-relaykit-model", response.model.encode()),
+    ]
+    if response.cost is not None:
+        out.append((b"x-relaykit-cost", str(response.cost).encode()))
+    if getattr(response, "tokens_estimated", False):  # embeddings', rerank's, moderation's
+        out.append((b"x-relaykit-estimated", b"true"))
+    return out
+
+
+async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
+    """``error`` as ``dialect``'s error body, with the status its SDK expects (and
+    ``Retry-After`` when the error says when to)."""
+    status = status_of(error)
+    if status >= 500:
+        # The caller sees the message; the operator's log gets the kind too (both
+        # scrubbed of keys, as every relaykit error's message is).
+        logger.warning("gateway call failed: %s: %s", type(error).__name__, error)
+    body = dialect.error_body(status, str(error), getattr(error, "param", None))
+    wait = retry_after(error)
+    headers = [(b"retry-after", wait.encode())] if wait is not None else []
+    await send_json(send, status, body, headers)
+
+
+def error_event(error: RelayError, dialect: Dialect) -> bytes:
+    """OpenAI's ``error`` event (in ``dialect``'s error body), for a stream of
+    server-sent events that broke."""
+    body = dialect.error_body(status_of(error), str(error), None)
+    return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
+
+
+async def streamed(
+    send: Send,
+    stream: Any,
+    start: Headers,
+    piece: Callable[[Any], bytes],
+    tail: Callable[[Any], bytes],
+    errors: Dialect,
+) -> None:
+    """Answer with a streamed speech or transcription as it arrives: each piece as
+    ``piece`` frames it, then ``tail(response)``.
+
+    Entering sends the request, retrying and falling back, so a call that fails
+    before its first piece gets a plain error response (in ``errors``' shape). A
+    failure after it is an ``error`` event in an event stream; raw audio has no
+    way to say so, so its body just ends (the call's record and log line say it
+    broke).
+    """
+    try:
+        async with stream:
+            provider = stream.response.provider.encode()
+            model = stream.response.model.encode()
+            headers = [*start, (b"x-relaykit-provider", provider), (b"x-relaykit-model", model)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            try:
+                async for item in stream:
+                    await send_more(send, piece(item))
+                end = tail(stream.response)
+            except RelayError as error:  # broke after it started
+                logger.warning("gateway stream broke: %s: %s", type(error).__name__, error)
+                end = error_event(error, errors) if start is EVENT_STREAM else b""
+            await send({"type": "http.response.body", "body": end, "more_body": False})
+    except RelayError as error:
+        await send_error(send, errors, error)
+
+
+def raw(chunk: bytes) -> bytes:
+    """A piece of raw audio, framed as itself."""
+    return chunk
+
+
+def no_tail(response: Any) -> bytes:
+    """Nothing after the last piece (raw audio)."""
+    return b""
+
+
+async def send_lines(
+    send: Send,
+    client: Client,
+    batch_id: str,
+    line: Callable[[BatchResult], bytes | None],
+    errors: Dialect,
+    headers: Headers,
+) -> None:
+    """The results of the batch ``batch_id`` as JSONL, each line (``line(result)``; none
+    for ``None``) sent as the provider's result file yields it (never the whole file
+    in memory).
+
+    A batch without results (not ended, failed, unknown) gets a plain error
+    response in the ``errors`` dialect: the first result is read before the answer
+    starts. A failure after that ends the body early (the log says why): JSONL has
+    no way to say so.
+    """
+    async with aclosing(client.batch_results(batch_id)) as results:
+        try:
+            first = await anext(results, None)
+        except RelayError as error:
+            await send_error(send, errors, error)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            if first is not None:
+                rendered = line(first)
+                if rendered:
+                    await send_more(send, rendered)
+                async for result in results:
+                    rendered = line(result)
+                    if rendered:
+                        await send_more(send, rendered)
+        except RelayError as error:
+            logger.warning("gateway batch results broke: %s: %s", type(error).__name__, error)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
