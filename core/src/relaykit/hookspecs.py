@@ -192,19 +192,19 @@ def relaykit_http_client_modules(config: Config) -> Sequence[str] | None:
 def relaykit_tool_source(
     spec: str, headers: Mapping[str, Secret], config: Config
 ) -> AbstractAsyncContextManager[Sequence[FunctionTool]] | None:
-    """Return the tools that ``relaykit prompt/chat --mcp SPEC`` names, or ``None``
-    if ``spec`` is not yours.
+    """Return the tools ``relaykit prompt --mcp SPEC`` names, or ``None`` if not yours.
 
-    ``spec`` is what the user wrote: a server's URL, a command line that starts
-    one, or a name your plugin reads from the configuration (relaykit-mcp's
-    ``[mcp.servers.NAME]``). Return an async context manager without connecting:
-    relaykit enters it in the command's event loop, where it connects and
+    ``spec`` is what the user wrote after ``--mcp`` (``relaykit prompt`` and
+    ``relaykit chat`` take it): a server's URL, a command line that starts one,
+    or a name your plugin reads from the configuration (relaykit-mcp's
+    ``[mcp.servers.NAME]``). Return an async context manager, not connected
+    yet: relaykit enters it in the command's event loop, where it connects and
     yields the tools (:class:`relaykit.FunctionTool` values, as ``run_tools``
-    takes), and leaves it when the prompt is answered or the chat ends, where
-    it disconnects. Called from the main thread before the event loop starts,
-    so a heavy import here costs no timer anything; raise a
-    :class:`relaykit.ConfigError` or :class:`relaykit.InvalidRequestError` for
-    a spec that is yours but wrong (the CLI prints it as one line).
+    takes), and leaves it, disconnecting, when the prompt is answered or the
+    chat ends. Called from the main thread before the event loop starts, so a
+    heavy import here holds up no timer. For a spec that is yours but wrong,
+    raise a :class:`relaykit.ConfigError` or
+    :class:`relaykit.InvalidRequestError`: the CLI prints it as one line.
 
     Stops at first non-None result.
 

@@ -104,7 +104,7 @@ def _server(name: str, table: Any) -> ServerConfig:
         )
         raise ConfigError(
             f"config key {where}.{wrong[0]} is not for a server with {has}",
-            hint=f"drop it: a server with {has} takes {takes} (and prefix, include, timeouts)",
+            hint=f"drop it: a server with {has} takes {takes}, prefix, include and timeouts",
         )
     include = table.get("include")
     return ServerConfig(
@@ -128,7 +128,7 @@ def _kind(table: Mapping[str, Any], where: str) -> str:
     if "command" in table and "url" in table:
         raise ConfigError(
             f"config key {where} has both command and url",
-            hint="keep command (a server relaykit starts) or url (one it connects to)",
+            hint="keep command, for a server relaykit starts, or url, for one it connects to",
         )
     if "command" not in table and "url" not in table:
         raise ConfigError(
@@ -144,7 +144,7 @@ def _kind(table: Mapping[str, Any], where: str) -> str:
         raise ConfigError(
             f"config key {where}.type: relaykit-mcp speaks streamable HTTP, not the older "
             "SSE transport",
-            hint="give the server's streamable HTTP endpoint (often /mcp) and type = 'http'",
+            hint="give the server's streamable HTTP endpoint, often /mcp, with type = 'http'",
         )
     if given in _TYPES:
         key = "command" if given == "stdio" else "url"

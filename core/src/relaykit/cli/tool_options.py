@@ -111,9 +111,9 @@ def combined(groups: Sequence[tuple[str, Sequence[FunctionTool]]]) -> list[Funct
                 raise InvalidRequestError(
                     f"two tools are named {tool.name!r}: {where}",
                     param="--mcp" if label.startswith("--mcp") else "--functions",
-                    hint="give a configured server a prefix for its tools "
-                    "([mcp.servers.NAME] prefix = 'NAME_'), keep some out "
-                    "(include = [...]), or rename the function",
+                    hint="give a configured server a prefix for its tools, "
+                    "[mcp.servers.NAME] prefix = 'NAME_', keep some out with "
+                    "include = [...], or rename the function",
                 )
             found[tool.name] = label
             tools.append(tool)
