@@ -3,6 +3,7 @@ typed error naming the key (or option) and the fix, never a value that may be a 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from typing import Any
 
@@ -202,3 +203,14 @@ def test_the_cli_prints_a_bad_config_as_one_line(
         "error: config key mcp.servers.time has both command and url (keep command, for a "
         "server relaykit starts, or url, for one it connects to)\n",
     )
+
+
+def test_loading_the_plugin_leaves_the_mcp_sdk_unimported() -> None:
+    # Every client and CLI run loads the plugin; the SDK takes a second or more.
+    code = (
+        "import sys; from relaykit.plugins import build_plugin_manager; "
+        "pm = build_plugin_manager(); assert pm.get_plugin('mcp') is not None; "
+        "print(sorted(m for m in ('mcp', 'httpx2', 'relaykit_mcp.connect') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

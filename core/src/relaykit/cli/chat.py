@@ -12,6 +12,11 @@ call log holds the chat together: ``relaykit logs --conversation ID`` lists it
 and ``relaykit chat --continue ID`` picks it up again from its last answer
 (``--continue`` alone: the newest conversation).
 
+With ``--functions FILE.py`` or ``--mcp SPEC`` each turn is a tool run, and the
+tool calls and results stay in the history; MCP servers connect once, in the
+client's event loop (:meth:`relaykit.SyncClient.enter_async_context`), and stay
+connected until the session ends.
+
 The conversation runs on a :class:`relaykit.SyncClient`: its event loop lives in
 a background thread, so waiting for the user's next line is an ordinary blocking
 read in the main thread, where Ctrl-C interrupts it cleanly, instead of a

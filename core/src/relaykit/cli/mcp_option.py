@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidRequestError
 from ..secrets import Secret, scrub
 
 if TYPE_CHECKING:
@@ -135,7 +135,13 @@ def tool_sources(
     and the context manager that connects and yields its tools (not entered)."""
     hook = context.plugin_manager.hook.relaykit_tool_source
     sources = []
-    for option in options:
+    for i, option in enumerate(options):
+        if any(other.spec == option.spec for other in options[:i]):
+            raise InvalidRequestError(
+                f"--mcp {option.label} is given twice",
+                param="--mcp",
+                hint="give each server once; its tools all go to the model",
+            )
         source = hook(spec=option.spec, headers=dict(option.headers), config=config)
         if source is None:
             raise ConfigError(
