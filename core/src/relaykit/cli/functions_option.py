@@ -1,4 +1,4 @@
-"""``relaykit prompt --functions FILE.py``: every top-level function in a file becomes a tool.
+"""``relaykit prompt/chat --functions FILE.py``: each top-level function in a file is a tool.
 
 As simonw/llm's ``--functions``: the file is run as a module of its own, and
 each function it defines (not those it imports; not those whose name starts
