@@ -274,6 +274,38 @@ def test_sync_client(backend: str) -> None:
             client.chat("fake/m", [])
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_client_keeps_an_async_context_open_in_its_loop_until_it_closes(
+    backend: str,
+) -> None:
+    from contextlib import asynccontextmanager
+
+    fake = FakePlugin()
+    fake.script.push(Reply(tool_calls=(("loop_task", {}),)), Reply(text="done"))
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def connection() -> Any:
+        # a task group, as an MCP session holds: entered and left in one task
+        async with anyio.create_task_group():
+            log.append("open")
+            yield [relaykit.FunctionTool.from_function(loop_task)]
+            # left before the client closes: it still answers
+            log.append((await inner.chat("fake/m", "bye")).text)
+
+    async def loop_task() -> str:
+        """A tool awaited in the client's event loop."""
+        return anyio.get_current_task().name
+
+    config = {"storage": {"backend": "none"}}
+    with relaykit.SyncClient(config, plugins=[fake], backend=backend) as client:
+        inner = client._client
+        tools = client.enter_async_context(connection())
+        assert log == ["open"]
+        assert client.run_tools("fake/m", "go", tools).text == "done"
+    assert log == ["open", "echo: bye"]
+
+
 def test_sync_client_must_be_entered() -> None:
     with pytest.raises(RuntimeError, match=r"with relaykit\.SyncClient"):
         relaykit.SyncClient().chat("fake/m", "hi")

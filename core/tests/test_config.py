@@ -186,3 +186,13 @@ def test_storage_backend_that_is_not_installed() -> None:
         relaykit.Client({"storage": {"backend": "nosuch"}})
     # The default backend is only a preference: without its plugin, logging is off.
     relaykit.Client({}, plugins=[FakePlugin()])
+
+
+def test_the_mcp_table_is_kept_for_its_plugin_and_its_repr_names_servers_only() -> None:
+    docs = {"url": "https://mcp.example.com/mcp", "headers": {"X-Token": "tok-5e1f9a7c3b"}}
+    config = load_config({"mcp": {"servers": {"docs": docs, "time": {"command": "uvx"}}}}, env={})
+    assert config.mcp["servers"]["docs"] == docs  # relaykit-mcp checks it when --mcp is used
+    assert "<[mcp] servers: docs, time>" in repr(config)
+    assert "tok-5e1f9a7c3b" not in repr(config)
+    with pytest.raises(ConfigError, match="config key 'mcp' must be a table"):
+        load_config({"mcp": "time"}, env={})

@@ -131,7 +131,7 @@ async def test_include_naming_a_missing_tool_lists_the_servers_tools(http_url: s
         with pytest.raises(InvalidRequestError) as caught:
             await server.tools(include=["add", "sub"])
     assert "has no tool named 'sub'" in str(caught.value)
-    assert "its tools are: add, chart, manual, refuse, docs.search, slow, crash" in str(
+    assert "its tools are: add, chart, manual, refuse, docs.search, slow, pid, crash" in str(
         caught.value
     )
 

@@ -1,15 +1,23 @@
-"""The README's example, run offline: its stdio server is relaykit_mcp.testing's, its
-HTTP one the loopback one, its model the fake provider."""
+"""The README's example, run offline (its stdio server is relaykit_mcp.testing's, its
+HTTP one the loopback one, its model the fake provider); its configuration valid and
+its command lines parsed by the real parser."""
 
 from __future__ import annotations
 
 import re
+import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from relaykit import Secret
+from relaykit.cli.main import build_parser
+from relaykit.config import load_config
+from relaykit.plugins import build_plugin_manager
 from relaykit.testing import FakePlugin, Reply
+from relaykit_mcp.server_config import configured_servers, expanded_env
 from relaykit_mcp.testing import stdio_command
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
@@ -44,3 +52,25 @@ def test_the_example_runs_both_servers_tools(
     tool_messages = [m for m in fake.calls[1].messages if m.role == "tool"]
     assert [m.content[0].content for m in tool_messages] == ["3", "nothing found for DST"]  # type: ignore[union-attr]
     assert [t.name for t in fake.calls[0].tools][-1] == "docs_docs_search"  # type: ignore[union-attr]
+
+
+def test_the_configuration_example_is_valid_and_names_what_it_shows() -> None:
+    [block] = re.findall(r"```toml\n(.*?)```", README, re.S)
+    mcp = load_config(tomllib.loads(block), env={}).mcp
+    servers = configured_servers(mcp)
+    assert sorted(servers) == ["docs", "github", "time"]
+    assert servers["github"].prefix == "github_"
+    # ${VAR} read when a server is used: each a variable the README names
+    assert expanded_env(servers["github"], {"GITHUB_TOKEN": "t"}) == {
+        "GITHUB_PERSONAL_ACCESS_TOKEN": Secret("t")
+    }
+
+
+def test_the_command_lines_parse() -> None:
+    [block] = re.findall(r"```sh\n(.*?)```", README, re.S)
+    parser = build_parser(build_plugin_manager())
+    lines = block.strip().splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        args = parser.parse_args(shlex.split(line.removeprefix("relaykit ")))
+        assert args.mcp and callable(args.func)

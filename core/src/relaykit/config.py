@@ -299,6 +299,12 @@ class RedactionConfig:
         return int(self.memo_mb * 2**20)
 
 
+def _server_names(mcp: dict[str, Any]) -> str:
+    servers = mcp.get("servers")
+    names = sorted(map(str, servers)) if isinstance(servers, Mapping) else []
+    return f"<[mcp] servers: {', '.join(names) or 'none'}>"
+
+
 @attrs.frozen
 class Config:
     """The whole, validated configuration. Build one with :func:`load_config`."""
@@ -322,6 +328,10 @@ class Config:
     telemetry: TelemetryConfig = TelemetryConfig()
     redaction: RedactionConfig = RedactionConfig()
     prices: dict[str, ModelPrice] = attrs.field(factory=dict)
+    #: ``[mcp]``: the MCP servers ``relaykit prompt/chat --mcp NAME`` names, as written;
+    #: relaykit-mcp validates it when ``--mcp`` is used (its headers and env may hold
+    #: tokens: the repr names the servers only)
+    mcp: dict[str, Any] = attrs.field(factory=dict, repr=_server_names)
     source: str | None = attrs.field(default=None, eq=False)
     storage_explicit: bool = attrs.field(default=False, eq=False)
 
@@ -341,6 +351,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "redaction": RedactionConfig,
 }
 _TABLES = ("providers", "models", "limits", "exporters", "redactors", "prices")
+#: tables kept as written for the plugin that reads them (it names their bad keys)
+_PLUGIN_TABLES = ("mcp",)
 _PROVIDER_KEYS = ("type", "base_url", "api_key", "api_key_env", "headers")
 
 
@@ -482,7 +494,7 @@ def _unknown(key: str, valid: Any, where: str) -> ConfigError:
 
 
 def _build(data: Mapping[str, Any], source: str | None) -> Config:
-    valid_top = (*_SECTIONS, *_TABLES)
+    valid_top = (*_SECTIONS, *_TABLES, *_PLUGIN_TABLES)
     kwargs: dict[str, Any] = {"source": source}
     for key, value in data.items():
         if key not in valid_top:
@@ -501,6 +513,8 @@ def _build(data: Mapping[str, Any], source: str | None) -> Config:
             }
         elif key == "prices":
             kwargs[key] = {n: _price(n, v) for n, v in _tables(value, key)}
+        elif key in _PLUGIN_TABLES:
+            kwargs[key] = dict(value)
         else:
             kwargs[key] = {n: dict(v) for n, v in _tables(value, key)}
     kwargs["storage_explicit"] = "backend" in (data.get("storage") or {})

@@ -8,7 +8,8 @@ module exposed through the ``relaykit`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import argparse
 
     from .config import Config
+    from .function_tools import FunctionTool
     from .http import HttpClient, HttpOptions
     from .protocols import (
         CacheStore,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         Redactor,
         Storage,
     )
+    from .secrets import Secret
 
 hookspec = pluggy.HookspecMarker("relaykit")
 
@@ -183,6 +186,35 @@ def relaykit_http_client_modules(config: Config) -> Sequence[str] | None:
 # -------------------------------------------------------------------------
 # command line
 # -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def relaykit_tool_source(
+    spec: str, headers: Mapping[str, Secret], config: Config
+) -> AbstractAsyncContextManager[Sequence[FunctionTool]] | None:
+    """Return the tools ``relaykit prompt --mcp SPEC`` names, or ``None`` if not yours.
+
+    ``spec`` is what the user wrote after ``--mcp`` (``relaykit prompt`` and
+    ``relaykit chat`` take it): a server's URL, a command line that starts one,
+    or a name your plugin reads from the configuration (relaykit-mcp's
+    ``[mcp.servers.NAME]``). Return an async context manager, not connected
+    yet: relaykit enters it in the command's event loop, where it connects and
+    yields the tools (:class:`relaykit.FunctionTool` values, as ``run_tools``
+    takes), and leaves it, disconnecting, when the prompt is answered or the
+    chat ends. Called from the main thread before the event loop starts, so a
+    heavy import here holds up no timer. For a spec that is yours but wrong,
+    raise a :class:`relaykit.ConfigError` or
+    :class:`relaykit.InvalidRequestError`: the CLI prints it as one line.
+
+    Stops at first non-None result.
+
+    :param spec: the ``--mcp`` value.
+    :param headers: the ``--mcp-header NAME=VALUE`` options given after it, for
+        an HTTP server (empty when there are none).
+    :param config: the command's validated configuration.
+    :return: an async context manager yielding a sequence of
+        :class:`relaykit.FunctionTool`, or ``None``.
+    """
 
 
 @hookspec

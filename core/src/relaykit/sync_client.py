@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 Piece = TypeVar("Piece")
 Result = TypeVar("Result")
+Entered = TypeVar("Entered")
 
 
 class SyncStream:
@@ -172,6 +173,17 @@ class SyncClient:
         if self._portal is None or self._client is None:
             raise RuntimeError("use `with relaykit.SyncClient() as client:`")
         return self._portal, self._client
+
+    def enter_async_context(self, manager: AbstractAsyncContextManager[Entered]) -> Entered:
+        """Enter the async context manager ``manager`` in the client's event loop and
+        return what it yields; it is left when the client closes, before the client.
+
+        For what the client's calls use and must share its loop: an MCP
+        server's connection, whose tools ``run_tools`` calls in that loop
+        (``tools = client.enter_async_context(open_tools())``).
+        """
+        portal, _ = self._ready()
+        return self._stack.enter_context(portal.wrap_async_context_manager(manager))
 
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""

@@ -10,14 +10,26 @@
 connects to one over streamable HTTP. :meth:`McpServer.tools` lists its tools
 as :class:`relaykit.FunctionTool` objects (built with
 :meth:`relaykit.FunctionTool.from_schema`), each calling ``tools/call``.
+
+Names are imported lazily (PEP 562): relaykit loads this package's plugin
+module (``relaykit prompt --mcp``) in every process that builds a client, and
+the MCP SDK takes a second or more to import.
 """
 
 from __future__ import annotations
 
-from .connect import DEFAULT_START_TIMEOUT, connect_http, connect_stdio
-from .content import ToolValue
-from .errors import McpError, McpToolError
-from .server import McpServer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "DEFAULT_START_TIMEOUT": "connect",
+    "connect_http": "connect",
+    "connect_stdio": "connect",
+    "ToolValue": "content",
+    "McpError": "errors",
+    "McpToolError": "errors",
+    "McpServer": "server",
+}
 
 __all__ = [
     "DEFAULT_START_TIMEOUT",
@@ -28,3 +40,23 @@ __all__ = [
     "connect_http",
     "connect_stdio",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'relaykit_mcp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .connect import DEFAULT_START_TIMEOUT, connect_http, connect_stdio
+    from .content import ToolValue
+    from .errors import McpError, McpToolError
+    from .server import McpServer

@@ -7,7 +7,8 @@
 Its tools: ``add`` (text and structured content), ``chart`` (text and a PNG),
 ``manual`` (an embedded text resource and a PDF), ``refuse`` (an error
 result), ``docs.search`` (a name no model takes), ``slow`` (sleeps),
-``crash`` (writes ``$CRASH_NOTE`` to stderr and exits mid-call). Over HTTP it
+``crash`` (writes ``$CRASH_NOTE`` to stderr and exits mid-call), ``pid`` (the
+server's process id: one process for a whole session). Over HTTP it
 serves ``/mcp`` on the listening socket ``--fd`` (inherited: no port race)
 and, with ``--token``, answers 401 to a request without
 ``Authorization: Bearer TOKEN``.
@@ -98,6 +99,11 @@ def build_server() -> MCPServer:
         """Sleep, then answer."""
         await anyio.sleep(seconds)
         return "awake"
+
+    @server.tool()
+    def pid() -> int:
+        """The server's process id."""
+        return os.getpid()
 
     @server.tool()
     def crash() -> str:

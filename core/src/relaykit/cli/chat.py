@@ -12,6 +12,11 @@ call log holds the chat together: ``relaykit logs --conversation ID`` lists it
 and ``relaykit chat --continue ID`` picks it up again from its last answer
 (``--continue`` alone: the newest conversation).
 
+With ``--functions FILE.py`` or ``--mcp SPEC`` each turn is a tool run, and the
+tool calls and results stay in the history; MCP servers connect once, in the
+client's event loop (:meth:`relaykit.SyncClient.enter_async_context`), and stay
+connected until the session ends.
+
 The conversation runs on a :class:`relaykit.SyncClient`: its event loop lives in
 a background thread, so waiting for the user's next line is an ordinary blocking
 read in the main thread, where Ctrl-C interrupts it cleanly, instead of a
@@ -28,10 +33,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
 from .sources import print_sources
+from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
+    from ..function_tools import FunctionTool
     from ..messages import Message
     from ..protocols import CallRecord, Storage
+    from ..response import ChatResponse
+    from ..sync_client import SyncClient
     from .context import CliContext
 
 EXIT_WORDS = frozenset({"exit", "quit"})
@@ -70,13 +79,13 @@ def register(
         help="continue a logged conversation from its last answer, the newest one without ID "
         "(its model unless -m is given)",
     )
+    add_tool_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit chat``."""
     from ..errors import InvalidRequestError
-    from ..events import TextDelta
     from ..messages import Message
 
     context: CliContext = args.context
@@ -96,26 +105,59 @@ def run(args: argparse.Namespace) -> int:
             hint='e.g. -o metadata=\'{"user": "ana"}\'',
         )
     metadata = {**metadata, "conversation_id": conversation}
+    # The user's code runs, and plugins are asked for the --mcp servers, before
+    # the client's loop starts; the servers connect in it, and stay for the session.
+    tools = requested_tools(args, context, config)
     interactive = sys.stdin.isatty()
-    if interactive:
-        print(f"Chatting with {model}. Type exit or quit (or press Ctrl-D) to end.")
-        print(f"End a line with \\ to continue it; {FENCE} on its own line starts or ends a block.")
-        print(f"Conversation {conversation}: relaykit chat --continue {conversation}")
     read_line = _terminal_line if interactive else _stream_reader(sys.stdin)
     with context.sync_client(config) as client:
+        tool_list = client.enter_async_context(tools.connected()) if tools else []
+        if interactive:
+            print(f"Chatting with {model}. Type exit or quit (or press Ctrl-D) to end.")
+            print(
+                f"End a line with \\ to continue it; {FENCE} on its own line "
+                "starts or ends a block."
+            )
+            print(f"Conversation {conversation}: relaykit chat --continue {conversation}")
+            if tool_list:
+                print(f"Tools: {', '.join(t.name for t in tool_list)}")
         for text in read_messages(read_line):
             history.append(Message.user(text))
-            with client.stream(model, history, metadata=metadata, **params) as stream:
-                for event in stream:
-                    if isinstance(event, TextDelta):
-                        sys.stdout.write(event.text)
-                        sys.stdout.flush()
-            history.append(stream.response.to_message())
-            if not stream.response.text.endswith("\n"):
+            response, history = _reply(client, model, history, tool_list, args, params, metadata)
+            if not response.text.endswith("\n"):
                 sys.stdout.write("\n")
             sys.stdout.flush()  # the answer before its sources, which go to stderr
-            print_sources(stream.response.citations)
+            print_sources(response.citations)
     return 0
+
+
+def _reply(
+    client: SyncClient,
+    model: str,
+    history: list[Message],
+    tools: list[FunctionTool],
+    args: argparse.Namespace,
+    params: dict[str, Any],
+    metadata: dict[str, Any],
+) -> tuple[ChatResponse, list[Message]]:
+    """Stream the answer to ``history`` (with ``tools``: a tool run, each tool's outcome
+    a line on stderr); return it and the history that goes on from it."""
+    from ..events import TextDelta
+
+    if tools:
+        with client.stream_tools(
+            model, history, tools, max_steps=args.max_steps, metadata=metadata, **params
+        ) as steps:
+            for event in steps:
+                show_tool_event(event)
+        # the tool calls and their results stay in the conversation
+        return steps.run.response, list(steps.run.messages)
+    with client.stream(model, history, metadata=metadata, **params) as stream:
+        for event in stream:
+            if isinstance(event, TextDelta):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+    return stream.response, [*history, stream.response.to_message()]
 
 
 def _logged_conversation(args: argparse.Namespace) -> tuple[str, list[Message], str]:

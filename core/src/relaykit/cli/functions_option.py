@@ -1,4 +1,4 @@
-"""``relaykit prompt --functions FILE.py``: every top-level function in a file becomes a tool.
+"""``relaykit prompt/chat --functions FILE.py``: each top-level function in a file is a tool.
 
 As simonw/llm's ``--functions``: the file is run as a module of its own, and
 each function it defines (not those it imports; not those whose name starts
@@ -21,9 +21,9 @@ from ..errors import InvalidRequestError
 from ..function_tools import FunctionTool
 
 
-def functions_from_files(paths: Sequence[str]) -> list[FunctionTool]:
-    """The tools the files at ``paths`` define, in the order they define them."""
-    tools: list[FunctionTool] = []
+def functions_by_file(paths: Sequence[str]) -> list[tuple[str, list[FunctionTool]]]:
+    """Each of ``paths`` with the tools its file defines, in the order it defines them."""
+    groups: list[tuple[str, list[FunctionTool]]] = []
     for i, path in enumerate(paths):
         module = _load(Path(path), i)
         found = [
@@ -39,8 +39,8 @@ def functions_from_files(paths: Sequence[str]) -> list[FunctionTool]:
                 param="--functions",
                 hint="define the tools as top-level functions (def name(arg: str) -> str:)",
             )
-        tools += found
-    return tools
+        groups.append((path, found))
+    return groups
 
 
 def _load(path: Path, i: int) -> ModuleType:

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..errors import InvalidRequestError
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
 from .sources import print_sources
+from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
     from ..client import Client
     from ..config import Config
-    from ..events import ToolResultEvent
+    from ..function_tools import FunctionTool
     from ..messages import Message
     from ..response import ChatResponse, TokenCount
     from .context import CliContext
@@ -49,21 +50,7 @@ def register(
         help="answer as JSON: a JSON schema file, JSON text, or fields such as "
         "'name, age int, bio: one sentence' (types: str, int, float, bool)",
     )
-    parser.add_argument(
-        "--functions",
-        metavar="FILE.py",
-        action="append",
-        help="let the model call the functions a Python file defines (each top-level "
-        "function is a tool; repeatable); each step's text streams, and each tool's "
-        "outcome is a line on stderr",
-    )
-    parser.add_argument(
-        "--max-steps",
-        type=int,
-        default=10,
-        metavar="N",
-        help="with --functions: how many times the model may be called (default 10)",
-    )
+    add_tool_options(parser)
     parser.add_argument(
         "--count-tokens",
         action="store_true",
@@ -84,10 +71,9 @@ def run(args: argparse.Namespace) -> int:
         from .schema_option import schema_from_option
 
         args.schema = schema_from_option(args.schema)
-    if args.functions:  # the user's code runs before anything connects, as --schema is read
-        from .functions_option import functions_from_files
-
-        args.functions = functions_from_files(args.functions)
+    # The user's code runs, and plugins are asked for the --mcp servers, before
+    # anything connects (as --schema is read); the servers connect in the loop.
+    args.tools = requested_tools(args, context, config)
     if args.count_tokens:
         count = context.run(_count, context, config, model, text, args)
         if args.json:
@@ -123,8 +109,11 @@ async def _count(
     from ..messages import Message
 
     messages = [*first_messages(args.system), Message.user(text)]
-    async with context.client(config) as client:
-        return await client.count_tokens(model, messages, **_params(args))
+    params = _params(args)
+    async with context.client(config) as client, args.tools.connected() as tools:
+        if tools:  # the tools' definitions count too
+            params["tools"] = tools
+        return await client.count_tokens(model, messages, **params)
 
 
 async def _send(
@@ -136,13 +125,11 @@ async def _send(
     messages = [*first_messages(args.system), Message.user(text)]
     params = _params(args)
     show_text = not args.json
-    async with context.client(config) as client:
-        if args.functions and args.stream:
-            response = await _stream_tools(client, model, messages, args, params, show_text)
-        elif args.functions:
-            run = await client.run_tools(
-                model, messages, args.functions, max_steps=args.max_steps, **params
-            )
+    async with context.client(config) as client, args.tools.connected() as tools:
+        if tools and args.stream:
+            response = await _stream_tools(client, model, messages, tools, args, params, show_text)
+        elif tools:
+            run = await client.run_tools(model, messages, tools, max_steps=args.max_steps, **params)
             response = run.response
             if show_text:
                 _write(response.text)
@@ -167,38 +154,19 @@ async def _stream_tools(
     client: Client,
     model: str,
     messages: list[Message],
+    tools: list[FunctionTool],
     args: argparse.Namespace,
     params: dict[str, Any],
     show_text: bool,
 ) -> ChatResponse:
-    """``--functions``, streamed: each step's text to stdout as it arrives, and (with
+    """A tool run, streamed: each step's text to stdout as it arrives, and (with
     the text) a line on stderr as each tool finishes."""
-    from ..events import StepEnd, TextDelta, ToolResultEvent
-
-    run = client.stream_tools(model, messages, args.functions, max_steps=args.max_steps, **params)
+    run = client.stream_tools(model, messages, tools, max_steps=args.max_steps, **params)
     async with run:
         async for event in run:
-            if not show_text:
-                continue
-            if isinstance(event, TextDelta):
-                _write(event.text)
-            elif isinstance(event, StepEnd):
-                text = event.response.text
-                if event.response.tool_calls and text and not text.endswith("\n"):
-                    _write("\n")  # the tools' lines, on stderr, start lines of their own
-            elif isinstance(event, ToolResultEvent):
-                print(_tool_line(event), file=sys.stderr, flush=True)
+            if show_text:
+                show_tool_event(event)
     return run.run.response
-
-
-def _tool_line(event: ToolResultEvent) -> str:
-    """``tool NAME: ok``, or ``tool NAME: error: WHAT`` (its first line, cut short)."""
-    if not event.is_error:
-        return f"tool {event.call.name}: ok"
-    what = (event.content.splitlines() or [""])[0]
-    if len(what) > 120:
-        what = what[:117] + "..."
-    return f"tool {event.call.name}: error: {what}"
 
 
 def _params(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,8 +174,6 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     params = chat_params(args)
     if args.schema is not None:
         params["response_format"] = args.schema
-    if args.functions and args.count_tokens:  # the tools' definitions count too
-        params["tools"] = args.functions
     return params
 
 

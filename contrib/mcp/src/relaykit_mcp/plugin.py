@@ -1,0 +1,26 @@
+"""relaykit-mcp's hooks: ``relaykit prompt/chat --mcp SPEC`` through ``relaykit_tool_source``.
+
+relaykit loads this module in every process that builds a client or runs the
+CLI, so it imports nothing heavy: the MCP SDK only when ``--mcp`` is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
+
+from relaykit import hookimpl
+
+if TYPE_CHECKING:
+    from relaykit import Config, FunctionTool, Secret
+
+
+@hookimpl
+def relaykit_tool_source(
+    spec: str, headers: Mapping[str, Secret], config: Config
+) -> AbstractAsyncContextManager[Sequence[FunctionTool]]:
+    """Every ``--mcp`` is ours: a configured server's name, a URL or a command line."""
+    from .tool_source import tool_source
+
+    return tool_source(spec, headers, config.mcp)

@@ -1,0 +1,164 @@
+"""What ``relaykit prompt/chat --mcp SPEC`` connects to, and the tools it yields.
+
+A SPEC is, in this order:
+
+- a name in ``[mcp.servers]`` (see :mod:`relaykit_mcp.server_config`);
+- an ``http://`` or ``https://`` URL: a streamable HTTP server, with the
+  ``--mcp-header`` options given after it;
+- a command line (``"uvx mcp-server-time"``, split as a shell would), started
+  as a stdio server with a minimal environment (``PATH``, ``HOME``, ...: not
+  the caller's keys); one word that names no configured server must be a
+  command on ``PATH``, else it is taken for a misspelt name.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from relaykit import ConfigError, InvalidRequestError, Secret
+from relaykit.errors import did_you_mean
+
+from .server_config import (
+    ServerConfig,
+    configured_servers,
+    expand,
+    expanded_env,
+    expanded_headers,
+)
+
+if TYPE_CHECKING:
+    from relaykit import FunctionTool
+
+    from .server import McpServer
+
+#: what the hook returns: entered, it connects and yields the server's tools
+ToolSource = AbstractAsyncContextManager[list["FunctionTool"]]
+
+
+def tool_source(
+    spec: str,
+    headers: Mapping[str, Secret],
+    mcp: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+) -> ToolSource:
+    """The tools ``--mcp spec`` names, with ``headers`` (``--mcp-header``, ``${VAR}``
+    read), the ``[mcp]`` table ``mcp`` checked; nothing connects until it is entered.
+
+    Imports the MCP SDK (a second or more): call it before the event loop starts.
+    """
+    environ = os.environ if environ is None else environ
+    servers = configured_servers(mcp)
+    given = expanded_headers(
+        tuple((name, value.reveal()) for name, value in headers.items()),
+        lambda name: f"--mcp-header {name}",
+        environ,
+    )
+    server = servers.get(spec)
+    if server is not None:
+        return _configured(server, given, environ)
+    if spec.startswith(("http://", "https://")):
+        from .connect import connect_http
+
+        return _tools(connect_http(spec, headers=given))
+    argv = _command_line(spec)
+    if len(argv) == 1 and os.sep not in argv[0] and shutil.which(argv[0]) is None:
+        raise ConfigError(
+            f"--mcp {spec}: no MCP server of that name is configured, and no such command "
+            "is on PATH",
+            hint=did_you_mean(
+                spec,
+                servers,
+                f"configure it as [mcp.servers.{spec}] with command = ... or url = ..., "
+                "or give the command line that starts it: --mcp 'uvx mcp-server-time'",
+            ),
+        )
+    if given:
+        raise InvalidRequestError(
+            f"--mcp-header is for a server reached by URL, and --mcp {argv[0]} starts a command",
+            param="--mcp-header",
+            hint="give a command's server its tokens in its environment: "
+            "[mcp.servers.NAME] env = { TOKEN = '${TOKEN}' }",
+        )
+    from .connect import connect_stdio
+
+    return _tools(connect_stdio(argv[0], argv[1:]))
+
+
+def _configured(
+    server: ServerConfig, given: dict[str, Secret], environ: Mapping[str, str]
+) -> ToolSource:
+    """A configured server's tools; ``given`` headers add to (and win over) its own."""
+    from .connect import connect_http, connect_stdio
+
+    if server.url is not None:
+        headers = expanded_headers(
+            server.headers, lambda name: f"config key {server.where('headers')}.{name}", environ
+        )
+        url, _ = expand(server.url, f"config key {server.where('url')}", environ)
+        connection = connect_http(
+            url,
+            headers={**headers, **given},
+            name=server.name,
+            start_timeout=server.start_timeout,
+            call_timeout=server.call_timeout,
+        )
+    else:
+        if given:
+            raise InvalidRequestError(
+                f"--mcp-header is for a server reached by URL, and {server.name!r} is "
+                "started by command",
+                param="--mcp-header",
+                hint=f"give it tokens in its environment: [mcp.servers.{server.name}] env",
+            )
+        assert server.command is not None  # a server has a command or a url: checked
+        command, _ = expand(server.command, f"config key {server.where('command')}", environ)
+        args = [
+            expand(arg, f"config key {server.where('args')}", environ)[0] for arg in server.args
+        ]
+        cwd = (
+            expand(server.cwd, f"config key {server.where('cwd')}", environ)[0]
+            if server.cwd
+            else None
+        )
+        connection = connect_stdio(
+            command,
+            args,
+            env=expanded_env(server, environ),
+            cwd=Path(cwd).expanduser() if cwd else None,
+            name=server.name,
+            start_timeout=server.start_timeout,
+            call_timeout=server.call_timeout,
+        )
+    return _tools(connection, prefix=server.prefix, include=server.include)
+
+
+def _command_line(spec: str) -> list[str]:
+    try:
+        argv = shlex.split(spec)
+    except ValueError as error:  # an unclosed quote
+        raise InvalidRequestError(
+            f"--mcp {spec!r} is not a command line: {error}",
+            param="--mcp",
+            hint="close the quotes, or configure the server in [mcp.servers.NAME]",
+        ) from None
+    if not argv:
+        raise InvalidRequestError("--mcp needs a URL, a command line or a configured name")
+    return argv
+
+
+@asynccontextmanager
+async def _tools(
+    connection: AbstractAsyncContextManager[McpServer],
+    *,
+    prefix: str = "",
+    include: tuple[str, ...] | None = None,
+) -> AsyncIterator[list[FunctionTool]]:
+    """Connect, yield the server's tools, disconnect on the way out."""
+    async with connection as server:
+        yield await server.tools(prefix=prefix, include=include)

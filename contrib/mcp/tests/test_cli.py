@@ -1,0 +1,206 @@
+"""``relaykit prompt/chat --mcp`` end to end: relaykit_mcp.testing's server over stdio (a
+subprocess per test: a few) and over HTTP (conftest's, one per module), the model the
+loopback OpenAI server; asyncio and trio."""
+
+from __future__ import annotations
+
+import io
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from relaykit.cli import main
+from relaykit.testing import OpenAIMock, Reply
+from relaykit_mcp.testing import stdio_command
+
+MODEL = "openai/gpt-4o-mini"
+KEY = "sk-mock-1234567890abcdef"
+TOKEN = "mcp-test-token-5b7f0c2d9e"  # conftest's
+COMMAND_LINE = shlex.join([stdio_command()[0], *stdio_command()[1]])
+
+
+@pytest.fixture
+def openai_mock() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=KEY) as mock:
+        yield mock
+
+
+Configure = Callable[[str], None]
+
+
+@pytest.fixture
+def configure(
+    openai_mock: OpenAIMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Configure:
+    """``configure(toml)``: a relaykit.toml (OpenAI at the mock, no call log, plus
+    ``toml``) the CLI finds through $RELAYKIT_CONFIG."""
+
+    def write(extra: str = "") -> None:
+        path = tmp_path / "relaykit.toml"
+        path.write_text(
+            f'[storage]\nbackend = "none"\n\n[providers.openai]\n'
+            f'base_url = "{openai_mock.base_url}"\napi_key = "{KEY}"\n\n{extra}'
+        )
+        monkeypatch.setenv("RELAYKIT_CONFIG", str(path))
+
+    write()
+    return write
+
+
+def test_prompt_streams_with_a_stdio_servers_tools_beside_a_functions_file(
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    functions = tmp_path / "tools.py"
+    functions.write_text('def double(n: int) -> int:\n    """Twice n."""\n    return 2 * n\n')
+    openai_mock.script.push(
+        Reply(text="Adding.", tool_calls=(("add", {"a": 2, "b": 3}), ("double", {"n": 5}))),
+        Reply(text="Five, and ten."),
+    )
+    argv = ["prompt", "-m", MODEL, "--functions", str(functions), "--mcp", COMMAND_LINE, "Sums?"]
+
+    assert main(argv) == 0
+
+    out, err = capsys.readouterr()
+    assert out == "Adding.\nFive, and ten.\n"
+    # the tools' lines, and nothing of the server's own stderr ("...: starting")
+    assert sorted(err.splitlines()) == ["tool add: ok", "tool double: ok"]
+    first, second = (r.json() for r in openai_mock.requests)
+    names = [t["function"]["name"] for t in first["tools"]]
+    assert names[0] == "double" and {"add", "chart", "docs_search", "pid"} <= set(names)
+    assert [m["content"] for m in second["messages"][-2:]] == ["5", "10"]
+
+
+def test_chat_keeps_a_configured_stdio_server_for_the_whole_session_on_trio(
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    command, args = stdio_command()
+    configure(
+        f"[mcp.servers.calc]\ncommand = {command!r}\nargs = {args!r}\n"
+        'include = ["pid", "add"]\nenv = { CRASH_NOTE = "${NOTE:-unused}" }\n'.replace("'", '"')
+    )
+    openai_mock.script.push(
+        Reply(tool_calls=(("pid", {}),)),
+        Reply(text="One."),
+        Reply(tool_calls=(("pid", {}),)),
+        Reply(text="Two."),
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("first\nsecond\n"))
+
+    assert main(["--backend", "trio", "chat", "-m", MODEL, "--mcp", "calc"]) == 0
+
+    assert capsys.readouterr() == ("One.\nTwo.\n", "tool pid: ok\ntool pid: ok\n")
+    assert [t["function"]["name"] for t in openai_mock.requests[0].json()["tools"]] == [
+        "add",
+        "pid",
+    ]
+    last = openai_mock.requests[-1].json()["messages"]
+    first_pid, second_pid = (m["content"] for m in last if m["role"] == "tool")
+    assert first_pid == second_pid  # one server process for the session
+    assert not _alive(int(first_pid))  # stopped when the chat ended
+
+
+def _alive(pid: int) -> bool:
+    for _ in range(50):  # the SDK reaps it as it leaves; allow the OS a moment
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_prompt_with_an_http_server_and_a_header_read_from_the_environment_on_trio(
+    http_url: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MCP_TEST_TOKEN", TOKEN)
+    openai_mock.script.push(
+        Reply(tool_calls=(("docs_search", {"query": "reset"}),)), Reply(text="Nothing.")
+    )
+    header = "Authorization=Bearer ${MCP_TEST_TOKEN}"  # read by relaykit, not the shell
+    argv = ["--backend", "trio", "prompt", "-m", MODEL, "--no-stream"]
+
+    assert main([*argv, "--mcp", http_url, "--mcp-header", header, "Reset?"]) == 0
+
+    assert capsys.readouterr() == ("Nothing.\n", "")
+    # the server is called by its own name, docs.search
+    assert openai_mock.last_request.json()["messages"][-1]["content"] == "nothing found for reset"
+
+
+def test_a_configured_http_servers_prefix_keeps_its_tools_apart_and_without_it_they_clash(
+    http_url: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCS_TOKEN", TOKEN)
+    server = (
+        f'url = "{http_url}"\nheaders = {{ Authorization = "Bearer ${{DOCS_TOKEN}}" }}\n'
+        'include = ["add"]\n'
+    )
+    configure(f'[mcp.servers.docs]\n{server}prefix = "docs_"\n[mcp.servers.more]\n{server}')
+    openai_mock.script.push(
+        Reply(tool_calls=(("docs_add", {"a": 1, "b": 1}), ("add", {"a": 2, "b": 2}))),
+        Reply(text="2 and 4."),
+    )
+    argv = ["prompt", "-m", MODEL, "--mcp", "docs", "--mcp", "more", "Add."]
+
+    assert main(argv) == 0
+
+    out, err = capsys.readouterr()
+    assert out == "2 and 4.\n"
+    assert sorted(err.splitlines()) == ["tool add: ok", "tool docs_add: ok"]  # as each ends
+    assert [m["content"] for m in openai_mock.last_request.json()["messages"][-2:]] == ["2", "4"]
+
+    header = f"Authorization=Bearer {TOKEN}"
+    argv = ["prompt", "-m", MODEL, "--mcp", "more", "--mcp", http_url, "--mcp-header", header]
+    assert main([*argv, "Add."]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: two tools are named 'add': --mcp more and --mcp {http_url} both have one "
+        "(give a configured server a prefix"
+    )
+
+
+def test_a_refused_token_is_one_error_line_that_never_shows_it(
+    http_url: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wrong = "wrong-token-8d1f3a6b0c"
+    argv = ["prompt", "-m", MODEL, "--mcp", http_url, "--mcp-header", f"Authorization: {wrong}"]
+
+    assert main([*argv, "Hi"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: HTTP 401: MCP server 'http://127.0.0.1:")
+    assert "refused the credentials during initialize" in err
+    assert len(err.splitlines()) == 1 and wrong not in err
+    assert openai_mock.requests == []
+
+
+def test_a_server_that_cannot_start_is_an_error_naming_the_fix(
+    openai_mock: OpenAIMock, configure: Configure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = f"{sys.executable}-not-there --serve"
+    assert main(["prompt", "-m", MODEL, "--mcp", missing, "Hi"]) == 1
+    err = capsys.readouterr().err
+    assert "could not start" in err and "is installed and on PATH" in err
+    assert "Traceback" not in err

@@ -1,0 +1,216 @@
+"""``[mcp.servers.NAME]`` and ``--mcp SPEC`` checked before anything starts: each mistake a
+typed error naming the key (or option) and the fix, never a value that may be a token."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from relaykit import ConfigError, InvalidRequestError, RelayError, Secret
+from relaykit.cli import main
+from relaykit_mcp.server_config import ServerConfig, configured_servers, expand, expanded_env
+from relaykit_mcp.tool_source import tool_source
+
+TOKEN = "tok-2c9d7e41a8b6"
+TIME = {"command": "uvx", "args": ["mcp-server-time"]}
+DOCS = {"url": "https://mcp.example.com/mcp", "headers": {"Authorization": f"Bearer {TOKEN}"}}
+
+
+def servers(**tables: Any) -> dict[str, Any]:
+    return {"servers": tables}
+
+
+def test_a_good_table_reads_as_written() -> None:
+    found = configured_servers(
+        servers(
+            time={**TIME, "type": "stdio", "cwd": "~/work", "call_timeout": 5},
+            docs={**DOCS, "type": "http", "prefix": "docs_", "include": ["search"]},
+        )
+    )
+    assert found["time"] == ServerConfig(
+        "time", command="uvx", args=("mcp-server-time",), cwd="~/work", call_timeout=5.0
+    )
+    docs = found["docs"]
+    assert (docs.url, docs.prefix, docs.include, docs.start_timeout) == (
+        "https://mcp.example.com/mcp",
+        "docs_",
+        ("search",),
+        30.0,
+    )
+    assert TOKEN not in repr(docs)
+
+
+@pytest.mark.parametrize(
+    ("mcp", "message", "hint"),
+    [
+        ({"srevers": {}}, "unknown config key mcp.srevers", "did you mean 'servers'?"),
+        ({"servers": ["time"]}, "mcp.servers must be a table of servers", None),
+        (servers(time="uvx"), "config key mcp.servers.time must be a table", "command = ..."),
+        (
+            servers(time={**TIME, "comand": "x"}),
+            "unknown config key mcp.servers.time.comand",
+            "did you mean 'command'?",
+        ),
+        (
+            servers(time={**TIME, "url": DOCS["url"]}),
+            "mcp.servers.time has both command and url",
+            "keep command",
+        ),
+        (servers(time={"args": ["x"]}), "mcp.servers.time needs command or url", "url = 'https://"),
+        (
+            servers(time={**TIME, "headers": {}}),
+            "mcp.servers.time.headers is not for a server with a command",
+            "takes command, args, env, cwd",
+        ),
+        (
+            servers(docs={**DOCS, "env": {}}),
+            "mcp.servers.docs.env is not for a server with a url",
+            "takes url, headers",
+        ),
+        (
+            servers(time={"command": "uvx", "args": "mcp-server-time"}),
+            "mcp.servers.time.args must be a list of strings",
+            "args = [",
+        ),
+        (
+            servers(time={"command": "uvx", "args": ["a", 1]}),
+            "args must be a list of strings, and holds 1",
+            "quote it",
+        ),
+        (
+            servers(time={"command": ""}),
+            "mcp.servers.time.command must be a non-empty string",
+            None,
+        ),
+        (
+            servers(docs={"url": "mcp.example.com"}),
+            "mcp.servers.docs.url must be an http(s) URL",
+            None,
+        ),
+        (
+            servers(docs={**DOCS, "start_timeout": 0}),
+            "start_timeout must be a number of seconds above 0",
+            None,
+        ),
+        (
+            servers(docs={**DOCS, "call_timeout": True}),
+            "call_timeout must be a number of seconds",
+            None,
+        ),
+        (
+            servers(docs={**DOCS, "type": "sse"}),
+            "speaks streamable HTTP, not the older SSE",
+            "type = 'http'",
+        ),
+        (
+            servers(docs={**DOCS, "type": "stdio"}),
+            "mcp.servers.docs.type is 'stdio', which needs command",
+            None,
+        ),
+        (
+            servers(docs={**DOCS, "type": "htp"}),
+            "type must be 'stdio' or 'http'",
+            "did you mean 'http'?",
+        ),
+        (servers(docs={**DOCS, "include": "search"}), "include must be a list of strings", None),
+    ],
+)
+def test_a_bad_table_is_a_config_error_naming_the_key_and_the_fix(
+    mcp: dict[str, Any], message: str, hint: str | None
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        configured_servers(mcp)
+    assert message in caught.value.message
+    if hint is not None:
+        assert hint in (caught.value.hint or "")
+
+
+def test_a_header_that_is_no_string_is_named_by_its_type_never_its_value() -> None:
+    with pytest.raises(ConfigError) as caught:
+        configured_servers(servers(docs={**DOCS, "headers": {"X-Key": 1234567890123}}))
+    assert "mcp.servers.docs.headers.X-Key must be a string, not int" in str(caught.value)
+    assert "1234567890123" not in str(caught.value)
+
+
+def test_variables_are_read_with_defaults_and_a_missing_one_names_the_key() -> None:
+    assert expand("Bearer ${T}", "k", {"T": TOKEN}) == (f"Bearer {TOKEN}", True)
+    assert expand("${LEVEL:-info}", "k", {}) == ("info", True)
+    assert expand("plain $T", "k", {"T": "x"}) == ("plain $T", False)
+    with pytest.raises(ConfigError) as caught:
+        expand("Bearer ${DOCS_TOKEN}", "config key mcp.servers.docs.headers.Authorization", {})
+    assert str(caught.value) == (
+        "config key mcp.servers.docs.headers.Authorization reads ${DOCS_TOKEN}, which is not "
+        "set (set DOCS_TOKEN in the environment, or give a default: ${DOCS_TOKEN:-value})"
+    )
+
+
+def test_env_values_read_from_variables_or_named_as_credentials_are_secrets() -> None:
+    env = {"GITHUB_TOKEN": "ghp-literal", "FROM_ENV": "${X}", "LOG_LEVEL": "debug"}
+    [server] = configured_servers(servers(gh={"command": "x", "env": env})).values()
+    assert expanded_env(server, {"X": TOKEN}) == {
+        "GITHUB_TOKEN": Secret("ghp-literal"),
+        "FROM_ENV": Secret(TOKEN),
+        "LOG_LEVEL": "debug",  # masked, it would hide "debug" in the stderr errors quote
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "headers", "error", "message"),
+    [
+        ("tiem", {}, ConfigError, "--mcp tiem: no MCP server of that name is configured"),
+        ("uvx 'mcp-server", {}, InvalidRequestError, "is not a command line: No closing"),
+        (
+            f"{sys.executable} -m server",
+            {"Authorization": Secret(TOKEN)},
+            InvalidRequestError,
+            "--mcp-header is for a server reached by URL",
+        ),
+        ("time", {"Authorization": Secret(TOKEN)}, InvalidRequestError, "'time' is started by"),
+        ("docs", {}, ConfigError, "mcp.servers.docs.headers.Authorization reads ${DOCS_TOKEN}"),
+        (
+            "https://mcp.example.com/mcp",
+            {"Authorization": Secret("Bearer ${NOT_SET_HERE}")},
+            ConfigError,
+            "--mcp-header Authorization reads ${NOT_SET_HERE}",
+        ),
+    ],
+)
+def test_a_spec_that_cannot_be_used_fails_before_anything_starts(
+    spec: str, headers: dict[str, Secret], error: type[RelayError], message: str
+) -> None:
+    mcp = servers(time=TIME, docs={**DOCS, "headers": {"Authorization": "Bearer ${DOCS_TOKEN}"}})
+    with pytest.raises(error) as caught:
+        tool_source(spec, headers, mcp, environ={})
+    assert message in str(caught.value) and TOKEN not in str(caught.value)
+    if spec == "tiem":
+        assert caught.value.hint == "did you mean 'time'?"
+
+
+def test_the_cli_prints_a_bad_config_as_one_line(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text('[mcp.servers.time]\ncommand = "uvx"\nurl = "https://x.example/mcp"\n')
+    monkeypatch.setenv("RELAYKIT_CONFIG", str(config))
+
+    assert main(["prompt", "-m", "openai/gpt-4o-mini", "--mcp", "time", "Hi"]) == 1
+
+    assert capsys.readouterr() == (
+        "",
+        "error: config key mcp.servers.time has both command and url (keep command, for a "
+        "server relaykit starts, or url, for one it connects to)\n",
+    )
+
+
+def test_loading_the_plugin_leaves_the_mcp_sdk_unimported() -> None:
+    # Every client and CLI run loads the plugin; the SDK takes a second or more.
+    code = (
+        "import sys; from relaykit.plugins import build_plugin_manager; "
+        "pm = build_plugin_manager(); assert pm.get_plugin('mcp') is not None; "
+        "print(sorted(m for m in ('mcp', 'httpx2', 'relaykit_mcp.connect') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

@@ -1,0 +1,151 @@
+"""The tool options ``prompt`` and ``chat`` share: ``--functions FILE.py``, ``--mcp SPEC``
+(with ``--mcp-header``) and ``--max-steps``; the tools they give, connected and
+combined into one list; and what a tool run shows as it goes.
+
+The functions files run and the plugins are asked for the ``--mcp`` sources
+before the event loop starts (the user's code and a plugin's imports block);
+the sources connect inside it, in :meth:`CliTools.connected`, and stay
+connected until the prompt is answered or the chat ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ..errors import ConfigError, InvalidRequestError
+from .mcp_option import add_mcp_options
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..events import StreamEvent, ToolResultEvent, ToolRunEvent
+    from ..function_tools import FunctionTool
+    from .context import CliContext
+    from .mcp_option import ToolSource
+
+
+def add_tool_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--functions``, ``--mcp``, ``--mcp-header`` and ``--max-steps`` to a parser."""
+    parser.add_argument(
+        "--functions",
+        metavar="FILE.py",
+        action="append",
+        help="let the model call the functions a Python file defines (each top-level "
+        "function is a tool; repeatable); each step's text streams, and each tool's "
+        "outcome is a line on stderr",
+    )
+    add_mcp_options(parser)
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=10,
+        metavar="N",
+        help="with tools: how many times the model may be called for one answer (default 10)",
+    )
+
+
+@attrs.frozen
+class CliTools:
+    """The tools a command's options ask for: each functions file's (loaded) and
+    each ``--mcp`` source (not connected yet), with the option that named it."""
+
+    functions: tuple[tuple[str, tuple[FunctionTool, ...]], ...] = ()
+    sources: tuple[tuple[str, ToolSource], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.functions or self.sources)
+
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[list[FunctionTool]]:
+        """Connect the sources, one after another, and yield every tool (functions
+        first, then each source's in ``--mcp`` order); disconnect on the way out.
+        Once only: a source's context manager cannot be entered twice."""
+        async with AsyncExitStack() as stack:
+            groups = [(f"--functions {path}", tools) for path, tools in self.functions]
+            for label, source in self.sources:
+                groups.append((label, tuple(await stack.enter_async_context(source))))
+            yield combined(groups)
+
+
+def requested_tools(args: argparse.Namespace, context: CliContext, config: Config) -> CliTools:
+    """The tools ``args`` ask for; runs the functions files and asks the plugins for
+    the ``--mcp`` sources, so call it before the event loop starts."""
+    functions: list[tuple[str, tuple[FunctionTool, ...]]] = []
+    if args.functions:
+        from .functions_option import functions_by_file
+
+        functions = [(path, tuple(tools)) for path, tools in functions_by_file(args.functions)]
+    sources: list[tuple[str, ToolSource]] = []
+    if args.mcp:
+        from .mcp_option import tool_sources
+
+        sources = tool_sources(args.mcp, context, config)
+    return CliTools(tuple(functions), tuple(sources))
+
+
+def combined(groups: Sequence[tuple[str, Sequence[FunctionTool]]]) -> list[FunctionTool]:
+    """Every group's tools in one list; two of one name (a model could not tell
+    which it calls) are an error naming where each came from."""
+    from ..function_tools import FunctionTool
+
+    found: dict[str, str] = {}
+    tools: list[FunctionTool] = []
+    for label, group in groups:
+        for tool in group:
+            if not isinstance(tool, FunctionTool):
+                raise ConfigError(
+                    f"{label}: its plugin gave {type(tool).__name__}, not a relaykit.FunctionTool",
+                    hint="report it to the plugin's authors; `relaykit plugins` lists them",
+                )
+            if tool.name in found:
+                where = (
+                    f"{label} has two"
+                    if found[tool.name] == label
+                    else f"{found[tool.name]} and {label} both have one"
+                )
+                raise InvalidRequestError(
+                    f"two tools are named {tool.name!r}: {where}",
+                    param="--mcp" if label.startswith("--mcp") else "--functions",
+                    hint="give a configured server a prefix for its tools, "
+                    "[mcp.servers.NAME] prefix = 'NAME_', keep some out with "
+                    "include = [...], or rename the function",
+                )
+            found[tool.name] = label
+            tools.append(tool)
+    return tools
+
+
+def show_tool_event(event: StreamEvent | ToolRunEvent) -> None:
+    """Show one event of a tool run: each step's text on stdout as it arrives, and a
+    line on stderr as each tool finishes."""
+    from ..events import StepEnd, TextDelta, ToolResultEvent
+
+    if isinstance(event, TextDelta):
+        _write(event.text)
+    elif isinstance(event, StepEnd):
+        text = event.response.text
+        if event.response.tool_calls and text and not text.endswith("\n"):
+            _write("\n")  # the tools' lines, on stderr, start lines of their own
+    elif isinstance(event, ToolResultEvent):
+        print(tool_line(event), file=sys.stderr, flush=True)
+
+
+def tool_line(event: ToolResultEvent) -> str:
+    """``tool NAME: ok``, or ``tool NAME: error: WHAT`` (its first line, cut short)."""
+    if not event.is_error:
+        return f"tool {event.call.name}: ok"
+    what = (event.content.splitlines() or [""])[0]
+    if len(what) > 120:
+        what = what[:117] + "..."
+    return f"tool {event.call.name}: error: {what}"
+
+
+def _write(text: str) -> None:
+    # Flushing per delta is what makes the reply appear as it arrives.
+    sys.stdout.write(text)
+    sys.stdout.flush()

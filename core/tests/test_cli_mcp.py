@@ -1,0 +1,252 @@
+"""``relaykit prompt/chat --mcp``: the core's half, through the ``relaykit_tool_source`` hook.
+
+A plugin here answers each ``--mcp`` spec with tools of its own (relaykit-mcp's
+tests run real MCP servers); the model is the loopback OpenAI server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relaykit import Config, FunctionTool, Secret, hookimpl
+from relaykit.cli import main
+from relaykit.cli.mcp_option import McpOption, add_mcp_options, spec_label
+from relaykit.testing import OpenAIMock, Reply
+
+MODEL = "openai/gpt-4o-mini"
+TOKEN = "mcp-cli-token-3f8a1c6e2b"
+
+
+def clock(city: str) -> str:
+    """The time in a city."""
+    return f"12:00 in {city}"
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+class ToolServers:
+    """Takes the specs it has tools for; notes each connection's opening and closing."""
+
+    def __init__(self, tools: Mapping[str, Sequence[Any]]) -> None:
+        self.tools = {
+            spec: [FunctionTool.from_function(f) for f in fs] for spec, fs in tools.items()
+        }
+        self.asked: list[tuple[str, dict[str, str], Config]] = []
+        self.log: list[str] = []
+
+    @hookimpl
+    def relaykit_tool_source(self, spec: str, headers: Mapping[str, Secret], config: Config) -> Any:
+        if spec not in self.tools:
+            return None
+        self.asked.append((spec, {k: v.reveal() for k, v in headers.items()}, config))
+
+        @asynccontextmanager
+        async def connected() -> AsyncIterator[list[FunctionTool]]:
+            self.log.append(f"open {spec}")
+            try:
+                yield self.tools[spec]
+            finally:
+                self.log.append(f"close {spec}")
+
+        return connected()
+
+
+def _functions(tmp_path: Path) -> str:
+    path = tmp_path / "tools.py"
+    path.write_text('def get_weather(city: str) -> str:\n    """Weather."""\n    return "rain"\n')
+    return str(path)
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_relaykit_tool_source_gives_prompt_the_tools_with_the_functions(
+    backend: str, openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    servers = ToolServers({"time": [clock]})
+    script = (
+        Reply(tool_calls=(("clock", {"city": "Oslo"}), ("get_weather", {"city": "Oslo"}))),
+        Reply(text="Noon, and rain."),
+    )
+    openai_mock.script.push(*script)
+    argv = ["--backend", backend, "prompt", "-m", MODEL, "--functions", _functions(tmp_path)]
+    argv += ["--mcp", "time", "--mcp-header", f"Authorization=Bearer {TOKEN}", "Oslo?"]
+
+    assert main(argv, plugins=[servers]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == "Noon, and rain.\n"
+    assert sorted(err.splitlines()) == ["tool clock: ok", "tool get_weather: ok"]
+    first, second = (r.json() for r in openai_mock.requests)
+    # the functions first, then each --mcp's tools
+    assert [t["function"]["name"] for t in first["tools"]] == ["get_weather", "clock"]
+    assert [m["content"] for m in second["messages"][-2:]] == ["12:00 in Oslo", "rain"]
+    [(spec, headers, config)] = servers.asked
+    assert (spec, headers) == ("time", {"Authorization": f"Bearer {TOKEN}"})
+    assert isinstance(config, Config)
+    assert servers.log == ["open time", "close time"]
+
+    openai_mock.script.push(*script)
+    assert main([*argv, "--no-stream", "--json"], plugins=[servers]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "Noon, and rain."
+    assert servers.log[2:] == ["open time", "close time"]
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_relaykit_tool_source_tools_are_counted_with_the_prompt(
+    openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers = ToolServers({"time": [clock]})
+    argv = ["prompt", "-m", MODEL, "--count-tokens", "--mcp", "time", "Oslo?"]
+    assert main(argv, plugins=[servers]) == 0
+    [tool] = openai_mock.last_request.json()["tools"]
+    assert tool["name"] == "clock"
+    assert servers.log == ["open time", "close time"]
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_relaykit_tool_source_stays_connected_for_the_whole_chat(
+    backend: str,
+    openai_mock: OpenAIMock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    servers = ToolServers({})
+
+    def connections(city: str) -> str:
+        """What has been opened and closed so far."""
+        return ", ".join(servers.log)
+
+    servers.tools["time"] = [FunctionTool.from_function(connections)]
+    openai_mock.script.push(
+        Reply(tool_calls=(("connections", {"city": "Oslo"}),)),
+        Reply(text="Noon."),
+        Reply(tool_calls=(("connections", {"city": "Rome"}),)),
+        Reply(text="Noon too."),
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("Oslo?\nAnd Rome?\n"))
+
+    argv = ["--backend", backend, "chat", "-m", MODEL, "--mcp", "time"]
+    assert main(argv, plugins=[servers]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == "Noon.\nNoon too.\n"
+    assert err.splitlines() == ["tool connections: ok", "tool connections: ok"]
+    # opened once, before the first turn, still open in the second; closed at the end
+    assert servers.log == ["open time", "close time"]
+    last = openai_mock.requests[-1].json()["messages"]
+    roles = ["user", "assistant", "tool", "assistant", "user", "assistant", "tool"]
+    assert [m["role"] for m in last] == roles  # the first turn's tool call stays in it
+    assert last[2]["content"] == last[-1]["content"] == "open time"
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_mcp_without_a_plugin_names_the_package_to_install(
+    openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAYKIT_PLUGINS", "openai")  # relaykit-mcp, if installed, stays out
+    argv = ["prompt", "-m", MODEL, "--mcp", "https://u:pw@mcp.example.com/mcp?key=k-77aa9", "Hi"]
+
+    assert main(argv) == 1
+
+    err = capsys.readouterr().err
+    assert err == (
+        "error: --mcp https://mcp.example.com/mcp: no plugin turns it into tools (pip install "
+        "relaykit-mcp, which connects to MCP servers; `relaykit plugins` lists the plugins "
+        "loaded)\n"
+    )
+    assert openai_mock.requests == []
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--mcp", "time", "--mcp", "also-time"], "--mcp time and --mcp also-time both have one"),
+        (["--functions", "FILE", "--mcp", "weather"], "--functions FILE and --mcp weather both"),
+        (["--mcp", "time", "--mcp", "time"], "error: --mcp time is given twice"),
+    ],
+)
+def test_two_tools_of_one_name_or_one_server_twice_are_an_error(
+    extra: list[str],
+    message: str,
+    openai_mock: OpenAIMock,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    servers = ToolServers({"time": [clock], "also-time": [clock], "weather": [get_weather]})
+    path = _functions(tmp_path)
+    argv = ["prompt", "-m", MODEL, *[path if a == "FILE" else a for a in extra], "Hi"]
+
+    assert main(argv, plugins=[servers]) == 1
+
+    err = capsys.readouterr().err
+    assert message.replace("FILE", path) in err and "Traceback" not in err
+    if "twice" not in message:
+        assert err.startswith("error: two tools are named ")
+        assert "prefix = 'NAME_'" in err
+    assert openai_mock.requests == []
+    # what had connected is closed again, last first (given twice, nothing connects)
+    opened = [e for e in servers.log if e.startswith("open")]
+    assert servers.log == [*opened, *(e.replace("open", "close") for e in reversed(opened))]
+    assert len(opened) == (0 if "twice" in message else extra.count("--mcp"))
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_mcp_options(parser)
+    return parser.parse_args(argv)
+
+
+def test_each_mcp_header_belongs_to_the_mcp_before_it() -> None:
+    args = _parse(
+        [
+            "--mcp",
+            "https://a.example/mcp",
+            "--mcp-header",
+            f"Authorization=Bearer {TOKEN}",
+            "--mcp-header",
+            "X-Trace: a=b",
+            "--mcp",
+            "https://b.example/mcp",
+        ]
+    )
+    first, second = args.mcp
+    assert first == McpOption(
+        "https://a.example/mcp",
+        (("Authorization", Secret(f"Bearer {TOKEN}")), ("X-Trace", Secret("a=b"))),
+    )
+    assert second == McpOption("https://b.example/mcp")  # a token for a never goes to b
+    assert TOKEN not in repr(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--mcp-header", f"Authorization=Bearer {TOKEN}"], "give it after the --mcp URL"),
+        (["--mcp", "x", "--mcp-header", f"Bearer {TOKEN}"], "expected NAME=VALUE"),
+        (["--mcp", " "], "give a URL, a command line or a configured name"),
+    ],
+)
+def test_a_misplaced_or_malformed_mcp_option_is_a_usage_error_that_never_shows_the_value(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prompt", "-m", MODEL, *argv, "Hi"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and TOKEN not in err
+
+
+def test_a_spec_is_shown_without_its_query_or_credentials() -> None:
+    assert spec_label("https://u:pw@h.example/mcp?api_key=k-1234567") == "https://h.example/mcp"
+    assert spec_label("uvx mcp-server-time") == "uvx mcp-server-time"
