@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Shipped test helpers get pytest's assertion messages too.
 pytest.register_assert_rewrite("relaykit.testing")
+
+# Property tests check values, not speed (speed is measured in bench/): on a
+# loaded two-core CI machine hypothesis' default 200 ms deadline per example and
+# its "too slow" health check fail tests that are right (seen on
+# test_arguments_sent_as_json_come_back_as_they_were), so both are off.
+settings.register_profile(
+    "relaykit", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("relaykit")
 
 
 @pytest.fixture(params=["asyncio", "trio"])
