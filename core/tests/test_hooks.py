@@ -206,7 +206,8 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     assert record.params == {"max_tokens": 9, "web_search": {}}
     assert (record.citations, record.usage.web_searches) == (cited, 1)
     assert record.search_queries == ("an answer's query",)
-    assert response.search_suggestions == "<div>not recorded</div>"  # the caller's, not the record's
+    # the caller's, never the record's
+    assert response.search_suggestions == "<div>not recorded</div>"
     assert "not recorded" not in repr(record)
     assert record.messages[0].text == "hi"
 

@@ -38,8 +38,9 @@ class Reply:
     ``citations`` are the web sources the answer cites and ``web_searches`` the
     searches billed (a call with ``web_search=``); each mock renders them in its
     vendor's shape (a citation's ``start``/``end`` index ``text``).
-    ``search_queries`` are what those searches searched for, in order (a mock
-    names a search past them itself), and ``search_suggestions`` the HTML of
+    ``search_queries`` are what those searches searched for, in order (a vendor
+    mock names a search past them itself and runs no more than ``web_searches``),
+    and ``search_suggestions`` the HTML of
     Google's Search Suggestions (Gemini mocks: without it, a stand-in snippet of
     their own); the fake provider answers with both as they are.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
