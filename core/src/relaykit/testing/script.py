@@ -40,9 +40,9 @@ class Reply:
     vendor's shape (a citation's ``start``/``end`` index ``text``).
     ``search_queries`` are what those searches searched for, in order (a vendor
     mock names a search past them itself and runs no more than ``web_searches``),
-    and ``search_suggestions`` the HTML of
-    Google's Search Suggestions (Gemini mocks: without it, a stand-in snippet of
-    their own); the fake provider answers with both as they are.
+    and ``search_suggestions`` the HTML of Google's Search Suggestions (Gemini
+    mocks send a stand-in snippet of their own without it); the fake provider
+    answers with both as they are.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
     and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
