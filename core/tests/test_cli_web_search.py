@@ -25,6 +25,8 @@ ANSWER = Reply(
         Citation(url="https://tides.example/today"),
     ),
     web_searches=2,
+    search_queries=("lunar pull, explained", 'why "two" bulges'),
+    search_suggestions="<style>.chip{}</style><a class=chip>lunar pull</a>",
 )
 SOURCES = [
     "[1] Tide - Wikipedia - https://en.wikipedia.org/wiki/Tide",
@@ -69,7 +71,7 @@ def test_prompt_web_search_prints_the_answer_then_its_sources_on_stderr(
     assert main(argv, plugins=[fake, storage.plugin()]) == 0
     out, err = capsys.readouterr()
     assert out == "Tides rise twice a day.\n"  # piping the answer keeps it clean
-    assert err.splitlines() == SOURCES
+    assert err.splitlines() == SOURCES  # not the suggestions: HTML, for a page to show
     assert fake.calls[0].web_search == WebSearch()
     (record,) = storage.records.values()
     assert record.citations == ANSWER.citations and record.usage.web_searches == 2
@@ -91,6 +93,9 @@ def test_prompt_json_has_the_citations_and_the_searches(capsys: pytest.CaptureFi
         "end": 5,
     }
     assert len(data["citations"]) == 3 and data["usage"]["web_searches"] == 2
+    # for an app to show: Google asks that its suggestions be shown with the answer
+    assert data["search_queries"] == list(ANSWER.search_queries)
+    assert data["search_suggestions"] == ANSWER.search_suggestions
     assert err == ""  # the JSON says it all
 
 
@@ -157,16 +162,26 @@ def test_logs_show_search_and_total_a_call_that_searched_the_web(
     assert main(["logs", "--full", "-q", "wikipedia"], plugins=plugins) == 0
     block = capsys.readouterr().out.splitlines()
     assert "  web searches: 2" in block
+    assert '  searched for: "lunar pull, explained", "why \\"two\\" bulges"' in block
+    assert not any("chip" in line for line in block)  # suggestions are never recorded
     start = block.index("  sources:")
     assert block[start + 1 :] == [f"    {line}" for line in SOURCES]
     assert main(["logs", "--full", "-q", "hello"], plugins=plugins) == 0
     plain = capsys.readouterr().out
     assert "sources" not in plain and "web searches" not in plain
+    assert "searched for" not in plain
+
+    # found by what it searched for
+    assert main(["logs", "-q", "bulges lunar"], plugins=plugins) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines()[1:] if line.strip()]
+    assert "tides?" in row
 
     assert main(["logs", "--json", "-q", "tides.example"], plugins=plugins) == 0
     (line,) = capsys.readouterr().out.splitlines()
     logged = json.loads(line)
     assert logged["usage"]["web_searches"] == 2 and len(logged["citations"]) == 3
+    assert logged["search_queries"] == list(ANSWER.search_queries)
+    assert "search_suggestions" not in logged
 
     assert main(["logs", "--totals"], plugins=plugins) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -165,6 +165,8 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
         tool_calls=[("f", {"x": 1})],
         citations=cited,
         web_searches=1,
+        search_queries=("an answer's query",),
+        search_suggestions="<div>not recorded</div>",
     )
     fake.script.push(Reply.failure(503, "busy"), reply)  # a retry: two attempts
     metadata = {"correlation_id": "c-1", "conversation_id": "conv-1"}
@@ -203,6 +205,10 @@ async def test_a_successful_calls_record_has_every_field_it_can_have() -> None:
     assert (record.streamed, record.fallbacks, record.route) == (True, 0, ("fake/m",))
     assert record.params == {"max_tokens": 9, "web_search": {}}
     assert (record.citations, record.usage.web_searches) == (cited, 1)
+    assert record.search_queries == ("an answer's query",)
+    # the caller's, never the record's
+    assert response.search_suggestions == "<div>not recorded</div>"
+    assert "not recorded" not in repr(record)
     assert record.messages[0].text == "hi"
 
 

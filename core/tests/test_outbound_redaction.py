@@ -136,3 +136,26 @@ async def test_citation_offsets_follow_the_restored_text() -> None:
         (moved,) = citations
         assert response.text[moved.start : moved.end] == "it is open"
     assert s.response.citations == tuple(streamed)
+
+
+@pytest.mark.anyio
+async def test_the_queries_searched_for_are_restored_and_the_suggestions_left_as_sent() -> None:
+    # The model searched for the placeholder it was shown: the caller reads the
+    # ticket, as in the answer. The suggestions are HTML: a value put back into
+    # it unescaped could break it, so they show what Google searched for.
+    fake, tickets = FakePlugin(), TicketRedactor()
+    suggestions = '<a class="chip">status &lt;T0&gt;</a>'
+    reply = Reply(
+        text="<T0> is open.",
+        search_queries=("status <T0>", "outages today"),
+        search_suggestions=suggestions,
+    )
+    fake.script.push(reply, reply)
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
+        r = await client.chat("fake/m", "Is TICKET-4242 open?", web_search=True)
+        async with client.stream("fake/m", "Is TICKET-4242 open?", web_search=True) as s:
+            finish = [e async for e in s if isinstance(e, relaykit.Finish)]
+    for response in (r, s.response):
+        assert response.search_queries == ("status TICKET-4242", "outages today")
+        assert response.search_suggestions == suggestions
+    assert finish[0].search_queries == ("status TICKET-4242", "outages today")

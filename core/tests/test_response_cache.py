@@ -117,6 +117,8 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "reasoning_signature",
         "reasoning_parts",
         "citations",
+        "search_queries",
+        "search_suggestions",
         "parsed",  # not kept: the client parses a hit's text again
     }, "update response_cache._entry and _response"
     assert {f.name for f in attrs.fields(Usage)} == {
@@ -145,6 +147,8 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         reasoning_signature="s",
         reasoning_parts=(ReasoningPart("r", "s", origin="anthropic"),),
         citations=(Citation(url="https://example.com", title="E", start=0, end=1),),
+        search_queries=("q1", "q2"),
+        search_suggestions="<div>suggested</div>",
     )
     defaults = {f.name: f.default for f in attrs.fields(ChatResponse) if f.name != "parsed"}
     assert all(getattr(full, name) != value for name, value in defaults.items())
@@ -172,6 +176,8 @@ def test_replay_assembles_into_the_same_response() -> None:
         model="m",
         id="r1",
         citations=(Citation(url="https://example.com", cited_text="x", start=0, end=3),),
+        search_queries=("q1", "q2"),
+        search_suggestions="<div>suggested</div>",
     )
     assembler = ResponseAssembler()
     for event in replay(original):

@@ -188,6 +188,37 @@ async def test_a_location_is_recorded_beside_the_other_settings_when_content_is(
     }
 
 
+class _CountsOnly(RecordingExporter):
+    """An exporter that reads no content (metrics): records come without it."""
+
+    needs_content = False
+
+
+@pytest.mark.anyio
+async def test_a_location_is_left_out_without_a_content_reader_and_redacted_with_one() -> None:
+    secret = "sk-proj-" + "Lc7" * 10  # where a city should be: a redactor's catch
+    search = WebSearch(
+        max_uses=2, location=SearchLocation(city=f"Oslo {secret}", region="Oslo", country="NO")
+    )
+    for exporter, content in ((RecordingExporter(), True), (_CountsOnly(), False)):
+        async with _client(FakePlugin(), exporter) as client:
+            await client.chat("fake/m", "weather?", web_search=search)
+            async with client.stream("fake/m", "weather?", web_search=search) as s:
+                [e async for e in s]
+        for record in exporter.records:
+            setting = record.params["web_search"]
+            assert setting["max_uses"] == 2  # a limit is a setting, kept either way
+            assert secret not in repr(record)
+            if content:
+                location = setting["location"]
+                assert (location["region"], location["country"]) == ("Oslo", "NO")
+                # the city redacted, what is around the secret kept
+                assert location["city"].startswith("Oslo ") and secret not in location["city"]
+            else:
+                assert "location" not in setting  # where the user is: content
+        assert len(exporter.records) == 2
+
+
 def test_run_tools_passes_a_web_search_through_to_each_step() -> None:
     def add(a: int, b: int) -> int:
         """Add two numbers."""

@@ -163,7 +163,19 @@ def test_a_rows_citations_and_searches_read_back_and_the_prompt_column_names_the
     assert row_to_record(row) == record
     # without citations, the columns are as before: no trace in the search text
     plain = dict(zip(COLUMNS, record_to_row(attrs.evolve(record, citations=())), strict=True))
-    assert (plain["prompt"], plain["citations"]) == ("tides?", "[]")
+    assert (plain["prompt"], plain["citations"], plain["search_queries"]) == ("tides?", "[]", "[]")
+    # the queries searched for are searched too: after the prompt, before the sources
+    searched = attrs.evolve(record, search_queries=("tide times", 'moon "phase"'))
+    row = record_to_row(searched)
+    columns = dict(zip(COLUMNS, row, strict=True))
+    assert columns["prompt"].splitlines()[:3] == ["tides?", "tide times", 'moon "phase"']
+    assert columns["search_queries"] == '["tide times","moon \\"phase\\""]'
+    assert row_to_record(row) == searched
+    # a call that cited nothing may still have searched
+    alone = attrs.evolve(searched, citations=(), messages=())
+    assert dict(zip(COLUMNS, record_to_row(alone), strict=True))["prompt"] == (
+        'tide times\nmoon "phase"'
+    )
 
 
 @pytest.mark.anyio

@@ -43,7 +43,8 @@ class ResponseAssembler:
         self._reasoning: list[_ReasoningBlock] = []
         self._tools: dict[int, list[str]] = {}  # index -> [id, name, *argument fragments]
         self._usage = Usage()
-        self._finish: FinishReason | None = None
+        #: the Finish event: its reason, and what a web search reports with it
+        self._finish: Finish | None = None
         self._id: str | None = None
         self._model: str | None = None
         self._citations: list[Citation] = []
@@ -90,7 +91,7 @@ class ResponseAssembler:
         elif isinstance(event, UsageUpdate):
             self._usage = _merge_usage(self._usage, event.usage)
         elif isinstance(event, Finish):
-            self._finish = event.reason
+            self._finish = event
         elif isinstance(event, StreamStart):
             self._id = event.id or self._id
             self._model = event.model or self._model
@@ -110,7 +111,8 @@ class ResponseAssembler:
             ToolCall.from_json_arguments(slot[0], slot[1], "".join(slot[2:]))
             for _, slot in sorted(self._tools.items())
         )
-        finish = self._finish or "other"
+        finished = self._finish
+        finish: FinishReason = finished.reason if finished is not None else "other"
         if calls and finish == "stop":
             finish = "tool_calls"
         if self._reasoning:
@@ -135,6 +137,8 @@ class ResponseAssembler:
             id=self._id,
             time_to_first_token=time_to_first_token,
             citations=tuple(self._citations),
+            search_queries=finished.search_queries if finished is not None else (),
+            search_suggestions=finished.search_suggestions if finished is not None else None,
         )
 
 

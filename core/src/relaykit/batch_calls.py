@@ -38,7 +38,7 @@ import attrs
 from .batches import Batch, BatchItem, BatchResult
 from .errors import ClientClosedError, InvalidRequestError, RelayError, RequestTimeoutError
 from .messages import coerce_messages
-from .protocols import CallRecord
+from .protocols import NO_ANSWER_CONTENT, CallRecord
 from .request import ChatRequest, build_request
 from .response import with_call_fields
 from .routing import Target
@@ -360,7 +360,7 @@ def _record(client: Client, batch: Batch, result: BatchResult) -> CallRecord:
     response = result.response
     if response is not None:
         if not client._content:  # nothing reads the answers: keep the counts alone
-            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=(), citations=())
+            fields.update(NO_ANSWER_CONTENT)
         return CallRecord.from_response(response, **fields)
     error = result.error
     assert error is not None

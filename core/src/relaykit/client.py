@@ -47,7 +47,15 @@ from .messages import Message, ReasoningPart, ToolCall, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
-from .protocols import CallRecord, Exporter, Provider, RateLimiter, Reservation, Storage
+from .protocols import (
+    NO_ANSWER_CONTENT,
+    CallRecord,
+    Exporter,
+    Provider,
+    RateLimiter,
+    Reservation,
+    Storage,
+)
 from .provider_registry import ProviderRegistry
 from .record_builder import positional_builder
 from .record_params import ID_KEYS, add_content_params, tool_choice_param
@@ -1435,6 +1443,7 @@ class Client:
         tool_calls: tuple[ToolCall, ...] = ()
         reasoning_parts: tuple[ReasoningPart, ...] = ()
         citations: tuple[Citation, ...] = ()
+        queries: tuple[str, ...] = ()
         if self._content:
             redaction = call.redaction or self._redaction
             messages = tuple([redaction.message(m) for m in request.messages])
@@ -1450,6 +1459,8 @@ class Client:
                 tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
             if response.citations:
                 citations = tuple([redaction.citation(c) for c in response.citations])
+            if response.search_queries:
+                queries = redaction.texts(response.search_queries)
         metadata = request.metadata
         # In _SUCCESS_FIELDS' order, one value a line
         return _new_success_record(
@@ -1481,6 +1492,7 @@ class Client:
             response.model or None,
             response.id,
             citations,
+            queries,
             None,  # error_type
             None,  # error_message
             None,  # status
@@ -1613,7 +1625,7 @@ class Client:
         (content not redacted yet: ``_emit`` redacts it, with the message)."""
         fields = self._record_fields(call, target)
         if not self._content:
-            fields.update(text="", reasoning="", reasoning_parts=(), tool_calls=(), citations=())
+            fields.update(NO_ANSWER_CONTENT)
         return CallRecord.from_response(
             partial, **fields, error_type=error_type, error_message=message, status=status
         )
@@ -1829,6 +1841,7 @@ _SUCCESS_FIELDS = (
     "model_served",
     "response_id",
     "citations",
+    "search_queries",
     "error_type",
     "error_message",
     "status",

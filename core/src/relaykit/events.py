@@ -68,10 +68,20 @@ class UsageUpdate:
 
 @attrs.frozen
 class Finish:
-    """The model stopped, and why."""
+    """The model stopped, and why.
+
+    After a web search it also carries what the vendor reports of the search as
+    a whole: ``search_queries`` (the queries the model ran, in order) and
+    ``search_suggestions`` (Google's Search Suggestions HTML), which become the
+    stream's ``response.search_queries`` and ``response.search_suggestions``.
+    They come with the finish, not as events of their own: Gemini sends them
+    with its last chunks anyway, and neither is part of the answer's text.
+    """
 
     reason: FinishReason
     raw_reason: str | None = None
+    search_queries: tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    search_suggestions: str | None = attrs.field(default=None, kw_only=True)
 
 
 #: a :class:`~relaykit.Citation` is an event too: a source of the answer, as it arrives

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from .events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
 from .messages import Message, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import Redactor
 from .request import ChatRequest
@@ -37,6 +37,16 @@ def moved_citation(citation: Citation, text: str, restore: Callable[[str], str])
         start=None if start is None else len(restore(text[:start])),
         end=None if end is None else len(restore(text[:end])),
     )
+
+
+def restored_queries(queries: tuple[str, ...], restore: Callable[[str], str]) -> tuple[str, ...]:
+    """A web search's queries as the caller should read them: the model wrote them
+    from the prompt it saw, placeholders and all, as it wrote its answer.
+
+    Not Gemini's Search Suggestions: they are HTML, and a value put back into it
+    unescaped could break it (or script it); they show what Google searched for.
+    """
+    return tuple([restore(q) for q in queries]) if queries else queries
 
 
 def reversible(redactors: Sequence[Redactor]) -> list[Any]:
@@ -156,6 +166,7 @@ class OutboundRedaction:
             reasoning_parts=parts,
             tool_calls=calls,
             citations=citations,
+            search_queries=restored_queries(response.search_queries, self.restore),
         )
 
     def restorer(self) -> StreamEventRestorer:
@@ -225,6 +236,9 @@ class StreamEventRestorer:
                         yield held
                     if isinstance(event, Citation):
                         event = moved_citation(event, "".join(self._raw), self._restore)
+                    elif isinstance(event, Finish) and event.search_queries:
+                        queries = restored_queries(event.search_queries, self._restore)
+                        event = attrs.evolve(event, search_queries=queries)
                 yield event
             # The end, with or without the vendor's finish event: nothing may stay held.
             for held in self.held():

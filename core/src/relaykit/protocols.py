@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol, runtime_checkable
 
 import attrs
@@ -230,7 +231,10 @@ class CallRecord:
     ``citations`` are the web pages the answer cites (``web_search=``; the
     searches billed are ``usage.web_searches``): content like the text, so kept
     only when something reads the content, their title, quoted text and URL
-    redacted.
+    redacted. ``search_queries`` are what the model searched for
+    (``ChatResponse.search_queries``): content too, kept and redacted alike.
+    Gemini's Search Suggestions (``ChatResponse.search_suggestions``) are not
+    kept: a display artefact of ~5 KB of HTML, made from those queries.
     ``id`` is relaykit's own request id; ``response_id`` is the provider's.
     Times are wall-clock seconds since the epoch (``started_at``, ``finished_at``)
     or durations in seconds (``latency``, ``time_to_first_token``).
@@ -272,6 +276,7 @@ class CallRecord:
     reasoning: str = ""
     reasoning_parts: tuple[ReasoningPart, ...] = ()
     citations: tuple[Citation, ...] = ()
+    search_queries: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -309,9 +314,25 @@ class CallRecord:
             "model_served": response.model or None,
             "response_id": response.id,
             "citations": response.citations,
+            "search_queries": response.search_queries,
         }
         fields.update(kw)
         return cls(**fields)
+
+
+#: the answer's content fields of a :class:`CallRecord`, empty: what
+#: ``CallRecord.from_response(response, **fields, **NO_ANSWER_CONTENT)`` keeps
+#: of an answer when nothing reads the content (its counts, not its words)
+NO_ANSWER_CONTENT: Mapping[str, Any] = MappingProxyType(
+    {
+        "text": "",
+        "reasoning": "",
+        "reasoning_parts": (),
+        "tool_calls": (),
+        "citations": (),
+        "search_queries": (),
+    }
+)
 
 
 # -------------------------------------------------------------------------
@@ -332,8 +353,9 @@ class LogQuery:
       ``conversation_id`` their ``metadata`` gave).
     - ``text``: every word must appear, whole and case-insensitively, in the
       prompt (the text of the messages the call added to its conversation,
-      :func:`new_messages`), the response text, or the title or URL of a web
-      page the answer cites (:func:`citations_text`).
+      :func:`new_messages`), the response text, a query the model searched the
+      web for, or the title or URL of a web page the answer cites
+      (:func:`citations_text`).
     - ``metadata``: ``(name, value)`` pairs the call's ``metadata`` must all
       hold (``("gateway_key", "alice")``, ``("user", "u-7")``).
 
@@ -385,6 +407,8 @@ class LogQuery:
         if words:
             found = set(search_words(prompt_text(new_messages(record.messages))))
             found |= set(search_words(record.text))
+            for query in record.search_queries:
+                found |= set(search_words(query))
             if record.citations:
                 found |= set(search_words(citations_text(record.citations)))
             if not found.issuperset(words):

@@ -18,9 +18,10 @@ in its place; :func:`row_to_record` takes those messages back by key. Columns ar
 only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
 migration 6, ``cache_write_1h_input_tokens`` with migration 7, ``web_searches``
-and ``citations`` with migration 10). The ``prompt`` column holds the titles and
-URLs of the answer's citations too (:func:`~relaykit.protocols.citations_text`),
-so the full-text search finds a call by a source it cited.
+and ``citations`` with migration 10, ``search_queries`` with migration 11). The
+``prompt`` column holds the model's web search queries and the titles and URLs
+of the answer's citations too (:func:`~relaykit.protocols.citations_text`), so
+the full-text search finds a call by what it searched for or a source it cited.
 """
 
 from __future__ import annotations
@@ -81,11 +82,12 @@ COLUMNS: tuple[str, ...] = (
     "cache_write_1h_input_tokens",
     "web_searches",
     "citations",
+    "search_queries",
 )
 
 #: columns holding JSON text
 JSON_COLUMNS = frozenset(
-    {"route", "messages", "params", "tool_calls", "reasoning_parts", "citations"}
+    {"route", "messages", "params", "tool_calls", "reasoning_parts", "citations", "search_queries"}
 )
 
 
@@ -247,10 +249,14 @@ class RowEncoder:
     def _row(self, record: CallRecord, prompt: str, messages: str) -> tuple[Any, ...]:
         usage = record.usage
         dumps = self._dumps
-        citations = record.citations
-        if citations:
-            cited = citations_text(citations)
-            prompt = f"{prompt}\n{cited}" if prompt else cited
+        citations, queries = record.citations, record.search_queries
+        if queries or citations:
+            # Searched as the prompt is: the words and the sources of a web search.
+            searched = [prompt] if prompt else []
+            searched += queries
+            if citations:
+                searched.append(citations_text(citations))
+            prompt = "\n".join(searched)
         return (
             record.id,
             record.started_at,
@@ -292,6 +298,7 @@ class RowEncoder:
             usage.cache_write_1h_input_tokens,
             usage.web_searches,
             dumps([c.to_dict() for c in citations]) if citations else "[]",
+            dumps(list(queries)) if queries else "[]",
         )
 
 
@@ -378,6 +385,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
             _json(r["reasoning_parts"] or "[]"), tuple[ReasoningPart, ...]
         ),
         citations=tuple([Citation.from_dict(c) for c in _json(r["citations"] or "[]")]),
+        search_queries=tuple(_json(r["search_queries"] or "[]")),
     )
 
 

@@ -332,6 +332,10 @@ class RedactionChain:
             return citation
         return attrs.evolve(citation, url=url, title=title, cited_text=quoted)
 
+    def texts(self, texts: tuple[str, ...]) -> tuple[str, ...]:
+        """Each of ``texts`` redacted (a web search's queries); ``texts`` itself when empty."""
+        return tuple([self.text(t) for t in texts]) if texts else texts
+
     def value(self, value: Any) -> Any:
         """``value`` (plain JSON: dicts, lists, strings, ...) with every string redacted."""
         if isinstance(value, str):
@@ -367,6 +371,7 @@ class RedactionChain:
             if record.citations
             else record.citations
         )
+        queries = self.texts(record.search_queries)
         if (
             text == record.text
             and error == record.error_message
@@ -375,6 +380,7 @@ class RedactionChain:
             and all(a is b for a, b in zip(messages, record.messages, strict=True))
             and tool_calls == record.tool_calls
             and all(a is b for a, b in zip(citations, record.citations, strict=True))
+            and queries == record.search_queries
         ):
             return record  # attrs.evolve costs more than the redaction when nothing matched
         return attrs.evolve(
@@ -385,6 +391,7 @@ class RedactionChain:
             reasoning_parts=reasoning_parts,
             tool_calls=tool_calls,
             citations=citations,
+            search_queries=queries,
             error_message=error,
         )
 

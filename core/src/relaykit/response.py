@@ -242,7 +242,20 @@ class ChatResponse:
     then sends ``reasoning`` as one part.
 
     ``citations`` are the web pages the answer cites, when the provider searched
-    the web for it (``web_search=``; see :class:`~relaykit.Citation`).
+    the web for it (``web_search=``; see :class:`~relaykit.Citation`), and
+    ``search_queries`` what the model searched for, in the order it searched,
+    where the vendor says (OpenAI's Responses API, Anthropic, Gemini; Gemini
+    lists each query once). Content, like the text: a call record keeps them
+    only where it keeps the messages, redacted.
+
+    ``search_suggestions`` is Google's Search Suggestions for a Gemini (or
+    Vertex AI) answer grounded with Google Search: an HTML snippet with its own
+    CSS (``groundingMetadata.searchEntryPoint.renderedContent``, ~5 KB) that
+    links the model's queries to Google Search. Google's terms for Grounding
+    with Google Search ask an app that shows the answer to show these beside
+    it, as they come (in a web view, for example). ``None`` from every other
+    provider, and for an answer that did not search. A display artefact: the
+    response cache keeps it with the answer, a call record never does.
     """
 
     text: str = ""
@@ -261,6 +274,8 @@ class ChatResponse:
     reasoning_signature: str | None = None
     reasoning_parts: tuple[ReasoningPart, ...] = ()
     citations: tuple[Citation, ...] = ()
+    search_queries: tuple[str, ...] = ()
+    search_suggestions: str | None = None
     #: the answer as an instance of the ``response_format`` class the call gave
     #: (``None`` without one); never stored, cached or serialised: it is made
     #: again from ``text``

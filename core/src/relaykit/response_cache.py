@@ -374,6 +374,8 @@ def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
         r.reasoning_signature,
         r.reasoning_parts,
         r.citations,
+        r.search_queries,
+        r.search_suggestions,
     )
 
 
@@ -399,6 +401,8 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         reasoning_signature,
         reasoning_parts,
         citations,
+        search_queries,
+        search_suggestions,
     ) = entry
     return ChatResponse(
         text=text,
@@ -424,6 +428,8 @@ def _response(entry: tuple[Any, ...]) -> ChatResponse:
         reasoning_signature=reasoning_signature,
         reasoning_parts=reasoning_parts,
         citations=citations,
+        search_queries=search_queries,
+        search_suggestions=search_suggestions,
     )
 
 
@@ -498,7 +504,11 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
         )
         yield ToolCallDelta(i, call.id, call.name, arguments)
     yield UsageUpdate(response.usage)
-    yield Finish(response.finish_reason)
+    yield Finish(
+        response.finish_reason,
+        search_queries=response.search_queries,
+        search_suggestions=response.search_suggestions,
+    )
 
 
 def as_cached(response: ChatResponse, latency: float | None = None) -> ChatResponse:

@@ -162,6 +162,43 @@ def test_pings_unknown_events_and_blocks_are_ignored() -> None:
     assert assemble(events).finish_reason == "other"
 
 
+def test_a_web_searchs_query_is_read_whole_and_other_server_tools_are_not() -> None:
+    def block(index: int, content: dict[str, Any], *deltas: str) -> list[bytes]:
+        parts = [
+            event(
+                "content_block_delta",
+                index=index,
+                delta={"type": "input_json_delta", "partial_json": d},
+            )
+            for d in deltas
+        ]
+        return [
+            event("content_block_start", index=index, content_block=content),
+            *parts,
+            event("content_block_stop", index=index),
+        ]
+
+    search = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    events, _ = decode(
+        [
+            START,
+            # the query's JSON cut inside an escape, as the API's fragments may be
+            *block(0, search, '{"query": "caf\\u00', 'e9 \\"Paris\\', '" 2026"}'),
+            # a start that holds its input already (nothing promises one never does)
+            *block(1, {**search, "id": "srvtoolu_2", "input": {"query": "menu"}}),
+            *block(2, {**search, "id": "srvtoolu_3", "name": "web_fetch"}, '{"url": "x"}'),
+            *block(3, {**search, "id": "srvtoolu_4"}, '{"query": '),  # never whole
+            *block(4, {**search, "id": "srvtoolu_5"}, '{"query": "  "}'),  # nothing asked
+            event("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 3}),
+            STOP,
+        ]
+    )
+    (finish,) = [e for e in events if isinstance(e, Finish)]
+    assert finish.search_queries == ('café "Paris" 2026', "menu")
+    assert assemble(events).search_queries == ('café "Paris" 2026', "menu")
+    assert not any(isinstance(e, ToolCallDelta | TextDelta) for e in events)
+
+
 def test_error_event_raises_stream_error() -> None:
     decoder = MessageStreamDecoder(provider="anthropic", model="m")
     decoder.feed(START)

@@ -215,6 +215,36 @@ async def test_searches_past_max_uses_fail_and_are_not_billed(mock: AnthropicMoc
     }
 
 
+#: quotes and a flag: JSON escapes the mock's query fragments cut through
+QUERIES = ('capital "France"', "capitale de la France 🇫🇷")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_the_queries_searched_come_back_in_order(mock: AnthropicMock, streamed: bool) -> None:
+    mock.script.push(searched(search_queries=QUERIES))
+    async with client(mock) as c:
+        if streamed:
+            async with c.stream(MODEL, "Capital of France?", web_search=True) as s:
+                events = [e async for e in s]
+            r = s.response
+            (finish,) = [e for e in events if isinstance(e, Finish)]
+            assert finish.search_queries == QUERIES
+        else:
+            r = await c.chat(MODEL, "Capital of France?", web_search=True)
+    sent = [
+        b["input"]["query"]
+        for b in mock_web_search.search_blocks(
+            searched(search_queries=QUERIES), mock.last_request.json(), 1
+        )
+        if b["type"] == "server_tool_use"
+    ]
+    assert sent == list(QUERIES)  # what the mock answered
+    assert r.search_queries == QUERIES
+    assert r.search_suggestions is None
+    assert r.text == TEXT and r.citations == (PARIS,)
+
+
 # -- a paused turn ---------------------------------------------------------------------------
 
 
@@ -224,8 +254,16 @@ async def test_a_paused_turn_is_continued_and_joined(mock: AnthropicMock) -> Non
     later = Citation(url="https://example.com/b", title="B", cited_text="b", start=0, end=9)
     mock.pause_turns = 1
     mock.script.push(
-        Reply(text=first, web_searches=1, input_tokens=100, output_tokens=10),
-        Reply(text="Found it.", citations=(later,), web_searches=2, input_tokens=200),
+        Reply(
+            text=first, web_searches=1, input_tokens=100, output_tokens=10, search_queries=("a",)
+        ),
+        Reply(
+            text="Found it.",
+            citations=(later,),
+            web_searches=2,
+            input_tokens=200,
+            search_queries=("b", "c"),
+        ),
     )
     async with client(mock) as c:
         r = await c.chat(MODEL, "Find it", web_search=WebSearch(max_uses=5))
@@ -245,6 +283,7 @@ async def test_a_paused_turn_is_continued_and_joined(mock: AnthropicMock) -> Non
     )
     assert r.citations == (shifted,)
     assert r.usage.web_searches == 3 and r.usage.input_tokens == 300
+    assert r.search_queries == ("a", "b", "c")  # the paused part's first
 
 
 @pytest.mark.anyio

@@ -20,7 +20,7 @@ import pytest
 
 import relaykit
 from relaykit import BatchItem, Citation, InvalidRequestError, SearchLocation, WebSearch
-from relaykit.events import TextDelta
+from relaykit.events import Finish, TextDelta
 from relaykit.testing import WEATHER_TOOL, Reply
 from relaykit_gemini import grounding, wire
 from relaykit_gemini.mock_vertex import VertexMock
@@ -56,6 +56,19 @@ async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Cl
     }
     async with relaykit.Client(config, env={}) as c:
         yield c
+
+
+#: Search Suggestions as Google renders them: CSS, then chips that search Google
+SUGGESTIONS = (
+    "<style>.container{align-items:center;border-radius:8px;display:flex}"
+    ".chip{display:inline-block;border:solid 1px;border-radius:16px}</style>"
+    '<div class="container"><div class="headline">Google</div><div class="carousel">'
+    '<a class="chip" href="https://www.google.com/search?q=caf%C3%A9s+Z%C3%BCrich&amp;'
+    'client=app-vertex-grounding&amp;safesearch=active">cafés Zürich</a>'
+    '<a class="chip" href="https://www.google.com/search?q=%E6%9D%B1%E4%BA%AC">東京 店</a>'
+    "</div></div>"
+)
+QUERIES = ("cafés Zürich opening hours", "東京 店 営業時間")
 
 
 def grounded(**fields: Any) -> Reply:
@@ -217,8 +230,10 @@ def test_offsets_count_from_the_part_google_names() -> None:
     (citation,) = r.citations  # the retrieved document is no web page; 0 named twice is once
     assert r.text[citation.start : citation.end] == "Zürich"
     assert citation.cited_text == ""  # the segment is the answer's words, not the page's
-    # Gemini 3: distinct non-empty queries
+    # Gemini 3: distinct non-empty queries, billed and listed
     assert r.usage.web_searches == 1
+    assert r.search_queries == ("zürich weather",)
+    assert r.search_suggestions is None  # no searchEntryPoint
 
 
 @pytest.mark.anyio
@@ -251,7 +266,35 @@ async def test_searches_are_billed_as_each_generation_bills_them(
 async def test_an_answer_without_grounding_bills_no_search(mock: GeminiMock) -> None:
     async with client(mock) as c:
         r = await c.chat(FLASH_2, "2 + 2?", web_search=True)
-    assert r.citations == () and r.usage.web_searches == 0
+        async with c.stream(FLASH_2, "2 + 2?", web_search=True) as s:
+            [e async for e in s]
+    for answer in (r, s.response):
+        assert answer.citations == () and answer.usage.web_searches == 0
+        assert (answer.search_queries, answer.search_suggestions) == ((), None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+async def test_the_queries_and_search_suggestions_come_back(
+    mock: GeminiMock, streamed: bool
+) -> None:
+    # three searches: the scripted two, then one the mock names, and its empty query
+    mock.script.push(
+        grounded(web_searches=3, search_queries=QUERIES, search_suggestions=SUGGESTIONS)
+    )
+    async with client(mock) as c:
+        if streamed:
+            async with c.stream(FLASH_3, "cafés?", web_search=True) as s:
+                events = [e async for e in s]
+            r = s.response
+            assert isinstance(events[-1], Finish)
+            assert events[-1].search_suggestions == SUGGESTIONS
+        else:
+            r = await c.chat(FLASH_3, "cafés?", web_search=True)
+    assert r.search_queries[:2] == QUERIES and len(r.search_queries) == 3
+    assert "" not in r.search_queries
+    assert r.search_suggestions == SUGGESTIONS  # as Google sent it, to show as it is
+    assert r.citations == CITED and r.usage.web_searches == 3
 
 
 @pytest.mark.anyio
@@ -277,13 +320,18 @@ def test_a_stream_gathers_metadata_google_sends_in_pieces() -> None:
     for piece in ("Ça ", "va"):
         streamed.add({"text": piece})
     support = {"segment": {"startIndex": 4, "endIndex": 6}, "groundingChunkIndices": [0]}  # "va"
-    assert streamed.metadata({"webSearchQueries": ["ça va", ""]}) == []
+    entry = {"renderedContent": "<div>ça va</div>"}
+    assert streamed.metadata({"webSearchQueries": ["ça va", ""], "searchEntryPoint": entry}) == []
     assert streamed.metadata({"webSearchQueries": ["ça va"], "groundingSupports": [support]}) == []
+    more = {"webSearchQueries": ["ça va", "va"], "searchEntryPoint": {"renderedContent": " "}}
+    assert streamed.metadata(more) == []
+    # the queries gathered once each, in order; the suggestions not lost to a blank one
+    assert (streamed.queries, streamed.suggestions) == (("ça va", "va"), "<div>ça va</div>")
     chunks = [{"web": {"uri": "https://a.example", "title": "A"}}, {"web": {"uri": "https://b"}}]
     new = streamed.metadata({"groundingChunks": chunks, "groundingSupports": [support]})
     assert new == [Citation(url="https://a.example", title="A", start=3, end=5)]
     assert streamed.finish() == [Citation(url="https://b")]
-    assert streamed.searches("gemini-3-flash") == 1
+    assert streamed.searches("gemini-3-flash") == 2
     assert streamed.searches("gemini-2.5-flash") == 1
 
 
@@ -307,7 +355,9 @@ async def test_vertex_sends_blocked_domains_as_exclude_domains(
             }
         },
     }
-    vertex_mock.script.push(grounded(web_searches=1))
+    vertex_mock.script.push(
+        grounded(web_searches=1, search_queries=QUERIES[:1], search_suggestions=SUGGESTIONS)
+    )
     async with relaykit.Client(config, env={}) as c:
         r = await c.chat(
             "vertex/gemini-2.5-flash", "cafés?", web_search={"blocked_domains": ["spam.example"]}
@@ -317,6 +367,7 @@ async def test_vertex_sends_blocked_domains_as_exclude_domains(
     (sent,) = vertex_mock.model_requests()
     assert sent.json()["tools"] == [{"googleSearch": {"excludeDomains": ["spam.example"]}}]
     assert r.citations == CITED and r.usage.web_searches == 1
+    assert (r.search_queries, r.search_suggestions) == (QUERIES[:1], SUGGESTIONS)
 
 
 @pytest.mark.anyio

@@ -11,7 +11,7 @@ import pytest
 
 import relaykit
 from relaykit import Citation, InvalidRequestError, SearchLocation, WebSearch
-from relaykit.events import TextDelta
+from relaykit.events import Finish, TextDelta
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_openai import responses_wire
 from relaykit_openai.presets import PRESETS
@@ -130,6 +130,59 @@ async def test_a_stream_yields_citations_after_their_text(mock: OpenAIMock) -> N
     # its item counted
     assert response.usage.web_searches == 1
     assert response.finish_reason == "stop"
+
+
+QUERIES = ("brighton tide times today", "brighton high tide 6:04 café")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_the_queries_searched_come_back_in_order(mock: OpenAIMock, stream: bool) -> None:
+    mock.script.push(Reply(text=TEXT, citations=(CITED,), web_searches=2, search_queries=QUERIES))
+    async with relaykit.Client(config(mock)) as client:
+        if stream:
+            response, events = await drain(client, "openai/gpt-4.1-mini", web_search=True)
+            # they come with the finish, the stream's last event
+            assert isinstance(events[-1], Finish) and events[-1].search_queries == QUERIES
+        else:
+            response = await client.chat("openai/gpt-4.1-mini", "Tides?", web_search=True)
+    assert response.search_queries == QUERIES
+    assert response.search_suggestions is None  # Google's alone
+    assert response.usage.web_searches == 2
+
+
+def test_a_search_actions_queries_win_over_its_deprecated_query() -> None:
+    def call(action: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+        return {"type": "web_search_call", "id": "ws_1", "status": status, "action": action}
+
+    data = {
+        "id": "resp_1",
+        "status": "completed",
+        "output": [
+            call({"type": "search", "query": "tides", "queries": ["tides", "tide tables"]}),
+            call({"type": "search", "query": "moon phase"}),  # an older answer: query alone
+            call({"type": "search", "query": "", "queries": ["", " "]}),  # nothing searched
+            call({"type": "open_page", "url": "https://a.example/"}),
+            call({"type": "find", "url": "https://a.example/", "pattern": "tide"}),
+            call({"type": "search", "queries": ["surf report"]}, status="failed"),
+            call({"type": "search"}),  # the preview tool's item: no query to say
+            {"type": "message", "content": [{"type": "output_text", "text": "Six."}]},
+        ],
+    }
+    r = responses_wire.response(data)
+    # a failed search was still run for that query: it is listed, not billed; a
+    # completed one is billed whether or not it says what it searched for
+    assert r.search_queries == ("tides", "tide tables", "moon phase", "surf report")
+    assert r.usage.web_searches == 4
+
+
+@pytest.mark.anyio
+async def test_chat_completions_says_nothing_of_its_queries(mock: OpenAIMock) -> None:
+    mock.script.push(Reply(text=TEXT, citations=(CITED,), search_queries=QUERIES))
+    async with relaykit.Client(config(mock)) as client:
+        r = await client.chat("openai/gpt-5-search-api", "Tides?", web_search=True)
+    assert r.citations == (CITED,)
+    assert (r.search_queries, r.search_suggestions) == ((), None)
 
 
 def test_offsets_of_later_parts_index_the_joined_text() -> None:

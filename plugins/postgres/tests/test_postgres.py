@@ -90,7 +90,7 @@ def test_several_writer_processes_lose_nothing(
             f'SELECT version FROM "{fresh_schema}".relaykit_migrations'
         ).fetchall()
     assert rows == [(str(w), per_process, per_process) for w in range(4)]
-    assert migrations == [(v,) for v in range(1, 11)]
+    assert migrations == [(v,) for v in range(1, 12)]
 
 
 @pytest.mark.anyio
@@ -186,13 +186,14 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "version",
-    [3, 4, 5, 6, 9],
+    [3, 4, 5, 6, 9, 10],
     ids=[
         "before-reasoning",
         "before-reasoning-blocks",
         "before-cache-writes",
         "before-1h-writes",
         "before-web-search",
+        "before-search-queries",
     ],
 )
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
@@ -230,15 +231,17 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
             web_searches=2,
         ),
         citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
+        search_queries=("tides today",),
     )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
         await storage.write_batch([new])
         assert await storage.query_logs() == [new, old]  # the old row reads as 0 written
+        assert await storage.query_logs(LogQuery(text="tides today")) == [new]  # its queries
         [total] = await storage.usage_totals()
         assert total.usage == new.usage + old.usage
     finally:
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]

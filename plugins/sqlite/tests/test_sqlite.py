@@ -104,6 +104,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (8, "long messages stored once"),
         (9, "an index of conversations"),
         (10, "web searches and citations"),
+        (11, "web search queries"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -375,7 +376,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [])
     finally:
         conn.close()
 
@@ -446,6 +447,9 @@ _NEWER_ROWS = {
         usage=Usage(1000, 50, web_searches=2),
         citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
     ),
+    10: make_record(  # 11: web search queries
+        1, usage=Usage(1000, 50, web_searches=1), search_queries=("tides today Brighton",)
+    ),
 }
 
 
@@ -464,13 +468,15 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
         await storage.write_batch([new])
         # the old row reads with the new columns' defaults
         assert await storage.query_logs() == [new, old]
+        if new.search_queries:  # searched, through the prompt column
+            assert await storage.query_logs(LogQuery(text="brighton")) == [new]
         [total] = await storage.usage_totals()
         assert total.usage == old.usage + new.usage
     finally:
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--search",  # the word the help uses: typed first more often than not
         dest="query",
         metavar="TEXT",
-        help="full-text search of prompts, responses and the titles and URLs of cited pages",
+        help="full-text search of prompts, responses, web search queries and the titles and"
+        " URLs of cited pages",
     )
     logs.add_argument("--model", help="model as requested (alias) or routed (provider/model)")
     logs.add_argument("--provider", help="provider name")
@@ -331,6 +332,10 @@ def _record_block(r: CallRecord) -> str:
         lines.append(f"  prompt cache (read/write): {_cache_reads_writes(r.usage)}")
     if r.usage.web_searches:
         lines.append(f"  web searches: {r.usage.web_searches}")
+    if r.search_queries:
+        # quoted: a query may hold commas, or be a single word
+        searched = ", ".join(json.dumps(q, ensure_ascii=False) for q in r.search_queries)
+        lines.append(f"  searched for: {searched}")
     if r.params:
         lines.append(f"  params: {json.dumps(r.params, ensure_ascii=False)}")
     lines.extend(_indented(f"{m.role}: {m.text}") for m in r.messages if m.text)

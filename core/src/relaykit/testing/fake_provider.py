@@ -198,6 +198,8 @@ class FakeProvider:
             model=request.model,
             id="fake-1",
             citations=reply.citations,
+            search_queries=reply.search_queries,
+            search_suggestions=reply.search_suggestions,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -232,7 +234,11 @@ class FakeProvider:
                 model=request.model,
             )
         yield UsageUpdate(self._usage(reply, request))
-        yield Finish(reply.finish_reason)  # type: ignore[arg-type]
+        yield Finish(
+            reply.finish_reason,  # type: ignore[arg-type]
+            search_queries=reply.search_queries,
+            search_suggestions=reply.search_suggestions,
+        )
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """:func:`~relaykit.testing.mock_vector` of each input; the script's next

@@ -18,11 +18,11 @@ What the mock checks, in the API's words where OpenAI publishes them:
 
 What it answers, for a scripted ``Reply(citations=..., web_searches=N)``: in the
 Responses API, ``N`` ``web_search_call`` output items (``status: completed``, a
-``search`` action) when the request carried the tool, and each citation as a
-``url_citation`` annotation on the ``output_text`` (``start_index``/``end_index``
-index that part's text); in Chat Completions, ``message.annotations`` (each
-``{"type": "url_citation", "url_citation": {...}}``), streamed as one
-``delta.annotations`` chunk after the text.
+``search`` action of the reply's ``search_queries``) when the request carried the
+tool, and each citation as a ``url_citation`` annotation on the ``output_text``
+(``start_index``/``end_index`` index that part's text); in Chat Completions,
+``message.annotations`` (each ``{"type": "url_citation", "url_citation": {...}}``),
+streamed as one ``delta.annotations`` chunk after the text.
 """
 
 from __future__ import annotations
@@ -223,14 +223,18 @@ def chat_annotations(reply: Reply) -> list[dict[str, Any]]:
 
 
 def search_calls(reply: Reply, serial: int, query: str) -> list[dict[str, Any]]:
-    """``reply.web_searches`` ``web_search_call`` output items, each a completed search."""
-    query = query or "search"
-    return [
-        {
-            "id": f"ws_mock{serial:06d}{i:02d}",
-            "type": "web_search_call",
-            "status": "completed",
-            "action": {"type": "search", "query": query, "queries": [query]},
-        }
-        for i in range(reply.web_searches)
-    ]
+    """``reply.web_searches`` ``web_search_call`` output items, each a completed search
+    of the reply's next ``search_queries`` (past them, of ``query``): as today's API
+    answers, the action's ``queries`` and its deprecated ``query`` both."""
+    calls = []
+    for i in range(reply.web_searches):
+        searched = reply.search_queries[i] if i < len(reply.search_queries) else query or "search"
+        calls.append(
+            {
+                "id": f"ws_mock{serial:06d}{i:02d}",
+                "type": "web_search_call",
+                "status": "completed",
+                "action": {"type": "search", "query": searched, "queries": [searched]},
+            }
+        )
+    return calls

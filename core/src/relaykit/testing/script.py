@@ -38,6 +38,11 @@ class Reply:
     ``citations`` are the web sources the answer cites and ``web_searches`` the
     searches billed (a call with ``web_search=``); each mock renders them in its
     vendor's shape (a citation's ``start``/``end`` index ``text``).
+    ``search_queries`` are what those searches searched for, in order (a vendor
+    mock names a search past them itself and runs no more than ``web_searches``),
+    and ``search_suggestions`` the HTML of Google's Search Suggestions (Gemini
+    mocks send a stand-in snippet of their own without it); the fake provider
+    answers with both as they are.
     ``delay`` waits before the response, ``first_token_delay`` after the headers
     and before the first streamed piece, ``chunk_delay`` between pieces (not before the first).
     """
@@ -59,6 +64,8 @@ class Reply:
     reasoning_tokens: int = 0
     citations: tuple[Citation, ...] = ()
     web_searches: int = 0
+    search_queries: tuple[str, ...] = ()
+    search_suggestions: str | None = None
     status: int = 200
     error: str = ""
     error_code: str | None = None

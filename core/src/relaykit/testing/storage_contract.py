@@ -262,6 +262,8 @@ class StorageContract:
                 ),
                 Citation(url="https://example.com/b"),  # no title, text or place
             ),
+            # in order, a repeat kept; quotes, a newline and other scripts
+            search_queries=('trams "Zürich" 東京', "trams Zürich", "line\nbreak", "trams Zürich"),
             cost=Decimal("0.000123456789"),
             streamed=True,
             finish_reason="tool_calls",
@@ -531,6 +533,27 @@ class StorageContract:
         # the stored record is the record: the searched text is not in it
         [found] = await storage.query_logs(LogQuery(text="wiki"))
         assert found.text == "High tide is at six." and found.citations == (tides,)
+
+    @pytest.mark.anyio
+    async def test_text_search_finds_what_a_call_searched_the_web_for(
+        self, storage: Storage
+    ) -> None:
+        """``relaykit logs -q`` finds a web-searching call by the queries the model ran."""
+        await storage.write_batch(
+            [
+                make_record(0, text="Six.", search_queries=("high tide Brighton", "tide tables")),
+                make_record(1, text="About Brighton.", search_queries=("weather forecast",)),
+                make_record(2, text="Nothing searched."),
+            ]
+        )
+        assert await self.ids(storage, text="brighton") == [1, 0]
+        assert await self.ids(storage, text="tables") == [0]
+        assert await self.ids(storage, text="forecast brighton") == [1]  # query and answer
+        assert await self.ids(storage, text="question tables") == [0]  # prompt and query
+        assert await self.ids(storage, text="tables forecast") == []  # two calls' queries
+        [found] = await storage.query_logs(LogQuery(text="tables"))
+        assert found.search_queries == ("high tide Brighton", "tide tables")
+        assert found.text == "Six."
 
     @pytest.mark.anyio
     async def test_text_search_treats_operators_as_words(self, storage: Storage) -> None:

@@ -8,7 +8,8 @@ From Anthropic's "Web search tool" page and API reference:
   ``allowed_domains`` and ``blocked_domains``, ``user_location`` of ``type``
   ``approximate``; tool names unique;
 - a :class:`~relaykit.testing.Reply`'s ``web_searches`` become that many
-  ``server_tool_use`` blocks (``srvtoolu_...``, ``input: {"query": ...}``), each
+  ``server_tool_use`` blocks (``srvtoolu_...``, ``input: {"query": ...}``, its
+  ``search_queries`` in order, then names of the mock's own), each
   followed by its ``web_search_tool_result`` (the cited pages as
   ``web_search_result`` items, ``encrypted_content`` and all). Searches past
   the tool's ``max_uses`` get an error result (``max_uses_exceeded``) and are not
@@ -139,7 +140,7 @@ def search_blocks(
                 "type": "server_tool_use",
                 "id": block_id,
                 "name": "web_search",
-                "input": {"query": f"mock search {i + 1}"},
+                "input": {"query": _query(reply, i)},
             }
         )
         code = error or (None if i < run else "max_uses_exceeded")
@@ -152,6 +153,11 @@ def search_blocks(
             {"type": "web_search_tool_result", "tool_use_id": block_id, "content": content}
         )
     return blocks
+
+
+def _query(reply: Reply, i: int) -> str:
+    """What search ``i`` of ``reply`` searched for: its scripted query, else a name."""
+    return reply.search_queries[i] if i < len(reply.search_queries) else f"mock search {i + 1}"
 
 
 def _pages(citations: tuple[Citation, ...]) -> list[Citation]:

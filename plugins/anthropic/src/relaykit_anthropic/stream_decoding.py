@@ -12,7 +12,9 @@ comes as ``input_json_delta``\\ s (the server's tool, not a relaykit tool call),
 ``web_search_tool_result`` blocks whole in their ``content_block_start``, and
 ``citations_delta``\\ s on text blocks. A citation is yielded as a
 :class:`~relaykit.Citation` event when its text block stops: only then is the
-end of the text it supports known.
+end of the text it supports known. A search's query is read when its block
+stops, and the queries go with the :class:`~relaykit.events.Finish`
+(``search_queries``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class MessageStreamDecoder:
         self._length = 0
         # text block index -> (where it starts in the text, its web citations so far)
         self._cited: dict[int, tuple[int, list[dict[str, Any]]]] = {}
+        # web search block index -> its input's JSON fragments so far
+        self._searching: dict[int, list[str]] = {}
+        #: the queries searched for so far, in order: the Finish carries them
+        self._queries: list[str] = []
         #: an error met after other events in the same chunk, raised on the next call
         self._error_pending: StreamError | None = None
 
@@ -138,7 +144,7 @@ class MessageStreamDecoder:
                 reason = wire.finish_reason(raw_reason)
                 if reason == "tool_calls" and self._answered_by_tool and not self._tools:
                     reason = "stop"
-                events.append(Finish(reason, raw_reason))
+                events.append(Finish(reason, raw_reason, search_queries=tuple(self._queries)))
             return events
         if kind == "content_block_stop":
             return self._block_stop(data.get("index", 0))
@@ -170,6 +176,14 @@ class MessageStreamDecoder:
         if kind == "web_search_tool_result":  # arrives whole: the pages, or an error
             web_search.note_result(block)
             return []
+        if kind == "server_tool_use" and block.get("name") == web_search.NAME:
+            # Its input usually streams in, but nothing promises the start holds none.
+            query = web_search.search_query(block)
+            if query is not None:
+                self._queries.append(query)
+            else:
+                self._searching[index] = []
+            return []
         if kind == "thinking":
             # The block's first reasoning delta starts a block of its own, so two
             # thinking blocks keep their signatures apart.
@@ -188,9 +202,26 @@ class MessageStreamDecoder:
         return TextDelta(text)
 
     def _block_stop(self, index: int) -> list[StreamEvent]:
-        """A text block's citations, now that the text they index is all here."""
+        """A text block's citations, now that the text they index is all here (or a
+        web search's query, now that its input has all come)."""
+        fragments = self._searching.pop(index, None)
+        if fragments is not None:
+            self._searched("".join(fragments))
+            return []
         start, raw = self._cited.pop(index, (0, []))
         return list(web_search.citations(raw, start, self._length)) if raw else []
+
+    def _searched(self, raw: str) -> None:
+        """Note the query of a web search whose input JSON was ``raw`` (a query that
+        cannot be read is left out: it is the vendor's note of its own search)."""
+        try:
+            given = json_decode.loads(raw) if raw else {}
+        except ValueError:
+            return
+        if isinstance(given, dict):
+            block = {"type": "server_tool_use", "name": web_search.NAME, "input": given}
+            if (query := web_search.search_query(block)) is not None:
+                self._queries.append(query)
 
     def _reasoning(self, text: str = "", signature: str | None = None) -> ReasoningDelta:
         if not self._thinking_started:
@@ -214,6 +245,8 @@ class MessageStreamDecoder:
                 return [self._text(fragment)]
             if index in self._tools:
                 return [ToolCallDelta(self._tools[index], arguments=fragment)]
+            if index in self._searching:
+                self._searching[index].append(fragment)
             return []  # a server tool's input (the web search's query): not the caller's
         if kind == "thinking_delta":
             return [self._reasoning(delta["thinking"])] if delta.get("thinking") else []

@@ -19,7 +19,10 @@ From Anthropic's "Web search tool" page and its API reference (read 2026-12-02):
   blocks whose ``citations`` are ``web_search_result_location`` objects (``url``,
   ``title``, ``cited_text``, ``encrypted_index``). None of the server blocks is
   text or a tool call; each citation becomes a :class:`~relaykit.Citation` whose
-  ``start``/``end`` are its text block's place in ``ChatResponse.text``.
+  ``start``/``end`` are its text block's place in ``ChatResponse.text``. Each
+  ``server_tool_use`` block's ``input.query`` is a ``ChatResponse.search_queries``
+  entry, in the blocks' order (streamed, the query arrives as the block's
+  ``input_json_delta``\\ s, and the list with the finish).
   A search that failed (``max_uses_exceeded``, ``too_many_requests``,
   ``invalid_tool_input``, ``query_too_long``, ``unavailable``...) is not an error
   of the call: Claude answers with what it has, and says so if it matters. The
@@ -125,6 +128,16 @@ def citation(raw: Any, start: int | None, end: int | None) -> Citation | None:
         start=start,
         end=end,
     )
+
+
+def search_query(block: Mapping[str, Any]) -> str | None:
+    """The query of a ``server_tool_use`` block that is a web search (``None`` for
+    another server tool's, such as ``web_fetch``, or a block without one)."""
+    if block.get("type") != "server_tool_use" or block.get("name") != NAME:
+        return None
+    given = block.get("input")
+    query = given.get("query") if isinstance(given, Mapping) else None
+    return query if isinstance(query, str) and query.strip() else None
 
 
 def note_result(block: Mapping[str, Any]) -> None:

@@ -52,7 +52,8 @@ Choices this module makes, because the Messages API differs from the common shap
 - ``web_search=`` adds the server tool ``web_search`` after the function tools,
   and its answer's citations become ``ChatResponse.citations`` (see
   :mod:`.web_search`); its ``server_tool_use`` and ``web_search_tool_result``
-  blocks are neither text nor tool calls.
+  blocks are neither text nor tool calls: a search's query is one of
+  ``ChatResponse.search_queries``.
 """
 
 from __future__ import annotations
@@ -472,6 +473,7 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
     text: list[str] = []
     length = 0  # of the text so far, in characters: where the next block starts
     cited: list[Citation] = []
+    queries: list[str] = []
     thoughts: list[ReasoningPart] = []
     calls: list[ToolCall] = []
     answered_by_tool = False
@@ -485,6 +487,9 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
             length += len(piece)
         elif kind == "web_search_tool_result":
             web_search.note_result(block)
+        elif kind == "server_tool_use":
+            if (query := web_search.search_query(block)) is not None:
+                queries.append(query)
         elif kind == "thinking":
             thoughts.append(thinking_part(block))
         elif kind == "redacted_thinking":
@@ -517,4 +522,5 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
         model=data.get("model") or "",
         id=data.get("id"),
         citations=tuple(cited),
+        search_queries=tuple(queries),
     )

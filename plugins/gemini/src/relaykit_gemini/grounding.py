@@ -33,6 +33,13 @@ no support names is still a source: it comes last, without offsets. The
 redirect/...``), kept as it is: it leads to the page, and it is what Google's
 terms ask apps to show.
 
+The queries the model searched for (``webSearchQueries``, each once, empty
+ones left out) are ``ChatResponse.search_queries``; Google's Search Suggestions
+(``searchEntryPoint.renderedContent``: HTML and CSS that link those queries to
+Google Search, which Google's terms ask an app to show with the grounded
+answer) are ``ChatResponse.search_suggestions``. A stream gathers both from its
+metadata pieces and hands them over with its finish.
+
 Billing (ai.google.dev/gemini-api/docs/pricing): Gemini 3 bills each search
 query the model ran (``webSearchQueries``, empty ones ignored, as Google counts
 them); Gemini 2.x and earlier bill a *grounded prompt*, one per answer that came
@@ -112,6 +119,23 @@ def searches(metadata: Any, model: str) -> int:
         return 0
     found = _queries(metadata.get("webSearchQueries"))
     return _billed(found, bool(metadata.get("groundingChunks")), model)
+
+
+def queries(metadata: Any) -> tuple[str, ...]:
+    """What the model searched for, by an answer's ``groundingMetadata``: its distinct
+    non-empty ``webSearchQueries``, in order."""
+    if not isinstance(metadata, Mapping):
+        return ()
+    return tuple(_queries(metadata.get("webSearchQueries")))
+
+
+def suggestions(metadata: Any) -> str | None:
+    """Google's Search Suggestions of an answer with ``metadata`` (its
+    ``groundingMetadata``): ``searchEntryPoint.renderedContent``, the HTML to show
+    with the answer; ``None`` where it has none."""
+    entry = metadata.get("searchEntryPoint") if isinstance(metadata, Mapping) else None
+    html = entry.get("renderedContent") if isinstance(entry, Mapping) else None
+    return html if isinstance(html, str) and html.strip() else None
 
 
 def _billed(queries: Sequence[str], sourced: bool, model: str) -> int:
@@ -241,8 +265,9 @@ class StreamGrounding:
 
     Google sends the metadata in later chunks, often the last, sometimes in
     pieces (the queries first, the chunks and supports later): the queries are
-    gathered, the latest chunk list kept, and every support seen is kept, so a
-    support that came before its chunks is cited when they come. Consecutive
+    gathered, the latest chunk list and Search Suggestions kept, and every
+    support seen is kept, so a support that came before its chunks is cited
+    when they come. Consecutive
     text parts of the stream are one part of the whole answer, as Google's
     ``partIndex`` counts them. Sources no support names come at :meth:`finish`.
     """
@@ -255,6 +280,8 @@ class StreamGrounding:
         self._supports: list[Any] = []
         self._given: list[Citation] = []
         self._grounded = False
+        #: the latest Search Suggestions (see :func:`suggestions`)
+        self.suggestions: str | None = None
 
     def add(self, part: Mapping[str, Any]) -> None:
         """One part of a chunk, in the order it came."""
@@ -278,6 +305,7 @@ class StreamGrounding:
         sources = _sources(metadata.get("groundingChunks"))
         if sources:
             self._sources = sources
+        self.suggestions = suggestions(metadata) or self.suggestions
         supports = metadata.get("groundingSupports")
         if isinstance(supports, list):
             self._supports += [s for s in supports if s not in self._supports]
@@ -286,6 +314,11 @@ class StreamGrounding:
     def finish(self) -> list[Citation]:
         """The sources no citation has pointed to, at the end of the answer."""
         return self._new(uncited(self._sources, self._given))
+
+    @property
+    def queries(self) -> tuple[str, ...]:
+        """The queries searched for so far, each once, in order."""
+        return tuple(self._queries)
 
     def searches(self, model: str) -> int:
         """The searches billed so far (see :func:`searches`)."""

@@ -4,8 +4,11 @@ Google checks it, and a reply's web sources rendered as ``groundingMetadata``.
 A scripted :class:`~relaykit.testing.Reply`'s ``citations`` become
 ``groundingChunks`` (``web.uri``, ``web.title``; one per distinct page) and
 ``groundingSupports`` (one per distinct ``start``/``end``, naming every page
-cited there), its ``web_searches`` as many ``webSearchQueries``, with an empty
-query among them as Gemini 3 answers sometimes hold (Google bills none of those).
+cited there), its ``web_searches`` as many ``webSearchQueries`` (its
+``search_queries``, then names of the mock's own), with an empty query among
+them as Gemini 3 answers sometimes hold (Google bills none of those), and its
+``search_suggestions`` (else :data:`SUGGESTIONS`) as the ``searchEntryPoint``'s
+``renderedContent``.
 A citation's offsets, characters of ``Reply.text``, are sent as Google sends
 them: UTF-8 *bytes* from the start of the answer's text part, whose index is
 ``partIndex`` (left out at 0, as Google's JSON leaves out defaults). A
@@ -88,10 +91,20 @@ def tools_problem(body: dict[str, Any], model: str, fields: Sequence[str]) -> st
     return None
 
 
+#: the Search Suggestions of a reply that scripts none: HTML and CSS, as Google's are
+SUGGESTIONS = (
+    '<style>.container{display:flex}</style><div class="container">mock search suggestions</div>'
+)
+
+
 def queries(reply: Reply) -> list[str]:
-    """The ``webSearchQueries`` of ``reply``: ``web_searches`` of them, and an empty one."""
+    """The ``webSearchQueries`` of ``reply``: ``web_searches`` of them (its
+    ``search_queries`` first), and an empty one."""
     found = [
-        f"mock search {i + 1} for {reply.text[:24].strip()!r}" for i in range(reply.web_searches)
+        reply.search_queries[i]
+        if i < len(reply.search_queries)
+        else f"mock search {i + 1} for {reply.text[:24].strip()!r}"
+        for i in range(reply.web_searches)
     ]
     return [*found[:1], "", *found[1:]] if found else []
 
@@ -104,10 +117,7 @@ def metadata(reply: Reply, part_index: int, *, sources: bool = True) -> dict[str
         return None
     data: dict[str, Any] = {
         "webSearchQueries": queries(reply),
-        "searchEntryPoint": {
-            "renderedContent": '<style>.container{display:flex}</style><div class="container">'
-            "mock search suggestions</div>"
-        },
+        "searchEntryPoint": {"renderedContent": reply.search_suggestions or SUGGESTIONS},
     }
     if not sources:
         return data
@@ -153,6 +163,7 @@ def check_citations(citations: Sequence[Citation], text: str) -> None:
 
 __all__ = [
     "GEMINI_SEARCH_FIELDS",
+    "SUGGESTIONS",
     "VERTEX_SEARCH_FIELDS",
     "check_citations",
     "metadata",

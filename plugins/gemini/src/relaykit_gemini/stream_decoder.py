@@ -11,7 +11,8 @@ With ``web_search=``, ``groundingMetadata`` comes in later chunks (often the
 last, sometimes in pieces): each :class:`~relaykit.Citation` is yielded when
 the metadata naming it arrives, after the text it points into, with offsets
 into the whole answer; the sources no support names come with the finish.
-The searches billed ride on the usage (:mod:`relaykit_gemini.grounding`).
+The searches billed ride on the usage (:mod:`relaykit_gemini.grounding`), the
+queries searched for and Google's Search Suggestions on the finish.
 """
 
 from __future__ import annotations
@@ -148,8 +149,14 @@ class GeminiStreamDecoder:
         blocked = wire.blocked_reason(chunk)
         if not self._finished and raw and raw != "FINISH_REASON_UNSPECIFIED":
             self._finished = True
-            events.extend(self._grounding.finish())
-            events.append(Finish(wire.finish_reason(raw, has_calls=self._calls > 0), raw))
+            found = self._grounding
+            events.extend(found.finish())
+            reason = wire.finish_reason(raw, has_calls=self._calls > 0)
+            events.append(
+                Finish(
+                    reason, raw, search_queries=found.queries, search_suggestions=found.suggestions
+                )
+            )
         elif not self._finished and blocked and not candidates:
             self._finished = True
             events.append(Finish("content_filter", blocked))

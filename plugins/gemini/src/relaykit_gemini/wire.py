@@ -428,4 +428,6 @@ def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
         model=version,
         id=data.get("responseId"),
         citations=grounding.citations(grounded, grounding.answer_parts(parts)),
+        search_queries=grounding.queries(grounded),
+        search_suggestions=grounding.suggestions(grounded),
     )

@@ -28,8 +28,10 @@ Stateless: every call sends the whole conversation in ``input`` with
   (another vendor's, or plain reasoning text) means nothing to OpenAI
   statelessly, and is left out.
 - ``web_search=`` is the ``web_search`` tool, after the function tools; the
-  answer's ``url_citation`` annotations are its citations and its completed
-  ``web_search_call`` items its billed searches (see :mod:`.web_search`). The
+  answer's ``url_citation`` annotations are its citations, its completed
+  ``web_search_call`` items its billed searches, and their search actions'
+  queries its ``search_queries`` (see :mod:`.web_search`; streamed, they come
+  with the finish). The
   searches' ``sources`` are not asked for (``include``): they list every page
   read, not what the answer cites.
 """
@@ -64,7 +66,7 @@ from relaykit.web_search import Citation
 
 from . import documents
 from .reasoning import merge_extra, responses_field
-from .web_search import billed_search, citation, citations, responses_tool
+from .web_search import billed_search, citation, citations, responses_tool, search_queries
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -305,6 +307,7 @@ def response(data: dict[str, Any]) -> ChatResponse:
     thoughts: list[ReasoningPart] = []
     cited: list[Citation] = []
     searches = 0
+    queries: list[str] = []
     for item in data.get("output") or ():
         kind = item.get("type")
         if kind == "message":
@@ -324,8 +327,9 @@ def response(data: dict[str, Any]) -> ChatResponse:
             )
         elif kind == "reasoning":
             thoughts.append(reasoning_part(item))
-        elif billed_search(item):
-            searches += 1
+        elif kind == "web_search_call":
+            searches += billed_search(item)
+            queries += search_queries(item)
     finish, _ = finish_reason(data, bool(calls))
     if refused and finish == "stop":
         finish = "content_filter"
@@ -341,6 +345,7 @@ def response(data: dict[str, Any]) -> ChatResponse:
         model=data.get("model") or "",
         id=data.get("id"),
         citations=tuple(cited),
+        search_queries=tuple(queries),
     )
 
 
@@ -356,6 +361,7 @@ class StreamState:
         "_summaries",
         "finished",
         "refused",
+        "search_queries",
         "text_length",
         "tool_calls",
         "web_searches",
@@ -376,6 +382,8 @@ class StreamState:
         self._parts: dict[tuple[str, int], int] = {}
         #: billed web searches seen (``web_search_call`` items done)
         self.web_searches = 0
+        #: what those searches searched for, in order (the Finish carries them)
+        self.search_queries: list[str] = []
 
     def call_index(self, item_id: str | None) -> int:
         """The relaykit index of the function call item ``item_id``."""
@@ -422,8 +430,9 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         return []
     if kind == "response.output_item.done":
         item = data.get("item") or {}
-        if billed_search(item):
-            state.web_searches += 1
+        if item.get("type") == "web_search_call":
+            state.web_searches += billed_search(item)
+            state.search_queries += search_queries(item)
             return []
         if item.get("type") == "reasoning":
             encrypted = item.get("encrypted_content")
@@ -457,7 +466,7 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         events: list[StreamEvent] = []
         if resp.get("usage") or state.web_searches:
             events.append(UsageUpdate(usage(resp.get("usage"), state.web_searches)))
-        events.append(Finish(reason, raw))
+        events.append(Finish(reason, raw, search_queries=tuple(state.search_queries)))
         return events
     return []
 

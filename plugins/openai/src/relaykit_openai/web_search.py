@@ -12,6 +12,9 @@ their answers carry (see :mod:`relaykit.web_search` for the setting).
   ``output_text`` parts carry ``url_citation`` annotations; each
   ``web_search_call`` output item that ran a search (action ``search``, status
   ``completed``) is a billed call (opening a page or finding in it is not).
+  What the model searched for is the search action's ``queries`` (the current
+  field), else its ``query`` (deprecated, the only one in older answers):
+  ``ChatResponse.search_queries``.
 - Chat Completions: only the search models (gpt-4o-search-preview,
   gpt-4o-mini-search-preview, gpt-5-search-api and their snapshots) search,
   every call, with or without ``web_search=``; ``web_search_options`` carries the
@@ -27,6 +30,8 @@ their answers carry (see :mod:`relaykit.web_search` for the setting).
   refused; ``blocked_domains`` is refused for ``openai/*`` models, whose native
   search ignores ``excluded_domains`` (OpenRouter's docs: "silently ignored").
   Citations come back as Chat Completions' ``url_citation`` annotations.
+  Neither Chat Completions nor OpenRouter says what was searched for:
+  ``search_queries`` stays empty.
 
 Citation offsets (``start_index``, ``end_index``) are character offsets into the
 text they annotate; those of a Responses ``output_text`` part are moved to index
@@ -195,3 +200,21 @@ def billed_search(item: Any) -> bool:
         return False
     action = item.get("action")
     return not isinstance(action, dict) or action.get("type", "search") == "search"
+
+
+def search_queries(item: Any) -> list[str]:
+    """What a Responses ``web_search_call`` output item searched for: its search
+    action's ``queries``, else its ``query``; nothing for another item, or another
+    action (``open_page``, ``find``)."""
+    if not isinstance(item, dict) or item.get("type") != "web_search_call":
+        return []
+    action = item.get("action")
+    if not isinstance(action, dict) or action.get("type", "search") != "search":
+        return []
+    queries = action.get("queries")
+    if isinstance(queries, list):
+        found = [q for q in queries if isinstance(q, str) and q.strip()]
+        if found:
+            return found
+    query = action.get("query")
+    return [query] if isinstance(query, str) and query.strip() else []

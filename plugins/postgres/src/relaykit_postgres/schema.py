@@ -133,6 +133,12 @@ ALTER TABLE logs ADD COLUMN web_searches bigint NOT NULL DEFAULT 0;
 ALTER TABLE logs ADD COLUMN citations jsonb NOT NULL DEFAULT '[]'::jsonb;
 """
 
+# What the model searched the web for ('[]' for rows logged before), searched
+# through the prompt column as the citations are: the tsvector stays.
+_V11 = """
+ALTER TABLE logs ADD COLUMN search_queries jsonb NOT NULL DEFAULT '[]'::jsonb;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -144,6 +150,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (8, "long messages stored once", _V8),
     (9, "an index of conversations", _V9),
     (10, "web searches and citations", _V10),
+    (11, "web search queries", _V11),
 ]
 
 

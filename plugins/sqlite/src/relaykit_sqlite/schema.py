@@ -144,6 +144,12 @@ def _v10_web_search(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN citations TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v11_search_queries(db: Database) -> None:
+    # What the model searched the web for, as a JSON array ('[]' for rows logged
+    # before). Searched through the prompt column, as the citations are: no FTS change.
+    db.execute("ALTER TABLE logs ADD COLUMN search_queries TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -155,6 +161,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (8, "long messages stored once", _v8_shared_messages),
     (9, "an index of conversations", _v9_conversations),
     (10, "web searches and citations", _v10_web_search),
+    (11, "web search queries", _v11_search_queries),
 ]
 
 
