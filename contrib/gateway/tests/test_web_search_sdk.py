@@ -60,8 +60,8 @@ def anthropic_sdk(url: str) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
 
 
-def cited(*citations: Citation, searches: int = 1) -> Reply:
-    return Reply(text=TEXT, citations=citations, web_searches=searches)
+def cited(*citations: Citation, searches: int = 1, queries: tuple[str, ...] = ()) -> Reply:
+    return Reply(text=TEXT, citations=citations, web_searches=searches, search_queries=queries)
 
 
 # -- Chat Completions -------------------------------------------------------------
@@ -167,7 +167,7 @@ async def test_the_searches_are_priced_into_the_cost_header(fake: FakePlugin) ->
 async def test_a_responses_search_tool_searches_and_its_text_is_annotated(
     fake: FakePlugin,
 ) -> None:
-    fake.script.push(cited(SPAN, WHOLE))
+    fake.script.push(cited(SPAN, WHOLE, searches=2, queries=("Dover tides", "Dover BST")))
     async with gateway_over(fake) as url, openai_sdk(url) as client:
         r = await client.responses.create(
             model="fake/m",
@@ -189,9 +189,14 @@ async def test_a_responses_search_tool_searches_and_its_text_is_annotated(
         location=SearchLocation(country="GB"),
     )
     assert [t.name for t in request.tools] == ["get_weather"]
-    # no web_search_call items: relaykit does not know the queries
-    assert [item.type for item in r.output] == ["message"]
-    (part,) = r.output[0].content
+    # a web_search_call item for each query the provider ran, before the message
+    assert [item.type for item in r.output] == ["web_search_call", "web_search_call", "message"]
+    first, second, message = r.output
+    assert (first.status, first.action.type) == ("completed", "search")
+    assert (first.action.query, second.action.query) == ("Dover tides", "Dover BST")
+    assert first.action.model_dump()["queries"] == ["Dover tides"]
+    assert first.id.startswith("ws_") and first.id != second.id
+    (part,) = message.content
     assert part.type == "output_text"
     span, whole = part.annotations
     assert span.type == "url_citation" and whole.type == "url_citation"
@@ -204,7 +209,7 @@ async def test_a_responses_search_tool_searches_and_its_text_is_annotated(
 async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     fake: FakePlugin,
 ) -> None:
-    fake.script.push(cited(SPAN, WHOLE))
+    fake.script.push(cited(SPAN, WHOLE, queries=("Dover tides",)))
     async with gateway_over(fake) as url, openai_sdk(url) as client:
         stream = await client.responses.create(
             model="fake/m",
@@ -231,8 +236,29 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     }
     completed = events[-1]
     assert completed.type == "response.completed"
-    (part,) = completed.response.output[0].content
+    message, search = completed.response.output
+    (part,) = message.content
     assert [a.url for a in part.annotations] == [SPAN.url, WHOLE.url]
+    # the query comes with the stream's end: its item after the message, announced
+    # as OpenAI streams a search
+    assert (search.type, search.status, search.action.query) == (
+        "web_search_call",
+        "completed",
+        "Dover tides",
+    )
+    searching = [e for e in events if e.type.startswith("response.web_search_call.")]
+    assert [e.type.rsplit(".", 1)[1] for e in searching] == [
+        "in_progress",
+        "searching",
+        "completed",
+    ]
+    assert {(e.item_id, e.output_index) for e in searching} == {(search.id, 1)}
+    added, done = (e for e in events if getattr(e, "item", None) and e.item.id == search.id)
+    assert (added.type, added.item.status) == ("response.output_item.added", "in_progress")
+    assert (done.type, done.item.status) == ("response.output_item.done", "completed")
+    assert kinds.index("response.output_item.done") < kinds.index(
+        "response.web_search_call.in_progress"
+    )
 
 
 async def test_search_items_sent_back_are_skipped_and_a_second_search_tool_is_refused(

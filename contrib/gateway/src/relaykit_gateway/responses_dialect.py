@@ -40,10 +40,13 @@ A ``web_search`` (or ``web_search_preview``) tool becomes relaykit's
 reach whatever provider the call goes to, which refuses (a 400) what it
 cannot apply. The answer's citations are the ``url_citation`` annotations of
 its ``output_text`` (streamed: ``response.output_text.annotation.added``, as
-the message's text ends). No ``web_search_call`` items come back: relaykit
-does not know the queries a provider ran, and an item made up here would be
-one OpenAI cannot find if the caller sends it back there. Those a caller
-sends in ``input`` (from a conversation OpenAI answered) are skipped: the
+the message's text ends). Each query the provider reports it ran
+(``ChatResponse.search_queries``) comes back as a completed ``web_search_call``
+item (a search action with that ``query``), before the message as OpenAI
+lists them; a stream learns the queries with its last event, so there they
+come after the message, each added, searching, completed and done. No
+sources ride on them: a provider's citations are the message's annotations.
+``web_search_call`` items a caller sends back in ``input`` are skipped: the
 answer's text and citations are in its message.
 """
 
@@ -200,6 +203,7 @@ class ResponsesDialect:
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A ``response`` object."""
         output: list[dict[str, Any]] = [_reasoning_item(p) for p in reasoning_blocks(response)]
+        output += [_search_item(query) for query in response.search_queries]
         if response.text or response.citations:
             annotations = [
                 url_citation(c, s, e) for c, s, e in spans(response.citations, len(response.text))
@@ -517,6 +521,13 @@ def _message_item(
     }
 
 
+def _search_item(query: str, status: str = "completed") -> dict[str, Any]:
+    # `query` is required by OpenAI's schema (and deprecated for `queries`):
+    # both, so that older and newer clients read it
+    action = {"type": "search", "query": query, "queries": [query]}
+    return {"type": "web_search_call", "id": _new_id("ws"), "status": status, "action": action}
+
+
 def _call_item(
     item_id: str, call_id: str, name: str, arguments: str, status: str
 ) -> dict[str, Any]:
@@ -799,10 +810,25 @@ class ResponseEventEncoder:
             # their own, so that none is lost
             out += self._close_thinking() + self._open_message()
         out += self._close_message() + self._close_thinking() + self._close_calls()
+        out += self._searches(response.search_queries)
         final = _response_object(self._id, self._model, self._output, response, self._created)
         self.final = final
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         return out + self._frame(kind, response=final)
+
+    def _searches(self, queries: Sequence[str]) -> bytes:
+        """A ``web_search_call`` item for each query, announced as OpenAI streams one."""
+        out = b""
+        for query in queries:
+            added, index = self._add(_search_item(query, "in_progress"))
+            item = self._output[index]
+            where = {"item_id": item["id"], "output_index": index}
+            out += added
+            for stage in ("in_progress", "searching", "completed"):
+                out += self._frame(f"response.web_search_call.{stage}", **where)
+            item["status"] = "completed"
+            out += self._frame("response.output_item.done", output_index=index, item=item)
+        return out
 
     def error(self, error: RelayError) -> bytes:
         """``response.failed``, with the error, as OpenAI ends a response that broke."""
