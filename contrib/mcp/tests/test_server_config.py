@@ -12,7 +12,7 @@ import pytest
 from relaykit import ConfigError, InvalidRequestError, RelayError, Secret
 from relaykit.cli import main
 from relaykit_mcp.server_config import ServerConfig, configured_servers, expand, expanded_env
-from relaykit_mcp.tool_source import tool_source
+from relaykit_mcp.tool_source import _arg, tool_source
 
 TOKEN = "tok-2c9d7e41a8b6"
 TIME = {"command": "uvx", "args": ["mcp-server-time"]}
@@ -155,6 +155,14 @@ def test_env_values_read_from_variables_or_named_as_credentials_are_secrets() ->
         "FROM_ENV": Secret(TOKEN),
         "LOG_LEVEL": "debug",  # masked, it would hide "debug" in the stderr errors quote
     }
+
+
+def test_an_argument_read_from_a_variable_is_a_secret() -> None:
+    # args = ["--token", "${TOKEN}"]: the value read is masked wherever the command
+    # line is quoted; a literal argument is shown as written
+    assert _arg("${T}", "k", {"T": TOKEN}) == Secret(TOKEN)
+    assert _arg("--token=${T}", "k", {"T": TOKEN}) == Secret(f"--token={TOKEN}")
+    assert _arg("mcp-server-time", "k", {}) == "mcp-server-time"
 
 
 @pytest.mark.parametrize(

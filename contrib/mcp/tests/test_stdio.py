@@ -92,6 +92,32 @@ async def test_a_server_that_exits_at_start_is_quoted_masked() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_secret_argument_reaches_the_server_and_is_masked_where_quoted() -> None:
+    # an argument of no known shape: only being a Secret masks it
+    token = "plain-words-not-a-key-shape"
+    script = "import sys; print('refused token', sys.argv[1], file=sys.stderr)"
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio(sys.executable, ["-c", script, Secret(token)]):
+            pytest.fail("connected")
+    message = str(caught.value)
+    assert "-c import sys" in message and "[REDACTED]" in message  # the label masks it
+    assert "its stderr ends: refused token [REDACTED]" in message  # it reached the server
+    assert token not in message + repr(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_command_that_cannot_start_masks_its_secret_arguments() -> None:
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio(
+            "relaykit-no-such-mcp-server", ["--token", Secret("hunter2hunter2")]
+        ):
+            pytest.fail("connected")
+    message = str(caught.value)
+    assert "'relaykit-no-such-mcp-server --token [REDACTED]' could not start" in message
+    assert "hunter2" not in message
+
+
+@pytest.mark.anyio
 async def test_a_server_that_never_answers_times_out() -> None:
     # reads stdin to its end: alive, silent, gone as soon as the client closes it
     script = "import sys; sys.stdin.read()"

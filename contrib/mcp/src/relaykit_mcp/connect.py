@@ -21,6 +21,7 @@ from mcp.types import Implementation
 
 import relaykit
 from relaykit import InvalidRequestError, Secret
+from relaykit.secrets import MASK
 
 from .errors import McpError
 from .server import McpServer, failure
@@ -37,7 +38,7 @@ _CLIENT = Implementation(name="relaykit", version=relaykit.__version__)
 @asynccontextmanager
 async def connect_stdio(
     command: str,
-    args: Sequence[str] = (),
+    args: Sequence[str | Secret] = (),
     *,
     env: Mapping[str, str | Secret] | None = None,
     cwd: str | os.PathLike[str] | None = None,
@@ -49,9 +50,10 @@ async def connect_stdio(
 
     ``env`` is added to a minimal environment (the MCP SDK's: ``PATH``,
     ``HOME``, ...; not this process's whole one); give tokens as
-    :class:`relaykit.Secret` and they are masked wherever the server's stderr
-    is quoted. stderr goes to a temporary file, not the terminal or the logs:
-    an :class:`McpError` quotes its end, secrets masked, and
+    :class:`relaykit.Secret`, in ``env`` or ``args``, and they are masked
+    wherever the server's stderr or its command line is quoted. stderr goes
+    to a temporary file, not the terminal or the logs: an :class:`McpError`
+    quotes its end, secrets masked, and
     :meth:`McpServer.stderr` reads it. ``name`` is what errors call the server
     (default: the command line). The server has ``start_timeout`` seconds to start
     and answer ``initialize``; each tool call has ``call_timeout`` (none by
@@ -68,12 +70,13 @@ async def connect_stdio(
             param="args",
             hint=f"pass args={args.split()!r}",
         )
-    label = name or " ".join([Path(command).name, *args])[:80]
+    shown = (MASK if isinstance(arg, Secret) else arg for arg in args)
+    label = name or " ".join([Path(command).name, *shown])[:80]
     values = dict(env or {})
-    secrets = tuple(v.reveal() for v in values.values() if isinstance(v, Secret))
+    secrets = tuple(v.reveal() for v in (*values.values(), *args) if isinstance(v, Secret))
     params = StdioServerParameters(
         command=command,
-        args=list(args),
+        args=[arg.reveal() if isinstance(arg, Secret) else arg for arg in args],
         env={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
         cwd=Path(cwd) if cwd is not None else None,
     )
@@ -95,7 +98,7 @@ async def connect_stdio(
             raise McpError(
                 f"MCP server {label!r} could not start: {error}",
                 server=label,
-                hint=f"check that {command!r} is installed and on PATH (or give its full path)",
+                hint=f"check that {command!r} is installed and on PATH, or give its full path",
             ) from None
 
 

@@ -118,9 +118,7 @@ def _configured(
             )
         assert server.command is not None  # a server has a command or a url: checked
         command, _ = expand(server.command, f"config key {server.where('command')}", environ)
-        args = [
-            expand(arg, f"config key {server.where('args')}", environ)[0] for arg in server.args
-        ]
+        args = [_arg(arg, f"config key {server.where('args')}", environ) for arg in server.args]
         cwd = (
             expand(server.cwd, f"config key {server.where('cwd')}", environ)[0]
             if server.cwd
@@ -136,6 +134,13 @@ def _configured(
             call_timeout=server.call_timeout,
         )
     return _tools(connection, prefix=server.prefix, include=server.include)
+
+
+def _arg(raw: str, where: str, environ: Mapping[str, str]) -> str | Secret:
+    """An argument with ``${VAR}`` read: a :class:`relaykit.Secret` if it read one
+    (``args = ["--token", "${TOKEN}"]``), so errors and quoted stderr mask it."""
+    value, read = expand(raw, where, environ)
+    return Secret(value) if read else value
 
 
 def _command_line(spec: str) -> list[str]:
