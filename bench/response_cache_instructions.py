@@ -1,0 +1,149 @@
+"""A response-cache hit from a store (SQLite, Redis), and its decoding alone, in instructions.
+
+A companion to ``response_cache.py`` for busy machines: each scenario runs
+under valgrind's cachegrind twice, the second time with ``--calls`` more
+measured operations; the difference over ``--calls`` is the cost of one,
+without start-up, imports or warm-up. Cachegrind counts every thread of the
+process (SQLite's reader and writer threads too), not the Redis server.
+
+Scenarios (``--scenarios``):
+
+- ``decode``, ``decode_rich``: ``from_json`` of a cached answer (the bench's
+  256-character answer; one with two tool calls, a reasoning block and a
+  citation as well).
+- ``sqlite``, ``redis``: a hit from the store through the client, its memory
+  cold: the store's read, the decoding, the client's bookkeeping (and, for
+  SQLite, the call's record written to the same file, as ``response_cache.py``).
+
+    uv run python bench/response_cache_instructions.py            # ~2 min
+    uv run python bench/response_cache_instructions.py --scenarios decode,redis
+
+To count another version, put its sources first::
+
+    git archive <commit> core/src plugins | tar -x -C /tmp/before
+    PYTHONPATH=/tmp/before/core/src:/tmp/before/plugins/sqlite/src:/tmp/before/plugins/redis/src \\
+        uv run python bench/response_cache_instructions.py
+
+Needs ``valgrind`` on the PATH; Redis: ``RELAYKIT_BENCH_REDIS`` or
+``redis://127.0.0.1:6379/15``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+from instructions import cachegrind
+from response_cache import ANSWER
+
+import relaykit
+from relaykit.testing import FakePlugin, Reply
+
+WARMUP = 50
+SCENARIOS = ("decode", "decode_rich", "sqlite", "redis")
+
+
+def _answer(rich: bool) -> relaykit.ChatResponse:
+    usage = relaykit.Usage(input_tokens=40, output_tokens=64)
+    if not rich:
+        return relaykit.ChatResponse(
+            text=ANSWER, usage=usage, model="m", provider="fake", id="r1", cost=Decimal("0.0001")
+        )
+    return relaykit.ChatResponse(
+        text=ANSWER,
+        reasoning="Paris it is.",
+        tool_calls=(
+            relaykit.ToolCall("c1", "weather", {"city": "Paris", "units": "metric"}),
+            relaykit.ToolCall("c2", "time", {"zone": "Europe/Paris"}),
+        ),
+        finish_reason="tool_calls",
+        usage=usage,
+        model="m",
+        provider="fake",
+        id="r1",
+        cost=Decimal("0.0001"),
+        reasoning_signature="sig",
+        reasoning_parts=(relaykit.ReasoningPart("Paris it is.", "sig", origin="anthropic"),),
+        citations=(relaykit.Citation(url="https://example.com/paris", title="Paris", start=0),),
+    )
+
+
+def _decode(n: int, rich: bool) -> None:
+    from relaykit.serialization import from_json, to_json
+
+    text = to_json(_answer(rich))
+    for _ in range(WARMUP + n):
+        from_json(text, relaykit.ChatResponse)
+
+
+def _config(scenario: str, where: str) -> dict[str, Any]:
+    cache = {"enabled": True, "max_entries": 100_000}
+    if scenario == "sqlite":
+        path = os.path.join(where, "cache.db")
+        return {"storage": {"backend": "sqlite", "path": path}, "cache": cache}
+    url = os.environ.get("RELAYKIT_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+    redis = {"backend": "redis", "url": url, "prefix": f"bench-{uuid.uuid4().hex[:8]}"}
+    return {"storage": {"backend": "none"}, "cache": {**cache, **redis}}
+
+
+async def _hits(scenario: str, n: int, stored: int) -> None:
+    """``stored`` answers written by one client; a fresh one then asks ``WARMUP + n`` of them."""
+    with tempfile.TemporaryDirectory() as where:
+        config = _config(scenario, where)
+        questions = [f"question {i} {uuid.uuid4().hex}" for i in range(stored)]
+        writer = FakePlugin()
+        writer.script.push(*[Reply(text=ANSWER)] * stored)
+        async with relaykit.Client(config, plugins=[writer]) as client:
+            for q in questions:
+                await client.chat("fake/m", q, temperature=0)
+        async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+            for q in questions[: WARMUP + n]:
+                r = await client.chat("fake/m", q, temperature=0)
+                assert r.cache_hit
+
+
+def child(scenario: str, n: int, stored: int) -> None:
+    """What the measured process runs."""
+    if scenario.startswith("decode"):
+        _decode(n, scenario == "decode_rich")
+    else:
+        anyio.run(_hits, scenario, n, stored)
+
+
+def main() -> None:
+    """Count each scenario's instructions per operation and print a markdown table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--calls", type=int, default=300, help="operations in the difference")
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO N STORED
+    args = p.parse_args()
+    if args.child:
+        scenario, n, stored = args.child
+        child(scenario, int(n), int(stored))
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (apt-get install valgrind)")
+    stored = WARMUP + 2 * args.calls  # both runs write the same, and read what they ask
+    print(f"{args.calls} operations in the difference; instructions per operation")
+    print("| scenario | instructions |")
+    print("|---|---:|")
+    for scenario in args.scenarios.split(","):
+        if scenario not in SCENARIOS:
+            sys.exit(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        counts = [
+            cachegrind([str(Path(__file__)), "--child", scenario, str(n), str(stored)])
+            for n in (args.calls, 2 * args.calls)
+        ]
+        print(f"| {scenario} | {(counts[1] - counts[0]) / args.calls:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
