@@ -11,9 +11,15 @@ Scenarios (``--scenarios``):
 - ``decode``, ``decode_rich``: ``from_json`` of a cached answer (the bench's
   256-character answer; one with two tool calls, a reasoning block and a
   citation as well).
+- ``memory``: a hit from the in-memory LRU (``[cache] backend = "memory"``):
+  what every hit costs at least.
 - ``sqlite``, ``redis``: a hit from the store through the client, its memory
-  cold: the store's read, the decoding, the client's bookkeeping (and, for
-  SQLite, the call's record written to the same file, as ``response_cache.py``).
+  cold: the store's read, the decoding, the client's bookkeeping. The SQLite
+  file keeps the cache alone (a plugin offers relaykit-sqlite's storage as
+  the ``[cache] backend``, with ``[storage] backend = "none"``): unlike
+  ``response_cache.py``, no call record is written to it, whose batching
+  into transactions follows the timing of the writer thread, and with it the
+  count.
 
     uv run python bench/response_cache_instructions.py            # ~2 min
     uv run python bench/response_cache_instructions.py --scenarios decode,redis
@@ -48,7 +54,7 @@ import relaykit
 from relaykit.testing import FakePlugin, Reply
 
 WARMUP = 50
-SCENARIOS = ("decode", "decode_rich", "sqlite", "redis")
+SCENARIOS = ("decode", "decode_rich", "memory", "sqlite", "redis")
 
 
 def _answer(rich: bool) -> relaykit.ChatResponse:
@@ -84,11 +90,26 @@ def _decode(n: int, rich: bool) -> None:
         from_json(text, relaykit.ChatResponse)
 
 
-def _config(scenario: str, where: str) -> dict[str, Any]:
+class SQLiteCacheFile:
+    """``[cache] backend = "sqlite-file"``: relaykit-sqlite's storage at ``path``, as the cache
+    store alone."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @relaykit.hookimpl
+    def relaykit_response_cache(self, name: str, config: Any) -> Any:
+        from relaykit_sqlite.storage import SQLiteStorage
+
+        return SQLiteStorage(self.path) if name == "sqlite-file" else None
+
+
+def _config(scenario: str) -> dict[str, Any]:
     cache = {"enabled": True, "max_entries": 100_000}
+    if scenario == "memory":
+        return {"storage": {"backend": "none"}, "cache": {**cache, "backend": "memory"}}
     if scenario == "sqlite":
-        path = os.path.join(where, "cache.db")
-        return {"storage": {"backend": "sqlite", "path": path}, "cache": cache}
+        return {"storage": {"backend": "none"}, "cache": {**cache, "backend": "sqlite-file"}}
     url = os.environ.get("RELAYKIT_BENCH_REDIS", "redis://127.0.0.1:6379/15")
     redis = {"backend": "redis", "url": url, "prefix": f"bench-{uuid.uuid4().hex[:8]}"}
     return {"storage": {"backend": "none"}, "cache": {**cache, **redis}}
@@ -97,14 +118,19 @@ def _config(scenario: str, where: str) -> dict[str, Any]:
 async def _hits(scenario: str, n: int, stored: int) -> None:
     """``stored`` answers written by one client; a fresh one then asks ``WARMUP + n`` of them."""
     with tempfile.TemporaryDirectory() as where:
-        config = _config(scenario, where)
+        config = _config(scenario)
+        store = SQLiteCacheFile(os.path.join(where, "cache.db"))
         questions = [f"question {i} {uuid.uuid4().hex}" for i in range(stored)]
         writer = FakePlugin()
         writer.script.push(*[Reply(text=ANSWER)] * stored)
-        async with relaykit.Client(config, plugins=[writer]) as client:
+        async with relaykit.Client(config, plugins=[writer, store]) as client:
             for q in questions:
                 await client.chat("fake/m", q, temperature=0)
-        async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+            if scenario == "memory":  # its own memory is all there is
+                for q in questions[: WARMUP + n]:
+                    assert (await client.chat("fake/m", q, temperature=0)).cache_hit
+                return
+        async with relaykit.Client(config, plugins=[FakePlugin(), store]) as client:
             for q in questions[: WARMUP + n]:
                 r = await client.chat("fake/m", q, temperature=0)
                 assert r.cache_hit
