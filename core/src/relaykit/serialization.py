@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -64,7 +65,13 @@ def _make_decoders() -> dict[type, Callable[[Any], Any]]:
     from .response import ChatResponse
     from .value_decoders import make_decoders
 
-    return make_decoders(ChatResponse, converter, omit={ChatResponse: ("parsed",)})
+    try:
+        return make_decoders(ChatResponse, converter, omit={ChatResponse: ("parsed",)})
+    except Exception:  # pragma: no cover - a field type cattrs alone knows: it decodes them all
+        logging.getLogger("relaykit").warning(
+            "no fast decoder for ChatResponse; cattrs decodes cached answers", exc_info=True
+        )
+        return {}
 
 
 _DECODERS = _make_decoders()
