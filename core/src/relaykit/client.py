@@ -295,7 +295,12 @@ class Client:
         self._cache_storage: GuardedCacheStore | None = None
         if store is not None:
             name = self.config.storage.backend if in_storage else self.config.cache.backend
-            self._cache_storage = GuardedCacheStore(store, name, on_error=self._note_cache_error)
+            self._cache_storage = GuardedCacheStore(
+                store,
+                name,
+                retry_after=self.config.cache.retry_after,
+                on_error=self._note_cache_error,
+            )
             self._cache = StorageCache(
                 self._cache_storage, MemoryCache(self.config.cache.max_entries)
             )
