@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from relaykit import ChatResponse, Citation, ReasoningPart, ToolCall, Usage
-from relaykit.serialization import _DECODERS, converter, from_json, to_json
+from relaykit.serialization import _decoders, converter, from_json, to_json
 from relaykit.value_decoders import InexactNumber, make_decoders
 
 # Every field set to a value other than its default: a field added to a class
@@ -86,8 +86,8 @@ def test_every_field_comes_back_from_json(sample: Any) -> None:
     cls = type(sample)
     assert from_json(to_json(sample), cls) == sample
     # through the compiled decoder, not cattrs (from_json's fallback)
-    assert cls in _DECODERS
-    assert _DECODERS[cls](json.loads(to_json(sample))) == sample
+    assert cls in _decoders()
+    assert _decoders()[cls](json.loads(to_json(sample))) == sample
 
 
 def test_values_keep_their_types() -> None:
@@ -119,7 +119,7 @@ def test_an_entry_of_the_previous_version_is_read() -> None:
         cost=Decimal("0.001"),
         latency=0.5,
     )
-    assert _DECODERS[ChatResponse](json.loads(older)) == expected
+    assert _decoders()[ChatResponse](json.loads(older)) == expected
     assert from_json(older, ChatResponse) == expected
 
 
@@ -127,7 +127,7 @@ def test_keys_it_does_not_know_are_ignored() -> None:
     # an entry a newer version wrote, with a field this one lacks
     data = {**json.loads(to_json(RESPONSE)), "sentiment": "positive"}
     data["usage"]["audio_tokens"] = 3
-    assert _DECODERS[ChatResponse](data) == RESPONSE
+    assert _decoders()[ChatResponse](data) == RESPONSE
 
 
 def test_integers_beyond_64_bits_in_tool_arguments_come_back_exact() -> None:
@@ -138,7 +138,7 @@ def test_integers_beyond_64_bits_in_tool_arguments_come_back_exact() -> None:
     assert back == response
     assert type(back.tool_calls[0].arguments["id"]) is int
     with pytest.raises(InexactNumber):
-        _DECODERS[ToolCall]({"id": "c", "name": "f", "arguments": {"x": [float(2**70)]}})
+        _decoders()[ToolCall]({"id": "c", "name": "f", "arguments": {"x": [float(2**70)]}})
 
 
 def test_what_the_decoder_cannot_take_goes_to_cattrs() -> None:
