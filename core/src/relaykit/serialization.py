@@ -10,6 +10,7 @@ answer taken from a store is one, read on the call's path.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -59,28 +60,21 @@ def _without_parsed() -> None:
 _without_parsed()
 
 
-_decoders_made: dict[type, Callable[[Any], Any]] | None = None
-
-
+@functools.cache
 def _decoders() -> dict[type, Callable[[Any], Any]]:
     """The compiled decoders :func:`from_json` uses: a response's, and those of the
     values it holds (Usage, ToolCall, ReasoningPart, Citation). Made on first use
     (~2 ms), not when this module is imported."""
-    global _decoders_made
-    if _decoders_made is None:
-        from .response import ChatResponse
-        from .value_decoders import make_decoders
+    from .response import ChatResponse
+    from .value_decoders import make_decoders
 
-        try:
-            _decoders_made = make_decoders(
-                ChatResponse, converter, omit={ChatResponse: ("parsed",)}
-            )
-        except Exception:  # pragma: no cover - a field type cattrs alone knows
-            logging.getLogger("relaykit").warning(
-                "no fast decoder for ChatResponse; cattrs decodes cached answers", exc_info=True
-            )
-            _decoders_made = {}
-    return _decoders_made
+    try:
+        return make_decoders(ChatResponse, converter, omit={ChatResponse: ("parsed",)})
+    except Exception:  # pragma: no cover - a field type cattrs alone knows
+        logging.getLogger("relaykit").warning(
+            "no fast decoder for ChatResponse; cattrs decodes cached answers", exc_info=True
+        )
+        return {}
 
 
 _EVENT_TYPES: dict[str, type[Any]] = {
@@ -118,7 +112,7 @@ def to_json(value: Any) -> str:
 
 def from_json(text: str | bytes, cls: type[T]) -> T:
     """Parse JSON produced by :func:`to_json` back into ``cls``."""
-    decode = (_decoders_made if _decoders_made is not None else _decoders()).get(cls)
+    decode = _decoders().get(cls)
     if decode is not None:
         try:
             return decode(loads(text))  # type: ignore[no-any-return]
