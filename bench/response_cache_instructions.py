@@ -17,9 +17,11 @@ Scenarios (``--scenarios``):
   cold: the store's read, the decoding, the client's bookkeeping. The SQLite
   file keeps the cache alone (a plugin offers relaykit-sqlite's storage as
   the ``[cache] backend``, with ``[storage] backend = "none"``): unlike
-  ``response_cache.py``, no call record is written to it, whose batching
-  into transactions follows the timing of the writer thread, and with it the
-  count.
+  ``response_cache.py``, no call record is written to it. Even so its count
+  moves between runs (378 k to 708 k for the same sources): most of a SQLite
+  hit is the worker-thread hop (a bare ``anyio.to_thread.run_sync`` counts
+  ~255 k instructions here, the ``SELECT`` ~17 k), whose cost follows the
+  threads' timing. Read the decode rows for what decoding saves it.
 
     uv run python bench/response_cache_instructions.py            # ~2 min
     uv run python bench/response_cache_instructions.py --scenarios decode,redis
