@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -9,10 +10,18 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import ConfigError, hookimpl
+from relaykit import ConfigError, hookimpl, metrics
 from relaykit.cache_store import GuardedCacheStore
 from relaykit.config import Config
-from relaykit.testing import CacheStoreContract, FakePlugin, MemoryStorage, Reply, mock_vector
+from relaykit.gauge_events import CacheStoreError
+from relaykit.testing import (
+    CacheStoreContract,
+    FakePlugin,
+    MemoryStorage,
+    RecordingExporter,
+    Reply,
+    mock_vector,
+)
 
 
 class StorePlugin:
@@ -113,6 +122,35 @@ def test_a_timeout_that_is_not_positive_is_refused() -> None:
         relaykit.Client(config(backend="shelf", timeout=0), plugins=[StorePlugin(Shelf())])
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("retry_after", -1, r"cache\.retry_after must be a number of seconds >= 0, not -1"),
+        ("retry_after", "soon", r"cache\.retry_after must be a number, not str 'soon'"),
+        ("max_entry_bytes", 0, r"cache\.max_entry_bytes must be a positive number of bytes"),
+        ("max_entry_bytes", 1.5, r"cache\.max_entry_bytes must be an integer"),
+    ],
+)
+def test_bad_store_settings_are_refused_by_name(key: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        relaykit.Client(config(backend="shelf", **{key: value}), plugins=[StorePlugin(Shelf())])
+    if isinstance(value, int):  # the right type, out of range: the hint says what fits
+        assert key in (info.value.hint or "")
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_how_long_a_failed_store_is_left_alone() -> None:
+    for retry_after, tried in ((0, 6), (3600, 1)):
+        shelf = Shelf()
+        shelf.failing = ConnectionError("down")
+        settings = config(backend="shelf", retry_after=retry_after)
+        async with relaykit.Client(settings, plugins=[FakePlugin(), StorePlugin(shelf)]) as c:
+            for i in range(3):
+                await c.chat("fake/m", f"q{i}", temperature=0)
+            assert c.cache_errors == 6
+        assert shelf.calls == tried, retry_after  # 0: every lookup and write tries it
+
+
 @pytest.mark.anyio
 async def test_a_failing_store_is_a_miss_logged_once_and_counted(
     caplog: pytest.LogCaptureFixture,
@@ -205,3 +243,56 @@ async def test_answers_come_back_whole_from_the_store() -> None:
         again = await c.chat("fake/m", "hi", seed=7)
     assert again.cache_hit and not second.calls
     assert (again.text, again.reasoning, again.usage) == ("stored", "why", original.usage)
+
+
+@pytest.mark.anyio
+async def test_an_answer_the_store_holds_that_cannot_be_read_is_a_miss(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shelf, fake = Shelf(), FakePlugin()
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        await c.chat("fake/m", "hi", seed=7)
+    (key,) = shelf.responses
+    shelf.responses[key] = (2e9, '{"usage": "secret text"')  # cut short
+    caplog.set_level(logging.WARNING, logger="relaykit.cache")
+    async with relaykit.Client(config(backend="shelf"), plugins=[fake, StorePlugin(shelf)]) as c:
+        again = await c.chat("fake/m", "hi", seed=7)
+        assert c.cache_errors == 0  # the store answered: nothing to count
+    assert not again.cache_hit and again.text == "echo: hi"
+    assert "a cached answer could not be read (JSONDecodeError)" in caplog.text
+    assert "secret text" not in caplog.text
+    assert json.loads(shelf.responses[key][1])["text"] == "echo: hi"  # written afresh
+
+
+@pytest.mark.anyio
+async def test_each_failed_or_skipped_lookup_and_write_reaches_the_exporters() -> None:
+    shelf, exporter = Shelf(), RecordingExporter()
+    shelf.failing = ConnectionError("down")
+    plugins = [FakePlugin(), StorePlugin(shelf), exporter]
+    async with relaykit.Client(config(backend="shelf"), plugins=plugins) as client:
+        for i in range(2):
+            await client.chat("fake/m", f"q{i}", temperature=0)
+        await client.embed("fake/emb-1", ["one"])
+        errors = client.cache_errors
+    events = [e for e in exporter.events if isinstance(e, CacheStoreError)]
+    # a lookup and a write per call: the first lookup failed, the rest were skipped
+    assert [e.operation for e in events] == ["get", "put"] * 3
+    assert len(events) == errors
+    observed = [o for e in events for o in metrics.observe(e)]
+    assert {(o.instrument.name, o.value, o.attributes) for o in observed} == {
+        ("relaykit.cache.errors", 1.0, (("relaykit.cache.operation", "get"),)),
+        ("relaykit.cache.errors", 1.0, (("relaykit.cache.operation", "put"),)),
+    }
+
+
+@pytest.mark.anyio
+async def test_a_store_that_works_sends_no_cache_errors() -> None:
+    shelf, exporter = Shelf(), RecordingExporter()
+    plugins = [FakePlugin(), StorePlugin(shelf), exporter]
+    async with relaykit.Client(config(backend="shelf"), plugins=plugins) as client:
+        for _ in range(2):
+            await client.chat("fake/m", "q", temperature=0)
+        await client.embed("fake/emb-1", ["one"])
+        assert client.cache_errors == 0
+    assert len(exporter.records) == 3 and shelf.calls > 0
+    assert not [e for e in exporter.events if isinstance(e, CacheStoreError)]

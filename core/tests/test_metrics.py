@@ -11,7 +11,7 @@ import pytest
 import relaykit
 from relaykit import hookimpl, metrics
 from relaykit.config import Config
-from relaykit.gauge_events import BreakerState, QueueDepth
+from relaykit.gauge_events import BreakerState, CacheStoreError, QueueDepth
 from relaykit.protocols import CallRecord
 from relaykit.response import Usage
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
@@ -107,6 +107,20 @@ def test_gauges_and_unknown_events() -> None:
     (state,) = metrics.observe(BreakerState("openai", "gpt-4o", "open"))
     assert state.value == 2
     assert metrics.observe(object()) == []
+
+
+def test_a_cache_store_error_counts_one_by_operation() -> None:
+    for operation in ("get", "put"):
+        (error,) = metrics.observe(CacheStoreError(operation))
+        assert (error.instrument, error.value) == (metrics.CACHE_ERRORS, 1.0)
+        assert error.attributes == (("relaykit.cache.operation", operation),)
+    assert metrics.CACHE_ERRORS in metrics.INSTRUMENTS  # so every exporter declares it
+    # fed by events, not call records: CallFold has no series for it
+    assert set(metrics.EVENT_INSTRUMENTS) == {
+        metrics.QUEUE_DEPTH,
+        metrics.BREAKER_STATE,
+        metrics.CACHE_ERRORS,
+    }
 
 
 class ListStorage:

@@ -6,7 +6,8 @@ LRU alone), or a store a plugin offers through ``relaykit_response_cache``
 (relaykit-redis: ``"redis"``). Whichever it is, the client reaches it through
 a :class:`GuardedCacheStore`: a cache exists to save calls, so a store that
 fails must never fail one. Its errors become misses and skipped writes,
-logged once per outage and counted.
+logged once per outage and counted (``Client.cache_errors``, and the
+``relaykit.cache.errors`` metric by operation, get or put).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from .config import Config
 from .errors import ConfigError, did_you_mean
@@ -29,6 +31,9 @@ BUILT_IN = ("storage", "memory")
 #: seconds the client leaves a store alone after it failed: calls meanwhile are
 #: misses at once, rather than each waiting for a store that is not answering
 RETRY_AFTER = 1.0
+
+#: what a store was asked to do: look entries up, or write them
+Operation = Literal["get", "put"]
 
 
 def open_cache_store(
@@ -76,6 +81,10 @@ class GuardedCacheStore:
     After a failure the store is left alone for ``retry_after`` seconds (each
     call then a miss at once, also counted), so an unreachable store costs one
     call its timeout, not every call. Cancellation passes through.
+
+    ``on_error(operation)`` is told of each one counted, ``"get"`` for a
+    lookup and ``"put"`` for a write (the client sends exporters a
+    :class:`~relaykit.gauge_events.CacheStoreError`); it must not raise.
     """
 
     def __init__(
@@ -85,11 +94,13 @@ class GuardedCacheStore:
         *,
         retry_after: float = RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[Operation], None] | None = None,
     ) -> None:
         self.store = store
         self._name = name
         self._retry_after = retry_after
         self._clock = clock
+        self._on_error = on_error
         #: lookups and writes that failed or were skipped (each a miss or a lost write)
         self.errors = 0
         self._failing = False
@@ -98,30 +109,30 @@ class GuardedCacheStore:
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """The store's entry for ``key``; ``None`` also when the store failed."""
-        if self._resting():
+        if self._resting("get"):
             return None
         try:
             row = await self.store.cached_response(key)
         except Exception as e:
-            self._failed(e)
+            self._failed("get", e)
             return None
         self._answered()
         return row
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
         """Store one entry; a failure is logged and counted, not raised."""
-        if self._resting():
+        if self._resting("put"):
             return
         try:
             await self.store.cache_response(key, expires_at, response)
         except Exception as e:
-            self._failed(e)
+            self._failed("put", e)
             return
         self._answered()
 
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """The store's entries for ``keys`` (at once when it can); none when it failed."""
-        if self._resting():
+        if self._resting("get"):
             return {}
         try:
             many = getattr(self.store, "cached_responses", None)
@@ -134,14 +145,14 @@ class GuardedCacheStore:
                     if row is not None:
                         rows[key] = row
         except Exception as e:
-            self._failed(e)
+            self._failed("get", e)
             return {}
         self._answered()
         return rows
 
     async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
         """Store each entry (at once when the store can); a failure is logged and counted."""
-        if self._resting():
+        if self._resting("put"):
             return
         try:
             many = getattr(self.store, "cache_responses", None)
@@ -151,18 +162,23 @@ class GuardedCacheStore:
                 for entry in entries:
                     await self.store.cache_response(*entry)
         except Exception as e:
-            self._failed(e)
+            self._failed("put", e)
             return
         self._answered()
 
-    def _resting(self) -> bool:
+    def _resting(self, operation: Operation) -> bool:
         if self._resting_until and self._clock() < self._resting_until:
-            self.errors += 1
+            self._count(operation)
             return True
         return False
 
-    def _failed(self, error: Exception) -> None:
+    def _count(self, operation: Operation) -> None:
         self.errors += 1
+        if self._on_error is not None:
+            self._on_error(operation)
+
+    def _failed(self, operation: Operation, error: Exception) -> None:
+        self._count(operation)
         self._resting_until = self._clock() + self._retry_after
         if not self._failing:
             self._failing = True

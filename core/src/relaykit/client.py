@@ -39,7 +39,7 @@ from .errors import (
     RelayError,
     RequestTimeoutError,
 )
-from .gauge_events import BreakerState, QueueDepth
+from .gauge_events import BreakerState, CacheStoreError, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .log_format import CALLS_LOGGER, add_response_fields, call_fields
@@ -104,6 +104,8 @@ if TYPE_CHECKING:
     from .transcription_stream import TranscriptionStream
 
 _ZERO = Decimal(0)
+#: the event for a failed lookup or write of the cache's store (the same two every time)
+_CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("put")}
 
 log = logging.getLogger("relaykit")
 calls_log = logging.getLogger(CALLS_LOGGER)
@@ -301,7 +303,12 @@ class Client:
         self._cache_storage: GuardedCacheStore | None = None
         if store is not None:
             name = self.config.storage.backend if in_storage else self.config.cache.backend
-            self._cache_storage = GuardedCacheStore(store, name)
+            self._cache_storage = GuardedCacheStore(
+                store,
+                name,
+                retry_after=self.config.cache.retry_after,
+                on_error=self._note_cache_error,
+            )
             self._cache = StorageCache(
                 self._cache_storage, MemoryCache(self.config.cache.max_entries)
             )
@@ -1726,6 +1733,13 @@ class Client:
             event = BreakerState(
                 target.provider, target.model, "half_open" if state == "half-open" else state
             )
+            for exporter in self._exporters:
+                exporter.record(event)
+
+    def _note_cache_error(self, operation: Literal["get", "put"]) -> None:
+        """Tell exporters a lookup or write of the cache's store failed (or was skipped)."""
+        if self._exporters:
+            event = _CACHE_STORE_ERRORS[operation]
             for exporter in self._exporters:
                 exporter.record(event)
 

@@ -98,7 +98,10 @@ class CacheConfig:
     shared stores: where the store is (unset: ``[limiter] url``, then the
     plugin's default), the key prefix separating applications that share it
     (unset: ``[limiter] prefix``), and the seconds one lookup or write may take
-    before it counts as a miss.
+    before it counts as a miss. ``retry_after`` is the seconds the client
+    leaves a store alone after it failed (each lookup meanwhile a miss at once);
+    ``max_entry_bytes`` the largest entry a store with a cap keeps (unset: its
+    own; relaykit-redis keeps up to 512 KiB).
     """
 
     enabled: bool = False
@@ -112,6 +115,22 @@ class CacheConfig:
     )  # may hold a password
     prefix: str | None = None
     timeout: float = 0.5
+    retry_after: float = 1.0
+    max_entry_bytes: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not math.isfinite(self.retry_after) or self.retry_after < 0:
+            raise ConfigError(
+                f"config key cache.retry_after must be a number of seconds >= 0,"
+                f" not {self.retry_after!r}",
+                hint="retry_after = 1 is the default; 0 tries a failed store again at once",
+            )
+        if self.max_entry_bytes is not None and self.max_entry_bytes < 1:
+            raise ConfigError(
+                f"config key cache.max_entry_bytes must be a positive number of bytes,"
+                f" not {self.max_entry_bytes!r}",
+                hint="e.g. max_entry_bytes = 1048576 (1 MiB), or leave it out for the store's own",
+            )
 
 
 @attrs.frozen

@@ -1,9 +1,10 @@
-"""Events exporters receive besides call records: the current value of a gauge.
+"""Events exporters receive besides call records: a gauge's new value, or one failure to count.
 
 :meth:`relaykit.protocols.Exporter.record` receives a
 :class:`~relaykit.protocols.CallRecord` after every call, and these whenever
-the client knows a new value. Exporters should ignore event types they do not
-know, so new ones can be added without breaking them.
+the client knows a new value (or something failed outside a call). Exporters
+should ignore event types they do not know, so new ones can be added without
+breaking them.
 """
 
 from __future__ import annotations
@@ -33,4 +34,17 @@ class BreakerState:
     state: Literal["closed", "half_open", "open"]
 
 
-GaugeEvent: TypeAlias = QueueDepth | BreakerState
+@attrs.frozen
+class CacheStoreError:
+    """A lookup (``"get"``) or write (``"put"``) of the response cache's store failed,
+    or was skipped while the store rests after a failure.
+
+    Sent once per such lookup or write (the embeddings cache's too), which was
+    a miss or an unsaved answer, never a failed call: the events add up to
+    ``Client.cache_errors`` (see :mod:`relaykit.cache_store`).
+    """
+
+    operation: Literal["get", "put"]
+
+
+GaugeEvent: TypeAlias = QueueDepth | BreakerState | CacheStoreError

@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from .gauge_events import BreakerState, QueueDepth
+from .gauge_events import BreakerState, CacheStoreError, QueueDepth
 from .protocols import CallRecord
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
@@ -91,6 +91,13 @@ FALLBACKS = Instrument(
 CACHE_HITS = Instrument(
     "relaykit.cache.hits", "counter", "{hit}", "Calls answered from the response cache."
 )
+CACHE_ERRORS = Instrument(
+    "relaykit.cache.errors",
+    "counter",
+    "{error}",
+    "Response-cache store lookups and writes that failed or were skipped (each a miss"
+    " or an unsaved answer, never a failed call), by relaykit.cache.operation.",
+)
 COST = Instrument("relaykit.cost", "counter", "USD", "Spend in US dollars.")
 PROMPT_CACHE_READS = Instrument(
     "relaykit.prompt_cache.read_tokens",
@@ -132,7 +139,12 @@ INSTRUMENTS = (
     WEB_SEARCHES,
     QUEUE_DEPTH,
     BREAKER_STATE,
+    CACHE_ERRORS,
 )
+
+#: the instruments :mod:`gauge events <relaykit.gauge_events>` feed; call records
+#: feed the others (through :func:`observe` or :class:`CallFold`)
+EVENT_INSTRUMENTS = (QUEUE_DEPTH, BREAKER_STATE, CACHE_ERRORS)
 
 Attributes = tuple[tuple[str, str], ...]
 
@@ -178,7 +190,17 @@ def observe(event: Any) -> list[Observation]:
             ("gen_ai.request.model", event.model),
         )
         return [Observation(BREAKER_STATE, _BREAKER_VALUES.get(event.state, 0.0), attrs_)]
+    if isinstance(event, CacheStoreError):
+        found = _CACHE_ERRORS.get(event.operation)
+        return [found] if found is not None else []
     return []
+
+
+#: a store failure's observation, by operation (the same two every time)
+_CACHE_ERRORS = {
+    operation: Observation(CACHE_ERRORS, 1.0, (("relaykit.cache.operation", operation),))
+    for operation in ("get", "put")
+}
 
 
 # (operation, provider, model, error type) -> the attribute sets of a call's

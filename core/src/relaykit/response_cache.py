@@ -16,14 +16,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
-
-import attrs
 
 from .events import (
     Finish,
@@ -45,7 +44,9 @@ from .messages import (
     ToolResultPart,
 )
 from .request import ChatRequest, ResponseFormat
-from .response import ChatResponse, Usage
+from .response import ChatResponse, Usage, fields_setter
+
+log = logging.getLogger("relaykit.cache")
 
 
 def canonical_request(provider: str, request: ChatRequest) -> bytes:
@@ -469,7 +470,14 @@ class StorageCache:
             return None
         from .serialization import from_json
 
-        response = from_json(data, ChatResponse)
+        try:
+            response = from_json(data, ChatResponse)
+        except Exception as e:  # not an answer this version can read: a miss, not a failed call
+            # The error's type alone: its message may quote the answer.
+            log.warning(
+                "a cached answer could not be read (%s); asking the provider", type(e).__name__
+            )
+            return None
         await self._memory.put(key, response, remaining)
         return response
 
@@ -514,7 +522,9 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
 def as_cached(response: ChatResponse, latency: float | None = None) -> ChatResponse:
     """``response`` marked as served from the cache: it cost nothing and took no
     attempt, and its latency is ``latency`` (the time the hit took)."""
-    return attrs.evolve(response, cache_hit=True, cost=_FREE, attempts=0, latency=latency)
+    return _with_cache_fields(response, cache_hit=True, cost=_FREE, attempts=0, latency=latency)
 
 
 _FREE = Decimal(0)
+#: attrs.evolve compiled for the fields a hit replaces (every hit makes one)
+_with_cache_fields = fields_setter("cache_hit", "cost", "attempts", "latency")

@@ -2,18 +2,25 @@
 
 Parts and stream events are tagged unions: each JSON object carries ``type``.
 Bytes travel as base64, Decimals as strings, so ``from_json(to_json(x)) == x``.
+A :class:`~relaykit.ChatResponse` (and the values it holds) is read back by a
+decoder compiled from its fields (:mod:`relaykit.value_decoders`): a cached
+answer taken from a store is one, read on the call's path.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import cattrs
 
 from . import events
+from .json_decode import loads
 from .messages import PART_TYPES, Attachment, Part
 
 T = TypeVar("T")
@@ -52,6 +59,24 @@ def _without_parsed() -> None:
 
 _without_parsed()
 
+
+@functools.cache
+def _decoders() -> dict[type, Callable[[Any], Any]]:
+    """The compiled decoders :func:`from_json` uses: a response's, and those of the
+    values it holds (Usage, ToolCall, ReasoningPart, Citation). Made on first use
+    (~2 ms), not when this module is imported."""
+    from .response import ChatResponse
+    from .value_decoders import make_decoders
+
+    try:
+        return make_decoders(ChatResponse, converter, omit={ChatResponse: ("parsed",)})
+    except Exception:  # pragma: no cover - a field type cattrs alone knows
+        logging.getLogger("relaykit").warning(
+            "no fast decoder for ChatResponse; cattrs decodes cached answers", exc_info=True
+        )
+        return {}
+
+
 _EVENT_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
@@ -87,4 +112,12 @@ def to_json(value: Any) -> str:
 
 def from_json(text: str | bytes, cls: type[T]) -> T:
     """Parse JSON produced by :func:`to_json` back into ``cls``."""
+    decode = _decoders().get(cls)
+    if decode is not None:
+        try:
+            return decode(loads(text))  # type: ignore[no-any-return]
+        except Exception:
+            # Not what to_json writes, or a number orjson may have read inexactly:
+            # the standard library and cattrs decide (and say what is wrong).
+            pass
     return converter.structure(json.loads(text), cls)

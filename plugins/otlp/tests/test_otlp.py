@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 import relaykit
-from relaykit import metrics
+from relaykit import hookimpl, metrics
 from relaykit.gauge_events import BreakerState, QueueDepth
 from relaykit.testing import FakePlugin, Reply, bare_record
 from relaykit_otlp import OtlpExporter
@@ -529,3 +529,47 @@ async def test_an_sdk_without_the_collect_hook_gets_the_same_values_through_its_
     (first,) = collector.metrics
     assert exported(first) == expected_for_mix(CUMULATIVE)
     await exporter.aclose()
+
+
+class BrokenStore:
+    """``[cache] backend = "broken"``: a cache store whose every lookup and write raises."""
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        raise ConnectionError("the store is down")
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        raise ConnectionError("the store is down")
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Any) -> Any:
+        return self if name == "broken" else None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", ["broken", "memory"])
+async def test_cache_store_errors_are_exported_by_operation(
+    collector: Collector, backend: str
+) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "cache": {"enabled": True, "backend": backend},
+        "exporters": {"otlp": {"endpoint": collector.server.url, "traces": False}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), BrokenStore()]) as client:
+        for i in range(2):
+            await client.chat("fake/m", f"q{i}", temperature=0)
+    # closing the client shut the SDK down, which exported everything
+    (request,) = collector.metrics
+    found = exported(request)
+    if backend == "memory":
+        assert "relaykit.cache.errors" not in found
+        fake = {"gen_ai.provider.name": "fake", "gen_ai.request.model": "m"}
+        assert found["relaykit.requests"][1] == {a(**{**OPENAI, **fake}): 2.0}
+        return
+    assert found["relaykit.cache.errors"] == (
+        describe(metrics.CACHE_ERRORS, CUMULATIVE),
+        {
+            a(**{"relaykit.cache.operation": "get"}): 2.0,
+            a(**{"relaykit.cache.operation": "put"}): 2.0,
+        },
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 import relaykit
-from relaykit import metrics
+from relaykit import hookimpl, metrics
 from relaykit.gauge_events import QueueDepth
 from relaykit.testing import FakePlugin, Reply, bare_record
 from relaykit_prometheus import PrometheusExporter, make_asgi_app, prometheus_name
@@ -209,3 +211,41 @@ def test_histograms_match_prometheus_clients_own() -> None:
         ("error_type", ""), ("gen_ai_operation_name", "chat"),
         ("gen_ai_provider_name", "p"), ("gen_ai_request_model", "m"),
     ), 8.0) in ours  # fmt: skip
+
+
+class BrokenStore:
+    """``[cache] backend = "broken"``: a cache store whose every lookup and write raises."""
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        raise ConnectionError("the store is down")
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        raise ConnectionError("the store is down")
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Any) -> Any:
+        return self if name == "broken" else None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", ["broken", "memory"])
+async def test_cache_store_errors_are_counted_by_operation(backend: str) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "cache": {"enabled": True, "backend": backend},
+        "exporters": {"prometheus": {"port": 0}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), BrokenStore()]) as client:
+        for i in range(3):
+            await client.chat("fake/m", f"q{i}", temperature=0)
+        port = client.exporters[0].port  # type: ignore[attr-defined]
+        families = await scrape(f"http://127.0.0.1:{port}/metrics")
+        errors = client.cache_errors
+    samples = families["relaykit_cache_errors"]
+    if backend == "memory":  # nothing failed: no series
+        assert (errors, samples) == (0, [])
+        return
+    total = "relaykit_cache_errors_total"
+    assert value(samples, total, relaykit_cache_operation="get") == 3
+    assert value(samples, total, relaykit_cache_operation="put") == 3
+    assert errors == 6

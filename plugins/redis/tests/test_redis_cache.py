@@ -29,6 +29,7 @@ from relaykit.testing import (
 )
 from relaykit_redis import RedisClient, RedisResponseCache
 from relaykit_redis.plugin import relaykit_response_cache
+from relaykit_redis.resp import RedisError
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
@@ -246,6 +247,27 @@ async def test_a_redis_that_does_not_answer_holds_a_call_no_longer_than_the_time
 
 
 @pytest.mark.anyio
+async def test_a_store_operation_that_fails_says_which_redis(
+    silent_server: str, prefix: str
+) -> None:
+    silent = RedisResponseCache(silent_server, timeout=0.03)
+    started = time.monotonic()
+    with pytest.raises((TimeoutError, ConnectionError), match=r"Redis at 127\.0\.0\.1:\d+"):
+        await silent.cached_response("k")
+    assert time.monotonic() - started < 0.5
+    await silent.aclose()
+    store = RedisResponseCache(URL, prefix=prefix)
+    try:
+        await store.redis.command("RPUSH", f"{prefix}:cache:a-list", "x")  # GET refuses a list
+        with pytest.raises(RedisError, match=r"Redis at 127\.0\.0\.1:6379: WRONGTYPE"):
+            await store.cached_response("a-list")
+        assert await store.cached_response("nothing") is None  # the connection is fine
+    finally:
+        await store.redis.command("DEL", f"{prefix}:cache:a-list")
+        await store.aclose()
+
+
+@pytest.mark.anyio
 async def test_a_cached_answer_replays_as_a_stream_and_a_streamed_one_is_cached(
     prefix: str,
 ) -> None:
@@ -326,6 +348,8 @@ def test_the_url_and_prefix_fall_back_to_the_limiters_then_the_environment(
     assert (default.redis.host, default.redis.port) == ("from-env", 6390)
     assert default.prefix == "relaykit"
     assert default.timeout == 0.5
+    assert default.max_value_bytes == 512 * 1024
+    assert store({"cache": {"max_entry_bytes": 2**20}}).max_value_bytes == 2**20
     assert relaykit_response_cache(name="memcached", config=load_config({}, env={})) is None
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import relaykit
+from relaykit import hookimpl
 from relaykit.testing import FakePlugin, Reply, bare_record
 from relaykit_statsd import StatsdExporter
 
@@ -159,3 +161,38 @@ def test_each_datagram_holds_format_lines_of_each_observation(tags: bool, prefix
         "\n".join(format_lines(o, prefix, tags) for o in metrics.observe(event)) for event in events
     ]
     assert sent == expected
+
+
+class BrokenStore:
+    """``[cache] backend = "broken"``: a cache store whose every lookup and write raises."""
+
+    async def cached_response(self, key: str) -> tuple[float, str] | None:
+        raise ConnectionError("the store is down")
+
+    async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+        raise ConnectionError("the store is down")
+
+    @hookimpl
+    def relaykit_response_cache(self, name: str, config: Any) -> Any:
+        return self if name == "broken" else None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", ["broken", "memory"])
+async def test_cache_store_errors_arrive_as_counters(receiver: socket.socket, backend: str) -> None:
+    port = receiver.getsockname()[1]
+    config = {
+        "storage": {"backend": "none"},
+        "cache": {"enabled": True, "backend": backend},
+        "exporters": {"statsd": {"port": port, "tags": True}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), BrokenStore()]) as client:
+        await client.chat("fake/m", "hi", temperature=0)
+    errors = sorted(line for line in received(receiver) if "cache.errors" in line)
+    if backend == "memory":
+        assert errors == []
+    else:
+        assert errors == [
+            "relaykit.relaykit.cache.errors:1|c|#relaykit_cache_operation:get",
+            "relaykit.relaykit.cache.errors:1|c|#relaykit_cache_operation:put",
+        ]

@@ -8,7 +8,8 @@ sends it with the SDK's OTLP exporter's client; with ``tracer="sdk"`` the SDK's 
 ``TracerProvider`` and ``BatchSpanProcessor``. ``record`` adds a call
 record's metrics to plain Python sums (:mod:`relaykit_otlp.call_metrics`),
 which the SDK's reader collects along with its own instruments' data, and
-sets the SDK's gauges for gauge events (in memory, never I/O). Sending happens on threads (the span
+gives gauge events to the SDK's own instruments (gauges, and the cache-error
+counter), in memory, never I/O. Sending happens on threads (the span
 queue's or the SDK's batch span processor's, the periodic metric reader's);
 the blocking ``force_flush`` and ``shutdown`` run in a worker thread so the
 event loop never waits on the network.
@@ -105,7 +106,7 @@ class OtlpExporter:
             # (the same data, at about ten times the cost per call).
             summed = _can_extend(reader)
             for instrument in metrics.INSTRUMENTS:
-                if instrument.kind == "gauge" or not summed:
+                if instrument in metrics.EVENT_INSTRUMENTS or not summed:
                     self._instruments[instrument.name] = _create(meter, instrument)
             if summed:
                 # The SDK's own default (OTEL_METRICS_EXEMPLAR_FILTER), for the same exemplars.
@@ -183,8 +184,9 @@ def _can_extend(reader: MetricReader) -> bool:
 
 
 def _create(meter: Any, instrument: metrics.Instrument) -> Any:
-    """The SDK instrument for ``instrument``: its gauges always, the rest only
-    when the SDK's reader cannot take our sums (see :func:`_can_extend`)."""
+    """The SDK instrument for ``instrument``: those gauge events feed always
+    (``metrics.EVENT_INSTRUMENTS``), those call records feed only when the SDK's
+    reader cannot take our sums (see :func:`_can_extend`)."""
     name, unit, doc = instrument.name, instrument.unit, instrument.description
     if instrument.kind == "histogram":
         return meter.create_histogram(

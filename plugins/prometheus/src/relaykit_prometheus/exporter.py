@@ -48,6 +48,7 @@ _LABELS: dict[str, tuple[str, ...]] = {
     metrics.ERRORS.name: (*_BASE, "error.type"),
     metrics.QUEUE_DEPTH.name: (),
     metrics.BREAKER_STATE.name: ("gen_ai.provider.name", "gen_ai.request.model"),
+    metrics.CACHE_ERRORS.name: ("relaykit.cache.operation",),
 }
 MODEL_LABEL = "gen_ai.request.model"
 OTHER = "other"

@@ -28,7 +28,7 @@ def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
 
 @hookimpl
 def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
-    """The Redis cache: ``[cache] url``, ``prefix`` and ``timeout``.
+    """The Redis cache: ``[cache] url``, ``prefix``, ``timeout`` and ``max_entry_bytes``.
 
     Without its own ``url`` or ``prefix`` the cache uses the limiter's (one
     Redis, one application name), whose url defaults to ``$RELAYKIT_REDIS_URL``,
@@ -36,11 +36,12 @@ def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
     """
     if name != "redis":
         return None
-    from .response_cache import RedisResponseCache  # only when asked for, as above
+    from .response_cache import MAX_VALUE_BYTES, RedisResponseCache  # only when asked for, as above
 
     cache = config.cache
     return RedisResponseCache(
         cache.url or _limiter_url(config),
         prefix=cache.prefix if cache.prefix is not None else config.limiter.prefix,
         timeout=cache.timeout,
+        max_value_bytes=cache.max_entry_bytes or MAX_VALUE_BYTES,
     )

@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from types import TracebackType
 
 import anyio
 
@@ -68,19 +68,9 @@ class RedisResponseCache:
     def _key(self, key: str) -> str:
         return self._head + key
 
-    @contextmanager
-    def _bounded(self) -> Iterator[None]:
+    def _bounded(self) -> _Bounded:
         """Within ``timeout``; a failure says which Redis (never its password)."""
-        where = f"Redis at {self.redis.host}:{self.redis.port}"
-        try:
-            with anyio.fail_after(self.timeout):
-                yield
-        except TimeoutError:
-            raise TimeoutError(f"{where} did not answer within {self.timeout:g}s") from None
-        except OSError as e:  # ConnectionError is one
-            raise ConnectionError(f"{where}: {e}") from e
-        except RedisError as e:
-            raise RedisError(f"{where}: {e}") from e
+        return _Bounded(self)
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """``(expires_at, json)`` stored under ``key``, or ``None``."""
@@ -145,6 +135,47 @@ class RedisResponseCache:
             pass  # the writes are lost with the connection: a cache may lose them
         finally:
             await self.redis.aclose()
+
+
+class _Bounded:
+    """A store operation within its ``timeout``, its failures naming the Redis.
+
+    One cancel scope with a deadline, entered and checked here: ``anyio.fail_after``
+    is two generator-based context managers around the same scope, which cost a
+    lookup as many instructions again as the rest of its client side (see
+    docs/benchmarks.md, the response cache's instructions).
+    """
+
+    __slots__ = ("_cache", "_scope")
+
+    def __init__(self, cache: RedisResponseCache) -> None:
+        self._cache = cache
+        self._scope = anyio.CancelScope(deadline=anyio.current_time() + cache.timeout)
+
+    def __enter__(self) -> None:
+        self._scope.__enter__()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._scope.__exit__(kind, error, traceback)  # swallows the deadline's cancellation
+        if self._scope.cancelled_caught:
+            raise TimeoutError(f"{self._where()} did not answer within {self._cache.timeout:g}s")
+        if isinstance(error, TimeoutError):
+            raise TimeoutError(
+                f"{self._where()} did not answer within {self._cache.timeout:g}s"
+            ) from None
+        if isinstance(error, OSError):  # ConnectionError is one
+            raise ConnectionError(f"{self._where()}: {error}") from error
+        if isinstance(error, RedisError):
+            raise RedisError(f"{self._where()}: {error}") from error
+
+    def _where(self) -> str:
+        redis = self._cache.redis
+        return f"Redis at {redis.host}:{redis.port}"
 
 
 def _entry(value: bytes) -> tuple[float, str] | None:
