@@ -173,6 +173,14 @@ def response_cache(session: nox.Session) -> None:
     session.run("python", "bench/response_cache.py", *session.posargs)
 
 
+@nox.session(name="response-cache-instructions")
+def response_cache_instructions(session: nox.Session) -> None:
+    """A response-cache hit (and its decoding alone) in instructions, under valgrind
+    (``bench/response_cache_instructions.py``; pass its options after ``--``)."""
+    sync(session, "bench")
+    session.run("python", "bench/response_cache_instructions.py", *session.posargs)
+
+
 @nox.session
 def gateway(session: nox.Session) -> None:
     """relaykit-gateway's CPU per request, req/s and latency (and LiteLLM's proxy's with

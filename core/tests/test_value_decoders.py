@@ -56,6 +56,8 @@ RESPONSE = ChatResponse(
     reasoning_signature="sig-1",
     reasoning_parts=(REASONING,),
     citations=(CITATION,),
+    search_queries=("capital of France", "Paris landmarks"),
+    search_suggestions="<div class=\"chip\">capital of France</div>",
 )
 SAMPLES: list[Any] = [RESPONSE, USAGE, TOOL_CALL, REASONING, CITATION]
 
