@@ -57,7 +57,7 @@ RESPONSE = ChatResponse(
     reasoning_parts=(REASONING,),
     citations=(CITATION,),
     search_queries=("capital of France", "Paris landmarks"),
-    search_suggestions="<div class=\"chip\">capital of France</div>",
+    search_suggestions='<div class="chip">capital of France</div>',
 )
 SAMPLES: list[Any] = [RESPONSE, USAGE, TOOL_CALL, REASONING, CITATION]
 
