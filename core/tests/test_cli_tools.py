@@ -72,14 +72,17 @@ def test_tools_lists_each_tool_with_its_source_in_the_order_a_prompt_sends_them(
     assert main(argv, plugins=[servers]) == 0
 
     out, err = capsys.readouterr()
-    assert [re.split(r"\s{2,}", line) for line in out.splitlines()] == [
-        ["name", "source", "description"],
-        ["lookup", path, "Find places in a city."],  # its first line
-        ["undocumented", path, "-"],
-        ["chatty", path, ("word " * 30)[:97] + "..."],
-        ["clock", "mcp:time", "The time in a city."],
-        ["get_weather", "mcp:https://h.example/mcp", "The weather in a city."],
-    ]
+    assert (
+        [re.split(r"\s{2,}", line) for line in out.splitlines()]
+        == [
+            ["name", "source", "description"],
+            ["lookup", path, "Find places in a city."],  # its first line
+            ["undocumented", path, "-"],
+            ["chatty", path, ("word " * 30)[:97] + "..."],
+            ["clock", "mcp:time", "The time in a city."],
+            ["get_weather", "mcp:https://h.example/mcp", "The weather in a city."],
+        ]
+    )
     assert err == ""
     # the header went to its server, and shows nowhere; every server closed again
     assert [(spec, headers) for spec, headers, _ in servers.asked] == [
