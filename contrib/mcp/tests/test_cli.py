@@ -5,6 +5,7 @@ loopback OpenAI server; asyncio and trio."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shlex
 import sys
@@ -202,5 +203,60 @@ def test_a_server_that_cannot_start_is_an_error_naming_the_fix(
     missing = f"{sys.executable}-not-there --serve"
     assert main(["prompt", "-m", MODEL, "--mcp", missing, "Hi"]) == 1
     err = capsys.readouterr().err
+    assert "could not start" in err and "is installed and on PATH" in err
+    assert "Traceback" not in err
+
+
+def test_tools_lists_a_configured_http_servers_tools_and_calls_no_model(
+    http_url: str,
+    openai_mock: OpenAIMock,
+    configure: Configure,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCS_TOKEN", TOKEN)
+    configure(
+        f'[mcp.servers.docs]\nurl = "{http_url}"\n'
+        'headers = { Authorization = "Bearer ${DOCS_TOKEN}" }\n'
+        'prefix = "docs_"\ninclude = ["add", "docs.search"]\n'
+    )
+
+    assert main(["--backend", "trio", "tools", "--mcp", "docs"]) == 0
+
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "name              source    description",
+        "docs_add          mcp:docs  Add two whole numbers.",
+        "docs_docs_search  mcp:docs  Search the docs.",  # the model's spelling of docs.search
+    ]
+    assert err == ""
+
+    wrong = "wrong-token-8d1f3a6b0c"  # a refused token: the error, as prompt's, never shows it
+    assert main(["tools", "--mcp", http_url, "--mcp-header", f"Authorization: {wrong}"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: HTTP 401: MCP server 'http://127.0.0.1:")
+    assert len(err.splitlines()) == 1 and wrong not in err
+    header = f"Authorization=Bearer {TOKEN}"
+    assert main(["tools", "--json", "--mcp", http_url, "--mcp-header", header]) == 0
+    out = capsys.readouterr().out
+    listed = {tool["name"]: tool for tool in json.loads(out)}
+    assert listed["add"] == {
+        "name": "add",
+        "description": "Add two whole numbers.",
+        "input_schema": listed["add"]["input_schema"],
+        "source": f"mcp:{http_url}",
+    }
+    schema = listed["add"]["input_schema"]
+    assert schema["required"] == ["a", "b"] and schema["properties"]["a"]["type"] == "integer"
+    assert {"chart", "docs_search", "pid"} <= set(listed) and TOKEN not in out
+    assert openai_mock.requests == []
+
+
+def test_tools_with_a_server_that_cannot_start_is_prompts_error(
+    configure: Configure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tools", "--mcp", f"{sys.executable}-not-there --serve"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
     assert "could not start" in err and "is installed and on PATH" in err
     assert "Traceback" not in err

@@ -70,7 +70,7 @@ def test_the_command_lines_parse() -> None:
     [block] = re.findall(r"```sh\n(.*?)```", README, re.S)
     parser = build_parser(build_plugin_manager())
     lines = block.strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 5
     for line in lines:
         args = parser.parse_args(shlex.split(line.removeprefix("relaykit ")))
         assert args.mcp and callable(args.func)

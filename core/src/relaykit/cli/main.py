@@ -36,6 +36,7 @@ BUILTIN_COMMANDS = (
     "batch",
     "models",
     "plugins",
+    "tools",
     "demo",
     "logs",
     "keys",

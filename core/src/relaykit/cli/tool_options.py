@@ -31,6 +31,19 @@ if TYPE_CHECKING:
 
 def add_tool_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--functions``, ``--mcp``, ``--mcp-header`` and ``--max-steps`` to a parser."""
+    add_tool_source_options(parser)
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=10,
+        metavar="N",
+        help="with tools: how many times the model may be called for one answer (default 10)",
+    )
+
+
+def add_tool_source_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--functions``, ``--mcp`` and ``--mcp-header``: what ``relaykit tools``
+    lists takes the very options ``prompt`` and ``chat`` do."""
     parser.add_argument(
         "--functions",
         metavar="FILE.py",
@@ -40,13 +53,6 @@ def add_tool_options(parser: argparse.ArgumentParser) -> None:
         "outcome is a line on stderr",
     )
     add_mcp_options(parser)
-    parser.add_argument(
-        "--max-steps",
-        type=int,
-        default=10,
-        metavar="N",
-        help="with tools: how many times the model may be called for one answer (default 10)",
-    )
 
 
 @attrs.frozen
@@ -65,11 +71,22 @@ class CliTools:
         """Connect the sources, one after another, and yield every tool (functions
         first, then each source's in ``--mcp`` order); disconnect on the way out.
         Once only: a source's context manager cannot be entered twice."""
+        async with self.connected_groups() as groups:
+            yield [tool for _, tools in groups for tool in tools]
+
+    @asynccontextmanager
+    async def connected_groups(
+        self,
+    ) -> AsyncIterator[list[tuple[str, tuple[FunctionTool, ...]]]]:
+        """As :meth:`connected`, but each tool with the option that gave it
+        (``--functions FILE.py``, ``--mcp SPEC``): what ``relaykit tools`` shows.
+        The same checks run, so it fails where a prompt would."""
         async with AsyncExitStack() as stack:
             groups = [(f"--functions {path}", tools) for path, tools in self.functions]
             for label, source in self.sources:
                 groups.append((label, tuple(await stack.enter_async_context(source))))
-            yield combined(groups)
+            combined(groups)
+            yield groups
 
 
 def requested_tools(args: argparse.Namespace, context: CliContext, config: Config) -> CliTools:
