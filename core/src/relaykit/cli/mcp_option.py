@@ -57,13 +57,15 @@ def spec_label(spec: str) -> str:
     return scrub(spec)
 
 
-def add_mcp_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--mcp`` and ``--mcp-header`` to a command's parser (into ``args.mcp``)."""
+def add_mcp_options(parser: argparse.ArgumentParser, *, listing: bool = False) -> None:
+    """Add ``--mcp`` and ``--mcp-header`` to a command's parser (into ``args.mcp``);
+    ``listing``: for a command that lists the tools rather than giving them to a model."""
     parser.add_argument(
         "--mcp",
         metavar="SPEC",
         action=_McpAction,
-        help="let the model call an MCP server's tools (repeatable): a server's URL, "
+        help=("list" if listing else "let the model call")
+        + " an MCP server's tools (repeatable): a server's URL, "
         "a command line that starts one ('uvx mcp-server-time'), or a name from "
         "[mcp.servers] in the config; needs relaykit-mcp",
     )

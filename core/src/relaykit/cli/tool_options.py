@@ -41,18 +41,22 @@ def add_tool_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_tool_source_options(parser: argparse.ArgumentParser) -> None:
+def add_tool_source_options(parser: argparse.ArgumentParser, *, listing: bool = False) -> None:
     """Add ``--functions``, ``--mcp`` and ``--mcp-header``: what ``relaykit tools``
-    lists takes the very options ``prompt`` and ``chat`` do."""
+    lists (``listing``: help that says so) takes the very options ``prompt`` and
+    ``chat`` do."""
     parser.add_argument(
         "--functions",
         metavar="FILE.py",
         action="append",
-        help="let the model call the functions a Python file defines (each top-level "
+        help="list the functions a Python file defines (each top-level function is a "
+        "tool; repeatable)"
+        if listing
+        else "let the model call the functions a Python file defines (each top-level "
         "function is a tool; repeatable); each step's text streams, and each tool's "
         "outcome is a line on stderr",
     )
-    add_mcp_options(parser)
+    add_mcp_options(parser, listing=listing)
 
 
 @attrs.frozen

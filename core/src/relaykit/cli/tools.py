@@ -44,7 +44,7 @@ def register(
         "the model with the same --functions and --mcp options: each tool's name, where it "
         "comes from and its description. Connects to the MCP servers, calls no model.",
     )
-    add_tool_source_options(parser)
+    add_tool_source_options(parser, listing=True)
     parser.add_argument(
         "--json",
         action="store_true",
