@@ -6,6 +6,7 @@ tests/test_docs.py checks that every hookspec name appears in a test; these are 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import sys
 import threading
@@ -520,6 +521,44 @@ def test_describe_plugins_reports_versions_and_hooks() -> None:
     assert info["openai"].version == relaykit.__version__
     assert info["openai"].hooks == ("relaykit_providers",)
     assert info["relaykit.secrets"].builtin
+
+
+def _install(site: Path, dist: str, version: str) -> None:
+    """A distribution ``dist`` in the folder ``site``, with a relaykit entry point of its name."""
+    (site / f"{dist}_module.py").write_text(
+        "from relaykit import hookimpl\n\n@hookimpl\ndef relaykit_providers():\n    return []\n"
+    )
+    info = site / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[relaykit]\n{dist} = {dist}_module\n")
+
+
+def test_entry_points_are_scanned_once_until_a_distribution_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans = 0
+    scan = importlib.metadata.entry_points
+
+    def counted(**kwargs: Any) -> Any:
+        nonlocal scans
+        scans += 1
+        return scan(**kwargs)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counted)
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))  # a new import path: scanned again
+    assert "rkprobe" not in build_plugin_manager(env={}).versions
+    build_plugin_manager(env={})
+    assert scans == 1, "a second client reads what the first one found"
+
+    _install(site, "rkprobe", "1.2")  # pip install into a folder on the path
+    pm = build_plugin_manager(env={})
+    assert scans == 2
+    assert pm.versions["rkprobe"] == "1.2" and pm.get_plugin("rkprobe") is not None
+    build_plugin_manager(env={"RELAYKIT_DISABLE_PLUGINS": "rkprobe"})  # filters: no scan
+    assert scans == 2
 
 
 @pytest.mark.anyio
