@@ -13,7 +13,8 @@ connection. The call's span, log line and record come at its end, as
 
 A subclass says which provider method streams (``stream_speech``,
 ``stream_transcription``), how a piece is told from the summary a provider may
-send last (the vendor's usage, its id), and how the pieces make the response.
+send last (the vendor's usage, its id), and how the pieces make the response;
+its call's :class:`~relaykit.single_calls.Operation` prices, traces and records it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
 from .protocols import Provider, Reservation
 from .routing import Target
+from .single_calls import finish, priced
 from .tracing import current
 from .transport_errors import never_sent, next_item, timeout_fired
 
@@ -102,8 +104,12 @@ class CallStream(Generic[Piece, Response]):
         raise NotImplementedError
 
     async def _finish(self, call: _Call, target: Target, response: Response) -> Response:
-        """Price ``response``, trace, log and record it as the call's answer."""
-        raise NotImplementedError
+        """Price ``response``, trace, log and record it as the call's answer, as the
+        whole call's kind does (:func:`~relaykit.single_calls.priced`,
+        :func:`~relaykit.single_calls.finish`)."""
+        response = priced(self._client, call, target, response)
+        await finish(self._client, call, target, response)
+        return response
 
     # -- opening, with retries and fallbacks -----------------------------------------
 
