@@ -45,7 +45,8 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         help="a web page origin (https://app.example) whose scripts may call the gateway;"
         " repeatable; * for any (default: $RELAYKIT_GATEWAY_CORS_ORIGINS, else none)",
     )
-    parser.set_defaults(func=run)
+    # A server logs a line per call without -v, as a web server logs its requests.
+    parser.set_defaults(func=run, log_calls=True)
 
 
 async def run(args: argparse.Namespace) -> int:
