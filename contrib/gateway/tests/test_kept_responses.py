@@ -23,8 +23,8 @@ from relaykit import (
 from relaykit.key_vault import MASTER_KEY_ENV
 from relaykit.secrets import Secret
 from relaykit.testing import MemoryStorage
-from relaykit_gateway.keys import GatewayKeys
 from relaykit_gateway.kept_responses import KeptResponses
+from relaykit_gateway.keys import GatewayKeys
 from relaykit_gateway.response_store import ResponseStore
 from relaykit_gateway.sealed_entries import Seal, seals
 from relaykit_gateway.testing import KEY, KEYS
@@ -59,11 +59,13 @@ def kept_key(owner: str | None, response_id: str, kind: str = "kept") -> str:
     return SEALS[owner].store_key(kind, owner, response_id)
 
 
-def processes(store: MemoryStorage, **options: int) -> tuple[KeptResponses, KeptResponses]:
+def processes(
+    store: MemoryStorage, max_shared_bytes: int | None = None
+) -> tuple[KeptResponses, KeptResponses]:
     """Two processes' kept responses: each its own memory, one store, the same keys."""
     return (
-        KeptResponses(ResponseStore(), store, seals=SEALS, **options),
-        KeptResponses(ResponseStore(), store, seals=SEALS, **options),
+        KeptResponses(ResponseStore(), store, seals=SEALS, max_shared_bytes=max_shared_bytes),
+        KeptResponses(ResponseStore(), store, seals=SEALS, max_shared_bytes=max_shared_bytes),
     )
 
 

@@ -19,8 +19,8 @@ import relaykit
 from relaykit import Message
 from relaykit.key_vault import MASTER_KEY_ENV
 from relaykit.testing import FakePlugin, require_service
-from relaykit_gateway.keys import GatewayKeys
 from relaykit_gateway.kept_responses import KeptResponses, shared_store
+from relaykit_gateway.keys import GatewayKeys
 from relaykit_gateway.response_store import ResponseStore
 from relaykit_gateway.sealed_entries import seals
 from relaykit_gateway.testing import KEY, KEYS, running
@@ -68,7 +68,12 @@ async def raw_values(prefix: str) -> dict[bytes, bytes]:
     try:
         names = await redis.command("KEYS", f"{prefix}:*")
         assert isinstance(names, list)
-        return {name: await redis.command("GET", name) for name in names}
+        values = {}
+        for name in names:
+            value = await redis.command("GET", name)
+            assert isinstance(name, bytes) and isinstance(value, bytes)
+            values[name] = value
+        return values
     finally:
         await redis.aclose()
 

@@ -23,8 +23,8 @@ Whose seal, and what follows:
   in each process's memory: a key known to all (or a fresh random one per
   process) would be no secret, or a store no other process can read.
 
-An entry is ``FORMAT:`` and the URL-safe base64 of a random 96-bit nonce and
-the ciphertext with its 16-byte tag (random nonces are safe to some 2**32
+An entry is ``FORMAT:`` and the base64 of a random 96-bit nonce and the
+ciphertext with its 16-byte tag (random nonces are safe to some 2**32
 entries per key; a key keeps far fewer within its hour). One that does not
 open (tampered with, or written under the same store key by something else)
 is a miss, logged by the error's type alone.
@@ -32,7 +32,6 @@ is a miss, logged by the error's type alone.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -68,7 +67,7 @@ logger = logging.getLogger("relaykit.gateway")
 def sealed_size(plain_bytes: int) -> int:
     """The characters of the entry that seals ``plain_bytes`` bytes."""
     raw = _NONCE_BYTES + plain_bytes + _TAG_BYTES
-    return len(_PREFIX) + (4 * raw + 2) // 3  # unpadded base64
+    return len(_PREFIX) + 4 * -(-raw // 3)  # base64, padded
 
 
 @attrs.frozen(eq=False)
@@ -98,7 +97,8 @@ class Seal:
         ``kind``, as the store's text."""
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, plain, _context(kind, owner, response_id))
-        return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        # binascii's standard alphabet: twice as fast as base64.urlsafe_b64encode's
+        return _PREFIX + binascii.b2a_base64(nonce + sealed, newline=False).decode()
 
     def open(self, text: str, kind: str, owner: str | None, response_id: str) -> bytes | None:
         """What ``text`` seals as ``owner``'s ``response_id`` entry of ``kind``; ``None``
@@ -107,9 +107,8 @@ class Seal:
             return None  # a plain entry of an older gateway, or not one of ours: a miss
         from cryptography.exceptions import InvalidTag
 
-        body = text[len(_PREFIX) :]
         try:
-            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            raw = binascii.a2b_base64(text[len(_PREFIX) :], strict_mode=True)
             nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
             return self._aead.decrypt(nonce, sealed, _context(kind, owner, response_id))
         except (InvalidTag, binascii.Error, ValueError) as error:
