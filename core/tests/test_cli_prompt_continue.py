@@ -155,6 +155,8 @@ def test_a_continued_prompt_keeps_the_attachments_of_earlier_turns(
             " the newest conversation, put the prompt first: relaykit prompt 'Tell me more'"
             " --continue)",
         ),
+        # --cid names an id outright: no such hint
+        (["--cid", "abc"], "error: no prompt given (pass it as an argument"),
         (["-m", MODEL, "-o", "metadata=[1]", "Hi"], "-o metadata must be a JSON object"),
     ],
 )

@@ -10,7 +10,9 @@ Input rules (also in ``relaykit chat --help``):
 Every call of a session carries one conversation id (``metadata``), so the
 call log holds the chat together: ``relaykit logs --conversation ID`` lists it
 and ``relaykit chat --continue ID`` picks it up again from its last answer
-(``--continue`` alone: the newest conversation).
+(``--continue`` alone: the newest conversation; ``--cid ID`` is simonw/llm's
+spelling). ``-a FILE`` attaches files to the first message sent
+(:mod:`relaykit.cli.attachments`); not ``-a -``, since stdin holds the messages.
 
 With ``--functions FILE.py`` or ``--mcp SPEC`` each turn is a tool run, and the
 tool calls and results stay in the history; MCP servers connect once, in the

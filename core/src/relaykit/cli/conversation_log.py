@@ -41,8 +41,24 @@ def add_continue_option(parser: argparse.ArgumentParser) -> None:
         "--cid",
         dest="continue_id",
         metavar="ID",
+        action=_Cid,
         help="continue the logged conversation ID (as --continue ID)",
     )
+
+
+class _Cid(argparse.Action):
+    """``--cid ID``: ``--continue ID``, remembering (``args.cid_given``) that the id
+    was named outright, so no error suggests it was a prompt taken for an id."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.cid_given = True
 
 
 def new_conversation() -> str:

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
 def _took_the_prompt(error: InvalidRequestError, args: argparse.Namespace) -> InvalidRequestError:
     """``error``, with a hint when ``--continue`` may have taken the prompt for an id:
     ``relaykit prompt --continue 'Tell me more'`` reads as ``--continue ID``."""
-    if args.text is not None or not args.continue_id:
+    if args.text is not None or not args.continue_id or getattr(args, "cid_given", False):
         return error
     taken = args.continue_id
     return InvalidRequestError(
