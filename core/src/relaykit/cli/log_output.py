@@ -122,11 +122,15 @@ class TextFormatter(logging.Formatter):
         if not _ours(record):
             text = f"{record.name}: {text}"
         if self.detailed:
-            fields = " ".join(
-                f"{name}={getattr(record, name)}"
+            shown = [
+                (name, getattr(record, name))
                 for name in _SHOWN_FIELDS
                 if getattr(record, name, None) is not None
-            )
+            ]
+            metadata = getattr(record, "metadata", None)
+            if isinstance(metadata, dict):  # [telemetry] log_metadata
+                shown += metadata.items()
+            fields = " ".join(f"{name}={value}" for name, value in shown)
             when = dt.datetime.fromtimestamp(record.created, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
             line = f"{when} {level} {text}" + (f" {fields}" if fields else "")
             if record.exc_info:
