@@ -85,7 +85,9 @@ _EVENT_TYPES: dict[str, type[Any]] = {
         events.ReasoningDelta,
         events.ToolCallDelta,
         events.UsageUpdate,
+        events.SearchQuery,
         events.Finish,
+        events.Citation,
     )
 }
 
