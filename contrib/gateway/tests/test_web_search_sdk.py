@@ -14,7 +14,8 @@ import openai
 import pytest
 
 import relaykit
-from relaykit import Citation, SearchLocation, TextPart, WebSearch
+from relaykit import Citation, SearchLocation, SearchQuery, StreamEvent, TextPart, WebSearch
+from relaykit.events import Finish
 from relaykit.testing import FakePlugin, Reply
 from relaykit.testing.fake_provider import FakeProvider
 from relaykit_gateway.testing import KEY, running
@@ -225,8 +226,12 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     assert kinds.index("response.output_text.annotation.added") < kinds.index(
         "response.output_text.done"
     )
-    message_id = next(e.item.id for e in events if e.type == "response.output_item.added")
-    assert {(e.item_id, e.output_index, e.content_index) for e in added} == {(message_id, 0, 0)}
+    message_id = next(
+        e.item.id
+        for e in events
+        if e.type == "response.output_item.added" and e.item.type == "message"
+    )
+    assert {(e.item_id, e.output_index, e.content_index) for e in added} == {(message_id, 1, 0)}
     assert added[0].annotation == {
         "type": "url_citation",
         "start_index": SPAN.start,
@@ -236,11 +241,11 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     }
     completed = events[-1]
     assert completed.type == "response.completed"
-    message, search = completed.response.output
+    search, message = completed.response.output
     (part,) = message.content
     assert [a.url for a in part.annotations] == [SPAN.url, WHOLE.url]
-    # the query comes with the stream's end: its item after the message, announced
-    # as OpenAI streams a search
+    # the search streams as it runs: its item before the message, announced as
+    # OpenAI streams a search, done before the first word of the answer
     assert (search.type, search.status, search.action.query) == (
         "web_search_call",
         "completed",
@@ -252,12 +257,40 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
         "searching",
         "completed",
     ]
-    assert {(e.item_id, e.output_index) for e in searching} == {(search.id, 1)}
+    assert {(e.item_id, e.output_index) for e in searching} == {(search.id, 0)}
     added, done = (e for e in events if getattr(e, "item", None) and e.item.id == search.id)
     assert (added.type, added.item.status) == ("response.output_item.added", "in_progress")
     assert (done.type, done.item.status) == ("response.output_item.done", "completed")
-    assert kinds.index("response.output_item.done") < kinds.index(
-        "response.web_search_call.in_progress"
+    assert done.item.action.query == "Dover tides"
+    assert events.index(done) < kinds.index("response.output_text.delta")
+
+
+async def test_a_responses_stream_of_an_older_provider_adds_its_searches_at_the_end(
+    fake: FakePlugin,
+) -> None:
+    """A provider that reports its queries on the finish only: they still come, once."""
+
+    class _FinishOnly(FakeProvider):
+        async def stream(self, request: relaykit.ChatRequest) -> AsyncIterator[StreamEvent]:
+            async for event in super().stream(request):
+                if isinstance(event, SearchQuery):
+                    continue
+                if isinstance(event, Finish):
+                    event = Finish(event.reason, search_queries=("Dover tides",))
+                yield event
+
+    older = FakePlugin(provider=_FinishOnly)
+    older.script.push(cited(SPAN, queries=("Dover tides",)))
+    async with gateway_over(older) as url, openai_sdk(url) as client:
+        stream = await client.responses.create(
+            model="fake/m", input="High water?", tools=[{"type": "web_search"}], stream=True
+        )
+        events = [event async for event in stream]
+    message, search = events[-1].response.output
+    assert (message.type, search.type, search.action.query) == (
+        "message",
+        "web_search_call",
+        "Dover tides",
     )
 
 
