@@ -387,6 +387,84 @@ async def test_anthropics_search_tool_searches_and_a_cited_span_is_its_own_block
     assert message.usage.server_tool_use.web_search_requests == 2
 
 
+async def test_anthropics_sdk_sees_each_search_as_server_tool_blocks(fake: FakePlugin) -> None:
+    """Whole: a server_tool_use and its web_search_tool_result per query, before the text."""
+    fake.script.push(cited(SPAN, searches=2, queries=("Dover tides", 'high "water"')))
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        message = await client.messages.create(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "When is high water at Dover?"}],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        )
+    kinds = [b.type for b in message.content]
+    assert kinds[:4] == [
+        "server_tool_use",
+        "web_search_tool_result",
+        "server_tool_use",
+        "web_search_tool_result",
+    ]
+    assert set(kinds[4:]) == {"text"}
+    use, result, use2, result2 = message.content[:4]
+    assert use.type == "server_tool_use" and result.type == "web_search_tool_result"
+    assert use2.type == "server_tool_use" and result2.type == "web_search_tool_result"
+    assert (use.name, use.input, use2.input) == (
+        "web_search",
+        {"query": "Dover tides"},
+        {"query": 'high "water"'},
+    )
+    assert use.id.startswith("srvtoolu_") and use.id != use2.id
+    assert (result.tool_use_id, result.content) == (use.id, [])
+    assert result2.tool_use_id == use2.id
+
+
+async def test_anthropics_sdk_streams_each_search_before_the_text_and_takes_it_back(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, queries=("Dover tides",)), Reply(text="Yes."))
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        async with client.messages.stream(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "High water?"}],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        ) as stream:
+            events = [e async for e in stream]
+            message = await stream.get_final_message()
+        # the whole message sent back, search blocks and all, as a caller continues
+        again = await client.messages.create(
+            model="fake/m",
+            max_tokens=50,
+            messages=[
+                {"role": "user", "content": "High water?"},
+                {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+                {"role": "user", "content": "Sure?"},
+            ],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        )
+    starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert starts[:2] == ["server_tool_use", "web_search_tool_result"]
+    assert set(starts[2:]) == {"text"}
+    json_deltas = [
+        e.delta.partial_json
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+    ]
+    assert json_deltas == ['{"query":"Dover tides"}']
+    use, result = message.content[:2]
+    assert use.type == "server_tool_use" and use.input == {"query": "Dover tides"}
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert result.content == []
+    assert "".join(b.text for b in message.content if b.type == "text") == TEXT
+    assert again.content[0].type == "text"
+    # the search blocks skipped: the assistant's turn is its text
+    assert [(m.role, m.text) for m in fake.calls[1].messages] == [
+        ("user", "High water?"),
+        ("assistant", TEXT),
+        ("user", "Sure?"),
+    ]
+
+
 async def test_a_citation_without_a_range_cites_the_whole_text(fake: FakePlugin) -> None:
     fake.script.push(cited(WHOLE))
     async with gateway_over(fake) as url, anthropic_sdk(url) as client:
