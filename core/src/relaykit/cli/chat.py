@@ -141,7 +141,8 @@ def _reply(
 ) -> tuple[ChatResponse, list[Message]]:
     """Stream the answer to ``history`` (with ``tools``: a tool run, each tool's outcome
     a line on stderr); return it and the history that goes on from it."""
-    from ..events import TextDelta
+    from ..events import SearchQuery, TextDelta
+    from .sources import print_search
 
     if tools:
         with client.stream_tools(
@@ -156,6 +157,8 @@ def _reply(
             if isinstance(event, TextDelta):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
+            elif isinstance(event, SearchQuery):
+                print_search(event.query)  # on stderr, as it runs
     return stream.response, [*history, stream.response.to_message()]
 
 

@@ -25,7 +25,7 @@ from .conversation_log import (
     logged_conversation,
     new_conversation,
 )
-from .sources import print_sources
+from .sources import print_search, print_sources
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ async def _send(
     params: dict[str, Any],
     args: argparse.Namespace,
 ) -> ChatResponse:
-    from ..events import TextDelta
+    from ..events import SearchQuery, TextDelta
 
     show_text = not args.json
     async with context.client(config) as client, args.tools.connected() as tools:
@@ -226,22 +226,35 @@ async def _send(
             run = await client.run_tools(model, messages, tools, max_steps=args.max_steps, **params)
             response = run.response
             if show_text:
+                _show_searches(run.steps)
                 _write(response.text)
         elif not args.stream:
             response = await client.chat(model, messages, **params)
             if show_text:
+                _show_searches((response,))  # they ran before the answer was written
                 _write(response.text)
         else:
             async with client.stream(model, messages, **params) as stream:
                 async for event in stream:
-                    if show_text and isinstance(event, TextDelta):
+                    if not show_text:
+                        continue
+                    if isinstance(event, TextDelta):
                         _write(event.text)
+                    elif isinstance(event, SearchQuery):
+                        print_search(event.query)
             response = stream.response
     if show_text and not response.text.endswith("\n"):
         _write("\n")
     if show_text:  # with --json, the citations are in the response's JSON
         print_sources(response.citations)
     return response
+
+
+def _show_searches(responses: Sequence[ChatResponse]) -> None:
+    """A whole (not streamed) answer's searches, on stderr before its text."""
+    for response in responses:
+        for query in response.search_queries:
+            print_search(query)
 
 
 async def _stream_tools(
