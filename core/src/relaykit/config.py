@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -276,6 +276,11 @@ class LimitConfig:
             )
 
 
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    """A TOML list (or any iterable) of names as the tuple a frozen config keeps."""
+    return tuple(value)
+
+
 @attrs.frozen
 class TelemetryConfig:
     """``[telemetry]``: tracing through OpenTelemetry, and whether spans carry content.
@@ -290,7 +295,7 @@ class TelemetryConfig:
 
     tracing: bool = True
     capture_content: bool = False
-    log_metadata: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    log_metadata: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     def __attrs_post_init__(self) -> None:
         for name in self.log_metadata:
