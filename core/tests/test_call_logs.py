@@ -117,3 +117,24 @@ async def test_nothing_is_formatted_when_the_logger_is_off(monkeypatch: pytest.M
     finally:
         logger.setLevel(old)
     assert called == []
+
+
+@pytest.mark.anyio
+async def test_configured_metadata_rides_on_the_line_and_nothing_else(
+    json_log: io.StringIO,
+) -> None:
+    fake = FakePlugin()
+    config = {"storage": {"backend": "none"}, "telemetry": {"log_metadata": ["user", "team"]}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "hi", metadata={"user": f"u-7 {SECRET}", "secret_plan": "x"})
+        await client.chat("fake/m", "hi")
+    named, bare = call_log_lines(json_log)
+    assert named["metadata"] == {"user": "u-7 [REDACTED]"}
+    assert "metadata" not in bare
+    assert "secret_plan" not in json_log.getvalue()
+
+
+def test_log_metadata_must_name_metadata() -> None:
+    with pytest.raises(relaykit.ConfigError, match=r"telemetry\.log_metadata") as caught:
+        relaykit.load_config({"telemetry": {"log_metadata": ["user", ""]}})
+    assert "gateway_key" in (caught.value.hint or "")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import relaykit
 from relaykit.cli import main
 from relaykit.cli.chat import read_messages
 from relaykit.testing import OpenAIMock
@@ -226,7 +227,8 @@ def test_continue_without_an_id_picks_the_newest_conversation(
     for text in ("First chat", "Second chat"):
         _feed(monkeypatch, f"{text}\n")
         assert main(["chat", "-m", MODEL]) == 0
-    assert main(["prompt", "-m", MODEL, "no conversation"]) == 0  # newer, in none
+    with relaykit.SyncClient() as client:  # newer, in no conversation
+        client.chat(MODEL, "no conversation")
     _feed(monkeypatch, "Go on\n")
     assert main(["chat", "--continue"]) == 0
     assert [m["content"] for m in openai_mock.requests[-1].json()["messages"]] == [

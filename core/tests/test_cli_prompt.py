@@ -69,6 +69,37 @@ def test_prompt_reads_stdin_without_text(
     assert capsys.readouterr().out == "echo: piped\nprompt\n"
 
 
+class _Unreadable(_Terminal):
+    def read(self, size: int | None = -1) -> str:
+        raise AssertionError("a terminal must not be read: it would wait for typing")
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_stdin_comes_first_then_a_blank_line_then_text(
+    backend: str, openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("def f():\n    return 1\n\n"))
+
+    assert main(["--backend", backend, "prompt", "-m", MODEL, "explain this"]) == 0
+
+    assert openai_mock.last_request.json()["messages"] == [
+        {"role": "user", "content": "def f():\n    return 1\n\nexplain this"}
+    ]
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("stdin", [_Unreadable(), io.StringIO(" \n")])
+def test_text_alone_when_stdin_is_a_terminal_or_blank(
+    stdin: io.StringIO, openai_mock: OpenAIMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", stdin)
+
+    assert main(["prompt", "-m", MODEL, "just this"]) == 0
+
+    assert openai_mock.last_request.json()["messages"] == [{"role": "user", "content": "just this"}]
+
+
 @pytest.mark.usefixtures("cli_config")
 def test_no_text_and_a_terminal_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -12,7 +12,7 @@ import pytest
 
 from relaykit import Citation, WebSearch
 from relaykit.cli import main
-from relaykit.cli.sources import source_lines
+from relaykit.cli.sources import search_line, source_lines
 from relaykit.testing import FakePlugin, FakeProvider, MemoryStorage, Reply
 
 TIDES = Citation(url="https://en.wikipedia.org/wiki/Tide", title="Tide - Wikipedia", start=0, end=5)
@@ -28,10 +28,47 @@ ANSWER = Reply(
     search_queries=("lunar pull, explained", 'why "two" bulges'),
     search_suggestions="<style>.chip{}</style><a class=chip>lunar pull</a>",
 )
+SEARCHED = [
+    'searched the web for "lunar pull, explained"',
+    'searched the web for "why \\"two\\" bulges"',
+]
 SOURCES = [
     "[1] Tide - Wikipedia - https://en.wikipedia.org/wiki/Tide",
     "[2] https://tides.example/today",
 ]
+
+
+def test_a_search_line_quotes_its_query_whole() -> None:
+    assert search_line("tides\nnow") == 'searched the web for "tides\\nnow"'
+
+
+@pytest.mark.usefixtures("config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_prompt_shows_each_search_before_the_text_that_follows_it(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search line is written while the stream runs, before the answer's first text."""
+    order: list[str] = []
+    monkeypatch.setattr("sys.stdout", _Recorder(order, "out"))
+    monkeypatch.setattr("sys.stderr", _Recorder(order, "err"))
+    fake = FakePlugin()
+    fake.script.push(ANSWER)
+    argv = ["--backend", backend, "prompt", "-m", "fake/m", "--web-search", "tides?"]
+    assert main(argv, plugins=[fake, MemoryStorage().plugin()]) == 0
+    first_text = next(i for i, w in enumerate(order) if w.startswith("out:") and w != "out:")
+    assert order.index(f"err:{SEARCHED[0]}\n") < order.index(f"err:{SEARCHED[1]}\n") < first_text
+
+
+class _Recorder(io.StringIO):
+    """A stream that notes each write, tagged, in one list shared with another."""
+
+    def __init__(self, order: list[str], tag: str) -> None:
+        super().__init__()
+        self._order, self._tag = order, tag
+
+    def write(self, text: str) -> int:
+        self._order.append(f"{self._tag}:{text}")
+        return super().write(text)
 
 
 class _Piped(io.StringIO):
@@ -71,7 +108,8 @@ def test_prompt_web_search_prints_the_answer_then_its_sources_on_stderr(
     assert main(argv, plugins=[fake, storage.plugin()]) == 0
     out, err = capsys.readouterr()
     assert out == "Tides rise twice a day.\n"  # piping the answer keeps it clean
-    assert err.splitlines() == SOURCES  # not the suggestions: HTML, for a page to show
+    # each search as it ran, then the pages; not the suggestions: HTML, for a page to show
+    assert err.splitlines() == SEARCHED + SOURCES
     assert fake.calls[0].web_search == WebSearch()
     (record,) = storage.records.values()
     assert record.citations == ANSWER.citations and record.usage.web_searches == 2
@@ -144,7 +182,7 @@ def test_chat_web_search_lists_each_answers_sources(
     assert main(argv, plugins=[fake, MemoryStorage().plugin()]) == 0
     out, err = capsys.readouterr()
     assert out == "Tides rise twice a day.\nBecause of the moon.\n"
-    assert err.splitlines() == SOURCES  # the second answer cited nothing
+    assert err.splitlines() == SEARCHED + SOURCES  # the second answer searched, cited nothing
     assert [c.web_search for c in fake.calls] == [WebSearch(), WebSearch()]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
@@ -12,7 +12,7 @@ import pytest
 import relaykit
 from relaykit import ReasoningPart, hookimpl
 from relaykit.config import Config
-from relaykit.outbound_redaction import StreamRestorer
+from relaykit.outbound_redaction import OutboundRedaction, StreamRestorer
 from relaykit.testing import FakePlugin, Reply
 
 
@@ -154,8 +154,27 @@ async def test_the_queries_searched_for_are_restored_and_the_suggestions_left_as
     async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake, tickets]) as client:
         r = await client.chat("fake/m", "Is TICKET-4242 open?", web_search=True)
         async with client.stream("fake/m", "Is TICKET-4242 open?", web_search=True) as s:
-            finish = [e async for e in s if isinstance(e, relaykit.Finish)]
+            searched = [e async for e in s if isinstance(e, relaykit.SearchQuery)]
     for response in (r, s.response):
         assert response.search_queries == ("status TICKET-4242", "outages today")
         assert response.search_suggestions == suggestions
-    assert finish[0].search_queries == ("status TICKET-4242", "outages today")
+    # each search event restored as it passes, not only the assembled response
+    assert searched == [
+        relaykit.SearchQuery("status TICKET-4242"),
+        relaykit.SearchQuery("outages today"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_an_older_providers_finish_queries_are_restored_too() -> None:
+    """A provider that reports its searches on the finish only (no SearchQuery events)."""
+    tickets = TicketRedactor()
+    tickets.redact("TICKET-4242")  # what the prompt's redaction did
+    restorer = OutboundRedaction([tickets]).restorer()
+
+    async def events() -> AsyncIterator[relaykit.StreamEvent]:
+        yield relaykit.TextDelta("<T0> is open.")
+        yield relaykit.Finish("stop", search_queries=("status <T0>",))
+
+    out = [e async for e in restorer.events(events())]
+    assert out[-1] == relaykit.Finish("stop", search_queries=("status TICKET-4242",))

@@ -4,15 +4,18 @@ streams, the response cache, call records and their redaction."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import anyio
+import attrs
 import pytest
 
 import relaykit
-from relaykit import BatchItem, ChatResponse, Citation
-from relaykit.events import Finish
+from relaykit import BatchItem, ChatRequest, ChatResponse, Citation
+from relaykit.events import Finish, SearchQuery, StreamEvent, TextDelta
 from relaykit.serialization import from_json, structure_event, to_json, unstructure_event
-from relaykit.testing import FakePlugin, MemoryStorage, RecordingExporter, Reply
+from relaykit.testing import FakePlugin, FakeProvider, MemoryStorage, RecordingExporter, Reply
 
 SECRET = "sk-proj-" + "Qz4" * 10
 #: a query that quotes the prompt, a secret in it (a redactor's catch), and another script
@@ -58,15 +61,89 @@ def test_a_response_and_a_finish_round_trip_through_json_with_them() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_streams_response_has_what_its_finish_carried() -> None:
+async def test_a_stream_yields_each_search_before_its_text_and_its_response_has_them() -> None:
     fake = FakePlugin()
     fake.script.push(SEARCHED, Reply(text="plain"))
     async with _client(fake) as client:
         searched, events = await _drain(client)
         plain, _ = await _drain(client)
-    assert isinstance(events[-1], Finish) and events[-1].search_queries == QUERIES
+    kinds = [type(e) for e in events]
+    assert [e for e in events if isinstance(e, SearchQuery)] == [SearchQuery(q) for q in QUERIES]
+    assert kinds.index(SearchQuery) < kinds.index(TextDelta)
+    # one source: the events; the finish no longer repeats them
+    assert isinstance(events[-1], Finish) and events[-1].search_queries == ()
     assert (searched.search_queries, searched.search_suggestions) == (QUERIES, SUGGESTIONS)
     assert (plain.search_queries, plain.search_suggestions) == ((), None)
+
+
+class _HeldText(FakeProvider):
+    """Streams as the fake does, but writes no text until the test opens ``gate``."""
+
+    gate: ClassVar[anyio.Event | None] = None
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        async for event in super().stream(request):
+            if isinstance(event, TextDelta) and self.gate is not None:
+                await self.gate.wait()
+            yield event
+
+
+@pytest.mark.anyio
+async def test_the_first_search_reaches_the_caller_before_any_text_is_written() -> None:
+    """Entering a stream reads ahead to the first content; a search ends the read-ahead,
+    so a UI can say "searching..." while the model has yet to write a word."""
+    _HeldText.gate = anyio.Event()
+    fake = FakePlugin(provider=_HeldText)
+    fake.script.push(SEARCHED)
+    try:
+        async with _client(fake) as client:
+            with anyio.fail_after(5):  # before the fix: stuck reading ahead for the text
+                async with client.stream("fake/m", "tides?", web_search=True) as s:
+                    seen: list[Any] = []
+                    async for event in s:
+                        seen.append(event)
+                        if isinstance(event, SearchQuery):
+                            _HeldText.gate.set()
+                    assert seen[1] == SearchQuery(QUERIES[0])
+    finally:
+        _HeldText.gate = None
+    assert s.response.search_queries == QUERIES
+
+
+@pytest.mark.anyio
+async def test_a_broken_stream_keeps_the_searches_it_ran_in_its_record() -> None:
+    fake, reader = FakePlugin(), RecordingExporter()
+    fake.script.push(attrs.evolve(SEARCHED, stream_fault="error"))
+    async with _client(fake, reader) as client:
+        with pytest.raises(relaykit.StreamError):
+            async with client.stream("fake/m", "tides?", web_search=True) as s:
+                async for _ in s:
+                    pass
+    assert s.response.search_queries == QUERIES
+    (record,) = reader.records
+    assert record.error_type == "StreamError"
+    first, second = record.search_queries  # billed, so recorded; redacted like any
+    assert first.startswith("tide tables") and SECRET not in first and second == QUERIES[1]
+
+
+def test_a_finish_alone_still_gives_the_queries_of_a_provider_without_the_event() -> None:
+    from relaykit.assembly import ResponseAssembler
+
+    older = ResponseAssembler()
+    older.add(TextDelta("t"))
+    older.add(Finish("stop", search_queries=QUERIES))
+    assert older.response().search_queries == QUERIES
+    # both: the events win, nothing counted twice
+    both = ResponseAssembler()
+    both.add(SearchQuery(QUERIES[0]))
+    both.add(Finish("stop", search_queries=QUERIES))
+    assert both.response().search_queries == QUERIES[:1]
+
+
+def test_a_search_event_round_trips_through_json() -> None:
+    event = SearchQuery(QUERIES[1])
+    assert unstructure_event(event) == {"type": "SearchQuery", "query": QUERIES[1]}
+    assert structure_event(unstructure_event(event)) == event
 
 
 @pytest.mark.anyio
@@ -90,6 +167,10 @@ async def test_the_cache_keeps_them_and_a_stream_replays_them_from_its_json() ->
     assert (first.search_queries, first.search_suggestions) == (QUERIES, SUGGESTIONS)
     (finish,) = [e for e in events if isinstance(e, Finish)]
     assert finish.search_suggestions == SUGGESTIONS
+    # replayed as a provider streams them: each search its own event, before the text
+    kinds = [type(e) for e in events]
+    assert [e.query for e in events if isinstance(e, SearchQuery)] == list(QUERIES)
+    assert kinds.index(SearchQuery) < kinds.index(TextDelta) and finish.search_queries == ()
 
 
 @pytest.mark.anyio

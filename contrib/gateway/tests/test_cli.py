@@ -132,6 +132,10 @@ def test_it_serves_until_interrupted_then_stops_cleanly(
     assert "stopping" in out
     assert "Traceback" not in err
     assert GATEWAY_KEY not in out + err
+    # a server logs a line per call without -v
+    [call_line] = [line for line in err.splitlines() if "completed in" in line]
+    assert " info openai/gpt-4o-mini completed in " in call_line and "request_id=" in call_line
+    assert call_line.endswith(" gateway_key=ci")  # whose call it was, never the key itself
     # the call was logged (the client drained its queue on the way out), under its key's name
     logged = subprocess.run(
         [sys.executable, "-m", "relaykit", "logs", "--json"],

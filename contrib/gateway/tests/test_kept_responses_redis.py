@@ -1,6 +1,7 @@
 """Kept Responses API answers shared by gateway processes through the real Redis here
 (``[cache] backend = "redis"``): two gateways, each with its own client, sharing one
-Redis are two processes' view. Skipped when Redis is not running; failed under CI=true."""
+Redis are two processes' view; what Redis holds is read back raw, byte for byte.
+Skipped when Redis is not running; failed under CI=true."""
 
 from __future__ import annotations
 
@@ -16,16 +17,22 @@ import pytest
 
 import relaykit
 from relaykit import Message
+from relaykit.key_vault import MASTER_KEY_ENV
 from relaykit.testing import FakePlugin, require_service
-from relaykit_gateway.kept_responses import KeptResponses, _key, shared_store
+from relaykit_gateway.kept_responses import KeptResponses, shared_store
+from relaykit_gateway.keys import GatewayKeys
 from relaykit_gateway.response_store import ResponseStore
-from relaykit_gateway.testing import KEY, running
+from relaykit_gateway.sealed_entries import seals
+from relaykit_gateway.testing import KEY, KEYS, running
+from relaykit_redis.client import RedisClient
 
 pytestmark = pytest.mark.anyio
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, as relaykit-redis's tests use
 START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
 BOB = "gw-bob-0123456789abcdef"
+#: what a caller says that Redis must never show
+MARKER, FAKE_SECRET = "marker-5be1d0", "sk-proj-FAKEsecret0123456789abcdef"
 
 
 @pytest.fixture
@@ -44,13 +51,31 @@ def settings(prefix: str, url: str = URL) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def process(fake: FakePlugin, prefix: str, url: str = URL) -> AsyncIterator[str]:
+async def process(
+    fake: FakePlugin, prefix: str, url: str = URL, keys: GatewayKeys = KEYS
+) -> AsyncIterator[str]:
     """One gateway process: its own client (and so its own Redis connection and memory)."""
     async with (
         relaykit.Client(settings(prefix, url), plugins=[fake]) as client,
-        running(client) as base,
+        running(client, keys) as base,
     ):
         yield base
+
+
+async def raw_values(prefix: str) -> dict[bytes, bytes]:
+    """Every value Redis holds under ``prefix``, as its bytes."""
+    redis = RedisClient(URL)
+    try:
+        names = await redis.command("KEYS", f"{prefix}:*")
+        assert isinstance(names, list)
+        values = {}
+        for name in names:
+            value = await redis.command("GET", name)
+            assert isinstance(name, bytes) and isinstance(value, bytes)
+            values[name] = value
+        return values
+    finally:
+        await redis.aclose()
 
 
 def sdk(base: str, key: str = KEY) -> openai.AsyncOpenAI:
@@ -150,10 +175,13 @@ async def test_an_entry_lives_as_long_as_the_memory_keeps_it_and_a_delete_remove
     async with relaykit.Client(settings(prefix)) as client:
         store = shared_store(client)
         assert store is not None
-        writer = KeptResponses(ResponseStore(ttl=60), store)
+        sealed = seals(KEYS)
+        writer = KeptResponses(ResponseStore(ttl=60), store, seals=sealed)
         await writer.put("alice", "resp_1", conversation, {"id": "resp_1"})
-        now = KeptResponses(ResponseStore(), store)
-        later = KeptResponses(ResponseStore(), store, wall_clock=lambda: time.time() + 61)
+        now = KeptResponses(ResponseStore(), store, seals=sealed)
+        later = KeptResponses(
+            ResponseStore(), store, seals=sealed, wall_clock=lambda: time.time() + 61
+        )
         assert await later.get("alice", "resp_1") is None  # past its 60 seconds
         assert await now.get("bob", "resp_1") is None
         assert await now.get("alice", "resp_1") == conversation
@@ -161,9 +189,96 @@ async def test_an_entry_lives_as_long_as_the_memory_keeps_it_and_a_delete_remove
         assert now.memory.entry("alice", "resp_1") is not None  # read once, then from memory
         await writer.delete("alice", "resp_1")
         assert await now.get("alice", "resp_1") is None  # its memory copy is dropped too
-        row = await store.cached_response(_key("kept", "alice", "resp_1"))
-        assert row is not None and "1234" not in row[1]  # overwritten: the text is gone
+        row = await store.cached_response(sealed["alice"].store_key("kept", "alice", "resp_1"))
+        assert row is not None  # overwritten by a (sealed) tombstone
     assert client.cache_errors == 0
+
+
+async def test_redis_holds_ciphertext_only_its_keys_value_opens(prefix: str) -> None:
+    fake = FakePlugin()
+    said = f"{MARKER}: my OpenAI key is {FAKE_SECRET}"
+    async with (
+        process(fake, prefix) as first,
+        process(fake, prefix) as second,
+        sdk(first) as alice_first,
+        sdk(second) as alice_second,
+    ):
+        made = await alice_first.responses.create(model="fake/m", input=said)
+        went_on = await alice_second.responses.create(
+            model="fake/m", input="and?", previous_response_id=made.id
+        )
+        values = await raw_values(prefix)
+        assert len(values) == 2  # the two responses, each its own entry
+        for name, value in values.items():
+            for plain in (MARKER, FAKE_SECRET, made.id, went_on.id, "alice", "echo"):
+                assert plain.encode() not in name + value
+        # a process where alice's key has a new value (the name kept) misses them
+        rotated = GatewayKeys.parse("alice=gw-alice-a-brand-new-value-0123")
+        async with (
+            process(fake, prefix, keys=rotated) as third,
+            sdk(third, "gw-alice-a-brand-new-value-0123") as alice_rotated,
+        ):
+            with pytest.raises(openai.NotFoundError, match="not found"):
+                await alice_rotated.responses.create(
+                    model="fake/m", input="?", previous_response_id=went_on.id
+                )
+    assert len(fake.calls) == 2  # the rotated key's continuation reached no provider
+
+
+async def test_a_flipped_byte_in_redis_is_a_miss(
+    prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakePlugin()
+    async with process(fake, prefix) as first, sdk(first) as alice_first:
+        made = await alice_first.responses.create(model="fake/m", input=MARKER)
+    ((name, value),) = (await raw_values(prefix)).items()
+    at = len(value) - 20  # within the ciphertext, past the expiry line and the format
+    other = b"B" if value[at : at + 1] == b"A" else b"A"  # still base64: the tag must catch it
+    flipped = value[:at] + other + value[at + 1 :]
+    redis = RedisClient(URL)
+    try:
+        assert await redis.command("SET", name, flipped, "PX", 60_000) == b"OK"
+    finally:
+        await redis.aclose()
+    async with process(fake, prefix) as second, sdk(second) as alice_second:
+        with pytest.raises(openai.NotFoundError, match="not found"):
+            await alice_second.responses.retrieve(made.id)
+    assert "did not open (InvalidTag)" in caplog.text and MARKER not in caplog.text
+
+
+async def test_without_gateway_keys_processes_share_under_the_master_key_only(
+    prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, no_keys = FakePlugin(), GatewayKeys()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no master.key there
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+    async with (
+        process(fake, prefix, keys=no_keys) as first,
+        process(fake, prefix, keys=no_keys) as second,
+        sdk(first) as first_caller,
+        sdk(second) as second_caller,
+    ):
+        made = await first_caller.responses.create(model="fake/m", input=MARKER)
+        with pytest.raises(openai.NotFoundError, match="reach the gateway process"):
+            await second_caller.responses.create(
+                model="fake/m", input="?", previous_response_id=made.id
+            )
+        assert (await first_caller.responses.retrieve(made.id)).id == made.id  # its memory
+    assert await raw_values(prefix) == {}  # nothing written: no key to seal it with
+    monkeypatch.setenv(MASTER_KEY_ENV, "m" * 43 + "=")
+    async with (
+        process(fake, prefix, keys=no_keys) as first,
+        process(fake, prefix, keys=no_keys) as second,
+        sdk(first) as first_caller,
+        sdk(second) as second_caller,
+    ):
+        made = await first_caller.responses.create(model="fake/m", input=MARKER)
+        went_on = await second_caller.responses.create(
+            model="fake/m", input="?", previous_response_id=made.id
+        )
+    assert went_on.output_text == "echo: ?"
+    values = await raw_values(prefix)
+    assert len(values) == 2 and not any(MARKER.encode() in v for v in values.values())
 
 
 async def test_the_storage_backends_cache_and_memory_keep_no_responses(tmp_path: Path) -> None:

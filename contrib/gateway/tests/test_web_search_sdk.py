@@ -14,7 +14,8 @@ import openai
 import pytest
 
 import relaykit
-from relaykit import Citation, SearchLocation, TextPart, WebSearch
+from relaykit import Citation, SearchLocation, SearchQuery, StreamEvent, TextPart, WebSearch
+from relaykit.events import Finish
 from relaykit.testing import FakePlugin, Reply
 from relaykit.testing.fake_provider import FakeProvider
 from relaykit_gateway.testing import KEY, running
@@ -225,8 +226,12 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     assert kinds.index("response.output_text.annotation.added") < kinds.index(
         "response.output_text.done"
     )
-    message_id = next(e.item.id for e in events if e.type == "response.output_item.added")
-    assert {(e.item_id, e.output_index, e.content_index) for e in added} == {(message_id, 0, 0)}
+    message_id = next(
+        e.item.id
+        for e in events
+        if e.type == "response.output_item.added" and e.item.type == "message"
+    )
+    assert {(e.item_id, e.output_index, e.content_index) for e in added} == {(message_id, 1, 0)}
     assert added[0].annotation == {
         "type": "url_citation",
         "start_index": SPAN.start,
@@ -236,11 +241,11 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     }
     completed = events[-1]
     assert completed.type == "response.completed"
-    message, search = completed.response.output
+    search, message = completed.response.output
     (part,) = message.content
     assert [a.url for a in part.annotations] == [SPAN.url, WHOLE.url]
-    # the query comes with the stream's end: its item after the message, announced
-    # as OpenAI streams a search
+    # the search streams as it runs: its item before the message, announced as
+    # OpenAI streams a search, done before the first word of the answer
     assert (search.type, search.status, search.action.query) == (
         "web_search_call",
         "completed",
@@ -252,12 +257,40 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
         "searching",
         "completed",
     ]
-    assert {(e.item_id, e.output_index) for e in searching} == {(search.id, 1)}
+    assert {(e.item_id, e.output_index) for e in searching} == {(search.id, 0)}
     added, done = (e for e in events if getattr(e, "item", None) and e.item.id == search.id)
     assert (added.type, added.item.status) == ("response.output_item.added", "in_progress")
     assert (done.type, done.item.status) == ("response.output_item.done", "completed")
-    assert kinds.index("response.output_item.done") < kinds.index(
-        "response.web_search_call.in_progress"
+    assert done.item.action.query == "Dover tides"
+    assert events.index(done) < kinds.index("response.output_text.delta")
+
+
+async def test_a_responses_stream_of_an_older_provider_adds_its_searches_at_the_end(
+    fake: FakePlugin,
+) -> None:
+    """A provider that reports its queries on the finish only: they still come, once."""
+
+    class _FinishOnly(FakeProvider):
+        async def stream(self, request: relaykit.ChatRequest) -> AsyncIterator[StreamEvent]:
+            async for event in super().stream(request):
+                if isinstance(event, SearchQuery):
+                    continue
+                if isinstance(event, Finish):
+                    event = Finish(event.reason, search_queries=("Dover tides",))
+                yield event
+
+    older = FakePlugin(provider=_FinishOnly)
+    older.script.push(cited(SPAN, queries=("Dover tides",)))
+    async with gateway_over(older) as url, openai_sdk(url) as client:
+        stream = await client.responses.create(
+            model="fake/m", input="High water?", tools=[{"type": "web_search"}], stream=True
+        )
+        events = [event async for event in stream]
+    message, search = events[-1].response.output
+    assert (message.type, search.type, search.action.query) == (
+        "message",
+        "web_search_call",
+        "Dover tides",
     )
 
 
@@ -352,6 +385,84 @@ async def test_anthropics_search_tool_searches_and_a_cited_span_is_its_own_block
     assert citation.encrypted_index == ""  # the gateway has no Anthropic search results
     assert message.usage.server_tool_use is not None
     assert message.usage.server_tool_use.web_search_requests == 2
+
+
+async def test_anthropics_sdk_sees_each_search_as_server_tool_blocks(fake: FakePlugin) -> None:
+    """Whole: a server_tool_use and its web_search_tool_result per query, before the text."""
+    fake.script.push(cited(SPAN, searches=2, queries=("Dover tides", 'high "water"')))
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        message = await client.messages.create(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "When is high water at Dover?"}],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        )
+    kinds = [b.type for b in message.content]
+    assert kinds[:4] == [
+        "server_tool_use",
+        "web_search_tool_result",
+        "server_tool_use",
+        "web_search_tool_result",
+    ]
+    assert set(kinds[4:]) == {"text"}
+    use, result, use2, result2 = message.content[:4]
+    assert use.type == "server_tool_use" and result.type == "web_search_tool_result"
+    assert use2.type == "server_tool_use" and result2.type == "web_search_tool_result"
+    assert (use.name, use.input, use2.input) == (
+        "web_search",
+        {"query": "Dover tides"},
+        {"query": 'high "water"'},
+    )
+    assert use.id.startswith("srvtoolu_") and use.id != use2.id
+    assert (result.tool_use_id, result.content) == (use.id, [])
+    assert result2.tool_use_id == use2.id
+
+
+async def test_anthropics_sdk_streams_each_search_before_the_text_and_takes_it_back(
+    fake: FakePlugin,
+) -> None:
+    fake.script.push(cited(SPAN, queries=("Dover tides",)), Reply(text="Yes."))
+    async with gateway_over(fake) as url, anthropic_sdk(url) as client:
+        async with client.messages.stream(
+            model="fake/m",
+            max_tokens=200,
+            messages=[{"role": "user", "content": "High water?"}],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        ) as stream:
+            events = [e async for e in stream]
+            message = await stream.get_final_message()
+        # the whole message sent back, search blocks and all, as a caller continues
+        again = await client.messages.create(
+            model="fake/m",
+            max_tokens=50,
+            messages=[
+                {"role": "user", "content": "High water?"},
+                {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+                {"role": "user", "content": "Sure?"},
+            ],
+            tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        )
+    starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert starts[:2] == ["server_tool_use", "web_search_tool_result"]
+    assert set(starts[2:]) == {"text"}
+    json_deltas = [
+        e.delta.partial_json
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+    ]
+    assert json_deltas == ['{"query":"Dover tides"}']
+    use, result = message.content[:2]
+    assert use.type == "server_tool_use" and use.input == {"query": "Dover tides"}
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert result.content == []
+    assert "".join(b.text for b in message.content if b.type == "text") == TEXT
+    assert again.content[0].type == "text"
+    # the search blocks skipped: the assistant's turn is its text
+    assert [(m.role, m.text) for m in fake.calls[1].messages] == [
+        ("user", "High water?"),
+        ("assistant", TEXT),
+        ("user", "Sure?"),
+    ]
 
 
 async def test_a_citation_without_a_range_cites_the_whole_text(fake: FakePlugin) -> None:

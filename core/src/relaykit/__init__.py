@@ -67,6 +67,7 @@ _EXPORTS = {
     "ReasoningDelta": "events",
     "ToolCallDelta": "events",
     "UsageUpdate": "events",
+    "SearchQuery": "events",
     "Finish": "events",
     "StreamEvent": "events",
     "StepStart": "events",
@@ -159,6 +160,7 @@ __all__ = [
     "ResponseFormat",
     "SSEDecoder",
     "SearchLocation",
+    "SearchQuery",
     "Secret",
     "SpeechRequest",
     "SpeechResponse",
@@ -241,6 +243,7 @@ if TYPE_CHECKING:
     from .events import (
         Finish,
         ReasoningDelta,
+        SearchQuery,
         StepEnd,
         StepStart,
         StreamEvent,

@@ -7,6 +7,7 @@ import attrs
 from .events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -21,6 +22,10 @@ from .web_search import Citation
 class ResponseAssembler:
     """Accumulates stream events; :meth:`response` returns the response so far.
 
+    ``search_queries`` are the :class:`SearchQuery` events' queries in order, or,
+    when there were none, the ``Finish`` event's (a provider that predates the
+    event): one source per stream, never both.
+
     Text and reasoning are kept as lists of chunks and joined once, so a long
     stream costs linear time. Reasoning is kept block by block (see
     :class:`ReasoningDelta`), each with its own signature.
@@ -32,6 +37,7 @@ class ResponseAssembler:
         "_id",
         "_model",
         "_reasoning",
+        "_searches",
         "_text",
         "_tools",
         "_usage",
@@ -48,6 +54,8 @@ class ResponseAssembler:
         self._id: str | None = None
         self._model: str | None = None
         self._citations: list[Citation] = []
+        #: the SearchQuery events' queries, in order: the response's search_queries
+        self._searches: list[str] = []
 
     def add(self, event: StreamEvent) -> None:
         """Fold one event into the response."""
@@ -97,6 +105,8 @@ class ResponseAssembler:
             self._model = event.model or self._model
         elif isinstance(event, Citation):
             self._citations.append(event)
+        elif isinstance(event, SearchQuery):
+            self._searches.append(event.query)
 
     @property
     def has_tool_calls(self) -> bool:
@@ -137,9 +147,17 @@ class ResponseAssembler:
             id=self._id,
             time_to_first_token=time_to_first_token,
             citations=tuple(self._citations),
-            search_queries=finished.search_queries if finished is not None else (),
+            search_queries=self._search_queries(),
             search_suggestions=finished.search_suggestions if finished is not None else None,
         )
+
+    def _search_queries(self) -> tuple[str, ...]:
+        # One source: the SearchQuery events (a broken stream keeps those seen);
+        # a Finish's search_queries only from a provider that yields no such events.
+        if self._searches:
+            return tuple(self._searches)
+        finished = self._finish
+        return finished.search_queries if finished is not None else ()
 
 
 class _ReasoningBlock:

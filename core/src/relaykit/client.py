@@ -266,6 +266,8 @@ class Client:
         self._route_name_cache: dict[tuple[Target, ...], tuple[str, ...]] = {}
         # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
         self._prices = PriceBook(self.config.prices)
+        #: the metadata names each call's log line carries ([telemetry] log_metadata)
+        self._log_metadata = self.config.telemetry.log_metadata
         self._outbound = OutboundRedaction.create(self._redaction.redactors)
         self._tracer = CallTracer.create(
             self.config, self._exporters, self._redaction, self._registry
@@ -1811,6 +1813,11 @@ class Client:
         )
         if call.operation != "chat":
             fields["operation"] = call.operation
+        if self._log_metadata:
+            metadata = call.request.metadata
+            shown = {k: metadata[k] for k in self._log_metadata if k in metadata}
+            if shown:
+                fields["metadata"] = shown
         if response is not None:
             add_response_fields(fields, response)
         if error is not None:

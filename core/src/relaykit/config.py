@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -276,6 +276,11 @@ class LimitConfig:
             )
 
 
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    """A TOML list (or any iterable) of names as the tuple a frozen config keeps."""
+    return tuple(value)
+
+
 @attrs.frozen
 class TelemetryConfig:
     """``[telemetry]``: tracing through OpenTelemetry, and whether spans carry content.
@@ -283,10 +288,22 @@ class TelemetryConfig:
     ``tracing`` traces calls when an OpenTelemetry tracer provider is configured
     (by an exporter plugin such as relaykit-otlp, or by the application);
     ``capture_content`` adds the messages and the answer to spans, redacted.
+    ``log_metadata`` names the call metadata each call's log line carries (as
+    ``metadata``, its values through the secret redactor): ``["user",
+    "gateway_key"]``; none by default, as metadata may say who a caller is.
     """
 
     tracing: bool = True
     capture_content: bool = False
+    log_metadata: tuple[str, ...] = attrs.field(default=(), converter=_names)
+
+    def __attrs_post_init__(self) -> None:
+        for name in self.log_metadata:
+            if not isinstance(name, str) or not name:
+                raise ConfigError(
+                    f"config key telemetry.log_metadata must list metadata names, not {name!r}",
+                    hint='log_metadata = ["user", "gateway_key"]',
+                )
 
 
 @attrs.frozen

@@ -67,15 +67,31 @@ class UsageUpdate:
 
 
 @attrs.frozen
+class SearchQuery:
+    """The model searched the web for ``query`` (``web_search=``): yielded as soon as
+    the vendor says the search ran, before the text written from what it found.
+
+    A stream's searches, in order, are its ``response.search_queries``; a
+    stream that breaks keeps those it has yielded in its partial response and
+    record (the vendor billed them). A UI can show "searching for ..." while
+    the answer is still to come.
+    """
+
+    query: str
+
+
+@attrs.frozen
 class Finish:
     """The model stopped, and why.
 
-    After a web search it also carries what the vendor reports of the search as
-    a whole: ``search_queries`` (the queries the model ran, in order) and
-    ``search_suggestions`` (Google's Search Suggestions HTML), which become the
-    stream's ``response.search_queries`` and ``response.search_suggestions``.
-    They come with the finish, not as events of their own: Gemini sends them
-    with its last chunks anyway, and neither is part of the answer's text.
+    After a web search it may also carry ``search_suggestions`` (Google's Search
+    Suggestions HTML), which becomes the stream's ``response.search_suggestions``.
+
+    ``search_queries`` is kept for providers written before :class:`SearchQuery`:
+    the assembled response takes its searches from the stream's ``SearchQuery``
+    events, and only from a ``Finish``'s ``search_queries`` when the stream had
+    none (never both, so none is counted twice). The built-in providers yield
+    events and leave this field empty.
     """
 
     reason: FinishReason
@@ -86,7 +102,14 @@ class Finish:
 
 #: a :class:`~relaykit.Citation` is an event too: a source of the answer, as it arrives
 StreamEvent: TypeAlias = (
-    StreamStart | TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate | Finish | Citation
+    StreamStart
+    | TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | UsageUpdate
+    | SearchQuery
+    | Finish
+    | Citation
 )
 
 

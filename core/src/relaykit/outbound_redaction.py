@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
 from .messages import Message, Part, ReasoningPart, TextPart, ToolCall, ToolResultPart
 from .protocols import Redactor
 from .request import ChatRequest
@@ -236,6 +236,8 @@ class StreamEventRestorer:
                         yield held
                     if isinstance(event, Citation):
                         event = moved_citation(event, "".join(self._raw), self._restore)
+                    elif isinstance(event, SearchQuery):
+                        event = SearchQuery(self._restore(event.query))
                     elif isinstance(event, Finish) and event.search_queries:
                         queries = restored_queries(event.search_queries, self._restore)
                         event = attrs.evolve(event, search_queries=queries)

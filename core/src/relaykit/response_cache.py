@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from .events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -503,6 +504,9 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
             )
     elif response.reasoning or response.reasoning_signature:
         yield ReasoningDelta(response.reasoning, response.reasoning_signature)
+    # The searches before the text, as a provider streams them.
+    for query in response.search_queries:
+        yield SearchQuery(query)
     for i in range(0, len(response.text), chunk):
         yield TextDelta(response.text[i : i + chunk])
     yield from response.citations
@@ -512,11 +516,7 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
         )
         yield ToolCallDelta(i, call.id, call.name, arguments)
     yield UsageUpdate(response.usage)
-    yield Finish(
-        response.finish_reason,
-        search_queries=response.search_queries,
-        search_suggestions=response.search_suggestions,
-    )
+    yield Finish(response.finish_reason, search_suggestions=response.search_suggestions)
 
 
 def as_cached(response: ChatResponse, latency: float | None = None) -> ChatResponse:

@@ -22,6 +22,7 @@ import cattrs
 from . import events
 from .json_decode import loads
 from .messages import PART_TYPES, Attachment, Part
+from .web_search import Citation
 
 T = TypeVar("T")
 
@@ -85,7 +86,9 @@ _EVENT_TYPES: dict[str, type[Any]] = {
         events.ReasoningDelta,
         events.ToolCallDelta,
         events.UsageUpdate,
+        events.SearchQuery,
         events.Finish,
+        Citation,
     )
 }
 

@@ -15,7 +15,7 @@ from .assembly import ResponseAssembler
 from .attempts import run_attempts
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
-from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
 from .outbound_redaction import StreamEventRestorer
 from .protocols import Provider
 from .response import ChatResponse
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 # A citation is content too: once the caller has seen one, a retry would show it twice.
 _CONTENT = (TextDelta, ToolCallDelta, ReasoningDelta, Citation)
+# What ends the read-ahead: content, the finish, or a web search, which the caller
+# should see as it runs (a UI shows it before the answer) and which was billed, so
+# never retried. It does not start the time to first token: that is the answer's.
+_DELIVER = (*_CONTENT, SearchQuery, Finish)
 
 
 class ChatStream(StreamLifecycle):
@@ -173,7 +177,7 @@ class ChatStream(StreamLifecycle):
             while True:
                 event = await self._pull()
                 buffered.append(event)
-                if event is END or isinstance(event, (*_CONTENT, Finish)):
+                if event is END or isinstance(event, _DELIVER):
                     break
         if scope.cancelled_caught:
             raise self._timeout(which)

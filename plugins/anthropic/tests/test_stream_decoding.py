@@ -14,6 +14,7 @@ from relaykit.assembly import ResponseAssembler
 from relaykit.events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -193,8 +194,12 @@ def test_a_web_searchs_query_is_read_whole_and_other_server_tools_are_not() -> N
             STOP,
         ]
     )
+    # each as soon as its input is whole (at its block's stop, or its start): before
+    # what follows it, and not repeated on the finish
+    searched = [e for e in events if isinstance(e, SearchQuery)]
+    assert searched == [SearchQuery('café "Paris" 2026'), SearchQuery("menu")]
     (finish,) = [e for e in events if isinstance(e, Finish)]
-    assert finish.search_queries == ('café "Paris" 2026', "menu")
+    assert finish.search_queries == ()
     assert assemble(events).search_queries == ('café "Paris" 2026', "menu")
     assert not any(isinstance(e, ToolCallDelta | TextDelta) for e in events)
 

@@ -24,7 +24,7 @@ from relaykit import (
     ToolCallDelta,
     WebSearch,
 )
-from relaykit.events import Finish
+from relaykit.events import Finish, SearchQuery
 from relaykit.testing import Reply
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic import mock_web_search, paused_turns, web_search
@@ -228,8 +228,12 @@ async def test_the_queries_searched_come_back_in_order(mock: AnthropicMock, stre
             async with c.stream(MODEL, "Capital of France?", web_search=True) as s:
                 events = [e async for e in s]
             r = s.response
+            # each as its server_tool_use block stops, before the text written after it
+            kinds = [type(e) for e in events]
+            assert [e.query for e in events if isinstance(e, SearchQuery)] == list(QUERIES)
+            assert kinds.index(SearchQuery) < kinds.index(TextDelta)
             (finish,) = [e for e in events if isinstance(e, Finish)]
-            assert finish.search_queries == QUERIES
+            assert finish.search_queries == ()
         else:
             r = await c.chat(MODEL, "Capital of France?", web_search=True)
     sent = [
@@ -243,6 +247,19 @@ async def test_the_queries_searched_come_back_in_order(mock: AnthropicMock, stre
     assert r.search_queries == QUERIES
     assert r.search_suggestions is None
     assert r.text == TEXT and r.citations == (PARIS,)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["drop", "error"])
+async def test_a_stream_cut_after_its_searches_keeps_them(mock: AnthropicMock, fault: str) -> None:
+    mock.script.push(searched(search_queries=QUERIES, stream_fault=fault))
+    async with client(mock) as c:
+        with pytest.raises(relaykit.StreamError):
+            async with c.stream(MODEL, "Capital of France?", web_search=True) as s:
+                async for _ in s:
+                    pass
+    # billed before the cut: the partial response (and so its record) keeps them
+    assert s.response.search_queries == QUERIES
 
 
 # -- a paused turn ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ or not, and the searches billed per model generation. Over loopback HTTP to
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -20,11 +21,12 @@ import pytest
 
 import relaykit
 from relaykit import BatchItem, Citation, InvalidRequestError, SearchLocation, WebSearch
-from relaykit.events import Finish, TextDelta
+from relaykit.events import Finish, SearchQuery, TextDelta
 from relaykit.testing import WEATHER_TOOL, Reply
 from relaykit_gemini import grounding, wire
 from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.prices import known_model
+from relaykit_gemini.stream_decoder import GeminiStreamDecoder
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"  # conftest's
@@ -289,6 +291,12 @@ async def test_the_queries_and_search_suggestions_come_back(
             r = s.response
             assert isinstance(events[-1], Finish)
             assert events[-1].search_suggestions == SUGGESTIONS
+            # each query once (the mock's last chunk repeats them), before the text
+            # its chunk carried; the finish no longer repeats them
+            searched = [e.query for e in events if isinstance(e, SearchQuery)]
+            assert tuple(searched) == r.search_queries and events[-1].search_queries == ()
+            kinds = [type(e) for e in events]
+            assert kinds.index(SearchQuery) < kinds.index(TextDelta)
         else:
             r = await c.chat(FLASH_3, "cafés?", web_search=True)
     assert r.search_queries[:2] == QUERIES and len(r.search_queries) == 3
@@ -312,6 +320,44 @@ async def test_a_stream_yields_citations_after_the_text_they_point_into(
     assert tuple(events[i] for i in cited) == CITED
     assert s.response.text == ANSWER and s.response.citations == CITED
     assert s.response.usage.web_searches == 2
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_after_its_searches_keeps_them(mock: GeminiMock) -> None:
+    mock.script.push(grounded(web_searches=2, search_queries=QUERIES, stream_fault="drop"))
+    async with client(mock) as c:
+        with pytest.raises(relaykit.StreamError):
+            async with c.stream(FLASH_3, "cafés?", web_search=True) as s:
+                async for _ in s:
+                    pass
+    # the chunk with the finish (and the citations) never came; the searches had
+    assert s.response.search_queries == QUERIES and s.response.citations == ()
+
+
+def test_a_decoder_yields_each_query_once_as_chunks_repeat_them() -> None:
+    decoder = GeminiStreamDecoder(provider="gemini", model="gemini-3-flash")
+
+    def chunk(**candidate: Any) -> bytes:
+        return f"data: {json.dumps({'candidates': [candidate]})}\r\n\r\n".encode()
+
+    first = decoder.feed(
+        chunk(
+            content={"parts": [{"text": "Ça "}]},
+            groundingMetadata={"webSearchQueries": ["ça va", ""]},
+        )
+    )
+    assert [type(e) for e in first][1:3] == [SearchQuery, TextDelta]  # after StreamStart
+    later = decoder.feed(
+        chunk(
+            content={"parts": [{"text": "va"}]},
+            groundingMetadata={"webSearchQueries": ["ça va", "va"]},
+            finishReason="STOP",
+        )
+    )
+    assert [e for e in first + later if isinstance(e, SearchQuery)] == [
+        SearchQuery("ça va"),
+        SearchQuery("va"),
+    ]
 
 
 def test_a_stream_gathers_metadata_google_sends_in_pieces() -> None:

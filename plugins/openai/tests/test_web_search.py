@@ -11,7 +11,7 @@ import pytest
 
 import relaykit
 from relaykit import Citation, InvalidRequestError, SearchLocation, WebSearch
-from relaykit.events import Finish, TextDelta
+from relaykit.events import Finish, SearchQuery, TextDelta
 from relaykit.testing import OpenAIMock, Reply
 from relaykit_openai import responses_wire
 from relaykit_openai.presets import PRESETS
@@ -142,13 +142,34 @@ async def test_the_queries_searched_come_back_in_order(mock: OpenAIMock, stream:
     async with relaykit.Client(config(mock)) as client:
         if stream:
             response, events = await drain(client, "openai/gpt-4.1-mini", web_search=True)
-            # they come with the finish, the stream's last event
-            assert isinstance(events[-1], Finish) and events[-1].search_queries == QUERIES
+            # each as its web_search_call item is done, before the text; not on the finish
+            searched = [i for i, e in enumerate(events) if isinstance(e, SearchQuery)]
+            assert [events[i] for i in searched] == [SearchQuery(q) for q in QUERIES]
+            first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+            assert searched[-1] < first_text
+            assert isinstance(events[-1], Finish) and events[-1].search_queries == ()
         else:
             response = await client.chat("openai/gpt-4.1-mini", "Tides?", web_search=True)
     assert response.search_queries == QUERIES
     assert response.search_suggestions is None  # Google's alone
     assert response.usage.web_searches == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+async def test_a_stream_cut_after_its_searches_keeps_them(mock: OpenAIMock, fault: str) -> None:
+    mock.script.push(
+        Reply(text=TEXT, web_searches=2, search_queries=QUERIES, stream_fault=fault)  # type: ignore[arg-type]
+    )
+    seen: list[Any] = []
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(relaykit.StreamError):
+            async with client.stream("openai/gpt-4.1-mini", "Tides?", web_search=True) as s:
+                async for event in s:
+                    seen.append(event)
+    assert [e for e in seen if isinstance(e, SearchQuery)] == [SearchQuery(q) for q in QUERIES]
+    # no finish came: the partial response (and its record) keeps the searches run
+    assert s.response.search_queries == QUERIES and s.response.text == TEXT
 
 
 def test_a_search_actions_queries_win_over_its_deprecated_query() -> None:

@@ -59,10 +59,16 @@ text comes back split into text blocks where cited spans begin and end, each
 cited span's block with its ``web_search_result_location`` citations (their
 ``encrypted_index`` empty: the gateway has no Anthropic search results to
 point into), and ``usage.server_tool_use.web_search_requests`` counts the
-searches billed. No ``server_tool_use`` or ``web_search_tool_result`` blocks
-come back: relaykit does not know the queries or the results' pages. Those a
-caller sends back (from a conversation Anthropic answered) are skipped: the
-answer's text is in the text blocks. Streamed, a citation is a
+searches billed. Each query the provider ran (``ChatResponse.search_queries``)
+comes back as Anthropic shows a search: a ``server_tool_use`` block (name
+``web_search``, ``input`` ``{"query": ...}``, an ``srvtoolu_`` id) and its
+``web_search_tool_result`` block, before the text; the result's ``content`` is
+an empty list, as relaykit does not know which pages a search found (the
+answer's citations say what it read). Streamed, they come as each
+:class:`~relaykit.SearchQuery` arrives: the query as an ``input_json_delta``,
+the result whole in its ``content_block_start``, as Anthropic streams them.
+Those blocks a caller sends back (from this gateway or from Anthropic) are
+skipped: the answer's text is in the text blocks. Streamed, a citation is a
 ``citations_delta`` in the text block open when it arrives (a new one when it
 cites text still to come, as Anthropic streams them). Any other server tool
 (code execution, web fetch...) is a 400.
@@ -90,6 +96,7 @@ from relaykit import (
     ReasoningDelta,
     ReasoningPart,
     RelayError,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -215,6 +222,8 @@ class AnthropicDialect:
     def response(self, response: ChatResponse, model: str) -> dict[str, Any]:
         """A ``message`` object."""
         content: list[dict[str, Any]] = [_thinking_block(p) for p in reasoning_blocks(response)]
+        for query in response.search_queries:
+            content += _search_blocks(query)
         content += cited_blocks(response.text, response.citations)
         content += [_tool_use_block(c) for c in response.tool_calls]
         return {
@@ -594,6 +603,28 @@ def _tool_use_block(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
 
 
+def _search_use(query: str) -> dict[str, Any]:
+    """A ``server_tool_use`` block of a web search for ``query``."""
+    return {
+        "type": "server_tool_use",
+        "id": f"srvtoolu_{os.urandom(12).hex()}",
+        "name": "web_search",
+        "input": {"query": query},
+    }
+
+
+def _search_result(use: dict[str, Any]) -> dict[str, Any]:
+    """The ``web_search_tool_result`` block of the search ``use``: no pages (relaykit
+    does not know which a search found; the answer's citations say what it read)."""
+    return {"type": "web_search_tool_result", "tool_use_id": use["id"], "content": []}
+
+
+def _search_blocks(query: str) -> list[dict[str, Any]]:
+    """A search as a whole message lists it: its use, then its result."""
+    use = _search_use(query)
+    return [use, _search_result(use)]
+
+
 def _frame(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
@@ -622,6 +653,8 @@ class EventEncoder:
         #: the answer's text so far, and the open text block's
         self._chars = 0
         self._block_chars = 0
+        #: the searches streamed so far (one per SearchQuery event)
+        self._searched = 0
 
     def _start(self) -> bytes:
         if self._started:
@@ -671,6 +704,8 @@ class EventEncoder:
             return out + self._delta({"type": "text_delta", "text": event.text})
         if isinstance(event, Citation):
             return self._citation(event)
+        if isinstance(event, SearchQuery):
+            return self._search(event.query)
         if isinstance(event, ReasoningDelta):
             return self._reasoning(event)
         if isinstance(event, ToolCallDelta):
@@ -681,6 +716,18 @@ class EventEncoder:
         elif isinstance(event, UsageUpdate):
             self._usage = event.usage
         return b""
+
+    def _search(self, query: str) -> bytes:
+        """A search as Anthropic streams one: its ``server_tool_use`` block (the input
+        as one ``input_json_delta``), then its result block, whole at its start."""
+        self._searched += 1
+        use = _search_use(query)
+        out = self._block({**use, "input": {}})
+        out += self._delta(
+            {"type": "input_json_delta", "partial_json": dumps(use["input"]).decode()}
+        )
+        out += self._block(_search_result(use))
+        return out + self._close()
 
     def _text_block(self) -> bytes:
         self._block_chars = 0
@@ -731,7 +778,12 @@ class EventEncoder:
             "delta": {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None},
             "usage": usage(response.usage),
         }
-        out = self._start() + self._close() + _frame("message_delta", delta)
+        out = self._start()
+        # A provider that reports its searches on the finish only (no SearchQuery
+        # events): those not streamed yet come here, after the text.
+        for query in response.search_queries[self._searched :]:
+            out += self._search(query)
+        out += self._close() + _frame("message_delta", delta)
         return out + _frame("message_stop", {"type": "message_stop"})
 
     def error(self, error: RelayError) -> bytes:

@@ -31,6 +31,7 @@ from relaykit import (
     TranscriptionResponse,
     multipart,
 )
+from relaykit.key_vault import MASTER_KEY_ENV
 from relaykit.secrets import scrub
 
 from .anthropic_batches import (
@@ -108,6 +109,7 @@ from .replies import (
 )
 from .response_store import ResponseStore
 from .responses_dialect import ResponsesDialect
+from .sealed_entries import seals
 from .upload_form import FilePart, FormError, Sink, read_form
 
 logger = logging.getLogger("relaykit.gateway")
@@ -238,8 +240,19 @@ class Gateway:
         self.cors = cors
         #: the Responses API answers kept to be continued (``previous_response_id``)
         self.responses = ResponseStore() if responses is None else responses
-        #: ... and in the client's shared cache store too, when it has one
-        self.kept = KeptResponses(self.responses, shared_store(client))
+        #: ... and in the client's shared cache store too, when it has one, sealed for
+        #: their caller (see relaykit_gateway.sealed_entries)
+        shared = shared_store(client)
+        self.kept = KeptResponses(
+            self.responses, shared, seals=seals(keys) if shared is not None else {}
+        )
+        if shared is not None and not keys and not self.kept.shares(None):
+            logger.info(
+                "kept responses stay in this process's memory: without gateway keys they are"
+                " shared (encrypted) only under the key vault's master key; set %s to share"
+                " them through the cache store",
+                MASTER_KEY_ENV,
+            )
         # A caller who pastes their key into a prompt does not get it stored.
         for _, key in keys.keys:
             client.mask_secret(key)
@@ -574,7 +587,7 @@ class Gateway:
         if history is None:
             where = (
                 ""
-                if self.kept.shared is not None
+                if self.kept.shares(caller)
                 else " (or reach the gateway process that answered it: each keeps its own)"
             )
             raise Problem(

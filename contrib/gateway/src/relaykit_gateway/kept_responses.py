@@ -14,9 +14,14 @@ restarted:
   the store), and a tombstone of its own is written, which a process checks
   before it answers from memory (the process that answered a response keeps
   its copy);
-- whose: an entry's key hashes its owner (the gateway key's name, ``None``
-  without keys) with the response id, and the entry names both: another key's
-  caller finds nothing;
+- whose, and sealed: each entry is encrypted and authenticated under a key
+  derived from the value of its caller's gateway key, bound to its owner (the
+  key's name, ``None`` without keys) and response id, and named in the store by
+  an HMAC under that key too (see :mod:`relaykit_gateway.sealed_entries`): the
+  store holds ciphertext, another key's caller finds nothing, a key whose value
+  was replaced misses its old entries, and an entry tampered with is a miss.
+  Without gateway keys, entries are sealed under the key vault's master key, or
+  (none set) kept in memory alone;
 - how long: the memory's TTL from when the response was kept; the store drops
   the entry then;
 - how big: a conversation larger than the store takes (relaykit-redis's
@@ -33,9 +38,8 @@ database of the call log.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -46,9 +50,8 @@ from relaykit.protocols import CacheStore
 from relaykit.serialization import from_json, to_json
 
 from .response_store import ResponseStore, conversation_size
+from .sealed_entries import FORMAT, Seal, sealed_size
 
-#: the entry format written (another number: an entry of another gateway version, a miss)
-FORMAT = 1
 #: the largest entry written to a store that names no limit of its own (relaykit-redis's
 #: default): one such value holds the store's one connection while it travels
 MAX_SHARED_BYTES = 512 * 1024
@@ -58,7 +61,7 @@ _STORE_OVERHEAD = 64
 
 @attrs.frozen
 class _Entry:
-    """A kept response as the store holds it (``deleted``: a tombstone)."""
+    """A kept response as the store holds it, sealed (``deleted``: a tombstone)."""
 
     format: int
     owner: str | None
@@ -78,8 +81,11 @@ def shared_store(client: Client) -> CacheStore | None:
 class KeptResponses:
     """Kept responses in ``memory`` and, when given, the ``shared`` store (see the module).
 
-    ``max_shared_bytes``: the largest entry written to the store (default: the
-    store's ``max_value_bytes`` where it says one, else :data:`MAX_SHARED_BYTES`).
+    ``seals``: each owner's :class:`~relaykit_gateway.sealed_entries.Seal`
+    (:func:`~relaykit_gateway.sealed_entries.seals`); an owner without one keeps
+    its responses in memory alone. ``max_shared_bytes``: the largest entry
+    written to the store (default: the store's ``max_value_bytes`` where it says
+    one, else :data:`MAX_SHARED_BYTES`).
     """
 
     def __init__(
@@ -87,11 +93,13 @@ class KeptResponses:
         memory: ResponseStore,
         shared: CacheStore | None = None,
         *,
+        seals: Mapping[str | None, Seal] | None = None,
         max_shared_bytes: int | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.memory = memory
         self.shared = shared
+        self._seals: Mapping[str | None, Seal] = {} if seals is None else seals
         if max_shared_bytes is None:
             # the client's guard keeps the plugin's store as .store; relaykit-redis's
             # says how large a value it takes (it skips larger ones, silently)
@@ -112,16 +120,23 @@ class KeptResponses:
         """Keep ``conversation`` (ending with the answer) and the ``response`` object as
         ``owner``'s ``response_id``: in memory, and in the store if it fits."""
         self.memory.put(owner, response_id, conversation, response)
-        if self.shared is None:
+        seal = self._seals.get(owner)
+        if self.shared is None or seal is None:
             return
         # past the limit in characters alone: not encoded to find out (its JSON is larger)
-        if conversation_size(conversation) + _STORE_OVERHEAD <= self.max_shared_bytes:
-            text = to_json(_Entry(FORMAT, owner, response_id, conversation, response))
-            if len(text.encode()) + _STORE_OVERHEAD <= self.max_shared_bytes:
+        if sealed_size(conversation_size(conversation)) + _STORE_OVERHEAD <= self.max_shared_bytes:
+            plain = to_json(_Entry(FORMAT, owner, response_id, conversation, response)).encode()
+            if sealed_size(len(plain)) + _STORE_OVERHEAD <= self.max_shared_bytes:
+                text = seal.seal(plain, "kept", owner, response_id)
                 expires = self._wall_clock() + self.memory.ttl
-                await self.shared.cache_response(_key("kept", owner, response_id), expires, text)
+                key = seal.store_key("kept", owner, response_id)
+                await self.shared.cache_response(key, expires, text)
                 return
         self.memory_only += 1
+
+    def shares(self, owner: str | None) -> bool:
+        """Whether ``owner``'s responses go to the shared store (else: memory alone)."""
+        return self.shared is not None and owner in self._seals
 
     async def get(self, owner: str | None, response_id: str) -> tuple[Message, ...] | None:
         """The conversation ``owner``'s ``response_id`` ended, or ``None`` if unknown,
@@ -137,14 +152,19 @@ class KeptResponses:
     async def delete(self, owner: str | None, response_id: str) -> None:
         """Forget ``owner``'s ``response_id``, in every process that shares the store."""
         self.memory.delete(owner, response_id)
-        if self.shared is None:
+        seal = self._seals.get(owner)
+        if self.shared is None or seal is None:
             return
-        tombstone = to_json(_Entry(FORMAT, owner, response_id, deleted=True))
+        tombstone = to_json(_Entry(FORMAT, owner, response_id, deleted=True)).encode()
         expires = self._wall_clock() + self.memory.ttl  # as long as any copy may live
         await self.shared.cache_responses(
             [
-                (_key("kept", owner, response_id), expires, tombstone),
-                (_key("deleted", owner, response_id), expires, tombstone),
+                (
+                    seal.store_key(kind, owner, response_id),
+                    expires,
+                    seal.seal(tombstone, kind, owner, response_id),
+                )
+                for kind in ("kept", "deleted")
             ]
         )
 
@@ -152,44 +172,48 @@ class KeptResponses:
         self, owner: str | None, response_id: str
     ) -> tuple[tuple[Message, ...], dict[str, Any] | None] | None:
         found = self.memory.entry(owner, response_id)
-        if self.shared is None:
+        seal = self._seals.get(owner)
+        if self.shared is None or seal is None:
             return found
-        deleted = _key("deleted", owner, response_id)
+        deleted = seal.store_key("deleted", owner, response_id)
         now = self._wall_clock()
         if found is not None:
-            tombstone = await self.shared.cached_response(deleted)
-            if tombstone is not None and tombstone[0] > now:  # deleted through another process
-                self.memory.delete(owner, response_id)
+            row = await self.shared.cached_response(deleted)
+            if _opened(row, now, seal, "deleted", owner, response_id) is not None:
+                self.memory.delete(owner, response_id)  # deleted through another process
                 return None
             return found
-        kept = _key("kept", owner, response_id)
+        kept = seal.store_key("kept", owner, response_id)
         rows = await self.shared.cached_responses([kept, deleted])
-        row = rows.get(kept)
-        if row is None or row[0] <= now or (deleted in rows and rows[deleted][0] > now):
+        if _opened(rows.get(deleted), now, seal, "deleted", owner, response_id) is not None:
             return None
-        entry = _decoded(row[1], owner, response_id)
-        if entry is None:
+        entry = _opened(rows.get(kept), now, seal, "kept", owner, response_id)
+        if entry is None or entry.deleted:
             return None
-        self.memory.put(owner, response_id, entry.conversation, entry.response, ttl=row[0] - now)
+        expires = rows[kept][0]
+        self.memory.put(owner, response_id, entry.conversation, entry.response, ttl=expires - now)
         return entry.conversation, entry.response
 
 
-def _key(kind: str, owner: str | None, response_id: str) -> str:
-    """The store's key (a hex SHA-256, as the store's keys are) of a response's entry
-    (``kept``) or tombstone (``deleted``): apart from the client's cached answers, and
-    from every other owner's."""
-    who = "none" if owner is None else f"key={owner}"
-    text = f"relaykit-gateway {kind} response\x00{who}\x00{response_id}"
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _decoded(text: str, owner: str | None, response_id: str) -> _Entry | None:
-    """The live entry ``text`` holds for ``owner``'s ``response_id``; ``None`` for a
-    tombstone, another format, or anything else."""
-    try:
-        entry = from_json(text, _Entry)
-    except Exception:  # written by something else, or another version: a miss
+def _opened(
+    row: tuple[float, str] | None,
+    now: float,
+    seal: Seal,
+    kind: str,
+    owner: str | None,
+    response_id: str,
+) -> _Entry | None:
+    """The entry (or tombstone) ``row`` seals as ``owner``'s ``response_id`` of ``kind``,
+    if it has not expired; ``None`` for anything else."""
+    if row is None or row[0] <= now:
         return None
-    if entry.format != FORMAT or entry.deleted or (entry.owner, entry.id) != (owner, response_id):
+    plain = seal.open(row[1], kind, owner, response_id)
+    if plain is None:
+        return None
+    try:
+        entry = from_json(plain.decode(), _Entry)
+    except Exception:  # sealed by a gateway of another version: a miss
+        return None
+    if entry.format != FORMAT or (entry.owner, entry.id) != (owner, response_id):
         return None
     return entry

@@ -5,7 +5,8 @@ relaykit batch id, with the endpoint and input file for OpenAI's), so that any
 gateway process, or a restarted one, answers for it. So that a caller who
 learns another's id cannot read, cancel or list that batch, the id also carries
 a tag: the first 16 bytes of an HMAC-SHA256 of its prefix and what it carries,
-keyed by a secret derived from the gateway key of the caller it was given to.
+keyed by a secret derived from the gateway key of the caller it was given to
+(:func:`~relaykit_gateway.derived_secrets.hmac_derived`).
 Any process configured with that key checks it; no other key can make or
 check such a tag, so another caller's id is not found (a 404, as OpenAI and
 Anthropic answer for an id of another organization's), and so is an id
@@ -34,6 +35,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from .derived_secrets import hmac_derived
 from .keys import GatewayKeys
 
 #: the characters of a tag: 16 bytes of HMAC in URL-safe base64, unpadded
@@ -80,10 +82,7 @@ def id_owners(keys: GatewayKeys) -> Mapping[str | None, IdOwner]:
     gateway without keys)."""
     if not keys:
         return {None: IdOwner(None, _NO_KEYS)}
-    return {
-        name: IdOwner(name, hmac.new(key.reveal().encode(), _LABEL, hashlib.sha256).digest())
-        for name, key in keys.keys
-    }
+    return {name: IdOwner(name, hmac_derived(key, _LABEL)) for name, key in keys.keys}
 
 
 def untagged(old_id: str, prefix: str) -> str | None:

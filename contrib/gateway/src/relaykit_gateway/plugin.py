@@ -7,8 +7,9 @@ import signal
 from typing import Any
 
 import anyio
+import attrs
 
-from relaykit import hookimpl
+from relaykit import Config, hookimpl
 
 #: the port LiteLLM's proxy uses, so clients configured for one find the other
 DEFAULT_PORT = 4000
@@ -45,7 +46,8 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         help="a web page origin (https://app.example) whose scripts may call the gateway;"
         " repeatable; * for any (default: $RELAYKIT_GATEWAY_CORS_ORIGINS, else none)",
     )
-    parser.set_defaults(func=run)
+    # A server logs a line per call without -v, as a web server logs its requests.
+    parser.set_defaults(func=run, log_calls=True)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -58,7 +60,7 @@ async def run(args: argparse.Namespace) -> int:
     keys = GatewayKeys.from_env()
     given = getattr(args, "cors_origin", None)
     cors = CorsPolicy.parse(",".join(given)) if given else CorsPolicy.from_env()
-    async with args.context.client() as client:
+    async with args.context.client(_with_caller_logged(args.context.load_config())) as client:
         gateway = Gateway(client, keys=keys, cors=cors)
         check_exposure(gateway, args.host)
         stop = anyio.Event()
@@ -76,3 +78,13 @@ async def run(args: argparse.Namespace) -> int:
                     stop.set()
                     break
     return 0
+
+
+def _with_caller_logged(config: Config) -> Config:
+    """``config`` with the caller's gateway key name on each call's log line: an
+    operator reading the gateway's log wants to know whose call each line is."""
+    telemetry = config.telemetry
+    if "gateway_key" in telemetry.log_metadata:
+        return config
+    names = (*telemetry.log_metadata, "gateway_key")
+    return attrs.evolve(config, telemetry=attrs.evolve(telemetry, log_metadata=names))

@@ -43,8 +43,9 @@ its ``output_text`` (streamed: ``response.output_text.annotation.added``, as
 the message's text ends). Each query the provider reports it ran
 (``ChatResponse.search_queries``) comes back as a completed ``web_search_call``
 item (a search action with that ``query``), before the message as OpenAI
-lists them; a stream learns the queries with its last event, so there they
-come after the message, each added, searching, completed and done. No
+lists them; streamed, each comes as its :class:`~relaykit.SearchQuery` event
+arrives (added, in progress, searching, completed, done), ending the message
+or reasoning item before it, as OpenAI streams a search between them. No
 sources ride on them: a provider's citations are the message's annotations.
 ``web_search_call`` items a caller sends back in ``input`` are skipped: the
 answer's text and citations are in its message.
@@ -72,6 +73,7 @@ from relaykit import (
     ReasoningDelta,
     ReasoningPart,
     RelayError,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -598,6 +600,8 @@ class ResponseEventEncoder:
         self._encrypted: str | None = None
         #: relaykit's tool-call index -> (output index, arguments so far)
         self._calls: dict[int, tuple[int, list[str]]] = {}
+        #: web_search_call items streamed so far (one per SearchQuery event)
+        self._searched = 0
         #: the whole response object, once :meth:`end` has made it
         self.final: dict[str, Any] | None = None
 
@@ -760,6 +764,11 @@ class ResponseEventEncoder:
             # held until its message ends: its range may reach text still to come
             self._cited.append(event)
             return b""
+        if isinstance(event, SearchQuery):
+            # The search ran: its item now, between what came before and what follows.
+            out = self._start() + self._close_message() + self._close_thinking()
+            self._searched += 1
+            return out + self._searches((event.query,))
         if isinstance(event, ToolCallDelta):
             out = self._start()
             found = self._calls.get(event.index)
@@ -810,7 +819,9 @@ class ResponseEventEncoder:
             # their own, so that none is lost
             out += self._close_thinking() + self._open_message()
         out += self._close_message() + self._close_thinking() + self._close_calls()
-        out += self._searches(response.search_queries)
+        # A provider that reports its searches on the finish only (no SearchQuery
+        # events): those not streamed yet come here, after the message.
+        out += self._searches(response.search_queries[self._searched :])
         final = _response_object(self._id, self._model, self._output, response, self._created)
         self.final = final
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"

@@ -10,7 +10,9 @@ Input rules (also in ``relaykit chat --help``):
 Every call of a session carries one conversation id (``metadata``), so the
 call log holds the chat together: ``relaykit logs --conversation ID`` lists it
 and ``relaykit chat --continue ID`` picks it up again from its last answer
-(``--continue`` alone: the newest conversation).
+(``--continue`` alone: the newest conversation; ``--cid ID`` is simonw/llm's
+spelling). ``-a FILE`` attaches files to the first message sent
+(:mod:`relaykit.cli.attachments`); not ``-a -``, since stdin holds the messages.
 
 With ``--functions FILE.py`` or ``--mcp SPEC`` each turn is a tool run, and the
 tool calls and results stay in the history; MCP servers connect once, in the
@@ -27,18 +29,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .attachments import add_attachment_options, read_attachments, user_message, uses_stdin
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
+from .conversation_log import (
+    add_continue_option,
+    conversation_metadata,
+    logged_conversation,
+    new_conversation,
+)
 from .sources import print_sources
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
     from ..function_tools import FunctionTool
     from ..messages import Message
-    from ..protocols import CallRecord, Storage
     from ..response import ChatResponse
     from ..sync_client import SyncClient
     from .context import CliContext
@@ -47,11 +54,6 @@ EXIT_WORDS = frozenset({"exit", "quit"})
 FENCE = '"""'
 PROMPT = "> "
 CONTINUATION_PROMPT = ". "
-
-#: ``--continue`` without an id: the newest conversation in the call log
-NEWEST = ""
-#: how many of the newest calls ``--continue`` looks through for a conversation
-NEWEST_LOOKED_AT = 1000
 
 #: reads one line without its newline, showing a prompt; ``None`` at end of input
 ReadLine = Callable[[str], str | None]
@@ -70,15 +72,8 @@ def register(
         "start and end a multi-line message. exit, quit or Ctrl-D ends the session.",
     )
     add_chat_options(parser)
-    parser.add_argument(
-        "--continue",
-        dest="continue_id",
-        metavar="ID",
-        nargs="?",
-        const=NEWEST,
-        help="continue a logged conversation from its last answer, the newest one without ID "
-        "(its model unless -m is given)",
-    )
+    add_continue_option(parser)
+    add_attachment_options(parser, when="the first message")
     add_tool_options(parser)
     parser.set_defaults(func=run)
 
@@ -86,25 +81,26 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit chat``."""
     from ..errors import InvalidRequestError
-    from ..messages import Message
 
     context: CliContext = args.context
     config = context.load_config()
+    if uses_stdin(args.attachments):
+        raise InvalidRequestError(
+            "relaykit chat reads its messages from stdin, so -a - cannot read an attachment there",
+            param="attach",
+            hint="save it to a file and attach that: -a FILE",
+        )
+    # Read before the session starts: a missing file fails before anything connects.
+    attachments = read_attachments(args.attachments, max_chars=config.validation.max_chars)
     if args.continue_id is not None:
-        conversation, history, logged_model = _logged_conversation(args)
+        conversation, history, logged_model = logged_conversation(args)
         model = resolve_model(args.model or logged_model, config)
     else:
         model = resolve_model(args.model, config)
         history = first_messages(args.system)
-        conversation = uuid.uuid4().hex
+        conversation = new_conversation()
     params = chat_params(args)
-    metadata = params.pop("metadata", {})
-    if not isinstance(metadata, dict):
-        raise InvalidRequestError(
-            f"-o metadata must be a JSON object, got {metadata!r}",
-            hint='e.g. -o metadata=\'{"user": "ana"}\'',
-        )
-    metadata = {**metadata, "conversation_id": conversation}
+    metadata = conversation_metadata(params, conversation)
     # The user's code runs, and plugins are asked for the --mcp servers, before
     # the client's loop starts; the servers connect in it, and stay for the session.
     tools = requested_tools(args, context, config)
@@ -119,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
                 "starts or ends a block."
             )
             print(f"Conversation {conversation}: relaykit chat --continue {conversation}")
+            if attachments:
+                print(f"Attached to your first message: {len(attachments)} file(s)")
             if tool_list:
                 print(f"Tools: {', '.join(t.name for t in tool_list)}")
         for text in read_messages(read_line):
-            history.append(Message.user(text))
+            history.append(user_message(text, attachments))
+            attachments = []  # they go with the first message only
             response, history = _reply(client, model, history, tool_list, args, params, metadata)
             if not response.text.endswith("\n"):
                 sys.stdout.write("\n")
@@ -142,7 +141,8 @@ def _reply(
 ) -> tuple[ChatResponse, list[Message]]:
     """Stream the answer to ``history`` (with ``tools``: a tool run, each tool's outcome
     a line on stderr); return it and the history that goes on from it."""
-    from ..events import TextDelta
+    from ..events import SearchQuery, TextDelta
+    from .sources import print_search
 
     if tools:
         with client.stream_tools(
@@ -157,61 +157,9 @@ def _reply(
             if isinstance(event, TextDelta):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
+            elif isinstance(event, SearchQuery):
+                print_search(event.query)  # on stderr, as it runs
     return stream.response, [*history, stream.response.to_message()]
-
-
-def _logged_conversation(args: argparse.Namespace) -> tuple[str, list[Message], str]:
-    """What ``--continue`` picks up: the conversation's id, its history as its last
-    answered call left it, and the model that call asked for."""
-    from ..errors import InvalidRequestError
-    from ..protocols import LogQuery
-    from .storage_session import opened_storage
-
-    if args.system:
-        raise InvalidRequestError(
-            "--system cannot change a continued conversation: it keeps its own system prompt",
-            hint="drop --system, or start a new chat with it",
-        )
-
-    async def last_answered(args: argparse.Namespace) -> CallRecord | None:
-        async with opened_storage(args) as storage:
-            conversation = args.continue_id
-            if conversation == NEWEST:
-                conversation = await _newest_conversation(storage)
-                if conversation is None:
-                    return None
-            query = LogQuery(conversation_id=conversation, status="ok", limit=1)
-            found = await storage.query_logs(query)
-        return found[0] if found else None
-
-    last = args.context.run(last_answered, args)
-    if last is None or last.conversation_id is None:
-        which = (
-            "no answered call of any conversation is logged"
-            if args.continue_id == NEWEST
-            else f"no answered call of conversation {args.continue_id!r} is logged"
-        )
-        raise InvalidRequestError(
-            which,
-            hint="relaykit logs --full shows each call's conversation; "
-            "relaykit chat prints its own when it starts",
-        )
-    return last.conversation_id, list(last.conversation()), last.model_requested
-
-
-async def _newest_conversation(storage: Storage) -> str | None:
-    """The conversation of the newest answered call that has one, among the newest calls."""
-    from ..protocols import LogQuery
-
-    page = 20  # the newest call is usually one: a page reads whole records
-    for offset in range(0, NEWEST_LOOKED_AT, page):
-        records = await storage.query_logs(LogQuery(status="ok", limit=page, offset=offset))
-        for record in records:
-            if record.conversation_id is not None:
-                return record.conversation_id
-        if len(records) < page:
-            break
-    return None
 
 
 def read_messages(read_line: ReadLine) -> Iterator[str]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .. import __version__
 from ..errors import ConfigError, RelayError
 from .context import CliContext
+from .log_output import log_output, verbosity
 
 if TYPE_CHECKING:
     from ..plugins import PluginManager
@@ -124,6 +125,19 @@ def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         default=default("asyncio"),
         help="event loop to run on (default: asyncio)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="log more on stderr: -v a line per call, -vv everything (debug)",
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=default(False),
+        help="write log lines as JSON objects (for a log shipper)",
+    )
 
 
 def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
@@ -137,10 +151,12 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
         parser.print_help()
         return 0
     args.context = CliContext(pm, plugins, args.config, args.backend)
-    if inspect.iscoroutinefunction(handler):
-        result = args.context.run(handler, args)
-    else:
-        result = handler(args)
+    level = verbosity(args.verbose, log_calls=getattr(args, "log_calls", False))
+    with log_output(level, json_lines=args.log_json):
+        if inspect.iscoroutinefunction(handler):
+            result = args.context.run(handler, args)
+        else:
+            result = handler(args)
     return int(result or 0)
 
 

@@ -1,16 +1,31 @@
-"""``relaykit prompt``: send one prompt and stream the reply to stdout."""
+"""``relaykit prompt``: send one prompt and stream the reply to stdout.
+
+The prompt is ``TEXT``, or what is piped on stdin, or both (stdin's text, a
+blank line, then ``TEXT``, as simonw/llm composes them); ``-a`` attaches files
+(:mod:`relaykit.cli.attachments`). Each prompt is logged as a conversation of
+its own, which ``--continue`` (``relaykit prompt`` or ``relaykit chat``) goes on
+with (:mod:`relaykit.cli.conversation_log`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InvalidRequestError
+from .attachments import add_attachment_options, read_attachments, user_message, uses_stdin
 from .chat_options import add_chat_options, chat_params, first_messages, resolve_model
-from .sources import print_sources
+from .conversation_log import (
+    add_continue_option,
+    conversation_metadata,
+    logged_conversation,
+    new_conversation,
+)
+from .sources import print_search, print_sources
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
@@ -31,10 +46,14 @@ def register(
         parents=parents,
         help="send one prompt and print the reply",
         description="Send one prompt and stream the reply to stdout. "
-        "Without TEXT, the prompt is read from stdin: git diff | relaykit prompt -m MODEL",
+        "Without TEXT, the prompt is read from stdin: git diff | relaykit prompt -m MODEL; "
+        "with both, stdin's text comes first, then a blank line, then TEXT: "
+        "cat app.py | relaykit prompt 'Explain this'",
     )
     parser.add_argument("text", nargs="?", metavar="TEXT", help="the prompt (default: read stdin)")
     add_chat_options(parser)
+    add_attachment_options(parser, when="the prompt")
+    add_continue_option(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the whole response as JSON instead of its text"
     )
@@ -62,20 +81,43 @@ def register(
 def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit prompt``."""
     context: CliContext = args.context
-    # Read the prompt and settle the model before starting the event loop: stdin is
-    # a blocking read, and a missing model should fail before anything connects.
-    text = prompt_text(args.text, sys.stdin)
+    # Read the prompt, the attachments and the logged conversation, and settle the
+    # model, before starting the event loop: stdin and files are blocking reads, and
+    # a missing model or file should fail before anything connects.
     config = context.load_config()
-    model = resolve_model(args.model, config)
+    stdin_attached = uses_stdin(args.attachments)
+    if stdin_attached and not args.text:
+        raise InvalidRequestError(
+            "with -a -, stdin is the attachment, so the prompt must be TEXT",
+            param="attach",
+            hint="cat photo.png | relaykit prompt -a - 'Describe this image'",
+        )
+    attachments = read_attachments(args.attachments, max_chars=config.validation.max_chars)
+    try:
+        text = prompt_text(
+            args.text, sys.stdin, stdin_taken=stdin_attached, required=not attachments
+        )
+        if args.continue_id is not None:
+            conversation, history, logged_model = logged_conversation(args)
+    except InvalidRequestError as e:
+        raise _took_the_prompt(e, args) from None
+    if args.continue_id is not None:
+        model = resolve_model(args.model or logged_model, config)
+    else:
+        model = resolve_model(args.model, config)
+        history = first_messages(args.system)
+        conversation = new_conversation()
+    messages = [*history, user_message(text, attachments)]
     if args.schema is not None:  # read before connecting, as the prompt is
         from .schema_option import schema_from_option
 
         args.schema = schema_from_option(args.schema)
+    params = _params(args)
     # The user's code runs, and plugins are asked for the --mcp servers, before
     # anything connects (as --schema is read); the servers connect in the loop.
     args.tools = requested_tools(args, context, config)
     if args.count_tokens:
-        count = context.run(_count, context, config, model, text, args)
+        count = context.run(_count, context, config, model, messages, params, args)
         if args.json:
             print(json.dumps({"input_tokens": count.input_tokens, "exact": count.exact}))
         else:
@@ -83,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
             tokens = "token" if count.input_tokens == 1 else "tokens"
             print(f"{count.input_tokens} input {tokens}{estimated}")
         return 0
-    response = context.run(_send, context, config, model, text, args)
+    # Logged under its conversation, so --continue (here or in relaykit chat) goes on from it.
+    params["metadata"] = conversation_metadata(params, conversation)
+    response = context.run(_send, context, config, model, messages, params, args)
     if args.json:
         from ..serialization import to_json
 
@@ -91,39 +135,89 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def prompt_text(text: str | None, stdin: TextIO | None) -> str:
-    """The prompt: ``TEXT`` if given, else everything piped on stdin."""
-    if text is None and stdin is not None and not stdin.isatty():
-        text = stdin.read()
-    if not text or not text.strip():
+def _took_the_prompt(error: InvalidRequestError, args: argparse.Namespace) -> InvalidRequestError:
+    """``error``, with a hint when ``--continue`` may have taken the prompt for an id:
+    ``relaykit prompt --continue 'Tell me more'`` reads as ``--continue ID``."""
+    if args.text is not None or not args.continue_id or getattr(args, "cid_given", False):
+        return error
+    taken = args.continue_id
+    return InvalidRequestError(
+        f"{error.message}; --continue took {taken!r} as a conversation id",
+        param=error.param,
+        hint=f"to continue the newest conversation, put the prompt first: "
+        f"relaykit prompt {shlex.quote(taken)} --continue",
+    )
+
+
+def prompt_text(
+    text: str | None,
+    stdin: TextIO | None,
+    *,
+    stdin_taken: bool = False,
+    required: bool = True,
+) -> str:
+    """The prompt: ``TEXT``, the text piped on stdin, or both: stdin's text, a blank
+    line, then ``TEXT`` (``cat app.py | relaykit prompt 'Explain this'``).
+
+    stdin is read only when it is not a terminal (a terminal would wait for typing)
+    and not ``stdin_taken`` (``-a -`` reads it). With ``required`` (the default), no
+    prompt at all is a typed error; without (attachments are the prompt), it is ``""``.
+    """
+    piped = None if stdin_taken else _piped_text(stdin)
+    if piped is not None and piped.strip():
+        text = f"{piped.rstrip(chr(10))}\n\n{text}" if text and text.strip() else piped
+    if required and (not text or not text.strip()):
         raise InvalidRequestError(
             "no prompt given",
             hint="pass it as an argument, or pipe it: echo 'Hello' | relaykit prompt -m MODEL",
         )
-    return text
+    return text or ""
+
+
+def _piped_text(stdin: TextIO | None) -> str | None:
+    """stdin's text when something is piped into it; ``None`` for a terminal, a closed
+    stdin, or one that cannot be read (pytest's, while it captures output)."""
+    if stdin is None:
+        return None
+    try:
+        if stdin.isatty() or not stdin.readable():
+            return None
+    except ValueError:  # closed
+        return None
+    try:
+        return stdin.read()
+    except UnicodeDecodeError:
+        raise InvalidRequestError(
+            "stdin is not UTF-8 text, so it cannot be the prompt",
+            hint="to send a file (an image, a PDF) from stdin, attach it: "
+            "cat photo.png | relaykit prompt -a - 'Describe it'",
+        ) from None
 
 
 async def _count(
-    context: CliContext, config: Config, model: str, text: str, args: argparse.Namespace
+    context: CliContext,
+    config: Config,
+    model: str,
+    messages: list[Message],
+    params: dict[str, Any],
+    args: argparse.Namespace,
 ) -> TokenCount:
-    from ..messages import Message
-
-    messages = [*first_messages(args.system), Message.user(text)]
-    params = _params(args)
     async with context.client(config) as client, args.tools.connected() as tools:
         if tools:  # the tools' definitions count too
-            params["tools"] = tools
+            params = {**params, "tools": tools}
         return await client.count_tokens(model, messages, **params)
 
 
 async def _send(
-    context: CliContext, config: Config, model: str, text: str, args: argparse.Namespace
+    context: CliContext,
+    config: Config,
+    model: str,
+    messages: list[Message],
+    params: dict[str, Any],
+    args: argparse.Namespace,
 ) -> ChatResponse:
-    from ..events import TextDelta
-    from ..messages import Message
+    from ..events import SearchQuery, TextDelta
 
-    messages = [*first_messages(args.system), Message.user(text)]
-    params = _params(args)
     show_text = not args.json
     async with context.client(config) as client, args.tools.connected() as tools:
         if tools and args.stream:
@@ -132,22 +226,35 @@ async def _send(
             run = await client.run_tools(model, messages, tools, max_steps=args.max_steps, **params)
             response = run.response
             if show_text:
+                _show_searches(run.steps)
                 _write(response.text)
         elif not args.stream:
             response = await client.chat(model, messages, **params)
             if show_text:
+                _show_searches((response,))  # they ran before the answer was written
                 _write(response.text)
         else:
             async with client.stream(model, messages, **params) as stream:
                 async for event in stream:
-                    if show_text and isinstance(event, TextDelta):
+                    if not show_text:
+                        continue
+                    if isinstance(event, TextDelta):
                         _write(event.text)
+                    elif isinstance(event, SearchQuery):
+                        print_search(event.query)
             response = stream.response
     if show_text and not response.text.endswith("\n"):
         _write("\n")
     if show_text:  # with --json, the citations are in the response's JSON
         print_sources(response.citations)
     return response
+
+
+def _show_searches(responses: Sequence[ChatResponse]) -> None:
+    """A whole (not streamed) answer's searches, on stderr before its text."""
+    for response in responses:
+        for query in response.search_queries:
+            print_search(query)
 
 
 async def _stream_tools(

@@ -1,7 +1,9 @@
-"""Cited web pages, as ``relaykit prompt``, ``chat`` and ``logs --full`` list them."""
+"""Cited web pages, as ``relaykit prompt``, ``chat`` and ``logs --full`` list them, and
+the web searches ``prompt`` and ``chat`` show as they run."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -24,6 +26,21 @@ def source_lines(citations: Sequence[Citation]) -> list[str]:
         f"[{n}] {title} - {url}" if title else f"[{n}] {url}"
         for n, (url, title) in enumerate(titles.items(), 1)
     ]
+
+
+def search_line(query: str) -> str:
+    """``searched the web for "QUERY"``: the query quoted as JSON, so a line break
+    or a quote in it cannot pass for the end of the line or of the query."""
+    return f"searched the web for {json.dumps(query, ensure_ascii=False)}"
+
+
+def print_search(query: str, file: TextIO | None = None) -> None:
+    """Say on stderr, as it runs, that the model searched the web (``--web-search``):
+    the answer written so far is flushed first, so the line lands after it."""
+    sys.stdout.flush()
+    out = file if file is not None else sys.stderr
+    out.write(search_line(query) + "\n")
+    out.flush()
 
 
 def print_sources(citations: Sequence[Citation], file: TextIO | None = None) -> None:

@@ -143,11 +143,14 @@ def combined(groups: Sequence[tuple[str, Sequence[FunctionTool]]]) -> list[Funct
 
 def show_tool_event(event: StreamEvent | ToolRunEvent) -> None:
     """Show one event of a tool run: each step's text on stdout as it arrives, and a
-    line on stderr as each tool finishes."""
-    from ..events import StepEnd, TextDelta, ToolResultEvent
+    line on stderr as each web search runs and as each tool finishes."""
+    from ..events import SearchQuery, StepEnd, TextDelta, ToolResultEvent
+    from .sources import print_search
 
     if isinstance(event, TextDelta):
         _write(event.text)
+    elif isinstance(event, SearchQuery):
+        print_search(event.query)
     elif isinstance(event, StepEnd):
         text = event.response.text
         if event.response.tool_calls and text and not text.endswith("\n"):

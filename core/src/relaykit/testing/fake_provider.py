@@ -25,6 +25,7 @@ from ..errors import StreamError, error_for_status
 from ..events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -217,6 +218,9 @@ class FakeProvider:
             )
         if reply.reasoning and not reply.reasoning_blocks:
             yield ReasoningDelta(reply.reasoning)
+        # A web search runs before the answer written from it: its events come first.
+        for query in reply.search_queries:
+            yield SearchQuery(query)
         for i, piece in enumerate(reply.chunks()):
             if reply.chunk_delay and i:
                 await anyio.sleep(reply.chunk_delay)
@@ -236,7 +240,6 @@ class FakeProvider:
         yield UsageUpdate(self._usage(reply, request))
         yield Finish(
             reply.finish_reason,  # type: ignore[arg-type]
-            search_queries=reply.search_queries,
             search_suggestions=reply.search_suggestions,
         )
 

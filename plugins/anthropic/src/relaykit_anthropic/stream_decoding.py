@@ -13,8 +13,8 @@ comes as ``input_json_delta``\\ s (the server's tool, not a relaykit tool call),
 ``citations_delta``\\ s on text blocks. A citation is yielded as a
 :class:`~relaykit.Citation` event when its text block stops: only then is the
 end of the text it supports known. A search's query is read when its block
-stops, and the queries go with the :class:`~relaykit.events.Finish`
-(``search_queries``).
+stops (its input JSON is whole) and yielded then as a
+:class:`~relaykit.SearchQuery`, before the text written from what it found.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from relaykit import SSEDecoder, StreamError, json_decode
 from relaykit.events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -66,8 +67,6 @@ class MessageStreamDecoder:
         self._cited: dict[int, tuple[int, list[dict[str, Any]]]] = {}
         # web search block index -> its input's JSON fragments so far
         self._searching: dict[int, list[str]] = {}
-        #: the queries searched for so far, in order: the Finish carries them
-        self._queries: list[str] = []
         #: an error met after other events in the same chunk, raised on the next call
         self._error_pending: StreamError | None = None
 
@@ -144,7 +143,7 @@ class MessageStreamDecoder:
                 reason = wire.finish_reason(raw_reason)
                 if reason == "tool_calls" and self._answered_by_tool and not self._tools:
                     reason = "stop"
-                events.append(Finish(reason, raw_reason, search_queries=tuple(self._queries)))
+                events.append(Finish(reason, raw_reason))
             return events
         if kind == "content_block_stop":
             return self._block_stop(data.get("index", 0))
@@ -180,9 +179,8 @@ class MessageStreamDecoder:
             # Its input usually streams in, but nothing promises the start holds none.
             query = web_search.search_query(block)
             if query is not None:
-                self._queries.append(query)
-            else:
-                self._searching[index] = []
+                return [SearchQuery(query)]
+            self._searching[index] = []
             return []
         if kind == "thinking":
             # The block's first reasoning delta starts a block of its own, so two
@@ -206,22 +204,22 @@ class MessageStreamDecoder:
         web search's query, now that its input has all come)."""
         fragments = self._searching.pop(index, None)
         if fragments is not None:
-            self._searched("".join(fragments))
-            return []
+            return self._searched("".join(fragments))
         start, raw = self._cited.pop(index, (0, []))
         return list(web_search.citations(raw, start, self._length)) if raw else []
 
-    def _searched(self, raw: str) -> None:
-        """Note the query of a web search whose input JSON was ``raw`` (a query that
-        cannot be read is left out: it is the vendor's note of its own search)."""
+    def _searched(self, raw: str) -> list[StreamEvent]:
+        """The query of a web search whose input JSON was ``raw`` as an event (a query
+        that cannot be read is left out: it is the vendor's note of its own search)."""
         try:
             given = json_decode.loads(raw) if raw else {}
         except ValueError:
-            return
+            return []
         if isinstance(given, dict):
             block = {"type": "server_tool_use", "name": web_search.NAME, "input": given}
             if (query := web_search.search_query(block)) is not None:
-                self._queries.append(query)
+                return [SearchQuery(query)]
+        return []
 
     def _reasoning(self, text: str = "", signature: str | None = None) -> ReasoningDelta:
         if not self._thinking_started:

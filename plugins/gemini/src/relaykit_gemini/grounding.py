@@ -299,9 +299,7 @@ class StreamGrounding:
         if not isinstance(metadata, Mapping):
             return []
         self._grounded = True
-        self._queries = list(
-            dict.fromkeys([*self._queries, *_queries(metadata.get("webSearchQueries"))])
-        )
+        self.note_queries(metadata)
         sources = _sources(metadata.get("groundingChunks"))
         if sources:
             self._sources = sources
@@ -310,6 +308,14 @@ class StreamGrounding:
         if isinstance(supports, list):
             self._supports += [s for s in supports if s not in self._supports]
         return self._new(supported(self._supports, self._sources, self._parts))
+
+    def note_queries(self, metadata: Any) -> None:
+        """Gather a chunk's ``webSearchQueries`` alone (each once, in order), before
+        its parts are added: :meth:`metadata` gathers them too, and again is harmless."""
+        if isinstance(metadata, Mapping):
+            self._queries = list(
+                dict.fromkeys([*self._queries, *_queries(metadata.get("webSearchQueries"))])
+            )
 
     def finish(self) -> list[Citation]:
         """The sources no citation has pointed to, at the end of the answer."""

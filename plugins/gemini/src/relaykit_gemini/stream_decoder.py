@@ -11,8 +11,10 @@ With ``web_search=``, ``groundingMetadata`` comes in later chunks (often the
 last, sometimes in pieces): each :class:`~relaykit.Citation` is yielded when
 the metadata naming it arrives, after the text it points into, with offsets
 into the whole answer; the sources no support names come with the finish.
-The searches billed ride on the usage (:mod:`relaykit_gemini.grounding`), the
-queries searched for and Google's Search Suggestions on the finish.
+The searches billed ride on the usage (:mod:`relaykit_gemini.grounding`) and
+Google's Search Suggestions on the finish; each query searched for is a
+:class:`~relaykit.SearchQuery` as soon as a chunk's ``webSearchQueries`` names it
+(once: later chunks repeat them), before that chunk's citations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from relaykit import SSEDecoder, StreamError, Usage, json_decode
 from relaykit.events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -139,11 +142,20 @@ class GeminiStreamDecoder:
             events.append(StreamStart(chunk.get("responseId"), chunk.get("modelVersion")))
         candidates = chunk.get("candidates") or []
         candidate: dict[str, Any] = candidates[0] if candidates else {}
+        metadata = candidate.get("groundingMetadata")
+        if metadata:
+            # The searches ran before the text that came with them was written: their
+            # queries go first, each once (later chunks repeat them; the new ones are
+            # the tail of the gathered, ordered list).
+            known = len(self._grounding.queries)
+            self._grounding.note_queries(metadata)
+            events.extend([SearchQuery(q) for q in self._grounding.queries[known:]])
         for part in (candidate.get("content") or {}).get("parts") or ():
             self._grounding.add(part)
             events.extend(self._part(part))
-        if candidate.get("groundingMetadata"):
-            events.extend(self._grounding.metadata(candidate["groundingMetadata"]))
+        if metadata:
+            # The citations after the text they point into.
+            events.extend(self._grounding.metadata(metadata))
         events.extend(self._usage_update(chunk))
         raw = candidate.get("finishReason")
         blocked = wire.blocked_reason(chunk)
@@ -152,11 +164,7 @@ class GeminiStreamDecoder:
             found = self._grounding
             events.extend(found.finish())
             reason = wire.finish_reason(raw, has_calls=self._calls > 0)
-            events.append(
-                Finish(
-                    reason, raw, search_queries=found.queries, search_suggestions=found.suggestions
-                )
-            )
+            events.append(Finish(reason, raw, search_suggestions=found.suggestions))
         elif not self._finished and blocked and not candidates:
             self._finished = True
             events.append(Finish("content_filter", blocked))

@@ -30,8 +30,9 @@ Stateless: every call sends the whole conversation in ``input`` with
 - ``web_search=`` is the ``web_search`` tool, after the function tools; the
   answer's ``url_citation`` annotations are its citations, its completed
   ``web_search_call`` items its billed searches, and their search actions'
-  queries its ``search_queries`` (see :mod:`.web_search`; streamed, they come
-  with the finish). The
+  queries its ``search_queries`` (see :mod:`.web_search`; streamed, each is a
+  :class:`~relaykit.SearchQuery` event as its item is done, before the text
+  written from it). The
   searches' ``sources`` are not asked for (``include``): they list every page
   read, not what the answer cites.
 """
@@ -46,6 +47,7 @@ from relaykit import ChatRequest, ChatResponse, InvalidRequestError, Message, Us
 from relaykit.events import (
     Finish,
     ReasoningDelta,
+    SearchQuery,
     StreamEvent,
     StreamStart,
     TextDelta,
@@ -361,7 +363,6 @@ class StreamState:
         "_summaries",
         "finished",
         "refused",
-        "search_queries",
         "text_length",
         "tool_calls",
         "web_searches",
@@ -382,8 +383,6 @@ class StreamState:
         self._parts: dict[tuple[str, int], int] = {}
         #: billed web searches seen (``web_search_call`` items done)
         self.web_searches = 0
-        #: what those searches searched for, in order (the Finish carries them)
-        self.search_queries: list[str] = []
 
     def call_index(self, item_id: str | None) -> int:
         """The relaykit index of the function call item ``item_id``."""
@@ -432,8 +431,8 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         item = data.get("item") or {}
         if item.get("type") == "web_search_call":
             state.web_searches += billed_search(item)
-            state.search_queries += search_queries(item)
-            return []
+            # The search has run: say so now, not with the finish.
+            return [SearchQuery(q) for q in search_queries(item)]
         if item.get("type") == "reasoning":
             encrypted = item.get("encrypted_content")
             if isinstance(encrypted, str):
@@ -466,7 +465,7 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         events: list[StreamEvent] = []
         if resp.get("usage") or state.web_searches:
             events.append(UsageUpdate(usage(resp.get("usage"), state.web_searches)))
-        events.append(Finish(reason, raw, search_queries=tuple(state.search_queries)))
+        events.append(Finish(reason, raw))
         return events
     return []
 
