@@ -13,7 +13,8 @@ connection. The call's span, log line and record come at its end, as
 
 A subclass says which provider method streams (``stream_speech``,
 ``stream_transcription``), how a piece is told from the summary a provider may
-send last (the vendor's usage, its id), and how the pieces make the response.
+send last (the vendor's usage, its id), and how the pieces make the response;
+its call's :class:`~relaykit.single_calls.Operation` prices, traces and records it.
 """
 
 from __future__ import annotations
@@ -28,22 +29,22 @@ import anyio
 
 from .attempts import run_attempts
 from .deadline_scope import scope_until
-from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
-from .protocols import Provider, Reservation
+from .errors import ClientClosedError, RelayError, StreamError
+from .protocols import Provider
 from .routing import Target
+from .single_calls import finish, priced
+from .stream_lifecycle import END, StreamLifecycle
 from .tracing import current
-from .transport_errors import never_sent, next_item, timeout_fired
+from .transport_errors import never_sent
 
 if TYPE_CHECKING:
-    from .client import Client, _Call
+    from .client import _Call
 
 Piece = TypeVar("Piece")
 Response = TypeVar("Response")
 
-_END: Any = object()
 
-
-class CallStream(Generic[Piece, Response]):
+class CallStream(StreamLifecycle, Generic[Piece, Response]):
     """Enter it, iterate its pieces, then read :attr:`response` (see the module docstring)."""
 
     #: the provider's optional method that streams; a provider without it is sent the
@@ -51,21 +52,7 @@ class CallStream(Generic[Piece, Response]):
     #: then one piece, and one with neither is refused there
     method: ClassVar[str]
 
-    def __init__(self, client: Client, call: _Call | None) -> None:
-        self._client = client
-        #: ``None`` until :meth:`_prepare` makes it (a transcription reads its audio first)
-        self._call: _Call | None = call
-        self._gen: AsyncIterator[Any] | None = None
-        self._target: Target | None = None
-        self._buffered: deque[Any] = deque()
-        self._reservations: list[Reservation] = []
-        self._attempt_started = 0.0
-        self._first_at: float | None = None
-        self._response: Response | None = None
-        self._finished = False
-        self._counted = False
-        #: the target the router counts this stream in flight at, until it ends
-        self._routed: Target | None = None
+    _response: Response | None
 
     # -- what a subclass says ------------------------------------------------------
 
@@ -101,9 +88,16 @@ class CallStream(Generic[Piece, Response]):
         meant it to (not left early, nor broken)."""
         raise NotImplementedError
 
+    def _partial(self) -> Response:
+        return self._assembled(whole=False)
+
     async def _finish(self, call: _Call, target: Target, response: Response) -> Response:
-        """Price ``response``, trace, log and record it as the call's answer."""
-        raise NotImplementedError
+        """Price ``response``, trace, log and record it as the call's answer, as the
+        whole call's kind does (:func:`~relaykit.single_calls.priced`,
+        :func:`~relaykit.single_calls.finish`)."""
+        response = priced(self._client, call, target, response)
+        await finish(self._client, call, target, response)
+        return response
 
     # -- opening, with retries and fallbacks -----------------------------------------
 
@@ -194,11 +188,11 @@ class CallStream(Generic[Piece, Response]):
             while True:
                 item = await self._pull()
                 buffered.append(item)
-                if item is _END or self._is_piece(item):
+                if item is END or self._is_piece(item):
                     break
         if scope.cancelled_caught:
             raise self._timeout(which)
-        if buffered[-1] is not _END:
+        if buffered[-1] is not END:
             self._first_at = time.monotonic()
         self._buffered = buffered
 
@@ -228,7 +222,7 @@ class CallStream(Generic[Piece, Response]):
                     if error is e:
                         raise
                     raise error from e
-            if item is _END:
+            if item is END:
                 await self._complete()
                 raise StopAsyncIteration
             piece = self._take(item)
@@ -247,7 +241,7 @@ class CallStream(Generic[Piece, Response]):
             limit, which = timeouts.idle, "idle"
         if call.deadline - now < limit:
             limit, which = call.deadline - now, "total"
-        item: Any = _END
+        item: Any = END
         with scope_until(self._client._scopes, now + limit) as scope:
             item = await self._pull()
         if scope.cancelled_caught:
@@ -255,16 +249,6 @@ class CallStream(Generic[Piece, Response]):
         if self._first_at is None and self._is_piece(item):
             self._first_at = time.monotonic()
         return item
-
-    async def _pull(self) -> Any:
-        """The provider's next item (``_END`` at its end), transport errors mapped."""
-        assert self._gen is not None and self._target is not None
-        item: Any = await next_item(self._gen, self._target, _END)
-        return item
-
-    def _timeout(self, which: str) -> RequestTimeoutError:
-        assert self._target is not None
-        return timeout_fired(which, self._target)
 
     @property
     def time_to_first_chunk(self) -> float | None:
@@ -285,34 +269,6 @@ class CallStream(Generic[Piece, Response]):
             response = self._assembled(whole=True)
             await self._settle(response)
             self._response = await self._finish(call, target, response)
-        finally:
-            self._ended()
-
-    async def _abort(self, error: RelayError) -> RelayError:
-        """A failure after the stream started: record it; return the error to raise
-        (anything but a timeout becomes a :class:`~relaykit.StreamError`)."""
-        self._finished = True
-        try:
-            client, call = self._client, self._call
-            assert call is not None
-            client._known.mask_error(error)  # before its message is copied below
-            self._routed_done(
-                ok=(isinstance(error, RequestTimeoutError) and error.which == "total")
-                or not (error.retryable or isinstance(error, StreamError))
-            )
-            await self._close_gen()
-            await self._settle(None)
-            self._response = self._assembled(whole=False)
-            if not isinstance(error, StreamError | RequestTimeoutError):
-                error = StreamError(
-                    f"the stream broke after it started: {error.message}",
-                    provider=error.provider,
-                    model=error.model,
-                    status=error.status,
-                    provider_message=error.provider_message,
-                )
-            await client._fail(call, error, self._target)
-            return error
         finally:
             self._ended()
 
@@ -359,41 +315,3 @@ class CallStream(Generic[Piece, Response]):
         if self._target is None:
             raise RelayError("the stream has not started: enter it with `async with`")
         return self._assembled(whole=False)
-
-    def _routed_done(self, *, ok: bool) -> None:
-        """Tell the router this stream has ended (once), with its time to first piece."""
-        target, self._routed = self._routed, None
-        if target is not None:
-            first = self._first_at
-            ttft = None if first is None else first - self._attempt_started
-            self._client._router.finished(target, ok=ok, ttft=ttft)
-
-    def _ended(self) -> None:
-        """Tell the client this stream is no longer in flight (once)."""
-        if self._counted:
-            self._counted = False
-            self._client._call_ended()
-
-    async def _settle(self, response: Any, *, sent: bool = True) -> None:
-        """Settle the limits' reservations with ``response`` (``None``: nothing used);
-        ``sent=False`` gives them back whole."""
-        if self._reservations:
-            reservations, self._reservations = self._reservations, []
-            client, call, target = self._client, self._call, self._target
-            assert call is not None and target is not None
-            if not sent:
-                await client._release(reservations, call, target)
-                return
-            if client._reconcile_now(reservations, call, response, target):
-                return
-            with anyio.CancelScope(shield=True):  # on the way out of a cancelled stream too
-                await client._reconcile(reservations, call, response, target)
-
-    async def _close_gen(self) -> None:
-        gen, self._gen = self._gen, None
-        if gen is not None:
-            aclose = getattr(gen, "aclose", None)
-            if aclose is not None:
-                # Shielded: closing must finish even when we leave because of a cancellation.
-                with anyio.CancelScope(shield=True):
-                    await aclose()

@@ -35,7 +35,8 @@ from .embeddings import (
 from .errors import ClientClosedError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import Operation, answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, conclude, finish, new_call, run_call
+from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -95,8 +96,6 @@ def _start(
     call = new_call(client, model, request, targets, size, EMBEDDINGS)
     if client.config.cache.enabled if use_cache is None else bool(use_cache):
         call.cache_key = "embeddings"  # marks the call as cached; keys are per text
-    if client._tracer is not None:
-        call.span = client._tracer.start_embeddings(call)
     return call
 
 
@@ -120,7 +119,8 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
                 attempts=0,
                 cache_hit=True,
             )
-            return await _finish(client, call, first, response)
+            await finish(client, call, first, response)
+            return response
     misses = [i for i, hit in enumerate(hits) if hit is None] if hits else []
     answered: dict[Target, dict[Any, Any]] = {}  # each deployment's batch answers
 
@@ -145,16 +145,7 @@ async def _run(client: Client, call: _Call) -> EmbeddingResponse:
         for index, vector in zip(misses, fresh, strict=True):
             merged[index] = vector
         response = attrs.evolve(response, vectors=tuple(v for v in merged if v is not None))
-    price = client._price(target, response.model)
-    response = attrs.evolve(
-        response,
-        provider=target.provider,
-        model=response.model or target.model,
-        latency=time.monotonic() - call.started,
-        cost=price.cost(response.usage) if price is not None else None,
-        attempts=call.attempts,
-    )
-    response = await _finish(client, call, target, response)
+    response = await conclude(client, call, target, response)
     if cache is not None:
         if target != first:  # a fallback embedded everything: kept under its own name
             keys = [embedding_key(target, request, text) for text in request.inputs]
@@ -169,15 +160,6 @@ def _request(call: _Call) -> EmbeddingRequest:
     """The embeddings call's request (see ``_Call.request``)."""
     request: Any = call.request
     return request  # type: ignore[no-any-return]
-
-
-async def _finish(
-    client: Client, call: _Call, target: Target, response: EmbeddingResponse
-) -> EmbeddingResponse:
-    """Trace, log and record a successful embeddings call."""
-    tracer: Any = client._tracer  # there is one when the call has a span
-    await finish(client, call, target, response, lambda: tracer.finish_embeddings(call, response))
-    return response
 
 
 def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
@@ -206,5 +188,11 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     )
 
 
-#: how the client sends, prices (by the token) and records an embeddings call
-EMBEDDINGS = Operation("embeddings", send_embeddings, record_fields)
+#: how the client sends, prices (by the token), traces and records an embeddings call
+EMBEDDINGS = Operation(
+    "embeddings",
+    send_embeddings,
+    record_fields,
+    start_span=CallTracer.start_embeddings,
+    finish_span=CallTracer.finish_embeddings,
+)

@@ -23,7 +23,6 @@ may hold a signature).
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -44,7 +43,8 @@ from .image_inputs import read_image, read_images
 from .protocols import Provider
 from .response import ModelPrice
 from .routing import Target
-from .single_calls import Operation, answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, conclude, new_call, run_call
+from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -145,8 +145,6 @@ def _start(
     # Held before sending, settled with what the answer bills: images have no
     # max_tokens, and OpenAI's GPT image models bill thousands of output tokens.
     call.output_hold = output_tokens_estimate(request)
-    if client._tracer is not None:
-        call.span = client._tracer.start_image(call)
     return call
 
 
@@ -160,31 +158,7 @@ async def _run(client: Client, call: _Call) -> ImageResponse:
             attrs.evolve(i, revised_prompt=restore(i.revised_prompt)) if i.revised_prompt else i
             for i in images
         )
-    priced = call.priced
-    response = attrs.evolve(
-        response,
-        images=images,
-        provider=target.provider,
-        model=response.model or target.model,
-        latency=time.monotonic() - call.started,
-        attempts=call.attempts,
-    )
-    if priced is not None and priced[0] is response.usage and priced[1] == target:
-        cost = priced[2]  # worked out already, to settle a budget
-    else:
-        cost = image_cost(client._price(target, response.model), response)
-    response = attrs.evolve(response, cost=cost)
-    tracer: Any = client._tracer  # there is one when the call has a span
-    await finish(
-        client,
-        call,
-        target,
-        response,
-        lambda: tracer.finish_image(call, response),
-        text=answer_text(response),
-        params=answer_params(response),
-    )
-    return response
+    return await conclude(client, call, target, response, images=images)
 
 
 def _request(call: _Call) -> AnyImageRequest:
@@ -266,7 +240,17 @@ def _cost(price: ModelPrice, request: AnyImageRequest, response: ImageResponse) 
     return image_cost(price, response)
 
 
-#: how the client sends, prices (per image, or by the token) and records an image
-#: generation, and an edit
-GENERATE_IMAGE = Operation("generate_image", send_image_request, record_fields, _cost)
-EDIT_IMAGE = Operation("edit_image", send_image_request, record_fields, _cost)
+#: how the client sends, prices (per image, or by the token), traces and records an
+#: image generation
+GENERATE_IMAGE = Operation(
+    "generate_image",
+    send_image_request,
+    record_fields,
+    _cost,
+    start_span=CallTracer.start_image,
+    finish_span=CallTracer.finish_image,
+    answer_text=answer_text,
+    answer_params=answer_params,
+)
+#: an edit: the same, but for its name (its span's, records' and metrics' operation)
+EDIT_IMAGE = attrs.evolve(GENERATE_IMAGE, name="edit_image")

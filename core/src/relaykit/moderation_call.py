@@ -13,7 +13,6 @@ the answer, how many inputs were flagged and for which categories.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,8 @@ from .moderation import (
 from .protocols import Provider
 from .response import Usage
 from .routing import Target
-from .single_calls import Operation, answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, conclude, new_call, run_call
+from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -99,39 +99,13 @@ def _start(
         # placeholders: what the operator who turned it on asked for. The results
         # are matched to inputs by position, so nothing needs restoring.
         request = attrs.evolve(request, inputs=tuple(map(client._outbound.redact, request.inputs)))
-    call = new_call(client, model, request, targets, size, MODERATE)
-    if client._tracer is not None:
-        call.span = client._tracer.start_moderate(call)
-    return call
+    return new_call(client, model, request, targets, size, MODERATE)
 
 
 async def _run(client: Client, call: _Call) -> ModerationResponse:
     response: ModerationResponse
     response, target = await answer(client, call)
-    priced = call.priced
-    if priced is not None and priced[0] is response.usage and priced[1] == target:
-        cost = priced[2]  # worked out already, to settle a budget
-    else:
-        price = client._price(target, response.model)
-        cost = price.cost(response.usage) if price is not None else None
-    response = attrs.evolve(
-        response,
-        provider=target.provider,
-        model=response.model or target.model,
-        latency=time.monotonic() - call.started,
-        cost=cost,
-        attempts=call.attempts,
-    )
-    tracer: Any = client._tracer  # there is one when the call has a span
-    await finish(
-        client,
-        call,
-        target,
-        response,
-        lambda: tracer.finish_moderate(call, response),
-        params=answer_params(response),
-    )
-    return response
+    return await conclude(client, call, target, response)
 
 
 def _request(call: _Call) -> ModerationRequest:
@@ -170,5 +144,12 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     )
 
 
-#: how the client sends, prices (by the token) and records a moderation
-MODERATE = Operation("moderate", send_moderation, record_fields)
+#: how the client sends, prices (by the token), traces and records a moderation
+MODERATE = Operation(
+    "moderate",
+    send_moderation,
+    record_fields,
+    start_span=CallTracer.start_moderate,
+    finish_span=CallTracer.finish_moderate,
+    answer_params=answer_params,
+)

@@ -12,7 +12,6 @@ retrieval, and rarely asked twice).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,8 @@ from .rerank import (
 )
 from .response import ModelPrice, Usage
 from .routing import Target
-from .single_calls import Operation, answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, conclude, new_call, run_call
+from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -96,8 +96,6 @@ def _start(
     # chunks, count more: the hold may fall short, the settlement not).
     searches = -(-len(request.documents) // 100)
     call = new_call(client, model, request, targets, size, RERANK, searches=searches)
-    if client._tracer is not None:
-        call.span = client._tracer.start_rerank(call)
     return call, texts
 
 
@@ -108,21 +106,7 @@ async def _run(client: Client, call: _Call, texts: tuple[str, ...]) -> RerankRes
     if _request(call).documents is not texts:
         # Outbound redaction sent other texts: the caller gets its own back.
         results = tuple([RerankResult(r.index, r.score, texts[r.index]) for r in results])
-    price = client._price(target, response.model)
-    response = attrs.evolve(
-        response,
-        results=results,
-        provider=target.provider,
-        model=response.model or target.model,
-        latency=time.monotonic() - call.started,
-        cost=price.cost(response.usage, searches=response.search_units)
-        if price is not None
-        else None,
-        attempts=call.attempts,
-    )
-    tracer: Any = client._tracer  # there is one when the call has a span
-    await finish(client, call, target, response, lambda: tracer.finish_rerank(call, response))
-    return response
+    return await conclude(client, call, target, response, results=results)
 
 
 def _request(call: _Call) -> RerankRequest:
@@ -165,5 +149,12 @@ def rerank_cost(price: ModelPrice, request: RerankRequest, response: RerankRespo
     return price.cost(response.usage)
 
 
-#: how the client sends, prices and records a rerank call
-RERANK = Operation("rerank", send_rerank, record_fields, rerank_cost)
+#: how the client sends, prices, traces and records a rerank call
+RERANK = Operation(
+    "rerank",
+    send_rerank,
+    record_fields,
+    rerank_cost,
+    start_span=CallTracer.start_rerank,
+    finish_span=CallTracer.finish_rerank,
+)

@@ -10,7 +10,8 @@ sent, priced, traced and recorded. Each of those modules says how in one
 :class:`Operation`, which its calls carry (``_Call.kind``), so the client's
 shared steps ask the call rather than branch on its name. This module holds the
 rest: running the call (in-flight accounting, a caller's cancellation
-recorded), finishing it (span, log line, record), and the record's fields.
+recorded), concluding it (the answer's call fields and cost, then its span, log
+line and record), and the record's fields.
 """
 
 from __future__ import annotations
@@ -38,14 +39,10 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from .client import Client, _Call
-    from .embeddings import EmbeddingResponse
-    from .image_generation import ImageResponse
-    from .moderation import ModerationResponse
-    from .rerank import RerankResponse
-    from .speech import SpeechResponse
-    from .transcription import TranscriptionResponse
+    from .tracing import CallTracer
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 calls_log = logging.getLogger("relaykit.calls")
 
@@ -54,6 +51,16 @@ def token_cost(price: ModelPrice, request: Any, response: Any) -> Decimal | None
     """The cost of an answer billed by the tokens in its ``usage`` (embeddings,
     moderation): :meth:`ModelPrice.cost`."""
     return price.cost(response.usage)
+
+
+def no_text(response: Any) -> str:
+    """A record's text for an answer that has none to keep (a vector, a verdict)."""
+    return ""
+
+
+def no_params(response: Any) -> Mapping[str, Any] | None:
+    """What a record adds to its parameters from an answer that adds nothing."""
+    return None
 
 
 @attrs.frozen
@@ -66,14 +73,25 @@ class Operation:
     call, target)`` the call's record before the answer's part
     (:func:`record_fields` builds the shared ones); ``cost(price, request,
     response)`` what an answer cost at ``price`` (the budget's settlement and
-    ``response.cost`` both use it). Adding a kind of call is one module that
-    defines its Operation and passes it to :func:`new_call`.
+    ``response.cost`` both use it). ``start_span(tracer, call)`` and
+    ``finish_span(tracer, call, response)`` are the :class:`~relaykit.tracing.CallTracer`
+    methods that open and end its span; ``answer_text(response)`` the record's
+    text (a transcript, an image's revised prompt) and ``answer_params(response)``
+    what the answer adds to the record's parameters (the audio's length, the
+    images' sizes). Adding a kind of call is one module that defines its
+    Operation and passes it to :func:`new_call`.
     """
 
     name: str
     send: Callable[[Provider, Any, Target], Awaitable[Any]]
     record_fields: Callable[[Client, _Call, Target], dict[str, Any]]
     cost: Callable[[ModelPrice, Any, Any], Decimal | None] = token_cost
+    start_span: Callable[[CallTracer, _Call], Any] = attrs.field(kw_only=True)
+    finish_span: Callable[[CallTracer, _Call, Any], None] = attrs.field(kw_only=True)
+    answer_text: Callable[[Any], str] = attrs.field(kw_only=True, default=no_text)
+    answer_params: Callable[[Any], Mapping[str, Any] | None] = attrs.field(
+        kw_only=True, default=no_params
+    )
 
 
 def capability(provider: Any, name: str, target: Target, api: str, hint: str) -> Any:
@@ -133,8 +151,9 @@ def new_call(
     """The :class:`~relaykit.client._Call` for ``request``, a call of ``operation``'s
     kind: started now, its deadline
     the request's timeout or ``[timeouts] total``, no output tokens held, under the
-    ``[limits."NAME=GLOB"]`` its metadata falls under; ``fields`` set the rest
-    (``streamed=True`` for a streamed speech or transcription)."""
+    ``[limits."NAME=GLOB"]`` its metadata falls under, its span started (when the
+    client traces); ``fields`` set the rest (``streamed=True`` for a streamed
+    speech or transcription)."""
     from .client import _Call
 
     now = time.monotonic()
@@ -158,6 +177,8 @@ def new_call(
     )
     if client._scoped and request.metadata:
         call.scoped = client._scoped_limits(request.metadata)
+    if client._tracer is not None:
+        call.span = operation.start_span(client._tracer, call)
     return call
 
 
@@ -179,41 +200,64 @@ async def run_call(client: Client, call: _Call, run: Callable[[], Awaitable[T]])
         client._call_ended()
 
 
-async def finish(
-    client: Client,
-    call: _Call,
-    target: Target,
-    response: EmbeddingResponse
-    | RerankResponse
-    | TranscriptionResponse
-    | ImageResponse
-    | SpeechResponse
-    | ModerationResponse,
-    trace: Callable[[], None],
-    *,
-    text: str = "",
-    params: Mapping[str, Any] | None = None,
-) -> None:
-    """End a successful call: ``trace()`` (when it has a span), its log line, its record
+def priced(client: Client, call: _Call, target: Target, response: R) -> R:
+    """``response`` with its cost: the one a budget's settlement worked out for this
+    answer (``_Call.priced``), else its price (of ``target``, as the model that
+    answered) applied by the call's kind (:attr:`Operation.cost`)."""
+    answer: Any = response
+    done = call.priced
+    if done is not None and done[0] is answer.usage and done[1] == target:
+        cost = done[2]  # worked out already, to settle a budget
+    else:
+        assert call.kind is not None
+        price = client._price(target, answer.model)
+        cost = call.kind.cost(price, call.request, answer) if price is not None else None
+    return attrs.evolve(answer, cost=cost)  # type: ignore[no-any-return]
+
+
+async def conclude(client: Client, call: _Call, target: Target, response: R, **fields: Any) -> R:
+    """``response`` as ``call``'s answer, from ``target``: its provider, model (the
+    vendor's, else the target's), latency and attempts set, ``fields`` too (what a
+    kind of call changes in it: a rerank's results, a transcript's language),
+    priced (:func:`priced`), then traced, logged and recorded (:func:`finish`)."""
+    answer: Any = response
+    answer = attrs.evolve(
+        answer,
+        provider=target.provider,
+        model=answer.model or target.model,
+        latency=time.monotonic() - call.started,
+        attempts=call.attempts,
+        **fields,
+    )
+    answer = priced(client, call, target, answer)
+    await finish(client, call, target, answer)
+    return answer  # type: ignore[no-any-return]
+
+
+async def finish(client: Client, call: _Call, target: Target, response: Any) -> None:
+    """End a successful call: its span (when it has one), its log line, its record
     (whose fields are ``Client._record_fields``'s, the content redacted on the way).
 
-    ``text`` is the answer's text, kept as the record's when something reads the
-    records' content (a transcript, an image's revised prompt); ``params`` what
-    the answer adds to the record's parameters (the audio's length, as the vendor
-    measured it; how many images came, and their sizes).
+    The call's kind says what the answer adds (:class:`Operation`): its
+    ``answer_text``, kept as the record's when something reads the records'
+    content, and its ``answer_params``, added to the record's parameters.
     """
+    kind = call.kind
+    assert kind is not None
     call.ended = True
     if call.span is not None:
-        trace()
+        tracer: Any = client._tracer  # there is one when the call has a span
+        kind.finish_span(tracer, call, response)
     if calls_log.isEnabledFor(logging.INFO):
         client._log_call(call, target, response.latency or 0.0, response=response)
     if client._recording:
         fields = client._record_fields(call, target)
+        params = kind.answer_params(response)
         if params:
             fields["params"].update(params)
         record = CallRecord(
             **fields,
-            text=text if client._content else "",
+            text=kind.answer_text(response) if client._content else "",
             usage=response.usage,
             cost=response.cost,
             latency=response.latency,

@@ -14,7 +14,6 @@ audio's format and size: never its bytes.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -23,8 +22,9 @@ from . import single_calls
 from .errors import ClientClosedError, RelayError
 from .protocols import Provider
 from .routing import Target
-from .single_calls import Operation, answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, conclude, new_call, run_call
 from .speech import SpeechRequest, SpeechResponse, build_speech_request, speech_cost
+from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _start(
             text=redact(request.text),
             instructions=redact(request.instructions) if request.instructions else None,
         )
-    call = new_call(
+    return new_call(
         client,
         model,
         request,
@@ -88,37 +88,12 @@ def _start(
         characters=len(request.text),
         streamed=streamed,
     )
-    if client._tracer is not None:
-        call.span = client._tracer.start_speak(call)
-    return call
 
 
 async def _run(client: Client, call: _Call) -> SpeechResponse:
     response: SpeechResponse
     response, target = await answer(client, call)
-    priced = call.priced
-    response = attrs.evolve(
-        response,
-        provider=target.provider,
-        model=response.model or target.model,
-        latency=time.monotonic() - call.started,
-        attempts=call.attempts,
-    )
-    if priced is not None and priced[0] is response.usage and priced[1] == target:
-        cost = priced[2]  # worked out already, to settle a budget
-    else:
-        cost = speech_cost(client._price(target, response.model), _request(call), response)
-    response = attrs.evolve(response, cost=cost)
-    tracer: Any = client._tracer  # there is one when the call has a span
-    await finish(
-        client,
-        call,
-        target,
-        response,
-        lambda: tracer.finish_speak(call, response),
-        params=answer_params(response),
-    )
-    return response
+    return await conclude(client, call, target, response)
 
 
 def _request(call: _Call) -> SpeechRequest:
@@ -171,6 +146,14 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     )
 
 
-#: how the client sends, prices (per character of text, or by the token) and records
-#: a text to speech
-SPEAK = Operation("speak", send_speech, record_fields, speech_cost)
+#: how the client sends, prices (per character of text, or by the token), traces and
+#: records a text to speech, whole or streamed (:mod:`relaykit.speech_stream`)
+SPEAK = Operation(
+    "speak",
+    send_speech,
+    record_fields,
+    speech_cost,
+    start_span=CallTracer.start_speak,
+    finish_span=CallTracer.finish_speak,
+    answer_params=answer_params,
+)

@@ -20,13 +20,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .call_stream import CallStream
-from .single_calls import finish
-from .speech import SpeechResponse, media_type_of, speech_cost
-from .speech_call import answer_params
+from .speech import SpeechResponse, media_type_of
 
 if TYPE_CHECKING:
     from .client import _Call
-    from .routing import Target
 
 
 class SpeechStream(CallStream[bytes, SpeechResponse]):
@@ -89,24 +86,3 @@ class SpeechStream(CallStream[bytes, SpeechResponse]):
             attempts=call.attempts,
             time_to_first_chunk=self.time_to_first_chunk,
         )
-
-    async def _finish(
-        self, call: _Call, target: Target, response: SpeechResponse
-    ) -> SpeechResponse:
-        client = self._client
-        priced = call.priced
-        if priced is not None and priced[0] is response.usage and priced[1] == target:
-            cost = priced[2]  # worked out already, to settle a budget
-        else:
-            cost = speech_cost(client._price(target, response.model), call.request, response)  # type: ignore[arg-type]
-        response = attrs.evolve(response, cost=cost)
-        tracer: Any = client._tracer  # there is one when the call has a span
-        await finish(
-            client,
-            call,
-            target,
-            response,
-            lambda: tracer.finish_speak(call, response),
-            params=answer_params(response),
-        )
-        return response

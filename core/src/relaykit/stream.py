@@ -14,21 +14,20 @@ import attrs
 from .assembly import ResponseAssembler
 from .attempts import run_attempts
 from .deadline_scope import scope_until
-from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
+from .errors import ClientClosedError, RelayError, StreamError
 from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
 from .outbound_redaction import StreamEventRestorer
-from .protocols import Provider, Reservation
+from .protocols import Provider
 from .response import ChatResponse
 from .response_cache import replay
 from .routing import Target
+from .stream_lifecycle import END, StreamLifecycle
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
 from .transport_errors import (
     is_read_timeout,
     map_transport_error,
     never_sent,
-    next_item,
-    timeout_fired,
 )
 from .web_search import Citation, refuse_unsearched
 
@@ -41,10 +40,9 @@ _CONTENT = (TextDelta, ToolCallDelta, ReasoningDelta, Citation)
 # should see as it runs (a UI shows it before the answer) and which was billed, so
 # never retried. It does not start the time to first token: that is the answer's.
 _DELIVER = (*_CONTENT, SearchQuery, Finish)
-_END: Any = object()
 
 
-class ChatStream:
+class ChatStream(StreamLifecycle):
     """A streamed chat call. Enter it, iterate it, then read :attr:`response`.
 
     Entering sends the request and waits for the first event, retrying and
@@ -52,26 +50,18 @@ class ChatStream:
     stream is never retried. Leaving the block early closes the connection.
     """
 
+    _call: _Call  # made before the stream is
+    _gen: AsyncIterator[StreamEvent] | None
+    _buffered: deque[StreamEvent]
+    _response: ChatResponse | None
+
     def __init__(self, client: Client, call: _Call) -> None:
-        self._client = client
-        self._call = call
-        self._gen: AsyncIterator[StreamEvent] | None = None
-        self._target: Target | None = None
-        self._buffered: deque[StreamEvent] = deque()
+        super().__init__(client, call)
         self._assembler = ResponseAssembler()
-        self._reservations: list[Reservation] = []
-        self._attempt_started = 0.0
-        self._first_content_at: float | None = None
         self._read_timeout: ReadTimeout | None = None
         #: until when (monotonic) events may be awaited with no scope at all: set once
         #: content has arrived over a connection that carries the idle timeout itself
         self._unscoped_until = 0.0
-        self._response: ChatResponse | None = None
-        self._finished = False
-        #: whether the client counts this stream among its calls in flight
-        self._counted = False
-        #: the target the router counts this stream in flight at, until it ends
-        self._routed: Target | None = None
         #: holds back split placeholders (outbound redaction only)
         self._restorer: StreamEventRestorer | None = None
 
@@ -94,24 +84,6 @@ class ChatStream:
             self._routed_done(ok=True)
             self._ended()
             raise
-
-    def _routed_done(self, *, ok: bool) -> None:
-        """Tell the router this stream has ended (once), with its time to first token.
-
-        ``ok=False``: the deployment broke the stream (it cools down). Leaving
-        early, by a break, an exception or a cancellation, gives no verdict.
-        """
-        target, self._routed = self._routed, None
-        if target is not None:
-            first = self._first_content_at
-            ttft = None if first is None else first - self._attempt_started
-            self._client._router.finished(target, ok=ok, ttft=ttft)
-
-    def _ended(self) -> None:
-        """Tell the client this stream is no longer in flight (once)."""
-        if self._counted:
-            self._counted = False
-            self._client._call_ended()
 
     async def _enter(self) -> ChatStream:
         client, call = self._client, self._call
@@ -200,17 +172,17 @@ class ChatStream:
         if self._call.deadline < first_token:
             deadline, which = self._call.deadline, "total"
         buffered: deque[StreamEvent] = deque()
-        event: StreamEvent = _END
+        event: StreamEvent = END
         with scope_until(self._client._scopes, deadline) as scope:
             while True:
                 event = await self._pull()
                 buffered.append(event)
-                if event is _END or isinstance(event, _DELIVER):
+                if event is END or isinstance(event, _DELIVER):
                     break
         if scope.cancelled_caught:
             raise self._timeout(which)
         if isinstance(event, _CONTENT):
-            self._first_content_at = time.monotonic()
+            self._first_at = time.monotonic()
         return buffered
 
     # -- iteration -------------------------------------------------------------
@@ -232,7 +204,7 @@ class ChatStream:
                     try:
                         event = await self._gen.__anext__()
                     except StopAsyncIteration:
-                        event = _END
+                        event = END
                     except RelayError:
                         raise
                     except Exception as e:
@@ -247,7 +219,7 @@ class ChatStream:
                 if error is e:
                     raise
                 raise error from e
-        if event is _END:
+        if event is END:
             await self._complete()
             raise StopAsyncIteration
         self._assembler.add(event)
@@ -258,13 +230,13 @@ class ChatStream:
         assert self._gen is not None and self._target is not None
         timeouts = self._client.config.timeouts
         now = time.monotonic()
-        if self._first_content_at is None:
+        if self._first_at is None:
             limit, which = self._attempt_started + timeouts.first_token - now, "first_token"
         else:
             limit, which = timeouts.idle, "idle"
         if self._call.deadline - now < limit:
             limit, which = self._call.deadline - now, "total"
-        event: StreamEvent = _END
+        event: StreamEvent = END
         if which == "idle" and self._read_timeout is not None and self._read_timeout.applied:
             # Until the total deadline comes nearer than the idle timeout, the next
             # events skip this method's arithmetic too (see __anext__).
@@ -274,23 +246,9 @@ class ChatStream:
             event = await self._pull()
         if scope.cancelled_caught:
             raise self._timeout(which)
-        if self._first_content_at is None and isinstance(event, _CONTENT):
-            self._first_content_at = time.monotonic()
+        if self._first_at is None and isinstance(event, _CONTENT):
+            self._first_at = time.monotonic()
         return event
-
-    async def _pull(self) -> StreamEvent:
-        """The provider's next event (``_END`` at its end), transport errors mapped.
-
-        The caller holds the timeout scope; the per-event fast path in
-        :meth:`__anext__` inlines this instead.
-        """
-        assert self._gen is not None and self._target is not None
-        item: StreamEvent = await next_item(self._gen, self._target, _END)
-        return item
-
-    def _timeout(self, which: str) -> RequestTimeoutError:
-        assert self._target is not None
-        return timeout_fired(which, self._target)
 
     async def _next_unscoped(self) -> StreamEvent:
         """The next event, with the idle timeout left to the connection's read timeout."""
@@ -298,7 +256,7 @@ class ChatStream:
         try:
             event: StreamEvent = await self._gen.__anext__()
         except StopAsyncIteration:
-            return _END  # type: ignore[no-any-return]
+            return END  # type: ignore[no-any-return]
         except RelayError:
             raise
         except Exception as e:
@@ -339,42 +297,6 @@ class ChatStream:
         finally:
             self._ended()
 
-    async def _abort(self, error: RelayError) -> RelayError:
-        """A failure after the stream started: record it; return the error to raise.
-
-        Anything but a timeout becomes a :class:`StreamError` carrying what arrived.
-        """
-        self._finished = True
-        try:
-            self._client._known.mask_error(error)  # before its message is copied below
-            # A broken stream, an idle timeout: the deployment's doing. The total
-            # timeout is the caller's budget running out: no verdict.
-            self._routed_done(
-                ok=(isinstance(error, RequestTimeoutError) and error.which == "total")
-                or not (error.retryable or isinstance(error, StreamError))
-            )
-            await self._close_gen()
-            self._release_held()
-            await self._settle(None)
-            partial = self._assembled()
-            self._response = partial
-            if isinstance(error, StreamError):
-                if error.partial is None:
-                    error.partial = partial
-            elif not isinstance(error, RequestTimeoutError):
-                error = StreamError(
-                    f"the stream broke after it started: {error.message}",
-                    provider=error.provider,
-                    model=error.model,
-                    status=error.status,
-                    provider_message=error.provider_message,
-                    partial=partial,
-                )
-            await self._client._fail(self._call, error, self._target, partial)
-            return error
-        finally:
-            self._ended()
-
     def _release_held(self) -> None:
         """Fold what outbound redaction still holds back into the partial response.
 
@@ -386,40 +308,21 @@ class ChatStream:
             for event in self._restorer.held():
                 self._assembler.add(event)
 
+    def _partial(self) -> ChatResponse:
+        self._release_held()
+        return self._assembled()
+
+    def _kept_partial(self, partial: ChatResponse) -> ChatResponse:
+        return partial  # on the StreamError, and priced in the record
+
     def _assembled(self) -> ChatResponse:
         assert self._target is not None
-        first = self._first_content_at
+        first = self._first_at
         return self._assembler.response(
             provider=self._target.provider,
             model=self._target.model,
             time_to_first_token=None if first is None else first - self._call.started,
         )
-
-    async def _settle(self, response: ChatResponse | None, *, sent: bool = True) -> None:
-        """Settle the limits' reservations with ``response`` (``None``: nothing used);
-        ``sent=False`` gives them back whole, the request included."""
-        if self._reservations:
-            reservations, self._reservations = self._reservations, []
-            assert self._target is not None
-            client = self._client
-            if not sent:
-                await client._release(reservations, self._call, self._target)
-                return
-            if client._reconcile_now(reservations, self._call, response, self._target):
-                return
-            # Shielded: it runs on the way out of a cancelled stream too, and a
-            # limiter that waits would otherwise keep the hold.
-            with anyio.CancelScope(shield=True):
-                await client._reconcile(reservations, self._call, response, self._target)
-
-    async def _close_gen(self) -> None:
-        gen, self._gen = self._gen, None
-        if gen is not None:
-            aclose = getattr(gen, "aclose", None)
-            if aclose is not None:
-                # Shielded: closing must finish even when we leave because of a cancellation.
-                with anyio.CancelScope(shield=True):
-                    await aclose()
 
     async def __aexit__(
         self,

@@ -7,7 +7,7 @@ method hands its coroutine to it. There is no second implementation to drift.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -36,26 +36,37 @@ if TYPE_CHECKING:
     from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
 
+Item = TypeVar("Item")
 Piece = TypeVar("Piece")
 Result = TypeVar("Result")
 Entered = TypeVar("Entered")
 
 
-class SyncStream:
+class _BlockingIterator(Generic[Item]):
+    """An async stream's ``async for``, one item at a time through the client's portal:
+    what :class:`SyncStream`, :class:`SyncToolRunStream` and :class:`SyncAudioStream`
+    share."""
+
+    def __init__(self, portal: BlockingPortal, stream: AsyncIterator[Item]) -> None:
+        self._portal = portal
+        self._items = stream
+
+    def __iter__(self) -> Iterator[Item]:
+        return self
+
+    def __next__(self) -> Item:
+        try:
+            return self._portal.call(self._items.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+
+class SyncStream(_BlockingIterator[StreamEvent]):
     """A streamed call for blocking code: ``with client.stream(...) as s: for event in s``."""
 
     def __init__(self, portal: BlockingPortal, stream: ChatStream) -> None:
-        self._portal = portal
+        super().__init__(portal, stream)
         self._stream = stream
-
-    def __iter__(self) -> Iterator[StreamEvent]:
-        return self
-
-    def __next__(self) -> StreamEvent:
-        try:
-            return self._portal.call(self._stream.__anext__)
-        except StopAsyncIteration:
-            raise StopIteration from None
 
     @property
     def response(self) -> ChatResponse:
@@ -63,22 +74,13 @@ class SyncStream:
         return self._stream.response
 
 
-class SyncToolRunStream:
+class SyncToolRunStream(_BlockingIterator[StreamEvent | ToolRunEvent]):
     """A streamed tool run for blocking code: ``with client.stream_tools(...) as run:
     for event in run``, then ``run.run``."""
 
     def __init__(self, portal: BlockingPortal, stream: ToolRunStream) -> None:
-        self._portal = portal
+        super().__init__(portal, stream)
         self._stream = stream
-
-    def __iter__(self) -> Iterator[StreamEvent | ToolRunEvent]:
-        return self
-
-    def __next__(self) -> StreamEvent | ToolRunEvent:
-        try:
-            return self._portal.call(self._stream.__anext__)
-        except StopAsyncIteration:
-            raise StopIteration from None
 
     @property
     def run(self) -> ToolRun:
@@ -91,22 +93,13 @@ class SyncToolRunStream:
         return self._stream.conversation_id
 
 
-class SyncAudioStream(Generic[Piece, Result]):
+class SyncAudioStream(_BlockingIterator[Piece], Generic[Piece, Result]):
     """A streamed speech or transcription for blocking code: ``with
     client.stream_speech(...) as audio: for chunk in audio``."""
 
     def __init__(self, portal: BlockingPortal, stream: CallStream[Piece, Result]) -> None:
-        self._portal = portal
+        super().__init__(portal, stream)
         self._stream = stream
-
-    def __iter__(self) -> Iterator[Piece]:
-        return self
-
-    def __next__(self) -> Piece:
-        try:
-            return self._portal.call(self._stream.__anext__)
-        except StopAsyncIteration:
-            raise StopIteration from None
 
     @property
     def response(self) -> Result:

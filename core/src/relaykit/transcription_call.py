@@ -14,7 +14,6 @@ when the answer says.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -25,7 +24,8 @@ from .errors import ClientClosedError
 from .protocols import Provider
 from .response import ModelPrice
 from .routing import Target
-from .single_calls import Operation, answer, capability, finish, new_call, run_call
+from .single_calls import Operation, answer, capability, conclude, new_call, run_call
+from .tracing import CallTracer
 from .transcription import (
     TranscriptionRequest,
     TranscriptionResponse,
@@ -90,7 +90,7 @@ def _start(
         # the model, so nothing comes back to restore.
         request = attrs.evolve(request, prompt=client._outbound.redact(request.prompt))
     seconds = request.audio_seconds
-    call = new_call(
+    return new_call(
         client,
         model,
         request,
@@ -100,36 +100,13 @@ def _start(
         minutes=(seconds or 0.0) / 60,
         streamed=streamed,
     )
-    if client._tracer is not None:
-        call.span = client._tracer.start_transcribe(call)
-    return call
 
 
 async def _run(client: Client, call: _Call) -> TranscriptionResponse:
     response: TranscriptionResponse
     response, target = await answer(client, call)
-    request = _request(call)
-    response = attrs.evolve(
-        response,
-        language=response.language or request.language,
-        provider=target.provider,
-        model=response.model or target.model,
-        latency=time.monotonic() - call.started,
-        cost=transcription_cost(client._price(target, response.model), response),
-        attempts=call.attempts,
-    )
-    tracer: Any = client._tracer  # there is one when the call has a span
-    seconds = {"audio_seconds": response.duration} if response.duration is not None else None
-    await finish(
-        client,
-        call,
-        target,
-        response,
-        lambda: tracer.finish_transcribe(call, response),
-        text=response.text,
-        params=seconds,
-    )
-    return response
+    language = response.language or _request(call).language
+    return await conclude(client, call, target, response, language=language)
 
 
 def _request(call: _Call) -> TranscriptionRequest:
@@ -174,6 +151,25 @@ def _cost(
     return transcription_cost(price, response)
 
 
-#: how the client sends, prices (per minute of audio, or by the token) and records a
-#: transcription
-TRANSCRIBE = Operation("transcribe", send_transcription, record_fields, _cost)
+def _text(response: TranscriptionResponse) -> str:
+    return response.text  # the transcript is the record's answer
+
+
+def answer_params(response: TranscriptionResponse) -> dict[str, Any] | None:
+    """What a record adds to its parameters from ``response``: the audio's length, as
+    the vendor measured it (``audio_seconds``), when it said."""
+    return {"audio_seconds": response.duration} if response.duration is not None else None
+
+
+#: how the client sends, prices (per minute of audio, or by the token), traces and
+#: records a transcription, whole or streamed (:mod:`relaykit.transcription_stream`)
+TRANSCRIBE = Operation(
+    "transcribe",
+    send_transcription,
+    record_fields,
+    _cost,
+    start_span=CallTracer.start_transcribe,
+    finish_span=CallTracer.finish_transcribe,
+    answer_text=_text,
+    answer_params=answer_params,
+)

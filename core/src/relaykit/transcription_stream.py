@@ -21,12 +21,10 @@ import attrs
 
 from .audio import read_audio
 from .call_stream import CallStream
-from .single_calls import finish
-from .transcription import TranscriptionResponse, transcription_cost
+from .transcription import TranscriptionResponse
 
 if TYPE_CHECKING:
     from .client import Client, _Call
-    from .routing import Target
 
 
 class TranscriptionStream(CallStream[str, TranscriptionResponse]):
@@ -90,23 +88,3 @@ class TranscriptionStream(CallStream[str, TranscriptionResponse]):
             attempts=call.attempts,
             time_to_first_chunk=self.time_to_first_chunk,
         )
-
-    async def _finish(
-        self, call: _Call, target: Target, response: TranscriptionResponse
-    ) -> TranscriptionResponse:
-        client = self._client
-        response = attrs.evolve(
-            response, cost=transcription_cost(client._price(target, response.model), response)
-        )
-        tracer: Any = client._tracer  # there is one when the call has a span
-        seconds = {"audio_seconds": response.duration} if response.duration is not None else None
-        await finish(
-            client,
-            call,
-            target,
-            response,
-            lambda: tracer.finish_transcribe(call, response),
-            text=response.text,
-            params=seconds,
-        )
-        return response

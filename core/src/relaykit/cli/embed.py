@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ConfigError, InvalidRequestError
+from ..errors import InvalidRequestError
+from .default_model import command_model
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -57,13 +58,7 @@ def run(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     texts = embed_texts(args.texts, sys.stdin)
     config = context.load_config()
-    model = args.model or config.defaults.embedding_model
-    if not model:
-        raise ConfigError(
-            "no embedding model given",
-            hint="pass -m provider/model (e.g. -m openai/text-embedding-3-small) "
-            "or set [defaults] embedding_model in relaykit.toml",
-        )
+    model = command_model(args.model, config, "embedding", "openai/text-embedding-3-small")
     response = context.run(_embed, context, config, model, texts, args)
     if args.json:
         print(

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, InvalidRequestError
+from ..errors import InvalidRequestError
+from .default_model import command_model
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -82,13 +83,7 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``relaykit image``."""
     context: CliContext = args.context
     config = context.load_config()
-    model = args.model or config.defaults.image_model
-    if not model:
-        raise ConfigError(
-            "no image model given",
-            hint="pass -m provider/model (e.g. -m openai/gpt-image-2) "
-            "or set [defaults] image_model in relaykit.toml",
-        )
+    model = command_model(args.model, config, "image", "openai/gpt-image-2")
     if args.mask is not None and not args.edit:
         raise InvalidRequestError(
             "--mask marks where to edit an image: it needs --edit FILE", param="mask"

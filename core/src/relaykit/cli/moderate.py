@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from .default_model import command_model
 from .embed import embed_texts
 
 if TYPE_CHECKING:
@@ -55,13 +55,7 @@ def run(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     texts = embed_texts(args.texts, sys.stdin, command="moderate")
     config = context.load_config()
-    model = args.model or config.defaults.moderation_model
-    if not model:
-        raise ConfigError(
-            "no moderation model given",
-            hint="pass -m provider/model (e.g. -m openai/omni-moderation-latest) "
-            "or set [defaults] moderation_model in relaykit.toml",
-        )
+    model = command_model(args.model, config, "moderation", "openai/omni-moderation-latest")
     response = context.run(_moderate, context, config, model, texts)
     if args.json:
         answer = {

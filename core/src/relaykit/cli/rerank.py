@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from .default_model import command_model
 from .embed import embed_texts
 
 if TYPE_CHECKING:
@@ -56,13 +56,7 @@ def run(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     documents = embed_texts(args.documents, sys.stdin, command="rerank")
     config = context.load_config()
-    model = args.model or config.defaults.rerank_model
-    if not model:
-        raise ConfigError(
-            "no rerank model given",
-            hint="pass -m provider/model (e.g. -m cohere/rerank-v3.5) "
-            "or set [defaults] rerank_model in relaykit.toml",
-        )
+    model = command_model(args.model, config, "rerank", "cohere/rerank-v3.5")
     response = context.run(_rerank, context, config, model, documents, args)
     if args.json:
         results = [

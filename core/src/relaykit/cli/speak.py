@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, InvalidRequestError
+from ..errors import InvalidRequestError
+from .default_model import command_model
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -82,13 +83,7 @@ def run(args: argparse.Namespace) -> int:
             hint="pipe it (relaykit speak ... -o - | mpv -), or name a file with -o",
         )
     config = context.load_config()
-    model = args.model or config.defaults.speech_model
-    if not model:
-        raise ConfigError(
-            "no speech model given",
-            hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini-tts) "
-            "or set [defaults] speech_model in relaykit.toml",
-        )
+    model = command_model(args.model, config, "speech", "openai/gpt-4o-mini-tts")
     if args.stream:
         path = None if args.output == "-" else _path(args.fmt, text, args.output)
         response = context.run(_stream, context, config, model, text, args, path)

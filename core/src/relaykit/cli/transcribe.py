@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, InvalidRequestError
+from ..errors import InvalidRequestError
+from .default_model import command_model
 
 if TYPE_CHECKING:
     from ..audio import AudioFile
@@ -63,13 +64,7 @@ def run(args: argparse.Namespace) -> int:
         )
     audio = _audio(args.file)
     config = context.load_config()
-    model = args.model or config.defaults.transcription_model
-    if not model:
-        raise ConfigError(
-            "no transcription model given",
-            hint="pass -m provider/model (e.g. -m openai/gpt-4o-mini-transcribe) "
-            "or set [defaults] transcription_model in relaykit.toml",
-        )
+    model = command_model(args.model, config, "transcription", "openai/gpt-4o-mini-transcribe")
     if args.stream:
         context.run(_stream, context, config, model, audio, args)
         sys.stdout.write("\n")

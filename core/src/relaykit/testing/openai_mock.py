@@ -171,8 +171,7 @@ class OpenAIMock(VendorMock):
             ),
             "",
         )
-        reply = self.script.next(self.default_reply(last_user))
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(self.default_reply(last_user))
         if failed is not None:
             return failed
         self._n += 1
@@ -255,8 +254,7 @@ class OpenAIMock(VendorMock):
             texts = openai_embeddings.validate(body)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
         return Response.json(
@@ -270,8 +268,7 @@ class OpenAIMock(VendorMock):
             query, documents = openai_rerank.validate(body)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
         self._n += 1
@@ -289,12 +286,10 @@ class OpenAIMock(VendorMock):
         except openai_responses.Refusal as e:
             kind = "server_error" if e.status >= 500 or e.status == 413 else "invalid_request_error"
             return _error(e.status, e.message, kind, None, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
-        self._n += 1
-        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        headers = self._numbered(reply)
         if openai_transcriptions.streams(fields):
             events = openai_transcriptions.sse_events(fields, file, reply)
             return Response(200, {**_SSE, **headers}, events)
@@ -308,20 +303,15 @@ class OpenAIMock(VendorMock):
         """The images drawn from the prompt (:mod:`.openai_images`); the script's next
         reply may fail the request, delay it, set the revised prompt or the token
         counts."""
-        try:
-            body = json.loads(request.body)
-        except ValueError:
-            body = None
+        body = _json_or_none(request)
         try:
             model = openai_images.validate(body)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
-        self._n += 1
-        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        headers = self._numbered(reply)
         answer = openai_images.render(body, model, reply, self.images, self.base_url)
         return Response.json(answer, headers=headers)
 
@@ -337,33 +327,26 @@ class OpenAIMock(VendorMock):
                 body, images, model = openai_images.validate_edit(request)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
-        self._n += 1
-        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        headers = self._numbered(reply)
         answer = openai_images.render_edit(body, images, model, reply, self.images, self.base_url)
         return Response.json(answer, headers=headers)
 
     async def _speech(self, request: Request) -> Response:
         """The text spoken (:mod:`.openai_speech`): the audio's bytes, not JSON; the
         script's next reply may fail the request or delay it."""
-        try:
-            sent = json.loads(request.body)
-        except ValueError:
-            sent = None
+        sent = _json_or_none(request)
         try:
             body = openai_speech.validate(sent)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
-        self._n += 1
+        headers = self._numbered(reply)
         media_type, audio = openai_speech.render(body)
-        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
         size = self.speech_chunk
         if body.get("stream_format") == "sse":
             events = openai_speech.sse_events(body, audio, reply, size)
@@ -375,20 +358,15 @@ class OpenAIMock(VendorMock):
     async def _moderations(self, request: Request) -> Response:
         """Each text judged (:mod:`.openai_moderations`); the script's next reply may fail
         the request or delay it."""
-        try:
-            sent = json.loads(request.body)
-        except ValueError:
-            sent = None
+        sent = _json_or_none(request)
         try:
             model, texts = openai_moderations.validate(sent)
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
-        reply = self.script.next(Reply())
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed
-        self._n += 1
-        headers = {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
+        headers = self._numbered(reply)
         return Response.json(openai_moderations.render(model, texts, self._n), headers=headers)
 
     async def _batch_endpoint(self, request: Request) -> Response:
@@ -405,10 +383,7 @@ class OpenAIMock(VendorMock):
         if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
             return batches.content(parts[1])
         if method == "POST" and parts == ["batches"]:
-            try:
-                body = json.loads(request.body)
-            except ValueError:
-                body = None
+            body = _json_or_none(request)
             return batches.create(body)
         if method == "GET" and len(parts) == 2 and parts[0] == "batches":
             return await batches.get(parts[1], self._batch_item)
@@ -420,6 +395,18 @@ class OpenAIMock(VendorMock):
             "invalid_request_error",
             "unknown_url",
         )
+
+    async def _next_reply(self, default: Reply) -> tuple[Reply, Response | None]:
+        """The script's next reply (``default`` when it has none left), and what its
+        fault answers instead, after its delay (``None``: answer it)."""
+        reply = self.script.next(default)
+        return reply, await _fault(reply)
+
+    def _numbered(self, reply: Reply) -> dict[str, str]:
+        """The headers of the next answer: ``reply``'s, after an ``x-request-id``
+        numbered as the mock's answers are."""
+        self._n += 1
+        return {"x-request-id": f"req_mock{self._n:06d}", **reply.headers}
 
     async def _batch_item(self, endpoint: str, body: dict[str, Any]) -> Response:
         """One item of a batch, answered as its endpoint answers a single call."""
@@ -449,8 +436,7 @@ class OpenAIMock(VendorMock):
         except openai_responses.Refusal as e:
             return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
         prompt, last_user = openai_responses.prompt_text(body["input"])
-        reply = self.script.next(self.default_reply(last_user))
-        failed = await _fault(reply)
+        reply, failed = await self._next_reply(self.default_reply(last_user))
         if failed is not None:
             return failed
         self._n += 1
@@ -661,6 +647,15 @@ def _error(
 ) -> Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return Response.json(body, status, headers)
+
+
+def _json_or_none(request: Request) -> Any:
+    """The request's body parsed as JSON; ``None`` when it is not JSON (the endpoint's
+    check then refuses it as OpenAI does)."""
+    try:
+        return json.loads(request.body)
+    except ValueError:
+        return None
 
 
 async def _fault(reply: Reply) -> Response | None:

@@ -34,13 +34,13 @@ tts-1-hd (that message is the mock's own: unverified).
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
 
 from ..speech import MEDIA_TYPES
 from .loopback import Drop, Pause, Reset
+from .openai_audio_sse import sse_stream
 from .openai_responses import Refusal, _invalid, _missing
 from .script import Reply, count_tokens
 from .speech_samples import mock_speech, mock_speech_seconds
@@ -155,41 +155,23 @@ def sse_events(
 ) -> Iterator[bytes | Pause | Drop | Reset]:
     """``audio`` as ``speech.audio.delta`` events of ``size`` bytes each, then
     ``speech.audio.done`` with the usage (see the module docstring)."""
-
-    def event(data: dict[str, Any]) -> bytes:
-        return b"data: " + json.dumps(data).encode() + b"\n\n"
-
-    if reply.first_token_delay:
-        yield Pause(reply.first_token_delay)
-    for i in range(0, len(audio), size):
-        if reply.chunk_delay and i:
-            yield Pause(reply.chunk_delay)
-        piece = base64.b64encode(audio[i : i + size]).decode()
-        yield event({"type": "speech.audio.delta", "audio": piece})
-        if reply.stream_fault == "error":
-            error = {
-                "message": reply.error or "The server had an error while processing your request.",
-                "type": "server_error",
-                "param": None,
-                "code": None,
-            }
-            yield event({"type": "error", "error": error})
-            return
-        if reply.stream_fault == "reset":
-            yield Reset()
-            return
-        if reply.stream_fault is not None:
-            yield Drop()
-            return
-    seconds = mock_speech_seconds(body["input"], float(body.get("speed", 1.0)))
-    inp = reply.input_tokens if reply.input_tokens is not None else count_tokens(body["input"])
-    out = (
-        reply.output_tokens
-        if reply.output_tokens is not None
-        else math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+    deltas = (
+        {"type": "speech.audio.delta", "audio": base64.b64encode(audio[i : i + size]).decode()}
+        for i in range(0, len(audio), size)
     )
-    usage = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
-    yield event({"type": "speech.audio.done", "usage": usage})
+
+    def done() -> dict[str, Any]:
+        seconds = mock_speech_seconds(body["input"], float(body.get("speed", 1.0)))
+        inp = reply.input_tokens if reply.input_tokens is not None else count_tokens(body["input"])
+        out = (
+            reply.output_tokens
+            if reply.output_tokens is not None
+            else math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+        )
+        usage = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+        return {"type": "speech.audio.done", "usage": usage}
+
+    return sse_stream(reply, deltas, done)
 
 
 __all__ = [

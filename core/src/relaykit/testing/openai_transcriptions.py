@@ -35,7 +35,6 @@ know, or other than ``json`` and ``text`` for a model that is not Whisper; a
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import PurePath
@@ -45,6 +44,7 @@ from .. import multipart
 from ..audio import sniff
 from .audio_samples import mock_seconds, mock_transcript
 from .loopback import Drop, Pause, Request, Reset
+from .openai_audio_sse import sse_stream
 from .openai_responses import Refusal, _invalid
 from .script import Reply, count_tokens
 
@@ -205,35 +205,17 @@ def sse_events(
 ) -> Iterator[bytes | Pause | Drop | Reset]:
     """The transcript as ``transcript.text.delta`` events, a word each, then
     ``transcript.text.done`` (see the module docstring)."""
-
-    def event(data: dict[str, Any]) -> bytes:
-        return b"data: " + json.dumps(data).encode() + b"\n\n"
-
     text = reply.text or mock_transcript(file.data)
-    if reply.first_token_delay:
-        yield Pause(reply.first_token_delay)
-    words = text.split(" ")
-    for i, word in enumerate(words):
-        if reply.chunk_delay and i:
-            yield Pause(reply.chunk_delay)
-        yield event({"type": "transcript.text.delta", "delta": word if i == 0 else f" {word}"})
-        if reply.stream_fault == "error":
-            error = {
-                "message": reply.error or "The server had an error while processing your request.",
-                "type": "server_error",
-                "param": None,
-                "code": None,
-            }
-            yield event({"type": "error", "error": error})
-            return
-        if reply.stream_fault == "reset":
-            yield Reset()
-            return
-        if reply.stream_fault is not None:
-            yield Drop()
-            return
-    usage = _token_usage(fields, text, mock_seconds(file.data), reply)
-    yield event({"type": "transcript.text.done", "text": text, "usage": usage})
+    deltas = (
+        {"type": "transcript.text.delta", "delta": word if i == 0 else f" {word}"}
+        for i, word in enumerate(text.split(" "))
+    )
+
+    def done() -> dict[str, Any]:
+        usage = _token_usage(fields, text, mock_seconds(file.data), reply)
+        return {"type": "transcript.text.done", "text": text, "usage": usage}
+
+    return sse_stream(reply, deltas, done)
 
 
 __all__ = ["MAX_BODY", "is_whisper", "render", "sse_events", "streams", "validate"]

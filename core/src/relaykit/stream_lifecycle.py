@@ -1,0 +1,176 @@
+"""What every streamed call does around its pieces: a chat's :class:`~relaykit.ChatStream`
+(:mod:`relaykit.stream`) and the speech and transcription streams
+(:mod:`relaykit.call_stream`).
+
+Each holds a provider's async iterator, a target and its limits' reservations
+while it is open; each pulls an item with transport errors mapped, turns a
+fired deadline into the timeout's error, and, at its end, closes the
+connection, settles its limits, and tells the router (once, with its time to
+first piece) and the client (once) that it has ended. A failure after the
+stream started is recorded the same way too (:meth:`StreamLifecycle._abort`):
+only what arrived, and how the failure is recorded with it, differ.
+
+The per-piece fast paths (reading ahead to the first piece, the next piece's
+timeout) stay in each stream: a chat's differs (its read timeout carries the
+idle one) and runs for every event.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .errors import RelayError, RequestTimeoutError, StreamError
+from .protocols import Reservation
+from .routing import Target
+from .transport_errors import next_item, timeout_fired
+
+if TYPE_CHECKING:
+    from .client import Client, _Call
+    from .response import ChatResponse
+
+#: what :meth:`StreamLifecycle._pull` returns at the end of the provider's iterator
+END: Any = object()
+
+
+def broken_stream_error(error: RelayError, partial: ChatResponse | None = None) -> RelayError:
+    """What a stream raises for ``error``, a failure after it started: a timeout as it
+    is, anything else a :class:`~relaykit.StreamError` carrying ``partial`` (what
+    a chat had sent) when it does not carry one already."""
+    if isinstance(error, StreamError):
+        if partial is not None and error.partial is None:
+            error.partial = partial
+        return error
+    if isinstance(error, RequestTimeoutError):
+        return error
+    return StreamError(
+        f"the stream broke after it started: {error.message}",
+        provider=error.provider,
+        model=error.model,
+        status=error.status,
+        provider_message=error.provider_message,
+        partial=partial,
+    )
+
+
+class StreamLifecycle:
+    """A streamed call's shared state and steps (see the module docstring); a
+    subclass reads its pieces and says what arrived (:meth:`_partial`)."""
+
+    def __init__(self, client: Client, call: _Call | None) -> None:
+        self._client = client
+        #: ``None`` until made (a transcription stream reads its audio first)
+        self._call = call
+        self._gen: AsyncIterator[Any] | None = None
+        #: the deployment of the attempt that opened (or is opening) the stream
+        self._target: Target | None = None
+        self._buffered: deque[Any] = deque()
+        self._reservations: list[Reservation] = []
+        self._attempt_started = 0.0
+        #: when (monotonic) the first piece of content arrived
+        self._first_at: float | None = None
+        self._response: Any = None
+        self._finished = False
+        #: whether the client counts this stream among its calls in flight
+        self._counted = False
+        #: the target the router counts this stream in flight at, until it ends
+        self._routed: Target | None = None
+
+    # -- what a subclass says --------------------------------------------------------
+
+    def _partial(self) -> Any:
+        """The response from what arrived before the stream broke."""
+        raise NotImplementedError
+
+    def _kept_partial(self, partial: Any) -> ChatResponse | None:
+        """What of ``partial`` the failure's error and record keep (a chat's response;
+        nothing for the other calls, whose records carry no partial answer)."""
+        return None
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def _pull(self) -> Any:
+        """The provider's next item (:data:`END` at its end), transport errors mapped.
+
+        The caller holds the timeout scope.
+        """
+        assert self._gen is not None and self._target is not None
+        return await next_item(self._gen, self._target, END)
+
+    def _timeout(self, which: str) -> RequestTimeoutError:
+        assert self._target is not None
+        return timeout_fired(which, self._target)
+
+    # -- ending ----------------------------------------------------------------------
+
+    async def _abort(self, error: RelayError) -> RelayError:
+        """A failure after the stream started: record it; return the error to raise
+        (:func:`broken_stream_error`)."""
+        self._finished = True
+        try:
+            client, call = self._client, self._call
+            assert call is not None
+            client._known.mask_error(error)  # before its message is copied below
+            # A broken stream, an idle timeout: the deployment's doing. The total
+            # timeout is the caller's budget running out: no verdict.
+            self._routed_done(
+                ok=(isinstance(error, RequestTimeoutError) and error.which == "total")
+                or not (error.retryable or isinstance(error, StreamError))
+            )
+            await self._close_gen()
+            await self._settle(None)
+            partial = self._partial()
+            self._response = partial
+            kept = self._kept_partial(partial)
+            error = broken_stream_error(error, kept)
+            await client._fail(call, error, self._target, kept)
+            return error
+        finally:
+            self._ended()
+
+    def _routed_done(self, *, ok: bool) -> None:
+        """Tell the router this stream has ended (once), with its time to first piece.
+
+        ``ok=False``: the deployment broke the stream (it cools down). Leaving
+        early, by a break, an exception or a cancellation, gives no verdict.
+        """
+        target, self._routed = self._routed, None
+        if target is not None:
+            first = self._first_at
+            ttft = None if first is None else first - self._attempt_started
+            self._client._router.finished(target, ok=ok, ttft=ttft)
+
+    def _ended(self) -> None:
+        """Tell the client this stream is no longer in flight (once)."""
+        if self._counted:
+            self._counted = False
+            self._client._call_ended()
+
+    async def _settle(self, response: Any, *, sent: bool = True) -> None:
+        """Settle the limits' reservations with ``response`` (``None``: nothing used);
+        ``sent=False`` gives them back whole, the request included."""
+        if self._reservations:
+            reservations, self._reservations = self._reservations, []
+            client, call, target = self._client, self._call, self._target
+            assert call is not None and target is not None
+            if not sent:
+                await client._release(reservations, call, target)
+                return
+            if client._reconcile_now(reservations, call, response, target):
+                return
+            # Shielded: it runs on the way out of a cancelled stream too, and a
+            # limiter that waits would otherwise keep the hold.
+            with anyio.CancelScope(shield=True):
+                await client._reconcile(reservations, call, response, target)
+
+    async def _close_gen(self) -> None:
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            aclose = getattr(gen, "aclose", None)
+            if aclose is not None:
+                # Shielded: closing must finish even when we leave because of a cancellation.
+                with anyio.CancelScope(shield=True):
+                    await aclose()
