@@ -21,6 +21,7 @@ import anyio
 import attrs
 
 from .errors import InvalidRequestError
+from .file_problems import read_problem
 
 #: the formats relaykit sends, by the extension vendors know them by: the media
 #: type that names them and the other suffixes OpenAI takes for the same format
@@ -180,14 +181,8 @@ async def _read(path: str) -> bytes:
     """The file at ``path``; a typed error naming it when it cannot be read."""
     try:
         return await anyio.Path(path).read_bytes()
-    except FileNotFoundError:
-        problem = "there is no such file"
-    except IsADirectoryError:
-        problem = "it is a directory"
-    except PermissionError:
-        problem = "permission denied"
     except OSError as e:
-        problem = e.strerror or type(e).__name__
+        problem = read_problem(e)
     raise InvalidRequestError(f"cannot read audio file {path!r}: {problem}", param="audio")
 
 

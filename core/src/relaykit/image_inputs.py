@@ -21,6 +21,7 @@ import anyio
 import attrs
 
 from .errors import InvalidRequestError
+from .file_problems import read_problem
 from .image_files import SUFFIXES, dimensions, sniff
 
 if TYPE_CHECKING:
@@ -189,14 +190,8 @@ async def _read(path: str, param: str) -> bytes:
     """The file at ``path``; a typed error naming it when it cannot be read."""
     try:
         return await anyio.Path(path).read_bytes()
-    except FileNotFoundError:
-        problem = "there is no such file"
-    except IsADirectoryError:
-        problem = "it is a directory"
-    except PermissionError:
-        problem = "permission denied"
     except OSError as e:
-        problem = e.strerror or type(e).__name__
+        problem = read_problem(e)
     raise InvalidRequestError(f"cannot read {param} file {path!r}: {problem}", param=param)
 
 

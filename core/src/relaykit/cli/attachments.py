@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ..errors import InvalidRequestError
+from ..file_problems import read_problem
 
 if TYPE_CHECKING:
     from ..messages import DocumentPart, ImagePart, Message
@@ -180,14 +181,8 @@ def _read_file(path: str) -> bytes:
         if size > MAX_ATTACHMENT_BYTES or len(data) > MAX_ATTACHMENT_BYTES:
             raise _too_large(repr(path), max(size, len(data)), exact=len(data) <= size)
         return data
-    except FileNotFoundError:
-        problem = "there is no such file"
-    except IsADirectoryError:
-        problem = "it is a directory"
-    except PermissionError:
-        problem = "permission denied"
     except OSError as e:
-        problem = e.strerror or type(e).__name__
+        problem = read_problem(e)
     raise InvalidRequestError(
         f"cannot attach {path!r}: {problem}",
         param="attach",

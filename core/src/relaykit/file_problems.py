@@ -1,0 +1,15 @@
+"""What went wrong reading a file the caller named, in the words an error message uses."""
+
+from __future__ import annotations
+
+
+def read_problem(error: OSError) -> str:
+    """Why ``error`` kept a named file from being read: "there is no such file",
+    "it is a directory", "permission denied", else the system's own words."""
+    if isinstance(error, FileNotFoundError):
+        return "there is no such file"
+    if isinstance(error, IsADirectoryError):
+        return "it is a directory"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or type(error).__name__
