@@ -325,9 +325,10 @@ def test_a_config_table_is_a_template_and_a_file_wins(
             "error: template 'two' has no $c (it uses $a, $b)",
         ),
         (
-            {"dollar": 'prompt = "costs $5"\n'},
+            {"dollar": 'prompt = """\nfine $$5\ncosts $5"""\n'},
             ["-t", "dollar", "x"],
-            "error: template 'dollar' ({folder}/dollar.toml) has a $ that names nothing",
+            "error: template 'dollar' ({folder}/dollar.toml) has a $ that names nothing "
+            "(line 2 of its prompt)",
         ),
         (
             {"kind": "model = 4\n"},
@@ -413,3 +414,32 @@ def test_templates_edit_runs_the_editor_and_checks_the_result(
     use_editor("colour = 1")
     assert main(["templates", "edit", "fresh"]) == 1
     assert "unknown key 'colour'" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("cli_config")
+def test_chat_refuses_a_system_prompt_holding_input(
+    templates: Path, openai_mock: OpenAIMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(templates, "sys", 'model = "openai/gpt-4o-mini"\nsystem = "About $input"\n')
+
+    assert main(["chat", "-t", "sys"]) == 1
+
+    assert capsys.readouterr().err.startswith("error: template 'sys' uses $input, which in a chat")
+    assert openai_mock.requests == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'plain "quoted" \\ back',
+        "two\nlines with ''' and a trailing '",
+        "multi\nline \\d+ regex\n",
+        "tab\tand bell\x07\nnext",
+        "\nstarts with a newline\nand more",
+    ],
+)
+def test_rendered_templates_read_back_as_written(value: str) -> None:
+    from relaykit.cli.template_files import render_template
+
+    values = {"prompt": value, "options": {"stop": ["a\nb"], "odd key": 1.5, "n": 2}}
+    assert tomllib.loads(render_template(values)) == values

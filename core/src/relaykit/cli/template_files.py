@@ -72,29 +72,34 @@ class PromptTemplate:
     def variables(self) -> list[str]:
         """The ``$NAME`` placeholders of the system prompt and the prompt, in order, once each."""
         found: dict[str, None] = {}
-        for text in (self.system, self.prompt):
+        for field in ("system", "prompt"):
+            text = getattr(self, field)
             if text:
-                found.update(dict.fromkeys(_checked(text, self).get_identifiers()))
+                found.update(dict.fromkeys(_checked(text, self, field).get_identifiers()))
         return list(found)
 
-    def fill(self, text: str | None, values: Mapping[str, str]) -> str | None:
-        """``text`` with its placeholders replaced by ``values`` (each one present)."""
-        return None if text is None else _checked(text, self).substitute(values)
+    def fill(self, field: str, values: Mapping[str, str]) -> str | None:
+        """The ``system`` or ``prompt`` with its placeholders replaced by ``values``
+        (each one present); ``None`` when the template has none."""
+        text: str | None = getattr(self, field)
+        return None if text is None else _checked(text, self, field).substitute(values)
 
     def paths(self, names: tuple[str, ...]) -> list[str]:
         """``functions`` paths as the CLI reads them: relative ones from :attr:`base`."""
         return [str(self.base / name) for name in names]
 
 
-def _checked(text: str, template: PromptTemplate) -> string.Template:
+def _checked(text: str, template: PromptTemplate, field: str) -> string.Template:
     parsed = string.Template(text)
     if not parsed.is_valid():
         # string.Template says only "Invalid placeholder"; find the line.
-        line = next(
-            (n for n, ln in enumerate(text.splitlines(), 1) if re.search(r"\$(?![\w{$])", ln)),
-            None,
+        at = next(
+            m.start("invalid")
+            for m in parsed.pattern.finditer(text)
+            if m.group("invalid") is not None
         )
-        where = f" (line {line} of the text)" if line else ""
+        line = text.count("\n", 0, at) + 1
+        where = f" (line {line} of its {field})"
         raise ConfigError(
             f"template {template.name!r} ({template.source}) has a $ that names nothing{where}",
             hint="write $$ for a literal $, and $name or ${name} for a -p parameter",

@@ -81,13 +81,13 @@ class TemplateUse:
 
     def system(self, text: str = "") -> str | None:
         """The template's system prompt, filled in (``text`` is ``$input``)."""
-        return self.template.fill(self.template.system, {**self.values, INPUT: text})
+        return self.template.fill("system", {**self.values, INPUT: text})
 
     def prompt(self, text: str) -> str:
         """The user message for the input ``text``, as simonw/llm composes it."""
         if self.template.prompt is None:
             return text
-        filled = self.template.fill(self.template.prompt, {**self.values, INPUT: text}) or ""
+        filled = self.template.fill("prompt", {**self.values, INPUT: text}) or ""
         if not self.uses_input and text.strip():
             return f"{filled}\n{text}" if filled else text
         return filled
