@@ -368,6 +368,10 @@ class Config:
     #: relaykit-mcp validates it when ``--mcp`` is used (its headers and env may hold
     #: tokens: the repr names the servers only)
     mcp: dict[str, Any] = attrs.field(factory=dict, repr=_server_names)
+    #: ``[templates.NAME]``: prompt templates for ``relaykit prompt/chat -t NAME``, as
+    #: written; the CLI checks a template's keys when it is used or listed
+    #: (:mod:`relaykit.cli.template_files`), naming this file and table
+    templates: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     source: str | None = attrs.field(default=None, eq=False)
     storage_explicit: bool = attrs.field(default=False, eq=False)
 
@@ -386,7 +390,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "telemetry": TelemetryConfig,
     "redaction": RedactionConfig,
 }
-_TABLES = ("providers", "models", "limits", "exporters", "redactors", "prices")
+_TABLES = ("providers", "models", "limits", "exporters", "redactors", "prices", "templates")
 #: tables kept as written for the plugin that reads them (it names their bad keys)
 _PLUGIN_TABLES = ("mcp",)
 _PROVIDER_KEYS = ("type", "base_url", "api_key", "api_key_env", "headers")
@@ -449,14 +453,15 @@ def _find_config_file(env: Mapping[str, str]) -> Path | None:
     return None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
+    """A TOML file's tables; ``kind`` names the file in errors ("template file")."""
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"{kind} {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
-        raise _toml_error(path, e) from None
+        raise _toml_error(path, e, kind) from None
 
 
 # What usually causes each of tomllib's messages, as the fix to try.
@@ -472,7 +477,9 @@ _TOML_HINTS = (
 )
 
 
-def _toml_error(path: Path, error: tomllib.TOMLDecodeError) -> ConfigError:
+def _toml_error(
+    path: Path, error: tomllib.TOMLDecodeError, kind: str = "config file"
+) -> ConfigError:
     """The file, the line (its key quoted, never its value), what is wrong and what to check."""
     text = str(error)
     reason, _, where = text.partition(" (at ")
@@ -491,7 +498,7 @@ def _toml_error(path: Path, error: tomllib.TOMLDecodeError) -> ConfigError:
             quoted = f": {scrub(key.strip())} = …" if equals else f": {scrub(line)}"
     hint = next((h for prefix, h in _TOML_HINTS if reason.startswith(prefix)), None)
     return ConfigError(
-        f"config file {location} is not valid TOML ({reason}){quoted}",
+        f"{kind} {location} is not valid TOML ({reason}){quoted}",
         hint=hint or "check the quotes, brackets and = on that line (syntax: https://toml.io)",
     )
 

@@ -19,6 +19,10 @@ tool calls and results stay in the history; MCP servers connect once, in the
 client's event loop (:meth:`relaykit.SyncClient.enter_async_context`), and stay
 connected until the session ends.
 
+``-t NAME`` starts from a template (:mod:`relaykit.cli.template_option`): its
+model, system prompt, options and tools; its prompt, if it has one, shapes each
+message typed (``$input`` stands for the message, or the message follows it).
+
 The conversation runs on a :class:`relaykit.SyncClient`: its event loop lives in
 a background thread, so waiting for the user's next line is an ordinary blocking
 read in the main thread, where Ctrl-C interrupts it cleanly, instead of a
@@ -41,6 +45,7 @@ from .conversation_log import (
     new_conversation,
 )
 from .sources import print_sources
+from .template_option import add_template_options, use_template
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
@@ -75,6 +80,7 @@ def register(
     add_continue_option(parser)
     add_attachment_options(parser, when="the first message")
     add_tool_options(parser)
+    add_template_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -92,6 +98,17 @@ def run(args: argparse.Namespace) -> int:
         )
     # Read before the session starts: a missing file fails before anything connects.
     attachments = read_attachments(args.attachments, max_chars=config.validation.max_chars)
+    template = use_template(args, config)
+    if template is not None and args.system is None:
+        if template.system_uses_input:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"template {template.template.name!r} uses $input, which in a chat is "
+                "each message, so its system prompt cannot hold it",
+                hint="move $input into the template's prompt, or use it with relaykit prompt",
+            )
+        args.system = template.system()
     if args.continue_id is not None:
         conversation, history, logged_model = logged_conversation(args)
         model = resolve_model(args.model or logged_model, config)
@@ -120,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
             if tool_list:
                 print(f"Tools: {', '.join(t.name for t in tool_list)}")
         for text in read_messages(read_line):
-            history.append(user_message(text, attachments))
+            message = template.prompt(text) if template is not None else text
+            history.append(user_message(message, attachments))
             attachments = []  # they go with the first message only
             response, history = _reply(client, model, history, tool_list, args, params, metadata)
             if not response.text.endswith("\n"):

@@ -38,6 +38,7 @@ BUILTIN_COMMANDS = (
     "models",
     "plugins",
     "tools",
+    "templates",
     "demo",
     "logs",
     "keys",

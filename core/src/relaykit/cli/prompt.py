@@ -4,7 +4,8 @@ The prompt is ``TEXT``, or what is piped on stdin, or both (stdin's text, a
 blank line, then ``TEXT``, as simonw/llm composes them); ``-a`` attaches files
 (:mod:`relaykit.cli.attachments`). Each prompt is logged as a conversation of
 its own, which ``--continue`` (``relaykit prompt`` or ``relaykit chat``) goes on
-with (:mod:`relaykit.cli.conversation_log`).
+with (:mod:`relaykit.cli.conversation_log`). ``-t NAME`` starts from a template
+and ``--save NAME`` writes one (:mod:`relaykit.cli.template_option`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .conversation_log import (
     new_conversation,
 )
 from .sources import print_search, print_sources
+from .template_option import add_template_options, use_template
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ def register(
         "'name, age int, bio: one sentence' (types: str, int, float, bool)",
     )
     add_tool_options(parser)
+    add_template_options(parser, save=True)
     parser.add_argument(
         "--count-tokens",
         action="store_true",
@@ -85,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     # model, before starting the event loop: stdin and files are blocking reads, and
     # a missing model or file should fail before anything connects.
     config = context.load_config()
+    if args.save is not None:
+        from .template_save import save_template
+
+        return save_template(args)
+    template = use_template(args, config)
     stdin_attached = uses_stdin(args.attachments)
     if stdin_attached and not args.text:
         raise InvalidRequestError(
@@ -95,12 +103,25 @@ def run(args: argparse.Namespace) -> int:
     attachments = read_attachments(args.attachments, max_chars=config.validation.max_chars)
     try:
         text = prompt_text(
-            args.text, sys.stdin, stdin_taken=stdin_attached, required=not attachments
+            args.text,
+            sys.stdin,
+            stdin_taken=stdin_attached,
+            # a template's own prompt is a prompt, with or without input
+            required=not attachments and not (template and template.template.prompt),
         )
         if args.continue_id is not None:
             conversation, history, logged_model = logged_conversation(args)
     except InvalidRequestError as e:
         raise _took_the_prompt(e, args) from None
+    if template is not None:
+        if args.system is None:
+            args.system = template.system(text)
+        text = template.prompt(text)
+        if not text.strip() and not attachments:
+            raise InvalidRequestError(
+                f"no prompt given, and template {template.template.name!r} has only $input",
+                hint="pass it as an argument, or pipe it: cat notes.txt | relaykit prompt -t NAME",
+            )
     if args.continue_id is not None:
         model = resolve_model(args.model or logged_model, config)
     else:
@@ -108,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         history = first_messages(args.system)
         conversation = new_conversation()
     messages = [*history, user_message(text, attachments)]
-    if args.schema is not None:  # read before connecting, as the prompt is
+    if isinstance(args.schema, str):  # read before connecting, as the prompt is;
+        # a template's schema is read already
         from .schema_option import schema_from_option
 
         args.schema = schema_from_option(args.schema)
