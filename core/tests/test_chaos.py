@@ -165,11 +165,6 @@ async def _one_call(
             seen.outcome, seen.error = "error", e
         except Exception as e:  # anything else reaching a caller is a defect
             seen.outcome, seen.error = "foreign", e
-        except BaseException:
-            import traceback
-
-            seen.tb = traceback.format_exc()
-            raise
     if scope.cancelled_caught and seen.outcome == "pending":
         seen.outcome = "cancelled"
 
