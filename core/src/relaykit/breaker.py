@@ -23,8 +23,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
-import anyio
-
+from .cancellation import is_cancellation
 from .errors import CircuitOpenError, QuotaExceededError, RelayError
 
 State = Literal["closed", "open", "half-open"]
@@ -132,7 +131,7 @@ class Guard:
         breaker, trial = self._breaker, self._trial
         if exc is None:
             breaker._success(trial)
-        elif isinstance(exc, anyio.get_cancelled_exc_class()):
+        elif is_cancellation(exc):
             breaker._release(trial)
         elif isinstance(exc, QuotaExceededError):
             # Our own limiter refused before any request went out: the service was

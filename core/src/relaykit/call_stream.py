@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 import anyio
 
 from .attempts import run_attempts
+from .cancellation import is_cancellation
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
 from .protocols import Provider
@@ -113,7 +114,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
                 try:
                     await self._enter(call)
                 except BaseException as exc:
-                    if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                    if not call.ended and is_cancellation(exc):
                         with anyio.CancelScope(shield=True):
                             await client._cancelled(call, "cancelled before the stream started")
                     raise
@@ -295,7 +296,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
                 self._response = response
                 if exc is None:
                     self._response = await self._finish(call, target, response)
-                elif isinstance(exc, anyio.get_cancelled_exc_class()):
+                elif is_cancellation(exc):
                     await self._client._cancelled(call, "cancelled before the stream ended")
                 else:
                     await self._client._cancelled(

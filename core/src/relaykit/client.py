@@ -28,6 +28,7 @@ from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost, hold_rates
 from .cache_store import GuardedCacheStore, open_cache_store
 from .call_log import CallLog
+from .cancellation import is_cancellation
 from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
@@ -494,13 +495,19 @@ class Client:
                                 call.cache_key, response, self.config.cache.ttl
                             )
                         else:
-                            await self._cache.put(call.cache_key, response, self.config.cache.ttl)
+                            # Shielded: the call has ended and is recorded a success, so a
+                            # cancellation now would show the caller a failure its record
+                            # denies. It comes at the caller's next checkpoint instead.
+                            with anyio.CancelScope(shield=True):
+                                await self._cache.put(
+                                    call.cache_key, response, self.config.cache.ttl
+                                )
                     return response
                 except BaseException as exc:
                     # Cancelled by the caller (a timeout of theirs, a client that hung
                     # up): a failed call, recorded as a cancelled stream is. Not when
                     # the call had ended and was being recorded already.
-                    if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                    if not call.ended and is_cancellation(exc):
                         with anyio.CancelScope(shield=True):
                             await self._cancelled(call)
                     raise
@@ -1745,14 +1752,39 @@ class Client:
             for exporter in self._exporters:
                 exporter.record(event)
 
-    async def _record_hedge_loser(self, call: _Call, target: Target) -> None:
-        """Record the hedged attempt that lost the race, with the prompt cost it likely ran up."""
+    async def _record_hedge_loser(
+        self, call: _Call, target: Target, answer: ChatResponse | None = None
+    ) -> None:
+        """Record the hedged attempt that lost the race (error type ``HedgeCancelled``).
+
+        Cancelled mid-call, it carries the prompt cost it likely ran up (an
+        estimate). With ``answer``, it answered after the race was won: it
+        carries that answer's usage and cost, which the provider billed and the
+        budget charged (see hedging.py).
+        """
         if not self._recording:
+            return
+        # An id of its own: storage keeps one record per id and ignores a second
+        # (relaykit-sqlite's INSERT OR IGNORE, relaykit-postgres's ON CONFLICT), and
+        # this record is written before the winner's, which was then lost. Derived
+        # from the call's id, so the two still read as one call's.
+        ident = f"{call.id}-hedge-{target}"
+        if answer is not None:
+            record = self._partial_record(
+                call,
+                target,
+                self._priced(call, target, answer),
+                "HedgeCancelled",
+                "answered after another target had: billed, not used",
+            )
+            await self._emit(attrs.evolve(record, id=ident))
             return
         price = self._price(target)
         prompt_tokens = _prompt_tokens(call)
+        fields = self._record_fields(call, target)
+        fields["id"] = ident
         record = CallRecord(
-            **self._record_fields(call, target),
+            **fields,
             latency=time.monotonic() - call.started,
             attempts=call.attempts,
             usage=Usage(input_tokens=prompt_tokens),

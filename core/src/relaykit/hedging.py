@@ -113,6 +113,7 @@ class _Race(Scheduled):
         "crash",
         "errors",
         "first_at",
+        "late",
         "primary",
         "second_at",
         "tg",
@@ -145,6 +146,8 @@ class _Race(Scheduled):
         # the target each branch is calling now, if any
         self.first_at: Target | None = None
         self.second_at: Target | None = None
+        #: answers that arrived after the other branch had won: billed, unused
+        self.late: list[Answer] | None = None
 
     def start_backup(self) -> None:
         """Start racing the other targets (from the timer's task, or the sleeping one)."""
@@ -178,8 +181,11 @@ class _Race(Scheduled):
                 result = (target, response)
                 if self.backup is None:  # no hedge fired, as nearly always: nothing raced it
                     return result
-            if result is not None and self.winner is None:  # the backup may have won just now
-                self.winner = result
+            if result is not None:
+                if self.winner is None:
+                    self.winner = result
+                else:  # the backup won just now, as this answer came
+                    self._late(result)
         except BaseException:
             await self._stop_backup()  # the caller was cancelled: so is its backup
             raise
@@ -198,11 +204,14 @@ class _Race(Scheduled):
                 await self._stop_backup()  # the caller gave up waiting: so does its backup
                 raise
         if self.winner is not None:
-            if self.backup is not None:
-                self.backup.cancel()
+            # Cancelled, and waited for: a backup whose answer was on its way when
+            # the first target won may still bring it, and that answer was billed.
+            await self._stop_backup()
             for loser in (self.first_at, self.second_at):  # cancelled mid-call: it cost
                 if loser is not None:
                     await client._record_hedge_loser(call, loser)
+            for loser, answer in self.late or ():
+                await client._record_hedge_loser(call, loser, answer)
             return self.winner
         if self.crash is not None:
             raise self.crash
@@ -234,6 +243,13 @@ class _Race(Scheduled):
                 self._failed(e)
         return None
 
+    def _late(self, answer: Answer) -> None:
+        """Keep an answer that came after the race was won: the provider billed it,
+        and the budget has charged it, so the loser's record carries it whole."""
+        if self.late is None:
+            self.late = []
+        self.late.append(answer)
+
     def _failed(self, error: RelayError) -> None:
         if self.errors is None:
             self.errors = []
@@ -253,6 +269,8 @@ class _Race(Scheduled):
                         self.winner = result
                         if self.primary is not None:
                             self.primary.cancel()  # stops the first target's call
+                    else:
+                        self._late(result)
         except Exception as e:  # a bug: the caller raises it, the client's task group must not
             self.crash = e
         finally:

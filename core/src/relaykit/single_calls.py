@@ -27,6 +27,7 @@ import anyio
 import attrs
 
 from .attempts import run_attempts
+from .cancellation import is_cancellation
 from .errors import InvalidRequestError, RelayError
 from .messages import Message, TextPart
 from .protocols import CallRecord, Provider
@@ -192,7 +193,7 @@ async def run_call(client: Client, call: _Call, run: Callable[[], Awaitable[T]])
                 return await run()
             except BaseException as exc:
                 # Cancelled by the caller: a failed call, recorded as chat's is.
-                if not call.ended and isinstance(exc, anyio.get_cancelled_exc_class()):
+                if not call.ended and is_cancellation(exc):
                     with anyio.CancelScope(shield=True):
                         await client._cancelled(call)
                 raise

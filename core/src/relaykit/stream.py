@@ -13,6 +13,7 @@ import attrs
 
 from .assembly import ResponseAssembler
 from .attempts import run_attempts
+from .cancellation import is_cancellation
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
 from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
@@ -80,7 +81,14 @@ class ChatStream(StreamLifecycle):
             # The span is current while the request goes out, so it propagates.
             with current(client._tracer, self._call):
                 return await self._enter()
-        except BaseException:
+        except BaseException as exc:
+            # Cancelled before the first event (waiting for it, a retry's backoff):
+            # a failed call, recorded as chat() records one and as the speech and
+            # transcription streams do (call_stream.py). Without this the call
+            # left no record at all. Not when it had failed and been recorded.
+            if not self._call.ended and is_cancellation(exc):
+                with anyio.CancelScope(shield=True):
+                    await client._cancelled(self._call, "cancelled before the stream started")
             self._routed_done(ok=True)
             self._ended()
             raise
@@ -293,7 +301,10 @@ class ChatStream(StreamLifecycle):
                 response = attrs.evolve(response, id=response.id, provider=self._target.provider)
             self._response = await client._finish(call, self._target, response)
             if call.cache_key is not None and not call.cache_hit:
-                await client._cache.put(call.cache_key, self._response, client.config.cache.ttl)
+                # Shielded, as in Client.chat: recorded a success, the stream must end
+                # as one for its caller too.
+                with anyio.CancelScope(shield=True):
+                    await client._cache.put(call.cache_key, self._response, client.config.cache.ttl)
         finally:
             self._ended()
 
@@ -349,7 +360,7 @@ class ChatStream(StreamLifecycle):
                     self._response = await client._finish(
                         self._call, self._target, response, parse=False
                     )
-                elif isinstance(exc, anyio.get_cancelled_exc_class()):
+                elif is_cancellation(exc):
                     self._response = await client._left_early(
                         self._call,
                         self._target,
