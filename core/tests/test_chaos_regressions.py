@@ -1,0 +1,123 @@
+"""Focused regressions for what the chaos test (test_chaos.py) found, one bug each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.cancellation import is_cancellation
+from relaykit.protocols import CallRecord, LogQuery
+from relaykit.request import ChatRequest
+from relaykit.response import ChatResponse
+from relaykit.testing import FakePlugin, Reply, cancel_in_flight
+from relaykit.testing.fake_provider import FakeProvider
+
+from .test_hooks import MemoryStorage, StoragePlugin
+
+INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
+
+
+def make(*plugins: object, **sections: Any) -> relaykit.Client:
+    config: dict[str, Any] = {"storage": {"backend": "none"}, "retry": INSTANT, **sections}
+    return relaykit.Client(config, plugins=plugins)
+
+
+async def stored(db: Path) -> list[CallRecord]:
+    async with relaykit.Client({"storage": {"backend": "sqlite", "path": str(db)}}) as reader:
+        assert reader.storage is not None
+        return await reader.storage.query_logs(LogQuery(limit=100))
+
+
+@pytest.mark.anyio
+async def test_a_hedged_calls_winner_is_stored_beside_its_loser(tmp_path: Path) -> None:
+    """The loser's record once took the call's id and was written first, so SQLite's
+    INSERT OR IGNORE dropped the winner's: the log showed a success as HedgeCancelled."""
+    slow, fast = FakePlugin("slow"), FakePlugin("fast")
+    slow.script.push(Reply(text="slow", delay=5))
+    fast.script.push(Reply(text="fast"))
+    db = tmp_path / "log.db"
+    routes = {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.05}}
+    storage = {"backend": "sqlite", "path": str(db)}
+    async with make(slow, fast, models=routes, storage=storage) as client:
+        with anyio.fail_after(5):
+            r = await client.chat("g", "race me")
+
+    by_provider = {record.provider: record for record in await stored(db)}
+    assert by_provider["fast"].ok and by_provider["fast"].text == r.text == "fast"
+    loser = by_provider["slow"]
+    assert loser.error_type == "HedgeCancelled"
+    assert loser.id == f"{by_provider['fast'].id}-hedge-slow/m"
+
+
+class _Uncancellable(FakeProvider):
+    """Answers even when cancelled: an answer already on its way when the race was won."""
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        with anyio.CancelScope(shield=True):
+            return await super().chat(request)
+
+
+@pytest.mark.anyio
+async def test_an_answer_that_lost_the_race_is_recorded_with_its_cost() -> None:
+    """The first target's answer comes after the hedge won: it was billed (and a budget
+    charged it), so its record carries its usage and cost rather than vanishing."""
+    first, second = FakePlugin("first", provider=_Uncancellable), FakePlugin("second")
+    first.script.push(Reply(text="first", delay=0.3, input_tokens=7, output_tokens=5))
+    second.script.push(Reply(text="second", input_tokens=7, output_tokens=5))
+    memory = MemoryStorage()
+    routes = {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05}}
+    prices = {"first/m": {"input": 1, "output": 1}, "second/m": {"input": 1, "output": 1}}
+    plugins = (first, second, StoragePlugin(memory))
+    async with make(
+        *plugins, models=routes, prices=prices, storage={"backend": "memory"}
+    ) as client:
+        with anyio.fail_after(5):
+            r = await client.chat("g", "race me")
+
+    assert r.text == "second"
+    (winner,) = [rec for rec in memory.records if rec.ok]
+    (loser,) = [rec for rec in memory.records if rec.error_type == "HedgeCancelled"]
+    assert (winner.provider, loser.provider) == ("second", "first")
+    assert (loser.usage.input_tokens, loser.usage.output_tokens) == (7, 5)
+    assert loser.cost == winner.cost and loser.cost is not None and loser.cost > 0
+
+
+@pytest.mark.anyio
+async def test_a_stream_cancelled_before_its_first_event_is_recorded() -> None:
+    fake = FakePlugin()
+    fake.script.push(Reply(text="never seen", first_token_delay=5))
+    memory = MemoryStorage()
+    async with make(fake, StoragePlugin(memory), storage={"backend": "memory"}) as client:
+
+        async def open_stream() -> None:
+            async with client.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+
+        await cancel_in_flight(open_stream, when=lambda: bool(fake.calls))
+
+    (record,) = memory.records
+    assert record.error_type == "Cancelled" and not record.ok
+
+
+@pytest.mark.anyio
+async def test_a_group_of_cancellations_is_a_cancellation() -> None:
+    """trio's open_tcp_stream (httpx connects with it) raises Cancelled grouped."""
+    caught: list[BaseException] = []
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await anyio.sleep(1)
+        except anyio.get_cancelled_exc_class() as e:
+            caught.append(e)
+            raise
+    assert scope.cancelled_caught
+    (e,) = caught
+    assert is_cancellation(e)
+    assert is_cancellation(BaseExceptionGroup("connect", [e, e]))
+    assert not is_cancellation(BaseExceptionGroup("mixed", [e, ValueError()]))
+    assert not is_cancellation(ValueError())
