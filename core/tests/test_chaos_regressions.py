@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,9 @@ import anyio
 import pytest
 
 import relaykit
+from relaykit import StreamError, Usage
 from relaykit.cancellation import is_cancellation
+from relaykit.events import StreamEvent, StreamStart, TextDelta, UsageUpdate
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.request import ChatRequest
 from relaykit.response import ChatResponse
@@ -121,3 +125,37 @@ async def test_a_group_of_cancellations_is_a_cancellation() -> None:
     assert is_cancellation(BaseExceptionGroup("connect", [e, e]))
     assert not is_cancellation(BaseExceptionGroup("mixed", [e, ValueError()]))
     assert not is_cancellation(ValueError())
+
+
+class _BreaksAfterItsPrompt(FakeProvider):
+    """Reports the prompt's tokens as the stream starts (as Anthropic's message_start
+    does), sends a word, then breaks."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        yield StreamStart("broken-1", request.model)
+        yield UsageUpdate(Usage(input_tokens=1000))
+        yield TextDelta("Half")
+        raise StreamError("the connection dropped", provider="fake", model=request.model)
+
+
+@pytest.mark.anyio
+async def test_a_broken_streams_billed_tokens_are_charged_to_the_budget() -> None:
+    """The record priced the partial usage; the budget was settled with nothing."""
+    fake = FakePlugin(provider=_BreaksAfterItsPrompt)
+    memory = MemoryStorage()
+    sections: dict[str, Any] = {
+        "storage": {"backend": "memory"},
+        "prices": {"fake/m": {"input": 1, "output": 1}},
+        "limits": {"*": {"budget_usd": 100}},
+    }
+    async with make(fake, StoragePlugin(memory), **sections) as client:
+        with pytest.raises(StreamError):
+            async with client.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+        limiter: Any = client._limiter
+        spent = sum((b.spent for b in limiter._budgets.values()), Decimal(0))
+
+    (record,) = memory.records
+    assert record.usage.input_tokens == 1000 and record.cost == Decimal("0.001")
+    assert spent == record.cost

@@ -121,10 +121,13 @@ class StreamLifecycle:
                 or not (error.retryable or isinstance(error, StreamError))
             )
             await self._close_gen()
-            await self._settle(None)
             partial = self._partial()
             self._response = partial
             kept = self._kept_partial(partial)
+            # Settled with what arrived, as the record prices it: the tokens a
+            # broken stream reported were billed (Anthropic counts the prompt at the
+            # stream's start), so budgets and token rates count them too.
+            await self._settle(kept)
             error = broken_stream_error(error, kept)
             await client._fail(call, error, self._target, kept)
             return error
