@@ -18,7 +18,8 @@ in its place; :func:`row_to_record` takes those messages back by key. Columns ar
 only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
 migration 6, ``cache_write_1h_input_tokens`` with migration 7, ``web_searches``
-and ``citations`` with migration 10, ``search_queries`` with migration 11). The
+and ``citations`` with migration 10, ``search_queries`` with migration 11,
+``fallbacks`` with migration 12). The
 ``prompt`` column holds the model's web search queries and the titles and URLs
 of the answer's citations too (:func:`~relaykit.protocols.citations_text`), so
 the full-text search finds a call by what it searched for or a source it cited.
@@ -83,6 +84,7 @@ COLUMNS: tuple[str, ...] = (
     "web_searches",
     "citations",
     "search_queries",
+    "fallbacks",
 )
 
 #: columns holding JSON text
@@ -299,6 +301,7 @@ class RowEncoder:
             usage.web_searches,
             dumps([c.to_dict() for c in citations]) if citations else "[]",
             dumps(list(queries)) if queries else "[]",
+            record.fallbacks,
         )
 
 
@@ -386,6 +389,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
         ),
         citations=tuple([Citation.from_dict(c) for c in _json(r["citations"] or "[]")]),
         search_queries=tuple(_json(r["search_queries"] or "[]")),
+        fallbacks=r["fallbacks"] or 0,
     )
 
 

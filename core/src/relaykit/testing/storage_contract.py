@@ -268,6 +268,7 @@ class StorageContract:
             streamed=True,
             finish_reason="tool_calls",
             attempts=2,
+            fallbacks=1,
             cache_hit=True,
             correlation_id="corr-1",
             conversation_id="conv-1",

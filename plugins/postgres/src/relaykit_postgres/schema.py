@@ -139,6 +139,11 @@ _V11 = """
 ALTER TABLE logs ADD COLUMN search_queries jsonb NOT NULL DEFAULT '[]'::jsonb;
 """
 
+# The targets given up on before the one that answered (0 for rows logged before).
+_V12 = """
+ALTER TABLE logs ADD COLUMN fallbacks integer NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -151,6 +156,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (9, "an index of conversations", _V9),
     (10, "web searches and citations", _V10),
     (11, "web search queries", _V11),
+    (12, "fallbacks", _V12),
 ]
 
 

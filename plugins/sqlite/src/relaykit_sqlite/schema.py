@@ -150,6 +150,12 @@ def _v11_search_queries(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN search_queries TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v12_fallbacks(db: Database) -> None:
+    # The targets given up on before the one that answered (0 for rows logged
+    # before: they were not kept, so a route's fallbacks read as none).
+    db.execute("ALTER TABLE logs ADD COLUMN fallbacks INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -162,6 +168,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (9, "an index of conversations", _v9_conversations),
     (10, "web searches and citations", _v10_web_search),
     (11, "web search queries", _v11_search_queries),
+    (12, "fallbacks", _v12_fallbacks),
 ]
 
 
