@@ -328,6 +328,11 @@ def _record_block(r: CallRecord) -> str:
     ]
     if r.conversation_id is not None:
         lines.append(f"  conversation: {r.conversation_id}")
+    if r.attempts > 1 or r.fallbacks:
+        # what the call's resilience did: retries and targets given up on
+        lines.append(f"  attempts: {r.attempts}, fallbacks: {r.fallbacks}")
+    if len(r.route) > 1:
+        lines.append(f"  route: {' → '.join(r.route)}")
     if r.usage.cached_input_tokens or r.usage.cache_write_input_tokens:
         lines.append(f"  prompt cache (read/write): {_cache_reads_writes(r.usage)}")
     if r.usage.web_searches:
