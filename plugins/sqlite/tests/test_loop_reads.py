@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,9 +14,7 @@ import pytest
 
 import relaykit
 from relaykit_sqlite import SQLiteStorage
-from relaykit_sqlite.loop_reads import NOT_READ, LoopReads, here
-
-from .test_sqlite import write_lock
+from relaykit_sqlite.loop_reads import NOT_READ, LoopReads, here, thread_disk_reads
 
 
 def unhurried(storage: SQLiteStorage) -> SQLiteStorage:
@@ -65,8 +64,14 @@ async def test_a_look_up_on_the_loop_sees_every_later_commit(tmp_path: Path) -> 
 async def test_a_look_up_on_the_loop_does_not_wait_for_a_writer(storage: SQLiteStorage) -> None:
     await storage.cache_response("k", 2e9, "x")
     await storage.cached_response("k")  # opens the loop's connection
-    with write_lock(storage.path), anyio.fail_after(1):
-        assert await storage.cached_response("k") == (2e9, "x")
+    writer = sqlite3.connect(storage.path, isolation_level=None)  # as another process's
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("DELETE FROM response_cache")  # not committed: readers still see "k"
+        with anyio.fail_after(1):
+            assert await storage.cached_response("k") == (2e9, "x")
+    finally:
+        writer.close()
     assert storage._loop_reads.served == 1
 
 
@@ -76,10 +81,10 @@ async def test_a_failing_look_up_on_the_loop_is_retried_in_a_thread(
 ) -> None:
     await storage.cache_response("k", 2e9, "x")
     await storage.cached_response("k")
-    broken = storage._loop_reads._conns[here()]
+    broken = storage._loop_reads._readers[here()].conn
     broken.close()  # any sqlite3.Error: busy, closed, unreadable
     assert await storage.cached_response("k") == (2e9, "x")
-    assert storage._loop_reads._conns[here()] is not broken  # the thread path opened another
+    assert storage._loop_reads._readers[here()].conn is not broken  # the thread path opened another
     assert await storage.cached_response("k") == (2e9, "x")
     assert (storage._loop_reads.served, storage._loop_reads.declined) == (1, 2)
 
@@ -90,7 +95,7 @@ async def test_closing_closes_the_loops_connections_and_later_look_ups_fail(
 ) -> None:
     storage = SQLiteStorage(tmp_path / "cache.db")
     await storage.cached_response("k")
-    conn = storage._loop_reads._conns[here()]
+    conn = storage._loop_reads._readers[here()].conn
     await storage.aclose()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         conn.execute("SELECT 1")
@@ -114,7 +119,7 @@ async def test_each_event_loop_thread_reads_on_a_connection_of_its_own(
     other.join()
     assert found == [(2e9, "x")]
     assert await look_up_twice() == (2e9, "x")
-    conns = storage._loop_reads._conns
+    conns = storage._loop_reads._readers
     assert len(conns) == 2
     assert here() in conns
     assert len(set(map(id, conns.values()))) == 2
@@ -132,35 +137,124 @@ class Clock:
         return self.now
 
 
+class DiskReads:
+    """A thread's disk-read count, moved by the test."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> int:
+        return self.count
+
+
 def _one(conn: sqlite3.Connection) -> list[tuple[int]]:
     return conn.execute("SELECT 1").fetchall()
 
 
-def test_a_slow_read_sends_reads_to_threads_for_a_pause_that_doubles_while_they_stay_slow(
+def test_a_slow_read_from_disk_pauses_reads_on_the_loop_longer_while_they_stay_slow(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
-    reads = LoopReads(tmp_path / "x.db", budget=-1.0, clock=clock)  # every read is "slow"
+    clock, disk = Clock(), DiskReads()
+    # budget -1: every read is slow; whether it went to disk is what the test says
+    reads = LoopReads(tmp_path / "x.db", budget=-1.0, disk_reads=disk, clock=clock)
     reads.open(here())
     try:
-        assert reads.read(_one) == [(1,)]  # answered, then a pause of one second
+        assert reads.read(_one) == [(1,)]  # slow, but from memory: no pause
+        assert reads.read(_one) == [(1,)]
+        disk.count += 32
+        assert reads.read(_one) == [(1,)]  # slow and from disk: a pause of one second
         assert reads.read(_one) is NOT_READ
         clock.now += 1.01
-        assert reads.read(_one) == [(1,)]  # the probe: slow again, so two seconds
+        disk.count += 32
+        assert reads.read(_one) == [(1,)]  # the probe: from disk again, so two seconds
         clock.now += 1.5
         assert reads.read(_one) is NOT_READ
         clock.now += 0.6
-        reads._budget = 60.0  # the disk is fast again
-        assert reads.read(_one) == [(1,)]
-        reads._budget = -1.0
-        assert reads.read(_one) == [(1,)]  # a fast read reset the pause: one second again
-        clock.now += 1.01
-        assert reads.read(_one) == [(1,)]
+        assert reads.read(_one) == [(1,)]  # from memory: the pause is over and reset
+        disk.count += 32
+        assert reads.read(_one) == [(1,)]  # one second again
+        clock.now += 0.99
+        assert reads.read(_one) is NOT_READ
         for _ in range(10):  # pauses stop growing at MAX_PAUSE
             clock.now += 60.01
+            disk.count += 32
             assert reads.read(_one) == [(1,)]
         clock.now += 59.9
         assert reads.read(_one) is NOT_READ
+    finally:
+        reads.close()
+
+
+def test_a_fast_read_pauses_nothing_whatever_it_read(tmp_path: Path) -> None:
+    disk = DiskReads()
+    reads = LoopReads(tmp_path / "x.db", budget=60.0, disk_reads=disk)
+    reads.open(here())
+    try:
+        for _ in range(3):
+            disk.count += 32
+            assert reads.read(_one) == [(1,)]
+    finally:
+        reads.close()
+
+
+def test_without_a_disk_read_count_every_slow_read_pauses(tmp_path: Path) -> None:
+    reads = LoopReads(tmp_path / "x.db", budget=-1.0, disk_reads=None)
+    reads.open(here())
+    try:
+        assert reads.read(_one) == [(1,)]
+        assert reads.read(_one) is NOT_READ
+    finally:
+        reads.close()
+
+
+def _evict(path: Path) -> None:
+    """Drop ``path``'s pages from the OS page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # only clean pages can be dropped
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _evicted_pages_are_read_from_disk(where: Path) -> bool:
+    """Whether this filesystem drops pages on request and counts reading them back
+    (not tmpfs, not a kernel without per-thread I/O accounting)."""
+    probe = where / "probe"
+    probe.write_bytes(os.urandom(1 << 16))
+    _evict(probe)
+    before = thread_disk_reads()
+    with probe.open("rb") as f:
+        f.read()
+    return thread_disk_reads() > before
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux",
+    reason="needs Linux's page-cache eviction and per-thread I/O counts",
+)
+def test_a_read_of_pages_evicted_from_the_os_cache_counts_as_a_disk_read(
+    tmp_path: Path,
+) -> None:
+    if not _evicted_pages_are_read_from_disk(tmp_path):
+        pytest.skip("this filesystem keeps its pages in memory")
+    path = tmp_path / "x.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+        setup.executemany("INSERT INTO t VALUES (?, ?)", [(i, "x" * 500) for i in range(2000)])
+    reads = LoopReads(path, budget=-1.0)  # every read slow: the disk decides
+    reads.open(here())
+    look_up = lambda conn: conn.execute("SELECT v FROM t WHERE k = 1500").fetchall()  # noqa: E731
+    try:
+        assert reads.read(look_up) == [("x" * 500,)]
+        assert reads.read(look_up) == [("x" * 500,)]  # from memory: no pause
+        # A fresh connection (SQLite's own page cache empty), then the file's pages
+        # dropped from the OS page cache: the next look-up has to read the disk.
+        reads._readers.pop(here()).conn.close()
+        reads.open(here())
+        _evict(path)
+        assert reads.read(look_up) == [("x" * 500,)]
+        assert reads.read(look_up) is NOT_READ  # it read from disk: paused
     finally:
         reads.close()
 
@@ -178,7 +272,7 @@ def test_reads_need_a_connection_opened_for_this_thread_and_none_after_close(
     reads.close()
     reads.open(here())  # too late: nothing opens after close
     assert reads.read(_one) is NOT_READ
-    assert reads._conns == {}
+    assert reads._readers == {}
 
 
 def test_the_connection_is_read_only(tmp_path: Path) -> None:
@@ -189,7 +283,7 @@ def test_the_connection_is_read_only(tmp_path: Path) -> None:
     try:
         result = reads.read(lambda conn: conn.execute("INSERT INTO t VALUES (1)"))
         assert result is NOT_READ  # refused (query_only), so left to the thread path
-        assert reads._conns == {}  # and the connection dropped
+        assert reads._readers == {}  # and the connection dropped
     finally:
         reads.close()
     with sqlite3.connect(tmp_path / "x.db") as check:

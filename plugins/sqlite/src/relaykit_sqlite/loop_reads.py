@@ -18,13 +18,16 @@ Why this cannot stall the loop for long:
   TTL). When they are not (a big file on a slow disk, memory pressure), one
   read may take milliseconds. The file's size does not tell (the call log
   shares it, and the cache table's pages are what matter), so each read is
-  timed instead: one slower than :data:`BUDGET` sends reads to the thread path
-  for :data:`FIRST_PAUSE` seconds; the next read on the loop probes again, and
-  each slow probe in a row doubles the pause, up to :data:`MAX_PAUSE`. On a
-  disk that stays slow the loop blocks for one lookup a minute; a read slowed
-  by something else (the VM descheduled us, another thread held the GIL:
-  measured here up to ~4 ms, about one in a thousand reads under load) costs
-  one second of thread hops.
+  timed instead. One slower than :data:`BUDGET` that read from the disk (the
+  thread's block-input count, ``getrusage(RUSAGE_THREAD)``, grew) sends reads
+  to the thread path for :data:`FIRST_PAUSE` seconds; the next read on the
+  loop probes again, and each slow probe in a row doubles the pause, up to
+  :data:`MAX_PAUSE`: on a disk that stays slow the loop blocks for one lookup
+  a minute. A read slowed by anything else (the VM descheduled the process,
+  another thread held the GIL: here up to ~6 ms, for about one read in a
+  hundred under load) pauses nothing, since the thread path would have paid
+  that as well. Where there is no per-thread count (not Linux), every slow
+  read counts as a disk read.
 
 Which connection. One per (process, thread): an event loop runs on one
 thread, so a connection is only ever used by the thread it is keyed by, and
@@ -39,8 +42,10 @@ by :meth:`LoopReads.close` from a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -62,10 +67,10 @@ class _NotRead:
 #: :meth:`LoopReads.read`'s answer when the read must take the thread path
 NOT_READ: Final = _NotRead()
 
-#: seconds a read on the loop may take before reads go to threads for a while.
-#: A warm read takes ~10 µs (the first on a connection ~0.3 ms); 2 ms is a few
-#: reads from a slow disk, and rarely reached by a GIL hand-off (5 ms at most)
-BUDGET = 0.002
+#: seconds a read on the loop may take before it is checked for disk reads. A
+#: warm read takes ~10 µs; 1 ms is four worker-thread hops, or a few pages
+#: from a slow disk (an uncached 16 KiB page is ~0.2 ms on this project's VMs)
+BUDGET = 0.001
 
 #: seconds reads take the thread path after a slow read
 FIRST_PAUSE = 1.0
@@ -81,6 +86,30 @@ def here() -> _Where:
     return (os.getpid(), threading.get_ident())
 
 
+def thread_disk_reads() -> int:
+    """512-byte blocks the calling thread has read from disk (page-cache hits not counted).
+
+    Linux only (``RUSAGE_THREAD``); called on slow reads alone, so the import is no cost.
+    """
+    import resource  # Unix only
+
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_inblock
+
+
+#: :class:`LoopReads`' default disk-read count: per thread on Linux, none elsewhere
+DISK_READS: Callable[[], int] | None = thread_disk_reads if sys.platform == "linux" else None
+
+
+class _Reader:
+    """One thread's connection, and its disk-read count when last looked at."""
+
+    __slots__ = ("conn", "disk_reads")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.disk_reads: int | None = None
+
+
 class LoopReads:
     """Per-thread read connections for reads that run on the event loop.
 
@@ -89,6 +118,8 @@ class LoopReads:
     :param budget: seconds one read may take before reads pause (:data:`BUDGET`).
     :param first_pause: seconds reads then take the thread path (:data:`FIRST_PAUSE`).
     :param max_pause: the longest pause (:data:`MAX_PAUSE`).
+    :param disk_reads: the calling thread's disk-read count (:func:`thread_disk_reads`
+        on Linux); ``None``: every slow read counts as one from disk.
     :param clock: monotonic seconds (tests pass their own).
     """
 
@@ -99,15 +130,17 @@ class LoopReads:
         budget: float = BUDGET,
         first_pause: float = FIRST_PAUSE,
         max_pause: float = MAX_PAUSE,
+        disk_reads: Callable[[], int] | None = DISK_READS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = path
         self._budget = budget
         self._first_pause = first_pause
         self._max_pause = max_pause
+        self._disk_reads = disk_reads
         self._clock = clock
-        self._conns: dict[_Where, sqlite3.Connection] = {}
-        self._lock = threading.Lock()  # guards _conns against open and close in worker threads
+        self._readers: dict[_Where, _Reader] = {}
+        self._lock = threading.Lock()  # guards _readers against open and close in worker threads
         self._closed = False
         self._paused_until = 0.0
         self._pause = 0.0  # the last pause, while reads stay slow; 0 after a fast one
@@ -122,20 +155,22 @@ class LoopReads:
         cursor): an unfinished one would hold its read transaction open,
         pinning an old snapshot of the database and holding back checkpoints.
         """
-        conn = self._conns.get(here())
-        if conn is None or (self._paused_until and self._clock() < self._paused_until):
+        reader = self._readers.get(here())
+        if reader is None or (self._paused_until and self._clock() < self._paused_until):
             self.declined += 1
             return NOT_READ
+        if reader.disk_reads is None and self._disk_reads is not None:
+            reader.disk_reads = self._disk_reads()  # once a thread: what later reads add to
         started = time.perf_counter()
         try:
-            result = fn(conn, *args)
+            result = fn(reader.conn, *args)
         except sqlite3.Error:
             # Busy, closed meanwhile, or worse: the thread path retries it and
             # reports what is really wrong; it also opens a fresh connection.
-            self._drop(here(), conn)
+            self._drop(here(), reader)
             self.declined += 1
             return NOT_READ
-        if time.perf_counter() - started > self._budget:
+        if time.perf_counter() - started > self._budget and self._from_disk(reader):
             self._pause = min(self._pause * 2, self._max_pause) or self._first_pause
             self._paused_until = self._clock() + self._pause
         elif self._pause:
@@ -143,41 +178,47 @@ class LoopReads:
         self.served += 1
         return result
 
+    def _from_disk(self, reader: _Reader) -> bool:
+        """Whether this thread read from disk since it last looked (only slow reads look:
+        a disk read on the loop by anything else counts too, and that errs on the safe side)."""
+        if self._disk_reads is None:
+            return True
+        before, reader.disk_reads = reader.disk_reads, self._disk_reads()
+        return before is None or reader.disk_reads > before
+
     def open(self, where: _Where) -> None:
         """Open the connection of the thread ``where`` names (from a worker thread). Idempotent."""
         with self._lock:
-            if self._closed or where in self._conns:
+            if self._closed or where in self._readers:
                 return
         conn = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
         conn.execute("PRAGMA query_only=1")  # reads only, whatever a caller passes
         # Load the schema here, not in the loop's first read (~0.3 ms, the page cache cold).
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         with self._lock:
-            if self._closed or where in self._conns:
+            if self._closed or where in self._readers:
                 keep = False
             else:
-                self._conns[where] = conn
+                self._readers[where] = _Reader(conn)
                 keep = True
         if not keep:
             conn.close()
 
-    def _drop(self, where: _Where, conn: sqlite3.Connection) -> None:
+    def _drop(self, where: _Where, reader: _Reader) -> None:
         with self._lock:
-            if self._conns.get(where) is conn:
-                del self._conns[where]
-        try:
-            conn.close()
-        except sqlite3.Error:  # already closed by close(), or unusable: either way gone
-            pass
+            if self._readers.get(where) is reader:
+                del self._readers[where]
+        with contextlib.suppress(sqlite3.Error):  # unusable already: gone either way
+            reader.conn.close()
 
     def close(self) -> None:
         """Close every connection this process opened; later reads are :data:`NOT_READ`."""
         with self._lock:
             self._closed = True
-            conns, self._conns = self._conns, {}
+            readers, self._readers = self._readers, {}
         pid = os.getpid()
-        for (owner, _), conn in conns.items():
+        for (owner, _), reader in readers.items():
             # A parent's connections, inherited through a fork, are left alone:
             # SQLite forbids using a connection across fork(), closing included.
             if owner == pid:
-                conn.close()
+                reader.conn.close()
