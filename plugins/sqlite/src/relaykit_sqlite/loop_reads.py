@@ -24,9 +24,9 @@ Why this cannot stall the loop for long:
   loop probes again, and each slow probe in a row doubles the pause, up to
   :data:`MAX_PAUSE`: on a disk that stays slow the loop blocks for one lookup
   a minute. A read slowed by anything else (the VM descheduled the process,
-  another thread held the GIL: here up to ~6 ms, for about one read in a
-  hundred under load) pauses nothing, since the thread path would have paid
-  that as well. Where there is no per-thread count (not Linux), every slow
+  another thread held the GIL: a few reads in a thousand under load, ~4 ms
+  each, the GIL's switch interval being 5 ms) pauses nothing: the thread path
+  pays for those as well. Where there is no per-thread count (not Linux), every slow
   read counts as a disk read.
 
 Which connection. One per (process, thread): an event loop runs on one
@@ -43,6 +43,7 @@ by :meth:`LoopReads.close` from a worker thread.
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import sqlite3
 import sys
@@ -55,17 +56,17 @@ from typing import Any, Final, TypeVar
 T = TypeVar("T")
 
 
-class _NotRead:
-    """The type of :data:`NOT_READ`."""
+class _NotRead(enum.Enum):
+    """The type of :data:`NOT_READ` (an enum, so that type checkers narrow ``is`` on it)."""
 
-    __slots__ = ()
+    NOT_READ = "NOT_READ"
 
     def __repr__(self) -> str:
         return "NOT_READ"
 
 
 #: :meth:`LoopReads.read`'s answer when the read must take the thread path
-NOT_READ: Final = _NotRead()
+NOT_READ: Final = _NotRead.NOT_READ
 
 #: seconds a read on the loop may take before it is checked for disk reads. A
 #: warm read takes ~10 µs; 1 ms is four worker-thread hops, or a few pages
@@ -115,7 +116,8 @@ class LoopReads:
 
     :param path: the database file (it must exist and be migrated before
         :meth:`open` is called).
-    :param budget: seconds one read may take before reads pause (:data:`BUDGET`).
+    :param budget: seconds a read may take before it is checked for disk reads
+        (:data:`BUDGET`).
     :param first_pause: seconds reads then take the thread path (:data:`FIRST_PAUSE`).
     :param max_pause: the longest pause (:data:`MAX_PAUSE`).
     :param disk_reads: the calling thread's disk-read count (:func:`thread_disk_reads`

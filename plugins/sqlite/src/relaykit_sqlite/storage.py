@@ -22,8 +22,9 @@ committed record with its full-text index entry, in call order.
 Reads run in anyio worker threads on their own connections (a small pool),
 so WAL readers never wait for the writer and the event loop never blocks.
 The exception is a response-cache look-up: one primary-key ``SELECT``, far
-cheaper than the thread hop around it, runs on the event loop's thread under
-a time budget (:mod:`relaykit_sqlite.loop_reads` says why that is safe).
+cheaper than the thread hop around it, runs on the event loop's thread, timed,
+and goes back to threads for a while when one had to wait for the disk
+(:mod:`relaykit_sqlite.loop_reads` says why that is safe).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ class SQLiteStorage:
         """
         result = self._loop_reads.read(fn, *args)
         if result is not NOT_READ:
-            return result  # type: ignore[return-value]
+            return result
         where = here()
 
         def read_and_open() -> T:
