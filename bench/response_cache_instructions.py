@@ -17,11 +17,13 @@ Scenarios (``--scenarios``):
   cold: the store's read, the decoding, the client's bookkeeping. The SQLite
   file keeps the cache alone (a plugin offers relaykit-sqlite's storage as
   the ``[cache] backend``, with ``[storage] backend = "none"``): unlike
-  ``response_cache.py``, no call record is written to it. Even so its count
-  moves between runs (378 k to 708 k for the same sources): most of a SQLite
-  hit is the worker-thread hop (a bare ``anyio.to_thread.run_sync`` counts
+  ``response_cache.py``, no call record is written to it. Before session 21
+  its count moved between runs (378 k to 708 k for the same sources): each
+  read took a worker-thread hop (a bare ``anyio.to_thread.run_sync`` counts
   ~255 k instructions here, the ``SELECT`` ~17 k), whose cost follows the
-  threads' timing. Read the decode rows for what decoding saves it.
+  threads' timing. The read now runs on the event loop's thread
+  (``relaykit_sqlite.loop_reads``): 227 k and 326 k in two runs, against
+  571 k and 573 k before; what still moves it is not the hop.
 
     uv run python bench/response_cache_instructions.py            # ~2 min
     uv run python bench/response_cache_instructions.py --scenarios decode,redis

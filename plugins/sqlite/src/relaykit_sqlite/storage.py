@@ -21,6 +21,10 @@ committed record with its full-text index entry, in call order.
 
 Reads run in anyio worker threads on their own connections (a small pool),
 so WAL readers never wait for the writer and the event loop never blocks.
+The exception is a response-cache look-up: one primary-key ``SELECT``, far
+cheaper than the thread hop around it, runs on the event loop's thread, timed,
+and goes back to threads for a while when one had to wait for the disk
+(:mod:`relaykit_sqlite.loop_reads` says why that is safe).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from relaykit.response import ModelInfo
 from relaykit.serialization import converter
 
 from .checkpoint import Checkpointer
+from .loop_reads import NOT_READ, LoopReads, here
 from .queries import (
     SELECT_SHARED,
     register_functions,
@@ -71,6 +76,13 @@ PRUNE_CHUNK = 5000
 _KEYS_A_QUERY = 500
 
 
+def _select_response(conn: sqlite3.Connection, key: str) -> list[tuple[float, str]]:
+    # fetchall, not fetchone: it finishes the statement, ending its read transaction
+    return conn.execute(
+        "SELECT expires_at, response FROM response_cache WHERE key = ?", (key,)
+    ).fetchall()
+
+
 class SQLiteStorage:
     """Call logs, usage totals, key vault and model cache in one SQLite file.
 
@@ -88,6 +100,7 @@ class SQLiteStorage:
         self._lock = threading.Lock()
         self._writer: Writer | None = None
         self._idle_readers: list[sqlite3.Connection] = []
+        self._loop_reads = LoopReads(self.path)
         self._closed = False
         # The model listings this object has read or written, for peek_cached_models.
         self._models_seen: dict[str, CachedModels] = {}
@@ -163,6 +176,27 @@ class SQLiteStorage:
 
     async def _reading(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._in_thread(self._read, fn, *args)
+
+    async def _reading_on_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read cheap enough for the event loop: run there when it can, else in a thread.
+
+        The thread path also opens this thread's loop connection (after the
+        first read has created and migrated the file), so opening never
+        happens on the loop and the next read can stay there.
+        """
+        result = self._loop_reads.read(fn, *args)
+        if result is not NOT_READ:
+            return result
+        where = here()
+
+        def read_and_open() -> T:
+            found = self._read(fn, *args)
+            # Only a shortcut for later reads: failing to open it must not fail this one.
+            with contextlib.suppress(sqlite3.Error):
+                self._loop_reads.open(where)
+            return found
+
+        return await self._in_thread(read_and_open)
 
     async def _writing(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         result: T = await self._in_thread(lambda: self._ready_writer().run(fn))
@@ -315,12 +349,8 @@ class SQLiteStorage:
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
-        row = await self._reading(
-            lambda conn: conn.execute(
-                "SELECT expires_at, response FROM response_cache WHERE key = ?", (key,)
-            ).fetchone()
-        )
-        return (row[0], row[1]) if row is not None else None
+        rows = await self._reading_on_loop(_select_response, key)
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
         """Store (replace) a cached response; expired entries are dropped on the way."""
@@ -384,6 +414,7 @@ class SQLiteStorage:
             self._closed = True
             writer, self._writer = self._writer, None
             readers, self._idle_readers = self._idle_readers, []
+        self._loop_reads.close()
         if writer is not None:
             writer.close()
         for conn in readers:
