@@ -20,11 +20,9 @@ Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-40``.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
@@ -40,16 +38,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import relaykit
-from relaykit import ToolResultPart
-from relaykit.budgets import MICRO_USD
 from relaykit.protocols import CallRecord, LogQuery
-from relaykit.testing import OpenAIMock, RecordingExporter, WEATHER_TOOL, require_service
+from relaykit.testing import WEATHER_TOOL, OpenAIMock, RecordingExporter
 from relaykit.testing.chaos import (
     ChaosScript,
     Seen,
     chaos_call,
     chaos_seeds,
-    charged_cost,
     check_invariants,
     count_in_flight,
     memory_budget_spent,
@@ -57,7 +52,6 @@ from relaykit.testing.chaos import (
 )
 from relaykit.testing.vendor_mock import VendorMock
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_redis import RedisClient
 
 OPENAI_KEY = "sk-chaos-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-chaos-0123456789abcdef"
@@ -120,7 +114,9 @@ def _config(servers: tuple[OpenAIMock, AnthropicMock], db: Path, **more: Any) ->
             "openai": {"base_url": openai.base_url, "api_key": OPENAI_KEY},
             "anthropic": {"base_url": claude.base_url, "api_key": ANTHROPIC_KEY},
         },
-        "models": {ALIAS: {"targets": [f"openai/{GPT}", f"anthropic/{CLAUDE}"], "hedge_after": 0.15}},
+        "models": {
+            ALIAS: {"targets": [f"openai/{GPT}", f"anthropic/{CLAUDE}"], "hedge_after": 0.15}
+        },
         "limits": {"*": {"rpm": 100_000, "tpm": 50_000_000, "budget_usd": 100}},
         "prices": {f"openai/{GPT}": PRICE, f"anthropic/{CLAUDE}": PRICE},
     }
@@ -164,11 +160,10 @@ async def _run(
     rng = random.Random(seed)
     seen = [Seen(i, streamed=rng.random() < 0.5) for i in range(CALLS)]
     with anyio.fail_after(20):
-        async with client:
-            async with anyio.create_task_group() as tg:
-                for s in seen:
-                    tg.start_soon(caller, client, random.Random(rng.random()), s)
-                    await anyio.sleep(rng.uniform(0, 0.004))
+        async with client, anyio.create_task_group() as tg:
+            for s in seen:
+                tg.start_soon(caller, client, random.Random(rng.random()), s)
+                await anyio.sleep(rng.uniform(0, 0.004))
     async with relaykit.Client({"storage": {"backend": "sqlite", "path": str(db)}}) as reader:
         assert reader.storage is not None
         stored = await reader.storage.query_logs(LogQuery(limit=100_000))
@@ -259,3 +254,64 @@ async def test_two_vendors_behind_one_alias(
                 assert call.name == "get_weather" and set(call.arguments) == {"city"}, where
     # both vendors answered (fallbacks and hedges cross from one to the other)
     assert {r.provider for r in run.stored if r.ok} == {"openai", "anthropic"}, where
+
+
+# -- 2: relaykit-pii's outbound redaction --------------------------------------------
+
+CARD = "4111 1111 1111 1111"
+
+
+def _email(n: int) -> str:
+    return f"user{n}@example.com"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seed", chaos_seeds())
+async def test_outbound_pii_never_reaches_a_server_and_placeholders_never_a_caller(
+    servers: tuple[OpenAIMock, AnthropicMock],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    seed: int,
+) -> None:
+    """The servers echo the prompt they got (placeholders and all): a caller's whole
+    answer is its own prompt echoed back, the PII restored, whatever faults came."""
+    caplog.set_level(logging.WARNING)
+    _arm(servers, seed)
+    prompts: dict[int, str] = {}
+
+    async def caller(client: relaykit.Client, rng: random.Random, s: Seen) -> None:
+        params: dict[str, Any] = {"max_tokens": 200}
+        if rng.random() < 0.3:  # asked again and again: cache hits, restored too
+            n = rng.randint(0, 4)
+            prompt, params["temperature"] = f"repeat {n} mail {_email(n)} card {CARD}", 0
+        else:
+            prompt = f"question {s.index} mail {_email(s.index)} card {CARD}"
+        prompts[s.index] = prompt
+        await chaos_call(client, ALIAS, rng, s, prompt, params)
+
+    db = tmp_path / "calls.db"
+    pii = {"redactors": {"pii": {"enabled": True, "outbound": True}}}
+    run = await _run(_config(servers, db, **pii), servers, seed, db, caller)
+    where = f"seed {seed}"
+    finals = _check_common(where, run, servers, caplog, memory_budget_spent(run.client))
+
+    values = [CARD, *(_email(n) for n in range(CALLS))]
+    for mock in servers:  # the servers never saw the PII
+        for request in mock.requests:
+            body = request.body.decode()
+            assert not [v for v in values if v in body], f"{where}: PII sent: {body}"
+    for s in run.seen:
+        texts = [s.response.text] if s.response is not None else []
+        partial = getattr(s.error, "partial", None)
+        if partial is not None:
+            texts.append(partial.text)
+        for text in texts:  # no caller saw a placeholder, whole or partial answer
+            assert not PLACEHOLDER.search(text), f"{where}: call {s.index} saw {text!r}"
+        if s.outcome == "ok" and s.complete:  # the whole echo, restored
+            assert s.response.text == f"echo: {prompts[s.index]}", (
+                where,
+                s,
+                finals[s.correlation_id],
+            )
+    stored = repr(run.stored) + "".join(str(r.attributes) for r in run.exporter.finished())
+    assert not [v for v in values if v in stored], f"{where}: PII in records or spans"

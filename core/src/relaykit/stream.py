@@ -99,9 +99,7 @@ class ChatStream(StreamLifecycle):
         except BaseException as exc:
             if not self._call.ended and is_cancellation(exc):
                 with anyio.CancelScope(shield=True):
-                    await self._client._cancelled(
-                        self._call, "cancelled before the stream started"
-                    )
+                    await self._client._cancelled(self._call, "cancelled before the stream started")
             raise
 
     async def _enter(self) -> ChatStream:
