@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from opentelemetry.trace import StatusCode
 
 import relaykit
 from relaykit import StreamError, Usage
@@ -21,6 +22,7 @@ from relaykit.testing import FakePlugin, Reply, cancel_in_flight
 from relaykit.testing.fake_provider import FakeProvider
 
 from .test_hooks import MemoryStorage, StoragePlugin
+from .test_tracing import TracingExporter
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 
@@ -159,3 +161,26 @@ async def test_a_broken_streams_billed_tokens_are_charged_to_the_budget() -> Non
     (record,) = memory.records
     assert record.usage.input_tokens == 1000 and record.cost == Decimal("0.001")
     assert spent == record.cost
+
+
+@pytest.mark.anyio
+async def test_a_stream_cancelled_before_its_first_event_ends_its_span_as_its_record() -> None:
+    """The span ended on leaving the block that made it current, before the call was
+    recorded: named after the library's class (asyncio's "CancelledError") with no
+    description, beside a record saying "Cancelled"."""
+    fake, tracing = FakePlugin(), TracingExporter()
+    fake.script.push(Reply(text="never seen", first_token_delay=5))
+    async with make(fake, tracing) as client:
+
+        async def open_stream() -> None:
+            async with client.stream("fake/m", "hi") as s:
+                async for _ in s:
+                    pass
+
+        await cancel_in_flight(open_stream, when=lambda: bool(fake.calls))
+
+    (record,) = tracing.records
+    (span,) = tracing.finished()
+    assert record.error_type == (span.attributes or {})["error.type"] == "Cancelled"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == record.error_message == "cancelled before the stream started"

@@ -77,20 +77,29 @@ class ChatStream(StreamLifecycle):
         self._counted = True
         try:
             if self._call.span is None:
-                return await self._enter()
-            # The span is current while the request goes out, so it propagates.
+                return await self._recorded_enter()
+            # The span is current while the request goes out, so it propagates. The
+            # cancellation is recorded inside, so the span ends as the record says
+            # (once it ended outside, on leaving this block, named after the
+            # library's class: asyncio's "CancelledError" beside the record's "Cancelled").
             with current(client._tracer, self._call):
-                return await self._enter()
-        except BaseException as exc:
-            # Cancelled before the first event (waiting for it, a retry's backoff):
-            # a failed call, recorded as chat() records one and as the speech and
-            # transcription streams do (call_stream.py). Without this the call
-            # left no record at all. Not when it had failed and been recorded.
-            if not self._call.ended and is_cancellation(exc):
-                with anyio.CancelScope(shield=True):
-                    await client._cancelled(self._call, "cancelled before the stream started")
+                return await self._recorded_enter()
+        except BaseException:
             self._routed_done(ok=True)
             self._ended()
+            raise
+
+    async def _recorded_enter(self) -> ChatStream:
+        """:meth:`_enter`; cancelled before the first event (waiting for it, a retry's
+        backoff), the call is recorded failed, as chat() records one and as the speech
+        and transcription streams do (call_stream.py). Without this the call left no
+        record at all. Not when it had failed and been recorded."""
+        try:
+            return await self._enter()
+        except BaseException as exc:
+            if not self._call.ended and is_cancellation(exc):
+                with anyio.CancelScope(shield=True):
+                    await self._client._cancelled(self._call, "cancelled before the stream started")
             raise
 
     async def _enter(self) -> ChatStream:

@@ -25,6 +25,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .cancellation import is_cancellation
 from .errors import RelayError
 from .messages import CachePoint, Message, TextPart, ToolCall, ToolResultPart
 from .metrics import genai_provider_name
@@ -582,7 +583,10 @@ class _Active:
         # The client's failure path records its own errors and ends the span;
         # anything else (a cancellation, a config error found late) ends it here.
         if exc is not None and self._span.is_recording():
-            self._span.set_attribute("error.type", type(exc).__name__)
+            # A cancellation is "Cancelled", as the call's records name it: not the
+            # library's class (asyncio's CancelledError) nor the group trio may raise.
+            name = "Cancelled" if is_cancellation(exc) else type(exc).__name__
+            self._span.set_attribute("error.type", name)
             self._span.set_status(tracer._trace.Status(tracer._trace.StatusCode.ERROR))
             self._span.end()
 

@@ -272,6 +272,10 @@ class AnthropicMock(VendorMock):
         reply = self.script.next(self.default_reply(last_user_text(body)))
         if reply.delay:
             await anyio.sleep(reply.delay)
+        if reply.connection_fault:
+            # Before any response, as OpenAIMock does: once ignored here, so a
+            # scripted reset answered 200 with an empty message (the chaos test's find).
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             headers = dict(reply.headers)
             if reply.retry_after is not None:

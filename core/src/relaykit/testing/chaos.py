@@ -1,0 +1,384 @@
+"""Chaos testing: many concurrent calls against misbehaving loopback servers, then invariants.
+
+The pieces the core's chaos test (``core/tests/test_chaos.py``) and the
+cross-package ones (``tests/test_chaos_*.py``) share, and that a plugin's own
+chaos test can use: a seeded mix of server faults (:func:`chaos_reply`, or
+:class:`ChaosScript` to draw one per request and keep the server's echo),
+one caller that chats or streams and may break out or be cancelled
+(:func:`chaos_call`, what it saw in a :class:`Seen`), and the invariants of the
+whole system once the client has closed (:func:`check_invariants`): not exact
+counts of outcomes that depend on timing, but what must hold whatever the
+timing was.
+
+Some checks read the client's private state (its router, its in-flight count,
+the in-memory limiter's budgets): they are the core's own, and shipped beside
+its other test helpers so the plugins' tests check the same things.
+
+Seeds come from ``RELAYKIT_CHAOS_SEEDS`` (``1-40`` or ``3,9``), see :func:`chaos_seeds`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import attrs
+
+from .. import errors
+from ..metrics import CACHE_HITS, ERRORS, FALLBACKS, REQUESTS, RETRIES, observe
+from ..protocols import CallRecord
+from .script import Reply, Script
+from .vendor_mock import VendorMock
+
+__all__ = [
+    "FAULT_KINDS",
+    "ChaosScript",
+    "Seen",
+    "chaos_call",
+    "chaos_reply",
+    "chaos_seeds",
+    "check_invariants",
+    "count_in_flight",
+    "memory_budget_spent",
+    "wait_for_closed_connections",
+]
+
+#: the server behaviours :func:`chaos_reply` draws from, and their weights
+FAULT_KINDS: dict[str, int] = {
+    "ok": 40,
+    "slow": 6,
+    "500": 5,
+    "503": 4,
+    "429": 5,
+    "reset": 3,
+    "drop": 3,
+    "stream_reset": 2,
+    "truncate": 3,
+    "stream_error": 3,
+    "late_first_token": 2,
+    "idle_gap": 2,
+}
+
+
+def chaos_seeds(default: Sequence[int] = (1, 2, 3)) -> list[int]:
+    """The seeds to run: ``default``, or ``RELAYKIT_CHAOS_SEEDS`` (``1-40``, or ``3,9``)."""
+    raw = os.environ.get("RELAYKIT_CHAOS_SEEDS", "")
+    if not raw:
+        return list(default)
+    if "-" in raw:
+        low, high = raw.split("-")
+        return list(range(int(low), int(high) + 1))
+    return [int(s) for s in raw.split(",")]
+
+
+def chaos_reply(
+    rng: random.Random,
+    text: str | None = None,
+    *,
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = (),
+) -> Reply:
+    """One server-side behaviour, drawn from :data:`FAULT_KINDS` (weighted towards success).
+
+    ``text`` is what a success says (random words when ``None``); ``tool_calls``
+    replace it (a tool-call answer, streamed or whole, faults included). A
+    stream fault on a non-streamed request is ignored by the mocks (they answer
+    whole), so every kind can be drawn for every request. The delays fit the
+    timeouts the chaos tests configure: ``slow`` passes a 0.15 s hedge delay,
+    ``late_first_token`` and ``idle_gap`` pass 0.3 s first-token and idle timeouts.
+    """
+    drawn = text is None
+    if text is None:
+        text = " ".join(
+            rng.choice(("alpha", "beta", "gamma", "delta")) for _ in range(rng.randint(1, 12))
+        )
+    kind = rng.choices(list(FAULT_KINDS), weights=list(FAULT_KINDS.values()))[0]
+    say: dict[str, Any] = {"tool_calls": tool_calls} if tool_calls else {"text": text}
+    if kind == "ok":
+        return Reply(**say)
+    if kind == "slow":
+        return Reply(**say, delay=0.2)
+    if kind in ("500", "503"):
+        return Reply.failure(int(kind))
+    if kind == "429":
+        return Reply.failure(429, "slow down", retry_after=0.05)
+    if kind == "reset":
+        return Reply(connection_fault="reset")
+    if kind == "drop":
+        return Reply(**say, stream_fault="drop")
+    if kind == "stream_reset":
+        return Reply(**say, stream_fault="reset")
+    if kind == "truncate":
+        return Reply(**say, stream_fault="truncate")
+    if kind == "stream_error":
+        return Reply(**say, stream_fault="error")
+    if kind == "late_first_token":
+        return Reply(**say, first_token_delay=0.5)
+    if drawn and not tool_calls:  # two pieces or more (a given text is sent as it is)
+        say["text"] = text + " " + text
+    return Reply(**say, chunk_delay=0.4)  # its pieces 0.4 s apart
+
+
+class ChaosScript(Script):
+    """A mock's script that draws a :func:`chaos_reply` for every request.
+
+    A success says what the mock would have said unscripted (its echo of the
+    prompt), so a test can check what came back against what was sent; with
+    ``tool_calls`` (a function of the rng, returning calls or ``()``) some
+    successes ask for tools instead. Replies pushed on it go first, as on any script.
+    Replace a mock's script with it: ``mock.script = ChaosScript(rng)``.
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        tool_calls: Callable[[random.Random], tuple[tuple[str, dict[str, Any]], ...]] | None = None,
+    ) -> None:
+        super().__init__()
+        self._rng = rng
+        self._tool_calls = tool_calls
+        # the mock's handlers run on its server's threads: one draw at a time
+        self._draw = threading.Lock()
+
+    def next(self, default: Reply) -> Reply:
+        """A pushed reply if there is one, else a fault drawn around ``default``'s text."""
+        if len(self):
+            return super().next(default)
+        with self._draw:
+            calls = self._tool_calls(self._rng) if self._tool_calls else ()
+            return chaos_reply(self._rng, default.text, tool_calls=calls)
+
+
+@attrs.define
+class Seen:
+    """What one caller saw: the response, the error, or a cancellation."""
+
+    index: int
+    streamed: bool
+    #: "ok", "error", "cancelled", "broke" (left a stream early), "foreign" (an
+    #: exception other than relaykit's: always a defect), "pending" (never ended)
+    outcome: str = "pending"
+    response: Any = None
+    error: BaseException | None = None
+    #: whether every event of the stream (or the whole answer) arrived
+    complete: bool = False
+
+    @property
+    def correlation_id(self) -> str:
+        """The correlation id :func:`chaos_call` gives this caller's call."""
+        return f"chaos-{self.index}"
+
+
+async def chaos_call(
+    client: Any,
+    model: str,
+    rng: random.Random,
+    seen: Seen,
+    messages: Any,
+    params: dict[str, Any],
+) -> None:
+    """One caller: chat or stream (``seen.streamed``), maybe breaking out or
+    cancelling at a random point; what it saw goes into ``seen``."""
+    cancel_after = rng.uniform(0.0, 0.4) if rng.random() < 0.15 else None
+    break_after = rng.randint(0, 2) if seen.streamed and rng.random() < 0.1 else None
+    metadata = {"correlation_id": seen.correlation_id}
+    with anyio.CancelScope() as scope:
+        if cancel_after is not None:
+            scope.deadline = anyio.current_time() + cancel_after
+        try:
+            if not seen.streamed:
+                seen.response = await client.chat(model, messages, metadata=metadata, **params)
+                seen.outcome, seen.complete = "ok", True
+                return
+            async with client.stream(model, messages, metadata=metadata, **params) as s:
+                events = 0
+                async for _ in s:
+                    events += 1
+                    if break_after is not None and events > break_after:
+                        break
+                else:
+                    seen.complete = True
+            seen.response = s.response
+            seen.outcome = "ok" if seen.complete else "broke"
+        except errors.RelayError as e:
+            seen.outcome, seen.error = "error", e
+        except Exception as e:  # anything else reaching a caller is a defect
+            seen.outcome, seen.error = "foreign", e
+    if scope.cancelled_caught and seen.outcome == "pending":
+        seen.outcome = "cancelled"
+
+
+def count_in_flight(client: Any) -> Counter[str]:
+    """Count the router's starts and ends per target, without its floor at zero.
+
+    The router's own count stops at zero, so a call ended twice would not show
+    there; the returned counter would (check ``not +c and not -c`` at the end).
+    """
+    router = client._router
+    balance: Counter[str] = Counter()
+    started, finished = router.started, router.finished
+
+    def counted_start(target: Any) -> None:
+        balance[str(target)] += 1
+        started(target)
+
+    def counted_finish(target: Any, **kw: Any) -> None:
+        balance[str(target)] -= 1
+        finished(target, **kw)
+
+    router.started = counted_start
+    router.finished = counted_finish
+    return balance
+
+
+def memory_budget_spent(client: Any) -> Decimal:
+    """What the in-memory limiter's budgets have spent, all keys together."""
+    limiter: Any = client._limiter
+    return sum((b.spent for b in limiter._budgets.values()), Decimal(0))
+
+
+async def wait_for_closed_connections(servers: Sequence[VendorMock]) -> None:
+    """Give the servers (on threads of their own) up to 2 s to see the client's closes.
+
+    Polled: their counters are plain numbers another thread sets, no event.
+    """
+    with anyio.move_on_after(2):
+        while any(mock.server.stats.connections_open for mock in servers):  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
+def charged_cost(records: Sequence[CallRecord]) -> Decimal:
+    """What a budget should have spent on ``records``.
+
+    A hedge's loser cancelled mid-call is recorded with the prompt cost it
+    likely ran up, an estimate the budget never charges (its attempt settles
+    with no answer: ``Client._attempt``), so it is left out; one whose answer
+    came after the race was won carries that answer (and its response id),
+    which the budget charged.
+    """
+    return sum(
+        (
+            r.cost or Decimal(0)
+            for r in records
+            if r.error_type != "HedgeCancelled" or r.response_id is not None
+        ),
+        Decimal(0),
+    )
+
+
+def check_invariants(
+    where: str,
+    client: Any,
+    seen: Sequence[Seen],
+    stored: Sequence[CallRecord],
+    exporter: Any,
+    servers: Sequence[VendorMock],
+    *,
+    secrets: Sequence[str] = (),
+    spent: Decimal | None = None,
+) -> dict[str, CallRecord]:
+    """Check what must hold once a chaos run's client has closed; return each caller's
+    final record by correlation id.
+
+    ``stored`` are the records read back from storage, ``exporter`` a
+    :class:`~relaykit.testing.RecordingExporter` the client had; ``spent`` what
+    the client's budgets spent (:func:`memory_budget_spent`, or read from
+    Redis), ``None`` to skip that check. ``where`` prefixes every failure.
+    """
+    # -- nothing but relaykit's typed errors reaches a caller
+    foreign = [(s.index, repr(s.error)) for s in seen if s.outcome == "foreign"]
+    assert not foreign, f"{where}: untyped errors reached callers: {foreign}"
+    assert not [s for s in seen if s.outcome == "pending"], where
+
+    # -- storage and the exporter saw the same records; no secret in either
+    exported = exporter.records
+    missing = Counter(r.id for r in exported) - Counter(r.id for r in stored)
+    assert not missing, (
+        where,
+        [(r.error_type, r.correlation_id, r.streamed) for r in exported if r.id in missing],
+    )
+    for secret in secrets:
+        assert not any(secret in repr(r) for r in stored), f"{where}: a secret reached a record"
+
+    # -- each call has exactly one record, besides its hedges' losers (hedging.py:
+    # "the loser is recorded too (error type HedgeCancelled)", its id the call's + "-hedge-")
+    by_call: dict[str, list[CallRecord]] = {}
+    for record in stored:
+        by_call.setdefault(record.correlation_id or "", []).append(record)
+    finals: dict[str, CallRecord] = {}
+    for s in seen:
+        records = by_call.pop(s.correlation_id, [])
+        final = [r for r in records if r.error_type != "HedgeCancelled"]
+        assert len(final) == 1, f"{where}: call {s.index} ({s.outcome}) has records {final}"
+        _matches(where, s, final[0])
+        finals[s.correlation_id] = final[0]
+        losers = [r for r in records if r.error_type == "HedgeCancelled"]
+        assert all(r.id.startswith(f"{final[0].id}-hedge-") for r in losers), where
+    assert not by_call, f"{where}: records of no call: {list(by_call)}"
+
+    # -- the budget spent what the records cost
+    if spent is not None:
+        charged = charged_cost(stored)
+        assert spent == charged, f"{where}: budget {spent} != records {charged}"
+
+    # -- nothing is held or in flight once the client has closed
+    router = client._router
+    for target in router._health:
+        assert router.in_flight(target) == 0, f"{where}: {target} still in flight"
+    assert client._in_flight == 0, where
+    for mock in servers:
+        assert mock.server.stats.connections_open == 0, f"{where}: connections left open"
+
+    # -- the metrics derived from the records agree with them
+    counts: Counter[str] = Counter()
+    for event in exporter.events:
+        for obs in observe(event):
+            counts[obs.instrument.name] += int(obs.value)
+    assert counts[REQUESTS.name] == len(stored), where
+    assert counts[ERRORS.name] == sum(1 for r in stored if r.error_type is not None), where
+    assert counts[RETRIES.name] == sum(max(0, r.attempts - 1) for r in stored), where
+    assert counts[FALLBACKS.name] == sum(r.fallbacks for r in exported), where
+    assert counts[CACHE_HITS.name] == sum(1 for r in stored if r.cache_hit), where
+
+    # -- a cache hit repeats an answer a caller got whole, never a partial or failed one
+    whole = {
+        s.response.id
+        for s in seen
+        if s.outcome == "ok" and s.complete and s.response and not s.response.cache_hit
+    }
+    for s in seen:
+        if s.response is not None and s.response.cache_hit:
+            assert s.response.id in whole, f"{where}: call {s.index} hit a never-whole answer"
+            if s.complete:  # (a caller may break out of a replayed stream too)
+                assert s.response.finish_reason in ("stop", "tool_calls"), f"{where}: {s.index}"
+    return finals
+
+
+def _matches(where: str, s: Seen, record: CallRecord) -> None:
+    """The record says what the caller saw."""
+    label = (
+        f"{where}: call {s.index} ({s.outcome}, streamed={s.streamed}):"
+        f" {record.error_type} {record.error_message}"
+    )
+    if s.outcome in ("ok", "broke"):
+        assert record.error_type is None, label
+        assert s.response is not None
+        assert record.usage == s.response.usage, label
+        assert record.cost == s.response.cost, label
+        assert record.cache_hit == s.response.cache_hit, label
+        if s.outcome == "broke":  # a break is the caller's choice: a success, cut short
+            assert record.finish_reason in ("other", "stop", "tool_calls"), label
+    elif s.outcome == "error":
+        assert s.error is not None
+        assert record.error_type == type(s.error).__name__, label
+        partial = getattr(s.error, "partial", None)
+        if partial is not None:
+            assert record.usage == partial.usage, label
+    else:  # cancelled
+        assert record.error_type == "Cancelled", label
