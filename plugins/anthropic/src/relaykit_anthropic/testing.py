@@ -272,6 +272,10 @@ class AnthropicMock(VendorMock):
         reply = self.script.next(self.default_reply(last_user_text(body)))
         if reply.delay:
             await anyio.sleep(reply.delay)
+        # A connection fault misbehaves before any response, as OpenAIMock's does:
+        # answered as a success instead, it was an empty message.
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             headers = dict(reply.headers)
             if reply.retry_after is not None:
