@@ -184,3 +184,36 @@ async def test_a_stream_cancelled_before_its_first_event_ends_its_span_as_its_re
     assert record.error_type == (span.attributes or {})["error.type"] == "Cancelled"
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == record.error_message == "cancelled before the stream started"
+
+
+@pytest.mark.anyio
+async def test_a_backup_answer_billed_as_its_caller_cancels_is_recorded_with_its_cost() -> None:
+    """Found by the gateway's chaos test (a caller hanging up on a hedged call): the
+    backup's answer arrived as the caller was cancelled; the budget charged it, but
+    only the call's ``Cancelled`` record (no cost) was written."""
+    first, second = FakePlugin("first"), FakePlugin("second", provider=_Uncancellable)
+    first.script.push(Reply(text="first", delay=5))
+    second.script.push(Reply(text="second", delay=0.2, input_tokens=7, output_tokens=5))
+    memory = MemoryStorage()
+    sections: dict[str, Any] = {
+        "storage": {"backend": "memory"},
+        "models": {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05}},
+        "prices": {"first/m": {"input": 1, "output": 1}, "second/m": {"input": 1, "output": 1}},
+        "limits": {"*": {"budget_usd": 100}},
+    }
+    async with make(first, second, StoragePlugin(memory), **sections) as client:
+        # cancelled once the backup is in flight, before its (shielded) answer comes
+        await cancel_in_flight(lambda: client.chat("g", "race me"), when=lambda: bool(second.calls))
+        limiter: Any = client._limiter
+        spent = sum((b.spent for b in limiter._budgets.values()), Decimal(0))
+
+    by_type = {record.error_type: record for record in memory.records}
+    assert set(by_type) == {"Cancelled", "HedgeCancelled"}
+    billed = by_type["HedgeCancelled"]
+    assert (billed.provider, billed.usage.input_tokens, billed.usage.output_tokens) == (
+        "second",
+        7,
+        5,
+    )
+    assert billed.id == f"{by_type['Cancelled'].id}-hedge-second/m"
+    assert spent == billed.cost == Decimal("0.000012")

@@ -1753,14 +1753,18 @@ class Client:
                 exporter.record(event)
 
     async def _record_hedge_loser(
-        self, call: _Call, target: Target, answer: ChatResponse | None = None
+        self,
+        call: _Call,
+        target: Target,
+        answer: ChatResponse | None = None,
+        message: str = "answered after another target had: billed, not used",
     ) -> None:
         """Record the hedged attempt that lost the race (error type ``HedgeCancelled``).
 
         Cancelled mid-call, it carries the prompt cost it likely ran up (an
         estimate). With ``answer``, it answered after the race was won: it
         carries that answer's usage and cost, which the provider billed and the
-        budget charged (see hedging.py).
+        budget charged (see hedging.py); ``message`` says why it went unused.
         """
         if not self._recording:
             return
@@ -1775,7 +1779,7 @@ class Client:
                 target,
                 self._priced(call, target, answer),
                 "HedgeCancelled",
-                "answered after another target had: billed, not used",
+                message,
             )
             await self._emit(attrs.evolve(record, id=ident))
             return

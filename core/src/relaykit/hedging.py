@@ -187,7 +187,7 @@ class _Race(Scheduled):
                 else:  # the backup won just now, as this answer came
                     self._late(result)
         except BaseException:
-            await self._stop_backup()  # the caller was cancelled: so is its backup
+            await self._abandon()  # the caller was cancelled: so is its backup
             raise
         finally:
             if self.fire is not None:  # in time: the hedge is not needed (Scheduled.cancel)
@@ -201,7 +201,7 @@ class _Race(Scheduled):
             try:
                 await self.backup_done.wait()
             except BaseException:
-                await self._stop_backup()  # the caller gave up waiting: so does its backup
+                await self._abandon()  # the caller gave up waiting: so does its backup
                 raise
         if self.winner is not None:
             # Cancelled, and waited for: a backup whose answer was on its way when
@@ -228,6 +228,20 @@ class _Race(Scheduled):
             self.backup.cancel()
             with anyio.CancelScope(shield=True):
                 await self.backup_done.wait()
+
+    async def _abandon(self) -> None:
+        """The caller was cancelled: stop the backup, and record what the race was
+        answered with meanwhile. An answer that came as the caller was cancelled
+        (the backup's, winning while it was being stopped) was billed and charged
+        to the budget, but the call's own record is ``Cancelled``, without it: so
+        each such answer gets a record of its own, as a late one does."""
+        await self._stop_backup()
+        unused = [*([self.winner] if self.winner is not None else []), *(self.late or ())]
+        with anyio.CancelScope(shield=True):  # being cancelled: the records still go out
+            for target, answer in unused:
+                await self.client._record_hedge_loser(
+                    self.call, target, answer, "answered as its caller cancelled: billed, not used"
+                )
 
     async def _first_again(self, error: RelayError) -> Answer | None:
         """The first target after its first attempt failed: its retries, if any, in a

@@ -68,3 +68,21 @@ async def test_an_unknown_value_is_ignored(mock: AnthropicMock) -> None:
     mock.script.push(failure(500, "maybe"), Reply(text="retried"))
     async with client(mock) as c:
         assert (await c.chat(MODEL, "hi", max_tokens=10)).attempts == 2  # the status decides
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_connection_reset_before_any_answer_is_retried(
+    mock: AnthropicMock, streamed: bool
+) -> None:
+    # The mock once answered a scripted connection fault as an empty success.
+    mock.script.push(Reply(connection_fault="reset"), Reply(text="done"))
+    async with client(mock) as c:
+        if streamed:
+            async with c.stream(MODEL, "hi", max_tokens=10) as s:
+                async for _ in s:
+                    pass
+            r = s.response
+        else:
+            r = await c.chat(MODEL, "hi", max_tokens=10)
+    assert (r.text, r.attempts, len(mock.requests)) == ("done", 2, 2)
