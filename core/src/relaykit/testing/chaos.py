@@ -343,7 +343,7 @@ def check_invariants(
     assert counts[REQUESTS.name] == len(stored), where
     assert counts[ERRORS.name] == sum(1 for r in stored if r.error_type is not None), where
     assert counts[RETRIES.name] == sum(max(0, r.attempts - 1) for r in stored), where
-    assert counts[FALLBACKS.name] == sum(r.fallbacks for r in exported), where
+    assert counts[FALLBACKS.name] == sum(r.fallbacks for r in stored), where
     assert counts[CACHE_HITS.name] == sum(1 for r in stored if r.cache_hit), where
 
     # -- a cache hit repeats an answer a caller got whole, never a partial or failed one
