@@ -18,6 +18,21 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 UPSTREAM_KEY = "sk-ant-api03-readme-0123456789"
 
 
+def run_example(code: object) -> None:
+    """Run a compiled synchronous example, then close the SDK clients it made: the
+    README leaves them open, as a script may, and a client left for the garbage
+    collector warns of its unclosed socket in whichever later test it lands."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    try:
+        exec(code, namespace)
+    finally:
+        for value in namespace.values():
+            if type(value).__module__.split(".")[0] in ("openai", "anthropic", "cohere"):
+                close = getattr(value, "close", None)
+                if callable(close):
+                    close()
+
+
 def python_block(containing: str) -> str:
     """The README's one Python example that holds ``containing``."""
     blocks: list[str] = re.findall(r"```python\n(.*?)```", README, re.S)
@@ -41,7 +56,7 @@ async def test_the_openai_sdk_example_reaches_an_anthropic_model(
             source = block.replace("http://localhost:4000", url)
             code = compile(source, "contrib/gateway/README.md", "exec")
             # the example is synchronous, as most SDK code is: it runs in a thread
-            await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+            await anyio.to_thread.run_sync(run_example, code)
         assert upstream.last_request.path == "/v1/messages"
     assert capsys.readouterr().out == "Bonjour !\n"
 
@@ -65,7 +80,7 @@ async def test_the_embeddings_example_gets_a_vector_per_text(
     async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
         source = block.replace("http://localhost:4000", url)
         code = compile(source, "contrib/gateway/README.md", "exec")
-        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+        await anyio.to_thread.run_sync(run_example, code)
     (request,) = fake.embeddings
     assert (request.model, request.dimensions) == ("text-embedding-3-small", 256)
     assert capsys.readouterr().out == "2 256\n"
@@ -83,7 +98,7 @@ async def test_the_rerank_example_prints_the_best_documents_index_and_score(
     async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
         source = block.replace("http://localhost:4000", url)
         code = compile(source, "contrib/gateway/README.md", "exec")
-        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+        await anyio.to_thread.run_sync(run_example, code)
     (request,) = fake.reranks
     assert (request.model, request.top_n) == ("rerank-v3.5", 1)
     score = mock_relevance(request.query, request.documents[1], 1)
@@ -110,7 +125,7 @@ async def test_the_batches_example_batches_through_the_gateway_to_openai(
     async with relaykit.Client(config, plugins=[fake]) as client, running(client) as url:
         source = block.replace("http://localhost:4000", url)
         code = compile(source, "contrib/gateway/README.md", "exec")
-        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+        await anyio.to_thread.run_sync(run_example, code)
     assert [request.model for request in fake.calls] == ["gpt-4o-mini", "gpt-4o-mini"]
     assert capsys.readouterr().out == "q0 succeeded\nq1 succeeded\n"
 
@@ -132,6 +147,6 @@ async def test_the_openai_batches_example_uploads_batches_and_reads_the_output(
     ):
         source = block.replace("http://localhost:4000", url)
         code = compile(source, "contrib/gateway/README.md", "exec")
-        await anyio.to_thread.run_sync(exec, code, {"__name__": "__main__"})
+        await anyio.to_thread.run_sync(run_example, code)
     assert [request.model for request in fake.calls] == ["claude-haiku-4-5"] * 2
     assert capsys.readouterr().out == "q0 Paris.\nq1 Madrid.\n"
