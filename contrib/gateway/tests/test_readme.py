@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import CodeType
 
 import anyio
 import pytest
@@ -18,7 +19,7 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 UPSTREAM_KEY = "sk-ant-api03-readme-0123456789"
 
 
-def run_example(code: object) -> None:
+def run_example(code: CodeType) -> None:
     """Run a compiled synchronous example, then close the SDK clients it made: the
     README leaves them open, as a script may, and a client left for the garbage
     collector warns of its unclosed socket in whichever later test it lands."""
