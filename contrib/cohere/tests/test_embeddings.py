@@ -68,8 +68,10 @@ async def test_input_type_maps_to_cohere_words(
 @pytest.mark.anyio
 async def test_more_than_96_texts_are_split_and_kept_in_order(mock: CohereMock) -> None:
     # The first request to arrive waits longest: the answers come back out of order.
+    # Each waits 0.3 s at least, so all four are in flight at once even on a loaded
+    # machine (arrivals ~0.1 s apart once read 2 of 4 in flight).
     texts = [f"passage {i}" for i in range(300)]
-    mock.script.push(*(Reply(delay=0.1 * (3 - i), input_tokens=100 + i) for i in range(4)))
+    mock.script.push(*(Reply(delay=0.3 + 0.1 * (3 - i), input_tokens=100 + i) for i in range(4)))
     async with client(mock) as c:
         r = await c.embed(V4, texts)
     sent = embed_bodies(mock)
