@@ -12,14 +12,13 @@ embeddings, and about one in ten hangs up before its answer is whole. Once the
 gateway has drained and the client closed, the invariants of the whole system
 are checked (core/tests/test_chaos.py checks the client's alone).
 
-Run more seeds locally with ``RELAYKIT_GATEWAY_CHAOS_SEEDS=1-40``.
+Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-40``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -34,7 +33,8 @@ import pytest
 
 import relaykit
 from relaykit.protocols import CallRecord, LogQuery
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import OpenAIMock
+from relaykit.testing.chaos import chaos_reply, chaos_seeds
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway, GatewayKeys, serve
 from relaykit_gateway.testing import UPSTREAM_KEY
@@ -66,62 +66,6 @@ STATUS_OF = {
 }
 #: the longest any request may take, hang-ups aside (total timeout 2 s, retries, hedges)
 BOUND = 6.0
-
-
-def _seeds() -> list[int]:
-    """CI runs two seeds; ``RELAYKIT_GATEWAY_CHAOS_SEEDS=1-40`` (or ``3,9``) runs others."""
-    raw = os.environ.get("RELAYKIT_GATEWAY_CHAOS_SEEDS", "")
-    if not raw:
-        return [1, 2]
-    if "-" in raw:
-        low, high = raw.split("-")
-        return list(range(int(low), int(high) + 1))
-    return [int(s) for s in raw.split(",")]
-
-
-#: how often each provider behaviour is drawn
-_WEIGHTS = {
-    "ok": 40,
-    "slow": 5,
-    "500": 5,
-    "503": 4,
-    "429": 5,
-    "reset": 3,
-    "drop": 3,
-    "stream_reset": 2,
-    "truncate": 3,
-    "stream_error": 3,
-    "late_first_token": 2,
-    "idle_gap": 2,
-}
-
-
-def _fault(rng: random.Random) -> Reply:
-    """One provider behaviour, weighted towards success (a stream fault on a
-    non-streamed request is ignored by the mocks: it answers whole)."""
-    text = " ".join(rng.choice(("alpha", "beta", "gamma")) for _ in range(rng.randint(1, 10)))
-    kind = rng.choices(list(_WEIGHTS), weights=list(_WEIGHTS.values()))[0]
-    if kind == "ok":
-        return Reply(text=text)
-    if kind == "slow":  # past the hedge delay, within the timeouts
-        return Reply(text=text, delay=0.2)
-    if kind in ("500", "503"):
-        return Reply.failure(int(kind))
-    if kind == "429":
-        return Reply.failure(429, "slow down", retry_after=0.05)
-    if kind == "reset":
-        return Reply(connection_fault="reset")
-    if kind == "drop":
-        return Reply(text=text, stream_fault="drop")
-    if kind == "stream_reset":
-        return Reply(text=text, stream_fault="reset")
-    if kind == "truncate":
-        return Reply(text=text, stream_fault="truncate")
-    if kind == "stream_error":
-        return Reply(text=text, stream_fault="error")
-    if kind == "late_first_token":
-        return Reply(text=text, first_token_delay=0.5)
-    return Reply(text=text + " " + text, chunk_delay=0.4)  # two pieces or more, 0.4 s apart
 
 
 @attrs.define
@@ -335,7 +279,7 @@ async def _stored(db: Path) -> list[CallRecord]:
         return await reader.storage.query_logs(LogQuery(limit=100_000))
 
 
-@pytest.mark.parametrize("seed", _seeds())
+@pytest.mark.parametrize("seed", chaos_seeds((1, 2)))
 async def test_invariants_hold_through_the_gateway(
     mocks: tuple[OpenAIMock, AnthropicMock],
     tmp_path: Path,
@@ -345,7 +289,7 @@ async def test_invariants_hold_through_the_gateway(
     openai_mock, anthropic_mock = mocks
     rng = random.Random(f"faults-{seed}")
     for mock in mocks:
-        mock.script.push(*[_fault(rng) for _ in range(CALLS * 3)])
+        mock.script.push(*[chaos_reply(rng) for _ in range(CALLS * 3)])
     db = tmp_path / "calls.db"
     caplog.set_level(logging.WARNING)
     client = relaykit.Client(_config(openai_mock, anthropic_mock, db))
