@@ -497,6 +497,9 @@ class GeminiMock(VendorMock):
         reply = self.script.next(default)
         if reply.delay:
             await anyio.sleep(reply.delay)
+        # Before any response, as OpenAIMock does (a chaos test scripts resets)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             return _scripted_error(reply)
         self._n += 1

@@ -154,6 +154,9 @@ class OllamaMock(VendorMock):
         reply = self.script.next(self.default_reply(last_user))
         if reply.delay:
             await anyio.sleep(reply.delay)
+        # Before any response, as OpenAIMock does (a chaos test scripts resets)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             return _error(reply.status, reply.error, dict(reply.headers))
         self._n += 1

@@ -1,0 +1,79 @@
+"""Every vendor mock honours a scripted connection fault, as the chaos tests need.
+
+``Reply(connection_fault=...)`` misbehaves before any response (a reset, or bytes
+that are not HTTP). A mock that ignored it answered an empty success, which a
+chaos run then took for a provider's real answer (AnthropicMock did, found in
+session 21; the Gemini, Ollama and Cohere mocks did too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+import relaykit
+from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing.vendor_mock import VendorMock
+from relaykit_anthropic.testing import AnthropicMock
+from relaykit_cohere.testing import CohereMock
+from relaykit_gemini.testing import GeminiMock
+from relaykit_ollama.testing import OllamaMock
+
+KEY = "test-key-0123456789abcdefghijklmnop"
+
+#: name -> (the mock, the provider table for its base URL, a model it serves)
+MOCKS: dict[
+    str, tuple[Callable[[], AbstractContextManager[Any]], Callable[[str], dict[str, Any]], str]
+] = {
+    "openai": (
+        lambda: OpenAIMock(api_key=KEY),
+        lambda url: {"base_url": url, "api_key": KEY},
+        "openai/gpt-4o-mini",
+    ),
+    "anthropic": (
+        lambda: AnthropicMock(api_key=KEY),
+        lambda url: {"base_url": url, "api_key": KEY},
+        "anthropic/claude-haiku-4-5",
+    ),
+    "gemini": (
+        lambda: GeminiMock(api_key=KEY),
+        lambda url: {"base_url": url, "api_key": KEY},
+        "gemini/gemini-2.5-flash",
+    ),
+    "ollama": (OllamaMock, lambda url: {"base_url": url}, "ollama/llama3.2"),
+    "cohere": (
+        lambda: CohereMock(api_key=KEY),
+        lambda url: {"base_url": url, "api_key": KEY},
+        "cohere/command-a-03-2025",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(MOCKS))
+def vendor(request: pytest.FixtureRequest) -> Iterator[tuple[VendorMock, dict[str, Any], str]]:
+    make, table, model = MOCKS[request.param]
+    with make() as mock:
+        yield mock, {request.param: table(mock.base_url)}, model
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fault", ["reset", "garbage"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_scripted_connection_fault_answers_nothing(
+    vendor: tuple[VendorMock, dict[str, Any], str], fault: str, streamed: bool
+) -> None:
+    mock, providers, model = vendor
+    mock.script.push(Reply(text="never sent", connection_fault=fault))  # type: ignore[arg-type]
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}, "providers": providers}
+    async with relaykit.Client(config) as client:
+        with pytest.raises(relaykit.RelayError) as caught:
+            if streamed:
+                async with client.stream(model, "hi", max_tokens=9) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(model, "hi", max_tokens=9)
+    assert caught.value.retryable, caught.value
