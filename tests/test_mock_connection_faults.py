@@ -3,7 +3,7 @@
 ``Reply(connection_fault=...)`` misbehaves before any response (a reset, or bytes
 that are not HTTP). A mock that ignored it answered an empty success, which a
 chaos run then took for a provider's real answer (AnthropicMock did, found in
-session 21; the Gemini, Ollama and Cohere mocks did too).
+session 21; the Gemini, Ollama, Cohere and Bedrock mocks did too).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import relaykit
 from relaykit.testing import OpenAIMock, Reply
 from relaykit.testing.vendor_mock import VendorMock
 from relaykit_anthropic.testing import AnthropicMock
+from relaykit_bedrock.testing import BedrockMock
 from relaykit_cohere.testing import CohereMock
 from relaykit_gemini.testing import GeminiMock
 from relaykit_ollama.testing import OllamaMock
@@ -44,6 +45,11 @@ MOCKS: dict[
         "gemini/gemini-2.5-flash",
     ),
     "ollama": (OllamaMock, lambda url: {"base_url": url}, "ollama/llama3.2"),
+    "bedrock": (
+        lambda: BedrockMock(bearer_token=KEY),
+        lambda url: {"base_url": url, "control_plane_url": url, "api_key": KEY},
+        "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    ),
     "cohere": (
         lambda: CohereMock(api_key=KEY),
         lambda url: {"base_url": url, "api_key": KEY},

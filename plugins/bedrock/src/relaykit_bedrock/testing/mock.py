@@ -241,6 +241,9 @@ class BedrockMock(VendorMock):
         reply = self.script.next(self.default_reply(_last_user_text(body["messages"])))
         if reply.delay:
             await anyio.sleep(reply.delay)
+        # Before any response, as OpenAIMock does (a chaos test scripts resets)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             return scripted_failure(reply)
         self._n += 1
