@@ -46,6 +46,7 @@ from relaykit.testing.chaos import (
     ChaosScript,
     Seen,
     chaos_call,
+    chaos_sections,
     chaos_seeds,
     check_invariants,
     count_in_flight,
@@ -105,11 +106,7 @@ def servers() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
 def _config(servers: tuple[OpenAIMock, AnthropicMock], db: Path, **more: Any) -> dict[str, Any]:
     openai, claude = servers
     config: dict[str, Any] = {
-        "storage": {"backend": "sqlite", "path": str(db)},
-        "cache": {"enabled": True, "backend": "storage"},
-        "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.02, "max_retry_after": 0.1},
-        "breaker": {"failures": 4, "reset_after": 0.2, "cool_down": 0},
-        "timeouts": {"connect": 2, "first_token": 0.3, "idle": 0.3, "total": 2},
+        **chaos_sections(db),
         "providers": {
             "openai": {"base_url": openai.base_url, "api_key": OPENAI_KEY},
             "anthropic": {"base_url": claude.base_url, "api_key": ANTHROPIC_KEY},

@@ -31,6 +31,7 @@ from relaykit.testing.chaos import (
     Seen,
     chaos_call,
     chaos_reply,
+    chaos_sections,
     chaos_seeds,
     check_invariants,
     count_in_flight,
@@ -54,11 +55,7 @@ def servers() -> Iterator[tuple[OpenAIMock, OpenAIMock]]:
 
 def _config(primary: OpenAIMock, backup: OpenAIMock, db: Path) -> dict[str, Any]:
     return {
-        "storage": {"backend": "sqlite", "path": str(db)},
-        "cache": {"enabled": True, "backend": "storage"},
-        "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.02, "max_retry_after": 0.1},
-        "breaker": {"failures": 4, "reset_after": 0.2, "cool_down": 0},
-        "timeouts": {"connect": 2, "first_token": 0.3, "idle": 0.3, "total": 2},
+        **chaos_sections(db),
         "providers": {
             "openai": {"base_url": primary.base_url, "api_key": KEY},
             "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},

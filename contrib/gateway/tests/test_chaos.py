@@ -34,7 +34,7 @@ import pytest
 import relaykit
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.testing import OpenAIMock
-from relaykit.testing.chaos import chaos_reply, chaos_seeds
+from relaykit.testing.chaos import chaos_reply, chaos_sections, chaos_seeds
 from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway import Gateway, GatewayKeys, serve
 from relaykit_gateway.testing import UPSTREAM_KEY
@@ -108,11 +108,7 @@ def mocks() -> Iterator[tuple[OpenAIMock, AnthropicMock]]:
 
 def _config(openai_mock: OpenAIMock, anthropic_mock: AnthropicMock, db: Path) -> dict[str, Any]:
     return {
-        "storage": {"backend": "sqlite", "path": str(db)},
-        "cache": {"enabled": True, "backend": "storage"},
-        "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.02, "max_retry_after": 0.1},
-        "breaker": {"failures": 4, "reset_after": 0.2, "cool_down": 0},
-        "timeouts": {"connect": 2, "first_token": 0.3, "idle": 0.3, "total": 2},
+        **chaos_sections(db),
         "providers": {
             "openai": {"base_url": openai_mock.base_url, "api_key": UPSTREAM_KEY},
             "anthropic": {"base_url": anthropic_mock.base_url, "api_key": UPSTREAM_KEY},

@@ -66,6 +66,20 @@ FAULT_KINDS: dict[str, int] = {
 }
 
 
+def chaos_sections(db: os.PathLike[str] | str) -> dict[str, Any]:
+    """The config sections every chaos test shares: a SQLite call log and response
+    cache at ``db``, quick retries, a breaker, and timeouts that the delays
+    :func:`chaos_reply` draws are sized against. Add providers, models, limits
+    and prices of the test's own."""
+    return {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "cache": {"enabled": True, "backend": "storage"},
+        "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.02, "max_retry_after": 0.1},
+        "breaker": {"failures": 4, "reset_after": 0.2, "cool_down": 0},
+        "timeouts": {"connect": 2, "first_token": 0.3, "idle": 0.3, "total": 2},
+    }
+
+
 def chaos_seeds(default: Sequence[int] = (1, 2, 3)) -> list[int]:
     """The seeds to run: ``default``, or ``RELAYKIT_CHAOS_SEEDS`` (``1-40``, or ``3,9``)."""
     raw = os.environ.get("RELAYKIT_CHAOS_SEEDS", "")
