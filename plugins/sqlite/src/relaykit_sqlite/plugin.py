@@ -3,7 +3,6 @@ the embedding collection commands (``embed-multi``, ``similar``, ``collections``
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,8 @@ from relaykit import hookimpl
 from relaykit.config import Config, user_config_dir
 
 if TYPE_CHECKING:
+    import argparse
+
     from .storage import SQLiteStorage
 
 #: the file name in the user config dir when ``[storage] path`` is not set
