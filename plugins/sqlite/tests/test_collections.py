@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
@@ -228,6 +229,23 @@ async def test_list_count_and_delete(mock: OpenAIMock, tmp_path: Path) -> None:
             assert await b.delete() is True
             assert await b.exists() is False
     assert await list_collections(path) == [CollectionInfo("a", MODEL, 1)]
+
+
+async def test_two_collections_fill_one_file_at_once(mock: OpenAIMock, tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    items = [(f"{i}", f"text number {i}") for i in range(40)]
+
+    async def fill(name: str) -> None:
+        async with Collection(path, name, MODEL) as collection:
+            await collection.embed_many(c, items, batch_size=5)
+
+    async with client(mock) as c, anyio.create_task_group() as tg:
+        tg.start_soon(fill, "a")
+        tg.start_soon(fill, "b")
+    assert await list_collections(path) == [
+        CollectionInfo("a", MODEL, 40),
+        CollectionInfo("b", MODEL, 40),
+    ]
 
 
 # -- the arithmetic ------------------------------------------------------------------
