@@ -1,14 +1,17 @@
-"""The entry point: answers ``relaykit_storage`` for the ``sqlite`` backend."""
+"""The entry point: answers ``relaykit_storage`` for the ``sqlite`` backend, and adds
+the embedding collection commands (``embed-multi``, ``similar``, ``collections``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relaykit import hookimpl
 from relaykit.config import Config, user_config_dir
 
 if TYPE_CHECKING:
+    import argparse
+
     from .storage import SQLiteStorage
 
 #: the file name in the user config dir when ``[storage] path`` is not set
@@ -30,3 +33,11 @@ def relaykit_storage(name: str, config: Config) -> SQLiteStorage | None:
     from .storage import SQLiteStorage
 
     return SQLiteStorage(database_path(config))
+
+
+@hookimpl
+def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
+    """Add ``relaykit embed-multi``, ``relaykit similar`` and ``relaykit collections``."""
+    from .collection_commands import register
+
+    register(cli)

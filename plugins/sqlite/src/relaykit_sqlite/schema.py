@@ -172,6 +172,29 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
 ]
 
 
+def _e1_collections(db: Database) -> None:
+    # A separate file from the call log (embeddings.db, as simonw/llm keeps
+    # one): vectors are big, and pruning logs must never touch them.
+    # `embeddings` is a rowid table: its ~6 KB blobs belong out of the key's
+    # b-tree, and a search reads them in rowid order.
+    db.execute(
+        "CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        " model TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE embeddings (collection_id INTEGER NOT NULL REFERENCES collections (id),"
+        " id TEXT NOT NULL, embedding BLOB NOT NULL, content TEXT, content_hash BLOB NOT NULL,"
+        " metadata TEXT, updated_at REAL NOT NULL, UNIQUE (collection_id, id))"
+    )
+
+
+#: the migrations of an embeddings file (:mod:`relaykit_sqlite.collection`), recorded
+#: in ``relaykit_embeddings_migrations``
+EMBEDDINGS_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
+    (1, "collections and their embeddings", _e1_collections),
+]
+
+
 #: how long opening waits for another connection that is switching a new file to WAL
 WAL_SWITCH_SECONDS = 30.0
 
@@ -197,17 +220,26 @@ def use_wal(conn: sqlite3.Connection, seconds: float = WAL_SWITCH_SECONDS) -> No
             time.sleep(0.005)
 
 
-def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Bring the database up to date; return the versions applied now."""
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: list[tuple[int, str, Callable[[Database], None]]] = MIGRATIONS,
+    table: str = "relaykit_migrations",
+) -> list[int]:
+    """Bring the database up to date with ``migrations`` (the call log's by
+    default), recorded in ``table``; return the versions applied now.
+
+    Each schema records its versions in its own table, so an embeddings file
+    and a call log could even share one file without their numbers colliding.
+    """
     use_wal(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS relaykit_migrations "
+            f"CREATE TABLE IF NOT EXISTS {table} "
             "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
         )
-        done = {row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")}
-        pending = [migration for migration in MIGRATIONS if migration[0] not in done]
+        done = {row[0] for row in conn.execute(f"SELECT version FROM {table}")}
+        pending = [migration for migration in migrations if migration[0] not in done]
         applied = []
         if pending:
             # Imported only when there is a schema to build: sqlite-utils imports
@@ -220,7 +252,7 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
         for version, name, apply in pending:
             apply(db)
             conn.execute(
-                "INSERT INTO relaykit_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                f"INSERT INTO {table} (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, time.time()),
             )
             applied.append(version)
