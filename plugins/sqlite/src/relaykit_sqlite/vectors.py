@@ -7,7 +7,7 @@ instead: for unit vectors ``cos = 1 - d**2 / 2``, and :func:`math.dist`
 computes ``d`` in C over a tuple of floats, about four times faster than
 ``sum(map(mul, a, b))`` (and than 3.12's ``math.sumprod``, which sums in
 extended precision); unpacking each blob with one :class:`struct.Struct` call
-is the rest of the cost. ``bench/bench_collections.py`` measures it.
+is the rest of the cost. ``bench/similarity.py`` measures it.
 """
 
 from __future__ import annotations
