@@ -35,6 +35,7 @@ class RedisRateLimiter:
     caller. A hold that could not be settled stays in Redis (counted in
     ``unsettled``, logged as a WARNING on ``relaykit.limiter``) until it
     expires: a minute at most for the rates, the period's end for a budget.
+    ``timeout`` bounds each decision (to connect, and again to read its reply).
     """
 
     supports_budgets = True
@@ -44,9 +45,12 @@ class RedisRateLimiter:
         url: str = "redis://127.0.0.1:6379/0",
         *,
         prefix: str = "relaykit",
+        timeout: float = 5.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.redis = RedisClient(url)
+        # a decision waits this long at most, to connect and again for its reply:
+        # it is shielded from the call's cancellation (see Client._reserve)
+        self.redis = RedisClient(url, connect_timeout=timeout, reply_timeout=timeout)
         self.prefix = prefix
         self._wall_clock = wall_clock
         self._rpm: dict[str, int] = {}  # pattern -> its rpm limit, for release
