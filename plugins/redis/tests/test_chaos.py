@@ -15,7 +15,7 @@ client has closed, besides ``check_invariants`` for each client:
 - a cache hit, in any client, repeats an answer some caller got whole.
 
 Then the same workload with Redis behind a proxy that cuts connections (before
-or after Redis ran the command) and delays replies: the limiter fails closed
+or after Redis ran the command), stalls them and delays replies: the limiter fails closed
 (a typed ``RelayError``), the cache fails open (a miss), nothing but typed
 errors reaches a caller, no connection to Redis is left open and the budget
 never counts less than the records cost.
