@@ -13,8 +13,9 @@ metrics == records) and what the scenario adds:
    never see a placeholder, records are masked);
 3. tracing, in every scenario: one span per call, ended, its status the record's.
 
-Not yet covered: relaykit-redis's limiter and cache against the real Redis (pass
-the Redis budget's spend as ``check_invariants(spent=...)``), and the tool loop
+relaykit-redis's limiter and cache against the real Redis (clients and processes
+sharing them, Redis itself dropping and stalling connections) are covered in
+plugins/redis/tests/test_chaos.py. Not yet covered: the tool loop
 (``ChaosScript(tool_calls=...)``) under faults and cancellations.
 
 Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-40``.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 
 import anyio
@@ -17,11 +19,14 @@ import relaykit
 from relaykit import QuotaExceededError
 from relaykit.budgets import period_bounds
 from relaykit.config import LimitConfig
+from relaykit.events import TextDelta
+from relaykit.protocols import Reservation
 from relaykit.testing import (
     MID_PERIOD,
     FakePlugin,
     LimiterPlugin,
     LoadPlugin,
+    RecordingExporter,
     Reply,
     require_service,
     run_limit_workload,
@@ -496,3 +501,70 @@ async def test_a_hold_settled_after_its_period_ended_lands_in_the_new_one(prefix
     await limiter.reconcile(refund, 0, cost=Decimal("0.1"))  # a refund: nothing to take back
     await limiter.acquire("j", limit, 0, cost=Decimal("1"))
     await limiter.aclose()
+
+
+class GoneOnceAdmitted(RedisRateLimiter):
+    """The Redis limiter whose Redis goes away as soon as it has admitted a call."""
+
+    async def acquire_many(
+        self, requests: Sequence[tuple[str, LimitConfig, int, Decimal | None]]
+    ) -> list[Reservation]:
+        """Admit as usual, then lose Redis: the call's settling finds nothing there."""
+        admitted = await super().acquire_many(requests)
+        self.redis.port = 1  # nothing listens there: every reconnect is refused
+        await self.redis.aclose()
+        return admitted
+
+
+@pytest.mark.anyio
+async def test_an_answer_is_not_lost_when_redis_goes_away_before_it_is_settled(
+    prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The provider answered and billed: a limiter that cannot settle the hold leaves
+    # it held (fail closed), and the caller still gets the answer, recorded a success.
+    fake = FakePlugin()
+    fake.script.push(*[Reply(text="answer", input_tokens=3, output_tokens=5)] * 2)
+    exporter = RecordingExporter()
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "gone"},
+        "limits": {"fake/*": {"tpm": 10_000, "budget_usd": 1}},
+        "prices": {"fake/m": {"input": 1, "output": 2}},
+    }
+    caplog.set_level(logging.WARNING, logger="relaykit.limiter")
+    for streamed in (False, True):
+        limiter = GoneOnceAdmitted(URL, prefix=f"{prefix}-{streamed}")
+        plugins = [fake, exporter, LimiterPlugin(limiter, name="gone")]
+        async with relaykit.Client(config, plugins=plugins) as client:
+            if streamed:
+                async with client.stream("fake/m", "hi", max_tokens=50) as s:
+                    text = "".join([e.text async for e in s if isinstance(e, TextDelta)])
+            else:
+                text = (await client.chat("fake/m", "hi", max_tokens=50)).text
+        assert text == "answer"
+        assert limiter.unsettled == 1, streamed
+    assert [(r.error_type, r.cost) for r in exporter.records] == [(None, Decimal("0.000013"))] * 2
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and "could not settle" in warnings[0], warnings
+
+
+@pytest.mark.anyio
+async def test_a_call_never_sent_keeps_its_own_error_when_redis_cannot_take_the_hold_back(
+    prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The provider refused the connection (nothing sent): the limiter gives the hold
+    # back, fails to reach Redis, and the caller still sees why the call failed.
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {"backend": "gone"},
+        "providers": {"openai": {"base_url": "http://127.0.0.1:1/v1", "api_key": "sk-test"}},
+        "retry": {"attempts": 1},
+        "limits": {"openai/*": {"rpm": 5, "tpm": 10_000}},
+    }
+    limiter = GoneOnceAdmitted(URL, prefix=prefix)
+    caplog.set_level(logging.WARNING, logger="relaykit.limiter")
+    async with relaykit.Client(config, plugins=[LimiterPlugin(limiter, name="gone")]) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError):
+            await client.chat("openai/gpt-4o-mini", "hi")
+    assert limiter.unsettled == 1
+    assert "could not settle" in caplog.text

@@ -23,7 +23,7 @@ import os
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -296,6 +296,7 @@ def check_invariants(
     *,
     secrets: Sequence[str] = (),
     spent: Decimal | None = None,
+    whole_elsewhere: Collection[str] = (),
 ) -> dict[str, CallRecord]:
     """Check what must hold once a chaos run's client has closed; return each caller's
     final record by correlation id.
@@ -303,7 +304,9 @@ def check_invariants(
     ``stored`` are the records read back from storage, ``exporter`` a
     :class:`~relaykit.testing.RecordingExporter` the client had; ``spent`` what
     the client's budgets spent (:func:`memory_budget_spent`, or read from
-    Redis), ``None`` to skip that check. ``where`` prefixes every failure.
+    Redis), ``None`` to skip that check. ``whole_elsewhere``: the ids of answers
+    callers of other clients got whole, for clients sharing a cache (Redis's),
+    where a hit can repeat one of those. ``where`` prefixes every failure.
     """
     # -- nothing but relaykit's typed errors reaches a caller
     foreign = [(s.index, repr(s.error)) for s in seen if s.outcome == "foreign"]
@@ -366,6 +369,7 @@ def check_invariants(
         for s in seen
         if s.outcome == "ok" and s.complete and s.response and not s.response.cache_hit
     }
+    whole.update(whole_elsewhere)
     for s in seen:
         if s.response is not None and s.response.cache_hit:
             assert s.response.id in whole, f"{where}: call {s.index} hit a never-whole answer"

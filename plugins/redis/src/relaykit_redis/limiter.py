@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -18,6 +19,8 @@ from .scripts import ACQUIRE, RECONCILE, RELEASE, sha1
 
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
 
+log = logging.getLogger("relaykit.limiter")
+
 
 class RedisRateLimiter:
     """RPM, TPM and USD budgets per ``[limits]`` pattern, enforced atomically in Redis.
@@ -25,6 +28,14 @@ class RedisRateLimiter:
     Every process using the same Redis and ``prefix`` shares the limits: a
     decision is one Lua script, so however many processes ask at once, they
     together admit no more than the limit.
+
+    Without Redis it fails closed: :meth:`acquire` raises a :class:`RelayError`.
+    Settling a call that was admitted (:meth:`reconcile`, :meth:`release`) does
+    not raise: the call has happened by then, and its answer must reach the
+    caller. A hold that could not be settled stays in Redis (counted in
+    ``unsettled``, logged as a WARNING on ``relaykit.limiter``) until it
+    expires: a minute at most for the rates, the period's end for a budget.
+    ``timeout`` bounds each decision (to connect, and again to read its reply).
     """
 
     supports_budgets = True
@@ -34,14 +45,19 @@ class RedisRateLimiter:
         url: str = "redis://127.0.0.1:6379/0",
         *,
         prefix: str = "relaykit",
+        timeout: float = 5.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.redis = RedisClient(url)
+        # a decision waits this long at most, to connect and again for its reply:
+        # it is shielded from the call's cancellation (see Client._reserve)
+        self.redis = RedisClient(url, connect_timeout=timeout, reply_timeout=timeout)
         self.prefix = prefix
         self._wall_clock = wall_clock
         self._rpm: dict[str, int] = {}  # pattern -> its rpm limit, for release
         self._tpm: dict[str, int] = {}  # pattern -> its tpm limit, for reconcile
         self._periods: dict[str, str] = {}  # pattern -> its budget period, for reconcile
+        #: holds that could not be settled (Redis failed): they stay until they expire
+        self.unsettled = 0
 
     def _key(self, key: str, what: str) -> str:
         return f"{self.prefix}:limit:{key}:{what}"
@@ -161,10 +177,11 @@ class RedisRateLimiter:
             budget_key = self._key(reservation.key, f"usd:{period_id}")
             delta_usd = to_micro_usd(cost or Decimal(0)) - to_micro_usd(reservation.cost)
         if delta_tokens or delta_usd:
-            await self._eval(
+            await self._settle(
                 RECONCILE,
                 [self._key(reservation.key, "tpm"), budget_key],
                 [tpm, delta_tokens, delta_usd, left],
+                reservation.key,
             )
 
     async def release(self, reservation: Reservation) -> None:
@@ -178,11 +195,24 @@ class RedisRateLimiter:
             period_id, _ = period_bounds(self._periods[key], self._wall_clock())
             budget_key = self._key(key, f"usd:{period_id}")
             held = to_micro_usd(reservation.cost)
-        await self._eval(
+        await self._settle(
             RELEASE,
             [self._key(key, "rpm"), self._key(key, "tpm"), budget_key],
             [self._rpm.get(key, 0), self._tpm.get(key, 0), reservation.tokens, held],
+            key,
         )
+
+    async def _settle(self, script: str, keys: list[str], args: list[Any], limit: str) -> None:
+        """Run a settling script; when Redis fails, leave the hold and say so.
+
+        Not retried: the script may have run with its reply lost, and running it
+        twice would give back twice (the limit would then admit more than it is).
+        """
+        try:
+            await self._eval(script, keys, args)
+        except RelayError as e:
+            self.unsettled += 1
+            log.warning("could not settle a hold on %r, which stays until it expires: %s", limit, e)
 
     async def aclose(self) -> None:
         """Close the connection to Redis."""
