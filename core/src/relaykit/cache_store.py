@@ -21,7 +21,7 @@ from .config import Config
 from .errors import ConfigError, did_you_mean
 from .plugins import PluginManager
 from .protocols import CacheStore, Storage
-from .secrets import scrub
+from .secrets import describe_error
 
 log = logging.getLogger("relaykit.cache")
 
@@ -187,7 +187,7 @@ class GuardedCacheStore:
                 "the response cache's store (%s) failed: %s; calls go uncached until it"
                 " answers again (retried every %gs)",
                 self._name,
-                _describe(error),
+                describe_error(error),
                 self._retry_after,
             )
 
@@ -200,9 +200,3 @@ class GuardedCacheStore:
                 self._name,
                 self.errors - self._errors_before,
             )
-
-
-def _describe(error: BaseException) -> str:
-    """``error`` for a log line: its type and message, any credential in it masked."""
-    text = str(error)
-    return scrub(f"{type(error).__name__}: {text}" if text else type(error).__name__)

@@ -74,6 +74,7 @@ from .response_cache import (
 )
 from .retention import RetentionPolicy
 from .routing import Router, Target
+from .secrets import describe_error
 from .storage_open import open_storage
 from .tls import name_ca_file
 from .tracing import CallTracer, current
@@ -110,6 +111,7 @@ _CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("pu
 
 log = logging.getLogger("relaykit")
 calls_log = logging.getLogger(CALLS_LOGGER)
+limiter_log = logging.getLogger("relaykit.limiter")
 
 Messages = str | Sequence[Message | Mapping[str, Any]]
 
@@ -1262,8 +1264,14 @@ class Client:
         # A limiter that waits may have charged by the time a cancellation reaches
         # us, its answer lost on the way: so it answers shielded, and a cancelled
         # call then gives back what it was granted.
-        with anyio.CancelScope(shield=True):
-            reservations = await self._acquire(limits, target, call)
+        try:
+            with anyio.CancelScope(shield=True):
+                reservations = await self._acquire(limits, target, call)
+        except Exception:
+            # A caller cancelled while the limiter answered gets its cancellation,
+            # not the limiter's error (trio's move_on_after would not catch that).
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            raise
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -1321,8 +1329,29 @@ class Client:
             if release is None:
                 await self._reconcile(reservations, call, None, target)
                 return
-            for reservation in reservations:
-                await release(reservation)
+            try:
+                for reservation in reservations:
+                    await release(reservation)
+            except Exception as e:
+                _unsettled(e)
+
+    async def _reconcile(
+        self,
+        reservations: list[Reservation],
+        call: _Call,
+        response: ChatResponse | None,
+        target: Target,
+    ) -> None:
+        """Settle ``reservations`` with what the call used.
+
+        A limiter that fails here (its server went away) must not cost the
+        caller an answer the provider already gave, nor hide the call's own
+        error: its hold stays until it expires, and a warning says so.
+        """
+        try:
+            await self._settle_holds(reservations, call, response, target)
+        except Exception as e:
+            _unsettled(e)
 
     def _scoped_limits(self, metadata: Mapping[str, str]) -> tuple[tuple[str, LimitConfig], ...]:
         """The ``[limits."NAME=GLOB"]`` a call with ``metadata`` falls under, each with
@@ -1367,7 +1396,7 @@ class Client:
                 # plugin learns it later (from a model listing, say)
         return found
 
-    async def _reconcile(
+    async def _settle_holds(
         self,
         reservations: list[Reservation],
         call: _Call,
@@ -1911,6 +1940,14 @@ _OUTPUT_ESTIMATE = 256
 #: one ``[limits]`` pattern matching a deployment, its limit, and the USD per
 #: prompt and per output token its budget holds at (``None``: no budget)
 _OneLimit = tuple[str, LimitConfig, tuple[Decimal, Decimal] | None]
+
+
+def _unsettled(error: Exception) -> None:
+    """A limiter failed to settle or give back a hold: say so, and let the call stand."""
+    limiter_log.warning(
+        "the rate limiter could not settle a call's hold, which stays until it expires: %s",
+        describe_error(error),
+    )
 
 
 def _prompt_tokens(call: _Call) -> int:

@@ -164,8 +164,12 @@ class HttpConfig:
 class LimiterConfig:
     """``[limiter]``: which rate-limiter plugin enforces ``[limits]``.
 
-    ``url`` and ``prefix`` are for shared backends (relaykit-redis): where the
-    state lives, and the key prefix separating applications that share it.
+    ``url``, ``prefix`` and ``timeout`` are for shared backends (relaykit-redis):
+    where the state lives, the key prefix separating applications that share it,
+    and the seconds a decision may wait to connect and again for its answer.
+    A decision is not cut short by its call's cancellation (a grant must not be
+    lost on its way back), so this bounds how long a stalled server holds a call;
+    past it the call fails (limits fail closed).
     """
 
     backend: str = "memory"
@@ -173,6 +177,14 @@ class LimiterConfig:
         default=None, repr=lambda v: scrub(repr(v))
     )  # may hold a password
     prefix: str = "relaykit"
+    timeout: float = 5.0
+
+    def __attrs_post_init__(self) -> None:
+        if not math.isfinite(self.timeout) or self.timeout <= 0:
+            raise ConfigError(
+                f"config key limiter.timeout must be a number of seconds > 0, not {self.timeout!r}",
+                hint="a shared limiter usually answers in a millisecond: 1 to 5 seconds is plenty",
+            )
 
 
 @attrs.frozen

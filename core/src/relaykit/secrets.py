@@ -346,3 +346,9 @@ class Secret:
         return f"Secret({self.hint()!r})"
 
     __str__ = __repr__
+
+
+def describe_error(error: BaseException) -> str:
+    """``error`` for a log line: its type and message, any credential in it masked."""
+    text = str(error)
+    return scrub(f"{type(error).__name__}: {text}" if text else type(error).__name__)

@@ -18,12 +18,13 @@ def _limiter_url(config: Config) -> str:
 
 @hookimpl
 def relaykit_rate_limiter(name: str, config: Config) -> RateLimiter | None:
-    """The Redis limiter: ``[limiter] url`` (or ``$RELAYKIT_REDIS_URL``) and ``prefix``."""
+    """The Redis limiter: ``[limiter] url`` (else $RELAYKIT_REDIS_URL), ``prefix``, ``timeout``."""
     if name != "redis":
         return None
     from .limiter import RedisRateLimiter  # only when asked for: entry points load for every client
 
-    return RedisRateLimiter(_limiter_url(config), prefix=config.limiter.prefix)
+    limiter = config.limiter
+    return RedisRateLimiter(_limiter_url(config), prefix=limiter.prefix, timeout=limiter.timeout)
 
 
 @hookimpl

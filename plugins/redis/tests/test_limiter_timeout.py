@@ -1,0 +1,43 @@
+"""``[limiter] timeout``: how long a stalled Redis may hold a limited call."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import RelayError
+from relaykit.testing import FakePlugin
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers (a stalled Redis)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.mark.anyio
+async def test_a_stalled_redis_holds_a_limited_call_only_for_the_configured_timeout(
+    silent_port: int,
+) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "limiter": {
+            "backend": "redis",
+            "url": f"redis://127.0.0.1:{silent_port}/0",
+            "timeout": 0.2,
+        },
+        "limits": {"*": {"rpm": 10}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        started = time.monotonic()
+        with anyio.fail_after(4), pytest.raises(RelayError, match="Redis"):  # 5 s by default
+            await client.chat("fake/m", "hi")
+        assert time.monotonic() - started < 2
