@@ -14,8 +14,8 @@ metrics == records) and what the scenario adds:
 3. tracing, in every scenario: one span per call, ended, its status the record's.
 
 Not yet covered: relaykit-redis's limiter and cache against the real Redis (pass
-the Redis budget's spend as ``check_invariants(spent=...)``), and the tool loop
-(``ChaosScript(tool_calls=...)``) under faults and cancellations.
+the Redis budget's spend as ``check_invariants(spent=...)``). The tool loop under
+faults and cancellations is core/tests/test_chaos_tool_loop.py's.
 
 Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-40``.
 """
