@@ -231,7 +231,7 @@ async def test_tool_loops_hold_their_invariants_under_random_faults(
     outcomes = Counter(s.outcome for s in seen)
     assert outcomes["ok"] > LOOPS // 2, f"seed {seed}: {outcomes}"
     # the loops went through several steps, as the mix should have them
-    assert any(s.run is not None and len(s.steps()) > 2 for s in seen), seed
+    assert any(s.run is not None and len(s.steps()) >= 2 for s in seen), seed
 
 
 @pytest.mark.anyio

@@ -515,21 +515,28 @@ def count_model_calls(client: Any) -> Counter[str]:
     """Count the ``chat`` and ``stream`` calls made on ``client``, by correlation id.
 
     A tool loop's steps are such calls; each must leave exactly one record
-    (besides its hedges' losers), whatever happens to it.
+    (besides its hedges' losers), whatever happens to it. A call a closed
+    client refuses (:class:`~relaykit.ClientClosedError`, before it starts:
+    no record) is not counted.
     """
     calls: Counter[str] = Counter()
     chat, stream = client.chat, client.stream
 
-    def _count(params: dict[str, Any]) -> None:
-        calls[str((params.get("metadata") or {}).get("correlation_id"))] += 1
+    def _key(params: dict[str, Any]) -> str:
+        return str((params.get("metadata") or {}).get("correlation_id"))
 
     async def counted_chat(model: str, messages: Any, **params: Any) -> Any:
-        _count(params)
-        return await chat(model, messages, **params)
+        calls[_key(params)] += 1
+        try:
+            return await chat(model, messages, **params)
+        except errors.ClientClosedError:
+            calls[_key(params)] -= 1
+            raise
 
     def counted_stream(model: str, messages: Any, **params: Any) -> Any:
-        _count(params)
-        return stream(model, messages, **params)
+        opened = stream(model, messages, **params)  # a closed client refuses it here
+        calls[_key(params)] += 1
+        return opened
 
     client.chat = counted_chat
     client.stream = counted_stream
@@ -667,9 +674,11 @@ def check_loop_invariants(
         )
         # -- one record per model call, all in one conversation of this loop's own
         made = calls.pop(s.correlation_id, 0)
-        if isinstance(s.error, errors.ClientClosedError) and made:
-            made -= 1  # a step the closed client refused: no call, no record
-        assert len(finals) == made, f"{label}: {made} model calls, records {finals}"
+        assert len(finals) == made, (
+            f"{label}: {made} model calls, records",
+            [(r.error_type, r.error_message, r.cache_hit, r.finish_reason) for r in finals],
+            repr(s.error),
+        )
         ids = {r.conversation_id for r in records}
         assert len(ids) <= 1 and None not in ids, f"{label}: conversations {ids}"
         assert not ids & conversations, f"{label}: a conversation id another loop has"
