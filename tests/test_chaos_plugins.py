@@ -15,8 +15,8 @@ metrics == records) and what the scenario adds:
 
 relaykit-redis's limiter and cache against the real Redis (clients and processes
 sharing them, Redis itself dropping and stalling connections) are covered in
-plugins/redis/tests/test_chaos.py. Not yet covered: the tool loop
-(``ChaosScript(tool_calls=...)``) under faults and cancellations.
+plugins/redis/tests/test_chaos.py; the tool loop under faults and cancellations
+in core/tests/test_chaos_tool_loop.py.
 
 Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-40``.
 """

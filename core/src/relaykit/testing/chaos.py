@@ -8,7 +8,10 @@ one caller that chats or streams and may break out or be cancelled
 (:func:`chaos_call`, what it saw in a :class:`Seen`), and the invariants of the
 whole system once the client has closed (:func:`check_invariants`): not exact
 counts of outcomes that depend on timing, but what must hold whatever the
-timing was.
+timing was. For the tool loop (``run_tools``, ``stream_tools``): one loop
+(:func:`chaos_tool_loop`, what it saw in a :class:`LoopSeen`), a
+:class:`ToolLedger` its tools report to, :func:`count_model_calls`, and
+:func:`check_loop_invariants`.
 
 Some checks read the client's private state (its router, its in-flight count,
 the in-memory limiter's budgets): they are the core's own, and shipped beside
@@ -19,11 +22,13 @@ Seeds come from ``RELAYKIT_CHAOS_SEEDS`` (``1-40`` or ``3,9``), see :func:`chaos
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +36,7 @@ import anyio
 import attrs
 
 from .. import errors
+from ..messages import ToolCall
 from ..metrics import CACHE_HITS, ERRORS, FALLBACKS, REQUESTS, RETRIES, observe
 from ..protocols import CallRecord
 from .script import Reply, Script
@@ -39,12 +45,17 @@ from .vendor_mock import VendorMock
 __all__ = [
     "FAULT_KINDS",
     "ChaosScript",
+    "LoopSeen",
     "Seen",
+    "ToolLedger",
     "chaos_call",
     "chaos_reply",
     "chaos_seeds",
+    "chaos_tool_loop",
     "check_invariants",
+    "check_loop_invariants",
     "count_in_flight",
+    "count_model_calls",
     "memory_budget_spent",
     "wait_for_closed_connections",
 ]
@@ -313,15 +324,7 @@ def check_invariants(
     assert not foreign, f"{where}: untyped errors reached callers: {foreign}"
     assert not [s for s in seen if s.outcome == "pending"], where
 
-    # -- storage and the exporter saw the same records; no secret in either
-    exported = exporter.records
-    missing = Counter(r.id for r in exported) - Counter(r.id for r in stored)
-    assert not missing, (
-        where,
-        [(r.error_type, r.correlation_id, r.streamed) for r in exported if r.id in missing],
-    )
-    for secret in secrets:
-        assert not any(secret in repr(r) for r in stored), f"{where}: a secret reached a record"
+    _check_exported(where, stored, exporter, secrets)
 
     # -- each call has exactly one record, besides its hedges' losers (hedging.py:
     # "the loser is recorded too (error type HedgeCancelled)", its id the call's + "-hedge-")
@@ -339,6 +342,46 @@ def check_invariants(
         assert all(r.id.startswith(f"{final[0].id}-hedge-") for r in losers), where
     assert not by_call, f"{where}: records of no call: {list(by_call)}"
 
+    _check_settled(where, client, stored, exporter, servers, spent)
+
+    # -- a cache hit repeats an answer a caller got whole, never a partial or failed one
+    whole = {
+        s.response.id
+        for s in seen
+        if s.outcome == "ok" and s.complete and s.response and not s.response.cache_hit
+    }
+    whole.update(whole_elsewhere)
+    for s in seen:
+        if s.response is not None and s.response.cache_hit:
+            assert s.response.id in whole, f"{where}: call {s.index} hit a never-whole answer"
+            if s.complete:  # (a caller may break out of a replayed stream too)
+                assert s.response.finish_reason in ("stop", "tool_calls"), f"{where}: {s.index}"
+    return finals
+
+
+def _check_exported(
+    where: str, stored: Sequence[CallRecord], exporter: Any, secrets: Sequence[str]
+) -> None:
+    """Storage and the exporter saw the same records; no secret in either."""
+    exported = exporter.records
+    missing = Counter(r.id for r in exported) - Counter(r.id for r in stored)
+    assert not missing, (
+        where,
+        [(r.error_type, r.correlation_id, r.streamed) for r in exported if r.id in missing],
+    )
+    for secret in secrets:
+        assert not any(secret in repr(r) for r in stored), f"{where}: a secret reached a record"
+
+
+def _check_settled(
+    where: str,
+    client: Any,
+    stored: Sequence[CallRecord],
+    exporter: Any,
+    servers: Sequence[VendorMock],
+    spent: Decimal | None,
+) -> None:
+    """The budget, what is in flight and the metrics, once the client has closed."""
     # -- the budget spent what the records cost
     if spent is not None:
         charged = charged_cost(stored)
@@ -363,20 +406,6 @@ def check_invariants(
     assert counts[FALLBACKS.name] == sum(r.fallbacks for r in stored), where
     assert counts[CACHE_HITS.name] == sum(1 for r in stored if r.cache_hit), where
 
-    # -- a cache hit repeats an answer a caller got whole, never a partial or failed one
-    whole = {
-        s.response.id
-        for s in seen
-        if s.outcome == "ok" and s.complete and s.response and not s.response.cache_hit
-    }
-    whole.update(whole_elsewhere)
-    for s in seen:
-        if s.response is not None and s.response.cache_hit:
-            assert s.response.id in whole, f"{where}: call {s.index} hit a never-whole answer"
-            if s.complete:  # (a caller may break out of a replayed stream too)
-                assert s.response.finish_reason in ("stop", "tool_calls"), f"{where}: {s.index}"
-    return finals
-
 
 def _matches(where: str, s: Seen, record: CallRecord) -> None:
     """The record says what the caller saw."""
@@ -400,3 +429,321 @@ def _matches(where: str, s: Seen, record: CallRecord) -> None:
             assert record.usage == partial.usage, label
     else:  # cancelled
         assert record.error_type == "Cancelled", label
+
+
+# -- the tool loop (run_tools, stream_tools) under chaos ----------------------------------
+
+
+class ToolLedger:
+    """Which tool calls ran, in which tool loop, and whether any outlived its loop.
+
+    A test's tool functions wrap their work in ``with ledger.running(key):``,
+    ``key`` an argument unique to the model's call (the mock draws one per tool
+    call); :func:`chaos_tool_loop` tells the ledger which loop a tool runs in (a
+    context variable: tools run in the loop's tasks or worker threads, which
+    copy it) and when the loop has ended. Thread-safe: sync tools run in threads.
+    """
+
+    def __init__(self) -> None:
+        self.loop: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            "relaykit_chaos_loop", default=None
+        )
+        self._lock = threading.Lock()
+        #: how often each (loop, key) ran
+        self.runs: Counter[tuple[str | None, str]] = Counter()
+        #: tools running now, per loop
+        self.active: Counter[str | None] = Counter()
+        #: loops that ended with tools still running, and how many
+        self.left_running: dict[str, int] = {}
+        #: tools that started after their loop had ended
+        self.late: list[tuple[str | None, str]] = []
+        self._ended: set[str | None] = set()
+
+    @contextlib.contextmanager
+    def running(self, key: str) -> Iterator[None]:
+        """Count one run of the tool call ``key`` in the current loop, while it runs."""
+        loop = self.loop.get()
+        with self._lock:
+            self.runs[(loop, key)] += 1
+            self.active[loop] += 1
+            if loop in self._ended:
+                self.late.append((loop, key))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.active[loop] -= 1
+
+    def ended(self, loop: str) -> None:
+        """Loop ``loop``'s caller has got its result, error or cancellation."""
+        with self._lock:
+            self._ended.add(loop)
+            if self.active[loop]:
+                self.left_running[loop] = self.active[loop]
+
+    def ran(self, loop: str) -> Counter[str]:
+        """How often each key ran in ``loop``."""
+        return Counter({key: n for (lp, key), n in self.runs.items() if lp == loop})
+
+
+@attrs.define
+class LoopSeen:
+    """What one tool loop's caller saw (:func:`chaos_tool_loop`)."""
+
+    index: int
+    streamed: bool
+    #: ``tool_errors="raise"``: a tool's exception ends the loop
+    raises: bool = False
+    #: "ok", "error" (a RelayError), "tool" (a tool's exception, raised), "cancelled",
+    #: "broke" (left a stream_tools early), "foreign" (anything else: a defect), "pending"
+    outcome: str = "pending"
+    #: the ToolRun: a finished run's, or a ToolLoopError's run so far
+    run: Any = None
+    error: BaseException | None = None
+    #: the ToolResultEvents a streamed run yielded
+    results: list[Any] = attrs.field(factory=list)
+    #: the steps of a run stopped at max_steps, before it was handed back to go on
+    prior: tuple[Any, ...] = ()
+
+    def steps(self) -> tuple[Any, ...]:
+        """Every step the loop's runs ended, in order (none known: ``()``)."""
+        return (*self.prior, *(self.run.steps if self.run is not None else ()))
+
+    @property
+    def correlation_id(self) -> str:
+        """The correlation id :func:`chaos_tool_loop` gives every call of this loop."""
+        return f"chaos-loop-{self.index}"
+
+
+def count_model_calls(client: Any) -> Counter[str]:
+    """Count the ``chat`` and ``stream`` calls made on ``client``, by correlation id.
+
+    A tool loop's steps are such calls; each must leave exactly one record
+    (besides its hedges' losers), whatever happens to it. A call a closed
+    client refuses (:class:`~relaykit.ClientClosedError`, before it starts:
+    no record) is not counted.
+    """
+    calls: Counter[str] = Counter()
+    chat, stream = client.chat, client.stream
+
+    def _key(params: dict[str, Any]) -> str:
+        return str((params.get("metadata") or {}).get("correlation_id"))
+
+    async def counted_chat(model: str, messages: Any, **params: Any) -> Any:
+        calls[_key(params)] += 1
+        try:
+            return await chat(model, messages, **params)
+        except errors.ClientClosedError:
+            calls[_key(params)] -= 1
+            raise
+
+    def counted_stream(model: str, messages: Any, **params: Any) -> Any:
+        opened = stream(model, messages, **params)  # a closed client refuses it here
+        calls[_key(params)] += 1
+        return opened
+
+    client.chat = counted_chat
+    client.stream = counted_stream
+    return calls
+
+
+async def chaos_tool_loop(
+    client: Any,
+    model: str,
+    rng: random.Random,
+    seen: LoopSeen,
+    messages: Any,
+    tools: Sequence[Any],
+    ledger: ToolLedger,
+    *,
+    max_steps: int,
+    tool_exceptions: tuple[type[BaseException], ...] = (),
+    params: dict[str, Any] | None = None,
+) -> None:
+    """One tool loop: ``run_tools``, or ``stream_tools`` (``seen.streamed``) maybe left
+    early, maybe cancelled at a random point; what it saw goes into ``seen``.
+
+    ``tool_exceptions`` are what the test's tools raise: with ``seen.raises``
+    (``tool_errors="raise"``) one of them may end the loop, unwrapped.
+    """
+    cancel_after = rng.uniform(0.0, 0.6) if rng.random() < 0.15 else None
+    break_after = rng.randint(0, 12) if seen.streamed and rng.random() < 0.1 else None
+    # stopped at max_steps, a run is handed back to go on (its last calls run first)
+    go_on = rng.random() < 0.5
+    kw: dict[str, Any] = {
+        **(params or {}),
+        "max_steps": max_steps,
+        "tool_errors": "raise" if seen.raises else "send",
+        "metadata": {"correlation_id": seen.correlation_id},
+    }
+    token = ledger.loop.set(seen.correlation_id)
+    try:
+        with anyio.CancelScope() as scope:
+            if cancel_after is not None:
+                scope.deadline = anyio.current_time() + cancel_after
+            try:
+                while True:
+                    try:
+                        await _one_run(client, model, seen, messages, tools, kw, break_after)
+                    except errors.ToolLoopError as e:
+                        if not go_on or seen.prior:
+                            raise
+                        seen.prior, messages = e.run.steps, e.run.messages
+                        metadata = {**kw["metadata"], "conversation_id": e.run.conversation_id}
+                        kw["metadata"] = metadata
+                        continue
+                    break
+            except errors.RelayError as e:
+                seen.outcome, seen.error = "error", e
+                seen.run = getattr(e, "run", None)
+            except tool_exceptions as e:
+                seen.outcome, seen.error = "tool", e
+            except Exception as e:  # anything else reaching a caller is a defect
+                seen.outcome, seen.error = "foreign", e
+        if scope.cancelled_caught and seen.outcome == "pending":
+            seen.outcome = "cancelled"
+    finally:
+        ledger.ended(seen.correlation_id)
+        ledger.loop.reset(token)
+
+
+async def _one_run(
+    client: Any,
+    model: str,
+    seen: LoopSeen,
+    messages: Any,
+    tools: Sequence[Any],
+    kw: dict[str, Any],
+    break_after: int | None,
+) -> None:
+    from ..events import ToolResultEvent
+
+    if not seen.streamed:
+        seen.run = await client.run_tools(model, messages, tools, **kw)
+        seen.outcome = "ok"
+        return
+    async with client.stream_tools(model, messages, tools, **kw) as loop:
+        events = 0
+        async for event in loop:
+            events += 1
+            if isinstance(event, ToolResultEvent):
+                seen.results.append(event)
+            if break_after is not None and events > break_after:
+                seen.outcome = "broke"
+                break
+        else:
+            seen.run, seen.outcome = loop.run, "ok"
+
+
+def check_loop_invariants(
+    where: str,
+    client: Any,
+    seen: Sequence[LoopSeen],
+    stored: Sequence[CallRecord],
+    exporter: Any,
+    servers: Sequence[VendorMock],
+    calls: Counter[str],
+    ledger: ToolLedger,
+    *,
+    key_of: Callable[[ToolCall], str],
+    max_steps: int,
+    secrets: Sequence[str] = (),
+    spent: Decimal | None = None,
+) -> None:
+    """Check what must hold once a tool-loop chaos run's client has closed.
+
+    ``calls`` is :func:`count_model_calls`'s counter, ``ledger`` the tools'
+    :class:`ToolLedger`, ``key_of`` the ledger key of a model's tool call (the
+    argument the tools passed to :meth:`ToolLedger.running`). Besides what
+    :func:`check_invariants` checks for every call (records exported, no
+    secret, budget == the records' cost, nothing in flight, metrics == records),
+    per loop: every model call it made has exactly one record, all carrying
+    one conversation id of the loop's own; the records say what the caller
+    saw; no tool call ran twice, or ran unasked, or outlived its loop.
+    """
+    foreign = [(s.index, repr(s.error)) for s in seen if s.outcome == "foreign"]
+    assert not foreign, f"{where}: untyped errors reached callers: {foreign}"
+    assert not [s for s in seen if s.outcome == "pending"], where
+    _check_exported(where, stored, exporter, secrets)
+
+    by_loop: dict[str, list[CallRecord]] = {}
+    for record in stored:
+        by_loop.setdefault(record.correlation_id or "", []).append(record)
+    conversations: set[str | None] = set()
+    for s in seen:
+        label = f"{where}: loop {s.index} ({s.outcome}, streamed={s.streamed})"
+        records = by_loop.pop(s.correlation_id, [])
+        finals = sorted(
+            (r for r in records if r.error_type != "HedgeCancelled"), key=lambda r: r.started_at
+        )
+        # -- one record per model call, all in one conversation of this loop's own
+        made = calls.pop(s.correlation_id, 0)
+        assert len(finals) == made, (
+            f"{label}: {made} model calls, records",
+            [(r.error_type, r.error_message, r.cache_hit, r.finish_reason) for r in finals],
+            repr(s.error),
+        )
+        ids = {r.conversation_id for r in records}
+        assert len(ids) <= 1 and None not in ids, f"{label}: conversations {ids}"
+        assert not ids & conversations, f"{label}: a conversation id another loop has"
+        conversations |= ids
+        # -- a failed step ends the loop: only the last record may be a failure
+        assert all(r.ok for r in finals[:-1]), f"{label}: {[r.error_type for r in finals]}"
+        _loop_matches(label, s, finals, max_steps)
+        # -- tools: each call ran once at most, only calls the model made, none left running
+        ran = ledger.ran(s.correlation_id)
+        twice = {key: n for key, n in ran.items() if n > 1}
+        assert not twice, f"{label}: tool calls run more than once: {twice}"
+        asked = {key_of(call) for r in finals if r.ok for call in r.tool_calls}
+        assert set(ran) <= asked, f"{label}: tools ran unasked: {set(ran) - asked}"
+        if s.run is not None:  # every call of a step the loop went on from ran, once
+            answered = Counter(key_of(call) for step in s.steps()[:-1] for call in step.tool_calls)
+            assert all(ran[key] == 1 for key in answered), f"{label}: {answered} ran {ran}"
+        if s.streamed:  # a result event for a tool that ran, once
+            told = Counter(key_of(e.call) for e in s.results)
+            assert all(ran[k] == 1 and n == 1 for k, n in told.items()), f"{label}: {told}"
+            if s.outcome == "ok":  # and one for every call answered
+                assert set(told) == set(answered), f"{label}: told {told}, ran {answered}"
+    assert not by_loop, f"{where}: records of no loop: {list(by_loop)}"
+    # -- a cache hit repeats an answer that came whole, never one cut short or failed
+    whole = {
+        r.response_id
+        for r in stored
+        if r.ok and not r.cache_hit and r.finish_reason in ("stop", "tool_calls")
+    }
+    for r in stored:
+        if r.cache_hit:
+            assert r.response_id in whole, f"{where}: a hit on a never-whole answer {r}"
+            assert all(c.raw_arguments is None for c in r.tool_calls), f"{where}: {r}"
+    assert not +calls, f"{where}: model calls of no loop: {calls}"
+    assert not ledger.left_running, f"{where}: tools outlived their loops: {ledger.left_running}"
+    assert not ledger.late, f"{where}: tools started after their loop ended: {ledger.late}"
+    _check_settled(where, client, stored, exporter, servers, spent)
+
+
+def _loop_matches(label: str, s: LoopSeen, finals: Sequence[CallRecord], max_steps: int) -> None:
+    """A loop's records say what its caller saw."""
+    if s.run is not None:  # the steps of a finished run, or of a ToolLoopError's
+        steps = s.steps()
+        assert [r.response_id for r in finals] == [st.id for st in steps], label
+        for record, step in zip(finals, steps, strict=True):
+            assert (record.usage, record.cost) == (step.usage, step.cost), label
+            assert record.tool_calls == step.tool_calls, label
+    if s.outcome == "ok":
+        assert s.run is not None and not s.run.response.tool_calls, label
+    elif s.outcome == "error" and isinstance(s.error, errors.ToolLoopError):
+        assert len(finals) == max_steps * (2 if s.prior else 1), label
+    elif isinstance(s.error, errors.ClientClosedError):  # refused once the client closed
+        assert all(r.ok for r in finals), label
+    elif s.outcome == "error":
+        assert s.error is not None and finals, label
+        assert finals[-1].error_type == type(s.error).__name__, (label, finals[-1])
+    elif s.outcome == "tool":  # a tool's own exception, raised (tool_errors="raise")
+        assert s.raises and finals and finals[-1].ok and finals[-1].tool_calls, label
+        assert s.error is not None
+        notes = getattr(s.error, "__notes__", [])
+        assert any("raised by tool" in note for note in notes), (label, notes)
+    elif s.outcome == "cancelled":  # mid-step (a Cancelled record), or between steps
+        assert not finals or finals[-1].ok or finals[-1].error_type == "Cancelled", label
+    else:  # broke: the caller left the stream, a step cut short is still a success
+        assert all(r.ok for r in finals), label

@@ -32,7 +32,7 @@ as :mod:`relaykit_bedrock.testing.invoke` describes, the reranker models
 does, and the image models (Amazon Nova Canvas, Titan Image Generator v2,
 Stability AI's), as :mod:`relaykit_bedrock.testing.images` does; each request
 whose body the model takes is answered with the script's next reply (a
-failure, a delay, ``input_tokens``, ``finish="content_filter"``).
+failure, a delay, a connection fault, ``input_tokens``, ``finish="content_filter"``).
 """
 
 from __future__ import annotations
@@ -227,6 +227,9 @@ class BedrockMock(VendorMock):
                 await anyio.sleep(reply.delay)
         finally:
             self.invocations_in_flight -= 1
+        # Before any response, as Converse's route does (a chaos test scripts resets)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             return scripted_failure(reply)
         return answer(model_id, body, reply, self.blocked_images)
@@ -303,6 +306,8 @@ class BedrockMock(VendorMock):
         reply = self.script.next(self.default_reply(messages_api.last_user_text(body)))
         if reply.delay:
             await anyio.sleep(reply.delay)
+        if reply.connection_fault:  # as Converse's route
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             return scripted_failure(reply)
         self._n += 1
