@@ -268,8 +268,8 @@ async def test_response_text_tool_calls_usage_and_finish(mock: OpenAIMock) -> No
         r = await client.chat("openai/o4-mini", "pets")
     assert r.text == "Checking."
     assert [(c.id, c.name, c.arguments) for c in r.tool_calls] == [
-        ("call_01", "lookup", {"q": "cats"}),
-        ("call_11", "lookup", {"q": "dogs"}),
+        ("call_0_1", "lookup", {"q": "cats"}),
+        ("call_1_1", "lookup", {"q": "dogs"}),
     ]
     assert r.finish_reason == "tool_calls"
     assert r.usage == relaykit.Usage(20, 9, 8, 3)

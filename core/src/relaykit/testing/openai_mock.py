@@ -202,7 +202,7 @@ class OpenAIMock(VendorMock):
             )
         calls = [
             {
-                "id": f"call_{i}{self._n}",
+                "id": f"call_{i}_{self._n}",
                 "type": "function",
                 "function": {"name": name, "arguments": json.dumps(args)},
             }
@@ -503,7 +503,7 @@ class OpenAIMock(VendorMock):
                     "tool_calls": [
                         {
                             "index": i,
-                            "id": f"call_{i}{self._n}",
+                            "id": f"call_{i}_{self._n}",
                             "type": "function",
                             "function": {"name": name, "arguments": ""},
                         }

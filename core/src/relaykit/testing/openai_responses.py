@@ -592,7 +592,7 @@ class Rendering:
                 "id": f"fc_mock{self.serial:06d}{i:02d}",
                 "type": "function_call",
                 "status": "completed",
-                "call_id": f"call_{i}{self.serial}",
+                "call_id": f"call_{i}_{self.serial}",
                 "name": name,
                 "arguments": json.dumps(args),
             }
