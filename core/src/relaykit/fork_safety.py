@@ -22,6 +22,8 @@ Plugins use this public module too::
 
         def _forget_parent(self) -> None:
             self._thread = None  # the parent's thread does not exist here
+            leave_to_parent(self._socket)  # the parent's still: neither use nor close it
+            self._socket = None  # opened again on first use
 
 The registry below is process-wide state, unlike everything else in the
 core: ``fork()`` is a process-wide event, and :func:`os.register_at_fork`
@@ -39,7 +41,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-__all__ = ["after_fork_in_child", "can_fork"]
+__all__ = ["after_fork_in_child", "can_fork", "leave_to_parent"]
 
 T = TypeVar("T")
 
@@ -51,6 +53,9 @@ can_fork: bool = hasattr(os, "fork") and hasattr(os, "register_at_fork")
 #: token -> (weak reference to the owner, its reset), in registration order
 _resets: dict[int, tuple[weakref.ref[Any], Callable[[Any], None]]] = {}
 _tokens = itertools.count()
+
+#: what this process inherited and must neither use nor finalize (see leave_to_parent)
+_left: list[object] = []
 
 
 def after_fork_in_child(owner: T, reset: Callable[[T], None]) -> None:
@@ -73,6 +78,19 @@ def after_fork_in_child(owner: T, reset: Callable[[T], None]) -> None:
     # as small as the set of live owners.
     ref = weakref.ref(owner, partial(_forget, token))
     _resets[token] = (ref, reset)  # one dict operation: atomic, so no lock to reset after fork
+
+
+def leave_to_parent(*objects: object) -> None:
+    """Keep ``objects`` (inherited from the parent) referenced for the rest of this process.
+
+    Call it from a reset on what the parent still uses: pooled sockets,
+    database connections, an event loop's transports. Dropped instead, garbage
+    collection would finalize them in the child: a SQLite connection closed
+    there may clean up files under the parent, and an asyncio transport closed
+    there unregisters its socket from an epoll instance the parent shares.
+    The cost is their memory and file descriptors, once per fork.
+    """
+    _left.extend(objects)
 
 
 def _forget(token: int, _: object) -> None:

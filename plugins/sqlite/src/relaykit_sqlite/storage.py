@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 import anyio
 
 from relaykit.errors import RelayError
-from relaykit.fork_safety import after_fork_in_child
+from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import MESSAGES, message_keys, row_to_record
 from relaykit.response import ModelInfo
@@ -72,12 +72,6 @@ PAGE_SIZE = 16384
 #: rows ``prune`` deletes per transaction, so record writes interleave with a big prune
 PRUNE_CHUNK = 5000
 
-
-#: In a forked child, the connections its parent opened: kept referenced, so
-#: that they are never used or closed (garbage collection would close them).
-#: SQLite forbids both across a fork: closing one may clean up files under the
-#: parent, and one a parent's thread was using may hold a lock for good.
-_PARENTS_CONNECTIONS: list[sqlite3.Connection] = []
 
 #: keys a look-up names at once: well under SQLite's oldest limit on parameters (999)
 _KEYS_A_QUERY = 500
@@ -138,11 +132,13 @@ class SQLiteStorage:
         # here would wait for them forever (or for its busy timeout).
         self._forked_mid_use = self._reading_now > 0 or (writer is not None and writer.in_sqlite())
         self._reading_now = 0
+        # Never used nor closed here (garbage collection would close them): SQLite
+        # forbids both across a fork. Closing one may clean up files under the
+        # parent, and one a parent's thread was using holds its mutex for good.
         if writer is not None:
-            _PARENTS_CONNECTIONS.extend(writer.connections_in_child())
-        _PARENTS_CONNECTIONS.extend(self._idle_readers)
+            leave_to_parent(*writer.connections_in_child())
+        leave_to_parent(*self._idle_readers, *self._loop_reads.connections_in_child())
         self._idle_readers = []
-        _PARENTS_CONNECTIONS.extend(self._loop_reads.connections_in_child())
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False)
