@@ -7,6 +7,8 @@ trio) and must finish in time (``in_forked_child`` kills a hung child and fails)
 from __future__ import annotations
 
 import gc
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -166,3 +168,30 @@ def test_a_client_entered_in_the_parent_logs_the_childs_calls_unentered(backend:
 
 async def _build(config: dict[str, Any], plugins: list[object]) -> relaykit.Client:
     return relaykit.Client(config, plugins=plugins)
+
+
+@backends
+def test_a_listing_in_flight_at_the_fork_does_not_hold_the_childs_listings(backend: str) -> None:
+    config = {"storage": {"backend": "none"}}
+    with relaykit.SyncClient(config, plugins=[FakePlugin()], backend=backend) as client:
+        catalog = client._ready()[1]._catalog
+        lock = catalog._locks.setdefault("fake", anyio.Lock())
+        portal = client._ready()[0]
+        release = threading.Event()
+
+        async def fetching() -> None:  # as a parent's task fetching the listing holds it
+            async with lock:
+                await anyio.to_thread.run_sync(release.wait)
+
+        held = portal.start_task_soon(fetching)
+        while not lock.locked():
+            time.sleep(0.002)
+
+        def child() -> None:
+            assert client.models("fake")
+
+        try:
+            in_forked_child(child, timeout=3)
+        finally:
+            release.set()
+            held.result(5)
