@@ -55,6 +55,18 @@ def test_least_busy_prefers_fewest_in_flight() -> None:
     assert r.plan("g") == (A, C, B)
 
 
+def test_a_call_ended_twice_is_counted_and_never_makes_in_flight_negative() -> None:
+    r = router("least-busy")
+    r.started(A)
+    r.finished(A, ok=True)
+    assert r.extra_ends == 0
+    r.finished(A, ok=True)  # ended twice: a bug elsewhere, which tests must see
+    assert r.in_flight(A) == 0  # not -1, which would rank A first forever
+    assert r.extra_ends == 1
+    r.started(A)
+    assert r.in_flight(A) == 1 and r.plan("g")[-1] == A
+
+
 def test_latency_prefers_the_fastest_and_measures_the_unknown_first() -> None:
     r = router("latency")
     for target, latency in ((A, 0.9), (B, 0.1)):

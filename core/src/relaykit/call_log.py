@@ -17,6 +17,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .fork_safety import after_fork_in_child, leave_to_parent
 from .protocols import CallRecord, Storage
 from .retention import RetentionPolicy
 
@@ -49,6 +50,20 @@ class CallLog:
         self._room: anyio.Event | None = None
         #: records whose callers were cancelled waiting for room: the writer takes them
         self._overflow: deque[CallRecord] = deque()
+        after_fork_in_child(self, CallLog._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: drop the parent's queue; records go inline until :meth:`start`.
+
+        Its writer task runs in the parent's event loop, which does not run here,
+        and what it holds is the parent's to write (it still does): written here
+        as well, each record would be stored twice.
+        """
+        leave_to_parent(self._send, self._receive, self._overflow)
+        self._send = self._receive = None
+        self._running = False
+        self._room = None
+        self._overflow = deque()
 
     def start(self, tg: TaskGroup) -> None:
         """Run the writer in ``tg``; until then ``put`` writes inline."""

@@ -40,6 +40,7 @@ from .errors import (
     RelayError,
     RequestTimeoutError,
 )
+from .fork_safety import after_fork_in_child, leave_to_parent
 from .gauge_events import BreakerState, CacheStoreError, QueueDepth
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
@@ -332,6 +333,23 @@ class Client:
         self._in_flight = 0
         #: set by the last call in flight to finish, once aclose waits for it
         self._idle: anyio.Event | None = None
+        after_fork_in_child(self, Client._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: forget the parent's event loop, as if never entered.
+
+        The task group, deadline scopes and hedge timer belong to an event loop
+        that does not run here, and the calls in flight are the parent's. The
+        child's calls work at once (their records written inline), and ``async
+        with client`` in the child's own event loop starts it afresh. The call
+        log, the providers' HTTP connections and the storage reset themselves.
+        """
+        leave_to_parent(self._tg, self._hedge_timer)
+        self._tg = None
+        self._scopes = None
+        self._hedge_timer = None
+        self._in_flight = 0
+        self._idle = None
 
     def _make_call_log(self, storage: Storage) -> CallLog:
         cfg = self.config.storage

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import anyio
 
 from .errors import ProviderUnavailableError, RelayError
+from .fork_safety import after_fork_in_child
 from .protocols import CachedModels, Storage
 from .provider_registry import ProviderRegistry
 from .response import ModelInfo
@@ -70,6 +71,12 @@ class ModelCatalog:
         #: provider -> (when it counts as fetched, on ``clock``; the listing)
         self._cache: dict[str, tuple[float, tuple[ModelInfo, ...]]] = {}
         self._locks: dict[str, anyio.Lock] = {}
+        after_fork_in_child(self, ModelCatalog._forget_parent)
+
+    def _forget_parent(self) -> None:
+        # In a forked child: a lock held by a parent's task (a listing in flight at
+        # the fork) would be held for good here, and every listing would wait on it.
+        self._locks = {}
 
     async def models(
         self, provider: str | None = None, *, refresh: bool = False

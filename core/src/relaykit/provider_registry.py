@@ -11,6 +11,7 @@ import anyio.to_thread
 
 from .config import Config, ProviderConfig
 from .errors import ConfigError, did_you_mean
+from .fork_safety import after_fork_in_child, leave_to_parent
 from .known_secrets import KnownSecrets
 from .plugins import PluginManager, collect
 from .protocols import Provider, ProviderFactory, ProviderSettings
@@ -37,6 +38,7 @@ class ProviderRegistry:
         #: base URL of each built provider: with provider and model it names a deployment
         self.base_urls: dict[str, str] = {}
         self._http: dict[str, HttpClient] = {}
+        after_fork_in_child(self, ProviderRegistry._forget_parent)
         #: [http] ca_file's context, made (and the file checked) as the client is
         #: built, so a wrong path fails at once rather than at the first call
         self._ssl_context: ssl.SSLContext | None = (
@@ -153,6 +155,15 @@ class ProviderRegistry:
         )
         what = f"provider {name!r}" if type_ == name else f"provider type {type_!r} (of {name!r})"
         return ConfigError(f"no plugin provides {what}", hint=hint)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: build providers afresh, each with HTTP connections of its own.
+
+        The parent's pooled connections are its own: a request from the child on
+        one of them would interleave with the parent's on the same socket.
+        """
+        leave_to_parent(self._built, self._http)
+        self._built, self._http = {}, {}
 
     def get(self, name: str) -> Provider:
         """The provider called ``name``, built on first use."""

@@ -24,6 +24,7 @@ everything else fails, never skipped.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import deque
@@ -34,6 +35,8 @@ import attrs
 
 from .config import Config
 from .errors import ConfigError
+
+log = logging.getLogger("relaykit.routing")
 
 #: weight of the newest observation in the latency moving averages
 EWMA_ALPHA = 0.3
@@ -102,6 +105,11 @@ class Router:
         self._cool_down = cool_down
         self._health: dict[Target, _Health] = {}
         self._parsed: dict[str, tuple[Target, ...]] = {}
+        #: ends told for a target with no call in flight: a call ended twice (or one
+        #: never started), a bug elsewhere. The count never goes below zero (a
+        #: negative one would rank the target first forever); this says it would
+        #: have. Tests assert it stays 0 (relaykit.testing.chaos.check_invariants).
+        self.extra_ends = 0
         #: the latest end of any cool-down so far (0.0: nothing ever failed), so a
         #: plan skips looking at each target's health while none is cooling down
         self._cooling = 0.0
@@ -183,7 +191,11 @@ class Router:
         failure's measurements are dropped.
         """
         health = self._state(target)
-        health.in_flight = max(0, health.in_flight - 1)
+        if health.in_flight:
+            health.in_flight -= 1
+        else:
+            self.extra_ends += 1
+            log.debug("%s ended with no call in flight (ended twice?)", target)
         if not ok:
             health.cool_until = self._clock() + self._cool_down
             if health.cool_until > self._cooling:

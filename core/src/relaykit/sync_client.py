@@ -19,6 +19,7 @@ from .config import Config
 from .embeddings import EmbeddingResponse
 from .errors import ClientClosedError
 from .events import StreamEvent, ToolRunEvent
+from .fork_safety import after_fork_in_child, leave_to_parent
 from .image_generation import ImageResponse
 from .moderation import ModerationResponse
 from .rerank import RerankResponse
@@ -128,6 +129,32 @@ class SyncClient:
         self._portal: BlockingPortal | None = None
         self._client: Client | None = None
         self._closed = False
+        after_fork_in_child(self, SyncClient._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: drop the parent's loop thread; the next call starts one here.
+
+        The child has no thread running the parent's event loop, so a call handed
+        to it would wait forever. The client itself stays (it resets itself: see
+        :meth:`Client._forget_parent`) and is entered again in the child's loop.
+        """
+        if self._portal is None:
+            return
+        # Never left here: leaving would stop a loop thread that does not exist.
+        leave_to_parent(self._stack, self._portal)
+        self._stack = ExitStack()
+        self._portal = None
+
+    def _restart_in_child(self, client: Client) -> BlockingPortal:
+        portal = self._stack.enter_context(start_blocking_portal(self._backend))
+        try:
+            self._stack.enter_context(portal.wrap_async_context_manager(client))
+        except BaseException:
+            self._stack.close()
+            self._portal = None
+            raise
+        self._portal = portal
+        return portal
 
     def __enter__(self) -> SyncClient:
         self._closed = False  # each entry builds a new client
@@ -163,6 +190,8 @@ class SyncClient:
     def _ready(self) -> tuple[BlockingPortal, Client]:
         if self._closed:
             raise ClientClosedError("this SyncClient is closed")
+        if self._portal is None and self._client is not None:  # a forked child's first call
+            return self._restart_in_child(self._client), self._client
         if self._portal is None or self._client is None:
             raise RuntimeError("use `with relaykit.SyncClient() as client:`")
         return self._portal, self._client

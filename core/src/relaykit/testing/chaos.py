@@ -391,6 +391,8 @@ def _check_settled(
     router = client._router
     for target in router._health:
         assert router.in_flight(target) == 0, f"{where}: {target} still in flight"
+    # The count stops at zero: a call ended twice shows only here (routing.py)
+    assert router.extra_ends == 0, f"{where}: {router.extra_ends} calls ended twice"
     assert client._in_flight == 0, where
     for mock in servers:
         assert mock.server.stats.connections_open == 0, f"{where}: connections left open"

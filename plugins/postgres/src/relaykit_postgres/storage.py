@@ -39,6 +39,7 @@ import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict
 
 from relaykit.errors import ConfigError, RelayError
+from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import row_to_record
 from relaykit.response import ModelInfo
@@ -104,6 +105,20 @@ class PostgresStorage:
         self._closed = False
         # The model listings this object has read or written, for peek_cached_models.
         self._models_seen: dict[str, CachedModels] = {}
+        after_fork_in_child(self, PostgresStorage._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: open a pool of its own on first use.
+
+        The parent's pooled connections are its sockets: a statement from the
+        child on one would interleave with the parent's on the same stream (the
+        server drops the connection). The pool's threads, or the event loop its
+        async pool runs in, do not exist here either. Left unclosed: closing
+        would end the parent's sessions.
+        """
+        leave_to_parent(self._driver)
+        self._driver = None
+        self._open_lock = None
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self._where})"

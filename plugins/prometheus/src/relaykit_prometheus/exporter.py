@@ -14,6 +14,8 @@ prometheus_client's registry and exposition format.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from bisect import bisect_left
 from collections import deque
@@ -32,6 +34,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from relaykit import CallRecord, ConfigError, metrics
+from relaykit.fork_safety import after_fork_in_child
 
 #: call records queued before ``record`` adds them up itself: enough for a loop
 #: to pay off, few enough that the queue holds little memory (the records are
@@ -52,6 +55,9 @@ _LABELS: dict[str, tuple[str, ...]] = {
 }
 MODEL_LABEL = "gen_ai.request.model"
 OTHER = "other"
+
+
+log = logging.getLogger("relaykit.prometheus")
 
 
 def prometheus_name(instrument: metrics.Instrument) -> str:
@@ -151,7 +157,27 @@ class PrometheusExporter:
     def __init__(
         self, *, port: int | None = None, host: str = "127.0.0.1", max_models: int = 50
     ) -> None:
-        self._cap = ModelCap(max_models)
+        self._max_models = max_models
+        self._start_counting()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(self)
+        self._server: Any = None
+        self.port: int | None = None
+        if port is not None:
+            try:
+                self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+            except OSError as e:
+                raise ConfigError(
+                    f"cannot serve Prometheus metrics on {host}:{port}: {e.strerror}",
+                    hint="pick a free [exporters.prometheus] port,"
+                    " or leave it out and mount make_asgi_app()",
+                ) from None
+            self.port = self._server.server_port
+        after_fork_in_child(self, PrometheusExporter._forget_parent)
+
+    def _start_counting(self) -> None:
+        """Every series at zero, nothing queued."""
+        self._cap = ModelCap(self._max_models)
         # instrument name -> label values (in _LABELS order) -> series
         self._series: dict[str, dict[tuple[str, ...], _Series]] = {
             instrument.name: {} for instrument in metrics.INSTRUMENTS
@@ -168,20 +194,29 @@ class PrometheusExporter:
         # event loop's thread adds (past _BATCH) and so does a scrape's.
         self._adding = threading.Lock()
         self._calls = metrics.CallFold(self._series_of)
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(self)
-        self._server: Any = None
-        self.port: int | None = None
-        if port is not None:
-            try:
-                self._server, _ = start_http_server(port, addr=host, registry=self.registry)
-            except OSError as e:
-                raise ConfigError(
-                    f"cannot serve Prometheus metrics on {host}:{port}: {e.strerror}",
-                    hint="pick a free [exporters.prometheus] port,"
-                    " or leave it out and mount make_asgi_app()",
-                ) from None
-            self.port = self._server.server_port
+
+    def _forget_parent(self) -> None:
+        """In a forked child: count this process's calls alone, and leave the server be.
+
+        The parent's numbers are the parent's (it still serves them): a child
+        starting from them would report the parent's calls once more per worker.
+        The metrics server's thread does not exist here, and the port is the
+        parent's; shutting the server down here would wait forever for that
+        thread, so the child only closes its copy of the listening socket.
+        """
+        self._start_counting()  # also new locks: a parent's thread may have held one
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.socket.close()  # this process's descriptor only: the parent still serves
+            log.warning(
+                "relaykit-prometheus: this process (pid %d) was forked from the one serving"
+                " metrics on port %s, which serves only its own: mount"
+                " relaykit_prometheus.make_asgi_app(client) in this process's app,"
+                " or create the relaykit.Client after the fork",
+                os.getpid(),
+                self.port,
+            )
+            self.port = None
 
     @staticmethod
     def _new(instrument: metrics.Instrument) -> _Series:

@@ -26,10 +26,17 @@ class Checkpointer:
         self._conn = connect()
         self._wake = threading.Event()
         self._stopping = False
+        #: whether a checkpoint is running (a child forked meanwhile cannot use the file)
+        self.busy = False
         self._thread = threading.Thread(
             target=self._run, name="relaykit-sqlite-checkpoint", daemon=True
         )
         self._thread.start()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection checkpoints run on (a forked child must leave it alone)."""
+        return self._conn
 
     def poke(self) -> None:
         """Ask for a checkpoint soon (pokes while one runs coalesce into one more)."""
@@ -46,11 +53,14 @@ class Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
+                self.busy = True
                 try:
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:
                     # Harmless: the WAL only grows until the next checkpoint succeeds.
                     log.warning("WAL checkpoint failed", exc_info=True)
+                finally:
+                    self.busy = False
                 if self._stopping:
                     return
         finally:

@@ -213,6 +213,17 @@ class LoopReads:
         with contextlib.suppress(sqlite3.Error):  # unusable already: gone either way
             reader.conn.close()
 
+    def connections_in_child(self) -> list[sqlite3.Connection]:
+        """In a forked child: forget the parent's connections and return them, for the
+        caller to leave alone (SQLite forbids using them, closing included).
+
+        Reads then take the thread path, which opens this process's own.
+        """
+        # A thread of the parent may have held the lock at fork: it never lets go here.
+        self._lock = threading.Lock()
+        readers, self._readers = self._readers, {}
+        return [reader.conn for reader in readers.values()]
+
     def close(self) -> None:
         """Close every connection this process opened; later reads are :data:`NOT_READ`."""
         with self._lock:

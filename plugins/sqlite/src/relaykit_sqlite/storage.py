@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 import anyio
 
 from relaykit.errors import RelayError
+from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import MESSAGES, message_keys, row_to_record
 from relaykit.response import ModelInfo
@@ -100,15 +101,44 @@ class SQLiteStorage:
         self._lock = threading.Lock()
         self._writer: Writer | None = None
         self._idle_readers: list[sqlite3.Connection] = []
+        #: reads running on connections taken from ``_idle_readers``
+        self._reading_now = 0
+        #: set in a child forked while a parent's thread was inside SQLite
+        self._forked_mid_use = False
         self._loop_reads = LoopReads(self.path)
         self._closed = False
         # The model listings this object has read or written, for peek_cached_models.
         self._models_seen: dict[str, CachedModels] = {}
+        after_fork_in_child(self, SQLiteStorage._forget_parent)
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
 
     # -- plumbing ------------------------------------------------------------------
+
+    def _forget_parent(self) -> None:
+        """In a forked child: drop the parent's writer, queue and connections.
+
+        The child starts its own writer and connections on first use. What the
+        parent had queued stays the parent's to write (it still does), so no
+        record is written twice. Forked while a thread of the parent was inside
+        SQLite, the child cannot use the file at all: every use then raises a
+        :class:`~relaykit.RelayError` that says so (rather than hang).
+        """
+        self._lock = threading.Lock()  # a parent's thread may have held it at fork
+        writer, self._writer = self._writer, None
+        # A connection the parent was using at the fork left SQLite's in-process
+        # lock state claiming locks this process does not hold: any connection
+        # here would wait for them forever (or for its busy timeout).
+        self._forked_mid_use = self._reading_now > 0 or (writer is not None and writer.in_sqlite())
+        self._reading_now = 0
+        # Never used nor closed here (garbage collection would close them): SQLite
+        # forbids both across a fork. Closing one may clean up files under the
+        # parent, and one a parent's thread was using holds its mutex for good.
+        if writer is not None:
+            leave_to_parent(*writer.connections_in_child())
+        leave_to_parent(*self._idle_readers, *self._loop_reads.connections_in_child())
+        self._idle_readers = []
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False)
@@ -128,6 +158,16 @@ class SQLiteStorage:
         with self._lock:
             if self._closed:
                 raise RelayError(f"{self!r} is closed", hint="use a new relaykit.Client")
+            if self._forked_mid_use:
+                raise RelayError(
+                    f"{self!r} was forked while its parent process was writing or reading"
+                    " the file: SQLite's locks cannot be trusted in this process, so"
+                    " nothing here may use the file",
+                    hint="fork while the client is idle (no call in flight), or leave the"
+                    " file to the children: create the relaykit.Client in each of them"
+                    " (gunicorn: in a post_fork hook or without --preload;"
+                    " multiprocessing: the 'spawn' or 'forkserver' start method)",
+                )
             if self._writer is None:
                 self._create_private_file()
                 conn = self._connect()
@@ -150,16 +190,19 @@ class SQLiteStorage:
         self._ready_writer()
         with self._lock:
             conn = self._idle_readers.pop() if self._idle_readers else None
-        if conn is None:
-            conn = self._connect()
+            self._reading_now += 1  # counted for a fork meanwhile (see _forget_parent)
         try:
+            if conn is None:
+                conn = self._connect()
             return fn(conn, *args)
         finally:
             with self._lock:
-                if self._closed:
-                    conn.close()
-                else:
-                    self._idle_readers.append(conn)
+                self._reading_now -= 1
+                if conn is not None:
+                    if self._closed:
+                        conn.close()
+                    else:
+                        self._idle_readers.append(conn)
 
     def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
         try:

@@ -99,6 +99,9 @@ class Writer:
         self._closed = False
         #: transactions committed so far (for tests and benchmarks)
         self.commits = 0
+        #: whether the thread is inside a transaction (a child forked meanwhile cannot
+        #: use the file: see :meth:`connections_in_child`)
+        self.busy = False
 
     def _submit(self, job: _Job) -> Any:
         with self._put_lock:
@@ -124,6 +127,25 @@ class Writer:
         self._thread.join()
         if self._checkpointer is not None:
             self._checkpointer.close()
+
+    def in_sqlite(self) -> bool:
+        """Whether this writer's thread or its checkpointer's is inside SQLite now."""
+        return self.busy or (self._checkpointer is not None and self._checkpointer.busy)
+
+    def connections_in_child(self) -> list[sqlite3.Connection]:
+        """In a forked child: the parent's connections this writer holds, for the
+        caller to leave alone (SQLite forbids using them, closing included).
+
+        The child has none of the parent's threads, and what is queued here is the
+        parent's to write (it still does): the child drops this writer and starts
+        its own. Not when :meth:`in_sqlite` was true at the fork:
+        SQLite's in-process lock state then says this process holds locks it does
+        not, and no connection of the child can write the file.
+        """
+        conns = [self._conn]
+        if self._checkpointer is not None:
+            conns.append(self._checkpointer.conn)
+        return conns
 
     # -- the thread --------------------------------------------------------------
 
@@ -186,6 +208,7 @@ class Writer:
         self, group: list[_Job], conn: sqlite3.Connection, work: Callable[..., Any], *args: Any
     ) -> bool:
         """Run ``work(*args)`` in one transaction and tell ``group`` how it went; return success."""
+        self.busy = True
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -201,6 +224,8 @@ class Writer:
             group[0].error = e
             group[0].done.set()
             return False
+        finally:
+            self.busy = False
         self.commits += 1
         self._after_commit()
         for job in group:

@@ -1,0 +1,131 @@
+"""A storage (and a client) built and used before ``fork()`` works in the child.
+
+gunicorn or uvicorn ``--preload``, ``multiprocessing`` with the fork start
+method and Celery's prefork pool all fork a process whose SQLite writer may
+have started: the child has none of its parent's threads, and SQLite
+connections must not cross a fork. These tests fork for real; each child runs
+an event loop of its own (under asyncio and trio) and must finish in time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.protocols import LogQuery
+from relaykit.testing import FakePlugin
+from relaykit.testing.forking import in_forked_child, needs_fork
+from relaykit.testing.storage_contract import make_record
+from relaykit_sqlite import SQLiteStorage
+
+pytestmark = [needs_fork, pytest.mark.parametrize("backend", ["asyncio", "trio"])]
+
+
+def ids_in(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM logs ORDER BY id")]
+
+
+def test_a_child_writes_reads_and_closes_a_storage_its_parent_used(
+    tmp_path: Path, backend: str
+) -> None:
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path)
+    before = make_record(0)
+    anyio.run(storage.write_batch, [before], backend=backend)  # the writer thread runs now
+    parent_writer = storage._writer
+
+    async def in_child() -> None:
+        mine = [make_record(1), make_record(2)]
+        with anyio.fail_after(3):
+            await storage.write_batch(mine)
+            found = await storage.query_logs(LogQuery())
+            await storage.cache_response("k", 9e9, "{}")
+            assert await storage.cached_response("k") == (9e9, "{}")
+            assert await storage.cached_response("k") == (9e9, "{}")  # on the loop this time
+            await storage.aclose()
+        assert sorted(r.id for r in found) == sorted([before.id] + [r.id for r in mine])
+        assert storage._writer is None
+        assert parent_writer is not None and parent_writer._thread.is_alive() is False
+
+    in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
+
+    # The parent's storage is untouched by the child: its writer still writes, and closes.
+    after = make_record(3)
+    anyio.run(storage.write_batch, [after], backend=backend)
+    assert storage._writer is parent_writer
+    anyio.run(storage.aclose, backend=backend)
+    assert len(ids_in(path)) == 4
+
+
+def test_a_child_forked_mid_write_raises_and_the_parent_writes_what_it_queued(
+    tmp_path: Path, backend: str
+) -> None:
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path, busy_timeout=5)
+    anyio.run(storage.write_batch, [make_record(0)], backend=backend)
+    writer = storage._writer
+    assert writer is not None
+    # Hold the write lock, as another process would, so that the parent's next
+    # batch waits inside its writer's transaction when the fork happens.
+    lock = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")
+    queued = make_record(1)
+    parent_write = threading.Thread(
+        target=lambda: anyio.run(storage.write_batch, [queued], backend=backend)
+    )
+    parent_write.start()
+    while not writer.in_sqlite():
+        time.sleep(0.002)
+
+    async def in_child() -> None:
+        # SQLite's in-process locks now claim what this process does not hold: a
+        # write would wait out its busy timeout (a connection of the parent's, closed,
+        # for good). A typed error at once instead, naming the fix.
+        with anyio.fail_after(1):
+            with pytest.raises(relaykit.RelayError, match="forked while") as raised:
+                await storage.write_batch([make_record(2)])
+            with pytest.raises(relaykit.RelayError, match="forked while"):
+                await storage.query_logs(LogQuery())
+            await storage.aclose()
+        assert "fork while the client is idle" in str(raised.value)
+
+    try:
+        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=3)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    parent_write.join(5)
+    anyio.run(storage.aclose, backend=backend)
+    assert len(ids_in(path)) == 2 and queued.id in ids_in(path)  # the child wrote nothing
+    assert writer.commits == 2  # committed by the parent's writer
+
+
+def test_a_client_used_before_the_fork_logs_the_childs_calls(tmp_path: Path, backend: str) -> None:
+    path = tmp_path / "logs.db"
+    config = {"storage": {"backend": "sqlite", "path": str(path)}}
+    client = relaykit.Client(config, plugins=[FakePlugin()])
+
+    async def call(text: str) -> None:
+        response = await client.chat("fake/m", text)
+        assert response.text
+
+    # Used without `async with`: records are written inline, so the writer starts here.
+    anyio.run(call, "parent", backend=backend)
+
+    async def in_child() -> None:
+        with anyio.fail_after(3):
+            async with client:
+                await call("child")
+            logs = await SQLiteStorage(path).query_logs(LogQuery())
+        assert len(logs) == 2
+
+    in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
+    anyio.run(client.aclose, backend=backend)
+    assert len(ids_in(path)) == 2
