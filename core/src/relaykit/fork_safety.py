@@ -13,7 +13,7 @@ own resources lazily, on first use.
 
 Plugins use this public module too::
 
-    from relaykit.fork_safety import after_fork_in_child
+    from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 
     class MyExporter:
         def __init__(self) -> None:

@@ -129,3 +129,42 @@ def test_a_client_used_before_the_fork_logs_the_childs_calls(tmp_path: Path, bac
     in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
     anyio.run(client.aclose, backend=backend)
     assert len(ids_in(path)) == 2
+
+
+def test_a_child_uses_an_embedding_collection_its_parent_opened(
+    tmp_path: Path, backend: str
+) -> None:
+    from relaykit.testing import OpenAIMock
+    from relaykit_sqlite import Collection
+
+    key = "sk-fork-0123456789abcdef"
+    path = tmp_path / "embeddings.db"
+    with OpenAIMock(api_key=key) as mock:
+        config = {
+            "storage": {"backend": "none"},
+            "providers": {"openai": {"base_url": mock.base_url, "api_key": key}},
+        }
+        faq = Collection(path, "faq", "openai/text-embedding-3-small")
+
+        async def in_parent() -> None:
+            async with relaykit.Client(config) as client:
+                await faq.embed(client, "a", "How do I reset my password?")
+            assert await faq.count() == 1
+
+        anyio.run(in_parent, backend=backend)  # the parent's connection is open now
+        parent_conn = faq._file._conn
+
+        async def in_child() -> None:
+            with anyio.fail_after(3):
+                async with relaykit.Client(config) as client:
+                    await faq.embed(client, "b", "Invoices are emailed monthly.")
+                assert await faq.count() == 2
+                assert faq._file._conn is not parent_conn  # a connection of its own
+                assert [item.id for item in await faq.similar_by_id("a", n=5)] == ["b"]
+                await faq.aclose()
+            assert faq._file._conn is None
+
+        in_forked_child(lambda: anyio.run(in_child, backend=backend), timeout=5)
+        assert faq._file._conn is parent_conn  # untouched: the parent goes on with it
+        assert anyio.run(faq.count, backend=backend) == 2
+        anyio.run(faq.aclose, backend=backend)

@@ -33,6 +33,7 @@ import attrs
 
 from relaykit.config import user_config_dir
 from relaykit.errors import InvalidRequestError, NotFoundError, RelayError
+from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 
 from .schema import EMBEDDINGS_MIGRATIONS, migrate
 from .vectors import decode, encode, nearest
@@ -124,10 +125,31 @@ class _File:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._forked_mid_use = False
+        after_fork_in_child(self, _File._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: leave the parent's connection alone and open one of our own.
+
+        SQLite forbids using or closing a connection across a fork. A lock held at
+        the fork means a parent thread was inside SQLite: its lock state cannot
+        be trusted here, so the file is refused (as relaykit-sqlite's storage does).
+        """
+        self._forked_mid_use = self._lock.locked()
+        leave_to_parent(self._conn)
+        self._conn = None
+        self._lock = threading.Lock()
 
     def _open(self, write: bool) -> sqlite3.Connection:
         if self._closed:
             raise RelayError(f"the collection's file {self.path} is closed", hint="open it again")
+        if self._forked_mid_use:
+            raise RelayError(
+                f"the collection's file {self.path} was forked while the parent process was"
+                " using it: SQLite's locks cannot be trusted in this process",
+                hint="fork while no embedding or search is running, or open the Collection"
+                " in each child process",
+            )
         if self._conn is None and not write and not self.path.exists():
             raise _NoFile
         if self._conn is None:
