@@ -40,6 +40,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import relaykit
 from relaykit import CallRecord, ConfigError, metrics
+from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 
 from .call_metrics import CallMetrics
 from .lean_spans import LeanTracerProvider, sampler_from_env
@@ -81,10 +82,13 @@ class OtlpExporter:
         resource = Resource.create({"service.name": service_name})
         headers = dict(headers or {})
         self.tracer_provider: TracerProvider | LeanTracerProvider | None = None
+        #: the SDK exporters, whose pooled connections a forked child must not share
+        self._senders: list[Any] = []
         if traces:
             spans = OTLPSpanExporter(
                 endpoint=f"{endpoint}/v1/traces", headers=headers, timeout=timeout
             )
+            self._senders.append(spans)
             self.tracer_provider = _tracer_provider(tracer, spans, resource)
         #: Call records feed metrics only: traces alone need none (the client then
         #: builds no record per call, unless something else takes them).
@@ -93,11 +97,12 @@ class OtlpExporter:
         self._instruments: dict[str, Any] = {}
         self._calls: CallMetrics | None = None
         if metrics_enabled:
+            metric_sender = OTLPMetricExporter(
+                endpoint=f"{endpoint}/v1/metrics", headers=headers, timeout=timeout
+            )
+            self._senders.append(metric_sender)
             reader = PeriodicExportingMetricReader(
-                OTLPMetricExporter(
-                    endpoint=f"{endpoint}/v1/metrics", headers=headers, timeout=timeout
-                ),
-                export_interval_millis=export_interval * 1000,
+                metric_sender, export_interval_millis=export_interval * 1000
             )
             self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             meter = self.meter_provider.get_meter("relaykit", relaykit.__version__)
@@ -115,6 +120,18 @@ class OtlpExporter:
                 )
                 self._calls = CallMetrics(exemplars=filter_)
                 _collect_calls_too(reader, self._calls, resource)
+        after_fork_in_child(self, OtlpExporter._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: send on connections of our own, not the parent's pooled ones.
+
+        The export threads restart themselves (the span queue here, the SDK's
+        metric reader there), but the SDK exporters' HTTP session keeps the
+        parent's keep-alive sockets: a child exporting while its parent does
+        would interleave two requests on one connection.
+        """
+        for sender in self._senders:
+            _drop_pooled_connections(sender)
 
     def record(self, event: object) -> None:
         """Add one call record's or gauge event's measurements (in memory)."""
@@ -269,3 +286,22 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
         timeout=float(conf.get("timeout", 10.0)),
         tracer=str(conf.get("tracer", "lean")),
     )
+
+
+def _drop_pooled_connections(sender: Any) -> None:
+    """Give ``sender`` (an SDK OTLP/HTTP exporter) fresh connection pools, keeping its
+    session's settings (TLS files, credentials): the old pools stay the parent's.
+
+    The session is the SDK's protected ``_client._transport._session`` (1.45);
+    an SDK that keeps it elsewhere is left as it is.
+    """
+    transport = getattr(getattr(sender, "_client", None), "_transport", None)
+    adapters = getattr(getattr(transport, "_session", None), "adapters", None)
+    for adapter in getattr(adapters, "values", list)():
+        init = getattr(adapter, "init_poolmanager", None)
+        pools = getattr(adapter, "poolmanager", None)
+        if init is None or pools is None:
+            continue
+        leave_to_parent(pools)
+        # requests' HTTPAdapter keeps what it was built with for exactly this
+        init(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
