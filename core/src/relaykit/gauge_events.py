@@ -25,8 +25,9 @@ class QueueDepth:
 class BreakerState:
     """A deployment's circuit breaker changed state.
 
-    Reserved for the circuit breaker (not emitted yet): ``state`` is
-    ``"closed"``, ``"half_open"`` or ``"open"``; metrics report it as 0, 1, 2.
+    Sent when a deployment's breaker is first used and each time its state
+    changes: ``state`` is ``"closed"``, ``"half_open"`` or ``"open"``; metrics
+    report it as 0, 1, 2.
     """
 
     provider: str
