@@ -246,8 +246,8 @@ class CallLog:
                 self._next_probe = now + self._max_wait
                 await self._spill(batch, _describe(error))
                 return
-            wait = min(self._max_wait, self._initial_wait * 2**attempt)
-            attempt += 1
+            wait = min(self._max_wait, self._initial_wait * 2.0 ** min(attempt, 30))
+            attempt += 1  # (capped above: a day of retries must not overflow a float)
             with self._patient():  # aclose's deadline ends the wait: spilled next time round
                 await anyio.sleep(random.uniform(wait / 2, wait))  # jitter: writers spread out
             self._top_up(batch)  # frees room in the queue for waiting callers
