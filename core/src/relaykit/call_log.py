@@ -6,22 +6,45 @@ caller cancelled while it waits leaves its record to the writer all the same
 (see ``put``). ``aclose`` drains what is queued before returning. With a
 :class:`~relaykit.retention.RetentionPolicy` the writer also prunes old
 records when it starts and then at most daily.
+
+When storage fails (see ``_write``), the writer keeps the batch and retries
+it with capped exponential backoff and jitter, topping it up from the queue,
+for up to ``retry_for`` seconds (the queue meanwhile fills, and then callers
+wait); after that it spills batches to a JSON Lines file
+(:mod:`relaykit.record_spill`) with a loud error, trying storage again now and
+then, until a write succeeds. Only :class:`~relaykit.StorageUnavailableError`
+says for sure that storage, not the records, failed: another exception is
+retried a few times, then the batch is halved until the record(s) storage
+refuses are found and spilled alone, and the rest stored. ``aclose`` gives
+the writer ``close_timeout`` seconds, then spills what is left.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .errors import StorageUnavailableError
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .protocols import CallRecord, Storage
+from .record_spill import default_spill_path, spill
 from .retention import RetentionPolicy
+from .secrets import describe_error
 
 log = logging.getLogger("relaykit.call_log")
+
+#: failed writes with an exception other than StorageUnavailableError before the
+#: batch is taken apart: a flaky backend that does not say so gets this many tries
+UNKNOWN_FAILURE_TRIES = 3
 
 
 class CallLog:
@@ -34,6 +57,11 @@ class CallLog:
         max_queue: int = 10_000,
         max_batch: int = 2000,
         retention: RetentionPolicy | None = None,
+        retry_for: float = 60.0,
+        close_timeout: float = 15.0,
+        spill_path: Path | None = None,
+        initial_wait: float = 0.1,
+        max_wait: float = 5.0,
     ) -> None:
         self.storage = storage
         self._max_batch = max_batch
@@ -50,6 +78,24 @@ class CallLog:
         self._room: anyio.Event | None = None
         #: records whose callers were cancelled waiting for room: the writer takes them
         self._overflow: deque[CallRecord] = deque()
+        self._retry_for = retry_for
+        self._close_timeout = close_timeout
+        self._spill_path = spill_path
+        self._initial_wait = initial_wait
+        self._max_wait = max_wait
+        #: when (anyio clock) storage began failing; None while it works
+        self._failing_since: float | None = None
+        #: set once storage failed for retry_for: batches are spilled, storage is tried
+        #: again at this time (then every max_wait) until a write succeeds
+        self._next_probe: float | None = None
+        #: when aclose wants the writer done (anyio clock); inf until it is called
+        self._deadline = math.inf
+        #: the cancel scope of the write or backoff in progress, cut short by aclose
+        self._patience: anyio.CancelScope | None = None
+        #: failed write attempts, and records spilled to the file or lost (for tests, metrics)
+        self.failed_writes = 0
+        self.spilled = 0
+        self.lost = 0
         after_fork_in_child(self, CallLog._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -64,6 +110,9 @@ class CallLog:
         self._running = False
         self._room = None
         self._overflow = deque()
+        self._patience = None  # (the parent's scope, in the parent's event loop)
+        self._deadline = math.inf
+        self._failing_since = self._next_probe = None  # the child's storage starts afresh
 
     def start(self, tg: TaskGroup) -> None:
         """Run the writer in ``tg``; until then ``put`` writes inline."""
@@ -137,17 +186,7 @@ class CallLog:
             async with receive:
                 async for first in receive:
                     batch = [first]
-                    while len(batch) < self._max_batch:
-                        try:
-                            batch.append(receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
-                    if self._room is not None:  # callers wait for room: there is some now
-                        self._room.set()
-                        self._room = None
-                    if self._overflow:
-                        batch.extend(self._overflow)
-                        self._overflow.clear()
+                    self._top_up(batch)
                     await self._write(batch)
                     if self._retention is not None and self._retention.due():
                         await self._retention.apply(self.storage)
@@ -156,17 +195,167 @@ class CallLog:
                 self._room.set()
             self._done.set()
 
-    async def _write(self, batch: list[CallRecord]) -> None:
-        try:
+    def _top_up(self, batch: list[CallRecord]) -> None:
+        """Add queued records to ``batch`` up to ``max_batch``, and any overflow."""
+        receive = self._receive
+        while receive is not None and len(batch) < self._max_batch:
+            try:
+                batch.append(receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        if self._room is not None:  # callers wait for room: there is some now
+            self._room.set()
+            self._room = None
+        if self._overflow:
+            batch.extend(self._overflow)
+            self._overflow.clear()
+
+    @contextmanager
+    def _patient(self) -> Iterator[anyio.CancelScope]:
+        """A scope for one write or wait, cancelled at aclose's deadline."""
+        with anyio.CancelScope(deadline=self._deadline) as scope:
+            self._patience = scope
+            try:
+                yield scope
+            finally:
+                self._patience = None
+
+    async def _attempt(self, batch: list[CallRecord]) -> None:
+        """One ``write_batch``; a write cut short by aclose's deadline counts as unavailable."""
+        with self._patient() as scope:
             await self.storage.write_batch(batch)
-        except Exception:
-            # Storage trouble must not fail the caller's request; say so loudly.
-            log.exception("could not store %d call records", len(batch))
+        if scope.cancelled_caught:
+            raise StorageUnavailableError(
+                f"storage did not finish writing within close_timeout ({self._close_timeout} s)"
+            )
+
+    async def _write(self, batch: list[CallRecord]) -> None:
+        """Store ``batch``: retry, take apart or spill it as storage fails; never raise.
+
+        Storage trouble must not fail the caller's request, nor lose a record.
+        """
+        unknown_failures = 0
+        attempt = 0
+        while True:
+            now = anyio.current_time()
+            if (self._next_probe is not None and now < self._next_probe) or now >= self._deadline:
+                # storage has been failing for long enough (or aclose is out of
+                # time): do not make callers wait for it
+                await self._spill(batch, "storage unavailable")
+                return
+            try:
+                await self._attempt(batch)
+            except StorageUnavailableError as e:
+                error: Exception = e
+            except Exception as e:
+                unknown_failures += 1
+                if unknown_failures >= UNKNOWN_FAILURE_TRIES:
+                    self._failed(e, len(batch))
+                    await self._bisect(batch, e)
+                    return
+                error = e
+            else:
+                self._recovered(len(batch))
+                return
+            self._failed(error, len(batch))
+            now = anyio.current_time()
+            assert self._failing_since is not None
+            if self._next_probe is not None or now - self._failing_since >= self._retry_for:
+                self._next_probe = now + self._max_wait
+                await self._spill(batch, describe_error(error))
+                return
+            wait = min(self._max_wait, self._initial_wait * 2.0 ** min(attempt, 30))
+            attempt += 1  # (capped above: a day of retries must not overflow a float)
+            with self._patient():  # aclose's deadline ends the wait: spilled next time round
+                await anyio.sleep(random.uniform(wait / 2, wait))  # jitter: writers spread out
+            self._top_up(batch)  # frees room in the queue for waiting callers
+
+    async def _bisect(self, batch: list[CallRecord], error: Exception) -> None:
+        """Store what storage accepts of ``batch``; spill the record(s) it refuses."""
+        if len(batch) == 1:
+            (record,) = batch
+            log.error(
+                "storage refuses call record %s (%s): %s",
+                record.id,
+                record.provider,
+                describe_error(error),
+            )
+            await self._spill(batch, f"refused: {describe_error(error)}")
+            return
+        middle = len(batch) // 2
+        for part in (batch[:middle], batch[middle:]):
+            try:
+                await self._attempt(part)
+            except StorageUnavailableError:
+                await self._write(part)  # storage itself failed: retried (or spilled) as usual
+            except Exception as e:
+                self.failed_writes += 1
+                await self._bisect(part, e)
+            else:
+                self._recovered(len(part))
+
+    def _failed(self, error: Exception, count: int) -> None:
+        self.failed_writes += 1
+        if self._failing_since is None:
+            self._failing_since = anyio.current_time()
+            log.warning(
+                "could not store %d call records (%s); retrying for up to %g s",
+                count,
+                describe_error(error),
+                self._retry_for,
+            )
+
+    def _recovered(self, count: int) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "storage works again after %.1f s; stored %d call records",
+                anyio.current_time() - self._failing_since,
+                count,
+            )
+        self._failing_since = None
+        self._next_probe = None
+
+    async def _spill(self, batch: list[CallRecord], reason: str) -> None:
+        """Append ``batch`` to the spill file and say so; log it as lost if that fails too."""
+        path = self._spill_path or default_spill_path()
+        try:
+            with anyio.CancelScope(shield=True):  # the only copy: finish writing it
+                unwritable = await anyio.to_thread.run_sync(spill, path, batch, reason)
+        except OSError as e:
+            unwritable = batch
+            log.error("could not write call records to %s: %s", path, e)
+        written = len(batch) - len(unwritable)
+        self.spilled += written
+        if written:
+            log.error(
+                "could not store %d call records (%s); wrote them to %s: once storage works,"
+                " load them with `relaykit logs import %s`",
+                written,
+                reason,
+                path,
+                path,
+            )
+        if unwritable:
+            self.lost += len(unwritable)
+            log.error(
+                "LOST %d call records storage could not take nor %s hold: %s",
+                len(unwritable),
+                path,
+                ", ".join(record.id for record in unwritable),
+            )
 
     async def aclose(self) -> None:
-        """Stop accepting records, wait until every queued one is written, close storage."""
+        """Stop accepting records, wait until every queued one is written, close storage.
+
+        Waits at most about ``close_timeout`` for a failing storage: then the
+        records not yet stored are spilled to the spill file.
+        """
         self._closed = True
         if self._running and self._send is not None:
+            # Retrying has a limit now: then what is left is spilled, not waited for.
+            self._deadline = anyio.current_time() + self._close_timeout
+            if self._patience is not None:
+                self._patience.deadline = min(self._patience.deadline, self._deadline)
             await self._send.aclose()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()

@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from decimal import Decimal
 from functools import partial
 from math import inf
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -355,7 +356,13 @@ class Client:
         cfg = self.config.storage
         retention = RetentionPolicy(cfg.retention_days) if cfg.retention_days is not None else None
         return CallLog(
-            storage, max_queue=cfg.queue_size, max_batch=cfg.batch_size, retention=retention
+            storage,
+            max_queue=cfg.queue_size,
+            max_batch=cfg.batch_size,
+            retention=retention,
+            retry_for=cfg.retry_for,
+            close_timeout=cfg.close_timeout,
+            spill_path=Path(cfg.spill_path).expanduser() if cfg.spill_path else None,
         )
 
     @property

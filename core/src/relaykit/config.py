@@ -76,6 +76,13 @@ class StorageConfig:
     most daily (``None`` keeps everything). ``queue_size`` records may wait in
     memory for the writer, which takes up to ``batch_size`` at a time (larger
     transactions cost SQLite less per record: see docs/benchmarks-storage.md).
+
+    When storage fails, the writer retries a batch for up to ``retry_for``
+    seconds (once the queue is full, calls wait for it meanwhile), then writes
+    batches to ``spill_path`` (default: ``spilled-records.jsonl`` in the user
+    config dir) until storage works again; ``relaykit logs import`` loads them.
+    Closing the client gives a failing storage ``close_timeout`` seconds before
+    the records left are spilled.
     """
 
     backend: str = "sqlite"
@@ -85,6 +92,18 @@ class StorageConfig:
     retention_days: float | None = None
     queue_size: int = 10_000
     batch_size: int = 2000
+    retry_for: float = 60.0
+    close_timeout: float = 15.0
+    spill_path: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for key in ("retry_for", "close_timeout"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(
+                    f"config key storage.{key} must be a number of seconds >= 0, not {value!r}",
+                    hint="0 spills records at once when storage fails, rather than retrying",
+                )
 
 
 @attrs.frozen

@@ -216,6 +216,23 @@ class CircuitOpenError(RelayError):
     retryable_default = True
 
 
+class StorageUnavailableError(RelayError):
+    """The storage backend cannot be reached or is busy: a failure of the
+    connection, the server or the file, not of the records written.
+
+    Storage plugins raise it for failures that waiting can cure (a dropped or
+    refused connection, a server restarting or failing over, a pool with no
+    free connection, a database file locked by another process or failing
+    I/O). The call log retries a batch that failed this way for ``[storage]
+    retry_for`` seconds, keeping it, before it spills the batch to a file; any
+    other exception from ``write_batch`` it takes for a record the storage
+    cannot accept, and isolates that record.
+    """
+
+    retryable_default = True
+    hint_default = "check that the storage is up and reachable; writes are retried meanwhile"
+
+
 class ClientClosedError(RelayError):
     """The client (or :class:`relaykit.SyncClient`) was closed; it makes no more calls."""
 

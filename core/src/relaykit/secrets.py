@@ -349,6 +349,7 @@ class Secret:
 
 
 def describe_error(error: BaseException) -> str:
-    """``error`` for a log line: its type and message, any credential in it masked."""
-    text = str(error)
-    return scrub(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+    """``error`` for a log line: its type and the first line of its message, any
+    credential in it masked."""
+    lines = str(error).strip().splitlines()
+    return scrub(f"{type(error).__name__}: {lines[0]}") if lines else type(error).__name__

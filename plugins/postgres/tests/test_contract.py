@@ -25,6 +25,14 @@ class TestPostgresThreadDriver(StorageContract):
         await storage.aclose()
         empty_tables()
 
+    @pytest.fixture
+    async def unavailable_storage(self) -> AsyncIterator[PostgresStorage]:
+        """A server that refuses connections (nothing listens on port 1)."""
+        dsn = "host=127.0.0.1 port=1 dbname=test user=postgres connect_timeout=2"
+        storage = PostgresStorage(dsn, driver=self.driver)  # type: ignore[arg-type]
+        yield storage
+        await storage.aclose()
+
 
 class TestPostgresAsyncDriver(TestPostgresThreadDriver):
     driver = "async"

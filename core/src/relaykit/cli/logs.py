@@ -1,18 +1,24 @@
-"""``relaykit logs``: list, search and total the call log; ``relaykit logs prune``."""
+"""``relaykit logs``: list, search and total the call log; ``relaykit logs prune``;
+``relaykit logs import`` (records spilled while storage was failing)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import anyio
 
 from ..errors import InvalidRequestError
 from ..messages import ReasoningPart
 from ..protocols import CallRecord, LogQuery, UsageTotal
+from ..record_spill import read_spilled
 from ..response import Usage
 from ..serialization import converter
 from .sources import source_lines
@@ -22,7 +28,7 @@ from .when import duration, point_in_time
 
 
 def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]) -> None:
-    """Add ``logs`` and ``logs prune``."""
+    """Add ``logs``, ``logs prune`` and ``logs import``."""
     logs = make_parser(
         subparsers,
         "logs",
@@ -84,6 +90,21 @@ def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]
         "--older-than", type=duration, required=True, metavar="AGE", help="e.g. 30d, 12h, 2w"
     )
     prune.set_defaults(func=prune_command)
+    load = make_parser(
+        actions,
+        "import",
+        parents,
+        help="store call records from a JSON Lines file (a spill file)",
+        description="Store the call records in FILE: the spill file relaykit writes records to"
+        " when storage fails ([storage] spill_path). Records already stored are skipped.",
+    )
+    load.add_argument("file", type=Path, metavar="FILE", help="a JSON Lines file of call records")
+    load.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep FILE once its records are stored (default: delete it)",
+    )
+    load.set_defaults(func=import_command)
 
 
 def count(text: str) -> int:
@@ -178,6 +199,67 @@ async def _prune(args: argparse.Namespace) -> int:
         deleted = await storage.prune(cutoff)
     print(f"deleted {deleted} call{'s' if deleted != 1 else ''} started before {_when(cutoff)}")
     return 0
+
+
+#: records stored per write_batch by `logs import`
+IMPORT_BATCH = 1000
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Store the records in a spill file, then delete it (unless ``--keep``)."""
+    return run(args, _import)
+
+
+async def _import(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    try:
+        source, records = await anyio.to_thread.run_sync(_take, path, args.keep)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        async with opened_storage(args) as storage:
+            for start in range(0, len(records), IMPORT_BATCH):
+                await storage.write_batch(records[start : start + IMPORT_BATCH])
+    except BaseException:
+        if source != path:
+            with anyio.CancelScope(shield=True):
+                where = await anyio.to_thread.run_sync(_put_back, source, path)
+            print(f"the records are still in {where}: import it later", file=sys.stderr)
+        raise
+    if source != path:
+        await anyio.to_thread.run_sync(source.unlink)
+    n = len(records)
+    print(f"stored {n} call record{'s' if n != 1 else ''} from {path}")
+    return 0
+
+
+def _take(path: Path, keep: bool) -> tuple[Path, list[CallRecord]]:
+    """The file to import from and its records: ``path`` itself, or (unless ``keep``)
+    ``path`` moved aside, so a client spilling meanwhile starts a new file rather
+    than appending lines this import would then delete."""
+    if keep:
+        return path, list(read_spilled(path))
+    source = path.with_name(f"{path.name}.{os.getpid()}.importing")
+    path.rename(source)
+    try:
+        # Every line read (and checked) before any is stored: a bad line stops it whole.
+        return source, list(read_spilled(source))
+    except BaseException as e:
+        _put_back(source, path)
+        if isinstance(e, ValueError):  # name the file as the user did
+            raise ValueError(str(e).replace(str(source), str(path))) from None
+        raise
+
+
+def _put_back(source: Path, path: Path) -> Path:
+    """Move a file being imported back to ``path``, unless a new one is there now."""
+    try:
+        os.link(source, path)  # never replaces a file: fails if spilled to meanwhile
+    except OSError:
+        return source
+    source.unlink()
+    return path
 
 
 # -- rendering -----------------------------------------------------------------

@@ -28,7 +28,7 @@ import pytest
 from .._hookimpl import hookimpl
 from ..client import Client
 from ..config import Config
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, StorageUnavailableError
 from ..messages import (
     CachePoint,
     DocumentPart,
@@ -723,6 +723,25 @@ class StorageContract:
         assert await storage.cached_models("openai") == entry
         assert peek("openai") == entry
         assert peek("groq") is None
+
+    # -- outages -------------------------------------------------------------------
+
+    @pytest.fixture
+    def unavailable_storage(self) -> Storage:
+        """The backend unable to reach its store (a server that refuses connections,
+        a file another process holds locked); yield it and close it afterwards.
+
+        Optional: without it the outage test skips. With it, the suite checks
+        that a write fails with :class:`relaykit.StorageUnavailableError`, which
+        the call log retries rather than taking for a record storage refuses.
+        """
+        pytest.skip("define an `unavailable_storage` fixture to check how an outage is told")
+
+    @pytest.mark.anyio
+    async def test_an_outage_is_storage_unavailable(self, unavailable_storage: Storage) -> None:
+        with pytest.raises(StorageUnavailableError) as caught:
+            await unavailable_storage.write_batch([make_record(0)])
+        assert caught.value.retryable
 
     # -- lifecycle -----------------------------------------------------------------
 

@@ -38,7 +38,7 @@ import psycopg
 import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict
 
-from relaykit.errors import ConfigError, RelayError
+from relaykit.errors import ConfigError, RelayError, StorageUnavailableError
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import row_to_record
@@ -164,7 +164,12 @@ class PostgresStorage:
             yield await self._ready()
         except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
             # One error type for callers (and one line for the CLI), never the DSN.
-            raise RelayError(
+            # OperationalError is the connection's or the server's trouble (refused,
+            # dropped, the server shutting down, a pool timeout, a serialization
+            # failure or deadlock): the call log retries it. Others (bad data, a
+            # constraint) are a record's, and retrying cannot help.
+            transient = isinstance(e, psycopg.OperationalError)
+            raise (StorageUnavailableError if transient else RelayError)(
                 f"PostgreSQL storage ({self._where}): {_scrub(e, self._dsn)}",
                 hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN",
             ) from None

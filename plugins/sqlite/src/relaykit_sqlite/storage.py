@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from relaykit.errors import RelayError
+from relaykit.errors import RelayError, StorageUnavailableError
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import MESSAGES, message_keys, row_to_record
@@ -75,6 +75,24 @@ PRUNE_CHUNK = 5000
 
 #: keys a look-up names at once: well under SQLite's oldest limit on parameters (999)
 _KEYS_A_QUERY = 500
+
+
+#: SQLite's primary result codes for trouble with the file, not with what is
+#: written: another process holds the lock past the busy timeout (BUSY, LOCKED),
+#: the disk fails or is full (IOERR, FULL), the file cannot be opened (CANTOPEN)
+_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
+
+
+def _unavailable(error: BaseException) -> bool:
+    """Whether ``error`` is the file's trouble, which waiting may cure, not a record's."""
+    if isinstance(error, OSError):
+        return True  # creating the file or its directory: the disk, not a record
+    name = getattr(error, "sqlite_errorname", None) or ""  # e.g. SQLITE_IOERR_WRITE
+    if name:
+        return name.startswith(_UNAVAILABLE)
+    # Some errors carry no code (older SQLite, or raised by the module itself).
+    text = str(error).lower()
+    return "database is locked" in text or "disk i/o error" in text
 
 
 def _select_response(conn: sqlite3.Connection, key: str) -> list[tuple[float, str]]:
@@ -208,8 +226,10 @@ class SQLiteStorage:
         try:
             return fn(*args)
         except (sqlite3.Error, OSError) as e:  # OSError: creating the file or its directory
-            # One error type for callers (and one line for the CLI), with the file named.
-            raise RelayError(
+            # One error type for callers (and one line for the CLI), with the file named;
+            # the call log retries what waiting can cure (see _unavailable).
+            kind = StorageUnavailableError if _unavailable(e) else RelayError
+            raise kind(
                 f"SQLite storage {self.path}: {e}",
                 hint="check the file's permissions and free disk space, or set [storage] path",
             ) from e

@@ -1,0 +1,247 @@
+"""A failing storage loses no call records: retried, taken apart, or spilled to a file.
+
+The call log (relaykit.call_log) against a storage that fails on purpose: a few
+times, for one record only, or for good. Real SQLite and PostgreSQL outages
+are in plugins/sqlite/tests/test_outages.py and plugins/postgres/tests/test_outages.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import relaykit
+from relaykit.call_log import CallLog
+from relaykit.cli import logs
+from relaykit.protocols import CallRecord
+from relaykit.record_spill import read_spilled, spill
+from relaykit.testing import FakePlugin, MemoryStorage
+from relaykit.testing.storage_contract import make_record
+
+SECRET = "sk-proj-" + "Spill9" * 6
+
+
+class FailingStorage(MemoryStorage):
+    """Fails ``write_batch`` with ``error`` ``failures`` times (forever while ``down``), and
+    always for a batch holding a record whose id is in ``poison``."""
+
+    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
+        super().__init__()
+        self.failures = failures
+        self.error = error or relaykit.StorageUnavailableError("connection refused")
+        self.down = False
+        self.poison: set[str] = set()
+        self.attempts = 0
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        self.attempts += 1
+        await anyio.lowlevel.checkpoint()
+        if any(r.id in self.poison for r in records):
+            raise ValueError(f"cannot serialise a record ({SECRET})")
+        if self.down or self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        await super().write_batch(records)
+
+
+def quick_log(
+    storage: MemoryStorage, tmp_path: Path, *, max_queue: int = 50, **kw: float
+) -> CallLog:
+    """A call log whose waits take milliseconds, spilling to ``tmp_path/spill.jsonl``."""
+    settings = {"initial_wait": 0.005, "max_wait": 0.02, **kw}
+    return CallLog(
+        storage,
+        max_queue=max_queue,
+        max_batch=20,
+        spill_path=tmp_path / "spill.jsonl",
+        **settings,  # type: ignore[arg-type]  # floats only: retry_for, close_timeout, waits
+    )
+
+
+@pytest.mark.anyio
+async def test_a_storage_that_fails_a_while_gets_every_record_once(tmp_path: Path) -> None:
+    storage = FailingStorage(failures=5)
+    log = quick_log(storage, tmp_path, max_queue=10)
+    records = [make_record(n) for n in range(60)]
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for record in records:  # more than the queue holds: callers wait, then go on
+            await log.put(record)
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert (log.failed_writes, log.spilled, log.lost) == (5, 0, 0)
+    assert not (tmp_path / "spill.jsonl").exists()
+
+
+@pytest.mark.anyio
+async def test_unknown_errors_are_retried_too(tmp_path: Path) -> None:
+    storage = FailingStorage(failures=2, error=OSError("flaky disk"))
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(make_record(1))
+        await log.aclose()
+    assert len(storage.records) == 1 and log.spilled == 0
+
+
+@pytest.mark.anyio
+async def test_a_poison_record_is_spilled_and_the_rest_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = FailingStorage()
+    records = [make_record(n) for n in range(20)]
+    storage.poison = {records[13].id}
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for record in records:
+            log._send.send_nowait(record)  # type: ignore[union-attr]  # one batch of 20
+        await log.aclose()
+    assert set(storage.records) == {r.id for r in records} - {records[13].id}
+    (line,) = (tmp_path / "spill.jsonl").read_text().splitlines()
+    spilled = json.loads(line)
+    assert spilled["record"]["id"] == records[13].id
+    assert spilled["reason"].startswith("refused: ValueError: cannot serialise a record")
+    assert list(read_spilled(tmp_path / "spill.jsonl")) == [records[13]]
+    # Bisecting 20 records for one: a handful of writes, not one per record.
+    assert storage.attempts <= 3 + 2 * 5
+    assert f"storage refuses call record {records[13].id}" in caplog.text
+    assert SECRET not in caplog.text + line
+
+
+@pytest.mark.anyio
+async def test_a_storage_that_never_recovers_spills_and_closes_in_bounded_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = FailingStorage()
+    storage.down = True
+    log = quick_log(storage, tmp_path, retry_for=0.1, close_timeout=0.2, max_queue=5)
+    records = [make_record(n) for n in range(40)]
+    with anyio.fail_after(5):  # callers wait at most about retry_for, then records spill
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            for record in records:
+                await log.put(record)
+            await log.aclose()
+    assert not storage.records
+    assert (log.spilled, log.lost) == (40, 0)
+    path = tmp_path / "spill.jsonl"
+    assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert f"load them with `relaykit logs import {path}`" in caplog.text
+    assert "retrying for up to 0.1 s" in caplog.text
+    # Once it failed for retry_for, storage is only tried now and then, not per batch.
+    assert storage.attempts < 30
+
+
+@pytest.mark.anyio
+async def test_aclose_does_not_wait_for_a_storage_that_hangs(tmp_path: Path) -> None:
+    class Hanging(MemoryStorage):
+        async def write_batch(self, records: Sequence[CallRecord]) -> None:
+            await anyio.sleep_forever()
+
+    storage = Hanging()
+    log = quick_log(storage, tmp_path, close_timeout=0.2)
+    first, second = make_record(1), make_record(2)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            await log.put(first)
+            await anyio.sleep(0.05)  # the writer is in write_batch now
+            await log.put(second)
+            await log.aclose()
+    assert list(read_spilled(tmp_path / "spill.jsonl")) == [first, second]
+    assert storage.closed
+
+
+@pytest.mark.anyio
+async def test_storage_back_after_the_spilling_began_gets_the_later_records(
+    tmp_path: Path,
+) -> None:
+    storage = FailingStorage()
+    storage.down = True
+    log = quick_log(storage, tmp_path, retry_for=0.05)
+    first, second = make_record(1), make_record(2)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(first)
+        while not log.spilled:  # noqa: ASYNC110  # a counter of the log's, no event to wait on
+            await anyio.sleep(0.01)
+        storage.down = False
+        await anyio.sleep(0.05)  # past the next try of storage
+        await log.put(second)
+        await log.aclose()
+    assert list(read_spilled(tmp_path / "spill.jsonl")) == [first]
+    assert list(storage.records.values()) == [second]
+
+
+@pytest.mark.anyio
+async def test_a_client_spills_where_the_config_says(tmp_path: Path) -> None:
+    storage = FailingStorage()
+    storage.down = True
+    spill_path = tmp_path / "deep" / "spilled.jsonl"
+    config = {
+        "storage": {
+            "backend": "memory",
+            "retry_for": 0,
+            "close_timeout": 1,
+            "spill_path": str(spill_path),
+        }
+    }
+    with anyio.fail_after(5):
+        async with relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()]) as client:
+            answer = await client.chat("fake/m", f"hi {SECRET}")
+    assert answer.text.startswith("echo: hi")
+    (record,) = read_spilled(spill_path)
+    assert record.model == "m" and record.text.startswith("echo: hi")
+    assert SECRET not in spill_path.read_text()  # records are redacted before they queue
+
+
+def test_storage_settings_are_checked() -> None:
+    with pytest.raises(relaykit.ConfigError, match=r"storage\.retry_for"):
+        relaykit.load_config({"storage": {"retry_for": -1}})
+    config = relaykit.load_config({"storage": {"close_timeout": 3, "spill_path": "/x/s.jsonl"}})
+    assert (config.storage.retry_for, config.storage.close_timeout) == (60.0, 3.0)
+
+
+def test_logs_import_stores_a_spill_file_once_and_removes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = MemoryStorage()
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(5)]
+    spill(path, records[:3], "storage unavailable")
+    spill(path, records[2:], "storage unavailable")  # one record spilled twice
+    anyio.run(storage.write_batch, records[:1])  # and one that did get stored after all
+
+    def cli(*argv: str) -> int:
+        parser = argparse.ArgumentParser(prog="relaykit")
+        logs.register(parser.add_subparsers(), [])
+        args = parser.parse_args(["logs", "import", *argv])
+        args.config = {"storage": {"backend": "memory"}}
+        args.plugins = [storage.plugin()]
+        return int(args.func(args))
+
+    assert cli(str(path), "--keep") == 0
+    assert path.exists()
+    assert cli(str(path)) == 0
+    assert "stored 6 call records from" in capsys.readouterr().out
+    assert not path.exists() and not list(tmp_path.iterdir())
+    assert sorted(storage.records) == sorted(r.id for r in records)
+
+    path.write_text('{"record": {"id": "x"}}\n')
+    assert cli(str(path)) == 1
+    assert f"{path}:1: not a call record" in capsys.readouterr().err
+    assert path.exists()  # put back where it was
+
+
+def test_a_record_that_cannot_be_written_as_json_is_left_out(tmp_path: Path) -> None:
+    bad = make_record(1, params={"x": object()})
+    assert spill(tmp_path / "s.jsonl", [make_record(0), bad], "why") == [bad]
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 1

@@ -1,0 +1,63 @@
+"""Another process locks the file past the busy timeout: the call log waits it out.
+
+SQLiteStorage says a write that timed out on the lock (SQLITE_BUSY) is
+StorageUnavailableError; the call log retries the batch until the lock is
+released, and every record is stored once, none spilled.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.call_log import CallLog
+from relaykit.testing.storage_contract import make_record
+from relaykit_sqlite import SQLiteStorage
+
+#: holds an exclusive lock on the file for HOLD seconds, saying when it has it
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    conn.execute("COMMIT")
+    """
+)
+HOLD = 0.6
+
+
+@pytest.mark.anyio
+async def test_a_lock_held_past_the_busy_timeout_loses_no_record(tmp_path: Path) -> None:
+    path = tmp_path / "logs.db"
+    storage = SQLiteStorage(path, busy_timeout=0.05)
+    first = make_record(0)
+    await storage.write_batch([first])  # the file exists, migrated
+    records = [make_record(n) for n in range(1, 41)]
+    log = CallLog(storage, max_queue=8, max_batch=5, retry_for=10, initial_wait=0.02, max_wait=0.1)
+    async with await anyio.open_process(
+        [sys.executable, "-c", LOCKER, str(path), str(HOLD)]
+    ) as locker:
+        assert locker.stdout is not None
+        assert (await locker.stdout.receive()).strip() == b"locked"
+        with pytest.raises(relaykit.StorageUnavailableError, match="database is locked"):
+            await storage.write_batch([make_record(99)])
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                log.start(tg)
+                for record in records:  # more than the queue holds: callers wait a while
+                    await log.put(record)
+                await log.aclose()
+        assert await locker.wait() == 0
+    with sqlite3.connect(path) as conn:
+        stored = [row[0] for row in conn.execute("SELECT id FROM logs")]
+    assert sorted(stored) == sorted(r.id for r in [first, *records])
+    assert log.failed_writes >= 1  # the outage did hit the writer
+    assert (log.spilled, log.lost) == (0, 0)
