@@ -33,6 +33,7 @@ DOCS = [
     ROOT / "README.md",
     *sorted((ROOT / "docs").glob("*.md")),
     ROOT / "contrib/cohere/README.md",
+    *sorted(ROOT.glob("plugins/*/README.md")),
 ]
 
 
@@ -87,6 +88,7 @@ def test_toml_examples_are_valid_configuration(
         "AZURE_OPENAI_API_KEY",
         "ANTHROPIC_FOUNDRY_API_KEY",
         "AWS_BEARER_TOKEN_BEDROCK",
+        "GEMINI_API_KEY",
     )
     for var in keys:
         monkeypatch.setenv(var, "sk-docs-0123456789abcdef")

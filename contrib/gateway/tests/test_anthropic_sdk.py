@@ -224,7 +224,7 @@ async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> N
                 model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
             )
         assert unavailable.value.status_code == 503
-        with pytest.raises(anthropic.BadRequestError, match="takes no uploads"):
+        with pytest.raises(anthropic.BadRequestError, match="the gateway cannot read"):
             await client.messages.create(
                 model="fake/m",
                 max_tokens=10,

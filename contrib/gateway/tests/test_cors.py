@@ -38,7 +38,7 @@ async def test_an_allowed_page_s_preflight_names_what_it_may_send() -> None:
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == APP
     assert r.headers["access-control-allow-headers"] == "authorization, content-type"
-    assert r.headers["access-control-allow-methods"] == "GET, POST, OPTIONS"
+    assert r.headers["access-control-allow-methods"] == "GET, POST, DELETE, OPTIONS"
     assert r.headers["vary"] == "Origin"
     assert int(r.headers["access-control-max-age"]) > 0
 

@@ -154,7 +154,7 @@ async def test_responses_input_files_reach_the_provider_and_stay_with_the_conver
 @pytest.mark.parametrize(
     ("part", "words", "param"),
     [
-        ({"file_id": "file-abc123"}, "takes no uploads", "input.0.content.1.file_id"),
+        ({"file_id": "file-abc123"}, "the gateway cannot read", "input.0.content.1.file_id"),
         ({"filename": "a.pdf"}, "neither file_data", "input.0.content.1"),
         (
             {"file_data": f"pdf;base64,{PDF_B64}"},
@@ -299,7 +299,7 @@ async def test_anthropic_document_blocks_reach_the_provider_as_documents(
             "not base64",
         ),
         ({"source": {"type": "base64", "data": PDF_B64}}, "source.media_type must be a string"),
-        ({"source": {"type": "file", "file_id": "file_1"}}, "takes no uploads"),
+        ({"source": {"type": "file", "file_id": "file_1"}}, "the gateway cannot read"),
         ({"source": {"type": "content", "content": []}}, "send its text as a text source"),
         ({"source": {"type": "text", "data": NOTES}, "title": 3}, "title must be a string"),
         ({}, "must be a base64, text or url document source"),

@@ -41,3 +41,12 @@ async def test_a_stalled_redis_holds_a_limited_call_only_for_the_configured_time
         with anyio.fail_after(4), pytest.raises(RelayError, match="Redis"):  # 5 s by default
             await client.chat("fake/m", "hi")
         assert time.monotonic() - started < 2
+
+
+def test_a_tls_url_is_a_config_error_that_names_the_fix() -> None:
+    from relaykit import ConfigError
+    from relaykit_redis.client import RedisClient
+
+    with pytest.raises(ConfigError, match=r"redis:// only, not rediss://") as caught:
+        RedisClient("rediss://:s3cret-pass@redis.internal:6380/0")
+    assert "s3cret" not in str(caught.value) and "tunnel" in (caught.value.hint or "")

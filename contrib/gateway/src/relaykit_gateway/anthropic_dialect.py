@@ -459,7 +459,7 @@ def _document_source(source: Any, title: str | None, where: str) -> DocumentPart
         return DocumentPart(url=string_field(source, "url", where), name=title)
     if kind == "file":
         raise InvalidRequestError(
-            f"{where} names an uploaded file (file_id), and the gateway takes no uploads:"
+            f"{where} names an uploaded file (file_id), which the gateway cannot read:"
             " send the document itself as a base64 or text source",
             param=f"{where}.file_id",
         )

@@ -26,7 +26,7 @@ MAX_AGE = 600
 _EXPOSED = (
     b"x-relaykit-provider, x-relaykit-model, x-relaykit-cost, x-relaykit-estimated, retry-after"
 )
-_METHODS = b"GET, POST, OPTIONS"
+_METHODS = b"GET, POST, DELETE, OPTIONS"  # DELETE: kept responses and files
 _HINT = "write origins as scheme://host[:port], comma-separated, or * for any"
 
 

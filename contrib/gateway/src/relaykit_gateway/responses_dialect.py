@@ -407,9 +407,9 @@ def _file(part: Mapping[str, Any], at: str) -> DocumentPart:
     (``file_url``). An uploaded file (``file_id``) lives at OpenAI, out of reach."""
     if part.get("file_id") is not None:
         raise InvalidRequestError(
-            f"{at} names an uploaded file (file_id), and the gateway takes no uploads:"
-            " send the file itself as file_data (a data: URL, with its filename), or its"
-            " file_url",
+            f"{at} names an uploaded file (file_id), which the gateway cannot read (its"
+            " /v1/files holds batch input only): send the file itself as file_data (a"
+            " data: URL, with its filename), or its file_url",
             param=f"{at}.file_id",
         )
     name = part.get("filename")

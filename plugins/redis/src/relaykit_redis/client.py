@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import anyio.lowlevel
 
+from relaykit.errors import ConfigError
+
 from .pipeline import Pipeline
 from .resp import Connection, RedisError, Reply
 
@@ -38,7 +40,11 @@ class RedisClient:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", ""):
-            raise ValueError(f"only redis:// URLs are supported, not {parts.scheme}://")
+            raise ConfigError(
+                f"relaykit-redis speaks plain redis:// only, not {parts.scheme}://",
+                hint="write redis://[user:password@]host[:port][/db]; for TLS, put a local"
+                " TLS tunnel (stunnel, a sidecar) in front of Redis",
+            )
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
         self.db = int(parts.path.lstrip("/") or 0)
