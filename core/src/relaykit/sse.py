@@ -57,8 +57,8 @@ class SSEDecoder:
             # make of it, without splitting it into lines and looping over them.
             name = self._event or "message"
             self._event = ""
-            data = chunk[6:-2].decode("utf-8", "replace")
-            return [_new_event(ServerSentEvent, (name, data, self._id, self._retry))]
+            text = chunk[6:-2].decode("utf-8", "replace")
+            return [_new_event(ServerSentEvent, (name, text, self._id, self._retry))]
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
