@@ -17,9 +17,13 @@ against raw httpx compares the libraries, not relaykit.
 
 Rounds alternate their order; each cell is the median over rounds of the median
 (and 90th percentile) time to first chunk, in µs. The server shares this
-process's interpreter, so its share is in both columns alike.
+process's interpreter, so its share is in both columns alike. The CPU column
+is the event loop thread's CPU time (``time.thread_time()``, so without the
+server's thread) per whole call, the median over rounds, and its ratio to raw
+httpx's the median of per-round ratios.
 
     uv run python bench/speech_stream.py      # ~20 s
+    uv run python bench/speech_stream.py --backend trio   # httpx clients only
     nox -s speech-stream
 
 Never fails on a number. Writes JSON to bench/results/ and prints a markdown table.
@@ -86,6 +90,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from contextlib import AsyncExitStack
 
     rounds: dict[str, list[list[float]]] = {}
+    cpu: dict[str, list[float]] = {}
     with OpenAIMock(api_key=KEY) as mock:
 
         def config(transport: str) -> dict[str, Any]:
@@ -109,19 +114,22 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
                 import relaykit_aiohttp  # noqa: F401
             except ImportError:
-                pass
-            else:
+                aiohttp = None  # type: ignore[assignment]
+            if aiohttp is not None and args.backend == "asyncio":  # aiohttp: asyncio only
                 session = await stack.enter_async_context(aiohttp.ClientSession(headers=headers))
                 auto = await stack.enter_async_context(relaykit.Client(config("auto")))
                 calls["raw aiohttp"] = lambda: _raw_aiohttp(session, url)
                 calls["relaykit (aiohttp)"] = lambda: _relaykit(auto)
             rounds = {name: [] for name in calls}
+            cpu = {name: [] for name in calls}
             sizes = {name: (await call())[1] for name, call in calls.items()}  # warm up
             assert len(set(sizes.values())) == 1, sizes
             for i in range(args.rounds):
                 order = list(calls) if i % 2 == 0 else list(reversed(calls))
                 for name in order:
+                    started = time.thread_time()
                     rounds[name].append([(await calls[name]())[0] for _ in range(args.calls)])
+                    cpu[name].append((time.thread_time() - started) / args.calls)
     cells = {}
     for name, per_round in rounds.items():
         cells[name] = {
@@ -129,23 +137,40 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "ttfc_p90_us": statistics.median(
                 statistics.quantiles(r, n=10)[-1] * 1e6 for r in per_round
             ),
+            "cpu_us": statistics.median(cpu[name]) * 1e6,
+            "cpu_ratio": statistics.median(
+                a / b for a, b in zip(cpu[name], cpu["raw httpx"], strict=True)
+            ),
         }
-    return {"audio_bytes": sizes["raw httpx"], "calls": args.calls, "cells": cells}
+    return {
+        "backend": args.backend,
+        "audio_bytes": sizes["raw httpx"],
+        "calls": args.calls,
+        "cells": cells,
+    }
 
 
 def main() -> None:
     found = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     found.add_argument("--calls", type=int, default=100)
     found.add_argument("--rounds", type=int, default=5)
+    found.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     args = found.parse_args()
-    result = anyio.run(measure, args)
-    out = Path(__file__).parent / "results" / "speech_stream.json"
+    result = anyio.run(measure, args, backend=args.backend)
+    suffix = "" if args.backend == "asyncio" else f"-{args.backend}"
+    out = Path(__file__).parent / "results" / f"speech_stream{suffix}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"time to first chunk, {result['audio_bytes']:,} bytes of pcm, 4 KiB chunks\n")
-    print("| client | median µs | p90 µs |\n|---|---|---|")
+    print(
+        f"{args.backend}: time to first chunk and loop-thread CPU per call,"
+        f" {result['audio_bytes']:,} bytes of pcm, 4 KiB chunks\n"
+    )
+    print("| client | median µs | p90 µs | CPU µs/call | CPU / raw httpx |\n|---|---|---|---|---|")
     for name, cell in result["cells"].items():
-        print(f"| {name} | {cell['ttfc_median_us']:.0f} | {cell['ttfc_p90_us']:.0f} |")
+        print(
+            f"| {name} | {cell['ttfc_median_us']:.0f} | {cell['ttfc_p90_us']:.0f}"
+            f" | {cell['cpu_us']:.0f} | {cell['cpu_ratio']:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -97,3 +97,34 @@ def test_an_empty_chunk_between_a_cr_and_its_lf_keeps_them_one_line_end() -> Non
     body = b"data: a\r\ndata: b\r\n\r\n"
     assert decode(b"data: a\r", b"", b"\ndata: b\r\n\r\n") == decode(body)
     assert [e.data for e in decode(body)] == ["a\nb"]
+
+
+# One whole one-line event per chunk (what feed's shortcut takes), after whatever
+# an earlier chunk left pending: a name, an id, half a line, a CR whose LF may follow.
+whole_events = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+    max_size=12,
+).map(lambda s: b"data: " + s.encode() + b"\n\n")
+before = st.sampled_from(
+    [b"", b"event: x\n", b"id: 7\n", b"retry: 5\n", b"data: a\n", b"dat", b"data: a\r", b": c\n"]
+)
+
+
+@given(st.lists(st.tuples(before, whole_events), max_size=6))
+def test_whole_event_chunks_decode_as_their_bytes_one_by_one(
+    chunks: list[tuple[bytes, bytes]],
+) -> None:
+    pieces = [piece for pair in chunks for piece in pair]
+    body = b"".join(pieces)
+    assert decode(*pieces) == decode(*[body[i : i + 1] for i in range(len(body))])
+
+
+def test_a_whole_event_chunk_takes_what_earlier_chunks_left() -> None:
+    assert decode(b"event: x\nid: 7\n", b"data: 1\n\n", b"data: 2\n\n") == [
+        ServerSentEvent("x", "1", "7"),
+        ServerSentEvent("message", "2", "7"),
+    ]
+    assert decode(b"data: a\n", b"data: b\n\n") == [ServerSentEvent("message", "a\nb")]
+    assert decode(b"data: a\r", b"data: b\n\n") == [ServerSentEvent("message", "a\nb")]
+    assert decode(b"da", b"data: b\n\n") == []  # one line, "dadata: b": an unknown field
+    assert decode(b"data: \xff\n\n") == [ServerSentEvent("message", "\ufffd")]

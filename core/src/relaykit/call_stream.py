@@ -35,6 +35,7 @@ from .protocols import Provider
 from .routing import Target
 from .single_calls import finish, priced
 from .stream_lifecycle import END, StreamLifecycle
+from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
 from .transport_errors import never_sent
 
@@ -158,9 +159,21 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
                 client._tracer.attempt(call, target)  # type: ignore[union-attr]
             self._attempt_started = time.monotonic()
             self._gen = stream(request)
-            # Read ahead to the first piece: what comes before it has not reached the
-            # caller, so a slow start or an early failure can still be retried.
-            await self._read_ahead()
+            # The request goes out during the read-ahead: it may carry the idle
+            # timeout as its read timeout, as a chat stream's does (see
+            # relaykit.stream_read_timeout), when that cannot cut the first-token
+            # wait short; the pieces after the first are then awaited without a scope.
+            timeouts = client.config.timeouts
+            self._read_timeout = (
+                ReadTimeout(timeouts.idle) if timeouts.first_token <= timeouts.idle else None
+            )
+            token = STREAM_READ_TIMEOUT.set(self._read_timeout)
+            try:
+                # Read ahead to the first piece: what comes before it has not reached
+                # the caller, so a slow start or an early failure can still be retried.
+                await self._read_ahead()
+            finally:
+                STREAM_READ_TIMEOUT.reset(token)
         except StreamError as e:
             e.retryable = True  # nothing has reached the caller: trying again is safe
             await self._close_gen()
@@ -242,6 +255,8 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             limit, which = timeouts.idle, "idle"
         if call.deadline - now < limit:
             limit, which = call.deadline - now, "total"
+        if which == "idle" and self._idle_on_connection():
+            return await self._next_unscoped()  # no scope: the connection times out
         item: Any = END
         with scope_until(self._client._scopes, now + limit) as scope:
             item = await self._pull()

@@ -45,6 +45,20 @@ class SSEDecoder:
         """Decode ``chunk``; return the events it completes (often none or one)."""
         if not chunk:
             return []  # an empty chunk between a CR and its LF leaves them a pair
+        if (
+            chunk[-1] == 10  # LF
+            and chunk.find(10) == len(chunk) - 2
+            and chunk.startswith(b"data: ")
+            and 13 not in chunk  # CR (an int is found with memchr; b"\r" is not)
+            and not (self._buf or self._data or self._skip_lf)
+        ):
+            # Nearly every chunk of an LLM stream is one whole event of one data
+            # line, with nothing held from the chunk before: what the lines below
+            # make of it, without splitting it into lines and looping over them.
+            name = self._event or "message"
+            self._event = ""
+            text = chunk[6:-2].decode("utf-8", "replace")
+            return [_new_event(ServerSentEvent, (name, text, self._id, self._retry))]
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":

@@ -25,11 +25,7 @@ from .routing import Target
 from .stream_lifecycle import END, StreamLifecycle
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
 from .tracing import current
-from .transport_errors import (
-    is_read_timeout,
-    map_transport_error,
-    never_sent,
-)
+from .transport_errors import never_sent
 from .web_search import Citation, refuse_unsearched
 
 if TYPE_CHECKING:
@@ -59,7 +55,6 @@ class ChatStream(StreamLifecycle):
     def __init__(self, client: Client, call: _Call) -> None:
         super().__init__(client, call)
         self._assembler = ResponseAssembler()
-        self._read_timeout: ReadTimeout | None = None
         #: until when (monotonic) events may be awaited with no scope at all: set once
         #: content has arrived over a connection that carries the idle timeout itself
         self._unscoped_until = 0.0
@@ -254,11 +249,12 @@ class ChatStream(StreamLifecycle):
         if self._call.deadline - now < limit:
             limit, which = self._call.deadline - now, "total"
         event: StreamEvent = END
-        if which == "idle" and self._read_timeout is not None and self._read_timeout.applied:
+        if which == "idle" and self._idle_on_connection():
             # Until the total deadline comes nearer than the idle timeout, the next
             # events skip this method's arithmetic too (see __anext__).
             self._unscoped_until = self._call.deadline - timeouts.idle
-            return await self._next_unscoped()
+            event = await self._next_unscoped()
+            return event
         with scope_until(self._client._scopes, now + limit) as scope:
             event = await self._pull()
         if scope.cancelled_caught:
@@ -266,34 +262,6 @@ class ChatStream(StreamLifecycle):
         if self._first_at is None and isinstance(event, _CONTENT):
             self._first_at = time.monotonic()
         return event
-
-    async def _next_unscoped(self) -> StreamEvent:
-        """The next event, with the idle timeout left to the connection's read timeout."""
-        assert self._gen is not None and self._target is not None
-        try:
-            event: StreamEvent = await self._gen.__anext__()
-        except StopAsyncIteration:
-            return END  # type: ignore[no-any-return]
-        except RelayError:
-            raise
-        except Exception as e:
-            error = self._unscoped_error(e)
-            if error is e:
-                raise
-            raise error from e
-        return event
-
-    def _unscoped_error(self, e: Exception) -> Exception:
-        """What to raise for ``e`` from an unscoped wait (``e`` itself if not a transport error).
-
-        A read timeout there is the idle timeout, carried by the connection.
-        """
-        t = self._target
-        assert t is not None
-        if is_read_timeout(e):
-            return self._timeout("idle")
-        mapped = map_transport_error(e, t)
-        return e if mapped is None else mapped
 
     # -- ending ---------------------------------------------------------------
 

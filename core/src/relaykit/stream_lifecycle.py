@@ -10,9 +10,11 @@ first piece) and the client (once) that it has ended. A failure after the
 stream started is recorded the same way too (:meth:`StreamLifecycle._abort`):
 only what arrived, and how the failure is recorded with it, differ.
 
-The per-piece fast paths (reading ahead to the first piece, the next piece's
-timeout) stay in each stream: a chat's differs (its read timeout carries the
-idle one) and runs for every event.
+Each also waits for a piece without a timeout scope of its own once the
+connection's read timeout carries the idle one (:meth:`StreamLifecycle._next_unscoped`;
+see :mod:`relaykit.stream_read_timeout`). The per-piece fast paths (reading
+ahead to the first piece, choosing the next piece's timeout) stay in each
+stream: a chat's runs for every event, inlined.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import anyio
 from .errors import RelayError, RequestTimeoutError, StreamError
 from .protocols import Reservation
 from .routing import Target
-from .transport_errors import next_item, timeout_fired
+from .stream_read_timeout import ReadTimeout
+from .transport_errors import is_read_timeout, map_transport_error, next_item, timeout_fired
 
 if TYPE_CHECKING:
     from .client import Client, _Call
@@ -78,6 +81,8 @@ class StreamLifecycle:
         self._counted = False
         #: the target the router counts this stream in flight at, until it ends
         self._routed: Target | None = None
+        #: the idle timeout offered to the request as its read timeout, while it opens
+        self._read_timeout: ReadTimeout | None = None
 
     # -- what a subclass says --------------------------------------------------------
 
@@ -99,6 +104,39 @@ class StreamLifecycle:
         """
         assert self._gen is not None and self._target is not None
         return await next_item(self._gen, self._target, END)
+
+    def _idle_on_connection(self) -> bool:
+        """Whether the request carries the idle timeout as its read timeout, so that
+        a piece can be awaited without a scope (:meth:`_next_unscoped`)."""
+        return self._read_timeout is not None and self._read_timeout.applied
+
+    async def _next_unscoped(self) -> Any:
+        """The next item (:data:`END` at the end), with the idle timeout left to the
+        connection's read timeout."""
+        assert self._gen is not None
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            return END
+        except RelayError:
+            raise
+        except Exception as e:
+            error = self._unscoped_error(e)
+            if error is e:
+                raise
+            raise error from e
+
+    def _unscoped_error(self, e: Exception) -> Exception:
+        """What to raise for ``e`` from an unscoped wait (``e`` itself if not a transport error).
+
+        A read timeout there is the idle timeout, carried by the connection.
+        """
+        t = self._target
+        assert t is not None
+        if is_read_timeout(e):
+            return self._timeout("idle")
+        mapped = map_transport_error(e, t)
+        return e if mapped is None else mapped
 
     def _timeout(self, which: str) -> RequestTimeoutError:
         assert self._target is not None

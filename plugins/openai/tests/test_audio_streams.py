@@ -215,6 +215,26 @@ async def test_the_idle_timeout_ends_a_stalled_stream() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_idle_timeout_rides_on_the_read_timeout() -> None:
+    """With first_token <= idle the connection's read timeout enforces idle, as for
+    a chat stream: no cancel scope per chunk."""
+    import httpx
+
+    with OpenAIMock(api_key=KEY) as mock:
+        mock.speech_chunk = 1000
+        # A second reply for a retry: on a loaded machine the first chunk can come
+        # later than the first-token timeout. The chunks after it are 5 s apart.
+        mock.script.push(*[Reply(chunk_delay=5)] * 2)
+        timeouts = {"idle": 1, "first_token": 1}
+        async with relaykit.Client(config(mock.base_url, timeouts=timeouts)) as c:
+            with pytest.raises(RequestTimeoutError) as caught:
+                await _speech(c)
+    assert caught.value.which == "idle"
+    # httpx's under trio (or transport = "httpx"), relaykit-aiohttp's under asyncio
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout | relaykit.http.ReadTimeout)
+
+
+@pytest.mark.anyio
 async def test_presets_without_speech_refuse_streamed_speech_unsent() -> None:
     assert PRESETS["groq"].stream_speech is not None
     with OpenAIMock(api_key=KEY) as mock:
