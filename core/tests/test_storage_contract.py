@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from relaykit.protocols import LogQuery
 from relaykit.testing.memory_storage import MemoryStorage
-from relaykit.testing.storage_contract import StorageContract
+from relaykit.testing.storage_contract import StorageContract, make_record
 
 
 class TestMemoryStorage(StorageContract):
@@ -16,3 +17,12 @@ class TestMemoryStorage(StorageContract):
         storage = MemoryStorage()
         yield storage
         await storage.aclose()
+
+    @pytest.mark.anyio
+    async def test_an_outage_is_storage_unavailable(self, storage: MemoryStorage) -> None:  # type: ignore[override]
+        """Memory has no server or file to lose, so there is no outage to tell apart:
+        (the suite's check, for backends that have one, needs ``unavailable_storage``)
+        a write always lands."""
+        record = make_record(0)
+        await storage.write_batch([record])
+        assert [r.id for r in await storage.query_logs(LogQuery())] == [record.id]
