@@ -11,7 +11,15 @@ import pytest
 import relaykit
 from relaykit import hookimpl, metrics
 from relaykit.config import Config
-from relaykit.gauge_events import BreakerState, CacheStoreError, QueueDepth
+from relaykit.gauge_events import (
+    BreakerState,
+    CacheStoreError,
+    QueueDepth,
+    RecordsLost,
+    RecordsSpilled,
+    StorageFailing,
+    StorageWriteFailed,
+)
 from relaykit.protocols import CallRecord
 from relaykit.response import Usage
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
@@ -120,7 +128,32 @@ def test_a_cache_store_error_counts_one_by_operation() -> None:
         metrics.QUEUE_DEPTH,
         metrics.BREAKER_STATE,
         metrics.CACHE_ERRORS,
+        metrics.STORAGE_WRITE_FAILURES,
+        metrics.STORAGE_FAILING,
+        metrics.RECORDS_SPILLED,
+        metrics.RECORDS_LOST,
     }
+
+
+def test_storage_events_are_counted_and_gauged() -> None:
+    (failed,) = metrics.observe(StorageWriteFailed("StorageUnavailableError"))
+    assert (failed.instrument, failed.value, failed.attributes) == (
+        metrics.STORAGE_WRITE_FAILURES,
+        1.0,
+        (("error.type", "StorageUnavailableError"),),
+    )
+    (spilled,) = metrics.observe(RecordsSpilled(12, "refused"))
+    assert (spilled.instrument, spilled.value, spilled.attributes) == (
+        metrics.RECORDS_SPILLED,
+        12.0,
+        (("relaykit.storage.reason", "refused"),),
+    )
+    (lost,) = metrics.observe(RecordsLost(3))
+    assert (lost.instrument, lost.value, lost.attributes) == (metrics.RECORDS_LOST, 3.0, ())
+    assert [o.value for e in (True, False) for o in metrics.observe(StorageFailing(e))] == [1, 0]
+    assert {o.instrument.unit for o in (failed, spilled, lost)} == {"{failure}", "{record}"}
+    for instrument in (failed, spilled, lost):
+        assert instrument.instrument in metrics.INSTRUMENTS
 
 
 class ListStorage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -17,11 +17,18 @@ import anyio.lowlevel
 import pytest
 
 import relaykit
+from relaykit import metrics
 from relaykit.call_log import CallLog
 from relaykit.cli import logs
+from relaykit.gauge_events import (
+    RecordsSpilled,
+    StorageEvent,
+    StorageFailing,
+    StorageWriteFailed,
+)
 from relaykit.protocols import CallRecord
 from relaykit.record_spill import read_spilled, spill
-from relaykit.testing import FakePlugin, MemoryStorage
+from relaykit.testing import FakePlugin, MemoryStorage, RecordingExporter
 from relaykit.testing.storage_contract import make_record
 
 SECRET = "sk-proj-" + "Spill9" * 6
@@ -51,7 +58,12 @@ class FailingStorage(MemoryStorage):
 
 
 def quick_log(
-    storage: MemoryStorage, tmp_path: Path, *, max_queue: int = 50, **kw: float
+    storage: MemoryStorage,
+    tmp_path: Path,
+    *,
+    max_queue: int = 50,
+    on_event: Callable[[StorageEvent], None] | None = None,
+    **kw: float,
 ) -> CallLog:
     """A call log whose waits take milliseconds, spilling to ``tmp_path/spill.jsonl``."""
     settings = {"initial_wait": 0.005, "max_wait": 0.02, **kw}
@@ -60,6 +72,7 @@ def quick_log(
         max_queue=max_queue,
         max_batch=20,
         spill_path=tmp_path / "spill.jsonl",
+        on_event=on_event,
         **settings,  # type: ignore[arg-type]  # floats only: retry_for, close_timeout, waits
     )
 
@@ -245,3 +258,108 @@ def test_a_record_that_cannot_be_written_as_json_is_left_out(tmp_path: Path) -> 
     bad = make_record(1, params={"x": object()})
     assert spill(tmp_path / "s.jsonl", [make_record(0), bad], "why") == [bad]
     assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 1
+
+
+# -- what exporters learn (relaykit.gauge_events, as metrics)
+
+
+def storage_counts(events: Sequence[object]) -> dict[str, float]:
+    """The storage metrics ``events`` add up to: each counter's total, the gauge's last value."""
+    counts: dict[str, float] = {}
+    for event in events:
+        for obs in metrics.observe(event):
+            name = obs.instrument.name
+            if obs.instrument.kind == "gauge":
+                counts[name] = obs.value
+            else:
+                counts[name] = counts.get(name, 0.0) + obs.value
+    return counts
+
+
+@pytest.mark.anyio
+async def test_a_storage_outage_moves_the_metrics_and_they_add_up_to_the_counters(
+    tmp_path: Path,
+) -> None:
+    storage = FailingStorage(failures=3)
+    events: list[object] = []
+    log = quick_log(storage, tmp_path, on_event=events.append)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(make_record(1))
+        await log.aclose()
+    assert events == [
+        StorageWriteFailed("StorageUnavailableError"),
+        StorageFailing(True),
+        StorageWriteFailed("StorageUnavailableError"),
+        StorageWriteFailed("StorageUnavailableError"),
+        StorageFailing(False),  # stored on the fourth try
+    ]
+    assert storage_counts(events) == {
+        "relaykit.storage.write_failures": 3.0,
+        "relaykit.storage.failing": 0.0,
+    }
+    assert (log.failed_writes, log.spilled, log.lost) == (3, 0, 0)
+
+
+@pytest.mark.anyio
+async def test_spilled_refused_and_lost_records_are_counted_apart(tmp_path: Path) -> None:
+    storage = FailingStorage()
+    records = [make_record(n) for n in range(8)]
+    storage.poison = {records[5].id}
+    events: list[object] = []
+    log = quick_log(storage, tmp_path, on_event=events.append, retry_for=0.05, close_timeout=0.2)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for record in records:
+            log._send.send_nowait(record)  # type: ignore[union-attr]  # one batch of 8
+        with anyio.fail_after(5):
+            while log.depth or not log.spilled:  # noqa: ASYNC110  # counters, no event
+                await anyio.sleep(0.01)
+        storage.down = True
+        log._spill_path = tmp_path / "a-file" / "spill.jsonl"  # cannot be created: lost
+        (tmp_path / "a-file").write_text("")
+        await log.put(make_record(9))
+        await log.aclose()
+    await log.put(make_record(10))  # after aclose: lost, and said so
+    counts = storage_counts(events)
+    assert (log.spilled, log.lost) == (1, 2)
+    assert [e for e in events if isinstance(e, RecordsSpilled)] == [RecordsSpilled(1, "refused")]
+    assert counts["relaykit.storage.records_lost"] == 2 == log.lost
+    assert counts["relaykit.storage.write_failures"] == log.failed_writes
+    assert counts["relaykit.storage.failing"] == 1.0  # still failing when it closed
+    assert {e.error_type for e in events if isinstance(e, StorageWriteFailed)} == {
+        "ValueError",
+        "StorageUnavailableError",
+    }
+
+
+@pytest.mark.anyio
+async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_nothing(
+    tmp_path: Path,
+) -> None:
+    exporter = RecordingExporter()
+    storage = FailingStorage()
+    storage.down = True
+    config = {
+        "storage": {
+            "backend": "memory",
+            "retry_for": 0,
+            "close_timeout": 1,
+            "spill_path": str(tmp_path / "spill.jsonl"),
+        }
+    }
+    with anyio.fail_after(5):
+        async with relaykit.Client(
+            config, plugins=[FakePlugin(), storage.plugin(), exporter]
+        ) as client:
+            await client.chat("fake/m", "hi")
+    counts = storage_counts(exporter.events)
+    assert counts["relaykit.storage.records_spilled"] == 1
+    assert counts["relaykit.storage.failing"] == 1
+    assert counts["relaykit.storage.write_failures"] >= 1
+
+    healthy = RecordingExporter()
+    plugins = [FakePlugin(), MemoryStorage().plugin(), healthy]
+    async with relaykit.Client({"storage": {"backend": "memory"}}, plugins=plugins) as client:
+        await client.chat("fake/m", "hi")
+    assert not [e for e in healthy.events if isinstance(e, StorageEvent)]

@@ -17,6 +17,11 @@ says for sure that storage, not the records, failed: another exception is
 retried a few times, then the batch is halved until the record(s) storage
 refuses are found and spilled alone, and the rest stored. ``aclose`` gives
 the writer ``close_timeout`` seconds, then spills what is left.
+
+Each failed write, change between failing and working, and spilled or lost
+batch is also told to ``on_event`` (the client hands these
+:mod:`gauge events <relaykit.gauge_events>` to its exporters, as metrics):
+only on those paths, so a healthy write does nothing more.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +40,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .errors import StorageUnavailableError
 from .fork_safety import after_fork_in_child, leave_to_parent
+from .gauge_events import (
+    RecordsLost,
+    RecordsSpilled,
+    StorageEvent,
+    StorageFailing,
+    StorageWriteFailed,
+)
 from .protocols import CallRecord, Storage
 from .record_spill import default_spill_path, spill
 from .retention import RetentionPolicy
@@ -48,7 +60,12 @@ UNKNOWN_FAILURE_TRIES = 3
 
 
 class CallLog:
-    """The queue between clients and a :class:`~relaykit.protocols.Storage`."""
+    """The queue between clients and a :class:`~relaykit.protocols.Storage`.
+
+    ``on_event`` is called with a :data:`~relaykit.gauge_events.StorageEvent`
+    for each failed write, change of storage's state, and batch spilled or
+    lost; it must not block (exceptions it raises are logged, not raised).
+    """
 
     def __init__(
         self,
@@ -62,6 +79,7 @@ class CallLog:
         spill_path: Path | None = None,
         initial_wait: float = 0.1,
         max_wait: float = 5.0,
+        on_event: Callable[[StorageEvent], None] | None = None,
     ) -> None:
         self.storage = storage
         self._max_batch = max_batch
@@ -83,6 +101,7 @@ class CallLog:
         self._spill_path = spill_path
         self._initial_wait = initial_wait
         self._max_wait = max_wait
+        self._on_event = on_event
         #: when (anyio clock) storage began failing; None while it works
         self._failing_since: float | None = None
         #: set once storage failed for retry_for: batches are spilled, storage is tried
@@ -127,7 +146,7 @@ class CallLog:
         as lost, never raised (the call it describes has already ended).
         """
         if self._closed:
-            self._lost(record)
+            self._late(record)
             return
         if self._send is None or not self._running:
             await self.storage.write_batch([record])
@@ -160,19 +179,30 @@ class CallLog:
                 except anyio.WouldBlock:
                     continue
                 except anyio.ClosedResourceError:  # closed while it waited: said, not raised
-                    self._lost(record)
+                    self._late(record)
                     return
         except BaseException:
             self._overflow.append(record)
             raise
 
-    @staticmethod
-    def _lost(record: CallRecord) -> None:
+    def _late(self, record: CallRecord) -> None:
+        """``record`` came after :meth:`aclose`: say it is lost (and count it)."""
+        self.lost += 1
         log.error(
             "call record %s (%s) arrived after the call log closed; not stored",
             record.id,
             record.provider,
         )
+        self._tell(RecordsLost(1))
+
+    def _tell(self, event: StorageEvent) -> None:
+        """Hand ``event`` to ``on_event``; a failing callback must not stop the writer."""
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("on_event failed for %r", event)
 
     @property
     def depth(self) -> int:
@@ -280,24 +310,27 @@ class CallLog:
                 record.provider,
                 describe_error(error),
             )
-            await self._spill(batch, f"refused: {describe_error(error)}")
+            await self._spill(batch, f"refused: {describe_error(error)}", refused=True)
             return
         middle = len(batch) // 2
         for part in (batch[:middle], batch[middle:]):
             try:
                 await self._attempt(part)
-            except StorageUnavailableError:
+            except StorageUnavailableError as e:
+                self._failed(e, len(part))
                 await self._write(part)  # storage itself failed: retried (or spilled) as usual
             except Exception as e:
-                self.failed_writes += 1
+                self._failed(e, len(part))
                 await self._bisect(part, e)
             else:
                 self._recovered(len(part))
 
     def _failed(self, error: Exception, count: int) -> None:
         self.failed_writes += 1
+        self._tell(StorageWriteFailed(type(error).__name__))
         if self._failing_since is None:
             self._failing_since = anyio.current_time()
+            self._tell(StorageFailing(True))
             log.warning(
                 "could not store %d call records (%s); retrying for up to %g s",
                 count,
@@ -312,11 +345,15 @@ class CallLog:
                 anyio.current_time() - self._failing_since,
                 count,
             )
+            self._tell(StorageFailing(False))
         self._failing_since = None
         self._next_probe = None
 
-    async def _spill(self, batch: list[CallRecord], reason: str) -> None:
-        """Append ``batch`` to the spill file and say so; log it as lost if that fails too."""
+    async def _spill(self, batch: list[CallRecord], reason: str, *, refused: bool = False) -> None:
+        """Append ``batch`` to the spill file and say so; log it as lost if that fails too.
+
+        ``refused``: storage refused this record (not: storage failed).
+        """
         path = self._spill_path or default_spill_path()
         try:
             with anyio.CancelScope(shield=True):  # the only copy: finish writing it
@@ -327,6 +364,7 @@ class CallLog:
         written = len(batch) - len(unwritable)
         self.spilled += written
         if written:
+            self._tell(RecordsSpilled(written, "refused" if refused else "unavailable"))
             log.error(
                 "could not store %d call records (%s); wrote them to %s: once storage works,"
                 " load them with `relaykit logs import %s`",
@@ -337,6 +375,7 @@ class CallLog:
             )
         if unwritable:
             self.lost += len(unwritable)
+            self._tell(RecordsLost(len(unwritable)))
             log.error(
                 "LOST %d call records storage could not take nor %s hold: %s",
                 len(unwritable),

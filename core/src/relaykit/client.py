@@ -42,7 +42,7 @@ from .errors import (
     RequestTimeoutError,
 )
 from .fork_safety import after_fork_in_child, leave_to_parent
-from .gauge_events import BreakerState, CacheStoreError, QueueDepth
+from .gauge_events import BreakerState, CacheStoreError, QueueDepth, StorageEvent
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
 from .log_format import CALLS_LOGGER, add_response_fields, call_fields
@@ -363,6 +363,7 @@ class Client:
             retry_for=cfg.retry_for,
             close_timeout=cfg.close_timeout,
             spill_path=Path(cfg.spill_path).expanduser() if cfg.spill_path else None,
+            on_event=self._note_storage_event if self._exporters else None,
         )
 
     @property
@@ -1805,6 +1806,12 @@ class Client:
             event = _CACHE_STORE_ERRORS[operation]
             for exporter in self._exporters:
                 exporter.record(event)
+
+    def _note_storage_event(self, event: StorageEvent) -> None:
+        """Tell exporters the call log's storage failed, recovered, or a batch spilled or
+        was lost (sent only then: a healthy write sends nothing)."""
+        for exporter in self._exporters:
+            exporter.record(event)
 
     async def _record_hedge_loser(
         self,

@@ -48,4 +48,53 @@ class CacheStoreError:
     operation: Literal["get", "put"]
 
 
-GaugeEvent: TypeAlias = QueueDepth | BreakerState | CacheStoreError
+@attrs.frozen
+class StorageWriteFailed:
+    """A ``write_batch`` of call records failed; ``error_type`` is the exception's class name.
+
+    Sent once per failed attempt (each is retried, taken apart or spilled, see
+    :mod:`relaykit.call_log`): the events add up to ``CallLog.failed_writes``.
+    """
+
+    error_type: str
+
+
+@attrs.frozen
+class StorageFailing:
+    """Storage began failing (``True``: a write failed) or works again (``False``: one succeeded).
+
+    Sent on each change only; metrics report it as 1 or 0.
+    """
+
+    failing: bool
+
+
+@attrs.frozen
+class RecordsSpilled:
+    """``count`` call records went to the spill file instead of storage.
+
+    ``reason`` is ``"unavailable"`` (storage failed for ``retry_for``, or
+    ``close_timeout`` ran out) or ``"refused"`` (storage refused that record
+    alone). The events add up to ``CallLog.spilled``.
+    """
+
+    count: int
+    reason: Literal["unavailable", "refused"]
+
+
+@attrs.frozen
+class RecordsLost:
+    """``count`` call records were neither stored nor spilled.
+
+    The spill file could not be written, a record could not be written as
+    JSON, or a record came after the call log closed. The events add up to
+    ``CallLog.lost``.
+    """
+
+    count: int
+
+
+#: the events the call log sends when storage fails (see :mod:`relaykit.call_log`)
+StorageEvent: TypeAlias = StorageWriteFailed | StorageFailing | RecordsSpilled | RecordsLost
+
+GaugeEvent: TypeAlias = QueueDepth | BreakerState | CacheStoreError | StorageEvent

@@ -22,7 +22,15 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from .gauge_events import BreakerState, CacheStoreError, QueueDepth
+from .gauge_events import (
+    BreakerState,
+    CacheStoreError,
+    QueueDepth,
+    RecordsLost,
+    RecordsSpilled,
+    StorageFailing,
+    StorageWriteFailed,
+)
 from .protocols import CallRecord
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
@@ -123,6 +131,32 @@ QUEUE_DEPTH = Instrument(
 BREAKER_STATE = Instrument(
     "relaykit.breaker.state", "gauge", "1", "Circuit breaker state: 0 closed, 1 half-open, 2 open."
 )
+STORAGE_WRITE_FAILURES = Instrument(
+    "relaykit.storage.write_failures",
+    "counter",
+    "{failure}",
+    "Failed writes of call records to storage (each retried, taken apart or spilled),"
+    " by error.type.",
+)
+STORAGE_FAILING = Instrument(
+    "relaykit.storage.failing",
+    "gauge",
+    "1",
+    "1 from a failed write of call records to storage until one succeeds, else 0.",
+)
+RECORDS_SPILLED = Instrument(
+    "relaykit.storage.records_spilled",
+    "counter",
+    "{record}",
+    "Call records written to the spill file instead of storage (load them with"
+    " `relaykit logs import`), by relaykit.storage.reason: unavailable or refused.",
+)
+RECORDS_LOST = Instrument(
+    "relaykit.storage.records_lost",
+    "counter",
+    "{record}",
+    "Call records neither stored nor spilled (the spill file failed too).",
+)
 
 INSTRUMENTS = (
     OPERATION_DURATION,
@@ -140,11 +174,23 @@ INSTRUMENTS = (
     QUEUE_DEPTH,
     BREAKER_STATE,
     CACHE_ERRORS,
+    STORAGE_WRITE_FAILURES,
+    STORAGE_FAILING,
+    RECORDS_SPILLED,
+    RECORDS_LOST,
 )
 
 #: the instruments :mod:`gauge events <relaykit.gauge_events>` feed; call records
 #: feed the others (through :func:`observe` or :class:`CallFold`)
-EVENT_INSTRUMENTS = (QUEUE_DEPTH, BREAKER_STATE, CACHE_ERRORS)
+EVENT_INSTRUMENTS = (
+    QUEUE_DEPTH,
+    BREAKER_STATE,
+    CACHE_ERRORS,
+    STORAGE_WRITE_FAILURES,
+    STORAGE_FAILING,
+    RECORDS_SPILLED,
+    RECORDS_LOST,
+)
 
 Attributes = tuple[tuple[str, str], ...]
 
@@ -193,6 +239,15 @@ def observe(event: Any) -> list[Observation]:
     if isinstance(event, CacheStoreError):
         found = _CACHE_ERRORS.get(event.operation)
         return [found] if found is not None else []
+    if isinstance(event, StorageWriteFailed):
+        return [Observation(STORAGE_WRITE_FAILURES, 1.0, (("error.type", event.error_type),))]
+    if isinstance(event, StorageFailing):
+        return [Observation(STORAGE_FAILING, 1.0 if event.failing else 0.0)]
+    if isinstance(event, RecordsSpilled):
+        reason = (("relaykit.storage.reason", event.reason),)
+        return [Observation(RECORDS_SPILLED, float(event.count), reason)]
+    if isinstance(event, RecordsLost):
+        return [Observation(RECORDS_LOST, float(event.count))]
     return []
 
 

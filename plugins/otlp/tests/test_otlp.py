@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 import relaykit
 from relaykit import hookimpl, metrics
 from relaykit.gauge_events import BreakerState, QueueDepth
-from relaykit.testing import FakePlugin, Reply, bare_record
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, bare_record
 from relaykit_otlp import OtlpExporter
 from relaykit_otlp.testing import Collector, attrs_of
 
@@ -573,3 +574,41 @@ async def test_cache_store_errors_are_exported_by_operation(
             a(**{"relaykit.cache.operation": "put"}): 2.0,
         },
     )
+
+
+class DownStorage(MemoryStorage):
+    """A storage whose every write fails as a refused connection does."""
+
+    async def write_batch(self, records: Sequence[relaykit.CallRecord]) -> None:
+        raise relaykit.StorageUnavailableError("connection refused")
+
+
+@pytest.mark.anyio
+async def test_a_storage_outage_is_exported(collector: Collector, tmp_path: Path) -> None:
+    config = {
+        "storage": {
+            "backend": "memory",
+            "retry_for": 0,  # spill at the first failure
+            "close_timeout": 1,
+            "spill_path": str(tmp_path / "spill.jsonl"),
+        },
+        "exporters": {"otlp": {"endpoint": collector.server.url, "traces": False}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), DownStorage().plugin()]) as client:
+        await client.chat("fake/m", "hi")
+    # closing the client spilled the record, then shut the SDK down, which exported everything
+    (request,) = collector.metrics
+    found = exported(request)
+    assert found["relaykit.storage.write_failures"] == (
+        describe(metrics.STORAGE_WRITE_FAILURES, CUMULATIVE),
+        {a(**{"error.type": "StorageUnavailableError"}): 1.0},
+    )
+    assert found["relaykit.storage.records_spilled"] == (
+        describe(metrics.RECORDS_SPILLED, CUMULATIVE),
+        {a(**{"relaykit.storage.reason": "unavailable"}): 1.0},
+    )
+    assert found["relaykit.storage.failing"] == (
+        describe(metrics.STORAGE_FAILING, None),
+        {a(): 1.0},
+    )
+    assert "relaykit.storage.records_lost" not in found

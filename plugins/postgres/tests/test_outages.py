@@ -10,7 +10,10 @@ with its connection is retried, and ``ON CONFLICT`` keeps it once).
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import psycopg
@@ -76,3 +79,56 @@ async def test_connections_killed_mid_run_lose_no_record_and_store_none_twice(
     assert expected <= set(stored) and len(stored) == len(expected) + 1  # + the warm-up
     assert log.failed_writes >= 1  # the outage did hit the writer
     assert (log.spilled, log.lost) == (0, 0)
+
+
+def terminate_and_wait(dsn: str, application_name: str) -> int:
+    """:func:`terminate`, then wait until those backends have exited (the signal is
+    asynchronous: a query sent at once could still reach a live one)."""
+    killed = terminate(dsn, application_name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(500):
+            (left,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchone()  # type: ignore[misc]
+            if not left:
+                break
+            time.sleep(0.01)
+    return killed
+
+
+@pytest.mark.anyio
+async def test_reads_after_the_server_dropped_the_idle_connections_succeed(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    # What a server restart (or failover, or idle_session_timeout) leaves: every
+    # idle connection in the pool is dead, and the pool does not know until used.
+    name = f"relaykit-idle-{uuid.uuid4().hex[:8]}"
+    storage = PostgresStorage(
+        make_conninfo(postgres_dsn, application_name=name), schema=fresh_schema, min_size=3
+    )
+    try:
+        record = make_record(1)
+        await storage.write_batch([record])
+        await storage.vault_put({"key": b"sealed"})
+        await storage.cache_response("k", time.time() + 60, '{"text": "hi"}')
+        reads: list[tuple[Callable[[], Awaitable[Any]], Any]] = [
+            (storage.vault_items, {"key": b"sealed"}),
+            (lambda: storage.cached_response("k"), '{"text": "hi"}'),
+            (storage.query_logs, [record]),
+            (lambda: storage.cached_responses(["k", "x"]), ["k"]),
+        ]
+        for read, expected in reads:
+            killed = await anyio.to_thread.run_sync(terminate_and_wait, postgres_dsn, name)
+            assert killed >= 2  # (min_size: several idle ones, each dead now)
+            got = await read()
+            if isinstance(got, tuple):  # (expires_at, response)
+                got = got[1]
+            elif isinstance(got, dict) and "k" in got:  # {key: (expires_at, response)}
+                got = list(got)
+            assert got == expected
+        killed = await anyio.to_thread.run_sync(terminate_and_wait, postgres_dsn, name)
+        await storage.cache_response("k2", time.time() + 60, "{}")  # a write, the same
+        assert await storage.cached_response("k2") is not None
+    finally:
+        await storage.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,8 @@ from prometheus_client.samples import Sample
 import relaykit
 from relaykit import hookimpl, metrics
 from relaykit.gauge_events import QueueDepth
-from relaykit.testing import FakePlugin, Reply, bare_record
+from relaykit.protocols import CallRecord
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, bare_record
 from relaykit_prometheus import PrometheusExporter, make_asgi_app, prometheus_name
 
 
@@ -249,3 +252,59 @@ async def test_cache_store_errors_are_counted_by_operation(backend: str) -> None
     assert value(samples, total, relaykit_cache_operation="get") == 3
     assert value(samples, total, relaykit_cache_operation="put") == 3
     assert errors == 6
+
+
+class DownStorage(MemoryStorage):
+    """A storage whose every write fails as a refused connection does."""
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        raise relaykit.StorageUnavailableError("connection refused")
+
+
+@pytest.mark.anyio
+async def test_a_storage_outage_is_scraped(tmp_path: Path) -> None:
+    config = {
+        "storage": {
+            "backend": "memory",
+            "retry_for": 0,  # spill at the first failure
+            "close_timeout": 1,
+            "spill_path": str(tmp_path / "spill.jsonl"),
+        },
+        "exporters": {"prometheus": {}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), DownStorage().plugin()]) as client:
+        (exporter,) = client.exporters
+        assert isinstance(exporter, PrometheusExporter)
+        before = parsed(exporter)
+        await client.chat("fake/m", "hi")
+        await client.chat("fake/m", "hi")
+    after = parsed(exporter)  # closing wrote (here: spilled) what was queued
+    # Before any trouble: the gauge and the lost counter are there, at 0.
+    assert value(before["relaykit_storage_failing"], "relaykit_storage_failing") == 0
+    assert before["relaykit_storage_write_failures"] == []
+    assert value(after["relaykit_storage_failing"], "relaykit_storage_failing") == 1
+    failures = after["relaykit_storage_write_failures"]
+    assert (
+        value(
+            failures, "relaykit_storage_write_failures_total", error_type="StorageUnavailableError"
+        )
+        >= 1
+    )
+    spilled = after["relaykit_storage_records_spilled"]
+    assert (
+        value(
+            spilled, "relaykit_storage_records_spilled_total", relaykit_storage_reason="unavailable"
+        )
+        == 2
+    )
+    lost = after["relaykit_storage_records_lost"]
+    assert value(lost, "relaykit_storage_records_lost_total") == 0
+    assert client._call_log is not None and client._call_log.spilled == 2
+
+
+def parsed(exporter: PrometheusExporter) -> dict[str, list[Sample]]:
+    """The exporter's registry as Prometheus scrapes it, parsed."""
+    from prometheus_client import generate_latest
+
+    text = generate_latest(exporter.registry).decode()
+    return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}

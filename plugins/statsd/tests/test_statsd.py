@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import relaykit
-from relaykit import hookimpl
-from relaykit.testing import FakePlugin, Reply, bare_record
+from relaykit import CallRecord, hookimpl
+from relaykit.testing import FakePlugin, MemoryStorage, Reply, bare_record
 from relaykit_statsd import StatsdExporter
 
 
@@ -196,3 +197,38 @@ async def test_cache_store_errors_arrive_as_counters(receiver: socket.socket, ba
             "relaykit.relaykit.cache.errors:1|c|#relaykit_cache_operation:get",
             "relaykit.relaykit.cache.errors:1|c|#relaykit_cache_operation:put",
         ]
+
+
+class DownStorage(MemoryStorage):
+    """A storage whose every write fails as a refused connection does."""
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        raise relaykit.StorageUnavailableError("connection refused")
+
+
+@pytest.mark.anyio
+async def test_a_storage_outage_arrives_as_counters_and_a_gauge(
+    receiver: socket.socket, tmp_path: Path
+) -> None:
+    port = receiver.getsockname()[1]
+    config = {
+        "storage": {
+            "backend": "memory",
+            "retry_for": 0,  # spill at the first failure
+            "close_timeout": 1,
+            "spill_path": str(tmp_path / "spill.jsonl"),
+        },
+        "exporters": {"statsd": {"port": port, "tags": True}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), DownStorage().plugin()]) as client:
+        await client.chat("fake/m", "hi")
+    lines = [line for line in received(receiver) if ".storage." in line]
+    assert "relaykit.relaykit.storage.failing:1|g" in lines
+    assert (
+        "relaykit.relaykit.storage.write_failures:1|c|#error_type:StorageUnavailableError" in lines
+    )
+    assert (
+        "relaykit.relaykit.storage.records_spilled:1|c|#relaykit_storage_reason:unavailable"
+        in lines
+    )
+    assert not [line for line in lines if "records_lost" in line]  # nothing lost: nothing sent

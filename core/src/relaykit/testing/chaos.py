@@ -37,7 +37,17 @@ import attrs
 
 from .. import errors
 from ..messages import ToolCall
-from ..metrics import CACHE_HITS, ERRORS, FALLBACKS, REQUESTS, RETRIES, observe
+from ..metrics import (
+    CACHE_HITS,
+    ERRORS,
+    FALLBACKS,
+    RECORDS_LOST,
+    RECORDS_SPILLED,
+    REQUESTS,
+    RETRIES,
+    STORAGE_WRITE_FAILURES,
+    observe,
+)
 from ..protocols import CallRecord
 from .script import Reply, Script
 from .vendor_mock import VendorMock
@@ -407,6 +417,15 @@ def _check_settled(
     assert counts[RETRIES.name] == sum(max(0, r.attempts - 1) for r in stored), where
     assert counts[FALLBACKS.name] == sum(r.fallbacks for r in stored), where
     assert counts[CACHE_HITS.name] == sum(1 for r in stored if r.cache_hit), where
+    # -- the storage metrics (events, not records) add up to the call log's counters
+    log = getattr(client, "_call_log", None)
+    if log is not None:
+        told = (
+            counts[STORAGE_WRITE_FAILURES.name],
+            counts[RECORDS_SPILLED.name],
+            counts[RECORDS_LOST.name],
+        )
+        assert told == (log.failed_writes, log.spilled, log.lost), where
 
 
 def _matches(where: str, s: Seen, record: CallRecord) -> None:

@@ -9,7 +9,7 @@ sends it with the SDK's OTLP exporter's client; with ``tracer="sdk"`` the SDK's 
 record's metrics to plain Python sums (:mod:`relaykit_otlp.call_metrics`),
 which the SDK's reader collects along with its own instruments' data, and
 gives gauge events to the SDK's own instruments (gauges, and the cache-error
-counter), in memory, never I/O. Sending happens on threads (the span
+and storage counters), in memory, never I/O. Sending happens on threads (the span
 queue's or the SDK's batch span processor's, the periodic metric reader's);
 the blocking ``force_flush`` and ``shutdown`` run in a worker thread so the
 event loop never waits on the network.

@@ -62,6 +62,10 @@ class Driver(Protocol):
         back when it raises (cancellation included)."""
         ...
 
+    async def check(self) -> None:
+        """Test the pool's idle connections; drop the broken ones (the pool opens new ones)."""
+        ...
+
     async def close(self) -> None:
         """Close every connection."""
         ...
@@ -174,6 +178,10 @@ class ThreadDriver:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._finish, conn, commit)
 
+    async def check(self) -> None:
+        """Test the pool's idle connections; drop the broken ones (the pool opens new ones)."""
+        await anyio.to_thread.run_sync(self._pool.check)
+
     async def close(self) -> None:
         """Close every connection."""
         await anyio.to_thread.run_sync(self._pool.close)
@@ -262,6 +270,10 @@ class AsyncDriver:
                     await conn.rollback()
         finally:
             await self._pool.putconn(conn)
+
+    async def check(self) -> None:
+        """Test the pool's idle connections; drop the broken ones (the pool opens new ones)."""
+        await self._pool.check()
 
     async def close(self) -> None:
         """Close every connection."""

@@ -20,18 +20,27 @@ threads (asyncio and trio); ``driver="async"`` psycopg's asyncio pool;
 ``"auto"`` (the default) picks the async pool under asyncio and threads
 otherwise. To keep the tables in their own schema, pass ``schema=`` or put
 ``options=-csearch_path=NAME`` in the DSN.
+
+The pool hands out idle connections without a round trip to test them, so
+after a server restart (a failover, ``idle_session_timeout``) each idle one
+fails when next used. Reads and the small idempotent writes (vault, model and
+response caches) then test the pool's idle connections, dropping the dead
+ones, and run once more (:meth:`PostgresStorage._run`): the caller sees no
+error, and a healthy pool pays nothing. ``write_batch`` does not: the call
+log retries it (and counts the failure in the storage metrics).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import psycopg
@@ -62,6 +71,8 @@ from .schema import migrate
 from .shared_messages import add_references, drop_references, read_shared
 
 DriverName = Literal["auto", "thread", "async"]
+T = TypeVar("T")
+log = logging.getLogger("relaykit.postgres")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -174,6 +185,30 @@ class PostgresStorage:
                 hint="check that the server is up and [storage] dsn / RELAYKIT_POSTGRES_DSN",
             ) from None
 
+    async def _run(self, work: Callable[[Driver], Awaitable[T]]) -> T:
+        """``work(driver)``; once more if it failed on a connection the server had ended.
+
+        The pool does not test a connection before handing it out (that would
+        cost a round trip per use), so after a server restart every idle
+        connection fails once. The retry first has the pool test its idle
+        connections, so it runs on a live one (or a new one), not the next
+        dead one. Only for idempotent work: a dropped connection may have
+        committed before it went.
+        """
+        async with self._using() as db:
+            try:
+                return await work(db)
+            except psycopg.OperationalError as e:
+                if not _connection_ended(e):
+                    raise
+                log.info(
+                    "PostgreSQL storage (%s): a pooled connection had ended (%s); retrying",
+                    self._where,
+                    _scrub(e, self._dsn),
+                )
+                await db.check()
+            return await work(db)
+
     # -- call records ----------------------------------------------------------------
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:
@@ -197,19 +232,22 @@ class PostgresStorage:
     async def query_logs(self, query: LogQuery = LogQuery()) -> list[CallRecord]:
         """The records ``query`` selects, newest first."""
         sql, params = select_records(query)
-        async with self._using() as db, db.transaction() as tx:
-            # One snapshot for both SELECTs: a prune committing between them
-            # could otherwise drop a message that the rows refer to.
-            await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            rows = await tx.fetch(sql, params)
-            shared = await read_shared(tx, rows)
-        return [row_to_record(row, shared) for row in rows]
+
+        async def read(db: Driver) -> list[CallRecord]:
+            async with db.transaction() as tx:
+                # One snapshot for both SELECTs: a prune committing between them
+                # could otherwise drop a message that the rows refer to.
+                await tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                rows = await tx.fetch(sql, params)
+                shared = await read_shared(tx, rows)
+            return [row_to_record(row, shared) for row in rows]
+
+        return await self._run(read)
 
     async def usage_totals(self, query: LogQuery = LogQuery()) -> list[UsageTotal]:
         """Tokens and exact (numeric) cost per UTC day and deployment."""
         sql, params = select_totals(query)
-        async with self._using() as db:
-            rows = await db.fetch(sql, params)
+        rows = await self._run(lambda db: db.fetch(sql, params))
         return [total_from_row(row) for row in rows]
 
     async def prune(self, older_than: datetime) -> int:
@@ -235,32 +273,37 @@ class PostgresStorage:
         rows = [(name, bytes(blob)) for name, blob in blobs.items()]
         if not rows:
             return
-        async with self._using() as db:
-            await db.execute_many(
+        await self._run(
+            lambda db: db.execute_many(
                 "INSERT INTO vault (name, blob) VALUES (%s, %s) ON CONFLICT (name)"
                 " DO UPDATE SET blob = EXCLUDED.blob, updated_at = now()",
                 rows,
             )
+        )
 
     async def vault_items(self) -> dict[str, bytes]:
         """Every blob by name."""
-        async with self._using() as db:
-            rows = await db.fetch("SELECT name, blob FROM vault")
+        rows = await self._run(lambda db: db.fetch("SELECT name, blob FROM vault"))
         return {name: bytes(blob) for name, blob in rows}
 
     async def vault_delete(self, name: str) -> bool:
         """Delete one blob; return whether it existed."""
-        async with self._using() as db:
-            return await db.execute("DELETE FROM vault WHERE name = %s", (name,)) > 0
+        # (Retried too: a delete whose connection ended after its commit then
+        # says False, and the blob is gone all the same.)
+        deleted = await self._run(
+            lambda db: db.execute("DELETE FROM vault WHERE name = %s", (name,))
+        )
+        return deleted > 0
 
     # -- model cache -----------------------------------------------------------------
 
     async def cached_models(self, provider: str) -> CachedModels | None:
         """The stored listing of ``provider``, or ``None``."""
-        async with self._using() as db:
-            rows = await db.fetch(
+        rows = await self._run(
+            lambda db: db.fetch(
                 "SELECT fetched_at, models FROM model_cache WHERE provider = %s", (provider,)
             )
+        )
         if not rows:
             return None
         fetched_at, models = rows[0]
@@ -271,13 +314,14 @@ class PostgresStorage:
     async def cache_models(self, entry: CachedModels) -> None:
         """Store (replace) a provider's listing."""
         data = json.dumps(converter.unstructure(entry.models))
-        async with self._using() as db:
-            await db.execute(
+        await self._run(
+            lambda db: db.execute(
                 "INSERT INTO model_cache (provider, fetched_at, models) VALUES (%s, %s, %s)"
                 " ON CONFLICT (provider) DO UPDATE"
                 " SET fetched_at = EXCLUDED.fetched_at, models = EXCLUDED.models",
                 (entry.provider, entry.fetched_at, data),
             )
+        )
         self._seen(entry)
 
     def peek_cached_models(self, provider: str) -> CachedModels | None:
@@ -300,15 +344,17 @@ class PostgresStorage:
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
         """``(expires_at, response JSON)`` stored under ``key``, or ``None``."""
-        async with self._using() as db:
-            rows = await db.fetch(
+        rows = await self._run(
+            lambda db: db.fetch(
                 "SELECT expires_at, response FROM response_cache WHERE key = %s", (key,)
             )
+        )
         return (rows[0][0], rows[0][1]) if rows else None
 
     async def cache_response(self, key: str, expires_at: float, response: str) -> None:
         """Store (replace) a cached response; expired entries are dropped on the way."""
-        async with self._using() as db:
+
+        async def write(db: Driver) -> None:
             await db.execute("DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),))
             await db.execute(
                 "INSERT INTO response_cache (key, expires_at, response) VALUES (%s, %s, %s)"
@@ -317,16 +363,19 @@ class PostgresStorage:
                 (key, expires_at, response),
             )
 
+        await self._run(write)
+
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, in one
         round trip (an embeddings call looks up each of its texts)."""
         if not keys:
             return {}
-        async with self._using() as db:
-            rows = await db.fetch(
+        rows = await self._run(
+            lambda db: db.fetch(
                 "SELECT key, expires_at, response FROM response_cache WHERE key = ANY(%b::text[])",
                 (list(keys),),
             )
+        )
         return {key: (expires_at, response) for key, expires_at, response in rows}
 
     async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
@@ -340,15 +389,21 @@ class PostgresStorage:
             [expires_at for expires_at, _ in latest.values()],
             [response for _, response in latest.values()],
         )
-        async with self._using() as db, db.transaction() as tx:
-            await tx.execute("DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),))
-            await tx.execute(
-                "INSERT INTO response_cache (key, expires_at, response)"
-                " SELECT * FROM unnest(%b::text[], %b::float8[], %b::text[])"
-                " ON CONFLICT (key) DO UPDATE"
-                " SET expires_at = EXCLUDED.expires_at, response = EXCLUDED.response",
-                columns,
-            )
+
+        async def write(db: Driver) -> None:
+            async with db.transaction() as tx:
+                await tx.execute(
+                    "DELETE FROM response_cache WHERE expires_at <= %s", (time.time(),)
+                )
+                await tx.execute(
+                    "INSERT INTO response_cache (key, expires_at, response)"
+                    " SELECT * FROM unnest(%b::text[], %b::float8[], %b::text[])"
+                    " ON CONFLICT (key) DO UPDATE"
+                    " SET expires_at = EXCLUDED.expires_at, response = EXCLUDED.response",
+                    columns,
+                )
+
+        await self._run(write)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -359,6 +414,25 @@ class PostgresStorage:
         if driver is not None:
             with anyio.CancelScope(shield=True):
                 await driver.close()
+
+
+#: psycopg_pool's own errors: the pool's state, not a connection the server ended
+_POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg_pool.TooManyRequests)
+
+
+def _connection_ended(error: psycopg.OperationalError) -> bool:
+    """Whether ``error`` says the connection itself is gone (so another may work).
+
+    No SQLSTATE: libpq lost the socket ("server closed the connection
+    unexpectedly"); class 08: a connection exception; 57P: the server ended
+    the session (shutdown, crash, ``pg_terminate_backend``,
+    ``idle_session_timeout``). Not a query cancelled (57014), a deadlock or a
+    serialization failure: retrying those at once is not this retry's job.
+    """
+    if isinstance(error, _POOL_ERRORS):
+        return False
+    state = error.sqlstate
+    return state is None or state.startswith(("08", "57P"))
 
 
 def _scrub(error: BaseException, dsn: str) -> str:

@@ -52,6 +52,10 @@ _LABELS: dict[str, tuple[str, ...]] = {
     metrics.QUEUE_DEPTH.name: (),
     metrics.BREAKER_STATE.name: ("gen_ai.provider.name", "gen_ai.request.model"),
     metrics.CACHE_ERRORS.name: ("relaykit.cache.operation",),
+    metrics.STORAGE_WRITE_FAILURES.name: ("error.type",),
+    metrics.STORAGE_FAILING.name: (),
+    metrics.RECORDS_SPILLED.name: ("relaykit.storage.reason",),
+    metrics.RECORDS_LOST.name: (),
 }
 MODEL_LABEL = "gen_ai.request.model"
 OTHER = "other"
