@@ -20,9 +20,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from relaykit.cli import main
@@ -140,11 +142,10 @@ def chat(port: int, text: str, pids: tuple[int, ...] = ()) -> tuple[int, Any, in
         conn.close()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_two_workers_share_the_port_then_drain_on_sigterm(
-    upstream: OpenAIMock, tmp_path: Path, backend: str
-) -> None:
+@contextmanager
+def gateway(upstream: OpenAIMock, tmp_path: Path, backend: str) -> Iterator[Served]:
+    """``relaykit gateway --workers 2 --port 0`` over ``upstream``, started and read up to
+    its banner; killed on the way out if it is still running."""
     require_service("redis", "127.0.0.1", 6379, start=START)
     config = write_config(
         tmp_path / "relaykit.toml",
@@ -168,9 +169,29 @@ def test_two_workers_share_the_port_then_drain_on_sigterm(
         assert server.stdout is not None
         banner = server.stdout.readline()
         found = BANNER.search(banner)
-        assert found, banner
-        port, pids = int(found.group(1)), (int(found.group(2)), int(found.group(3)))
+        assert found, banner + (server.stderr.read() if server.stderr else "")
+        pids = (int(found.group(2)), int(found.group(3)))
         assert server.pid not in pids and len(set(pids)) == 2
+        yield Served(server, int(found.group(1)), pids)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@attrs.frozen
+class Served:
+    process: subprocess.Popen[str]
+    port: int
+    pids: tuple[int, int]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_two_workers_share_the_port_then_drain_on_sigterm(
+    upstream: OpenAIMock, tmp_path: Path
+) -> None:
+    with gateway(upstream, tmp_path, "asyncio") as served:
+        server, port, pids = served.process, served.port, served.pids
         # each new connection goes to whichever worker accepts it first
         answered: set[int] = set()
         for n in range(100):
@@ -183,7 +204,7 @@ def test_two_workers_share_the_port_then_drain_on_sigterm(
         assert answered == set(pids)
 
         # SIGTERM to the parent while a call is in flight: it is answered, then all stop
-        upstream.script.push(Reply(text="finished while draining", delay=0.5))
+        upstream.script.push(Reply(text="finished while draining", delay=0.4))
         seen = len(upstream.requests)
         result: list[tuple[int, Any, int | None]] = []
         caller = threading.Thread(target=lambda: result.append(chat(port, "slow")))
@@ -195,10 +216,6 @@ def test_two_workers_share_the_port_then_drain_on_sigterm(
         server.send_signal(signal.SIGTERM)
         caller.join(timeout=30)
         out, err = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     [(status, answer, _)] = result
     assert status == 200, answer
     assert answer["choices"][0]["message"]["content"] == "finished while draining"
@@ -206,5 +223,22 @@ def test_two_workers_share_the_port_then_drain_on_sigterm(
     assert "stopping" in out
     assert "Traceback" not in err
     assert GATEWAY_KEY not in out + err
-    for pid in pids:  # no worker outlives the gateway
+    for pid in pids:
         assert not Path(f"/proc/{pid}").exists()  # the parent reaped them
+
+
+def test_a_worker_that_dies_stops_the_gateway_non_zero(
+    upstream: OpenAIMock, tmp_path: Path
+) -> None:
+    # under trio: the other backend's workers serve, and drain on SIGTERM, too
+    with gateway(upstream, tmp_path, "trio") as served:
+        status, answer, _ = chat(served.port, "hello")
+        assert status == 200, answer
+        dead, other = served.pids
+        os.kill(dead, signal.SIGKILL)
+        _, err = served.process.communicate(timeout=30)
+    assert served.process.returncode == 1
+    assert f"worker 1 (pid {dead}) was killed by SIGKILL; stopping the others" in err
+    assert "killing worker" not in err  # the other one stopped when told to
+    assert "Traceback" not in err
+    assert not Path(f"/proc/{other}").exists()
