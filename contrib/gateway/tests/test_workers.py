@@ -60,6 +60,11 @@ def write_config(path: Path, text: str) -> Path:
             '[cache]\nbackend = "redis"\n[limits."gateway_key=*"]\nbudget_usd = 10\n',
             ("2 times", '[limiter] backend = "redis"'),
         ),
+        # one metrics port for two workers
+        (
+            '[cache]\nbackend = "redis"\n[exporters.prometheus]\nport = 9464\n',
+            ("port 9464", "relaykit-otlp"),
+        ),
     ],
 )
 def test_per_process_state_is_refused_in_one_line(

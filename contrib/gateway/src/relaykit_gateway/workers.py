@@ -79,6 +79,8 @@ def check_shared_state(config: Config, keys: GatewayKeys, workers: int) -> None:
     - ``[limits]`` kept by the in-memory limiter: each worker would count alone,
       so every rate and ``budget_usd`` would let through ``workers`` times what
       it says. ``[limiter] backend = "redis"`` counts them together.
+    - ``[exporters.prometheus] port``: one port, one worker's metrics server; the
+      others would fail to start.
 
     What is left per worker is harmless: circuit breakers and the model list
     learn on their own in each worker; the response cache lives in the shared
@@ -99,6 +101,14 @@ def check_shared_state(config: Config, keys: GatewayKeys, workers: int) -> None:
             f"with --workers {workers} and no gateway keys, kept Responses API conversations"
             " would stay in each worker's memory: they are shared only sealed under a key",
             hint="set RELAYKIT_MASTER_KEY (see relaykit keys) or RELAYKIT_GATEWAY_KEYS",
+        )
+    metrics_port = config.exporters.get("prometheus", {}).get("port")
+    if metrics_port is not None:
+        raise ConfigError(
+            f"with --workers {workers}, each worker would serve Prometheus metrics on port"
+            f" {metrics_port}, and only the first can",
+            hint="run one worker to scrape [exporters.prometheus], or send metrics to a"
+            " collector (relaykit-otlp, relaykit-statsd) that adds up the workers'",
         )
     if config.limits and config.limiter.backend == "memory":
         raise ConfigError(
