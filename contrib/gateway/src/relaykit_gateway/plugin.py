@@ -10,6 +10,7 @@ import anyio
 import attrs
 
 from relaykit import Config, hookimpl
+from relaykit.cli.context import CliContext
 
 #: the port LiteLLM's proxy uses, so clients configured for one find the other
 DEFAULT_PORT = 4000
@@ -46,12 +47,73 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         help="a web page origin (https://app.example) whose scripts may call the gateway;"
         " repeatable; * for any (default: $RELAYKIT_GATEWAY_CORS_ORIGINS, else none)",
     )
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="processes serving the port, each with its own event loop and client (default 1);"
+        " more than one needs the state they share in Redis:"
+        ' [cache] backend = "redis", and [limiter] backend = "redis" with [limits]',
+    )
     # A server logs a line per call without -v, as a web server logs its requests.
     parser.set_defaults(func=run, log_calls=True)
 
 
-async def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM, then let calls in flight finish and drain the logs."""
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes >= 1, not {text!r}")
+    return count
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM, then let calls in flight finish and drain the logs:
+    in this process, or in ``--workers`` processes this one supervises."""
+    if getattr(args, "workers", 1) > 1:
+        return _run_workers(args)
+    context: CliContext = args.context
+    return context.run(_run_one, args)
+
+
+def _run_workers(args: argparse.Namespace) -> int:
+    """``--workers N``: check the settings and bind here, serve in N spawned processes."""
+    from relaykit.cli.log_output import verbosity
+
+    from .cors import CorsPolicy
+    from .keys import GatewayKeys
+    from .serve import check_exposure, listen
+    from .workers import WorkerPlan, check_shared_state, supervise
+
+    keys = GatewayKeys.from_env()
+    given = getattr(args, "cors_origin", None)
+    # parsed here too, so a bad origin is one error line before any worker starts
+    if given:
+        CorsPolicy.parse(",".join(given))
+    else:
+        CorsPolicy.from_env()
+    context = args.context
+    check_shared_state(context.load_config(), keys, args.workers)
+    check_exposure(keys, args.host)
+    plan = WorkerPlan(
+        config=context.config,
+        backend=context.backend,
+        host=args.host,
+        cors_origins=tuple(given) if given else None,
+        log_level=verbosity(args.verbose, log_calls=args.log_calls),
+        log_json=args.log_json,
+        plugins=context.plugins,
+    )
+    who = f"{len(keys.keys)} key(s)" if keys else "no keys: this machine only"
+    banner = f"relaykit gateway on {{url}} ({who}), {{workers}}; Ctrl-C stops it"
+    return supervise(plan, listen(args.host, args.port), args.workers, banner)
+
+
+async def _run_one(args: argparse.Namespace) -> int:
+    """Serve in this process (``--workers 1``, the default)."""
     from .app import Gateway
     from .cors import CorsPolicy
     from .keys import GatewayKeys

@@ -21,6 +21,7 @@ from hypercorn.config import Config as HypercornConfig
 from relaykit import ConfigError
 
 from .app import Gateway
+from .keys import GatewayKeys
 
 #: how long shutting down waits for calls in flight to finish
 GRACEFUL_SECONDS = 30.0
@@ -38,10 +39,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(gateway: Gateway, host: str) -> None:
+def check_exposure(gateway: Gateway | GatewayKeys, host: str) -> None:
     """Refuse to serve a gateway without keys anywhere but on a loopback address:
-    whoever could reach it would spend the providers' keys."""
-    if not gateway.keys and not is_loopback(host):
+    whoever could reach it would spend the providers' keys.
+
+    Takes the gateway, or the keys it will have (``--workers``: the parent checks
+    before any worker builds one)."""
+    keys = gateway.keys if isinstance(gateway, Gateway) else gateway
+    if not keys and not is_loopback(host):
         raise ConfigError(
             f"the gateway has no keys and would listen on {host}, beyond this machine",
             hint="set RELAYKIT_GATEWAY_KEYS=name=key,... or listen on 127.0.0.1",
@@ -65,15 +70,41 @@ async def serve(
     caller then closes the client, which drains its log queue.
     """
     check_exposure(gateway, host)
+    sock = listen(host, port)
+    await serve_socket(gateway, sock, host, shutdown=shutdown, task_status=task_status)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (0: a free port) and listening; a
+    :class:`~relaykit.ConfigError` that names the address if it cannot be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
     except OSError as e:
         raise ConfigError(
             f"the gateway cannot listen on {host}:{port}: {e.strerror}",
             hint="pick another --port, or stop what listens there",
         ) from e
-    bound_port = sock.getsockname()[1]
+
+
+def base_url(host: str, sock: socket.socket) -> str:
+    """The base URL (``http://127.0.0.1:PORT``) of ``sock``, listening on ``host``."""
+    port = sock.getsockname()[1]
+    return f"http://{f'[{host}]' if sock.family == socket.AF_INET6 else host}:{port}"
+
+
+async def serve_socket(
+    gateway: Gateway,
+    sock: socket.socket,
+    host: str,
+    *,
+    shutdown: anyio.Event | None = None,
+    task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """:func:`serve`, on ``sock``, a socket :func:`listen` made (on ``host``, for the
+    URL it reports): each ``relaykit gateway --workers`` process serves the one its
+    parent bound. Takes the socket over, and closes it."""
+    url = base_url(host, sock)
     config = HypercornConfig()
     # hypercorn takes the socket over by its descriptor (and closes it)
     config.bind = [f"fd://{sock.detach()}"]
@@ -85,7 +116,6 @@ async def serve(
     config.errorlog = logging.getLogger("relaykit.gateway.server")
     stop = shutdown or anyio.Event()
     closing = anyio.Event()
-    url = f"http://{host if family == socket.AF_INET else f'[{host}]'}:{bound_port}"
 
     run: Callable[..., Coroutine[Any, Any, None]]
     if sniffio.current_async_library() == "trio":
