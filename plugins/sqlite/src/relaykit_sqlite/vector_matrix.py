@@ -5,8 +5,8 @@ Imported only when a search runs and numpy is installed (``pip install
 path, and the answers of both are the same: same items, same order, the same
 score floats.
 
-The blobs become one ``(rows, dimensions)`` float32 matrix
-(:func:`numpy.frombuffer`, no per-float work), and ``M @ q - |v|**2 / 2``
+The blobs are copied into one ``(rows, dimensions)`` float32 matrix (no
+per-float work), and ``M q - |v|**2 / 2``
 ranks the rows as the pure path's distance does (``d**2 = |q|**2 + |v|**2 -
 2 q.v``; it is ``1 - d**2 / 2`` for the unit vectors relaykit stores, and
 stays right for any other blob). float32 sums are a little off, so
@@ -23,7 +23,7 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -67,17 +67,7 @@ class VectorMatrix:
         (:class:`ValueError` for a blob of another size)."""
         matrix = np.empty((count, dimensions), dtype="<f4")
         rowids = np.empty(count, dtype=np.int64)
-        rows = iter(rows)
-        filled = 0
-        # A chunk at a time: the joined bytes are copied into the matrix and
-        # dropped, so reading takes the matrix's memory plus one chunk's.
-        while filled < count:
-            chunk = list(islice(rows, CHUNK_ROWS))
-            if not chunk:
-                break
-            matrix[filled : filled + len(chunk)] = _floats([blob for _, blob in chunk], dimensions)
-            rowids[filled : filled + len(chunk)] = [rowid for rowid, _ in chunk]
-            filled += len(chunk)
+        filled = _copy(rows, matrix, rowids)
         return cls(matrix[:filled], rowids[:filled], key)
 
     @property
@@ -103,7 +93,7 @@ class VectorMatrix:
         if exclude is not None:
             found = np.flatnonzero(self.rowids == exclude)
             left_out = int(found[0]) if len(found) else None
-        best = _chunk_nearest(query, self.matrix, self._half_norms, n, left_out)
+        best = _Query(query).nearest(self.matrix, self._half_norms, n, left_out)
         return [(cosine(d), int(self.rowids[i])) for d, i in best]
 
 
@@ -114,26 +104,48 @@ def nearest_in_chunks(
     the same answers, for a collection whose matrix is not kept."""
     if n <= 0:
         return []
+    search = _Query(query)
     rows = iter(rows)
+    # One buffer for every chunk: a fresh 25 MB one each time costs more in
+    # page faults than the arithmetic.
+    buffer = np.empty((CHUNK_ROWS, len(query)), dtype="<f4")
+    keys: list[K] = []
     best: list[tuple[float, int, K]] = []
     start = 0
-    while chunk := list(islice(rows, CHUNK_ROWS)):
-        keys = [key for key, _ in chunk]
-        matrix = _floats([blob for _, blob in chunk], len(query))
-        found = _chunk_nearest(query, matrix, _half_norms(matrix), n, None)
+    while filled := _copy(rows, buffer, keys):
+        matrix = buffer[:filled]
+        found = search.nearest(matrix, _half_norms(matrix), n, None)
         # The chunk's own top n holds every row of the overall top n it has.
         best = heapq.nsmallest(n, [*best, *((d, start + i, keys[i]) for d, i in found)])
-        start += len(chunk)
+        start += filled
+        keys.clear()
     return [(cosine(d), key) for d, _, key in best]
 
 
-def _floats(blobs: list[bytes], dimensions: int) -> Floats:
+def _copy(
+    rows: Iterable[tuple[Any, bytes]], matrix: Floats, keys: npt.NDArray[np.int64] | list[Any]
+) -> int:
+    """Copy blobs from ``rows`` into ``matrix``'s rows (and their keys into
+    ``keys``) until it is full or ``rows`` ends; return how many.
+
+    Each blob goes straight into place and is dropped: no list of blobs, no
+    joined copy of them.
+    """
+    capacity, dimensions = matrix.shape
     size = dimensions * 4
-    for blob in blobs:
+    into = matrix.data.cast("B")
+    append = keys.append if isinstance(keys, list) else None
+    filled = 0
+    for key, blob in islice(rows, capacity):
         if len(blob) != size:
             raise mismatch(len(blob) // 4, dimensions)
-    joined = b"".join(blobs)
-    return np.frombuffer(joined, dtype="<f4").reshape(len(blobs), dimensions)
+        into[filled * size : (filled + 1) * size] = blob
+        if append is None:
+            keys[filled] = key
+        else:
+            append(key)
+        filled += 1
+    return int(filled)
 
 
 def _half_norms(matrix: Floats) -> Floats:
@@ -141,30 +153,39 @@ def _half_norms(matrix: Floats) -> Floats:
     return squares * np.float32(0.5)
 
 
-def _chunk_nearest(
-    query: Sequence[float],
-    matrix: Floats,
-    half_norms: Floats,
-    n: int,
-    exclude: int | None,
-) -> list[tuple[float, int]]:
-    """The ``n`` rows of ``matrix`` nearest ``query`` as ``(distance, row)``, ranked
-    as :func:`relaykit_sqlite.vectors.nearest` ranks them."""
-    point = probe(query)
-    q = np.frombuffer(encode(query), dtype="<f4")
-    scores = matrix @ q - half_norms  # higher is nearer
-    rows = len(scores)
-    if exclude is not None:
-        scores[exclude] = -np.inf
-    if n < rows:
-        top = np.argpartition(scores, rows - n)[rows - n :]
-        candidates = np.flatnonzero(scores >= scores[top].min() - _margin(matrix, half_norms))
-    else:
-        candidates = np.arange(rows)
-    ranked = sorted(
-        (distance(point, matrix[i].tobytes()), i) for i in candidates.tolist() if i != exclude
-    )
-    return ranked[:n]
+class _Query:
+    """A query as both paths see it: the pure path's float tuple, and as float32."""
+
+    def __init__(self, query: Sequence[float]) -> None:
+        self.point = probe(query)
+        self.floats = np.frombuffer(encode(query), dtype="<f4")
+
+    def nearest(
+        self, matrix: Floats, half_norms: Floats, n: int, exclude: int | None
+    ) -> list[tuple[float, int]]:
+        """The ``n`` rows of ``matrix`` nearest the query as ``(distance, row)``,
+        ranked as :func:`relaykit_sqlite.vectors.nearest` ranks them."""
+        # einsum, not `@`: BLAS hands a matrix-vector product to its thread
+        # pool, and waking that after an idle moment cost more than the
+        # product itself on a busy 2-core machine (10k x 1,536: 6-10 ms against
+        # einsum's 4.5; chunks read between products, twice as long), besides
+        # oversubscribing cores under many worker processes. einsum runs SIMD
+        # loops on the calling thread.
+        products: Floats = np.einsum("ij,j->i", matrix, self.floats)
+        scores = products - half_norms  # higher is nearer
+        rows = len(scores)
+        if exclude is not None:
+            scores[exclude] = -np.inf
+        if n < rows:
+            top = np.argpartition(scores, rows - n)[rows - n :]
+            candidates = np.flatnonzero(scores >= scores[top].min() - _margin(matrix, half_norms))
+        else:
+            candidates = np.arange(rows)
+        point = self.point
+        ranked = sorted(
+            (distance(point, matrix[i].tobytes()), i) for i in candidates.tolist() if i != exclude
+        )
+        return ranked[:n]
 
 
 def _margin(matrix: Floats, half_norms: Floats) -> float:
