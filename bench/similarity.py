@@ -125,6 +125,12 @@ def main() -> None:
     ap.add_argument("--dimensions", type=int, default=1536)
     ap.add_argument("--queries", type=int, default=9)
     ap.add_argument(
+        "--matrix-cache-mb",
+        type=float,
+        default=None,
+        help="Collection(matrix_cache_bytes=...) for the numpy rows, in MiB (default: 256)",
+    )
+    ap.add_argument(
         "--no-baselines",
         dest="baselines",
         action="store_false",
@@ -152,6 +158,9 @@ def main() -> None:
                     started = time.perf_counter()
                     await collection.similar_by_id(f"doc-{i}", n=TOP)
                     times.append((time.perf_counter() - started) * 1000)
+                if "kept matrix" in label:
+                    kept = collection.matrix_bytes
+                    label += f" ({kept / 2**20:.0f} MiB)" if kept else " (over the cap: none)"
                 await collection.aclose()
                 rows[label] = statistics.median(times)
 
@@ -162,7 +171,10 @@ def main() -> None:
         keyed = list(enumerate(stored))
         rows["nearest (in memory)"] = _median_ms(lambda: nearest(query, keyed, TOP), args.queries)
         if importlib.util.find_spec("numpy") is not None:
-            numpy = functools.partial(by_id, use_numpy=True)
+            cache: dict[str, Any] = {}
+            if args.matrix_cache_mb is not None:
+                cache["matrix_cache_bytes"] = int(args.matrix_cache_mb * 2**20)
+            numpy = functools.partial(by_id, use_numpy=True, **cache)
             anyio.run(functools.partial(numpy, "similar_by_id, numpy, kept matrix"))
             anyio.run(functools.partial(numpy, "similar_by_id, numpy, first search", fresh=True))
             anyio.run(

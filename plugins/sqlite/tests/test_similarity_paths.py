@@ -18,7 +18,7 @@ import pytest
 
 import relaykit
 import relaykit_sqlite
-from relaykit.errors import RelayError
+from relaykit.errors import InvalidRequestError, RelayError
 from relaykit.testing import OpenAIMock, mock_vector
 from relaykit_sqlite import Collection, CollectionModelError, SimilarItem
 from relaykit_sqlite import vector_matrix as fast
@@ -205,6 +205,8 @@ async def test_matrix_cache_bytes_bounds_what_is_kept(mock: OpenAIMock, tmp_path
             assert faq.matrix_bytes == kept
         async with Collection(path, "faq", use_numpy=False) as pure:
             assert found == await pure.similar_by_id("inv", n=3)
+    with pytest.raises(InvalidRequestError, match="matrix_cache_bytes is -1"):
+        Collection(path, "faq", matrix_cache_bytes=-1)
 
 
 @pytest.mark.anyio

@@ -321,13 +321,19 @@ class Collection:
             raise InvalidRequestError(
                 "a collection needs a name", param="name", hint="pass a name such as 'docs'"
             )
+        if matrix_cache_bytes < 0:
+            raise InvalidRequestError(
+                f"matrix_cache_bytes is {matrix_cache_bytes}",
+                param="matrix_cache_bytes",
+                hint="pass 0 to keep nothing, or the bytes the vectors may take",
+            )
         self.path = Path(path)
         self.name = name
         self._model = model
         self._file = _File(self.path, busy_timeout)
         self._use_numpy = use_numpy
         self._matrix_cache_bytes = matrix_cache_bytes
-        # Read and written only inside self._file.call, under its lock.
+        # Replaced inside self._file.call, under its lock (and dropped by aclose).
         self._matrix: VectorMatrix | None = None
         self._numpy_path: tuple[ModuleType | None] | None = None  # None until looked up
 

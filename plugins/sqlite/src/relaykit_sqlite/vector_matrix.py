@@ -6,10 +6,10 @@ path, and the answers of both are the same: same items, same order, the same
 score floats.
 
 The blobs are copied into one ``(rows, dimensions)`` float32 matrix (no
-per-float work), and ``M q - |v|**2 / 2``
-ranks the rows as the pure path's distance does (``d**2 = |q|**2 + |v|**2 -
-2 q.v``; it is ``1 - d**2 / 2`` for the unit vectors relaykit stores, and
-stays right for any other blob). float32 sums are a little off, so
+per-float work), and ``M q - |v|**2 / 2`` ranks the rows as the pure path's
+distance does (``d**2 = |q|**2 + |v|**2 - 2 q.v``; it is ``1 - d**2 / 2`` for
+the unit vectors relaykit stores, and stays right for a zero vector or any
+other blob another program wrote). float32 sums are a little off, so
 :func:`numpy.argpartition` picks the top ``n`` and every row within a proven
 rounding bound of them; those few are scored again with the pure path's own
 :func:`~relaykit_sqlite.vectors.distance` and ranked as it ranks them
@@ -181,6 +181,8 @@ class _Query:
             candidates = np.flatnonzero(scores >= scores[top].min() - _margin(matrix, half_norms))
         else:
             candidates = np.arange(rows)
+        # Usually n rows and a few more; every row only when they all tie
+        # (copies of one text), which costs what the pure path does.
         point = self.point
         ranked = sorted(
             (distance(point, matrix[i].tobytes()), i) for i in candidates.tolist() if i != exclude
@@ -192,7 +194,7 @@ def _margin(matrix: Floats, half_norms: Floats) -> float:
     """How far apart two rows' float32 scores may be and still be in either order exactly.
 
     Any float32 dot product of ``d`` terms is within ``g = d u / (1 - d u)``
-    times ``|q| |v|`` of the exact one (whatever order BLAS sums in), and the
+    times ``|q| |v|`` of the exact one (whatever order it is summed in), and the
     half squared norm within ``g |v|**2 / 2``; a score is off by at most their
     sum plus one rounding of the subtraction, and two scores by twice that.
     Doubled again for the norms themselves being float32 sums.
