@@ -16,7 +16,8 @@ queries each, the median of:
 - ``similar_by_id, numpy, first search``: a new Collection each time, so the
   file is read into the matrix for each (numpy already imported);
 - ``similar_by_id, numpy, nothing kept``: ``matrix_cache_bytes=0``: the file
-  read and scored 4,096 rows at a time, as a collection larger than the cache is;
+  read and scored 4,096 rows at a time, as a collection larger than
+  ``--matrix-cache-mb`` (256 by default) is;
 - ``sum of products``: the obvious pure-Python cosine over the same in-memory
   blobs (unpack, ``sum(map(mul, q, v))``, ``heapq.nlargest``), for scale
   (skipped with ``--no-baselines``);
@@ -27,6 +28,8 @@ stub client (no HTTP): the benchmark is about the search.
 
     uv run python bench/similarity.py                  # ~1 minute with the fill
     uv run python bench/similarity.py --items 100000 --dimensions 384 --queries 5
+    uv run python bench/similarity.py --items 100000 --queries 3 --no-baselines \
+        --matrix-cache-mb 1024                         # 587 MiB kept; ~3 minutes
     uv run python bench/similarity.py --items 1000 --queries 5
 
 Never fails on a number. Prints a markdown table.
