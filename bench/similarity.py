@@ -1,22 +1,35 @@
-"""Milliseconds per similarity query over an embedding collection, in pure Python.
+"""Milliseconds per similarity query over an embedding collection, on both search paths.
 
 Fills a collection (relaykit_sqlite.Collection, a real SQLite file in a temporary
 directory) with ``--items`` random unit vectors of ``--dimensions`` (10,000 of
 1,536 by default: OpenAI's text-embedding-3-small), then times, for ``--queries``
 queries each, the median of:
 
-- ``similar_by_id``: the whole search as a caller sees it: the SQLite scan in a
-  worker thread, each blob unpacked, ``math.dist`` to the query, a streaming
-  top 10 (``relaykit_sqlite.vectors.nearest``);
+- ``similar_by_id, pure Python``: the whole search as a caller sees it without
+  numpy (``use_numpy=False``): the SQLite scan in a worker thread, each blob
+  unpacked, ``math.dist`` to the query, a streaming top 10
+  (``relaykit_sqlite.vectors.nearest``);
 - ``nearest (in memory)``: the same arithmetic over blobs already in a list:
   what the scan itself costs is the difference;
+- ``similar_by_id, numpy, kept matrix``: with numpy, repeated searches over the
+  matrix the collection keeps (``relaykit_sqlite.vector_matrix``);
+- ``similar_by_id, numpy, first search``: a new Collection each time, so the
+  file is read into the matrix for each (numpy already imported);
+- ``similar_by_id, numpy, nothing kept``: ``matrix_cache_bytes=0``: the file
+  read and scored 4,096 rows at a time, as a collection larger than
+  ``--matrix-cache-mb`` (256 by default) is;
 - ``sum of products``: the obvious pure-Python cosine over the same in-memory
-  blobs (unpack, ``sum(map(mul, q, v))``, ``heapq.nlargest``), for scale;
+  blobs (unpack, ``sum(map(mul, q, v))``, ``heapq.nlargest``), for scale
+  (skipped with ``--no-baselines``);
 - ``math.sumprod``: the same with Python 3.12's ``math.sumprod`` (skipped before 3.12).
 
-The vectors come from a stub client (no HTTP): the benchmark is about the search.
+The numpy rows are skipped when numpy is not installed. The vectors come from a
+stub client (no HTTP): the benchmark is about the search.
 
     uv run python bench/similarity.py                  # ~1 minute with the fill
+    uv run python bench/similarity.py --items 100000 --dimensions 384 --queries 5
+    uv run python bench/similarity.py --items 100000 --queries 3 --no-baselines \
+        --matrix-cache-mb 1024                         # 587 MiB kept; ~3 minutes
     uv run python bench/similarity.py --items 1000 --queries 5
 
 Never fails on a number. Prints a markdown table.
@@ -26,7 +39,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import heapq
+import importlib.util
 import math
 import platform
 import random
@@ -112,6 +127,18 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=10_000)
     ap.add_argument("--dimensions", type=int, default=1536)
     ap.add_argument("--queries", type=int, default=9)
+    ap.add_argument(
+        "--matrix-cache-mb",
+        type=float,
+        default=None,
+        help="Collection(matrix_cache_bytes=...) for the numpy rows, in MiB (default: 256)",
+    )
+    ap.add_argument(
+        "--no-baselines",
+        dest="baselines",
+        action="store_false",
+        help="skip the sum-of-products and math.sumprod rows",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "embeddings.db"
@@ -122,26 +149,46 @@ def main() -> None:
         rng = random.Random(2)
         query = [rng.gauss(0.0, 1.0) for _ in range(args.dimensions)]
 
-        async def by_id() -> None:
-            async with Collection(path, "bench") as collection:
-                found = await collection.similar_by_id("doc-0", n=TOP)  # opens the file
+        async def by_id(label: str, fresh: bool = False, **options: Any) -> None:
+            async with Collection(path, "bench", **options) as collection:
+                found = await collection.similar_by_id("doc-0", n=TOP)  # opens, imports
                 assert len(found) == TOP
                 times = []
                 for i in range(args.queries):
+                    if fresh:
+                        await collection.aclose()
+                        collection = Collection(path, "bench", **options)
                     started = time.perf_counter()
                     await collection.similar_by_id(f"doc-{i}", n=TOP)
                     times.append((time.perf_counter() - started) * 1000)
-                rows["similar_by_id (SQLite scan)"] = statistics.median(times)
+                if "kept matrix" in label:
+                    kept = collection.matrix_bytes
+                    label += f" ({kept / 2**20:.0f} MiB)" if kept else " (over the cap: none)"
+                await collection.aclose()
+                rows[label] = statistics.median(times)
 
         with contextlib.closing(sqlite3.connect(path)) as conn:
             stored = [bytes(b) for (b,) in conn.execute("SELECT embedding FROM embeddings")]
         rows: dict[str, float] = {}
-        anyio.run(by_id)
+        anyio.run(functools.partial(by_id, "similar_by_id, pure Python", use_numpy=False))
         keyed = list(enumerate(stored))
         rows["nearest (in memory)"] = _median_ms(lambda: nearest(query, keyed, TOP), args.queries)
-        rows["sum of products"] = _median_ms(lambda: _sum_of_products(query, stored), args.queries)
-        if hasattr(math, "sumprod"):
-            rows["math.sumprod"] = _median_ms(lambda: _sumprod(query, stored), args.queries)
+        if importlib.util.find_spec("numpy") is not None:
+            cache: dict[str, Any] = {}
+            if args.matrix_cache_mb is not None:
+                cache["matrix_cache_bytes"] = int(args.matrix_cache_mb * 2**20)
+            numpy = functools.partial(by_id, use_numpy=True, **cache)
+            anyio.run(functools.partial(numpy, "similar_by_id, numpy, kept matrix"))
+            anyio.run(functools.partial(numpy, "similar_by_id, numpy, first search", fresh=True))
+            anyio.run(
+                functools.partial(numpy, "similar_by_id, numpy, nothing kept", matrix_cache_bytes=0)
+            )
+        if args.baselines:
+            rows["sum of products"] = _median_ms(
+                lambda: _sum_of_products(query, stored), args.queries
+            )
+            if hasattr(math, "sumprod"):
+                rows["math.sumprod"] = _median_ms(lambda: _sumprod(query, stored), args.queries)
     print(
         f"{args.items:,} vectors x {args.dimensions} dims, top {TOP}, median of"
         f" {args.queries} queries; Python {platform.python_version()} on {sys.platform};"

@@ -7,6 +7,12 @@ an id with a hash of its text, optionally the text itself and JSON metadata,
 and answers nearest-neighbour searches by cosine similarity. Re-embedding a
 text whose hash is stored already sends nothing.
 
+A search ranks every stored vector. With numpy installed (``pip install
+'relaykit-sqlite[numpy]'``) it is one matrix-vector product over the
+collection's vectors, kept in memory between searches up to
+``matrix_cache_bytes`` (:mod:`relaykit_sqlite.vector_matrix`); without, a
+pure-Python scan (:mod:`relaykit_sqlite.vectors`). Both give the same answers.
+
 Every SQLite call runs in an anyio worker thread on the collection's own
 connection (WAL, a busy timeout), so neither asyncio nor trio loops block.
 The file holds texts the user chose to store: it is created readable by its
@@ -25,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -41,6 +47,8 @@ from .vectors import decode, encode, nearest
 if TYPE_CHECKING:
     from relaykit import Client
 
+    from .vector_matrix import VectorMatrix
+
 T = TypeVar("T")
 
 #: the file name in the user config dir (beside the call log's ``logs.db``)
@@ -48,6 +56,10 @@ DEFAULT_EMBEDDINGS_FILE = "embeddings.db"
 
 #: texts sent to ``Client.embed`` at once by :meth:`Collection.embed_many` (as in simonw/llm)
 DEFAULT_BATCH_SIZE = 100
+
+#: the memory a collection may keep its vectors in between searches (with numpy):
+#: 43,000 vectors of 1,536 dimensions, 170,000 of 384
+DEFAULT_MATRIX_CACHE_BYTES = 256 * 2**20
 
 #: ids a look-up names at once: well under SQLite's oldest limit on parameters (999)
 _IDS_A_QUERY = 500
@@ -205,6 +217,25 @@ def _collection_row(conn: sqlite3.Connection, name: str) -> tuple[int, str] | No
     return None if row is None else (row[0], row[1])
 
 
+def _load_numpy_path(wanted: bool | None) -> ModuleType | None:
+    """:mod:`relaykit_sqlite.vector_matrix` if numpy is to be used and can be; else ``None``."""
+    if wanted is False:
+        return None
+    try:
+        # Here, not at import: numpy takes ~0.1 s to import, which only a search should pay.
+        from . import vector_matrix
+    except ImportError as e:
+        if not (e.name or "").startswith("numpy"):
+            raise
+        if wanted:
+            raise RelayError(
+                f"use_numpy=True, but numpy cannot be imported: {e}",
+                hint="pip install 'relaykit-sqlite[numpy]', or pass use_numpy=None",
+            ) from e
+        return None
+    return vector_matrix
+
+
 def _metadata_json(item_id: str, metadata: Mapping[str, Any] | None) -> str | None:
     if metadata is None:
         return None
@@ -267,6 +298,13 @@ class Collection:
     :param model: the embedding model (``provider/model`` or an alias); needed
         to create the collection, optional once it exists.
     :param busy_timeout: seconds to wait for another process's write lock.
+    :param use_numpy: search with numpy: ``None`` (the default) when it can be
+        imported, ``True`` always (an error without it), ``False`` never (the
+        pure-Python scan).
+    :param matrix_cache_bytes: with numpy, the memory the collection's vectors
+        may be kept in between searches, so a search reads nothing from the
+        file until the collection changes (:data:`DEFAULT_MATRIX_CACHE_BYTES`:
+        256 MiB; 0 keeps nothing). A larger collection is read for each search.
     """
 
     def __init__(
@@ -276,15 +314,34 @@ class Collection:
         model: str | None = None,
         *,
         busy_timeout: float = 30.0,
+        use_numpy: bool | None = None,
+        matrix_cache_bytes: int = DEFAULT_MATRIX_CACHE_BYTES,
     ) -> None:
         if not name:
             raise InvalidRequestError(
                 "a collection needs a name", param="name", hint="pass a name such as 'docs'"
             )
+        if matrix_cache_bytes < 0:
+            raise InvalidRequestError(
+                f"matrix_cache_bytes is {matrix_cache_bytes}",
+                param="matrix_cache_bytes",
+                hint="pass 0 to keep nothing, or the bytes the vectors may take",
+            )
         self.path = Path(path)
         self.name = name
         self._model = model
         self._file = _File(self.path, busy_timeout)
+        self._use_numpy = use_numpy
+        self._matrix_cache_bytes = matrix_cache_bytes
+        # Replaced inside self._file.call, under its lock (and dropped by aclose).
+        self._matrix: VectorMatrix | None = None
+        self._numpy_path: tuple[ModuleType | None] | None = None  # None until looked up
+
+    @property
+    def matrix_bytes(self) -> int:
+        """The memory the collection's kept vectors take now, in bytes (0 when none are kept)."""
+        matrix = self._matrix
+        return 0 if matrix is None else matrix.nbytes
 
     def __repr__(self) -> str:
         return f"Collection({str(self.path)!r}, {self.name!r})"
@@ -301,8 +358,9 @@ class Collection:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the collection's connection. Idempotent."""
+        """Close the collection's connection and drop its kept vectors. Idempotent."""
         await anyio.to_thread.run_sync(self._file.close)
+        self._matrix = None
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
         return await anyio.to_thread.run_sync(lambda: self._file.call(fn, write=write))
@@ -580,17 +638,25 @@ class Collection:
     async def _nearest(
         self, vector: Sequence[float], n: int, exclude: str | None
     ) -> list[SimilarItem]:
+        if self._numpy_path is None:
+            # A thread: the first import of numpy reads files for ~0.1 s.
+            found = await anyio.to_thread.run_sync(_load_numpy_path, self._use_numpy)
+            self._numpy_path = (found,)
+        (fast,) = self._numpy_path
+
         def read(conn: sqlite3.Connection) -> list[SimilarItem]:
-            found = _collection_row(conn, self.name)
-            if found is None:
+            row = conn.execute(
+                "SELECT id, created_at, version FROM collections WHERE name = ?", (self.name,)
+            ).fetchone()
+            if row is None:
+                self._matrix = None
                 return []
-            rows = conn.execute(
-                "SELECT rowid, embedding FROM embeddings WHERE collection_id = ?"
-                + (" AND id != ?" if exclude is not None else ""),
-                (found[0], exclude) if exclude is not None else (found[0],),
-            )
+            collection_id = row[0]
             try:
-                best = nearest(vector, rows, n)
+                if fast is None:
+                    best = nearest(vector, self._scan(conn, collection_id, exclude), n)
+                else:
+                    best = self._nearest_numpy(fast, conn, tuple(row), vector, n, exclude)
             except ValueError as e:
                 raise CollectionModelError(
                     f"collection {self.name!r}: {e}",
@@ -599,16 +665,70 @@ class Collection:
                 ) from e
             out = []
             for score, rowid in best:
-                row = conn.execute(
+                found = conn.execute(
                     "SELECT id, content, metadata FROM embeddings WHERE rowid = ?", (rowid,)
                 ).fetchone()
-                out.append(_similar(row, score))
+                out.append(_similar(found, score))
             return out
 
         try:
             return await self._call(read)
         except _NoFile:
             raise self._missing() from None
+
+    def _scan(
+        self, conn: sqlite3.Connection, collection_id: int, exclude: str | None
+    ) -> sqlite3.Cursor:
+        """The collection's ``(rowid, blob)`` rows, in id order: the order that
+        breaks ties, on both search paths. The UNIQUE (collection_id, id) index
+        gives it without a sort."""
+        if exclude is None:
+            return conn.execute(
+                "SELECT rowid, embedding FROM embeddings WHERE collection_id = ? ORDER BY id",
+                (collection_id,),
+            )
+        return conn.execute(
+            "SELECT rowid, embedding FROM embeddings WHERE collection_id = ? AND id != ?"
+            " ORDER BY id",
+            (collection_id, exclude),
+        )
+
+    def _nearest_numpy(
+        self,
+        fast: ModuleType,
+        conn: sqlite3.Connection,
+        key: tuple[int, float, int],
+        vector: Sequence[float],
+        n: int,
+        exclude: str | None,
+    ) -> list[tuple[float, int]]:
+        """The pure path's ``nearest`` with numpy: over the kept matrix when it is
+        current (``key``: the collection's id, creation time and version) or fits
+        ``matrix_cache_bytes``, else reading the file a chunk at a time."""
+        collection_id = key[0]
+        matrix = self._matrix
+        if matrix is None or matrix.key != key:
+            self._matrix = matrix = None  # a stale one is dropped before reading another
+            (count,) = conn.execute(
+                "SELECT count(*) FROM embeddings WHERE collection_id = ?", (collection_id,)
+            ).fetchone()
+            needed = count * (len(vector) * 4 + fast.ROW_OVERHEAD)
+            if needed > self._matrix_cache_bytes:
+                return list(
+                    fast.nearest_in_chunks(vector, self._scan(conn, collection_id, exclude), n)
+                )
+            matrix = fast.VectorMatrix.read(
+                self._scan(conn, collection_id, None), count, len(vector), key
+            )
+            self._matrix = matrix
+        left_out = None
+        if exclude is not None:
+            found = conn.execute(
+                "SELECT rowid FROM embeddings WHERE collection_id = ? AND id = ?",
+                (collection_id, exclude),
+            ).fetchone()
+            left_out = None if found is None else found[0]
+        return list(matrix.nearest(vector, n, left_out))
 
 
 async def list_collections(path: str | os.PathLike[str]) -> list[CollectionInfo]:

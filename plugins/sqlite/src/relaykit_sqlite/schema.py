@@ -176,7 +176,8 @@ def _e1_collections(db: Database) -> None:
     # A separate file from the call log (embeddings.db, as simonw/llm keeps
     # one): vectors are big, and pruning logs must never touch them.
     # `embeddings` is a rowid table: its ~6 KB blobs belong out of the key's
-    # b-tree, and a search reads them in rowid order.
+    # b-tree. A search reads a collection's rows through the UNIQUE index, in
+    # id order.
     db.execute(
         "CREATE TABLE collections (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
         " model TEXT NOT NULL, created_at REAL NOT NULL)"
@@ -188,10 +189,35 @@ def _e1_collections(db: Database) -> None:
     )
 
 
+def _e2_collection_versions(db: Database) -> None:
+    # A search with numpy keeps a collection's vectors in memory as one matrix
+    # (relaykit_sqlite.vector_matrix); `version` tells it when that copy is
+    # stale. Triggers bump it, not the code writing, so a write by any process
+    # or any release of relaykit counts. Only what the matrix holds counts: the
+    # vectors, and the ids (their order is the search's order for ties);
+    # content and metadata are read per answer. Row counts and max(rowid)
+    # would miss an upsert replacing a vector in place.
+    db.execute("ALTER TABLE collections ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        "CREATE TRIGGER embeddings_version_ai AFTER INSERT ON embeddings BEGIN"
+        " UPDATE collections SET version = version + 1 WHERE id = new.collection_id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER embeddings_version_au AFTER UPDATE OF embedding, id, collection_id"
+        " ON embeddings BEGIN UPDATE collections SET version = version + 1"
+        " WHERE id IN (old.collection_id, new.collection_id); END"
+    )
+    db.execute(
+        "CREATE TRIGGER embeddings_version_ad AFTER DELETE ON embeddings BEGIN"
+        " UPDATE collections SET version = version + 1 WHERE id = old.collection_id; END"
+    )
+
+
 #: the migrations of an embeddings file (:mod:`relaykit_sqlite.collection`), recorded
 #: in ``relaykit_embeddings_migrations``
 EMBEDDINGS_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "collections and their embeddings", _e1_collections),
+    (2, "collection versions", _e2_collection_versions),
 ]
 
 
