@@ -1355,11 +1355,11 @@ class Client:
             if release is None:
                 await self._reconcile(reservations, call, None, target)
                 return
-            try:
-                for reservation in reservations:
+            for reservation in reservations:  # each apart: one failing keeps the others'
+                try:
                     await release(reservation)
-            except Exception as e:
-                _unsettled(e)
+                except Exception as e:
+                    _unsettled(e)
 
     async def _reconcile(
         self,
