@@ -200,3 +200,93 @@ def compare(session: nox.Session) -> None:
     sync(session, "bench")
     args = session.posargs or ["--chart", "docs/compare.png"]
     session.run("python", "bench/compare.py", *args)
+
+
+#: what a distribution's smoke check needs next to it: a provider that makes HTTP
+#: calls for the aiohttp client, one for the gateway to serve
+SMOKE_PARTNERS = {"aiohttp": ["openai"], "gateway": ["openai"]}
+
+
+def _distributions() -> dict[str, Path]:
+    """Every distribution's short name (``openai``, ``google-auth``) -> its directory."""
+    return {
+        p.parent.name: p.parent
+        for p in sorted(Path().glob("*/*/pyproject.toml"))
+        if p.parts[0] in ("plugins", "contrib", "libs")
+    }
+
+
+def _first_party(directory: Path) -> set[str]:
+    """The relaykit-* distributions ``directory``'s pyproject.toml requires, by name."""
+    import re
+    import tomllib
+
+    deps = tomllib.loads((directory / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = (re.split(r"[\s\[<>=!~;]", dep, maxsplit=1)[0] for dep in deps)
+    return {name.removeprefix("relaykit-") for name in names if name.startswith("relaykit-")}
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build every distribution (sdist, then the wheel from it), check their metadata with
+    ``twine check``, then install each plugin, library and contrib package from its wheel
+    alone (with ``relaykit``; other dependencies from PyPI) in a fresh virtualenv and run
+    tests/wheel_smoke.py there: import, entry point listed by ``relaykit plugins``, and one
+    call against its loopback mock. ``nox -s wheels -- openai gateway`` checks only those.
+    """
+    import time
+
+    session.install("twine>=6.1")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    timings: list[tuple[str, float]] = []
+    started = time.perf_counter()
+    session.run("rm", "-rf", str(dist), external=True)
+    session.run("uv", "build", "--all-packages", "--quiet", "-o", str(dist), external=True)
+    timings.append(("build (sdists, wheels)", time.perf_counter() - started))
+
+    started = time.perf_counter()
+    built = sorted(str(p) for p in dist.iterdir() if p.suffix in (".whl", ".gz"))
+    session.run("twine", "check", *built)
+    timings.append(("twine check", time.perf_counter() - started))
+    from zipfile import ZipFile
+
+    # A distribution without a readme has an empty page on PyPI: twine only warns.
+    for wheel in dist.glob("*.whl"):
+        with ZipFile(wheel) as archive:
+            metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            if "Description-Content-Type:" not in archive.read(metadata).decode():
+                session.warn(f"{wheel.name}: no long description (pyproject.toml `readme`)")
+
+    def wheel_of(name: str) -> str:
+        stem = "relaykit" if name == "core" else "relaykit_" + name.replace("-", "_")
+        return str(dist / f"{stem}-0.1.0-py3-none-any.whl")
+
+    directories = _distributions()
+    smoke = str(Path("tests/wheel_smoke.py").resolve())
+    for name in session.posargs or sorted(directories):
+        started = time.perf_counter()
+        wanted = {name, *SMOKE_PARTNERS.get(name, [])}
+        while extra := {d for w in wanted for d in _first_party(directories[w])} - wanted:
+            wanted |= extra  # the relaykit-* wheels each needs, from dist/, never PyPI
+        venv = tmp / "venvs" / name
+        session.run("uv", "venv", "--quiet", "--clear", str(venv), external=True)
+        python = str(venv / "bin" / "python")
+        session.run(
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            f"--python={python}",
+            wheel_of("core"),
+            *(wheel_of(w) for w in sorted(wanted)),
+            external=True,
+        )
+        installed = time.perf_counter()
+        # From the venv's own directory, so nothing of the checkout is importable.
+        session.run(python, smoke, name, external=True, env={"PYTHONSAFEPATH": "1"})
+        timings.append((f"relaykit-{name}: install", installed - started))
+        timings.append(("  its smoke check", time.perf_counter() - installed))
+    session.log("timings (seconds):")
+    for what, seconds in timings:
+        session.log(f"  {what:<28} {seconds:6.1f}")

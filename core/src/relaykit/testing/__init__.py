@@ -42,8 +42,8 @@ _EXPORTS = {
     "BatchContract": "provider_contract",
     "SpeechContract": "provider_contract",
     "WEATHER_TOOL": "provider_contract",
-    "PNG": "provider_contract",
-    "PDF": "provider_contract",
+    "PNG": "sample_files",
+    "PDF": "sample_files",
     "MemoryStorage": "memory_storage",
     "RecordingExporter": "recording_exporter",
     "StorageContract": "storage_contract",
@@ -162,8 +162,6 @@ if TYPE_CHECKING:
     from .moderation_scores import mock_flagged, mock_moderation
     from .openai_mock import OpenAIMock
     from .provider_contract import (
-        PDF,
-        PNG,
         WEATHER_TOOL,
         BatchContract,
         EmbeddingContract,
@@ -180,6 +178,7 @@ if TYPE_CHECKING:
     from .records import bare_record
     from .rerank_scores import mock_ranking, mock_relevance
     from .retries import instant_retries
+    from .sample_files import PDF, PNG
     from .script import Reply, Script
     from .services import require_program, require_service, service_reachable
     from .speech_samples import mock_speech, mock_speech_text

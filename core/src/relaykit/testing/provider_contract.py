@@ -56,23 +56,11 @@ from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
 from .memory_storage import MemoryStorage
 from .moderation_scores import mock_flagged, mock_moderation
 from .rerank_scores import mock_relevance
+from .sample_files import PDF, PNG
 from .script import Reply
 from .speech_samples import mock_speech_text
 from .vendor_mock import VendorMock
 
-# A 1x1 transparent PNG.
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
-)
-#: The smallest PDF readers accept: one empty page (offsets in its xref are exact).
-PDF = (
-    b"%PDF-1.4\n"
-    b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
-    b"xref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000052 00000 n \n"
-    b"0000000101 00000 n \ntrailer<</Size 4/Root 1 0 R>>\nstartxref\n164\n%%EOF\n"
-)
 WEATHER_TOOL = {
     "name": "get_weather",
     "description": "Current weather in a city",
