@@ -3,8 +3,8 @@
 - TOML blocks are valid relaykit configuration (the plugins' tables too);
 - ``relaykit ...`` command lines parse with the real command-line parser;
 - benchmark command lines name scripts, options and nox sessions that exist;
-- the Python blocks of docs/storage.md, docs/observability.md and
-  contrib/cohere/README.md run, offline;
+- the Python blocks of docs/storage.md, docs/observability.md,
+  contrib/cohere/README.md and the exporter plugins' READMEs run, offline;
 - docs/plugin-hooks.md and docs/writing-plugins.md agree with hookspecs.py and
   protocols.py on every protocol member and setting they describe.
 """
@@ -232,6 +232,33 @@ def test_cohere_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     block = blocks("python", ROOT / "contrib/cohere/README.md")[0]
     exec(compile(block, "contrib/cohere/README.md", "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out == "Bonjour !\n"
+
+
+@pytest.mark.parametrize(
+    ("readme", "printed"),
+    [
+        (
+            "plugins/statsd/README.md",
+            "relaykit.relaykit.requests:1|c|#gen_ai_operation_name:chat,"
+            "gen_ai_provider_name:fake,gen_ai_request_model:any-model\n",
+        ),
+        (
+            "plugins/prometheus/README.md",
+            'relaykit_requests_total{gen_ai_operation_name="chat",gen_ai_provider_name="fake",'
+            'gen_ai_request_model="any-model"} 1.0\n',
+        ),
+        ("plugins/otlp/README.md", "['chat any-model']\n"),
+    ],
+)
+def test_exporter_readme_examples_run(
+    readme: str, printed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exporters' READMEs end with a call through the fake provider, offline; each
+    prints what it says it prints."""
+    block = blocks("python", ROOT / readme)[-1]
+    exec(compile(block, readme, "exec"), {"__name__": "__main__"})
+    assert capsys.readouterr().out == printed
+    assert printed.strip() in (ROOT / readme).read_text()  # the README shows the output
 
 
 # -- the plugin docs against hookspecs.py and protocols.py -------------------------------

@@ -206,3 +206,27 @@ print("\\n".join(failed))
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"need pytest or trustme to import:\n{done.stdout}"
+
+
+@pytest.mark.parametrize("pyproject", PYPROJECTS, ids=lambda p: str(p.parent.relative_to(ROOT)))
+def test_every_distribution_ships_the_license(pyproject: Path) -> None:
+    """Each distribution names its own LICENSE in ``license-files``, and that file is the
+    repository's, byte for byte: hatchling takes no file from outside a project's
+    directory (a symlink to ../../LICENSE goes into the sdist dangling), so each keeps
+    a copy, and a change to one must reach them all."""
+    meta = project(pyproject)
+    assert meta.get("license-files") == ["LICENSE"], f"{pyproject}: license-files"
+    copy = pyproject.parent / "LICENSE"
+    assert not copy.is_symlink(), f"{copy}: a symlink leaves the sdist without the text"
+    assert copy.read_bytes() == (ROOT / "LICENSE").read_bytes(), (
+        f"{copy.relative_to(ROOT)} differs from LICENSE: copy the root one over it"
+    )
+
+
+@pytest.mark.parametrize("pyproject", PYPROJECTS, ids=lambda p: str(p.parent.relative_to(ROOT)))
+def test_every_distribution_has_a_readme(pyproject: Path) -> None:
+    """Without ``readme`` a distribution's PyPI page is empty (``twine check`` and
+    ``nox -s wheels`` only warn): each names a README.md that is there."""
+    readme = project(pyproject).get("readme")
+    assert readme == "README.md", f"{pyproject}: readme = {readme!r}"
+    assert (pyproject.parent / "README.md").is_file(), f"{pyproject.parent}: no README.md"
