@@ -239,7 +239,7 @@ def test_cohere_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (
             "plugins/statsd/README.md",
-            "relaykit.relaykit.requests:1|c|#gen_ai_operation_name:chat,"
+            "relaykit.requests:1|c|#gen_ai_operation_name:chat,"
             "gen_ai_provider_name:fake,gen_ai_request_model:any-model\n",
         ),
         (

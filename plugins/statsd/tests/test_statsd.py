@@ -54,7 +54,7 @@ async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool)
     lines = received(receiver)
     if tags:
         assert (
-            "relaykit.relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
+            "relaykit.requests:1|c|#gen_ai_operation_name:chat,gen_ai_provider_name:fake,"
             "gen_ai_request_model:gpt-4o-mini" in lines
         )
         assert any(
@@ -63,17 +63,16 @@ async def test_calls_arrive_as_statsd_lines(receiver: socket.socket, tags: bool)
             for line in lines
         )
         assert any(
-            line.startswith("relaykit.relaykit.errors:1|c|#")
-            and "error_type:InvalidRequestError" in line
+            line.startswith("relaykit.errors:1|c|#") and "error_type:InvalidRequestError" in line
             for line in lines
         )
         timers = [
             line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration:")
         ]
     else:
-        assert "relaykit.relaykit.requests.chat.fake.gpt-4o-mini:1|c" in lines
+        assert "relaykit.requests.chat.fake.gpt-4o-mini:1|c" in lines
         assert "relaykit.gen_ai.client.token.usage.chat.fake.gpt-4o-mini.input:100|h" in lines
-        assert "relaykit.relaykit.errors.chat.fake.gpt-4o-mini.InvalidRequestError:1|c" in lines
+        assert "relaykit.errors.chat.fake.gpt-4o-mini.InvalidRequestError:1|c" in lines
         timers = [
             line for line in lines if line.startswith("relaykit.gen_ai.client.operation.duration.")
         ]
@@ -194,8 +193,8 @@ async def test_cache_store_errors_arrive_as_counters(receiver: socket.socket, ba
         assert errors == []
     else:
         assert errors == [
-            "relaykit.relaykit.cache.errors:1|c|#relaykit_cache_operation:get",
-            "relaykit.relaykit.cache.errors:1|c|#relaykit_cache_operation:put",
+            "relaykit.cache.errors:1|c|#relaykit_cache_operation:get",
+            "relaykit.cache.errors:1|c|#relaykit_cache_operation:put",
         ]
 
 
@@ -223,12 +222,18 @@ async def test_a_storage_outage_arrives_as_counters_and_a_gauge(
     async with relaykit.Client(config, plugins=[FakePlugin(), DownStorage().plugin()]) as client:
         await client.chat("fake/m", "hi")
     lines = [line for line in received(receiver) if ".storage." in line]
-    assert "relaykit.relaykit.storage.failing:1|g" in lines
-    assert (
-        "relaykit.relaykit.storage.write_failures:1|c|#error_type:StorageUnavailableError" in lines
-    )
-    assert (
-        "relaykit.relaykit.storage.records_spilled:1|c|#relaykit_storage_reason:unavailable"
-        in lines
-    )
+    assert "relaykit.storage.failing:1|g" in lines
+    assert "relaykit.storage.write_failures:1|c|#error_type:StorageUnavailableError" in lines
+    assert "relaykit.storage.records_spilled:1|c|#relaykit_storage_reason:unavailable" in lines
     assert not [line for line in lines if "records_lost" in line]  # nothing lost: nothing sent
+
+
+def test_a_name_that_starts_with_the_prefix_does_not_get_it_twice() -> None:
+    from relaykit_statsd.exporter import metric_name
+
+    assert metric_name("relaykit", "relaykit.requests") == "relaykit.requests"
+    assert metric_name("relaykit", "gen_ai.client.token.usage") == (
+        "relaykit.gen_ai.client.token.usage"
+    )
+    assert metric_name("relaykitx", "relaykit.requests") == "relaykitx.relaykit.requests"
+    assert metric_name("", "relaykit.requests") == "relaykit.requests"

@@ -27,6 +27,14 @@ def _tag_name(attribute: str) -> str:
     return attribute.replace(".", "_")
 
 
+def metric_name(prefix: str, name: str) -> str:
+    """``name`` under ``prefix``, which a name that already starts with it does not get twice:
+    ``relaykit.gen_ai.client.operation.duration``, but ``relaykit.requests``."""
+    if not prefix or name == prefix or name.startswith(prefix + "."):
+        return name
+    return f"{prefix}.{name}"
+
+
 def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     """One StatsD line for ``obs``.
 
@@ -36,7 +44,7 @@ def format_lines(obs: metrics.Observation, prefix: str, tags: bool) -> str:
     their values are appended to the name, which plain StatsD can aggregate.
     """
     instrument = obs.instrument
-    name = f"{prefix}.{instrument.name}" if prefix else instrument.name
+    name = metric_name(prefix, instrument.name)
     value = obs.value
     if instrument.kind == "histogram":
         kind = "ms" if instrument.unit == "s" else "h"
@@ -91,7 +99,7 @@ class _Lines:
             return found
         # format_lines, but for the number: a test holds the two alike.
         prefix = self._prefix
-        name = f"{prefix}.{instrument.name}" if prefix else instrument.name
+        name = metric_name(prefix, instrument.name)
         if instrument.kind == "histogram":
             kind = "ms" if instrument.unit == "s" else "h"
         else:
