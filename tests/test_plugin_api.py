@@ -22,9 +22,7 @@ from relaykit.plugin_api import PLUGIN_MODULES, is_plugin_module, render
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(
-    path
-    for top in ("plugins", "contrib", "libs")
-    for path in (ROOT / top).glob("*/src/**/*.py")
+    path for top in ("plugins", "contrib", "libs") for path in (ROOT / top).glob("*/src/**/*.py")
 )
 MARKER = "Public plugin API"
 
@@ -154,4 +152,3 @@ def test_docs_list_the_plugin_modules() -> None:
     # the list is the whole of the section's bullets: nothing listed twice or by hand
     bullets = [line for line in section.splitlines() if line.startswith("- `relaykit")]
     assert len(bullets) == len(PLUGIN_MODULES)
-
