@@ -27,14 +27,6 @@ PYPROJECTS = sorted([ROOT / "core" / "pyproject.toml", *ROOT.glob("*/*/pyproject
 #: imports a distribution may make without declaring them, each with why; the
 #: distribution named after "via" must itself require the imported one (checked)
 UNDECLARED: dict[tuple[str, str], tuple[str | None, str]] = {
-    ("relaykit", "pytest"): (
-        None,
-        "relaykit.testing's contract suites are pytest classes: whoever runs them has pytest",
-    ),
-    ("relaykit", "trustme"): (
-        None,
-        "imported by loopback_tls() only, which says `pip install trustme` without it",
-    ),
     ("relaykit-mcp", "uvicorn"): (
         "mcp",
         "the test server serves mcp's own streamable HTTP app, on the server mcp runs on",

@@ -2,6 +2,9 @@
 
 Names are imported lazily (PEP 562) so ``import relaykit`` stays cheap: a CLI or
 a web app pays for httpx, cattrs and pluggy only when it first uses them.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

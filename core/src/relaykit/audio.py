@@ -8,6 +8,9 @@ here, from the bytes first (their magic numbers), then the name's suffix.
 
 WAV and FLAC say how long they last in their headers (:func:`header_seconds`):
 a budget can hold the price of those minutes before the call is sent.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import attrs
 
 from .errors import InvalidRequestError
 from .file_problems import read_problem
+
+__all__ = ["FORMATS", "AudioFile", "audio_format", "media_type"]
 
 #: the formats relaykit sends, by the extension vendors know them by: the media
 #: type that names them and the other suffixes OpenAI takes for the same format

@@ -11,6 +11,9 @@ and its siblings) and the provider protocol (a plugin's ``submit_batch``,
 A batch's :attr:`Batch.status` is one of a few words every vendor's own
 statuses map to (OpenAI's eight, Anthropic's three plus its counts, Gemini's
 job states); :attr:`Batch.vendor_status` keeps the vendor's own.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

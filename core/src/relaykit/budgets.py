@@ -5,6 +5,9 @@ estimated cost (``[limits] budget_usd``) before it is sent, so concurrent calls
 cannot overspend together, and the hold is corrected to the real cost after.
 Periods are UTC calendar days and months, so every process sharing a budget
 (through Redis) agrees on when it resets.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import datetime as dt
 from decimal import Decimal
 
 from .response import ModelPrice
+
+__all__ = ["MICRO_USD", "period_bounds", "period_span", "to_micro_usd"]
 
 #: USD amounts are kept as integers of this unit where a store needs integers (Redis).
 MICRO_USD = Decimal("0.000001")

@@ -11,6 +11,9 @@ provider's minimum length; above it, the first call writes at a premium
 (1.25 times the input price for five minutes, twice for an hour) and later
 ones read at a tenth. A workload of one-off prompts pays the premium for
 nothing, which is why it is an option.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import attrs
 from .errors import ConfigError
 from .messages import CACHE_TTLS, CachePoint, Message
 from .request import ChatRequest
+
+__all__ = ["add_cache_points", "auto_cache_option", "has_cache_points"]
 
 
 def auto_cache_option(value: Any, where: str) -> CachePoint | None:

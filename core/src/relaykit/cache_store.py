@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from .config import Config
+from .config import BUILT_IN_CACHE_BACKENDS, Config
 from .errors import ConfigError, did_you_mean
 from .plugins import PluginManager
 from .protocols import CacheStore, Storage
@@ -26,7 +26,7 @@ from .secrets import describe_error
 log = logging.getLogger("relaykit.cache")
 
 #: the backends the core provides itself; any other name is asked of the plugins
-BUILT_IN = ("storage", "memory")
+BUILT_IN = BUILT_IN_CACHE_BACKENDS
 
 #: seconds the client leaves a store alone after it failed: calls meanwhile are
 #: misses at once, rather than each waiting for a store that is not answering

@@ -6,6 +6,9 @@ config dir. ``RELAYKIT_<SECTION>_<KEY>`` environment variables override file
 values (``RELAYKIT_RETRY_ATTEMPTS=5``). Unknown keys are a :class:`ConfigError`
 naming the key and the nearest valid one, because a typo that is silently
 ignored (``atempts = 10``) is a production incident waiting to happen.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -26,6 +29,29 @@ import attrs
 from .errors import ConfigError, did_you_mean
 from .response import ModelPrice
 from .secrets import Secret, scrub
+
+__all__ = [
+    "BUDGET_PERIODS",
+    "BUILT_IN_CACHE_BACKENDS",
+    "BreakerConfig",
+    "CacheConfig",
+    "Config",
+    "DefaultsConfig",
+    "HttpConfig",
+    "LimitConfig",
+    "LimiterConfig",
+    "ProviderConfig",
+    "RedactionConfig",
+    "RegistryConfig",
+    "RetryConfig",
+    "RouteConfig",
+    "StorageConfig",
+    "TelemetryConfig",
+    "TimeoutConfig",
+    "ValidationConfig",
+    "load_config",
+    "user_config_dir",
+]
 
 
 @attrs.frozen
@@ -104,6 +130,12 @@ class StorageConfig:
                     f"config key storage.{key} must be a number of seconds >= 0, not {value!r}",
                     hint="0 spills records at once when storage fails, rather than retrying",
                 )
+
+
+#: the ``[cache] backend`` names the core serves itself (from the storage backend or
+#: memory, within one process); any other name is a plugin's store, which other
+#: processes may share
+BUILT_IN_CACHE_BACKENDS: tuple[str, ...] = ("storage", "memory")
 
 
 @attrs.frozen

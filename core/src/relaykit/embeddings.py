@@ -5,6 +5,9 @@
 ``embed`` method; everything around the call (routing, limits, retries,
 breakers, the cache, cost, traces, metrics and the call log) is the chat
 pipeline's, in :mod:`relaykit.embedding_call`.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ import attrs
 from .errors import InvalidRequestError, did_you_mean
 from .response import Usage
 from .validation import check_options
+
+__all__ = [
+    "EmbeddingRequest",
+    "EmbeddingResponse",
+    "InputType",
+    "Vector",
+    "estimate_tokens",
+    "send_batches",
+]
 
 #: What the texts are for, where the model embeds queries and documents apart
 #: (Gemini's task types, Cohere's and Voyage's input types).

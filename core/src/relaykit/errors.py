@@ -5,6 +5,9 @@ and model involved, the HTTP status if there was one, whether retrying could
 help, the provider's own message, and a hint that says how to fix it. Messages
 pass through :func:`relaykit.secrets.scrub` on the way in, so a key a provider
 echoes back never reaches a log or a traceback.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -17,6 +20,30 @@ from .secrets import scrub
 if TYPE_CHECKING:
     from .response import ChatResponse
     from .tool_runs import ToolRun
+
+__all__ = [
+    "AuthenticationError",
+    "BatchItemNotRunError",
+    "CircuitOpenError",
+    "ClientClosedError",
+    "ConfigError",
+    "ContentFilterError",
+    "ContextLengthError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "OutputValidationError",
+    "ProviderUnavailableError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RelayError",
+    "RequestTimeoutError",
+    "StorageUnavailableError",
+    "StreamError",
+    "ToolLoopError",
+    "UntrustedCertificateError",
+    "did_you_mean",
+    "error_for_status",
+]
 
 
 class RelayError(Exception):

@@ -1,5 +1,9 @@
 """Stream events, as yielded by ``async for event in client.stream(...)``, and the
-events a streamed tool run (``client.stream_tools(...)``) adds between its steps."""
+events a streamed tool run (``client.stream_tools(...)``) adds between its steps.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,21 @@ import attrs
 from .messages import Attachment, ToolCall
 from .response import ChatResponse, FinishReason, Usage
 from .web_search import Citation
+
+__all__ = [
+    "Finish",
+    "ReasoningDelta",
+    "SearchQuery",
+    "StepEnd",
+    "StepStart",
+    "StreamEvent",
+    "StreamStart",
+    "TextDelta",
+    "ToolCallDelta",
+    "ToolResultEvent",
+    "ToolRunEvent",
+    "UsageUpdate",
+]
 
 
 @attrs.frozen

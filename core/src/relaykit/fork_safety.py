@@ -29,6 +29,9 @@ The registry below is process-wide state, unlike everything else in the
 core: ``fork()`` is a process-wide event, and :func:`os.register_at_fork`
 cannot take a registration back, so one hook serves every object and holds
 each only weakly (an object that is gone needs no reset).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

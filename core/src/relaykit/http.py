@@ -22,6 +22,9 @@ on each:
   that failed verification, :class:`relaykit.UntrustedCertificateError`);
 - on cancellation or an exception, close the connection rather than reuse it;
   a streamed response read to its end goes back to the pool.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ each category it judged under ``innererror.content_filter_result`` (the
 categories that fired are named in the error's message), and a wrong
 deployment name is a 404 coded ``DeploymentNotFound`` (its hint says to check
 the deployment, not the model).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 from .errors import RelayError, error_for_status
 from .retry_after import header, retry_after_seconds
+
+__all__ = ["error_from_http", "parse_error_body"]
 
 
 def error_from_http(

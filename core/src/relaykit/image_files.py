@@ -5,11 +5,16 @@ OpenAI's GPT image models send bare base64 whatever ``output_format`` was,
 xAI sends a ``data:`` URI. The bytes themselves say, so relaykit reads them:
 records, logs and ``relaykit logs`` show ``1024x1024`` without keeping the
 image, and a saved file gets the suffix its bytes deserve.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
 
 import struct
+
+__all__ = ["dimensions", "sniff"]
 
 #: media type -> the file suffix images of it are saved with
 SUFFIXES = {

@@ -6,6 +6,9 @@ arguments (:func:`build_image_request`) and hands it to a provider's optional
 ``generate_image`` method; routing, limits, retries, breakers, cost, traces,
 metrics and the call log are the chat pipeline's, in
 :mod:`relaykit.image_generation_call`.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ from .image_files import OUTPUT_FORMATS, SUFFIXES, dimensions, size_text, sniff
 from .image_inputs import ImageFile, check_mask
 from .response import ModelPrice, Usage
 from .validation import check_options
+
+__all__ = [
+    "AnyImageRequest",
+    "GeneratedImage",
+    "ImageEditRequest",
+    "ImageRequest",
+    "ImageResponse",
+    "image_from_base64",
+    "pixels",
+]
 
 
 @attrs.frozen(repr=False)

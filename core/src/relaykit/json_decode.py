@@ -13,6 +13,9 @@ byte-order mark, ``NaN``, bytes that are not UTF-8, an error) goes to
 The one difference from ``json.loads``: orjson reads an integer beyond 64 bits
 as a float. No provider field holds one (tool arguments arrive as JSON text
 inside a string, and are not decoded here).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import json
 from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
+
+__all__ = ["loads"]
 
 _orjson_loads: Callable[[str | bytes], Any] | None
 try:
@@ -33,6 +38,7 @@ _scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _scanner_loads(document: str | bytes) -> Any:
+    """Decode one JSON document as ``json.loads`` would (see the module's note on big integers)."""
     try:
         text = document if isinstance(document, str) else document.decode()
         value, end = _scan(text, 0)
@@ -44,6 +50,7 @@ def _scanner_loads(document: str | bytes) -> Any:
 
 
 def _orjson_or_json(document: str | bytes) -> Any:
+    """Decode one JSON document as ``json.loads`` would (see the module's note on big integers)."""
     try:
         return _orjson_loads(document)  # type: ignore[misc]
     except ValueError:  # orjson.JSONDecodeError: json.loads decides, or says what is wrong

@@ -6,6 +6,9 @@ library's time and writes UTF-8 as it is. Values orjson refuses (lone
 surrogates, integers beyond 64 bits, types it does not know) go through the
 standard library's compact encoder, which escapes non-ASCII text: both are
 the same JSON value.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+
+__all__ = ["dumps"]
 
 _orjson_dumps: Callable[..., bytes] | None
 try:
@@ -29,10 +34,12 @@ _compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _json_dumps(value: Any) -> bytes:
+    """``value`` as compact JSON, UTF-8 bytes; raises ``TypeError`` for what JSON cannot hold."""
     return _compact(value).encode()
 
 
 def _orjson_or_json(value: Any) -> bytes:
+    """``value`` as compact JSON, UTF-8 bytes; raises ``TypeError`` for what JSON cannot hold."""
     try:
         return _orjson_dumps(value, option=_OPTIONS)  # type: ignore[misc]
     except TypeError:  # orjson.JSONEncodeError is a TypeError

@@ -13,6 +13,9 @@ another name is detected. ``rotate`` re-encrypts every key under a new master
 key in one storage transaction; a key file rotation writes ``master.key.new``
 first and renames it last, and a vault interrupted between the two is still
 read (both keys are tried).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from .secrets import Secret
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
+
+__all__ = ["MASTER_KEY_ENV", "MasterKey", "load_master_key"]
 
 log = logging.getLogger("relaykit.key_vault")
 

@@ -10,6 +10,9 @@ keys, configured header values, the variables a provider type names in
 in every error it raises. A provider adds the credentials it finds or mints
 itself (an Entra ID token, a Google access token) through
 ``ProviderSettings.known_secrets``, and drops a minted one once it is long out of use.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import re
 
 from .secrets import MASK, Secret
 from .transport_errors import mask_chain
+
+__all__ = ["MIN_LENGTH", "KnownSecrets"]
 
 #: shorter values are not masked: "EMPTY" (vLLM's placeholder key) or "1" would
 #: mask ordinary words and numbers everywhere, and are no credential worth hiding

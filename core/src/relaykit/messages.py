@@ -6,6 +6,9 @@ the OpenAI Chat Completions shape most code already has lying around, or in
 Anthropic's Messages shape (a user turn's ``tool_result`` blocks become tool
 messages); :func:`coerce_messages` turns them into :class:`Message` values and
 names the offending field when it cannot.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -19,6 +22,25 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from .errors import InvalidRequestError
+
+__all__ = [
+    "CACHE_TTLS",
+    "PART_TYPES",
+    "ROLES",
+    "Attachment",
+    "CachePoint",
+    "DocumentPart",
+    "ImagePart",
+    "Message",
+    "Part",
+    "ReasoningPart",
+    "Role",
+    "TextPart",
+    "ToolCall",
+    "ToolResultPart",
+    "coerce_messages",
+    "parse_cache_control",
+]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")

@@ -13,6 +13,9 @@ into its own wire format and never re-derives a metric::
 Names, units and histogram buckets follow the OpenTelemetry GenAI semantic
 conventions where they define a metric; relaykit's own counters are named
 ``relaykit.*``.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -32,6 +35,39 @@ from .gauge_events import (
     StorageWriteFailed,
 )
 from .protocols import CallRecord
+
+__all__ = [
+    "BREAKER_STATE",
+    "CACHE_ERRORS",
+    "CACHE_HITS",
+    "COST",
+    "DURATION_BUCKETS",
+    "ERRORS",
+    "EVENT_INSTRUMENTS",
+    "FALLBACKS",
+    "INSTRUMENTS",
+    "OPERATION_DURATION",
+    "PROMPT_CACHE_READS",
+    "PROMPT_CACHE_WRITES",
+    "QUEUE_DEPTH",
+    "RECORDS_LOST",
+    "RECORDS_SPILLED",
+    "REQUESTS",
+    "RETRIES",
+    "STORAGE_FAILING",
+    "STORAGE_WRITE_FAILURES",
+    "TIME_TO_FIRST_CHUNK",
+    "TOKEN_BUCKETS",
+    "TOKEN_USAGE",
+    "WEB_SEARCHES",
+    "Attributes",
+    "CallFold",
+    "Instrument",
+    "Observation",
+    "Series",
+    "genai_provider_name",
+    "observe",
+]
 
 # Bucket boundaries the GenAI semantic conventions ask for (ExplicitBucketBoundaries).
 DURATION_BUCKETS = (

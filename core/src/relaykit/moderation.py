@@ -12,6 +12,9 @@ Categories keep the vendor's own names, as the vendor spells them: OpenAI's
 does not map one vendor's categories onto another's: a check that reads a
 category names the vendor's. Text only, for now: images (which OpenAI's
 omni-moderation models also read) are refused before sending.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from .embeddings import coerce_inputs
 from .errors import InvalidRequestError, did_you_mean
 from .response import Usage
 from .validation import check_options
+
+__all__ = ["ModerationRequest", "ModerationResponse", "ModerationResult", "moderation_result"]
 
 
 @attrs.frozen(kw_only=True)

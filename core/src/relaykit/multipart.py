@@ -4,6 +4,9 @@
 the returned ``content-type``); :func:`parse` reads one, for a vendor mock or
 a server (the gateway's ``/v1/audio/transcriptions``). Both hold the whole
 body in memory: uploads here are a few megabytes (OpenAI takes 25 MiB).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import os
 from collections.abc import Iterable, Mapping
 
 import attrs
+
+__all__ = ["Part", "boundary_of", "encode", "parse"]
 
 
 @attrs.frozen

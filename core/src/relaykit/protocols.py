@@ -2,6 +2,9 @@
 
 Hooks (:mod:`relaykit.hookspecs`) hand the core objects that satisfy these
 protocols. They are structural: a plugin does not subclass anything.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -27,6 +30,23 @@ from .web_search import Citation
 if TYPE_CHECKING:
     from .gauge_events import GaugeEvent
     from .http import HttpClient
+
+__all__ = [
+    "NO_ANSWER_CONTENT",
+    "CacheStore",
+    "CachedModels",
+    "CallRecord",
+    "Exporter",
+    "LogQuery",
+    "Provider",
+    "ProviderFactory",
+    "ProviderSettings",
+    "RateLimiter",
+    "Redactor",
+    "Reservation",
+    "Storage",
+    "UsageTotal",
+]
 
 # -------------------------------------------------------------------------
 # providers

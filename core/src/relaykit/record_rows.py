@@ -23,6 +23,9 @@ and ``citations`` with migration 10, ``search_queries`` with migration 11,
 ``prompt`` column holds the model's web search queries and the titles and URLs
 of the answer's citations too (:func:`~relaykit.protocols.citations_text`), so
 the full-text search finds a call by what it searched for or a source it cited.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

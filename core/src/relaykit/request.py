@@ -1,4 +1,8 @@
-"""What a caller asks for: :class:`ChatRequest` and the values inside it."""
+"""What a caller asks for: :class:`ChatRequest` and the values inside it.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,17 @@ import attrs
 from .errors import InvalidRequestError, did_you_mean
 from .messages import CachePoint, Message, parse_cache_control
 from .web_search import WebSearch, is_search_tool
+
+__all__ = [
+    "EFFORTS",
+    "EFFORT_BUDGETS",
+    "ChatRequest",
+    "Effort",
+    "Reasoning",
+    "ResponseFormat",
+    "Tool",
+    "ToolChoice",
+]
 
 
 @attrs.frozen

@@ -5,6 +5,9 @@ in, :class:`RerankResponse` out).
 (:func:`build_rerank_request`) and hands it to a provider's optional
 ``rerank`` method; routing, limits, retries, breakers, cost, traces, metrics
 and the call log are the chat pipeline's, in :mod:`relaykit.rerank_call`.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import attrs
 from .errors import InvalidRequestError, RelayError, did_you_mean
 from .response import Usage
 from .validation import check_options
+
+__all__ = ["RerankRequest", "RerankResponse", "RerankResult", "ranked"]
 
 
 @attrs.frozen(kw_only=True)

@@ -1,4 +1,8 @@
-"""What comes back: :class:`ChatResponse`, :class:`Usage`, and model metadata."""
+"""What comes back: :class:`ChatResponse`, :class:`Usage`, and model metadata.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,16 @@ import attrs
 
 from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .web_search import Citation
+
+__all__ = [
+    "ChatResponse",
+    "FinishReason",
+    "ModelInfo",
+    "ModelPrice",
+    "TokenCount",
+    "Usage",
+    "reasoning_fields",
+]
 
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "other"]
 

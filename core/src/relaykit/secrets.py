@@ -3,12 +3,17 @@
 This is the always-on floor under every other redactor: errors, logs, stored
 records and span attributes pass through :func:`scrub` so that a key echoed
 back by a provider (or pasted into a prompt) never leaves relaykit in clear.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+
+__all__ = ["MASK", "Secret", "scrub"]
 
 MASK = "[REDACTED]"
 

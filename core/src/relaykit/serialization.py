@@ -5,6 +5,9 @@ Bytes travel as base64, Decimals as strings, so ``from_json(to_json(x)) == x``.
 A :class:`~relaykit.ChatResponse` (and the values it holds) is read back by a
 decoder compiled from its fields (:mod:`relaykit.value_decoders`): a cached
 answer taken from a store is one, read on the call's path.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from . import events
 from .json_decode import loads
 from .messages import PART_TYPES, Attachment, Part
 from .web_search import Citation
+
+__all__ = ["converter", "from_json", "structure_event", "to_json", "unstructure_event"]
 
 T = TypeVar("T")
 

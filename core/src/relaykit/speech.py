@@ -8,6 +8,9 @@ log are the chat pipeline's, in :mod:`relaykit.speech_call`.
 The audio comes back whole, as bytes; :meth:`relaykit.Client.stream_speech`
 streams it instead, chunk by chunk as the vendor sends it, through a provider's
 optional ``stream_speech`` (:mod:`relaykit.speech_stream`).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from .audio import AudioFile, header_seconds
 from .errors import InvalidRequestError, did_you_mean
 from .response import ModelPrice, Usage
 from .validation import check_options
+
+__all__ = ["FORMATS", "MEDIA_TYPES", "SpeechRequest", "SpeechResponse", "media_type_of"]
 
 #: the audio formats a speech may be asked in, and the media type of each (OpenAI's
 #: six; ``pcm`` is raw 16-bit little-endian mono samples, 24 kHz at OpenAI)

@@ -8,11 +8,16 @@ colon is dropped; a blank line dispatches the event if it has data.
 Providers feed it from ``response.aiter_bytes()`` (which undoes gzip) inside their own ``stream``
 generator rather than through a nested async generator, so that closing the
 provider's stream closes everything at once, under asyncio and trio alike.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+__all__ = ["SSEDecoder", "ServerSentEvent"]
 
 
 class ServerSentEvent(NamedTuple):

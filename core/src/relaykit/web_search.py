@@ -14,6 +14,9 @@ caller set (``max_uses``, ``allowed_domains``, ``blocked_domains``), refuses the
 call with an :class:`~relaykit.InvalidRequestError` (``param="web_search"``), so
 a route falls back to a deployment that can. *Hints* (``context_size``,
 ``location``) only steer the search: a provider without them leaves them out.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from .errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from .routing import Target
+
+__all__ = ["Citation", "ContextSize", "SearchLocation", "WebSearch", "unsupported"]
 
 #: how much of what it finds the search hands the model (OpenAI's
 #: ``search_context_size``): more costs more tokens and answers better

@@ -45,7 +45,7 @@ from typing import Any
 import attrs
 
 from relaykit import Client, Message
-from relaykit.cache_store import BUILT_IN
+from relaykit.config import BUILT_IN_CACHE_BACKENDS
 from relaykit.protocols import CacheStore
 from relaykit.serialization import from_json, to_json
 
@@ -75,7 +75,9 @@ def shared_store(client: Client) -> CacheStore | None:
     """The store ``client``'s response cache shares with other processes (a plugin's,
     such as relaykit-redis's), behind the client's guard; ``None`` for memory or the
     storage backend's cache."""
-    return client.cache_store if client.config.cache.backend not in BUILT_IN else None
+    return (
+        client.cache_store if client.config.cache.backend not in BUILT_IN_CACHE_BACKENDS else None
+    )
 
 
 class KeptResponses:

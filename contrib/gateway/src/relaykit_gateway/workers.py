@@ -51,8 +51,7 @@ import anyio
 import attrs
 
 from relaykit import Client, Config, ConfigError, RelayError
-from relaykit.cache_store import BUILT_IN
-from relaykit.config import load_config
+from relaykit.config import BUILT_IN_CACHE_BACKENDS, load_config
 
 from .keys import GatewayKeys
 from .sealed_entries import seals
@@ -88,7 +87,7 @@ def check_shared_state(config: Config, keys: GatewayKeys, workers: int) -> None:
     """
     if workers <= 1:
         return
-    if config.cache.backend in BUILT_IN:
+    if config.cache.backend in BUILT_IN_CACHE_BACKENDS:
         raise ConfigError(
             f"with --workers {workers}, kept Responses API conversations would live in each"
             f" worker's memory (cache backend {config.cache.backend!r}), and a caller"

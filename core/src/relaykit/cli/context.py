@@ -1,4 +1,8 @@
-"""What every command handler gets besides its own options: ``args.context``."""
+"""What every command handler gets besides its own options: ``args.context``.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..plugins import PluginManager
     from ..sync_client import SyncClient
+
+__all__ = ["CliContext"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")

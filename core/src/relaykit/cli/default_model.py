@@ -1,4 +1,8 @@
-"""The model a CLI command that is not a chat uses: ``-m``, else its ``[defaults]`` key."""
+"""The model a CLI command that is not a chat uses: ``-m``, else its ``[defaults]`` key.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..config import Config
+
+__all__ = ["command_model"]
 
 
 def command_model(given: str | None, config: Config, kind: str, example: str) -> str:

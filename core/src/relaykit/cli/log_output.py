@@ -18,6 +18,9 @@ whose it is, and without the secret redactor.
 A command that serves (``relaykit gateway``) sets ``log_calls=True`` among its
 parser's defaults: it logs a line per call without ``-v``, as a web server logs
 its requests.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from typing import TextIO
 
 from ..log_format import JsonFormatter
 from ..secrets import scrub
+
+__all__ = ["log_output", "verbosity"]
 
 #: call fields worth a human's eye on a text line, in this order (the JSON lines have all)
 _SHOWN_FIELDS = (

@@ -1,8 +1,14 @@
-"""Plain-text tables for terminal output: aligned columns, no borders, no dependencies."""
+"""Plain-text tables for terminal output: aligned columns, no borders, no dependencies.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+
+__all__ = ["format_table"]
 
 
 def format_table(

@@ -2,6 +2,9 @@
 
 Everything here runs offline. Import what you need from the submodules, or
 from this package (names load lazily, so importing it costs nothing).
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

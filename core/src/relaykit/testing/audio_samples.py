@@ -14,6 +14,8 @@ import struct
 
 from ..audio import AudioFile, header_seconds
 
+__all__ = ["BYTES_PER_SECOND", "mock_audio", "mock_seconds", "mock_transcript"]
+
 #: the bytes a second of audio that says nothing of its length is taken to hold
 #: (MP3 at 128 kbit/s)
 BYTES_PER_SECOND = 16_000

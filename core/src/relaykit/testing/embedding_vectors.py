@@ -13,6 +13,8 @@ import hashlib
 import math
 from array import array
 
+__all__ = ["MOCK_DIMENSIONS", "mock_embedding_tokens", "mock_vector"]
+
 #: the length of a mock's vectors when the request asks for none
 MOCK_DIMENSIONS = 8
 

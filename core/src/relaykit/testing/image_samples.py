@@ -13,6 +13,8 @@ import hashlib
 import struct
 import zlib
 
+__all__ = ["mock_image", "mock_image_prompt", "mock_mask", "mock_pixel"]
+
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _KEYWORD = b"Description\x00"
 

@@ -26,6 +26,18 @@ from anyio.streams.tls import TLSStream
 if TYPE_CHECKING:
     import ssl
 
+__all__ = [
+    "Drop",
+    "Handler",
+    "LoopbackServer",
+    "Pause",
+    "Raw",
+    "Request",
+    "Reset",
+    "Response",
+    "ServerStats",
+]
+
 _REASONS = {
     200: "OK",
     400: "Bad Request",

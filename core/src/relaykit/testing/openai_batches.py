@@ -33,6 +33,8 @@ import attrs
 from ..multipart import parse
 from .loopback import Request, Response
 
+__all__ = ["OpenAIBatches"]
+
 ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
 #: how many bytes each chunk of a result file holds
 CHUNK = 64

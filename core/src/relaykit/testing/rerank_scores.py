@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["mock_ranking", "mock_relevance"]
+
 _WORD = re.compile(r"\w+")
 
 

@@ -17,6 +17,8 @@ import attrs
 from ..messages import ReasoningPart
 from ..web_search import Citation
 
+__all__ = ["Reply", "Script", "count_tokens"]
+
 
 @attrs.frozen(kw_only=True)
 class Reply:

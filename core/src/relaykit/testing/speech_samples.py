@@ -14,6 +14,8 @@ import struct
 
 from .audio_samples import _comment, mock_audio
 
+__all__ = ["CHARACTERS_PER_SECOND", "mock_speech", "mock_speech_seconds", "mock_speech_text"]
+
 #: the characters a mock speaks a second (about 900 a minute, as people read aloud)
 CHARACTERS_PER_SECOND = 15
 _MARK = b"relaykit-mock-speech:"

@@ -49,7 +49,7 @@ def loopback_tls() -> LoopbackTLS:
         import trustme
     except ImportError:  # a test-only dependency: say how to get it
         raise RuntimeError(
-            "relaykit.testing.loopback_tls() needs trustme: pip install trustme"
+            "relaykit.testing.loopback_tls() needs trustme: pip install 'relaykit[testing]'"
         ) from None
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

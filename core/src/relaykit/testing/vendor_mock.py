@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from ..request import Reasoning
 
+__all__ = ["VendorMock"]
+
 
 class VendorMock:
     """Base of the mocks that speak one vendor's wire format over loopback HTTP.

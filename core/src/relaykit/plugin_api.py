@@ -1,0 +1,70 @@
+"""Which relaykit modules plugins may import: the core's public plugin API, in one place.
+
+Plugins (and libraries and apps built on the core) depend only on these modules, and
+only on the names in each one's ``__all__``; everything else in the core may change
+without notice. ``tests/test_plugin_api.py`` checks that every distribution in this
+repository keeps to the list, that each module listed has a docstring and an
+``__all__``, and that the list in docs/writing-plugins.md ("Modules plugins may
+import") is :func:`render`'s output.
+
+A plugin's tests may use anything, but only ``relaykit.testing`` (and its
+submodules, for type-checked mocks) is kept stable for them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PLUGIN_MODULES", "TESTING_PACKAGE", "is_plugin_module", "render"]
+
+#: module -> what a plugin uses it for, one line each (the docs list says the same)
+PLUGIN_MODULES: dict[str, str] = {
+    "relaykit": "the client, requests, responses, messages, errors and `hookimpl`",
+    "relaykit.audio": "`AudioFile` and its format and media type, for speech to text",
+    "relaykit.batches": "batch statuses and JSONL lines, for providers' batch APIs",
+    "relaykit.budgets": "USD budget periods and micro-dollar amounts, for shared limiters",
+    "relaykit.cache_points": "where to put prompt-cache marks when the caller did not say",
+    "relaykit.cli.context": "`CliContext`, what a `relaykit_commands` handler gets",
+    "relaykit.cli.default_model": "the model a command that is not a chat uses",
+    "relaykit.cli.log_output": "the command line's log setup, for commands that spawn workers",
+    "relaykit.cli.table": "plain-text tables for command output",
+    "relaykit.config": "`Config` and its sections, as hooks receive them",
+    "relaykit.embeddings": "embedding values, batching (`send_batches`) and token estimates",
+    "relaykit.errors": "the error hierarchy, `error_for_status` and `did_you_mean`",
+    "relaykit.events": "stream events a provider's `stream` yields",
+    "relaykit.fork_safety": "resets for threads, sockets and connections after `fork()`",
+    "relaykit.http": "the HTTP client providers call, and its transport errors",
+    "relaykit.http_errors": "a vendor's HTTP error response as a typed `RelayError`",
+    "relaykit.image_files": "an image's format and pixel size from its bytes",
+    "relaykit.image_generation": "image generation values and base64 decoding",
+    "relaykit.json_decode": "`loads`, the fast JSON decoder for answers",
+    "relaykit.json_encode": "`dumps`, the fast JSON encoder for request bodies",
+    "relaykit.key_vault": "the master key that encrypts stored API keys",
+    "relaykit.known_secrets": "`KnownSecrets`, credentials a provider mints, masked everywhere",
+    "relaykit.messages": "messages and their content parts",
+    "relaykit.metrics": "the metric instruments and how a call record becomes observations",
+    "relaykit.moderation": "moderation values and `moderation_result`",
+    "relaykit.multipart": "`multipart/form-data` bodies: encode and parse",
+    "relaykit.protocols": "the protocols plugins implement and the values that cross them",
+    "relaykit.record_rows": "call records as flat table rows, for SQL storage backends",
+    "relaykit.request": "`ChatRequest` and the values inside it",
+    "relaykit.rerank": "rerank values and `ranked`",
+    "relaykit.response": "`ChatResponse`, `Usage`, `ModelInfo`, `ModelPrice`",
+    "relaykit.secrets": "`Secret` and `scrub`, so keys never show",
+    "relaykit.serialization": "the cattrs converter and JSON for relaykit values",
+    "relaykit.speech": "text-to-speech values and media types",
+    "relaykit.sse": "a server-sent events decoder for streamed answers",
+    "relaykit.web_search": "web search settings, citations and refusals",
+    "relaykit.testing": "fakes, vendor mocks and contract suites, for tests and shipped mocks",
+}
+
+#: the test helpers' package: its submodules are public too (see ``PLUGIN_MODULES``)
+TESTING_PACKAGE = "relaykit.testing"
+
+
+def is_plugin_module(module: str) -> bool:
+    """Whether a plugin may import ``module``: a listed one, or a ``relaykit.testing`` submodule."""
+    return module in PLUGIN_MODULES or module.startswith(TESTING_PACKAGE + ".")
+
+
+def render() -> str:
+    """The Markdown list docs/writing-plugins.md shows, one line per module."""
+    return "".join(f"- `{module}`: {use}\n" for module, use in PLUGIN_MODULES.items())
