@@ -12,10 +12,12 @@ import argparse
 import contextlib
 import logging
 import os
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -200,10 +202,20 @@ def test_logs_import_picks_up_a_file_a_dead_replay_left(
 
 
 #: records each spilling process appends, a few at a time
-PER_CHILD = 300
+PER_CHILD = 150
 
 
 def _spill_many(path: Path, first: int) -> None:
+    """A child that spills, slowly: a while passes between opening the file and writing it
+    (as when the machine is busy), a while a replay taking the file must not fall into."""
+    real_open = os.open
+
+    def slow_open(*args: Any, **kwargs: Any) -> int:
+        fd = real_open(*args, **kwargs)
+        time.sleep(0.001)
+        return fd
+
+    os.open = slow_open  # (in the child only, which then exits)
     for n in range(first, first + PER_CHILD, 3):
         spill(path, [make_record(n), make_record(n + 1), make_record(n + 2)], "unavailable")
     os._exit(0)
