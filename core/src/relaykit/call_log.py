@@ -359,7 +359,7 @@ class CallLog:
         """Remove the taken files: each of their records is stored, spilled again, or kept."""
         taken, self._taken = self._taken, []
         for file in taken:
-            await anyio.to_thread.run_sync(lambda f=file: f.unlink(missing_ok=True))
+            await anyio.to_thread.run_sync(partial(file.unlink, missing_ok=True))
         if self._replay_stored:
             # WARNING, as the ERROR that asked for `relaykit logs import` was: no need now
             log.warning(
