@@ -16,6 +16,7 @@ from relaykit.gauge_events import (
     CacheStoreError,
     QueueDepth,
     RecordsLost,
+    RecordsReplayed,
     RecordsSpilled,
     StorageFailing,
     StorageWriteFailed,
@@ -132,6 +133,7 @@ def test_a_cache_store_error_counts_one_by_operation() -> None:
         metrics.STORAGE_FAILING,
         metrics.RECORDS_SPILLED,
         metrics.RECORDS_LOST,
+        metrics.RECORDS_REPLAYED,
     }
 
 
@@ -150,6 +152,9 @@ def test_storage_events_are_counted_and_gauged() -> None:
     )
     (lost,) = metrics.observe(RecordsLost(3))
     assert (lost.instrument, lost.value, lost.attributes) == (metrics.RECORDS_LOST, 3.0, ())
+    (replayed,) = metrics.observe(RecordsReplayed(7))
+    assert (replayed.instrument, replayed.value) == (metrics.RECORDS_REPLAYED, 7.0)
+    assert replayed.instrument in metrics.INSTRUMENTS
     assert [o.value for e in (True, False) for o in metrics.observe(StorageFailing(e))] == [1, 0]
     assert {o.instrument.unit for o in (failed, spilled, lost)} == {"{failure}", "{record}"}
     for instrument in (failed, spilled, lost):

@@ -245,7 +245,7 @@ def test_logs_import_stores_a_spill_file_once_and_removes_it(
     assert path.exists()
     assert cli(str(path)) == 0
     assert "stored 6 call records from" in capsys.readouterr().out
-    assert not path.exists() and not list(tmp_path.iterdir())
+    assert not path.exists() and [p.name for p in tmp_path.iterdir()] == ["spill.jsonl.lock"]
     assert sorted(storage.records) == sorted(r.id for r in records)
 
     path.write_text('{"record": {"id": "x"}}\n')

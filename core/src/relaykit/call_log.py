@@ -18,8 +18,19 @@ retried a few times, then the batch is halved until the record(s) storage
 refuses are found and spilled alone, and the rest stored. ``aclose`` gives
 the writer ``close_timeout`` seconds, then spills what is left.
 
-Each failed write, change between failing and working, and spilled or lost
-batch is also told to ``on_event`` (the client hands these
+When a write succeeds after storage had failed, and when the writer starts
+and the spill file (or a taken file a dead process left) exists, the writer
+replays the spill file into storage: it takes the file (see
+:func:`relaykit.record_spill.take`), then stores its records ``max_batch`` at a
+time, one batch after each live batch (never before one waiting), and
+removes the file once every record is stored (or spilled again). Lines
+storage refused go to ``FILE.refused`` instead, said once, never replayed. A
+replay storage fails pauses until a write succeeds again; one still going when
+the log closes puts the file's lines back. Without ``fcntl`` (Windows) there
+is no replay: ``relaykit logs import`` loads the file.
+
+Each failed write, change between failing and working, spilled, lost or
+replayed batch is also told to ``on_event`` (the client hands these
 :mod:`gauge events <relaykit.gauge_events>` to its exporters, as metrics):
 only on those paths, so a healthy write does nothing more.
 """
@@ -32,6 +43,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -42,13 +54,23 @@ from .errors import StorageUnavailableError
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .gauge_events import (
     RecordsLost,
+    RecordsReplayed,
     RecordsSpilled,
     StorageEvent,
     StorageFailing,
     StorageWriteFailed,
 )
 from .protocols import CallRecord, Storage
-from .record_spill import default_spill_path, spill
+from .record_spill import (
+    CAN_REPLAY,
+    default_spill_path,
+    give_back,
+    has_spilled,
+    keep_refused,
+    spill,
+    spilled_lines,
+    take,
+)
 from .retention import RetentionPolicy
 from .secrets import describe_error
 
@@ -111,10 +133,19 @@ class CallLog:
         self._deadline = math.inf
         #: the cancel scope of the write or backoff in progress, cut short by aclose
         self._patience: anyio.CancelScope | None = None
-        #: failed write attempts, and records spilled to the file or lost (for tests, metrics)
+        #: whether the spill file may hold records to replay (see _replay_step)
+        self._replay_due = False
+        #: the files a replay has taken, and their records not yet stored
+        self._taken: list[Path] = []
+        self._pending: deque[CallRecord] = deque()
+        #: records the replay in progress has stored (for its closing log line)
+        self._replay_stored = 0
+        #: failed write attempts, records spilled to the file or lost, and records
+        #: replayed from it into storage (for tests, metrics)
         self.failed_writes = 0
         self.spilled = 0
         self.lost = 0
+        self.replayed = 0
         after_fork_in_child(self, CallLog._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -132,6 +163,10 @@ class CallLog:
         self._patience = None  # (the parent's scope, in the parent's event loop)
         self._deadline = math.inf
         self._failing_since = self._next_probe = None  # the child's storage starts afresh
+        # A replay in progress is the parent's: its taken files and records stay its own.
+        self._replay_due = False
+        self._taken = []
+        self._pending = deque()
 
     def start(self, tg: TaskGroup) -> None:
         """Run the writer in ``tg``; until then ``put`` writes inline."""
@@ -209,12 +244,33 @@ class CallLog:
         """Records queued and not yet handed to storage."""
         return self._send.statistics().current_buffer_used if self._send is not None else 0
 
+    @property
+    def spill_path(self) -> Path:
+        """The file batches are spilled to (and replayed from)."""
+        return self._spill_path or default_spill_path()
+
     async def _writer(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
         try:
             if self._retention is not None:
                 await self._retention.apply(self.storage)
+            if CAN_REPLAY:  # records left by an earlier outage (of any process)
+                self._replay_due = await anyio.to_thread.run_sync(has_spilled, self.spill_path)
             async with receive:
-                async for first in receive:
+                while True:
+                    if self._replaying():
+                        # one bounded step between live batches: a waiting batch goes first
+                        await self._replay_step()
+                        try:
+                            first = receive.receive_nowait()
+                        except anyio.WouldBlock:
+                            continue
+                        except anyio.EndOfStream:
+                            break
+                    else:
+                        try:
+                            first = await receive.receive()
+                        except anyio.EndOfStream:
+                            break
                     batch = [first]
                     self._top_up(batch)
                     await self._write(batch)
@@ -223,7 +279,112 @@ class CallLog:
         finally:
             if self._room is not None:  # nothing more will be taken: wake who waits
                 self._room.set()
+            if self._taken:  # a replay not finished: its lines go back to the spill file
+                with anyio.CancelScope(shield=True):
+                    await self._give_back()
             self._done.set()
+
+    def _replaying(self) -> bool:
+        """Whether the writer should take a replay step now: one is due, storage
+        works (as far as the last write knows), and the log is not closing."""
+        return self._replay_due and self._failing_since is None and self._deadline == math.inf
+
+    async def _replay_step(self) -> None:
+        """Store up to ``max_batch`` spilled records; take the spill file first if need be.
+
+        A batch storage fails pauses the replay (``_failed`` marks storage
+        failing) until a write succeeds; one it refuses is taken apart as a
+        live batch is. Records spilled again meanwhile are replayed later.
+        """
+        if not self._pending:
+            if self._taken:
+                await self._finish_replay()
+            if not await self._take():
+                self._replay_due = False
+                return
+        n = min(self._max_batch, len(self._pending))
+        chunk = [self._pending.popleft() for _ in range(n)]
+        before = self.spilled + self.lost
+        try:
+            await self._attempt(chunk)
+        except StorageUnavailableError as e:
+            self._pending.extendleft(reversed(chunk))  # tried again once storage works
+            self._failed(e, n)
+            return
+        except Exception as e:
+            self._failed(e, n)
+            await self._bisect(chunk, e)  # what it refuses is spilled as refused
+        else:
+            self._recovered(n)
+        # What storage did not take was spilled again (or lost, and said so).
+        stored = n - (self.spilled + self.lost - before)
+        if stored > 0:
+            self.replayed += stored
+            self._replay_stored += stored
+            self._tell(RecordsReplayed(stored))
+
+    async def _take(self) -> bool:
+        """Take the spill file (and leftovers) and read its records; whether there are any."""
+        path = self.spill_path
+        try:
+            taken = await anyio.to_thread.run_sync(take, path)
+            self._taken.extend(taken)
+            for file in taken:
+                records, refused = await anyio.to_thread.run_sync(spilled_lines, file)
+                self._pending.extend(records)
+                if refused:
+                    kept = await anyio.to_thread.run_sync(keep_refused, path, refused)
+                    log.warning(
+                        "%d spilled call records are not replayed: storage refused them"
+                        " (or they are not records); they are in %s. Once fixed, load them"
+                        " with `relaykit logs import %s`",
+                        len(refused),
+                        kept,
+                        kept,
+                    )
+        except OSError as e:
+            log.error("could not replay call records from %s: %s", path, e)
+            return False
+        if self._taken and not self._pending:
+            await self._finish_replay()
+        if self._pending:
+            log.info(
+                "storing %d call records spilled to %s while storage was failing",
+                len(self._pending),
+                path,
+            )
+        return bool(self._pending)
+
+    async def _finish_replay(self) -> None:
+        """Remove the taken files: each of their records is stored, spilled again, or kept."""
+        taken, self._taken = self._taken, []
+        for file in taken:
+            await anyio.to_thread.run_sync(partial(file.unlink, missing_ok=True))
+        if self._replay_stored:
+            # WARNING, as the ERROR that asked for `relaykit logs import` was: no need now
+            log.warning(
+                "stored %d call records spilled to %s; no need to import them",
+                self._replay_stored,
+                self.spill_path,
+            )
+        self._replay_stored = 0
+
+    async def _give_back(self) -> None:
+        """Put the lines of a replay not finished back into the spill file."""
+        taken, self._taken = self._taken, []
+        self._pending.clear()
+        try:
+            # (the refused lines are in FILE.refused already)
+            await anyio.to_thread.run_sync(
+                partial(give_back, taken, self.spill_path, skip_refused=True)
+            )
+        except OSError as e:
+            log.error(
+                "could not put spilled call records back in %s: %s; they are in %s",
+                self.spill_path,
+                e,
+                ", ".join(str(file) for file in taken),
+            )
 
     def _top_up(self, batch: list[CallRecord]) -> None:
         """Add queued records to ``batch`` up to ``max_batch``, and any overflow."""
@@ -346,6 +507,7 @@ class CallLog:
                 count,
             )
             self._tell(StorageFailing(False))
+            self._replay_due = CAN_REPLAY  # what was spilled meanwhile can go in now
         self._failing_since = None
         self._next_probe = None
 
@@ -354,7 +516,7 @@ class CallLog:
 
         ``refused``: storage refused this record (not: storage failed).
         """
-        path = self._spill_path or default_spill_path()
+        path = self.spill_path
         try:
             with anyio.CancelScope(shield=True):  # the only copy: finish writing it
                 unwritable = await anyio.to_thread.run_sync(spill, path, batch, reason)

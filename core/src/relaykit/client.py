@@ -62,6 +62,7 @@ from .protocols import (
 from .provider_registry import ProviderRegistry
 from .record_builder import positional_builder
 from .record_params import ID_KEYS, add_content_params, tool_choice_param
+from .record_spill import default_spill_path, storage_target
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
 from .response import ChatResponse, ModelInfo, TokenCount, Usage, with_call_fields
@@ -362,7 +363,12 @@ class Client:
             retention=retention,
             retry_for=cfg.retry_for,
             close_timeout=cfg.close_timeout,
-            spill_path=Path(cfg.spill_path).expanduser() if cfg.spill_path else None,
+            spill_path=(
+                Path(cfg.spill_path).expanduser()
+                if cfg.spill_path
+                # a file per storage: a replay must not store records in another one
+                else default_spill_path(storage_target(cfg.backend, cfg.path, cfg.dsn))
+            ),
             on_event=self._note_storage_event if self._exporters else None,
         )
 

@@ -94,7 +94,20 @@ class RecordsLost:
     count: int
 
 
+@attrs.frozen
+class RecordsReplayed:
+    """``count`` spilled call records were read back from the spill file and stored.
+
+    Sent after each step of a replay (see :mod:`relaykit.call_log`): the events
+    add up to ``CallLog.replayed``.
+    """
+
+    count: int
+
+
 #: the events the call log sends when storage fails (see :mod:`relaykit.call_log`)
-StorageEvent: TypeAlias = StorageWriteFailed | StorageFailing | RecordsSpilled | RecordsLost
+StorageEvent: TypeAlias = (
+    StorageWriteFailed | StorageFailing | RecordsSpilled | RecordsLost | RecordsReplayed
+)
 
 GaugeEvent: TypeAlias = QueueDepth | BreakerState | CacheStoreError | StorageEvent

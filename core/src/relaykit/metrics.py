@@ -30,6 +30,7 @@ from .gauge_events import (
     CacheStoreError,
     QueueDepth,
     RecordsLost,
+    RecordsReplayed,
     RecordsSpilled,
     StorageFailing,
     StorageWriteFailed,
@@ -51,6 +52,7 @@ __all__ = [
     "PROMPT_CACHE_WRITES",
     "QUEUE_DEPTH",
     "RECORDS_LOST",
+    "RECORDS_REPLAYED",
     "RECORDS_SPILLED",
     "REQUESTS",
     "RETRIES",
@@ -193,6 +195,12 @@ RECORDS_LOST = Instrument(
     "{record}",
     "Call records neither stored nor spilled (the spill file failed too).",
 )
+RECORDS_REPLAYED = Instrument(
+    "relaykit.storage.records_replayed",
+    "counter",
+    "{record}",
+    "Spilled call records stored once storage worked again (replayed from the spill file).",
+)
 
 INSTRUMENTS = (
     OPERATION_DURATION,
@@ -214,6 +222,7 @@ INSTRUMENTS = (
     STORAGE_FAILING,
     RECORDS_SPILLED,
     RECORDS_LOST,
+    RECORDS_REPLAYED,
 )
 
 #: the instruments :mod:`gauge events <relaykit.gauge_events>` feed; call records
@@ -226,6 +235,7 @@ EVENT_INSTRUMENTS = (
     STORAGE_FAILING,
     RECORDS_SPILLED,
     RECORDS_LOST,
+    RECORDS_REPLAYED,
 )
 
 Attributes = tuple[tuple[str, str], ...]
@@ -284,6 +294,8 @@ def observe(event: Any) -> list[Observation]:
         return [Observation(RECORDS_SPILLED, float(event.count), reason)]
     if isinstance(event, RecordsLost):
         return [Observation(RECORDS_LOST, float(event.count))]
+    if isinstance(event, RecordsReplayed):
+        return [Observation(RECORDS_REPLAYED, float(event.count))]
     return []
 
 

@@ -10,28 +10,118 @@ file twice, or a record that did get stored after all, stores nothing twice.
 One line per record: ``{"spilled_at": ..., "reason": ..., "record": {...}}``.
 Records are already redacted; the file is created readable by its owner only,
 as the SQLite log is, since records hold prompts and answers.
+
+Several processes may share one file, and one of them may replay it into
+storage (:meth:`relaykit.call_log.CallLog` does once storage works again)
+while others append. An exclusive ``flock`` on ``FILE.lock`` is held around
+each append and around :func:`take`, which renames the file to a name of its
+own (``FILE.<pid>.<token>.taken``): appends after it start a fresh file, so
+no line is written into a file being replayed and then deleted. A process
+that dies mid-replay leaves its taken file behind; the next :func:`take` (a
+replay's or ``relaykit logs import``'s) picks it up. A record may then be
+stored twice; storage ignores a known id, so that stores nothing twice.
+Lines storage refused (``"reason": "refused: ..."``) are not replayed but
+moved to ``FILE.refused`` (see :func:`keep_refused`). Without ``fcntl``
+(Windows) there is no lock and no automatic replay; ``relaykit logs import``
+works everywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so no automatic replay
+    fcntl = None  # type: ignore[assignment]
 
 from .protocols import CallRecord
 from .serialization import converter
 
-#: the file's name in the user config dir when ``[storage] spill_path`` is unset
+#: the file's name in the user config dir when ``[storage] spill_path`` is unset and
+#: the storage is not known (with a storage target: ``spilled-records-<hash>.jsonl``)
 SPILL_FILE = "spilled-records.jsonl"
 
+#: whether appends and takes lock the file, so a process may replay it while others
+#: append (POSIX); without it only ``relaykit logs import`` loads spilled records
+CAN_REPLAY = fcntl is not None
 
-def default_spill_path() -> Path:
-    """Where records are spilled unless ``[storage] spill_path`` says otherwise."""
+#: how a taken file's name ends (``FILE.<pid>.<token>.taken``); ``.importing`` was
+#: what ``relaykit logs import`` used before, and is picked up as well
+TAKEN_SUFFIXES = (".taken", ".importing")
+
+
+def default_spill_path(target: str | None = None) -> Path:
+    """Where records are spilled unless ``[storage] spill_path`` says otherwise.
+
+    ``target`` names the storage the records belong to (see :func:`storage_target`):
+    each storage gets a file of its own, so a replay never stores one storage's
+    records in another. Without it: ``spilled-records.jsonl``.
+    """
     from .config import user_config_dir
 
-    return user_config_dir() / SPILL_FILE
+    if target is None:
+        return user_config_dir() / SPILL_FILE
+    digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+    return user_config_dir() / f"spilled-records-{digest}.jsonl"
+
+
+def storage_target(backend: str, path: str | None, dsn: str | None) -> str:
+    """A name for a storage, from ``[storage]``, without secrets (for :func:`default_spill_path`).
+
+    The SQLite path made absolute; a DSN without its password (a password
+    that changes must not change the file, and must not be hashed where a
+    file name shows the hash).
+    """
+    parts = [backend]
+    if path:
+        parts.append(str(Path(path).expanduser().absolute()))
+    if dsn:
+        parts.append(_without_password(dsn))
+    return "\n".join(parts)
+
+
+def _without_password(dsn: str) -> str:
+    """``dsn`` with its password left out: a URL's ``user:password@``, a
+    key-value DSN's ``password=...``, and ``password=`` in a URL's query."""
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, host = netloc.rpartition("@")
+            netloc = f"{userinfo.partition(':')[0]}@{host}"
+        query = "&".join(
+            item for item in parts.query.split("&") if not item.lower().startswith("password=")
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    return " ".join(item for item in dsn.split() if not item.lower().startswith("password="))
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock on ``path``'s lock file (``FILE.lock``); blocking.
+
+    Without ``fcntl`` it locks nothing. The lock file stays: removing it would
+    let two processes lock two different files of one name.
+    """
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
 
 
 def spill(path: Path, records: Sequence[CallRecord], reason: str) -> list[CallRecord]:
@@ -52,17 +142,159 @@ def spill(path: Path, records: Sequence[CallRecord], reason: str) -> list[CallRe
             unwritable.append(record)
     if not lines:
         return unwritable
-    text = ("\n".join(lines) + "\n").encode()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        view = memoryview(text)
-        while view:  # a short write (a signal, a nearly full disk) goes on where it stopped
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)  # the records' only copy: durable before the writer forgets them
-    finally:
-        os.close(fd)
+    _append(path, ("\n".join(lines) + "\n").encode())
     return unwritable
+
+
+def _append(path: Path, text: bytes) -> None:
+    """Append ``text`` to ``path`` (created for its owner only) under the lock, durably."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with locked(path):  # not while take() moves the file: no line lands in a taken file
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            view = memoryview(text)
+            while view:  # a short write (a signal, a nearly full disk) goes on where it stopped
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # the records' only copy: durable before the writer forgets them
+        finally:
+            os.close(fd)
+
+
+def take(path: Path) -> list[Path]:
+    """Move ``path`` aside for a replay or import; the files taken, oldest first.
+
+    Under the lock, ``path`` is renamed to ``FILE.<pid>.<token>.taken``, so
+    appends from now on start a new file. Taken files left by processes that
+    are gone (they died mid-replay) are claimed too, each renamed to a name of
+    this process's, so two processes never both claim one. Blocking.
+    """
+    taken: list[Path] = []
+    for leftover in _leftovers(path):
+        mine = _taken_name(path)
+        try:
+            leftover.rename(mine)
+        except FileNotFoundError:  # another process claimed it first
+            continue
+        taken.append(mine)
+    mine = _taken_name(path)
+    with locked(path):
+        try:
+            path.rename(mine)
+        except FileNotFoundError:
+            pass
+        else:
+            taken.append(mine)
+    return taken
+
+
+def _taken_name(path: Path) -> Path:
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.taken")
+
+
+def _leftovers(path: Path) -> list[Path]:
+    """Taken files of ``path`` whose process is gone, oldest first."""
+    found = []
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if not name.startswith(path.name + ".") or not name.endswith(TAKEN_SUFFIXES):
+            continue
+        pid = name[len(path.name) + 1 :].partition(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover = path.with_name(name)
+            try:
+                found.append((leftover.stat().st_mtime, leftover))
+            except FileNotFoundError:
+                continue
+    return [leftover for _, leftover in sorted(found)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a taken file of a live process is its own to finish)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # (someone else's)
+        return True
+    return True
+
+
+def spilled_lines(path: Path) -> tuple[list[CallRecord], list[str]]:
+    """The records in a taken file to replay, and the lines not to (as written).
+
+    Not replayed: lines storage refused (``"reason": "refused: ..."``), and
+    lines that are not a record (a line torn by a crash), kept for a person to
+    look at rather than dropped.
+    """
+    records: list[CallRecord] = []
+    kept: list[str] = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if _refused(data):
+                    kept.append(line)
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("record"), dict):
+                    data = data["record"]
+                records.append(converter.structure(data, CallRecord))
+            except Exception:
+                kept.append(line)
+    return records, kept
+
+
+def _refused(data: object) -> bool:
+    return isinstance(data, dict) and str(data.get("reason", "")).startswith("refused:")
+
+
+def refused_path(path: Path) -> Path:
+    """Where a replay keeps ``path``'s lines storage refused: ``FILE.refused``."""
+    return path.with_name(path.name + ".refused")
+
+
+def keep_refused(path: Path, lines: Sequence[str]) -> Path:
+    """Append ``lines`` (refused, or not records) to :func:`refused_path`; that path."""
+    kept = refused_path(path)
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    _append(kept, text.encode())
+    return kept
+
+
+def give_back(taken: Sequence[Path], path: Path, *, skip_refused: bool = False) -> None:
+    """Put taken files back: their lines appended to ``path``, then the files removed.
+
+    For a replay or import that stops before it is done. Records it did store
+    are stored again by the next one; storage ignores them. ``skip_refused``
+    leaves out refused lines (and lines that are not records): a replay has
+    put them in ``FILE.refused`` already.
+    """
+    for file in taken:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        kept = []
+        for line in text.splitlines(keepends=True):
+            if skip_refused:
+                try:
+                    if _refused(json.loads(line)):
+                        continue
+                except ValueError:
+                    continue
+            kept.append(line if line.endswith("\n") else line + "\n")
+        if kept:
+            _append(path, "".join(kept).encode())
+        file.unlink(missing_ok=True)
+
+
+def has_spilled(path: Path) -> bool:
+    """Whether ``path`` or a taken file of a process that is gone has records to replay."""
+    return path.exists() or bool(_leftovers(path))
 
 
 def read_spilled(path: Path) -> Iterator[CallRecord]:
@@ -86,4 +318,18 @@ def read_spilled(path: Path) -> Iterator[CallRecord]:
                 raise ValueError(f"{path}:{number}: not a call record ({e})") from None
 
 
-__all__ = ["SPILL_FILE", "default_spill_path", "read_spilled", "spill"]
+__all__ = [
+    "CAN_REPLAY",
+    "SPILL_FILE",
+    "default_spill_path",
+    "give_back",
+    "has_spilled",
+    "keep_refused",
+    "locked",
+    "read_spilled",
+    "refused_path",
+    "spill",
+    "spilled_lines",
+    "storage_target",
+    "take",
+]

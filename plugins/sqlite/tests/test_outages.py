@@ -61,3 +61,46 @@ async def test_a_lock_held_past_the_busy_timeout_loses_no_record(tmp_path: Path)
     assert sorted(stored) == sorted(r.id for r in [first, *records])
     assert log.failed_writes >= 1  # the outage did hit the writer
     assert (log.spilled, log.lost) == (0, 0)
+
+
+@pytest.mark.anyio
+async def test_records_spilled_while_the_file_was_locked_are_replayed_into_it(
+    tmp_path: Path,
+) -> None:
+    path, spill_path = tmp_path / "logs.db", tmp_path / "spill.jsonl"
+    storage = SQLiteStorage(path, busy_timeout=0.05)
+    await storage.write_batch([make_record(0)])  # the file exists, migrated
+    log = CallLog(
+        storage,
+        max_queue=8,
+        max_batch=5,
+        retry_for=0.05,
+        initial_wait=0.02,
+        max_wait=0.1,
+        spill_path=spill_path,
+    )
+    records = [make_record(n) for n in range(1, 200)]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            async with await anyio.open_process(
+                [sys.executable, "-c", LOCKER, str(path), str(HOLD)]
+            ) as locker:
+                assert locker.stdout is not None
+                assert (await locker.stdout.receive()).strip() == b"locked"
+                n = 0
+                while not log.spilled:  # the lock outlasts retry_for: records are spilled
+                    await log.put(records[n])
+                    n += 1
+                assert await locker.wait() == 0
+            while log.replayed < log.spilled:  # a write works again: the file is replayed
+                await log.put(records[n])
+                n += 1
+                await anyio.sleep(0.01)
+            await log.aclose()
+    with sqlite3.connect(path) as conn:
+        stored = [row[0] for row in conn.execute("SELECT id FROM logs")]
+    assert set(stored) >= {r.id for r in records[:n]}  # spilled ones too: none lost
+    assert len(stored) == n + 1  # the first record and the n put
+    assert log.replayed == log.spilled > 0
+    assert not spill_path.exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ import anyio
 from ..errors import InvalidRequestError
 from ..messages import ReasoningPart
 from ..protocols import CallRecord, LogQuery, UsageTotal
-from ..record_spill import read_spilled
+from ..record_spill import give_back, read_spilled, take
 from ..response import Usage
 from ..serialization import converter
 from .sources import source_lines
@@ -213,7 +212,7 @@ def import_command(args: argparse.Namespace) -> int:
 async def _import(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
-        source, records = await anyio.to_thread.run_sync(_take, path, args.keep)
+        taken, records = await anyio.to_thread.run_sync(_take, path, args.keep)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -222,44 +221,41 @@ async def _import(args: argparse.Namespace) -> int:
             for start in range(0, len(records), IMPORT_BATCH):
                 await storage.write_batch(records[start : start + IMPORT_BATCH])
     except BaseException:
-        if source != path:
+        if taken:
             with anyio.CancelScope(shield=True):
-                where = await anyio.to_thread.run_sync(_put_back, source, path)
-            print(f"the records are still in {where}: import it later", file=sys.stderr)
+                await anyio.to_thread.run_sync(give_back, taken, path)
+            print(f"the records are still in {path}: import it later", file=sys.stderr)
         raise
-    if source != path:
-        await anyio.to_thread.run_sync(source.unlink)
+    for file in taken:
+        await anyio.to_thread.run_sync(file.unlink)
     n = len(records)
     print(f"stored {n} call record{'s' if n != 1 else ''} from {path}")
     return 0
 
 
-def _take(path: Path, keep: bool) -> tuple[Path, list[CallRecord]]:
-    """The file to import from and its records: ``path`` itself, or (unless ``keep``)
-    ``path`` moved aside, so a client spilling meanwhile starts a new file rather
-    than appending lines this import would then delete."""
+def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
+    """The files taken to import (none with ``keep``) and their records.
+
+    Unless ``keep``, ``path`` is moved aside under the spill file's lock
+    (:func:`relaykit.record_spill.take`), so a client spilling meanwhile starts
+    a new file rather than appending lines this import would then delete; the
+    files a replay that died left behind are imported too."""
     if keep:
-        return path, list(read_spilled(path))
-    source = path.with_name(f"{path.name}.{os.getpid()}.importing")
-    path.rename(source)
+        return [], list(read_spilled(path))
+    taken = take(path)
+    if not taken:
+        raise FileNotFoundError(f"no such file: {path}")
     try:
         # Every line read (and checked) before any is stored: a bad line stops it whole.
-        return source, list(read_spilled(source))
+        return taken, [record for file in taken for record in read_spilled(file)]
     except BaseException as e:
-        _put_back(source, path)
+        give_back(taken, path)
         if isinstance(e, ValueError):  # name the file as the user did
-            raise ValueError(str(e).replace(str(source), str(path))) from None
+            message = str(e)
+            for file in taken:
+                message = message.replace(str(file), str(path))
+            raise ValueError(message) from None
         raise
-
-
-def _put_back(source: Path, path: Path) -> Path:
-    """Move a file being imported back to ``path``, unless a new one is there now."""
-    try:
-        os.link(source, path)  # never replaces a file: fails if spilled to meanwhile
-    except OSError:
-        return source
-    source.unlink()
-    return path
 
 
 # -- rendering -----------------------------------------------------------------

@@ -42,6 +42,7 @@ from ..metrics import (
     ERRORS,
     FALLBACKS,
     RECORDS_LOST,
+    RECORDS_REPLAYED,
     RECORDS_SPILLED,
     REQUESTS,
     RETRIES,
@@ -424,8 +425,9 @@ def _check_settled(
             counts[STORAGE_WRITE_FAILURES.name],
             counts[RECORDS_SPILLED.name],
             counts[RECORDS_LOST.name],
+            counts[RECORDS_REPLAYED.name],
         )
-        assert told == (log.failed_writes, log.spilled, log.lost), where
+        assert told == (log.failed_writes, log.spilled, log.lost, log.replayed), where
 
 
 def _matches(where: str, s: Seen, record: CallRecord) -> None:

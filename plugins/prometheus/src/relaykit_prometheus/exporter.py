@@ -56,6 +56,7 @@ _LABELS: dict[str, tuple[str, ...]] = {
     metrics.STORAGE_FAILING.name: (),
     metrics.RECORDS_SPILLED.name: ("relaykit.storage.reason",),
     metrics.RECORDS_LOST.name: (),
+    metrics.RECORDS_REPLAYED.name: (),
 }
 MODEL_LABEL = "gen_ai.request.model"
 OTHER = "other"

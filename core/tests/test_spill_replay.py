@@ -1,0 +1,307 @@
+"""Spilled call records go back to storage by themselves, and no line is lost on the way.
+
+The call log replays its spill file (relaykit.record_spill) once storage works
+again, and when it starts and finds one; processes appending to the file
+while another replays it lose nothing, thanks to the lock and take-by-rename.
+A real SQLite outage: plugins/sqlite/tests/test_outages.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import call_log as call_log_module
+from relaykit.cli import logs
+from relaykit.gauge_events import RecordsReplayed
+from relaykit.protocols import CallRecord
+from relaykit.record_spill import (
+    default_spill_path,
+    read_spilled,
+    refused_path,
+    spill,
+    spilled_lines,
+    storage_target,
+    take,
+)
+from relaykit.testing import FakePlugin, MemoryStorage
+from relaykit.testing.forking import in_forked_child, needs_fork
+from relaykit.testing.storage_contract import make_record
+
+from .test_storage_faults import FailingStorage, quick_log
+
+
+class CountingStorage(FailingStorage):
+    """Counts each record id every successful ``write_batch`` was handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: Counter[str] = Counter()
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        await super().write_batch(records)
+        self.written.update(r.id for r in records)
+
+
+def leftovers(path: Path) -> list[str]:
+    """The files beside ``path`` but its lock file (the spill file, taken or refused ones)."""
+    return sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock"))
+
+
+async def until(condition: Callable[[], object]) -> None:
+    """Wait (at most 5 s) until ``condition()`` holds: the log's counters, no event to wait on."""
+    with anyio.fail_after(5):
+        while not condition():  # noqa: ASYNC110
+            await anyio.sleep(0.005)
+
+
+@pytest.mark.anyio
+async def test_records_spilled_in_an_outage_are_stored_once_storage_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "relaykit.call_log")
+    storage = CountingStorage()
+    storage.down = True
+    events: list[object] = []
+    log = quick_log(storage, tmp_path, retry_for=0.02, on_event=events.append)
+    records = [make_record(n) for n in range(30)]
+    path = tmp_path / "spill.jsonl"
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for record in records[:25]:
+            await log.put(record)
+        await until(lambda: log.spilled == 25)
+        assert len(list(read_spilled(path))) == 25
+        storage.down = False
+        for record in records[25:]:  # spilled too, or stored: the first stored starts the replay
+            await log.put(record)
+        n = 100
+        while log.replayed < log.spilled:  # (more records, should the last ones be spilled)
+            await log.put(make_record(n))
+            n += 1
+            await anyio.sleep(0.01)
+        await log.aclose()
+    assert {r.id for r in records} <= set(storage.records)
+    assert set(storage.written.values()) == {1}  # each record stored once
+    replayed = sum(e.count for e in events if isinstance(e, RecordsReplayed))
+    assert replayed == log.replayed == log.spilled >= 25
+    assert leftovers(path) == []  # the spill file is gone, nothing taken is left
+    assert f"call records spilled to {path} while storage was failing" in caplog.text
+    assert f"call records spilled to {path}; no need to import them" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_starting_log_replays_the_file_and_keeps_refused_lines_apart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(6)]
+    spill(path, records[:4], "storage unavailable")
+    spill(path, records[4:5], "refused: ValueError: bad")  # storage refused it: not replayed
+    with path.open("a") as f:
+        f.write('{"record": {"id": "torn')  # a line a crash cut short
+    spill(path, records[5:], "storage unavailable")  # (appended to the torn line)
+    spill(path, records[:1], "storage unavailable")  # and one record twice
+    storage = CountingStorage()
+    late = make_record(9)
+    # 5 lines (one record twice); then the record spilled since, and not the refused again
+    for expected in (5, 1):
+        log = quick_log(storage, tmp_path)
+        async with anyio.create_task_group() as tg:
+            log.start(tg)
+            await until(lambda: log.replayed == expected)  # noqa: B023  # each log in turn
+            await log.aclose()
+        spill(path, [late], "storage unavailable")
+    assert sorted(storage.records) == sorted(r.id for r in [*records[:4], late])
+    assert leftovers(path) == ["spill.jsonl", "spill.jsonl.refused"]
+    kept = refused_path(path).read_text().splitlines()
+    assert len(kept) == 2 and '"reason": "refused: ValueError: bad"' in kept[0]
+    assert kept[1].startswith('{"record": {"id": "torn{"spilled_at"')  # kept as written
+    assert records[5].id in kept[1]
+    assert caplog.text.count("are not replayed") == 1
+    assert f"`relaykit logs import {refused_path(path)}`" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(50)]
+    spill(path, records, "storage unavailable")
+    storage = CountingStorage()
+    storage.failures = 2  # the first replay batch (of 20) fails: storage is down again
+    log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.failed_writes == 1)
+        assert log._pending and not path.exists()  # taken, paused
+        await log.aclose()  # still failing: the lines go back to the file
+    assert leftovers(path) == ["spill.jsonl"]
+    assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
+
+
+def _claim_and_die(path: Path) -> None:
+    """A replaying process that dies after taking the file (it exits, storing nothing)."""
+    assert take(path)
+    os._exit(0)
+
+
+@needs_fork
+@pytest.mark.anyio
+async def test_a_file_taken_by_a_process_that_died_is_replayed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(5)]
+    spill(path, records[:3], "storage unavailable")
+    in_forked_child(lambda: _claim_and_die(path))
+    (taken,) = leftovers(path)
+    assert taken.endswith(".taken") and not path.exists()
+    spill(path, records[3:], "storage unavailable")  # spilled after: a new file
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.replayed == 5)
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert leftovers(path) == []
+
+
+@needs_fork
+def test_logs_import_picks_up_a_file_a_dead_replay_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(3)]
+    spill(path, records, "storage unavailable")
+    in_forked_child(lambda: _claim_and_die(path))
+    storage = MemoryStorage()
+    parser = argparse.ArgumentParser(prog="relaykit")
+    logs.register(parser.add_subparsers(), [])
+    args = parser.parse_args(["logs", "import", str(path)])
+    args.config = {"storage": {"backend": "memory"}}
+    args.plugins = [storage.plugin()]
+    assert args.func(args) == 0
+    assert "stored 3 call records" in capsys.readouterr().out
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert leftovers(path) == []
+
+
+#: records each spilling process appends, a few at a time
+PER_CHILD = 150
+
+
+def _spill_many(path: Path, first: int) -> None:
+    """A child that spills, slowly: a while passes between opening the file and writing it
+    (as when the machine is busy), a while a replay taking the file must not fall into."""
+    real_open = os.open
+
+    def slow_open(*args: Any, **kwargs: Any) -> int:
+        fd = real_open(*args, **kwargs)
+        time.sleep(0.001)
+        return fd
+
+    os.open = slow_open  # (in the child only, which then exits)
+    for n in range(first, first + PER_CHILD, 3):
+        spill(path, [make_record(n), make_record(n + 1), make_record(n + 2)], "unavailable")
+    os._exit(0)
+
+
+@needs_fork
+def test_processes_spilling_while_one_replays_lose_and_repeat_no_line(tmp_path: Path) -> None:
+    path = tmp_path / "spill.jsonl"
+    spill(path, [make_record(n) for n in range(-3, 0)], "unavailable")
+    children = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # (forking with threads)
+        for first in (0, PER_CHILD):
+            pid = os.fork()
+            if pid == 0:
+                _spill_many(path, first)
+            children.append(pid)
+    replayed: Counter[str] = Counter()
+
+    def replay_once() -> None:  # what the call log does, less the storage
+        for file in take(path):
+            records, refused = spilled_lines(file)
+            assert not refused
+            replayed.update(r.id for r in records)
+            file.unlink()
+
+    running, statuses = set(children), []
+    try:
+        while running:
+            replay_once()
+            for pid in list(running):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    running.discard(pid)
+                    statuses.append(status)
+    finally:
+        for pid in running:  # (a failed assertion above: do not leave them behind)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    assert statuses == [0, 0]
+    replay_once()
+    assert len(replayed) == 2 * PER_CHILD + 3  # none lost
+    assert set(replayed.values()) == {1}  # none twice
+
+
+@pytest.mark.anyio
+async def test_without_file_locks_nothing_is_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_log_module, "CAN_REPLAY", False)
+    path = tmp_path / "spill.jsonl"
+    spill(path, [make_record(1)], "storage unavailable")
+    storage = CountingStorage()
+    log = quick_log(storage, tmp_path)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(live := make_record(2))
+        await log.aclose()
+    assert list(storage.records) == [live.id]
+    assert path.exists()  # for `relaykit logs import`
+
+
+def test_each_storage_gets_a_spill_file_of_its_own() -> None:
+    a = storage_target("sqlite", "/data/a.db", None)
+    b = storage_target("sqlite", "/data/b.db", None)
+    assert default_spill_path(a) != default_spill_path(b) != default_spill_path(None)
+    pg = storage_target("postgres", None, "postgresql://app:s3cretpw@db:5432/logs?sslmode=require")
+    assert "s3cretpw" not in pg and "app@db:5432/logs" in pg
+    rotated = storage_target(
+        "postgres", None, "postgresql://app:newpw@db:5432/logs?sslmode=require"
+    )
+    assert default_spill_path(pg) == default_spill_path(rotated)
+    kv = storage_target("postgres", None, "host=db dbname=logs password=s3cretpw")
+    assert "s3cretpw" not in kv and "dbname=logs" in kv
+    assert default_spill_path(a).name.startswith("spilled-records-")
+
+
+@pytest.mark.anyio
+async def test_a_client_spills_to_its_storages_file_unless_told(tmp_path: Path) -> None:
+    storage = MemoryStorage()
+
+    def spill_path(**cfg: object) -> Path:
+        config = {"storage": {"backend": "memory", **cfg}}
+        client = relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()])
+        assert client._call_log is not None
+        return client._call_log.spill_path
+
+    assert spill_path(path=str(tmp_path / "a.db")) != spill_path(path=str(tmp_path / "b.db"))
+    assert spill_path(spill_path=str(tmp_path / "s.jsonl")) == tmp_path / "s.jsonl"
