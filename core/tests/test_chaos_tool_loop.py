@@ -42,13 +42,14 @@ from relaykit.testing.chaos import (
     ChaosScript,
     LoopSeen,
     ToolLedger,
-    chaos_sections,
+    alias_config,
     chaos_seeds,
     chaos_tool_loop,
     check_loop_invariants,
     count_in_flight,
     count_model_calls,
     memory_budget_spent,
+    two_openai_mocks,
     wait_for_closed_connections,
 )
 
@@ -114,21 +115,12 @@ def _key_of(call: ToolCall) -> str:
 
 @pytest.fixture
 def servers() -> Iterator[tuple[OpenAIMock, OpenAIMock]]:
-    with OpenAIMock(api_key=KEY) as primary, OpenAIMock(api_key=KEY) as backup:
-        yield primary, backup
+    with two_openai_mocks(KEY) as pair:
+        yield pair
 
 
 def _config(primary: OpenAIMock, backup: OpenAIMock, db: Path) -> dict[str, Any]:
-    return {
-        **chaos_sections(db),
-        "providers": {
-            "openai": {"base_url": primary.base_url, "api_key": KEY},
-            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},
-        },
-        "models": {ALIAS: {"targets": [f"openai/{MODEL}", f"backup/{MODEL}"], "hedge_after": 0.15}},
-        "limits": {"*": {"rpm": 100_000, "tpm": 50_000_000, "budget_usd": 100}},
-        "prices": {f"openai/{MODEL}": PRICE, f"backup/{MODEL}": PRICE},
-    }
+    return alias_config(primary, backup, db, api_key=KEY, model=MODEL, alias=ALIAS, price=PRICE)
 
 
 async def _run(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -142,3 +144,31 @@ def test_text_lines_of_a_record_without_call_fields_have_none() -> None:
     line = TextFormatter(detailed=True).format(record)
 
     assert line.endswith(" info plain text")
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_a_workers_text_lines_start_with_its_number(level: int) -> None:
+    """``relaykit gateway --workers N``: the workers share stderr, each line says whose."""
+    stream = io.StringIO()
+    with log_output(level, stream=stream, worker=2):
+        logging.getLogger("relaykit.calls").warning("a call holding %s", SECRET)
+    [line] = stream.getvalue().splitlines()
+    assert line.startswith("[w2] ")
+    assert line.endswith("a call holding [REDACTED]")
+
+
+def test_a_workers_json_lines_carry_its_number_and_pid() -> None:
+    stream = io.StringIO()
+    with log_output(1, json_lines=True, stream=stream, worker=3):
+        logging.getLogger("relaykit.calls").info("done", extra={"request_id": "r1"})
+    [line] = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert (record["worker"], record["pid"], record["request_id"]) == (3, os.getpid(), "r1")
+
+
+def test_one_process_lines_have_no_worker() -> None:
+    text, lines = io.StringIO(), io.StringIO()
+    with log_output(1, stream=text), log_output(1, json_lines=True, stream=lines):
+        logging.getLogger("relaykit.calls").info("done")
+    assert not text.getvalue().startswith("[w")
+    assert not {"worker", "pid"} & set(json.loads(lines.getvalue()))

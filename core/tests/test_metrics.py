@@ -192,7 +192,8 @@ async def test_the_client_sends_records_with_fallbacks_and_queue_depth() -> None
         await client.chat("fast", "hi")
     breakers = [e for e in exporter.events if isinstance(e, BreakerState)]
     assert {(b.model, b.state) for b in breakers} == {("a", "closed"), ("b", "closed")}
-    call, depth = [e for e in exporter.events if not isinstance(e, BreakerState)]
+    start, call, depth = [e for e in exporter.events if not isinstance(e, BreakerState)]
+    assert start == StorageFailing(False)  # the gauge's first value, when the client started
     assert isinstance(call, CallRecord)
     assert (call.fallbacks, call.attempts, call.model) == (
         1,

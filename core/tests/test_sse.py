@@ -99,14 +99,50 @@ def test_an_empty_chunk_between_a_cr_and_its_lf_keeps_them_one_line_end() -> Non
     assert [e.data for e in decode(body)] == ["a\nb"]
 
 
-# One whole one-line event per chunk (what feed's shortcut takes), after whatever
-# an earlier chunk left pending: a name, an id, half a line, a CR whose LF may follow.
-whole_events = st.text(
-    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
-    max_size=12,
-).map(lambda s: b"data: " + s.encode() + b"\n\n")
+# One whole event per chunk (what feed's shortcut takes): one data line, unnamed
+# (OpenAI) or after one event line (Anthropic), or a near miss the shortcut must
+# leave to the general path; after whatever an earlier chunk left pending: a name,
+# an id, half a line, a CR whose LF may follow.
+values = st.one_of(
+    st.text(
+        alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+        max_size=12,
+    ).map(str.encode),
+    st.binary(max_size=8).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),  # bad UTF-8
+)
+names = st.one_of(st.sampled_from([b"", b"x", b"content_block_delta", b"\xff", b" y"]), values)
+unnamed = values.map(lambda v: b"data: " + v + b"\n\n")
+named = st.tuples(names, values).map(lambda nv: b"event: " + nv[0] + b"\ndata: " + nv[1] + b"\n\n")
+near_misses = st.sampled_from(
+    [
+        b"event: x\ndata: a\n",  # no blank line yet
+        b"event: x\n\ndata: a\n\n",  # a blank line between: two dispatches
+        b"event: x\ndata: a\n\n\n",
+        b"event: x\ndata: a\ndata: b\n\n",  # two data lines
+        b"event: x\r\ndata: a\r\n\r\n",
+        b"event: x\ndata: a\r\n",  # CR: a line end the shortcut leaves alone
+        b"event:x\ndata:a\n\n",  # no space after the colons
+        b"event: x\nid: 1\n\n",
+        b"id: 1\ndata: a\n\n",
+        b"event: x\ndata: a\n\nevent: y\ndata: b\n\n",  # two events in one chunk
+        b"data: a\nevent: x\n\n",
+        b"event: x\ndata: a\nx\n",
+    ]
+)
+whole_events = st.one_of(unnamed, named, near_misses)
 before = st.sampled_from(
-    [b"", b"event: x\n", b"id: 7\n", b"retry: 5\n", b"data: a\n", b"dat", b"data: a\r", b": c\n"]
+    [
+        b"",
+        b"event: x\n",
+        b"id: 7\n",
+        b"retry: 5\n",
+        b"data: a\n",
+        b"dat",
+        b"data: a\r",
+        b": c\n",
+        b"event: y\r",
+        b"even",
+    ]
 )
 
 
@@ -128,3 +164,18 @@ def test_a_whole_event_chunk_takes_what_earlier_chunks_left() -> None:
     assert decode(b"data: a\r", b"data: b\n\n") == [ServerSentEvent("message", "a\nb")]
     assert decode(b"da", b"data: b\n\n") == []  # one line, "dadata: b": an unknown field
     assert decode(b"data: \xff\n\n") == [ServerSentEvent("message", "\ufffd")]
+
+
+def test_a_named_whole_event_chunk_is_one_event() -> None:
+    # Anthropic's chunks: one event line, one data line, a blank line.
+    assert decode(b"event: ping\ndata: {}\n\n", b"event: \ndata: 2\n\n") == [
+        ServerSentEvent("ping", "{}"),
+        ServerSentEvent("message", "2"),  # an empty name is no name
+    ]
+    # its own name wins over a pending one, and it keeps the pending id
+    assert decode(b"event: x\nid: 7\n", b"event: y\ndata: 1\n\n", b"data: 2\n\n") == [
+        ServerSentEvent("y", "1", "7"),
+        ServerSentEvent("message", "2", "7"),
+    ]
+    assert decode(b"event: \xff\ndata: \xfe\n\n") == [ServerSentEvent("\ufffd", "\ufffd")]
+    assert decode(b"data: a\n", b"event: x\ndata: b\n\n") == [ServerSentEvent("x", "a\nb")]

@@ -288,6 +288,7 @@ async def test_a_storage_outage_moves_the_metrics_and_they_add_up_to_the_counter
         await log.put(make_record(1))
         await log.aclose()
     assert events == [
+        StorageFailing(False),  # at start: the gauge has a value before any trouble
         StorageWriteFailed("StorageUnavailableError"),
         StorageFailing(True),
         StorageWriteFailed("StorageUnavailableError"),
@@ -334,7 +335,7 @@ async def test_spilled_refused_and_lost_records_are_counted_apart(tmp_path: Path
 
 
 @pytest.mark.anyio
-async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_nothing(
+async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_only_its_state(
     tmp_path: Path,
 ) -> None:
     exporter = RecordingExporter()
@@ -362,4 +363,5 @@ async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_nothing(
     plugins = [FakePlugin(), MemoryStorage().plugin(), healthy]
     async with relaykit.Client({"storage": {"backend": "memory"}}, plugins=plugins) as client:
         await client.chat("fake/m", "hi")
-    assert not [e for e in healthy.events if isinstance(e, StorageEvent)]
+    # only the gauge's first value, once
+    assert [e for e in healthy.events if isinstance(e, StorageEvent)] == [StorageFailing(False)]

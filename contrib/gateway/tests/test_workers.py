@@ -228,6 +228,9 @@ def test_two_workers_share_the_port_then_drain_on_sigterm(
     assert "stopping" in out
     assert "Traceback" not in err
     assert GATEWAY_KEY not in out + err
+    # both workers answered, and each call line says which one wrote it
+    calls = [line for line in err.splitlines() if "completed in" in line]
+    assert calls and {line[:5] for line in calls} == {"[w1] ", "[w2] "}
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()  # the parent reaped them
 

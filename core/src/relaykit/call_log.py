@@ -32,7 +32,8 @@ is no replay: ``relaykit logs import`` loads the file.
 Each failed write, change between failing and working, spilled, lost or
 replayed batch is also told to ``on_event`` (the client hands these
 :mod:`gauge events <relaykit.gauge_events>` to its exporters, as metrics):
-only on those paths, so a healthy write does nothing more.
+only on those paths, so a healthy write does nothing more. ``start`` tells
+storage's state once, so the failing gauge has a value from the start.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class CallLog:
 
     ``on_event`` is called with a :data:`~relaykit.gauge_events.StorageEvent`
     for each failed write, change of storage's state, and batch spilled or
-    lost; it must not block (exceptions it raises are logged, not raised).
+    lost, and with the state once at :meth:`start`; it must not block
+    (exceptions it raises are logged, not raised).
     """
 
     def __init__(
@@ -172,6 +174,10 @@ class CallLog:
         """Run the writer in ``tg``; until then ``put`` writes inline."""
         self._send, self._receive = anyio.create_memory_object_stream[CallRecord](self._max_queue)
         self._running = True
+        # The failing gauge's first value: exporters that only learn of series
+        # from events (StatsD, OTLP) would otherwise have none until a failure,
+        # and an alert on `failing == 1` could not tell healthy from no data.
+        self._tell(StorageFailing(self._failing_since is not None))
         tg.start_soon(self._writer, self._receive)
 
     async def put(self, record: CallRecord) -> None:

@@ -1815,7 +1815,8 @@ class Client:
 
     def _note_storage_event(self, event: StorageEvent) -> None:
         """Tell exporters the call log's storage failed, recovered, or a batch spilled or
-        was lost (sent only then: a healthy write sends nothing)."""
+        was lost (sent only then, and the state once at start: a healthy write sends
+        nothing)."""
         for exporter in self._exporters:
             exporter.record(event)
 

@@ -63,7 +63,9 @@ class StorageWriteFailed:
 class StorageFailing:
     """Storage began failing (``True``: a write failed) or works again (``False``: one succeeded).
 
-    Sent on each change only; metrics report it as 1 or 0.
+    Sent once when the call log starts (its state then, ``False`` unless a
+    write before it already failed), then on each change only; metrics report
+    it as 1 or 0.
     """
 
     failing: bool

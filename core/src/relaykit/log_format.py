@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .secrets import scrub
@@ -63,8 +64,14 @@ class JsonFormatter(logging.Formatter):
 
     Every ``extra`` field is included; call fields (:data:`CALL_FIELDS`) come
     first. Strings are scrubbed with :func:`relaykit.secrets.scrub`, and so is
-    the message, exception text and stack.
+    the message, exception text and stack. ``fields`` are written on every
+    line, after ``logger`` (``relaykit gateway --workers`` adds each worker's
+    ``worker`` number and ``pid``).
     """
+
+    def __init__(self, *, fields: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.fields = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
@@ -74,6 +81,7 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname,
             "logger": record.name,
+            **self.fields,
             "message": scrub(record.getMessage()),
         }
         extra = {

@@ -52,18 +52,32 @@ class SSEDecoder:
             return []  # an empty chunk between a CR and its LF leaves them a pair
         if (
             chunk[-1] == 10  # LF
-            and chunk.find(10) == len(chunk) - 2
-            and chunk.startswith(b"data: ")
             and 13 not in chunk  # CR (an int is found with memchr; b"\r" is not)
             and not (self._buf or self._data or self._skip_lf)
         ):
             # Nearly every chunk of an LLM stream is one whole event of one data
             # line, with nothing held from the chunk before: what the lines below
             # make of it, without splitting it into lines and looping over them.
-            name = self._event or "message"
-            self._event = ""
-            text = chunk[6:-2].decode("utf-8", "replace")
-            return [_new_event(ServerSentEvent, (name, text, self._id, self._retry))]
+            # Unnamed (OpenAI: "data: ...\n\n") or named (Anthropic: "event:
+            # NAME\ndata: ...\n\n"); anything else takes the general path.
+            first = chunk.find(10)
+            blank = len(chunk) - 2  # where the data line's LF must be: then the blank line
+            if first == blank:
+                if chunk.startswith(b"data: "):
+                    name = self._event or "message"
+                    self._event = ""
+                    text = chunk[6:blank].decode("utf-8", "replace")
+                    return [_new_event(ServerSentEvent, (name, text, self._id, self._retry))]
+            elif (
+                chunk.startswith(b"event: ")
+                and chunk.startswith(b"data: ", first + 1)
+                and chunk.find(10, first + 1) == blank
+            ):
+                # The event line sets the name whatever an earlier chunk named.
+                name = chunk[7:first].decode("utf-8", "replace") or "message"
+                self._event = ""
+                text = chunk[first + 7 : blank].decode("utf-8", "replace")
+                return [_new_event(ServerSentEvent, (name, text, self._id, self._retry))]
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":

@@ -612,3 +612,25 @@ async def test_a_storage_outage_is_exported(collector: Collector, tmp_path: Path
         {a(): 1.0},
     )
     assert "relaykit.storage.records_lost" not in found
+
+
+@pytest.mark.anyio
+async def test_a_healthy_storage_exports_the_failing_gauge_at_0(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """The gauge has a value from the start (an alert on ``failing == 1`` sees a series,
+    not "no data"); a healthy storage moves none of the failure counters."""
+    config = {
+        "storage": {"backend": "memory"},
+        "exporters": {"otlp": {"endpoint": collector.server.url, "traces": False}},
+    }
+    async with relaykit.Client(config, plugins=[FakePlugin(), MemoryStorage().plugin()]):
+        pass
+    (request,) = collector.metrics
+    found = exported(request)
+    assert found["relaykit.storage.failing"] == (
+        describe(metrics.STORAGE_FAILING, None),
+        {a(): 0.0},
+    )
+    for counter in ("write_failures", "records_spilled", "records_lost"):
+        assert f"relaykit.storage.{counter}" not in found

@@ -222,10 +222,26 @@ async def test_a_storage_outage_arrives_as_counters_and_a_gauge(
     async with relaykit.Client(config, plugins=[FakePlugin(), DownStorage().plugin()]) as client:
         await client.chat("fake/m", "hi")
     lines = [line for line in received(receiver) if ".storage." in line]
-    assert "relaykit.storage.failing:1|g" in lines
+    failing = [line for line in lines if ".failing:" in line]
+    assert failing == ["relaykit.storage.failing:0|g", "relaykit.storage.failing:1|g"]
     assert "relaykit.storage.write_failures:1|c|#error_type:StorageUnavailableError" in lines
     assert "relaykit.storage.records_spilled:1|c|#relaykit_storage_reason:unavailable" in lines
     assert not [line for line in lines if "records_lost" in line]  # nothing lost: nothing sent
+
+
+@pytest.mark.anyio
+async def test_the_failing_gauge_is_sent_once_at_start(receiver: socket.socket) -> None:
+    """A healthy storage sends 0 once when the client starts: an alert on
+    ``failing == 1`` then sees a series, not "no data"."""
+    port = receiver.getsockname()[1]
+    config = {"storage": {"backend": "memory"}, "exporters": {"statsd": {"port": port}}}
+    async with relaykit.Client(config, plugins=[FakePlugin(), MemoryStorage().plugin()]) as client:
+        before = received(receiver)  # before any call
+        await client.chat("fake/m", "hi")
+        await client.chat("fake/m", "hi")
+    after = received(receiver)
+    assert [line for line in before if ".failing:" in line] == ["relaykit.storage.failing:0|g"]
+    assert not [line for line in after if ".failing:" in line]  # healthy writes: nothing more
 
 
 def test_a_name_that_starts_with_the_prefix_does_not_get_it_twice() -> None:

@@ -168,7 +168,7 @@ def supervise(plan: WorkerPlan, sock: socket.socket, workers: int, banner: str) 
                 ours, theirs = context.Pipe(duplex=False)
                 process = context.Process(
                     target=worker_main,
-                    args=(plan, sock, theirs, os.getpid()),
+                    args=(plan, sock, theirs, os.getpid(), number),
                     name=f"relaykit-gateway-worker-{number}",
                 )
                 process.start()
@@ -317,9 +317,14 @@ def _drain(wake: socket.socket) -> None:
 _told_to_stop = threading.Event()
 
 
-def worker_main(plan: WorkerPlan, sock: socket.socket, pipe: Connection, parent: int) -> None:
+def worker_main(
+    plan: WorkerPlan, sock: socket.socket, pipe: Connection, parent: int, number: int
+) -> None:
     """A worker process's entry point (``spawn`` imports it by name): serve ``sock``
-    until SIGTERM or the parent is gone; report startup to the parent on ``pipe``."""
+    until SIGTERM or the parent is gone; report startup to the parent on ``pipe``.
+
+    ``number`` (from 1) marks its log lines: the workers share one stderr.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's to decide on
     signal.signal(signal.SIGTERM, lambda signum, frame: _told_to_stop.set())
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
@@ -333,7 +338,7 @@ def worker_main(plan: WorkerPlan, sock: socket.socket, pipe: Connection, parent:
         pipe.send(("ready", url))
 
     try:
-        with log_output(plan.log_level, json_lines=plan.log_json):
+        with log_output(plan.log_level, json_lines=plan.log_json, worker=number):
             anyio.run(_serve, plan, sock, started, parent, backend=plan.backend)
     except BaseException as e:
         error = _sole(e)

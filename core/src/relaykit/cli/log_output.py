@@ -15,6 +15,10 @@ whose it is, and without the secret redactor.
 - ``--log-json``: the same records as JSON lines
   (:class:`relaykit.log_format.JsonFormatter`), for a log shipper.
 
+A process that is one of several writing to the same stderr (``relaykit gateway
+--workers N``) passes its ``worker`` number: each text line starts ``[w2]``,
+each JSON line has ``worker`` and ``pid``.
+
 A command that serves (``relaykit gateway``) sets ``log_calls=True`` among its
 parser's defaults: it logs a line per call without ``-v``, as a web server logs
 its requests.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,9 +63,16 @@ def verbosity(verbose: int, *, log_calls: bool = False) -> int:
 
 @contextmanager
 def log_output(
-    level: int, *, json_lines: bool = False, stream: TextIO | None = None
+    level: int,
+    *,
+    json_lines: bool = False,
+    stream: TextIO | None = None,
+    worker: int | None = None,
 ) -> Iterator[None]:
     """Send log records to ``stream`` (stderr) while the block runs, at verbosity ``level``.
+
+    ``worker``: this process's number among several sharing the stream, written
+    on each line (``[w2]`` first on a text line; ``worker`` and ``pid`` in JSON).
 
     The handler's filter picks what is shown; a logger's level is only ever
     lowered (``-v`` needs relaykit's INFO records made), never raised, and is
@@ -69,7 +81,14 @@ def log_output(
     found it, and hides nothing another handler was getting.
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter(detailed=level > 0))
+    formatter: logging.Formatter
+    if json_lines:
+        fields = {"worker": worker, "pid": os.getpid()} if worker is not None else None
+        formatter = JsonFormatter(fields=fields)
+    else:
+        prefix = f"[w{worker}] " if worker is not None else ""
+        formatter = TextFormatter(detailed=level > 0, prefix=prefix)
+    handler.setFormatter(formatter)
     handler.addFilter(_Shown(level))
     lowered: list[tuple[logging.Logger, int]] = []
     wanted = {logging.getLogger("relaykit"): logging.INFO} if level == 1 else {}
@@ -113,12 +132,14 @@ class TextFormatter(logging.Formatter):
     when it is not relaykit's, an exception's type and message after it. Detailed
     (``-v``): the record's UTC time and level first, the call fields relaykit's
     call lines carry after the message (``input_tokens=12 cost_usd=0.0001``), and
-    an exception's whole traceback.
+    an exception's whole traceback. ``prefix`` starts every record's first
+    line (``"[w2] "``: which gateway worker wrote it).
     """
 
-    def __init__(self, *, detailed: bool = False) -> None:
+    def __init__(self, *, detailed: bool = False, prefix: str = "") -> None:
         super().__init__()
         self.detailed = detailed
+        self.prefix = prefix
 
     def format(self, record: logging.LogRecord) -> str:
         """One line (more with a traceback), every part through the secret redactor."""
@@ -145,4 +166,4 @@ class TextFormatter(logging.Formatter):
             if record.exc_info and record.exc_info[1] is not None:
                 error = record.exc_info[1]
                 line += f" ({type(error).__name__}: {error})"
-        return scrub(line)
+        return self.prefix + scrub(line)

@@ -50,6 +50,7 @@ from ..metrics import (
     observe,
 )
 from ..protocols import CallRecord
+from .openai_mock import OpenAIMock
 from .script import Reply, Script
 from .vendor_mock import VendorMock
 
@@ -59,6 +60,7 @@ __all__ = [
     "LoopSeen",
     "Seen",
     "ToolLedger",
+    "alias_config",
     "chaos_call",
     "chaos_reply",
     "chaos_seeds",
@@ -68,6 +70,7 @@ __all__ = [
     "count_in_flight",
     "count_model_calls",
     "memory_budget_spent",
+    "two_openai_mocks",
     "wait_for_closed_connections",
 ]
 
@@ -99,6 +102,39 @@ def chaos_sections(db: os.PathLike[str] | str) -> dict[str, Any]:
         "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.02, "max_retry_after": 0.1},
         "breaker": {"failures": 4, "reset_after": 0.2, "cool_down": 0},
         "timeouts": {"connect": 2, "first_token": 0.3, "idle": 0.3, "total": 2},
+    }
+
+
+@contextlib.contextmanager
+def two_openai_mocks(api_key: str) -> Iterator[tuple[OpenAIMock, OpenAIMock]]:
+    """A primary and a backup OpenAI server on loopback, both taking ``api_key``
+    (the pair :func:`alias_config` puts behind one alias)."""
+    with OpenAIMock(api_key=api_key) as primary, OpenAIMock(api_key=api_key) as backup:
+        yield primary, backup
+
+
+def alias_config(
+    primary: OpenAIMock,
+    backup: OpenAIMock,
+    db: os.PathLike[str] | str,
+    *,
+    api_key: str,
+    model: str,
+    alias: str,
+    price: dict[str, Any],
+) -> dict[str, Any]:
+    """:func:`chaos_sections` plus ``primary`` (provider ``openai``) and ``backup``
+    (provider ``backup``) behind ``alias`` (fallback, hedged after 0.15 s), both
+    serving ``model`` at ``price``, under generous limits and a USD budget."""
+    return {
+        **chaos_sections(db),
+        "providers": {
+            "openai": {"base_url": primary.base_url, "api_key": api_key},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": api_key},
+        },
+        "models": {alias: {"targets": [f"openai/{model}", f"backup/{model}"], "hedge_after": 0.15}},
+        "limits": {"*": {"rpm": 100_000, "tpm": 50_000_000, "budget_usd": 100}},
+        "prices": {f"openai/{model}": price, f"backup/{model}": price},
     }
 
 
