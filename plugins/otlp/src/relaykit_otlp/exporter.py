@@ -289,13 +289,18 @@ def from_config(conf: Mapping[str, Any]) -> OtlpExporter:
 
 
 def _drop_pooled_connections(sender: Any) -> None:
-    """Give ``sender`` (an SDK OTLP/HTTP exporter) fresh connection pools, keeping its
-    session's settings (TLS files, credentials): the old pools stay the parent's.
+    """Give ``sender`` (an SDK OTLP/HTTP exporter) fresh connection pools, keeping their
+    settings (TLS files, credentials): the old pools stay the parent's.
 
-    The session is the SDK's protected ``_client._transport._session`` (1.45);
-    an SDK that keeps it elsewhere is left as it is.
+    The transport is the SDK's protected ``_client._transport`` (1.45): a
+    ``requests`` session's adapters when requests is installed, else a urllib3
+    ``PoolManager`` of its own. An SDK that keeps them elsewhere is left as it is.
     """
     transport = getattr(getattr(sender, "_client", None), "_transport", None)
+    manager = getattr(transport, "_pool", None)
+    if manager is not None and hasattr(manager, "connection_pool_kw"):  # urllib3's
+        leave_to_parent(manager)
+        transport._pool = type(manager)(headers=manager.headers, **manager.connection_pool_kw)  # type: ignore[union-attr]
     adapters = getattr(getattr(transport, "_session", None), "adapters", None)
     for adapter in getattr(adapters, "values", list)():
         init = getattr(adapter, "init_poolmanager", None)
