@@ -379,3 +379,28 @@ async def test_closing_an_idle_log_that_probes_a_failing_storage_is_prompt(
     assert sorted(r.id for r in read_spilled(tmp_path / "spill.jsonl")) == sorted(
         r.id for r in records
     )
+
+
+class NamedStorage(MemoryStorage):
+    """A storage that names itself for the spill file, as the SQLite and PostgreSQL ones do."""
+
+    def __init__(self, spill_target: object) -> None:
+        super().__init__()
+        self.spill_target = spill_target
+
+
+def test_a_client_spills_to_the_file_its_storage_names() -> None:
+    # Built in code or from $RELAYKIT_POSTGRES_DSN: [storage] does not tell them apart.
+    def spill_path(storage: MemoryStorage) -> Path:
+        config = {"storage": {"backend": "memory"}}
+        client = relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()])
+        assert client._call_log is not None
+        return client._call_log.spill_path
+
+    a, b = spill_path(NamedStorage("db a")), spill_path(NamedStorage("db b"))
+    assert a == default_spill_path("db a") and b == default_spill_path("db b")
+    config_named = default_spill_path(storage_target("memory", None, None))
+    for unnamed in (MemoryStorage(), NamedStorage(""), NamedStorage(None), NamedStorage(3)):
+        assert spill_path(unnamed) == config_named  # none (or no str): the config's name
+    # A call log built without a spill path names its file after the storage too.
+    assert call_log_module.CallLog(NamedStorage("db a")).spill_path == a

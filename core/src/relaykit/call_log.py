@@ -72,6 +72,7 @@ from .record_spill import (
     has_spilled,
     keep_refused,
     spill,
+    spill_target,
     spilled_lines,
     take,
 )
@@ -266,8 +267,13 @@ class CallLog:
 
     @property
     def spill_path(self) -> Path:
-        """The file batches are spilled to (and replayed from)."""
-        return self._spill_path or default_spill_path()
+        """The file batches are spilled to (and replayed from).
+
+        Unless given: a file named by the storage's ``spill_target``, if it has one.
+        """
+        if self._spill_path is None:
+            self._spill_path = default_spill_path(spill_target(self.storage))
+        return self._spill_path
 
     async def _writer(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
         try:
