@@ -142,12 +142,12 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     records = [make_record(n) for n in range(50)]
     spill(path, records, "storage unavailable")
     storage = CountingStorage()
-    storage.failures = 2  # the first replay batch (of 20) fails: storage is down again
+    storage.down = True  # the first replay batch (of 20) fails: storage is down again
     log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
     async with anyio.create_task_group() as tg:
         log.start(tg)
         await until(lambda: log.failed_writes == 1)
-        assert log._pending and not path.exists()  # taken, paused
+        assert log._pending and not path.exists()  # taken, paused (tried now and then)
         await log.aclose()  # still failing: the lines go back to the file
     assert leftovers(path) == ["spill.jsonl"]
     assert sorted(r.id for r in read_spilled(path)) == sorted(r.id for r in records)
@@ -305,3 +305,102 @@ async def test_a_client_spills_to_its_storages_file_unless_told(tmp_path: Path) 
 
     assert spill_path(path=str(tmp_path / "a.db")) != spill_path(path=str(tmp_path / "b.db"))
     assert spill_path(spill_path=str(tmp_path / "s.jsonl")) == tmp_path / "s.jsonl"
+
+
+@pytest.mark.anyio
+async def test_an_idle_log_replays_once_storage_is_back_without_new_calls(
+    tmp_path: Path,
+) -> None:
+    storage = CountingStorage()
+    storage.down = True
+    max_wait = 0.05
+    log = quick_log(storage, tmp_path, retry_for=0.02, max_wait=max_wait)
+    records = [make_record(n) for n in range(25)]
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for record in records:
+            await log.put(record)
+        await until(lambda: log.spilled == 25)
+        # Idle and still down: storage is tried now and then, not in a loop.
+        attempts = storage.attempts
+        await anyio.sleep(6 * max_wait)
+        assert 1 <= storage.attempts - attempts <= 8
+        storage.down = False  # back, and no call comes to find out
+        back = anyio.current_time()
+        await until(lambda: log.replayed == 25)
+        assert anyio.current_time() - back < 2 * max_wait + 0.25  # (slack for a busy machine)
+        # Nothing left to replay, storage works: an idle log tries nothing more.
+        attempts = storage.attempts
+        await anyio.sleep(3 * max_wait)
+        assert storage.attempts == attempts
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert set(storage.written.values()) == {1}
+    assert leftovers(tmp_path / "spill.jsonl") == []
+
+
+@pytest.mark.anyio
+async def test_an_idle_log_with_nothing_to_replay_does_not_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_log_module, "CAN_REPLAY", False)  # spilled, but never replayed
+    storage = CountingStorage()
+    storage.down = True
+    log = quick_log(storage, tmp_path, retry_for=0.02)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(make_record(1))
+        await until(lambda: log.spilled == 1)
+        attempts = storage.attempts
+        await anyio.sleep(0.1)  # 5 x max_wait
+        assert storage.attempts == attempts
+        await log.aclose()
+
+
+@pytest.mark.anyio
+async def test_closing_an_idle_log_that_probes_a_failing_storage_is_prompt(
+    tmp_path: Path,
+) -> None:
+    storage = CountingStorage()
+    storage.down = True
+    log = quick_log(storage, tmp_path, retry_for=0.02, max_wait=10, close_timeout=10)
+    records = [make_record(n) for n in range(3)]
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        for record in records:
+            await log.put(record)
+        await until(lambda: log.spilled == 3)
+        await anyio.sleep(0.02)  # the writer waits for its next probe (in 10 s)
+        with anyio.fail_after(1):
+            await log.aclose()
+        late = make_record(9)
+        await log.put(late)  # after close: said lost, not waited for
+    assert log.lost == 1
+    assert sorted(r.id for r in read_spilled(tmp_path / "spill.jsonl")) == sorted(
+        r.id for r in records
+    )
+
+
+class NamedStorage(MemoryStorage):
+    """A storage that names itself for the spill file, as the SQLite and PostgreSQL ones do."""
+
+    def __init__(self, spill_target: object) -> None:
+        super().__init__()
+        self.spill_target = spill_target
+
+
+def test_a_client_spills_to_the_file_its_storage_names() -> None:
+    # Built in code or from $RELAYKIT_POSTGRES_DSN: [storage] does not tell them apart.
+    def spill_path(storage: MemoryStorage) -> Path:
+        config = {"storage": {"backend": "memory"}}
+        client = relaykit.Client(config, plugins=[FakePlugin(), storage.plugin()])
+        assert client._call_log is not None
+        return client._call_log.spill_path
+
+    a, b = spill_path(NamedStorage("db a")), spill_path(NamedStorage("db b"))
+    assert a == default_spill_path("db a") and b == default_spill_path("db b")
+    config_named = default_spill_path(storage_target("memory", None, None))
+    for unnamed in (MemoryStorage(), NamedStorage(""), NamedStorage(None), NamedStorage(3)):
+        assert spill_path(unnamed) == config_named  # none (or no str): the config's name
+    # A call log built without a spill path names its file after the storage too.
+    assert call_log_module.CallLog(NamedStorage("db a")).spill_path == a

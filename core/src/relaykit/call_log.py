@@ -26,7 +26,10 @@ time, one batch after each live batch (never before one waiting), and
 removes the file once every record is stored (or spilled again). Lines
 storage refused go to ``FILE.refused`` instead, said once, never replayed. A
 replay storage fails pauses until a write succeeds again; one still going when
-the log closes puts the file's lines back. Without ``fcntl`` (Windows) there
+the log closes puts the file's lines back. While storage fails and spilled
+records wait, an idle writer (no batch arrives) tries the replay's next step
+every ``max_wait`` seconds, so storage that comes back while no calls are made
+gets its records without new traffic. Without ``fcntl`` (Windows) there
 is no replay: ``relaykit logs import`` loads the file.
 
 Each failed write, change between failing and working, spilled, lost or
@@ -69,6 +72,7 @@ from .record_spill import (
     has_spilled,
     keep_refused,
     spill,
+    spill_target,
     spilled_lines,
     take,
 )
@@ -128,6 +132,10 @@ class CallLog:
         self._on_event = on_event
         #: when (anyio clock) storage began failing; None while it works
         self._failing_since: float | None = None
+        #: when (anyio clock) the last write failed: an idle probe waits max_wait from it
+        self._last_failure = -math.inf
+        #: set by put (and aclose) while the writer waits idle for an idle probe's time
+        self._wake: anyio.Event | None = None
         #: set once storage failed for retry_for: batches are spilled, storage is tried
         #: again at this time (then every max_wait) until a write succeeds
         self._next_probe: float | None = None
@@ -165,6 +173,8 @@ class CallLog:
         self._patience = None  # (the parent's scope, in the parent's event loop)
         self._deadline = math.inf
         self._failing_since = self._next_probe = None  # the child's storage starts afresh
+        self._last_failure = -math.inf
+        self._wake = None
         # A replay in progress is the parent's: its taken files and records stay its own.
         self._replay_due = False
         self._taken = []
@@ -199,6 +209,9 @@ class CallLog:
             self._send.send_nowait(record)
         except anyio.WouldBlock:
             await self._put_when_room(record)  # full: wait for the writer (backpressure)
+            return
+        if self._wake is not None:  # the writer waits for an idle probe's time
+            self._wake.set()
 
     async def _put_when_room(self, record: CallRecord) -> None:
         """Queue ``record`` once the writer makes room.
@@ -216,6 +229,8 @@ class CallLog:
                 await self._room.wait()
                 try:
                     self._send.send_nowait(record)
+                    if self._wake is not None:
+                        self._wake.set()
                     return
                 except anyio.WouldBlock:
                     continue
@@ -252,8 +267,13 @@ class CallLog:
 
     @property
     def spill_path(self) -> Path:
-        """The file batches are spilled to (and replayed from)."""
-        return self._spill_path or default_spill_path()
+        """The file batches are spilled to (and replayed from).
+
+        Unless given: a file named by the storage's ``spill_target``, if it has one.
+        """
+        if self._spill_path is None:
+            self._spill_path = default_spill_path(spill_target(self.storage))
+        return self._spill_path
 
     async def _writer(self, receive: MemoryObjectReceiveStream[CallRecord]) -> None:
         try:
@@ -269,6 +289,16 @@ class CallLog:
                         try:
                             first = receive.receive_nowait()
                         except anyio.WouldBlock:
+                            continue
+                        except anyio.EndOfStream:
+                            break
+                    elif self._probing():
+                        # storage fails and records wait to be replayed: when no
+                        # batch comes, try storage now and then all the same
+                        try:
+                            first = receive.receive_nowait()
+                        except anyio.WouldBlock:
+                            await self._idle_probe()
                             continue
                         except anyio.EndOfStream:
                             break
@@ -294,6 +324,37 @@ class CallLog:
         """Whether the writer should take a replay step now: one is due, storage
         works (as far as the last write knows), and the log is not closing."""
         return self._replay_due and self._failing_since is None and self._deadline == math.inf
+
+    def _probing(self) -> bool:
+        """Whether an idle writer should try storage now and then: it fails (as far
+        as the last write knows), spilled records wait, and the log is not closing."""
+        return self._replay_due and self._failing_since is not None and self._deadline == math.inf
+
+    async def _idle_probe(self) -> None:
+        """Wait for a record, or until storage is due to be tried again; try it then.
+
+        The try is the replay's next step, which stores real spilled records if
+        storage works again (and then the replay goes on). Waits on an event
+        ``put`` sets rather than in the stream's ``receive``: cancelling a
+        receive could lose the record it was just handed.
+        """
+        due = self._next_probe if self._next_probe is not None else self._last_failure
+        if self._next_probe is None:
+            due += self._max_wait
+        if anyio.current_time() < due:
+            self._wake = wake = anyio.Event()
+            try:
+                with anyio.CancelScope(deadline=due):
+                    await wake.wait()
+            finally:
+                self._wake = None
+            if wake.is_set():  # a record came (or aclose began): the writer takes it
+                return
+        failures = self.failed_writes
+        await self._replay_step()
+        if self.failed_writes > failures and self._next_probe is not None:
+            # still failing: live batches are spilled without a try for another while
+            self._next_probe = anyio.current_time() + self._max_wait
 
     async def _replay_step(self) -> None:
         """Store up to ``max_batch`` spilled records; take the spill file first if need be.
@@ -494,6 +555,7 @@ class CallLog:
 
     def _failed(self, error: Exception, count: int) -> None:
         self.failed_writes += 1
+        self._last_failure = anyio.current_time()
         self._tell(StorageWriteFailed(type(error).__name__))
         if self._failing_since is None:
             self._failing_since = anyio.current_time()
@@ -531,6 +593,8 @@ class CallLog:
             log.error("could not write call records to %s: %s", path, e)
         written = len(batch) - len(unwritable)
         self.spilled += written
+        if written and not refused:
+            self._replay_due = CAN_REPLAY  # replayed once storage works (see _idle_probe)
         if written:
             self._tell(RecordsSpilled(written, "refused" if refused else "unavailable"))
             log.error(
@@ -564,6 +628,8 @@ class CallLog:
             if self._patience is not None:
                 self._patience.deadline = min(self._patience.deadline, self._deadline)
             await self._send.aclose()
+            if self._wake is not None:  # an idle writer: it is to stop, not probe
+                self._wake.set()
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
                 if self._overflow:  # left by callers cancelled after the writer's last batch

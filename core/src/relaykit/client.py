@@ -62,7 +62,7 @@ from .protocols import (
 from .provider_registry import ProviderRegistry
 from .record_builder import positional_builder
 from .record_params import ID_KEYS, add_content_params, tool_choice_param
-from .record_spill import default_spill_path, storage_target
+from .record_spill import default_spill_path, spill_target, storage_target
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
 from .response import ChatResponse, ModelInfo, TokenCount, Usage, with_call_fields
@@ -367,7 +367,10 @@ class Client:
                 Path(cfg.spill_path).expanduser()
                 if cfg.spill_path
                 # a file per storage: a replay must not store records in another one
-                else default_spill_path(storage_target(cfg.backend, cfg.path, cfg.dsn))
+                # (named by the storage itself if it can: [storage] may not say which)
+                else default_spill_path(
+                    spill_target(storage) or storage_target(cfg.backend, cfg.path, cfg.dsn)
+                )
             ),
             on_event=self._note_storage_event if self._exporters else None,
         )

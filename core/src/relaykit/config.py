@@ -106,8 +106,9 @@ class StorageConfig:
     When storage fails, the writer retries a batch for up to ``retry_for``
     seconds (once the queue is full, calls wait for it meanwhile), then writes
     batches to ``spill_path`` (default: ``spilled-records-<hash>.jsonl`` in the
-    user config dir, one per storage: the hash of the backend, the SQLite path
-    or the DSN without its password) until storage works again; then the writer
+    user config dir, one per storage: the hash of the storage's own
+    ``spill_target`` if it has one, else of the backend, the SQLite path or the
+    DSN without its password) until storage works again; then the writer
     replays the file into storage by itself (POSIX; ``relaykit logs import``
     loads it anywhere). An explicit ``spill_path`` is replayed into whichever
     storage the client that finds it has.

@@ -539,6 +539,8 @@ class Storage(Protocol):
     ``peek_cached_models(provider)``, a
     synchronous look at the listing the backend already holds in memory, lets
     ``client.models()`` skip a storage read (:mod:`relaykit.model_catalog`).
+    A ``spill_target`` attribute (a ``str`` naming the store, without secrets)
+    names the call log's spill file (:func:`relaykit.record_spill.spill_target`).
     """
 
     async def write_batch(self, records: Sequence[CallRecord]) -> None:

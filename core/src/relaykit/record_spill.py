@@ -89,6 +89,17 @@ def storage_target(backend: str, path: str | None, dsn: str | None) -> str:
     return "\n".join(parts)
 
 
+def spill_target(storage: object) -> str | None:
+    """The storage's own name for its spill file (its optional ``spill_target``), if any.
+
+    Preferred to :func:`storage_target`: it names the storage actually built
+    (a DSN from ``$RELAYKIT_POSTGRES_DSN``, a path given in code), which
+    ``[storage]`` may not hold. Anything but a non-empty ``str`` counts as none.
+    """
+    target = getattr(storage, "spill_target", None)
+    return target if isinstance(target, str) and target.strip() else None
+
+
 def _without_password(dsn: str) -> str:
     """``dsn`` with its password left out: a URL's ``user:password@``, a
     key-value DSN's ``password=...``, and ``password=`` in a URL's query."""
@@ -329,6 +340,7 @@ __all__ = [
     "read_spilled",
     "refused_path",
     "spill",
+    "spill_target",
     "spilled_lines",
     "storage_target",
     "take",

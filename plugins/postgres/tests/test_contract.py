@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from relaykit.testing.storage_contract import StorageContract
 from relaykit_postgres import PostgresStorage
@@ -24,6 +25,11 @@ class TestPostgresThreadDriver(StorageContract):
         yield storage
         await storage.aclose()
         empty_tables()
+
+    @pytest.fixture
+    def storage_secrets(self, postgres_dsn: str) -> list[str]:
+        password = conninfo_to_dict(postgres_dsn).get("password")
+        return [str(password)] if password else []
 
     @pytest.fixture
     async def unavailable_storage(self) -> AsyncIterator[PostgresStorage]:

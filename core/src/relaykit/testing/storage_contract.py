@@ -743,6 +743,26 @@ class StorageContract:
             await unavailable_storage.write_batch([make_record(0)])
         assert caught.value.retryable
 
+    # -- the spill file's name (an optional attribute) ------------------------------
+
+    @pytest.fixture
+    def storage_secrets(self) -> list[str]:
+        """Secrets the ``storage`` fixture's backend was built with (a DSN's password),
+        which its ``spill_target`` must not show; override it if there are any."""
+        return []
+
+    @pytest.mark.anyio
+    async def test_spill_target_names_the_storage_without_secrets(
+        self, storage: Storage, storage_secrets: list[str]
+    ) -> None:
+        target = getattr(storage, "spill_target", None)
+        if target is None:
+            pytest.skip("this backend has no spill_target: the config names its spill file")
+        assert isinstance(target, str) and target.strip(), f"spill_target is {target!r}"
+        assert getattr(storage, "spill_target", None) == target  # stable: it names a file
+        for secret in storage_secrets:
+            assert secret not in target, "spill_target shows a secret"
+
     # -- lifecycle -----------------------------------------------------------------
 
     @pytest.mark.anyio

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections import Counter
@@ -108,6 +109,7 @@ class PostgresStorage:
         ) + (f", schema={schema}" if schema else "")
         self._dsn = dsn
         self._schema = schema
+        self._spill_target = _spill_target(where, schema)
         self._kwargs: dict[str, Any] = {"options": f"-c search_path={schema}"} if schema else {}
         self._driver_name = driver
         self._sizes = (min_size, max_size)
@@ -133,6 +135,15 @@ class PostgresStorage:
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self._where})"
+
+    @property
+    def spill_target(self) -> str:
+        """This database, for the call log's spill file: host, port, dbname, user, schema.
+
+        Never the password (nor other DSN options: a rotated password or a new
+        ``sslmode`` is still the same database).
+        """
+        return self._spill_target
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -433,6 +444,19 @@ def _connection_ended(error: psycopg.OperationalError) -> bool:
         return False
     state = error.sqlstate
     return state is None or state.startswith(("08", "57P"))
+
+
+#: libpq's environment variables for what a DSN leaves out (as a connection would use them)
+_PG_ENV = {"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER"}
+
+
+def _spill_target(where: Mapping[str, Any], schema: str | None) -> str:
+    """Which database and schema ``where`` (a parsed DSN) names, without secrets."""
+    found = {key: str(where.get(key) or os.environ.get(env, "")) for key, env in _PG_ENV.items()}
+    found["port"] = found["port"] or "5432"
+    found["dbname"] = found["dbname"] or found["user"]  # (libpq's default)
+    parts = [f"{key}={value}" for key, value in found.items() if value]
+    return "\n".join(["postgres", " ".join(parts), f"schema={schema or ''}"])
 
 
 def _scrub(error: BaseException, dsn: str) -> str:
