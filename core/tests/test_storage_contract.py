@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from relaykit.protocols import LogQuery
+from relaykit.record_spill import spill_target
 from relaykit.testing.memory_storage import MemoryStorage
 from relaykit.testing.storage_contract import StorageContract, make_record
 
@@ -26,3 +27,11 @@ class TestMemoryStorage(StorageContract):
         record = make_record(0)
         await storage.write_batch([record])
         assert [r.id for r in await storage.query_logs(LogQuery())] == [record.id]
+
+    @pytest.mark.anyio
+    async def test_spill_target_names_the_storage_without_secrets(  # type: ignore[override]
+        self, storage: MemoryStorage
+    ) -> None:
+        """Memory names no spill file of its own (nothing outlives the process), so a
+        client spills to the file its ``[storage]`` config names."""
+        assert spill_target(storage) is None

@@ -47,7 +47,6 @@ from relaykit.errors import RelayError, StorageUnavailableError
 from relaykit.fork_safety import after_fork_in_child, leave_to_parent
 from relaykit.protocols import CachedModels, CallRecord, LogQuery, UsageTotal
 from relaykit.record_rows import MESSAGES, message_keys, row_to_record
-from relaykit.record_spill import storage_target
 from relaykit.response import ModelInfo
 from relaykit.serialization import converter
 
@@ -135,12 +134,9 @@ class SQLiteStorage:
 
     @property
     def spill_target(self) -> str:
-        """This database, for the call log's spill file: its absolute path.
-
-        Named as ``[storage] path`` names it (:func:`relaykit.record_spill.storage_target`),
-        so a client configured with the path spills to the same file as before.
-        """
-        return storage_target("sqlite", str(self.path), None)
+        """This database, for the call log's spill file: the backend and its absolute path
+        (no secret to leave out: the call log hashes it into the file's name)."""
+        return f"sqlite\n{self.path.expanduser().absolute()}"
 
     # -- plumbing ------------------------------------------------------------------
 
