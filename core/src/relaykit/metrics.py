@@ -202,6 +202,19 @@ RECORDS_REPLAYED = Instrument(
     "Spilled call records stored once storage worked again (replayed from the spill file).",
 )
 
+#: the instruments :mod:`gauge events <relaykit.gauge_events>` feed; call records
+#: feed the others (through :func:`observe` or :class:`CallFold`)
+EVENT_INSTRUMENTS = (
+    QUEUE_DEPTH,
+    BREAKER_STATE,
+    CACHE_ERRORS,
+    STORAGE_WRITE_FAILURES,
+    STORAGE_FAILING,
+    RECORDS_SPILLED,
+    RECORDS_LOST,
+    RECORDS_REPLAYED,
+)
+
 INSTRUMENTS = (
     OPERATION_DURATION,
     TOKEN_USAGE,
@@ -215,27 +228,7 @@ INSTRUMENTS = (
     PROMPT_CACHE_READS,
     PROMPT_CACHE_WRITES,
     WEB_SEARCHES,
-    QUEUE_DEPTH,
-    BREAKER_STATE,
-    CACHE_ERRORS,
-    STORAGE_WRITE_FAILURES,
-    STORAGE_FAILING,
-    RECORDS_SPILLED,
-    RECORDS_LOST,
-    RECORDS_REPLAYED,
-)
-
-#: the instruments :mod:`gauge events <relaykit.gauge_events>` feed; call records
-#: feed the others (through :func:`observe` or :class:`CallFold`)
-EVENT_INSTRUMENTS = (
-    QUEUE_DEPTH,
-    BREAKER_STATE,
-    CACHE_ERRORS,
-    STORAGE_WRITE_FAILURES,
-    STORAGE_FAILING,
-    RECORDS_SPILLED,
-    RECORDS_LOST,
-    RECORDS_REPLAYED,
+    *EVENT_INSTRUMENTS,
 )
 
 Attributes = tuple[tuple[str, str], ...]

@@ -44,7 +44,6 @@ except ImportError:  # Windows: no advisory locks, so no automatic replay
     fcntl = None  # type: ignore[assignment]
 
 from .protocols import CallRecord
-from .serialization import converter
 
 #: the file's name in the user config dir when ``[storage] spill_path`` is unset and
 #: the storage is not known (with a storage target: ``spilled-records-<hash>.jsonl``)
@@ -143,6 +142,8 @@ def spill(path: Path, records: Sequence[CallRecord], reason: str) -> list[CallRe
     whole lines to a file opened for appending, so processes sharing the file
     do not interleave their lines.
     """
+    from .serialization import converter  # cattrs: only once something is spilled
+
     when = datetime.now(UTC).isoformat()
     lines, unwritable = [], []
     for record in records:
@@ -240,6 +241,8 @@ def spilled_lines(path: Path) -> tuple[list[CallRecord], list[str]]:
     lines that are not a record (a line torn by a crash), kept for a person to
     look at rather than dropped.
     """
+    from .serialization import converter
+
     records: list[CallRecord] = []
     kept: list[str] = []
     with path.open(encoding="utf-8") as lines:
@@ -316,6 +319,8 @@ def read_spilled(path: Path) -> Iterator[CallRecord]:
     Blank lines are skipped; a line that is not a record raises ``ValueError``
     naming its number.
     """
+    from .serialization import converter
+
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():

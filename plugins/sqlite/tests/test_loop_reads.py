@@ -114,7 +114,9 @@ async def test_each_event_loop_thread_reads_on_a_connection_of_its_own(
         return await storage.cached_response("k")
 
     found: list[object] = []
-    other = threading.Thread(target=lambda: found.append(anyio.run(look_up_twice)))
+    other = threading.Thread(
+        target=lambda: found.append(anyio.run(look_up_twice, backend=anyio_backend))
+    )
     other.start()
     other.join()
     assert found == [(2e9, "x")]

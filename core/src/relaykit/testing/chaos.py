@@ -366,11 +366,7 @@ def check_invariants(
     callers of other clients got whole, for clients sharing a cache (Redis's),
     where a hit can repeat one of those. ``where`` prefixes every failure.
     """
-    # -- nothing but relaykit's typed errors reaches a caller
-    foreign = [(s.index, repr(s.error)) for s in seen if s.outcome == "foreign"]
-    assert not foreign, f"{where}: untyped errors reached callers: {foreign}"
-    assert not [s for s in seen if s.outcome == "pending"], where
-
+    _check_callers(where, seen)
     _check_exported(where, stored, exporter, secrets)
 
     # -- each call has exactly one record, besides its hedges' losers (hedging.py:
@@ -404,6 +400,13 @@ def check_invariants(
             if s.complete:  # (a caller may break out of a replayed stream too)
                 assert s.response.finish_reason in ("stop", "tool_calls"), f"{where}: {s.index}"
     return finals
+
+
+def _check_callers(where: str, seen: Sequence[Seen] | Sequence[LoopSeen]) -> None:
+    """Nothing but relaykit's typed errors reached a caller, and every caller finished."""
+    foreign = [(s.index, repr(s.error)) for s in seen if s.outcome == "foreign"]
+    assert not foreign, f"{where}: untyped errors reached callers: {foreign}"
+    assert not [s for s in seen if s.outcome == "pending"], where
 
 
 def _check_exported(
@@ -720,9 +723,7 @@ def check_loop_invariants(
     one conversation id of the loop's own; the records say what the caller
     saw; no tool call ran twice, or ran unasked, or outlived its loop.
     """
-    foreign = [(s.index, repr(s.error)) for s in seen if s.outcome == "foreign"]
-    assert not foreign, f"{where}: untyped errors reached callers: {foreign}"
-    assert not [s for s in seen if s.outcome == "pending"], where
+    _check_callers(where, seen)
     _check_exported(where, stored, exporter, secrets)
 
     by_loop: dict[str, list[CallRecord]] = {}
