@@ -5,6 +5,9 @@
 the client knows a new value (or something failed outside a call). Exporters
 should ignore event types they do not know, so new ones can be added without
 breaking them.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
@@ -12,6 +15,19 @@ from __future__ import annotations
 from typing import Literal, TypeAlias
 
 import attrs
+
+__all__ = [
+    "BreakerState",
+    "CacheStoreError",
+    "GaugeEvent",
+    "QueueDepth",
+    "RecordsLost",
+    "RecordsReplayed",
+    "RecordsSpilled",
+    "StorageEvent",
+    "StorageFailing",
+    "StorageWriteFailed",
+]
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.errors": "the error hierarchy, `error_for_status` and `did_you_mean`",
     "relaykit.events": "stream events a provider's `stream` yields",
     "relaykit.fork_safety": "resets for threads, sockets and connections after `fork()`",
+    "relaykit.gauge_events": "the events exporters receive besides call records",
     "relaykit.http": "the HTTP client providers call, and its transport errors",
     "relaykit.http_errors": "a vendor's HTTP error response as a typed `RelayError`",
     "relaykit.image_files": "an image's format and pixel size from its bytes",
