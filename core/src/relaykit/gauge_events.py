@@ -69,7 +69,7 @@ class StorageWriteFailed:
     """A ``write_batch`` of call records failed; ``error_type`` is the exception's class name.
 
     Sent once per failed attempt (each is retried, taken apart or spilled, see
-    :mod:`relaykit.call_log`): the events add up to ``CallLog.failed_writes``.
+    :mod:`relaykit.storage_outage`): the events add up to ``CallLog.failed_writes``.
     """
 
     error_type: str
@@ -116,7 +116,7 @@ class RecordsLost:
 class RecordsReplayed:
     """``count`` spilled call records were read back from the spill file and stored.
 
-    Sent after each step of a replay (see :mod:`relaykit.call_log`): the events
+    Sent after each step of a replay (see :mod:`relaykit.spill_replay`): the events
     add up to ``CallLog.replayed``.
     """
 

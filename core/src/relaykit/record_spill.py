@@ -12,7 +12,7 @@ Records are already redacted; the file is created readable by its owner only,
 as the SQLite log is, since records hold prompts and answers.
 
 Several processes may share one file, and one of them may replay it into
-storage (:meth:`relaykit.call_log.CallLog` does once storage works again)
+storage (the call log does once storage works again, see :mod:`relaykit.spill_replay`)
 while others append. An exclusive ``flock`` on ``FILE.lock`` is held around
 each append and around :func:`take`, which renames the file to a name of its
 own (``FILE.<pid>.<token>.taken``): appends after it start a fresh file, so

@@ -12,47 +12,73 @@ A search ranks every stored vector. With numpy installed (``pip install
 collection's vectors, kept in memory between searches up to
 ``matrix_cache_bytes`` (:mod:`relaykit_sqlite.vector_matrix`); without, a
 pure-Python scan (:mod:`relaykit_sqlite.vectors`). Both give the same answers.
+How a search runs is :mod:`relaykit_sqlite.collection_search`.
 
 Every SQLite call runs in an anyio worker thread on the collection's own
 connection (WAL, a busy timeout), so neither asyncio nor trio loops block.
 The file holds texts the user chose to store: it is created readable by its
 owner only, as the call log is. API keys never reach it: a collection knows
-its model's id, never the client's settings.
+its model's id, never the client's settings. The file itself is
+:mod:`relaykit_sqlite.collection_file`; the values and errors are
+:mod:`relaykit_sqlite.collection_types` (and are imported from here, as ever).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import attrs
 
-from relaykit.config import user_config_dir
-from relaykit.errors import InvalidRequestError, NotFoundError, RelayError
-from relaykit.fork_safety import after_fork_in_child, leave_to_parent
+from relaykit.errors import InvalidRequestError, NotFoundError
 
-from .schema import EMBEDDINGS_MIGRATIONS, migrate
-from .vectors import decode, encode, nearest
+from .collection_file import (
+    DEFAULT_EMBEDDINGS_FILE,
+    EmbeddingsFile,
+    NoEmbeddingsFile,
+    collection_row,
+    default_embeddings_path,
+)
+from .collection_search import VectorSearch
+from .collection_types import (
+    CollectionInfo,
+    CollectionModelError,
+    CollectionNotFoundError,
+    EmbedCounts,
+    Item,
+    SimilarItem,
+)
+from .vectors import decode, encode
 
 if TYPE_CHECKING:
     from relaykit import Client
 
     from .vector_matrix import VectorMatrix
 
-T = TypeVar("T")
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_EMBEDDINGS_FILE",
+    "DEFAULT_MATRIX_CACHE_BYTES",
+    "Collection",
+    "CollectionInfo",
+    "CollectionModelError",
+    "CollectionNotFoundError",
+    "EmbedCounts",
+    "Item",
+    "SimilarItem",
+    "content_hash",
+    "default_embeddings_path",
+    "list_collections",
+]
 
-#: the file name in the user config dir (beside the call log's ``logs.db``)
-DEFAULT_EMBEDDINGS_FILE = "embeddings.db"
+T = TypeVar("T")
 
 #: texts sent to ``Client.embed`` at once by :meth:`Collection.embed_many` (as in simonw/llm)
 DEFAULT_BATCH_SIZE = 100
@@ -64,176 +90,10 @@ DEFAULT_MATRIX_CACHE_BYTES = 256 * 2**20
 #: ids a look-up names at once: well under SQLite's oldest limit on parameters (999)
 _IDS_A_QUERY = 500
 
-#: what :meth:`Collection.embed_many` takes: ``(id, text)`` or ``(id, text, metadata)``
-Item = tuple[str, str] | tuple[str, str, Mapping[str, Any] | None]
-
-
-def default_embeddings_path() -> Path:
-    """``embeddings.db`` in the user config dir, beside the call log's default ``logs.db``."""
-    return user_config_dir() / DEFAULT_EMBEDDINGS_FILE
-
-
-class CollectionModelError(InvalidRequestError):
-    """A collection was asked to use another model than the one its vectors came from.
-
-    Vectors from two models live in two spaces: comparing them gives noise,
-    so a collection keeps the model it was created with.
-    """
-
-
-class CollectionNotFoundError(NotFoundError):
-    """No collection of that name is stored in the file."""
-
-
-@attrs.frozen
-class SimilarItem:
-    """One answer of a similarity search.
-
-    :param id: the item's id in its collection.
-    :param score: the cosine similarity to the query, -1 to 1 (1: same direction).
-    :param content: the text, if it was stored (``store=True``), else ``None``.
-    :param metadata: the JSON metadata stored with it, or ``None``.
-    """
-
-    id: str
-    score: float
-    content: str | None
-    metadata: Mapping[str, Any] | None
-
-
-@attrs.frozen
-class CollectionInfo:
-    """A stored collection: its name, its model and how many items it holds."""
-
-    name: str
-    model: str
-    count: int
-
-
-@attrs.frozen
-class EmbedCounts:
-    """What :meth:`Collection.embed_many` did: items embedded, and items skipped
-    because their text was stored already (their hash unchanged)."""
-
-    embedded: int
-    unchanged: int
-
 
 def content_hash(text: str) -> bytes:
     """The hash stored with each item, to skip texts embedded before (16 bytes)."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-
-
-class _NoFile(Exception):
-    """A read found no embeddings file (reads never create one)."""
-
-
-class _File:
-    """One connection to an embeddings file, used by one worker thread at a time."""
-
-    def __init__(self, path: Path, busy_timeout: float) -> None:
-        self.path = path
-        self._busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        self._forked_mid_use = False
-        after_fork_in_child(self, _File._forget_parent)
-
-    def _forget_parent(self) -> None:
-        """In a forked child: leave the parent's connection alone and open one of our own.
-
-        SQLite forbids using or closing a connection across a fork. A lock held at
-        the fork means a parent thread was inside SQLite: its lock state cannot
-        be trusted here, so the file is refused (as relaykit-sqlite's storage does).
-        """
-        self._forked_mid_use = self._lock.locked()
-        leave_to_parent(self._conn)
-        self._conn = None
-        self._lock = threading.Lock()
-
-    def _open(self, write: bool) -> sqlite3.Connection:
-        if self._closed:
-            raise RelayError(f"the collection's file {self.path} is closed", hint="open it again")
-        if self._forked_mid_use:
-            raise RelayError(
-                f"the collection's file {self.path} was forked while the parent process was"
-                " using it: SQLite's locks cannot be trusted in this process",
-                hint="fork while no embedding or search is running, or open the Collection"
-                " in each child process",
-            )
-        if self._conn is None and not write and not self.path.exists():
-            raise _NoFile
-        if self._conn is None:
-            # Texts may be stored here: only the owner may read them (SQLite
-            # gives the -wal and -shm files the database file's permissions).
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA synchronous=NORMAL")
-                migrate(conn, EMBEDDINGS_MIGRATIONS, "relaykit_embeddings_migrations")
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return self._conn
-
-    def call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
-        """``fn(connection)``, in one transaction (``BEGIN IMMEDIATE`` for a write).
-
-        Only a write creates the file: a read of a missing one raises :class:`_NoFile`.
-        """
-        with self._lock:
-            try:
-                conn = self._open(write)
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:  # some errors (disk full) end it themselves
-                        conn.execute("ROLLBACK")
-                    raise
-            except (sqlite3.Error, OSError) as e:
-                # One error type for callers (and one line for the CLI), with the file named.
-                raise RelayError(
-                    f"embeddings file {self.path}: {e}",
-                    hint="check the file's permissions and free disk space, or pick another path",
-                ) from e
-            return result
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-
-def _collection_row(conn: sqlite3.Connection, name: str) -> tuple[int, str] | None:
-    row = conn.execute("SELECT id, model FROM collections WHERE name = ?", (name,)).fetchone()
-    return None if row is None else (row[0], row[1])
-
-
-def _load_numpy_path(wanted: bool | None) -> ModuleType | None:
-    """:mod:`relaykit_sqlite.vector_matrix` if numpy is to be used and can be; else ``None``."""
-    if wanted is False:
-        return None
-    try:
-        # Here, not at import: numpy takes ~0.1 s to import, which only a search should pay.
-        from . import vector_matrix
-    except ImportError as e:
-        if not (e.name or "").startswith("numpy"):
-            raise
-        if wanted:
-            raise RelayError(
-                f"use_numpy=True, but numpy cannot be imported: {e}",
-                hint="pip install 'relaykit-sqlite[numpy]', or pass use_numpy=None",
-            ) from e
-        return None
-    return vector_matrix
 
 
 def _metadata_json(item_id: str, metadata: Mapping[str, Any] | None) -> str | None:
@@ -266,16 +126,6 @@ def _check_text(item_id: object, text: object) -> None:
             param="text",
             hint="leave items without text out, or give them some",
         )
-
-
-def _similar(row: tuple[str, str | None, str | None], score: float) -> SimilarItem:
-    item_id, content, metadata = row
-    return SimilarItem(
-        id=item_id,
-        score=score,
-        content=content,
-        metadata=None if metadata is None else json.loads(metadata),
-    )
 
 
 class Collection:
@@ -330,18 +180,19 @@ class Collection:
         self.path = Path(path)
         self.name = name
         self._model = model
-        self._file = _File(self.path, busy_timeout)
-        self._use_numpy = use_numpy
-        self._matrix_cache_bytes = matrix_cache_bytes
-        # Replaced inside self._file.call, under its lock (and dropped by aclose).
-        self._matrix: VectorMatrix | None = None
-        self._numpy_path: tuple[ModuleType | None] | None = None  # None until looked up
+        self._file = EmbeddingsFile(self.path, busy_timeout)
+        self._search = VectorSearch(use_numpy, matrix_cache_bytes)
 
     @property
     def matrix_bytes(self) -> int:
         """The memory the collection's kept vectors take now, in bytes (0 when none are kept)."""
         matrix = self._matrix
         return 0 if matrix is None else matrix.nbytes
+
+    @property
+    def _matrix(self) -> VectorMatrix | None:
+        """The vectors kept between searches (see ``matrix_cache_bytes``), if any."""
+        return self._search.matrix
 
     def __repr__(self) -> str:
         return f"Collection({str(self.path)!r}, {self.name!r})"
@@ -360,7 +211,7 @@ class Collection:
     async def aclose(self) -> None:
         """Close the collection's connection and drop its kept vectors. Idempotent."""
         await anyio.to_thread.run_sync(self._file.close)
-        self._matrix = None
+        self._search.matrix = None
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
         return await anyio.to_thread.run_sync(lambda: self._file.call(fn, write=write))
@@ -371,7 +222,7 @@ class Collection:
         """The collection's name, model and item count; ``None`` while it does not exist."""
 
         def read(conn: sqlite3.Connection) -> CollectionInfo | None:
-            found = _collection_row(conn, self.name)
+            found = collection_row(conn, self.name)
             if found is None:
                 return None
             (count,) = conn.execute(
@@ -381,7 +232,7 @@ class Collection:
 
         try:
             return await self._call(read)
-        except _NoFile:
+        except NoEmbeddingsFile:
             return None
 
     async def exists(self) -> bool:
@@ -405,7 +256,7 @@ class Collection:
             return False  # and no file is created to say so
 
         def write(conn: sqlite3.Connection) -> bool:
-            found = _collection_row(conn, self.name)
+            found = collection_row(conn, self.name)
             if found is None:
                 return False
             conn.execute("DELETE FROM embeddings WHERE collection_id = ?", (found[0],))
@@ -560,11 +411,11 @@ class Collection:
     async def _hashes(self, ids: list[str]) -> dict[str, bytes]:
         try:
             return await self._call(lambda conn: self._stored_hashes(conn, ids))
-        except _NoFile:
+        except NoEmbeddingsFile:
             return {}
 
     def _stored_hashes(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, bytes]:
-        found = _collection_row(conn, self.name)
+        found = collection_row(conn, self.name)
         if found is None:
             return {}
         hashes: dict[str, bytes] = {}
@@ -581,7 +432,7 @@ class Collection:
     def _create(self, conn: sqlite3.Connection, model: str) -> int:
         """The collection's row id, creating it with ``model``; inside the write
         transaction, so two processes creating it at once agree on its model."""
-        found = _collection_row(conn, self.name)
+        found = collection_row(conn, self.name)
         if found is not None:
             if found[1] != model:  # another process created it meanwhile, with another
                 raise self._mismatch(found[1], model)
@@ -615,7 +466,7 @@ class Collection:
         most similar first; no model call."""
 
         def read(conn: sqlite3.Connection) -> bytes:
-            found = _collection_row(conn, self.name)
+            found = collection_row(conn, self.name)
             if found is None:
                 raise self._missing()
             row = conn.execute(
@@ -631,104 +482,20 @@ class Collection:
 
         try:
             blob = await self._call(read)
-        except _NoFile:
+        except NoEmbeddingsFile:
             raise self._missing() from None
         return await self._nearest(decode(blob), n, exclude=id)
 
     async def _nearest(
         self, vector: Sequence[float], n: int, exclude: str | None
     ) -> list[SimilarItem]:
-        if self._numpy_path is None:
-            # A thread: the first import of numpy reads files for ~0.1 s.
-            found = await anyio.to_thread.run_sync(_load_numpy_path, self._use_numpy)
-            self._numpy_path = (found,)
-        (fast,) = self._numpy_path
-
-        def read(conn: sqlite3.Connection) -> list[SimilarItem]:
-            row = conn.execute(
-                "SELECT id, created_at, version FROM collections WHERE name = ?", (self.name,)
-            ).fetchone()
-            if row is None:
-                self._matrix = None
-                return []
-            collection_id = row[0]
-            try:
-                if fast is None:
-                    best = nearest(vector, self._scan(conn, collection_id, exclude), n)
-                else:
-                    best = self._nearest_numpy(fast, conn, tuple(row), vector, n, exclude)
-            except ValueError as e:
-                raise CollectionModelError(
-                    f"collection {self.name!r}: {e}",
-                    param="model",
-                    hint="embed the query with the collection's model and dimensions",
-                ) from e
-            out = []
-            for score, rowid in best:
-                found = conn.execute(
-                    "SELECT id, content, metadata FROM embeddings WHERE rowid = ?", (rowid,)
-                ).fetchone()
-                out.append(_similar(found, score))
-            return out
-
+        await self._search.choose_path()
         try:
-            return await self._call(read)
-        except _NoFile:
+            return await self._call(
+                lambda conn: self._search.nearest(conn, self.name, vector, n, exclude)
+            )
+        except NoEmbeddingsFile:
             raise self._missing() from None
-
-    def _scan(
-        self, conn: sqlite3.Connection, collection_id: int, exclude: str | None
-    ) -> sqlite3.Cursor:
-        """The collection's ``(rowid, blob)`` rows, in id order: the order that
-        breaks ties, on both search paths. The UNIQUE (collection_id, id) index
-        gives it without a sort."""
-        if exclude is None:
-            return conn.execute(
-                "SELECT rowid, embedding FROM embeddings WHERE collection_id = ? ORDER BY id",
-                (collection_id,),
-            )
-        return conn.execute(
-            "SELECT rowid, embedding FROM embeddings WHERE collection_id = ? AND id != ?"
-            " ORDER BY id",
-            (collection_id, exclude),
-        )
-
-    def _nearest_numpy(
-        self,
-        fast: ModuleType,
-        conn: sqlite3.Connection,
-        key: tuple[int, float, int],
-        vector: Sequence[float],
-        n: int,
-        exclude: str | None,
-    ) -> list[tuple[float, int]]:
-        """The pure path's ``nearest`` with numpy: over the kept matrix when it is
-        current (``key``: the collection's id, creation time and version) or fits
-        ``matrix_cache_bytes``, else reading the file a chunk at a time."""
-        collection_id = key[0]
-        matrix = self._matrix
-        if matrix is None or matrix.key != key:
-            self._matrix = matrix = None  # a stale one is dropped before reading another
-            (count,) = conn.execute(
-                "SELECT count(*) FROM embeddings WHERE collection_id = ?", (collection_id,)
-            ).fetchone()
-            needed = count * (len(vector) * 4 + fast.ROW_OVERHEAD)
-            if needed > self._matrix_cache_bytes:
-                return list(
-                    fast.nearest_in_chunks(vector, self._scan(conn, collection_id, exclude), n)
-                )
-            matrix = fast.VectorMatrix.read(
-                self._scan(conn, collection_id, None), count, len(vector), key
-            )
-            self._matrix = matrix
-        left_out = None
-        if exclude is not None:
-            found = conn.execute(
-                "SELECT rowid FROM embeddings WHERE collection_id = ? AND id = ?",
-                (collection_id, exclude),
-            ).fetchone()
-            left_out = None if found is None else found[0]
-        return list(matrix.nearest(vector, n, left_out))
 
 
 async def list_collections(path: str | os.PathLike[str]) -> list[CollectionInfo]:
@@ -742,10 +509,10 @@ async def list_collections(path: str | os.PathLike[str]) -> list[CollectionInfo]
         ).fetchall()
         return [CollectionInfo(name, model, count) for name, model, count in rows]
 
-    opened = _File(file, 30.0)
+    opened = EmbeddingsFile(file, 30.0)
     try:
         return await anyio.to_thread.run_sync(opened.call, read)
-    except _NoFile:
+    except NoEmbeddingsFile:
         return []
     finally:
         await anyio.to_thread.run_sync(opened.close)

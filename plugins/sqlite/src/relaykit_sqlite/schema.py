@@ -213,7 +213,7 @@ def _e2_collection_versions(db: Database) -> None:
     )
 
 
-#: the migrations of an embeddings file (:mod:`relaykit_sqlite.collection`), recorded
+#: the migrations of an embeddings file (:mod:`relaykit_sqlite.collection_file`), recorded
 #: in ``relaykit_embeddings_migrations``
 EMBEDDINGS_MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "collections and their embeddings", _e1_collections),
