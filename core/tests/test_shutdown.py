@@ -4,6 +4,7 @@ and anything after the close gets a typed error."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -11,8 +12,10 @@ import pytest
 
 import relaykit
 from relaykit import ClientClosedError
-from relaykit.protocols import CallRecord
-from relaykit.testing import FakePlugin, MemoryStorage, Reply
+from relaykit.protocols import CallRecord, LogQuery
+from relaykit.testing import FakePlugin, MemoryStorage, OpenAIMock, Reply
+
+from .conftest import MOCK_KEY
 
 INSTANT = {"attempts": 1, "initial_wait": 0, "max_retry_after": 0}
 
@@ -148,3 +151,190 @@ def test_closed_sync_client_raises_a_typed_error(backend: str) -> None:
         client.chat("fake/m", "hi")
     with pytest.raises(ClientClosedError):
         client.stream("fake/m", "hi")
+
+
+# -- over loopback HTTP, records in a real SQLite file
+
+
+def http_config(mock: OpenAIMock, db: Path) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "sqlite", "path": str(db)},
+        "retry": INSTANT,
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": MOCK_KEY}},
+    }
+
+
+async def stored_texts(config: dict[str, Any]) -> list[str]:
+    """The texts of the records in the config's SQLite file, oldest first."""
+    async with relaykit.Client(config) as reader:
+        assert reader.storage is not None
+        records = await reader.storage.query_logs(LogQuery())
+    return [r.text for r in reversed(records)]
+
+
+async def until_closing(client: relaykit.Client) -> None:
+    with anyio.fail_after(10):
+        while not client._closed:  # noqa: ASYNC110  # (aclose runs in another task)
+            await anyio.sleep(0.001)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["run_tools", "stream_tools"])
+async def test_closing_waits_for_a_tool_run_between_steps(
+    openai_mock: OpenAIMock, tmp_path: Path, streamed: bool
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(Reply(tool_calls=(("lookup", {"key": "k"}),)), Reply(text="done"))
+    in_tool, release = anyio.Event(), anyio.Event()
+
+    async def lookup(key: str) -> str:
+        """Look a key up."""
+        in_tool.set()
+        await release.wait()
+        return f"value of {key}"
+
+    texts: list[str] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+
+            async def run() -> None:
+                if streamed:
+                    async with client.stream_tools("openai/gpt-4o-mini", "hi", [lookup]) as r:
+                        async for _ in r:
+                            pass
+                    texts.append(r.run.text)
+                else:
+                    texts.append(
+                        (await client.run_tools("openai/gpt-4o-mini", "hi", [lookup])).text
+                    )
+
+            tg.start_soon(run)
+            await in_tool.wait()  # between the steps: the first has ended
+            tg.start_soon(client.aclose)  # from another task than the run's
+            await until_closing(client)
+            with pytest.raises(ClientClosedError):  # a new call is refused meanwhile
+                await client.chat("openai/gpt-4o-mini", "new")
+            with pytest.raises(ClientClosedError):
+                async with client.stream_tools("openai/gpt-4o-mini", "new", [lookup]):
+                    pass
+            release.set()
+        # leaving the block waited for the run: its second step was made
+        assert texts == ["done"]
+    assert await stored_texts(config) == ["", "done"]
+
+
+@pytest.mark.anyio
+async def test_a_tool_run_step_after_the_client_shut_down_gets_a_typed_error(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(Reply(tool_calls=(("lookup", {"key": "k"}),)), Reply(text="done"))
+    in_tool, release = anyio.Event(), anyio.Event()
+
+    async def lookup(key: str) -> str:
+        """Look a key up."""
+        in_tool.set()
+        await release.wait()
+        return key
+
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+
+            async def run() -> None:
+                try:
+                    await client.run_tools("openai/gpt-4o-mini", "hi", [lookup])
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(run)
+            await in_tool.wait()
+            with anyio.move_on_after(0.01):
+                await client.aclose()  # gives up waiting: shut down under the run
+            release.set()
+    (error,) = errors
+    assert isinstance(error, ClientClosedError)  # not a failure in a closed HTTP pool
+    assert len(openai_mock.requests) == 1
+    assert await stored_texts(config) == [""]
+
+
+@pytest.mark.anyio
+async def test_a_second_aclose_returns_once_the_client_is_closed(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(Reply(text="warm"), Reply(text="late", delay=0.2))
+    answers: list[str] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up")
+
+            async def one() -> None:
+                answers.append((await client.chat("openai/gpt-4o-mini", "hi")).text)
+
+            tg.start_soon(one)
+            with anyio.fail_after(10):
+                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+            tg.start_soon(client.aclose)
+            await until_closing(client)
+            await client.aclose()  # (a second, in another task: waits for the first)
+            assert answers == ["late"]
+            # closed: the call log drained into the file
+            assert await stored_texts(config) == ["warm", "late"]
+
+
+@pytest.mark.anyio
+async def test_closing_while_another_task_reads_a_stream_over_http(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(Reply(text="one two three four five six", chunk_delay=0.02))
+    texts: list[str] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            reading = anyio.Event()
+
+            async def read() -> None:
+                async with client.stream("openai/gpt-4o-mini", "hi") as s:
+                    async for _ in s:
+                        reading.set()
+                texts.append(s.response.text)
+
+            tg.start_soon(read)
+            await reading.wait()
+            await client.aclose()  # waits for the reader's stream
+            assert texts == ["one two three four five six"]
+    assert await stored_texts(config) == texts
+
+
+class Boom(Exception):
+    """The block's own error."""
+
+
+@pytest.mark.anyio
+async def test_leaving_the_block_by_an_exception_waits_for_calls_and_raises_it_unwrapped(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(Reply(text="warm"), Reply(text="late", delay=0.1))
+    answers: list[str] = []
+    async with anyio.create_task_group() as tg:
+        with pytest.raises(Boom):  # itself, not an ExceptionGroup
+            async with relaykit.Client(config) as client:
+                await client.chat("openai/gpt-4o-mini", "warm up")
+
+                async def one() -> None:
+                    answers.append((await client.chat("openai/gpt-4o-mini", "hi")).text)
+
+                tg.start_soon(one)
+                with anyio.fail_after(10):
+                    while len(openai_mock.requests) < 2:  # noqa: ASYNC110
+                        await anyio.sleep(0.001)
+                raise Boom
+        assert answers == ["late"]  # the call in flight finished first
+    assert await stored_texts(config) == ["warm", "late"]

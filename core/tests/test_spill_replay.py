@@ -141,8 +141,13 @@ async def test_a_replay_storage_fails_pauses_and_gives_the_file_back_on_close(
     path = tmp_path / "spill.jsonl"
     records = [make_record(n) for n in range(50)]
     spill(path, records, "storage unavailable")
-    storage = CountingStorage()
-    storage.down = True  # the first replay batch (of 20) fails: storage is down again
+
+    class DownAfterOne(CountingStorage):
+        async def write_batch(self, records: Sequence[CallRecord]) -> None:
+            await super().write_batch(records)
+            self.down = True  # the replay's first batch (of 20) fails: down again
+
+    storage = DownAfterOne()  # (answers the probe before the file is taken)
     log = quick_log(storage, tmp_path, retry_for=10, close_timeout=0.1)
     async with anyio.create_task_group() as tg:
         log.start(tg)
@@ -325,6 +330,7 @@ async def test_an_idle_log_replays_once_storage_is_back_without_new_calls(
         attempts = storage.attempts
         await anyio.sleep(6 * max_wait)
         assert 1 <= storage.attempts - attempts <= 8
+        assert leftovers(tmp_path / "spill.jsonl") == ["spill.jsonl"]  # not taken meanwhile
         storage.down = False  # back, and no call comes to find out
         back = anyio.current_time()
         await until(lambda: log.replayed == 25)
@@ -404,3 +410,27 @@ def test_a_client_spills_to_the_file_its_storage_names() -> None:
         assert spill_path(unnamed) == config_named  # none (or no str): the config's name
     # A call log built without a spill path names its file after the storage too.
     assert call_log_module.CallLog(NamedStorage("db a")).spill_path == a
+
+
+@pytest.mark.anyio
+async def test_an_idle_probe_leaves_the_spill_file_in_place_while_storage_is_down(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    records = [make_record(n) for n in range(5)]
+    spill(path, records, "storage unavailable")  # left by an earlier outage
+    storage = CountingStorage()
+    storage.down = True
+    log = quick_log(storage, tmp_path, max_wait=0.02)
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await until(lambda: log.failed_writes >= 3)  # probed, idle, a few times over
+        # Still down: the file keeps its name (a later run, `relaykit logs import`
+        # and the records spilled meanwhile find it where it was).
+        assert leftovers(path) == ["spill.jsonl"]
+        assert not log._taken and not storage.records
+        storage.down = False
+        await until(lambda: log.replayed == 5)
+        await log.aclose()
+    assert sorted(storage.records) == sorted(r.id for r in records)
+    assert leftovers(path) == []

@@ -366,3 +366,35 @@ async def test_a_client_tells_its_exporters_and_a_healthy_storage_tells_only_its
         await client.chat("fake/m", "hi")
     # only the gauge's first value, once
     assert [e for e in healthy.events if isinstance(e, StorageEvent)] == [StorageFailing(False)]
+
+
+@pytest.mark.anyio
+async def test_a_refused_record_after_an_outage_clears_the_failing_gauge(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = FailingStorage()
+    storage.down = True
+    events: list[object] = []
+    log = quick_log(storage, tmp_path, on_event=events.append, retry_for=10)
+    poison = make_record(1)
+    storage.poison = {poison.id}
+    async with anyio.create_task_group() as tg:
+        log.start(tg)
+        await log.put(make_record(0))
+        with anyio.fail_after(5):
+            while not log.failed_writes:  # noqa: ASYNC110  # a counter, no event to wait on
+                await anyio.sleep(0.005)
+        assert storage_counts(events)["relaykit.storage.failing"] == 1.0
+        storage.down = False
+        with anyio.fail_after(5):
+            while storage.records == {}:  # noqa: ASYNC110
+                await anyio.sleep(0.005)
+        await log.put(poison)  # storage answers: it refuses this one record for good
+        with anyio.fail_after(5):
+            while not log.spilled:  # noqa: ASYNC110
+                await anyio.sleep(0.005)
+        # The refusal proves storage answers: not failing, before any other write.
+        assert storage_counts(events)["relaykit.storage.failing"] == 0.0
+        assert log._failing_since is None
+        await log.aclose()
+    assert log.spilled == 1 and len(storage.records) == 1

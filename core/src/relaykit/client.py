@@ -30,6 +30,7 @@ from .budgets import estimate_cost, hold_rates
 from .cache_store import GuardedCacheStore, open_cache_store
 from .call_log import CallLog
 from .cancellation import is_cancellation
+from .closing_gate import part_of_work_in_flight
 from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
@@ -328,7 +329,13 @@ class Client:
         self._scopes: DeadlineScopes | None = None
         #: starts hedges on time; runs in _tg when a route hedges (see hedging.py)
         self._hedge_timer: HedgeTimer | None = None
+        #: aclose has begun: new calls are refused (those of work in flight go ahead
+        #: until _shut: see closing_gate.py)
         self._closed = False
+        #: aclose has stopped waiting and closes (or has closed) the connections
+        self._shut = False
+        #: set once aclose has finished closing: a second aclose waits for it
+        self._closing: anyio.Event | None = None
         #: until the first call: the HTTP stack is not imported yet (see _warm_up)
         self._cold = True
         #: calls (and entered streams) not finished yet: aclose waits for them
@@ -433,22 +440,39 @@ class Client:
         """Refuse new calls, let those in flight finish, drain the call log, flush
         exporters, close every connection. Idempotent.
 
-        Calls in flight (a stream until its block is left) get up to ``[timeouts]
-        total`` to finish, so their records are written too; cancelling the task
-        that closes stops that wait, not the closing.
+        Calls in flight (a stream until its block is left, a tool run until its
+        last step, tools between steps included) get up to ``[timeouts] total``
+        to finish, so their records are written too; a call starting meanwhile
+        gets :class:`ClientClosedError`, but a tool run's next step goes ahead.
+        Cancelling the task that closes stops that wait, not the closing; after
+        it, a tool run's next step gets :class:`ClientClosedError`. Called again
+        (from any task) while closing, returns once the client is closed.
         """
         if self._closed:
+            if self._closing is not None:  # closing in another task: done once it is
+                await self._closing.wait()
             return
         self._closed = True
+        self._closing = closing = anyio.Event()
         try:
             if self._in_flight:
                 self._idle = anyio.Event()
                 with anyio.move_on_after(self.config.timeouts.total):
                     await self._idle.wait()
         finally:
-            await self._shut_down()
+            try:
+                await self._shut_down()
+            finally:
+                closing.set()
+
+    def _refuses_calls(self) -> bool:
+        """Whether a call starting here gets :class:`ClientClosedError`: the client
+        has shut down, or is closing and the call is not part of work in flight
+        (a tool run's step: closing_gate.py)."""
+        return self._closed and (self._shut or not part_of_work_in_flight(self))
 
     async def _shut_down(self) -> None:
+        self._shut = True  # what is still in flight must not start more calls now
         if self._hedge_timer is not None:
             self._hedge_timer.close()
         with anyio.CancelScope(shield=True):
@@ -1061,7 +1085,7 @@ class Client:
     def _start(
         self, model: str, messages: Messages, params: Mapping[str, Any], *, streamed: bool
     ) -> _Call:
-        if self._closed:
+        if self._closed and self._refuses_calls():
             raise ClientClosedError("this client is closed")
         use_cache = None
         if "cache" in params:  # relaykit's own: not a request parameter

@@ -262,6 +262,36 @@ def spilled_lines(path: Path) -> tuple[list[CallRecord], list[str]]:
     return records, kept
 
 
+def first_spilled(path: Path) -> CallRecord | None:
+    """The first record a replay of ``path`` would store, read in place (nothing taken).
+
+    Looks in the taken files of processes that are gone, then in ``path``; skips
+    what :func:`spilled_lines` does not replay. ``None`` when there is no such
+    record. For a probe of storage before :func:`take` moves anything. Blocking.
+    """
+    from .serialization import converter
+
+    for file in [*_leftovers(path), path]:
+        try:
+            lines = file.open(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        with lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    if _refused(data):
+                        continue
+                    if isinstance(data, dict) and isinstance(data.get("record"), dict):
+                        data = data["record"]
+                    return converter.structure(data, CallRecord)
+                except Exception:
+                    continue  # (a torn line: the replay keeps it apart)
+    return None
+
+
 def _refused(data: object) -> bool:
     return isinstance(data, dict) and str(data.get("reason", "")).startswith("refused:")
 
@@ -338,6 +368,7 @@ __all__ = [
     "CAN_REPLAY",
     "SPILL_FILE",
     "default_spill_path",
+    "first_spilled",
     "give_back",
     "has_spilled",
     "keep_refused",

@@ -7,16 +7,17 @@ live batches, never before one waiting.
 
 When a write succeeds after storage had failed, and when the writer starts
 and the spill file (or a taken file a dead process left) exists, the writer
-replays the spill file into storage: it takes the file (see
-:func:`relaykit.record_spill.take`), then stores its records ``max_batch`` at a
-time, one batch after each live batch, and removes the file once every record
-is stored (or spilled again). Lines storage refused go to ``FILE.refused``
-instead, said once, never replayed. A replay storage fails pauses until a
-write succeeds again; one still going when the log closes puts the file's
-lines back. While storage fails and spilled records wait, an idle writer (no
-batch arrives) tries the replay's next step every ``max_wait`` seconds, so
-storage that comes back while no calls are made gets its records without new
-traffic. Without ``fcntl`` (Windows) there is no replay: ``relaykit logs
+replays the spill file into storage: it stores the file's first record in
+place, and only once storage took it (storage still down leaves the file where
+it is) takes the file (see :func:`relaykit.record_spill.take`), then stores its
+records ``max_batch`` at a time, one batch after each live batch, and removes
+the file once every record is stored (or spilled again). Lines storage refused
+go to ``FILE.refused`` instead, said once, never replayed. A replay storage
+fails pauses until a write succeeds again; one still going when the log
+closes puts the file's lines back. While storage fails and spilled records
+wait, an idle writer (no batch arrives) tries the replay's next step every
+``max_wait`` seconds, so storage that comes back while no calls are made gets
+its records without new traffic. Without ``fcntl`` (Windows) there is no replay: ``relaykit logs
 import`` loads the file.
 
 Each replayed batch is told to ``on_event`` as
@@ -35,7 +36,7 @@ import anyio
 from .errors import StorageUnavailableError
 from .gauge_events import RecordsReplayed, StorageEvent
 from .protocols import CallRecord, Storage
-from .record_spill import give_back, keep_refused, spilled_lines, take
+from .record_spill import first_spilled, give_back, keep_refused, spilled_lines, take
 from .storage_outage import OutageWriter, log
 
 
@@ -118,9 +119,34 @@ class SpillReplay(OutageWriter):
         if not self._pending:
             if self._taken:
                 await self._finish_replay()
+            # The file is taken only once storage answers: its first record is
+            # stored in place first. Taken while storage is down, the file would
+            # wait under a name of this process's (a later run, `logs import`
+            # looking for FILE, would not find it there) for nothing.
+            try:
+                first = await anyio.to_thread.run_sync(first_spilled, self.spill_path)
+            except OSError:
+                first = None  # (_take says why)
+            if first is not None:
+                try:
+                    await self._attempt([first])
+                except StorageUnavailableError as e:
+                    self._failed(e, 1)
+                    return  # still down: tried again later, the file left as it is
+                except Exception:
+                    first = None  # it answers (refusing that one?): the replay sorts it out
+                else:
+                    self._recovered(1)
+                    self.replayed += 1
+                    self._replay_stored += 1
+                    self._tell(RecordsReplayed(1))
             if not await self._take():
                 self._replay_due = False
                 return
+            if first is not None and first in self._pending:  # stored already: not twice
+                self._pending.remove(first)
+                if not self._pending:
+                    return  # (the next step removes the taken files)
         n = min(self._max_batch, len(self._pending))
         chunk = [self._pending.popleft() for _ in range(n)]
         before = self.spilled + self.lost

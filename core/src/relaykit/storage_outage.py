@@ -12,7 +12,8 @@ and then callers wait); after that it spills batches to a JSON Lines file
 then, until a write succeeds. Only :class:`~relaykit.StorageUnavailableError`
 says for sure that storage, not the records, failed: another exception is
 retried a few times, then the batch is halved until the record(s) storage
-refuses are found and spilled alone, and the rest stored. ``aclose`` gives
+refuses are found and spilled alone, and the rest stored (a refusal shows
+storage answers: it counts as working again). ``aclose`` gives
 the writer ``close_timeout`` seconds, then spills what is left. What was
 spilled goes back into storage by :mod:`relaykit.spill_replay`.
 
@@ -201,6 +202,9 @@ class OutageWriter:
                 describe_error(error),
             )
             await self._spill(batch, f"refused: {describe_error(error)}", refused=True)
+            # The refusal is storage's answer: it is up (the failing gauge goes
+            # back to 0 now, not at the next write that succeeds).
+            self._recovered(0)
             return
         middle = len(batch) // 2
         for part in (batch[:middle], batch[middle:]):
@@ -231,11 +235,11 @@ class OutageWriter:
 
     def _recovered(self, count: int) -> None:
         if self._failing_since is not None:
-            log.warning(
-                "storage works again after %.1f s; stored %d call records",
-                anyio.current_time() - self._failing_since,
-                count,
-            )
+            took = anyio.current_time() - self._failing_since
+            if count:
+                log.warning("storage works again after %.1f s; stored %d call records", took, count)
+            else:  # (a record it refused: the refusal is its answer)
+                log.warning("storage answers again after %.1f s (it refused a call record)", took)
             self._tell(StorageFailing(False))
             self._replay_due = True  # what was spilled meanwhile can go in now
         self._failing_since = None

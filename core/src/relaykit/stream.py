@@ -65,7 +65,7 @@ class ChatStream(StreamLifecycle):
 
     async def __aenter__(self) -> ChatStream:
         client = self._client
-        if client._closed:  # made before the client closed, entered after
+        if client._closed and client._refuses_calls():  # made before the client closed
             raise ClientClosedError("this client is closed")
         # In flight until it ends: the client's aclose waits for it.
         client._in_flight += 1

@@ -25,6 +25,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .closing_gate import finishing
 from .errors import ClientClosedError, OutputValidationError, RelayError, ToolLoopError
 from .events import StepEnd, StepStart, StreamEvent, ToolResultEvent, ToolRunEvent
 from .messages import Message, ToolCall
@@ -100,9 +101,12 @@ class ToolRunStream:
         self._outcomes: MemoryObjectReceiveStream[_Outcome] | None = None
         self._run: ToolRun | None = None
         self._entered = False
+        #: counted in the client's calls in flight (from __aenter__ to __aexit__)
+        self._counted = False
 
     async def __aenter__(self) -> ToolRunStream:
-        if self._client._closed:
+        client = self._client
+        if client._closed and client._refuses_calls():
             raise ClientClosedError("this client is closed")
         if self._entered:
             raise RelayError("a tool run can be entered once")
@@ -111,6 +115,10 @@ class ToolRunStream:
             group = anyio.create_task_group()
             await group.__aenter__()
             self._group = group
+        # In flight until the block is left, steps and tools between them: the
+        # client's aclose waits for it, and lets its steps through meanwhile.
+        client._in_flight += 1
+        self._counted = True
         return self
 
     async def __aexit__(
@@ -136,6 +144,9 @@ class ToolRunStream:
             finally:
                 # After the tools have ended: one finishing meanwhile still sends.
                 self._close_outcomes()
+                if self._counted:
+                    self._counted = False
+                    self._client._call_ended()
 
     def __aiter__(self) -> ToolRunStream:
         return self
@@ -144,7 +155,8 @@ class ToolRunStream:
         if not self._entered:
             raise RelayError("iterate a tool run inside `async with client.stream_tools(...)`")
         try:
-            return await self._advance()
+            with finishing(self._client):  # its steps go ahead while the client closes
+                return await self._advance()
         except StopAsyncIteration:
             raise
         except BaseException:
@@ -253,7 +265,7 @@ class ToolRunStream:
     async def _run_tools(
         self, calls: Sequence[ToolCall], send: MemoryObjectSendStream[_Outcome]
     ) -> None:
-        with send:
+        with send, finishing(self._client):  # (a tool's own calls, too)
             try:
                 messages = await self._answers.answer(calls, send.send_nowait)
             except Exception as error:  # raised in the caller's task, by __anext__

@@ -1,0 +1,41 @@
+"""Which calls a closing client still lets through: those of the tool runs it waits for.
+
+:meth:`relaykit.Client.aclose` refuses new calls at once
+(:class:`~relaykit.ClientClosedError`) and waits for the work in flight. A
+tool run is one piece of work over many model calls: while aclose waits for
+it, its next step (and a call its tools make) is part of it, not a new call,
+so it goes ahead. Once the client has shut down (aclose's wait over, its
+connections closed) nothing does: a call then would fail deep in a closed
+HTTP pool.
+
+The run marks its own calls with a context variable, so they are told apart
+from other tasks' calls without a parameter threaded through ``chat`` and
+``stream``: a task a tool starts inherits the mark, and nothing else has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+#: the client whose tool run (in flight) the current code is part of
+_finishing: ContextVar[object | None] = ContextVar("relaykit_finishing", default=None)
+
+
+@contextmanager
+def finishing(client: object) -> Iterator[None]:
+    """Inside, calls of ``client`` are part of work in flight: they go ahead while it closes."""
+    token = _finishing.set(client)
+    try:
+        yield
+    finally:
+        _finishing.reset(token)
+
+
+def part_of_work_in_flight(client: object) -> bool:
+    """Whether the current code is inside :func:`finishing` for ``client``."""
+    return _finishing.get() is client
+
+
+__all__ = ["finishing", "part_of_work_in_flight"]
