@@ -163,10 +163,10 @@ class _Call:
     priced: tuple[Usage, Target, Decimal | None] | None = None
     #: the ``[limits."NAME=GLOB"]`` this call's metadata falls under, as (bucket, limit)
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
-    #: (usage, cost) that the attempts cut off mid-call charged the budget: their
+    #: (usage, cost, targets) that the attempts cut off mid-call charged the budget: their
     #: prompts' estimate (see Client._cut_off). A failed or cancelled call's record
     #: carries it, so the records add up to what the budget charged.
-    cut: tuple[Usage, Decimal | None] | None = None
+    cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -1298,10 +1298,14 @@ class Client:
         cost = price.cost(usage) if price is not None else None
         cut = call.cut
         if cut is None:
-            call.cut = (usage, cost)
+            call.cut = (usage, cost, (target,))
         else:
             before = cut[1]
-            call.cut = (cut[0] + usage, cost if before is None else before + (cost or _ZERO))
+            call.cut = (
+                cut[0] + usage,
+                cost if before is None else before + (cost or _ZERO),
+                (*cut[2], target),
+            )
         return ChatResponse(usage=usage)
 
     def _cost_of(self, call: _Call, response: ChatResponse | None, target: Target) -> Decimal:
@@ -1658,7 +1662,7 @@ class Client:
             call, target or Target(error.provider or "", error.model or "")
         )
         if call.cut is not None:  # an attempt the total timeout cut off: its prompt billed
-            fields["usage"], fields["cost"] = call.cut
+            fields["usage"], fields["cost"], _ = call.cut
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
@@ -1692,7 +1696,7 @@ class Client:
         if self._recording:
             fields = self._record_fields(call, target)
             if call.cut is not None:
-                fields["usage"], fields["cost"] = call.cut
+                fields["usage"], fields["cost"], _ = call.cut
             record = CallRecord(
                 **fields,
                 latency=latency,
