@@ -1,5 +1,6 @@
 """A budgeted limit's hold, through the client: what a call in flight holds, and what
-it leaves once it ends (answered, failed, cancelled), chat and stream alike.
+it leaves once it ends (answered, failed, cancelled: the prompt a cancelled call sent
+stays charged), chat and stream alike.
 
 The fake provider charges USD 1 per million input tokens and 2 per million
 output tokens; the limiter's clocks never move, so nothing expires, no budget
@@ -91,7 +92,8 @@ async def test_a_hold_without_max_tokens_prices_the_default_output_estimate() ->
         await anyio.wait_all_tasks_blocked()
         assert frozen.limiter._budgets["*"].spent == Decimal("0.001512")
         tg.cancel_scope.cancel()
-    assert frozen.limiter._budgets["*"].spent == 0
+    # cancelled in flight: the output's hold goes back, the prompt's stays (billed)
+    assert frozen.limiter._budgets["*"].spent == Decimal("0.001")
 
 
 @pytest.mark.anyio
@@ -134,7 +136,7 @@ async def test_a_budgeted_call_that_failed_after_sending_keeps_its_request_only(
 
 @pytest.mark.anyio
 @STREAMED
-async def test_a_budgeted_call_cancelled_in_flight_gives_its_hold_back(streamed: bool) -> None:
+async def test_a_budgeted_call_cancelled_in_flight_keeps_its_prompt_only(streamed: bool) -> None:
     fake, frozen = FakePlugin(), LimiterPlugin(frozen_limiter())
     fake.script.push(Reply(text="too late", delay=5, first_token_delay=5))
     limits = {"*": {"rpm": 10, "tpm": 6000, "budget_usd": "1"}}
@@ -143,9 +145,11 @@ async def test_a_budgeted_call_cancelled_in_flight_gives_its_hold_back(streamed:
         await cancel_in_flight(
             lambda: call(client, streamed, max_tokens=100), when=lambda: bool(fake.calls)
         )
+    # The provider had the prompt and bills it: 1,000 estimated tokens ($0.001) stay
+    # counted; the output's hold goes back.
     limiter = frozen.limiter
-    assert limiter._rates["*"].tpm_tat == T0
-    assert limiter._budgets["*"].spent == 0
+    assert limiter._rates["*"].tpm_tat == pytest.approx(T0 + 1000 * 60 / 6000)
+    assert limiter._budgets["*"].spent == Decimal("0.001")
 
 
 @pytest.mark.anyio
@@ -164,7 +168,8 @@ async def test_a_hedged_call_keeps_the_winners_cost_and_both_requests() -> None:
             response = await client.chat("g", PROMPT, max_tokens=100)
     assert response.provider == "fast"
     limiter = frozen.limiter
-    assert limiter._budgets["*"].spent == Decimal("0.0005")  # the loser's hold went back
+    # the winner's $0.0005, and the prompt the cancelled loser was billed ($0.001)
+    assert limiter._budgets["*"].spent == Decimal("0.0015")
     assert limiter._rates["*"].rpm_tat == T0 + 2 * (60 / 960)  # both reached a provider
 
 
@@ -218,7 +223,7 @@ async def test_a_price_from_config_is_the_one_held() -> None:
         await anyio.wait_all_tasks_blocked()
         assert frozen.limiter._budgets["*"].spent == Decimal("0.011")
         tg.cancel_scope.cancel()
-    assert frozen.limiter._budgets["*"].spent == 0
+    assert frozen.limiter._budgets["*"].spent == Decimal("0.001")  # the prompt, billed
 
 
 DAY1 = 1_764_460_800.0  # 2025-11-30T00:00:00Z

@@ -159,7 +159,9 @@ async def test_a_broken_streams_billed_tokens_are_charged_to_the_budget() -> Non
         spent = sum((b.spent for b in limiter._budgets.values()), Decimal(0))
 
     (record,) = memory.records
-    assert record.usage.input_tokens == 1000 and record.cost == Decimal("0.001")
+    # the prompt the stream reported, and the output it sent ("Half": a token, estimated)
+    assert (record.usage.input_tokens, record.usage.output_tokens) == (1000, 1)
+    assert record.cost == Decimal("0.001001")
     assert spent == record.cost
 
 
@@ -216,4 +218,9 @@ async def test_a_backup_answer_billed_as_its_caller_cancels_is_recorded_with_its
         5,
     )
     assert billed.id == f"{by_type['Cancelled'].id}-hedge-second/m"
-    assert spent == billed.cost == Decimal("0.000012")
+    assert billed.cost == Decimal("0.000012")
+    # the first target, cut off as its caller cancelled, was billed its prompt ("race
+    # me": a token, estimated): the call's own record carries it, as the budget does
+    cancelled = by_type["Cancelled"]
+    assert (cancelled.usage.input_tokens, cancelled.cost) == (1, Decimal("0.000001"))
+    assert spent == billed.cost + cancelled.cost

@@ -109,6 +109,11 @@ class ResponseAssembler:
             self._searches.append(event.query)
 
     @property
+    def finished(self) -> bool:
+        """Whether the stream's finish event has arrived."""
+        return self._finish is not None
+
+    @property
     def has_tool_calls(self) -> bool:
         """Whether any tool call fragment has arrived."""
         return bool(self._tools)

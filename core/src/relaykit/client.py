@@ -25,6 +25,7 @@ import anyio.lowlevel
 import attrs
 
 from .attempts import run_attempts
+from .billed_usage import prompt_only
 from .breaker import BreakerBoard, CircuitBreaker
 from .budgets import estimate_cost, hold_rates
 from .cache_store import GuardedCacheStore, open_cache_store
@@ -163,6 +164,10 @@ class _Call:
     priced: tuple[Usage, Target, Decimal | None] | None = None
     #: the ``[limits."NAME=GLOB"]`` this call's metadata falls under, as (bucket, limit)
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
+    #: (usage, cost, targets) that the attempts cut off mid-call charged the budget: their
+    #: prompts' estimate (see Client._cut_off). A failed or cancelled call's record
+    #: carries it, so the records add up to what the budget charged.
+    cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -1200,6 +1205,8 @@ class Client:
             if response is None or scope.cancelled_caught:
                 if hedge is not None and hedge.winner is not None:
                     raise HedgeLost  # the backup won and cancelled this attempt: no timeout
+                if response is None and sent and call.kind is None:
+                    response = self._cut_off(call, target)  # settled below as billed
                 raise RequestTimeoutError(
                     f"no response within the total timeout of {call.deadline - call.started:g}s",
                     which="total",
@@ -1209,6 +1216,13 @@ class Client:
                     hint="raise [timeouts] total or pass timeout=...",
                 )
             return response
+        except BaseException as e:
+            # Cut off mid-call by this side (the caller cancelled, or a hedge won):
+            # the provider had the prompt and bills it, so the hold settles with the
+            # prompt's estimate, not with nothing. (Free for calls that end well.)
+            if response is None and sent and call.kind is None and not isinstance(e, Exception):
+                response = self._cut_off(call, target)
+            raise
         finally:
             if reservation is not None:
                 if not sent:
@@ -1292,6 +1306,31 @@ class Client:
         else:
             reconcile_nowait(reservation, used, cost=self._cost_of(call, response, target))
         return True
+
+    def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
+        """What an attempt on ``target`` cut off mid-call is settled with: its prompt's
+        estimated tokens and no output (:func:`cut_off_usage`).
+
+        Vendors bill the prompt of a request they received, however it ended (a
+        cancelled hedge, a caller that gave up, the total timeout), so the
+        budget keeps that much. It is added to ``call.cut`` for the record of a
+        call that then fails or is cancelled; a hedge's loser is recorded with
+        the same estimate (:meth:`_record_hedge_loser`).
+        """
+        usage = cut_off_usage(call)
+        price = self._price(target)
+        cost = price.cost(usage) if price is not None else None
+        cut = call.cut
+        if cut is None:
+            call.cut = (usage, cost, (target,))
+        else:
+            before = cut[1]
+            call.cut = (
+                cut[0] + usage,
+                cost if before is None else before + (cost or _ZERO),
+                (*cut[2], target),
+            )
+        return ChatResponse(usage=usage)
 
     def _cost_of(self, call: _Call, response: ChatResponse | None, target: Target) -> Decimal:
         """What ``response`` cost, to settle a budget's hold (zero without an answer or price).
@@ -1646,6 +1685,8 @@ class Client:
         fields = self._record_fields(
             call, target or Target(error.provider or "", error.model or "")
         )
+        if call.cut is not None:  # an attempt the total timeout cut off: its prompt billed
+            fields["usage"], fields["cost"], _ = call.cut
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
@@ -1664,7 +1705,9 @@ class Client:
     ) -> None:
         """A non-streamed call its caller cancelled: traced, logged and recorded as a
         failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
-        had arrived, so it has no usage or cost. A streamed speech or transcription
+        had arrived; a chat cut off with its request sent carries its prompt's
+        estimated usage and cost, which its budget kept (``call.cut``: the vendor
+        bills a prompt it received). A streamed speech or transcription
         the caller left by a cancellation or an exception (``error_type``
         ``CallerError``) is recorded so too, with ``message`` saying which."""
         call.ended = True
@@ -1676,6 +1719,8 @@ class Client:
             self._log_call(call, target, latency, failed=error_type)
         if self._recording:
             fields = self._record_fields(call, target)
+            if call.cut is not None:
+                fields["usage"], fields["cost"], _ = call.cut
             record = CallRecord(
                 **fields,
                 latency=latency,
@@ -1878,16 +1923,18 @@ class Client:
             )
             await self._emit(attrs.evolve(record, id=ident))
             return
+        # What its attempt's hold was settled with (_cut_off): the records of a
+        # hedged call add up to what the budget charged.
         price = self._price(target)
-        prompt_tokens = _prompt_tokens(call)
+        usage = cut_off_usage(call)
         fields = self._record_fields(call, target)
         fields["id"] = ident
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
             attempts=call.attempts,
-            usage=Usage(input_tokens=prompt_tokens),
-            cost=price.cost(Usage(input_tokens=prompt_tokens)) if price is not None else None,
+            usage=usage,
+            cost=price.cost(usage) if price is not None else None,
             error_type="HedgeCancelled",
             error_message="cancelled: another target answered first",
         )
@@ -2014,6 +2061,12 @@ def _unsettled(error: Exception) -> None:
         "the rate limiter could not settle a call's hold, which stays until it expires: %s",
         describe_error(error),
     )
+
+
+def cut_off_usage(call: _Call) -> Usage:
+    """The usage an attempt cut off mid-call is charged and recorded with: the
+    prompt's estimated tokens (:func:`_prompt_tokens`), no output."""
+    return prompt_only(_prompt_tokens(call))
 
 
 def _prompt_tokens(call: _Call) -> int:

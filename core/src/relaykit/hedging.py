@@ -207,8 +207,11 @@ class _Race(Scheduled):
             # Cancelled, and waited for: a backup whose answer was on its way when
             # the first target won may still bring it, and that answer was billed.
             await self._stop_backup()
-            for loser in (self.first_at, self.second_at):  # cancelled mid-call: it cost
-                if loser is not None:
+            # Cancelled mid-call, its request sent (Client._cut_off noted it): it cost.
+            # One cancelled before sending (waiting on a limiter, say) cost nothing.
+            cut = call.cut[2] if call.cut is not None else ()
+            for loser in (self.first_at, self.second_at):
+                if loser is not None and loser in cut:
                     await client._record_hedge_loser(call, loser)
             for loser, answer in self.late or ():
                 await client._record_hedge_loser(call, loser, answer)

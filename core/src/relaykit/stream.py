@@ -13,6 +13,7 @@ import attrs
 
 from .assembly import ResponseAssembler
 from .attempts import run_attempts
+from .billed_usage import so_far
 from .cancellation import is_cancellation
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
@@ -163,8 +164,13 @@ class ChatStream(StreamLifecycle):
         except BaseException as e:
             await self._close_gen()
             # A request that never went out (no connection, or one the provider
-            # plugin could not encode) gives its limits everything back.
-            await self._settle(None, sent=not never_sent(e))
+            # plugin could not encode) gives its limits everything back; one the
+            # caller cancelled keeps its prompt, which the vendor bills.
+            sent = not never_sent(e)
+            cut = None
+            if sent and not isinstance(e, Exception) and not self._call.cache_hit:
+                cut = client._cut_off(self._call, target)
+            await self._settle(cut, sent=sent)
             raise
         finally:
             STREAM_READ_TIMEOUT.reset(token)
@@ -298,7 +304,20 @@ class ChatStream(StreamLifecycle):
 
     def _partial(self) -> ChatResponse:
         self._release_held()
-        return self._assembled()
+        return self._billed_so_far()
+
+    def _billed_so_far(self) -> ChatResponse:
+        """What arrived of a stream that ended early, with the usage it was likely
+        billed (:func:`relaykit.billed_usage.so_far`): what its limits settle with,
+        and its record and response carry."""
+        response = self._assembled()
+        if self._call.cache_hit:
+            return response  # a replay: nothing billed
+        return so_far(
+            response,
+            self._call.size // 4,  # the prompt as limits estimate it (client._prompt_tokens)
+            finished=self._assembler.finished,
+        )
 
     def _kept_partial(self, partial: ChatResponse) -> ChatResponse:
         return partial  # on the StreamError, and priced in the record
@@ -329,7 +348,7 @@ class ChatStream(StreamLifecycle):
             await self._close_gen()
             self._routed_done(ok=True)
             with anyio.CancelScope(shield=True):
-                response = self._assembled()
+                response = self._billed_so_far()
                 await self._settle(response)
                 assert self._target is not None
                 client = self._client

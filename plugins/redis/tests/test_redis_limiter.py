@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import anyio
 import pytest
@@ -568,3 +569,44 @@ async def test_a_call_never_sent_keeps_its_own_error_when_redis_cannot_take_the_
             await client.chat("openai/gpt-4o-mini", "hi")
     assert limiter.unsettled == 1
     assert "could not settle" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_hedges_loser_cut_off_mid_call_is_charged_its_prompt(prefix: str) -> None:
+    # The loser reached its provider, which bills the prompt it received: the budget
+    # keeps the prompt's estimate, as the loser's record carries it, so the records
+    # add up to what Redis spent (1,000 estimated tokens at $1/M: $0.001).
+    from relaykit.budgets import MICRO_USD
+    from relaykit.testing import MemoryStorage, OpenAIMock
+
+    key = "sk-redis-hedge-0123456789"
+    price = {"input": 1, "output": 2}
+    storage = MemoryStorage()
+    with OpenAIMock(api_key=key) as slow, OpenAIMock(api_key=key) as fast:
+        slow.script.push(Reply(text="slow", delay=5))
+        config = {
+            "storage": {"backend": "memory"},
+            "limiter": {"backend": "pinned-redis"},
+            "limits": {"*": {"budget_usd": "10"}},
+            "providers": {
+                "openai": {"base_url": slow.base_url, "api_key": key},
+                "backup": {"type": "openai", "base_url": fast.base_url, "api_key": key},
+            },
+            "prices": {"openai/gpt-4o-mini": price, "backup/gpt-4o-mini": price},
+            "models": {
+                "g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"], "hedge_after": 0.05}
+            },
+        }
+        plugins = [pinned_plugin(prefix), storage.plugin()]
+        async with relaykit.Client(config, plugins=plugins) as client:
+            with anyio.fail_after(3):
+                response = await client.chat("g", "word " * 800, max_tokens=100)
+            redis = RedisClient(URL)
+            raw: Any = await redis.command("GET", f"{prefix}:limit:*:usd:{DAY}")
+            spent = int(raw or 0) * MICRO_USD
+            await redis.aclose()
+    assert response.provider == "backup" and response.cost is not None
+    loser = next(r for r in storage.records.values() if r.error_type == "HedgeCancelled")
+    assert loser.cost == Decimal("0.001")
+    assert spent == response.cost + loser.cost
+    assert spent == sum((r.cost or Decimal(0) for r in storage.records.values()), Decimal(0))

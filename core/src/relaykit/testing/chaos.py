@@ -326,22 +326,13 @@ async def wait_for_closed_connections(servers: Sequence[VendorMock]) -> None:
 
 
 def charged_cost(records: Sequence[CallRecord]) -> Decimal:
-    """What a budget should have spent on ``records``.
+    """What a budget should have spent on ``records``: what they cost, together.
 
-    A hedge's loser cancelled mid-call is recorded with the prompt cost it
-    likely ran up, an estimate the budget never charges (its attempt settles
-    with no answer: ``Client._attempt``), so it is left out; one whose answer
-    came after the race was won carries that answer (and its response id),
-    which the budget charged.
+    Every record carries what its call's budget was charged: an answer's cost; a
+    call or a hedge's loser cut off mid-call, the prompt cost it likely ran up
+    (an estimate, the same its attempt settled with: ``Client._cut_off``).
     """
-    return sum(
-        (
-            r.cost or Decimal(0)
-            for r in records
-            if r.error_type != "HedgeCancelled" or r.response_id is not None
-        ),
-        Decimal(0),
-    )
+    return sum((r.cost or Decimal(0) for r in records), Decimal(0))
 
 
 def check_invariants(

@@ -5,7 +5,8 @@ match ``load/*``: some are answered, some refused by the limits, some fail at
 the provider after it received them (503, 400), some fail before anything was
 sent (no connection, or a request the provider plugin could not encode), some
 are cancelled by their caller. :class:`LoadPlugin`'s provider counts what
-really reached it and what the answers used; a limiter is right when, after
+really reached it and what the answers used (or, cut off by the caller, the
+prompt it was sent, as the client estimates it); a limiter is right when, after
 everything settled, its state holds exactly that: one request per attempt that
 was sent, the tokens the answers used, their cost, and nothing for the rest::
 
@@ -54,7 +55,8 @@ CASES = ("ok", "ok", "ok", "fail", "bad", "local", "connect", "slow")
 
 @attrs.define
 class Sent:
-    """What reached the provider: attempts received, tokens and USD their answers used."""
+    """What reached the provider: attempts received, tokens and USD their answers used
+    (a prompt's, for a request cut off mid-call)."""
 
     requests: int = 0
     tokens: int = 0
@@ -86,7 +88,13 @@ class LoadProvider:
         if case == "connect":  # refused before a byte was sent
             raise ConnectError("connection refused")
         self.sent.requests += 1
-        await anyio.sleep(delay if case != "slow" else 5.0)
+        try:
+            await anyio.sleep(delay if case != "slow" else 5.0)
+        except BaseException:
+            # Cut off by its caller: a vendor bills the prompt it received, which
+            # the client estimates at a quarter of its characters (Client._cut_off).
+            self._used(Usage(input_tokens=len(request.messages[-1].text) // 4))
+            raise
         if case == "fail":
             raise ProviderUnavailableError(
                 "overloaded", status=503, provider=self.settings.name, model=request.model

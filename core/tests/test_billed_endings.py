@@ -1,0 +1,190 @@
+"""Budgets count what the provider billed when a call ends early, and the records agree.
+
+Over real loopback HTTP (OpenAI's wire format): a hedge's loser cut off mid-call,
+a call its caller cancels, a call the total timeout cuts off, a stream left
+early before the vendor's usage came, and a 5xx retried. Each time the budget
+keeps what the vendor most likely billed (a prompt it received; the output it
+streamed), and the call's records carry the same amounts, so the records' costs
+(what ``relaykit logs`` totals) add up to what the budget spent.
+
+Prices are set to USD 1 per million input tokens and 2 per million output
+tokens; the limiter's clocks never move, so the budget's state is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit.testing import (
+    LimiterPlugin,
+    MemoryStorage,
+    OpenAIMock,
+    Reply,
+    cancel_in_flight,
+    frozen_limiter,
+)
+
+KEY = "sk-billed-0123456789abcdef"
+#: 4,000 characters: the client estimates a quarter of them, 1,000 prompt tokens
+PROMPT = "word " * 800
+#: what a prompt of 1,000 tokens costs at USD 1 per million
+PROMPT_COST = Decimal("0.001")
+PRICE = {"input": 1, "output": 2}
+
+
+@pytest.fixture
+def primary() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=KEY) as mock:
+        yield mock
+
+
+@pytest.fixture
+def backup() -> Iterator[OpenAIMock]:
+    with OpenAIMock(api_key=KEY) as mock:
+        yield mock
+
+
+def make(
+    primary: OpenAIMock, backup: OpenAIMock, storage: MemoryStorage, **sections: Any
+) -> tuple[relaykit.Client, Any]:
+    frozen = LimiterPlugin(frozen_limiter())
+    config: dict[str, Any] = {
+        "storage": {"backend": "memory"},
+        "retry": {"attempts": 1},
+        "limiter": {"backend": "frozen"},
+        "limits": {"*": {"budget_usd": "10"}},
+        "providers": {
+            "openai": {"base_url": primary.base_url, "api_key": KEY},
+            "backup": {"type": "openai", "base_url": backup.base_url, "api_key": KEY},
+        },
+        "prices": {"openai/gpt-4o-mini": PRICE, "backup/gpt-4o-mini": PRICE},
+        "models": {
+            "g": {"targets": ["openai/gpt-4o-mini", "backup/gpt-4o-mini"], "hedge_after": 0.05}
+        },
+        **sections,
+    }
+    return relaykit.Client(config, plugins=[frozen, storage.plugin()]), frozen.limiter
+
+
+def spent(limiter: Any) -> Decimal:
+    return sum((b.spent for b in limiter._budgets.values()), Decimal(0))
+
+
+def recorded(storage: MemoryStorage) -> Decimal:
+    """What the records cost together: what ``relaykit logs`` totals."""
+    return sum((r.cost or Decimal(0) for r in storage.records.values()), Decimal(0))
+
+
+@pytest.mark.anyio
+async def test_a_hedges_loser_cut_off_mid_call_is_charged_its_prompt(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="slow", delay=5))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+    async with client:
+        with anyio.fail_after(3):
+            response = await client.chat("g", PROMPT, max_tokens=100)
+    assert response.provider == "backup" and response.cost
+    assert len(primary.requests) == 1, "the loser reached its provider, which bills its prompt"
+    loser = next(r for r in storage.records.values() if r.error_type == "HedgeCancelled")
+    assert (loser.provider, loser.usage.input_tokens, loser.cost) == ("openai", 1000, PROMPT_COST)
+    assert spent(limiter) == response.cost + PROMPT_COST
+    assert recorded(storage) == spent(limiter)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_call_its_caller_cancels_keeps_its_prompt_in_budget_and_record(
+    primary: OpenAIMock, backup: OpenAIMock, streamed: bool
+) -> None:
+    primary.script.push(Reply(text="too late", delay=5))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+
+    async def call() -> None:
+        if streamed:
+            async with client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+                async for _ in s:
+                    pass
+        else:
+            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+
+    async with client:
+        await cancel_in_flight(call, when=lambda: bool(primary.requests))
+    (record,) = storage.records.values()
+    assert record.error_type == "Cancelled"
+    assert (record.usage.input_tokens, record.cost) == (1000, PROMPT_COST)
+    assert spent(limiter) == PROMPT_COST == recorded(storage)
+
+
+@pytest.mark.anyio
+async def test_a_call_the_total_timeout_cuts_off_keeps_its_prompt(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="too late", delay=5))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+    async with client:
+        with pytest.raises(relaykit.RequestTimeoutError):
+            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.2)
+    (record,) = storage.records.values()
+    assert (record.usage.input_tokens, record.cost) == (1000, PROMPT_COST)
+    assert spent(limiter) == PROMPT_COST == recorded(storage)
+
+
+@pytest.mark.anyio
+async def test_a_stream_left_before_its_usage_came_is_charged_an_estimate(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    # OpenAI sends the usage in the stream's last chunk: a caller who breaks out
+    # after the first text never sees it, but was billed the prompt and that text.
+    text = "abcdefgh " * 20  # 180 characters
+    primary.script.push(Reply(text=text))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+    async with client:
+        async with client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+            async for event in s:
+                if isinstance(event, relaykit.TextDelta):
+                    break
+        response = s.response
+    assert response.usage.input_tokens == 1000  # the prompt, estimated
+    assert 0 < response.usage.output_tokens <= len(text) // 4  # a token per 4 characters seen
+    (record,) = storage.records.values()
+    assert (record.usage, record.cost) == (response.usage, response.cost)
+    assert response.cost is not None and response.cost > PROMPT_COST
+    assert spent(limiter) == response.cost == recorded(storage)
+
+
+@pytest.mark.anyio
+async def test_a_stream_left_after_its_usage_came_keeps_the_vendors_count(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="short answer", input_tokens=7, output_tokens=3))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage)
+    async with client, client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+        async for event in s:
+            if isinstance(event, relaykit.UsageUpdate):
+                break
+    assert (s.response.usage.input_tokens, s.response.usage.output_tokens) == (7, 3)
+    assert spent(limiter) == s.response.cost == recorded(storage)
+
+
+@pytest.mark.anyio
+async def test_a_retried_5xx_is_not_charged(primary: OpenAIMock, backup: OpenAIMock) -> None:
+    primary.script.push(Reply.failure(503), Reply(text="ok", input_tokens=10, output_tokens=5))
+    storage = MemoryStorage()
+    client, limiter = make(primary, backup, storage, retry={"attempts": 2, "initial_wait": 0})
+    async with client:
+        response = await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+    assert response.attempts == 2 and len(primary.requests) == 2
+    assert response.cost == Decimal("0.00002")  # 10 * $1/M + 5 * $2/M
+    assert spent(limiter) == response.cost == recorded(storage)
