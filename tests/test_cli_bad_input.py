@@ -159,3 +159,24 @@ def test_logs_import_of_a_line_that_is_no_record_names_what_is_missing(
     assert_one_error_line(code, err, f"{spilled}:1", "started_at", "relaykit logs --json")
     assert "sub-exceptions" not in err
     assert spilled.read_text() == '{"id": "abc"}\n'
+
+
+NOT_UTF8 = b'{"x": "caf\xe9"}\n'  # Latin-1, as an old editor saves it
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["-c", "{file}", "models"], ["config file", "UTF-8"]),
+        (["batch", "submit", "-m", "openai/gpt-4o-mini", "{file}"], ["UTF-8", "iconv"]),
+        (["prompt", "-m", "openai/gpt-4o-mini", "--schema", "{file}", "hi"], ["UTF-8", "iconv"]),
+    ],
+    ids=["config", "batch", "schema"],
+)
+def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(
+    argv: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "input.json"
+    path.write_bytes(NOT_UTF8)
+    code, _, err = run([a.replace("{file}", str(path)) for a in argv], capsys)
+    assert_one_error_line(code, err, str(path), *needles)

@@ -530,6 +530,11 @@ def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
         raise ConfigError(f"{kind} {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(path, e, kind) from None
+    except UnicodeDecodeError as e:  # tomllib reads UTF-8 only; an old editor saves Latin-1
+        raise ConfigError(
+            f"{kind} {path} is not UTF-8 text (byte {e.start + 1})",
+            hint="save it as UTF-8 (iconv -f LATIN1 -t UTF-8)",
+        ) from None
 
 
 # What usually causes each of tomllib's messages, as the fix to try.
