@@ -39,9 +39,7 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help="port (0: any free one)"
-    )
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (0: any free one)")
     parser.add_argument(
         "--cors-origin",
         action="append",
