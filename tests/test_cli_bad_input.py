@@ -106,3 +106,77 @@ def test_a_base_url_that_is_no_http_url_is_a_config_error(
     monkeypatch.setenv("OPENAI_BASE_URL", base_url)
     code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "hi"], capsys)
     assert_one_error_line(code, err, repr(base_url), "http://", "OPENAI_BASE_URL")
+
+
+def _sqlite_config(tmp_path: Path) -> Path:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "logs.db"}"\n')
+    return config
+
+
+def test_logs_import_of_a_directory_refuses_and_leaves_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "spilled"
+    folder.mkdir()
+    code, _, err = run(["-c", str(_sqlite_config(tmp_path)), "logs", "import", str(folder)], capsys)
+    assert_one_error_line(code, err, str(folder), "is a directory", "spill file")
+    assert folder.is_dir()  # not moved aside as a taken spill file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relaykit.toml", "spilled"]
+
+
+def test_logs_import_of_a_missing_file_says_so_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "spilled.jsonl"
+    code, _, err = run(
+        ["-c", str(_sqlite_config(tmp_path)), "logs", "import", str(missing)], capsys
+    )
+    assert_one_error_line(code, err, str(missing), "no such file", "spill_path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relaykit.toml"]  # no lock file
+
+
+def test_logs_import_of_a_file_not_utf8_names_it_and_gives_it_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spilled = tmp_path / "spilled.jsonl"
+    spilled.write_bytes(b'{"record": \xff\xfe}\n')
+    code, _, err = run(
+        ["-c", str(_sqlite_config(tmp_path)), "logs", "import", str(spilled)], capsys
+    )
+    assert_one_error_line(code, err, f"{spilled}:1", "UTF-8")
+    assert spilled.read_bytes() == b'{"record": \xff\xfe}\n'  # back where it was, as it was
+
+
+def test_logs_import_of_a_line_that_is_no_record_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spilled = tmp_path / "spilled.jsonl"
+    spilled.write_text('{"id": "abc"}\n')
+    code, _, err = run(
+        ["-c", str(_sqlite_config(tmp_path)), "logs", "import", str(spilled)], capsys
+    )
+    assert_one_error_line(code, err, f"{spilled}:1", "started_at", "relaykit logs --json")
+    assert "sub-exceptions" not in err
+    assert spilled.read_text() == '{"id": "abc"}\n'
+
+
+NOT_UTF8 = b'{"x": "caf\xe9"}\n'  # Latin-1, as an old editor saves it
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["-c", "{file}", "models"], ["config file", "UTF-8"]),
+        (["batch", "submit", "-m", "openai/gpt-4o-mini", "{file}"], ["UTF-8", "iconv"]),
+        (["prompt", "-m", "openai/gpt-4o-mini", "--schema", "{file}", "hi"], ["UTF-8", "iconv"]),
+    ],
+    ids=["config", "batch", "schema"],
+)
+def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(
+    argv: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "input.json"
+    path.write_bytes(NOT_UTF8)
+    code, _, err = run([a.replace("{file}", str(path)) for a in argv], capsys)
+    assert_one_error_line(code, err, str(path), *needles)

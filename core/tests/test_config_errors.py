@@ -93,3 +93,49 @@ def test_variables_that_are_not_overrides_are_left_alone() -> None:
         "RELAYKIT_RETRY_ATTEMPTS": "5",
     }
     assert load_config({}, env=env).retry.attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("retry", "attempts", 0, ">= 1"),
+        ("retry", "initial_wait", -1, ">= 0"),
+        ("retry", "max_wait", float("nan"), ">= 0"),
+        ("breaker", "failures", -1, ">= 1"),
+        ("breaker", "reset_after", -5, ">= 0"),
+        ("timeouts", "total", -1, "> 0"),
+        ("timeouts", "connect", 0, "> 0"),
+        ("storage", "queue_size", 0, ">= 1"),
+        ("storage", "batch_size", -1, ">= 1"),
+        ("storage", "retention_days", -1, "> 0"),
+        ("cache", "ttl", -5, ">= 0"),
+        ("validation", "max_chars", -1, ">= 1"),
+        ("http", "max_connections", 0, ">= 1"),
+        ("registry", "ttl", -1, ">= 0"),
+    ],
+)
+def test_a_number_out_of_range_names_the_key_and_the_range(
+    section: str, key: str, value: float, expected: str
+) -> None:
+    """These were taken as they were: attempts = 0 still called once, a negative
+    timeout failed every call as timed out, a negative max_chars refused every prompt."""
+    text = error({section: {key: value}})
+    assert f"config key {section}.{key} must be {expected}, not {value!r}" in text
+
+
+def test_a_number_out_of_range_from_the_environment_names_the_variable() -> None:
+    text = error({}, env={"RELAYKIT_RETRY_ATTEMPTS": "0"})
+    assert text.startswith("environment variable RELAYKIT_RETRY_ATTEMPTS: config key retry.")
+
+
+def test_the_edges_of_each_range_are_accepted() -> None:
+    config = load_config(
+        {
+            "retry": {"attempts": 1, "initial_wait": 0, "max_wait": 0, "max_retry_after": 0},
+            "breaker": {"failures": 1, "reset_after": 0, "cool_down": 0},
+            "timeouts": {"total": float("inf")},
+            "cache": {"ttl": 0, "max_entries": 0},
+        },
+        env={},
+    )
+    assert config.retry.attempts == 1 and config.timeouts.total == float("inf")

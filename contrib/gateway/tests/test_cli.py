@@ -148,3 +148,13 @@ def test_it_serves_until_interrupted_then_stops_cleanly(
     assert record["text"] == "served through the CLI"
     assert record["params"]["metadata"]["gateway_key"] == "ci"
     assert GATEWAY_KEY not in logged.stdout
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_a_port_out_of_range_is_a_usage_error(
+    port: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["gateway", "--port", port])
+    assert code == 2
+    one_error_line(capsys.readouterr().err, "--port", repr(port), "0 to 65535")

@@ -530,6 +530,11 @@ def _read_toml(path: Path, kind: str = "config file") -> dict[str, Any]:
         raise ConfigError(f"{kind} {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise _toml_error(path, e, kind) from None
+    except UnicodeDecodeError as e:  # tomllib reads UTF-8 only; an old editor saves Latin-1
+        raise ConfigError(
+            f"{kind} {path} is not UTF-8 text (byte {e.start + 1})",
+            hint="save it as UTF-8 (iconv -f LATIN1 -t UTF-8)",
+        ) from None
 
 
 # What usually causes each of tomllib's messages, as the fix to try.
@@ -657,7 +662,47 @@ def _section(cls: type[Any], value: Mapping[str, Any], where: str) -> Any:
                 hint="budgets run per UTC calendar day or month",
             )
         out[key] = _coerce(raw, fields[key].type, f"{where}.{key}")
+        _check_range(out[key], f"{where}.{key}")
     return cls(**out)
+
+
+# The least each number may be, and whether it may equal that: a value outside
+# was taken as it was (attempts = 0 still called once; a negative timeout failed
+# every call; a negative max_chars refused every prompt). (minimum, inclusive, hint)
+_RANGES: dict[str, tuple[float, bool, str]] = {
+    "retry.attempts": (1, True, "attempts = 1 calls once, without retrying"),
+    "retry.initial_wait": (0, True, "seconds; 0 retries at once"),
+    "retry.max_wait": (0, True, "seconds; 0 retries at once"),
+    "retry.max_retry_after": (0, True, "seconds; 0 gives up on any Retry-After"),
+    "breaker.failures": (1, True, "failures in a row that open a deployment's circuit"),
+    "breaker.reset_after": (0, True, "seconds before an open circuit is tried again"),
+    "breaker.cool_down": (0, True, "seconds; 0 turns the cool-down off"),
+    "timeouts.connect": (0, False, "seconds; inf waits for ever"),
+    "timeouts.first_token": (0, False, "seconds; inf waits for ever"),
+    "timeouts.idle": (0, False, "seconds; inf waits for ever"),
+    "timeouts.total": (0, False, "seconds; inf waits for ever"),
+    "storage.queue_size": (1, True, "records that may wait for the writer"),
+    "storage.batch_size": (1, True, "records written per transaction"),
+    "storage.retention_days": (0, False, "leave it out to keep every record"),
+    "cache.ttl": (0, True, "seconds an answer stays cached"),
+    "cache.max_entries": (0, True, "answers kept in memory"),
+    "validation.max_chars": (1, True, "characters of message text one request may carry"),
+    "http.max_connections": (1, True, "connections per provider"),
+    "http.max_keepalive_connections": (0, True, "idle connections kept per provider"),
+    "http.keepalive_expiry": (0, True, "seconds an idle connection is kept"),
+    "registry.ttl": (0, True, "seconds a model listing is cached; 0 asks every time"),
+}
+
+
+def _check_range(value: Any, where: str) -> None:
+    found = _RANGES.get(where)
+    if found is None or value is None:
+        return
+    minimum, inclusive, hint = found
+    # written so that NaN (valid TOML: nan) fails too
+    if not (value >= minimum if inclusive else value > minimum):
+        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+        raise ConfigError(f"config key {where} must be {bound}, not {value!r}", hint=hint)
 
 
 RETRY_ON = ("rate_limit", "unavailable", "connection", "timeout")

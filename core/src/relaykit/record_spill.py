@@ -319,7 +319,8 @@ def give_back(taken: Sequence[Path], path: Path, *, skip_refused: bool = False) 
     """
     for file in taken:
         try:
-            text = file.read_text(encoding="utf-8")
+            # bytes: a file that is not UTF-8 goes back as it came
+            text = file.read_bytes()
         except FileNotFoundError:
             continue
         kept = []
@@ -330,9 +331,9 @@ def give_back(taken: Sequence[Path], path: Path, *, skip_refused: bool = False) 
                         continue
                 except ValueError:
                     continue
-            kept.append(line if line.endswith("\n") else line + "\n")
+            kept.append(line if line.endswith(b"\n") else line + b"\n")
         if kept:
-            _append(path, "".join(kept).encode())
+            _append(path, b"".join(kept))
         file.unlink(missing_ok=True)
 
 
@@ -351,17 +352,40 @@ def read_spilled(path: Path) -> Iterator[CallRecord]:
     """
     from .serialization import converter
 
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(
+                    f"{path}:{number}: not UTF-8 text (a spill file is JSON Lines of call"
+                    " records, as relaykit writes them)"
+                ) from None
             if not line.strip():
                 continue
             try:
                 data = json.loads(line)
-                if isinstance(data, dict) and isinstance(data.get("record"), dict):
+                if not isinstance(data, dict):
+                    raise ValueError(f"a JSON {type(data).__name__}, not an object")
+                if isinstance(data.get("record"), dict):
                     data = data["record"]
                 yield converter.structure(data, CallRecord)
             except Exception as e:
-                raise ValueError(f"{path}:{number}: not a call record ({e})") from None
+                raise ValueError(
+                    f"{path}:{number}: not a call record ({_why(e)}; each line is a spill"
+                    " line or a record as `relaykit logs --json` prints it)"
+                ) from None
+
+
+def _why(error: Exception) -> str:
+    """What is wrong with a line: cattrs' nested errors as ``field: problem`` (its own
+    message only counts them)."""
+    import cattrs
+
+    if isinstance(error, cattrs.ClassValidationError):
+        found = cattrs.transform_error(error, path="record")
+        return "; ".join(found[:4]) + ("; ..." if len(found) > 4 else "")
+    return str(error)
 
 
 __all__ = [

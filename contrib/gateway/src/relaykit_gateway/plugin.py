@@ -39,7 +39,7 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (0: any free one)")
     parser.add_argument(
         "--cors-origin",
         action="append",
@@ -58,6 +58,19 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
     )
     # A server logs a line per call without -v, as a web server logs its requests.
     parser.set_defaults(func=run, log_calls=True)
+
+
+def _port(text: str) -> int:
+    # checked here: the socket's own OverflowError would surface as a traceback
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 0 to 65535 (0: any free one), not {text!r}"
+        )
+    return port
 
 
 def _worker_count(text: str) -> int:

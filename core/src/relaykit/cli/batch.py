@@ -104,6 +104,12 @@ def _submit(args: argparse.Namespace) -> int:
             raise InvalidRequestError(
                 f"cannot read {args.file}: {e.strerror}", param="FILE"
             ) from None
+        except UnicodeDecodeError:
+            raise InvalidRequestError(
+                f"{args.file} is not UTF-8 text",
+                param="FILE",
+                hint="save it as UTF-8 (iconv -f LATIN1 -t UTF-8), as JSON Lines are",
+            ) from None
     config = context.load_config()
 
     async def submit() -> Batch:

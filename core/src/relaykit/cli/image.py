@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .output_files import check_output, write_output
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             f"--out-dir {args.out_dir!r} is not a directory", hint="create it first"
         )
+    check_output(args.output)
     response = context.run(_generate, context, config, model, args)
     written = [_write(image, i, response, args) for i, image in enumerate(response.images)]
     if args.json:
@@ -135,7 +137,9 @@ def _write(
         path = Path(args.output)
         if count > 1:
             path = path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
-        return str(image.save(path))
+        return str(
+            write_output(path if path.suffix else path.with_suffix(image.suffix), image.data)
+        )
     directory = Path(args.out_dir or ".")
     stem = _slug(args.prompt)
     if count > 1:
@@ -145,7 +149,7 @@ def _write(
     while path.exists():
         path = directory / f"{stem}-v{copy}{image.suffix}"
         copy += 1
-    return str(image.save(path))
+    return str(write_output(path, image.data, "--out-dir"))
 
 
 def _slug(prompt: str) -> str:

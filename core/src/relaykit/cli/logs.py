@@ -17,7 +17,7 @@ import anyio
 from ..errors import InvalidRequestError
 from ..messages import ReasoningPart
 from ..protocols import CallRecord, LogQuery, UsageTotal
-from ..record_spill import give_back, read_spilled, take
+from ..record_spill import give_back, has_spilled, read_spilled, take
 from ..response import Usage
 from ..serialization import converter
 from .sources import source_lines
@@ -240,11 +240,22 @@ def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
     (:func:`relaykit.record_spill.take`), so a client spilling meanwhile starts
     a new file rather than appending lines this import would then delete; the
     files a replay that died left behind are imported too."""
+    # Checked before take(): it would move a directory aside as a taken file and
+    # leave a lock file next to a path that is not there.
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a directory, not a spill file (give the JSON Lines file of"
+            " call records: [storage] spill_path, or spilled-records-*.jsonl in the"
+            " user config dir)"
+        )
+    if not (path.exists() or (not keep and has_spilled(path))):
+        raise ValueError(
+            f"no such file: {path} (give the spill file: [storage] spill_path,"
+            " or spilled-records-*.jsonl in the user config dir)"
+        )
     if keep:
         return [], list(read_spilled(path))
     taken = take(path)
-    if not taken:
-        raise FileNotFoundError(f"no such file: {path}")
     try:
         # Every line read (and checked) before any is stored: a bad line stops it whole.
         return taken, [record for file in taken for record in read_spilled(file)]

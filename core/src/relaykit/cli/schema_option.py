@@ -26,12 +26,18 @@ def schema_from_option(text: str) -> dict[str, Any]:
     path = Path(stripped)
     if path.suffix == ".json" or path.is_file():
         try:
-            return _json_schema(path.read_text(), str(path))
+            return _json_schema(path.read_text(encoding="utf-8"), str(path))
         except OSError as e:
             raise InvalidRequestError(
                 f"--schema {stripped!r} cannot be read: {e.strerror}",
                 param="--schema",
                 hint="give a JSON schema file, JSON text, or fields: 'name, age int'",
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidRequestError(
+                f"--schema {stripped!r} is not UTF-8 text",
+                param="--schema",
+                hint="save it as UTF-8 (iconv -f LATIN1 -t UTF-8), as JSON is",
             ) from None
     return _fields_schema(stripped)
 

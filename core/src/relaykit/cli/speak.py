@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .output_files import check_output, write_output
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             "-o - would write audio to a terminal",
             hint="pipe it (relaykit speak ... -o - | mpv -), or name a file with -o",
         )
+    check_output(args.output)
     config = context.load_config()
     model = command_model(args.model, config, "speech", "openai/gpt-4o-mini-tts")
     if args.stream:
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             return 0
         path = _path(response.format, text, args.output)
-        path.write_bytes(response.audio)
+        write_output(path, response.audio)
     if args.json:
         answer = {
             "provider": response.provider,
