@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 from typing import Any
 
@@ -56,6 +57,15 @@ def relaykit_commands(cli: argparse._SubParsersAction[Any]) -> None:
         " more than one needs the state they share in Redis:"
         ' [cache] backend = "redis", and [limiter] backend = "redis" with [limits]',
     )
+    parser.add_argument(
+        "--graceful-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="on Ctrl-C or SIGTERM, how long calls in flight get to finish before they are"
+        " cut off (default 30); the call log is then written, within [storage]"
+        " close_timeout; a second Ctrl-C stops at once",
+    )
     # A server logs a line per call without -v, as a web server logs its requests.
     parser.set_defaults(func=run, log_calls=True)
 
@@ -81,6 +91,23 @@ def _worker_count(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of processes >= 1, not {text!r}")
     return count
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
+    return seconds
+
+
+def _graceful_timeout(args: argparse.Namespace) -> float:
+    from .serve import GRACEFUL_SECONDS
+
+    given: float | None = getattr(args, "graceful_timeout", None)
+    return GRACEFUL_SECONDS if given is None else given
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +136,8 @@ def _run_workers(args: argparse.Namespace) -> int:
     else:
         CorsPolicy.from_env()
     context = args.context
-    check_shared_state(context.load_config(), keys, args.workers)
+    config = context.load_config()
+    check_shared_state(config, keys, args.workers)
     check_exposure(keys, args.host)
     plan = WorkerPlan(
         config=context.config,
@@ -119,6 +147,8 @@ def _run_workers(args: argparse.Namespace) -> int:
         log_level=verbosity(args.verbose, log_calls=args.log_calls),
         log_json=args.log_json,
         plugins=context.plugins,
+        graceful_timeout=_graceful_timeout(args),
+        close_timeout=config.storage.close_timeout,
     )
     who = f"{len(keys.keys)} key(s)" if keys else "no keys: this machine only"
     banner = f"relaykit gateway on {{url}} ({who}), {{workers}}; Ctrl-C stops it"
@@ -142,7 +172,12 @@ async def _run_one(args: argparse.Namespace) -> int:
         async with anyio.create_task_group() as tg:
             url = await tg.start(
                 lambda task_status: serve(
-                    gateway, args.host, args.port, shutdown=stop, task_status=task_status
+                    gateway,
+                    args.host,
+                    args.port,
+                    shutdown=stop,
+                    graceful_timeout=_graceful_timeout(args),
+                    task_status=task_status,
                 )
             )
             who = f"{len(keys.keys)} key(s)" if keys else "no keys: this machine only"

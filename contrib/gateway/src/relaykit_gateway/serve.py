@@ -23,7 +23,9 @@ from relaykit import ConfigError
 from .app import Gateway
 from .keys import GatewayKeys
 
-#: how long shutting down waits for calls in flight to finish
+#: how long shutting down waits for calls in flight to finish, unless told otherwise
+#: (``relaykit gateway --graceful-timeout``): gunicorn's default, and room for
+#: most streamed answers to end
 GRACEFUL_SECONDS = 30.0
 #: how long the server then has to close its connections (idle ones, by then)
 _CLOSE_SECONDS = 1.0
@@ -59,6 +61,7 @@ async def serve(
     port: int = 4000,
     *,
     shutdown: anyio.Event | None = None,
+    graceful_timeout: float = GRACEFUL_SECONDS,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``gateway`` on ``host:port`` until ``shutdown`` is set (or this is cancelled).
@@ -66,12 +69,19 @@ async def serve(
     Port 0 takes a free port; ``await task_group.start(serve, ...)`` returns the
     base URL (``http://127.0.0.1:PORT``) once it accepts connections. Shutting
     down answers new requests with a 503 while it waits up to
-    :data:`GRACEFUL_SECONDS` for the calls in flight, then stops listening; the
-    caller then closes the client, which drains its log queue.
+    ``graceful_timeout`` seconds for the calls in flight, then stops listening;
+    the caller then closes the client, which drains its log queue.
     """
     check_exposure(gateway, host)
     sock = listen(host, port)
-    await serve_socket(gateway, sock, host, shutdown=shutdown, task_status=task_status)
+    await serve_socket(
+        gateway,
+        sock,
+        host,
+        shutdown=shutdown,
+        graceful_timeout=graceful_timeout,
+        task_status=task_status,
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -99,6 +109,7 @@ async def serve_socket(
     host: str,
     *,
     shutdown: anyio.Event | None = None,
+    graceful_timeout: float = GRACEFUL_SECONDS,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """:func:`serve`, on ``sock``, a socket :func:`listen` made (on ``host``, for the
@@ -137,5 +148,5 @@ async def serve_socket(
         try:
             await stop.wait()
         finally:
-            await gateway.drain(GRACEFUL_SECONDS)
+            await gateway.drain(graceful_timeout)
             closing.set()

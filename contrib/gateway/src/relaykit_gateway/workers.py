@@ -12,11 +12,13 @@ hands each new connection to one of them.
 The parent supervises:
 
 - SIGINT or SIGTERM: it sends each worker SIGTERM, and each drains as a single
-  gateway does (new requests get a 503 while the calls in flight finish, then
-  its client writes out its call log); it waits up to
-  :data:`~relaykit_gateway.serve.GRACEFUL_SECONDS` and a margin, kills what is
-  left, and exits non-zero if any worker did not stop cleanly. A second signal
-  kills the workers at once.
+  gateway does (new requests get a 503 and idle connections close while the
+  calls in flight get up to ``--graceful-timeout`` seconds to finish, then its
+  client writes out its call log, within ``[storage] close_timeout``); the
+  parent exits 0 once every worker has. A worker still running past both and a
+  margin (:func:`stop_seconds`) is killed, and the exit code is 1. A second
+  SIGINT or SIGTERM kills the workers at once (calls in flight and call log
+  records not yet written are lost), says so on stderr, and exits 1.
 - a worker that exits on its own (a crash, or killed) is reported and the
   whole gateway stops, draining the others, and exits non-zero: a worker is
   not restarted. Whatever made it fail (a plugin, memory, a bug) would likely
@@ -60,8 +62,8 @@ logger = logging.getLogger("relaykit.gateway")
 
 #: how long the parent waits for every worker to be serving before it gives up
 START_SECONDS = 60.0
-#: what stopping may take beyond the drain: the client writing out its call log
-_CLOSE_MARGIN = 15.0
+#: what stopping may take beyond the grace period and the call log's close_timeout
+_EXIT_MARGIN = 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -131,6 +133,10 @@ class WorkerPlan:
     log_level: int
     log_json: bool
     plugins: tuple[object, ...] = ()
+    #: ``--graceful-timeout``: how long a stopping worker waits for its calls in flight
+    graceful_timeout: float = attrs.field(kw_only=True)
+    #: ``[storage] close_timeout``: how long its client may then take to write the call log
+    close_timeout: float = attrs.field(kw_only=True)
 
 
 @attrs.define
@@ -202,7 +208,7 @@ def _watch(
     url = ""
     while not all(w.ready for w in workers):
         if received:
-            return _stop(workers, received, wake, "relaykit gateway: stopping")
+            return _stop(workers, received, wake, plan, "relaykit gateway: stopping")
         waiting = [w.pipe for w in workers if not w.ready]
         dead = [w.process.sentinel for w in workers]
         left = deadline - time.monotonic()
@@ -211,7 +217,7 @@ def _watch(
                 f"error: the gateway's workers did not start in {START_SECONDS:.0f} s",
                 file=sys.stderr,
             )
-            return _stop(workers, received, wake, None) or 1
+            return _stop(workers, received, wake, plan, None) or 1
         for ready in wait([*waiting, *dead, wake], timeout=left):
             if ready is wake:
                 _drain(wake)
@@ -227,7 +233,7 @@ def _watch(
             # a worker that could not start: its one error line, then stop the rest
             line = message[1] if message is not None else f"worker {_exit_note(worker)}"
             print(f"error: {line}", file=sys.stderr, flush=True)
-            _stop(workers, received, wake, None)
+            _stop(workers, received, wake, plan, None)
             return 1
     pids = ", ".join(str(w.process.pid) for w in workers)
     print(banner.format(url=url, workers=f"{len(workers)} workers (pids {pids})"), flush=True)
@@ -235,7 +241,7 @@ def _watch(
         ready_now = wait([*(w.process.sentinel for w in workers), wake])
         if received:
             note = "relaykit gateway: stopping; calls in flight finish first"
-            return _stop(workers, received, wake, note)
+            return _stop(workers, received, wake, plan, note)
         for worker in workers:
             if worker.process.sentinel in ready_now:
                 print(
@@ -244,46 +250,67 @@ def _watch(
                     file=sys.stderr,
                     flush=True,
                 )
-                _stop(workers, received, wake, None)
+                _stop(workers, received, wake, plan, None)
                 return 1
         _drain(wake)
 
 
 def _stop(
-    workers: list[_Worker], received: list[int], wake: socket.socket, note: str | None
+    workers: list[_Worker],
+    received: list[int],
+    wake: socket.socket,
+    plan: WorkerPlan,
+    note: str | None,
 ) -> int:
-    """Tell each worker to drain and stop; 0 once all exited cleanly, else 1."""
+    """Tell each worker to drain and stop; 0 once all exited cleanly, else 1.
+
+    A worker still running :func:`stop_seconds` later is killed, and so is every
+    worker at once when a signal comes again meanwhile.
+    """
+    # The signal that began the stop (if one did) is the only one that does not
+    # force it: one counted from here instead, a second Ctrl-C that came between
+    # the first being seen and this line (or once the note was printed) was taken
+    # for the first, and the gateway waited out the whole grace period.
+    signals_before = min(len(received), 1)
     if note:
         print(note, flush=True)
-    signals_before = len(received)
     for worker in workers:
         if worker.process.is_alive():
             os.kill(worker.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + _grace() + _CLOSE_MARGIN
-    while any(w.process.is_alive() for w in workers):
+    deadline = time.monotonic() + stop_seconds(plan)
+    # A worker has exited once its sentinel reads as closed: the kernel closes a
+    # process's descriptors as it exits, a moment before it can be reaped. So
+    # ``running`` shrinks by sentinels alone. (Asking is_alive() here instead, a
+    # worker between those two moments counted as running, then dropped out of the
+    # list handed to wait() a moment later, which slept on the wake-up socket alone
+    # until the deadline: a Ctrl-C that took 45 s.)
+    running = [w for w in workers if w.process.exitcode is None]
+    while running:
         left = deadline - time.monotonic()
-        if left <= 0 or len(received) > signals_before:
-            why = "asked again" if left > 0 else "past the grace period"
-            for worker in workers:
-                if worker.process.is_alive():
-                    print(
-                        f"relaykit gateway: killing worker {worker.number} ({why})",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    worker.process.kill()
+        asked_again = len(received) > signals_before
+        if asked_again or left <= 0:
+            why = "asked again" if asked_again else "not stopped in time"
+            for worker in running:
+                print(
+                    f"relaykit gateway: killing worker {worker.number} ({why})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                worker.process.kill()
             break
-        wait([*(w.process.sentinel for w in workers if w.process.is_alive()), wake], left)
+        ready = wait([*(w.process.sentinel for w in running), wake], left)
         _drain(wake)
+        running = [w for w in running if w.process.sentinel not in ready]
     for worker in workers:
         worker.process.join()
     return 0 if all(w.process.exitcode == 0 for w in workers) else 1
 
 
-def _grace() -> float:
-    from .serve import GRACEFUL_SECONDS
-
-    return GRACEFUL_SECONDS
+def stop_seconds(plan: WorkerPlan) -> float:
+    """How long the parent lets a worker take to stop before it kills it: the
+    grace period for calls in flight, the storage's ``close_timeout`` for the
+    call log, and a margin for the rest (exporters, connections, exiting)."""
+    return plan.graceful_timeout + plan.close_timeout + _EXIT_MARGIN
 
 
 def _exit_note(worker: _Worker) -> str:
@@ -373,7 +400,14 @@ async def _serve(
         async with anyio.create_task_group() as tg:
 
             async def run(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-                await serve_socket(gateway, sock, plan.host, shutdown=stop, task_status=task_status)
+                await serve_socket(
+                    gateway,
+                    sock,
+                    plan.host,
+                    shutdown=stop,
+                    graceful_timeout=plan.graceful_timeout,
+                    task_status=task_status,
+                )
 
             started(await tg.start(run))
             await _until_stopped(parent)
