@@ -202,6 +202,14 @@ SNIPPETS = [
 ]
 
 
+def test_every_provider_readme_snippet_is_run() -> None:
+    """A block added to a provider's README needs a row above (or its own test)."""
+    covered = {(p.values[0], p.values[1]) for p in SNIPPETS}
+    for plugin in ("anthropic", "openai", "gemini", "ollama", "bedrock"):
+        for i, block in enumerate(blocks(f"plugins/{plugin}/README.md")):
+            assert (plugin, i) in covered or "SyncClient" in block, f"{plugin} README block {i}"
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(("plugin", "index", "mock_name", "reply", "printed"), SNIPPETS)
 async def test_provider_readme_snippet_runs(
