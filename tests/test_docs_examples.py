@@ -228,6 +228,39 @@ def test_json_logging_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
         logging.getLogger("relaykit.calls").setLevel(logging.NOTSET)
 
 
+@pytest.mark.anyio
+async def test_mask_secret_example_masks_the_callers_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's function, called, with a call where its ``...`` stands: the
+    caller's token (of no shape the redactor knows) is masked in what is stored."""
+    from relaykit.protocols import LogQuery
+    from relaykit.testing import OpenAIMock
+
+    block = blocks("python", ROOT / "docs/observability.md")[1]
+    call = 'await client.chat("openai/gpt-4.1-mini", f"my token is {token}")'
+    assert block.count("        ...\n") == 1
+    source = block.replace("        ...\n", f"        {call}\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relaykit.toml").write_text(
+        f'[storage]\nbackend = "sqlite"\npath = "{tmp_path / "logs.db"}"\n'
+    )
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source, "docs/observability.md", "exec"), namespace)
+    token = "caller-7f3e9a1b2c4d5e6f"
+    key = "sk-docs-0123456789abcdef"
+    with OpenAIMock(api_key=key) as mock:
+        monkeypatch.setenv("OPENAI_BASE_URL", mock.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        await namespace["serve_one"](token)
+    async with relaykit.Client() as client:
+        assert client.storage is not None
+        [record] = await client.storage.query_logs(LogQuery())
+    stored = record.messages[-1].text + record.text
+    assert token not in stored
+    assert stored.count("[REDACTED]") == 2  # the prompt and the mock's echo of it
+
+
 def test_cohere_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     block = blocks("python", ROOT / "contrib/cohere/README.md")[0]
     exec(compile(block, "contrib/cohere/README.md", "exec"), {"__name__": "__main__"})
