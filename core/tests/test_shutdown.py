@@ -441,10 +441,11 @@ async def test_a_tools_embed_during_the_close_goes_ahead_as_its_chats_do(
     openai_mock.script.push(
         Reply(tool_calls=(("lookup", {"key": "k"}),)), Reply(), Reply(text="done")
     )
-    closing = anyio.Event()
+    in_tool, closing = anyio.Event(), anyio.Event()
 
     async def lookup(key: str) -> str:
         """Look a key up, by its embedding."""
+        in_tool.set()
         await closing.wait()
         response = await client.embed("openai/text-embedding-3-small", key)
         return f"{len(response.vectors)} vector"
@@ -459,6 +460,7 @@ async def test_a_tools_embed_during_the_close_goes_ahead_as_its_chats_do(
                 assert "1 vector" in str(run.messages[-2].content)
 
             tg.start_soon(run)
+            await in_tool.wait()  # in flight: the close waits for the run
             tg.start_soon(client.aclose)
             await until_closing(client)
             closing.set()
