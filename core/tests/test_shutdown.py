@@ -99,31 +99,37 @@ async def test_closing_waits_for_a_stream_in_flight() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_closer_that_stops_waiting_still_closes_and_late_calls_do_not_fail(
+async def test_a_closer_that_stops_waiting_still_closes_and_cancels_the_late_call(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake, storage = FakePlugin(), DatabaseLikeStorage()
     # Late by far more than the closer waits (0.05 s): at 0.2 s a loaded machine
     # could stall past the answer while closing, and the call then made the close.
     fake.script.push(Reply(text="warm"), Reply(text="late", delay=1))
-    answers: list[str] = []
+    errors: list[Exception] = []
     async with anyio.create_task_group() as tg:
         client = make(fake, storage)
         async with client:
             await client.chat("fake/m", "warm up")
 
             async def one() -> None:
-                answers.append((await client.chat("fake/m", "hi")).text)
+                try:
+                    await client.chat("fake/m", "hi")
+                except ClientClosedError as e:
+                    errors.append(e)
 
             tg.start_soon(one)
             await reached_the_provider(fake, 2)
             with anyio.move_on_after(0.05):
                 await client.aclose()  # gives up waiting, then closes anyway
             assert storage.closed
-    # The late call got its answer; its record had nowhere to go and says so.
-    assert answers == ["late"]
-    assert len(storage.records) == 1
-    assert "arrived after the call log closed" in caplog.text
+            # Cancelled before the storage closed: the caller was told, the record kept.
+            assert len(errors) == 1
+    assert sorted(str(r.error_type) for r in storage.records.values()) == [
+        "ClientClosedError",
+        "None",
+    ]
+    assert "arrived after the call log closed" not in caplog.text
 
 
 @pytest.mark.anyio
@@ -338,3 +344,124 @@ async def test_leaving_the_block_by_an_exception_waits_for_calls_and_raises_it_u
                 raise Boom
         assert answers == ["late"]  # the call in flight finished first
     assert await stored_texts(config) == ["warm", "late"]
+
+
+# -- a call still in flight when aclose's wait is over
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])  # auto: aiohttp's under asyncio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_call_in_flight_when_the_wait_is_over_is_cancelled_and_recorded(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    transport: str,
+    how: str,
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    config["http"] = {"transport": transport}
+    if how == "wait_runs_out":
+        config["timeouts"] = {"total": 0.1}  # aclose's wait; the call has its own
+    openai_mock.script.push(Reply(text="warm"), Reply(text="late", delay=10))
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up")
+
+            async def one() -> None:
+                try:
+                    await client.chat("openai/gpt-4o-mini", "hi", timeout=30)
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(one)
+            with anyio.fail_after(10):
+                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+            with anyio.fail_after(5):  # not the call's 10 s
+                if how == "wait_runs_out":
+                    await client.aclose()
+                else:
+                    with anyio.move_on_after(0.05):
+                        await client.aclose()
+            # the caller was told why, before the connections closed under it
+            (error,) = errors
+            assert isinstance(error, ClientClosedError)
+            assert "closed while this call was in flight" in str(error)
+    assert "arrived after the call log closed" not in caplog.text
+    assert "Unclosed" not in caplog.text  # aiohttp's session and connector
+    async with relaykit.Client(config) as reader:
+        assert reader.storage is not None
+        records = await reader.storage.query_logs(LogQuery())
+    assert [(r.text, r.error_type) for r in reversed(records)] == [
+        ("warm", None),
+        ("", "ClientClosedError"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_while_the_client_closes_gets_its_own_cancellation(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(Reply(text="warm"), Reply(text="late", delay=10))
+    outcome: list[str] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up")
+            caller = anyio.CancelScope()
+
+            async def one() -> None:
+                with caller:
+                    try:
+                        await client.chat("openai/gpt-4o-mini", "hi")
+                    except ClientClosedError:
+                        outcome.append("ClientClosedError")
+                        raise
+                outcome.append("cancelled" if caller.cancelled_caught else "ended")
+
+            tg.start_soon(one)
+            with anyio.fail_after(10):
+                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+            caller.cancel()  # the caller's own scope and aclose's, at once
+            with anyio.move_on_after(0):
+                await client.aclose()
+    assert outcome == ["cancelled"]
+
+
+@pytest.mark.anyio
+async def test_a_tools_embed_during_the_close_goes_ahead_as_its_chats_do(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    openai_mock.script.push(
+        Reply(tool_calls=(("lookup", {"key": "k"}),)), Reply(), Reply(text="done")
+    )
+    in_tool, closing = anyio.Event(), anyio.Event()
+
+    async def lookup(key: str) -> str:
+        """Look a key up, by its embedding."""
+        in_tool.set()
+        await closing.wait()
+        response = await client.embed("openai/text-embedding-3-small", key)
+        return f"{len(response.vectors)} vector"
+
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+
+            async def run() -> None:
+                run = await client.run_tools("openai/gpt-4o-mini", "hi", [lookup])
+                assert run.text == "done"
+                assert "1 vector" in str(run.messages[-2].content)
+
+            tg.start_soon(run)
+            await in_tool.wait()  # in flight: the close waits for the run
+            tg.start_soon(client.aclose)
+            await until_closing(client)
+            closing.set()
+    assert len(openai_mock.requests) == 3

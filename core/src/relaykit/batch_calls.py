@@ -171,7 +171,7 @@ async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchRe
 
 
 def _open(client: Client) -> None:
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
 
 

@@ -105,7 +105,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
 
     async def __aenter__(self) -> Self:
         client = self._client
-        if client._closed:
+        if client._closed and client._refuses_calls():
             raise ClientClosedError("this client is closed")
         client._in_flight += 1  # in flight until it ends: the client's aclose waits for it
         self._counted = True

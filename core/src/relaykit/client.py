@@ -347,6 +347,9 @@ class Client:
         self._in_flight = 0
         #: set by the last call in flight to finish, once aclose waits for it
         self._idle: anyio.Event | None = None
+        #: the timeout scopes of the attempts waiting on a provider now: aclose
+        #: cancels them once its wait is over, before it closes the connections
+        self._running: set[anyio.CancelScope] = set()
         after_fork_in_child(self, Client._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -449,8 +452,11 @@ class Client:
         last step, tools between steps included) get up to ``[timeouts] total``
         to finish, so their records are written too; a call starting meanwhile
         gets :class:`ClientClosedError`, but a tool run's next step goes ahead.
-        Cancelling the task that closes stops that wait, not the closing; after
-        it, a tool run's next step gets :class:`ClientClosedError`. Called again
+        Cancelling the task that closes stops that wait, not the closing. Once
+        the wait is over, a call still waiting on a provider is cancelled: its
+        caller gets :class:`ClientClosedError`, and its record (error type
+        ``ClientClosedError``) is written before the call log closes; after it,
+        a tool run's next step gets :class:`ClientClosedError` too. Called again
         (from any task) while closing, returns once the client is closed.
         """
         if self._closed:
@@ -480,6 +486,19 @@ class Client:
         self._shut = True  # what is still in flight must not start more calls now
         if self._hedge_timer is not None:
             self._hedge_timer.close()
+        if self._running:
+            # Calls still waiting on a provider would otherwise go on over closed
+            # connections (aiohttp's session then leaks), and their records arrive
+            # after the call log closed. Cancelled, each raises ClientClosedError
+            # (see _attempt) and records itself: a moment, waited for shielded (the
+            # closer may be cancelled) and bounded (streams and tool runs in flight
+            # are not cancelled here, and may not end soon).
+            for scope in self._running:
+                scope.cancel()
+            if self._idle is None:
+                self._idle = anyio.Event()
+            with anyio.move_on_after(_WIND_DOWN, shield=True):
+                await self._idle.wait()
         with anyio.CancelScope(shield=True):
             if self._call_log is not None:
                 await self._call_log.aclose()
@@ -753,7 +772,7 @@ class Client:
         target. Not a call: no retries, limits, log record or span; the
         ``timeout`` (or ``[timeouts] total``) still bounds it.
         """
-        if self._closed:
+        if self._closed and self._refuses_calls():
             raise ClientClosedError("this client is closed")
         params = {k: v for k, v in params.items() if k != "cache"}
         target = self._router.plan(model)[0]
@@ -769,11 +788,18 @@ class Client:
         total = request.timeout if request.timeout is not None else self.config.timeouts.total
         counted: int | None = None
         self._in_flight += 1  # aclose waits for it, as for a call
+        scope = anyio.move_on_after(total)
         try:
-            with typed_and_masked(target, self._known), anyio.move_on_after(total):
+            if self._shut:  # shut down while the HTTP stack was imported
+                raise _closed_under_call()
+            self._running.add(scope)  # cancelled by aclose once its wait is over
+            with typed_and_masked(target, self._known), scope:
                 counted = await counter(request)
         finally:
+            self._running.discard(scope)
             self._call_ended()
+        if counted is None and self._shut:
+            raise _closed_under_call()
         if counted is None:
             raise RequestTimeoutError(
                 f"no token count within the total timeout of {total:g}s",
@@ -1021,7 +1047,7 @@ class Client:
         """
         from .transcription_stream import TranscriptionStream
 
-        if self._closed:
+        if self._closed and self._refuses_calls():
             raise ClientClosedError("this client is closed")
         return TranscriptionStream(self, model, audio, dict(params))
 
@@ -1166,6 +1192,7 @@ class Client:
         #: whether the request may have reached the provider: if not, the limits
         #: get all of it back, the request included (see transport_errors.never_sent)
         sent = False
+        scope = None
         try:
             if call.span is not None:
                 self._tracer.attempt(call, target)  # type: ignore[union-attr]
@@ -1175,6 +1202,11 @@ class Client:
                 if scopes is not None
                 else anyio.move_on_after(call.deadline - time.monotonic())
             ) as scope:
+                if self._shut:  # shut down while it waited (a limiter, a retry's backoff)
+                    raise _closed_under_call()
+                # The timeout scope doubles as the one aclose cancels (no scope of
+                # its own: the call path is hot).
+                self._running.add(scope)
                 if hedge is not None:
                     # A hedged call's first attempt: a backup that wins cancels this
                     # scope. It may have won already, while a limiter that decides
@@ -1207,6 +1239,8 @@ class Client:
                     raise HedgeLost  # the backup won and cancelled this attempt: no timeout
                 if response is None and sent and call.kind is None:
                     response = self._cut_off(call, target)  # settled below as billed
+                if self._shut:  # aclose cancelled it (see _shut_down)
+                    raise _closed_under_call()
                 raise RequestTimeoutError(
                     f"no response within the total timeout of {call.deadline - call.started:g}s",
                     which="total",
@@ -1224,6 +1258,7 @@ class Client:
                 response = self._cut_off(call, target)
             raise
         finally:
+            self._running.discard(scope)
             if reservation is not None:
                 if not sent:
                     await self._release([reservation], call, target)
@@ -2049,6 +2084,21 @@ _new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 
 #: the output tokens a limit holds for a call that sets no ``max_tokens``
 _OUTPUT_ESTIMATE = 256
+
+#: how long aclose waits for the calls it cancelled to record themselves (they take
+#: milliseconds; the bound is for the work in flight it does not cancel)
+_WIND_DOWN = 1.0
+
+
+def _closed_under_call() -> ClientClosedError:
+    """The error of a call the client's aclose cut off: its wait for calls in flight
+    ran out (or its task was cancelled) before this one ended."""
+    return ClientClosedError(
+        "the client closed while this call was in flight: aclose waited "
+        "[timeouts] total for it, then cancelled it",
+        hint="let calls end before closing the client, or raise [timeouts] total",
+    )
+
 
 #: one ``[limits]`` pattern matching a deployment, its limit, and the USD per
 #: prompt and per output token its budget holds at (``None``: no budget)

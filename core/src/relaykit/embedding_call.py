@@ -81,7 +81,7 @@ async def embed(
 def _start(
     client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
 ) -> _Call:
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     use_cache = params.pop("cache", None)  # relaykit's own: not a request parameter
     targets = client._router.plan(model)

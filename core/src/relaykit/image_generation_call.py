@@ -102,7 +102,7 @@ async def generate_image(
     client: Client, model: str, prompt: str, params: dict[str, Any]
 ) -> ImageResponse:
     """Run one image generation through ``client``'s pipeline (see the module docstring)."""
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
     request = build_image_request(targets[0].model, prompt, params)
@@ -114,12 +114,12 @@ async def edit_image(
     client: Client, model: str, prompt: str, image: Any, mask: Any, params: dict[str, Any]
 ) -> ImageResponse:
     """Run one image edit through ``client``'s pipeline (see the module docstring)."""
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)  # an unknown model fails before a file is read
     images = await read_images(image)
     found = None if mask is None else await read_image(mask, "mask")
-    if client._closed:  # closed while the files were read
+    if client._closed and client._refuses_calls():  # closed while the files were read
         raise ClientClosedError("this client is closed")
     request = build_image_edit_request(targets[0].model, prompt, images, found, params)
     call = _start(client, model, request, targets, EDIT_IMAGE)

@@ -82,7 +82,7 @@ async def moderate(
 def _start(
     client: Client, model: str, inputs: str | Sequence[str], params: dict[str, Any]
 ) -> _Call:
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
     request = build_moderation_request(targets[0].model, inputs, params)

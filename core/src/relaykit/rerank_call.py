@@ -72,7 +72,7 @@ def _start(
 ) -> tuple[_Call, tuple[str, ...]]:
     """The call, and the documents as the caller gave them (the results carry those,
     not what outbound redaction sent)."""
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
     request = build_rerank_request(targets[0].model, query, documents, params)

@@ -63,7 +63,7 @@ async def speak(client: Client, model: str, text: str, params: dict[str, Any]) -
 def _start(
     client: Client, model: str, text: str, params: dict[str, Any], *, streamed: bool = False
 ) -> _Call:
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)
     request = build_speech_request(targets[0].model, text, params)

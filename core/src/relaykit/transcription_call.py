@@ -61,7 +61,7 @@ async def transcribe(
     client: Client, model: str, audio: object, params: dict[str, Any]
 ) -> TranscriptionResponse:
     """Run one transcription through ``client``'s pipeline (see the module docstring)."""
-    if client._closed:
+    if client._closed and client._refuses_calls():
         raise ClientClosedError("this client is closed")
     targets = client._router.plan(model)  # an unknown model fails before the file is read
     found = await read_audio(audio)
@@ -78,7 +78,7 @@ def _start(
     *,
     streamed: bool = False,
 ) -> _Call:
-    if client._closed:  # closed while the file was read
+    if client._closed and client._refuses_calls():  # closed while the file was read
         raise ClientClosedError("this client is closed")
     request = build_transcription_request(targets[0].model, audio, params)
     size = len(request.prompt or "")
