@@ -13,20 +13,28 @@ tokens; the limiter's clocks never move, so the budget's state is exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import anyio
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
+from relaykit.metrics import observe
+from relaykit.protocols import CallRecord
 from relaykit.testing import (
     LimiterPlugin,
     MemoryStorage,
     OpenAIMock,
+    RecordingExporter,
     Reply,
+    call_log_lines,
     cancel_in_flight,
+    capture_call_log,
     frozen_limiter,
 )
 
@@ -50,8 +58,26 @@ def backup() -> Iterator[OpenAIMock]:
         yield mock
 
 
+class Telemetry(RecordingExporter):
+    """Records, and spans through the SDK's in-memory exporter (as relaykit-otlp brings one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+
 def make(
-    primary: OpenAIMock, backup: OpenAIMock, storage: MemoryStorage, **sections: Any
+    primary: OpenAIMock,
+    backup: OpenAIMock,
+    storage: MemoryStorage,
+    *,
+    plugins: Sequence[object] = (),
+    **sections: Any,
 ) -> tuple[relaykit.Client, Any]:
     frozen = LimiterPlugin(frozen_limiter())
     config: dict[str, Any] = {
@@ -69,7 +95,7 @@ def make(
         },
         **sections,
     }
-    return relaykit.Client(config, plugins=[frozen, storage.plugin()]), frozen.limiter
+    return relaykit.Client(config, plugins=[frozen, storage.plugin(), *plugins]), frozen.limiter
 
 
 def spent(limiter: Any) -> Decimal:
@@ -188,3 +214,75 @@ async def test_a_retried_5xx_is_not_charged(primary: OpenAIMock, backup: OpenAIM
     assert response.attempts == 2 and len(primary.requests) == 2
     assert response.cost == Decimal("0.00002")  # 10 * $1/M + 5 * $2/M
     assert spent(limiter) == response.cost == recorded(storage)
+
+
+def metric_costs(record: CallRecord) -> list[float]:
+    return [o.value for o in observe(record) if o.instrument.name == "relaykit.cost"]
+
+
+def metric_input_tokens(record: CallRecord) -> list[float]:
+    return [
+        o.value
+        for o in observe(record)
+        if o.instrument.name == "gen_ai.client.token.usage"
+        and dict(o.attributes).get("gen_ai.token.type") == "input"
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["cancelled", "timeout"])
+async def test_a_cut_off_calls_span_log_line_and_metrics_carry_its_records_estimate(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    primary.script.push(Reply(text="too late", delay=5))
+    storage = MemoryStorage()
+    telemetry = Telemetry()
+    client, limiter = make(primary, backup, storage, plugins=[telemetry])
+
+    async def call() -> None:
+        await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+
+    with capture_call_log() as log:
+        async with client:
+            if ending == "cancelled":
+                await cancel_in_flight(call, when=lambda: bool(primary.requests))
+            else:
+                with pytest.raises(relaykit.RequestTimeoutError):
+                    await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.2)
+    telemetry.tracer_provider.shutdown()
+    (record,) = storage.records.values()
+    assert (record.usage.input_tokens, record.cost) == (1000, PROMPT_COST)
+    assert spent(limiter) == PROMPT_COST
+    usd = float(PROMPT_COST)
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert (a["error.type"], a["gen_ai.usage.input_tokens"]) == (record.error_type, 1000)
+    assert (a["gen_ai.usage.output_tokens"], a["relaykit.cost_usd"]) == (0, usd)
+    assert a["relaykit.usage.estimated"] is True  # the vendor never said: relaykit's estimate
+    (line,) = call_log_lines(log)
+    assert (line["error_type"], line["input_tokens"], line["cost_usd"]) == (
+        record.error_type,
+        1000,
+        usd,
+    )
+    assert line["usage_estimated"] is True
+    # the metrics follow the record (relaykit.metrics.observe), so they agree too
+    (exported,) = telemetry.records
+    assert metric_costs(exported) == [usd] and metric_input_tokens(exported) == [1000.0]
+
+
+@pytest.mark.anyio
+async def test_a_call_that_ends_well_is_not_marked_estimated(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="ok", input_tokens=10, output_tokens=5))
+    telemetry = Telemetry()
+    client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
+    with capture_call_log() as log:
+        async with client:
+            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+    telemetry.tracer_provider.shutdown()
+    (span,) = telemetry.finished()
+    assert "relaykit.usage.estimated" not in dict(span.attributes or {})
+    (line,) = call_log_lines(log)
+    assert "usage_estimated" not in line
