@@ -75,6 +75,7 @@ def make(
     primary: OpenAIMock,
     backup: OpenAIMock,
     storage: MemoryStorage,
+    /,  # so that ``storage={...}`` is a config section
     *,
     plugins: Sequence[object] = (),
     **sections: Any,
@@ -286,3 +287,66 @@ async def test_a_call_that_ends_well_is_not_marked_estimated(
     assert "relaykit.usage.estimated" not in dict(span.attributes or {})
     (line,) = call_log_lines(log)
     assert "usage_estimated" not in line
+
+
+class GatedStorage(MemoryStorage):
+    """Storage whose writes wait for :attr:`gate`: its writer holds one batch, so the
+    call log's queue fills and a call's next record waits for room."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.entered = anyio.Event()
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().write_batch(records)
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_while_a_won_hedge_records_its_loser_is_not_charged_twice(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    # The race is won and the loser's record is on its way to storage when the caller
+    # is cancelled (the call log's queue was full). The loser's record is kept (it
+    # goes to the writer's overflow); the call's own record must then not carry the
+    # loser's estimate again as a Cancelled call would, and the winner's answer,
+    # billed and charged, must be recorded.
+    primary.script.push(Reply(text="slow", delay=5))
+    for _ in range(3):
+        backup.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
+    storage = GatedStorage()
+    telemetry = RecordingExporter()
+    client, limiter = make(
+        primary,
+        backup,
+        storage,
+        plugins=[telemetry],
+        storage={"backend": "memory", "queue_size": 1},
+    )
+
+    def loser_recorded() -> bool:
+        """The loser's record waits for room in the queue: cancel now, and let the
+        writer go on (the cancelled call's own record waits for room too, shielded)."""
+        if not any(r.error_type == "HedgeCancelled" for r in telemetry.records):
+            return False
+        storage.gate.set()
+        return True
+
+    async def hedged_call() -> None:
+        await client.chat("g", PROMPT, max_tokens=100)
+
+    async with client:
+        try:
+            with anyio.fail_after(3):
+                await client.chat("backup/gpt-4o-mini", "one", max_tokens=100)
+                await storage.entered.wait()  # the writer holds the first record
+                await client.chat("backup/gpt-4o-mini", "two", max_tokens=100)  # queue full
+                await cancel_in_flight(hedged_call, when=loser_recorded, give_up_after=2)
+        finally:
+            storage.gate.set()  # closing the client waits for the writer
+    kinds = sorted(r.error_type or "ok" for r in storage.records.values())
+    # the two calls before, and the winner: billed and charged, so recorded
+    assert kinds == ["HedgeCancelled", "ok", "ok", "ok"]
+    assert recorded(storage) == spent(limiter)
