@@ -157,8 +157,10 @@ def test_a_broken_stream_costs_what_had_arrived_everywhere(
     (record,) = telemetry.records
     assert not record.ok
     assert record.usage.cache_write_input_tokens == MILLION
-    # 1M five-minute writes at $3.75, the placeholder output token at $15 per million
-    assert record.cost == Decimal("3.75") + Decimal("0.000015")
+    # 1M five-minute writes at $3.75; the output estimated at a token per four characters
+    # that arrived (billed_usage.so_far: "cut short" is 3 tokens, not message_start's
+    # placeholder 1), at $15 per million
+    assert record.cost == Decimal("3.75") + Decimal("0.000045")
     usd = float(record.cost)
     (span,) = telemetry.finished()
     a = dict(span.attributes or {})

@@ -13,20 +13,28 @@ tokens; the limiter's clocks never move, so the budget's state is exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import anyio
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import relaykit
+from relaykit.metrics import observe
+from relaykit.protocols import CallRecord
 from relaykit.testing import (
     LimiterPlugin,
     MemoryStorage,
     OpenAIMock,
+    RecordingExporter,
     Reply,
+    call_log_lines,
     cancel_in_flight,
+    capture_call_log,
     frozen_limiter,
 )
 
@@ -50,8 +58,27 @@ def backup() -> Iterator[OpenAIMock]:
         yield mock
 
 
+class Telemetry(RecordingExporter):
+    """Records, and spans through the SDK's in-memory exporter (as relaykit-otlp brings one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+
 def make(
-    primary: OpenAIMock, backup: OpenAIMock, storage: MemoryStorage, **sections: Any
+    primary: OpenAIMock,
+    backup: OpenAIMock,
+    storage: MemoryStorage,
+    /,  # so that ``storage={...}`` is a config section
+    *,
+    plugins: Sequence[object] = (),
+    **sections: Any,
 ) -> tuple[relaykit.Client, Any]:
     frozen = LimiterPlugin(frozen_limiter())
     config: dict[str, Any] = {
@@ -69,7 +96,7 @@ def make(
         },
         **sections,
     }
-    return relaykit.Client(config, plugins=[frozen, storage.plugin()]), frozen.limiter
+    return relaykit.Client(config, plugins=[frozen, storage.plugin(), *plugins]), frozen.limiter
 
 
 def spent(limiter: Any) -> Decimal:
@@ -188,3 +215,138 @@ async def test_a_retried_5xx_is_not_charged(primary: OpenAIMock, backup: OpenAIM
     assert response.attempts == 2 and len(primary.requests) == 2
     assert response.cost == Decimal("0.00002")  # 10 * $1/M + 5 * $2/M
     assert spent(limiter) == response.cost == recorded(storage)
+
+
+def metric_costs(record: CallRecord) -> list[float]:
+    return [o.value for o in observe(record) if o.instrument.name == "relaykit.cost"]
+
+
+def metric_input_tokens(record: CallRecord) -> list[float]:
+    return [
+        o.value
+        for o in observe(record)
+        if o.instrument.name == "gen_ai.client.token.usage"
+        and dict(o.attributes).get("gen_ai.token.type") == "input"
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["cancelled", "timeout"])
+async def test_a_cut_off_calls_span_log_line_and_metrics_carry_its_records_estimate(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    primary.script.push(Reply(text="too late", delay=5))
+    storage = MemoryStorage()
+    telemetry = Telemetry()
+    client, limiter = make(primary, backup, storage, plugins=[telemetry])
+
+    async def call() -> None:
+        await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+
+    with capture_call_log() as log:
+        async with client:
+            if ending == "cancelled":
+                await cancel_in_flight(call, when=lambda: bool(primary.requests))
+            else:
+                with pytest.raises(relaykit.RequestTimeoutError):
+                    await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.2)
+    telemetry.tracer_provider.shutdown()
+    (record,) = storage.records.values()
+    assert (record.usage.input_tokens, record.cost) == (1000, PROMPT_COST)
+    assert spent(limiter) == PROMPT_COST
+    usd = float(PROMPT_COST)
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert (a["error.type"], a["gen_ai.usage.input_tokens"]) == (record.error_type, 1000)
+    assert (a["gen_ai.usage.output_tokens"], a["relaykit.cost_usd"]) == (0, usd)
+    assert a["relaykit.usage.estimated"] is True  # the vendor never said: relaykit's estimate
+    (line,) = call_log_lines(log)
+    assert (line["error_type"], line["input_tokens"], line["cost_usd"]) == (
+        record.error_type,
+        1000,
+        usd,
+    )
+    assert line["usage_estimated"] is True
+    # the metrics follow the record (relaykit.metrics.observe), so they agree too
+    (exported,) = telemetry.records
+    assert metric_costs(exported) == [usd] and metric_input_tokens(exported) == [1000.0]
+
+
+@pytest.mark.anyio
+async def test_a_call_that_ends_well_is_not_marked_estimated(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="ok", input_tokens=10, output_tokens=5))
+    telemetry = Telemetry()
+    client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
+    with capture_call_log() as log:
+        async with client:
+            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+    telemetry.tracer_provider.shutdown()
+    (span,) = telemetry.finished()
+    assert "relaykit.usage.estimated" not in dict(span.attributes or {})
+    (line,) = call_log_lines(log)
+    assert "usage_estimated" not in line
+
+
+class GatedStorage(MemoryStorage):
+    """Storage whose writes wait for :attr:`gate`: its writer holds one batch, so the
+    call log's queue fills and a call's next record waits for room."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.entered = anyio.Event()
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().write_batch(records)
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_while_a_won_hedge_records_its_loser_is_not_charged_twice(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    # The race is won and the loser's record is on its way to storage when the caller
+    # is cancelled (the call log's queue was full). The loser's record is kept (it
+    # goes to the writer's overflow); the call's own record must then not carry the
+    # loser's estimate again as a Cancelled call would, and the winner's answer,
+    # billed and charged, must be recorded.
+    primary.script.push(Reply(text="slow", delay=5))
+    for _ in range(3):
+        backup.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
+    storage = GatedStorage()
+    telemetry = RecordingExporter()
+    client, limiter = make(
+        primary,
+        backup,
+        storage,
+        plugins=[telemetry],
+        storage={"backend": "memory", "queue_size": 1},
+    )
+
+    def loser_recorded() -> bool:
+        """The loser's record waits for room in the queue: cancel now, and let the
+        writer go on (the cancelled call's own record waits for room too, shielded)."""
+        if not any(r.error_type == "HedgeCancelled" for r in telemetry.records):
+            return False
+        storage.gate.set()
+        return True
+
+    async def hedged_call() -> None:
+        await client.chat("g", PROMPT, max_tokens=100)
+
+    async with client:
+        try:
+            with anyio.fail_after(3):
+                await client.chat("backup/gpt-4o-mini", "one", max_tokens=100)
+                await storage.entered.wait()  # the writer holds the first record
+                await client.chat("backup/gpt-4o-mini", "two", max_tokens=100)  # queue full
+                await cancel_in_flight(hedged_call, when=loser_recorded, give_up_after=2)
+        finally:
+            storage.gate.set()  # closing the client waits for the writer
+    kinds = sorted(r.error_type or "ok" for r in storage.records.values())
+    # the two calls before, and the winner: billed and charged, so recorded
+    assert kinds == ["HedgeCancelled", "ok", "ok", "ok"]
+    assert recorded(storage) == spent(limiter)

@@ -1697,12 +1697,22 @@ class Client:
             if partial is not None and target is not None
             else None
         )
+        # An attempt the total timeout cut off: the span and the log line carry
+        # the prompt's estimate its record and budget carry, marked as estimated.
+        cut = _cut_answer(call) if priced is None else None
         if call.span is not None:
-            self._tracer.fail(call, error, priced)  # type: ignore[union-attr]
+            self._tracer.fail(  # type: ignore[union-attr]
+                call, error, priced or cut, estimated=cut is not None
+            )
         if calls_log.isEnabledFor(logging.INFO):
             where = target or Target(error.provider or "", error.model or "")
             self._log_call(
-                call, where, time.monotonic() - call.started, response=priced, error=error
+                call,
+                where,
+                time.monotonic() - call.started,
+                response=priced or cut,
+                error=error,
+                estimated=cut is not None,
             )
         if not self._recording:
             return
@@ -1747,11 +1757,14 @@ class Client:
         ``CallerError``) is recorded so too, with ``message`` saying which."""
         call.ended = True
         target = call.served or call.span_target or call.targets[0]
+        cut = _cut_answer(call)  # the span and the log line carry the record's estimate
         if call.span is not None:
-            self._tracer.cancelled(call, message, error_type)  # type: ignore[union-attr]
+            self._tracer.cancelled(call, message, error_type, cut)  # type: ignore[union-attr]
         latency = time.monotonic() - call.started
         if calls_log.isEnabledFor(logging.INFO):
-            self._log_call(call, target, latency, failed=error_type)
+            self._log_call(
+                call, target, latency, response=cut, failed=error_type, estimated=cut is not None
+            )
         if self._recording:
             fields = self._record_fields(call, target)
             if call.cut is not None:
@@ -2008,11 +2021,14 @@ class Client:
         | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
+        estimated: bool = False,
     ) -> None:
         """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`).
 
         ``failed``: the error type of a stream the caller left early (with ``response``);
         ``error`` with ``response``: a broken stream and what it had sent (priced).
+        ``estimated``: ``response``'s usage and cost are relaykit's estimate of what
+        a call cut off mid-call was billed (``usage_estimated``), not the vendor's.
         """
         fields = call_fields(
             request_id=call.id,
@@ -2033,6 +2049,8 @@ class Client:
                 fields["metadata"] = shown
         if response is not None:
             add_response_fields(fields, response)
+            if estimated:
+                fields["usage_estimated"] = True
         if error is not None:
             fields["error_type"] = type(error).__name__
             if error.status is not None:
@@ -2111,6 +2129,15 @@ def _unsettled(error: Exception) -> None:
         "the rate limiter could not settle a call's hold, which stays until it expires: %s",
         describe_error(error),
     )
+
+
+def _cut_answer(call: _Call) -> ChatResponse | None:
+    """What the attempts cut off mid-call were charged (``call.cut``), as an answer
+    for a failed or cancelled call's span and log line; ``None`` if none was."""
+    cut = call.cut
+    if cut is None:
+        return None
+    return ChatResponse(usage=cut[0], cost=cut[1])
 
 
 def cut_off_usage(call: _Call) -> Usage:

@@ -210,11 +210,17 @@ class _Race(Scheduled):
             # Cancelled mid-call, its request sent (Client._cut_off noted it): it cost.
             # One cancelled before sending (waiting on a limiter, say) cost nothing.
             cut = call.cut[2] if call.cut is not None else ()
-            for loser in (self.first_at, self.second_at):
-                if loser is not None and loser in cut:
-                    await client._record_hedge_loser(call, loser)
-            for loser, answer in self.late or ():
-                await client._record_hedge_loser(call, loser, answer)
+            # Shielded: the race is decided, and a record waiting for room in the call
+            # log's queue is kept even if cancelled (call_log's overflow). A caller
+            # cancelled here would have the call recorded Cancelled with call.cut, the
+            # losers' estimates a second time, and the winner's billed answer in no
+            # record at all. The cancellation comes once the winner is recorded.
+            with anyio.CancelScope(shield=True):
+                for loser in (self.first_at, self.second_at):
+                    if loser is not None and loser in cut:
+                        await client._record_hedge_loser(call, loser)
+                for loser, answer in self.late or ():
+                    await client._record_hedge_loser(call, loser, answer)
             return self.winner
         if self.crash is not None:
             raise self.crash

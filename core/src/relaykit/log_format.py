@@ -51,6 +51,7 @@ CALL_FIELDS = (
     "web_searches",
     "citations",
     "cost_usd",
+    "usage_estimated",
     "cache_hit",
     "error_type",
     "status",

@@ -439,21 +439,41 @@ class CallTracer:
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
-    def cancelled(self, call: _Call, description: str, error_type: str = "Cancelled") -> None:
+    def cancelled(
+        self,
+        call: _Call,
+        description: str,
+        error_type: str = "Cancelled",
+        cut: ChatResponse | None = None,
+    ) -> None:
         """End the span of a non-streamed call its caller cancelled: failed
-        (``Cancelled``, whichever async library raised it), with no usage; or of a
-        streamed speech or transcription its caller left by an exception
-        (``error_type`` ``CallerError``)."""
+        (``Cancelled``, whichever async library raised it); or of a streamed
+        speech or transcription its caller left by an exception (``error_type``
+        ``CallerError``). ``cut``: what the attempts cut off mid-call were likely
+        billed (their prompts), put on the span as usage and cost marked
+        ``relaykit.usage.estimated``; without it, no usage."""
         span = call.span
         if not span.is_recording():
             return
-        span.set_attributes({"error.type": error_type, "relaykit.attempts": call.attempts})
+        attributes: dict[str, Any] = {"error.type": error_type, "relaykit.attempts": call.attempts}
+        if cut is not None:
+            _add_estimate(attributes, cut)
+        span.set_attributes(attributes)
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
 
-    def fail(self, call: _Call, error: RelayError, partial: ChatResponse | None = None) -> None:
+    def fail(
+        self,
+        call: _Call,
+        error: RelayError,
+        partial: ChatResponse | None = None,
+        *,
+        estimated: bool = False,
+    ) -> None:
         """Mark the span failed with ``error`` (message already scrubbed) and end it;
-        ``partial``: what a broken stream had sent, priced (its usage and cost go on the span).
+        ``partial``: what a broken stream had sent, priced (its usage and cost go on the
+        span); with ``estimated``, what attempts the total timeout cut off were likely
+        billed (``call.cut``), marked ``relaykit.usage.estimated``.
         """
         span = call.span
         if not span.is_recording():
@@ -464,7 +484,10 @@ class CallTracer:
             "relaykit.attempts": call.attempts,
         }
         if partial is not None:
-            _add_usage(attributes, partial)
+            if estimated:
+                _add_estimate(attributes, partial)
+            else:
+                _add_usage(attributes, partial)
         if error.status is not None:
             attributes["http.response.status_code"] = error.status
         span.set_attributes(attributes)
@@ -538,6 +561,13 @@ def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:
     _add_usage_details(attributes, usage)
     if response.cost is not None:
         attributes["relaykit.cost_usd"] = float(response.cost)
+
+
+def _add_estimate(attributes: dict[str, Any], response: ChatResponse) -> None:
+    """The token counts and cost relaykit estimated a call cut off mid-call was
+    billed, marked so: the vendor never said (see :mod:`relaykit.billed_usage`)."""
+    _add_usage(attributes, response)
+    attributes["relaykit.usage.estimated"] = True
 
 
 def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
