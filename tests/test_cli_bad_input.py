@@ -41,6 +41,14 @@ def assert_one_error_line(code: int, err: str, *needles: str) -> None:
         (["logs", "--offset", "x"], ["--offset", "'x'"]),
         (["logs", "--meta", "alice"], ["--meta", "NAME=VALUE", "gateway_key=alice"]),
         (["frobnicate"], ["invalid choice: 'frobnicate'", "relaykit --help"]),
+        (
+            ["prompt", "--max-tokens", "5", "hi"],
+            ["relaykit prompt: unrecognized", "-o max_tokens=VALUE", "`relaykit prompt --help`"],
+        ),
+        (
+            ["batch", "results", "--jsn", "b1"],
+            ["relaykit batch results: unrecognized", "'--json'", "relaykit batch results --help"],
+        ),
     ],
 )
 def test_usage_errors_are_one_error_line_naming_the_option_and_the_help(
