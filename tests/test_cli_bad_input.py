@@ -6,6 +6,7 @@ the base-URL one relaykit-openai.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,17 @@ def assert_one_error_line(code: int, err: str, *needles: str) -> None:
         (["logs", "--offset", "x"], ["--offset", "'x'"]),
         (["logs", "--meta", "alice"], ["--meta", "NAME=VALUE", "gateway_key=alice"]),
         (["frobnicate"], ["invalid choice: 'frobnicate'", "relaykit --help"]),
+        (["prompt", "--max-steps", "-1", "hi"], ["--max-steps", "-1 is out of range", "1 or more"]),
+        (["prompt", "--max-steps", "x", "hi"], ["--max-steps", "'x' is not a whole number"]),
+        (["chat", "--max-steps", "0"], ["--max-steps", "0 is out of range", "1 or more"]),
+        (
+            ["prompt", "--max-tokens", "5", "hi"],
+            ["relaykit prompt: unrecognized", "-o max_tokens=VALUE", "`relaykit prompt --help`"],
+        ),
+        (
+            ["batch", "results", "--jsn", "b1"],
+            ["relaykit batch results: unrecognized", "'--json'", "relaykit batch results --help"],
+        ),
     ],
 )
 def test_usage_errors_are_one_error_line_naming_the_option_and_the_help(
@@ -180,3 +192,57 @@ def test_a_file_that_is_not_utf8_is_one_error_line_naming_it(
     path.write_bytes(NOT_UTF8)
     code, _, err = run([a.replace("{file}", str(path)) for a in argv], capsys)
     assert_one_error_line(code, err, str(path), *needles)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["prompt", "-m", "openai/gpt-4o-mini"],
+        ["chat", "-m", "openai/gpt-4o-mini"],
+        ["embed", "-m", "openai/text-embedding-3-small"],
+        ["moderate", "-m", "openai/omni-moderation-latest"],
+        ["rerank", "-m", "openai/x", "which?"],
+        ["speak", "-m", "openai/gpt-4o-mini-tts", "-"],
+        ["batch", "submit", "-m", "openai/gpt-4o-mini", "-"],
+        ["keys", "set", "openai"],
+    ],
+    ids=lambda argv: argv[0],
+)
+@pytest.mark.parametrize("errors", ["surrogateescape", "strict"], ids=["C-locale", "utf8-locale"])
+def test_stdin_that_is_not_utf8_is_one_error_line_naming_the_byte(
+    argv: list[str],
+    errors: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Under the C locale Python decodes stdin with surrogateescape: the bad byte
+    # used to get through and fail at send time, as a UnicodeEncodeError traceback.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+    data = b'{"custom_id": "q1", "prompt": "caf\xe9"}\n'  # Latin-1, byte 35
+    stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors=errors)
+    monkeypatch.setattr("sys.stdin", stdin)
+    code, _, err = run(argv, capsys)
+    assert_one_error_line(code, err, "stdin is not UTF-8 text (byte 35)", "iconv -f LATIN1")
+
+
+@pytest.mark.parametrize(
+    ("option", "needles"),
+    [
+        ("max_tokens=999999999999999999999", ["max_tokens", "1 to 2147483647"]),
+        ("max_tokens=0", ["max_tokens=0", "1 to 2147483647"]),
+        ("temperature=-1", ["temperature=-1", "0 to 2"]),
+        ("top_p=1.5", ["top_p=1.5", "0 to 1"]),
+        ("seed=99999999999999999999", ["seed", "to 9223372036854775807"]),
+    ],
+)
+def test_a_chat_number_out_of_range_is_refused_before_the_call(
+    option: str,
+    needles: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")  # never reached
+    code, _, err = run(["prompt", "-m", "openai/gpt-4o-mini", "-o", option, "hi"], capsys)
+    assert_one_error_line(code, err, "out of range", *needles)

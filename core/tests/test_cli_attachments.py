@@ -201,7 +201,7 @@ def test_a_binary_file_piped_as_the_prompt_says_to_attach_it(
     assert main(["prompt", "-m", MODEL, "Describe it"]) == 1
 
     err = capsys.readouterr().err
-    assert err.startswith("error: stdin is not UTF-8 text, so it cannot be the prompt")
+    assert err.startswith("error: stdin is not UTF-8 text (byte 1)")
     assert "attach it: cat photo.png | relaykit prompt -a - 'Describe it'" in err
     assert openai_mock.requests == []
 

@@ -69,3 +69,15 @@ def test_stdin_cancel_and_errors_are_one_line_without_a_traceback(
     assert main(["batch", "submit", "-m", "openai/gpt-4o-mini", "-"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: stdin line 2 is not JSON") and "Traceback" not in err
+
+
+@pytest.mark.usefixtures("cli_config", "openai_mock")
+@pytest.mark.parametrize("command", ["status", "cancel", "results"])
+def test_an_unknown_batch_id_gets_a_hint_about_batch_ids_not_models(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["batch", command, "openai/batch_nope"]) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 404" in err and "batch_nope" in err
+    assert "check the batch id" in err and "relaykit batch submit" in err
+    assert "model id" not in err and "relaykit models" not in err

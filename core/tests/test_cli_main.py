@@ -31,6 +31,11 @@ class CommandsPlugin:
         cli.add_parser("interrupt").set_defaults(func=self.interrupt)
         cli.add_parser("pipe").set_defaults(func=self.pipe)
         cli.add_parser("crash").set_defaults(func=self.crash)
+        own = cli.add_parser("own-c", help="a command whose -c is its own")
+        own.add_argument("-c", "--count", type=int, default=0)
+        own.set_defaults(func=self.own_c)
+        nested = cli.add_parser("nested").add_subparsers()
+        nested.add_parser("leaf").set_defaults(func=self.greet, name="leaf")
 
     def greet(self, args: argparse.Namespace) -> int:
         print(f"hello {args.name} on {args.context.backend}")
@@ -62,6 +67,10 @@ class CommandsPlugin:
     def crash(self, args: argparse.Namespace) -> int:
         raise ValueError("a bug, not a user error")
 
+    def own_c(self, args: argparse.Namespace) -> int:
+        print(f"count {args.count}, config {args.context.config}")
+        return 0
+
 
 def test_relaykit_commands_plugin_command_runs_with_its_exit_code(
     capsys: pytest.CaptureFixture[str],
@@ -76,6 +85,38 @@ def test_async_plugin_command_runs_on_the_chosen_backend(
 ) -> None:
     assert main(["--backend", backend, "loop"], plugins=[CommandsPlugin()]) == 0
     assert capsys.readouterr().out == f"{library}\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["greet", "Ada", "--backend", "trio", "-c", "x.toml"],
+        ["--backend", "asyncio", "greet", "--backend", "trio", "--config=x.toml", "Ada"],
+        ["nested", "leaf", "--backend", "trio", "-c", "x.toml"],
+    ],
+)
+def test_plugin_commands_take_the_global_options_after_their_name(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what users type: relaykit gateway -c prod.toml
+    assert main(argv, plugins=[CommandsPlugin()]) == 3
+    assert capsys.readouterr().out.endswith("on trio\n")
+
+
+def test_global_options_after_a_plugin_command_keep_its_own_option_strings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["own-c", "-c", "2", "--config", "x.toml"], plugins=[CommandsPlugin()]) == 0
+    assert capsys.readouterr().out == "count 2, config x.toml\n"
+
+
+def test_a_plugin_commands_help_lists_the_global_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["greet", "--help"], plugins=[CommandsPlugin()]) == 0
+    out = capsys.readouterr().out
+    for option in ("-c PATH, --config PATH", "--backend", "--verbose", "--log-json"):
+        assert option in out
 
 
 def test_plugin_commands_are_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:

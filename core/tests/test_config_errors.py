@@ -123,6 +123,23 @@ def test_a_number_out_of_range_names_the_key_and_the_range(
     assert f"config key {section}.{key} must be {expected}, not {value!r}" in text
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [("rpm", -1, ">= 1"), ("tpm", -5, ">= 1"), ("rpm", 0, ">= 1"), ("tpm", 0, ">= 1")],
+)
+def test_a_limit_out_of_range_names_its_limits_table(key: str, value: int, expected: str) -> None:
+    """A negative rpm/tpm was taken (the limiter then let every call through), and so
+    was 0, which the limiters read as no limit at all: refused, with how to say either."""
+    text = error({"limits": {"openai/*": {key: value}}})
+    assert f"config key limits.openai/*.{key} must be {expected}, not {value!r}" in text
+    assert f"leave {key} out for no limit" in text and "budget_usd = 0" in text
+
+
+def test_a_negative_budget_is_refused() -> None:
+    text = error({"limits": {"openai/*": {"budget_usd": -1}}})
+    assert "limits.openai/*.budget_usd must be a finite number >= 0, not -1" in text
+
+
 def test_a_number_out_of_range_from_the_environment_names_the_variable() -> None:
     text = error({}, env={"RELAYKIT_RETRY_ATTEMPTS": "0"})
     assert text.startswith("environment variable RELAYKIT_RETRY_ATTEMPTS: config key retry.")

@@ -36,7 +36,13 @@ import anyio
 import attrs
 
 from .batches import Batch, BatchItem, BatchResult
-from .errors import ClientClosedError, InvalidRequestError, RelayError, RequestTimeoutError
+from .errors import (
+    ClientClosedError,
+    InvalidRequestError,
+    NotFoundError,
+    RelayError,
+    RequestTimeoutError,
+)
 from .messages import coerce_messages
 from .protocols import NO_ANSWER_CONTENT, CallRecord
 from .request import ChatRequest, build_request
@@ -261,9 +267,17 @@ async def _by_id(client: Client, batch_id: str, method: str) -> Batch:
     provider = client._registry.get(provider_name)
     target = Target(provider_name, "")
     call = capability(provider, method, target, "batch", _WHO_BATCHES)
-    batch: Batch = await _provider_call(
-        client, target, None, lambda: call(vendor_id), "no answer about the batch"
-    )
+    try:
+        batch: Batch = await _provider_call(
+            client, target, None, lambda: call(vendor_id), "no answer about the batch"
+        )
+    except NotFoundError as e:
+        if e.hint == NotFoundError.hint_default:  # about model ids: wrong for a batch id
+            e.hint = (
+                f"check the batch id: use the one submit_batch returned as Batch.id"
+                f" (`relaykit batch submit` prints it), as {provider_name}/ID"
+            )
+        raise
     return _qualified(batch, provider_name, None)
 
 

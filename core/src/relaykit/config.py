@@ -662,7 +662,8 @@ def _section(cls: type[Any], value: Mapping[str, Any], where: str) -> Any:
                 hint="budgets run per UTC calendar day or month",
             )
         out[key] = _coerce(raw, fields[key].type, f"{where}.{key}")
-        _check_range(out[key], f"{where}.{key}")
+        # every [limits."PATTERN"] table has the same ranges, under limits.KEY
+        _check_range(out[key], f"{where}.{key}", f"limits.{key}" if cls is LimitConfig else None)
     return cls(**out)
 
 
@@ -691,11 +692,14 @@ _RANGES: dict[str, tuple[float, bool, str]] = {
     "http.max_keepalive_connections": (0, True, "idle connections kept per provider"),
     "http.keepalive_expiry": (0, True, "seconds an idle connection is kept"),
     "registry.ttl": (0, True, "seconds a model listing is cached; 0 asks every time"),
+    # 0 is refused too: the limiters read it as no limit, not as none allowed
+    "limits.rpm": (1, True, "leave rpm out for no limit; budget_usd = 0 stops priced calls"),
+    "limits.tpm": (1, True, "leave tpm out for no limit; budget_usd = 0 stops priced calls"),
 }
 
 
-def _check_range(value: Any, where: str) -> None:
-    found = _RANGES.get(where)
+def _check_range(value: Any, where: str, range_key: str | None = None) -> None:
+    found = _RANGES.get(range_key or where)
     if found is None or value is None:
         return
     minimum, inclusive, hint = found

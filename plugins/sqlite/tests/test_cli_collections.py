@@ -179,6 +179,8 @@ def test_the_default_embedding_model_creates_a_collection(
         (["collections", "delete", "nope"], "no collection named 'nope'"),
         (["embed-multi", "faq", "BAD.json"], "BAD.json is not JSON"),
         (["embed-multi", "faq", "BAD.csv"], "needs a header row of two columns"),
+        (["embed-multi", "faq", "EMPTY.csv"], "EMPTY.csv is empty"),
+        (["embed-multi", "faq", "BLANK.tsv"], "BLANK.tsv is empty"),
         (["embed-multi", "faq", "missing.csv"], "cannot read missing.csv"),
         (["embed-multi", "faq", "--files", "nodir", "*"], "nodir is not a directory"),
         (["embed-multi", "faq", "BAD.csv", "--batch-size", "0"], "--batch-size is 0"),
@@ -196,6 +198,8 @@ def test_mistakes_are_one_line_typed_errors(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "BAD.json").write_text('{"id": "x", "text": "an object, not an array"')
     (tmp_path / "BAD.csv").write_text("just-one-column\nx\n")
+    (tmp_path / "EMPTY.csv").write_text("")
+    (tmp_path / "BLANK.tsv").write_text("\n\n")
     assert run(capsys, "collections", "add", "faq", "pw", ROWS["pw"], "-m", MODEL, "-d", db)[0] == 0
     before = len(mock.requests)
     code, out, err = run(capsys, *argv, "-d", db)

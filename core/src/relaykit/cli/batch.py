@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
+from .stdin_text import read_stdin_lines
 
 if TYPE_CHECKING:
     from ..batches import Batch, BatchResult
@@ -64,7 +65,7 @@ def register(
     results.set_defaults(func=_results)
 
 
-def read_requests(file: TextIO, name: str) -> list[dict[str, Any]]:
+def read_requests(file: Iterable[str], name: str) -> list[dict[str, Any]]:
     """The requests in a JSONL ``file``: one JSON object a line, blank lines skipped."""
     items: list[dict[str, Any]] = []
     for number, line in enumerate(file, start=1):
@@ -95,7 +96,7 @@ def read_requests(file: TextIO, name: str) -> list[dict[str, Any]]:
 def _submit(args: argparse.Namespace) -> int:
     context: CliContext = args.context
     if args.file == "-":
-        items = read_requests(sys.stdin, "stdin")
+        items = read_requests(read_stdin_lines(sys.stdin, "batch submit -m MODEL -"), "stdin")
     else:
         try:
             with open(args.file, encoding="utf-8") as f:

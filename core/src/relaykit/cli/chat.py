@@ -45,6 +45,7 @@ from .conversation_log import (
     new_conversation,
 )
 from .sources import print_sources
+from .stdin_text import read_stdin_lines
 from .template_option import add_template_options, use_template
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
@@ -220,8 +221,10 @@ def _terminal_line(prompt: str) -> str | None:
 def _stream_reader(stream: TextIO) -> ReadLine:
     """Read lines from a pipe or file: no prompts, since nobody is there to see them."""
 
+    lines = read_stdin_lines(stream, "chat")
+
     def read_line(prompt: str) -> str | None:
-        line = stream.readline()
+        line = next(lines, None)
         return line.removesuffix("\n") if line else None
 
     return read_line

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidRequestError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -78,11 +78,37 @@ def chat_params(args: argparse.Namespace) -> dict[str, Any]:
     and ``--reasoning`` over an ``-o reasoning=...``. ``--web-search`` searches with
     the vendor's defaults, unless ``-o web_search=...`` says more."""
     params = dict(args.params or ())
+    for key, value in params.items():
+        _check_range(key, value)
     if getattr(args, "reasoning", None) is not None:
         params["reasoning"] = args.reasoning
     if getattr(args, "web_search", False) and params.get("web_search") in (None, False):
         params["web_search"] = True
     return params
+
+
+#: what each numeric -o parameter may be: a token count or seed a vendor stores in
+#: 32 or 64 bits (larger ones come back as an obscure 400), sampling in every
+#: vendor's range. Other types are left to the client's own checks.
+_RANGES: dict[str, tuple[int, int]] = {
+    "max_tokens": (1, 2**31 - 1),
+    "seed": (-(2**63), 2**63 - 1),
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+}
+
+
+def _check_range(key: str, value: Any) -> None:
+    bounds = _RANGES.get(key)
+    if bounds is None or not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    low, high = bounds
+    if not low <= value <= high:  # NaN cannot come from JSON
+        raise InvalidRequestError(
+            f"-o {key}={value} is out of range",
+            param=key,
+            hint=f"give {key} from {low} to {high}",
+        )
 
 
 def resolve_model(model: str | None, config: Config) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InvalidRequestError
 from .default_model import command_model
+from .stdin_text import read_stdin_lines
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -92,7 +93,7 @@ def embed_texts(texts: Sequence[str], stdin: TextIO | None, *, command: str = "e
     if texts:
         return list(texts)
     if stdin is not None and not stdin.isatty():
-        lines = [line.rstrip("\r\n") for line in stdin]
+        lines = [line.rstrip("\r\n") for line in read_stdin_lines(stdin, command)]
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 raise InvalidRequestError(

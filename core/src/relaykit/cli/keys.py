@@ -14,6 +14,7 @@ from ..errors import ConfigError, NotFoundError
 from ..key_vault import KeyVault, load_master_key, rotate_master_key
 from ..protocols import Storage
 from ..secrets import Secret
+from .stdin_text import read_stdin_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table
 
@@ -50,7 +51,8 @@ def read_key(provider: str) -> Secret:
     if sys.stdin is not None and sys.stdin.isatty():
         text = getpass.getpass(f"API key for {provider} (input hidden): ")
     else:
-        text = sys.stdin.readline() if sys.stdin is not None else ""
+        lines = read_stdin_lines(sys.stdin, f"keys set {provider}") if sys.stdin else iter(())
+        text = next(lines, "")
     text = text.strip()
     if not text:
         raise ConfigError(f"no key given for {provider!r}", hint="type or pipe the key")

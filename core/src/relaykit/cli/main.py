@@ -82,6 +82,39 @@ class _Parser(argparse.ArgumentParser):
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(2)
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse, and refuse what this parser does not know, here rather than at the top.
+
+        argparse hands a sub-command's unknown arguments up to the top-level parser,
+        whose error names ``relaykit`` and its help; refused here, the error names the
+        command (``relaykit prompt``), its help, and the nearest option.
+        """
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._nearest(extras)}")
+        return parsed, extras
+
+    def _nearest(self, extras: Sequence[str]) -> str:
+        from ..errors import did_you_mean
+
+        unknown = next((a.partition("=")[0] for a in extras if a.startswith("--")), None)
+        if unknown is None:
+            return ""
+        param = unknown[2:].replace("-", "_")
+        if "--option" in self._option_string_actions and param in _chat_params():
+            return f"; did you mean -o {param}=VALUE?"
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        near = did_you_mean(unknown, options)
+        return f"; {near}" if near else ""
+
+
+def _chat_params() -> tuple[str, ...]:
+    from ..request import PARAMS
+
+    return PARAMS
+
 
 def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
     """The argument parser: global options, built-in commands, then plugins' commands."""
@@ -106,37 +139,60 @@ def build_parser(pm: PluginManager) -> argparse.ArgumentParser:
             f"a plugin's command clashes with another command: {e}",
             hint="run with RELAYKIT_DISABLE_PLUGINS=NAME to find and block the plugin",
         ) from e
+    # Plugins' commands take the global options after their name too (relaykit
+    # gateway -c prod.toml), and list them in their --help, as built-ins do.
+    for name, command in commands.choices.items():
+        if name not in BUILTIN_COMMANDS:
+            _add_global_options_to_tree(command)
     return parser
 
 
-def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    def default(value: Any) -> Any:
-        return argparse.SUPPRESS if suppress else value
+def _add_global_options_to_tree(parser: argparse.ArgumentParser) -> None:
+    """Add the global options (as ``common`` has them) to ``parser`` and the parsers of
+    its own sub-commands; an option string the plugin already uses stays its own."""
+    taken = parser._option_string_actions  # argparse has no public way to ask
+    _add_global_options(parser, suppress=True, skip=frozenset(taken))
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_global_options_to_tree(sub)
 
-    parser.add_argument(
+
+def _add_global_options(
+    parser: argparse.ArgumentParser, *, suppress: bool, skip: frozenset[str] = frozenset()
+) -> None:
+    """Add ``-c``, ``--backend``, ``-v`` and ``--log-json``, leaving out the option
+    strings in ``skip``; ``suppress``: no defaults, so a value given earlier stays."""
+
+    def add(*flags: str, default: Any, **kwargs: Any) -> None:
+        free = [flag for flag in flags if flag not in skip]
+        if free:
+            parser.add_argument(*free, default=argparse.SUPPRESS if suppress else default, **kwargs)
+
+    add(
         "-c",
         "--config",
         metavar="PATH",
-        default=default(None),
+        default=None,
         help="config file (default: $RELAYKIT_CONFIG, ./relaykit.toml, then the user config dir)",
     )
-    parser.add_argument(
+    add(
         "--backend",
         choices=BACKENDS,
-        default=default("asyncio"),
+        default="asyncio",
         help="event loop to run on (default: asyncio)",
     )
-    parser.add_argument(
+    add(
         "-v",
         "--verbose",
         action="count",
-        default=default(0),
+        default=0,
         help="log more on stderr: -v a line per call, -vv everything (debug)",
     )
-    parser.add_argument(
+    add(
         "--log-json",
         action="store_true",
-        default=default(False),
+        default=False,
         help="write log lines as JSON objects (for a log shipper)",
     )
 

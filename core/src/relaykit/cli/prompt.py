@@ -27,6 +27,7 @@ from .conversation_log import (
     new_conversation,
 )
 from .sources import print_search, print_sources
+from .stdin_text import read_stdin_text
 from .template_option import add_template_options, use_template
 from .tool_options import add_tool_options, requested_tools, show_tool_event
 
@@ -206,14 +207,13 @@ def _piped_text(stdin: TextIO | None) -> str | None:
             return None
     except ValueError:  # closed
         return None
-    try:
-        return stdin.read()
-    except UnicodeDecodeError:
-        raise InvalidRequestError(
-            "stdin is not UTF-8 text, so it cannot be the prompt",
-            hint="to send a file (an image, a PDF) from stdin, attach it: "
-            "cat photo.png | relaykit prompt -a - 'Describe it'",
-        ) from None
+    return read_stdin_text(
+        stdin,
+        "prompt",
+        hint="convert it as it goes in: ... | iconv -f LATIN1 -t UTF-8 | relaykit prompt; "
+        "to send a file (an image, a PDF) from stdin, attach it: "
+        "cat photo.png | relaykit prompt -a - 'Describe it'",
+    )
 
 
 async def _count(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidRequestError
 from .default_model import command_model
 from .output_files import check_output, write_output
+from .stdin_text import read_stdin_text
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -124,7 +125,7 @@ def _text(text: str) -> str:
         raise InvalidRequestError(
             "no text on stdin", hint="pipe it in (echo 'Hello' | relaykit speak -)"
         )
-    return stdin.read()
+    return read_stdin_text(stdin, "speak -")
 
 
 async def _speak(

@@ -20,6 +20,7 @@ import attrs
 
 from ..errors import ConfigError, InvalidRequestError
 from .mcp_option import add_mcp_options
+from .number_options import whole_number
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -34,7 +35,7 @@ def add_tool_options(parser: argparse.ArgumentParser) -> None:
     add_tool_source_options(parser)
     parser.add_argument(
         "--max-steps",
-        type=int,
+        type=whole_number(1),
         default=10,
         metavar="N",
         help="with tools: how many times the model may be called for one answer (default 10)",

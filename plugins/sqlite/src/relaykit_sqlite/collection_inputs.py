@@ -46,6 +46,12 @@ def guess_format(name: str, text: str) -> str:
 def parse_items(name: str, text: str, format: str | None = None) -> list[Row]:
     """The items in ``text``, read from ``name`` (a file name, or ``stdin``), in ``format``
     (guessed when ``None``)."""
+    if not text.strip():
+        raise InvalidRequestError(
+            f"{name} is empty: it holds no items",
+            param="file",
+            hint="give it the items: a header row (id,text) then a row each, or JSON objects",
+        )
     kind = format or guess_format(name, text)
     if kind in ("csv", "tsv"):
         return list(_table_rows(name, text, "\t" if kind == "tsv" else ","))

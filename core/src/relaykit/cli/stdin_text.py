@@ -1,0 +1,85 @@
+"""Standard input read as UTF-8 text, whatever the locale says.
+
+Python decodes stdin with the locale's codec; under the C/POSIX locale that is
+UTF-8 with ``surrogateescape``, so a Latin-1 byte slips through as a lone
+surrogate and fails only when the request is encoded, deep inside a send, as a
+traceback. Every command that reads text from stdin reads it here instead: the
+bytes, decoded strictly, and an error that names stdin, the byte and the fix.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from typing import TextIO
+
+from ..errors import InvalidRequestError
+
+__all__ = ["read_stdin_lines", "read_stdin_text", "stdin_not_utf8"]
+
+_HINT = "convert it as it goes in: ... | iconv -f LATIN1 -t UTF-8 | relaykit {command}"
+
+
+def stdin_not_utf8(byte: int, command: str, hint: str | None = None) -> InvalidRequestError:
+    """The error for stdin that is not UTF-8 at (1-based) ``byte``, as ``relaykit
+    {command}`` read it; ``hint`` replaces the default (iconv) advice."""
+    return InvalidRequestError(
+        f"stdin is not UTF-8 text (byte {byte})",
+        param="stdin",
+        hint=hint or _HINT.format(command=command),
+    )
+
+
+def read_stdin_text(stdin: TextIO, command: str, hint: str | None = None) -> str:
+    """All of ``stdin`` as text; line ends become ``\\n`` as text mode makes them.
+
+    :param command: the command reading (``prompt``), for the error's fix.
+    :param hint: the error's advice instead of the default one (iconv).
+    :raises InvalidRequestError: stdin is not UTF-8 text; the message names the byte.
+    """
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:  # already text (io.StringIO): check it holds no escaped bytes
+        return _checked(stdin.read(), 0, command, hint)
+    data: bytes = buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise stdin_not_utf8(e.start + 1, command, hint) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_stdin_lines(stdin: TextIO, command: str, hint: str | None = None) -> Iterator[str]:
+    """``stdin``'s lines as they come (each with its ``\\n``), for commands that answer
+    line by line (``relaykit chat``): nothing is read ahead of the line asked for.
+
+    :raises InvalidRequestError: a line is not UTF-8 text; the message names the
+        byte of stdin (counted from its start) where the bad one is.
+    """
+    buffer = getattr(stdin, "buffer", None)
+    offset = 0
+    if buffer is None:
+        for line in iter(stdin.readline, ""):
+            yield _checked(line, offset, command, hint)
+            offset += len(line.encode("utf-8", "surrogateescape"))
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for raw in iter(buffer.readline, b""):
+        try:
+            line = decoder.decode(raw)
+        except UnicodeDecodeError as e:
+            raise stdin_not_utf8(offset + e.start + 1, command, hint) from None
+        offset += len(raw)
+        yield line.replace("\r\n", "\n")
+    pending = len(decoder.getstate()[0])  # the end cut inside a character
+    if pending:
+        raise stdin_not_utf8(offset - pending + 1, command, hint)
+
+
+def _checked(text: str, offset: int, command: str, hint: str | None) -> str:
+    """``text`` (from ``offset`` bytes in), refused if it carries escaped bytes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        before = len(text[: e.start].encode("utf-8", "surrogateescape"))
+        raise stdin_not_utf8(offset + before + 1, command, hint) from None
+    return text
