@@ -383,11 +383,10 @@ def _check(
     assert set(cancelled) <= hung_up, f"{where}: cancelled calls of callers who stayed"
 
     # -- each budget spent what its key's records cost, nothing left held (a hedge's
-    # loser cancelled mid-call is recorded with an estimate the budget never charges)
+    # loser cancelled mid-call is charged the prompt estimate its record carries)
     charged = dict.fromkeys(KEY_VALUES, Decimal(0))
     for r in stored:
-        if r.error_type != "HedgeCancelled" or r.response_id is not None:
-            charged[r.params["metadata"]["gateway_key"]] += r.cost or Decimal(0)
+        charged[r.params["metadata"]["gateway_key"]] += r.cost or Decimal(0)
     for budget_key, amount in spent.items():
         name = _key_name(budget_key)
         assert amount == charged[name], (
