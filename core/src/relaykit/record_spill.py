@@ -241,24 +241,17 @@ def spilled_lines(path: Path) -> tuple[list[CallRecord], list[str]]:
     lines that are not a record (a line torn by a crash), kept for a person to
     look at rather than dropped.
     """
-    from .serialization import converter
-
     records: list[CallRecord] = []
     kept: list[str] = []
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             if not line.strip():
                 continue
-            try:
-                data = json.loads(line)
-                if _refused(data):
-                    kept.append(line)
-                    continue
-                if isinstance(data, dict) and isinstance(data.get("record"), dict):
-                    data = data["record"]
-                records.append(converter.structure(data, CallRecord))
-            except Exception:
+            record = _replayable(line)
+            if record is None:
                 kept.append(line)
+            else:
+                records.append(record)
     return records, kept
 
 
@@ -269,27 +262,35 @@ def first_spilled(path: Path) -> CallRecord | None:
     what :func:`spilled_lines` does not replay. ``None`` when there is no such
     record. For a probe of storage before :func:`take` moves anything. Blocking.
     """
-    from .serialization import converter
-
     for file in [*_leftovers(path), path]:
         try:
-            lines = file.open(encoding="utf-8")
+            # "replace": a probe; a line that is not UTF-8 is no record, and the
+            # replay itself says what is wrong with the file
+            lines = file.open(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             continue
         with lines:
             for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    if _refused(data):
-                        continue
-                    if isinstance(data, dict) and isinstance(data.get("record"), dict):
-                        data = data["record"]
-                    return converter.structure(data, CallRecord)
-                except Exception:
-                    continue  # (a torn line: the replay keeps it apart)
+                record = _replayable(line) if line.strip() else None
+                if record is not None:
+                    return record
     return None
+
+
+def _replayable(line: str) -> CallRecord | None:
+    """The record a spilled ``line`` holds; ``None`` for a line storage refused or
+    one that is not a record (torn by a crash): those are kept apart, not replayed."""
+    from .serialization import converter
+
+    try:
+        data = json.loads(line)
+        if _refused(data):
+            return None
+        if isinstance(data, dict) and isinstance(data.get("record"), dict):
+            data = data["record"]
+        return converter.structure(data, CallRecord)
+    except Exception:
+        return None
 
 
 def _refused(data: object) -> bool:
