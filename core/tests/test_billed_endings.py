@@ -26,7 +26,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import relaykit
 from relaykit.metrics import observe
 from relaykit.protocols import CallRecord
+from relaykit.request import ChatRequest
+from relaykit.response import ChatResponse
 from relaykit.testing import (
+    FakePlugin,
     LimiterPlugin,
     MemoryStorage,
     OpenAIMock,
@@ -37,6 +40,7 @@ from relaykit.testing import (
     capture_call_log,
     frozen_limiter,
 )
+from relaykit.testing.fake_provider import FakeProvider
 
 KEY = "sk-billed-0123456789abcdef"
 #: 4,000 characters: the client estimates a quarter of them, 1,000 prompt tokens
@@ -350,3 +354,171 @@ async def test_a_caller_cancelled_while_a_won_hedge_records_its_loser_is_not_cha
     # the two calls before, and the winner: billed and charged, so recorded
     assert kinds == ["HedgeCancelled", "ok", "ok", "ok"]
     assert recorded(storage) == spent(limiter)
+
+
+async def leave_stream(client: relaykit.Client, ending: str, *, after: type[object]) -> None:
+    """Stream a chat and leave it at its first ``after`` event: by ``break``, by raising,
+    or cancelled; ``"broken"``: read on until the connection drops."""
+    with anyio.CancelScope() as scope:
+        async with client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+            async for event in s:
+                if ending == "broken" or not isinstance(event, after):
+                    continue
+                if ending == "break":
+                    break
+                if ending == "raise":
+                    raise LookupError("the caller's own bug")
+                scope.cancel()
+                await anyio.sleep(5)  # cancelled here
+    assert scope.cancelled_caught == (ending == "cancel")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["break", "raise", "cancel", "broken"])
+async def test_a_stream_left_before_its_usage_came_is_marked_estimated_on_span_and_log(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    text = "abcdefgh " * 20
+    primary.script.push(Reply(text=text, stream_fault="drop" if ending == "broken" else None))
+    storage = MemoryStorage()
+    telemetry = Telemetry()
+    client, limiter = make(primary, backup, storage, plugins=[telemetry])
+    with capture_call_log() as log:
+        async with client:
+            if ending in ("raise", "broken"):
+                error = LookupError if ending == "raise" else relaykit.StreamError
+                with pytest.raises(error):
+                    await leave_stream(client, ending, after=relaykit.TextDelta)
+            else:
+                await leave_stream(client, ending, after=relaykit.TextDelta)
+    telemetry.tracer_provider.shutdown()
+    (record,) = storage.records.values()
+    assert record.usage.input_tokens == 1000 and record.usage.output_tokens > 0  # estimated
+    assert record.cost is not None and spent(limiter) == record.cost
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert a["relaykit.usage.estimated"] is True  # OpenAI's usage never came: relaykit's
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (
+        1000,
+        record.usage.output_tokens,
+    )
+    assert a["relaykit.cost_usd"] == float(record.cost)
+    (line,) = call_log_lines(log)
+    assert line["usage_estimated"] is True
+    assert (line["input_tokens"], line["output_tokens"], line["cost_usd"]) == (
+        1000,
+        record.usage.output_tokens,
+        float(record.cost),
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["break", "raise", "cancel"])
+async def test_a_stream_left_after_its_usage_came_is_not_marked_estimated(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    primary.script.push(Reply(text="short answer", input_tokens=7, output_tokens=3))
+    telemetry = Telemetry()
+    client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
+    with capture_call_log() as log:
+        async with client:
+            if ending == "raise":
+                with pytest.raises(LookupError):
+                    await leave_stream(client, ending, after=relaykit.UsageUpdate)
+            else:
+                await leave_stream(client, ending, after=relaykit.UsageUpdate)
+    telemetry.tracer_provider.shutdown()
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (7, 3)
+    assert "relaykit.usage.estimated" not in a  # the vendor's own counts
+    (line,) = call_log_lines(log)
+    assert (line["input_tokens"], line["output_tokens"]) == (7, 3)
+    assert "usage_estimated" not in line
+
+
+def hedge_losers(span: ReadableSpan) -> list[dict[str, Any]]:
+    return [dict(e.attributes or {}) for e in span.events if e.name == "relaykit.hedge_loser"]
+
+
+@pytest.mark.anyio
+async def test_a_hedges_loser_cut_off_mid_call_shows_on_the_winners_span_as_estimated(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="slow", delay=5))
+    backup.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
+    storage = MemoryStorage()
+    telemetry = Telemetry()
+    client, limiter = make(primary, backup, storage, plugins=[telemetry])
+    async with client:
+        with anyio.fail_after(3):
+            response = await client.chat("g", PROMPT, max_tokens=100)
+    telemetry.tracer_provider.shutdown()
+    assert response.provider == "backup"
+    (span,) = telemetry.finished()
+    a = dict(span.attributes or {})
+    assert a["relaykit.cost_usd"] == float(response.cost or 0)  # the winner's own answer
+    assert "relaykit.usage.estimated" not in a
+    (loser,) = hedge_losers(span)
+    assert loser == {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "error.type": "HedgeCancelled",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 0,
+        "relaykit.cost_usd": float(PROMPT_COST),
+        "relaykit.usage.estimated": True,
+    }
+    # the span's two costs add up to what the budget spent, as the records do
+    assert a["relaykit.cost_usd"] + loser["relaykit.cost_usd"] == float(spent(limiter))
+
+
+@pytest.mark.anyio
+async def test_a_hedge_whose_first_target_answers_in_time_has_no_loser_event(
+    primary: OpenAIMock, backup: OpenAIMock
+) -> None:
+    primary.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
+    telemetry = Telemetry()
+    client, _ = make(primary, backup, MemoryStorage(), plugins=[telemetry])
+    async with client:
+        await client.chat("g", PROMPT, max_tokens=100)
+    telemetry.tracer_provider.shutdown()
+    (span,) = telemetry.finished()
+    assert hedge_losers(span) == [] and not backup.requests
+
+
+class Uncancellable(FakeProvider):
+    """Answers even when cancelled: an answer already on its way when the race was won."""
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        with anyio.CancelScope(shield=True):
+            return await super().chat(request)
+
+
+@pytest.mark.anyio
+async def test_a_hedges_late_answer_shows_on_the_winners_span_with_its_real_cost() -> None:
+    # No loopback vendor answers once its request is cancelled: a fake one that does.
+    first, second = FakePlugin("first", provider=Uncancellable), FakePlugin("second")
+    first.script.push(Reply(text="first", delay=0.3, input_tokens=7, output_tokens=5))
+    second.script.push(Reply(text="second", input_tokens=7, output_tokens=5))
+    storage = MemoryStorage()
+    telemetry = Telemetry()
+    config: dict[str, Any] = {
+        "storage": {"backend": "memory"},
+        "retry": {"attempts": 1},
+        "models": {"g": {"targets": ["first/m", "second/m"], "hedge_after": 0.05}},
+        "prices": {"first/m": {"input": 1, "output": 1}, "second/m": {"input": 1, "output": 1}},
+    }
+    plugins = [first, second, storage.plugin(), telemetry]
+    async with relaykit.Client(config, plugins=plugins) as client:
+        with anyio.fail_after(5):
+            response = await client.chat("g", "race me")
+    telemetry.tracer_provider.shutdown()
+    assert response.text == "second"
+    (late,) = [r for r in storage.records.values() if r.error_type == "HedgeCancelled"]
+    (span,) = telemetry.finished()
+    (loser,) = hedge_losers(span)
+    assert (loser["gen_ai.provider.name"], loser["gen_ai.request.model"]) == ("first", "m")
+    assert (loser["gen_ai.usage.input_tokens"], loser["gen_ai.usage.output_tokens"]) == (7, 5)
+    assert late.cost is not None and loser["relaykit.cost_usd"] == float(late.cost)
+    assert "relaykit.usage.estimated" not in loser  # billed as the vendor counted it

@@ -25,6 +25,8 @@ def so_far(response: ChatResponse, prompt_tokens: int, *, finished: bool) -> Cha
     one, the output's once its finish event came with a count (the final
     usage). Otherwise the prompt is ``prompt_tokens`` and the output at least a
     token per four characters of text, reasoning and tool arguments seen.
+    ``response`` itself comes back when every count is the vendor's: anything
+    else carries an estimate (its span and log line say so).
     """
     usage = response.usage
     output = usage.output_tokens

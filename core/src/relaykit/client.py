@@ -168,6 +168,9 @@ class _Call:
     #: prompts' estimate (see Client._cut_off). A failed or cancelled call's record
     #: carries it, so the records add up to what the budget charged.
     cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
+    #: whether the usage a stream that ended early settled with is partly relaykit's
+    #: estimate (billed_usage.so_far), not all the vendor's: its span and log line say so
+    usage_estimated: bool = False
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
     #: ``"chat"``, ``"embeddings"`` for :meth:`Client.embed` (see embedding_call.py),
@@ -1784,7 +1787,9 @@ class Client:
         """A stream the caller left by an exception or a cancellation: a failed call.
 
         Its record, span and log line say why (``error_type``: ``CallerError`` or
-        ``Cancelled``) and keep what had arrived, with its usage and cost.
+        ``Cancelled``) and keep what had arrived, with its usage and cost; the
+        span and log line mark that usage estimated when it is relaykit's
+        estimate (``call.usage_estimated``: the vendor's usage had not come).
         """
         response = self._priced(call, target, partial)
         if call.span is not None:
@@ -1953,28 +1958,32 @@ class Client:
         estimate). With ``answer``, it answered after the race was won: it
         carries that answer's usage and cost, which the provider billed and the
         budget charged (see hedging.py); ``message`` says why it went unused.
+        The call's span notes either as a ``relaykit.hedge_loser`` event.
         """
-        if not self._recording:
-            return
         # An id of its own: storage keeps one record per id and ignores a second
         # (relaykit-sqlite's INSERT OR IGNORE, relaykit-postgres's ON CONFLICT), and
         # this record is written before the winner's, which was then lost. Derived
         # from the call's id, so the two still read as one call's.
         ident = f"{call.id}-hedge-{target}"
         if answer is not None:
-            record = self._partial_record(
-                call,
-                target,
-                self._priced(call, target, answer),
-                "HedgeCancelled",
-                message,
-            )
+            priced = self._priced(call, target, answer)
+            if call.span is not None:
+                self._tracer.hedge_loser(call, target, priced, estimated=False)  # type: ignore[union-attr]
+            if not self._recording:
+                return
+            record = self._partial_record(call, target, priced, "HedgeCancelled", message)
             await self._emit(attrs.evolve(record, id=ident))
             return
         # What its attempt's hold was settled with (_cut_off): the records of a
         # hedged call add up to what the budget charged.
         price = self._price(target)
         usage = cut_off_usage(call)
+        cost = price.cost(usage) if price is not None else None
+        if call.span is not None:
+            cut = ChatResponse(usage=usage, cost=cost)
+            self._tracer.hedge_loser(call, target, cut, estimated=True)  # type: ignore[union-attr]
+        if not self._recording:
+            return
         fields = self._record_fields(call, target)
         fields["id"] = ident
         record = CallRecord(
@@ -1982,7 +1991,7 @@ class Client:
             latency=time.monotonic() - call.started,
             attempts=call.attempts,
             usage=usage,
-            cost=price.cost(usage) if price is not None else None,
+            cost=cost,
             error_type="HedgeCancelled",
             error_message="cancelled: another target answered first",
         )
@@ -2028,7 +2037,9 @@ class Client:
         ``failed``: the error type of a stream the caller left early (with ``response``);
         ``error`` with ``response``: a broken stream and what it had sent (priced).
         ``estimated``: ``response``'s usage and cost are relaykit's estimate of what
-        a call cut off mid-call was billed (``usage_estimated``), not the vendor's.
+        a call cut off mid-call was billed (``usage_estimated``), not the vendor's;
+        so are those of a stream that ended before the vendor's usage came
+        (``call.usage_estimated``).
         """
         fields = call_fields(
             request_id=call.id,
@@ -2049,7 +2060,7 @@ class Client:
                 fields["metadata"] = shown
         if response is not None:
             add_response_fields(fields, response)
-            if estimated:
+            if estimated or call.usage_estimated:
                 fields["usage_estimated"] = True
         if error is not None:
             fields["error_type"] = type(error).__name__

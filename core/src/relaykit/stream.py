@@ -311,13 +311,17 @@ class ChatStream(StreamLifecycle):
         billed (:func:`relaykit.billed_usage.so_far`): what its limits settle with,
         and its record and response carry."""
         response = self._assembled()
-        if self._call.cache_hit:
+        call = self._call
+        if call.cache_hit:
             return response  # a replay: nothing billed
-        return so_far(
+        billed = so_far(
             response,
-            self._call.size // 4,  # the prompt as limits estimate it (client._prompt_tokens)
+            call.size // 4,  # the prompt as limits estimate it (client._prompt_tokens)
             finished=self._assembler.finished,
         )
+        if billed is not response:  # not all the vendor's counts: the span and log line say so
+            call.usage_estimated = True
+        return billed
 
     def _kept_partial(self, partial: ChatResponse) -> ChatResponse:
         return partial  # on the StreamError, and priced in the record

@@ -389,6 +389,28 @@ class CallTracer:
             call.span.add_event("relaykit.retry", attributes)
         call.span_target = target
 
+    def hedge_loser(
+        self, call: _Call, target: Target, billed: ChatResponse, *, estimated: bool
+    ) -> None:
+        """Note a hedge's loser on the winning call's span, as a ``relaykit.hedge_loser``
+        event: the deployment, and what it was billed (its ``HedgeCancelled``
+        record's usage and cost). ``estimated``: cut off mid-call, its prompt's
+        estimate (marked ``relaykit.usage.estimated``); otherwise an answer that came
+        after the race was won, as the vendor counted it."""
+        span = call.span
+        if not span.is_recording():
+            return
+        attributes: dict[str, Any] = {
+            "gen_ai.provider.name": genai_provider_name(target.provider),
+            "gen_ai.request.model": target.model,
+            "error.type": "HedgeCancelled",  # as its record names it
+        }
+        if estimated:
+            _add_estimate(attributes, billed)
+        else:
+            _add_usage(attributes, billed)
+        span.add_event("relaykit.hedge_loser", attributes)
+
     def finish(self, call: _Call, response: ChatResponse) -> None:
         """Record what came back and end the span."""
         span = call.span
@@ -418,6 +440,8 @@ class CallTracer:
             attributes["relaykit.cost_usd"] = float(response.cost)
         if response.time_to_first_token is not None:
             attributes["relaykit.time_to_first_chunk"] = response.time_to_first_token
+        if call.usage_estimated:  # a stream left (by a break) before the vendor's usage came
+            attributes["relaykit.usage.estimated"] = True
         if self._capture:
             attributes["gen_ai.output.messages"] = self._output_json(
                 response, call.redaction or self._redaction
@@ -429,12 +453,16 @@ class CallTracer:
         self, call: _Call, response: ChatResponse, error_type: str, description: str
     ) -> None:
         """End the span of a stream the caller left by an exception or a cancellation:
-        failed (``error_type``), with the usage of what had arrived."""
+        failed (``error_type``), with the usage of what had arrived, marked
+        ``relaykit.usage.estimated`` when relaykit estimated it (``call.usage_estimated``)."""
         span = call.span
         if not span.is_recording():
             return
         attributes: dict[str, Any] = {"error.type": error_type, "relaykit.attempts": call.attempts}
-        _add_usage(attributes, response)
+        if call.usage_estimated:
+            _add_estimate(attributes, response)
+        else:
+            _add_usage(attributes, response)
         span.set_attributes(attributes)
         span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, description))
         span.end()
@@ -472,8 +500,9 @@ class CallTracer:
     ) -> None:
         """Mark the span failed with ``error`` (message already scrubbed) and end it;
         ``partial``: what a broken stream had sent, priced (its usage and cost go on the
-        span); with ``estimated``, what attempts the total timeout cut off were likely
-        billed (``call.cut``), marked ``relaykit.usage.estimated``.
+        span, marked ``relaykit.usage.estimated`` when relaykit estimated them:
+        ``call.usage_estimated``); with ``estimated``, what attempts the total
+        timeout cut off were likely billed (``call.cut``), marked so too.
         """
         span = call.span
         if not span.is_recording():
@@ -484,7 +513,7 @@ class CallTracer:
             "relaykit.attempts": call.attempts,
         }
         if partial is not None:
-            if estimated:
+            if estimated or call.usage_estimated:
                 _add_estimate(attributes, partial)
             else:
                 _add_usage(attributes, partial)
@@ -554,7 +583,8 @@ class CallTracer:
 
 
 def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:
-    """The token counts and cost of a stream that ended early (what had arrived)."""
+    """The token counts and cost of a stream that ended early (what had arrived), or
+    of a hedge's loser."""
     usage = response.usage
     attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
     attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
@@ -564,8 +594,9 @@ def _add_usage(attributes: dict[str, Any], response: ChatResponse) -> None:
 
 
 def _add_estimate(attributes: dict[str, Any], response: ChatResponse) -> None:
-    """The token counts and cost relaykit estimated a call cut off mid-call was
-    billed, marked so: the vendor never said (see :mod:`relaykit.billed_usage`)."""
+    """The token counts and cost relaykit estimated a call cut off mid-call, or a
+    stream that ended before the vendor's usage came, was billed, marked so: the
+    vendor never said, or not all (see :mod:`relaykit.billed_usage`)."""
     _add_usage(attributes, response)
     attributes["relaykit.usage.estimated"] = True
 
