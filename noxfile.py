@@ -21,7 +21,11 @@ PLUGINS = sorted(str(p) for p in Path("plugins").glob("*/src/relaykit_*"))
 LIBS = sorted(str(p) for p in Path("libs").glob("*/src/relaykit_*"))
 CONTRIB = sorted(str(p) for p in Path("contrib").glob("*/src/relaykit_*"))
 # Tests are typed one path at a time, as each is brought to mypy --strict.
-TYPED_TESTS = ["tests/test_docs_examples.py", "plugins/redis/tests"]
+TYPED_TESTS = [
+    "tests/test_architecture_map.py",
+    "tests/test_docs_examples.py",
+    "plugins/redis/tests",
+]
 TYPED = ["core/src/relaykit", *PLUGINS, *LIBS, *CONTRIB, "bench", "noxfile.py", *TYPED_TESTS]
 
 
