@@ -163,7 +163,7 @@ def _nox_script(session: str) -> str:
     )
     assert found, f"noxfile.py has no session {session!r}"
     body = noxfile[found.end() :].split("\n@nox.session", 1)[0]
-    scripts = re.findall(r"bench/(\w+\.py)", body)
+    scripts: list[str] = re.findall(r"bench/(\w+\.py)", body)
     assert scripts, f"nox -s {session} runs no bench script"
     return scripts[-1]
 

@@ -11,6 +11,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -78,7 +79,7 @@ async def test_relaykit_response_cache_gives_two_clients_one_cache(prefix: str) 
         async with relaykit.Client(settings(prefix), plugins=[second]) as b:
             again = await b.chat("fake/m", "2+2?", temperature=0, metadata={"user": "x"})
     assert (original.cache_hit, again.cache_hit) == (False, True)
-    assert (again.text, again.usage, again.cost) == ("computed once", original.usage, 0)
+    assert (again.text, again.usage, again.cost) == ("computed once", original.usage, Decimal(0))
     assert not second.calls
     assert len(await keys(prefix)) == 1
 

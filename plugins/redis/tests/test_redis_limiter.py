@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -385,7 +385,8 @@ SEEDS = {"*:rpm": 55_000, "*:tpm": 50_000, "load/*:rpm": 57_000}
 async def seed_slots(prefix: str) -> dict[str, int]:
     """Set each seeded slot's arrival time; return them (server milliseconds)."""
     redis = RedisClient(URL)
-    seconds, micros = await redis.command("TIME")
+    clock: Any = await redis.command("TIME")  # [seconds, microseconds], as bytes
+    seconds, micros = clock
     now = int(seconds) * 1000 + int(micros) // 1000
     seeded = {slot: now + ahead for slot, ahead in SEEDS.items()}
     for slot, tat in seeded.items():
@@ -398,8 +399,11 @@ async def check_slots(prefix: str, seeded: dict[str, int], sent: tuple[int, int,
     """The slots hold the seeds plus ``sent`` (requests, tokens, micro-USD), exactly."""
     requests, tokens, micro_usd = sent
     redis = RedisClient(URL)
-    held = {slot: float(await redis.command("GET", f"{prefix}:limit:{slot}")) for slot in seeded}
-    spent = await redis.command("GET", f"{prefix}:limit:load/*:usd:{DAY}")
+    held = {
+        slot: float(cast(bytes, await redis.command("GET", f"{prefix}:limit:{slot}")))
+        for slot in seeded
+    }
+    spent: Any = await redis.command("GET", f"{prefix}:limit:load/*:usd:{DAY}")
     await redis.aclose()
     assert held == {
         "*:rpm": seeded["*:rpm"] + 100 * requests,
