@@ -373,3 +373,62 @@ async def test_mistral_content_chunks_split_into_reasoning_and_text() -> None:
                     pass
     assert (r.reasoning, r.text) == ("2+2 is 4.", "4")
     assert (s.response.reasoning, s.response.text) == ("2+2 is 4.", "4!")
+
+
+# -- the Responses API's error event ------------------------------------------------
+
+
+def named_sse(*events: dict[str, Any]) -> Response:
+    """A Responses API stream: each event named by its ``type``, as OpenAI sends them."""
+    body = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    return Response(200, {"content-type": "text/event-stream"}, [body])
+
+
+_CREATED = {
+    "type": "response.created",
+    "sequence_number": 0,
+    "response": {"id": "resp_1", "object": "response", "model": "o4-mini", "status": "in_progress"},
+}
+_TEXT = {
+    "type": "response.output_text.delta",
+    "sequence_number": 1,
+    "item_id": "msg_1",
+    "output_index": 0,
+    "content_index": 0,
+    "delta": "partial",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "error",
+    [
+        # What the API reference documents: the fields on the event itself.
+        {"code": "too_many_requests", "message": "Too Many Requests", "param": None},
+        # What OpenAI sends for a rate limit mid-stream (openai-dotnet#881): nested.
+        {
+            "error": {
+                "type": "too_many_requests",
+                "code": "too_many_requests",
+                "message": "Too Many Requests",
+                "param": None,
+            }
+        },
+    ],
+)
+async def test_responses_error_event_keeps_its_message_in_either_shape(
+    error: dict[str, Any],
+) -> None:
+    failed = {"type": "error", "sequence_number": 2, **error}
+    with serving(named_sse(_CREATED, _TEXT, failed)) as server:
+        cfg = config(server.url + "/v1")
+        cfg["providers"]["openai"]["api"] = "responses"
+        async with relaykit.Client(cfg) as client:
+            with pytest.raises(StreamError) as info:
+                async with client.stream("openai/o4-mini", "hi") as s:
+                    async for _ in s:
+                        pass
+    assert info.value.provider_message == "Too Many Requests"
+    assert info.value.partial is not None and info.value.partial.text == "partial"
+    # A rate limit: the caller may try again (as Anthropic's and Gemini's say).
+    assert info.value.retryable
