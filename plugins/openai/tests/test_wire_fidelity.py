@@ -320,6 +320,21 @@ async def test_context_length_exceeded_is_a_context_length_error() -> None:
 
 
 @pytest.mark.anyio
+async def test_gemini_compatible_endpoint_overflow_is_a_context_length_error() -> None:
+    # Gemini's OpenAI-compatible endpoint answers an over-long prompt in Google's
+    # own words, wrapped in a list.
+    message = (
+        "The input token count (1200293) exceeds the maximum number of tokens allowed (1048576)."
+    )
+    body = [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
+    with serving(Response.json(body, 400)) as server:
+        async with relaykit.Client(config(server.url + "/v1")) as client:
+            with pytest.raises(ContextLengthError) as info:
+                await client.chat("openai/gemini-2.5-pro", "hi")
+    assert info.value.provider_message == message
+
+
+@pytest.mark.anyio
 async def test_server_error_carries_its_retry_after() -> None:
     # The OpenAI SDK waits Retry-After before retrying any status it retries
     # (408, 409, 429, 5xx), not only 429.
