@@ -267,6 +267,35 @@ async def test_openrouter_error_chunk_mid_stream_is_a_stream_error() -> None:
     assert info.value.partial is not None and info.value.partial.text == "partial"
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        # OpenAI's own, after the stream started: a server error is worth another try.
+        (
+            {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            },
+            True,
+        ),
+        # OpenRouter's: the upstream's HTTP status in `code`.
+        ({"code": 429, "message": "Rate limit exceeded upstream"}, True),
+        ({"code": 400, "message": "Invalid tool schema"}, False),
+    ],
+)
+async def test_error_chunk_mid_stream_says_whether_to_try_again(
+    error: dict[str, Any], retryable: bool
+) -> None:
+    events = [chunk({"role": "assistant", "content": "partial"}), {"error": error}]
+    with serving(sse(*events)) as server, pytest.raises(StreamError) as info:
+        await streamed(server.url + "/v1")
+    assert info.value.provider_message == error["message"]
+    assert info.value.retryable is retryable
+
+
 # -- errors -------------------------------------------------------------------------
 
 
