@@ -364,6 +364,46 @@ async def test_gemini_compatible_endpoint_overflow_is_a_context_length_error() -
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "error",
+    [
+        {
+            "message": "You exceeded your current quota, please check your plan and billing"
+            " details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        },
+        # A newer wording: the type says quota, the code says which.
+        {
+            "message": "You have no credits remaining.",
+            "type": "insufficient_quota",
+            "code": "credit_balance_exhausted",
+        },
+    ],
+)
+async def test_quota_used_up_is_not_retried_on_the_same_deployment(error: dict[str, Any]) -> None:
+    # A 429, but no wait ends it: retrying only delays the error (the SDKs and
+    # Codex stopped retrying it). Another deployment may still serve the call.
+    seen: list[Request] = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response.json({"error": error}, 429)
+
+    with LoopbackServer(handler) as server:
+        cfg = config(server.url + "/v1")
+        cfg["retry"] = {"attempts": 3, "initial_wait": 0.01}
+        async with relaykit.Client(cfg) as client:
+            with pytest.raises(relaykit.RateLimitError) as info:
+                await client.chat("openai/gpt-4o-mini", "hi")
+    assert len(seen) == 1
+    assert info.value.should_retry is False
+    assert info.value.retryable  # a fallback to another provider is still worth it
+    assert info.value.hint is not None and "billing" in info.value.hint
+
+
+@pytest.mark.anyio
 async def test_server_error_carries_its_retry_after() -> None:
     # The OpenAI SDK waits Retry-After before retrying any status it retries
     # (408, 409, 429, 5xx), not only 429.
