@@ -283,6 +283,12 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "prompt is too long",
     "input is too long",
+    # Gemini, on any route: "The input token count (N) exceeds the maximum number of
+    # tokens allowed (M)."
+    "input token count",
+    # Amazon Nova on Bedrock: "Input Tokens Exceeded: Number of input tokens exceeds
+    # maximum length"
+    "input tokens exceed",
 )
 _FILTER_MARKERS = ("content_filter", "content management policy", "content policy", "safety")
 

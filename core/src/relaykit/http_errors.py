@@ -69,6 +69,11 @@ def error_from_http(
             "rephrase the prompt; what is filtered is the deployment's content filter"
             " configuration (Azure AI Foundry > Guardrails + controls)"
         )
+    if status == 429 and _quota_used_up(body):
+        # OpenAI's 429 for an account out of credit: no wait ends it, so retrying the
+        # same deployment only delays the error; another deployment may serve the call.
+        error.should_retry = False
+        error.hint = "the account's quota or credit is used up: check its plan and billing"
     # OpenAI and Anthropic say whether a failure is worth retrying, overriding
     # the status (their SDKs obey); other values than true/false are ignored.
     should_retry = header(headers, "x-should-retry")
@@ -110,6 +115,19 @@ def _parse(body: bytes | str) -> tuple[str, str | None, float | None, str | None
         _retry_delay(err),
         param if isinstance(param, str) and param else None,
     )
+
+
+def _quota_used_up(body: bytes) -> bool:
+    """Whether an error body says the account's quota is used up (OpenAI's
+    ``insufficient_quota``, as the error's ``type`` or ``code``)."""
+    if b"insufficient_quota" not in body:
+        return False
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return False
+    err = data.get("error") if isinstance(data, Mapping) else None
+    return isinstance(err, Mapping) and "insufficient_quota" in (err.get("type"), err.get("code"))
 
 
 def filtered_categories(body: bytes | str) -> list[str]:

@@ -247,9 +247,14 @@ async def test_exceptions_after_content_are_stream_errors_naming_the_type(
     assert len(mock.requests) == 1  # a started stream is never retried
 
 
+#: What Amazon Nova says for a prompt larger than its context window.
+NOVA_TOO_LONG = "Input Tokens Exceeded: Number of input tokens exceeds maximum length"
+
+
+@pytest.mark.parametrize("message", ["Input is too long for requested model.", NOVA_TOO_LONG])
 @pytest.mark.anyio
-async def test_a_context_overflow_inside_the_stream(raw_server: Any) -> None:
-    too_long = exception_frame("validationException", "Input is too long for requested model.")
+async def test_a_context_overflow_inside_the_stream(raw_server: Any, message: str) -> None:
+    too_long = exception_frame("validationException", message)
     await failure(raw_server([START, too_long]), ContextLengthError)
 
 
@@ -267,6 +272,7 @@ async def test_a_context_overflow_inside_the_stream(raw_server: Any) -> None:
             "context limit: 199000 + 4096 > 200000, decrease input length or `max_tokens`",
             ContextLengthError,
         ),
+        (400, "ValidationException", NOVA_TOO_LONG, ContextLengthError),
         (400, "ValidationException", "Malformed input request", InvalidRequestError),
         (
             400,

@@ -267,6 +267,35 @@ async def test_openrouter_error_chunk_mid_stream_is_a_stream_error() -> None:
     assert info.value.partial is not None and info.value.partial.text == "partial"
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        # OpenAI's own, after the stream started: a server error is worth another try.
+        (
+            {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            },
+            True,
+        ),
+        # OpenRouter's: the upstream's HTTP status in `code`.
+        ({"code": 429, "message": "Rate limit exceeded upstream"}, True),
+        ({"code": 400, "message": "Invalid tool schema"}, False),
+    ],
+)
+async def test_error_chunk_mid_stream_says_whether_to_try_again(
+    error: dict[str, Any], retryable: bool
+) -> None:
+    events = [chunk({"role": "assistant", "content": "partial"}), {"error": error}]
+    with serving(sse(*events)) as server, pytest.raises(StreamError) as info:
+        await streamed(server.url + "/v1")
+    assert info.value.provider_message == error["message"]
+    assert info.value.retryable is retryable
+
+
 # -- errors -------------------------------------------------------------------------
 
 
@@ -317,6 +346,61 @@ async def test_context_length_exceeded_is_a_context_length_error() -> None:
             with pytest.raises(ContextLengthError) as info:
                 await client.chat("openai/gpt-4o-mini", "hi")
     assert (info.value.status, info.value.param) == (400, "messages")
+
+
+@pytest.mark.anyio
+async def test_gemini_compatible_endpoint_overflow_is_a_context_length_error() -> None:
+    # Gemini's OpenAI-compatible endpoint answers an over-long prompt in Google's
+    # own words, wrapped in a list.
+    message = (
+        "The input token count (1200293) exceeds the maximum number of tokens allowed (1048576)."
+    )
+    body = [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
+    with serving(Response.json(body, 400)) as server:
+        async with relaykit.Client(config(server.url + "/v1")) as client:
+            with pytest.raises(ContextLengthError) as info:
+                await client.chat("openai/gemini-2.5-pro", "hi")
+    assert info.value.provider_message == message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "error",
+    [
+        {
+            "message": "You exceeded your current quota, please check your plan and billing"
+            " details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        },
+        # A newer wording: the type says quota, the code says which.
+        {
+            "message": "You have no credits remaining.",
+            "type": "insufficient_quota",
+            "code": "credit_balance_exhausted",
+        },
+    ],
+)
+async def test_quota_used_up_is_not_retried_on_the_same_deployment(error: dict[str, Any]) -> None:
+    # A 429, but no wait ends it: retrying only delays the error (the SDKs and
+    # Codex stopped retrying it). Another deployment may still serve the call.
+    seen: list[Request] = []
+
+    async def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response.json({"error": error}, 429)
+
+    with LoopbackServer(handler) as server:
+        cfg = config(server.url + "/v1")
+        cfg["retry"] = {"attempts": 3, "initial_wait": 0.01}
+        async with relaykit.Client(cfg) as client:
+            with pytest.raises(relaykit.RateLimitError) as info:
+                await client.chat("openai/gpt-4o-mini", "hi")
+    assert len(seen) == 1
+    assert info.value.should_retry is False
+    assert info.value.retryable  # a fallback to another provider is still worth it
+    assert info.value.hint is not None and "billing" in info.value.hint
 
 
 @pytest.mark.anyio
@@ -373,3 +457,62 @@ async def test_mistral_content_chunks_split_into_reasoning_and_text() -> None:
                     pass
     assert (r.reasoning, r.text) == ("2+2 is 4.", "4")
     assert (s.response.reasoning, s.response.text) == ("2+2 is 4.", "4!")
+
+
+# -- the Responses API's error event ------------------------------------------------
+
+
+def named_sse(*events: dict[str, Any]) -> Response:
+    """A Responses API stream: each event named by its ``type``, as OpenAI sends them."""
+    body = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    return Response(200, {"content-type": "text/event-stream"}, [body])
+
+
+_CREATED = {
+    "type": "response.created",
+    "sequence_number": 0,
+    "response": {"id": "resp_1", "object": "response", "model": "o4-mini", "status": "in_progress"},
+}
+_TEXT = {
+    "type": "response.output_text.delta",
+    "sequence_number": 1,
+    "item_id": "msg_1",
+    "output_index": 0,
+    "content_index": 0,
+    "delta": "partial",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "error",
+    [
+        # What the API reference documents: the fields on the event itself.
+        {"code": "too_many_requests", "message": "Too Many Requests", "param": None},
+        # What OpenAI sends for a rate limit mid-stream (openai-dotnet#881): nested.
+        {
+            "error": {
+                "type": "too_many_requests",
+                "code": "too_many_requests",
+                "message": "Too Many Requests",
+                "param": None,
+            }
+        },
+    ],
+)
+async def test_responses_error_event_keeps_its_message_in_either_shape(
+    error: dict[str, Any],
+) -> None:
+    failed = {"type": "error", "sequence_number": 2, **error}
+    with serving(named_sse(_CREATED, _TEXT, failed)) as server:
+        cfg = config(server.url + "/v1")
+        cfg["providers"]["openai"]["api"] = "responses"
+        async with relaykit.Client(cfg) as client:
+            with pytest.raises(StreamError) as info:
+                async with client.stream("openai/o4-mini", "hi") as s:
+                    async for _ in s:
+                        pass
+    assert info.value.provider_message == "Too Many Requests"
+    assert info.value.partial is not None and info.value.partial.text == "partial"
+    # A rate limit: the caller may try again (as Anthropic's and Gemini's say).
+    assert info.value.retryable

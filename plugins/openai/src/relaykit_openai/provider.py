@@ -412,7 +412,7 @@ class OpenAIProvider:
                             return
                         chunk = loads(data)
                         if "error" in chunk:
-                            raise self._stream_error(data, request)
+                            raise self._stream_error(data, chunk, request)
                         if state.started:
                             # Nearly every chunk: a piece of text (wire.text_delta).
                             text = text_delta(chunk)
@@ -440,7 +440,7 @@ class OpenAIProvider:
                         model=request.model,
                     ) from None
                 if "error" in chunk:
-                    raise self._stream_error(sse.data, request)
+                    raise self._stream_error(sse.data, chunk, request)
                 for event in wire.chunk_events(chunk, state):
                     yield event
             if not state.finished:
@@ -448,14 +448,16 @@ class OpenAIProvider:
                     "the stream ended before [DONE]", provider=self._name, model=request.model
                 )
 
-    def _stream_error(self, data: str, request: ChatRequest) -> StreamError:
-        """The error for an ``{"error": ...}`` event in a stream."""
+    def _stream_error(self, data: str, chunk: Any, request: ChatRequest) -> StreamError:
+        """The error for an ``{"error": ...}`` event (``data``, decoded: ``chunk``) in a stream."""
         message, _, _ = parse_error_body(data)
         return StreamError(
             message or "error event in the stream",
             provider=self._name,
             model=request.model,
             provider_message=message,
+            # The core does not retry a started stream, but a caller may: say whether it helps.
+            retryable=wire.error_retryable(chunk.get("error") if isinstance(chunk, dict) else None),
         )
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:

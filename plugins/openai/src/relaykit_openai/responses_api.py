@@ -64,6 +64,7 @@ async def stream(
                             provider=provider,
                             model=request.model,
                             provider_message=failure,
+                            retryable=responses_wire.failure_retryable(kind, data),
                         )
                     for event in event_events(kind, data, state):
                         yield event
@@ -87,7 +88,11 @@ async def stream(
             failure = responses_wire.stream_failure(kind, data)
             if failure is not None:
                 raise StreamError(
-                    failure, provider=provider, model=request.model, provider_message=failure
+                    failure,
+                    provider=provider,
+                    model=request.model,
+                    provider_message=failure,
+                    retryable=responses_wire.failure_retryable(kind, data),
                 )
             for event in event_events(kind, data, state):
                 yield event

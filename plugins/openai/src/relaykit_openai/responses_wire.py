@@ -483,11 +483,38 @@ def _annotation_events(data: dict[str, Any], state: StreamState) -> list[StreamE
     return [found] if found is not None else []
 
 
+#: failure codes worth another attempt (the core retries only before the first event;
+#: after it, the caller decides)
+_RETRYABLE = frozenset({"server_error", "rate_limit_exceeded", "too_many_requests"})
+
+
+def _failure_error(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The fields of a failure event's error, or ``None`` for any other event.
+
+    The API reference puts ``code`` and ``message`` on the ``error`` event itself;
+    OpenAI also sends them nested, ``{"type": "error", "error": {...}}`` (a rate
+    limit mid-stream does), so either shape is read.
+    """
+    if kind == "error":
+        nested = data.get("error")
+        return nested if isinstance(nested, dict) else data
+    if kind == "response.failed":
+        error = (data.get("response") or {}).get("error")
+        return error if isinstance(error, dict) else {}
+    return None
+
+
 def stream_failure(kind: str, data: dict[str, Any]) -> str | None:
     """The message of a failure event (``error``, ``response.failed``), else ``None``."""
-    if kind == "error":
-        return str(data.get("message") or data.get("code") or "error event in the stream")
-    if kind == "response.failed":
-        error = (data.get("response") or {}).get("error") or {}
-        return str(error.get("message") or error.get("code") or "the response failed")
-    return None
+    error = _failure_error(kind, data)
+    if error is None:
+        return None
+    fallback = "error event in the stream" if kind == "error" else "the response failed"
+    return str(error.get("message") or error.get("code") or fallback)
+
+
+def failure_retryable(kind: str, data: dict[str, Any]) -> bool:
+    """Whether the failure event ``kind`` says another attempt may succeed (a rate
+    limit, a server error)."""
+    error = _failure_error(kind, data) or {}
+    return error.get("code") in _RETRYABLE or error.get("type") in _RETRYABLE

@@ -281,6 +281,22 @@ def error_status(error: Any) -> int:
     return 502
 
 
+#: an error's ``type`` or ``code`` that another attempt may get past
+_RETRYABLE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "overloaded_error"})
+
+
+def error_retryable(error: Any) -> bool:
+    """Whether an ``error`` object inside a stream says another attempt may succeed:
+    an HTTP status in ``code`` (OpenRouter) of 429 or 5xx, or a server error or rate
+    limit by ``type`` or ``code`` (OpenAI)."""
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code == 429 or code >= 500
+    return error.get("type") in _RETRYABLE_ERRORS or code in _RETRYABLE_ERRORS
+
+
 def content_text(content: Any) -> tuple[str, str]:
     """``(text, reasoning)`` of a message's or delta's ``content``.
 
