@@ -12,6 +12,7 @@ import pytest
 
 import relaykit
 from relaykit import ClientClosedError
+from relaykit.events import TextDelta
 from relaykit.protocols import CallRecord, LogQuery
 from relaykit.testing import FakePlugin, MemoryStorage, OpenAIMock, Reply
 
@@ -465,3 +466,187 @@ async def test_a_tools_embed_during_the_close_goes_ahead_as_its_chats_do(
             await until_closing(client)
             closing.set()
     assert len(openai_mock.requests) == 3
+
+
+# -- a stream, or a retry's wait, still going when aclose's wait is over
+
+
+async def records_of(config: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(text, error type) of each record in the config's SQLite file, oldest first."""
+    async with relaykit.Client(config) as reader:
+        assert reader.storage is not None
+        records = await reader.storage.query_logs(LogQuery())
+    return [(r.text, r.error_type) for r in reversed(records)]
+
+
+async def close_as(client: relaykit.Client, how: str) -> None:
+    """Close ``client`` once its wait runs out ([timeouts] total) or once its closer
+    is cancelled; either way well before the calls in flight would end."""
+    with anyio.fail_after(5):  # the stalled replies take 10 s
+        if how == "wait_runs_out":
+            await client.aclose()
+        else:
+            with anyio.move_on_after(0.05):
+                await client.aclose()
+
+
+def stalling_config(openai_mock: OpenAIMock, tmp_path: Path, transport: str, how: str) -> Any:
+    config = http_config(openai_mock, tmp_path / "log.db")
+    config["http"] = {"transport": transport}
+    # The calls take timeout=30 each; aclose waits [timeouts] total for them.
+    config["timeouts"] = {"total": 0.1 if how == "wait_runs_out" else 30, "idle": 30}
+    return config
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])  # auto: aiohttp's under asyncio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_stream_read_when_the_wait_is_over_is_ended_and_recorded(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    transport: str,
+    how: str,
+) -> None:
+    config = stalling_config(openai_mock, tmp_path, transport, how)
+    openai_mock.script.push(Reply(text="warm"), Reply(text="8 chars, then more", chunk_delay=10))
+    errors: list[BaseException] = []
+    texts: list[str] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up")
+            reading = anyio.Event()
+
+            async def read() -> None:
+                try:
+                    async with client.stream("openai/gpt-4o-mini", "hi", timeout=30) as s:
+                        async for event in s:
+                            texts.append(getattr(event, "text", ""))
+                            reading.set()
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(read)
+            await reading.wait()
+            await close_as(client, how)
+            with anyio.fail_after(5):  # the reader is woken, not left for the idle timeout
+                while not errors:  # noqa: ASYNC110 (the reader runs in another task)
+                    await anyio.sleep(0.001)
+    (error,) = errors
+    assert isinstance(error, ClientClosedError), repr(error)
+    assert "arrived after the call log closed" not in caplog.text
+    assert "Unclosed" not in caplog.text  # aiohttp's session and connector
+    arrived = "".join(texts)
+    assert arrived == "8 chars,"  # the first piece; the next is 10 s away
+    assert await records_of(config) == [("warm", None), (arrived, "ClientClosedError")]
+
+
+@pytest.mark.anyio
+async def test_a_stream_held_open_without_reading_is_recorded_when_the_client_closes(
+    openai_mock: OpenAIMock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = stalling_config(openai_mock, tmp_path, "httpx", "closer_cancelled")
+    openai_mock.script.push(Reply(text="8 chars, then more", chunk_delay=10))
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            opened, closed = anyio.Event(), anyio.Event()
+
+            async def hold() -> None:
+                async with client.stream("openai/gpt-4o-mini", "hi", timeout=30) as s:
+                    while not isinstance(await s.__anext__(), TextDelta):
+                        pass  # up to the first piece of text
+                    opened.set()
+                    await closed.wait()  # the caller is busy elsewhere meanwhile
+                    try:
+                        await s.__anext__()
+                    except Exception as e:
+                        errors.append(e)
+
+            tg.start_soon(hold)
+            await opened.wait()
+            await close_as(client, "closer_cancelled")
+            # recorded by the close itself: the caller has not read on yet
+            assert await records_of(config) == [("8 chars,", "ClientClosedError")]
+            closed.set()
+    (error,) = errors
+    assert isinstance(error, ClientClosedError)
+    assert "arrived after the call log closed" not in caplog.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_stream_waiting_for_its_first_token_when_the_wait_is_over_is_cancelled(
+    openai_mock: OpenAIMock, tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    config = stalling_config(openai_mock, tmp_path, "httpx", how)
+    config["timeouts"]["first_token"] = 30
+    openai_mock.script.push(Reply(text="warm"), Reply(text="late", first_token_delay=10))
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up")
+
+            async def read() -> None:
+                try:
+                    async with client.stream("openai/gpt-4o-mini", "hi", timeout=30) as s:
+                        async for _ in s:
+                            pass
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(read)
+            with anyio.fail_after(10):
+                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+            await close_as(client, how)
+            (error,) = errors  # told before the connections closed under it
+            assert isinstance(error, ClientClosedError), repr(error)
+    assert "arrived after the call log closed" not in caplog.text
+    assert await records_of(config) == [("warm", None), ("", "ClientClosedError")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+@pytest.mark.parametrize("how", ["wait_runs_out", "closer_cancelled"])
+async def test_a_retry_waiting_out_retry_after_when_the_wait_is_over_is_cancelled(
+    openai_mock: OpenAIMock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+    streamed: bool,
+) -> None:
+    config = stalling_config(openai_mock, tmp_path, "httpx", how)
+    config["retry"] = {"attempts": 3, "max_retry_after": 60}
+    openai_mock.script.push(Reply(text="warm"), Reply(status=429, retry_after=10), Reply())
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+        client = relaykit.Client(config)
+        async with client:
+            await client.chat("openai/gpt-4o-mini", "warm up")
+
+            async def one() -> None:
+                try:
+                    if streamed:
+                        async with client.stream("openai/gpt-4o-mini", "hi", timeout=30) as s:
+                            async for _ in s:
+                                pass
+                    else:
+                        await client.chat("openai/gpt-4o-mini", "hi", timeout=30)
+                except Exception as e:
+                    errors.append(e)
+
+            tg.start_soon(one)
+            with anyio.fail_after(10):
+                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)
+            await anyio.sleep(0.05)  # into the 10 s Retry-After wait
+            await close_as(client, how)
+            (error,) = errors
+            assert isinstance(error, ClientClosedError), repr(error)
+    assert len(openai_mock.requests) == 2  # not retried after the close
+    assert "arrived after the call log closed" not in caplog.text
+    assert await records_of(config) == [("warm", None), ("", "ClientClosedError")]

@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
+
+from .closing_gate import closed_under_call
 from .errors import (
     ContextLengthError,
     InvalidRequestError,
@@ -65,17 +68,26 @@ async def run_attempts(
             except RelayError as e:
                 error = e
         if may_retry(error, retry_config):
-            try:
-                return await retry(
-                    error,
-                    partial(_once, client, call, attempt, provider, request, target, breaker),
-                    config=retry_config,
-                    deadline=call.deadline,
-                    breaker=breaker,
-                    target=target,
-                )
-            except RelayError as e:
-                error = e
+            # The retries wait out their backoff (a Retry-After of a minute, say) in
+            # a scope the client's aclose cancels once its wait is over, as it
+            # cancels an attempt's; the call then ends with ClientClosedError.
+            with anyio.CancelScope() as retrying:
+                client._running.add(retrying)
+                try:
+                    return await retry(
+                        error,
+                        partial(_once, client, call, attempt, provider, request, target, breaker),
+                        config=retry_config,
+                        deadline=call.deadline,
+                        breaker=breaker,
+                        target=target,
+                    )
+                except RelayError as e:
+                    error = e
+                finally:
+                    client._running.discard(retrying)
+            if client._shut:
+                raise closed_under_call()
         if index + 1 == len(targets) or not await _worth_falling_back(
             client, error, target, targets[index + 1]
         ):

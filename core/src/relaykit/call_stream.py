@@ -123,6 +123,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             self._routed_done(ok=True)
             self._ended()
             raise
+        self._opened()
         return self
 
     async def _enter(self, call: _Call) -> None:
@@ -198,13 +199,20 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
         if call.deadline < deadline:
             deadline, which = call.deadline, "total"
         buffered: deque[Any] = deque()
+        running = self._client._running
         with scope_until(self._client._scopes, deadline) as scope:
-            while True:
-                item = await self._pull()
-                buffered.append(item)
-                if item is END or self._is_piece(item):
-                    break
+            running.add(scope)  # aclose cancels it once its wait is over
+            try:
+                while True:
+                    item = await self._pull()
+                    buffered.append(item)
+                    if item is END or self._is_piece(item):
+                        break
+            finally:
+                running.discard(scope)
         if scope.cancelled_caught:
+            if self._client._shut:  # cancelled by aclose, not by the timeout
+                raise self._after_close()
             raise self._timeout(which)
         if buffered[-1] is not END:
             self._first_at = time.monotonic()
@@ -225,6 +233,8 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             if self._buffered:
                 item = self._buffered.popleft()
             elif self._gen is None:
+                if self._closed_by_client:
+                    raise self._after_close()
                 if self._finished:
                     raise StopAsyncIteration
                 raise RelayError("iterate a stream inside its `async with` block")
@@ -276,6 +286,8 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
     # -- ending ------------------------------------------------------------------------
 
     async def _complete(self) -> None:
+        if self._closed_by_client:  # its end came as the client closed: recorded then
+            raise self._after_close()
         self._finished = True
         self._gen = None
         try:

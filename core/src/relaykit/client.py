@@ -31,7 +31,7 @@ from .budgets import estimate_cost, hold_rates
 from .cache_store import GuardedCacheStore, open_cache_store
 from .call_log import CallLog
 from .cancellation import is_cancellation
-from .closing_gate import part_of_work_in_flight
+from .closing_gate import closed_under_call, part_of_work_in_flight
 from .config import Config, LimitConfig, is_scoped, load_config
 from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
@@ -105,6 +105,7 @@ if TYPE_CHECKING:
     from .speech import SpeechResponse
     from .speech_stream import SpeechStream
     from .stream import ChatStream
+    from .stream_lifecycle import StreamLifecycle
     from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
     from .transcription import TranscriptionResponse
@@ -353,6 +354,9 @@ class Client:
         #: the timeout scopes of the attempts waiting on a provider now: aclose
         #: cancels them once its wait is over, before it closes the connections
         self._running: set[anyio.CancelScope] = set()
+        #: the streams open now (past their first event): aclose ends those still
+        #: open once its wait is over (see StreamLifecycle._end_for_close)
+        self._streams: set[StreamLifecycle] = set()
         after_fork_in_child(self, Client._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -370,6 +374,8 @@ class Client:
         self._hedge_timer = None
         self._in_flight = 0
         self._idle = None
+        self._running = set()
+        self._streams = set()
 
     def _make_call_log(self, storage: Storage) -> CallLog:
         cfg = self.config.storage
@@ -456,10 +462,12 @@ class Client:
         to finish, so their records are written too; a call starting meanwhile
         gets :class:`ClientClosedError`, but a tool run's next step goes ahead.
         Cancelling the task that closes stops that wait, not the closing. Once
-        the wait is over, a call still waiting on a provider is cancelled: its
-        caller gets :class:`ClientClosedError`, and its record (error type
-        ``ClientClosedError``) is written before the call log closes; after it,
-        a tool run's next step gets :class:`ClientClosedError` too. Called again
+        the wait is over, a call still waiting on a provider (or on a retry's
+        backoff) is cancelled and a stream still open is ended, with what had
+        arrived: its caller gets :class:`ClientClosedError` (a stream's on its
+        next read, or at once if it is waiting for one), and its record (error
+        type ``ClientClosedError``) is written before the call log closes; after
+        it, a tool run's next step gets :class:`ClientClosedError` too. Called again
         (from any task) while closing, returns once the client is closed.
         """
         if self._closed:
@@ -489,19 +497,28 @@ class Client:
         self._shut = True  # what is still in flight must not start more calls now
         if self._hedge_timer is not None:
             self._hedge_timer.close()
-        if self._running:
-            # Calls still waiting on a provider would otherwise go on over closed
-            # connections (aiohttp's session then leaks), and their records arrive
-            # after the call log closed. Cancelled, each raises ClientClosedError
-            # (see _attempt) and records itself: a moment, waited for shielded (the
-            # closer may be cancelled) and bounded (streams and tool runs in flight
-            # are not cancelled here, and may not end soon).
+        if self._running or self._streams:
+            # Calls still waiting on a provider (or on a retry's backoff, or on a
+            # stream's first event) would otherwise go on over closed connections
+            # (aiohttp's session then leaks), and their records arrive after the
+            # call log closed. Cancelled, each raises ClientClosedError (see
+            # _attempt) and records itself: a moment, waited for shielded (the
+            # closer may be cancelled) and bounded (tool runs in flight are not
+            # cancelled here, and may not end soon).
             for scope in self._running:
                 scope.cancel()
-            if self._idle is None:
-                self._idle = anyio.Event()
-            with anyio.move_on_after(_WIND_DOWN, shield=True):
-                await self._idle.wait()
+            with anyio.CancelScope(shield=True):
+                # An open stream is recorded here, with what had arrived: its
+                # reader may be waiting inside it for the next event, which no
+                # scope of ours holds (see stream_read_timeout.py); closing the
+                # connections below wakes that reader, with ClientClosedError.
+                for stream in list(self._streams):
+                    await stream._end_for_close()
+            if self._in_flight:
+                if self._idle is None:
+                    self._idle = anyio.Event()
+                with anyio.move_on_after(_WIND_DOWN, shield=True):
+                    await self._idle.wait()
         with anyio.CancelScope(shield=True):
             if self._call_log is not None:
                 await self._call_log.aclose()
@@ -794,7 +811,7 @@ class Client:
         scope = anyio.move_on_after(total)
         try:
             if self._shut:  # shut down while the HTTP stack was imported
-                raise _closed_under_call()
+                raise closed_under_call()
             self._running.add(scope)  # cancelled by aclose once its wait is over
             with typed_and_masked(target, self._known), scope:
                 counted = await counter(request)
@@ -802,7 +819,7 @@ class Client:
             self._running.discard(scope)
             self._call_ended()
         if counted is None and self._shut:
-            raise _closed_under_call()
+            raise closed_under_call()
         if counted is None:
             raise RequestTimeoutError(
                 f"no token count within the total timeout of {total:g}s",
@@ -1206,7 +1223,7 @@ class Client:
                 else anyio.move_on_after(call.deadline - time.monotonic())
             ) as scope:
                 if self._shut:  # shut down while it waited (a limiter, a retry's backoff)
-                    raise _closed_under_call()
+                    raise closed_under_call()
                 # The timeout scope doubles as the one aclose cancels (no scope of
                 # its own: the call path is hot).
                 self._running.add(scope)
@@ -1243,7 +1260,7 @@ class Client:
                 if response is None and sent and call.kind is None:
                     response = self._cut_off(call, target)  # settled below as billed
                 if self._shut:  # aclose cancelled it (see _shut_down)
-                    raise _closed_under_call()
+                    raise closed_under_call()
                 raise RequestTimeoutError(
                     f"no response within the total timeout of {call.deadline - call.started:g}s",
                     which="total",
@@ -2117,16 +2134,6 @@ _OUTPUT_ESTIMATE = 256
 #: how long aclose waits for the calls it cancelled to record themselves (they take
 #: milliseconds; the bound is for the work in flight it does not cancel)
 _WIND_DOWN = 1.0
-
-
-def _closed_under_call() -> ClientClosedError:
-    """The error of a call the client's aclose cut off: its wait for calls in flight
-    ran out (or its task was cancelled) before this one ended."""
-    return ClientClosedError(
-        "the client closed while this call was in flight: aclose waited "
-        "[timeouts] total for it, then cancelled it",
-        hint="let calls end before closing the client, or raise [timeouts] total",
-    )
 
 
 #: one ``[limits]`` pattern matching a deployment, its limit, and the USD per

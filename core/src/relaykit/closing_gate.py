@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from .errors import ClientClosedError
+
 #: the client whose tool run (in flight) the current code is part of
 _finishing: ContextVar[object | None] = ContextVar("relaykit_finishing", default=None)
 
@@ -38,4 +40,16 @@ def part_of_work_in_flight(client: object) -> bool:
     return _finishing.get() is client
 
 
-__all__ = ["finishing", "part_of_work_in_flight"]
+def closed_under_call() -> ClientClosedError:
+    """The error of a call the client's aclose cut off: its wait for calls in flight
+    ran out (or its task was cancelled) before this one ended. A stream the caller
+    still reads, a retry waiting out its backoff and a call waiting on a provider
+    all end with it."""
+    return ClientClosedError(
+        "the client closed while this call was in flight: aclose waited "
+        "[timeouts] total for it, then cancelled it",
+        hint="let calls end before closing the client, or raise [timeouts] total",
+    )
+
+
+__all__ = ["closed_under_call", "finishing", "part_of_work_in_flight"]

@@ -73,17 +73,21 @@ class ChatStream(StreamLifecycle):
         self._counted = True
         try:
             if self._call.span is None:
-                return await self._recorded_enter()
-            # The span is current while the request goes out, so it propagates. The
-            # cancellation is recorded inside, so the span ends as the record says
-            # (once it ended outside, on leaving this block, named after the
-            # library's class: asyncio's "CancelledError" beside the record's "Cancelled").
-            with current(client._tracer, self._call):
-                return await self._recorded_enter()
+                await self._recorded_enter()
+            else:
+                # The span is current while the request goes out, so it propagates.
+                # The cancellation is recorded inside, so the span ends as the record
+                # says (once it ended outside, on leaving this block, named after the
+                # library's class: asyncio's "CancelledError" beside the record's
+                # "Cancelled").
+                with current(client._tracer, self._call):
+                    await self._recorded_enter()
         except BaseException:
             self._routed_done(ok=True)
             self._ended()
             raise
+        self._opened()
+        return self
 
     async def _recorded_enter(self) -> ChatStream:
         """:meth:`_enter`; cancelled before the first event (waiting for it, a retry's
@@ -165,10 +169,11 @@ class ChatStream(StreamLifecycle):
             await self._close_gen()
             # A request that never went out (no connection, or one the provider
             # plugin could not encode) gives its limits everything back; one the
-            # caller cancelled keeps its prompt, which the vendor bills.
+            # caller cancelled (or the client's close cut off) keeps its prompt,
+            # which the vendor bills.
             sent = not never_sent(e)
             cut = None
-            if sent and not isinstance(e, Exception) and not self._call.cache_hit:
+            if sent and (not isinstance(e, Exception) or client._shut) and not self._call.cache_hit:
                 cut = client._cut_off(self._call, target)
             await self._settle(cut, sent=sent)
             raise
@@ -191,13 +196,20 @@ class ChatStream(StreamLifecycle):
             deadline, which = self._call.deadline, "total"
         buffered: deque[StreamEvent] = deque()
         event: StreamEvent = END
+        running = self._client._running
         with scope_until(self._client._scopes, deadline) as scope:
-            while True:
-                event = await self._pull()
-                buffered.append(event)
-                if event is END or isinstance(event, _DELIVER):
-                    break
+            running.add(scope)  # aclose cancels it once its wait is over
+            try:
+                while True:
+                    event = await self._pull()
+                    buffered.append(event)
+                    if event is END or isinstance(event, _DELIVER):
+                        break
+            finally:
+                running.discard(scope)
         if scope.cancelled_caught:
+            if self._client._shut:  # cancelled by aclose, not by the timeout
+                raise self._after_close()
             raise self._timeout(which)
         if isinstance(event, _CONTENT):
             self._first_at = time.monotonic()
@@ -212,6 +224,8 @@ class ChatStream(StreamLifecycle):
         if self._buffered:
             event = self._buffered.popleft()
         elif self._gen is None:
+            if self._closed_by_client:
+                raise self._after_close()
             if self._finished:
                 raise StopAsyncIteration
             raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
@@ -272,6 +286,8 @@ class ChatStream(StreamLifecycle):
     # -- ending ---------------------------------------------------------------
 
     async def _complete(self) -> None:
+        if self._closed_by_client:  # its end came as the client closed: recorded then
+            raise self._after_close()
         self._finished = True
         self._gen = None
         try:

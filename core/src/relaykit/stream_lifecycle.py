@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .errors import RelayError, RequestTimeoutError, StreamError
+from .closing_gate import closed_under_call
+from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
 from .protocols import Reservation
 from .routing import Target
 from .stream_read_timeout import ReadTimeout
@@ -83,6 +84,9 @@ class StreamLifecycle:
         self._routed: Target | None = None
         #: the idle timeout offered to the request as its read timeout, while it opens
         self._read_timeout: ReadTimeout | None = None
+        #: ended by the client's aclose (:meth:`_end_for_close`): every read after
+        #: it raises :class:`~relaykit.ClientClosedError`
+        self._closed_by_client = False
 
     # -- what a subclass says --------------------------------------------------------
 
@@ -144,9 +148,51 @@ class StreamLifecycle:
 
     # -- ending ----------------------------------------------------------------------
 
+    def _opened(self) -> None:
+        """The stream is open (its first piece, or its end, is in): until it ends, the
+        client's aclose ends it if its wait for calls in flight runs out."""
+        self._client._streams.add(self)
+
+    def _after_close(self) -> ClientClosedError:
+        """What a read of a stream the client's aclose ended raises."""
+        return closed_under_call()
+
+    async def _end_for_close(self) -> None:
+        """End this open stream for the client's aclose, whose wait for it is over:
+        recorded failed (``ClientClosedError``) with what had arrived, its limits
+        settled as a broken stream's are (:meth:`_abort`).
+
+        Runs in the closing task while the stream's reader may be waiting inside
+        the provider's iterator; that wait is left to end as the client closes the
+        connections, and the reader then gets :class:`~relaykit.ClientClosedError`
+        (so does every later read).
+        """
+        if self._finished:
+            return
+        self._finished = True
+        self._closed_by_client = True
+        try:
+            client, call = self._client, self._call
+            assert call is not None
+            self._buffered.clear()  # read ahead, never handed over
+            gen, self._gen = self._gen, None
+            if gen is not None and not getattr(gen, "ag_running", False):
+                self._gen = gen  # not being read: closed here, with its connection
+                await self._close_gen()
+            self._routed_done(ok=True)  # the client's doing, not the deployment's
+            partial = self._partial()
+            self._response = partial
+            kept = self._kept_partial(partial)
+            await self._settle(kept)  # what arrived was billed
+            await client._fail(call, closed_under_call(), self._target, kept)
+        finally:
+            self._ended()
+
     async def _abort(self, error: RelayError) -> RelayError:
         """A failure after the stream started: record it; return the error to raise
         (:func:`broken_stream_error`)."""
+        if self._closed_by_client:  # recorded already; the read failed as it closed
+            return self._after_close()
         self._finished = True
         try:
             client, call = self._client, self._call
@@ -188,7 +234,9 @@ class StreamLifecycle:
         """Tell the client this stream is no longer in flight (once)."""
         if self._counted:
             self._counted = False
-            self._client._call_ended()
+            client = self._client
+            client._streams.discard(self)
+            client._call_ended()
 
     async def _settle(self, response: Any, *, sent: bool = True) -> None:
         """Settle the limits' reservations with ``response`` (``None``: nothing used);

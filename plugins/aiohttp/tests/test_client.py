@@ -15,6 +15,7 @@ from relaykit.http import (
     HttpOptions,
     PoolTimeout,
     ProtocolError,
+    ReadError,
     ReadTimeout,
 )
 from relaykit.stream_read_timeout import STREAM_READ_TIMEOUT
@@ -416,6 +417,32 @@ async def test_aclose_closes_every_connection(server: LoopbackServer) -> None:
     assert server.stats.connections_open == 0
     with pytest.raises(RuntimeError, match="closed"):
         await http.get(server.url)
+
+
+@asyncio_only
+@pytest.mark.anyio
+async def test_aclose_fails_a_read_waiting_on_a_streamed_body(server: LoopbackServer) -> None:
+    http = AiohttpClient()
+    failures: list[BaseException] = []
+
+    async def read() -> None:
+        async with http.stream("GET", server.url + "/hold") as r:
+            try:
+                async for _ in r.aiter_bytes():
+                    reading.set()  # then waits 2 s for the rest
+            except ReadError as e:
+                failures.append(e)
+
+    reading = anyio.Event()
+    with anyio.fail_after(1):  # not the 2 s the body's rest is away
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            await reading.wait()
+            await http.aclose()
+    (failure,) = failures
+    assert "closed" in str(failure)
+    await wait_until(lambda: server.stats.connections_open == 0)
+    assert server.stats.connections_open == 0
 
 
 # -- through relaykit, on both backends (trio: the httpx client) ---------------------

@@ -97,6 +97,9 @@ class AiohttpClient:
         #: requests holding or waiting for a connection: tells a pool wait from a connect
         self._busy = 0
         self._closed = False
+        #: the streamed responses whose blocks are open: closing the client fails
+        #: their pending reads (aiohttp's own close would leave them waiting)
+        self._streaming: set[aiohttp.ClientResponse] = set()
 
     def __repr__(self) -> str:
         return f"AiohttpClient(max_connections={self._limit}, busy={self._busy})"
@@ -130,8 +133,17 @@ class AiohttpClient:
         return StreamedRequest(self, method, url, content, headers)
 
     async def aclose(self) -> None:
-        """Close the session and every connection in its pool."""
+        """Close the session and every connection in its pool.
+
+        A streamed body still being read fails with :class:`relaykit.http.ReadError`
+        (closing the session alone leaves such a read waiting for bytes that never
+        come, until its idle timeout, if it has one).
+        """
         self._closed = True
+        streaming, self._streaming = self._streaming, set()
+        for response in streaming:
+            response.content.set_exception(aiohttp.ClientOSError("the client closed"))
+            response.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -297,6 +309,7 @@ class StreamedRequest:
                 raise _mapped(e, pooled) from e
             raise
         self._response = response
+        client._streaming.add(response)
         if read is not None:
             # The head is in. aiohttp's sock_read re-arms a timer on every network
             # read; the body's reads are timed by one timer per response instead
@@ -318,6 +331,7 @@ class StreamedRequest:
         if response is None:
             return
         self._client._busy -= 1
+        self._client._streaming.discard(response)
         if self._streamed is not None:
             self._streamed._stop_idle_timer()
         if response.content.is_eof():
