@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from anyio.abc import ByteStream
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -20,7 +22,7 @@ import relaykit
 from relaykit import CallRecord
 from relaykit.testing import FakePlugin, RecordingExporter, Reply
 from relaykit_gateway import Gateway, serve
-from relaykit_gateway.testing import KEY, running
+from relaykit_gateway.testing import KEY, KEYS, running
 
 pytestmark = pytest.mark.anyio
 
@@ -244,6 +246,52 @@ async def test_shutting_down_lets_calls_in_flight_finish_and_refuses_new_ones() 
     assert "shutting down" in refused.json()["error"]["message"]
     assert unhealthy.status_code == 503  # so a load balancer sends no more
     assert len(fake.calls) == 1
+
+
+async def answer_on(conn: ByteStream, body: dict[str, Any]) -> bytes:
+    """POST ``body`` to the chat route over ``conn``, kept alive; the whole answer, read."""
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer {KEY}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
+    )
+    await conn.send(head.encode() + payload)
+    received = b""
+    while not received.endswith(b"0\r\n\r\n" if body.get("stream") else b"}"):
+        received += await conn.receive()
+    assert received.startswith(b"HTTP/1.1 200"), received
+    assert b"connection: close" not in received.lower()  # kept alive
+    return received
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["answer", "stream"])
+async def test_stopping_closes_a_kept_alive_connection_idle_after_a_call_at_once(
+    streamed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server's time to close its connections once calls have drained, long here:
+    # a connection it waited on would hold it that long.
+    monkeypatch.setattr(sys.modules["relaykit_gateway.serve"], "_CLOSE_SECONDS", 8.0)
+    fake = FakePlugin()
+    fake.script.push(Reply(text="answered"))
+    stop = anyio.Event()
+    async with (
+        relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client,
+        anyio.create_task_group() as tg,
+    ):
+        gateway = Gateway(client, keys=KEYS)
+        url = await tg.start(
+            lambda task_status: serve(
+                gateway, "127.0.0.1", 0, shutdown=stop, task_status=task_status
+            )
+        )
+        port = int(url.rsplit(":", 1)[1])
+        async with await anyio.connect_tcp("127.0.0.1", port) as conn:
+            answer = await answer_on(conn, {**HELLO, "stream": streamed})
+            stop.set()
+            # the server closes the idle connection as it stops, not at its close timeout
+            with anyio.fail_after(4), pytest.raises(anyio.EndOfStream):
+                await conn.receive()
+    assert b"answered" in answer
 
 
 class Tracing(RecordingExporter):

@@ -292,16 +292,32 @@ class Gateway:
             body = OPENAI.error_body(503, "the gateway is shutting down; try again elsewhere")
             await send_json(send, 503, body, [(b"connection", b"close")])
             return
-        started = False
+        started = answered = False
 
         async def tracked(message: Message) -> None:
-            nonlocal started
+            nonlocal started, answered
             started = started or message["type"] == "http.response.start"
+            # Marked before it is sent: the server hands over its http.disconnect
+            # while the answer's last piece is being sent.
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            answered = answered or last
             await send(message)
+
+        async def heard() -> Message:
+            message = await receive()
+            if answered and message["type"] == "http.disconnect":
+                # Once the answer is whole, its request's end is no hang-up: taken
+                # for one, it would cancel the call's scope mid-send, where
+                # hypercorn (under trio) starts the watch that closes the kept-alive
+                # connection once idle or stopping; that connection would then
+                # hold the server's stop for its whole close timeout. The watcher
+                # waits on until the call's end cancels it.
+                await anyio.sleep_forever()
+            return message
 
         self._in_flight += 1
         try:
-            await self._http(scope, headers, receive, tracked)
+            await self._http(scope, headers, heard, tracked)
         except HungUp:
             pass  # nobody is left to answer
         except Exception as error:

@@ -119,9 +119,9 @@ async def serve_socket(
     config = HypercornConfig()
     # hypercorn takes the socket over by its descriptor (and closes it)
     config.bind = [f"fd://{sock.detach()}"]
-    # The gateway drains its calls itself (below) before hypercorn stops: under
-    # trio, hypercorn would hold a keep-alive connection whose request was in
-    # flight at shutdown open until its whole graceful timeout.
+    # The gateway drains its calls itself (below), answering new requests with a
+    # 503 meanwhile, before hypercorn stops: hypercorn then has only idle
+    # connections left, which it closes at once.
     config.graceful_timeout = _CLOSE_SECONDS
     config.accesslog = None  # relaykit's call log and traces say more, keys never included
     config.errorlog = logging.getLogger("relaykit.gateway.server")
