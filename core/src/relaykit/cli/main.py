@@ -74,10 +74,18 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one ``error:`` line like every other error.
+    """argparse, but a usage error is one ``error:`` line like every other error, and
+    an option is never abbreviated.
 
     Sub-command parsers (plugins' too) inherit the class from their parent.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # argparse reads --max as --max-steps, and as an error the day another --max-...
+        # option is added: scripts would break. simonw/llm (click) takes no abbreviation;
+        # the error's did-you-mean names the whole option instead.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
@@ -108,9 +116,16 @@ class _Parser(argparse.ArgumentParser):
         if unknown is None:
             return ""
         param = unknown[2:].replace("-", "_")
-        if "--option" in self._option_string_actions and param in _chat_params():
+        takes_params = "--option" in self._option_string_actions
+        if takes_params and param in _chat_params():
             return f"; did you mean -o {param}=VALUE?"
         options = [o for o in self._option_string_actions if o.startswith("--")]
+        # an abbreviation (no longer taken): the options and -o parameters it starts
+        started = [repr(o) for o in sorted(options) if o.startswith(unknown)]
+        if takes_params:
+            started += [f"-o {p}=VALUE" for p in _chat_params() if p.startswith(param)]
+        if started:
+            return f"; did you mean {' or '.join(started)}?"
         near = did_you_mean(unknown, options)
         return f"; {near}" if near else ""
 
