@@ -65,7 +65,7 @@ def test_a_blank_stdin_line_is_refused_not_skipped(
     ("argv", "message"),
     [
         (["embed", "text"], "no embedding model given"),
-        (["embed", "-m", "fake/emb", "--dimensions", "0", "x"], "`dimensions` must be a positive"),
+        (["embed", "-m", "fake/emb", "--dimensions", "0", "x"], "--dimensions must be a positive"),
         (["embed", "-m", "fake/emb"], "no text given"),
     ],
 )

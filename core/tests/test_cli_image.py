@@ -106,7 +106,7 @@ def test_without_a_model_or_with_bad_options_it_says_what_to_do(
         main(["image", FOX, "-m", "fake/gpt-image-1", "--size", "huge"], plugins=[FakePlugin()])
         == 1
     )
-    assert "`size` must be 'WIDTHxHEIGHT'" in capsys.readouterr().err
+    assert "--size must be 'WIDTHxHEIGHT'" in capsys.readouterr().err
     missing = tmp_path / "nowhere"
     argv = ["image", FOX, "-m", "fake/gpt-image-1", "--out-dir", str(missing)]
     assert main(argv, plugins=[FakePlugin()]) == 1

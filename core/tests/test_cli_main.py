@@ -208,3 +208,29 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "unknown", "meant"),
+    [
+        (["prompt", "-m", MODEL, "--max", "5", "hi"], "--max", "'--max-steps' or -o max_tokens"),
+        (["prompt", "-m", MODEL, "--max=5", "hi"], "--max=5", "'--max-steps' or -o max_tokens"),
+        (
+            ["prompt", "-m", MODEL, "--tem=1", "hi"],
+            "--tem=1",
+            "'--template' or -o temperature=VALUE?",
+        ),
+        (["own-c", "--cou", "2"], "--cou", "'--count'"),  # a plugin's command
+        (["greet", "bob", "--log"], "--log", "'--log-json'"),  # a global option after it
+        (["nested", "leaf", "--verb"], "--verb", "'--verbose'"),  # a plugin's sub-command
+    ],
+)
+def test_an_abbreviated_option_is_an_error_naming_the_nearest(
+    argv: list[str], unknown: str, meant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse would take --max for --max-steps; simonw/llm (click) takes no
+    # abbreviation, and one that becomes ambiguous when an option is added breaks scripts
+    assert main(argv, plugins=[CommandsPlugin()]) == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {unknown}" in err and f"did you mean {meant}" in err, err
+    assert len(err.splitlines()) == 1

@@ -80,7 +80,7 @@ def test_mistakes_are_named_and_nothing_is_written(
     err = capsys.readouterr().err
     assert "no speech model given" in err and "[defaults] speech_model" in err
     assert main(["speak", HELLO, "-m", "fake/tts-1", "--speed", "9"], plugins=[FakePlugin()]) == 1
-    assert "`speed` must be a number from 0.25" in capsys.readouterr().err
+    assert "--speed must be a number from 0.25" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.mp3"))
 
 

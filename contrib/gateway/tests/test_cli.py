@@ -8,6 +8,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +160,80 @@ def test_a_port_out_of_range_is_a_usage_error(
     code = main(["gateway", "--port", port])
     assert code == 2
     one_error_line(capsys.readouterr().err, "--port", repr(port), "0 to 65535")
+
+
+def _stream_in_thread(url: str, received: list[bytes]) -> threading.Thread:
+    """A streamed chat through the gateway at ``url``, read in a thread into ``received``."""
+
+    def read() -> None:
+        body = {
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "messages": [{"role": "user", "content": "a long answer"}],
+        }
+        headers = {"authorization": f"Bearer {GATEWAY_KEY}"}
+        try:
+            with httpx.stream(
+                "POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=60
+            ) as r:
+                for piece in r.iter_bytes():
+                    received.append(piece)
+        except httpx.HTTPError:
+            pass  # cut off: what arrived is in ``received``
+
+    caller = threading.Thread(target=read)
+    caller.start()
+    return caller
+
+
+@pytest.mark.parametrize(
+    ("backend", "signum"),
+    [("asyncio", signal.SIGINT), ("trio", signal.SIGINT), ("asyncio", signal.SIGTERM)],
+)
+def test_a_second_signal_says_it_stops_at_once(
+    upstream: OpenAIMock, tmp_path: Path, backend: str, signum: signal.Signals
+) -> None:
+    config = tmp_path / "relaykit.toml"
+    config.write_text(
+        f'[providers.openai]\nbase_url = "{upstream.base_url}"\napi_key = "{UPSTREAM_KEY}"\n'
+        '[storage]\nbackend = "none"\n'
+    )
+    env = {**os.environ, "RELAYKIT_GATEWAY_KEYS": f"ci={GATEWAY_KEY}", "PYTHONUNBUFFERED": "1"}
+    upstream.script.push(Reply(text="12345678" * 100, chunk_delay=0.2))  # 20 s of answer
+    argv = [sys.executable, "-m", "relaykit", "--backend", backend, "gateway", "--port", "0"]
+    server = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    received: list[bytes] = []
+    caller = None
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert found, banner
+        caller = _stream_in_thread(found.group(0), received)
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert received, "the stream never started"
+        server.send_signal(signum)
+        assert "stopping; calls in flight finish first" in server.stdout.readline()
+        started = time.monotonic()
+        server.send_signal(signum)  # the stream has 20 s to go
+        out, err = server.communicate(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if caller is not None:
+            caller.join(timeout=30)
+    assert took < 3, took  # before: the stream's 20 s, the second signal unheard
+    assert server.returncode == 1, err  # as --workers exits when asked again
+    [line] = [x for x in err.splitlines() if "relaykit gateway" in x]
+    assert line == (
+        "relaykit gateway: asked again, stopping at once: calls in flight are cut off,"
+        " call log records not yet written are lost"
+    )
+    assert "Traceback" not in err and GATEWAY_KEY not in out + err
+    assert not b"".join(received).rstrip().endswith(b"data: [DONE]")  # cut off

@@ -207,3 +207,22 @@ def test_mistakes_are_one_line_typed_errors(
     assert err.startswith("error: ") and message in err, err
     assert len(err.splitlines()) == 1 and "(" in err  # one line, with the fix
     assert len(mock.requests) == before
+
+
+@pytest.mark.parametrize("surrogates", [False, True])
+def test_stdin_that_is_not_utf8_is_a_typed_error_naming_the_byte(
+    surrogates: bool,
+    mock: OpenAIMock,
+    db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = b"id,text\nx,caf\xe9\n"  # a Latin-1 é, at byte 14
+    # strict UTF-8 (a UTF-8 locale) or surrogateescape (the C locale) decoding
+    errors = "surrogateescape" if surrogates else "strict"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), "utf-8", errors))
+    code, out, err = run(capsys, "embed-multi", "faq", "-m", MODEL, "-d", db)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: stdin is not UTF-8 text (byte 14)"), err
+    assert "iconv -f LATIN1 -t UTF-8 | relaykit embed-multi" in err
+    assert len(err.splitlines()) == 1 and mock.requests == []

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
+import sys
 from typing import Any
 
 import anyio
+import anyio.abc
 import attrs
 
 from relaykit import Config, hookimpl
@@ -165,29 +168,58 @@ async def _run_one(args: argparse.Namespace) -> int:
     keys = GatewayKeys.from_env()
     given = getattr(args, "cors_origin", None)
     cors = CorsPolicy.parse(",".join(given)) if given else CorsPolicy.from_env()
-    async with args.context.client(_with_caller_logged(args.context.load_config())) as client:
-        gateway = Gateway(client, keys=keys, cors=cors)
-        check_exposure(gateway, args.host)
-        stop = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            url = await tg.start(
-                lambda task_status: serve(
-                    gateway,
-                    args.host,
-                    args.port,
-                    shutdown=stop,
-                    graceful_timeout=_graceful_timeout(args),
-                    task_status=task_status,
+    stop = anyio.Event()
+    # The signals are watched until the client has closed (its call log written),
+    # so a second one, while calls in flight finish or the log drains, is heard.
+    async with anyio.create_task_group() as watcher:
+        config = _with_caller_logged(args.context.load_config())
+        async with args.context.client(config) as client:
+            gateway = Gateway(client, keys=keys, cors=cors)
+            check_exposure(gateway, args.host)
+            async with anyio.create_task_group() as tg:
+                url = await tg.start(
+                    lambda task_status: serve(
+                        gateway,
+                        args.host,
+                        args.port,
+                        shutdown=stop,
+                        graceful_timeout=_graceful_timeout(args),
+                        task_status=task_status,
+                    )
                 )
-            )
-            who = f"{len(keys.keys)} key(s)" if keys else "no keys: this machine only"
-            print(f"relaykit gateway on {url} ({who}); Ctrl-C stops it", flush=True)
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    print("relaykit gateway: stopping; calls in flight finish first", flush=True)
-                    stop.set()
-                    break
+                who = f"{len(keys.keys)} key(s)" if keys else "no keys: this machine only"
+                print(f"relaykit gateway on {url} ({who}); Ctrl-C stops it", flush=True)
+                await watcher.start(_stop_on_signals, stop)
+        watcher.cancel_scope.cancel()
     return 0
+
+
+#: what a second signal does, said on stderr as it does it (as ``--workers`` does)
+FORCED_STOP = (
+    "relaykit gateway: asked again, stopping at once: calls in flight are cut off,"
+    " call log records not yet written are lost"
+)
+
+
+async def _stop_on_signals(
+    stop: anyio.Event, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Set ``stop`` on SIGINT or SIGTERM; on a second one, say so and exit 1 at once.
+
+    At once: the graceful stop waits in shielded scopes (calls in flight, the call
+    log), which no cancellation cuts short, so the process exits as ``--workers``
+    kills its workers, without their cleanup.
+    """
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for _ in signals:
+            if not stop.is_set():
+                print("relaykit gateway: stopping; calls in flight finish first", flush=True)
+                stop.set()
+                continue
+            print(FORCED_STOP, file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(1)
 
 
 def _with_caller_logged(config: Config) -> Config:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
-from ..errors import ConfigError, RelayError
+from ..errors import ConfigError, InvalidRequestError, RelayError
 from .context import CliContext
 from .log_output import log_output, verbosity
 
@@ -44,6 +44,8 @@ BUILTIN_COMMANDS = (
     "keys",
 )
 BACKENDS = ("asyncio", "trio")
+#: the attribute of the parsed arguments holding the parser of the command that runs
+COMMAND_PARSER = "command_parser"
 
 
 def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -> int:
@@ -72,10 +74,18 @@ def main(argv: Sequence[str] | None = None, *, plugins: Iterable[object] = ()) -
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one ``error:`` line like every other error.
+    """argparse, but a usage error is one ``error:`` line like every other error, and
+    an option is never abbreviated.
 
     Sub-command parsers (plugins' too) inherit the class from their parent.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # argparse reads --max as --max-steps, and as an error the day another --max-...
+        # option is added: scripts would break. simonw/llm (click) takes no abbreviation;
+        # the error's did-you-mean names the whole option instead.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
@@ -92,6 +102,9 @@ class _Parser(argparse.ArgumentParser):
         command (``relaykit prompt``), its help, and the nearest option.
         """
         parsed, extras = super().parse_known_args(args, namespace)
+        # The innermost parser finishes first: the command's own, whose options an
+        # error may name (typed_options); its parents keep it.
+        vars(parsed).setdefault(COMMAND_PARSER, self)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}{self._nearest(extras)}")
         return parsed, extras
@@ -103,9 +116,16 @@ class _Parser(argparse.ArgumentParser):
         if unknown is None:
             return ""
         param = unknown[2:].replace("-", "_")
-        if "--option" in self._option_string_actions and param in _chat_params():
+        takes_params = "--option" in self._option_string_actions
+        if takes_params and param in _chat_params():
             return f"; did you mean -o {param}=VALUE?"
         options = [o for o in self._option_string_actions if o.startswith("--")]
+        # an abbreviation (no longer taken): the options and -o parameters it starts
+        started = [repr(o) for o in sorted(options) if o.startswith(unknown)]
+        if takes_params:
+            started += [f"-o {p}=VALUE" for p in _chat_params() if p.startswith(param)]
+        if started:
+            return f"; did you mean {' or '.join(started)}?"
         near = did_you_mean(unknown, options)
         return f"; {near}" if near else ""
 
@@ -202,18 +222,29 @@ def _run(argv: Sequence[str] | None, plugins: tuple[object, ...]) -> int:
 
     pm = build_plugin_manager(plugins)
     parser = build_parser(pm)
-    args = parser.parse_args(argv)
+    typed = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(typed)
     handler = getattr(args, "func", None)
     if handler is None:
         parser.print_help()
         return 0
     args.context = CliContext(pm, plugins, args.config, args.backend)
     level = verbosity(args.verbose, log_calls=getattr(args, "log_calls", False))
-    with log_output(level, json_lines=args.log_json):
-        if inspect.iscoroutinefunction(handler):
-            result = args.context.run(handler, args)
-        else:
-            result = handler(args)
+    try:
+        with log_output(level, json_lines=args.log_json):
+            if inspect.iscoroutinefunction(handler):
+                result = args.context.run(handler, args)
+            else:
+                result = handler(args)
+    except BaseException as e:
+        error = _sole_exception(e)
+        if isinstance(error, InvalidRequestError):
+            from .typed_options import named_as_typed
+
+            renamed = named_as_typed(error, getattr(args, COMMAND_PARSER), args, typed)
+            if renamed is not None:
+                raise renamed from error
+        raise
     return int(result or 0)
 
 

@@ -5,6 +5,9 @@ UTF-8 with ``surrogateescape``, so a Latin-1 byte slips through as a lone
 surrogate and fails only when the request is encoded, deep inside a send, as a
 traceback. Every command that reads text from stdin reads it here instead: the
 bytes, decoded strictly, and an error that names stdin, the byte and the fix.
+
+Public plugin API: plugins may import this module; the names in ``__all__`` are
+stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations

@@ -188,6 +188,8 @@ async def _open(args: argparse.Namespace, model_given: str | None = None) -> Col
 
 
 def _read_items(args: argparse.Namespace) -> list[Row]:
+    from relaykit.cli.stdin_text import read_stdin_text
+
     from .collection_inputs import file_items, parse_items, with_metadata
 
     rows: list[Row] = []
@@ -211,7 +213,7 @@ def _read_items(args: argparse.Namespace) -> list[Row]:
                     "no items given",
                     hint="pass FILE, pipe the items in, or use --files DIR GLOB",
                 )
-            name, text = "stdin", sys.stdin.read()
+            name, text = "stdin", read_stdin_text(sys.stdin, "embed-multi")
         else:
             name = args.file
             try:

@@ -1,0 +1,73 @@
+"""A value the client refuses, named in the error as the user typed it.
+
+Options go to the client under its parameter names: ``relaykit rerank --top-n 0``
+becomes ``top_n=0``, ``-o max_tokens=x`` becomes ``max_tokens="x"``, and the
+client's error names the parameter (`` `top_n` must be a positive integer``).
+The user never typed ``top_n``; :func:`named_as_typed` puts back what they did
+(``--top-n must be a positive integer``), for every command, plugins' included,
+so no command has to repeat the client's checks to get its own option named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections.abc import Sequence
+
+from ..errors import InvalidRequestError
+from .chat_options import parse_param
+
+__all__ = ["named_as_typed"]
+
+
+def named_as_typed(
+    error: InvalidRequestError,
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    argv: Sequence[str],
+) -> InvalidRequestError | None:
+    """``error`` with its parameter (`` `top_n` ``) renamed to the option typed in
+    ``argv`` (``--top-n``, ``-o max_tokens``), or ``None`` when it names no parameter
+    that way or the user typed no option for it (a default, a template's value).
+
+    :param parser: the parser of the command that ran (it knows its options).
+    """
+    param = error.param
+    quoted = f"`{param}`"
+    if not param or quoted not in error.message:
+        return None
+    typed = _typed_option(param, parser, args, argv)
+    if typed is None:
+        return None
+    renamed = copy.copy(error)
+    renamed.message = error.message.replace(quoted, typed)
+    renamed.hint = error.hint.replace(quoted, typed) if error.hint else error.hint
+    renamed.args = (renamed.message,)
+    return renamed
+
+
+def _typed_option(
+    param: str, parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
+) -> str | None:
+    for action in parser._actions:  # argparse has no public way to list them
+        if not action.option_strings:
+            continue  # a positional: its value is what the user typed, not a name
+        if action.dest == param:
+            return _last_typed(action.option_strings, argv)
+        if action.type is parse_param and param in dict(getattr(args, action.dest) or ()):
+            flag = _last_typed(action.option_strings, argv)
+            return None if flag is None else f"{flag} {param}"
+    return None
+
+
+def _last_typed(option_strings: Sequence[str], argv: Sequence[str]) -> str | None:
+    """Which of ``option_strings`` the user typed last (the one argparse kept):
+    ``--top-n 3``, ``--top-n=3``, or a short one with its value attached, ``-n3``."""
+    typed = argv[: argv.index("--")] if "--" in argv else argv
+    for token in reversed(typed):
+        for option in option_strings:
+            if token == option or token.startswith(option + "="):
+                return option
+            if len(option) == 2 and not token.startswith("--") and token.startswith(option):
+                return option
+    return None
