@@ -305,6 +305,10 @@ def test_build_request_normalises_parameters() -> None:
         ({"temperature": float("nan")}, "must be a finite number"),
         ({"top_p": float("inf")}, "must be a finite number"),
         ({"timeout": float("nan")}, "must be a finite number"),
+        # as every other call's: a timeout that has already passed is a mistake,
+        # not a call that fails at once with "raise [timeouts] total"
+        ({"timeout": 0}, "`timeout` must be a positive number of seconds, not 0"),
+        ({"timeout": -1.5}, "`timeout` must be a positive number of seconds, not -1.5"),
         ({"tool_choice": 3}, "tool_choice"),
         ({"extra": [1]}, "`extra` must be a dict"),
     ],

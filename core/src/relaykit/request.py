@@ -502,3 +502,7 @@ def _check_numbers(p: Mapping[str, Any]) -> None:
             or not (isfinite(value) or (key == "timeout" and value == inf))
         ):
             raise InvalidRequestError(f"`{key}` must be a finite number, not {value!r}", param=key)
+        if key == "timeout" and value <= 0:  # as check_options says for the other calls
+            raise InvalidRequestError(
+                f"`timeout` must be a positive number of seconds, not {value!r}", param=key
+            )
