@@ -34,6 +34,18 @@ def _no_call_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (["prompt", "-m", "fake/m", "-o", "max_tokens=x", "hi"], "error: -o max_tokens must be"),
         (["prompt", "-m", "fake/m", "--option", "seed=1.5", "hi"], "error: --option seed must"),
         (["prompt", "-m", "fake/m", "-o", 'top_p="a"', "hi"], "error: -o top_p must be a finite"),
+        (["prompt", "-m", "fake/m", "-o", "timeout=-1", "hi"], "error: -o timeout must be a pos"),
+        # a vendor's own field: the fix is an -o option too, not Python's extra={...}
+        (
+            ["prompt", "-m", "fake/m", "-o", "n=2", "hi"],
+            """error: unknown parameter 'n': pass provider-specific fields in"""
+            """ -o extra='{"n": ...}'""",
+        ),
+        (
+            ["prompt", "-m", "fake/m", "--option", "logit_bias={}", "hi"],
+            "error: unknown parameter 'logit_bias': pass provider-specific fields in"
+            " --option extra=",
+        ),
     ],
 )
 def test_the_error_names_the_option_typed(

@@ -33,17 +33,39 @@ def named_as_typed(
     :param parser: the parser of the command that ran (it knows its options).
     """
     param = error.param
+    if not param:
+        return None
     quoted = f"`{param}`"
-    if not param or quoted not in error.message:
-        return None
-    typed = _typed_option(param, parser, args, argv)
-    if typed is None:
-        return None
+    if quoted in error.message:
+        typed = _typed_option(param, parser, args, argv)
+        return None if typed is None else _replaced(error, quoted, typed)
+    if _EXTRA in error.message or _EXTRA in (error.hint or ""):
+        # "unknown parameter 'n': pass provider-specific fields in extra={...}" is
+        # the Python API's fix; on the command line extra is an -o option too.
+        flag = _options_flag(parser, argv)
+        if flag is not None:
+            return _replaced(error, _EXTRA, f"{flag} extra='{{\"{param}\": ...}}'")
+    return None
+
+
+#: how the client's errors say where a vendor's own field goes (Python's spelling)
+_EXTRA = "extra={...}"
+
+
+def _replaced(error: InvalidRequestError, old: str, new: str) -> InvalidRequestError:
     renamed = copy.copy(error)
-    renamed.message = error.message.replace(quoted, typed)
-    renamed.hint = error.hint.replace(quoted, typed) if error.hint else error.hint
+    renamed.message = error.message.replace(old, new)
+    renamed.hint = error.hint.replace(old, new) if error.hint else error.hint
     renamed.args = (renamed.message,)
     return renamed
+
+
+def _options_flag(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The ``-o``/``--option`` flag of ``parser``'s command, as typed (``-o`` if not)."""
+    for action in parser._actions:
+        if action.type is parse_param and action.option_strings:
+            return _last_typed(action.option_strings, argv) or action.option_strings[0]
+    return None
 
 
 def _typed_option(
