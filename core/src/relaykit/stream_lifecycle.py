@@ -176,8 +176,11 @@ class StreamLifecycle:
             assert call is not None
             self._buffered.clear()  # read ahead, never handed over
             gen, self._gen = self._gen, None
-            if gen is not None and not getattr(gen, "ag_running", False):
-                self._gen = gen  # not being read: closed here, with its connection
+            # An async generator not being read is closed here, with its connection.
+            # One being read (or an iterator that cannot say) is not: closing it
+            # from this task would fail, or pull the rug from under its reader.
+            if gen is not None and getattr(gen, "ag_running", True) is False:
+                self._gen = gen
                 await self._close_gen()
             self._routed_done(ok=True)  # the client's doing, not the deployment's
             partial = self._partial()
