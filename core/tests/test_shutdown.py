@@ -543,10 +543,11 @@ async def test_a_stream_read_when_the_wait_is_over_is_ended_and_recorded(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["auto", "httpx"])  # auto: aiohttp's under asyncio
 async def test_a_stream_held_open_without_reading_is_recorded_when_the_client_closes(
-    openai_mock: OpenAIMock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    openai_mock: OpenAIMock, tmp_path: Path, caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
-    config = stalling_config(openai_mock, tmp_path, "httpx", "closer_cancelled")
+    config = stalling_config(openai_mock, tmp_path, transport, "closer_cancelled")
     openai_mock.script.push(Reply(text="8 chars, then more", chunk_delay=10))
     errors: list[BaseException] = []
     async with anyio.create_task_group() as tg:
@@ -574,6 +575,7 @@ async def test_a_stream_held_open_without_reading_is_recorded_when_the_client_cl
     (error,) = errors
     assert isinstance(error, ClientClosedError)
     assert "arrived after the call log closed" not in caplog.text
+    assert "Unclosed" not in caplog.text  # aiohttp's session and connector
 
 
 @pytest.mark.anyio
