@@ -516,6 +516,11 @@ class UsageTotal:
     cost: Decimal | None
     #: the ``group_by`` metadata value these calls share (``None``: they had none)
     group: str | None = None
+    #: of ``calls``, those whose usage is relaykit's estimate (``CallRecord.usage_estimated``)
+    estimated: int = 0
+    #: the part of ``cost`` that is those calls' (USD); ``None`` when none of them
+    #: had a known cost
+    estimated_cost: Decimal | None = None
 
 
 @attrs.frozen
