@@ -14,6 +14,7 @@ tokens; the limiter's clocks never move, so the budget's state is exact.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -522,3 +523,109 @@ async def test_a_hedges_late_answer_shows_on_the_winners_span_with_its_real_cost
     assert (loser["gen_ai.usage.input_tokens"], loser["gen_ai.usage.output_tokens"]) == (7, 5)
     assert late.cost is not None and loser["relaykit.cost_usd"] == float(late.cost)
     assert "relaykit.usage.estimated" not in loser  # billed as the vendor counted it
+    assert not late.usage_estimated  # and its record says so
+
+
+# -- records and responses say when their usage is an estimate -----------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["cancelled", "cancelled stream", "timeout", "hedge"])
+async def test_a_cut_off_calls_record_is_marked_estimated(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    primary.script.push(Reply(text="too late", delay=5))
+    backup.script.push(Reply(text="fast", input_tokens=10, output_tokens=5))
+    storage = MemoryStorage()
+    telemetry = RecordingExporter()
+    client, _ = make(primary, backup, storage, plugins=[telemetry])
+
+    async def call() -> None:
+        if ending == "cancelled stream":
+            async with client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+                async for _ in s:
+                    pass
+        else:
+            await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+
+    async with client:
+        if ending == "timeout":
+            with pytest.raises(relaykit.RequestTimeoutError):
+                await client.chat("openai/gpt-4o-mini", PROMPT, max_tokens=100, timeout=0.2)
+        elif ending == "hedge":
+            with anyio.fail_after(3):
+                response = await client.chat("g", PROMPT, max_tokens=100)
+            assert not response.usage_estimated  # the winner's usage is the vendor's
+        else:
+            await cancel_in_flight(call, when=lambda: bool(primary.requests))
+    cut = [r for r in storage.records.values() if r.provider == "openai"]
+    assert [(r.usage.input_tokens, r.usage_estimated) for r in cut] == [(1000, True)]
+    assert [r.usage_estimated for r in telemetry.records if r.provider == "openai"] == [True]
+    others = [r for r in storage.records.values() if r.provider != "openai"]
+    assert all(not r.usage_estimated for r in others)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["break", "raise", "cancel", "broken"])
+async def test_a_stream_left_before_its_usage_came_is_marked_estimated_in_record_and_response(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    primary.script.push(
+        Reply(text="abcdefgh " * 20, stream_fault="drop" if ending == "broken" else None)
+    )
+    storage = MemoryStorage()
+    client, _ = make(primary, backup, storage)
+    async with client:
+        s = client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100)
+        if ending == "broken":
+            with pytest.raises(relaykit.StreamError) as broken:
+                async with s:
+                    async for _ in s:
+                        pass
+            response = broken.value.partial  # what the caller holds of a broken stream
+        else:
+            with pytest.raises(LookupError) if ending == "raise" else nullcontext():
+                await leave_stream_as(s, ending)
+            response = s.response  # what the caller holds of a stream it left
+    (record,) = storage.records.values()
+    assert record.usage.input_tokens == 1000 and record.usage_estimated
+    assert response is not None and response.usage_estimated
+    assert response.usage == record.usage
+
+
+async def leave_stream_as(s: Any, ending: str) -> None:
+    """Leave the stream ``s`` at its first text: by ``break``, by raising, or cancelled."""
+    with anyio.CancelScope() as scope:
+        async with s:
+            async for event in s:
+                if not isinstance(event, relaykit.TextDelta):
+                    continue
+                if ending == "break":
+                    break
+                if ending == "raise":
+                    raise LookupError("the caller's own bug")
+                scope.cancel()
+                await anyio.sleep(5)  # cancelled here
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["break", "raise", "cancel", "completed"])
+async def test_a_stream_with_the_vendors_usage_is_not_marked_estimated(
+    primary: OpenAIMock, backup: OpenAIMock, ending: str
+) -> None:
+    primary.script.push(Reply(text="short answer", input_tokens=7, output_tokens=3))
+    storage = MemoryStorage()
+    client, _ = make(primary, backup, storage)
+    async with client:
+        if ending == "completed":
+            async with client.stream("openai/gpt-4o-mini", PROMPT, max_tokens=100) as s:
+                async for _ in s:
+                    pass
+            assert not s.response.usage_estimated
+        elif ending == "raise":
+            with pytest.raises(LookupError):
+                await leave_stream(client, ending, after=relaykit.UsageUpdate)
+        else:
+            await leave_stream(client, ending, after=relaykit.UsageUpdate)
+    (record,) = storage.records.values()
+    assert record.usage.input_tokens == 7 and not record.usage_estimated

@@ -119,6 +119,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         "citations",
         "search_queries",
         "search_suggestions",
+        "usage_estimated",  # not kept: a hit is billed nothing, so nothing is estimated
         "parsed",  # not kept: the client parses a hit's text again
     }, "update response_cache._entry and _response"
     assert {f.name for f in attrs.fields(Usage)} == {
@@ -149,6 +150,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
         citations=(Citation(url="https://example.com", title="E", start=0, end=1),),
         search_queries=("q1", "q2"),
         search_suggestions="<div>suggested</div>",
+        usage_estimated=True,
     )
     defaults = {f.name: f.default for f in attrs.fields(ChatResponse) if f.name != "parsed"}
     assert all(getattr(full, name) != value for name, value in defaults.items())
@@ -157,6 +159,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
     hit = cache.get_nowait("k")
     assert hit == as_cached(full)
     assert (hit.cost, hit.latency, hit.attempts, hit.cache_hit) == (0, None, 0, True)
+    assert not hit.usage_estimated
 
 
 def test_replay_assembles_into_the_same_response() -> None:

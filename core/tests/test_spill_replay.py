@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import time
@@ -434,3 +435,21 @@ async def test_an_idle_probe_leaves_the_spill_file_in_place_while_storage_is_dow
         await log.aclose()
     assert sorted(storage.records) == sorted(r.id for r in records)
     assert leftovers(path) == []
+
+
+def test_a_spilled_record_keeps_its_estimate_mark_and_an_older_line_reads_unmarked(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "spill.jsonl"
+    estimated = make_record(0, usage_estimated=True)
+    spill(path, [estimated], "storage unavailable")
+    older = make_record(1)
+    line = json.loads(path.read_text())
+    line["record"] = {k: v for k, v in line["record"].items() if k != "usage_estimated"}
+    line["record"]["id"] = older.id
+    line["record"]["started_at"] = older.started_at  # a line spilled before the mark existed
+    with path.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    (first, second) = read_spilled(path)
+    assert first == estimated and first.usage_estimated
+    assert second.id == older.id and not second.usage_estimated

@@ -324,3 +324,63 @@ def test_logs_names_a_call_that_failed_before_it_was_sent(cli, storage: MemorySt
         assert "openai/gpt-4o-mini (not sent)" in out
     _, out, _ = cli("logs", "--totals")
     assert " / " not in out and "(not sent)" in out  # totals group them under none
+
+
+def test_logs_mark_estimated_usage_in_rows_totals_and_json(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    # A stream left before the vendor's usage came, and a call cut off mid-call:
+    # relaykit's estimates, shown apart from the vendor's own counts.
+    now = time.time()
+    anyio.run(
+        storage.write_batch,
+        [
+            make_record(0, started_at=now - 90, usage=Usage(10, 5), cost=Decimal("0.5")),
+            make_record(
+                1,
+                started_at=now - 60,
+                usage=Usage(1000, 45),
+                cost=Decimal("0.0004"),
+                usage_estimated=True,
+            ),
+            failed_record(
+                2,
+                started_at=now - 30,
+                error_type="Cancelled",
+                usage=Usage(1000),
+                cost=Decimal("0.001"),
+                usage_estimated=True,
+            ),
+        ],
+    )
+    _, out, _ = cli("logs")
+    rows = out.splitlines()[1:]
+    assert rows[0].split()[4:6] == ["~1000/0", "~$0.001000"]  # newest first: the cut call
+    assert rows[1].split()[4:6] == ["~1000/45", "~$0.000400"]
+    assert rows[2].split()[4:6] == ["10/5", "$0.500000"]  # the vendor's counts, unmarked
+    _, out, _ = cli("logs", "--full")
+    first, *_ = out.split("\n\n")
+    assert "~1000/0 tokens  ~$0.001000" in first
+    assert "usage: estimated by relaykit" in first
+    assert "estimated" not in out.split("\n\n")[2]
+    _, out, _ = cli("logs", "--json")
+    assert [json.loads(line)["usage_estimated"] for line in out.splitlines()] == [
+        True,
+        True,
+        False,
+    ]
+    _, out, _ = cli("logs", "--totals")
+    total = out.splitlines()[-1]
+    assert total.split()[0] == "total"
+    assert total.endswith("$0.501400 (of which ~$0.001400 estimated)")
+    _, out, _ = cli("logs", "--totals", "--json")
+    (day,) = [json.loads(line) for line in out.splitlines()]
+    assert (day["cost"], day["estimated"], day["estimated_cost"]) == ("0.5014", 2, "0.0014")
+
+
+def test_logs_totals_without_estimates_say_nothing_of_them(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+    seed(storage)
+    _, out, _ = cli("logs", "--totals")
+    assert "estimated" not in out and "~" not in out
+    _, out, _ = cli("logs")
+    assert "~" not in out
+    _, out, _ = cli("logs", "--totals", "--json")
+    assert all(json.loads(line)["estimated_cost"] is None for line in out.splitlines())

@@ -26,7 +26,8 @@ def so_far(response: ChatResponse, prompt_tokens: int, *, finished: bool) -> Cha
     usage). Otherwise the prompt is ``prompt_tokens`` and the output at least a
     token per four characters of text, reasoning and tool arguments seen.
     ``response`` itself comes back when every count is the vendor's: anything
-    else carries an estimate (its span and log line say so).
+    else carries an estimate, marked ``usage_estimated`` (its record, span and
+    log line say so too).
     """
     usage = response.usage
     output = usage.output_tokens
@@ -44,6 +45,7 @@ def so_far(response: ChatResponse, prompt_tokens: int, *, finished: bool) -> Cha
     return attrs.evolve(
         response,
         usage=attrs.evolve(usage, input_tokens=input_tokens, output_tokens=output),
+        usage_estimated=True,
     )
 
 

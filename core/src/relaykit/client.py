@@ -170,7 +170,8 @@ class _Call:
     #: carries it, so the records add up to what the budget charged.
     cut: tuple[Usage, Decimal | None, tuple[Target, ...]] | None = None
     #: whether the usage a stream that ended early settled with is partly relaykit's
-    #: estimate (billed_usage.so_far), not all the vendor's: its span and log line say so
+    #: estimate (billed_usage.so_far), not all the vendor's: its span, log line,
+    #: record and response say so
     usage_estimated: bool = False
     #: whether the call has been traced, logged and recorded as done (or failed)
     ended: bool = False
@@ -1607,6 +1608,9 @@ class Client:
                 cost=cost,
                 attempts=call.attempts,
             )
+            if call.usage_estimated and not response.usage_estimated:
+                # a stream left early: the caller's response says what its record does
+                response = attrs.evolve(response, usage_estimated=True)
         if call.span is not None:
             self._tracer.finish(call, response)  # type: ignore[union-attr]
         if calls_log.isEnabledFor(logging.INFO):
@@ -1694,6 +1698,7 @@ class Client:
             None,  # error_type
             None,  # error_message
             None,  # status
+            response.usage_estimated,
         )
 
     async def _fail(
@@ -1752,6 +1757,7 @@ class Client:
         )
         if call.cut is not None:  # an attempt the total timeout cut off: its prompt billed
             fields["usage"], fields["cost"], _ = call.cut
+            fields["usage_estimated"] = True
         record = CallRecord(
             **fields,
             latency=time.monotonic() - call.started,
@@ -1789,6 +1795,7 @@ class Client:
             fields = self._record_fields(call, target)
             if call.cut is not None:
                 fields["usage"], fields["cost"], _ = call.cut
+                fields["usage_estimated"] = True
             record = CallRecord(
                 **fields,
                 latency=latency,
@@ -1845,6 +1852,7 @@ class Client:
         fields = self._record_fields(call, target)
         if not self._content:
             fields.update(NO_ANSWER_CONTENT)
+        # ``partial.usage_estimated``: the vendor's usage had not come (billed_usage.so_far)
         return CallRecord.from_response(
             partial, **fields, error_type=error_type, error_message=message, status=status
         )
@@ -2009,6 +2017,7 @@ class Client:
             attempts=call.attempts,
             usage=usage,
             cost=cost,
+            usage_estimated=True,  # its prompt, as estimated: the vendor never said
             error_type="HedgeCancelled",
             error_message="cancelled: another target answered first",
         )
@@ -2125,6 +2134,7 @@ _SUCCESS_FIELDS = (
     "error_type",
     "error_message",
     "status",
+    "usage_estimated",
 )
 _new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 

@@ -262,6 +262,10 @@ class CallRecord:
     alias), ``provider``/``model`` the deployment that answered (or failed),
     ``model_served`` the model name the provider reported, ``route`` the
     deployments planned for the call, in order.
+    ``usage_estimated`` says ``usage`` and ``cost`` are partly relaykit's estimate
+    of what the vendor billed, not all the vendor's own counts: a call cut off
+    mid-call (cancelled, the total timeout, a hedge's loser) or a stream that
+    ended before the vendor's usage came (see :mod:`relaykit.billed_usage`).
     """
 
     id: str
@@ -297,6 +301,7 @@ class CallRecord:
     reasoning_parts: tuple[ReasoningPart, ...] = ()
     citations: tuple[Citation, ...] = ()
     search_queries: tuple[str, ...] = ()
+    usage_estimated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -335,6 +340,7 @@ class CallRecord:
             "response_id": response.id,
             "citations": response.citations,
             "search_queries": response.search_queries,
+            "usage_estimated": response.usage_estimated,
         }
         fields.update(kw)
         return cls(**fields)
@@ -510,6 +516,11 @@ class UsageTotal:
     cost: Decimal | None
     #: the ``group_by`` metadata value these calls share (``None``: they had none)
     group: str | None = None
+    #: of ``calls``, those whose usage is relaykit's estimate (``CallRecord.usage_estimated``)
+    estimated: int = 0
+    #: the part of ``cost`` that is those calls' (USD); ``None`` when none of them
+    #: had a known cost
+    estimated_cost: Decimal | None = None
 
 
 @attrs.frozen

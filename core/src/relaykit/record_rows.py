@@ -19,7 +19,7 @@ only ever appended (``reasoning`` came with the backends' migration 4,
 ``reasoning_parts`` with migration 5, ``cache_write_input_tokens`` with
 migration 6, ``cache_write_1h_input_tokens`` with migration 7, ``web_searches``
 and ``citations`` with migration 10, ``search_queries`` with migration 11,
-``fallbacks`` with migration 12). The
+``fallbacks`` with migration 12, ``usage_estimated`` with migration 13). The
 ``prompt`` column holds the model's web search queries and the titles and URLs
 of the answer's citations too (:func:`~relaykit.protocols.citations_text`), so
 the full-text search finds a call by what it searched for or a source it cited.
@@ -88,6 +88,7 @@ COLUMNS: tuple[str, ...] = (
     "citations",
     "search_queries",
     "fallbacks",
+    "usage_estimated",
 )
 
 #: columns holding JSON text
@@ -305,6 +306,7 @@ class RowEncoder:
             dumps([c.to_dict() for c in citations]) if citations else "[]",
             dumps(list(queries)) if queries else "[]",
             record.fallbacks,
+            record.usage_estimated,
         )
 
 
@@ -393,6 +395,7 @@ def row_to_record(row: Sequence[Any], shared: Mapping[str, str] = _NOTHING_SHARE
         citations=tuple([Citation.from_dict(c) for c in _json(r["citations"] or "[]")]),
         search_queries=tuple(_json(r["search_queries"] or "[]")),
         fallbacks=r["fallbacks"] or 0,
+        usage_estimated=bool(r["usage_estimated"]),
     )
 
 

@@ -270,6 +270,11 @@ class ChatResponse:
     it, as they come (in a web view, for example). ``None`` from every other
     provider, and for an answer that did not search. A display artefact: the
     response cache keeps it with the answer, a call record never does.
+
+    ``usage_estimated`` says ``usage`` (and so ``cost``) is partly relaykit's
+    estimate of what the vendor billed: a stream left early (``s.response``) or
+    broken (``StreamError.partial``) before the vendor's usage came
+    (see :mod:`relaykit.billed_usage`). Its call record says so too.
     """
 
     text: str = ""
@@ -290,6 +295,7 @@ class ChatResponse:
     citations: tuple[Citation, ...] = ()
     search_queries: tuple[str, ...] = ()
     search_suggestions: str | None = None
+    usage_estimated: bool = False
     #: the answer as an instance of the ``response_format`` class the call gave
     #: (``None`` without one); never stored, cached or serialised: it is made
     #: again from ``text``

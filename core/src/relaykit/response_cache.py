@@ -520,11 +520,14 @@ def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
 
 
 def as_cached(response: ChatResponse, latency: float | None = None) -> ChatResponse:
-    """``response`` marked as served from the cache: it cost nothing and took no
-    attempt, and its latency is ``latency`` (the time the hit took)."""
-    return _with_cache_fields(response, cache_hit=True, cost=_FREE, attempts=0, latency=latency)
+    """``response`` marked as served from the cache: it cost nothing (nothing of it
+    is an estimate) and took no attempt, and its latency is ``latency`` (the time
+    the hit took)."""
+    return _with_cache_fields(
+        response, cache_hit=True, cost=_FREE, attempts=0, latency=latency, usage_estimated=False
+    )
 
 
 _FREE = Decimal(0)
 #: attrs.evolve compiled for the fields a hit replaces (every hit makes one)
-_with_cache_fields = fields_setter("cache_hit", "cost", "attempts", "latency")
+_with_cache_fields = fields_setter("cache_hit", "cost", "attempts", "latency", "usage_estimated")

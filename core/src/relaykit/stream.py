@@ -335,7 +335,7 @@ class ChatStream(StreamLifecycle):
             call.size // 4,  # the prompt as limits estimate it (client._prompt_tokens)
             finished=self._assembler.finished,
         )
-        if billed is not response:  # not all the vendor's counts: the span and log line say so
+        if billed.usage_estimated:  # not all the vendor's counts: the span and log line say so
             call.usage_estimated = True
         return billed
 

@@ -187,7 +187,7 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "version",
-    [3, 4, 5, 6, 9, 10],
+    [3, 4, 5, 6, 9, 10, 12],
     ids=[
         "before-reasoning",
         "before-reasoning-blocks",
@@ -195,6 +195,7 @@ async def test_client_logs_to_postgres(postgres_dsn: str, fresh_schema: str) -> 
         "before-1h-writes",
         "before-web-search",
         "before-search-queries",
+        "before-estimated-usage",
     ],
 )
 async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
@@ -233,6 +234,7 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         ),
         citations=(Citation(url="https://example.org/tides", title="Tides", start=0, end=6),),
         search_queries=("tides today",),
+        usage_estimated=True,
     )
     storage = PostgresStorage(postgres_dsn, schema=fresh_schema, driver="thread")
     try:
@@ -241,8 +243,10 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
         assert await storage.query_logs(LogQuery(text="tides today")) == [new]  # its queries
         [total] = await storage.usage_totals()
         assert total.usage == new.usage + old.usage
+        # the old row reads as the vendor's counts
+        assert (total.estimated, total.estimated_cost) == (1, new.cost)
     finally:
         await storage.aclose()
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]

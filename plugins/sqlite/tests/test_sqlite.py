@@ -106,6 +106,7 @@ async def test_schema_is_migrated_once_in_wal_mode_with_fts_and_indexes(tmp_path
         (10, "web searches and citations"),
         (11, "web search queries"),
         (12, "fallbacks"),
+        (13, "estimated usage"),
     ]
     indexes = {
         row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -377,7 +378,7 @@ async def test_an_older_database_is_upgraded_in_place(
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_model_requested'")
-        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [])
+        assert (versions, index.fetchall()) == ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], [])
     finally:
         conn.close()
 
@@ -452,6 +453,7 @@ _NEWER_ROWS = {
         1, usage=Usage(1000, 50, web_searches=1), search_queries=("tides today Brighton",)
     ),
     11: make_record(1, fallbacks=2),  # 12: fallbacks
+    12: make_record(1, usage=Usage(1000, 45), usage_estimated=True),  # 13: estimated usage
 }
 
 
@@ -474,11 +476,15 @@ async def test_an_older_database_is_migrated_and_keeps_its_rows(
             assert await storage.query_logs(LogQuery(text="brighton")) == [new]
         [total] = await storage.usage_totals()
         assert total.usage == old.usage + new.usage
+        # the old row reads as the vendor's counts
+        assert (total.estimated, total.estimated_cost) == (
+            (1, new.cost) if new.usage_estimated else (0, None)
+        )
     finally:
         await storage.aclose()
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM relaykit_migrations")]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
 
 
 def test_opening_an_up_to_date_database_does_not_import_sqlite_utils(tmp_path: Path) -> None:

@@ -282,6 +282,28 @@ def _cost(cost: Decimal | None) -> str:
     return "-" if cost is None else f"${cost:.6f}"
 
 
+#: what marks a record's tokens and cost that are relaykit's estimate, not the vendor's
+_ESTIMATE = "~"
+
+
+def _tokens_and_cost(r: CallRecord) -> tuple[str, str]:
+    """``r``'s ``IN/OUT`` tokens and cost, each marked ``~`` when relaykit estimated
+    them (``usage_estimated``: the call ended before the vendor said what it billed)."""
+    tokens, cost = f"{r.usage.input_tokens}/{r.usage.output_tokens}", _cost(r.cost)
+    if r.usage_estimated:
+        tokens = _ESTIMATE + tokens
+        cost = cost if r.cost is None else _ESTIMATE + cost
+    return tokens, cost
+
+
+def _cost_of_which_estimated(cost: Decimal | None, estimated: Decimal | None) -> str:
+    """A total cost, and how much of it is relaykit's estimate when any is:
+    ``$0.501400 (of which ~$0.001400 estimated)``."""
+    if estimated is None:
+        return _cost(cost)
+    return f"{_cost(cost)} (of which {_ESTIMATE}{_cost(estimated)} estimated)"
+
+
 def _preview(record: CallRecord, width: int = 48) -> str:
     if record.operation == "embeddings":
         # No answer to show: how many texts, and the first of them.
@@ -410,11 +432,15 @@ def _record_block(r: CallRecord) -> str:
     """One call in full, for ``relaykit logs --full``: a header line, then what was said."""
     status = "ok" if r.ok else (r.error_type or "error")
     latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
+    tokens, cost = _tokens_and_cost(r)
     lines = [
-        f"{_when(r.started_at)}  {status}  {_route(r)}  "
-        f"{r.usage.input_tokens}/{r.usage.output_tokens} tokens  {_cost(r.cost)}  {latency}",
+        f"{_when(r.started_at)}  {status}  {_route(r)}  {tokens} tokens  {cost}  {latency}",
         f"  id: {r.id}",
     ]
+    if r.usage_estimated:
+        lines.append(
+            "  usage: estimated by relaykit (the call ended before the vendor said what it billed)"
+        )
     if r.conversation_id is not None:
         lines.append(f"  conversation: {r.conversation_id}")
     if r.attempts > 1 or r.fallbacks:
@@ -485,11 +511,9 @@ def _records_table(records: Sequence[CallRecord]) -> str:
     for r in records:
         model = _route(r)
         latency = f"{r.latency:.2f}s" if r.latency is not None else "-"
-        tokens = f"{r.usage.input_tokens}/{r.usage.output_tokens}"
+        tokens, cost = _tokens_and_cost(r)
         status = "ok" if r.ok else (r.error_type or "error")
-        rows.append(
-            [_when(r.started_at), status, model, tokens, _cost(r.cost), latency, _preview(r)]
-        )
+        rows.append([_when(r.started_at), status, model, tokens, cost, latency, _preview(r)])
     headers = ["STARTED", "STATUS", "MODEL", "IN/OUT", "COST", "LATENCY", "PROMPT → RESPONSE"]
     return format_table(headers, rows, right={3, 4, 5})
 
@@ -497,6 +521,7 @@ def _records_table(records: Sequence[CallRecord]) -> str:
 def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
     rows = []
     costs = [t.cost for t in totals if t.cost is not None]
+    estimates = [t.estimated_cost for t in totals if t.estimated_cost is not None]
     # Only where some call searched the web: the table stays as it was for everyone else.
     searched = any(t.usage.web_searches for t in totals)
     for t in totals:
@@ -512,7 +537,7 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
                 _cache_reads_writes(t.usage),
                 str(t.usage.output_tokens),
                 *([str(t.usage.web_searches)] if searched else []),
-                _cost(t.cost),
+                _cost_of_which_estimated(t.cost, t.estimated_cost),
             ]
         )
     rows.append(
@@ -526,7 +551,10 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
             _cache_reads_writes(sum((t.usage for t in totals), Usage())),
             str(sum(t.usage.output_tokens for t in totals)),
             *([str(sum(t.usage.web_searches for t in totals))] if searched else []),
-            _cost(sum(costs, Decimal(0)) if costs else None),
+            _cost_of_which_estimated(
+                sum(costs, Decimal(0)) if costs else None,
+                sum(estimates, Decimal(0)) if estimates else None,
+            ),
         ]
     )
     headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "CACHE R/W", "OUTPUT", "COST"]
@@ -558,6 +586,10 @@ def _total_json(t: UsageTotal, by: str | None = None) -> dict[str, Any]:
         "usage": converter.unstructure(t.usage),
         # Plain notation whatever the backend's sum gave (SQLite: 1E-9, PostgreSQL: 0.000000001)
         "cost": f"{t.cost:f}" if t.cost is not None else None,
+        # of those calls and that cost, relaykit's estimates (calls that ended
+        # before the vendor said what it billed)
+        "estimated": t.estimated,
+        "estimated_cost": f"{t.estimated_cost:f}" if t.estimated_cost is not None else None,
         # grouped by a metadata name: the value under that name (null: calls without it)
         **({by: t.group} if by else {}),
     }

@@ -77,6 +77,8 @@ class MemoryStorage:
             for r in records[1:]:
                 usage = usage + r.usage
             costs = [r.cost for r in records if r.cost is not None]
+            estimated = [r for r in records if r.usage_estimated]
+            estimated_costs = [r.cost for r in estimated if r.cost is not None]
             out.append(
                 UsageTotal(
                     day=day,
@@ -87,6 +89,8 @@ class MemoryStorage:
                     usage=usage,
                     cost=sum(costs, Decimal(0)) if costs else None,
                     group=value if grouped else None,
+                    estimated=len(estimated),
+                    estimated_cost=sum(estimated_costs, Decimal(0)) if estimated_costs else None,
                 )
             )
         return out

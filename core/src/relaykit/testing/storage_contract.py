@@ -270,6 +270,7 @@ class StorageContract:
             attempts=2,
             fallbacks=1,
             cache_hit=True,
+            usage_estimated=True,
             correlation_id="corr-1",
             conversation_id="conv-1",
             model_requested="fast",
@@ -577,8 +578,22 @@ class StorageContract:
         await storage.write_batch(
             [
                 make_record(0, usage=Usage(10, 5, 2, 1, 4, 1, 2), cost=Decimal("0.000001")),
-                make_record(1, usage=Usage(20, 10, 0, 3, 6, 2, 1), cost=Decimal("0.0000025")),
-                failed_record(2),
+                make_record(
+                    1,
+                    usage=Usage(20, 10, 0, 3, 6, 2, 1),
+                    cost=Decimal("0.0000025"),
+                    usage_estimated=True,  # a stream left before the vendor's usage came
+                ),
+                failed_record(2, usage=Usage(1000), usage_estimated=True),  # cut off: no price
+                # estimated, with no price: its cost is unknown, as is the group's
+                make_record(
+                    4,
+                    provider="fake",
+                    model="m",
+                    usage=Usage(1, 1),
+                    cost=None,
+                    usage_estimated=True,
+                ),
                 make_record(3, provider="fake", model="m", usage=Usage(1, 1), cost=None),
                 make_record(day2, usage=Usage(7, 7), cost=Decimal("0.1")),
                 # 23:59:59 UTC on T0's day: still the first day
@@ -589,7 +604,15 @@ class StorageContract:
         d1, d2 = T0.date(), (T0 + timedelta(days=1)).date()
         assert totals == [
             UsageTotal(
-                day=d1, provider="fake", model="m", calls=1, errors=0, usage=Usage(1, 1), cost=None
+                day=d1,
+                provider="fake",
+                model="m",
+                calls=2,
+                errors=0,
+                usage=Usage(2, 2),
+                cost=None,
+                estimated=1,
+                estimated_cost=None,
             ),
             UsageTotal(
                 day=d1,
@@ -598,7 +621,7 @@ class StorageContract:
                 calls=4,
                 errors=1,
                 usage=Usage(
-                    31,
+                    1031,
                     15,
                     2,
                     4,
@@ -607,6 +630,8 @@ class StorageContract:
                     web_searches=3,
                 ),
                 cost=Decimal("0.000003501"),
+                estimated=2,
+                estimated_cost=Decimal("0.0000025"),
             ),
             UsageTotal(
                 day=d2,

@@ -44,7 +44,8 @@ _TOTALS = (
     " count(*), count(*) FILTER (WHERE NOT ok), sum(input_tokens)::bigint,"
     " sum(output_tokens)::bigint, sum(cached_input_tokens)::bigint,"
     " sum(reasoning_tokens)::bigint, sum(cost), sum(cache_write_input_tokens)::bigint,"
-    " sum(cache_write_1h_input_tokens)::bigint, sum(web_searches)::bigint"
+    " sum(cache_write_1h_input_tokens)::bigint, sum(web_searches)::bigint,"
+    " count(*) FILTER (WHERE usage_estimated), sum(cost) FILTER (WHERE usage_estimated)"
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
 _JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
@@ -105,7 +106,7 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     # Byte order (COLLATE "C") and NULLs first: as the other backends sort groups.
     return (
         f"{_TOTALS}, (params -> 'metadata' ->> %s) COLLATE \"C\" FROM logs{sql}"
-        " GROUP BY 1, 2, 3, 14 ORDER BY 1, 2, 3, 14 NULLS FIRST",
+        " GROUP BY 1, 2, 3, 16 ORDER BY 1, 2, 3, 16 NULLS FIRST",
         [query.group_by, *params],
     )
 
@@ -113,7 +114,7 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
     day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row[:12]
-    searches = row[12]
+    searches, estimated, estimated_cost = row[12:15]
     return UsageTotal(
         day=day,
         provider=provider,
@@ -122,7 +123,9 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
         errors=errors,
         usage=Usage(inp, out, cached, reasoning, written, hour, searches),
         cost=cost,
-        group=row[13] if len(row) > 13 else None,
+        group=row[15] if len(row) > 15 else None,
+        estimated=estimated,
+        estimated_cost=estimated_cost,
     )
 
 

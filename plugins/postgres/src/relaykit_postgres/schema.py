@@ -144,6 +144,13 @@ _V12 = """
 ALTER TABLE logs ADD COLUMN fallbacks integer NOT NULL DEFAULT 0;
 """
 
+# Whether the usage and cost are relaykit's estimate of what the vendor billed (a
+# call cut off mid-call, a stream ended before the vendor's usage came); false
+# for rows logged before, which were not marked.
+_V13 = """
+ALTER TABLE logs ADD COLUMN usage_estimated boolean NOT NULL DEFAULT false;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "logs with full-text search, vault, model cache", _V1),
     (2, "response cache", _V2),
@@ -157,6 +164,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (10, "web searches and citations", _V10),
     (11, "web search queries", _V11),
     (12, "fallbacks", _V12),
+    (13, "estimated usage", _V13),
 ]
 
 

@@ -42,7 +42,8 @@ _TOTALS = (
     "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
     " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"
     " decimal_sum(cost), sum(cache_write_input_tokens), sum(cache_write_1h_input_tokens),"
-    " sum(web_searches)"
+    " sum(web_searches), sum(usage_estimated),"
+    " decimal_sum(CASE WHEN usage_estimated THEN cost END)"
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
 # One metadata value of a call (params holds its metadata as a JSON object):
@@ -117,8 +118,8 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
     day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row[:12]
-    searches = row[12]
-    group = row[13] if len(row) > 13 else None
+    searches, estimated, estimated_cost = row[12:15]
+    group = row[15] if len(row) > 15 else None
     return UsageTotal(
         day=date.fromisoformat(day),
         provider=provider,
@@ -128,6 +129,8 @@ def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
         usage=Usage(inp, out, cached, reasoning, written, hour, searches),
         cost=Decimal(cost) if cost is not None else None,
         group=str(group) if group is not None else None,
+        estimated=estimated,
+        estimated_cost=Decimal(estimated_cost) if estimated_cost is not None else None,
     )
 
 

@@ -156,6 +156,13 @@ def _v12_fallbacks(db: Database) -> None:
     db.execute("ALTER TABLE logs ADD COLUMN fallbacks INTEGER NOT NULL DEFAULT 0")
 
 
+def _v13_usage_estimated(db: Database) -> None:
+    # 1 when the usage and cost are relaykit's estimate of what the vendor billed
+    # (a call cut off mid-call, a stream ended before the vendor's usage came);
+    # 0 for rows logged before, which were not marked.
+    db.execute("ALTER TABLE logs ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (1, "logs with full-text search, vault, model cache", _v1_logs_vault_models),
     (2, "response cache", _v2_response_cache),
@@ -169,6 +176,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Database], None]]] = [
     (10, "web searches and citations", _v10_web_search),
     (11, "web search queries", _v11_search_queries),
     (12, "fallbacks", _v12_fallbacks),
+    (13, "estimated usage", _v13_usage_estimated),
 ]
 
 
