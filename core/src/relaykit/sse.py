@@ -35,8 +35,8 @@ _new_event = tuple.__new__
 
 _BOM = b"\xef\xbb\xbf"  # U+FEFF in UTF-8
 
-# What ``_head`` holds: what the start of the next chunk needs looked at for. Any
-# non-zero value keeps chunks off the fast path, so the check costs it nothing.
+# What ``_head`` holds: what to check at the start of the next chunk. A non-zero
+# value already kept a chunk off the fast path, so the BOM check costs it nothing.
 _NOTHING = 0
 _LF = 1  # the previous chunk ended in CR; a leading LF is its pair
 _STREAM_START = 2  # no byte seen yet: a leading BOM is dropped
