@@ -3,7 +3,8 @@
 Follows the WHATWG event-stream rules: lines end in CRLF, LF or CR (a CRLF split
 across two chunks is still one line end); ``data:`` lines accumulate with
 ``\\n``; a line starting with ``:`` is a comment; one leading space after the
-colon is dropped; a blank line dispatches the event if it has data.
+colon is dropped; a blank line dispatches the event if it has data; one UTF-8
+byte-order mark at the very start of the stream is dropped (even split across chunks).
 
 Providers feed it from ``response.aiter_bytes()`` (which undoes gzip) inside their own ``stream``
 generator rather than through a nested async generator, so that closing the
@@ -32,15 +33,23 @@ class ServerSentEvent(NamedTuple):
 #: builds a ServerSentEvent from a 4-tuple in C (the NamedTuple's own __new__ is Python)
 _new_event = tuple.__new__
 
+_BOM = b"\xef\xbb\xbf"  # U+FEFF in UTF-8
+
+# What ``_head`` holds: what to check at the start of the next chunk. A non-zero
+# value already kept a chunk off the fast path, so the BOM check costs it nothing.
+_NOTHING = 0
+_LF = 1  # the previous chunk ended in CR; a leading LF is its pair
+_STREAM_START = 2  # no byte seen yet: a leading BOM is dropped
+
 
 class SSEDecoder:
     """Incremental decoder: :meth:`feed` bytes, get the events they complete."""
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_retry", "_skip_lf")
+    __slots__ = ("_buf", "_data", "_event", "_head", "_id", "_retry")
 
     def __init__(self) -> None:
         self._buf = b""
-        self._skip_lf = False  # the previous chunk ended in CR; a leading LF is its pair
+        self._head = _STREAM_START  # _NOTHING, _LF or _STREAM_START (see above)
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -53,7 +62,7 @@ class SSEDecoder:
         if (
             chunk[-1] == 10  # LF
             and 13 not in chunk  # CR (an int is found with memchr; b"\r" is not)
-            and not (self._buf or self._data or self._skip_lf)
+            and not (self._buf or self._data or self._head)
         ):
             # Nearly every chunk of an LLM stream is one whole event of one data
             # line, with nothing held from the chunk before: what the lines below
@@ -78,19 +87,33 @@ class SSEDecoder:
                 self._event = ""
                 text = chunk[first + 7 : blank].decode("utf-8", "replace")
                 return [_new_event(ServerSentEvent, (name, text, self._id, self._retry))]
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-                if not chunk:
+        if self._head:
+            if self._head == _LF:
+                self._head = _NOTHING
+                if chunk[:1] == b"\n":
+                    chunk = chunk[1:]
+                    if not chunk:
+                        return []
+            else:
+                # The stream's first bytes, once: WHATWG drops one leading BOM. Bytes
+                # that may be the start of a BOM wait in _buf for the next chunk.
+                chunk = self._buf + chunk
+                self._buf = b""
+                if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                    self._buf = chunk
                     return []
+                self._head = _NOTHING
+                if chunk.startswith(_BOM):
+                    chunk = chunk[len(_BOM) :]
+                    if not chunk:
+                        return []
         buf = self._buf + chunk if self._buf else chunk
         # bytes.splitlines() ends lines at CR, LF and CRLF, as the rules say; whether
         # the last line is complete shows in the last byte of the buffer.
         lines = buf.splitlines()
         end = buf[-1:]
         if end == b"\r":
-            self._skip_lf = True
+            self._head = _LF
             self._buf = b""
         elif end == b"\n":
             self._buf = b""

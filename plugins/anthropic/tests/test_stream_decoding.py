@@ -239,6 +239,22 @@ def test_emulated_structured_output_streams_as_text() -> None:
     assert (json.loads(r.text), r.finish_reason, r.tool_calls) == (answer, "stop", ())
 
 
+def test_emulated_structured_output_whole_in_its_start_streams_as_text() -> None:
+    start = {"type": "tool_use", "id": "toolu_1", "name": "response", "input": {"answer": 42}}
+    events, _ = decode(
+        [
+            START,
+            event("content_block_start", index=0, content_block=start),
+            event("content_block_stop", index=0),
+            event("message_delta", delta={"stop_reason": "tool_use"}, usage={"output_tokens": 3}),
+            STOP,
+        ],
+        json_tool="response",
+    )
+    r = assemble(events)
+    assert (json.loads(r.text), r.finish_reason, r.tool_calls) == ({"answer": 42}, "stop", ())
+
+
 def test_a_final_event_without_its_blank_line_still_counts() -> None:
     decoder = MessageStreamDecoder(provider="anthropic", model="m")
     decoder.feed(START + b'event: message_stop\ndata: {"type": "message_stop"}')

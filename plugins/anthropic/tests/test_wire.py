@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from relaykit import (
     Usage,
 )
 from relaykit.messages import coerce_messages
+from relaykit.testing import LoopbackServer, Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic import AnthropicProvider, wire
 from relaykit_anthropic.prices import known_model
@@ -629,3 +631,94 @@ def test_the_mock_checks_key_and_version_headers(mock: AnthropicMock) -> None:
         headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
     )
     assert no_max.status_code == 400
+
+
+def _stream_of(*blocks: tuple[dict[str, Any], list[str]]) -> bytes:
+    """A whole Messages API stream, in Anthropic's framing: each block's start, then
+    its ``input_json_delta`` fragments, then its stop; a tool_use finish."""
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 5, "output_tokens": 1},
+                },
+            },
+        )
+    ]
+    for index, (start, fragments) in enumerate(blocks):
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            )
+        )
+        events += [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": fragment},
+                },
+            )
+            for fragment in fragments
+        ]
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events += [
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 9},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return b"".join(f"event: {n}\ndata: {json.dumps(d)}\n\n".encode() for n, d in events)
+
+
+@pytest.mark.anyio
+async def test_a_tool_use_whose_start_holds_its_input_keeps_it() -> None:
+    # The SDK's accumulator keeps content_block_start's input and replaces it with
+    # the input_json_delta text only once a non-empty fragment has come.
+    def use(i: int, given: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "tool_use", "id": f"toolu_{i}", "name": "get_weather", "input": given}
+
+    body = _stream_of(
+        (use(0, {"city": "Paris"}), []),  # the input whole in the start, no deltas
+        (use(1, {"city": "Rome"}), [""]),  # an empty fragment builds nothing
+        (use(2, {}), ["", '{"city": ', '"Oslo"}']),  # the usual: deltas build it
+        (use(3, {"city": "stale"}), ['{"city": "Lima"}']),  # deltas replace the start's
+        (use(4, {}), []),  # no input at all
+    )
+
+    async def handler(request: Request) -> Response:
+        return Response(200, {"content-type": "text/event-stream"}, [body])
+
+    config = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
+    with LoopbackServer(handler) as server:
+        config["providers"] = {"anthropic": {"base_url": server.url, "api_key": KEY}}
+        async with (
+            relaykit.Client(config) as c,
+            c.stream(MODEL, "weather?", tools=[WEATHER_TOOL]) as s,
+        ):
+            async for _ in s:
+                pass
+    assert [(t.id, t.arguments) for t in s.response.tool_calls] == [
+        ("toolu_0", {"city": "Paris"}),
+        ("toolu_1", {"city": "Rome"}),
+        ("toolu_2", {"city": "Oslo"}),
+        ("toolu_3", {"city": "Lima"}),
+        ("toolu_4", {}),
+    ]
+    assert s.response.finish_reason == "tool_calls"

@@ -28,6 +28,7 @@ from relaykit_bedrock import wire
 from relaykit_bedrock.prices import lookup
 from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing.frames import reasoning_signature
+from relaykit_bedrock.testing.mock import validate
 
 MODEL = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 MakeClient = Callable[..., relaykit.Client]
@@ -167,6 +168,58 @@ async def test_a_call_with_broken_arguments_can_be_sent_back(
         await client.chat(MODEL, history, tools=[WEATHER_TOOL])
     use = sent(mock)["messages"][1]["content"][0]["toolUse"]
     assert use["input"] == {"raw_arguments": '{"city": "Par'}
+
+
+@pytest.mark.anyio
+async def test_an_empty_tool_result_is_sent_as_a_placeholder(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # Converse refuses a blank text block, an empty content list and (Claude) an
+    # error result with nothing in it; a tool that printed nothing is still an answer.
+    history = [
+        Message.user("Clear the caches"),
+        Message.assistant(
+            tool_calls=[ToolCall("t1", "clear", {}), ToolCall("t2", "clear", {"all": True})]
+        ),
+        Message.tool("t1", ""),
+        Message.tool("t2", " \n", is_error=True),
+    ]
+    async with make_client() as client:
+        await client.chat(MODEL, history, tools=[WEATHER_TOOL])
+    ok, failed = sent(mock)["messages"][2]["content"]
+    assert ok == {"toolResult": {"toolUseId": "t1", "content": [{"text": wire.NO_OUTPUT}]}}
+    assert failed == {
+        "toolResult": {"toolUseId": "t2", "content": [{"text": wire.NO_OUTPUT}], "status": "error"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "problem"),
+    [
+        ([{"text": ""}], None, "toolResult.content.0 is blank"),
+        ([{"text": " "}], "error", "toolResult.content.0 is blank"),
+        ([], None, "toolResult is empty"),
+        ([], "error", "cannot be empty when status value is error"),
+    ],
+)
+def test_the_mock_refuses_empty_tool_results(
+    content: list[Any], status: str | None, problem: str
+) -> None:
+    result: dict[str, Any] = {"toolUseId": "t1", "content": content}
+    if status:
+        result["status"] = status
+    body = {
+        "messages": [
+            {"role": "user", "content": [{"text": "go"}]},
+            {
+                "role": "assistant",
+                "content": [{"toolUse": {"toolUseId": "t1", "name": "x", "input": {}}}],
+            },
+            {"role": "user", "content": [{"toolResult": result}]},
+        ],
+        "toolConfig": {"tools": []},
+    }
+    assert problem in (validate(body) or "")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from relaykit import (
     ToolCall,
 )
 from relaykit.events import ReasoningDelta
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import LoopbackServer, OpenAIMock, Reply, Request, Response
 from relaykit.testing.openai_responses import encrypted_reasoning
 from relaykit_openai import responses_wire
 from relaykit_openai.api_choice import responses_only
@@ -537,3 +538,117 @@ async def test_compatible_services_have_no_counter_so_counts_are_estimated(
         count = await client.count_tokens("groq/llama-3.3-70b-versatile", "x" * 40)
     assert count == relaykit.TokenCount(10, exact=False)
     assert mock.requests == []
+
+
+# -- function-call arguments in the done item only ---------------------------------
+
+
+def _responses_sse(*events: tuple[str, dict[str, Any]]) -> bytes:
+    """Events as the Responses API frames them: ``event:`` and ``data:`` (with its
+    ``type`` and ``sequence_number``)."""
+    out = []
+    for n, (kind, data) in enumerate(events):
+        body = json.dumps({"type": kind, "sequence_number": n, **data})
+        out.append(f"event: {kind}\ndata: {body}\n\n".encode())
+    return b"".join(out)
+
+
+def _call(item_id: str, call_id: str, arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call_id,
+        "name": "get_weather",
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+@pytest.mark.anyio
+async def test_arguments_only_in_the_done_item_are_kept_and_not_doubled() -> None:
+    # A function call's arguments may come only in response.output_item.done, with
+    # no function_call_arguments events; when they did stream, the done item repeats
+    # them, and they count once.
+    paris, oslo = '{"city":"Paris"}', '{"city":"Oslo"}'
+    resp = {"id": "resp_1", "object": "response", "model": "o4-mini", "status": "in_progress"}
+    body = _responses_sse(
+        ("response.created", {"response": resp}),
+        # 1: arguments only in the done item
+        (
+            "response.output_item.added",
+            {"output_index": 0, "item": _call("fc_1", "call_1", "", "in_progress")},
+        ),
+        (
+            "response.output_item.done",
+            {"output_index": 0, "item": _call("fc_1", "call_1", paris, "completed")},
+        ),
+        # 2: the usual stream: deltas, their done event, the done item repeating them
+        (
+            "response.output_item.added",
+            {"output_index": 1, "item": _call("fc_2", "call_2", "", "in_progress")},
+        ),
+        (
+            "response.function_call_arguments.delta",
+            {"item_id": "fc_2", "output_index": 1, "delta": oslo[:8]},
+        ),
+        (
+            "response.function_call_arguments.delta",
+            {"item_id": "fc_2", "output_index": 1, "delta": oslo[8:]},
+        ),
+        (
+            "response.function_call_arguments.done",
+            {"item_id": "fc_2", "output_index": 1, "arguments": oslo},
+        ),
+        (
+            "response.output_item.done",
+            {"output_index": 1, "item": _call("fc_2", "call_2", oslo, "completed")},
+        ),
+        # 3: no added event at all, the whole item in its done event
+        (
+            "response.output_item.done",
+            {"output_index": 2, "item": _call("fc_3", "call_3", paris, "completed")},
+        ),
+        # 4: no deltas, only the arguments' done event, then the done item
+        (
+            "response.output_item.added",
+            {"output_index": 3, "item": _call("fc_4", "call_4", "", "in_progress")},
+        ),
+        (
+            "response.function_call_arguments.done",
+            {"item_id": "fc_4", "output_index": 3, "arguments": oslo},
+        ),
+        (
+            "response.output_item.done",
+            {"output_index": 3, "item": _call("fc_4", "call_4", oslo, "completed")},
+        ),
+        (
+            "response.completed",
+            {
+                "response": {
+                    **resp,
+                    "status": "completed",
+                    "usage": {"input_tokens": 5, "output_tokens": 7},
+                }
+            },
+        ),
+    )
+
+    async def handler(request: Request) -> Response:
+        return Response(200, {"content-type": "text/event-stream"}, [body])
+
+    with LoopbackServer(handler) as server:
+        settings = {"base_url": server.url, "api_key": KEY, "api": "responses"}
+        cfg = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1},
+            "providers": {"openai": settings},
+        }
+        async with relaykit.Client(cfg) as client:
+            r, _ = await drain(client, "openai/o4-mini", "weather?")
+    assert [(c.id, c.name, c.arguments) for c in r.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Paris"}),
+        ("call_2", "get_weather", {"city": "Oslo"}),
+        ("call_3", "get_weather", {"city": "Paris"}),
+        ("call_4", "get_weather", {"city": "Oslo"}),
+    ]
+    assert r.finish_reason == "tool_calls"

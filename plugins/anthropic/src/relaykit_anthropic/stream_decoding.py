@@ -15,10 +15,17 @@ comes as ``input_json_delta``\\ s (the server's tool, not a relaykit tool call),
 end of the text it supports known. A search's query is read when its block
 stops (its input JSON is whole) and yielded then as a
 :class:`~relaykit.SearchQuery`, before the text written from what it found.
+
+A ``tool_use`` block's input is built from its ``input_json_delta``\\ s, as
+the anthropic SDK builds it. Its ``content_block_start`` usually holds
+``"input": {}``; one that holds more keeps it, as the SDK does, when no
+non-empty fragment follows: it is yielded when the block stops (only then is
+it known that no fragment replaces it).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from relaykit import SSEDecoder, StreamError, json_decode
@@ -67,6 +74,8 @@ class MessageStreamDecoder:
         self._cited: dict[int, tuple[int, list[dict[str, Any]]]] = {}
         # web search block index -> its input's JSON fragments so far
         self._searching: dict[int, list[str]] = {}
+        # tool_use block index -> the input its start held, until a fragment replaces it
+        self._start_inputs: dict[int, dict[str, Any]] = {}
         #: an error met after other events in the same chunk, raised on the next call
         self._error_pending: StreamError | None = None
 
@@ -161,6 +170,9 @@ class MessageStreamDecoder:
     def _block_start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
         if kind == "tool_use":
+            given = block.get("input")
+            if isinstance(given, dict) and given:
+                self._start_inputs[index] = given
             if self._json_tool is not None and block.get("name") == self._json_tool:
                 self._json_blocks.add(index)
                 self._answered_by_tool = True
@@ -201,7 +213,14 @@ class MessageStreamDecoder:
 
     def _block_stop(self, index: int) -> list[StreamEvent]:
         """A text block's citations, now that the text they index is all here (or a
-        web search's query, now that its input has all come)."""
+        web search's query, now that its input has all come, or a tool's input that
+        only its start held)."""
+        given = self._start_inputs.pop(index, None)
+        if given is not None:  # no fragment came: the start's input is the input
+            text = json.dumps(given, ensure_ascii=False, separators=(",", ":"))
+            if index in self._json_blocks:
+                return [self._text(text)]
+            return [ToolCallDelta(self._tools[index], arguments=text)]
         fragments = self._searching.pop(index, None)
         if fragments is not None:
             return self._searched("".join(fragments))
@@ -239,6 +258,7 @@ class MessageStreamDecoder:
             fragment = delta.get("partial_json") or ""
             if not fragment:
                 return []
+            self._start_inputs.pop(index, None)  # the fragments build the input instead
             if index in self._json_blocks:
                 return [self._text(fragment)]
             if index in self._tools:

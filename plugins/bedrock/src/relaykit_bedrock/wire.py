@@ -26,6 +26,10 @@ Choices the Converse API forces on us, each documented here once:
   back as ``{"raw_arguments": "..."}``: Converse wants ``toolUse.input`` to be one.
 - A tool result's ``status`` is sent only for errors: only some model
   families accept the field at all.
+- A tool result with no text (or only whitespace) and no attachments is sent
+  as the text :data:`NO_OUTPUT`: Converse refuses a blank text block and, for
+  some models, an empty ``content`` list, and Claude refuses an error result
+  with no content. Whitespace beside attachments is left out.
 - A :class:`~relaykit.CachePoint` becomes a ``{"cachePoint": {"type": "default"}}``
   block where it stands, in ``system`` (the system text is cut there) or a
   message's ``content``; ``Tool.cache`` one right after that tool in
@@ -78,6 +82,9 @@ from .documents import DocumentNames, check_user_turns, document_block
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "bedrock"
+
+#: the text sent for a tool result with nothing in it (Converse refuses it empty)
+NO_OUTPUT = "(no output)"
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -271,11 +278,12 @@ def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
             arguments = {"raw_arguments": part.raw_arguments}
         return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": arguments}}
     if isinstance(part, ToolResultPart):
-        content: list[dict[str, Any]] = [{"text": part.content}]
-        if part.attachments:
-            # Converse reads images and documents inside a tool result, after its text.
-            content = content if part.content else []
-            content += [_block(a, names) for a in part.attachments]  # type: ignore[misc]
+        blank = not part.content.strip()
+        content: list[dict[str, Any]] = [] if blank else [{"text": part.content}]
+        # Converse reads images and documents inside a tool result, after its text.
+        content += [_block(a, names) for a in part.attachments]  # type: ignore[misc]
+        if not content:
+            content = [{"text": NO_OUTPUT}]  # see the module docstring
         result: dict[str, Any] = {"toolUseId": part.tool_call_id, "content": content}
         if part.is_error:
             result["status"] = "error"

@@ -358,6 +358,7 @@ class StreamState:
     """What decoding one Responses stream carries from event to event."""
 
     __slots__ = (
+        "_argued",
         "_calls",
         "_parts",
         "_summaries",
@@ -376,6 +377,7 @@ class StreamState:
         #: function calls seen: a completed response finishes with "tool_calls"
         self.tool_calls = 0
         self._calls: dict[str, int] = {}  # item id -> relaykit tool call index
+        self._argued: set[str] = set()  # function call item ids whose arguments have come
         self._summaries: dict[str, int] = {}  # reasoning item id -> summary parts opened
         #: characters of text streamed so far (answer and refusal)
         self.text_length = 0
@@ -407,7 +409,12 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         return [ReasoningDelta(delta)] if delta else []
     if kind == "response.function_call_arguments.delta":
         index = state.call_index(data.get("item_id"))
+        if data.get("delta"):
+            state._argued.add(data.get("item_id") or "")
         return [ToolCallDelta(index, arguments=data.get("delta") or "")]
+    if kind == "response.function_call_arguments.done":
+        # Whole arguments, repeating the deltas: used only if none came.
+        return _late_arguments(data.get("item_id"), data.get("arguments"), state)
     if kind == "response.reasoning_summary_part.added":
         # Each reasoning item is one block; its second and later summary parts
         # are joined to the first as in the non-streamed response.
@@ -419,6 +426,8 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         item = data.get("item") or {}
         if item.get("type") == "function_call":
             index = state.call_index(item.get("id"))
+            if item.get("arguments"):
+                state._argued.add(item.get("id") or "")
             return [
                 ToolCallDelta(
                     index, item.get("call_id"), item.get("name"), item.get("arguments") or ""
@@ -429,6 +438,16 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         return []
     if kind == "response.output_item.done":
         item = data.get("item") or {}
+        if item.get("type") == "function_call":
+            # The whole call, repeating what streamed: its arguments used only if
+            # none came (and the call itself if it was never added).
+            key = item.get("id") or ""
+            if key in state._calls:
+                return _late_arguments(key, item.get("arguments"), state)
+            state._argued.add(key)
+            index = state.call_index(key)
+            arguments = item.get("arguments") or ""
+            return [ToolCallDelta(index, item.get("call_id"), item.get("name"), arguments)]
         if item.get("type") == "web_search_call":
             state.web_searches += billed_search(item)
             # The search has run: say so now, not with the finish.
@@ -468,6 +487,15 @@ def event_events(kind: str, data: dict[str, Any], state: StreamState) -> list[St
         events.append(Finish(reason, raw))
         return events
     return []
+
+
+def _late_arguments(item_id: str | None, arguments: Any, state: StreamState) -> list[StreamEvent]:
+    """A call's whole ``arguments`` from an event that ends it, if none streamed before."""
+    key = item_id or ""
+    if key in state._argued or not arguments or not isinstance(arguments, str):
+        return []
+    state._argued.add(key)
+    return [ToolCallDelta(state.call_index(item_id), arguments=arguments)]
 
 
 def _annotation_events(data: dict[str, Any], state: StreamState) -> list[StreamEvent]:

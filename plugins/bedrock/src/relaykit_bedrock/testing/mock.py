@@ -3,11 +3,12 @@ embedding, reranker and image models and ListFoundationModels over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
-empty content, blank text, a ``toolUse.input`` that is not an object, tool
-blocks without a ``toolConfig``, reasoning it did not sign, ``document`` blocks
-as :mod:`relaykit_bedrock.testing.documents` describes. Converse calls also
-have the thinking fields in ``additionalModelRequestFields`` checked by the
-model's family, as :mod:`relaykit_bedrock.testing.reasoning` describes, and
+empty content, blank text (in a ``toolResult`` too), a ``toolUse.input`` that
+is not an object, tool blocks without a ``toolConfig``, reasoning it did not
+sign, ``document`` blocks as :mod:`relaykit_bedrock.testing.documents`
+describes. Converse calls also have the thinking fields in
+``additionalModelRequestFields`` checked by the model's family, as
+:mod:`relaykit_bedrock.testing.reasoning` describes, and
 :meth:`BedrockMock.sent_reasoning` reads them back.
 
 It checks ``cachePoint`` blocks (in ``toolConfig.tools``, ``system`` or a
@@ -410,14 +411,24 @@ _TOOL_RESULT_BLOCKS = frozenset({"text", "json", "image", "document", "video"})
 
 
 def _tool_result_problem(result: Any, where: str) -> str | None:
+    # Reported refusals (worded by the mock where AWS's words are not published): an
+    # empty content list, a blank text block in it, and (Claude, as Anthropic's own
+    # API) an error result with nothing in it.
     content = result.get("content") if isinstance(result, dict) else None
     if not isinstance(content, list) or not content:
+        if isinstance(result, dict) and result.get("status") == "error":
+            return f"The content field at {where} cannot be empty when status value is error."
         return f"The content field at {where} is empty."
     for k, block in enumerate(content):
         if not isinstance(block, dict) or len(block) != 1 or set(block) - _TOOL_RESULT_BLOCKS:
             return (
                 f"The value at {where}.content.{k} is not a valid ToolResultContentBlock:"
                 f" use one of {', '.join(sorted(_TOOL_RESULT_BLOCKS))}."
+            )
+        if "text" in block and not str(block["text"]).strip():
+            return (
+                f"The text field in the ToolResultContentBlock object at {where}.content.{k}"
+                " is blank. Add text to the text field, and try again."
             )
     return None
 
