@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 import anyio
 
 from .attempts import run_attempts
+from .call_limits import unit_hold
 from .cancellation import is_cancellation
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
@@ -144,15 +145,14 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             # A provider that answers only whole (Gemini's speech, say) still streams:
             # its answer comes as one piece, later than a streamed first piece would.
             stream = self._from_whole(provider, target)
-        if client._limiter is not None:
+        limits = client._limits
+        if limits is not None:
             if call.minutes or call.characters:
                 # audio per minute, speech per character: a budget holds those too
-                from .client import _unit_hold
-
-                call.unit_hold = _unit_hold(call, client._price(target))
-            reservations = client._reserve_now(target, call)
+                call.unit_hold = unit_hold(call, client._price(target))
+            reservations = limits.reserve_now(target, call)
             if reservations is None:
-                reservations = await client._reserve(target, call)
+                reservations = await limits.reserve(target, call)
             self._reservations = reservations
         self._target = target
         try:

@@ -8,7 +8,6 @@ puts them in order.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import time
@@ -21,23 +20,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import anyio.lowlevel
 import attrs
 
 from .attempts import run_attempts
 from .billed_usage import prompt_only
 from .breaker import BreakerBoard, CircuitBreaker
-from .budgets import estimate_cost, hold_rates
 from .cache_store import GuardedCacheStore, open_cache_store
+from .call_limits import OUTPUT_ESTIMATE, CallLimits, prompt_tokens, unit_hold
 from .call_log import CallLog
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call, part_of_work_in_flight
-from .config import Config, LimitConfig, is_scoped, load_config
+from .config import Config, LimitConfig, load_config
 from .deadline_scope import DeadlineScopes
 from .embeddings import EmbeddingResponse
 from .errors import (
     ClientClosedError,
-    ConfigError,
     InvalidRequestError,
     OutputValidationError,
     RelayError,
@@ -58,7 +55,6 @@ from .protocols import (
     Exporter,
     Provider,
     RateLimiter,
-    Reservation,
     Storage,
 )
 from .provider_registry import ProviderRegistry
@@ -79,7 +75,6 @@ from .response_cache import (
 )
 from .retention import RetentionPolicy
 from .routing import Router, Target
-from .secrets import describe_error
 from .storage_open import open_storage
 from .tls import name_ca_file
 from .tracing import CallTracer, current
@@ -117,7 +112,6 @@ _CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("pu
 
 log = logging.getLogger("relaykit")
 calls_log = logging.getLogger(CALLS_LOGGER)
-limiter_log = logging.getLogger("relaykit.limiter")
 
 Messages = str | Sequence[Message | Mapping[str, Any]]
 
@@ -230,36 +224,8 @@ class Client:
             memo_chars=self.config.redaction.memo_chars,
         )
         self._exporters: list[Exporter] = collect(hook.relaykit_exporters(config=self.config))
-        self._limiter: RateLimiter | None = None
-        self._limit_matches: dict[Target, tuple[tuple[str, LimitConfig], ...]] = {}
-        #: targets that one limit matches, when the limiter decides at once: the usual
-        #: case, which _attempt handles inline (see _limits_for)
-        self._one_limit: dict[Target, _OneLimit] = {}
-        #: ``[limits."NAME=GLOB"]``, as (name, glob, pattern, limit): limits on the calls
-        #: whose ``metadata[NAME]`` matches GLOB, each distinct value counted apart
-        self._scoped: tuple[tuple[str, str, str, LimitConfig], ...] = tuple(
-            (pattern.partition("=")[0], pattern.partition("=")[2], pattern, limit)
-            for pattern, limit in self.config.limits.items()
-            if is_scoped(pattern)
-        )
-        if self.config.limits:
-            self._limiter = hook.relaykit_rate_limiter(
-                name=self.config.limiter.backend, config=self.config
-            )
-            if self._limiter is None:
-                raise ConfigError(
-                    f"no plugin provides the rate limiter {self.config.limiter.backend!r}",
-                    hint=f"pip install relaykit-{self.config.limiter.backend}, "
-                    "or use limiter = 'memory'",
-                )
-        # A limiter that decides without waiting offers synchronous twins of its
-        # methods (the memory one does): the usual call then builds no coroutine.
-        self._acquire_nowait = getattr(self._limiter, "acquire_nowait", None)
-        self._reconcile_nowait = getattr(self._limiter, "reconcile_nowait", None)
-        if self._acquire_nowait is None or self._reconcile_nowait is None:
-            self._acquire_nowait = self._reconcile_nowait = None
-        #: the limiter's optional ``release``: gives back a call that was never sent
-        self._limiter_release = getattr(self._limiter, "release", None)
+        #: reserves and settles ``[limits]`` around each attempt (``None`` without any)
+        self._limits = CallLimits.create(self.config, hook, self._price)
         self._call_log: CallLog | None = None
         storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:
@@ -291,15 +257,6 @@ class Client:
         )
         if self._tracer is not None:
             self._registry.header_hooks.append(self._tracer.inject_headers)
-        if (
-            self._limiter is not None
-            and any(limit.budget_usd is not None for limit in self.config.limits.values())
-            and not getattr(self._limiter, "supports_budgets", False)
-        ):
-            raise ConfigError(
-                f"the rate limiter {self.config.limiter.backend!r} does not enforce budget_usd",
-                hint="use limiter = 'memory' or 'redis', or remove budget_usd from [limits]",
-            )
         from .model_catalog import ModelCatalog
 
         self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl, storage=storage)
@@ -404,6 +361,12 @@ class Client:
     def storage(self) -> Storage | None:
         """The storage backend call records go to, or ``None`` when logging is off."""
         return self._call_log.storage if self._call_log is not None else None
+
+    @property
+    def _limiter(self) -> RateLimiter | None:
+        """The rate limiter of ``[limits]`` (``None`` without any): for tests and
+        chaos checks that look at what it holds; calls go through ``_limits``."""
+        return self._limits.limiter if self._limits is not None else None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -525,9 +488,8 @@ class Client:
                 await self._call_log.aclose()
             for exporter in self._exporters:
                 await exporter.aclose()
-            limiter_close = getattr(self._limiter, "aclose", None)  # shared limiters hold sockets
-            if limiter_close is not None:
-                await limiter_close()
+            if self._limits is not None:
+                await self._limits.aclose()
             store_close = getattr(self._own_cache_store, "aclose", None)  # a socket, too
             if store_close is not None:
                 await store_close()
@@ -1161,10 +1123,11 @@ class Client:
             deadline=now + total,
             streamed=streamed,
             size=size,
-            output_hold=request.max_tokens or _OUTPUT_ESTIMATE,
+            output_hold=request.max_tokens or OUTPUT_ESTIMATE,
         )
-        if self._scoped and request.metadata:
-            call.scoped = self._scoped_limits(request.metadata)
+        limits = self._limits
+        if limits is not None and limits.scoped and request.metadata:
+            call.scoped = limits.scoped_limits(request.metadata)
         cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
         if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
             call.cache_key = lookup_key(canonical_request(model, request))
@@ -1188,27 +1151,28 @@ class Client:
     ) -> ChatResponse:
         reservation = None  # the usual one, taken inline
         reservations = None  # any other
-        if self._limiter is not None:
+        limits = self._limits
+        if limits is not None:
             if call.operation != "chat" and (
                 call.searches or call.minutes or call.images or call.characters
             ):
                 # A rerank billed per search, audio per minute, images per image,
                 # speech per character: a budget holds those too.
-                call.unit_hold = _unit_hold(call, self._price(target))
-            one = self._one_limit.get(target)
-            if one is None and target not in self._limit_matches:
+                call.unit_hold = unit_hold(call, self._price(target))
+            one = limits.one_limit.get(target)
+            if one is None and target not in limits.matches:
                 # A deployment's first call: match it here, so that it too takes
                 # the inline path below if one limit matches (as every later one will).
-                self._limits_for(target)
-                one = self._one_limit.get(target)
+                limits.limits_for(target)
+                one = limits.one_limit.get(target)
             if one is not None and not call.scoped:
                 # One limit and a limiter that decides at once: the usual case, taken
-                # here rather than in _reserve_now (a frame and a list less).
-                reservation = self._take_one(one, call)
+                # here rather than in reserve_now (a frame and a list less).
+                reservation = limits.take_one(one, call)
             else:
-                reservations = self._reserve_now(target, call)
+                reservations = limits.reserve_now(target, call)
                 if reservations is None:
-                    reservations = await self._reserve(target, call)
+                    reservations = await limits.reserve(target, call)
         response: ChatResponse | None = None
         #: whether the request may have reached the provider: if not, the limits
         #: get all of it back, the request included (see transport_errors.never_sent)
@@ -1281,87 +1245,28 @@ class Client:
         finally:
             self._running.discard(scope)
             if reservation is not None:
+                assert limits is not None  # it reserved
                 if not sent:
-                    await self._release([reservation], call, target)
-                else:  # settled as _reconcile_now does
+                    await limits.release([reservation], call, target)
+                else:  # settled as CallLimits.reconcile_now does
                     used = 0
                     if response is not None:
                         usage = response.usage
                         used = usage.input_tokens + usage.output_tokens
                     if reservation.cost is None:
-                        self._reconcile_nowait(reservation, used)  # type: ignore[misc]
+                        limits.reconcile_nowait(reservation, used)
                     else:
-                        cost = self._cost_of(call, response, target)
-                        self._reconcile_nowait(reservation, used, cost=cost)  # type: ignore[misc]
+                        cost = limits.cost_of(call, response, target)
+                        limits.reconcile_nowait(reservation, used, cost=cost)
             elif reservations:
+                assert limits is not None  # it reserved
                 if not sent:
-                    await self._release(reservations, call, target)
-                elif not self._reconcile_now(reservations, call, response, target):
+                    await limits.release(reservations, call, target)
+                elif not limits.reconcile_now(reservations, call, response, target):
                     # Shielded: a limiter that waits (over the network, say) would
                     # otherwise never hear back from a cancelled call, and keep its hold.
                     with anyio.CancelScope(shield=True):
-                        await self._reconcile(reservations, call, response, target)
-
-    def _reserve_now(self, target: Target, call: _Call) -> list[Reservation] | None:
-        """What :meth:`_reserve` holds, without a coroutine, when the limiter can say at once.
-
-        That is the usual case: the limiter offers ``acquire_nowait`` (see
-        :class:`~relaykit.protocols.RateLimiter`) and one limit matches, with or
-        without a budget. ``None`` when the call needs :meth:`_reserve`.
-        """
-        acquire_nowait = self._acquire_nowait
-        if acquire_nowait is None or call.scoped:
-            return None
-        one = self._one_limit.get(target)  # matched already, nearly always
-        if one is None:
-            if not self._limits_for(target):
-                return []
-            one = self._one_limit.get(target)
-            if one is None:  # several limits
-                return None
-        return [self._take_one(one, call)]
-
-    def _take_one(self, one: _OneLimit, call: _Call) -> Reservation:
-        """Reserve ``call`` under its one matched limit, at once (``_one_limit``'s entry).
-
-        Only called when ``_one_limit`` has an entry, which it gets only when the
-        limiter offers ``acquire_nowait``.
-        """
-        pattern, limit, rates = one
-        acquire: Any = self._acquire_nowait
-        prompt = call.size // 4  # _prompt_tokens(call), inlined
-        output = call.output_hold
-        if rates is None:
-            return acquire(pattern, limit, prompt + output)  # type: ignore[no-any-return]
-        # a budget holds the most this call may cost (budgets.hold_rates; the
-        # limiter supports budgets: checked in __init__)
-        hold = prompt * rates[0] + output * rates[1]
-        if call.unit_hold:
-            hold += call.unit_hold
-        return acquire(pattern, limit, prompt + output, cost=hold)  # type: ignore[no-any-return]
-
-    def _reconcile_now(
-        self,
-        reservations: list[Reservation],
-        call: _Call,
-        response: ChatResponse | None,
-        target: Target,
-    ) -> bool:
-        """Settle the usual single reservation without a coroutine; ``False`` if it cannot."""
-        reconcile_nowait = self._reconcile_nowait
-        if reconcile_nowait is None or len(reservations) > 1:
-            return False
-        reservation = reservations[0]
-        if response is None:
-            used = 0
-        else:
-            usage = response.usage  # total_tokens, without the property's call
-            used = usage.input_tokens + usage.output_tokens
-        if reservation.cost is None:
-            reconcile_nowait(reservation, used)
-        else:
-            reconcile_nowait(reservation, used, cost=self._cost_of(call, response, target))
-        return True
+                        await limits.reconcile(reservations, call, response, target)
 
     def _cut_off(self, call: _Call, target: Target) -> ChatResponse:
         """What an attempt on ``target`` cut off mid-call is settled with: its prompt's
@@ -1387,190 +1292,6 @@ class Client:
                 (*cut[2], target),
             )
         return ChatResponse(usage=usage)
-
-    def _cost_of(self, call: _Call, response: ChatResponse | None, target: Target) -> Decimal:
-        """What ``response`` cost, to settle a budget's hold (zero without an answer or price).
-
-        Kept on ``call`` for :meth:`_finish`, which reports the same cost: a call
-        with a budget looks its price up and multiplies once.
-        """
-        if response is None:
-            return _ZERO
-        price = self._price(target, response.model)
-        if price is None:
-            cost = None
-        elif call.kind is None:  # a chat
-            cost = price.cost(response.usage)
-        else:  # per token, search, minute of audio, image or character: the kind knows
-            cost = call.kind.cost(price, call.request, response)
-        call.priced = (response.usage, target, cost)
-        return _ZERO if cost is None else cost
-
-    async def _reserve(self, target: Target, call: _Call) -> list[Reservation]:
-        if self._limiter is None:
-            return []
-        limits = self._limits_for(target) + call.scoped
-        if not limits:
-            return []
-        if self._acquire_nowait is not None:
-            # It decides without waiting: nothing can interrupt it half way.
-            return await self._acquire(limits, target, call)
-        # A limiter that waits may have charged by the time a cancellation reaches
-        # us, its answer lost on the way: so it answers shielded, and a cancelled
-        # call then gives back what it was granted.
-        try:
-            with anyio.CancelScope(shield=True):
-                reservations = await self._acquire(limits, target, call)
-        except Exception:
-            # A caller cancelled while the limiter answered gets its cancellation,
-            # not the limiter's error (trio's move_on_after would not catch that).
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            raise
-        try:
-            await anyio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            await self._release(reservations, call, target)
-            raise
-        return reservations
-
-    async def _acquire(
-        self, limits: tuple[tuple[str, LimitConfig], ...], target: Target, call: _Call
-    ) -> list[Reservation]:
-        """Reservations under every one of ``limits``, or none (raising the refusal)."""
-        assert self._limiter is not None
-        prompt = _prompt_tokens(call)
-        tokens = prompt + call.output_hold
-        if len(limits) == 1 and limits[0][1].budget_usd is None:
-            # One limit and no budget: nothing to undo if it refuses.
-            pattern, limit = limits[0]
-            return [await self._limiter.acquire(pattern, limit, tokens)]
-        cost: Decimal | None = None  # a budget holds the most this call may cost
-        if any(limit.budget_usd is not None for _, limit in limits):
-            cost = estimate_cost(self._price(target), prompt, tokens - prompt) + call.unit_hold
-        budgeted: Any = self._limiter  # checked for supports_budgets in __init__
-        acquire_many = getattr(self._limiter, "acquire_many", None)
-        if acquire_many is not None and len(limits) > 1:
-            # A shared limiter decides every limit in one round trip, all or none.
-            requests = [
-                (pattern, limit, tokens, cost if limit.budget_usd is not None else None)
-                for pattern, limit in limits
-            ]
-            return list(await acquire_many(requests))
-        reservations: list[Reservation] = []
-        try:
-            for pattern, limit in limits:
-                if limit.budget_usd is None:
-                    reservations.append(await self._limiter.acquire(pattern, limit, tokens))
-                else:
-                    reservations.append(await budgeted.acquire(pattern, limit, tokens, cost=cost))
-        except BaseException:
-            # A later limit refused: the earlier ones give back all they hold for this
-            # call, its request too, or a refused call would keep counting against them.
-            await self._release(reservations, call, target)
-            raise
-        return reservations
-
-    async def _release(self, reservations: list[Reservation], call: _Call, target: Target) -> None:
-        """Give ``reservations`` back whole: their call never reached the provider.
-
-        A limiter without ``release`` (it is optional) gets zero tokens and zero
-        cost, and keeps counting the request. Shielded, as reconciling is.
-        """
-        if not reservations:
-            return
-        release = self._limiter_release
-        with anyio.CancelScope(shield=True):
-            if release is None:
-                await self._reconcile(reservations, call, None, target)
-                return
-            for reservation in reservations:  # each apart: one failing keeps the others'
-                try:
-                    await release(reservation)
-                except Exception as e:
-                    _unsettled(e)
-
-    async def _reconcile(
-        self,
-        reservations: list[Reservation],
-        call: _Call,
-        response: ChatResponse | None,
-        target: Target,
-    ) -> None:
-        """Settle ``reservations`` with what the call used.
-
-        A limiter that fails here (its server went away) must not cost the
-        caller an answer the provider already gave, nor hide the call's own
-        error: its hold stays until it expires, and a warning says so.
-        """
-        try:
-            await self._settle_holds(reservations, call, response, target)
-        except Exception as e:
-            _unsettled(e)
-
-    def _scoped_limits(self, metadata: Mapping[str, str]) -> tuple[tuple[str, LimitConfig], ...]:
-        """The ``[limits."NAME=GLOB"]`` a call with ``metadata`` falls under, each with
-        the bucket it counts in: one per pattern and value (``gateway_key=alice
-        (gateway_key=*)``), so every caller has a limit of their own."""
-        found = []
-        for name, glob, pattern, limit in self._scoped:
-            value = metadata.get(name)
-            if isinstance(value, str) and fnmatch.fnmatchcase(value, glob):
-                exact = f"{name}={value}"
-                found.append((exact if exact == pattern else f"{exact} ({pattern})", limit))
-        return tuple(found)
-
-    def _limits_for(self, target: Target) -> tuple[tuple[str, LimitConfig], ...]:
-        """The ``[limits]`` patterns matching ``target``, matched once per deployment.
-
-        When one pattern matches and the limiter decides at once, ``target`` also
-        gets an entry in ``_one_limit``, with the rates its budget holds at (if it
-        has one): a known price is then looked up once per deployment, not on
-        every call (see :meth:`relaykit.protocols.Provider.price`). The settled
-        cost is still priced per answer, as the model that answered.
-        """
-        found = self._limit_matches.get(target)
-        if found is None:
-            key = str(target)
-            found = tuple(
-                (pattern, limit)
-                for pattern, limit in self.config.limits.items()
-                if not is_scoped(pattern) and fnmatch.fnmatchcase(key, pattern)
-            )
-            if len(self._limit_matches) >= 1024:  # model ids come from callers: stay bounded
-                self._limit_matches.clear()
-                self._one_limit.clear()
-            self._limit_matches[target] = found
-            if len(found) == 1 and self._acquire_nowait:
-                pattern, limit = found[0]
-                if limit.budget_usd is None:
-                    self._one_limit[target] = (pattern, limit, None)
-                elif (price := self._price(target)) is not None:
-                    self._one_limit[target] = (pattern, limit, hold_rates(price))
-                # else: no price yet; _reserve looks it up per call, in case the
-                # plugin learns it later (from a model listing, say)
-        return found
-
-    async def _settle_holds(
-        self,
-        reservations: list[Reservation],
-        call: _Call,
-        response: ChatResponse | None,
-        target: Target,
-    ) -> None:
-        assert self._limiter is not None
-        used = response.usage.total_tokens if response is not None else 0
-        if len(reservations) == 1 and reservations[0].cost is None:
-            await self._limiter.reconcile(reservations[0], used)  # the usual case
-            return
-        cost: Decimal | None = None  # worked out once, for the first budget
-        for reservation in reservations:
-            if reservation.cost is None:
-                await self._limiter.reconcile(reservation, used)
-            else:
-                if cost is None:
-                    cost = self._cost_of(call, response, target)
-                budgeted: Any = self._limiter
-                await budgeted.reconcile(reservation, used, cost=cost)
 
     def _price(self, target: Target, model: str = "") -> Any:
         """The price of ``target`` (as ``model`` if the provider named one): config first."""
@@ -2138,25 +1859,9 @@ _SUCCESS_FIELDS = (
 )
 _new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 
-#: the output tokens a limit holds for a call that sets no ``max_tokens``
-_OUTPUT_ESTIMATE = 256
-
 #: how long aclose waits for the calls it cancelled to record themselves (they take
 #: milliseconds; the bound is for the work in flight it does not cancel)
 _WIND_DOWN = 1.0
-
-
-#: one ``[limits]`` pattern matching a deployment, its limit, and the USD per
-#: prompt and per output token its budget holds at (``None``: no budget)
-_OneLimit = tuple[str, LimitConfig, tuple[Decimal, Decimal] | None]
-
-
-def _unsettled(error: Exception) -> None:
-    """A limiter failed to settle or give back a hold: say so, and let the call stand."""
-    limiter_log.warning(
-        "the rate limiter could not settle a call's hold, which stays until it expires: %s",
-        describe_error(error),
-    )
 
 
 def _cut_answer(call: _Call) -> ChatResponse | None:
@@ -2170,35 +1875,5 @@ def _cut_answer(call: _Call) -> ChatResponse | None:
 
 def cut_off_usage(call: _Call) -> Usage:
     """The usage an attempt cut off mid-call is charged and recorded with: the
-    prompt's estimated tokens (:func:`_prompt_tokens`), no output."""
-    return prompt_only(_prompt_tokens(call))
-
-
-def _prompt_tokens(call: _Call) -> int:
-    """A rough count of the prompt's tokens, a quarter of its characters (as limits estimate it).
-
-    The characters are those :func:`~relaykit.validation.check_size` counted
-    (text and tool results), so the prompt is not walked a second time.
-    """
-    return call.size // 4
-
-
-def _unit_hold(call: _Call, price: Any) -> Decimal:
-    """What a budget holds for ``call``'s units billed apart from tokens, at ``price``:
-    its likely search units at the price per search, its audio's minutes at the price
-    per minute, its images at the price per image, its characters at the price per
-    character (nothing when the price has none)."""
-    if price is None:
-        return _ZERO
-    if call.searches and price.per_search:
-        return call.searches * price.per_search  # type: ignore[no-any-return]
-    if call.minutes and price.per_minute:
-        return price.cost(Usage(), minutes=call.minutes)  # type: ignore[no-any-return]
-    if call.characters:
-        per_character = price.per_character
-        return call.characters * per_character if per_character else _ZERO
-    if call.images:
-        from .image_generation import image_hold
-
-        return image_hold(price, call.request)  # type: ignore[arg-type]
-    return _ZERO
+    prompt's estimated tokens (:func:`~relaykit.call_limits.prompt_tokens`), no output."""
+    return prompt_only(prompt_tokens(call))

@@ -176,8 +176,9 @@ def new_call(
         # an image generation sets its own (image_generation_call.py)
         **fields,
     )
-    if client._scoped and request.metadata:
-        call.scoped = client._scoped_limits(request.metadata)
+    limits = client._limits
+    if limits is not None and limits.scoped and request.metadata:
+        call.scoped = limits.scoped_limits(request.metadata)
     if client._tracer is not None:
         call.span = operation.start_span(client._tracer, call)
     return call

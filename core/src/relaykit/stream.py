@@ -124,10 +124,11 @@ class ChatStream(StreamLifecycle):
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
         client = self._client
-        if client._limiter is not None:
-            reservations = client._reserve_now(target, self._call)
+        limits = client._limits
+        if limits is not None:
+            reservations = limits.reserve_now(target, self._call)
             if reservations is None:
-                reservations = await client._reserve(target, self._call)
+                reservations = await limits.reserve(target, self._call)
             self._reservations = reservations
         self._target = target  # the reservations' target, for _settle
         try:
@@ -332,7 +333,7 @@ class ChatStream(StreamLifecycle):
             return response  # a replay: nothing billed
         billed = so_far(
             response,
-            call.size // 4,  # the prompt as limits estimate it (client._prompt_tokens)
+            call.size // 4,  # the prompt as limits estimate it (call_limits.prompt_tokens)
             finished=self._assembler.finished,
         )
         if billed.usage_estimated:  # not all the vendor's counts: the span and log line say so

@@ -246,17 +246,17 @@ class StreamLifecycle:
         ``sent=False`` gives them back whole, the request included."""
         if self._reservations:
             reservations, self._reservations = self._reservations, []
-            client, call, target = self._client, self._call, self._target
-            assert call is not None and target is not None
+            limits, call, target = self._client._limits, self._call, self._target
+            assert limits is not None and call is not None and target is not None
             if not sent:
-                await client._release(reservations, call, target)
+                await limits.release(reservations, call, target)
                 return
-            if client._reconcile_now(reservations, call, response, target):
+            if limits.reconcile_now(reservations, call, response, target):
                 return
             # Shielded: it runs on the way out of a cancelled stream too, and a
             # limiter that waits would otherwise keep the hold.
             with anyio.CancelScope(shield=True):
-                await client._reconcile(reservations, call, response, target)
+                await limits.reconcile(reservations, call, response, target)
 
     async def _close_gen(self) -> None:
         gen, self._gen = self._gen, None

@@ -49,7 +49,7 @@ class RedisRateLimiter:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         # a decision waits this long at most, to connect and again for its reply:
-        # it is shielded from the call's cancellation (see Client._reserve)
+        # it is shielded from the call's cancellation (see relaykit.call_limits.CallLimits.reserve)
         self.redis = RedisClient(url, connect_timeout=timeout, reply_timeout=timeout)
         self.prefix = prefix
         self._wall_clock = wall_clock
