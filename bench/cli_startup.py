@@ -37,10 +37,13 @@ PROBES: dict[str, list[str]] = {
     "relaykit keys --help": ["keys", "--help"],
 }
 
-#: modules none of the probes needs; tests/test_cli_startup.py keeps them out of --help
+#: modules a command's help does not need (tests/test_cli_startup.py keeps them out of it);
+#: ``logs -n 1`` needs some (records, cattrs, the storage, anyio) but no provider or app
 HEAVY = (
     "httpx",
+    "anyio",
     "cattrs",
+    "relaykit.config",
     "relaykit.call_log",
     "relaykit.serialization",
     "relaykit_gateway.app",
@@ -48,7 +51,7 @@ HEAVY = (
     "relaykit_anthropic.provider",
     "relaykit_bedrock.provider",
     "relaykit_gemini.vertex",
-    "relaykit_sqlite.collection_commands",
+    "relaykit_sqlite.collection",
 )
 
 #: runs ``relaykit`` in-process with stdout discarded, then prints sys.modules as JSON
