@@ -1,9 +1,9 @@
 """Development tasks. ``nox`` runs tests, lint and typing.
 
 ``nox -s lowest`` runs the tests on the lowest dependency versions the
-pyproject files allow. ``nox -s bench``, ``nox -s compare`` and ``nox -s gateway``
-run the benchmarks (see docs/benchmarks.md), ``nox -s observability`` and ``nox -s pii``
-the observability ones (docs/benchmarks-observability.md).
+pyproject files allow. ``nox -s bench``, ``nox -s compare``, ``nox -s gateway`` and
+``nox -s cli-startup`` run the benchmarks (see docs/benchmarks.md), ``nox -s observability``
+and ``nox -s pii`` the observability ones (docs/benchmarks-observability.md).
 """
 
 from __future__ import annotations
@@ -99,6 +99,15 @@ def bench(session: nox.Session) -> None:
     """
     sync(session)
     session.run("python", "bench/client_overhead.py", *session.posargs)
+
+
+@nox.session(name="cli-startup")
+def cli_startup(session: nox.Session) -> None:
+    """Wall time and modules imported by ``relaykit --help``, ``models --help``,
+    ``logs -n 1`` and ``keys --help`` in fresh processes (``bench/cli_startup.py``;
+    pass its options after ``--``); see docs/benchmarks.md#cli-start-up."""
+    sync(session)
+    session.run("python", "bench/cli_startup.py", *session.posargs)
 
 
 @nox.session

@@ -546,8 +546,12 @@ def measure_leaks(names: Sequence[str], root: str, calls: int) -> list[dict[str,
 IMPORTS = {
     "raw aiohttp": "import aiohttp",
     "raw httpx": "import httpx",
-    "relaykit + openai plugin": "import relaykit, relaykit_openai",
-    "relaykit + anthropic plugin": "import relaykit, relaykit_anthropic",
+    # The provider class, not the package: plugin packages export their names lazily
+    # (session 24), and a bare `import relaykit_openai` would measure almost nothing.
+    "relaykit + openai plugin": "import relaykit; from relaykit_openai import OpenAIProvider",
+    "relaykit + anthropic plugin": (
+        "import relaykit; from relaykit_anthropic import AnthropicProvider"
+    ),
     "openai SDK": "import openai",
     "anthropic SDK": "import anthropic",
     "LiteLLM": "import litellm",

@@ -24,21 +24,11 @@ import attrs
 from .audio import AudioFile, header_seconds
 from .errors import InvalidRequestError, did_you_mean
 from .response import ModelPrice, Usage
+from .speech_formats import FORMATS, MEDIA_TYPES
 from .validation import check_options
 
 __all__ = ["FORMATS", "MEDIA_TYPES", "SpeechRequest", "SpeechResponse", "media_type_of"]
 
-#: the audio formats a speech may be asked in, and the media type of each (OpenAI's
-#: six; ``pcm`` is raw 16-bit little-endian mono samples, 24 kHz at OpenAI)
-MEDIA_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
-FORMATS = tuple(MEDIA_TYPES)
 #: the speeds OpenAI takes (1.0 is normal)
 SPEEDS = (0.25, 4.0)
 #: a second of ``pcm`` audio as OpenAI sends it: 24,000 samples of 2 bytes

@@ -12,10 +12,46 @@ server: ``uvicorn --factory relaykit_gateway:create_app``.
 
 from __future__ import annotations
 
-from .app import Gateway
-from .cors import CorsPolicy
-from .factory import create_app
-from .keys import GatewayKeys
-from .serve import serve
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CorsPolicy", "Gateway", "GatewayKeys", "create_app", "serve"]
+#: public name -> the module defining it
+_EXPORTS = {
+    "Gateway": "app",
+    "CorsPolicy": "cors",
+    "create_app": "factory",
+    "GatewayKeys": "keys",
+    "serve": "serve",
+}
+
+__all__ = [
+    "CorsPolicy",
+    "Gateway",
+    "GatewayKeys",
+    "create_app",
+    "serve",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): relaykit imports this package's plugin module in every process
+    # that builds a client or runs the CLI (`relaykit --help` too); the provider
+    # modules load when a provider is built or a name is asked for.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from .app import Gateway as Gateway
+    from .cors import CorsPolicy as CorsPolicy
+    from .factory import create_app as create_app
+    from .keys import GatewayKeys as GatewayKeys
+    from .serve import serve as serve

@@ -7,14 +7,20 @@ import math
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.abc
 import attrs
 
-from relaykit import Config, hookimpl
-from relaykit.cli.context import CliContext
+from relaykit import hookimpl
+
+if TYPE_CHECKING:
+    # Every relaykit process (`relaykit --help` too) imports this module to add the
+    # command; what serving needs (anyio, the ASGI app) loads when it runs.
+    import anyio
+    import anyio.abc
+
+    from relaykit import Config
+    from relaykit.cli.context import CliContext
 
 #: the port LiteLLM's proxy uses, so clients configured for one find the other
 DEFAULT_PORT = 4000
@@ -160,6 +166,8 @@ def _run_workers(args: argparse.Namespace) -> int:
 
 async def _run_one(args: argparse.Namespace) -> int:
     """Serve in this process (``--workers 1``, the default)."""
+    import anyio
+
     from .app import Gateway
     from .cors import CorsPolicy
     from .keys import GatewayKeys
@@ -201,15 +209,15 @@ FORCED_STOP = (
 )
 
 
-async def _stop_on_signals(
-    stop: anyio.Event, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-) -> None:
+async def _stop_on_signals(stop: anyio.Event, *, task_status: anyio.abc.TaskStatus[None]) -> None:
     """Set ``stop`` on SIGINT or SIGTERM; on a second one, say so and exit 1 at once.
 
     At once: the graceful stop waits in shielded scopes (calls in flight, the call
     log), which no cancellation cuts short, so the process exits as ``--workers``
     kills its workers, without their cleanup.
     """
+    import anyio
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for _ in signals:

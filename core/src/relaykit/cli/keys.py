@@ -8,15 +8,18 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFoundError
-from ..key_vault import KeyVault, load_master_key, rotate_master_key
-from ..protocols import Storage
 from ..secrets import Secret
 from .stdin_text import read_stdin_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table
+
+if TYPE_CHECKING:
+    # The vault (with the config and storage modules it needs) loads in the handlers:
+    # every `relaykit` run registers this command, `relaykit --help` too.
+    from ..protocols import Storage
 
 VAULT_METHODS = ("vault_put", "vault_items", "vault_delete")
 
@@ -66,6 +69,8 @@ def keys_set(args: argparse.Namespace) -> int:
 
 
 async def _set(args: argparse.Namespace, key: Secret) -> int:
+    from ..key_vault import KeyVault, load_master_key
+
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
         master = load_master_key(os.environ)
@@ -94,6 +99,8 @@ def keys_list(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
+    from ..key_vault import KeyVault, load_master_key
+
     master = load_master_key(os.environ)
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
@@ -133,6 +140,8 @@ def keys_rotate(args: argparse.Namespace) -> int:
 
 
 async def _rotate(args: argparse.Namespace) -> int:
+    from ..key_vault import rotate_master_key
+
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
         new, count = await rotate_master_key(storage, os.environ)

@@ -10,20 +10,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
-from ..messages import ReasoningPart
-from ..protocols import CallRecord, LogQuery, UsageTotal
-from ..record_spill import give_back, has_spilled, read_spilled, take
-from ..response import Usage
-from ..serialization import converter
 from .sources import source_lines
 from .storage_session import make_parser, needs, opened_storage, run
 from .table import format_table
 from .when import duration, point_in_time
+
+if TYPE_CHECKING:
+    # Records, their JSON converter (cattrs) and the spill files load in the handlers:
+    # every `relaykit` run registers this command, `relaykit --help` too.
+    from ..messages import ReasoningPart
+    from ..protocols import CallRecord, LogQuery, UsageTotal
+    from ..response import Usage
 
 
 def register(subparsers: argparse._SubParsersAction[Any], parents: Sequence[Any]) -> None:
@@ -127,6 +127,8 @@ def metadata_pair(text: str) -> tuple[str, str]:
 
 def query_from(args: argparse.Namespace) -> LogQuery:
     """The :class:`LogQuery` the ``logs`` options describe."""
+    from ..protocols import LogQuery
+
     since, until = args.since, args.until
     if since is not None and until is not None and until.timestamp() <= since.timestamp():
         raise InvalidRequestError(
@@ -210,6 +212,10 @@ def import_command(args: argparse.Namespace) -> int:
 
 
 async def _import(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ..record_spill import give_back
+
     path: Path = args.file
     try:
         taken, records = await anyio.to_thread.run_sync(_take, path, args.keep)
@@ -240,6 +246,8 @@ def _take(path: Path, keep: bool) -> tuple[list[Path], list[CallRecord]]:
     (:func:`relaykit.record_spill.take`), so a client spilling meanwhile starts
     a new file rather than appending lines this import would then delete; the
     files a replay that died left behind are imported too."""
+    from ..record_spill import give_back, has_spilled, read_spilled, take
+
     # Checked before take(): it would move a directory aside as a taken file and
     # leave a lock file next to a path that is not there.
     if path.is_dir():
@@ -477,6 +485,8 @@ def _record_block(r: CallRecord) -> str:
 
 def _record_json(r: CallRecord) -> dict[str, Any]:
     """``r`` as JSON values, with reasoning signatures and redacted data only noted."""
+    from ..serialization import converter
+
     data: dict[str, Any] = converter.unstructure(r)
     parts = [p for m in data["messages"] for p in m["content"] if p["type"] == "reasoning"]
     for part in [*parts, *data["reasoning_parts"]]:
@@ -519,6 +529,8 @@ def _records_table(records: Sequence[CallRecord]) -> str:
 
 
 def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
+    from ..response import Usage
+
     rows = []
     costs = [t.cost for t in totals if t.cost is not None]
     estimates = [t.estimated_cost for t in totals if t.estimated_cost is not None]
@@ -577,6 +589,8 @@ def _cache_reads_writes(usage: Usage) -> str:
 
 
 def _total_json(t: UsageTotal, by: str | None = None) -> dict[str, Any]:
+    from ..serialization import converter
+
     return {
         "day": t.day.isoformat(),
         "provider": t.provider,

@@ -28,7 +28,7 @@ def register(
     commands: argparse._SubParsersAction[Any], parents: Sequence[argparse.ArgumentParser]
 ) -> None:
     """Add the ``speak`` command."""
-    from ..speech import FORMATS
+    from ..speech_formats import FORMATS
 
     parser = commands.add_parser(
         "speak",

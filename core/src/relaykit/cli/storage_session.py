@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-
-from ..config import Config, load_config
 from ..errors import ConfigError
-from ..plugins import build_plugin_manager
-from ..protocols import Storage
-from ..storage_open import open_storage
+
+if TYPE_CHECKING:
+    # Loaded by the handlers that open storage, not by the commands' registration
+    # (`make_parser`), which every `relaykit` run does.
+    from ..config import Config
+    from ..protocols import Storage
 
 
 def run(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Awaitable[int]]) -> int:
@@ -21,6 +21,8 @@ def run(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Awaitable[i
     context = getattr(args, "context", None)
     if context is not None:
         return int(context.run(fn, args))
+    import anyio
+
     return anyio.run(fn, args, backend=getattr(args, "backend", None) or "asyncio")
 
 
@@ -30,12 +32,17 @@ def config_of(args: argparse.Namespace) -> Config:
     if context is not None:
         loaded: Config = context.load_config()
         return loaded
+    from ..config import load_config
+
     return load_config(getattr(args, "config", None))
 
 
 @asynccontextmanager
 async def opened_storage(args: argparse.Namespace) -> AsyncIterator[Storage]:
     """The configured storage backend, closed afterwards; an error if logging is off."""
+    from ..plugins import build_plugin_manager
+    from ..storage_open import open_storage
+
     context = getattr(args, "context", None)
     pm = (
         context.plugin_manager

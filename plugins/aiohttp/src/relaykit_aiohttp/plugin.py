@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 import sniffio
 
 from relaykit import hookimpl
-from relaykit.http import HttpOptions
 
 if TYPE_CHECKING:
+    # Annotations only: every relaykit process (`relaykit --help` too) imports this module.
+    from relaykit.http import HttpOptions
+
     from .client import AiohttpClient
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from relaykit import hookimpl
 
-from .provider import BedrockProvider
-
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
     """Amazon Bedrock (Converse API)."""
+    # Imported here, not above: every relaykit process imports this module, and
+    # `relaykit --help` or `relaykit logs` should not pay for the provider.
+    from .provider import BedrockProvider
+
     return [BedrockProvider]

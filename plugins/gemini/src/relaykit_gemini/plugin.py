@@ -7,11 +7,13 @@ from typing import Any
 
 from relaykit import hookimpl
 
-from .provider import GeminiProvider
-from .vertex import VertexProvider
-
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
     """The Gemini API provider, and Gemini on Vertex AI."""
+    # Imported here, not above: every relaykit process imports this module, and
+    # `relaykit --help` or `relaykit logs` should not pay for the providers.
+    from .provider import GeminiProvider
+    from .vertex import VertexProvider
+
     return [GeminiProvider, VertexProvider]

@@ -1,7 +1,41 @@
 """relaykit provider plugin for Ollama's native chat API."""
 
-from .host import base_url_from_host
-from .ndjson import NDJSONDecoder
-from .provider import OllamaProvider
+from __future__ import annotations
 
-__all__ = ["NDJSONDecoder", "OllamaProvider", "base_url_from_host"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the module defining it
+_EXPORTS = {
+    "base_url_from_host": "host",
+    "NDJSONDecoder": "ndjson",
+    "OllamaProvider": "provider",
+}
+
+__all__ = [
+    "NDJSONDecoder",
+    "OllamaProvider",
+    "base_url_from_host",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): relaykit imports this package's plugin module in every process
+    # that builds a client or runs the CLI (`relaykit --help` too); the provider
+    # modules load when a provider is built or a name is asked for.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from .host import base_url_from_host as base_url_from_host
+    from .ndjson import NDJSONDecoder as NDJSONDecoder
+    from .provider import OllamaProvider as OllamaProvider

@@ -7,10 +7,12 @@ from typing import Any
 
 from relaykit import hookimpl
 
-from .provider import OllamaProvider
-
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
     """The Ollama provider."""
+    # Imported here, not above: every relaykit process imports this module, and
+    # `relaykit --help` or `relaykit logs` should not pay for the provider.
+    from .provider import OllamaProvider
+
     return [OllamaProvider]

@@ -1,9 +1,18 @@
 """relaykit provider plugin for OpenAI's Chat Completions API and compatible services."""
 
-from .azure import AzureOpenAIProvider
-from .mantle import BedrockMantleProvider
-from .presets import PRESETS, preset
-from .provider import OpenAIProvider
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the module defining it
+_EXPORTS = {
+    "AzureOpenAIProvider": "azure",
+    "BedrockMantleProvider": "mantle",
+    "PRESETS": "presets",
+    "preset": "presets",
+    "OpenAIProvider": "provider",
+}
 
 __all__ = [
     "PRESETS",
@@ -12,3 +21,27 @@ __all__ = [
     "OpenAIProvider",
     "preset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): relaykit imports this package's plugin module in every process
+    # that builds a client or runs the CLI (`relaykit --help` too); the provider
+    # modules load when a provider is built or a name is asked for.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from .azure import AzureOpenAIProvider as AzureOpenAIProvider
+    from .mantle import BedrockMantleProvider as BedrockMantleProvider
+    from .presets import PRESETS as PRESETS
+    from .presets import preset as preset
+    from .provider import OpenAIProvider as OpenAIProvider

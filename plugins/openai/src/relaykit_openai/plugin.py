@@ -8,14 +8,16 @@ from typing import Any
 
 from relaykit import hookimpl
 
-from .azure import AzureOpenAIProvider
-from .mantle import BedrockMantleProvider
-from .presets import PRESETS
-from .provider import OpenAIProvider
-
 
 @hookimpl
 def relaykit_providers() -> Sequence[Any]:
     """OpenAI itself, Azure OpenAI, Bedrock Mantle, and one provider type per compatible
     service."""
+    # Imported here, not above: every relaykit process imports this module, and
+    # `relaykit --help` or `relaykit logs` should not pay for the providers.
+    from .azure import AzureOpenAIProvider
+    from .mantle import BedrockMantleProvider
+    from .presets import PRESETS
+    from .provider import OpenAIProvider
+
     return [OpenAIProvider, AzureOpenAIProvider, BedrockMantleProvider, *PRESETS.values()]

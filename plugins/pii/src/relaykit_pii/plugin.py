@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaykit import ConfigError, hookimpl
-from relaykit.config import Config
 from relaykit.errors import did_you_mean
 
-from .detectors import KINDS
-from .redactor import PiiRedactor, ReversiblePiiRedactor
+if TYPE_CHECKING:
+    # Annotations only: every relaykit process (`relaykit --help` too) imports this module.
+    from relaykit.config import Config
 
 _KEYS = ("enabled", "outbound", "kinds", "max_values")
 
@@ -28,6 +28,10 @@ def relaykit_redactors(config: Config) -> Sequence[Any]:
             raise ConfigError(f"unknown config key redactors.pii.{key!r}", hint=hint)
     if not conf.get("enabled", False):
         return []
+    # Imported only when enabled: the detectors compile their patterns on import.
+    from .detectors import KINDS
+    from .redactor import PiiRedactor, ReversiblePiiRedactor
+
     kinds = conf.get("kinds", KINDS)
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:

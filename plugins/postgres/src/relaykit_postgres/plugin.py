@@ -6,10 +6,12 @@ import os
 from typing import TYPE_CHECKING
 
 from relaykit import hookimpl
-from relaykit.config import Config
 from relaykit.errors import ConfigError
 
 if TYPE_CHECKING:
+    # Annotations only: every relaykit process (`relaykit --help` too) imports this module.
+    from relaykit.config import Config
+
     from .storage import PostgresStorage
 
 DSN_ENV = "RELAYKIT_POSTGRES_DSN"

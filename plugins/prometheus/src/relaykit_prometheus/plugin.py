@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaykit import hookimpl
-from relaykit.config import Config
+
+if TYPE_CHECKING:
+    # Annotations only: every relaykit process (`relaykit --help` too) imports this module.
+    from relaykit.config import Config
 
 
 @hookimpl

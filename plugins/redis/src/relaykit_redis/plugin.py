@@ -4,10 +4,14 @@ and the Redis response cache (``[cache] backend = "redis"``)."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from relaykit import hookimpl
-from relaykit.config import Config
-from relaykit.protocols import CacheStore, RateLimiter
+
+if TYPE_CHECKING:
+    # Annotations only: every relaykit process (`relaykit --help` too) imports this module.
+    from relaykit.config import Config
+    from relaykit.protocols import CacheStore, RateLimiter
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 

@@ -48,6 +48,7 @@ from .collection_file import (
 )
 from .collection_search import VectorSearch
 from .collection_types import (
+    DEFAULT_BATCH_SIZE,
     CollectionInfo,
     CollectionModelError,
     CollectionNotFoundError,
@@ -79,9 +80,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: texts sent to ``Client.embed`` at once by :meth:`Collection.embed_many` (as in simonw/llm)
-DEFAULT_BATCH_SIZE = 100
 
 #: the memory a collection may keep its vectors in between searches (with numpy):
 #: 43,000 vectors of 1,536 dimensions, 170,000 of 384

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from relaykit.errors import InvalidRequestError
 
-from .collection import DEFAULT_BATCH_SIZE, default_embeddings_path
+# Only light modules here: the sqlite plugin registers these commands in every
+# `relaykit` run (`relaykit --help` too); .collection loads in the handlers.
+from .collection_types import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
     from relaykit.cli.context import CliContext
@@ -144,6 +146,8 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _database(args: argparse.Namespace) -> Path:
+    from .collection_file import default_embeddings_path
+
     given: str | None = args.database
     return Path(given).expanduser() if given else default_embeddings_path()
 

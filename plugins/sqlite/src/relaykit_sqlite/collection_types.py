@@ -17,6 +17,7 @@ import attrs
 from relaykit.errors import InvalidRequestError, NotFoundError
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "CollectionInfo",
     "CollectionModelError",
     "CollectionNotFoundError",
@@ -24,6 +25,10 @@ __all__ = [
     "Item",
     "SimilarItem",
 ]
+
+#: texts sent to ``Client.embed`` at once by :meth:`Collection.embed_many` (as in simonw/llm);
+#: here, not in :mod:`.collection`, so ``relaykit --help`` can show it without importing that
+DEFAULT_BATCH_SIZE = 100
 
 #: what :meth:`Collection.embed_many` takes: ``(id, text)`` or ``(id, text, metadata)``
 Item = tuple[str, str] | tuple[str, str, Mapping[str, Any] | None]

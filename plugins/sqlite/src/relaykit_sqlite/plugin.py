@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relaykit import hookimpl
-from relaykit.config import Config, user_config_dir
 
 if TYPE_CHECKING:
     import argparse
+
+    # Annotations only: every relaykit process (`relaykit --help` too) imports this module.
+    from relaykit.config import Config
 
     from .storage import SQLiteStorage
 
@@ -20,6 +22,8 @@ DEFAULT_FILE = "logs.db"
 
 def database_path(config: Config) -> Path:
     """``[storage] path`` (``~`` expanded), else ``logs.db`` in the user config dir."""
+    from relaykit.config import user_config_dir
+
     if config.storage.path:
         return Path(config.storage.path).expanduser()
     return user_config_dir() / DEFAULT_FILE
