@@ -356,6 +356,10 @@ def test_logs_mark_estimated_usage_in_rows_totals_and_json(cli, storage: MemoryS
     assert rows[0].split()[4:6] == ["~1000/0", "~$0.001000"]  # newest first: the cut call
     assert rows[1].split()[4:6] == ["~1000/45", "~$0.000400"]
     assert rows[2].split()[4:6] == ["10/5", "$0.500000"]  # the vendor's counts, unmarked
+    # and one line under the table says what the mark means
+    assert rows[3:] == [
+        "~ estimated by relaykit: the call ended before the vendor said what it billed"
+    ]
     _, out, _ = cli("logs", "--full")
     first, *_ = out.split("\n\n")
     assert "~1000/0 tokens  ~$0.001000" in first

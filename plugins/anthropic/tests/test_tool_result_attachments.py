@@ -60,3 +60,35 @@ def test_the_mock_refuses_tool_uses_left_unanswered_or_results_for_none() -> Non
     assert "unexpected `tool_use_id` found in `tool_result` blocks: c3" in str(
         validate_messages(body("c1", "c2", "c3"))
     )
+
+
+def test_an_empty_result_is_sent_as_a_placeholder_its_error_flag_kept() -> None:
+    # Anthropic refuses an error result with no content, and whitespace-only text;
+    # a tool that printed nothing has still answered.
+    empty = Message.tool("c1", "")
+    blank_error = Message.tool("c2", " \n", is_error=True)
+    _, _, results = wire.messages((Message.user("go"), CALLS, empty, blank_error))
+    assert results["content"] == [
+        {"type": "tool_result", "tool_use_id": "c1", "content": wire.NO_OUTPUT},
+        {"type": "tool_result", "tool_use_id": "c2", "content": wire.NO_OUTPUT, "is_error": True},
+    ]
+
+
+def test_whitespace_beside_attachments_is_left_out() -> None:
+    turns = (Message.user("go"), CALLS, Message.tool("c1", "  ", CHART))
+    _, _, results = wire.messages(turns)
+    assert [b["type"] for b in results["content"][0]["content"]] == ["image"]
+
+
+def test_the_mock_refuses_an_error_result_with_no_content() -> None:
+    def body(**result: object) -> dict[str, object]:
+        block = {"type": "tool_result", "tool_use_id": "c1", **result}
+        return {"model": "claude-x", "messages": [{"role": "user", "content": [block]}]}
+
+    refusal = "messages.0.content.0.tool_result: content cannot be empty if `is_error` is true"
+    assert validate_messages(body(is_error=True)) == refusal
+    assert validate_messages(body(content="", is_error=True)) == refusal
+    assert validate_messages(body(content=[], is_error=True)) == refusal
+    assert validate_messages(body(content="failed", is_error=True)) is None
+    blank = body(content=[{"type": "text", "text": " \n"}])
+    assert "non-whitespace" in str(validate_messages(blank))

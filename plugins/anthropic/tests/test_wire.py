@@ -286,6 +286,25 @@ async def test_tools_tool_choice_and_results(mock: AnthropicMock) -> None:
             assert sent(mock)["tool_choice"] == expected
 
 
+@pytest.mark.anyio
+async def test_a_tool_that_failed_silently_is_answered(mock: AnthropicMock) -> None:
+    # The mock refuses an error result with no content, as the API does.
+    history = [
+        Message.user("Clear the cache"),
+        Message.assistant(tool_calls=[ToolCall("toolu_1", "clear", {})]),
+        Message.tool("toolu_1", "", is_error=True),
+    ]
+    async with client(mock) as c:
+        await c.chat(MODEL, history, tools=[WEATHER_TOOL])
+    (result,) = sent(mock)["messages"][2]["content"]
+    assert result == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": "(no output)",
+        "is_error": True,
+    }
+
+
 def test_unsigned_reasoning_and_empty_text_are_not_sent() -> None:
     msgs = coerce_messages(
         [

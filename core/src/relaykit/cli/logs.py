@@ -293,6 +293,11 @@ def _cost(cost: Decimal | None) -> str:
 #: what marks a record's tokens and cost that are relaykit's estimate, not the vendor's
 _ESTIMATE = "~"
 
+#: the line under a table with ``~`` rows: the mark would mean nothing otherwise
+_ESTIMATE_LEGEND = (
+    f"{_ESTIMATE} estimated by relaykit: the call ended before the vendor said what it billed"
+)
+
 
 def _tokens_and_cost(r: CallRecord) -> tuple[str, str]:
     """``r``'s ``IN/OUT`` tokens and cost, each marked ``~`` when relaykit estimated
@@ -525,7 +530,10 @@ def _records_table(records: Sequence[CallRecord]) -> str:
         status = "ok" if r.ok else (r.error_type or "error")
         rows.append([_when(r.started_at), status, model, tokens, cost, latency, _preview(r)])
     headers = ["STARTED", "STATUS", "MODEL", "IN/OUT", "COST", "LATENCY", "PROMPT → RESPONSE"]
-    return format_table(headers, rows, right={3, 4, 5})
+    table = format_table(headers, rows, right={3, 4, 5})
+    if any(r.usage_estimated for r in records):
+        table += "\n" + _ESTIMATE_LEGEND
+    return table
 
 
 def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:

@@ -617,7 +617,7 @@ def validate_messages(body: dict[str, Any]) -> str | None:
             if b["type"] == "tool_result" and m["role"] != "user":
                 return f"messages.{i}.content.{j}: tool_result blocks belong in user turns"
             if b["type"] == "tool_result" and (
-                problem := _tool_result_problem(b.get("content"), f"messages.{i}.content.{j}")
+                problem := _tool_result_problem(b, f"messages.{i}.content.{j}")
             ):
                 return problem
             if b["type"] == "document" and (
@@ -663,8 +663,17 @@ def _answered_tool_uses(msgs: list[dict[str, Any]]) -> str | None:
 _TOOL_RESULT_BLOCKS = ("text", "image", "document", "search_result")
 
 
-def _tool_result_problem(content: Any, where: str) -> str | None:
-    """What the API would reject in a ``tool_result`` block's ``content``, or ``None``."""
+def _tool_result_problem(block: dict[str, Any], where: str) -> str | None:
+    """What the API would reject in a ``tool_result`` block's ``content``, or ``None``.
+
+    An error result needs content (the API's own words); text blocks inside one
+    need non-whitespace text, as everywhere. An empty content on a result that is
+    not an error is left alone: no refusal of it is documented or reported in
+    words we can match.
+    """
+    content = block.get("content")
+    if block.get("is_error") and not content:
+        return f"{where}.tool_result: content cannot be empty if `is_error` is true"
     if isinstance(content, str | None):
         return None
     if not isinstance(content, list):
@@ -678,6 +687,11 @@ def _tool_result_problem(content: Any, where: str) -> str | None:
             )
         if kind == "text" and not b.get("text"):
             return f"{where}.tool_result.content.{k}: text content blocks must be non-empty"
+        if kind == "text" and not str(b["text"]).strip():
+            return (
+                f"{where}.tool_result.content.{k}: text content blocks must contain "
+                "non-whitespace text"
+            )
     return None
 
 

@@ -25,6 +25,11 @@ Choices this module makes, because the Messages API differs from the common shap
   their thinking (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos): see :mod:`.sampling`.
 - System messages go to the top-level ``system`` field, joined by blank lines.
+- A tool result with no text (or only whitespace) and no attachments is sent
+  as the text :data:`NO_OUTPUT`, ``is_error`` kept: the API refuses an error
+  result with no content ("content cannot be empty if `is_error` is true") and
+  whitespace-only text, and a tool that printed nothing has still answered.
+  Whitespace beside attachments is left out.
 - A :class:`~relaykit.CachePoint` becomes ``cache_control`` on the block before
   it, in prompt order (tools, system, messages); thinking blocks cannot carry
   one, so it goes on the block before them. A point in the system prompt
@@ -83,6 +88,9 @@ StructuredOutput = Literal["native", "tool"]
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "anthropic"
+
+#: the text sent for a tool result with nothing in it (an error one may not be empty)
+NO_OUTPUT = "(no output)"
 
 #: block types that must open an assistant turn, in the order they came
 _THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -375,10 +383,15 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
         # Arguments that were not valid JSON cannot be sent back as an object.
         return {"type": "tool_use", "id": p.id, "name": p.name, "input": p.arguments}
     if isinstance(p, ToolResultPart):
+        content: str | list[dict[str, Any]] = p.content
+        if p.attachments:
+            content = _tool_result_content(p)
+        elif not p.content.strip():
+            content = NO_OUTPUT  # see the module docstring
         block: dict[str, Any] = {
             "type": "tool_result",
             "tool_use_id": p.tool_call_id,
-            "content": _tool_result_content(p) if p.attachments else p.content,
+            "content": content,
         }
         if p.is_error:
             block["is_error"] = True
@@ -396,8 +409,10 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
 
 def _tool_result_content(p: ToolResultPart) -> list[dict[str, Any]]:
     """A tool result with attachments as the blocks Anthropic reads inside it: its
-    text, then its images and documents."""
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": p.content}] if p.content else []
+    text (left out if blank: Anthropic refuses whitespace-only text), then its
+    images and documents."""
+    blank = not p.content.strip()
+    blocks: list[dict[str, Any]] = [] if blank else [{"type": "text", "text": p.content}]
     for a in p.attachments:
         if isinstance(a, ImagePart):
             blocks.append({"type": "image", "source": _image_source(a)})
