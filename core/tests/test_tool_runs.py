@@ -282,14 +282,6 @@ def test_a_run_costs_nothing_known_when_a_step_is_unpriced() -> None:
     assert run.cost is None and run.usage == Usage()
 
 
-def test_a_run_whose_step_was_estimated_says_its_usage_is_too() -> None:
-    vendors = ChatResponse(usage=Usage(10, 5))
-    estimated = ChatResponse(usage=Usage(1000, 45), usage_estimated=True)
-    assert not ToolRun(vendors, (), (vendors, vendors), "c").usage_estimated
-    run = ToolRun(vendors, (), (estimated, vendors), "c")
-    assert run.usage_estimated and run.usage == Usage(1010, 50)
-
-
 @pytest.mark.anyio
 async def test_a_required_tool_choice_holds_for_the_first_step_only() -> None:
     fake = FakePlugin()

@@ -43,10 +43,6 @@ class ToolRun:
     (``ChatResponse.to_message()``: reasoning blocks and signatures go back as
     providers need them) and each tool result; ``steps`` every response, in
     order. ``conversation_id`` is the id every step's record carries.
-
-    ``usage`` and ``cost`` add up the steps'; ``usage_estimated`` says they are
-    partly relaykit's estimate, as :attr:`ChatResponse.usage_estimated
-    <relaykit.ChatResponse>` says of one step: true when any step's is.
     """
 
     response: ChatResponse
@@ -66,12 +62,6 @@ class ToolRun:
         for step in self.steps:
             total += step.usage
         return total
-
-    @property
-    def usage_estimated(self) -> bool:
-        """Whether :attr:`usage` (and so :attr:`cost`) is partly relaykit's estimate:
-        a step's ``usage_estimated`` is set (its vendor had not said what it billed)."""
-        return any(step.usage_estimated for step in self.steps)
 
     @property
     def cost(self) -> Decimal | None:
