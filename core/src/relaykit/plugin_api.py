@@ -41,6 +41,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.json_encode": "`dumps`, the fast JSON encoder for request bodies",
     "relaykit.key_vault": "the master key that encrypts stored API keys",
     "relaykit.known_secrets": "`KnownSecrets`, credentials a provider mints, masked everywhere",
+    "relaykit.lazy_exports": "a package's names loaded on first use, for cheap entry points",
     "relaykit.messages": "messages and their content parts",
     "relaykit.metrics": "the metric instruments and how a call record becomes observations",
     "relaykit.moderation": "moderation values and `moderation_result`",

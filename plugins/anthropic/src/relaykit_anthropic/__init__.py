@@ -8,8 +8,9 @@ The loopback mock that speaks the same wire format lives in
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from relaykit.lazy_exports import lazy_exports
 
 #: public name -> the module defining it
 _EXPORTS = {
@@ -25,20 +26,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy (PEP 562): relaykit imports this package's plugin module in every process
-    # that builds a client or runs the CLI (`relaykit --help` too); the provider
-    # modules load when a provider is built or a name is asked for.
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+# Lazy (PEP 562): relaykit imports this package's plugin module in every process
+# that builds a client or runs the CLI (`relaykit --help` too); the modules
+# behind these names load when one is asked for.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 
 if TYPE_CHECKING:
