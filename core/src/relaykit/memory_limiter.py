@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import NoReturn
 
 from .budgets import period_span
 from .config import LimitConfig
@@ -25,8 +26,9 @@ from .errors import QuotaExceededError
 from .protocols import Reservation
 
 _PERIOD = 60.0
-#: slack for float rounding in the GCRA test (a nanosecond: far below any real wait)
-_EPSILON = 1e-9
+#: slack for float rounding in the GCRA test: a microsecond, as relaykit-redis allows, far
+#: below any real wait and above float resolution at a monotonic clock of years
+_EPSILON = 1e-6
 _ADJECTIVE = {"day": "daily", "month": "monthly"}
 _ZERO = Decimal(0)
 #: keys held before a new one first drops those that hold nothing
@@ -129,13 +131,13 @@ class MemoryRateLimiter:
             # (a conditional, not max(): this runs on every call)
             rpm_ahead = (rpm_ahead if rpm_ahead > 0.0 else 0.0) + rpm_interval
             if rpm_ahead - _PERIOD > _EPSILON:
-                self._refuse(key, "rpm", rates.rpm, 1, rpm_ahead - _PERIOD)
+                self._refuse(key, limit, rates, tokens, cost, now)
         tpm_interval = rates.tpm_interval
         if tpm_interval:
             tpm_ahead = rates.tpm_tat - now
             tpm_ahead = (tpm_ahead if tpm_ahead > 0.0 else 0.0) + tpm_interval * tokens
             if tpm_ahead - _PERIOD > _EPSILON or tokens > rates.tpm:
-                self._refuse(key, "tpm", rates.tpm, tokens, tpm_ahead - _PERIOD)
+                self._refuse(key, limit, rates, tokens, cost, now)
         held: Decimal | None = None
         budget = None
         if limit.budget_usd is not None:
@@ -151,13 +153,7 @@ class MemoryRateLimiter:
             spent = budget.spent
             total = spent + held  # kept for the charge below: a Decimal addition less
             if total > limit.budget_usd:
-                raise QuotaExceededError(
-                    f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd}"
-                    f" for {key!r} is spent"
-                    f" (${spent} used or held; this call may cost ${held:.6f})",
-                    retry_after=budget.end - wall,
-                    hint="raise budget_usd in [limits] or wait for the next period",
-                )
+                self._refuse(key, limit, rates, tokens, cost, now)
         # Everything fits: charge it all together, so a refusal never leaves half a charge.
         if rpm_interval:
             rates.rpm_tat = now + rpm_ahead
@@ -183,18 +179,67 @@ class MemoryRateLimiter:
         }
         self._budgets_cap = max(_FORGET_FROM, 2 * len(self._budgets))
 
-    @staticmethod
-    def _refuse(key: str, which: str, limit: int, amount: int, wait: float) -> None:
-        if amount > limit:  # would never fit, however long the caller waits
+    def _refuse(
+        self,
+        key: str,
+        limit: LimitConfig,
+        rates: _Rates,
+        tokens: int,
+        cost: Decimal | None,
+        now: float,
+    ) -> NoReturn:
+        """Raise the refusal of a request that does not fit (the slow path: it charges nothing).
+
+        Every limit is asked, not only the first that refused: a request that can
+        never fit says so, and ``retry_after`` is the longest wait, after which the
+        same request fits (waiting out only the rpm's, a tpm or a budget that is
+        also full would refuse it again).
+        """
+        if rates.tpm and tokens > rates.tpm:  # would never fit, however long the caller waits
             raise QuotaExceededError(
-                f"a call estimated at {amount} tokens can never fit the {which} limit of"
-                f" {limit} for {key!r}",
+                f"a call estimated at {tokens} tokens can never fit the tpm limit of"
+                f" {rates.tpm} for {key!r}",
                 hint="lower max_tokens or raise the limit in [limits]",
             )
+        held = cost or _ZERO
+        if limit.budget_usd is not None and held > limit.budget_usd:
+            raise QuotaExceededError(
+                f"a call that may cost ${held:.6f} can never fit the"
+                f" {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r}",
+                hint="raise budget_usd in [limits] or lower max_tokens",
+            )
+        waits: list[tuple[float, str]] = []
+        for which, tat, interval, amount in (
+            ("rpm", rates.rpm_tat, rates.rpm_interval, 1),
+            ("tpm", rates.tpm_tat, rates.tpm_interval, tokens),
+        ):
+            if interval:
+                wait = max(tat - now, 0.0) + interval * amount - _PERIOD
+                if wait > _EPSILON:
+                    waits.append((wait, f"{which} limit for {key!r} reached"))
+        budget = self._budgets.get(key)
+        if limit.budget_usd is not None and budget is not None:
+            wall = self._wall_clock()
+            if not budget.start <= wall < budget.end or budget.period != limit.period:
+                budget.move(
+                    limit.period, wall
+                )  # as acquire_nowait does (a rate may have refused first)
+            if budget.spent + held > limit.budget_usd:
+                waits.append(
+                    (
+                        budget.end - wall,
+                        f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd}"
+                        f" for {key!r} is spent"
+                        f" (${budget.spent} used or held; this call may cost ${held:.6f})",
+                    )
+                )
+        wait, message = max(waits)
         raise QuotaExceededError(
-            f"{which} limit for {key!r} reached",
+            message,
             retry_after=wait,
-            hint="raise the limit in [limits] or retry after retry_after seconds",
+            hint="raise the limit in [limits] or retry after retry_after seconds"
+            if message.endswith("reached")
+            else "raise budget_usd in [limits] or wait for the next period",
         )
 
     async def reconcile(
@@ -208,9 +253,15 @@ class MemoryRateLimiter:
     ) -> None:
         """:meth:`reconcile`, synchronously."""
         key, tokens, held = reservation
-        if tokens:
+        if actual_tokens != tokens:
             rates = self._rates.get(key)
             if rates is not None and rates.tpm_interval:
+                if actual_tokens > tokens:
+                    # A larger real usage is charged from now, as an admission would
+                    # be: added to an arrival time long past, it would vanish.
+                    now = self._clock()
+                    if rates.tpm_tat < now:
+                        rates.tpm_tat = now
                 rates.tpm_tat += (actual_tokens - tokens) * rates.tpm_interval
         if held is not None:
             budget = self._budgets.get(key)

@@ -1,0 +1,127 @@
+"""relaykit-redis against the exact limiter model, and beside the memory limiter.
+
+The rates use Redis's own clock (TIME inside the scripts), which a test cannot
+move: the machine keeps the model's rate clock still, moves only the injected
+wall clock (budgets, across a day's and a month's end), and lets a retry_after
+come out up to the example's real running time short. Rules that wait out a
+retry_after run against the memory limiter only (core/tests/test_limiter_model.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import anyio.from_thread
+import pytest
+from hypothesis import settings
+
+from relaykit import QuotaExceededError
+from relaykit.config import LimitConfig
+from relaykit.memory_limiter import MemoryRateLimiter
+from relaykit.protocols import Reservation
+from relaykit.testing import require_service
+from relaykit.testing.limiter_model import LimiterMachine
+from relaykit_redis import RedisRateLimiter
+
+URL = "redis://127.0.0.1:6379/15"
+START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+SLACK = 5.0  # seconds an example may run on a loaded machine
+
+
+class PairDriver:
+    """Redis and the memory limiter given the same calls; their decisions must agree."""
+
+    drives_rates = False
+
+    def __init__(self, portal: Any, now: Callable[[], float], wall: Callable[[], float]) -> None:
+        self.portal = portal
+        self.redis = RedisRateLimiter(URL, prefix=f"model-{uuid.uuid4().hex[:12]}", wall_clock=wall)
+        self.memory = MemoryRateLimiter(clock=now, wall_clock=wall)
+
+    def _both(self, memory: Callable[[], Any], redis: Callable[[], Any]) -> Any:
+        try:
+            expected: Any = memory()
+        except QuotaExceededError as e:
+            expected = e
+        refusal: QuotaExceededError | None = None
+        try:
+            got = redis()
+        except QuotaExceededError as e:
+            refusal = e
+        if refusal is None:
+            assert not isinstance(expected, QuotaExceededError), (
+                f"Redis admitted, memory: {expected}"
+            )
+            return got
+        assert isinstance(expected, QuotaExceededError), (
+            f"Redis refused ({refusal}), memory admitted"
+        )
+        if expected.retry_after is None:
+            assert refusal.retry_after is None, f"memory: never fits; Redis: {refusal.retry_after}"
+        else:
+            assert refusal.retry_after is not None
+            assert (
+                expected.retry_after - SLACK <= refusal.retry_after <= expected.retry_after + 1e-3
+            )
+        raise refusal
+
+    def acquire(self, key: str, limit: LimitConfig, tokens: int, cost: Decimal | None) -> Any:
+        return self._both(
+            lambda: self.memory.acquire_nowait(key, limit, tokens, cost=cost),
+            lambda: self.portal.call(lambda: self.redis.acquire(key, limit, tokens, cost=cost)),
+        )
+
+    def acquire_many(
+        self, requests: Sequence[tuple[str, LimitConfig, int, Decimal | None]]
+    ) -> list[Reservation]:
+        def memory() -> list[Reservation]:
+            held: list[Reservation] = []
+            try:
+                for key, limit, tokens, cost in requests:
+                    held.append(self.memory.acquire_nowait(key, limit, tokens, cost=cost))
+            except QuotaExceededError:
+                for reservation in held:  # all or none, as the client does
+                    self.portal.call(self.memory.release, reservation)
+                raise
+            return held
+
+        return self._both(memory, lambda: self.portal.call(self.redis.acquire_many, requests))  # type: ignore[no-any-return]
+
+    def reconcile(self, reservation: Reservation, tokens: int, cost: Decimal | None) -> None:
+        self.memory.reconcile_nowait(reservation, tokens, cost=cost)
+        self.portal.call(lambda: self.redis.reconcile(reservation, tokens, cost=cost))
+
+    def release(self, reservation: Reservation) -> None:
+        self.portal.call(self.memory.release, reservation)
+        self.portal.call(self.redis.release, reservation)
+
+    def close(self) -> None:
+        self.portal.call(self.redis.aclose)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def portal(request: pytest.FixtureRequest) -> Iterator[Any]:
+    require_service("redis", "127.0.0.1", 6379, start=START)
+    with anyio.from_thread.start_blocking_portal(request.param) as portal:
+        yield portal
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="relaykit-redis still has the memory limiter's old semantics (fixed there in"
+    " this branch): retry_after of the first refusing limit, not the longest; a cost over"
+    " the whole budget refused with retry_after; a late or unestimated larger usage not"
+    " charged from now. Its Lua scripts need the same fixes; then drop this mark.",
+)
+def test_redis_limiter_decides_as_the_model_and_the_memory_limiter(portal: Any) -> None:
+    class RedisMachine(LimiterMachine):
+        slack = SLACK
+
+        def make_driver(self, now: Callable[[], float], wall: Callable[[], float]) -> PairDriver:
+            return PairDriver(portal, now, wall)
+
+    RedisMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30)
+    RedisMachine.TestCase().runTest()
