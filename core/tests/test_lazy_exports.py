@@ -31,3 +31,11 @@ def test_names_load_on_first_use_and_stay(tmp_path: Path, monkeypatch: pytest.Mo
     finally:
         for name in ("lazy_pkg", "lazy_pkg.heavy"):
             sys.modules.pop(name, None)
+
+
+def test_a_name_its_own_modules_is_refused() -> None:
+    from relaykit.lazy_exports import lazy_exports
+
+    # `from .serve import serve` would hand out the module once anything imported it
+    with pytest.raises(ValueError, match="pkg: serve would be shadowed by the submodule"):
+        lazy_exports("pkg", {"serve": "serve", "Gateway": "app"}, ["serve", "Gateway"])

@@ -270,7 +270,7 @@ async def test_stopping_closes_a_kept_alive_connection_idle_after_a_call_at_once
 ) -> None:
     # The server's time to close its connections once calls have drained, long here:
     # a connection it waited on would hold it that long.
-    monkeypatch.setattr(sys.modules["relaykit_gateway.serve"], "_CLOSE_SECONDS", 8.0)
+    monkeypatch.setattr(sys.modules["relaykit_gateway.server"], "_CLOSE_SECONDS", 8.0)
     fake = FakePlugin()
     fake.script.push(Reply(text="answered"))
     stop = anyio.Event()

@@ -7,7 +7,7 @@ import pytest
 import relaykit
 from relaykit import ConfigError
 from relaykit_gateway import Gateway, GatewayKeys
-from relaykit_gateway.serve import check_exposure, is_loopback
+from relaykit_gateway.server import check_exposure, is_loopback
 
 ALICE = "gw-alice-0123456789abcdef"
 BOB = "gw-bob-0123456789abcdef"

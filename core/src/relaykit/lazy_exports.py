@@ -35,7 +35,17 @@ def lazy_exports(
     imported under ``if TYPE_CHECKING:`` for type checkers::
 
         __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
+
+    A name may not be its own module's (``serve`` from ``serve.py``): importing
+    the submodule sets the package's attribute of that name to the module, and
+    ``__getattr__`` is never asked again. :class:`ValueError` names it.
     """
+    clashes = sorted(name for name, module in exports.items() if name == module)
+    if clashes:
+        raise ValueError(
+            f"{package}: {', '.join(clashes)} would be shadowed by the submodule of the"
+            " same name once it is imported: rename the module"
+        )
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

@@ -22,7 +22,7 @@ _EXPORTS = {
     "CorsPolicy": "cors",
     "create_app": "factory",
     "GatewayKeys": "keys",
-    "serve": "serve",
+    "serve": "server",
 }
 
 __all__ = [
@@ -45,4 +45,4 @@ if TYPE_CHECKING:
     from .cors import CorsPolicy as CorsPolicy
     from .factory import create_app as create_app
     from .keys import GatewayKeys as GatewayKeys
-    from .serve import serve as serve
+    from .server import serve as serve

@@ -20,7 +20,7 @@ from .app import OPENAI, Gateway
 from .asgi_messages import Receive, Scope, Send, send_json
 from .cors import CorsPolicy
 from .keys import KEYS_ENV, GatewayKeys
-from .serve import GRACEFUL_SECONDS
+from .server import GRACEFUL_SECONDS
 
 
 def create_app(

@@ -113,7 +113,7 @@ def _seconds(text: str) -> float:
 
 
 def _graceful_timeout(args: argparse.Namespace) -> float:
-    from .serve import GRACEFUL_SECONDS
+    from .server import GRACEFUL_SECONDS
 
     given: float | None = getattr(args, "graceful_timeout", None)
     return GRACEFUL_SECONDS if given is None else given
@@ -134,7 +134,7 @@ def _run_workers(args: argparse.Namespace) -> int:
 
     from .cors import CorsPolicy
     from .keys import GatewayKeys
-    from .serve import check_exposure, listen
+    from .server import check_exposure, listen
     from .workers import WorkerPlan, check_shared_state, supervise
 
     keys = GatewayKeys.from_env()
@@ -171,7 +171,7 @@ async def _run_one(args: argparse.Namespace) -> int:
     from .app import Gateway
     from .cors import CorsPolicy
     from .keys import GatewayKeys
-    from .serve import check_exposure, serve
+    from .server import check_exposure, serve
 
     keys = GatewayKeys.from_env()
     given = getattr(args, "cors_origin", None)

@@ -18,7 +18,7 @@ import relaykit
 
 from .app import Gateway
 from .keys import GatewayKeys
-from .serve import serve
+from .server import serve
 
 #: a key of the kind tests present, named ``alice`` in :data:`KEYS`
 KEY = "gw-alice-0123456789abcdef"

@@ -387,7 +387,7 @@ async def _serve(
     from .app import Gateway
     from .cors import CorsPolicy
     from .plugin import _with_caller_logged
-    from .serve import check_exposure, serve_socket
+    from .server import check_exposure, serve_socket
 
     keys = GatewayKeys.from_env()
     origins = plan.cors_origins
