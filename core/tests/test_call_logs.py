@@ -102,10 +102,10 @@ def test_the_formatter_masks_secrets_in_messages_arguments_and_extras() -> None:
 
 @pytest.mark.anyio
 async def test_nothing_is_formatted_when_the_logger_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from relaykit import client as client_module
+    from relaykit import call_outcomes
 
     called: list[object] = []
-    monkeypatch.setattr(client_module, "call_fields", lambda **kw: called.append(kw) or kw)
+    monkeypatch.setattr(call_outcomes, "call_fields", lambda **kw: called.append(kw) or kw)
     logger = logging.getLogger("relaykit.calls")
     old = logger.level
     logger.setLevel(logging.WARNING)

@@ -271,14 +271,16 @@ async def test_exporters_that_need_no_records_get_gauges_and_no_record_is_built(
         needs_records = False
 
     built: list[str] = []
-    for name in ("_success_record", "_partial_record", "_record_fields"):
-        method = getattr(relaykit.Client, name)
+    from relaykit.call_outcomes import CallOutcomes
+
+    for name in ("success_record", "partial_record", "record_fields"):
+        method = getattr(CallOutcomes, name)
 
         def counted(self: Any, *args: Any, _m: Any = method, _n: str = name, **kw: Any) -> Any:
             built.append(_n)
             return _m(self, *args, **kw)
 
-        monkeypatch.setattr(relaykit.Client, name, counted)
+        monkeypatch.setattr(CallOutcomes, name, counted)
     fake, traces_only = FakePlugin(), TracesOnly()
     fake.script.push(Reply.failure(503), Reply(text="ok"), Reply.failure(400))
     config = {

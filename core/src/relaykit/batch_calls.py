@@ -168,8 +168,8 @@ async def batch_results(client: Client, batch_id: str) -> AsyncGenerator[BatchRe
             except StopAsyncIteration:
                 break
             result = _priced(client, batch, result)
-            if client._recording:
-                await client._emit(_record(client, batch, result))
+            if client._outcomes.recording:
+                await client._outcomes.emit(_record(client, batch, result))
             yield result
     finally:
         with anyio.CancelScope(shield=True):
@@ -358,7 +358,7 @@ _SPACE = re.compile(r"\s+")
 
 
 def _record(client: Client, batch: Batch, result: BatchResult) -> CallRecord:
-    """The call record of one item's result (redacted by ``Client._emit``)."""
+    """The call record of one item's result (redacted by ``CallOutcomes.emit``)."""
     now = time.time()
     fields: dict[str, Any] = {
         "id": record_id(batch.id, result.custom_id),
@@ -373,7 +373,7 @@ def _record(client: Client, batch: Batch, result: BatchResult) -> CallRecord:
     }
     response = result.response
     if response is not None:
-        if not client._content:  # nothing reads the answers: keep the counts alone
+        if not client._outcomes.content:  # nothing reads the answers: keep the counts alone
             fields.update(NO_ANSWER_CONTENT)
         return CallRecord.from_response(response, **fields)
     error = result.error

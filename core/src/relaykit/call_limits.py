@@ -357,7 +357,7 @@ class CallLimits:
     def cost_of(self, call: _Call, response: ChatResponse | None, target: Target) -> Decimal:
         """What ``response`` cost, to settle a budget's hold (zero without an answer or price).
 
-        Kept on ``call`` (``call.priced``) for ``Client._finish``, which reports the
+        Kept on ``call`` (``call.priced``) for ``CallOutcomes.finish``, which reports the
         same cost: a call with a budget looks its price up and multiplies once.
         """
         if response is None:

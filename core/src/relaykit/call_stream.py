@@ -118,7 +118,9 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
                 except BaseException as exc:
                     if not call.ended and is_cancellation(exc):
                         with anyio.CancelScope(shield=True):
-                            await client._cancelled(call, "cancelled before the stream started")
+                            await client._outcomes.cancelled(
+                                call, "cancelled before the stream started"
+                            )
                     raise
         except BaseException:
             self._routed_done(ok=True)
@@ -134,7 +136,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
         try:
             await run_attempts(client, call, self._open)
         except RelayError as error:
-            await client._fail(call, error)
+            await client._outcomes.fail(call, error)
             raise
 
     async def _open(self, provider: Provider, request: Any, target: Target) -> None:
@@ -324,9 +326,11 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
                 if exc is None:
                     self._response = await self._finish(call, target, response)
                 elif is_cancellation(exc):
-                    await self._client._cancelled(call, "cancelled before the stream ended")
+                    await self._client._outcomes.cancelled(
+                        call, "cancelled before the stream ended"
+                    )
                 else:
-                    await self._client._cancelled(
+                    await self._client._outcomes.cancelled(
                         call,
                         "left before the stream ended: the caller's code raised"
                         f" {type(exc).__name__}",

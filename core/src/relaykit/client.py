@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
-from math import inf
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,11 +22,11 @@ import anyio
 import attrs
 
 from .attempts import run_attempts
-from .billed_usage import prompt_only
 from .breaker import BreakerBoard, CircuitBreaker
 from .cache_store import GuardedCacheStore, open_cache_store
-from .call_limits import OUTPUT_ESTIMATE, CallLimits, prompt_tokens, unit_hold
+from .call_limits import OUTPUT_ESTIMATE, CallLimits, unit_hold
 from .call_log import CallLog
+from .call_outcomes import CallOutcomes, cut_off_usage
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call, part_of_work_in_flight
 from .config import Config, LimitConfig, load_config
@@ -41,34 +40,28 @@ from .errors import (
     RequestTimeoutError,
 )
 from .fork_safety import after_fork_in_child, leave_to_parent
-from .gauge_events import BreakerState, CacheStoreError, QueueDepth, StorageEvent
+from .gauge_events import BreakerState, CacheStoreError, StorageEvent
 from .hedge_timer import HedgeTimer
 from .hedging import HedgeLost, hedge_delay, hedged
-from .log_format import CALLS_LOGGER, add_response_fields, call_fields
-from .messages import Message, ReasoningPart, ToolCall, coerce_messages
+from .messages import Message, coerce_messages
 from .outbound_redaction import OutboundRedaction
 from .plugins import build_plugin_manager, collect
 from .pricing import PriceBook
 from .protocols import (
-    NO_ANSWER_CONTENT,
-    CallRecord,
     Exporter,
     Provider,
     RateLimiter,
     Storage,
 )
 from .provider_registry import ProviderRegistry
-from .record_builder import positional_builder
-from .record_params import ID_KEYS, add_content_params, tool_choice_param
 from .record_spill import default_spill_path, spill_target, storage_target
 from .redaction import RedactionChain
 from .request import ChatRequest, build_request
-from .response import ChatResponse, ModelInfo, TokenCount, Usage, with_call_fields
+from .response import ChatResponse, ModelInfo, TokenCount, Usage
 from .response_cache import (
     CacheBackend,
     MemoryCache,
     StorageCache,
-    as_cached,
     canonical_request,
     is_deterministic,
     lookup_key,
@@ -76,11 +69,10 @@ from .response_cache import (
 from .retention import RetentionPolicy
 from .routing import Router, Target
 from .storage_open import open_storage
-from .tls import name_ca_file
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error, never_sent, typed_and_masked
 from .validation import check_size
-from .web_search import Citation, refuse_unsearched
+from .web_search import refuse_unsearched
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -111,7 +103,6 @@ _ZERO = Decimal(0)
 _CACHE_STORE_ERRORS = {"get": CacheStoreError("get"), "put": CacheStoreError("put")}
 
 log = logging.getLogger("relaykit")
-calls_log = logging.getLogger(CALLS_LOGGER)
 
 Messages = str | Sequence[Message | Mapping[str, Any]]
 
@@ -155,7 +146,7 @@ class _Call:
     served: Target | None = None
     last_error: RelayError | None = None
     #: (usage, target, cost) of the answer a budget was settled with: the cost is
-    #: worked out once per call, and _finish reuses it for the same answer
+    #: worked out once per call, and CallOutcomes.finish reuses it for the same answer
     priced: tuple[Usage, Target, Decimal | None] | None = None
     #: the ``[limits."NAME=GLOB"]`` this call's metadata falls under, as (bucket, limit)
     scoped: tuple[tuple[str, LimitConfig], ...] = ()
@@ -230,33 +221,26 @@ class Client:
         storage = open_storage(self.config, self.plugin_manager)
         if storage is not None:
             self._call_log = self._make_call_log(storage)
-        # The exporters that take call records: all but those that say otherwise
-        # (``needs_records = False``: relaykit-otlp with traces only). With none of
-        # them and nothing stored, no record is built at all.
-        self._record_exporters = [
-            exporter
-            for exporter in self._exporters
-            if getattr(exporter, "needs_records", True) is not False
-        ]
-        self._recording = bool(self._record_exporters or self._call_log)
-        # Whether anything reads a record's messages and answer: storage does, and
-        # exporters unless they say otherwise (metrics-only ones set
-        # ``needs_content = False``). Without a reader, records carry no content
-        # and no time goes into redacting it.
-        self._content = self._call_log is not None or any(
-            getattr(exporter, "needs_content", True) for exporter in self._record_exporters
-        )
-        self._route_name_cache: dict[tuple[Target, ...], tuple[str, ...]] = {}
         # -- observability and outbound redaction (see tracing.py, outbound_redaction.py)
         self._prices = PriceBook(self.config.prices)
-        #: the metadata names each call's log line carries ([telemetry] log_metadata)
-        self._log_metadata = self.config.telemetry.log_metadata
         self._outbound = OutboundRedaction.create(self._redaction.redactors)
         self._tracer = CallTracer.create(
             self.config, self._exporters, self._redaction, self._registry
         )
         if self._tracer is not None:
             self._registry.header_hooks.append(self._tracer.inject_headers)
+        #: traces, logs and records how each call ended (see call_outcomes.py)
+        self._outcomes = CallOutcomes(
+            redaction=self._redaction,
+            known=self._known,
+            exporters=self._exporters,
+            call_log=self._call_log,
+            tracer=self._tracer,
+            outbound=self._outbound,
+            price=self._price,
+            log_metadata=self.config.telemetry.log_metadata,
+            ca_file=self.config.http.ca_file,
+        )
         from .model_catalog import ModelCatalog
 
         self._catalog = ModelCatalog(self._registry, ttl=self.config.registry.ttl, storage=storage)
@@ -528,7 +512,7 @@ class Client:
                         )
                         if cached is not None:
                             call.cache_hit = True
-                            return await self._finish(
+                            return await self._outcomes.finish(
                                 call, Target(cached.provider, cached.model), cached
                             )
                     if self._cold:
@@ -554,9 +538,9 @@ class Client:
                             assert call.served is not None
                             target = call.served
                     except RelayError as error:
-                        await self._fail(call, error)
+                        await self._outcomes.fail(call, error)
                         raise
-                    response = await self._finish(call, target, response)
+                    response = await self._outcomes.finish(call, target, response)
                     if call.cache_key is not None:
                         if self._memory_cache is not None:
                             self._memory_cache.put_nowait(
@@ -577,7 +561,7 @@ class Client:
                     # the call had ended and was being recorded already.
                     if not call.ended and is_cancellation(exc):
                         with anyio.CancelScope(shield=True):
-                            await self._cancelled(call)
+                            await self._outcomes.cancelled(call)
                     raise
         finally:
             self._call_ended()
@@ -1276,7 +1260,7 @@ class Client:
         cancelled hedge, a caller that gave up, the total timeout), so the
         budget keeps that much. It is added to ``call.cut`` for the record of a
         call that then fails or is cancelled; a hedge's loser is recorded with
-        the same estimate (:meth:`_record_hedge_loser`).
+        the same estimate (:meth:`CallOutcomes.record_hedge_loser`).
         """
         usage = cut_off_usage(call)
         price = self._price(target)
@@ -1298,354 +1282,6 @@ class Client:
         return self._prices.price(
             target.provider, self._registry.get(target.provider), model, target.model
         )
-
-    async def _finish(
-        self, call: _Call, target: Target, response: ChatResponse, *, parse: bool = True
-    ) -> ChatResponse:
-        """Price, trace, log and record a successful call; then, when it asked for
-        a class (``response_format=Invoice``), parse the answer into it (``parsed``).
-
-        An answer that does not parse raises :class:`~relaykit.OutputValidationError`
-        after the call is recorded: the provider answered, and billed for it.
-        ``parse=False``: a stream its caller left early, whose text is partial.
-        """
-        call.ended = True
-        if self._outbound is not None and not call.streamed:  # streams restore event by event
-            response = self._outbound.response(response)
-        if call.cache_hit:
-            response = as_cached(response, time.monotonic() - call.started)
-        else:
-            priced = call.priced
-            if priced is not None and priced[0] is response.usage and priced[1] == target:
-                cost = priced[2]  # worked out already, to settle a budget
-            else:
-                price = self._price(target, response.model)
-                cost = price.cost(response.usage) if price is not None else None
-            response = with_call_fields(
-                response,
-                provider=target.provider,
-                model=response.model or target.model,
-                latency=time.monotonic() - call.started,
-                cost=cost,
-                attempts=call.attempts,
-            )
-            if call.usage_estimated and not response.usage_estimated:
-                # a stream left early: the caller's response says what its record does
-                response = attrs.evolve(response, usage_estimated=True)
-        if call.span is not None:
-            self._tracer.finish(call, response)  # type: ignore[union-attr]
-        if calls_log.isEnabledFor(logging.INFO):
-            self._log_call(call, target, response.latency or 0.0, response=response)
-        if self._recording:
-            record = self._success_record(call, target, response)
-            # what _emit does, but redacted already (as it was built), and without
-            # a coroutine
-            for exporter in self._record_exporters:
-                exporter.record(record)
-            if self._call_log is not None:
-                await self._store(record)
-        output = call.request.response_format
-        if output is not None and output.output_type is not None and parse:
-            from .output_types import parse_output
-
-            response = attrs.evolve(response, parsed=parse_output(output.output_type, response))
-        return response
-
-    def _success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:
-        """The record of a successful call, its content already redacted (if it has any).
-
-        Redacted as it is built: redacting a finished record would mean building it twice.
-        The fields are those of ``CallRecord.from_response(response, **_record_fields())``
-        (a test holds the two alike), passed in one call: the two dicts that way
-        cost as much as the record itself. Passed by position (see
-        :mod:`relaykit.record_builder`): 30 keywords cost as much again.
-        """
-        request = call.request
-        messages: tuple[Message, ...] = ()
-        text = reasoning = ""
-        tool_calls: tuple[ToolCall, ...] = ()
-        reasoning_parts: tuple[ReasoningPart, ...] = ()
-        citations: tuple[Citation, ...] = ()
-        queries: tuple[str, ...] = ()
-        if self._content:
-            redaction = call.redaction or self._redaction
-            messages = tuple([redaction.message(m) for m in request.messages])
-            if response.text:
-                text = redaction.text(response.text)
-            if response.reasoning_parts:
-                reasoning_parts = tuple(
-                    [redaction.reasoning_part(p) for p in response.reasoning_parts]
-                )
-            if response.reasoning:
-                reasoning = redaction.text(response.reasoning)
-            if response.tool_calls:
-                tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
-            if response.citations:
-                citations = tuple([redaction.citation(c) for c in response.citations])
-            if response.search_queries:
-                queries = redaction.texts(response.search_queries)
-        metadata = request.metadata
-        # In _SUCCESS_FIELDS' order, one value a line
-        return _new_success_record(
-            call.id,
-            call.started_wall,
-            "chat",
-            target.provider,
-            call.model_requested,
-            target.model,
-            call.streamed,
-            call.fallbacks,
-            messages,
-            self._record_params(request),
-            metadata.get("correlation_id"),
-            metadata.get("conversation_id"),
-            time.time(),
-            self._route_names(call),
-            text,
-            reasoning,
-            reasoning_parts,
-            tool_calls,
-            response.usage,
-            response.cost,
-            response.latency,
-            response.time_to_first_token,
-            response.finish_reason,
-            response.attempts,
-            response.cache_hit,
-            response.model or None,
-            response.id,
-            citations,
-            queries,
-            None,  # error_type
-            None,  # error_message
-            None,  # status
-            response.usage_estimated,
-        )
-
-    async def _fail(
-        self,
-        call: _Call,
-        error: RelayError,
-        target: Target | None = None,
-        partial: ChatResponse | None = None,
-    ) -> None:
-        """Trace, log and record a failed call; ``partial``: what a broken stream had sent."""
-        call.ended = True
-        # Attempts masked their errors already (see attempts.py); this catches the rest
-        # before the error reaches the span, the log line, the record and the caller.
-        self._known.mask_error(error)
-        name_ca_file(error, self.config.http.ca_file)
-        # What a broken stream had sent, priced: the span, the log line and the
-        # record all carry its usage and cost (an Anthropic stream reports the
-        # prompt's tokens, cache writes included, in its first event).
-        priced = (
-            self._priced(call, target, partial)
-            if partial is not None and target is not None
-            else None
-        )
-        # An attempt the total timeout cut off: the span and the log line carry
-        # the prompt's estimate its record and budget carry, marked as estimated.
-        cut = _cut_answer(call) if priced is None else None
-        if call.span is not None:
-            self._tracer.fail(  # type: ignore[union-attr]
-                call, error, priced or cut, estimated=cut is not None
-            )
-        if calls_log.isEnabledFor(logging.INFO):
-            where = target or Target(error.provider or "", error.model or "")
-            self._log_call(
-                call,
-                where,
-                time.monotonic() - call.started,
-                response=priced or cut,
-                error=error,
-                estimated=cut is not None,
-            )
-        if not self._recording:
-            return
-        if priced is not None and target is not None:
-            record = self._partial_record(
-                call,
-                target,
-                priced,
-                type(error).__name__,
-                str(error),
-                error.status,
-            )
-            await self._emit(record)
-            return
-        fields = self._record_fields(
-            call, target or Target(error.provider or "", error.model or "")
-        )
-        if call.cut is not None:  # an attempt the total timeout cut off: its prompt billed
-            fields["usage"], fields["cost"], _ = call.cut
-            fields["usage_estimated"] = True
-        record = CallRecord(
-            **fields,
-            latency=time.monotonic() - call.started,
-            attempts=call.attempts,
-            error_type=type(error).__name__,
-            error_message=str(error),
-            status=error.status,
-        )
-        await self._emit(record)
-
-    async def _cancelled(
-        self,
-        call: _Call,
-        message: str = "cancelled before the answer arrived",
-        error_type: str = "Cancelled",
-    ) -> None:
-        """A non-streamed call its caller cancelled: traced, logged and recorded as a
-        failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
-        had arrived; a chat cut off with its request sent carries its prompt's
-        estimated usage and cost, which its budget kept (``call.cut``: the vendor
-        bills a prompt it received). A streamed speech or transcription
-        the caller left by a cancellation or an exception (``error_type``
-        ``CallerError``) is recorded so too, with ``message`` saying which."""
-        call.ended = True
-        target = call.served or call.span_target or call.targets[0]
-        cut = _cut_answer(call)  # the span and the log line carry the record's estimate
-        if call.span is not None:
-            self._tracer.cancelled(call, message, error_type, cut)  # type: ignore[union-attr]
-        latency = time.monotonic() - call.started
-        if calls_log.isEnabledFor(logging.INFO):
-            self._log_call(
-                call, target, latency, response=cut, failed=error_type, estimated=cut is not None
-            )
-        if self._recording:
-            fields = self._record_fields(call, target)
-            if call.cut is not None:
-                fields["usage"], fields["cost"], _ = call.cut
-                fields["usage_estimated"] = True
-            record = CallRecord(
-                **fields,
-                latency=latency,
-                attempts=call.attempts,
-                error_type=error_type,
-                error_message=message,
-            )
-            await self._emit(record)
-
-    async def _left_early(
-        self, call: _Call, target: Target, partial: ChatResponse, error_type: str, message: str
-    ) -> ChatResponse:
-        """A stream the caller left by an exception or a cancellation: a failed call.
-
-        Its record, span and log line say why (``error_type``: ``CallerError`` or
-        ``Cancelled``) and keep what had arrived, with its usage and cost; the
-        span and log line mark that usage estimated when it is relaykit's
-        estimate (``call.usage_estimated``: the vendor's usage had not come).
-        """
-        response = self._priced(call, target, partial)
-        if call.span is not None:
-            self._tracer.left_early(call, response, error_type, message)  # type: ignore[union-attr]
-        if calls_log.isEnabledFor(logging.INFO):
-            self._log_call(
-                call, target, response.latency or 0.0, response=response, failed=error_type
-            )
-        if self._recording:
-            await self._emit(self._partial_record(call, target, response, error_type, message))
-        return response
-
-    def _priced(self, call: _Call, target: Target, partial: ChatResponse) -> ChatResponse:
-        """``partial`` with the call's latency, attempts and the cost of its usage so far."""
-        price = self._price(target, partial.model)
-        return with_call_fields(
-            partial,
-            provider=target.provider,
-            model=partial.model or target.model,
-            latency=time.monotonic() - call.started,
-            cost=price.cost(partial.usage) if price is not None else None,
-            attempts=call.attempts,
-        )
-
-    def _partial_record(
-        self,
-        call: _Call,
-        target: Target,
-        partial: ChatResponse,
-        error_type: str,
-        message: str,
-        status: int | None = None,
-    ) -> CallRecord:
-        """The record of a stream that failed after it started, with what had arrived
-        (content not redacted yet: ``_emit`` redacts it, with the message)."""
-        fields = self._record_fields(call, target)
-        if not self._content:
-            fields.update(NO_ANSWER_CONTENT)
-        # ``partial.usage_estimated``: the vendor's usage had not come (billed_usage.so_far)
-        return CallRecord.from_response(
-            partial, **fields, error_type=error_type, error_message=message, status=status
-        )
-
-    def _record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
-        if call.kind is not None:
-            return call.kind.record_fields(self, call, target)
-        request = call.request
-        return {
-            "id": call.id,
-            "started_at": call.started_wall,
-            "operation": "chat",
-            "provider": target.provider,
-            "model_requested": call.model_requested,
-            "model": target.model,
-            "streamed": call.streamed,
-            "fallbacks": call.fallbacks,
-            "messages": request.messages if self._content else (),
-            "params": self._record_params(request),
-            "correlation_id": request.metadata.get("correlation_id"),
-            "conversation_id": request.metadata.get("conversation_id"),
-            "finished_at": time.time(),
-            "route": self._route_names(call),
-        }
-
-    def _record_params(self, request: ChatRequest) -> dict[str, Any]:
-        """What the caller asked for besides the messages, as plain JSON values.
-
-        This runs on every recorded call: the usual one (numbers, no tools) costs a
-        few attribute checks; the structured parameters are rarer and built apart,
-        already redacted when something reads the record's content.
-        """
-        params: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            params["max_tokens"] = request.max_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.top_p is not None:
-            params["top_p"] = request.top_p
-        if request.seed is not None:
-            params["seed"] = request.seed
-        if request.stop:
-            params["stop"] = list(request.stop)
-        if request.timeout is not None:
-            params["timeout"] = request.timeout if request.timeout != inf else None
-        if request.tool_choice is not None:
-            params["tool_choice"] = tool_choice_param(request.tool_choice)
-        if request.reasoning is not None:
-            params["reasoning"] = request.reasoning.to_param()
-        search = request.web_search
-        if search is not None:
-            params["web_search"] = search.to_param()
-        if self._content and (
-            request.tools
-            or request.response_format is not None
-            or request.extra
-            or (request.metadata and not request.metadata.keys() <= ID_KEYS)
-            or (search is not None and search.location is not None)
-        ):
-            # Redacted here, so every record (success, failure, hedge) has it redacted once.
-            add_content_params(request, params, self._redaction.value)
-        return params
-
-    def _route_names(self, call: _Call) -> tuple[str, ...]:
-        # The same few routes every call: their names are built once.
-        names = self._route_name_cache.get(call.targets)
-        if names is None:
-            names = tuple(map(str, call.targets))
-            if len(self._route_name_cache) >= 1024:
-                self._route_name_cache.clear()
-            self._route_name_cache[call.targets] = names
-        return names
 
     async def _context_window(self, target: Target) -> int | None:
         """``target``'s context window from the provider's (cached) listing, if it says."""
@@ -1691,189 +1327,7 @@ class Client:
         for exporter in self._exporters:
             exporter.record(event)
 
-    async def _record_hedge_loser(
-        self,
-        call: _Call,
-        target: Target,
-        answer: ChatResponse | None = None,
-        message: str = "answered after another target had: billed, not used",
-    ) -> None:
-        """Record the hedged attempt that lost the race (error type ``HedgeCancelled``).
-
-        Cancelled mid-call, it carries the prompt cost it likely ran up (an
-        estimate). With ``answer``, it answered after the race was won: it
-        carries that answer's usage and cost, which the provider billed and the
-        budget charged (see hedging.py); ``message`` says why it went unused.
-        The call's span notes either as a ``relaykit.hedge_loser`` event.
-        """
-        # An id of its own: storage keeps one record per id and ignores a second
-        # (relaykit-sqlite's INSERT OR IGNORE, relaykit-postgres's ON CONFLICT), and
-        # this record is written before the winner's, which was then lost. Derived
-        # from the call's id, so the two still read as one call's.
-        ident = f"{call.id}-hedge-{target}"
-        if answer is not None:
-            priced = self._priced(call, target, answer)
-            if call.span is not None:
-                self._tracer.hedge_loser(call, target, priced, estimated=False)  # type: ignore[union-attr]
-            if not self._recording:
-                return
-            record = self._partial_record(call, target, priced, "HedgeCancelled", message)
-            await self._emit(attrs.evolve(record, id=ident))
-            return
-        # What its attempt's hold was settled with (_cut_off): the records of a
-        # hedged call add up to what the budget charged.
-        price = self._price(target)
-        usage = cut_off_usage(call)
-        cost = price.cost(usage) if price is not None else None
-        if call.span is not None:
-            cut = ChatResponse(usage=usage, cost=cost)
-            self._tracer.hedge_loser(call, target, cut, estimated=True)  # type: ignore[union-attr]
-        if not self._recording:
-            return
-        fields = self._record_fields(call, target)
-        fields["id"] = ident
-        record = CallRecord(
-            **fields,
-            latency=time.monotonic() - call.started,
-            attempts=call.attempts,
-            usage=usage,
-            cost=cost,
-            usage_estimated=True,  # its prompt, as estimated: the vendor never said
-            error_type="HedgeCancelled",
-            error_message="cancelled: another target answered first",
-        )
-        await self._emit(record)
-
-    async def _emit(self, record: CallRecord) -> None:
-        """Redact ``record``; hand it to the exporters and storage."""
-        record = self._redaction.record(record)
-        for exporter in self._record_exporters:
-            exporter.record(record)
-        if self._call_log is not None:
-            await self._store(record)
-
-    async def _store(self, record: CallRecord) -> None:
-        """Queue ``record`` for storage; tell the exporters how deep the queue is."""
-        assert self._call_log is not None
-        await self._call_log.put(record)
-        if self._exporters:
-            depth = QueueDepth(self._call_log.depth)
-            for exporter in self._exporters:
-                exporter.record(depth)
-
-    def _log_call(
-        self,
-        call: _Call,
-        target: Target,
-        latency: float,
-        *,
-        response: ChatResponse
-        | EmbeddingResponse
-        | RerankResponse
-        | TranscriptionResponse
-        | ImageResponse
-        | SpeechResponse
-        | ModerationResponse
-        | None = None,
-        error: RelayError | None = None,
-        failed: str | None = None,
-        estimated: bool = False,
-    ) -> None:
-        """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`).
-
-        ``failed``: the error type of a stream the caller left early (with ``response``);
-        ``error`` with ``response``: a broken stream and what it had sent (priced).
-        ``estimated``: ``response``'s usage and cost are relaykit's estimate of what
-        a call cut off mid-call was billed (``usage_estimated``), not the vendor's;
-        so are those of a stream that ended before the vendor's usage came
-        (``call.usage_estimated``).
-        """
-        fields = call_fields(
-            request_id=call.id,
-            correlation_id=call.request.metadata.get("correlation_id"),
-            provider=target.provider,
-            model=target.model,
-            stage="completed" if error is None and failed is None else "failed",
-            latency=latency,
-            attempts=call.attempts,
-            streamed=call.streamed,
-        )
-        if call.operation != "chat":
-            fields["operation"] = call.operation
-        if self._log_metadata:
-            metadata = call.request.metadata
-            shown = {k: metadata[k] for k in self._log_metadata if k in metadata}
-            if shown:
-                fields["metadata"] = shown
-        if response is not None:
-            add_response_fields(fields, response)
-            if estimated or call.usage_estimated:
-                fields["usage_estimated"] = True
-        if error is not None:
-            fields["error_type"] = type(error).__name__
-            if error.status is not None:
-                fields["status"] = error.status
-            calls_log.info("%s failed: %s", target, self._redaction.text(str(error)), extra=fields)
-        elif failed is not None:
-            fields["error_type"] = failed
-            calls_log.info("%s failed: %s", target, failed, extra=fields)
-        else:
-            calls_log.info("%s completed in %.3fs", target, latency, extra=fields)
-
-
-#: the order in which Client._success_record passes a record's fields
-_SUCCESS_FIELDS = (
-    "id",
-    "started_at",
-    "operation",
-    "provider",
-    "model_requested",
-    "model",
-    "streamed",
-    "fallbacks",
-    "messages",
-    "params",
-    "correlation_id",
-    "conversation_id",
-    "finished_at",
-    "route",
-    "text",
-    "reasoning",
-    "reasoning_parts",
-    "tool_calls",
-    "usage",
-    "cost",
-    "latency",
-    "time_to_first_token",
-    "finish_reason",
-    "attempts",
-    "cache_hit",
-    "model_served",
-    "response_id",
-    "citations",
-    "search_queries",
-    "error_type",
-    "error_message",
-    "status",
-    "usage_estimated",
-)
-_new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
 
 #: how long aclose waits for the calls it cancelled to record themselves (they take
 #: milliseconds; the bound is for the work in flight it does not cancel)
 _WIND_DOWN = 1.0
-
-
-def _cut_answer(call: _Call) -> ChatResponse | None:
-    """What the attempts cut off mid-call were charged (``call.cut``), as an answer
-    for a failed or cancelled call's span and log line; ``None`` if none was."""
-    cut = call.cut
-    if cut is None:
-        return None
-    return ChatResponse(usage=cut[0], cost=cut[1])
-
-
-def cut_off_usage(call: _Call) -> Usage:
-    """The usage an attempt cut off mid-call is charged and recorded with: the
-    prompt's estimated tokens (:func:`~relaykit.call_limits.prompt_tokens`), no output."""
-    return prompt_only(prompt_tokens(call))

@@ -40,6 +40,7 @@ from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
 
 
@@ -162,8 +163,8 @@ def _request(call: _Call) -> EmbeddingRequest:
     return request  # type: ignore[no-any-return]
 
 
-def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
-    """The fields every record of an embeddings call has (``Client._record_fields``'s).
+def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of an embeddings call has (``CallOutcomes.record_fields``'s).
 
     The inputs are its messages, one user message each, when something reads
     the records' content: ``relaykit logs`` shows and searches them as it does
@@ -177,7 +178,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     if request.input_type is not None:
         params["input_type"] = request.input_type
     return single_calls.record_fields(
-        client,
+        outcomes,
         call,
         target,
         texts=request.inputs,

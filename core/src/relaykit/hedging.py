@@ -218,9 +218,9 @@ class _Race(Scheduled):
             with anyio.CancelScope(shield=True):
                 for loser in (self.first_at, self.second_at):
                     if loser is not None and loser in cut:
-                        await client._record_hedge_loser(call, loser)
+                        await client._outcomes.record_hedge_loser(call, loser)
                 for loser, answer in self.late or ():
-                    await client._record_hedge_loser(call, loser, answer)
+                    await client._outcomes.record_hedge_loser(call, loser, answer)
             return self.winner
         if self.crash is not None:
             raise self.crash
@@ -248,7 +248,7 @@ class _Race(Scheduled):
         unused = [*([self.winner] if self.winner is not None else []), *(self.late or ())]
         with anyio.CancelScope(shield=True):  # being cancelled: the records still go out
             for target, answer in unused:
-                await self.client._record_hedge_loser(
+                await self.client._outcomes.record_hedge_loser(
                     self.call, target, answer, "answered as its caller cancelled: billed, not used"
                 )
 

@@ -50,6 +50,7 @@ from .validation import check_chars
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
 
 
@@ -199,8 +200,8 @@ def answer_params(response: ImageResponse) -> dict[str, Any]:
     return params
 
 
-def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
-    """The fields every record of an image generation has (``Client._record_fields``'s).
+def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of an image generation has (``CallOutcomes.record_fields``'s).
 
     With content on, its one message is the prompt (a user message), which
     ``relaykit logs`` shows and searches. Its parameters: ``n``, ``size``,
@@ -225,7 +226,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
         if request.mask is not None:
             params["mask"] = True
     return single_calls.record_fields(
-        client,
+        outcomes,
         call,
         target,
         texts=(request.prompt,),

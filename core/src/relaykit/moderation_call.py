@@ -35,6 +35,7 @@ from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
 
 
@@ -123,8 +124,8 @@ def answer_params(response: ModerationResponse) -> dict[str, Any]:
     }
 
 
-def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
-    """The fields every record of a moderation call has (``Client._record_fields``'s).
+def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of a moderation call has (``CallOutcomes.record_fields``'s).
 
     With content on, its messages are the inputs (one user message each), so
     ``relaykit logs`` shows and searches them as a chat's. Its parameters:
@@ -133,7 +134,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     """
     request = _request(call)
     return single_calls.record_fields(
-        client,
+        outcomes,
         call,
         target,
         texts=request.inputs,

@@ -37,6 +37,7 @@ from .validation import check_chars
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
 
 
@@ -115,8 +116,8 @@ def _request(call: _Call) -> RerankRequest:
     return request  # type: ignore[no-any-return]
 
 
-def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
-    """The fields every record of a rerank call has (``Client._record_fields``'s).
+def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of a rerank call has (``CallOutcomes.record_fields``'s).
 
     With content on, its messages are the query (a user message) and each
     document (one user message each), so ``relaykit logs`` shows and searches
@@ -130,7 +131,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     if request.max_tokens_per_doc is not None:
         params["max_tokens_per_doc"] = request.max_tokens_per_doc
     return single_calls.record_fields(
-        client,
+        outcomes,
         call,
         target,
         texts=(request.query, *request.documents),

@@ -39,6 +39,7 @@ from .tracing import current
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
     from .tracing import CallTracer
 
@@ -70,7 +71,7 @@ class Operation:
 
     ``name`` is the call's operation (its span's ``gen_ai.operation.name``, its
     records' and metrics' ``operation``); ``send(provider, request, target)``
-    makes one attempt's provider call and checks its answer; ``record_fields(client,
+    makes one attempt's provider call and checks its answer; ``record_fields(outcomes,
     call, target)`` the call's record before the answer's part
     (:func:`record_fields` builds the shared ones); ``cost(price, request,
     response)`` what an answer cost at ``price`` (the budget's settlement and
@@ -85,7 +86,7 @@ class Operation:
 
     name: str
     send: Callable[[Provider, Any, Target], Awaitable[Any]]
-    record_fields: Callable[[Client, _Call, Target], dict[str, Any]]
+    record_fields: Callable[[CallOutcomes, _Call, Target], dict[str, Any]]
     cost: Callable[[ModelPrice, Any, Any], Decimal | None] = token_cost
     start_span: Callable[[CallTracer, _Call], Any] = attrs.field(kw_only=True)
     finish_span: Callable[[CallTracer, _Call, Any], None] = attrs.field(kw_only=True)
@@ -123,7 +124,7 @@ async def answer(
     """The answer to ``call`` and the deployment that gave it: the client warmed up,
     then each target of its route tried in turn (``attempt``, by default the
     client's own ``_attempt``). A failure is recorded as the call's
-    (``Client._fail``) and raised."""
+    (``CallOutcomes.fail``) and raised."""
     if client._cold:
         await client._warm_up(call)
     if attempt is None:
@@ -134,7 +135,7 @@ async def answer(
     try:
         response = await run_attempts(client, call, attempt)
     except RelayError as error:
-        await client._fail(call, error)
+        await client._outcomes.fail(call, error)
         raise
     assert call.served is not None
     return response, call.served
@@ -196,7 +197,7 @@ async def run_call(client: Client, call: _Call, run: Callable[[], Awaitable[T]])
                 # Cancelled by the caller: a failed call, recorded as chat's is.
                 if not call.ended and is_cancellation(exc):
                     with anyio.CancelScope(shield=True):
-                        await client._cancelled(call)
+                        await client._outcomes.cancelled(call)
                 raise
     finally:
         client._call_ended()
@@ -238,7 +239,7 @@ async def conclude(client: Client, call: _Call, target: Target, response: R, **f
 
 async def finish(client: Client, call: _Call, target: Target, response: Any) -> None:
     """End a successful call: its span (when it has one), its log line, its record
-    (whose fields are ``Client._record_fields``'s, the content redacted on the way).
+    (whose fields are ``CallOutcomes.record_fields``'s, the content redacted on the way).
 
     The call's kind says what the answer adds (:class:`Operation`): its
     ``answer_text``, kept as the record's when something reads the records'
@@ -250,16 +251,17 @@ async def finish(client: Client, call: _Call, target: Target, response: Any) -> 
     if call.span is not None:
         tracer: Any = client._tracer  # there is one when the call has a span
         kind.finish_span(tracer, call, response)
+    outcomes = client._outcomes
     if calls_log.isEnabledFor(logging.INFO):
-        client._log_call(call, target, response.latency or 0.0, response=response)
-    if client._recording:
-        fields = client._record_fields(call, target)
+        outcomes.log_call(call, target, response.latency or 0.0, response=response)
+    if outcomes.recording:
+        fields = outcomes.record_fields(call, target)
         params = kind.answer_params(response)
         if params:
             fields["params"].update(params)
         record = CallRecord(
             **fields,
-            text=kind.answer_text(response) if client._content else "",
+            text=kind.answer_text(response) if outcomes.content else "",
             usage=response.usage,
             cost=response.cost,
             latency=response.latency,
@@ -267,11 +269,11 @@ async def finish(client: Client, call: _Call, target: Target, response: Any) -> 
             cache_hit=getattr(response, "cache_hit", False),
             model_served=response.model or None,
         )
-        await client._emit(record)
+        await outcomes.emit(record)
 
 
 def record_fields(
-    client: Client,
+    outcomes: CallOutcomes,
     call: _Call,
     target: Target,
     *,
@@ -284,16 +286,16 @@ def record_fields(
     """The fields every record of such a call has: ``texts`` are its messages (one user
     message each) when something reads the records' content, as ``relaykit logs``
     shows and searches them; ``params`` gets the timeout and, with content, ``extra``
-    and metadata (redacted here, as a chat's are: ``Client._record_params``)."""
+    and metadata (redacted here, as a chat's are: ``CallOutcomes.record_params``)."""
     if timeout is not None:
         params["timeout"] = timeout if timeout != inf else None
-    content = client._content
+    content = outcomes.content
     if content:
         if extra:
-            params["extra"] = client._redaction.value(dict(extra))
+            params["extra"] = outcomes.redaction.value(dict(extra))
         kept = {k: v for k, v in metadata.items() if k not in ID_KEYS}
         if kept:
-            params["metadata"] = client._redaction.value(kept)
+            params["metadata"] = outcomes.redaction.value(kept)
     return {
         "id": call.id,
         "started_at": call.started_wall,
@@ -307,5 +309,5 @@ def record_fields(
         "params": params,
         "correlation_id": metadata.get("correlation_id"),
         "finished_at": time.time(),
-        "route": client._route_names(call),
+        "route": outcomes.route_names(call),
     }

@@ -28,6 +28,7 @@ from .tracing import CallTracer
 from .validation import check_chars
 
 if TYPE_CHECKING:
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
 
 
@@ -115,8 +116,8 @@ def answer_params(response: SpeechResponse) -> dict[str, Any]:
     return params
 
 
-def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
-    """The fields every record of a text to speech has (``Client._record_fields``'s).
+def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of a text to speech has (``CallOutcomes.record_fields``'s).
 
     With content on, its one message is the text spoken (a user message), which
     ``relaykit logs`` shows and searches; the instructions are a parameter,
@@ -132,10 +133,10 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     }
     if request.speed is not None:
         params["speed"] = request.speed
-    if request.instructions and client._content:
-        params["instructions"] = client._redaction.text(request.instructions)
+    if request.instructions and outcomes.content:
+        params["instructions"] = outcomes.redaction.text(request.instructions)
     return single_calls.record_fields(
-        client,
+        outcomes,
         call,
         target,
         texts=(request.text,),

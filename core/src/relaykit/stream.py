@@ -99,7 +99,9 @@ class ChatStream(StreamLifecycle):
         except BaseException as exc:
             if not self._call.ended and is_cancellation(exc):
                 with anyio.CancelScope(shield=True):
-                    await self._client._cancelled(self._call, "cancelled before the stream started")
+                    await self._client._outcomes.cancelled(
+                        self._call, "cancelled before the stream started"
+                    )
             raise
 
     async def _enter(self) -> ChatStream:
@@ -118,7 +120,7 @@ class ChatStream(StreamLifecycle):
         try:
             await run_attempts(client, call, self._open)
         except RelayError as error:
-            await client._fail(call, error)
+            await client._outcomes.fail(call, error)
             raise
         return self
 
@@ -299,7 +301,7 @@ class ChatStream(StreamLifecycle):
             client, call = self._client, self._call
             if call.cache_hit:
                 response = attrs.evolve(response, id=response.id, provider=self._target.provider)
-            self._response = await client._finish(call, self._target, response)
+            self._response = await client._outcomes.finish(call, self._target, response)
             if call.cache_key is not None and not call.cache_hit:
                 # Shielded, as in Client.chat: recorded a success, the stream must end
                 # as one for its caller too.
@@ -374,11 +376,11 @@ class ChatStream(StreamLifecycle):
                 assert self._target is not None
                 client = self._client
                 if exc is None:  # left early: its text is partial, not parsed
-                    self._response = await client._finish(
+                    self._response = await client._outcomes.finish(
                         self._call, self._target, response, parse=False
                     )
                 elif is_cancellation(exc):
-                    self._response = await client._left_early(
+                    self._response = await client._outcomes.left_early(
                         self._call,
                         self._target,
                         response,
@@ -386,7 +388,7 @@ class ChatStream(StreamLifecycle):
                         "cancelled before the stream ended",
                     )
                 else:
-                    self._response = await client._left_early(
+                    self._response = await client._outcomes.left_early(
                         self._call,
                         self._target,
                         response,

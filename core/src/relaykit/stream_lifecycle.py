@@ -187,7 +187,7 @@ class StreamLifecycle:
             self._response = partial
             kept = self._kept_partial(partial)
             await self._settle(kept)  # what arrived was billed
-            await client._fail(call, closed_under_call(), self._target, kept)
+            await client._outcomes.fail(call, closed_under_call(), self._target, kept)
         finally:
             self._ended()
 
@@ -216,7 +216,7 @@ class StreamLifecycle:
             # stream's start), so budgets and token rates count them too.
             await self._settle(kept)
             error = broken_stream_error(error, kept)
-            await client._fail(call, error, self._target, kept)
+            await client._outcomes.fail(call, error, self._target, kept)
             return error
         finally:
             self._ended()

@@ -37,6 +37,7 @@ from .validation import check_chars
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from .call_outcomes import CallOutcomes
     from .client import Client, _Call
 
 
@@ -115,8 +116,8 @@ def _request(call: _Call) -> TranscriptionRequest:
     return request  # type: ignore[no-any-return]
 
 
-def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]:
-    """The fields every record of a transcription has (``Client._record_fields``'s).
+def record_fields(outcomes: CallOutcomes, call: _Call, target: Target) -> dict[str, Any]:
+    """The fields every record of a transcription has (``CallOutcomes.record_fields``'s).
 
     Never the audio: its parameters are the audio's size (``audio_bytes``),
     ``media_type`` and length (``audio_seconds``: its header's, until the vendor
@@ -134,7 +135,7 @@ def record_fields(client: Client, call: _Call, target: Target) -> dict[str, Any]
     if request.language is not None:
         params["language"] = request.language
     return single_calls.record_fields(
-        client,
+        outcomes,
         call,
         target,
         texts=(request.prompt,) if request.prompt else (),

@@ -83,7 +83,7 @@ async def test_traces_alone_take_no_call_records(collector: Collector) -> None:
     async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
         (exporter,) = client.exporters
         assert isinstance(exporter, OtlpExporter) and exporter.needs_records is False
-        assert not client._recording  # private: no record is built per call
+        assert not client._outcomes.recording  # private: no record is built per call
         await client.chat("fake/m", "hi")
     assert [s.name for s in collector.spans()] == ["chat m"]
     with_metrics = OtlpExporter(endpoint=collector.server.url, traces=False)

@@ -1,0 +1,652 @@
+"""How a call ends: its span, its ``relaykit.calls`` log line and its call record.
+
+A :class:`CallOutcomes` turns a finished call (:meth:`~CallOutcomes.finish`), a
+failed one (:meth:`~CallOutcomes.fail`), one its caller cancelled
+(:meth:`~CallOutcomes.cancelled`) or a stream its caller left early
+(:meth:`~CallOutcomes.left_early`) into the end of its span, one INFO line on
+``relaykit.calls`` and a :class:`~relaykit.protocols.CallRecord`, redacted, which
+it hands to the exporters that take records and queues for the call log. A
+hedged call's losing attempt gets a record of its own
+(:meth:`~CallOutcomes.record_hedge_loser`).
+
+The client holds one (``Client._outcomes``), built from its redaction, exporters,
+call log, tracer and prices. A successful chat is the hot path: its record is
+built in one positional call (:mod:`relaykit.record_builder`), redacted as it is
+built, and handed over without a coroutine unless the call log takes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from math import inf
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .billed_usage import prompt_only
+from .call_limits import prompt_tokens
+from .call_log import CallLog
+from .errors import RelayError
+from .gauge_events import QueueDepth
+from .known_secrets import KnownSecrets
+from .log_format import CALLS_LOGGER, add_response_fields, call_fields
+from .messages import Message, ReasoningPart, ToolCall
+from .outbound_redaction import OutboundRedaction
+from .protocols import NO_ANSWER_CONTENT, CallRecord, Exporter
+from .record_builder import positional_builder
+from .record_params import ID_KEYS, add_content_params, tool_choice_param
+from .redaction import RedactionChain
+from .request import ChatRequest
+from .response import ChatResponse, Usage, with_call_fields
+from .response_cache import as_cached
+from .routing import Target
+from .tls import name_ca_file
+from .web_search import Citation
+
+if TYPE_CHECKING:
+    from .client import _Call
+    from .embeddings import EmbeddingResponse
+    from .image_generation import ImageResponse
+    from .moderation import ModerationResponse
+    from .rerank import RerankResponse
+    from .speech import SpeechResponse
+    from .tracing import CallTracer
+    from .transcription import TranscriptionResponse
+
+calls_log = logging.getLogger(CALLS_LOGGER)
+
+
+class CallOutcomes:
+    """Traces, logs and records how each call of one client ended.
+
+    :param redaction: the client's redaction chain: records, log lines and the
+        parameters a record keeps are redacted with it.
+    :param known: the keys the client holds, masked in a failed call's error.
+    :param exporters: every exporter (the call log's queue depth goes to all);
+        records go to those that take them (not ``needs_records = False``).
+    :param call_log: where records are queued for storage (``None``: not stored).
+    :param tracer: the client's tracer (``None``: untraced).
+    :param outbound: the outbound redaction whose placeholders an answer gets back.
+    :param price: the price of a deployment, as the model a provider named
+        (``""``: the deployment's own), or ``None`` when unknown.
+    :param log_metadata: the metadata names each log line carries.
+    :param ca_file: ``[http] ca_file``, named in a TLS error's hint.
+    """
+
+    def __init__(
+        self,
+        *,
+        redaction: RedactionChain,
+        known: KnownSecrets,
+        exporters: list[Exporter],
+        call_log: CallLog | None,
+        tracer: CallTracer | None,
+        outbound: OutboundRedaction | None,
+        price: Callable[[Target, str], Any],
+        log_metadata: tuple[str, ...],
+        ca_file: str | None,
+    ) -> None:
+        #: the client's redaction chain (the operations' record fields use it too)
+        self.redaction = redaction
+        self._known = known
+        self._exporters = exporters
+        self._call_log = call_log
+        self._tracer = tracer
+        self._outbound = outbound
+        self._price = price
+        self._log_metadata = log_metadata
+        self._ca_file = ca_file
+        # The exporters that take call records: all but those that say otherwise
+        # (``needs_records = False``: relaykit-otlp with traces only). With none of
+        # them and nothing stored, no record is built at all.
+        self._record_exporters = [
+            exporter
+            for exporter in exporters
+            if getattr(exporter, "needs_records", True) is not False
+        ]
+        #: whether any call record is built: something takes them
+        self.recording = bool(self._record_exporters or call_log)
+        # Whether anything reads a record's messages and answer: storage does, and
+        # exporters unless they say otherwise (metrics-only ones set
+        # ``needs_content = False``). Without a reader, records carry no content
+        # and no time goes into redacting it.
+        #: whether records carry the messages and the answer (redacted)
+        self.content = call_log is not None or any(
+            getattr(exporter, "needs_content", True) for exporter in self._record_exporters
+        )
+        self._route_name_cache: dict[tuple[Target, ...], tuple[str, ...]] = {}
+
+    async def finish(
+        self, call: _Call, target: Target, response: ChatResponse, *, parse: bool = True
+    ) -> ChatResponse:
+        """Price, trace, log and record a successful call; then, when it asked for
+        a class (``response_format=Invoice``), parse the answer into it (``parsed``).
+
+        An answer that does not parse raises :class:`~relaykit.OutputValidationError`
+        after the call is recorded: the provider answered, and billed for it.
+        ``parse=False``: a stream its caller left early, whose text is partial.
+        """
+        call.ended = True
+        if self._outbound is not None and not call.streamed:  # streams restore event by event
+            response = self._outbound.response(response)
+        if call.cache_hit:
+            response = as_cached(response, time.monotonic() - call.started)
+        else:
+            priced = call.priced
+            if priced is not None and priced[0] is response.usage and priced[1] == target:
+                cost = priced[2]  # worked out already, to settle a budget
+            else:
+                price = self._price(target, response.model)
+                cost = price.cost(response.usage) if price is not None else None
+            response = with_call_fields(
+                response,
+                provider=target.provider,
+                model=response.model or target.model,
+                latency=time.monotonic() - call.started,
+                cost=cost,
+                attempts=call.attempts,
+            )
+            if call.usage_estimated and not response.usage_estimated:
+                # a stream left early: the caller's response says what its record does
+                response = attrs.evolve(response, usage_estimated=True)
+        if call.span is not None:
+            self._tracer.finish(call, response)  # type: ignore[union-attr]
+        if calls_log.isEnabledFor(logging.INFO):
+            self.log_call(call, target, response.latency or 0.0, response=response)
+        if self.recording:
+            record = self.success_record(call, target, response)
+            # what emit does, but redacted already (as it was built), and without
+            # a coroutine
+            for exporter in self._record_exporters:
+                exporter.record(record)
+            if self._call_log is not None:
+                await self.store(record)
+        output = call.request.response_format
+        if output is not None and output.output_type is not None and parse:
+            from .output_types import parse_output
+
+            response = attrs.evolve(response, parsed=parse_output(output.output_type, response))
+        return response
+
+    def success_record(self, call: _Call, target: Target, response: ChatResponse) -> CallRecord:
+        """The record of a successful call, its content already redacted (if it has any).
+
+        Redacted as it is built: redacting a finished record would mean building it twice.
+        The fields are those of ``CallRecord.from_response(response, **record_fields())``
+        (a test holds the two alike), passed in one call: the two dicts that way
+        cost as much as the record itself. Passed by position (see
+        :mod:`relaykit.record_builder`): 30 keywords cost as much again.
+        """
+        request = call.request
+        messages: tuple[Message, ...] = ()
+        text = reasoning = ""
+        tool_calls: tuple[ToolCall, ...] = ()
+        reasoning_parts: tuple[ReasoningPart, ...] = ()
+        citations: tuple[Citation, ...] = ()
+        queries: tuple[str, ...] = ()
+        if self.content:
+            redaction = call.redaction or self.redaction
+            messages = tuple([redaction.message(m) for m in request.messages])
+            if response.text:
+                text = redaction.text(response.text)
+            if response.reasoning_parts:
+                reasoning_parts = tuple(
+                    [redaction.reasoning_part(p) for p in response.reasoning_parts]
+                )
+            if response.reasoning:
+                reasoning = redaction.text(response.reasoning)
+            if response.tool_calls:
+                tool_calls = tuple([redaction.tool_call(c) for c in response.tool_calls])
+            if response.citations:
+                citations = tuple([redaction.citation(c) for c in response.citations])
+            if response.search_queries:
+                queries = redaction.texts(response.search_queries)
+        metadata = request.metadata
+        # In _SUCCESS_FIELDS' order, one value a line
+        return _new_success_record(
+            call.id,
+            call.started_wall,
+            "chat",
+            target.provider,
+            call.model_requested,
+            target.model,
+            call.streamed,
+            call.fallbacks,
+            messages,
+            self.record_params(request),
+            metadata.get("correlation_id"),
+            metadata.get("conversation_id"),
+            time.time(),
+            self.route_names(call),
+            text,
+            reasoning,
+            reasoning_parts,
+            tool_calls,
+            response.usage,
+            response.cost,
+            response.latency,
+            response.time_to_first_token,
+            response.finish_reason,
+            response.attempts,
+            response.cache_hit,
+            response.model or None,
+            response.id,
+            citations,
+            queries,
+            None,  # error_type
+            None,  # error_message
+            None,  # status
+            response.usage_estimated,
+        )
+
+    async def fail(
+        self,
+        call: _Call,
+        error: RelayError,
+        target: Target | None = None,
+        partial: ChatResponse | None = None,
+    ) -> None:
+        """Trace, log and record a failed call; ``partial``: what a broken stream had sent."""
+        call.ended = True
+        # Attempts masked their errors already (see attempts.py); this catches the rest
+        # before the error reaches the span, the log line, the record and the caller.
+        self._known.mask_error(error)
+        name_ca_file(error, self._ca_file)
+        # What a broken stream had sent, priced: the span, the log line and the
+        # record all carry its usage and cost (an Anthropic stream reports the
+        # prompt's tokens, cache writes included, in its first event).
+        priced = (
+            self.priced(call, target, partial)
+            if partial is not None and target is not None
+            else None
+        )
+        # An attempt the total timeout cut off: the span and the log line carry
+        # the prompt's estimate its record and budget carry, marked as estimated.
+        cut = _cut_answer(call) if priced is None else None
+        if call.span is not None:
+            self._tracer.fail(  # type: ignore[union-attr]
+                call, error, priced or cut, estimated=cut is not None
+            )
+        if calls_log.isEnabledFor(logging.INFO):
+            where = target or Target(error.provider or "", error.model or "")
+            self.log_call(
+                call,
+                where,
+                time.monotonic() - call.started,
+                response=priced or cut,
+                error=error,
+                estimated=cut is not None,
+            )
+        if not self.recording:
+            return
+        if priced is not None and target is not None:
+            record = self.partial_record(
+                call,
+                target,
+                priced,
+                type(error).__name__,
+                str(error),
+                error.status,
+            )
+            await self.emit(record)
+            return
+        fields = self.record_fields(call, target or Target(error.provider or "", error.model or ""))
+        if call.cut is not None:  # an attempt the total timeout cut off: its prompt billed
+            fields["usage"], fields["cost"], _ = call.cut
+            fields["usage_estimated"] = True
+        record = CallRecord(
+            **fields,
+            latency=time.monotonic() - call.started,
+            attempts=call.attempts,
+            error_type=type(error).__name__,
+            error_message=str(error),
+            status=error.status,
+        )
+        await self.emit(record)
+
+    async def cancelled(
+        self,
+        call: _Call,
+        message: str = "cancelled before the answer arrived",
+        error_type: str = "Cancelled",
+    ) -> None:
+        """A non-streamed call its caller cancelled: traced, logged and recorded as a
+        failed call (``Cancelled``), as a cancelled stream is. Nothing of the answer
+        had arrived; a chat cut off with its request sent carries its prompt's
+        estimated usage and cost, which its budget kept (``call.cut``: the vendor
+        bills a prompt it received). A streamed speech or transcription
+        the caller left by a cancellation or an exception (``error_type``
+        ``CallerError``) is recorded so too, with ``message`` saying which."""
+        call.ended = True
+        target = call.served or call.span_target or call.targets[0]
+        cut = _cut_answer(call)  # the span and the log line carry the record's estimate
+        if call.span is not None:
+            self._tracer.cancelled(call, message, error_type, cut)  # type: ignore[union-attr]
+        latency = time.monotonic() - call.started
+        if calls_log.isEnabledFor(logging.INFO):
+            self.log_call(
+                call, target, latency, response=cut, failed=error_type, estimated=cut is not None
+            )
+        if self.recording:
+            fields = self.record_fields(call, target)
+            if call.cut is not None:
+                fields["usage"], fields["cost"], _ = call.cut
+                fields["usage_estimated"] = True
+            record = CallRecord(
+                **fields,
+                latency=latency,
+                attempts=call.attempts,
+                error_type=error_type,
+                error_message=message,
+            )
+            await self.emit(record)
+
+    async def left_early(
+        self, call: _Call, target: Target, partial: ChatResponse, error_type: str, message: str
+    ) -> ChatResponse:
+        """A stream the caller left by an exception or a cancellation: a failed call.
+
+        Its record, span and log line say why (``error_type``: ``CallerError`` or
+        ``Cancelled``) and keep what had arrived, with its usage and cost; the
+        span and log line mark that usage estimated when it is relaykit's
+        estimate (``call.usage_estimated``: the vendor's usage had not come).
+        """
+        response = self.priced(call, target, partial)
+        if call.span is not None:
+            self._tracer.left_early(call, response, error_type, message)  # type: ignore[union-attr]
+        if calls_log.isEnabledFor(logging.INFO):
+            self.log_call(
+                call, target, response.latency or 0.0, response=response, failed=error_type
+            )
+        if self.recording:
+            await self.emit(self.partial_record(call, target, response, error_type, message))
+        return response
+
+    def priced(self, call: _Call, target: Target, partial: ChatResponse) -> ChatResponse:
+        """``partial`` with the call's latency, attempts and the cost of its usage so far."""
+        price = self._price(target, partial.model)
+        return with_call_fields(
+            partial,
+            provider=target.provider,
+            model=partial.model or target.model,
+            latency=time.monotonic() - call.started,
+            cost=price.cost(partial.usage) if price is not None else None,
+            attempts=call.attempts,
+        )
+
+    def partial_record(
+        self,
+        call: _Call,
+        target: Target,
+        partial: ChatResponse,
+        error_type: str,
+        message: str,
+        status: int | None = None,
+    ) -> CallRecord:
+        """The record of a stream that failed after it started, with what had arrived
+        (content not redacted yet: ``emit`` redacts it, with the message)."""
+        fields = self.record_fields(call, target)
+        if not self.content:
+            fields.update(NO_ANSWER_CONTENT)
+        # ``partial.usage_estimated``: the vendor's usage had not come (billed_usage.so_far)
+        return CallRecord.from_response(
+            partial, **fields, error_type=error_type, error_message=message, status=status
+        )
+
+    def record_fields(self, call: _Call, target: Target) -> dict[str, Any]:
+        """The fields of ``call``'s record that do not come from its answer, as served
+        by ``target``; a call that is not a chat gets its kind's
+        (:attr:`relaykit.single_calls.Operation.record_fields`)."""
+        if call.kind is not None:
+            return call.kind.record_fields(self, call, target)
+        request = call.request
+        return {
+            "id": call.id,
+            "started_at": call.started_wall,
+            "operation": "chat",
+            "provider": target.provider,
+            "model_requested": call.model_requested,
+            "model": target.model,
+            "streamed": call.streamed,
+            "fallbacks": call.fallbacks,
+            "messages": request.messages if self.content else (),
+            "params": self.record_params(request),
+            "correlation_id": request.metadata.get("correlation_id"),
+            "conversation_id": request.metadata.get("conversation_id"),
+            "finished_at": time.time(),
+            "route": self.route_names(call),
+        }
+
+    def record_params(self, request: ChatRequest) -> dict[str, Any]:
+        """What the caller asked for besides the messages, as plain JSON values.
+
+        This runs on every recorded call: the usual one (numbers, no tools) costs a
+        few attribute checks; the structured parameters are rarer and built apart,
+        already redacted when something reads the record's content.
+        """
+        params: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.stop:
+            params["stop"] = list(request.stop)
+        if request.timeout is not None:
+            params["timeout"] = request.timeout if request.timeout != inf else None
+        if request.tool_choice is not None:
+            params["tool_choice"] = tool_choice_param(request.tool_choice)
+        if request.reasoning is not None:
+            params["reasoning"] = request.reasoning.to_param()
+        search = request.web_search
+        if search is not None:
+            params["web_search"] = search.to_param()
+        if self.content and (
+            request.tools
+            or request.response_format is not None
+            or request.extra
+            or (request.metadata and not request.metadata.keys() <= ID_KEYS)
+            or (search is not None and search.location is not None)
+        ):
+            # Redacted here, so every record (success, failure, hedge) has it redacted once.
+            add_content_params(request, params, self.redaction.value)
+        return params
+
+    def route_names(self, call: _Call) -> tuple[str, ...]:
+        """The deployments ``call``'s route planned, as ``provider/model`` names."""
+        # The same few routes every call: their names are built once.
+        names = self._route_name_cache.get(call.targets)
+        if names is None:
+            names = tuple(map(str, call.targets))
+            if len(self._route_name_cache) >= 1024:
+                self._route_name_cache.clear()
+            self._route_name_cache[call.targets] = names
+        return names
+
+    async def record_hedge_loser(
+        self,
+        call: _Call,
+        target: Target,
+        answer: ChatResponse | None = None,
+        message: str = "answered after another target had: billed, not used",
+    ) -> None:
+        """Record the hedged attempt that lost the race (error type ``HedgeCancelled``).
+
+        Cancelled mid-call, it carries the prompt cost it likely ran up (an
+        estimate). With ``answer``, it answered after the race was won: it
+        carries that answer's usage and cost, which the provider billed and the
+        budget charged (see hedging.py); ``message`` says why it went unused.
+        The call's span notes either as a ``relaykit.hedge_loser`` event.
+        """
+        # An id of its own: storage keeps one record per id and ignores a second
+        # (relaykit-sqlite's INSERT OR IGNORE, relaykit-postgres's ON CONFLICT), and
+        # this record is written before the winner's, which was then lost. Derived
+        # from the call's id, so the two still read as one call's.
+        ident = f"{call.id}-hedge-{target}"
+        if answer is not None:
+            priced = self.priced(call, target, answer)
+            if call.span is not None:
+                self._tracer.hedge_loser(call, target, priced, estimated=False)  # type: ignore[union-attr]
+            if not self.recording:
+                return
+            record = self.partial_record(call, target, priced, "HedgeCancelled", message)
+            await self.emit(attrs.evolve(record, id=ident))
+            return
+        # What its attempt's hold was settled with (``Client._cut_off``): the records of a
+        # hedged call add up to what the budget charged.
+        price = self._price(target, "")
+        usage = cut_off_usage(call)
+        cost = price.cost(usage) if price is not None else None
+        if call.span is not None:
+            cut = ChatResponse(usage=usage, cost=cost)
+            self._tracer.hedge_loser(call, target, cut, estimated=True)  # type: ignore[union-attr]
+        if not self.recording:
+            return
+        fields = self.record_fields(call, target)
+        fields["id"] = ident
+        record = CallRecord(
+            **fields,
+            latency=time.monotonic() - call.started,
+            attempts=call.attempts,
+            usage=usage,
+            cost=cost,
+            usage_estimated=True,  # its prompt, as estimated: the vendor never said
+            error_type="HedgeCancelled",
+            error_message="cancelled: another target answered first",
+        )
+        await self.emit(record)
+
+    async def emit(self, record: CallRecord) -> None:
+        """Redact ``record``; hand it to the exporters and storage."""
+        record = self.redaction.record(record)
+        for exporter in self._record_exporters:
+            exporter.record(record)
+        if self._call_log is not None:
+            await self.store(record)
+
+    async def store(self, record: CallRecord) -> None:
+        """Queue ``record`` for storage; tell the exporters how deep the queue is."""
+        assert self._call_log is not None
+        await self._call_log.put(record)
+        if self._exporters:
+            depth = QueueDepth(self._call_log.depth)
+            for exporter in self._exporters:
+                exporter.record(depth)
+
+    def log_call(
+        self,
+        call: _Call,
+        target: Target,
+        latency: float,
+        *,
+        response: ChatResponse
+        | EmbeddingResponse
+        | RerankResponse
+        | TranscriptionResponse
+        | ImageResponse
+        | SpeechResponse
+        | ModerationResponse
+        | None = None,
+        error: RelayError | None = None,
+        failed: str | None = None,
+        estimated: bool = False,
+    ) -> None:
+        """One INFO line on ``relaykit.calls`` (see :mod:`relaykit.log_format`).
+
+        ``failed``: the error type of a stream the caller left early (with ``response``);
+        ``error`` with ``response``: a broken stream and what it had sent (priced).
+        ``estimated``: ``response``'s usage and cost are relaykit's estimate of what
+        a call cut off mid-call was billed (``usage_estimated``), not the vendor's;
+        so are those of a stream that ended before the vendor's usage came
+        (``call.usage_estimated``).
+        """
+        fields = call_fields(
+            request_id=call.id,
+            correlation_id=call.request.metadata.get("correlation_id"),
+            provider=target.provider,
+            model=target.model,
+            stage="completed" if error is None and failed is None else "failed",
+            latency=latency,
+            attempts=call.attempts,
+            streamed=call.streamed,
+        )
+        if call.operation != "chat":
+            fields["operation"] = call.operation
+        if self._log_metadata:
+            metadata = call.request.metadata
+            shown = {k: metadata[k] for k in self._log_metadata if k in metadata}
+            if shown:
+                fields["metadata"] = shown
+        if response is not None:
+            add_response_fields(fields, response)
+            if estimated or call.usage_estimated:
+                fields["usage_estimated"] = True
+        if error is not None:
+            fields["error_type"] = type(error).__name__
+            if error.status is not None:
+                fields["status"] = error.status
+            calls_log.info("%s failed: %s", target, self.redaction.text(str(error)), extra=fields)
+        elif failed is not None:
+            fields["error_type"] = failed
+            calls_log.info("%s failed: %s", target, failed, extra=fields)
+        else:
+            calls_log.info("%s completed in %.3fs", target, latency, extra=fields)
+
+
+#: the order in which CallOutcomes.success_record passes a record's fields
+_SUCCESS_FIELDS = (
+    "id",
+    "started_at",
+    "operation",
+    "provider",
+    "model_requested",
+    "model",
+    "streamed",
+    "fallbacks",
+    "messages",
+    "params",
+    "correlation_id",
+    "conversation_id",
+    "finished_at",
+    "route",
+    "text",
+    "reasoning",
+    "reasoning_parts",
+    "tool_calls",
+    "usage",
+    "cost",
+    "latency",
+    "time_to_first_token",
+    "finish_reason",
+    "attempts",
+    "cache_hit",
+    "model_served",
+    "response_id",
+    "citations",
+    "search_queries",
+    "error_type",
+    "error_message",
+    "status",
+    "usage_estimated",
+)
+_new_success_record = positional_builder(CallRecord, _SUCCESS_FIELDS)
+
+
+def _cut_answer(call: _Call) -> ChatResponse | None:
+    """What the attempts cut off mid-call were charged (``call.cut``), as an answer
+    for a failed or cancelled call's span and log line; ``None`` if none was."""
+    cut = call.cut
+    if cut is None:
+        return None
+    return ChatResponse(usage=cut[0], cost=cut[1])
+
+
+def cut_off_usage(call: _Call) -> Usage:
+    """The usage an attempt cut off mid-call is charged and recorded with: the
+    prompt's estimated tokens (:func:`~relaykit.call_limits.prompt_tokens`), no output."""
+    return prompt_only(prompt_tokens(call))
