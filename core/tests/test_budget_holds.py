@@ -243,7 +243,7 @@ def test_a_budget_starts_from_zero_in_a_new_period() -> None:
     assert limiter._budgets["k"].spent == Decimal("0.3")
 
 
-def test_a_hold_settled_after_the_period_ended_lands_in_the_new_one_never_below_zero() -> None:
+def test_a_hold_settled_after_the_period_ended_lands_its_excess_in_the_new_one() -> None:
     wall = [DAY2 - 1]
     limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: wall[0])
     limit = LimitConfig(budget_usd=Decimal("1"))
@@ -252,10 +252,10 @@ def test_a_hold_settled_after_the_period_ended_lands_in_the_new_one_never_below_
     wall[0] = DAY2 + 1
     limiter.reconcile_nowait(early, 0, cost=Decimal("0.7"))  # used 0.2 more than it held
     assert limiter._budgets["k"].spent == Decimal("0.2")
-    limiter.reconcile_nowait(late, 0, cost=Decimal("0.1"))  # a refund of 0.1 from the old day
-    assert limiter._budgets["k"].spent == Decimal("0.1")
-    limiter.reconcile_nowait(late, 0, cost=Decimal("0"))  # more refund than there is: zero
-    assert limiter._budgets["k"].spent == 0
+    # a refund of 0.1 to the old day: the old day keeps it, the new one's spend stays
+    # (see tests/test_limiter_settling.py for the overshoot it would allow)
+    limiter.reconcile_nowait(late, 0, cost=Decimal("0.1"))
+    assert limiter._budgets["k"].spent == Decimal("0.2")
 
 
 def test_a_key_whose_period_changes_counts_in_the_new_period() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import anyio
 import pytest
 
 from relaykit import QuotaExceededError
@@ -56,3 +57,38 @@ def test_a_reservation_estimated_at_no_tokens_is_charged_what_it_used() -> None:
     limiter.reconcile_nowait(limiter.acquire_nowait("k", limit, 0), 60)
     with pytest.raises(QuotaExceededError, match="tpm"):
         limiter.acquire_nowait("k", limit, 1)
+
+
+DAY2 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
+
+
+def test_a_refund_settled_after_its_period_gives_the_new_one_nothing() -> None:
+    # The refunds of yesterday's holds are not today's: subtracted from today's
+    # spend, they let today's calls hold more than the budget.
+    wall = Clock(DAY2 - 1)
+    limiter = MemoryRateLimiter(clock=Clock(), wall_clock=wall)
+    limit = LimitConfig(budget_usd=Decimal(1))
+    reconciled = limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.5"))
+    released = limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.5"))
+    wall.now = DAY2 + 1
+    limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.6"))
+    limiter.reconcile_nowait(reconciled, 0, cost=Decimal("0.1"))  # 0.4 back, to yesterday
+    anyio.run(limiter.release, released)  # 0.5 back, to yesterday
+    limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.4"))  # today: 0.6 + 0.4
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.000001"))
+
+
+def test_a_refund_within_its_period_still_comes_back() -> None:
+    # the bookkeeping of which period a hold was charged in keeps today's refunds
+    wall = Clock(DAY2 + 1)
+    limiter = MemoryRateLimiter(clock=Clock(), wall_clock=wall)
+    limit = LimitConfig(budget_usd=Decimal(1))
+    first = limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.5"))
+    second = limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.5"))
+    wall.now += 3600
+    limiter.reconcile_nowait(first, 0, cost=Decimal("0.1"))
+    anyio.run(limiter.release, second)
+    limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.9"))  # 0.1 + 0.9
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        limiter.acquire_nowait("k", limit, 0, cost=Decimal("0.000001"))

@@ -40,13 +40,16 @@ class _Budget:
 
     It keeps the period's span, so a call asks for the period again only once
     the wall clock leaves it (or the key's limit changes period), not every time.
+    ``holding`` keeps the reservations charged in this period and not yet settled,
+    by id: a refund of any other (its period is over) is not this period's to take.
     """
 
-    __slots__ = ("end", "ident", "period", "spent", "start")
+    __slots__ = ("end", "holding", "ident", "period", "spent", "start")
 
     def __init__(self, period: str, now: float) -> None:
         self.ident = ""
         self.spent = _ZERO
+        self.holding: dict[int, Reservation] = {}
         self.move(period, now)
 
     def move(self, period: str, now: float) -> None:
@@ -54,7 +57,7 @@ class _Budget:
         ident, self.start, self.end = period_span(period, now)
         self.period = period
         if ident != self.ident:
-            self.ident, self.spent = ident, _ZERO
+            self.ident, self.spent, self.holding = ident, _ZERO, {}
 
 
 class _Rates:
@@ -159,10 +162,12 @@ class MemoryRateLimiter:
             rates.rpm_tat = now + rpm_ahead
         if tpm_interval:
             rates.tpm_tat = now + tpm_ahead
+        # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
+        reservation = _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
         if budget is not None:
             budget.spent = total
-        # tuple.__new__: Reservation's own __new__ is a Python function, a frame more
-        return _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
+            budget.holding[id(reservation)] = reservation
+        return reservation
 
     def _forget_rates(self, now: float) -> None:
         """Drop the keys whose arrival times have passed: such a key admits what a
@@ -269,10 +274,14 @@ class MemoryRateLimiter:
                 wall = self._wall_clock()
                 if not budget.start <= wall < budget.end:
                     budget.move(budget.period, wall)
-                # A hold settled after the period rolled over lands in the new period;
-                # never let a refund push it below zero (that would be free budget).
-                spent = budget.spent + (cost or _ZERO) - held
-                budget.spent = spent if spent > _ZERO else _ZERO
+                delta = (cost or _ZERO) - held
+                if budget.holding.pop(id(reservation), None) is reservation or delta > _ZERO:
+                    # A hold settled after its period ended: what it used beyond the hold
+                    # lands in the new period, its refund not (the old period keeps it:
+                    # taken off the new one's spend, it would be free budget). A copy of
+                    # the reservation counts as such a hold: a refund dropped, never doubled.
+                    spent = budget.spent + delta
+                    budget.spent = spent if spent > _ZERO else _ZERO
 
     async def release(self, reservation: Reservation) -> None:
         """Give back all ``reservation`` holds, its request included: the call was never sent."""

@@ -751,5 +751,10 @@ class RateLimiter(Protocol):
         ...
 
     async def reconcile(self, reservation: Reservation, actual_tokens: int) -> None:
-        """Settle a reservation with the tokens the call really used."""
+        """Settle a reservation with the tokens the call really used.
+
+        ``reservation`` is the very object ``acquire`` returned, settled once (as
+        by ``release``): a limiter may know it by identity, e.g. relaykit's to tell
+        which budget period holds it (a refund of a period that is over stays there).
+        """
         ...

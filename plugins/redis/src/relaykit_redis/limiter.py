@@ -56,6 +56,10 @@ class RedisRateLimiter:
         self._rpm: dict[str, int] = {}  # pattern -> its rpm limit, for release
         self._tpm: dict[str, int] = {}  # pattern -> its tpm limit, for reconcile
         self._periods: dict[str, str] = {}  # pattern -> its budget period, for reconcile
+        # pattern -> (its budget's current period, the reservations holding USD there
+        # and not yet settled, by id): a refund of a hold from a period that is over
+        # is not taken off the new period's spend (see _held_now)
+        self._holding: dict[str, tuple[str, dict[int, Reservation]]] = {}
         #: holds that could not be settled (Redis failed): they stay until they expire
         self.unsettled = 0
 
@@ -101,8 +105,9 @@ class RedisRateLimiter:
         args: list[Any] = []
         lefts: list[float] = []
         held: list[Decimal | None] = []
+        periods: list[str] = []
         for key, limit, tokens, cost in requests:
-            budget_key, left, hold = "", 0.0, None
+            budget_key, left, hold, period_id = "", 0.0, None, ""
             if limit.budget_usd is not None:
                 period_id, left = period_bounds(limit.period, self._wall_clock())
                 budget_key = self._key(key, f"usd:{period_id}")
@@ -127,28 +132,50 @@ class RedisRateLimiter:
             )
             lefts.append(left)
             held.append(hold)
+            periods.append(period_id)
         code, detail, *where = await self._eval(ACQUIRE, keys, args)
         if code == 0:
-            return [
-                Reservation(key, tokens if limit.tpm else 0, hold)
-                for (key, limit, tokens, _), hold in zip(requests, held, strict=True)
-            ]
+            reservations = []
+            for (key, limit, tokens, _), hold, period_id in zip(
+                requests, held, periods, strict=True
+            ):
+                reservation = Reservation(key, tokens if limit.tpm else 0, hold)
+                if hold is not None:
+                    holding = self._holding.get(key)
+                    if holding is None or holding[0] != period_id:
+                        # a new period: the holds of the last one are forgotten with it
+                        holding = self._holding[key] = (period_id, {})
+                    holding[1][id(reservation)] = reservation
+                reservations.append(reservation)
+            return reservations
         i = int(where[0]) if where else 0
         key, limit, tokens, _ = requests[i]
-        raise self._refusal(code, detail, key, limit, tokens, lefts[i])
+        raise self._refusal(code, detail, key, limit, tokens, lefts[i], held[i])
 
     @staticmethod
     def _refusal(
-        code: int, detail: Any, key: str, limit: LimitConfig, tokens: int, left: float
+        code: int,
+        detail: Any,
+        key: str,
+        limit: LimitConfig,
+        tokens: int,
+        left: float,
+        held: Decimal | None,
     ) -> QuotaExceededError:
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
         if code == 3:
             spent = Decimal(int(float(detail))) * MICRO_USD
             return QuotaExceededError(
                 f"the {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r} is spent"
-                f" (${spent.normalize()} used or held)",
+                f" (${spent.normalize()} used or held; this call may cost ${held or 0:.6f})",
                 retry_after=left,
                 hint="raise budget_usd in [limits] or wait for the next period",
+            )
+        if code == 4:  # waiting for the next period would not help
+            return QuotaExceededError(
+                f"a call that may cost ${held or 0:.6f} can never fit the"
+                f" {_ADJECTIVE[limit.period]} budget of ${limit.budget_usd} for {key!r}",
+                hint="raise budget_usd in [limits] or lower max_tokens",
             )
         which = "rpm" if code == 1 else "tpm"
         wait = float(detail)
@@ -169,13 +196,16 @@ class RedisRateLimiter:
     ) -> None:
         """Refund or charge the difference between what was reserved and what was used."""
         tpm = self._tpm.get(reservation.key, 0)
-        delta_tokens = actual_tokens - reservation.tokens if reservation.tokens and tpm else 0
+        # (a reservation estimated at no tokens is still charged what it used)
+        delta_tokens = actual_tokens - reservation.tokens if tpm else 0
         delta_usd, left = 0, 0.0
         budget_key = self._key(reservation.key, "usd")
         if reservation.cost is not None and reservation.key in self._periods:
             period_id, left = period_bounds(self._periods[reservation.key], self._wall_clock())
             budget_key = self._key(reservation.key, f"usd:{period_id}")
             delta_usd = to_micro_usd(cost or Decimal(0)) - to_micro_usd(reservation.cost)
+            if not self._held_now(reservation, period_id) and delta_usd < 0:
+                delta_usd = 0  # a refund of a period that is over: that period keeps it
         if delta_tokens or delta_usd:
             await self._settle(
                 RECONCILE,
@@ -194,13 +224,31 @@ class RedisRateLimiter:
         if reservation.cost is not None and key in self._periods:
             period_id, _ = period_bounds(self._periods[key], self._wall_clock())
             budget_key = self._key(key, f"usd:{period_id}")
-            held = to_micro_usd(reservation.cost)
+            if self._held_now(reservation, period_id):  # else its period is over and keeps it
+                held = to_micro_usd(reservation.cost)
         await self._settle(
             RELEASE,
             [self._key(key, "rpm"), self._key(key, "tpm"), budget_key],
             [self._rpm.get(key, 0), self._tpm.get(key, 0), reservation.tokens, held],
             key,
         )
+
+    def _held_now(self, reservation: Reservation, period_id: str) -> bool:
+        """Whether ``reservation`` holds USD in the budget period ``period_id`` (the
+        current one), forgetting it: it is being settled.
+
+        A reservation is known by identity, the object :meth:`acquire` returned (a
+        copy counts as a hold of a period that is over: its refund is dropped, never
+        given twice). Refunding a period that is over would take the refund off the
+        new period's spend, letting that period's calls hold more than its budget.
+        """
+        holding = self._holding.get(reservation.key)
+        if holding is None:
+            return False
+        if holding[0] != period_id:
+            del self._holding[reservation.key]  # its period is over
+            return False
+        return holding[1].pop(id(reservation), None) is reservation
 
     async def _settle(self, script: str, keys: list[str], args: list[Any], limit: str) -> None:
         """Run a settling script; when Redis fails, leave the hold and say so.

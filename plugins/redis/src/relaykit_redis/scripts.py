@@ -17,13 +17,17 @@ import hashlib
 
 # One decision over one or more limits (a call can match several [limits]
 # patterns): every limit is checked first, then all are charged, so a call is
-# admitted by all of them or charged by none, in one round trip.
+# admitted by all of them or charged by none, in one round trip. A refusal asks
+# every limit again (the slow path, still in the same script): a request that can
+# never fit says so, else the longest wait is given, after which it fits (waiting
+# out only an rpm's, a tpm or budget also full would refuse it again).
 # KEYS: per limit, 3 keys: rpm slot, tpm slot, budget key
 # ARGV: per limit, 6 values: rpm limit (0: none), tpm limit (0: none), tokens,
 #       budget in micro-USD (-1: none), cost in micro-USD, seconds until the budget
 #       period ends
-# -> {0, ""} admitted; {1|2, wait_ms, i} rpm|tpm of limit i (from 0) refused
-#    (wait "-1": never fits); {3, spent, i} budget of limit i refused
+# -> {0, ""} admitted; refused by limit i (from 0), the one with the longest wait:
+#    {1|2, wait_ms, i} its rpm|tpm ("-1": more tokens than tpm, never fits);
+#    {3, spent, i} its budget; {4, "-1", i} a cost over its whole budget, never fits
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -44,17 +48,39 @@ local function set_tat(key, tat)
   redis.call('SET', key, string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
 end
 local n = #KEYS / 3
+local function refuse()
+  local code, detail, at, longest = 0, '', 0, -1
+  for i = 0, n - 1 do
+    local k, a = i * 3, i * 6
+    local tpm, tokens = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local budget, cost = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+    if tpm > 0 and tokens > tpm then return {2, '-1', i} end
+    if budget >= 0 and cost > budget then return {4, '-1', i} end
+    local wait = check(KEYS[k + 1], tonumber(ARGV[a + 1]), 1)
+    if wait > longest then code, detail, at, longest = 1, tostring(wait), i, wait end
+    wait = check(KEYS[k + 2], tpm, tokens)
+    if wait > longest then code, detail, at, longest = 2, tostring(wait), i, wait end
+    if budget >= 0 then
+      local spent = tonumber(redis.call('GET', KEYS[k + 3])) or 0
+      wait = tonumber(ARGV[a + 6]) * 1000
+      if spent + cost > budget and wait > longest then
+        code, detail, at, longest = 3, tostring(spent), i, wait
+      end
+    end
+  end
+  return {code, detail, at}
+end
 local tats = {}
 for i = 0, n - 1 do
   local k, a = i * 3, i * 6
   local rpm_wait, rpm_tat = check(KEYS[k + 1], tonumber(ARGV[a + 1]), 1)
-  if rpm_wait ~= 0 then return {1, tostring(rpm_wait), i} end
+  if rpm_wait ~= 0 then return refuse() end
   local tpm_wait, tpm_tat = check(KEYS[k + 2], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
-  if tpm_wait ~= 0 then return {2, tostring(tpm_wait), i} end
+  if tpm_wait ~= 0 then return refuse() end
   local budget = tonumber(ARGV[a + 4])
   if budget >= 0 then
     local spent = tonumber(redis.call('GET', KEYS[k + 3])) or 0
-    if spent + tonumber(ARGV[a + 5]) > budget then return {3, tostring(spent), i} end
+    if spent + tonumber(ARGV[a + 5]) > budget then return refuse() end
   end
   tats[i * 2 + 1] = rpm_tat or false
   tats[i * 2 + 2] = tpm_tat or false
@@ -80,16 +106,17 @@ RECONCILE = """
 local limit = tonumber(ARGV[1])
 local delta = tonumber(ARGV[2])
 if limit > 0 and delta ~= 0 then
-  local tat = tonumber(redis.call('GET', KEYS[1]))
-  if tat then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-    tat = tat + 60000 / limit * delta
-    if tat > now then
-      redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
-    else
-      redis.call('DEL', KEYS[1])
-    end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local tat = tonumber(redis.call('GET', KEYS[1])) or now
+  -- a larger real usage is charged from now, as an admission would be: added to
+  -- an arrival time long past (or to a slot expired meanwhile), it would vanish
+  if delta > 0 and tat < now then tat = now end
+  tat = tat + 60000 / limit * delta
+  if tat > now then
+    redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil(tat - now) + 1000)
+  else
+    redis.call('DEL', KEYS[1])
   end
 end
 local usd = tonumber(ARGV[3])

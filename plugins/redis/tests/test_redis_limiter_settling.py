@@ -1,0 +1,126 @@
+"""relaykit-redis refuses and settles as the memory limiter (core/tests/test_limiter_settling.py):
+the cases the limiter model (relaykit.testing.limiter_model) found, against the real Redis here.
+
+The rates follow Redis's own clock, which a test cannot move: a late settlement is a
+real sleep past the arrival time (and past the slot's expiry)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import anyio
+import pytest
+
+from relaykit import QuotaExceededError
+from relaykit.budgets import period_bounds
+from relaykit.config import LimitConfig
+from relaykit.testing import MID_PERIOD, require_service
+from relaykit_redis import RedisRateLimiter
+
+URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
+START = "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+_, SECONDS_LEFT = period_bounds("day", MID_PERIOD)
+DAY2 = 1_764_547_200.0  # 2025-12-01T00:00:00Z
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A fresh key prefix per test, so tests never see each other's state."""
+    require_service("redis", "127.0.0.1", 6379, start=START)
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_the_longest_wait_of_every_limit_that_refuses(prefix: str) -> None:
+    # rpm refuses first (60 s), but the budget is spent until the day ends: waiting
+    # 60 s only earned the same refusal
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: MID_PERIOD)
+    limit = LimitConfig(rpm=1, budget_usd=Decimal(1))
+    await limiter.acquire("k", limit, 1, cost=Decimal(1))
+    with pytest.raises(QuotaExceededError, match="daily budget") as info:
+        await limiter.acquire("k", limit, 1, cost=Decimal("0.5"))
+    assert info.value.retry_after == SECONDS_LEFT  # MID_PERIOD is noon UTC
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_the_longest_wait_across_several_limits(prefix: str) -> None:
+    # one script decides both limits: the second's budget wait outlasts the first's rpm
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: MID_PERIOD)
+    rpm, budget = LimitConfig(rpm=1), LimitConfig(budget_usd=Decimal(1))
+    await limiter.acquire_many([("a", rpm, 1, None), ("b", budget, 1, Decimal(1))])
+    with pytest.raises(QuotaExceededError, match="daily budget") as info:
+        await limiter.acquire_many([("a", rpm, 1, None), ("b", budget, 1, Decimal("0.5"))])
+    assert info.value.retry_after == SECONDS_LEFT
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_cost_over_the_whole_budget_never_fits_and_says_so(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: MID_PERIOD)
+    with pytest.raises(QuotaExceededError, match="can never fit") as info:
+        await limiter.acquire("k", LimitConfig(budget_usd=Decimal(1)), 1, cost=Decimal(2))
+    assert info.value.retry_after is None  # waiting for the next period would not help
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_larger_usage_settled_late_is_charged_from_now(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limit = LimitConfig(tpm=6000)  # 10 ms a token
+    reservation = await limiter.acquire("k", limit, 10)
+    await anyio.sleep(1.2)  # a long call: its arrival time is past, its slot expired
+    await limiter.reconcile(reservation, 10 + 6060)  # 60.6 s of tokens more than held
+    with pytest.raises(QuotaExceededError, match="tpm") as info:
+        await limiter.acquire("k", limit, 1)
+    assert info.value.retry_after is not None
+    assert 0.5 < info.value.retry_after <= 0.611
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_reservation_estimated_at_no_tokens_is_charged_what_it_used(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix)
+    limit = LimitConfig(tpm=60)
+    await limiter.reconcile(await limiter.acquire("k", limit, 0), 60)
+    with pytest.raises(QuotaExceededError, match="tpm") as info:
+        await limiter.acquire("k", limit, 1)
+    assert info.value.retry_after is not None and 0.9 < info.value.retry_after <= 1.0
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_refund_settled_after_its_period_gives_the_new_one_nothing(prefix: str) -> None:
+    # The refunds of yesterday's holds are not today's: subtracted from today's
+    # spend, they let today's calls hold more than the budget.
+    wall = [DAY2 - 1]
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: wall[0])
+    limit = LimitConfig(budget_usd=Decimal(1))
+    reconciled = await limiter.acquire("k", limit, 0, cost=Decimal("0.5"))
+    released = await limiter.acquire("k", limit, 0, cost=Decimal("0.5"))
+    wall[0] = DAY2 + 1
+    await limiter.acquire("k", limit, 0, cost=Decimal("0.6"))
+    await limiter.reconcile(reconciled, 0, cost=Decimal("0.1"))  # 0.4 back, to yesterday
+    await limiter.release(released)  # 0.5 back, to yesterday
+    await limiter.acquire("k", limit, 0, cost=Decimal("0.4"))  # today: 0.6 + 0.4
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_refund_within_its_period_still_comes_back(prefix: str) -> None:
+    # the bookkeeping of which period a hold was charged in keeps today's refunds
+    wall = [DAY2 + 1]
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: wall[0])
+    limit = LimitConfig(budget_usd=Decimal(1))
+    first = await limiter.acquire("k", limit, 0, cost=Decimal("0.5"))
+    second = await limiter.acquire("k", limit, 0, cost=Decimal("0.5"))
+    wall[0] += 3600
+    await limiter.reconcile(first, 0, cost=Decimal("0.1"))
+    await limiter.release(second)
+    await limiter.acquire("k", limit, 0, cost=Decimal("0.9"))  # 0.1 + 0.9
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
+    await limiter.aclose()
