@@ -234,3 +234,28 @@ async def test_a_wrong_environment_key_next_to_a_key_file_says_which_wins(
         assert str(key_file(env)) in info.value.hint and "unset" in info.value.hint
     finally:
         await storage.aclose()
+
+
+def test_keys_set_racing_the_first_keys_set_uses_the_key_file_it_created(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two first `keys set` runs: this one looked for master.key just before the
+    # other created it and stored its key; it must share that key, not refuse.
+    assert _cli(capsys, monkeypatch, "keys", "set", "groq", stdin=GROQ_KEY)[0] == 0
+    real_load = key_vault.load_master_key
+    looks: list[bool] = []
+
+    def load_too_early(env: object = None, *, create: bool = False) -> MasterKey | None:
+        looks.append(create)
+        return None if len(looks) == 1 else real_load(env, create=create)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(key_vault, "load_master_key", load_too_early)
+    code, _, err = _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)
+    assert (code, err) == (0, ""), err
+    monkeypatch.setattr(key_vault, "load_master_key", real_load)
+    assert _cli(capsys, monkeypatch, "keys", "list")[1].split()[2:] == [
+        "groq",
+        "gsk_…",
+        "openai",
+        "sk-p…",
+    ]
