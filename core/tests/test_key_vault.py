@@ -204,3 +204,15 @@ async def test_client_start_fails_clearly_with_a_wrong_master_key(env: dict[str,
         async with client:
             pass
     assert storage.closed
+
+
+@pytest.mark.anyio
+async def test_a_key_from_the_environment_loses_surrounding_whitespace() -> None:
+    # A key read from a file (a mounted secret) often ends in a newline: sent as
+    # is, every call failed as "malformed response" (aiohttp refuses the header).
+    env = {"OPENAI_API_KEY": f" {OPENAI_KEY}\n", "GROQ_API_KEY": " \n"}
+    async with relaykit.Client({}, env=env) as client:
+        key = client.provider("openai").settings.api_key  # type: ignore[attr-defined]
+        assert key == Secret(OPENAI_KEY)
+        with pytest.raises(relaykit.ConfigError, match="no API key for provider 'groq'"):
+            client.provider("groq")

@@ -462,3 +462,22 @@ def test_a_transport_failure_is_typed_and_keeps_no_key_in_its_chain() -> None:
     shown = "".join(traceback.format_exception(caught.value))
     assert "local-key" not in shown  # the cause that could not be masked is cut
     assert caught.value.provider == "p"
+
+
+def test_configured_header_values_of_any_shape_stay_out_of_reprs() -> None:
+    # A gateway's credential header need not look like a key: its value is masked
+    # by name, as KnownSecrets masks it in texts; plain headers stay readable.
+    from relaykit.config import Config, ProviderConfig
+    from relaykit.protocols import ProviderSettings
+
+    token = "zz9-Weird-Shaped-Token-0123456789"
+    headers = {"X-Custom-Auth": token, "anthropic-version": "2023-06-01"}
+    shown = [
+        repr(ProviderConfig(headers=dict(headers))),
+        repr(Config(providers={"gw": ProviderConfig(headers=dict(headers))})),
+        repr(ProviderSettings(name="gw", base_url="http://127.0.0.1:1", headers=headers)),
+    ]
+    for text in shown:
+        assert token not in text and "zz9" not in text
+        assert f"'X-Custom-Auth': '{MASK}'" in text
+        assert "'anthropic-version': '2023-06-01'" in text

@@ -28,7 +28,7 @@ import attrs
 
 from .errors import ConfigError, did_you_mean
 from .response import ModelPrice
-from .secrets import Secret, scrub
+from .secrets import Secret, headers_repr, scrub
 
 __all__ = [
     "BUDGET_PERIODS",
@@ -280,8 +280,8 @@ class ProviderConfig:
     base_url: str | None = attrs.field(default=None, repr=lambda v: scrub(repr(v)))
     api_key: Secret | None = None
     api_key_env: str | None = None
-    # headers often carry credentials (a gateway's Authorization): masked in reprs
-    headers: dict[str, str] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
+    # headers often carry credentials (a gateway's Authorization): masked in reprs by name
+    headers: dict[str, str] = attrs.field(factory=dict, repr=headers_repr)
     options: dict[str, Any] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
 
 

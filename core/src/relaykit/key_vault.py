@@ -3,8 +3,8 @@
 Keys are encrypted with Fernet (AES-128-CBC plus HMAC-SHA256, from the
 ``cryptography`` package: ``pip install relaykit[vault]``; the storage plugins
 depend on it). The master key comes from ``$RELAYKIT_MASTER_KEY`` or, failing
-that, from ``master.key`` in the user config dir, created with mode 0600 the
-first time a key is stored. A client reads the vault once, when it starts
+that, from ``master.key`` in the user config dir, created (whole, mode 0600)
+the first time a key is stored. A client reads the vault once, when it starts
 (``async with relaykit.Client()``), and looks a provider's key up after
 explicit configuration and before environment variables.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,12 +74,14 @@ class MasterKey:
 
     ``source`` names the environment variable or the key file, for messages.
     ``fallbacks`` decrypt (never encrypt): the other key of an interrupted rotation.
+    ``shadows`` is the key file a key from the environment overrides, if one exists.
     """
 
     key: Secret = attrs.field(repr=False)
     source: str
     fallbacks: tuple[Secret, ...] = attrs.field(default=(), repr=False)
     path: Path | None = None
+    shadows: Path | None = None
 
     def fernet(self) -> MultiFernet:
         """The Fernet that encrypts with ``key`` and decrypts with it or a fallback."""
@@ -102,20 +105,58 @@ def key_file(env: Mapping[str, str] | None = None) -> Path:
 
 
 def _read_key(path: Path) -> Secret:
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
+    try:
+        mode = path.stat().st_mode & 0o777
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        # Name the file and why, never its bytes (a decode error quotes one).
+        why = e.strerror if isinstance(e, OSError) and e.strerror else "it is not UTF-8 text"
+        raise ConfigError(
+            f"cannot read the master key file {path}: {why}",
+            hint=f"restore it from a backup, or set {MASTER_KEY_ENV} to the key the vault "
+            "was stored with",
+        ) from None
+    # Warn, as gpg does about its home, rather than refuse, as ssh does: a refusal
+    # would stop every client until someone runs chmod, and the key may have been
+    # read already. Windows reports no owner-only bits in st_mode.
+    if os.name != "nt" and mode & 0o077:
         log.warning("%s is readable by other users (mode %o); chmod 600 it", path, mode)
-    return Secret(path.read_text().strip())
+    return Secret(text.strip())
 
 
-def _write_key(path: Path, key: Secret) -> None:
-    """Write ``key`` to a new file that only its owner can read (0600 from the start)."""
+def _write_key(path: Path, key: Secret) -> bool:
+    """Create ``path`` holding ``key``, whole and owner-only (0600) from the start.
+
+    Return ``False``, writing nothing, when ``path`` exists already (another
+    process created it meanwhile: its key is the one to use). The key goes to a
+    private temporary file first and is hard-linked into place, so nobody (a
+    crash, a concurrent reader) ever sees a half-written key.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.reveal() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key.reveal() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        _fsync_dir(path.parent)  # the new name survives a power cut before keys use it
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # no directory handles to flush; NTFS journals the rename
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_master_key(
@@ -126,9 +167,10 @@ def load_master_key(
     With ``create``, a missing key file is generated (mode 0600) instead.
     """
     env = os.environ if env is None else env
-    if env.get(MASTER_KEY_ENV):
-        return MasterKey(Secret(env[MASTER_KEY_ENV].strip()), MASTER_KEY_ENV)
     path = key_file(env)
+    if env.get(MASTER_KEY_ENV):
+        shadowed = path if path.exists() else None
+        return MasterKey(Secret(env[MASTER_KEY_ENV].strip()), MASTER_KEY_ENV, shadows=shadowed)
     pending = path.with_name(path.name + _NEW_SUFFIX)
     if path.exists():
         fallbacks = (_read_key(pending),) if pending.exists() else ()
@@ -138,9 +180,14 @@ def load_master_key(
     if not create:
         return None
     key = generate_key()
-    _write_key(path, key)
+    if not _write_key(path, key):  # another `keys set` created it meanwhile: share it
+        return MasterKey(_read_key(path), str(path), (), path)
     log.info("created the key vault's master key in %s", path)
     return MasterKey(key, str(path), (), path)
+
+
+class _Undecryptable(Exception):
+    """A vault entry the master key (and its fallbacks) cannot decrypt."""
 
 
 class KeyVault:
@@ -165,12 +212,7 @@ class KeyVault:
         try:
             payload = json.loads(self._fernet.decrypt(blob))
         except _fernet_module().InvalidToken:
-            raise ConfigError(
-                f"the master key from {self._master.source} cannot decrypt the key vault "
-                f"(entry {name!r})",
-                hint=f"use the master key the keys were stored with, or `relaykit keys rm {name}` "
-                "and set the key again",
-            ) from None
+            raise _Undecryptable(name) from None
         if payload.get("name") != name:
             raise ConfigError(
                 f"the key vault entry {name!r} holds the key of {payload.get('name')!r}",
@@ -178,19 +220,51 @@ class KeyVault:
             )
         return Secret(payload["key"])
 
+    def _cannot_decrypt(self, name: str, others_decrypt: bool) -> ConfigError:
+        rm = f"`relaykit keys rm {name}` and set the key again"
+        if others_decrypt:  # the master key is right: this one row was edited or damaged
+            return ConfigError(
+                f"the key vault entry {name!r} is damaged: the master key from "
+                f"{self._master.source} decrypts the other entries but not this one",
+                hint=rm,
+            )
+        hint = f"use the master key the keys were stored with, or {rm}"
+        if self._master.shadows is not None:
+            hint = (
+                f"{MASTER_KEY_ENV} wins over the key file {self._master.shadows}: unset it to "
+                f"use the file; or {hint}"
+            )
+        return ConfigError(
+            f"the master key from {self._master.source} cannot decrypt the key vault "
+            f"(entry {name!r})",
+            hint=hint,
+        )
+
     async def set(self, provider: str, key: Secret | str) -> None:
-        """Store (or replace) the key of ``provider``."""
-        key = key if isinstance(key, Secret) else Secret(key)
-        if not key.reveal().strip():
-            raise ConfigError(f"the key for {provider!r} is empty")
+        """Store (or replace) the key of ``provider``, without surrounding whitespace."""
+        # A pasted key often ends in a newline; in an HTTP header it fails every call.
+        text = (key.reveal() if isinstance(key, Secret) else key).strip()
+        if not text:
+            raise ConfigError(
+                f"the key for {provider!r} is empty", hint="pass the provider's API key"
+            )
         # Refuse to mix master keys in one vault: check the existing entries first.
         await self.keys()
-        await self._storage.vault_put({provider: self._encrypt(provider, key)})
+        await self._storage.vault_put({provider: self._encrypt(provider, Secret(text))})
 
     async def keys(self) -> dict[str, Secret]:
         """Every stored key, decrypted. A wrong master key is a :class:`ConfigError`."""
         blobs = await self._storage.vault_items()
-        return {name: self._decrypt(name, blob) for name, blob in sorted(blobs.items())}
+        keys: dict[str, Secret] = {}
+        failed: list[str] = []
+        for name, blob in sorted(blobs.items()):
+            try:
+                keys[name] = self._decrypt(name, blob)
+            except _Undecryptable:
+                failed.append(name)
+        if failed:
+            raise self._cannot_decrypt(failed[0], others_decrypt=bool(keys))
+        return keys
 
     async def hints(self) -> dict[str, str]:
         """Every stored key as a short prefix (:meth:`relaykit.Secret.hint`), by provider."""
@@ -235,7 +309,15 @@ async def rotate_master_key(
                 f"{MASTER_KEY_ENV} with it",
             )
         new = MasterKey(Secret(env[NEW_MASTER_KEY_ENV].strip()), NEW_MASTER_KEY_ENV)
-        count = await KeyVault(storage, current).rotate(new)
+        if new.key == current.key:
+            raise ConfigError(
+                f"{NEW_MASTER_KEY_ENV} is already the master key ({MASTER_KEY_ENV})",
+                hint=f"{_GENERATE_HINT}, and put it in {NEW_MASTER_KEY_ENV}",
+            )
+        # Read with the new key too: a run that committed, then died before the
+        # variables were swapped, is finished by running it again.
+        reading = attrs.evolve(current, fallbacks=(new.key,))
+        count = await KeyVault(storage, reading).rotate(new)
         return new, count
     path = current.path
     pending = path.with_name(path.name + _NEW_SUFFIX)
@@ -243,9 +325,11 @@ async def rotate_master_key(
         new_key = _read_key(pending)
     else:
         new_key = generate_key()
-        _write_key(pending, new_key)
+        if not _write_key(pending, new_key):  # a concurrent rotation chose one first
+            new_key = _read_key(pending)
     count = await KeyVault(storage, current).rotate(MasterKey(new_key, str(path), (), path))
     os.replace(pending, path)
+    _fsync_dir(path.parent)
     return MasterKey(new_key, str(path), (), path), count
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from .secrets import MASK, Secret
+from .secrets import MASK, PLAIN_HEADERS, Secret
 from .transport_errors import mask_chain
 
 __all__ = ["MIN_LENGTH", "KnownSecrets"]
@@ -28,19 +28,6 @@ __all__ = ["MIN_LENGTH", "KnownSecrets"]
 #: mask ordinary words and numbers everywhere, and are no credential worth hiding
 MIN_LENGTH = 8
 
-# Configured headers that never hold a credential: their values ("2023-06-01",
-# "application/json") would otherwise be masked in every text that mentions them.
-_PLAIN_HEADERS = frozenset(
-    {
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "anthropic-beta",
-        "anthropic-version",
-        "content-type",
-        "user-agent",
-    }
-)
 _SCHEMES = ("bearer ", "basic ", "token ")
 
 
@@ -79,7 +66,7 @@ class KnownSecrets:
 
     def add_header(self, name: str, value: str) -> None:
         """Mask a configured header's value, and the token of an ``Authorization``-style one."""
-        if name.lower() in _PLAIN_HEADERS:
+        if name.lower() in PLAIN_HEADERS:
             return
         self.add(value)
         lowered = value.lower()

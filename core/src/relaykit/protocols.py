@@ -24,7 +24,7 @@ from .known_secrets import KnownSecrets
 from .messages import Message, ReasoningPart, TextPart, ToolCall
 from .request import ChatRequest
 from .response import ChatResponse, FinishReason, ModelInfo, ModelPrice, Usage
-from .secrets import Secret, scrub
+from .secrets import Secret, headers_repr, scrub
 from .web_search import Citation
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class ProviderSettings:
     # a base URL may hold credentials (user:password@, ?key=); headers often do
     base_url: str = attrs.field(repr=lambda v: scrub(repr(v)))
     api_key: Secret | None = None
-    headers: Mapping[str, str] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=headers_repr)
     options: Mapping[str, Any] = attrs.field(factory=dict, repr=lambda v: scrub(repr(v)))
     timeouts: TimeoutConfig = TimeoutConfig()
     #: the environment the client reads (``Client(env=...)``, else ``os.environ``),

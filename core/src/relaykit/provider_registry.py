@@ -79,7 +79,7 @@ class ProviderRegistry:
         names = set(self._config.providers)
         names.update(n for n in self.vault_keys if n in self.factories)
         for type_, factory in self.factories.items():
-            if factory.api_key_env and self._env.get(factory.api_key_env):
+            if factory.api_key_env and self._env.get(factory.api_key_env, "").strip():
                 names.add(type_)
         return sorted(names)
 
@@ -136,8 +136,10 @@ class ProviderRegistry:
         if factory.api_key_env and (type_ == name or not pconf.api_key_env):
             env_names.append(factory.api_key_env)
         for var in env_names:
-            if var and self._env.get(var):
-                return Secret(self._env[var])
+            # A key read from a file often ends in a newline, which no HTTP header takes.
+            value = self._env.get(var, "").strip() if var else ""
+            if value:
+                return Secret(value)
         if factory.requires_api_key:
             var = env_names[0] if env_names else f"{name.upper()}_API_KEY"
             raise ConfigError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 
 __all__ = ["MASK", "Secret", "scrub"]
 
@@ -317,6 +318,29 @@ def scrub(text: str, extra: tuple[str, ...] = ()) -> str:
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+# Header names that never hold a credential: their values ("2023-06-01",
+# "application/json") stay readable; every other configured header's value is
+# treated as a credential (a gateway's "X-Custom-Auth" has no telltale shape).
+PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "anthropic-beta",
+        "anthropic-version",
+        "content-type",
+        "user-agent",
+    }
+)
+
+
+def headers_repr(headers: Mapping[str, str]) -> str:
+    """``repr(dict(headers))``, each value masked unless its header is in :data:`PLAIN_HEADERS`."""
+    return repr(
+        {name: value if name.lower() in PLAIN_HEADERS else MASK for name, value in headers.items()}
+    )
 
 
 class Secret:

@@ -19,6 +19,7 @@ from .table import format_table
 if TYPE_CHECKING:
     # The vault (with the config and storage modules it needs) loads in the handlers:
     # every `relaykit` run registers this command, `relaykit --help` too.
+    from ..key_vault import MasterKey
     from ..protocols import Storage
 
 VAULT_METHODS = ("vault_put", "vault_items", "vault_delete")
@@ -73,10 +74,8 @@ async def _set(args: argparse.Namespace, key: Secret) -> int:
 
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
-        master = load_master_key(os.environ)
+        master = load_master_key(os.environ) or await _master_for_stored_keys(storage)
         if master is None:
-            # A new master key could not read what is stored: say so before creating one.
-            await _refuse_keys_without_master(storage)
             master = load_master_key(os.environ, create=True)
             assert master is not None
         await KeyVault(storage, master).set(args.provider, key)
@@ -84,13 +83,25 @@ async def _set(args: argparse.Namespace, key: Secret) -> int:
     return 0
 
 
-async def _refuse_keys_without_master(storage: Storage) -> None:
+async def _master_for_stored_keys(storage: Storage) -> MasterKey | None:
+    """With no master key found: ``None`` for an empty vault, else refuse.
+
+    A new master key could not read what is stored, so none is created then,
+    unless a key file appeared since the first look: another first ``keys set``
+    creates it before storing, so it is there whenever its key is.
+    """
+    from ..key_vault import load_master_key
+
     names = sorted(await storage.vault_items())
-    if names:
+    if not names:
+        return None
+    master = load_master_key(os.environ)
+    if master is None:
         raise ConfigError(
             f"the key vault holds keys for {', '.join(names)} but no master key is set",
             hint="set RELAYKIT_MASTER_KEY, or restore master.key in the user config dir",
         )
+    return master
 
 
 def keys_list(args: argparse.Namespace) -> int:
@@ -104,11 +115,8 @@ async def _list(args: argparse.Namespace) -> int:
     master = load_master_key(os.environ)
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
-        if master is None:
-            await _refuse_keys_without_master(storage)
-            hints: dict[str, str] = {}
-        else:
-            hints = await KeyVault(storage, master).hints()
+        master = master or await _master_for_stored_keys(storage)
+        hints = {} if master is None else await KeyVault(storage, master).hints()
     if not hints:
         print("no keys stored; add one with `relaykit keys set PROVIDER`", file=sys.stderr)
         return 0

@@ -344,7 +344,12 @@ class SQLiteStorage:
         rows = await self._reading(
             lambda conn: conn.execute("SELECT name, blob FROM vault").fetchall()
         )
-        return {name: bytes(blob) for name, blob in rows}
+        # A row edited by hand may hold TEXT or NULL: hand the vault bytes either
+        # way, so it reports the entry as damaged instead of failing here.
+        return {
+            name: blob.encode() if isinstance(blob, str) else bytes(blob or b"")
+            for name, blob in rows
+        }
 
     async def vault_delete(self, name: str) -> bool:
         """Delete one blob; return whether it existed."""

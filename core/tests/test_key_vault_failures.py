@@ -1,0 +1,261 @@
+"""The key vault when things go wrong: damaged key files, edited rows, races, crashes mid-rotation.
+
+Real SQLite files and the real ``relaykit`` command line (``relaykit.cli.main``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import relaykit
+from relaykit import key_vault
+from relaykit.cli.main import main
+from relaykit.key_vault import (
+    MASTER_KEY_ENV,
+    NEW_MASTER_KEY_ENV,
+    KeyVault,
+    MasterKey,
+    generate_key,
+    key_file,
+    load_master_key,
+    rotate_master_key,
+)
+from relaykit.secrets import Secret
+from relaykit_sqlite.storage import SQLiteStorage
+
+OPENAI_KEY = "sk-proj-" + "Fail00" * 6
+GROQ_KEY = "gsk_" + "Fail11" * 6
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+def _cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str, stdin: str = ""
+) -> tuple[int, str, str]:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _db() -> Path:
+    return key_file(os.environ).with_name("logs.db")
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "a directory"])
+def test_an_unreadable_key_file_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)[0] == 0
+    path = key_file(os.environ)
+    path.unlink()
+    if damage == "a directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"\x94\xff" * 22)
+    code, _, err = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 1
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert str(path) in err and "RELAYKIT_MASTER_KEY" in err
+
+
+def test_a_key_file_created_by_another_process_meanwhile_is_used(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    theirs = generate_key()
+    real_generate = key_vault.generate_key
+
+    def racing_generate() -> Secret:
+        # Another `keys set` creates master.key between our look and our write.
+        path = key_file(env)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(theirs.reveal() + "\n")
+        path.chmod(0o600)
+        return real_generate()
+
+    monkeypatch.setattr(key_vault, "generate_key", racing_generate)
+    master = load_master_key(env, create=True)
+    assert master is not None
+    assert master.key == theirs  # not FileExistsError, and not a second key
+    assert key_file(env).read_text().strip() == theirs.reveal()
+
+
+def test_a_crash_while_writing_the_key_file_leaves_no_half_written_key(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(key_vault.os, "fsync", crash)
+    with pytest.raises(OSError, match="No space"):
+        load_master_key(env, create=True)
+    monkeypatch.undo()
+    assert not key_file(env).exists()  # not an empty master.key that no longer decrypts anything
+    assert [p.name for p in key_file(env).parent.iterdir()] == []
+    master = load_master_key(env, create=True)
+    assert master is not None
+    master.fernet()  # a valid key
+
+
+@pytest.mark.anyio
+async def test_rotating_to_the_same_key_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    key = generate_key().reveal()
+    with_env = {**env, MASTER_KEY_ENV: key, NEW_MASTER_KEY_ENV: f" {key}\n"}
+    master = load_master_key(with_env)
+    assert master is not None
+    try:
+        await KeyVault(storage, master).set("openai", OPENAI_KEY)
+        with pytest.raises(relaykit.ConfigError, match="already the master key") as info:
+            await rotate_master_key(storage, with_env)
+        assert key not in f"{info.value} {info.value.hint}"
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_an_environment_rotation_run_again_finishes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # The first run committed, then the process died before anyone swapped the
+    # variables: running the same command again must not lock the vault.
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    old, new = generate_key().reveal(), generate_key().reveal()
+    with_env = {**env, MASTER_KEY_ENV: old, NEW_MASTER_KEY_ENV: new}
+    master = load_master_key({MASTER_KEY_ENV: old})
+    assert master is not None
+    try:
+        await KeyVault(storage, master).set("openai", OPENAI_KEY)
+        await rotate_master_key(storage, with_env)
+        _, count = await rotate_master_key(storage, with_env)
+        assert count == 1
+        after = load_master_key({MASTER_KEY_ENV: new})
+        assert after is not None
+        assert await KeyVault(storage, after).keys() == {"openai": Secret(OPENAI_KEY)}
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_rotation_that_fails_between_rows_leaves_every_key_readable(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    db = tmp_path / "logs.db"
+    storage = SQLiteStorage(db)
+    old = load_master_key(env, create=True)
+    assert old is not None
+    try:
+        vault = KeyVault(storage, old)
+        await vault.set("groq", GROQ_KEY)
+        await vault.set("openai", OPENAI_KEY)
+        expected = await vault.keys()
+        # The second row's update fails, after the first one was written.
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "CREATE TRIGGER fail_mid_rotation BEFORE UPDATE ON vault WHEN NEW.name = 'openai' "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )
+        with pytest.raises(relaykit.RelayError, match="injected failure"):
+            await rotate_master_key(storage, env)
+        assert await KeyVault(storage, old).keys() == expected  # the old key alone
+        pending = key_file(env).with_name("master.key.new")
+        new = MasterKey(Secret(pending.read_text().strip()), str(pending))
+        both = load_master_key(env)
+        assert both is not None and both.fallbacks == (new.key,)
+        assert await KeyVault(storage, both).keys() == expected
+        with sqlite3.connect(db) as conn:
+            conn.execute("DROP TRIGGER fail_mid_rotation")
+        finished, count = await rotate_master_key(storage, env)
+        assert (finished.key, count) == (new.key, 2)
+        assert await KeyVault(storage, new).keys() == expected  # the new key alone
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.parametrize("edit", ["'edited by hand'", "NULL", "x'00112233'"])
+def test_a_vault_row_edited_in_the_database_is_one_error_line_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, edit: str
+) -> None:
+    assert _cli(capsys, monkeypatch, "keys", "set", "groq", stdin=GROQ_KEY)[0] == 0
+    assert _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)[0] == 0
+    with sqlite3.connect(_db()) as conn:
+        conn.execute(f"UPDATE vault SET blob = {edit} WHERE name = 'openai'")
+    code, _, err = _cli(capsys, monkeypatch, "keys", "list")
+    assert code == 1
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    # The master key decrypts the other entry: the entry is what is damaged.
+    assert "entry 'openai' is damaged" in err and "relaykit keys rm openai" in err
+    assert _cli(capsys, monkeypatch, "keys", "rm", "openai")[0] == 0
+    assert "groq" in _cli(capsys, monkeypatch, "keys", "list")[1]
+
+
+@pytest.mark.anyio
+async def test_a_stored_key_loses_surrounding_whitespace(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # A pasted key often ends in a newline: in an HTTP header it would fail every call.
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    master = load_master_key(env, create=True)
+    assert master is not None
+    try:
+        vault = KeyVault(storage, master)
+        await vault.set("openai", f"  {OPENAI_KEY}\r\n")
+        assert await vault.keys() == {"openai": Secret(OPENAI_KEY)}
+        with pytest.raises(relaykit.ConfigError, match="is empty") as info:
+            await vault.set("groq", " \n")
+        assert info.value.hint
+    finally:
+        await storage.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_wrong_environment_key_next_to_a_key_file_says_which_wins(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    from_file = load_master_key(env, create=True)
+    assert from_file is not None
+    try:
+        await KeyVault(storage, from_file).set("openai", OPENAI_KEY)
+        wrong = load_master_key({**env, MASTER_KEY_ENV: generate_key().reveal()})
+        assert wrong is not None
+        with pytest.raises(relaykit.ConfigError, match="cannot decrypt") as info:
+            await KeyVault(storage, wrong).keys()
+        assert info.value.hint is not None
+        assert str(key_file(env)) in info.value.hint and "unset" in info.value.hint
+    finally:
+        await storage.aclose()
+
+
+def test_keys_set_racing_the_first_keys_set_uses_the_key_file_it_created(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two first `keys set` runs: this one looked for master.key just before the
+    # other created it and stored its key; it must share that key, not refuse.
+    assert _cli(capsys, monkeypatch, "keys", "set", "groq", stdin=GROQ_KEY)[0] == 0
+    real_load = key_vault.load_master_key
+    looks: list[bool] = []
+
+    def load_too_early(env: object = None, *, create: bool = False) -> MasterKey | None:
+        looks.append(create)
+        return None if len(looks) == 1 else real_load(env, create=create)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(key_vault, "load_master_key", load_too_early)
+    code, _, err = _cli(capsys, monkeypatch, "keys", "set", "openai", stdin=OPENAI_KEY)
+    assert (code, err) == (0, ""), err
+    monkeypatch.setattr(key_vault, "load_master_key", real_load)
+    assert _cli(capsys, monkeypatch, "keys", "list")[1].split()[2:] == [
+        "groq",
+        "gsk_…",
+        "openai",
+        "sk-p…",
+    ]
