@@ -259,3 +259,30 @@ def test_keys_set_racing_the_first_keys_set_uses_the_key_file_it_created(
         "openai",
         "sk-p…",
     ]
+
+
+@pytest.mark.anyio
+async def test_a_rotation_another_process_finished_first_is_done_not_an_error(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = SQLiteStorage(tmp_path / "logs.db")
+    old = load_master_key(env, create=True)
+    assert old is not None
+    path = key_file(env)
+    pending = path.with_name("master.key.new")
+    rotate = KeyVault.rotate
+
+    async def and_the_other_process_finishes(self: KeyVault, new: MasterKey) -> int:
+        count = await rotate(self, new)
+        os.replace(pending, path)  # as a concurrent `keys rotate` with the same new key does
+        return count
+
+    try:
+        await KeyVault(storage, old).set("openai", OPENAI_KEY)
+        monkeypatch.setattr(KeyVault, "rotate", and_the_other_process_finishes)
+        new, count = await rotate_master_key(storage, env)  # was FileNotFoundError
+        assert count == 1
+        assert path.read_text().strip() == new.key.reveal()
+        assert (await KeyVault(storage, new).keys())["openai"].reveal() == OPENAI_KEY
+    finally:
+        await storage.aclose()

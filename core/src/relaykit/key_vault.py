@@ -328,7 +328,13 @@ async def rotate_master_key(
         if not _write_key(pending, new_key):  # a concurrent rotation chose one first
             new_key = _read_key(pending)
     count = await KeyVault(storage, current).rotate(MasterKey(new_key, str(path), (), path))
-    os.replace(pending, path)
+    try:
+        os.replace(pending, path)
+    except FileNotFoundError:
+        # A concurrent rotation took the same pending key and moved it into place
+        # first: the vault is on that key, so this one is done too.
+        if _read_key(path).reveal() != new_key.reveal():
+            raise
     _fsync_dir(path.parent)
     return MasterKey(new_key, str(path), (), path), count
 
