@@ -216,3 +216,14 @@ async def test_a_key_from_the_environment_loses_surrounding_whitespace() -> None
         assert key == Secret(OPENAI_KEY)
         with pytest.raises(relaykit.ConfigError, match="no API key for provider 'groq'"):
             client.provider("groq")
+
+
+@pytest.mark.anyio
+async def test_a_key_from_the_config_loses_surrounding_whitespace_too() -> None:
+    # pasted into relaykit.toml with a space or a newline from a multi-line string
+    config = {"providers": {"openai": {"api_key": f"{OPENAI_KEY}\n"}, "groq": {"api_key": " "}}}
+    async with relaykit.Client(config, env={}) as client:
+        key = client.provider("openai").settings.api_key  # type: ignore[attr-defined]
+        assert key == Secret(OPENAI_KEY)
+        with pytest.raises(relaykit.ConfigError, match="no API key for provider 'groq'"):
+            client.provider("groq")

@@ -777,7 +777,7 @@ def _provider(name: str, value: Mapping[str, Any]) -> ProviderConfig:
         if key == "api_key":
             if not isinstance(raw, str):
                 raise ConfigError(f"config key providers.{name}.api_key must be a string")
-            general[key] = Secret(raw)
+            general[key] = Secret(raw.strip())  # a key pasted with a space or a newline
         elif key == "headers":
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"config key providers.{name}.headers must be a table")
