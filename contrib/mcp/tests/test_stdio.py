@@ -126,3 +126,36 @@ async def test_a_server_that_never_answers_times_out() -> None:
             pytest.fail("connected")
     assert "MCP server 'mute' did not answer initialize within 0.3 s" in str(caught.value)
     assert "(start_timeout=)" in str(caught.value) and caught.value.retryable
+
+
+#: a bare stdio MCP server: answers initialize, tools/list (none), and any other call
+#: with the bytes of argv[1] (a Python bytes literal) as its text content's JSON string
+RAW_SERVER = r"""
+import ast, json, sys
+out, answer = sys.stdout.buffer, ast.literal_eval(sys.argv[1])
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    if msg["method"] == "initialize":
+        result = {"protocolVersion": msg["params"]["protocolVersion"],
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "raw", "version": "1"}}
+        out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}).encode())
+    elif msg["method"] == "tools/list":
+        out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"tools": []}}' % msg["id"])
+    else:
+        out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"content": [{"type": "text", '
+                  b'"text": "%s"}]}}' % (msg["id"], answer))
+    out.write(b"\n")
+    out.flush()
+"""
+
+
+@pytest.mark.anyio
+async def test_a_result_that_is_not_utf8_is_read_with_replacement_characters() -> None:
+    # a server writing Latin-1 (a Windows tool's output, say) breaks no session; it
+    # used to hang the call (the SDK's reader died, then drained stdout forever)
+    args = ["-c", RAW_SERVER, repr(b"caf\xe9")]
+    async with connect_stdio(sys.executable, args, call_timeout=10) as server:
+        assert await server.call("any") == "caf\N{REPLACEMENT CHARACTER}"
+        assert await server.call("again") == "caf\N{REPLACEMENT CHARACTER}"

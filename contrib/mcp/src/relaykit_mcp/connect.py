@@ -79,6 +79,10 @@ async def connect_stdio(
         args=[arg.reveal() if isinstance(arg, Secret) else arg for arg in args],
         env={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
         cwd=Path(cwd) if cwd is not None else None,
+        # A stray non-UTF-8 byte (a tool passing on Latin-1 output) becomes U+FFFD:
+        # "strict" kills the SDK's reader, which then drains stdout forever and the
+        # call hangs (mcp 2.3).
+        encoding_error_handler="replace",
     )
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
         stderr = StderrCapture(errlog, secrets)
