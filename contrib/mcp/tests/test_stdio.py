@@ -4,9 +4,13 @@ stays silent."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
@@ -159,3 +163,38 @@ async def test_a_result_that_is_not_utf8_is_read_with_replacement_characters() -
     async with connect_stdio(sys.executable, args, call_timeout=10) as server:
         assert await server.call("any") == "caf\N{REPLACEMENT CHARACTER}"
         assert await server.call("again") == "caf\N{REPLACEMENT CHARACTER}"
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rpartition(")")[2].split()[0] == "Z")
+
+
+@pytest.mark.anyio
+async def test_a_servers_own_children_stop_with_it(tmp_path: Path) -> None:
+    # a server that starts a helper (a browser, a language server) and exits when
+    # its stdin closes, leaving the helper: it used to run on, orphaned
+    script = (
+        "import subprocess, sys; from relaykit_mcp.testing import main\n"
+        "helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        "open(sys.argv[1], 'w').write(str(helper.pid))\n"
+        "main(['stdio'])\n"
+    )
+    pid_file = tmp_path / "helper.pid"
+    async with connect_stdio(sys.executable, ["-c", script, str(pid_file)]) as server:
+        assert await server.call("add", {"a": 1, "b": 2}) == "3"
+        helper = int(pid_file.read_text())
+        assert running(helper)
+    for _ in range(100):  # a signal lands in moments
+        if not running(helper):
+            break
+        await anyio.sleep(0.05)
+    orphaned = running(helper)
+    if orphaned:
+        os.kill(helper, signal.SIGKILL)
+    assert not orphaned

@@ -24,6 +24,7 @@ from relaykit import InvalidRequestError, Secret
 from relaykit.secrets import MASK
 
 from .errors import McpError
+from .process_group import server_process, stop_group
 from .server import McpServer, failure
 from .stderr_capture import StderrCapture
 
@@ -57,7 +58,8 @@ async def connect_stdio(
     :meth:`McpServer.stderr` reads it. ``name`` is what errors call the server
     (default: the command line). The server has ``start_timeout`` seconds to start
     and answer ``initialize``; each tool call has ``call_timeout`` (none by
-    default). The process is stopped when the block ends.
+    default). The process is stopped when the block ends, with any it started
+    (its process group).
 
     A command that cannot start, or a server that exits or does not answer
     in time, raises :class:`McpError` naming it and the fix.
@@ -87,13 +89,20 @@ async def connect_stdio(
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
         stderr = StderrCapture(errlog, secrets)
         started = False
+        transport = stdio_client(params, errlog=errlog)
+        process = None
         try:
-            async with stdio_client(params, errlog=errlog) as streams:
-                started = True
-                async with _session(
-                    streams, label, start_timeout, call_timeout, stderr, secrets
-                ) as server:
-                    yield server
+            try:
+                async with transport as streams:
+                    started = True
+                    process = server_process(transport)
+                    async with _session(
+                        streams, label, start_timeout, call_timeout, stderr, secrets
+                    ) as server:
+                        yield server
+            finally:
+                if process is not None:
+                    await stop_group(process)
         except BaseExceptionGroup as group:
             raise _unwrapped(group) from None
         except OSError as error:
