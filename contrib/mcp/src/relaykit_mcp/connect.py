@@ -5,6 +5,7 @@ on the way out."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -34,6 +35,22 @@ if TYPE_CHECKING:
 #: seconds to wait for a server to start and answer ``initialize``
 DEFAULT_START_TIMEOUT = 30.0
 _CLIENT = Implementation(name="relaykit", version=relaykit.__version__)
+
+
+class _SkippedLines(logging.Filter):
+    """The SDK's record of a stdout line that is not JSON-RPC (a server's banner),
+    made a DEBUG line without the line: it logs an ERROR with a traceback quoting
+    the line (maybe a token) on the terminal, for a line it skips and goes on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Failed to parse JSONRPC message from server":
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg = "skipped a line of an MCP server's stdout that is not JSON-RPC"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("mcp.client.stdio").addFilter(_SkippedLines())
 
 
 @asynccontextmanager
