@@ -198,3 +198,16 @@ async def test_a_servers_own_children_stop_with_it(tmp_path: Path) -> None:
     if orphaned:
         os.kill(helper, signal.SIGKILL)
     assert not orphaned
+
+
+@pytest.mark.anyio
+async def test_a_missing_working_directory_is_named_not_the_command(tmp_path: Path) -> None:
+    missing = tmp_path / "gone"
+    command, args = stdio_command()
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio(command, args, cwd=missing, name="calc"):
+            pytest.fail("connected")
+    assert f"MCP server 'calc' could not start: no directory {str(missing)!r} (cwd)" in str(
+        caught.value
+    )
+    assert "on PATH" not in str(caught.value)

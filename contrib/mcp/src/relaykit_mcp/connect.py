@@ -125,6 +125,13 @@ async def connect_stdio(
         except OSError as error:
             if started:
                 raise
+            # the child's chdir failed: subprocess names the directory as the file
+            if cwd is not None and str(error.filename) == str(cwd):
+                raise McpError(
+                    f"MCP server {label!r} could not start: no directory {str(cwd)!r} (cwd)",
+                    server=label,
+                    hint="give an existing directory as its cwd (cwd = ... in [mcp.servers])",
+                ) from None
             raise McpError(
                 f"MCP server {label!r} could not start: {error}",
                 server=label,
