@@ -260,3 +260,20 @@ def test_tools_with_a_server_that_cannot_start_is_prompts_error(
     assert out == "" and len(err.splitlines()) == 1
     assert "could not start" in err and "is installed and on PATH" in err
     assert "Traceback" not in err
+
+
+def test_a_banner_a_server_prints_on_stdout_is_skipped_quietly(
+    configure: Configure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # many servers print a line before speaking JSON-RPC; the SDK skips it, and
+    # its log record (an ERROR, with the line) used to land on the terminal
+    script = (
+        "print('listening, key sk-banner-0000')\n"
+        "from relaykit_mcp.testing import main; main(['stdio'])"
+    )
+    command_line = shlex.join([sys.executable, "-c", script])
+
+    assert main(["tools", "--mcp", command_line]) == 0
+
+    out, err = capsys.readouterr()
+    assert "add" in out and err == ""

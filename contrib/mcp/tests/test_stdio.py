@@ -4,9 +4,13 @@ stays silent."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import relaykit
@@ -126,3 +130,84 @@ async def test_a_server_that_never_answers_times_out() -> None:
             pytest.fail("connected")
     assert "MCP server 'mute' did not answer initialize within 0.3 s" in str(caught.value)
     assert "(start_timeout=)" in str(caught.value) and caught.value.retryable
+
+
+#: a bare stdio MCP server: answers initialize, tools/list (none), and any other call
+#: with the bytes of argv[1] (a Python bytes literal) as its text content's JSON string
+RAW_SERVER = r"""
+import ast, json, sys
+out, answer = sys.stdout.buffer, ast.literal_eval(sys.argv[1])
+for line in sys.stdin.buffer:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    if msg["method"] == "initialize":
+        result = {"protocolVersion": msg["params"]["protocolVersion"],
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "raw", "version": "1"}}
+        out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}).encode())
+    elif msg["method"] == "tools/list":
+        out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"tools": []}}' % msg["id"])
+    else:
+        out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"content": [{"type": "text", '
+                  b'"text": "%s"}]}}' % (msg["id"], answer))
+    out.write(b"\n")
+    out.flush()
+"""
+
+
+@pytest.mark.anyio
+async def test_a_result_that_is_not_utf8_is_read_with_replacement_characters() -> None:
+    # a server writing Latin-1 (a Windows tool's output, say) breaks no session; it
+    # used to hang the call (the SDK's reader died, then drained stdout forever)
+    args = ["-c", RAW_SERVER, repr(b"caf\xe9")]
+    async with connect_stdio(sys.executable, args, call_timeout=10) as server:
+        assert await server.call("any") == "caf\N{REPLACEMENT CHARACTER}"
+        assert await server.call("again") == "caf\N{REPLACEMENT CHARACTER}"
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rpartition(")")[2].split()[0] == "Z")
+
+
+@pytest.mark.anyio
+async def test_a_servers_own_children_stop_with_it(tmp_path: Path) -> None:
+    # a server that starts a helper (a browser, a language server) and exits when
+    # its stdin closes, leaving the helper: it used to run on, orphaned
+    script = (
+        "import subprocess, sys; from relaykit_mcp.testing import main\n"
+        "helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        "open(sys.argv[1], 'w').write(str(helper.pid))\n"
+        "main(['stdio'])\n"
+    )
+    pid_file = tmp_path / "helper.pid"
+    async with connect_stdio(sys.executable, ["-c", script, str(pid_file)]) as server:
+        assert await server.call("add", {"a": 1, "b": 2}) == "3"
+        helper = int(pid_file.read_text())
+        assert running(helper)
+    for _ in range(100):  # a signal lands in moments
+        if not running(helper):
+            break
+        await anyio.sleep(0.05)
+    orphaned = running(helper)
+    if orphaned:
+        os.kill(helper, signal.SIGKILL)
+    assert not orphaned
+
+
+@pytest.mark.anyio
+async def test_a_missing_working_directory_is_named_not_the_command(tmp_path: Path) -> None:
+    missing = tmp_path / "gone"
+    command, args = stdio_command()
+    with pytest.raises(McpError) as caught:
+        async with connect_stdio(command, args, cwd=missing, name="calc"):
+            pytest.fail("connected")
+    assert f"MCP server 'calc' could not start: no directory {str(missing)!r} (cwd)" in str(
+        caught.value
+    )
+    assert "on PATH" not in str(caught.value)

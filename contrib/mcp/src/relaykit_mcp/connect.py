@@ -5,6 +5,7 @@ on the way out."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -24,6 +25,7 @@ from relaykit import InvalidRequestError, Secret
 from relaykit.secrets import MASK
 
 from .errors import McpError
+from .process_group import server_process, stop_group
 from .server import McpServer, failure
 from .stderr_capture import StderrCapture
 
@@ -33,6 +35,22 @@ if TYPE_CHECKING:
 #: seconds to wait for a server to start and answer ``initialize``
 DEFAULT_START_TIMEOUT = 30.0
 _CLIENT = Implementation(name="relaykit", version=relaykit.__version__)
+
+
+class _SkippedLines(logging.Filter):
+    """The SDK's record of a stdout line that is not JSON-RPC (a server's banner),
+    made a DEBUG line without the line: it logs an ERROR with a traceback quoting
+    the line (maybe a token) on the terminal, for a line it skips and goes on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Failed to parse JSONRPC message from server":
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg = "skipped a line of an MCP server's stdout that is not JSON-RPC"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("mcp.client.stdio").addFilter(_SkippedLines())
 
 
 @asynccontextmanager
@@ -57,7 +75,8 @@ async def connect_stdio(
     :meth:`McpServer.stderr` reads it. ``name`` is what errors call the server
     (default: the command line). The server has ``start_timeout`` seconds to start
     and answer ``initialize``; each tool call has ``call_timeout`` (none by
-    default). The process is stopped when the block ends.
+    default). The process is stopped when the block ends, with any it started
+    (its process group).
 
     A command that cannot start, or a server that exits or does not answer
     in time, raises :class:`McpError` naming it and the fix.
@@ -79,22 +98,40 @@ async def connect_stdio(
         args=[arg.reveal() if isinstance(arg, Secret) else arg for arg in args],
         env={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
         cwd=Path(cwd) if cwd is not None else None,
+        # A stray non-UTF-8 byte (a tool passing on Latin-1 output) becomes U+FFFD:
+        # "strict" kills the SDK's reader, which then drains stdout forever and the
+        # call hangs (mcp 2.3).
+        encoding_error_handler="replace",
     )
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
         stderr = StderrCapture(errlog, secrets)
         started = False
+        transport = stdio_client(params, errlog=errlog)
+        process = None
         try:
-            async with stdio_client(params, errlog=errlog) as streams:
-                started = True
-                async with _session(
-                    streams, label, start_timeout, call_timeout, stderr, secrets
-                ) as server:
-                    yield server
+            try:
+                async with transport as streams:
+                    started = True
+                    process = server_process(transport)
+                    async with _session(
+                        streams, label, start_timeout, call_timeout, stderr, secrets
+                    ) as server:
+                        yield server
+            finally:
+                if process is not None:
+                    await stop_group(process)
         except BaseExceptionGroup as group:
             raise _unwrapped(group) from None
         except OSError as error:
             if started:
                 raise
+            # the child's chdir failed: subprocess names the directory as the file
+            if cwd is not None and str(error.filename) == str(cwd):
+                raise McpError(
+                    f"MCP server {label!r} could not start: no directory {str(cwd)!r} (cwd)",
+                    server=label,
+                    hint="give an existing directory as its cwd (cwd = ... in [mcp.servers])",
+                ) from None
             raise McpError(
                 f"MCP server {label!r} could not start: {error}",
                 server=label,
