@@ -47,13 +47,8 @@ from .web_search import Citation
 
 if TYPE_CHECKING:
     from .client import _Call
-    from .embeddings import EmbeddingResponse
-    from .image_generation import ImageResponse
-    from .moderation import ModerationResponse
-    from .rerank import RerankResponse
-    from .speech import SpeechResponse
+    from .log_format import AnyAnswer
     from .tracing import CallTracer
-    from .transcription import TranscriptionResponse
 
 calls_log = logging.getLogger(CALLS_LOGGER)
 
@@ -544,14 +539,7 @@ class CallOutcomes:
         target: Target,
         latency: float,
         *,
-        response: ChatResponse
-        | EmbeddingResponse
-        | RerankResponse
-        | TranscriptionResponse
-        | ImageResponse
-        | SpeechResponse
-        | ModerationResponse
-        | None = None,
+        response: AnyAnswer | None = None,
         error: RelayError | None = None,
         failed: str | None = None,
         estimated: bool = False,

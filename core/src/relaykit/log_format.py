@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .secrets import scrub
 
@@ -30,6 +30,17 @@ if TYPE_CHECKING:
     from .response import ChatResponse
     from .speech import SpeechResponse
     from .transcription import TranscriptionResponse
+
+    #: what a call of any kind answers: its call line carries its usage and cost
+    AnyAnswer: TypeAlias = (
+        ChatResponse
+        | EmbeddingResponse
+        | RerankResponse
+        | TranscriptionResponse
+        | ImageResponse
+        | SpeechResponse
+        | ModerationResponse
+    )
 
 CALLS_LOGGER = "relaykit.calls"
 
@@ -137,16 +148,7 @@ def call_fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def add_response_fields(
-    fields: dict[str, Any],
-    response: ChatResponse
-    | EmbeddingResponse
-    | RerankResponse
-    | TranscriptionResponse
-    | ImageResponse
-    | SpeechResponse
-    | ModerationResponse,
-) -> None:
+def add_response_fields(fields: dict[str, Any], response: AnyAnswer) -> None:
     """Add what ``response`` used and cost to the ``extra`` of its call line.
 
     The prompt-cache and reasoning counts (parts of ``input_tokens`` and
