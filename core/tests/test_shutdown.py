@@ -179,6 +179,13 @@ async def stored_texts(config: dict[str, Any]) -> list[str]:
     return [r.text for r in reversed(records)]
 
 
+async def requests_reach(mock: OpenAIMock, count: int) -> None:
+    """Return once ``mock`` has received ``count`` requests (the calls run in other tasks)."""
+    with anyio.fail_after(10):  # a safety net only
+        while len(mock.requests) < count:  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+
+
 async def until_closing(client: relaykit.Client) -> None:
     with anyio.fail_after(10):
         while not client._closed:  # noqa: ASYNC110  # (aclose runs in another task)
@@ -283,9 +290,7 @@ async def test_a_second_aclose_returns_once_the_client_is_closed(
                 answers.append((await client.chat("openai/gpt-4o-mini", "hi")).text)
 
             tg.start_soon(one)
-            with anyio.fail_after(10):
-                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
-                    await anyio.sleep(0.001)
+            await requests_reach(openai_mock, 2)
             tg.start_soon(client.aclose)
             await until_closing(client)
             await client.aclose()  # (a second, in another task: waits for the first)
@@ -339,9 +344,7 @@ async def test_leaving_the_block_by_an_exception_waits_for_calls_and_raises_it_u
                     answers.append((await client.chat("openai/gpt-4o-mini", "hi")).text)
 
                 tg.start_soon(one)
-                with anyio.fail_after(10):
-                    while len(openai_mock.requests) < 2:  # noqa: ASYNC110
-                        await anyio.sleep(0.001)
+                await requests_reach(openai_mock, 2)
                 raise Boom
         assert answers == ["late"]  # the call in flight finished first
     assert await stored_texts(config) == ["warm", "late"]
@@ -378,9 +381,7 @@ async def test_a_call_in_flight_when_the_wait_is_over_is_cancelled_and_recorded(
                     errors.append(e)
 
             tg.start_soon(one)
-            with anyio.fail_after(10):
-                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
-                    await anyio.sleep(0.001)
+            await requests_reach(openai_mock, 2)
             with anyio.fail_after(5):  # not the call's 10 s
                 if how == "wait_runs_out":
                     await client.aclose()
@@ -425,9 +426,7 @@ async def test_a_caller_cancelled_while_the_client_closes_gets_its_own_cancellat
                 outcome.append("cancelled" if caller.cancelled_caught else "ended")
 
             tg.start_soon(one)
-            with anyio.fail_after(10):
-                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
-                    await anyio.sleep(0.001)
+            await requests_reach(openai_mock, 2)
             caller.cancel()  # the caller's own scope and aclose's, at once
             with anyio.move_on_after(0):
                 await client.aclose()
@@ -601,9 +600,7 @@ async def test_a_stream_waiting_for_its_first_token_when_the_wait_is_over_is_can
                     errors.append(e)
 
             tg.start_soon(read)
-            with anyio.fail_after(10):
-                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
-                    await anyio.sleep(0.001)
+            await requests_reach(openai_mock, 2)
             await close_as(client, how)
             (error,) = errors  # told before the connections closed under it
             assert isinstance(error, ClientClosedError), repr(error)
@@ -642,9 +639,7 @@ async def test_a_retry_waiting_out_retry_after_when_the_wait_is_over_is_cancelle
                     errors.append(e)
 
             tg.start_soon(one)
-            with anyio.fail_after(10):
-                while len(openai_mock.requests) < 2:  # noqa: ASYNC110
-                    await anyio.sleep(0.001)
+            await requests_reach(openai_mock, 2)
             await anyio.sleep(0.05)  # into the 10 s Retry-After wait
             await close_as(client, how)
             (error,) = errors
