@@ -26,6 +26,7 @@ from relaykit.secrets import MASK
 
 from .errors import McpError
 from .process_group import server_process, stop_group
+from .refusals import Refusals, fresh_initialize
 from .server import McpServer, failure
 from .stderr_capture import StderrCapture
 
@@ -173,10 +174,10 @@ async def connect_http(
     secrets = tuple(v.reveal() for v in values.values() if isinstance(v, Secret))
     # The query may hold a key (some servers take ?api_key=): masked like a header.
     secrets += tuple(p.partition("=")[2] for p in parts.query.split("&") if "=" in p)
-    refused = _Refusals()
+    refused = Refusals()
     http = httpx2.AsyncClient(
         headers={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
-        event_hooks={"response": [refused.note]},
+        event_hooks={"request": [fresh_initialize], "response": [refused.note]},
         # a long read: the server holds its SSE answer open while a tool runs
         timeout=httpx2.Timeout(start_timeout, read=max(start_timeout, call_timeout or 300.0)),
     )
@@ -210,7 +211,7 @@ async def _session(
     call_timeout: float | None,
     stderr: StderrCapture | None,
     secrets: tuple[str, ...],
-    refused: _Refusals | None = None,
+    refused: Refusals | None = None,
 ) -> AsyncIterator[McpServer]:
     """The MCP session over a transport's streams, initialized within ``start_timeout``."""
     read, write = streams
@@ -224,7 +225,14 @@ async def _session(
                 error, label, "initialize", stderr, secrets, start_timeout, status
             ) from None
         server = McpServer(
-            label, session, info, call_timeout=call_timeout, stderr=stderr, secrets=secrets
+            label,
+            session,
+            info,
+            call_timeout=call_timeout,
+            stderr=stderr,
+            secrets=secrets,
+            refusals=refused,
+            start_timeout=start_timeout,
         )
         try:
             yield server
@@ -243,14 +251,3 @@ def _unwrapped(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
-
-
-class _Refusals:
-    """The HTTP status of the last request the server refused (4xx, 5xx)."""
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-
-    async def note(self, response: httpx2.Response) -> None:
-        if response.status_code >= 400:
-            self.status = response.status_code
