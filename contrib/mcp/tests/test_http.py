@@ -182,3 +182,24 @@ async def test_a_token_refused_mid_session_names_the_server_and_the_headers(
         assert "headers" in (error.hint or "") and "JSON-RPC" not in str(error)
         assert TOKEN not in str(error) + repr(error) + str(error.hint)
         assert await server.call("add", {"a": 2, "b": 2}) == "4"
+
+
+@pytest.mark.anyio
+async def test_a_big_result_is_cut_to_max_output_chars_with_a_note(http_url: str) -> None:
+    async with connect_http(http_url, headers=AUTH, max_output_chars=1000) as server:
+        value = await server.call("big", {"chars": 5000})
+    assert isinstance(value, str) and value.startswith("0123456789")
+    assert value == value[:1000] + "\n[output truncated: 1000 of 5000 characters]"
+    async with connect_http(http_url, headers=AUTH) as server:  # the default: 100,000
+        value = await server.call("big", {"chars": 150_000})
+    assert isinstance(value, str) and value.endswith(
+        "\n[output truncated: 100000 of 150000 characters]"
+    )
+    assert len(value) == 100_000 + len("\n[output truncated: 100000 of 150000 characters]")
+
+
+@pytest.mark.anyio
+async def test_max_output_chars_must_be_a_positive_whole_number(http_url: str) -> None:
+    with pytest.raises(InvalidRequestError, match="max_output_chars must be"):
+        async with connect_http(http_url, headers=AUTH, max_output_chars=0):
+            pytest.fail("connected")

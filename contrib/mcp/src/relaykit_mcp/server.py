@@ -16,7 +16,7 @@ from mcp import ClientSession, MCPError
 from relaykit import FunctionTool, InvalidRequestError, Tool
 from relaykit.secrets import scrub
 
-from .content import ToolValue, error_text, tool_value
+from .content import DEFAULT_MAX_OUTPUT_CHARS, ToolValue, error_text, tool_value
 from .errors import McpError, McpToolError
 from .refusals import Refusals
 from .stderr_capture import StderrCapture
@@ -47,6 +47,7 @@ class McpServer:
         secrets: tuple[str, ...],
         refusals: Refusals | None = None,
         start_timeout: float | None = None,
+        max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS,
     ) -> None:
         #: what errors call this server (the ``name`` given, else its command or URL)
         self.name = name
@@ -59,6 +60,7 @@ class McpServer:
         self._secrets = secrets
         self._refusals = refusals
         self._start_timeout = start_timeout
+        self._max_output_chars = max_output_chars
         self._renewing = anyio.Lock()
         self._sessions = 1  # how many sessions it has had: one, until the server ends one
         self._open = True
@@ -113,8 +115,10 @@ class McpServer:
         str, or a list of strings, :class:`relaykit.ImagePart` and
         :class:`relaykit.DocumentPart` (what a relaykit tool returns).
 
-        An error result (``isError``) raises :class:`McpToolError` with its
-        text; a server that is gone, refuses the call or does not answer within
+        Text past the server's ``max_output_chars`` is cut, with a note
+        ``[output truncated: N of M characters]``. An error result
+        (``isError``) raises :class:`McpToolError` with its text; a server
+        that is gone, refuses the call or does not answer within
         ``call_timeout`` raises :class:`McpError`.
         """
         self._check_open()
@@ -127,11 +131,12 @@ class McpServer:
         result = await self._in_session(f"tools/call {name!r}", send)
         if result.is_error:
             raise McpToolError(
-                f"MCP tool {name} failed: {scrub(error_text(result), self._secrets)}",
+                f"MCP tool {name} failed: "
+                + scrub(error_text(result, self._max_output_chars), self._secrets),
                 server=self.name,
                 tool=name,
             )
-        return tool_value(result)
+        return tool_value(result, self._max_output_chars)
 
     async def stderr(self) -> str:
         """The end of a stdio server's stderr so far, secrets masked ("" over HTTP)."""
