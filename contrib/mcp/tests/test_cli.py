@@ -277,3 +277,22 @@ def test_a_banner_a_server_prints_on_stdout_is_skipped_quietly(
 
     out, err = capsys.readouterr()
     assert "add" in out and err == ""
+
+
+def test_a_configured_max_output_chars_cuts_what_the_model_reads(
+    openai_mock: OpenAIMock, configure: Configure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, args = stdio_command()
+    configure(
+        f"[mcp.servers.calc]\ncommand = {command!r}\nargs = {args!r}\n"
+        'include = ["big"]\nmax_output_chars = 30\n'.replace("'", '"')
+    )
+    openai_mock.script.push(Reply(tool_calls=(("big", {"chars": 95}),)), Reply(text="Cut."))
+
+    assert main(["prompt", "-m", MODEL, "--no-stream", "--mcp", "calc", "Big?"]) == 0
+
+    assert capsys.readouterr().out == "Cut.\n"
+    [sent] = [m for m in openai_mock.requests[-1].json()["messages"] if m["role"] == "tool"]
+    assert (
+        sent["content"] == "012345678901234567890123456789\n[output truncated: 30 of 95 characters]"
+    )

@@ -94,3 +94,39 @@ def test_names_every_provider_takes() -> None:
     assert model_name("9lives") == "_9lives"
     long = model_name("x" * 100)
     assert len(long) == 64 and long != model_name("x" * 99)
+
+
+def test_text_over_the_cap_is_cut_with_a_note() -> None:
+    value = tool_value(result(mt.TextContent(type="text", text="x" * 250)), max_chars=100)
+    assert value == "x" * 100 + "\n[output truncated: 100 of 250 characters]"
+    assert tool_value(result(mt.TextContent(type="text", text="x" * 100)), max_chars=100) == (
+        "x" * 100
+    )
+
+
+def test_the_cap_counts_all_the_text_and_keeps_the_attachments() -> None:
+    image = mt.ImageContent(
+        type="image", data=base64.b64encode(PNG).decode(), mime_type="image/png"
+    )
+    value = tool_value(
+        result(
+            mt.TextContent(type="text", text="a" * 60),
+            image,
+            mt.TextContent(type="text", text="b" * 60),
+            mt.TextContent(type="text", text="c" * 60),
+        ),
+        max_chars=100,
+    )
+    assert value == [
+        "a" * 60,
+        ImagePart(data=PNG, media_type="image/png"),
+        "b" * 40,
+        "[output truncated: 100 of 180 characters]",
+    ]
+
+
+def test_the_configs_default_cap_is_the_connects() -> None:
+    from relaykit_mcp.content import DEFAULT_MAX_OUTPUT_CHARS
+    from relaykit_mcp.server_config import MAX_OUTPUT_CHARS
+
+    assert MAX_OUTPUT_CHARS == DEFAULT_MAX_OUTPUT_CHARS == 100_000

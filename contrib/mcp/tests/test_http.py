@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import httpx2
 import pytest
 
 import relaykit
@@ -131,7 +132,7 @@ async def test_include_naming_a_missing_tool_lists_the_servers_tools(http_url: s
         with pytest.raises(InvalidRequestError) as caught:
             await server.tools(include=["add", "sub"])
     assert "has no tool named 'sub'" in str(caught.value)
-    assert "its tools are: add, chart, manual, refuse, docs.search, slow, pid, crash" in str(
+    assert "its tools are: add, chart, manual, refuse, docs.search, slow, big, pid, crash" in str(
         caught.value
     )
 
@@ -140,4 +141,65 @@ async def test_include_naming_a_missing_tool_lists_the_servers_tools(http_url: s
 async def test_bad_addresses_are_refused_before_connecting() -> None:
     with pytest.raises(InvalidRequestError, match="needs an http"):
         async with connect_http("ftp://example.test/mcp"):
+            pytest.fail("connected")
+
+
+async def _control(http_url: str, path: str, body: str = "") -> None:
+    """Tell relaykit_mcp.testing's server to end its sessions, or want another token."""
+    async with httpx2.AsyncClient() as http:
+        answer = await http.post(http_url.removesuffix("/mcp") + path, content=body.encode())
+        assert answer.status_code == 204
+
+
+@pytest.mark.anyio
+async def test_an_expired_session_is_started_again_and_the_call_goes_through(
+    http_url: str,
+) -> None:
+    async with connect_http(http_url, headers=AUTH, name="docs") as server:
+        assert await server.call("add", {"a": 1, "b": 2}) == "3"
+        await _control(http_url, "/testing/expire")
+        # the server answers 404 to the old session: a new one, and the call again
+        assert await server.call("add", {"a": 2, "b": 2}) == "4"
+        await _control(http_url, "/testing/expire")
+        assert "add" in [t.name for t in await server.tools()]
+        assert await server.call("add", {"a": 3, "b": 3}) == "6"
+
+
+@pytest.mark.anyio
+async def test_a_token_refused_mid_session_names_the_server_and_the_headers(
+    http_url: str,
+) -> None:
+    async with connect_http(http_url, headers=AUTH, name="docs") as server:
+        await _control(http_url, "/testing/token", "rotated-token-3c9e")
+        try:
+            with pytest.raises(McpError) as caught:
+                await server.call("add", {"a": 1, "b": 2})
+        finally:
+            await _control(http_url, "/testing/token", TOKEN)
+        error = caught.value
+        assert (error.status, error.server) == (401, "docs")
+        assert "MCP server 'docs' refused the credentials during tools/call 'add'" in str(error)
+        assert "headers" in (error.hint or "") and "JSON-RPC" not in str(error)
+        assert TOKEN not in str(error) + repr(error) + str(error.hint)
+        assert await server.call("add", {"a": 2, "b": 2}) == "4"
+
+
+@pytest.mark.anyio
+async def test_a_big_result_is_cut_to_max_output_chars_with_a_note(http_url: str) -> None:
+    async with connect_http(http_url, headers=AUTH, max_output_chars=1000) as server:
+        value = await server.call("big", {"chars": 5000})
+    assert isinstance(value, str) and value.startswith("0123456789")
+    assert value == value[:1000] + "\n[output truncated: 1000 of 5000 characters]"
+    async with connect_http(http_url, headers=AUTH) as server:  # the default: 100,000
+        value = await server.call("big", {"chars": 150_000})
+    assert isinstance(value, str) and value.endswith(
+        "\n[output truncated: 100000 of 150000 characters]"
+    )
+    assert len(value) == 100_000 + len("\n[output truncated: 100000 of 150000 characters]")
+
+
+@pytest.mark.anyio
+async def test_max_output_chars_must_be_a_positive_whole_number(http_url: str) -> None:
+    with pytest.raises(InvalidRequestError, match="max_output_chars must be"):
+        async with connect_http(http_url, headers=AUTH, max_output_chars=0):
             pytest.fail("connected")

@@ -27,13 +27,20 @@ def test_a_good_table_reads_as_written() -> None:
     found = configured_servers(
         servers(
             time={**TIME, "type": "stdio", "cwd": "~/work", "call_timeout": 5},
-            docs={**DOCS, "type": "http", "prefix": "docs_", "include": ["search"]},
+            docs={
+                **DOCS,
+                "type": "http",
+                "prefix": "docs_",
+                "include": ["search"],
+                "max_output_chars": 500_000,
+            },
         )
     )
     assert found["time"] == ServerConfig(
         "time", command="uvx", args=("mcp-server-time",), cwd="~/work", call_timeout=5.0
     )
     docs = found["docs"]
+    assert (found["time"].max_output_chars, docs.max_output_chars) == (100_000, 500_000)
     assert (docs.url, docs.prefix, docs.include, docs.start_timeout) == (
         "https://mcp.example.com/mcp",
         "docs_",
@@ -94,6 +101,11 @@ def test_a_good_table_reads_as_written() -> None:
             servers(docs={**DOCS, "start_timeout": 0}),
             "start_timeout must be a number of seconds above 0",
             None,
+        ),
+        (
+            servers(docs={**DOCS, "max_output_chars": 2.5}),
+            "max_output_chars must be a whole number of characters above 0",
+            "e.g. max_output_chars = 200000",
         ),
         (
             servers(docs={**DOCS, "call_timeout": True}),

@@ -24,6 +24,7 @@ from relaykit.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_START_TIMEOUT": "connect",
+    "DEFAULT_MAX_OUTPUT_CHARS": "content",
     "connect_http": "connect",
     "connect_stdio": "connect",
     "ToolValue": "content",
@@ -33,6 +34,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT_CHARS",
     "DEFAULT_START_TIMEOUT",
     "McpError",
     "McpServer",
@@ -48,6 +50,6 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 if TYPE_CHECKING:
     from .connect import DEFAULT_START_TIMEOUT, connect_http, connect_stdio
-    from .content import ToolValue
+    from .content import DEFAULT_MAX_OUTPUT_CHARS, ToolValue
     from .errors import McpError, McpToolError
     from .server import McpServer

@@ -24,8 +24,10 @@ import relaykit
 from relaykit import InvalidRequestError, Secret
 from relaykit.secrets import MASK
 
+from .content import DEFAULT_MAX_OUTPUT_CHARS
 from .errors import McpError
 from .process_group import server_process, stop_group
+from .refusals import Refusals, fresh_initialize
 from .server import McpServer, failure
 from .stderr_capture import StderrCapture
 
@@ -63,6 +65,7 @@ async def connect_stdio(
     name: str | None = None,
     start_timeout: float = DEFAULT_START_TIMEOUT,
     call_timeout: float | None = None,
+    max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS,
 ) -> AsyncIterator[McpServer]:
     """Start ``command args`` as an MCP server speaking over its stdin and stdout.
 
@@ -75,14 +78,16 @@ async def connect_stdio(
     :meth:`McpServer.stderr` reads it. ``name`` is what errors call the server
     (default: the command line). The server has ``start_timeout`` seconds to start
     and answer ``initialize``; each tool call has ``call_timeout`` (none by
-    default). The process is stopped when the block ends, with any it started
-    (its process group).
+    default). A tool result's text past ``max_output_chars`` is cut, with a
+    note saying so (None: no limit). The process is stopped when the block
+    ends, with any it started (its process group).
 
     A command that cannot start, or a server that exits or does not answer
     in time, raises :class:`McpError` naming it and the fix.
     """
     if not isinstance(command, str) or not command:
         raise InvalidRequestError("connect_stdio needs a command to run", param="command")
+    _check_max_output(max_output_chars)
     if isinstance(args, str):
         raise InvalidRequestError(
             "connect_stdio's `args` is a list of arguments, not one string",
@@ -114,7 +119,11 @@ async def connect_stdio(
                     started = True
                     process = server_process(transport)
                     async with _session(
-                        streams, label, start_timeout, call_timeout, stderr, secrets
+                        streams,
+                        label,
+                        (start_timeout, call_timeout, max_output_chars),
+                        stderr,
+                        secrets,
                     ) as server:
                         yield server
             finally:
@@ -147,6 +156,7 @@ async def connect_http(
     name: str | None = None,
     start_timeout: float = DEFAULT_START_TIMEOUT,
     call_timeout: float | None = None,
+    max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS,
 ) -> AsyncIterator[McpServer]:
     """Connect to an MCP server's streamable HTTP endpoint (``https://host/mcp``).
 
@@ -155,8 +165,9 @@ async def connect_http(
     and errors. ``name`` is what errors call the server (default: the URL
     without its query). The server has ``start_timeout`` seconds to answer
     ``initialize`` (and each HTTP request to connect); each tool call has
-    ``call_timeout`` (none by default). The session is ended (HTTP DELETE)
-    when the block ends.
+    ``call_timeout`` (none by default). A tool result's text past
+    ``max_output_chars`` is cut, with a note saying so (None: no limit). The
+    session is ended (HTTP DELETE) when the block ends.
 
     An unreachable server, a refused login or a server that does not answer
     in time raises :class:`McpError` naming it and the fix.
@@ -168,15 +179,16 @@ async def connect_http(
             param="url",
             hint="e.g. connect_http('http://127.0.0.1:8000/mcp')",
         )
+    _check_max_output(max_output_chars)
     label = name or f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     values = dict(headers or {})
     secrets = tuple(v.reveal() for v in values.values() if isinstance(v, Secret))
     # The query may hold a key (some servers take ?api_key=): masked like a header.
     secrets += tuple(p.partition("=")[2] for p in parts.query.split("&") if "=" in p)
-    refused = _Refusals()
+    refused = Refusals()
     http = httpx2.AsyncClient(
         headers={k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()},
-        event_hooks={"response": [refused.note]},
+        event_hooks={"request": [fresh_initialize], "response": [refused.note]},
         # a long read: the server holds its SSE answer open while a tool runs
         timeout=httpx2.Timeout(start_timeout, read=max(start_timeout, call_timeout or 300.0)),
     )
@@ -187,7 +199,12 @@ async def connect_http(
                 http,
                 streamable_http_client(url, http_client=http) as streams,
                 _session(
-                    streams, label, start_timeout, call_timeout, None, secrets, refused
+                    streams,
+                    label,
+                    (start_timeout, call_timeout, max_output_chars),
+                    None,
+                    secrets,
+                    refused,
                 ) as server,
             ):
                 started = True
@@ -206,14 +223,15 @@ async def connect_http(
 async def _session(
     streams: TransportStreams,
     label: str,
-    start_timeout: float,
-    call_timeout: float | None,
+    limits: tuple[float, float | None, int | None],
     stderr: StderrCapture | None,
     secrets: tuple[str, ...],
-    refused: _Refusals | None = None,
+    refused: Refusals | None = None,
 ) -> AsyncIterator[McpServer]:
-    """The MCP session over a transport's streams, initialized within ``start_timeout``."""
+    """The MCP session over a transport's streams, initialized within ``start_timeout``
+    (``limits``: it, ``call_timeout`` and ``max_output_chars``)."""
     read, write = streams
+    start_timeout, call_timeout, max_output_chars = limits
     async with ClientSession(read, write, client_info=_CLIENT) as session:
         try:
             with anyio.fail_after(start_timeout):
@@ -224,12 +242,34 @@ async def _session(
                 error, label, "initialize", stderr, secrets, start_timeout, status
             ) from None
         server = McpServer(
-            label, session, info, call_timeout=call_timeout, stderr=stderr, secrets=secrets
+            label,
+            session,
+            info,
+            call_timeout=call_timeout,
+            stderr=stderr,
+            secrets=secrets,
+            refusals=refused,
+            start_timeout=start_timeout,
+            max_output_chars=max_output_chars,
         )
         try:
             yield server
         finally:
             server.close()
+
+
+def _check_max_output(max_output_chars: int | None) -> None:
+    if max_output_chars is not None and (
+        isinstance(max_output_chars, bool)
+        or not isinstance(max_output_chars, int)
+        or max_output_chars < 1
+    ):
+        raise InvalidRequestError(
+            f"max_output_chars must be a whole number of characters above 0, or None,"
+            f" not {max_output_chars!r}",
+            param="max_output_chars",
+            hint="e.g. max_output_chars=200_000, or None for no limit",
+        )
 
 
 def _unwrapped(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -243,14 +283,3 @@ def _unwrapped(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
-
-
-class _Refusals:
-    """The HTTP status of the last request the server refused (4xx, 5xx)."""
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-
-    async def note(self, response: httpx2.Response) -> None:
-        if response.status_code >= 400:
-            self.status = response.status_code

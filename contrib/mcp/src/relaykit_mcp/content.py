@@ -23,27 +23,56 @@ from relaykit import DocumentPart, ImagePart
 #: str as the text, a list's strings as the text and its parts as attachments
 ToolValue = str | list[str | ImagePart | DocumentPart]
 
+#: characters of text a tool result keeps by default: about 25,000 tokens, Claude
+#: Code's MAX_MCP_OUTPUT_TOKENS, so one tool cannot fill the model's context
+DEFAULT_MAX_OUTPUT_CHARS = 100_000
+
 _DOCUMENT_TYPES = ("application/pdf", "text/plain", "text/csv", "text/html", "text/markdown")
 
 
-def tool_value(result: mt.CallToolResult) -> ToolValue:
-    """``result``'s content (or, with none, its structured content as JSON)."""
+def tool_value(result: mt.CallToolResult, max_chars: int | None = None) -> ToolValue:
+    """``result``'s content (or, with none, its structured content as JSON), its
+    text cut to ``max_chars`` characters with a note saying so."""
     parts: list[str | ImagePart | DocumentPart] = []
     for block in result.content:
         parts.append(_part(block))
     if not parts and result.structured_content is not None:
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    if max_chars is not None:
+        parts = _capped(parts, max_chars)
     if all(isinstance(p, str) for p in parts):
         return "\n".join(p for p in parts if isinstance(p, str))
     return parts
 
 
-def error_text(result: mt.CallToolResult) -> str:
-    """An error result's text (its other content named, not sent)."""
-    value = tool_value(result)
+def error_text(result: mt.CallToolResult, max_chars: int | None = None) -> str:
+    """An error result's text (its other content named, not sent), cut to ``max_chars``."""
+    value = tool_value(result, max_chars)
     if isinstance(value, str):
         return value or "the tool failed and said nothing more"
     return "\n".join(p if isinstance(p, str) else f"[{p.type}]" for p in value)
+
+
+def _capped(
+    parts: list[str | ImagePart | DocumentPart], max_chars: int
+) -> list[str | ImagePart | DocumentPart]:
+    """``parts`` with their text, counted across all of it, cut to ``max_chars`` and
+    a note of how much was cut (the model should know it did not see it all);
+    attachments are kept."""
+    total = sum(len(p) for p in parts if isinstance(p, str))
+    if total <= max_chars:
+        return parts
+    kept: list[str | ImagePart | DocumentPart] = []
+    room = max_chars
+    for part in parts:
+        if not isinstance(part, str):
+            kept.append(part)
+        elif room > 0:
+            cut = part[:room]
+            kept.append(cut)
+            room -= len(cut)
+    kept.append(f"[output truncated: {max_chars} of {total} characters]")
+    return kept
 
 
 def _part(block: Any) -> str | ImagePart | DocumentPart:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -16,9 +16,12 @@ from mcp import ClientSession, MCPError
 from relaykit import FunctionTool, InvalidRequestError, Tool
 from relaykit.secrets import scrub
 
-from .content import ToolValue, error_text, tool_value
+from .content import DEFAULT_MAX_OUTPUT_CHARS, ToolValue, error_text, tool_value
 from .errors import McpError, McpToolError
+from .refusals import Refusals
 from .stderr_capture import StderrCapture
+
+_T = TypeVar("_T")
 
 _NOT_A_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME = 64  # OpenAI's and Anthropic's limit on a tool's name
@@ -42,6 +45,9 @@ class McpServer:
         call_timeout: float | None,
         stderr: StderrCapture | None,
         secrets: tuple[str, ...],
+        refusals: Refusals | None = None,
+        start_timeout: float | None = None,
+        max_output_chars: int | None = DEFAULT_MAX_OUTPUT_CHARS,
     ) -> None:
         #: what errors call this server (the ``name`` given, else its command or URL)
         self.name = name
@@ -52,6 +58,11 @@ class McpServer:
         self._call_timeout = call_timeout
         self._stderr = stderr
         self._secrets = secrets
+        self._refusals = refusals
+        self._start_timeout = start_timeout
+        self._max_output_chars = max_output_chars
+        self._renewing = anyio.Lock()
+        self._sessions = 1  # how many sessions it has had: one, until the server ends one
         self._open = True
 
     def __repr__(self) -> str:
@@ -104,25 +115,28 @@ class McpServer:
         str, or a list of strings, :class:`relaykit.ImagePart` and
         :class:`relaykit.DocumentPart` (what a relaykit tool returns).
 
-        An error result (``isError``) raises :class:`McpToolError` with its
-        text; a server that is gone, refuses the call or does not answer within
+        Text past the server's ``max_output_chars`` is cut, with a note
+        ``[output truncated: N of M characters]``. An error result
+        (``isError``) raises :class:`McpToolError` with its text; a server
+        that is gone, refuses the call or does not answer within
         ``call_timeout`` raises :class:`McpError`.
         """
         self._check_open()
-        doing = f"tools/call {name!r}"
-        try:
-            result = await self._session.call_tool(
+
+        async def send() -> mt.CallToolResult:
+            return await self._session.call_tool(
                 name, dict(arguments or {}), read_timeout_seconds=self._call_timeout
             )
-        except Exception as error:  # the SDK's and its transport's, all mapped
-            raise await self._failed(error, doing) from None
+
+        result = await self._in_session(f"tools/call {name!r}", send)
         if result.is_error:
             raise McpToolError(
-                f"MCP tool {name} failed: {scrub(error_text(result), self._secrets)}",
+                f"MCP tool {name} failed: "
+                + scrub(error_text(result, self._max_output_chars), self._secrets),
                 server=self.name,
                 tool=name,
             )
-        return tool_value(result)
+        return tool_value(result, self._max_output_chars)
 
     async def stderr(self) -> str:
         """The end of a stdio server's stderr so far, secrets masked ("" over HTTP)."""
@@ -136,17 +150,65 @@ class McpServer:
         self._check_open()
         tools: list[mt.Tool] = []
         cursor: str | None = None
-        try:
-            while True:
-                params = mt.PaginatedRequestParams(cursor=cursor) if cursor else None
+        sessions = self._sessions
+        while True:
+            params = mt.PaginatedRequestParams(cursor=cursor) if cursor else None
+
+            async def send(
+                params: mt.PaginatedRequestParams | None = params,
+            ) -> mt.ListToolsResult:
                 with anyio.fail_after(self._call_timeout):
-                    page = await self._session.list_tools(params=params)
-                tools.extend(page.tools)
-                cursor = page.next_cursor
-                if not cursor:
-                    return tools
+                    return await self._session.list_tools(params=params)
+
+            page = await self._in_session("tools/list", send)
+            if cursor and self._sessions != sessions:
+                # a new session began mid-list: the old one's cursor means nothing to it
+                tools, cursor, sessions = [], None, self._sessions
+                continue
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if not cursor:
+                return tools
+
+    async def _in_session(self, doing: str, send: Callable[[], Awaitable[_T]]) -> _T:
+        """``send()``'s answer, its failure an McpError; once more in a new session if
+        the HTTP server said the session ended (404 to its ``Mcp-Session-Id``).
+
+        The spec has the client start a new session then. Sending the request
+        again is safe even for a tools/call, which may not be idempotent: the
+        server refuses a request of an unknown session before running anything.
+        """
+        mark = self._refusals.mark() if self._refusals is not None else 0
+        sessions = self._sessions
+        try:
+            return await send()
+        except Exception as error:  # the SDK's and its transport's, all mapped
+            if self._refusals is None or not self._refusals.expired_since(mark):
+                raise await self._failed(error, doing, mark) from None
+        await self._renew(sessions)
+        mark = self._refusals.mark()
+        try:
+            return await send()
         except Exception as error:
-            raise await self._failed(error, "tools/list") from None
+            raise await self._failed(error, doing, mark) from None
+
+    async def _renew(self, sessions: int) -> None:
+        """A new session (``initialize`` again), unless another call started one
+        since there were ``sessions``; the HTTP client's hook sends it without
+        the old id."""
+        async with self._renewing:
+            if self._sessions != sessions:
+                return
+            doing = "initialize (a new session: the server ended the last one)"
+            # mcp 2.3's initialize() answers its first result again without this
+            self._session._initialize_result = None
+            renewing = self._refusals.mark() if self._refusals is not None else 0
+            try:
+                with anyio.fail_after(self._start_timeout):
+                    await self._session.initialize()
+            except Exception as error:
+                raise await self._failed(error, doing, renewing) from None
+            self._sessions += 1
 
     def _tool(self, name: str, listing: mt.Tool) -> Tool:
         schema = dict(listing.input_schema)
@@ -171,11 +233,12 @@ class McpServer:
         """Mark the server closed (its ``async with`` ended): calls raise McpError."""
         self._open = False
 
-    async def _failed(self, error: Exception, doing: str) -> McpError:
-        """``error`` (raised while ``doing``) as an McpError naming the server and the fix."""
-        return await failure(
-            error, self.name, doing, self._stderr, self._secrets, self._call_timeout
-        )
+    async def _failed(self, error: Exception, doing: str, mark: int) -> McpError:
+        """``error`` (raised while ``doing``, after ``mark``) as an McpError naming the
+        server and the fix."""
+        status = self._refusals.since(mark) if self._refusals is not None else None
+        waited = self._start_timeout if doing.startswith("initialize") else self._call_timeout
+        return await failure(error, self.name, doing, self._stderr, self._secrets, waited, status)
 
 
 async def failure(
@@ -198,7 +261,8 @@ async def failure(
             f"MCP server {server!r} refused the credentials during {doing}",
             server=server,
             status=http_status,
-            hint="check the token in headers=, e.g. {'Authorization': Secret('Bearer ...')}",
+            hint="check the token in headers=, e.g. {'Authorization': Secret('Bearer ...')}"
+            " (headers = { Authorization = 'Bearer ${TOKEN}' } in [mcp.servers.NAME])",
         )
     if http_status == 404 and doing == "initialize":
         return McpError(
@@ -206,6 +270,14 @@ async def failure(
             server=server,
             status=http_status,
             hint="check the URL's path (often /mcp)",
+        )
+    if http_status == 404:
+        return McpError(
+            f"MCP server {server!r} answered 404 to {doing}: it ended the session again"
+            " as soon as a new one started",
+            server=server,
+            status=http_status,
+            hint="check the server's logs, then connect again",
         )
     said = scrub(str(error) or type(error).__name__, secrets)
     tail = await anyio.to_thread.run_sync(stderr.tail) if stderr is not None else ""

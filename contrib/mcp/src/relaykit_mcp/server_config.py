@@ -36,7 +36,18 @@ START_TIMEOUT = 30.0
 _TYPES = ("stdio", "http")
 _COMMAND_ONLY = ("command", "args", "env", "cwd")
 _URL_ONLY = ("url", "headers")
-_KEYS = (*_COMMAND_ONLY, *_URL_ONLY, "type", "prefix", "include", "start_timeout", "call_timeout")
+_KEYS = (
+    *_COMMAND_ONLY,
+    *_URL_ONLY,
+    "type",
+    "prefix",
+    "include",
+    "start_timeout",
+    "call_timeout",
+    "max_output_chars",
+)
+#: characters of text a tool result keeps (relaykit_mcp.content.DEFAULT_MAX_OUTPUT_CHARS)
+MAX_OUTPUT_CHARS = 100_000
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # env values under such names are credentials even when written out in the file
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
@@ -59,6 +70,8 @@ class ServerConfig:
     include: tuple[str, ...] | None = None
     start_timeout: float = START_TIMEOUT
     call_timeout: float | None = None
+    #: characters of text a tool result keeps, the rest cut with a note
+    max_output_chars: int = MAX_OUTPUT_CHARS
 
     def where(self, key: str) -> str:
         """The config key ``key`` of this server, as errors name it."""
@@ -119,6 +132,7 @@ def _server(name: str, table: Any) -> ServerConfig:
         include=_texts(table, "include", where) if include is not None else None,
         start_timeout=_seconds(table, "start_timeout", where) or START_TIMEOUT,
         call_timeout=_seconds(table, "call_timeout", where),
+        max_output_chars=_chars(table, "max_output_chars", where) or MAX_OUTPUT_CHARS,
     )
 
 
@@ -227,6 +241,18 @@ def _seconds(table: Mapping[str, Any], key: str, where: str) -> float | None:
             f"config key {where}.{key} must be a number of seconds above 0, not {value!r}"
         )
     return float(value)
+
+
+def _chars(table: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"config key {where}.{key} must be a whole number of characters above 0, not {value!r}",
+            hint=f"e.g. {key} = 200000",
+        )
+    return value
 
 
 # -- ${VAR} --------------------------------------------------------------------------------

@@ -8,10 +8,14 @@ Its tools: ``add`` (text and structured content), ``chart`` (text and a PNG),
 ``manual`` (an embedded text resource and a PDF), ``refuse`` (an error
 result), ``docs.search`` (a name no model takes), ``slow`` (sleeps),
 ``crash`` (writes ``$CRASH_NOTE`` to stderr and exits mid-call), ``pid`` (the
-server's process id: one process for a whole session). Over HTTP it
-serves ``/mcp`` on the listening socket ``--fd`` (inherited: no port race)
-and, with ``--token``, answers 401 to a request without
-``Authorization: Bearer TOKEN``.
+server's process id: one process for a whole session), ``big`` (``chars``
+characters of text). Over HTTP it serves ``/mcp`` on the listening socket
+``--fd`` (inherited: no port race) and, with ``--token``, answers 401 to a
+request without ``Authorization: Bearer TOKEN``. Two test controls (no token
+needed): ``POST /testing/expire`` ends every session, as a server that
+restarted or timed them out does (their requests then get 404), and ``POST
+/testing/token`` with a body makes that the token it wants (a rotated
+credential).
 """
 
 from __future__ import annotations
@@ -101,6 +105,11 @@ def build_server() -> MCPServer:
         return "awake"
 
     @server.tool()
+    def big(chars: int) -> str:
+        """``chars`` characters of text."""
+        return ("0123456789" * (chars // 10 + 1))[:chars]
+
+    @server.tool()
     def pid() -> int:
         """The server's process id."""
         return os.getpid()
@@ -118,11 +127,32 @@ def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
     import uvicorn
 
     app = server.streamable_http_app(host="127.0.0.1")
+    wanted = [token]
+
+    async def control(path: str, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if path == "/testing/expire":
+            manager = server.session_manager
+            # what the manager does to a session past its idle timeout
+            for session_id, transport in list(manager._server_instances.items()):
+                await manager._discard_session(session_id, transport)
+        else:
+            wanted[0] = body.decode()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     async def guarded(scope: Any, receive: Any, send: Any) -> None:
-        if token is not None and scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] in ("/testing/expire", "/testing/token"):
+            await control(scope["path"], receive, send)
+            return
+        if wanted[0] is not None and scope["type"] == "http":
             given = dict(scope["headers"]).get(b"authorization", b"").decode()
-            if given != f"Bearer {token}":
+            if given != f"Bearer {wanted[0]}":
                 await send({"type": "http.response.start", "status": 401, "headers": []})
                 await send({"type": "http.response.body", "body": b"bad token"})
                 return

@@ -107,6 +107,7 @@ def _configured(
             name=server.name,
             start_timeout=server.start_timeout,
             call_timeout=server.call_timeout,
+            max_output_chars=server.max_output_chars,
         )
     else:
         if given:
@@ -132,6 +133,7 @@ def _configured(
             name=server.name,
             start_timeout=server.start_timeout,
             call_timeout=server.call_timeout,
+            max_output_chars=server.max_output_chars,
         )
     return _tools(connection, prefix=server.prefix, include=server.include)
 
