@@ -4,6 +4,7 @@ stays silent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -137,6 +138,7 @@ async def test_a_server_that_never_answers_times_out() -> None:
 RAW_SERVER = r"""
 import ast, json, sys
 out, answer = sys.stdout.buffer, ast.literal_eval(sys.argv[1])
+tools = sys.argv[2].encode() if len(sys.argv) > 2 else b"[]"
 for line in sys.stdin.buffer:
     msg = json.loads(line)
     if "id" not in msg:
@@ -146,7 +148,7 @@ for line in sys.stdin.buffer:
                   "capabilities": {"tools": {}}, "serverInfo": {"name": "raw", "version": "1"}}
         out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}).encode())
     elif msg["method"] == "tools/list":
-        out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"tools": []}}' % msg["id"])
+        out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"tools": %s}}' % (msg["id"], tools))
     else:
         out.write(b'{"jsonrpc": "2.0", "id": %d, "result": {"content": [{"type": "text", '
                   b'"text": "%s"}]}}' % (msg["id"], answer))
@@ -163,6 +165,24 @@ async def test_a_result_that_is_not_utf8_is_read_with_replacement_characters() -
     async with connect_stdio(sys.executable, args, call_timeout=10) as server:
         assert await server.call("any") == "caf\N{REPLACEMENT CHARACTER}"
         assert await server.call("again") == "caf\N{REPLACEMENT CHARACTER}"
+
+
+@pytest.mark.anyio
+async def test_a_tool_listed_without_its_input_schema_is_named_with_the_fix() -> None:
+    # the spec requires inputSchema; the SDK refuses the whole listing with a long
+    # pydantic message, which was hinted as "check the server is running and reachable"
+    tools = [{"name": "add", "inputSchema": {"type": "object"}}, {"name": "lookup"}]
+    args = ["-c", RAW_SERVER, repr(b"unused"), json.dumps(tools)]
+    async with connect_stdio(sys.executable, args, name="calc", call_timeout=10) as server:
+        with pytest.raises(McpError) as caught:
+            await server.tools()
+    error = caught.value
+    assert str(error).startswith(
+        "MCP server 'calc' answered tools/list against the MCP spec: tool 2 ('lookup')"
+        " has no inputSchema"
+    ), str(error)
+    assert error.hint is not None and "inputSchema" in error.hint
+    assert "pydantic" not in str(error) and "running and reachable" not in (error.hint or "")
 
 
 def running(pid: int) -> bool:

@@ -279,6 +279,9 @@ async def failure(
             status=http_status,
             hint="check the server's logs, then connect again",
         )
+    off_spec = _off_spec(error, server, doing, secrets)
+    if off_spec is not None:
+        return off_spec
     said = scrub(str(error) or type(error).__name__, secrets)
     tail = await anyio.to_thread.run_sync(stderr.tail) if stderr is not None else ""
     quoted = f"; its stderr ends: {tail}" if tail else ""
@@ -327,3 +330,36 @@ def model_name(name: str) -> str:
     if len(name) > _MAX_NAME:
         name = f"{name[: _MAX_NAME - 9]}_{zlib.crc32(name.encode()):08x}"
     return name
+
+
+def _off_spec(
+    error: BaseException, server: str, doing: str, secrets: tuple[str, ...]
+) -> McpError | None:
+    """The error for an answer the SDK refused as off the MCP spec (pydantic's
+    ValidationError: a tool without its ``inputSchema``, say), naming what is
+    missing or wrong; ``None`` for any other error.
+
+    Told apart by name: relaykit-mcp does not depend on pydantic itself."""
+    problems = getattr(error, "errors", None)
+    if type(error).__name__ != "ValidationError" or not callable(problems):
+        return None
+    first = problems()[0]
+    loc = tuple(first.get("loc", ()))
+    where = ".".join(str(part) for part in loc)
+    if len(loc) >= 3 and loc[0] == "tools" and isinstance(loc[1], int):
+        given = first.get("input")
+        name = given.get("name") if isinstance(given, dict) else None
+        tool = f"tool {loc[1] + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        what = (
+            f"{tool} has no {loc[2]}"
+            if first.get("type") == "missing"
+            else f"{tool}: {'.'.join(str(part) for part in loc[2:])}: {first.get('msg')}"
+        )
+    else:
+        what = f"{where}: {first.get('msg')}"
+    return McpError(
+        scrub(f"MCP server {server!r} answered {doing} against the MCP spec: {what}", secrets),
+        server=server,
+        hint="the server breaks the MCP spec (every tool needs a name and an inputSchema):"
+        " report it to its maintainers, or leave the server out",
+    )
