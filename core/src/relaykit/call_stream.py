@@ -30,6 +30,7 @@ import anyio
 from .attempts import run_attempts
 from .call_limits import unit_hold
 from .cancellation import is_cancellation
+from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
 from .protocols import Provider
@@ -213,9 +214,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
             finally:
                 running.discard(scope)
         if scope.cancelled_caught:
-            if self._client._shut:  # cancelled by aclose, not by the timeout
-                raise self._after_close()
-            raise self._timeout(which)
+            raise self._read_ahead_cut(which)
         if buffered[-1] is not END:
             self._first_at = time.monotonic()
         self._buffered = buffered
@@ -236,7 +235,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
                 item = self._buffered.popleft()
             elif self._gen is None:
                 if self._closed_by_client:
-                    raise self._after_close()
+                    raise closed_under_call()
                 if self._finished:
                     raise StopAsyncIteration
                 raise RelayError("iterate a stream inside its `async with` block")
@@ -289,7 +288,7 @@ class CallStream(StreamLifecycle, Generic[Piece, Response]):
 
     async def _complete(self) -> None:
         if self._closed_by_client:  # its end came as the client closed: recorded then
-            raise self._after_close()
+            raise closed_under_call()
         self._finished = True
         self._gen = None
         try:

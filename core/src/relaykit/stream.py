@@ -15,6 +15,7 @@ from .assembly import ResponseAssembler
 from .attempts import run_attempts
 from .billed_usage import so_far
 from .cancellation import is_cancellation
+from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
 from .errors import ClientClosedError, RelayError, StreamError
 from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
@@ -211,9 +212,7 @@ class ChatStream(StreamLifecycle):
             finally:
                 running.discard(scope)
         if scope.cancelled_caught:
-            if self._client._shut:  # cancelled by aclose, not by the timeout
-                raise self._after_close()
-            raise self._timeout(which)
+            raise self._read_ahead_cut(which)
         if isinstance(event, _CONTENT):
             self._first_at = time.monotonic()
         return buffered
@@ -228,7 +227,7 @@ class ChatStream(StreamLifecycle):
             event = self._buffered.popleft()
         elif self._gen is None:
             if self._closed_by_client:
-                raise self._after_close()
+                raise closed_under_call()
             if self._finished:
                 raise StopAsyncIteration
             raise RelayError("iterate a stream inside `async with client.stream(...) as s:`")
@@ -290,7 +289,7 @@ class ChatStream(StreamLifecycle):
 
     async def _complete(self) -> None:
         if self._closed_by_client:  # its end came as the client closed: recorded then
-            raise self._after_close()
+            raise closed_under_call()
         self._finished = True
         self._gen = None
         try:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .closing_gate import closed_under_call
-from .errors import ClientClosedError, RelayError, RequestTimeoutError, StreamError
+from .errors import RelayError, RequestTimeoutError, StreamError
 from .protocols import Reservation
 from .routing import Target
 from .stream_read_timeout import ReadTimeout
@@ -146,16 +146,18 @@ class StreamLifecycle:
         assert self._target is not None
         return timeout_fired(which, self._target)
 
+    def _read_ahead_cut(self, which: str) -> RelayError:
+        """What a read-ahead whose scope fired raises: the client's aclose cancelled
+        it once its wait was over (the scope is in ``Client._running``), or the
+        ``which`` timeout fired."""
+        return closed_under_call() if self._client._shut else self._timeout(which)
+
     # -- ending ----------------------------------------------------------------------
 
     def _opened(self) -> None:
         """The stream is open (its first piece, or its end, is in): until it ends, the
         client's aclose ends it if its wait for calls in flight runs out."""
         self._client._streams.add(self)
-
-    def _after_close(self) -> ClientClosedError:
-        """What a read of a stream the client's aclose ended raises."""
-        return closed_under_call()
 
     async def _end_for_close(self) -> None:
         """End this open stream for the client's aclose, whose wait for it is over:
@@ -195,7 +197,7 @@ class StreamLifecycle:
         """A failure after the stream started: record it; return the error to raise
         (:func:`broken_stream_error`)."""
         if self._closed_by_client:  # recorded already; the read failed as it closed
-            return self._after_close()
+            return closed_under_call()
         self._finished = True
         try:
             client, call = self._client, self._call
