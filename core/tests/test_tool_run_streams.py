@@ -222,6 +222,62 @@ async def test_leaving_mid_step_closes_its_stream_as_leaving_client_stream_does(
     assert cancelled.error_type == "Cancelled"
 
 
+@pytest.mark.anyio
+async def test_a_step_left_mid_stream_counts_in_the_runs_usage_as_its_record_does() -> None:
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(
+        Reply(tool_calls=(("add", {"a": 1, "b": 2}),), input_tokens=10, output_tokens=5),
+        Reply(text="a long answer " * 20, chunk_delay=0.01),
+    )
+    async with (
+        relaykit.Client(CONFIG, plugins=[fake, exporter]) as client,
+        client.stream_tools("fake/m", "go", [add]) as stream,
+    ):
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                break
+    run = stream.run
+    whole, left = exporter.records
+    assert [step.usage for step in run.steps] == [whole.usage]
+    assert isinstance(event, TextDelta)
+    assert run.unfinished is not None and run.unfinished.text == event.text
+    # the left step's record charges an estimate; the run counts the same
+    assert left.usage_estimated and left.usage.output_tokens > 0
+    assert run.unfinished.usage == left.usage
+    assert run.usage == whole.usage + left.usage and run.usage_estimated
+    assert run.messages[-1].role == "tool"  # it goes on from the last whole step
+
+
+@pytest.mark.anyio
+async def test_a_step_whose_stream_broke_counts_in_the_run_before_the_block_is_left() -> None:
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(
+        Reply(tool_calls=(("add", {"a": 1, "b": 2}),), input_tokens=10, output_tokens=5),
+        Reply(text="a long answer " * 20, stream_fault="drop"),
+    )
+    async with relaykit.Client(CONFIG, plugins=[fake, exporter]) as client:
+        async with client.stream_tools("fake/m", "go", [add]) as stream:
+            with pytest.raises(relaykit.StreamError):
+                async for _ in stream:
+                    pass
+            run = stream.run
+            assert run.unfinished is not None and run.unfinished.text
+            assert run.usage == run.steps[0].usage + run.unfinished.usage
+        assert stream.run == run
+    whole, broken = exporter.records
+    assert whole.ok and not broken.ok and run.unfinished.usage == broken.usage
+
+
+def test_a_finished_runs_usage_is_its_steps() -> None:
+    steps = (
+        relaykit.ChatResponse(text="", usage=relaykit.Usage(3, 4)),
+        relaykit.ChatResponse(text="ok", usage=relaykit.Usage(5, 6)),
+    )
+    run = relaykit.ToolRun(steps[-1], (), steps, "c")
+    assert run.unfinished is None and run.usage == relaykit.Usage(8, 10)
+    assert not run.usage_estimated
+
+
 @dataclasses.dataclass
 class Sum:
     total: int

@@ -100,6 +100,8 @@ class ToolRunStream:
         self._stream: ChatStream | None = None
         self._outcomes: MemoryObjectReceiveStream[_Outcome] | None = None
         self._run: ToolRun | None = None
+        #: the step's stream once it was left or broke before its end (what it billed)
+        self._unfinished: ChatResponse | None = None
         self._entered = False
         #: counted in the client's calls in flight (from __aenter__ to __aexit__)
         self._counted = False
@@ -133,6 +135,7 @@ class ToolRunStream:
             if stream is not None:
                 # A step left mid-stream is recorded as leaving client.stream is.
                 await stream.__aexit__(exc_type, exc, tb)
+                self._unfinished = stream.response  # with what it was likely billed
         finally:
             try:
                 group, self._group = self._group, None
@@ -234,6 +237,11 @@ class ToolRunStream:
             if not error.response.tool_calls:
                 raise
             response = error.response
+        except RelayError:
+            # The stream broke and has ended (recorded, limits settled): what
+            # it billed is the run's too, readable before the block is left.
+            self._unfinished = stream.response
+            raise
         self._stream = None
         return self._step_ended(response)
 
@@ -284,6 +292,7 @@ class ToolRunStream:
             tuple(self._conversation),
             tuple(self._steps),
             self._plan.conversation_id,
+            self._unfinished,
         )
 
     @property
@@ -304,6 +313,11 @@ class ToolRunStream:
         if self._run is not None:
             return self._run
         if not self._steps:
+            if self._unfinished is not None:
+                raise RelayError(
+                    "the tool run has no step yet: its first step was left before it "
+                    "ended (its call record holds what that step billed)"
+                )
             raise RelayError("the tool run has no step yet: read it after iterating")
         return self._so_far()
 

@@ -43,12 +43,19 @@ class ToolRun:
     (``ChatResponse.to_message()``: reasoning blocks and signatures go back as
     providers need them) and each tool result; ``steps`` every response, in
     order. ``conversation_id`` is the id every step's record carries.
+
+    ``unfinished`` is the step a streamed run was left in (or broke in) before
+    that step ended: what had arrived, with the usage it was most likely billed
+    (as its call record has it). It is not among ``steps`` or ``messages`` (a
+    run handed back goes on from the last whole step), but ``usage`` and
+    ``cost`` count it: the run paid for it.
     """
 
     response: ChatResponse
     messages: tuple[Message, ...]
     steps: tuple[ChatResponse, ...]
     conversation_id: str
+    unfinished: ChatResponse | None = None
 
     @property
     def text(self) -> str:
@@ -57,21 +64,34 @@ class ToolRun:
 
     @property
     def usage(self) -> Usage:
-        """The tokens of every step, added up."""
+        """The tokens of every step (and of the ``unfinished`` one), added up."""
         total = Usage()
-        for step in self.steps:
+        for step in self._billed():
             total += step.usage
         return total
 
     @property
     def cost(self) -> Decimal | None:
-        """USD for every step, added up; ``None`` when a step's cost is unknown."""
+        """USD for every step (and the ``unfinished`` one), added up; ``None`` when
+        a step's cost is unknown."""
         total = Decimal(0)
-        for step in self.steps:
+        for step in self._billed():
             if step.cost is None:
                 return None
             total += step.cost
         return total
+
+    @property
+    def usage_estimated(self) -> bool:
+        """Whether ``usage`` (and so ``cost``) is partly relaykit's estimate: the
+        ``unfinished`` step ended before the vendor's counts came
+        (:attr:`ChatResponse.usage_estimated`)."""
+        return any(step.usage_estimated for step in self._billed())
+
+    def _billed(self) -> tuple[ChatResponse, ...]:
+        if self.unfinished is None:
+            return self.steps
+        return (*self.steps, self.unfinished)
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
