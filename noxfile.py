@@ -23,6 +23,7 @@ CONTRIB = sorted(str(p) for p in Path("contrib").glob("*/src/relaykit_*"))
 # Tests are typed one path at a time, as each is brought to mypy --strict.
 TYPED_TESTS = [
     "tests/test_architecture_map.py",
+    "tests/test_bench_versus.py",
     "tests/test_docs_examples.py",
     "plugins/redis/tests",
 ]
@@ -194,6 +195,15 @@ def response_cache_instructions(session: nox.Session) -> None:
     (``bench/response_cache_instructions.py``; pass its options after ``--``)."""
     sync(session, "bench")
     session.run("python", "bench/response_cache_instructions.py", *session.posargs)
+
+
+@nox.session
+def versus(session: nox.Session) -> None:
+    """One benchmark on another commit's sources and on this checkout's, in alternated
+    pairs: what a change did to a hot path (``bench/versus.py``), e.g.
+    ``nox -s versus -- 62c7361 instructions.py -- --clients raw,relaykit``."""
+    sync(session, "bench")
+    session.run("python", "bench/versus.py", *session.posargs)
 
 
 @nox.session
