@@ -202,3 +202,14 @@ def test_errors_pickle_with_their_fields() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is RateLimitError
     assert (back.retry_after, back.status, str(back)) == (2.0, 429, str(err))
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 529])
+def test_retry_after_rides_on_every_retried_status(status: int) -> None:
+    # Anthropic's 529 (overloaded) and a 503 carry the wait as a 429 does: the
+    # retry honours it for each, as the OpenAI and Anthropic SDKs do.
+    headers = {"retry-after": "7", "retry-after-ms": "nan"}
+    body = b'{"error": {"message": "x"}}'
+    error = error_from_http(status, headers, body, provider="p", model="m")
+    assert isinstance(error, RateLimitError | ProviderUnavailableError)
+    assert (error.status, error.retry_after, error.retryable) == (status, 7, True)
