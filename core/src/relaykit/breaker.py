@@ -89,6 +89,7 @@ class CircuitBreaker:
             ),
             provider=provider,
             model=model,
+            retry_after=wait if state == "open" else None,
             hint="relaykit stops calling a failing deployment for a while; "
             "configure a fallback route",
         )
