@@ -25,7 +25,13 @@ the breaker's state, failure count and every refusal's wait are checked against
   closes, and an old success cannot close an open circuit.
 
 The clock moves in eighths of a second, so the breaker's float arithmetic is
-exact and any difference from the model is a bug, not rounding.
+exact and any difference from the model is a bug, not rounding. Run it from an
+async test, under each backend (the breaker tells a cancellation by the running
+loop's exception class)::
+
+    @pytest.mark.anyio
+    async def test_the_breaker_follows_its_model() -> None:
+        await run_breaker_machine(settings(max_examples=200, deadline=None))
 
 Optional dependency: hypothesis (the test extra), imported only with this module.
 """
@@ -36,9 +42,19 @@ import re
 from fractions import Fraction
 from typing import Literal
 
+import anyio
+import anyio.lowlevel
 import attrs
+from hypothesis import settings as Settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from ..breaker import CircuitBreaker, Guard
 from ..errors import (
@@ -48,7 +64,7 @@ from ..errors import (
     QuotaExceededError,
 )
 
-__all__ = ["Admission", "BreakerMachine", "BreakerModel", "Outcome"]
+__all__ = ["Admission", "BreakerMachine", "BreakerModel", "Outcome", "run_breaker_machine"]
 
 Admission = Literal["attempt", "trial", "refused"]
 #: how a guarded attempt ends
@@ -246,3 +262,26 @@ class BreakerMachine(RuleBasedStateMachine):
             self.ticks += int(self.model.reset_after * 8)
             assert self.model.admit(self.now) == "trial"
             self.breaker.guard("p", "m").__enter__()  # a trial is admitted: the slot is free
+
+
+async def run_breaker_machine(settings: Settings | None = None) -> None:
+    """Run :class:`BreakerMachine` in the running event loop (asyncio or trio).
+
+    The steps are synchronous, as the breaker is; running them inside the loop
+    lets the breaker tell a cancellation (a real one, caught here first) by the
+    backend's class.
+    """
+    caught: BaseException | None = None
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await anyio.lowlevel.checkpoint()
+        except anyio.get_cancelled_exc_class() as e:
+            caught = e
+            raise
+    assert caught is not None
+
+    class Machine(BreakerMachine):
+        cancelled = caught
+
+    run_state_machine_as_test(Machine, settings=settings)
