@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import anyio
+import anyio.abc
 import pytest
 
 from relaykit import (
@@ -150,3 +153,83 @@ def test_board_keeps_one_breaker_per_deployment() -> None:
     assert board.get("openai/gpt-4o-mini@https://api.openai.com/v1") is a
     assert board.get("openai/gpt-4o-mini@http://proxy/v1") is not a
     assert set(board.states().values()) == {"closed"}
+
+
+async def held(breaker: CircuitBreaker, go: anyio.Event, outcome: BaseException | None) -> None:
+    """An attempt admitted now that ends with ``outcome`` once ``go`` is set."""
+    with breaker.guard("p", "m"):
+        await go.wait()
+        if outcome is not None:
+            raise outcome
+
+
+async def in_flight(
+    tg: anyio.abc.TaskGroup, breaker: CircuitBreaker, outcome: ProviderUnavailableError | None
+) -> anyio.Event:
+    """Start :func:`held` in ``tg`` (admitted at once); set the event to end it."""
+    go = anyio.Event()
+
+    async def attempt() -> None:
+        with contextlib.suppress(ProviderUnavailableError):
+            await held(breaker, go, outcome)
+
+    tg.start_soon(attempt)
+    await anyio.wait_all_tasks_blocked()
+    return go
+
+
+@pytest.mark.anyio
+async def test_a_success_admitted_before_the_circuit_opened_does_not_close_it() -> None:
+    # Found by the breaker model: a slow call that was in flight when the circuit
+    # opened closed it with its late success, without any trial.
+    clock = Clock()
+    breaker = CircuitBreaker("d", failures=1, reset_after=5, clock=clock)
+    async with anyio.create_task_group() as tg:
+        old = await in_flight(tg, breaker, None)
+        with pytest.raises(ProviderUnavailableError):
+            await call(breaker, down())
+        assert breaker.state == "open"
+        old.set()
+    assert breaker.state == "open"
+    with pytest.raises(CircuitOpenError):
+        await call(breaker)
+
+
+@pytest.mark.anyio
+async def test_a_failure_admitted_before_the_circuit_opened_neither_delays_nor_counts() -> None:
+    # Found by the breaker model: its failure counted again, pushing the next trial
+    # back (the circuit stayed open longer than reset_after), and once a trial had
+    # closed the circuit, it counted against the new closed period.
+    clock = Clock()
+    breaker = CircuitBreaker("d", failures=1, reset_after=5, clock=clock)
+    async with anyio.create_task_group() as tg:
+        late = await in_flight(tg, breaker, down())
+        later = await in_flight(tg, breaker, down())
+        with pytest.raises(ProviderUnavailableError):
+            await call(breaker, down())
+        clock.now = 4
+        late.set()
+        await anyio.wait_all_tasks_blocked()
+        assert breaker.consecutive_failures == 1
+        clock.now = 5
+        assert breaker.state == "half-open", "reset_after counts from the opening"
+        assert await call(breaker) == "ok"  # the trial closes it
+        later.set()
+    assert breaker.state == "closed"
+    assert breaker.consecutive_failures == 0
+
+
+@pytest.mark.anyio
+async def test_another_breakers_refusal_inside_a_trial_is_no_verdict() -> None:
+    # A CircuitOpenError raised inside the guard (an inner breaker refused: no
+    # request went out) counted as the service answering, and closed the circuit.
+    clock = Clock()
+    breaker = CircuitBreaker("d", failures=1, reset_after=5, clock=clock)
+    with pytest.raises(ProviderUnavailableError):
+        await call(breaker, down())
+    clock.now = 6
+    with pytest.raises(CircuitOpenError, match="inner"):
+        await call(breaker, CircuitOpenError("inner", provider="q", model="m"))
+    assert breaker.state == "half-open"  # not closed, and the trial slot is free again
+    assert await call(breaker) == "ok"
+    assert breaker.state == "closed"

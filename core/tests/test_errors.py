@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import pickle
+import time
 
 import pytest
 
@@ -71,6 +73,49 @@ def test_retry_after_variants() -> None:
     # Azure's own header, as the Azure SDKs read it, after retry-after-ms
     assert retry_after_seconds({"x-ms-retry-after-ms": "250", "retry-after": "1"}) == 0.25
     assert retry_after_seconds({"retry-after-ms": "100", "x-ms-retry-after-ms": "250"}) == 0.1
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "infinity", "-5", "1e400", "1_000"])
+def test_a_retry_after_that_is_no_plain_number_is_no_wait(value: str) -> None:
+    # float() took these: nan and -5 became 0 (retry at once, hammering the server),
+    # inf and 1e400 became infinity (max_retry_after, whatever the server meant).
+    # The OpenAI and Anthropic SDKs use their own backoff for them; so do we (None).
+    assert retry_after_seconds({"retry-after": value}) is None
+    assert retry_after_seconds({"retry-after-ms": value}) is None
+    # a bad retry-after-ms no longer hides a good retry-after
+    assert retry_after_seconds({"retry-after-ms": value, "retry-after": "3"}) == 3
+    assert retry_after_seconds({"retry-after": "9" * 400}) is None  # inf once parsed
+
+
+def test_an_http_date_without_a_zone_is_gmt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "-0000" gave a naive datetime, which .timestamp() took for local time: off by
+    # the machine's UTC offset (nine hours here) whenever its zone was not UTC.
+    monkeypatch.setenv("TZ", "JST-9")
+    time.tzset()
+    try:
+        now = 1_700_000_000.0
+        date = email.utils.formatdate(now + 30, usegmt=True).replace("GMT", "-0000")
+        assert retry_after_seconds({"retry-after": date}, now=now) == pytest.approx(30)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_date_out_of_range_is_no_wait() -> None:
+    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 99999 07:28:00 GMT"}) is None
+    assert retry_after_seconds({"retry-after": "Wed, 32 Oct 2015 07:28:00 GMT"}) is None
+
+
+@pytest.mark.parametrize("delay", ["1.2.3s", ".s", "-1s", "nans"])
+def test_a_malformed_google_retry_delay_is_no_wait_not_a_crash(delay: str) -> None:
+    # "1.2.3s" matched [0-9.]+ and float() raised ValueError out of error_from_http.
+    info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+    body = json.dumps({"error": {"message": "slow down", "details": [info]}}).encode()
+    error = error_from_http(429, {}, body, provider="p", model="m")
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after is None
+    good = body.replace(delay.encode(), b"7.5s")
+    assert error_from_http(429, {}, good, provider="p", model="m").retry_after == 7.5
 
 
 def test_error_from_http_reads_vendor_shapes() -> None:
@@ -157,3 +202,14 @@ def test_errors_pickle_with_their_fields() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is RateLimitError
     assert (back.retry_after, back.status, str(back)) == (2.0, 429, str(err))
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 529])
+def test_retry_after_rides_on_every_retried_status(status: int) -> None:
+    # Anthropic's 529 (overloaded) and a 503 carry the wait as a 429 does: the
+    # retry honours it for each, as the OpenAI and Anthropic SDKs do.
+    headers = {"retry-after": "7", "retry-after-ms": "nan"}
+    body = b'{"error": {"message": "x"}}'
+    error = error_from_http(status, headers, body, provider="p", model="m")
+    assert isinstance(error, RateLimitError | ProviderUnavailableError)
+    assert (error.status, error.retry_after, error.retryable) == (status, 7, True)

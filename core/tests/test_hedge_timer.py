@@ -8,7 +8,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from relaykit.hedge_timer import HedgeTimer
+from relaykit.hedge_timer import HedgeTimer, Scheduled
 
 # These tests wait for what they assert on (an entry fired, the timer asleep)
 # instead of sleeping for a while first: on a loaded machine the loop can stall
@@ -173,3 +173,20 @@ async def test_a_wake_looks_at_the_first_entries_only() -> None:
         for entry in rest:
             entry.cancel()
         timer.close()
+
+
+@pytest.mark.anyio
+async def test_a_delay_counts_from_since_on_either_loops_clock() -> None:
+    # trio's clock is not time.monotonic() (it keeps an offset): there add() took
+    # the delay from now and dropped since, so a hedge waited the call's time
+    # before it (a cache look-up, the HTTP stack's warm-up) on top of its delay.
+    timer = HedgeTimer()
+    fired = Fired()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(timer.run)
+        await asleep(timer)
+        added = anyio.current_time()
+        timer.add(Scheduled(timer, fired.fire("hedge")), 5.0, time.monotonic() - 4.9)
+        await fired.wait_for(1)
+        timer.close()
+    assert fired.at["hedge"] - added < 1.0, "5 s counted from 4.9 s ago is due in 0.1 s"

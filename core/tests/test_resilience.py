@@ -46,6 +46,7 @@ async def test_open_circuit_fails_fast_without_calling_the_provider() -> None:
             await client.chat("fake/m", "hi")
     assert len(fake.calls) == 2, "an open circuit must not reach the provider"
     assert info.value.provider == "fake"
+    assert info.value.retry_after is not None and 59 < info.value.retry_after <= 60
 
 
 @pytest.mark.anyio
@@ -63,6 +64,29 @@ async def test_open_circuit_falls_back_to_the_next_target() -> None:
         2,
     )  # the open circuit counted, not called
     assert len(main.calls) == 1
+
+
+@pytest.mark.anyio
+async def test_a_route_whose_every_circuit_is_open_says_so_and_when_to_retry() -> None:
+    # The last deployment's CircuitOpenError alone named one deployment, carried no
+    # wait, and hinted "configure a fallback route" to a caller who had one.
+    main, backup = FakePlugin("fake"), FakePlugin("backup")
+    main.script.push(Reply.failure(503, "down"))
+    backup.script.push(Reply.failure(503, "down"))
+    routes = {"g": {"targets": ["fake/m", "backup/m"]}}
+    breaker = {"failures": 1, "reset_after": 60, "cool_down": 0}
+    async with make(main, backup, breaker=breaker, models=routes) as client:
+        with pytest.raises(ProviderUnavailableError):
+            await client.chat("g", "one")  # both fail: both circuits open
+        with pytest.raises(CircuitOpenError) as info:
+            await client.chat("g", "two")
+    error = info.value
+    assert str(error).startswith("g: every deployment of the route has its circuit open: ")
+    assert "fake/m (next trial in " in str(error) and "backup/m (next trial in " in str(error)
+    assert error.retry_after is not None and 59 < error.retry_after <= 60
+    assert error.hint is not None and "configure a fallback" not in error.hint
+    assert "retry in " in error.hint
+    assert len(main.calls) == len(backup.calls) == 1, "an open circuit sends nothing"
 
 
 @pytest.mark.anyio

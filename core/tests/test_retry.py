@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 import stamina
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import relaykit
 from relaykit import ProviderUnavailableError, RateLimitError
@@ -61,6 +64,56 @@ def test_the_hook_stops_when_the_wait_does_not_fit_the_total_timeout() -> None:
     assert wait_before_retry(unavailable, 9, config, remaining=10.5) is True  # max_wait caps
     # in stamina's test mode nothing is waited, so anything fits
     assert wait_before_retry(RateLimitError("x", retry_after=30), 1, config, 1, testing=True) == 0
+
+
+def test_the_hook_survives_a_retry_number_past_float_range() -> None:
+    # initial_wait * (2 ** (n - 1) + 1) with an int power raised OverflowError from
+    # stamina's hook once n passed ~1025 (attempts is not capped): stamina's own
+    # backoff computes in floats and caps at max_wait, and so does the bound now.
+    config = RetryConfig(attempts=5000, initial_wait=0.5, max_wait=10)
+    unavailable = ProviderUnavailableError("down", status=503)
+    assert wait_before_retry(unavailable, 1100, config, remaining=10.5) is True
+    assert wait_before_retry(unavailable, 4000, config, remaining=9.5) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    retry_after=st.none() | st.floats(0, 1e12),
+    status=st.sampled_from([429, 503, 529, None]),
+    attempt=st.integers(1, 3000),
+    initial=st.floats(0, 5),
+    max_wait=st.floats(0, 60),
+    cap=st.floats(0, 120),
+    remaining=st.floats(0, 1e6) | st.just(math.inf),
+)
+def test_the_hooks_wait_never_outlasts_the_call_or_the_caps(
+    retry_after: float | None,
+    status: int | None,
+    attempt: int,
+    initial: float,
+    max_wait: float,
+    cap: float,
+    remaining: float,
+) -> None:
+    config = RetryConfig(
+        attempts=5000, initial_wait=initial, max_wait=max_wait, max_retry_after=cap
+    )
+    error: RateLimitError | ProviderUnavailableError = (
+        RateLimitError("x", status=429, retry_after=retry_after)
+        if status == 429
+        else ProviderUnavailableError("x", status=status, retry_after=retry_after)
+    )
+    decision = wait_before_retry(error, attempt, config, remaining)
+    if decision is False:
+        return
+    if decision is True:  # stamina's backoff: at most initial * 2**(n-1) + its jitter, capped
+        assert retry_after is None
+        longest = min(max_wait, initial * 2.0 ** min(attempt - 1, 1000) + initial)
+        assert longest < remaining
+        return
+    assert retry_after is not None
+    assert 0 <= decision <= cap and decision <= retry_after
+    assert decision < remaining, "a retry must not sleep past the call's total timeout"
 
 
 def test_the_hook_retries_only_what_on_names() -> None:

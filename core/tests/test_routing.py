@@ -44,6 +44,29 @@ def test_weighted_draws_the_first_target_by_weight() -> None:
     assert all(len(set(r.plan("g"))) == 3 for _ in range(10))
 
 
+@pytest.mark.parametrize("weights", [[5, 3, 2], [1, 1, 1], [0.9, 0.05, 0.05], [1, 0, 3]])
+def test_weighted_realises_the_weights_over_many_calls(weights: list[float]) -> None:
+    # Pearson's chi-square of the first targets drawn against the weights, with a
+    # fixed seed: deterministic, and a bias of a few percent fails it.
+    r = router("weighted", weights=weights)
+    n = 30_000
+    plans = Counter(r.plan("g") for _ in range(n))
+    firsts = Counter({plan[0]: 0 for plan in plans})
+    for plan, count in plans.items():
+        firsts[plan[0]] += count
+        rest = [t for t in (A, B, C) if t != plan[0]]
+        assert list(plan[1:]) == rest, "the others follow as fallbacks, in configured order"
+    total = sum(weights)
+    chi2 = 0.0
+    for target, weight in zip((A, B, C), weights, strict=True):
+        expected = n * weight / total
+        if expected == 0:
+            assert firsts[target] == 0, "a target of weight 0 is never drawn first"
+            continue
+        chi2 += (firsts[target] - expected) ** 2 / expected
+    assert chi2 < 13.8, (firsts, chi2)  # chi-square, 2 degrees of freedom, p = 0.001
+
+
 def test_least_busy_prefers_fewest_in_flight() -> None:
     r = router("least-busy")
     r.started(A)

@@ -20,6 +20,7 @@ import anyio
 
 from .closing_gate import closed_under_call
 from .errors import (
+    CircuitOpenError,
     ContextLengthError,
     InvalidRequestError,
     NotFoundError,
@@ -56,6 +57,7 @@ async def run_attempts(
     targets = call.targets if targets is None else targets
     retry_config = client.config.retry
     error: RelayError | None = None
+    refused: list[CircuitOpenError] | None = None  # open circuits met, made on the first
     for index, target in enumerate(targets):
         provider = client._registry.get(target.provider)
         request = client._request_for(call, target)
@@ -88,13 +90,49 @@ async def run_attempts(
                     client._running.discard(retrying)
             if client._shut:
                 raise closed_under_call()
+        if isinstance(error, CircuitOpenError):
+            if refused is None:
+                refused = []
+            refused.append(error)
         if index + 1 == len(targets) or not await _worth_falling_back(
             client, error, target, targets[index + 1]
         ):
             break
         call.fallbacks += 1
     assert error is not None
+    if refused is not None and len(refused) == len(targets) > 1:
+        raise _all_open(call, refused)
     raise error
+
+
+def _all_open(call: _Call, refused: list[CircuitOpenError]) -> CircuitOpenError:
+    """One error for a route whose every deployment refused with an open circuit.
+
+    The last deployment's error alone said nothing of the others, and its hint
+    asked for the fallback route the caller had: this names each with its wait,
+    and ``retry_after`` is the soonest.
+    """
+    known = [e.retry_after for e in refused if e.retry_after is not None]
+    soonest = min(known) if known else None
+    each = ", ".join(
+        f"{e.provider}/{e.model} "
+        + (
+            f"(next trial in {e.retry_after:.1f}s)"
+            if e.retry_after is not None
+            else "(a trial call is in flight)"
+        )
+        for e in refused
+    )
+    return CircuitOpenError(
+        f"every deployment of the route has its circuit open: {each}",
+        model=call.model_requested,
+        retry_after=soonest,
+        hint=(
+            f"retry in {soonest:.1f}s, when the first of them takes a trial call"
+            if soonest is not None
+            else "retry once a trial call in flight shows its deployment is back"
+        ),
+    )
 
 
 def first_attempt(client: Client, call: _Call, attempt: Attempt[T], target: Target) -> Awaitable[T]:

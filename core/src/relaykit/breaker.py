@@ -7,7 +7,14 @@ at a time goes through; its success closes the circuit, its failure opens it
 again. What counts as a failure is a retryable error (5xx, 429, timeouts,
 connection errors); a caller's mistake (4xx) says nothing about the service's
 health, and a cancellation or a refusal by our own rate limiter (the request
-never went out) says nothing at all: it neither counts nor keeps the trial slot.
+never went out, or another breaker refused it) says nothing at all: it neither
+counts nor keeps the trial slot.
+
+Only an attempt admitted since the circuit last opened or closed gives a
+verdict. Calls in flight when it opened were sent to the service as it was: their
+failures do not count again (nor push the next trial back), their successes do
+not close it (only the half-open trial does), and once a trial has closed it,
+a failure of theirs does not count against the new closed period.
 
 We do not use pybreaker: its async path is Tornado-only, its ``calling()``
 counts cancellation as a failure, and nothing limits half-open to one trial.
@@ -47,6 +54,9 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
+        #: bumped when the circuit opens or closes; a guard books its outcome only
+        #: if the period it was admitted in is still the breaker's
+        self._period = 0
 
     @property
     def state(self) -> State:
@@ -79,25 +89,32 @@ class CircuitBreaker:
             ),
             provider=provider,
             model=model,
+            retry_after=wait if state == "open" else None,
             hint="relaykit stops calling a failing deployment for a while; "
             "configure a fallback route",
         )
 
-    def _success(self, trial: bool) -> None:
+    def _success(self, trial: bool, period: int) -> None:
+        if period != self._period:
+            return  # admitted before the circuit opened or closed: no verdict now
         self._failures = 0
-        self._opened_at = None
         if trial:
             self._trial_running = False
+            self._opened_at = None
+            self._period += 1
 
-    def _failure(self, trial: bool) -> None:
+    def _failure(self, trial: bool, period: int) -> None:
+        if period != self._period:
+            return
         self._failures += 1
         if trial or self._failures >= self.failure_threshold:
             self._opened_at = self._clock()
+            self._period += 1
         if trial:
             self._trial_running = False
 
-    def _release(self, trial: bool) -> None:
-        if trial:
+    def _release(self, trial: bool, period: int) -> None:
+        if trial and period == self._period:
             self._trial_running = False
 
     def guard(self, provider: str | None = None, model: str | None = None) -> Guard:
@@ -111,16 +128,19 @@ class Guard:
     A class rather than a ``@contextmanager`` generator: it runs on every attempt.
     """
 
-    __slots__ = ("_breaker", "_model", "_provider", "_trial")
+    __slots__ = ("_breaker", "_model", "_period", "_provider", "_trial")
 
     def __init__(self, breaker: CircuitBreaker, provider: str | None, model: str | None) -> None:
         self._breaker = breaker
         self._provider = provider
         self._model = model
         self._trial = False
+        self._period = 0
 
     def __enter__(self) -> None:
-        self._trial = self._breaker._admit(self._provider, self._model)
+        breaker = self._breaker
+        self._trial = breaker._admit(self._provider, self._model)
+        self._period = breaker._period
 
     def __exit__(
         self,
@@ -128,24 +148,25 @@ class Guard:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        breaker, trial = self._breaker, self._trial
+        breaker, trial, period = self._breaker, self._trial, self._period
         if exc is None:
-            breaker._success(trial)
+            breaker._success(trial, period)
         elif is_cancellation(exc):
-            breaker._release(trial)
-        elif isinstance(exc, QuotaExceededError):
-            # Our own limiter refused before any request went out: the service was
-            # not asked, so this is no verdict (and must not close a half-open circuit).
-            breaker._release(trial)
+            breaker._release(trial, period)
+        elif isinstance(exc, QuotaExceededError | CircuitOpenError):
+            # Our own limiter (or another breaker) refused before any request went
+            # out: the service was not asked, so this is no verdict (and must not
+            # close a half-open circuit).
+            breaker._release(trial, period)
         elif isinstance(exc, RelayError):
-            if exc.retryable and not isinstance(exc, CircuitOpenError):
-                breaker._failure(trial)
+            if exc.retryable:
+                breaker._failure(trial, period)
             else:
                 # The service answered, even if it said no: it is healthy.
-                breaker._success(trial)
+                breaker._success(trial, period)
         else:
             # Our own bug or an unexpected exception: not the service's health.
-            breaker._release(trial)
+            breaker._release(trial, period)
 
 
 class BreakerBoard:

@@ -674,7 +674,7 @@ _RANGES: dict[str, tuple[float, bool, str]] = {
     "retry.attempts": (1, True, "attempts = 1 calls once, without retrying"),
     "retry.initial_wait": (0, True, "seconds; 0 retries at once"),
     "retry.max_wait": (0, True, "seconds; 0 retries at once"),
-    "retry.max_retry_after": (0, True, "seconds; 0 gives up on any Retry-After"),
+    "retry.max_retry_after": (0, True, "seconds; 0 retries at once, whatever the Retry-After"),
     "breaker.failures": (1, True, "failures in a row that open a deployment's circuit"),
     "breaker.reset_after": (0, True, "seconds before an open circuit is tried again"),
     "breaker.cool_down": (0, True, "seconds; 0 turns the cool-down off"),

@@ -238,9 +238,19 @@ class StreamError(RelayError):
 
 
 class CircuitOpenError(RelayError):
-    """The circuit breaker for this deployment is open; no request was sent."""
+    """The circuit breaker for this deployment is open; no request was sent.
+
+    ``retry_after``: seconds until the circuit lets a trial call through, or
+    ``None`` while a trial is in flight (its outcome decides). When every
+    deployment of a route is open, the error names them all and ``retry_after``
+    is the soonest of their waits.
+    """
 
     retryable_default = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 class StorageUnavailableError(RelayError):

@@ -88,9 +88,16 @@ class HedgeTimer:
         """Fire ``entry`` (made for this timer) after ``delay`` seconds, unless cancelled.
 
         ``since``: when the delay started, on ``time.monotonic()`` (default: now).
-        A caller that has just read the clock saves reading it again.
+        A caller that has just read the clock saves reading it again. On a loop
+        whose clock is not ``time.monotonic()`` (trio's) the time since then is
+        taken off the delay, so it still counts from ``since``, not from now.
         """
-        deadline = (since if since is not None and self._monotonic else self._clock()) + delay
+        if since is None:
+            deadline = self._clock() + delay
+        elif self._monotonic:
+            deadline = since + delay
+        else:
+            deadline = self._clock() + delay - (time.monotonic() - since)
         if deadline >= self._last:  # as nearly always: keeps the dict in deadline order
             self._pending[entry] = deadline
             self._last = deadline

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import RelayError, error_for_status
-from .retry_after import header, retry_after_seconds
+from .retry_after import header, retry_after_seconds, seconds
 
 __all__ = ["error_from_http", "parse_error_body"]
 
@@ -182,7 +182,8 @@ def _retry_delay(err: Mapping[str, Any]) -> float | None:
     # Google's RetryInfo: {"@type": ".../google.rpc.RetryInfo", "retryDelay": "7s"}
     for detail in err.get("details") or ():
         if isinstance(detail, Mapping) and "retryDelay" in detail:
-            m = re.fullmatch(r"\s*([0-9.]+)s\s*", str(detail["retryDelay"]))
-            if m:
-                return float(m.group(1))
+            m = re.fullmatch(r"\s*(\S+)s\s*", str(detail["retryDelay"]))
+            wait = seconds(m.group(1)) if m else None
+            if wait is not None:  # "1.2.3s" or ".s" is no wait, not a ValueError
+                return wait
     return None

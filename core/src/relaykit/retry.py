@@ -106,8 +106,12 @@ def wait_before_retry(
     if retry_after is not None:
         wait = 0.0 if testing else min(retry_after, config.max_retry_after)
         return wait if wait < remaining else False
-    # the longest backoff stamina may pick (see the module docstring)
-    worst = min(config.max_wait, config.initial_wait * (2 ** (attempt - 1) + 1))
+    # the longest backoff stamina may pick (see the module docstring); a float power,
+    # as stamina's: an int's 2 ** 1100 overflowed to float, an OverflowError here
+    try:
+        worst = min(config.max_wait, config.initial_wait * (2.0 ** (attempt - 1) + 1))
+    except OverflowError:
+        worst = config.max_wait
     return (0.0 if testing else worst) < remaining
 
 
