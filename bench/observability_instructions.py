@@ -41,6 +41,11 @@ realistic reading (fresh text to redact in both directions).
 application does (``observability.Conversation``): the history repeats, and only
 the newest user message and answer are new text.
 
+``--free-scans`` makes both redactors' scans free (the built-in secret
+redactor returns its text, relaykit-pii finds nothing) while the redaction
+chain, its memo and the records still run: what the features would cost with
+a scanner that took no time, the floor under any faster (compiled) scanner.
+
 Valgrind hides the CPU's SHA extensions, so OpenSSL's SHA-256 runs its portable
 code under it: the redaction memo's digest of each text it has not yet seen twice
 counts ~33 k instructions a KB here, where it takes ~1.1-1.4 µs a KB timed.
@@ -84,6 +89,8 @@ from relaykit.config import Config
 from relaykit.testing import FakePlugin
 
 WARMUP = 300
+#: set in the children's environment by ``--free-scans``
+FREE_SCANS = "RELAYKIT_BENCH_FREE_SCANS"
 #: plain, each feature alone, all of them (as observability.py's scenarios), and
 #: "untraced": the tracing scenario's exporter with ``[telemetry] tracing = false``
 #: (what the call pays for having a traces-only exporter and no span: nothing
@@ -144,12 +151,23 @@ class LeanTracing:
         return [self] if "tracing" in config.exporters else []
 
 
+def free_scans() -> None:
+    """Make the secret redactor and relaykit-pii's detection find nothing, at no cost."""
+    from relaykit.builtins import SecretRedactor
+    from relaykit_pii import redactor
+
+    SecretRedactor.redact = lambda self, text: text  # type: ignore[method-assign]
+    redactor.spans = lambda text, kinds: []
+
+
 async def child(
     name: str, tracer: str, calls: int, realistic: bool = False, history: int = 0
 ) -> None:
     """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run);
     ``realistic``: each call sends the realistic turn and gets a new ~1 KB answer;
     ``history``: each turn resends that many earlier exchanges (a chat's later turns)."""
+    if os.environ.get(FREE_SCANS):
+        free_scans()
     config = scenario(SCENARIOS[name], {"storage": {"backend": "none"}})
     if name == "untraced":
         config["telemetry"] = {"tracing": False}
@@ -202,8 +220,15 @@ def main() -> None:
         default=0,
         help="with --realistic: each turn resends this many earlier exchanges, as a chat does",
     )
+    p.add_argument(
+        "--free-scans",
+        action="store_true",
+        help="the redactors' scans find nothing at no cost (the chain and records still run)",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO TRACER CALLS
     args = p.parse_args()
+    if args.free_scans:
+        os.environ[FREE_SCANS] = "1"  # the children inherit it
     if args.history and not args.realistic:
         p.error("--history goes with --realistic: add --realistic")
     if args.child:
