@@ -143,10 +143,13 @@ async def test_the_count_matches_what_converse_then_reports(make_client: MakeCli
 
 @pytest.mark.anyio
 async def test_a_refused_request_is_an_invalid_request_error(make_client: MakeClient) -> None:
-    backwards = ChatRequest(model=MODEL_ID, messages=(Message.assistant("I start."),))
+    # A blank system block, put there by extra (the wire leaves blank text out).
+    blank = ChatRequest(
+        model=MODEL_ID, messages=(Message.user("Hi"),), extra={"system": [{"text": " "}]}
+    )
     async with bedrock(make_client()) as provider:
-        with pytest.raises(InvalidRequestError, match="must start with a user message") as info:
-            await provider.count_tokens(backwards)
+        with pytest.raises(InvalidRequestError, match="must contain non-whitespace text") as info:
+            await provider.count_tokens(blank)
     assert info.value.status == 400
 
 

@@ -28,6 +28,9 @@ as server-sent events) by :mod:`.openai_speech`; moderation (``POST
 :mod:`.openai_batches`; web search in both APIs (the Responses tool, Chat
 Completions' ``web_search_options`` for the search models, OpenRouter's server
 tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
+
+Tool messages must answer the calls of the assistant message they follow, each
+call answered: OpenAI refuses them otherwise, and so does the mock, in its words.
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ class OpenAIMock(VendorMock):
             )
         try:
             files = _file_tokens(body.get("messages"))
+            _check_tool_messages(body.get("messages"))
             _check_reasoning(body)
             openai_web_search.validate_chat(body)
         except openai_responses.Refusal as e:
@@ -585,6 +589,41 @@ def _file_tokens(messages: Any) -> int:
             if kind == "file":
                 tokens += _file_part_tokens(part, m.get("role"), f"messages[{i}].content[{j}]")
     return tokens
+
+
+def _check_tool_messages(messages: Any) -> None:
+    """Refuse tool messages that answer no call, and calls left unanswered, in OpenAI's
+    words (as reported: litellm#10083, agno#3105): the tool messages right after an
+    assistant message with ``tool_calls`` answer each of its calls."""
+    asked: set[Any] = set()  # the calls of the assistant message the tool messages follow
+    pending: list[Any] = []  # those not answered yet
+    for i, m in enumerate(messages if isinstance(messages, list) else ()):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "tool":
+            if m.get("tool_call_id") not in asked:
+                raise openai_responses.Refusal(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
+            if m["tool_call_id"] in pending:
+                pending.remove(m["tool_call_id"])
+            continue
+        _unanswered(pending, i)
+        calls = m.get("tool_calls") if role == "assistant" else None
+        pending = [c.get("id") for c in calls if isinstance(c, dict)] if calls else []
+        asked = set(pending)
+    _unanswered(pending, len(messages))
+
+
+def _unanswered(pending: list[Any], at: int) -> None:
+    if pending:
+        raise openai_responses.Refusal(
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(map(str, pending))}",
+            f"messages.[{at}].role",
+        )
 
 
 def _not_for(role: Any, kind: str, at: str) -> None:

@@ -14,6 +14,10 @@ Built from Anthropic's public API reference:
 - The Message Batches API (``/v1/messages/batches``), as
   :mod:`relaykit_anthropic.mock_batches` describes.
 - ``GET /v1/models``, paginated with ``limit`` / ``after_id`` / ``has_more`` / ``last_id``.
+- Message content checked as the API checks it, in its words: no empty turn but a
+  final assistant one, no empty or whitespace-only text block (in the system
+  prompt either), no prefill ending in whitespace, each ``tool_use`` answered by
+  a ``tool_result`` in the next turn.
 - Thinking checked as the API checks it: a ``thinking`` block sent back needs
   the signature the mock gave its text, a ``redacted_thinking`` block its
   ``data``; with ``thinking`` enabled, a final assistant turn holding
@@ -58,7 +62,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import anyio
@@ -163,6 +167,9 @@ class AnthropicMock(VendorMock):
         self.search_error: str | None = None
         #: how many of the next Messages answers stop with ``pause_turn``
         self.pause_turns = 0
+        #: the text of each paused answer: sent back unchanged to continue it, as the
+        #: docs ask ("Handling stop reasons"), it may end in whitespace
+        self._paused_texts: set[str] = set()
 
     async def route(self, request: Request) -> Response:
         """Authenticate, check the version header, then dispatch by path."""
@@ -261,7 +268,7 @@ class AnthropicMock(VendorMock):
 
     async def _messages(self, body: dict[str, Any]) -> Response:
         problem = (
-            validate_messages(body)
+            validate_messages(body, self._paused_texts)
             or validate_cache_control(body)
             or (None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required")
             or thinking_problem(body)
@@ -313,6 +320,7 @@ class AnthropicMock(VendorMock):
         if self.pause_turns:
             self.pause_turns -= 1
             stop = "pause_turn"
+            self._paused_texts.add(reply.text)
         if body.get("stream"):
             return Response(
                 200,
@@ -584,26 +592,44 @@ def error_response(
     return Response.json(body, status, headers)
 
 
-def validate_messages(body: dict[str, Any]) -> str | None:
-    """What the real API would reject in ``body``'s model and messages, or ``None``."""
+def validate_messages(body: dict[str, Any], paused: Collection[str] = ()) -> str | None:
+    """What the real API would reject in ``body``'s model and messages, or ``None``.
+
+    ``paused`` holds the text of the answers that paused (``pause_turn``): a final
+    assistant turn ending in one continues it, and is taken back as it was sent.
+    """
     if not body.get("model"):
         return "model: Field required"
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         return "messages: at least one message is required"
+    if problem := _system_problem(body.get("system")):
+        return problem
+    last = len(msgs) - 1
     for i, m in enumerate(msgs):
         if m.get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         content = m.get("content")
+        if not isinstance(content, str | list):
+            return f"messages.{i}.content: Input should be a valid string or list"
+        if not content and (i != last or m["role"] != "assistant"):
+            # The API's words (claude-code#6774, crewAI#4429): only a prefill may be empty.
+            return (
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
         if isinstance(content, str):
+            if content and content.isspace():
+                return f"messages.{i}: {_WHITESPACE_TEXT}"
             continue
-        if not isinstance(content, list) or not content:
-            return f"messages.{i}.content: must be a string or a non-empty list of blocks"
         for j, b in enumerate(content):
             if b.get("type") not in _BLOCK_TYPES:
                 return f"messages.{i}.content.{j}.type: unknown block type {b.get('type')!r}"
             if b["type"] == "text" and not b.get("text"):
                 return f"messages.{i}.content.{j}: text content blocks must be non-empty"
+            if b["type"] == "text" and str(b["text"]).isspace():
+                # The API names no index here (claude-code#23440: "messages: text ...").
+                return f"messages: {_WHITESPACE_TEXT}"
             if b["type"] == "thinking" and not b.get("signature"):
                 return f"messages.{i}.content.{j}.thinking.signature: Field required"
             if b["type"] == "thinking" and b["signature"] != thinking_signature(
@@ -628,7 +654,45 @@ def validate_messages(body: dict[str, Any]) -> str | None:
             problem := mock_web_search.turn_problem(content, f"messages.{i}")
         ):
             return problem
-    return _answered_tool_uses(msgs) or _thinking_first(body, msgs)
+    return (
+        _trailing_whitespace(msgs, paused)
+        or _answered_tool_uses(msgs)
+        or _thinking_first(body, msgs)
+    )
+
+
+#: the API's words for a text block of whitespace only, at the top level of a message
+#: or in the system prompt (claude-code#23440, home-assistant/core#175637, litellm#28706)
+_WHITESPACE_TEXT = "text content blocks must contain non-whitespace text"
+
+
+def _system_problem(system: Any) -> str | None:
+    """What the API would reject in ``system``: a blank string or text block."""
+    blocks = [{"type": "text", "text": system}] if isinstance(system, str) else system
+    for b in blocks if isinstance(blocks, list) else ():
+        if isinstance(b, dict) and b.get("type") == "text" and not str(b.get("text")).strip():
+            return f"system: {_WHITESPACE_TEXT}"
+    return None
+
+
+def _trailing_whitespace(msgs: list[dict[str, Any]], paused: Collection[str]) -> str | None:
+    """A prefill (a final assistant turn) ending in whitespace: refused, in the API's
+    words (forgecode#1872, opencode#1295; LiteLLM's ``anthropic_messages_pt``
+    strips it for that reason). A paused turn sent back to continue it is not a
+    prefill: the API takes back what it sent."""
+    final = msgs[-1]
+    content = final["content"]
+    if final["role"] != "assistant" or not content:
+        return None
+    if isinstance(content, str):
+        text = content
+    elif content[-1].get("type") == "text":
+        text = str(content[-1].get("text"))
+    else:
+        return None  # it ends with a tool call or thinking, not text
+    if text != text.rstrip() and not any(p.endswith(text) for p in paused):
+        return "messages: final assistant content cannot end with trailing whitespace"
+    return None
 
 
 def _answered_tool_uses(msgs: list[dict[str, Any]]) -> str | None:

@@ -25,6 +25,11 @@ Choices this module makes, because the Messages API differs from the common shap
   their thinking (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos): see :mod:`.sampling`.
 - System messages go to the top-level ``system`` field, joined by blank lines.
+- A text part that is empty or only whitespace is left out (the API refuses
+  such a block), and so is a message left with nothing; a conversation with
+  nothing left is refused before sending. A prefill (a final assistant turn
+  ending in text) is sent without its trailing whitespace, which the API
+  refuses too.
 - A tool result with no text (or only whitespace) and no attachments is sent
   as the text :data:`NO_OUTPUT`, ``is_error`` kept: the API refuses an error
   result with no content ("content cannot be empty if `is_error` is true") and
@@ -345,7 +350,7 @@ def messages(
         if len(content) == 1 and type(content[0]) is TextPart:
             # Nearly every message: one text block (what the loop below makes, inline).
             text = content[0].text
-            if text:  # empty text blocks are a 400 at Anthropic
+            if text and not text.isspace():  # see _block
                 if out and out[-1]["role"] == role:
                     out[-1]["content"].append({"type": "text", "text": text})
                 else:
@@ -366,13 +371,34 @@ def messages(
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": role, "content": blocks})
+    if not out:
+        raise InvalidRequestError(
+            "nothing to send to Anthropic: every user and assistant message is empty "
+            "or whitespace only",
+            param="messages",
+            hint="send at least one user message with text, an image, a document or a "
+            "tool result: system messages alone are only a system prompt",
+        )
+    _strip_prefill(out[-1])
     return out
+
+
+def _strip_prefill(final: dict[str, Any]) -> None:
+    """Strip the whitespace ending a prefill (a final assistant turn whose last block is
+    text): the API refuses it ("final assistant content cannot end with trailing
+    whitespace", forgecode#1872), and LiteLLM strips it too (``anthropic_messages_pt``).
+    Never a whole block: one of only whitespace was left out already."""
+    last = final["content"][-1]
+    if final["role"] == "assistant" and last["type"] == "text" and last["text"][-1:].isspace():
+        last["text"] = last["text"].rstrip()
 
 
 def _block(p: Any, role: str) -> dict[str, Any] | None:
     if isinstance(p, TextPart):
-        # Empty text blocks are a 400 at Anthropic.
-        return {"type": "text", "text": p.text} if p.text else None
+        # The API refuses an empty or whitespace-only text block ("text content blocks
+        # must contain non-whitespace text", claude-code#23440): it says nothing, so it
+        # is left out, as LiteLLM and opencode (#46291) leave it out.
+        return {"type": "text", "text": p.text} if p.text and not p.text.isspace() else None
     if isinstance(p, ImagePart):
         return {"type": "image", "source": _image_source(p)}
     if isinstance(p, DocumentPart):

@@ -26,6 +26,12 @@ Choices the Converse API forces on us, each documented here once:
   back as ``{"raw_arguments": "..."}``: Converse wants ``toolUse.input`` to be one.
 - A tool result's ``status`` is sent only for errors: only some model
   families accept the field at all.
+- A text part that is empty or only whitespace is left out (Converse refuses a
+  blank text block, in ``system`` too), and so is a message left with nothing.
+  A conversation with nothing left, or one opening with an assistant turn, is
+  refused before sending: Converse wants a user turn first. A prefill (a final
+  assistant turn ending in text) is sent without its trailing whitespace,
+  which Claude refuses.
 - A tool result with no text (or only whitespace) and no attachments is sent
   as the text :data:`NO_OUTPUT`: Converse refuses a blank text block and, for
   some models, an empty ``content`` list, and Claude refuses an error result
@@ -227,7 +233,8 @@ def system_blocks(
 
 
 def _add_text(out: list[dict[str, Any]], text: list[str], points: CachePoints) -> None:
-    if joined := "".join(text):
+    # A blank system block is refused too (spring-ai#6209): left out, as in messages.
+    if (joined := "".join(text)) and not joined.isspace():
         points.add(out, {"text": joined})
     text.clear()
 
@@ -259,14 +266,52 @@ def messages(
         # An empty turn (only unsigned reasoning, say) is a validation error: left out.
         if blocks and not merging:
             out.append({"role": role, "content": blocks})
+    _check_opening(out)
     # Checked once turns are merged: the text may come in the next relaykit message.
     check_user_turns(out)
+    _strip_prefill(out[-1])
     return out
+
+
+def _check_opening(out: list[dict[str, Any]]) -> None:
+    """Refuse before sending a conversation Converse refuses for how it opens ("A
+    conversation must start with a user message"): none left, or an assistant turn
+    first. LiteLLM refuses the latter too, unless told to make up a user turn."""
+    if not out:
+        raise InvalidRequestError(
+            "nothing to send to Bedrock: every user and assistant message is empty or "
+            "whitespace only",
+            param="messages",
+            hint="send at least one user message with text, an image, a document or a "
+            "tool result: system messages alone are only a system prompt",
+        )
+    if out[0]["role"] != "user":
+        raise InvalidRequestError(
+            "Bedrock's Converse API wants the conversation to start with a user message, "
+            "not an assistant one",
+            param="messages",
+            hint="put a user message first (what the assistant said first can go in the "
+            "system prompt instead)",
+        )
+
+
+def _strip_prefill(final: dict[str, Any]) -> None:
+    """Strip the whitespace ending a prefill (a final assistant turn ending in text):
+    Claude refuses it ("final assistant content cannot end with trailing
+    whitespace"), and LiteLLM strips it too (``anthropic_messages_pt``). A block of
+    only whitespace was left out already, so one is never emptied."""
+    last = final["content"][-1]
+    if final["role"] == "assistant" and last.get("text", "")[-1:].isspace():
+        last["text"] = last["text"].rstrip()
 
 
 def _block(part: Any, names: DocumentNames) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
-        return {"text": part.text} if part.text else None  # Bedrock rejects blank text blocks
+        # Converse refuses a blank text block ("The text field in the ContentBlock object
+        # at messages.N.content.M is blank", continue#9767; Claude's own words:
+        # "text content blocks must contain non-whitespace text", hermes-agent#60628):
+        # it says nothing, so it is left out.
+        return {"text": part.text} if part.text and not part.text.isspace() else None
     if isinstance(part, ImagePart):
         return {"image": _image(part)}
     if isinstance(part, DocumentPart):

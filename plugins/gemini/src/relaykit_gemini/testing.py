@@ -19,8 +19,9 @@ text's vector being :func:`~relaykit.testing.mock_vector` of it (of
 "status", "details"}}`` bodies with ``google.rpc.RetryInfo`` on 429.
 
 It also checks requests the way Gemini does where a provider is easy to get
-wrong: roles, empty parts, named function responses, as many function
-responses as the turn before made calls, JSON output settings, inline data
+wrong: roles, empty parts, named function responses, a function call turn
+right after a user turn, as many function responses as the turn before made
+calls, JSON output settings, inline data
 (base64, of a MIME type Gemini reads: images, audio, video and the document
 types; a PDF that is one, else "The document has no pages.") and file URIs
 (``https://`` only: a ``gs://`` object is registered with the Files API
@@ -758,14 +759,19 @@ def validate(body: Any, model: str | None = None) -> str | None:
             if problem:
                 return problem
             responses += "functionResponse" in part
+        calls = sum("functionCall" in p for p in parts) if content["role"] == "model" else 0
+        if calls and (i == 0 or contents[i - 1].get("role") != "user"):
+            # The API's words (pi#471, earendil-works): a call answers a user turn.
+            return (
+                "Please ensure that function call turn comes immediately after a user turn "
+                "or after a function response turn."
+            )
         if expected_responses and responses != expected_responses:
             return (
                 "Please ensure that the number of function response parts is equal to the number "
                 "of function call parts of the function call turn."
             )
-        expected_responses = (
-            sum("functionCall" in p for p in parts) if content["role"] == "model" else 0
-        )
+        expected_responses = calls
     config = body.get("generationConfig") or {}
     if "responseJsonSchema" in config and config.get("responseMimeType") != "application/json":
         return (

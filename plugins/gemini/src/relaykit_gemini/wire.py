@@ -8,6 +8,9 @@ Response side: ``GenerateContentResponse`` objects become a
 :class:`~relaykit.ChatResponse` (or, chunk by chunk, stream events: see
 :mod:`relaykit_gemini.stream_decoder`).
 
+A conversation with no user or assistant content, or one opening with the
+assistant's function calls, is refused before sending: Gemini refuses both.
+
 Gemini pairs a ``functionResponse`` with its call by function *name* (and by
 ``id`` when the model sent one); relaykit pairs tool results by call id, so
 the name is looked up in the assistant turns before the result. When Gemini
@@ -202,7 +205,29 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
             out.append({"role": role, "parts": parts})
         attached += media
     _attach(out, attached)
+    _check_opening(out)
     return out
+
+
+def _check_opening(out: list[dict[str, Any]]) -> None:
+    """Refuse before sending what Gemini refuses for how the conversation opens, with
+    a message that says so: no contents ("contents is not specified"), or a model
+    turn of function calls first ("Please ensure that function call turn comes
+    immediately after a user turn or after a function response turn", pi#471)."""
+    if not out:
+        raise InvalidRequestError(
+            "nothing to send to Gemini: every user and assistant message is empty",
+            param="messages",
+            hint="send at least one user message with text, an image, a document or a "
+            "tool result: system messages alone are only a system instruction",
+        )
+    if out[0]["role"] == "model" and any("functionCall" in p for p in out[0]["parts"]):
+        raise InvalidRequestError(
+            "Gemini wants a user turn before the assistant's function calls, and the "
+            "conversation opens with them",
+            param="messages",
+            hint="start the conversation with the user message that led to the calls",
+        )
 
 
 def _attach(out: list[dict[str, Any]], attached: list[dict[str, Any]]) -> None:

@@ -3,7 +3,8 @@ embedding, reranker and image models and ListFoundationModels over loopback.
 
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
-empty content, blank text (in a ``toolResult`` too), a ``toolUse.input`` that
+empty content, blank text (in a ``toolResult`` or ``system`` too; and for Claude,
+a prefill ending in whitespace: :func:`claude_problem`), a ``toolUse.input`` that
 is not an object, tool blocks without a ``toolConfig``, reasoning it did not
 sign, ``document`` blocks as :mod:`relaykit_bedrock.testing.documents`
 describes. Converse calls also have the thinking fields in
@@ -239,7 +240,9 @@ class BedrockMock(VendorMock):
         if not request.headers.get("content-type", "").startswith("application/json"):
             return error(400, "Content-Type must be application/json", "ValidationException")
         body = request.json()
-        invalid = validate(body) or reasoning_problem(model_id, body)
+        invalid = (
+            validate(body) or claude_problem(model_id, body) or reasoning_problem(model_id, body)
+        )
         if invalid:
             return error(400, invalid, "ValidationException")
         reply = self.script.next(self.default_reply(_last_user_text(body["messages"])))
@@ -371,6 +374,8 @@ _MUST_ALTERNATE = "A conversation must alternate between user and assistant role
 
 def validate(body: Any) -> str | None:
     """The ValidationException message Converse would give ``body``, or ``None``."""
+    if problem := _system_problem(body.get("system") if isinstance(body, dict) else None):
+        return problem
     messages = body.get("messages") if isinstance(body, dict) else None
     if not messages or messages[0].get("role") != "user":
         return f"{_MUST_START} Try again with a conversation that starts with a user message."
@@ -404,6 +409,41 @@ def validate(body: Any) -> str | None:
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         )
     return documents_problem(messages) or _cache_point_problem(body)
+
+
+def _system_problem(system: Any) -> str | None:
+    # An empty system text breaks the API model's length constraint (spring-ai#6209);
+    # a whitespace-only one is Claude's refusal, passed on by Converse (hermes-agent#60628).
+    for i, block in enumerate(system if isinstance(system, list) else ()):
+        text = block.get("text") if isinstance(block, dict) else None
+        if text == "":
+            return constraint(
+                f"Value at 'system.{i + 1}.member.text'",
+                "Member must have length greater than or equal to 1",
+            )
+        if isinstance(text, str) and text.isspace():
+            return f"{_MODEL_ERRORS}system: text content blocks must contain non-whitespace text"
+    return None
+
+
+#: how Converse passes on a refusal by the model's own API (hermes-agent#60628)
+_MODEL_ERRORS = "The model returned the following errors: "
+
+
+def claude_problem(model_id: str, body: dict[str, Any]) -> str | None:
+    """What Claude refuses that Converse passes: a prefill (a final assistant turn)
+    ending in whitespace, in the words Converse gives (as reported from Bedrock for
+    a Claude Sonnet 4.6 prefill), as Anthropic's own API does."""
+    if "anthropic.claude" not in model_id:
+        return None
+    final = body["messages"][-1]
+    last = final["content"][-1] if final["role"] == "assistant" else {}
+    text = last.get("text")
+    if isinstance(text, str) and text != text.rstrip():
+        return (
+            f"{_MODEL_ERRORS}messages: final assistant content cannot end with trailing whitespace"
+        )
+    return None
 
 
 #: what a ToolResultContentBlock may be (a union: one key each)

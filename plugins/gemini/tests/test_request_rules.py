@@ -1,0 +1,87 @@
+"""Conversations Gemini refuses for how they open: the mock refuses them as Gemini does,
+and the wire refuses them before sending, saying what to change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import relaykit
+from relaykit import InvalidRequestError, Message, ToolCall
+from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_gemini.testing import GeminiMock
+
+KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
+MODEL = "gemini/gemini-2.5-flash"
+CALL_TURN = {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {}}}]}
+RESULT_TURN = {
+    "role": "user",
+    "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "sunny"}}}],
+}
+
+
+def post(mock: GeminiMock, contents: list[dict[str, Any]]) -> httpx.Response:
+    url = f"{mock.base_url}/v1beta/models/gemini-2.5-flash:generateContent"
+    return httpx.post(url, json={"contents": contents}, headers={"x-goog-api-key": KEY})
+
+
+def test_mock_refuses_a_function_call_turn_with_no_user_turn_before_it(
+    mock: GeminiMock,
+) -> None:
+    answer = post(mock, [CALL_TURN, RESULT_TURN])
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"] == (
+        "Please ensure that function call turn comes immediately after a user turn or "
+        "after a function response turn."
+    )
+    # After a user turn it is taken.
+    ok = post(mock, [{"role": "user", "parts": [{"text": "Weather?"}]}, CALL_TURN, RESULT_TURN])
+    assert ok.status_code == 200, ok.text
+
+
+def client(mock: GeminiMock) -> relaykit.Client:
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    return relaykit.Client(config, env={})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("messages", "match", "hint"),
+    [
+        ([Message.user("")], "every user and assistant message is empty", "user message"),
+        ([Message.system("Be brief.")], "every user and assistant message is empty", "user"),
+        (
+            [
+                Message.assistant("", [ToolCall("c1", "get_weather", {"city": "Rome"})]),
+                Message.tool("c1", "sunny"),
+            ],
+            "a user turn before the assistant's function calls",
+            "start the conversation with the user message",
+        ),
+    ],
+)
+async def test_how_a_conversation_opens_is_checked_before_sending(
+    mock: GeminiMock, messages: list[Message], match: str, hint: str
+) -> None:
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match=match) as info:
+            await c.chat(MODEL, messages, tools=[WEATHER_TOOL])
+    assert hint in str(info.value.hint)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_an_assistant_turn_of_text_may_open_the_conversation(mock: GeminiMock) -> None:
+    # One report says Gemini refuses it (hermes-agent#55427), none from Google, and the
+    # turn holds no calls: it is sent as it is, and Gemini's answer passed on.
+    async with client(mock) as c:
+        await c.chat(MODEL, [Message.assistant("How can I help?"), Message.user("Hi")])
+    assert [c["role"] for c in mock.last_request.json()["contents"]] == ["model", "user"]
