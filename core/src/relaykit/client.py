@@ -65,6 +65,7 @@ from .response_cache import (
     canonical_request,
     is_deterministic,
     lookup_key,
+    worth_keeping,
 )
 from .retention import RetentionPolicy
 from .routing import Router, Target
@@ -541,7 +542,7 @@ class Client:
                         await self._outcomes.fail(call, error)
                         raise
                     response = await self._outcomes.finish(call, target, response)
-                    if call.cache_key is not None:
+                    if call.cache_key is not None and worth_keeping(call.request, response):
                         if self._memory_cache is not None:
                             self._memory_cache.put_nowait(
                                 call.cache_key, response, self.config.cache.ttl
