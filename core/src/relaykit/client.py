@@ -1093,6 +1093,13 @@ class Client:
         targets = self._router.plan(model, streamed)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         size = check_size(request, self.config.validation.max_chars)
+        cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
+        cache_key = None
+        if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
+            # The caller's request, before outbound redaction: the cached answer is
+            # the restored one, and placeholders differ between processes (a keyed
+            # hash with a key of each process's own), which would split a shared cache.
+            cache_key = lookup_key(canonical_request(model, request))
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()
@@ -1113,9 +1120,7 @@ class Client:
         limits = self._limits
         if limits is not None and limits.scoped and request.metadata:
             call.scoped = limits.scoped_limits(request.metadata)
-        cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
-        if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
-            call.cache_key = lookup_key(canonical_request(model, request))
+        call.cache_key = cache_key
         if self._tracer is not None:
             call.span = self._tracer.start(call)
         return call
