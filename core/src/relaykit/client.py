@@ -269,6 +269,9 @@ class Client:
                 name,
                 retry_after=self.config.cache.retry_after,
                 on_error=self._note_cache_error,
+                # the storage's own cache waits as long as the storage does; a
+                # plugin's store bounds itself (see relaykit_response_cache)
+                timeout=self.config.cache.timeout if in_storage else None,
             )
             self._cache = StorageCache(
                 self._cache_storage, MemoryCache(self.config.cache.max_entries)
