@@ -127,3 +127,34 @@ async def test_a_refusal_over_the_wire_is_asked_again(openai_mock: OpenAIMock) -
     assert refused.finish_reason == "content_filter"
     assert (again.cache_hit, again.text) == (False, "Sure: 4.")
     assert (third.cache_hit, third.text) == (True, "Sure: 4.")
+
+
+@pytest.mark.anyio
+async def test_a_hit_is_free_charges_no_limit_is_counted_and_streams_in_order() -> None:
+    from relaykit import metrics
+    from relaykit.events import Finish
+    from relaykit.testing import RecordingExporter
+
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(Reply(text="four words of answer", input_tokens=7, output_tokens=4))
+    # one request a minute: the first call takes it, hits must not need one
+    async with make(fake, exporter, limits={"fake/*": {"rpm": 1}}) as client:
+        first = await client.chat("fake/m", "q", temperature=0)
+        hit = await client.chat("fake/m", "q", temperature=0)
+        async with client.stream("fake/m", "q", temperature=0) as s:
+            events = [e async for e in s]
+    assert len(fake.calls) == 1
+    assert (hit.cache_hit, hit.cost, hit.attempts, hit.text) == (True, 0, 0, first.text)
+    assert isinstance(events[0], StreamStart) and isinstance(events[-1], Finish)
+    assert isinstance(events[-2], UsageUpdate) and events[-2].usage == first.usage
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == first.text
+    assert (s.response.cache_hit, s.response.cost, s.response.usage) == (True, 0, first.usage)
+    assert s.response.finish_reason == "stop"
+    assert [r.cache_hit for r in exporter.records] == [False, True, True]
+    hits = [
+        o.value
+        for r in exporter.records
+        for o in metrics.observe(r)
+        if o.instrument.name == "relaykit.cache.hits"
+    ]
+    assert hits == [1.0, 1.0]
