@@ -296,3 +296,47 @@ async def test_a_store_that_works_sends_no_cache_errors() -> None:
         assert client.cache_errors == 0
     assert len(exporter.records) == 3 and shelf.calls > 0
     assert not [e for e in exporter.events if isinstance(e, CacheStoreError)]
+
+
+@pytest.mark.anyio
+async def test_a_timeout_bounds_each_operation_once_the_store_has_answered() -> None:
+    import anyio
+
+    class Slow(Shelf):
+        delay = 0.0
+
+        async def cached_response(self, key: str) -> tuple[float, str] | None:
+            await anyio.sleep(self.delay)
+            return await super().cached_response(key)
+
+        async def cache_response(self, key: str, expires_at: float, response: str) -> None:
+            await anyio.sleep(self.delay)
+            await super().cache_response(key, expires_at, response)
+
+        async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
+            await anyio.sleep(self.delay)
+            return await super().cached_responses(keys)
+
+        async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
+            await anyio.sleep(self.delay)
+            await super().cache_responses(entries)
+
+    store = Slow()
+    guard = GuardedCacheStore(store, "slow", retry_after=0, timeout=0.05)
+    store.delay = 0.2  # the first operation opens the store: not bounded
+    await guard.cache_response("k", 2e9, "{}")
+    store.delay = 0
+    assert await guard.cached_response("k") == (2e9, "{}")
+    assert guard.errors == 0
+    store.delay = 10
+    with anyio.fail_after(2):
+        assert await guard.cached_response("k") is None
+        await guard.cache_response("j", 2e9, "{}")
+        assert await guard.cached_responses(["k"]) == {}
+        await guard.cache_responses([("j", 2e9, "{}")])
+    assert guard.errors == 4
+    # without a timeout (a plugin's store, which bounds itself) nothing is cut short
+    store.delay = 0.1
+    unbounded = GuardedCacheStore(store, "slow")
+    await unbounded.cached_response("k")
+    assert await unbounded.cached_response("k") == (2e9, "{}")

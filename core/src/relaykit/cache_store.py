@@ -13,9 +13,12 @@ logged once per outage and counted (``Client.cache_errors``, and the
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal
+
+import anyio
 
 from .config import BUILT_IN_CACHE_BACKENDS, Config
 from .errors import ConfigError, did_you_mean
@@ -85,6 +88,14 @@ class GuardedCacheStore:
     ``on_error(operation)`` is told of each one counted, ``"get"`` for a
     lookup and ``"put"`` for a write (the client sends exporters a
     :class:`~relaykit.gauge_events.CacheStoreError`); it must not raise.
+
+    ``timeout``, when given, bounds each operation here once the store has
+    answered one: one that takes longer is left (cancelled) and counts as a
+    failure. The client gives it for the storage backend's cache (``[cache]
+    timeout``), whose methods wait as long as the storage does (SQLite waits up
+    to 30 s for another process's write lock); a plugin's store bounds its own
+    operations. Not the first operation: it opens the storage (creates and
+    migrates a SQLite file, connects to PostgreSQL), which takes longer once.
     """
 
     def __init__(
@@ -95,8 +106,12 @@ class GuardedCacheStore:
         retry_after: float = RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[Operation], None] | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.store = store
+        self._timeout = timeout
+        #: an operation has succeeded: the store is open, ``timeout`` bounds the next
+        self._open = False
         self._name = name
         self._retry_after = retry_after
         self._clock = clock
@@ -111,10 +126,15 @@ class GuardedCacheStore:
         """The store's entry for ``key``; ``None`` also when the store failed."""
         if self._resting("get"):
             return None
+        row = None
         try:
-            row = await self.store.cached_response(key)
+            with self._bounded() as scope:
+                row = await self.store.cached_response(key)
         except Exception as e:
             self._failed("get", e)
+            return None
+        if scope.cancelled_caught:
+            self._failed("get", self._slow())
             return None
         self._answered()
         return row
@@ -124,9 +144,13 @@ class GuardedCacheStore:
         if self._resting("put"):
             return
         try:
-            await self.store.cache_response(key, expires_at, response)
+            with self._bounded() as scope:
+                await self.store.cache_response(key, expires_at, response)
         except Exception as e:
             self._failed("put", e)
+            return
+        if scope.cancelled_caught:
+            self._failed("put", self._slow())
             return
         self._answered()
 
@@ -134,18 +158,22 @@ class GuardedCacheStore:
         """The store's entries for ``keys`` (at once when it can); none when it failed."""
         if self._resting("get"):
             return {}
+        rows: dict[str, tuple[float, str]] = {}
         try:
-            many = getattr(self.store, "cached_responses", None)
-            if many is not None:
-                rows: dict[str, tuple[float, str]] = await many(keys)
-            else:  # a storage backend may keep only the single-entry methods
-                rows = {}
-                for key in keys:
-                    row = await self.store.cached_response(key)
-                    if row is not None:
-                        rows[key] = row
+            with self._bounded() as scope:
+                many = getattr(self.store, "cached_responses", None)
+                if many is not None:
+                    rows = await many(keys)
+                else:  # a storage backend may keep only the single-entry methods
+                    for key in keys:
+                        row = await self.store.cached_response(key)
+                        if row is not None:
+                            rows[key] = row
         except Exception as e:
             self._failed("get", e)
+            return {}
+        if scope.cancelled_caught:
+            self._failed("get", self._slow())
             return {}
         self._answered()
         return rows
@@ -155,16 +183,29 @@ class GuardedCacheStore:
         if self._resting("put"):
             return
         try:
-            many = getattr(self.store, "cache_responses", None)
-            if many is not None:
-                await many(entries)
-            else:
-                for entry in entries:
-                    await self.store.cache_response(*entry)
+            with self._bounded() as scope:
+                many = getattr(self.store, "cache_responses", None)
+                if many is not None:
+                    await many(entries)
+                else:
+                    for entry in entries:
+                        await self.store.cache_response(*entry)
         except Exception as e:
             self._failed("put", e)
             return
+        if scope.cancelled_caught:
+            self._failed("put", self._slow())
+            return
         self._answered()
+
+    def _bounded(self) -> anyio.CancelScope:
+        """A scope ending the operation after ``timeout`` seconds (never without one, nor
+        before the store has answered once)."""
+        timeout = self._timeout
+        return anyio.move_on_after(math.inf if timeout is None or not self._open else timeout)
+
+    def _slow(self) -> TimeoutError:
+        return TimeoutError(f"no answer within [cache] timeout ({self._timeout:g}s)")
 
     def _resting(self, operation: Operation) -> bool:
         if self._resting_until and self._clock() < self._resting_until:
@@ -192,6 +233,7 @@ class GuardedCacheStore:
             )
 
     def _answered(self) -> None:
+        self._open = True
         if self._failing:
             self._failing = False
             self._resting_until = 0.0

@@ -65,6 +65,7 @@ from .response_cache import (
     canonical_request,
     is_deterministic,
     lookup_key,
+    worth_keeping,
 )
 from .retention import RetentionPolicy
 from .routing import Router, Target
@@ -268,6 +269,9 @@ class Client:
                 name,
                 retry_after=self.config.cache.retry_after,
                 on_error=self._note_cache_error,
+                # the storage's own cache waits as long as the storage does; a
+                # plugin's store bounds itself (see relaykit_response_cache)
+                timeout=self.config.cache.timeout if in_storage else None,
             )
             self._cache = StorageCache(
                 self._cache_storage, MemoryCache(self.config.cache.max_entries)
@@ -541,7 +545,7 @@ class Client:
                         await self._outcomes.fail(call, error)
                         raise
                     response = await self._outcomes.finish(call, target, response)
-                    if call.cache_key is not None:
+                    if call.cache_key is not None and worth_keeping(call.request, response):
                         if self._memory_cache is not None:
                             self._memory_cache.put_nowait(
                                 call.cache_key, response, self.config.cache.ttl
@@ -1092,6 +1096,13 @@ class Client:
         targets = self._router.plan(model, streamed)
         request = build_request(targets[0].model, coerce_messages(messages), params)
         size = check_size(request, self.config.validation.max_chars)
+        cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
+        cache_key = None
+        if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
+            # The caller's request, before outbound redaction: the cached answer is
+            # the restored one, and placeholders differ between processes (a keyed
+            # hash with a key of each process's own), which would split a shared cache.
+            cache_key = lookup_key(canonical_request(model, request))
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()
@@ -1112,9 +1123,7 @@ class Client:
         limits = self._limits
         if limits is not None and limits.scoped and request.metadata:
             call.scoped = limits.scoped_limits(request.metadata)
-        cache_on = self.config.cache.enabled if use_cache is None else bool(use_cache)
-        if cache_on and (not self.config.cache.deterministic_only or is_deterministic(request)):
-            call.cache_key = lookup_key(canonical_request(model, request))
+        call.cache_key = cache_key
         if self._tracer is not None:
             call.span = self._tracer.start(call)
         return call

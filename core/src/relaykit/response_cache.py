@@ -270,6 +270,26 @@ def is_deterministic(request: ChatRequest) -> bool:
     return request.temperature == 0 or request.seed is not None
 
 
+def worth_keeping(request: ChatRequest, response: ChatResponse) -> bool:
+    """Whether ``response`` to ``request`` may be cached: a whole answer, or one cut
+    where the caller asked.
+
+    Kept: a finish of ``stop`` or ``tool_calls`` (tool calls are the answer; the
+    caller runs the tools each time), and ``length`` when the request set
+    ``max_tokens`` (the same request is cut at the same place). Not kept: ``length``
+    without ``max_tokens`` (a provider's or plugin's default limit, which is not in
+    the key), ``content_filter`` (a refusal or filtered output: the vendor's
+    filters change on their side, and a filtered text is often partial), and
+    ``other`` (an error reported in the body, a paused turn, a reason relaykit
+    does not know). LiteLLM keeps every successful answer; replaying a
+    non-answer for an hour is worse than asking again.
+    """
+    reason = response.finish_reason
+    if reason == "stop" or reason == "tool_calls":
+        return True
+    return reason == "length" and request.max_tokens is not None
+
+
 class CacheBackend(Protocol):
     """Where cached responses live: in memory by default, storage when configured."""
 

@@ -22,7 +22,7 @@ from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta,
 from .outbound_redaction import StreamEventRestorer
 from .protocols import Provider
 from .response import ChatResponse
-from .response_cache import replay
+from .response_cache import replay, worth_keeping
 from .routing import Target
 from .stream_lifecycle import END, StreamLifecycle
 from .stream_read_timeout import STREAM_READ_TIMEOUT, ReadTimeout
@@ -301,7 +301,12 @@ class ChatStream(StreamLifecycle):
             if call.cache_hit:
                 response = attrs.evolve(response, id=response.id, provider=self._target.provider)
             self._response = await client._outcomes.finish(call, self._target, response)
-            if call.cache_key is not None and not call.cache_hit:
+            if (
+                call.cache_key is not None
+                and not call.cache_hit
+                and self._assembler.finished  # a stream that ended without its finish: cut
+                and worth_keeping(call.request, self._response)
+            ):
                 # Shielded, as in Client.chat: recorded a success, the stream must end
                 # as one for its caller too.
                 with anyio.CancelScope(shield=True):

@@ -7,6 +7,7 @@ import hmac
 import ipaddress
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -691,3 +692,36 @@ def test_a_subclass_is_pure_only_if_it_says_so() -> None:
         chain.text(f"{SYSTEM} {EMAIL}")
     assert once > 0 and counting.masked == 3 * once  # it saw the text every time
     assert chain.memo_size().entries == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+async def test_a_cache_shared_by_two_processes_hits_for_a_prompt_with_pii(
+    stream: bool, tmp_path: Path
+) -> None:
+    # Each process keys its placeholders with a key of its own, so the prompt it
+    # sends differs from another's: the cache is keyed by the caller's prompt.
+    settings = {
+        "storage": {"backend": "sqlite", "path": str(tmp_path / "shared.db")},
+        "redactors": {"pii": {"enabled": True, "outbound": True}},
+        "cache": {"enabled": True},
+    }
+    first, second = FakePlugin(), FakePlugin()
+    answers = []
+    for fake in (first, second):
+        async with relaykit.Client(settings, plugins=[fake]) as client:
+            if stream:
+                async with client.stream("fake/m", f"mail {EMAIL}", temperature=0) as s:
+                    async for _ in s:
+                        pass
+                answers.append(s.response)
+            else:
+                answers.append(await client.chat("fake/m", f"mail {EMAIL}", temperature=0))
+    assert [a.cache_hit for a in answers] == [False, True]
+    assert answers[1].text == f"echo: mail {EMAIL}"  # the caller's own text, restored
+    assert (len(first.calls), len(second.calls)) == (1, 0)
+    assert EMAIL not in first.calls[0].messages[0].text
+    # and two prompts with different personal data never share an answer
+    async with relaykit.Client(settings, plugins=[second]) as client:
+        other = await client.chat("fake/m", "mail john.roe@example.org", temperature=0)
+    assert (other.cache_hit, other.text) == (False, "echo: mail john.roe@example.org")

@@ -310,6 +310,40 @@ async def test_response_cache_is_shared_through_the_database_file(tmp_path: Path
 
 
 @pytest.mark.anyio
+async def test_a_database_another_process_holds_locked_delays_a_call_by_the_cache_timeout_only(
+    tmp_path: Path,
+) -> None:
+    """SQLite waits up to 30 s for another process's write lock: the answer's cache
+    write must not hold the call that long. It waits [cache] timeout, then lands late."""
+    import time
+
+    path = tmp_path / "locked.db"
+    config = {
+        "storage": {"backend": "sqlite", "path": str(path)},
+        "cache": {"enabled": True, "timeout": 0.2, "retry_after": 0},
+    }
+    fake = FakePlugin()
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        await client.chat("fake/m", "opens the file", temperature=0)
+        other = sqlite3.connect(path, isolation_level=None)  # as another process would
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            started = time.monotonic()
+            with anyio.fail_after(10):
+                answer = await client.chat("fake/m", "2+2?", temperature=0)
+            took = time.monotonic() - started
+            assert client.cache_errors == 1  # the write, left after the timeout
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert answer.text == "echo: 2+2?" and took < 5
+    # the write went on alone, and landed once the lock was gone (closing drains it)
+    async with relaykit.Client(config, plugins=[FakePlugin()]) as client:
+        again = await client.chat("fake/m", "2+2?", temperature=0)
+    assert (again.cache_hit, again.text) == (True, "echo: 2+2?")
+
+
+@pytest.mark.anyio
 async def test_model_listings_read_or_written_are_kept_in_memory_for_peeking(
     tmp_path: Path,
 ) -> None:

@@ -240,8 +240,17 @@ class SQLiteStorage:
                 hint="check the file's permissions and free disk space, or set [storage] path",
             ) from e
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(self._guarded, fn, *args)
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, abandon: bool = False) -> T:
+        # abandon: a cancelled caller stops waiting, the thread finishes alone (see
+        # _cache_thread); otherwise a cancellation waits for the thread.
+        return await anyio.to_thread.run_sync(self._guarded, fn, *args, abandon_on_cancel=abandon)
+
+    async def _cache_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`_in_thread` for the response cache, which the client bounds by ``[cache]
+        timeout``: a write waiting for another process's lock (up to the busy timeout,
+        30 s) must not hold the call that made it. Cancelled, the caller leaves at once;
+        the write still lands (or fails) later."""
+        return await self._in_thread(fn, *args, abandon=True)
 
     async def _reading(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._in_thread(self._read, fn, *args)
@@ -265,10 +274,10 @@ class SQLiteStorage:
                 self._loop_reads.open(where)
             return found
 
-        return await self._in_thread(read_and_open)
+        return await self._cache_thread(read_and_open)
 
-    async def _writing(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await self._in_thread(lambda: self._ready_writer().run(fn))
+    async def _writing(self, fn: Callable[[sqlite3.Connection], T], *, abandon: bool = False) -> T:
+        result: T = await self._in_thread(lambda: self._ready_writer().run(fn), abandon=abandon)
         return result
 
     # -- call records ----------------------------------------------------------------
@@ -438,7 +447,7 @@ class SQLiteStorage:
                 (key, expires_at, response),
             )
 
-        await self._writing(write)
+        await self._writing(write, abandon=True)
 
     async def cached_responses(self, keys: Sequence[str]) -> dict[str, tuple[float, str]]:
         """``{key: (expires_at, response JSON)}`` for those of ``keys`` stored, read
@@ -455,7 +464,7 @@ class SQLiteStorage:
                     found[key] = (expires_at, response)
             return found
 
-        return await self._reading(read) if wanted else {}
+        return await self._cache_thread(self._read, read) if wanted else {}
 
     async def cache_responses(self, entries: Sequence[tuple[str, float, str]]) -> None:
         """Store (replace) each ``(key, expires_at, response JSON)`` in one transaction;
@@ -473,7 +482,7 @@ class SQLiteStorage:
                 rows,
             )
 
-        await self._writing(write)
+        await self._writing(write, abandon=True)
 
     # -- lifecycle -------------------------------------------------------------------
 
