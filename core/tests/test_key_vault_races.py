@@ -284,3 +284,18 @@ def test_an_empty_key_file_is_named_not_used(env: dict[str, str]) -> None:
     with pytest.raises(relaykit.ConfigError, match="is empty") as info:
         load_master_key(env)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_the_generation_entry_reads_as_an_entry_to_a_relaykit_from_before_it(
+    env: dict[str, str], storage: SQLiteStorage
+) -> None:
+    import json
+
+    master = load_master_key(env, create=True)
+    assert master is not None
+    await KeyVault(storage, master).set("openai", OPENAI_KEY)
+    marker = (await storage.vault_items())[GENERATION_ENTRY]
+    # What an older KeyVault.keys() does with every row: decrypt, parse, compare the name.
+    payload = json.loads(master.fernet().decrypt(marker))
+    assert payload == {"name": GENERATION_ENTRY, "key": ""}

@@ -58,7 +58,9 @@ KEY_FILE = "master.key"
 _NEW_SUFFIX = ".new"
 #: the vault entry naming the master key the vault is under (see the module docstring)
 GENERATION_ENTRY = "/master-key"
-_GENERATION_TEXT = b"relaykit key vault generation"
+#: shaped as an entry (an empty key), so a relaykit from before it reads it as a harmless
+#: key of a provider nobody has, rather than failing on it
+_GENERATION_TEXT = json.dumps({"name": GENERATION_ENTRY, "key": ""}).encode()
 #: how long a `keys set` that lost the race to create master.key waits for the winner to
 #: finish writing it, where the file cannot be linked into place whole
 _CREATED_KEY_WAIT = 2.0
