@@ -266,3 +266,33 @@ def test_a_key_whose_period_changes_counts_in_the_new_period() -> None:
     limiter.acquire_nowait("k", monthly, 0, cost=Decimal("0.9"))  # another period: from zero
     with pytest.raises(QuotaExceededError, match="monthly budget"):
         limiter.acquire_nowait("k", monthly, 0, cost=Decimal("0.2"))
+
+
+def test_settled_holds_are_forgotten_at_once() -> None:
+    limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: DAY1 + 10)
+    limit = LimitConfig(budget_usd=Decimal("100"))
+    for _ in range(50):
+        limiter.reconcile_nowait(limiter.acquire_nowait("k", limit, 0, cost=Decimal("1")), 0)
+        anyio.run(limiter.release, limiter.acquire_nowait("k", limit, 0, cost=Decimal("1")))
+    assert limiter._budgets["k"].holding == {}
+    assert limiter._budgets["k"].spent == Decimal("0")
+
+
+def test_holds_never_settled_are_capped_oldest_first_and_their_refund_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A caller that acquires and never settles must not grow the limiter for a month.
+    monkeypatch.setattr("relaykit.memory_limiter._HOLDS_PER_KEY", 3)
+    limiter = MemoryRateLimiter(clock=lambda: T0, wall_clock=lambda: DAY1 + 10)
+    limit = LimitConfig(budget_usd=Decimal("100"))
+    held = [limiter.acquire_nowait("k", limit, 0, cost=Decimal("1")) for _ in range(10)]
+    budget = limiter._budgets["k"]
+    assert list(budget.holding.values()) == held[-3:]
+    assert budget.spent == Decimal("10")
+    limiter.reconcile_nowait(held[0], 0, cost=Decimal("0.25"))  # forgotten: no refund
+    assert budget.spent == Decimal("10")
+    limiter.reconcile_nowait(held[1], 0, cost=Decimal("1.5"))  # forgotten: its excess counts
+    assert budget.spent == Decimal("10.5")
+    limiter.reconcile_nowait(held[-1], 0, cost=Decimal("0.25"))  # remembered: refunded
+    assert budget.spent == Decimal("9.75")
+    assert len(budget.holding) == 2

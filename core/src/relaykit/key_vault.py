@@ -14,17 +14,27 @@ key in one storage transaction; a key file rotation writes ``master.key.new``
 first and renames it last, and a vault interrupted between the two is still
 read (both keys are tried).
 
+The vault also stores which master key it is under: the entry
+:data:`GENERATION_ENTRY` (never a provider's name, which has no ``/``) holds a
+fixed text encrypted with it. ``set`` and ``rotate`` read the vault and write
+it in one step (the storage's optional ``vault_update``), so a ``keys set``
+racing a ``keys rotate`` finds out, inside its transaction, that the vault has
+moved to the new key, and encrypts under that one (re-reading the key file)
+instead of the old.
+
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +46,7 @@ from .protocols import Storage
 from .secrets import Secret
 
 if TYPE_CHECKING:
-    from cryptography.fernet import MultiFernet
+    from cryptography.fernet import Fernet, MultiFernet
 
 __all__ = ["MASTER_KEY_ENV", "MasterKey", "load_master_key"]
 
@@ -46,6 +56,14 @@ MASTER_KEY_ENV = "RELAYKIT_MASTER_KEY"
 NEW_MASTER_KEY_ENV = "RELAYKIT_NEW_MASTER_KEY"
 KEY_FILE = "master.key"
 _NEW_SUFFIX = ".new"
+#: the vault entry naming the master key the vault is under (see the module docstring)
+GENERATION_ENTRY = "/master-key"
+#: shaped as an entry (an empty key), so a relaykit from before it reads it as a harmless
+#: key of a provider nobody has, rather than failing on it
+_GENERATION_TEXT = json.dumps({"name": GENERATION_ENTRY, "key": ""}).encode()
+#: how long a `keys set` that lost the race to create master.key waits for the winner to
+#: finish writing it, where the file cannot be linked into place whole
+_CREATED_KEY_WAIT = 2.0
 _GENERATE_HINT = (
     "generate one with: python -c 'from cryptography.fernet import Fernet; "
     "print(Fernet.generate_key().decode())'"
@@ -98,6 +116,12 @@ class MasterKey:
         multi: MultiFernet = fernet.MultiFernet(ciphers)
         return multi
 
+    def ciphers(self) -> list[Fernet]:
+        """One Fernet per key, ``key`` first then the fallbacks (call :meth:`fernet` first:
+        it names an invalid key)."""
+        fernet = _fernet_module()
+        return [fernet.Fernet(key.reveal().encode()) for key in (self.key, *self.fallbacks)]
+
 
 def key_file(env: Mapping[str, str] | None = None) -> Path:
     """Where the generated master key lives: ``master.key`` in the user config dir."""
@@ -121,6 +145,13 @@ def _read_key(path: Path) -> Secret:
     # read already. Windows reports no owner-only bits in st_mode.
     if os.name != "nt" and mode & 0o077:
         log.warning("%s is readable by other users (mode %o); chmod 600 it", path, mode)
+    if not text.strip():
+        raise ConfigError(
+            f"the master key file {path} is empty: creating it was cut short (a crash), "
+            "or it was emptied",
+            hint=f"if no key was stored under it, delete it and run `relaykit keys set` again; "
+            f"else restore it from a backup, or set {MASTER_KEY_ENV} to the vault's key",
+        )
     return Secret(text.strip())
 
 
@@ -130,7 +161,9 @@ def _write_key(path: Path, key: Secret) -> bool:
     Return ``False``, writing nothing, when ``path`` exists already (another
     process created it meanwhile: its key is the one to use). The key goes to a
     private temporary file first and is hard-linked into place, so nobody (a
-    crash, a concurrent reader) ever sees a half-written key.
+    crash, a concurrent reader) ever sees a half-written key. Where the
+    filesystem has no hard links (some FUSE, SMB and overlay mounts), the file
+    is created with ``O_EXCL`` instead (:func:`_create_key_file`).
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -143,10 +176,70 @@ def _write_key(path: Path, key: Secret) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError as e:  # EPERM, ENOTSUP, EXDEV, ENOSYS...: no hard links here
+            log.debug("cannot hard-link %s (%s); creating it in place", path, e.strerror)
+            return _create_key_file(path, key)
         _fsync_dir(path.parent)  # the new name survives a power cut before keys use it
         return True
     finally:
         os.unlink(tmp)
+
+
+def _create_key_file(path: Path, key: Secret) -> bool:
+    """:func:`_write_key` without hard links: create ``path`` with ``O_EXCL``, mode 0600.
+
+    ``O_EXCL`` still makes one creator win a race (the others return ``False``
+    and wait for the whole key: :func:`_read_created_key`). A failed write
+    removes the file; a crash in the middle leaves it empty or cut short,
+    which every reader names (never a key that silently decrypts nothing).
+    The winner reads the file back: a filesystem that ignored ``O_EXCL``
+    (old NFS) may have let another creator overwrite it, and then its key is
+    the one in the file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return False
+    data = memoryview((key.reveal() + "\n").encode())
+    try:
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return _read_key(path).reveal() == key.reveal()
+
+
+def _read_created_key(path: Path) -> Secret:
+    """The key of a ``path`` another process has just created (it may still be writing it).
+
+    A linked file is whole at once; one created in place (:func:`_create_key_file`)
+    is whole when it ends with its newline. One still cut short after
+    ``_CREATED_KEY_WAIT`` seconds was left by a crash: a ``ConfigError`` names it.
+    """
+    deadline = time.monotonic() + _CREATED_KEY_WAIT
+    while True:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if text.endswith("\n") or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    if not text.endswith("\n"):
+        raise ConfigError(
+            f"the master key file {path} is half-written: the `relaykit keys set` that "
+            "created it stopped before finishing (a crash?)",
+            hint="if no key was stored under it, delete it and run `relaykit keys set` again; "
+            f"else restore it from a backup, or set {MASTER_KEY_ENV} to the vault's key",
+        )
+    return _read_key(path)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -171,23 +264,46 @@ def load_master_key(
     if env.get(MASTER_KEY_ENV):
         shadowed = path if path.exists() else None
         return MasterKey(Secret(env[MASTER_KEY_ENV].strip()), MASTER_KEY_ENV, shadows=shadowed)
+    found = _load_key_file(path)
+    if found is not None or not create:
+        return found
+    key = generate_key()
+    if not _write_key(path, key):  # another `keys set` created it meanwhile: share it
+        return MasterKey(_read_created_key(path), str(path), (), path)
+    log.info("created the key vault's master key in %s", path)
+    return MasterKey(key, str(path), (), path)
+
+
+def _load_key_file(path: Path) -> MasterKey | None:
+    """The master key in ``path`` (with ``master.key.new`` as a fallback), or ``None``."""
     pending = path.with_name(path.name + _NEW_SUFFIX)
     if path.exists():
         fallbacks = (_read_key(pending),) if pending.exists() else ()
         return MasterKey(_read_key(path), str(path), fallbacks, path)
     if pending.exists():  # a rotation got as far as writing the new key only
         return MasterKey(_read_key(pending), str(pending), (), path)
-    if not create:
-        return None
-    key = generate_key()
-    if not _write_key(path, key):  # another `keys set` created it meanwhile: share it
-        return MasterKey(_read_key(path), str(path), (), path)
-    log.info("created the key vault's master key in %s", path)
-    return MasterKey(key, str(path), (), path)
+    return None
+
+
+def check_provider_name(provider: str) -> None:
+    """Refuse a name no provider has: empty, or with a ``/`` (a model id splits at its first)."""
+    if not provider or "/" in provider:
+        raise ConfigError(
+            f"{provider!r} is not a provider name",
+            hint="name the provider as in a model id's part before the first '/', e.g. openai",
+        )
 
 
 class _Undecryptable(Exception):
     """A vault entry the master key (and its fallbacks) cannot decrypt."""
+
+
+class _Rotated(Exception):
+    """The vault is under a master key this process does not hold (rotated meanwhile)."""
+
+
+#: what ``vault_update`` is given: the stored blobs in, the blobs to store out
+_Change = Callable[[dict[str, bytes]], Mapping[str, bytes]]
 
 
 class KeyVault:
@@ -195,15 +311,19 @@ class KeyVault:
 
     def __init__(self, storage: Storage, master: MasterKey) -> None:
         self._storage = storage
+        self._use(master)
+
+    def _use(self, master: MasterKey) -> None:
         self._master = master
         self._fernet = master.fernet()
+        self._ciphers = master.ciphers()
 
     @property
     def master(self) -> MasterKey:
         """The master key in use."""
         return self._master
 
-    def _encrypt(self, name: str, key: Secret, fernet: MultiFernet | None = None) -> bytes:
+    def _encrypt(self, name: str, key: Secret, fernet: MultiFernet | Fernet | None = None) -> bytes:
         payload = json.dumps({"name": name, "key": key.reveal()}).encode()
         token: bytes = (fernet or self._fernet).encrypt(payload)
         return token
@@ -240,24 +360,94 @@ class KeyVault:
             hint=hint,
         )
 
+    async def _update(self, change: _Change) -> None:
+        """Read the vault and write ``change``'s blobs, in one step where the storage can."""
+        update = getattr(self._storage, "vault_update", None)
+        if update is not None:
+            await update(change)
+        else:  # a backend without it: a write racing this one can land in between
+            await self._storage.vault_put(change(await self._storage.vault_items()))
+
+    def _cipher_of(self, blobs: Mapping[str, bytes]) -> Fernet | None:
+        """Which of this vault's keys the stored entries are under; ``None``: none of them."""
+        marker = blobs.get(GENERATION_ENTRY)
+        stored = marker is not None
+        if not stored:  # a vault from before the marker: ask an entry, if any
+            marker = next((blobs[n] for n in sorted(blobs)), None)
+        if marker is not None:
+            invalid = _fernet_module().InvalidToken
+            for cipher in self._ciphers:
+                try:
+                    cipher.decrypt(marker)
+                except invalid:
+                    continue
+                return cipher
+        return None if stored else self._ciphers[0]
+
     async def set(self, provider: str, key: Secret | str) -> None:
-        """Store (or replace) the key of ``provider``, without surrounding whitespace."""
+        """Store (or replace) the key of ``provider``, without surrounding whitespace.
+
+        Under the master key the vault is under when the write commits: a
+        rotation that committed since this vault's key was loaded means
+        reading the key file again (with ``$RELAYKIT_MASTER_KEY``, a
+        :class:`ConfigError` asking for the new key).
+        """
+        check_provider_name(provider)
         # A pasted key often ends in a newline; in an HTTP header it fails every call.
         text = (key.reveal() if isinstance(key, Secret) else key).strip()
         if not text:
             raise ConfigError(
                 f"the key for {provider!r} is empty", hint="pass the provider's API key"
             )
-        # Refuse to mix master keys in one vault: check the existing entries first.
-        await self.keys()
-        await self._storage.vault_put({provider: self._encrypt(provider, Secret(text))})
+        reloaded = False
+        while True:
+            try:
+                await self._update(
+                    functools.partial(self._adding, provider=provider, text=text, reloaded=reloaded)
+                )
+                return
+            except _Rotated:
+                # A rotation committed since the key file was read: read it again
+                # (master.key, or master.key.new as a fallback until it is renamed).
+                assert self._master.path is not None
+                again = _load_key_file(self._master.path)
+                if again is None:
+                    raise ConfigError(
+                        f"the master key file {self._master.path} went away while storing "
+                        f"the key for {provider!r}",
+                        hint="restore it from a backup, or set "
+                        f"{MASTER_KEY_ENV} to the vault's key, and store the key again",
+                    ) from None
+                self._use(again)
+                reloaded = True
+
+    def _adding(
+        self, blobs: dict[str, bytes], provider: str, text: str, reloaded: bool
+    ) -> dict[str, bytes]:
+        """The blobs that store ``provider``'s key in ``blobs`` (run inside the vault write)."""
+        cipher = self._cipher_of(blobs)
+        if cipher is None and not reloaded and self._master.path is not None:
+            raise _Rotated
+        # Refuse to mix master keys in one vault: check the existing entries first (a
+        # master key the vault is not under, from the environment, fails here).
+        self._decrypted(blobs)
+        # With no entry under it, the marker's key encrypts nothing: any key will do.
+        cipher = cipher or self._ciphers[0]
+        return {
+            provider: self._encrypt(provider, Secret(text), cipher),
+            GENERATION_ENTRY: cipher.encrypt(_GENERATION_TEXT),
+        }
 
     async def keys(self) -> dict[str, Secret]:
         """Every stored key, decrypted. A wrong master key is a :class:`ConfigError`."""
-        blobs = await self._storage.vault_items()
+        return self._decrypted(await self._storage.vault_items())
+
+    def _decrypted(self, blobs: Mapping[str, bytes]) -> dict[str, Secret]:
         keys: dict[str, Secret] = {}
         failed: list[str] = []
         for name, blob in sorted(blobs.items()):
+            if name == GENERATION_ENTRY:
+                continue
             try:
                 keys[name] = self._decrypt(name, blob)
             except _Undecryptable:
@@ -272,17 +462,27 @@ class KeyVault:
 
     async def remove(self, provider: str) -> bool:
         """Delete the key of ``provider``; return whether there was one."""
+        check_provider_name(provider)
         return await self._storage.vault_delete(provider)
 
     async def rotate(self, new: MasterKey) -> int:
         """Re-encrypt every key under ``new`` in one write; return how many keys."""
-        keys = await self.keys()
         fernet = new.fernet()
-        await self._storage.vault_put(
-            {name: self._encrypt(name, k, fernet) for name, k in keys.items()}
-        )
-        self._master, self._fernet = new, fernet
-        return len(keys)
+        cipher = new.ciphers()[0]
+        count = 0
+
+        def rotating(blobs: dict[str, bytes]) -> dict[str, bytes]:
+            nonlocal count
+            keys = self._decrypted(blobs)
+            count = len(keys)
+            rotated = {name: self._encrypt(name, k, fernet) for name, k in keys.items()}
+            # Written even for an empty vault: a `keys set` racing this rotation reads it.
+            rotated[GENERATION_ENTRY] = cipher.encrypt(_GENERATION_TEXT)
+            return rotated
+
+        await self._update(rotating)
+        self._use(new)
+        return count
 
 
 async def rotate_master_key(
@@ -327,7 +527,10 @@ async def rotate_master_key(
         new_key = generate_key()
         if not _write_key(pending, new_key):  # a concurrent rotation chose one first
             new_key = _read_key(pending)
-    count = await KeyVault(storage, current).rotate(MasterKey(new_key, str(path), (), path))
+    # Read with the new key too: a concurrent rotation with the same pending key may
+    # have committed first (then this one re-encrypts under the same key again).
+    reading = attrs.evolve(current, fallbacks=(*current.fallbacks, new_key))
+    count = await KeyVault(storage, reading).rotate(MasterKey(new_key, str(path), (), path))
     try:
         os.replace(pending, path)
     except FileNotFoundError:

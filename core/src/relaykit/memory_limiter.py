@@ -33,6 +33,8 @@ _ADJECTIVE = {"day": "daily", "month": "monthly"}
 _ZERO = Decimal(0)
 #: keys held before a new one first drops those that hold nothing
 _FORGET_FROM = 4096
+#: unsettled USD holds remembered per key: past it, the oldest is forgotten (see _Budget)
+_HOLDS_PER_KEY = 4096
 
 
 class _Budget:
@@ -42,6 +44,12 @@ class _Budget:
     the wall clock leaves it (or the key's limit changes period), not every time.
     ``holding`` keeps the reservations charged in this period and not yet settled,
     by id: a refund of any other (its period is over) is not this period's to take.
+    Settling (reconcile, release) drops a reservation from it; a new period empties
+    it. A caller that acquires and never settles would grow it until the period
+    ends (up to a month), so it keeps the newest ``_HOLDS_PER_KEY`` only: a
+    reservation forgotten that way is settled as one from a period that is over
+    (what it used beyond its hold is charged, its refund is not), which errs
+    toward refusing, never toward spending past the budget.
     """
 
     __slots__ = ("end", "holding", "ident", "period", "spent", "start")
@@ -166,7 +174,10 @@ class MemoryRateLimiter:
         reservation = _new_reservation(Reservation, (key, tokens if tpm_interval else 0, held))
         if budget is not None:
             budget.spent = total
-            budget.holding[id(reservation)] = reservation
+            holding = budget.holding
+            if len(holding) >= _HOLDS_PER_KEY:  # the oldest unsettled hold is forgotten
+                del holding[next(iter(holding))]
+            holding[id(reservation)] = reservation
         return reservation
 
     def _forget_rates(self, now: float) -> None:

@@ -547,6 +547,13 @@ class Storage(Protocol):
     (:mod:`relaykit.response_cache`), and ``cached_responses(keys)`` (a dict of
     those stored) and ``cache_responses(entries)`` read and write many of its
     entries at once, for the embeddings cache (one entry a text);
+    ``vault_update(change)`` reads every vault blob and stores the blobs
+    ``change(blobs)`` returns (replacing those names) in one transaction no
+    other vault write comes between (it waits for them, or they for it);
+    ``change`` is synchronous, may run in a worker thread, and raises to store
+    nothing (the error propagates). The key vault writes through it, so a
+    ``keys set`` racing a ``keys rotate`` cannot store its key under the old
+    master key; without it, the vault reads and then writes.
     ``peek_cached_models(provider)``, a
     synchronous look at the listing the backend already holds in memory, lets
     ``client.models()`` skip a storage read (:mod:`relaykit.model_catalog`).

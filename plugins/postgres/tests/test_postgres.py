@@ -17,7 +17,7 @@ from relaykit.messages import ReasoningPart
 from relaykit.protocols import LogQuery
 from relaykit.response import Usage
 from relaykit.testing import FakePlugin
-from relaykit.testing.storage_contract import make_record
+from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
 from relaykit.web_search import Citation
 from relaykit_postgres import PostgresStorage
 from relaykit_postgres.plugin import DSN_ENV, dsn_for
@@ -250,3 +250,31 @@ async def test_a_schema_from_before_reasoning_is_migrated_and_keeps_its_rows(
     with psycopg.connect(postgres_dsn) as conn:
         versions = conn.execute(f'SELECT version FROM "{fresh_schema}".relaykit_migrations')
         assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+
+
+@pytest.mark.anyio
+async def test_a_vault_update_holds_off_another_pools_vault_writes(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    await _vault_update_holds_off_writers(postgres_dsn, fresh_schema, "thread")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # psycopg's asyncio pool
+async def test_a_vault_update_holds_off_writers_with_the_asyncio_driver(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    await _vault_update_holds_off_writers(postgres_dsn, fresh_schema, "async")
+
+
+async def _vault_update_holds_off_writers(
+    postgres_dsn: str, fresh_schema: str, driver: str
+) -> None:
+    # Two storages (two pools), as two processes (`keys set` and `keys rotate`) have.
+    first = PostgresStorage(postgres_dsn, schema=fresh_schema, driver=driver)  # type: ignore[arg-type]
+    second = PostgresStorage(postgres_dsn, schema=fresh_schema, driver=driver)  # type: ignore[arg-type]
+    try:
+        await check_vault_update_holds_off_writers(first, second)
+    finally:
+        await first.aclose()
+        await second.aclose()

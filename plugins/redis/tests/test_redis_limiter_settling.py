@@ -124,3 +124,35 @@ async def test_a_refund_within_its_period_still_comes_back(prefix: str) -> None:
     with pytest.raises(QuotaExceededError, match="daily budget"):
         await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
     await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_holds_never_settled_are_capped_oldest_first_and_their_refund_dropped(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A caller that acquires and never settles must not grow the process for a month
+    # (Redis itself expires every key: the rates within a minute, a budget after its period).
+    monkeypatch.setattr("relaykit_redis.limiter.HOLDS_PER_KEY", 3)
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: DAY2 + 1)
+    limit = LimitConfig(budget_usd=Decimal(10))
+    held = [await limiter.acquire("k", limit, 0, cost=Decimal(1)) for _ in range(10)]
+    assert list(limiter._holding["k"][1].values()) == held[-3:]
+    await limiter.reconcile(held[0], 0, cost=Decimal("0.25"))  # forgotten: no refund
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
+    await limiter.reconcile(held[-1], 0, cost=Decimal("0.25"))  # remembered: refunded
+    await limiter.acquire("k", limit, 0, cost=Decimal("0.75"))
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
+    assert len(limiter._holding["k"][1]) == 3  # two of the ten, and the last acquire
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_limit_whose_holds_are_all_settled_keeps_no_entry(prefix: str) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: DAY2 + 1)
+    limit = LimitConfig(budget_usd=Decimal(10))
+    await limiter.reconcile(await limiter.acquire("k", limit, 0, cost=Decimal(1)), 0)
+    await limiter.release(await limiter.acquire("k", limit, 0, cost=Decimal(1)))
+    assert limiter._holding == {}
+    await limiter.aclose()

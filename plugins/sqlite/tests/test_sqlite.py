@@ -17,7 +17,7 @@ from relaykit.messages import Message, ReasoningPart
 from relaykit.protocols import CachedModels, CallRecord, LogQuery
 from relaykit.response import ModelInfo, Usage
 from relaykit.testing import FakePlugin
-from relaykit.testing.storage_contract import make_record
+from relaykit.testing.storage_contract import check_vault_update_holds_off_writers, make_record
 from relaykit.web_search import Citation
 from relaykit_sqlite import SQLiteStorage
 from relaykit_sqlite.plugin import database_path
@@ -574,3 +574,14 @@ def test_opening_waits_for_another_connection_switching_a_new_file_to_wal(
         released.join()
         opener.close()
         holder.close()
+
+
+@pytest.mark.anyio
+async def test_a_vault_update_holds_off_another_connections_vault_writes(tmp_path: Path) -> None:
+    # Two storages on one file, as two processes (`keys set` and `keys rotate`) have.
+    first, second = SQLiteStorage(tmp_path / "logs.db"), SQLiteStorage(tmp_path / "logs.db")
+    try:
+        await check_vault_update_holds_off_writers(first, second)
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -90,9 +90,9 @@ async def _master_for_stored_keys(storage: Storage) -> MasterKey | None:
     unless a key file appeared since the first look: another first ``keys set``
     creates it before storing, so it is there whenever its key is.
     """
-    from ..key_vault import load_master_key
+    from ..key_vault import GENERATION_ENTRY, load_master_key
 
-    names = sorted(await storage.vault_items())
+    names = sorted(set(await storage.vault_items()) - {GENERATION_ENTRY})
     if not names:
         return None
     master = load_master_key(os.environ)
@@ -130,6 +130,9 @@ def keys_rm(args: argparse.Namespace) -> int:
 
 
 async def _rm(args: argparse.Namespace) -> int:
+    from ..key_vault import check_provider_name
+
+    check_provider_name(args.provider)
     async with opened_storage(args) as storage:
         needs(storage, *VAULT_METHODS)
         removed = await storage.vault_delete(args.provider)

@@ -12,7 +12,7 @@ handy in tests of code that reads logs, keys or model listings::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -110,6 +110,10 @@ class MemoryStorage:
     async def vault_items(self) -> dict[str, bytes]:
         """Every blob by name."""
         return dict(self.blobs)
+
+    async def vault_update(self, change: Callable[[dict[str, bytes]], Mapping[str, bytes]]) -> None:
+        """Store what ``change(blobs)`` returns; nothing awaits between the read and the write."""
+        self.blobs.update({k: bytes(v) for k, v in change(dict(self.blobs)).items()})
 
     async def vault_delete(self, name: str) -> bool:
         """Delete one blob."""

@@ -17,9 +17,11 @@ reference implementation and passes the suite too.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -157,6 +159,76 @@ class _StoragePlugin:
     @hookimpl
     def relaykit_storage(self, name: str, config: Config) -> Any:
         return self._storage if name == "under-test" else None
+
+
+async def check_vault_update_holds_off_writers(first: Storage, second: Storage) -> None:
+    """Check that a vault write on ``second`` waits for ``first.vault_update`` to finish.
+
+    ``first`` and ``second`` are two connections to one database (as two
+    processes have): while ``vault_update``'s ``change`` runs, the other's
+    ``vault_put`` must not land, so what ``change`` read is still what is stored
+    when it writes, and the later put wins whole.
+    """
+    await first.vault_put({"openai": b"old"})
+    inside, release = threading.Event(), threading.Event()
+    seen: list[bytes] = []
+
+    def change(blobs: dict[str, bytes]) -> dict[str, bytes]:
+        seen.append(blobs["openai"])
+        inside.set()
+        release.wait(30)
+        return {"openai": blobs["openai"] + b"+updated"}
+
+    put_done = anyio.Event()
+
+    async def put() -> None:
+        await second.vault_put({"openai": b"put"})
+        put_done.set()
+
+    async with anyio.create_task_group() as tg:
+        try:
+            tg.start_soon(first.vault_update, change)  # type: ignore[attr-defined]
+            await anyio.to_thread.run_sync(inside.wait, 30)
+            tg.start_soon(put)
+            await anyio.sleep(0.3)
+            assert not put_done.is_set(), "a vault_put landed inside another's vault_update"
+        finally:
+            release.set()
+    assert seen == [b"old"]
+    assert (await first.vault_items())["openai"] == b"put"
+
+
+class _FirstVaultWriteWaits:
+    """``storage``, whose first vault write (``vault_put`` or ``vault_update``) waits for ``go``.
+
+    It sets ``waiting`` first, so a test can run something else between a key
+    vault's decision and its write.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self.waiting = anyio.Event()
+        self.go = anyio.Event()
+
+    async def _turn(self) -> None:
+        if not self.waiting.is_set():
+            self.waiting.set()
+            await self.go.wait()
+
+    async def vault_put(self, blobs: Any) -> None:
+        await self._turn()
+        await self._storage.vault_put(blobs)
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._storage, name)
+        if name != "vault_update":
+            return found
+
+        async def vault_update(change: Any) -> None:
+            await self._turn()
+            await found(change)
+
+        return vault_update
 
 
 class StorageContract:
@@ -712,6 +784,56 @@ class StorageContract:
         assert await storage.vault_delete("openai") is True
         assert await storage.vault_delete("openai") is False
         assert await storage.vault_items() == {"anthropic": b"b"}
+
+    @pytest.mark.anyio
+    async def test_vault_update_reads_and_writes_in_one_step(self, storage: Storage) -> None:
+        update = getattr(storage, "vault_update", None)
+        if update is None:
+            pytest.skip("no vault_update: a `keys set` racing `keys rotate` is not guarded")
+        await storage.vault_put({"openai": b"a", "anthropic": b"b"})
+        seen: list[dict[str, bytes]] = []
+
+        def change(blobs: dict[str, bytes]) -> dict[str, bytes]:
+            seen.append(dict(blobs))
+            return {"openai": blobs["openai"] + b"2", "groq": b"c"}
+
+        await update(change)
+        assert seen == [{"openai": b"a", "anthropic": b"b"}]
+        assert await storage.vault_items() == {"openai": b"a2", "anthropic": b"b", "groq": b"c"}
+
+        def refuse(blobs: dict[str, bytes]) -> dict[str, bytes]:
+            raise LookupError("refused")
+
+        with pytest.raises(LookupError, match="refused"):  # nothing stored, the error as raised
+            await update(refuse)
+        assert await storage.vault_items() == {"openai": b"a2", "anthropic": b"b", "groq": b"c"}
+
+    @pytest.mark.anyio
+    async def test_a_key_stored_while_the_vault_is_rotated_stays_readable(
+        self, storage: Storage, tmp_path: Path
+    ) -> None:
+        # `keys set` decided on the old master key, then `keys rotate` committed and
+        # renamed master.key.new before the set's write: that write must land under
+        # the new key (it was stored under the old one, unreadable ever after).
+        from ..key_vault import KeyVault, load_master_key, load_vault_keys, rotate_master_key
+
+        env = {"XDG_CONFIG_HOME": str(tmp_path / "vault-race")}
+        old = load_master_key(env, create=True)
+        assert old is not None
+        await KeyVault(storage, old).set("openai", "sk-first")
+        late = _FirstVaultWriteWaits(storage)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(KeyVault(late, old).set, "groq", "gsk-late")
+            await late.waiting.wait()
+            new, count = await rotate_master_key(storage, env)
+            late.go.set()
+        assert count == 1
+        keys = await load_vault_keys(storage, env)
+        assert {name: key.reveal() for name, key in keys.items()} == {
+            "groq": "gsk-late",
+            "openai": "sk-first",
+        }
+        assert new.path is not None and not new.path.with_name("master.key.new").exists()
 
     # -- model cache ---------------------------------------------------------------
 

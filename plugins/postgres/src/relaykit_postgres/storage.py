@@ -297,6 +297,28 @@ class PostgresStorage:
         rows = await self._run(lambda db: db.fetch("SELECT name, blob FROM vault"))
         return {name: bytes(blob) for name, blob in rows}
 
+    async def vault_update(self, change: Callable[[dict[str, bytes]], Mapping[str, bytes]]) -> None:
+        """Store what ``change(blobs)`` returns, read and written in one transaction.
+
+        The transaction first locks the vault table against other writers
+        (``SHARE ROW EXCLUSIVE`` conflicts with itself and with the row locks
+        of inserts and deletes; reads go on), so every vault write, from any
+        process or host, comes wholly before or after it. Not retried on a
+        dropped connection: ``change`` decides on what it read.
+        """
+        async with self._using() as db, db.transaction() as tx:
+            await tx.execute("LOCK TABLE vault IN SHARE ROW EXCLUSIVE MODE")
+            rows = await tx.fetch("SELECT name, blob FROM vault")
+            blobs = await anyio.to_thread.run_sync(
+                change, {name: bytes(blob) for name, blob in rows}
+            )
+            for name, blob in blobs.items():
+                await tx.execute(
+                    "INSERT INTO vault (name, blob) VALUES (%s, %s) ON CONFLICT (name)"
+                    " DO UPDATE SET blob = EXCLUDED.blob, updated_at = now()",
+                    (name, bytes(blob)),
+                )
+
     async def vault_delete(self, name: str) -> bool:
         """Delete one blob; return whether it existed."""
         # (Retried too: a delete whose connection ended after its commit then

@@ -21,6 +21,9 @@ _ADJECTIVE = {"day": "daily", "month": "monthly"}
 
 log = logging.getLogger("relaykit.limiter")
 
+#: unsettled USD holds remembered per limit, as relaykit.memory_limiter keeps
+HOLDS_PER_KEY = 4096
+
 
 class RedisRateLimiter:
     """RPM, TPM and USD budgets per ``[limits]`` pattern, enforced atomically in Redis.
@@ -58,7 +61,10 @@ class RedisRateLimiter:
         self._periods: dict[str, str] = {}  # pattern -> its budget period, for reconcile
         # pattern -> (its budget's current period, the reservations holding USD there
         # and not yet settled, by id): a refund of a hold from a period that is over
-        # is not taken off the new period's spend (see _held_now)
+        # is not taken off the new period's spend (see _held_now). Settling drops a
+        # reservation; past HOLDS_PER_KEY unsettled ones (a caller that never
+        # settles), the oldest is forgotten and settles as one from a period that
+        # is over: its excess is charged, its refund is not.
         self._holding: dict[str, tuple[str, dict[int, Reservation]]] = {}
         #: holds that could not be settled (Redis failed): they stay until they expire
         self.unsettled = 0
@@ -145,7 +151,10 @@ class RedisRateLimiter:
                     if holding is None or holding[0] != period_id:
                         # a new period: the holds of the last one are forgotten with it
                         holding = self._holding[key] = (period_id, {})
-                    holding[1][id(reservation)] = reservation
+                    holds = holding[1]
+                    if len(holds) >= HOLDS_PER_KEY:  # never settled: forget the oldest
+                        del holds[next(iter(holds))]
+                    holds[id(reservation)] = reservation
                 reservations.append(reservation)
             return reservations
         i = int(where[0]) if where else 0
@@ -248,7 +257,10 @@ class RedisRateLimiter:
         if holding[0] != period_id:
             del self._holding[reservation.key]  # its period is over
             return False
-        return holding[1].pop(id(reservation), None) is reservation
+        held = holding[1].pop(id(reservation), None) is reservation
+        if not holding[1]:
+            del self._holding[reservation.key]
+        return held
 
     async def _settle(self, script: str, keys: list[str], args: list[Any], limit: str) -> None:
         """Run a settling script; when Redis fails, leave the hold and say so.

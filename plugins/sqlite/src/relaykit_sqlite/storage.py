@@ -102,6 +102,20 @@ def _select_response(conn: sqlite3.Connection, key: str) -> list[tuple[float, st
     ).fetchall()
 
 
+_UPSERT_VAULT = (
+    "INSERT INTO vault (name, blob, updated_at) VALUES (?, ?, ?) ON CONFLICT (name)"
+    " DO UPDATE SET blob = excluded.blob, updated_at = excluded.updated_at"
+)
+
+
+def _vault_blobs(rows: list[Any]) -> dict[str, bytes]:
+    # A row edited by hand may hold TEXT or NULL: hand the vault bytes either
+    # way, so it reports the entry as damaged instead of failing here.
+    return {
+        name: blob.encode() if isinstance(blob, str) else bytes(blob or b"") for name, blob in rows
+    }
+
+
 class SQLiteStorage:
     """Call logs, usage totals, key vault and model cache in one SQLite file.
 
@@ -340,25 +354,28 @@ class SQLiteStorage:
     async def vault_put(self, blobs: Mapping[str, bytes]) -> None:
         """Store blobs by name in one transaction."""
         rows = [(name, bytes(blob), time.time()) for name, blob in blobs.items()]
-        await self._writing(
-            lambda conn: conn.executemany(
-                "INSERT INTO vault (name, blob, updated_at) VALUES (?, ?, ?) ON CONFLICT (name)"
-                " DO UPDATE SET blob = excluded.blob, updated_at = excluded.updated_at",
-                rows,
-            )
-        )
+        await self._writing(lambda conn: conn.executemany(_UPSERT_VAULT, rows))
 
     async def vault_items(self) -> dict[str, bytes]:
         """Every blob by name."""
         rows = await self._reading(
             lambda conn: conn.execute("SELECT name, blob FROM vault").fetchall()
         )
-        # A row edited by hand may hold TEXT or NULL: hand the vault bytes either
-        # way, so it reports the entry as damaged instead of failing here.
-        return {
-            name: blob.encode() if isinstance(blob, str) else bytes(blob or b"")
-            for name, blob in rows
-        }
+        return _vault_blobs(rows)
+
+    async def vault_update(self, change: Callable[[dict[str, bytes]], Mapping[str, bytes]]) -> None:
+        """Store what ``change(blobs)`` returns, read and written in one ``BEGIN IMMEDIATE``
+        transaction (which another process's vault write waits for, up to ``busy_timeout``)."""
+
+        def update(conn: sqlite3.Connection) -> None:
+            blobs = _vault_blobs(conn.execute("SELECT name, blob FROM vault").fetchall())
+            now = time.time()
+            conn.executemany(
+                _UPSERT_VAULT,
+                [(name, bytes(blob), now) for name, blob in change(blobs).items()],
+            )
+
+        await self._writing(update)
 
     async def vault_delete(self, name: str) -> bool:
         """Delete one blob; return whether it existed."""
