@@ -292,7 +292,8 @@ def test_build_request_normalises_parameters() -> None:
     assert req.stop == ("END",)
     assert req.tools == (Tool("f", "", {"type": "object"}),)
     assert req.tool_choice == ToolChoice("tool", "f")
-    assert req.response_format == ResponseFormat("json_schema", {"type": "object"}, "r", True)
+    # OpenAI's default: not strict unless said; a schema that cannot be strict is not
+    assert req.response_format == ResponseFormat("json_schema", {"type": "object"}, "r", False)
 
 
 @pytest.mark.parametrize(

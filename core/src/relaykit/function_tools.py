@@ -38,6 +38,7 @@ import attrs
 
 from .docstrings import parse_docstring
 from .errors import InvalidRequestError
+from .json_schemas import describe_problem, normalized, strict_ok, strict_problems
 from .messages import Attachment, CachePoint, DocumentPart, ImagePart
 from .request import Tool
 from .web_search import WebSearch, is_search_tool
@@ -284,6 +285,14 @@ class FunctionTool:
                 hint="drop the defaults (a parameter may be Optional and required), "
                 "or leave strict unset",
             )
+        if strict and not strict_ok(parameters):
+            raise InvalidRequestError(
+                f"tool {name} cannot be strict: {describe_problem(strict_problems(parameters)[0])}"
+                " (strict function calling needs every object closed: a dict[str, X]"
+                " parameter or field takes any keys)",
+                param="tools",
+                hint="use a class with named fields instead of the dict, or leave strict unset",
+            )
         tool = Tool(
             name,
             docs.description if description is None else description,
@@ -423,7 +432,7 @@ def _schema(
     }
     if writer.defs:
         parameters["$defs"] = writer.defs
-    return parameters
+    return normalized(parameters)
 
 
 _NO_DEFAULT = object()

@@ -30,6 +30,7 @@ from typing import Any, Literal, is_typeddict
 import attrs
 
 from .errors import InvalidRequestError, OutputValidationError
+from .json_schemas import normalized, safe_name, strict_ok
 
 if typing.TYPE_CHECKING:
     from .response import ChatResponse
@@ -53,15 +54,18 @@ def output_format(cls: type[Any]) -> tuple[str, dict[str, Any], bool]:
 
     Strict (OpenAI's structured outputs) when every object in it lists all its
     properties as required and no others; a ``dict[str, X]`` field cannot say
-    that, and makes the schema non-strict. Worked out once per class (pydantic
+    that, and makes the schema non-strict. A class inside it described beside
+    its ``$ref`` is inlined, as strict mode wants (:func:`relaykit.json_schemas.normalized`);
+    the name is the class's with what a name may not hold as ``_`` (a pydantic
+    generic's ``Page[Item]`` is ``Page_Item_``). Worked out once per class (pydantic
     takes milliseconds to write a schema): every call shares the same dict,
     which nothing may change.
     """
     if _is_pydantic(cls):
-        schema = _strict_copy(cls.model_json_schema())
+        schema = normalized(_strict_copy(cls.model_json_schema()))
     else:
-        schema = _SchemaWriter(cls).root()
-    return cls.__name__, schema, _is_strict(schema)
+        schema = normalized(_SchemaWriter(cls).root())
+    return safe_name(cls.__name__), schema, strict_ok(schema)
 
 
 def parse_output(cls: type[Any], response: ChatResponse) -> Any:
@@ -370,13 +374,3 @@ def _strict_copy(schema: Any) -> Any:
         out.setdefault("additionalProperties", False)
         out["required"] = list(out["properties"])
     return out
-
-
-def _is_strict(schema: Any) -> bool:
-    if isinstance(schema, list):
-        return all(_is_strict(s) for s in schema)
-    if not isinstance(schema, dict):
-        return True
-    if schema.get("type") == "object" and schema.get("additionalProperties") not in (None, False):
-        return False
-    return all(_is_strict(v) for k, v in schema.items() if k != "enum")

@@ -37,6 +37,7 @@ PLUGIN_MODULES: dict[str, str] = {
     "relaykit.http_errors": "a vendor's HTTP error response as a typed `RelayError`",
     "relaykit.image_files": "an image's format and pixel size from its bytes",
     "relaykit.image_generation": "image generation values and base64 decoding",
+    "relaykit.json_schemas": "schemas as vendors take them: strict rules, Claude's subset, names",
     "relaykit.json_decode": "`loads`, the fast JSON decoder for answers",
     "relaykit.json_encode": "`dumps`, the fast JSON encoder for request bodies",
     "relaykit.key_vault": "the master key that encrypts stored API keys",

@@ -292,7 +292,13 @@ class ResponseFormat:
     ) -> ResponseFormat:
         """Accept a ResponseFormat, an OpenAI ``response_format`` dict, a bare JSON
         schema, or a class to parse the answer into (a pydantic model, a dataclass,
-        an attrs class or a ``TypedDict``)."""
+        an attrs class or a ``TypedDict``).
+
+        A dict that does not say ``strict`` is strict when its schema keeps OpenAI's
+        strict rules (:func:`relaykit.json_schemas.strict_ok`: every object closed,
+        every property required), and sent non-strict when it does not, rather
+        than refused; ``strict: true`` on a schema that breaks them is refused
+        before sending by the providers that enforce it."""
         if isinstance(value, ResponseFormat):
             return value
         if isinstance(value, type):
@@ -309,20 +315,32 @@ class ResponseFormat:
             return cls("json_schema", schema, name, strict, output_type=value)
         if not isinstance(value, Mapping):
             raise InvalidRequestError("response_format must be a dict", param="response_format")
+        from .json_schemas import strict_ok
+
         kind = value.get("type")
         if kind == "json_schema" and isinstance(value.get("json_schema"), Mapping):
             js = value["json_schema"]
+            schema = dict(js.get("schema") or {})
+            strict = js.get("strict")
             return cls(
                 "json_schema",
-                dict(js.get("schema") or {}),
+                schema,
                 str(js.get("name") or "response"),
-                bool(js.get("strict", True)),
+                strict_ok(schema) if strict is None else bool(strict),
             )
         if kind in ("text", "json_object"):
             return cls(kind)
         if kind == "json_schema" and "schema" in value:
-            return cls("json_schema", dict(value["schema"]), str(value.get("name", "response")))
-        return cls("json_schema", dict(value))  # a bare JSON schema
+            schema = dict(value["schema"])
+            strict = value.get("strict")
+            return cls(
+                "json_schema",
+                schema,
+                str(value.get("name", "response")),
+                strict_ok(schema) if strict is None else bool(strict),
+            )
+        schema = dict(value)  # a bare JSON schema
+        return cls("json_schema", schema, strict=strict_ok(schema))
 
 
 # Not slotted: a frozen slotted class sets each field through object.__setattr__

@@ -30,6 +30,8 @@ FABLE_5_1 = "anthropic/claude-fable-5-1"  # always thinks; no forced tool
 FABLE_5 = "anthropic/claude-fable-5"  # always thinks
 MYTHOS_5 = "anthropic/claude-mythos-5"  # always thinks
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+#: as sent: Claude's structured outputs want every object closed (see relaykit_anthropic.schemas)
+SENT_SCHEMA = {**SCHEMA, "additionalProperties": False}
 
 
 @asynccontextmanager
@@ -197,7 +199,7 @@ async def test_what_claude_takes_while_thinking_is_sent(mock: AnthropicMock) -> 
         response_format=SCHEMA,  # native structured output: no tool forced
     )
     assert (body["temperature"], body["top_p"], body["tool_choice"]) == (1, 0.95, {"type": "auto"})
-    assert body["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": SENT_SCHEMA}}
 
 
 # -- adaptive thinking (Claude 4.6 on) --------------------------------------------
@@ -249,7 +251,7 @@ async def test_adaptive_thinking_off_sends_nothing(mock: AnthropicMock) -> None:
 async def test_the_effort_joins_a_structured_output_format(mock: AnthropicMock) -> None:
     body = await send(mock, OPUS, reasoning="low", response_format=SCHEMA, max_tokens=500)
     assert body["output_config"] == {
-        "format": {"type": "json_schema", "schema": SCHEMA},
+        "format": {"type": "json_schema", "schema": SENT_SCHEMA},
         "effort": "low",
     }
     assert body["max_tokens"] == 500  # adaptive thinking has no budget to fit

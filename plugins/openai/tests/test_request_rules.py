@@ -75,3 +75,81 @@ def test_mock_refuses_unpaired_tool_messages(
 def test_mock_takes_every_call_answered_then_a_user_turn(mock: OpenAIMock) -> None:
     r = post(mock, [user("go"), asks(CALL, OTHER), answer("call_2"), answer("call_1"), user("ok")])
     assert r.status_code == 200, r.text
+
+
+OPEN = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "param", "message"),
+    [
+        (
+            "chat/completions",
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "r", "schema": OPEN, "strict": True},
+                }
+            },
+            "response_format.json_schema",
+            "Invalid schema for response_format 'r': In context=(), 'additionalProperties' is"
+            " required to be supplied and to be false.",
+        ),
+        (
+            "chat/completions",
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "f", "parameters": OPEN, "strict": True},
+                    }
+                ]
+            },
+            "tools[0].function.parameters",
+            "Invalid schema for function 'f': In context=(), 'additionalProperties' is required"
+            " to be supplied and to be false.",
+        ),
+        (
+            "chat/completions",
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "Page[Item]", "schema": OPEN},
+                }
+            },
+            "response_format.json_schema.name",
+            "Invalid 'response_format.json_schema.name': string does not match pattern. Expected"
+            " a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        (
+            "responses",
+            {"tools": [{"type": "function", "name": "f", "parameters": OPEN}]},
+            "tools[0].parameters",
+            "Invalid schema for function 'f': In context=(), 'additionalProperties' is required"
+            " to be supplied and to be false.",
+        ),
+    ],
+)
+def test_strict_schemas_and_names_openai_refuses_are_refused_in_its_words(
+    path: str, extra: dict[str, Any], param: str, message: str
+) -> None:
+    """A function on the Responses API is strict unless it says not."""
+    with OpenAIMock(api_key=KEY) as mock:
+        first = [user("go")] if path == "chat/completions" else None
+        body = {"model": "gpt-4o-mini", **extra}
+        body["messages" if first else "input"] = first or "go"
+        r = httpx.post(
+            f"{mock.base_url}/{path}", json=body, headers={"authorization": f"Bearer {KEY}"}
+        )
+        error = r.json()["error"]
+        assert (r.status_code, error["message"], error["param"]) == (400, message, param)
+        extra_ok = {**extra}
+        if "tools" in extra and path == "chat/completions":
+            extra_ok = {
+                "tools": [{"type": "function", "function": {"name": "f", "parameters": OPEN}}]
+            }
+            body = {"model": "gpt-4o-mini", "messages": first, **extra_ok}
+            r = httpx.post(
+                f"{mock.base_url}/{path}", json=body, headers={"authorization": f"Bearer {KEY}"}
+            )
+            assert r.status_code == 200  # Chat Completions' functions are not strict unasked

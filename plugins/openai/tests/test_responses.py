@@ -129,7 +129,7 @@ async def test_request_body_has_the_responses_shape(mock: OpenAIMock) -> None:
                 "type": "json_schema",
                 "name": "response",
                 "schema": {"type": "object"},
-                "strict": True,
+                "strict": False,  # a schema that cannot be strict
             }
         },
         "store": False,
@@ -147,7 +147,18 @@ async def test_streamed_request_and_plain_choices(mock: OpenAIMock) -> None:
             client,
             "openai/gpt-4.1-mini",
             "hi",
-            tools=[{"name": "f", "parameters": {"type": "object"}, "strict": True}],
+            tools=[
+                {
+                    "name": "f",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {},
+                        "required": [],
+                        "additionalProperties": False,
+                    },
+                    "strict": True,
+                }
+            ],
             tool_choice="required",
             response_format={"type": "json_object"},
         )

@@ -31,6 +31,8 @@ tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
 
 Tool messages must answer the calls of the assistant message they follow, each
 call answered: OpenAI refuses them otherwise, and so does the mock, in its words.
+So are a response format's or function's name outside ``^[a-zA-Z0-9_-]{1,64}$``
+and a strict schema that breaks the strict rules (both APIs).
 """
 
 from __future__ import annotations
@@ -163,9 +165,10 @@ class OpenAIMock(VendorMock):
             files = _file_tokens(body.get("messages"))
             _check_tool_messages(body.get("messages"))
             _check_reasoning(body)
+            _check_schemas(body)
             openai_web_search.validate_chat(body)
         except openai_responses.Refusal as e:
-            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
         last_user = next(
             (
@@ -438,7 +441,7 @@ class OpenAIMock(VendorMock):
                 if tool["type"] in openai_web_search.TOOL_TYPES:
                     openai_web_search.validate_tool(tool, f"tools[{i}]")
         except openai_responses.Refusal as e:
-            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
         prompt, last_user = openai_responses.prompt_text(body["input"])
         reply, failed = await self._next_reply(self.default_reply(last_user))
         if failed is not None:
@@ -645,6 +648,21 @@ def _file_part_tokens(part: dict[str, Any], role: Any, at: str) -> int:
         file["file_data"], f"{at}.file.file_data", pdf_only=True
     )
     return openai_responses.document_tokens(media_type, raw)
+
+
+def _check_schemas(body: dict[str, Any]) -> None:
+    """Refuse names and strict schemas as Chat Completions does (see
+    :func:`.openai_responses.check_format_schema`); a function is strict only when
+    it says so here."""
+    for i, tool in enumerate(body.get("tools") or ()):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict):
+            openai_responses.check_function_schema(fn, f"tools[{i}].function", strict_default=False)
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") == "json_schema":
+        js = rf.get("json_schema")
+        if isinstance(js, dict):
+            openai_responses.check_format_schema(js, "response_format.json_schema")
 
 
 def _check_reasoning(body: dict[str, Any]) -> None:

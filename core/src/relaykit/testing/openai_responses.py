@@ -180,6 +180,53 @@ def sent_reasoning(body: dict[str, Any]) -> Reasoning | None:
     return Reasoning(summary=summary) if summary is not None else None
 
 
+def check_format_schema(fmt: dict[str, Any], where: str) -> None:
+    """Refuse a ``json_schema`` format as OpenAI does: a name outside
+    ``^[a-zA-Z0-9_-]{1,64}$``, or a strict schema breaking the strict rules
+    (in OpenAI's words: "Invalid schema for response_format 'X': In context=(...), ...")."""
+    from ..json_schemas import describe_problem, name_problem, strict_problems
+
+    name = fmt.get("name")
+    if name_problem(name) is not None:
+        raise Refusal(
+            f"Invalid '{where}.name': string does not match pattern. Expected a string that"
+            " matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            f"{where}.name",
+            code="invalid_value",
+        )
+    if fmt.get("strict"):
+        problems = strict_problems(fmt.get("schema") or {})
+        if problems:
+            raise Refusal(
+                f"Invalid schema for response_format '{name}': {describe_problem(problems[0])}",
+                where,
+                code="invalid_json_schema",
+            )
+
+
+def check_function_schema(fn: dict[str, Any], where: str, *, strict_default: bool) -> None:
+    """Refuse a function tool as OpenAI does: a bad name, or strict parameters breaking
+    the strict rules ("Invalid schema for function 'f': In context=(), ...")."""
+    from ..json_schemas import describe_problem, name_problem, strict_problems
+
+    name = fn.get("name")
+    if name_problem(name) is not None:
+        raise Refusal(
+            f"Invalid '{where}.name': string does not match pattern. Expected a string that"
+            " matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            f"{where}.name",
+            code="invalid_value",
+        )
+    if fn.get("strict", strict_default):
+        problems = strict_problems(fn.get("parameters") or {"type": "object", "properties": {}})
+        if problems:
+            raise Refusal(
+                f"Invalid schema for function '{name}': {describe_problem(problems[0])}",
+                f"{where}.parameters",
+                code="invalid_function_parameters",
+            )
+
+
 def validate(body: Any) -> None:
     """Raise :class:`Refusal` for a request body the Responses API refuses."""
     if not isinstance(body, dict):
@@ -207,6 +254,10 @@ def validate(body: Any) -> None:
                 raise _missing(f"tools[{i}].name")
             if "function" in tool:
                 raise Refusal(f"Unknown parameter: 'tools[{i}].function'.", f"tools[{i}].function")
+            check_function_schema(tool, f"tools[{i}]", strict_default=True)
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        check_format_schema(fmt, "text.format")
     choice = body.get("tool_choice")
     if isinstance(choice, str) and choice not in ("auto", "none", "required"):
         raise _invalid(choice, "tool_choice", ("none", "auto", "required"))

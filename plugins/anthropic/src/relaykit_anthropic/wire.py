@@ -74,6 +74,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from relaykit import ChatRequest, ChatResponse, Citation, InvalidRequestError, Message, Usage
+from relaykit.json_schemas import name_problem
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -86,7 +87,7 @@ from relaykit.messages import (
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import sampling, thinking, web_search
+from . import sampling, schemas, thinking, web_search
 from .documents import document_block
 
 StructuredOutput = Literal["native", "tool"]
@@ -167,7 +168,7 @@ def request_body(
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request)
-    tools = [_tool(t) for t in request.tools]
+    tools = [_tool(t, f"tools[{i}]") for i, t in enumerate(request.tools)]
     system = _system(request.messages, tools)
     # extra's own thinking replaces reasoning= (it is sent as given, below)
     reasoning = None if "thinking" in request.extra else request.reasoning
@@ -202,7 +203,8 @@ def request_body(
         if json_tool_name(request, structured_output):
             _emulate_with_tool(body, rf)
         else:
-            body["output_config"] = {"format": {"type": "json_schema", "schema": rf.schema or {}}}
+            schema = schemas.format_schema(rf.schema or {}, rf.name)
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     if request.web_search is not None:
         # After the function tools (and an emulated format's), whose names it must not take.
         model = search_model or request.model
@@ -249,8 +251,8 @@ def _default_max_tokens(request: ChatRequest, default: int) -> int:
     return default + thinking.room(reasoning, request.model)
 
 
-def _tool(tool: Tool) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters}
+def _tool(tool: Tool, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "input_schema": schemas.tool_entry(tool, where)}
     if tool.description:
         out["description"] = tool.description
     if tool.strict is not None:
@@ -310,6 +312,11 @@ def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict
 
 
 def _emulate_with_tool(body: dict[str, Any], rf: ResponseFormat) -> None:
+    problem = name_problem(rf.name, "the response format's name")
+    if problem is not None:  # it names the tool the answer comes in
+        raise InvalidRequestError(
+            problem, param="response_format.name", hint="name it with letters, digits, '_', '-'"
+        )
     if rf.type == "json_object":
         schema: dict[str, Any] = {"type": "object"}
     else:

@@ -161,6 +161,8 @@ def preset(
         #: compatible services speak Chat Completions; few have /responses
         api: ClassVar[Api] = "chat"
         known_models: ClassVar[dict] = {}  # type: ignore[type-arg]
+        #: each service has strict rules of its own (vLLM's guided decoding takes more)
+        strict_schemas: ClassVar[bool] = False
 
     # OpenAI's token counter is OpenAI's own: relaykit estimates for the others.
     Preset.count_tokens = None  # type: ignore[assignment,method-assign]

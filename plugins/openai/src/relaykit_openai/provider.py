@@ -152,6 +152,9 @@ class OpenAIProvider:
     #: whether the service reads Anthropic-style ``cache_control`` marks on content
     #: parts and tools (OpenRouter does; OpenAI caches by itself and takes none)
     cache_control: ClassVar[bool] = False
+    #: refuse response formats and tools OpenAI's strict rules refuse, before sending
+    #: (see .schemas); the compatible services keep rules of their own
+    strict_schemas: ClassVar[bool] = True
     #: which API to speak when ``api`` is not configured (see the class docstring)
     api: ClassVar[Api] = "auto"
     #: how ``/embeddings`` returns vectors when ``embedding_encoding`` is not configured
@@ -267,6 +270,7 @@ class OpenAIProvider:
             reasoning=self.reasoning_style,
             search_options=search_options,
             search_tool=search_tool,
+            strict_schemas=self.strict_schemas,
         )
         return json_encode.dumps(body)
 

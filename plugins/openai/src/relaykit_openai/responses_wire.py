@@ -66,7 +66,7 @@ from relaykit.request import Tool
 from relaykit.response import FinishReason, reasoning_fields
 from relaykit.web_search import Citation
 
-from . import documents
+from . import documents, schemas
 from .reasoning import merge_extra, responses_field
 from .web_search import billed_search, citation, citations, responses_tool, search_queries
 
@@ -95,6 +95,11 @@ def is_reasoning_model(model: str) -> bool:
 def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai") -> dict[str, Any]:
     """The JSON body of ``POST /responses`` for ``request`` (``provider`` names the
     deployment in a refusal of a web search it cannot run: see :mod:`.web_search`)."""
+    for i, tool in enumerate(request.tools):
+        schemas.check_tool(tool, f"tools[{i}]")
+    rf = request.response_format
+    if rf is not None and rf.type == "json_schema":
+        schemas.check_format(rf)
     body: dict[str, Any] = {"model": request.model, "input": _input(request.messages)}
     if request.max_tokens is not None:
         body["max_output_tokens"] = request.max_tokens
@@ -112,7 +117,6 @@ def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai"
         body["tool_choice"] = (
             {"type": "function", "name": tc.name} if tc.mode == "tool" else tc.mode
         )
-    rf = request.response_format
     if rf is not None:
         if rf.type == "json_schema":
             fmt: dict[str, Any] = {

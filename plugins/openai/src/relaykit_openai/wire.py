@@ -27,6 +27,7 @@ from relaykit.messages import (
 from relaykit.request import Tool
 from relaykit.response import FinishReason
 
+from . import schemas
 from .reasoning import ReasoningStyle, chat_fields, merge_extra
 from .web_search import citations
 
@@ -55,6 +56,7 @@ def request_body(
     reasoning: ReasoningStyle = "effort",
     search_options: dict[str, Any] | None = None,
     search_tool: dict[str, Any] | None = None,
+    strict_schemas: bool = True,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /chat/completions`` for ``request``.
 
@@ -66,7 +68,11 @@ def request_body(
     ``reasoning`` says how the service takes ``reasoning=`` (see :mod:`.reasoning`).
     ``search_options`` is a search model's ``web_search_options`` and ``search_tool``
     a server tool that searches (OpenRouter's), from :mod:`.web_search`.
+    ``strict_schemas``: refuse names and strict schemas OpenAI refuses, before
+    sending (:mod:`.schemas`); compatible services keep rules of their own.
     """
+    if strict_schemas:
+        _check_schemas(request)
     body: dict[str, Any] = {
         "model": request.model,
         "messages": _messages(request.messages, cache_control, documents),
@@ -110,6 +116,14 @@ def request_body(
     if request.extra:
         merge_extra(body, request.extra)
     return body
+
+
+def _check_schemas(request: ChatRequest) -> None:
+    for i, tool in enumerate(request.tools):
+        schemas.check_tool(tool, f"tools[{i}].function")
+    rf = request.response_format
+    if rf is not None and rf.type == "json_schema":
+        schemas.check_format(rf)
 
 
 def _tool(tool: Tool, cache_control: bool) -> dict[str, Any]:
