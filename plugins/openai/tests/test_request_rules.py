@@ -1,5 +1,6 @@
-"""Tool messages Chat Completions refuses: the mock refuses them as OpenAI does, so a
-wire that sends them fails its tests."""
+"""Messages Chat Completions refuses: the mock refuses them as OpenAI does, so a wire
+that sends them fails its tests, and the wire refuses before sending what it would
+otherwise send (an image outside a user message)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+import relaykit
+from relaykit import ImagePart, InvalidRequestError, Message, ToolCall
+from relaykit.messages import ToolResultPart
 from relaykit.testing import OpenAIMock
+from relaykit.testing.provider_contract import PNG
 
 KEY = "sk-test-0123456789abcdef0123"
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -75,3 +80,91 @@ def test_mock_refuses_unpaired_tool_messages(
 def test_mock_takes_every_call_answered_then_a_user_turn(mock: OpenAIMock) -> None:
     r = post(mock, [user("go"), asks(CALL, OTHER), answer("call_2"), answer("call_1"), user("ok")])
     assert r.status_code == 200, r.text
+
+
+# -- images outside user messages -----------------------------------------------
+
+IMAGE_PART = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+@pytest.mark.parametrize("role", ["system", "assistant"])
+def test_mock_refuses_an_image_outside_a_user_message(mock: OpenAIMock, role: str) -> None:
+    content = [{"type": "text", "text": "look"}, IMAGE_PART]
+    r = post(mock, [user("hi"), {"role": role, "content": content}, user("well?")])
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == (
+        "Invalid 'messages[1]'. Image URLs are only allowed for messages with role 'user', "
+        f"but this message with role '{role}' contains an image URL."
+    )
+    assert error["type"] == "invalid_request_error"
+
+
+def config(mock: OpenAIMock, api: str) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY, "api": api}},
+    }
+
+
+PNG_PART = ImagePart(data=PNG, media_type="image/png")
+CALL_1 = ToolCall("call_1", "f", {})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(
+    ("api", "messages", "where"),
+    [
+        ("chat", [Message("system", ("Brand:", PNG_PART)), Message.user("hi")], "messages[0]"),
+        (
+            "chat",
+            [Message.user("draw"), Message("assistant", ("Done:", PNG_PART)), Message.user("ok")],
+            "messages[1]",
+        ),
+        (
+            "chat",
+            [
+                Message.user("go"),
+                Message.assistant("", [CALL_1]),
+                Message("tool", (ToolResultPart("call_1", "done"), PNG_PART)),
+            ],
+            "messages[2]",
+        ),
+        (
+            "responses",
+            [Message.user("draw"), Message("assistant", ("Done:", PNG_PART)), Message.user("ok")],
+            "messages[1]",
+        ),
+    ],
+)
+async def test_an_image_outside_a_user_message_is_refused_before_sending(
+    mock: OpenAIMock, api: str, messages: list[Message], where: str, streamed: bool
+) -> None:
+    async with relaykit.Client(config(mock, api), env={}) as c:
+        with pytest.raises(InvalidRequestError, match="with an image") as info:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", messages) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", messages)
+    error = info.value
+    role = messages[int(where.removeprefix("messages[").rstrip("]"))].role
+    assert error.message.startswith(f"{where} is a {role} message with an image")
+    assert error.param == f"{where}.content" and "user message" in str(error.hint)
+    assert error.status is None and (error.provider, error.model) == ("openai", "gpt-4o-mini")
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_an_image_in_a_system_message_goes_to_the_responses_api(mock: OpenAIMock) -> None:
+    # Responses input takes images in system (developer) messages: sent as they are.
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        await c.chat(
+            "openai/gpt-4o-mini", [Message("system", ("Brand:", PNG_PART)), Message.user("hi")]
+        )
+    system = mock.last_request.json()["input"][0]
+    assert system["role"] == "system"
+    assert [p["type"] for p in system["content"]] == ["input_text", "input_image"]

@@ -585,7 +585,13 @@ def _file_tokens(messages: Any) -> int:
         for j, part in enumerate(content if isinstance(content, list) else ()):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "image_url" and m.get("role") != "user":
-                _not_for(m.get("role"), "image_url", f"messages[{i}].content[{j}]")
+                # OpenAI's words (openai-node#1030, OpenHands#7700)
+                raise openai_responses.Refusal(
+                    f"Invalid 'messages[{i}]'. Image URLs are only allowed for messages with "
+                    f"role 'user', but this message with role '{m.get('role')}' contains an "
+                    "image URL.",
+                    f"messages[{i}]",
+                )
             if kind == "file":
                 tokens += _file_part_tokens(part, m.get("role"), f"messages[{i}].content[{j}]")
     return tokens

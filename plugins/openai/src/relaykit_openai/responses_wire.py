@@ -9,7 +9,8 @@ Stateless: every call sends the whole conversation in ``input`` with
 - User and system text is ``input_text``, images ``input_image`` (their URL or
   a ``data:`` URL), documents ``input_file`` (a ``data:`` URL with its file
   name, or a URL OpenAI fetches; see :mod:`.documents`, which also refuses a
-  document outside a user message); assistant text goes back as
+  document outside a user message; an image in an assistant or tool message
+  is refused too, as it would be left out); assistant text goes back as
   ``output_text``. Tool calls are ``function_call`` items (``call_id`` is
   relaykit's ``ToolCall.id``), tool results ``function_call_output`` items.
   Cache points are left out: OpenAI caches prompts by itself.
@@ -69,6 +70,7 @@ from relaykit.web_search import Citation
 from . import documents
 from .reasoning import merge_extra, responses_field
 from .web_search import billed_search, citation, citations, responses_tool, search_queries
+from .wire import misplaced_image
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -162,8 +164,8 @@ def _tool(tool: Tool) -> dict[str, Any]:
 def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
-        if m.role != "user" and any(type(p) is DocumentPart for p in m.content):
-            raise documents.misplaced(m.role, f"messages[{i}]")
+        if m.role != "user" and any(type(p) in _USER_INPUT for p in m.content):
+            _misplaced(m, i)
         if m.role == "tool":
             for p in m.content:
                 if isinstance(p, ToolResultPart):
@@ -182,6 +184,20 @@ def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         if content:
             items.append({"role": m.role, "content": content})
     return items
+
+
+#: parts only user input takes (system input takes images too)
+_USER_INPUT = (DocumentPart, ImagePart)
+
+
+def _misplaced(m: Message, index: int) -> None:
+    """Refuse a document outside a user message, or an image in an assistant or tool
+    message: an assistant's content is ``output_text`` (the image would be left
+    out) and a tool message's only its results."""
+    if any(type(p) is DocumentPart for p in m.content):
+        raise documents.misplaced(m.role, f"messages[{index}]")
+    if m.role != "system":
+        raise misplaced_image(m.role, f"messages[{index}]", "the Responses API", "user or system")
 
 
 def _output(result: ToolResultPart) -> list[dict[str, Any]]:
