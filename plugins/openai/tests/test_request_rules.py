@@ -14,6 +14,7 @@ from relaykit import ImagePart, InvalidRequestError, Message, ToolCall
 from relaykit.messages import ToolResultPart
 from relaykit.testing import OpenAIMock
 from relaykit.testing.provider_contract import PNG
+from relaykit_openai import responses_wire
 
 KEY = "sk-test-0123456789abcdef0123"
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -168,3 +169,83 @@ async def test_an_image_in_a_system_message_goes_to_the_responses_api(mock: Open
     system = mock.last_request.json()["input"][0]
     assert system["role"] == "system"
     assert [p["type"] for p in system["content"]] == ["input_text", "input_image"]
+
+
+# -- Responses API: a tool result pairs with a call before it -------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_tool_result_without_its_call_is_refused_before_sending(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # A trimmed history that kept a result and dropped the call: the Responses API
+    # refuses it ("No tool call found for function call output with call_id ...").
+    messages = [Message.user("go"), Message.tool("call_1", "done"), Message.user("and?")]
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        with pytest.raises(InvalidRequestError, match="result of tool call 'call_1'") as info:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", messages) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", messages)
+    assert info.value.param == "messages[1]" and "before their results" in str(info.value.hint)
+    assert mock.requests == []
+
+
+def test_a_result_of_a_call_openai_keeps_is_not_checked() -> None:
+    # With previous_response_id (or a conversation) the calls are OpenAI's to pair.
+    request = relaykit.ChatRequest(
+        model="gpt-4o-mini",
+        messages=(Message.tool("call_1", "done"),),
+        extra={"previous_response_id": "resp_1", "store": True},
+    )
+    body = responses_wire.request_body(request, stream=False)
+    assert body["input"] == [
+        {"type": "function_call_output", "call_id": "call_1", "output": "done"}
+    ]
+    assert (body["previous_response_id"], body["store"]) == ("resp_1", True)
+
+
+def test_mock_refuses_a_function_call_output_before_its_call(mock: OpenAIMock) -> None:
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "done"}
+    call = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}
+    r = httpx.post(
+        f"{mock.base_url}/responses",
+        json={"model": "gpt-4o-mini", "input": [user("go"), output, call]},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == "No tool call found for function call output with call_id call_1."
+    assert (error["param"], error["type"]) == ("input", "invalid_request_error")
+
+
+@pytest.mark.anyio
+async def test_a_tool_run_over_the_responses_api_pairs_every_result(mock: OpenAIMock) -> None:
+    # Two steps of two parallel calls: every output follows its call, which the mock
+    # (refusing an output with no call before it) checks on each step.
+    mock.script.reply(tool_calls=[("weather", {"city": "Rome"}), ("weather", {"city": "Oslo"})])
+    mock.script.reply(tool_calls=[("weather", {"city": "Lima"}), ("weather", {"city": "Pune"})])
+    mock.script.reply("All sunny.")
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        run = await c.run_tools("openai/gpt-4o-mini", "Weather?", [weather])
+    assert run.response.text == "All sunny."
+    items = mock.last_request.json()["input"]
+    calls = [i["call_id"] for i in items if i.get("type") == "function_call"]
+    outputs = [i["call_id"] for i in items if i.get("type") == "function_call_output"]
+    assert len(calls) == 4 and sorted(outputs) == sorted(calls)
+    for call_id in calls:
+        made = next(n for n, i in enumerate(items) if i.get("call_id") == call_id)
+        answered = next(
+            n
+            for n, i in enumerate(items)
+            if i.get("type") == "function_call_output" and i["call_id"] == call_id
+        )
+        assert made < answered
