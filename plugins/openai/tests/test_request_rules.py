@@ -15,6 +15,7 @@ from relaykit.messages import ToolResultPart
 from relaykit.testing import OpenAIMock
 from relaykit.testing.provider_contract import PNG
 from relaykit_openai import responses_wire
+from relaykit_openai.tool_call_ids import mistral_id
 
 KEY = "sk-test-0123456789abcdef0123"
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -249,3 +250,50 @@ async def test_a_tool_run_over_the_responses_api_pairs_every_result(mock: OpenAI
             if i.get("type") == "function_call_output" and i["call_id"] == call_id
         )
         assert made < answered
+
+
+# -- Mistral: tool call ids of nine letters or digits ----------------------------
+
+
+def test_mock_refuses_a_tool_call_id_mistral_refuses(mock: OpenAIMock) -> None:
+    body = {"model": "mistral-small-latest", "messages": [user("go"), asks(CALL), answer("call_1")]}
+    r = httpx.post(
+        f"{mock.base_url}/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        "Tool call id was call_1 but must be a-z, A-Z, 0-9, with a length of 9."
+    )
+    # OpenAI's own models take any id.
+    assert post(mock, [user("go"), asks(CALL), answer("call_1")]).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_tool_call_ids_from_other_vendors_are_mapped_for_mistral(mock: OpenAIMock) -> None:
+    messages = [
+        Message.user("Weather?"),
+        Message.assistant("", [ToolCall("toolu_01A", "f", {}), ToolCall("Ab3dE6gH9", "f", {})]),
+        Message.tool("toolu_01A", "sunny"),
+        Message.tool("Ab3dE6gH9", "rainy"),
+    ]
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"mistral": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config, env={}) as c:
+        await c.chat("mistral/mistral-small-latest", messages)
+    sent = mock.last_request.json()["messages"]
+    mapped = sent[1]["tool_calls"][0]["id"]
+    assert len(mapped) == 9 and mapped.isalnum() and mapped == mistral_id("toolu_01A")
+    assert sent[1]["tool_calls"][1]["id"] == "Ab3dE6gH9"  # Mistral's own: as it is
+    assert [m["tool_call_id"] for m in sent[2:]] == [mapped, "Ab3dE6gH9"]
+    assert messages[1].tool_calls[0].id == "toolu_01A"  # the caller's messages unchanged
+
+
+@pytest.mark.anyio
+async def test_openai_itself_gets_the_ids_as_they_are(mock: OpenAIMock) -> None:
+    messages = [Message.user("go"), Message.assistant("", [CALL_1]), Message.tool("call_1", "ok")]
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        await c.chat("openai/gpt-4o-mini", messages)
+    assert mock.last_request.json()["messages"][2]["tool_call_id"] == "call_1"

@@ -162,6 +162,8 @@ class OpenAIMock(VendorMock):
         try:
             files = _file_tokens(body.get("messages"))
             _check_tool_messages(body.get("messages"))
+            if _MISTRAL.match(str(body.get("model"))):
+                _check_mistral_ids(body.get("messages"))
             _check_reasoning(body)
             openai_web_search.validate_chat(body)
         except openai_responses.Refusal as e:
@@ -620,6 +622,24 @@ def _check_tool_messages(messages: Any) -> None:
         pending = [c.get("id") for c in calls if isinstance(c, dict)] if calls else []
         asked = set(pending)
     _unanswered(pending, len(messages))
+
+
+#: Mistral's chat models, which take tool call ids of nine letters or digits only
+_MISTRAL = re.compile(r"(mistral|magistral|devstral|codestral|ministral|pixtral)-")
+_MISTRAL_ID = re.compile(r"[a-zA-Z0-9]{9}")
+
+
+def _check_mistral_ids(messages: Any) -> None:
+    """Refuse a tool call id Mistral refuses, in its words (langchain#24668)."""
+    for m in messages if isinstance(messages, list) else ():
+        ids = [c.get("id") for c in m.get("tool_calls") or () if isinstance(c, dict)]
+        if m.get("role") == "tool":
+            ids.append(m.get("tool_call_id"))
+        for call_id in ids:
+            if not _MISTRAL_ID.fullmatch(str(call_id)):
+                raise openai_responses.Refusal(
+                    f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9."
+                )
 
 
 def _unanswered(pending: list[Any], at: int) -> None:
