@@ -155,7 +155,7 @@ def test_a_cut_answer_is_incomplete(mock: OpenAIMock) -> None:
                 "input": [{"type": "function_call_output", "call_id": "c1", "output": "x"}],
             },
             "No tool call found for function call output with call_id c1.",
-            "input[0]",
+            "input",
         ),
         (
             {"model": "gpt-4o", "input": "hi", "include": ["reasoning.encrypted_content"]},

@@ -168,6 +168,13 @@ async def _once(
         with breaker.guard(target.provider, target.model):
             result = await attempt(provider, request, target)
     except RelayError as e:
+        # Every error names its provider and model (DESIGN.md); one a plugin raised
+        # before sending (a request its vendor refuses) does not know the deployment.
+        # Filled in here, once for every plugin, on the error path only.
+        if e.provider is None:
+            e.provider = target.provider
+        if e.model is None:
+            e.model = target.model
         # A server may quote our key back, whatever its shape: masked before the
         # error is logged (retry.py), recorded, or raised.
         client._known.mask_error(e)

@@ -85,3 +85,24 @@ async def test_an_assistant_turn_of_text_may_open_the_conversation(mock: GeminiM
     async with client(mock) as c:
         await c.chat(MODEL, [Message.assistant("How can I help?"), Message.user("Hi")])
     assert [c["role"] for c in mock.last_request.json()["contents"]] == ["model", "user"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_refusal_before_sending_names_the_provider_and_model(
+    mock: GeminiMock, streamed: bool
+) -> None:
+    # The plugin raises it without knowing which deployment it serves; the core's
+    # attempt fills in the target, as DESIGN.md promises of every error.
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="every user and assistant") as info:
+            if streamed:
+                async with c.stream(MODEL, [Message.user("")]) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat(MODEL, [Message.user("")])
+    error = info.value
+    assert (error.provider, error.model) == ("gemini", "gemini-2.5-flash")
+    assert str(error).startswith("gemini/gemini-2.5-flash: nothing to send to Gemini")
+    assert mock.requests == []

@@ -1,5 +1,6 @@
-"""Tool messages Chat Completions refuses: the mock refuses them as OpenAI does, so a
-wire that sends them fails its tests."""
+"""Messages Chat Completions refuses: the mock refuses them as OpenAI does, so a wire
+that sends them fails its tests, and the wire refuses before sending what it would
+otherwise send (an image outside a user message)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+import relaykit
+from relaykit import ImagePart, InvalidRequestError, Message, ToolCall
+from relaykit.messages import ToolResultPart
 from relaykit.testing import OpenAIMock
+from relaykit.testing.provider_contract import PNG
+from relaykit_openai import responses_wire
+from relaykit_openai.tool_call_ids import mistral_id
 
 KEY = "sk-test-0123456789abcdef0123"
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -153,3 +160,218 @@ def test_strict_schemas_and_names_openai_refuses_are_refused_in_its_words(
                 f"{mock.base_url}/{path}", json=body, headers={"authorization": f"Bearer {KEY}"}
             )
             assert r.status_code == 200  # Chat Completions' functions are not strict unasked
+
+
+# -- images outside user messages -----------------------------------------------
+
+IMAGE_PART = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+@pytest.mark.parametrize("role", ["system", "assistant"])
+def test_mock_refuses_an_image_outside_a_user_message(mock: OpenAIMock, role: str) -> None:
+    content = [{"type": "text", "text": "look"}, IMAGE_PART]
+    r = post(mock, [user("hi"), {"role": role, "content": content}, user("well?")])
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == (
+        "Invalid 'messages[1]'. Image URLs are only allowed for messages with role 'user', "
+        f"but this message with role '{role}' contains an image URL."
+    )
+    assert error["type"] == "invalid_request_error"
+
+
+def config(mock: OpenAIMock, api: str) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY, "api": api}},
+    }
+
+
+PNG_PART = ImagePart(data=PNG, media_type="image/png")
+CALL_1 = ToolCall("call_1", "f", {})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(
+    ("api", "messages", "where"),
+    [
+        ("chat", [Message("system", ("Brand:", PNG_PART)), Message.user("hi")], "messages[0]"),
+        (
+            "chat",
+            [Message.user("draw"), Message("assistant", ("Done:", PNG_PART)), Message.user("ok")],
+            "messages[1]",
+        ),
+        (
+            "chat",
+            [
+                Message.user("go"),
+                Message.assistant("", [CALL_1]),
+                Message("tool", (ToolResultPart("call_1", "done"), PNG_PART)),
+            ],
+            "messages[2]",
+        ),
+        (
+            "responses",
+            [Message.user("draw"), Message("assistant", ("Done:", PNG_PART)), Message.user("ok")],
+            "messages[1]",
+        ),
+    ],
+)
+async def test_an_image_outside_a_user_message_is_refused_before_sending(
+    mock: OpenAIMock, api: str, messages: list[Message], where: str, streamed: bool
+) -> None:
+    async with relaykit.Client(config(mock, api), env={}) as c:
+        with pytest.raises(InvalidRequestError, match="with an image") as info:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", messages) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", messages)
+    error = info.value
+    role = messages[int(where.removeprefix("messages[").rstrip("]"))].role
+    assert error.message.startswith(f"{where} is a {role} message with an image")
+    assert error.param == f"{where}.content" and "user message" in str(error.hint)
+    assert error.status is None and (error.provider, error.model) == ("openai", "gpt-4o-mini")
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_an_image_in_a_system_message_goes_to_the_responses_api(mock: OpenAIMock) -> None:
+    # Responses input takes images in system (developer) messages: sent as they are.
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        await c.chat(
+            "openai/gpt-4o-mini", [Message("system", ("Brand:", PNG_PART)), Message.user("hi")]
+        )
+    system = mock.last_request.json()["input"][0]
+    assert system["role"] == "system"
+    assert [p["type"] for p in system["content"]] == ["input_text", "input_image"]
+
+
+# -- Responses API: a tool result pairs with a call before it -------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_tool_result_without_its_call_is_refused_before_sending(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # A trimmed history that kept a result and dropped the call: the Responses API
+    # refuses it ("No tool call found for function call output with call_id ...").
+    messages = [Message.user("go"), Message.tool("call_1", "done"), Message.user("and?")]
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        with pytest.raises(InvalidRequestError, match="result of tool call 'call_1'") as info:
+            if streamed:
+                async with c.stream("openai/gpt-4o-mini", messages) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await c.chat("openai/gpt-4o-mini", messages)
+    assert info.value.param == "messages[1]" and "before their results" in str(info.value.hint)
+    assert mock.requests == []
+
+
+def test_a_result_of_a_call_openai_keeps_is_not_checked() -> None:
+    # With previous_response_id (or a conversation) the calls are OpenAI's to pair.
+    request = relaykit.ChatRequest(
+        model="gpt-4o-mini",
+        messages=(Message.tool("call_1", "done"),),
+        extra={"previous_response_id": "resp_1", "store": True},
+    )
+    body = responses_wire.request_body(request, stream=False)
+    assert body["input"] == [
+        {"type": "function_call_output", "call_id": "call_1", "output": "done"}
+    ]
+    assert (body["previous_response_id"], body["store"]) == ("resp_1", True)
+
+
+def test_mock_refuses_a_function_call_output_before_its_call(mock: OpenAIMock) -> None:
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "done"}
+    call = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}
+    r = httpx.post(
+        f"{mock.base_url}/responses",
+        json={"model": "gpt-4o-mini", "input": [user("go"), output, call]},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == "No tool call found for function call output with call_id call_1."
+    assert (error["param"], error["type"]) == ("input", "invalid_request_error")
+
+
+@pytest.mark.anyio
+async def test_a_tool_run_over_the_responses_api_pairs_every_result(mock: OpenAIMock) -> None:
+    # Two steps of two parallel calls: every output follows its call, which the mock
+    # (refusing an output with no call before it) checks on each step.
+    mock.script.reply(tool_calls=[("weather", {"city": "Rome"}), ("weather", {"city": "Oslo"})])
+    mock.script.reply(tool_calls=[("weather", {"city": "Lima"}), ("weather", {"city": "Pune"})])
+    mock.script.reply("All sunny.")
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    async with relaykit.Client(config(mock, "responses"), env={}) as c:
+        run = await c.run_tools("openai/gpt-4o-mini", "Weather?", [weather])
+    assert run.response.text == "All sunny."
+    items = mock.last_request.json()["input"]
+    calls = [i["call_id"] for i in items if i.get("type") == "function_call"]
+    outputs = [i["call_id"] for i in items if i.get("type") == "function_call_output"]
+    assert len(calls) == 4 and sorted(outputs) == sorted(calls)
+    for call_id in calls:
+        made = next(n for n, i in enumerate(items) if i.get("call_id") == call_id)
+        answered = next(
+            n
+            for n, i in enumerate(items)
+            if i.get("type") == "function_call_output" and i["call_id"] == call_id
+        )
+        assert made < answered
+
+
+# -- Mistral: tool call ids of nine letters or digits ----------------------------
+
+
+def test_mock_refuses_a_tool_call_id_mistral_refuses(mock: OpenAIMock) -> None:
+    body = {"model": "mistral-small-latest", "messages": [user("go"), asks(CALL), answer("call_1")]}
+    r = httpx.post(
+        f"{mock.base_url}/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        "Tool call id was call_1 but must be a-z, A-Z, 0-9, with a length of 9."
+    )
+    # OpenAI's own models take any id.
+    assert post(mock, [user("go"), asks(CALL), answer("call_1")]).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_tool_call_ids_from_other_vendors_are_mapped_for_mistral(mock: OpenAIMock) -> None:
+    messages = [
+        Message.user("Weather?"),
+        Message.assistant("", [ToolCall("toolu_01A", "f", {}), ToolCall("Ab3dE6gH9", "f", {})]),
+        Message.tool("toolu_01A", "sunny"),
+        Message.tool("Ab3dE6gH9", "rainy"),
+    ]
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"mistral": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config, env={}) as c:
+        await c.chat("mistral/mistral-small-latest", messages)
+    sent = mock.last_request.json()["messages"]
+    mapped = sent[1]["tool_calls"][0]["id"]
+    assert len(mapped) == 9 and mapped.isalnum() and mapped == mistral_id("toolu_01A")
+    assert sent[1]["tool_calls"][1]["id"] == "Ab3dE6gH9"  # Mistral's own: as it is
+    assert [m["tool_call_id"] for m in sent[2:]] == [mapped, "Ab3dE6gH9"]
+    assert messages[1].tool_calls[0].id == "toolu_01A"  # the caller's messages unchanged
+
+
+@pytest.mark.anyio
+async def test_openai_itself_gets_the_ids_as_they_are(mock: OpenAIMock) -> None:
+    messages = [Message.user("go"), Message.assistant("", [CALL_1]), Message.tool("call_1", "ok")]
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        await c.chat("openai/gpt-4o-mini", messages)
+    assert mock.last_request.json()["messages"][2]["tool_call_id"] == "call_1"

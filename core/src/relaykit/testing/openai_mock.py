@@ -164,6 +164,8 @@ class OpenAIMock(VendorMock):
         try:
             files = _file_tokens(body.get("messages"))
             _check_tool_messages(body.get("messages"))
+            if _MISTRAL.match(str(body.get("model"))):
+                _check_mistral_ids(body.get("messages"))
             _check_reasoning(body)
             _check_schemas(body)
             openai_web_search.validate_chat(body)
@@ -588,7 +590,13 @@ def _file_tokens(messages: Any) -> int:
         for j, part in enumerate(content if isinstance(content, list) else ()):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "image_url" and m.get("role") != "user":
-                _not_for(m.get("role"), "image_url", f"messages[{i}].content[{j}]")
+                # OpenAI's words (openai-node#1030, OpenHands#7700)
+                raise openai_responses.Refusal(
+                    f"Invalid 'messages[{i}]'. Image URLs are only allowed for messages with "
+                    f"role 'user', but this message with role '{m.get('role')}' contains an "
+                    "image URL.",
+                    f"messages[{i}]",
+                )
             if kind == "file":
                 tokens += _file_part_tokens(part, m.get("role"), f"messages[{i}].content[{j}]")
     return tokens
@@ -617,6 +625,24 @@ def _check_tool_messages(messages: Any) -> None:
         pending = [c.get("id") for c in calls if isinstance(c, dict)] if calls else []
         asked = set(pending)
     _unanswered(pending, len(messages))
+
+
+#: Mistral's chat models, which take tool call ids of nine letters or digits only
+_MISTRAL = re.compile(r"(mistral|magistral|devstral|codestral|ministral|pixtral)-")
+_MISTRAL_ID = re.compile(r"[a-zA-Z0-9]{9}")
+
+
+def _check_mistral_ids(messages: Any) -> None:
+    """Refuse a tool call id Mistral refuses, in its words (langchain#24668)."""
+    for m in messages if isinstance(messages, list) else ():
+        ids = [c.get("id") for c in m.get("tool_calls") or () if isinstance(c, dict)]
+        if m.get("role") == "tool":
+            ids.append(m.get("tool_call_id"))
+        for call_id in ids:
+            if not _MISTRAL_ID.fullmatch(str(call_id)):
+                raise openai_responses.Refusal(
+                    f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9."
+                )
 
 
 def _unanswered(pending: list[Any], at: int) -> None:

@@ -349,10 +349,11 @@ def _validate_input(items: Any, body: dict[str, Any]) -> None:
                 if kind not in _INPUT_PARTS:
                     raise _invalid(kind, f"{where}.output[{j}]", _INPUT_PARTS)
             if item.get("call_id") not in calls:
+                # The API's words and param (codex2api#414): a call earlier in the input.
                 raise Refusal(
                     "No tool call found for function call output with call_id"
                     f" {item.get('call_id')}.",
-                    where,
+                    "input",
                 )
         elif kind == "reasoning":
             _validate_reasoning(item, where, body)

@@ -14,6 +14,7 @@ from relaykit import (
     ConfigError,
     EmbeddingRequest,
     EmbeddingResponse,
+    InvalidRequestError,
     ModelInfo,
     ModelPrice,
     ProviderSettings,
@@ -22,6 +23,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
+from relaykit.errors import RelayError
 from relaykit.events import StreamEvent
 from relaykit.http_errors import error_from_http
 from relaykit.secrets import scrub
@@ -37,6 +39,33 @@ if TYPE_CHECKING:
 #: What a local model costs per token. Zero rather than unknown, so ``cost`` says
 #: "free" (``Decimal(0)``) instead of "no idea" (``None``); the electricity is on you.
 LOCAL_PRICE = ModelPrice(Decimal(0), Decimal(0), Decimal(0))
+
+#: How Ollama's answers to a caller's mistake begin when it gives them with 500, as
+#: it does for what it reads only where it loads or runs the model: an option of
+#: the wrong type (api.Options.FromMap, answered by handleScheduleError's default)
+#: and a ``format`` that is neither "json" nor a schema (llm/server.go).
+_REFUSED_WITH_500 = ("option ", "invalid format: ", "invalid JSON schema in format")
+
+
+def http_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None
+) -> RelayError:
+    """The typed error for an Ollama error response: :func:`error_from_http`'s,
+    except that a 500 refusing the caller's option or ``format`` is an
+    :class:`~relaykit.InvalidRequestError`, not a retryable outage (the same
+    request would be refused again)."""
+    error = error_from_http(status, headers, body, provider=provider, model=model)
+    if status == 500 and error.message.startswith(_REFUSED_WITH_500):
+        return InvalidRequestError(
+            error.message,
+            provider=provider,
+            model=model,
+            status=status,
+            provider_message=error.provider_message,
+            hint="fix the option or format in `extra` (Ollama reads options as "
+            'api.Options types, and format as "json" or a JSON schema object)',
+        )
+    return error
 
 
 class OllamaProvider:
@@ -99,7 +128,7 @@ class OllamaProvider:
         url = f"{self.base_url}/api/chat"
         r = await self._http.post(url, content=self._body(request, False), headers=self._headers)
         if r.status_code >= 400:
-            raise error_from_http(
+            raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
         return wire.response(json_decode.loads(r.content))
@@ -111,7 +140,7 @@ class OllamaProvider:
         async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
             if r.status_code >= 400:
                 await r.aread()
-                raise error_from_http(
+                raise http_error(
                     r.status_code, r.headers, r.content, provider=self._name, model=request.model
                 )
             decoder = OllamaStreamDecoder(provider=self._name, model=request.model)
@@ -137,7 +166,7 @@ class OllamaProvider:
         url = f"{self.base_url}/api/embed"
         r = await self._http.post(url, content=json_encode.dumps(body), headers=self._headers)
         if r.status_code >= 400:
-            raise error_from_http(
+            raise http_error(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
         try:
@@ -161,9 +190,7 @@ class OllamaProvider:
         """``GET /api/tags``: the models pulled onto this Ollama server."""
         r = await self._http.get(f"{self.base_url}/api/tags", headers=self._headers)
         if r.status_code >= 400:
-            raise error_from_http(
-                r.status_code, r.headers, r.content, provider=self._name, model=None
-            )
+            raise http_error(r.status_code, r.headers, r.content, provider=self._name, model=None)
         return [
             ModelInfo(id=str(m.get("model") or m["name"]), provider=self._name, price=LOCAL_PRICE)
             for m in json.loads(r.content).get("models") or ()

@@ -15,8 +15,15 @@ and its tokens one per word (:func:`~relaykit.testing.mock_embedding_tokens`);
 
 It checks requests the way Ollama does where a provider is easy to get wrong:
 a known model, valid roles, base64 images, a ``format`` that is ``"json"`` or a
-schema object, option types; an ``input`` of strings; and no chat with an
-embedding model (:data:`EMBEDDING_FAMILIES`).
+schema object, option types; an ``input`` of strings; no chat with an
+embedding model (:data:`EMBEDDING_FAMILIES`), and no ``tools`` for a model
+without the tools capability (:data:`NO_TOOLS_MODELS`: 400, ``registry.ollama.ai/
+library/llava:7b does not support tools``). A bad ``format`` or option type is
+refused with 500, as Ollama refuses it where it loads the model or runs it
+(``invalid format: ...; expected "json" or a valid JSON Schema object``,
+``option "seed" must be of type integer``). The shape of a conversation is not
+checked, as Ollama checks none of it: empty content, images on any role, two
+turns of one role and a system message mid-way all reach the model's template.
 
 ``think`` is checked as Ollama's server checks it: ``true``, ``false`` or a
 level (``invalid think value: ...`` otherwise); thinking asked of a model that
@@ -61,6 +68,8 @@ MODELS: tuple[tuple[str, str, str], ...] = (
     ("llava:7b", "llama", "7B"),
     ("nomic-embed-text:latest", "nomic-bert", "137M"),
 )
+#: models without Ollama's tools capability: ``tools`` sent to one is refused
+NO_TOOLS_MODELS = ("llava:7b",)
 #: families of embedding models, which ``/api/chat`` refuses
 EMBEDDING_FAMILIES = ("nomic-bert", "bert")
 #: families of the listed models that think (Ollama reads it from a model's template)
@@ -71,16 +80,9 @@ LEVEL_FAMILIES = ("gptoss",)
 THINK_LEVELS = ("high", "medium", "low")
 _ROLES = ("system", "user", "assistant", "tool")
 _DONE_REASON = {"stop": "stop", "length": "length", "tool_calls": "stop", "content_filter": "stop"}
-_NUMBER_OPTIONS = (
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "num_predict",
-    "num_ctx",
-    "seed",
-)
+#: options Ollama reads as integers and as float32s (api.Options)
+_INTEGER_OPTIONS = ("top_k", "num_predict", "num_ctx", "seed", "num_keep", "repeat_last_n")
+_FLOAT_OPTIONS = ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty")
 
 
 class OllamaMock(VendorMock):
@@ -146,6 +148,15 @@ class OllamaMock(VendorMock):
         problem = _think_problem(body.get("think"), model, family)
         if problem:
             return _error(400, problem)
+        full = model if ":" in model else f"{model}:latest"
+        if body.get("tools") and full in NO_TOOLS_MODELS:
+            # Ollama's capability check names the model in full (ollama#14795).
+            return _error(400, f"registry.ollama.ai/library/{full} does not support tools")
+        # What Ollama refuses only where it loads or runs the model, with 500
+        # (handleScheduleError's default, and a runner error before any output).
+        problem = _options_problem(body.get("options") or {}) or _format_problem(body.get("format"))
+        if problem:
+            return _error(500, problem)
         messages = body.get("messages") or []
         prompt = " ".join(str(m.get("content") or "") for m in messages)
         last_user = next(
@@ -183,6 +194,9 @@ class OllamaMock(VendorMock):
         model = body["model"]
         if self._family(model) is None:
             return _error(404, f"model '{model}' not found")
+        problem = _options_problem(body.get("options") or {})
+        if problem:  # where Ollama loads the model: handleScheduleError's 500
+            return _error(500, problem)
         texts = _embed_inputs(body.get("input"))
         if not texts:  # Ollama answers "no input" without running the model
             return Response.json({"model": model, "embeddings": []})
@@ -292,7 +306,9 @@ def _model(name: str, family: str, size: str) -> dict[str, Any]:
 
 
 def validate(body: Any) -> str | None:
-    """Ollama's message for what is wrong with a ``/api/chat`` body, or ``None``."""
+    """Ollama's message for what is wrong with a ``/api/chat`` body's shape (refused
+    with 400 before the model is looked up), or ``None``. Options and ``format``
+    are checked later, as Ollama checks them (see :class:`OllamaMock`)."""
     if not isinstance(body, dict):
         return "invalid request body"
     if not body.get("model"):
@@ -321,10 +337,16 @@ def validate(body: Any) -> str | None:
     if think is not None and not isinstance(think, bool) and think not in THINK_LEVELS:
         shown = json.dumps(think)
         return f'invalid think value: {shown} (must be "high", "medium", "low", true, or false)'
-    fmt = body.get("format")
-    if fmt is not None and fmt != "json" and fmt != "" and not isinstance(fmt, dict):
-        return f'invalid format: "{fmt}"; expected "json" or a valid JSON Schema'
-    return _options_problem(body.get("options") or {})
+    return None
+
+
+def _format_problem(fmt: Any) -> str | None:
+    """Ollama's words for a ``format`` that is neither ``"json"`` nor a schema object
+    (llm/server.go: the raw JSON quoted as Go's ``%q`` quotes it)."""
+    if fmt is None or fmt == "json" or fmt == "" or isinstance(fmt, dict):
+        return None
+    raw = json.dumps(fmt, separators=(",", ":"))
+    return f'invalid format: {json.dumps(raw)}; expected "json" or a valid JSON Schema object'
 
 
 def _think_problem(think: bool | str | None, model: str, family: str) -> str | None:
@@ -367,7 +389,7 @@ def validate_embed(body: Any) -> str | None:
     truncate = body.get("truncate")
     if truncate is not None and not isinstance(truncate, bool):
         return _unmarshal_error(truncate, "truncate", "bool")
-    return _options_problem(body.get("options") or {})
+    return None
 
 
 def _unmarshal_error(value: Any, field: str, go_type: str) -> str:
@@ -384,12 +406,17 @@ def _embed_inputs(texts: str | list[str] | None) -> list[str]:
 
 
 def _options_problem(options: Mapping[str, Any]) -> str | None:
-    for key in _NUMBER_OPTIONS:
-        value = options.get(key)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            return f'option "{key}" must be of type number'
+    """Ollama's words for an option of the wrong type (api.Options.FromMap)."""
+    for keys, kind in ((_INTEGER_OPTIONS, "integer"), (_FLOAT_OPTIONS, "float32")):
+        for key in keys:
+            value = options.get(key)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not number:
+                return f'option "{key}" must be of type {kind}'
     stop = options.get("stop")
-    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+    if stop is not None and not isinstance(stop, list):
+        return 'option "stop" must be of type array'
+    if stop is not None and not all(isinstance(s, str) for s in stop):
         return 'option "stop" must be of an array of strings'
     return None
 
@@ -417,6 +444,7 @@ __all__ = [
     "EMBEDDING_FAMILIES",
     "LEVEL_FAMILIES",
     "MODELS",
+    "NO_TOOLS_MODELS",
     "THINKING_FAMILIES",
     "THINK_LEVELS",
     "OllamaMock",

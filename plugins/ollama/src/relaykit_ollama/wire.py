@@ -9,6 +9,12 @@ Ids go back with the history (``tool_calls[].id``, ``tool_call_id``) for
 servers that know them; older ones ignore fields they do not know.
 Ollama reads no documents (a message carries text and images only), so a
 :class:`~relaykit.DocumentPart` is refused before anything is sent.
+
+Nothing else is mended or refused: Ollama checks nothing of a conversation's
+shape (server/routes.go hands the messages to the model's template as they
+are; server/prompt.go takes every message's images, whatever its role), so
+empty or whitespace text, images in assistant or system turns, two turns of
+one role and a system message mid-way are sent as the caller wrote them.
 """
 
 from __future__ import annotations

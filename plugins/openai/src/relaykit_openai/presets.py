@@ -18,7 +18,9 @@ core refuses the setting for them before sending. Documents likewise:
 only OpenRouter's Chat Completions reads them; for the others a
 :class:`relaykit.DocumentPart` is refused before sending. ``reasoning=`` goes as
 ``reasoning_effort``, as OpenRouter's ``reasoning`` object, or, for DeepSeek and
-Mistral (thinking is picked by model), is refused before sending.
+Mistral (thinking is picked by model), is refused before sending. Mistral takes
+tool call ids of nine letters or digits only: other vendors' ids in the history
+are mapped for it (see .tool_call_ids).
 """
 
 from __future__ import annotations
@@ -204,6 +206,7 @@ def preset(
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
+    Preset.short_tool_ids = name == "mistral"  # nine-character tool call ids only
     Preset.chat_documents = _CHAT_DOCUMENTS.get(name, "none")
     Preset.reasoning_style = _REASONING.get(name, "effort")
     Preset.web_search_style = _WEB_SEARCH.get(name, "none")

@@ -45,6 +45,7 @@ from .api_choice import Api, parse_api, responses_only
 from .body_end import read_to_end
 from .prices import OPENAI_MODELS, known_model
 from .reasoning import ReasoningStyle, refuse
+from .tool_call_ids import with_mistral_ids
 from .wire import text_delta
 
 if TYPE_CHECKING:
@@ -155,6 +156,9 @@ class OpenAIProvider:
     #: refuse response formats and tools OpenAI's strict rules refuse, before sending
     #: (see .schemas); the compatible services keep rules of their own
     strict_schemas: ClassVar[bool] = True
+    #: whether the service takes only nine-character tool call ids (Mistral: see
+    #: .tool_call_ids), so that others in the history are mapped before sending
+    short_tool_ids: ClassVar[bool] = False
     #: which API to speak when ``api`` is not configured (see the class docstring)
     api: ClassVar[Api] = "auto"
     #: how ``/embeddings`` returns vectors when ``embedding_encoding`` is not configured
@@ -259,6 +263,8 @@ class OpenAIProvider:
             raise refuse(self.type, request.model)
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
+        if self.short_tool_ids:
+            request = with_mistral_ids(request)
         search_options, search_tool = self._chat_search(request)
         body = wire.request_body(
             request,

@@ -9,9 +9,13 @@ Stateless: every call sends the whole conversation in ``input`` with
 - User and system text is ``input_text``, images ``input_image`` (their URL or
   a ``data:`` URL), documents ``input_file`` (a ``data:`` URL with its file
   name, or a URL OpenAI fetches; see :mod:`.documents`, which also refuses a
-  document outside a user message); assistant text goes back as
+  document outside a user message; an image in an assistant or tool message
+  is refused too, as it would be left out); assistant text goes back as
   ``output_text``. Tool calls are ``function_call`` items (``call_id`` is
-  relaykit's ``ToolCall.id``), tool results ``function_call_output`` items.
+  relaykit's ``ToolCall.id``), tool results ``function_call_output`` items;
+  a result whose call is not earlier in the conversation is refused before
+  sending, as the API refuses it (unless ``extra`` names a conversation OpenAI
+  keeps: ``previous_response_id`` or ``conversation``).
   Cache points are left out: OpenAI caches prompts by itself.
 - ``stop`` and ``seed`` have no Responses field and are not sent (as
   Anthropic ignores ``seed``); use ``api = "chat"`` where they matter.
@@ -69,6 +73,7 @@ from relaykit.web_search import Citation
 from . import documents, schemas
 from .reasoning import merge_extra, responses_field
 from .web_search import billed_search, citation, citations, responses_tool, search_queries
+from .wire import misplaced_image
 
 #: the ``origin`` of the reasoning parts this API makes, and accepts back (the same
 #: as relaykit-gateway's Responses dialect uses)
@@ -100,7 +105,11 @@ def request_body(request: ChatRequest, *, stream: bool, provider: str = "openai"
     rf = request.response_format
     if rf is not None and rf.type == "json_schema":
         schemas.check_format(rf)
-    body: dict[str, Any] = {"model": request.model, "input": _input(request.messages)}
+    extra = request.extra
+    # A conversation OpenAI keeps (extra's previous_response_id or conversation)
+    # holds calls the input need not repeat: their results are not checked.
+    paired = not extra or ("previous_response_id" not in extra and "conversation" not in extra)
+    body: dict[str, Any] = {"model": request.model, "input": _input(request.messages, paired)}
     if request.max_tokens is not None:
         body["max_output_tokens"] = request.max_tokens
     if request.temperature is not None:
@@ -163,14 +172,19 @@ def _tool(tool: Tool) -> dict[str, Any]:
     return out
 
 
-def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def _input(messages: tuple[Message, ...], paired: bool = True) -> list[dict[str, Any]]:
+    """The ``input`` items for ``messages``; ``paired``: refuse a tool result that
+    answers no call before it (:func:`_unpaired`)."""
     items: list[dict[str, Any]] = []
+    called: set[str] = set()  # the call ids of the function_call items so far
     for i, m in enumerate(messages):
-        if m.role != "user" and any(type(p) is DocumentPart for p in m.content):
-            raise documents.misplaced(m.role, f"messages[{i}]")
+        if m.role != "user" and any(type(p) in _USER_INPUT for p in m.content):
+            _misplaced(m, i)
         if m.role == "tool":
             for p in m.content:
                 if isinstance(p, ToolResultPart):
+                    if paired and p.tool_call_id not in called:
+                        raise _unpaired(p.tool_call_id, i)
                     items.append(
                         {
                             "type": "function_call_output",
@@ -180,12 +194,39 @@ def _input(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
                     )
             continue
         if m.role == "assistant":
-            _assistant_items(m, items)
+            _assistant_items(m, items, called)
             continue
         content = [c for c in (_input_part(p) for p in m.content) if c is not None]
         if content:
             items.append({"role": m.role, "content": content})
     return items
+
+
+def _unpaired(call_id: str, index: int) -> InvalidRequestError:
+    """The error for a tool result answering no call before it: the API refuses it
+    ("No tool call found for function call output with call_id ...", as reported
+    in codex2api#414), statelessly, since relaykit sends the whole conversation."""
+    return InvalidRequestError(
+        f"messages[{index}] holds the result of tool call {call_id!r}, and no assistant "
+        "message before it makes that call",
+        param=f"messages[{index}]",
+        hint="keep the assistant message with the tool calls in the conversation, before "
+        "their results (a trimmed history must drop a call and its results together)",
+    )
+
+
+#: parts only user input takes (system input takes images too)
+_USER_INPUT = (DocumentPart, ImagePart)
+
+
+def _misplaced(m: Message, index: int) -> None:
+    """Refuse a document outside a user message, or an image in an assistant or tool
+    message: an assistant's content is ``output_text`` (the image would be left
+    out) and a tool message's only its results."""
+    if any(type(p) is DocumentPart for p in m.content):
+        raise documents.misplaced(m.role, f"messages[{index}]")
+    if m.role != "system":
+        raise misplaced_image(m.role, f"messages[{index}]", "the Responses API", "user or system")
 
 
 def _output(result: ToolResultPart) -> list[dict[str, Any]]:
@@ -213,7 +254,7 @@ def _input_part(p: Any) -> dict[str, Any] | None:
     return None  # cache points, and parts only an assistant turn has
 
 
-def _assistant_items(m: Message, items: list[dict[str, Any]]) -> None:
+def _assistant_items(m: Message, items: list[dict[str, Any]], called: set[str]) -> None:
     """An assistant turn as items, in the order of its parts: reasoning, an
     assistant message for each run of text, function calls."""
     text: list[dict[str, Any]] = []
@@ -230,6 +271,7 @@ def _assistant_items(m: Message, items: list[dict[str, Any]]) -> None:
         elif isinstance(p, ToolCall):
             end_text()
             arguments = p.raw_arguments if p.raw_arguments is not None else json.dumps(p.arguments)
+            called.add(p.id)
             items.append(
                 {"type": "function_call", "call_id": p.id, "name": p.name, "arguments": arguments}
             )

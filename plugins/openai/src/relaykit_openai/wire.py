@@ -1,4 +1,12 @@
-"""Translate between relaykit values and the Chat Completions wire format."""
+"""Translate between relaykit values and the Chat Completions wire format.
+
+Chat Completions takes images and documents in user messages only: system
+content is text, an assistant's text or a refusal, a tool message's text
+("Image URLs are only allowed for messages with role 'user', but this message
+with role 'assistant' contains an image URL", openai-node#1030). So one in
+another role is refused before sending, saying where it goes; a tool result's
+attachments go in a user message after the tool messages.
+"""
 
 from __future__ import annotations
 
@@ -177,7 +185,7 @@ def _messages(
     attached: list[dict[str, Any]] = []  # the current run of tool messages' attachments
     for i, m in enumerate(messages):
         if m.role == "tool":
-            _no_documents(m, i)
+            _user_parts_only(m, i)
             # One wire message per result: that is how Chat Completions pairs them.
             for p in m.content:
                 if isinstance(p, ToolResultPart):
@@ -197,7 +205,7 @@ def _messages(
             out.append({"role": m.role, "content": m.content[0].text})
             continue
         if m.role != "user":
-            _no_documents(m, i)
+            _user_parts_only(m, i)
         msg: dict[str, Any] = {"role": m.role}
         parts = [p for p in m.content if not isinstance(p, ToolCall | ReasoningPart | CachePoint)]
         if cache_control and any(type(p) is CachePoint for p in m.content):
@@ -237,13 +245,27 @@ def _attachment_parts(result: ToolResultPart, documents: ChatDocuments) -> list[
     return [{"type": "text", "text": intro}, *(_part(a, documents) for a in result.attachments)]
 
 
-def _no_documents(m: Message, index: int) -> None:
-    """Refuse a document in a message other than a user's (OpenAI takes files
-    in user input only; a tool message would drop it)."""
+def _user_parts_only(m: Message, index: int) -> None:
+    """Refuse a document or an image in a message other than a user's: OpenAI
+    takes them in user messages only (a tool message would drop them)."""
     if any(type(p) is DocumentPart for p in m.content):
         from . import documents  # loaded on first use, with the modules it needs
 
         raise documents.misplaced(m.role, f"messages[{index}]")
+    if any(type(p) is ImagePart for p in m.content):
+        raise misplaced_image(m.role, f"messages[{index}]", "Chat Completions", "user")
+
+
+def misplaced_image(role: str, where: str, api: str, takes: str) -> InvalidRequestError:
+    """The error for an image in a ``role`` message, which ``api`` takes in ``takes``
+    messages only (a tool message's image would otherwise be dropped)."""
+    return InvalidRequestError(
+        f"{where} is a {role} message with an image, and {api} takes images in {takes} "
+        "messages only",
+        param=f"{where}.content",
+        hint="move the image into a user message (a tool's image: attach it to the tool "
+        "result, Message.tool(call_id, text, image))",
+    )
 
 
 def _part(p: Any, documents: ChatDocuments) -> dict[str, Any]:
