@@ -340,3 +340,11 @@ async def test_a_strict_schema_openai_refuses_is_refused_before_sending(api: str
             with pytest.raises(InvalidRequestError, match="not 1 to 64 letters") as e:
                 await c.chat("openai/gpt-4o-mini", "x", tools=[{"name": "a.b"}])
             assert mock.requests == []
+
+
+@pytest.mark.parametrize("name", ["lookup\n", "a" * 65, "", "two words"])
+def test_a_name_with_a_final_newline_or_out_of_shape_is_refused(name: str) -> None:
+    assert name_problem(name) is not None
+    tool = relaykit.Tool(name, "d", {"type": "object", "properties": {}})
+    with pytest.raises(InvalidRequestError, match="cannot be a tool's name"):
+        FunctionTool.from_schema(tool, lambda: None)

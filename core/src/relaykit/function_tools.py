@@ -45,7 +45,7 @@ from .web_search import WebSearch, is_search_tool
 
 #: what OpenAI, Anthropic and Gemini all accept as a tool's name (OpenAI and
 #: Anthropic take no dots; Gemini wants a letter or an underscore first)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}\Z")  # \Z: "$" lets a final newline through
 _SUPPORTED = (
     "str, int, float, bool, None, list[...], tuple[..., ...], dict[str, ...], Literal, "
     "an Enum, Optional or a union, Annotated[T, 'description'], or a dataclass, attrs "

@@ -57,7 +57,7 @@ __all__ = [
 
 #: what OpenAI (``response_format.json_schema.name``, function names), Anthropic
 #: (tool names) and Bedrock (``toolSpec.name``) take as a name
-NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")  # \Z: "$" would let a final newline through
 
 _T = TypeVar("_T")
 _MISSING = object()
