@@ -7,11 +7,22 @@ method hands its coroutine to it. There is no second implementation to drift.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
@@ -43,6 +54,29 @@ Result = TypeVar("Result")
 Entered = TypeVar("Entered")
 
 
+def _call(portal: BlockingPortal, func: Callable[[], Awaitable[Result]]) -> Result:
+    """``portal.call(func)``, except when this thread is interrupted meanwhile (Ctrl-C's
+    KeyboardInterrupt, or an exception a signal handler raises): then the call is
+    cancelled in the loop, as a cancelled task's would be (recorded cancelled, its
+    limits and connection handed back), and the interrupt propagates once it has
+    ended. ``portal.call`` alone left it running, unseen, with what it held."""
+    ended = threading.Event()
+
+    async def run() -> Result:
+        try:
+            return await func()
+        finally:
+            ended.set()
+
+    future = portal.start_task_soon(run)
+    try:
+        return future.result()
+    except BaseException:
+        if future.cancel():  # still running, so the waiting was interrupted
+            ended.wait()  # cancellation is quick; a second Ctrl-C stops the wait
+        raise
+
+
 class _BlockingIterator(Generic[Item]):
     """An async stream's ``async for``, one item at a time through the client's portal:
     what :class:`SyncStream`, :class:`SyncToolRunStream` and :class:`SyncAudioStream`
@@ -57,7 +91,7 @@ class _BlockingIterator(Generic[Item]):
 
     def __next__(self) -> Item:
         try:
-            return self._portal.call(self._items.__anext__)
+            return _call(self._portal, self._items.__anext__)
         except StopAsyncIteration:
             raise StopIteration from None
 
@@ -210,7 +244,7 @@ class SyncClient:
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.chat(model, messages, **params))
+        return _call(portal, lambda: client.chat(model, messages, **params))
 
     def run_tools(
         self,
@@ -225,10 +259,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.run_tools`; the tools run in the client's
         event loop thread (async ones) or its worker threads (sync ones)."""
         portal, client = self._ready()
-        return portal.call(
+        return _call(
+            portal,
             lambda: client.run_tools(
                 model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
-            )
+            ),
         )
 
     def stream_tools(
@@ -259,36 +294,36 @@ class SyncClient:
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.models(provider, refresh=refresh))
+        return _call(portal, lambda: client.models(provider, refresh=refresh))
 
     def count_tokens(self, model: str, messages: Messages, **params: Any) -> TokenCount:
         """Blocking :meth:`relaykit.Client.count_tokens`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.count_tokens(model, messages, **params))
+        return _call(portal, lambda: client.count_tokens(model, messages, **params))
 
     def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
         """Blocking :meth:`relaykit.Client.embed`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.embed(model, inputs, **params))
+        return _call(portal, lambda: client.embed(model, inputs, **params))
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], **params: Any
     ) -> RerankResponse:
         """Blocking :meth:`relaykit.Client.rerank`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.rerank(model, query, documents, **params))
+        return _call(portal, lambda: client.rerank(model, query, documents, **params))
 
     def transcribe(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
     ) -> TranscriptionResponse:
         """Blocking :meth:`relaykit.Client.transcribe`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.transcribe(model, audio, **params))
+        return _call(portal, lambda: client.transcribe(model, audio, **params))
 
     def generate_image(self, model: str, prompt: str, **params: Any) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.generate_image`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.generate_image(model, prompt, **params))
+        return _call(portal, lambda: client.generate_image(model, prompt, **params))
 
     def edit_image(
         self, model: str, prompt: str, image: Any = None, mask: Any = None, **params: Any
@@ -296,34 +331,34 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.edit_image` (a path is read in the client's
         event loop, not this thread)."""
         portal, client = self._ready()
-        return portal.call(lambda: client.edit_image(model, prompt, image, mask, **params))
+        return _call(portal, lambda: client.edit_image(model, prompt, image, mask, **params))
 
     def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
         """Blocking :meth:`relaykit.Client.speak`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.speak(model, text, **params))
+        return _call(portal, lambda: client.speak(model, text, **params))
 
     def moderate(self, model: str, input: str | Sequence[str], **params: Any) -> ModerationResponse:
         """Blocking :meth:`relaykit.Client.moderate`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.moderate(model, input, **params))
+        return _call(portal, lambda: client.moderate(model, input, **params))
 
     def submit_batch(
         self, model: str, items: Iterable[BatchItem | Mapping[str, Any]], **params: Any
     ) -> Batch:
         """Blocking :meth:`relaykit.Client.submit_batch`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.submit_batch(model, items, **params))
+        return _call(portal, lambda: client.submit_batch(model, items, **params))
 
     def batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.batch`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.batch(batch_id))
+        return _call(portal, lambda: client.batch(batch_id))
 
     def cancel_batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.cancel_batch`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.cancel_batch(batch_id))
+        return _call(portal, lambda: client.cancel_batch(batch_id))
 
     def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
@@ -333,11 +368,11 @@ class SyncClient:
         try:
             while True:
                 try:
-                    yield portal.call(results.__anext__)
+                    yield _call(portal, results.__anext__)
                 except StopAsyncIteration:
                     return
         finally:
-            portal.call(results.aclose)
+            _call(portal, results.aclose)
 
     def stream_speech(
         self, model: str, text: str, **params: Any
@@ -363,8 +398,17 @@ S = TypeVar("S")
 
 
 class _SyncContext(AbstractContextManager[S], Generic[A, S]):
-    """An async stream's ``async with``, entered and left through the portal; what
-    it hands out is the stream wrapped for blocking iteration (``wrap``)."""
+    """An async stream's ``async with``, entered and left through the portal in one
+    task of the loop (a tool run's task group must be left in the task that entered
+    it); what it hands out is the stream wrapped for blocking iteration (``wrap``).
+
+    Unlike ``portal.wrap_async_context_manager``, a Ctrl-C (KeyboardInterrupt) in
+    the waiting thread cancels the stream, as a cancelled task's ``async with``
+    would be: recorded cancelled, its connection and limits handed back. Before,
+    one while the stream opened left its task waiting for an exit that never came,
+    and the client's close waited ``[timeouts] total`` for it. A stream entered
+    and dropped without being left is cancelled when it is garbage-collected.
+    """
 
     def __init__(
         self,
@@ -372,15 +416,76 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         stream: AbstractAsyncContextManager[A],
         wrap: Callable[[BlockingPortal, A], S],
     ) -> None:
-        self._cm = portal.wrap_async_context_manager(stream)
+        self._stream = stream
         self._portal = portal
         self._wrap = wrap
+        self._task: Future[bool | None] | None = None
+        self._ended = threading.Event()
+        self._exc_info: tuple[Any, Any, Any] = (None, None, None)
 
     def __enter__(self) -> S:
-        return self._wrap(self._portal, self._cm.__enter__())
+        entered: Future[A] = Future()
 
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self._cm.__exit__(*exc)
+        async def run() -> bool | None:
+            self._leave = leave = anyio.Event()  # set before `entered`: __exit__ sets it
+            try:
+                try:
+                    value = await self._stream.__aenter__()
+                except BaseException as exc:
+                    entered.set_exception(exc)
+                    raise
+                entered.set_result(value)
+                try:
+                    await leave.wait()
+                except BaseException as exc:  # cancelled: the caller was interrupted
+                    if not await self._stream.__aexit__(type(exc), exc, exc.__traceback__):
+                        raise
+                    return None
+                return await self._stream.__aexit__(*self._exc_info)
+            finally:
+                self._ended.set()
+
+        self._task = task = self._portal.start_task_soon(run)
+        try:
+            value = entered.result()
+        except BaseException:
+            if task.cancel():  # interrupted while the stream opened
+                self._ended.wait()
+            self._task = None
+            raise
+        return self._wrap(self._portal, value)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task, self._task = self._task, None
+        if task is None:
+            return None
+        if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C: the stream ends as a cancelled task's does, not as one
+            # whose caller's code failed.
+            task.cancel()
+            self._ended.wait()
+            return None
+        self._exc_info = (exc_type, exc, tb)
+        try:
+            self._portal.call(self._leave.set)
+            return task.result()
+        except BaseException:
+            if task.cancel():  # interrupted while the stream closed
+                self._ended.wait()
+            raise
+
+    def __del__(self) -> None:
+        # Entered and never left (the block's frame dropped, or `__enter__()` called
+        # by hand): end the stream rather than hold its connection and keep the
+        # client's close waiting for it. Cancelling a future is safe from any thread.
+        task = getattr(self, "_task", None)
+        if task is not None:
+            task.cancel()
 
 
 async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:
