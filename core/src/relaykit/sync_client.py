@@ -6,7 +6,9 @@ method hands its coroutine to it. There is no second implementation to drift.
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 from collections.abc import (
     AsyncIterator,
@@ -28,7 +30,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .client import Client, Messages
 from .config import Config
 from .embeddings import EmbeddingResponse
-from .errors import ClientClosedError
+from .errors import ClientClosedError, ConfigError
 from .events import StreamEvent, ToolRunEvent
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .image_generation import ImageResponse
@@ -191,6 +193,13 @@ class SyncClient:
         return portal
 
     def __enter__(self) -> SyncClient:
+        if self._backend == "trio" and _runs_trio():
+            # trio refuses blocking calls into another trio run from a thread that
+            # runs trio: the first call failed, and stopping the loop then hung.
+            raise ConfigError(
+                "SyncClient(backend='trio') cannot be used from a thread that runs trio",
+                hint="use SyncClient(backend='asyncio') there, or `async with relaykit.Client()`",
+            )
         self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
         self._portal = self._stack.enter_context(start_blocking_portal(self._backend))
@@ -203,6 +212,10 @@ class SyncClient:
         except BaseException:
             self._stack.close()
             raise
+        # Left open at exit: closed then, while the loop thread still runs (it is a
+        # daemon thread, frozen once atexit is over), so queued records are written.
+        # Before, the loop's generator was finalized after that and exit hung.
+        atexit.register(self.close)
         return self
 
     def __exit__(
@@ -212,6 +225,7 @@ class SyncClient:
         tb: TracebackType | None,
     ) -> None:
         self._closed = True
+        atexit.unregister(self.close)
         try:
             self._stack.__exit__(exc_type, exc, tb)
         finally:
@@ -223,7 +237,11 @@ class SyncClient:
 
     def _ready(self) -> tuple[BlockingPortal, Client]:
         if self._closed:
-            raise ClientClosedError("this SyncClient is closed")
+            raise ClientClosedError(
+                "this SyncClient is closed",
+                hint="make the call inside `with relaykit.SyncClient() as client:`, "
+                "or enter this client again (a new client is built)",
+            )
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
         if self._portal is None or self._client is None:
@@ -416,41 +434,19 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         stream: AbstractAsyncContextManager[A],
         wrap: Callable[[BlockingPortal, A], S],
     ) -> None:
-        self._stream = stream
         self._portal = portal
         self._wrap = wrap
+        self._block = _StreamBlock(stream)
         self._task: Future[bool | None] | None = None
-        self._ended = threading.Event()
-        self._exc_info: tuple[Any, Any, Any] = (None, None, None)
 
     def __enter__(self) -> S:
-        entered: Future[A] = Future()
-
-        async def run() -> bool | None:
-            self._leave = leave = anyio.Event()  # set before `entered`: __exit__ sets it
-            try:
-                try:
-                    value = await self._stream.__aenter__()
-                except BaseException as exc:
-                    entered.set_exception(exc)
-                    raise
-                entered.set_result(value)
-                try:
-                    await leave.wait()
-                except BaseException as exc:  # cancelled: the caller was interrupted
-                    if not await self._stream.__aexit__(type(exc), exc, exc.__traceback__):
-                        raise
-                    return None
-                return await self._stream.__aexit__(*self._exc_info)
-            finally:
-                self._ended.set()
-
-        self._task = task = self._portal.start_task_soon(run)
+        block = self._block
+        self._task = task = self._portal.start_task_soon(block.run)
         try:
-            value = entered.result()
+            value = block.entered.result()
         except BaseException:
             if task.cancel():  # interrupted while the stream opened
-                self._ended.wait()
+                block.ended.wait()
             self._task = None
             raise
         return self._wrap(self._portal, value)
@@ -464,19 +460,20 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         task, self._task = self._task, None
         if task is None:
             return None
+        block = self._block
         if isinstance(exc, KeyboardInterrupt):
             # Ctrl-C: the stream ends as a cancelled task's does, not as one
             # whose caller's code failed.
             task.cancel()
-            self._ended.wait()
+            block.ended.wait()
             return None
-        self._exc_info = (exc_type, exc, tb)
+        block.exc_info = (exc_type, exc, tb)
         try:
-            self._portal.call(self._leave.set)
+            self._portal.call(block.leave.set)
             return task.result()
         except BaseException:
             if task.cancel():  # interrupted while the stream closed
-                self._ended.wait()
+                block.ended.wait()
             raise
 
     def __del__(self) -> None:
@@ -486,6 +483,52 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         task = getattr(self, "_task", None)
         if task is not None:
             task.cancel()
+
+
+class _StreamBlock(Generic[A]):
+    """What the loop's task of a :class:`_SyncContext` shares with it; apart from it,
+    so that the running task does not keep the handle alive (its ``__del__`` ends
+    a stream dropped without being left)."""
+
+    def __init__(self, stream: AbstractAsyncContextManager[A]) -> None:
+        self.stream = stream
+        self.entered: Future[A] = Future()
+        self.ended = threading.Event()
+        self.exc_info: tuple[Any, Any, Any] = (None, None, None)
+        self.leave: anyio.Event
+
+    async def run(self) -> bool | None:
+        """Enter the stream, wait for the caller's block to end, leave it."""
+        self.leave = anyio.Event()  # made before `entered` is set: __exit__ sets it
+        try:
+            try:
+                value = await self.stream.__aenter__()
+            except BaseException as exc:
+                self.entered.set_exception(exc)
+                raise
+            self.entered.set_result(value)
+            try:
+                await self.leave.wait()
+            except BaseException as exc:  # cancelled: the caller was interrupted
+                if not await self.stream.__aexit__(type(exc), exc, exc.__traceback__):
+                    raise
+                return None
+            return await self.stream.__aexit__(*self.exc_info)
+        finally:
+            self.ended.set()
+
+
+def _runs_trio() -> bool:
+    """Whether this thread runs trio (looked up, never imported: core code is
+    backend-neutral; if trio is not imported, nothing here runs it)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:
