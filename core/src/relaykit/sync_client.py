@@ -6,18 +6,31 @@ method hands its coroutine to it. There is no second implementation to drift.
 
 from __future__ import annotations
 
+import atexit
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+import sys
+import threading
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
 from .config import Config
 from .embeddings import EmbeddingResponse
-from .errors import ClientClosedError
+from .errors import ClientClosedError, ConfigError
 from .events import StreamEvent, ToolRunEvent
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .image_generation import ImageResponse
@@ -43,6 +56,29 @@ Result = TypeVar("Result")
 Entered = TypeVar("Entered")
 
 
+def _call(portal: BlockingPortal, func: Callable[[], Awaitable[Result]]) -> Result:
+    """``portal.call(func)``, except when this thread is interrupted meanwhile (Ctrl-C's
+    KeyboardInterrupt, or an exception a signal handler raises): then the call is
+    cancelled in the loop, as a cancelled task's would be (recorded cancelled, its
+    limits and connection handed back), and the interrupt propagates once it has
+    ended. ``portal.call`` alone left it running, unseen, with what it held."""
+    ended = threading.Event()
+
+    async def run() -> Result:
+        try:
+            return await func()
+        finally:
+            ended.set()
+
+    future = portal.start_task_soon(run)
+    try:
+        return future.result()
+    except BaseException:
+        if future.cancel():  # still running, so the waiting was interrupted
+            ended.wait()  # cancellation is quick; a second Ctrl-C stops the wait
+        raise
+
+
 class _BlockingIterator(Generic[Item]):
     """An async stream's ``async for``, one item at a time through the client's portal:
     what :class:`SyncStream`, :class:`SyncToolRunStream` and :class:`SyncAudioStream`
@@ -57,7 +93,7 @@ class _BlockingIterator(Generic[Item]):
 
     def __next__(self) -> Item:
         try:
-            return self._portal.call(self._items.__anext__)
+            return _call(self._portal, self._items.__anext__)
         except StopAsyncIteration:
             raise StopIteration from None
 
@@ -157,6 +193,13 @@ class SyncClient:
         return portal
 
     def __enter__(self) -> SyncClient:
+        if self._backend == "trio" and _runs_trio():
+            # trio refuses blocking calls into another trio run from a thread that
+            # runs trio: the first call failed, and stopping the loop then hung.
+            raise ConfigError(
+                "SyncClient(backend='trio') cannot be used from a thread that runs trio",
+                hint="use SyncClient(backend='asyncio') there, or `async with relaykit.Client()`",
+            )
         self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
         self._portal = self._stack.enter_context(start_blocking_portal(self._backend))
@@ -169,6 +212,10 @@ class SyncClient:
         except BaseException:
             self._stack.close()
             raise
+        # Left open at exit: closed then, while the loop thread still runs (it is a
+        # daemon thread, frozen once atexit is over), so queued records are written.
+        # Before, the loop's generator was finalized after that and exit hung.
+        atexit.register(self.close)
         return self
 
     def __exit__(
@@ -178,6 +225,7 @@ class SyncClient:
         tb: TracebackType | None,
     ) -> None:
         self._closed = True
+        atexit.unregister(self.close)
         try:
             self._stack.__exit__(exc_type, exc, tb)
         finally:
@@ -189,7 +237,11 @@ class SyncClient:
 
     def _ready(self) -> tuple[BlockingPortal, Client]:
         if self._closed:
-            raise ClientClosedError("this SyncClient is closed")
+            raise ClientClosedError(
+                "this SyncClient is closed",
+                hint="make the call inside `with relaykit.SyncClient() as client:`, "
+                "or enter this client again (a new client is built)",
+            )
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
         if self._portal is None or self._client is None:
@@ -210,7 +262,7 @@ class SyncClient:
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.chat(model, messages, **params))
+        return _call(portal, lambda: client.chat(model, messages, **params))
 
     def run_tools(
         self,
@@ -225,10 +277,11 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.run_tools`; the tools run in the client's
         event loop thread (async ones) or its worker threads (sync ones)."""
         portal, client = self._ready()
-        return portal.call(
+        return _call(
+            portal,
             lambda: client.run_tools(
                 model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
-            )
+            ),
         )
 
     def stream_tools(
@@ -259,36 +312,36 @@ class SyncClient:
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.models(provider, refresh=refresh))
+        return _call(portal, lambda: client.models(provider, refresh=refresh))
 
     def count_tokens(self, model: str, messages: Messages, **params: Any) -> TokenCount:
         """Blocking :meth:`relaykit.Client.count_tokens`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.count_tokens(model, messages, **params))
+        return _call(portal, lambda: client.count_tokens(model, messages, **params))
 
     def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
         """Blocking :meth:`relaykit.Client.embed`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.embed(model, inputs, **params))
+        return _call(portal, lambda: client.embed(model, inputs, **params))
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], **params: Any
     ) -> RerankResponse:
         """Blocking :meth:`relaykit.Client.rerank`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.rerank(model, query, documents, **params))
+        return _call(portal, lambda: client.rerank(model, query, documents, **params))
 
     def transcribe(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
     ) -> TranscriptionResponse:
         """Blocking :meth:`relaykit.Client.transcribe`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.transcribe(model, audio, **params))
+        return _call(portal, lambda: client.transcribe(model, audio, **params))
 
     def generate_image(self, model: str, prompt: str, **params: Any) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.generate_image`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.generate_image(model, prompt, **params))
+        return _call(portal, lambda: client.generate_image(model, prompt, **params))
 
     def edit_image(
         self, model: str, prompt: str, image: Any = None, mask: Any = None, **params: Any
@@ -296,34 +349,34 @@ class SyncClient:
         """Blocking :meth:`relaykit.Client.edit_image` (a path is read in the client's
         event loop, not this thread)."""
         portal, client = self._ready()
-        return portal.call(lambda: client.edit_image(model, prompt, image, mask, **params))
+        return _call(portal, lambda: client.edit_image(model, prompt, image, mask, **params))
 
     def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
         """Blocking :meth:`relaykit.Client.speak`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.speak(model, text, **params))
+        return _call(portal, lambda: client.speak(model, text, **params))
 
     def moderate(self, model: str, input: str | Sequence[str], **params: Any) -> ModerationResponse:
         """Blocking :meth:`relaykit.Client.moderate`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.moderate(model, input, **params))
+        return _call(portal, lambda: client.moderate(model, input, **params))
 
     def submit_batch(
         self, model: str, items: Iterable[BatchItem | Mapping[str, Any]], **params: Any
     ) -> Batch:
         """Blocking :meth:`relaykit.Client.submit_batch`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.submit_batch(model, items, **params))
+        return _call(portal, lambda: client.submit_batch(model, items, **params))
 
     def batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.batch`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.batch(batch_id))
+        return _call(portal, lambda: client.batch(batch_id))
 
     def cancel_batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.cancel_batch`."""
         portal, client = self._ready()
-        return portal.call(lambda: client.cancel_batch(batch_id))
+        return _call(portal, lambda: client.cancel_batch(batch_id))
 
     def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
@@ -333,11 +386,11 @@ class SyncClient:
         try:
             while True:
                 try:
-                    yield portal.call(results.__anext__)
+                    yield _call(portal, results.__anext__)
                 except StopAsyncIteration:
                     return
         finally:
-            portal.call(results.aclose)
+            _call(portal, results.aclose)
 
     def stream_speech(
         self, model: str, text: str, **params: Any
@@ -363,8 +416,17 @@ S = TypeVar("S")
 
 
 class _SyncContext(AbstractContextManager[S], Generic[A, S]):
-    """An async stream's ``async with``, entered and left through the portal; what
-    it hands out is the stream wrapped for blocking iteration (``wrap``)."""
+    """An async stream's ``async with``, entered and left through the portal in one
+    task of the loop (a tool run's task group must be left in the task that entered
+    it); what it hands out is the stream wrapped for blocking iteration (``wrap``).
+
+    Unlike ``portal.wrap_async_context_manager``, a Ctrl-C (KeyboardInterrupt) in
+    the waiting thread cancels the stream, as a cancelled task's ``async with``
+    would be: recorded cancelled, its connection and limits handed back. Before,
+    one while the stream opened left its task waiting for an exit that never came,
+    and the client's close waited ``[timeouts] total`` for it. A stream entered
+    and dropped without being left is cancelled when it is garbage-collected.
+    """
 
     def __init__(
         self,
@@ -372,15 +434,101 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         stream: AbstractAsyncContextManager[A],
         wrap: Callable[[BlockingPortal, A], S],
     ) -> None:
-        self._cm = portal.wrap_async_context_manager(stream)
         self._portal = portal
         self._wrap = wrap
+        self._block = _StreamBlock(stream)
+        self._task: Future[bool | None] | None = None
 
     def __enter__(self) -> S:
-        return self._wrap(self._portal, self._cm.__enter__())
+        block = self._block
+        self._task = task = self._portal.start_task_soon(block.run)
+        try:
+            value = block.entered.result()
+        except BaseException:
+            if task.cancel():  # interrupted while the stream opened
+                block.ended.wait()
+            self._task = None
+            raise
+        return self._wrap(self._portal, value)
 
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self._cm.__exit__(*exc)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task, self._task = self._task, None
+        if task is None:
+            return None
+        block = self._block
+        if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C: the stream ends as a cancelled task's does, not as one
+            # whose caller's code failed.
+            task.cancel()
+            block.ended.wait()
+            return None
+        block.exc_info = (exc_type, exc, tb)
+        try:
+            self._portal.call(block.leave.set)
+            return task.result()
+        except BaseException:
+            if task.cancel():  # interrupted while the stream closed
+                block.ended.wait()
+            raise
+
+    def __del__(self) -> None:
+        # Entered and never left (the block's frame dropped, or `__enter__()` called
+        # by hand): end the stream rather than hold its connection and keep the
+        # client's close waiting for it. Cancelling a future is safe from any thread.
+        task = getattr(self, "_task", None)
+        if task is not None:
+            task.cancel()
+
+
+class _StreamBlock(Generic[A]):
+    """What the loop's task of a :class:`_SyncContext` shares with it; apart from it,
+    so that the running task does not keep the handle alive (its ``__del__`` ends
+    a stream dropped without being left)."""
+
+    def __init__(self, stream: AbstractAsyncContextManager[A]) -> None:
+        self.stream = stream
+        self.entered: Future[A] = Future()
+        self.ended = threading.Event()
+        self.exc_info: tuple[Any, Any, Any] = (None, None, None)
+        self.leave: anyio.Event
+
+    async def run(self) -> bool | None:
+        """Enter the stream, wait for the caller's block to end, leave it."""
+        self.leave = anyio.Event()  # made before `entered` is set: __exit__ sets it
+        try:
+            try:
+                value = await self.stream.__aenter__()
+            except BaseException as exc:
+                self.entered.set_exception(exc)
+                raise
+            self.entered.set_result(value)
+            try:
+                await self.leave.wait()
+            except BaseException as exc:  # cancelled: the caller was interrupted
+                if not await self.stream.__aexit__(type(exc), exc, exc.__traceback__):
+                    raise
+                return None
+            return await self.stream.__aexit__(*self.exc_info)
+        finally:
+            self.ended.set()
+
+
+def _runs_trio() -> bool:
+    """Whether this thread runs trio (looked up, never imported: core code is
+    backend-neutral; if trio is not imported, nothing here runs it)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:

@@ -1,0 +1,105 @@
+"""What the blocking facade costs per call: SyncClient next to Client, through the fake
+provider (no HTTP, so the thread hop is not lost in the network's cost).
+
+For ``chat`` and ``stream`` (iterated to the end), N calls one after another through
+``relaykit.Client`` in ``anyio.run`` and through ``relaykit.SyncClient`` from the main
+thread; the medians over rounds of wall and CPU microseconds per call, and the
+difference. ``hop`` is one ``BlockingPortal.call`` of an empty coroutine: the thread
+hop alone (a stream makes one per event, plus two for its block).
+
+    uv run python bench/sync_client.py
+    uv run python bench/sync_client.py --calls 2000 --rounds 7 --backend trio
+
+This is a benchmark, not a test: it never fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from anyio.from_thread import start_blocking_portal
+
+import relaykit
+from relaykit.testing import FakePlugin
+
+CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}
+MESSAGES = [{"role": "user", "content": "hello there"}]
+
+
+def timed(run: Callable[[], None], calls: int) -> tuple[float, float]:
+    """(wall µs, CPU µs) per call of ``run`` making ``calls`` calls."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return (
+        (time.perf_counter() - wall) / calls * 1e6,
+        (time.process_time() - cpu) / calls * 1e6,
+    )
+
+
+def async_run(mode: str, calls: int, backend: str) -> Callable[[], None]:
+    async def main() -> None:
+        async with relaykit.Client(CONFIG, plugins=[FakePlugin()]) as client:
+            for _ in range(calls):
+                if mode == "chat":
+                    await client.chat("fake/m", MESSAGES)
+                else:
+                    async with client.stream("fake/m", MESSAGES) as s:
+                        async for _event in s:
+                            pass
+
+    return lambda: anyio.run(main, backend=backend)
+
+
+def sync_run(client: relaykit.SyncClient, mode: str, calls: int) -> Callable[[], None]:
+    def main() -> None:
+        for _ in range(calls):
+            if mode == "chat":
+                client.chat("fake/m", MESSAGES)
+            else:
+                with client.stream("fake/m", MESSAGES) as s:
+                    for _event in s:
+                        pass
+
+    return main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    args = parser.parse_args()
+    n, backend = args.calls, args.backend
+
+    print(f"{n} calls x {args.rounds} rounds, backend {backend}, fake provider")
+    print("| mode | Client wall µs | SyncClient wall µs | added wall µs | added CPU µs |")
+    print("|---|---|---|---|---|")
+    with relaykit.SyncClient(CONFIG, plugins=[FakePlugin()], backend=backend) as client:
+        for mode in ("chat", "stream"):
+            sync_run(client, mode, 200)()  # warm-up
+            rows: list[tuple[float, float, float, float]] = []
+            for _ in range(args.rounds):
+                aw, ac = timed(async_run(mode, n, backend), n)
+                sw, sc = timed(sync_run(client, mode, n), n)
+                rows.append((aw, sw, sw - aw, sc - ac))
+            aw, sw, dw, dc = (statistics.median(col) for col in zip(*rows, strict=True))
+            print(f"| {mode} | {aw:.0f} | {sw:.0f} | {dw:.0f} | {dc:.0f} |")
+
+    async def nothing() -> None:
+        pass
+
+    with start_blocking_portal(backend) as portal:
+        for _ in range(200):
+            portal.call(nothing)
+        hops = [timed(lambda: [portal.call(nothing) for _ in range(n)], n) for _ in range(5)]
+    wall, cpu = (statistics.median(col) for col in zip(*hops, strict=True))
+    print(f"| hop (portal.call) | | | {wall:.0f} | {cpu:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

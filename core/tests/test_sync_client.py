@@ -1,0 +1,377 @@
+"""SyncClient as scripts, notebooks and threaded servers use it: Ctrl-C, many threads,
+a running event loop in the caller's thread, closing, and the errors it raises.
+
+Over loopback HTTP (the OpenAI mock), records in a real SQLite file. Ctrl-C is a real
+SIGINT sent to the main thread (as a terminal sends it), which interrupts its wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import relaykit
+from relaykit import ClientClosedError, ConfigError, QuotaExceededError, RateLimitError, TextDelta
+from relaykit.protocols import CallRecord, LogQuery
+from relaykit.routing import Target
+from relaykit.testing import OpenAIMock, Reply
+
+from .conftest import MOCK_KEY
+from .test_cancellation import WaitingLimiterPlugin
+
+BACKENDS = ["asyncio", "trio"]
+MODEL = "openai/gpt-4o-mini"
+TARGET = Target("openai", "gpt-4o-mini")
+
+
+def config(mock: OpenAIMock, db: Path | None = None, **sections: Any) -> dict[str, Any]:
+    storage = {"backend": "none"} if db is None else {"backend": "sqlite", "path": str(db)}
+    return {
+        "storage": storage,
+        "retry": {"attempts": 1},
+        "providers": {"openai": {"base_url": mock.base_url, "api_key": MOCK_KEY}},
+        **sections,
+    }
+
+
+LIMITED = {"limiter": {"backend": "waiting"}, "limits": {"*": {"tpm": 100_000}}}
+
+
+def records(db: Path) -> list[CallRecord]:
+    """The call records in ``db``, oldest first."""
+
+    async def read() -> list[Any]:
+        async with relaykit.Client({"storage": {"backend": "sqlite", "path": str(db)}}) as c:
+            assert c.storage is not None
+            return list(reversed(await c.storage.query_logs(LogQuery())))
+
+    return anyio.run(read)
+
+
+@contextmanager
+def ctrl_c_once(when: Callable[[], bool]) -> Iterator[None]:
+    """Send SIGINT to the main thread once ``when()`` holds, as a terminal's Ctrl-C does."""
+    main = threading.get_ident()
+    assert main == threading.main_thread().ident, "signals reach the main thread only"
+    stop = threading.Event()
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10  # a safety net only
+        while not when():
+            if stop.wait(0.005) or time.monotonic() > deadline:
+                return
+        time.sleep(0.05)  # the main thread is waiting on the loop by now
+        signal.pthread_kill(main, signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join()
+
+
+# -- Ctrl-C -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_during_chat_cancels_the_call_in_the_loop(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    limiter = WaitingLimiterPlugin()
+    with relaykit.SyncClient(
+        config(openai_mock, db, **LIMITED), plugins=[limiter], backend=backend
+    ) as client:
+        openai_mock.script.push(Reply(text="too late", delay=5))
+        started = time.monotonic()
+        with ctrl_c_once(lambda: bool(openai_mock.requests)), pytest.raises(KeyboardInterrupt):
+            client.chat(MODEL, "interrupted")
+        assert time.monotonic() - started < 3  # promptly, not after the answer
+        # Cancelled in the loop, not left running: what it held is back already.
+        assert limiter.limiter.held == 0
+        assert client._client is not None
+        assert client._client._router.in_flight(TARGET) == 0
+        assert client._client._in_flight == 0
+        # A notebook cell run again: the client still works.
+        assert client.chat(MODEL, "again").text == "echo: again"
+    first, second = records(db)
+    assert first.error_type == "Cancelled"
+    assert second.error_type is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_while_a_stream_opens_cancels_it_and_close_does_not_wait_for_it(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    limiter = WaitingLimiterPlugin()
+    client = relaykit.SyncClient(
+        config(openai_mock, db, **LIMITED), plugins=[limiter], backend=backend
+    )
+    with client:
+        openai_mock.script.push(Reply(text="too late", first_token_delay=5))
+        with (
+            ctrl_c_once(lambda: bool(openai_mock.requests)),
+            pytest.raises(KeyboardInterrupt),
+            client.stream(MODEL, "interrupted") as s,  # waits for the first event
+        ):
+            pytest.fail(f"entered: {s}")
+        assert limiter.limiter.held == 0
+        with client.stream(MODEL, "again") as s:
+            assert "".join(e.text for e in s if isinstance(e, TextDelta)) == "echo: again"
+        # Before, the stream's task waited for an exit that never came: close hung.
+        closing = threading.Thread(target=client.close, daemon=True)
+        started = time.monotonic()
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "close() hung on the interrupted stream"
+        assert time.monotonic() - started < 3
+    first, second = records(db)
+    assert first.error_type == "Cancelled"
+    assert second.error_type is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_while_iterating_a_stream_ends_it_as_cancelled(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    limiter = WaitingLimiterPlugin()
+    with relaykit.SyncClient(
+        config(openai_mock, db, **LIMITED), plugins=[limiter], backend=backend
+    ) as client:
+        openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+        seen: list[str] = []
+        with (
+            ctrl_c_once(lambda: bool(seen)),
+            pytest.raises(KeyboardInterrupt),
+            client.stream(MODEL, "interrupted") as s,
+        ):
+            for event in s:
+                if isinstance(event, TextDelta):
+                    seen.append(event.text)
+        assert len(seen) == 1  # the rest was 5 s away
+        assert limiter.limiter.held == 0
+        assert client._client is not None and client._client._in_flight == 0
+        assert s.response.text == seen[0]  # what had arrived
+        assert client.chat(MODEL, "again").text == "echo: again"
+    first, second = records(db)
+    # A cancellation, as Ctrl-C is under asyncio.run: not "the caller's code raised".
+    assert first.error_type == "Cancelled"
+    assert second.error_type is None
+    assert openai_mock.server.stats.streams_abandoned == 1
+
+
+# -- many threads ---------------------------------------------------------------
+
+
+def streamed_text(client: relaykit.SyncClient, prompt: str) -> str:
+    with client.stream(MODEL, prompt) as s:
+        return "".join(e.text for e in s if isinstance(e, TextDelta))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sixteen_threads_share_one_client_and_its_limits(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    limits = {"limits": {"*": {"rpm": 40}}}
+    with relaykit.SyncClient(config(openai_mock, **limits), backend=backend) as client:
+
+        def call(i: int) -> str:
+            try:
+                if i % 2:
+                    return client.chat(MODEL, f"call {i}").text
+                return streamed_text(client, f"call {i}")
+            except QuotaExceededError:
+                return "refused"
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(call, range(60)))
+    assert answers.count("refused") == 20  # rpm 40 holds across threads
+    assert all(a in ("refused", f"echo: call {i}") for i, a in enumerate(answers))
+    assert len(openai_mock.requests) == 40
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_opened_in_one_thread_is_read_in_another(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        with client.stream(MODEL, "handed over") as s, ThreadPoolExecutor(1) as pool:
+            events = pool.submit(list, s).result()
+        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+        assert text == s.response.text == "echo: handed over"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_left_by_break_closes_its_connection_and_is_recorded(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
+        openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+        started = time.monotonic()
+        with client.stream(MODEL, "left") as s:
+            for event in s:
+                if isinstance(event, TextDelta):
+                    break
+        assert time.monotonic() - started < 3
+    (record,) = records(db)
+    assert record.error_type is None  # a break is the caller's choice
+    assert record.finish_reason == "other"
+    assert openai_mock.server.stats.streams_abandoned == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_dropped_without_leaving_is_ended_when_collected(
+    openai_mock: OpenAIMock, tmp_path: Path, backend: str
+) -> None:
+    db = tmp_path / "log.db"
+    with relaykit.SyncClient(config(openai_mock, db), backend=backend) as client:
+        openai_mock.script.push(Reply(text="one two three", chunk_delay=5))
+
+        def events() -> Iterator[str]:
+            manager = client.stream(MODEL, "dropped")
+            for event in manager.__enter__():  # entered by hand and never left
+                if isinstance(event, TextDelta):
+                    yield event.text
+
+        assert next(events())  # the generator (and the stream's block) dropped at once
+        gc.collect()
+        closing = threading.Thread(target=client.close, daemon=True)
+        started = time.monotonic()
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "close() waited for the dropped stream"
+        assert time.monotonic() - started < 3
+    (record,) = records(db)
+    assert record.error_type == "Cancelled"
+    assert openai_mock.server.stats.streams_abandoned == 1
+
+
+# -- a running event loop in the caller's thread ----------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_created_and_called_where_an_event_loop_runs(openai_mock: OpenAIMock, backend: str) -> None:
+    # Jupyter runs an asyncio loop in the notebook's thread; the client's own loop
+    # runs in its own thread, so blocking calls from a cell work (they block that
+    # loop meanwhile, as any blocking call does).
+    async def cell() -> tuple[str, str]:
+        with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+            return client.chat(MODEL, "in a cell").text, streamed_text(client, "streamed")
+
+    assert asyncio.run(cell()) == ("echo: in a cell", "echo: streamed")
+    if backend == "asyncio":
+        assert anyio.run(cell, backend="trio") == ("echo: in a cell", "echo: streamed")
+
+
+def test_a_trio_client_in_a_thread_that_runs_trio_is_a_typed_error(
+    openai_mock: OpenAIMock,
+) -> None:
+    # trio refuses blocking calls into another trio run from a trio thread; before,
+    # entering failed with trio's RuntimeError and stopping the loop thread hung.
+    async def cell() -> None:
+        with relaykit.SyncClient(config(openai_mock), backend="trio"):
+            pytest.fail("entered")
+
+    with pytest.raises(ConfigError, match=r"backend='asyncio'"):
+        anyio.run(cell, backend="trio")
+
+
+# -- lifecycle -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_close_twice_and_calls_after_close_name_the_fix(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    client = relaykit.SyncClient(config(openai_mock), backend=backend)
+    with client:
+        assert client.chat(MODEL, "hi").text == "echo: hi"
+    client.close()
+    client.close()
+    for call in (lambda: client.chat(MODEL, "hi"), lambda: client.stream(MODEL, "hi")):
+        with pytest.raises(ClientClosedError) as caught:
+            call()
+        assert "with relaykit.SyncClient() as client:" in str(caught.value)
+        assert "async with" not in str(caught.value)
+    with client:  # entered again: a new client
+        assert client.chat(MODEL, "again").text == "echo: again"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exceptions_leave_the_with_block_unchanged(openai_mock: OpenAIMock, backend: str) -> None:
+    openai_mock.script.fail(429, "slow down", retry_after=7)
+    with (
+        pytest.raises(RateLimitError) as caught,
+        relaykit.SyncClient(config(openai_mock), backend=backend) as client,
+    ):
+        client.chat(MODEL, "hi")
+    assert type(caught.value) is RateLimitError  # not an ExceptionGroup
+    assert caught.value.retry_after == 7
+    mine = ValueError("the caller's own")
+    with (
+        pytest.raises(ValueError) as raised,
+        relaykit.SyncClient(config(openai_mock), backend=backend),
+    ):
+        raise mine
+    assert raised.value is mine
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_error_in_the_loop_reaches_the_caller_as_itself(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    openai_mock.script.fail(429, "slow down", retry_after=3)
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        with pytest.raises(RateLimitError) as caught:
+            client.chat(MODEL, "hi")
+        error = caught.value
+        assert type(error) is RateLimitError
+        assert (error.retry_after, error.status, error.provider) == (3, 429, "openai")
+        frames = traceback.extract_tb(error.__traceback__)
+        names = [f.name for f in frames]
+        # The caller's frame first, then the loop thread's call that raised it.
+        assert names[0] == "test_an_error_in_the_loop_reaches_the_caller_as_itself"
+        assert "chat" in names[1:]
+        assert MOCK_KEY not in "".join(traceback.format_exception(error))
+
+
+def test_a_client_never_closed_does_not_hang_interpreter_exit_and_writes_its_records(
+    openai_mock: OpenAIMock, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.db"
+    script = f"""
+import relaykit
+client = relaykit.SyncClient({config(openai_mock, db)!r})
+client.__enter__()
+print(client.chat({MODEL!r}, "left open").text)
+"""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "echo: left open\n"
+    assert time.monotonic() - started < 15
+    assert [r.error_type for r in records(db)] == [None]  # closed at exit: written
