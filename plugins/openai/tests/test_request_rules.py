@@ -596,3 +596,13 @@ async def test_a_final_assistant_message_without_text_is_refused_for_mistral(
     assert error.param == "messages[1]" and "user or tool message" in str(error.hint)
     assert (error.provider, error.model) == ("mistral", "mistral-small-latest")
     assert mock.requests == []
+
+
+def test_mock_refuses_calls_left_unanswered_in_mistrals_words(mock: OpenAIMock) -> None:
+    call = {"id": "Ab3dE6gH9", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    r = mistral_post(mock, [user("go"), asks(call), user("and?")])
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == "Not the same number of function calls and responses"
+    assert error["type"] == "invalid_request_error"
+    assert mistral_post(mock, [user("go"), asks(call), answer("Ab3dE6gH9")]).status_code == 200

@@ -168,8 +168,8 @@ class OpenAIMock(VendorMock):
         prefix = ""  # a Mistral prefill, which the answer starts with
         try:
             files = _file_tokens(body.get("messages"))
-            _check_tool_messages(body.get("messages"))
             mistral = _MISTRAL.match(str(body.get("model"))) is not None
+            _check_tool_messages(body.get("messages"), mistral)
             if mistral:
                 _check_mistral_ids(body.get("messages"))
                 prefix = _mistral_prefix(body.get("messages"))
@@ -612,10 +612,11 @@ def _file_tokens(messages: Any) -> int:
     return tokens
 
 
-def _check_tool_messages(messages: Any) -> None:
+def _check_tool_messages(messages: Any, mistral: bool = False) -> None:
     """Refuse tool messages that answer no call, and calls left unanswered, in OpenAI's
     words (as reported: litellm#10083, agno#3105): the tool messages right after an
-    assistant message with ``tool_calls`` answer each of its calls."""
+    assistant message with ``tool_calls`` answer each of its calls. ``mistral``: calls
+    left unanswered are refused in Mistral's words."""
     asked: set[Any] = set()  # the calls of the assistant message the tool messages follow
     pending: list[Any] = []  # those not answered yet
     for i, m in enumerate(messages if isinstance(messages, list) else ()):
@@ -630,11 +631,11 @@ def _check_tool_messages(messages: Any) -> None:
             if m["tool_call_id"] in pending:
                 pending.remove(m["tool_call_id"])
             continue
-        _unanswered(pending, i)
+        _unanswered(pending, i, mistral)
         calls = m.get("tool_calls") if role == "assistant" else None
         pending = [c.get("id") for c in calls if isinstance(c, dict)] if calls else []
         asked = set(pending)
-    _unanswered(pending, len(messages))
+    _unanswered(pending, len(messages), mistral)
 
 
 #: Mistral's chat models, which take tool call ids of nine letters or digits only
@@ -671,7 +672,10 @@ def _mistral_prefix(messages: Any) -> str:
     )
 
 
-def _unanswered(pending: list[Any], at: int) -> None:
+def _unanswered(pending: list[Any], at: int, mistral: bool = False) -> None:
+    if pending and mistral:
+        # Mistral's words for it (mistralai/client-ts#106, camel#1467).
+        raise openai_responses.Refusal("Not the same number of function calls and responses")
     if pending:
         raise openai_responses.Refusal(
             "An assistant message with 'tool_calls' must be followed by tool messages "
