@@ -375,3 +375,234 @@ async def test_openai_itself_gets_the_ids_as_they_are(mock: OpenAIMock) -> None:
     async with relaykit.Client(config(mock, "chat"), env={}) as c:
         await c.chat("openai/gpt-4o-mini", messages)
     assert mock.last_request.json()["messages"][2]["tool_call_id"] == "call_1"
+
+
+# -- Chat Completions: tool results pair with the calls right before them ----------
+
+UNPAIRED = [
+    # a result whose call was trimmed away
+    ([Message.user("go"), Message.tool("call_1", "done")], 1, "call_1", "result"),
+    # a result for a call the assistant message before it does not make
+    (
+        [Message.user("go"), Message.assistant("", [CALL_1]), Message.tool("call_9", "x")],
+        2,
+        "call_9",
+        "result",
+    ),
+    # a user message between a call and its result
+    (
+        [
+            Message.user("go"),
+            Message.assistant("", [CALL_1]),
+            Message.user("hurry"),
+            Message.tool("call_1", "done"),
+        ],
+        1,
+        "call_1",
+        "unanswered",
+    ),
+    # one of two calls answered, then a user turn
+    (
+        [
+            Message.user("go"),
+            Message.assistant("", [CALL_1, ToolCall("call_2", "g", {})]),
+            Message.tool("call_1", "done"),
+            Message.user("and?"),
+        ],
+        1,
+        "call_2",
+        "unanswered",
+    ),
+    # calls ending the conversation
+    ([Message.user("go"), Message.assistant("", [CALL_1])], 1, "call_1", "unanswered"),
+]
+
+
+def preset_config(mock: OpenAIMock, name: str) -> dict[str, Any]:
+    return {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {name: {"base_url": mock.base_url, "api_key": KEY}},
+    }
+
+
+async def call(c: relaykit.Client, model: str, messages: list[Message], streamed: bool) -> Any:
+    if not streamed:
+        return await c.chat(model, messages)
+    async with c.stream(model, messages) as s:
+        async for _ in s:
+            pass
+    return s.response
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("openai", "gpt-4o-mini"),
+        ("deepseek", "deepseek-chat"),
+        ("mistral", "mistral-small-latest"),
+    ],
+)
+@pytest.mark.parametrize(("messages", "at", "call_id", "kind"), UNPAIRED)
+async def test_unpaired_tool_messages_are_refused_before_sending(
+    mock: OpenAIMock,
+    provider: str,
+    model: str,
+    messages: list[Message],
+    at: int,
+    call_id: str,
+    kind: str,
+    streamed: bool,
+) -> None:
+    cfg = config(mock, "chat") if provider == "openai" else preset_config(mock, provider)
+    async with relaykit.Client(cfg, env={}) as c:
+        with pytest.raises(InvalidRequestError) as info:
+            await call(c, f"{provider}/{model}", messages, streamed)
+    error = info.value
+    if kind == "result":
+        assert error.message.startswith(f"messages[{at}] holds the result of tool call {call_id!r}")
+        assert "right before its result" in str(error.hint)
+    else:
+        assert error.message.startswith(f"messages[{at}] makes tool call")
+        assert repr(call_id) in error.message and "Message.tool(" in str(error.hint)
+    assert error.param == f"messages[{at}]" and error.status is None
+    assert (error.provider, error.model) == (provider, model)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_the_refusal_names_the_callers_id_not_mistrals(mock: OpenAIMock) -> None:
+    # Mistral's ids are mapped before sending; the error names the id the caller has.
+    messages = [Message.user("go"), Message.tool("toolu_01A", "done")]
+    async with relaykit.Client(preset_config(mock, "mistral"), env={}) as c:
+        with pytest.raises(InvalidRequestError, match="'toolu_01A'"):
+            await c.chat("mistral/mistral-small-latest", messages)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_service_documenting_no_such_rule_gets_the_messages_as_they_are(
+    mock: OpenAIMock,
+) -> None:
+    # Groq documents no pairing rule: relaykit sends, and the service answers (here
+    # the mock, which refuses as OpenAI does: its 400 comes back).
+    async with relaykit.Client(preset_config(mock, "groq"), env={}) as c:
+        with pytest.raises(InvalidRequestError) as info:
+            await c.chat("groq/llama-3.3-70b-versatile", UNPAIRED[0][0])
+    assert info.value.status == 400 and len(mock.requests) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("provider", ["openai", "mistral"])
+async def test_a_tool_run_handed_back_with_its_calls_unanswered_still_runs(
+    mock: OpenAIMock, provider: str, streamed: bool
+) -> None:
+    # A run stopped after the model called tools, handed back: the loop runs those
+    # calls first, so what is sent pairs every call with its result.
+    mock.script.reply("Sunny in Rome and Oslo.")
+    calls = [ToolCall("call_a", "weather", {"city": "Rome"}), ToolCall("call_b", "weather", {})]
+    conversation = [Message.user("Weather?"), Message.assistant("", calls)]
+
+    def weather(city: str = "Oslo") -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    cfg = config(mock, "chat") if provider == "openai" else preset_config(mock, provider)
+    model = "openai/gpt-4o-mini" if provider == "openai" else "mistral/mistral-small-latest"
+    async with relaykit.Client(cfg, env={}) as c:
+        if streamed:
+            async with c.stream_tools(model, conversation, [weather]) as run:
+                async for _ in run:
+                    pass
+            result = run.run
+        else:
+            result = await c.run_tools(model, conversation, [weather])
+    assert result.response.text == "Sunny in Rome and Oslo."
+    sent = mock.last_request.json()["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool"]
+    assert len(mock.requests) == 1
+
+
+# -- Mistral: a final assistant message is a prefill ---------------------------
+
+
+def mistral_post(mock: OpenAIMock, messages: list[dict[str, Any]]) -> httpx.Response:
+    body = {"model": "mistral-small-latest", "messages": messages}
+    return httpx.post(
+        f"{mock.base_url}/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}"}
+    )
+
+
+def test_mock_refuses_a_last_message_mistral_does_not_serve(mock: OpenAIMock) -> None:
+    prefill = {"role": "assistant", "content": "Voici"}
+    r = mistral_post(mock, [user("Hi"), prefill])
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == (
+        "Expected last role User or Tool (or Assistant with prefix True) for serving but "
+        "got assistant"
+    )
+    mock.script.reply(" la réponse.")
+    r = mistral_post(mock, [user("Hi"), {**prefill, "prefix": True}])
+    assert r.status_code == 200
+    # Mistral's answer starts with the prefix (its prefix guide).
+    assert r.json()["choices"][0]["message"]["content"] == "Voici la réponse."
+    # OpenAI's own models take a final assistant message as it is.
+    assert post(mock, [user("Hi"), prefill]).status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_prefill_goes_to_mistral_with_prefix_true(mock: OpenAIMock, streamed: bool) -> None:
+    mock.script.reply(" la réponse.")
+    messages = [Message.user("Hi"), Message.assistant("Voici")]
+    async with relaykit.Client(preset_config(mock, "mistral"), env={}) as c:
+        response = await call(c, "mistral/mistral-small-latest", messages, streamed)
+    sent = mock.last_request.json()["messages"]
+    assert sent[-1] == {"role": "assistant", "content": "Voici", "prefix": True}
+    assert sent[0] == {"role": "user", "content": "Hi"}  # only the last one
+    assert response.text == "Voici la réponse."  # as Mistral answers: prefix first
+
+
+@pytest.mark.anyio
+async def test_an_assistant_message_before_the_last_has_no_prefix(mock: OpenAIMock) -> None:
+    messages = [Message.user("Hi"), Message.assistant("Hello."), Message.user("More?")]
+    async with relaykit.Client(preset_config(mock, "mistral"), env={}) as c:
+        await c.chat("mistral/mistral-small-latest", messages)
+    assert all("prefix" not in m for m in mock.last_request.json()["messages"])
+
+
+@pytest.mark.anyio
+async def test_openai_gets_a_final_assistant_message_as_it_is(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock, "chat"), env={}) as c:
+        await c.chat("openai/gpt-4o-mini", [Message.user("Hi"), Message.assistant("Voici")])
+    assert mock.last_request.json()["messages"][-1] == {"role": "assistant", "content": "Voici"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_final_assistant_message_without_text_is_refused_for_mistral(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # Mistral refuses an assistant message with neither content nor tool calls.
+    messages = [Message.user("Hi"), Message.assistant("")]
+    async with relaykit.Client(preset_config(mock, "mistral"), env={}) as c:
+        with pytest.raises(InvalidRequestError) as info:
+            await call(c, "mistral/mistral-small-latest", messages, streamed)
+    error = info.value
+    assert error.message.startswith("messages[1] is an assistant message with no text")
+    assert error.param == "messages[1]" and "user or tool message" in str(error.hint)
+    assert (error.provider, error.model) == ("mistral", "mistral-small-latest")
+    assert mock.requests == []
+
+
+def test_mock_refuses_calls_left_unanswered_in_mistrals_words(mock: OpenAIMock) -> None:
+    call = {"id": "Ab3dE6gH9", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    r = mistral_post(mock, [user("go"), asks(call), user("and?")])
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == "Not the same number of function calls and responses"
+    assert error["type"] == "invalid_request_error"
+    assert mistral_post(mock, [user("go"), asks(call), answer("Ab3dE6gH9")]).status_code == 200

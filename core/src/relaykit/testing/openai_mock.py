@@ -31,6 +31,9 @@ tool; citations as ``url_citation`` annotations) by :mod:`.openai_web_search`.
 
 Tool messages must answer the calls of the assistant message they follow, each
 call answered: OpenAI refuses them otherwise, and so does the mock, in its words.
+For Mistral's models the last message must be a user or tool message, or an
+assistant message with ``"prefix": true`` (a prefill, which the answer starts
+with, as Mistral's answers do): the mock refuses any other in Mistral's words.
 So are a response format's or function's name outside ``^[a-zA-Z0-9_-]{1,64}$``
 and a strict schema that breaks the strict rules (both APIs).
 """
@@ -44,6 +47,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import attrs
 
 from . import (
     openai_batches,
@@ -161,11 +165,14 @@ class OpenAIMock(VendorMock):
                 None,
                 param="model",
             )
+        prefix = ""  # a Mistral prefill, which the answer starts with
         try:
             files = _file_tokens(body.get("messages"))
-            _check_tool_messages(body.get("messages"))
-            if _MISTRAL.match(str(body.get("model"))):
+            mistral = _MISTRAL.match(str(body.get("model"))) is not None
+            _check_tool_messages(body.get("messages"), mistral)
+            if mistral:
                 _check_mistral_ids(body.get("messages"))
+                prefix = _mistral_prefix(body.get("messages"))
             _check_reasoning(body)
             _check_schemas(body)
             openai_web_search.validate_chat(body)
@@ -183,6 +190,9 @@ class OpenAIMock(VendorMock):
         reply, failed = await self._next_reply(self.default_reply(last_user))
         if failed is not None:
             return failed
+        if prefix:
+            # Mistral's answer repeats the prefix it continues (its prefix guide).
+            reply = attrs.evolve(reply, text=prefix + reply.text)
         self._n += 1
         rid = f"chatcmpl-mock{self._n:06d}"
         model = body.get("model", "gpt-4o-mini")
@@ -602,10 +612,11 @@ def _file_tokens(messages: Any) -> int:
     return tokens
 
 
-def _check_tool_messages(messages: Any) -> None:
+def _check_tool_messages(messages: Any, mistral: bool = False) -> None:
     """Refuse tool messages that answer no call, and calls left unanswered, in OpenAI's
     words (as reported: litellm#10083, agno#3105): the tool messages right after an
-    assistant message with ``tool_calls`` answer each of its calls."""
+    assistant message with ``tool_calls`` answer each of its calls. ``mistral``: calls
+    left unanswered are refused in Mistral's words."""
     asked: set[Any] = set()  # the calls of the assistant message the tool messages follow
     pending: list[Any] = []  # those not answered yet
     for i, m in enumerate(messages if isinstance(messages, list) else ()):
@@ -620,11 +631,11 @@ def _check_tool_messages(messages: Any) -> None:
             if m["tool_call_id"] in pending:
                 pending.remove(m["tool_call_id"])
             continue
-        _unanswered(pending, i)
+        _unanswered(pending, i, mistral)
         calls = m.get("tool_calls") if role == "assistant" else None
         pending = [c.get("id") for c in calls if isinstance(c, dict)] if calls else []
         asked = set(pending)
-    _unanswered(pending, len(messages))
+    _unanswered(pending, len(messages), mistral)
 
 
 #: Mistral's chat models, which take tool call ids of nine letters or digits only
@@ -645,7 +656,26 @@ def _check_mistral_ids(messages: Any) -> None:
                 )
 
 
-def _unanswered(pending: list[Any], at: int) -> None:
+def _mistral_prefix(messages: Any) -> str:
+    """The prefix a Mistral request's last message gives its answer ("" for none);
+    a last message Mistral does not serve is refused in its words (rig#708)."""
+    last = messages[-1] if isinstance(messages, list) and messages else {}
+    role = last.get("role") if isinstance(last, dict) else None
+    if role in ("user", "tool"):
+        return ""
+    if role == "assistant" and last.get("prefix") is True:
+        content = last.get("content")
+        return content if isinstance(content, str) else _text(content)
+    raise openai_responses.Refusal(
+        "Expected last role User or Tool (or Assistant with prefix True) for serving "
+        f"but got {role}"
+    )
+
+
+def _unanswered(pending: list[Any], at: int, mistral: bool = False) -> None:
+    if pending and mistral:
+        # Mistral's words for it (mistralai/client-ts#106, camel#1467).
+        raise openai_responses.Refusal("Not the same number of function calls and responses")
     if pending:
         raise openai_responses.Refusal(
             "An assistant message with 'tool_calls' must be followed by tool messages "

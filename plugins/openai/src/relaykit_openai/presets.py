@@ -20,7 +20,11 @@ only OpenRouter's Chat Completions reads them; for the others a
 ``reasoning_effort``, as OpenRouter's ``reasoning`` object, or, for DeepSeek and
 Mistral (thinking is picked by model), is refused before sending. Mistral takes
 tool call ids of nine letters or digits only: other vendors' ids in the history
-are mapped for it (see .tool_call_ids).
+are mapped for it (see .tool_call_ids). DeepSeek and Mistral, as OpenAI, refuse tool
+results that answer no call of the assistant message before them and calls left
+without results: their presets refuse those before sending (the other services
+document no such rule). Mistral takes a final assistant message only as a prefill,
+``"prefix": true``, which its preset sends.
 """
 
 from __future__ import annotations
@@ -144,6 +148,12 @@ _REASONING: dict[str, ReasoningStyle] = {
 #: search, has no preset): their presets do not search, and the core refuses the
 #: setting unsent.
 _WEB_SEARCH: dict[str, SearchStyle] = {"openrouter": "openrouter"}
+#: services that refuse tool results answering no call of the assistant message
+#: before them, and calls left unanswered (see .wire.check_tool_pairs): DeepSeek
+#: ("Messages with role 'tool' must be a response to a preceding message with
+#: 'tool_calls'") and Mistral ("Not the same number of function calls and
+#: responses"). The others document no such rule (local servers fill a template).
+_PAIRED_TOOL_CALLS = frozenset({"deepseek", "mistral"})
 #: services whose /embeddings names ``dimensions`` otherwise
 _DIMENSIONS_PARAM = {"mistral": "output_dimension"}
 
@@ -207,6 +217,8 @@ def preset(
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.short_tool_ids = name == "mistral"  # nine-character tool call ids only
+    Preset.paired_tool_calls = name in _PAIRED_TOOL_CALLS
+    Preset.assistant_prefix = name == "mistral"  # a final assistant message: a prefill
     Preset.chat_documents = _CHAT_DOCUMENTS.get(name, "none")
     Preset.reasoning_style = _REASONING.get(name, "effort")
     Preset.web_search_style = _WEB_SEARCH.get(name, "none")

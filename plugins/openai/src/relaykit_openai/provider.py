@@ -159,6 +159,13 @@ class OpenAIProvider:
     #: whether the service takes only nine-character tool call ids (Mistral: see
     #: .tool_call_ids), so that others in the history are mapped before sending
     short_tool_ids: ClassVar[bool] = False
+    #: refuse before sending tool results that answer no call of the assistant
+    #: message right before them, and calls left without results, as the service
+    #: does (OpenAI, DeepSeek, Mistral; see .wire.check_tool_pairs)
+    paired_tool_calls: ClassVar[bool] = True
+    #: a final assistant message goes with ``"prefix": true``, the service's prefill
+    #: (Mistral, which otherwise refuses it; see .wire.mark_prefix)
+    assistant_prefix: ClassVar[bool] = False
     #: which API to speak when ``api`` is not configured (see the class docstring)
     api: ClassVar[Api] = "auto"
     #: how ``/embeddings`` returns vectors when ``embedding_encoding`` is not configured
@@ -263,6 +270,10 @@ class OpenAIProvider:
             raise refuse(self.type, request.model)
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
+        messages = request.messages
+        if self.paired_tool_calls:
+            wire.check_tool_pairs(messages)  # before ids are mapped: the caller's ids
+        prefill = self.assistant_prefix and messages and messages[-1].role == "assistant"
         if self.short_tool_ids:
             request = with_mistral_ids(request)
         search_options, search_tool = self._chat_search(request)
@@ -278,6 +289,8 @@ class OpenAIProvider:
             search_tool=search_tool,
             strict_schemas=self.strict_schemas,
         )
+        if prefill:
+            wire.mark_prefix(body, messages, self.type)
         return json_encode.dumps(body)
 
     def _chat_search(

@@ -6,6 +6,15 @@ content is text, an assistant's text or a refusal, a tool message's text
 with role 'assistant' contains an image URL", openai-node#1030). So one in
 another role is refused before sending, saying where it goes; a tool result's
 attachments go in a user message after the tool messages.
+
+Tool messages answer the calls of the assistant message right before them, each
+call answered: OpenAI refuses a tool message that answers no call there ("Invalid
+parameter: messages with role 'tool' must be a response to a preceeding message
+with 'tool_calls'") and calls left without results ("An assistant message with
+'tool_calls' must be followed by tool messages responding to each
+'tool_call_id'"), as DeepSeek and Mistral do ("Not the same number of function
+calls and responses"). :func:`check_tool_pairs` refuses both before sending, for
+the services whose provider says so (``paired_tool_calls``).
 """
 
 from __future__ import annotations
@@ -235,6 +244,85 @@ def _messages(
     if attached:
         out.append({"role": "user", "content": attached})
     return out
+
+
+def check_tool_pairs(messages: tuple[Message, ...]) -> None:
+    """Refuse tool results that answer no call of the assistant message right before
+    them, and tool calls left without results (see the module docstring), naming the
+    call and the fix. A tool run handed back with its last calls unanswered never
+    gets here so: the tool loop runs those calls first."""
+    asked: tuple[str, ...] | set[str] = ()  # the calls the tool messages may answer
+    pending: list[str] = []  # those not answered yet
+    made = 0  # the index of the assistant message that made them
+    for i, m in enumerate(messages):
+        role = m.role
+        if role == "tool":
+            for p in m.content:
+                if isinstance(p, ToolResultPart):
+                    call_id = p.tool_call_id
+                    if call_id not in asked:
+                        raise _unpaired_result(call_id, i, made if asked else None)
+                    if call_id in pending:
+                        pending.remove(call_id)
+            continue
+        if pending:
+            raise _unanswered(pending, made)
+        if role == "assistant":
+            calls = [p.id for p in m.content if isinstance(p, ToolCall)]
+            if calls:
+                pending, asked, made = calls, set(calls), i
+                continue
+        asked = ()
+    if pending:
+        raise _unanswered(pending, made)
+
+
+def mark_prefix(body: dict[str, Any], messages: tuple[Message, ...], service: str) -> None:
+    """Send the final assistant message of ``messages`` as a prefill: ``"prefix": true``
+    on the last message of ``body`` (Mistral's docs: the answer starts with its text).
+    Without it Mistral refuses the request ("Expected last role User or Tool (or
+    Assistant with prefix True) for serving but got assistant"); one with no text is
+    refused before sending, as Mistral refuses an assistant message with neither
+    content nor tool calls."""
+    index = len(messages) - 1
+    last = body["messages"][-1]
+    if not messages[index].text or last.get("role") != "assistant":
+        raise InvalidRequestError(
+            f"messages[{index}] is an assistant message with no text at the end of the "
+            f"conversation, and {service} takes a final assistant message only as the "
+            "text its answer starts with",
+            param=f"messages[{index}]",
+            hint="end the conversation with a user or tool message, or give the final "
+            "assistant message the text the answer should start with",
+        )
+    last["prefix"] = True
+
+
+def _unpaired_result(call_id: str, index: int, made: int | None) -> InvalidRequestError:
+    before = (
+        f"the assistant message before it (messages[{made}]) makes no such call"
+        if made is not None
+        else "no assistant message with tool calls comes right before it"
+    )
+    return InvalidRequestError(
+        f"messages[{index}] holds the result of tool call {call_id!r}, and {before}",
+        param=f"messages[{index}]",
+        hint="keep the assistant message that makes the call right before its result, "
+        "with nothing between (a trimmed history must drop a call and its results "
+        "together)",
+    )
+
+
+def _unanswered(pending: list[str], made: int) -> InvalidRequestError:
+    ids = ", ".join(repr(c) for c in pending)
+    calls = "tool call" if len(pending) == 1 else "tool calls"
+    return InvalidRequestError(
+        f"messages[{made}] makes {calls} {ids} with no result in the tool messages right after it",
+        param=f"messages[{made}]",
+        hint="add each call's result right after that message (Message.tool(call_id, "
+        "text)), or drop the calls; run_tools runs the calls ending a conversation "
+        "before it asks the model again",
+    )
 
 
 def _attachment_parts(result: ToolResultPart, documents: ChatDocuments) -> list[dict[str, Any]]:
