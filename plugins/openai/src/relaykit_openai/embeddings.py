@@ -32,11 +32,16 @@ if TYPE_CHECKING:
 
     from .provider import Encoding
 
-#: the most texts OpenAI embeds in one request
+#: the most texts OpenAI embeds in one request ("any array must be 2048
+#: dimensions or less", the API reference's ``input``)
 MAX_INPUTS = 2048
-#: the most UTF-8 bytes of text sent in one request. OpenAI embeds at most
-#: 300,000 tokens per request, and no token is shorter than a byte.
-MAX_BYTES = 300_000
+#: the most tokens OpenAI embeds in one request, summed over its texts ("all
+#: embedding models enforce a maximum of 300,000 tokens summed across all inputs
+#: in a single request"; over it: "Requested ... tokens, max 300000 tokens per
+#: request")
+MAX_TOKENS = 300_000
+#: tokens a text may add beyond its own (a begin and an end marker)
+TEXT_OVERHEAD = 2
 #: how many of one call's requests run at once: a big batch finishes sooner,
 #: without a burst that would trip the service's rate limit
 CONCURRENCY = 4
@@ -48,22 +53,29 @@ Answer = tuple[list[tuple[float, ...]], int, str]
 
 
 def batches(
-    texts: Sequence[str], max_inputs: int = MAX_INPUTS, max_bytes: int = MAX_BYTES
+    texts: Sequence[str], max_inputs: int = MAX_INPUTS, max_tokens: int = MAX_TOKENS
 ) -> list[tuple[str, ...]]:
     """``texts`` in order, cut into batches of at most ``max_inputs`` texts and
-    ``max_bytes`` bytes (a longer text goes alone: the service judges it)."""
-    if len(texts) <= max_inputs and sum(map(len, texts)) * 4 <= max_bytes:
+    ``max_tokens`` tokens (a longer text goes alone: the service judges it).
+
+    No tokenizer is run: a text's tokens are counted as its UTF-8 bytes plus
+    :data:`TEXT_OVERHEAD`, which no tokenizer exceeds (none has a token shorter
+    than a byte), so a batch is never over the limit, at the price of more
+    requests than a tokenizer would cut (about four bytes a token in English).
+    """
+    n = len(texts)
+    if n <= max_inputs and sum(map(len, texts)) * 4 + n * TEXT_OVERHEAD <= max_tokens:
         return [tuple(texts)]  # the usual call: no bytes to count (UTF-8 takes <= 4 a char)
     out: list[tuple[str, ...]] = []
     batch: list[str] = []
     size = 0
     for text in texts:
-        n = len(text.encode())
-        if batch and (len(batch) == max_inputs or size + n > max_bytes):
+        cost = len(text.encode()) + TEXT_OVERHEAD
+        if batch and (len(batch) == max_inputs or size + cost > max_tokens):
             out.append(tuple(batch))
             batch, size = [], 0
         batch.append(text)
-        size += n
+        size += cost
     out.append(tuple(batch))
     return out
 
@@ -125,9 +137,11 @@ async def embed(
     *,
     encoding: Encoding,
     dimensions_param: str = "dimensions",
+    limits: tuple[int, int] = (MAX_INPUTS, MAX_TOKENS),
 ) -> EmbeddingResponse:
     """Embed ``request``'s texts at ``url`` (``{base_url}/embeddings``) in as many
-    requests as it takes; the first failure fails the call, typed as chat's are."""
+    requests as it takes (``limits``: the texts and tokens the service takes in
+    one); the first failure fails the call, typed as chat's are."""
 
     async def send(texts: tuple[str, ...]) -> Answer:
         body = request_body(request, texts, encoding=encoding, dimensions_param=dimensions_param)
@@ -152,7 +166,7 @@ async def embed(
                 ' "float", or report it',
             ) from None
 
-    split = batches(request.inputs)
+    split = batches(request.inputs, *limits)
     answers = await send_batches(split, send, concurrency=CONCURRENCY)
     vectors = tuple(v for batch_vectors, _, _ in answers for v in batch_vectors)
     return EmbeddingResponse(
