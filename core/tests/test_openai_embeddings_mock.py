@@ -129,11 +129,9 @@ def test_2048_texts_are_taken(mock: OpenAIMock) -> None:
         (
             {"model": MODEL, "input": ["fine", "w " * 8193]},
             {
-                "message": "This model's maximum context length is 8192 tokens, however you"
-                " requested 8193 tokens (8193 in your prompt; 0 for the completion)."
-                " Please reduce your prompt; or completion length.",
+                "message": "Invalid 'input[1]': maximum input length is 8192 tokens.",
                 "type": "invalid_request_error",
-                "param": None,
+                "param": "input[1]",
                 "code": None,
             },
         ),

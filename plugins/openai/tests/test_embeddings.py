@@ -100,9 +100,34 @@ async def test_extra_overrides_the_encoding_and_either_shape_is_read(mock: OpenA
 
 @pytest.mark.anyio
 async def test_openais_refusal_is_typed(mock: OpenAIMock) -> None:
-    async with relaykit.Client(config(mock)) as client:
+    # the service's refusal, reached through a compatible preset (no model rules)
+    cfg = config(mock)
+    cfg["providers"] = {"vllm": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
         with pytest.raises(InvalidRequestError, match="does not support specifying dimensions"):
+            await client.embed("vllm/text-embedding-ada-002", "x", dimensions=8)
+
+
+@pytest.mark.anyio
+async def test_dimensions_for_ada_002_are_refused_before_sending(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(InvalidRequestError, match="takes no `dimensions`") as info:
             await client.embed("openai/text-embedding-ada-002", "x", dimensions=8)
+    assert info.value.status is None
+    assert (info.value.param, info.value.provider) == ("dimensions", "openai")
+    assert "text-embedding-3-small" in str(info.value)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_text_over_the_models_length_is_a_context_length_error(
+    mock: OpenAIMock,
+) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(relaykit.ContextLengthError) as info:
+            await client.embed(MODEL, ["short", "w " * 8193])
+    assert info.value.param == "input[1]"
+    assert "maximum input length is 8192 tokens" in str(info.value)
 
 
 @pytest.mark.anyio

@@ -115,13 +115,14 @@ def _check_sizes(model: str, texts: list[str]) -> None:
             code="max_tokens_per_request",
             kind="max_tokens_per_request",
         )
-    longest = max(counts)
-    if longest > MAX_TEXT_TOKENS:
-        raise Refusal(
-            f"This model's maximum context length is {MAX_TEXT_TOKENS} tokens, however you"
-            f" requested {longest} tokens ({longest} in your prompt; 0 for the completion)."
-            " Please reduce your prompt; or completion length."
-        )
+    for i, count in enumerate(counts):
+        if count > MAX_TEXT_TOKENS:
+            # the API's words since 2025 (vcmf/dim0#143); before, "This model's maximum
+            # context length is 8192 tokens, however you requested ..."
+            raise Refusal(
+                f"Invalid 'input[{i}]': maximum input length is {MAX_TEXT_TOKENS} tokens.",
+                f"input[{i}]",
+            )
 
 
 def render(body: dict[str, Any], texts: list[str], reply: Reply) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from relaykit import (
     EmbeddingRequest,
     EmbeddingResponse,
+    InvalidRequestError,
     RelayError,
     Usage,
     json_decode,
@@ -80,6 +81,25 @@ def batches(
     return out
 
 
+#: OpenAI's embedding models whose vectors have one length ("dimensions: ... Only
+#: supported in text-embedding-3 and later models", the API reference)
+FIXED_LENGTH = ("text-embedding-ada-002",)
+
+
+def check_dimensions(request: EmbeddingRequest, provider: str) -> None:
+    """Refuse ``dimensions`` for a model of OpenAI's that cannot shorten its vectors
+    (the API: "This model does not support specifying dimensions.")."""
+    if request.dimensions is not None and request.model.startswith(FIXED_LENGTH):
+        raise InvalidRequestError(
+            f"{request.model} takes no `dimensions`: its vectors have one length (1536)",
+            provider=provider,
+            model=request.model,
+            param="dimensions",
+            hint="leave `dimensions` out, or embed with text-embedding-3-small or"
+            " text-embedding-3-large, which shorten their vectors",
+        )
+
+
 def request_body(
     request: EmbeddingRequest,
     texts: Sequence[str],
@@ -138,10 +158,14 @@ async def embed(
     encoding: Encoding,
     dimensions_param: str = "dimensions",
     limits: tuple[int, int] = (MAX_INPUTS, MAX_TOKENS),
+    openai: bool = False,
 ) -> EmbeddingResponse:
     """Embed ``request``'s texts at ``url`` (``{base_url}/embeddings``) in as many
     requests as it takes (``limits``: the texts and tokens the service takes in
-    one); the first failure fails the call, typed as chat's are."""
+    one); the first failure fails the call, typed as chat's are. ``openai``:
+    the service is OpenAI's, whose model rules are checked before sending."""
+    if openai:
+        check_dimensions(request, name)
 
     async def send(texts: tuple[str, ...]) -> Answer:
         body = request_body(request, texts, encoding=encoding, dimensions_param=dimensions_param)

@@ -169,6 +169,10 @@ class OpenAIProvider:
     #: (OpenAI's 2048 and 300,000; Mistral's 512 and 16,384): a call with more is
     #: split into several requests (see :mod:`relaykit_openai.embeddings`)
     embedding_limits: ClassVar[tuple[int, int]] = (2048, 300_000)
+    #: whether OpenAI's embedding models' rules apply (``dimensions`` is refused
+    #: unsent for ``text-embedding-ada-002``); not to compatible services' or
+    #: Azure's deployments, whose names say nothing sure about their model
+    embedding_rules: ClassVar[bool] = True
     #: how the service's Chat Completions API takes documents (:mod:`.documents`):
     #: PDFs as data (OpenAI), as data or URL (OpenRouter), or none, refused unsent
     chat_documents: ClassVar[ChatDocuments] = "data"
@@ -494,6 +498,7 @@ class OpenAIProvider:
             encoding=self._embedding_encoding,
             dimensions_param=self.dimensions_param,
             limits=self.embedding_limits,
+            openai=self.embedding_rules,
         )
 
     #: OpenAI has no rerank API: the core refuses a rerank call to it, unsent.
