@@ -111,3 +111,67 @@ def test_what_openai_refuses(
 def test_2048_texts_are_taken(mock: OpenAIMock) -> None:
     r = post(mock, {"model": MODEL, "input": ["x"] * 2048})
     assert len(r.json()["data"]) == 2048
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            # 300,001 tokens (a word each) in two texts: over the request's 300,000
+            {"model": MODEL, "input": ["w " * 8000] * 37 + ["w " * 4001]},
+            {
+                "message": "Requested 300001 tokens, max 300000 tokens per request",
+                "type": "max_tokens_per_request",
+                "param": None,
+                "code": "max_tokens_per_request",
+            },
+        ),
+        (
+            {"model": MODEL, "input": ["fine", "w " * 8193]},
+            {
+                "message": "Invalid 'input[1]': maximum input length is 8192 tokens.",
+                "type": "invalid_request_error",
+                "param": "input[1]",
+                "code": None,
+            },
+        ),
+        (
+            {"model": "mistral-embed", "input": ["x"] * 513},
+            {
+                "message": "Too many inputs in request, split into more batches.",
+                "type": "invalid_request_prompt",
+                "param": None,
+                "code": "3210",
+            },
+        ),
+        (
+            {"model": "codestral-embed-2505", "input": ["w " * 8000, "w " * 8385]},
+            {
+                "message": "Too many tokens overall, split into more batches.",
+                "type": "invalid_request_prompt",
+                "param": None,
+                "code": "3210",
+            },
+        ),
+    ],
+    ids=["openai-request-tokens", "openai-text-tokens", "mistral-inputs", "mistral-tokens"],
+)
+def test_requests_over_the_vendors_size_limits_are_refused_in_their_words(
+    mock: OpenAIMock, body: dict[str, Any], error: dict[str, Any]
+) -> None:
+    r = post(mock, body)
+    assert r.status_code == 400
+    assert r.json() == {"error": error}
+
+
+def test_requests_at_the_size_limits_are_taken(mock: OpenAIMock) -> None:
+    at_limits = [
+        {"model": MODEL, "input": ["w " * 8000] * 37 + ["w " * 4000]},
+        {"model": MODEL, "input": ["w " * 8192]},
+        {"model": "mistral-embed", "input": ["x"] * 512},
+        {"model": "mistral-embed", "input": ["w " * 8000, "w " * 8384]},
+    ]
+    for body in at_limits:
+        r = post(mock, body)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["data"]) == len(body["input"])

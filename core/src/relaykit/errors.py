@@ -293,6 +293,8 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "prompt is too long",
     "input is too long",
+    # OpenAI's embeddings: "Invalid 'input[0]': maximum input length is 8192 tokens."
+    "maximum input length",
     # Gemini, on any route: "The input token count (N) exceeds the maximum number of
     # tokens allowed (M)."
     "input token count",

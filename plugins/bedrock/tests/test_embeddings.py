@@ -140,6 +140,30 @@ async def test_cohere_input_type_maps_to_cohere_words(
 
 
 @pytest.mark.anyio
+async def test_a_cohere_v3_text_over_2048_characters_is_refused_before_sending(
+    mock: BedrockMock, make_client: MakeClient
+) -> None:
+    # Bedrock: "Malformed input request: #/texts/0: expected maxLength: 2048, ..."
+    texts = ["short", "é" * 2048, "x" * 2049]
+    async with make_client() as client:
+        with pytest.raises(InvalidRequestError, match=r"inputs\[2\] is 2049 characters") as info:
+            await client.embed(f"bedrock/{COHERE_V3}", texts, extra={"truncate": "END"})
+        r = await client.embed(f"bedrock/{COHERE_V4}", texts)  # v4 takes them
+    assert info.value.param == "inputs[2]"
+    assert "at most 2048" in str(info.value) and "cohere.embed-v4:0" in str(info.value)
+    assert len(invocations(mock)) == 1 and bodies(mock)[0]["texts"] == texts
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+
+
+def test_the_mock_refuses_a_cohere_v3_text_over_2048_characters() -> None:
+    body = {"texts": ["x", "y" * 2049], "input_type": "search_query", "truncate": "END"}
+    assert validate_invoke(COHERE_V3, body) == (
+        "Malformed input request: #/texts/1: expected maxLength: 2048, actual: 2049,"
+        " please reformat your input and try again."
+    )
+
+
+@pytest.mark.anyio
 async def test_cohere_v4_splits_into_96_and_sums_the_header_tokens(
     mock: BedrockMock, make_client: MakeClient
 ) -> None:

@@ -262,7 +262,7 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
         (COHERE, {**COHERE_OK, "stream": True}, "#: extraneous key [stream] is not permitted"),
         (AMAZON, _without(AMAZON_OK, "query"), "#: required key [query] not found"),
         (AMAZON, _without(AMAZON_OK, "documents"), "#: required key [documents] not found"),
-        (AMAZON, {**AMAZON_OK, "documents": [{"text": "a"}]}, "#/documents: [0]: expected type"),
+        (AMAZON, {**AMAZON_OK, "documents": [{"text": "a"}]}, "#/documents/0: expected type"),
         (AMAZON, {**AMAZON_OK, "top_n": -1}, "#/top_n: -1 is not greater or equal to 1"),
         (AMAZON, {**AMAZON_OK, "api_version": 2}, "extraneous key [api_version]"),
     ],

@@ -120,6 +120,9 @@ def test_batches_keep_order_and_size() -> None:
     assert [len(run) for run in runs] == [100, 100, 1]
     assert tuple(t for run in runs for t in run) == texts
     assert embeddings.batches(("a",)) == [("a",)]
+    # a token budget: a text costs its UTF-8 bytes and two, a longer one goes alone
+    assert embeddings.batches(("é", "é", "é"), max_tokens=8) == [("é", "é"), ("é",)]
+    assert embeddings.batches(("x" * 9, "y", "z"), 5, max_tokens=6) == [("x" * 9,), ("y", "z")]
 
 
 @pytest.mark.anyio
@@ -130,6 +133,19 @@ async def test_a_failed_batch_fails_the_call(mock: GeminiMock) -> None:
             await c.embed(MODEL, [f"t{i}" for i in range(150)])
     assert info.value.retry_after == pytest.approx(2)
     assert len(bodies(mock)) == 2
+
+
+@pytest.mark.anyio
+async def test_a_retry_sends_only_the_batches_that_got_no_answer(mock: GeminiMock) -> None:
+    # the first 100 texts were embedded (and billed) before the second call failed
+    mock.script.push(Reply(input_tokens=5), Reply.failure(503, "The model is overloaded."))
+    retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
+    texts = [f"t{i}" for i in range(150)]
+    async with client(mock, retry=retry) as c:
+        r = await c.embed(MODEL, texts)
+    assert [len(b["requests"]) for b in bodies(mock)] == [100, 50, 50]
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert r.attempts == 2
 
 
 # -- tokens and cost ---------------------------------------------------------------

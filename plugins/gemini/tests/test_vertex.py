@@ -18,9 +18,9 @@ from relaykit import (
     NotFoundError,
     RateLimitError,
 )
-from relaykit.testing import Reply, mock_vector
+from relaykit.testing import Reply, mock_embedding_tokens, mock_vector
 from relaykit_gemini import vertex_urls, wire
-from relaykit_gemini.mock_vertex import VertexMock
+from relaykit_gemini.mock_vertex import VertexMock, validate_predict
 from relaykit_gemini.prices import known_model
 
 SA_EMAIL = "relay@mock-project.iam.gserviceaccount.com"  # conftest's service account
@@ -286,6 +286,30 @@ async def test_other_embedding_models_take_many_texts_a_call(
     calls = vertex_mock.model_requests("predict")
     assert [len(call.json()["instances"]) for call in calls] == [250, 50]
     assert r.vectors == tuple(mock_vector(t) for t in texts)
+
+
+@pytest.mark.anyio
+async def test_a_predict_call_carries_at_most_20000_tokens(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    # 30 texts of 1,000 tokens: Vertex refuses them in one call (its cap is 20,000)
+    texts = [f"{i} " + "w " * 999 for i in range(30)]
+    async with client(vertex_mock, sa_file) as c:
+        r = await c.embed("vertex/text-embedding-005", texts)
+    calls = [call.json()["instances"] for call in vertex_mock.model_requests("predict")]
+    assert len(calls) > 1
+    assert all(sum(mock_embedding_tokens(i["content"]) for i in c) <= 20_000 for c in calls)
+    assert [i["content"] for c in calls for i in c] == texts
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert r.usage.input_tokens == 30_000
+
+
+def test_the_mock_refuses_over_20000_tokens_as_truncated() -> None:
+    over = {"instances": [{"content": "w " * 2000}] * 10 + [{"content": "w"}]}
+    assert "input token count is 20001" in (validate_predict(over, "text-embedding-005") or "")
+    # a text counts at most the 2,048 tokens Vertex truncates it to
+    long = {"instances": [{"content": "w " * 30_000}]}
+    assert validate_predict(long, "text-embedding-005") is None
 
 
 @pytest.mark.anyio

@@ -100,9 +100,34 @@ async def test_extra_overrides_the_encoding_and_either_shape_is_read(mock: OpenA
 
 @pytest.mark.anyio
 async def test_openais_refusal_is_typed(mock: OpenAIMock) -> None:
-    async with relaykit.Client(config(mock)) as client:
+    # the service's refusal, reached through a compatible preset (no model rules)
+    cfg = config(mock)
+    cfg["providers"] = {"vllm": {"base_url": mock.base_url, "api_key": KEY}}
+    async with relaykit.Client(cfg) as client:
         with pytest.raises(InvalidRequestError, match="does not support specifying dimensions"):
+            await client.embed("vllm/text-embedding-ada-002", "x", dimensions=8)
+
+
+@pytest.mark.anyio
+async def test_dimensions_for_ada_002_are_refused_before_sending(mock: OpenAIMock) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(InvalidRequestError, match="takes no `dimensions`") as info:
             await client.embed("openai/text-embedding-ada-002", "x", dimensions=8)
+    assert info.value.status is None
+    assert (info.value.param, info.value.provider) == ("dimensions", "openai")
+    assert "text-embedding-3-small" in str(info.value)
+    assert mock.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_text_over_the_models_length_is_a_context_length_error(
+    mock: OpenAIMock,
+) -> None:
+    async with relaykit.Client(config(mock)) as client:
+        with pytest.raises(relaykit.ContextLengthError) as info:
+            await client.embed(MODEL, ["short", "w " * 8193])
+    assert info.value.param == "input[1]"
+    assert "maximum input length is 8192 tokens" in str(info.value)
 
 
 @pytest.mark.anyio
@@ -156,10 +181,10 @@ async def test_a_failed_batch_fails_the_call_with_its_own_error(mock: OpenAIMock
 def test_batches_keep_order_under_both_limits() -> None:
     assert batches(["a", "b"]) == [("a", "b")]
     assert batches(list("abcde"), max_inputs=2) == [("a", "b"), ("c", "d"), ("e",)]
-    # é is two bytes: two fit in five bytes, a third does not
-    assert batches(["é", "é", "é"], max_bytes=5) == [("é", "é"), ("é",)]
+    # é is two bytes, and each text may add two tokens: two fit in eight, a third does not
+    assert batches(["é", "é", "é"], max_tokens=8) == [("é", "é"), ("é",)]
     # a text longer than the budget goes alone, for the service to judge
-    assert batches(["x" * 9, "y", "z"], max_bytes=4) == [("x" * 9,), ("y", "z")]
+    assert batches(["x" * 9, "y", "z"], max_tokens=6) == [("x" * 9,), ("y", "z")]
 
 
 # -- compatible services ------------------------------------------------------------
@@ -210,6 +235,47 @@ async def test_mistral_names_dimensions_its_own_way(mock: OpenAIMock) -> None:
     body = bodies(mock)[0]
     assert (body["output_dimension"], body["encoding_format"]) == (256, "base64")
     assert "dimensions" not in body
+
+
+@pytest.mark.anyio
+async def test_mistral_takes_512_texts_a_request(mock: OpenAIMock) -> None:
+    # Mistral refuses a 513th text ("Too many inputs in request, split into more
+    # batches."): OpenAI's 2048 would fail the call
+    cfg = config(mock)
+    cfg["providers"] = {"mistral": {"base_url": mock.base_url, "api_key": KEY}}
+    texts = [f"text {i}" for i in range(600)]
+    async with relaykit.Client(cfg) as client:
+        r = await client.embed("mistral/mistral-embed", texts)
+    sent = sorted((b["input"] for b in bodies(mock)), key=len, reverse=True)
+    assert sent == [texts[:512], texts[512:]]
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert r.usage.input_tokens == sum(map(mock_embedding_tokens, texts))
+
+
+@pytest.mark.anyio
+async def test_mistral_takes_16384_tokens_a_request(mock: OpenAIMock) -> None:
+    # three texts of 6,000 tokens: Mistral refuses any two together ("Too many
+    # tokens overall, split into more batches.")
+    cfg = config(mock)
+    cfg["providers"] = {"mistral": {"base_url": mock.base_url, "api_key": KEY}}
+    texts = [f"{i} " + "w " * 5999 for i in range(3)]
+    async with relaykit.Client(cfg) as client:
+        r = await client.embed("mistral/codestral-embed", texts)
+    assert sorted(b["input"] for b in bodies(mock)) == [[t] for t in texts]
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+
+
+@pytest.mark.anyio
+async def test_more_than_300000_tokens_go_in_several_requests(mock: OpenAIMock) -> None:
+    # 320,000 tokens in 40 texts: OpenAI refuses them in one request
+    texts = [f"{i} " + "w " * 7999 for i in range(40)]
+    async with relaykit.Client(config(mock)) as client:
+        r = await client.embed(MODEL, texts)
+    sent = bodies(mock)
+    assert len(sent) > 1
+    assert all(sum(map(mock_embedding_tokens, b["input"])) <= 300_000 for b in sent)
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert r.usage.input_tokens == 320_000
 
 
 def test_items_are_ordered_by_index_and_those_without_one_keep_their_place() -> None:

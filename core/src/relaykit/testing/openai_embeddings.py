@@ -8,9 +8,15 @@ bytes. Each text gets :func:`~relaykit.testing.mock_vector` (``dimensions``
 long, 8 by default) and bills :func:`~relaykit.testing.mock_embedding_tokens`.
 
 What it refuses, as OpenAI does: no ``input``; an empty one, an empty text
-or more than 2048 texts (OpenAI's terse ``'$.input' is invalid``);
-``dimensions`` for ``text-embedding-ada-002``; an unknown ``encoding_format``.
-Token arrays, which OpenAI also takes, are not served: relaykit sends text.
+or more than 2048 texts (OpenAI's terse ``'$.input' is invalid``); more
+than 300,000 tokens in one request (``max_tokens_per_request``) or 8192 in
+one text (the context length error); ``dimensions`` for
+``text-embedding-ada-002``; an unknown ``encoding_format``. For Mistral's
+embedding models (``mistral-embed``, ``codestral-embed``) it refuses, as
+Mistral does, more than 512 texts or 16,384 tokens in one request. Tokens are
+counted as :func:`~relaykit.testing.mock_embedding_tokens` counts them (a
+word each). Token arrays, which OpenAI also takes, are not served: relaykit
+sends text.
 """
 
 from __future__ import annotations
@@ -32,6 +38,19 @@ INVALID_INPUT = (
     " https://platform.openai.com/docs/api-reference."
 )
 NO_DIMENSIONS = "This model does not support specifying dimensions."
+#: the most tokens OpenAI embeds in one request, summed over its texts, and in one text
+MAX_REQUEST_TOKENS = 300_000
+MAX_TEXT_TOKENS = 8192
+#: Mistral's embedding models and their limits per request: 512 texts (the API:
+#: "Too many inputs in request, split into more batches.", code 3210; see
+#: raphaelmansuy/edgequake-llm#74) and 16,384 tokens ("Too many tokens overall,
+#: split into more batches.", chroma-core/chroma#5597; earlier "Too many tokens
+#: in batch. Max is 16384 got ...", langchain-ai/langchain#17136)
+MISTRAL_EMBEDDING_MODELS = ("mistral-embed", "codestral-embed")
+MISTRAL_MAX_INPUTS = 512
+MISTRAL_MAX_TOKENS = 16_384
+MISTRAL_TOO_MANY_INPUTS = "Too many inputs in request, split into more batches."
+MISTRAL_TOO_MANY_TOKENS = "Too many tokens overall, split into more batches."
 #: models whose vectors have one length only
 _FIXED_LENGTH = ("text-embedding-ada-002",)
 _ENCODINGS = ("float", "base64")
@@ -54,6 +73,7 @@ def validate(body: Any) -> list[str]:
         or not all(isinstance(text, str) and text for text in texts)
     ):
         raise Refusal(INVALID_INPUT)
+    _check_sizes(body["model"], texts)
     dimensions = body.get("dimensions")
     if dimensions is not None:
         if body["model"].startswith(_FIXED_LENGTH):
@@ -74,6 +94,35 @@ def validate(body: Any) -> list[str]:
     if encoding not in _ENCODINGS:
         raise _invalid(encoding, "encoding_format", _ENCODINGS)
     return texts
+
+
+def _check_sizes(model: str, texts: list[str]) -> None:
+    """Refuse a request over the model's limits of texts or tokens, in its vendor's words."""
+    counts = [mock_embedding_tokens(text) for text in texts]
+    total = sum(counts)
+    if model.startswith(MISTRAL_EMBEDDING_MODELS):
+        # Mistral's refusals, in its shape's fields (type and code as it sends them)
+        if len(texts) > MISTRAL_MAX_INPUTS:
+            raise Refusal(MISTRAL_TOO_MANY_INPUTS, code="3210", kind="invalid_request_prompt")
+        if total > MISTRAL_MAX_TOKENS:
+            raise Refusal(MISTRAL_TOO_MANY_TOKENS, code="3210", kind="invalid_request_prompt")
+        return
+    if total > MAX_REQUEST_TOKENS:
+        # openai-python users see it as "Requested 453357 tokens, max 300000 tokens
+        # per request" with type and code max_tokens_per_request (timescale/pgai#482)
+        raise Refusal(
+            f"Requested {total} tokens, max {MAX_REQUEST_TOKENS} tokens per request",
+            code="max_tokens_per_request",
+            kind="max_tokens_per_request",
+        )
+    for i, count in enumerate(counts):
+        if count > MAX_TEXT_TOKENS:
+            # the API's words since 2025 (vcmf/dim0#143); before, "This model's maximum
+            # context length is 8192 tokens, however you requested ..."
+            raise Refusal(
+                f"Invalid 'input[{i}]': maximum input length is {MAX_TEXT_TOKENS} tokens.",
+                f"input[{i}]",
+            )
 
 
 def render(body: dict[str, Any], texts: list[str], reply: Reply) -> dict[str, Any]:

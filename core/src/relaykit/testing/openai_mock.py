@@ -272,7 +272,7 @@ class OpenAIMock(VendorMock):
         try:
             texts = openai_embeddings.validate(body)
         except openai_responses.Refusal as e:
-            return _error(e.status, e.message, "invalid_request_error", None, param=e.param)
+            return _error(e.status, e.message, e.kind, e.code, param=e.param)
         reply, failed = await self._next_reply(Reply())
         if failed is not None:
             return failed

@@ -111,17 +111,23 @@ def _verified(content: str) -> bool:
 
 
 class Refusal(Exception):
-    """A request the API refuses: status, message, the parameter at fault and the
-    error's ``code``, where OpenAI gives one."""
+    """A request the API refuses: status, message, the parameter at fault, the
+    error's ``code``, where OpenAI gives one, and its ``type`` (``kind``)."""
 
     def __init__(
-        self, message: str, param: str | None = None, status: int = 400, code: str | None = None
+        self,
+        message: str,
+        param: str | None = None,
+        status: int = 400,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.status = status
         self.code = code
+        self.kind = kind
 
 
 def _missing(param: str) -> Refusal:

@@ -14,7 +14,11 @@ of either):
 - Cohere Embed v3 (``cohere.embed-english-v3``, ``cohere.embed-multilingual-v3``)
   and v4 (``cohere.embed-v4:0``): ``{"texts", "input_type",
   "embedding_types"}``, up to 96 texts a request, and for v4 only
-  ``output_dimension`` (256, 512, 1024 or 1536). Cohere requires an input
+  ``output_dimension`` (256, 512, 1024 or 1536). Bedrock takes at most 2048
+  characters a text for v3, whatever ``truncate`` says ("Malformed input
+  request: #/texts/0: expected maxLength: 2048", the model parameters page's
+  limits): a longer text is refused before sending, naming it, as relaykit
+  cannot split one text. Cohere requires an input
   type: ``input_type="query"`` sends ``search_query``, anything else
   ``search_document``. The billed tokens come from the
   ``X-Amzn-Bedrock-Input-Token-Count`` header Bedrock adds to InvokeModel
@@ -64,7 +68,9 @@ class EmbeddingFamily:
     prefix); ``api`` is the body format (``"titan-v2"``,
     ``"titan-v1"`` or ``"cohere"``);
     ``batch`` how many texts a request takes; ``dimensions`` the sizes the
-    model can shorten its vectors to (empty: it takes no ``dimensions``).
+    model can shorten its vectors to (empty: it takes no ``dimensions``);
+    ``max_chars`` the most characters of one text (``None``: the model's
+    tokens limit it, which only the service counts).
     """
 
     prefix: str
@@ -72,6 +78,7 @@ class EmbeddingFamily:
     api: Literal["titan-v2", "titan-v1", "cohere"]
     batch: int
     dimensions: tuple[int, ...] = ()
+    max_chars: int | None = None
 
 
 FAMILIES = (
@@ -80,8 +87,12 @@ FAMILIES = (
     ),
     EmbeddingFamily("amazon.titan-embed-text-v1", "Titan Embeddings G1 - Text", "titan-v1", 1),
     EmbeddingFamily("cohere.embed-v4", "Cohere Embed v4", "cohere", 96, (256, 512, 1024, 1536)),
-    EmbeddingFamily("cohere.embed-english-v3", "Cohere Embed English v3", "cohere", 96),
-    EmbeddingFamily("cohere.embed-multilingual-v3", "Cohere Embed Multilingual v3", "cohere", 96),
+    EmbeddingFamily(
+        "cohere.embed-english-v3", "Cohere Embed English v3", "cohere", 96, max_chars=2048
+    ),
+    EmbeddingFamily(
+        "cohere.embed-multilingual-v3", "Cohere Embed Multilingual v3", "cohere", 96, max_chars=2048
+    ),
 )
 
 
@@ -119,6 +130,23 @@ def check_dimensions(family: EmbeddingFamily, request: EmbeddingRequest) -> None
         else:
             hint += " (amazon.titan-embed-text-v2:0)"
     raise InvalidRequestError(message, model=request.model, param="dimensions", hint=hint)
+
+
+def check_lengths(family: EmbeddingFamily, request: EmbeddingRequest) -> None:
+    """Refuse a text longer than the family takes, naming it, before anything is sent."""
+    most = family.max_chars
+    if most is None:
+        return
+    for i, text in enumerate(request.inputs):
+        if len(text) > most:
+            raise InvalidRequestError(
+                f"inputs[{i}] is {len(text)} characters: {family.name} on Bedrock takes"
+                f" at most {most} a text",
+                model=request.model,
+                param=f"inputs[{i}]",
+                hint=f"cut it into pieces of at most {most} characters, or embed with"
+                " cohere.embed-v4:0, which takes longer texts",
+            )
 
 
 def request_body(
@@ -199,6 +227,7 @@ async def embed(request: EmbeddingRequest, invoke: Invoke, *, provider: str) -> 
     """Embed ``request.inputs`` with ``invoke``: the batches in parallel, the vectors in order."""
     family = family_of(request.model)
     check_dimensions(family, request)
+    check_lengths(family, request)
     texts = request.inputs
     batches = [texts[i : i + family.batch] for i in range(0, len(texts), family.batch)]
 

@@ -29,9 +29,36 @@ BATCH_LIMIT = 100
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 
 
-def batches(texts: Sequence[str], size: int = BATCH_LIMIT) -> list[Sequence[str]]:
-    """``texts`` in order, cut into runs of at most ``size``."""
-    return [texts[i : i + size] for i in range(0, len(texts), size)]
+#: tokens a text may add beyond its own (markers the model puts around it)
+TEXT_OVERHEAD = 2
+
+
+def batches(
+    texts: Sequence[str], size: int = BATCH_LIMIT, max_tokens: int | None = None
+) -> list[tuple[str, ...]]:
+    """``texts`` in order, cut into runs of at most ``size`` and, given
+    ``max_tokens``, at most that many tokens (a longer text goes alone).
+
+    No tokenizer is run: a text's tokens are counted as its UTF-8 bytes plus
+    :data:`TEXT_OVERHEAD`, which no tokenizer exceeds (none has a token shorter
+    than a byte), so a run is never over the limit.
+    """
+    texts = tuple(texts)
+    n = len(texts)
+    if max_tokens is None or sum(map(len, texts)) * 4 + n * TEXT_OVERHEAD <= max_tokens:
+        return [texts[i : i + size] for i in range(0, n, size)]
+    out: list[tuple[str, ...]] = []
+    run: list[str] = []
+    used = 0
+    for text in texts:
+        cost = len(text.encode()) + TEXT_OVERHEAD
+        if run and (len(run) == size or used + cost > max_tokens):
+            out.append(tuple(run))
+            run, used = [], 0
+        run.append(text)
+        used += cost
+    out.append(tuple(run))
+    return out
 
 
 def batch_body(request: EmbeddingRequest, texts: Sequence[str], resource: str) -> dict[str, Any]:

@@ -23,7 +23,9 @@ have access to it."); a ``countTokens`` body with Vertex's fields only (no
 ``generateContentRequest``); a ``:predict`` body of ``instances``
 (``content``, ``task_type``, ``title``) and ``parameters`` (``autoTruncate``,
 ``outputDimensionality``), one instance for a Gemini embedding model, 250 for
-others. Messages Google does not publish are the mock's.
+others, and at most 20,000 tokens in all (each text's counted up to the 2,048
+a text is truncated to: :func:`~relaykit.testing.mock_embedding_tokens`).
+Messages Google does not publish are the mock's.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ VERTEX_MODELS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
 )
 #: the most instances a ``:predict`` call may hold (one for Gemini embedding models)
 PREDICT_LIMIT = 250
+#: the most input tokens a ``:predict`` call may hold, and the most of one text's
+#: that count (Vertex truncates a text to them)
+PREDICT_TOKEN_LIMIT = 20_000
+TEXT_TOKEN_LIMIT = 2_048
 
 _VERSION = r"/(v1|v1beta1)"
 _MODEL_PATH = r"publishers/google/models/([^/:]+):([A-Za-z]+)"
@@ -391,6 +397,13 @@ def validate_predict(body: Any, model: str) -> str | None:
         task = instance.get("task_type")
         if task is not None and task not in _TASK_TYPES:
             return f"instances[{i}].task_type {json.dumps(task)} is not a task type."
+    tokens = sum(min(mock_embedding_tokens(i["content"]), TEXT_TOKEN_LIMIT) for i in instances)
+    if tokens > PREDICT_TOKEN_LIMIT:
+        return (
+            f"Unable to submit request because the input token count is {tokens} but {model}"
+            f" takes at most {PREDICT_TOKEN_LIMIT} tokens per request. Send fewer texts"
+            " per request."
+        )
     parameters = body.get("parameters", {})
     if not isinstance(parameters, dict):
         return "parameters must be an object."
@@ -418,6 +431,7 @@ def _unauthenticated(message: str, reason: str) -> Response:
 
 __all__ = [
     "PREDICT_LIMIT",
+    "PREDICT_TOKEN_LIMIT",
     "VERTEX_MODELS",
     "TokenEndpoint",
     "UserGrant",

@@ -39,7 +39,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import estimate_tokens
+from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.http_errors import error_from_http
@@ -256,7 +256,8 @@ class GeminiProvider:
         """One vector per text, from ``models/{model}:batchEmbedContents``.
 
         Texts go 100 to a call (Gemini's limit), one call after another: a
-        burst of parallel calls would mostly meet the per-minute quota.
+        burst of parallel calls would mostly meet the per-minute quota. A retry
+        sends only the calls that got no answer.
         ``input_type`` becomes the ``taskType`` (``RETRIEVAL_QUERY`` or
         ``RETRIEVAL_DOCUMENT``), ``dimensions`` the ``outputDimensionality``,
         and ``extra`` is merged into each text's entry. The input tokens are
@@ -265,23 +266,27 @@ class GeminiProvider:
         """
         url = await self._url(request.model, "batchEmbedContents")
         resource = _resource(request.model)
-        found: list[tuple[float, ...]] = []
-        tokens = 0
-        estimated = False  # whether any batch's answer lacked a count
-        for texts in embeddings.batches(request.inputs):
+
+        async def send(texts: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int | None]:
             body = json_encode.dumps(embeddings.batch_body(request, texts, resource))
             r = await self._post(url, body)
             if r.status_code >= 400:
                 raise self._error(r.status_code, r.headers, r.content, request.model)
-            vectors, reported = self._embeddings_answer(r.content, len(texts), request.model)
-            found.extend(vectors)
-            tokens += estimate_tokens(texts) if reported is None else reported
-            estimated = estimated or reported is None
+            return self._embeddings_answer(r.content, len(texts), request.model)
+
+        split = embeddings.batches(request.inputs)
+        answers = await send_batches(split, send, concurrency=1)
         return EmbeddingResponse(
-            vectors=tuple(found),
+            vectors=tuple(vector for vectors, _ in answers for vector in vectors),
             model=request.model,
-            usage=Usage(tokens),
-            tokens_estimated=estimated,
+            usage=Usage(
+                sum(
+                    estimate_tokens(texts) if reported is None else reported
+                    for texts, (_, reported) in zip(split, answers, strict=True)
+                )
+            ),
+            # whether any batch's answer lacked a count
+            tokens_estimated=any(reported is None for _, reported in answers),
         )
 
     def _embeddings_answer(

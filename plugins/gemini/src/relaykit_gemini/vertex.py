@@ -48,7 +48,7 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.embeddings import estimate_tokens
+from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_settings import option
 
@@ -231,18 +231,16 @@ class VertexProvider(GeminiProvider):
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """One vector per text, from the Text Embeddings API's ``:predict``.
 
-        Gemini embedding models take one text a request, the others 250
-        (:mod:`relaykit_gemini.vertex_embeddings`); the requests go one after
-        another. ``input_type`` becomes each instance's ``task_type``,
+        Gemini embedding models take one text a request, the others 250 and
+        20,000 tokens (:mod:`relaykit_gemini.vertex_embeddings`); the requests
+        go one after another, and a retry sends only those that got no answer.
+        ``input_type`` becomes each instance's ``task_type``,
         ``dimensions`` the ``outputDimensionality``; ``extra`` is merged into
         the body. The input tokens are Vertex's ``token_count``\\ s.
         """
         url = await self._url(request.model, "predict")
-        found: list[tuple[float, ...]] = []
-        tokens = 0
-        for texts in embeddings.batches(
-            request.inputs, vertex_embeddings.batch_size(request.model)
-        ):
+
+        async def send(texts: tuple[str, ...]) -> tuple[list[tuple[float, ...]], int]:
             body = json_encode.dumps(vertex_embeddings.predict_body(request, texts))
             r = await self._post(url, body)
             if r.status_code >= 400:
@@ -257,8 +255,16 @@ class VertexProvider(GeminiProvider):
                     provider=self._name,
                     model=request.model,
                 )
-            found.extend(vectors)
-            tokens += counted or estimate_tokens(texts)
+            return vectors, counted or estimate_tokens(texts)
+
+        split = embeddings.batches(
+            request.inputs,
+            vertex_embeddings.batch_size(request.model),
+            vertex_embeddings.MAX_TOKENS,
+        )
+        answers = await send_batches(split, send, concurrency=1)
+        found = [vector for vectors, _ in answers for vector in vectors]
+        tokens = sum(counted for _, counted in answers)
         return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))
 
     async def list_models(self) -> list[ModelInfo]:

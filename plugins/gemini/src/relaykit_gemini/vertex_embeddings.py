@@ -6,8 +6,11 @@
 one prediction per instance, in order (cloud.google.com/vertex-ai/generative-ai/
 docs/model-reference/text-embeddings-api). Google's Gemini embedding models
 take one instance a request ("gemini-embedding-001 supports one instance per
-request"), the others up to :data:`BATCH_LIMIT`; the requests go one after
-another, as the Gemini API's batches do. Vertex's own default truncates a text
+request"), the others up to :data:`BATCH_LIMIT` texts and :data:`MAX_TOKENS`
+tokens ("Each call can include up to 250 input texts and the overall input
+token cap is 20,000 tokens; exceeding that returns a 400 error", the Text
+Embeddings guide); the requests go one after another, as the Gemini API's
+batches do. Vertex's own default truncates a text
 over the model's 2048 tokens; ``extra={"parameters": {"autoTruncate": False}}``
 makes it an error instead. ``extra`` is merged into the body one level deep.
 """
@@ -24,6 +27,8 @@ from .wire import merge_extra
 
 #: the most instances a ``:predict`` call takes (the Text Embeddings API's limit)
 BATCH_LIMIT = 250
+#: the most input tokens a ``:predict`` call takes, summed over its instances
+MAX_TOKENS = 20_000
 
 
 def batch_size(model: str) -> int:

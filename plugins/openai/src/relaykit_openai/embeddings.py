@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from relaykit import (
     EmbeddingRequest,
     EmbeddingResponse,
+    InvalidRequestError,
     RelayError,
     Usage,
     json_decode,
@@ -32,11 +33,16 @@ if TYPE_CHECKING:
 
     from .provider import Encoding
 
-#: the most texts OpenAI embeds in one request
+#: the most texts OpenAI embeds in one request ("any array must be 2048
+#: dimensions or less", the API reference's ``input``)
 MAX_INPUTS = 2048
-#: the most UTF-8 bytes of text sent in one request. OpenAI embeds at most
-#: 300,000 tokens per request, and no token is shorter than a byte.
-MAX_BYTES = 300_000
+#: the most tokens OpenAI embeds in one request, summed over its texts ("all
+#: embedding models enforce a maximum of 300,000 tokens summed across all inputs
+#: in a single request"; over it: "Requested ... tokens, max 300000 tokens per
+#: request")
+MAX_TOKENS = 300_000
+#: tokens a text may add beyond its own (a begin and an end marker)
+TEXT_OVERHEAD = 2
 #: how many of one call's requests run at once: a big batch finishes sooner,
 #: without a burst that would trip the service's rate limit
 CONCURRENCY = 4
@@ -48,24 +54,50 @@ Answer = tuple[list[tuple[float, ...]], int, str]
 
 
 def batches(
-    texts: Sequence[str], max_inputs: int = MAX_INPUTS, max_bytes: int = MAX_BYTES
+    texts: Sequence[str], max_inputs: int = MAX_INPUTS, max_tokens: int = MAX_TOKENS
 ) -> list[tuple[str, ...]]:
     """``texts`` in order, cut into batches of at most ``max_inputs`` texts and
-    ``max_bytes`` bytes (a longer text goes alone: the service judges it)."""
-    if len(texts) <= max_inputs and sum(map(len, texts)) * 4 <= max_bytes:
+    ``max_tokens`` tokens (a longer text goes alone: the service judges it).
+
+    No tokenizer is run: a text's tokens are counted as its UTF-8 bytes plus
+    :data:`TEXT_OVERHEAD`, which no tokenizer exceeds (none has a token shorter
+    than a byte), so a batch is never over the limit, at the price of more
+    requests than a tokenizer would cut (about four bytes a token in English).
+    """
+    n = len(texts)
+    if n <= max_inputs and sum(map(len, texts)) * 4 + n * TEXT_OVERHEAD <= max_tokens:
         return [tuple(texts)]  # the usual call: no bytes to count (UTF-8 takes <= 4 a char)
     out: list[tuple[str, ...]] = []
     batch: list[str] = []
     size = 0
     for text in texts:
-        n = len(text.encode())
-        if batch and (len(batch) == max_inputs or size + n > max_bytes):
+        cost = len(text.encode()) + TEXT_OVERHEAD
+        if batch and (len(batch) == max_inputs or size + cost > max_tokens):
             out.append(tuple(batch))
             batch, size = [], 0
         batch.append(text)
-        size += n
+        size += cost
     out.append(tuple(batch))
     return out
+
+
+#: OpenAI's embedding models whose vectors have one length ("dimensions: ... Only
+#: supported in text-embedding-3 and later models", the API reference)
+FIXED_LENGTH = ("text-embedding-ada-002",)
+
+
+def check_dimensions(request: EmbeddingRequest, provider: str) -> None:
+    """Refuse ``dimensions`` for a model of OpenAI's that cannot shorten its vectors
+    (the API: "This model does not support specifying dimensions.")."""
+    if request.dimensions is not None and request.model.startswith(FIXED_LENGTH):
+        raise InvalidRequestError(
+            f"{request.model} takes no `dimensions`: its vectors have one length (1536)",
+            provider=provider,
+            model=request.model,
+            param="dimensions",
+            hint="leave `dimensions` out, or embed with text-embedding-3-small or"
+            " text-embedding-3-large, which shorten their vectors",
+        )
 
 
 def request_body(
@@ -125,9 +157,15 @@ async def embed(
     *,
     encoding: Encoding,
     dimensions_param: str = "dimensions",
+    limits: tuple[int, int] = (MAX_INPUTS, MAX_TOKENS),
+    openai: bool = False,
 ) -> EmbeddingResponse:
     """Embed ``request``'s texts at ``url`` (``{base_url}/embeddings``) in as many
-    requests as it takes; the first failure fails the call, typed as chat's are."""
+    requests as it takes (``limits``: the texts and tokens the service takes in
+    one); the first failure fails the call, typed as chat's are. ``openai``:
+    the service is OpenAI's, whose model rules are checked before sending."""
+    if openai:
+        check_dimensions(request, name)
 
     async def send(texts: tuple[str, ...]) -> Answer:
         body = request_body(request, texts, encoding=encoding, dimensions_param=dimensions_param)
@@ -152,7 +190,7 @@ async def embed(
                 ' "float", or report it',
             ) from None
 
-    split = batches(request.inputs)
+    split = batches(request.inputs, *limits)
     answers = await send_batches(split, send, concurrency=CONCURRENCY)
     vectors = tuple(v for batch_vectors, _, _ in answers for v in batch_vectors)
     return EmbeddingResponse(

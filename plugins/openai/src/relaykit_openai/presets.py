@@ -156,6 +156,12 @@ _WEB_SEARCH: dict[str, SearchStyle] = {"openrouter": "openrouter"}
 _PAIRED_TOOL_CALLS = frozenset({"deepseek", "mistral"})
 #: services whose /embeddings names ``dimensions`` otherwise
 _DIMENSIONS_PARAM = {"mistral": "output_dimension"}
+#: services whose /embeddings takes fewer texts or tokens a request than OpenAI's
+#: (see .embeddings): Mistral 512 texts ("Too many inputs in request, split into
+#: more batches.", code 3210; raphaelmansuy/edgequake-llm#74) and 16,384 tokens
+#: ("Too many tokens overall, split into more batches.", chroma-core/chroma#5597;
+#: earlier "Too many tokens in batch. Max is 16384 got ...", langchain-ai/langchain#17136)
+_EMBEDDING_LIMITS = {"mistral": (512, 16_384)}
 
 
 def preset(
@@ -206,6 +212,7 @@ def preset(
         Preset.speak = None  # type: ignore[assignment,method-assign]
         Preset.stream_speech = None  # type: ignore[assignment,method-assign]
     Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
+    Preset.embedding_rules = False
     if name not in _MODERATION:
         Preset.moderate = None  # type: ignore[assignment,method-assign]
     if name not in _BATCHES:
@@ -214,6 +221,7 @@ def preset(
         Preset.cancel_batch = None  # type: ignore[assignment,method-assign]
         Preset.batch_results = None  # type: ignore[assignment,method-assign]
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
+    Preset.embedding_limits = _EMBEDDING_LIMITS.get(name, OpenAIProvider.embedding_limits)
     Preset.api_key_env = api_key_env
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.short_tool_ids = name == "mistral"  # nine-character tool call ids only

@@ -172,6 +172,14 @@ class OpenAIProvider:
     embedding_encoding: ClassVar[Encoding] = "base64"
     #: the ``/embeddings`` body's name for ``dimensions`` (Mistral's is ``output_dimension``)
     dimensions_param: ClassVar[str] = "dimensions"
+    #: the most texts and tokens the service's ``/embeddings`` takes in one request
+    #: (OpenAI's 2048 and 300,000; Mistral's 512 and 16,384): a call with more is
+    #: split into several requests (see :mod:`relaykit_openai.embeddings`)
+    embedding_limits: ClassVar[tuple[int, int]] = (2048, 300_000)
+    #: whether OpenAI's embedding models' rules apply (``dimensions`` is refused
+    #: unsent for ``text-embedding-ada-002``); not to compatible services' or
+    #: Azure's deployments, whose names say nothing sure about their model
+    embedding_rules: ClassVar[bool] = True
     #: how the service's Chat Completions API takes documents (:mod:`.documents`):
     #: PDFs as data (OpenAI), as data or URL (OpenRouter), or none, refused unsent
     chat_documents: ClassVar[ChatDocuments] = "data"
@@ -486,8 +494,9 @@ class OpenAIProvider:
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """``POST /embeddings``: one vector per text, in order (see ``embedding_encoding``).
 
-        More texts than a request takes (2048, or 300,000 bytes) go in several
-        requests, four at a time, merged in order with their usage summed.
+        More texts than a request takes (``embedding_limits``: for OpenAI 2048
+        texts or 300,000 tokens, counted as bytes) go in several requests, four
+        at a time, merged in order with their usage summed.
         ``input_type`` is ignored: OpenAI's models embed queries and documents
         alike. ``dimensions`` goes as the service names it; ``extra`` is merged in.
         """
@@ -501,6 +510,8 @@ class OpenAIProvider:
             request,
             encoding=self._embedding_encoding,
             dimensions_param=self.dimensions_param,
+            limits=self.embedding_limits,
+            openai=self.embedding_rules,
         )
 
     #: OpenAI has no rerank API: the core refuses a rerank call to it, unsent.

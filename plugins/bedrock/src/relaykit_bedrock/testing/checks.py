@@ -104,7 +104,7 @@ def list_of(item: Check, most: int | None = None) -> Check:
             return f"expected maximum item count: {most}, found: {len(value)}"
         for i, v in enumerate(value):
             if problem := item(v):
-                return f"[{i}]: {problem}"
+                return f"/{i}: {problem}"  # the item's path, joined onto the list's
         return None
 
     return check
@@ -130,7 +130,11 @@ def schema_problem(
         if check is None:
             return malformed(where, f"extraneous key [{key}] is not permitted")
         if problem := check(value):
-            return malformed(f"{where}/{key}", problem)
+            path = f"{where}/{key}"
+            while problem.startswith("/"):  # a list item's: "#/texts/0: expected ..."
+                step, _, problem = problem.partition(": ")
+                path += step
+            return malformed(path, problem)
     return None
 
 

@@ -13,8 +13,8 @@ idea of each family (not the plugin's, so that it catches the plugin's mistakes)
 - Titan Embeddings G1 - Text (``amazon.titan-embed-text-v1*``): ``inputText``
   alone -> ``{"embedding", "inputTextTokenCount"}``.
 - Cohere Embed v3 (``cohere.embed-english-v3*``, ``cohere.embed-multilingual-v3*``):
-  ``texts`` (1 to 96), ``input_type`` (required), ``truncate`` (``NONE``,
-  ``START``, ``END``), ``embedding_types``.
+  ``texts`` (1 to 96, each of at most 2048 characters), ``input_type``
+  (required), ``truncate`` (``NONE``, ``START``, ``END``), ``embedding_types``.
 - Cohere Embed v4 (``cohere.embed-v4*``): the same with ``output_dimension``
   (256, 512, 1024, 1536), ``max_tokens``, and ``truncate`` of ``NONE``,
   ``LEFT`` or ``RIGHT``. Both answer ``{"id", "embeddings", "response_type",
@@ -39,7 +39,17 @@ from relaykit.testing.loopback import Response
 from relaykit.testing.script import Reply
 
 from . import images, rerank
-from .checks import Check, base_model_id, boolean, enum, integer, list_of, schema_problem, string
+from .checks import (
+    Check,
+    base_model_id,
+    boolean,
+    enum,
+    integer,
+    list_of,
+    schema_problem,
+    string,
+    string_up_to,
+)
 
 _COHERE_INPUT_TYPES = enum("search_document", "search_query", "classification", "clustering")
 _COHERE_EMBEDDING_TYPES = list_of(enum("float", "int8", "uint8", "binary", "ubinary"))
@@ -75,7 +85,10 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, Check]]] = {
             "cohere",
             ("texts", "input_type"),
             {
-                "texts": list_of(string, 96),
+                # at most 2048 characters a text, whatever truncate says ("Malformed
+                # input request: #/texts/0: expected maxLength: 2048, actual: 19882",
+                # ScrapeGraphAI/Scrapegraph-ai#400)
+                "texts": list_of(string_up_to(2048), 96),
                 "input_type": _COHERE_INPUT_TYPES,
                 "embedding_types": _COHERE_EMBEDDING_TYPES,
                 "truncate": enum("NONE", "START", "END"),
