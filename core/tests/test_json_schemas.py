@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import relaykit
-from relaykit import FunctionTool, InvalidRequestError, ResponseFormat
+from relaykit import FunctionTool, InvalidRequestError, ResponseFormat, json_schemas
 from relaykit.json_schemas import (
     anthropic_problem,
     anthropic_schema,
@@ -93,7 +93,11 @@ def test_a_described_class_field_is_inlined_not_a_ref_with_a_description(cls: ty
     is described goes inlined (a class inside itself keeps its bare $ref)."""
     _, schema, strict = output_format(cls)
     assert refs_with_siblings(schema) == []
-    assert strict and strict_problems(schema) == ()
+    problems = [what for _, what in strict_problems(schema)]
+    if cls in (Item, Page[Item]):  # Item.name's min_length: strict mode takes no minLength
+        assert not strict and problems == ["'minLength' is not permitted."]
+    else:
+        assert strict and problems == []
 
 
 def test_the_descriptions_stay_and_recursion_still_refers() -> None:
@@ -348,3 +352,86 @@ def test_a_name_with_a_final_newline_or_out_of_shape_is_refused(name: str) -> No
     tool = relaykit.Tool(name, "d", {"type": "object", "properties": {}})
     with pytest.raises(InvalidRequestError, match="cannot be a tool's name"):
         FunctionTool.from_schema(tool, lambda: None)
+
+
+# -- OpenAI strict mode, keyword by keyword ("Supported schemas") ----------------------------
+
+_STRING = {"type": "string"}
+
+
+def _closed(prop: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"x": prop},
+        "required": ["x"],
+        "additionalProperties": False,
+    }
+
+
+@pytest.mark.parametrize(
+    "prop",
+    [
+        {"type": "string", "pattern": "^[a-z]+$"},
+        *({"type": "string", "format": f} for f in sorted(json_schemas.OPENAI_FORMATS)),
+        {"type": "number", "minimum": 0},
+        {"type": "number", "maximum": 9},
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "number", "exclusiveMaximum": 9},
+        {"type": "integer", "multipleOf": 5},
+        {"type": "array", "items": _STRING, "minItems": 2},
+        {"type": "array", "items": _STRING, "maxItems": 4},
+        {"anyOf": [_STRING, {"type": "null"}]},
+    ],
+    ids=lambda p: next(k for k in p if k not in ("type", "items")) + f"={next(iter(p.values()))}",
+)
+def test_strict_mode_takes_these_keywords(prop: dict[str, Any]) -> None:
+    assert strict_problems(_closed(prop)) == ()
+
+
+@pytest.mark.parametrize(
+    ("prop", "what"),
+    [
+        ({"allOf": [_STRING, {"maxLength": 3}]}, "'allOf' is not permitted."),
+        ({"oneOf": [_STRING, {"type": "null"}]}, "'oneOf' is not permitted."),
+        ({"type": "string", "not": {"const": "x"}}, "'not' is not permitted."),
+        ({"type": "string", "if": _STRING, "then": _STRING}, "'if' is not permitted."),
+        ({"type": "string", "minLength": 1}, "'minLength' is not permitted."),
+        ({"type": "string", "maxLength": 9}, "'maxLength' is not permitted."),
+        ({"type": "string", "format": "uri"}, "format 'uri' is not supported."),
+        (
+            {"type": "array", "items": _STRING, "uniqueItems": True},
+            "'uniqueItems' is not permitted.",
+        ),
+        ({"type": "array", "items": _STRING, "contains": _STRING}, "'contains' is not permitted."),
+        (
+            {**_closed(_STRING), "minProperties": 1},
+            "'minProperties' is not permitted.",
+        ),
+        (
+            {**_closed(_STRING), "patternProperties": {"^a": _STRING}},
+            "'patternProperties' is not permitted.",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_strict_mode_refuses_these_keywords_naming_the_place(
+    prop: dict[str, Any], what: str
+) -> None:
+    problems = strict_problems(_closed(prop))
+    assert ((("properties", "x"), what)) in problems
+    assert (
+        describe_problem((("properties", "x"), what)) == f"In context=('properties', 'x'), {what}"
+    )
+
+
+@pytest.mark.anyio
+async def test_the_openai_wire_refuses_a_strict_keyword_before_sending() -> None:
+    rf = {
+        "type": "json_schema",
+        "json_schema": {"name": "r", "schema": _closed({"oneOf": [_STRING]}), "strict": True},
+    }
+    with OpenAIMock(api_key=KEY) as mock:
+        async with _client(mock, "chat") as c:
+            with pytest.raises(InvalidRequestError, match="'oneOf' is not permitted"):
+                await c.chat("openai/gpt-4o-mini", "x", response_format=rf)
+        assert mock.requests == []

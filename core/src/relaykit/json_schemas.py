@@ -11,7 +11,12 @@ Provider plugins check what they send with these, before sending:
 
 - :func:`strict_problems`: where a schema breaks OpenAI's strict structured
   outputs (the root an object, every object closed with
-  ``additionalProperties: false`` and every property required, ``$ref`` alone);
+  ``additionalProperties: false`` and every property required, ``$ref`` alone;
+  no ``allOf``/``oneOf``/``not``/``if``, no ``minLength``/``maxLength``,
+  ``uniqueItems``, ``minProperties`` and the other keywords OpenAI's "Supported
+  schemas" lists as not supported, a ``format`` among :data:`OPENAI_FORMATS`;
+  ``pattern``, ``minimum``/``maximum``, ``multipleOf`` and
+  ``minItems``/``maxItems`` are taken);
   :func:`strict_ok` is the same as a yes or no.
 - :func:`anthropic_schema`: a schema as Claude's structured outputs take it
   (``output_config.format``, strict tools), converted as the Anthropic SDK's
@@ -162,6 +167,37 @@ def _resolve(root: Mapping[str, Any], ref: str) -> dict[str, Any] | None:
 
 _strict_cache = _ByIdentity()
 
+#: the string formats OpenAI's strict mode takes ("Supported schemas"); ``pattern``,
+#: ``minimum``/``maximum``/``exclusiveMinimum``/``exclusiveMaximum``/``multipleOf`` and
+#: ``minItems``/``maxItems`` are taken too
+OPENAI_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
+)
+#: keywords OpenAI's strict mode refuses ("Supported schemas": composition other than
+#: anyOf, conditionals, and the type-specific keywords "not yet supported")
+OPENAI_REFUSED = (
+    "allOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "patternProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "unevaluatedItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+)
+
 
 def strict_problems(schema: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], str], ...]:
     """Where ``schema`` breaks OpenAI's strict structured outputs, each as (the path
@@ -196,6 +232,10 @@ def _walk_strict(
     if "$ref" in node and len(node) > 1:
         others = ", ".join(repr(k) for k in node if k != "$ref")
         problems.append((path, f"$ref cannot have keywords {{{others}}}."))
+    problems.extend((path, f"'{key}' is not permitted.") for key in OPENAI_REFUSED if key in node)
+    fmt = node.get("format")
+    if isinstance(fmt, str) and node.get("type") == "string" and fmt not in OPENAI_FORMATS:
+        problems.append((path, f"format '{fmt}' is not supported."))
     properties = node.get("properties")
     is_object = node.get("type") == "object" or (
         isinstance(node.get("type"), list) and "object" in node["type"]
@@ -221,7 +261,9 @@ def _walk_strict(
         if key in ("properties", "$defs", "definitions") and isinstance(value, Mapping):
             for name, sub in value.items():
                 _walk_strict(sub, (*path, key, name), problems)
-        elif key in ("items", "anyOf", "allOf", "prefixItems", "additionalProperties"):
+        elif key in ("items", "anyOf", "allOf", "oneOf", "not", "prefixItems") or (
+            key in ("if", "then", "else", "additionalProperties", "contains")
+        ):
             _walk_strict(value, (*path, key), problems)
 
 

@@ -331,7 +331,9 @@ async def test_json_schema_becomes_output_config(
     text_format = sent(mock)["outputConfig"]["textFormat"]
     assert text_format["type"] == "json_schema"
     assert text_format["structure"]["jsonSchema"]["name"] == "answer"
-    assert json.loads(text_format["structure"]["jsonSchema"]["schema"]) == schema  # a JSON string
+    # a JSON string; closed, as Claude's structured outputs want (test_schemas.py)
+    closed = {**schema, "additionalProperties": False}
+    assert json.loads(text_format["structure"]["jsonSchema"]["schema"]) == closed
     assert r.text == '{"answer": 42}'
 
 

@@ -9,8 +9,10 @@ from relaykit_ollama.testing import OllamaMock
 
 # Ollama reports neither cached nor reasoning token counts, never says how
 # long to wait after a 429 (which only proxies in front of it send), and its
-# messages carry text and images only: a document is refused before sending.
+# messages carry text and images only: a document is refused before sending. It has no
+# tool_choice: "required" or a tool's name is refused before sending.
 FLAGS = {
+    "supports_tool_choice": False,
     "supports_cached_tokens": False,
     "supports_reasoning_tokens": False,
     "supports_retry_after": False,

@@ -103,6 +103,10 @@ class Harness:
     #: a tool result carries; without, the plugin must refuse a tool result with
     #: attachments with a typed error before sending anything
     supports_tool_result_attachments: bool = True
+    #: whether the API can make the model call a tool (``tool_choice`` "required" or a
+    #: tool's name); without, the plugin must refuse one with a typed error before
+    #: sending anything
+    supports_tool_choice: bool = True
     #: whether the API takes a thinking setting (an effort or a budget: ``reasoning=``);
     #: without, the plugin must refuse one with a typed error before sending anything.
     #: The mock reads back what was sent with :meth:`VendorMock.sent_reasoning`.
@@ -467,6 +471,14 @@ class ProviderContract:
     async def test_forced_tool_choice(self, harness: Harness) -> None:
         harness.mock.script.reply("", tool_calls=(("get_weather", {"city": "Rome"}),))
         async with self.client(harness) as client:
+            if not harness.supports_tool_choice:
+                for choice in ("get_weather", "required"):
+                    with pytest.raises(InvalidRequestError, match="tool_choice"):
+                        await client.chat(
+                            harness.model, "Rome", tools=[WEATHER_TOOL], tool_choice=choice
+                        )
+                assert not harness.mock.requests, "a refused tool_choice must not be sent"
+                return
             r = await client.chat(
                 harness.model, "Rome", tools=[WEATHER_TOOL], tool_choice="get_weather"
             )

@@ -26,8 +26,12 @@ page and Anthropic's Messages reference describe it:
   schema ``response_format`` is ``output_config.format``. Other ``extra`` keys
   that Converse does not have are sent as they are, so Messages-only fields
   can be given that way.
-- A tool's ``strict`` flag is not sent: Bedrock's Messages route has been seen
-  to refuse it.
+- A tool's ``strict`` flag is not sent: Bedrock's Messages route refuses it for
+  some models ("tools.0.custom.strict: Extra inputs are not permitted" from Opus
+  4.7, 4.8 and Sonnet 5: vercel/ai#16237, BerriAI/litellm#33193), so the provider
+  builds the Converse body with ``strict_tools=False`` and the parameters go
+  unconverted. A JSON schema ``response_format`` is converted for Claude before it
+  gets here (see :mod:`.schemas`).
 """
 
 from __future__ import annotations

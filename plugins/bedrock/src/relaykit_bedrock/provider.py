@@ -146,10 +146,10 @@ class BedrockProvider:
     async def _request_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
         return {**await self._auth.headers(method, url, body, self._signed), **self._unsigned}
 
-    def _converse_body(self, request: ChatRequest) -> dict[str, Any]:
+    def _converse_body(self, request: ChatRequest, *, strict_tools: bool = True) -> dict[str, Any]:
         if self._auto_cache is not None:
             request = add_cache_points(request, self._auto_cache)
-        return wire.request_body(request)
+        return wire.request_body(request, strict_tools=strict_tools)
 
     async def _model_request(
         self, model: str, operation: str, body: dict[str, Any]
@@ -236,9 +236,9 @@ class BedrockProvider:
     async def _messages_request(
         self, request: ChatRequest, *, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
-        body = messages_wire.request_body(
-            self._converse_body(request), request.model, stream=stream
-        )
+        # strict is not sent on this route (see messages_wire), so neither converted
+        converse = self._converse_body(request, strict_tools=False)
+        body = messages_wire.request_body(converse, request.model, stream=stream)
         url = await self._url(self._runtime_url, messages_wire.PATH)
         content = json_encode.dumps(body)
         signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}

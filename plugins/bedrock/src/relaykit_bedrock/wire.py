@@ -6,6 +6,9 @@ Choices the Converse API forces on us, each documented here once:
 - ``response_format`` with a JSON schema becomes ``outputConfig.textFormat``
   (Bedrock's structured outputs, ``type: json_schema``, the schema as a JSON
   *string*). ``json_object`` without a schema has no equivalent and is not sent.
+  For Claude, that schema and a strict tool's parameters are converted to
+  Claude's subset, or refused before sending; every tool's name is checked
+  (see :mod:`.schemas`).
 - ``tool_choice="none"`` has no Converse equivalent: the tools are left out,
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
@@ -82,8 +85,9 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import reasoning, sampling
+from . import reasoning, sampling, schemas
 from .cache_points import CachePoints
+from .claude_api import is_claude
 from .documents import DocumentNames, check_user_turns, document_block
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
@@ -126,15 +130,18 @@ def finish_reason(raw: str | None) -> FinishReason:
 # -- request ----------------------------------------------------------------------
 
 
-def request_body(request: ChatRequest) -> dict[str, Any]:
-    """The JSON body of ``POST /model/{modelId}/converse`` (and ``converse-stream``)."""
+def request_body(request: ChatRequest, *, strict_tools: bool = True) -> dict[str, Any]:
+    """The JSON body of ``POST /model/{modelId}/converse`` (and ``converse-stream``).
+
+    ``strict_tools=False`` (the Messages route, which sends no ``strict``) leaves
+    out the tools' ``strict`` flags and sends their parameters as given."""
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
     sampling.check(request)
     # Built in Bedrock's prompt order (tools, system, messages): a cache point
     # goes after the last block before it, whichever list that is in.
     points = CachePoints()
-    tool_config = _tool_config(request, points)
+    tool_config = _tool_config(request, points, strict_tools)
     system = system_blocks(request.messages, points)
     body: dict[str, Any] = {"messages": messages(request.messages, points)}
     if system:
@@ -155,10 +162,11 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     reasoning.apply(body, request)
     rf = request.response_format
     if rf is not None and rf.type == "json_schema" and rf.schema is not None:
+        schema = schemas.format_schema(rf, claude=is_claude(request.model))
         body["outputConfig"] = {
             "textFormat": {
                 "type": "json_schema",
-                "structure": {"jsonSchema": {"schema": json.dumps(rf.schema), "name": rf.name}},
+                "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": rf.name}},
             }
         }
     for key, value in request.extra.items():
@@ -169,19 +177,25 @@ def request_body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-def _tool_config(request: ChatRequest, points: CachePoints) -> dict[str, Any] | None:
+def _tool_config(
+    request: ChatRequest, points: CachePoints, strict_tools: bool
+) -> dict[str, Any] | None:
     if not request.tools:
         return None
     choice = request.tool_choice
     if choice is not None and choice.mode == "none" and not _has_tool_parts(request.messages):
         return None
     tools: list[dict[str, Any]] = []
-    for tool in request.tools:
-        spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.parameters}}
+    claude = is_claude(request.model)
+    for i, tool in enumerate(request.tools):
+        where = f"toolConfig.tools[{i}].toolSpec"
+        strict = tool.strict if strict_tools else None
+        parameters = schemas.tool_schema(tool, where, claude=claude, strict=strict)
+        spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": parameters}}
         if tool.description:  # Bedrock rejects an empty description
             spec["description"] = tool.description
-        if tool.strict is not None:
-            spec["strict"] = tool.strict
+        if strict is not None:
+            spec["strict"] = strict
         points.add(tools, {"toolSpec": spec})
         if tool.cache is not None:
             points.mark(tool.cache)

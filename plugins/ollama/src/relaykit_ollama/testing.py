@@ -21,7 +21,8 @@ without the tools capability (:data:`NO_TOOLS_MODELS`: 400, ``registry.ollama.ai
 library/llava:7b does not support tools``). A bad ``format`` or option type is
 refused with 500, as Ollama refuses it where it loads the model or runs it
 (``invalid format: ...; expected "json" or a valid JSON Schema object``,
-``option "seed" must be of type integer``). The shape of a conversation is not
+``option "seed" must be of type integer``; a schema with a ``$ref`` it does not
+hold: ``invalid JSON schema in format``). The shape of a conversation is not
 checked, as Ollama checks none of it: empty content, images on any role, two
 turns of one role and a system message mid-way all reach the model's template.
 
@@ -47,6 +48,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -343,10 +345,26 @@ def validate(body: Any) -> str | None:
 def _format_problem(fmt: Any) -> str | None:
     """Ollama's words for a ``format`` that is neither ``"json"`` nor a schema object
     (llm/server.go: the raw JSON quoted as Go's ``%q`` quotes it)."""
-    if fmt is None or fmt == "json" or fmt == "" or isinstance(fmt, dict):
+    if isinstance(fmt, dict):
+        # A $ref the schema does not hold fails the grammar's conversion
+        # (datalab-to/marker#780: 500, this sentence).
+        refs = re.findall(r'"\$ref":\s*"([^"]*)"', json.dumps(fmt))
+        if any(not _holds(fmt, ref) for ref in refs):
+            return "invalid JSON schema in format"
+        return None
+    if fmt is None or fmt == "json" or fmt == "":
         return None
     raw = json.dumps(fmt, separators=(",", ":"))
     return f'invalid format: {json.dumps(raw)}; expected "json" or a valid JSON Schema object'
+
+
+def _holds(schema: dict[str, Any], ref: str) -> bool:
+    node: Any = schema
+    for part in ref.removeprefix("#").strip("/").split("/") if ref != "#" else ():
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return ref.startswith("#")
 
 
 def _think_problem(think: bool | str | None, model: str, family: str) -> str | None:

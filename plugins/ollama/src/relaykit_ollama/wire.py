@@ -37,6 +37,7 @@ from relaykit.messages import (
 from relaykit.response import FinishReason
 
 from . import thinking
+from .schemas import format_schema
 
 FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
 
@@ -72,7 +73,7 @@ def request_body(
         body["tools"] = tools
     rf = request.response_format
     if rf is not None and rf.type == "json_schema":
-        body["format"] = rf.schema or {}
+        body["format"] = format_schema(rf.schema or {})
     elif rf is not None and rf.type == "json_object":
         body["format"] = "json"
     opts = dict(options or {})
@@ -110,14 +111,22 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 
 def _tools(request: ChatRequest) -> list[dict[str, Any]]:
-    # Ollama has no tool_choice. "none" is honoured by not offering the tools and
-    # a named tool by offering only that one; "required" cannot be enforced.
+    # Ollama has no tool_choice: "none" is honoured by not offering the tools;
+    # "required" and a tool's name cannot be, and are refused rather than dropped.
     choice = request.tool_choice
     if not request.tools or (choice is not None and choice.mode == "none"):
         return []
+    if choice is not None and choice.mode in ("required", "tool"):
+        what = "'required'" if choice.mode == "required" else f"the tool {choice.name!r}"
+        raise InvalidRequestError(
+            f"Ollama cannot make the model call a tool (it has no tool_choice): "
+            f"tool_choice={what} would be lost",
+            param="tool_choice",
+            hint="leave tool_choice unset or 'auto' (the model decides; offer only the tool"
+            " you want and ask for it in the prompt), or, for an answer of a fixed shape,"
+            " use response_format=, which Ollama enforces",
+        )
     tools: Sequence[Tool] = request.tools
-    if choice is not None and choice.mode == "tool":
-        tools = [t for t in request.tools if t.name == choice.name] or request.tools
     return [
         {
             "type": "function",

@@ -36,8 +36,9 @@ def check_format(rf: ResponseFormat) -> None:
             f"{describe_problem(problems[0])}",
             param="response_format",
             hint="close every object (additionalProperties: false) with every property"
-            " in required (an optional one nullable), the root an object; or send it"
-            " with strict: false",
+            " in required (an optional one nullable), the root an object, and leave out"
+            " what strict mode does not take (allOf, oneOf, not, minLength, maxLength,"
+            " uniqueItems, ...); or send it with strict: false",
         )
 
 
@@ -59,5 +60,7 @@ def check_tool(tool: Tool, where: str) -> None:
             f"{describe_problem(problems[0])}",
             param=f"{where}.parameters",
             hint="close every object (additionalProperties: false) with every property"
-            " in required (an optional one nullable); or leave strict unset",
+            " in required (an optional one nullable), and leave out what strict mode does"
+            " not take (allOf, oneOf, not, minLength, maxLength, uniqueItems, ...); or"
+            " leave strict unset",
         )

@@ -7,8 +7,9 @@ empty content, blank text (in a ``toolResult`` or ``system`` too; and for Claude
 a prefill ending in whitespace: :func:`claude_problem`), a ``toolUse.input`` that
 is not an object, tool blocks without a ``toolConfig``, reasoning it did not
 sign, ``document`` blocks as :mod:`relaykit_bedrock.testing.documents`
-describes. Converse calls also have the thinking fields in
-``additionalModelRequestFields`` checked by the model's family, as
+describes, tool names and (for Claude) structured-output schemas as
+:mod:`relaykit_bedrock.testing.schemas` does. Converse calls also have the
+thinking fields in ``additionalModelRequestFields`` checked by the model's family, as
 :mod:`relaykit_bedrock.testing.reasoning` describes, and
 :meth:`BedrockMock.sent_reasoning` reads them back.
 
@@ -62,6 +63,7 @@ from .errors import constraint, error, scripted_failure
 from .frames import STOP_REASONS, converse_frames, reasoning_signature, rechunk
 from .invoke import answer, validate_invoke
 from .reasoning import reasoning_problem, sent_reasoning
+from .schemas import converse_schema_problem, messages_schema_problem
 from .sigv4 import SigV4Verifier
 
 #: AWS's documented example credentials, which the mock accepts by default.
@@ -241,7 +243,10 @@ class BedrockMock(VendorMock):
             return error(400, "Content-Type must be application/json", "ValidationException")
         body = request.json()
         invalid = (
-            validate(body) or claude_problem(model_id, body) or reasoning_problem(model_id, body)
+            validate(body)
+            or claude_problem(model_id, body)
+            or converse_schema_problem(model_id, body)
+            or reasoning_problem(model_id, body)
         )
         if invalid:
             return error(400, invalid, "ValidationException")
@@ -302,6 +307,8 @@ class BedrockMock(VendorMock):
         except ValueError:
             body = None  # refused below
         invalid = messages_api.validate_messages(body)
+        if invalid is None:
+            invalid = messages_schema_problem(body)
         if invalid is None:
             converse = messages_api.as_converse_fields(body)
             invalid = reasoning_problem(body["model"], converse)
