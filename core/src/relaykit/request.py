@@ -321,23 +321,23 @@ class ResponseFormat:
         if kind == "json_schema" and isinstance(value.get("json_schema"), Mapping):
             js = value["json_schema"]
             schema = dict(js.get("schema") or {})
-            strict = js.get("strict")
+            said = js.get("strict")
             return cls(
                 "json_schema",
                 schema,
                 str(js.get("name") or "response"),
-                strict_ok(schema) if strict is None else bool(strict),
+                strict_ok(schema) if said is None else bool(said),
             )
         if kind in ("text", "json_object"):
             return cls(kind)
         if kind == "json_schema" and "schema" in value:
             schema = dict(value["schema"])
-            strict = value.get("strict")
+            said = value.get("strict")
             return cls(
                 "json_schema",
                 schema,
                 str(value.get("name", "response")),
-                strict_ok(schema) if strict is None else bool(strict),
+                strict_ok(schema) if said is None else bool(said),
             )
         schema = dict(value)  # a bare JSON schema
         return cls("json_schema", schema, strict=strict_ok(schema))
