@@ -160,12 +160,19 @@ async def _once(
     target: Target,
     breaker: CircuitBreaker,
 ) -> T:
-    """One attempt on ``target``, through its breaker, told to the router."""
+    """One attempt on ``target``, through its breaker, told to the router.
+
+    A refusal by the breaker counts as an attempt (the call's ``attempts`` say
+    which deployments it asked) but is no failure of the deployment: the router
+    only keeps the target back until its circuit lets a trial through.
+    """
     call.attempts += 1
     client._router.started(target)
     started = time.monotonic()
+    admitted = False
     try:
         with breaker.guard(target.provider, target.model):
+            admitted = True
             result = await attempt(provider, request, target)
     except RelayError as e:
         # Every error names its provider and model (DESIGN.md); one a plugin raised
@@ -178,8 +185,12 @@ async def _once(
         # A server may quote our key back, whatever its shape: masked before the
         # error is logged (retry.py), recorded, or raised.
         client._known.mask_error(e)
-        # A caller's mistake says nothing about the deployment's health.
-        client._router.finished(target, ok=not e.retryable)
+        if admitted:
+            # A caller's mistake says nothing about the deployment's health.
+            client._router.finished(target, ok=not e.retryable)
+        else:  # refused by the open circuit (a CircuitOpenError): nothing was sent
+            client._router.finished(target, ok=True)
+            client._router.refused(target, getattr(e, "retry_after", None))
         call.last_error = e
         raise
     except BaseException:

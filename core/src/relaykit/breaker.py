@@ -68,6 +68,12 @@ class CircuitBreaker:
         return "open"
 
     @property
+    def refusing(self) -> bool:
+        """Whether a call now would be refused: open, or half-open with a trial in flight."""
+        state = self.state
+        return state == "open" or (state == "half-open" and self._trial_running)
+
+    @property
     def consecutive_failures(self) -> int:
         """Failures since the last success."""
         return self._failures

@@ -14,8 +14,9 @@ Waits are stamina's exponential backoff with jitter: before retry ``n``,
 Retry-After replaces it, clamped to ``max_retry_after`` (stamina uses a custom
 wait as given): a 429's, and a 5xx's too, as the OpenAI SDK honours it for every
 status it retries. No retry is made when its wait would not fit in what is
-left of the call's total timeout, when the deployment's circuit is open (the
-next target is tried at once), or for a failure ``[retry] on`` leaves out.
+left of the call's total timeout, when the deployment's circuit would refuse it
+(open, or half-open with another call's trial in flight: the next target is
+tried at once), or for a failure ``[retry] on`` leaves out.
 
 stamina's own instrumentation (a WARNING log line per retry, a Prometheus
 counter) is process-wide; relaykit reports its retries itself (span events,
@@ -139,8 +140,10 @@ async def retry(
     number = 0  # of the attempt that just failed, for the backoff bound
 
     def on(error: Exception) -> bool | float:
-        if breaker.state == "open":
-            return False  # the deployment would refuse: try the next one now
+        if breaker.refusing:
+            # open, or another call's trial in flight: the deployment would refuse
+            # (a backoff then a refusal), so try the next one now
+            return False
         return wait_before_retry(
             error, number, config, deadline - time.monotonic(), testing=stamina.is_testing()
         )

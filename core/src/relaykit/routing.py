@@ -19,7 +19,10 @@ the caller leaves the stream.
 
 Whatever the strategy, a deployment in cool-down (it just failed with a
 retryable error) moves to the back of the order: it is still tried if
-everything else fails, never skipped.
+everything else fails, never skipped. One whose open circuit refused a call
+moves there too until the circuit lets a trial through, not for a cool-down:
+a refusal sent nothing, and a longer wait would keep the trial from a
+deployment that may be back.
 """
 
 from __future__ import annotations
@@ -207,6 +210,26 @@ class Router:
             health.seen += 1
         if ttft is not None:
             health.ttft = ttft if health.ttft is None else _ewma(health.ttft, ttft)
+
+    def refused(self, target: Target, until_trial: float | None) -> None:
+        """A call to ``target`` was refused by its open circuit: nothing was sent.
+
+        The attempt is ended with ``finished(target, ok=True)`` first (no verdict).
+
+        Not a failure (the one that opened the circuit already cooled it down):
+        ``target`` moves to the back until its circuit lets a trial through, in
+        ``until_trial`` seconds, so the next calls go to the others without asking
+        it, and the first after that is its trial. A refusal while another call's
+        trial is in flight (``until_trial`` None) leaves it where it is: that trial
+        decides, and once it succeeds the deployment is healthy at once.
+        """
+        if until_trial:
+            health = self._state(target)
+            cool_until = self._clock() + until_trial
+            if cool_until > health.cool_until:  # a failure's own cool-down is never cut short
+                health.cool_until = cool_until
+                if cool_until > self._cooling:
+                    self._cooling = cool_until
 
     def latency_p95(self, target: Target, min_samples: int = 5) -> float | None:
         """The 95th percentile of ``target``'s recent chat latencies, once there are a few.

@@ -15,6 +15,7 @@ import pytest
 from relaykit import QuotaExceededError
 from relaykit.budgets import period_bounds
 from relaykit.config import LimitConfig
+from relaykit.protocols import Reservation
 from relaykit.testing import MID_PERIOD, require_service
 from relaykit_redis import RedisRateLimiter
 
@@ -136,7 +137,7 @@ async def test_holds_never_settled_are_capped_oldest_first_and_their_refund_drop
     limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: DAY2 + 1)
     limit = LimitConfig(budget_usd=Decimal(10))
     held = [await limiter.acquire("k", limit, 0, cost=Decimal(1)) for _ in range(10)]
-    assert list(limiter._holding["k"][1].values()) == held[-3:]
+    assert list(limiter._holding["k"][2].values()) == held[-3:]
     await limiter.reconcile(held[0], 0, cost=Decimal("0.25"))  # forgotten: no refund
     with pytest.raises(QuotaExceededError, match="daily budget"):
         await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
@@ -144,7 +145,7 @@ async def test_holds_never_settled_are_capped_oldest_first_and_their_refund_drop
     await limiter.acquire("k", limit, 0, cost=Decimal("0.75"))
     with pytest.raises(QuotaExceededError, match="daily budget"):
         await limiter.acquire("k", limit, 0, cost=Decimal("0.000001"))
-    assert len(limiter._holding["k"][1]) == 3  # two of the ten, and the last acquire
+    assert len(limiter._holding["k"][2]) == 3  # two of the ten, and the last acquire
     await limiter.aclose()
 
 
@@ -155,4 +156,74 @@ async def test_a_limit_whose_holds_are_all_settled_keeps_no_entry(prefix: str) -
     await limiter.reconcile(await limiter.acquire("k", limit, 0, cost=Decimal(1)), 0)
     await limiter.release(await limiter.acquire("k", limit, 0, cost=Decimal(1)))
     assert limiter._holding == {}
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_settled_calls_under_many_keys_leave_nothing_per_key_in_the_process(
+    prefix: str,
+) -> None:
+    # A gateway with a limit key per caller ([limits."user=*"]): the process kept each
+    # key's rpm, tpm and period forever, though Redis expires the key's state itself
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: DAY2 + 1)
+    limit = LimitConfig(rpm=5, tpm=1000, budget_usd=Decimal(10))
+    for i in range(60):
+        held = await limiter.acquire(f"user=u{i} (user=*)", limit, 100, cost=Decimal("0.1"))
+        if i % 2:
+            await limiter.reconcile(held, 150, cost=Decimal("0.2"))
+        else:
+            await limiter.release(held)
+    kept = {name: len(v) for name, v in vars(limiter).items() if isinstance(v, dict)}
+    assert kept and not any(kept.values()), kept
+    # and a key's settling still uses the limit it was charged under: 150 tokens of
+    # 1000 used, 850 left, so 851 are refused and 850 fit
+    held = await limiter.acquire("k", limit, 100)
+    await limiter.reconcile(held, 150)
+    with pytest.raises(QuotaExceededError, match="tpm limit"):
+        await limiter.acquire("k", limit, 851)
+    await limiter.release(await limiter.acquire("k", limit, 850))
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_unsettled_holds_of_periods_that_are_over_are_forgotten_past_a_cap(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Callers that acquire and never settle, each under a key of its own: a key whose
+    # period is over is dropped (settling its hold then does what it did before)
+    monkeypatch.setattr("relaykit_redis.limiter.FORGET_FROM", 3)
+    wall = [DAY2 - 60]
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: wall[0])
+    limit = LimitConfig(budget_usd=Decimal(1))
+    yesterday = [await limiter.acquire(f"old{i}", limit, 0, cost=Decimal("0.5")) for i in range(3)]
+    wall[0] = DAY2 + 1
+    today = [await limiter.acquire(f"new{i}", limit, 0, cost=Decimal("0.5")) for i in range(3)]
+    assert sorted(limiter._holding) == ["new0", "new1", "new2"]
+    # yesterday's hold, settled today: its refund stays with yesterday, its excess counts today
+    await limiter.reconcile(yesterday[0], 0, cost=Decimal("0.1"))
+    await limiter.reconcile(yesterday[1], 0, cost=Decimal("0.75"))
+    await limiter.acquire("old1", limit, 0, cost=Decimal("0.75"))
+    with pytest.raises(QuotaExceededError, match="daily budget"):
+        await limiter.acquire("old1", limit, 0, cost=Decimal("0.000001"))
+    # today's holds are remembered: their refunds come back
+    await limiter.reconcile(today[0], 0, cost=Decimal(0))
+    await limiter.acquire("new0", limit, 0, cost=Decimal(1))
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_copy_of_a_reservation_settles_nothing_and_says_so(
+    prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RedisRateLimiter(URL, prefix=prefix, wall_clock=lambda: DAY2 + 1)
+    limit = LimitConfig(rpm=1)
+    held = await limiter.acquire("k", limit, 0)
+    with caplog.at_level("WARNING", logger="relaykit.limiter"):
+        await limiter.release(Reservation(*held))
+    assert limiter.unsettled == 1
+    assert "not a reservation this Redis limiter returned" in caplog.text
+    with pytest.raises(QuotaExceededError, match="rpm limit"):
+        await limiter.acquire("k", limit, 0)
+    await limiter.release(held)  # the object acquire returned gives the request back
+    await limiter.release(await limiter.acquire("k", limit, 0))
     await limiter.aclose()

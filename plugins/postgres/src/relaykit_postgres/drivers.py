@@ -13,9 +13,12 @@ knows anything about call records.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import psycopg
@@ -73,6 +76,63 @@ class Driver(Protocol):
 
 # -- the thread driver -----------------------------------------------------------------
 
+T = TypeVar("T")
+#: seconds a cancelled transaction's commit or rollback may take before its
+#: connection is cut (it runs shielded: it gives the connection back)
+FINISH_WAIT = 5.0
+
+
+class _Cut:
+    """Lets the event loop cut the connection a worker thread waits on.
+
+    A worker thread cannot be cancelled: against a server that stopped answering
+    (a partition, a frozen host), a statement waits for the kernel's TCP timeout,
+    minutes, and the task awaiting it with it, whatever its cancel scope says
+    (``[cache] timeout``, the call log's ``close_timeout``). On cancellation the
+    task leaves the thread and shuts the connection's socket down, so the thread's
+    wait ends at once with an error, and the pool drops the broken connection.
+    """
+
+    __slots__ = ("_cut", "_fd", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._cut = False
+
+    @contextlib.contextmanager
+    def using(self, conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+        """In the worker thread: ``conn`` is in use by the statement (until the block ends)."""
+        with self._lock:
+            if self._cut:  # cancelled before the thread got here: send nothing
+                raise psycopg.OperationalError("cancelled before the statement was sent")
+            self._fd = conn.fileno()
+        try:
+            yield conn
+        finally:
+            with self._lock:  # before the connection goes back to the pool
+                self._fd = None
+
+    def cut(self) -> None:
+        """In the event loop: end the wait of the statement running, if one is."""
+        with self._lock:
+            self._cut = True
+            if self._fd is not None:
+                # shutdown acts on the socket itself, shared with libpq's descriptor:
+                # its wait wakes up to an end of stream (the descriptor stays libpq's)
+                with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self._fd)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+async def _in_thread(work: Callable[[_Cut], T]) -> T:
+    """``work(cut)`` in a worker thread, which cancellation leaves at once (see :class:`_Cut`)."""
+    cut = _Cut()
+    try:
+        return await anyio.to_thread.run_sync(work, cut, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        cut.cut()
+        raise
+
 
 def _fetch(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return conn.execute(sql, params).fetchall()
@@ -96,15 +156,19 @@ class _ThreadTransaction:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""
-        return await anyio.to_thread.run_sync(_fetch, self._conn, sql, params)
+        return await _in_thread(lambda cut: self._on(cut, _fetch, sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the rows it affected."""
-        return await anyio.to_thread.run_sync(_execute, self._conn, sql, params)
+        return await _in_thread(lambda cut: self._on(cut, _execute, sql, params))
 
     async def copy(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run ``COPY ... FROM STDIN`` with ``rows``."""
-        await anyio.to_thread.run_sync(_copy, self._conn, sql, rows)
+        await _in_thread(lambda cut: self._on(cut, _copy, sql, rows))
+
+    def _on(self, cut: _Cut, statement: Callable[..., T], *args: Any) -> T:
+        with cut.using(self._conn) as conn:
+            return statement(conn, *args)
 
 
 class ThreadDriver:
@@ -126,42 +190,43 @@ class ThreadDriver:
         """Open the pool."""
         await anyio.to_thread.run_sync(lambda: self._pool.open(wait=True, timeout=10))
 
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
+    def _fetch(self, cut: _Cut, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn, cut.using(conn):
             return _fetch(conn, sql, params)
 
-    def _execute(self, sql: str, params: Sequence[Any]) -> int:
-        with self._pool.connection() as conn:
+    def _execute(self, cut: _Cut, sql: str, params: Sequence[Any]) -> int:
+        with self._pool.connection() as conn, cut.using(conn):
             return _execute(conn, sql, params)
 
-    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._pool.connection() as conn, conn.cursor() as cur:
+    def _execute_many(self, cut: _Cut, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._pool.connection() as conn, cut.using(conn), conn.cursor() as cur:
             cur.executemany(sql, rows)
 
-    def _finish(self, conn: psycopg.Connection[Any], commit: bool) -> None:
+    def _finish(self, cut: _Cut, conn: psycopg.Connection[Any], commit: bool) -> None:
         try:
-            if commit:
-                conn.commit()
-            else:
-                # As psycopg's own `with conn:` does: a failed rollback (a broken
-                # connection) must not hide the error that caused it; the pool
-                # discards such a connection.
-                with contextlib.suppress(psycopg.Error):
-                    conn.rollback()
+            with cut.using(conn):
+                if commit:
+                    conn.commit()
+                else:
+                    # As psycopg's own `with conn:` does: a failed rollback (a broken
+                    # connection) must not hide the error that caused it; the pool
+                    # discards such a connection.
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
         finally:
             self._pool.putconn(conn)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query."""
-        return await anyio.to_thread.run_sync(self._fetch, sql, params)
+        return await _in_thread(lambda cut: self._fetch(cut, sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the rows it affected."""
-        return await anyio.to_thread.run_sync(self._execute, sql, params)
+        return await _in_thread(lambda cut: self._execute(cut, sql, params))
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement per row, pipelined, in one transaction."""
-        await anyio.to_thread.run_sync(self._execute_many, sql, rows)
+        await _in_thread(lambda cut: self._execute_many(cut, sql, rows))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -173,10 +238,11 @@ class ThreadDriver:
             yield _ThreadTransaction(conn)
             commit = True
         finally:
-            # Shielded: a cancelled caller must still end the transaction and
-            # give the connection back (worker threads run to the end anyway).
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._finish, conn, commit)
+            # Shielded: a cancelled caller must still end the transaction and give
+            # the connection back; bounded, as a stalled server would hold it for
+            # minutes (the connection is then cut, and the pool drops it).
+            with anyio.CancelScope(shield=True), anyio.move_on_after(FINISH_WAIT):
+                await _in_thread(lambda cut: self._finish(cut, conn, commit))
 
     async def check(self) -> None:
         """Test the pool's idle connections; drop the broken ones (the pool opens new ones)."""

@@ -23,6 +23,21 @@ log = logging.getLogger("relaykit.limiter")
 
 #: unsettled USD holds remembered per limit, as relaykit.memory_limiter keeps
 HOLDS_PER_KEY = 4096
+#: limit keys with unsettled holds kept before a new one first drops those of periods
+#: that are over (as relaykit.memory_limiter forgets keys holding nothing)
+FORGET_FROM = 4096
+
+
+class _Held(Reservation):
+    """A reservation this limiter returned, with the ``limit`` it was charged under.
+
+    Settling it reads the limit from here: the limiter keeps no map from limit key
+    to limit, which grew by a key per caller. (A named tuple's subclass cannot add
+    slots, so ``limit`` lives in the instance's ``__dict__``, for as long as the
+    call holds the reservation.)
+    """
+
+    limit: LimitConfig
 
 
 class RedisRateLimiter:
@@ -56,16 +71,19 @@ class RedisRateLimiter:
         self.redis = RedisClient(url, connect_timeout=timeout, reply_timeout=timeout)
         self.prefix = prefix
         self._wall_clock = wall_clock
-        self._rpm: dict[str, int] = {}  # pattern -> its rpm limit, for release
-        self._tpm: dict[str, int] = {}  # pattern -> its tpm limit, for reconcile
-        self._periods: dict[str, str] = {}  # pattern -> its budget period, for reconcile
-        # pattern -> (its budget's current period, the reservations holding USD there
-        # and not yet settled, by id): a refund of a hold from a period that is over
-        # is not taken off the new period's spend (see _held_now). Settling drops a
-        # reservation; past HOLDS_PER_KEY unsettled ones (a caller that never
-        # settles), the oldest is forgotten and settles as one from a period that
-        # is over: its excess is charged, its refund is not.
-        self._holding: dict[str, tuple[str, dict[int, Reservation]]] = {}
+        # Nothing is kept per limit key but its unsettled budget holds: a reservation
+        # carries the limit it was charged under (_Held), so settling it looks nothing
+        # up, and a gateway with a key per caller ([limits."user=*"]) does not grow.
+        # limit key -> (its budget's period, that period's id, the reservations
+        # holding USD there and not yet settled, by id): a refund of a hold from a
+        # period that is over is not taken off the new period's spend (see
+        # _held_now). Settling drops a reservation, and a key left with none; past
+        # HOLDS_PER_KEY unsettled ones (a caller that never settles), the oldest is
+        # forgotten and settles as one from a period that is over: its excess is
+        # charged, its refund is not. Past _holding_cap keys, a new one first drops
+        # the keys whose period is over (_forget_holdings).
+        self._holding: dict[str, tuple[str, str, dict[int, Reservation]]] = {}
+        self._holding_cap = FORGET_FROM
         #: holds that could not be settled (Redis failed): they stay until they expire
         self.unsettled = 0
 
@@ -118,11 +136,6 @@ class RedisRateLimiter:
                 period_id, left = period_bounds(limit.period, self._wall_clock())
                 budget_key = self._key(key, f"usd:{period_id}")
                 hold = cost or Decimal(0)
-                self._periods[key] = limit.period
-            if limit.rpm:
-                self._rpm[key] = limit.rpm
-            if limit.tpm:
-                self._tpm[key] = limit.tpm
             keys += (
                 self._key(key, "rpm"),
                 self._key(key, "tpm"),
@@ -141,25 +154,43 @@ class RedisRateLimiter:
             periods.append(period_id)
         code, detail, *where = await self._eval(ACQUIRE, keys, args)
         if code == 0:
-            reservations = []
+            reservations: list[Reservation] = []
             for (key, limit, tokens, _), hold, period_id in zip(
                 requests, held, periods, strict=True
             ):
-                reservation = Reservation(key, tokens if limit.tpm else 0, hold)
+                reservation = _Held(key, tokens if limit.tpm else 0, hold)
+                reservation.limit = limit
                 if hold is not None:
-                    holding = self._holding.get(key)
-                    if holding is None or holding[0] != period_id:
-                        # a new period: the holds of the last one are forgotten with it
-                        holding = self._holding[key] = (period_id, {})
-                    holds = holding[1]
-                    if len(holds) >= HOLDS_PER_KEY:  # never settled: forget the oldest
-                        del holds[next(iter(holds))]
-                    holds[id(reservation)] = reservation
+                    self._hold(reservation, limit.period, period_id)
                 reservations.append(reservation)
             return reservations
         i = int(where[0]) if where else 0
         key, limit, tokens, _ = requests[i]
         raise self._refusal(code, detail, key, limit, tokens, lefts[i], held[i])
+
+    def _hold(self, reservation: Reservation, period: str, period_id: str) -> None:
+        """Remember ``reservation`` as holding USD in the budget period ``period_id``."""
+        key = reservation.key
+        holding = self._holding.get(key)
+        if holding is None or holding[1] != period_id:
+            # a new period: the holds of the last one are forgotten with it
+            if holding is None and len(self._holding) >= self._holding_cap:
+                self._forget_holdings()
+            holding = self._holding[key] = (period, period_id, {})
+        holds = holding[2]
+        if len(holds) >= HOLDS_PER_KEY:  # never settled: forget the oldest
+            del holds[next(iter(holds))]
+        holds[id(reservation)] = reservation
+
+    def _forget_holdings(self) -> None:
+        """Drop the keys whose holds are of a period that is over: settling one of
+        them finds no entry, as it would find one of another period, so forgetting
+        changes no decision."""
+        wall = self._wall_clock()
+        now = {period: period_bounds(period, wall)[0] for period in _ADJECTIVE}
+        self._holding = {k: h for k, h in self._holding.items() if h[1] == now[h[0]]}
+        # Next time, past twice what is left: forgetting stays a small share of the work.
+        self._holding_cap = max(FORGET_FROM, 2 * len(self._holding))
 
     @staticmethod
     def _refusal(
@@ -203,14 +234,21 @@ class RedisRateLimiter:
     async def reconcile(
         self, reservation: Reservation, actual_tokens: int, *, cost: Decimal | None = None
     ) -> None:
-        """Refund or charge the difference between what was reserved and what was used."""
-        tpm = self._tpm.get(reservation.key, 0)
+        """Refund or charge the difference between what was reserved and what was used.
+
+        Only a reservation this limiter returned is settled (a copy of one knows no
+        limit: it settles nothing, see :meth:`_foreign`).
+        """
+        limit = getattr(reservation, "limit", None)
+        if limit is None:
+            return self._foreign(reservation)
+        tpm = limit.tpm or 0
         # (a reservation estimated at no tokens is still charged what it used)
         delta_tokens = actual_tokens - reservation.tokens if tpm else 0
         delta_usd, left = 0, 0.0
         budget_key = self._key(reservation.key, "usd")
-        if reservation.cost is not None and reservation.key in self._periods:
-            period_id, left = period_bounds(self._periods[reservation.key], self._wall_clock())
+        if reservation.cost is not None:
+            period_id, left = period_bounds(limit.period, self._wall_clock())
             budget_key = self._key(reservation.key, f"usd:{period_id}")
             delta_usd = to_micro_usd(cost or Decimal(0)) - to_micro_usd(reservation.cost)
             if not self._held_now(reservation, period_id) and delta_usd < 0:
@@ -226,20 +264,34 @@ class RedisRateLimiter:
     async def release(self, reservation: Reservation) -> None:
         """Give back all ``reservation`` holds, its request included: the call was never sent.
 
-        One script, so the request, the tokens and the USD come back together.
+        One script, so the request, the tokens and the USD come back together. Only
+        a reservation this limiter returned is given back (a copy gives back nothing).
         """
+        limit = getattr(reservation, "limit", None)
+        if limit is None:
+            return self._foreign(reservation)
         key = reservation.key
         budget_key, held = self._key(key, "usd"), 0
-        if reservation.cost is not None and key in self._periods:
-            period_id, _ = period_bounds(self._periods[key], self._wall_clock())
+        if reservation.cost is not None:
+            period_id, _ = period_bounds(limit.period, self._wall_clock())
             budget_key = self._key(key, f"usd:{period_id}")
             if self._held_now(reservation, period_id):  # else its period is over and keeps it
                 held = to_micro_usd(reservation.cost)
         await self._settle(
             RELEASE,
             [self._key(key, "rpm"), self._key(key, "tpm"), budget_key],
-            [self._rpm.get(key, 0), self._tpm.get(key, 0), reservation.tokens, held],
+            [limit.rpm or 0, limit.tpm or 0, reservation.tokens, held],
             key,
+        )
+
+    def _foreign(self, reservation: Reservation) -> None:
+        """Leave a reservation this limiter did not return (a copy of one), and say so:
+        it knows no limit to settle against, so its holds stay until they expire."""
+        self.unsettled += 1
+        log.warning(
+            "could not settle a hold on %r: it is not a reservation this Redis limiter"
+            " returned (settle the object acquire returned), so it stays until it expires",
+            reservation.key,
         )
 
     def _held_now(self, reservation: Reservation, period_id: str) -> bool:
@@ -254,11 +306,11 @@ class RedisRateLimiter:
         holding = self._holding.get(reservation.key)
         if holding is None:
             return False
-        if holding[0] != period_id:
+        if holding[1] != period_id:
             del self._holding[reservation.key]  # its period is over
             return False
-        held = holding[1].pop(id(reservation), None) is reservation
-        if not holding[1]:
+        held = holding[2].pop(id(reservation), None) is reservation
+        if not holding[2]:
             del self._holding[reservation.key]
         return held
 

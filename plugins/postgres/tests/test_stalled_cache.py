@@ -1,0 +1,164 @@
+"""The storage's response cache in front of a PostgreSQL that stops answering.
+
+A proxy on threads of its own (so it runs the same under either event loop)
+passes the storage's traffic to the real server until it stalls: from then on
+every connection, old or new, stays open and passes nothing, as a server that
+hangs (a network partition, a frozen host). ``[cache] timeout`` bounds each
+cache operation once the store has answered one; the call must finish within
+it, uncached, with the failure counted, and the client must close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+import relaykit
+from relaykit import hookimpl
+from relaykit.config import Config
+from relaykit.gauge_events import CacheStoreError
+from relaykit.testing import FakePlugin, RecordingExporter
+from relaykit_postgres import PostgresStorage
+
+pytestmark = pytest.mark.service("postgres")
+
+TIMEOUT = 0.3
+CLOSE_TIMEOUT = 1.0
+
+
+class StallingProxy:
+    """A TCP proxy to PostgreSQL that passes everything until :meth:`stall`, then nothing."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._server = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.02)  # a closed listener does not wake accept()
+        self.port = int(self._listener.getsockname()[1])
+        self.stalled = threading.Event()
+        self._stopping = False
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> StallingProxy:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping = True
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def stall(self) -> None:
+        """From now on, pass nothing either way and leave every connection open."""
+        self.stalled.set()
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        with self._listener:
+            while not self._stopping:
+                try:
+                    near, _ = self._listener.accept()
+                except TimeoutError:
+                    continue
+                near.settimeout(None)
+                far = socket.create_connection(self._server)
+                with self._lock:
+                    self._sockets += (near, far)
+                self._spawn(self._pump, near, far)
+                self._spawn(self._pump, far, near)
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if self.stalled.is_set():
+                continue  # swallowed: the connection stays open, nothing comes through
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+
+class BehindProxy:
+    """``[storage] backend = "behind-proxy"``: the PostgreSQL storage given."""
+
+    def __init__(self, storage: PostgresStorage) -> None:
+        self.storage = storage
+
+    @hookimpl
+    def relaykit_storage(self, name: str, config: Config) -> PostgresStorage | None:
+        return self.storage if name == "behind-proxy" else None
+
+
+@pytest.fixture
+def proxy(postgres_dsn: str) -> Iterator[StallingProxy]:
+    params = conninfo_to_dict(postgres_dsn)
+    host = str(params.get("host") or "127.0.0.1")
+    with StallingProxy(host, int(params.get("port") or 5432)) as proxy:
+        yield proxy
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["thread", "auto"])
+async def test_a_stalled_server_costs_a_cached_call_the_cache_timeout_and_closing_never_hangs(
+    postgres_dsn: str, fresh_schema: str, proxy: StallingProxy, driver: str, tmp_path: Path
+) -> None:
+    dsn = make_conninfo(postgres_dsn, host="127.0.0.1", port=proxy.port, connect_timeout=2)
+    exporter = RecordingExporter()
+    storage = PostgresStorage(dsn, schema=fresh_schema, driver=driver)  # type: ignore[arg-type]
+    config = {
+        # the call log's records wait for the stalled server this long, then are spilled
+        "storage": {
+            "backend": "behind-proxy",
+            "close_timeout": CLOSE_TIMEOUT,
+            "spill_path": str(tmp_path / "spilled.jsonl"),
+        },
+        "cache": {"enabled": True, "backend": "storage", "timeout": TIMEOUT},
+    }
+    client = relaykit.Client(config, plugins=[FakePlugin(), exporter, BehindProxy(storage)])
+    with anyio.fail_after(30):
+        async with client:
+            warm = await client.chat("fake/m", "warm", temperature=0)  # the pool open, migrated
+            assert warm.text
+            await anyio.to_thread.run_sync(proxy.stall)
+            started = time.monotonic()
+            answer = await client.chat("fake/m", "stalled", temperature=0)
+            took = time.monotonic() - started
+            assert answer.text
+            assert took < TIMEOUT + 2.0, f"the call waited {took:.2f} s on the stalled cache"
+            errors = [e for e in exporter.events if isinstance(e, CacheStoreError)]
+            assert [e.operation for e in errors][:1] == ["get"], errors
+            assert client.cache_errors >= 1
+            closing = time.monotonic()
+        closed_in = time.monotonic() - closing
+    assert closed_in < CLOSE_TIMEOUT + 6, f"closing took {closed_in:.1f} s"
+    spilled = (tmp_path / "spilled.jsonl").read_text().splitlines()
+    assert len(spilled) >= 1  # the stalled call's record, kept for a later replay
+    # the server itself was fine all along: the schema is there, reachable directly
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute(f'SELECT 1 FROM "{fresh_schema}".logs LIMIT 1')
