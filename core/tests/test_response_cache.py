@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from relaykit import ChatResponse, ToolCall, Usage, response_cache
 from relaykit.assembly import ResponseAssembler
+from relaykit.config import CacheConfig
 from relaykit.messages import (
     CachePoint,
     ImagePart,
@@ -70,9 +71,10 @@ def test_only_deterministic_requests_by_default() -> None:
 
 
 @pytest.mark.anyio
-async def test_lru_and_ttl() -> None:
+@pytest.mark.parametrize("max_chars", [None, 10**6])
+async def test_lru_and_ttl(max_chars: int | None) -> None:
     now = [0.0]
-    cache = MemoryCache(max_entries=2, clock=lambda: now[0])
+    cache = MemoryCache(max_entries=2, clock=lambda: now[0], max_chars=max_chars)
     a, b, c = (ChatResponse(text=t) for t in "abc")
     hit_a, hit_c = as_cached(a), as_cached(c)  # what a hit returns
     await cache.put("a", a, ttl=10)
@@ -86,8 +88,11 @@ async def test_lru_and_ttl() -> None:
     assert len(cache) == 1
 
 
-def test_storing_a_key_again_replaces_it_and_makes_it_the_most_recent() -> None:
-    cache = MemoryCache(max_entries=2, clock=lambda: 0.0)
+@pytest.mark.parametrize("max_chars", [None, 10**6])
+def test_storing_a_key_again_replaces_it_and_makes_it_the_most_recent(
+    max_chars: int | None,
+) -> None:
+    cache = MemoryCache(max_entries=2, clock=lambda: 0.0, max_chars=max_chars)
     a, b, c, newer = (ChatResponse(text=t) for t in ("a", "b", "c", "a2"))
     cache.put_nowait("a", a, ttl=10)
     cache.put_nowait("b", b, ttl=10)
@@ -96,6 +101,50 @@ def test_storing_a_key_again_replaces_it_and_makes_it_the_most_recent() -> None:
     hits = (cache.get_nowait("a"), cache.get_nowait("b"), cache.get_nowait("c"))
     assert hits == (as_cached(newer), None, as_cached(c))
     assert len(cache) == 2
+
+
+def test_memory_is_bounded_by_characters_least_recently_used_first() -> None:
+    now = [0.0]
+    cache = MemoryCache(max_entries=100, clock=lambda: now[0], max_chars=100)
+    a, b, c = (ChatResponse(text=letter * 40) for letter in "abc")
+    for key, answer in (("a", a), ("b", b)):
+        cache.put_nowait(key, answer, ttl=10)
+    assert cache.get_nowait("a") == as_cached(a)  # a is now the most recent
+    cache.put_nowait("c", c, ttl=10)  # 120 characters: b goes
+    assert (cache.get_nowait("a"), cache.get_nowait("b")) == (as_cached(a), None)
+    assert len(cache) == 2 and cache._total == 80
+    now[0] = 11  # both expire: what they held is given back
+    assert cache.get_nowait("a") is None and cache.get_nowait("c") is None
+    assert len(cache) == 0 and cache._total == 0
+
+
+def test_an_answer_larger_than_the_bound_is_not_kept_nor_an_older_one_under_its_key() -> None:
+    cache = MemoryCache(clock=lambda: 0.0, max_chars=100)
+    small, huge = ChatResponse(text="x" * 10), ChatResponse(text="y" * 101)
+    cache.put_nowait("k", small, ttl=10)
+    cache.put_nowait("other", small, ttl=10)
+    cache.put_nowait("k", huge, ttl=10)
+    assert cache.get_nowait("k") is None  # not the stale small answer either
+    assert cache.get_nowait("other") == as_cached(small) and cache._total == 10
+
+
+def test_tool_call_arguments_and_reasoning_count_toward_the_bound() -> None:
+    call = ToolCall("c1", "lookup", {"query": "q" * 50, "pages": [1, 2], "deep": {"k": "v" * 20}})
+    answer = ChatResponse(text="", reasoning="r" * 30, tool_calls=(call,))
+    size = response_cache.entry_chars(answer)
+    # the strings in full, the keys, 8 characters a number and 32 a call
+    call_size = 32 + len("lookup")
+    arguments = len("query") + 50 + len("pages") + 8 + 8 + len("deep") + len("k") + 20
+    assert size == 30 + call_size + arguments
+    cache = MemoryCache(clock=lambda: 0.0, max_chars=size - 1)
+    cache.put_nowait("k", answer, ttl=10)
+    assert len(cache) == 0
+
+
+def test_the_client_bounds_its_memory_cache_by_cache_memory_mb() -> None:
+    assert CacheConfig().memory_chars == 64 * 2**20
+    assert CacheConfig(memory_mb=0.5).memory_chars == 2**19
+    assert CacheConfig(memory_mb=float("inf")).memory_chars is None
 
 
 def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> None:

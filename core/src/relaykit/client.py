@@ -259,7 +259,9 @@ class Client:
         in_storage = self.config.cache.backend == "storage"
         #: a store the client opened for the cache alone (not the storage): closed with it
         self._own_cache_store = None if in_storage else store
-        self._cache: CacheBackend = MemoryCache(self.config.cache.max_entries)
+        cache = self.config.cache
+        memory = MemoryCache(cache.max_entries, max_chars=cache.memory_chars)
+        self._cache: CacheBackend = memory
         #: where the chat and embeddings caches keep entries besides memory
         self._cache_storage: GuardedCacheStore | None = None
         if store is not None:
@@ -273,9 +275,7 @@ class Client:
                 # plugin's store bounds itself (see relaykit_response_cache)
                 timeout=self.config.cache.timeout if in_storage else None,
             )
-            self._cache = StorageCache(
-                self._cache_storage, MemoryCache(self.config.cache.max_entries)
-            )
+            self._cache = StorageCache(self._cache_storage, memory)
         #: the cache when it is memory alone: used without a coroutine (nothing waits)
         self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
         self._vectors: EmbeddingCache | None = None  # built by the first cached embed

@@ -157,7 +157,11 @@ class CacheConfig:
     before it counts as a miss. ``retry_after`` is the seconds the client
     leaves a store alone after it failed (each lookup meanwhile a miss at once);
     ``max_entry_bytes`` the largest entry a store with a cap keeps (unset: its
-    own; relaykit-redis keeps up to 512 KiB).
+    own; relaykit-redis keeps up to 512 KiB). ``memory_mb`` bounds the
+    in-memory LRU by size as ``max_entries`` does by count: megabytes of 2^20
+    characters of text, reasoning and tool-call arguments (a Python string
+    takes about a byte a character of English); an answer larger than the
+    whole bound is not kept in memory.
     """
 
     enabled: bool = False
@@ -165,6 +169,7 @@ class CacheConfig:
     #: cache only requests that should give the same answer (temperature 0 or a seed)
     deterministic_only: bool = True
     max_entries: int = 1024
+    memory_mb: float = 64.0
     backend: str = "storage"
     url: str | None = attrs.field(
         default=None, repr=lambda v: scrub(repr(v))
@@ -187,6 +192,13 @@ class CacheConfig:
                 f" not {self.max_entry_bytes!r}",
                 hint="e.g. max_entry_bytes = 1048576 (1 MiB), or leave it out for the store's own",
             )
+
+    @property
+    def memory_chars(self) -> int | None:
+        """``memory_mb`` in characters; ``None`` for ``inf`` (no bound but ``max_entries``)."""
+        if math.isinf(self.memory_mb):
+            return None
+        return int(self.memory_mb * 2**20)
 
 
 @attrs.frozen
@@ -687,6 +699,7 @@ _RANGES: dict[str, tuple[float, bool, str]] = {
     "storage.retention_days": (0, False, "leave it out to keep every record"),
     "cache.ttl": (0, True, "seconds an answer stays cached"),
     "cache.max_entries": (0, True, "answers kept in memory"),
+    "cache.memory_mb": (0, False, "megabytes of answers kept in memory"),
     "validation.max_chars": (1, True, "characters of message text one request may carry"),
     "http.max_connections": (1, True, "connections per provider"),
     "http.max_keepalive_connections": (0, True, "idle connections kept per provider"),

@@ -314,16 +314,30 @@ class MemoryCache:
     marked as one (see :func:`as_cached`). It never holds more than
     ``max_entries``; once full, it drops the least recently used thirty-second
     of them together (one at a time below 32 entries).
+
+    With ``max_chars``, it never holds more than that many characters of
+    answers either (text, reasoning, tool-call arguments: :func:`entry_chars`),
+    dropping the least recently used until a new one fits; an answer larger
+    than ``max_chars`` is not kept. A thousand entries of book-length answers
+    would otherwise hold hundreds of megabytes.
     """
 
     def __init__(
-        self, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic
+        self,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_chars: int | None = None,
     ) -> None:
         self._max = max_entries
         #: how far below ``max_entries`` a full cache is trimmed (see put_nowait)
         self._batch = max_entries // 32
         self._clock = clock
         self._entries: OrderedDict[bytes | str, tuple[Any, ...]] = OrderedDict()
+        self._max_chars = max_chars
+        #: each entry's characters (:func:`entry_chars`), kept only with ``max_chars``
+        self._chars: dict[bytes | str, int] = {}
+        self._total = 0
 
     async def get(self, key: bytes | str) -> ChatResponse | None:
         """The cached response as a hit (:func:`as_cached`), refreshing its recency;
@@ -344,12 +358,17 @@ class MemoryCache:
             return None
         if self._clock() >= entry[0]:
             del self._entries[key]
+            if self._max_chars is not None:
+                self._total -= self._chars.pop(key)
             return None
         self._entries.move_to_end(key)
         return _response(entry)
 
     def put_nowait(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
         """:meth:`put`, synchronously."""
+        if self._max_chars is not None:
+            self._put_bounded(key, response, ttl)
+            return
         entries = self._entries
         if key in entries:  # a new key goes to the end anyway
             entries.move_to_end(key)
@@ -362,8 +381,53 @@ class MemoryCache:
             for _ in range(len(entries) - self._max + self._batch):
                 pop(False)
 
+    def _put_bounded(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
+        """:meth:`put_nowait` with ``max_chars``: the least recently used entries go
+        until the new one fits; one larger than the whole bound is not kept (nor
+        is an older answer under its key)."""
+        assert self._max_chars is not None
+        entries, chars = self._entries, self._chars
+        old = chars.pop(key, None)
+        if old is not None:
+            self._total -= old
+            del entries[key]
+        size = entry_chars(response)
+        if size > self._max_chars:
+            return
+        entries[key] = _entry(self._clock() + ttl, response)
+        chars[key] = size
+        self._total += size
+        pop = entries.popitem
+        if len(entries) > self._max:  # a batch below the count, as put_nowait trims
+            for _ in range(len(entries) - self._max + self._batch):
+                self._total -= chars.pop(pop(False)[0])
+        while self._total > self._max_chars:  # never the new one: it fits alone
+            self._total -= chars.pop(pop(False)[0])
+
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def entry_chars(response: ChatResponse) -> int:
+    """About how many characters an answer holds: its text and reasoning, and each
+    tool call's name and arguments (strings by their length, anything
+    else a few characters each): what bounds :class:`MemoryCache` by size."""
+    size = len(response.text) + len(response.reasoning)
+    for call in response.tool_calls:
+        size += 32 + len(call.name) + _chars(call.arguments)
+        if call.raw_arguments is not None:
+            size += len(call.raw_arguments)
+    return size
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(len(str(k)) + _chars(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return sum(_chars(v) for v in value)
+    return 8
 
 
 def _entry(expires: float, r: ChatResponse) -> tuple[Any, ...]:
