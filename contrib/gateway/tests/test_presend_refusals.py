@@ -1,6 +1,7 @@
 """A provider's refusal before sending (a request its API would refuse) reaches a
 gateway caller as that vendor's 400, in the dialect the caller speaks, with the
-parameter at fault where the dialect has a place for it; nothing goes upstream."""
+parameter at fault where the dialect has a place for it, and without a hint that
+names relaykit API the caller's SDK does not have; nothing goes upstream."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import openai
 import pytest
 
 from relaykit.testing import OpenAIMock
+from relaykit_anthropic.testing import AnthropicMock
 from relaykit_gateway.testing import KEY, running_over
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +46,7 @@ async def test_openai_dialect_a_tool_result_without_its_call_is_a_400_with_param
     assert body["message"].startswith(
         "openai/gpt-4o-mini: messages[1] holds the result of tool call 'call_1'"
     )
-    assert "right before its result" in body["message"]  # the fix
+    assert "right before its result" in body["message"]  # the fix: no relaykit API in it
     assert openai_mock.requests == []
 
 
@@ -85,5 +87,39 @@ async def test_anthropic_dialect_a_call_left_without_result_is_a_400(
     assert body["error"]["message"].startswith(
         "mistral/mistral-small-latest: messages[1] makes tool call 'toolu_01A' with no result"
     )
-    assert "Message.tool(" in body["error"]["message"]  # the fix
+    # The hint names relaykit API (Message.tool(...)) an Anthropic SDK caller does not
+    # have: left out (dialect.caller_message); the operator's log keeps it.
+    assert "Message.tool(" not in body["error"]["message"]
+    assert "(" not in body["error"]["message"].partition("no result")[2]
     assert openai_mock.requests == []
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+async def test_anthropic_dialect_a_prefill_claude_refuses_is_a_400_without_relaykit_hints(
+    anthropic_mock: AnthropicMock, streamed: bool
+) -> None:
+    # An Anthropic SDK caller prefills for Claude Opus 4.6, which refuses a prefill:
+    # refused before sending, the problem named, no relaykit API (response_format=).
+    messages: list = [
+        {"role": "user", "content": "A colour as JSON."},
+        {"role": "assistant", "content": "{"},
+    ]
+    model = "anthropic/claude-opus-4-6"
+    async with running_over(anthropic=anthropic_mock.base_url) as url:
+        client = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
+        async with client:
+            with pytest.raises(anthropic.BadRequestError) as caught:
+                if streamed:
+                    async with client.messages.stream(
+                        model=model, max_tokens=32, messages=messages
+                    ) as stream:
+                        async for _ in stream:
+                            pass
+                else:
+                    await client.messages.create(model=model, max_tokens=32, messages=messages)
+    body = caught.value.response.json()
+    assert body["error"]["type"] == "invalid_request_error"
+    message = body["error"]["message"]
+    assert "Claude Opus 4.6 does not take a prefill" in message
+    assert "response_format=" not in message and "Message." not in message
+    assert anthropic_mock.requests == []

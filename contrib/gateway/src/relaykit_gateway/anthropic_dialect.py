@@ -113,6 +113,7 @@ from relaykit.messages import Part, ToolCall, parse_cache_control
 
 from .dialect import (
     GatewayCall,
+    caller_message,
     model_id,
     reasoning_blocks,
     require_object,
@@ -788,5 +789,5 @@ class EventEncoder:
 
     def error(self, error: RelayError) -> bytes:
         """An ``error`` event, which Anthropic's SDKs raise as an API error."""
-        body = AnthropicDialect().error_body(status_of(error), str(error))
+        body = AnthropicDialect().error_body(status_of(error), caller_message(error))
         return _frame("error", body)

@@ -8,7 +8,9 @@ events, and a :class:`relaykit.RelayError` into its vendor's error body.
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -163,6 +165,26 @@ def status_of(error: RelayError) -> int:
         if isinstance(error, kind):
             return status
     return 502
+
+
+#: what marks a hint as relaykit's own: a call or a keyword argument of its Python API
+#: (``Message.tool(...)``, ``response_format=``), or a section of its configuration
+_RELAYKIT_HINT = re.compile(r"\w\(|\w=|\[[a-z_]+[].]")
+
+
+def caller_message(error: RelayError) -> str:
+    """What a gateway caller is told of ``error``: ``str(error)``, without its hint when
+    the error comes from behind the gateway (it names a provider) and the hint speaks
+    relaykit's API (``Message.tool(...)``, ``response_format=``) or the operator's
+    configuration (``[providers.NAME]``), which a caller on the OpenAI or Anthropic
+    SDK can do nothing with. The message still names the problem, and the operator's
+    log keeps the hint. Other hints ("drop temperature ...") are the caller's fix too,
+    and the gateway's own refusals of a request (no provider) speak its dialect: kept."""
+    if error.hint and error.provider and _RELAYKIT_HINT.search(error.hint):
+        clone = copy.copy(error)  # the original keeps its hint, for the log
+        clone.hint = None
+        return str(clone)
+    return str(error)
 
 
 def retry_after(error: RelayError) -> str | None:

@@ -61,6 +61,7 @@ from relaykit.messages import coerce_messages
 
 from .dialect import (
     GatewayCall,
+    caller_message,
     model_id,
     require_object,
     status_of,
@@ -378,5 +379,5 @@ class ChunkEncoder:
 
     def error(self, error: RelayError) -> bytes:
         """An ``error`` event, which OpenAI's SDKs raise as an API error."""
-        body = OpenAIDialect().error_body(status_of(error), str(error))
+        body = OpenAIDialect().error_body(status_of(error), caller_message(error))
         return b"data: " + dumps(body) + b"\n\n"

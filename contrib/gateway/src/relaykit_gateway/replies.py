@@ -42,7 +42,7 @@ from .asgi_messages import (
     send_json,
     send_more,
 )
-from .dialect import Dialect, retry_after, status_of
+from .dialect import Dialect, caller_message, retry_after, status_of
 
 T = TypeVar("T")
 #: what a call answers: its cost and served model go out in headers
@@ -136,7 +136,7 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
         # The caller sees the message; the operator's log gets the kind too (both
         # scrubbed of keys, as every relaykit error's message is).
         logger.warning("gateway call failed: %s: %s", type(error).__name__, error)
-    body = dialect.error_body(status, str(error), getattr(error, "param", None))
+    body = dialect.error_body(status, caller_message(error), getattr(error, "param", None))
     wait = retry_after(error)
     headers = [(b"retry-after", wait.encode())] if wait is not None else []
     await send_json(send, status, body, headers)
@@ -145,7 +145,7 @@ async def send_error(send: Send, dialect: Dialect, error: RelayError) -> None:
 def error_event(error: RelayError, dialect: Dialect) -> bytes:
     """OpenAI's ``error`` event (in ``dialect``'s error body), for a stream of
     server-sent events that broke."""
-    body = dialect.error_body(status_of(error), str(error), None)
+    body = dialect.error_body(status_of(error), caller_message(error), None)
     return b"data: " + dumps({"type": "error", **body}) + b"\n\n"
 
 

@@ -88,6 +88,7 @@ from relaykit.messages import Part, coerce_messages
 
 from .dialect import (
     GatewayCall,
+    caller_message,
     model_id,
     reasoning_blocks,
     require_object,
@@ -845,5 +846,7 @@ class ResponseEventEncoder:
         """``response.failed``, with the error, as OpenAI ends a response that broke."""
         out = self._start()
         failed = _response_object(self._id, self._model, self._output, None, self._created)
-        failed.update(status="failed", error={"code": "server_error", "message": str(error)})
+        failed.update(
+            status="failed", error={"code": "server_error", "message": caller_message(error)}
+        )
         return out + self._frame("response.failed", response=failed)

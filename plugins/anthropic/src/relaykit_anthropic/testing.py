@@ -17,7 +17,9 @@ Built from Anthropic's public API reference:
 - Message content checked as the API checks it, in its words: no empty turn but a
   final assistant one, no empty or whitespace-only text block (in the system
   prompt either), no prefill ending in whitespace, each ``tool_use`` answered by
-  a ``tool_result`` in the next turn.
+  a ``tool_result`` in the next turn. A prefill (a final assistant turn) sent to
+  Claude 4.6 or later, Fable or Mythos is refused in the API's words
+  (:func:`prefill_problem`), unless it is a paused turn sent back to continue it.
 - Thinking checked as the API checks it: a ``thinking`` block sent back needs
   the signature the mock gave its text, a ``redacted_thinking`` block its
   ``data``; with ``thinking`` enabled, a final assistant turn holding
@@ -61,6 +63,7 @@ one, is read back, the rest written.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Collection, Iterator
 from typing import Any
@@ -269,6 +272,7 @@ class AnthropicMock(VendorMock):
     async def _messages(self, body: dict[str, Any]) -> Response:
         problem = (
             validate_messages(body, self._paused_texts)
+            or prefill_problem(body, self._paused_texts)
             or validate_cache_control(body)
             or (None if isinstance(body.get("max_tokens"), int) else "max_tokens: Field required")
             or thinking_problem(body)
@@ -760,6 +764,43 @@ def _trailing_whitespace(msgs: list[dict[str, Any]], paused: Collection[str]) ->
     if text != text.rstrip() and not any(p.endswith(text) for p in paused):
         return "messages: final assistant content cannot end with trailing whitespace"
     return None
+
+
+#: the API's words for a prefill a model refuses (opencode#13768, Vibe-Trading#246)
+PREFILL_REFUSED = (
+    "This model does not support assistant message prefill. "
+    "The conversation must end with a user message."
+)
+
+
+def refuses_prefill(model: str) -> bool:
+    """Whether ``model`` refuses a conversation ending in an assistant turn: every
+    Claude from 4.6 on, Fable and Mythos (the mock's own table, kept apart from the
+    plugin's so that it catches the plugin's mistakes)."""
+    name = model.lower()
+    if re.search(r"claude-(fable|mythos)(?![a-z])", name):
+        return True
+    found = re.search(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?!\d)", name)
+    return found is not None and (int(found.group(1)), int(found.group(2) or 0)) >= (4, 6)
+
+
+def prefill_problem(body: dict[str, Any], paused: Collection[str] = ()) -> str | None:
+    """A prefill (a final assistant turn) sent to a model that refuses one, in the API's
+    words; a paused turn sent back to continue it (server blocks, or a paused
+    answer's text) is taken, as the API takes it."""
+    msgs = body.get("messages") or ()
+    final = msgs[-1] if msgs else {}
+    if final.get("role") != "assistant" or not refuses_prefill(str(body.get("model") or "")):
+        return None
+    content = final.get("content")
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    if any(b.get("type") in mock_web_search.ASSISTANT_BLOCKS for b in blocks):
+        return None
+    last = blocks[-1] if blocks else {}
+    text = last.get("text") if last.get("type") == "text" else None
+    if text and any(p.endswith(text) for p in paused):
+        return None
+    return PREFILL_REFUSED
 
 
 def _answered_tool_uses(msgs: list[dict[str, Any]]) -> str | None:

@@ -24,6 +24,9 @@ Choices this module makes, because the Messages API differs from the common shap
   default is refused before sending for the models that refuse it whatever
   their thinking (Claude Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and
   Mythos): see :mod:`.sampling`.
+- A conversation ending in an assistant turn (a prefill) is refused before
+  sending for the models that refuse one (Claude 4.6 on, Fable and Mythos):
+  see :mod:`.prefill`.
 - System messages go to the top-level ``system`` field, joined by blank lines.
 - A text part that is empty or only whitespace is left out (the API refuses
   such a block), and so is a message left with nothing; a conversation with
@@ -87,7 +90,7 @@ from relaykit.messages import (
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import sampling, schemas, thinking, web_search
+from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
 
 StructuredOutput = Literal["native", "tool"]
@@ -163,7 +166,8 @@ def request_body(
     ``provider`` names the provider in the errors raised before sending;
     ``dynamic_web_search`` sends the web search tool with dynamic filtering to the
     models that take it (:mod:`.web_search`); ``search_model`` is the Claude
-    model that decides it, when ``request.model`` is a deployment's name.
+    model that decides it, and whether a prefill is taken (:mod:`.prefill`),
+    when ``request.model`` is a deployment's name.
     """
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
@@ -175,10 +179,12 @@ def request_body(
     think = (
         {} if reasoning is None else thinking.fields(reasoning, request.model, request.max_tokens)
     )
+    turns = messages(request.messages, (*tools, *system))
+    prefill.check(turns, request.model, provider, search_model)
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens or _default_max_tokens(request, default_max_tokens),
-        "messages": messages(request.messages, (*tools, *system)),
+        "messages": turns,
     }
     if system:
         # One unmarked block: the plain string, as sent before cache points existed.

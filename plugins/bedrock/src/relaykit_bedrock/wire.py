@@ -60,6 +60,9 @@ Choices the Converse API forces on us, each documented here once:
   refused before sending for the Claude models that refuse it whatever their
   thinking (Opus 4.7 on, Sonnet 5 on, Haiku 5.5, Fable and Mythos): see
   :mod:`.sampling`.
+- A conversation ending in an assistant turn (a prefill) is refused before
+  sending for the Claude models that refuse one (4.6 on, Fable and Mythos), on
+  Converse and the Messages API alike: see :mod:`.prefill`.
 - ``extra`` is merged into the body; a dict merges into the dict already
   there (``extra={"inferenceConfig": {...}}`` adds keys, and
   ``extra={"additionalModelRequestFields": {...}}`` joins the fields
@@ -85,7 +88,7 @@ from relaykit.messages import (
 )
 from relaykit.response import FinishReason, reasoning_fields
 
-from . import reasoning, sampling, schemas
+from . import prefill, reasoning, sampling, schemas
 from .cache_points import CachePoints
 from .claude_api import is_claude
 from .documents import DocumentNames, check_user_turns, document_block
@@ -144,6 +147,7 @@ def request_body(request: ChatRequest, *, strict_tools: bool = True) -> dict[str
     tool_config = _tool_config(request, points, strict_tools)
     system = system_blocks(request.messages, points)
     body: dict[str, Any] = {"messages": messages(request.messages, points)}
+    prefill.check(body["messages"], request.model)
     if system:
         body["system"] = system
     inference: dict[str, Any] = {}

@@ -402,7 +402,19 @@ class OpenAIProvider:
                 provider=self._name,
                 model=request.model,
             )
+        if prefix := self._prefill(request):
+            from . import prefix_echo  # loaded on first use: only Mistral's prefills
+
+            prefix_echo.strip_answer(data, prefix)
         return wire.response(data, self._chat_searches(request.model))
+
+    def _prefill(self, request: ChatRequest) -> str:
+        """The text of the prefill ``request`` sends with ``"prefix": true`` ("" for
+        none), which the service's answer repeats (:mod:`.prefix_echo`)."""
+        messages = request.messages
+        if self.assistant_prefix and messages and messages[-1].role == "assistant":
+            return messages[-1].text
+        return ""
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """One streamed call: SSE ``chat.completion.chunk`` events until ``[DONE]``,
@@ -417,6 +429,10 @@ class OpenAIProvider:
                 self._name,
                 request,
             )
+        if prefix := self._prefill(request):
+            from . import prefix_echo
+
+            return prefix_echo.strip_stream(self._chat_stream(request), prefix)
         return self._chat_stream(request)
 
     async def _chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:

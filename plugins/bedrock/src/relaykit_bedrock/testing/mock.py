@@ -4,7 +4,8 @@ embedding, reranker and image models and ListFoundationModels over loopback.
 :func:`validate` refuses, with a 400 ``ValidationException``, the request shapes
 Converse refuses: conversations that do not start with the user or alternate,
 empty content, blank text (in a ``toolResult`` or ``system`` too; and for Claude,
-a prefill ending in whitespace: :func:`claude_problem`), a ``toolUse.input`` that
+a prefill ending in whitespace, or any prefill from Claude 4.6 on:
+:func:`claude_problem`; the Messages route refuses that prefill too), a ``toolUse.input`` that
 is not an object, tool blocks without a ``toolConfig``, reasoning it did not
 sign, ``document`` blocks as :mod:`relaykit_bedrock.testing.documents`
 describes, tool names and (for Claude) structured-output schemas as
@@ -307,6 +308,8 @@ class BedrockMock(VendorMock):
         except ValueError:
             body = None  # refused below
         invalid = messages_api.validate_messages(body)
+        if invalid is None and body["messages"][-1].get("role") == "assistant":
+            invalid = PREFILL_REFUSED if refuses_prefill(body["model"]) else None
         if invalid is None:
             invalid = messages_schema_problem(body)
         if invalid is None:
@@ -437,13 +440,37 @@ def _system_problem(system: Any) -> str | None:
 _MODEL_ERRORS = "The model returned the following errors: "
 
 
+#: Claude's words for a prefill it refuses, as Bedrock relays them (strands-agents#1694,
+#: bedrock-access-gateway#219), on Converse and on the Messages API
+PREFILL_REFUSED = (
+    "This model does not support assistant message prefill. "
+    "The conversation must end with a user message."
+)
+
+
+def refuses_prefill(model_id: str) -> bool:
+    """Whether Claude model ``model_id`` refuses a conversation ending in an assistant
+    turn: every Claude from 4.6 on, Fable and Mythos (the mock's own table, kept apart
+    from the plugin's so that it catches the plugin's mistakes)."""
+    name = unquote(model_id).lower()
+    if "anthropic.claude" not in name:
+        return False
+    if re.search(r"claude-(fable|mythos)(?![a-z])", name):
+        return True
+    found = re.search(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?!\d)", name)
+    return found is not None and (int(found.group(1)), int(found.group(2) or 0)) >= (4, 6)
+
+
 def claude_problem(model_id: str, body: dict[str, Any]) -> str | None:
     """What Claude refuses that Converse passes: a prefill (a final assistant turn)
-    ending in whitespace, in the words Converse gives (as reported from Bedrock for
-    a Claude Sonnet 4.6 prefill), as Anthropic's own API does."""
+    from Claude 4.6 on (:func:`refuses_prefill`), or one ending in whitespace, in the
+    words Converse gives (as reported from Bedrock for a Claude Sonnet 4.6 prefill),
+    as Anthropic's own API does."""
     if "anthropic.claude" not in model_id:
         return None
     final = body["messages"][-1]
+    if final["role"] == "assistant" and refuses_prefill(model_id):
+        return PREFILL_REFUSED
     last = final["content"][-1] if final["role"] == "assistant" else {}
     text = last.get("text")
     if isinstance(text, str) and text != text.rstrip():
