@@ -36,6 +36,9 @@ from .loopback import Request, Response
 __all__ = ["OpenAIBatches"]
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
+#: the largest batch input file taken ("up to 200 MB", read as the smaller, decimal
+#: megabytes); a larger upload is refused as OpenAI refuses it: "File is too large."
+MAX_BATCH_FILE_BYTES = 200_000_000
 #: how many bytes each chunk of a result file holds
 CHUNK = 64
 
@@ -58,6 +61,7 @@ class MockBatch:
     ended_at: int | None = None
     ended_key: str | None = None
     cancelling_at: int | None = None
+    metadata: dict[str, str] | None = None
 
     def render(self) -> dict[str, Any]:
         """The ``batch`` object."""
@@ -86,7 +90,7 @@ class MockBatch:
                 "completed": len(self.output),
                 "failed": len(self.failed),
             },
-            "metadata": None,
+            "metadata": self.metadata,
         }
         if self.ended_key is not None:
             body[self.ended_key] = self.ended_at
@@ -133,6 +137,8 @@ class OpenAIBatches:
             return error(400, f"Missing required parameter: '{missing}'.", missing)
         if purpose.text not in ("batch", "assistants", "fine-tune", "vision", "user_data", "evals"):
             return error(400, f"Invalid value for purpose: '{purpose.text}'.", "purpose")
+        if purpose.text == "batch" and len(file.data) > MAX_BATCH_FILE_BYTES:
+            return error(400, "File is too large.", None)
         file_id = self._id("file-mock")
         self.files[file_id] = (purpose.text, file.data)
         return Response.json(
@@ -174,11 +180,40 @@ class OpenAIBatches:
         batch = MockBatch(
             self._id("batch_mock"), endpoint, str(body["input_file_id"]), lines, int(time.time())
         )
+        metadata = body.get("metadata")
+        if metadata is not None:
+            if not isinstance(metadata, dict) or len(metadata) > 16:
+                return error(400, "Invalid 'metadata': at most 16 key-value pairs.", "metadata")
+            batch.metadata = {str(k): str(v) for k, v in metadata.items()}
         if errors:
             batch.errors, batch.status = errors, "failed"
             batch.ended_key, batch.ended_at = "failed_at", int(time.time())
         self.batches[batch.id] = batch
         return Response.json(batch.render())
+
+    def list(self, query: dict[str, str]) -> Response:
+        """``GET /v1/batches?limit=&after=``: the batches, newest first, a page at a time."""
+        try:
+            limit = int(query.get("limit") or 20)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return error(400, "Invalid 'limit': it must be between 1 and 100.", "limit")
+        newest = list(reversed(self.batches.values()))
+        after = query.get("after")
+        if after:
+            ids = [b.id for b in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        page = newest[:limit]
+        return Response.json(
+            {
+                "object": "list",
+                "data": [b.render() for b in page],
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+                "has_more": len(newest) > limit,
+            }
+        )
 
     async def get(
         self, batch_id: str, run: Callable[[str, dict[str, Any]], Awaitable[Response]]
