@@ -14,6 +14,10 @@ then ``cancelled`` with every item not run in the error file as
 ``batch_cancelled``. ``GET /v1/files/{id}/content`` serves a result file as
 JSONL, in small chunks (a client must join lines across them).
 
+``GET /v1/batches`` lists them newest first (``limit`` 1 to 100, ``after``), each with
+the ``metadata`` it was created with; a batch file over 200 MB is refused at upload
+("File is too large.").
+
 ``mock.hold_batches = True`` keeps batches in progress; the batch endpoints
 take their faults from ``mock.batch_script`` (the items take theirs from
 ``mock.script``). A service that speaks the same API (Azure OpenAI's mock) makes

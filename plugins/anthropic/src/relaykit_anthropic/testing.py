@@ -72,7 +72,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from . import mock_thinking, mock_web_search
+from . import mock_batches, mock_thinking, mock_web_search
 from .mock_batches import MessageBatchStore
 from .mock_documents import document_problem, document_tokens, documents
 from .mock_thinking import thinking_problem
@@ -217,6 +217,10 @@ class AnthropicMock(VendorMock):
         store.hold = self.hold_batches
         method, parts = request.method, request.path.strip("/").split("/")[3:]
         if method == "POST" and not parts:
+            if len(request.body) > mock_batches.MAX_BODY_BYTES:
+                return error_response(
+                    413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
+                )
             try:
                 body = request.json()
             except ValueError:
