@@ -10,8 +10,14 @@ recorded (operation ``"batch"``).
 What a single call has and a batch does not, and why:
 
 - no retries, fallbacks, breakers or hedging: creating a batch is not
-  idempotent (a retried submit could run, and bill, every item twice), and
-  the vendor runs the items, retrying as it sees fit;
+  idempotent (a retried submit could run, and bill, every item twice; no
+  vendor documents an ``Idempotency-Key`` for it), and the vendor runs the
+  items, retrying as it sees fit. A submit that failed after the create may
+  have reached the vendor (:func:`~relaykit.http.may_have_acted`: a timeout,
+  a connection lost before the answer, a 500, 502 or 504) is an error that
+  says so, not retryable, with how to look for the batch; plugins that can
+  tag a batch (OpenAI's metadata, Gemini's display name) first look for it
+  themselves and answer with the batch they find;
 - no rate limits or budgets at submit: vendors count batch work apart from
   their per-minute limits (OpenAI's batch queue limit, Anthropic's batch
   limits), and the spend happens over the next day. A batch's spend shows in
@@ -49,7 +55,7 @@ from .request import ChatRequest, build_request
 from .response import with_call_fields
 from .routing import Target
 from .single_calls import capability
-from .transport_errors import typed_and_masked
+from .transport_errors import may_have_acted, typed_and_masked
 from .validation import check_options, check_size
 from .web_search import refuse_unsearched
 
@@ -117,10 +123,31 @@ async def submit_batch(
         r.web_search is not None for _, r in requests
     ):
         raise refuse_unsearched(target)
-    batch: Batch = await _provider_call(
-        client, target, seconds, lambda: submit(requests), "the batch was not submitted"
-    )
+    started = time.time()
+    try:
+        batch: Batch = await _provider_call(
+            client, target, seconds, lambda: submit(requests), "no answer to the batch's submission"
+        )
+    except RelayError as e:
+        if may_have_acted(e):
+            _maybe_created(e, target, len(requests), started)
+        raise
     return _qualified(batch, target.provider, target.model)
+
+
+def _maybe_created(error: RelayError, target: Target, items: int, started: float) -> None:
+    """``error``, of a submit whose create may have reached the vendor, made to say so:
+    not retryable, its hint how to find the batch before submitting it again."""
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(started))
+    error.message = f"{error.message}; the batch may have been created all the same"
+    error.retryable = False
+    error.hint = (
+        f"do not submit these items again before looking for it: a batch of {items:,}"
+        f" item{'s' if items != 1 else ''} to {target.model} created from {when} on, in"
+        f" {target.provider}'s list of batches (its console, or its list endpoint);"
+        " if it is there, read it with client.batch('"
+        f"{target.provider}/ID'), else submit again"
+    )
 
 
 async def get_batch(client: Client, batch_id: str) -> Batch:

@@ -48,7 +48,7 @@ from .http_exceptions import (
 )
 from .httpx_client import httpx_client
 from .stream_read_timeout import claim_stream_read_timeout
-from .transport_errors import is_transport_error, transport_error
+from .transport_errors import is_transport_error, may_have_acted, never_sent, transport_error
 
 if TYPE_CHECKING:
     import ssl
@@ -71,6 +71,8 @@ __all__ = [
     "claim_stream_read_timeout",
     "httpx_client",
     "is_transport_error",
+    "may_have_acted",
+    "never_sent",
     "transport_error",
 ]
 

@@ -133,6 +133,26 @@ def never_sent(exc: BaseException) -> bool:
     return cause is not None and _kind(cause) in ("connect", "connect-timeout")
 
 
+def may_have_acted(exc: BaseException) -> bool:
+    """Whether the provider may have done what a request asked although it failed with
+    ``exc``: the answer, not the request, may be what was lost.
+
+    False when the request certainly did not reach it (:func:`never_sent`) or when
+    it answered that it did nothing: a status below 500, 501, 503 (unavailable) or
+    529 (overloaded). True otherwise: a read timeout, a connection reset or closed
+    before the answer, an answer that was not the vendor's format, a 500, 502 or
+    504 (the server, or a gateway in front of it, failed after the request came
+    in). Creating a batch is not idempotent: after such a failure a second create
+    may run, and bill, every item twice.
+    """
+    if never_sent(exc):
+        return False
+    status = exc.status if isinstance(exc, RelayError) else None
+    if status is None:
+        return True
+    return status >= 500 and status not in (501, 503, 529)
+
+
 def is_read_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` is a read timeout of either HTTP client (a stream's idle timeout)."""
     if isinstance(exc, hx.ReadTimeout):

@@ -188,3 +188,33 @@ async def test_vertex_refuses_batches_unsent_and_says_why(mock: GeminiMock) -> N
             await c.submit_batch("vertex/gemini-2.5-flash", [BatchItem("a", "hi")])
     assert "Cloud Storage or BigQuery" in str(refused.value)
     assert not mock.requests
+
+
+@pytest.mark.anyio
+async def test_a_create_whose_answer_was_lost_is_found_by_its_display_name(
+    mock: GeminiMock,
+) -> None:
+    from relaykit.testing import Reply
+
+    mock.batch_script.push(Reply(answer_lost="drop"))
+    async with client(mock) as c:
+        batch = await c.submit_batch(FLASH, [BatchItem("a", "hi"), BatchItem("b", "ho")])
+    (name,) = mock.batches.batches
+    assert batch.id == f"gemini/{name}" and batch.total == 2
+    creates = [r for r in mock.requests if r.path.endswith(":batchGenerateContent")]
+    assert len(creates) == 1
+    looked = [r for r in mock.requests if r.method == "GET" and r.path == "/v1beta/batches"]
+    assert [r.query for r in looked] == [{"pageSize": "100"}]
+
+
+@pytest.mark.anyio
+async def test_an_inline_batch_over_20_mib_is_refused_by_the_mock_in_googles_words(
+    mock: GeminiMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaykit_gemini import mock_batches
+
+    monkeypatch.setattr(mock_batches, "MAX_BODY_BYTES", 500)
+    async with client(mock) as c:
+        with pytest.raises(InvalidRequestError, match="Request payload size exceeds the limit"):
+            await c.submit_batch(FLASH, [BatchItem(f"i{i}", "hi " * 50) for i in range(5)])
+    assert not mock.batches.batches

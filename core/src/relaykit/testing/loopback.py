@@ -104,8 +104,10 @@ class Response:
     status: int = 200
     headers: dict[str, str] = attrs.field(factory=dict)
     body: bytes | Iterable[bytes | Pause | Drop | Reset | Raw] | AsyncIterable[Any] = b""
-    #: misbehave before any response: "reset" the connection, or answer "garbage"
-    abort: Literal["reset", "garbage"] | None = None
+    #: misbehave before any response: "reset" the connection, answer "garbage", or
+    #: "drop" it (close it without a word: "Server disconnected without sending a
+    #: response", as when a server acted and its answer was lost)
+    abort: Literal["reset", "garbage", "drop"] | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -247,6 +249,8 @@ class LoopbackServer:
             return False
         if response.abort == "garbage":
             await stream.send(b"\x00\xffSSH-2.0-not-http\r\n\r\n")
+            return False
+        if response.abort == "drop":
             return False
         head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
         headers = {k.lower(): v for k, v in response.headers.items()}

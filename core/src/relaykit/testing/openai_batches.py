@@ -14,6 +14,10 @@ then ``cancelled`` with every item not run in the error file as
 ``batch_cancelled``. ``GET /v1/files/{id}/content`` serves a result file as
 JSONL, in small chunks (a client must join lines across them).
 
+``GET /v1/batches`` lists them newest first (``limit`` 1 to 100, ``after``), each with
+the ``metadata`` it was created with; a batch file over 200 MB is refused at upload
+("File is too large.").
+
 ``mock.hold_batches = True`` keeps batches in progress; the batch endpoints
 take their faults from ``mock.batch_script`` (the items take theirs from
 ``mock.script``). A service that speaks the same API (Azure OpenAI's mock) makes
@@ -36,6 +40,9 @@ from .loopback import Request, Response
 __all__ = ["OpenAIBatches"]
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
+#: the largest batch input file taken ("up to 200 MB", read as the smaller, decimal
+#: megabytes); a larger upload is refused as OpenAI refuses it: "File is too large."
+MAX_BATCH_FILE_BYTES = 200_000_000
 #: how many bytes each chunk of a result file holds
 CHUNK = 64
 
@@ -58,6 +65,7 @@ class MockBatch:
     ended_at: int | None = None
     ended_key: str | None = None
     cancelling_at: int | None = None
+    metadata: dict[str, str] | None = None
 
     def render(self) -> dict[str, Any]:
         """The ``batch`` object."""
@@ -86,7 +94,7 @@ class MockBatch:
                 "completed": len(self.output),
                 "failed": len(self.failed),
             },
-            "metadata": None,
+            "metadata": self.metadata,
         }
         if self.ended_key is not None:
             body[self.ended_key] = self.ended_at
@@ -133,6 +141,8 @@ class OpenAIBatches:
             return error(400, f"Missing required parameter: '{missing}'.", missing)
         if purpose.text not in ("batch", "assistants", "fine-tune", "vision", "user_data", "evals"):
             return error(400, f"Invalid value for purpose: '{purpose.text}'.", "purpose")
+        if purpose.text == "batch" and len(file.data) > MAX_BATCH_FILE_BYTES:
+            return error(400, "File is too large.", None)
         file_id = self._id("file-mock")
         self.files[file_id] = (purpose.text, file.data)
         return Response.json(
@@ -174,11 +184,40 @@ class OpenAIBatches:
         batch = MockBatch(
             self._id("batch_mock"), endpoint, str(body["input_file_id"]), lines, int(time.time())
         )
+        metadata = body.get("metadata")
+        if metadata is not None:
+            if not isinstance(metadata, dict) or len(metadata) > 16:
+                return error(400, "Invalid 'metadata': at most 16 key-value pairs.", "metadata")
+            batch.metadata = {str(k): str(v) for k, v in metadata.items()}
         if errors:
             batch.errors, batch.status = errors, "failed"
             batch.ended_key, batch.ended_at = "failed_at", int(time.time())
         self.batches[batch.id] = batch
         return Response.json(batch.render())
+
+    def list(self, query: dict[str, str]) -> Response:
+        """``GET /v1/batches?limit=&after=``: the batches, newest first, a page at a time."""
+        try:
+            limit = int(query.get("limit") or 20)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return error(400, "Invalid 'limit': it must be between 1 and 100.", "limit")
+        newest = list(reversed(self.batches.values()))
+        after = query.get("after")
+        if after:
+            ids = [b.id for b in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        page = newest[:limit]
+        return Response.json(
+            {
+                "object": "list",
+                "data": [b.render() for b in page],
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+                "has_more": len(newest) > limit,
+            }
+        )
 
     async def get(
         self, batch_id: str, run: Callable[[str, dict[str, Any]], Awaitable[Response]]

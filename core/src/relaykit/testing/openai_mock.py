@@ -390,13 +390,23 @@ class OpenAIMock(VendorMock):
 
     async def _batch_endpoint(self, request: Request) -> Response:
         """The Batch API and the files it reads and writes (:mod:`.openai_batches`);
-        ``batch_script``'s next reply may fail the request or delay it."""
-        failed = await _fault(self.batch_script.next(Reply()))
+        ``batch_script``'s next reply may fail the request, delay it, or lose its
+        answer after acting on it (``answer_lost``)."""
+        reply = self.batch_script.next(Reply())
+        failed = await _fault(reply)
         if failed is not None:
             return failed
+        answer = await self._batch_answer(request)
+        if reply.answer_lost is not None:
+            return Response(abort=reply.answer_lost)
+        return answer
+
+    async def _batch_answer(self, request: Request) -> Response:
         batches = self.batches
         batches.hold = self.hold_batches
         method, parts = request.method, request.path.strip("/").split("/")[1:]
+        if method == "GET" and parts == ["batches"]:
+            return batches.list(request.query)
         if method == "POST" and parts == ["files"]:
             return batches.upload(request)
         if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":

@@ -1566,6 +1566,38 @@ class BatchContract:
         assert not key or key not in repr(missing.value)
 
     @pytest.mark.anyio
+    async def test_a_submit_whose_answer_is_lost_makes_one_batch_and_says_so(
+        self, harness: Harness, batch_model: str
+    ) -> None:
+        """The mock does what each request of a submit asks, then loses one answer
+        (the ``n``-th batch request's): never two batches; the batch found again, or a
+        typed error, not retryable, saying it may exist and how to look for it.
+        (The mock keeps its batches in ``mock.batches.batches``, by vendor id.)"""
+        mock = harness.mock
+        held: Any = mock.batches.batches
+        for n, lost in ((0, "drop"), (1, "drop"), (2, "reset")):
+            mock.batch_script.clear()
+            mock.batch_script.push(*[Reply()] * n, Reply(answer_lost=lost))
+            before = set(held)
+            async with self.client(harness) as client:
+                failure: relaykit.RelayError | None = None
+                try:
+                    batch = await client.submit_batch(
+                        batch_model, [relaykit.BatchItem(f"lost-{n}", "hi")]
+                    )
+                except relaykit.RelayError as e:
+                    failure = e
+            made = set(held) - before
+            assert len(made) <= 1, f"answer {n} lost: {len(made)} batches made"
+            if failure is None:
+                assert batch.vendor_id in made
+            else:
+                assert not failure.retryable, failure
+                text = str(failure)
+                assert "may have been created" in text and "list of batches" in text
+        mock.batch_script.clear()
+
+    @pytest.mark.anyio
     async def test_bad_batches_are_refused_unsent(self, harness: Harness, batch_model: str) -> None:
         item = relaykit.BatchItem("same", "hi")
         async with self.client(harness) as client:

@@ -33,6 +33,9 @@ class Reply:
     resets it (TCP RST), ``"truncate"`` ends the body cleanly but without the
     vendor's final event, ``"garbage"`` sends bytes that are not the vendor's format.
     ``connection_fault`` misbehaves before any response: ``"reset"`` or ``"garbage"``.
+    ``answer_lost`` (for the batch endpoints' ``batch_script``) does what the request
+    asks (creates the batch, keeps the file, cancels), then loses the answer: ``"drop"``
+    closes the connection without a word, ``"reset"`` resets it (a retry would act twice).
     ``reasoning_blocks`` replaces ``reasoning`` with several blocks, in order:
     ``ReasoningPart(text)`` for readable reasoning (each mock signs it its own
     way), ``ReasoningPart(redacted=data)`` for a redacted block, where the
@@ -75,6 +78,7 @@ class Reply:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     stream_fault: Literal["error", "drop", "reset", "truncate", "garbage"] | None = None
     connection_fault: Literal["reset", "garbage"] | None = None
+    answer_lost: Literal["drop", "reset"] | None = None
     delay: float = 0.0
     first_token_delay: float = 0.0
     chunk_delay: float = 0.0

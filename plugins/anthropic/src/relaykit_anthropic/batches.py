@@ -15,6 +15,10 @@ Refused before sending, as the API would refuse them: a ``custom_id`` outside
 ``^[a-zA-Z0-9_-]{1,64}$``, more than 100,000 requests, a body over 256 MB.
 An ended batch whose cancel was asked for is ``cancelled``; one some of whose
 requests expired, ``expired``.
+
+A create is never sent twice (no idempotency key is documented for it, and a batch
+has no metadata to find it again by): one that failed after it may have reached the
+API is an error saying the batch may exist and how to look for it (the core's).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse
 
 MAX_REQUESTS = 100_000
-MAX_BYTES = 256 * 1024 * 1024
+#: "256 MB", read as the smaller, decimal megabytes (refused before sending, not after)
+MAX_BYTES = 256_000_000
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 #: the HTTP status each error type of the API stands for (its errors page)
 _ERROR_STATUS = {

@@ -30,6 +30,8 @@ from relaykit.testing.loopback import Response
 
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 CHUNK = 64
+#: the largest batch body taken (256 MB); a larger one is a 413 ``request_too_large``
+MAX_BODY_BYTES = 256_000_000
 
 
 @attrs.define

@@ -75,7 +75,7 @@ from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
 
-from . import mock_thinking, mock_web_search
+from . import mock_batches, mock_thinking, mock_web_search
 from .mock_batches import MessageBatchStore
 from .mock_documents import document_problem, document_tokens, documents
 from .mock_thinking import thinking_problem
@@ -197,20 +197,33 @@ class AnthropicMock(VendorMock):
 
     async def _batch_endpoint(self, request: Request) -> Response:
         """The Message Batches API (:mod:`.mock_batches`); ``batch_script``'s next reply
-        may fail the request or delay it."""
+        may fail the request, delay it, or lose its answer after acting on it
+        (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
         if reply.delay:
             await anyio.sleep(reply.delay)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             headers = dict(reply.headers)
             if reply.retry_after is not None:
                 headers["retry-after"] = f"{reply.retry_after:g}"
             kind = reply.error_code or ERROR_TYPES.get(reply.status, "api_error")
             return error_response(reply.status, kind, reply.error, headers)
+        answer = await self._batch_answer(request)
+        if reply.answer_lost is not None:
+            return Response(abort=reply.answer_lost)
+        return answer
+
+    async def _batch_answer(self, request: Request) -> Response:
         store = self.batches
         store.hold = self.hold_batches
         method, parts = request.method, request.path.strip("/").split("/")[3:]
         if method == "POST" and not parts:
+            if len(request.body) > mock_batches.MAX_BODY_BYTES:
+                return error_response(
+                    413, "request_too_large", "Request exceeds the maximum allowed number of bytes."
+                )
             try:
                 body = request.json()
             except ValueError:

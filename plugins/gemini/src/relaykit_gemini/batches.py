@@ -32,11 +32,18 @@ run; its keys come from the batch's inline requests as the batch repeats them,
 or from its input file while the File API still serves it.
 
 Refused before sending: an input file over the File API's 2 GB.
+
+A create is never sent twice (the API documents no idempotency key for it). Its
+``display_name`` ends with a random id of the submission: when the create fails
+after it may have reached the API (a read timeout, a connection lost before the
+answer, a 500, 502 or 504), ``GET {root}/batches`` (newest first) is searched
+for it, and a batch found is the answer.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
@@ -54,6 +61,7 @@ from relaykit import (
     json_encode,
 )
 from relaykit.batches import jsonl_lines, not_run
+from relaykit.http import may_have_acted
 
 from . import wire
 
@@ -68,6 +76,8 @@ FILE_MAX_BYTES = 2 * 1024 * 1024 * 1024
 #: how long a batch may stay pending or running before it expires (the Batch
 #: Mode guide's "Job expiration": 48 hours)
 EXPIRES_AFTER = 48 * 3600
+#: how many of the newest batches are searched for a submission whose answer was lost
+_FIND_AMONG = 100
 
 _STATES: dict[str, BatchStatus] = {
     "PENDING": "in_progress",
@@ -135,7 +145,8 @@ class GeminiBatches:
         JSONL file."""
         model = requests[0][1].model
         bodies = [(key, body(request)) for key, request in requests]
-        display_name = f"relaykit-{len(bodies)}-items-{int(time.time())}"
+        submission = uuid.uuid4().hex
+        display_name = f"relaykit-{len(bodies)}-items-{int(time.time())}-{submission}"
         inline = json_encode.dumps(
             {
                 "batch": {
@@ -159,8 +170,27 @@ class GeminiBatches:
                 {"batch": {"display_name": display_name, "input_config": {"file_name": file_name}}}
             )
         url = f"{self._root}/{_resource(model)}:batchGenerateContent"
-        r = await self._send("POST", url, model, content)
-        return self._batch(json_decode.loads(r.content), model)
+        try:
+            r = await self._send("POST", url, model, content)
+            return self._batch(json_decode.loads(r.content), model)
+        except Exception as e:
+            found = await self._find(display_name, model) if may_have_acted(e) else None
+            if found is None:
+                raise
+            return found
+
+    async def _find(self, display_name: str, model: str) -> Batch | None:
+        """The batch named ``display_name`` among the newest, if the API made it; ``None``
+        when it is not there or the list cannot be read (the create's error then stands)."""
+        try:
+            r = await self._send("GET", f"{self._root}/batches?pageSize={_FIND_AMONG}", model)
+            for operation in json_decode.loads(r.content).get("operations") or ():
+                meta = operation.get("metadata") or {}
+                if (meta.get("displayName") or meta.get("display_name")) == display_name:
+                    return self._batch(operation, model)
+        except Exception:  # the list is a second chance, not a second failure
+            return None
+        return None
 
     async def get(self, vendor_id: str) -> Batch:
         """``GET batches/{id}``."""

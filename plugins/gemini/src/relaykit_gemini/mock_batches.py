@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,9 @@ BATCH_PATH = re.compile(r"/v1beta/batches/([^/:]+)(:cancel)?")
 CREATE_PATH = re.compile(r"/v1beta/models/([^/:]+):batchGenerateContent")
 DOWNLOAD_PATH = re.compile(r"/download/v1beta/(files/[^/:]+):download")
 UPLOAD_PATH = "/upload/v1beta/files"
+LIST_PATH = "/v1beta/batches"
+#: the largest request body Google's front end takes (a larger inline batch is refused)
+MAX_BODY_BYTES = 20 * 1024 * 1024
 
 #: answers one generateContent request: (model, body) -> the mock's response
 Generate = Callable[[str, bytes], Awaitable[Response]]
@@ -140,6 +143,8 @@ class MockBatches:
         """Answer a batch or file request; ``None`` for any other path."""
         if request.method == "POST" and (m := CREATE_PATH.fullmatch(request.path)):
             return self.create(m.group(1), request)
+        if request.method == "GET" and request.path == LIST_PATH:
+            return self.list(request.query)
         if m := BATCH_PATH.fullmatch(request.path):
             name = f"batches/{m.group(1)}"
             if request.method == "GET" and not m.group(2):
@@ -154,8 +159,22 @@ class MockBatches:
 
     # -- batches ---------------------------------------------------------------------
 
+    def list(self, query: Mapping[str, str]) -> Response:
+        """``GET batches?pageSize=``: the batch operations, newest first (one page)."""
+        try:
+            size = int(query.get("pageSize") or 50)
+        except ValueError:
+            return self._error(400, "Invalid value at 'page_size' (TYPE_INT32).")
+        newest = list(reversed(self.batches.values()))[: max(1, min(size, 1000))]
+        return Response.json({"operations": [b.render() for b in newest]})
+
     def create(self, model: str, request: Request) -> Response:
-        """``models/{model}:batchGenerateContent``."""
+        """``models/{model}:batchGenerateContent``; a body over 20 MiB is refused as
+        Google's front end refuses it."""
+        if len(request.body) > MAX_BODY_BYTES:
+            return self._error(
+                400, f"Request payload size exceeds the limit: {MAX_BODY_BYTES} bytes."
+            )
         try:
             body = request.json()
         except ValueError:

@@ -228,7 +228,7 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _QUOTA_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 #: the paths of Batch Mode and the File API (:mod:`relaykit_gemini.mock_batches`)
 _BATCH_PATHS = re.compile(
-    r"/v1beta/models/[^/:]+:batchGenerateContent|/v1beta/batches/.*|/(upload|download)/.*"
+    r"/v1beta/models/[^/:]+:batchGenerateContent|/v1beta/batches(/.*)?|/(upload|download)/.*"
 )
 _METHOD = re.compile(
     r"/v1beta/models/([^/:]+)"
@@ -308,16 +308,21 @@ class GeminiMock(VendorMock):
 
     async def _batch_endpoint(self, request: Request) -> Response:
         """Batch Mode and the File API (:mod:`.mock_batches`); ``batch_script``'s next
-        reply may fail the request or delay it."""
+        reply may fail the request, delay it, or lose its answer after acting on it
+        (``answer_lost``)."""
         reply = self.batch_script.next(Reply())
         if reply.delay:
             await anyio.sleep(reply.delay)
+        if reply.connection_fault:
+            return Response(abort=reply.connection_fault)
         if reply.status >= 400:
             return _scripted_error(reply)
         self.batches.hold = self.hold_batches
         answer = await self.batches.route(request, self.base_url, self._batch_item)
         if answer is None:
             return _error(404, f"Requested entity was not found: {request.method} {request.path}")
+        if reply.answer_lost is not None:
+            return Response(abort=reply.answer_lost)
         return answer
 
     async def _batch_item(self, model: str, body: bytes) -> Response:

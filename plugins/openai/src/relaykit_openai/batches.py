@@ -31,6 +31,7 @@ case, and its times as seconds or ISO 8601 (Azure's preview versions of 2024 ans
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from relaykit import (
     json_encode,
 )
 from relaykit.batches import jsonl_lines, not_run
+from relaykit.http import may_have_acted
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
 
@@ -57,7 +59,14 @@ if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse
 
 MAX_REQUESTS = 50_000
-MAX_BYTES = 200 * 1024 * 1024
+#: "up to 200 MB", read as the smaller, decimal megabytes: a file between 200,000,000
+#: and 209,715,200 bytes would otherwise be uploaded and refused ("File is too large.")
+MAX_BYTES = 200_000_000
+#: the metadata key that tags a batch with its submission's random id, so a create
+#: whose answer was lost is found again instead of created twice
+SUBMISSION_KEY = "relaykit_submission"
+#: how many of the newest batches are searched for a tagged batch (the list's largest page)
+_FIND_AMONG = 100
 
 _STATUSES: dict[str, BatchStatus] = {
     "validating": "in_progress",
@@ -78,6 +87,14 @@ class BatchApi:
     ``max_requests`` is the most items a file takes; ``upload_fields`` are form
     fields sent with the file besides ``purpose``, ``create_fields`` members of the
     batch's JSON besides ``input_file_id``, ``endpoint`` and ``completion_window``.
+
+    With ``tag_submissions`` (a service whose batches take ``metadata`` and whose
+    ``GET /batches`` lists them, newest first) each batch carries
+    ``metadata.relaykit_submission``, a random id of its submission: when the create
+    fails after it may have reached the service (a read timeout, a connection lost
+    before the answer, a 500, 502 or 504), the newest batches are searched for it, and
+    one found is the answer. The create itself is never sent twice (no vendor
+    documents an ``Idempotency-Key`` for it; the Stainless SDKs retry it without one).
     """
 
     def __init__(
@@ -90,6 +107,7 @@ class BatchApi:
         max_requests: int = MAX_REQUESTS,
         upload_fields: Sequence[tuple[str, str]] = (),
         create_fields: Mapping[str, Any] | None = None,
+        tag_submissions: bool = False,
     ) -> None:
         self._http = http
         self._url = url
@@ -98,6 +116,7 @@ class BatchApi:
         self._max_requests = max_requests
         self._upload_fields = tuple(upload_fields)
         self._create_fields = dict(create_fields or {})
+        self._tag = tag_submissions
 
     async def submit(
         self,
@@ -146,8 +165,29 @@ class BatchApi:
             "completion_window": "24h",
             **self._create_fields,
         }
-        r = await self._send("POST", self._url("batches"), model, json_encode.dumps(create))
-        return self._batch(json_decode.loads(r.content), model)
+        submission = uuid.uuid4().hex
+        if self._tag:
+            create["metadata"] = {SUBMISSION_KEY: submission}
+        try:
+            r = await self._send("POST", self._url("batches"), model, json_encode.dumps(create))
+            return self._batch(json_decode.loads(r.content), model)
+        except Exception as e:
+            found = await self._find(submission, model) if self._tag and may_have_acted(e) else None
+            if found is None:
+                raise
+            return found
+
+    async def _find(self, submission: str, model: str) -> Batch | None:
+        """The batch tagged ``submission`` among the newest, if the service made it; ``None``
+        when it is not there or the list cannot be read (the create's error then stands)."""
+        try:
+            r = await self._send("GET", self._url(f"batches?limit={_FIND_AMONG}"), model)
+            for data in json_decode.loads(r.content).get("data") or ():
+                if (data.get("metadata") or {}).get(SUBMISSION_KEY) == submission:
+                    return self._batch(data, model)
+        except Exception:  # the list is a second chance, not a second failure
+            return None
+        return None
 
     async def get(self, vendor_id: str) -> Batch:
         """``GET /batches/{id}``."""

@@ -668,7 +668,7 @@ class OpenAIProvider:
     def _batches(self) -> BatchApi:
         from .batches import BatchApi  # loaded on first use, as the embeddings module
 
-        return BatchApi(self._http, self._url, self._headers, self._name)
+        return BatchApi(self._http, self._url, self._headers, self._name, tag_submissions=True)
 
     def _batch_endpoint(self, path: str, model: str) -> str:
         """The ``endpoint`` (and each line's ``url``) of a batch of calls to API ``path``
