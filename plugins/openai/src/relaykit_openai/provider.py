@@ -551,6 +551,7 @@ class OpenAIProvider:
             request,
             style=self.transcription_style,
             max_body=self.max_transcription_body,
+            rules=self.media_rules,
         )
 
     def stream_transcription(
@@ -569,6 +570,7 @@ class OpenAIProvider:
             request,
             style=self.transcription_style,
             max_body=self.max_transcription_body,
+            rules=self.media_rules,
             stream=self.streams_transcriptions,
         )
 
