@@ -260,3 +260,14 @@ async def test_dall_e_2_edits_a_transparent_image_without_a_mask(mock: OpenAIMoc
     async with relaykit.Client(config(mock.base_url)) as client:
         r = await client.edit_image("openai/dall-e-2", "add a hat", image=mock_mask(16))
     assert len(r.images) == 1 and len(mock.requests) == 1
+
+
+def test_the_mock_refuses_a_dall_e_2_image_over_4_mb(mock: OpenAIMock) -> None:
+    big = mock_mask(16) + b"\x00" * (4 * 1024 * 1024)
+    r = httpx.post(
+        f"{mock.base_url}/images/edits",
+        data={"model": "dall-e-2", "prompt": "add a hat"},
+        files={"image": ("fox.png", big, "image/png")},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
+    assert r.status_code == 400 and "less than 4 MB" in r.json()["error"]["message"]

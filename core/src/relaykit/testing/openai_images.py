@@ -442,11 +442,11 @@ def validate_edit(request: Request) -> tuple[dict[str, Any], list[multipart.Part
                 " Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
                 "image",
             )
-    most = EDIT_BYTES[kind]
-    if most is not None and any(len(image.data) > most for image in images):
+    largest = EDIT_BYTES[kind]
+    if largest is not None and any(len(image.data) > largest for image in images):
         # the mock's own words (unverified) for the API reference's limits
         raise Refusal(
-            f"Invalid input image - image must be less than {most // 1024 // 1024} MB.", "image"
+            f"Invalid input image - image must be less than {largest // 1024 // 1024} MB.", "image"
         )
     masks = [p for p in parts if p.name == "mask" and p.filename is not None]
     if masks:
