@@ -122,10 +122,15 @@ async def test_on_through_the_openai_plugin_to_the_vendor(openai_mock: OpenAIMoc
 
 async def test_openais_refusal_reaches_the_sdk_as_its_own_error(openai_mock: OpenAIMock) -> None:
     async with running_over(openai=openai_mock.base_url) as url, sdk(url) as client:
-        with pytest.raises(openai.BadRequestError, match="Invalid value: '512x512'"):
+        with pytest.raises(openai.BadRequestError, match="Unknown parameter: 'steps'"):
+            await client.images.generate(model="gpt-image-1", prompt=FOX, extra_body={"steps": 4})
+        # refused before sending, in relaykit's words, with the parameter named
+        with pytest.raises(openai.BadRequestError, match="gpt-image-1 draws 1024x1024") as e:
             await client.images.generate(model="gpt-image-1", prompt=FOX, size="512x512")
+        assert e.value.param == "size"
         with pytest.raises(openai.BadRequestError, match="draws at most 1 image"):
             await client.images.generate(model="dall-e-3", prompt=FOX, n=2)
+    assert len(openai_mock.requests) == 1
 
 
 @pytest.mark.parametrize(

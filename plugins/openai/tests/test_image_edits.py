@@ -121,7 +121,10 @@ async def test_several_images_go_as_repeated_image_brackets_with_extra_fields(
 @pytest.mark.anyio
 async def test_dall_e_2_edits_one_square_png_and_is_asked_for_base64(mock: OpenAIMock) -> None:
     async with relaykit.Client(config(mock.base_url)) as client:
-        r = await client.edit_image("openai/dall-e-2", HAT, image=PHOTO, size="512x512")
+        # without a mask dall-e-2 edits where the image is transparent: PHOTO has no alpha
+        r = await client.edit_image(
+            "openai/dall-e-2", HAT, image=PHOTO, mask=mock_mask(16), size="512x512"
+        )
     fields, _ = form(mock)
     assert fields["response_format"] == ["b64_json"] and "output_format" not in fields
     assert r.images[0].data == mock_image(HAT)
@@ -157,10 +160,9 @@ async def test_what_openai_would_refuse_is_refused_unsent(
 @pytest.mark.anyio
 async def test_the_mocks_refusal_comes_back_typed(mock: OpenAIMock) -> None:
     async with relaykit.Client(config(mock.base_url)) as client:
-        with pytest.raises(InvalidRequestError, match="Supported values are") as e:
-            await client.edit_image(
-                "openai/gpt-image-1", HAT, image=PHOTO, extra={"input_fidelity": "max"}
-            )
+        # (an input_fidelity gpt-image-1 has not is refused before sending)
+        with pytest.raises(InvalidRequestError, match="Unknown parameter: 'steps'") as e:
+            await client.edit_image("openai/gpt-image-1", HAT, image=PHOTO, extra={"steps": 4})
     assert e.value.status == 400
 
 

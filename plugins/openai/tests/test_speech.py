@@ -87,6 +87,20 @@ async def test_what_openai_refuses_is_refused_unsent() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("voice", ["ballad", "verse", "marin", "cedar"])
+async def test_gpt_4o_mini_tts_voices_are_refused_unsent_for_tts_1(voice: str) -> None:
+    with OpenAIMock(api_key=KEY) as mock:
+        async with relaykit.Client(config(mock.base_url)) as c:
+            with pytest.raises(InvalidRequestError, match=f"tts-1 has no voice '{voice}'") as e:
+                await c.speak("openai/tts-1", HELLO, voice=voice)
+            assert (e.value.status, e.value.param) == (None, "voice")
+            assert "gpt-4o-mini-tts" in (e.value.hint or "")
+            r = await c.speak("openai/gpt-4o-mini-tts", HELLO, voice=voice)
+        assert len(mock.requests) == 1
+    assert mock_speech_text(r.audio) == HELLO
+
+
+@pytest.mark.anyio
 async def test_an_unknown_voice_is_the_services_to_refuse() -> None:
     with OpenAIMock(api_key=KEY) as mock:
         async with relaykit.Client(config(mock.base_url)) as c:
@@ -161,6 +175,10 @@ async def test_a_route_falls_back_from_a_preset_without_speech() -> None:
         (
             {"model": "tts-1", "input": "hi", "voice": "alloy", "instructions": "calm"},
             "Instructions are not supported for tts-1",
+        ),
+        (
+            {"model": "tts-1-hd", "input": "hi", "voice": "ballad"},
+            "Voice 'ballad' is not supported for tts-1-hd",
         ),
     ],
 )

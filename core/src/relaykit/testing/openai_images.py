@@ -24,7 +24,11 @@ empty ``prompt``; ``n`` outside 1 to 10, and ``n`` above 1 for ``dall-e-3``
 a ``quality`` it does not know; ``response_format`` or ``style`` for a GPT
 image model ("Unknown parameter: 'response_format'."), and its own fields
 (``output_format``, ``background``, ``moderation``, ``output_compression``)
-for DALL-E; values outside each field's set. Models of other families stand in
+for DALL-E; values outside each field's set; a prompt over the model's
+length (1,000 characters for ``dall-e-2``, 4,000 for ``dall-e-3``, 32,000 for
+the GPT image models: "Invalid 'prompt': string too long. ..."); and, in its
+own words, a transparent ``background`` as ``jpeg`` and ``output_compression``
+below 100 as ``png``. Models of other families stand in
 for OpenAI-compatible services (FLUX on Together, Grok on xAI), answered as
 those do: a URL by default, ``b64_json`` when asked; a ``grok-*`` model
 refuses ``size``, ``quality`` and ``style`` as xAI does ("Argument not
@@ -36,7 +40,9 @@ Image edits (``POST /v1/images/edits``, :func:`validate_edit`): a
 of a generation is, and the files: ``image`` (one) or ``image[]`` (several, up
 to 16, GPT image models only), each a PNG, JPEG or WebP (``dall-e-2``: one
 square PNG), and an optional ``mask``, a PNG with an alpha channel of the first
-image's size. ``dall-e-3`` edits nothing. What the mock draws is
+image's size (``dall-e-2`` without a mask: an image with alpha, "Invalid input
+image - format must be in ['RGBA', 'LA', 'L'], got RGB."); images over 4 MB
+(``dall-e-2``) or 50 MB (GPT image models). ``dall-e-3`` edits nothing. What the mock draws is
 :func:`~relaykit.testing.mock_image` of the prompt, as for a generation; its
 ``usage`` counts the input images' tokens apart
 (``input_tokens_details.image_tokens``, :data:`EDIT_IMAGE_TOKENS` each; the
@@ -123,7 +129,7 @@ def validate(body: Any) -> str:
         for key in body:
             if key not in KNOWN:
                 raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
-    _check_prompt(body.get("prompt"))
+    _check_prompt(body.get("prompt"), model)
     n = body.get("n", 1)
     if n is not None:
         _check_n(n, model)
@@ -138,7 +144,12 @@ def validate(body: Any) -> str:
     return model
 
 
-def _check_prompt(prompt: Any) -> None:
+#: the longest prompt each model takes, in characters (the API reference's)
+MAX_PROMPT = {"dall-e-2": 1000, "dall-e-3": 4000, "gpt-image-1": 32_000}
+MAX_PROMPT |= {"gpt-image-1-mini": 32_000, "gpt-image-1.5": 32_000}
+
+
+def _check_prompt(prompt: Any, model: str = "") -> None:
     if prompt is None:
         raise Refusal(
             "Missing required parameter: 'prompt'.", "prompt", code="missing_required_parameter"
@@ -156,6 +167,14 @@ def _check_prompt(prompt: Any) -> None:
             " an empty string instead.",
             "prompt",
             code="empty_string",
+        )
+    most = MAX_PROMPT.get(model)
+    if most is not None and len(prompt) > most:
+        raise Refusal(
+            f"Invalid 'prompt': string too long. Expected a string with maximum length {most},"
+            f" but got a string with length {len(prompt)} instead.",
+            "prompt",
+            code="string_above_max_length",
         )
 
 
@@ -211,6 +230,22 @@ def _check_gpt(body: dict[str, Any]) -> None:
             "Invalid 'output_compression': expected an integer from 0 to 100.",
             "output_compression",
         )
+    output_format = body.get("output_format") or "png"
+    if compression is not None and compression < 100 and output_format == "png":
+        # the mock's own words (unverified): the API reference has compression for
+        # "the webp or jpeg output formats" only
+        raise Refusal(
+            "Compression less than 100 is not supported for PNG output format.",
+            "output_compression",
+        )
+    if body.get("background") == "transparent" and output_format not in ("png", "webp"):
+        # the mock's own words (unverified), of the API reference's rule: "If
+        # transparent, the output format needs to support transparency"
+        raise Refusal(
+            f"Transparent background is not supported for output format '{output_format}':"
+            " use 'png' or 'webp'.",
+            "background",
+        )
 
 
 #: gpt-image-2 draws any size up to these (the mock's reading of OpenAI's model page)
@@ -254,6 +289,12 @@ def _check_dalle(body: dict[str, Any], model: str) -> None:
         if value is not None and value not in allowed:
             listed = ", ".join(f"'{a}'" for a in allowed)
             raise Refusal(f"'{value}' is not one of [{listed}] - '{key}'")
+    if model == "dall-e-2" and body.get("quality", "standard") != "standard":
+        # the mock's own words (unverified): "standard is the only option for dall-e-2"
+        raise Refusal(
+            f"Invalid quality '{body['quality']}' for dall-e-2: standard is the only option.",
+            "quality",
+        )
     if "style" in body and model != "dall-e-3":
         raise Refusal("The style parameter is only supported for dall-e-3.", "style")
 
@@ -346,6 +387,12 @@ EDIT_KNOWN = frozenset(
 #: the input tokens the mock bills each image an edit sends
 EDIT_IMAGE_TOKENS = 323
 _EDIT_TYPES = ("image/png", "image/jpeg", "image/webp")
+#: the largest image an edit takes, by family (dall-e-2: 4 MB; GPT image: 50 MB)
+EDIT_BYTES: dict[str, int | None] = {
+    "dall-e": 4 * 1024 * 1024,
+    "gpt-image": 50 * 1024 * 1024,
+    "other": None,
+}
 
 
 def validate_edit(request: Request) -> tuple[dict[str, Any], list[multipart.Part], str]:
@@ -368,7 +415,7 @@ def validate_edit(request: Request) -> tuple[dict[str, Any], list[multipart.Part
             raise Refusal(f"Unknown parameter: '{key}'.", key, code="unknown_parameter")
     if model == "dall-e-3":
         raise Refusal("Invalid model dall-e-3. The model must be one of gpt-image-1 or dall-e-2.")
-    _check_prompt(body.get("prompt"))
+    _check_prompt(body.get("prompt"), model)
     if "n" in body:
         text = body["n"]
         body["n"] = int(text) if text.lstrip("-").isdigit() else text
@@ -395,9 +442,21 @@ def validate_edit(request: Request) -> tuple[dict[str, Any], list[multipart.Part
                 " Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
                 "image",
             )
+    largest = EDIT_BYTES[kind]
+    if largest is not None and any(len(image.data) > largest for image in images):
+        # the mock's own words (unverified) for the API reference's limits
+        raise Refusal(
+            f"Invalid input image - image must be less than {largest // 1024 // 1024} MB.", "image"
+        )
     masks = [p for p in parts if p.name == "mask" and p.filename is not None]
     if masks:
         _check_mask(masks[0].data, images[0].data)
+    elif kind == "dall-e" and images[0].data[25:26] not in (b"\x00", b"\x04", b"\x06"):
+        # without a mask, dall-e-2 edits where the image is transparent
+        mode = {b"\x02": "RGB", b"\x03": "P"}.get(images[0].data[25:26], "RGB")
+        raise Refusal(
+            f"Invalid input image - format must be in ['RGBA', 'LA', 'L'], got {mode}.", "image"
+        )
     checked = {k: v for k, v in body.items() if k not in ("n", "input_fidelity")}
     if kind == "gpt-image":
         fidelity = body.get("input_fidelity")

@@ -29,7 +29,10 @@ the events.
 What it refuses, with OpenAI's messages: a body that is not a form (400) or is
 over 25 MiB (413); no ``model``; no ``file``; a file name whose suffix is not
 an accepted format; bytes that are no audio; a ``response_format`` it does not
-know, or other than ``json`` and ``text`` for a model that is not Whisper; a
+know, or other than ``json`` and ``text`` for a model that is not Whisper
+(``diarized_json`` too for gpt-4o-transcribe-diarize, which takes no prompt);
+``timestamp_granularities[]`` without ``verbose_json`` ("`response_format` must
+be `verbose_json` if `timestamp_granularities[]` is provided"); a
 ``language`` that is not ISO-639-1; a ``temperature`` outside 0 to 1.
 """
 
@@ -97,15 +100,30 @@ def validate(request: Request, max_body: int = MAX_BODY) -> tuple[dict[str, str]
 
 def _check_options(fields: dict[str, str]) -> None:
     response_format = fields.get("response_format", "json")
-    if response_format not in FORMATS:
-        raise _invalid(response_format, "response_format", FORMATS)
     model = fields["model"]
-    if not is_whisper(model) and response_format not in ("json", "text"):
+    diarize = model.startswith("gpt-4o-transcribe-diarize")
+    if response_format not in FORMATS and not (diarize and response_format == "diarized_json"):
+        raise _invalid(response_format, "response_format", FORMATS)
+    if diarize and response_format not in ("json", "text", "diarized_json"):
+        raise Refusal(
+            f"response_format '{response_format}' is not compatible with model '{model}'."
+            " Use 'json', 'text' or 'diarized_json' instead.",
+            "response_format",
+        )
+    if not diarize and not is_whisper(model) and response_format not in ("json", "text"):
         raise Refusal(
             f"response_format '{response_format}' is not compatible with model '{model}'."
             " Use 'json' or 'text' instead.",
             "response_format",
         )
+    if "timestamp_granularities[]" in fields and response_format != "verbose_json":
+        raise Refusal(
+            "`response_format` must be `verbose_json` if `timestamp_granularities[]` is provided",
+            "timestamp_granularities",
+        )
+    if diarize and fields.get("prompt"):
+        # the mock's own words (unverified): the API reference has no prompt for it
+        raise Refusal(f"prompt is not supported for {model}.", "prompt")
     language = fields.get("language")
     if language is not None and not (len(language) == 2 and language.isalpha()):
         raise Refusal(

@@ -160,6 +160,8 @@ class AzureOpenAIProvider(OpenAIProvider):
     #: by OpenAI's model rules (instructions for gpt-4o-mini-tts only), and
     #: transcripts come whole, one delta (a Whisper deployment streams none)
     speech_limits: ClassVar[bool] = False
+    #: nor are images and transcriptions (sizes, qualities, response formats by model)
+    media_rules: ClassVar[bool] = False
     embedding_rules: ClassVar[bool] = False
     streams_transcriptions: ClassVar[bool] = False
     #: no web search (see the module docstring): the core refuses it unsent

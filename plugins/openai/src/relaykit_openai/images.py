@@ -57,7 +57,7 @@ from relaykit import (
 from relaykit.http_errors import error_from_http
 from relaykit.image_generation import AnyImageRequest, image_from_base64, pixels
 
-from . import wire
+from . import image_rules, wire
 
 if TYPE_CHECKING:
     from relaykit.http import HttpClient
@@ -81,12 +81,17 @@ def is_dalle(model: str) -> bool:
     return model.startswith("dall-e")
 
 
-def request_body(request: ImageRequest, style: ImageStyle, name: str) -> dict[str, Any]:
+def request_body(
+    request: ImageRequest, style: ImageStyle, name: str, *, rules: bool = False
+) -> dict[str, Any]:
     """The JSON body of ``POST /images/generations`` for ``request`` (see the module
     docstring); ``request.extra`` is merged in last.
 
     Raises :class:`~relaykit.InvalidRequestError` (unsent, no status) for what the
-    service cannot draw: more images than it draws at once, a field it refuses.
+    service cannot draw: more images than it draws at once, a field it refuses;
+    ``rules``: the service is OpenAI's own, whose model rules
+    (:mod:`.image_rules`: sizes, qualities, prompt lengths, fields by model) are
+    checked too.
     """
     model = request.model
     most = 1 if style == "openai" and model == "dall-e-3" else _MOST[style]
@@ -101,6 +106,8 @@ def request_body(request: ImageRequest, style: ImageStyle, name: str) -> dict[st
         )
     body: dict[str, Any] = {"model": model, "prompt": request.prompt, "n": request.n}
     if style == "openai":
+        if rules:
+            image_rules.check(request, name)
         _openai(body, request, name)
     elif style == "xai":
         _xai(body, request, name)
@@ -243,10 +250,12 @@ async def generate(
     request: ImageRequest,
     *,
     style: ImageStyle,
+    rules: bool = False,
 ) -> ImageResponse:
     """Draw ``request``'s images at ``url`` (``{base_url}/images/generations``); a
-    failure is typed as chat's is (OpenAI's moderation refusal as a content filter)."""
-    body = json_encode.dumps(request_body(request, style, name))
+    failure is typed as chat's is (OpenAI's moderation refusal as a content filter).
+    ``rules``: OpenAI's model rules are checked before sending (see :func:`request_body`)."""
+    body = json_encode.dumps(request_body(request, style, name, rules=rules))
     r = await http.post(url, content=body, headers=headers)
     return _answer(r, request, style, name, "/images/generations")
 
@@ -259,15 +268,17 @@ async def edit(
     request: ImageEditRequest,
     *,
     style: ImageStyle = "openai",
+    rules: bool = False,
 ) -> ImageResponse:
     """Edit ``request``'s images at ``url`` (``{base_url}/images/edits``): OpenAI's a
     form (see :func:`edit_form`), xAI's JSON (see :func:`xai_edit_body`); answered
-    and typed as :func:`generate` is."""
+    and typed as :func:`generate` is. ``rules``: OpenAI's model rules are checked
+    before sending (see :func:`edit_form`)."""
     if style == "xai":
         content = json_encode.dumps(xai_edit_body(request, name))
         sent = {**headers, "content-type": "application/json"}
     else:
-        content, content_type = edit_form(request, name)
+        content, content_type = edit_form(request, name, rules=rules)
         sent = {**headers, "content-type": content_type}
     r = await http.post(url, content=content, headers=sent)
     return _answer(r, request, style, name, "/images/edits")
@@ -306,7 +317,7 @@ MOST_EDIT_IMAGES = 16
 _EDIT_FORMATS = ("png", "jpeg", "webp")
 
 
-def edit_form(request: ImageEditRequest, name: str) -> tuple[bytes, str]:
+def edit_form(request: ImageEditRequest, name: str, *, rules: bool = False) -> tuple[bytes, str]:
     """The ``multipart/form-data`` body of ``POST /images/edits`` for ``request``, and
     its content type, as OpenAI's SDK sends it: ``model``, ``prompt``, ``n``, then
     ``size``, ``quality`` and ``output_format`` where asked, then ``extra``'s fields
@@ -319,7 +330,10 @@ def edit_form(request: ImageEditRequest, name: str) -> tuple[bytes, str]:
     non-PNG image or an output format (it takes one square PNG and answers PNG:
     ``response_format: b64_json`` is asked for bytes); a GPT image model given
     more than 16 images or a GIF; a mask that is no PNG with an alpha channel
-    (OpenAI edits where the mask is transparent).
+    (OpenAI edits where the mask is transparent). ``rules``: the service is
+    OpenAI's own, whose model rules (:mod:`.image_rules`: sizes, qualities,
+    prompt lengths, file sizes, dall-e-2's square and transparent image) are
+    checked too.
     """
     model = request.model
     if model == "dall-e-3":
@@ -390,6 +404,8 @@ def edit_form(request: ImageEditRequest, name: str) -> tuple[bytes, str]:
             )
         if not dalle:
             fields["output_format"] = [("output_format", request.output_format)]
+    if rules:
+        image_rules.check(request, name)
     if dalle:
         fields["response_format"] = [("response_format", "b64_json")]
     for key, value in request.extra.items():

@@ -212,6 +212,7 @@ def preset(
         Preset.speak = None  # type: ignore[assignment,method-assign]
         Preset.stream_speech = None  # type: ignore[assignment,method-assign]
     Preset.speech_limits = False  # OpenAI's model rules are OpenAI's alone
+    Preset.media_rules = False
     Preset.embedding_rules = False
     if name not in _MODERATION:
         Preset.moderate = None  # type: ignore[assignment,method-assign]

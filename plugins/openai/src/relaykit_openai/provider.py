@@ -202,6 +202,10 @@ class OpenAIProvider:
     #: whether ``/audio/speech`` is OpenAI's, whose model rules (instructions for
     #: gpt-4o-mini-tts only) are checked before sending
     speech_limits: ClassVar[bool] = True
+    #: whether ``/images/...`` and ``/audio/transcriptions`` are OpenAI's, whose model
+    #: rules (:mod:`.image_rules`; the transcription models' response formats,
+    #: timestamps and languages, :mod:`.transcription`) are checked before sending
+    media_rules: ClassVar[bool] = True
     #: the service searches the web for ``web_search=`` (the core refuses the
     #: setting, unsent, for a provider without it)
     searches_web: ClassVar[bool] = True
@@ -563,6 +567,7 @@ class OpenAIProvider:
             request,
             style=self.transcription_style,
             max_body=self.max_transcription_body,
+            rules=self.media_rules,
         )
 
     def stream_transcription(
@@ -581,6 +586,7 @@ class OpenAIProvider:
             request,
             style=self.transcription_style,
             max_body=self.max_transcription_body,
+            rules=self.media_rules,
             stream=self.streams_transcriptions,
         )
 
@@ -600,6 +606,7 @@ class OpenAIProvider:
             self._name,
             request,
             style=self.image_style,
+            rules=self.media_rules,
         )
 
     async def edit_image(self, request: ImageEditRequest) -> ImageResponse:
@@ -616,6 +623,7 @@ class OpenAIProvider:
             self._name,
             request,
             style=self.image_style,
+            rules=self.media_rules,
         )
 
     async def speak(self, request: SpeechRequest) -> SpeechResponse:

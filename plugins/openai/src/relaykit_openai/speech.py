@@ -21,10 +21,15 @@ caller asks for it with ``extra={"stream_format": "sse"}``, its usage reported.
 What OpenAI refuses is refused here before sending, with no status (so routes
 fall back): an input over 4,096 characters (the API reference's limit: OpenAI
 answers "Invalid 'input': string too long. Expected a string with maximum length
-4096 ..."), and ``instructions`` for tts-1 and tts-1-hd (the API reference:
-"Does not work with tts-1 or tts-1-hd"). Voices are not checked: OpenAI adds
-voices (marin and cedar came after the first eleven) and other services name
-their own (Groq's ``Arista-PlayAI``), so the service refuses one it lacks.
+4096 ..."): refused, not split, since audio cut at a sentence and joined is
+no longer one file of the format asked (an mp3's or wav's headers, an opus
+stream's pages); and, for OpenAI's own service, ``instructions`` for tts-1 and
+tts-1-hd (the API reference: "Does not work with tts-1 or tts-1-hd") and the
+voices gpt-4o-mini-tts alone has (ballad, verse, marin, cedar: tts-1 answers
+400 to ballad). Other voices are not checked: OpenAI adds voices (marin and
+cedar came after the first eleven; ash, coral and sage reached tts-1 later) and
+other services name their own (Groq's ``Arista-PlayAI``), so the service
+refuses one it lacks.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ if TYPE_CHECKING:
 
 #: the longest input OpenAI speaks, in characters
 MAX_INPUT = 4096
+#: tts-1's and tts-1-hd's voices (OpenAI's text to speech guide; ash, coral and sage
+#: came to them later)
+TTS_1_VOICES = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
+#: the voices gpt-4o-mini-tts has and tts-1 has not (tts-1 answers 400 to ballad,
+#: anasfik/openai#224), refused unsent for tts-1 and tts-1-hd
+NEWER_VOICES = ("ballad", "verse", "marin", "cedar")
 
 
 def takes_instructions(model: str) -> bool:
@@ -85,6 +96,15 @@ def request_body(request: SpeechRequest, name: str, *, openai: bool) -> dict[str
             name,
             "extra",
             "leave stream_format out (the audio streams as it is), or use gpt-4o-mini-tts",
+        )
+    if openai and request.voice in NEWER_VOICES and not takes_instructions(request.model):
+        raise _refuse(
+            f"{request.model} has no voice {request.voice!r}: {', '.join(NEWER_VOICES)} are"
+            " gpt-4o-mini-tts's",
+            request,
+            name,
+            "voice",
+            f"use gpt-4o-mini-tts, or one of {request.model}'s voices: {', '.join(TTS_1_VOICES)}",
         )
     if openai and request.instructions and not takes_instructions(request.model):
         raise _refuse(

@@ -28,6 +28,11 @@ tokens are ``usage``'s (``{"type": "tokens"}``, with
 {"response_format": "text"}``) is its own transcript. The id is the body's,
 Groq's ``x_groq.id``, or the ``x-request-id`` header.
 
+What OpenAI's own service refuses of a model is refused before sending
+(:func:`check_openai`: a language that is not two letters, a ``response_format``
+or ``timestamp_granularities`` the model cannot answer, a prompt to the diarizing
+model); Azure's deployments and the other services are exempt.
+
 Streamed (:func:`stream_transcription`): OpenAI's gpt-4o-transcribe and
 gpt-4o-mini-transcribe take ``stream=true`` and answer server-sent events,
 ``transcript.text.delta`` (``{"type", "delta", "logprobs"?}``) as the text is
@@ -87,15 +92,114 @@ def streams(model: str, style: TranscriptionStyle) -> bool:
     return style == "verbose" and "whisper" not in model.lower()
 
 
+#: the response formats OpenAI's transcription models take, by family (the API
+#: reference: "For gpt-4o-transcribe and gpt-4o-mini-transcribe, the only supported
+#: format is json"; the text answer too, as its refusal says: "Use 'json' or 'text'
+#: instead."; gpt-4o-transcribe-diarize: json, text, diarized_json)
+RESPONSE_FORMATS = {
+    "whisper": ("json", "text", "srt", "verbose_json", "vtt"),
+    "gpt-4o": ("json", "text"),
+    "diarize": ("json", "text", "diarized_json"),
+}
+
+
+def model_family(model: str) -> str | None:
+    """``"whisper"``, ``"gpt-4o"`` or ``"diarize"`` for OpenAI's transcription
+    models (dated snapshots too); ``None`` for a model not known here."""
+    if model.startswith("whisper"):
+        return "whisper"
+    if model.startswith("gpt-4o-transcribe-diarize"):
+        return "diarize"
+    if model.startswith(("gpt-4o-transcribe", "gpt-4o-mini-transcribe")):
+        return "gpt-4o"
+    return None
+
+
+def check_openai(request: TranscriptionRequest, name: str) -> None:
+    """Refuse unsent what OpenAI's ``/audio/transcriptions`` refuses of
+    ``request.model``: a language that is not ISO-639-1 ("Language parameter must
+    be specified in ISO-639-1 format"); a ``response_format`` (in ``extra``) the
+    model has not ("response_format 'verbose_json' is not compatible with model
+    'gpt-4o-transcribe'. Use 'json' or 'text' instead."); ``timestamp_granularities``
+    without ``verbose_json`` ("`response_format` must be `verbose_json` if
+    `timestamp_granularities[]` is provided"), so never for the gpt-4o models; a
+    prompt for gpt-4o-transcribe-diarize, which takes none."""
+    model = request.model
+    language = request.language
+    if language is not None and (len(language) != 2 or not language.isalpha()):
+        raise _refuse(
+            f"{name} takes a language as an ISO-639-1 code of two letters, not {language!r}",
+            request,
+            name,
+            "language",
+            f"pass language={language[:2].lower()!r}",
+        )
+    family = model_family(model)
+    if family is None:
+        return
+    extra = request.extra
+    allowed = RESPONSE_FORMATS[family]
+    asked = extra.get("response_format")
+    if asked is not None and asked not in allowed:
+        raise _refuse(
+            f"{model} answers response_format {', '.join(allowed)}, not {asked!r}",
+            request,
+            name,
+            "response_format",
+            "pass one of those, or leave response_format out"
+            + (" (timestamps: whisper-1's verbose_json)" if family != "whisper" else ""),
+        )
+    if extra.get("timestamp_granularities") or extra.get("timestamp_granularities[]"):
+        if family != "whisper":
+            raise _refuse(
+                f"{model} gives no timestamps: timestamp_granularities need verbose_json,"
+                " which only whisper-1 answers",
+                request,
+                name,
+                "timestamp_granularities",
+                "transcribe with whisper-1, or leave timestamp_granularities out",
+            )
+        if (asked or "verbose_json") != "verbose_json":
+            raise _refuse(
+                f"timestamp_granularities need response_format verbose_json, not {asked!r}",
+                request,
+                name,
+                "timestamp_granularities",
+                "leave response_format out (relaykit asks whisper-1 for verbose_json)",
+            )
+    if family == "diarize" and request.prompt is not None:
+        raise _refuse(
+            f"{model} takes no prompt",
+            request,
+            name,
+            "prompt",
+            "leave prompt out, or transcribe with gpt-4o-transcribe",
+        )
+
+
+def _refuse(
+    message: str, request: TranscriptionRequest, name: str, param: str, hint: str
+) -> InvalidRequestError:
+    return InvalidRequestError(message, provider=name, model=request.model, param=param, hint=hint)
+
+
 def form(
-    request: TranscriptionRequest, style: TranscriptionStyle, name: str, *, stream: bool = False
+    request: TranscriptionRequest,
+    style: TranscriptionStyle,
+    name: str,
+    *,
+    stream: bool = False,
+    rules: bool = False,
 ) -> tuple[bytes, str]:
     """The form's body for ``request``, and its content type; ``stream``: with
     ``stream=true``.
 
     Raises :class:`~relaykit.InvalidRequestError` (unsent) for a prompt the
-    service has no field for.
+    service has no field for; ``rules``: the service is OpenAI's own, whose
+    model rules (:func:`check_openai`) are checked too.
     """
+    if rules:
+        check_openai(request, name)
     fields: dict[str, list[tuple[str, str]]] = {"model": [("model", request.model)]}
     if request.language is not None:
         fields["language"] = [("language", request.language)]
@@ -223,14 +327,16 @@ async def transcribe(
     *,
     style: TranscriptionStyle,
     max_body: int | None,
+    rules: bool = False,
 ) -> TranscriptionResponse:
     """Transcribe ``request``'s audio at ``url`` (``{base_url}/audio/transcriptions``).
 
     A form larger than ``max_body`` bytes is refused before sending (OpenAI's
     limit is 25 MiB for the whole request), with no status, so a route falls
     back to a deployment that may take it. A failure is typed as chat's is.
+    ``rules``: OpenAI's model rules are checked before sending (:func:`check_openai`).
     """
-    body, content_type = form(request, style, name)
+    body, content_type = form(request, style, name, rules=rules)
     _check_size(body, max_body, request, name)
     r = await http.post(url, content=body, headers={**headers, "content-type": content_type})
     if r.status_code >= 400:
@@ -288,12 +394,13 @@ async def stream_transcription(
     style: TranscriptionStyle,
     max_body: int | None,
     stream: bool,
+    rules: bool = False,
 ) -> AsyncIterator[str | TranscriptionResponse]:
     """Transcribe ``request``'s audio at ``url``, yielding the text as it is heard, then
     the whole response (see the module docstring); ``stream``: the service streams
     (OpenAI's own), for the models that do."""
     streamed = stream and streams(request.model, style)
-    body, content_type = form(request, style, name, stream=streamed)
+    body, content_type = form(request, style, name, stream=streamed, rules=rules)
     _check_size(body, max_body, request, name)
     sent = {**headers, "content-type": content_type}
     async with http.stream("POST", url, content=body, headers=sent) as r:
