@@ -921,4 +921,10 @@ class StorageContract:
         await storage.aclose()
 
 
-__all__ = ["T0", "StorageContract", "failed_record", "make_record"]
+__all__ = [
+    "T0",
+    "StorageContract",
+    "check_vault_update_holds_off_writers",
+    "failed_record",
+    "make_record",
+]
