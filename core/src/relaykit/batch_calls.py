@@ -140,7 +140,11 @@ async def submit_batch(
         left = max(0.0, deadline - time.monotonic())
         try:
             return await _provider_call(
-                client, target, left, lambda: submit(requests), "no answer to the batch's submission"
+                client,
+                target,
+                left,
+                lambda: submit(requests),
+                "no answer to the batch's submission",
             )
         except RelayError as e:
             if may_have_acted(e) and not getattr(e, NOT_CREATED, False):

@@ -69,8 +69,8 @@ async def test_a_lost_create_not_in_the_list_is_an_error_saying_what_may_have_ha
     assert e.hint and "1 item to gpt-4o-mini" in e.hint and "client.batches('openai')" in e.hint
     assert creates(mock) == 1 and KEY not in repr(e)
     # no batch over the input file was found: the file is deleted, not left billed
-    (upload,) = [r for r in mock.requests if r.method == "POST" and r.path == "/v1/files"]
-    assert len(mock.batches.deleted) == 1 and not mock.batches.files
+    uploads = [r for r in mock.requests if r.method == "POST" and r.path == "/v1/files"]
+    assert len(uploads) == 1 and len(mock.batches.deleted) == 1 and not mock.batches.files
 
 
 async def test_a_refused_create_is_not_looked_for_and_stays_retryable(mock: OpenAIMock) -> None:

@@ -235,8 +235,7 @@ class BatchApi:
                 status = r.status_code
         except Exception as e:
             log.warning(
-                "%s: the batch input file %s was left behind (%s); delete it with"
-                " DELETE /files/%s",
+                "%s: the batch input file %s was left behind (%s); delete it with DELETE /files/%s",
                 self._name,
                 file_id,
                 type(e).__name__,
