@@ -3,6 +3,7 @@ pricing at the batch share, records written once, the blocking facade."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -175,3 +176,89 @@ async def test_a_batch_call_that_cannot_connect_is_typed_without_the_key() -> No
             await client.submit_batch("openai/gpt-4o-mini", items("a"))
     assert caught.value.provider == "openai"
     assert key not in repr(caught.value) and key not in str(caught.value.__cause__)
+
+
+async def test_batches_lists_the_newest_first_across_pages_up_to_the_limit() -> None:
+    fake = FakePlugin()
+    config = {**CONFIG, "models": {"one": {"targets": ["fake/solo"]}}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        made = [(await client.submit_batch("fake/m", items(f"q{n}"))).id for n in range(5)]
+        fake.batch_store.pages = 0
+        listed = await client.batches("fake", limit=2)
+        assert [b.id for b in listed] == made[::-1][:2] and fake.batch_store.pages == 1
+        everything = await client.batches("fake/m", limit=50)
+        assert [b.id for b in everything] == made[::-1]
+        assert [b.id for b in await client.batches("one", limit=3)] == made[::-1][:3]
+        assert all(b.provider == "fake" and b.status == "in_progress" for b in everything)
+        assert (await client.batch(listed[0].id)).id == made[-1]  # an id batch() takes
+
+
+async def test_batches_refuses_a_bad_limit_and_a_provider_that_cannot_list() -> None:
+    class NoListing(FakeProvider):
+        list_batches = None  # type: ignore[assignment]
+
+    fake = FakePlugin(provider=NoListing)
+    async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+        for bad in (0, -1, 2.5, True, "10"):
+            with pytest.raises(InvalidRequestError, match="limit must be a whole number"):
+                await client.batches("fake", limit=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRequestError, match="no batch listing API"):
+            await client.batches("fake")
+        # a batch that may exist: the hint cannot point to a list relaykit cannot read
+        fake.batch_store.submit_failures.append(
+            relaykit.ProviderUnavailableError("server error", status=500)
+        )
+        with pytest.raises(relaykit.ProviderUnavailableError) as caught:
+            await client.submit_batch("fake/m", items("a"))
+    assert "fake's list of batches (its console" in str(caught.value)
+
+
+async def test_a_submit_that_certainly_did_nothing_is_retried_honouring_retry_after() -> None:
+    fake = FakePlugin()
+    config = {**CONFIG, "retry": {"attempts": 3, "initial_wait": 0}}
+    fake.batch_store.submit_failures += [
+        relaykit.RateLimitError("slow down", status=429, retry_after=0.3),
+        relaykit.ProviderUnavailableError("unavailable", status=503),
+    ]
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        started = time.monotonic()
+        batch = await client.submit_batch("fake/m", items("a"))
+        waited = time.monotonic() - started
+    assert len(fake.batch_store.batches) == 1 and batch.status == "in_progress"
+    assert waited >= 0.3  # the 429's Retry-After
+
+
+async def test_a_submit_that_may_have_acted_is_not_retried_and_points_to_the_list() -> None:
+    fake = FakePlugin()
+    config = {**CONFIG, "retry": {"attempts": 3, "initial_wait": 0}}
+    fake.batch_store.submit_failures.append(
+        relaykit.ProviderUnavailableError("internal error", status=500)
+    )
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError) as caught:
+            await client.submit_batch("fake/m", items("a"))
+        (made,) = await client.batches("fake")
+    assert len(fake.batch_store.batches) == 1  # made once, never twice
+    error = caught.value
+    assert not error.retryable and "may have been created" in error.message
+    assert "client.batches('fake')" in str(error) and "relaykit batch list fake" in str(error)
+    assert made.total == 1
+
+
+async def test_retries_of_a_submit_stop_at_the_policys_attempts() -> None:
+    fake = FakePlugin()
+    config = {**CONFIG, "retry": {"attempts": 2, "initial_wait": 0}}
+    fake.batch_store.submit_failures += [
+        relaykit.ProviderUnavailableError("unavailable", status=503) for _ in range(3)
+    ]
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        with pytest.raises(relaykit.ProviderUnavailableError, match="unavailable"):
+            await client.submit_batch("fake/m", items("a"))
+    assert len(fake.batch_store.submit_failures) == 1 and not fake.batch_store.batches
+
+
+def test_the_blocking_client_lists_batches() -> None:
+    fake = FakePlugin()
+    with relaykit.SyncClient(CONFIG, plugins=[fake]) as client:
+        batch = client.submit_batch("fake/m", [{"custom_id": "a", "prompt": "hi"}])
+        assert [b.id for b in client.batches("fake", limit=5)] == [batch.id]

@@ -81,3 +81,26 @@ def test_an_unknown_batch_id_gets_a_hint_about_batch_ids_not_models(
     assert "HTTP 404" in err and "batch_nope" in err
     assert "check the batch id" in err and "relaykit batch submit" in err
     assert "model id" not in err and "relaykit models" not in err
+
+
+@pytest.mark.usefixtures("cli_config")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_list_prints_the_newest_batches_first(
+    backend: str, openai_mock: OpenAIMock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text(REQUESTS)
+    openai_mock.hold_batches = True
+    cli = ["--backend", backend, "batch"]
+    ids = []
+    for _ in range(3):
+        assert main([*cli, "submit", "-m", "openai/gpt-4o-mini", str(path)]) == 0
+        ids.append(capsys.readouterr().out.strip())
+    assert main([*cli, "list", "openai", "-n", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ids[::-1][:2]
+    assert main([*cli, "list", "openai/gpt-4o-mini", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["id"] for row in rows] == ids[::-1] and rows[0]["total"] == 2
+    assert main([*cli, "list", "openai", "--limit", "0"]) == 1
+    assert "limit must be a whole number" in capsys.readouterr().err

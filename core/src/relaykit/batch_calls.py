@@ -3,21 +3,28 @@
 submit: validate every item as a chat is validated -> redact outbound -> one
 deployment (a route that falls back or balances is refused: a batch cannot
 fall back) -> the provider's ``submit_batch`` -> the batch, its id qualified.
-Then ``batch`` (refresh), ``cancel_batch``, and ``batch_results``: the
+Then ``batch`` (refresh), ``cancel_batch``, ``batches`` (the newest, listed), and
+``batch_results``: the
 provider's results, line by line, each answer priced at the batch rate and
 recorded (operation ``"batch"``).
 
 What a single call has and a batch does not, and why:
 
-- no retries, fallbacks, breakers or hedging: creating a batch is not
-  idempotent (a retried submit could run, and bill, every item twice; no
-  vendor documents an ``Idempotency-Key`` for it), and the vendor runs the
-  items, retrying as it sees fit. A submit that failed after the create may
-  have reached the vendor (:func:`~relaykit.http.may_have_acted`: a timeout,
-  a connection lost before the answer, a 500, 502 or 504) is an error that
-  says so, not retryable, with how to look for the batch; plugins that can
-  tag a batch (OpenAI's metadata, Gemini's display name) first look for it
-  themselves and answer with the batch they find;
+- no fallbacks, breakers or hedging, and a retry only of a submit that
+  certainly did nothing: creating a batch is not idempotent (a retried submit
+  could run, and bill, every item twice; no vendor documents an
+  ``Idempotency-Key`` for it), and the vendor runs the items, retrying as it
+  sees fit. A submit that failed after the create may have reached the vendor
+  (:func:`~relaykit.http.may_have_acted`: a timeout, a connection lost before
+  the answer, a 500, 502 or 504) is an error that says so, not retryable, with
+  how to look for the batch (``client.batches(provider)``, where the provider
+  lists them); plugins that can tag a batch (OpenAI's metadata, Gemini's
+  display name) first look for it themselves and answer with the batch they
+  find. One that did nothing (no connection made, a 429, a 503 or 529: no batch
+  can exist) is retried with the client's ``[retry]`` policy, Retry-After
+  honoured, within the submit's timeout. A plugin whose failure came before the
+  create was sent (OpenAI's file upload) marks its error
+  (:func:`relaykit.batches.not_created`) to say so itself;
 - no rate limits or budgets at submit: vendors count batch work apart from
   their per-minute limits (OpenAI's batch queue limit, Anthropic's batch
   limits), and the spend happens over the next day. A batch's spend shows in
@@ -41,7 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import attrs
 
-from .batches import Batch, BatchItem, BatchResult
+from .batches import NOT_CREATED, Batch, BatchItem, BatchResult
 from .errors import (
     ClientClosedError,
     InvalidRequestError,
@@ -53,6 +60,7 @@ from .messages import coerce_messages
 from .protocols import NO_ANSWER_CONTENT, CallRecord
 from .request import ChatRequest, build_request
 from .response import with_call_fields
+from .retry import may_retry, retry
 from .routing import Target
 from .single_calls import capability
 from .transport_errors import may_have_acted, typed_and_masked
@@ -124,30 +132,100 @@ async def submit_batch(
     ):
         raise refuse_unsearched(target)
     started = time.time()
+    total = seconds if seconds is not None else client.config.timeouts.total
+    deadline = time.monotonic() + total
+    listable = getattr(provider, "list_batches", None) is not None
+
+    async def attempt() -> Batch:
+        left = max(0.0, deadline - time.monotonic())
+        try:
+            return await _provider_call(
+                client,
+                target,
+                left,
+                lambda: submit(requests),
+                "no answer to the batch's submission",
+            )
+        except RelayError as e:
+            if may_have_acted(e) and not getattr(e, NOT_CREATED, False):
+                _maybe_created(e, target, len(requests), started, listable)
+            raise
+
     try:
-        batch: Batch = await _provider_call(
-            client, target, seconds, lambda: submit(requests), "no answer to the batch's submission"
+        batch = await attempt()
+    except RelayError as first:
+        # A failure that certainly did nothing (no connection, a 429, a 503: no batch
+        # can exist) is retried as a chat's would be; one that may have acted is not
+        # retryable by now (_maybe_created), so the policy refuses it.
+        if not may_retry(first, client.config.retry):
+            raise
+        batch = await retry(
+            first,
+            attempt,
+            config=client.config.retry,
+            deadline=deadline,
+            breaker=None,
+            target=target,
         )
-    except RelayError as e:
-        if may_have_acted(e):
-            _maybe_created(e, target, len(requests), started)
-        raise
     return _qualified(batch, target.provider, target.model)
 
 
-def _maybe_created(error: RelayError, target: Target, items: int, started: float) -> None:
+def _maybe_created(
+    error: RelayError, target: Target, items: int, started: float, listable: bool
+) -> None:
     """``error``, of a submit whose create may have reached the vendor, made to say so:
     not retryable, its hint how to find the batch before submitting it again."""
     when = time.strftime("%H:%M:%S UTC", time.gmtime(started))
     error.message = f"{error.message}; the batch may have been created all the same"
     error.retryable = False
+    where = (
+        f"client.batches({target.provider!r}) (or `relaykit batch list {target.provider}`)"
+        if listable
+        else f"{target.provider}'s list of batches (its console, or its list endpoint)"
+    )
     error.hint = (
         f"do not submit these items again before looking for it: a batch of {items:,}"
         f" item{'s' if items != 1 else ''} to {target.model} created from {when} on, in"
-        f" {target.provider}'s list of batches (its console, or its list endpoint);"
-        " if it is there, read it with client.batch('"
+        f" {where}; if it is there, read it with client.batch('"
         f"{target.provider}/ID'), else submit again"
     )
+
+
+async def list_batches(client: Client, provider_or_model: str, limit: int) -> list[Batch]:
+    """The ``limit`` most recent batches of ``provider_or_model``'s provider, newest first."""
+    _open(client)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidRequestError(
+            f"limit must be a whole number of at least 1, not {limit!r}",
+            param="limit",
+            hint="e.g. client.batches('openai', limit=20)",
+        )
+    if not isinstance(provider_or_model, str) or not provider_or_model.strip():
+        raise InvalidRequestError(
+            "name a provider ('openai') or a model ('openai/gpt-4o-mini') to list its batches",
+            param="provider",
+        )
+    name = provider_or_model.strip()
+    if "/" in name or name in client.config.models:
+        name = _one_target(client, name).provider
+    provider = client._registry.get(name)
+    target = Target(name, "")
+    listing = capability(provider, "list_batches", target, "batch listing", _WHO_BATCHES)
+
+    async def read() -> list[Batch]:
+        out: list[Batch] = []
+        batches = listing(limit)
+        try:
+            async for batch in batches:
+                out.append(_qualified(batch, name, None))
+                if len(out) >= limit:
+                    break
+        finally:
+            with anyio.CancelScope(shield=True):
+                await batches.aclose()
+        return out
+
+    return await _provider_call(client, target, None, read, "no list of batches")
 
 
 async def get_batch(client: Client, batch_id: str) -> Batch:

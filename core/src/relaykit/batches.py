@@ -2,7 +2,8 @@
 
 The values here cross the client's API (:meth:`relaykit.Client.submit_batch`
 and its siblings) and the provider protocol (a plugin's ``submit_batch``,
-``get_batch``, ``cancel_batch`` and ``batch_results``):
+``get_batch``, ``cancel_batch``, ``batch_results`` and, optionally,
+``list_batches``):
 
 - :class:`BatchItem`: one request of a batch, as a caller gives it;
 - :class:`Batch`: a submitted batch, as the vendor last described it;
@@ -173,6 +174,19 @@ def not_run(
     return BatchItemNotRunError(message, reason=reason, provider=provider, model=model, hint=hint)
 
 
+#: the attribute :func:`not_created` sets on an error
+NOT_CREATED = "relaykit_batch_not_created"
+
+
+def not_created(error: RelayError) -> RelayError:
+    """``error``, of a submit that failed before its batch's create was sent (an upload
+    of the input whose answer was lost), marked so: the client then does not add that
+    the batch may have been created, and keeps the plugin's own message and hint,
+    which say what may exist instead and how to find it. Returns ``error``."""
+    setattr(error, NOT_CREATED, True)
+    return error
+
+
 async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """The non-empty lines of a JSONL body as its ``chunks`` arrive, joined across
     chunk boundaries: a plugin's ``batch_results`` reads a result file this way, never
@@ -191,10 +205,12 @@ async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, Non
 
 __all__ = [
     "FINAL_STATUSES",
+    "NOT_CREATED",
     "Batch",
     "BatchItem",
     "BatchResult",
     "BatchStatus",
     "jsonl_lines",
+    "not_created",
     "not_run",
 ]

@@ -946,9 +946,13 @@ class Client:
         provider refuses unsent what its vendor would (an id it does not take,
         too many items, too many bytes). ``model`` is one deployment, or an alias
         of one: a route that falls back or balances is refused, since a batch
-        cannot fall back. Not retried, rate limited or held against a budget (the
-        vendors count batches apart; the spend is recorded when the results are
-        read). A provider without a batch API is refused unsent.
+        cannot fall back. Not rate limited or held against a budget (the vendors
+        count batches apart; the spend is recorded when the results are read). A
+        failure that certainly did nothing (no connection made, a 429, a 503) is
+        retried as ``[retry]`` says, Retry-After honoured; one after which the batch
+        may exist (a timeout, a lost answer, a 500) is not: its error says so, and to
+        look for the batch in :meth:`batches` first. A provider without a batch API
+        is refused unsent.
         """
         from .batch_calls import submit_batch
 
@@ -968,6 +972,24 @@ class Client:
         from .batch_calls import cancel_batch
 
         return await cancel_batch(self, batch_id)
+
+    async def batches(self, provider: str, *, limit: int = 20) -> list[Batch]:
+        """The ``limit`` most recent batches of ``provider`` (``"openai"``, or a model
+        such as ``"openai/gpt-4o-mini"`` or an alias of one deployment, for its
+        provider), newest first, as its vendor describes them now: every batch of the
+        account (or project, workspace), whoever submitted it, not only relaykit's.
+
+        The vendor's pages (OpenAI's ``limit``/``after``, Anthropic's
+        ``limit``/``after_id``, Gemini's ``pageSize``/``pageToken``) are read until
+        ``limit`` batches came or none are left. Each :attr:`relaykit.Batch.id` is
+        one :meth:`batch` and :meth:`batch_results` take; OpenAI's batches say their
+        model, Anthropic's do not (``model`` is ``None``). A provider whose plugin
+        cannot list batches is refused with an :class:`relaykit.InvalidRequestError`.
+        Bounded by ``[timeouts] total``; not retried, as :meth:`batch` is not.
+        """
+        from .batch_calls import list_batches
+
+        return await list_batches(self, provider, limit)
 
     def batch_results(self, batch_id: str) -> AsyncGenerator[BatchResult, None]:
         """The results of the batch ``batch_id`` once it is done: ``async for result in

@@ -163,7 +163,12 @@ class Provider(Protocol):
       an ended batch's results read line by line
       (:func:`relaykit.batches.jsonl_lines`), answers unpriced, errors typed
       (:meth:`relaykit.Client.submit_batch` and its siblings refuse a provider
-      without them).
+      without them); and, optionally with them, ``list_batches(limit: int) ->
+      AsyncIterator[Batch]``, the vendor's batches newest first, its pages read
+      as the iterator is (``limit`` is how many the caller wants: a page size to
+      ask for, at most; the client stops there and ``aclose()``\\ s it)
+      (:meth:`relaykit.Client.batches` refuses a provider without it, and a
+      submit whose batch may exist then points to the vendor's console instead).
 
     Both streaming capabilities are async generators holding the HTTP response
     open with ``async with``, as :meth:`stream` is: the core ``aclose()``\\ s

@@ -122,12 +122,13 @@ async def retry(
     *,
     config: RetryConfig,
     deadline: float,
-    breaker: CircuitBreaker,
+    breaker: CircuitBreaker | None,
     target: Target,
 ) -> T:
     """Retry ``again()`` on stamina after the first attempt failed with ``first_error``.
 
-    Raises the last error when stamina gives up.
+    ``breaker`` is the deployment's circuit, or ``None`` for a call that has none (a
+    batch's submit). Raises the last error when stamina gives up.
     """
     if _loaded:
         stamina: Any = sys.modules["stamina"]
@@ -140,7 +141,7 @@ async def retry(
     number = 0  # of the attempt that just failed, for the backoff bound
 
     def on(error: Exception) -> bool | float:
-        if breaker.refusing:
+        if breaker is not None and breaker.refusing:
             # open, or another call's trial in flight: the deployment would refuse
             # (a backoff then a refusal), so try the next one now
             return False

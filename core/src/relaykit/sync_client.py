@@ -378,6 +378,11 @@ class SyncClient:
         portal, client = self._ready()
         return _call(portal, lambda: client.cancel_batch(batch_id))
 
+    def batches(self, provider: str, *, limit: int = 20) -> list[Batch]:
+        """Blocking :meth:`relaykit.Client.batches`."""
+        portal, client = self._ready()
+        return _call(portal, lambda: client.batches(provider, limit=limit))
+
     def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
         client.batch_results(id)``, each read from the vendor as the loop asks."""

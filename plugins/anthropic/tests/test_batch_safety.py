@@ -8,6 +8,9 @@ loopback HTTP to :class:`AnthropicMock`.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 import relaykit
@@ -22,10 +25,13 @@ pytestmark = pytest.mark.anyio
 MODEL = "anthropic/claude-haiku-4-5"
 
 
-def client(mock: AnthropicMock, **timeouts: float) -> relaykit.Client:
+def client(
+    mock: AnthropicMock, retry: dict[str, Any] | None = None, **timeouts: float
+) -> relaykit.Client:
     config = {
         "storage": {"backend": "none"},
         "timeouts": timeouts,
+        "retry": retry or {"attempts": 1},
         "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
     }
     return relaykit.Client(config, env={})
@@ -45,7 +51,7 @@ async def test_a_create_whose_answer_was_lost_is_one_batch_and_an_error_saying_s
     e = caught.value
     assert not e.retryable and "may have been created" in e.message
     assert e.hint and "2 items to claude-haiku-4-5" in e.hint
-    assert "client.batch('anthropic/ID')" in e.hint
+    assert "client.batch('anthropic/ID')" in e.hint and "client.batches('anthropic')" in e.hint
     assert len(mock.batches.batches) == 1 and creates(mock) == 1
     assert KEY not in repr(e)
 
@@ -68,6 +74,59 @@ async def test_a_refusal_that_says_nothing_was_done_stays_retryable(mock: Anthro
         with pytest.raises(ProviderUnavailableError) as caught:
             await c.submit_batch(MODEL, [BatchItem("a", "hi")])
     assert caught.value.retryable and "may have been" not in str(caught.value)
+
+
+async def test_a_refusal_that_says_nothing_was_done_is_retried_and_made_once(
+    mock: AnthropicMock,
+) -> None:
+    mock.batch_script.push(Reply.failure(529, "Overloaded"), Reply.failure(429, "slow down"))
+    async with client(mock, {"attempts": 3, "initial_wait": 0}) as c:
+        batch = await c.submit_batch(MODEL, [BatchItem("a", "hi")])
+    assert creates(mock) == 3 and list(mock.batches.batches) == [batch.vendor_id]
+
+
+async def test_batches_are_listed_newest_first_a_page_after_another(
+    mock: AnthropicMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "MAX_PAGE", 2)
+    mock.hold_batches = True
+    async with client(mock) as c:
+        made = [(await c.submit_batch(MODEL, [BatchItem(f"q{n}", "hi")])).id for n in range(5)]
+        listed = await c.batches("anthropic", limit=5)
+        two = await c.batches(MODEL, limit=1)
+    assert [b.id for b in listed] == made[::-1] and [b.id for b in two] == made[-1:]
+    assert all(b.status == "in_progress" and b.total == 1 and b.model is None for b in listed)
+    pages = [r.query for r in mock.requests if r.method == "GET"]
+    vendor = [m.removeprefix("anthropic/") for m in made]
+    assert pages == [
+        {"limit": "2"},
+        {"limit": "2", "after_id": vendor[3]},
+        {"limit": "2", "after_id": vendor[1]},
+        {"limit": "1"},
+    ]
+
+
+async def test_the_mocks_list_pages_both_ways_and_refuses_a_bad_limit(
+    mock: AnthropicMock,
+) -> None:
+    mock.hold_batches = True
+    async with client(mock) as c:
+        made = [
+            (await c.submit_batch(MODEL, [BatchItem(f"q{n}", "hi")])).vendor_id for n in range(4)
+        ]
+    store = mock.batches
+
+    def page(**query: str) -> Any:
+        answer = store.list(query, mock.base_url)
+        assert isinstance(answer.body, bytes)
+        return answer.status, json.loads(answer.body)
+
+    _, older = page(limit="2", after_id=made[3])
+    assert [b["id"] for b in older["data"]] == [made[2], made[1]] and older["has_more"]
+    _, newer = page(limit="2", before_id=made[0])
+    assert [b["id"] for b in newer["data"]] == [made[2], made[1]] and newer["has_more"]
+    status, refused = page(limit="1001")
+    assert status == 400 and "between 1 and 1000" in refused["error"]["message"]
 
 
 async def test_a_batch_over_256_mb_is_refused_before_sending(

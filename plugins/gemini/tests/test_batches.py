@@ -218,3 +218,60 @@ async def test_an_inline_batch_over_20_mib_is_refused_by_the_mock_in_googles_wor
         with pytest.raises(InvalidRequestError, match="Request payload size exceeds the limit"):
             await c.submit_batch(FLASH, [BatchItem(f"i{i}", "hi " * 50) for i in range(5)])
     assert not mock.batches.batches
+
+
+@pytest.mark.anyio
+async def test_batches_are_listed_newest_first_following_page_tokens(
+    mock: GeminiMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "_FIND_AMONG", 2)
+    mock.hold_batches = True
+    async with client(mock) as c:
+        made = [(await c.submit_batch(FLASH, [BatchItem(f"q{n}", "hi")])).id for n in range(5)]
+        listed = await c.batches("gemini", limit=5)
+        one = await c.batches(FLASH, limit=1)
+    assert [b.id for b in listed] == made[::-1] and [b.id for b in one] == made[-1:]
+    assert all(b.status == "in_progress" and b.model == "gemini-2.5-flash" for b in listed)
+    pages = [r.query for r in mock.requests if r.method == "GET" and r.path == "/v1beta/batches"]
+    assert pages == [
+        {"pageSize": "2"},
+        {"pageSize": "2", "pageToken": "mock-page-2"},
+        {"pageSize": "2", "pageToken": "mock-page-4"},
+        {"pageSize": "1"},
+    ]
+    assert all(r.headers["x-goog-api-key"] == KEY for r in mock.requests)
+
+
+@pytest.mark.anyio
+async def test_a_submit_refused_with_a_503_is_retried_and_made_once(mock: GeminiMock) -> None:
+    from relaykit.testing import Reply
+
+    mock.batch_script.push(Reply.failure(503, "The model is overloaded."))
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 2, "initial_wait": 0},
+        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
+    }
+    async with relaykit.Client(config, env={}) as c:
+        batch = await c.submit_batch(FLASH, [BatchItem("a", "hi")])
+    creates = [r for r in mock.requests if r.path.endswith(":batchGenerateContent")]
+    assert len(creates) == 2 and list(mock.batches.batches) == [batch.vendor_id]
+
+
+@pytest.mark.anyio
+async def test_vertex_refuses_listing_batches(mock: GeminiMock) -> None:
+    config = {
+        "storage": {"backend": "none"},
+        "providers": {
+            "vertex": {
+                "type": "vertex",
+                "base_url": mock.base_url,
+                "api_key": "ya29.static-token",
+                "project": "mock-project",
+            }
+        },
+    }
+    async with relaykit.Client(config, env={}) as c:
+        with pytest.raises(InvalidRequestError, match="no batch listing API"):
+            await c.batches("vertex")
+    assert not mock.requests

@@ -8,6 +8,8 @@ loopback HTTP to :class:`OpenAIMock`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import relaykit
@@ -22,10 +24,11 @@ pytestmark = pytest.mark.anyio
 MODEL = "openai/gpt-4o-mini"
 
 
-def client(mock: OpenAIMock) -> relaykit.Client:
+def client(mock: OpenAIMock, **sections: Any) -> relaykit.Client:
     config = {
         "storage": {"backend": "none"},
         "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+        **sections,
     }
     return relaykit.Client(config, env={})
 
@@ -63,17 +66,21 @@ async def test_a_lost_create_not_in_the_list_is_an_error_saying_what_may_have_ha
     e = caught.value
     assert not e.retryable and e.status == 502
     assert "may have been created" in e.message
-    assert e.hint and "1 item to gpt-4o-mini" in e.hint and "list of batches" in e.hint
+    assert e.hint and "1 item to gpt-4o-mini" in e.hint and "client.batches('openai')" in e.hint
     assert creates(mock) == 1 and KEY not in repr(e)
+    # no batch over the input file was found: the file is deleted, not left billed
+    uploads = [r for r in mock.requests if r.method == "POST" and r.path == "/v1/files"]
+    assert len(uploads) == 1 and len(mock.batches.deleted) == 1 and not mock.batches.files
 
 
 async def test_a_refused_create_is_not_looked_for_and_stays_retryable(mock: OpenAIMock) -> None:
     mock.batch_script.push(Reply(), Reply.failure(503, "overloaded"))
-    async with client(mock) as c:
+    async with client(mock, retry={"attempts": 1}) as c:
         with pytest.raises(ProviderUnavailableError) as caught:
             await c.submit_batch(MODEL, [BatchItem("a", "hi")])
     assert caught.value.retryable and "may have been" not in str(caught.value)
     assert not [r for r in mock.requests if r.method == "GET"]
+    assert len(mock.batches.deleted) == 1 and not mock.batches.files  # no orphan
 
 
 async def test_a_batch_over_50000_requests_is_refused_before_uploading(mock: OpenAIMock) -> None:

@@ -3,8 +3,9 @@
 ``relaykit batch submit -m MODEL FILE`` (``-`` for stdin) reads one request a
 line, ``{"custom_id": ..., "messages": [...]}`` or ``{"custom_id": ...,
 "prompt": "..."}`` with any chat parameters beside them, and prints the
-batch's id; ``status ID`` and ``cancel ID`` print where it is; ``results ID``
-prints one line per item (``--json``: one JSON object per line).
+batch's id; ``status ID`` and ``cancel ID`` print where it is; ``list PROVIDER``
+prints its newest batches, one line each; ``results ID`` prints one line per
+item (``--json``: one JSON object per line).
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def register(
         action.add_argument("id", metavar="ID", help="the batch id submit printed")
         action.add_argument("--json", action="store_true", help="print the batch as JSON")
         action.set_defaults(func=_status if name == "status" else _cancel)
+    listing = actions.add_parser(
+        "list",
+        parents=parents,
+        help="print a provider's most recent batches, newest first",
+        description="One line per batch, newest first, as status prints it: every batch"
+        " of the account, whoever submitted it. PROVIDER is a provider (openai) or a"
+        " model of one (openai/gpt-4o-mini).",
+    )
+    listing.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic, gemini")
+    listing.add_argument(
+        "-n", "--limit", type=int, default=20, help="how many batches (default: 20)"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=_list)
     results = actions.add_parser(
         "results",
         parents=parents,
@@ -147,6 +162,19 @@ def _show(args: argparse.Namespace, method: str) -> int:
 
     batch = context.run(look)
     print(_batch_json(batch) if args.json else status_line(batch))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    context: CliContext = args.context
+    config = context.load_config()
+
+    async def look() -> list[Batch]:
+        async with context.client(config) as client:
+            return await client.batches(args.provider, limit=args.limit)
+
+    for batch in context.run(look):
+        print(_batch_json(batch) if args.json else status_line(batch))
     return 0
 
 

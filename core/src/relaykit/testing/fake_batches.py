@@ -3,7 +3,8 @@
 A batch is ``in_progress`` when submitted; the first look at it (``get_batch``)
 runs every item through the fake's ``chat`` in order, each taking the script's
 next reply (a failure scripted for an item is that item's error), and ends it.
-A cancel before then cancels every item. The store belongs to the
+A cancel before then cancels every item; the list pages through them newest
+first. The store belongs to the
 :class:`~relaykit.testing.FakePlugin`, so a second client finds a batch by id,
 as a process reading results a day later would.
 """
@@ -42,9 +43,18 @@ class FakeBatches:
         self.batches: dict[str, FakeBatch] = {}
         #: whether a look at a batch runs it (``False``: batches stay in progress)
         self.run_on_look = True
+        #: how many pages of the list were read
+        self.pages = 0
+        #: errors the next submits fail with, one each, in order (a 500's after
+        #: keeping the batch, as a vendor that acted then failed; any other's before)
+        self.submit_failures: list[RelayError] = []
 
     def submit(self, provider: str, requests: Sequence[tuple[str, ChatRequest]]) -> Batch:
-        """Keep ``requests`` as a new batch, in progress."""
+        """Keep ``requests`` as a new batch, in progress (or fail with the next of
+        :attr:`submit_failures`)."""
+        failure = self.submit_failures.pop(0) if self.submit_failures else None
+        if failure is not None and failure.status != 500:
+            raise failure
         batch = FakeBatch(
             f"fakebatch_{len(self.batches) + 1:04d}",
             requests[0][1].model,
@@ -52,6 +62,8 @@ class FakeBatches:
             time.time(),
         )
         self.batches[batch.id] = batch
+        if failure is not None:
+            raise failure
         return self.describe(provider, batch)
 
     async def get(
@@ -78,6 +90,22 @@ class FakeBatches:
             ]
             batch.status, batch.ended_at = "cancelled", time.time()
         return self.describe(provider, batch)
+
+    async def list(self, provider: str, limit: int) -> AsyncIterator[Batch]:
+        """Every batch, newest first, in pages of ``limit`` (each page a look at the
+        store as it then is, as a vendor's list is)."""
+        after: str | None = None
+        while True:
+            newest = list(reversed(self.batches))
+            if after is not None:
+                newest = newest[newest.index(after) + 1 :]
+            page = newest[:limit]
+            self.pages += 1
+            for vendor_id in page:
+                yield self.describe(provider, self.batches[vendor_id])
+            if len(newest) <= limit:
+                return
+            after = page[-1]
 
     async def results(self, provider: str, vendor_id: str) -> AsyncIterator[BatchResult]:
         """The batch's results, one by one."""

@@ -520,6 +520,10 @@ class FakeProvider:
         """The batch's results, in the items' order."""
         return self.batch_store.results(self.settings.name, batch.id)
 
+    def list_batches(self, limit: int) -> AsyncIterator[Batch]:
+        """Every batch of the plugin, newest first, in pages of ``limit``."""
+        return self.batch_store.list(self.settings.name, limit)
+
     def price(self, model: str) -> ModelPrice | None:
         """USD 1 per million input tokens, 2 per million output tokens (a
         ``rerank-*`` model: :attr:`RERANK_PRICE`; a ``whisper-*`` model:

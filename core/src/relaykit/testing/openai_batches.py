@@ -16,7 +16,8 @@ JSONL, in small chunks (a client must join lines across them).
 
 ``GET /v1/batches`` lists them newest first (``limit`` 1 to 100, ``after``), each with
 the ``metadata`` it was created with; a batch file over 200 MB is refused at upload
-("File is too large.").
+("File is too large."). ``DELETE /v1/files/{id}`` deletes a file (the ids deleted are
+kept in ``deleted``).
 
 ``mock.hold_batches = True`` keeps batches in progress; the batch endpoints
 take their faults from ``mock.batch_script`` (the items take theirs from
@@ -124,6 +125,8 @@ class OpenAIBatches:
         #: the form fields and JSON of the last upload and batch, beyond the file
         self.last_upload: dict[str, str] = {}
         self.last_create: dict[str, Any] = {}
+        #: the ids of the files deleted, in order
+        self.deleted: list[str] = []
         self._n = 0
 
     def _id(self, prefix: str) -> str:
@@ -284,6 +287,13 @@ class OpenAIBatches:
             return error(400, f"Cannot cancel a batch with status '{batch.status}'.", None)
         batch.status, batch.cancelling_at = "cancelling", int(time.time())
         return Response.json(batch.render())
+
+    def delete(self, file_id: str) -> Response:
+        """``DELETE /v1/files/{id}``: the file gone (a batch over it keeps what it read)."""
+        if self.files.pop(file_id, None) is None:
+            return error(404, f"No such File object: {file_id}", None)
+        self.deleted.append(file_id)
+        return Response.json({"id": file_id, "object": "file", "deleted": True})
 
     def content(self, file_id: str) -> Response:
         """``GET /v1/files/{id}/content``: the file's bytes, a few at a time."""

@@ -409,6 +409,8 @@ class OpenAIMock(VendorMock):
             return batches.list(request.query)
         if method == "POST" and parts == ["files"]:
             return batches.upload(request)
+        if method == "DELETE" and len(parts) == 2 and parts[0] == "files":
+            return batches.delete(parts[1])
         if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
             return batches.content(parts[1])
         if method == "POST" and parts == ["batches"]:

@@ -882,6 +882,8 @@ class ProviderContract:
             if harness.batch_model is None:
                 with pytest.raises(InvalidRequestError, match="no batch API"):
                     await client.submit_batch(harness.model, [item])
+                with pytest.raises(InvalidRequestError, match="no batch listing API"):
+                    await client.batches(harness.model)
                 assert not harness.mock.requests
                 return
             harness.mock.script.reply("yes")
@@ -1556,7 +1558,7 @@ class BatchContract:
     ) -> None:
         harness.mock.batch_script.fail(429, "slow down", retry_after=7)
         provider = batch_model.split("/", 1)[0]
-        async with self.client(harness) as client:
+        async with self.client(harness, retry={"attempts": 1}) as client:
             with pytest.raises(RateLimitError) as caught:
                 await client.submit_batch(batch_model, [relaykit.BatchItem("a", "hi")])
             with pytest.raises(NotFoundError) as missing:
@@ -1594,8 +1596,47 @@ class BatchContract:
             else:
                 assert not failure.retryable, failure
                 text = str(failure)
-                assert "may have been created" in text and "list of batches" in text
+                provider = batch_model.split("/", 1)[0]
+                if "may have been created" in text:
+                    assert f"client.batches({provider!r})" in text, text
+                else:  # a step before the create (an upload) lost its answer: no batch
+                    assert not made and "no batch was created" in text, text
         mock.batch_script.clear()
+
+    @pytest.mark.anyio
+    async def test_batches_are_listed_newest_first(
+        self, harness: Harness, batch_model: str
+    ) -> None:
+        """``client.batches`` lists what was submitted, newest first, up to its limit,
+        each id one ``client.batch`` takes."""
+        harness.mock.hold_batches = True
+        provider = batch_model.split("/", 1)[0]
+        async with self.client(harness) as client:
+            made = [
+                (await client.submit_batch(batch_model, [relaykit.BatchItem(f"l-{n}", "hi")])).id
+                for n in range(3)
+            ]
+            listed = await client.batches(provider, limit=2)
+            everything = await client.batches(batch_model, limit=100)
+            again = await client.batch(listed[0].id)
+        assert [b.id for b in listed] == made[::-1][:2]
+        assert [b.id for b in everything][:3] == made[::-1]
+        assert all(b.provider == provider and not b.done for b in listed)
+        assert again.id == made[-1]
+
+    @pytest.mark.anyio
+    async def test_a_submit_refused_for_now_is_retried_and_made_once(
+        self, harness: Harness, batch_model: str
+    ) -> None:
+        """A 503 (or 429) says nothing was done: the submit is retried with ``[retry]``,
+        and one batch is made."""
+        held: Any = harness.mock.batches.batches
+        before = set(held)
+        harness.mock.batch_script.fail(503, "overloaded, try again")
+        async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
+            batch = await client.submit_batch(batch_model, [relaykit.BatchItem("r-1", "hi")])
+        made = set(held) - before
+        assert made == {batch.vendor_id}
 
     @pytest.mark.anyio
     async def test_bad_batches_are_refused_unsent(self, harness: Harness, batch_model: str) -> None:

@@ -9,7 +9,8 @@ and ``expired``; RFC 3339 times); ``POST .../{id}/cancel`` cancels it. Once it
 ended, its ``results_url`` serves JSONL, one line per request in no set order:
 ``{"custom_id", "result": {"type": "succeeded", "message"}}``, or ``errored``
 with the API's error body, or ``canceled``, or ``expired``. It is read line by
-line as it arrives.
+line as it arrives. ``GET /v1/messages/batches?limit=&after_id=`` lists the batches,
+newest first (``{"data", "has_more", "first_id", "last_id"}``; a batch names no model).
 
 Refused before sending, as the API would refuse them: a ``custom_id`` outside
 ``^[a-zA-Z0-9_-]{1,64}$``, more than 100,000 requests, a body over 256 MB.
@@ -18,7 +19,8 @@ requests expired, ``expired``.
 
 A create is never sent twice (no idempotency key is documented for it, and a batch
 has no metadata to find it again by): one that failed after it may have reached the
-API is an error saying the batch may exist and how to look for it (the core's).
+API is an error saying the batch may exist and how to look for it (the core's:
+``client.batches``, which lists them).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from relaykit import (
     Batch,
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
     from relaykit.http import HttpClient, HttpResponse
 
 MAX_REQUESTS = 100_000
+#: the most batches one page of the list holds (its ``limit``: 1 to 1,000)
+MAX_PAGE = 1000
 #: "256 MB", read as the smaller, decimal megabytes (refused before sending, not after)
 MAX_BYTES = 256_000_000
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -129,6 +134,22 @@ class MessageBatches:
         """``POST /v1/messages/batches/{id}/cancel``."""
         r = await self._send(f"{self._url}/{vendor_id}/cancel", None, b"")
         return self._batch(json_decode.loads(r.content), None)
+
+    async def list(self, limit: int) -> AsyncIterator[Batch]:
+        """``GET /v1/messages/batches?limit=&after_id=``, newest first, page after page as
+        they are read (each page at most ``limit`` and the API's 1,000)."""
+        size = max(1, min(limit, MAX_PAGE))
+        after: str | None = None
+        while True:
+            query = f"limit={size}" + (f"&after_id={quote(after, safe='')}" if after else "")
+            r = await self._send(f"{self._url}?{query}", None)
+            page = json_decode.loads(r.content)
+            data = page.get("data") or []
+            for item in data:
+                yield self._batch(item, None)
+            after = page.get("last_id") or (data[-1].get("id") if data else None)
+            if not page.get("has_more") or not data or not after:
+                return
 
     async def results(self, batch: Batch) -> AsyncIterator[BatchResult]:
         """The lines at the batch's ``results_url``, each as a result."""

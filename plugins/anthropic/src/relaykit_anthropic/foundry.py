@@ -104,6 +104,7 @@ class FoundryAnthropicProvider(AnthropicProvider):
     get_batch = None  # type: ignore[assignment]
     cancel_batch = None  # type: ignore[assignment]
     batch_results = None  # type: ignore[assignment]
+    list_batches = None  # type: ignore[assignment]
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         base_url = _base_url(settings)

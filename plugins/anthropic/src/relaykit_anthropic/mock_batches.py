@@ -11,6 +11,8 @@ script's next reply) and answers ``ended`` with its ``results_url``;
 then ``ended`` with every request ``canceled``. ``GET .../{id}/results`` serves
 JSONL in small chunks, one line per request: ``succeeded`` with the
 ``message``, ``errored`` with the error body, or ``canceled``.
+``GET /v1/messages/batches`` lists them newest first, a page of ``limit`` (1 to
+1,000) after ``after_id`` or before ``before_id``.
 
 ``mock.hold_batches = True`` keeps batches in progress; the batch endpoints
 take their faults from ``mock.batch_script``.
@@ -97,6 +99,38 @@ class MessageBatchStore:
         )
         self.batches[batch.id] = batch
         return Response.json(batch.render(base_url))
+
+    def list(self, query: dict[str, str], base_url: str) -> Response:
+        """``GET /v1/messages/batches?limit=&after_id=&before_id=``: newest first, a page
+        of ``limit`` (1 to 1,000, default 20) after (older than) ``after_id`` or before
+        (newer than) ``before_id``."""
+        try:
+            limit = int(query.get("limit") or 20)
+        except ValueError:
+            return _error(400, "limit: Input should be a valid integer")
+        if not 1 <= limit <= 1000:
+            return _error(400, "limit: Input should be between 1 and 1000")
+        after, before = query.get("after_id"), query.get("before_id")
+        if after and before:
+            return _error(400, "Only one of before_id and after_id may be given")
+        newest = list(reversed(self.batches.values()))
+        ids = [b.id for b in newest]
+        if after:
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+            page, more = newest[:limit], len(newest) > limit
+        elif before:
+            newer = newest[: ids.index(before)] if before in ids else []
+            page, more = newer[-limit:], len(newer) > limit
+        else:
+            page, more = newest[:limit], len(newest) > limit
+        return Response.json(
+            {
+                "data": [b.render(base_url) for b in page],
+                "has_more": more,
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+            }
+        )
 
     async def get(
         self, batch_id: str, base_url: str, run: Callable[[dict[str, Any]], Awaitable[Response]]

@@ -323,6 +323,10 @@ class AnthropicProvider:
         """The lines at the batch's ``results_url``, read as they arrive."""
         return self._batches().results(batch)
 
+    def list_batches(self, limit: int) -> AsyncIterator[Batch]:
+        """``GET /v1/messages/batches?limit=&after_id=``, newest first, a page at a time."""
+        return self._batches().list(limit)
+
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` if this plugin knows it."""
         known = known_model(model)

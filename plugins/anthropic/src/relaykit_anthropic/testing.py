@@ -229,6 +229,8 @@ class AnthropicMock(VendorMock):
             except ValueError:
                 body = None
             return store.create(body, self.base_url)
+        if method == "GET" and not parts:
+            return store.list(request.query, self.base_url)
         if method == "GET" and len(parts) == 1:
             return await store.get(parts[0], self.base_url, self._messages)
         if method == "POST" and len(parts) == 2 and parts[1] == "cancel":

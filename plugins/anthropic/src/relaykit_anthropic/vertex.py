@@ -120,6 +120,7 @@ class VertexAnthropicProvider(AnthropicProvider):
     get_batch = None  # type: ignore[assignment]
     cancel_batch = None  # type: ignore[assignment]
     batch_results = None  # type: ignore[assignment]
+    list_batches = None  # type: ignore[assignment]
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         # api_key is an access token here: the Anthropic provider must not send it as

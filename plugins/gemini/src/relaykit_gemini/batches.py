@@ -37,7 +37,8 @@ A create is never sent twice (the API documents no idempotency key for it). Its
 ``display_name`` ends with a random id of the submission: when the create fails
 after it may have reached the API (a read timeout, a connection lost before the
 answer, a 500, 502 or 504), ``GET {root}/batches`` (newest first) is searched
-for it, and a batch found is the answer.
+for it, and a batch found is the answer. The same list, ``pageSize`` and
+``pageToken`` (``nextPageToken`` while more are left), is ``list_batches``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, M
 from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from relaykit import (
     Batch,
@@ -77,6 +78,7 @@ FILE_MAX_BYTES = 2 * 1024 * 1024 * 1024
 #: Mode guide's "Job expiration": 48 hours)
 EXPIRES_AFTER = 48 * 3600
 #: how many of the newest batches are searched for a submission whose answer was lost
+#: (and the largest page the list asks for)
 _FIND_AMONG = 100
 
 _STATES: dict[str, BatchStatus] = {
@@ -191,6 +193,22 @@ class GeminiBatches:
         except Exception:  # the list is a second chance, not a second failure
             return None
         return None
+
+    async def list(self, limit: int) -> AsyncIterator[Batch]:
+        """``GET batches?pageSize=&pageToken=``, newest first, page after page as they are
+        read (each page at most ``limit`` and :data:`_FIND_AMONG`)."""
+        size = max(1, min(limit, _FIND_AMONG))
+        token: str | None = None
+        while True:
+            query = f"pageSize={size}" + (f"&pageToken={quote(token, safe='')}" if token else "")
+            r = await self._send("GET", f"{self._root}/batches?{query}", None)
+            page = json_decode.loads(r.content)
+            operations = page.get("operations") or []
+            for operation in operations:
+                yield self._batch(operation, None)
+            token = page.get("nextPageToken")
+            if not token or not operations:
+                return
 
     async def get(self, vendor_id: str) -> Batch:
         """``GET batches/{id}``."""

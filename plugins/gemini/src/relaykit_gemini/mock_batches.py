@@ -24,6 +24,9 @@ resumable`` and ``X-Goog-Upload-Command: start`` answers an
 ``GET /download/v1beta/files/{id}:download?alt=media`` serves a file in small
 chunks (a client must join lines across them).
 
+``GET /v1beta/batches?pageSize=&pageToken=`` lists the batches newest first, a page
+at a time (``nextPageToken`` while more are left).
+
 ``mock.hold_batches = True`` keeps batches pending; the batch and file
 endpoints take their faults from ``mock.batch_script``.
 """
@@ -160,13 +163,26 @@ class MockBatches:
     # -- batches ---------------------------------------------------------------------
 
     def list(self, query: Mapping[str, str]) -> Response:
-        """``GET batches?pageSize=``: the batch operations, newest first (one page)."""
+        """``GET batches?pageSize=&pageToken=``: the batch operations, newest first, a page
+        of ``pageSize`` (default 50, at most 1,000) with a ``nextPageToken`` while more
+        are left (an opaque token: here the offset of the next page)."""
         try:
             size = int(query.get("pageSize") or 50)
         except ValueError:
             return self._error(400, "Invalid value at 'page_size' (TYPE_INT32).")
-        newest = list(reversed(self.batches.values()))[: max(1, min(size, 1000))]
-        return Response.json({"operations": [b.render() for b in newest]})
+        token = query.get("pageToken") or ""
+        start = 0
+        if token:
+            if not token.startswith("mock-page-") or not token[10:].isdigit():
+                return self._error(400, "Invalid page token.")
+            start = int(token[10:])
+        size = max(1, min(size, 1000))
+        newest = list(reversed(self.batches.values()))
+        page = newest[start : start + size]
+        body: dict[str, Any] = {"operations": [b.render() for b in page]}
+        if start + size < len(newest):
+            body["nextPageToken"] = f"mock-page-{start + size}"
+        return Response.json(body)
 
     def create(self, model: str, request: Request) -> Response:
         """``models/{model}:batchGenerateContent``; a body over 20 MiB is refused as

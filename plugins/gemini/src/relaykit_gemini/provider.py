@@ -545,6 +545,10 @@ class GeminiProvider:
         """The answers inline in the batch, or the lines of its responses file."""
         return self._batches().results(batch)
 
+    def list_batches(self, limit: int) -> AsyncIterator[Batch]:
+        """``GET batches?pageSize=&pageToken=``, newest first, a page at a time."""
+        return self._batches().list(limit)
+
     def price(self, model: str) -> ModelPrice | None:
         """The list price of ``model`` if this plugin knows it."""
         return known_model(model.removeprefix("models/"))[1]

@@ -22,6 +22,13 @@ arrives.
 Limits, refused before anything is sent: 50,000 requests (Azure: 100,000) and
 200 MB a file (OpenAI's Batch API reference; Azure's "Batch limits").
 
+The input file is named ``relaykit-batch-{random id}.jsonl``. When the batch's create
+fails, or its answer is lost and the batch is not found again, the file is deleted
+(``DELETE /files/{id}``, best effort: a failure is logged on ``relaykit.openai``, not
+raised), so no orphan is billed as storage; when the upload's own answer is lost, the
+error says the file may exist, by that name, and that no batch was created.
+``GET /batches?limit=&after=`` lists the batches newest first (``list_batches``).
+
 What differs by service is given to :class:`BatchApi`: each URL (Azure's dated API
 adds ``?api-version=``), the largest file, and fields sent with the upload and the
 batch (Azure's ``expires_after``). A batch object's ``status`` is read whatever its
@@ -31,11 +38,13 @@ case, and its times as seconds or ISO 8601 (Azure's preview versions of 2024 ans
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from relaykit import (
     Batch,
@@ -43,12 +52,13 @@ from relaykit import (
     ChatRequest,
     ChatResponse,
     InvalidRequestError,
+    ProviderUnavailableError,
     RelayError,
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_lines, not_run
-from relaykit.http import may_have_acted
+from relaykit.batches import jsonl_lines, not_created, not_run
+from relaykit.http import may_have_acted, transport_error
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
 
@@ -57,6 +67,8 @@ from . import wire
 if TYPE_CHECKING:
     from relaykit.batches import BatchStatus
     from relaykit.http import HttpClient, HttpResponse
+
+log = logging.getLogger("relaykit.openai")
 
 MAX_REQUESTS = 50_000
 #: "up to 200 MB", read as the smaller, decimal megabytes: a file between 200,000,000
@@ -151,21 +163,30 @@ class BatchApi:
                 param="items",
                 hint="split the items into smaller batches",
             )
+        submission = uuid.uuid4().hex
+        filename = f"relaykit-batch-{submission}.jsonl"
         form, content_type = encode(
             [("purpose", "batch"), *self._upload_fields],
-            [Part("file", b"".join(lines), "batch.jsonl", "application/jsonl")],
+            [Part("file", b"".join(lines), filename, "application/jsonl")],
         )
-        uploaded = await self._send(
-            "POST", self._url("files"), model, form, {"content-type": content_type}
-        )
-        file_id = json_decode.loads(uploaded.content)["id"]
+        try:
+            uploaded = await self._send(
+                "POST", self._url("files"), model, form, {"content-type": content_type}
+            )
+            file_id = str(json_decode.loads(uploaded.content)["id"])
+        except Exception as e:
+            if not may_have_acted(e):
+                raise
+            lost = self._upload_lost(e, filename, model)
+            if lost is e:
+                raise
+            raise lost from e
         create = {
             "input_file_id": file_id,
             "endpoint": endpoint,
             "completion_window": "24h",
             **self._create_fields,
         }
-        submission = uuid.uuid4().hex
         if self._tag:
             create["metadata"] = {SUBMISSION_KEY: submission}
         try:
@@ -173,15 +194,92 @@ class BatchApi:
             return self._batch(json_decode.loads(r.content), model)
         except Exception as e:
             found = await self._find(submission, model) if self._tag and may_have_acted(e) else None
-            if found is None:
-                raise
-            return found
+            if found is not None:
+                return found
+            # No batch over the file (or none found): it would only be billed as storage.
+            await self._delete_file(file_id)
+            raise
+
+    def _upload_lost(self, e: Exception, filename: str, model: str) -> Exception:
+        """The error of an upload that failed after it may have stored the file: no batch
+        was created, the file may exist, and how to find it. ``e`` itself when it is a
+        relaykit error (made to say so), else the typed error it stands for."""
+        error: RelayError | None = (
+            e if isinstance(e, RelayError) else transport_error(e, provider=self._name, model=model)
+        )
+        if error is None:
+            error = ProviderUnavailableError(
+                "the upload of the batch's input file answered with something other than a file",
+                provider=self._name,
+                model=model,
+            )
+        error.message = (
+            f"{error.message}; the batch's input file may have been stored all the same"
+            " (no batch was created)"
+        )
+        error.retryable = False
+        error.hint = (
+            f"look for a file named {filename} (purpose batch) among {self._name}'s files"
+            " (GET /files?purpose=batch, or its dashboard's storage page) and delete it if it"
+            " is there; then submit again: no batch exists for these items"
+        )
+        return not_created(error)
+
+    async def _delete_file(self, file_id: str) -> None:
+        """``DELETE /files/{id}``, best effort: a failure is logged, never raised (the
+        submit's own error is what the caller needs)."""
+        try:
+            url = self._url(f"files/{file_id}")
+            async with self._http.stream("DELETE", url, headers=self._headers) as r:
+                await r.aread()
+                status = r.status_code
+        except Exception as e:
+            log.warning(
+                "%s: the batch input file %s was left behind (%s); delete it with DELETE /files/%s",
+                self._name,
+                file_id,
+                type(e).__name__,
+                file_id,
+            )
+            return
+        if status >= 400 and status != 404:
+            log.warning(
+                "%s: the batch input file %s was left behind (HTTP %d); delete it with"
+                " DELETE /files/%s",
+                self._name,
+                file_id,
+                status,
+                file_id,
+            )
+        else:
+            log.debug("%s: deleted the input file %s of a batch not created", self._name, file_id)
+
+    async def list(self, limit: int) -> AsyncIterator[Batch]:
+        """``GET /batches?limit=&after=``, newest first, page after page as they are read
+        (each page at most ``limit`` and the API's 100)."""
+        size = max(1, min(limit, _FIND_AMONG))
+        after: str | None = None
+        while True:
+            query = f"limit={size}" + (f"&after={quote(after, safe='')}" if after else "")
+            r = await self._send("GET", self._list_url(query), None)
+            page = json_decode.loads(r.content)
+            data = page.get("data") or []
+            for item in data:
+                yield self._batch(item, None)
+            after = page.get("last_id") or (data[-1].get("id") if data else None)
+            if not page.get("has_more") or not data or not after:
+                return
+
+    def _list_url(self, query: str) -> str:
+        """``GET /batches`` with ``query``, after the service's own (Azure's api-version)."""
+        url = self._url("batches")
+        return f"{url}{'&' if '?' in url else '?'}{query}"
 
     async def _find(self, submission: str, model: str) -> Batch | None:
         """The batch tagged ``submission`` among the newest, if the service made it; ``None``
         when it is not there or the list cannot be read (the create's error then stands)."""
         try:
-            r = await self._send("GET", self._url(f"batches?limit={_FIND_AMONG}"), model)
+            r = await self._send("GET", self._list_url(f"limit={_FIND_AMONG}"), model)
             for data in json_decode.loads(r.content).get("data") or ():
                 if (data.get("metadata") or {}).get(SUBMISSION_KEY) == submission:
                     return self._batch(data, model)

@@ -221,6 +221,7 @@ def preset(
         Preset.get_batch = None  # type: ignore[assignment,method-assign]
         Preset.cancel_batch = None  # type: ignore[assignment,method-assign]
         Preset.batch_results = None  # type: ignore[assignment,method-assign]
+        Preset.list_batches = None  # type: ignore[assignment,method-assign]
     Preset.dimensions_param = _DIMENSIONS_PARAM.get(name, "dimensions")
     Preset.embedding_limits = _EMBEDDING_LIMITS.get(name, OpenAIProvider.embedding_limits)
     Preset.api_key_env = api_key_env

@@ -718,6 +718,10 @@ class OpenAIProvider:
         """The output file's lines, then the error file's, read as they arrive."""
         return self._batches().results(batch)
 
+    def list_batches(self, limit: int) -> AsyncIterator[Batch]:
+        """``GET /batches?limit=&after=``, newest first, a page at a time."""
+        return self._batches().list(limit)
+
     async def list_models(self) -> list[ModelInfo]:
         """``GET /models``, with context windows and prices where this plugin knows them."""
         r = await self._http.get(self._url("models"), headers=self._headers)

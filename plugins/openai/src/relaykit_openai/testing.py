@@ -168,7 +168,8 @@ class AzureOpenAIMock(OpenAIMock):
         if isinstance(body, dict) and model is not None:
             # the model runs under its own name: OpenAI's rules (and answers) follow it
             request = attrs.evolve(request, body=json.dumps({**body, "model": model}).encode())
-        answer = await super().route(attrs.evolve(request, path=f"/v1/{api}", query={}))
+        query = {k: v for k, v in request.query.items() if k != "api-version"}
+        answer = await super().route(attrs.evolve(request, path=f"/v1/{api}", query=query))
         if api == "chat/completions" and answer.status == 200:
             answer = self._filtered(answer)
         return self._stamped(_azure_throttle(answer))
@@ -221,7 +222,8 @@ class AzureOpenAIMock(OpenAIMock):
                 return _azure_error(
                     400, "invalid_request", f"The endpoint {endpoint!r} is not supported."
                 )
-        answer = await super().route(attrs.evolve(request, path=f"/v1/{api}", query={}))
+        query = {k: v for k, v in request.query.items() if k != "api-version"}
+        answer = await super().route(attrs.evolve(request, path=f"/v1/{api}", query=query))
         if self.legacy_batch_objects and isinstance(answer.body, bytes):
             data = json.loads(answer.body)
             if isinstance(data, dict) and data.get("object") == "batch":
