@@ -146,6 +146,9 @@ class VertexMock(GeminiMock):
         # await between, so concurrent requests do not see each other's).
         self._where = ("", "")
         self._refused_again: Response | None = None  # a scripted 401, for the retry too
+        #: ``:predict`` calls being answered now, and the most there were at once
+        self.predicts_in_flight = 0
+        self.predicts_in_flight_max = 0
 
     @property
     def token_uri(self) -> str:
@@ -346,8 +349,13 @@ class VertexMock(GeminiMock):
         if problem:
             return _error(400, problem)
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
+        self.predicts_in_flight += 1
+        self.predicts_in_flight_max = max(self.predicts_in_flight_max, self.predicts_in_flight)
+        try:
+            if reply.delay:
+                await anyio.sleep(reply.delay)
+        finally:
+            self.predicts_in_flight -= 1
         if reply.status >= 400:
             return _scripted_error(reply)
         size = (body.get("parameters") or {}).get("outputDimensionality") or MOCK_DIMENSIONS

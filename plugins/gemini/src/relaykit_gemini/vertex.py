@@ -232,8 +232,9 @@ class VertexProvider(GeminiProvider):
         """One vector per text, from the Text Embeddings API's ``:predict``.
 
         Gemini embedding models take one text a request, the others 250 and
-        20,000 tokens (:mod:`relaykit_gemini.vertex_embeddings`); the requests
-        go one after another, and a retry sends only those that got no answer.
+        20,000 tokens (:mod:`relaykit_gemini.vertex_embeddings`); one-text
+        requests go several at once (the vectors in the texts' order), the
+        others one after another, and a retry sends only those that got no answer.
         ``input_type`` becomes each instance's ``task_type``,
         ``dimensions`` the ``outputDimensionality``; ``extra`` is merged into
         the body. The input tokens are Vertex's ``token_count``\\ s.
@@ -262,7 +263,8 @@ class VertexProvider(GeminiProvider):
             vertex_embeddings.batch_size(request.model),
             vertex_embeddings.MAX_TOKENS,
         )
-        answers = await send_batches(split, send, concurrency=1)
+        concurrency = vertex_embeddings.concurrency(request.model)
+        answers = await send_batches(split, send, concurrency=concurrency)
         found = [vector for vectors, _ in answers for vector in vectors]
         tokens = sum(counted for _, counted in answers)
         return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))
