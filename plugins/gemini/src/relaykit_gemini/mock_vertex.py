@@ -49,7 +49,7 @@ from relaykit_google_auth.mock_oauth import (
     service_account_info,
 )
 
-from . import mock_grounding
+from . import mock_audio, mock_grounding
 from .testing import (
     MODELS,
     GeminiMock,
@@ -111,10 +111,12 @@ class VertexMock(GeminiMock):
     tokens accepted as they are (a ``VERTEX_ACCESS_TOKEN``); ``express_key``
     is the express mode API key, if there is one. :attr:`tokens` is the token
     endpoint (its log, scripted failures, :meth:`~TokenEndpoint.revoke_all`).
-    Vertex's ``googleSearch`` takes ``excludeDomains`` too.
+    Vertex's ``googleSearch`` takes ``excludeDomains`` too, and its Gemini models
+    read more audio types (M4A, WebM...: :data:`.mock_audio.VERTEX_AUDIO_TYPES`).
     """
 
     search_fields: tuple[str, ...] = mock_grounding.VERTEX_SEARCH_FIELDS
+    audio_types: tuple[str, ...] = mock_audio.VERTEX_AUDIO_TYPES
 
     def __init__(
         self,

@@ -52,7 +52,7 @@ from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_settings import option
 
-from . import embeddings, vertex_embeddings, vertex_urls
+from . import embeddings, transcription, vertex_embeddings, vertex_urls
 from .prices import known_model
 from .provider import GeminiProvider
 
@@ -86,6 +86,7 @@ class VertexProvider(GeminiProvider):
     api_key_env: ClassVar[str | None] = "VERTEX_ACCESS_TOKEN"
     base_url_env: ClassVar[str | None] = "GOOGLE_VERTEX_BASE_URL"
     requires_api_key: ClassVar[bool] = False
+    _audio_types: ClassVar[Mapping[str, str]] = transcription.VERTEX_MIME_TYPES
     #: Vertex AI's ``googleSearch`` takes ``excludeDomains``: ``blocked_domains`` goes there
     search_excludes_domains: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = (
