@@ -174,9 +174,9 @@ async def _build(config: dict[str, Any], plugins: list[object]) -> relaykit.Clie
 def test_a_listing_in_flight_at_the_fork_does_not_hold_the_childs_listings(backend: str) -> None:
     config = {"storage": {"backend": "none"}}
     with relaykit.SyncClient(config, plugins=[FakePlugin()], backend=backend) as client:
-        catalog = client._ready()[1]._catalog
+        catalog = client._ready("models")[1]._catalog
         lock = catalog._locks.setdefault("fake", anyio.Lock())
-        portal = client._ready()[0]
+        portal = client._ready("models")[0]
         release = threading.Event()
 
         async def fetching() -> None:  # as a parent's task fetching the listing holds it

@@ -8,6 +8,7 @@ SIGINT sent to the main thread (as a terminal sends it), which interrupts its wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
 import subprocess
@@ -293,6 +294,72 @@ def test_a_trio_client_in_a_thread_that_runs_trio_is_a_typed_error(
 
     with pytest.raises(ConfigError, match=r"backend='asyncio'"):
         anyio.run(cell, backend="trio")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["chat", "stream", "enter_async_context"])
+def test_a_blocking_call_from_the_clients_own_loop_names_the_async_method(
+    openai_mock: OpenAIMock, backend: str, method: str
+) -> None:
+    # An async tool runs in the client's loop thread: a blocking call there waits on
+    # the loop it blocks. Before, it failed with anyio's plain RuntimeError.
+    seen: list[BaseException] = []
+
+    async def lookup(city: str) -> str:
+        """The weather in ``city``."""
+        try:
+            if method == "chat":
+                client.chat(MODEL, city)
+            elif method == "stream":
+                with client.stream(MODEL, city):
+                    pass
+            else:
+                client.enter_async_context(contextlib.nullcontext())  # type: ignore[arg-type]
+        except BaseException as error:
+            seen.append(error)
+            raise
+        return "sunny"
+
+    openai_mock.script.reply("", tool_calls=(("lookup", {"city": "Oslo"}),))
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        with pytest.raises(ConfigError) as caught:
+            client.run_tools(MODEL, "weather?", [lookup], tool_errors="raise")
+        assert client.chat(MODEL, "still usable").text == "echo: still usable"
+    error = seen[0]
+    assert type(error) is ConfigError
+    assert caught.value is error or error in _causes(caught.value)
+    assert f"SyncClient.{method}" in error.message
+    fix = {
+        "chat": "`await client.chat(...)`",
+        "stream": "`async with client.stream(...)`",
+        "enter_async_context": "`async with manager:`",
+    }[method]
+    assert error.hint is not None and fix in error.hint and "plain `def`" in error.hint
+    assert len(openai_mock.requests) == 2  # the tool run's step and the last chat
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_sync_tool_calls_the_sync_client_from_a_worker_thread(
+    openai_mock: OpenAIMock, backend: str
+) -> None:
+    # The fix the error above names: a plain `def` tool runs in a worker thread.
+    def lookup(city: str) -> str:
+        """The weather in ``city``."""
+        return client.chat(MODEL, city).text
+
+    openai_mock.script.reply("", tool_calls=(("lookup", {"city": "Oslo"}),))
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        run = client.run_tools(MODEL, "weather?", [lookup], tool_errors="raise")
+    assert run.response.text.startswith("echo:")
+    assert any("echo: Oslo" in str(r.json()) for r in openai_mock.requests)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found = []
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        found.append(error)
+    return found
 
 
 # -- lifecycle -------------------------------------------------------------------

@@ -148,7 +148,10 @@ class SyncClient:
     """Blocking twin of :class:`relaykit.Client`; use ``with relaykit.SyncClient() as client:``.
 
     Takes the same arguments as :class:`relaykit.Client`, plus ``backend``
-    (``"asyncio"`` or ``"trio"``) for the loop thread.
+    (``"asyncio"`` or ``"trio"``) for the loop thread. Its methods block, so they
+    are refused (:class:`~relaykit.ConfigError`) in that loop thread itself, where
+    an async tool given to ``run_tools`` runs: a sync tool (a plain ``def``) runs
+    in a worker thread and may call them.
     """
 
     def __init__(
@@ -164,6 +167,7 @@ class SyncClient:
         self._stack = ExitStack()
         self._portal: BlockingPortal | None = None
         self._client: Client | None = None
+        self._loop_thread: int | None = None  # the ident of the thread running the loop
         self._closed = False
         after_fork_in_child(self, SyncClient._forget_parent)
 
@@ -180,14 +184,16 @@ class SyncClient:
         leave_to_parent(self._stack, self._portal)
         self._stack = ExitStack()
         self._portal = None
+        self._loop_thread = None
 
     def _restart_in_child(self, client: Client) -> BlockingPortal:
         portal = self._stack.enter_context(start_blocking_portal(self._backend))
         try:
+            self._loop_thread = portal.call(threading.get_ident)
             self._stack.enter_context(portal.wrap_async_context_manager(client))
         except BaseException:
             self._stack.close()
-            self._portal = None
+            self._portal = self._loop_thread = None
             raise
         self._portal = portal
         return portal
@@ -205,12 +211,13 @@ class SyncClient:
         self._portal = self._stack.enter_context(start_blocking_portal(self._backend))
         try:
             # Built inside the loop thread: the client's locks and streams belong to that loop.
-            client = self._portal.call(_build, config, plugins, env)
+            client, self._loop_thread = self._portal.call(_build, config, plugins, env)
             self._client = self._stack.enter_context(
                 self._portal.wrap_async_context_manager(client)
             )
         except BaseException:
             self._stack.close()
+            self._portal = self._loop_thread = None
             raise
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
@@ -230,12 +237,25 @@ class SyncClient:
             self._stack.__exit__(exc_type, exc, tb)
         finally:
             self._client = self._portal = None
+            self._loop_thread = None
 
     def close(self) -> None:
         """Close the client and stop the loop thread."""
         self.__exit__(None, None, None)
 
-    def _ready(self) -> tuple[BlockingPortal, Client]:
+    def _ready(self, method: str) -> tuple[BlockingPortal, Client]:
+        """The portal and client for a call of ``method``, refusing one the loop cannot take."""
+        if self._loop_thread is not None and threading.get_ident() == self._loop_thread:
+            # An async tool (or other async code handed to the client) runs in the
+            # loop's own thread: blocking it to wait on that loop cannot end.
+            raise ConfigError(
+                f"SyncClient.{method} was called from the client's own event loop thread "
+                "(an async tool given to run_tools, or other async code the client runs); "
+                "a blocking call there would wait on the loop it blocks",
+                hint=f"in async code, use an async relaykit.Client: {_async_form(method)}; "
+                "or make the tool a plain `def`: SyncClient runs those in worker "
+                "threads, where its calls work",
+            )
         if self._closed:
             raise ClientClosedError(
                 "this SyncClient is closed",
@@ -256,12 +276,12 @@ class SyncClient:
         server's connection, whose tools ``run_tools`` calls in that loop
         (``tools = client.enter_async_context(open_tools())``).
         """
-        portal, _ = self._ready()
+        portal, _ = self._ready("enter_async_context")
         return self._stack.enter_context(portal.wrap_async_context_manager(manager))
 
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""
-        portal, client = self._ready()
+        portal, client = self._ready("chat")
         return _call(portal, lambda: client.chat(model, messages, **params))
 
     def run_tools(
@@ -276,7 +296,7 @@ class SyncClient:
     ) -> ToolRun:
         """Blocking :meth:`relaykit.Client.run_tools`; the tools run in the client's
         event loop thread (async ones) or its worker threads (sync ones)."""
-        portal, client = self._ready()
+        portal, client = self._ready("run_tools")
         return _call(
             portal,
             lambda: client.run_tools(
@@ -296,7 +316,7 @@ class SyncClient:
     ) -> AbstractContextManager[SyncToolRunStream]:
         """Blocking :meth:`relaykit.Client.stream_tools`: ``with client.stream_tools(...)
         as run: for event in run``; the tools run as :meth:`run_tools`' do."""
-        portal, client = self._ready()
+        portal, client = self._ready("stream_tools")
         stream = client.stream_tools(
             model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
         )
@@ -306,41 +326,41 @@ class SyncClient:
         self, model: str, messages: Messages, **params: Any
     ) -> AbstractContextManager[SyncStream]:
         """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
-        portal, client = self._ready()
+        portal, client = self._ready("stream")
         return _SyncContext(portal, client.stream(model, messages, **params), SyncStream)
 
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
-        portal, client = self._ready()
+        portal, client = self._ready("models")
         return _call(portal, lambda: client.models(provider, refresh=refresh))
 
     def count_tokens(self, model: str, messages: Messages, **params: Any) -> TokenCount:
         """Blocking :meth:`relaykit.Client.count_tokens`."""
-        portal, client = self._ready()
+        portal, client = self._ready("count_tokens")
         return _call(portal, lambda: client.count_tokens(model, messages, **params))
 
     def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
         """Blocking :meth:`relaykit.Client.embed`."""
-        portal, client = self._ready()
+        portal, client = self._ready("embed")
         return _call(portal, lambda: client.embed(model, inputs, **params))
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], **params: Any
     ) -> RerankResponse:
         """Blocking :meth:`relaykit.Client.rerank`."""
-        portal, client = self._ready()
+        portal, client = self._ready("rerank")
         return _call(portal, lambda: client.rerank(model, query, documents, **params))
 
     def transcribe(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
     ) -> TranscriptionResponse:
         """Blocking :meth:`relaykit.Client.transcribe`."""
-        portal, client = self._ready()
+        portal, client = self._ready("transcribe")
         return _call(portal, lambda: client.transcribe(model, audio, **params))
 
     def generate_image(self, model: str, prompt: str, **params: Any) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.generate_image`."""
-        portal, client = self._ready()
+        portal, client = self._ready("generate_image")
         return _call(portal, lambda: client.generate_image(model, prompt, **params))
 
     def edit_image(
@@ -348,34 +368,34 @@ class SyncClient:
     ) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.edit_image` (a path is read in the client's
         event loop, not this thread)."""
-        portal, client = self._ready()
+        portal, client = self._ready("edit_image")
         return _call(portal, lambda: client.edit_image(model, prompt, image, mask, **params))
 
     def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
         """Blocking :meth:`relaykit.Client.speak`."""
-        portal, client = self._ready()
+        portal, client = self._ready("speak")
         return _call(portal, lambda: client.speak(model, text, **params))
 
     def moderate(self, model: str, input: str | Sequence[str], **params: Any) -> ModerationResponse:
         """Blocking :meth:`relaykit.Client.moderate`."""
-        portal, client = self._ready()
+        portal, client = self._ready("moderate")
         return _call(portal, lambda: client.moderate(model, input, **params))
 
     def submit_batch(
         self, model: str, items: Iterable[BatchItem | Mapping[str, Any]], **params: Any
     ) -> Batch:
         """Blocking :meth:`relaykit.Client.submit_batch`."""
-        portal, client = self._ready()
+        portal, client = self._ready("submit_batch")
         return _call(portal, lambda: client.submit_batch(model, items, **params))
 
     def batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.batch`."""
-        portal, client = self._ready()
+        portal, client = self._ready("batch")
         return _call(portal, lambda: client.batch(batch_id))
 
     def cancel_batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.cancel_batch`."""
-        portal, client = self._ready()
+        portal, client = self._ready("cancel_batch")
         return _call(portal, lambda: client.cancel_batch(batch_id))
 
     def batches(self, provider: str, *, limit: int = 20) -> list[Batch]:
@@ -386,7 +406,7 @@ class SyncClient:
     def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
         client.batch_results(id)``, each read from the vendor as the loop asks."""
-        portal, client = self._ready()
+        portal, client = self._ready("batch_results")
         results = client.batch_results(batch_id)
         try:
             while True:
@@ -402,7 +422,7 @@ class SyncClient:
     ) -> AbstractContextManager[SyncAudioStream[bytes, SpeechResponse]]:
         """Blocking :meth:`relaykit.Client.stream_speech`: ``with client.stream_speech(...)
         as audio: for chunk in audio``."""
-        portal, client = self._ready()
+        portal, client = self._ready("stream_speech")
         return _SyncContext(portal, client.stream_speech(model, text, **params), SyncAudioStream)
 
     def stream_transcription(
@@ -410,7 +430,7 @@ class SyncClient:
     ) -> AbstractContextManager[SyncAudioStream[str, TranscriptionResponse]]:
         """Blocking :meth:`relaykit.Client.stream_transcription`: ``with
         client.stream_transcription(...) as t: for delta in t``."""
-        portal, client = self._ready()
+        portal, client = self._ready("stream_transcription")
         return _SyncContext(
             portal, client.stream_transcription(model, audio, **params), SyncAudioStream
         )
@@ -536,5 +556,19 @@ def _runs_trio() -> bool:
     return True
 
 
-async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:
-    return Client(config, plugins=plugins, env=env)
+def _async_form(method: str) -> str:
+    """How async code makes the call ``SyncClient.<method>`` makes."""
+    if method == "enter_async_context":
+        return "`async with manager:` (or an AsyncExitStack)"
+    if method.startswith("stream"):
+        return f"`async with client.{method}(...)`"
+    if method == "batch_results":
+        return "`async for result in client.batch_results(...)`"
+    return f"`await client.{method}(...)`"
+
+
+async def _build(
+    config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None
+) -> tuple[Client, int]:
+    """The client, built in the loop thread, and that thread's ident."""
+    return Client(config, plugins=plugins, env=env), threading.get_ident()

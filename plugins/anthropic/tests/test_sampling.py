@@ -12,6 +12,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError
+from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.mock_thinking import thinking_problem
 from relaykit_anthropic.sampling import refuses_sampling
 from relaykit_anthropic.testing import AnthropicMock
@@ -178,3 +179,29 @@ def test_the_mock_refuses_what_the_api_refuses(
     assert problem == (None if refused is None else f"{refused} for this model.")
     older = {**body, "model": "claude-opus-4-6"}
     assert thinking_problem(older) is None
+
+
+@pytest.mark.anyio
+async def test_a_foundry_deployment_is_read_as_the_model_it_serves() -> None:
+    # "my-claude" names no Claude version: only the deployments map says it is Opus 4.7.
+    deployments = {"my-claude": "claude-opus-4-7", "old-claude": "claude-opus-4-6"}
+    with FoundryClaudeMock(api_key=KEY, deployments=deployments) as foundry:
+        cfg = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+            "providers": {
+                "foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}
+            },
+        }
+        async with relaykit.Client(cfg, env={"ANTHROPIC_FOUNDRY_API_KEY": KEY}) as c:
+            with pytest.raises(InvalidRequestError) as caught:
+                await c.chat("foundry-anthropic/my-claude", "hi", temperature=0.2)
+            error = caught.value
+            assert (error.param, error.status, error.model) == ("temperature", None, "my-claude")
+            assert "Claude Opus 4.7 (deployment 'my-claude') takes no temperature" in (
+                error.message
+            )
+            assert not foundry.requests
+            await c.chat("foundry-anthropic/my-claude", "hi", temperature=1)
+            await c.chat("foundry-anthropic/old-claude", "hi", temperature=0.2)
+        assert [r.json()["temperature"] for r in foundry.requests] == [1, 0.2]

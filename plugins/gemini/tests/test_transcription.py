@@ -20,6 +20,8 @@ from relaykit import AudioFile, ContentFilterError, InvalidRequestError, Usage
 from relaykit.cli import main
 from relaykit.testing import Reply, mock_audio, mock_transcript
 from relaykit_gemini import transcription
+from relaykit_gemini.mock_audio import AUDIO_TYPES, VERTEX_AUDIO_TYPES, audio_problem
+from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.testing import MAX_REQUEST_BYTES, GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"  # the mock fixture's (conftest)
@@ -208,3 +210,51 @@ def test_relaykit_transcribe_prints_the_text(
     out = json.loads(capsys.readouterr().out)
     assert (out["text"], out["provider"], out["duration"]) == (SAID, "gemini", 3.0)
     assert Decimal(out["cost_usd"]) > 0
+
+
+@pytest.mark.anyio
+async def test_vertex_sends_m4a_and_webm_which_its_gemini_models_read(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    # Vertex AI's audio understanding page lists audio/m4a and audio/webm; the
+    # Gemini API's audio guide does not (refused unsent above).
+    m4a = b"\x00\x00\x00\x20ftypM4A " + bytes(64)
+    webm = b"\x1a\x45\xdf\xa3" + bytes(64)
+    provider = {
+        "type": "vertex",
+        "base_url": vertex_mock.base_url,
+        "project": "mock-project",
+        "location": "us-central1",
+        "credentials_file": str(sa_file),
+    }
+    cfg = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 1},
+        "providers": {"vertex": provider},
+    }
+    async with relaykit.Client(cfg, env={}) as c:
+        for audio in (m4a, webm):
+            r = await c.transcribe("vertex/gemini-2.5-flash", audio)
+            assert r.text == mock_transcript(audio)
+    sent = [
+        part["inlineData"]["mimeType"]
+        for call in vertex_mock.model_requests("generateContent")
+        for part in call.json()["contents"][0]["parts"]
+        if "inlineData" in part
+    ]
+    assert sent == ["audio/m4a", "audio/webm"]
+
+
+def test_the_vertex_mock_reads_the_types_vertex_lists(vertex_mock: VertexMock) -> None:
+    assert "audio/webm" in VERTEX_AUDIO_TYPES and "audio/webm" not in AUDIO_TYPES
+    assert (
+        audio_problem({"contents": [{"parts": [_blob("audio/webm")]}]}, VERTEX_AUDIO_TYPES) is None
+    )
+    assert audio_problem({"contents": [{"parts": [_blob("audio/aiff")]}]}, VERTEX_AUDIO_TYPES) == (
+        "Unsupported MIME type: audio/aiff"
+    )
+    assert vertex_mock.audio_types == VERTEX_AUDIO_TYPES
+
+
+def _blob(mime: str) -> dict[str, Any]:
+    return {"inlineData": {"mimeType": mime, "data": base64.b64encode(MEMO).decode()}}

@@ -19,7 +19,7 @@ from relaykit import (
     RateLimitError,
 )
 from relaykit.testing import Reply, mock_embedding_tokens, mock_vector
-from relaykit_gemini import vertex_urls, wire
+from relaykit_gemini import vertex_embeddings, vertex_urls, wire
 from relaykit_gemini.mock_vertex import VertexMock, validate_predict
 from relaykit_gemini.prices import known_model
 
@@ -286,6 +286,58 @@ async def test_other_embedding_models_take_many_texts_a_call(
     calls = vertex_mock.model_requests("predict")
     assert [len(call.json()["instances"]) for call in calls] == [250, 50]
     assert r.vectors == tuple(mock_vector(t) for t in texts)
+    assert vertex_mock.predicts_in_flight_max == 1  # one after another
+
+
+@pytest.mark.anyio
+async def test_one_text_calls_go_several_at_once_the_vectors_in_order(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    texts = [f"text {i}" for i in range(32)]
+    # the even texts' answers come late: later texts are answered before earlier ones
+    vertex_mock.script.push(*(Reply(delay=0.15 if i % 2 == 0 else 0.01) for i in range(32)))
+    async with client(vertex_mock, sa_file) as c:
+        r = await c.embed("vertex/gemini-embedding-001", texts)
+    assert r.vectors == tuple(mock_vector(t) for t in texts)
+    sent = [call.json()["instances"][0]["content"] for call in vertex_mock.model_requests()]
+    assert sorted(sent) == sorted(texts)
+    assert 1 < vertex_mock.predicts_in_flight_max <= vertex_embeddings.CONCURRENCY
+
+
+@pytest.mark.anyio
+async def test_a_retry_resends_only_the_one_text_calls_that_got_no_answer(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    texts = [f"text {i}" for i in range(32)]
+    # the eleventh call fails late, once every other call has been answered
+    failing = Reply(status=503, error="The service is currently unavailable.", delay=0.5)
+    vertex_mock.script.push(*(Reply() for _ in range(10)), failing)
+    retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
+    cfg = {**vertex_config(vertex_mock, sa_file), "retry": retry}
+    async with relaykit.Client(cfg, env={}) as c:
+        r = await c.embed("vertex/gemini-embedding-001", texts)
+    assert r.vectors == tuple(mock_vector(t) for t in texts) and r.attempts == 2
+    sent = [call.json()["instances"][0]["content"] for call in vertex_mock.model_requests()]
+    assert len(sent) == 33 and sent[-1] == sent[10]  # the failed call alone, again
+
+
+@pytest.mark.anyio
+async def test_the_calls_a_failure_cut_short_are_sent_again(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    texts = [f"text {i}" for i in range(32)]
+    # the first call fails while the others wait for their answers
+    slow = [Reply(delay=0.3) for _ in range(31)]
+    vertex_mock.script.push(Reply.failure(503, "The service is currently unavailable."), *slow)
+    retry = {"attempts": 2, "initial_wait": 0, "max_retry_after": 0}
+    cfg = {**vertex_config(vertex_mock, sa_file), "retry": retry}
+    async with relaykit.Client(cfg, env={}) as c:
+        r = await c.embed("vertex/gemini-embedding-001", texts)
+    assert r.vectors == tuple(mock_vector(t) for t in texts) and r.attempts == 2
+    sent = [call.json()["instances"][0]["content"] for call in vertex_mock.model_requests()]
+    # the first round (at most CONCURRENCY calls) got no answer; the rest went once
+    assert 33 <= len(sent) <= 32 + vertex_embeddings.CONCURRENCY
+    assert sorted(set(sent)) == sorted(texts)
 
 
 @pytest.mark.anyio

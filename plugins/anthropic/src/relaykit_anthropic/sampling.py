@@ -22,9 +22,11 @@ token); ``top_k`` has no default, so any value is refused. The values come
 from ``temperature=``, ``top_p=`` and ``extra`` (which may carry ``top_k``,
 and whose values are the ones sent).
 
-Older models, and names with no Claude version or family read here (a
-gateway's alias, a later family), are left to the API: it answers what it
-refuses with its own 400.
+A deployment's name (a Foundry deployment "my-claude" serving Claude Opus
+4.7) is read as the model it serves: the provider passes that model in
+(``base_model``), as the prefill check (:mod:`.prefill`) reads it. Older models,
+and names with no Claude version or family read here (a gateway's alias, a
+later family), are left to the API: it answers what it refuses with its own 400.
 """
 
 from __future__ import annotations
@@ -75,11 +77,14 @@ def sampling_values(request: ChatRequest) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def check(request: ChatRequest) -> None:
-    """Refuse ``request`` before sending when its model refuses one of its sampling values."""
-    name = refuses_sampling(request.model)
+def check(request: ChatRequest, base: str | None = None) -> None:
+    """Refuse ``request`` before sending when its model (or ``base``, the Claude model
+    a deployment named ``request.model`` serves) refuses one of its sampling values."""
+    name = refuses_sampling(base or request.model)
     if name is None:
         return
+    if base and base != request.model:
+        name = f"{name} (deployment {request.model!r})"
     for param, value in sampling_values(request).items():
         if _taken(param, value):
             continue

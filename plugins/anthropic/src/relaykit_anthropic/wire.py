@@ -166,12 +166,13 @@ def request_body(
     ``provider`` names the provider in the errors raised before sending;
     ``dynamic_web_search`` sends the web search tool with dynamic filtering to the
     models that take it (:mod:`.web_search`); ``search_model`` is the Claude
-    model that decides it, and whether a prefill is taken (:mod:`.prefill`),
-    when ``request.model`` is a deployment's name.
+    model that decides it, whether a prefill is taken (:mod:`.prefill`) and
+    which sampling values are (:mod:`.sampling`), when ``request.model`` is a
+    deployment's name.
     """
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
-    sampling.check(request)
+    sampling.check(request, search_model)
     tools = [_tool(t, f"tools[{i}]") for i, t in enumerate(request.tools)]
     system = _system(request.messages, tools)
     # extra's own thinking replaces reasoning= (it is sent as given, below)

@@ -55,6 +55,21 @@ PCM_MIME = "audio/L16;codec=pcm;rate=24000"
 AUDIO_TOKENS_PER_SECOND = 32
 #: the audio types Gemini's audio guide lists
 AUDIO_TYPES = ("audio/wav", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac")
+#: the audio types Vertex AI's "Audio understanding" page lists for its Gemini models
+VERTEX_AUDIO_TYPES = (
+    "audio/x-aac",
+    "audio/flac",
+    "audio/mp3",
+    "audio/m4a",
+    "audio/mpeg",
+    "audio/mpga",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/opus",
+    "audio/pcm",
+    "audio/wav",
+    "audio/webm",
+)
 _SPEECH_CONFIG = ("voiceConfig", "multiSpeakerVoiceConfig", "languageCode")
 
 
@@ -162,13 +177,13 @@ def audio_parts(body: Mapping[str, Any]) -> list[bytes]:
     return found
 
 
-def audio_problem(body: Mapping[str, Any]) -> str | None:
-    """Gemini's message for audio in a type it does not read, or ``None``."""
+def audio_problem(body: Mapping[str, Any], types: tuple[str, ...] = AUDIO_TYPES) -> str | None:
+    """Gemini's message for audio in a type it does not read (not in ``types``), or ``None``."""
     for content in body.get("contents") or ():
         for part in content.get("parts") or ():
             blob = part.get("inlineData")
             mime = str(blob.get("mimeType", "")) if isinstance(blob, dict) else ""
-            if mime.startswith("audio/") and mime not in AUDIO_TYPES:
+            if mime.startswith("audio/") and mime not in types:
                 return f"Unsupported MIME type: {mime}"
     return None
 

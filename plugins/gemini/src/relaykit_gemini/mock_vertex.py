@@ -49,7 +49,7 @@ from relaykit_google_auth.mock_oauth import (
     service_account_info,
 )
 
-from . import mock_grounding
+from . import mock_audio, mock_grounding
 from .testing import (
     MODELS,
     GeminiMock,
@@ -111,10 +111,12 @@ class VertexMock(GeminiMock):
     tokens accepted as they are (a ``VERTEX_ACCESS_TOKEN``); ``express_key``
     is the express mode API key, if there is one. :attr:`tokens` is the token
     endpoint (its log, scripted failures, :meth:`~TokenEndpoint.revoke_all`).
-    Vertex's ``googleSearch`` takes ``excludeDomains`` too.
+    Vertex's ``googleSearch`` takes ``excludeDomains`` too, and its Gemini models
+    read more audio types (M4A, WebM...: :data:`.mock_audio.VERTEX_AUDIO_TYPES`).
     """
 
     search_fields: tuple[str, ...] = mock_grounding.VERTEX_SEARCH_FIELDS
+    audio_types: tuple[str, ...] = mock_audio.VERTEX_AUDIO_TYPES
 
     def __init__(
         self,
@@ -146,6 +148,9 @@ class VertexMock(GeminiMock):
         # await between, so concurrent requests do not see each other's).
         self._where = ("", "")
         self._refused_again: Response | None = None  # a scripted 401, for the retry too
+        #: ``:predict`` calls being answered now, and the most there were at once
+        self.predicts_in_flight = 0
+        self.predicts_in_flight_max = 0
 
     @property
     def token_uri(self) -> str:
@@ -346,8 +351,13 @@ class VertexMock(GeminiMock):
         if problem:
             return _error(400, problem)
         reply = self.script.next(Reply())
-        if reply.delay:
-            await anyio.sleep(reply.delay)
+        self.predicts_in_flight += 1
+        self.predicts_in_flight_max = max(self.predicts_in_flight_max, self.predicts_in_flight)
+        try:
+            if reply.delay:
+                await anyio.sleep(reply.delay)
+        finally:
+            self.predicts_in_flight -= 1
         if reply.status >= 400:
             return _scripted_error(reply)
         size = (body.get("parameters") or {}).get("outputDimensionality") or MOCK_DIMENSIONS

@@ -125,6 +125,9 @@ class GeminiProvider:
     #: whether ``googleSearch`` takes ``excludeDomains`` (``blocked_domains``): the
     #: Gemini API's does not, Vertex AI's does
     search_excludes_domains: ClassVar[bool] = False
+    #: the audio formats ``transcribe`` sends, and as which MIME type: the Gemini
+    #: API's audio guide's; Vertex AI's page lists M4A and WebM too
+    _audio_types: ClassVar[Mapping[str, str]] = transcription.MIME_TYPES
 
     def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
         self.settings = settings
@@ -413,9 +416,9 @@ class GeminiProvider:
 
     async def transcribe(self, request: TranscriptionRequest) -> TranscriptionResponse:
         """One ``generateContent`` call: the words said in ``request.audio``, sent inline
-        (a format Gemini does not read, or a request over 20 MB, is refused unsent:
+        (a format the host does not read, or a request over 20 MB, is refused unsent:
         see :mod:`relaykit_gemini.transcription`)."""
-        body = transcription.transcription_body(request, self._name)
+        body = transcription.transcription_body(request, self._name, self._audio_types)
         url = await self._url(request.model, "generateContent")
         data = await self._answer(url, body, request.model)
         try:

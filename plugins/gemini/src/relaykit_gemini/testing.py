@@ -249,6 +249,8 @@ class GeminiMock(VendorMock):
     base_path = ""
     #: the fields the ``googleSearch`` tool takes (:mod:`.mock_grounding`)
     search_fields: tuple[str, ...] = mock_grounding.GEMINI_SEARCH_FIELDS
+    #: the audio MIME types read inline (:mod:`.mock_audio`)
+    audio_types: tuple[str, ...] = mock_audio.AUDIO_TYPES
 
     def __init__(
         self,
@@ -485,7 +487,7 @@ class GeminiMock(VendorMock):
             if method != "generateContent":
                 return _error(400, "The mock speaks on generateContent only.")
             return await self._speak(model, body)
-        problem = mock_audio.audio_problem(body)
+        problem = mock_audio.audio_problem(body, self.audio_types)
         if problem:
             return _error(400, problem)
         clips = mock_audio.audio_parts(body)

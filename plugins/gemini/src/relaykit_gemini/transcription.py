@@ -13,10 +13,12 @@ body as for chat (``{"generationConfig": {"thinkingConfig": {"thinkingBudget":
 The audio goes inline, base64 in the JSON body, in a MIME type the guide
 lists (:data:`MIME_TYPES`: WAV, MP3, OGG, FLAC, and MP4 video, whose speech
 Gemini transcribes too). M4A and WebM are refused unsent, naming the formats
-Gemini reads. The guide caps a request at 20 MB ("use the Files API when the
-total request size ... is larger than 20 MB"): a larger body is refused
-unsent (:data:`MAX_REQUEST_BYTES`); uploading through the Files API is not
-done here.
+Gemini reads. Vertex AI's "Audio understanding" page lists more types for
+its Gemini models (``audio/m4a``, ``audio/webm``, ``audio/mp4``...): Vertex
+sends M4A and WebM too (:data:`VERTEX_MIME_TYPES`). The guide caps a request
+at 20 MB ("use the Files API when the total request size ... is larger than
+20 MB"): a larger body is refused unsent (:data:`MAX_REQUEST_BYTES`);
+uploading through the Files API is not done here.
 
 The answer's text is the transcript. ``usageMetadata`` counts the tokens,
 the audio's apart (``promptTokensDetails``, modality ``AUDIO``), which some
@@ -51,6 +53,8 @@ MIME_TYPES = {
     "flac": "audio/flac",
     "mp4": "video/mp4",
 }
+#: Vertex AI's: its audio understanding page's MIME types add M4A and WebM
+VERTEX_MIME_TYPES = {**MIME_TYPES, "m4a": "audio/m4a", "webm": "audio/webm"}
 #: the formats named in a refusal (the audio guide's list)
 READ = "wav, mp3, aiff, aac, ogg (Vorbis), flac"
 #: the largest request body sent inline: the guide's 20 MB (Google's
@@ -80,17 +84,22 @@ def instruction(request: TranscriptionRequest) -> str:
     return "\n".join(lines)
 
 
-def transcription_body(request: TranscriptionRequest, name: str) -> bytes:
+def transcription_body(
+    request: TranscriptionRequest, name: str, mime_types: Mapping[str, str] = MIME_TYPES
+) -> bytes:
     """The JSON body of ``{model}:generateContent`` transcribing ``request.audio``.
 
-    Raises :class:`~relaykit.InvalidRequestError` (unsent) for a format Gemini
-    does not read, and for a body over :data:`MAX_REQUEST_BYTES`.
+    ``mime_types`` are the formats the host reads (Vertex AI's are
+    :data:`VERTEX_MIME_TYPES`). Raises :class:`~relaykit.InvalidRequestError`
+    (unsent) for a format it does not read, and for a body over
+    :data:`MAX_REQUEST_BYTES`.
     """
     audio = request.audio
-    mime = MIME_TYPES.get(audio.format)
+    mime = mime_types.get(audio.format)
     if mime is None:
+        read = READ if mime_types is MIME_TYPES else ", ".join(sorted(mime_types))
         raise InvalidRequestError(
-            f"Gemini reads {READ} audio, not {audio.format}",
+            f"Gemini reads {read} audio, not {audio.format}",
             provider=name,
             model=request.model,
             param="audio",

@@ -52,7 +52,7 @@ from relaykit.embeddings import estimate_tokens, send_batches
 from relaykit_google_auth import AccessTokens, vertex_errors, vertex_settings
 from relaykit_google_auth.vertex_settings import option
 
-from . import embeddings, vertex_embeddings, vertex_urls
+from . import embeddings, transcription, vertex_embeddings, vertex_urls
 from .prices import known_model
 from .provider import GeminiProvider
 
@@ -86,6 +86,7 @@ class VertexProvider(GeminiProvider):
     api_key_env: ClassVar[str | None] = "VERTEX_ACCESS_TOKEN"
     base_url_env: ClassVar[str | None] = "GOOGLE_VERTEX_BASE_URL"
     requires_api_key: ClassVar[bool] = False
+    _audio_types: ClassVar[Mapping[str, str]] = transcription.VERTEX_MIME_TYPES
     #: Vertex AI's ``googleSearch`` takes ``excludeDomains``: ``blocked_domains`` goes there
     search_excludes_domains: ClassVar[bool] = True
     options: ClassVar[tuple[str, ...]] = (
@@ -233,8 +234,9 @@ class VertexProvider(GeminiProvider):
         """One vector per text, from the Text Embeddings API's ``:predict``.
 
         Gemini embedding models take one text a request, the others 250 and
-        20,000 tokens (:mod:`relaykit_gemini.vertex_embeddings`); the requests
-        go one after another, and a retry sends only those that got no answer.
+        20,000 tokens (:mod:`relaykit_gemini.vertex_embeddings`); one-text
+        requests go several at once (the vectors in the texts' order), the
+        others one after another, and a retry sends only those that got no answer.
         ``input_type`` becomes each instance's ``task_type``,
         ``dimensions`` the ``outputDimensionality``; ``extra`` is merged into
         the body. The input tokens are Vertex's ``token_count``\\ s.
@@ -263,7 +265,8 @@ class VertexProvider(GeminiProvider):
             vertex_embeddings.batch_size(request.model),
             vertex_embeddings.MAX_TOKENS,
         )
-        answers = await send_batches(split, send, concurrency=1)
+        concurrency = vertex_embeddings.concurrency(request.model)
+        answers = await send_batches(split, send, concurrency=concurrency)
         found = [vector for vectors, _ in answers for vector in vectors]
         tokens = sum(counted for _, counted in answers)
         return EmbeddingResponse(vectors=tuple(found), model=request.model, usage=Usage(tokens))

@@ -9,8 +9,11 @@ take one instance a request ("gemini-embedding-001 supports one instance per
 request"), the others up to :data:`BATCH_LIMIT` texts and :data:`MAX_TOKENS`
 tokens ("Each call can include up to 250 input texts and the overall input
 token cap is 20,000 tokens; exceeding that returns a 400 error", the Text
-Embeddings guide); the requests go one after another, as the Gemini API's
-batches do. Vertex's own default truncates a text
+Embeddings guide). A call's one-text requests go :data:`CONCURRENCY` at a
+time (their quota is input tokens a minute, not requests: Vertex's quotas
+page), the vectors in the texts' order; the 250-text ones go one after another,
+as the Gemini API's batches do. A retry sends only the requests that got no
+answer. Vertex's own default truncates a text
 over the model's 2048 tokens; ``extra={"parameters": {"autoTruncate": False}}``
 makes it an error instead. ``extra`` is merged into the body one level deep.
 """
@@ -29,11 +32,19 @@ from .wire import merge_extra
 BATCH_LIMIT = 250
 #: the most input tokens a ``:predict`` call takes, summed over its instances
 MAX_TOKENS = 20_000
+#: how many one-text ``:predict`` calls of one embed run at once: 32 texts take
+#: four round trips, not 32, with no burst a project's quota would notice
+CONCURRENCY = 8
 
 
 def batch_size(model: str) -> int:
     """How many texts one ``:predict`` call to ``model`` may carry."""
     return 1 if model.startswith("gemini-embedding") else BATCH_LIMIT
+
+
+def concurrency(model: str) -> int:
+    """How many ``:predict`` calls of one embed of ``model`` may be in flight together."""
+    return CONCURRENCY if batch_size(model) == 1 else 1
 
 
 def predict_body(request: EmbeddingRequest, texts: Sequence[str]) -> dict[str, Any]:
