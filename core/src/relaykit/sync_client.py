@@ -400,7 +400,7 @@ class SyncClient:
 
     def batches(self, provider: str, *, limit: int = 20) -> list[Batch]:
         """Blocking :meth:`relaykit.Client.batches`."""
-        portal, client = self._ready()
+        portal, client = self._ready("batches")
         return _call(portal, lambda: client.batches(provider, limit=limit))
 
     def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
