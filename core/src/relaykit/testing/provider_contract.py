@@ -1575,9 +1575,14 @@ class BatchContract:
         (the ``n``-th batch request's): never two batches; the batch found again, or a
         typed error, not retryable, saying it may exist and how to look for it.
         (The mock keeps its batches in ``mock.batches.batches``, by vendor id.)"""
-        mock = harness.mock
+        mock: Any = harness.mock  # a mock with batches (see the docstring)
         held: Any = mock.batches.batches
-        for n, lost in ((0, "drop"), (1, "drop"), (2, "reset")):
+        losses: tuple[tuple[int, Literal["drop", "reset"]], ...] = (
+            (0, "drop"),
+            (1, "drop"),
+            (2, "reset"),
+        )
+        for n, lost in losses:
             mock.batch_script.clear()
             mock.batch_script.push(*[Reply()] * n, Reply(answer_lost=lost))
             before = set(held)
@@ -1630,9 +1635,10 @@ class BatchContract:
     ) -> None:
         """A 503 (or 429) says nothing was done: the submit is retried with ``[retry]``,
         and one batch is made."""
-        held: Any = harness.mock.batches.batches
+        mock: Any = harness.mock  # a mock with batches
+        held: Any = mock.batches.batches
         before = set(held)
-        harness.mock.batch_script.fail(503, "overloaded, try again")
+        mock.batch_script.fail(503, "overloaded, try again")
         async with self.client(harness, retry={"attempts": 2, "initial_wait": 0}) as client:
             batch = await client.submit_batch(batch_model, [relaykit.BatchItem("r-1", "hi")])
         made = set(held) - before

@@ -33,6 +33,7 @@ endpoints take their faults from ``mock.batch_script``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -333,11 +334,13 @@ class MockBatches:
             return self._error(404, f"File {name} not found.")
         return Response(200, {"content-type": "application/octet-stream"}, _chunks(data))
 
-    def _file_requests(self, name: str) -> tuple[list[tuple[str, Any]], str | None]:
+    def _file_requests(
+        self, name: str
+    ) -> tuple[builtins.list[tuple[str, Any]], str | None]:  # list: the method above
         data = self.files.get(name)
         if data is None:
             return [], f"Input file {name} not found."
-        out: list[tuple[str, Any]] = []
+        out: builtins.list[tuple[str, Any]] = []
         for i, raw in enumerate(data.splitlines()):
             if not raw.strip():
                 continue

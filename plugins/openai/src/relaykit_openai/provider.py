@@ -3,7 +3,7 @@ compatible preset, which speak Chat Completions)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -439,7 +439,7 @@ class OpenAIProvider:
             return prefix_echo.strip_stream(self._chat_stream(request), prefix)
         return self._chat_stream(request)
 
-    async def _chat_stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def _chat_stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         body = self._body(request, True)
         url = self._url("chat/completions", request.model)
         async with self._http.stream("POST", url, content=body, headers=self._headers) as r:
