@@ -71,6 +71,7 @@ from typing import Any
 import anyio
 
 from relaykit import Reasoning
+from relaykit.testing.claude_schemas import structured_problem
 from relaykit.testing.loopback import Drop, Pause, Request, Response
 from relaykit.testing.script import Reply, count_tokens
 from relaykit.testing.vendor_mock import VendorMock
@@ -686,15 +687,6 @@ def validate_messages(body: dict[str, Any], paused: Collection[str] = ()) -> str
 _WHITESPACE_TEXT = "text content blocks must contain non-whitespace text"
 
 
-#: keywords Claude's structured outputs refuse, by the type they constrain
-_UNSUPPORTED = {
-    "number": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
-    "integer": ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"),
-    "string": ("minLength", "maxLength"),
-    "array": ("maxItems",),
-}
-
-
 def _schema_problem(body: dict[str, Any]) -> str | None:
     """A tool name outside ``^[a-zA-Z0-9_-]{1,64}$``, or a structured-output schema
     (``output_config.format``, a strict tool's) Claude refuses: an object not closed,
@@ -708,47 +700,14 @@ def _schema_problem(body: dict[str, Any]) -> str | None:
                     f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
                 )
             if tool.get("strict"):
-                problem = _structured_problem(tool["input_schema"], tool["input_schema"], ())
+                problem = structured_problem(tool["input_schema"])
                 if problem:
                     return f"tools.{i}.custom.input_schema: {problem}"
     fmt = (body.get("output_config") or {}).get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        problem = _structured_problem(fmt.get("schema"), fmt.get("schema"), ())
+        problem = structured_problem(fmt.get("schema"))
         if problem:
             return f"output_config.format.schema: {problem}"
-    return None
-
-
-def _structured_problem(node: Any, root: Any, refs: tuple[str, ...]) -> str | None:
-    if isinstance(node, list):
-        return next((p for n in node if (p := _structured_problem(n, root, refs))), None)
-    if not isinstance(node, dict):
-        return None
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        if ref in refs or ref == "#":
-            return "Too many recursive definitions in schema"
-        target: Any = root
-        for part in ref.removeprefix("#/").split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        return _structured_problem(target, root, (*refs, ref))
-    kind = node.get("type")
-    if kind == "object" and node.get("additionalProperties") is not False:
-        return "For 'object' type, 'additionalProperties' must be explicitly set to false"
-    for key in _UNSUPPORTED.get(kind, ()) if isinstance(kind, str) else ():
-        if key in node:
-            return f"For '{kind}' type, property '{key}' is not supported"
-    if kind == "array" and node.get("minItems", 0) not in (0, 1):
-        return "For 'array' type, 'minItems' values other than 0 or 1 are not supported"
-    for key, value in node.items():
-        if key == "properties" and isinstance(value, dict):
-            problem = _structured_problem(list(value.values()), root, refs)
-        elif key in ("items", "anyOf", "allOf"):
-            problem = _structured_problem(value, root, refs)
-        else:
-            continue
-        if problem:
-            return problem
     return None
 
 
