@@ -4,8 +4,11 @@ provider (no HTTP, so the thread hop is not lost in the network's cost).
 For ``chat`` and ``stream`` (iterated to the end), N calls one after another through
 ``relaykit.Client`` in ``anyio.run`` and through ``relaykit.SyncClient`` from the main
 thread; the medians over rounds of wall and CPU microseconds per call, and the
-difference. ``hop`` is one ``BlockingPortal.call`` of an empty coroutine: the thread
-hop alone (a stream makes one per event, plus two for its block).
+difference. ``hop (SyncClient)`` is one of SyncClient's calls of an empty coroutine:
+the thread hop alone (a chat makes one; a stream one to open and one to close, its
+events read ahead in the loop); ``hop (portal.call)`` is anyio's
+``BlockingPortal.call`` of the same, for comparison (what each call and each
+streamed event cost before).
 
     uv run python bench/sync_client.py
     uv run python bench/sync_client.py --calls 2000 --rounds 7 --backend trio
@@ -25,6 +28,7 @@ import anyio
 from anyio.from_thread import start_blocking_portal
 
 import relaykit
+from relaykit.sync_client import _call
 from relaykit.testing import FakePlugin
 
 CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}
@@ -93,11 +97,14 @@ def main() -> None:
     async def nothing() -> None:
         pass
 
+    with relaykit.SyncClient(CONFIG, backend=backend) as client:
+        loop = client._ready()[0]
+        hops = [timed(lambda: [_call(loop, nothing) for _ in range(n)], n) for _ in range(6)]
+    wall, cpu = (statistics.median(col) for col in zip(*hops[1:], strict=True))
+    print(f"| hop (SyncClient) | | | {wall:.0f} | {cpu:.0f} |")
     with start_blocking_portal(backend) as portal:
-        for _ in range(200):
-            portal.call(nothing)
-        hops = [timed(lambda: [portal.call(nothing) for _ in range(n)], n) for _ in range(5)]
-    wall, cpu = (statistics.median(col) for col in zip(*hops, strict=True))
+        hops = [timed(lambda: [portal.call(nothing) for _ in range(n)], n) for _ in range(6)]
+    wall, cpu = (statistics.median(col) for col in zip(*hops[1:], strict=True))
     print(f"| hop (portal.call) | | | {wall:.0f} | {cpu:.0f} |")
 
 

@@ -1,7 +1,10 @@
 """A blocking facade over :class:`relaykit.Client`, for scripts and notebooks.
 
 One event loop runs in a background thread (an anyio blocking portal); every
-method hands its coroutine to it. There is no second implementation to drift.
+method hands its coroutine to it, a task there (one thread hand-off in, one out:
+:class:`_Loop`), and a stream is read ahead there into a buffer the blocking
+code takes its events from (:class:`_ReadAhead`). There is no second
+implementation to drift.
 """
 
 from __future__ import annotations
@@ -297,7 +300,13 @@ class _ReadAhead(Generic[Item]):
                         ready.wait()
                         continue
                 self._wake = None
-            self._loop.soon(wake.set)  # outside the lock: the reader takes it too
+            try:
+                self._loop.soon(wake.set)  # outside the lock: the reader takes it too
+            except BaseException:  # interrupted: the next take asks again
+                with ready:
+                    if self._wake is None:
+                        self._wake = wake
+                raise
             if item is not _End:
                 return item
 
