@@ -8,6 +8,7 @@ SIGINT sent to the main thread (as a terminal sends it), which interrupts its wa
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from relaykit import (
     StepEnd,
     StreamError,
     TextDelta,
+    ToolResultEvent,
     sync_client,
 )
 from relaykit.events import StreamEvent
@@ -460,6 +462,7 @@ def test_a_stream_left_while_its_reader_waits_for_room_ends_as_a_break(
         assert len(delivered) == READ_AHEAD  # leaving stopped the reading
         # What was read ahead is the response's (and the record's), not only what was taken.
         assert s.response.text == "x" * 8 * (READ_AHEAD - 1)
+        assert list(s) == []  # what was read and not taken went with the block
     (record,) = records(db)
     assert (record.error_type, record.finish_reason) == (None, "other")
 
@@ -546,3 +549,33 @@ def test_without_anyios_run_sync_soon_calls_go_through_the_portal(
         assert client._loop is not None and client._loop._run_soon is None
         assert client.chat(MODEL, "hi").text == "echo: hi"
         assert streamed_text(client, "streamed") == "echo: streamed"
+
+
+WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+
+async def whoami() -> str:
+    """Who is asking."""
+    return WHO.get()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_calling_threads_context_variables_reach_the_call(backend: str) -> None:
+    # As a tracer's current span in a web app's request thread does.
+    fake = FakePlugin()
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+
+        def ask(who: str) -> list[object]:
+            WHO.set(who)
+            answers: list[object] = []
+            fake.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="done"))
+            run = client.run_tools("fake/m", "who?", [whoami])
+            answers += [m.content[0].content for m in run.messages if m.role == "tool"]
+            fake.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="done"))
+            with client.stream_tools("fake/m", "who?", [whoami]) as streamed:
+                answers += [e.content for e in streamed if isinstance(e, ToolResultEvent)]
+            return answers
+
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(ask, "a thread").result() == ["a thread", "a thread"]
+        assert ask("the main thread") == ["the main thread", "the main thread"]

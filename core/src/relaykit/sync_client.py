@@ -73,11 +73,12 @@ class _Loop:
     """The loop thread as the client's blocking calls reach it: a task group there,
     and a way to schedule a callback in it without waiting.
 
-    ``BlockingPortal.call`` waits twice, once for the loop to spawn the task and
-    once for its result (two thread hand-offs each way); here a call is one
-    hand-off in (the loop's own thread-safe scheduling, through anyio's backend
-    token) and one out (the result's ``Future``). With an anyio older than 4.16
-    (no ``run_sync_soon``) a callback goes through the portal, as before.
+    ``BlockingPortal.call`` waits twice: for the loop to spawn the task (a round
+    trip) and for its result. Here a call is one hand-off in (the loop's own
+    thread-safe scheduling, through anyio's event loop token, which also carries
+    the calling thread's context variables in, as before) and one out (the
+    result's ``Future``). With an anyio older than 4.16 (no ``run_sync_soon``) a
+    callback goes through the portal, which waits for it.
     """
 
     def __init__(self, portal: BlockingPortal) -> None:
@@ -277,24 +278,34 @@ class _ReadAhead(Generic[Item]):
                 self._items.append(_End(error))
                 self._ready.notify_all()
 
+    def close(self) -> None:
+        """The stream's block has been left: what was read and not taken is dropped
+        (iterating on ends at once, as the stream's own iteration does then)."""
+        with self._ready:
+            self.reading = False
+            self._items.clear()
+            self._items.append(_End(None))
+            self._ready.notify_all()
+
     def take(self) -> Item:
         """The next item, waiting for it (in the calling thread)."""
         items, ready = self._items, self._ready
         while True:
             with ready:
+                took = False
                 if items:
-                    item = items[0]
-                    if type(item) is _End:
-                        error, item.error = item.error, None
+                    first = items[0]
+                    if type(first) is _End:
+                        error, first.error = first.error, None
                         if error is not None:
                             raise error
                         raise StopIteration
-                    items.popleft()
+                    item: Item = items.popleft()
+                    took = True
                     wake = self._wake
                     if wake is None or self._held or len(items) > READ_AHEAD_LOW:
                         return item  # nearly every item
                 else:
-                    item = _End
                     wake = self._wake
                     if wake is None:
                         ready.wait()
@@ -307,7 +318,7 @@ class _ReadAhead(Generic[Item]):
                     if self._wake is None:
                         self._wake = wake
                 raise
-            if item is not _End:
+            if took:
                 return item
 
 
@@ -798,7 +809,7 @@ class _StreamBlock(Generic[A]):
                 return None
             return await self.stream.__aexit__(*self.exc_info)
         finally:
-            self.items.end(None)  # a taker still waiting gets StopIteration
+            self.items.close()  # a taker still waiting gets StopIteration
             self.ended.set()
 
     def leave(self) -> None:
