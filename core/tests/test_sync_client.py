@@ -31,6 +31,7 @@ from relaykit import (
     ConfigError,
     QuotaExceededError,
     RateLimitError,
+    RelayError,
     StepEnd,
     StreamError,
     TextDelta,
@@ -580,3 +581,32 @@ def test_the_calling_threads_context_variables_reach_the_call(backend: str) -> N
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(ask, "a thread").result() == ["a thread", "a thread"]
         assert ask("the main thread") == ["the main thread", "the main thread"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_blocking_call_in_the_clients_own_loop_thread_is_a_typed_error(backend: str) -> None:
+    # An async tool runs in the client's loop thread: a blocking call there would
+    # wait for itself forever.
+    fake = FakePlugin()
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+
+        async def ask_again() -> str:
+            """Ask the model again."""
+            return client.chat("fake/m", "inner").text
+
+        def ask_in_a_thread() -> str:
+            """Ask the model again, from a worker thread."""
+            return client.chat("fake/m", "inner").text
+
+        fake.script.push(Reply(tool_calls=(("ask_again", {}),)))
+        with pytest.raises(RelayError, match="own event loop thread") as caught:
+            client.run_tools("fake/m", "go", [ask_again], tool_errors="raise")
+        assert caught.value.hint is not None and "plain `def`" in caught.value.hint
+        fake.script.push(
+            Reply(tool_calls=(("ask_in_a_thread", {}),)),
+            Reply(text="from inside"),  # the tool's own call
+            Reply(text="done"),
+        )
+        run = client.run_tools("fake/m", "go", [ask_in_a_thread])
+        assert run.text == "done"
+        assert run.messages[2].content[0].content == "from inside"

@@ -37,7 +37,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .client import Client, Messages
 from .config import Config
 from .embeddings import EmbeddingResponse
-from .errors import ClientClosedError, ConfigError
+from .errors import ClientClosedError, ConfigError, RelayError
 from .events import StreamEvent, ToolRunEvent
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .image_generation import ImageResponse
@@ -85,12 +85,14 @@ class _Loop:
         self._portal = portal
         self._group: TaskGroup | None = None
         self._run_soon: Callable[[Callable[[], object]], None] | None = None
+        self._thread: int | None = None
 
     async def __aenter__(self) -> _Loop:
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
         self._run_soon = _run_soon_here()
+        self._thread = threading.get_ident()
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -113,6 +115,14 @@ class _Loop:
 
     def start(self, func: Callable[[], Awaitable[Result]]) -> _Task[Result]:
         """Start ``await func()`` in a task of the loop; its handle at once."""
+        if threading.get_ident() == self._thread:
+            # It would wait for itself forever (the portal refused with a RuntimeError).
+            raise RelayError(
+                "a SyncClient call was made in the client's own event loop thread "
+                "(from an async tool, say), where it would wait for itself forever",
+                hint="make the tool a plain `def` (it then runs in a worker thread), "
+                "or give it an async `relaykit.Client` to await",
+            )
         task = _Task(func)
         group = self._group
         assert group is not None
