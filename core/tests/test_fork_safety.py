@@ -176,7 +176,8 @@ def test_a_listing_in_flight_at_the_fork_does_not_hold_the_childs_listings(backe
     with relaykit.SyncClient(config, plugins=[FakePlugin()], backend=backend) as client:
         catalog = client._ready("models")[1]._catalog
         lock = catalog._locks.setdefault("fake", anyio.Lock())
-        portal = client._ready("models")[0]
+        portal = client._portal
+        assert portal is not None
         release = threading.Event()
 
         async def fetching() -> None:  # as a parent's task fetching the listing holds it

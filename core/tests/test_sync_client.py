@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import signal
 import subprocess
@@ -16,9 +17,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,24 @@ import anyio
 import pytest
 
 import relaykit
-from relaykit import ClientClosedError, ConfigError, QuotaExceededError, RateLimitError, TextDelta
+from relaykit import (
+    ClientClosedError,
+    ConfigError,
+    QuotaExceededError,
+    RateLimitError,
+    RelayError,
+    StepEnd,
+    StreamError,
+    TextDelta,
+    ToolResultEvent,
+    sync_client,
+)
+from relaykit.events import StreamEvent
 from relaykit.protocols import CallRecord, LogQuery
+from relaykit.request import ChatRequest
 from relaykit.routing import Target
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.sync_client import READ_AHEAD, READ_AHEAD_LOW
+from relaykit.testing import FakePlugin, FakeProvider, OpenAIMock, Reply
 
 from .conftest import MOCK_KEY
 from .test_cancellation import WaitingLimiterPlugin
@@ -442,3 +457,223 @@ print(client.chat({MODEL!r}, "left open").text)
     assert done.stdout == "echo: left open\n"
     assert time.monotonic() - started < 15
     assert [r.error_type for r in records(db)] == [None]  # closed at exit: written
+
+
+# -- streams read ahead in the loop ------------------------------------------------
+
+FAKE_CONFIG: dict[str, Any] = {"storage": {"backend": "none"}}
+
+
+def counting_fake() -> tuple[FakePlugin, list[object]]:
+    """The fake provider, and the events its streams have handed out so far (how
+    far the stream's reader in the loop has read)."""
+    delivered: list[object] = []
+
+    class Counting(FakeProvider):
+        async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+            async with aclosing(super().stream(request)) as events:
+                async for event in events:
+                    delivered.append(event)
+                    yield event
+
+    return FakePlugin(provider=Counting), delivered
+
+
+def until(holds: Callable[[], bool]) -> None:
+    """Wait for the loop thread until ``holds()``, then a while more (it would have
+    gone on by then)."""
+    deadline = time.monotonic() + 10
+    while not holds():
+        if time.monotonic() > deadline:
+            pytest.fail("never held")
+        time.sleep(0.01)
+    time.sleep(0.1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_slow_reader_holds_the_streams_reading_and_misses_nothing(backend: str) -> None:
+    fake, delivered = counting_fake()
+    text = " ".join(f"word{i}" for i in range(300))  # 8 characters an event: ~260 events
+    fake.script.push(Reply(text=text))
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        taken: list[object] = []
+        with client.stream("fake/m", "go") as s:
+            for event in s:
+                taken.append(event)
+                ahead = len(delivered) - len(taken)
+                assert ahead <= READ_AHEAD, f"read {ahead} events ahead"
+                if len(taken) in (1, 150):
+                    # The reader runs ahead of a consumer that pauses, up to the limit
+                    # and no further (it goes on once the consumer has drained it to
+                    # READ_AHEAD_LOW).
+                    until(lambda: len(delivered) - len(taken) >= READ_AHEAD_LOW)
+                    assert len(delivered) - len(taken) <= READ_AHEAD
+        assert len(taken) > 2 * READ_AHEAD
+        assert taken == delivered  # nothing dropped, nothing reordered
+        assert s.response.text == text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stream_left_while_its_reader_waits_for_room_ends_as_a_break(
+    tmp_path: Path, backend: str
+) -> None:
+    fake, delivered = counting_fake()
+    fake.script.push(Reply(text="x" * 8 * 300))
+    db = tmp_path / "log.db"
+    config = {"storage": {"backend": "sqlite", "path": str(db)}}
+    with relaykit.SyncClient(config, plugins=[fake], backend=backend) as client:
+        with client.stream("fake/m", "go") as s:
+            until(lambda: len(delivered) >= READ_AHEAD)  # read before any was taken
+            assert len(delivered) == READ_AHEAD
+            next(s)
+            time.sleep(0.1)
+            assert len(delivered) == READ_AHEAD  # one taken: not enough room to go on
+        assert len(delivered) == READ_AHEAD  # leaving stopped the reading
+        # What was read ahead is the response's (and the record's), not only what was taken.
+        assert s.response.text == "x" * 8 * (READ_AHEAD - 1)
+        assert list(s) == []  # what was read and not taken went with the block
+    (record,) = records(db)
+    assert (record.error_type, record.finish_reason) == (None, "other")
+
+
+async def async_events(reply: Reply) -> tuple[list[object], BaseException | None]:
+    fake = FakePlugin()
+    fake.script.push(reply)
+    events: list[object] = []
+    async with relaykit.Client(FAKE_CONFIG, plugins=[fake]) as client:
+        try:
+            async with client.stream("fake/m", "go") as s:
+                async for event in s:
+                    events.append(event)
+        except StreamError as error:
+            return events, error
+    return events, None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_streams_error_comes_where_it_came_after_the_events_before_it(
+    backend: str, slow: bool
+) -> None:
+    reply = Reply(text="one two three four five", stream_fault="error", error="it broke")
+    expected, async_error = anyio.run(async_events, reply)
+    assert isinstance(async_error, StreamError) and len(expected) > 2
+    fake = FakePlugin()
+    fake.script.push(reply)
+    events: list[object] = []
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        with pytest.raises(StreamError) as caught, client.stream("fake/m", "go") as s:
+            for event in s:
+                if slow and not events:
+                    time.sleep(0.2)  # the reader has read to the error meanwhile
+                events.append(event)
+        assert events == expected
+        assert str(caught.value) == str(async_error)
+        names = [f.name for f in traceback.extract_tb(caught.value.__traceback__)]
+        assert names[0] == "test_a_streams_error_comes_where_it_came_after_the_events_before_it"
+        assert client.chat("fake/m", "again").text == "echo: again"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tool_runs_reader_runs_no_tool_and_asks_no_step_before_the_code_asks(
+    backend: str,
+) -> None:
+    ran: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        ran.append(city)
+        return f"{city}: sunny"
+
+    fake = FakePlugin()
+    fake.script.push(Reply(text="Checking.", tool_calls=(("get_weather", {"city": "Paris"}),)))
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        with client.stream_tools("fake/m", "Paris?", [get_weather]) as run:
+            kinds = []
+            for event in run:
+                kinds.append(type(event).__name__)
+                if isinstance(event, StepEnd):
+                    time.sleep(0.2)  # the reader had the time to run on
+                    assert ran == [] and len(fake.calls) == 1
+                    break
+        assert ran == [] and len(fake.calls) == 1  # left: no tool ran, no step 1
+        assert kinds[0] == "StepStart" and kinds[-1] == "StepEnd"
+        fake.script.push(
+            Reply(text="Checking.", tool_calls=(("get_weather", {"city": "Paris"}),)),
+            Reply(text="Sunny."),
+        )
+        with client.stream_tools("fake/m", "Paris?", [get_weather]) as run:
+            events = list(run)
+        assert ran == ["Paris"] and run.run.text == "Sunny."
+        assert [type(e).__name__ for e in events].count("StepEnd") == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_without_anyios_run_sync_soon_calls_go_through_the_portal(
+    monkeypatch: pytest.MonkeyPatch, openai_mock: OpenAIMock, backend: str
+) -> None:
+    # anyio < 4.16 has no thread-safe "run soon": the portal schedules instead.
+    monkeypatch.setattr(sync_client, "_run_soon_here", lambda: None)
+    with relaykit.SyncClient(config(openai_mock), backend=backend) as client:
+        assert client._loop is not None and client._loop._run_soon is None
+        assert client.chat(MODEL, "hi").text == "echo: hi"
+        assert streamed_text(client, "streamed") == "echo: streamed"
+
+
+WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+
+async def whoami() -> str:
+    """Who is asking."""
+    return WHO.get()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_calling_threads_context_variables_reach_the_call(backend: str) -> None:
+    # As a tracer's current span in a web app's request thread does.
+    fake = FakePlugin()
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+
+        def ask(who: str) -> list[object]:
+            WHO.set(who)
+            answers: list[object] = []
+            fake.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="done"))
+            run = client.run_tools("fake/m", "who?", [whoami])
+            answers += [m.content[0].content for m in run.messages if m.role == "tool"]
+            fake.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="done"))
+            with client.stream_tools("fake/m", "who?", [whoami]) as streamed:
+                answers += [e.content for e in streamed if isinstance(e, ToolResultEvent)]
+            return answers
+
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(ask, "a thread").result() == ["a thread", "a thread"]
+        assert ask("the main thread") == ["the main thread", "the main thread"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_blocking_call_in_the_clients_own_loop_thread_is_a_typed_error(backend: str) -> None:
+    # An async tool runs in the client's loop thread: a blocking call there would
+    # wait for itself forever.
+    fake = FakePlugin()
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+
+        async def ask_again() -> str:
+            """Ask the model again."""
+            return client.chat("fake/m", "inner").text
+
+        def ask_in_a_thread() -> str:
+            """Ask the model again, from a worker thread."""
+            return client.chat("fake/m", "inner").text
+
+        fake.script.push(Reply(tool_calls=(("ask_again", {}),)))
+        with pytest.raises(RelayError, match="own event loop thread") as caught:
+            client.run_tools("fake/m", "go", [ask_again], tool_errors="raise")
+        assert caught.value.hint is not None and "plain `def`" in caught.value.hint
+        fake.script.push(
+            Reply(tool_calls=(("ask_in_a_thread", {}),)),
+            Reply(text="from inside"),  # the tool's own call
+            Reply(text="done"),
+        )
+        run = client.run_tools("fake/m", "go", [ask_in_a_thread])
+        assert run.text == "done"
+        assert run.messages[2].content[0].content == "from inside"

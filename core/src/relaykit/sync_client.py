@@ -1,7 +1,10 @@
 """A blocking facade over :class:`relaykit.Client`, for scripts and notebooks.
 
 One event loop runs in a background thread (an anyio blocking portal); every
-method hands its coroutine to it. There is no second implementation to drift.
+method hands its coroutine to it, a task there (one thread hand-off in, one out:
+:class:`_Loop`), and a stream is read ahead there into a buffer the blocking
+code takes its events from (:class:`_ReadAhead`). There is no second
+implementation to drift.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import atexit
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -20,17 +24,20 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import Future
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack
+from concurrent.futures import wait as wait_for
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .client import Client, Messages
 from .config import Config
 from .embeddings import EmbeddingResponse
-from .errors import ClientClosedError, ConfigError
+from .errors import ClientClosedError, ConfigError, RelayError
 from .events import StreamEvent, ToolRunEvent
 from .fork_safety import after_fork_in_child, leave_to_parent
 from .image_generation import ImageResponse
@@ -56,73 +63,341 @@ Result = TypeVar("Result")
 Entered = TypeVar("Entered")
 
 
-def _call(portal: BlockingPortal, func: Callable[[], Awaitable[Result]]) -> Result:
-    """``portal.call(func)``, except when this thread is interrupted meanwhile (Ctrl-C's
-    KeyboardInterrupt, or an exception a signal handler raises): then the call is
-    cancelled in the loop, as a cancelled task's would be (recorded cancelled, its
-    limits and connection handed back), and the interrupt propagates once it has
-    ended. ``portal.call`` alone left it running, unseen, with what it held."""
-    ended = threading.Event()
+#: how many items a stream's reader in the loop runs ahead of the blocking code
+#: taking them; it goes on once that code has taken all but READ_AHEAD_LOW of them
+READ_AHEAD = 64
+READ_AHEAD_LOW = 16
 
-    async def run() -> Result:
+
+class _Loop:
+    """The loop thread as the client's blocking calls reach it: a task group there,
+    and a way to schedule a callback in it without waiting.
+
+    ``BlockingPortal.call`` waits twice: for the loop to spawn the task (a round
+    trip) and for its result. Here a call is one hand-off in (the loop's own
+    thread-safe scheduling, through anyio's event loop token, which also carries
+    the calling thread's context variables in, as before) and one out (the
+    result's ``Future``). With an anyio older than 4.16 (no ``run_sync_soon``) a
+    callback goes through the portal, which waits for it.
+    """
+
+    def __init__(self, portal: BlockingPortal) -> None:
+        self._portal = portal
+        self._group: TaskGroup | None = None
+        self._run_soon: Callable[[Callable[[], object]], None] | None = None
+        self._thread: int | None = None
+
+    async def __aenter__(self) -> _Loop:
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        self._run_soon = _run_soon_here()
+        self._thread = threading.get_ident()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # Waits for the calls still running; left because of an exception, cancels
+        # them first (as the portal did). The exception is not the group's to
+        # raise (it would come back wrapped in an ExceptionGroup).
+        group = self._group
+        assert group is not None
+        if exc is not None:
+            group.cancel_scope.cancel()
+        await group.__aexit__(None, None, None)
+
+    def soon(self, func: Callable[[], object]) -> None:
+        """Run ``func()`` in the loop thread soon, from any thread, without waiting;
+        ``func`` must not raise."""
+        if self._run_soon is not None:
+            self._run_soon(func)
+        else:
+            self._portal.start_task_soon(func)
+
+    def start(self, func: Callable[[], Awaitable[Result]]) -> _Task[Result]:
+        """Start ``await func()`` in a task of the loop; its handle at once."""
+        if threading.get_ident() == self._thread:
+            # It would wait for itself forever (the portal refused with a RuntimeError).
+            raise RelayError(
+                "a SyncClient call was made in the client's own event loop thread "
+                "(from an async tool, say), where it would wait for itself forever",
+                hint="make the tool a plain `def` (it then runs in a worker thread), "
+                "or give it an async `relaykit.Client` to await",
+            )
+        task = _Task(func)
+        group = self._group
+        assert group is not None
+
+        def spawn() -> None:
+            try:
+                group.start_soon(task.run)
+            except BaseException as exc:  # the group is closing
+                task.future.set_exception(exc)
+
+        self.soon(spawn)
+        return task
+
+
+class _Task(Generic[Result]):
+    """A task :meth:`_Loop.start` started: its result as a ``Future``, and a
+    cancellation any thread can ask for."""
+
+    __slots__ = ("_cancelled", "_func", "_scope", "future")
+
+    def __init__(self, func: Callable[[], Awaitable[Result]]) -> None:
+        self._func = func
+        self._scope: anyio.CancelScope | None = None
+        self._cancelled = False
+        self.future: Future[Result] = Future()
+
+    async def run(self) -> None:
+        future = self.future
         try:
-            return await func()
-        finally:
-            ended.set()
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                if self._cancelled:
+                    scope.cancel()
+                future.set_result(await self._func())
+                return
+        except anyio.get_cancelled_exc_class():
+            _cancelled(future)  # the loop is shutting down
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            _cancelled(future)  # cancelled as asked
 
-    future = portal.start_task_soon(run)
+    def cancel(self, loop: _Loop) -> None:
+        """Cancel the task in the loop (asked from any thread; it may not have started)."""
+        loop.soon(self._cancel_here)
+
+    def _cancel_here(self) -> None:
+        self._cancelled = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+def _cancelled(future: Future[Any]) -> None:
+    """Mark ``future`` cancelled, waking ``concurrent.futures.wait`` too (``cancel()``
+    alone wakes ``result()`` only)."""
+    future.cancel()
+    future.set_running_or_notify_cancel()
+
+
+def _run_soon_here() -> Callable[[Callable[[], object]], None] | None:
+    """This loop's thread-safe "run this callback soon", from anyio's event loop
+    token (anyio >= 4.16), or None."""
+    current_token = getattr(anyio.lowlevel, "current_token", None)
+    if current_token is None:
+        return None
+    token = current_token()
+    run_sync_soon = getattr(token.backend_class, "run_sync_soon", None)
+    if run_sync_soon is None:
+        return None
+    native = token.native_token
+    return lambda func: run_sync_soon(func, (), native)
+
+
+def _call(loop: _Loop, func: Callable[[], Awaitable[Result]]) -> Result:
+    """``await func()`` in the loop thread, its result or exception here; when this
+    thread is interrupted meanwhile (Ctrl-C's KeyboardInterrupt, or an exception a
+    signal handler raises), the call is cancelled in the loop, as a cancelled task's
+    would be (recorded cancelled, its limits and connection handed back), and the
+    interrupt propagates once it has ended. ``portal.call`` alone left it running,
+    unseen, with what it held."""
+    task = loop.start(func)
     try:
-        return future.result()
+        return task.future.result()
     except BaseException:
-        if future.cancel():  # still running, so the waiting was interrupted
-            ended.wait()  # cancellation is quick; a second Ctrl-C stops the wait
+        if not task.future.done():  # still running, so the waiting was interrupted
+            task.cancel(loop)
+            wait_for((task.future,))  # cancellation is quick; a second Ctrl-C stops the wait
         raise
 
 
-class _BlockingIterator(Generic[Item]):
-    """An async stream's ``async for``, one item at a time through the client's portal:
-    what :class:`SyncStream`, :class:`SyncToolRunStream` and :class:`SyncAudioStream`
-    share."""
+class _End:
+    """The item after a stream's last: how it ended (``error``, raised once)."""
 
-    def __init__(self, portal: BlockingPortal, stream: AsyncIterator[Item]) -> None:
-        self._portal = portal
-        self._items = stream
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class _ReadAhead(Generic[Item]):
+    """An async stream's items, read in the loop ahead of the blocking code that
+    takes them: a thread-safe buffer, so that taking an item that has arrived costs
+    a lock, not a round trip into the loop.
+
+    The reader stops when :data:`READ_AHEAD` items wait, and goes on when the taker
+    has drained them to :data:`READ_AHEAD_LOW`: nothing is dropped, and a taker that
+    stops taking stops the reading too. An item ``ahead`` refuses (a tool run's
+    step boundaries: past them tools run and the next step is asked for) holds the
+    reader until the taker asks for the next item. The stream's own exception is
+    raised where it came, after the items before it; the reader stops there.
+    """
+
+    def __init__(self, loop: _Loop, ahead: Callable[[Any], bool] | None = None) -> None:
+        self._loop = loop
+        self._ahead = ahead
+        self._items: deque[Any] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        #: set when the reader waits: by the taker (in the loop) to let it go on
+        self._wake: anyio.Event | None = None
+        #: whether the reader waits for the taker to ask (not for room)
+        self._held = False
+        #: whether the reader may still change the stream (False once it has ended)
+        self.reading = True
+
+    async def fill(self, stream: AsyncIterator[Any]) -> None:
+        """Read ``stream`` into the buffer (in the loop) until it ends or fails."""
+        items, ready, ahead = self._items, self._ready, self._ahead
+        try:
+            if ahead is not None and not ahead(None):
+                await self._pause(held=True)
+            while True:
+                item = await stream.__anext__()
+                hold = ahead is not None and not ahead(item)
+                with ready:
+                    items.append(item)
+                    ready.notify()
+                    wake = None
+                    if hold or len(items) >= READ_AHEAD:
+                        wake = self._wake = anyio.Event()
+                        self._held = hold
+                if wake is not None:
+                    await wake.wait()
+        except StopAsyncIteration:
+            self.end(None)
+        except Exception as exc:
+            self.end(exc)
+
+    async def _pause(self, *, held: bool) -> None:
+        with self._ready:
+            wake = self._wake = anyio.Event()
+            self._held = held
+            self._ready.notify_all()  # a taker waiting already asks at once
+        await wake.wait()
+
+    def end(self, error: BaseException | None) -> None:
+        """Mark the end (``error``: the stream's exception); later calls do nothing."""
+        with self._ready:
+            if self.reading:
+                self.reading = False
+                self._items.append(_End(error))
+                self._ready.notify_all()
+
+    def close(self) -> None:
+        """The stream's block has been left: what was read and not taken is dropped
+        (iterating on ends at once, as the stream's own iteration does then)."""
+        with self._ready:
+            self.reading = False
+            self._items.clear()
+            self._items.append(_End(None))
+            self._ready.notify_all()
+
+    def take(self) -> Item:
+        """The next item, waiting for it (in the calling thread)."""
+        items, ready = self._items, self._ready
+        while True:
+            with ready:
+                took = False
+                if items:
+                    first = items[0]
+                    if type(first) is _End:
+                        error, first.error = first.error, None
+                        if error is not None:
+                            raise error
+                        raise StopIteration
+                    item: Item = items.popleft()
+                    took = True
+                    wake = self._wake
+                    if wake is None or self._held or len(items) > READ_AHEAD_LOW:
+                        return item  # nearly every item
+                else:
+                    wake = self._wake
+                    if wake is None:
+                        ready.wait()
+                        continue
+                self._wake = None
+            try:
+                self._loop.soon(wake.set)  # outside the lock: the reader takes it too
+            except BaseException:  # interrupted: the next take asks again
+                with ready:
+                    if self._wake is None:
+                        self._wake = wake
+                raise
+            if took:
+                return item
+
+
+class _BlockingIterator(Generic[Item]):
+    """An async stream's ``async for`` for blocking code, its items read ahead in the
+    client's loop (:class:`_ReadAhead`): what :class:`SyncStream`,
+    :class:`SyncToolRunStream` and :class:`SyncAudioStream` share."""
+
+    def __init__(self, loop: _Loop, items: _ReadAhead[Item]) -> None:
+        self._loop = loop
+        self._read = items
 
     def __iter__(self) -> Iterator[Item]:
         return self
 
     def __next__(self) -> Item:
-        try:
-            return _call(self._portal, self._items.__anext__)
-        except StopAsyncIteration:
-            raise StopIteration from None
+        return self._read.take()
+
+    def _now(self, get: Callable[[], Result]) -> Result:
+        """``get()``, in the loop while the stream is being read there (it changes
+        what ``get`` reads)."""
+        if not self._read.reading:
+            return get()
+
+        async def read() -> Result:
+            return get()
+
+        return _call(self._loop, read)
 
 
 class SyncStream(_BlockingIterator[StreamEvent]):
-    """A streamed call for blocking code: ``with client.stream(...) as s: for event in s``."""
+    """A streamed call for blocking code: ``with client.stream(...) as s: for event in s``.
 
-    def __init__(self, portal: BlockingPortal, stream: ChatStream) -> None:
-        super().__init__(portal, stream)
+    Its events are read ahead in the client's loop (at most 64 beyond the one
+    taken), so ``response`` (and the call's record) after leaving early holds
+    the events read, which may be more than the ones taken.
+    """
+
+    def __init__(self, loop: _Loop, items: _ReadAhead[StreamEvent], stream: ChatStream) -> None:
+        super().__init__(loop, items)
         self._stream = stream
 
     @property
     def response(self) -> ChatResponse:
-        """The response assembled from the stream."""
-        return self._stream.response
+        """The response assembled from the stream (so far, while it is read)."""
+        return self._now(lambda: self._stream.response)
 
 
 class SyncToolRunStream(_BlockingIterator[StreamEvent | ToolRunEvent]):
     """A streamed tool run for blocking code: ``with client.stream_tools(...) as run:
-    for event in run``, then ``run.run``."""
+    for event in run``, then ``run.run``.
 
-    def __init__(self, portal: BlockingPortal, stream: ToolRunStream) -> None:
-        super().__init__(portal, stream)
+    A step's stream events are read ahead in the client's loop; its tools run and
+    the next step is asked for only once the loop has taken the step's events.
+    """
+
+    def __init__(
+        self,
+        loop: _Loop,
+        items: _ReadAhead[StreamEvent | ToolRunEvent],
+        stream: ToolRunStream,
+    ) -> None:
+        super().__init__(loop, items)
         self._stream = stream
 
     @property
     def run(self) -> ToolRun:
         """The run, as the async stream's ``run``."""
-        return self._stream.run
+        return self._now(lambda: self._stream.run)
 
     @property
     def conversation_id(self) -> str:
@@ -132,26 +407,26 @@ class SyncToolRunStream(_BlockingIterator[StreamEvent | ToolRunEvent]):
 
 class SyncAudioStream(_BlockingIterator[Piece], Generic[Piece, Result]):
     """A streamed speech or transcription for blocking code: ``with
-    client.stream_speech(...) as audio: for chunk in audio``."""
+    client.stream_speech(...) as audio: for chunk in audio`` (read ahead in the
+    client's loop, as :class:`SyncStream`'s events)."""
 
-    def __init__(self, portal: BlockingPortal, stream: CallStream[Piece, Result]) -> None:
-        super().__init__(portal, stream)
+    def __init__(
+        self, loop: _Loop, items: _ReadAhead[Piece], stream: CallStream[Piece, Result]
+    ) -> None:
+        super().__init__(loop, items)
         self._stream = stream
 
     @property
     def response(self) -> Result:
         """The response, as the async stream's ``response``."""
-        return self._stream.response
+        return self._now(lambda: self._stream.response)
 
 
 class SyncClient:
     """Blocking twin of :class:`relaykit.Client`; use ``with relaykit.SyncClient() as client:``.
 
     Takes the same arguments as :class:`relaykit.Client`, plus ``backend``
-    (``"asyncio"`` or ``"trio"``) for the loop thread. Its methods block, so they
-    are refused (:class:`~relaykit.ConfigError`) in that loop thread itself, where
-    an async tool given to ``run_tools`` runs: a sync tool (a plain ``def``) runs
-    in a worker thread and may call them.
+    (``"asyncio"`` or ``"trio"``) for the loop thread.
     """
 
     def __init__(
@@ -166,8 +441,8 @@ class SyncClient:
         self._backend = backend
         self._stack = ExitStack()
         self._portal: BlockingPortal | None = None
+        self._loop: _Loop | None = None
         self._client: Client | None = None
-        self._loop_thread: int | None = None  # the ident of the thread running the loop
         self._closed = False
         after_fork_in_child(self, SyncClient._forget_parent)
 
@@ -183,20 +458,19 @@ class SyncClient:
         # Never left here: leaving would stop a loop thread that does not exist.
         leave_to_parent(self._stack, self._portal)
         self._stack = ExitStack()
-        self._portal = None
-        self._loop_thread = None
+        self._portal = self._loop = None
 
-    def _restart_in_child(self, client: Client) -> BlockingPortal:
+    def _restart_in_child(self, client: Client) -> _Loop:
         portal = self._stack.enter_context(start_blocking_portal(self._backend))
         try:
-            self._loop_thread = portal.call(threading.get_ident)
+            loop = self._stack.enter_context(portal.wrap_async_context_manager(_Loop(portal)))
             self._stack.enter_context(portal.wrap_async_context_manager(client))
         except BaseException:
             self._stack.close()
-            self._portal = self._loop_thread = None
+            self._portal = self._loop = None
             raise
-        self._portal = portal
-        return portal
+        self._portal, self._loop = portal, loop
+        return loop
 
     def __enter__(self) -> SyncClient:
         if self._backend == "trio" and _runs_trio():
@@ -208,16 +482,18 @@ class SyncClient:
             )
         self._closed = False  # each entry builds a new client
         config, plugins, env = self._args
-        self._portal = self._stack.enter_context(start_blocking_portal(self._backend))
+        self._portal = portal = self._stack.enter_context(start_blocking_portal(self._backend))
         try:
+            # Entered before the client, so left after it: its close ends the calls
+            # still running in the loop first, as it did the portal's.
+            self._loop = self._stack.enter_context(portal.wrap_async_context_manager(_Loop(portal)))
             # Built inside the loop thread: the client's locks and streams belong to that loop.
-            client, self._loop_thread = self._portal.call(_build, config, plugins, env)
+            client = self._portal.call(_build, config, plugins, env)
             self._client = self._stack.enter_context(
                 self._portal.wrap_async_context_manager(client)
             )
         except BaseException:
             self._stack.close()
-            self._portal = self._loop_thread = None
             raise
         # Left open at exit: closed then, while the loop thread still runs (it is a
         # daemon thread, frozen once atexit is over), so queued records are written.
@@ -236,16 +512,16 @@ class SyncClient:
         try:
             self._stack.__exit__(exc_type, exc, tb)
         finally:
-            self._client = self._portal = None
-            self._loop_thread = None
+            self._client = self._portal = self._loop = None
 
     def close(self) -> None:
         """Close the client and stop the loop thread."""
         self.__exit__(None, None, None)
 
-    def _ready(self, method: str) -> tuple[BlockingPortal, Client]:
-        """The portal and client for a call of ``method``, refusing one the loop cannot take."""
-        if self._loop_thread is not None and threading.get_ident() == self._loop_thread:
+    def _ready(self, method: str) -> tuple[_Loop, Client]:
+        """The loop and client for a call of ``method``, refusing one the loop cannot take."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() == loop._thread:
             # An async tool (or other async code handed to the client) runs in the
             # loop's own thread: blocking it to wait on that loop cannot end.
             raise ConfigError(
@@ -264,9 +540,9 @@ class SyncClient:
             )
         if self._portal is None and self._client is not None:  # a forked child's first call
             return self._restart_in_child(self._client), self._client
-        if self._portal is None or self._client is None:
+        if self._loop is None or self._client is None:
             raise RuntimeError("use `with relaykit.SyncClient() as client:`")
-        return self._portal, self._client
+        return self._loop, self._client
 
     def enter_async_context(self, manager: AbstractAsyncContextManager[Entered]) -> Entered:
         """Enter the async context manager ``manager`` in the client's event loop and
@@ -276,13 +552,14 @@ class SyncClient:
         server's connection, whose tools ``run_tools`` calls in that loop
         (``tools = client.enter_async_context(open_tools())``).
         """
-        portal, _ = self._ready("enter_async_context")
-        return self._stack.enter_context(portal.wrap_async_context_manager(manager))
+        self._ready("enter_async_context")
+        assert self._portal is not None
+        return self._stack.enter_context(self._portal.wrap_async_context_manager(manager))
 
     def chat(self, model: str, messages: Messages, **params: Any) -> ChatResponse:
         """Blocking :meth:`relaykit.Client.chat`."""
-        portal, client = self._ready("chat")
-        return _call(portal, lambda: client.chat(model, messages, **params))
+        loop, client = self._ready("chat")
+        return _call(loop, lambda: client.chat(model, messages, **params))
 
     def run_tools(
         self,
@@ -296,9 +573,9 @@ class SyncClient:
     ) -> ToolRun:
         """Blocking :meth:`relaykit.Client.run_tools`; the tools run in the client's
         event loop thread (async ones) or its worker threads (sync ones)."""
-        portal, client = self._ready("run_tools")
+        loop, client = self._ready("run_tools")
         return _call(
-            portal,
+            loop,
             lambda: client.run_tools(
                 model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
             ),
@@ -316,123 +593,123 @@ class SyncClient:
     ) -> AbstractContextManager[SyncToolRunStream]:
         """Blocking :meth:`relaykit.Client.stream_tools`: ``with client.stream_tools(...)
         as run: for event in run``; the tools run as :meth:`run_tools`' do."""
-        portal, client = self._ready("stream_tools")
+        loop, client = self._ready("stream_tools")
         stream = client.stream_tools(
             model, messages, tools, max_steps=max_steps, tool_errors=tool_errors, **params
         )
-        return _SyncContext(portal, stream, SyncToolRunStream)
+        return _SyncContext(loop, stream, SyncToolRunStream)
 
     def stream(
         self, model: str, messages: Messages, **params: Any
     ) -> AbstractContextManager[SyncStream]:
         """Blocking :meth:`relaykit.Client.stream`: ``with client.stream(...) as s: for e in s``."""
-        portal, client = self._ready("stream")
-        return _SyncContext(portal, client.stream(model, messages, **params), SyncStream)
+        loop, client = self._ready("stream")
+        return _SyncContext(loop, client.stream(model, messages, **params), SyncStream)
 
     def models(self, provider: str | None = None, *, refresh: bool = False) -> list[ModelInfo]:
         """Blocking :meth:`relaykit.Client.models`."""
-        portal, client = self._ready("models")
-        return _call(portal, lambda: client.models(provider, refresh=refresh))
+        loop, client = self._ready("models")
+        return _call(loop, lambda: client.models(provider, refresh=refresh))
 
     def count_tokens(self, model: str, messages: Messages, **params: Any) -> TokenCount:
         """Blocking :meth:`relaykit.Client.count_tokens`."""
-        portal, client = self._ready("count_tokens")
-        return _call(portal, lambda: client.count_tokens(model, messages, **params))
+        loop, client = self._ready("count_tokens")
+        return _call(loop, lambda: client.count_tokens(model, messages, **params))
 
     def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
         """Blocking :meth:`relaykit.Client.embed`."""
-        portal, client = self._ready("embed")
-        return _call(portal, lambda: client.embed(model, inputs, **params))
+        loop, client = self._ready("embed")
+        return _call(loop, lambda: client.embed(model, inputs, **params))
 
     def rerank(
         self, model: str, query: str, documents: Sequence[str], **params: Any
     ) -> RerankResponse:
         """Blocking :meth:`relaykit.Client.rerank`."""
-        portal, client = self._ready("rerank")
-        return _call(portal, lambda: client.rerank(model, query, documents, **params))
+        loop, client = self._ready("rerank")
+        return _call(loop, lambda: client.rerank(model, query, documents, **params))
 
     def transcribe(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
     ) -> TranscriptionResponse:
         """Blocking :meth:`relaykit.Client.transcribe`."""
-        portal, client = self._ready("transcribe")
-        return _call(portal, lambda: client.transcribe(model, audio, **params))
+        loop, client = self._ready("transcribe")
+        return _call(loop, lambda: client.transcribe(model, audio, **params))
 
     def generate_image(self, model: str, prompt: str, **params: Any) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.generate_image`."""
-        portal, client = self._ready("generate_image")
-        return _call(portal, lambda: client.generate_image(model, prompt, **params))
+        loop, client = self._ready("generate_image")
+        return _call(loop, lambda: client.generate_image(model, prompt, **params))
 
     def edit_image(
         self, model: str, prompt: str, image: Any = None, mask: Any = None, **params: Any
     ) -> ImageResponse:
         """Blocking :meth:`relaykit.Client.edit_image` (a path is read in the client's
         event loop, not this thread)."""
-        portal, client = self._ready("edit_image")
-        return _call(portal, lambda: client.edit_image(model, prompt, image, mask, **params))
+        loop, client = self._ready("edit_image")
+        return _call(loop, lambda: client.edit_image(model, prompt, image, mask, **params))
 
     def speak(self, model: str, text: str, **params: Any) -> SpeechResponse:
         """Blocking :meth:`relaykit.Client.speak`."""
-        portal, client = self._ready("speak")
-        return _call(portal, lambda: client.speak(model, text, **params))
+        loop, client = self._ready("speak")
+        return _call(loop, lambda: client.speak(model, text, **params))
 
     def moderate(self, model: str, input: str | Sequence[str], **params: Any) -> ModerationResponse:
         """Blocking :meth:`relaykit.Client.moderate`."""
-        portal, client = self._ready("moderate")
-        return _call(portal, lambda: client.moderate(model, input, **params))
+        loop, client = self._ready("moderate")
+        return _call(loop, lambda: client.moderate(model, input, **params))
 
     def submit_batch(
         self, model: str, items: Iterable[BatchItem | Mapping[str, Any]], **params: Any
     ) -> Batch:
         """Blocking :meth:`relaykit.Client.submit_batch`."""
-        portal, client = self._ready("submit_batch")
-        return _call(portal, lambda: client.submit_batch(model, items, **params))
+        loop, client = self._ready("submit_batch")
+        return _call(loop, lambda: client.submit_batch(model, items, **params))
 
     def batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.batch`."""
-        portal, client = self._ready("batch")
-        return _call(portal, lambda: client.batch(batch_id))
+        loop, client = self._ready("batch")
+        return _call(loop, lambda: client.batch(batch_id))
 
     def cancel_batch(self, batch_id: str) -> Batch:
         """Blocking :meth:`relaykit.Client.cancel_batch`."""
-        portal, client = self._ready("cancel_batch")
-        return _call(portal, lambda: client.cancel_batch(batch_id))
+        loop, client = self._ready("cancel_batch")
+        return _call(loop, lambda: client.cancel_batch(batch_id))
 
     def batches(self, provider: str, *, limit: int = 20) -> list[Batch]:
         """Blocking :meth:`relaykit.Client.batches`."""
-        portal, client = self._ready("batches")
-        return _call(portal, lambda: client.batches(provider, limit=limit))
+        loop, client = self._ready("batches")
+        return _call(loop, lambda: client.batches(provider, limit=limit))
 
     def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
         client.batch_results(id)``, each read from the vendor as the loop asks."""
-        portal, client = self._ready("batch_results")
+        loop, client = self._ready("batch_results")
         results = client.batch_results(batch_id)
         try:
             while True:
                 try:
-                    yield _call(portal, results.__anext__)
+                    yield _call(loop, results.__anext__)
                 except StopAsyncIteration:
                     return
         finally:
-            _call(portal, results.aclose)
+            _call(loop, results.aclose)
 
     def stream_speech(
         self, model: str, text: str, **params: Any
     ) -> AbstractContextManager[SyncAudioStream[bytes, SpeechResponse]]:
         """Blocking :meth:`relaykit.Client.stream_speech`: ``with client.stream_speech(...)
         as audio: for chunk in audio``."""
-        portal, client = self._ready("stream_speech")
-        return _SyncContext(portal, client.stream_speech(model, text, **params), SyncAudioStream)
+        loop, client = self._ready("stream_speech")
+        return _SyncContext(loop, client.stream_speech(model, text, **params), SyncAudioStream)
 
     def stream_transcription(
         self, model: str, audio: bytes | str | os.PathLike[str] | AudioFile, **params: Any
     ) -> AbstractContextManager[SyncAudioStream[str, TranscriptionResponse]]:
         """Blocking :meth:`relaykit.Client.stream_transcription`: ``with
         client.stream_transcription(...) as t: for delta in t``."""
-        portal, client = self._ready("stream_transcription")
+        loop, client = self._ready("stream_transcription")
         return _SyncContext(
-            portal, client.stream_transcription(model, audio, **params), SyncAudioStream
+            loop, client.stream_transcription(model, audio, **params), SyncAudioStream
         )
 
 
@@ -441,9 +718,10 @@ S = TypeVar("S")
 
 
 class _SyncContext(AbstractContextManager[S], Generic[A, S]):
-    """An async stream's ``async with``, entered and left through the portal in one
-    task of the loop (a tool run's task group must be left in the task that entered
-    it); what it hands out is the stream wrapped for blocking iteration (``wrap``).
+    """An async stream's ``async with``, entered and left in one task of the loop (a
+    tool run's task group must be left in the task that entered it), which reads
+    the stream ahead meanwhile; what it hands out is the stream wrapped for
+    blocking iteration (``wrap``).
 
     Unlike ``portal.wrap_async_context_manager``, a Ctrl-C (KeyboardInterrupt) in
     the waiting thread cancels the stream, as a cancelled task's ``async with``
@@ -455,26 +733,29 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
 
     def __init__(
         self,
-        portal: BlockingPortal,
+        loop: _Loop,
         stream: AbstractAsyncContextManager[A],
-        wrap: Callable[[BlockingPortal, A], S],
+        wrap: Callable[[_Loop, _ReadAhead[Any], A], S],
     ) -> None:
-        self._portal = portal
+        self._loop = loop
         self._wrap = wrap
-        self._block = _StreamBlock(stream)
-        self._task: Future[bool | None] | None = None
+        # A tool run's step boundaries hold its reader (see _ReadAhead).
+        ahead = _within_a_step if wrap is SyncToolRunStream else None
+        self._block = _StreamBlock(stream, _ReadAhead(loop, ahead))
+        self._task: _Task[bool | None] | None = None
 
     def __enter__(self) -> S:
         block = self._block
-        self._task = task = self._portal.start_task_soon(block.run)
+        self._task = task = self._loop.start(block.run)
         try:
             value = block.entered.result()
         except BaseException:
-            if task.cancel():  # interrupted while the stream opened
+            if not task.future.done():  # interrupted while the stream opened
+                task.cancel(self._loop)
                 block.ended.wait()
             self._task = None
             raise
-        return self._wrap(self._portal, value)
+        return self._wrap(self._loop, block.items, value)
 
     def __exit__(
         self,
@@ -489,25 +770,35 @@ class _SyncContext(AbstractContextManager[S], Generic[A, S]):
         if isinstance(exc, KeyboardInterrupt):
             # Ctrl-C: the stream ends as a cancelled task's does, not as one
             # whose caller's code failed.
-            task.cancel()
+            task.cancel(self._loop)
             block.ended.wait()
             return None
         block.exc_info = (exc_type, exc, tb)
         try:
-            self._portal.call(block.leave.set)
-            return task.result()
+            self._loop.soon(block.leave)
+            return task.future.result()
         except BaseException:
-            if task.cancel():  # interrupted while the stream closed
+            if not task.future.done():  # interrupted while the stream closed
+                task.cancel(self._loop)
                 block.ended.wait()
             raise
 
     def __del__(self) -> None:
         # Entered and never left (the block's frame dropped, or `__enter__()` called
         # by hand): end the stream rather than hold its connection and keep the
-        # client's close waiting for it. Cancelling a future is safe from any thread.
+        # client's close waiting for it. Asking for it is safe from any thread.
         task = getattr(self, "_task", None)
         if task is not None:
-            task.cancel()
+            with suppress(Exception):  # the loop has ended (and the stream with it)
+                task.cancel(self._loop)
+
+
+def _within_a_step(item: object) -> bool:
+    """Whether a tool run's reader may read on past ``item`` (None: the start)
+    before the blocking code asks: within a step's stream only, not past a step's
+    start, end or tool result (tools would run and the next step be asked for
+    before the code saw the step end, or left the block)."""
+    return item is not None and not isinstance(item, ToolRunEvent)
 
 
 class _StreamBlock(Generic[A]):
@@ -515,32 +806,45 @@ class _StreamBlock(Generic[A]):
     so that the running task does not keep the handle alive (its ``__del__`` ends
     a stream dropped without being left)."""
 
-    def __init__(self, stream: AbstractAsyncContextManager[A]) -> None:
+    def __init__(self, stream: AbstractAsyncContextManager[A], items: _ReadAhead[Any]) -> None:
         self.stream = stream
+        self.items = items
         self.entered: Future[A] = Future()
         self.ended = threading.Event()
         self.exc_info: tuple[Any, Any, Any] = (None, None, None)
-        self.leave: anyio.Event
+        self._reading: anyio.CancelScope | None = None
+        self._left: anyio.Event
 
     async def run(self) -> bool | None:
-        """Enter the stream, wait for the caller's block to end, leave it."""
-        self.leave = anyio.Event()  # made before `entered` is set: __exit__ sets it
+        """Enter the stream, read it ahead until the caller's block ends, leave it."""
+        leave = self._left = anyio.Event()
         try:
             try:
                 value = await self.stream.__aenter__()
             except BaseException as exc:
                 self.entered.set_exception(exc)
                 raise
+            # Made before `entered` is set: the caller's exit cancels it.
+            self._reading = reading = anyio.CancelScope()
             self.entered.set_result(value)
             try:
-                await self.leave.wait()
+                with reading:
+                    await self.items.fill(value)  # type: ignore[arg-type]
+                await leave.wait()
             except BaseException as exc:  # cancelled: the caller was interrupted
                 if not await self.stream.__aexit__(type(exc), exc, exc.__traceback__):
                     raise
                 return None
             return await self.stream.__aexit__(*self.exc_info)
         finally:
+            self.items.close()  # a taker still waiting gets StopIteration
             self.ended.set()
+
+    def leave(self) -> None:
+        """The caller's block has ended (in the loop): stop reading, leave the stream."""
+        if self._reading is not None:
+            self._reading.cancel()
+        self._left.set()
 
 
 def _runs_trio() -> bool:
@@ -567,8 +871,5 @@ def _async_form(method: str) -> str:
     return f"`await client.{method}(...)`"
 
 
-async def _build(
-    config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None
-) -> tuple[Client, int]:
-    """The client, built in the loop thread, and that thread's ident."""
-    return Client(config, plugins=plugins, env=env), threading.get_ident()
+async def _build(config: Any, plugins: tuple[object, ...], env: Mapping[str, str] | None) -> Client:
+    return Client(config, plugins=plugins, env=env)
