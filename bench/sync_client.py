@@ -115,7 +115,7 @@ def main() -> None:
         pass
 
     with relaykit.SyncClient(CONFIG, backend=backend) as client:
-        loop = client._ready()[0]
+        loop = client._ready("chat")[0]
         hops = [timed(lambda: [_call(loop, nothing) for _ in range(n)], n) for _ in range(6)]
     wall, cpu = (statistics.median(col) for col in zip(*hops[1:], strict=True))
     print(f"| hop (SyncClient) | | | {wall:.0f} | {cpu:.0f} |")
