@@ -138,9 +138,15 @@ def _serve_http(server: MCPServer, fd: int, token: str | None) -> None:
                 break
         if path == "/testing/expire":
             manager = server.session_manager
-            # what the manager does to a session past its idle timeout
+            # what the manager does to a session past its idle timeout (its
+            # _discard_session, which mcp 2.0 has not: there, as its DELETE does)
+            discard = getattr(manager, "_discard_session", None)
             for session_id, transport in list(manager._server_instances.items()):
-                await manager._discard_session(session_id, transport)
+                if discard is not None:
+                    await discard(session_id, transport)
+                else:
+                    manager._server_instances.pop(session_id, None)
+                    await transport.terminate()
         else:
             wanted[0] = body.decode()
         await send({"type": "http.response.start", "status": 204, "headers": []})
