@@ -141,7 +141,7 @@ def test_tool_call_arguments_and_reasoning_count_toward_the_bound() -> None:
     assert len(cache) == 0
 
 
-def test_the_client_bounds_its_memory_cache_by_cache_memory_mb() -> None:
+def test_cache_memory_mb_is_read_as_megabytes_of_characters() -> None:
     assert CacheConfig().memory_chars == 64 * 2**20
     assert CacheConfig(memory_mb=0.5).memory_chars == 2**19
     assert CacheConfig(memory_mb=float("inf")).memory_chars is None
