@@ -89,6 +89,7 @@ from relaykit.messages import (
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
+from relaykit_claude_models import default_room, thinking_room, thinking_style
 
 from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
@@ -252,10 +253,10 @@ def _default_max_tokens(request: ChatRequest, default: int) -> int:
         return default + budget if isinstance(budget, int) else default
     reasoning = request.reasoning
     if reasoning is None:
-        return default + thinking.default_room(request.model)  # Claude 5 thinks unasked
-    if reasoning.off or thinking.thinking_style(request.model) == "none":
+        return default + default_room(request.model)  # Claude 5 thinks unasked
+    if reasoning.off or thinking_style(request.model) == "none":
         return default
-    return default + thinking.room(reasoning, request.model)
+    return default + thinking_room(reasoning, request.model)
 
 
 def _tool(tool: Tool, where: str) -> dict[str, Any]:
