@@ -12,9 +12,11 @@ import pytest
 import relaykit
 from relaykit import InvalidRequestError, Reasoning
 from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
+FOUNDRY_KEY = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
 HAIKU = "anthropic/claude-haiku-4-5"  # budgets
 OPUS = "anthropic/claude-opus-4-7"  # adaptive thinking only
 SONNET = "anthropic/claude-sonnet-4-6"  # adaptive thinking, no xhigh effort
@@ -588,3 +590,44 @@ async def test_the_mock_takes_what_claude_5_takes(mock: AnthropicMock) -> None:
         await c.chat(OPUS_5, "think", tools=[WEATHER_TOOL], tool_choice="required")
         assert mock.sent_reasoning(mock.last_request) is None  # the model's default
 
+
+# -- a Foundry deployment thinks as the model it serves --------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_foundry_deployment_thinks_as_the_model_it_serves() -> None:
+    # The deployments' names carry no Claude version: only the deployments map says
+    # which model each serves, and so which thinking it takes.
+    deployments = {
+        "prod-opus": "claude-opus-4-7",  # adaptive thinking only
+        "prod-fable": "claude-fable-5-1",  # always thinks; no forced tool
+        "prod-haiku": "claude-haiku-5-5",  # thinks by default (at effort medium)
+    }
+    with FoundryClaudeMock(api_key=FOUNDRY_KEY, deployments=deployments) as foundry:
+        cfg = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+            "providers": {
+                "foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}
+            },
+        }
+        async with relaykit.Client(cfg, env={"ANTHROPIC_FOUNDRY_API_KEY": FOUNDRY_KEY}) as c:
+            await c.chat("foundry-anthropic/prod-opus", "think", reasoning="xhigh")
+            body = foundry.last_request.json()
+            assert body["thinking"] == {"type": "adaptive"}
+            assert body["output_config"] == {"effort": "xhigh"}
+            with pytest.raises(InvalidRequestError, match="always thinks") as caught:
+                await c.chat("foundry-anthropic/prod-fable", "think", reasoning="none")
+            assert (caught.value.param, caught.value.status) == ("reasoning", None)
+            assert caught.value.model == "prod-fable"
+            with pytest.raises(InvalidRequestError, match="takes no forced tool") as caught:
+                await c.chat(
+                    "foundry-anthropic/prod-fable",
+                    "think",
+                    tools=[WEATHER_TOOL],
+                    tool_choice="required",
+                )
+            assert caught.value.status is None
+            await c.chat("foundry-anthropic/prod-haiku", "think")
+            assert foundry.last_request.json()["max_tokens"] == 4096 + 8192
+        assert len(foundry.requests) == 2
