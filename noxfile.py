@@ -17,7 +17,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typing"]
 
 PLUGINS = sorted(str(p) for p in Path("plugins").glob("*/src/relaykit_*"))
-# Libraries plugins share (relaykit-google-auth), not plugins themselves.
+# Libraries plugins share (relaykit-google-auth, relaykit-claude-models), not plugins themselves.
 LIBS = sorted(str(p) for p in Path("libs").glob("*/src/relaykit_*"))
 CONTRIB = sorted(str(p) for p in Path("contrib").glob("*/src/relaykit_*"))
 # Tests are typed one path at a time, as each is brought to mypy --strict.

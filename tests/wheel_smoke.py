@@ -31,9 +31,9 @@ import anyio
 import relaykit
 
 #: distributions that are libraries, not plugins: no entry point to find
-NOT_PLUGINS = {"google-auth", "examples"}
+NOT_PLUGINS = {"google-auth", "claude-models", "examples"}
 #: the entry point's name where it is not the distribution's
-ENTRY_POINT = {"google-auth": None, "examples": None}
+ENTRY_POINT = {"google-auth": None, "claude-models": None, "examples": None}
 #: the call log off and one attempt: the checks look at one call only
 QUIET: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"attempts": 1}}
 
@@ -275,6 +275,13 @@ async def google_auth() -> None:
     check(hasattr(mock_metadata, "no_server_host"), "google-auth: no mock_metadata helpers")
 
 
+async def claude_models() -> None:
+    from relaykit_claude_models import refuses_prefill, thinking_style
+
+    check(thinking_style("claude-opus-4-7") == "adaptive", "claude-models: Opus 4.7 not adaptive")
+    check(refuses_prefill("claude-opus-4-6") == "Claude Opus 4.6", "claude-models: prefill")
+
+
 async def examples() -> None:
     await anyio.to_thread.run_sync(run_offline_example)
 
@@ -310,6 +317,7 @@ CHECKS: dict[str, Callable[[], Awaitable[None]]] = {
     "gateway": gateway,
     "mcp": mcp,
     "google-auth": google_auth,
+    "claude-models": claude_models,
     "examples": examples,
 }
 

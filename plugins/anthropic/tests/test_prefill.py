@@ -17,7 +17,6 @@ from relaykit import InvalidRequestError, Message, ToolCall, WebSearch
 from relaykit.testing import Reply
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
-from relaykit_anthropic.prefill import refuses_prefill
 from relaykit_anthropic.testing import PREFILL_REFUSED, AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
@@ -222,11 +221,3 @@ async def test_foundry_reads_the_deployments_model() -> None:
             assert not mock.requests
             await c.chat("foundry-anthropic/old-claude", PREFILLED)
         assert len(mock.requests) == 1
-
-
-def test_the_models_are_read_from_their_names() -> None:
-    for model, name in REFUSING:
-        assert refuses_prefill(model.split("/")[1]) == name
-    assert refuses_prefill("claude-opus-4-6@20260205") == "Claude Opus 4.6"  # Vertex's ids
-    for model in [*TAKING, "my-gateway-alias", "claude-future-9", "claude-fabled-3"]:
-        assert refuses_prefill(model.split("/")[-1]) is None

@@ -12,10 +12,11 @@ import pytest
 import relaykit
 from relaykit import InvalidRequestError, Reasoning
 from relaykit.testing.provider_contract import WEATHER_TOOL
+from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
-from relaykit_anthropic.thinking import claude5, claude_version, thinking_style
 
 KEY = "sk-ant-test-0123456789abcdef0123"
+FOUNDRY_KEY = "9a8b7c6d5e4f30211203f4e5d6c7b8a9"
 HAIKU = "anthropic/claude-haiku-4-5"  # budgets
 OPUS = "anthropic/claude-opus-4-7"  # adaptive thinking only
 SONNET = "anthropic/claude-sonnet-4-6"  # adaptive thinking, no xhigh effort
@@ -267,27 +268,6 @@ async def test_a_model_that_does_not_think_refuses_thinking_on(mock: AnthropicMo
     body = await send(mock, OLD, reasoning="none")  # already so: nothing to send
     assert "thinking" not in body
     assert body["max_tokens"] == 4096
-
-
-@pytest.mark.parametrize(
-    ("model", "version", "style"),
-    [
-        ("claude-opus-4-7", (4, 7), "adaptive"),
-        ("claude-sonnet-4-6", (4, 6), "adaptive"),
-        ("claude-fable-5", (5, 0), "adaptive"),
-        ("claude-opus-4-5-20251101", (4, 5), "budget"),
-        ("claude-opus-4-20250514", (4, 0), "budget"),  # a date is no minor version
-        ("claude-3-7-sonnet-20250219", (3, 7), "budget"),
-        ("claude-3-5-haiku-latest", (3, 5), "none"),
-        ("claude-3-haiku-20240307", (3, 0), "none"),
-        ("my-gateway-alias", None, "budget"),
-    ],
-)
-def test_the_style_is_read_from_the_models_name(
-    model: str, version: tuple[int, int] | None, style: str
-) -> None:
-    assert claude_version(model) == version
-    assert thinking_style(model) == style
 
 
 # -- extra, streaming ----------------------------------------------------------------
@@ -562,35 +542,6 @@ async def test_without_reasoning_a_claude_5_call_is_not_checked_for_thinking(
     assert "thinking" not in body
 
 
-@pytest.mark.parametrize(
-    ("model", "name", "off", "effort", "forced_tool"),
-    [
-        ("claude-opus-5", "Claude Opus 5", "disabled", "high", True),
-        ("claude-opus-5-5", "Claude Opus 5.5", None, "medium", False),
-        ("claude-sonnet-5", "Claude Sonnet 5", "disabled", "high", True),
-        ("claude-sonnet-5-5", "Claude Sonnet 5.5", "between_tools", "high", False),
-        ("claude-haiku-5-5", "Claude Haiku 5.5", "disabled", "medium", True),
-        ("claude-fable-5", "Claude Fable 5", None, "high", True),
-        ("claude-fable-5-1", "Claude Fable 5.1", None, "high", False),
-        ("claude-mythos-5", "Claude Mythos 5", None, "high", True),
-        ("claude-mythos-5-1", "Claude Mythos 5.1", None, "high", False),
-        ("claude-opus-6", "Claude Opus 6", "disabled", "high", True),  # not documented yet
-    ],
-)
-def test_claude_5_rules_are_read_from_the_models_name(
-    model: str, name: str, off: str | None, effort: str, forced_tool: bool
-) -> None:
-    rules = claude5(model)
-    assert rules is not None
-    assert (rules.name, rules.off, rules.default_effort, rules.forced_tool) == (
-        name,
-        off,
-        effort,
-        forced_tool,
-    )
-    assert claude5("claude-opus-4-8") is None and claude5("my-gateway-alias") is None
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("model", "extra", "message"),
@@ -638,3 +589,45 @@ async def test_the_mock_takes_what_claude_5_takes(mock: AnthropicMock) -> None:
         assert mock.sent_reasoning(mock.last_request) == Reasoning("none")
         await c.chat(OPUS_5, "think", tools=[WEATHER_TOOL], tool_choice="required")
         assert mock.sent_reasoning(mock.last_request) is None  # the model's default
+
+
+# -- a Foundry deployment thinks as the model it serves --------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_foundry_deployment_thinks_as_the_model_it_serves() -> None:
+    # The deployments' names carry no Claude version: only the deployments map says
+    # which model each serves, and so which thinking it takes.
+    deployments = {
+        "prod-opus": "claude-opus-4-7",  # adaptive thinking only
+        "prod-fable": "claude-fable-5-1",  # always thinks; no forced tool
+        "prod-haiku": "claude-haiku-5-5",  # thinks by default (at effort medium)
+    }
+    with FoundryClaudeMock(api_key=FOUNDRY_KEY, deployments=deployments) as foundry:
+        cfg = {
+            "storage": {"backend": "none"},
+            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
+            "providers": {
+                "foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}
+            },
+        }
+        async with relaykit.Client(cfg, env={"ANTHROPIC_FOUNDRY_API_KEY": FOUNDRY_KEY}) as c:
+            await c.chat("foundry-anthropic/prod-opus", "think", reasoning="xhigh")
+            body = foundry.last_request.json()
+            assert body["thinking"] == {"type": "adaptive"}
+            assert body["output_config"] == {"effort": "xhigh"}
+            with pytest.raises(InvalidRequestError, match="always thinks") as caught:
+                await c.chat("foundry-anthropic/prod-fable", "think", reasoning="none")
+            assert (caught.value.param, caught.value.status) == ("reasoning", None)
+            assert caught.value.model == "prod-fable"
+            with pytest.raises(InvalidRequestError, match="takes no forced tool") as caught:
+                await c.chat(
+                    "foundry-anthropic/prod-fable",
+                    "think",
+                    tools=[WEATHER_TOOL],
+                    tool_choice="required",
+                )
+            assert caught.value.status is None
+            await c.chat("foundry-anthropic/prod-haiku", "think")
+            assert foundry.last_request.json()["max_tokens"] == 4096 + 8192
+        assert len(foundry.requests) == 2

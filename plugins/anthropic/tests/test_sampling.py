@@ -14,7 +14,6 @@ import relaykit
 from relaykit import InvalidRequestError
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.mock_thinking import thinking_problem
-from relaykit_anthropic.sampling import refuses_sampling
 from relaykit_anthropic.testing import AnthropicMock
 
 KEY = "sk-ant-test-0123456789abcdef0123"
@@ -151,13 +150,6 @@ async def test_a_streamed_route_falls_back_too(mock: AnthropicMock) -> None:
         async for _ in s:
             pass
     assert s.response.model == "claude-sonnet-4-6" and len(mock.requests) == 1
-
-
-def test_the_models_are_read_from_their_names() -> None:
-    for model, name in REFUSING:
-        assert refuses_sampling(model.split("/")[1]) == name
-    for model in [*TAKING, "my-gateway-alias", "claude-future-9"]:
-        assert refuses_sampling(model.split("/")[-1]) is None
 
 
 @pytest.mark.parametrize(("model", "_name"), REFUSING)

@@ -19,7 +19,8 @@ client, which does the same):
   ``ANTHROPIC_FOUNDRY_AD_TOKEN`` (or the variable ``ad_token_env`` names);
 - model ids are the resource's deployment names (often the model's name,
   ``claude-sonnet-4-5``); ``deployments`` maps the others to their models, for
-  prices and the model listing.
+  prices, the model listing, and what is checked before sending (the sampling
+  values, a prefill and the thinking setting the served model takes).
 
 Web search (``web_search=``) is Claude's own tool, as on Anthropic's API, with
 dynamic filtering too (``dynamic_web_search``; Anthropic's web search page:

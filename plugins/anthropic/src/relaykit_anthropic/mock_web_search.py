@@ -34,8 +34,7 @@ from typing import Any
 
 from relaykit import Citation
 from relaykit.testing.script import Reply
-
-from .thinking import claude_version
+from relaykit_claude_models import claude_version
 
 BASIC = "web_search_20250305"
 DYNAMIC = "web_search_20260209"

@@ -21,9 +21,9 @@ from decimal import Decimal
 import attrs
 
 from relaykit import ModelPrice
+from relaykit_claude_models import claude_version
 
 from .prices import KnownModel, known_model
-from .thinking import claude_version
 
 REGIONAL_PREMIUM = Decimal("1.1")
 

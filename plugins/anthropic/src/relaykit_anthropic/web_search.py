@@ -44,8 +44,7 @@ from typing import Any
 
 from relaykit import Citation, InvalidRequestError, WebSearch
 from relaykit.web_search import unsupported
-
-from .thinking import claude_version
+from relaykit_claude_models import claude_version
 
 #: the basic tool: every Claude model from 3.5 Haiku and 3.7 Sonnet on, on every host
 BASIC = "web_search_20250305"

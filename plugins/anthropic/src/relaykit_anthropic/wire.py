@@ -89,6 +89,7 @@ from relaykit.messages import (
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
+from relaykit_claude_models import default_room, thinking_room, thinking_style
 
 from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
@@ -166,9 +167,9 @@ def request_body(
     ``provider`` names the provider in the errors raised before sending;
     ``dynamic_web_search`` sends the web search tool with dynamic filtering to the
     models that take it (:mod:`.web_search`); ``search_model`` is the Claude
-    model that decides it, whether a prefill is taken (:mod:`.prefill`) and
-    which sampling values are (:mod:`.sampling`), when ``request.model`` is a
-    deployment's name.
+    model that decides it, whether a prefill is taken (:mod:`.prefill`), which
+    sampling values are (:mod:`.sampling`) and how it thinks (:mod:`.thinking`),
+    when ``request.model`` is a deployment's name.
     """
     # First, so that a model that refuses sampling whatever its thinking says so,
     # rather than the thinking check offering to turn thinking off.
@@ -178,13 +179,16 @@ def request_body(
     # extra's own thinking replaces reasoning= (it is sent as given, below)
     reasoning = None if "thinking" in request.extra else request.reasoning
     think = (
-        {} if reasoning is None else thinking.fields(reasoning, request.model, request.max_tokens)
+        {}
+        if reasoning is None
+        else thinking.fields(reasoning, request.model, request.max_tokens, search_model)
     )
     turns = messages(request.messages, (*tools, *system))
     prefill.check(turns, request.model, provider, search_model)
     body: dict[str, Any] = {
         "model": request.model,
-        "max_tokens": request.max_tokens or _default_max_tokens(request, default_max_tokens),
+        "max_tokens": request.max_tokens
+        or _default_max_tokens(request, default_max_tokens, search_model or request.model),
         "messages": turns,
     }
     if system:
@@ -220,9 +224,11 @@ def request_body(
             web_search.tool(request.web_search, model, dynamic=dynamic_web_search)
         )
     json_tool = json_tool_name(request, structured_output)
-    thinking.check_forced_tool(body, request.model, emulated=json_tool is not None)
+    thinking.check_forced_tool(
+        body, request.model, emulated=json_tool is not None, served=search_model
+    )
     if think:
-        _add_thinking(body, think, request, json_tool)
+        _add_thinking(body, think, request, json_tool, search_model)
     if stream:
         body["stream"] = True
     if request.extra:
@@ -231,31 +237,39 @@ def request_body(
 
 
 def _add_thinking(
-    body: dict[str, Any], think: dict[str, Any], request: ChatRequest, json_tool: str | None
+    body: dict[str, Any],
+    think: dict[str, Any],
+    request: ChatRequest,
+    json_tool: str | None,
+    served: str | None,
 ) -> None:
     """Put ``think`` (:func:`.thinking.fields`) in ``body``, refusing first what Claude
-    refuses while it thinks; an effort joins a structured-output format."""
+    (``served``, the model a deployment serves) refuses while it thinks; an effort
+    joins a structured-output format."""
     if think.get("thinking", {}).get("type") not in (None, "disabled", "between_tools"):
-        thinking.check_compatible(body, request.model, emulated=json_tool is not None)
+        thinking.check_compatible(
+            body, request.model, emulated=json_tool is not None, served=served
+        )
     if "thinking" in think:
         body["thinking"] = think["thinking"]
     if "output_config" in think:
         body["output_config"] = {**body.get("output_config", {}), **think["output_config"]}
 
 
-def _default_max_tokens(request: ChatRequest, default: int) -> int:
+def _default_max_tokens(request: ChatRequest, default: int, served: str) -> int:
     # max_tokens caps thinking and answer together: the default is the answer's
     # share, and thinking gets its budget on top (the API wants it above the budget).
+    # The room is the served model's (a Foundry deployment's name says nothing).
     given = request.extra.get("thinking")
     if given is not None:
         budget = given.get("budget_tokens") if isinstance(given, dict) else None
         return default + budget if isinstance(budget, int) else default
     reasoning = request.reasoning
     if reasoning is None:
-        return default + thinking.default_room(request.model)  # Claude 5 thinks unasked
-    if reasoning.off or thinking.thinking_style(request.model) == "none":
+        return default + default_room(served)  # Claude 5 thinks unasked
+    if reasoning.off or thinking_style(served) == "none":
         return default
-    return default + thinking.room(reasoning, request.model)
+    return default + thinking_room(reasoning, served)
 
 
 def _tool(tool: Tool, where: str) -> dict[str, Any]:

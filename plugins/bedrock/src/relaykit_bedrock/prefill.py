@@ -14,6 +14,7 @@ through Converse, and from Opus 4.8 on Bedrock; read 2026-12-02). The models:
 - ``anthropic.claude-fable-*`` and ``-mythos-*``, whatever their version
   (``anthropic.claude-mythos-preview`` included).
 
+Which models is :mod:`relaykit_claude_models.prefill_rules`'s.
 relaykit refuses such a call before sending it (:class:`~relaykit.InvalidRequestError`,
 ``param`` ``"messages"``, no status), so that a route falls back to a model that
 takes it, with the fix: put the instruction in the user message (or the system
@@ -27,42 +28,21 @@ here are left to Bedrock, which answers what the model refuses with its own 400.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from relaykit import InvalidRequestError
+from relaykit_claude_models import prefill_refusal
+from relaykit_claude_models import refuses_prefill as _refuses_prefill
 
 from .prices import base_model
-from .reasoning import claude_version
-
-#: the first Claude version that refuses a prefill
-FIRST_REFUSING = (4, 6)
-
-_FAMILY = re.compile(r"claude-([a-z]+)-\d")
-#: the families that took a prefill before 4.6 (a family not named here is left to Bedrock)
-_FAMILIES = frozenset({"opus", "sonnet", "haiku"})
-# Families that never took a prefill, versioned or not (claude-mythos-preview).
-_NEW_FAMILIES = re.compile(r"claude-(fable|mythos)(?![a-z])")
 
 
 def refuses_prefill(model: str) -> str | None:
-    """The model in words ("Claude Opus 4.6") when ``model`` refuses a prefill, else ``None``."""
-    base = base_model(model).lower()
-    if not base.startswith("anthropic.claude"):
+    """The model in words ("Claude Opus 4.6") when ``model`` (a model id, an inference
+    profile id or an ARN ending in one) refuses a prefill, else ``None``."""
+    base = base_model(model)
+    if not base.lower().startswith("anthropic.claude"):
         return None
-    version = claude_version(model)
-    found = _NEW_FAMILIES.search(base)
-    if found is None:
-        found = _FAMILY.search(base)
-        if found is None or found.group(1) not in _FAMILIES:
-            return None
-        if version is None or version < FIRST_REFUSING:
-            return None
-    words = f"Claude {found.group(1).title()}"
-    if version is None:
-        return words
-    major, minor = version
-    return f"{words} {major}" + (f".{minor}" if minor else "")
+    return _refuses_prefill(base)
 
 
 def check(converse_messages: list[dict[str, Any]], model: str) -> None:
@@ -74,22 +54,5 @@ def check(converse_messages: list[dict[str, Any]], model: str) -> None:
     name = refuses_prefill(model)
     if name is None:
         return
-    if any("toolUse" in block for block in final.get("content") or ()):
-        hint = (
-            "send each tool call's result after the assistant message that made it "
-            "(Message.tool(...)), so that the conversation ends with a user turn"
-        )
-    else:
-        hint = (
-            "end the conversation with a user message: put the instruction the prefill "
-            "gave in it (or in the system prompt), or shape the answer with "
-            "response_format= (structured outputs); or route to a model that takes a "
-            "prefill (Claude Sonnet 4.5, Haiku 4.5 or older)"
-        )
-    raise InvalidRequestError(
-        f"{name} does not take a prefill (a conversation ending in an assistant message): "
-        "Anthropic removed prefilling from Claude 4.6 on",
-        model=model,
-        param="messages",
-        hint=hint,
-    )
+    calls = any("toolUse" in block for block in final.get("content") or ())
+    raise prefill_refusal(name, model, calls=calls)

@@ -5,7 +5,8 @@ model id (a foundation model id, an inference profile id, or an ARN ending in
 one):
 
 - Claude (``anthropic.claude-*``): ``thinking`` as Anthropic's Messages API
-  takes it. Claude 3.7 to 4.5 (and ids with no Claude version) take a budget,
+  takes it, by Anthropic's rules (:mod:`relaykit_claude_models.thinking_rules`,
+  shared with relaykit-anthropic). Claude 3.7 to 4.5 (and ids with no Claude version) take a budget,
   ``{"type": "enabled", "budget_tokens": N}`` or ``{"type": "disabled"}``: the
   budget given, or the effort's (:data:`relaykit.request.EFFORT_BUDGETS`,
   ``reasoning=True`` is ``medium``'s), at least 1,024 and below
@@ -59,11 +60,20 @@ its other keys join the ones made here.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from relaykit import ChatRequest, InvalidRequestError, Reasoning
-from relaykit.request import EFFORT_BUDGETS
+from relaykit_claude_models import (
+    Claude5,
+    adaptive_fields,
+    check_forced_tool,
+    check_while_thinking,
+    no_thinking,
+    off_fields,
+    thinking_budget,
+)
+from relaykit_claude_models import claude5 as _claude5
+from relaykit_claude_models import claude_version as _claude_version
 
 from .prices import base_model
 
@@ -77,27 +87,8 @@ OWN_FIELD: dict[Family, str] = {
     "gpt-oss": "reasoning_effort",
 }
 
-#: the least Claude ``budget_tokens`` Bedrock takes
-MIN_BUDGET = 1024
 #: ``maxTokens`` left for Claude's answer when the caller gives none
 ANSWER_TOKENS = 4096
-
-# claude-opus-4-6-v1, claude-sonnet-4-5-20250929-v1:0 (a date is no minor
-# version), claude-3-7-sonnet-20250219-v1:0
-_VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?!\d)")
-_OLD_VERSION = re.compile(r"claude-(\d+)(?:-(\d{1,2}))?-[a-z]")
-_FAMILY = re.compile(r"claude-([a-z]+)-\d")
-
-
-class Claude5(NamedTuple):
-    """What a Claude 5 model takes: it thinks unless told not to, where it can be."""
-
-    #: the model in words, for messages ("Claude Opus 5.5")
-    name: str
-    #: the ``thinking.type`` that turns its thinking off, or ``None``: it always thinks
-    off: Literal["disabled", "between_tools"] | None
-    #: whether it takes a forced tool at all
-    forced_tool: bool
 
 
 def family(model: str) -> Family:
@@ -145,33 +136,16 @@ def apply(body: dict[str, Any], request: ChatRequest) -> None:
 
 
 def claude_version(model: str) -> tuple[int, int] | None:
-    """``(major, minor)`` of the Claude model ``model`` names, or ``None`` when it names none."""
-    name = base_model(model).lower()
-    found = _VERSION.search(name) or _OLD_VERSION.search(name)
-    return (int(found.group(1)), int(found.group(2) or 0)) if found else None
+    """``(major, minor)`` of the Claude model ``model`` (a model id, an inference profile
+    id or an ARN ending in one) names, or ``None`` when it names none."""
+    return _claude_version(base_model(model))
 
 
 def claude5(model: str) -> Claude5 | None:
-    """What ``model`` takes if it is a Claude 5 model (or later), else ``None``: Anthropic's
-    rules (each model's "What's new" page on platform.claude.com, read 2026-12-02),
-    which AWS repeats for the models it names (Fable and Mythos refuse ``disabled``)."""
-    version = claude_version(model)
-    if version is None or version < (5, 0):
-        return None
-    found = _FAMILY.search(base_model(model).lower())
-    kind = found.group(1) if found else "claude"
-    major, minor = version
-    name = f"Claude {kind.title()} {major}" + (f".{minor}" if minor else "")
-    if major == 5:
-        if kind in ("fable", "mythos"):
-            return Claude5(name, None, forced_tool=version < (5, 1))
-        if kind == "opus" and version >= (5, 5):
-            return Claude5(name, None, forced_tool=False)
-        if kind == "sonnet" and version >= (5, 5):
-            return Claude5(name, "between_tools", forced_tool=False)
-    # Opus 5, Sonnet 5, Haiku 5.5, and what the pages do not name yet: a model that
-    # cannot stop thinking answers "disabled" with a 400, rather than think unasked.
-    return Claude5(name, "disabled", forced_tool=True)
+    """What ``model`` takes if it is a Claude 5 model (or later), else ``None``:
+    Anthropic's rules (:func:`relaykit_claude_models.claude5`), which AWS repeats for
+    the models it names (Fable and Mythos refuse ``disabled``)."""
+    return _claude5(base_model(model))
 
 
 def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str, Any]:
@@ -179,25 +153,14 @@ def _claude(body: dict[str, Any], reasoning: Reasoning, model: str) -> dict[str,
     if version is not None and version < (3, 7):
         if reasoning.off:
             return {}
-        raise _refusal(
-            "Claude before 3.7 does not think, so it takes no reasoning setting",
-            model,
-            "use Claude 3.7 Sonnet or a Claude 4 model, or drop reasoning=",
-        )
+        raise no_thinking(model)
     if reasoning.off:
         return _claude_off(model, version)
     _check_claude_call(body, model)
     if version is not None and version >= (4, 6):
-        out: dict[str, Any] = {"thinking": {"type": "adaptive"}}
-        if reasoning.summary is not None:  # Claude 4.7 on omit the text unless asked
-            out["thinking"]["display"] = "summarized" if reasoning.summary else "omitted"
-        level = reasoning.level()
-        if level is not None:
-            xhigh = "xhigh" if version >= (4, 7) else "high"
-            out["output_config"] = {"effort": {"minimal": "low", "xhigh": xhigh}.get(level, level)}
-        return out
+        return adaptive_fields(reasoning, model)
     inference = body.setdefault("inferenceConfig", {})
-    tokens = _claude_budget(reasoning, inference.get("maxTokens"), model)
+    tokens = thinking_budget(reasoning, model, inference.get("maxTokens"))
     inference.setdefault("maxTokens", ANSWER_TOKENS + tokens)
     return {"thinking": {"type": "enabled", "budget_tokens": tokens}}
 
@@ -208,89 +171,31 @@ def _claude_off(model: str, version: tuple[int, int] | None) -> dict[str, Any]:
     type on Claude 5, which thinks by default; refused where it always thinks."""
     if version is None or version < (4, 6):
         return {"thinking": {"type": "disabled"}}
-    rules = claude5(model)
-    if rules is None:
-        return {}
-    if rules.off is None:
-        raise _refusal(
-            f"{rules.name} always thinks: it takes no reasoning='none' "
-            "(it refuses thinking disabled)",
-            model,
-            "ask for the least effort (reasoning='low'), or use a Claude model that can stop "
-            "thinking (Opus 5, Sonnet 5, Sonnet 5.5, Haiku 5.5)",
-        )
-    return {"thinking": {"type": rules.off}}
+    return off_fields(model)
 
 
 def _check_forced_tool(body: dict[str, Any], model: str) -> None:
     """Refuse a forced tool for the Claude 5 models that never take one (Opus 5.5,
     Sonnet 5.5, Fable 5.1, Mythos 5.1), whatever the thinking setting."""
-    rules = claude5(model)
-    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
-    if rules is None or rules.forced_tool or not ("any" in choice or "tool" in choice):
-        return
-    raise InvalidRequestError(
-        f"{rules.name} takes no forced tool (tool_choice 'required' or a tool's name)",
-        model=model,
-        param="tool_choice",
-        hint="use tool_choice='auto' and say in the prompt which tool to call",
-    )
-
-
-def _claude_budget(reasoning: Reasoning, max_tokens: int | None, model: str) -> int:
-    """The budget to send: the one given or the effort's, fitted as the module says."""
-    wanted = max(reasoning.tokens() or EFFORT_BUDGETS["medium"], MIN_BUDGET)
-    if max_tokens is None:
-        return wanted  # maxTokens is set around it
-    if reasoning.budget_tokens is None:
-        # An effort is a wish and max_tokens a cap: the answer keeps half the cap.
-        wanted = max(MIN_BUDGET, min(wanted, max_tokens // 2))
-    if wanted < max_tokens:
-        return wanted
-    if reasoning.budget_tokens is None:
-        raise _refusal(
-            f"max_tokens={max_tokens} leaves no room for Claude's least thinking budget "
-            f"({MIN_BUDGET} tokens): max_tokens caps thinking and answer together",
-            model,
-            f"raise max_tokens above {MIN_BUDGET}, or turn thinking off (reasoning='none')",
-        )
-    raise _refusal(
-        f"a thinking budget of {wanted} tokens does not fit in max_tokens={max_tokens}: "
-        "Claude's budget must be below max_tokens, which caps thinking and answer together",
-        model,
-        f"raise max_tokens above {wanted}, or lower the budget",
-    )
+    check_forced_tool(model, forced=_forced(body))
 
 
 def _check_claude_call(body: dict[str, Any], model: str) -> None:
     """Refuse what Claude refuses while it thinks: a temperature other than 1, a
     ``topP`` under 0.95, a forced tool."""
-    # Not every Claude 5 model can stop thinking: offer that fix only where it is one.
-    rules = claude5(model)
-    stops = rules is None or rules.off is not None
-    off = ", or turn thinking off (reasoning='none')" if stops else ""
     inference = body.get("inferenceConfig") or {}
-    temperature = inference.get("temperature")
-    if temperature is not None and temperature != 1:
-        raise _refusal(
-            f"Claude takes no temperature but 1 while it thinks (temperature={temperature})",
-            model,
-            f"drop temperature{off}",
-        )
-    top_p = inference.get("topP")
-    if top_p is not None and top_p < 0.95:
-        raise _refusal(
-            f"Claude takes no top_p under 0.95 while it thinks (top_p={top_p})",
-            model,
-            f"drop top_p or raise it to 0.95{off}",
-        )
+    check_while_thinking(
+        model,
+        temperature=inference.get("temperature"),
+        top_p=inference.get("topP"),
+        forced=_forced(body),
+    )
+
+
+def _forced(body: dict[str, Any]) -> bool:
+    """Whether the Converse ``body`` forces a tool (``toolChoice`` ``any`` or ``tool``)."""
     choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
-    if "any" in choice or "tool" in choice:
-        raise _refusal(
-            "Claude cannot think while a tool is forced",
-            model,
-            f"use tool_choice='auto' (or 'none'){off}",
-        )
+    return "any" in choice or "tool" in choice
 
 
 # -- Nova 2, gpt-oss ----------------------------------------------------------------

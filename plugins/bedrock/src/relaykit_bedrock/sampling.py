@@ -13,7 +13,8 @@ Bedrock (read 2026-12-02):
 - ``anthropic.claude-sonnet-5`` and later (5.5), ``-haiku-5`` and later (5.5);
 - ``anthropic.claude-fable-*`` and ``-mythos-*`` (5, 5.1).
 
-relaykit refuses such a call before sending it
+Which models, and which values are still taken, is
+:mod:`relaykit_claude_models.sampling_rules`'s. relaykit refuses such a call before sending it
 (:class:`~relaykit.InvalidRequestError`, ``param`` the parameter's name, no
 status), so that a route falls back to a deployment that takes it. Still
 taken: no value, ``temperature`` 1 (the default), ``top_p`` of 0.99 or more
@@ -29,43 +30,23 @@ to Bedrock, which answers what the model refuses with its own 400.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from relaykit import ChatRequest, InvalidRequestError
+from relaykit import ChatRequest
+from relaykit_claude_models import check_sampling
+from relaykit_claude_models import refuses_sampling as _refuses_sampling
 
 from .prices import base_model
-from .reasoning import claude_version
-
-_FAMILY = re.compile(r"claude-([a-z]+)-\d")
-
-#: the least ``top_p`` still taken: the default (1 is taken as well)
-DEFAULT_TOP_P = 0.99
-
-_HINT = (
-    "drop {param} (steer the answer from the prompt instead), or route to a model that "
-    "takes it (Claude Sonnet 4.6, Opus 4.6 or older)"
-)
 
 
 def refuses_sampling(model: str) -> str | None:
-    """The model in words ("Claude Opus 4.7") when ``model`` refuses non-default
-    sampling parameters, else ``None``."""
-    base = base_model(model).lower()
-    version = claude_version(model)
-    found = _FAMILY.search(base)
-    if not base.startswith("anthropic.claude") or version is None or found is None:
+    """The model in words ("Claude Opus 4.7") when ``model`` (a model id, an inference
+    profile id or an ARN ending in one) refuses non-default sampling parameters, else
+    ``None``."""
+    base = base_model(model)
+    if not base.lower().startswith("anthropic.claude"):
         return None
-    family = found.group(1)
-    refuses = (
-        family in ("fable", "mythos")
-        or (family == "opus" and version >= (4, 7))
-        or (family in ("sonnet", "haiku") and version >= (5, 0))
-    )
-    if not refuses:
-        return None
-    major, minor = version
-    return f"Claude {family.title()} {major}" + (f".{minor}" if minor else "")
+    return _refuses_sampling(base)
 
 
 def sampling_values(request: ChatRequest) -> dict[str, Any]:
@@ -86,26 +67,4 @@ def sampling_values(request: ChatRequest) -> dict[str, Any]:
 def check(request: ChatRequest) -> None:
     """Refuse ``request`` before sending when its model refuses one of its sampling values."""
     name = refuses_sampling(request.model)
-    if name is None:
-        return
-    for param, value in sampling_values(request).items():
-        if _taken(param, value):
-            continue
-        raise InvalidRequestError(
-            f"{name} takes no {param} ({param}={value!r}): Anthropic removed the sampling "
-            "parameters from Claude Opus 4.7, Sonnet 5 and Haiku 5.5 on, Fable and Mythos",
-            model=request.model,
-            param=param,
-            hint=_HINT.format(param=param),
-        )
-
-
-def _taken(param: str, value: Any) -> bool:
-    """Whether ``value`` is one the model still takes: its default, or no cut at all."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if param == "temperature":
-        return value == 1
-    if param == "top_p":
-        return value >= DEFAULT_TOP_P
-    return False
+    check_sampling(sampling_values(request), name=name, model=request.model)

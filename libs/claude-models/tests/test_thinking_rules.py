@@ -1,0 +1,130 @@
+"""How a Claude model takes thinking settings (the Claude 5 rules moved here from
+relaykit-anthropic's tests), and what the functions raise for a deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relaykit import InvalidRequestError, Reasoning
+from relaykit_claude_models import (
+    adaptive_fields,
+    check_forced_tool,
+    check_while_thinking,
+    claude5,
+    default_room,
+    off_fields,
+    thinking_budget,
+    thinking_room,
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "off", "effort", "forced_tool"),
+    [
+        ("claude-opus-5", "Claude Opus 5", "disabled", "high", True),
+        ("claude-opus-5-5", "Claude Opus 5.5", None, "medium", False),
+        ("claude-sonnet-5", "Claude Sonnet 5", "disabled", "high", True),
+        ("claude-sonnet-5-5", "Claude Sonnet 5.5", "between_tools", "high", False),
+        ("claude-haiku-5-5", "Claude Haiku 5.5", "disabled", "medium", True),
+        ("claude-fable-5", "Claude Fable 5", None, "high", True),
+        ("claude-fable-5-1", "Claude Fable 5.1", None, "high", False),
+        ("claude-mythos-5", "Claude Mythos 5", None, "high", True),
+        ("claude-mythos-5-1", "Claude Mythos 5.1", None, "high", False),
+        ("claude-opus-6", "Claude Opus 6", "disabled", "high", True),  # not documented yet
+        ("us.anthropic.claude-opus-5-5", "Claude Opus 5.5", None, "medium", False),  # Bedrock
+    ],
+)
+def test_claude_5_rules_are_read_from_the_models_name(
+    model: str, name: str, off: str | None, effort: str, forced_tool: bool
+) -> None:
+    rules = claude5(model)
+    assert rules is not None
+    assert (rules.name, rules.off, rules.default_effort, rules.forced_tool) == (
+        name,
+        off,
+        effort,
+        forced_tool,
+    )
+    assert claude5("claude-opus-4-8") is None and claude5("my-gateway-alias") is None
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "model", "expected"),
+    [
+        (Reasoning("xhigh"), "claude-sonnet-4-6", {"effort": "high"}),  # xhigh came with 4.7
+        (Reasoning("xhigh"), "claude-opus-4-7", {"effort": "xhigh"}),
+        (Reasoning("minimal"), "claude-opus-5", {"effort": "low"}),
+        (Reasoning(budget_tokens=2048), "claude-opus-4-7", {"effort": "medium"}),
+        (Reasoning(), "claude-opus-4-7", None),  # on, no amount: the model's default
+    ],
+)
+def test_an_adaptive_effort_is_one_the_model_takes(
+    reasoning: Reasoning, model: str, expected: dict[str, str] | None
+) -> None:
+    fields = adaptive_fields(reasoning, model)
+    assert fields["thinking"] == {"type": "adaptive"}
+    assert fields.get("output_config") == expected
+
+
+def test_a_deployment_is_read_as_the_model_it_serves() -> None:
+    # "my-claude" names no version: only served says it is Opus 4.7, or Fable 5.1.
+    assert adaptive_fields(Reasoning("xhigh"), "my-claude", "claude-opus-4-7") == {
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "xhigh"},
+    }
+    with pytest.raises(InvalidRequestError) as caught:
+        off_fields("my-claude", "claude-fable-5-1")
+    error = caught.value
+    assert (error.param, error.model, error.status) == ("reasoning", "my-claude", None)
+    assert error.message.startswith("Claude Fable 5.1 (deployment 'my-claude') always thinks")
+    with pytest.raises(InvalidRequestError, match="deployment 'my-claude'") as caught:
+        check_forced_tool("my-claude", forced=True, served="claude-fable-5-1")
+    assert (caught.value.param, caught.value.model) == ("tool_choice", "my-claude")
+    check_forced_tool("my-claude", forced=True)  # no version: left to the API
+
+
+def test_thinking_off_is_the_models_own() -> None:
+    assert off_fields("claude-opus-4-7") == {}  # off is its default
+    assert off_fields("claude-sonnet-5-5") == {"thinking": {"type": "between_tools"}}
+    assert off_fields("claude-opus-5") == {"thinking": {"type": "disabled"}}
+
+
+def test_while_thinking_the_fix_offered_is_one_the_model_takes() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        check_while_thinking("claude-opus-5", temperature=0.5, top_p=None, forced=False)
+    assert caught.value.hint == "drop temperature, or turn thinking off (reasoning='none')"
+    with pytest.raises(InvalidRequestError) as caught:
+        check_while_thinking("claude-fable-5", temperature=None, top_p=0.5, forced=False)
+    assert caught.value.hint == "drop top_p or raise it to 0.95"  # it always thinks
+    with pytest.raises(InvalidRequestError) as caught:
+        check_while_thinking(
+            "claude-haiku-4-5", temperature=None, top_p=None, forced=True, emulated=True
+        )
+    assert caught.value.hint is not None and "structured_output = 'native'" in caught.value.hint
+    check_while_thinking("claude-haiku-4-5", temperature=1, top_p=0.95, forced=False)
+
+
+def test_a_budget_fits_below_max_tokens() -> None:
+    assert thinking_budget(Reasoning("high"), "claude-haiku-4-5", None) == 24576
+    assert thinking_budget(Reasoning("high"), "claude-haiku-4-5", 8000) == 4000  # half
+    assert thinking_budget(Reasoning("low"), "claude-haiku-4-5", 1500) == 1024  # the least
+    assert thinking_budget(Reasoning(budget_tokens=500), "claude-haiku-4-5", None) == 1024
+    with pytest.raises(InvalidRequestError, match="leaves no room"):
+        thinking_budget(Reasoning("low"), "claude-haiku-4-5", 1024)
+    with pytest.raises(InvalidRequestError, match="does not fit"):
+        thinking_budget(Reasoning(budget_tokens=4096), "claude-haiku-4-5", 4096)
+
+
+def test_the_room_thinking_takes() -> None:
+    assert thinking_room(Reasoning(), "claude-opus-5-5") == 8192  # its default: medium
+    assert thinking_room(Reasoning(), "claude-opus-5") == 24576  # high
+    assert default_room("claude-haiku-5-5") == 8192
+    assert default_room("claude-opus-4-8") == 0  # thinks only when asked
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})
