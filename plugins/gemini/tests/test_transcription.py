@@ -165,7 +165,8 @@ def test_the_mock_refuses_a_body_over_the_limit_as_google_does(mock: GeminiMock)
         headers={"x-goog-api-key": KEY},
     )
     assert r.status_code == 400
-    assert r.json()["error"]["message"] == "Request payload size exceeds the limit: 104857600 bytes."
+    limit = "Request payload size exceeds the limit: 104857600 bytes."
+    assert r.json()["error"]["message"] == limit
 
 
 def test_the_mock_refuses_audio_types_gemini_does_not_list(mock: GeminiMock) -> None:

@@ -40,6 +40,7 @@ and a strict schema that breaks the strict rules (both APIs).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -676,7 +677,7 @@ def _check_mistral_order(messages: Any) -> None:
     if not isinstance(messages, list):
         return
     roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
-    for before, role in zip(roles, roles[1:], strict=False):
+    for before, role in itertools.pairwise(roles):
         if before == "tool" and role == "user":
             raise openai_responses.Refusal(
                 "Unexpected role 'user' after role 'tool'",
