@@ -435,3 +435,95 @@ async def test_the_openai_wire_refuses_a_strict_keyword_before_sending() -> None
             with pytest.raises(InvalidRequestError, match="'oneOf' is not permitted"):
                 await c.chat("openai/gpt-4o-mini", "x", response_format=rf)
         assert mock.requests == []
+
+
+# -- OpenAI strict mode's size limits ("Objects have limitations on nesting depth and size",
+# "Limitations on enum size"): 10 levels, 5,000 properties, 1,000 enum values, 120,000
+# characters of names and values, 15,000 for the values of a string enum over 250 -------
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    node = _closed(_STRING)
+    for _ in range(levels - 1):
+        node = _closed(node)
+    return node
+
+
+def _wide(properties: int) -> dict[str, Any]:
+    return _named([f"p{i}" for i in range(properties)])
+
+
+def _named(names: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {n: _STRING for n in names},
+        "required": names,
+        "additionalProperties": False,
+    }
+
+
+def test_strict_mode_takes_schemas_at_its_size_limits() -> None:
+    assert strict_problems(_nested(10)) == ()
+    assert strict_problems(_wide(5000)) == ()
+    assert (
+        strict_problems(_closed({"type": "string", "enum": [f"v{i}" for i in range(1000)]})) == ()
+    )
+    # 260 values of 57 characters: 14,820, under 15,000
+    assert (
+        strict_problems(
+            _closed({"type": "string", "enum": ["x" * 54 + f"{i:03}" for i in range(260)]})
+        )
+        == ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        (_nested(11), "11 levels of nesting exceeds limit of 10."),
+        (_wide(5001), "5001 object properties exceed the limit of 5000."),
+        (
+            {
+                "type": "object",
+                "properties": {
+                    "a": {"type": "string", "enum": [f"a{i}" for i in range(600)]},
+                    "b": {"type": "string", "enum": [f"b{i}" for i in range(401)]},
+                },
+                "required": ["a", "b"],
+                "additionalProperties": False,
+            },
+            "1001 enum values exceed the limit of 1000.",
+        ),
+        (
+            _closed({"type": "string", "enum": ["x" * 57 + f"{i:03}" for i in range(260)]}),
+            "The enum at ('properties', 'x') has 260 values of 15600 characters in all, over"
+            " the limit of 15000 for an enum of over 250 values.",
+        ),
+        (
+            _named(["n" * 61 + f"{i:04}" for i in range(1900)]),
+            "The property names, definition names, enum and const values are 123500"
+            " characters, over the limit of 120000.",
+        ),
+    ],
+    ids=["depth", "properties", "enum values", "big enum", "characters"],
+)
+def test_strict_mode_refuses_a_schema_over_a_size_limit(
+    schema: dict[str, Any], problem: str
+) -> None:
+    problems = strict_problems(schema)
+    assert [describe_problem(p) for p in problems] == [problem]
+
+
+@pytest.mark.anyio
+async def test_the_openai_wire_refuses_a_schema_too_deep_before_sending() -> None:
+    rf = {
+        "type": "json_schema",
+        "json_schema": {"name": "r", "schema": _nested(11), "strict": True},
+    }
+    with OpenAIMock(api_key=KEY) as mock:
+        async with _client(mock, "chat") as c:
+            with pytest.raises(
+                InvalidRequestError, match="11 levels of nesting exceeds limit of 10"
+            ):
+                await c.chat("openai/gpt-4o-mini", "x", response_format=rf)
+        assert mock.requests == []

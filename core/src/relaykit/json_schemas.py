@@ -16,7 +16,9 @@ Provider plugins check what they send with these, before sending:
   ``uniqueItems``, ``minProperties`` and the other keywords OpenAI's "Supported
   schemas" lists as not supported, a ``format`` among :data:`OPENAI_FORMATS`;
   ``pattern``, ``minimum``/``maximum``, ``multipleOf`` and
-  ``minItems``/``maxItems`` are taken);
+  ``minItems``/``maxItems`` are taken; and the size limits: 10 levels of
+  objects, 5,000 properties, 1,000 enum values, 120,000 characters of names
+  and values, 15,000 for the values of an enum of over 250);
   :func:`strict_ok` is the same as a yes or no.
 - :func:`anthropic_schema`: a schema as Claude's structured outputs take it
   (``output_config.format``, strict tools), converted as the Anthropic SDK's
@@ -199,6 +201,19 @@ OPENAI_REFUSED = (
 )
 
 
+#: OpenAI's size limits for a strict schema ("Objects have limitations on nesting
+#: depth and size", "Limitations on enum size"): object levels, object properties,
+#: enum values in all, characters of property and definition names and enum and
+#: const values, and characters of one string enum's values once it has over
+#: :data:`OPENAI_BIG_ENUM` of them
+OPENAI_MAX_DEPTH = 10
+OPENAI_MAX_PROPERTIES = 5000
+OPENAI_MAX_ENUM_VALUES = 1000
+OPENAI_MAX_CHARACTERS = 120_000
+OPENAI_BIG_ENUM = 250
+OPENAI_MAX_BIG_ENUM_CHARACTERS = 15_000
+
+
 def strict_problems(schema: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], str], ...]:
     """Where ``schema`` breaks OpenAI's strict structured outputs, each as (the path
     to the node, what is wrong, in OpenAI's words); empty when it keeps them."""
@@ -217,7 +232,99 @@ def _strict_problems(schema: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], 
         got = "anyOf" if "anyOf" in schema else f'type: "{kind}"' if kind else "no type"
         problems.append(((), f"schema must be a JSON Schema of 'type: \"object\"', got '{got}'."))
     _walk_strict(schema, (), problems)
+    problems.extend(_size_problems(schema))
     return tuple(problems)
+
+
+class _Size:
+    """What OpenAI's size limits count, summed over a schema."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.properties = 0
+        self.enum_values = 0
+        self.characters = 0
+        self.big_enums: list[tuple[tuple[str, ...], int, int]] = []
+
+
+def _size_problems(schema: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    size = _Size()
+    _measure(schema, (), 0, size)
+    problems: list[tuple[tuple[str, ...], str]] = []
+    # OpenAI words these without a context ("6 levels of nesting exceeds limit of 5.",
+    # "144 parameters exceed the limit of 100." when the limits were 5 and 100)
+    if size.depth > OPENAI_MAX_DEPTH:
+        problems.append(
+            ((), f"{size.depth} levels of nesting exceeds limit of {OPENAI_MAX_DEPTH}.")
+        )
+    if size.properties > OPENAI_MAX_PROPERTIES:
+        problems.append(
+            (
+                (),
+                f"{size.properties} object properties exceed the limit of {OPENAI_MAX_PROPERTIES}.",
+            )
+        )
+    if size.enum_values > OPENAI_MAX_ENUM_VALUES:
+        problems.append(
+            ((), f"{size.enum_values} enum values exceed the limit of {OPENAI_MAX_ENUM_VALUES}.")
+        )
+    problems.extend(
+        (
+            (),
+            f"The enum at {path!r} has {count} values of {chars} characters in all, over the"
+            f" limit of {OPENAI_MAX_BIG_ENUM_CHARACTERS} for an enum of over {OPENAI_BIG_ENUM}"
+            " values.",
+        )
+        for path, count, chars in size.big_enums
+    )
+    if size.characters > OPENAI_MAX_CHARACTERS:
+        problems.append(
+            (
+                (),
+                "The property names, definition names, enum and const values are"
+                f" {size.characters} characters, over the limit of {OPENAI_MAX_CHARACTERS}.",
+            )
+        )
+    return problems
+
+
+def _measure(node: Any, path: tuple[str, ...], level: int, size: _Size) -> None:
+    """Add ``node``'s counts to ``size``; ``level`` is the object levels above it.
+    A ``$ref`` is not followed and a definition counts from level 0, so a schema is
+    never measured deeper than it is (OpenAI's own count decides the rest)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _measure(item, (*path, str(i)), level, size)
+        return
+    if not isinstance(node, Mapping):
+        return
+    kind = node.get("type")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in node:
+        level += 1
+        size.depth = max(size.depth, level)
+    enum = node.get("enum")
+    if isinstance(enum, list):
+        size.enum_values += len(enum)
+        strings = [v for v in enum if isinstance(v, str)]
+        chars = sum(map(len, strings))
+        size.characters += chars
+        if len(strings) > OPENAI_BIG_ENUM and chars > OPENAI_MAX_BIG_ENUM_CHARACTERS:
+            size.big_enums.append((path, len(strings), chars))
+    const = node.get("const")
+    if isinstance(const, str):
+        size.characters += len(const)
+    for key, value in node.items():
+        if key == "properties" and isinstance(value, Mapping):
+            size.properties += len(value)
+            for name, sub in value.items():
+                size.characters += len(name)
+                _measure(sub, (*path, key, name), level, size)
+        elif key in ("$defs", "definitions") and isinstance(value, Mapping):
+            for name, sub in value.items():
+                size.characters += len(name)
+                _measure(sub, (*path, key, name), 0, size)
+        elif key in ("items", "anyOf", "prefixItems", "additionalProperties"):
+            _measure(value, (*path, key), level, size)
 
 
 def _walk_strict(
@@ -270,8 +377,8 @@ def _walk_strict(
 def describe_problem(problem: tuple[tuple[str, ...], str]) -> str:
     """A problem of :func:`strict_problems` as OpenAI words it: ``In context=(...), ...``."""
     path, what = problem
-    if not path and what.startswith("schema must be"):
-        return what
+    if not path and (what.startswith("schema must be") or " limit of " in what):
+        return what  # the root's type and the size limits are worded without a context
     return f"In context={path!r}, {what}"
 
 

@@ -1,5 +1,5 @@
 """Gemini speech to text on the wire: the audio inline with an instruction, language and
-prompt folded in, formats and the 20 MB limit refused unsent, usage, cost and length,
+prompt folded in, formats and the 100 MB limit refused unsent, usage, cost and length,
 and the CLI."""
 
 from __future__ import annotations
@@ -132,14 +132,26 @@ async def test_formats_gemini_does_not_read_are_refused_unsent(mock: GeminiMock)
 
 
 @pytest.mark.anyio
+async def test_audio_over_20_mb_as_base64_goes_inline(mock: GeminiMock) -> None:
+    # Google raised inline data from 20 MB to 100 MB ("Always use the Files API when
+    # the total request size ... is larger than 100 MB"): 24 MB of audio, 32 MB as
+    # base64, is sent and transcribed
+    big = mock_audio(SAID, seconds=24 * 1024 * 1024 / 8000)
+    async with client(mock) as c:
+        r = await c.transcribe(FLASH, big)
+    assert r.text == SAID
+    assert len(mock.last_request.body) > 30 * 1024 * 1024
+
+
+@pytest.mark.anyio
 async def test_audio_over_the_inline_limit_is_refused_unsent(mock: GeminiMock) -> None:
-    # 16 MB of audio is over 20 MB as base64
-    big = mock_audio("long", seconds=16 * 1024 * 1024 / 8000)
+    # 76 MB of audio is over 100 MB as base64
+    big = mock_audio("long", seconds=76 * 1024 * 1024 / 8000)
     async with client(mock) as c:
         with pytest.raises(InvalidRequestError) as caught:
             await c.transcribe(FLASH, big)
     error = caught.value
-    assert "up to 20 MB" in str(error) and "Files API" in str(error)
+    assert "up to 100 MB" in str(error) and "Files API" in str(error)
     assert (error.param, error.status) == ("audio", None)
     assert "ffmpeg" in (error.hint or "")
     assert not mock.requests
@@ -153,7 +165,8 @@ def test_the_mock_refuses_a_body_over_the_limit_as_google_does(mock: GeminiMock)
         headers={"x-goog-api-key": KEY},
     )
     assert r.status_code == 400
-    assert r.json()["error"]["message"] == "Request payload size exceeds the limit: 20971520 bytes."
+    limit = "Request payload size exceeds the limit: 104857600 bytes."
+    assert r.json()["error"]["message"] == limit
 
 
 def test_the_mock_refuses_audio_types_gemini_does_not_list(mock: GeminiMock) -> None:

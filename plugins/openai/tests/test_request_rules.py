@@ -607,3 +607,49 @@ def test_mock_refuses_calls_left_unanswered_in_mistrals_words(mock: OpenAIMock) 
     assert error["message"] == "Not the same number of function calls and responses"
     assert error["type"] == "invalid_request_error"
     assert mistral_post(mock, [user("go"), asks(call), answer("Ab3dE6gH9")]).status_code == 200
+
+
+# -- Mistral's role order: a user message right after tool results ------------------------
+
+
+def test_mock_refuses_a_user_message_right_after_tool_results_as_mistral_does(
+    mock: OpenAIMock,
+) -> None:
+    messages = [user("Weather?"), asks(CALL), answer("call_1"), user("And tomorrow?")]
+    mistral = [{**m} for m in messages]
+    mistral[1] = asks({**CALL, "id": "Ab3dE6gH9"})
+    mistral[2] = answer("Ab3dE6gH9")
+    r = mistral_post(mock, mistral)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["message"] == "Unexpected role 'user' after role 'tool'"
+    assert error["type"] == "invalid_request_message_order"
+    mock.script.reply("Sunny.")
+    bridged = [*mistral[:3], {"role": "assistant", "content": "Noted."}, mistral[3]]
+    assert mistral_post(mock, bridged).status_code == 200
+    # OpenAI takes a user message right after tool results.
+    mock.script.reply("Sunny.")
+    assert post(mock, messages).status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_mistral_gets_an_assistant_turn_between_tool_results_and_a_user_message(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # What OpenAI and Claude take (Claude's tool results and the user's next words share
+    # a turn); Mistral refuses it, and LiteLLM users meet its 400 (litellm#11386, #17761)
+    mock.script.reply("Rain tomorrow.")
+    messages = [
+        Message.user("Weather?"),
+        Message.assistant("", [ToolCall("toolu_01A", "f", {})]),
+        Message.tool("toolu_01A", "sunny"),
+        Message.user("And tomorrow?"),
+    ]
+    async with relaykit.Client(preset_config(mock, "mistral"), env={}) as c:
+        r = await call(c, "mistral/mistral-small-latest", messages, streamed)
+    assert r.text == "Rain tomorrow."
+    sent = mock.last_request.json()["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+    assert sent[3]["content"] and "tool_calls" not in sent[3]
+    assert len(messages) == 4  # the caller's messages unchanged

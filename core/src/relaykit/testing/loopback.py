@@ -335,8 +335,11 @@ async def _read_request(stream: ByteStream, buf: bytes) -> tuple[Request | None,
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length") or 0)
-    while len(buf) < length:
-        buf += await stream.receive()
-    body, buf = buf[:length], buf[length:]
+    # a bytearray grows in place: ``bytes +=`` copied the whole body per chunk,
+    # minutes for a 100 MB body (Gemini's inline limit)
+    received = bytearray(buf)
+    while len(received) < length:
+        received += await stream.receive()
+    body, buf = bytes(received[:length]), bytes(received[length:])
     parts = urlsplit(target)
     return Request(method, parts.path, dict(parse_qsl(parts.query)), headers, body), buf

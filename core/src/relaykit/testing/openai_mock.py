@@ -40,6 +40,7 @@ and a strict schema that breaks the strict rules (both APIs).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -172,12 +173,13 @@ class OpenAIMock(VendorMock):
             _check_tool_messages(body.get("messages"), mistral)
             if mistral:
                 _check_mistral_ids(body.get("messages"))
+                _check_mistral_order(body.get("messages"))
                 prefix = _mistral_prefix(body.get("messages"))
             _check_reasoning(body)
             _check_schemas(body)
             openai_web_search.validate_chat(body)
         except openai_responses.Refusal as e:
-            return _error(e.status, e.message, "invalid_request_error", e.code, param=e.param)
+            return _error(e.status, e.message, e.kind, e.code, param=e.param)
         prompt = " ".join(_text(m.get("content")) for m in body.get("messages", []))
         last_user = next(
             (
@@ -666,6 +668,22 @@ def _check_mistral_ids(messages: Any) -> None:
                 raise openai_responses.Refusal(
                     f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9."
                 )
+
+
+def _check_mistral_order(messages: Any) -> None:
+    """Refuse a user message right after a tool result, as Mistral does (its 400,
+    type ``invalid_request_message_order``: litellm#17761, zed#37021): it wants an
+    assistant turn between them, which OpenAI does not."""
+    if not isinstance(messages, list):
+        return
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    for before, role in itertools.pairwise(roles):
+        if before == "tool" and role == "user":
+            raise openai_responses.Refusal(
+                "Unexpected role 'user' after role 'tool'",
+                code="3230",
+                kind="invalid_request_message_order",
+            )
 
 
 def _mistral_prefix(messages: Any) -> str:

@@ -416,7 +416,7 @@ class GeminiProvider:
 
     async def transcribe(self, request: TranscriptionRequest) -> TranscriptionResponse:
         """One ``generateContent`` call: the words said in ``request.audio``, sent inline
-        (a format the host does not read, or a request over 20 MB, is refused unsent:
+        (a format the host does not read, or a request over 100 MB, is refused unsent:
         see :mod:`relaykit_gemini.transcription`)."""
         body = transcription.transcription_body(request, self._name, self._audio_types)
         url = await self._url(request.model, "generateContent")

@@ -51,8 +51,8 @@ Speech and transcripts: ``generateContent`` with ``responseModalities:
 :func:`~relaykit.testing.mock_speech` of the text, and audio sent inline to
 another model is answered with what the mock hears in it, the audio's tokens
 counted apart; see :mod:`relaykit_gemini.mock_audio` for what is checked. A
-``generateContent`` body over :data:`MAX_REQUEST_BYTES` (the 20 MB Google's
-audio guide states for inline data) is refused with Google's message.
+``generateContent`` body over :data:`MAX_REQUEST_BYTES` (the 100 MB Google's
+Files API guide states for inline data) is refused with Google's message.
 
 Batch Mode (``:batchGenerateContent``, ``batches/{id}``, ``:cancel``) and the
 File API's resumable uploads and downloads: see :mod:`relaykit_gemini.mock_batches`.
@@ -220,8 +220,9 @@ DOCUMENT_TYPES = frozenset(
     }
 )
 _MEDIA = ("image/", "audio/", "video/")
-#: the largest ``generateContent`` body Gemini takes: 20 MB, for inline data
-MAX_REQUEST_BYTES = 20 * 1024 * 1024
+#: the largest ``generateContent`` body Gemini takes: 100 MB, for inline data
+#: (the Files API guide; 20 MB until January 2026)
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
 #: tokens Gemini counts for each page of a PDF
 PDF_PAGE_TOKENS = 258
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")

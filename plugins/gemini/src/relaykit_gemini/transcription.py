@@ -15,10 +15,12 @@ lists (:data:`MIME_TYPES`: WAV, MP3, OGG, FLAC, and MP4 video, whose speech
 Gemini transcribes too). M4A and WebM are refused unsent, naming the formats
 Gemini reads. Vertex AI's "Audio understanding" page lists more types for
 its Gemini models (``audio/m4a``, ``audio/webm``, ``audio/mp4``...): Vertex
-sends M4A and WebM too (:data:`VERTEX_MIME_TYPES`). The guide caps a request
-at 20 MB ("use the Files API when the total request size ... is larger than
-20 MB"): a larger body is refused unsent (:data:`MAX_REQUEST_BYTES`);
-uploading through the Files API is not done here.
+sends M4A and WebM too (:data:`VERTEX_MIME_TYPES`). The Files API guide caps
+an inline request at 100 MB ("Always use the Files API when the total request
+size ... is larger than 100 MB"; it was 20 MB until January 2026): a larger
+body is refused unsent (:data:`MAX_REQUEST_BYTES`); uploading through the
+Files API is not done here. Vertex AI's pages allow more (an inline part of up
+to 256 MB), so the one limit holds for both.
 
 The answer's text is the transcript. ``usageMetadata`` counts the tokens,
 the audio's apart (``promptTokensDetails``, modality ``AUDIO``), which some
@@ -57,9 +59,10 @@ MIME_TYPES = {
 VERTEX_MIME_TYPES = {**MIME_TYPES, "m4a": "audio/m4a", "webm": "audio/webm"}
 #: the formats named in a refusal (the audio guide's list)
 READ = "wav, mp3, aiff, aac, ogg (Vorbis), flac"
-#: the largest request body sent inline: the guide's 20 MB (Google's
-#: "Request payload size exceeds the limit: 20971520 bytes.")
-MAX_REQUEST_BYTES = 20 * 1024 * 1024
+#: the largest request body sent inline: the Files API guide's 100 MB, in
+#: the binary megabytes of Google's refusal ("Request payload size exceeds the
+#: limit: 20971520 bytes." when the limit was 20 MB)
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
 #: tokens a second of audio counts as (the audio guide)
 AUDIO_TOKENS_PER_SECOND = 32
 _MB = 1024 * 1024

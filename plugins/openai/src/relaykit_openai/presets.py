@@ -24,7 +24,9 @@ are mapped for it (see .tool_call_ids). DeepSeek and Mistral, as OpenAI, refuse 
 results that answer no call of the assistant message before them and calls left
 without results: their presets refuse those before sending (the other services
 document no such rule). Mistral takes a final assistant message only as a prefill,
-``"prefix": true``, which its preset sends.
+``"prefix": true``, which its preset sends; and it refuses a user message right
+after tool results ("Unexpected role 'user' after role 'tool'", which OpenAI and
+Claude take): its preset sends a short assistant turn between them.
 """
 
 from __future__ import annotations
@@ -154,6 +156,9 @@ _WEB_SEARCH: dict[str, SearchStyle] = {"openrouter": "openrouter"}
 #: 'tool_calls'") and Mistral ("Not the same number of function calls and
 #: responses"). The others document no such rule (local servers fill a template).
 _PAIRED_TOOL_CALLS = frozenset({"deepseek", "mistral"})
+#: services that refuse a user message right after tool results (see
+#: .wire.bridge_tool_results): Mistral ("Unexpected role 'user' after role 'tool'")
+_ASSISTANT_AFTER_TOOLS = frozenset({"mistral"})
 #: services whose /embeddings names ``dimensions`` otherwise
 _DIMENSIONS_PARAM = {"mistral": "output_dimension"}
 #: services whose /embeddings takes fewer texts or tokens a request than OpenAI's
@@ -228,6 +233,7 @@ def preset(
     Preset.cache_control = name in _CACHE_CONTROL
     Preset.short_tool_ids = name == "mistral"  # nine-character tool call ids only
     Preset.paired_tool_calls = name in _PAIRED_TOOL_CALLS
+    Preset.assistant_after_tools = name in _ASSISTANT_AFTER_TOOLS
     Preset.assistant_prefix = name == "mistral"  # a final assistant message: a prefill
     Preset.chat_documents = _CHAT_DOCUMENTS.get(name, "none")
     Preset.reasoning_style = _REASONING.get(name, "effort")

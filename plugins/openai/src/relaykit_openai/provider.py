@@ -166,6 +166,10 @@ class OpenAIProvider:
     #: a final assistant message goes with ``"prefix": true``, the service's prefill
     #: (Mistral, which otherwise refuses it; see .wire.mark_prefix)
     assistant_prefix: ClassVar[bool] = False
+    #: an assistant turn goes between tool results and a user message right after
+    #: them (Mistral, which otherwise refuses: "Unexpected role 'user' after role
+    #: 'tool'"; see .wire.bridge_tool_results)
+    assistant_after_tools: ClassVar[bool] = False
     #: which API to speak when ``api`` is not configured (see the class docstring)
     api: ClassVar[Api] = "auto"
     #: how ``/embeddings`` returns vectors when ``embedding_encoding`` is not configured
@@ -303,6 +307,8 @@ class OpenAIProvider:
         )
         if prefill:
             wire.mark_prefix(body, messages, self.type)
+        if self.assistant_after_tools:
+            wire.bridge_tool_results(body)
         return json_encode.dumps(body)
 
     def _chat_search(

@@ -38,7 +38,8 @@ def check_format(rf: ResponseFormat) -> None:
             hint="close every object (additionalProperties: false) with every property"
             " in required (an optional one nullable), the root an object, and leave out"
             " what strict mode does not take (allOf, oneOf, not, minLength, maxLength,"
-            " uniqueItems, ...); or send it with strict: false",
+            " uniqueItems, ...), within its limits (10 levels of objects, 5,000 properties,"
+            " 1,000 enum values); or send it with strict: false",
         )
 
 
@@ -61,6 +62,7 @@ def check_tool(tool: Tool, where: str) -> None:
             param=f"{where}.parameters",
             hint="close every object (additionalProperties: false) with every property"
             " in required (an optional one nullable), and leave out what strict mode does"
-            " not take (allOf, oneOf, not, minLength, maxLength, uniqueItems, ...); or"
+            " not take (allOf, oneOf, not, minLength, maxLength, uniqueItems, ...), within"
+            " its limits (10 levels of objects, 5,000 properties, 1,000 enum values); or"
             " leave strict unset",
         )

@@ -277,6 +277,27 @@ def check_tool_pairs(messages: tuple[Message, ...]) -> None:
         raise _unanswered(pending, made)
 
 
+#: the assistant turn :func:`bridge_tool_results` sends: short, and saying only
+#: what happened, so the model reads it as its own acknowledgement
+BRIDGE_TEXT = "I have the tool results."
+
+
+def bridge_tool_results(body: dict[str, Any]) -> None:
+    """Put an assistant message between tool results and a user message right after
+    them, in place: Mistral refuses that order ("Unexpected role 'user' after role
+    'tool'") where OpenAI and Claude take it, and a history written for them (a
+    Claude turn carries tool results and the user's next words together) would
+    otherwise fail there mid-conversation (litellm#11386, #17761)."""
+    messages = body.get("messages") or []
+    bridged: list[Any] = []
+    for message in messages:
+        if message.get("role") == "user" and bridged and bridged[-1].get("role") == "tool":
+            bridged.append({"role": "assistant", "content": BRIDGE_TEXT})
+        bridged.append(message)
+    if len(bridged) != len(messages):
+        body["messages"] = bridged
+
+
 def mark_prefix(body: dict[str, Any], messages: tuple[Message, ...], service: str) -> None:
     """Send the final assistant message of ``messages`` as a prefill: ``"prefix": true``
     on the last message of ``body`` (Mistral's docs: the answer starts with its text).
