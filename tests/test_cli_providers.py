@@ -52,11 +52,16 @@ def bedrock() -> tuple[
 ]:
     from relaykit_bedrock.testing import BedrockMock
 
+    mock = BedrockMock()  # typed as itself: the region is a BedrockMock's
     return (
-        BedrockMock(),
+        mock,
         "bedrock/amazon.nova-micro-v1:0",
         lambda m: {
-            "bedrock": {"base_url": m.base_url, "control_plane_url": m.base_url, "region": m.region}  # type: ignore[attr-defined]
+            "bedrock": {
+                "base_url": m.base_url,
+                "control_plane_url": m.base_url,
+                "region": mock.region,
+            }
         },
     )
 

@@ -493,7 +493,8 @@ class Uncancellable(FakeProvider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         with anyio.CancelScope(shield=True):
-            return await super().chat(request)
+            response = await super().chat(request)
+        return response
 
 
 @pytest.mark.anyio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -144,11 +145,15 @@ async def test_a_hit_is_free_charges_no_limit_is_counted_and_streams_in_order() 
         async with client.stream("fake/m", "q", temperature=0) as s:
             events = [e async for e in s]
     assert len(fake.calls) == 1
-    assert (hit.cache_hit, hit.cost, hit.attempts, hit.text) == (True, 0, 0, first.text)
+    assert (hit.cache_hit, hit.cost, hit.attempts, hit.text) == (True, Decimal(0), 0, first.text)
     assert isinstance(events[0], StreamStart) and isinstance(events[-1], Finish)
     assert isinstance(events[-2], UsageUpdate) and events[-2].usage == first.usage
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == first.text
-    assert (s.response.cache_hit, s.response.cost, s.response.usage) == (True, 0, first.usage)
+    assert (s.response.cache_hit, s.response.cost, s.response.usage) == (
+        True,
+        Decimal(0),
+        first.usage,
+    )
     assert s.response.finish_reason == "stop"
     assert [r.cache_hit for r in exporter.records] == [False, True, True]
     hits = [

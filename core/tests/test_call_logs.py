@@ -105,7 +105,12 @@ async def test_nothing_is_formatted_when_the_logger_is_off(monkeypatch: pytest.M
     from relaykit import call_outcomes
 
     called: list[object] = []
-    monkeypatch.setattr(call_outcomes, "call_fields", lambda **kw: called.append(kw) or kw)
+
+    def call_fields(**kw: object) -> dict[str, object]:
+        called.append(kw)
+        return kw
+
+    monkeypatch.setattr(call_outcomes, "call_fields", call_fields)
     logger = logging.getLogger("relaykit.calls")
     old = logger.level
     logger.setLevel(logging.WARNING)

@@ -64,7 +64,8 @@ class _Uncancellable(FakeProvider):
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         with anyio.CancelScope(shield=True):
-            return await super().chat(request)
+            response = await super().chat(request)
+        return response
 
 
 @pytest.mark.anyio
@@ -118,8 +119,8 @@ async def test_a_group_of_cancellations_is_a_cancellation() -> None:
         scope.cancel()
         try:
             await anyio.sleep(1)
-        except anyio.get_cancelled_exc_class() as e:
-            caught.append(e)
+        except anyio.get_cancelled_exc_class() as exc:
+            caught.append(exc)
             raise
     assert scope.cancelled_caught
     (e,) = caught
@@ -223,4 +224,5 @@ async def test_a_backup_answer_billed_as_its_caller_cancels_is_recorded_with_its
     # me": a token, estimated): the call's own record carries it, as the budget does
     cancelled = by_type["Cancelled"]
     assert (cancelled.usage.input_tokens, cancelled.cost) == (1, Decimal("0.000001"))
+    assert billed.cost is not None and cancelled.cost is not None
     assert spent == billed.cost + cancelled.cost

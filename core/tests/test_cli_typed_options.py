@@ -57,7 +57,8 @@ def test_the_error_names_the_option_typed(
     assert err.startswith(expected), err
     assert "`" not in err.partition("(")[0]  # the parameter's name is gone from the message
     assert len(err.splitlines()) == 1
-    assert fake.calls == fake.embeddings == fake.reranks == fake.images == fake.speeches == []
+    sent = (fake.calls, fake.embeddings, fake.reranks, fake.images, fake.speeches)
+    assert sent == ([], [], [], [], [])
 
 
 class _CountPlugin:

@@ -256,7 +256,7 @@ async def test_model_cache_ttl_and_stale_fallback() -> None:
     now[0] = 200
     assert [m.id for m in await catalog.models("p")] == ["m2"]  # stale beats an error
     with pytest.raises(ProviderUnavailableError):
-        await ModelCatalog(_Registry(provider), ttl=60).models("p")
+        await ModelCatalog(_Registry(provider), ttl=60).models("p")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -291,9 +291,10 @@ def test_sync_client_keeps_an_async_context_open_in_its_loop_until_it_closes(
             log.append("open")
             yield [relaykit.FunctionTool.from_function(loop_task)]
             # left before the client closes: it still answers
+            assert inner is not None
             log.append((await inner.chat("fake/m", "bye")).text)
 
-    async def loop_task() -> str:
+    async def loop_task() -> str | None:
         """A tool awaited in the client's event loop."""
         return anyio.get_current_task().name
 

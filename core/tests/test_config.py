@@ -163,7 +163,7 @@ def test_missing_key_names_the_variable() -> None:
 
 def test_key_precedence_config_then_named_variable_then_default_variable() -> None:
     env = {"OPENAI_API_KEY": "from-default", "MY_KEY": "from-named"}
-    cfg = {"storage": {"backend": "none"}}
+    cfg: dict[str, object] = {"storage": {"backend": "none"}}
     _, s = relaykit.Client(cfg, env=env)._registry.settings("openai")
     assert s.api_key is not None and s.api_key.reveal() == "from-default"
     cfg["providers"] = {"openai": {"api_key_env": "MY_KEY"}}

@@ -115,7 +115,8 @@ def test_a_malformed_google_retry_delay_is_no_wait_not_a_crash(delay: str) -> No
     assert isinstance(error, RateLimitError)
     assert error.retry_after is None
     good = body.replace(delay.encode(), b"7.5s")
-    assert error_from_http(429, {}, good, provider="p", model="m").retry_after == 7.5
+    waits = error_from_http(429, {}, good, provider="p", model="m")
+    assert isinstance(waits, RateLimitError) and waits.retry_after == 7.5
 
 
 def test_error_from_http_reads_vendor_shapes() -> None:

@@ -205,7 +205,7 @@ def test_a_dict_response_format_is_strict_only_when_it_can_be() -> None:
 
 
 def test_normalized_unwraps_a_lone_allof_and_leaves_its_input_alone() -> None:
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {"a": {"allOf": [{"$ref": "#/$defs/A"}], "description": "d"}},
         "$defs": {"A": {"type": "object", "properties": {}}},
@@ -351,7 +351,7 @@ def test_a_name_with_a_final_newline_or_out_of_shape_is_refused(name: str) -> No
     assert name_problem(name) is not None
     tool = relaykit.Tool(name, "d", {"type": "object", "properties": {}})
     with pytest.raises(InvalidRequestError, match="cannot be a tool's name"):
-        FunctionTool.from_schema(tool, lambda: None)
+        FunctionTool.from_schema(tool, lambda arguments: None)
 
 
 # -- OpenAI strict mode, keyword by keyword ("Supported schemas") ----------------------------

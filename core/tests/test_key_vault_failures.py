@@ -95,7 +95,7 @@ def test_a_crash_while_writing_the_key_file_leaves_no_half_written_key(
     def crash(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(key_vault.os, "fsync", crash)
+    monkeypatch.setattr(os, "fsync", crash)  # the module key_vault calls it in
     with pytest.raises(OSError, match="No space"):
         load_master_key(env, create=True)
     monkeypatch.undo()

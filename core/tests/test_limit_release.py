@@ -187,9 +187,9 @@ class CountedPrice(ModelPrice):
 
     costs = 0
 
-    def cost(self, usage: relaykit.Usage) -> Decimal:
+    def cost(self, usage: relaykit.Usage, **kinds: Any) -> Decimal:
         CountedPrice.costs += 1
-        return super().cost(usage)
+        return super().cost(usage, **kinds)
 
 
 @pytest.mark.anyio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -354,7 +355,12 @@ async def test_the_hedge_runs_in_the_calling_context(monkeypatch: pytest.MonkeyP
     slow.script.push(Reply(text="slow", delay=5), Reply(text="slow", delay=5))
     seen: list[str] = []
     next_reply = fast.script.next
-    monkeypatch.setattr(fast.script, "next", lambda d: seen.append(who.get()) or next_reply(d))
+
+    def next_noting_who(default: Reply) -> Reply:
+        seen.append(who.get())
+        return next_reply(default)
+
+    monkeypatch.setattr(fast.script, "next", next_noting_who)
     routes = {"g": {"targets": ["slow/m", "fast/m"], "hedge_after": 0.02}}
     async with make(slow, fast, models=routes) as client:
 
@@ -434,7 +440,7 @@ async def test_deterministic_requests_are_cached() -> None:
         a = await client.chat("fake/m", "hi", temperature=0)
         b = await client.chat("fake/m", "hi", temperature=0, metadata={"user": "x"})
     assert (a.text, a.cache_hit) == ("first", False)
-    assert (b.text, b.cache_hit, b.cost) == ("first", True, 0)
+    assert (b.text, b.cache_hit, b.cost) == ("first", True, Decimal(0))
     assert len(fake.calls) == 1
 
 

@@ -207,7 +207,7 @@ def test_an_entry_keeps_every_value_of_the_response_a_hit_does_not_replace() -> 
     cache.put_nowait("k", full, ttl=1)
     hit = cache.get_nowait("k")
     assert hit == as_cached(full)
-    assert (hit.cost, hit.latency, hit.attempts, hit.cache_hit) == (0, None, 0, True)
+    assert (hit.cost, hit.latency, hit.attempts, hit.cache_hit) == (Decimal(0), None, 0, True)
     assert not hit.usage_estimated
 
 
@@ -315,14 +315,14 @@ def reference_key(provider: str, request: ChatRequest) -> str:
 
 #: the canonical dumps a key may be made with: the standard library's, and orjson's
 #: (installed as response_cache._fast_canonical, which the key's code calls)
-CANONICAL = [response_cache._json_canonical]
+CANONICAL: list[Callable[[Any], bytes]] = [response_cache._json_canonical]
 if response_cache._fast_canonical is not response_cache._json_canonical:
     CANONICAL.append(response_cache._fast_canonical)
 
 
 def test_the_key_is_the_sha256_of_the_canonical_form() -> None:
     request = build_request("m", coerce_messages("hello"), {"temperature": 0})
-    fields = ["p", "m", [["user", "hello"]], None, 0, None, (), None, (), None, None, {}]
+    fields: list[Any] = ["p", "m", [["user", "hello"]], None, 0, None, (), None, (), None, None, {}]
     canonical = response_cache._canonical([response_cache._KEY_FORMAT, *fields])
     assert response_cache.canonical_request("p", request) == canonical
     assert response_cache.cache_key("p", request) == hashlib.sha256(canonical).hexdigest()

@@ -62,7 +62,7 @@ LABELLED = {
     ),
 }
 SEPARATORS = st.sampled_from([" ", "\n", '"', "'", ", ", ": ", "(", ")", "\t"])
-prose = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+prose = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
 @pytest.mark.parametrize("kind", sorted(SECRETS))

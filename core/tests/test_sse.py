@@ -64,7 +64,7 @@ lines = st.lists(
     st.one_of(
         # no lone surrogates: they cannot be UTF-8 encoded, so no server could send them
         st.text(
-            alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+            alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]),
             max_size=12,
         ).map(lambda s: "data: " + s),
         st.text(alphabet="abc", max_size=5).map(lambda s: "event: " + s),
@@ -105,7 +105,7 @@ def test_an_empty_chunk_between_a_cr_and_its_lf_keeps_them_one_line_end() -> Non
 # an id, half a line, a CR whose LF may follow.
 values = st.one_of(
     st.text(
-        alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+        alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]),
         max_size=12,
     ).map(str.encode),
     st.binary(max_size=8).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),  # bad UTF-8

@@ -7,6 +7,7 @@ import io
 import json
 import time
 from decimal import Decimal
+from typing import Protocol
 
 import anyio
 import pytest
@@ -23,13 +24,19 @@ from relaykit.testing.storage_contract import failed_record, make_record
 KEY = "sk-proj-" + "CliKey" * 6
 
 
+class Cli(Protocol):
+    """The ``cli`` fixture's command runner."""
+
+    def __call__(self, *argv: str, backend: str = "asyncio") -> tuple[int, str, str]: ...
+
+
 @pytest.fixture
 def storage() -> MemoryStorage:
     return MemoryStorage()
 
 
 @pytest.fixture
-def cli(storage: MemoryStorage, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def cli(storage: MemoryStorage, capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run a storage command against ``storage``; return (exit code, stdout, stderr)."""
 
     def invoke(*argv: str, backend: str = "asyncio") -> tuple[int, str, str]:
@@ -68,7 +75,9 @@ def seed(storage: MemoryStorage) -> None:
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_logs_lists_newest_first_with_filters(cli, storage: MemoryStorage, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_logs_lists_newest_first_with_filters(
+    cli: Cli, storage: MemoryStorage, backend: str
+) -> None:
     seed(storage)
     code, out, _ = cli("logs", backend=backend)
     assert code == 0
@@ -93,8 +102,8 @@ def test_logs_lists_newest_first_with_filters(cli, storage: MemoryStorage, backe
 
 
 def test_logs_note_reasoning_signatures_and_redacted_data_without_printing_them(
-    cli, storage: MemoryStorage
-) -> None:  # type: ignore[no-untyped-def]
+    cli: Cli, storage: MemoryStorage
+) -> None:
     signature, redacted = "c2lnbmF0dXJlLW9mLWEtYmxvY2s=", "RW5jcnlwdGVkVGhpbmtpbmc="
     blocks = (
         ReasoningPart("Look it up.", signature, origin="anthropic"),
@@ -125,7 +134,7 @@ def test_logs_note_reasoning_signatures_and_redacted_data_without_printing_them(
     assert logged["messages"][1]["content"][1]["redacted"] == "[24 characters of provider data]"
 
 
-def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_totals_per_model_and_day(cli: Cli, storage: MemoryStorage) -> None:
     seed(storage)
     _, out, _ = cli("logs", "--totals", "--since", "7d")
     lines = out.splitlines()
@@ -154,7 +163,7 @@ def test_logs_totals_per_model_and_day(cli, storage: MemoryStorage) -> None:  # 
     assert total["usage"]["cache_write_1h_input_tokens"] == 1
 
 
-def test_logs_per_caller_spend_from_metadata(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_per_caller_spend_from_metadata(cli: Cli, storage: MemoryStorage) -> None:
     now = time.time()
 
     def call(n: int, cost: str, **metadata: str) -> relaykit.CallRecord:
@@ -178,7 +187,7 @@ def test_logs_per_caller_spend_from_metadata(cli, storage: MemoryStorage) -> Non
         cli("logs", "--by", "gateway_key")
 
 
-def test_logs_prune(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_prune(cli: Cli, storage: MemoryStorage) -> None:
     seed(storage)
     code, out, _ = cli("logs", "prune", "--older-than", "30d")
     assert code == 0
@@ -197,9 +206,9 @@ def test_when_parsing() -> None:
 
 
 def test_keys_set_list_rm_rotate(
-    cli,
+    cli: Cli,
     storage: MemoryStorage,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -207,7 +216,12 @@ def test_keys_set_list_rm_rotate(
 
     prompts: list[str] = []
     monkeypatch.setattr("sys.stdin", Terminal())
-    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or KEY)
+
+    def getpass(prompt: str) -> str:
+        prompts.append(prompt)
+        return KEY
+
+    monkeypatch.setattr("getpass.getpass", getpass)
     code, out, _ = cli("keys", "set", "openai")
     assert code == 0
     assert prompts == ["API key for openai (input hidden): "]
@@ -233,7 +247,7 @@ def test_keys_set_list_rm_rotate(
         cli("keys", "rm", "groq")  # main() prints it as one `error:` line, exit code 1
 
 
-def test_keys_set_refuses_an_empty_key(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_keys_set_refuses_an_empty_key(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     with pytest.raises(relaykit.ConfigError, match="no key given for 'openai'"):
         cli("keys", "set", "openai")
@@ -255,7 +269,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def test_keys_set_without_the_master_key_of_a_filled_vault_creates_no_new_key(
-    cli,  # type: ignore[no-untyped-def]
+    cli: Cli,
     storage: MemoryStorage,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -270,7 +284,7 @@ def test_keys_set_without_the_master_key_of_a_filled_vault_creates_no_new_key(
     assert storage.blobs == stored
 
 
-def test_logs_full_shows_the_whole_request_and_answer(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_full_shows_the_whole_request_and_answer(cli: Cli, storage: MemoryStorage) -> None:
     from relaykit.messages import Message, ToolCall
 
     record = make_record(
@@ -307,7 +321,7 @@ def test_logs_full_shows_the_whole_request_and_answer(cli, storage: MemoryStorag
     assert "reasoning" not in table  # the table stays one line per call
 
 
-def test_logs_names_a_call_that_failed_before_it_was_sent(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_names_a_call_that_failed_before_it_was_sent(cli: Cli, storage: MemoryStorage) -> None:
     unsent = failed_record(
         0,
         started_at=time.time() - 5,
@@ -327,7 +341,9 @@ def test_logs_names_a_call_that_failed_before_it_was_sent(cli, storage: MemorySt
     assert " / " not in out and "(not sent)" in out  # totals group them under none
 
 
-def test_logs_mark_estimated_usage_in_rows_totals_and_json(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_mark_estimated_usage_in_rows_totals_and_json(
+    cli: Cli, storage: MemoryStorage
+) -> None:
     # A stream left before the vendor's usage came, and a call cut off mid-call:
     # relaykit's estimates, shown apart from the vendor's own counts.
     now = time.time()
@@ -381,7 +397,9 @@ def test_logs_mark_estimated_usage_in_rows_totals_and_json(cli, storage: MemoryS
     assert (day["cost"], day["estimated"], day["estimated_cost"]) == ("0.5014", 2, "0.0014")
 
 
-def test_logs_totals_without_estimates_say_nothing_of_them(cli, storage: MemoryStorage) -> None:  # type: ignore[no-untyped-def]
+def test_logs_totals_without_estimates_say_nothing_of_them(
+    cli: Cli, storage: MemoryStorage
+) -> None:
     seed(storage)
     _, out, _ = cli("logs", "--totals")
     assert "estimated" not in out and "~" not in out

@@ -198,7 +198,7 @@ async def test_reasoning_held_back_for_a_placeholder_reaches_the_partial_respons
 
 
 def sse(delta: dict[str, Any]) -> bytes:
-    chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
+    chunk: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
     chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": None}]
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, contextmanager
 from pathlib import Path
@@ -37,6 +37,7 @@ from relaykit import (
     StreamError,
     TextDelta,
     ToolResultEvent,
+    ToolResultPart,
     sync_client,
 )
 from relaykit.events import StreamEvent
@@ -206,7 +207,7 @@ def streamed_text(client: relaykit.SyncClient, prompt: str) -> str:
 def test_sixteen_threads_share_one_client_and_its_limits(
     openai_mock: OpenAIMock, backend: str
 ) -> None:
-    limits = {"limits": {"*": {"rpm": 40}}}
+    limits: dict[str, Any] = {"limits": {"*": {"rpm": 40}}}
     with relaykit.SyncClient(config(openai_mock, **limits), backend=backend) as client:
 
         def call(i: int) -> str:
@@ -329,7 +330,7 @@ def test_a_blocking_call_from_the_clients_own_loop_names_the_async_method(
                 with client.stream(MODEL, city):
                     pass
             else:
-                client.enter_async_context(contextlib.nullcontext())  # type: ignore[arg-type]
+                client.enter_async_context(contextlib.nullcontext())
         except BaseException as error:
             seen.append(error)
             raise
@@ -471,7 +472,9 @@ def counting_fake() -> tuple[FakePlugin, list[object]]:
 
     class Counting(FakeProvider):
         async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-            async with aclosing(super().stream(request)) as events:
+            inner = super().stream(request)
+            assert isinstance(inner, AsyncGenerator)  # FakeProvider's is one: aclosing closes it
+            async with aclosing(inner) as events:
                 async for event in events:
                     delivered.append(event)
                     yield event
@@ -639,7 +642,9 @@ def test_the_calling_threads_context_variables_reach_the_call(backend: str) -> N
             answers: list[object] = []
             fake.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="done"))
             run = client.run_tools("fake/m", "who?", [whoami])
-            answers += [m.content[0].content for m in run.messages if m.role == "tool"]
+            answers += [
+                p.content for m in run.messages for p in m.content if isinstance(p, ToolResultPart)
+            ]
             fake.script.push(Reply(tool_calls=(("whoami", {}),)), Reply(text="done"))
             with client.stream_tools("fake/m", "who?", [whoami]) as streamed:
                 answers += [e.content for e in streamed if isinstance(e, ToolResultEvent)]
@@ -676,4 +681,5 @@ def test_a_blocking_call_in_the_clients_own_loop_thread_is_a_typed_error(backend
         )
         run = client.run_tools("fake/m", "go", [ask_in_a_thread])
         assert run.text == "done"
-        assert run.messages[2].content[0].content == "from inside"
+        result = run.messages[2].content[0]
+        assert isinstance(result, ToolResultPart) and result.content == "from inside"

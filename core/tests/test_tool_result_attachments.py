@@ -120,7 +120,8 @@ def test_attachments_are_in_the_cache_key_and_text_documents_count_toward_the_si
         turns = (Message.user("chart?"), call, Message.tool("c1", "done", *attachments))
         return build_request("m", turns, {})
 
-    keys = {cache_key("p", request(*a)) for a in [(), (CHART,), (REPORT,), (CHART, REPORT)]}
+    given: list[tuple[ImagePart | DocumentPart, ...]] = [(), (CHART,), (REPORT,), (CHART, REPORT)]
+    keys = {cache_key("p", request(*a)) for a in given}
     assert len(keys) == 4
     notes = DocumentPart(data=b"0123456789", media_type="text/plain")
     assert request_size(request(notes)) == request_size(request()) + 10

@@ -32,6 +32,7 @@ from relaykit.assembly import ResponseAssembler
 from relaykit.events import (
     Finish,
     ReasoningDelta,
+    StreamEvent,
     StreamStart,
     TextDelta,
     ToolCallDelta,
@@ -425,7 +426,7 @@ def test_reasoning_parts_from_dicts_keep_redacted_data_and_origin() -> None:
 
 def test_the_assembler_keeps_reasoning_blocks_apart() -> None:
     a = ResponseAssembler()
-    for event in [
+    events: list[StreamEvent] = [
         ReasoningDelta("one ", new_block=True, origin="anthropic"),
         ReasoningDelta("more"),
         ReasoningDelta(signature="s1"),
@@ -433,7 +434,8 @@ def test_the_assembler_keeps_reasoning_blocks_apart() -> None:
         ReasoningDelta("two", new_block=True, origin="anthropic"),
         ReasoningDelta(signature="s2"),
         TextDelta("answer"),
-    ]:
+    ]
+    for event in events:
         a.add(event)
     r = a.response()
     assert r.reasoning_parts == (
@@ -448,7 +450,7 @@ def test_encrypted_reasoning_without_new_block_ends_the_block_its_text_came_in()
     # OpenAI's Responses API: a reasoning item's summary streams first, its
     # encrypted content arrives when the item is done; one part, as non-streamed.
     a = ResponseAssembler()
-    for event in [
+    events: list[StreamEvent] = [
         ReasoningDelta(new_block=True, origin="openai-responses"),
         ReasoningDelta("first "),
         ReasoningDelta("thought"),
@@ -457,7 +459,8 @@ def test_encrypted_reasoning_without_new_block_ends_the_block_its_text_came_in()
         ReasoningDelta(redacted="enc-2", origin="openai-responses"),
         ReasoningDelta(new_block=True, redacted="whole", origin="anthropic"),
         TextDelta("answer"),
-    ]:
+    ]
+    for event in events:
         a.add(event)
     assert a.response().reasoning_parts == (
         ReasoningPart("first thought", redacted="enc-1", origin="openai-responses"),
@@ -469,7 +472,8 @@ def test_encrypted_reasoning_without_new_block_ends_the_block_its_text_came_in()
 def test_plain_reasoning_text_stays_in_reasoning_alone() -> None:
     # OpenAI-compatible and Ollama reasoning: no blocks, as their chat responses have none.
     a = ResponseAssembler()
-    for event in [ReasoningDelta("think"), ReasoningDelta("ing"), TextDelta("hi")]:
+    events: list[StreamEvent] = [ReasoningDelta("think"), ReasoningDelta("ing"), TextDelta("hi")]
+    for event in events:
         a.add(event)
     r = a.response()
     assert (r.reasoning, r.reasoning_parts) == ("thinking", ())

@@ -68,7 +68,7 @@ NO_OTHER_VALUE = {(ChatResponse, "parsed"), (ToolCall, "type"), (ReasoningPart, 
 
 
 def default_of(field: attrs.Attribute) -> Any:  # type: ignore[type-arg]
-    default = field.default
+    default: Any = field.default  # a Factory or the value (attrs types it a value)
     return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
 
 

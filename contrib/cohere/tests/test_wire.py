@@ -236,6 +236,7 @@ async def test_a_document_cohere_cannot_read_is_refused_before_sending(
 
 @pytest.mark.anyio
 async def test_the_mock_refuses_documents_in_other_shapes(mock: CohereMock) -> None:
+    documents: object
     async with client(mock) as c:
         for documents in ([{"text": "no data"}], [{"data": {"n": 1}}], {"data": {}}):
             with pytest.raises(relaykit.InvalidRequestError, match="documents"):

@@ -51,7 +51,7 @@ def test_the_example_runs_both_servers_tools(
     assert capsys.readouterr().out == "Three, and nothing on DST.\n"
     tool_messages = [m for m in fake.calls[1].messages if m.role == "tool"]
     assert [m.content[0].content for m in tool_messages] == ["3", "nothing found for DST"]  # type: ignore[union-attr]
-    assert [t.name for t in fake.calls[0].tools][-1] == "docs_docs_search"  # type: ignore[union-attr]
+    assert [t.name for t in fake.calls[0].tools][-1] == "docs_docs_search"
 
 
 def test_the_configuration_example_is_valid_and_names_what_it_shows() -> None:

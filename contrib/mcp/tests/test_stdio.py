@@ -38,7 +38,7 @@ async def test_run_tools_calls_the_servers_tools_and_survives_its_death() -> Non
         Reply(text="The tool server is down."),
     )
     command, args = stdio_command()
-    env = {"CRASH_NOTE": f"fatal: lost {KEY}", "KEY": Secret(KEY)}
+    env: dict[str, str | Secret] = {"CRASH_NOTE": f"fatal: lost {KEY}", "KEY": Secret(KEY)}
     async with (
         relaykit.Client(CONFIG, plugins=[fake]) as client,
         connect_stdio(command, args, env=env, name="calc") as server,

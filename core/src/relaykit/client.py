@@ -73,7 +73,7 @@ from .storage_open import open_storage
 from .tracing import CallTracer, current
 from .transport_errors import map_transport_error, never_sent, typed_and_masked
 from .validation import check_size
-from .web_search import refuse_unsearched
+from .web_search import WebSearch, refuse_unsearched
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -574,7 +574,7 @@ class Client:
         self,
         model: str,
         messages: Messages,
-        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,
         tool_errors: Literal["send", "raise"] = "send",
@@ -586,7 +586,8 @@ class Client:
         ``tools`` are Python functions (their schema written from their type
         hints and docstrings: :meth:`~relaykit.FunctionTool.from_function`) or
         :class:`~relaykit.FunctionTool` values (a :class:`~relaykit.CachePoint`
-        among them caches the definitions before it). The calls of one step run
+        among them caches the definitions before it, a :class:`~relaykit.WebSearch`
+        lets the provider search the web in each step). The calls of one step run
         concurrently; an async function is awaited, a sync one runs in a worker
         thread. Each step is a :meth:`chat` call taking ``params`` (``max_tokens``,
         ``reasoning``, ``response_format``, ...), and carries the run's
@@ -620,7 +621,7 @@ class Client:
         self,
         model: str,
         messages: Messages,
-        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,
         tool_errors: Literal["send", "raise"] = "send",

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .messages import CachePoint
     from .tool_loop import ToolRunStream
     from .tool_runs import ToolRun
+    from .web_search import WebSearch
 
 Item = TypeVar("Item")
 Piece = TypeVar("Piece")
@@ -565,7 +566,7 @@ class SyncClient:
         self,
         model: str,
         messages: Messages,
-        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,
         tool_errors: Literal["send", "raise"] = "send",
@@ -585,7 +586,7 @@ class SyncClient:
         self,
         model: str,
         messages: Messages,
-        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint],
+        tools: Iterable[Callable[..., Any] | FunctionTool | CachePoint | WebSearch],
         *,
         max_steps: int = 10,
         tool_errors: Literal["send", "raise"] = "send",

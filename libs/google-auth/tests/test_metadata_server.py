@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -39,7 +40,7 @@ def metadata() -> Iterator[MetadataServerMock]:
         yield m
 
 
-def tokens(http: httpx.AsyncClient, env: dict[str, str], **kw: str) -> AccessTokens:
+def tokens(http: httpx.AsyncClient, env: dict[str, str], **kw: Any) -> AccessTokens:
     # A product-name file that does not exist: this is no Google Cloud machine.
     return AccessTokens(http, name="vertex", env=env, product_name_file="/nonexistent", **kw)
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
@@ -225,7 +225,8 @@ _POINT = st.builds(CachePoint, st.sampled_from([None, "5m", "1h"]))
 
 @st.composite
 def _message(draw: st.DrawFn) -> Message:
-    role = draw(st.sampled_from(["system", "user", "assistant"]))
+    roles: list[Literal["system", "user", "assistant"]] = ["system", "user", "assistant"]
+    role = draw(st.sampled_from(roles))
     parts: list[Any] = draw(st.lists(st.builds(TextPart, _TEXTS) | _POINT, max_size=4))
     if role == "assistant" and draw(st.booleans()):
         parts.insert(0, ReasoningPart("hmm", thinking_signature("hmm"), origin="anthropic"))

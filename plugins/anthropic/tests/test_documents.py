@@ -155,7 +155,10 @@ def test_a_cache_point_after_a_document_marks_the_document() -> None:
 
 @pytest.mark.anyio
 async def test_a_cached_document_is_written_then_read(mock: AnthropicMock) -> None:
-    manual = [DocumentPart(data=PDF, name="manual.pdf"), CachePoint()]
+    manual: list[DocumentPart | CachePoint] = [
+        DocumentPart(data=PDF, name="manual.pdf"),
+        CachePoint(),
+    ]
     async with client(mock) as c:
         first = await c.chat(MODEL, [Message.user([*manual, TextPart("question one")])])
         second = await c.chat(MODEL, [Message.user([*manual, TextPart("question two")])])

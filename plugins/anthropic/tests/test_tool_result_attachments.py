@@ -46,7 +46,9 @@ def test_the_mock_refuses_what_anthropic_refuses_inside_a_tool_result() -> None:
 
 def test_the_mock_refuses_tool_uses_left_unanswered_or_results_for_none() -> None:
     def body(*results: str) -> dict[str, object]:
-        uses = [{"type": "tool_use", "id": x, "name": "f", "input": {}} for x in ("c1", "c2")]
+        uses: list[dict[str, object]] = [
+            {"type": "tool_use", "id": x, "name": "f", "input": {}} for x in ("c1", "c2")
+        ]
         answers = [{"type": "tool_result", "tool_use_id": x, "content": "ok"} for x in results]
         turns = [{"role": "user", "content": "go"}, {"role": "assistant", "content": uses}]
         return {"model": "claude-x", "messages": [*turns, {"role": "user", "content": answers}]}

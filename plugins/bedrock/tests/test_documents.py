@@ -205,7 +205,10 @@ def test_any_file_names_make_a_request_the_mock_accepts(filenames: list[str]) ->
 async def test_a_cache_point_after_a_document_follows_it(
     mock: BedrockMock, make_client: MakeClient
 ) -> None:
-    manual = [DocumentPart(data=PDF, name="manual.pdf"), CachePoint()]
+    manual: list[DocumentPart | CachePoint] = [
+        DocumentPart(data=PDF, name="manual.pdf"),
+        CachePoint(),
+    ]
     async with make_client() as client:
         await client.chat(MODEL, [Message.user([*manual, TextPart("question")])])
     content = mock.requests[-1].json()["messages"][0]["content"]

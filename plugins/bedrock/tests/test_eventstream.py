@@ -166,6 +166,7 @@ def test_every_header_value_type() -> None:
 
 
 def test_the_encoder_round_trips_through_the_decoder() -> None:
+    headers: dict[str, bool | int | bytes | str]
     headers = {":message-type": "event", "flag": True, "n": 5, "big": 2**40, "raw": b"\x00\x01"}
     [decoded] = EventStreamDecoder().feed(encode_message(headers, b"payload"))
     assert dict(decoded.headers) == headers

@@ -182,7 +182,7 @@ def test_reported_tokens_read_usage_metadata() -> None:
 def test_embedding_models_are_priced() -> None:
     window, price = known_model("gemini-embedding-001")
     assert window == 2_048
-    assert price is not None and (price.input, price.output) == (Decimal("0.15"), 0)
+    assert price is not None and (price.input, price.output) == (Decimal("0.15"), Decimal(0))
     assert known_model("gemini-embedding-2-preview")[1] == known_model("gemini-embedding-2")[1]
     assert known_model("text-embedding-004") == (None, None)
 

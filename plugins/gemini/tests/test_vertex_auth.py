@@ -25,6 +25,7 @@ from relaykit import (
 from relaykit.known_secrets import KnownSecrets
 from relaykit.testing import Reply
 from relaykit_gemini.mock_vertex import VertexMock, authorized_user_info, service_account_info
+from relaykit_gemini.vertex import VertexProvider
 from relaykit_google_auth.access_tokens import REFRESH_MARGIN, AccessTokens
 from relaykit_google_auth.google_credentials import SCOPE
 from relaykit_google_auth.mock_oauth import TokenFailure, UserGrant
@@ -64,7 +65,7 @@ async def client(
 
 def jwt_parts(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     head, body, _ = assertion.split(".")
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in (head, body)
     )
 
@@ -381,6 +382,7 @@ async def test_no_secret_in_the_providers_repr(vertex_mock: VertexMock, sa_file:
     async with client(vertex_mock, sa_file) as c:
         await c.chat(MODEL, "hi")
         provider = c._registry.get("vertex")  # the built provider itself
+        assert isinstance(provider, VertexProvider)
         token = vertex_mock.model_requests()[0].headers["authorization"].split()[1]
         shown = repr(provider) + repr(provider._tokens)
     assert token not in shown and key[40:80] not in shown

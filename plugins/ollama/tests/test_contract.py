@@ -1,6 +1,7 @@
 """relaykit-ollama passes the provider contract, locally and behind a keyed proxy."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from relaykit_ollama.testing import OllamaMock
 # long to wait after a 429 (which only proxies in front of it send), and its
 # messages carry text and images only: a document is refused before sending. It has no
 # tool_choice: "required" or a tool's name is refused before sending.
-FLAGS = {
+FLAGS: dict[str, Any] = {
     "supports_tool_choice": False,
     "supports_cached_tokens": False,
     "supports_reasoning_tokens": False,

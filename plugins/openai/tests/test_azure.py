@@ -448,7 +448,10 @@ async def test_documents_moderation_and_counting_are_refused_or_estimated_unsent
         with pytest.raises(InvalidRequestError, match="no moderation"):
             await c.moderate("azure/omni-moderation-latest", ["text"])
         message = relaykit.Message.user(
-            "summarise", relaykit.DocumentPart(data=b"notes", media_type="text/plain")
+            [
+                relaykit.TextPart("summarise"),
+                relaykit.DocumentPart(data=b"notes", media_type="text/plain"),
+            ]
         )
         with pytest.raises(InvalidRequestError, match="reads no documents"):
             await c.chat(CHAT, [message])

@@ -5,7 +5,7 @@ Every call goes over loopback HTTP to :class:`OpenAIMock` (or Azure's)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -123,7 +123,7 @@ async def test_a_delete_that_fails_is_logged_and_the_creates_error_raised(
 
 @pytest.mark.parametrize("lost", ["drop", "reset"])
 async def test_an_upload_whose_answer_was_lost_says_the_file_may_exist_not_the_batch(
-    mock: OpenAIMock, lost: str
+    mock: OpenAIMock, lost: Literal["drop", "reset"]
 ) -> None:
     mock.batch_script.push(Reply(answer_lost=lost))
     async with client(mock) as c:

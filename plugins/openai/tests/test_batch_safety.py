@@ -8,7 +8,7 @@ loopback HTTP to :class:`OpenAIMock`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -39,7 +39,7 @@ def creates(mock: OpenAIMock) -> int:
 
 @pytest.mark.parametrize("lost", ["drop", "reset"])
 async def test_a_create_whose_answer_was_lost_is_found_by_its_tag_not_sent_again(
-    mock: OpenAIMock, lost: str
+    mock: OpenAIMock, lost: Literal["drop", "reset"]
 ) -> None:
     mock.batches.batches["batch_other"] = mock_batches.MockBatch(
         "batch_other", "/v1/chat/completions", "file-x", [], 0, metadata={"team": "a"}

@@ -407,14 +407,15 @@ def test_summary_parts_of_one_item_are_one_part_in_both_paths() -> None:
     )
     state = responses_wire.StreamState()
     assembler = relaykit.assembly.ResponseAssembler()
-    for kind, data in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("response.output_item.added", {"item": {**item, "summary": []}}),
         ("response.reasoning_summary_part.added", {"item_id": "rs_1", "summary_index": 0}),
         ("response.reasoning_summary_text.delta", {"item_id": "rs_1", "delta": "a"}),
         ("response.reasoning_summary_part.added", {"item_id": "rs_1", "summary_index": 1}),
         ("response.reasoning_summary_text.delta", {"item_id": "rs_1", "delta": "b"}),
         ("response.output_item.done", {"item": item}),
-    ]:
+    ]
+    for kind, data in steps:
         for event in responses_wire.event_events(kind, data, state):
             assembler.add(event)
     assert assembler.response().reasoning_parts == (responses_wire.reasoning_part(item),)

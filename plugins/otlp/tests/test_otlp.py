@@ -142,7 +142,7 @@ def exported(request: ExportMetricsServiceRequest) -> dict[str, Any]:
     return out
 
 
-def a(**attributes: str) -> frozenset[tuple[str, Any]]:
+def a(**attributes: Any) -> frozenset[tuple[str, Any]]:
     return frozenset(attributes.items())
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import gzip
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ def varied(provider: LeanTracerProvider) -> None:
     for key, value in list(ODD_VALUES.items())[:5]:
         odd.set_attribute(f"again {key}", value)
     odd.add_event("plain", {"k": "v", "seq": ["s"], "n": 2**63})
-    odd.add_event("mixed", {"k": Shown(), "long": "y" * 50})
+    odd.add_event("mixed", {"k": Shown(), "long": "y" * 50})  # type: ignore[dict-item]  # on purpose
     odd.add_event("", timestamp=0)
     odd.add_event("bare")
     odd.add_link(INVALID_SPAN_CONTEXT, {"only": "attributes"})
@@ -148,6 +149,7 @@ def varied(provider: LeanTracerProvider) -> None:
     crowded.end()
     relaykit.start_span("at the epoch", start_time=0).end(0)
     # Values a cache keyed on equality alone could confuse with the odd span's.
+    again: dict[str, bool | int | float | str]
     again = {"negative zero": 0.0, "zero": False, "true": 1, "float": 2, "text": "héllo"}
     same = relaykit.start_span("equal, not the same", attributes=again)
     same.set_attributes({"list": ("copied",), "strings": ("a",), "mixed plain": (1,)})
@@ -180,10 +182,11 @@ def test_the_encoder_writes_the_bytes_the_sdks_encoder_writes(
 
     logged: dict[str, list[tuple[str, str]]] = {}
     encoded: dict[str, bytes] = {}
-    for way, encode in {
+    encoders: dict[str, Callable[[], bytes]] = {
         "sdk": lambda: encode_spans([queue.readable(s) for s in ended]).SerializeToString(),
         "ours": lambda: queue.encoder.encode(ended),
-    }.items():
+    }
+    for way, encode in encoders.items():
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             encoded[way] = encode()

@@ -80,7 +80,7 @@ phones = st.one_of(
 ipv4s = st.ip_addresses(v=4).map(str)
 ipv6s = (
     st.ip_addresses(v=6)
-    .map(lambda a: a.exploded if a.ipv4_mapped else str(a))
+    .map(lambda a: a.exploded if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else str(a))
     .filter(lambda s: len(s) >= 6 and sum(1 for g in s.split(":") if g) >= 2)
 )
 PII = {

@@ -49,7 +49,7 @@ def sql(dsn: str, schema: str, query: str, params: tuple[Any, ...] = ()) -> list
 
 def stored_refs(dsn: str, schema: str) -> dict[str, int]:
     """``shared_messages``: refs by key."""
-    return dict(sql(dsn, schema, "SELECT key, refs FROM shared_messages"))  # type: ignore[arg-type]
+    return dict(sql(dsn, schema, "SELECT key, refs FROM shared_messages"))
 
 
 def references_in_logs(dsn: str, schema: str) -> dict[str, int]:
@@ -60,7 +60,7 @@ def references_in_logs(dsn: str, schema: str) -> dict[str, int]:
         "SELECT m #>> '{}', count(*) FROM logs, jsonb_array_elements(messages) AS m"
         " WHERE jsonb_typeof(m) = 'string' GROUP BY 1",
     )
-    return dict(rows)  # type: ignore[arg-type]
+    return dict(rows)
 
 
 def references_of(records: list[CallRecord]) -> Counter[str]:

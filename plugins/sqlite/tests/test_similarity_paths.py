@@ -10,7 +10,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -176,7 +176,7 @@ async def test_the_kept_matrix_follows_every_write_to_the_file(
             with contextlib.closing(sqlite3.connect(path)) as conn, conn:
                 conn.execute("DELETE FROM embeddings WHERE id = 'pw'")
 
-        writes = [
+        writes: list[Callable[[], Awaitable[object]]] = [
             # a new item, the query's own text: it must come first
             lambda: writer.embed(c, "new", "forgot my password"),
             # an id's vector replaced in place (the same rowid, the same count)

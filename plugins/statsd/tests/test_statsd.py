@@ -153,7 +153,7 @@ def test_each_datagram_holds_format_lines_of_each_observation(tags: bool, prefix
             events += [QueueDepth(i), BreakerState("p", f"m{i}", "half_open")]
     exporter = StatsdExporter(prefix=prefix, tags=tags, max_packet=65_000)
     sent: list[str] = []
-    exporter._send = sent.append  # type: ignore[method-assign]
+    exporter._send = sent.append  # type: ignore[method-assign, assignment]
     for event in events:
         exporter.record(event)
     exporter.close()

@@ -62,18 +62,18 @@ class Outcome:
 
 
 class Driver(Protocol):
-    """A limiter under test, called synchronously (a Redis one through a portal)."""
+    """A limiter under test, called synchronously (a Redis one through a portal).
+
+    A driver may also offer ``acquire_many(requests)`` (reserve under several
+    limits at once, all or none), as a limiter may: the machine tests it where
+    there is one.
+    """
 
     #: whether the rates follow the machine's clock (False: the limiter's own time)
     drives_rates: bool
 
     def acquire(self, key: str, limit: LimitConfig, tokens: int, cost: Decimal | None) -> Any:
         """Reserve, returning the reservation, or raise :class:`QuotaExceededError`."""
-
-    def acquire_many(
-        self, requests: Sequence[tuple[str, LimitConfig, int, Decimal | None]]
-    ) -> list[Any]:
-        """Reserve under several limits at once, all or none."""
 
     def reconcile(self, reservation: Any, tokens: int, cost: Decimal | None) -> None:
         """Settle with the real usage."""
@@ -341,7 +341,8 @@ class LimiterMachine(RuleBasedStateMachine):
     ) -> None:
         """Both keys at once: admitted by both or charged by neither."""
         assert self.driver is not None
-        if not hasattr(self.driver, "acquire_many"):
+        acquire_many = getattr(self.driver, "acquire_many", None)
+        if acquire_many is None:
             return
         requests = [
             (
@@ -352,7 +353,7 @@ class LimiterMachine(RuleBasedStateMachine):
             )
             for key, n, c in zip(KEYS, tokens, cost, strict=True)
         ]
-        got, reservations = self._outcome(lambda: self.driver.acquire_many(requests))  # type: ignore[union-attr]
+        got, reservations = self._outcome(lambda: acquire_many(requests))
         self._expect(got, [(key, n, c) for key, _, n, c in requests])
         if got.admitted:
             for (key, _, n, c), reservation in zip(requests, reservations, strict=True):
