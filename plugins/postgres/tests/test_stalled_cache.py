@@ -29,6 +29,7 @@ from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
 from relaykit.testing import FakePlugin, RecordingExporter
 from relaykit_postgres import PostgresStorage
+from relaykit_postgres.drivers import ThreadDriver
 
 pytestmark = pytest.mark.service("postgres")
 
@@ -162,3 +163,30 @@ async def test_a_stalled_server_costs_a_cached_call_the_cache_timeout_and_closin
     # the server itself was fine all along: the schema is there, reachable directly
     with psycopg.connect(postgres_dsn) as conn:
         conn.execute(f'SELECT 1 FROM "{fresh_schema}".logs LIMIT 1')
+
+
+@pytest.mark.anyio
+async def test_waiting_for_a_pooled_connection_ends_when_the_caller_is_cancelled(
+    postgres_dsn: str,
+) -> None:
+    # Every connection held (by statements waiting on a stalled server, here by a
+    # transaction left open): a transaction's wait for one used to sit in psycopg's
+    # getconn for the pool's 30 s whatever the caller's scope said, holding the
+    # call log's close past its close_timeout. The wait now ends with the scope, and
+    # a connection the abandoned wait gets later goes back to the pool.
+    driver = ThreadDriver(postgres_dsn, {}, min_size=1, max_size=1)
+    await driver.open()
+    try:
+        async with driver.transaction() as held:
+            await held.execute("SELECT 1")
+            started = time.monotonic()
+            with anyio.move_on_after(0.2) as scope:
+                async with driver.transaction():
+                    pytest.fail("the pool's only connection was handed out twice")
+            assert scope.cancelled_caught
+            assert time.monotonic() - started < 2.0
+        with anyio.fail_after(10):  # the held connection is back, and nothing leaked
+            async with driver.transaction() as again:
+                assert await again.fetch("SELECT 2") == [(2,)]
+    finally:
+        await driver.close()

@@ -171,6 +171,13 @@ class _ThreadTransaction:
             return statement(conn, *args)
 
 
+async def _returned(pool: psycopg_pool.ConnectionPool[Any], conn: psycopg.Connection[Any]) -> None:
+    """``conn`` back in ``pool`` (in a worker thread: putconn may roll back or close it),
+    even under a cancelled scope."""
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(pool.putconn, conn)
+
+
 class ThreadDriver:
     """psycopg's sync pool, used from anyio worker threads."""
 
@@ -232,7 +239,7 @@ class ThreadDriver:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Several statements in one transaction: committed when the block ends, rolled
         back when it raises (cancellation included)."""
-        conn = await anyio.to_thread.run_sync(self._pool.getconn)
+        conn = await self._getconn()
         commit = False
         try:
             yield _ThreadTransaction(conn)
@@ -243,6 +250,38 @@ class ThreadDriver:
             # minutes (the connection is then cut, and the pool drops it).
             with anyio.CancelScope(shield=True), anyio.move_on_after(FINISH_WAIT):
                 await _in_thread(lambda cut: self._finish(cut, conn, commit))
+
+    async def _getconn(self) -> psycopg.Connection[Any]:
+        """A connection of the pool's, waited for as long as the caller's scope allows.
+
+        With every connection held (statements waiting on a stalled server),
+        psycopg's getconn waits up to the pool's timeout (30 s): cancellation
+        leaves that wait at once, and a connection it gets after the task left goes
+        straight back to the pool.
+        """
+        lock = threading.Lock()
+        left = False
+        got: list[psycopg.Connection[Any]] = []
+
+        def get() -> psycopg.Connection[Any]:
+            conn = self._pool.getconn()
+            with lock:
+                if not left:
+                    got.append(conn)
+                    return conn
+            self._pool.putconn(conn)  # unused: the pool takes it back as it is
+            raise psycopg.OperationalError("the caller stopped waiting for a connection")
+
+        try:
+            return await anyio.to_thread.run_sync(get, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            with lock:
+                left = True
+                # handed over just as the task was cancelled: nobody will use it
+                unused = got[:1]
+            if unused:
+                await _returned(self._pool, unused[0])
+            raise
 
     async def check(self) -> None:
         """Test the pool's idle connections; drop the broken ones (the pool opens new ones)."""
