@@ -2,8 +2,8 @@
 
 One event loop runs in a background thread (an anyio blocking portal); every
 method hands its coroutine to it, a task there (one thread hand-off in, one out:
-:class:`_Loop`), and a stream is read ahead there into a buffer the blocking
-code takes its events from (:class:`_ReadAhead`). There is no second
+:class:`_Loop`), and a stream (or a batch's results) is read ahead there into a
+buffer the blocking code takes its items from (:class:`_ReadAhead`). There is no second
 implementation to drift.
 """
 
@@ -15,9 +15,11 @@ import sys
 import threading
 from collections import deque
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -330,6 +332,17 @@ class _ReadAhead(Generic[Item]):
                 raise
             if took:
                 return item
+
+
+async def _read_ahead(items: _ReadAhead[Any], stream: AsyncGenerator[Any, None]) -> None:
+    """Read ``stream`` into ``items`` until it ends, fails, or the taker stops
+    (cancelling this); then close it (what a batch's results are read with)."""
+    try:
+        await items.fill(stream)
+    finally:
+        items.end(None)  # cancelled: a taker still waiting gets StopIteration
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
 
 
 class _BlockingIterator(Generic[Item]):
@@ -680,19 +693,36 @@ class SyncClient:
         loop, client = self._ready("batches")
         return _call(loop, lambda: client.batches(provider, limit=limit))
 
-    def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
+    def batch_results(self, batch_id: str) -> Generator[BatchResult, None, None]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
-        client.batch_results(id)``, each read from the vendor as the loop asks."""
+        client.batch_results(id)``.
+
+        The results are read ahead in the client's loop, as a stream's events are
+        (at most 64 beyond the one taken), and each is priced and recorded as it
+        is read: leaving early (``break``, ``close()``, Ctrl-C) stops the reading
+        and closes the vendor's, and the results read ahead and not taken are
+        recorded all the same (each under an id of the batch and its item, so
+        reading them again records nothing twice).
+        """
         loop, client = self._ready("batch_results")
-        results = client.batch_results(batch_id)
+        items: _ReadAhead[BatchResult] = _ReadAhead(loop)
+        reader = loop.start(lambda: _read_ahead(items, client.batch_results(batch_id)))
         try:
             while True:
                 try:
-                    yield _call(loop, results.__anext__)
-                except StopAsyncIteration:
+                    yield items.take()
+                except StopIteration:
                     return
         finally:
-            _call(loop, results.aclose)
+            if not reader.future.done():
+                try:
+                    reader.cancel(loop)
+                except RuntimeError:  # the loop has ended, and the reading with it
+                    pass
+                else:
+                    # Dropped and collected in the loop's own thread, it cannot wait there.
+                    if threading.get_ident() != loop._thread:
+                        wait_for((reader.future,))  # quick; a second Ctrl-C stops it
 
     def stream_speech(
         self, model: str, text: str, **params: Any
