@@ -778,3 +778,23 @@ def test_ctrl_c_while_waiting_for_batch_results_ends_the_read(backend: str) -> N
         assert len(taken) == 2 and ended == ["closed"]
         assert client._client is not None and client._client._in_flight == 0
         assert [r.custom_id for r in client.batch_results(batch_id)] == [f"i{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_client_closes_with_its_batch_results_left_unfinished(backend: str) -> None:
+    fake, delivered, ended = counting_batch_fake()
+    client = relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend)
+    with client:
+        results = client.batch_results(submitted(client, 300))
+        next(results)  # and kept, neither finished nor closed: its reader waits for room
+        until(lambda: len(delivered) > READ_AHEAD_LOW)
+        closing = threading.Thread(target=client.close, daemon=True)
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "close() hung on the batch's reader"
+    assert ended == ["closed"]  # the vendor's read was closed with the client
+    # what was read and not taken went with it: the rest cannot be read now
+    with pytest.raises(ClientClosedError, match="closed while its batch results were read"):
+        next(results)
+    with pytest.raises(StopIteration):
+        next(results)

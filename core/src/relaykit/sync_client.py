@@ -290,13 +290,14 @@ class _ReadAhead(Generic[Item]):
                 self._items.append(_End(error))
                 self._ready.notify_all()
 
-    def close(self) -> None:
-        """The stream's block has been left: what was read and not taken is dropped
-        (iterating on ends at once, as the stream's own iteration does then)."""
+    def close(self, error: BaseException | None = None) -> None:
+        """The stream's block has been left (or its client closed: ``error``): what was
+        read and not taken is dropped (iterating on ends at once, as the stream's own
+        iteration does then, or raises ``error``)."""
         with self._ready:
             self.reading = False
             self._items.clear()
-            self._items.append(_End(None))
+            self._items.append(_End(error))
             self._ready.notify_all()
 
     def take(self) -> Item:
@@ -457,6 +458,9 @@ class SyncClient:
         self._loop: _Loop | None = None
         self._client: Client | None = None
         self._closed = False
+        #: the readers of batch results still running, and what each reads into: the
+        #: client's close stops them (an iterator kept unfinished would hold it)
+        self._readers: dict[_Task[None], _ReadAhead[Any]] = {}
         after_fork_in_child(self, SyncClient._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -471,6 +475,7 @@ class SyncClient:
         # Never left here: leaving would stop a loop thread that does not exist.
         leave_to_parent(self._stack, self._portal)
         self._stack = ExitStack()
+        self._readers = {}  # the parent's, in its loop
         self._portal = self._loop = None
 
     def _restart_in_child(self, client: Client) -> _Loop:
@@ -523,9 +528,28 @@ class SyncClient:
         self._closed = True
         atexit.unregister(self.close)
         try:
+            self._stop_readers()
             self._stack.__exit__(exc_type, exc, tb)
         finally:
             self._client = self._portal = self._loop = None
+
+    def _stop_readers(self) -> None:
+        """Stop the batch results still being read, before the client closes: their
+        iterators raise :class:`relaykit.ClientClosedError` from then on."""
+        loop = self._loop
+        readers = list(self._readers.items())
+        self._readers.clear()
+        if loop is None or not readers:
+            return
+        for reader, items in readers:
+            items.close(
+                ClientClosedError(
+                    "this SyncClient was closed while its batch results were read",
+                    hint="read them to the end inside `with relaykit.SyncClient()`",
+                )
+            )
+            reader.cancel(loop)
+        wait_for([reader.future for reader, _ in readers])
 
     def close(self) -> None:
         """Close the client and stop the loop thread."""
@@ -707,6 +731,7 @@ class SyncClient:
         loop, client = self._ready("batch_results")
         items: _ReadAhead[BatchResult] = _ReadAhead(loop)
         reader = loop.start(lambda: _read_ahead(items, client.batch_results(batch_id)))
+        self._readers[reader] = items
         try:
             while True:
                 try:
@@ -714,6 +739,7 @@ class SyncClient:
                 except StopIteration:
                     return
         finally:
+            self._readers.pop(reader, None)
             if not reader.future.done():
                 try:
                     reader.cancel(loop)
