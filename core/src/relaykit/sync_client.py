@@ -726,7 +726,9 @@ class SyncClient:
         is read: leaving early (``break``, ``close()``, Ctrl-C) stops the reading
         and closes the vendor's, and the results read ahead and not taken are
         recorded all the same (each under an id of the batch and its item, so
-        reading them again records nothing twice).
+        reading them again records nothing twice). Closing the client stops an
+        unfinished reading too; its iterator then raises
+        :class:`relaykit.ClientClosedError`.
         """
         loop, client = self._ready("batch_results")
         items: _ReadAhead[BatchResult] = _ReadAhead(loop)
