@@ -9,7 +9,8 @@ difference. ``hop (SyncClient)`` is one of SyncClient's calls of an empty corout
 the thread hop alone (a chat makes one; a stream one to open and one to close, its
 events read ahead in the loop); ``hop (portal.call)`` is anyio's
 ``BlockingPortal.call`` of the same, for comparison (what each call and each
-streamed event cost before).
+streamed event cost before). ``batch_results`` reads a batch of
+:data:`BATCH_ITEMS` results to the end, N/50 times; its row is per result.
 
     uv run python bench/sync_client.py
     uv run python bench/sync_client.py --calls 2000 --rounds 7 --backend trio
@@ -37,6 +38,8 @@ MESSAGES = [{"role": "user", "content": "hello there"}]
 #: the fake provider echoes the last user message, 8 characters an event: ~200 events
 LONG = [{"role": "user", "content": "x" * 8 * 200}]
 PROMPTS = {"chat": MESSAGES, "stream": MESSAGES, "stream (long)": LONG}
+#: the results each read of the batch gives
+BATCH_ITEMS = 500
 
 
 def timed(run: Callable[[], object], calls: int) -> tuple[float, float]:
@@ -110,6 +113,7 @@ def main() -> None:
         f"| per event ({events['stream']} or {events['stream (long)']} events) | | "
         f"| {(lw - sw) / more:.1f} | {(lc - sc) / more:.1f} |"
     )
+    batch_results(n // 50, args.rounds, backend)
 
     async def nothing() -> None:
         pass
@@ -123,6 +127,40 @@ def main() -> None:
         hops = [timed(lambda: [portal.call(nothing) for _ in range(n)], n) for _ in range(6)]
     wall, cpu = (statistics.median(col) for col in zip(*hops[1:], strict=True))
     print(f"| hop (portal.call) | | | {wall:.0f} | {cpu:.0f} |")
+
+
+def batch_results(reads: int, rounds: int, backend: str) -> None:
+    """The row of a batch's results, read ``reads`` times a round: µs per result."""
+    fake = FakePlugin()  # its batches are shared by the clients of both sides
+    items = [{"custom_id": f"i{i}", "prompt": "hi"} for i in range(BATCH_ITEMS)]
+    results = reads * BATCH_ITEMS
+
+    def async_read(batch_id: str) -> Callable[[], None]:
+        async def main() -> None:
+            async with relaykit.Client(CONFIG, plugins=[fake]) as client:
+                for _ in range(reads):
+                    async for _result in client.batch_results(batch_id):
+                        pass
+
+        return lambda: anyio.run(main, backend=backend)
+
+    with relaykit.SyncClient(CONFIG, plugins=[fake], backend=backend) as client:
+        batch_id = client.submit_batch("fake/m", items).id
+        client.batch(batch_id)  # the fake runs it on the first look
+
+        def sync_read() -> None:
+            for _ in range(reads):
+                for _result in client.batch_results(batch_id):
+                    pass
+
+        sync_read()  # warm-up
+        rows: list[tuple[float, float, float, float]] = []
+        for _ in range(rounds):
+            aw, ac = timed(async_read(batch_id), results)
+            sw, sc = timed(sync_read, results)
+            rows.append((aw, sw, sw - aw, sc - ac))
+    aw, sw, dw, dc = (statistics.median(col) for col in zip(*rows, strict=True))
+    print(f"| batch_results (per result) | {aw:.1f} | {sw:.1f} | {dw:.1f} | {dc:.1f} |")
 
 
 if __name__ == "__main__":

@@ -262,3 +262,43 @@ def test_the_blocking_client_lists_batches() -> None:
     with relaykit.SyncClient(CONFIG, plugins=[fake]) as client:
         batch = client.submit_batch("fake/m", [{"custom_id": "a", "prompt": "hi"}])
         assert [b.id for b in client.batches("fake", limit=5)] == [batch.id]
+
+
+async def test_a_submit_refused_before_sending_says_no_batch_may_exist() -> None:
+    # What a plugin raises before its request leaves (a setting read at call time, a
+    # credential it could not get): no batch can exist, and the error must not say
+    # one may; it keeps its own retryability.
+    fake = FakePlugin()
+    config = {**CONFIG, "retry": {"attempts": 3, "initial_wait": 0}}
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        for error in (
+            ConfigError("providers.fake.region is not set", hint="set it"),
+            relaykit.AuthenticationError("no credentials found for fake"),
+        ):
+            fake.batch_store.submit_failures.append(error)
+            with pytest.raises(type(error)) as caught:
+                await client.submit_batch("fake/m", items("a"))
+            assert caught.value is error and not error.retryable
+            assert "may have been created" not in str(error)
+            assert "client.batches" not in str(error)
+        assert not fake.batch_store.batches
+        # a credential refresh that failed (retryable) is retried: nothing was sent
+        fake.batch_store.submit_failures.append(
+            relaykit.AuthenticationError("refreshing the credentials failed", retryable=True)
+        )
+        batch = await client.submit_batch("fake/m", items("a"))
+    assert batch.status == "in_progress" and len(fake.batch_store.batches) == 1
+
+
+async def test_a_failure_a_plugin_marks_unsent_is_retried_as_one_that_did_nothing() -> None:
+    # A token endpoint's 502, say: the batch's own create was never sent.
+    from relaykit.http import unsent
+
+    fake = FakePlugin()
+    config = {**CONFIG, "retry": {"attempts": 3, "initial_wait": 0}}
+    fake.batch_store.submit_failures.append(
+        unsent(relaykit.ProviderUnavailableError("the token endpoint failed", status=502))
+    )
+    async with relaykit.Client(config, plugins=[fake]) as client:
+        batch = await client.submit_batch("fake/m", items("a"))
+    assert batch.status == "in_progress" and len(fake.batch_store.batches) == 1

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relaykit import json_decode, json_encode
+from relaykit import InvalidRequestError, json_decode, json_encode
+from relaykit.http import never_sent
 
 # Both implementations are tested whichever one this environment picks.
 DECODERS = {"scanner": json_decode._scanner_loads}
@@ -106,5 +107,17 @@ def test_dumps_takes_what_orjson_refuses_to_the_standard_library(name: str, valu
 def test_dumps_refuses_what_json_cannot_hold(name: str, value: Any) -> None:
     # the same with orjson and without: orjson would write datetimes and dataclasses
     dumps: Callable[[Any], bytes] = ENCODERS[name]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError):  # what it raised before it was typed: still caught so
         dumps({"x": value})
+    with pytest.raises(InvalidRequestError, match="JSON cannot encode") as caught:
+        dumps({"x": value})
+    assert type(caught.value).__name__ == "InvalidRequestError" and caught.value.status is None
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_dumps_refuses_a_loop_as_bad_input_still_a_value_error(name: str) -> None:
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(InvalidRequestError, match="Circular reference") as caught:
+        ENCODERS[name]({"x": looped})
+    assert isinstance(caught.value, ValueError) and never_sent(caught.value)

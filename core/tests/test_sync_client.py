@@ -28,6 +28,7 @@ import pytest
 
 import relaykit
 from relaykit import (
+    BatchResult,
     ClientClosedError,
     ConfigError,
     QuotaExceededError,
@@ -68,13 +69,13 @@ def config(mock: OpenAIMock, db: Path | None = None, **sections: Any) -> dict[st
 LIMITED = {"limiter": {"backend": "waiting"}, "limits": {"*": {"tpm": 100_000}}}
 
 
-def records(db: Path) -> list[CallRecord]:
-    """The call records in ``db``, oldest first."""
+def records(db: Path, limit: int = 50) -> list[CallRecord]:
+    """The ``limit`` newest call records in ``db``, oldest first."""
 
     async def read() -> list[Any]:
         async with relaykit.Client({"storage": {"backend": "sqlite", "path": str(db)}}) as c:
             assert c.storage is not None
-            return list(reversed(await c.storage.query_logs(LogQuery())))
+            return list(reversed(await c.storage.query_logs(LogQuery(limit=limit))))
 
     return anyio.run(read)
 
@@ -683,3 +684,123 @@ def test_a_blocking_call_in_the_clients_own_loop_thread_is_a_typed_error(backend
         assert run.text == "done"
         result = run.messages[2].content[0]
         assert isinstance(result, ToolResultPart) and result.content == "from inside"
+
+
+# -- batch results ----------------------------------------------------------------
+
+
+def counting_batch_fake(
+    stall_after: int | None = None, fail_after: int | None = None
+) -> tuple[FakePlugin, list[object], list[str]]:
+    """The fake provider; the results its batch_results has handed out so far; and
+    how its reading ended (``"closed"``). It stalls for 5 s after ``stall_after``
+    results, or fails after ``fail_after``."""
+    delivered: list[object] = []
+    ended: list[str] = []
+
+    class Counting(FakeProvider):
+        async def batch_results(self, batch: relaykit.Batch) -> AsyncIterator[BatchResult]:
+            try:
+                async with aclosing(super().batch_results(batch)) as results:  # type: ignore[type-var]
+                    async for result in results:
+                        if len(delivered) == stall_after and not ended:  # once
+                            await anyio.sleep(5)
+                        if len(delivered) == fail_after:
+                            raise relaykit.ProviderUnavailableError("results cut off")
+                        delivered.append(result)
+                        yield result
+            finally:
+                ended.append("closed")
+
+    return FakePlugin(provider=Counting), delivered, ended
+
+
+def ids(results: list[Any]) -> list[str]:
+    return [r.custom_id for r in results]
+
+
+def submitted(client: relaykit.SyncClient, n: int) -> str:
+    batch = client.submit_batch(
+        "fake/m", [{"custom_id": f"i{i}", "prompt": "hi"} for i in range(n)]
+    )
+    return batch.id
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_results_are_read_ahead_bounded_and_closing_stops_the_read(
+    tmp_path: Path, backend: str
+) -> None:
+    fake, delivered, ended = counting_batch_fake()
+    db = tmp_path / "log.db"
+    config = {"storage": {"backend": "sqlite", "path": str(db)}}
+    with relaykit.SyncClient(config, plugins=[fake], backend=backend) as client:
+        batch_id = submitted(client, 300)
+        results = client.batch_results(batch_id)
+        first = next(results)
+        # read ahead in the loop while this thread holds the first, up to the limit
+        until(lambda: len(delivered) > READ_AHEAD_LOW)
+        assert READ_AHEAD_LOW < len(delivered) <= READ_AHEAD + 1
+        assert ids(delivered[:1]) == [first.custom_id]
+        results.close()  # leaving early: the reading stops, the vendor's read is closed
+        assert ended == ["closed"]
+        read = len(delivered)
+        time.sleep(0.1)
+        assert len(delivered) == read
+        # read again to the end: every result once, in the vendor's order
+        delivered.clear()
+        again = list(client.batch_results(batch_id))
+        assert [r.custom_id for r in again] == [f"i{i}" for i in range(300)]
+        assert ids(again) == ids(delivered) and ended == ["closed", "closed"]
+    # each item recorded once, though some were read (and recorded) twice
+    rows = records(db, limit=1000)
+    assert len(rows) == 300 and len({r.id for r in rows}) == 300
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_results_raise_the_vendors_error_after_the_results_before_it(
+    backend: str,
+) -> None:
+    fake, delivered, ended = counting_batch_fake(fail_after=100)
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        batch_id = submitted(client, 150)
+        taken: list[BatchResult] = []
+        with pytest.raises(relaykit.ProviderUnavailableError, match="results cut off"):
+            for result in client.batch_results(batch_id):
+                taken.append(result)
+        assert ids(taken) == ids(delivered) and len(taken) == 100 and ended == ["closed"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_while_waiting_for_batch_results_ends_the_read(backend: str) -> None:
+    fake, _delivered, ended = counting_batch_fake(stall_after=2)
+    with relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend) as client:
+        batch_id = submitted(client, 5)
+        taken: list[BatchResult] = []
+        started = time.monotonic()
+        with ctrl_c_once(lambda: len(taken) == 2), pytest.raises(KeyboardInterrupt):
+            for result in client.batch_results(batch_id):
+                taken.append(result)
+        assert time.monotonic() - started < 3  # promptly, not after the stall
+        assert len(taken) == 2 and ended == ["closed"]
+        assert client._client is not None and client._client._in_flight == 0
+        assert [r.custom_id for r in client.batch_results(batch_id)] == [f"i{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_client_closes_with_its_batch_results_left_unfinished(backend: str) -> None:
+    fake, delivered, ended = counting_batch_fake()
+    client = relaykit.SyncClient(FAKE_CONFIG, plugins=[fake], backend=backend)
+    with client:
+        results = client.batch_results(submitted(client, 300))
+        next(results)  # and kept, neither finished nor closed: its reader waits for room
+        until(lambda: len(delivered) > READ_AHEAD_LOW)
+        closing = threading.Thread(target=client.close, daemon=True)
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "close() hung on the batch's reader"
+    assert ended == ["closed"]  # the vendor's read was closed with the client
+    # what was read and not taken went with it: the rest cannot be read now
+    with pytest.raises(ClientClosedError, match="closed while its batch results were read"):
+        next(results)
+    with pytest.raises(StopIteration):
+        next(results)

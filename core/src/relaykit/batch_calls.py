@@ -20,8 +20,10 @@ What a single call has and a batch does not, and why:
   how to look for the batch (``client.batches(provider)``, where the provider
   lists them); plugins that can tag a batch (OpenAI's metadata, Gemini's
   display name) first look for it themselves and answer with the batch they
-  find. One that did nothing (no connection made, a 429, a 503 or 529: no batch
-  can exist) is retried with the client's ``[retry]`` policy, Retry-After
+  find. One that did nothing (no connection made, a 429, a 503 or 529, or a
+  refusal before sending: a ConfigError, a body that cannot be encoded, no
+  credentials; see :func:`~relaykit.http.never_sent`: no batch can exist) is
+  retried with the client's ``[retry]`` policy if retryable, Retry-After
   honoured, within the submit's timeout. A plugin whose failure came before the
   create was sent (OpenAI's file upload) marks its error
   (:func:`relaykit.batches.not_created`) to say so itself;

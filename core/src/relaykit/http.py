@@ -48,7 +48,13 @@ from .http_exceptions import (
 )
 from .httpx_client import httpx_client
 from .stream_read_timeout import claim_stream_read_timeout
-from .transport_errors import is_transport_error, may_have_acted, never_sent, transport_error
+from .transport_errors import (
+    is_transport_error,
+    may_have_acted,
+    never_sent,
+    transport_error,
+    unsent,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -74,6 +80,7 @@ __all__ = [
     "may_have_acted",
     "never_sent",
     "transport_error",
+    "unsent",
 ]
 
 #: Called with each outgoing request's headers (mutable, case-insensitive or

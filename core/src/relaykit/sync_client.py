@@ -2,8 +2,8 @@
 
 One event loop runs in a background thread (an anyio blocking portal); every
 method hands its coroutine to it, a task there (one thread hand-off in, one out:
-:class:`_Loop`), and a stream is read ahead there into a buffer the blocking
-code takes its events from (:class:`_ReadAhead`). There is no second
+:class:`_Loop`), and a stream (or a batch's results) is read ahead there into a
+buffer the blocking code takes its items from (:class:`_ReadAhead`). There is no second
 implementation to drift.
 """
 
@@ -15,9 +15,11 @@ import sys
 import threading
 from collections import deque
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -289,13 +291,14 @@ class _ReadAhead(Generic[Item]):
                 self._items.append(_End(error))
                 self._ready.notify_all()
 
-    def close(self) -> None:
-        """The stream's block has been left: what was read and not taken is dropped
-        (iterating on ends at once, as the stream's own iteration does then)."""
+    def close(self, error: BaseException | None = None) -> None:
+        """The stream's block has been left (or its client closed: ``error``): what was
+        read and not taken is dropped (iterating on ends at once, as the stream's own
+        iteration does then, or raises ``error``)."""
         with self._ready:
             self.reading = False
             self._items.clear()
-            self._items.append(_End(None))
+            self._items.append(_End(error))
             self._ready.notify_all()
 
     def take(self) -> Item:
@@ -331,6 +334,17 @@ class _ReadAhead(Generic[Item]):
                 raise
             if took:
                 return item
+
+
+async def _read_ahead(items: _ReadAhead[Any], stream: AsyncGenerator[Any, None]) -> None:
+    """Read ``stream`` into ``items`` until it ends, fails, or the taker stops
+    (cancelling this); then close it (what a batch's results are read with)."""
+    try:
+        await items.fill(stream)
+    finally:
+        items.end(None)  # cancelled: a taker still waiting gets StopIteration
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
 
 
 class _BlockingIterator(Generic[Item]):
@@ -445,6 +459,9 @@ class SyncClient:
         self._loop: _Loop | None = None
         self._client: Client | None = None
         self._closed = False
+        #: the readers of batch results still running, and what each reads into: the
+        #: client's close stops them (an iterator kept unfinished would hold it)
+        self._readers: dict[_Task[None], _ReadAhead[Any]] = {}
         after_fork_in_child(self, SyncClient._forget_parent)
 
     def _forget_parent(self) -> None:
@@ -459,6 +476,7 @@ class SyncClient:
         # Never left here: leaving would stop a loop thread that does not exist.
         leave_to_parent(self._stack, self._portal)
         self._stack = ExitStack()
+        self._readers = {}  # the parent's, in its loop
         self._portal = self._loop = None
 
     def _restart_in_child(self, client: Client) -> _Loop:
@@ -511,9 +529,28 @@ class SyncClient:
         self._closed = True
         atexit.unregister(self.close)
         try:
+            self._stop_readers()
             self._stack.__exit__(exc_type, exc, tb)
         finally:
             self._client = self._portal = self._loop = None
+
+    def _stop_readers(self) -> None:
+        """Stop the batch results still being read, before the client closes: their
+        iterators raise :class:`relaykit.ClientClosedError` from then on."""
+        loop = self._loop
+        readers = list(self._readers.items())
+        self._readers.clear()
+        if loop is None or not readers:
+            return
+        for reader, items in readers:
+            items.close(
+                ClientClosedError(
+                    "this SyncClient was closed while its batch results were read",
+                    hint="read them to the end inside `with relaykit.SyncClient()`",
+                )
+            )
+            reader.cancel(loop)
+        wait_for([reader.future for reader, _ in readers])
 
     def close(self) -> None:
         """Close the client and stop the loop thread."""
@@ -681,19 +718,40 @@ class SyncClient:
         loop, client = self._ready("batches")
         return _call(loop, lambda: client.batches(provider, limit=limit))
 
-    def batch_results(self, batch_id: str) -> Iterator[BatchResult]:
+    def batch_results(self, batch_id: str) -> Generator[BatchResult, None, None]:
         """Blocking :meth:`relaykit.Client.batch_results`: ``for result in
-        client.batch_results(id)``, each read from the vendor as the loop asks."""
+        client.batch_results(id)``.
+
+        The results are read ahead in the client's loop, as a stream's events are
+        (at most 64 beyond the one taken), and each is priced and recorded as it
+        is read: leaving early (``break``, ``close()``, Ctrl-C) stops the reading
+        and closes the vendor's, and the results read ahead and not taken are
+        recorded all the same (each under an id of the batch and its item, so
+        reading them again records nothing twice). Closing the client stops an
+        unfinished reading too; its iterator then raises
+        :class:`relaykit.ClientClosedError`.
+        """
         loop, client = self._ready("batch_results")
-        results = client.batch_results(batch_id)
+        items: _ReadAhead[BatchResult] = _ReadAhead(loop)
+        reader = loop.start(lambda: _read_ahead(items, client.batch_results(batch_id)))
+        self._readers[reader] = items
         try:
             while True:
                 try:
-                    yield _call(loop, results.__anext__)
-                except StopAsyncIteration:
+                    yield items.take()
+                except StopIteration:
                     return
         finally:
-            _call(loop, results.aclose)
+            self._readers.pop(reader, None)
+            if not reader.future.done():
+                try:
+                    reader.cancel(loop)
+                except RuntimeError:  # the loop has ended, and the reading with it
+                    pass
+                else:
+                    # Dropped and collected in the loop's own thread, it cannot wait there.
+                    if threading.get_ident() != loop._thread:
+                        wait_for((reader.future,))  # quick; a second Ctrl-C stops it
 
     def stream_speech(
         self, model: str, text: str, **params: Any

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import http_exceptions as hx
 from .errors import (
+    AuthenticationError,
+    ConfigError,
     InvalidRequestError,
     ProviderUnavailableError,
     RelayError,
@@ -118,17 +120,44 @@ def _certificate_failure(exc: BaseException) -> str | None:
     return None
 
 
+#: the attribute :func:`unsent` sets on an error
+UNSENT = "relaykit_unsent"
+
+
+def unsent(error: RelayError) -> RelayError:
+    """``error``, raised by a provider plugin before its request left, marked so.
+
+    For what the core cannot tell from the error's type: a failure to fetch an
+    access token (a token endpoint's 500 or read timeout is not the vendor's), or
+    any refusal of the plugin's own with a status or type that an answer could
+    also have. :func:`never_sent` then holds: limits give the call's hold back,
+    and a batch's submit says no batch can exist (and is retried if the error is
+    retryable). Returns ``error``.
+    """
+    setattr(error, UNSENT, True)
+    return error
+
+
 def never_sent(exc: BaseException) -> bool:
     """Whether the request certainly did not reach the provider before ``exc``.
 
     True for a failure to connect (refused, DNS, TLS, connect or pool timeout), of
     either HTTP client, raised as is or as the cause of the relaykit error it was
-    mapped to; and for an :class:`~relaykit.InvalidRequestError` without an HTTP
-    status: the provider plugin refused to encode the request (a server's 400
-    carries its status). Anything else may have been received, and counts as sent.
+    mapped to; for an error a plugin marked with :func:`unsent`; for a
+    :class:`~relaykit.ConfigError` (settings are read before a request is built:
+    no answer is one); and for an :class:`~relaykit.InvalidRequestError` or
+    :class:`~relaykit.AuthenticationError` without an HTTP status: the plugin
+    refused to encode the request, or had no credentials to send it with (a
+    server's refusal carries its status). Anything else may have been received,
+    and counts as sent: a timeout, a connection lost, a malformed answer, and an
+    error of the plugin's own after it read one cannot be told apart from a
+    failure before sending unless the plugin marks it.
     """
-    if isinstance(exc, InvalidRequestError):
-        return exc.status is None
+    if isinstance(exc, RelayError):
+        if getattr(exc, UNSENT, False) or isinstance(exc, ConfigError):
+            return True
+        if isinstance(exc, InvalidRequestError | AuthenticationError):
+            return exc.status is None
     cause = exc.__cause__ if isinstance(exc, RelayError) else exc
     return cause is not None and _kind(cause) in ("connect", "connect-timeout")
 

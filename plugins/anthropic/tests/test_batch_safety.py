@@ -85,6 +85,26 @@ async def test_a_refusal_that_says_nothing_was_done_is_retried_and_made_once(
     assert creates(mock) == 3 and list(mock.batches.batches) == [batch.vendor_id]
 
 
+async def test_an_item_json_cannot_hold_is_refused_unsent_not_a_batch_that_may_exist(
+    mock: AnthropicMock,
+) -> None:
+    # Encoding the body fails before anything leaves: not "a malformed response"
+    # (which would say the batch may exist), and not a bare TypeError either.
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    async with client(mock, retry={"attempts": 3, "initial_wait": 0}) as c:
+        for extra in ({"metadata": looped}, {"metadata": {"when": object()}}):
+            with pytest.raises(InvalidRequestError) as caught:
+                await c.submit_batch(MODEL, [BatchItem("a", "hi", {"extra": extra})])
+            e = caught.value
+            assert "JSON" in e.message and e.status is None and not e.retryable
+            assert "may have been" not in str(e) and "malformed response" not in str(e)
+            assert e.hint and "extra" in e.hint
+            with pytest.raises(InvalidRequestError, match="JSON"):
+                await c.chat(MODEL, "hi", extra=extra)
+    assert not mock.requests
+
+
 async def test_batches_are_listed_newest_first_a_page_after_another(
     mock: AnthropicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -311,6 +311,23 @@ async def test_concurrent_calls_share_one_refusal_and_a_503_is_retryable(
 
 
 @pytest.mark.anyio
+async def test_a_token_endpoints_failure_is_known_unsent_whatever_its_status(
+    vertex_mock: VertexMock, sa_file: Path
+) -> None:
+    # A 500 of Google's token endpoint, not of Vertex: the call never left, so limits
+    # give its hold back and a batch's submit would say no batch can exist.
+    from relaykit.http import may_have_acted, never_sent
+
+    vertex_mock.tokens.failures.append(TokenFailure(500, "internal_failure", "Oops."))
+    async with client(vertex_mock, sa_file) as c:
+        with pytest.raises(ProviderUnavailableError) as caught:
+            await c.chat(MODEL, "hi")
+    assert caught.value.status == 500 and "token endpoint" in caught.value.message
+    assert never_sent(caught.value) and not may_have_acted(caught.value)
+    assert not vertex_mock.model_requests()
+
+
+@pytest.mark.anyio
 async def test_a_token_is_refreshed_shortly_before_it_expires(
     vertex_mock: VertexMock, sa_file: Path
 ) -> None:

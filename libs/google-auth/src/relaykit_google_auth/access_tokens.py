@@ -46,7 +46,7 @@ from relaykit import (
     Secret,
     json_decode,
 )
-from relaykit.http import transport_error
+from relaykit.http import transport_error, unsent
 from relaykit.known_secrets import KnownSecrets
 
 from . import metadata_server, service_account_jwt
@@ -216,7 +216,10 @@ class AccessTokens:
                 self._cached = await self._fetch()
                 self._failure = None
             except RelayError as e:
-                self._failure = e
+                # The request the token was for never left (whatever the token
+                # endpoint's status says): limits give its hold back, and a batch's
+                # submit knows no batch can exist.
+                self._failure = unsent(e)
                 raise
             finally:
                 self._fetches += 1
