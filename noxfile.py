@@ -26,7 +26,7 @@ TYPED = ["core/src/relaykit", *PLUGINS, *LIBS, *CONTRIB, "bench", "noxfile.py", 
 # The test folders of plugins, libraries and contrib packages are no packages, and
 # several hold a conftest.py and test modules of one name: mypy checks them apart,
 # naming each module by its path (plugins.openai.tests.conftest) as pytest's
-# importlib mode does. The gateway's are still to be typed.
+# importlib mode does.
 TYPED_PACKAGE_TESTS = sorted(
     str(p)
     for p in (
@@ -34,7 +34,6 @@ TYPED_PACKAGE_TESTS = sorted(
         *Path("libs").glob("*/tests"),
         *Path("contrib").glob("*/tests"),
     )
-    if str(p) != "contrib/gateway/tests"
 )
 
 

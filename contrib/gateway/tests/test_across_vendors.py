@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from openai.types.responses import EasyInputMessageParam
 
 import relaykit
 from relaykit.testing import OpenAIMock, Reply
@@ -130,7 +131,7 @@ async def test_openai_s_encrypted_reasoning_round_trips_through_the_gateway(
     providers = {"openai": {"base_url": openai_mock.base_url, "api_key": UPSTREAM_KEY}}
     providers["openai"]["api"] = "responses"
     config: dict[str, Any] = {"storage": {"backend": "none"}, "providers": providers}
-    question = {"role": "user", "content": "What colour is the sky?"}
+    question: EasyInputMessageParam = {"role": "user", "content": "What colour is the sky?"}
     include: Any = ["reasoning.encrypted_content"]
     async with relaykit.Client(config) as client, running(client) as url:
         sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)

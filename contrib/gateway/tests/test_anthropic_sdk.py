@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types import TextBlock, ToolParam
 
 import relaykit
 from relaykit import ImagePart, ReasoningPart, TextPart, ToolCall, ToolResultPart
@@ -49,7 +50,7 @@ async def test_a_message_answers_with_text_and_anthropics_usage(fake: FakePlugin
             extra_body={"temperature": 0.2},  # older API versions' field; this SDK has none
         )
     assert [b.type for b in r.content] == ["text"]
-    assert r.content[0].text == "Bonjour !"
+    assert isinstance(r.content[0], TextBlock) and r.content[0].text == "Bonjour !"
     assert r.stop_reason == "end_turn"
     assert r.model == "m-1"
     assert r.id.startswith("msg_")
@@ -79,7 +80,7 @@ async def test_a_bare_model_name_goes_to_anthropic(fake: FakePlugin) -> None:
 
 
 async def test_tool_use_goes_out_and_tool_results_come_back(fake: FakePlugin) -> None:
-    weather = {
+    weather: ToolParam = {
         "name": "get_weather",
         "description": "Weather in a city",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
@@ -114,7 +115,7 @@ async def test_tool_use_goes_out_and_tool_results_come_back(fake: FakePlugin) ->
                 },
             ],
         )
-    assert second.content[0].text == "Sunny."
+    assert isinstance(second.content[0], TextBlock) and second.content[0].text == "Sunny."
     first_request, sent = fake.calls
     assert first_request.tool_choice is not None and first_request.tool_choice.mode == "required"
     assert sent.tools[0].parameters == weather["input_schema"]
@@ -218,6 +219,7 @@ async def test_errors_come_back_as_anthropics_error_types(fake: FakePlugin) -> N
                 model="fake/m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
             )
         assert limited.value.response.headers["retry-after"] == "1"
+        assert isinstance(limited.value.body, dict)
         assert limited.value.body["error"]["type"] == "rate_limit_error"
         with pytest.raises(anthropic.InternalServerError) as unavailable:
             await client.messages.create(

@@ -243,6 +243,7 @@ async def test_a_malformed_mark_is_a_400_that_names_it(
     async with gateway_over(fake) as url, anthropic_sdk(url) as client:
         with pytest.raises(anthropic.BadRequestError) as caught:
             await client.messages.create(**request)
+    assert isinstance(caught.value.body, dict)
     assert caught.value.body["error"]["type"] == "invalid_request_error"
     assert complaint in caught.value.body["error"]["message"]
     assert fake.calls == []

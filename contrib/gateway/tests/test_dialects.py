@@ -13,6 +13,7 @@ from relaykit import (
     InvalidRequestError,
     ReasoningDelta,
     ReasoningPart,
+    StreamEvent,
     StreamStart,
     TextDelta,
     TextPart,
@@ -245,7 +246,7 @@ def test_anthropic_bad_input_names_its_field(messages: list[Any], param: str) ->
 def test_anthropic_stream_blocks_open_and_close_as_the_events_change_kind() -> None:
     call = ANTHROPIC.parse({"model": "fake/m", "messages": USER, "stream": True}, aliases=())
     encoder = ANTHROPIC.encoder(call)
-    events = [
+    events: list[StreamEvent] = [
         StreamStart("msg_01", "m-2"),
         UsageUpdate(Usage(input_tokens=12)),
         ReasoningDelta("a", new_block=True, origin="anthropic"),

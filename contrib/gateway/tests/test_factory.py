@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import socket
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -93,9 +94,9 @@ async def test_a_bad_config_fails_the_start_with_its_message() -> None:
 
 
 async def test_requests_before_the_start_are_told_why() -> None:
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     async def receive() -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -161,12 +161,12 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call(
         await hung_up.wait()
         return {"type": "http.disconnect"}
 
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": path, "headers": []}
     records = RecordingExporter()
     config = {"storage": {"backend": "none"}}
     async with relaykit.Client(config, plugins=[fake, records]) as c:
@@ -185,16 +185,16 @@ async def test_a_caller_hanging_up_before_the_answer_cancels_the_call(
 
 async def test_a_caller_hanging_up_before_its_body_arrived_gets_no_answer_and_no_call() -> None:
     fake = FakePlugin()
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": b'{"model": "fake/m", ', "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return messages.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}

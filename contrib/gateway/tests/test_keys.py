@@ -150,7 +150,7 @@ async def test_a_key_uses_only_its_models_on_every_route() -> None:
         messages = {**chat("fake/big"), "max_tokens": 5}
         r = await http.post("/v1/messages", json=messages, headers=anthropic)
         assert (r.status_code, r.json()["error"]["type"]) == (403, "permission_error")
-        assert fake.calls == fake.reranks == []  # nothing refused reached a provider
+        assert fake.calls == [] and fake.reranks == []  # nothing refused reached a provider
         for model in ("fake/small-1", "fast"):
             r = await http.post("/v1/chat/completions", json=chat(model), headers=alice)
             assert r.status_code == 200

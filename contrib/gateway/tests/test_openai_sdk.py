@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 import relaykit
 from relaykit import TextPart, ToolCall, ToolResultPart
@@ -78,7 +79,7 @@ async def test_a_bare_model_name_goes_to_openai_and_an_alias_to_its_route(
 
 
 async def test_tool_calls_go_out_and_their_results_come_back(fake: FakePlugin) -> None:
-    weather = {
+    weather: ChatCompletionFunctionToolParam = {
         "type": "function",
         "function": {
             "name": "get_weather",
@@ -183,7 +184,7 @@ async def test_bad_input_is_a_400_that_names_the_field(fake: FakePlugin) -> None
         with pytest.raises(openai.BadRequestError, match=r"messages\[0\]\.role"):
             await client.chat.completions.create(
                 model="fake/m",
-                messages=[{"role": "wizard", "content": "hi"}],
+                messages=[{"role": "wizard", "content": "hi"}],  # type: ignore[misc, list-item]  # on purpose
             )
     assert fake.calls == []
 

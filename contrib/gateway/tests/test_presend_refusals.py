@@ -8,6 +8,8 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
+from anthropic.types import MessageParam
+from openai.types.chat import ChatCompletionMessageParam
 
 from relaykit.testing import OpenAIMock
 from relaykit_anthropic.testing import AnthropicMock
@@ -21,7 +23,7 @@ async def test_openai_dialect_a_tool_result_without_its_call_is_a_400_with_param
     openai_mock: OpenAIMock, streamed: bool
 ) -> None:
     # A trimmed history kept a result and dropped its call: OpenAI would refuse it.
-    messages: list = [
+    messages: list[ChatCompletionMessageParam] = [
         {"role": "user", "content": "Weather?"},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
@@ -58,7 +60,7 @@ async def test_anthropic_dialect_a_call_left_without_result_is_a_400(
     # then a new user turn, which Mistral refuses ("Not the same number of function
     # calls and responses"). The error names the caller's id, not the one mapped
     # for Mistral; Anthropic's error body has no param, so the message says where.
-    messages: list = [
+    messages: list[MessageParam] = [
         {"role": "user", "content": "Weather?"},
         {
             "role": "assistant",
@@ -100,7 +102,7 @@ async def test_anthropic_dialect_a_prefill_claude_refuses_is_a_400_without_relay
 ) -> None:
     # An Anthropic SDK caller prefills for Claude Opus 4.6, which refuses a prefill:
     # refused before sending, the problem named, no relaykit API (response_format=).
-    messages: list = [
+    messages: list[MessageParam] = [
         {"role": "user", "content": "A colour as JSON."},
         {"role": "assistant", "content": "{"},
     ]

@@ -13,6 +13,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from anthropic.types import MessageParam, ThinkingConfigParam
+from openai.types.chat import ChatCompletionMessageParam
 
 import relaykit
 from relaykit import InvalidRequestError, Reasoning
@@ -24,7 +26,9 @@ from relaykit_gateway.responses_dialect import ResponsesDialect
 from relaykit_gateway.testing import KEY, UPSTREAM_KEY, running, running_over
 
 AUTH = {"authorization": f"Bearer {KEY}"}
-USER = [{"role": "user", "content": "Think it over."}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Think it over."}]
+#: USER in the types of Anthropic's SDK
+CLAUDE_USER: list[MessageParam] = [{"role": "user", "content": "Think it over."}]
 #: OpenAI's reasoning model at the mock (it refuses an effort for gpt-4o-mini)
 O4 = "openai/o4-mini"
 
@@ -335,7 +339,7 @@ async def test_anthropics_thinking_off_reaches_claude_as_the_model_takes_it(
 ) -> None:
     async with anthropic_sdk(anthropic=anthropic_mock.base_url) as sdk:
         await sdk.messages.create(
-            model=model, max_tokens=1000, messages=USER, thinking={"type": "disabled"}
+            model=model, max_tokens=1000, messages=CLAUDE_USER, thinking={"type": "disabled"}
         )
     assert sent(anthropic_mock).get("thinking") == sent_thinking
     assert anthropic_mock.sent_reasoning(anthropic_mock.last_request) == Reasoning("none")
@@ -350,7 +354,7 @@ async def test_anthropics_thinking_off_for_a_claude_that_always_thinks_is_a_400(
             await sdk.messages.create(
                 model="anthropic/claude-opus-5-5",
                 max_tokens=1000,
-                messages=USER,
+                messages=CLAUDE_USER,
                 thinking={"type": "disabled"},
             )
     assert not anthropic_mock.requests
@@ -364,14 +368,14 @@ async def test_between_tools_and_no_thinking_reach_claude_5_as_sent(
         await sdk.messages.create(
             model="anthropic/claude-sonnet-5-5",
             max_tokens=1000,
-            messages=USER,
+            messages=CLAUDE_USER,
             thinking={"type": "between_tools"},
         )
         assert sent(anthropic_mock)["thinking"] == {"type": "between_tools"}
         await sdk.messages.create(
             model="anthropic/claude-opus-5",
             max_tokens=1000,
-            messages=USER,
+            messages=CLAUDE_USER,
             output_config={"effort": "low"},
         )
     body = sent(anthropic_mock)
@@ -457,14 +461,14 @@ async def test_what_relaykit_cannot_say_reaches_anthropic_as_sent(
     ids=["enabled", "disabled"],
 )
 async def test_anthropics_thinking_still_reaches_anthropic(
-    anthropic_mock: AnthropicMock, thinking: dict[str, Any], expected: Reasoning
+    anthropic_mock: AnthropicMock, thinking: ThinkingConfigParam, expected: Reasoning
 ) -> None:
     async with anthropic_sdk(anthropic=anthropic_mock.base_url) as sdk:
         await sdk.messages.create(
             model="claude-made-up-1",
             max_tokens=16000,  # more and the SDK wants a stream (a long request)
             messages=[{"role": "user", "content": "hi"}],
-            thinking=thinking,  # type: ignore[arg-type]
+            thinking=thinking,
         )
     got = anthropic_mock.sent_reasoning(anthropic_mock.last_request)
     assert got is not None and got.level() == expected.level()

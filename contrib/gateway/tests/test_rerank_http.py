@@ -230,7 +230,7 @@ async def test_bad_fields_are_400s_that_name_them(
 async def test_empty_or_blank_documents_get_the_cores_refusal(
     fake: FakePlugin, documents: Any
 ) -> None:
-    texts = [d["text"] if isinstance(d, dict) else d for d in documents]
+    texts: str | list[Any] = [d["text"] if isinstance(d, dict) else d for d in documents]
     if isinstance(documents, str):
         texts = documents
     async with relaykit.Client(BASE, plugins=[fake]) as client:

@@ -9,6 +9,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.responses import FunctionToolParam
 
 import relaykit
 from relaykit import Reasoning, ReasoningPart, TextPart, ToolCall, ToolResultPart
@@ -17,11 +18,12 @@ from relaykit_gateway.testing import KEY, running
 
 pytestmark = pytest.mark.anyio
 
-WEATHER = {
+WEATHER: FunctionToolParam = {
     "type": "function",
     "name": "get_weather",
     "description": "Weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    "strict": None,  # required by the SDK's type; the gateway reads None as no strict at all
 }
 
 
@@ -179,7 +181,7 @@ async def test_images_and_structured_output_reach_the_provider(fake: FakePlugin)
     from relaykit.testing import PNG
 
     data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    schema: dict[str, object] = {"type": "object", "properties": {"n": {"type": "integer"}}}
     async with responses(fake) as sdk:
         await sdk.responses.create(
             model="fake/m",

@@ -182,7 +182,8 @@ async def test_the_audio_streams_through_as_it_arrives(fake: FakePlugin) -> None
         ) as r:
             assert r.headers["content-type"] == "audio/mpeg"
             started = anyio.current_time()
-            chunks, waited = [], 0.0
+            chunks: list[bytes] = []
+            waited = 0.0
             async for chunk in r.aiter_bytes():
                 if not chunks:
                     waited = anyio.current_time() - started

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.audio import TranscriptionTextDeltaEvent
 
 import relaykit
 from relaykit.testing import FakePlugin, OpenAIMock, RecordingExporter, mock_audio
@@ -180,7 +181,8 @@ async def test_the_sdk_streams_a_transcript_as_openais_events(openai_mock: OpenA
         events = [event async for event in stream]
     *deltas, done = events
     assert {e.type for e in deltas} == {"transcript.text.delta"}
-    assert "".join(e.delta for e in deltas) == "the gateway heard this"
+    texts = [e.delta for e in deltas if isinstance(e, TranscriptionTextDeltaEvent)]
+    assert len(texts) == len(deltas) and "".join(texts) == "the gateway heard this"
     assert done.type == "transcript.text.done" and done.text == "the gateway heard this"
     assert done.usage is not None and done.usage.input_tokens == 500  # 30 s of audio
     assert b'name="stream"\r\n\r\ntrue' in openai_mock.last_request.body

@@ -7,11 +7,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import anthropic
 import openai
 import pytest
+from anthropic.types import (
+    CitationsWebSearchResultLocation,
+    ToolParam,
+    WebSearchTool20250305Param,
+)
+from openai.types.responses import (
+    ResponseCompletedEvent,
+    ResponseFunctionWebSearch,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseWebSearchCallCompletedEvent,
+    ResponseWebSearchCallInProgressEvent,
+    ResponseWebSearchCallSearchingEvent,
+)
+from openai.types.responses.response_function_web_search import ActionSearch
+from openai.types.responses.response_output_text import AnnotationURLCitation
 
 import relaykit
 from relaykit import Citation, SearchLocation, SearchQuery, StreamEvent, TextPart, WebSearch
@@ -33,11 +51,27 @@ SPAN = Citation(
 )
 #: a citation whose vendor did not say where: the whole answer
 WHOLE = Citation(url="https://sea.example/", title="Sea almanac")
-WEATHER = {
+WEATHER: ToolParam = {
     "name": "get_weather",
     "description": "Weather in a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
+
+
+T = TypeVar("T")
+
+
+def of(kind: type[T], value: object) -> T:
+    """``value``, asserted a ``kind``: narrows a member of an SDK's union of models."""
+    assert isinstance(value, kind), f"{type(value).__name__}, not {kind.__name__}"
+    return value
+
+
+_SEARCH_CALL_EVENTS = (
+    ResponseWebSearchCallInProgressEvent,
+    ResponseWebSearchCallSearchingEvent,
+    ResponseWebSearchCallCompletedEvent,
+)
 
 
 class _Unsearched(FakeProvider):
@@ -130,7 +164,8 @@ async def test_a_chat_stream_sends_its_annotations_in_one_delta_before_the_finis
 async def test_a_bad_search_option_is_a_400_naming_it_before_any_call(fake: FakePlugin) -> None:
     async with gateway_over(fake) as url, openai_sdk(url) as client:
         with pytest.raises(openai.BadRequestError) as unknown:
-            await client.chat.completions.create(
+            # a misspelt option, on purpose
+            await client.chat.completions.create(  # type: ignore[call-overload]
                 model="fake/m",
                 messages=[{"role": "user", "content": "hi"}],
                 web_search_options={"search_context_sise": "low"},
@@ -180,7 +215,12 @@ async def test_a_responses_search_tool_searches_and_its_text_is_annotated(
                     "search_context_size": "high",
                     "user_location": {"type": "approximate", "country": "GB"},
                 },
-                {"type": "function", "name": "get_weather", "parameters": WEATHER["input_schema"]},
+                {
+                    "type": "function",
+                    "name": "get_weather",
+                    "parameters": dict(WEATHER["input_schema"]),
+                    "strict": None,
+                },
             ],
         )
     (request,) = fake.calls
@@ -191,15 +231,21 @@ async def test_a_responses_search_tool_searches_and_its_text_is_annotated(
     )
     assert [t.name for t in request.tools] == ["get_weather"]
     # a web_search_call item for each query the provider ran, before the message
-    assert [item.type for item in r.output] == ["web_search_call", "web_search_call", "message"]
-    first, second, message = r.output
+    assert [type(item) for item in r.output] == [
+        ResponseFunctionWebSearch,
+        ResponseFunctionWebSearch,
+        ResponseOutputMessage,
+    ]
+    first, second = (of(ResponseFunctionWebSearch, item) for item in r.output[:2])
+    message = of(ResponseOutputMessage, r.output[2])
     assert (first.status, first.action.type) == ("completed", "search")
-    assert (first.action.query, second.action.query) == ("Dover tides", "Dover BST")
-    assert first.action.model_dump()["queries"] == ["Dover tides"]
+    search, search2 = of(ActionSearch, first.action), of(ActionSearch, second.action)
+    assert (search.query, search2.query) == ("Dover tides", "Dover BST")
+    assert search.model_dump()["queries"] == ["Dover tides"]
     assert first.id.startswith("ws_") and first.id != second.id
     (part,) = message.content
-    assert part.type == "output_text"
-    span, whole = part.annotations
+    part = of(ResponseOutputText, part)
+    span, whole = (of(AnnotationURLCitation, a) for a in part.annotations)
     assert span.type == "url_citation" and whole.type == "url_citation"
     assert (span.url, span.title) == (SPAN.url, "Dover tides")
     assert TEXT[span.start_index : span.end_index] == "high water at 06:12"
@@ -242,11 +288,13 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
     completed = events[-1]
     assert completed.type == "response.completed"
     search, message = completed.response.output
+    search, message = of(ResponseFunctionWebSearch, search), of(ResponseOutputMessage, message)
     (part,) = message.content
-    assert [a.url for a in part.annotations] == [SPAN.url, WHOLE.url]
+    annotations = of(ResponseOutputText, part).annotations
+    assert [of(AnnotationURLCitation, a).url for a in annotations] == [SPAN.url, WHOLE.url]
     # the search streams as it runs: its item before the message, announced as
     # OpenAI streams a search, done before the first word of the answer
-    assert (search.type, search.status, search.action.query) == (
+    assert (search.type, search.status, of(ActionSearch, search.action).query) == (
         "web_search_call",
         "completed",
         "Dover tides",
@@ -257,11 +305,16 @@ async def test_a_responses_stream_adds_each_annotation_before_its_text_is_done(
         "searching",
         "completed",
     ]
-    assert {(e.item_id, e.output_index) for e in searching} == {(search.id, 0)}
-    added, done = (e for e in events if getattr(e, "item", None) and e.item.id == search.id)
-    assert (added.type, added.item.status) == ("response.output_item.added", "in_progress")
-    assert (done.type, done.item.status) == ("response.output_item.done", "completed")
-    assert done.item.action.query == "Dover tides"
+    calls = [e for e in searching if isinstance(e, _SEARCH_CALL_EVENTS)]
+    assert calls == searching
+    assert {(e.item_id, e.output_index) for e in calls} == {(search.id, 0)}
+    item_added, done = (
+        e for e in events if getattr(getattr(e, "item", None), "id", None) == search.id
+    )
+    added_search = of(ResponseFunctionWebSearch, of(ResponseOutputItemAddedEvent, item_added).item)
+    done_search = of(ResponseFunctionWebSearch, of(ResponseOutputItemDoneEvent, done).item)
+    assert (added_search.status, done_search.status) == ("in_progress", "completed")
+    assert of(ActionSearch, done_search.action).query == "Dover tides"
     assert events.index(done) < kinds.index("response.output_text.delta")
 
 
@@ -286,8 +339,9 @@ async def test_a_responses_stream_of_an_older_provider_adds_its_searches_at_the_
             model="fake/m", input="High water?", tools=[{"type": "web_search"}], stream=True
         )
         events = [event async for event in stream]
-    message, search = events[-1].response.output
-    assert (message.type, search.type, search.action.query) == (
+    message, search = of(ResponseCompletedEvent, events[-1]).response.output
+    message, search = of(ResponseOutputMessage, message), of(ResponseFunctionWebSearch, search)
+    assert (message.type, search.type, of(ActionSearch, search.action).query) == (
         "message",
         "web_search_call",
         "Dover tides",
@@ -311,6 +365,8 @@ async def test_search_items_sent_back_are_skipped_and_a_second_search_tool_is_re
                 },
                 {
                     "type": "message",
+                    "id": "msg_1",
+                    "status": "completed",
                     "role": "assistant",
                     "content": [{"type": "output_text", "text": TEXT, "annotations": []}],
                 },
@@ -328,7 +384,8 @@ async def test_search_items_sent_back_are_skipped_and_a_second_search_tool_is_re
             await client.responses.create(
                 model="fake/m",
                 input="hi",
-                tools=[{"type": "web_search", "filters": {"blocked_domains": ["a.example"]}}],
+                # a filter the Responses API lacks, on purpose
+                tools=[{"type": "web_search", "filters": {"blocked_domains": ["a.example"]}}],  # type: ignore[typeddict-item]
             )
     (request,) = fake.calls
     assert [(m.role, m.text) for m in request.messages] == [
@@ -437,7 +494,8 @@ async def test_anthropics_sdk_streams_each_search_before_the_text_and_takes_it_b
             max_tokens=50,
             messages=[
                 {"role": "user", "content": "High water?"},
-                {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+                # plain dicts, every field and its nulls, as a caller keeping JSON sends them
+                {"role": "assistant", "content": [b.model_dump() for b in message.content]},  # type: ignore[misc, list-item]
                 {"role": "user", "content": "Sure?"},
             ],
             tools=[{"type": "web_search_20250305", "name": "web_search"}],
@@ -476,14 +534,20 @@ async def test_a_citation_without_a_range_cites_the_whole_text(fake: FakePlugin)
         )
     (block,) = message.content
     assert block.type == "text" and block.text == TEXT
-    assert [c.url for c in block.citations or []] == [WHOLE.url]
+    assert [of(CitationsWebSearchResultLocation, c).url for c in block.citations or []] == [
+        WHOLE.url
+    ]
 
 
 async def test_an_anthropic_stream_carries_citations_deltas_and_search_usage(
     fake: FakePlugin,
 ) -> None:
     fake.script.push(cited(SPAN, WHOLE, searches=3))
-    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+    search: WebSearchTool20250305Param = {
+        "type": "web_search_20250305",
+        "name": "web_search",
+        "max_uses": 3,
+    }
     async with (
         gateway_over(fake) as url,
         anthropic_sdk(url) as client,
@@ -500,7 +564,10 @@ async def test_an_anthropic_stream_carries_citations_deltas_and_search_usage(
     assert deltas.count("citations_delta") == 2
     (block,) = message.content
     assert block.type == "text" and block.text == TEXT
-    assert [c.url for c in block.citations or []] == [SPAN.url, WHOLE.url]
+    assert [of(CitationsWebSearchResultLocation, c).url for c in block.citations or []] == [
+        SPAN.url,
+        WHOLE.url,
+    ]
     assert message.usage.server_tool_use is not None
     assert message.usage.server_tool_use.web_search_requests == 3
 
@@ -559,7 +626,8 @@ async def test_anthropics_search_blocks_sent_back_are_skipped_and_bad_fields_ref
                 model="fake/m",
                 max_tokens=10,
                 messages=[{"role": "user", "content": "hi"}],
-                tools=[{"type": "web_search_20250305", "name": "web_search", "max_usage": 2}],
+                # a misspelt field, on purpose
+                tools=[{"type": "web_search_20250305", "name": "web_search", "max_usage": 2}],  # type: ignore[list-item]
             )
         with pytest.raises(anthropic.BadRequestError, match="allowed_domains or blocked_domains"):
             await client.messages.create(
@@ -608,5 +676,5 @@ async def test_a_provider_that_cannot_search_is_each_dialects_400() -> None:
     for caught in (chat, responses, messages):
         assert "fake/m: cannot search the web" in caught.value.message
     assert chat.value.param == responses.value.param == "web_search"
-    assert messages.value.body["error"]["type"] == "invalid_request_error"
+    assert of(dict, messages.value.body)["error"]["type"] == "invalid_request_error"
     assert fake.calls == []
