@@ -29,6 +29,7 @@ from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
 from relaykit.testing import FakePlugin, RecordingExporter
 from relaykit_postgres import PostgresStorage
+from relaykit_postgres.drivers import ThreadDriver
 
 pytestmark = pytest.mark.service("postgres")
 
@@ -162,3 +163,30 @@ async def test_a_stalled_server_costs_a_cached_call_the_cache_timeout_and_closin
     # the server itself was fine all along: the schema is there, reachable directly
     with psycopg.connect(postgres_dsn) as conn:
         conn.execute(f'SELECT 1 FROM "{fresh_schema}".logs LIMIT 1')
+
+
+@pytest.mark.anyio
+async def test_a_caller_waiting_for_a_pooled_connection_leaves_when_cancelled(
+    postgres_dsn: str,
+) -> None:
+    # The thread driver's transaction waits for a connection in a worker thread;
+    # when none comes (the pool is busy, or every new connection goes to a stalled
+    # server) the wait must end with the caller's cancel scope, not with the pool's
+    # own 30 s timeout: closing a client bounds its writer's wait with close_timeout
+    # this way (seen as test_a_stalled_server...[trio-thread] closing in 30 s).
+    driver = ThreadDriver(postgres_dsn, {}, 1, 1)
+    await driver.open()
+    try:
+        with anyio.fail_after(20):
+            async with driver.transaction():  # the pool's only connection, held
+                started = time.monotonic()
+                with anyio.move_on_after(0.2):
+                    async with driver.transaction():
+                        pytest.fail("the pool has no second connection to give")
+                left_after = time.monotonic() - started
+            # the abandoned wait gets the connection back now and returns it
+            async with driver.transaction() as tx:
+                assert await tx.fetch("SELECT 1") == [(1,)]
+        assert left_after < 5, f"the cancelled caller waited {left_after:.1f} s for the pool"
+    finally:
+        await driver.close()

@@ -232,7 +232,7 @@ class ThreadDriver:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Several statements in one transaction: committed when the block ends, rolled
         back when it raises (cancellation included)."""
-        conn = await anyio.to_thread.run_sync(self._pool.getconn)
+        conn = await self._getconn()
         commit = False
         try:
             yield _ThreadTransaction(conn)
@@ -243,6 +243,38 @@ class ThreadDriver:
             # minutes (the connection is then cut, and the pool drops it).
             with anyio.CancelScope(shield=True), anyio.move_on_after(FINISH_WAIT):
                 await _in_thread(lambda cut: self._finish(cut, conn, commit))
+
+    async def _getconn(self) -> psycopg.Connection[Any]:
+        """A connection from the pool, waited for in a worker thread that cancellation leaves.
+
+        The pool waits up to 30 s for a connection (a busy pool, or a stalled
+        server taking every new one's ``connect_timeout``); the caller's cancel
+        scope (``[cache] timeout``, the call log's ``close_timeout``) must end the
+        wait instead. A connection that comes after the caller left goes back.
+        """
+        lock = threading.Lock()
+        left = False
+        handed: list[psycopg.Connection[Any]] = []
+
+        def get() -> psycopg.Connection[Any]:
+            conn = self._pool.getconn()
+            with lock:
+                if not left:
+                    handed.append(conn)
+                    return conn
+            self._pool.putconn(conn)
+            raise psycopg.OperationalError("the caller left before a connection came")
+
+        try:
+            return await anyio.to_thread.run_sync(get, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            with lock:
+                left = True
+            # cancelled just as the thread handed one over: it is the caller's to give back
+            for conn in handed:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._pool.putconn, conn)
+            raise
 
     async def check(self) -> None:
         """Test the pool's idle connections; drop the broken ones (the pool opens new ones)."""
