@@ -300,7 +300,7 @@ async def test_an_upload_whose_answer_was_lost_says_the_file_may_exist_not_the_b
     assert len(mock.requests) == 2  # the start and the finalize, neither sent again
     assert not e.retryable and "may have been created" not in str(e)
     assert "input file may have been stored" in e.message and "no batch was created" in e.message
-    ((name, _),) = mock.batches.files.items()
+    assert len(mock.batches.files) == 1  # stored: the answer, not the upload, was lost
     display = mock.requests[0].json()["file"]["display_name"]
     assert e.hint is not None and display in e.hint and "48 hours" in e.hint
     assert KEY not in repr(e) and KEY not in str(e)
