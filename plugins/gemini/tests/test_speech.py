@@ -292,6 +292,7 @@ def test_a_generation_config_that_is_no_object_is_sent_as_given_not_a_crash(give
         model="gemini-2.5-flash-preview-tts",
         text="hi",
         voice="Kore",
+        format="wav",
         extra={"generationConfig": given},
     )
     assert speech.speech_body(request, "gemini")["generationConfig"] == given
