@@ -250,6 +250,11 @@ def test_plain_dicts_with_bad_fields_still_fail(message: dict[str, Any]) -> None
         ([{"role": "user", "content": [{"type": "text"}]}], "messages[0].content[0]"),
         ([{"role": "user", "content": 5}], "messages[0].content"),
         ([42], "messages[0]"),
+        (
+            [Message.user("hi"), Message("user", (TextPart("a"), {"type": "text"}))],  # type: ignore[arg-type]
+            "messages[1].content[1]",
+        ),
+        ([Message("assistant", (None,))], "messages[0].content[0]"),  # type: ignore[arg-type]
         ([], "messages"),
         ({"role": "user"}, "messages"),
     ],

@@ -400,6 +400,8 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
                 out.append(Message(role, (TextPart(content),)))
                 continue
         if isinstance(m, Message):
+            if not all(type(p) in _PART_CLASSES for p in m.content):
+                _check_parts(m, f"messages[{i}]")
             out.append(m)
         elif isinstance(m, Mapping):
             message = _message_from_dict(m, f"messages[{i}]")
@@ -417,6 +419,27 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
             "`messages` is empty: send at least one message", param="messages"
         )
     return tuple(out)
+
+
+#: the part classes themselves: a type lookup, the usual case, before isinstance
+_PART_CLASSES = frozenset(PART_TYPES.values())
+_PART_TUPLE = tuple(PART_TYPES.values())
+
+
+def _check_parts(message: Message, where: str) -> None:
+    """Refuse a value among ``message``'s parts that is no relaykit part (a dict, a
+    number): typed as ``Part``, but unchecked at run time, every plugin would otherwise
+    meet it, and fail with a bare ``TypeError`` or leave it out without a word."""
+    for j, p in enumerate(message.content):
+        if not isinstance(p, _PART_TUPLE):
+            raise InvalidRequestError(
+                f"{where}.content[{j}] is a {type(p).__name__}, not a message part",
+                param=f"{where}.content[{j}]",
+                hint="build a Message's content from relaykit parts (TextPart, ImagePart,"
+                " DocumentPart, ToolCall, ToolResultPart, ReasoningPart, CachePoint), or pass"
+                " the whole message as a dict ({'role': 'user', 'content': [{'type': 'text',"
+                " 'text': ...}]}), which relaykit reads into parts",
+            )
 
 
 def _results_apart(message: Message) -> list[Message]:

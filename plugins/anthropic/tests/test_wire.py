@@ -392,6 +392,18 @@ def test_emulating_a_non_object_schema_is_refused() -> None:
         wire.request_body(request, stream=False, structured_output="tool")
 
 
+def test_a_part_this_plugin_does_not_know_is_a_typed_refusal() -> None:
+    # The client refuses non-parts before any plugin sees them; a Provider called
+    # directly, or a part type from a newer relaykit, still meets this plugin's own check.
+    odd = Message("user", (relaykit.TextPart("look:"), {"type": "text"}))  # type: ignore[arg-type]
+    request = ChatRequest(model="claude-3-5-haiku", messages=(odd,))
+    with pytest.raises(InvalidRequestError) as caught:
+        wire.request_body(request, stream=False)
+    e = caught.value
+    assert "dict" in e.message and "Anthropic" in e.message and e.status is None
+    assert e.param == "messages.content" and e.hint is not None and "relaykit-anthropic" in e.hint
+
+
 # -- responses --------------------------------------------------------------------
 
 

@@ -264,3 +264,48 @@ async def test_claude_api_option_is_checked_and_can_keep_converse(
         await client.chat(OPUS_4_7, "x")
     assert mock.last_request.path == "/model/global.anthropic.claude-opus-4-7/converse"
     assert json.loads(mock.last_request.body)["messages"][0]["content"] == [{"text": "x"}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (
+            {"outputConfig": {"textFormat": {"type": "json_schema", "structure": {}}}},
+            "outputConfig",
+        ),
+        (
+            {
+                "outputConfig": {
+                    "textFormat": {
+                        "type": "json_schema",
+                        "structure": {"jsonSchema": {"schema": "{"}},
+                    }
+                }
+            },
+            "outputConfig",
+        ),
+        ({"toolConfig": {"tools": [{"name": "f"}]}}, "toolConfig"),
+        ({"toolConfig": {"tools": [], "toolChoice": {"tool": {}}}}, "toolConfig"),
+        ({"inferenceConfig": "fast"}, "inferenceConfig"),
+        ({"additionalModelRequestFields": ["top_k", 5]}, "additionalModelRequestFields"),
+        ({"messages": [{"role": "user"}]}, "messages"),
+        ({"system": [{"toolUse": {"name": "f"}}]}, "system"),
+    ],
+)
+async def test_extra_not_in_converses_shape_is_refused_unsent_not_retried_as_an_answer(
+    mock: BedrockMock,
+    make_client: Callable[..., relaykit.Client],
+    extra: dict[str, object],
+    field: str,
+) -> None:
+    # The Messages route translates the Converse body, extra included: a KeyError there
+    # was "malformed response from the provider", retried, and never sent anyway.
+    async with make_client(region=mock.region, retry=3) as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.chat(OPUS_4_7, "hi", extra=extra)
+    e = caught.value
+    assert not mock.requests and e.status is None and not e.retryable
+    assert relaykit.http.never_sent(e)
+    assert f"extra's {field}" in e.message and e.param == f"extra.{field}"
+    assert e.hint is not None and "Converse" in e.hint

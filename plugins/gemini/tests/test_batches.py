@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 import relaykit
-from relaykit import BatchItem, ContextLengthError, InvalidRequestError, RateLimitError
+from relaykit import (
+    BatchItem,
+    ContextLengthError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
 from relaykit.testing import WEATHER_TOOL
 from relaykit_gemini import batches
 from relaykit_gemini.prices import known_model
@@ -275,3 +281,26 @@ async def test_vertex_refuses_listing_batches(mock: GeminiMock) -> None:
         with pytest.raises(InvalidRequestError, match="no batch listing API"):
             await c.batches("vertex")
     assert not mock.requests
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lost", ["drop", "reset"])
+async def test_an_upload_whose_answer_was_lost_says_the_file_may_exist_not_the_batch(
+    mock: GeminiMock, monkeypatch: pytest.MonkeyPatch, lost: Literal["drop", "reset"]
+) -> None:
+    from relaykit.testing import Reply
+
+    monkeypatch.setattr(batches, "INLINE_MAX_BYTES", 10)
+    mock.batch_script.push(Reply(), Reply(answer_lost=lost))  # the start, the finalize
+    async with client(mock) as c:
+        with pytest.raises(ProviderUnavailableError) as caught:
+            await c.submit_batch(FLASH, [BatchItem("a", "hi")])
+    e = caught.value
+    assert not [r for r in mock.requests if r.path.endswith(":batchGenerateContent")]
+    assert len(mock.requests) == 2  # the start and the finalize, neither sent again
+    assert not e.retryable and "may have been created" not in str(e)
+    assert "input file may have been stored" in e.message and "no batch was created" in e.message
+    assert len(mock.batches.files) == 1  # stored: the answer, not the upload, was lost
+    display = mock.requests[0].json()["file"]["display_name"]
+    assert e.hint is not None and display in e.hint and "48 hours" in e.hint
+    assert KEY not in repr(e) and KEY not in str(e)

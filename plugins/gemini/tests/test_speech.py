@@ -282,3 +282,17 @@ def test_relaykit_speak_writes_a_wav(
         assert file.getframerate() == 24_000
     assert mock_speech_text(written.read_bytes()) == HELLO
     assert out["cost_usd"] is not None and Decimal(out["cost_usd"]) > 0
+
+
+@pytest.mark.parametrize("given", ["fast", ["a"], 3])
+def test_a_generation_config_that_is_no_object_is_sent_as_given_not_a_crash(given: Any) -> None:
+    # It used to raise a bare AttributeError reading its speechConfig; as chat does, the
+    # body carries it as given, and Gemini's 400 names it.
+    request = SpeechRequest(
+        model="gemini-2.5-flash-preview-tts",
+        text="hi",
+        voice="Kore",
+        format="wav",
+        extra={"generationConfig": given},
+    )
+    assert speech.speech_body(request, "gemini")["generationConfig"] == given

@@ -310,3 +310,15 @@ def test_text_delta_leaves_usage_and_many_choices_to_chunk_events() -> None:
     two = [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]
     assert wire.text_delta({"choices": two}) is None
     assert wire.text_delta({"choices": []}) is None
+
+
+def test_a_part_this_plugin_does_not_know_is_a_typed_refusal() -> None:
+    # The client refuses non-parts before any plugin sees them; a Provider called
+    # directly, or a part type from a newer relaykit, still meets this plugin's own check.
+    odd = Message("user", (relaykit.TextPart("look:"), {"type": "text"}))  # type: ignore[arg-type]
+    request = relaykit.ChatRequest(model="gpt-4o", messages=(odd,))
+    with pytest.raises(relaykit.InvalidRequestError) as caught:
+        wire.request_body(request, max_tokens_param="max_tokens", stream=False, stream_usage=False)
+    e = caught.value
+    assert "dict" in e.message and "Chat Completions" in e.message and e.status is None
+    assert e.param == "messages.content" and e.hint is not None and "relaykit-openai" in e.hint

@@ -458,7 +458,13 @@ def _block(p: Any, role: str) -> dict[str, Any] | None:
         if not p.signature:
             return None
         return {"type": "thinking", "thinking": p.text, "signature": p.signature}
-    raise TypeError(f"cannot send {type(p).__name__} to the Anthropic Messages API")
+    # The client refuses non-parts; a part type newer than this plugin can still come.
+    raise InvalidRequestError(
+        f"cannot send a {type(p).__name__} to the Anthropic Messages API",
+        param="messages.content",
+        hint="send relaykit's parts (TextPart, ImagePart, DocumentPart, ToolCall, "
+        "ToolResultPart), or upgrade relaykit-anthropic for a newer part type",
+    )
 
 
 def _tool_result_content(p: ToolResultPart) -> list[dict[str, Any]]:

@@ -39,9 +39,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from relaykit import InvalidRequestError
+from relaykit import InvalidRequestError, RelayError
 
 #: ``anthropic_version`` in the body, as AWS documents for ``bedrock-runtime``
 BEDROCK_VERSION = "bedrock-2023-05-31"
@@ -83,44 +85,77 @@ STOP_REASONS = {
 
 
 def request_body(converse: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
-    """The Messages API body for the Converse body ``converse`` of a call to ``model``."""
-    inference = converse.get("inferenceConfig") or {}
+    """The Messages API body for the Converse body ``converse`` of a call to ``model``.
+
+    ``extra`` was merged into ``converse``: a Converse field it gave in another shape
+    is refused (:class:`~relaykit.InvalidRequestError`, unsent) by the field's name."""
+    with _converse_field("inferenceConfig"):
+        inference = converse.get("inferenceConfig") or {}
+        max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
+    with _converse_field("messages"):
+        sent = [
+            {"role": m["role"], "content": _blocks(m["content"], f"messages.{i}")}
+            for i, m in enumerate(converse.get("messages") or ())
+        ]
     body: dict[str, Any] = {
         "anthropic_version": BEDROCK_VERSION,
         "model": model,
-        "max_tokens": inference.get("maxTokens", DEFAULT_MAX_TOKENS),
-        "messages": [
-            {"role": m["role"], "content": _blocks(m["content"], f"messages.{i}")}
-            for i, m in enumerate(converse.get("messages") or ())
-        ],
+        "max_tokens": max_tokens,
+        "messages": sent,
     }
     if converse.get("system"):
-        body["system"] = _blocks(converse["system"], "system")
-    for ours, theirs in (("temperature", "temperature"), ("topP", "top_p")):
-        if ours in inference:
-            body[theirs] = inference[ours]
-    if inference.get("stopSequences"):
-        body["stop_sequences"] = inference["stopSequences"]
+        with _converse_field("system"):
+            body["system"] = _blocks(converse["system"], "system")
+    with _converse_field("inferenceConfig"):
+        for ours, theirs in (("temperature", "temperature"), ("topP", "top_p")):
+            if ours in inference:
+                body[theirs] = inference[ours]
+        if inference.get("stopSequences"):
+            body["stop_sequences"] = inference["stopSequences"]
     tool_config = converse.get("toolConfig")
     if tool_config:
-        body["tools"] = _tools(tool_config.get("tools") or ())
-        choice = _tool_choice(tool_config.get("toolChoice"))
-        if choice is not None:
-            body["tool_choice"] = choice
-    for key, value in (converse.get("additionalModelRequestFields") or {}).items():
-        body[key] = value
-    text_format = (converse.get("outputConfig") or {}).get("textFormat")
-    if text_format and text_format.get("type") == "json_schema":
-        schema = json.loads(text_format["structure"]["jsonSchema"]["schema"])
-        output = dict(body.get("output_config") or {})
-        output["format"] = {"type": "json_schema", "schema": schema}
-        body["output_config"] = output
+        with _converse_field("toolConfig"):
+            body["tools"] = _tools(tool_config.get("tools") or ())
+            choice = _tool_choice(tool_config.get("toolChoice"))
+            if choice is not None:
+                body["tool_choice"] = choice
+    with _converse_field("additionalModelRequestFields"):
+        for key, value in (converse.get("additionalModelRequestFields") or {}).items():
+            body[key] = value
+    with _converse_field("outputConfig"):
+        text_format = (converse.get("outputConfig") or {}).get("textFormat")
+        if text_format and text_format.get("type") == "json_schema":
+            schema = json.loads(text_format["structure"]["jsonSchema"]["schema"])
+            output = dict(body.get("output_config") or {})
+            output["format"] = {"type": "json_schema", "schema": schema}
+            body["output_config"] = output
     for key, value in converse.items():
         if key not in _CONVERSE_FIELDS:
             body[key] = value
     if stream:
         body["stream"] = True
     return body
+
+
+@contextmanager
+def _converse_field(field: str) -> Iterator[None]:
+    """Translate the Converse field ``field``, refusing one not in Converse's shape.
+
+    The body relaykit builds is always in shape: only ``extra`` can put another
+    there. Its lookup errors would otherwise leave the provider as an answer's
+    ("malformed response", retried) though nothing was sent."""
+    try:
+        yield
+    except RelayError:
+        raise
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+        raise InvalidRequestError(
+            f"extra's {field} is not in Converse's shape, so the Messages API route cannot"
+            f" translate it ({type(e).__name__}: {str(e)[:100]})",
+            param=f"extra.{field}",
+            hint=f"give {field} in Converse's own shape (the Converse API reference), or a"
+            " Messages API field (top_k, output_config, ...) under its own name in extra",
+        ) from None
 
 
 def _cache_control(point: dict[str, Any]) -> dict[str, Any]:

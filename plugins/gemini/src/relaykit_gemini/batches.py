@@ -32,6 +32,9 @@ run; its keys come from the batch's inline requests as the batch repeats them,
 or from its input file while the File API still serves it.
 
 Refused before sending: an input file over the File API's 2 GB.
+When the upload's last request (``upload, finalize``) loses its answer, the error
+says the file may exist, by its display name (the batch's), and that no batch was
+created: it is not retried, and the client does not look for a batch.
 
 A create is never sent twice (the API documents no idempotency key for it). Its
 ``display_name`` ends with a random id of the submission: when the create fails
@@ -61,8 +64,8 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_lines, not_run
-from relaykit.http import may_have_acted
+from relaykit.batches import jsonl_lines, not_created, not_run
+from relaykit.http import may_have_acted, transport_error
 
 from . import wire
 
@@ -349,15 +352,50 @@ class GeminiBatches:
         finish = {"x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}
         # The upload URL carries its own authority; the key goes only to the API's own host.
         same_host = urlsplit(upload_url)[:2] == urlsplit(self._base)[:2]
-        r = await self._send("POST", upload_url, model, data, finish, keyed=same_host)
-        name = (json_decode.loads(r.content).get("file") or {}).get("name")
-        if not name:
-            raise ProviderUnavailableError(
-                "the File API finished an upload without naming the file",
+        try:
+            r = await self._send("POST", upload_url, model, data, finish, keyed=same_host)
+            name = (json_decode.loads(r.content).get("file") or {}).get("name")
+            if not name:
+                raise ProviderUnavailableError(
+                    "the File API finished an upload without naming the file",
+                    provider=self._name,
+                    model=model,
+                )
+        except Exception as e:
+            # The bytes went: the file may be stored although its answer was lost, and
+            # the client must not say that a batch (never asked for) may exist.
+            if not may_have_acted(e):
+                raise
+            lost = self._upload_lost(e, display_name, model)
+            if lost is e:
+                raise
+            raise lost from e
+        return str(name)
+
+    def _upload_lost(self, e: Exception, display_name: str, model: str) -> Exception:
+        """The error of a finalize that failed after it may have stored the file: no batch
+        was created, the file may exist, and how to find it. ``e`` itself when it is a
+        relaykit error (made to say so), else the typed error it stands for."""
+        error: RelayError | None = (
+            e if isinstance(e, RelayError) else transport_error(e, provider=self._name, model=model)
+        )
+        if error is None:
+            error = ProviderUnavailableError(
+                "the upload of the batch's input file answered with something other than a file",
                 provider=self._name,
                 model=model,
             )
-        return str(name)
+        error.message = (
+            f"{error.message}; the batch's input file may have been stored all the same"
+            " (no batch was created)"
+        )
+        error.retryable = False
+        error.hint = (
+            f"look for a file with the display name {display_name} in the File API's list"
+            " (GET /v1beta/files) and delete it if it is there (the API deletes files after"
+            " 48 hours anyway); then submit again: no batch exists for these items"
+        )
+        return not_created(error)
 
     async def _operation(self, vendor_id: str) -> dict[str, Any]:
         r = await self._send("GET", f"{self._root}/{_name(vendor_id)}", None)

@@ -141,7 +141,8 @@ def speech_body(request: SpeechRequest, name: str) -> dict[str, Any]:
     if request.extra:
         ours = body["generationConfig"]["speechConfig"]
         wire.merge_extra(body, request.extra)
-        theirs = (request.extra.get("generationConfig") or {}).get("speechConfig")
+        given = request.extra.get("generationConfig")
+        theirs = given.get("speechConfig") if isinstance(given, Mapping) else None
         if isinstance(theirs, Mapping):
             merged = dict(ours)
             if "multiSpeakerVoiceConfig" in theirs:

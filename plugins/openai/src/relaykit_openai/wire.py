@@ -394,7 +394,13 @@ def _part(p: Any, documents: ChatDocuments) -> dict[str, Any]:
                 hint="send tool results in tool messages: Message.tool(call_id, text, image)",
             )
         return {"type": "text", "text": p.content}
-    raise TypeError(f"cannot send {type(p).__name__} to a Chat Completions API")
+    # The client refuses non-parts; a part type newer than this plugin can still come.
+    raise InvalidRequestError(
+        f"cannot send a {type(p).__name__} to a Chat Completions API",
+        param="messages.content",
+        hint="send relaykit's parts (TextPart, ImagePart, DocumentPart, ToolResultPart), "
+        "or upgrade relaykit-openai for a newer part type",
+    )
 
 
 def usage(data: dict[str, Any] | None, web_searches: int = 0) -> Usage:
