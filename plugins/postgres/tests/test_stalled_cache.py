@@ -29,7 +29,7 @@ from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
 from relaykit.testing import FakePlugin, RecordingExporter
 from relaykit_postgres import PostgresStorage
-from relaykit_postgres.drivers import ThreadDriver
+from relaykit_postgres.drivers import FINISH_WAIT, AsyncDriver, ThreadDriver
 
 pytestmark = pytest.mark.service("postgres")
 
@@ -190,3 +190,37 @@ async def test_waiting_for_a_pooled_connection_ends_when_the_caller_is_cancelled
                 assert await again.fetch("SELECT 2") == [(2,)]
     finally:
         await driver.close()
+
+
+class TestAsyncDriverAgainstAStalledServer:
+    """psycopg's async pool (asyncio only) when the server stalls inside a transaction."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        """psycopg's async API runs on asyncio only."""
+        return "asyncio"
+
+    @pytest.mark.anyio
+    async def test_a_cancelled_transaction_ends_within_its_finish_wait(
+        self, postgres_dsn: str, proxy: StallingProxy
+    ) -> None:
+        # A cancelled transaction's rollback runs shielded (it gives the connection
+        # back); against a stalled server it waited for ever, so closing a client
+        # never returned whatever its close_timeout (a `nox -s lowest` run hung so).
+        dsn = make_conninfo(postgres_dsn, host="127.0.0.1", port=proxy.port, connect_timeout=2)
+        driver = AsyncDriver(dsn, {}, min_size=1, max_size=1)
+        await driver.open()
+        try:
+            with anyio.fail_after(FINISH_WAIT + 10):
+                with anyio.move_on_after(0.3) as scope:
+                    async with driver.transaction() as tx:
+                        await tx.execute("SELECT 1")  # in a transaction now
+                        await anyio.to_thread.run_sync(proxy.stall)
+                        started = time.monotonic()
+                        await anyio.sleep(10)  # cancelled here: the rollback meets the stall
+                took = time.monotonic() - started
+            assert scope.cancelled_caught
+            assert took < FINISH_WAIT + 3, f"the cancelled transaction took {took:.1f} s to end"
+        finally:
+            with anyio.move_on_after(5):
+                await driver.close()

@@ -367,12 +367,22 @@ class AsyncDriver:
                 await self._finish(conn, commit)
 
     async def _finish(self, conn: psycopg.AsyncConnection[Any], commit: bool) -> None:
+        # Bounded, as ThreadDriver's: against a stalled server the commit or rollback
+        # would wait for minutes, shielded, holding the call log's close past its
+        # close_timeout for ever. Then the connection is closed, which the pool drops.
         try:
-            if commit:
-                await conn.commit()
-            else:
-                with contextlib.suppress(psycopg.Error):  # see ThreadDriver._finish
-                    await conn.rollback()
+            with anyio.move_on_after(FINISH_WAIT) as finishing:
+                if commit:
+                    await conn.commit()
+                else:
+                    with contextlib.suppress(psycopg.Error):  # see ThreadDriver._finish
+                        await conn.rollback()
+            if finishing.cancelled_caught:
+                await conn.close()
+                if commit:  # not known to be stored: the caller must not count it so
+                    raise psycopg.OperationalError(
+                        f"the commit got no answer within {FINISH_WAIT:g} s"
+                    )
         finally:
             await self._pool.putconn(conn)
 
