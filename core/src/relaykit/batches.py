@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .errors import BatchItemNotRunError, InvalidRequestError, RelayError
+from .errors import (
+    BatchItemNotRunError,
+    InvalidRequestError,
+    ProviderUnavailableError,
+    RelayError,
+)
+from .transport_errors import transport_error
 
 if TYPE_CHECKING:
     from .messages import Message
@@ -187,6 +193,31 @@ def not_created(error: RelayError) -> RelayError:
     return error
 
 
+def input_file_lost(error: Exception, *, provider: str, model: str, hint: str) -> RelayError:
+    """The error of a submit whose upload of the batch's input file failed after the
+    file may have been stored (its answer lost): typed (``error`` itself when it is a
+    relaykit error), not retryable, saying no batch was created and the file may
+    exist, with ``hint`` saying how to find and delete it; marked :func:`not_created`."""
+    typed: RelayError | None = (
+        error
+        if isinstance(error, RelayError)
+        else transport_error(error, provider=provider, model=model)
+    )
+    if typed is None:
+        typed = ProviderUnavailableError(
+            "the upload of the batch's input file answered with something other than a file",
+            provider=provider,
+            model=model,
+        )
+    typed.message = (
+        f"{typed.message}; the batch's input file may have been stored all the same"
+        " (no batch was created)"
+    )
+    typed.retryable = False
+    typed.hint = hint
+    return not_created(typed)
+
+
 async def jsonl_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """The non-empty lines of a JSONL body as its ``chunks`` arrive, joined across
     chunk boundaries: a plugin's ``batch_results`` reads a result file this way, never
@@ -210,6 +241,7 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "BatchStatus",
+    "input_file_lost",
     "jsonl_lines",
     "not_created",
     "not_run",

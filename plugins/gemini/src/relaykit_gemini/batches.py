@@ -64,8 +64,8 @@ from relaykit import (
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_lines, not_created, not_run
-from relaykit.http import may_have_acted, transport_error
+from relaykit.batches import input_file_lost, jsonl_lines, not_run
+from relaykit.http import may_have_acted
 
 from . import wire
 
@@ -373,29 +373,15 @@ class GeminiBatches:
         return str(name)
 
     def _upload_lost(self, e: Exception, display_name: str, model: str) -> Exception:
-        """The error of a finalize that failed after it may have stored the file: no batch
-        was created, the file may exist, and how to find it. ``e`` itself when it is a
-        relaykit error (made to say so), else the typed error it stands for."""
-        error: RelayError | None = (
-            e if isinstance(e, RelayError) else transport_error(e, provider=self._name, model=model)
-        )
-        if error is None:
-            error = ProviderUnavailableError(
-                "the upload of the batch's input file answered with something other than a file",
-                provider=self._name,
-                model=model,
-            )
-        error.message = (
-            f"{error.message}; the batch's input file may have been stored all the same"
-            " (no batch was created)"
-        )
-        error.retryable = False
-        error.hint = (
-            f"look for a file with the display name {display_name} in the File API's list"
+        """The error of a finalize that failed after it may have stored the file."""
+        return input_file_lost(
+            e,
+            provider=self._name,
+            model=model,
+            hint=f"look for a file with the display name {display_name} in the File API's list"
             " (GET /v1beta/files) and delete it if it is there (the API deletes files after"
-            " 48 hours anyway); then submit again: no batch exists for these items"
+            " 48 hours anyway); then submit again: no batch exists for these items",
         )
-        return not_created(error)
 
     async def _operation(self, vendor_id: str) -> dict[str, Any]:
         r = await self._send("GET", f"{self._root}/{_name(vendor_id)}", None)

@@ -52,13 +52,12 @@ from relaykit import (
     ChatRequest,
     ChatResponse,
     InvalidRequestError,
-    ProviderUnavailableError,
     RelayError,
     json_decode,
     json_encode,
 )
-from relaykit.batches import jsonl_lines, not_created, not_run
-from relaykit.http import may_have_acted, transport_error
+from relaykit.batches import input_file_lost, jsonl_lines, not_run
+from relaykit.http import may_have_acted
 from relaykit.http_errors import error_from_http
 from relaykit.multipart import Part, encode
 
@@ -201,29 +200,15 @@ class BatchApi:
             raise
 
     def _upload_lost(self, e: Exception, filename: str, model: str) -> Exception:
-        """The error of an upload that failed after it may have stored the file: no batch
-        was created, the file may exist, and how to find it. ``e`` itself when it is a
-        relaykit error (made to say so), else the typed error it stands for."""
-        error: RelayError | None = (
-            e if isinstance(e, RelayError) else transport_error(e, provider=self._name, model=model)
-        )
-        if error is None:
-            error = ProviderUnavailableError(
-                "the upload of the batch's input file answered with something other than a file",
-                provider=self._name,
-                model=model,
-            )
-        error.message = (
-            f"{error.message}; the batch's input file may have been stored all the same"
-            " (no batch was created)"
-        )
-        error.retryable = False
-        error.hint = (
-            f"look for a file named {filename} (purpose batch) among {self._name}'s files"
+        """The error of an upload that failed after it may have stored the file."""
+        return input_file_lost(
+            e,
+            provider=self._name,
+            model=model,
+            hint=f"look for a file named {filename} (purpose batch) among {self._name}'s files"
             " (GET /files?purpose=batch, or its dashboard's storage page) and delete it if it"
-            " is there; then submit again: no batch exists for these items"
+            " is there; then submit again: no batch exists for these items",
         )
-        return not_created(error)
 
     async def _delete_file(self, file_id: str) -> None:
         """``DELETE /files/{id}``, best effort: a failure is logged, never raised (the
