@@ -23,7 +23,7 @@ WEATHER: FunctionToolParam = {
     "name": "get_weather",
     "description": "Weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    "strict": None,  # required by the SDK's type; the gateway reads None as no strict at all
+    "strict": None,  # required by the SDK's type; null, as left out, is strict if it can be
 }
 
 
@@ -314,3 +314,40 @@ async def test_a_kept_response_is_fetched_again_and_deleted(fake: FakePlugin) ->
             await sdk.responses.create(model="fake/m", input="hi", previous_response_id=made.id)
         with pytest.raises(openai.NotFoundError):
             await sdk.responses.delete(made.id)
+
+
+CLOSED_WEATHER: FunctionToolParam = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+    "strict": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("tool", "strict"),
+    [
+        # OpenAI's Responses API makes a tool without `strict` strict when its schema
+        # keeps strict mode's rules (the Chat Completions API would not)
+        (CLOSED_WEATHER, True),
+        ({**CLOSED_WEATHER, "strict": False}, False),
+        ({**CLOSED_WEATHER, "strict": True}, True),
+        # an optional property, an open object: best-effort function calling, as at
+        # OpenAI when its normalizing fails (the gateway does not make `city` required)
+        (WEATHER, None),
+        ({**WEATHER, "strict": False}, False),
+    ],
+)
+async def test_a_function_tool_without_strict_is_strict_when_its_schema_allows(
+    fake: FakePlugin, tool: FunctionToolParam, strict: bool | None
+) -> None:
+    fake.script.reply("ok")
+    async with responses(fake) as sdk:
+        await sdk.responses.create(model="fake/m", input="Weather?", tools=[tool])
+    (sent,) = fake.calls
+    assert sent.tools[0].strict is strict

@@ -84,6 +84,7 @@ from relaykit import (
     Usage,
 )
 from relaykit.json_encode import dumps
+from relaykit.json_schemas import strict_ok
 from relaykit.messages import Part, coerce_messages
 
 from .dialect import (
@@ -475,11 +476,21 @@ def _tool(tool: Any, where: str) -> dict[str, Any]:
             " tools and web_search only",
             param=f"{where}.type",
         )
+    parameters = tool.get("parameters")
+    strict = tool.get("strict")
+    if strict is None:
+        # OpenAI's Responses API, unlike Chat Completions, makes a tool without
+        # `strict` strict when it can. It gets there by rewriting the schema (every
+        # property made required, every object closed), which changes what the
+        # caller's schema says; the gateway takes the strict reading only of a schema
+        # that already keeps strict mode's rules, and best effort otherwise, as OpenAI
+        # does when its rewriting fails.
+        strict = True if isinstance(parameters, Mapping) and strict_ok(parameters) else None
     return {
         "name": tool.get("name"),
         "description": tool.get("description") or "",
-        "parameters": tool.get("parameters"),
-        "strict": tool.get("strict"),
+        "parameters": parameters,
+        "strict": strict,
     }
 
 
