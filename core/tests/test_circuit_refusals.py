@@ -6,6 +6,7 @@ a tenth of a second or more, for a loaded machine."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -18,6 +19,13 @@ from relaykit.testing import FakePlugin, Reply
 
 ROUTE = {"g": {"targets": ["fake/m", "backup/m"]}}
 MAIN = Target("fake", "m")
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition``, not for a guess at how long it takes on a loaded machine."""
+    with anyio.fail_after(5):
+        while not condition():  # noqa: ASYNC110 (state of other tasks, no event to wait on)
+            await anyio.sleep(0.002)
 
 
 def make(*plugins: object, **sections: Any) -> relaykit.Client:
@@ -71,7 +79,7 @@ async def test_a_refusal_while_a_trial_is_in_flight_leaves_the_deployment_first(
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(ask, "trial")
-            await anyio.sleep(0.05)
+            await until(lambda: len(main.calls) == 2)  # the trial reached main
             tg.start_soon(ask, "refused")  # main's trial in flight: the backup answers
         assert answers == {"trial": "fake", "refused": "backup"}
         after = await client.chat("g", "after")  # closed again: main first
@@ -103,10 +111,12 @@ async def test_a_retry_goes_to_the_next_deployment_at_once_while_a_trial_is_in_f
             anyio.create_task_group() as tg,
         ):
             tg.start_soon(ask, client, "late")
-            await anyio.sleep(0.01)
+            await until(lambda: len(main.calls) == 1)
             tg.start_soon(ask, client, "opener")
-            await anyio.sleep(0.1)  # opened at ~0.03 s, half-open at ~0.08 s
+            await until(lambda: client._breaker_of(MAIN)._opened_at is not None)
+            await anyio.sleep(0.06)  # half-open
             tg.start_soon(ask, client, "trial")
     assert took["trial"][0] == "fake" and took["late"][0] == "backup"
-    assert took["late"][1] < 0.55, f"the late call waited its backoff: {took['late'][1]:.2f} s"
+    # at once is ~0.3 s (the late failure's delay); a backoff would add 1 s or more
+    assert took["late"][1] < 1.0, f"the late call waited its backoff: {took['late'][1]:.2f} s"
     assert len(main.calls) == 3, "the refused retry sent nothing"
