@@ -309,3 +309,40 @@ async def test_extra_not_in_converses_shape_is_refused_unsent_not_retried_as_an_
     assert relaykit.http.never_sent(e)
     assert f"extra's {field}" in e.message and e.param == f"extra.{field}"
     assert e.hint is not None and "Converse" in e.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "status", "retryable"),
+    [
+        ("overloaded_error", 529, True),
+        # Anthropic's errors page: 504 timeout_error and 402 billing_error were taken
+        # as 500s, the latter retried though another attempt meets the same bill
+        ("timeout_error", 504, True),
+        ("billing_error", 402, False),
+        ("rate_limit_error", 429, True),
+    ],
+)
+async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_event(
+    mock: BedrockMock,
+    make_client: Callable[..., relaykit.Client],
+    kind: str,
+    status: int,
+    retryable: bool,
+) -> None:
+    mock.script.reply("", stream_fault="error", error_code=kind, error="it failed")
+    mock.script.reply("half", stream_fault="error", error_code=kind, error="it failed")
+    async with make_client(region=mock.region) as client:
+        with pytest.raises(relaykit.RelayError) as before:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+        with pytest.raises(StreamError) as after:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+    assert not isinstance(before.value, StreamError)
+    assert (before.value.status, before.value.retryable) == (status, retryable)
+    assert (after.value.status, after.value.retryable) == (status, retryable)
+    assert kind in str(after.value) and "it failed" in str(after.value)
+

@@ -5,7 +5,8 @@ per content block ``content_block_start``, ``content_block_delta``\\ s
 (``text_delta``, ``thinking_delta``, ``signature_delta``, ``input_json_delta``)
 and ``content_block_stop``; ``message_delta`` (the stop reason, output usage);
 ``message_stop``. ``ping`` may come anywhere; an ``error`` event ends a stream
-that failed after it began. Each event is turned into the ConverseStream
+that failed after it began (the provider types it by the status its type stands
+for: :func:`relaykit_claude_models.read_error`). Each event is turned into the ConverseStream
 events that say the same, so one translator
 (:class:`~relaykit_bedrock.stream_events.ConverseStreamTranslator`) reads both
 APIs: ``message_stop`` gives ``messageStop`` and then ``metadata`` with the usage
@@ -17,18 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from .messages_wire import converse_usage, stop_reason
-
-#: the HTTP status of each Anthropic error type, for an ``error`` event
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
 
 ConverseEvent = tuple[str, dict[str, Any]]
 
@@ -105,9 +94,3 @@ class MessagesStreamReader:
 def _block_delta(index: int, delta: dict[str, Any]) -> ConverseEvent:
     return ("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
 
-
-def error_of(data: dict[str, Any]) -> tuple[int, str, str]:
-    """``(status, type, message)`` of an ``error`` event's data."""
-    error = data.get("error") or {}
-    kind = str(error.get("type") or "api_error")
-    return ERROR_STATUS.get(kind, 500), kind, str(error.get("message") or "")

@@ -34,6 +34,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.secrets import scrub
 from relaykit.sse import SSEDecoder
+from relaykit_claude_models import read_error
 
 from . import embeddings, images, messages_wire, wire
 from . import rerank as rerank_api
@@ -41,7 +42,7 @@ from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import http_error, messages_http_error, stream_exception, typed_error
 from .claude_api import claude_api_option, uses_messages_api
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
-from .messages_stream import MessagesStreamReader, error_of
+from .messages_stream import MessagesStreamReader
 from .prices import lookup
 from .stream_events import ConverseStreamTranslator
 
@@ -303,7 +304,7 @@ class BedrockProvider:
                 )
 
     def _messages_stream_error(self, data: dict[str, Any], started: bool, model: str) -> RelayError:
-        status, kind, message = error_of(data)
+        status, kind, message = read_error(data)
         typed = typed_error(status, kind, message, provider=self._name, model=model)
         if not started:
             return typed
