@@ -346,3 +346,35 @@ async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_
     assert (after.value.status, after.value.retryable) == (status, retryable)
     assert kind in str(after.value) and "it failed" in str(after.value)
 
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_tool_choice_none_with_tool_history_is_sent_as_none(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], streamed: bool
+) -> None:
+    # Converse has no "none": it drops the tools, or sends them without a toolChoice
+    # when the conversation holds tool blocks (Bedrock then wants a toolConfig). The
+    # Messages API has tool_choice {"type": "none"}: sent without it, the model was
+    # free to call a tool the caller had forbidden.
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Paris"})
+    history = [
+        Message.user("Weather?"),
+        Message.assistant([call]),
+        Message.tool("toolu_1", "sunny"),
+    ]
+    async with make_client(region=mock.region) as client:
+        if streamed:
+            async with client.stream(OPUS_4_7, history, tools=[TOOL], tool_choice="none") as s:
+                async for _ in s:
+                    pass
+        else:
+            await client.chat(OPUS_4_7, history, tools=[TOOL], tool_choice="none")
+        with_history = mock.last_request.json()
+        await client.chat(OPUS_4_7, "Weather?", tools=[TOOL], tool_choice="none")
+        without = mock.last_request.json()
+        await client.chat(OPUS_4_7, history, tools=[TOOL], tool_choice="auto")
+        auto = mock.last_request.json()
+    assert with_history["tools"] == [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    assert with_history["tool_choice"] == {"type": "none"}
+    assert "tools" not in without and "tool_choice" not in without  # as on Converse
+    assert auto["tool_choice"] == {"type": "auto"}

@@ -26,6 +26,10 @@ page and Anthropic's Messages reference describe it:
   schema ``response_format`` is ``output_config.format``. Other ``extra`` keys
   that Converse does not have are sent as they are, so Messages-only fields
   can be given that way.
+- ``tool_choice="none"`` has no Converse equivalent (see :mod:`.wire`): the
+  tools are left out, or kept without a choice when the conversation holds
+  tool blocks. The Messages API has one, so those kept tools are sent with
+  ``tool_choice: {"type": "none"}``.
 - A tool's ``strict`` flag is not sent: Bedrock's Messages route refuses it for
   some models ("tools.0.custom.strict: Extra inputs are not permitted" from Opus
   4.7, 4.8 and Sonnet 5: vercel/ai#16237, BerriAI/litellm#33193), so the provider
@@ -84,11 +88,15 @@ STOP_REASONS = {
 }
 
 
-def request_body(converse: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
+def request_body(
+    converse: dict[str, Any], model: str, *, stream: bool, tool_choice_none: bool = False
+) -> dict[str, Any]:
     """The Messages API body for the Converse body ``converse`` of a call to ``model``.
 
     ``extra`` was merged into ``converse``: a Converse field it gave in another shape
-    is refused (:class:`~relaykit.InvalidRequestError`, unsent) by the field's name."""
+    is refused (:class:`~relaykit.InvalidRequestError`, unsent) by the field's name.
+    ``tool_choice_none`` says the caller's ``tool_choice`` was ``"none"``, which
+    Converse cannot say: the tools it kept go with ``tool_choice: {"type": "none"}``."""
     with _converse_field("inferenceConfig"):
         inference = converse.get("inferenceConfig") or {}
         max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
@@ -117,6 +125,11 @@ def request_body(converse: dict[str, Any], model: str, *, stream: bool) -> dict[
         with _converse_field("toolConfig"):
             body["tools"] = _tools(tool_config.get("tools") or ())
             choice = _tool_choice(tool_config.get("toolChoice"))
+            if choice is None and tool_choice_none and body["tools"]:
+                # Converse keeps the tools, unchosen, only for a conversation that
+                # holds tool blocks (the API wants them then): the Messages API can
+                # still forbid calling one.
+                choice = {"type": "none"}
             if choice is not None:
                 body["tool_choice"] = choice
     with _converse_field("additionalModelRequestFields"):

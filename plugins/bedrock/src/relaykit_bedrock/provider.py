@@ -239,7 +239,11 @@ class BedrockProvider:
     ) -> tuple[str, bytes, dict[str, str]]:
         # strict is not sent on this route (see messages_wire), so neither converted
         converse = self._converse_body(request, strict_tools=False)
-        body = messages_wire.request_body(converse, request.model, stream=stream)
+        choice = request.tool_choice
+        none = choice is not None and choice.mode == "none"
+        body = messages_wire.request_body(
+            converse, request.model, stream=stream, tool_choice_none=none
+        )
         url = await self._url(self._runtime_url, messages_wire.PATH)
         content = json_encode.dumps(body)
         signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}
