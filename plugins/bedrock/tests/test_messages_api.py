@@ -378,3 +378,41 @@ async def test_tool_choice_none_with_tool_history_is_sent_as_none(
     assert with_history["tool_choice"] == {"type": "none"}
     assert "tools" not in without and "tool_choice" not in without  # as on Converse
     assert auto["tool_choice"] == {"type": "auto"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "kwargs", "max_tokens"),
+    [
+        # no thinking: the route's default answer share, as before
+        (OPUS_4_7, {}, 8192),
+        (OPUS_4_7, {"reasoning": "none"}, 8192),
+        # max_tokens caps thinking and answer together (Anthropic's thinking and effort
+        # pages): the thinking's room goes on top, as relaykit-anthropic sends it
+        (OPUS_4_7, {"reasoning": "low"}, 8192 + 1024),
+        (OPUS_4_7, {"reasoning": "high"}, 8192 + 24576),
+        # Claude 5 thinks unasked, at its default effort (high on Opus 5)
+        ("bedrock/global.anthropic.claude-opus-5", {}, 8192 + 24576),
+        ("bedrock/us.anthropic.claude-opus-5-5", {}, 8192 + 8192),  # medium by default
+        # a budget given in extra's own thinking field is room too (Sonnet 4.5 takes one)
+        (
+            "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            {"extra": {"thinking": {"type": "enabled", "budget_tokens": 2000}}},
+            8192 + 2000,
+        ),
+        (OPUS_4_7, {"reasoning": "high", "max_tokens": 500}, 500),
+    ],
+)
+async def test_the_default_max_tokens_leaves_room_for_thinking(
+    mock: BedrockMock,
+    make_client: Callable[..., relaykit.Client],
+    model: str,
+    kwargs: dict[str, object],
+    max_tokens: int,
+) -> None:
+    # It was 8192 whatever the thinking: a Claude 5 model thinking at high effort
+    # could spend it all and stop at "length" before answering.
+    async with make_client(region=mock.region, claude_api="messages") as client:
+        await client.chat(model, "hi", **kwargs)  # type: ignore[arg-type]
+    assert mock.last_request.path == "/anthropic/v1/messages"
+    assert mock.last_request.json()["max_tokens"] == max_tokens

@@ -11,7 +11,9 @@ page and Anthropic's Messages reference describe it:
   inference profile id) and ``stream`` in the body, ``anthropic_version:
   "bedrock-2023-05-31"`` in the body as AWS asks for ``bedrock-runtime`` and
   the ``anthropic-version: 2023-06-01`` header the Messages API itself takes.
-- ``max_tokens`` is required: :data:`DEFAULT_MAX_TOKENS` when none is given.
+- ``max_tokens`` is required: when none is given, :data:`DEFAULT_MAX_TOKENS`
+  for the answer plus room for the thinking the call will do (it caps both
+  together), as relaykit-anthropic reckons it: see :func:`default_max_tokens`.
 - ``system`` and message content are Anthropic content blocks; a Converse
   ``cachePoint`` becomes ``cache_control: {"type": "ephemeral"}`` (with its
   ``ttl``) on the block before it, in ``tools``, ``system`` or a message.
@@ -47,7 +49,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from relaykit import InvalidRequestError, RelayError
+from relaykit import ChatRequest, InvalidRequestError, RelayError
+from relaykit_claude_models import default_max_tokens as _default_max_tokens
+
+from .prices import base_model
 
 #: ``anthropic_version`` in the body, as AWS documents for ``bedrock-runtime``
 BEDROCK_VERSION = "bedrock-2023-05-31"
@@ -55,8 +60,8 @@ BEDROCK_VERSION = "bedrock-2023-05-31"
 ANTHROPIC_VERSION = "2023-06-01"
 #: the path of the Messages API on ``bedrock-runtime``
 PATH = "/anthropic/v1/messages"
-#: ``max_tokens`` when the caller gives none (the Messages API requires one); it
-#: caps thinking and answer together
+#: the answer's share of ``max_tokens`` when the caller gives none (the Messages API
+#: requires one); room for thinking goes on top (:func:`default_max_tokens`)
 DEFAULT_MAX_TOKENS = 8192
 
 # Converse top-level fields this module translates; any other key is sent as it is.
@@ -88,18 +93,39 @@ STOP_REASONS = {
 }
 
 
+def default_max_tokens(request: ChatRequest) -> int:
+    """The ``max_tokens`` sent for ``request`` when Converse's body has no ``maxTokens``:
+    :data:`DEFAULT_MAX_TOKENS` plus the room its thinking needs (a Claude 5 model
+    thinks unasked), by :func:`relaykit_claude_models.default_max_tokens`. A
+    ``thinking`` field ``extra`` gives (as a Messages field, or Converse's in
+    ``additionalModelRequestFields``) replaces ``reasoning=``, as it does in the body."""
+    given = request.extra.get("thinking")
+    if given is None:
+        fields = request.extra.get("additionalModelRequestFields")
+        given = fields.get("thinking") if isinstance(fields, dict) else None
+    return _default_max_tokens(
+        DEFAULT_MAX_TOKENS, base_model(request.model), request.reasoning, given
+    )
+
+
 def request_body(
-    converse: dict[str, Any], model: str, *, stream: bool, tool_choice_none: bool = False
+    converse: dict[str, Any],
+    model: str,
+    *,
+    stream: bool,
+    tool_choice_none: bool = False,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> dict[str, Any]:
     """The Messages API body for the Converse body ``converse`` of a call to ``model``.
 
     ``extra`` was merged into ``converse``: a Converse field it gave in another shape
     is refused (:class:`~relaykit.InvalidRequestError`, unsent) by the field's name.
     ``tool_choice_none`` says the caller's ``tool_choice`` was ``"none"``, which
-    Converse cannot say: the tools it kept go with ``tool_choice: {"type": "none"}``."""
+    Converse cannot say: the tools it kept go with ``tool_choice: {"type": "none"}``.
+    ``default_max_tokens`` is sent when Converse's body has no ``maxTokens``."""
     with _converse_field("inferenceConfig"):
         inference = converse.get("inferenceConfig") or {}
-        max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
+        max_tokens = inference.get("maxTokens", default_max_tokens)
     with _converse_field("messages"):
         sent = [
             {"role": m["role"], "content": _blocks(m["content"], f"messages.{i}")}

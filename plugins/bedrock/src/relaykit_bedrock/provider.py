@@ -242,7 +242,11 @@ class BedrockProvider:
         choice = request.tool_choice
         none = choice is not None and choice.mode == "none"
         body = messages_wire.request_body(
-            converse, request.model, stream=stream, tool_choice_none=none
+            converse,
+            request.model,
+            stream=stream,
+            tool_choice_none=none,
+            default_max_tokens=messages_wire.default_max_tokens(request),
         )
         url = await self._url(self._runtime_url, messages_wire.PATH)
         content = json_encode.dumps(body)
