@@ -4,8 +4,13 @@ The body is made from the Converse body :func:`relaykit_bedrock.wire.request_bod
 builds, so every check made there (sampling, thinking, cache points, documents,
 images) holds on this route too, and the answer is read back into Converse's
 shape, so :func:`relaykit_bedrock.wire.response` and the stream translator read
-both APIs alike. The request, as AWS's "Inference using Anthropic Messages API"
-page and Anthropic's Messages reference describe it:
+both APIs alike. relaykit-anthropic writes and reads the same wire, but from and
+into relaykit's values: the two share what is not a translation (a Claude
+model's rules, the default ``max_tokens``, the error types: relaykit-claude-models),
+not the translators, whose inputs and outputs differ; where this route does
+otherwise it says why below (Converse renamed or refused it first). The
+request, as AWS's "Inference using Anthropic Messages API" page and Anthropic's
+Messages reference describe it:
 
 - ``POST /anthropic/v1/messages`` with ``model`` (the Bedrock model or
   inference profile id) and ``stream`` in the body, ``anthropic_version:
@@ -38,6 +43,13 @@ page and Anthropic's Messages reference describe it:
   builds the Converse body with ``strict_tools=False`` and the parameters go
   unconverted. A JSON schema ``response_format`` is converted for Claude before it
   gets here (see :mod:`.schemas`).
+- What Converse made of the request stays as it made it, where relaykit-anthropic
+  sends otherwise: a document's ``title`` is Converse's unique, sanitized name
+  (``invoice-7``, not ``invoice-7.pdf``), one system block goes per system
+  message (relaykit-anthropic joins them), and a tool call whose arguments were
+  not JSON goes back as ``{"raw_arguments": ...}``. The answer's stop reason is
+  Converse's too (``refusal`` is ``content_filtered``, the ``Finish`` event's raw
+  reason), which relaykit reads as the same finish reason.
 """
 
 from __future__ import annotations
