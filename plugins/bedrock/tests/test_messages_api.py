@@ -413,6 +413,6 @@ async def test_the_default_max_tokens_leaves_room_for_thinking(
     # It was 8192 whatever the thinking: a Claude 5 model thinking at high effort
     # could spend it all and stop at "length" before answering.
     async with make_client(region=mock.region, claude_api="messages") as client:
-        await client.chat(model, "hi", **kwargs)  # type: ignore[arg-type]
+        await client.chat(model, "hi", **kwargs)
     assert mock.last_request.path == "/anthropic/v1/messages"
     assert mock.last_request.json()["max_tokens"] == max_tokens
