@@ -13,6 +13,7 @@ from relaykit_claude_models import (
     check_forced_tool,
     check_while_thinking,
     claude5,
+    default_max_tokens,
     default_room,
     off_fields,
     thinking_budget,
@@ -122,6 +123,28 @@ def test_the_room_thinking_takes() -> None:
     assert thinking_room(Reasoning(), "claude-opus-5") == 24576  # high
     assert default_room("claude-haiku-5-5") == 8192
     assert default_room("claude-opus-4-8") == 0  # thinks only when asked
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning", "given", "room"),
+    [
+        ("claude-opus-4-8", None, None, 0),  # thinks only when asked
+        ("claude-opus-5", None, None, 24576),  # thinks unasked, at high
+        ("claude-opus-5-5", None, None, 8192),  # medium by default
+        ("claude-opus-4-8", Reasoning("low"), None, 1024),
+        ("claude-opus-5", Reasoning("none"), None, 0),
+        ("claude-haiku-4-5", Reasoning(budget_tokens=3000), None, 3000),
+        ("claude-3-5-sonnet", Reasoning("high"), None, 0),  # does not think
+        # the caller's own thinking field replaces reasoning=
+        ("claude-haiku-4-5", Reasoning("high"), {"type": "enabled", "budget_tokens": 2000}, 2000),
+        ("claude-opus-5", None, {"type": "adaptive"}, 0),
+        ("claude-opus-5", None, "not a field", 0),
+    ],
+)
+def test_the_default_max_tokens_is_the_answers_share_and_the_thinkings_room(
+    model: str, reasoning: Reasoning | None, given: object, room: int
+) -> None:
+    assert default_max_tokens(4096, model, reasoning, given) == 4096 + room
 
 
 def test_the_readme_example_runs() -> None:

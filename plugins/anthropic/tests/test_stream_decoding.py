@@ -273,3 +273,27 @@ def test_events_before_an_error_in_the_same_chunk_come_out_first(end: str) -> No
     assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("partial")]
     with pytest.raises(StreamError, match="Overloaded"):
         decoder.feed(b"") if end == "next chunk" else decoder.flush()
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "retryable"),
+    [
+        ("overloaded_error", 529, True),
+        ("api_error", 500, True),
+        ("rate_limit_error", 429, True),
+        # Anthropic's errors page: 504 timeout_error, "the request timed out while
+        # processing": another attempt may finish (it was taken as not retryable)
+        ("timeout_error", 504, True),
+        ("billing_error", 402, False),
+        ("invalid_request_error", 400, False),
+    ],
+)
+def test_an_error_events_type_gives_its_status_and_whether_to_retry(
+    kind: str, status: int, retryable: bool
+) -> None:
+    decoder = MessageStreamDecoder(provider="anthropic", model="m")
+    decoder.feed(START)
+    with pytest.raises(StreamError) as info:
+        decoder.feed(event("error", error={"type": kind, "message": "it failed"}))
+    assert (info.value.status, info.value.retryable) == (status, retryable)
+    assert info.value.provider_message == "it failed"

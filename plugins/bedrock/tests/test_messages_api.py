@@ -309,3 +309,110 @@ async def test_extra_not_in_converses_shape_is_refused_unsent_not_retried_as_an_
     assert relaykit.http.never_sent(e)
     assert f"extra's {field}" in e.message and e.param == f"extra.{field}"
     assert e.hint is not None and "Converse" in e.hint
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "status", "retryable"),
+    [
+        ("overloaded_error", 529, True),
+        # Anthropic's errors page: 504 timeout_error and 402 billing_error were taken
+        # as 500s, the latter retried though another attempt meets the same bill
+        ("timeout_error", 504, True),
+        ("billing_error", 402, False),
+        ("rate_limit_error", 429, True),
+    ],
+)
+async def test_an_error_event_is_typed_by_its_status_before_and_after_the_first_event(
+    mock: BedrockMock,
+    make_client: Callable[..., relaykit.Client],
+    kind: str,
+    status: int,
+    retryable: bool,
+) -> None:
+    mock.script.reply("", stream_fault="error", error_code=kind, error="it failed")
+    mock.script.reply("half", stream_fault="error", error_code=kind, error="it failed")
+    async with make_client(region=mock.region) as client:
+        with pytest.raises(relaykit.RelayError) as before:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+        with pytest.raises(StreamError) as after:
+            async with client.stream(OPUS_4_7, "x") as s:
+                async for _ in s:
+                    pass
+    assert not isinstance(before.value, StreamError)
+    assert (before.value.status, before.value.retryable) == (status, retryable)
+    assert (after.value.status, after.value.retryable) == (status, retryable)
+    assert kind in str(after.value) and "it failed" in str(after.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_tool_choice_none_with_tool_history_is_sent_as_none(
+    mock: BedrockMock, make_client: Callable[..., relaykit.Client], streamed: bool
+) -> None:
+    # Converse has no "none": it drops the tools, or sends them without a toolChoice
+    # when the conversation holds tool blocks (Bedrock then wants a toolConfig). The
+    # Messages API has tool_choice {"type": "none"}: sent without it, the model was
+    # free to call a tool the caller had forbidden.
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Paris"})
+    history = [
+        Message.user("Weather?"),
+        Message.assistant([call]),
+        Message.tool("toolu_1", "sunny"),
+    ]
+    async with make_client(region=mock.region) as client:
+        if streamed:
+            async with client.stream(OPUS_4_7, history, tools=[TOOL], tool_choice="none") as s:
+                async for _ in s:
+                    pass
+        else:
+            await client.chat(OPUS_4_7, history, tools=[TOOL], tool_choice="none")
+        with_history = mock.last_request.json()
+        await client.chat(OPUS_4_7, "Weather?", tools=[TOOL], tool_choice="none")
+        without = mock.last_request.json()
+        await client.chat(OPUS_4_7, history, tools=[TOOL], tool_choice="auto")
+        auto = mock.last_request.json()
+    assert with_history["tools"] == [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    assert with_history["tool_choice"] == {"type": "none"}
+    assert "tools" not in without and "tool_choice" not in without  # as on Converse
+    assert auto["tool_choice"] == {"type": "auto"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "kwargs", "max_tokens"),
+    [
+        # no thinking: the route's default answer share, as before
+        (OPUS_4_7, {}, 8192),
+        (OPUS_4_7, {"reasoning": "none"}, 8192),
+        # max_tokens caps thinking and answer together (Anthropic's thinking and effort
+        # pages): the thinking's room goes on top, as relaykit-anthropic sends it
+        (OPUS_4_7, {"reasoning": "low"}, 8192 + 1024),
+        (OPUS_4_7, {"reasoning": "high"}, 8192 + 24576),
+        # Claude 5 thinks unasked, at its default effort (high on Opus 5)
+        ("bedrock/global.anthropic.claude-opus-5", {}, 8192 + 24576),
+        ("bedrock/us.anthropic.claude-opus-5-5", {}, 8192 + 8192),  # medium by default
+        # a budget given in extra's own thinking field is room too (Sonnet 4.5 takes one)
+        (
+            "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            {"extra": {"thinking": {"type": "enabled", "budget_tokens": 2000}}},
+            8192 + 2000,
+        ),
+        (OPUS_4_7, {"reasoning": "high", "max_tokens": 500}, 500),
+    ],
+)
+async def test_the_default_max_tokens_leaves_room_for_thinking(
+    mock: BedrockMock,
+    make_client: Callable[..., relaykit.Client],
+    model: str,
+    kwargs: dict[str, object],
+    max_tokens: int,
+) -> None:
+    # It was 8192 whatever the thinking: a Claude 5 model thinking at high effort
+    # could spend it all and stop at "length" before answering.
+    async with make_client(region=mock.region, claude_api="messages") as client:
+        await client.chat(model, "hi", **kwargs)
+    assert mock.last_request.path == "/anthropic/v1/messages"
+    assert mock.last_request.json()["max_tokens"] == max_tokens

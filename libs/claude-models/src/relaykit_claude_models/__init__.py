@@ -8,9 +8,12 @@ non-default sampling parameters (:mod:`.sampling_rules`), a prefill
 (:mod:`.prefill_rules`), and thinking settings (:mod:`.thinking_rules`). Each
 provider reads its own wire (which body field holds the temperature, which id
 form its host uses) and asks these functions; the errors they raise are
-relaykit's :class:`~relaykit.InvalidRequestError`, made before sending.
+relaykit's :class:`~relaykit.InvalidRequestError`, made before sending. It
+also holds the one fact of the Messages API's wire that both providers read
+alike: the HTTP status each of its error types stands for (:mod:`.error_types`).
 """
 
+from .error_types import ERROR_STATUS, ApiError, error_status, read_error
 from .model_names import as_deployment, claude_family, claude_version, model_words
 from .prefill_rules import FIRST_REFUSING, prefill_refusal, refuses_prefill
 from .sampling_rules import DEFAULT_TOP_P, check_sampling, refuses_sampling, sampling_taken
@@ -22,6 +25,7 @@ from .thinking_rules import (
     check_forced_tool,
     check_while_thinking,
     claude5,
+    default_max_tokens,
     default_room,
     no_thinking,
     off_fields,
@@ -32,8 +36,10 @@ from .thinking_rules import (
 
 __all__ = [
     "DEFAULT_TOP_P",
+    "ERROR_STATUS",
     "FIRST_REFUSING",
     "MIN_BUDGET",
+    "ApiError",
     "Claude5",
     "ThinkingStyle",
     "adaptive_fields",
@@ -44,11 +50,14 @@ __all__ = [
     "claude5",
     "claude_family",
     "claude_version",
+    "default_max_tokens",
     "default_room",
+    "error_status",
     "model_words",
     "no_thinking",
     "off_fields",
     "prefill_refusal",
+    "read_error",
     "refuses_prefill",
     "refuses_sampling",
     "sampling_taken",

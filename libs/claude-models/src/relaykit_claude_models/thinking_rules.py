@@ -121,6 +121,30 @@ def default_room(model: str) -> int:
     return 0 if rules is None else EFFORT_BUDGETS[rules.default_effort]
 
 
+def default_max_tokens(
+    answer: int, model: str, reasoning: Reasoning | None, given: object = None
+) -> int:
+    """The ``max_tokens`` of a Messages API call to ``model`` that gives none: the
+    answer's share ``answer`` plus room for the thinking the call will do.
+
+    ``max_tokens`` caps thinking and answer together (and the API wants it above a
+    budget), so the room goes on top: ``given``, a ``thinking`` field the caller
+    sent as is, brings its ``budget_tokens`` (none for another shape) and replaces
+    ``reasoning``; ``reasoning=`` its budget or effort's tokens
+    (:func:`thinking_room`), nothing when off or for a model that does not think;
+    no ``reasoning=`` the default effort's tokens of a Claude 5 model, which thinks
+    unasked (:func:`default_room`). It is a cap, not a charge.
+    """
+    if given is not None:
+        budget = given.get("budget_tokens") if isinstance(given, dict) else None
+        return answer + budget if isinstance(budget, int) else answer
+    if reasoning is None:
+        return answer + default_room(model)
+    if reasoning.off or thinking_style(model) == "none":
+        return answer
+    return answer + thinking_room(reasoning, model)
+
+
 def thinking_budget(reasoning: Reasoning, model: str, max_tokens: int | None) -> int:
     """The ``budget_tokens`` to send a budget model: the one given or the effort's,
     at least :data:`MIN_BUDGET`. ``max_tokens`` is the caller's, or ``None`` when

@@ -42,6 +42,7 @@ from relaykit import (
 )
 from relaykit.batches import jsonl_lines, not_run
 from relaykit.http_errors import error_from_http
+from relaykit_claude_models import error_status
 
 from . import wire
 
@@ -55,19 +56,6 @@ MAX_PAGE = 1000
 #: "256 MB", read as the smaller, decimal megabytes (refused before sending, not after)
 MAX_BYTES = 256_000_000
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-#: the HTTP status each error type of the API stands for (its errors page)
-_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 
 
 class MessageBatches:
@@ -176,7 +164,7 @@ class MessageBatches:
         body = result.get("error") or {}
         inner = body.get("error")
         kind = (inner if isinstance(inner, Mapping) else body).get("type")
-        status = _ERROR_STATUS.get(str(kind), 500)
+        status = error_status(kind)
         error = error_from_http(
             status, {}, json_encode.dumps(body), provider=self._name, model=model
         )

@@ -29,6 +29,7 @@ import json
 from typing import Any
 
 from relaykit import SSEDecoder, StreamError, json_decode
+from relaykit.errors import error_for_status
 from relaykit.events import (
     Finish,
     ReasoningDelta,
@@ -39,11 +40,9 @@ from relaykit.events import (
     ToolCallDelta,
     UsageUpdate,
 )
+from relaykit_claude_models import read_error
 
 from . import web_search, wire
-
-# Mid-stream errors worth another attempt (the core retries only before the first event).
-_RETRYABLE = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
 
 
 class MessageStreamDecoder:
@@ -160,10 +159,13 @@ class MessageStreamDecoder:
             self.finished = True
             return []
         if kind == "error":
-            err = data.get("error") or {}
-            message = str(err.get("message") or "error event in the stream")
+            status, _, said = read_error(data)
+            message = said or "error event in the stream"
+            # As retryable as the typed error of its status: the core retries only
+            # before the first event, but a caller may try again.
+            typed = error_for_status(status, message, provider=self._provider, model=self._model)
             raise self._error(
-                message, provider_message=message, retryable=err.get("type") in _RETRYABLE
+                message, provider_message=message, status=status, retryable=typed.retryable
             )
         return []  # ping, and event types added after this was written
 

@@ -89,7 +89,7 @@ from relaykit.messages import (
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
-from relaykit_claude_models import default_room, thinking_room, thinking_style
+from relaykit_claude_models import default_max_tokens as _default_max_tokens
 
 from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
@@ -187,8 +187,15 @@ def request_body(
     prefill.check(turns, request.model, provider, search_model)
     body: dict[str, Any] = {
         "model": request.model,
+        # The room for thinking is the served model's (a Foundry deployment's name
+        # says nothing).
         "max_tokens": request.max_tokens
-        or _default_max_tokens(request, default_max_tokens, search_model or request.model),
+        or _default_max_tokens(
+            default_max_tokens,
+            search_model or request.model,
+            request.reasoning,
+            request.extra.get("thinking"),
+        ),
         "messages": turns,
     }
     if system:
@@ -254,22 +261,6 @@ def _add_thinking(
         body["thinking"] = think["thinking"]
     if "output_config" in think:
         body["output_config"] = {**body.get("output_config", {}), **think["output_config"]}
-
-
-def _default_max_tokens(request: ChatRequest, default: int, served: str) -> int:
-    # max_tokens caps thinking and answer together: the default is the answer's
-    # share, and thinking gets its budget on top (the API wants it above the budget).
-    # The room is the served model's (a Foundry deployment's name says nothing).
-    given = request.extra.get("thinking")
-    if given is not None:
-        budget = given.get("budget_tokens") if isinstance(given, dict) else None
-        return default + budget if isinstance(budget, int) else default
-    reasoning = request.reasoning
-    if reasoning is None:
-        return default + default_room(served)  # Claude 5 thinks unasked
-    if reasoning.off or thinking_style(served) == "none":
-        return default
-    return default + thinking_room(reasoning, served)
 
 
 def _tool(tool: Tool, where: str) -> dict[str, Any]:

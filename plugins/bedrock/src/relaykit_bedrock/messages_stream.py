@@ -5,30 +5,26 @@ per content block ``content_block_start``, ``content_block_delta``\\ s
 (``text_delta``, ``thinking_delta``, ``signature_delta``, ``input_json_delta``)
 and ``content_block_stop``; ``message_delta`` (the stop reason, output usage);
 ``message_stop``. ``ping`` may come anywhere; an ``error`` event ends a stream
-that failed after it began. Each event is turned into the ConverseStream
+that failed after it began (the provider types it by the status its type stands
+for: :func:`relaykit_claude_models.read_error`). Each event is turned into the ConverseStream
 events that say the same, so one translator
 (:class:`~relaykit_bedrock.stream_events.ConverseStreamTranslator`) reads both
 APIs: ``message_stop`` gives ``messageStop`` and then ``metadata`` with the usage
 gathered from ``message_start`` and ``message_delta``.
+
+A ``content_block_start`` usually holds nothing its deltas bring, but what it
+holds is kept, as the anthropic SDK keeps it (and relaykit-anthropic's decoder):
+a thinking block's text or signature, and a tool's input, which stands until a
+non-empty ``input_json_delta`` replaces it and is sent as one ``toolUse`` delta
+when its block stops (only then is it known that no fragment came).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .messages_wire import converse_usage, stop_reason
-
-#: the HTTP status of each Anthropic error type, for an ``error`` event
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
 
 ConverseEvent = tuple[str, dict[str, Any]]
 
@@ -36,11 +32,13 @@ ConverseEvent = tuple[str, dict[str, Any]]
 class MessagesStreamReader:
     """Turns one Messages stream's events into ConverseStream events, keeping usage."""
 
-    __slots__ = ("_stop_reason", "_usage", "message_id")
+    __slots__ = ("_start_inputs", "_stop_reason", "_usage", "message_id")
 
     def __init__(self) -> None:
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
+        # tool_use block index -> the input its start held, until a fragment replaces it
+        self._start_inputs: dict[int, dict[str, Any]] = {}
         #: the message id from ``message_start``
         self.message_id: str | None = None
 
@@ -55,10 +53,15 @@ class MessagesStreamReader:
         if name == "content_block_start":
             return self._start(index, data.get("content_block") or {})
         if name == "content_block_delta":
-            delta = self._delta(data.get("delta") or {})
+            delta = self._delta(index, data.get("delta") or {})
             return [] if delta is None else [_block_delta(index, delta)]
         if name == "content_block_stop":
-            return [("contentBlockStop", {"contentBlockIndex": index})]
+            stop = ("contentBlockStop", {"contentBlockIndex": index})
+            given = self._start_inputs.pop(index, None)
+            if given is None:
+                return [stop]
+            text = json.dumps(given, ensure_ascii=False, separators=(",", ":"))
+            return [_block_delta(index, {"toolUse": {"input": text}}), stop]
         if name == "message_delta":
             self._stop_reason = (data.get("delta") or {}).get("stop_reason") or self._stop_reason
             # message_delta's usage is cumulative: its counts replace message_start's.
@@ -73,10 +76,12 @@ class MessagesStreamReader:
             ]
         return []  # ping, and events added to the API later
 
-    @staticmethod
-    def _start(index: int, block: dict[str, Any]) -> list[ConverseEvent]:
+    def _start(self, index: int, block: dict[str, Any]) -> list[ConverseEvent]:
         kind = block.get("type")
         if kind == "tool_use":
+            given = block.get("input")
+            if isinstance(given, dict) and given:
+                self._start_inputs[index] = given
             start = {"toolUse": {"toolUseId": block.get("id", ""), "name": block.get("name", "")}}
             return [("contentBlockStart", {"contentBlockIndex": index, "start": start})]
         if kind == "redacted_thinking":
@@ -84,12 +89,14 @@ class MessagesStreamReader:
             return [_block_delta(index, delta)]
         if kind == "text" and block.get("text"):
             return [_block_delta(index, {"text": block["text"]})]
-        if kind == "thinking" and block.get("thinking"):
-            return [_block_delta(index, {"reasoningContent": {"text": block["thinking"]}})]
+        if kind == "thinking" and (block.get("thinking") or block.get("signature")):
+            thought = {"text": block.get("thinking") or ""}
+            if block.get("signature"):
+                thought["signature"] = block["signature"]
+            return [_block_delta(index, {"reasoningContent": thought})]
         return []
 
-    @staticmethod
-    def _delta(delta: dict[str, Any]) -> dict[str, Any] | None:
+    def _delta(self, index: int, delta: dict[str, Any]) -> dict[str, Any] | None:
         kind = delta.get("type")
         if kind == "text_delta":
             return {"text": delta.get("text") or ""}
@@ -98,16 +105,12 @@ class MessagesStreamReader:
         if kind == "signature_delta":
             return {"reasoningContent": {"signature": delta.get("signature") or ""}}
         if kind == "input_json_delta":
-            return {"toolUse": {"input": delta.get("partial_json") or ""}}
+            fragment = delta.get("partial_json") or ""
+            if fragment:
+                self._start_inputs.pop(index, None)  # the fragments build the input instead
+            return {"toolUse": {"input": fragment}}
         return None  # citations and deltas added later
 
 
 def _block_delta(index: int, delta: dict[str, Any]) -> ConverseEvent:
     return ("contentBlockDelta", {"contentBlockIndex": index, "delta": delta})
-
-
-def error_of(data: dict[str, Any]) -> tuple[int, str, str]:
-    """``(status, type, message)`` of an ``error`` event's data."""
-    error = data.get("error") or {}
-    kind = str(error.get("type") or "api_error")
-    return ERROR_STATUS.get(kind, 500), kind, str(error.get("message") or "")

@@ -4,14 +4,21 @@ The body is made from the Converse body :func:`relaykit_bedrock.wire.request_bod
 builds, so every check made there (sampling, thinking, cache points, documents,
 images) holds on this route too, and the answer is read back into Converse's
 shape, so :func:`relaykit_bedrock.wire.response` and the stream translator read
-both APIs alike. The request, as AWS's "Inference using Anthropic Messages API"
-page and Anthropic's Messages reference describe it:
+both APIs alike. relaykit-anthropic writes and reads the same wire, but from and
+into relaykit's values: the two share what is not a translation (a Claude
+model's rules, the default ``max_tokens``, the error types: relaykit-claude-models),
+not the translators, whose inputs and outputs differ; where this route does
+otherwise it says why below (Converse renamed or refused it first). The
+request, as AWS's "Inference using Anthropic Messages API" page and Anthropic's
+Messages reference describe it:
 
 - ``POST /anthropic/v1/messages`` with ``model`` (the Bedrock model or
   inference profile id) and ``stream`` in the body, ``anthropic_version:
   "bedrock-2023-05-31"`` in the body as AWS asks for ``bedrock-runtime`` and
   the ``anthropic-version: 2023-06-01`` header the Messages API itself takes.
-- ``max_tokens`` is required: :data:`DEFAULT_MAX_TOKENS` when none is given.
+- ``max_tokens`` is required: when none is given, :data:`DEFAULT_MAX_TOKENS`
+  for the answer plus room for the thinking the call will do (it caps both
+  together), as relaykit-anthropic reckons it: see :func:`default_max_tokens`.
 - ``system`` and message content are Anthropic content blocks; a Converse
   ``cachePoint`` becomes ``cache_control: {"type": "ephemeral"}`` (with its
   ``ttl``) on the block before it, in ``tools``, ``system`` or a message.
@@ -26,12 +33,23 @@ page and Anthropic's Messages reference describe it:
   schema ``response_format`` is ``output_config.format``. Other ``extra`` keys
   that Converse does not have are sent as they are, so Messages-only fields
   can be given that way.
+- ``tool_choice="none"`` has no Converse equivalent (see :mod:`.wire`): the
+  tools are left out, or kept without a choice when the conversation holds
+  tool blocks. The Messages API has one, so those kept tools are sent with
+  ``tool_choice: {"type": "none"}``.
 - A tool's ``strict`` flag is not sent: Bedrock's Messages route refuses it for
   some models ("tools.0.custom.strict: Extra inputs are not permitted" from Opus
   4.7, 4.8 and Sonnet 5: vercel/ai#16237, BerriAI/litellm#33193), so the provider
   builds the Converse body with ``strict_tools=False`` and the parameters go
   unconverted. A JSON schema ``response_format`` is converted for Claude before it
   gets here (see :mod:`.schemas`).
+- What Converse made of the request stays as it made it, where relaykit-anthropic
+  sends otherwise: a document's ``title`` is Converse's unique, sanitized name
+  (``invoice-7``, not ``invoice-7.pdf``), one system block goes per system
+  message (relaykit-anthropic joins them), and a tool call whose arguments were
+  not JSON goes back as ``{"raw_arguments": ...}``. The answer's stop reason is
+  Converse's too (``refusal`` is ``content_filtered``, the ``Finish`` event's raw
+  reason), which relaykit reads as the same finish reason.
 """
 
 from __future__ import annotations
@@ -43,7 +61,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from relaykit import InvalidRequestError, RelayError
+from relaykit import ChatRequest, InvalidRequestError, RelayError
+from relaykit_claude_models import default_max_tokens as _default_max_tokens
+
+from .prices import base_model
 
 #: ``anthropic_version`` in the body, as AWS documents for ``bedrock-runtime``
 BEDROCK_VERSION = "bedrock-2023-05-31"
@@ -51,8 +72,8 @@ BEDROCK_VERSION = "bedrock-2023-05-31"
 ANTHROPIC_VERSION = "2023-06-01"
 #: the path of the Messages API on ``bedrock-runtime``
 PATH = "/anthropic/v1/messages"
-#: ``max_tokens`` when the caller gives none (the Messages API requires one); it
-#: caps thinking and answer together
+#: the answer's share of ``max_tokens`` when the caller gives none (the Messages API
+#: requires one); room for thinking goes on top (:func:`default_max_tokens`)
 DEFAULT_MAX_TOKENS = 8192
 
 # Converse top-level fields this module translates; any other key is sent as it is.
@@ -84,14 +105,39 @@ STOP_REASONS = {
 }
 
 
-def request_body(converse: dict[str, Any], model: str, *, stream: bool) -> dict[str, Any]:
+def default_max_tokens(request: ChatRequest) -> int:
+    """The ``max_tokens`` sent for ``request`` when Converse's body has no ``maxTokens``:
+    :data:`DEFAULT_MAX_TOKENS` plus the room its thinking needs (a Claude 5 model
+    thinks unasked), by :func:`relaykit_claude_models.default_max_tokens`. A
+    ``thinking`` field ``extra`` gives (as a Messages field, or Converse's in
+    ``additionalModelRequestFields``) replaces ``reasoning=``, as it does in the body."""
+    given = request.extra.get("thinking")
+    if given is None:
+        fields = request.extra.get("additionalModelRequestFields")
+        given = fields.get("thinking") if isinstance(fields, dict) else None
+    return _default_max_tokens(
+        DEFAULT_MAX_TOKENS, base_model(request.model), request.reasoning, given
+    )
+
+
+def request_body(
+    converse: dict[str, Any],
+    model: str,
+    *,
+    stream: bool,
+    tool_choice_none: bool = False,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> dict[str, Any]:
     """The Messages API body for the Converse body ``converse`` of a call to ``model``.
 
     ``extra`` was merged into ``converse``: a Converse field it gave in another shape
-    is refused (:class:`~relaykit.InvalidRequestError`, unsent) by the field's name."""
+    is refused (:class:`~relaykit.InvalidRequestError`, unsent) by the field's name.
+    ``tool_choice_none`` says the caller's ``tool_choice`` was ``"none"``, which
+    Converse cannot say: the tools it kept go with ``tool_choice: {"type": "none"}``.
+    ``default_max_tokens`` is sent when Converse's body has no ``maxTokens``."""
     with _converse_field("inferenceConfig"):
         inference = converse.get("inferenceConfig") or {}
-        max_tokens = inference.get("maxTokens", DEFAULT_MAX_TOKENS)
+        max_tokens = inference.get("maxTokens", default_max_tokens)
     with _converse_field("messages"):
         sent = [
             {"role": m["role"], "content": _blocks(m["content"], f"messages.{i}")}
@@ -117,6 +163,11 @@ def request_body(converse: dict[str, Any], model: str, *, stream: bool) -> dict[
         with _converse_field("toolConfig"):
             body["tools"] = _tools(tool_config.get("tools") or ())
             choice = _tool_choice(tool_config.get("toolChoice"))
+            if choice is None and tool_choice_none and body["tools"]:
+                # Converse keeps the tools, unchosen, only for a conversation that
+                # holds tool blocks (the API wants them then): the Messages API can
+                # still forbid calling one.
+                choice = {"type": "none"}
             if choice is not None:
                 body["tool_choice"] = choice
     with _converse_field("additionalModelRequestFields"):

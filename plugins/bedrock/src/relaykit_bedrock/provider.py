@@ -34,6 +34,7 @@ from relaykit.events import StreamEvent
 from relaykit.http import transport_error
 from relaykit.secrets import scrub
 from relaykit.sse import SSEDecoder
+from relaykit_claude_models import read_error
 
 from . import embeddings, images, messages_wire, wire
 from . import rerank as rerank_api
@@ -41,7 +42,7 @@ from .auth import BEARER_ENV, BedrockAuth
 from .aws_errors import http_error, messages_http_error, stream_exception, typed_error
 from .claude_api import claude_api_option, uses_messages_api
 from .eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
-from .messages_stream import MessagesStreamReader, error_of
+from .messages_stream import MessagesStreamReader
 from .prices import lookup
 from .stream_events import ConverseStreamTranslator
 
@@ -238,7 +239,15 @@ class BedrockProvider:
     ) -> tuple[str, bytes, dict[str, str]]:
         # strict is not sent on this route (see messages_wire), so neither converted
         converse = self._converse_body(request, strict_tools=False)
-        body = messages_wire.request_body(converse, request.model, stream=stream)
+        choice = request.tool_choice
+        none = choice is not None and choice.mode == "none"
+        body = messages_wire.request_body(
+            converse,
+            request.model,
+            stream=stream,
+            tool_choice_none=none,
+            default_max_tokens=messages_wire.default_max_tokens(request),
+        )
         url = await self._url(self._runtime_url, messages_wire.PATH)
         content = json_encode.dumps(body)
         signed = {**self._signed, "anthropic-version": messages_wire.ANTHROPIC_VERSION}
@@ -303,7 +312,7 @@ class BedrockProvider:
                 )
 
     def _messages_stream_error(self, data: dict[str, Any], started: bool, model: str) -> RelayError:
-        status, kind, message = error_of(data)
+        status, kind, message = read_error(data)
         typed = typed_error(status, kind, message, provider=self._name, model=model)
         if not started:
             return typed

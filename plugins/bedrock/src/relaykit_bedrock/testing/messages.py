@@ -9,7 +9,8 @@ reads and writes apart from ``input_tokens`` and the writes by TTL in
 (``text/event-stream``) in Anthropic's order: ``message_start``, per block
 ``content_block_start``/``_delta``/``_stop``, ``message_delta``,
 ``message_stop``, a ``ping`` early on, an ``error`` event for an in-stream
-failure. :func:`validate_messages` refuses what the API refuses (its messages
+failure (of ``reply.error_code``'s type, else ``overloaded_error``).
+:func:`validate_messages` refuses what the API refuses (its messages
 worded by the mock): a missing version, model or ``max_tokens``, Converse's
 field names, a conversation that does not start with the user or alternate,
 blank text, unknown block types, thinking whose signature the mock did not
@@ -231,7 +232,8 @@ def sse_events(
     for index, block in enumerate(content(reply, tool_id)):
         yield from _block_events(index, block, reply)
     if reply.stream_fault == "error":
-        error = {"type": "overloaded_error", "message": reply.error or "Overloaded"}
+        kind = reply.error_code or "overloaded_error"
+        error = {"type": kind, "message": reply.error or "Overloaded"}
         yield _event("error", {"type": "error", "error": error})
         return
     if reply.stream_fault == "drop":
