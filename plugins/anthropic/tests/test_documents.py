@@ -66,7 +66,12 @@ def test_a_document_without_a_name_has_no_title() -> None:
     assert "title" not in blocks(DocumentPart(data=PDF))[0]
 
 
-@pytest.mark.parametrize("media_type", ["text/plain", "Text/Plain; charset=utf-8"])
+@pytest.mark.parametrize(
+    "media_type",
+    # Markdown, CSV and HTML are text the model reads with their markup, as Bedrock's
+    # Converse (md, csv, html) and Gemini take them
+    ["text/plain", "Text/Plain; charset=utf-8", "text/markdown", "text/csv", "text/html"],
+)
 def test_plain_text_goes_as_text(media_type: str) -> None:
     notes = DocumentPart(data="Café notes: ship on Friday.".encode(), media_type=media_type)
     assert blocks(notes)[0]["source"] == {
@@ -92,11 +97,12 @@ def test_a_pdf_by_url_is_fetched_by_anthropic_and_a_data_url_sent_as_bytes() -> 
     [
         (
             DocumentPart(data=b"PK\x03\x04", media_type="application/zip"),
-            r"documents of type 'application/zip'.*PDFs \(application/pdf\) and plain text",
+            r"documents of type 'application/zip'.*PDFs \(application/pdf\) and text"
+            r" \(text/plain, text/markdown, text/csv, text/html\)",
         ),
         (
             DocumentPart(url="https://example.com/notes.txt", media_type="text/plain"),
-            "PDFs only by URL.*pass it as bytes",
+            "PDFs only by URL, not text.*pass it as bytes",
         ),
         (DocumentPart(data=b"caf\xe9", media_type="text/plain"), "must be UTF-8"),
     ],

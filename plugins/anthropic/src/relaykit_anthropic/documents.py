@@ -4,7 +4,9 @@ The Messages API reads two kinds of document, each with its own ``source``:
 
 - a PDF: ``{"type": "base64", "media_type": "application/pdf", "data": ...}``,
   or ``{"type": "url", "url": ...}`` for one Anthropic fetches itself;
-- plain text: ``{"type": "text", "media_type": "text/plain", "data": <the text>}``.
+- plain text: ``{"type": "text", "media_type": "text/plain", "data": <the text>}``;
+  Markdown, CSV and HTML documents go this way too, markup and all, which the model
+  reads (Bedrock's Converse and Gemini take them as such).
 
 A ``data:`` URL is sent as the bytes it holds, since Anthropic fetches only
 http(s) URLs. ``name`` becomes the block's ``title``, unchanged: the model reads
@@ -24,7 +26,9 @@ from relaykit.messages import DocumentPart
 
 _PDF = "application/pdf"
 _TEXT = "text/plain"
-_READS = "PDFs (application/pdf) and plain text (text/plain)"
+#: the media types sent as a text document
+_TEXTS = frozenset({_TEXT, "text/markdown", "text/x-markdown", "text/csv", "text/html"})
+_READS = "PDFs (application/pdf) and text (text/plain, text/markdown, text/csv, text/html)"
 
 
 def document_block(part: DocumentPart) -> dict[str, Any]:
@@ -40,7 +44,7 @@ def _media_type(part: DocumentPart) -> str:
     """``part``'s media type without parameters (``; charset=...``), lower-cased,
     once checked to be one Anthropic reads."""
     media = part.media_type.split(";", 1)[0].strip().lower()
-    if media not in (_PDF, _TEXT):
+    if media != _PDF and media not in _TEXTS:
         raise InvalidRequestError(
             f"Anthropic does not read documents of type {part.media_type!r}",
             param="content.document.media_type",
@@ -54,7 +58,7 @@ def _source(part: DocumentPart) -> dict[str, Any]:
     if part.url is not None:
         if media != _PDF:
             raise InvalidRequestError(
-                "Anthropic fetches PDFs only by URL, not plain text",
+                "Anthropic fetches PDFs only by URL, not text",
                 param="content.document.url",
                 hint="download the text and pass it as bytes: "
                 "DocumentPart(data=..., media_type='text/plain')",
@@ -71,7 +75,7 @@ def _text(part: DocumentPart) -> str:
         return part.data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InvalidRequestError(
-            "a text/plain document must be UTF-8: Anthropic takes plain text as a string",
+            f"a {part.media_type} document must be UTF-8: Anthropic takes text as a string",
             param="content.document.data",
             hint="decode the file with its own encoding and pass text.encode('utf-8')",
         ) from e
