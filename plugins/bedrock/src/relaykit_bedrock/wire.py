@@ -13,6 +13,8 @@ Choices the Converse API forces on us, each documented here once:
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
 - Images must travel as bytes (or ``s3://`` URIs); Bedrock never fetches URLs.
+  A system block is text (or a cache point): an image in a system message is
+  refused before sending, saying to move it into a user message.
 - A :class:`~relaykit.DocumentPart` becomes a ``document`` block with a name
   Bedrock accepts, unique in the request (see :mod:`.documents`). Bedrock reads
   documents in user turns that hold text too; anything else (a document in a
@@ -85,6 +87,7 @@ from relaykit.messages import (
     TextPart,
     ToolCall,
     ToolResultPart,
+    misplaced_part,
 )
 from relaykit.response import FinishReason, reasoning_fields
 
@@ -230,11 +233,11 @@ def system_blocks(
     """Converse ``system``: one text block per system turn, cut where a cache point is."""
     points = CachePoints() if points is None else points
     out: list[dict[str, Any]] = []
-    for m in values:
+    for i, m in enumerate(values):
         if m.role != "system":
             continue
         text: list[str] = []
-        for part in m.content:
+        for j, part in enumerate(m.content):
             if isinstance(part, TextPart):
                 text.append(part.text)
             elif isinstance(part, CachePoint):
@@ -246,6 +249,11 @@ def system_blocks(
                     param="messages.content.document",
                     hint="send the document in a user message",
                 )
+            else:
+                # A system block is text, a guardrail's content or a cache point: an
+                # image there was left out.
+                where = f"messages[{i}].content[{j}]"
+                raise misplaced_part("system", part, where, api="Bedrock's Converse API")
         _add_text(out, text, points)
     return out
 
