@@ -170,6 +170,16 @@ MISPLACED: dict[str, tuple[Message, int, str]] = {
         1,
         "TextPart",
     ),
+    "document-in-system": (
+        Message("system", (TextPart("x"), DocumentPart(data=b"%PDF"))),
+        1,
+        "user message",
+    ),
+    "document-in-assistant": (
+        Message("assistant", (TextPart("x"), DocumentPart(data=b"%PDF"))),
+        1,
+        "user message",
+    ),
     "call-in-user": (Message("user", (TextPart("x"), ToolCall("c1", "f"))), 1, "assistant"),
     "reasoning-in-user": (Message("user", (ReasoningPart("hmm", "sig"),)), 0, "to_message"),
     "result-in-assistant": (

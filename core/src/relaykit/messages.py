@@ -638,9 +638,9 @@ def _check_parts(message: Message, where: str) -> None:
 
 #: part classes no provider takes in a message of each role
 _MISPLACED: dict[str, frozenset[type]] = {
-    "system": frozenset((ToolCall, ToolResultPart, ReasoningPart)),
+    "system": frozenset((DocumentPart, ToolCall, ToolResultPart, ReasoningPart)),
     "user": frozenset((ToolCall, ReasoningPart)),
-    "assistant": frozenset((ToolResultPart,)),
+    "assistant": frozenset((DocumentPart, ToolResultPart)),
     "tool": frozenset((TextPart, ImagePart, DocumentPart, ToolCall, ReasoningPart)),
 }
 
@@ -652,6 +652,8 @@ _MOVE_HINTS = {
     "message that called it: Message.tool(call.id, text)",
     "reasoning": "reasoning is the model's: keep it in the assistant message it came in "
     "(ChatResponse.to_message()); to show it to the model, send its text as a TextPart",
+    # Every vendor reads documents from the user's side only.
+    "document": "put documents in a user message (a tool's: in its result's attachments)",
 }
 _TOOL_MESSAGE_HINT = (
     "a tool message holds tool results: put the text in the result's content and images "

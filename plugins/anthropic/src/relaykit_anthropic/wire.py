@@ -544,7 +544,11 @@ def usage(data: dict[str, Any] | None) -> Usage:
 
 def thinking_part(block: dict[str, Any]) -> ReasoningPart:
     """The reasoning part for a ``thinking`` block."""
-    return ReasoningPart(block.get("thinking") or "", block.get("signature") or None, origin=ORIGIN)
+    # str(): a part's fields are checked when it is made; an answer's are taken as text.
+    signature = block.get("signature")
+    return ReasoningPart(
+        str(block.get("thinking") or ""), str(signature) if signature else None, origin=ORIGIN
+    )
 
 
 def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse:
@@ -586,8 +590,8 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
             else:
                 calls.append(
                     ToolCall(
-                        block.get("id") or "",
-                        block.get("name") or "",
+                        str(block.get("id") or ""),
+                        str(block.get("name") or ""),
                         dict(block.get("input") or {}),
                     )
                 )

@@ -445,7 +445,12 @@ def reasoning_part(content: dict[str, Any]) -> ReasoningPart:
     if "redactedContent" in content:
         return ReasoningPart(redacted=str(content["redactedContent"] or ""), origin=ORIGIN)
     rt = content.get("reasoningText") or {}
-    return ReasoningPart(rt.get("text") or "", rt.get("signature") or None, origin=ORIGIN)
+    # str(): a part's fields are checked when it is made (a non-string is the caller's
+    # mistake there); what an answer holds is taken as text, as elsewhere here.
+    signature = rt.get("signature")
+    return ReasoningPart(
+        str(rt.get("text") or ""), str(signature) if signature else None, origin=ORIGIN
+    )
 
 
 def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
@@ -460,7 +465,9 @@ def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatRes
         elif "toolUse" in block:
             use = block["toolUse"]
             calls.append(
-                _tool_call(use.get("toolUseId", ""), use.get("name", ""), use.get("input"))
+                _tool_call(
+                    str(use.get("toolUseId") or ""), str(use.get("name") or ""), use.get("input")
+                )
             )
         elif "reasoningContent" in block:
             thoughts.append(reasoning_part(block["reasoningContent"]))
