@@ -593,7 +593,10 @@ def _plain_text(m: Message) -> bool:
     """Whether ``m`` is one text part in a role that takes text, as nearly every message
     is: nothing more to check. The others are checked part by part."""
     parts = m.content
-    return len(parts) == 1 and type(parts[0]) is TextPart and m.role in _TEXT_ROLES
+    try:
+        return len(parts) == 1 and type(parts[0]) is TextPart and m.role in _TEXT_ROLES
+    except TypeError:  # an unhashable role, refused part by part
+        return False
 
 
 #: the part classes: a type lookup, the usual case, before isinstance
@@ -612,13 +615,27 @@ def _check_parts(message: Message, where: str) -> None:
     the vendor refused it, or turn it into something else.
     """
     role = message.role
-    if role not in ROLES:
+    misplaced = _MISPLACED.get(role) if type(role) is str else None
+    if misplaced is not None:
+        for p in message.content:
+            kind = type(p)
+            if kind in misplaced or kind not in _PART_CLASSES:
+                break
+        else:
+            return  # every part a relaykit part its role takes: the usual case
+    _refuse_parts(message, where)
+
+
+def _refuse_parts(message: Message, where: str) -> None:
+    """:func:`_check_parts`'s slow path: raise for the role, or the first part refused,
+    if any (a subclass of a part class is judged as that class)."""
+    role = message.role
+    if type(role) is not str or role not in _MISPLACED:
         raise InvalidRequestError(
             f"{where}.role is {role!r}; use one of {', '.join(ROLES)}",
             param=f"{where}.role",
             hint="build messages with Message.system/user/assistant/tool",
         )
-    misplaced = _MISPLACED[role]
     for j, p in enumerate(message.content):
         kind: type = type(p)
         if kind not in _PART_CLASSES:
@@ -631,8 +648,8 @@ def _check_parts(message: Message, where: str) -> None:
                     " pass the whole message as a dict ({'role': 'user', 'content':"
                     " [{'type': 'text', 'text': ...}]}), which relaykit reads into parts",
                 )
-            kind = next(c for c in _PART_TUPLE if isinstance(p, c))  # a subclass
-        if kind in misplaced:
+            kind = next(c for c in _PART_TUPLE if isinstance(p, c))
+        if kind in _MISPLACED[role]:
             raise misplaced_part(role, p, f"{where}.content[{j}]")
 
 
