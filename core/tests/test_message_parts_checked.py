@@ -124,6 +124,26 @@ def test_a_field_of_the_wrong_type_is_refused_where_the_part_is_made(case: str) 
     assert not e.retryable and e.status is None
 
 
+@pytest.mark.parametrize(
+    ("part", "param"),
+    [
+        ({"type": "image", "url": 5}, "messages[0].content[1].url"),
+        ({"type": "image", "data": b"png", "media_type": 3}, "messages[0].content[1].media_type"),
+        ({"type": "document", "data": b"%PDF", "name": 7}, "messages[0].content[1].name"),
+        ({"type": "reasoning", "text": "t", "signature": 5}, "messages[0].content[1].signature"),
+        ({"type": "image"}, "messages[0].content[1]"),
+    ],
+)
+def test_a_dicts_part_of_the_wrong_type_is_named_where_it_is(
+    part: dict[str, Any], param: str
+) -> None:
+    message = {"role": "user", "content": [{"type": "text", "text": "look"}, part]}
+    with pytest.raises(InvalidRequestError) as caught:
+        coerce_messages([message])
+    assert caught.value.param == param
+    assert caught.value.message.startswith("messages[0].content[1]: ")
+
+
 def test_the_value_itself_is_not_in_the_error() -> None:
     # It is the user's content: maybe long, maybe a secret.
     with pytest.raises(InvalidRequestError) as caught:

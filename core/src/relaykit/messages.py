@@ -904,9 +904,23 @@ def _part_from_dict(p: Any, where: str) -> Part:
         raise InvalidRequestError(f"{where} is missing {e.args[0]!r}", param=where) from e
     except (binascii.Error, TypeError, ValueError) as e:
         raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
+    except InvalidRequestError as e:
+        raise _located(e, where) from None
     valid = ", ".join([*PART_TYPES, "image_url", "file", "tool_use", "thinking"])
     raise InvalidRequestError(
         f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type"
+    )
+
+
+def _located(e: InvalidRequestError, where: str) -> InvalidRequestError:
+    """A part's own error (``param="content.image.url"``, raised where it is made)
+    placed at the dict it was read from: ``messages[0].content[1].url``."""
+    param = e.param or ""
+    if not param.startswith("content."):
+        return e  # placed already (a part inside this one), or not a part's
+    field = param.split(".", 2)[2:]
+    return InvalidRequestError(
+        f"{where}: {e.message}", param=".".join([where, *field]), hint=e.hint
     )
 
 
