@@ -251,7 +251,7 @@ def system_blocks(
                 )
             else:
                 # A system block is text, a guardrail's content or a cache point: an
-                # image there was left out.
+                # image is refused, not left out.
                 where = f"messages[{i}].content[{j}]"
                 raise misplaced_part("system", part, where, api="Bedrock's Converse API")
         _add_text(out, text, points)

@@ -196,8 +196,8 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
         if m.role != "user":
             documents.check_role(m, f"messages[{i}]")
         if m.role == "system":
-            # systemInstruction is text only (Gemini's reference): an image there was
-            # left out of ``request.system``.
+            # systemInstruction is text only (Gemini's reference): an image there is
+            # refused, or request.system would leave it out.
             for j, p in enumerate(m.content):
                 if isinstance(p, ImagePart):
                     raise misplaced_part("system", p, f"messages[{i}].content[{j}]", api=API)
