@@ -158,6 +158,9 @@ async def test_a_document_outside_a_user_message_is_refused_before_sending() -> 
     fake = FakePlugin()
     system = Message("system", (TextPart("rules:"), DocumentPart(data=PDF)))
     async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
-        with pytest.raises(InvalidRequestError, match="a document is in a system message"):
+        with pytest.raises(
+            InvalidRequestError,
+            match=r"messages\[0\].content\[1\] is a document part in a system message",
+        ):
             await client.chat("fake/m", [system, Message.user("hi")])
     assert fake.calls == []

@@ -39,11 +39,95 @@ __all__ = [
     "ToolCall",
     "ToolResultPart",
     "coerce_messages",
+    "misplaced_part",
     "parse_cache_control",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
+
+
+# A part's fields are checked when it is built, where the mistake is: a value of the
+# wrong type (TextPart(5), ImagePart(data="...")) would otherwise fail deep in a
+# plugin's encoder with an AttributeError, or be sent as something else. Each
+# __attrs_post_init__ tests the exact types inline (a few tens of ns, the usual case)
+# and leaves the rest (subclasses, the errors) to _check_fields.
+
+_STR = (str,)
+_OPTIONAL_STR = (str, type(None))
+
+#: (field, the types it takes, what to call them, the fix), by part type
+_FIELD_RULES: dict[str, tuple[tuple[str, tuple[type, ...], str, str], ...]] = {
+    "text": (("text", _STR, "a str", "pass the text as a string: TextPart(str(x))"),),
+    "image": (
+        ("url", _OPTIONAL_STR, "a str", "give an image's URL as a string, or its bytes as `data`"),
+        ("media_type", _OPTIONAL_STR, "a str", "name it as a string: 'image/png'"),
+    ),
+    "document": (
+        (
+            "url",
+            _OPTIONAL_STR,
+            "a str",
+            "give a document's URL as a string, or its bytes as `data`",
+        ),
+        ("name", _OPTIONAL_STR, "a str", "name the document with a string"),
+    ),
+    "tool_call": (
+        ("id", _STR, "a str", "pass the call's id as the model sent it"),
+        ("name", _STR, "a str", "pass the tool's name as a string"),
+        (
+            "raw_arguments",
+            _OPTIONAL_STR,
+            "a str",
+            "raw_arguments is the JSON text a model sent, when it was not valid JSON",
+        ),
+    ),
+    "tool_result": (
+        ("tool_call_id", _STR, "a str", "pass the id of the ToolCall this answers (call.id)"),
+        (
+            "content",
+            _STR,
+            "a str",
+            "send a tool's result as text (json.dumps(value) for data); images and "
+            "documents go in `attachments`",
+        ),
+        ("is_error", (bool,), "a bool", "pass True or False"),
+    ),
+    "reasoning": (
+        ("text", _STR, "a str", "pass the reasoning text as a string"),
+        *(
+            (
+                field,
+                _OPTIONAL_STR,
+                "a str",
+                "signature, redacted and origin are the strings a provider sent: "
+                "pass them on as they came",
+            )
+            for field in ("signature", "redacted", "origin")
+        ),
+    ),
+}
+
+
+def _wrong_type(kind: str, field: str, value: object, want: str, hint: str) -> InvalidRequestError:
+    """The error for a part field of the wrong type: named where it is (``param`` is
+    ``content.<part type>.<field>``; :func:`coerce_messages` names the message and
+    part of a dict it reads), what it must be, and how to build it right. The value
+    itself is not shown: it is the user's content, and may be long or secret."""
+    return InvalidRequestError(
+        f"{PART_TYPES[kind].__name__}.{field} must be {want}, not {type(value).__name__}",
+        param=f"content.{kind}.{field}",
+        hint=hint,
+    )
+
+
+def _check_fields(part: Any) -> None:
+    """Refuse the first field of ``part`` whose value is not of a type it takes."""
+    kind = part.type
+    for field, types, want, hint in _FIELD_RULES[kind]:
+        value = getattr(part, field)
+        if not isinstance(value, types):
+            raise _wrong_type(kind, field, value, want, hint)
 
 
 @attrs.frozen
@@ -52,6 +136,10 @@ class TextPart:
 
     text: str
     type: Literal["text"] = "text"
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.text) is not str:
+            _check_fields(self)
 
 
 @attrs.frozen
@@ -69,6 +157,13 @@ class ImagePart:
                 "an image part needs exactly one of `url` or `data`",
                 param="content.image",
             )
+        # Exactly one of url and data is set (above).
+        media_type = self.media_type
+        if (type(self.data) is not bytes if self.url is None else type(self.url) is not str) or (
+            media_type is not None and type(media_type) is not str
+        ):
+            _check_fields(self)
+            _check_bytes(self, "image", "ImagePart(data=path.read_bytes(), media_type='image/png')")
         if self.data is not None and not self.media_type:
             raise InvalidRequestError(
                 "an image given as bytes needs `media_type`, e.g. 'image/png'",
@@ -83,7 +178,26 @@ class ImagePart:
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
 
 
+def _check_bytes(part: ImagePart | DocumentPart, kind: str, example: str) -> None:
+    """Refuse ``part.data`` that is not bytes; take a bytearray or memoryview as its
+    bytes (attrs' documented way to set a frozen field in ``__attrs_post_init__``)."""
+    data = part.data
+    if data is None or isinstance(data, bytes):
+        return
+    if isinstance(data, bytearray | memoryview):
+        object.__setattr__(part, "data", bytes(data))
+        return
+    hint = f"read the file in binary mode: {example}"
+    if isinstance(data, str):
+        hint += "; a base64 string is bytes once decoded (base64.b64decode(text))"
+    raise _wrong_type(kind, "data", data, "bytes", hint)
+
+
 def _bare_media_type(value: str) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type(
+            "document", "media_type", value, "a str", "name it as a string: 'application/pdf'"
+        )
     return value.partition(";")[0].strip().lower()
 
 
@@ -124,6 +238,10 @@ class DocumentPart:
                 "a document part needs exactly one of `data` or `url`",
                 param="content.document",
             )
+        if (self.url is not None and type(self.url) is not str) or (
+            self.name is not None and type(self.name) is not str
+        ):
+            _check_fields(self)
         if self.url is not None and self.url.startswith("data:"):
             # A data: URL is bytes: held as bytes, so no plugin parses URLs
             # to find them (attrs' documented way to set a frozen field here).
@@ -140,11 +258,8 @@ class DocumentPart:
             object.__setattr__(self, "url", None)
             object.__setattr__(self, "data", data)
             object.__setattr__(self, "media_type", _bare_media_type(header[5:] or self.media_type))
-        if self.data is not None and not isinstance(self.data, bytes):
-            raise InvalidRequestError(
-                "a document's `data` must be bytes (read the file in binary mode)",
-                param="content.document.data",
-            )
+        if type(self.data) is not bytes and self.data is not None:
+            _check_bytes(self, "document", "DocumentPart(data=path.read_bytes())")
 
     def data_url(self) -> str:
         """The document as a URL: its own, or a ``data:`` URL built from the bytes."""
@@ -180,6 +295,26 @@ class ToolCall:
     arguments: dict[str, Any] = attrs.field(factory=dict)
     raw_arguments: str | None = None
     type: Literal["tool_call"] = "tool_call"
+
+    def __attrs_post_init__(self) -> None:
+        raw = self.raw_arguments
+        if (
+            type(self.id) is not str
+            or type(self.name) is not str
+            or (raw is not None and type(raw) is not str)
+        ):
+            _check_fields(self)
+        if type(self.arguments) is not dict:
+            if not isinstance(self.arguments, Mapping):
+                raise _wrong_type(
+                    "tool_call",
+                    "arguments",
+                    self.arguments,
+                    "a dict",
+                    "pass the decoded JSON object; arguments as JSON text go through "
+                    "ToolCall.from_json_arguments(id, name, text)",
+                )
+            object.__setattr__(self, "arguments", dict(self.arguments))
 
     @classmethod
     def from_json_arguments(cls, id: str, name: str, text: str) -> ToolCall:
@@ -231,6 +366,14 @@ class ToolResultPart:
         default=(), kw_only=True, converter=_to_attachments
     )
 
+    def __attrs_post_init__(self) -> None:
+        if (
+            type(self.tool_call_id) is not str
+            or type(self.content) is not str
+            or type(self.is_error) is not bool
+        ):
+            _check_fields(self)
+
 
 @attrs.frozen
 class ReasoningPart:
@@ -254,6 +397,16 @@ class ReasoningPart:
     type: Literal["reasoning"] = "reasoning"
     redacted: str | None = attrs.field(default=None, kw_only=True)
     origin: str | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        signature, redacted, origin = self.signature, self.redacted, self.origin
+        if (
+            type(self.text) is not str
+            or (signature is not None and type(signature) is not str)
+            or (redacted is not None and type(redacted) is not str)
+            or (origin is not None and type(origin) is not str)
+        ):
+            _check_fields(self)
 
     def belongs_to(self, provider_type: str) -> bool:
         """Whether this part's signature and redacted data may go to a provider of
@@ -310,7 +463,20 @@ PART_TYPES: dict[str, type[Part]] = {
 
 
 def _to_parts(parts: Iterable[Part | str]) -> tuple[Part, ...]:
-    found = tuple(parts)
+    found = parts
+    if type(found) is not tuple:
+        if isinstance(found, str):
+            # Message("user", "hi"): one text part, not one per character.
+            return (TextPart(found),)
+        try:
+            found = tuple(found)
+        except TypeError:
+            raise InvalidRequestError(
+                f"a message's content must be a string or a sequence of parts, not "
+                f"{type(parts).__name__}",
+                param="content",
+                hint="Message('user', 'hi'), or Message('user', [TextPart('look:'), image])",
+            ) from None
     for p in found:
         if type(p) is str:
             # Message.user(["look:", image]): a string among parts is text, not
@@ -372,8 +538,8 @@ class Message:
 # --- coercion from user input -------------------------------------------------
 
 
-#: roles whose plain ``{"role", "content": str}`` dict needs no more than one text part
-_TEXT_ROLES = frozenset(("system", "user", "assistant", "tool"))
+#: roles whose message is whole with one text part (a tool message needs a result)
+_TEXT_ROLES = frozenset(("system", "user", "assistant"))
 
 
 def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tuple[Message, ...]:
@@ -400,11 +566,13 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
                 out.append(Message(role, (TextPart(content),)))
                 continue
         if isinstance(m, Message):
-            if not all(type(p) in _PART_CLASSES for p in m.content):
+            if not _plain_text(m):
                 _check_parts(m, f"messages[{i}]")
             out.append(m)
         elif isinstance(m, Mapping):
             message = _message_from_dict(m, f"messages[{i}]")
+            if not _plain_text(message):
+                _check_parts(message, f"messages[{i}]")
             if message.role == "user" and any(type(p) is ToolResultPart for p in message.content):
                 out += _results_apart(message)
             else:
@@ -421,25 +589,123 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
     return tuple(out)
 
 
-#: the part classes themselves: a type lookup, the usual case, before isinstance
+def _plain_text(m: Message) -> bool:
+    """Whether ``m`` is one text part in a role that takes text, as nearly every message
+    is: nothing more to check. The others are checked part by part."""
+    parts = m.content
+    try:
+        return len(parts) == 1 and type(parts[0]) is TextPart and m.role in _TEXT_ROLES
+    except TypeError:  # an unhashable role, refused part by part
+        return False
+
+
+#: the part classes: a type lookup, the usual case, before isinstance
 _PART_CLASSES = frozenset(PART_TYPES.values())
 _PART_TUPLE = tuple(PART_TYPES.values())
 
 
 def _check_parts(message: Message, where: str) -> None:
-    """Refuse a value among ``message``'s parts that is no relaykit part (a dict, a
-    number): typed as ``Part``, but unchecked at run time, every plugin would otherwise
-    meet it, and fail with a bare ``TypeError`` or leave it out without a word."""
+    """Refuse what no provider can send in ``message``, naming the part and the fix.
+
+    A role outside :data:`ROLES`, and a value among the parts that is no relaykit part
+    (a dict, a number): typed as ``Part``, but unchecked at run time, every plugin
+    would otherwise meet it, and fail with a bare ``TypeError`` or leave it out
+    without a word. Then a part in a role where no vendor takes it
+    (:data:`_MISPLACED`): each plugin used to drop it from the request, send it where
+    the vendor refused it, or turn it into something else.
+    """
+    role = message.role
+    misplaced = _MISPLACED.get(role) if type(role) is str else None
+    if misplaced is not None:
+        for p in message.content:
+            kind = type(p)
+            if kind in misplaced or kind not in _PART_CLASSES:
+                break
+        else:
+            return  # every part a relaykit part its role takes: the usual case
+    _refuse_parts(message, where)
+
+
+def _refuse_parts(message: Message, where: str) -> None:
+    """:func:`_check_parts`'s slow path: raise for the role, or the first part refused,
+    if any (a subclass of a part class is judged as that class)."""
+    role = message.role
+    if type(role) is not str or role not in _MISPLACED:
+        raise InvalidRequestError(
+            f"{where}.role is {role!r}; use one of {', '.join(ROLES)}",
+            param=f"{where}.role",
+            hint="build messages with Message.system/user/assistant/tool",
+        )
     for j, p in enumerate(message.content):
-        if not isinstance(p, _PART_TUPLE):
-            raise InvalidRequestError(
-                f"{where}.content[{j}] is a {type(p).__name__}, not a message part",
-                param=f"{where}.content[{j}]",
-                hint="build a Message's content from relaykit parts (TextPart, ImagePart,"
-                " DocumentPart, ToolCall, ToolResultPart, ReasoningPart, CachePoint), or pass"
-                " the whole message as a dict ({'role': 'user', 'content': [{'type': 'text',"
-                " 'text': ...}]}), which relaykit reads into parts",
-            )
+        kind: type = type(p)
+        if kind not in _PART_CLASSES:
+            if not isinstance(p, _PART_TUPLE):
+                raise InvalidRequestError(
+                    f"{where}.content[{j}] is a {kind.__name__}, not a message part",
+                    param=f"{where}.content[{j}]",
+                    hint="build a Message's content from relaykit parts (TextPart, ImagePart,"
+                    " DocumentPart, ToolCall, ToolResultPart, ReasoningPart, CachePoint), or"
+                    " pass the whole message as a dict ({'role': 'user', 'content':"
+                    " [{'type': 'text', 'text': ...}]}), which relaykit reads into parts",
+                )
+            kind = next(c for c in _PART_TUPLE if isinstance(p, c))
+        if kind in _MISPLACED[role]:
+            raise misplaced_part(role, p, f"{where}.content[{j}]")
+
+
+#: part classes no provider takes in a message of each role
+_MISPLACED: dict[str, frozenset[type]] = {
+    "system": frozenset((DocumentPart, ToolCall, ToolResultPart, ReasoningPart)),
+    "user": frozenset((ToolCall, ReasoningPart)),
+    "assistant": frozenset((DocumentPart, ToolResultPart)),
+    "tool": frozenset((TextPart, ImagePart, DocumentPart, ToolCall, ReasoningPart)),
+}
+
+#: how to fix a part in the wrong role, by part type
+_MOVE_HINTS = {
+    "tool_call": "tool calls are the model's: keep them in the assistant message that made "
+    "them, Message.assistant(text, tool_calls=[call])",
+    "tool_result": "send a tool's result in a tool message right after the assistant "
+    "message that called it: Message.tool(call.id, text)",
+    "reasoning": "reasoning is the model's: keep it in the assistant message it came in "
+    "(ChatResponse.to_message()); to show it to the model, send its text as a TextPart",
+    # Every vendor reads documents from the user's side only.
+    "document": "put documents in a user message (a tool's: in its result's attachments)",
+}
+_TOOL_MESSAGE_HINT = (
+    "a tool message holds tool results: put the text in the result's content and images "
+    "or documents in its attachments, Message.tool(call.id, text, image), or send them "
+    "in a user message after it"
+)
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def misplaced_part(
+    role: str, part: Part, where: str, *, api: str | None = None
+) -> InvalidRequestError:
+    """The error for ``part`` in a ``role`` message that cannot carry it, at ``where``
+    (``messages[2].content[0]``), saying where it goes instead.
+
+    The core refuses the parts no provider takes in a role (a tool call in a system
+    message); a plugin passes its ``api`` ("Anthropic's Messages API") for those its
+    vendor alone cannot take there (an image in a system prompt), before sending.
+    """
+    kind = part.type
+    by = f"{api} takes none" if api else "no provider takes one"
+    if role == "tool":
+        hint = _TOOL_MESSAGE_HINT
+    elif kind in _MOVE_HINTS:
+        hint = _MOVE_HINTS[kind]
+    else:
+        hint = f"move the {kind} into a user message (right after the {role} message)"
+    return InvalidRequestError(
+        f"{where} is {_a(kind)} {kind} part in {_a(role)} {role} message, where {by}",
+        param=where,
+        hint=hint,
+    )
 
 
 def _results_apart(message: Message) -> list[Message]:
@@ -482,6 +748,14 @@ def _message_from_dict(d: Mapping[str, Any], where: str) -> Message:
             cache = cache or _last_cache_mark(content, where)
         message = Message.tool(str(d["tool_call_id"]), text, *attachments)
         return Message("tool", (*message.content, cache)) if cache else message
+    if role == "tool" and isinstance(content, str):
+        # No provider takes a tool message that answers no call: its text was left out.
+        raise InvalidRequestError(
+            f"{where} is a tool message without the id of the call it answers",
+            param=f"{where}.tool_call_id",
+            hint="{'role': 'tool', 'tool_call_id': call.id, 'content': ...}, or "
+            "Message.tool(call.id, text)",
+        )
     if isinstance(content, str):
         parts.append(TextPart(content))
     elif isinstance(content, Sequence):
@@ -630,9 +904,23 @@ def _part_from_dict(p: Any, where: str) -> Part:
         raise InvalidRequestError(f"{where} is missing {e.args[0]!r}", param=where) from e
     except (binascii.Error, TypeError, ValueError) as e:
         raise InvalidRequestError(f"{where} is malformed: {e}", param=where) from e
+    except InvalidRequestError as e:
+        raise _located(e, where) from None
     valid = ", ".join([*PART_TYPES, "image_url", "file", "tool_use", "thinking"])
     raise InvalidRequestError(
         f"{where}.type is {kind!r}; use one of {valid}", param=f"{where}.type"
+    )
+
+
+def _located(e: InvalidRequestError, where: str) -> InvalidRequestError:
+    """A part's own error (``param="content.image.url"``, raised where it is made)
+    placed at the dict it was read from: ``messages[0].content[1].url``."""
+    param = e.param or ""
+    if not param.startswith("content."):
+        return e  # placed already (a part inside this one), or not a part's
+    field = param.split(".", 2)[2:]
+    return InvalidRequestError(
+        f"{where}: {e.message}", param=".".join([where, *field]), hint=e.hint
     )
 
 

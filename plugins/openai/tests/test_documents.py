@@ -9,7 +9,15 @@ import httpx
 import pytest
 
 import relaykit
-from relaykit import ChatRequest, DocumentPart, InvalidRequestError, Message, TextPart, TokenCount
+from relaykit import (
+    ChatRequest,
+    DocumentPart,
+    InvalidRequestError,
+    Message,
+    TextPart,
+    TokenCount,
+    ToolResultPart,
+)
 from relaykit.testing import PDF, OpenAIMock
 from relaykit.testing.openai_responses import PDF_PAGE_TOKENS
 from relaykit_openai import wire
@@ -138,16 +146,13 @@ async def test_chat_streams_refuse_before_sending_too(mock: OpenAIMock) -> None:
 @pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize("role", ["system", "assistant", "tool"])
 async def test_documents_go_in_user_messages_only(mock: OpenAIMock, api: str, role: str) -> None:
-    misplaced = Message(role, (TextPart("see"), pdf()))  # type: ignore[arg-type]
+    # The core refuses a document outside a user message for every provider (a tool's
+    # goes in its result's attachments), naming it.
+    first = ToolResultPart("c1", "see") if role == "tool" else TextPart("see")
+    misplaced = Message(role, (first, pdf()))  # type: ignore[arg-type]
     said = await refused(mock, [misplaced, Message.user("and?")], api)
-    # The core refuses a document in a system or assistant message for every
-    # provider; a tool message's is the plugin's to refuse (Bedrock takes it).
-    expected = (
-        f"messages[0] is a {role} message with a document"
-        if role == "tool"
-        else f"a document is in a {role} message"
-    )
-    assert expected in said
+    article = "an" if role == "assistant" else "a"
+    assert f"messages[0].content[1] is a document part in {article} {role} message" in said
 
 
 # -- the Responses API ----------------------------------------------------------------

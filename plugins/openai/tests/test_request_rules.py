@@ -11,7 +11,6 @@ import pytest
 
 import relaykit
 from relaykit import ImagePart, InvalidRequestError, Message, ToolCall
-from relaykit.messages import ToolResultPart
 from relaykit.testing import OpenAIMock
 from relaykit.testing.provider_contract import PNG
 from relaykit_openai import responses_wire
@@ -204,15 +203,6 @@ CALL_1 = ToolCall("call_1", "f", {})
             "messages[1]",
         ),
         (
-            "chat",
-            [
-                Message.user("go"),
-                Message.assistant("", [CALL_1]),
-                Message("tool", (ToolResultPart("call_1", "done"), PNG_PART)),
-            ],
-            "messages[2]",
-        ),
-        (
             "responses",
             [Message.user("draw"), Message("assistant", ("Done:", PNG_PART)), Message.user("ok")],
             "messages[1]",
@@ -222,6 +212,8 @@ CALL_1 = ToolCall("call_1", "f", {})
 async def test_an_image_outside_a_user_message_is_refused_before_sending(
     mock: OpenAIMock, api: str, messages: list[Message], where: str, streamed: bool
 ) -> None:
+    # (An image beside a tool message's result: the core refuses it for every
+    # provider, core/tests/test_message_parts_checked.py.)
     async with relaykit.Client(config(mock, api), env={}) as c:
         with pytest.raises(InvalidRequestError, match="with an image") as info:
             if streamed:

@@ -7,7 +7,8 @@ which turns the bytes of a streamed response into relaykit stream events.
 Cohere reads documents as text only, in the request-wide ``documents`` list it
 grounds (and cites) its answer in: a text :class:`~relaykit.DocumentPart`
 becomes one of its entries; a PDF, or a document by URL, is refused before
-anything is sent.
+anything is sent. It takes images in user messages only: one in a system or
+assistant message is refused before sending too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from relaykit.messages import (
     TextPart,
     ToolCall,
     ToolResultPart,
+    misplaced_part,
 )
 from relaykit.response import FinishReason
 from relaykit.sse import ServerSentEvent, SSEDecoder
@@ -50,6 +52,10 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "ERROR": "other",
     "TIMEOUT": "other",
 }
+
+
+#: the API's name in the errors raised before sending
+API = "Cohere's v2 Chat API"
 
 
 def finish_reason(raw: str | None) -> FinishReason:
@@ -177,7 +183,7 @@ def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
     the request's ``documents`` (see :func:`documents`).
     """
     out: list[dict[str, Any]] = []
-    for m in items:
+    for index, m in enumerate(items):
         for part in m.content:
             if isinstance(part, ToolResultPart):
                 if part.attachments:
@@ -193,6 +199,8 @@ def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
                 )
         if m.role == "tool":
             continue
+        if m.role != "user":
+            _text_only(m, index)
         if m.role == "system":
             out.append({"role": "system", "content": m.text})
         elif m.role == "assistant":
@@ -202,6 +210,15 @@ def messages(items: tuple[Message, ...]) -> list[dict[str, Any]]:
             if content is not None:
                 out.append({"role": "user", "content": content})
     return out
+
+
+def _text_only(m: Message, index: int) -> None:
+    """Refuse an image in a system or assistant message: Cohere takes images in user
+    messages only (its system and assistant content is text), and ``m.text`` would
+    leave it out."""
+    for j, p in enumerate(m.content):
+        if isinstance(p, ImagePart):
+            raise misplaced_part(m.role, p, f"messages[{index}].content[{j}]", api=API)
 
 
 def _assistant(m: Message) -> dict[str, Any]:

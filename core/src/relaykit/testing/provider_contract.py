@@ -283,6 +283,27 @@ class ProviderContract:
         assert r.text == "echo: second question"
 
     @pytest.mark.anyio
+    async def test_an_image_in_a_system_message_is_sent_or_refused(self, harness: Harness) -> None:
+        # ChatRequest.system joins the system messages' text: an API whose system prompt
+        # is text refuses the image before sending (relaykit.messages.misplaced_part),
+        # rather than leave it out without a word.
+        image = ImagePart(data=PNG, media_type="image/png")
+        messages = [Message("system", (TextPart("You are terse."), image)), Message.user("hi")]
+        refused: InvalidRequestError | None = None
+        async with self.client(harness) as client:
+            try:
+                await client.chat(harness.model, messages)
+            except InvalidRequestError as e:
+                refused = e
+        if refused is None:
+            assert base64.b64encode(PNG) in harness.mock.last_request.body, (
+                "the system message's image was left out of the request"
+            )
+            return
+        assert refused.status is None and not harness.mock.requests, "refused after sending"
+        assert refused.param is not None and refused.param.startswith("messages[0].content")
+
+    @pytest.mark.anyio
     async def test_sampling_parameters_are_accepted(self, harness: Harness) -> None:
         async with self.client(harness) as client:
             r = await client.chat(

@@ -28,6 +28,8 @@ Choices this module makes, because the Messages API differs from the common shap
   sending for the models that refuse one (Claude 4.6 on, Fable and Mythos):
   see :mod:`.prefill`.
 - System messages go to the top-level ``system`` field, joined by blank lines.
+  It takes text blocks only: an image in a system message is refused before
+  sending (a document too, below), saying to move it into a user message.
 - A text part that is empty or only whitespace is left out (the API refuses
   such a block), and so is a message left with nothing; a conversation with
   nothing left is refused before sending. A prefill (a final assistant turn
@@ -86,6 +88,7 @@ from relaykit.messages import (
     TextPart,
     ToolCall,
     ToolResultPart,
+    misplaced_part,
 )
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
@@ -98,6 +101,9 @@ StructuredOutput = Literal["native", "tool"]
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "anthropic"
+
+#: the API's name in the errors raised before sending
+API = "Anthropic's Messages API"
 
 #: the text sent for a tool result with nothing in it (an error one may not be empty)
 NO_OUTPUT = "(no output)"
@@ -302,12 +308,12 @@ def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict
     """
     blocks: list[dict[str, Any]] = []
     pending: list[str] = []
-    for m in msgs:
+    for i, m in enumerate(msgs):
         if m.role != "system":
             continue
         if blocks or pending:
             pending.append("\n\n")
-        for p in m.content:
+        for j, p in enumerate(m.content):
             if isinstance(p, TextPart):
                 pending.append(p.text)
             elif isinstance(p, CachePoint):
@@ -317,6 +323,9 @@ def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict
                 _mark(p, tools, blocks)
             elif isinstance(p, DocumentPart):
                 raise _misplaced_document("system")
+            else:
+                # The system prompt is text blocks only: an image is refused, not left out.
+                raise misplaced_part("system", p, f"messages[{i}].content[{j}]", api=API)
     text = "".join(pending)
     if text.strip():
         blocks.append({"type": "text", "text": text})
@@ -526,7 +535,11 @@ def usage(data: dict[str, Any] | None) -> Usage:
 
 def thinking_part(block: dict[str, Any]) -> ReasoningPart:
     """The reasoning part for a ``thinking`` block."""
-    return ReasoningPart(block.get("thinking") or "", block.get("signature") or None, origin=ORIGIN)
+    # str(): a part's fields are checked when it is made; an answer's are taken as text.
+    signature = block.get("signature")
+    return ReasoningPart(
+        str(block.get("thinking") or ""), str(signature) if signature else None, origin=ORIGIN
+    )
 
 
 def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse:
@@ -568,8 +581,8 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
             else:
                 calls.append(
                     ToolCall(
-                        block.get("id") or "",
-                        block.get("name") or "",
+                        str(block.get("id") or ""),
+                        str(block.get("name") or ""),
                         dict(block.get("input") or {}),
                     )
                 )

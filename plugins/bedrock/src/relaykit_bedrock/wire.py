@@ -13,6 +13,8 @@ Choices the Converse API forces on us, each documented here once:
   unless the conversation already holds tool calls (Bedrock then insists on a
   ``toolConfig``), in which case they are sent without a ``toolChoice``.
 - Images must travel as bytes (or ``s3://`` URIs); Bedrock never fetches URLs.
+  A system block is text (or a cache point): an image in a system message is
+  refused before sending, saying to move it into a user message.
 - A :class:`~relaykit.DocumentPart` becomes a ``document`` block with a name
   Bedrock accepts, unique in the request (see :mod:`.documents`). Bedrock reads
   documents in user turns that hold text too; anything else (a document in a
@@ -85,6 +87,7 @@ from relaykit.messages import (
     TextPart,
     ToolCall,
     ToolResultPart,
+    misplaced_part,
 )
 from relaykit.response import FinishReason, reasoning_fields
 
@@ -230,11 +233,11 @@ def system_blocks(
     """Converse ``system``: one text block per system turn, cut where a cache point is."""
     points = CachePoints() if points is None else points
     out: list[dict[str, Any]] = []
-    for m in values:
+    for i, m in enumerate(values):
         if m.role != "system":
             continue
         text: list[str] = []
-        for part in m.content:
+        for j, part in enumerate(m.content):
             if isinstance(part, TextPart):
                 text.append(part.text)
             elif isinstance(part, CachePoint):
@@ -246,6 +249,11 @@ def system_blocks(
                     param="messages.content.document",
                     hint="send the document in a user message",
                 )
+            else:
+                # A system block is text, a guardrail's content or a cache point: an
+                # image is refused, not left out.
+                where = f"messages[{i}].content[{j}]"
+                raise misplaced_part("system", part, where, api="Bedrock's Converse API")
         _add_text(out, text, points)
     return out
 
@@ -437,7 +445,12 @@ def reasoning_part(content: dict[str, Any]) -> ReasoningPart:
     if "redactedContent" in content:
         return ReasoningPart(redacted=str(content["redactedContent"] or ""), origin=ORIGIN)
     rt = content.get("reasoningText") or {}
-    return ReasoningPart(rt.get("text") or "", rt.get("signature") or None, origin=ORIGIN)
+    # str(): a part's fields are checked when it is made (a non-string is the caller's
+    # mistake there); what an answer holds is taken as text, as elsewhere here.
+    signature = rt.get("signature")
+    return ReasoningPart(
+        str(rt.get("text") or ""), str(signature) if signature else None, origin=ORIGIN
+    )
 
 
 def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatResponse:
@@ -452,7 +465,9 @@ def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatRes
         elif "toolUse" in block:
             use = block["toolUse"]
             calls.append(
-                _tool_call(use.get("toolUseId", ""), use.get("name", ""), use.get("input"))
+                _tool_call(
+                    str(use.get("toolUseId") or ""), str(use.get("name") or ""), use.get("input")
+                )
             )
         elif "reasoningContent" in block:
             thoughts.append(reasoning_part(block["reasoningContent"]))

@@ -10,6 +10,8 @@ Response side: ``GenerateContentResponse`` objects become a
 
 A conversation with no user or assistant content, or one opening with the
 assistant's function calls, is refused before sending: Gemini refuses both.
+``systemInstruction`` is text only: an image (or a document) in a system
+message is refused before sending, saying to move it into a user message.
 
 Gemini pairs a ``functionResponse`` with its call by function *name* (and by
 ``id`` when the model sent one); relaykit pairs tool results by call id, so
@@ -48,6 +50,7 @@ from relaykit.messages import (
     TextPart,
     ToolCall,
     ToolResultPart,
+    misplaced_part,
 )
 from relaykit.response import FinishReason
 
@@ -55,6 +58,9 @@ from . import documents, grounding, thinking
 
 #: the ``origin`` of the reasoning parts this provider makes, and accepts back
 ORIGIN = "gemini"
+
+#: the API's name in the errors raised before sending
+API = "Gemini's generateContent"
 
 #: Gemini's finish reasons that relaykit names; the rest are ``other``.
 FINISH_REASONS: dict[str, FinishReason] = {
@@ -190,6 +196,11 @@ def contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
         if m.role != "user":
             documents.check_role(m, f"messages[{i}]")
         if m.role == "system":
+            # systemInstruction is text only (Gemini's reference): an image there is
+            # refused, or request.system would leave it out.
+            for j, p in enumerate(m.content):
+                if isinstance(p, ImagePart):
+                    raise misplaced_part("system", p, f"messages[{i}].content[{j}]", api=API)
             continue
         for call in m.tool_calls:
             call_names[call.id] = call.name
