@@ -205,6 +205,72 @@ async def test_parallel_tool_calls_with_index_are_assembled_apart() -> None:
     assert r.tool_calls == (ToolCall("call_a", "a", {"x": 1}), ToolCall("call_b", "b", {"y": 2}))
 
 
+async def chatted(base_url: str, kind: str = "openai") -> relaykit.ChatResponse:
+    async with relaykit.Client(config(base_url, kind)) as client:
+        return await client.chat(f"{kind}/m", "hi")
+
+
+def completion(*calls: dict[str, Any]) -> Response:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": list(calls)},
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    }
+    return Response(200, {"content-type": "application/json"}, [json.dumps(body).encode()])
+
+
+@pytest.mark.anyio
+async def test_arguments_as_an_object_are_the_calls_arguments() -> None:
+    # TGI, and llama.cpp's server for a while (ggml-org/llama.cpp#20198), send a call's
+    # arguments as a JSON object where OpenAI sends JSON text; TGI's ids are "0", "1"
+    calls = (
+        {"id": "0", "type": "function", "function": {"name": "weather", "arguments": {"q": 1}}},
+        {"id": "1", "type": "function", "function": {"name": "time", "arguments": {}}},
+    )
+    with serving(completion(*calls)) as server:
+        r = await chatted(server.url + "/v1")
+    assert r.tool_calls == (ToolCall("0", "weather", {"q": 1}), ToolCall("1", "time", {}))
+    events = [
+        chunk({"role": "assistant", "content": None}),
+        chunk({"tool_calls": [{**calls[0], "index": 0}]}),
+        chunk({"tool_calls": [{**calls[1], "index": 1}]}),
+        chunk({}, "tool_calls"),
+    ]
+    with serving(sse(*events)) as server:
+        r = await streamed(server.url + "/v1")
+    assert r.tool_calls == (ToolCall("0", "weather", {"q": 1}), ToolCall("1", "time", {}))
+
+
+@pytest.mark.anyio
+async def test_calls_without_ids_get_ids_of_their_own() -> None:
+    # A server that sends no id (or null) for its calls: each call gets one, so that
+    # their results pair with them (relaykit's tool runs match results by id)
+    calls = (
+        {"type": "function", "function": {"name": "a", "arguments": "{}"}},
+        {"id": None, "type": "function", "function": {"name": "b", "arguments": "{}"}},
+    )
+    with serving(completion(*calls)) as server:
+        r = await chatted(server.url + "/v1")
+    assert [(c.name, c.id) for c in r.tool_calls] == [("a", "call_0"), ("b", "call_1")]
+    events = [
+        chunk({"role": "assistant", "content": None}),
+        chunk({"tool_calls": [{**calls[0], "index": 0}]}),
+        chunk({"tool_calls": [{**calls[1], "index": 1}]}),
+        chunk({}, "tool_calls"),
+    ]
+    with serving(sse(*events)) as server:
+        r = await streamed(server.url + "/v1")
+    assert [(c.name, c.id) for c in r.tool_calls] == [("a", "call_0"), ("b", "call_1")]
+
+
 # -- the end of a stream ------------------------------------------------------------
 
 

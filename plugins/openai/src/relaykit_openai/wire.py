@@ -472,24 +472,41 @@ def content_text(content: Any) -> tuple[str, str]:
     return "".join(text), "".join(reasoning)
 
 
+def _tool_call(call: dict[str, Any], index: int) -> ToolCall:
+    """A tool call of a non-streamed answer, as OpenAI sends it or as compatible servers
+    do: arguments as a JSON object (TGI; llama.cpp's server for a while) and no id (or
+    null; the call gets ``call_<index>``, so that its result can pair with it)."""
+    fn = call["function"]
+    name = fn.get("name")
+    name = name if isinstance(name, str) else ""
+    arguments = fn.get("arguments")
+    if isinstance(arguments, dict):
+        return ToolCall(_call_id(call.get("id"), index), name, arguments)
+    return ToolCall.from_json_arguments(
+        _call_id(call.get("id"), index), name, _arguments_text(arguments)
+    )
+
+
+def _call_id(call_id: object, index: int) -> str:
+    """A call's id as sent, or one made up from its place for a call that came without."""
+    return call_id if isinstance(call_id, str) and call_id else f"call_{index}"
+
+
+def _arguments_text(arguments: object) -> str:
+    """A call's arguments as JSON text: as OpenAI sends them, or a compatible server's
+    JSON value encoded back (an object, which the caller reads as the arguments)."""
+    if isinstance(arguments, str):
+        return arguments
+    return "" if arguments is None else json.dumps(arguments)
+
+
 def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Chat Completions body (``web_searches``:
     the searches billed, one for a search model's answer)."""
     choice = (data.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     raw_calls = message.get("tool_calls")
-    calls = (
-        tuple(
-            [
-                ToolCall.from_json_arguments(
-                    c.get("id", ""), c["function"]["name"], c["function"].get("arguments") or ""
-                )
-                for c in raw_calls
-            ]
-        )
-        if raw_calls
-        else ()
-    )
+    calls = tuple([_tool_call(c, i) for i, c in enumerate(raw_calls)]) if raw_calls else ()
     raw_finish = choice.get("finish_reason")
     finish = FINISH_REASONS.get(raw_finish or "", "other")
     if calls and finish == "stop":
@@ -550,6 +567,7 @@ class StreamState:
 
     __slots__ = (
         "_calls",
+        "_identified",
         "_last_call",
         "_last_id",
         "finished",
@@ -568,6 +586,7 @@ class StreamState:
         self._calls = 0  # tool call slots opened
         self._last_call = 0
         self._last_id: str | None = None
+        self._identified: set[int] = set()  # the slots whose call has an id
         #: the searches the call is billed for (a search model's: one), reported
         #: with the finish
         self.web_searches = web_searches
@@ -593,6 +612,17 @@ class StreamState:
         if call_id:
             self._last_id = call_id
         return index
+
+    def call_id(self, call_id: object, index: int) -> str | None:
+        """The id of slot ``index``'s fragment: the one sent, or for a call that came
+        without (a compatible server's) ``call_<index>`` on its first fragment."""
+        if isinstance(call_id, str) and call_id:
+            self._identified.add(index)
+            return call_id
+        if index in self._identified:
+            return None
+        self._identified.add(index)
+        return f"call_{index}"
 
 
 def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
@@ -634,9 +664,14 @@ def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]
             events.append(TextDelta(refusal))
         for tc in delta.get("tool_calls") or ():
             fn = tc.get("function") or {}
+            index = state.call_index(tc)
+            name = fn.get("name")
             events.append(
                 ToolCallDelta(
-                    state.call_index(tc), tc.get("id"), fn.get("name"), fn.get("arguments") or ""
+                    index,
+                    state.call_id(tc.get("id"), index),
+                    name if isinstance(name, str) else None,
+                    _arguments_text(fn.get("arguments")),
                 )
             )
         raw = choice.get("finish_reason")
