@@ -25,6 +25,7 @@ _EXPORTS = {
     "Reply": "script",
     "Script": "script",
     "VendorMock": "vendor_mock",
+    "StallingProxy": "tcp_proxy",
     "OpenAIMock": "openai_mock",
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
@@ -111,6 +112,7 @@ __all__ = [
     "Response",
     "Script",
     "SpeechContract",
+    "StallingProxy",
     "StorageContract",
     "TranscriptionContract",
     "VendorMock",
@@ -186,5 +188,6 @@ if TYPE_CHECKING:
     from .services import require_program, require_service, service_reachable
     from .speech_samples import mock_speech, mock_speech_text
     from .storage_contract import StorageContract
+    from .tcp_proxy import StallingProxy
     from .tls_certs import LoopbackTLS, loopback_tls
     from .vendor_mock import VendorMock
