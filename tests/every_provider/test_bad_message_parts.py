@@ -20,7 +20,7 @@ import relaykit
 from relaykit import InvalidRequestError, Message, TextPart
 from relaykit.testing.vendor_mock import VendorMock
 
-# ``vendor`` (tests/conftest.py): each chat API's mock in turn
+# ``vendor`` (conftest.py): each chat API's mock in turn
 
 
 def bad_turns(role: str, bad: object) -> list[Message]:

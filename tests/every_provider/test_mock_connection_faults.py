@@ -19,7 +19,7 @@ from relaykit.testing import Reply
 from relaykit.testing.vendor_mock import VendorMock
 from relaykit_bedrock.testing import BedrockMock
 
-# ``vendor`` (tests/conftest.py): each chat API's mock in turn
+# ``vendor`` (conftest.py): each chat API's mock in turn
 
 
 @pytest.mark.anyio

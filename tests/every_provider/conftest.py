@@ -1,5 +1,10 @@
-"""Fixtures for the cross-package tests (run under pytest's importlib mode: a test
-module cannot import a helper module here, so what they share is a fixture)."""
+"""The ``vendor`` fixture: each test in this folder runs against every chat API's mock.
+
+Tests run under pytest's importlib mode, where a test module cannot import a helper
+module, so what they share is a fixture. (In a folder of its own: a
+``tests/conftest.py`` would take the module name ``tests.conftest``, which
+``core/tests/conftest.py``, in the package ``tests``, has already.)
+"""
 
 from __future__ import annotations
 
