@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import relaykit
 from relaykit.testing import OpenAIMock
 
 MOCK_KEY = "sk-mock-1234567890abcdef"
@@ -54,3 +57,22 @@ def cli_config(write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch) -> Pa
     path = write_config()
     monkeypatch.setenv("RELAYKIT_CONFIG", str(path))
     return path
+
+
+class Tickets:
+    """A redactor plugin: ``TICKET-<digits>`` goes out as ``mark``; ``restore`` puts
+    ``restored`` back in its place (with ``None``, it leaves a text as it is)."""
+
+    def __init__(self, mark: str = "<T>", restored: str | None = None) -> None:
+        self.mark = mark
+        self.restored = restored
+
+    def redact(self, text: str) -> str:
+        return re.sub(r"TICKET-\d+", self.mark, text)
+
+    def restore(self, text: str) -> str:
+        return text if self.restored is None else text.replace(self.mark, self.restored)
+
+    @relaykit.hookimpl
+    def relaykit_redactors(self, config: Any) -> Sequence[Any]:
+        return [self]

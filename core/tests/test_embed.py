@@ -3,7 +3,6 @@ retries, cache, cost, traces, metrics and call log."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +34,8 @@ from relaykit.testing import (
     capture_call_log,
     mock_vector,
 )
+
+from .conftest import Tickets
 
 SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 
@@ -485,17 +486,6 @@ def test_metrics_count_input_tokens_only() -> None:
 
 @pytest.mark.anyio
 async def test_outbound_redaction_keeps_pii_from_the_provider() -> None:
-    class Tickets:
-        def redact(self, text: str) -> str:
-            return re.sub(r"TICKET-\d+", "<T>", text)
-
-        def restore(self, text: str) -> str:
-            return text
-
-        @relaykit.hookimpl
-        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
-            return [self]
-
     fake = FakePlugin()
     async with client(fake, Tickets()) as c:
         await c.embed("fake/emb-1", ["see TICKET-123", "plain"])

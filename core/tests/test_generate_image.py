@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ from relaykit.testing import (
     mock_image_prompt,
     mock_pixel,
 )
+
+from .conftest import Tickets
 
 SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 FOX = "a red fox in snow"
@@ -479,20 +480,9 @@ def test_metrics_count_an_images_tokens_only_when_the_vendor_does() -> None:
 
 @pytest.mark.anyio
 async def test_outbound_redaction_keeps_pii_from_the_provider_and_restores_it() -> None:
-    class Tickets:
-        def redact(self, text: str) -> str:
-            return re.sub(r"TICKET-\d+", "<T1>", text)
-
-        def restore(self, text: str) -> str:
-            return text.replace("<T1>", "TICKET-9")
-
-        @relaykit.hookimpl
-        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
-            return [self]
-
     fake = FakePlugin()
     fake.script.reply("a poster for <T1>, in red")
-    async with client(fake, Tickets()) as c:
+    async with client(fake, Tickets("<T1>", restored="TICKET-9")) as c:
         r = await c.generate_image("fake/dall-e-3", "a poster for TICKET-9")
     assert fake.images[0].prompt == "a poster for <T1>"
     assert r.images[0].revised_prompt == "a poster for TICKET-9, in red"

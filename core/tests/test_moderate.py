@@ -3,8 +3,6 @@ limits, retries, cost, log line and call log."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +27,8 @@ from relaykit.testing import (
     mock_flagged,
     mock_moderation,
 )
+
+from .conftest import Tickets
 
 SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 MODEL = "fake/omni-moderation-latest"
@@ -298,17 +298,6 @@ async def test_the_log_line_says_whether_anything_was_flagged() -> None:
 
 @pytest.mark.anyio
 async def test_outbound_redaction_keeps_pii_from_the_provider() -> None:
-    class Tickets:
-        def redact(self, text: str) -> str:
-            return re.sub(r"TICKET-\d+", "<T>", text)
-
-        def restore(self, text: str) -> str:
-            return text
-
-        @relaykit.hookimpl
-        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
-            return [self]
-
     fake = FakePlugin()
     async with client(fake, Tickets()) as c:
         r = await c.moderate(MODEL, ["see TICKET-123", "plain"])

@@ -3,8 +3,6 @@ routing, limits, retries, cost, metrics and call log."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +19,8 @@ from relaykit import (
 from relaykit.metrics import observe
 from relaykit.rerank import ranked
 from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, mock_relevance
+
+from .conftest import Tickets
 
 SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 QUERY = "capital of France"
@@ -211,17 +211,6 @@ def test_metrics_count_no_output_tokens() -> None:
 
 @pytest.mark.anyio
 async def test_outbound_redaction_keeps_pii_from_the_provider_but_not_from_the_caller() -> None:
-    class Tickets:
-        def redact(self, text: str) -> str:
-            return re.sub(r"TICKET-\d+", "<T>", text)
-
-        def restore(self, text: str) -> str:
-            return text
-
-        @relaykit.hookimpl
-        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
-            return [self]
-
     fake = FakePlugin()
     async with client(fake, Tickets()) as c:
         r = await c.rerank("fake/rerank-1", "TICKET-9 status", ["see TICKET-123", "plain"])

@@ -4,7 +4,6 @@ retries, cost, metrics and call log."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +31,8 @@ from relaykit.testing import (
     mock_speech_text,
 )
 from relaykit.testing.speech_samples import mock_speech_seconds
+
+from .conftest import Tickets
 
 SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 HELLO = "Hello there, general"
@@ -337,19 +338,8 @@ async def test_the_log_line_says_the_audios_size() -> None:
 
 @pytest.mark.anyio
 async def test_outbound_redaction_keeps_pii_from_the_provider() -> None:
-    class Tickets:
-        def redact(self, text: str) -> str:
-            return re.sub(r"TICKET-\d+", "<T1>", text)
-
-        def restore(self, text: str) -> str:
-            return text.replace("<T1>", "TICKET-9")
-
-        @relaykit.hookimpl
-        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
-            return [self]
-
     fake = FakePlugin()
-    async with client(fake, Tickets()) as c:
+    async with client(fake, Tickets("<T1>", restored="TICKET-9")) as c:
         await c.speak("fake/tts-1", "your ticket is TICKET-9", voice="alloy")
     assert fake.speeches[0].text == "your ticket is <T1>"
 

@@ -3,8 +3,6 @@ limits, retries, cost, metrics and call log."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,8 @@ from relaykit import (
 from relaykit.metrics import observe
 from relaykit.testing import FakePlugin, FakeProvider, RecordingExporter, mock_audio
 from relaykit.transcription import transcription_cost
+
+from .conftest import Tickets
 
 SETTINGS: dict[str, Any] = {"storage": {"backend": "none"}, "retry": {"initial_wait": 0}}
 SPEECH = mock_audio("the quick brown fox", seconds=90)
@@ -336,17 +336,6 @@ def test_metrics_count_a_transcripts_tokens_only_when_the_vendor_does() -> None:
 
 @pytest.mark.anyio
 async def test_outbound_redaction_keeps_pii_in_the_prompt_from_the_provider() -> None:
-    class Tickets:
-        def redact(self, text: str) -> str:
-            return re.sub(r"TICKET-\d+", "<T>", text)
-
-        def restore(self, text: str) -> str:
-            return text
-
-        @relaykit.hookimpl
-        def relaykit_redactors(self, config: Any) -> Sequence[Any]:
-            return [self]
-
     fake = FakePlugin()
     async with client(fake, Tickets()) as c:
         await c.transcribe("fake/whisper-1", SPEECH, prompt="about TICKET-9")

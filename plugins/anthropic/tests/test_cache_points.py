@@ -23,6 +23,7 @@ from relaykit import (
     Tool,
     ToolCall,
 )
+from relaykit.testing import one_try_config
 from relaykit_anthropic import wire
 from relaykit_anthropic.testing import AnthropicMock, thinking_signature, validate_cache_control
 
@@ -129,11 +130,7 @@ def test_the_mock_checks_marks_as_the_api_does(marks: list[str], complaint: str)
 
 @asynccontextmanager
 async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
-    settings = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}},
-    }
+    settings = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}})
     async with relaykit.Client(settings) as c:
         yield c
 

@@ -12,7 +12,7 @@ import pytest
 
 import relaykit
 from relaykit import QuotaExceededError, Usage
-from relaykit.testing import LimiterPlugin, frozen_limiter
+from relaykit.testing import LimiterPlugin, frozen_limiter, one_try_config
 from relaykit_anthropic import wire
 from relaykit_anthropic.prices import ANTHROPIC_MODELS
 from relaykit_anthropic.testing import AnthropicMock
@@ -33,12 +33,7 @@ CACHED_CALL: dict[str, Any] = {
 async def client(
     mock: AnthropicMock, *plugins: object, **config: Any
 ) -> AsyncIterator[relaykit.Client]:
-    settings = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
-        **config,
-    }
+    settings = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}}, **config)
     async with relaykit.Client(settings, plugins=[*plugins]) as c:
         yield c
 

@@ -20,7 +20,7 @@ from relaykit import (
     TextPart,
     ToolCall,
 )
-from relaykit.testing import PDF
+from relaykit.testing import PDF, one_try_config
 from relaykit_anthropic import AnthropicProvider, wire
 from relaykit_anthropic.mock_documents import PDF_PAGE_TOKENS, document_problem
 from relaykit_anthropic.testing import AnthropicMock
@@ -33,11 +33,7 @@ EPHEMERAL = {"type": "ephemeral"}
 
 @asynccontextmanager
 async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
-    }
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
     async with relaykit.Client(config) as c:
         yield c
 

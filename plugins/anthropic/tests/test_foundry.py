@@ -12,6 +12,7 @@ import pytest
 
 import relaykit
 from relaykit import AuthenticationError, ConfigError, InvalidRequestError, NotFoundError
+from relaykit.testing import one_try_config
 from relaykit_anthropic import FoundryAnthropicProvider
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 
@@ -21,11 +22,7 @@ TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.entra-mock-token"
 
 @asynccontextmanager
 async def client(env: dict[str, str], **provider: Any) -> AsyncIterator[relaykit.Client]:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"foundry-anthropic": provider},
-    }
+    cfg = one_try_config({"foundry-anthropic": provider})
     async with relaykit.Client(cfg, env=env) as c:
         yield c
 

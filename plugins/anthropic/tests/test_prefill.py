@@ -14,7 +14,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError, Message, ToolCall, WebSearch
-from relaykit.testing import Reply
+from relaykit.testing import Reply, one_try_config
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_anthropic.testing import PREFILL_REFUSED, AnthropicMock
@@ -43,12 +43,7 @@ PREFILLED = [Message.user("List three colours as JSON."), Message.assistant("{")
 
 @asynccontextmanager
 async def client(mock: AnthropicMock, **config: Any) -> AsyncIterator[relaykit.Client]:
-    settings = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
-        **config,
-    }
+    settings = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}}, **config)
     async with relaykit.Client(settings) as c:
         yield c
 
@@ -181,10 +176,8 @@ async def test_a_paused_turn_of_text_alone_is_continued_too(mock: AnthropicMock)
 async def test_vertex_refuses_a_prefill_before_sending(
     vertex_mock: VertexClaudeMock, sa_file: Path, google_env: dict[str, str]
 ) -> None:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {
+    cfg = one_try_config(
+        {
             "vertex-anthropic": {
                 "type": "vertex-anthropic",
                 "base_url": vertex_mock.base_url,
@@ -192,8 +185,8 @@ async def test_vertex_refuses_a_prefill_before_sending(
                 "location": "us-east5",
                 "credentials_file": str(sa_file),
             }
-        },
-    }
+        }
+    )
     async with relaykit.Client(cfg, env=google_env) as c:
         with pytest.raises(InvalidRequestError) as caught:
             await c.chat("vertex-anthropic/claude-opus-4-7", PREFILLED)
@@ -207,13 +200,9 @@ async def test_vertex_refuses_a_prefill_before_sending(
 async def test_foundry_reads_the_deployments_model() -> None:
     deployments = {"prod-claude": "claude-sonnet-4-6", "old-claude": "claude-sonnet-4-5"}
     with FoundryClaudeMock(api_key=KEY, deployments=deployments) as mock:
-        cfg = {
-            "storage": {"backend": "none"},
-            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-            "providers": {
-                "foundry-anthropic": {"base_url": mock.base_url, "deployments": deployments}
-            },
-        }
+        cfg = one_try_config(
+            {"foundry-anthropic": {"base_url": mock.base_url, "deployments": deployments}}
+        )
         async with relaykit.Client(cfg, env={"ANTHROPIC_FOUNDRY_API_KEY": KEY}) as c:
             with pytest.raises(InvalidRequestError) as caught:
                 await c.chat("foundry-anthropic/prod-claude", PREFILLED)

@@ -11,6 +11,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError, Reasoning
+from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.testing import AnthropicMock
@@ -37,11 +38,7 @@ SENT_SCHEMA = {**SCHEMA, "additionalProperties": False}
 
 @asynccontextmanager
 async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}},
-    }
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY, **options}})
     async with relaykit.Client(config) as c:
         yield c
 
@@ -604,13 +601,9 @@ async def test_a_foundry_deployment_thinks_as_the_model_it_serves() -> None:
         "prod-haiku": "claude-haiku-5-5",  # thinks by default (at effort medium)
     }
     with FoundryClaudeMock(api_key=FOUNDRY_KEY, deployments=deployments) as foundry:
-        cfg = {
-            "storage": {"backend": "none"},
-            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-            "providers": {
-                "foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}
-            },
-        }
+        cfg = one_try_config(
+            {"foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}}
+        )
         async with relaykit.Client(cfg, env={"ANTHROPIC_FOUNDRY_API_KEY": FOUNDRY_KEY}) as c:
             await c.chat("foundry-anthropic/prod-opus", "think", reasoning="xhigh")
             body = foundry.last_request.json()

@@ -15,6 +15,7 @@ import pytest
 
 import relaykit
 from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart
+from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic.testing import AnthropicMock, thinking_signature
 
@@ -27,11 +28,7 @@ REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
 
 @asynccontextmanager
 async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
-    }
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
     async with relaykit.Client(config) as c:
         yield c
 

@@ -13,6 +13,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError, Message, TextPart, ToolCall
+from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic.testing import AnthropicMock
 
@@ -22,11 +23,7 @@ MODEL = "anthropic/claude-sonnet-4-5"
 
 @asynccontextmanager
 async def client(mock: AnthropicMock) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
-    }
+    config = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}})
     async with relaykit.Client(config) as c:
         yield c
 

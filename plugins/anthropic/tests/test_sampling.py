@@ -12,6 +12,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError
+from relaykit.testing import one_try_config
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
 from relaykit_anthropic.mock_thinking import thinking_problem
 from relaykit_anthropic.testing import AnthropicMock
@@ -48,12 +49,7 @@ REFUSED_VALUES = [
 
 @asynccontextmanager
 async def client(mock: AnthropicMock, **config: Any) -> AsyncIterator[relaykit.Client]:
-    settings = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": {"base_url": mock.base_url, "api_key": KEY}},
-        **config,
-    }
+    settings = one_try_config({"anthropic": {"base_url": mock.base_url, "api_key": KEY}}, **config)
     async with relaykit.Client(settings) as c:
         yield c
 
@@ -178,13 +174,9 @@ async def test_a_foundry_deployment_is_read_as_the_model_it_serves() -> None:
     # "my-claude" names no Claude version: only the deployments map says it is Opus 4.7.
     deployments = {"my-claude": "claude-opus-4-7", "old-claude": "claude-opus-4-6"}
     with FoundryClaudeMock(api_key=KEY, deployments=deployments) as foundry:
-        cfg = {
-            "storage": {"backend": "none"},
-            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-            "providers": {
-                "foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}
-            },
-        }
+        cfg = one_try_config(
+            {"foundry-anthropic": {"base_url": foundry.base_url, "deployments": deployments}}
+        )
         async with relaykit.Client(cfg, env={"ANTHROPIC_FOUNDRY_API_KEY": KEY}) as c:
             with pytest.raises(InvalidRequestError) as caught:
                 await c.chat("foundry-anthropic/my-claude", "hi", temperature=0.2)

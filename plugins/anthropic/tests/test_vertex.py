@@ -21,6 +21,7 @@ from relaykit import (
     Message,
     NotFoundError,
 )
+from relaykit.testing import one_try_config
 from relaykit_anthropic import VertexAnthropicProvider
 from relaykit_anthropic.mock_vertex import VertexClaudeMock
 from relaykit_google_auth.mock_metadata import MetadataServerMock
@@ -46,11 +47,7 @@ async def client(
     }
     if credentials_file is not None:
         provider["credentials_file"] = str(credentials_file)
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"vertex-anthropic": {k: v for k, v in provider.items() if v is not None}},
-    }
+    cfg = one_try_config({"vertex-anthropic": {k: v for k, v in provider.items() if v is not None}})
     async with relaykit.Client(cfg, env=env) as c:
         yield c
 

@@ -25,7 +25,7 @@ from relaykit import (
     WebSearch,
 )
 from relaykit.events import Finish, SearchQuery
-from relaykit.testing import Reply
+from relaykit.testing import Reply, one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic import mock_web_search, paused_turns, web_search
 from relaykit_anthropic.mock_foundry import FoundryClaudeMock
@@ -53,11 +53,7 @@ PARIS = Citation(
 @asynccontextmanager
 async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
     provider = {"base_url": mock.base_url, "api_key": KEY, **options}
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": provider},
-    }
+    config = one_try_config({"anthropic": provider})
     async with relaykit.Client(config) as c:
         yield c
 
@@ -381,10 +377,8 @@ async def test_vertex_searches_with_the_basic_tool_and_googles_beta(
     vertex_mock: VertexClaudeMock, sa_file: Path, google_env: dict[str, str]
 ) -> None:
     vertex_mock.script.push(searched())
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {
+    cfg = one_try_config(
+        {
             "vertex-anthropic": {
                 "type": "vertex-anthropic",
                 "base_url": vertex_mock.base_url,
@@ -393,8 +387,8 @@ async def test_vertex_searches_with_the_basic_tool_and_googles_beta(
                 "credentials_file": str(sa_file),
                 "anthropic_beta": "context-1m-2025-08-07",
             }
-        },
-    }
+        }
+    )
     async with relaykit.Client(cfg, env=google_env) as c:
         model = "vertex-anthropic/claude-sonnet-4-5@20250929"
         r = await c.chat(model, "Capital of France?", web_search=True)

@@ -30,7 +30,7 @@ from relaykit import (
     Usage,
 )
 from relaykit.messages import coerce_messages
-from relaykit.testing import LoopbackServer, Request, Response
+from relaykit.testing import LoopbackServer, Request, Response, one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_anthropic import AnthropicProvider, wire
 from relaykit_anthropic.prices import known_model
@@ -46,11 +46,7 @@ PNG = base64.b64decode(
 @asynccontextmanager
 async def client(mock: AnthropicMock, **options: Any) -> AsyncIterator[relaykit.Client]:
     provider = {"base_url": mock.base_url, "api_key": KEY, **options}
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"anthropic": provider},
-    }
+    config = one_try_config({"anthropic": provider})
     async with relaykit.Client(config) as c:
         yield c
 

@@ -22,7 +22,7 @@ from relaykit import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from relaykit.testing import WEATHER_TOOL
+from relaykit.testing import WEATHER_TOOL, one_try_config
 from relaykit_gemini import batches
 from relaykit_gemini.prices import known_model
 from relaykit_gemini.testing import GeminiMock
@@ -34,11 +34,7 @@ SAFETY = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH
 
 @asynccontextmanager
 async def client(mock: GeminiMock) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
-    }
+    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}})
     async with relaykit.Client(config, env={}) as c:
         yield c
 

@@ -14,7 +14,7 @@ import pytest
 import relaykit
 from relaykit import InvalidRequestError, NotFoundError, RateLimitError, Usage
 from relaykit.embeddings import estimate_tokens
-from relaykit.testing import Reply, mock_vector
+from relaykit.testing import Reply, mock_vector, one_try_config
 from relaykit_gemini import embeddings
 from relaykit_gemini.prices import known_model
 from relaykit_gemini.testing import GeminiMock
@@ -26,12 +26,7 @@ URL_PATH = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
 
 @asynccontextmanager
 async def client(mock: GeminiMock, **sections: Any) -> AsyncIterator[relaykit.Client]:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
-        **sections,
-    }
+    cfg = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}}, **sections)
     async with relaykit.Client(cfg, env={}) as c:
         yield c
 

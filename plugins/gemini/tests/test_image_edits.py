@@ -15,7 +15,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError
-from relaykit.testing import mock_image, mock_image_prompt, mock_mask
+from relaykit.testing import mock_image, mock_image_prompt, mock_mask, one_try_config
 from relaykit_gemini.testing import GeminiMock
 
 KEY = "AIzaSyA-test-key-0123456789abcdefghijklm"
@@ -26,11 +26,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 20
 
 @asynccontextmanager
 async def client(mock: GeminiMock) -> AsyncIterator[relaykit.Client]:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
-    }
+    cfg = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}})
     async with relaykit.Client(cfg, env={}) as c:
         yield c
 

@@ -20,7 +20,7 @@ from relaykit import (
     RelayError,
     Usage,
 )
-from relaykit.testing import Reply, mock_image, mock_image_prompt
+from relaykit.testing import Reply, mock_image, mock_image_prompt, one_try_config
 from relaykit_gemini.image_shapes import SHAPES_10, nearest_shape
 from relaykit_gemini.prices import known_model
 from relaykit_gemini.testing import GeminiMock
@@ -33,12 +33,7 @@ PRO_IMAGE = "gemini/gemini-3-pro-image"
 
 @asynccontextmanager
 async def client(mock: GeminiMock, **sections: Any) -> AsyncIterator[relaykit.Client]:
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
-        **sections,
-    }
+    cfg = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}}, **sections)
     async with relaykit.Client(cfg, env={}) as c:
         yield c
 

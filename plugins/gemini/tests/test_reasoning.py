@@ -17,6 +17,7 @@ import pytest
 import relaykit
 from relaykit import InvalidRequestError, Reasoning
 from relaykit.request import EFFORT_BUDGETS
+from relaykit.testing import one_try_config
 from relaykit_gemini import thinking
 from relaykit_gemini.testing import MODELS, GeminiMock, sent_reasoning, validate_thinking
 
@@ -29,11 +30,7 @@ PRO_3 = "gemini/gemini-3-pro-preview"
 
 @asynccontextmanager
 async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}},
-    }
+    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}})
     async with relaykit.Client(config, env={}) as c:
         yield c
 

@@ -10,6 +10,7 @@ import pytest
 
 import relaykit
 from relaykit import InvalidRequestError, Message, ToolCall
+from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_gemini.testing import GeminiMock
 
@@ -44,11 +45,7 @@ def test_mock_refuses_a_function_call_turn_with_no_user_turn_before_it(
 
 
 def client(mock: GeminiMock) -> relaykit.Client:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY}},
-    }
+    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY}})
     return relaykit.Client(config, env={})
 
 

@@ -23,7 +23,7 @@ from relaykit import (
     ProviderUnavailableError,
 )
 from relaykit.known_secrets import KnownSecrets
-from relaykit.testing import Reply
+from relaykit.testing import Reply, one_try_config
 from relaykit_gemini.mock_vertex import VertexMock, authorized_user_info, service_account_info
 from relaykit_gemini.vertex import VertexProvider
 from relaykit_google_auth.access_tokens import REFRESH_MARGIN, AccessTokens
@@ -52,11 +52,7 @@ async def client(
     }
     if credentials_file is not None:
         provider["credentials_file"] = str(credentials_file)
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"vertex": provider},
-    }
+    cfg = one_try_config({"vertex": provider})
     # The process's variables as the tests set them (google_env cleared this machine's):
     # the provider reads the client's environment, not os.environ.
     async with relaykit.Client(cfg, env=dict(os.environ)) as c:
@@ -173,13 +169,11 @@ async def test_a_static_token_is_sent_as_it_is_and_never_refreshed(
 ) -> None:
     token = "ya29.static-token-minted-by-gcloud-0123456789"
     vertex_mock.static_tokens.add(token)
-    cfg = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {
+    cfg = one_try_config(
+        {
             "vertex": {"base_url": vertex_mock.base_url, "project": "mock-project"},
-        },
-    }
+        }
+    )
     async with relaykit.Client(cfg, env={"VERTEX_ACCESS_TOKEN": token}) as c:
         await c.chat(MODEL, "hi")
         vertex_mock.static_tokens.clear()  # it expires

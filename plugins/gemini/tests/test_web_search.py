@@ -22,7 +22,7 @@ import pytest
 import relaykit
 from relaykit import BatchItem, Citation, InvalidRequestError, SearchLocation, WebSearch
 from relaykit.events import Finish, SearchQuery, TextDelta
-from relaykit.testing import WEATHER_TOOL, Reply
+from relaykit.testing import WEATHER_TOOL, Reply, one_try_config
 from relaykit_gemini import grounding, wire
 from relaykit_gemini.mock_vertex import VertexMock
 from relaykit_gemini.prices import known_model
@@ -51,11 +51,7 @@ CITED = (CAFE, GUIDE, TOKYO_SHOP, READ_ONLY)
 
 @asynccontextmanager
 async def client(mock: GeminiMock, **provider: Any) -> AsyncIterator[relaykit.Client]:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}},
-    }
+    config = one_try_config({"gemini": {"base_url": mock.base_url, "api_key": KEY, **provider}})
     async with relaykit.Client(config, env={}) as c:
         yield c
 
@@ -388,10 +384,8 @@ def test_a_stream_gathers_metadata_google_sends_in_pieces() -> None:
 async def test_vertex_sends_blocked_domains_as_exclude_domains(
     vertex_mock: VertexMock, sa_file: Path
 ) -> None:
-    config = {
-        "storage": {"backend": "none"},
-        "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-        "providers": {
+    config = one_try_config(
+        {
             "vertex": {
                 "type": "vertex",
                 "base_url": vertex_mock.base_url,
@@ -399,8 +393,8 @@ async def test_vertex_sends_blocked_domains_as_exclude_domains(
                 "location": "us-central1",
                 "credentials_file": str(sa_file),
             }
-        },
-    }
+        }
+    )
     vertex_mock.script.push(
         grounded(web_searches=1, search_queries=QUERIES[:1], search_suggestions=SUGGESTIONS)
     )

@@ -11,7 +11,7 @@ import pytest
 
 import relaykit
 from relaykit import ImageRequest, InvalidRequestError
-from relaykit.testing import OpenAIMock, mock_image, mock_mask
+from relaykit.testing import OpenAIMock, mock_image, mock_mask, one_try_config
 from relaykit_openai.image_rules import model_rules
 from relaykit_openai.images import request_body
 from relaykit_openai.testing import AzureOpenAIMock
@@ -176,11 +176,7 @@ def test_azure_deployments_and_presets_are_exempt() -> None:
 @pytest.mark.anyio
 async def test_an_azure_deployment_named_as_a_model_is_sent_as_asked() -> None:
     with AzureOpenAIMock(api_key=KEY, deployments={"gpt-image-1": "gpt-image-1"}) as azure:
-        cfg = {
-            "storage": {"backend": "none"},
-            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-            "providers": {"azure": {"base_url": azure.base_url, "api_key": KEY}},
-        }
+        cfg = one_try_config({"azure": {"base_url": azure.base_url, "api_key": KEY}})
         async with relaykit.Client(cfg, env={}) as client:
             with pytest.raises(InvalidRequestError) as e:
                 await client.generate_image("azure/gpt-image-1", FOX, size="512x512")

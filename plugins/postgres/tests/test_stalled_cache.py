@@ -1,22 +1,19 @@
 """The storage's response cache in front of a PostgreSQL that stops answering.
 
-A proxy on threads of its own (so it runs the same under either event loop)
-passes the storage's traffic to the real server until it stalls: from then on
-every connection, old or new, stays open and passes nothing, as a server that
-hangs (a network partition, a frozen host). ``[cache] timeout`` bounds each
-cache operation once the store has answered one; the call must finish within
-it, uncached, with the failure counted, and the client must close.
+A proxy (relaykit.testing.StallingProxy, on a thread of its own, so it runs the
+same under either event loop) passes the storage's traffic to the real server
+until it stalls: from then on every connection, old or new, stays open and
+passes nothing, as a server that hangs (a network partition, a frozen host).
+``[cache] timeout`` bounds each cache operation once the store has answered
+one; the call must finish within it, uncached, with the failure counted, and
+the client must close.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import psycopg
@@ -27,7 +24,7 @@ import relaykit
 from relaykit import hookimpl
 from relaykit.config import Config
 from relaykit.gauge_events import CacheStoreError
-from relaykit.testing import FakePlugin, RecordingExporter
+from relaykit.testing import FakePlugin, RecordingExporter, StallingProxy
 from relaykit_postgres import PostgresStorage
 from relaykit_postgres.drivers import FINISH_WAIT, AsyncDriver, ThreadDriver
 
@@ -35,74 +32,10 @@ pytestmark = pytest.mark.service("postgres")
 
 TIMEOUT = 0.3
 CLOSE_TIMEOUT = 1.0
-
-
-class StallingProxy:
-    """A TCP proxy to PostgreSQL that passes everything until :meth:`stall`, then nothing."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._server = (host, port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.02)  # a closed listener does not wake accept()
-        self.port = int(self._listener.getsockname()[1])
-        self.stalled = threading.Event()
-        self._stopping = False
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> StallingProxy:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping = True
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in self._threads:
-            thread.join(5)
-
-    def stall(self) -> None:
-        """From now on, pass nothing either way and leave every connection open."""
-        self.stalled.set()
-
-    def _spawn(self, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        with self._listener:
-            while not self._stopping:
-                try:
-                    near, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
-                near.settimeout(None)
-                far = socket.create_connection(self._server)
-                with self._lock:
-                    self._sockets += (near, far)
-                self._spawn(self._pump, near, far)
-                self._spawn(self._pump, far, near)
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            if self.stalled.is_set():
-                continue  # swallowed: the connection stays open, nothing comes through
-            try:
-                dst.sendall(data)
-            except OSError:
-                return
+#: the proxy cuts its stalled connections this long after the stall: a regression
+#: that waits on the stall for ever (shielded, or in a worker thread no scope can
+#: cancel) then fails its timing assertions instead of hanging the suite
+WATCHDOG = 20.0
 
 
 class BehindProxy:
@@ -146,7 +79,7 @@ async def test_a_stalled_server_costs_a_cached_call_the_cache_timeout_and_closin
         async with client:
             warm = await client.chat("fake/m", "warm", temperature=0)  # the pool open, migrated
             assert warm.text
-            await anyio.to_thread.run_sync(proxy.stall)
+            proxy.stall(cut_after=WATCHDOG)
             started = time.monotonic()
             answer = await client.chat("fake/m", "stalled", temperature=0)
             took = time.monotonic() - started
@@ -211,11 +144,11 @@ class TestAsyncDriverAgainstAStalledServer:
         driver = AsyncDriver(dsn, {}, min_size=1, max_size=1)
         await driver.open()
         try:
-            with anyio.fail_after(FINISH_WAIT + 10):
+            with anyio.fail_after(WATCHDOG + 10):
                 with anyio.move_on_after(0.3) as scope:
                     async with driver.transaction() as tx:
                         await tx.execute("SELECT 1")  # in a transaction now
-                        await anyio.to_thread.run_sync(proxy.stall)
+                        proxy.stall(cut_after=WATCHDOG)
                         started = time.monotonic()
                         await anyio.sleep(10)  # cancelled here: the rollback meets the stall
                 took = time.monotonic() - started

@@ -25,16 +25,12 @@ Run more seeds locally with ``RELAYKIT_CHAOS_SEEDS=1-20``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
-import socket
-import struct
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -51,7 +47,13 @@ from relaykit import QuotaExceededError
 from relaykit.budgets import MICRO_USD, period_bounds
 from relaykit.config import LimitConfig
 from relaykit.protocols import CallRecord, LogQuery, Reservation
-from relaykit.testing import MID_PERIOD, LimiterPlugin, OpenAIMock, RecordingExporter
+from relaykit.testing import (
+    MID_PERIOD,
+    LimiterPlugin,
+    OpenAIMock,
+    RecordingExporter,
+    StallingProxy,
+)
 from relaykit.testing.chaos import (
     ChaosScript,
     Seen,
@@ -63,6 +65,7 @@ from relaykit.testing.chaos import (
     wait_for_closed_connections,
 )
 from relaykit.testing.services import require_service
+from relaykit.testing.tcp_proxy import Direction, Fault
 from relaykit_redis import RedisClient, RedisRateLimiter
 
 URL = "redis://127.0.0.1:6379/15"  # a database of its own, away from anything real
@@ -443,16 +446,14 @@ def test_two_processes_share_the_redis_limiter_and_cache(
 # -- 2: Redis itself misbehaves ----------------------------------------------------
 
 
-class RedisProxy:
-    """A TCP proxy in front of Redis that cuts connections and delays what passes.
+class RedisFaults:
+    """Seeded faults for a :class:`~relaykit.testing.StallingProxy` in front of Redis.
 
-    On threads of its own, so it runs the same under either event loop. Each
-    chunk of commands or replies may be delayed, or the connection cut in its
-    stead: a command cut never reaches Redis; a reply cut is lost after Redis
-    ran the command (a script charged the limits, its answer never arrives).
-    A cut is a reset or a close, drawn. A stalled connection stays open and
-    passes nothing more, either way: a Redis that hangs. ``faults`` turns the
-    faults on and off.
+    Each chunk of commands or replies may be delayed, or the connection cut in its
+    stead: a command cut never reaches Redis; a reply cut is lost after Redis ran
+    the command (a script charged the limits, its answer never arrives). A cut is
+    a reset or a close, drawn. A stalled connection stays open and passes nothing
+    more, either way: a Redis that hangs.
     """
 
     def __init__(
@@ -460,120 +461,19 @@ class RedisProxy:
     ) -> None:
         self._rng = rng
         self._cut, self._delay, self._stall = cut, delay, stall
-        #: connections that stopped passing anything on (their client-side socket)
-        self._stalled: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.02)  # a closed listener does not wake accept()
-        self._stopping = False
-        self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/15"
-        self.faults = True
         self.cuts = {"command": 0, "reply": 0, "stall": 0}
-        #: the client-side sockets still open, each with its Redis-side one
-        self.open: dict[socket.socket, socket.socket] = {}
-        self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> RedisProxy:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping = True
-        with self._lock:
-            pairs = list(self.open.items())
-        for pair in pairs:
-            self._close(*pair)
-        for thread in self._threads:
-            thread.join(5)
-
-    def _spawn(self, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        with self._listener:
-            while not self._stopping:
-                try:
-                    near, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
-                near.settimeout(None)
-                self._serve(near)
-
-    def _serve(self, near: socket.socket) -> None:
-        far = socket.create_connection(("127.0.0.1", 6379))
-        with self._lock:
-            self.open[near] = far
-        self._spawn(self._pump, near, far, near, far, "command")
-        self._spawn(self._pump, near, far, far, near, "reply")
-
-    def _draw(self) -> str:
-        with self._lock:
-            if not self.faults:
-                return "pass"
-            x = self._rng.random()
-            if x < self._cut:
-                return self._rng.choice(("reset", "close"))
-            if x < self._cut + self._stall:
-                return "stall"
-            return "delay" if x < self._cut + self._stall + self._delay else "pass"
-
-    def _pump(
-        self,
-        near: socket.socket,
-        far: socket.socket,
-        src: socket.socket,
-        dst: socket.socket,
-        what: str,
-    ) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                break
-            if not data:
-                break
-            fault = self._draw()
-            if near in self._stalled:
-                continue  # swallowed: the connection stays open, nothing comes through
-            if fault == "stall":
-                with self._lock:
-                    self.cuts["stall"] += 1
-                    self._stalled.add(near)
-                continue
-            if fault == "delay":
-                time.sleep(self._rng.uniform(0.005, 0.05))
-            elif fault != "pass":
-                with self._lock:
-                    self.cuts[what] += 1
-                if fault == "reset":  # an RST, not a FIN
-                    with contextlib.suppress(OSError):
-                        near.setsockopt(
-                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                        )
-                break
-            try:
-                dst.sendall(data)
-            except OSError:
-                break
-        self._close(near, far)
-
-    def _close(self, near: socket.socket, far: socket.socket) -> None:
-        with self._lock:
-            self.open.pop(near, None)
-        for sock in (near, far):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def wait_closed(self, timeout: float = 2.0) -> int:
-        """The connections still open after up to ``timeout`` seconds (their closes
-        reach the proxy's threads a little after the client made them)."""
-        deadline = time.monotonic() + timeout
-        while self.open and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return len(self.open)
+    def __call__(self, direction: Direction) -> Fault:
+        x = self._rng.random()
+        if x < self._cut:
+            self.cuts["command" if direction == "to_server" else "reply"] += 1
+            return self._rng.choice(("reset", "close"))
+        if x < self._cut + self._stall:
+            self.cuts["stall"] += 1
+            return "stall"
+        if x < self._cut + self._stall + self._delay:
+            return self._rng.uniform(0.005, 0.05)
+        return "pass"
 
 
 @pytest.mark.anyio
@@ -587,14 +487,14 @@ async def test_a_redis_that_drops_connections_fails_limits_closed_and_the_cache_
 ) -> None:
     caplog.set_level(logging.WARNING)
     _arm(servers, seed)
-    with RedisProxy(random.Random(seed), stall=0.01) as proxy:
+    faults = RedisFaults(random.Random(seed), stall=0.01)
+    with StallingProxy("127.0.0.1", 6379, faults=faults) as proxy:
         # the limiter's decisions are shielded from the calls' cancellations: a
         # stalled connection holds them for the limiter's timeout (5 s unless set)
-        runs = await _run_clients(
-            servers, tmp_path, prefix, seed, url=proxy.url, limiter_timeout=0.3
-        )
-        left_open = proxy.wait_closed()
-        cuts = dict(proxy.cuts)
+        url = f"redis://127.0.0.1:{proxy.port}/15"
+        runs = await _run_clients(servers, tmp_path, prefix, seed, url=url, limiter_timeout=0.3)
+        left_open = await proxy.wait_closed()
+        cuts = dict(faults.cuts)
     where = f"seed {seed}"
     assert not left_open, f"{where}: {left_open} connections to Redis left open"
     _check_clients(where, runs, servers, caplog)

@@ -25,6 +25,7 @@ _EXPORTS = {
     "Reply": "script",
     "Script": "script",
     "VendorMock": "vendor_mock",
+    "StallingProxy": "tcp_proxy",
     "OpenAIMock": "openai_mock",
     "FakeProvider": "fake_provider",
     "FakePlugin": "fake_provider",
@@ -54,6 +55,7 @@ _EXPORTS = {
     "require_program": "services",
     "require_service": "services",
     "instant_retries": "retries",
+    "one_try_config": "configs",
     "cancel_in_flight": "cancelling",
     "bare_record": "records",
     "capture_call_log": "call_log_capture",
@@ -111,6 +113,7 @@ __all__ = [
     "Response",
     "Script",
     "SpeechContract",
+    "StallingProxy",
     "StorageContract",
     "TranscriptionContract",
     "VendorMock",
@@ -136,6 +139,7 @@ __all__ = [
     "mock_speech_text",
     "mock_transcript",
     "mock_vector",
+    "one_try_config",
     "require_program",
     "require_service",
     "run_limit_workload",
@@ -155,6 +159,7 @@ if TYPE_CHECKING:
     from .cache_store_contract import CacheStoreContract
     from .call_log_capture import call_log_lines, capture_call_log
     from .cancelling import cancel_in_flight
+    from .configs import one_try_config
     from .embedding_vectors import MOCK_DIMENSIONS, mock_embedding_tokens, mock_vector
     from .fake_provider import FakePlugin, FakeProvider
     from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
@@ -186,5 +191,6 @@ if TYPE_CHECKING:
     from .services import require_program, require_service, service_reachable
     from .speech_samples import mock_speech, mock_speech_text
     from .storage_contract import StorageContract
+    from .tcp_proxy import StallingProxy
     from .tls_certs import LoopbackTLS, loopback_tls
     from .vendor_mock import VendorMock

@@ -51,6 +51,7 @@ from relaykit import (
 )
 
 from .audio_samples import mock_audio, mock_transcript
+from .configs import one_try_config
 from .embedding_vectors import MOCK_DIMENSIONS, mock_vector
 from .image_samples import mock_image, mock_image_prompt, mock_mask, mock_pixel
 from .memory_storage import MemoryStorage
@@ -188,13 +189,7 @@ class Harness:
 
     def config(self, **sections: Any) -> dict[str, Any]:
         """A client config reaching the mock, with instant single-attempt retries by default."""
-        cfg: dict[str, Any] = {
-            "storage": {"backend": "none"},
-            "retry": {"attempts": 1, "initial_wait": 0, "max_retry_after": 0},
-            "providers": dict(self.providers),
-        }
-        cfg.update(sections)
-        return cfg
+        return one_try_config(self.providers, **sections)
 
 
 @asynccontextmanager

@@ -9,61 +9,17 @@ Messages API and InvokeModel routes until session 22).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 import relaykit
-from relaykit.testing import OpenAIMock, Reply
+from relaykit.testing import Reply
 from relaykit.testing.vendor_mock import VendorMock
-from relaykit_anthropic.testing import AnthropicMock
 from relaykit_bedrock.testing import BedrockMock
-from relaykit_cohere.testing import CohereMock
-from relaykit_gemini.testing import GeminiMock
-from relaykit_ollama.testing import OllamaMock
 
-KEY = "test-key-0123456789abcdefghijklmnop"
-
-#: name -> (the mock, the provider table for its base URL, a model it serves)
-MOCKS: dict[
-    str, tuple[Callable[[], AbstractContextManager[Any]], Callable[[str], dict[str, Any]], str]
-] = {
-    "openai": (
-        lambda: OpenAIMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "openai/gpt-4o-mini",
-    ),
-    "anthropic": (
-        lambda: AnthropicMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "anthropic/claude-haiku-4-5",
-    ),
-    "gemini": (
-        lambda: GeminiMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "gemini/gemini-2.5-flash",
-    ),
-    "ollama": (OllamaMock, lambda url: {"base_url": url}, "ollama/llama3.2"),
-    "bedrock": (
-        lambda: BedrockMock(bearer_token=KEY),
-        lambda url: {"base_url": url, "control_plane_url": url, "api_key": KEY},
-        "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0",
-    ),
-    "cohere": (
-        lambda: CohereMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "cohere/command-a-03-2025",
-    ),
-}
-
-
-@pytest.fixture(params=sorted(MOCKS))
-def vendor(request: pytest.FixtureRequest) -> Iterator[tuple[VendorMock, dict[str, Any], str]]:
-    make, table, model = MOCKS[request.param]
-    with make() as mock:
-        yield mock, {request.param: table(mock.base_url)}, model
+# ``vendor`` (conftest.py): each chat API's mock in turn
 
 
 @pytest.mark.anyio
@@ -88,6 +44,7 @@ async def test_a_scripted_connection_fault_answers_nothing(
 
 # -- Bedrock's other routes: the Messages API (Claude 4.7 on) and InvokeModel ---------
 
+KEY = "test-key-0123456789abcdefghijklmnop"
 OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"
 BEDROCK_CALLS: dict[str, Callable[[relaykit.Client], Awaitable[Any]]] = {
     "messages-chat": lambda c: c.chat(OPUS_4_7, "hi", max_tokens=9),

@@ -14,8 +14,6 @@ their hold back (:func:`relaykit.http.never_sent`).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -23,65 +21,19 @@ import pytest
 import relaykit
 from relaykit import InvalidRequestError, Message, TextPart
 from relaykit.messages import DocumentPart, ImagePart, ReasoningPart, ToolCall, ToolResultPart
-from relaykit.testing import OpenAIMock
 from relaykit.testing.vendor_mock import VendorMock
-from relaykit_anthropic.testing import AnthropicMock
-from relaykit_bedrock.testing import BedrockMock
-from relaykit_cohere.testing import CohereMock
-from relaykit_gemini.testing import GeminiMock
-from relaykit_ollama.testing import OllamaMock
 
-KEY = "test-key-0123456789abcdefghijklmnop"
-
-#: name -> (the mock, the provider table for its base URL, a model it serves)
-MOCKS: dict[
-    str, tuple[Callable[[], AbstractContextManager[Any]], Callable[[str], dict[str, Any]], str]
-] = {
-    "openai": (
-        lambda: OpenAIMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "openai/gpt-4o-mini",
-    ),
-    "openai-responses": (
-        lambda: OpenAIMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY, "api": "responses", "type": "openai"},
-        "openai-responses/gpt-4o-mini",
-    ),
-    "anthropic": (
-        lambda: AnthropicMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "anthropic/claude-haiku-4-5",
-    ),
-    "gemini": (
-        lambda: GeminiMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "gemini/gemini-2.5-flash",
-    ),
-    "ollama": (OllamaMock, lambda url: {"base_url": url}, "ollama/llama3.2"),
-    "bedrock": (
-        lambda: BedrockMock(bearer_token=KEY),
-        lambda url: {"base_url": url, "control_plane_url": url, "api_key": KEY},
-        "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0",
-    ),
-    "bedrock-messages": (
-        lambda: BedrockMock(bearer_token=KEY),
-        lambda url: {"base_url": url, "control_plane_url": url, "api_key": KEY},
-        "bedrock/global.anthropic.claude-opus-4-7",
-    ),
-    "cohere": (
-        lambda: CohereMock(api_key=KEY),
-        lambda url: {"base_url": url, "api_key": KEY},
-        "cohere/command-a-03-2025",
-    ),
-}
-
-
-@pytest.fixture(params=sorted(MOCKS))
-def vendor(request: pytest.FixtureRequest) -> Iterator[tuple[VendorMock, dict[str, Any], str]]:
-    make, table, model = MOCKS[request.param]
-    name = model.split("/", 1)[0]
-    with make() as mock:
-        yield mock, {name: table(mock.base_url)}, model
+# ``vendor`` (conftest.py): each chat API's mock in turn; these are its APIs
+APIS = (
+    "anthropic",
+    "bedrock",
+    "bedrock-messages",
+    "cohere",
+    "gemini",
+    "ollama",
+    "openai",
+    "openai-responses",
+)
 
 
 def bad_turns(role: str, bad: object) -> list[Message]:
@@ -202,12 +154,12 @@ IMAGE_IN: dict[str, dict[str, str]] = {
     # System prompts: text only, but for Responses (a system message's content takes
     # input_image) and Ollama (a message's `images`, whatever its role).
     "system": {
-        name: "sent" if name in ("openai-responses", "ollama") else "refused" for name in MOCKS
+        name: "sent" if name in ("openai-responses", "ollama") else "refused" for name in APIS
     },
     # Assistant turns: Chat Completions, Responses and Cohere take text there.
     "assistant": {
         name: "refused" if name in ("openai", "openai-responses", "cohere") else "sent"
-        for name in MOCKS
+        for name in APIS
     },
 }
 
