@@ -530,13 +530,13 @@ async def test_another_global_propagator_is_asked_for_the_headers(
     tracing: TracingExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from opentelemetry import propagate
-    from opentelemetry.propagators.textmap import DefaultSetter, TextMapPropagator
+    from opentelemetry.propagators.textmap import TextMapPropagator, default_setter
 
     class Custom(TextMapPropagator):
         def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
             return context
 
-        def inject(self, carrier: Any, context: Any = None, setter: Any = DefaultSetter()) -> None:
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
             setter.set(carrier, "x-custom-trace", "1")
 
         @property

@@ -555,7 +555,7 @@ class CallTracer:
         # work done here: ~28 k instructions a request through its generic path
         # (context look-ups, an ABC check, three format specs), ~10 k this way.
         context = self._current_context()
-        span = context.get(self._span_key)
+        span: Any = context.get(self._span_key)
         if span is not None and (type(span) in self._span_types or self._is_span(span)):
             span_context = span.get_span_context()
             if span_context != self._invalid:
