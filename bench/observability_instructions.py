@@ -41,6 +41,11 @@ realistic reading (fresh text to redact in both directions).
 application does (``observability.Conversation``): the history repeats, and only
 the newest user message and answer are new text.
 
+``--realistic --http`` makes the same calls over relaykit-aiohttp and TLS to
+``observability.py``'s ``RealisticMock`` on loopback (``max_tokens=512``, as its
+realistic reading), the mock's thread counted too: the call path issue #6's
+target is read on, with the HTTP client, TLS and the ``traceparent`` header.
+
 ``--free-scans`` makes both redactors' scans free (the built-in secret
 redactor returns its text, relaykit-pii finds nothing) while the redaction
 chain, its memo and the records still run: what the features would cost with
@@ -66,6 +71,7 @@ import gc
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,18 +81,20 @@ import anyio.lowlevel
 from instructions import cachegrind
 from observability import (
     ANSWER,
+    KEY,
     MAIN_FEATURES,
     PROMPT,
     Conversation,
     InMemoryTracing,
     NoOpExporter,
+    RealisticMock,
     scenario,
 )
 
 import relaykit
 from relaykit import hookimpl
 from relaykit.config import Config
-from relaykit.testing import FakePlugin
+from relaykit.testing import FakePlugin, loopback_tls
 
 WARMUP = 300
 #: set in the children's environment by ``--free-scans``
@@ -161,48 +169,95 @@ def free_scans() -> None:
 
 
 async def child(
-    name: str, tracer: str, calls: int, realistic: bool = False, history: int = 0
+    name: str,
+    tracer: str,
+    calls: int,
+    realistic: bool = False,
+    history: int = 0,
+    http: bool = False,
 ) -> None:
     """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run);
     ``realistic``: each call sends the realistic turn and gets a new ~1 KB answer;
-    ``history``: each turn resends that many earlier exchanges (a chat's later turns)."""
+    ``history``: each turn resends that many earlier exchanges (a chat's later turns);
+    ``http``: to :class:`observability.RealisticMock` over TLS (relaykit-aiohttp), as
+    ``observability.py --realistic`` calls, the mock's thread counted too."""
     if os.environ.get(FREE_SCANS):
         free_scans()
-    config = scenario(SCENARIOS[name], {"storage": {"backend": "none"}})
+    if http:
+        with tempfile.TemporaryDirectory() as tmp:
+            certs = loopback_tls()
+            with RealisticMock(KEY, tls=certs.server_context) as mock:
+                base: dict[str, Any] = {
+                    "storage": {"backend": "none"},
+                    "http": {"ca_file": str(certs.write_ca(Path(tmp) / "ca.pem"))},
+                    "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
+                }
+                await _calls(name, tracer, calls, base, history, mock)
+        return
+    await _calls(
+        name, tracer, calls, {"storage": {"backend": "none"}}, history if realistic else None
+    )
+
+
+async def _calls(
+    name: str,
+    tracer: str,
+    calls: int,
+    base: dict[str, Any],
+    history: int | None,
+    mock: RealisticMock | None = None,
+) -> None:
+    """The warm-up and the counted calls of :func:`child` (``history`` None: the short
+    prompt; ``mock``: over HTTP to it, else to the fake provider)."""
+    config = scenario(SCENARIOS[name], base)
     if name == "untraced":
         config["telemetry"] = {"tracing": False}
     tracing: Any = InMemoryTracing() if tracer == "memory" else LeanTracing()
     fake = FakePlugin()
-    conversation = Conversation(history)
+    conversation = Conversation(history or 0)
+    # as observability.py's realistic reading over HTTP (512), or its in-process one
+    model, max_tokens = ("openai/gpt-4o-mini", 512) if mock is not None else ("fake/m", 64)
 
     def turn(label: str) -> Any:
-        if not realistic:
+        if history is None:
             return f"{PROMPT} ({label})"
-        fake.script.reply(f"{ANSWER} ({label})")  # new every call, as RealisticMock's
+        if mock is None:
+            fake.script.reply(f"{ANSWER} ({label})")  # new every call, as RealisticMock's
         return conversation(label)
 
     async with relaykit.Client(config, plugins=[fake, NoOpExporter(), tracing]) as client:
         for i in range(WARMUP):
-            await client.chat("fake/m", turn(f"warm-up {i}"), max_tokens=64)
+            await client.chat(model, turn(f"warm-up {i}"), max_tokens=max_tokens)
             await anyio.lowlevel.checkpoint()
         await tracing.flush()
         gc.collect()
         gc.freeze()
         for i in range(calls):
-            await client.chat("fake/m", turn(f"request {i}"), max_tokens=64)
+            await client.chat(model, turn(f"request {i}"), max_tokens=max_tokens)
             await anyio.lowlevel.checkpoint()
             if i % 500 == 499:
                 await tracing.flush()
                 fake.calls.clear()
+                if mock is not None:
+                    mock.requests.clear()
 
 
 def instructions(
-    name: str, tracer: str, calls: int, realistic: bool = False, history: int = 0
+    name: str,
+    tracer: str,
+    calls: int,
+    realistic: bool = False,
+    history: int = 0,
+    http: bool = False,
 ) -> int:
     """Instructions the whole child process executed for ``calls`` measured calls."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # both runs of a pair do the same work
     argv = [str(Path(__file__)), "--child", name, tracer, str(calls), "--history", str(history)]
-    return cachegrind([*argv, "--realistic"] if realistic else argv, env)
+    if realistic:
+        argv.append("--realistic")
+    if http:
+        argv.append("--http")
+    return cachegrind(argv, env)
 
 
 def main() -> None:
@@ -225,15 +280,23 @@ def main() -> None:
         action="store_true",
         help="the redactors' scans find nothing at no cost (the chain and records still run)",
     )
+    p.add_argument(
+        "--http",
+        action="store_true",
+        help="with --realistic: over relaykit-aiohttp and TLS to a loopback mock (its thread"
+        " counted), not the fake provider",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO TRACER CALLS
     args = p.parse_args()
     if args.free_scans:
         os.environ[FREE_SCANS] = "1"  # the children inherit it
     if args.history and not args.realistic:
         p.error("--history goes with --realistic: add --realistic")
+    if args.http and not args.realistic:
+        p.error("--http goes with --realistic: add --realistic")
     if args.child:
         name, tracer, calls = args.child
-        anyio.run(child, name, tracer, int(calls), args.realistic, args.history)
+        anyio.run(child, name, tracer, int(calls), args.realistic, args.history, args.http)
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
@@ -243,8 +306,10 @@ def main() -> None:
     for name in args.scenarios.split(","):
         for tracer in args.tracers.split(",") if name in TRACED else ["-"]:
             traced = tracer if tracer != "-" else "memory"
-            low = instructions(name, traced, 200, args.realistic, args.history)
-            high = instructions(name, traced, 200 + args.calls, args.realistic, args.history)
+            low = instructions(name, traced, 200, args.realistic, args.history, args.http)
+            high = instructions(
+                name, traced, 200 + args.calls, args.realistic, args.history, args.http
+            )
             n = (high - low) / args.calls
             if name == "plain":
                 plain = n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -241,7 +242,7 @@ def test_a_text_seen_once_is_not_held() -> None:
     assert not memo._done
     assert len(memo._recent) == chain.memo_size().entries == 3
     for key, result in memo._recent.items():
-        assert isinstance(key, bytes) and len(key) == 32
+        assert isinstance(key, int) and key.bit_length() <= 128  # two keyed hashes
         assert "jane" not in result and "hunter2" not in result
     chain.text(texts[0])
     assert list(memo._done) == [texts[0]]
@@ -425,3 +426,26 @@ def test_the_memo_never_changes_what_a_text_becomes_and_stays_in_bounds(
         text = base + " pad" * (padding * 40)  # some under MEMO_MIN_TEXT, some over
         assert chain.text(text) == fresh.redact(text)
         assert chain.memo_size().chars <= memo_chars
+
+
+def test_recent_results_are_told_apart_by_keys_of_each_whole_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Texts that differ in one character at either end, or by a NUL in front, get keys
+    of their own, with keyed hashes and with SHA-256 (where hash() is not SipHash)."""
+    from relaykit import redaction
+
+    base = "jane wrote: " + "x" * 200
+    texts = [base, "J" + base[1:], base[:-1] + "y", "\0" + base, base + "\0"]
+    for keyed in (True, False):
+        monkeypatch.setattr(redaction, "_KEYED_HASH", keyed)
+        keys = [redaction._digest(t) for t in texts]
+        assert len(set(keys)) == len(texts)
+        assert all(isinstance(k, int if keyed else bytes) for k in keys)
+        assert keys == [redaction._digest("".join(list(t))) for t in texts]  # copies alike
+        masker = PureMasker()
+        chain = RedactionChain([masker])
+        expected = [t.replace("jane", "[NAME]") for t in texts]
+        for _ in range(2):  # seen once (recent results), then again
+            assert [chain.text("".join(list(t))) for t in texts] == expected
+        assert masker.seen == len(texts)

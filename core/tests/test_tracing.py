@@ -475,3 +475,78 @@ async def test_a_moderation_call_is_one_span_without_content(tracing: TracingExp
     )
     assert (a["relaykit.cost_usd"], a["gen_ai.response.id"]) == (0.0, "modr-fake")
     assert not any("secret" in str(value) for value in a.values())
+
+
+def _span_context(flags: int = 1, state: Any = None) -> Any:
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    return NonRecordingSpan(
+        SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False,
+                    TraceFlags(flags), state)
+    )  # fmt: skip
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "case", ["no span", "sampled", "unsampled", "trace state", "baggage", "both", "odd ids"]
+)
+async def test_injected_headers_are_the_global_propagators(
+    tracing: TracingExporter, case: str
+) -> None:
+    """inject_headers' own path for the default propagator writes what propagate.inject does."""
+    from opentelemetry import baggage, context, propagate, trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceState
+
+    ctx = context.get_current()
+    if case in ("sampled", "both"):
+        ctx = trace.set_span_in_context(_span_context(), ctx)
+    elif case == "unsampled":
+        ctx = trace.set_span_in_context(_span_context(0), ctx)
+    elif case == "trace state":
+        state = TraceState([("vendor", "a=b"), ("other", "c")])
+        ctx = trace.set_span_in_context(_span_context(state=state), ctx)
+    elif case == "odd ids":  # out of the W3C ranges: spelled as the propagator spells them
+        odd = SpanContext(2**130 + 5, 7, False, trace.TraceFlags(1))
+        ctx = trace.set_span_in_context(NonRecordingSpan(odd), ctx)
+    if case in ("baggage", "both"):
+        ctx = baggage.set_baggage("user", "jane doe", ctx)
+    async with client([FakePlugin(), tracing]) as c:
+        tracer = c._tracer
+        assert tracer is not None and tracer._w3c is propagate.get_global_textmap()
+        token = context.attach(ctx)
+        try:
+            ours: dict[str, str] = {}
+            tracer.inject_headers(ours)
+            theirs: dict[str, str] = {}
+            propagate.inject(theirs)
+        finally:
+            context.detach(token)
+    assert ours == theirs
+    assert ("traceparent" in ours) is (case not in ("no span", "baggage"))
+
+
+@pytest.mark.anyio
+async def test_another_global_propagator_is_asked_for_the_headers(
+    tracing: TracingExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry import propagate
+    from opentelemetry.propagators.textmap import TextMapPropagator, default_setter
+
+    class Custom(TextMapPropagator):
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            return context
+
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            setter.set(carrier, "x-custom-trace", "1")
+
+        @property
+        def fields(self) -> set[str]:
+            return {"x-custom-trace"}
+
+    async with client([FakePlugin(), tracing]) as c:
+        tracer = c._tracer
+        assert tracer is not None
+        monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", Custom())  # set after the client
+        headers: dict[str, str] = {}
+        tracer.inject_headers(headers)
+    assert headers == {"x-custom-trace": "1"}

@@ -79,6 +79,7 @@ class CallTracer:
         registry: ProviderRegistry,
     ) -> None:
         from opentelemetry import context, propagate, trace
+        from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
         from . import __version__
 
@@ -96,6 +97,14 @@ class CallTracer:
         self._attach = context.attach
         self._detach = context.detach
         self._in_context = trace.set_span_in_context
+        # inject_headers' own path for the default propagator (None: always the global's)
+        self._w3c = _default_w3c_textmap(propagate)
+        self._span_key, self._baggage_key = _context_keys() if self._w3c else ("", "")
+        self._current_context = context.get_current
+        self._span_types: set[type] = set()  # those isinstance found to be spans
+        self._invalid = trace.INVALID_SPAN_CONTEXT
+        self._empty_state = trace.INVALID_SPAN_CONTEXT.trace_state  # the API's default
+        self._w3c_baggage = W3CBaggagePropagator()
 
     @classmethod
     def create(
@@ -139,7 +148,9 @@ class CallTracer:
             call.redaction = redaction = self._redaction.for_call()
             attributes["gen_ai.input.messages"] = self._messages_json(request.messages, redaction)
         call.span_target = target
-        return self._tracer.start_span(name, kind=self._client_kind, attributes=attributes)
+        # by position (name, context, kind, attributes: the API's order): keywords
+        # cost a Python tracer's call ~1 k instructions more
+        return self._tracer.start_span(name, None, self._client_kind, attributes)
 
     def start_embeddings(self, call: _Call) -> Any:
         """Start the span of an embeddings call: ``embeddings {model}``.
@@ -534,8 +545,40 @@ class CallTracer:
     # -- propagation ---------------------------------------------------------
 
     def inject_headers(self, headers: MutableMapping[str, str]) -> None:
-        """Header hook: add ``traceparent`` (and ``tracestate``) of the current span."""
-        self._propagate.inject(headers)
+        """Header hook: add ``traceparent`` (and ``tracestate``, ``baggage``) of the current
+        context, as the global propagator does (``propagate.inject``)."""
+        textmap = self._propagate.get_global_textmap()
+        if textmap is not self._w3c:
+            textmap.inject(headers)
+            return
+        # The API's default propagator (W3C trace context, then W3C baggage), its
+        # work done here: ~28 k instructions a request through its generic path
+        # (context look-ups, an ABC check, three format specs), ~10 k this way.
+        context = self._current_context()
+        span: Any = context.get(self._span_key)
+        if span is not None and (type(span) in self._span_types or self._is_span(span)):
+            span_context = span.get_span_context()
+            if span_context != self._invalid:
+                trace_id, span_id, _, flags, trace_state, _ = span_context
+                try:
+                    headers["traceparent"] = (
+                        f"00-{trace_id.to_bytes(16, 'big').hex()}"
+                        f"-{span_id.to_bytes(8, 'big').hex()}-{flags.to_bytes(1, 'big').hex()}"
+                    )
+                except OverflowError:  # ids or flags out of range: as W3C's propagator spells them
+                    headers["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+                if trace_state is not self._empty_state and trace_state:
+                    headers["tracestate"] = trace_state.to_header()
+        if context.get(self._baggage_key):
+            self._w3c_baggage.inject(headers, context)
+
+    def _is_span(self, value: object) -> bool:
+        """Whether ``value`` is an OpenTelemetry span (its type remembered if so)."""
+        if not isinstance(value, self._trace.Span):
+            return False
+        if len(self._span_types) < 64:
+            self._span_types.add(type(value))
+        return True
 
     # -- helpers -------------------------------------------------------------
 
@@ -622,6 +665,36 @@ def _add_usage_details(attributes: dict[str, Any], usage: Usage) -> None:
     if usage.web_searches:
         # No GenAI convention counts server-side tool uses yet: relaykit's own name.
         attributes["relaykit.usage.web_searches"] = usage.web_searches
+
+
+def _context_keys() -> tuple[str, str]:
+    """The keys the API keeps the current span and the baggage under in a context."""
+    from opentelemetry import baggage
+    from opentelemetry.trace import propagation
+
+    return propagation._SPAN_KEY, baggage._BAGGAGE_KEY
+
+
+def _default_w3c_textmap(propagate: Any) -> Any | None:
+    """The global propagator if it is the API's default (W3C trace context, then W3C
+    baggage, as ``OTEL_PROPAGATORS`` unset makes it), else None."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    textmap = propagate.get_global_textmap()
+    if type(textmap) is not CompositePropagator:
+        return None
+    kinds = [type(p) for p in getattr(textmap, "_propagators", ())]
+    if kinds != [TraceContextTextMapPropagator, W3CBaggagePropagator]:
+        return None
+    try:  # what that path reads: private names of the API, and a context's six fields
+        _context_keys()
+    except AttributeError:
+        return None
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    return textmap if len(INVALID_SPAN_CONTEXT) == 6 else None
 
 
 class _Active:

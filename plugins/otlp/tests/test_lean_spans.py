@@ -627,3 +627,34 @@ async def test_a_span_ended_in_a_thread_and_one_in_the_loop_both_arrive(
     await anyio.lowlevel.checkpoint()
     await exporter.aclose()
     assert sorted(s.name for s in collector.spans()) == ["in a thread", "in the loop"]
+
+
+def test_span_contexts_are_the_apis_own_built_without_its_constructor(
+    collector: Collector,
+) -> None:
+    from relaykit_otlp import lean_spans
+
+    # this API's SpanContext is the tuple the fast path builds (else it falls back)
+    assert lean_spans._new_context is tuple.__new__
+    exporter = OtlpExporter(endpoint=collector.url, metrics_enabled=False)
+    assert exporter.tracer_provider is not None
+    tracer = exporter.tracer_provider.get_tracer("relaykit")
+    root = tracer.start_span("root")
+    state = TraceState([("vendor", "v")])
+    remote = SpanContext(0x1F, 0x2E, True, TraceFlags(TraceFlags.SAMPLED), state)
+    child = tracer.start_span("child", context=_in_context(remote))
+    for span, state_of in ((root, INVALID_SPAN_CONTEXT.trace_state), (child, state)):
+        made = span.get_span_context()
+        rebuilt = SpanContext(made.trace_id, made.span_id, False, made.trace_flags, state_of)
+        assert made == rebuilt and type(made) is SpanContext
+        assert made.is_valid and not made.is_remote and made.trace_state is state_of
+    assert child.get_span_context().trace_id == 0x1F
+    root.end()
+    child.end()
+    exporter.tracer_provider.shutdown()
+
+
+def _in_context(span_context: SpanContext) -> Any:
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(trace.NonRecordingSpan(span_context))

@@ -71,6 +71,23 @@ _FLAGS = {
     for sampled in (False, True)
     for random in (False, True)
 }
+_DEFAULT_STATE = INVALID_SPAN_CONTEXT.trace_state  # the API's empty TraceState
+
+
+def _context_maker() -> Any:
+    """``tuple.__new__``, if it builds the SpanContext the API's constructor builds for
+    valid ids (trace id, span id, remote, flags, state, valid), else the constructor."""
+    flags = TraceFlags(TraceFlags.SAMPLED)
+    given = (7, 9, False, flags, _DEFAULT_STATE)
+    made = tuple.__new__(SpanContext, (*given, True))
+    return tuple.__new__ if made == SpanContext(*given) and made.is_valid else _from_fields
+
+
+def _from_fields(cls: type[SpanContext], fields: tuple[Any, ...]) -> SpanContext:
+    return cls(*fields[:5])
+
+
+_new_context = _context_maker()
 #: The status every span starts with (the encoder knows its bytes).
 UNSET = Status(StatusCode.UNSET)
 _get_current_span = trace.get_current_span
@@ -219,8 +236,18 @@ class LeanTracer(trace.Tracer):
         span_id = getrandbits(64)
         while not span_id:
             span_id = getrandbits(64)
-        span_context = SpanContext(
-            trace_id, span_id, False, _FLAGS[sampled, random_id], trace_state
+        # Both ids valid (a parent's is, and new ones are non-zero and in range):
+        # the tuple SpanContext's __new__ would build, without its Python frame.
+        span_context = _new_context(
+            SpanContext,
+            (
+                trace_id,
+                span_id,
+                False,
+                _FLAGS[sampled, random_id],
+                _DEFAULT_STATE if trace_state is None else trace_state,
+                True,
+            ),
         )
         if not recording:
             return NonRecordingSpan(span_context)
