@@ -449,3 +449,24 @@ def test_recent_results_are_told_apart_by_keys_of_each_whole_text(
         for _ in range(2):  # seen once (recent results), then again
             assert [chain.text("".join(list(t))) for t in texts] == expected
         assert masker.seen == len(texts)
+
+
+@pytest.mark.parametrize(("seed", "keyed"), [(None, True), ("random", True), ("0", False)])
+def test_a_known_hash_seed_keys_recent_results_with_sha256(seed: str | None, keyed: bool) -> None:
+    """PYTHONHASHSEED set to a number makes SipHash's key known: the memo's keys are
+    then SHA-256 digests, which no one can make two texts share."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    if seed is not None:
+        env["PYTHONHASHSEED"] = seed
+    out = subprocess.run(
+        [sys.executable, "-c", "from relaykit import redaction; print(redaction._KEYED_HASH)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(keyed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import os
 import sys
 import threading
 from collections import OrderedDict
@@ -49,9 +50,13 @@ class MemoSize(NamedTuple):
 _UNCHANGED = "".join(["<unchanged", ">"])
 
 
-#: whether ``hash()`` of a str is SipHash under this process's secret key (CPython's
-#: default): then two of them make the memo's keys, else SHA-256 does
-_KEYED_HASH = sys.hash_info.algorithm.startswith("siphash")
+#: whether ``hash()`` of a str is SipHash under a key of this process's own, random
+#: and secret (CPython's default): then two of them make the memo's keys, else
+#: SHA-256 does. A PYTHONHASHSEED set to a number (reproducible builds, some test
+#: runners) makes the key known to anyone who reads the environment.
+_KEYED_HASH = sys.hash_info.algorithm.startswith("siphash") and os.environ.get(
+    "PYTHONHASHSEED", "random"
+) in ("random", "")
 _LOW_64 = 2**64 - 1
 
 
@@ -67,7 +72,8 @@ def _digest(text: str) -> int | bytes:
         # a CPU with SHA instructions, ~0.5 us a KB against ~1.2. Someone who knows
         # the key (PYTHONHASHSEED set) could make two texts share a key, and so have
         # one recorded as the other was redacted: nothing the redactors could not
-        # be led past anyway (a secret spelled with a space in it is not found).
+        # be led past anyway (a secret spelled with a space in it is not found);
+        # with PYTHONHASHSEED set to a number, SHA-256 is used (above).
         return (hash(text) << 64) | (hash("\0" + text) & _LOW_64)
     # ("surrogatepass": a str may hold a lone surrogate, which strict UTF-8 refuses)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
