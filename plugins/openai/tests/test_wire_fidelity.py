@@ -227,6 +227,15 @@ def completion(*calls: dict[str, Any]) -> Response:
     return Response(200, {"content-type": "application/json"}, [json.dumps(body).encode()])
 
 
+def streamed_calls(*calls: dict[str, Any]) -> Response:
+    """A stream of ``calls``, each whole in a chunk of its own, numbered."""
+    return sse(
+        chunk({"role": "assistant", "content": None}),
+        *[chunk({"tool_calls": [{**call, "index": i}]}) for i, call in enumerate(calls)],
+        chunk({}, "tool_calls"),
+    )
+
+
 @pytest.mark.anyio
 async def test_arguments_as_an_object_are_the_calls_arguments() -> None:
     # TGI, and llama.cpp's server for a while (ggml-org/llama.cpp#20198), send a call's
@@ -238,13 +247,7 @@ async def test_arguments_as_an_object_are_the_calls_arguments() -> None:
     with serving(completion(*calls)) as server:
         r = await chatted(server.url + "/v1")
     assert r.tool_calls == (ToolCall("0", "weather", {"q": 1}), ToolCall("1", "time", {}))
-    events = [
-        chunk({"role": "assistant", "content": None}),
-        chunk({"tool_calls": [{**calls[0], "index": 0}]}),
-        chunk({"tool_calls": [{**calls[1], "index": 1}]}),
-        chunk({}, "tool_calls"),
-    ]
-    with serving(sse(*events)) as server:
+    with serving(streamed_calls(*calls)) as server:
         r = await streamed(server.url + "/v1")
     assert r.tool_calls == (ToolCall("0", "weather", {"q": 1}), ToolCall("1", "time", {}))
 
@@ -260,13 +263,7 @@ async def test_calls_without_ids_get_ids_of_their_own() -> None:
     with serving(completion(*calls)) as server:
         r = await chatted(server.url + "/v1")
     assert [(c.name, c.id) for c in r.tool_calls] == [("a", "call_0"), ("b", "call_1")]
-    events = [
-        chunk({"role": "assistant", "content": None}),
-        chunk({"tool_calls": [{**calls[0], "index": 0}]}),
-        chunk({"tool_calls": [{**calls[1], "index": 1}]}),
-        chunk({}, "tool_calls"),
-    ]
-    with serving(sse(*events)) as server:
+    with serving(streamed_calls(*calls)) as server:
         r = await streamed(server.url + "/v1")
     assert [(c.name, c.id) for c in r.tool_calls] == [("a", "call_0"), ("b", "call_1")]
 
