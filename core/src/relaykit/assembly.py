@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from .errors import PartFieldError
 from .events import (
     Finish,
     ReasoningDelta,
@@ -122,25 +123,29 @@ class ResponseAssembler:
         self, *, provider: str = "", model: str = "", time_to_first_token: float | None = None
     ) -> ChatResponse:
         """The response assembled from everything seen so far."""
-        calls = tuple(
-            ToolCall.from_json_arguments(slot[0], slot[1], "".join(slot[2:]))
-            for _, slot in sorted(self._tools.items())
-        )
+        try:
+            text, calls, parts = self._content()
+        except (PartFieldError, TypeError):
+            # A plugin yielded a value that is not a str where the event's field is
+            # one (a tool call's id as a number, say): the caller has had the
+            # events already, so the response keeps what they said, as text,
+            # rather than the finished stream failing with the caller's error.
+            self._as_text()
+            text, calls, parts = self._content()
         finished = self._finish
         finish: FinishReason = finished.reason if finished is not None else "other"
         if calls and finish == "stop":
             finish = "tool_calls"
-        if self._reasoning:
-            parts = tuple([b.part() for b in self._reasoning if not b.empty()])
+        if parts:
             reasoning, signature = reasoning_fields(parts)
             if not any(p.origin or p.signature or p.redacted is not None for p in parts):
                 # Plain reasoning text (OpenAI-compatible, Ollama): only ``reasoning``,
                 # as those providers' non-streamed responses have it.
                 parts = ()
         else:
-            parts, reasoning, signature = (), "", None
+            reasoning, signature = "", None
         return ChatResponse(
-            text="".join(self._text),
+            text=text,
             reasoning=reasoning,
             reasoning_signature=signature,
             reasoning_parts=parts,
@@ -155,6 +160,28 @@ class ResponseAssembler:
             search_queries=self._search_queries(),
             search_suggestions=finished.search_suggestions if finished is not None else None,
         )
+
+    def _content(self) -> tuple[str, tuple[ToolCall, ...], tuple[ReasoningPart, ...]]:
+        """The text, tool calls and reasoning parts, built from their fragments."""
+        calls = tuple(
+            ToolCall.from_json_arguments(slot[0], slot[1], "".join(slot[2:]))
+            for _, slot in sorted(self._tools.items())
+        )
+        parts = (
+            tuple([b.part() for b in self._reasoning if not b.empty()]) if self._reasoning else ()
+        )
+        return "".join(self._text), calls, parts
+
+    def _as_text(self) -> None:
+        """Every fragment kept as the str of what a plugin yielded (see :meth:`response`)."""
+        self._text = [_text(t) for t in self._text]
+        for slot in self._tools.values():
+            slot[:] = [_text(v) for v in slot]
+        for block in self._reasoning:
+            block.text = [_text(t) for t in block.text]
+            block.signature = [_text(t) for t in block.signature]
+            block.origin = None if block.origin is None else _text(block.origin)
+            block.redacted = None if block.redacted is None else _text(block.redacted)
 
     def _search_queries(self) -> tuple[str, ...]:
         # One source: the SearchQuery events (a broken stream keeps those seen);
@@ -186,6 +213,10 @@ class _ReasoningBlock:
             redacted=self.redacted,
             origin=self.origin,
         )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
 
 
 _NO_USAGE = Usage()

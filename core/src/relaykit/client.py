@@ -36,6 +36,7 @@ from .errors import (
     ClientClosedError,
     InvalidRequestError,
     OutputValidationError,
+    PartFieldError,
     RelayError,
     RequestTimeoutError,
 )
@@ -71,7 +72,12 @@ from .retention import RetentionPolicy
 from .routing import Router, Target
 from .storage_open import open_storage
 from .tracing import CallTracer, current
-from .transport_errors import map_transport_error, never_sent, typed_and_masked
+from .transport_errors import (
+    malformed_response,
+    map_transport_error,
+    never_sent,
+    typed_and_masked,
+)
 from .validation import check_size
 from .web_search import WebSearch, refuse_unsearched
 
@@ -1226,6 +1232,8 @@ class Client:
                         response = await provider.chat(request)
                     else:
                         response = await kind.send(provider, request, target)
+                except PartFieldError as e:  # a part the plugin built from the answer
+                    raise malformed_response(e, target) from e
                 except RelayError as e:
                     sent = not never_sent(e)
                     raise

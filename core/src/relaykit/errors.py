@@ -32,6 +32,7 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "OutputValidationError",
+    "PartFieldError",
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitError",
@@ -153,6 +154,20 @@ class InvalidRequestError(RelayError):
     def __init__(self, message: str, *, param: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.param = param
+
+
+class PartFieldError(InvalidRequestError):
+    """A message part was built with a field it cannot take: ``TextPart(5)``,
+    ``ToolCall(None, "f")``, an :class:`~relaykit.ImagePart` with neither ``url``
+    nor ``data``. ``param`` names the field (``content.tool_call.id``).
+
+    Raised where the part is made. A part the caller built is the caller's
+    mistake, and this error reaches them as it is (an ``except
+    InvalidRequestError`` catches it). One a provider plugin built while it
+    decoded an answer is the vendor's: raised from inside a provider call, the
+    core turns it into the :class:`ProviderUnavailableError` of a malformed
+    response (retryable, counted as sent), with this error as its cause.
+    """
 
 
 class ContextLengthError(InvalidRequestError):

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, PartFieldError
 
 __all__ = [
     "CACHE_TTLS",
@@ -109,12 +109,12 @@ _FIELD_RULES: dict[str, tuple[tuple[str, tuple[type, ...], str, str], ...]] = {
 }
 
 
-def _wrong_type(kind: str, field: str, value: object, want: str, hint: str) -> InvalidRequestError:
+def _wrong_type(kind: str, field: str, value: object, want: str, hint: str) -> PartFieldError:
     """The error for a part field of the wrong type: named where it is (``param`` is
     ``content.<part type>.<field>``; :func:`coerce_messages` names the message and
     part of a dict it reads), what it must be, and how to build it right. The value
     itself is not shown: it is the user's content, and may be long or secret."""
-    return InvalidRequestError(
+    return PartFieldError(
         f"{PART_TYPES[kind].__name__}.{field} must be {want}, not {type(value).__name__}",
         param=f"content.{kind}.{field}",
         hint=hint,
@@ -153,7 +153,7 @@ class ImagePart:
 
     def __attrs_post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
-            raise InvalidRequestError(
+            raise PartFieldError(
                 "an image part needs exactly one of `url` or `data`",
                 param="content.image",
             )
@@ -165,7 +165,7 @@ class ImagePart:
             _check_fields(self)
             _check_bytes(self, "image", "ImagePart(data=path.read_bytes(), media_type='image/png')")
         if self.data is not None and not self.media_type:
-            raise InvalidRequestError(
+            raise PartFieldError(
                 "an image given as bytes needs `media_type`, e.g. 'image/png'",
                 param="content.image.media_type",
             )
@@ -234,7 +234,7 @@ class DocumentPart:
 
     def __attrs_post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
-            raise InvalidRequestError(
+            raise PartFieldError(
                 "a document part needs exactly one of `data` or `url`",
                 param="content.document",
             )
@@ -251,7 +251,7 @@ class DocumentPart:
             except binascii.Error:
                 data = None
             if data is None:
-                raise InvalidRequestError(
+                raise PartFieldError(
                     "a document's data: URL must be base64 (data:application/pdf;base64,...)",
                     param="content.document.url",
                 )
@@ -338,7 +338,7 @@ def _to_attachments(value: Iterable[Attachment]) -> tuple[Attachment, ...]:
     found = tuple(value)
     for a in found:
         if type(a) is not ImagePart and type(a) is not DocumentPart:
-            raise InvalidRequestError(
+            raise PartFieldError(
                 f"a tool result's attachments are images and documents, not {type(a).__name__}",
                 param="content.tool_result.attachments",
                 hint="put the result's text in its content",

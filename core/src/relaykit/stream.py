@@ -17,7 +17,7 @@ from .billed_usage import so_far
 from .cancellation import is_cancellation
 from .closing_gate import closed_under_call
 from .deadline_scope import scope_until
-from .errors import ClientClosedError, RelayError, StreamError
+from .errors import ClientClosedError, PartFieldError, RelayError, StreamError
 from .events import Finish, ReasoningDelta, SearchQuery, StreamEvent, TextDelta, ToolCallDelta
 from .outbound_redaction import StreamEventRestorer
 from .protocols import Provider
@@ -239,6 +239,8 @@ class ChatStream(StreamLifecycle):
                         event = await self._gen.__anext__()
                     except StopAsyncIteration:
                         event = END
+                    except PartFieldError as e:  # a part built from the answer: malformed
+                        raise self._unscoped_error(e) from e
                     except RelayError:
                         raise
                     except Exception as e:

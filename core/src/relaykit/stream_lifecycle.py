@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .closing_gate import closed_under_call
-from .errors import RelayError, RequestTimeoutError, StreamError
+from .errors import PartFieldError, RelayError, RequestTimeoutError, StreamError
 from .protocols import Reservation
 from .routing import Target
 from .stream_read_timeout import ReadTimeout
@@ -122,6 +122,8 @@ class StreamLifecycle:
             return await self._gen.__anext__()
         except StopAsyncIteration:
             return END
+        except PartFieldError as e:  # a part built from the answer: malformed
+            raise self._unscoped_error(e) from e
         except RelayError:
             raise
         except Exception as e:

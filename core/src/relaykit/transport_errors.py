@@ -17,6 +17,7 @@ from .errors import (
     AuthenticationError,
     ConfigError,
     InvalidRequestError,
+    PartFieldError,
     ProviderUnavailableError,
     RelayError,
     RequestTimeoutError,
@@ -193,21 +194,38 @@ def is_read_timeout(exc: BaseException) -> bool:
 def map_transport_error(exc: BaseException, target: Target) -> RelayError | None:
     """The relaykit error for a transport failure or malformed response, else ``None``.
 
-    The caller raises it ``from exc``, which :func:`transport_error` has masked.
+    A malformed response is a ``ValueError`` or ``KeyError`` a plugin's decoder
+    raised, or a :class:`~relaykit.errors.PartFieldError` (a part it built from
+    the answer): see :func:`malformed_response`. The caller raises the result
+    ``from exc``, which :func:`transport_error` has masked.
     """
     mapped = transport_error(exc, provider=target.provider, model=target.model)
     if mapped is not None:
         return mapped
-    if isinstance(exc, ValueError | KeyError):
-        # Not JSON, or JSON without the fields the vendor documents: a proxy's error
-        # page, a truncated body, a protocol change. The caller gets a typed error
-        # (retryable: such garbage is usually transient); the cause stays attached.
-        return ProviderUnavailableError(
-            f"malformed response from the provider ({type(exc).__name__}: {str(exc)[:200]})",
-            provider=target.provider,
-            model=target.model,
-        )
+    if isinstance(exc, ValueError | KeyError | PartFieldError):
+        return malformed_response(exc, target)
     return None
+
+
+def malformed_response(exc: BaseException, target: Target) -> ProviderUnavailableError:
+    """The error for an answer a provider plugin could not decode, ``exc`` what its
+    decoder raised: retryable (such garbage is usually transient), and counted as
+    sent (:func:`never_sent` is false for it), since an answer came.
+
+    Not JSON, or JSON without the fields the vendor documents (a proxy's error
+    page, a truncated body, a protocol change); or a value of the wrong type
+    where a part of the answer needs a string (a tool call's null id), which
+    the part refused with a :class:`~relaykit.errors.PartFieldError`. Its hint
+    ("pass the call's id as ...") is for whoever builds the part, not for the
+    caller, so only its message is quoted. The caller raises the result ``from
+    exc``.
+    """
+    text = exc.message if isinstance(exc, RelayError) else str(exc)
+    return ProviderUnavailableError(
+        f"malformed response from the provider ({type(exc).__name__}: {text[:200]})",
+        provider=target.provider,
+        model=target.model,
+    )
 
 
 def mask_chain(exc: BaseException, mask: Callable[[str], str] = scrub) -> None:
@@ -259,6 +277,8 @@ async def next_item(items: AsyncIterator[Any], target: Target, end: Any) -> Any:
         return await items.__anext__()
     except StopAsyncIteration:
         return end
+    except PartFieldError as e:  # a part built from the answer: not the caller's error
+        raise malformed_response(e, target) from e
     except RelayError:
         raise
     except Exception as e:
@@ -287,10 +307,13 @@ def typed_and_masked(target: Target, known: KnownSecrets) -> Iterator[None]:
 
     What a provider call outside the attempt pipeline (a token count, a batch's
     submit, status or results) is wrapped in, so that its errors are the ones a
-    chat's would be.
+    chat's would be. A :class:`~relaykit.errors.PartFieldError` from inside is a
+    part built from the answer: raised as :func:`malformed_response`'s error.
     """
     try:
         yield
+    except PartFieldError as e:
+        raise _masked(malformed_response(e, target), e, known)  # noqa: B904
     except RelayError as error:
         known.mask_error(error)
         raise
@@ -298,8 +321,15 @@ def typed_and_masked(target: Target, known: KnownSecrets) -> Iterator[None]:
         mapped = map_transport_error(e, target)
         if mapped is None:
             raise
-        # The cause is masked too (the key may be in either); masking may cut it
-        # from the chain, so it is not linked again with ``from``.
-        mapped.__cause__ = e
-        known.mask_error(mapped)
-        raise mapped  # noqa: B904
+        raise _masked(mapped, e, known)  # noqa: B904
+
+
+def _masked(mapped: RelayError, cause: Exception, known: KnownSecrets) -> RelayError:
+    """``mapped``, caused by ``cause``, with ``known``'s secrets masked in both.
+
+    The cause is masked too (the key may be in either); masking may cut it from
+    the chain, so the caller does not link it again with ``from``.
+    """
+    mapped.__cause__ = cause
+    known.mask_error(mapped)
+    return mapped
