@@ -132,16 +132,43 @@ def test_a_field_of_the_wrong_type_is_refused_where_the_part_is_made(case: str) 
         ({"type": "document", "data": b"%PDF", "name": 7}, "messages[0].content[1].name"),
         ({"type": "reasoning", "text": "t", "signature": 5}, "messages[0].content[1].signature"),
         ({"type": "image"}, "messages[0].content[1]"),
+        # read as they came, not made strings or truths: 5 is no text, None no id, and
+        # "no" no error flag
+        ({"type": "text", "text": 5}, "messages[0].content[1].text"),
+        ({"type": "tool_result", "tool_use_id": None, "content": "ok"}, "*.tool_call_id"),
+        (
+            {"type": "tool_result", "tool_use_id": "c", "content": "ok", "is_error": "no"},
+            "*.is_error",
+        ),
+        ({"type": "tool_use", "id": None, "name": "f", "input": {}}, "*.id"),
+        ({"type": "tool_call", "id": "c", "name": 5, "arguments": {}}, "*.name"),
+        ({"type": "thinking", "thinking": 5, "signature": "s"}, "*.text"),
     ],
 )
 def test_a_dicts_part_of_the_wrong_type_is_named_where_it_is(
     part: dict[str, Any], param: str
 ) -> None:
-    message = {"role": "user", "content": [{"type": "text", "text": "look"}, part]}
+    role = "assistant" if part["type"] in ("tool_use", "tool_call", "thinking") else "user"
+    message = {"role": role, "content": [{"type": "text", "text": "look"}, part]}
     with pytest.raises(InvalidRequestError) as caught:
         coerce_messages([message])
-    assert caught.value.param == param
+    assert caught.value.param == param.replace("*", "messages[0].content[1]")
     assert caught.value.message.startswith("messages[0].content[1]: ")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"id": None, "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "c", "type": "function", "function": {"name": 5, "arguments": "{}"}},
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": ["x"]}},
+    ],
+)
+def test_an_openai_tool_call_dict_of_the_wrong_types_is_refused(call: dict[str, Any]) -> None:
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    with pytest.raises(InvalidRequestError) as caught:
+        coerce_messages([message])
+    assert (caught.value.param or "").startswith("messages[0].tool_calls[0]")
 
 
 def test_the_value_itself_is_not_in_the_error() -> None:

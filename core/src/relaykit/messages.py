@@ -833,17 +833,23 @@ def _tool_content(content: Any, where: str) -> tuple[str, tuple[Attachment, ...]
 
 
 def _openai_tool_call(call: Any, where: str) -> ToolCall:
+    # The caller's values as they came (the call's checks refuse a None id or a
+    # number for a name): made strings, they would be sent as something else.
     try:
         fn = call["function"]
         args = fn.get("arguments") or "{}"
         if isinstance(args, Mapping):
-            return ToolCall(str(call["id"]), str(fn["name"]), dict(args))
-        return ToolCall.from_json_arguments(str(call["id"]), str(fn["name"]), str(args))
+            return ToolCall(call["id"], fn["name"], dict(args))
+        if not isinstance(args, str):
+            raise TypeError("arguments are JSON text or an object")
+        return ToolCall.from_json_arguments(call["id"], fn["name"], args)
     except (KeyError, TypeError, AttributeError) as e:
         raise InvalidRequestError(
             f"{where} must look like {{'id': ..., 'function': {{'name': ..., 'arguments': ...}}}}",
             param=where,
         ) from e
+    except InvalidRequestError as e:
+        raise _located(e, where) from None
 
 
 def _part_from_dict(p: Any, where: str) -> Part:
@@ -852,7 +858,7 @@ def _part_from_dict(p: Any, where: str) -> Part:
     kind = p.get("type")
     try:
         if kind == "text":
-            return TextPart(str(p["text"]))
+            return TextPart(p["text"])
         if kind == "image_url":  # OpenAI shape
             url = p["image_url"]["url"] if isinstance(p["image_url"], Mapping) else p["image_url"]
             return _image_from_url(str(url))
@@ -870,13 +876,13 @@ def _part_from_dict(p: Any, where: str) -> Part:
             return _openai_file(p, where)
         if kind == "tool_call":
             args = p.get("arguments") or {}
-            return ToolCall(str(p["id"]), str(p["name"]), dict(args), p.get("raw_arguments"))
+            return ToolCall(p["id"], p["name"], dict(args), p.get("raw_arguments"))
         if kind == "tool_use":  # Anthropic shape
-            return ToolCall(str(p["id"]), str(p["name"]), dict(p.get("input") or {}))
+            return ToolCall(p["id"], p["name"], dict(p.get("input") or {}))
         if kind == "thinking":  # Anthropic shape: signed, so it goes back to Anthropic only
-            return ReasoningPart(str(p["thinking"]), p.get("signature"), origin="anthropic")
+            return ReasoningPart(p["thinking"], p.get("signature"), origin="anthropic")
         if kind == "redacted_thinking":  # Anthropic shape
-            return ReasoningPart(redacted=str(p["data"]), origin="anthropic")
+            return ReasoningPart(redacted=p["data"], origin="anthropic")
         if kind == "tool_result":
             if "tool_call_id" not in p and "tool_use_id" in p:  # Anthropic shape
                 p = {**p, "tool_call_id": p["tool_use_id"], "content": p.get("content", "")}
@@ -886,16 +892,16 @@ def _part_from_dict(p: Any, where: str) -> Part:
                 for j, a in enumerate(p.get("attachments") or ())
             ]
             return ToolResultPart(
-                str(p["tool_call_id"]),
+                p["tool_call_id"],
                 text,
-                bool(p.get("is_error")),
+                p.get("is_error") or False,  # None, as an SDK's model_dump() leaves it
                 attachments=(*attachments, *extra),
             )
         if kind == "cache_point":
             return CachePoint(p.get("ttl"))
         if kind == "reasoning":
             return ReasoningPart(
-                str(p.get("text") or ""),
+                p.get("text") or "",
                 p.get("signature"),
                 redacted=p.get("redacted"),
                 origin=p.get("origin"),
