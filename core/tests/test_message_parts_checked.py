@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from relaykit import InvalidRequestError, Message
+from relaykit.errors import PartFieldError
 from relaykit.messages import (
     CachePoint,
     DocumentPart,
@@ -307,3 +308,9 @@ def test_what_each_role_carries_still_passes() -> None:
         Message.tool("c1", "ok", ImagePart(url="https://x/a.png")),
     ]
     assert coerce_messages(messages) == tuple(messages)
+
+
+def test_tool_call_arguments_that_are_no_json_text_are_refused() -> None:
+    with pytest.raises(PartFieldError) as caught:
+        ToolCall.from_json_arguments("c", "f", None)  # type: ignore[arg-type]
+    assert caught.value.param == "content.tool_call.arguments"

@@ -319,6 +319,14 @@ class ToolCall:
     @classmethod
     def from_json_arguments(cls, id: str, name: str, text: str) -> ToolCall:
         """Build a call from arguments as the JSON text a provider sent."""
+        if type(text) is not str and not isinstance(text, str):
+            raise _wrong_type(
+                "tool_call",
+                "arguments",
+                text,
+                "JSON text",
+                "pass the arguments' JSON text, or build ToolCall(id, name, arguments_dict)",
+            )
         if not text.strip():
             return cls(id=id, name=name)
         try:
