@@ -527,14 +527,25 @@ class StorageCache:
     (relaykit-sqlite and relaykit-postgres do), or a plugin's
     :class:`~relaykit.protocols.CacheStore` (``[cache] backend``, see
     :mod:`relaykit.cache_store`). An in-memory LRU sits in front of it.
+
+    With ``scrub`` (the client passes its known keys' masking and
+    :func:`relaykit.secrets.scrub`), an answer holding a credential, one the
+    stored call records show masked, is kept in memory only: the store would
+    hold it in clear, readable by every process and anyone with the file.
     """
 
     def __init__(
-        self, storage: object, memory: MemoryCache, clock: Callable[[], float] = time.time
+        self,
+        storage: object,
+        memory: MemoryCache,
+        clock: Callable[[], float] = time.time,
+        *,
+        scrub: Callable[[str], str] | None = None,
     ) -> None:
         self._storage: Any = storage
         self._memory = memory
         self._clock = clock
+        self._scrub = scrub
 
     @staticmethod
     def supported_by(storage: object) -> bool:
@@ -567,11 +578,16 @@ class StorageCache:
         return response
 
     async def put(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
-        """In memory and in storage."""
+        """In memory and in storage (in memory only when the answer holds a credential)."""
         from .serialization import to_json
 
         await self._memory.put(key, response, ttl)
-        await self._storage.cache_response(storage_key(key), self._clock() + ttl, to_json(response))
+        data = to_json(response)
+        if self._scrub is not None and self._scrub(data) != data:
+            # Not the answer, nor what matched: the log would leak it too.
+            log.debug("an answer holding a credential is cached in memory only")
+            return
+        await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
 
 
 def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
