@@ -19,6 +19,8 @@ from .test_cache_store import Shelf, StorePlugin
 
 #: the shape of an OpenAI project key (not a real one): the secret redactor masks it
 KEY_SHAPED = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0"
+#: a value of no known shape, masked for its label (``"api_key": "..."``)
+LABELLED = "abcd1234efgh5678"
 
 
 def make(*plugins: object, **sections: Any) -> relaykit.Client:
@@ -225,7 +227,14 @@ async def test_an_answer_holding_a_credential_is_kept_in_memory_but_not_in_the_s
     own_key = "vllm-key-of-any-shape-1234"  # no known shape: masked because the client knows it
     async with make(fake, storage={"backend": "sqlite", "path": str(path)}) as client:
         client.mask_secret(own_key)
-        for prompt in (f"my key is {KEY_SHAPED}", f"mine is {own_key}", "no key here"):
+        prompts = (
+            f"my key is {KEY_SHAPED}",
+            f"mine is {own_key}",
+            # a secret known by its label, quoted: the stored JSON escapes the quotes
+            '{"api_key": "' + LABELLED + '"}',
+            "no key here",
+        )
+        for prompt in prompts:
             first = await (
                 drain(client, prompt) if streamed else client.chat("fake/m", prompt, temperature=0)
             )
@@ -233,5 +242,5 @@ async def test_an_answer_holding_a_credential_is_kept_in_memory_but_not_in_the_s
             assert (first.cache_hit, again.cache_hit, again.text) == (False, True, first.text)
     rows = [str(row) for row in sqlite3.connect(path).execute("SELECT * FROM response_cache")]
     dump = "\n".join(rows)
-    assert KEY_SHAPED not in dump and own_key not in dump
+    assert KEY_SHAPED not in dump and own_key not in dump and LABELLED not in dump
     assert len(rows) == 1 and "no key here" in dump  # answers without one are still shared

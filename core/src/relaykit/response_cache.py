@@ -583,11 +583,34 @@ class StorageCache:
 
         await self._memory.put(key, response, ttl)
         data = to_json(response)
-        if self._scrub is not None and self._scrub(data) != data:
+        if self._scrub is not None and _holds_secret(data, self._scrub):
             # Not the answer, nor what matched: the log would leak it too.
             log.debug("an answer holding a credential is cached in memory only")
             return
         await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
+
+
+def _holds_secret(data: str, scrub: Callable[[str], str]) -> bool:
+    """Whether ``scrub`` masks anything in the strings of the JSON ``data``.
+
+    The strings as they are, not the JSON text: its escaped quotes hide a
+    labelled secret (``{"api_key": "..."}`` in an answer) from the redactor.
+    """
+    texts: list[str] = []
+    _strings(json.loads(data), texts)
+    joined = "\n".join(texts)
+    return scrub(joined) != joined
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, into)
 
 
 def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
