@@ -13,6 +13,7 @@ import pytest
 
 import relaykit
 from relaykit.events import Finish
+from relaykit.messages import ReasoningPart
 from relaykit.testing import FakePlugin, Reply
 
 from .test_cache_store import Shelf, StorePlugin
@@ -244,3 +245,18 @@ async def test_an_answer_holding_a_credential_is_kept_in_memory_but_not_in_the_s
     dump = "\n".join(rows)
     assert KEY_SHAPED not in dump and own_key not in dump and LABELLED not in dump
     assert len(rows) == 1 and "no key here" in dump  # answers without one are still shared
+
+
+@pytest.mark.anyio
+async def test_what_records_keep_as_sent_does_not_keep_an_answer_from_the_store(
+    tmp_path: Path,
+) -> None:
+    # A reasoning signature is the provider's opaque value, kept in records as sent;
+    # one that happens to look like a key must not keep every such answer unshared.
+    path = tmp_path / "relaykit.db"
+    fake = FakePlugin()
+    fake.script.push(Reply(text="plain", reasoning_blocks=(ReasoningPart("hm", KEY_SHAPED),)))
+    async with make(fake, storage={"backend": "sqlite", "path": str(path)}) as client:
+        await client.chat("fake/m", "q", temperature=0)
+    rows = sqlite3.connect(path).execute("SELECT * FROM response_cache").fetchall()
+    assert len(rows) == 1 and KEY_SHAPED in str(rows)

@@ -582,33 +582,42 @@ class StorageCache:
         from .serialization import to_json
 
         await self._memory.put(key, response, ttl)
-        data = to_json(response)
-        if self._scrub is not None and _holds_secret(data, self._scrub):
+        if self._scrub is not None and _holds_secret(response, self._scrub):
             # Not the answer, nor what matched: the log would leak it too.
             log.debug("an answer holding a credential is cached in memory only")
             return
-        await self._storage.cache_response(storage_key(key), self._clock() + ttl, data)
+        await self._storage.cache_response(storage_key(key), self._clock() + ttl, to_json(response))
 
 
-def _holds_secret(data: str, scrub: Callable[[str], str]) -> bool:
-    """Whether ``scrub`` masks anything in the strings of the JSON ``data``.
+def _holds_secret(response: ChatResponse, scrub: Callable[[str], str]) -> bool:
+    """Whether ``scrub`` masks anything in what a stored call record redacts of
+    ``response``: its text, reasoning, tool-call arguments, citations and search
+    queries. Not its id, signatures or encrypted reasoning, which records keep as
+    the provider sent them (a signature's base64 may look like a key).
 
-    The strings as they are, not the JSON text: its escaped quotes hide a
-    labelled secret (``{"api_key": "..."}`` in an answer) from the redactor.
+    Each string as it is, not the answer's JSON: escaped quotes there hide a
+    labelled secret (``{"api_key": "..."}``) from the redactor.
     """
-    texts: list[str] = []
-    _strings(json.loads(data), texts)
+    texts = [response.text, response.reasoning, *response.search_queries]
+    texts += [part.text for part in response.reasoning_parts]
+    for call in response.tool_calls:
+        _strings(call.arguments, texts)
+        if call.raw_arguments is not None:
+            texts.append(call.raw_arguments)
+    for citation in response.citations:
+        texts += (citation.url, citation.title, citation.cited_text)
     joined = "\n".join(texts)
     return scrub(joined) != joined
 
 
 def _strings(value: Any, into: list[str]) -> None:
+    """Every string in the JSON-like ``value``, added to ``into``."""
     if isinstance(value, str):
         into.append(value)
     elif isinstance(value, dict):
         for item in value.values():
             _strings(item, into)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for item in value:
             _strings(item, into)
 
