@@ -55,6 +55,17 @@ def req(text: str = "hi", **params: object):  # type: ignore[no-untyped-def]
     return build_request("m", coerce_messages(text), params)
 
 
+@pytest.mark.parametrize(
+    ("one", "other"), [({"temperature": 0}, {"temperature": 0.0}), ({"top_p": 1}, {"top_p": 1.0})]
+)
+def test_an_integer_and_the_equal_float_share_a_key(
+    one: dict[str, Any], other: dict[str, Any]
+) -> None:
+    # `temperature=0` and `temperature=0.0` ask the same: once they missed each other.
+    assert cache_key("p", req(seed=1, **one)) == cache_key("p", req(seed=1, **other))
+    assert cache_key("p", req(seed=1, **one)) != cache_key("p", req(seed=1))
+
+
 def test_key_ignores_metadata_and_timeout_but_not_parameters() -> None:
     base = cache_key("p", req(temperature=0))
     assert cache_key("p", req(temperature=0, metadata={"user": "u"}, timeout=5)) == base
@@ -332,6 +343,9 @@ def reference_key(provider: str, request: ChatRequest) -> str:
     data = converter.unstructure(request)
     del data["metadata"], data["timeout"]
     data["provider"] = provider
+    for name in ("temperature", "top_p"):  # 0 and 0.0 ask the same
+        if data.get(name) is not None:
+            data[name] = float(data[name])
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -344,7 +358,8 @@ if response_cache._fast_canonical is not response_cache._json_canonical:
 
 def test_the_key_is_the_sha256_of_the_canonical_form() -> None:
     request = build_request("m", coerce_messages("hello"), {"temperature": 0})
-    fields: list[Any] = ["p", "m", [["user", "hello"]], None, 0, None, (), None, (), None, None, {}]
+    fields: list[Any] = ["p", "m", [["user", "hello"]], None, 0.0, None, ()]
+    fields += [None, (), None, None, {}]
     canonical = response_cache._canonical([response_cache._KEY_FORMAT, *fields])
     assert response_cache.canonical_request("p", request) == canonical
     assert response_cache.cache_key("p", request) == hashlib.sha256(canonical).hexdigest()

@@ -56,8 +56,9 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
     A JSON array of the request's fields in a fixed order (every field but
     ``metadata`` and ``timeout``), each part tagged with its kind and dicts with
     sorted keys: two requests share it exactly when their sorted-key JSON as a
-    whole would be equal (a test checks that against cattrs; another that no
-    field is left out). Written by hand because it runs on every cached call:
+    whole would be equal, ``temperature`` and ``top_p`` written as floats (``0``
+    and ``0.0`` ask the same). A test checks that against cattrs; another that no
+    field is left out. Written by hand because it runs on every cached call:
     cattrs plus a sorted dump of the whole request cost about three times as
     much. Dumped by orjson when it is installed (see :func:`_make_canonical`).
     """
@@ -85,8 +86,9 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
         r.model,
         messages,
         r.max_tokens,
-        r.temperature,
-        r.top_p,
+        # as floats: `temperature=0` and `0.0` ask the same (and send the same number)
+        None if r.temperature is None else float(r.temperature),
+        None if r.top_p is None else float(r.top_p),
         r.stop,
         r.seed,
         [[t.name, t.description, t.parameters, t.strict] for t in r.tools] if r.tools else (),
