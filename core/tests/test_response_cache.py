@@ -20,6 +20,7 @@ from relaykit.assembly import ResponseAssembler
 from relaykit.config import CacheConfig
 from relaykit.messages import (
     CachePoint,
+    DocumentPart,
     ImagePart,
     Message,
     ReasoningPart,
@@ -52,6 +53,17 @@ from relaykit.web_search import Citation, SearchLocation, WebSearch
 
 def req(text: str = "hi", **params: object):  # type: ignore[no-untyped-def]
     return build_request("m", coerce_messages(text), params)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"), [({"temperature": 0}, {"temperature": 0.0}), ({"top_p": 1}, {"top_p": 1.0})]
+)
+def test_an_integer_and_the_equal_float_share_a_key(
+    one: dict[str, Any], other: dict[str, Any]
+) -> None:
+    # `temperature=0` and `temperature=0.0` ask the same: once they missed each other.
+    assert cache_key("p", req(seed=1, **one)) == cache_key("p", req(seed=1, **other))
+    assert cache_key("p", req(seed=1, **one)) != cache_key("p", req(seed=1))
 
 
 def test_key_ignores_metadata_and_timeout_but_not_parameters() -> None:
@@ -264,6 +276,27 @@ _parts = st.one_of(
     st.builds(ImagePart, data=st.sampled_from([b"", b"x"]), media_type=st.just("image/png")),
     st.builds(ToolCall, _texts, _texts, _dicts, _maybe_text),
     st.builds(ToolResultPart, _texts, _texts, st.booleans()),
+    st.builds(
+        DocumentPart,
+        data=st.sampled_from([b"%PDF-1", b"%PDF-2"]),
+        media_type=st.sampled_from(["application/pdf", "text/plain"]),
+        name=_maybe_text,
+    ),
+    st.builds(DocumentPart, url=_texts),
+    # a tool result's images and documents (its attachments) are part of what it says
+    st.builds(
+        ToolResultPart,
+        _texts,
+        _texts,
+        attachments=st.lists(
+            st.builds(
+                ImagePart, data=st.sampled_from([b"a", b"b"]), media_type=st.just("image/png")
+            )
+            | st.builds(DocumentPart, data=st.sampled_from([b"a", b"b"]), name=_maybe_text),
+            min_size=1,
+            max_size=2,
+        ).map(tuple),
+    ),
     st.builds(ReasoningPart, _texts, _maybe_text, redacted=_maybe_text, origin=st.none() | _texts),
 )
 _messages = st.builds(
@@ -310,6 +343,9 @@ def reference_key(provider: str, request: ChatRequest) -> str:
     data = converter.unstructure(request)
     del data["metadata"], data["timeout"]
     data["provider"] = provider
+    for name in ("temperature", "top_p"):  # 0 and 0.0 ask the same
+        if data.get(name) is not None:
+            data[name] = float(data[name])
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -322,7 +358,8 @@ if response_cache._fast_canonical is not response_cache._json_canonical:
 
 def test_the_key_is_the_sha256_of_the_canonical_form() -> None:
     request = build_request("m", coerce_messages("hello"), {"temperature": 0})
-    fields: list[Any] = ["p", "m", [["user", "hello"]], None, 0, None, (), None, (), None, None, {}]
+    fields: list[Any] = ["p", "m", [["user", "hello"]], None, 0.0, None, ()]
+    fields += [None, (), None, None, {}]
     canonical = response_cache._canonical([response_cache._KEY_FORMAT, *fields])
     assert response_cache.canonical_request("p", request) == canonical
     assert response_cache.cache_key("p", request) == hashlib.sha256(canonical).hexdigest()
@@ -449,6 +486,7 @@ def test_what_orjson_refuses_or_writes_its_own_way_goes_to_the_standard_library(
         (Message, {"role", "content"}),
         (TextPart, {"text", "type"}),
         (ImagePart, {"url", "data", "media_type", "type"}),
+        (DocumentPart, {"data", "media_type", "url", "name", "type"}),
         (ToolCall, {"id", "name", "arguments", "raw_arguments", "type"}),
         (ToolResultPart, {"tool_call_id", "content", "is_error", "type", "attachments"}),
         (ReasoningPart, {"text", "signature", "type", "redacted", "origin"}),
@@ -472,6 +510,53 @@ def test_the_key_knows_every_field(cls: type, fields: set[str]) -> None:
     # cache_key lists fields by hand: a new field must be added there (and here),
     # or two requests differing only in it would share a cached answer.
     assert {f.name for f in attrs.fields(cls)} == fields, "update response_cache.cache_key"
+
+
+#: one part of each kind, and for each of its fields a part differing in that field alone
+_PART_FIELDS: list[tuple[Any, dict[str, Any]]] = [
+    (
+        ImagePart(data=b"\x89PNG1", media_type="image/png"),
+        {"data": b"\x89PNG2", "media_type": "image/webp"},
+    ),
+    (ImagePart(url="https://a.example/1.png"), {"url": "https://a.example/2.png"}),
+    (
+        DocumentPart(data=b"%PDF-1", name="a.pdf"),
+        {"data": b"%PDF-2", "media_type": "text/plain", "name": "b.pdf"},
+    ),
+    (DocumentPart(url="https://a.example/1.pdf"), {"url": "https://a.example/2.pdf"}),
+    (
+        ToolCall("c1", "f", {"x": 1}, '{"x": 1}'),
+        {"id": "c2", "name": "g", "arguments": {"x": 2}, "raw_arguments": '{"x":1}'},
+    ),
+    (
+        ToolResultPart("c1", "42", attachments=(ImagePart(data=b"a", media_type="image/png"),)),
+        {
+            "tool_call_id": "c2",
+            "content": "43",
+            "is_error": True,
+            "attachments": (ImagePart(data=b"b", media_type="image/png"),),
+        },
+    ),
+    (
+        ReasoningPart("thought", "sig"),
+        {"text": "other", "signature": "sig2", "redacted": "opaque", "origin": "anthropic"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("part", "field", "value"),
+    [(part, field, value) for part, changes in _PART_FIELDS for field, value in changes.items()],
+    ids=lambda v: v if isinstance(v, str) else type(v).__name__,
+)
+def test_each_field_of_a_part_is_in_the_key(part: Any, field: str, value: Any) -> None:
+    # What the property tests seldom draw: two requests that differ in one field of
+    # one part. A document's name or an image's bytes left out would serve one
+    # document's answer for another.
+    def key(p: Any) -> str:
+        return cache_key("p", attrs.evolve(req(temperature=0), messages=(Message("user", (p,)),)))
+
+    assert key(attrs.evolve(part, **{field: value})) != key(part)
 
 
 def test_a_part_of_unknown_type_is_refused() -> None:

@@ -70,6 +70,7 @@ from .response_cache import (
 )
 from .retention import RetentionPolicy
 from .routing import Router, Target
+from .secrets import scrub as scrub_secrets
 from .storage_open import open_storage
 from .tracing import CallTracer, current
 from .transport_errors import (
@@ -281,7 +282,13 @@ class Client:
                 # plugin's store bounds itself (see relaykit_response_cache)
                 timeout=self.config.cache.timeout if in_storage else None,
             )
-            self._cache = StorageCache(self._cache_storage, memory)
+            known = self._known
+            self._cache = StorageCache(
+                self._cache_storage,
+                memory,
+                # what stored records mask always: the client's keys, and credentials by shape
+                scrub=lambda text: scrub_secrets(known.redact(text)),
+            )
         #: the cache when it is memory alone: used without a coroutine (nothing waits)
         self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
         self._vectors: EmbeddingCache | None = None  # built by the first cached embed

@@ -56,8 +56,9 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
     A JSON array of the request's fields in a fixed order (every field but
     ``metadata`` and ``timeout``), each part tagged with its kind and dicts with
     sorted keys: two requests share it exactly when their sorted-key JSON as a
-    whole would be equal (a test checks that against cattrs; another that no
-    field is left out). Written by hand because it runs on every cached call:
+    whole would be equal, ``temperature`` and ``top_p`` written as floats (``0``
+    and ``0.0`` ask the same). A test checks that against cattrs; another that no
+    field is left out. Written by hand because it runs on every cached call:
     cattrs plus a sorted dump of the whole request cost about three times as
     much. Dumped by orjson when it is installed (see :func:`_make_canonical`).
     """
@@ -85,8 +86,9 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
         r.model,
         messages,
         r.max_tokens,
-        r.temperature,
-        r.top_p,
+        # as floats: `temperature=0` and `0.0` ask the same (and send the same number)
+        None if r.temperature is None else float(r.temperature),
+        None if r.top_p is None else float(r.top_p),
         r.stop,
         r.seed,
         [[t.name, t.description, t.parameters, t.strict] for t in r.tools] if r.tools else (),
@@ -527,14 +529,25 @@ class StorageCache:
     (relaykit-sqlite and relaykit-postgres do), or a plugin's
     :class:`~relaykit.protocols.CacheStore` (``[cache] backend``, see
     :mod:`relaykit.cache_store`). An in-memory LRU sits in front of it.
+
+    With ``scrub`` (the client passes its known keys' masking and
+    :func:`relaykit.secrets.scrub`), an answer holding a credential, one the
+    stored call records show masked, is kept in memory only: the store would
+    hold it in clear, readable by every process and anyone with the file.
     """
 
     def __init__(
-        self, storage: object, memory: MemoryCache, clock: Callable[[], float] = time.time
+        self,
+        storage: object,
+        memory: MemoryCache,
+        clock: Callable[[], float] = time.time,
+        *,
+        scrub: Callable[[str], str] | None = None,
     ) -> None:
         self._storage: Any = storage
         self._memory = memory
         self._clock = clock
+        self._scrub = scrub
 
     @staticmethod
     def supported_by(storage: object) -> bool:
@@ -567,11 +580,48 @@ class StorageCache:
         return response
 
     async def put(self, key: bytes | str, response: ChatResponse, ttl: float) -> None:
-        """In memory and in storage."""
+        """In memory and in storage (in memory only when the answer holds a credential)."""
         from .serialization import to_json
 
         await self._memory.put(key, response, ttl)
+        if self._scrub is not None and _holds_secret(response, self._scrub):
+            # Not the answer, nor what matched: the log would leak it too.
+            log.debug("an answer holding a credential is cached in memory only")
+            return
         await self._storage.cache_response(storage_key(key), self._clock() + ttl, to_json(response))
+
+
+def _holds_secret(response: ChatResponse, scrub: Callable[[str], str]) -> bool:
+    """Whether ``scrub`` masks anything in what a stored call record redacts of
+    ``response``: its text, reasoning, tool-call arguments, citations and search
+    queries. Not its id, signatures or encrypted reasoning, which records keep as
+    the provider sent them (a signature's base64 may look like a key).
+
+    Each string as it is, not the answer's JSON: escaped quotes there hide a
+    labelled secret (``{"api_key": "..."}``) from the redactor.
+    """
+    texts = [response.text, response.reasoning, *response.search_queries]
+    texts += [part.text for part in response.reasoning_parts]
+    for call in response.tool_calls:
+        _strings(call.arguments, texts)
+        if call.raw_arguments is not None:
+            texts.append(call.raw_arguments)
+    for citation in response.citations:
+        texts += (citation.url, citation.title, citation.cited_text)
+    joined = "\n".join(texts)
+    return scrub(joined) != joined
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    """Every string in the JSON-like ``value``, added to ``into``."""
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, into)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _strings(item, into)
 
 
 def replay(response: ChatResponse, chunk: int = 64) -> Iterator[StreamEvent]:
