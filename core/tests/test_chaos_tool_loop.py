@@ -59,6 +59,8 @@ ALIAS = "chaos"
 #: USD per million tokens: round numbers, so the sums are exact
 PRICE = {"input": 1, "output": 2}
 LOOPS = 32
+#: the loops of a run that must end well, for its invariants to have been checked
+ENOUGH_OK = LOOPS // 4
 MAX_STEPS = 4
 
 
@@ -222,9 +224,19 @@ async def test_tool_loops_hold_their_invariants_under_random_faults(
 ) -> None:
     seen = await _run(servers, tmp_path, caplog, seed)
     outcomes = Counter(s.outcome for s in seen)
-    # About 60% of loops end well over seeds 1-20 (a loaded machine times out more):
-    # this only checks that the mix left successes to check, not how many.
-    assert outcomes["ok"] >= LOOPS // 4, f"seed {seed}: {outcomes}"
+    if outcomes["ok"] < ENOUGH_OK:
+        # A loaded machine times out more (one run had 3 of 32 ok beside a CPU-bound
+        # job): the faults are the seed's, the timing is not. The seed again, on fresh
+        # mocks, its invariants checked again, must leave successes to check.
+        caplog.clear()
+        again = tmp_path / "again"
+        again.mkdir()
+        with two_openai_mocks(KEY) as fresh:
+            seen = await _run(fresh, again, caplog, seed)
+        outcomes = Counter(s.outcome for s in seen)
+    # About 60% of loops end well over seeds 1-20: this only checks that the mix left
+    # successes to check, not how many.
+    assert outcomes["ok"] >= ENOUGH_OK, f"seed {seed}: {outcomes}"
     # the loops went through several steps, as the mix should have them
     assert any(s.run is not None and len(s.steps()) >= 2 for s in seen), seed
 
