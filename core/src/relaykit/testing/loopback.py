@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import attrs
 from anyio.abc import ByteStream, SocketAttribute, SocketStream, TaskStatus
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.tls import TLSStream
+
+from .thread_listener import ThreadListener
 
 if TYPE_CHECKING:
     import ssl
@@ -141,7 +141,7 @@ class ServerStats:
         return self.connections_opened - self.connections_closed
 
 
-class LoopbackServer:
+class LoopbackServer(ThreadListener):
     """Serve ``handler`` on 127.0.0.1 at a free port: ``with LoopbackServer(h) as s: s.url``.
 
     With ``tls`` (a server-side context holding a certificate for 127.0.0.1,
@@ -149,13 +149,10 @@ class LoopbackServer:
     """
 
     def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__()
         self.handler = handler
         self.tls = tls
         self.stats = ServerStats()
-        self.port = 0
-        self._stack = ExitStack()
-        self._portal: BlockingPortal | None = None
-        self._scope: anyio.CancelScope | None = None
         self._lock = threading.Lock()
 
     @property
@@ -163,33 +160,6 @@ class LoopbackServer:
         """``http://127.0.0.1:PORT``, or ``https://`` when serving TLS."""
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LoopbackServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start serving in a background thread; returns once the port is bound."""
-        self._portal = self._stack.enter_context(start_blocking_portal("asyncio"))
-        self.port = self._portal.call(self._bind)
-        # start_task, not start_task_soon: it returns once _serve holds its cancel
-        # scope, so a stop() right after start() cannot miss it and wait forever.
-        self._portal.start_task(self._serve)
-
-    def stop(self) -> None:
-        """Stop serving and close every connection."""
-        if self._portal is not None and self._scope is not None:
-            self._portal.call(self._scope.cancel)
-        self._stack.close()
-        self._portal = None
-
-    async def _bind(self) -> int:
-        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        port: int = self._listener.extra(SocketAttribute.local_port)
-        return port
 
     async def _serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.CancelScope() as self._scope:

@@ -16,13 +16,14 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from contextlib import ExitStack
 from typing import Literal
 
 import anyio
 from anyio.abc import SocketAttribute, SocketStream, TaskGroup, TaskStatus
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .thread_listener import ThreadListener
 
 __all__ = ["Direction", "Fault", "FaultPicker", "StallingProxy"]
 
@@ -37,7 +38,7 @@ Fault = Literal["pass", "stall", "reset", "close"] | float
 FaultPicker = Callable[[Direction], Fault]
 
 
-class StallingProxy:
+class StallingProxy(ThreadListener):
     """Pass TCP traffic from ``127.0.0.1:PORT`` to ``host:port`` until told otherwise.
 
     ``with StallingProxy("127.0.0.1", 5432) as proxy:`` then point the client at
@@ -55,19 +56,15 @@ class StallingProxy:
     """
 
     def __init__(self, host: str, port: int, *, faults: FaultPicker | None = None) -> None:
+        super().__init__()
         self.server = (host, port)
         self.faults = faults
-        #: the port clients connect to (on 127.0.0.1), once started
-        self.port = 0
         #: connections accepted so far
         self.accepted = 0
         #: what ``faults`` raised (its connection was reset); :meth:`stop` raises the first
         self.errors: list[Exception] = []
         self._connections: set[_Connection] = set()
         self._hold: anyio.Event | None = None  # set by resume(); None: passing
-        self._stack = ExitStack()
-        self._portal: BlockingPortal | None = None
-        self._scope: anyio.CancelScope | None = None
         self._tasks: TaskGroup  # the watchdogs', once started
         self._lock = threading.Lock()
 
@@ -82,28 +79,12 @@ class StallingProxy:
         with self._lock:
             return len(self._connections)
 
-    def __enter__(self) -> StallingProxy:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Start proxying in a background thread; returns once the port is bound."""
-        self._portal = self._stack.enter_context(start_blocking_portal("asyncio"))
-        self.port = self._portal.call(self._bind)
-        self._portal.start_task(self._serve)
-
     def stop(self) -> None:
         """Stop accepting and close every connection (what they hold is dropped).
 
         Raises :class:`RuntimeError` if ``faults`` raised meanwhile.
         """
-        if self._portal is not None and self._scope is not None:
-            self._portal.call(self._scope.cancel)
-        self._stack.close()
-        self._portal = None
+        super().stop()
         if self.errors:
             raise RuntimeError("the proxy's faults picker raised") from self.errors[0]
 
@@ -166,11 +147,6 @@ class StallingProxy:
         for conn in connections:
             conn.end(reset=reset)
         return len(connections)
-
-    async def _bind(self) -> int:
-        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        port: int = self._listener.extra(SocketAttribute.local_port)
-        return port
 
     async def _serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.CancelScope() as self._scope:
