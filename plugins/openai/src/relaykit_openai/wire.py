@@ -616,13 +616,10 @@ class StreamState:
     def call_id(self, call_id: object, index: int) -> str | None:
         """The id of slot ``index``'s fragment: the one sent, or for a call that came
         without (a compatible server's) ``call_<index>`` on its first fragment."""
-        if isinstance(call_id, str) and call_id:
-            self._identified.add(index)
-            return call_id
-        if index in self._identified:
+        if index in self._identified and not (isinstance(call_id, str) and call_id):
             return None
         self._identified.add(index)
-        return f"call_{index}"
+        return _call_id(call_id, index)
 
 
 def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
