@@ -43,8 +43,17 @@ the newest user message and answer are new text.
 
 ``--realistic --http`` makes the same calls over relaykit-aiohttp and TLS to
 ``observability.py``'s ``RealisticMock`` on loopback (``max_tokens=512``, as its
-realistic reading), the mock's thread counted too: the call path issue #6's
-target is read on, with the HTTP client, TLS and the ``traceparent`` header.
+realistic reading): the call path issue #6's target is read on, with the HTTP
+client, TLS and the ``traceparent`` header. The mock runs in a process of its
+own, outside valgrind, so that only the client's instructions are counted, as
+``observability.py`` times only the calling thread (until session 28 it was a
+thread of the counted process: its ~0.6 M instructions a call, the server's
+TLS and JSON, were in the plain count, which made every overhead look smaller).
+
+The children run with ``PYTHONHASHSEED=0`` (both runs of a pair do the same
+work), which would make the redaction memo key texts by SHA-256, as it does when
+a deployment fixes the hash seed; the child sets the memo back to the default
+process's SipHash keys, so the counts are those of a default install.
 
 ``--free-scans`` makes both redactors' scans free (the built-in secret
 redactor returns its text, relaykit-pii finds nothing) while the redaction
@@ -67,12 +76,14 @@ Needs ``valgrind`` on the PATH.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,25 +185,29 @@ async def child(
     calls: int,
     realistic: bool = False,
     history: int = 0,
-    http: bool = False,
+    mock_dir: str | None = None,
+    mock_url: str | None = None,
 ) -> None:
     """What the measured process runs: a warm-up, then ``calls`` calls (as observability.run);
     ``realistic``: each call sends the realistic turn and gets a new ~1 KB answer;
     ``history``: each turn resends that many earlier exchanges (a chat's later turns);
-    ``http``: to :class:`observability.RealisticMock` over TLS (relaykit-aiohttp), as
-    ``observability.py --realistic`` calls, the mock's thread counted too."""
+    ``mock_url``: to :class:`observability.RealisticMock` over TLS (relaykit-aiohttp),
+    as ``observability.py --realistic`` calls, the mock in a process of its own
+    (:func:`mock_process`; its CA in ``mock_dir``), so that its work is not counted."""
+    from relaykit import redaction
+
+    # PYTHONHASHSEED=0 (see instructions()) would make the memo use SHA-256; a
+    # default process hashes under a random key, and so keys the memo by SipHash
+    redaction._KEYED_HASH = sys.hash_info.algorithm.startswith("siphash")
     if os.environ.get(FREE_SCANS):
         free_scans()
-    if http:
-        with tempfile.TemporaryDirectory() as tmp:
-            certs = loopback_tls()
-            with RealisticMock(KEY, tls=certs.server_context) as mock:
-                base: dict[str, Any] = {
-                    "storage": {"backend": "none"},
-                    "http": {"ca_file": str(certs.write_ca(Path(tmp) / "ca.pem"))},
-                    "providers": {"openai": {"base_url": mock.base_url, "api_key": KEY}},
-                }
-                await _calls(name, tracer, calls, base, history, mock)
+    if mock_url is not None and mock_dir is not None:
+        base: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "http": {"ca_file": str(Path(mock_dir) / "ca.pem")},
+            "providers": {"openai": {"base_url": mock_url, "api_key": KEY}},
+        }
+        await _calls(name, tracer, calls, base, history, http=True)
         return
     await _calls(
         name, tracer, calls, {"storage": {"backend": "none"}}, history if realistic else None
@@ -205,10 +220,10 @@ async def _calls(
     calls: int,
     base: dict[str, Any],
     history: int | None,
-    mock: RealisticMock | None = None,
+    http: bool = False,
 ) -> None:
     """The warm-up and the counted calls of :func:`child` (``history`` None: the short
-    prompt; ``mock``: over HTTP to it, else to the fake provider)."""
+    prompt; ``http``: over HTTP to the mock ``base`` names, else to the fake provider)."""
     config = scenario(SCENARIOS[name], base)
     if name == "untraced":
         config["telemetry"] = {"tracing": False}
@@ -216,12 +231,12 @@ async def _calls(
     fake = FakePlugin()
     conversation = Conversation(history or 0)
     # as observability.py's realistic reading over HTTP (512), or its in-process one
-    model, max_tokens = ("openai/gpt-4o-mini", 512) if mock is not None else ("fake/m", 64)
+    model, max_tokens = ("openai/gpt-4o-mini", 512) if http else ("fake/m", 64)
 
     def turn(label: str) -> Any:
         if history is None:
             return f"{PROMPT} ({label})"
-        if mock is None:
+        if not http:
             fake.script.reply(f"{ANSWER} ({label})")  # new every call, as RealisticMock's
         return conversation(label)
 
@@ -238,8 +253,38 @@ async def _calls(
             if i % 500 == 499:
                 await tracing.flush()
                 fake.calls.clear()
-                if mock is not None:
-                    mock.requests.clear()
+
+
+@contextlib.contextmanager
+def mock_process(directory: str) -> Iterator[str]:
+    """A process running :func:`serve_mock` (outside valgrind, which follows no
+    children): its base URL, its CA in ``directory``; stopped on exit."""
+    with subprocess.Popen(
+        [sys.executable, __file__, "--serve-mock", directory],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as server:
+        assert server.stdin is not None and server.stdout is not None
+        url = server.stdout.readline().strip()
+        if not url:
+            raise RuntimeError("the mock process did not start (its error is above)")
+        try:
+            yield url
+        finally:
+            server.stdin.close()  # the mock's signal to stop
+
+
+def serve_mock(directory: str) -> None:
+    """:class:`observability.RealisticMock` over TLS until stdin closes, for :func:`child`
+    (``--serve-mock DIR``): writes the CA that signed its certificate to ``DIR/ca.pem``,
+    then its base URL as one line on stdout."""
+    certs = loopback_tls()
+    certs.write_ca(Path(directory) / "ca.pem")
+    with RealisticMock(KEY, tls=certs.server_context) as mock:
+        print(mock.base_url, flush=True)
+        while sys.stdin.readline():  # EOF: the client is done
+            pass
 
 
 def instructions(
@@ -283,11 +328,15 @@ def main() -> None:
     p.add_argument(
         "--http",
         action="store_true",
-        help="with --realistic: over relaykit-aiohttp and TLS to a loopback mock (its thread"
-        " counted), not the fake provider",
+        help="with --realistic: over relaykit-aiohttp and TLS to a loopback mock (in a"
+        " process of its own, not counted), not the fake provider",
     )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # SCENARIO TRACER CALLS
+    p.add_argument("--serve-mock", metavar="DIR", help=argparse.SUPPRESS)  # see serve_mock
     args = p.parse_args()
+    if args.serve_mock:
+        serve_mock(args.serve_mock)
+        return
     if args.free_scans:
         os.environ[FREE_SCANS] = "1"  # the children inherit it
     if args.history and not args.realistic:
@@ -296,7 +345,11 @@ def main() -> None:
         p.error("--http goes with --realistic: add --realistic")
     if args.child:
         name, tracer, calls = args.child
-        anyio.run(child, name, tracer, int(calls), args.realistic, args.history, args.http)
+        if not args.http:
+            anyio.run(child, name, tracer, int(calls), args.realistic, args.history)
+            return
+        with tempfile.TemporaryDirectory() as tmp, mock_process(tmp) as url:
+            anyio.run(child, name, tracer, int(calls), True, args.history, tmp, url)
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
