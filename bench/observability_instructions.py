@@ -47,7 +47,7 @@ realistic reading): the call path issue #6's target is read on, with the HTTP
 client, TLS and the ``traceparent`` header. The mock runs in a process of its
 own, outside valgrind, so that only the client's instructions are counted, as
 ``observability.py`` times only the calling thread (until session 28 it was a
-thread of the counted process: its ~0.6 M instructions a call, the server's
+thread of the counted process: its ~0.77 M instructions a call, the server's
 TLS and JSON, were in the plain count, which made every overhead look smaller).
 
 The children run with ``PYTHONHASHSEED=0`` (both runs of a pair do the same
