@@ -4,8 +4,9 @@ A :class:`Message` is a role plus a tuple of parts. Users may also hand us plain
 dicts, in relaykit's own JSON shape (what :func:`relaykit.to_json` writes), in
 the OpenAI Chat Completions shape most code already has lying around, or in
 Anthropic's Messages shape (a user turn's ``tool_result`` blocks become tool
-messages); :func:`coerce_messages` turns them into :class:`Message` values and
-names the offending field when it cannot.
+messages, as a user :class:`Message`'s tool results do); :func:`coerce_messages`
+turns them into :class:`Message` values and names the offending field when it
+cannot.
 
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
@@ -555,7 +556,9 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
 
     Accepts a string (one user turn), :class:`Message` values, and dicts in
     relaykit's JSON shape, the OpenAI Chat Completions shape or Anthropic's
-    Messages shape.
+    Messages shape. A user turn holding tool results (Anthropic's shape, a dict
+    or a :class:`Message`) becomes a tool message per result, then the rest of
+    the turn.
     """
     if isinstance(messages, str):
         return (Message.user(messages),)
@@ -574,22 +577,22 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
                 out.append(Message(role, (TextPart(content),)))
                 continue
         if isinstance(m, Message):
-            if not _plain_text(m):
-                _check_parts(m, f"messages[{i}]")
-            out.append(m)
+            message = m
         elif isinstance(m, Mapping):
             message = _message_from_dict(m, f"messages[{i}]")
-            if not _plain_text(message):
-                _check_parts(message, f"messages[{i}]")
-            if message.role == "user" and any(type(p) is ToolResultPart for p in message.content):
-                out += _results_apart(message)
-            else:
-                out.append(message)
         else:
             raise InvalidRequestError(
                 f"messages[{i}] must be a relaykit.Message or a dict, not {type(m).__name__}",
                 param=f"messages[{i}]",
             )
+        if _plain_text(message):
+            out.append(message)
+            continue
+        _check_parts(message, f"messages[{i}]")
+        if message.role == "user" and any(isinstance(p, ToolResultPart) for p in message.content):
+            out += _results_apart(message)
+        else:
+            out.append(message)
     if not out:
         raise InvalidRequestError(
             "`messages` is empty: send at least one message", param="messages"
@@ -722,14 +725,17 @@ def _results_apart(message: Message) -> list[Message]:
 
     Every provider plugin reads tool results from tool messages; left in a user
     turn, a Chat Completions API would get them as text, not as the answers to
-    the assistant's calls. A cache point right after a result stays with it.
+    the assistant's calls. Split, the turn loses nothing: the plugins whose API
+    keeps results in a user turn (Anthropic's, Bedrock's) join tool messages and
+    the user turn after them back into one. A cache point right after a result
+    stays with it.
     """
     out: list[Message] = []
     rest: list[Part] = []
     for part in message.content:
-        if type(part) is ToolResultPart:
+        if isinstance(part, ToolResultPart):
             out.append(Message("tool", (part,)))
-        elif type(part) is CachePoint and out and not rest:
+        elif isinstance(part, CachePoint) and out and not rest:
             out[-1] = Message("tool", (*out[-1].content, part))
         else:
             rest.append(part)
