@@ -666,7 +666,9 @@ def _refuse_parts(message: Message, where: str) -> None:
 
 #: part classes no provider takes in a message of each role
 _MISPLACED: dict[str, frozenset[type]] = {
-    "system": frozenset((DocumentPart, ToolCall, ToolResultPart, ReasoningPart)),
+    # Documents too: the Responses API reads an input_file in a system message, and
+    # each plugin whose vendor does not refuses one there itself.
+    "system": frozenset((ToolCall, ToolResultPart, ReasoningPart)),
     "user": frozenset((ToolCall, ReasoningPart)),
     "assistant": frozenset((DocumentPart, ToolResultPart)),
     "tool": frozenset((TextPart, ImagePart, DocumentPart, ToolCall, ReasoningPart)),
@@ -680,7 +682,8 @@ _MOVE_HINTS = {
     "message that called it: Message.tool(call.id, text)",
     "reasoning": "reasoning is the model's: keep it in the assistant message it came in "
     "(ChatResponse.to_message()); to show it to the model, send its text as a TextPart",
-    # Every vendor reads documents from the user's side only.
+    # Every vendor reads documents from the user's side (and OpenAI's Responses API
+    # from a system message too).
     "document": "put documents in a user message (a tool's: in its result's attachments)",
 }
 _TOOL_MESSAGE_HINT = (

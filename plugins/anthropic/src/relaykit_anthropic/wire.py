@@ -321,10 +321,9 @@ def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict
                     blocks.append({"type": "text", "text": "".join(pending)})
                     pending.clear()
                 _mark(p, tools, blocks)
-            elif isinstance(p, DocumentPart):
-                raise _misplaced_document("system")
             else:
-                # The system prompt is text blocks only: an image is refused, not left out.
+                # The system prompt is text blocks only: an image or a document is
+                # refused, not left out.
                 raise misplaced_part("system", p, f"messages[{i}].content[{j}]", api=API)
     text = "".join(pending)
     if text.strip():

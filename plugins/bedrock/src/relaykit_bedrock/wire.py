@@ -243,15 +243,9 @@ def system_blocks(
             elif isinstance(part, CachePoint):
                 _add_text(out, text, points)
                 points.mark(part)
-            elif isinstance(part, DocumentPart):
-                raise InvalidRequestError(
-                    "Bedrock reads documents in user turns only, not in a system message",
-                    param="messages.content.document",
-                    hint="send the document in a user message",
-                )
             else:
                 # A system block is text, a guardrail's content or a cache point: an
-                # image is refused, not left out.
+                # image or a document is refused, not left out.
                 where = f"messages[{i}].content[{j}]"
                 raise misplaced_part("system", part, where, api="Bedrock's Converse API")
         _add_text(out, text, points)
