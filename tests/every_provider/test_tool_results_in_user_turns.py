@@ -3,9 +3,9 @@
 Anthropic's Messages API puts tool results in the user turn after the assistant's
 calls; every other API has a tool message (or a function output item) for them.
 A history built that way, as dicts or as :class:`relaykit.Message` values, must be
-sent as the same request as the one built with ``Message.tool``: a result left in
-a user turn went to Chat Completions, Responses, Ollama and Cohere as text, the
-model's call never answered.
+sent as the same request as the one built with ``Message.tool``: as Message
+values, a result left in a user turn went to Chat Completions and Responses as
+user text, the model's call never answered.
 """
 
 from __future__ import annotations
