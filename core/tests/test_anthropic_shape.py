@@ -78,6 +78,20 @@ def test_a_result_without_content_and_an_error_flag() -> None:
     assert coerce_messages([turn]) == (Message.tool("t", "", is_error=True),)
 
 
+def test_a_user_message_holding_tool_results_becomes_tool_messages_then_the_rest() -> None:
+    """As the dict of Anthropic's shape does: a Message built the same way was sent to
+    Chat Completions and Responses with its results as text, the calls unanswered."""
+    first, second = ToolResultPart("c1", "one"), ToolResultPart("c2", "two", is_error=True)
+    turn = Message("user", (first, CachePoint(), second, TextPart("next?"), CachePoint("1h")))
+    assert coerce_messages([turn]) == (
+        Message("tool", (first, CachePoint())),
+        Message("tool", (second,)),
+        Message("user", (TextPart("next?"), CachePoint("1h"))),
+    )
+    # Only tool results: no empty user turn after them.
+    assert coerce_messages([Message("user", (first,))]) == (Message("tool", (first,)),)
+
+
 @pytest.mark.parametrize(
     ("part", "message"),
     [

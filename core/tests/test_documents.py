@@ -154,13 +154,24 @@ def test_media_types_are_bare_and_lower_case_and_data_urls_become_bytes() -> Non
 
 
 @pytest.mark.anyio
-async def test_a_document_outside_a_user_message_is_refused_before_sending() -> None:
+async def test_a_document_in_an_assistant_message_is_refused_before_sending() -> None:
     fake = FakePlugin()
-    system = Message("system", (TextPart("rules:"), DocumentPart(data=PDF)))
+    turn = Message("assistant", (TextPart("rules:"), DocumentPart(data=PDF)))
     async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
         with pytest.raises(
             InvalidRequestError,
-            match=r"messages\[0\].content\[1\] is a document part in a system message",
+            match=r"messages\[1\].content\[1\] is a document part in an assistant message",
         ):
-            await client.chat("fake/m", [system, Message.user("hi")])
+            await client.chat("fake/m", [Message.user("hi"), turn, Message.user("and?")])
     assert fake.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_document_in_a_system_message_is_the_provider_s_to_send_or_refuse() -> None:
+    # OpenAI's Responses API reads one there; the plugins whose vendor does not
+    # refuse it themselves (tests/every_provider).
+    fake = FakePlugin()
+    system = Message("system", (TextPart("rules:"), DocumentPart(data=PDF)))
+    async with relaykit.Client({"storage": {"backend": "none"}}, plugins=[fake]) as client:
+        await client.chat("fake/m", [system, Message.user("hi")])
+    assert fake.calls[0].messages[0] == system

@@ -218,11 +218,6 @@ MISPLACED: dict[str, tuple[Message, int, str]] = {
         1,
         "TextPart",
     ),
-    "document-in-system": (
-        Message("system", (TextPart("x"), DocumentPart(data=b"%PDF"))),
-        1,
-        "user message",
-    ),
     "document-in-assistant": (
         Message("assistant", (TextPart("x"), DocumentPart(data=b"%PDF"))),
         1,
@@ -300,14 +295,17 @@ def test_what_each_role_carries_still_passes() -> None:
     call = ToolCall("c1", "f", {"a": 1})
     messages = [
         Message("system", (TextPart("be brief"), CachePoint(), ImagePart(url="https://x/a.png"))),
+        # OpenAI's Responses API reads a document there; the other plugins refuse it.
+        Message("system", (TextPart("rules:"), DocumentPart(b"%PDF"))),
         Message("user", (TextPart("look"), ImagePart(url="https://x/a.png"), DocumentPart(b"%"))),
-        # A user turn holding results (Anthropic's shape) is each plugin's to send.
-        Message("user", (ToolResultPart("c0", "ok"),)),
         Message("assistant", (ReasoningPart("hmm", "sig"), TextPart("ok"), call)),
         Message("tool", (ToolResultPart("c1", "ok"), CachePoint())),
         Message.tool("c1", "ok", ImagePart(url="https://x/a.png")),
     ]
     assert coerce_messages(messages) == tuple(messages)
+    # A user turn holding results (Anthropic's shape) passes as its tool messages.
+    results = Message("user", (ToolResultPart("c0", "ok"),))
+    assert coerce_messages([results]) == (Message.tool("c0", "ok"),)
 
 
 def test_tool_call_arguments_that_are_no_json_text_are_refused() -> None:

@@ -203,3 +203,48 @@ async def test_an_image_where_the_vendor_takes_none_is_refused_naming_the_part(
     assert e.param is not None and e.param.startswith(f"messages[{index}].content")
     assert "image" in e.message and role in e.message
     assert e.hint is not None and "user message" in e.hint
+
+
+def sends_in_system(api: str, kind: str) -> bool:
+    """Whether ``api`` sends a document of ``kind`` in a system message: OpenAI's
+    Responses API reads input_file in any input message, and Cohere grounds its
+    answer in the text documents of any message (its request-wide ``documents``);
+    the others' system prompts are text."""
+    return api == "openai-responses" or (api == "cohere" and kind == "text-document")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["pdf", "text-document"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_document_in_a_system_message_is_sent_or_refused_naming_it(
+    vendor: tuple[VendorMock, dict[str, Any], str],
+    request: pytest.FixtureRequest,
+    kind: str,
+    streamed: bool,
+) -> None:
+    mock, providers, model = vendor
+    messages, _ = conversation("system", PARTS[kind])
+    config = {
+        "storage": {"backend": "none"},
+        "retry": {"attempts": 3, "initial_wait": 0},
+        "providers": providers,
+    }
+    refused: InvalidRequestError | None = None
+    async with relaykit.Client(config) as client:
+        try:
+            if streamed:
+                async with client.stream(model, messages, max_tokens=9) as s:
+                    async for _ in s:
+                        pass
+            else:
+                await client.chat(model, messages, max_tokens=9)
+        except InvalidRequestError as e:
+            refused = e
+    if sends_in_system(request.node.callspec.params["vendor"], kind):
+        assert refused is None
+        assert any(m in mock.last_request.body for m in MARKS)
+        return
+    assert refused is not None, "sent where the vendor takes none"
+    assert not mock.requests and relaykit.http.never_sent(refused) and not refused.retryable
+    assert refused.param is not None and refused.param.startswith("messages[0].content")
+    assert "document" in refused.message

@@ -4,8 +4,9 @@ A :class:`Message` is a role plus a tuple of parts. Users may also hand us plain
 dicts, in relaykit's own JSON shape (what :func:`relaykit.to_json` writes), in
 the OpenAI Chat Completions shape most code already has lying around, or in
 Anthropic's Messages shape (a user turn's ``tool_result`` blocks become tool
-messages); :func:`coerce_messages` turns them into :class:`Message` values and
-names the offending field when it cannot.
+messages, as a user :class:`Message`'s tool results do); :func:`coerce_messages`
+turns them into :class:`Message` values and names the offending field when it
+cannot.
 
 Public plugin API: plugins may import this module; the names in ``__all__`` are
 stable for them (docs/writing-plugins.md, "Modules plugins may import").
@@ -555,7 +556,9 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
 
     Accepts a string (one user turn), :class:`Message` values, and dicts in
     relaykit's JSON shape, the OpenAI Chat Completions shape or Anthropic's
-    Messages shape.
+    Messages shape. A user turn holding tool results (Anthropic's shape, a dict
+    or a :class:`Message`) becomes a tool message per result, then the rest of
+    the turn.
     """
     if isinstance(messages, str):
         return (Message.user(messages),)
@@ -574,22 +577,22 @@ def coerce_messages(messages: str | Sequence[Message | Mapping[str, Any]]) -> tu
                 out.append(Message(role, (TextPart(content),)))
                 continue
         if isinstance(m, Message):
-            if not _plain_text(m):
-                _check_parts(m, f"messages[{i}]")
-            out.append(m)
+            message = m
         elif isinstance(m, Mapping):
             message = _message_from_dict(m, f"messages[{i}]")
-            if not _plain_text(message):
-                _check_parts(message, f"messages[{i}]")
-            if message.role == "user" and any(type(p) is ToolResultPart for p in message.content):
-                out += _results_apart(message)
-            else:
-                out.append(message)
         else:
             raise InvalidRequestError(
                 f"messages[{i}] must be a relaykit.Message or a dict, not {type(m).__name__}",
                 param=f"messages[{i}]",
             )
+        if _plain_text(message):
+            out.append(message)
+            continue
+        _check_parts(message, f"messages[{i}]")
+        if message.role == "user" and any(isinstance(p, ToolResultPart) for p in message.content):
+            out += _results_apart(message)
+        else:
+            out.append(message)
     if not out:
         raise InvalidRequestError(
             "`messages` is empty: send at least one message", param="messages"
@@ -663,7 +666,9 @@ def _refuse_parts(message: Message, where: str) -> None:
 
 #: part classes no provider takes in a message of each role
 _MISPLACED: dict[str, frozenset[type]] = {
-    "system": frozenset((DocumentPart, ToolCall, ToolResultPart, ReasoningPart)),
+    # Documents too: the Responses API reads an input_file in a system message, and
+    # each plugin whose vendor does not refuses one there itself.
+    "system": frozenset((ToolCall, ToolResultPart, ReasoningPart)),
     "user": frozenset((ToolCall, ReasoningPart)),
     "assistant": frozenset((DocumentPart, ToolResultPart)),
     "tool": frozenset((TextPart, ImagePart, DocumentPart, ToolCall, ReasoningPart)),
@@ -677,7 +682,8 @@ _MOVE_HINTS = {
     "message that called it: Message.tool(call.id, text)",
     "reasoning": "reasoning is the model's: keep it in the assistant message it came in "
     "(ChatResponse.to_message()); to show it to the model, send its text as a TextPart",
-    # Every vendor reads documents from the user's side only.
+    # Every vendor reads documents from the user's side (and OpenAI's Responses API
+    # from a system message too).
     "document": "put documents in a user message (a tool's: in its result's attachments)",
 }
 _TOOL_MESSAGE_HINT = (
@@ -722,14 +728,17 @@ def _results_apart(message: Message) -> list[Message]:
 
     Every provider plugin reads tool results from tool messages; left in a user
     turn, a Chat Completions API would get them as text, not as the answers to
-    the assistant's calls. A cache point right after a result stays with it.
+    the assistant's calls. Split, the turn loses nothing: the plugins whose API
+    keeps results in a user turn (Anthropic's, Bedrock's) join tool messages and
+    the user turn after them back into one. A cache point right after a result
+    stays with it.
     """
     out: list[Message] = []
     rest: list[Part] = []
     for part in message.content:
-        if type(part) is ToolResultPart:
+        if isinstance(part, ToolResultPart):
             out.append(Message("tool", (part,)))
-        elif type(part) is CachePoint and out and not rest:
+        elif isinstance(part, CachePoint) and out and not rest:
             out[-1] = Message("tool", (*out[-1].content, part))
         else:
             rest.append(part)

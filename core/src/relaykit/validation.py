@@ -15,8 +15,8 @@ def request_size(request: ChatRequest) -> int:
     """Characters of text the request carries (message text, tool results and
     text documents; a PDF's text is not known before the provider reads it).
 
-    Raises :class:`InvalidRequestError` for a document outside a user (or tool)
-    message, which no vendor reads.
+    Raises :class:`InvalidRequestError` for a document in an assistant message,
+    which no vendor reads.
     """
     size = 0
     for message in request.messages:
@@ -29,9 +29,10 @@ def request_size(request: ChatRequest) -> int:
                     if isinstance(attachment, DocumentPart):
                         size += _text_size(attachment)
             elif isinstance(part, DocumentPart):
-                if message.role not in ("user", "tool"):
-                    # Every vendor reads documents from the user's side only;
-                    # elsewhere a plugin would have to drop it without a word.
+                if message.role == "assistant":
+                    # Vendors read documents from the user's side (OpenAI's Responses
+                    # API in a system message too); in an assistant turn a plugin
+                    # would have to drop it without a word.
                     raise InvalidRequestError(
                         f"a document is in a {message.role} message",
                         param="messages",

@@ -17,7 +17,7 @@ import relaykit
 from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart
 from relaykit.testing import one_try_config
 from relaykit.testing.provider_contract import WEATHER_TOOL
-from relaykit_anthropic.testing import AnthropicMock, thinking_signature
+from relaykit_anthropic.testing import AnthropicMock, thinking_signature, validate_messages
 
 KEY = "sk-ant-test-0123456789abcdef0123"
 MODEL = "anthropic/claude-sonnet-4-5"
@@ -125,3 +125,37 @@ async def test_the_mock_rejects_a_tool_loop_turn_without_its_thinking(
         )
         with pytest.raises(InvalidRequestError, match="Invalid `signature`"):
             await ask(c, [question, forged, Message.tool("toolu_1", "-3C")], False)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_thinking_goes_first_in_an_assistant_turn_built_in_another_order(
+    mock: AnthropicMock, streamed: bool
+) -> None:
+    # The mock refuses a turn holding thinking that does not open it, as the API does
+    # (with thinking on or off); the plugin sends the thinking first.
+    thought = ReasoningPart("Oslo: ask.", thinking_signature("Oslo: ask."), origin="anthropic")
+    call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
+    turn = Message("assistant", (relaykit.TextPart("Let me look."), call, thought))
+    mock.script.reply("Cold.")
+    async with client(mock) as c:
+        question = Message.user("Weather in Oslo?")
+        r = await ask(c, [question, turn, Message.tool(call.id, "-3C")], streamed)
+    assert r.text == "Cold."
+    assert [b["type"] for b in sent_assistant_turn(mock)] == ["thinking", "text", "tool_use"]
+
+
+def test_the_mock_refuses_thinking_after_another_block_in_any_assistant_turn() -> None:
+    signed = {"type": "thinking", "thinking": "t", "signature": thinking_signature("t")}
+    text = {"type": "text", "text": "Hi."}
+
+    def body(*blocks: dict[str, str]) -> dict[str, Any]:
+        user = {"role": "user", "content": "hi"}
+        turn = {"role": "assistant", "content": list(blocks)}
+        return {"model": "claude-sonnet-4-5", "messages": [user, turn, user]}
+
+    assert validate_messages(body(text, signed)) == (
+        "messages.1.content.0: If an assistant message contains any thinking blocks, the"
+        " first block must be `thinking` or `redacted_thinking`. Found `text`."
+    )
+    assert validate_messages(body(signed, text)) is None

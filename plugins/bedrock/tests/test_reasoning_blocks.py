@@ -1,7 +1,8 @@
 """Converse reasoning blocks, one by one: redactedContent, several signed blocks, in a tool loop.
 
 The mock checks each reasoningText's signature and that redactedContent is the
-base64 it sent, as Claude on Bedrock does.
+base64 it sent, as Claude on Bedrock does, and that an assistant turn holding
+reasoning opens with it (on Converse and on the Messages API).
 """
 
 from __future__ import annotations
@@ -12,21 +13,27 @@ from typing import Any
 import pytest
 
 import relaykit
-from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart
+from relaykit import ChatResponse, InvalidRequestError, Message, ReasoningPart, TextPart, ToolCall
 from relaykit.testing.provider_contract import WEATHER_TOOL
 from relaykit_bedrock.testing import BedrockMock
 from relaykit_bedrock.testing.frames import reasoning_signature
+from relaykit_bedrock.testing.messages import VERSION, validate_messages
+from relaykit_bedrock.testing.mock import claude_problem
 
 MODEL = "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+#: a Claude that Bedrock serves on its Messages API, not Converse
+OPUS_4_7 = "bedrock/global.anthropic.claude-opus-4-7"
 MakeClient = Callable[..., relaykit.Client]
 #: redactedContent is a blob: base64 in the JSON of the API
 REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
 
 
-async def ask(client: relaykit.Client, messages: list[Message], streamed: bool) -> ChatResponse:
+async def ask(
+    client: relaykit.Client, messages: list[Message], streamed: bool, model: str = MODEL
+) -> ChatResponse:
     if not streamed:
-        return await client.chat(MODEL, messages, tools=[WEATHER_TOOL])
-    async with client.stream(MODEL, messages, tools=[WEATHER_TOOL]) as s:
+        return await client.chat(model, messages, tools=[WEATHER_TOOL])
+    async with client.stream(model, messages, tools=[WEATHER_TOOL]) as s:
         async for _ in s:
             pass
     return s.response
@@ -104,3 +111,75 @@ async def test_anthropic_signed_reasoning_is_not_sent_to_bedrock(
         with pytest.raises(InvalidRequestError, match="Invalid signature"):
             await client.chat(MODEL, [Message.user("hi"), forged, Message.user("again")])
     assert mock.requests[0].json()["messages"][1]["content"] == [{"text": "Hi."}]
+
+
+# -- thinking first ---------------------------------------------------------------------
+
+THOUGHT = "Oslo is in Norway."
+SIGNED = ReasoningPart(THOUGHT, reasoning_signature(THOUGHT), origin="bedrock")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", [MODEL, OPUS_4_7], ids=["converse", "messages-api"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_reasoning_goes_first_in_an_assistant_turn_built_in_another_order(
+    mock: BedrockMock, make_client: MakeClient, model: str, streamed: bool
+) -> None:
+    # As another framework's history may hold it: text, the call, then the reasoning.
+    # Claude refuses the turn unless its thinking opens it; Anthropic's plugin sends
+    # it first already (the rule is relaykit_claude_models.turn_order's).
+    call = ToolCall("tooluse_1", "get_weather", {"city": "Oslo"})
+    turn = Message("assistant", (TextPart("Let me look."), call, SIGNED))
+    mock.script.reply("Cold.")
+    question = Message.user("Weather in Oslo?")
+    async with make_client() as client:
+        r = await ask(client, [question, turn, Message.tool(call.id, "-3C")], streamed, model)
+    assert r.text == "Cold."
+    sent = mock.last_request.json()["messages"][1]["content"]
+    if model == MODEL:
+        assert [next(iter(b)) for b in sent] == ["reasoningContent", "text", "toolUse"]
+    else:
+        assert [b["type"] for b in sent] == ["thinking", "text", "tool_use"]
+
+
+def converse_body(*assistant: dict[str, Any]) -> dict[str, Any]:
+    turns = [{"role": "user", "content": [{"text": "hi"}]}]
+    return {"messages": [*turns, {"role": "assistant", "content": list(assistant)}, *turns]}
+
+
+def test_the_converse_mock_refuses_claude_reasoning_after_another_block() -> None:
+    signed = {"reasoningText": {"text": THOUGHT, "signature": reasoning_signature(THOUGHT)}}
+    thinking, text = {"reasoningContent": signed}, {"text": "Hi."}
+    tool = {"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}}
+    claude = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert claude_problem(claude, converse_body(thinking, text, tool)) is None
+    assert claude_problem(claude, converse_body(text, tool)) is None  # no reasoning at all
+    said = claude_problem(claude, converse_body(tool, thinking, text))
+    assert said == (
+        "If an assistant message contains any thinking blocks, the first block must be "
+        "thinking. Found tool_use"
+    )
+    assert "Found text" in str(claude_problem(claude, converse_body(text, thinking)))
+    # a rule of Claude's, which Converse passes on: not the mock's for other models
+    assert claude_problem("amazon.nova-pro-v1:0", converse_body(text, thinking)) is None
+
+
+def test_the_messages_api_mock_refuses_thinking_after_another_block() -> None:
+    def body(*assistant: dict[str, Any]) -> dict[str, Any]:
+        user = {"role": "user", "content": [{"type": "text", "text": "hi"}]}
+        turn = {"role": "assistant", "content": list(assistant)}
+        return {
+            "anthropic_version": VERSION,
+            "model": "global.anthropic.claude-opus-4-7",
+            "max_tokens": 9,
+            "messages": [user, turn, user],
+        }
+
+    sig = reasoning_signature(THOUGHT)
+    thinking = {"type": "thinking", "thinking": THOUGHT, "signature": sig}
+    text = {"type": "text", "text": "Hi."}
+    assert validate_messages(body(thinking, text)) is None
+    assert validate_messages(body(text, thinking)) == (
+        "messages.1.content.0: If an assistant message contains any thinking blocks, the"
+        " first block must be `thinking` or `redacted_thinking`. Found `text`."
+    )

@@ -144,10 +144,12 @@ async def test_chat_streams_refuse_before_sending_too(mock: OpenAIMock) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("api", ["chat", "responses"])
-@pytest.mark.parametrize("role", ["system", "assistant", "tool"])
-async def test_documents_go_in_user_messages_only(mock: OpenAIMock, api: str, role: str) -> None:
-    # The core refuses a document outside a user message for every provider (a tool's
-    # goes in its result's attachments), naming it.
+@pytest.mark.parametrize("role", ["assistant", "tool"])
+async def test_documents_are_no_part_of_an_assistant_or_tool_message(
+    mock: OpenAIMock, api: str, role: str
+) -> None:
+    # The core refuses a document in these for every provider (a tool's goes in its
+    # result's attachments), naming it.
     first = ToolResultPart("c1", "see") if role == "tool" else TextPart("see")
     misplaced = Message(role, (first, pdf()))  # type: ignore[arg-type]
     said = await refused(mock, [misplaced, Message.user("and?")], api)
@@ -155,7 +157,47 @@ async def test_documents_go_in_user_messages_only(mock: OpenAIMock, api: str, ro
     assert f"messages[0].content[1] is a document part in {article} {role} message" in said
 
 
+@pytest.mark.anyio
+async def test_chat_refuses_a_document_in_a_system_message(mock: OpenAIMock) -> None:
+    # A Chat Completions system message's content is text parts only.
+    said = await refused(mock, [Message("system", (TextPart("see"), pdf())), Message.user("hi")])
+    assert "messages[0] is a system message with a document: documents go in user" in said
+
+
 # -- the Responses API ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_responses_sends_a_document_in_a_system_message(
+    mock: OpenAIMock, streamed: bool
+) -> None:
+    # An input message's content takes input_file whatever its role (user, system or
+    # developer: the API reference's EasyInputMessage), and the core used to refuse it.
+    rules = DocumentPart(data=PDF, name="house-rules.pdf")
+    messages = [Message("system", (TextPart("Follow these:"), rules)), Message.user("hi")]
+    async with relaykit.Client(config(mock, "responses")) as client:
+        if streamed:
+            async with client.stream("openai/gpt-4o-mini", messages) as s:
+                async for _ in s:
+                    pass
+            r = s.response
+        else:
+            r = await client.chat("openai/gpt-4o-mini", messages)
+    assert mock.last_request.json()["input"][0] == {
+        "role": "system",
+        "content": [
+            {"type": "input_text", "text": "Follow these:"},
+            {
+                "type": "input_file",
+                "filename": "house-rules.pdf",
+                "file_data": f"data:application/pdf;base64,{PDF_B64}",
+            },
+        ],
+    }
+    assert r.text == "echo: hi"
+    # the mock read the file: a word a token, and the PDF's page
+    assert r.usage.input_tokens == 3 + PDF_PAGE_TOKENS
 
 
 @pytest.mark.anyio
@@ -301,6 +343,21 @@ async def test_the_chat_mock_refuses_bad_files(
     error = r.json()["error"]
     assert message in error["message"] and error["type"] == "invalid_request_error"
     assert error["param"].startswith("messages[0].content[0]")
+
+
+@pytest.mark.anyio
+async def test_the_responses_mock_reads_files_in_every_input_message(mock: OpenAIMock) -> None:
+    # As the API does: user, system and developer messages take input_file; an
+    # assistant's content is output_text and refusals.
+    file = {"type": "input_file", "file_data": f"data:application/pdf;base64,{PDF_B64}"}
+    for role in ("user", "system", "developer"):
+        item = {"role": role, "content": [{"type": "input_text", "text": "see"}, file]}
+        r = await post(mock, "/responses", {"model": "gpt-4o-mini", "input": [item]})
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["input_tokens"] == 1 + PDF_PAGE_TOKENS
+    item = {"role": "assistant", "content": [file]}
+    r = await post(mock, "/responses", {"model": "gpt-4o-mini", "input": [item]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input[0].content[0]"
 
 
 @pytest.mark.anyio

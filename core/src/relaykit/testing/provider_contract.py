@@ -299,6 +299,29 @@ class ProviderContract:
         assert refused.param is not None and refused.param.startswith("messages[0].content")
 
     @pytest.mark.anyio
+    async def test_a_document_in_a_system_message_is_sent_or_refused(
+        self, harness: Harness
+    ) -> None:
+        # The core leaves it to the plugin (OpenAI's Responses API reads one there):
+        # an API whose system prompt is text refuses it before sending, rather than
+        # leave it out without a word.
+        pdf = DocumentPart(data=PDF, name="rules.pdf")
+        messages = [Message("system", (TextPart("Follow these:"), pdf)), Message.user("hi")]
+        refused: InvalidRequestError | None = None
+        async with self.client(harness) as client:
+            try:
+                await client.chat(harness.model, messages)
+            except InvalidRequestError as e:
+                refused = e
+        if refused is None:
+            assert base64.b64encode(PDF) in harness.mock.last_request.body, (
+                "the system message's document was left out of the request"
+            )
+            return
+        assert refused.status is None and not harness.mock.requests, "refused after sending"
+        assert refused.param, "the refusal names no place"
+
+    @pytest.mark.anyio
     async def test_sampling_parameters_are_accepted(self, harness: Harness) -> None:
         async with self.client(harness) as client:
             r = await client.chat(

@@ -9,8 +9,9 @@ non-default sampling parameters (:mod:`.sampling_rules`), a prefill
 provider reads its own wire (which body field holds the temperature, which id
 form its host uses) and asks these functions; the errors they raise are
 relaykit's :class:`~relaykit.InvalidRequestError`, made before sending. It
-also holds the one fact of the Messages API's wire that both providers read
-alike: the HTTP status each of its error types stands for (:mod:`.error_types`).
+also holds the facts of the Messages API's wire that both providers read
+alike: the HTTP status each of its error types stands for (:mod:`.error_types`),
+and that an assistant turn's thinking goes first (:mod:`.turn_order`).
 """
 
 from .error_types import ERROR_STATUS, ApiError, error_status, read_error
@@ -33,6 +34,7 @@ from .thinking_rules import (
     thinking_room,
     thinking_style,
 )
+from .turn_order import thinking_first
 
 __all__ = [
     "DEFAULT_TOP_P",
@@ -62,6 +64,7 @@ __all__ = [
     "refuses_sampling",
     "sampling_taken",
     "thinking_budget",
+    "thinking_first",
     "thinking_room",
     "thinking_style",
 ]

@@ -673,6 +673,7 @@ def validate_messages(body: dict[str, Any], paused: Collection[str] = ()) -> str
                 return problem
         if m["role"] == "assistant" and (
             problem := mock_web_search.turn_problem(content, f"messages.{i}")
+            or _thinking_not_first(content, i)
         ):
             return problem
     return (
@@ -907,6 +908,22 @@ def validate_cache_control(body: dict[str, Any]) -> str | None:
             "`system`, `messages`."
         )
     return None
+
+
+def _thinking_not_first(content: list[dict[str, Any]], i: int) -> str | None:
+    """The API's refusal of assistant turn ``i`` holding thinking that does not open
+    it, whether thinking is on or not (its words, claude-code#20705)."""
+    first = content[0]["type"] if content else None
+    if first in _THINKING or not any(b["type"] in _THINKING for b in content):
+        return None
+    return (
+        f"messages.{i}.content.0: If an assistant message contains any thinking blocks,"
+        f" the first block must be `thinking` or `redacted_thinking`. Found `{first}`."
+    )
+
+
+#: the thinking block types
+_THINKING = ("thinking", "redacted_thinking")
 
 
 def _thinking_first(body: dict[str, Any], msgs: list[dict[str, Any]]) -> str | None:

@@ -93,6 +93,7 @@ from relaykit.messages import (
 from relaykit.request import ResponseFormat, Tool
 from relaykit.response import FinishReason, reasoning_fields
 from relaykit_claude_models import default_max_tokens as _default_max_tokens
+from relaykit_claude_models import thinking_first
 
 from . import prefill, sampling, schemas, thinking, web_search
 from .documents import document_block
@@ -108,7 +109,7 @@ API = "Anthropic's Messages API"
 #: the text sent for a tool result with nothing in it (an error one may not be empty)
 NO_OUTPUT = "(no output)"
 
-#: block types that must open an assistant turn, in the order they came
+#: the thinking block types (no cache mark goes on one)
 _THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 DEFAULT_MAX_TOKENS = 4096
@@ -321,10 +322,9 @@ def _system(msgs: tuple[Message, ...], tools: list[dict[str, Any]]) -> list[dict
                     blocks.append({"type": "text", "text": "".join(pending)})
                     pending.clear()
                 _mark(p, tools, blocks)
-            elif isinstance(p, DocumentPart):
-                raise _misplaced_document("system")
             else:
-                # The system prompt is text blocks only: an image is refused, not left out.
+                # The system prompt is text blocks only: an image or a document is
+                # refused, not left out.
                 raise misplaced_part("system", p, f"messages[{i}].content[{j}]", api=API)
     text = "".join(pending)
     if text.strip():
@@ -384,15 +384,15 @@ def messages(
                 else:
                     out.append({"role": role, "content": [{"type": "text", "text": text}]})
             continue
+        if role == "assistant":
+            # The API wants thinking first in an assistant turn (turn_order's rule).
+            content = thinking_first(content)
         blocks: list[dict[str, Any]] = []
         for p in content:
             if isinstance(p, CachePoint):
                 _mark(p, before, *(turn["content"] for turn in out), blocks)
             elif (b := _block(p, role)) is not None:
                 blocks.append(b)
-        if role == "assistant":
-            # The API wants thinking first in an assistant turn (a stable sort: in order).
-            blocks.sort(key=lambda b: b["type"] not in _THINKING_BLOCKS)
         if not blocks:
             continue
         if out and out[-1]["role"] == role:

@@ -23,7 +23,9 @@ Choices the Converse API forces on us, each documented here once:
 - Each ``reasoningContent`` block becomes one reasoning part
   (``origin="bedrock"``), in order: ``reasoningText`` with its own signature,
   ``redactedContent`` (base64 on the wire) as ``redacted``. They go back as
-  they came, and only when Bedrock made them: another provider's signature
+  they came, first in their assistant turn (Claude refuses a turn whose
+  thinking does not open it: :mod:`relaykit_claude_models.turn_order`), and
+  only when Bedrock made them: another provider's signature
   means nothing here (not even Anthropic's own for Claude: relaykit does not
   count on the two being interchangeable), and Claude rejects unsigned
   reasoning, so such parts are left out.
@@ -90,6 +92,7 @@ from relaykit.messages import (
     misplaced_part,
 )
 from relaykit.response import FinishReason, reasoning_fields
+from relaykit_claude_models import thinking_first
 
 from . import prefill, reasoning, sampling, schemas
 from .cache_points import CachePoints
@@ -243,15 +246,9 @@ def system_blocks(
             elif isinstance(part, CachePoint):
                 _add_text(out, text, points)
                 points.mark(part)
-            elif isinstance(part, DocumentPart):
-                raise InvalidRequestError(
-                    "Bedrock reads documents in user turns only, not in a system message",
-                    param="messages.content.document",
-                    hint="send the document in a user message",
-                )
             else:
                 # A system block is text, a guardrail's content or a cache point: an
-                # image is refused, not left out.
+                # image or a document is refused, not left out.
                 where = f"messages[{i}].content[{j}]"
                 raise misplaced_part("system", part, where, api="Bedrock's Converse API")
         _add_text(out, text, points)
@@ -284,7 +281,8 @@ def messages(
         role = "assistant" if m.role == "assistant" else "user"
         merging = bool(out) and out[-1]["role"] == role
         blocks: list[dict[str, Any]] = out[-1]["content"] if merging else []
-        for part in m.content:
+        # Claude wants an assistant turn's thinking first (its rule, passed on by Converse).
+        for part in thinking_first(m.content) if role == "assistant" else m.content:
             if isinstance(part, CachePoint):
                 points.mark(part)
             elif (block := _block(part, names)) is not None:

@@ -17,8 +17,10 @@ What each takes, from OpenAI's "File inputs" guide and the services' own docs:
   vLLM, LM Studio, Ollama) take no ``file`` parts: relaykit refuses a document
   for them before sending.
 
-Documents go in user messages only: OpenAI's system and assistant messages take
-no file parts, nor do tool results here.
+Documents go in user messages: Chat Completions' system and assistant messages
+take no file parts, nor do its tool results. The Responses API also reads an
+``input_file`` in a system (developer) message, whose content takes the same
+parts as a user message's.
 """
 
 from __future__ import annotations
@@ -119,10 +121,11 @@ def refused(p: DocumentPart, why: str) -> InvalidRequestError:
     )
 
 
-def misplaced(role: str, where: str) -> InvalidRequestError:
-    """The error for a document in a ``role`` message, which OpenAI's APIs refuse."""
+def misplaced(role: str, where: str, takes: str = "user") -> InvalidRequestError:
+    """The error for a document in a ``role`` message, which the API refuses; it
+    reads documents in ``takes`` messages."""
     return InvalidRequestError(
-        f"{where} is a {role} message with a document: documents go in user messages",
+        f"{where} is a {role} message with a document: documents go in {takes} messages",
         param=f"{where}.content",
         hint="move the document into a user message (before the question about it)",
     )

@@ -8,9 +8,10 @@ Stateless: every call sends the whole conversation in ``input`` with
   OpenAI reads them as developer messages for reasoning models.
 - User and system text is ``input_text``, images ``input_image`` (their URL or
   a ``data:`` URL), documents ``input_file`` (a ``data:`` URL with its file
-  name, or a URL OpenAI fetches; see :mod:`.documents`, which also refuses a
-  document outside a user message; an image in an assistant or tool message
-  is refused too, as it would be left out); assistant text goes back as
+  name, or a URL OpenAI fetches; see :mod:`.documents`). A system message
+  takes all three, as the API's input messages do; a document or an image in
+  an assistant or tool message is refused, as it would be left out. Assistant
+  text goes back as
   ``output_text``. Tool calls are ``function_call`` items (``call_id`` is
   relaykit's ``ToolCall.id``), tool results ``function_call_output`` items;
   a result whose call is not earlier in the conversation is refused before
@@ -178,7 +179,7 @@ def _input(messages: tuple[Message, ...], paired: bool = True) -> list[dict[str,
     items: list[dict[str, Any]] = []
     called: set[str] = set()  # the call ids of the function_call items so far
     for i, m in enumerate(messages):
-        if m.role != "user" and any(type(p) in _USER_INPUT for p in m.content):
+        if m.role in _NOT_INPUT and any(type(p) in _INPUT_MEDIA for p in m.content):
             _misplaced(m, i)
         if m.role == "tool":
             for p in m.content:
@@ -215,18 +216,20 @@ def _unpaired(call_id: str, index: int) -> InvalidRequestError:
     )
 
 
-#: parts only user input takes (system input takes images too)
-_USER_INPUT = (DocumentPart, ImagePart)
+#: parts an input message (user, system, developer) takes besides text: input_image
+#: and input_file (the API reference's EasyInputMessage content list)
+_INPUT_MEDIA = (DocumentPart, ImagePart)
+#: roles whose messages are no input message
+_NOT_INPUT = frozenset(("assistant", "tool"))
 
 
 def _misplaced(m: Message, index: int) -> None:
-    """Refuse a document outside a user message, or an image in an assistant or tool
-    message: an assistant's content is ``output_text`` (the image would be left
-    out) and a tool message's only its results."""
+    """Refuse a document or an image in an assistant or tool message: an
+    assistant's content is ``output_text`` (the part would be left out) and a tool
+    message's only its results."""
     if any(type(p) is DocumentPart for p in m.content):
-        raise documents.misplaced(m.role, f"messages[{index}]")
-    if m.role != "system":
-        raise misplaced_image(m.role, f"messages[{index}]", "the Responses API", "user or system")
+        raise documents.misplaced(m.role, f"messages[{index}]", "user or system")
+    raise misplaced_image(m.role, f"messages[{index}]", "the Responses API", "user or system")
 
 
 def _output(result: ToolResultPart) -> list[dict[str, Any]]:

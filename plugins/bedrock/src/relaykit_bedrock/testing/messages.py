@@ -87,6 +87,8 @@ def validate_messages(body: Any) -> str | None:
             if problem := _block_problem(block, where, tool_ids):
                 return problem
             has_tools = has_tools or block["type"] in ("tool_use", "tool_result")
+        if m.get("role") == "assistant" and (problem := _thinking_not_first(content, i)):
+            return problem
     if has_tools and not body.get("tools"):
         return "tools: must be given when messages hold tool_use or tool_result blocks"
     for mark in cache_points:
@@ -97,6 +99,22 @@ def validate_messages(body: Any) -> str | None:
     if len(cache_points) > MAX_CACHE_POINTS:
         return f"A maximum of {MAX_CACHE_POINTS} blocks with cache_control may be provided."
     return None
+
+
+#: the thinking block types, which must open an assistant turn holding any
+_THINKING = ("thinking", "redacted_thinking")
+
+
+def _thinking_not_first(content: list[dict[str, Any]], i: int) -> str | None:
+    """Claude's refusal of assistant turn ``i`` holding thinking that does not open it
+    (its words, claude-code#20705)."""
+    first = content[0]["type"]
+    if first in _THINKING or not any(b["type"] in _THINKING for b in content):
+        return None
+    return (
+        f"messages.{i}.content.0: If an assistant message contains any thinking blocks,"
+        f" the first block must be `thinking` or `redacted_thinking`. Found `{first}`."
+    )
 
 
 def _cache_marks(blocks: Any) -> list[Any]:

@@ -468,6 +468,8 @@ def claude_problem(model_id: str, body: dict[str, Any]) -> str | None:
     as Anthropic's own API does."""
     if "anthropic.claude" not in model_id:
         return None
+    if problem := _thinking_not_first(body["messages"]):
+        return problem
     final = body["messages"][-1]
     if final["role"] == "assistant" and refuses_prefill(model_id):
         return PREFILL_REFUSED
@@ -478,6 +480,26 @@ def claude_problem(model_id: str, body: dict[str, Any]) -> str | None:
             f"{_MODEL_ERRORS}messages: final assistant content cannot end with trailing whitespace"
         )
     return None
+
+
+def _thinking_not_first(messages: list[dict[str, Any]]) -> str | None:
+    """Claude's refusal of an assistant turn holding reasoning that does not open
+    with it, in the words Converse passes on (strands-agents/harness-sdk#1848)."""
+    for m in messages:
+        blocks = m["content"]
+        if m["role"] != "assistant" or "reasoningContent" in blocks[0]:
+            continue
+        if any("reasoningContent" in b for b in blocks):
+            found = next(iter(blocks[0]))
+            return (
+                "If an assistant message contains any thinking blocks, the first block must"
+                f" be thinking. Found {_CLAUDE_BLOCK_NAMES.get(found, found)}"
+            )
+    return None
+
+
+#: Claude's name for a Converse content block, where the two differ
+_CLAUDE_BLOCK_NAMES = {"toolUse": "tool_use", "toolResult": "tool_result"}
 
 
 #: what a ToolResultContentBlock may be (a union: one key each)
