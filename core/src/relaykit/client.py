@@ -1138,7 +1138,9 @@ class Client:
             # The caller's request, before outbound redaction: the cached answer is
             # the restored one, and placeholders differ between processes (a keyed
             # hash with a key of each process's own), which would split a shared cache.
-            cache_key = lookup_key(canonical_request(model, request))
+            # Keyed by the name asked for, not the planned deployment's model (the
+            # request's): a balanced route plans another one first on the next call.
+            cache_key = lookup_key(canonical_request(model, request, model))
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()
