@@ -278,9 +278,9 @@ class Client:
                 name,
                 retry_after=self.config.cache.retry_after,
                 on_error=self._note_cache_error,
-                # the storage's own cache waits as long as the storage does; a
-                # plugin's store bounds itself (see relaykit_response_cache)
-                timeout=self.config.cache.timeout if in_storage else None,
+                # every store, a plugin's too: one that hangs must not hang calls
+                # (the storage's own cache waits as long as the storage does)
+                timeout=self.config.cache.timeout,
             )
             known = self._known
             self._cache = StorageCache(

@@ -625,10 +625,12 @@ class CacheStore(Protocol):
     epoch. The client keeps an in-memory LRU in front, so the store sees
     only what that LRU misses. Every method is async and safe under asyncio
     and trio. A failing or slow store must never fail or stall a call: bound
-    your own waits (raise once the bound passes); the client turns any
-    exception into a miss or a skipped write, logs it once and counts it
-    (``Client.cache_errors``). ``relaykit.testing.CacheStoreContract`` checks
-    the semantics.
+    your own waits (raise once the bound passes) and leave a cancelled wait at
+    once; the client also bounds each operation itself (``[cache] timeout``,
+    see :class:`relaykit.cache_store.GuardedCacheStore`), and turns any
+    exception or overrun into a miss or a skipped write, logs it once and
+    counts it (``Client.cache_errors``). ``relaykit.testing.CacheStoreContract``
+    checks the semantics.
     """
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:
