@@ -509,7 +509,10 @@ def new_messages(messages: Sequence[Message]) -> Sequence[Message]:
 @attrs.frozen(kw_only=True)
 class UsageTotal:
     """Tokens and cost of the calls to one deployment on one UTC day (and, with
-    ``LogQuery.group_by``, one value of that metadata name: ``group``)."""
+    ``LogQuery.group_by``, one value of that metadata name: ``group``).
+
+    ``usage`` is what the provider processed: the sum of every call's usage
+    but the cache hits', whose records keep the cached answer's usage."""
 
     day: date
     provider: str
@@ -526,6 +529,9 @@ class UsageTotal:
     #: the part of ``cost`` that is those calls' (USD); ``None`` when none of them
     #: had a known cost
     estimated_cost: Decimal | None = None
+    #: of ``calls``, those answered from the response cache (``CallRecord.cache_hit``):
+    #: ``usage`` leaves their tokens out, since the provider processed none for them
+    cache_hits: int = 0
 
 
 @attrs.frozen
