@@ -76,6 +76,31 @@ async def test_a_route_and_a_deployment_of_it_keep_their_own_answers() -> None:
     assert len(fake.calls) == 2
 
 
+@pytest.mark.anyio
+async def test_a_route_whose_deployments_change_asks_again() -> None:
+    # two processes sharing a store, one configured before a change, one after
+    from .test_cache_store import Shelf, StorePlugin
+
+    shelf, fake = Shelf(), FakePlugin()
+
+    def client(targets: list[str]) -> relaykit.Client:
+        config: dict[str, Any] = {
+            "storage": {"backend": "none"},
+            "cache": {"enabled": True, "backend": "shelf"},
+            "models": {"g": {"targets": targets}},
+        }
+        return relaykit.Client(config, plugins=[fake, StorePlugin(shelf)])
+
+    async with client(["fake/a", "fake/b"]) as before:
+        await before.chat("g", "hi", temperature=0)
+    async with client(["fake/c", "fake/b"]) as after:
+        changed = await after.chat("g", "hi", temperature=0)
+    async with client(["fake/a", "fake/b"]) as same:
+        unchanged = await same.chat("g", "hi", temperature=0)
+    assert (changed.cache_hit, unchanged.cache_hit) == (False, True)
+    assert [c.model for c in fake.calls] == ["a", "c"]
+
+
 def test_the_model_keyed_is_the_one_named_not_the_requests() -> None:
     from relaykit.messages import coerce_messages
     from relaykit.request import build_request

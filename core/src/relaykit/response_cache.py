@@ -54,11 +54,12 @@ def canonical_request(provider: str, request: ChatRequest, model: str | None = N
     """``request`` for ``provider`` in canonical form: what identifies its answer.
 
     ``model``, when given, is keyed in place of ``request.model``. The client
-    passes the model or route name the caller asked for as both ``provider``
-    and ``model``: its request is built for the deployment the router planned
-    first, which a balanced route (or a fallback route whose first deployment
-    is cooling down) varies from call to call, so keying that would lose hits.
-    A parameter rather than an evolved request: this runs on every cached call.
+    passes the model or route name the caller asked for as ``provider``, and
+    as ``model`` that name again (a route's: its deployments), not the model
+    of the deployment its request was built for: the router plans a balanced
+    route's (or a fallback route's, while its first cools down) first
+    deployment anew for each call, so keying that would lose hits. A
+    parameter rather than an evolved request: this runs on every cached call.
 
     A JSON array of the request's fields in a fixed order (every field but
     ``metadata`` and ``timeout``), each part tagged with its kind and dicts with
