@@ -300,7 +300,7 @@ async def test_a_store_that_works_sends_no_cache_errors() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_timeout_bounds_each_operation_once_the_store_has_answered() -> None:
+async def test_a_timeout_bounds_each_operation_and_a_longer_one_the_first() -> None:
     import anyio
 
     class Slow(Shelf):
@@ -324,7 +324,7 @@ async def test_a_timeout_bounds_each_operation_once_the_store_has_answered() -> 
 
     store = Slow()
     guard = GuardedCacheStore(store, "slow", retry_after=0, timeout=0.05)
-    store.delay = 0.2  # the first operation opens the store: not bounded
+    store.delay = 0.2  # the first operation opens the store: bounded by open_timeout (5 s)
     await guard.cache_response("k", 2e9, "{}")
     store.delay = 0
     assert await guard.cached_response("k") == (2e9, "{}")
@@ -336,8 +336,9 @@ async def test_a_timeout_bounds_each_operation_once_the_store_has_answered() -> 
         assert await guard.cached_responses(["k"]) == {}
         await guard.cache_responses([("j", 2e9, "{}")])
     assert guard.errors == 4
-    # without a timeout (a plugin's store, which bounds itself) nothing is cut short
-    store.delay = 0.1
-    unbounded = GuardedCacheStore(store, "slow")
-    await unbounded.cached_response("k")
-    assert await unbounded.cached_response("k") == (2e9, "{}")
+    # without one given, [cache] timeout's default bounds it
+    store.delay = 10
+    default = GuardedCacheStore(store, "slow", open_timeout=0.05)
+    with anyio.fail_after(2):
+        assert await default.cached_response("k") is None
+    assert default.errors == 1

@@ -96,6 +96,46 @@ def test_prompt_cache_reads_and_writes_are_counted_apart() -> None:
     assert "relaykit.prompt_cache.write_tokens" not in plain
 
 
+def test_a_cache_hit_counts_a_hit_and_none_of_its_answers_tokens() -> None:
+    # The provider processed nothing for a hit: the tokens, prompt-cache reads and
+    # writes, and searches its answer reports were counted when it was first asked.
+    usage = Usage(1000, 10, cached_input_tokens=800, cache_write_input_tokens=150, web_searches=2)
+    obs = by_name(metrics.observe(record(usage=usage, cache_hit=True, cost=Decimal(0))))
+    assert [o.value for o in obs["relaykit.cache.hits"]] == [1]
+    assert [o.value for o in obs["relaykit.requests"]] == [1]
+    for name in (
+        "gen_ai.client.token.usage",
+        "relaykit.prompt_cache.read_tokens",
+        "relaykit.prompt_cache.write_tokens",
+        "relaykit.web_searches",
+        "relaykit.cost",
+    ):
+        assert name not in obs, name
+
+
+@pytest.mark.anyio
+async def test_a_hit_keeps_its_answers_usage_in_the_record_but_adds_no_tokens() -> None:
+    fake, exporter = FakePlugin(), RecordingExporter()
+    fake.script.push(Reply(text="four", input_tokens=7, output_tokens=4))
+    config = {"storage": {"backend": "none"}, "cache": {"enabled": True}}
+    async with relaykit.Client(config, plugins=[fake, exporter]) as client:
+        first = await client.chat("fake/m", "q", temperature=0)
+        hit = await client.chat("fake/m", "q", temperature=0)
+        async with client.stream("fake/m", "q", temperature=0) as s:
+            async for _ in s:
+                pass
+    assert hit.usage == s.response.usage == first.usage == Usage(7, 4)  # as the answer says
+    assert [(r.cache_hit, r.usage) for r in exporter.records] == [
+        (False, Usage(7, 4)),
+        (True, Usage(7, 4)),
+        (True, Usage(7, 4)),
+    ]
+    observed = [o for r in exporter.records for o in metrics.observe(r)]
+    tokens = [o.value for o in observed if o.instrument is metrics.TOKEN_USAGE]
+    assert tokens == [7, 4]  # the first call's alone
+    assert sum(o.value for o in observed if o.instrument is metrics.CACHE_HITS) == 2
+
+
 def test_a_failed_call_counts_an_error_by_type() -> None:
     obs = by_name(
         metrics.observe(record(error_type="RateLimitError", latency=0.2, provider="gemini"))

@@ -397,6 +397,36 @@ def test_logs_mark_estimated_usage_in_rows_totals_and_json(
     assert (day["cost"], day["estimated"], day["estimated_cost"]) == ("0.5014", 2, "0.0014")
 
 
+def test_logs_totals_count_cache_hits_apart_and_none_of_their_tokens(
+    cli: Cli, storage: MemoryStorage
+) -> None:
+    # a hit's record keeps its answer's usage; the provider processed none of it
+    now = time.time()
+    anyio.run(
+        storage.write_batch,
+        [
+            make_record(0, started_at=now - 90, usage=Usage(10, 5), cost=Decimal("0.5")),
+            make_record(
+                1, started_at=now - 60, usage=Usage(10, 5), cost=Decimal(0), cache_hit=True
+            ),
+            make_record(
+                2, started_at=now - 30, usage=Usage(10, 5), cost=Decimal(0), cache_hit=True
+            ),
+        ],
+    )
+    _, out, _ = cli("logs", "--totals")
+    lines = out.splitlines()
+    assert lines[0].split()[:6] == ["DAY", "(UTC)", "MODEL", "CALLS", "HITS", "ERRORS"]
+    assert lines[-1].split() == ["total", "3", "2", "0", "10", "0/0", "5", "$0.500000"]
+    _, out, _ = cli("logs", "--totals", "--json")
+    (day,) = [json.loads(line) for line in out.splitlines()]
+    assert (day["calls"], day["cache_hits"]) == (3, 2)
+    assert (day["usage"]["input_tokens"], day["usage"]["output_tokens"]) == (10, 5)
+    # the records themselves say what each answer used
+    _, out, _ = cli("logs", "--json")
+    assert [json.loads(line)["usage"]["input_tokens"] for line in out.splitlines()] == [10] * 3
+
+
 def test_logs_totals_without_estimates_say_nothing_of_them(
     cli: Cli, storage: MemoryStorage
 ) -> None:
@@ -407,3 +437,4 @@ def test_logs_totals_without_estimates_say_nothing_of_them(
     assert "~" not in out
     _, out, _ = cli("logs", "--totals", "--json")
     assert all(json.loads(line)["estimated_cost"] is None for line in out.splitlines())
+    assert all(json.loads(line)["cache_hits"] == 0 for line in out.splitlines())

@@ -5,7 +5,8 @@ backend's own cache, when it keeps one), ``"memory"`` (none: the in-memory
 LRU alone), or a store a plugin offers through ``relaykit_response_cache``
 (relaykit-redis: ``"redis"``). Whichever it is, the client reaches it through
 a :class:`GuardedCacheStore`: a cache exists to save calls, so a store that
-fails must never fail one. Its errors become misses and skipped writes,
+fails must never fail one, nor one that hangs stall one (each operation is
+bounded). Its errors and overruns become misses and skipped writes,
 logged once per outage and counted (``Client.cache_errors``, and the
 ``relaykit.cache.errors`` metric by operation, get or put).
 """
@@ -35,6 +36,16 @@ BUILT_IN = BUILT_IN_CACHE_BACKENDS
 #: misses at once, rather than each waiting for a store that is not answering
 RETRY_AFTER = 1.0
 
+#: seconds a store's operations take at most when the client is not told
+#: (``[cache] timeout``'s default)
+TIMEOUT = 0.5
+
+#: seconds the first operation may take, before the store has answered once: it
+#: may open the store (create and migrate a SQLite file, connect to PostgreSQL
+#: or Redis), which takes longer once. Finite, so a store that never answers
+#: stalls one wave of calls this long at most, not every call for ever.
+OPEN_TIMEOUT = 5.0
+
 #: what a store was asked to do: look entries up, or write them
 Operation = Literal["get", "put"]
 
@@ -50,15 +61,16 @@ def open_cache_store(
     backend = config.cache.backend
     if backend == "memory":
         return None
+    timeout = config.cache.timeout
+    if not 0 < timeout < math.inf:  # NaN too: every store is bounded (GuardedCacheStore)
+        raise ConfigError(
+            f"config key cache.timeout must be a positive number, not {timeout!r}",
+            hint="the seconds one lookup or write may take before it counts as a miss, e.g. 0.5",
+        )
     if backend == "storage":
         from .response_cache import StorageCache
 
         return storage if storage is not None and StorageCache.supported_by(storage) else None  # type: ignore[return-value]
-    if config.cache.timeout <= 0:
-        raise ConfigError(
-            f"config key cache.timeout must be a positive number, not {config.cache.timeout!r}",
-            hint="the seconds one lookup may take before it counts as a miss, e.g. 0.5",
-        )
     store: CacheStore | None = pm.hook.relaykit_response_cache(name=backend, config=config)
     if store is None:
         offered = sorted(
@@ -89,13 +101,21 @@ class GuardedCacheStore:
     lookup and ``"put"`` for a write (the client sends exporters a
     :class:`~relaykit.gauge_events.CacheStoreError`); it must not raise.
 
-    ``timeout``, when given, bounds each operation here once the store has
-    answered one: one that takes longer is left (cancelled) and counts as a
-    failure. The client gives it for the storage backend's cache (``[cache]
-    timeout``), whose methods wait as long as the storage does (SQLite waits up
-    to 30 s for another process's write lock); a plugin's store bounds its own
-    operations. Not the first operation: it opens the storage (creates and
-    migrates a SQLite file, connects to PostgreSQL), which takes longer once.
+    Every operation is bounded, whoever wrote the store: a cache must never
+    stall a call, and a plugin's store that hangs (a half-open connection, a
+    driver waiting on a lock) would otherwise hang every call, and the write
+    after an answer runs shielded from the caller's cancellation. ``timeout``
+    (the client's ``[cache] timeout``) bounds each operation once the store
+    has answered one; until then one may take ``open_timeout`` (at least
+    ``timeout``; :data:`OPEN_TIMEOUT` unless given), since the first opens the
+    store (creates and migrates a SQLite file, connects to PostgreSQL or
+    Redis). An operation that takes longer is cancelled and counts as a
+    failure, as does one that answers only after its bound (a store that
+    shields its waits or blocks a worker thread holds the call until it
+    returns; the failure then rests the store, so the calls after it do not
+    wait too). A first operation that times out spends the longer bound: a
+    store that never answers costs one wave of calls ``open_timeout``, then
+    ``timeout`` once every ``retry_after`` seconds.
     """
 
     def __init__(
@@ -106,11 +126,15 @@ class GuardedCacheStore:
         retry_after: float = RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[Operation], None] | None = None,
-        timeout: float | None = None,
+        timeout: float = TIMEOUT,
+        open_timeout: float | None = None,
     ) -> None:
         self.store = store
         self._timeout = timeout
-        #: an operation has succeeded: the store is open, ``timeout`` bounds the next
+        # read here, not bound as a default: a test shortens the module's
+        self._open_timeout = max(timeout, OPEN_TIMEOUT if open_timeout is None else open_timeout)
+        #: the store has answered once (or failed to open within ``open_timeout``):
+        #: ``timeout`` bounds the next operation
         self._open = False
         self._name = name
         self._retry_after = retry_after
@@ -133,8 +157,9 @@ class GuardedCacheStore:
         except Exception as e:
             self._failed("get", e)
             return None
-        if scope.cancelled_caught:
-            self._failed("get", self._slow())
+        slow = self._overran(scope)
+        if slow is not None:
+            self._failed("get", slow)
             return None
         self._answered()
         return row
@@ -149,8 +174,9 @@ class GuardedCacheStore:
         except Exception as e:
             self._failed("put", e)
             return
-        if scope.cancelled_caught:
-            self._failed("put", self._slow())
+        slow = self._overran(scope)
+        if slow is not None:
+            self._failed("put", slow)
             return
         self._answered()
 
@@ -172,8 +198,9 @@ class GuardedCacheStore:
         except Exception as e:
             self._failed("get", e)
             return {}
-        if scope.cancelled_caught:
-            self._failed("get", self._slow())
+        slow = self._overran(scope)
+        if slow is not None:
+            self._failed("get", slow)
             return {}
         self._answered()
         return rows
@@ -193,19 +220,29 @@ class GuardedCacheStore:
         except Exception as e:
             self._failed("put", e)
             return
-        if scope.cancelled_caught:
-            self._failed("put", self._slow())
+        slow = self._overran(scope)
+        if slow is not None:
+            self._failed("put", slow)
             return
         self._answered()
 
     def _bounded(self) -> anyio.CancelScope:
-        """A scope ending the operation after ``timeout`` seconds (never without one, nor
+        """A scope ending the operation after ``timeout`` seconds (``open_timeout``
         before the store has answered once)."""
-        timeout = self._timeout
-        return anyio.move_on_after(math.inf if timeout is None or not self._open else timeout)
+        return anyio.move_on_after(self._timeout if self._open else self._open_timeout)
 
-    def _slow(self) -> TimeoutError:
-        return TimeoutError(f"no answer within [cache] timeout ({self._timeout:g}s)")
+    def _overran(self, scope: anyio.CancelScope) -> TimeoutError | None:
+        """The failure of an operation that ran past its bound (cancelled there, or
+        answering after it: a store that shields its wait, or waits on a worker
+        thread); ``None`` for one within it."""
+        if not scope.cancelled_caught and anyio.current_time() < scope.deadline:
+            return None
+        if self._open:
+            return TimeoutError(f"no answer within [cache] timeout ({self._timeout:g}s)")
+        # A store that did not open within the longer bound gets the usual one from
+        # now on: the next waves of calls must not each wait as long.
+        self._open = True
+        return TimeoutError(f"no answer within {self._open_timeout:g}s of its first use")
 
     def _resting(self, operation: Operation) -> bool:
         if self._resting_until and self._clock() < self._resting_until:

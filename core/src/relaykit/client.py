@@ -278,9 +278,9 @@ class Client:
                 name,
                 retry_after=self.config.cache.retry_after,
                 on_error=self._note_cache_error,
-                # the storage's own cache waits as long as the storage does; a
-                # plugin's store bounds itself (see relaykit_response_cache)
-                timeout=self.config.cache.timeout if in_storage else None,
+                # every store, a plugin's too: one that hangs must not hang calls
+                # (the storage's own cache waits as long as the storage does)
+                timeout=self.config.cache.timeout,
             )
             known = self._known
             self._cache = StorageCache(
@@ -291,6 +291,13 @@ class Client:
             )
         #: the cache when it is memory alone: used without a coroutine (nothing waits)
         self._memory_cache = self._cache if isinstance(self._cache, MemoryCache) else None
+        #: what a cache key names as the model of each [models.NAME] route: its
+        #: deployments, in order, whichever the router plans first for a call; a
+        #: route whose deployments change (here, or in another process sharing
+        #: the store) asks again rather than replay the old ones' answers
+        self._route_keys = {
+            name: ",".join(route.targets) for name, route in self.config.models.items()
+        }
         self._vectors: EmbeddingCache | None = None  # built by the first cached embed
         self._tg: TaskGroup | None = None
         #: makes the calls' timeout scopes once the client is entered (see deadline_scope.py)
@@ -1138,7 +1145,11 @@ class Client:
             # The caller's request, before outbound redaction: the cached answer is
             # the restored one, and placeholders differ between processes (a keyed
             # hash with a key of each process's own), which would split a shared cache.
-            cache_key = lookup_key(canonical_request(model, request))
+            # Keyed by the name asked for (and a route's deployments), not the planned
+            # deployment's model (the request's): a balanced route plans another
+            # one first on the next call.
+            keyed = self._route_keys.get(model, model)
+            cache_key = lookup_key(canonical_request(model, request, keyed))
         if self._outbound is not None:
             request = self._outbound.request(request)
         now = time.monotonic()

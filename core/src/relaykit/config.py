@@ -150,18 +150,20 @@ class CacheConfig:
     ``backend`` picks the store behind the in-memory LRU: ``"storage"`` (the
     storage backend's cache when it keeps one, as relaykit-sqlite and
     relaykit-postgres do, else memory alone), ``"memory"``, or a plugin's store
-    (``"redis"``: relaykit-redis). ``url``, ``prefix`` and ``timeout`` are for
-    shared stores: where the store is (unset: ``[limiter] url``, then the
-    plugin's default), the key prefix separating applications that share it
-    (unset: ``[limiter] prefix``), and the seconds one lookup or write may take
-    before it counts as a miss. ``retry_after`` is the seconds the client
-    leaves a store alone after it failed (each lookup meanwhile a miss at once);
-    ``max_entry_bytes`` the largest entry a store with a cap keeps (unset: its
-    own; relaykit-redis keeps up to 512 KiB). ``memory_mb`` bounds the
-    in-memory LRU by size as ``max_entries`` does by count: megabytes of 2^20
-    characters of text, reasoning and tool-call arguments (a Python string
-    takes about a byte a character of English); an answer larger than the
-    whole bound is not kept in memory.
+    (``"redis"``: relaykit-redis). ``url`` and ``prefix`` are for shared
+    stores: where the store is (unset: ``[limiter] url``, then the plugin's
+    default) and the key prefix separating applications that share it (unset:
+    ``[limiter] prefix``). ``timeout`` is the seconds one lookup or write of
+    any store may take before it counts as a miss (the store's first, which
+    may open it, up to :data:`relaykit.cache_store.OPEN_TIMEOUT`).
+    ``retry_after`` is the seconds the client leaves a store alone after it
+    failed (each lookup meanwhile a miss at once); ``max_entry_bytes`` the
+    largest entry a store with a cap keeps (unset: its own; relaykit-redis
+    keeps up to 512 KiB). ``memory_mb`` bounds the in-memory LRU by size as
+    ``max_entries`` does by count: megabytes of 2^20 characters of text,
+    reasoning and tool-call arguments (a Python string takes about a byte a
+    character of English); an answer larger than the whole bound is not kept
+    in memory.
     """
 
     enabled: bool = False

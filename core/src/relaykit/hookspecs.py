@@ -77,9 +77,10 @@ def relaykit_response_cache(name: str, config: Config) -> CacheStore | None:
     Called once per :class:`relaykit.Client` with ``[cache] backend``, unless it
     is ``"storage"`` or ``"memory"`` (the built-in choices). The store holds the
     chat cache's answers and the embeddings cache's vectors behind an in-memory
-    LRU; ``[cache] url``, ``prefix`` and ``timeout`` are for stores shared over
-    the network. The client awaits the store's ``aclose()``, if it has one, when
-    it closes.
+    LRU; ``[cache] url`` and ``prefix`` are for stores shared over the network,
+    ``timeout`` bounds each operation (the client cancels one that runs longer,
+    and counts it a miss). The client awaits the store's ``aclose()``, if it
+    has one, when it closes.
 
     Stops at first non-None result.
 

@@ -36,6 +36,7 @@ from .gauge_events import (
     StorageWriteFailed,
 )
 from .protocols import CallRecord
+from .response import Usage
 
 __all__ = [
     "BREAKER_STATE",
@@ -346,7 +347,9 @@ def _call(record: CallRecord) -> list[Observation]:
         out.append(error)
     if record.latency is not None:
         out.append(Observation(OPERATION_DURATION, record.latency, failed))
-    usage = record.usage
+    # A cache hit's usage is its answer's, processed (and billed) when first asked:
+    # none of it is counted again, as a hit's cost is $0 (it counts as a hit).
+    usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
     if usage.input_tokens or usage.output_tokens:
         out.append(Observation(TOKEN_USAGE, float(usage.input_tokens), input_tokens))
         operation = record.operation
@@ -369,10 +372,13 @@ def _call(record: CallRecord) -> list[Observation]:
         out.append(Observation(PROMPT_CACHE_READS, float(usage.cached_input_tokens), base))
     if usage.cache_write_input_tokens:
         out.append(Observation(PROMPT_CACHE_WRITES, float(usage.cache_write_input_tokens), base))
-    # A cache hit repeats the provider's counts, but nobody searched (or billed) again.
-    if usage.web_searches and not record.cache_hit:
+    if usage.web_searches:
         out.append(Observation(WEB_SEARCHES, float(usage.web_searches), base))
     return out
+
+
+#: what the provider processed for a cache hit (see _call)
+_NOTHING_PROCESSED = Usage()
 
 
 class Series(Protocol):
@@ -502,7 +508,7 @@ class CallFold:
                 sinks.errors.add(1.0)
             if record.latency is not None:
                 sinks.duration.add(record.latency)
-            usage = record.usage
+            usage = _NOTHING_PROCESSED if record.cache_hit else record.usage
             if usage.input_tokens or usage.output_tokens:
                 sinks.input_tokens.add(float(usage.input_tokens))
                 if record.operation == "chat" or record.operation in _OUTPUT_TOKENS:
@@ -521,7 +527,7 @@ class CallFold:
                 sinks.prompt_cache_reads.add(float(usage.cached_input_tokens))
             if usage.cache_write_input_tokens:
                 sinks.prompt_cache_writes.add(float(usage.cache_write_input_tokens))
-            if usage.web_searches and not record.cache_hit:
+            if usage.web_searches:
                 sinks.web_searches.add(float(usage.web_searches))
 
     def _sinks_of(self, record: CallRecord) -> _CallSinks:

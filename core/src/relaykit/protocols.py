@@ -509,7 +509,10 @@ def new_messages(messages: Sequence[Message]) -> Sequence[Message]:
 @attrs.frozen(kw_only=True)
 class UsageTotal:
     """Tokens and cost of the calls to one deployment on one UTC day (and, with
-    ``LogQuery.group_by``, one value of that metadata name: ``group``)."""
+    ``LogQuery.group_by``, one value of that metadata name: ``group``).
+
+    ``usage`` is what the provider processed: the sum of every call's usage
+    but the cache hits', whose records keep the cached answer's usage."""
 
     day: date
     provider: str
@@ -526,6 +529,9 @@ class UsageTotal:
     #: the part of ``cost`` that is those calls' (USD); ``None`` when none of them
     #: had a known cost
     estimated_cost: Decimal | None = None
+    #: of ``calls``, those answered from the response cache (``CallRecord.cache_hit``):
+    #: ``usage`` leaves their tokens out, since the provider processed none for them
+    cache_hits: int = 0
 
 
 @attrs.frozen
@@ -625,10 +631,12 @@ class CacheStore(Protocol):
     epoch. The client keeps an in-memory LRU in front, so the store sees
     only what that LRU misses. Every method is async and safe under asyncio
     and trio. A failing or slow store must never fail or stall a call: bound
-    your own waits (raise once the bound passes); the client turns any
-    exception into a miss or a skipped write, logs it once and counts it
-    (``Client.cache_errors``). ``relaykit.testing.CacheStoreContract`` checks
-    the semantics.
+    your own waits (raise once the bound passes) and leave a cancelled wait at
+    once; the client also bounds each operation itself (``[cache] timeout``,
+    see :class:`relaykit.cache_store.GuardedCacheStore`), and turns any
+    exception or overrun into a miss or a skipped write, logs it once and
+    counts it (``Client.cache_errors``). ``relaykit.testing.CacheStoreContract``
+    checks the semantics.
     """
 
     async def cached_response(self, key: str) -> tuple[float, str] | None:

@@ -1,14 +1,14 @@
 """The exact response cache: same canonical request, same answer, within a TTL.
 
 A request's canonical form is a JSON text of what determines the answer:
-provider, model, messages and parameters, but not ``metadata`` or ``timeout``
-(:func:`canonical_request`). The storage-backed cache keys an answer by the
-SHA-256 of that form (:func:`cache_key`), a fixed-size key every process
-computes alike. The in-memory LRU keys it by the form itself when it is short
-(:func:`lookup_key`): exact without a digest, and a dict hashes 200 bytes in
-0.08 µs where SHA-256 takes 0.4-0.9. By default only deterministic requests are
-cached (``temperature == 0`` or a ``seed``), because replaying a sampled answer
-changes what the caller asked for.
+the model or route the caller named, messages and parameters, but not
+``metadata`` or ``timeout`` (:func:`canonical_request`). The storage-backed
+cache keys an answer by the SHA-256 of that form (:func:`cache_key`), a
+fixed-size key every process computes alike. The in-memory LRU keys it by
+the form itself when it is short (:func:`lookup_key`): exact without a digest,
+and a dict hashes 200 bytes in 0.08 µs where SHA-256 takes 0.4-0.9. By default
+only deterministic requests are cached (``temperature == 0`` or a ``seed``),
+because replaying a sampled answer changes what the caller asked for.
 """
 
 from __future__ import annotations
@@ -50,8 +50,16 @@ from .response import ChatResponse, Usage, fields_setter
 log = logging.getLogger("relaykit.cache")
 
 
-def canonical_request(provider: str, request: ChatRequest) -> bytes:
+def canonical_request(provider: str, request: ChatRequest, model: str | None = None) -> bytes:
     """``request`` for ``provider`` in canonical form: what identifies its answer.
+
+    ``model``, when given, is keyed in place of ``request.model``. The client
+    passes the model or route name the caller asked for as ``provider``, and
+    as ``model`` that name again (a route's: its deployments), not the model
+    of the deployment its request was built for: the router plans a balanced
+    route's (or a fallback route's, while its first cools down) first
+    deployment anew for each call, so keying that would lose hits. A
+    parameter rather than an evolved request: this runs on every cached call.
 
     A JSON array of the request's fields in a fixed order (every field but
     ``metadata`` and ``timeout``), each part tagged with its kind and dicts with
@@ -83,7 +91,7 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
     fields: tuple[Any, ...] = (
         _KEY_FORMAT,
         provider,
-        r.model,
+        r.model if model is None else model,
         messages,
         r.max_tokens,
         # as floats: `temperature=0` and `0.0` ask the same (and send the same number)
@@ -118,10 +126,11 @@ def canonical_request(provider: str, request: ChatRequest) -> bytes:
         return _json_canonical(fields)
 
 
-def cache_key(provider: str, request: ChatRequest) -> str:
+def cache_key(provider: str, request: ChatRequest, model: str | None = None) -> str:
     """The hex SHA-256 of ``request``'s canonical form (:func:`canonical_request`)
-    for ``provider``: the key the storage-backed cache files an answer under."""
-    return _sha256(canonical_request(provider, request)).hexdigest()
+    for ``provider`` (and ``model``): the key the storage-backed cache files an
+    answer under."""
+    return _sha256(canonical_request(provider, request, model)).hexdigest()
 
 
 #: canonical forms up to this many bytes are their own key in memory (1024

@@ -353,7 +353,7 @@ async def test_delta_temporality_exports_what_changed_since_the_last_export(
     exporter.record(BreakerState("gemini", "g", "open"))
     await exporter.flush()
     assert exported(collector.metrics[0]) == expected_for_mix(DELTA)
-    exporter.record(call(latency=0.001, cache_hit=True, usage=relaykit.Usage(2, 3)))
+    exporter.record(call(latency=0.001, usage=relaykit.Usage(2, 3)))
     await exporter.flush()
     second = exported(collector.metrics[-1])
     d, t = len(metrics.DURATION_BUCKETS) + 1, len(metrics.TOKEN_BUCKETS) + 1
@@ -366,7 +366,6 @@ async def test_delta_temporality_exports_what_changed_since_the_last_export(
             a(**OPENAI, **{"gen_ai.token.type": "output"}): (1, 3.0, buckets(t, b1=1), 3.0, 3.0, 0),
         },
         "relaykit.requests": {a(**OPENAI): 1.0},
-        "relaykit.cache.hits": {a(**OPENAI): 1.0},
         # gauges keep their last value
         "relaykit.storage.queue_depth": {a(): 3.0},
         "relaykit.breaker.state": {
@@ -422,11 +421,12 @@ async def test_a_clients_calls_are_counted_exactly(collector: Collector) -> None
     tokens = got["gen_ai.client.token.usage"][1]
     input_ = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "input"})
     output = a(**fake_, **{"gen_ai.request.model": "m", "gen_ai.token.type": "output"})
-    # The cache hit reports the tokens the cached answer had used. Each bucket
-    # keeps the last value measured inside a sampled span as its exemplar.
+    # The cache hit adds none of the tokens the cached answer had used: the
+    # provider processed none for it. Each bucket keeps the last value measured
+    # inside a sampled span as its exemplar.
     assert tokens == {
-        input_: (5, 151.0, buckets(t, b2=3, b3=1, b4=1), 5.0, 100.0, 2),
-        output: (5, 95.0, buckets(t, b0=1, b1=2, b3=1, b4=1), 1.0, 70.0, 3),
+        input_: (4, 143.0, buckets(t, b2=2, b3=1, b4=1), 5.0, 100.0, 2),
+        output: (4, 93.0, buckets(t, b0=1, b1=1, b3=1, b4=1), 1.0, 70.0, 3),
     }
 
 

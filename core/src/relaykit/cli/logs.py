@@ -542,8 +542,10 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
     rows = []
     costs = [t.cost for t in totals if t.cost is not None]
     estimates = [t.estimated_cost for t in totals if t.estimated_cost is not None]
-    # Only where some call searched the web: the table stays as it was for everyone else.
+    # Only where some call searched the web, or was answered from the response
+    # cache: the table stays as it was for everyone else.
     searched = any(t.usage.web_searches for t in totals)
+    hit = any(t.cache_hits for t in totals)
     for t in totals:
         rows.append(
             [
@@ -552,6 +554,7 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
                 # calls that failed before any deployment was tried group under none
                 f"{t.provider}/{t.model}" if t.provider or t.model else "(not sent)",
                 str(t.calls),
+                *([str(t.cache_hits)] if hit else []),
                 str(t.errors),
                 str(t.usage.input_tokens),
                 _cache_reads_writes(t.usage),
@@ -566,6 +569,7 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
             *([""] if by else []),
             "",
             str(sum(t.calls for t in totals)),
+            *([str(sum(t.cache_hits for t in totals))] if hit else []),
             str(sum(t.errors for t in totals)),
             str(sum(t.usage.input_tokens for t in totals)),
             _cache_reads_writes(sum((t.usage for t in totals), Usage())),
@@ -578,10 +582,11 @@ def _totals_table(totals: Sequence[UsageTotal], by: str | None = None) -> str:
         ]
     )
     headers = ["DAY (UTC)", "MODEL", "CALLS", "ERRORS", "INPUT", "CACHE R/W", "OUTPUT", "COST"]
-    right = {2, 3, 4, 5, 6, 7}
     if searched:
         headers.insert(7, "SEARCHES")
-        right.add(8)
+    if hit:  # of CALLS, those the response cache answered (their tokens are not counted)
+        headers.insert(3, "HITS")
+    right = set(range(2, len(headers)))  # every count and the cost
     if by:
         headers.insert(1, by.upper())
         right = {i + 1 for i in right}
@@ -604,6 +609,8 @@ def _total_json(t: UsageTotal, by: str | None = None) -> dict[str, Any]:
         "provider": t.provider,
         "model": t.model,
         "calls": t.calls,
+        # of those calls, the response cache's hits: usage leaves their tokens out
+        "cache_hits": t.cache_hits,
         "errors": t.errors,
         "usage": converter.unstructure(t.usage),
         # Plain notation whatever the backend's sum gave (SQLite: 1E-9, PostgreSQL: 0.000000001)

@@ -19,6 +19,7 @@ from typing import Any
 
 from .._hookimpl import hookimpl
 from ..protocols import CachedModels, CallRecord, LogQuery, UsageTotal, call_metadata
+from ..response import Usage
 
 
 class _MemoryStoragePlugin:
@@ -73,9 +74,10 @@ class MemoryStorage:
             groups.setdefault((day, r.provider, r.model, group), []).append(r)
         out = []
         for (day, provider, model, (grouped, value)), records in sorted(groups.items()):
-            usage = records[0].usage
-            for r in records[1:]:
-                usage = usage + r.usage
+            usage = Usage()
+            for r in records:
+                if not r.cache_hit:  # the provider processed none of a hit's usage
+                    usage = usage + r.usage
             costs = [r.cost for r in records if r.cost is not None]
             estimated = [r for r in records if r.usage_estimated]
             estimated_costs = [r.cost for r in estimated if r.cost is not None]
@@ -91,6 +93,7 @@ class MemoryStorage:
                     group=value if grouped else None,
                     estimated=len(estimated),
                     estimated_cost=sum(estimated_costs, Decimal(0)) if estimated_costs else None,
+                    cache_hits=sum(1 for r in records if r.cache_hit),
                 )
             )
         return out

@@ -719,6 +719,27 @@ class StorageContract:
         ]
 
     @pytest.mark.anyio
+    async def test_usage_totals_count_cache_hits_and_none_of_their_tokens(
+        self, storage: Storage
+    ) -> None:
+        # A hit's record keeps its answer's usage; the provider processed none of it.
+        answered = Usage(10, 5, 2, 1, 4, 1, 2)
+        await storage.write_batch(
+            [
+                make_record(0, usage=answered),
+                make_record(1, usage=answered, cost=Decimal(0), cache_hit=True),
+                make_record(2, usage=answered, cost=Decimal(0), cache_hit=True),
+                make_record(3, provider="fake", model="m", usage=Usage(3, 3), cache_hit=True),
+            ]
+        )
+        totals = await storage.usage_totals()
+        assert [(t.model, t.calls, t.cache_hits, t.usage) for t in totals] == [
+            ("m", 1, 1, Usage()),
+            ("gpt-4o-mini", 3, 2, answered),
+        ]
+        assert [r.usage for r in await storage.query_logs()] == [Usage(3, 3), *[answered] * 3]
+
+    @pytest.mark.anyio
     async def test_usage_totals_apply_the_filters(
         self, storage: Storage, mixed: list[CallRecord]
     ) -> None:

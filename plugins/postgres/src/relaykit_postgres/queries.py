@@ -39,13 +39,22 @@ DELETE_OLD_RECORDS = (
     " RETURNING ARRAY(SELECT m #>> '{}' FROM jsonb_array_elements(messages) AS m"
     " WHERE jsonb_typeof(m) = 'string')"
 )
+
+
+def _processed(column: str) -> str:
+    """The sum of ``column`` over the calls the provider answered: a cache hit's
+    record keeps its answer's usage, which the provider processed for another call."""
+    return f"sum(CASE WHEN cache_hit THEN 0 ELSE {column} END)::bigint"
+
+
 _TOTALS = (
     "SELECT (to_timestamp(started_at) AT TIME ZONE 'UTC')::date AS day, provider, model,"
-    " count(*), count(*) FILTER (WHERE NOT ok), sum(input_tokens)::bigint,"
-    " sum(output_tokens)::bigint, sum(cached_input_tokens)::bigint,"
-    " sum(reasoning_tokens)::bigint, sum(cost), sum(cache_write_input_tokens)::bigint,"
-    " sum(cache_write_1h_input_tokens)::bigint, sum(web_searches)::bigint,"
-    " count(*) FILTER (WHERE usage_estimated), sum(cost) FILTER (WHERE usage_estimated)"
+    f" count(*), count(*) FILTER (WHERE NOT ok), {_processed('input_tokens')},"
+    f" {_processed('output_tokens')}, {_processed('cached_input_tokens')},"
+    f" {_processed('reasoning_tokens')}, sum(cost), {_processed('cache_write_input_tokens')},"
+    f" {_processed('cache_write_1h_input_tokens')}, {_processed('web_searches')},"
+    " count(*) FILTER (WHERE usage_estimated), sum(cost) FILTER (WHERE usage_estimated),"
+    " count(*) FILTER (WHERE cache_hit)"
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
 _JSON_INDEXES = frozenset(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
@@ -106,7 +115,7 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
     # Byte order (COLLATE "C") and NULLs first: as the other backends sort groups.
     return (
         f"{_TOTALS}, (params -> 'metadata' ->> %s) COLLATE \"C\" FROM logs{sql}"
-        " GROUP BY 1, 2, 3, 16 ORDER BY 1, 2, 3, 16 NULLS FIRST",
+        " GROUP BY 1, 2, 3, 17 ORDER BY 1, 2, 3, 17 NULLS FIRST",
         [query.group_by, *params],
     )
 
@@ -114,7 +123,7 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
     day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row[:12]
-    searches, estimated, estimated_cost = row[12:15]
+    searches, estimated, estimated_cost, hits = row[12:16]
     return UsageTotal(
         day=day,
         provider=provider,
@@ -123,9 +132,10 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
         errors=errors,
         usage=Usage(inp, out, cached, reasoning, written, hour, searches),
         cost=cost,
-        group=row[15] if len(row) > 15 else None,
+        group=row[16] if len(row) > 16 else None,
         estimated=estimated,
         estimated_cost=estimated_cost,
+        cache_hits=hits,
     )
 
 

@@ -38,12 +38,22 @@ DROP_UNREFERENCED = "DELETE FROM shared_messages WHERE key = ? AND refs = 0"
 SELECT_SHARED = (
     "SELECT key, body FROM shared_messages WHERE key IN (SELECT value FROM json_each(?))"
 )
+
+
+def _processed(column: str) -> str:
+    """The sum of ``column`` over the calls the provider answered: a cache hit's
+    record keeps its answer's usage, which the provider processed for another call."""
+    return f"sum(CASE WHEN cache_hit THEN 0 ELSE {column} END)"
+
+
 _TOTALS = (
     "SELECT date(started_at, 'unixepoch') AS day, provider, model, count(*), sum(NOT ok),"
-    " sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(reasoning_tokens),"
-    " decimal_sum(cost), sum(cache_write_input_tokens), sum(cache_write_1h_input_tokens),"
-    " sum(web_searches), sum(usage_estimated),"
-    " decimal_sum(CASE WHEN usage_estimated THEN cost END)"
+    f" {_processed('input_tokens')}, {_processed('output_tokens')},"
+    f" {_processed('cached_input_tokens')}, {_processed('reasoning_tokens')},"
+    f" decimal_sum(cost), {_processed('cache_write_input_tokens')},"
+    f" {_processed('cache_write_1h_input_tokens')}, {_processed('web_searches')},"
+    " sum(usage_estimated), decimal_sum(CASE WHEN usage_estimated THEN cost END),"
+    " sum(cache_hit)"
 )
 SELECT_TOTALS = f"{_TOTALS} FROM logs"
 # One metadata value of a call (params holds its metadata as a JSON object):
@@ -118,8 +128,8 @@ def select_totals(query: LogQuery) -> tuple[str, list[Any]]:
 def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
     """One row of :func:`select_totals` as a value."""
     day, provider, model, calls, errors, inp, out, cached, reasoning, cost, written, hour = row[:12]
-    searches, estimated, estimated_cost = row[12:15]
-    group = row[15] if len(row) > 15 else None
+    searches, estimated, estimated_cost, hits = row[12:16]
+    group = row[16] if len(row) > 16 else None
     return UsageTotal(
         day=date.fromisoformat(day),
         provider=provider,
@@ -131,6 +141,7 @@ def total_from_row(row: tuple[Any, ...]) -> UsageTotal:
         group=str(group) if group is not None else None,
         estimated=estimated,
         estimated_cost=Decimal(estimated_cost) if estimated_cost is not None else None,
+        cache_hits=hits,
     )
 
 
