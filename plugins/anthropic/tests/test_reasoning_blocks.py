@@ -128,19 +128,27 @@ async def test_the_mock_rejects_a_tool_loop_turn_without_its_thinking(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("split", [False, True], ids=["one-message", "two-messages"])
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_thinking_goes_first_in_an_assistant_turn_built_in_another_order(
-    mock: AnthropicMock, streamed: bool
+    mock: AnthropicMock, streamed: bool, split: bool
 ) -> None:
     # The mock refuses a turn holding thinking that does not open it, as the API does
-    # (with thinking on or off); the plugin sends the thinking first.
+    # (with thinking on or off); the plugin sends the thinking first. ``split``: the
+    # text in an assistant message of its own before the one with the reasoning,
+    # which the plugin merges into one turn (as some frameworks' histories hold it).
     thought = ReasoningPart("Oslo: ask.", thinking_signature("Oslo: ask."), origin="anthropic")
     call = relaykit.ToolCall("toolu_1", "get_weather", {"city": "Oslo"})
-    turn = Message("assistant", (relaykit.TextPart("Let me look."), call, thought))
+    text = relaykit.TextPart("Let me look.")
+    turns = (
+        [Message("assistant", (text,)), Message("assistant", (call, thought))]
+        if split
+        else [Message("assistant", (text, call, thought))]
+    )
     mock.script.reply("Cold.")
     async with client(mock) as c:
         question = Message.user("Weather in Oslo?")
-        r = await ask(c, [question, turn, Message.tool(call.id, "-3C")], streamed)
+        r = await ask(c, [question, *turns, Message.tool(call.id, "-3C")], streamed)
     assert r.text == "Cold."
     assert [b["type"] for b in sent_assistant_turn(mock)] == ["thinking", "text", "tool_use"]
 

@@ -120,20 +120,27 @@ SIGNED = ReasoningPart(THOUGHT, reasoning_signature(THOUGHT), origin="bedrock")
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("split", [False, True], ids=["one-message", "two-messages"])
 @pytest.mark.parametrize("model", [MODEL, OPUS_4_7], ids=["converse", "messages-api"])
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_reasoning_goes_first_in_an_assistant_turn_built_in_another_order(
-    mock: BedrockMock, make_client: MakeClient, model: str, streamed: bool
+    mock: BedrockMock, make_client: MakeClient, model: str, streamed: bool, split: bool
 ) -> None:
-    # As another framework's history may hold it: text, the call, then the reasoning.
+    # As another framework's history may hold it: text, the call, then the reasoning
+    # (``split``: the text in an assistant message of its own, merged into one turn).
     # Claude refuses the turn unless its thinking opens it; Anthropic's plugin sends
     # it first already (the rule is relaykit_claude_models.turn_order's).
     call = ToolCall("tooluse_1", "get_weather", {"city": "Oslo"})
-    turn = Message("assistant", (TextPart("Let me look."), call, SIGNED))
+    text = TextPart("Let me look.")
+    turns = (
+        [Message("assistant", (text,)), Message("assistant", (call, SIGNED))]
+        if split
+        else [Message("assistant", (text, call, SIGNED))]
+    )
     mock.script.reply("Cold.")
     question = Message.user("Weather in Oslo?")
     async with make_client() as client:
-        r = await ask(client, [question, turn, Message.tool(call.id, "-3C")], streamed, model)
+        r = await ask(client, [question, *turns, Message.tool(call.id, "-3C")], streamed, model)
     assert r.text == "Cold."
     sent = mock.last_request.json()["messages"][1]["content"]
     if model == MODEL:

@@ -396,7 +396,16 @@ def messages(
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
+            turn = out[-1]["content"]
+            # merged after an assistant message without thinking: thinking first again
+            reorder = (
+                role == "assistant"
+                and blocks[0]["type"] in _THINKING
+                and turn[0]["type"] not in _THINKING
+            )
+            turn.extend(blocks)
+            if reorder:
+                turn.sort(key=_not_thinking)
         else:
             out.append({"role": role, "content": blocks})
     if not out:
@@ -409,6 +418,15 @@ def messages(
         )
     _strip_prefill(out[-1])
     return out
+
+
+#: the block types an assistant turn that holds any must open with (turn_order's rule)
+_THINKING = frozenset({"thinking", "redacted_thinking"})
+
+
+def _not_thinking(block: dict[str, Any]) -> bool:
+    """Sort key putting a turn's thinking blocks first, the rest in their order."""
+    return block["type"] not in _THINKING
 
 
 def _strip_prefill(final: dict[str, Any]) -> None:

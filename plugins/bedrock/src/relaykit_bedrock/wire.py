@@ -290,11 +290,29 @@ def messages(
         # An empty turn (only unsigned reasoning, say) is a validation error: left out.
         if blocks and not merging:
             out.append({"role": role, "content": blocks})
+        elif merging and role == "assistant":
+            # merged after an assistant message of its own: its reasoning first again
+            _reasoning_first(blocks)
     _check_opening(out)
     # Checked once turns are merged: the text may come in the next relaykit message.
     check_user_turns(out)
     _strip_prefill(out[-1])
     return out
+
+
+def _reasoning_first(blocks: list[dict[str, Any]]) -> None:
+    """Move a merged assistant turn's ``reasoningContent`` blocks first, in place, the
+    rest in their order; a ``cachePoint`` block moves with the block it follows."""
+    units: list[list[dict[str, Any]]] = []
+    for block in blocks:
+        if "cachePoint" in block and units:
+            units[-1].append(block)
+        else:
+            units.append([block])
+    if "reasoningContent" in units[0][0] or not any("reasoningContent" in u[0] for u in units):
+        return
+    units.sort(key=lambda unit: "reasoningContent" not in unit[0])
+    blocks[:] = [block for unit in units for block in unit]
 
 
 def _check_opening(out: list[dict[str, Any]]) -> None:
