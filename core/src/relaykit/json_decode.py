@@ -10,6 +10,14 @@ reads them. Anything either fast path refuses (whitespace around the value, a
 byte-order mark, ``NaN``, bytes that are not UTF-8, an error) goes to
 ``json.loads``, which decodes it or raises its usual ``JSONDecodeError``.
 
+A decoder that reads the document with plain lookups (``data["choices"][0].get(
+"message")``) raises ``TypeError``, ``AttributeError`` or ``IndexError`` when
+valid JSON has the wrong shape (``"choices": null``, a string where an object
+is documented). The core maps only ``ValueError`` and ``KeyError`` out of a
+provider call to its "malformed response" error (the others, out of a plugin's
+request encoding, are the plugin's bugs), so a decoder catches
+:data:`SHAPE_ERRORS` at its entry and raises :func:`wrong_shape`'s error.
+
 The one difference from ``json.loads``: orjson reads an integer beyond 64 bits
 as a float. No provider field holds one (tool arguments arrive as JSON text
 inside a string, and are not decoded here).
@@ -25,7 +33,7 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
 
-__all__ = ["loads"]
+__all__ = ["SHAPE_ERRORS", "count", "loads", "wrong_shape"]
 
 _orjson_loads: Callable[[str | bytes], Any] | None
 try:
@@ -61,3 +69,32 @@ def _orjson_or_json(document: str | bytes) -> Any:
 loads: Callable[[str | bytes], Any] = (
     _orjson_or_json if _orjson_loads is not None else _scanner_loads
 )
+
+
+#: what plain reads of a decoded document raise when its shape is wrong: a decoder
+#: catches these (``except SHAPE_ERRORS as e: raise wrong_shape("choices", e) from e``)
+SHAPE_ERRORS = (TypeError, AttributeError, IndexError)
+
+
+def wrong_shape(where: str, error: Exception) -> ValueError:
+    """The ``ValueError`` for an answer of the wrong shape, found at ``where`` (a field,
+    such as ``"choices[0]"``, or the event or document read, such as ``"a
+    message_delta event"``) as ``error`` (one of :data:`SHAPE_ERRORS`).
+
+    Raise it ``from error``: the core turns it into the retryable "malformed
+    response" :class:`~relaykit.ProviderUnavailableError`, which quotes this message.
+    """
+    return ValueError(f"{where} has the wrong shape ({type(error).__name__}: {error})")
+
+
+def count(value: Any, where: str) -> int:
+    """``value``, a count the answer gave (tokens, say), as an ``int``; a
+    ``ValueError`` naming ``where`` (``"usage.prompt_tokens"``) when it is not a
+    whole number, which the core reports as a malformed response (a count of the
+    wrong type would otherwise fail later, in pricing, as a bare ``TypeError``)."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    shown = "null" if value is None else type(value).__name__
+    raise ValueError(f"{where}: expected a whole number, got {shown}")
