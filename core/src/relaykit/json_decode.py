@@ -91,10 +91,16 @@ def count(value: Any, where: str) -> int:
     """``value``, a count the answer gave (tokens, say), as an ``int``; a
     ``ValueError`` naming ``where`` (``"usage.prompt_tokens"``) when it is not a
     whole number, which the core reports as a malformed response (a count of the
-    wrong type would otherwise fail later, in pricing, as a bare ``TypeError``)."""
+    wrong type would otherwise fail later, in pricing, as a bare ``TypeError``).
+
+    A whole float (``12.0``) and decimal digits (``"12"``: protobuf's JSON form
+    of a 64-bit integer, which Google's APIs use) are read as the number.
+    """
     if type(value) is int:
         return value
     if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str and value.isascii() and value.isdigit():
         return int(value)
     shown = "null" if value is None else type(value).__name__
     raise ValueError(f"{where}: expected a whole number, got {shown}")
