@@ -24,7 +24,7 @@ import attrs
 import pytest
 
 import relaykit
-from relaykit import ChatResponse, RelayError, ToolCall
+from relaykit import ChatResponse, EmbeddingResponse, RelayError, ToolCall
 from relaykit.testing.configs import one_try_config
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
@@ -221,7 +221,7 @@ def problems(r: ChatResponse) -> list[str]:
 
 
 async def outcome(
-    ask: Callable[[], Awaitable[ChatResponse]], errors: list[RelayError] | None = None
+    ask: Callable[[], Awaitable[Any]], errors: list[RelayError] | None = None
 ) -> str | None:
     """``None`` for a well-typed response or a typed error (added to ``errors``), else
     what went wrong."""
@@ -235,7 +235,7 @@ async def outcome(
         return None
     except Exception as e:  # the escape this test is for
         return f"{type(e).__name__} at {_raised_at(e)}: {e}"
-    wrong = problems(r)
+    wrong = problems(r) if isinstance(r, ChatResponse) else []
     return f"accepted as {wrong}" if wrong else None
 
 
@@ -256,6 +256,21 @@ def _raised_at(e: BaseException) -> str:
     if tb is None:
         return "?"
     return f"{pathlib.Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+
+
+def embedding_problems(r: EmbeddingResponse, texts: int) -> list[str]:
+    """What is wrong with ``r``'s types or vector count."""
+    out = [] if isinstance(r.model, str) else [f"model={r.model!r}"]
+    if len(r.vectors) != texts:
+        out.append(f"{len(r.vectors)} vectors for {texts} texts")
+    for vector in r.vectors:
+        if not (
+            isinstance(vector, tuple) and all(type(x) is float or type(x) is int for x in vector)
+        ):
+            out.append(f"vector {vector!r:.60}")
+    if type(r.usage.input_tokens) is not int:
+        out.append(f"usage.input_tokens={r.usage.input_tokens!r}")
+    return out
 
 
 # -- the sweep ------------------------------------------------------------------------
@@ -313,3 +328,66 @@ async def test_an_answer_of_the_wrong_shape_is_a_typed_error(
     assert all(isinstance(e, relaykit.ProviderUnavailableError) and e.retryable for e in early)
     keys = {table["api_key"] for table in providers.values() if "api_key" in table}
     assert not [e for e in errors for key in keys if key in _chain_text(e)]
+
+
+#: the API's embedding model, for those that embed
+EMBEDDING_MODELS = {
+    "openai": "openai/text-embedding-3-small",
+    "gemini": "gemini/gemini-embedding-001",
+    "ollama": "ollama/nomic-embed-text",
+    "bedrock": "bedrock/amazon.titan-embed-text-v2:0",
+    "cohere": "cohere/embed-v4.0",
+}
+
+#: the APIs whose token counts come from the vendor's counting endpoint
+COUNTED = ("anthropic", "bedrock", "bedrock-messages", "gemini", "openai-responses")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("call", ["embed", "count_tokens"])
+async def test_an_embedding_or_token_count_of_the_wrong_shape_is_a_typed_error(
+    vendor: tuple[VendorMock, dict[str, Any], str], request: pytest.FixtureRequest, call: str
+) -> None:
+    mock, providers, model = vendor
+    name = request.node.callspec.params["vendor"]
+    if call == "embed" and name not in EMBEDDING_MODELS:
+        pytest.skip(f"{name} has no embeddings here")
+    if call == "count_tokens" and name not in COUNTED:
+        pytest.skip(f"{name} has no token counting endpoint")
+    normal: list[Response] = []
+    serve: list[bytes] = []
+
+    async def rewrite(request: Request, response: Response) -> Response:
+        assert isinstance(response.body, bytes), response.body
+        if not serve:
+            normal.append(response)
+            return response
+        return attrs.evolve(response, body=serve[0])
+
+    texts = ["hi there"]  # one: Titan on Bedrock embeds a text a request
+
+    async def ask() -> None:
+        if call == "embed":
+            wrong = embedding_problems(await client.embed(EMBEDDING_MODELS[name], texts), 1)
+        else:
+            counted = await client.count_tokens(model, "hi there")
+            wrong = [] if type(counted.input_tokens) is int and counted.exact else [repr(counted)]
+        assert not wrong, wrong  # an AssertionError: reported as an escape
+
+    mock.rewrite = rewrite
+    config = one_try_config(providers, breaker={"failures": 1_000_000})
+    escaped: list[str] = []
+    errors: list[RelayError] = []
+    async with relaykit.Client(config) as client:
+        assert await outcome(ask) is None  # the answer, unchanged, is read
+        assert len(normal) == 1, [(r.path, r.body[:300]) for r in mock.requests]
+        (first,) = normal
+        assert first.status == 200, first.body
+        parts = pieces(first.headers.get("content-type", ""), first.body)  # type: ignore[arg-type]
+        for change, body in changed_bodies(parts):
+            serve[:] = [body]
+            wrong = await outcome(ask, errors)
+            if wrong is not None:
+                escaped.append(f"{change}: {wrong}")
+    assert not escaped, "\n".join(escaped)
+    assert errors  # some changes were refused (with the decoder's or the core's error)

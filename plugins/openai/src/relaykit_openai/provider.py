@@ -366,7 +366,7 @@ class OpenAIProvider:
             raise error_from_http(
                 r.status_code, r.headers, r.content, provider=self._name, model=request.model
             )
-        return int(json_decode.loads(r.content)["input_tokens"])
+        return json_decode.count(json_decode.loads(r.content)["input_tokens"], "input_tokens")
 
     def uses_responses(self, model: str) -> bool:
         """Whether calls to ``model`` go to the Responses API (see ``api``)."""
