@@ -157,7 +157,10 @@ def replaced(doc: Any, path: Path, value: Any, *, remove: bool = False) -> Any:
 
 
 def changes(doc: Any) -> Iterator[tuple[str, Any]]:
-    """Each changed copy of ``doc``, named by where and what: one field at a time."""
+    """Each changed copy of ``doc``, named by where and what: the whole document
+    replaced, then one field at a time."""
+    for name, new in REPLACEMENTS.items():
+        yield f"={name}", new
     for path, value in places(doc):
         where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path)
         for name, new in REPLACEMENTS.items():

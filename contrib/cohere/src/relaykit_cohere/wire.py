@@ -365,7 +365,10 @@ class StreamParser:
         out: list[StreamEvent] = []
         if not self.done:  # at most one event is left (one without its blank line)
             for sse in self._sse.flush():
-                out.extend(self._read(sse))
+                try:
+                    out.extend(self._event(sse))
+                except SHAPE_ERRORS as e:
+                    raise wrong_shape(f"a {sse.event} event", e) from e
         if not self.done:
             raise relaykit.StreamError(
                 "the stream ended before Cohere's message-end event",
@@ -386,20 +389,15 @@ class StreamParser:
             if self.done:
                 break
             try:
-                out.extend(self._read(sse))
+                out.extend(self._event(sse))
             except relaykit.StreamError as e:
                 if not out:
                     raise
                 self._error_pending = e
                 break
+            except SHAPE_ERRORS as e:
+                raise wrong_shape(f"a {sse.event} event", e) from e
         return out
-
-    def _read(self, sse: ServerSentEvent) -> list[StreamEvent]:
-        """The events of one server-sent event; a ``ValueError`` for one of the wrong shape."""
-        try:
-            return self._event(sse)
-        except SHAPE_ERRORS as e:
-            raise wrong_shape(f"a {sse.event} event", e) from e
 
     def _event(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:

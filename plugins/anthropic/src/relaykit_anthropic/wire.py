@@ -549,6 +549,14 @@ def usage(data: dict[str, Any] | None) -> Usage:
     )
 
 
+def input_tokens(data: Any) -> int:
+    """The count of a ``count_tokens`` answer; a ``ValueError`` for one of the wrong shape."""
+    try:
+        return count(data["input_tokens"], "input_tokens")
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("a count_tokens answer", e) from e
+
+
 def thinking_part(block: dict[str, Any]) -> ReasoningPart:
     """The reasoning part for a ``thinking`` block."""
     # str(): a part's fields are checked when it is made; an answer's are taken as text.

@@ -645,6 +645,24 @@ def text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def has_error(chunk: Any) -> bool:
+    """Whether a stream chunk is an ``{"error": ...}`` event; a ``ValueError`` for a
+    chunk that is not an object."""
+    try:
+        return "error" in chunk
+    except TypeError as e:  # null, a number (a list or a string is read as a chunk)
+        raise wrong_shape("a chat.completion.chunk", e) from e
+
+
+def input_tokens(data: Any) -> int:
+    """The count of an ``input_tokens`` answer (a token count); a ``ValueError`` for
+    one of the wrong shape."""
+    try:
+        return count(data["input_tokens"], "input_tokens")
+    except SHAPE_ERRORS as e:
+        raise wrong_shape("an input_tokens answer", e) from e
+
+
 def chunk_events(chunk: dict[str, Any], state: StreamState) -> list[StreamEvent]:
     """The stream events in one ``chat.completion.chunk``; a ``ValueError`` for a chunk
     of the wrong shape."""
