@@ -35,10 +35,12 @@ from relaykit_bedrock.testing.frames import encode_message
 
 # ``vendor`` (conftest.py): each chat API's mock in turn
 
-#: the answers whose fields are changed: plain text, and a tool call beside text
+#: the answers whose fields are changed: plain text, a tool call beside text, and
+#: reasoning before text
 REPLIES = {
     "text": Reply(text="echo: hi there"),
     "tool": Reply(text="let me look", tool_calls=(("get_weather", {"city": "Oslo"}),)),
+    "reasoning": Reply(reasoning="think it over", text="done"),
 }
 
 #: what a field is set to, by name; a list's own "list" is a list of numbers
@@ -212,6 +214,13 @@ def problems(r: ChatResponse) -> list[str]:
         value = getattr(r.usage, field.name)
         if type(value) is not int:
             out.append(f"usage.{field.name}={value!r}")
+    for part in r.reasoning_parts:
+        if not (
+            isinstance(part.text, str)
+            and isinstance(part.signature, str | None)
+            and isinstance(part.redacted, str | None)
+        ):
+            out.append(f"reasoning part {part!r}")
     for call in r.tool_calls:
         if not (
             isinstance(call, ToolCall)

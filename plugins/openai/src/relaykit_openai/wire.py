@@ -526,6 +526,10 @@ def _response(data: dict[str, Any], web_searches: int) -> ChatResponse:
         finish = "tool_calls"
     text, reasoning = content_text(message.get("content"))
     reasoning = reasoning or message.get("reasoning_content") or message.get("reasoning") or ""
+    if not isinstance(reasoning, str):  # compatible servers name it; only text is reasoning
+        raise ValueError(
+            f"message.reasoning_content: expected text, got {type(reasoning).__name__}"
+        )
     annotations = message.get("annotations")
     # Their indices are into the content, which the refusal (if any) follows.
     cited = tuple(citations(annotations, 0, len(text))) if annotations else ()
