@@ -385,18 +385,21 @@ def usage(meta: Mapping[str, Any] | None, web_searches: int = 0) -> Usage:
     """
     if not meta:
         return Usage(web_searches=web_searches)
-    thoughts = _count(meta, "thoughtsTokenCount")
+    # Every chunk of a stream repeats these: count() in place of int(), no more calls.
+    thoughts = count(meta.get("thoughtsTokenCount") or 0, "usageMetadata.thoughtsTokenCount")
     return Usage(
-        input_tokens=_count(meta, "promptTokenCount") + _count(meta, "toolUsePromptTokenCount"),
-        output_tokens=_count(meta, "candidatesTokenCount") + thoughts,
-        cached_input_tokens=_count(meta, "cachedContentTokenCount"),
+        input_tokens=count(meta.get("promptTokenCount") or 0, "usageMetadata.promptTokenCount")
+        + count(meta.get("toolUsePromptTokenCount") or 0, "usageMetadata.toolUsePromptTokenCount"),
+        output_tokens=count(
+            meta.get("candidatesTokenCount") or 0, "usageMetadata.candidatesTokenCount"
+        )
+        + thoughts,
+        cached_input_tokens=count(
+            meta.get("cachedContentTokenCount") or 0, "usageMetadata.cachedContentTokenCount"
+        ),
         reasoning_tokens=thoughts,
         web_searches=web_searches,
     )
-
-
-def _count(meta: Mapping[str, Any], field: str) -> int:
-    return count(meta.get(field) or 0, f"usageMetadata.{field}")
 
 
 def prompt_tokens(meta: Any, modality: str) -> int:

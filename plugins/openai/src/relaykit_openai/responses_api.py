@@ -57,7 +57,10 @@ async def stream(
             async for raw in chunks:
                 for sse in decoder.feed(raw):
                     data = loads(sse.data)
-                    kind = _event_type(data, sse.event)
+                    try:  # _event_type, inline: this runs for every event
+                        kind = data.get("type") or sse.event
+                    except AttributeError as e:
+                        raise wrong_shape(f"a {sse.event} event", e) from e
                     failure = responses_wire.stream_failure(kind, data)
                     if failure is not None:
                         raise StreamError(
