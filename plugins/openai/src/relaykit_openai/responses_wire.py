@@ -355,57 +355,59 @@ def response(data: dict[str, Any]) -> ChatResponse:
     """A :class:`ChatResponse` from a non-streamed Responses body; a ``ValueError`` for a
     body of the wrong shape."""
     try:
-        text: list[str] = []
-        length = 0  # characters of text so far
-        refused = False
-        calls: list[ToolCall] = []
-        thoughts: list[ReasoningPart] = []
-        cited: list[Citation] = []
-        searches = 0
-        queries: list[str] = []
-        for item in data.get("output") or ():
-            kind = item.get("type")
-            if kind == "message":
-                said, refusal = _message_text(item, length, cited)
-                text.append(said)
-                length += len(said)
-                if refusal:
-                    # As in Chat Completions: the refusal is the answer; the finish says why.
-                    text.append(refusal)
-                    length += len(refusal)
-                    refused = True
-            elif kind == "function_call":
-                calls.append(
-                    ToolCall.from_json_arguments(
-                        item.get("call_id") or "",
-                        item.get("name") or "",
-                        item.get("arguments") or "",
-                    )
-                )
-            elif kind == "reasoning":
-                thoughts.append(reasoning_part(item))
-            elif kind == "web_search_call":
-                searches += billed_search(item)
-                queries += search_queries(item)
-        finish, _ = finish_reason(data, bool(calls))
-        if refused and finish == "stop":
-            finish = "content_filter"
-        parts = tuple(p for p in thoughts if p.text or p.redacted is not None)
-        reasoning, _ = reasoning_fields(parts)
-        return ChatResponse(
-            text="".join(text),
-            reasoning=reasoning,
-            reasoning_parts=parts,
-            tool_calls=tuple(calls),
-            finish_reason=finish,
-            usage=usage(data.get("usage"), searches),
-            model=text_or_none(data.get("model")) or "",
-            id=text_or_none(data.get("id")),
-            citations=tuple(cited),
-            search_queries=tuple(queries),
-        )
+        return _response(data)
     except SHAPE_ERRORS as e:
         raise wrong_shape("a response object", e) from e
+
+
+def _response(data: dict[str, Any]) -> ChatResponse:
+    text: list[str] = []
+    length = 0  # characters of text so far
+    refused = False
+    calls: list[ToolCall] = []
+    thoughts: list[ReasoningPart] = []
+    cited: list[Citation] = []
+    searches = 0
+    queries: list[str] = []
+    for item in data.get("output") or ():
+        kind = item.get("type")
+        if kind == "message":
+            said, refusal = _message_text(item, length, cited)
+            text.append(said)
+            length += len(said)
+            if refusal:
+                # As in Chat Completions: the refusal is the answer; the finish says why.
+                text.append(refusal)
+                length += len(refusal)
+                refused = True
+        elif kind == "function_call":
+            calls.append(
+                ToolCall.from_json_arguments(
+                    item.get("call_id") or "", item.get("name") or "", item.get("arguments") or ""
+                )
+            )
+        elif kind == "reasoning":
+            thoughts.append(reasoning_part(item))
+        elif kind == "web_search_call":
+            searches += billed_search(item)
+            queries += search_queries(item)
+    finish, _ = finish_reason(data, bool(calls))
+    if refused and finish == "stop":
+        finish = "content_filter"
+    parts = tuple(p for p in thoughts if p.text or p.redacted is not None)
+    reasoning, _ = reasoning_fields(parts)
+    return ChatResponse(
+        text="".join(text),
+        reasoning=reasoning,
+        reasoning_parts=parts,
+        tool_calls=tuple(calls),
+        finish_reason=finish,
+        usage=usage(data.get("usage"), searches),
+        model=text_or_none(data.get("model")) or "",
+        id=text_or_none(data.get("id")),
+        citations=tuple(cited),
+        search_queries=tuple(queries),
+    )
 
 
 # -- streams -------------------------------------------------------------------
