@@ -24,7 +24,7 @@ import attrs
 import pytest
 
 import relaykit
-from relaykit import ChatResponse, EmbeddingResponse, RelayError, ToolCall
+from relaykit import ChatResponse, Citation, EmbeddingResponse, RelayError, ToolCall
 from relaykit.testing.configs import one_try_config
 from relaykit.testing.loopback import Request, Response
 from relaykit.testing.provider_contract import WEATHER_TOOL
@@ -35,12 +35,37 @@ from relaykit_bedrock.testing.frames import encode_message
 
 # ``vendor`` (conftest.py): each chat API's mock in turn
 
-#: the answers whose fields are changed: plain text, a tool call beside text, and
-#: reasoning before text
+PARIS = "Paris is the capital of France."
+
+#: the answers whose fields are changed: plain text, a tool call beside text,
+#: reasoning before text, and a web search's (its queries and citations)
 REPLIES = {
     "text": Reply(text="echo: hi there"),
     "tool": Reply(text="let me look", tool_calls=(("get_weather", {"city": "Oslo"}),)),
     "reasoning": Reply(reasoning="think it over", text="done"),
+    "web": Reply(
+        text=PARIS,
+        citations=(
+            Citation(
+                url="https://en.wikipedia.org/wiki/Paris",
+                title="Paris",
+                cited_text=PARIS[:20],
+                start=0,
+                end=len(PARIS),
+            ),
+        ),
+        web_searches=1,
+        search_queries=("capital of France",),
+    ),
+}
+
+#: the APIs that search the web (``web_search=True``), with the model that does
+#: where the fixture's does not
+SEARCHING = {
+    "anthropic": None,
+    "gemini": None,
+    "openai": "openai/gpt-4o-mini-search-preview",
+    "openai-responses": None,
 }
 
 #: what a field is set to, by name; a list's own "list" is a list of numbers
@@ -214,6 +239,19 @@ def problems(r: ChatResponse) -> list[str]:
         value = getattr(r.usage, field.name)
         if type(value) is not int:
             out.append(f"usage.{field.name}={value!r}")
+    for cited in r.citations:
+        if not (
+            isinstance(cited.url, str)
+            and isinstance(cited.title, str)
+            and isinstance(cited.cited_text, str)
+            and isinstance(cited.start, int | None)
+            and isinstance(cited.end, int | None)
+        ):
+            out.append(f"citation {cited!r}")
+    if not all(isinstance(q, str) for q in r.search_queries):
+        out.append(f"search_queries={r.search_queries!r}")
+    if not isinstance(r.search_suggestions, str | None):
+        out.append(f"search_suggestions={r.search_suggestions!r:.60}")
     for part in r.reasoning_parts:
         if not (
             isinstance(part.text, str)
@@ -292,9 +330,19 @@ def embedding_problems(r: EmbeddingResponse, texts: int) -> list[str]:
 @pytest.mark.parametrize("answer", sorted(REPLIES))
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_an_answer_of_the_wrong_shape_is_a_typed_error(
-    vendor: tuple[VendorMock, dict[str, Any], str], answer: str, streamed: bool
+    vendor: tuple[VendorMock, dict[str, Any], str],
+    request: pytest.FixtureRequest,
+    answer: str,
+    streamed: bool,
 ) -> None:
     mock, providers, model = vendor
+    name = request.node.callspec.params["vendor"]
+    params: dict[str, Any] = {"tools": [WEATHER_TOOL], "max_tokens": 50}
+    if answer == "web":
+        if name not in SEARCHING:
+            pytest.skip(f"{name} does not search the web")
+        model = SEARCHING[name] or model
+        params = {"web_search": True}
     normal: list[Response] = []
     serve: list[bytes] = []
 
@@ -309,8 +357,8 @@ async def test_an_answer_of_the_wrong_shape_is_a_typed_error(
 
     async def ask() -> ChatResponse:
         if not streamed:
-            return await client.chat(model, "hi there", tools=[WEATHER_TOOL], max_tokens=50)
-        async with client.stream(model, "hi there", tools=[WEATHER_TOOL], max_tokens=50) as s:
+            return await client.chat(model, "hi there", **params)
+        async with client.stream(model, "hi there", **params) as s:
             async for _ in s:
                 pass
         return s.response
@@ -352,7 +400,7 @@ EMBEDDING_MODELS = {
 }
 
 #: the APIs whose token counts come from the vendor's counting endpoint
-COUNTED = ("anthropic", "bedrock", "bedrock-messages", "gemini", "openai-responses")
+COUNTED = ("anthropic", "bedrock", "bedrock-messages", "gemini", "openai", "openai-responses")
 
 
 @pytest.mark.anyio
