@@ -150,3 +150,38 @@ def test_wrong_shape_is_the_value_error_the_core_maps_naming_where_and_what() ->
     assert str(error) == (
         "choices[0] has the wrong shape (AttributeError: 'NoneType' object has no attribute 'get')"
     )
+
+
+COMPLETION = {"choices": [{"message": {"content": str, "tool_calls": [{}]}}], "usage": {"n": int}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "found"),
+    [
+        ({"choices": [None]}, "choices[0]: expected an object, got null"),
+        ({"choices": 7}, "choices: expected a list, got int"),
+        ({"choices": [{"message": "hi"}]}, "choices[0].message: expected an object, got text"),
+        (
+            {"choices": [{"message": {"content": []}}]},
+            "choices[0].message.content: expected text, got a list",
+        ),
+        ({"usage": {"n": "7"}}, "usage.n: expected a number, got text"),
+        ([], "the document: expected an object, got a list"),
+        ({"choices": None, "usage": {}, "extra": 1}, None),  # null and absent fields fit
+        ({"choices": [{"message": {"content": "hi", "tool_calls": [{}]}}]}, None),
+    ],
+)
+def test_misfit_names_the_first_place_that_does_not_fit(doc: Any, found: str | None) -> None:
+    assert json_decode.misfit(doc, COMPLETION) == found
+
+
+def test_wrong_shape_with_the_document_names_the_place() -> None:
+    doc: Any = {"choices": [None]}
+    try:
+        doc["choices"][0].get("message")
+    except json_decode.SHAPE_ERRORS as e:
+        error = json_decode.wrong_shape("a chat.completion", e, doc, COMPLETION)
+    assert str(error) == (
+        "a chat.completion: choices[0]: expected an object, got null"
+        " (AttributeError: 'NoneType' object has no attribute 'get')"
+    )

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from json.scanner import make_scanner
 from typing import Any
 
-__all__ = ["SHAPE_ERRORS", "count", "loads", "wrong_shape"]
+__all__ = ["SHAPE_ERRORS", "count", "loads", "misfit", "wrong_shape"]
 
 _orjson_loads: Callable[[str | bytes], Any] | None
 try:
@@ -76,15 +76,75 @@ loads: Callable[[str | bytes], Any] = (
 SHAPE_ERRORS = (TypeError, AttributeError, IndexError)
 
 
-def wrong_shape(where: str, error: Exception) -> ValueError:
+def wrong_shape(where: str, error: Exception, doc: Any = None, shape: Any = None) -> ValueError:
     """The ``ValueError`` for an answer of the wrong shape, found at ``where`` (a field,
     such as ``"choices[0]"``, or the event or document read, such as ``"a
     message_delta event"``) as ``error`` (one of :data:`SHAPE_ERRORS`).
 
-    Raise it ``from error``: the core turns it into the retryable "malformed
-    response" :class:`~relaykit.ProviderUnavailableError`, which quotes this message.
+    With the document read (``doc``) and the ``shape`` the vendor documents for
+    it (see :func:`misfit`), the message names the first place that does not
+    fit: ``a chat.completion: choices[0]: expected an object, got null``. That
+    walk runs here, on the error path only. Raise the result ``from error``:
+    the core turns it into the retryable "malformed response"
+    :class:`~relaykit.ProviderUnavailableError`, which quotes this message.
     """
-    return ValueError(f"{where} has the wrong shape ({type(error).__name__}: {error})")
+    found = misfit(doc, shape) if shape is not None else None
+    detail = f"{type(error).__name__}: {error}"
+    if found is not None:
+        return ValueError(f"{where}: {found} ({detail})")
+    return ValueError(f"{where} has the wrong shape ({detail})")
+
+
+def misfit(doc: Any, shape: Any, at: str = "") -> str | None:
+    """The first place in ``doc`` whose value is not of the kind ``shape`` says, as
+    ``"choices[0]: expected an object, got null"``, or ``None`` if it all fits.
+
+    ``shape`` mirrors the document: a dict for an object (its keys the fields
+    to check, each with its own shape), a one-item list for a list of that
+    shape, ``str`` for text, ``int`` for a number. A field that is absent or
+    null fits (decoders read optional fields with defaults); an item of a list
+    must fit its shape.
+    """
+    if isinstance(shape, dict):
+        if not isinstance(doc, dict):
+            return _expected(at, "an object", doc)
+        for key, inner in shape.items():
+            value = doc.get(key)
+            if value is not None:
+                found = misfit(value, inner, f"{at}.{key}" if at else key)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(shape, list):
+        if not isinstance(doc, list):
+            return _expected(at, "a list", doc)
+        for i, item in enumerate(doc):
+            place = f"{at}[{i}]"
+            found = _expected(place, _kind(shape[0]), None) if item is None else None
+            found = found or misfit(item, shape[0], place)
+            if found is not None:
+                return found
+        return None
+    if shape is str and not isinstance(doc, str):
+        return _expected(at, "text", doc)
+    if shape is int and (type(doc) is bool or not isinstance(doc, int | float)):
+        return _expected(at, "a number", doc)
+    return None
+
+
+def _kind(shape: Any) -> str:
+    if isinstance(shape, dict):
+        return "an object"
+    if isinstance(shape, list):
+        return "a list"
+    return "text" if shape is str else "a number"
+
+
+def _expected(at: str, kind: str, value: Any) -> str:
+    found = {dict: "an object", list: "a list", str: "text", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+    return f"{at or 'the document'}: expected {kind}, got {found}"
 
 
 def count(value: Any, where: str) -> int:

@@ -306,7 +306,11 @@ def response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:
     try:
         return _response(data, model)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a /v2/chat answer", e) from e
+        raise wrong_shape("a /v2/chat answer", e, data, _CHAT) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_CHAT = {"message": {"tool_calls": [{"function": {}}]}, "usage": {"billed_units": {}, "tokens": {}}}
 
 
 def _response(data: Mapping[str, Any], model: str) -> relaykit.ChatResponse:

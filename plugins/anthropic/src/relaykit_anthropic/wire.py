@@ -577,7 +577,14 @@ def response(data: dict[str, Any], json_tool: str | None = None) -> ChatResponse
     try:
         return _response(data, json_tool)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a message", e) from e
+        raise wrong_shape("a message", e, data, _MESSAGE) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_MESSAGE = {
+    "content": [{"input": {}, "citations": [{}]}],
+    "usage": {"cache_creation": {}, "server_tool_use": {}},
+}
 
 
 def _response(data: dict[str, Any], json_tool: str | None) -> ChatResponse:

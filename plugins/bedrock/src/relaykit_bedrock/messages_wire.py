@@ -383,7 +383,12 @@ def converse_response(data: dict[str, Any]) -> dict[str, Any]:
     try:
         return _converse_response(data)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a message", e) from e
+        raise wrong_shape("a message", e, data, _MESSAGE) from e
+
+
+#: the containers converse_response() reads, to name the one that does not fit
+#: (json_decode.misfit)
+_MESSAGE = {"content": [{}], "usage": {"cache_creation": {}}}
 
 
 def _converse_response(data: dict[str, Any]) -> dict[str, Any]:

@@ -462,7 +462,14 @@ def response(data: dict[str, Any], model: str, id: str | None = None) -> ChatRes
     try:
         return _response(data, model, id)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a Converse answer", e) from e
+        raise wrong_shape("a Converse answer", e, data, _CONVERSE) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_CONVERSE = {
+    "output": {"message": {"content": [{"toolUse": {}, "reasoningContent": {}}]}},
+    "usage": {"cacheDetails": [{}]},
+}
 
 
 def _response(data: dict[str, Any], model: str, id: str | None) -> ChatResponse:

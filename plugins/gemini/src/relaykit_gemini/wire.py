@@ -440,7 +440,15 @@ def response(data: Mapping[str, Any], model: str = "") -> ChatResponse:
     try:
         return _response(data, model)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a GenerateContentResponse", e) from e
+        raise wrong_shape("a GenerateContentResponse", e, data, _GENERATED) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_GENERATED: dict[str, Any] = {
+    "candidates": [{"content": {"parts": [{"functionCall": {}}]}, "groundingMetadata": {}}],
+    "usageMetadata": {},
+    "promptFeedback": {},
+}
 
 
 def _response(data: Mapping[str, Any], model: str) -> ChatResponse:

@@ -295,7 +295,11 @@ def response(data: Mapping[str, Any]) -> ChatResponse:
     try:
         return _response(data)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("an /api/chat answer", e) from e
+        raise wrong_shape("an /api/chat answer", e, data, _CHAT) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_CHAT: dict[str, Any] = {"message": {"tool_calls": [{"function": {}}]}}
 
 
 def text(value: object, where: str) -> str:

@@ -145,7 +145,7 @@ def parse(data: Any) -> Answer:
     try:
         return _parse(data)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("an embeddings list", e) from e
+        raise wrong_shape("an embeddings list", e, data, {"data": [{}], "usage": {}}) from e
 
 
 def _parse(data: Any) -> Answer:

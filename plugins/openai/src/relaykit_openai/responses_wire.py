@@ -357,7 +357,15 @@ def response(data: dict[str, Any]) -> ChatResponse:
     try:
         return _response(data)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a response object", e) from e
+        raise wrong_shape("a response object", e, data, _RESPONSE) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_RESPONSE = {
+    "output": [{"content": [{}], "summary": [{}]}],
+    "usage": {"input_tokens_details": {}, "output_tokens_details": {}},
+    "incomplete_details": {},
+}
 
 
 def _response(data: dict[str, Any]) -> ChatResponse:

@@ -512,7 +512,14 @@ def response(data: dict[str, Any], web_searches: int = 0) -> ChatResponse:
     try:
         return _response(data, web_searches)
     except SHAPE_ERRORS as e:
-        raise wrong_shape("a chat.completion", e) from e
+        raise wrong_shape("a chat.completion", e, data, _COMPLETION) from e
+
+
+#: the containers response() reads, to name the one that does not fit (json_decode.misfit)
+_COMPLETION = {
+    "choices": [{"message": {"tool_calls": [{"function": {}}], "annotations": [{}]}}],
+    "usage": {"prompt_tokens_details": {}, "completion_tokens_details": {}},
+}
 
 
 def _response(data: dict[str, Any], web_searches: int) -> ChatResponse:
